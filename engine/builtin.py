@@ -1,0 +1,81 @@
+"""``builtin:`` names: the tiny demo models and dataset, built on first use into a cache.
+
+Lets the example profile and ``dbtui demo`` run on any machine with no downloads.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from engine.errors import DbtuiError
+
+PREFIX = "builtin:"
+MODELS = {"tiny-sd1": ("tiny", "sd1"), "tiny-sd2v": ("tiny", "sd2v"), "medium-sd1": ("medium", "sd1"), "sd15-random": ("sd15", "sd1")}
+DATASETS = {"demo-instance": "instance", "demo-class": "class"}
+
+
+class UnknownBuiltinError(DbtuiError):
+    """A ``builtin:`` name that does not exist."""
+
+
+def cache_dir() -> Path:
+    """Where built-in assets are built: $DBTUI_CACHE, else ~/.cache/dbtui."""
+    return Path(os.environ.get("DBTUI_CACHE") or Path.home() / ".cache" / "dbtui")
+
+
+def is_builtin(name: str | None) -> bool:
+    return bool(name) and name.startswith(PREFIX)
+
+
+def _build_once(target: Path, build) -> Path:
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Build beside the target and rename, so an interrupted build never looks finished.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        build(tmp)
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not target.exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def resolve_model(name: str) -> str:
+    """A path for ``builtin:<model>``; other names are returned unchanged."""
+    if not is_builtin(name):
+        return name
+    key = name[len(PREFIX):]
+    if key not in MODELS:
+        raise UnknownBuiltinError(f"unknown built-in model '{name}'; choose one of: " + ", ".join(PREFIX + k for k in MODELS))
+    size, variant = MODELS[key]
+
+    def build(tmp: Path) -> None:
+        from engine.tiny_model import save_tiny_model
+
+        save_tiny_model(tmp, size=size, variant=variant)
+
+    return str(_build_once(cache_dir() / "models" / key, build))
+
+
+def resolve_dir(name: str) -> str:
+    """A path for ``builtin:demo-instance`` / ``builtin:demo-class``; other names unchanged."""
+    if not is_builtin(name):
+        return name
+    key = name[len(PREFIX):]
+    if key not in DATASETS:
+        raise UnknownBuiltinError(f"unknown built-in folder '{name}'; choose one of: " + ", ".join(PREFIX + k for k in DATASETS))
+
+    def build(tmp: Path) -> None:
+        from engine.demo_data import write_demo_dataset
+
+        write_demo_dataset(tmp)
+
+    return str(_build_once(cache_dir() / "demo-data", build) / DATASETS[key])

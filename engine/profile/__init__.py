@@ -1,0 +1,29 @@
+"""The typed, versioned TOML profile."""
+
+from engine.profile.io import (
+    apply_overrides,
+    dumps_profile,
+    load_profile,
+    loads_profile,
+    parse_override,
+    save_profile,
+    validate_data,
+)
+from engine.profile.problems import Problem, ProfileError
+from engine.profile.schema import SCHEMA_VERSION, ConceptSection, LoraSection, Profile
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ConceptSection",
+    "LoraSection",
+    "Problem",
+    "Profile",
+    "ProfileError",
+    "apply_overrides",
+    "dumps_profile",
+    "load_profile",
+    "loads_profile",
+    "parse_override",
+    "save_profile",
+    "validate_data",
+]

@@ -1,0 +1,197 @@
+"""Read, validate, override and write profiles (TOML)."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import BaseModel, ValidationError
+
+from engine.profile.locate import key_lines, line_of
+from engine.profile.migrations import migrate
+from engine.profile.problems import Problem, ProfileError
+from engine.profile.rules import cross_field_problems
+from engine.profile.schema import Profile
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``section.key=value``; the value is read as TOML, else taken as a plain string."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or not re.fullmatch(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*", key):
+        raise ProfileError([Problem(key or text, f"override '{text}' must look like section.key=value")])
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """A copy of ``data`` with each ``key=value`` override set (list items by index)."""
+    result = copy.deepcopy(data)
+    for text in overrides:
+        key, value = parse_override(text)
+        node: Any = result
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ProfileError([Problem(key, f"no item {part} in this list (it has {len(node)})")])
+                node = node[int(part)]
+            else:
+                node = node.setdefault(part, {})
+            if not isinstance(node, (dict, list)):
+                raise ProfileError([Problem(key, f"'{part}' is a value, not a section")])
+        last = parts[-1]
+        if isinstance(node, list):
+            if not last.isdigit() or int(last) >= len(node):
+                raise ProfileError([Problem(key, f"no item {last} in this list (it has {len(node)})")])
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return result
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model class that holds the field at ``loc`` (for key suggestions)."""
+    model: Any = Profile
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            return None
+        annotation = field.annotation
+        model = _first_model(annotation)
+        if model is None:
+            return None
+    return model
+
+
+def _first_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _problems_from(error: ValidationError, lines: dict[str, int], file: Path | None) -> list[Problem]:
+    problems = []
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        key = ".".join(str(p) for p in loc)
+        suggestion = None
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            owner = _model_at(loc)
+            valid = list(owner.model_fields) if owner else []
+            close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+            suggestion = ".".join([*(str(p) for p in loc[:-1]), close[0]]) if close else None
+            message = "unknown key"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        problems.append(Problem(key, message, line_of(lines, key), suggestion, file))
+    return problems
+
+
+def _drop(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:
+    node: Any = data
+    for part in loc[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    if isinstance(node, dict) and loc and loc[-1] in node:
+        del node[loc[-1]]
+        return True
+    return False
+
+
+def validate_data(
+    data: dict[str, Any], *, lines: dict[str, int] | None = None, file: Path | None = None
+) -> Profile:
+    """Validate a profile dict; raises ProfileError holding every field and cross-field problem."""
+    lines = lines or {}
+    data = migrate(copy.deepcopy(data))
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as error:
+        problems = _problems_from(error, lines, file)
+        # Drop the bad keys and validate again so that cross-field rules can be reported too.
+        trimmed = copy.deepcopy(data)
+        if all(_drop(trimmed, tuple(e["loc"])) for e in error.errors()):
+            try:
+                partial = Profile.model_validate(trimmed)
+            except ValidationError:
+                partial = None
+            if partial is not None:
+                problems += _located(cross_field_problems(partial), lines, file)
+        raise ProfileError(problems) from None
+    problems = _located(cross_field_problems(profile), lines, file)
+    if problems:
+        raise ProfileError(problems)
+    return profile
+
+
+def _located(problems: list[Problem], lines: dict[str, int], file: Path | None) -> list[Problem]:
+    return [Problem(p.key, p.message, line_of(lines, p.key), p.suggestion, file) for p in problems]
+
+
+def parse_text(text: str, file: Path | None = None) -> dict[str, Any]:
+    """TOML text → dict; a syntax error becomes a ProfileError with its line."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        match = re.search(r"line (\d+)", str(error))
+        line = int(match.group(1)) if match else None
+        raise ProfileError([Problem("", f"TOML syntax error: {error}", line, None, file)]) from None
+
+
+def loads_profile(text: str, overrides: list[str] = (), file: Path | None = None) -> Profile:
+    """Validate a profile from TOML text plus ``key=value`` overrides."""
+    data = apply_overrides(parse_text(text, file), list(overrides))
+    return validate_data(data, lines=key_lines(text), file=file)
+
+
+def load_profile(path: str | Path, overrides: list[str] = ()) -> Profile:
+    """Read and validate a profile file; raises ProfileError naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProfileError([Problem("", "file not found; create one with `dbtui` or copy one from profiles/", None, None, path)]) from None
+    except OSError as error:
+        raise ProfileError([Problem("", f"cannot read the file: {error.strerror}", None, None, path)]) from None
+    return loads_profile(text, overrides, path)
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def dumps_profile(profile: Profile) -> str:
+    """The profile as TOML (TOML has no null, so empty options are left out)."""
+    return tomli_w.dumps(_drop_none(profile.model_dump(mode="json")))
+
+
+def save_profile(profile: Profile, path: str | Path) -> Path:
+    """Write the profile atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(dumps_profile(profile), encoding="utf-8")
+    tmp.replace(path)
+    return path

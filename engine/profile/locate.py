@@ -1,0 +1,67 @@
+"""Map dotted keys of a TOML text to their line numbers.
+
+tomllib gives values but no positions, so this small scanner (hand-written: no TOML library
+we use reports key lines) follows table headers, arrays of tables and key lines.
+"""
+
+from __future__ import annotations
+
+import re
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
+
+
+def _parts(dotted: str) -> list[str]:
+    return [p.strip().strip("\"'") for p in re.split(r"\.(?=(?:[^\"']*[\"'][^\"']*[\"'])*[^\"']*$)", dotted)]
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """Dotted key (array items as indexes, e.g. ``concepts.0.instance_dir``) → 1-based line."""
+    lines: dict[str, int] = {}
+    prefix: list[str] = []
+    array_counts: dict[str, int] = {}
+    in_multiline = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        # Skip the insides of multi-line strings and arrays: only their key line matters.
+        if in_multiline:
+            if line.count('"""') % 2 == 1 or line.count("'''") % 2 == 1 or line.strip().startswith("]"):
+                in_multiline = False
+            continue
+        header = _HEADER.match(line)
+        if header and not _KEY.match(line):
+            parts = _parts(header.group(2))
+            if header.group(1) == "[[":
+                base = ".".join(parts)
+                index = array_counts.get(base, -1) + 1
+                array_counts[base] = index
+                prefix = [*parts, str(index)]
+            else:
+                prefix = parts
+            lines.setdefault(".".join(prefix), number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            full = ".".join([*prefix, *_parts(key.group(1))])
+            lines.setdefault(full, number)
+            rest = line[key.end():].strip()
+            if rest.startswith(("[", '"""', "'''")) and not _closes(rest):
+                in_multiline = True
+    return lines
+
+
+def _closes(rest: str) -> bool:
+    if rest.startswith(('"""', "'''")):
+        return rest.count(rest[:3]) >= 2
+    return rest.count("[") <= rest.count("]")
+
+
+def line_of(lines: dict[str, int], key: str) -> int | None:
+    """The line of ``key`` or, failing that, of its nearest enclosing key."""
+    parts = key.split(".")
+    while parts:
+        found = lines.get(".".join(parts))
+        if found is not None:
+            return found
+        parts.pop()
+    return None

@@ -1,0 +1,38 @@
+"""Profile problems: each names the file, dotted key, line, what is wrong and a suggestion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import DbtuiError
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a profile."""
+
+    key: str
+    message: str
+    line: int | None = None
+    suggestion: str | None = None
+    file: Path | None = None
+
+    def __str__(self) -> str:
+        where = str(self.file) if self.file else "<profile>"
+        if self.line is not None:
+            where += f":{self.line}"
+        text = f"{where}: {self.key or '(top level)'}: {self.message}"
+        if self.suggestion:
+            text += f" (did you mean '{self.suggestion}'?)"
+        return text
+
+
+class ProfileError(DbtuiError):
+    """A profile that cannot be used; holds every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        count = len(problems)
+        head = f"{count} problem{'s' if count != 1 else ''} in the profile:"
+        super().__init__("\n".join([head, *(f"  {p}" for p in problems)]))

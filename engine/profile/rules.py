@@ -1,0 +1,49 @@
+"""Cross-field rules: things each field alone cannot know. Each returns problems, never raises."""
+
+from __future__ import annotations
+
+from engine.profile.problems import Problem
+from engine.profile.schema import Profile
+
+_NEEDS_CAPTION_FILES = {"caption_file", "caption_file_then_prompt", "prompt_then_caption_file"}
+_LORA_EXPORTS = {"lora_diffusers", "lora_kohya"}
+
+
+def cross_field_problems(profile: Profile) -> list[Problem]:
+    """Every cross-field rule the profile breaks."""
+    problems: list[Problem] = []
+    for index, concept in enumerate(profile.concepts):
+        key = f"concepts.{index}"
+        if profile.prior.enabled:
+            if not concept.class_dir:
+                problems.append(Problem(f"{key}.class_dir", "prior preservation needs a class folder for every concept"))
+            if not concept.class_prompt:
+                problems.append(Problem(f"{key}.class_prompt", "prior preservation needs a class prompt for every concept"))
+            if concept.num_class_images < 1:
+                problems.append(Problem(f"{key}.num_class_images", "prior preservation needs at least 1 class image"))
+        if concept.caption_mode in _NEEDS_CAPTION_FILES and not profile.dataset.caption_extension.startswith("."):
+            problems.append(
+                Problem("dataset.caption_extension", "per-image captions need an extension starting with '.', e.g. '.txt'")
+            )
+        if concept.caption_mode == "instance_prompt" and not concept.instance_prompt.strip():
+            problems.append(Problem(f"{key}.instance_prompt", "the instance prompt is empty; name your subject, e.g. 'photo of zwx dog'"))
+    if profile.training.lora is not None and profile.training.method != "lora":
+        problems.append(Problem("training.lora", 'LoRA options are set but training.method is "full"; set method = "lora" or remove [training.lora]'))
+    if profile.training.method != "lora" and _LORA_EXPORTS & set(profile.saving.export):
+        problems.append(Problem("saving.export", 'LoRA exports need training.method = "lora"'))
+    if profile.training.method == "lora" and profile.saving.unet_half:
+        problems.append(Problem("saving.unet_half", "unet_half applies to full fine-tunes; LoRA weights are small already"))
+    if profile.training.text_encoder_stop_fraction < 1.0 and not profile.training.train_text_encoder:
+        problems.append(Problem("training.text_encoder_stop_fraction", "only applies when training.train_text_encoder = true"))
+    if profile.dataset.buckets is not None and not profile.dataset.bucketing:
+        problems.append(Problem("dataset.buckets", "a bucket list is set but dataset.bucketing = false; turn bucketing on or remove the list"))
+    for index, (width, height) in enumerate(profile.dataset.buckets or []):
+        if width % 8 or height % 8 or width < 32 or height < 32:
+            problems.append(Problem(f"dataset.buckets.{index}", f"bucket {width}x{height} must be at least 32 and a multiple of 8 on both sides"))
+    if profile.optimizer.lr_warmup_steps and profile.optimizer.lr_scheduler == "constant":
+        problems.append(Problem("optimizer.lr_warmup_steps", 'warm-up needs lr_scheduler = "constant_with_warmup" or another non-constant scheduler'))
+    names = [c.instance_dir for c in profile.concepts]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            problems.append(Problem(f"concepts.{index}.instance_dir", "two concepts use the same instance folder"))
+    return problems

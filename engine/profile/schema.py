@@ -1,0 +1,252 @@
+"""The profile: every choice a user makes, as one frozen, typed, versioned model.
+
+Sections mirror the wizard's steps. Each field's docstring is the help text the wizard shows.
+Cross-field rules live in ``rules.py`` so that they can be reported together with field errors.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+CaptionMode = Literal[
+    "instance_prompt", "caption_file", "caption_file_then_prompt", "prompt_then_caption_file", "file_name"
+]
+Scheduler = Literal[
+    "constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial"
+]
+OptimizerName = Literal["adamw", "adamw8bit", "lion", "lion8bit", "prodigy", "adafactor"]
+Precision = Literal["no", "fp16", "bf16"]
+ExportFormat = Literal["diffusers", "safetensors", "ckpt", "lora_diffusers", "lora_kohya"]
+
+
+class Section(BaseModel):
+    """Base of every profile section: frozen, unknown keys rejected, docstrings as help."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+class ModelSection(Section):
+    pretrained: str = "builtin:tiny-sd1"
+    """Base model: a diffusers folder, a hub id, a .safetensors/.ckpt file, or builtin:tiny-sd1."""
+    revision: str | None = None
+    """Hub revision (branch, tag or commit) of the base model."""
+    vae: str | None = None
+    """Use this VAE (folder or hub id) instead of the model's own."""
+    tokenizer: str | None = None
+    """Use this tokenizer folder instead of the model's own."""
+
+
+class ConceptSection(Section):
+    instance_dir: str
+    """Folder with the images of your subject."""
+    instance_prompt: str
+    """Prompt naming your subject with its identifier, e.g. 'photo of zwx dog'."""
+    caption_mode: CaptionMode = "instance_prompt"
+    """Where each image's caption comes from: the instance prompt, its .txt file, both, or its file name."""
+    class_dir: str | None = None
+    """Folder with (or for generated) images of the general class, for prior preservation."""
+    class_prompt: str | None = None
+    """Prompt for the general class without the identifier, e.g. 'photo of a dog'."""
+    class_negative_prompt: str = ""
+    """Negative prompt used when generating class images."""
+    num_class_images: int = Field(100, ge=0, le=100_000)
+    """How many class images this concept needs; missing ones are generated."""
+
+
+class DatasetSection(Section):
+    resolution: int = Field(512, ge=32, le=4096, multiple_of=8)
+    """Training resolution in pixels (SD1.x/SD2-base: 512, SD2-768: 768)."""
+    center_crop: bool = True
+    """Crop images at the centre (on) or at a random place each epoch (off)."""
+    hflip: bool = False
+    """Randomly mirror images; do not use for asymmetric subjects (text, parted hair)."""
+    caption_extension: str = ".txt"
+    """File extension of per-image caption files."""
+    bucketing: bool = False
+    """Aspect-ratio bucketing: train non-square images without cropping them square."""
+    buckets: list[tuple[int, int]] | None = None
+    """Bucket sizes (width, height); empty means the standard list scaled to the resolution."""
+    cache_latents: bool = True
+    """Encode every image with the VAE once before training instead of at every step."""
+
+
+class PriorSection(Section):
+    enabled: bool = False
+    """Prior preservation: also train on class images so the class itself is not forgotten."""
+    loss_weight: float = Field(1.0, ge=0.0, le=10.0)
+    """Weight of the class-image loss against the instance loss."""
+    sample_batch_size: int = Field(4, ge=1, le=64)
+    """Batch size when generating class images."""
+    steps: int = Field(25, ge=1, le=1000)
+    """Sampling steps for generated class images."""
+    guidance_scale: float = Field(7.5, ge=0.0, le=30.0)
+    """Classifier-free guidance for generated class images."""
+
+
+class LoraSection(Section):
+    rank: int = Field(8, ge=1, le=1024)
+    """LoRA rank: capacity of the adapter (4–32 is common)."""
+    alpha: float = Field(8.0, gt=0.0)
+    """LoRA alpha: the update is scaled by alpha / rank."""
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    """Dropout inside the LoRA layers."""
+    unet_targets: list[str] = ["to_q", "to_k", "to_v", "to_out.0"]
+    """UNet modules that get LoRA adapters."""
+    text_encoder_targets: list[str] = ["q_proj", "k_proj", "v_proj", "out_proj"]
+    """Text-encoder modules that get LoRA adapters (when the text encoder is trained)."""
+
+
+class TrainingSection(Section):
+    method: Literal["full", "lora"] = "lora"
+    """Full fine-tune of the UNet, or a small LoRA adapter (fits 8 GB cards)."""
+    seed: int = 42
+    """Random seed: the same seed and profile give the same run."""
+    train_batch_size: int = Field(1, ge=1, le=256)
+    """Images per step on each GPU."""
+    max_train_steps: int | None = Field(None, ge=1)
+    """Total optimizer steps; empty means 100 × instance images (or from epochs)."""
+    num_train_epochs: int | None = Field(None, ge=1)
+    """Epochs to train, used when max_train_steps is empty."""
+    gradient_accumulation_steps: int = Field(1, ge=1, le=1024)
+    """Batches accumulated before each optimizer step."""
+    train_text_encoder: bool = False
+    """Also train the text encoder (better faces, more memory)."""
+    text_encoder_stop_fraction: float = Field(1.0, gt=0.0, le=1.0)
+    """Stop training the text encoder after this fraction of the steps."""
+    clip_skip: int = Field(1, ge=1, le=12)
+    """Use the text encoder's N-th hidden layer from the end (1 = last, 2 = penultimate)."""
+    noise_offset: float = Field(0.0, ge=0.0, le=1.0)
+    """Offset noise strength; helps very dark and very bright images (0.05–0.1)."""
+    min_snr_gamma: float | None = Field(None, gt=0.0)
+    """Min-SNR-γ loss weighting (5 is the paper's value); empty turns it off."""
+    lora: LoraSection | None = None
+    """LoRA options; only with method = "lora"."""
+
+
+class OptimizerSection(Section):
+    name: OptimizerName = "adamw"
+    """Optimizer: adamw, adamw8bit (less memory, needs bitsandbytes), lion, lion8bit, prodigy, adafactor."""
+    learning_rate: float | None = Field(None, gt=0.0, le=1.0)
+    """Learning rate; empty means 1e-4 for LoRA, 2e-6 for full fine-tunes (1.0 for prodigy)."""
+    scale_lr: bool = False
+    """Multiply the learning rate by batch size × accumulation × processes."""
+    lr_scheduler: Scheduler = "constant"
+    """How the learning rate changes over the run."""
+    lr_warmup_steps: int = Field(0, ge=0)
+    """Steps of linear warm-up at the start."""
+    lr_cycles: int = Field(1, ge=1)
+    """Restarts for cosine_with_restarts."""
+    lr_power: float = Field(1.0, gt=0.0)
+    """Power of the polynomial scheduler."""
+    beta1: float = Field(0.9, ge=0.0, lt=1.0)
+    """First moment decay (Adam/Lion)."""
+    beta2: float = Field(0.999, ge=0.0, lt=1.0)
+    """Second moment decay (Adam/Lion)."""
+    weight_decay: float = Field(1e-2, ge=0.0, le=1.0)
+    """Weight decay."""
+    eps: float = Field(1e-8, gt=0.0)
+    """Adam epsilon."""
+    max_grad_norm: float = Field(1.0, ge=0.0)
+    """Clip gradients to this norm (0 turns clipping off)."""
+
+
+class PrecisionSection(Section):
+    mixed_precision: Precision = "fp16"
+    """Mixed precision: fp16 (most GPUs), bf16 (Ampere and newer), no (fp32; CPU)."""
+    gradient_checkpointing: bool = True
+    """Recompute activations in the backward pass: much less memory, ~20% slower."""
+    attention: Literal["sdpa", "xformers"] = "sdpa"
+    """Attention kernel: PyTorch SDPA, or xformers when installed."""
+
+
+class SamplingSection(Section):
+    prompts: list[str] = []
+    """Prompts for preview images; empty means each concept's instance prompt."""
+    negative_prompt: str = ""
+    """Negative prompt for preview images."""
+    num_images: int = Field(2, ge=0, le=64)
+    """Images per prompt at each sampling point (0 turns samples off)."""
+    steps: int = Field(25, ge=1, le=1000)
+    """Sampling steps for preview images."""
+    guidance_scale: float = Field(7.5, ge=0.0, le=30.0)
+    """Classifier-free guidance for preview images."""
+    seed: int = 1234
+    """Seed for preview images, fixed so previews are comparable across steps."""
+    every_n_steps: int | None = Field(None, ge=1)
+    """Sample every N steps; empty means at every checkpoint and at the end."""
+
+
+class SavingSection(Section):
+    output_dir: str = "runs"
+    """Folder that holds one run folder per run."""
+    every_n_steps: int | None = Field(500, ge=1)
+    """Save a resumable checkpoint every N steps; empty only saves at the end."""
+    keep_last_n: int = Field(2, ge=1, le=1000)
+    """Keep this many latest checkpoints; older ones are deleted."""
+    unet_half: bool = False
+    """Save the trained UNet in fp16 (half the size)."""
+    export: list[ExportFormat] = ["diffusers"]
+    """Final outputs: diffusers folder, single-file safetensors/ckpt, LoRA (diffusers or kohya)."""
+
+
+class LoggingSection(Section):
+    logger: Literal["none", "tensorboard", "wandb"] = "none"
+    """Experiment tracker, through accelerate (must be installed)."""
+    every_n_steps: int = Field(10, ge=1)
+    """Log a progress line every N steps in plain (non-terminal) output."""
+
+
+class LaunchSection(Section):
+    num_processes: int = Field(1, ge=1, le=64)
+    """Processes (GPUs) to train on; above 1 the run goes through accelerate launch."""
+    extra_args: list[str] = []
+    """Extra arguments for accelerate launch, e.g. ["--main_process_port", "29501"]."""
+
+
+class Profile(Section):
+    """A whole DreamBooth training setup."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    """Version of this file's layout; migrated automatically when it changes."""
+    name: str = Field("dreambooth", pattern=r"^[A-Za-z0-9._-]+$")
+    """Run name: the run folder is <saving.output_dir>/<name>."""
+    model: ModelSection = ModelSection()
+    """Base model."""
+    concepts: list[ConceptSection] = Field(min_length=1)
+    """What to teach: one or more subjects, each with its own images and prompts."""
+    dataset: DatasetSection = DatasetSection()
+    """How images become training data."""
+    prior: PriorSection = PriorSection()
+    """Prior preservation with class images."""
+    training: TrainingSection = TrainingSection()
+    """Method and length of training."""
+    optimizer: OptimizerSection = OptimizerSection()
+    """Optimizer and learning rate schedule."""
+    precision: PrecisionSection = PrecisionSection()
+    """Precision and memory savers."""
+    sampling: SamplingSection = SamplingSection()
+    """Preview images during training."""
+    saving: SavingSection = SavingSection()
+    """Checkpoints and final outputs."""
+    logging: LoggingSection = LoggingSection()
+    """Trackers and log lines."""
+    launch: LaunchSection = LaunchSection()
+    """Processes and accelerate launch options."""
+
+    @property
+    def lora(self) -> LoraSection:
+        """The LoRA options in force (defaults when the section is absent)."""
+        return self.training.lora or LoraSection()
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate in force, resolving the per-method default."""
+        if self.optimizer.learning_rate is not None:
+            return self.optimizer.learning_rate
+        if self.optimizer.name == "prodigy":
+            return 1.0
+        return 1e-4 if self.training.method == "lora" else 2e-6

@@ -1,0 +1,59 @@
+"""Event sinks: where events go. The JSONL sink is always on for a run; others are optional."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+from engine.events import Event, event_from_dict
+
+
+class Sink(Protocol):
+    def __call__(self, event: Event) -> None: ...
+
+
+class JsonlSink:
+    """Appends each event as one JSON line and flushes, so readers see it at once."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            self._file.write(event.to_json() + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class Emitter:
+    """Sends each event to every sink; a failing sink never stops training."""
+
+    def __init__(self, sinks: Iterable[Sink | Callable[[Event], None]] = ()):
+        self.sinks = list(sinks)
+
+    def __call__(self, event: Event) -> None:
+        for sink in self.sinks:
+            try:
+                sink(event)
+            except Exception:  # noqa: BLE001 - a broken display must not kill a paid-for run
+                pass
+
+
+def read_events(path: Path) -> Iterator[Event]:
+    """Every complete event in a JSONL file (a half-written last line is skipped)."""
+    with Path(path).open(encoding="utf-8") as file:
+        for line in file:
+            if not line.endswith("\n"):
+                break
+            try:
+                yield event_from_dict(json.loads(line))
+            except (ValueError, TypeError):
+                continue

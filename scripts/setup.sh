@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install dbtui and what it needs into the current Python (activate a venv first to isolate it).
+#
+# torch first, and only when none is importable: a CPU build (torch==2.13.0) on machines with no
+# NVIDIA GPU, the default CUDA build where `nvidia-smi` sees a GPU. A torch you already have
+# (CUDA builds included) is never replaced. Set DBTUI_TORCH_INDEX to a wheel index (for example
+# PyTorch's CPU index) to choose where the CPU build comes from.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+
+if "$PY" -c "import torch" >/dev/null 2>&1; then
+    echo "setup: keeping the installed torch $("$PY" -c 'import torch; print(torch.__version__)')"
+elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    echo "setup: NVIDIA GPU found, installing the CUDA build of torch"
+    "$PY" -m pip install --quiet "torch>=2.4"
+else
+    echo "setup: no NVIDIA GPU, installing the CPU build of torch"
+    "$PY" -m pip install --quiet torch==2.13.0 ${DBTUI_TORCH_INDEX:+--index-url "$DBTUI_TORCH_INDEX"}
+fi
+
+"$PY" -m pip install --quiet --disable-pip-version-check -e ".[test]"
+echo "setup: done; run 'dbtui --help'"

@@ -1,0 +1,42 @@
+"""Shared fixtures: tiny random-weight models and the demo dataset, built once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built-in assets go to a per-session folder, never the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("dbtui-cache")
+    os.environ["DBTUI_CACHE"] = str(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_sd1(_isolated_cache: Path) -> Path:
+    """A tiny SD1-architecture diffusers folder (epsilon prediction)."""
+    from engine.builtin import resolve_model
+
+    return Path(resolve_model("builtin:tiny-sd1"))
+
+
+@pytest.fixture(scope="session")
+def tiny_sd2v(_isolated_cache: Path) -> Path:
+    """A tiny SD2-style diffusers folder (v-prediction)."""
+    from engine.builtin import resolve_model
+
+    return Path(resolve_model("builtin:tiny-sd2v"))
+
+
+@pytest.fixture(scope="session")
+def demo_data(_isolated_cache: Path) -> Path:
+    """The synthetic demo dataset: instance/ (with .txt captions) and class/."""
+    from engine.builtin import resolve_dir
+
+    return Path(resolve_dir("builtin:demo-instance")).parent
