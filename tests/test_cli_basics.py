@@ -1,0 +1,35 @@
+from pathlib import Path
+
+import pytest
+
+from dbtui.cli import main
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_validate_ok_and_exit_2_with_every_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(ROOT / "profiles" / "tiny-demo.toml")]) == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[concepts]]\ninstance_dir = "d"\ninstance_prompt = "p"\n[trainig]\nseed = 1\n[optimizer]\nname = "sgd"\n')
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "2 problems" in err and "did you mean 'training'" in err and ":7:" in err
+
+
+def test_validate_missing_file_is_a_message_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "/nonexistent/p.toml"]) == 2
+    assert "file not found" in capsys.readouterr().err
+
+
+def test_validate_applies_set_overrides(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["validate", str(ROOT / "profiles" / "tiny-demo.toml"), "--set", "training.clip_skip=0"])
+    assert code == 2
+    assert "training.clip_skip" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["validate", "run", "demo"])
+def test_each_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    assert len(capsys.readouterr().out) > 100

@@ -1,0 +1,151 @@
+from pathlib import Path
+
+import pytest
+
+from engine.profile import (
+    Profile,
+    ProfileError,
+    dumps_profile,
+    load_profile,
+    loads_profile,
+    save_profile,
+)
+
+PROFILES = sorted((Path(__file__).parents[1] / "profiles").glob("*.toml"))
+
+MINIMAL = """
+[[concepts]]
+instance_dir = "data/dog"
+instance_prompt = "photo of zwx dog"
+"""
+
+
+def problems_of(text: str, overrides: list[str] = ()) -> list:
+    with pytest.raises(ProfileError) as caught:
+        loads_profile(text, overrides)
+    return caught.value.problems
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=[p.name for p in PROFILES])
+def test_every_example_profile_validates(path: Path) -> None:
+    profile = load_profile(path)
+    assert profile.concepts
+
+
+def test_examples_include_the_five_named_profiles() -> None:
+    names = {p.name for p in PROFILES}
+    assert {"tiny-demo.toml", "sd15-person.toml", "sd15-style-native.toml", "sd15-lora-8gb.toml", "multi-concept.toml"} <= names
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=[p.name for p in PROFILES])
+def test_round_trip_load_save_load_is_equal(path: Path, tmp_path: Path) -> None:
+    first = load_profile(path)
+    saved = save_profile(first, tmp_path / "p.toml")
+    assert load_profile(saved) == first
+    assert "None" not in saved.read_text() and "null" not in saved.read_text()
+
+
+def test_syntax_error_names_its_line() -> None:
+    [problem] = problems_of('name = "x"\n[model\npretrained = "a"\n')
+    assert problem.line == 2
+    assert "syntax" in problem.message
+
+
+def test_unknown_key_suggests_the_nearest_valid_key() -> None:
+    [problem] = problems_of(MINIMAL + "[optimizer]\nlearnig_rate = 1e-5\n")
+    assert problem.key == "optimizer.learnig_rate"
+    assert problem.suggestion == "optimizer.learning_rate"
+    assert problem.line == 6
+
+
+def test_wrong_type_and_out_of_range_are_reported() -> None:
+    problems = problems_of(MINIMAL + "[training]\ntrain_batch_size = \"two\"\n[optimizer]\nbeta2 = 1.5\n")
+    keys = {p.key: p for p in problems}
+    assert keys["training.train_batch_size"].line == 6
+    assert "integer" in keys["training.train_batch_size"].message
+    assert keys["optimizer.beta2"].line == 8
+    assert "less than 1" in keys["optimizer.beta2"].message
+
+
+def test_missing_required_key_is_reported() -> None:
+    [problem] = problems_of('[[concepts]]\ninstance_dir = "d"\n')
+    assert problem.key == "concepts.0.instance_prompt"
+    assert "missing" in problem.message
+    assert problem.line == 1
+
+
+def test_cross_field_rules_prior_preservation_and_lora() -> None:
+    problems = problems_of(MINIMAL + "[prior]\nenabled = true\n[training]\nmethod = \"full\"\n[training.lora]\nrank = 4\n")
+    keys = {p.key for p in problems}
+    assert {"concepts.0.class_dir", "concepts.0.class_prompt", "training.lora"} <= keys
+
+
+def test_lora_export_needs_lora_method() -> None:
+    [problem] = problems_of(MINIMAL + '[training]\nmethod = "full"\n[saving]\nexport = ["lora_kohya"]\n')
+    assert problem.key == "saving.export"
+
+
+def test_every_problem_is_reported_together_field_and_cross_field() -> None:
+    text = MINIMAL + (
+        "[model]\npretraind = \"x\"\n"
+        "[prior]\nenabled = true\n"
+        "[training]\nclip_skip = 0\n"
+        "[dataset]\nresolution = \"big\"\n"
+    )
+    problems = problems_of(text)
+    keys = {p.key for p in problems}
+    assert {"model.pretraind", "training.clip_skip", "dataset.resolution", "concepts.0.class_dir"} <= keys
+    assert all(p.line for p in problems)
+
+
+def test_error_message_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(MINIMAL + "[training]\nmax_train_step = 10\n")
+    with pytest.raises(ProfileError) as caught:
+        load_profile(path)
+    text = str(caught.value)
+    assert f"{path}:6" in text and "training.max_train_steps" in text
+
+
+def test_set_overrides_are_validated_by_the_same_model() -> None:
+    profile = loads_profile(MINIMAL, ["optimizer.learning_rate=3e-6", "concepts.0.instance_prompt=a zwx", "training.lora.rank=32", "dataset.hflip=true"])
+    assert profile.optimizer.learning_rate == 3e-6
+    assert profile.concepts[0].instance_prompt == "a zwx"
+    assert profile.lora.rank == 32
+    assert profile.dataset.hflip is True
+    [problem] = problems_of(MINIMAL, ["optimizer.learning_rate=fast"])
+    assert problem.key == "optimizer.learning_rate"
+    [problem] = problems_of(MINIMAL, ["concepts.3.instance_dir=x"])
+    assert "no item 3" in problem.message
+    [problem] = problems_of(MINIMAL, ["no-equals-sign"])
+    assert "section.key=value" in problem.message
+
+
+def test_every_field_has_a_one_line_doc() -> None:
+    from pydantic import BaseModel
+
+    def walk(model: type[BaseModel]) -> None:
+        for name, field in model.model_fields.items():
+            assert field.description and "\n" not in field.description, f"{model.__name__}.{name}"
+            annotation = field.annotation
+            for candidate in (annotation, *getattr(annotation, "__args__", ())):
+                if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                    walk(candidate)
+
+    walk(Profile)
+
+
+def test_profile_is_frozen() -> None:
+    profile = loads_profile(MINIMAL)
+    with pytest.raises(Exception):
+        profile.name = "other"  # type: ignore[misc]
+
+
+def test_newer_schema_version_is_refused_clearly() -> None:
+    [problem] = problems_of("schema_version = 9\n" + MINIMAL)
+    assert "upgrade dbtui" in problem.message
+
+
+def test_dumps_drops_empty_options() -> None:
+    text = dumps_profile(loads_profile(MINIMAL))
+    assert "revision" not in text and "schema_version = 1" in text
