@@ -1,0 +1,67 @@
+"""The order of training batches: a pure function of (seed, epoch), so resume is exact.
+
+Each batch holds instance images of one concept and one bucket; with prior preservation it
+carries class images of the same concept. Concepts take turns, so a concept with few images
+is not crowded out by one with many. With several processes each takes every N-th batch.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+
+from engine.data.examples import Example
+
+
+@dataclass(frozen=True)
+class Batch:
+    instance: tuple[int, ...]  # indexes into the example list
+    classes: tuple[int, ...] = ()
+
+
+def _chunks(indexes: list[int], examples: list[Example], size: int, rng: random.Random) -> list[tuple[int, ...]]:
+    by_bucket: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for i in indexes:
+        by_bucket[examples[i].bucket].append(i)
+    chunks = []
+    for bucket in sorted(by_bucket):
+        group = by_bucket[bucket]
+        chunks += [tuple(group[i : i + size]) for i in range(0, len(group), size)]
+    rng.shuffle(chunks)
+    return chunks
+
+
+def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: int, with_classes: bool) -> list[Batch]:
+    """Every batch of one epoch, in order."""
+    rng = random.Random(f"{seed}:{epoch}")
+    concepts = sorted({e.concept for e in examples if not e.is_class})
+    streams: dict[int, list[tuple[int, ...]]] = {}
+    class_streams: dict[int, list[tuple[int, ...]]] = {}
+    for concept in concepts:
+        own = [i for i, e in enumerate(examples) if e.concept == concept and not e.is_class]
+        rng.shuffle(own)
+        streams[concept] = _chunks(own, examples, batch_size, rng)
+        classes = [i for i, e in enumerate(examples) if e.concept == concept and e.is_class]
+        rng.shuffle(classes)
+        class_streams[concept] = _chunks(classes, examples, batch_size, rng) if with_classes else []
+    longest = max(len(s) for s in streams.values())
+    batches = []
+    class_pos = dict.fromkeys(concepts, 0)
+    for turn in range(longest):
+        for concept in concepts:
+            stream = streams[concept]
+            instance = stream[turn % len(stream)]
+            classes: tuple[int, ...] = ()
+            if class_streams[concept]:
+                pool = class_streams[concept]
+                classes = pool[class_pos[concept] % len(pool)]
+                class_pos[concept] += 1
+            batches.append(Batch(instance, classes))
+    return batches
+
+
+def process_batches(batches: list[Batch], process_index: int, num_processes: int) -> list[Batch]:
+    """This process's share; every process gets the same count so they stay in step."""
+    usable = len(batches) - len(batches) % num_processes if len(batches) >= num_processes else len(batches)
+    return batches[process_index:usable:num_processes] if usable else batches[:1]

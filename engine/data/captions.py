@@ -1,0 +1,42 @@
+"""The caption each training image is trained with, by the concept's caption mode."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from engine.data.images import DataError
+
+
+def caption_file(image: Path, extension: str) -> Path:
+    return image.with_suffix(extension)
+
+
+def caption_for(image: Path, mode: str, instance_prompt: str, extension: str = ".txt") -> str:
+    """Caption for ``image``:
+
+    - ``instance_prompt``: the concept's prompt for every image;
+    - ``caption_file``: the image's own caption file;
+    - ``caption_file_then_prompt`` / ``prompt_then_caption_file``: both, joined by ", ";
+    - ``file_name``: the file name, underscores as spaces, a trailing counter removed.
+    """
+    if mode == "instance_prompt":
+        return instance_prompt
+    if mode == "file_name":
+        stem = re.sub(r"[\s_-]*(\(\d+\)|\d+)$", "", image.stem)
+        return re.sub(r"[_-]+", " ", stem).strip() or instance_prompt
+    text_path = caption_file(image, extension)
+    try:
+        text = text_path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise DataError(
+            f"caption file '{text_path}' is missing (caption mode '{mode}'); write it, "
+            "run `dbtui dataset caption`, or use caption_mode = \"instance_prompt\""
+        ) from None
+    if mode == "caption_file":
+        return text
+    if mode == "caption_file_then_prompt":
+        return f"{text}, {instance_prompt}" if text else instance_prompt
+    if mode == "prompt_then_caption_file":
+        return f"{instance_prompt}, {text}" if text else instance_prompt
+    raise DataError(f"unknown caption mode '{mode}'")

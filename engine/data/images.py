@@ -1,0 +1,60 @@
+"""Finding and loading training images."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from engine.errors import DbtuiError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+
+
+class DataError(DbtuiError):
+    """The training images cannot be used as they are."""
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly in ``folder``, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"image folder '{folder}' does not exist; check concepts.*.instance_dir / class_dir")
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def load_rgb(path: Path):
+    """The image upright (EXIF applied) in RGB; transparency is flattened on white."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image = ImageOps.exif_transpose(image)
+            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+                rgba = image.convert("RGBA")
+                flat = Image.new("RGB", rgba.size, (255, 255, 255))
+                flat.paste(rgba, mask=rgba.getchannel("A"))
+                return flat
+            return image.convert("RGB")
+    except (OSError, UnidentifiedImageError) as error:
+        raise DataError(f"cannot read image '{path}': {error}; run `dbtui dataset check` on its folder") from None
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """Width and height after EXIF orientation, read from the header only."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            orientation = image.getexif().get(0x0112, 1)
+    except OSError as error:
+        raise DataError(f"cannot read image '{path}': {error}") from None
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def cover_size(width: int, height: int, target: tuple[int, int], multiple: int) -> tuple[int, int]:
+    """The smallest size keeping the aspect ratio that covers ``target``, in steps of ``multiple``."""
+    scale = max(target[0] / width, target[1] / height)
+    w = max(target[0], math.ceil(width * scale / multiple) * multiple)
+    h = max(target[1], math.ceil(height * scale / multiple) * multiple)
+    return w, h

@@ -1,0 +1,120 @@
+"""Final outputs of a run: a diffusers pipeline, LoRA weights, and single-file exports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from engine.events import Event, PhaseFinished, PhaseStarted
+
+
+def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
+    """Write a folder beside ``target`` and rename it into place; an older one is kept aside."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    write(tmp)
+    if target.exists():
+        target.rename(target.with_name(f"{target.name}.previous-{int(time.time())}"))
+    os.replace(tmp, target)
+    return target
+
+
+def lora_state_dicts(unet: Any, text_encoder: Any | None) -> tuple[dict, dict | None]:
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft.utils import get_peft_model_state_dict
+
+    unet_layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    text_layers = None
+    if text_encoder is not None and getattr(text_encoder, "peft_config", None):
+        text_layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(text_encoder))
+    return unet_layers, text_layers
+
+
+def save_lora(folder: Path, unet: Any, text_encoder: Any | None) -> None:
+    from diffusers import StableDiffusionPipeline
+
+    unet_layers, text_layers = lora_state_dicts(unet, text_encoder)
+    StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=unet_layers, text_encoder_lora_layers=text_layers, safe_serialization=True)
+
+
+def save_pipeline(folder: Path, components: Any, unet: Any, text_encoder: Any, *, unet_half: bool) -> None:
+    """A complete diffusers pipeline with the trained UNet/text encoder and the base's scheduler."""
+    import copy
+
+    from diffusers import DDPMScheduler, StableDiffusionPipeline
+
+    unet_to_save = copy.deepcopy(unet).to(torch.float16) if unet_half else unet
+    pipe = StableDiffusionPipeline(
+        vae=components.vae,
+        text_encoder=text_encoder,
+        tokenizer=components.tokenizer,
+        unet=unet_to_save,
+        scheduler=DDPMScheduler.from_config(components.noise_scheduler.config),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    # Keep the base model's own inference scheduler (class and settings), not the training one.
+    base = Path(components.folder) / "scheduler" / "scheduler_config.json"
+    if base.is_file():
+        shutil.copyfile(base, folder / "scheduler" / "scheduler_config.json")
+
+
+def save_outputs(
+    profile: Any, components: Any, unet: Any, text_encoder: Any, out_dir: Path, emit: Callable[[Event], None]
+) -> dict[str, str]:
+    """Write every export the profile asks for; returns {format: path}."""
+    started = time.perf_counter()
+    formats = list(profile.saving.export)
+    emit(PhaseStarted(phase="export", total=len(formats), description=", ".join(formats)))
+    outputs: dict[str, str] = {}
+    lora = profile.training.method == "lora"
+    trained_te = text_encoder if profile.training.train_text_encoder else None
+    lora_dir = out_dir / "lora"
+    if lora:
+        atomic_folder(lora_dir, lambda tmp: save_lora(tmp, unet, trained_te))
+        outputs["lora_diffusers"] = str(lora_dir / "pytorch_lora_weights.safetensors")
+    pipeline_dir = out_dir / "diffusers"
+    needs_pipeline = not lora or "diffusers" in formats or {"safetensors", "ckpt"} & set(formats)
+    if needs_pipeline:
+        if lora:
+            atomic_folder(pipeline_dir, lambda tmp: _save_fused(tmp, components.folder, lora_dir))
+        else:
+            atomic_folder(pipeline_dir, lambda tmp: save_pipeline(tmp, components, unet, text_encoder, unet_half=profile.saving.unet_half))
+        outputs["diffusers"] = str(pipeline_dir)
+    for fmt in ("safetensors", "ckpt"):
+        if fmt in formats:
+            from engine.convert import export_single_file
+
+            target = out_dir / f"{profile.name}.{fmt}"
+            export_single_file(pipeline_dir, target, half=profile.saving.unet_half, fmt=fmt,
+                               metadata={"base_model": profile.model.pretrained, "dbtui_profile": profile.name}, emit=emit)
+            outputs[fmt] = str(target)
+    if "lora_kohya" in formats:
+        from engine.convert import export_lora_kohya
+
+        target = out_dir / f"{profile.name}-lora-kohya.safetensors"
+        export_lora_kohya(lora_dir, target, emit=emit)
+        outputs["lora_kohya"] = str(target)
+    if "diffusers" not in formats:
+        outputs.pop("diffusers", None)
+    emit(PhaseFinished(phase="export", seconds=time.perf_counter() - started))
+    return outputs
+
+
+def _save_fused(folder: Path, base: Path, lora_dir: Path) -> None:
+    """The base pipeline with the LoRA merged into its weights: a plain, standalone model."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(base, safety_checker=None, requires_safety_checker=False)
+    pipe.load_lora_weights(lora_dir)
+    pipe.fuse_lora()
+    pipe.unload_lora_weights()
+    pipe.save_pretrained(folder, safe_serialization=True)

@@ -1,0 +1,70 @@
+"""Running a profile end to end in this process: the entry point the worker and tests use."""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from engine.errors import DbtuiError
+from engine.events import Event, RunFailed, RunFinished
+from engine.profile import Profile, dumps_profile
+from engine.sinks import Emitter, JsonlSink
+from engine.training.trainer import RunResult, Trainer, StepHook
+
+
+def run_dir_for(profile: Profile) -> Path:
+    """Where a profile's run lives: <saving.output_dir>/<name>."""
+    return Path(profile.saving.output_dir) / profile.name
+
+
+def train(
+    profile: Profile,
+    run_dir: Path | None = None,
+    *,
+    sinks: Iterable[Callable[[Event], None]] = (),
+    cancel: threading.Event | None = None,
+    step_hooks: list[StepHook] | None = None,
+    trainer_hook: Callable[[Trainer], None] | None = None,
+) -> RunResult:
+    """Train ``profile`` into ``run_dir``; every event also goes to ``run_dir/events.jsonl``.
+
+    ``trainer_hook`` runs after setup and before the first step (resume and control use it).
+    Raises the DbtuiError that failed the run, after reporting it as a RunFailed event.
+    """
+    run_dir = Path(run_dir or run_dir_for(profile))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "profile.toml").write_text(dumps_profile(profile), encoding="utf-8")
+    jsonl: JsonlSink | None = None
+    emitter = Emitter(sinks)
+    trainer = Trainer(profile, run_dir, emit=emitter, cancel=cancel, step_hooks=step_hooks)
+    started = time.perf_counter()
+    try:
+        import accelerate
+
+        if accelerate.PartialState().is_main_process:
+            jsonl = JsonlSink(run_dir / "events.jsonl")
+            emitter.sinks.insert(0, jsonl)
+        trainer.setup()
+        if trainer_hook:
+            trainer_hook(trainer)
+        result = trainer.train()
+        if result.status == "finished":
+            trainer.sample(result.step)
+        result.outputs = trainer.save_outputs() if result.status == "finished" else {}
+        trainer.end()
+        trainer.emit(RunFinished(step=result.step, outputs=result.outputs, seconds=time.perf_counter() - started, status=result.status))
+        return result
+    except DbtuiError as error:
+        emitter(RunFailed(reason=str(error), advice="", step=trainer.global_step))
+        raise
+    except Exception as error:
+        emitter(RunFailed(reason=f"{type(error).__name__}: {error}", advice="this is a bug in dbtui; the traceback is in the run's log",
+                          step=trainer.global_step))
+        (run_dir / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        raise
+    finally:
+        if jsonl:
+            jsonl.close()

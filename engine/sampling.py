@@ -1,0 +1,79 @@
+"""Preview images during and after training: fixed prompts and seeds, saved with a grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def sampling_pipeline(components: Any, unet: Any, text_encoder: Any, device: torch.device) -> Any:
+    """A pipeline over the models being trained, with a fast multistep sampler."""
+    from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline(
+        vae=components.vae,
+        text_encoder=text_encoder,
+        tokenizer=components.tokenizer,
+        unet=unet,
+        scheduler=DPMSolverMultistepScheduler.from_config(components.noise_scheduler.config),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def make_grid(images: list[Any], columns: int) -> Any:
+    from PIL import Image
+
+    columns = max(1, min(columns, len(images)))
+    rows = (len(images) + columns - 1) // columns
+    width, height = images[0].size
+    grid = Image.new("RGB", (columns * width, rows * height))
+    for i, image in enumerate(images):
+        grid.paste(image, ((i % columns) * width, (i // columns) * height))
+    return grid
+
+
+@torch.no_grad()
+def save_samples(
+    pipe: Any,
+    folder: Path,
+    *,
+    prompts: list[str],
+    negative_prompt: str,
+    num_images: int,
+    steps: int,
+    guidance: float,
+    seed: int,
+    resolution: int,
+    clip_skip: int,
+) -> tuple[list[Path], Path | None, list[Any]]:
+    """Write ``num_images`` per prompt and a grid into ``folder``; returns (paths, grid, images)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths, images = [], []
+    for p, prompt in enumerate(prompts):
+        generators = [torch.Generator("cpu").manual_seed(seed + i) for i in range(num_images)]
+        result = pipe(
+            [prompt] * num_images,
+            negative_prompt=[negative_prompt] * num_images if negative_prompt else None,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            height=resolution,
+            width=resolution,
+            generator=generators,
+            clip_skip=clip_skip - 1 or None,
+        )
+        for i, image in enumerate(result.images):
+            path = folder / f"prompt{p:02d}_{i:02d}.png"
+            image.save(path)
+            paths.append(path)
+            images.append(image)
+    grid = None
+    if images:
+        grid = folder / "grid.png"
+        make_grid(images, num_images).save(grid)
+    return paths, grid, images

@@ -1,0 +1,61 @@
+"""Making the loaded models trainable as the profile asks: full, LoRA, text encoder, memory savers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from engine.errors import DbtuiError
+from engine.model_loading import Components
+
+
+class AttentionBackendError(DbtuiError):
+    """The chosen attention backend cannot be used here."""
+
+
+def _lora_config(lora: Any, targets: list[str]) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout, init_lora_weights="gaussian", target_modules=targets)
+
+
+def prepare_models(components: Components, profile: Any, device: torch.device, dtype: torch.dtype) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
+    """Set trainable parts, dtypes and memory savers; returns (UNet params, text-encoder params) to train."""
+    unet, text_encoder, vae = components.unet, components.text_encoder, components.vae
+    training = profile.training
+    lora = training.method == "lora"
+    vae.requires_grad_(False)
+    vae.to(device, dtype=torch.float32 if dtype == torch.float16 else dtype)  # the SD VAE overflows in fp16
+    unet.requires_grad_(not lora)
+    text_encoder.requires_grad_(training.train_text_encoder and not lora)
+    if lora:
+        unet.to(device, dtype=dtype)
+        unet.add_adapter(_lora_config(profile.lora, profile.lora.unet_targets))
+        if training.train_text_encoder:
+            text_encoder.to(device, dtype=dtype)
+            text_encoder.add_adapter(_lora_config(profile.lora, profile.lora.text_encoder_targets))
+    else:
+        unet.to(device)
+        text_encoder.to(device, dtype=torch.float32 if training.train_text_encoder else dtype)
+    if not training.train_text_encoder:
+        text_encoder.to(device, dtype=dtype)
+    # Trainable weights stay in fp32 under mixed precision (accelerate autocasts the forward).
+    unet_params = [p for p in unet.parameters() if p.requires_grad]
+    text_params = [p for p in text_encoder.parameters() if p.requires_grad] if training.train_text_encoder else []
+    for param in unet_params + text_params:
+        param.data = param.data.float()
+    if profile.precision.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+        if training.train_text_encoder:
+            text_encoder.gradient_checkpointing_enable()
+    if profile.precision.attention == "xformers":
+        try:
+            unet.enable_xformers_memory_efficient_attention()
+        except Exception as error:  # noqa: BLE001 - missing package or no CUDA: same advice
+            raise AttentionBackendError(
+                f"xformers attention is not usable here ({error}); set precision.attention = \"sdpa\" (as fast on torch 2)"
+            ) from None
+    unet.train()
+    text_encoder.train(training.train_text_encoder)
+    return unet_params, text_params

@@ -1,0 +1,64 @@
+"""Optimizers and learning-rate schedules from the profile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from engine.errors import DbtuiError
+
+
+class OptimizerUnavailableError(DbtuiError):
+    """The chosen optimizer cannot run here; the message names an alternative."""
+
+
+def _bitsandbytes(name: str) -> Any:
+    try:
+        import bitsandbytes as bnb
+    except Exception as error:  # noqa: BLE001 - any import failure means the same to the user
+        raise OptimizerUnavailableError(
+            f"optimizer '{name}' needs bitsandbytes, which cannot be loaded here ({error}). "
+            f"Install it (pip install bitsandbytes) or set optimizer.name = \"{name.replace('8bit', '')}\"."
+        ) from None
+    return bnb
+
+
+def build_optimizer(name: str, params: list[dict[str, Any]], settings: Any, lr: float) -> torch.optim.Optimizer:
+    """The optimizer ``name`` over ``params`` with the profile's betas, decay and eps."""
+    betas = (settings.beta1, settings.beta2)
+    if name == "adamw":
+        on_cuda = all(p.is_cuda for group in params for p in group["params"])
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=settings.weight_decay, eps=settings.eps, fused=on_cuda or None)
+    if name == "adamw8bit":
+        return _bitsandbytes(name).optim.AdamW8bit(params, lr=lr, betas=betas, weight_decay=settings.weight_decay, eps=settings.eps)
+    if name == "lion8bit":
+        return _bitsandbytes(name).optim.Lion8bit(params, lr=lr, betas=betas, weight_decay=settings.weight_decay)
+    if name == "lion":
+        from lion_pytorch import Lion
+
+        return Lion(params, lr=lr, betas=betas, weight_decay=settings.weight_decay)
+    if name == "prodigy":
+        from prodigyopt import Prodigy
+
+        return Prodigy(params, lr=lr, betas=betas, weight_decay=settings.weight_decay, eps=settings.eps)
+    if name == "adafactor":
+        from transformers.optimization import Adafactor
+
+        return Adafactor(params, lr=lr, relative_step=False, scale_parameter=False, warmup_init=False, weight_decay=settings.weight_decay)
+    raise OptimizerUnavailableError(f"unknown optimizer '{name}'")
+
+
+def build_lr_scheduler(optimizer: torch.optim.Optimizer, settings: Any, total_steps: int) -> Any:
+    """diffusers' schedulers, stepped once per optimizer step (not through accelerate, which
+    would step it once per process)."""
+    from diffusers.optimization import get_scheduler
+
+    return get_scheduler(
+        settings.lr_scheduler,
+        optimizer=optimizer,
+        num_warmup_steps=settings.lr_warmup_steps,
+        num_training_steps=total_steps,
+        num_cycles=settings.lr_cycles,
+        power=settings.lr_power,
+    )

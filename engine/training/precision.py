@@ -1,0 +1,21 @@
+"""Choosing the precision that actually works on this machine, with a warning when it differs."""
+
+from __future__ import annotations
+
+import torch
+
+
+def effective_precision(requested: str) -> tuple[str, str | None]:
+    """(precision to use, warning or None). CPUs train in fp32; pre-Ampere GPUs lack bf16."""
+    if requested == "no":
+        return "no", None
+    if not torch.cuda.is_available():
+        return "no", f"mixed_precision = \"{requested}\" needs a CUDA GPU; training in fp32 on the CPU."
+    if requested == "bf16" and not torch.cuda.is_bf16_supported():
+        return "fp16", "this GPU has no bf16 support; training with fp16 instead (set precision.mixed_precision = \"fp16\")."
+    return requested, None
+
+
+def weight_dtype(precision: str) -> torch.dtype:
+    """The dtype of frozen weights: half precision saves memory where training is mixed."""
+    return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)

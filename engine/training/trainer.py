@@ -1,0 +1,433 @@
+"""The DreamBooth trainer: setup → class images → caching → steps → samples → outputs.
+
+The loop reads as setup, then one ``_optimizer_step`` per step, then hooks. All state a
+checkpoint needs is on the instance (models, optimizer, LR scheduler, generator, step), and
+the batch order is a pure function of (seed, epoch, step), so a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.builtin import resolve_dir
+from engine.class_images import ClassRequest, ensure_class_images
+from engine.data.batches import Batch, epoch_batches, process_batches
+from engine.data.encoders import LatentSource, TextSource
+from engine.data.examples import Example, bucket_list, build_examples
+from engine.events import (
+    Event,
+    PhaseFinished,
+    PhaseStarted,
+    RunStarted,
+    SampleSaved,
+    StepEnded,
+    Warning,
+)
+from engine.model_loading import Components, load_components, resolve_model_folder
+from engine.profile import Profile, dumps_profile
+from engine.training.losses import make_noise, min_snr_weights, per_sample_loss, target_for
+from engine.training.models import prepare_models
+from engine.training.optim import build_lr_scheduler, build_optimizer
+from engine.training.precision import effective_precision, weight_dtype
+
+StepHook = Callable[["Trainer", int], None]
+
+
+@dataclass
+class RunResult:
+    status: str  # "finished" or "stopped"
+    step: int
+    total_steps: int
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+def default_total_steps(profile: Profile, instance_images: int, steps_per_epoch: int) -> int:
+    """max_train_steps, else epochs × steps per epoch, else the guide's 100 × instance images."""
+    if profile.training.max_train_steps:
+        return profile.training.max_train_steps
+    if profile.training.num_train_epochs:
+        return profile.training.num_train_epochs * steps_per_epoch
+    return 100 * instance_images
+
+
+class Trainer:
+    """Trains one profile into ``run_dir``; reports only through ``emit``."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        run_dir: Path,
+        *,
+        emit: Callable[[Event], None] | None = None,
+        cancel: threading.Event | None = None,
+        step_hooks: list[StepHook] | None = None,
+    ):
+        self.profile = profile
+        self.run_dir = Path(run_dir)
+        self._emit = emit or (lambda event: None)
+        self.cancel = cancel or threading.Event()
+        self.step_hooks = list(step_hooks or [])
+        self.global_step = 0
+        self.total_steps = 0
+        self.started = time.time()
+
+    # -- reporting -----------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        if self.accelerator.is_main_process:
+            self._emit(event)
+
+    @contextlib.contextmanager
+    def phase(self, name: str, description: str = "", total: int | None = None):
+        started = time.perf_counter()
+        self.emit(PhaseStarted(phase=name, total=total, description=description))
+        yield
+        self.emit(PhaseFinished(phase=name, seconds=time.perf_counter() - started))
+
+    # -- setup ---------------------------------------------------------------------
+    def setup(self) -> None:
+        """Everything before the first step: accelerator, models, class images, caches, optimizer."""
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        profile = self.profile
+        precision, precision_warning = effective_precision(profile.precision.mixed_precision)
+        log_with = None if profile.logging.logger == "none" else profile.logging.logger
+        self.accelerator = Accelerator(mixed_precision=precision, log_with=log_with, project_dir=str(self.run_dir / "logs"))
+        if precision_warning:
+            self.emit(Warning(message=precision_warning, advice="set precision.mixed_precision = \"no\" to silence this"))
+        set_seed(profile.training.seed + self.accelerator.process_index)
+        self.device = self.accelerator.device
+        self.dtype = weight_dtype(precision)
+        self.generator = torch.Generator("cpu").manual_seed(profile.training.seed * 1000 + self.accelerator.process_index)
+
+        with self.phase("load_model", profile.model.pretrained):
+            folder = resolve_model_folder(profile.model.pretrained, revision=profile.model.revision, work_dir=self.run_dir / "model", emit=self.emit)
+            self.components: Components = load_components(folder, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
+        self.instance_dirs = [Path(resolve_dir(c.instance_dir)) for c in profile.concepts]
+        class_images = self._class_images() if profile.prior.enabled else {}
+        self.buckets = bucket_list(profile.dataset.resolution, profile.dataset.bucketing, profile.dataset.buckets, self.components.size_multiple)
+        self.examples: list[Example] = build_examples(profile, self.instance_dirs, class_images, self.buckets)
+        self.unet_params, self.text_params = prepare_models(self.components, profile, self.device, self.dtype)
+        self._sources()
+        self._optimizer()
+        if log_with:
+            self.accelerator.init_trackers(profile.name, config=_flat(profile.model_dump(mode="json")))
+
+    def _class_images(self) -> dict[int, list[Path]]:
+        profile = self.profile
+        requests = [
+            ClassRequest(i, Path(resolve_dir(c.class_dir or "")), c.class_prompt or "", c.class_negative_prompt, c.num_class_images)
+            for i, c in enumerate(profile.concepts)
+        ]
+        kwargs = dict(
+            model=profile.model.pretrained,
+            resolution=profile.dataset.resolution,
+            seed=profile.training.seed,
+            steps=profile.prior.steps,
+            guidance=profile.prior.guidance_scale,
+        )
+        if self.accelerator.is_main_process:
+            ensure_class_images(
+                requests,
+                make_pipeline=self._generation_pipeline,
+                batch_size=profile.prior.sample_batch_size,
+                emit=self.emit,
+                should_stop=self.cancel.is_set,
+                **kwargs,
+            )
+        self.accelerator.wait_for_everyone()
+        # Every process reads the result (now complete) the same way.
+        return ensure_class_images(requests, make_pipeline=lambda: None, batch_size=1, **kwargs)
+
+    def _generation_pipeline(self) -> Any:
+        from engine.sampling import sampling_pipeline
+
+        components = self.components
+        components.unet.to(self.device, self.dtype)
+        components.text_encoder.to(self.device, self.dtype)
+        components.vae.to(self.device, torch.float32 if self.dtype == torch.float16 else self.dtype)
+        return sampling_pipeline(components, components.unet, components.text_encoder, self.device)
+
+    def _sources(self) -> None:
+        profile = self.profile
+        components = self.components
+        self.latents = LatentSource(
+            components.vae, self.examples, device=self.device, dtype=components.vae.dtype,
+            cache=profile.dataset.cache_latents, hflip=profile.dataset.hflip,
+        )
+        cache_text = not profile.training.train_text_encoder
+        self.texts = TextSource(components.tokenizer, components.text_encoder, device=self.device, clip_skip=profile.training.clip_skip, cache=cache_text)
+        if profile.dataset.cache_latents:
+            self.latents.fill(self.emit, self.cancel.is_set)
+        if cache_text:
+            with self.phase("caching_text", "encoding captions"):
+                self.texts.fill([e.caption for e in self.examples])
+        if self.device.type == "cuda":
+            # The cached parts leave the GPU; sampling brings them back for a moment.
+            if profile.dataset.cache_latents:
+                components.vae.to("cpu")
+            if cache_text:
+                components.text_encoder.to("cpu")
+            torch.cuda.empty_cache()
+
+    def _optimizer(self) -> None:
+        profile = self.profile
+        accelerator = self.accelerator
+        lr = profile.learning_rate
+        accum = profile.training.gradient_accumulation_steps
+        if profile.optimizer.scale_lr:
+            lr *= profile.training.train_batch_size * accum * accelerator.num_processes
+        groups = [{"params": self.unet_params, "lr": lr}]
+        if self.text_params:
+            groups.append({"params": self.text_params, "lr": lr})
+        optimizer = build_optimizer(profile.optimizer.name, groups, profile.optimizer, lr)
+        with_classes = profile.prior.enabled
+        batches = process_batches(epoch_batches(self.examples, profile.training.train_batch_size, profile.training.seed, 0, with_classes),
+                                  accelerator.process_index, accelerator.num_processes)
+        self.steps_per_epoch = max(1, len(batches) // accum)
+        instances = sum(1 for e in self.examples if not e.is_class)
+        self.total_steps = default_total_steps(profile, instances, self.steps_per_epoch)
+        self.lr_scheduler = build_lr_scheduler(optimizer, profile.optimizer, self.total_steps)
+        if self.text_params:
+            self.unet, self.text_encoder, self.optimizer = accelerator.prepare(self.components.unet, self.components.text_encoder, optimizer)
+        else:
+            self.unet, self.optimizer = accelerator.prepare(self.components.unet, optimizer)
+            self.text_encoder = self.components.text_encoder
+        self.train_text_encoder = bool(self.text_params)
+
+    # -- the loop ------------------------------------------------------------------
+    def batches_for(self, epoch: int) -> list[Batch]:
+        profile = self.profile
+        batches = epoch_batches(self.examples, profile.training.train_batch_size, profile.training.seed, epoch, profile.prior.enabled)
+        return process_batches(batches, self.accelerator.process_index, self.accelerator.num_processes)
+
+    def train(self) -> RunResult:
+        """Run the steps from ``global_step`` to the end, or until cancelled."""
+        from engine.hardware import probe
+
+        profile = self.profile
+        accum = profile.training.gradient_accumulation_steps
+        self.emit(RunStarted(
+            run_dir=str(self.run_dir), profile=profile.model_dump(mode="json"), hardware=probe(self.run_dir).to_dict(),
+            versions=_versions(), total_steps=self.total_steps, resumed_from_step=self.global_step,
+        ))
+        meter = _StepMeter(self.total_steps, self.global_step)
+        self.emit(PhaseStarted(phase="training", total=self.total_steps, description=f"{self.total_steps} steps"))
+        while self.global_step < self.total_steps and not self.cancel.is_set():
+            epoch, offset = divmod(self.global_step, self.steps_per_epoch)
+            batches = self.batches_for(epoch)
+            for first in range(offset * accum, self.steps_per_epoch * accum, accum):
+                loss = self._optimizer_step(batches[first : first + accum])
+                self.global_step += 1
+                self.emit(meter.step_event(self.global_step, epoch, loss, self.lr_scheduler.get_last_lr()[0], self.device))
+                if self.accelerator.trackers:
+                    self.accelerator.log({"loss": loss, "lr": self.lr_scheduler.get_last_lr()[0]}, step=self.global_step)
+                self.after_step(self.global_step)
+                if self.global_step >= self.total_steps or self.cancel.is_set():
+                    break
+        self.emit(PhaseFinished(phase="training", seconds=meter.elapsed()))
+        status = "finished" if self.global_step >= self.total_steps else "stopped"
+        return RunResult(status, self.global_step, self.total_steps)
+
+    def after_step(self, step: int) -> None:
+        profile = self.profile
+        if self.train_text_encoder and step >= profile.training.text_encoder_stop_fraction * self.total_steps:
+            self.stop_text_encoder()
+        every = profile.sampling.every_n_steps or profile.saving.every_n_steps
+        if every and step % every == 0 and step < self.total_steps:
+            self.sample(step)
+        for hook in self.step_hooks:
+            hook(self, step)
+
+    def stop_text_encoder(self) -> None:
+        """Freeze the text encoder for the rest of the run (its optimizer state stays)."""
+        for param in self.text_params:
+            param.requires_grad_(False)
+            param.grad = None
+        self.train_text_encoder = False
+        self.texts.text_encoder.eval()
+
+    def _optimizer_step(self, micro_batches: list[Batch]) -> float:
+        accelerator = self.accelerator
+        models = [self.unet] + ([self.text_encoder] if self.train_text_encoder else [])
+        total = 0.0
+        for i, batch in enumerate(micro_batches):
+            last = i == len(micro_batches) - 1
+            sync = contextlib.ExitStack()
+            if not last and accelerator.num_processes > 1:
+                for model in models:
+                    sync.enter_context(accelerator.no_sync(model))
+            with sync, accelerator.autocast():
+                loss = self.loss(batch) / len(micro_batches)
+                accelerator.backward(loss)
+            total += loss.detach().item()
+        max_norm = self.profile.optimizer.max_grad_norm
+        if max_norm > 0:
+            params = self.unet_params + (self.text_params if self.train_text_encoder else [])
+            accelerator.clip_grad_norm_(params, max_norm)
+        self.optimizer.step()
+        self.lr_scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return total
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        """Instance loss + prior_loss_weight × class loss for one batch."""
+        if not batch.classes:
+            return self._per_sample_losses(batch.instance).mean()
+        weight = self.profile.prior.loss_weight
+        buckets = {self.examples[i].bucket for i in batch.instance + batch.classes}
+        if len(buckets) == 1:
+            # Same shape: one UNet pass over instance and class images together.
+            losses = self._per_sample_losses(batch.instance + batch.classes)
+            n = len(batch.instance)
+            return losses[:n].mean() + weight * losses[n:].mean()
+        return self._per_sample_losses(batch.instance).mean() + weight * self._per_sample_losses(batch.classes).mean()
+
+    def _per_sample_losses(self, indexes: tuple[int, ...]) -> torch.Tensor:
+        profile = self.profile
+        scheduler = self.components.noise_scheduler
+        generator = self.generator
+        hflip = profile.dataset.hflip
+        flips = [bool(torch.rand(1, generator=generator) < 0.5) if hflip else False for _ in indexes]
+        latents = self.latents.sample(indexes, flips, profile.dataset.center_crop, generator).to(self.device)
+        noise = make_noise(latents, generator, profile.training.noise_offset)
+        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],), generator=generator).to(self.device)
+        noisy = scheduler.add_noise(latents, noise, timesteps)
+        captions = [self.examples[i].caption for i in indexes]
+        if self.train_text_encoder:
+            hidden = self.texts.encode(captions)
+        else:
+            with torch.no_grad():
+                hidden = self.texts.get(captions)
+        prediction = self.unet(noisy, timesteps, hidden.to(self.device)).sample
+        losses = per_sample_loss(prediction, target_for(scheduler, latents, noise, timesteps))
+        if profile.training.min_snr_gamma:
+            losses = losses * min_snr_weights(scheduler, timesteps, profile.training.min_snr_gamma).to(losses.device)
+        return losses
+
+    # -- samples and outputs ---------------------------------------------------------
+    @contextlib.contextmanager
+    def _eval_models(self):
+        """Models ready for inference: on the device, eval mode; restored afterwards."""
+        components = self.components
+        unet = self.accelerator.unwrap_model(self.unet)
+        text_encoder = self.accelerator.unwrap_model(self.text_encoder)
+        places = [(m, next(m.parameters()).device) for m in (components.vae, text_encoder)]
+        for model, _ in places:
+            model.to(self.device)
+        modes = [(m, m.training) for m in (unet, text_encoder)]
+        unet.eval()
+        text_encoder.eval()
+        try:
+            yield unet, text_encoder
+        finally:
+            for model, mode in modes:
+                model.train(mode)
+            for model, device in places:
+                model.to(device)
+
+    def sample(self, step: int) -> list[Path]:
+        """Preview images for the sample prompts into samples/step-XXXXXX/."""
+        profile = self.profile
+        if profile.sampling.num_images == 0 or not self.accelerator.is_main_process:
+            return []
+        from engine.sampling import sampling_pipeline, save_samples
+
+        prompts = profile.sampling.prompts or list(dict.fromkeys(c.instance_prompt for c in profile.concepts))
+        with self.phase("sampling", f"step {step}", total=len(prompts) * profile.sampling.num_images), self._eval_models() as (unet, text_encoder):
+            with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+                pipe = sampling_pipeline(self.components, unet, text_encoder, self.device)
+                paths, grid, self.last_sample_images = save_samples(
+                    pipe, self.run_dir / "samples" / f"step-{step:06d}", prompts=prompts,
+                    negative_prompt=profile.sampling.negative_prompt, num_images=profile.sampling.num_images,
+                    steps=profile.sampling.steps, guidance=profile.sampling.guidance_scale, seed=profile.sampling.seed,
+                    resolution=profile.dataset.resolution, clip_skip=profile.training.clip_skip,
+                )
+        self.emit(SampleSaved(step=step, paths=[str(p) for p in paths], grid=str(grid) if grid else None))
+        return paths
+
+    def save_outputs(self) -> dict[str, str]:
+        from engine.outputs import save_outputs
+
+        self.accelerator.wait_for_everyone()
+        if not self.accelerator.is_main_process:
+            return {}
+        unet = self.accelerator.unwrap_model(self.unet)
+        text_encoder = self.accelerator.unwrap_model(self.text_encoder)
+        outputs = save_outputs(self.profile, self.components, unet, text_encoder, self.run_dir / "outputs", self.emit)
+        (self.run_dir / "outputs" / "profile.toml").write_text(dumps_profile(self.profile), encoding="utf-8")
+        return outputs
+
+    def end(self) -> None:
+        if self.accelerator.trackers:
+            self.accelerator.end_training()
+
+
+class _StepMeter:
+    """Smoothed loss, speed and ETA for step events."""
+
+    def __init__(self, total: int, start_step: int):
+        self.total = total
+        self.start_step = start_step
+        self.start = time.perf_counter()
+        self.smoothed: float | None = None
+        self.last = self.start
+        self.rate: float | None = None
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def step_event(self, step: int, epoch: int, loss: float, lr: float, device: torch.device) -> StepEnded:
+        import psutil
+
+        now = time.perf_counter()
+        instant = 1.0 / max(now - self.last, 1e-9)
+        self.last = now
+        self.rate = instant if self.rate is None else 0.8 * self.rate + 0.2 * instant
+        if math.isfinite(loss):
+            self.smoothed = loss if self.smoothed is None else 0.9 * self.smoothed + 0.1 * loss
+        vram = reserved = None
+        if device.type == "cuda":
+            vram = torch.cuda.max_memory_allocated(device) / 2**20
+            reserved = torch.cuda.max_memory_reserved(device) / 2**20
+        return StepEnded(
+            step=step, total_steps=self.total, epoch=epoch, loss=loss,
+            smoothed_loss=self.smoothed if self.smoothed is not None else loss, lr=lr, it_per_s=self.rate,
+            eta_s=(self.total - step) / self.rate if self.rate else None,
+            vram_allocated_peak_mb=vram, vram_reserved_peak_mb=reserved,
+            rss_mb=psutil.Process().memory_info().rss / 2**20,
+        )
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {}
+    for name in ("dbtui", "torch", "diffusers", "transformers", "accelerate", "peft"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{name}/"))
+        elif isinstance(value, (int, float, str, bool)):
+            flat[name] = value
+        else:
+            flat[name] = str(value)
+    return flat
