@@ -66,6 +66,7 @@ class RunStarted(Event):
     versions: dict[str, str]
     total_steps: int
     resumed_from_step: int = 0
+    num_processes: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -219,6 +219,7 @@ class Trainer:
         self.emit(RunStarted(
             run_dir=str(self.run_dir), profile=profile.model_dump(mode="json"), hardware=probe(self.run_dir).to_dict(),
             versions=_versions(), total_steps=self.total_steps, resumed_from_step=self.global_step,
+            num_processes=self.accelerator.num_processes,
         ))
         meter = _StepMeter(self.total_steps, self.global_step)
         self.emit(PhaseStarted(phase="training", total=self.total_steps, description=f"{self.total_steps} steps"))

@@ -1,0 +1,175 @@
+"""The trainer on the tiny model, CPU: it learns, preserves, caches, buckets and exports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.data.images import list_images
+from engine.run import train
+from engine.sinks import read_events
+from tests.training_helpers import image_latents, predictions, tiny_profile
+
+
+def events_of(run_dir: Path, kind: str) -> list:
+    return [e for e in read_events(run_dir / "events.jsonl") if e.kind == kind]
+
+
+def test_loss_falls_and_the_model_learns_the_instance(tmp_path: Path, tiny_sd1: Path, demo_data: Path) -> None:
+    from diffusers import AutoencoderKL, StableDiffusionPipeline
+
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 30}, optimizer={"learning_rate": 2e-4},
+                           sampling={"num_images": 1, "steps": 2})
+    result = train(profile)
+    assert result.status == "finished" and result.step == 30
+    run_dir = tmp_path / "runs" / "t"
+    losses = [e.loss for e in events_of(run_dir, "step_ended")]
+    assert len(losses) == 30
+    assert sum(losses[-8:]) / 8 < 0.8 * sum(losses[:8]) / 8
+
+    vae = AutoencoderKL.from_pretrained(tiny_sd1, subfolder="vae")
+    latents = image_latents(vae, list_images(demo_data / "instance"), 64)
+    before, noise = predictions(tiny_sd1, latents, "photo of zwx disc")
+    after, _ = predictions(Path(result.outputs["diffusers"]), latents, "photo of zwx disc")
+    error_before = torch.nn.functional.mse_loss(before, noise).item()
+    error_after = torch.nn.functional.mse_loss(after, noise).item()
+    assert error_after < 0.7 * error_before, (error_before, error_after)
+
+    pipe = StableDiffusionPipeline.from_pretrained(result.outputs["diffusers"])
+    assert pipe("photo of zwx disc", num_inference_steps=2, height=64, width=64).images[0].size == (64, 64)
+    [finished] = events_of(run_dir, "run_finished")
+    assert finished.outputs["diffusers"] == result.outputs["diffusers"]
+    samples = events_of(run_dir, "sample_saved")
+    assert samples and Path(samples[-1].grid).is_file()
+    assert (run_dir / "samples" / "step-000030" / "grid.png").is_file()
+
+
+def test_prior_preservation_preserves_the_class(tmp_path: Path, demo_data: Path, tiny_sd1: Path) -> None:
+    """A base that knows the class drifts less on class inputs when trained with prior preservation."""
+    from diffusers import AutoencoderKL
+
+    class_dir = demo_data / "class"
+    base_run = train(tiny_profile(
+        tmp_path / "base", concepts=[{"instance_dir": str(class_dir), "instance_prompt": "photo of a disc"}],
+        training={"max_train_steps": 30}, optimizer={"learning_rate": 3e-4},
+    ))
+    base = Path(base_run.outputs["diffusers"])
+    concept = {"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
+               "class_dir": str(class_dir), "class_prompt": "photo of a disc", "num_class_images": 8}
+    common = dict(model={"pretrained": str(base)}, concepts=[concept], training={"max_train_steps": 20, "seed": 3},
+                  optimizer={"learning_rate": 1e-3})
+    plain = train(tiny_profile(tmp_path / "plain", **common))
+    prior = train(tiny_profile(tmp_path / "prior", prior={"enabled": True, "loss_weight": 1.0}, **common))
+
+    vae = AutoencoderKL.from_pretrained(tiny_sd1, subfolder="vae")
+    latents = image_latents(vae, list_images(class_dir), 64)
+    reference, _ = predictions(base, latents, "photo of a disc")
+    drift_plain = (predictions(Path(plain.outputs["diffusers"]), latents, "photo of a disc")[0] - reference).pow(2).mean().item()
+    drift_prior = (predictions(Path(prior.outputs["diffusers"]), latents, "photo of a disc")[0] - reference).pow(2).mean().item()
+    assert drift_prior < 0.8 * drift_plain, (drift_prior, drift_plain)
+
+
+def test_lora_run_exports_weights_that_load_in_a_plain_pipeline(tmp_path: Path, tiny_sd1: Path) -> None:
+    from diffusers import StableDiffusionPipeline
+
+    profile = tiny_profile(tmp_path, training={"method": "lora", "max_train_steps": 8, "lora": {"rank": 4, "alpha": 4}},
+                           optimizer={"learning_rate": 1e-2}, saving={"export": ["lora_diffusers"]})
+    result = train(profile)
+    assert set(result.outputs) == {"lora_diffusers"}
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_sd1)
+    pipe.set_progress_bar_config(disable=True)
+    kwargs = dict(num_inference_steps=2, height=64, width=64, output_type="np")
+    plain = pipe("photo of zwx disc", generator=torch.Generator().manual_seed(0), **kwargs).images
+    pipe.load_lora_weights(Path(result.outputs["lora_diffusers"]).parent)
+    with_lora = pipe("photo of zwx disc", generator=torch.Generator().manual_seed(0), **kwargs).images
+    assert with_lora.shape == (1, 64, 64, 3)
+    assert abs(with_lora - plain).mean() > 1e-4
+
+
+def test_lora_with_text_encoder_and_fused_diffusers_export(tmp_path: Path) -> None:
+    from diffusers import StableDiffusionPipeline
+
+    profile = tiny_profile(tmp_path, training={"method": "lora", "max_train_steps": 3, "train_text_encoder": True,
+                                               "text_encoder_stop_fraction": 0.5},
+                           saving={"export": ["lora_diffusers", "diffusers"]})
+    captured = {}
+    result = train(profile, trainer_hook=lambda t: captured.setdefault("trainer", t))
+    assert not captured["trainer"].train_text_encoder  # stopped after half the steps
+    from safetensors.torch import load_file
+
+    keys = load_file(result.outputs["lora_diffusers"]).keys()
+    assert any(k.startswith("text_encoder.") for k in keys) and any(k.startswith("unet.") for k in keys)
+    assert StableDiffusionPipeline.from_pretrained(result.outputs["diffusers"])("x", num_inference_steps=1, height=64, width=64).images
+
+
+def test_caching_encodes_each_image_once_and_each_caption_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTextModel
+
+    calls = {"vae": 0, "text": 0}
+    vae_encode, text_forward = AutoencoderKL.encode, CLIPTextModel.forward
+
+    def counting_encode(self, x, *args, **kwargs):
+        calls["vae"] += x.shape[0]
+        return vae_encode(self, x, *args, **kwargs)
+
+    def counting_forward(self, *args, **kwargs):
+        calls["text"] += 1
+        return text_forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(AutoencoderKL, "encode", counting_encode)
+    monkeypatch.setattr(CLIPTextModel, "forward", counting_forward)
+    profile = tiny_profile(tmp_path, dataset={"resolution": 64, "hflip": True, "cache_latents": True},
+                           concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
+                                      "caption_mode": "caption_file_then_prompt"}], training={"max_train_steps": 12})
+    captured = {}
+    train(profile, trainer_hook=lambda t: captured.setdefault("trainer", t))
+    trainer = captured["trainer"]
+    images = len(trainer.examples)
+    assert calls["vae"] == 2 * images  # each image once, plain and mirrored; none per step
+    assert trainer.latents.encode_calls == images
+    assert calls["text"] == len({e.caption for e in trainer.examples})
+
+    calls.update(vae=0, text=0)
+    uncached = tiny_profile(tmp_path / "u", dataset={"resolution": 64, "cache_latents": False}, training={"max_train_steps": 5})
+    train(uncached)
+    assert calls["vae"] == 5  # one per step: batch size 1
+
+
+def test_v_prediction_trains_against_the_velocity(tmp_path: Path) -> None:
+    profile = tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-sd2v"}, training={"max_train_steps": 1})
+    captured = {}
+    train(profile, trainer_hook=lambda t: captured.setdefault("trainer", t))
+    trainer = captured["trainer"]
+    assert trainer.components.prediction_type == "v_prediction"
+    batch = trainer.batches_for(0)[0]
+    state = trainer.generator.get_state()
+    with torch.no_grad():
+        loss = trainer.loss(batch)
+    # Recompute by hand from the same random draws: v = sqrt(a)·noise − sqrt(1−a)·x0.
+    trainer.generator.set_state(state)
+    g = trainer.generator
+    latents = trainer.latents.sample(batch.instance, [False], True, g)
+    noise = torch.randn(latents.shape, generator=g)
+    t = torch.randint(0, 1000, (latents.shape[0],), generator=g)
+    alpha = trainer.components.noise_scheduler.alphas_cumprod[t].view(-1, 1, 1, 1)
+    velocity = alpha.sqrt() * noise - (1 - alpha).sqrt() * latents
+    noisy = alpha.sqrt() * latents + (1 - alpha).sqrt() * noise
+    hidden = trainer.texts.get([trainer.examples[i].caption for i in batch.instance])
+    with torch.no_grad():
+        prediction = trainer.accelerator.unwrap_model(trainer.unet)(noisy, t, hidden).sample
+    assert torch.allclose(loss, torch.nn.functional.mse_loss(prediction, velocity), rtol=1e-4)
+    assert not torch.allclose(loss, torch.nn.functional.mse_loss(prediction, noise), rtol=1e-2)
+
+
+def test_events_jsonl_is_one_object_a_line_and_complete(tmp_path: Path) -> None:
+    train(tiny_profile(tmp_path, training={"max_train_steps": 2}))
+    lines = (tmp_path / "runs" / "t" / "events.jsonl").read_text().splitlines()
+    kinds = [json.loads(line)["event"] for line in lines]
+    assert kinds[0] == "phase_started" and kinds[-1] == "run_finished"
+    assert {"run_started", "step_ended", "phase_finished"} <= set(kinds)
+    started = next(json.loads(line) for line in lines if '"run_started"' in line)
+    assert started["profile"]["name"] == "t" and "torch" in started["versions"] and "gpus" in started["hardware"]

@@ -1,0 +1,162 @@
+"""Data preparation for training: captions, buckets, balanced concepts, class images, clip skip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from engine.class_images import ClassRequest, ensure_class_images, generated_folder, settings_of
+from engine.data.batches import epoch_batches, process_batches
+from engine.data.captions import caption_for
+from engine.data.examples import bucket_list, build_examples
+from engine.data.images import DataError
+from engine.run import train
+from tests.training_helpers import tiny_profile
+
+
+def write_image(path: Path, size: tuple[int, int], colour: tuple[int, int, int] = (200, 30, 30)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, colour).save(path)
+    return path
+
+
+def test_every_caption_mode(tmp_path: Path) -> None:
+    image = write_image(tmp_path / "red_ball_03.png", (8, 8))
+    image.with_suffix(".txt").write_text("a red ball on grass\n")
+    prompt = "photo of zwx ball"
+    assert caption_for(image, "instance_prompt", prompt) == prompt
+    assert caption_for(image, "caption_file", prompt) == "a red ball on grass"
+    assert caption_for(image, "caption_file_then_prompt", prompt) == "a red ball on grass, photo of zwx ball"
+    assert caption_for(image, "prompt_then_caption_file", prompt) == "photo of zwx ball, a red ball on grass"
+    assert caption_for(image, "file_name", prompt) == "red ball"
+    other = write_image(tmp_path / "no_caption.png", (8, 8))
+    with pytest.raises(DataError, match="caption file .* is missing"):
+        caption_for(other, "caption_file", prompt)
+
+
+def test_examples_take_captions_from_the_concepts_mode(tmp_path: Path, demo_data: Path) -> None:
+    profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(demo_data / "instance"), "instance_prompt": "p",
+                                                "caption_mode": "caption_file"}])
+    examples = build_examples(profile, [demo_data / "instance"], {}, [(64, 64)])
+    assert [e.caption for e in examples] == [e.path.with_suffix(".txt").read_text().strip() for e in examples]
+
+
+def test_bucketing_puts_images_in_the_right_buckets_and_batches_never_mix(tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    for i in range(3):
+        write_image(folder / f"wide{i}.png", (200, 100))
+        write_image(folder / f"tall{i}.png", (100, 200))
+        write_image(folder / f"square{i}.png", (120, 120))
+    profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(folder), "instance_prompt": "zwx"}],
+                           dataset={"resolution": 64, "bucketing": True}, training={"train_batch_size": 2, "max_train_steps": 4})
+    buckets = bucket_list(64, True, None, 8)
+    examples = build_examples(profile, [folder], {}, buckets)
+    for example in examples:
+        width, height = example.bucket
+        if example.path.name.startswith("wide"):
+            assert width > height and abs(width / height - 2) < 0.5
+        elif example.path.name.startswith("tall"):
+            assert height > width and abs(height / width - 2) < 0.5
+        else:
+            assert width == height
+    for epoch in range(3):
+        for batch in epoch_batches(examples, 2, seed=1, epoch=epoch, with_classes=False):
+            assert len({examples[i].bucket for i in batch.instance}) == 1
+    result = train(profile)  # non-square latents really train
+    assert result.status == "finished"
+
+
+def test_multi_concept_batches_take_turns_and_train(tmp_path: Path, demo_data: Path) -> None:
+    many = tmp_path / "many"
+    for i in range(9):
+        write_image(many / f"m{i}.png", (64, 64), (i * 20, 100, 100))
+    concepts = [
+        {"instance_dir": str(demo_data / "instance"), "instance_prompt": "photo of zwx disc",
+         "class_dir": str(demo_data / "class"), "class_prompt": "photo of a disc", "num_class_images": 4},
+        {"instance_dir": str(many), "instance_prompt": "photo of qrv square",
+         "class_dir": str(demo_data / "class"), "class_prompt": "photo of a square", "num_class_images": 3},
+    ]
+    profile = tiny_profile(tmp_path, concepts=concepts, prior={"enabled": True}, training={"max_train_steps": 4})
+    classes = {0: sorted((demo_data / "class").glob("*.png"))[:4], 1: sorted((demo_data / "class").glob("*.png"))[:3]}
+    examples = build_examples(profile, [demo_data / "instance", many], classes, [(64, 64)])
+    batches = epoch_batches(examples, 1, seed=0, epoch=0, with_classes=True)
+    concept_order = [examples[b.instance[0]].concept for b in batches]
+    assert concept_order[:4] == [0, 1, 0, 1]
+    assert concept_order.count(0) == concept_order.count(1) == 9  # the smaller concept repeats
+    for batch in batches:
+        concept = examples[batch.instance[0]].concept
+        assert batch.classes and all(examples[i].is_class and examples[i].concept == concept for i in batch.classes)
+        assert examples[batch.classes[0]].caption == concepts[concept]["class_prompt"]
+    shards = [process_batches(batches, rank, 2) for rank in range(2)]
+    assert len(shards[0]) == len(shards[1]) and not set(shards[0]) & set(shards[1]) - {None}
+    captured = {}
+    assert train(profile, trainer_hook=lambda t: captured.setdefault("t", t)).status == "finished"
+    assert {e.concept for e in captured["t"].examples} == {0, 1}
+
+
+def test_batch_order_is_a_pure_function_of_seed_and_epoch(demo_data: Path, tmp_path: Path) -> None:
+    profile = tiny_profile(tmp_path)
+    examples = build_examples(profile, [demo_data / "instance"], {}, [(64, 64)])
+    assert epoch_batches(examples, 2, 5, 3, False) == epoch_batches(examples, 2, 5, 3, False)
+    assert epoch_batches(examples, 2, 5, 3, False) != epoch_batches(examples, 2, 5, 4, False)
+
+
+def _class_pipeline(tiny_sd1: Path, calls: list[int]):
+    def make():
+        from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
+
+        calls.append(1)
+        pipe = StableDiffusionPipeline.from_pretrained(tiny_sd1)
+        pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    return make
+
+
+def test_class_images_are_generated_once_reused_and_regenerated_on_change(tmp_path: Path, tiny_sd1: Path) -> None:
+    folder = tmp_path / "class"
+    own = write_image(folder / "mine.png", (64, 64))
+    own_bytes = own.read_bytes()
+    calls: list[int] = []
+    kwargs = dict(model="builtin:tiny-sd1", resolution=64, seed=1, steps=2, guidance=5.0, batch_size=2)
+    request = ClassRequest(0, folder, "photo of a disc", "blurry", 4)
+    events = []
+    result = ensure_class_images([request], make_pipeline=_class_pipeline(tiny_sd1, calls), emit=events.append, **kwargs)
+    assert len(result[0]) == 4 and own in result[0] and calls == [1]
+    settings = settings_of(request, model="builtin:tiny-sd1", resolution=64, seed=1, steps=2, guidance=5.0)
+    generated = generated_folder(folder, settings)
+    manifest = (generated / "manifest.json").read_text()
+    assert '"prompt": "photo of a disc"' in manifest and '"negative_prompt": "blurry"' in manifest
+    assert len(list(generated.glob("*.png"))) == 3
+    assert [e.kind for e in events].count("phase_progress") == 2
+
+    again = ensure_class_images([request], make_pipeline=_class_pipeline(tiny_sd1, calls), **kwargs)
+    assert again == result and calls == [1]  # reused: the model was not even loaded
+
+    changed = ClassRequest(0, folder, "photo of a round disc", "blurry", 4)
+    other = ensure_class_images([changed], make_pipeline=_class_pipeline(tiny_sd1, calls), **kwargs)
+    assert calls == [1, 1]
+    assert not set(other[0]) & set(result[0]) - {own}
+    assert len(list(generated.glob("*.png"))) == 3  # the old set is untouched
+    assert own.read_bytes() == own_bytes
+
+
+def test_clip_skip_matches_diffusers_encode_prompt(tiny_sd1: Path) -> None:
+    from diffusers import StableDiffusionPipeline
+
+    from engine.data.encoders import TextSource
+
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_sd1)
+    prompt = ["photo of zwx disc"]
+    for clip_skip in (1, 2):
+        source = TextSource(pipe.tokenizer, pipe.text_encoder, device=torch.device("cpu"), clip_skip=clip_skip, cache=True)
+        ours = source.get(prompt)
+        theirs, _ = pipe.encode_prompt(prompt, "cpu", 1, False, clip_skip=clip_skip - 1 or None)
+        assert torch.allclose(ours, theirs, atol=1e-6)
+    last = TextSource(pipe.tokenizer, pipe.text_encoder, device=torch.device("cpu"), clip_skip=1, cache=False).get(prompt)
+    penultimate = TextSource(pipe.tokenizer, pipe.text_encoder, device=torch.device("cpu"), clip_skip=2, cache=False).get(prompt)
+    assert not torch.allclose(last, penultimate)

@@ -1,0 +1,79 @@
+"""Pure helpers of training: optimizers, schedulers, losses, precision, model resolution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from engine.model_loading import ModelNotFoundError, resolve_model_folder
+from engine.profile.schema import OptimizerSection
+from engine.training.losses import make_noise, min_snr_weights, target_for
+from engine.training.optim import build_lr_scheduler, build_optimizer
+from engine.training.precision import effective_precision
+
+
+@pytest.mark.parametrize("name", ["adamw", "adamw8bit", "lion", "lion8bit", "prodigy", "adafactor"])
+def test_every_optimizer_takes_a_step(name: str) -> None:
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(64, 64)
+    before = layer.weight.detach().clone()
+    optimizer = build_optimizer(name, [{"params": list(layer.parameters())}], OptimizerSection(), 1e-3 if name != "prodigy" else 1.0)
+    layer(torch.randn(4, 64)).pow(2).mean().backward()
+    optimizer.step()
+    assert not torch.equal(before, layer.weight)
+
+
+@pytest.mark.parametrize("scheduler", ["constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial"])
+def test_every_lr_scheduler(scheduler: str) -> None:
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    optimizer = torch.optim.SGD(params, lr=1.0)
+    settings = OptimizerSection(lr_scheduler=scheduler, lr_warmup_steps=2, lr_cycles=2, lr_power=2.0)
+    lr = build_lr_scheduler(optimizer, settings, total_steps=10)
+    seen = []
+    for _ in range(10):
+        optimizer.step()
+        lr.step()
+        seen.append(lr.get_last_lr()[0])
+    if scheduler == "constant":
+        assert set(seen) == {1.0}
+    else:
+        assert len(set(seen)) > 1
+
+
+def test_velocity_target_and_noise_offset() -> None:
+    scheduler = SimpleNamespace(config=SimpleNamespace(prediction_type="v_prediction"), get_velocity=lambda x, n, t: x * 2 + n)
+    x, n = torch.ones(1, 4, 2, 2), torch.zeros(1, 4, 2, 2)
+    assert torch.equal(target_for(scheduler, x, n, torch.tensor([1])), x * 2)
+    g = torch.Generator().manual_seed(0)
+    plain = make_noise(x, g, 0.0)
+    g = torch.Generator().manual_seed(0)
+    offset = make_noise(x, g, 0.5)
+    difference = offset - plain
+    assert not torch.allclose(difference, torch.zeros_like(difference))
+    assert torch.allclose(difference, difference[:, :, :1, :1].expand_as(difference))  # constant per channel
+
+
+def test_min_snr_weights_clip_high_snr_only(tiny_sd1: Path) -> None:
+    from diffusers import DDPMScheduler
+
+    scheduler = DDPMScheduler.from_pretrained(tiny_sd1, subfolder="scheduler")
+    weights = min_snr_weights(scheduler, torch.tensor([1, 999]), gamma=5.0)
+    assert weights[0] < 0.1 and torch.isclose(weights[1], torch.tensor(1.0))
+
+
+def test_cpu_downgrades_mixed_precision_with_a_warning() -> None:
+    assert effective_precision("no") == ("no", None)
+    precision, warning = effective_precision("fp16")
+    if not torch.cuda.is_available():
+        assert precision == "no" and "CUDA" in warning
+
+
+def test_unknown_hub_id_offline_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError, match="not in the Hugging Face cache"):
+        resolve_model_folder("nobody/no-such-model")
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        resolve_model_folder("/no/such/model.safetensors")
