@@ -16,6 +16,7 @@ COMMANDS = [
     "dbtui.cli.cmd_validate",
     "dbtui.cli.cmd_run",
     "dbtui.cli.cmd_demo",
+    "dbtui.cli.cmd_dataset",
 ]
 
 DESCRIPTION = """\
