@@ -32,17 +32,19 @@ def load_tokenizer(model: str | Path) -> Any:
     from engine.builtin import resolve_model
 
     source = Path(resolve_model(str(model)))
-    attempts = [(source / "tokenizer", {}), (source, {})] if source.exists() else [(str(model), {"subfolder": "tokenizer"}), (str(model), {})]
-    errors = []
-    for where, kwargs in attempts:
-        try:
-            return CLIPTokenizer.from_pretrained(str(where), **kwargs)
-        except (OSError, ValueError) as error:
-            errors.append(f"{where}: {error}")
-    raise TokenizerError(
-        f"no CLIP tokenizer found for '{model}': give a diffusers model folder (with tokenizer/), "
-        "a tokenizer folder (vocab.json + merges.txt) or a hub id. Tried " + "; ".join(errors)
-    )
+    try:
+        if not source.exists():
+            return CLIPTokenizer.from_pretrained(str(model), subfolder="tokenizer")
+        # transformers builds an empty tokenizer from a folder without files: look before loading.
+        for folder in (source / "tokenizer", source):
+            if (folder / "vocab.json").exists() or (folder / "tokenizer.json").exists():
+                return CLIPTokenizer.from_pretrained(str(folder))
+        raise OSError(f"no vocab.json or tokenizer.json in {source} or {source / 'tokenizer'}")
+    except (OSError, ValueError) as error:
+        raise TokenizerError(
+            f"no CLIP tokenizer found for '{model}': give a diffusers model folder (with tokenizer/), "
+            f"a tokenizer folder (vocab.json + merges.txt) or a hub id ({error})"
+        ) from error
 
 
 def window(tokenizer: Any) -> int:
