@@ -86,7 +86,11 @@ def prepare_dataset(
             failed.append((str(image), f"its copy would overwrite the original {output}"))
             continue
         key = str(output.relative_to(dst))
-        stamp = _stamp(image, settings)
+        try:
+            stamp = _stamp(image, settings)
+        except OSError as error:  # e.g. a link whose target has gone
+            failed.append((str(image), f"cannot be read: {error.strerror or error}"))
+            continue
         if output.exists() and manifest.get(key) == stamp:
             up_to_date.append(str(output))
         else:
@@ -111,16 +115,20 @@ def prepare_dataset(
 
 
 def output_paths(images: list[Path], src: Path, dst: Path) -> list[Path]:
-    """The prepared copy of each image: same relative path, ``.png``."""
-    outputs, used = [], set()
-    for image in images:
+    """The prepared copy of each image: same relative path, ``.png``.
+
+    When a.jpg and a.png both exist, a.png keeps its name and a.jpg becomes a.jpg.png.
+    """
+    used: set[Path] = set()
+    outputs: dict[Path, Path] = {}
+    for image in sorted(images, key=lambda p: p.suffix.lower() != ".png"):
         relative = image.relative_to(src)
         output = dst / relative.with_suffix(".png")
-        if output in used:  # a.jpg and a.png: keep both, the second as a.jpg.png
+        if output in used:
             output = dst / relative.parent / (relative.name + ".png")
         used.add(output)
-        outputs.append(output)
-    return outputs
+        outputs[image] = output
+    return [outputs[image] for image in images]
 
 
 def _stamp(image: Path, settings: PrepareSettings) -> dict:
