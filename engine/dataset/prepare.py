@@ -166,7 +166,7 @@ def prepare_image(job: PrepareJob) -> str:
         handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".png", dir=output.parent)
         os.close(handle)
         try:
-            picture.save(temporary, format="PNG")
+            picture.save(temporary, format="PNG", compress_level=1)  # level 6: ~3.5x slower for ~12% smaller files
             os.replace(temporary, output)
         finally:
             Path(temporary).unlink(missing_ok=True)
