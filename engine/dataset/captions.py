@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.data.captions import caption_for
+from engine.data.images import DataError
 from engine.dataset.errors import CaptionError
 from engine.dataset.files import caption_path, list_images
 
@@ -197,15 +199,7 @@ class CaptionStore:
 
 def training_caption(image: Path, caption_mode: str, instance_prompt: str | None, extension: str = ".txt") -> str | None:
     """The text an image is trained with under ``caption_mode``; None when its caption file is needed but missing."""
-    prompt = instance_prompt or ""
-    if caption_mode == "instance_prompt":
-        return prompt
-    if caption_mode == "file_name":
-        return image.stem
-    path = caption_path(image, extension)
-    caption = path.read_text(encoding="utf-8").strip() if path.exists() else ""
-    if caption_mode == "caption_file":
-        return caption or None
-    if not caption:
-        return prompt
-    return f"{caption}, {prompt}" if caption_mode == "caption_file_then_prompt" else f"{prompt}, {caption}"
+    try:
+        return caption_for(image, caption_mode, instance_prompt or "", extension) or None
+    except DataError:
+        return None
