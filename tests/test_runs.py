@@ -197,3 +197,19 @@ def test_black_samples_are_recognised() -> None:
 
     assert images_look_broken([Image.new("RGB", (8, 8))])
     assert not images_look_broken([Image.new("RGB", (8, 8), (10, 200, 30))])
+
+
+def test_two_process_run_through_accelerate_launch(tmp_path: Path) -> None:
+    from engine.runs.launcher import start_run
+
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 3}, launch={"num_processes": 2, "extra_args": ["--main_process_port", "29517"]},
+                           saving={"every_n_steps": 2})
+    started = start_run(profile)
+    assert "--num_processes" in started.command and "2" in started.command
+    assert started.process.wait(timeout=600) == 0, started.folder.log.read_text()[-3000:]
+    events = list(read_events(started.folder.events))
+    [run_started] = [e for e in events if e.kind == "run_started"]
+    assert run_started.num_processes == 2
+    assert [e.step for e in events if e.kind == "step_ended"] == [1, 2, 3]  # one event stream, from the main process
+    assert [e for e in events if e.kind == "checkpoint_saved"]
+    assert (started.folder.outputs / "diffusers" / "model_index.json").is_file()

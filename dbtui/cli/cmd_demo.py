@@ -46,5 +46,5 @@ def _demo(args: argparse.Namespace) -> int:
         return 1
     folder = started.folder
     print(f"\nthe demo ran end to end.\n  model:   {folder.outputs / 'diffusers'}\n  samples: {folder.samples}\n"
-          f"  events:  {folder.events}\nre-run it headless any time: dbtui run {path}")
+          f"  events:  {folder.events}\ntrain it again headless under a new name: dbtui run {path} --set name=another-run")
     return 0
