@@ -45,9 +45,9 @@ def train(
     trainer = Trainer(profile, run_dir, emit=emitter, cancel=cancel, step_hooks=step_hooks)
     started = time.perf_counter()
     try:
-        import accelerate
+        from engine.distributed import process_state
 
-        if accelerate.PartialState().is_main_process:
+        if process_state().is_main_process:
             jsonl = JsonlSink(run_dir / "events.jsonl")
             emitter.sinks.insert(0, jsonl)
         trainer.setup()

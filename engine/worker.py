@@ -21,8 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detached", action="store_true", help="ignore SIGHUP (the terminal closing)")
     args = parser.parse_args(argv)
 
-    import accelerate
-
+    from engine.distributed import process_state
     from engine.profile import load_profile
     from engine.run import train
     from engine.runs.checkpoints import CheckpointError, latest_checkpoint
@@ -30,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.runs.supervisor import Supervisor
 
     folder = RunFolder(args.run_dir).create()
-    main_process = accelerate.PartialState().is_main_process
+    main_process = process_state().is_main_process
     lock = TrainerLock(folder)
     cancel = threading.Event()
     supervisor = Supervisor(folder, cancel=cancel)

@@ -133,7 +133,8 @@ def test_detached_run_survives_its_terminal_then_attach_and_stop(tmp_path: Path)
     assert first.startswith("[load_model]")
     stop = dbtui("stop", str(run_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert stop.wait(timeout=60) == 0
-    out, _ = attach.communicate(timeout=300)
+    out = first + attach.stdout.read()  # attach ends by itself when the run does
+    assert attach.wait(timeout=60) == 0
     assert "step 1/5000" in out and "stopped at step" in out and "checkpoint at step" in out
     assert folder.read_state().status == "stopped"
     assert complete_checkpoints(folder)

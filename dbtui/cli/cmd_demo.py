@@ -41,7 +41,7 @@ def _demo(args: argparse.Namespace) -> int:
     path = save_profile(profile, workdir / "tiny-demo.toml")
     print(f"demo profile: {path}\nbuilding the tiny model and demo images on first use (seconds)…", flush=True)
     started = start_run(profile, profile_path=str(path))
-    last = watch(started.folder, make_display(profile.name, plain=args.plain, every=5), started.process)
+    last = watch(started.folder, make_display(profile.name, plain=args.plain, every=5), started.process, started.events_offset)
     if last is None or last.kind != "run_finished":
         return 1
     folder = started.folder

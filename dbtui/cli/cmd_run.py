@@ -50,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
               f"  run folder: {folder.path}\n  watch it:   dbtui attach {folder.path}\n"
               f"  stop it:    dbtui stop {folder.path}   (saves a checkpoint first)")
         return 0
-    last = watch(folder, make_display(profile.name, plain=args.plain, every=profile.logging.every_n_steps), started.process)
+    last = watch(folder, make_display(profile.name, plain=args.plain, every=profile.logging.every_n_steps), started.process, started.events_offset)
     if last is not None and last.kind == "run_finished":
         if last.status == "stopped":
             print(f"stopped at step {last.step}; resume with: dbtui run {args.profile} --resume")

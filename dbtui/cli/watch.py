@@ -11,8 +11,8 @@ from engine.runs.folder import RunFolder
 from engine.runs.follow import follow_events
 
 
-def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = None) -> Event | None:
-    """Show every event (history first) until the run ends; returns the last event.
+def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = None, start: int = 0) -> Event | None:
+    """Show the events from byte ``start`` (0: the whole history) until the run ends; returns the last event.
 
     Ctrl-C reaches the trainer too when it runs in this terminal's foreground: it saves and
     stops, and we keep showing it do so. A second Ctrl-C stops both at once.
@@ -23,7 +23,7 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
     with display:
         while True:
             try:
-                for event in follow_events(folder, stop=stopped):
+                for event in follow_events(folder, stop=stopped, start=start):
                     display(event)
                     last = event
                 break

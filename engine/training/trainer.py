@@ -102,7 +102,9 @@ class Trainer:
         profile = self.profile
         precision, precision_warning = effective_precision(profile.precision.mixed_precision)
         log_with = None if profile.logging.logger == "none" else profile.logging.logger
-        self.accelerator = Accelerator(mixed_precision=precision, log_with=log_with, project_dir=str(self.run_dir / "logs"))
+        from engine.distributed import on_cpu
+
+        self.accelerator = Accelerator(cpu=on_cpu(), mixed_precision=precision, log_with=log_with, project_dir=str(self.run_dir / "logs"))
         if precision_warning:
             self.emit(Warning(message=precision_warning, advice="set precision.mixed_precision = \"no\" to silence this"))
         set_seed(profile.training.seed + self.accelerator.process_index)
@@ -111,9 +113,12 @@ class Trainer:
         self.generator = torch.Generator("cpu").manual_seed(profile.training.seed * 1000 + self.accelerator.process_index)
 
         with self.phase("load_model", profile.model.pretrained):
-            folder = resolve_model_folder(profile.model.pretrained, revision=profile.model.revision, work_dir=self.run_dir / "model", emit=self.emit)
+            # Built-in assets and single-file conversions are made once, by the main process.
+            with self.accelerator.main_process_first():
+                folder = resolve_model_folder(profile.model.pretrained, revision=profile.model.revision, work_dir=self.run_dir / "model", emit=self.emit)
+                self.instance_dirs = [Path(resolve_dir(c.instance_dir)) for c in profile.concepts]
+                self.class_dirs = [Path(resolve_dir(c.class_dir)) if c.class_dir else None for c in profile.concepts]
             self.components: Components = load_components(folder, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
-        self.instance_dirs = [Path(resolve_dir(c.instance_dir)) for c in profile.concepts]
         class_images = self._class_images() if profile.prior.enabled else {}
         self.buckets = bucket_list(profile.dataset.resolution, profile.dataset.bucketing, profile.dataset.buckets, self.components.size_multiple)
         self.examples: list[Example] = build_examples(profile, self.instance_dirs, class_images, self.buckets)
@@ -126,8 +131,8 @@ class Trainer:
     def _class_images(self) -> dict[int, list[Path]]:
         profile = self.profile
         requests = [
-            ClassRequest(i, Path(resolve_dir(c.class_dir or "")), c.class_prompt or "", c.class_negative_prompt, c.num_class_images)
-            for i, c in enumerate(profile.concepts)
+            ClassRequest(i, folder, c.class_prompt or "", c.class_negative_prompt, c.num_class_images)
+            for i, (c, folder) in enumerate(zip(profile.concepts, self.class_dirs))
         ]
         kwargs = dict(
             model=profile.model.pretrained,
