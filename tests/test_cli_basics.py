@@ -9,6 +9,7 @@ ROOT = Path(__file__).parents[1]
 
 def test_validate_ok_and_exit_2_with_every_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(ROOT / "profiles" / "tiny-demo.toml")]) == 0
+    assert "valid" in capsys.readouterr().out
     bad = tmp_path / "bad.toml"
     bad.write_text('[[concepts]]\ninstance_dir = "d"\ninstance_prompt = "p"\n[trainig]\nseed = 1\n[optimizer]\nname = "sgd"\n')
     assert main(["validate", str(bad)]) == 2
@@ -39,3 +40,18 @@ def test_packaged_demo_profile_is_the_example_profile() -> None:
     from engine.builtin import demo_profile_text
 
     assert demo_profile_text() == (ROOT / "profiles" / "tiny-demo.toml").read_text()
+
+
+def test_validate_warns_about_missing_folders_and_captions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    images = tmp_path / "imgs"
+    images.mkdir()
+    Image.new("RGB", (8, 8)).save(images / "a.png")
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'[[concepts]]\ninstance_dir = "{images}"\ninstance_prompt = "x"\ncaption_mode = "caption_file"\n'
+                       f'[[concepts]]\ninstance_dir = "{tmp_path / "nope"}"\ninstance_prompt = "y"\n')
+    assert main(["validate", str(profile)]) == 0
+    out = capsys.readouterr().out
+    assert "concepts.0.caption_mode: 1 image(s) have no caption file, e.g. a.png" in out
+    assert "concepts.1.instance_dir: folder" in out and "does not exist" in out

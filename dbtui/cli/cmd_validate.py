@@ -12,7 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "validate",
         help="check a profile and list every problem",
         description="Check a profile (and --set overrides) and print every problem with its line. "
-        "Exit status 2 when there is any problem.",
+        "Exit status 2 when there is any problem. Missing data folders and caption files are "
+        "listed as warnings (the profile may be meant for another machine).",
     )
     parser.add_argument("profile", help="path to a .toml profile")
     add_overrides(parser)
@@ -21,7 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     from engine.profile import load_profile
+    from engine.profile.paths import path_problems
 
     profile = load_profile(args.profile, args.set)
-    print(f"{args.profile}: OK ({len(profile.concepts)} concept(s), method {profile.training.method})")
+    print(f"{args.profile}: valid ({len(profile.concepts)} concept(s), method {profile.training.method})")
+    for problem in path_problems(profile):
+        print(f"  warning: {problem.key}: {problem.message}")
     return 0
