@@ -1,0 +1,193 @@
+"""Resumable checkpoints: written aside, synced, then renamed, so the latest is always whole.
+
+A checkpoint is accelerate's full state (optimizer, grad scaler, RNG states, the LR scheduler
+and the trainer's noise generator as registered objects) with the trained weights in diffusers
+format through save/load hooks (``unet/`` or ``lora/``, and ``text_encoder/`` when trained), plus
+``manifest.json``, written last. Resume reads the manifest, never the folder name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.errors import DbtuiError
+from engine.events import CheckpointSaved, Warning
+from engine.runs.folder import RunFolder
+
+MANIFEST = "manifest.json"
+PARTIAL = ".partial"
+
+
+class CheckpointError(DbtuiError):
+    """A checkpoint that cannot be resumed from."""
+
+
+class GeneratorState:
+    """Lets accelerate checkpoint a torch.Generator like any other stateful object."""
+
+    def __init__(self, generator: torch.Generator):
+        self.generator = generator
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"state": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["state"])
+
+
+def complete_checkpoints(folder: RunFolder) -> list[tuple[int, Path]]:
+    """(step, path) of every checkpoint with a manifest, oldest first."""
+    found = []
+    if folder.checkpoints.is_dir():
+        for path in folder.checkpoints.iterdir():
+            manifest = path / MANIFEST
+            if path.name.endswith(PARTIAL) or not manifest.is_file():
+                continue
+            try:
+                found.append((int(json.loads(manifest.read_text())["step"]), path))
+            except (ValueError, KeyError, OSError):
+                continue
+    return sorted(found)
+
+
+def latest_checkpoint(folder: RunFolder) -> Path | None:
+    found = complete_checkpoints(folder)
+    return found[-1][1] if found else None
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise CheckpointError(f"'{path}' is not a complete dbtui checkpoint (no readable {MANIFEST})") from None
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as file:
+                os.fsync(file.fileno())
+
+
+def _estimate_bytes(trainer: Any, folder: RunFolder) -> int:
+    found = complete_checkpoints(folder)
+    if found:
+        return sum(p.stat().st_size for p in found[-1][1].rglob("*") if p.is_file())
+    params = trainer.unet_params + trainer.text_params
+    # weights + two optimizer moments, all fp32
+    return 3 * 4 * sum(p.numel() for p in params)
+
+
+class Checkpointer:
+    """Saves and restores a Trainer's whole state into a run folder."""
+
+    def __init__(self, trainer: Any, folder: RunFolder):
+        self.trainer = trainer
+        self.folder = folder
+        accelerator = trainer.accelerator
+        accelerator.register_for_checkpointing(trainer.lr_scheduler, GeneratorState(trainer.generator))
+        accelerator.register_save_state_pre_hook(self._save_models)
+        accelerator.register_load_state_pre_hook(self._load_models)
+
+    # accelerate hooks: weights in diffusers format instead of accelerate's raw files
+    def _save_models(self, models: list[Any], weights: list[Any], output_dir: str) -> None:
+        from peft.utils import get_peft_model_state_dict
+
+        trainer = self.trainer
+        if trainer.accelerator.is_main_process:
+            out = Path(output_dir)
+            for model in models:
+                inner = trainer.accelerator.unwrap_model(model)
+                name = "unet" if inner is trainer.accelerator.unwrap_model(trainer.unet) else "text_encoder"
+                if getattr(inner, "peft_config", None):
+                    from safetensors.torch import save_file
+
+                    (out / "lora").mkdir(parents=True, exist_ok=True)
+                    layers = get_peft_model_state_dict(inner)
+                    save_file({k: v.contiguous() for k, v in layers.items()}, out / "lora" / f"{name}.safetensors")
+                else:
+                    inner.save_pretrained(out / name, safe_serialization=True)
+        weights.clear()
+
+    def _load_models(self, models: list[Any], input_dir: str) -> None:
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        trainer = self.trainer
+        root = Path(input_dir)
+        for model in list(models):
+            inner = trainer.accelerator.unwrap_model(model)
+            name = "unet" if inner is trainer.accelerator.unwrap_model(trainer.unet) else "text_encoder"
+            if getattr(inner, "peft_config", None):
+                result = set_peft_model_state_dict(inner, load_file(root / "lora" / f"{name}.safetensors"))
+                if getattr(result, "unexpected_keys", None):
+                    raise CheckpointError(f"checkpoint {root} does not match this profile's LoRA settings")
+            else:
+                inner.load_state_dict(type(inner).from_pretrained(root / name).state_dict())
+        models.clear()
+
+    def save(self, step: int, *, reason: str = "interval") -> Path | None:
+        """Save the state at ``step``; returns the folder, or None when the disk is too full."""
+        trainer = self.trainer
+        accelerator = trainer.accelerator
+        started = time.perf_counter()
+        target = self.folder.checkpoints / f"step-{step:08d}"
+        partial = target.with_name(target.name + PARTIAL)
+        needed = int(_estimate_bytes(trainer, self.folder) * 1.2) + 50 * 2**20
+        free = shutil.disk_usage(self.folder.checkpoints).free
+        if free < needed:
+            trainer.emit(Warning(
+                message=f"not enough disk for a checkpoint at step {step}: {free / 2**30:.1f} GB free, about {needed / 2**30:.1f} GB needed",
+                advice="free some space; the previous checkpoint is kept and training goes on",
+            ))
+            return None
+        if accelerator.is_main_process:
+            shutil.rmtree(partial, ignore_errors=True)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(partial))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            manifest = {
+                "step": step,
+                "total_steps": trainer.total_steps,
+                "reason": reason,
+                "method": trainer.profile.training.method,
+                "profile_name": trainer.profile.name,
+                "created": time.time(),
+                "num_processes": accelerator.num_processes,
+            }
+            (partial / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+            _fsync_tree(partial)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(partial, target)
+            self._rotate()
+            trainer.emit(CheckpointSaved(step=step, path=str(target), seconds=time.perf_counter() - started))
+        accelerator.wait_for_everyone()
+        return target
+
+    def _rotate(self) -> None:
+        keep = self.trainer.profile.saving.keep_last_n
+        for _, path in complete_checkpoints(self.folder)[:-keep]:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def load(self, path: Path) -> int:
+        """Restore everything from ``path``; returns the step to continue from."""
+        manifest = read_manifest(path)
+        trainer = self.trainer
+        if manifest.get("method") != trainer.profile.training.method:
+            raise CheckpointError(f"checkpoint {path} was made with method '{manifest.get('method')}', this profile uses "
+                                  f"'{trainer.profile.training.method}'")
+        trainer.accelerator.load_state(str(path))
+        trainer.global_step = int(manifest["step"])
+        if trainer.train_text_encoder and trainer.global_step >= trainer.profile.training.text_encoder_stop_fraction * trainer.total_steps:
+            trainer.stop_text_encoder()
+        return trainer.global_step
+

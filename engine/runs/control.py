@@ -1,0 +1,39 @@
+"""The control channel: a viewer drops a request file into RUN/control/; the trainer acts on it
+at the next step boundary and deletes it. Plain files work from any shell (`touch RUN/control/stop`),
+survive the viewer going away, and need no server.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from engine.errors import DbtuiError
+from engine.runs.folder import RunFolder
+
+REQUESTS = ("stop", "save", "sample")
+
+
+def request(folder: RunFolder, what: str) -> Path:
+    """Ask the trainer of ``folder`` to stop (after saving), save a checkpoint, or sample now."""
+    if what not in REQUESTS:
+        raise DbtuiError(f"unknown request '{what}'; use one of {', '.join(REQUESTS)}")
+    folder.control.mkdir(parents=True, exist_ok=True)
+    path = folder.control / what
+    tmp = folder.control / f".{what}.{os.getpid()}.tmp"
+    tmp.write_text("", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def take_requests(folder: RunFolder) -> set[str]:
+    """The pending requests, removed from the folder (the trainer calls this between steps)."""
+    taken = set()
+    for what in REQUESTS:
+        path = folder.control / what
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        taken.add(what)
+    return taken

@@ -1,0 +1,158 @@
+"""The layout of a run folder and its small state file.
+
+    RUN/profile.toml      the resolved profile the trainer runs
+    RUN/events.jsonl      every event, one JSON object a line (the public format)
+    RUN/state.json        pid, status, step, total, heartbeat — rewritten atomically
+    RUN/control/          requests from viewers: files named stop, save, sample
+    RUN/checkpoints/      step-XXXXXXXX/ folders with a manifest.json each
+    RUN/samples/          step-XXXXXX/ preview images and a grid
+    RUN/outputs/          the final model
+    RUN/logs/             trainer.log (stdout and stderr of the trainer process)
+    RUN/trainer.lock      held by the one trainer of this folder
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from engine.errors import DbtuiError
+
+
+class RunFolderError(DbtuiError):
+    """A run folder that cannot be used as asked."""
+
+
+@dataclass(frozen=True)
+class RunState:
+    pid: int
+    status: str  # "starting", "running", "finished", "failed", "stopped"
+    step: int = 0
+    total_steps: int = 0
+    heartbeat: float = 0.0
+    last_loss: float | None = None
+    started: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    path: Path
+
+    @property
+    def profile(self) -> Path:
+        return self.path / "profile.toml"
+
+    @property
+    def events(self) -> Path:
+        return self.path / "events.jsonl"
+
+    @property
+    def state_file(self) -> Path:
+        return self.path / "state.json"
+
+    @property
+    def control(self) -> Path:
+        return self.path / "control"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def samples(self) -> Path:
+        return self.path / "samples"
+
+    @property
+    def outputs(self) -> Path:
+        return self.path / "outputs"
+
+    @property
+    def log(self) -> Path:
+        return self.path / "logs" / "trainer.log"
+
+    @property
+    def lock(self) -> Path:
+        return self.path / "trainer.lock"
+
+    def create(self) -> RunFolder:
+        for folder in (self.path, self.control, self.checkpoints, self.samples, self.log.parent):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def read_state(self) -> RunState | None:
+        try:
+            return RunState(**json.loads(self.state_file.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def write_state(self, state: RunState) -> None:
+        tmp = self.state_file.with_name(f".state.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(asdict(state)), encoding="utf-8")
+        os.replace(tmp, self.state_file)
+
+    def is_live(self) -> bool:
+        """True while a trainer process holds this folder."""
+        state = self.read_state()
+        return bool(state and state.status in ("starting", "running") and pid_alive(state.pid))
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class TrainerLock:
+    """One trainer per run folder. A lock whose process is gone (a crash) is taken over."""
+
+    def __init__(self, folder: RunFolder):
+        self.folder = folder
+        self.held = False
+
+    def acquire(self) -> None:
+        path = self.folder.lock
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    owner = int(path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    owner = 0
+                if owner and owner != os.getpid() and pid_alive(owner):
+                    raise RunFolderError(
+                        f"a trainer (pid {owner}) is already running in {self.folder.path}; "
+                        f"watch it with `dbtui attach {self.folder.path}` or stop it with `dbtui stop {self.folder.path}`"
+                    ) from None
+                path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as file:
+                file.write(str(os.getpid()))
+            self.held = True
+            return
+        raise RunFolderError(f"cannot take the lock {path}")
+
+    def release(self) -> None:
+        if self.held:
+            self.folder.lock.unlink(missing_ok=True)
+            self.held = False
+
+
+def list_runs(output_dir: Path) -> list[RunFolder]:
+    """Run folders under ``output_dir`` (those with an events log), newest first."""
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return []
+    runs = [RunFolder(p) for p in output_dir.iterdir() if (p / "events.jsonl").exists() or (p / "state.json").exists()]
+    return sorted(runs, key=lambda r: r.path.stat().st_mtime, reverse=True)
+
+
+def heartbeat_age(state: RunState) -> float:
+    return time.time() - state.heartbeat if state.heartbeat else float("inf")

@@ -1,0 +1,65 @@
+"""Starting the trainer process for a profile: in the foreground or detached from the terminal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.launch import worker_command
+from engine.profile import Profile, dumps_profile
+from engine.run import run_dir_for
+from engine.runs.checkpoints import complete_checkpoints
+from engine.runs.folder import RunFolder, RunFolderError
+
+
+class RunExistsError(RunFolderError):
+    """The run folder already holds work; the user must say whether to resume or start anew."""
+
+
+@dataclass
+class StartedRun:
+    folder: RunFolder
+    process: subprocess.Popen
+    command: list[str]
+    events_offset: int  # where this run's events begin in events.jsonl (a resume appends)
+
+
+def start_run(profile: Profile, *, detach: bool = False, resume: str | None = None, run_dir: Path | None = None,
+              profile_path: str | None = None) -> StartedRun:
+    """Write the run folder and start the trainer process.
+
+    ``resume``: a checkpoint path or "latest". Without it, a folder that already has
+    checkpoints is refused (RunExistsError) instead of silently starting over.
+    """
+    folder = RunFolder(Path(run_dir or run_dir_for(profile)))
+    if folder.is_live():
+        raise RunFolderError(f"a trainer is already running in {folder.path}; `dbtui attach {folder.path}` to watch it")
+    done = complete_checkpoints(folder)
+    if done and not resume:
+        shown = profile_path or "PROFILE"
+        raise RunExistsError(
+            f"{folder.path} already has checkpoints (up to step {done[-1][0]}). Resume with "
+            f"`dbtui run {shown} --resume`, or start a new run with `--set name=NEW_NAME`."
+        )
+    folder.create()
+    if folder.events.exists() and not resume:
+        # An earlier attempt that never checkpointed: keep its log, start a fresh one.
+        folder.events.rename(folder.events.with_name(f"events.{int(folder.events.stat().st_mtime)}.jsonl"))
+    folder.profile.write_text(dumps_profile(profile), encoding="utf-8")
+    offset = folder.events.stat().st_size if folder.events.exists() else 0
+    extra = (["--resume", resume] if resume else []) + (["--detached"] if detach else [])
+    command = worker_command(profile, folder.path, extra)
+    log = folder.log.open("ab")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=detach,  # its own session: no SIGHUP or Ctrl-C from this terminal
+        env=env,
+    )
+    log.close()
+    return StartedRun(folder, process, command, offset)

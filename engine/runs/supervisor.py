@@ -1,0 +1,88 @@
+"""The trainer process's side of a run folder: state, heartbeat, control requests, periodic and
+requested checkpoints, resume, signals and the loss watchdog. Plugs into the Trainer as hooks."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.runs.checkpoints import Checkpointer
+from engine.runs.control import take_requests
+from engine.runs.folder import RunFolder, RunState
+from engine.runs.watchdogs import NonFiniteLossError
+
+
+class Supervisor:
+    def __init__(self, folder: RunFolder, *, resume: Path | None = None, cancel: threading.Event | None = None):
+        self.folder = folder
+        self.resume = resume
+        self.cancel = cancel or threading.Event()
+        self.stop_requested = False
+        self.training = False
+        self.started = time.time()
+        self._last_beat = 0.0
+        self.checkpointer: Checkpointer | None = None
+        self.trainer: Any = None
+
+    # -- signals -------------------------------------------------------------------
+    def install_signals(self, *, detached: bool) -> None:
+        """First SIGINT/SIGTERM: save at the step boundary and stop. Second SIGINT: exit now."""
+
+        def on_signal(signum: int, frame: Any) -> None:
+            if self.stop_requested and signum == signal.SIGINT:
+                os._exit(130)
+            self.stop_requested = True
+            if not self.training:
+                self.cancel.set()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        if detached:
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    # -- state ---------------------------------------------------------------------
+    def write_state(self, status: str, step: int = 0, total: int = 0, loss: float | None = None) -> None:
+        self.folder.write_state(RunState(pid=os.getpid(), status=status, step=step, total_steps=total,
+                                         heartbeat=time.time(), last_loss=loss, started=self.started))
+
+    # -- hooks ---------------------------------------------------------------------
+    def attach(self, trainer: Any) -> None:
+        """After setup, before the first step: checkpointing, and resume when asked."""
+        self.trainer = trainer
+        self.checkpointer = Checkpointer(trainer, self.folder)
+        if self.resume is not None:
+            self.checkpointer.load(self.resume)
+        self.training = True
+        if trainer.accelerator.is_main_process:
+            self.write_state("running", trainer.global_step, trainer.total_steps)
+
+    def on_step(self, trainer: Any, step: int) -> None:
+        loss = trainer.last_loss
+        if not math.isfinite(loss):
+            raise NonFiniteLossError(f"the loss became {loss} at step {step}; the last good checkpoint is kept")
+        main = trainer.accelerator.is_main_process
+        if main and time.time() - self._last_beat >= 1.0:
+            self._last_beat = time.time()
+            self.write_state("running", step, trainer.total_steps, loss)
+        requests = take_requests(self.folder) if main else set()
+        if self.stop_requested:
+            requests.add("stop")
+        if trainer.accelerator.num_processes > 1:
+            from accelerate.utils import broadcast_object_list
+
+            requests = broadcast_object_list([requests])[0]
+        every = trainer.profile.saving.every_n_steps
+        if "sample" in requests:
+            trainer.sample(step)
+        periodic = bool(every) and step % every == 0 and step < trainer.total_steps
+        if periodic or requests & {"save", "stop"}:
+            reason = "stop" if "stop" in requests else "request" if "save" in requests else "interval"
+            assert self.checkpointer is not None
+            self.checkpointer.save(step, reason=reason)
+        if "stop" in requests:
+            trainer.cancel.set()
