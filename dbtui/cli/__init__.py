@@ -16,6 +16,9 @@ COMMANDS = [
     "dbtui.cli.cmd_validate",
     "dbtui.cli.cmd_run",
     "dbtui.cli.cmd_demo",
+    "dbtui.cli.cmd_hardware",
+    "dbtui.cli.cmd_fit",
+    "dbtui.cli.cmd_serve",
 ]
 
 DESCRIPTION = """\
