@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.errors import DbtuiError
 from engine.events import Event
-from engine.profile import Profile
+
+if TYPE_CHECKING:
+    from engine.profile import Profile
 
 Emit = Callable[[Event], None]
 SINGLE_FILE = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")

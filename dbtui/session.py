@@ -9,9 +9,10 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.profile import Problem, Profile, ProfileError, load_profile, save_profile, validate_data
+if TYPE_CHECKING:  # pydantic costs ~0.3 s: import it after the first screen is up
+    from engine.profile import Problem, Profile
 
 STEPS = ("hardware", "model", "dataset", "parameters", "training")
 
@@ -62,6 +63,8 @@ class Session:
     @classmethod
     def from_file(cls, path: str | Path) -> Session:
         """A session editing an existing profile (raises ProfileError when it is invalid)."""
+        from engine.profile import load_profile
+
         profile = load_profile(path)
         return cls(data=profile.model_dump(mode="json", exclude_none=True), path=Path(path))
 
@@ -105,6 +108,8 @@ class Session:
 
     # -- validation and files ---------------------------------------------------------
     def validate(self) -> tuple[Profile | None, list[Problem]]:
+        from engine.profile import ProfileError, validate_data
+
         try:
             return validate_data(self.data), []
         except ProfileError as error:
@@ -112,11 +117,15 @@ class Session:
 
     def profile(self) -> Profile:
         """The draft as a valid profile; raises ProfileError listing every problem."""
+        from engine.profile import validate_data
+
         return validate_data(self.data)
 
     def default_path(self) -> Path:
         return self.path or self.profiles_dir / f"{self.data.get('name') or 'profile'}.toml"
 
     def save(self, path: str | Path | None = None) -> Path:
+        from engine.profile import save_profile
+
         self.path = save_profile(self.profile(), Path(path) if path else self.default_path())
         return self.path

@@ -22,7 +22,7 @@ class CaptionScreen(Screen[None]):
     CSS_PATH = "captions.tcss"
     BINDINGS = [
         Binding("ctrl+s", "save", "Save caption", priority=True),
-        Binding("ctrl+u", "undo", "Undo bulk edit"),
+        Binding("ctrl+r", "undo", "Undo bulk edit"),
         Binding("escape", "close", "Back"),
     ]
 
@@ -44,10 +44,10 @@ class CaptionScreen(Screen[None]):
                 yield Static("", id="cap-status", classes="help")
         with Horizontal(id="cap-bulk"):
             yield Input(placeholder="tag", id="cap-tag", compact=True)
-            yield Button("Add tag", id="cap-add")
-            yield Button("Remove tag", id="cap-remove")
-            yield Button("Undo", id="cap-undo")
-            yield Button("Auto-caption", id="cap-auto")
+            yield Button("Add tag", id="cap-add", compact=True)
+            yield Button("Remove tag", id="cap-remove", compact=True)
+            yield Button("Undo", id="cap-undo", compact=True)
+            yield Button("Auto-caption", id="cap-auto", compact=True)
         yield Static("", id="cap-tags", classes="help")
         yield Footer()
 
@@ -87,7 +87,7 @@ class CaptionScreen(Screen[None]):
             self.notify("Type a tag first.", severity="warning")
             return
         changes = self.store.add_tag(tag) if operation == "add" else self.store.remove_tag(tag)
-        self.notify(f"{operation} '{tag}': {len(changes)} caption(s) changed (Ctrl+U undoes)")
+        self.notify(f"{operation} '{tag}': {len(changes)} caption(s) changed (Ctrl+R undoes)")
         self._after_bulk()
 
     def _after_bulk(self) -> None:

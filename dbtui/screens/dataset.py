@@ -39,7 +39,7 @@ def guess_identifier(instance_prompt: str, class_prompt: str | None) -> str | No
 class DatasetScreen(WizardScreen):
     STEP = 2
     CSS_PATH = "dataset.tcss"
-    BINDINGS = [Binding("ctrl+r", "check", "Check"), Binding("ctrl+e", "captions", "Captions")]
+    BINDINGS = [Binding("ctrl+r", "check", "Check"), Binding("ctrl+o", "captions", "Captions")]
 
     def __init__(self, session, engine) -> None:
         super().__init__(session, engine)
@@ -48,18 +48,18 @@ class DatasetScreen(WizardScreen):
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(classes="body"):
             with Horizontal(id="ds-concepts"):
-                yield Select(self._concept_options(), value=0, allow_blank=False, id="ds-concept")
-                yield Button("Add", id="ds-add")
-                yield Button("Remove", id="ds-remove")
+                yield Select(self._concept_options(), value=0, allow_blank=False, compact=True, id="ds-concept")
+                yield Button("Add", id="ds-add", compact=True)
+                yield Button("Remove", id="ds-remove", compact=True)
             for key, label, placeholder in FIELDS:
                 with Horizontal(classes="ds-field"):
                     yield Label(label)
                     yield Input(placeholder=placeholder, id=f"ds-{key}", compact=True)
             yield Static("", id="ds-tokens")
             with Horizontal(id="ds-actions"):
-                yield Button("Check", id="ds-check", variant="primary")
-                yield Button("Prepare", id="ds-prepare")
-                yield Button("Captions…", id="ds-captions")
+                yield Button("Check", id="ds-check", variant="primary", compact=True)
+                yield Button("Prepare", id="ds-prepare", compact=True)
+                yield Button("Captions…", id="ds-captions", compact=True)
                 yield ProgressBar(id="ds-progress", show_eta=False)
             with Horizontal(id="ds-results"):
                 yield FindingsView(id="ds-findings")
@@ -70,6 +70,7 @@ class DatasetScreen(WizardScreen):
         return [(f"Concept {i + 1}: {Path(c.get('instance_dir') or '?').name}", i) for i, c in enumerate(concepts)]
 
     def on_mount(self) -> None:
+        self.query_one("#ds-progress").display = False  # shown while the doctor works
         self._load_concept()
         self.query_one("#ds-instance_dir").focus()
 
@@ -195,6 +196,7 @@ class DatasetScreen(WizardScreen):
     def on_engine_event(self, message: EngineEvent) -> None:
         bar = self.query_one("#ds-progress", ProgressBar)
         if isinstance(message.event, PhaseStarted):
+            bar.display = True
             bar.update(total=message.event.total, progress=0)
         elif isinstance(message.event, PhaseProgress):
             bar.update(total=message.event.total, progress=message.event.done)
@@ -203,6 +205,7 @@ class DatasetScreen(WizardScreen):
         if message.what == "tokens":
             self._show_tokens(*message.result)
         elif message.what == "check":
+            self.query_one("#ds-progress").display = False
             concept, report = message.result
             self.session.reports[concept] = report
             if concept == self.concept:

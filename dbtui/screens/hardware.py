@@ -27,8 +27,8 @@ class HardwareScreen(WizardScreen):
             yield Static(id="hw-table")
             yield Static(id="hw-verdict")
             with Horizontal(id="hw-buttons"):
-                yield Button("Re-check", id="hw-probe")
-                yield Button("Use the demo", id="hw-demo")
+                yield Button("Re-check", id="hw-probe", compact=True)
+                yield Button("Use the demo", id="hw-demo", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         if self.session.hardware is None:

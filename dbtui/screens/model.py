@@ -26,11 +26,11 @@ class ModelScreen(WizardScreen):
             yield Static("Base model", classes="title")
             yield Static(HELP, classes="help")
             with Horizontal(id="model-row"):
-                yield Input(self.session.get("model.pretrained", ""), placeholder="folder, hub id or file", id="model-source")
-                yield Button("Check", id="model-check")
+                yield Input(self.session.get("model.pretrained", ""), placeholder="folder, hub id or file", id="model-source", compact=True)
+                yield Button("Check", id="model-check", compact=True)
             yield Static(id="model-family")
             with Horizontal(id="model-convert-row"):
-                yield Button("Convert to diffusers", id="model-convert", variant="primary")
+                yield Button("Convert to diffusers", id="model-convert", variant="primary", compact=True)
                 yield ProgressBar(id="model-progress", show_eta=False)
             yield Static(id="model-folder")
 

@@ -13,7 +13,6 @@ from textual.widgets.option_list import Option
 
 from dbtui.engine_facade import Engine
 from dbtui.session import STEPS, Session
-from engine.profile import ProfileError
 
 CHOICES = [
     ("new", "New profile", "a guided setup, step by step"),
@@ -68,6 +67,8 @@ class StartScreen(Screen[Session | None]):
             self.app.push_screen(AttachScreen(self.engine, output_dir), self._attached)
 
     def _opened(self, path: Path | None) -> None:
+        from engine.profile import ProfileError
+
         if path is None:
             return
         try:
@@ -79,6 +80,8 @@ class StartScreen(Screen[Session | None]):
         self.dismiss(session)
 
     def _attached(self, folder: Path | None) -> None:
+        from engine.profile import ProfileError
+
         if folder is None:
             return
         try:

@@ -54,10 +54,11 @@ class TrainingScreen(WizardScreen):
         yield Log(id="tr-log", max_lines=500)
         with Horizontal(id="tr-buttons"):
             for what, label, key in CONTROLS:
-                yield Button(f"{label} ({key})", id=f"tr-{what}")
+                yield Button(f"{label} ({key})", id=f"tr-{what}", compact=True)
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#tr-progress").display = False  # until a phase says how long it is
         self.set_interval(1.0, self._poll_nvml)
         if self.folder is not None:
             self._attached(self.folder)
@@ -102,12 +103,14 @@ class TrainingScreen(WizardScreen):
         bar, phase = self.query_one("#tr-progress", ProgressBar), self.query_one("#tr-phase", Label)
         if isinstance(event, StepEnded):
             stats.show(event, status="training")
+            bar.display = True
             bar.update(total=event.total_steps, progress=event.step)
             phase.update(f"training {event.step}/{event.total_steps}")
         elif isinstance(event, RunStarted):
             log.write_line(f"Run started: {event.total_steps} steps")
         elif isinstance(event, PhaseStarted):
             phase.update(event.phase.replace("_", " "))
+            bar.display = event.total is not None
             bar.update(total=event.total, progress=0)
             stats.show(status=event.phase.replace("_", " "))
         elif isinstance(event, PhaseProgress) and event.phase != "training":

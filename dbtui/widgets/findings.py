@@ -18,9 +18,9 @@ class FindingsView(Vertical):
 
     DEFAULT_CSS = """
     FindingsView { height: auto; }
-    FindingsView > Horizontal { height: 3; }
-    FindingsView #findings-summary { width: 1fr; padding: 1 1 0 1; }
-    FindingsView Select { width: 20; }
+    FindingsView > Horizontal { height: 1; }
+    FindingsView #findings-summary { width: 1fr; padding: 0 1; }
+    FindingsView Select { width: 14; }
     FindingsView DataTable { height: 9; }
     """
 
@@ -37,7 +37,7 @@ class FindingsView(Vertical):
         with Horizontal():
             yield Static("not checked yet", id="findings-summary")
             yield Select([("all", "all"), ("errors", "error"), ("warnings", "warning"), ("info", "info")],
-                         value="all", allow_blank=False, id="findings-filter")
+                         value="all", allow_blank=False, compact=True, id="findings-filter")
         table = DataTable(id="findings-table", cursor_type="row", zebra_stripes=True)
         table.add_columns("severity", "file", "problem")
         yield table

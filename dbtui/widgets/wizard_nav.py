@@ -28,9 +28,9 @@ class NavBar(Horizontal):
     """Back and Next buttons; the screen's next/back actions do the work."""
 
     DEFAULT_CSS = """
-    NavBar { height: 3; align-horizontal: right; padding: 0 1; }
+    NavBar { height: 1; margin-top: 1; align-horizontal: right; padding: 0 1; }
     NavBar Button { margin-left: 1; min-width: 10; }
-    NavBar #nav-hint { width: 1fr; height: 3; content-align: left middle; color: $text-muted; }
+    NavBar #nav-hint { width: 1fr; color: $text-muted; }
     """
 
     def __init__(self, next_label: str = "Next", hint: str = "") -> None:
@@ -40,5 +40,5 @@ class NavBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Static(self.hint, id="nav-hint")
-        yield Button("Back", id="nav-back")
-        yield Button(self.next_label, id="nav-next", variant="primary")
+        yield Button("Back", id="nav-back", compact=True)
+        yield Button(self.next_label, id="nav-next", variant="primary", compact=True)
