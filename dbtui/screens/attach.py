@@ -44,6 +44,8 @@ class AttachScreen(ModalScreen[Path | None]):
         for run in runs:
             progress = f"{run.step}/{run.total_steps}" if run.total_steps else ""
             options.add_option(Option(f"{run.path.name:<28} {run.status:<9} {progress}", id=str(run.path)))
+        if runs:
+            options.highlighted = 0
         note = f"{len(runs)} run(s) in {output_dir}/ (Enter attaches)" if runs else f"no runs in {output_dir}/"
         self.query_one("#attach-note", Static).update(note)
 

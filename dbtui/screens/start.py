@@ -55,7 +55,9 @@ class StartScreen(Screen[Session | None]):
             self.dismiss(Session(profiles_dir=self.session.profiles_dir))
         elif what == "demo":
             output_dir = self.session.get("saving.output_dir") if self.session.demo else "runs"
-            self.dismiss(Session.for_demo(output_dir or "runs"))
+            demo = Session.for_demo(output_dir or "runs")
+            demo.profiles_dir = self.session.profiles_dir
+            self.dismiss(demo)
         elif what == "open":
             from dbtui.screens.open_profile import OpenProfileScreen
 
