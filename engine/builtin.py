@@ -79,3 +79,8 @@ def resolve_dir(name: str) -> str:
         write_demo_dataset(tmp)
 
     return str(_build_once(cache_dir() / "demo-data", build) / DATASETS[key])
+
+
+def demo_profile_text() -> str:
+    """The tiny demo profile shipped with dbtui (the same as profiles/tiny-demo.toml)."""
+    return (Path(__file__).parent / "tiny-demo.toml").read_text(encoding="utf-8")

@@ -85,7 +85,10 @@ def save_outputs(
     needs_pipeline = not lora or "diffusers" in formats or {"safetensors", "ckpt"} & set(formats)
     if needs_pipeline:
         if lora:
-            atomic_folder(pipeline_dir, lambda tmp: _save_fused(tmp, components.folder, lora_dir))
+            from engine.training.models import merged_copy
+
+            merged_te = merged_copy(text_encoder) if trained_te is not None else text_encoder
+            atomic_folder(pipeline_dir, lambda tmp: save_pipeline(tmp, components, merged_copy(unet), merged_te, unet_half=False))
         else:
             atomic_folder(pipeline_dir, lambda tmp: save_pipeline(tmp, components, unet, text_encoder, unet_half=profile.saving.unet_half))
         outputs["diffusers"] = str(pipeline_dir)
@@ -108,13 +111,3 @@ def save_outputs(
     emit(PhaseFinished(phase="export", seconds=time.perf_counter() - started))
     return outputs
 
-
-def _save_fused(folder: Path, base: Path, lora_dir: Path) -> None:
-    """The base pipeline with the LoRA merged into its weights: a plain, standalone model."""
-    from diffusers import StableDiffusionPipeline
-
-    pipe = StableDiffusionPipeline.from_pretrained(base, safety_checker=None, requires_safety_checker=False)
-    pipe.load_lora_weights(lora_dir)
-    pipe.fuse_lora()
-    pipe.unload_lora_weights()
-    pipe.save_pretrained(folder, safe_serialization=True)

@@ -8,11 +8,14 @@ import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import torch
+
 from engine.errors import DbtuiError
 from engine.events import Event, RunFailed, RunFinished
 from engine.profile import Profile, dumps_profile
+from engine.runs.watchdogs import OutOfMemoryAdviceError, oom_advice
 from engine.sinks import Emitter, JsonlSink
-from engine.training.trainer import RunResult, Trainer, StepHook
+from engine.training.trainer import RunResult, StepHook, Trainer
 
 
 def run_dir_for(profile: Profile) -> Path:
@@ -58,8 +61,12 @@ def train(
         trainer.emit(RunFinished(step=result.step, outputs=result.outputs, seconds=time.perf_counter() - started, status=result.status))
         return result
     except DbtuiError as error:
-        emitter(RunFailed(reason=str(error), advice="", step=trainer.global_step))
+        emitter(RunFailed(reason=str(error), advice=getattr(error, "advice", ""), step=trainer.global_step))
         raise
+    except torch.OutOfMemoryError as error:
+        advice = oom_advice(profile)
+        emitter(RunFailed(reason="the GPU ran out of memory", advice=advice, step=trainer.global_step))
+        raise OutOfMemoryAdviceError(f"the GPU ran out of memory at step {trainer.global_step}; {advice}", advice) from error
     except Exception as error:
         emitter(RunFailed(reason=f"{type(error).__name__}: {error}", advice="this is a bug in dbtui; the traceback is in the run's log",
                           step=trainer.global_step))

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from engine.data.encoders import encode_text
+
 
 def sampling_pipeline(components: Any, unet: Any, text_encoder: Any, device: torch.device) -> Any:
     """A pipeline over the models being trained, with a fast multistep sampler."""
@@ -57,15 +59,17 @@ def save_samples(
     paths, images = [], []
     for p, prompt in enumerate(prompts):
         generators = [torch.Generator("cpu").manual_seed(seed + i) for i in range(num_images)]
+        device = pipe.text_encoder.device
+        positive = encode_text(pipe.tokenizer, pipe.text_encoder, [prompt] * num_images, clip_skip, device)
+        negative = encode_text(pipe.tokenizer, pipe.text_encoder, [negative_prompt] * num_images, clip_skip, device)
         result = pipe(
-            [prompt] * num_images,
-            negative_prompt=[negative_prompt] * num_images if negative_prompt else None,
+            prompt_embeds=positive,
+            negative_prompt_embeds=negative,
             num_inference_steps=steps,
             guidance_scale=guidance,
             height=resolution,
             width=resolution,
             generator=generators,
-            clip_skip=clip_skip - 1 or None,
         )
         for i, image in enumerate(result.images):
             path = folder / f"prompt{p:02d}_{i:02d}.png"

@@ -1,12 +1,14 @@
-"""``python -m engine.worker RUN_DIR``: the trainer process. Reads RUN_DIR/profile.toml.
+"""``python -m engine.worker RUN_DIR [--resume CHECKPOINT|latest] [--detached]``: the trainer process.
 
-It reports only through RUN_DIR/events.jsonl, so whoever started it can go away.
+Reads RUN_DIR/profile.toml and reports only through the run folder (events.jsonl, state.json),
+so whoever started it can go away. Exit status: 0 finished or stopped, 1 failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 
 from engine.errors import DbtuiError
@@ -15,17 +17,51 @@ from engine.errors import DbtuiError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.worker", description="Train the profile in RUN_DIR/profile.toml.")
     parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--resume", help="a checkpoint folder, or 'latest'")
+    parser.add_argument("--detached", action="store_true", help="ignore SIGHUP (the terminal closing)")
     args = parser.parse_args(argv)
+
+    import accelerate
+
     from engine.profile import load_profile
     from engine.run import train
+    from engine.runs.checkpoints import CheckpointError, latest_checkpoint
+    from engine.runs.folder import RunFolder, TrainerLock
+    from engine.runs.supervisor import Supervisor
 
+    folder = RunFolder(args.run_dir).create()
+    main_process = accelerate.PartialState().is_main_process
+    lock = TrainerLock(folder)
+    cancel = threading.Event()
+    supervisor = Supervisor(folder, cancel=cancel)
+    supervisor.install_signals(detached=args.detached)
     try:
-        profile = load_profile(args.run_dir / "profile.toml")
-        result = train(profile, args.run_dir)
+        if main_process:
+            lock.acquire()
+            supervisor.write_state("starting")
+        profile = load_profile(folder.profile)
+        if args.resume:
+            resume = latest_checkpoint(folder) if args.resume == "latest" else Path(args.resume)
+            if resume is None:
+                raise CheckpointError(f"no complete checkpoint in {folder.checkpoints} to resume from")
+            supervisor.resume = resume
+        result = train(profile, folder.path, cancel=cancel, step_hooks=[supervisor.on_step], trainer_hook=supervisor.attach)
+        if main_process:
+            supervisor.write_state(result.status, result.step, result.total_steps, supervisor.trainer.last_loss if supervisor.trainer else None)
+            if result.status == "stopped":
+                print(f"stopped at step {result.step}; resume with: dbtui run {folder.profile} --resume", flush=True)
+        return 0
     except DbtuiError as error:
-        print(f"dbtui trainer: {error}", file=sys.stderr)
+        if main_process:
+            supervisor.write_state("failed", getattr(supervisor.trainer, "global_step", 0))
+        print(f"dbtui trainer: {error}", file=sys.stderr, flush=True)
         return 1
-    return 0 if result.status in ("finished", "stopped") else 1
+    except BaseException:
+        if main_process:
+            supervisor.write_state("failed", getattr(supervisor.trainer, "global_step", 0))
+        raise
+    finally:
+        lock.release()
 
 
 if __name__ == "__main__":

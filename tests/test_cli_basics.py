@@ -27,9 +27,15 @@ def test_validate_applies_set_overrides(capsys: pytest.CaptureFixture[str]) -> N
     assert "training.clip_skip" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["validate", "run", "demo"])
+@pytest.mark.parametrize("command", ["validate", "run", "demo", "runs", "attach", "stop", "save", "sample", "dataset"])
 def test_each_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main([command, "--help"])
     assert exit_.value.code == 0
     assert len(capsys.readouterr().out) > 100
+
+
+def test_packaged_demo_profile_is_the_example_profile() -> None:
+    from engine.builtin import demo_profile_text
+
+    assert demo_profile_text() == (ROOT / "profiles" / "tiny-demo.toml").read_text()

@@ -145,18 +145,27 @@ def test_class_images_are_generated_once_reused_and_regenerated_on_change(tmp_pa
     assert own.read_bytes() == own_bytes
 
 
-def test_clip_skip_matches_diffusers_encode_prompt(tiny_sd1: Path) -> None:
+def test_clip_skip_uses_the_nth_layer_from_the_end_through_the_final_norm(tiny_sd1: Path) -> None:
     from diffusers import StableDiffusionPipeline
 
     from engine.data.encoders import TextSource
 
     pipe = StableDiffusionPipeline.from_pretrained(tiny_sd1)
     prompt = ["photo of zwx disc"]
-    for clip_skip in (1, 2):
-        source = TextSource(pipe.tokenizer, pipe.text_encoder, device=torch.device("cpu"), clip_skip=clip_skip, cache=True)
-        ours = source.get(prompt)
-        theirs, _ = pipe.encode_prompt(prompt, "cpu", 1, False, clip_skip=clip_skip - 1 or None)
-        assert torch.allclose(ours, theirs, atol=1e-6)
-    last = TextSource(pipe.tokenizer, pipe.text_encoder, device=torch.device("cpu"), clip_skip=1, cache=False).get(prompt)
-    penultimate = TextSource(pipe.tokenizer, pipe.text_encoder, device=torch.device("cpu"), clip_skip=2, cache=False).get(prompt)
-    assert not torch.allclose(last, penultimate)
+    ids = pipe.tokenizer(prompt, padding="max_length", max_length=77, return_tensors="pt").input_ids
+    with torch.no_grad():
+        states = pipe.text_encoder(ids, output_hidden_states=True).hidden_states
+        last, _ = pipe.encode_prompt(prompt, "cpu", 1, False)  # diffusers' own, clip_skip off
+        source = lambda n: TextSource(pipe.tokenizer, pipe.text_encoder, device=torch.device("cpu"), clip_skip=n, cache=True).get(prompt)
+        assert torch.allclose(source(1), last, atol=1e-6)
+        norm = pipe.text_encoder.final_layer_norm
+        assert torch.allclose(source(2), norm(states[-2]), atol=1e-6)
+        assert torch.allclose(source(3), norm(states[-3]), atol=1e-6)
+        assert not torch.allclose(source(1), source(2))
+
+
+def test_training_and_samples_run_with_clip_skip_2(tmp_path: Path) -> None:
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 1, "clip_skip": 2}, sampling={"num_images": 1, "steps": 2})
+    result = train(profile)
+    assert result.status == "finished"
+    assert (tmp_path / "runs" / "t" / "samples" / "step-000001" / "grid.png").is_file()

@@ -16,6 +16,8 @@ COMMANDS = [
     "dbtui.cli.cmd_validate",
     "dbtui.cli.cmd_run",
     "dbtui.cli.cmd_demo",
+    "dbtui.cli.cmd_runs",
+    "dbtui.cli.cmd_dataset",
     "dbtui.cli.cmd_hardware",
     "dbtui.cli.cmd_fit",
     "dbtui.cli.cmd_serve",

@@ -3,23 +3,48 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from dbtui.cli.common import add_overrides
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="train the built-in tiny model on the demo dataset (CPU, about a minute)",
-        description="Build a tiny random-weight Stable Diffusion model and a synthetic dataset, "
-        "then run the whole pipeline on them. Needs no GPU and no downloads.",
+        help="train the built-in tiny model on the demo dataset (CPU, a minute or two)",
+        description="Build a tiny random-weight Stable Diffusion model and a synthetic dataset, then run "
+        "the whole pipeline on them: class images, caching, training, samples, checkpoints and outputs. "
+        "Needs no GPU and no downloads. Its images are noise: it shows the machinery, not a useful model.",
     )
-    parser.add_argument("--workdir", default="dbtui-demo", help="folder for the demo's profile and run (default: %(default)s)")
+    parser.add_argument("--workdir", default="dbtui-demo", help="folder for the demo's profile and runs (default: %(default)s)")
+    parser.add_argument("--plain", action="store_true", help="plain log lines instead of the live dashboard")
+    add_overrides(parser)
     parser.set_defaults(handler=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from engine.builtin import resolve_dir, resolve_model
+    from dbtui.cli.watch import watch
+    from dbtui.console import make_display
+    from engine.builtin import demo_profile_text
+    from engine.profile import loads_profile, save_profile
+    from engine.runs.folder import RunFolder
+    from engine.runs.launcher import start_run
 
-    model = resolve_model("builtin:tiny-sd1")
-    data = resolve_dir("builtin:demo-instance")
-    print(f"demo model: {model}\ndemo images: {data}")
+    workdir = Path(args.workdir)
+    runs = workdir / "runs"
+    name, n = "tiny-demo", 1
+    while RunFolder(runs / name).events.exists():
+        n += 1
+        name = f"tiny-demo-{n}"
+    profile = loads_profile(demo_profile_text(),
+                            [f"saving.output_dir={str(runs)!r}", f"name={name!r}", *args.set])
+    path = save_profile(profile, workdir / "tiny-demo.toml")
+    print(f"demo profile: {path}\nbuilding the tiny model and demo images on first use (seconds)…", flush=True)
+    started = start_run(profile, profile_path=str(path))
+    last = watch(started.folder, make_display(profile.name, plain=args.plain, every=5), started.process)
+    if last is None or last.kind != "run_finished":
+        return 1
+    folder = started.folder
+    print(f"\nthe demo ran end to end.\n  model:   {folder.outputs / 'diffusers'}\n  samples: {folder.samples}\n"
+          f"  events:  {folder.events}\ntrain it again headless under a new name: dbtui run {path} --set name=another-run")
     return 0

@@ -1,8 +1,9 @@
-"""``dbtui run PROFILE``: train from a profile, headless."""
+"""``dbtui run PROFILE``: train from a profile, headless, in the foreground or detached."""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from dbtui.cli.common import add_overrides
 
@@ -11,17 +12,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run",
         help="train from a profile, headless",
-        description="Validate a profile (plus --set overrides) and train it. Outputs go to "
-        "<saving.output_dir>/<name>/.",
+        description="Validate a profile (plus --set overrides) and train it in a trainer process that "
+        "writes <saving.output_dir>/<name>/. Progress shows as a live dashboard on a terminal, or as "
+        "plain lines under nohup/CI/--plain. Ctrl-C saves a checkpoint and stops (twice: at once).",
+        epilog="examples:\n  dbtui run my.toml\n  dbtui run my.toml --detach     # survives logout; dbtui attach to watch\n"
+        "  dbtui run my.toml --resume     # continue from the latest checkpoint",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("profile", help="path to a .toml profile")
     add_overrides(parser)
+    parser.add_argument("--detach", action="store_true", help="start the trainer in the background and return; it survives the terminal closing")
+    parser.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT",
+                        help="continue from a checkpoint folder (default: the latest complete one)")
+    parser.add_argument("--plain", action="store_true", help="plain log lines instead of the live dashboard")
     parser.set_defaults(handler=_run)
 
 
+def equivalent_command(args: argparse.Namespace) -> str:
+    parts = ["dbtui", "run", args.profile, *[f"--set {shlex.quote(item)}" for item in args.set]]
+    if args.resume:
+        parts.append("--resume" if args.resume == "latest" else f"--resume {shlex.quote(args.resume)}")
+    return " ".join(parts)
+
+
 def _run(args: argparse.Namespace) -> int:
+    from dbtui.cli.watch import watch
+    from dbtui.console import make_display
     from engine.profile import load_profile
+    from engine.runs.launcher import start_run
 
     profile = load_profile(args.profile, args.set)
-    print(f"{args.profile}: valid; training is not wired in yet ({profile.name})")
-    return 0
+    print(f"running: {equivalent_command(args)}", flush=True)
+    started = start_run(profile, detach=args.detach, resume=args.resume, profile_path=args.profile)
+    folder = started.folder
+    if args.detach:
+        print(f"trainer started in the background (pid {started.process.pid})\n"
+              f"  run folder: {folder.path}\n  watch it:   dbtui attach {folder.path}\n"
+              f"  stop it:    dbtui stop {folder.path}   (saves a checkpoint first)")
+        return 0
+    last = watch(folder, make_display(profile.name, plain=args.plain, every=profile.logging.every_n_steps), started.process)
+    if last is not None and last.kind == "run_finished":
+        if last.status == "stopped":
+            print(f"stopped at step {last.step}; resume with: dbtui run {args.profile} --resume")
+        else:
+            print(f"outputs are in {folder.outputs}")
+        return 0
+    return 1

@@ -17,7 +17,8 @@ def caption_for(image: Path, mode: str, instance_prompt: str, extension: str = "
 
     - ``instance_prompt``: the concept's prompt for every image;
     - ``caption_file``: the image's own caption file;
-    - ``caption_file_then_prompt`` / ``prompt_then_caption_file``: both, joined by ", ";
+    - ``caption_file_then_prompt`` / ``prompt_then_caption_file``: both, joined by ", "
+      (the prompt alone for an image without a caption file);
     - ``file_name``: the file name, underscores as spaces, a trailing counter removed.
     """
     if mode == "instance_prompt":
@@ -29,6 +30,8 @@ def caption_for(image: Path, mode: str, instance_prompt: str, extension: str = "
     try:
         text = text_path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
+        if mode != "caption_file":
+            return instance_prompt  # combined modes: an image without a caption uses the prompt alone
         raise DataError(
             f"caption file '{text_path}' is missing (caption mode '{mode}'); write it, "
             "run `dbtui dataset caption`, or use caption_mode = \"instance_prompt\""

@@ -114,22 +114,10 @@ class TextSource:
         self._stored: dict[str, torch.Tensor] = {}
         self.encode_calls = 0
 
-    def tokens(self, captions: list[str]) -> torch.Tensor:
-        return self.tokenizer(
-            captions, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt"
-        ).input_ids
-
     def encode(self, captions: list[str]) -> torch.Tensor:
         """Hidden states for the captions; gradients flow when the text encoder trains."""
         self.encode_calls += 1
-        ids = self.tokens(captions).to(self.device)
-        if self.clip_skip == 1:
-            return self.text_encoder(ids)[0]
-        output = self.text_encoder(ids, output_hidden_states=True)
-        hidden = output.hidden_states[-self.clip_skip]
-        encoder = getattr(self.text_encoder, "module", self.text_encoder)
-        # Same as diffusers' encode_prompt: skipped layers still pass the final layer norm.
-        return encoder.text_model.final_layer_norm(hidden)
+        return encode_text(self.tokenizer, self.text_encoder, captions, self.clip_skip, self.device)
 
     @torch.no_grad()
     def fill(self, captions: list[str]) -> None:
@@ -143,3 +131,16 @@ class TextSource:
         if missing:
             self.fill(missing)
         return torch.stack([self._stored[c] for c in captions])
+
+
+def encode_text(tokenizer: Any, text_encoder: Any, captions: list[str], clip_skip: int, device: torch.device) -> torch.Tensor:
+    """CLIP hidden states for ``captions``: the last layer, or the ``clip_skip``-th from the end
+    passed through the final layer norm (as diffusers does; written here because its own
+    ``clip_skip`` path fails under transformers 5, whose CLIPTextModel has no ``text_model``)."""
+    ids = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
+    ids = ids.to(device)
+    if clip_skip == 1:
+        return text_encoder(ids)[0]
+    hidden = text_encoder(ids, output_hidden_states=True).hidden_states[-clip_skip]
+    encoder = getattr(text_encoder, "module", text_encoder)
+    return getattr(encoder, "text_model", encoder).final_layer_norm(hidden)

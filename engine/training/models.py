@@ -20,6 +20,31 @@ def _lora_config(lora: Any, targets: list[str]) -> Any:
     return LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout, init_lora_weights="gaussian", target_modules=targets)
 
 
+def add_text_encoder_lora(text_encoder: Any, config: Any) -> None:
+    """LoRA layers in the text encoder through peft itself: transformers 5's ``add_adapter``
+    demands a peft release newer than any published (0.22)."""
+    from peft import inject_adapter_in_model
+
+    inject_adapter_in_model(config, text_encoder, adapter_name="default")
+    text_encoder.peft_config = {"default": config}  # where peft's state-dict helpers look
+
+
+def merged_copy(model: Any) -> Any:
+    """A plain copy of ``model`` with its LoRA folded into the weights (no adapter layers left)."""
+    import copy
+
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    work = copy.deepcopy(model)
+    for module in work.modules():
+        if isinstance(module, BaseTunerLayer):
+            module.merge()
+    state = {k.replace(".base_layer", ""): v for k, v in work.state_dict().items() if "lora_" not in k}
+    plain = type(model).from_config(model.config) if hasattr(type(model), "from_config") else type(model)(model.config)
+    plain.load_state_dict(state)
+    return plain.to(next(model.parameters()).dtype)
+
+
 def prepare_models(components: Components, profile: Any, device: torch.device, dtype: torch.dtype) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
     """Set trainable parts, dtypes and memory savers; returns (UNet params, text-encoder params) to train."""
     unet, text_encoder, vae = components.unet, components.text_encoder, components.vae
@@ -34,7 +59,7 @@ def prepare_models(components: Components, profile: Any, device: torch.device, d
         unet.add_adapter(_lora_config(profile.lora, profile.lora.unet_targets))
         if training.train_text_encoder:
             text_encoder.to(device, dtype=dtype)
-            text_encoder.add_adapter(_lora_config(profile.lora, profile.lora.text_encoder_targets))
+            add_text_encoder_lora(text_encoder, _lora_config(profile.lora, profile.lora.text_encoder_targets))
     else:
         unet.to(device)
         text_encoder.to(device, dtype=torch.float32 if training.train_text_encoder else dtype)

@@ -78,6 +78,7 @@ class Trainer:
         self.step_hooks = list(step_hooks or [])
         self.global_step = 0
         self.total_steps = 0
+        self.last_loss = float("nan")
         self.started = time.time()
 
     # -- reporting -----------------------------------------------------------------
@@ -228,6 +229,7 @@ class Trainer:
             batches = self.batches_for(epoch)
             for first in range(offset * accum, self.steps_per_epoch * accum, accum):
                 loss = self._optimizer_step(batches[first : first + accum])
+                self.last_loss = loss
                 self.global_step += 1
                 self.emit(meter.step_event(self.global_step, epoch, loss, self.lr_scheduler.get_last_lr()[0], self.device))
                 if self.accelerator.trackers:
@@ -354,6 +356,10 @@ class Trainer:
                     resolution=profile.dataset.resolution, clip_skip=profile.training.clip_skip,
                 )
         self.emit(SampleSaved(step=step, paths=[str(p) for p in paths], grid=str(grid) if grid else None))
+        from engine.runs.watchdogs import NAN_ADVICE, images_look_broken
+
+        if images_look_broken(self.last_sample_images):
+            self.emit(Warning(message=f"every sample image at step {step} is black: the model may be producing NaNs", advice=NAN_ADVICE))
         return paths
 
     def save_outputs(self) -> dict[str, str]:

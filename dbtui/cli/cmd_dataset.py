@@ -1,0 +1,279 @@
+"""``dbtui dataset check|prepare|caption``: the dataset doctor from the command line."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+CAPTION_MODES = ["instance_prompt", "caption_file", "caption_file_then_prompt", "prompt_then_caption_file", "file_name"]
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "dataset",
+        help="check, prepare and caption training images (originals are never modified)",
+        description="The dataset doctor: find what spoils training images, write prepared copies, "
+        "and edit or generate captions. Your original files are only ever read.",
+    )
+    commands = parser.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
+    _register_check(commands)
+    _register_prepare(commands)
+    _register_caption(commands)
+
+
+def _register_check(commands: argparse._SubParsersAction) -> None:
+    check = commands.add_parser(
+        "check",
+        help="list every problem of each image, with what to do about it",
+        description="Check each image for what spoils DreamBooth training (unreadable files, low "
+        "resolution, blur, transparency, duplicates, missing or over-long captions, a poor "
+        "identifier) and summarise the dataset. Exit status 1 when there is any error.",
+        epilog="examples:\n  dbtui dataset check photos/ --prompt 'photo of ohwx dog' --identifier ohwx --model ./sd15\n"
+        "  dbtui dataset check --profile my.toml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("folder", nargs="?", help="image folder (default with --profile: each concept's instance_dir)")
+    check.add_argument("--profile", help="take resolution, caption mode, prompts and model from this profile")
+    check.add_argument("--concept", type=int, help="with --profile: only this concept (0-based)")
+    check.add_argument("--resolution", type=int, default=512, help="training resolution in px (default: %(default)s)")
+    check.add_argument("--caption-mode", choices=CAPTION_MODES, default="instance_prompt",
+                       help="where captions come from (default: %(default)s)")
+    check.add_argument("--caption-extension", default=".txt", help="caption file extension (default: %(default)s)")
+    check.add_argument("--prompt", help="the instance prompt, e.g. 'photo of ohwx dog'")
+    check.add_argument("--identifier", help="the rare word naming your subject, e.g. ohwx")
+    check.add_argument("--model", help="model folder (or tokenizer folder, or hub id) whose tokenizer counts tokens")
+    check.add_argument("--bucketing", action="store_true", help="judge crops as aspect-ratio bucketing would")
+    check.add_argument("--blur-threshold", type=float, help="sharpness below which an image is called blurry")
+    _add_common(check)
+    check.add_argument("--all", action="store_true", help="also list notes (info), not only errors and warnings")
+    check.set_defaults(handler=_check)
+
+
+def _register_prepare(commands: argparse._SubParsersAction) -> None:
+    prepare = commands.add_parser(
+        "prepare",
+        help="write training-ready PNG copies (rotated, RGB, cropped, resized) to another folder",
+        description="Write a processed copy of every usable image to OUTPUT: EXIF rotation applied, "
+        "RGB (transparency flattened), centre-cropped or bucket-fitted to the resolution, PNG; "
+        "captions are copied. Originals are never modified; re-running skips up-to-date copies.",
+    )
+    prepare.add_argument("folder", help="folder with the original images")
+    prepare.add_argument("output", help="folder for the prepared copies (must differ from the originals')")
+    prepare.add_argument("--profile", help="take resolution, bucketing, crop and caption extension from this profile")
+    prepare.add_argument("--resolution", type=int, default=512, help="training resolution in px (default: %(default)s)")
+    prepare.add_argument("--bucketing", action="store_true", help="resize to each image's aspect-ratio bucket")
+    prepare.add_argument("--no-center-crop", action="store_true",
+                         help="keep the whole image, short side at the resolution (for random-crop training)")
+    prepare.add_argument("--flatten-color", default="255,255,255", metavar="R,G,B",
+                         help="background for transparent pixels (default: %(default)s)")
+    prepare.add_argument("--caption-extension", default=".txt", help="caption file extension (default: %(default)s)")
+    _add_common(prepare)
+    prepare.set_defaults(handler=_prepare)
+
+
+def _register_caption(commands: argparse._SubParsersAction) -> None:
+    caption = commands.add_parser(
+        "caption",
+        help="generate captions (BLIP, WD14) or edit them in bulk, with undo",
+        description="Generate missing captions with a model, or edit every caption of a folder at once. "
+        "Each rewritten caption keeps its previous version in .dbtui-captions-history/, and "
+        "--undo reverts the last bulk edit.",
+        epilog="examples:\n  dbtui dataset caption photos/ --auto blip\n"
+        "  dbtui dataset caption photos/ --add-tag ohwx\n  dbtui dataset caption photos/ --undo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    caption.add_argument("folder", help="image folder (captions sit beside the images)")
+    action = caption.add_mutually_exclusive_group(required=True)
+    action.add_argument("--auto", choices=["blip", "wd14"], help="caption images with a model")
+    action.add_argument("--add-tag", metavar="TAG", help="add a tag to every caption (at the front; --back for the end)")
+    action.add_argument("--remove-tag", metavar="TAG", help="remove a tag from every caption")
+    action.add_argument("--replace", nargs=2, metavar=("FIND", "REPLACEMENT"), help="find and replace text in every caption")
+    action.add_argument("--dedupe", action="store_true", help="remove repeated tags")
+    action.add_argument("--trim", action="store_true", help="tidy spaces and drop empty tags")
+    action.add_argument("--undo", action="store_true", help="revert the last bulk edit")
+    action.add_argument("--frequency", action="store_true", help="list tags by how many captions have them")
+    caption.add_argument("--back", action="store_true", help="with --add-tag: add at the end")
+    caption.add_argument("--model", help="with --auto: local folder or hub id (default: the backend's usual model)")
+    caption.add_argument("--overwrite", action="store_true", help="with --auto: also replace existing captions")
+    caption.add_argument("--extension", default=".txt", help="caption file extension (default: %(default)s)")
+    caption.add_argument("--recursive", "-r", action="store_true", help="include sub-folders")
+    caption.set_defaults(handler=_caption)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--recursive", "-r", action="store_true", help="include sub-folders")
+    parser.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
+
+
+def _check(args: argparse.Namespace) -> int:
+    from engine.dataset import check_dataset, concept_settings, load_tokenizer
+
+    from rich.console import Console
+
+    console = Console()
+    tokenizer = load_tokenizer(args.model) if args.model else None
+    runs = []
+    if args.profile:
+        from engine.profile import load_profile
+
+        profile = load_profile(args.profile)
+        indices = [args.concept] if args.concept is not None else range(len(profile.concepts))
+        for index in indices:
+            settings = concept_settings(profile, index, tokenizer)
+            if args.folder:
+                settings["folder"] = args.folder
+            runs.append(settings)
+    else:
+        if not args.folder:
+            raise SystemExit("dbtui dataset check: give a FOLDER or --profile")
+        runs.append({"folder": args.folder, "resolution": args.resolution, "caption_mode": args.caption_mode,
+                     "caption_extension": args.caption_extension, "instance_prompt": args.prompt,
+                     "identifier": args.identifier, "tokenizer": tokenizer, "bucketing": args.bucketing})
+    failed = False
+    for settings in runs:
+        if args.blur_threshold is not None:
+            settings["blur_threshold"] = args.blur_threshold
+        with _Progress(console) as progress:
+            report = check_dataset(settings.pop("folder"), **settings, recursive=args.recursive,
+                                   workers=args.workers, emit=progress)
+        _print_report(console, report, show_info=args.all)
+        failed |= report.has_errors
+    return 1 if failed else 0
+
+
+def _print_report(console, report, show_info: bool) -> None:
+    from rich.table import Table
+
+    root = Path(report.folder)
+    shown = [f for f in report.findings if show_info or f.severity != "info"]
+    if shown:
+        table = Table(title=f"{report.folder}", show_lines=False, expand=False)
+        table.add_column("File", overflow="fold")
+        table.add_column("Severity")
+        table.add_column("Problem", overflow="fold")
+        table.add_column("What to do", overflow="fold")
+        for finding in shown:
+            path = Path(finding.path)
+            name = "(folder)" if path == root else str(path.relative_to(root) if path.is_relative_to(root) else path)
+            style = SEVERITY_STYLE[finding.severity]
+            table.add_row(name, f"[{style}]{finding.severity}[/]", finding.message, finding.fix)
+        console.print(table)
+    s = report.summary
+    counts = ", ".join(f"{n} {severity}(s)" for severity, n in s.counts.items())
+    console.print(f"[bold]{s.images} images, {s.usable} usable[/] — {counts}"
+                  + ("" if show_info or not s.counts.get("info") else " (--all lists the notes)"))
+    if s.buckets:
+        console.print("Buckets with aspect-ratio bucketing: "
+                      + ", ".join(f"{w}×{h}: {n}" for (w, h), n in s.buckets.items()))
+    console.print(f"Suggested training steps: {s.suggested_steps} (100 per usable image)")
+    present = "" if s.class_images_present is None else f", {s.class_images_present} present, {s.class_images_to_generate} to generate"
+    console.print(f"Class images for prior preservation: {s.class_images_wanted} wanted{present}")
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from engine.dataset import prepare_dataset
+
+    from rich.console import Console
+
+    options = {"resolution": args.resolution, "bucketing": args.bucketing, "center_crop": not args.no_center_crop,
+               "caption_extension": args.caption_extension}
+    if args.profile:
+        from engine.profile import load_profile
+
+        dataset = load_profile(args.profile).dataset
+        options = {"resolution": dataset.resolution, "bucketing": dataset.bucketing, "center_crop": dataset.center_crop,
+                   "caption_extension": dataset.caption_extension,
+                   "buckets": [tuple(b) for b in dataset.buckets] if dataset.buckets else None}
+    console = Console()
+    with _Progress(console) as progress:
+        result = prepare_dataset(args.folder, args.output, flatten_color=_colour(args.flatten_color),
+                                 recursive=args.recursive, workers=args.workers, emit=progress, **options)
+    console.print(f"{len(result.written)} written, {len(result.up_to_date)} already up to date, "
+                  f"{result.captions_copied} captions copied → {result.destination}")
+    for source, reason in result.failed:
+        console.print(f"[red]skipped[/] {source}: {reason}")
+    return 1 if result.failed else 0
+
+
+def _colour(text: str) -> tuple[int, int, int]:
+    text = text.strip()
+    try:
+        if text.startswith("#") and len(text) == 7:
+            return tuple(int(text[i:i + 2], 16) for i in (1, 3, 5))
+        values = tuple(int(v) for v in text.split(","))
+        if len(values) == 3 and all(0 <= v <= 255 for v in values):
+            return values
+    except ValueError:
+        pass
+    raise SystemExit(f"dbtui dataset prepare: --flatten-color '{text}' is not R,G,B (0–255) or #rrggbb")
+
+
+def _caption(args: argparse.Namespace) -> int:
+    from engine.dataset import CaptionStore, autocaption
+
+    from rich.console import Console
+
+    console = Console()
+    if args.auto:
+        with _Progress(console) as progress:
+            result = autocaption(args.folder, backend=args.auto, model=args.model, overwrite=args.overwrite,
+                                 extension=args.extension, recursive=args.recursive, emit=progress)
+        console.print(f"{len(result.written)} captions written, {len(result.skipped)} kept (use --overwrite to redo)")
+        for image, reason in result.failed:
+            console.print(f"[red]failed[/] {image}: {reason}")
+        return 1 if result.failed else 0
+    store = CaptionStore(args.folder, args.extension, recursive=args.recursive)
+    if args.frequency:
+        for tag, count in store.tag_frequency():
+            console.print(f"{count:6d}  {tag}", highlight=False)
+        return 0
+    if args.undo:
+        changes = store.undo()
+    elif args.add_tag:
+        changes = store.add_tag(args.add_tag, front=not args.back)
+    elif args.remove_tag:
+        changes = store.remove_tag(args.remove_tag)
+    elif args.replace:
+        changes = store.replace(*args.replace)
+    elif args.dedupe:
+        changes = store.dedupe_tags()
+    else:
+        changes = store.trim()
+    console.print(f"{changes.operation}: {len(changes)} caption(s) changed" + ("" if args.undo else " (--undo reverts)"))
+    return 0
+
+
+class _Progress:
+    """An event sink that draws the engine's phases as Rich progress bars (plain lines when piped)."""
+
+    def __init__(self, console):
+        self.console = console
+        self.progress = None
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self) -> _Progress:
+        if self.console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TimeRemainingColumn(), console=self.console, transient=True)
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress:
+            self.progress.stop()
+
+    def __call__(self, event) -> None:
+        from engine.events import PhaseFinished, PhaseProgress, PhaseStarted
+
+        if isinstance(event, PhaseStarted):
+            if self.progress:
+                self.tasks[event.phase] = self.progress.add_task(event.description or event.phase, total=event.total)
+            else:
+                self.console.print(f"{event.description or event.phase}…", highlight=False)
+        elif isinstance(event, PhaseProgress) and self.progress and event.phase in self.tasks:
+            self.progress.update(self.tasks[event.phase], completed=event.done, total=event.total)
+        elif isinstance(event, PhaseFinished) and not self.progress:
+            self.console.print(f"{event.phase} done in {event.seconds:.1f} s", highlight=False)

@@ -1,0 +1,106 @@
+"""``dbtui runs | attach | stop | save | sample``: watch and control runs from any shell."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from engine.errors import DbtuiError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    runs = subparsers.add_parser("runs", help="list runs with status, step, last loss and age",
+                                 description="List the run folders under DIR (default: runs).")
+    runs.add_argument("--dir", default="runs", help="folder holding run folders (saving.output_dir; default: %(default)s)")
+    runs.set_defaults(handler=_runs)
+
+    attach = subparsers.add_parser("attach", help="show a run's history, then follow it live",
+                                   description="Replay a run's events from its events.jsonl, then follow it until it ends. "
+                                   "Leaving (Ctrl-C) never stops the run.")
+    attach.add_argument("run", nargs="?", help="run folder or name under runs/ (default: the newest)")
+    attach.add_argument("--dir", default="runs", help="where to look for run names (default: %(default)s)")
+    attach.add_argument("--plain", action="store_true", help="plain lines instead of the live dashboard")
+    attach.set_defaults(handler=_attach)
+
+    for name, text in (("stop", "save a checkpoint at the next step boundary, then stop"),
+                       ("save", "save a checkpoint at the next step boundary and go on"),
+                       ("sample", "make preview images at the next step boundary")):
+        parser = subparsers.add_parser(name, help=f"ask a running trainer to {text}",
+                                       description=f"Ask the trainer of RUN to {text}, through RUN/control/ "
+                                       "(works from any shell, even after the terminal that started it is gone).")
+        parser.add_argument("run", help="run folder or name under runs/")
+        parser.add_argument("--dir", default="runs", help="where to look for run names (default: %(default)s)")
+        parser.set_defaults(handler=_control, request=name)
+
+
+def _find(run: str | None, base: str):
+    from engine.runs.folder import RunFolder, list_runs
+
+    if run is None:
+        runs = list_runs(Path(base))
+        if not runs:
+            raise DbtuiError(f"no runs in '{base}'; start one with `dbtui run PROFILE`")
+        return runs[0]
+    for candidate in (Path(run), Path(base) / run):
+        if (candidate / "events.jsonl").exists() or (candidate / "state.json").exists():
+            return RunFolder(candidate)
+    raise DbtuiError(f"'{run}' is not a run folder (no events.jsonl); `dbtui runs` lists them")
+
+
+def _status(folder) -> str:
+    state = folder.read_state()
+    if state is None:
+        return "unknown"
+    if state.status in ("starting", "running") and not folder.is_live():
+        return "crashed"
+    return state.status
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from engine.runs.folder import list_runs
+
+    table = Table("run", "status", "step", "last loss", "age")
+    for folder in list_runs(Path(args.dir)):
+        state = folder.read_state()
+        age = time.time() - (state.heartbeat if state and state.heartbeat else folder.path.stat().st_mtime)
+        table.add_row(
+            str(folder.path), _status(folder), f"{state.step}/{state.total_steps}" if state else "-",
+            f"{state.last_loss:.4f}" if state and state.last_loss is not None else "-", _age(age),
+        )
+    Console().print(table if table.row_count else f"no runs in '{args.dir}'")
+    return 0
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return f"{seconds:.0f}s ago"
+
+
+def _attach(args: argparse.Namespace) -> int:
+    from dbtui.cli.watch import watch
+    from dbtui.console import make_display
+
+    folder = _find(args.run, args.dir)
+    try:
+        last = watch(folder, make_display(folder.path.name, plain=args.plain))
+    except KeyboardInterrupt:
+        print(f"\ndetached; the run goes on. `dbtui attach {folder.path}` to come back.")
+        return 0
+    return 0 if last is None or last.kind != "run_failed" else 1
+
+
+def _control(args: argparse.Namespace) -> int:
+    from engine.runs.control import request
+
+    folder = _find(args.run, args.dir)
+    if not folder.is_live():
+        raise DbtuiError(f"no trainer is running in {folder.path} (status: {_status(folder)})")
+    request(folder, args.request)
+    print(f"asked the trainer in {folder.path} to {args.request}; it acts at the next step boundary")
+    return 0

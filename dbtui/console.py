@@ -1,0 +1,172 @@
+"""Showing a run's events in a terminal: a Rich live dashboard, or plain lines for logs.
+
+Plain lines when stdout is not a terminal (nohup, pipes), under CI, or when asked: Rich's
+live display writes only its last frame to a file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import deque
+from typing import Any
+
+from engine.events import Event
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def want_plain(force: bool = False) -> bool:
+    return force or not sys.stdout.isatty() or bool(os.environ.get("CI")) or os.environ.get("TERM") == "dumb"
+
+
+def sparkline(values: list[float], width: int = 60) -> str:
+    """A one-line loss chart (hand-written: Rich has no chart and plotext is too heavy here)."""
+    if not values:
+        return ""
+    step = max(1, len(values) // width)
+    points = [sum(values[i : i + step]) / len(values[i : i + step]) for i in range(0, len(values), step)][-width:]
+    low, high = min(points), max(points)
+    span = (high - low) or 1.0
+    return "".join(SPARK[min(len(SPARK) - 1, int((p - low) / span * (len(SPARK) - 1)))] for p in points)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def describe(event: Event) -> str | None:
+    """The one-line text of an event, for plain logs (None: not worth a line by itself)."""
+    kind = event.kind
+    if kind == "phase_started":
+        return f"[{event.phase}] started {event.description}".rstrip()
+    if kind == "phase_finished":
+        return f"[{event.phase}] done in {event.seconds:.1f}s"
+    if kind == "run_started":
+        resumed = f", resumed at step {event.resumed_from_step}" if event.resumed_from_step else ""
+        return f"training {event.total_steps} steps on {event.num_processes} process(es){resumed}"
+    if kind == "step_ended":
+        vram = f" vram {event.vram_allocated_peak_mb:.0f}MB" if event.vram_allocated_peak_mb else ""
+        rss = f" ram {event.rss_mb:.0f}MB" if event.rss_mb else ""
+        return (f"step {event.step}/{event.total_steps} loss {event.loss:.4f} (avg {event.smoothed_loss:.4f}) "
+                f"lr {event.lr:.2e} {event.it_per_s:.2f} it/s eta {_duration(event.eta_s)}{vram}{rss}")
+    if kind == "sample_saved":
+        return f"samples at step {event.step}: {event.grid or ', '.join(event.paths)}"
+    if kind == "checkpoint_saved":
+        return f"checkpoint at step {event.step}: {event.path}"
+    if kind == "warning":
+        return f"warning: {event.message}" + (f" — {event.advice}" if event.advice else "")
+    if kind == "run_finished":
+        if event.status == "stopped":
+            return f"stopped at step {event.step}"
+        outputs = "\n".join(f"  {name}: {path}" for name, path in event.outputs.items())
+        return f"finished {event.step} steps in {_duration(event.seconds)}; outputs:\n{outputs}"
+    if kind == "run_failed":
+        return f"failed: {event.reason}" + (f"\n  advice: {event.advice}" if event.advice else "")
+    return None
+
+
+class PlainPrinter:
+    """One line per phase, sample, checkpoint and warning; a step line every N steps."""
+
+    def __init__(self, every: int = 10, out: Any = None):
+        self.every = every
+        self.out = out or sys.stdout
+
+    def __enter__(self) -> PlainPrinter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    def __call__(self, event: Event) -> None:
+        if event.kind == "phase_progress":
+            return
+        if event.kind == "step_ended" and not (event.step == 1 or event.step % self.every == 0 or event.step == event.total_steps):
+            return
+        text = describe(event)
+        if text:
+            print(text, file=self.out, flush=True)
+
+
+class RichDashboard:
+    """A live panel: progress, loss chart, speed, memory, phases, latest samples and warnings."""
+
+    def __init__(self, title: str):
+        from rich.console import Console
+        from rich.live import Live
+
+        self.title = title
+        self.console = Console()
+        self.losses: list[float] = []
+        self.last_step: Any = None
+        self.phases: dict[str, tuple[int, int | None]] = {}
+        self.notes: deque[str] = deque(maxlen=4)
+        self.samples = ""
+        self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
+        self._last = 0.0
+
+    def __enter__(self) -> RichDashboard:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.live.update(self._render())
+        self.live.__exit__(*exc)
+
+    def _render(self) -> Any:
+        from rich.panel import Panel
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 1))
+        table.add_column(style="bold cyan", justify="right")
+        table.add_column()
+        step = self.last_step
+        if step is not None:
+            table.add_row("step", f"{step.step}/{step.total_steps}  epoch {step.epoch}")
+            table.add_row("", ProgressBar(total=step.total_steps, completed=step.step, width=50))
+            table.add_row("loss", f"{step.loss:.4f}   smoothed {step.smoothed_loss:.4f}")
+            table.add_row("chart", sparkline(self.losses))
+            table.add_row("lr", f"{step.lr:.2e}")
+            table.add_row("speed", f"{step.it_per_s:.2f} it/s   ETA {_duration(step.eta_s)}")
+            memory = f"RAM {step.rss_mb:.0f} MB" if step.rss_mb else ""
+            if step.vram_allocated_peak_mb:
+                memory = f"VRAM peak {step.vram_allocated_peak_mb:.0f} MB (reserved {step.vram_reserved_peak_mb:.0f})   " + memory
+            table.add_row("memory", memory)
+        for name, (done, total) in self.phases.items():
+            table.add_row(name, ProgressBar(total=total or 1, completed=done if total else 1, width=50))
+        if self.samples:
+            table.add_row("samples", self.samples)
+        for note in self.notes:
+            table.add_row("", note)
+        return Panel(table, title=self.title)
+
+    def __call__(self, event: Event) -> None:
+        kind = event.kind
+        if kind == "step_ended":
+            self.last_step = event
+            self.losses.append(event.smoothed_loss)
+        elif kind == "phase_started":
+            self.phases[event.phase] = (0, event.total)
+        elif kind == "phase_progress":
+            self.phases[event.phase] = (event.done, event.total)
+        elif kind == "phase_finished":
+            self.phases.pop(event.phase, None)
+            self.console.log(describe(event))
+        elif kind == "sample_saved":
+            self.samples = event.grid or ", ".join(event.paths)
+        elif kind in ("checkpoint_saved", "warning", "run_finished", "run_failed", "run_started"):
+            self.notes.append(describe(event) or "")
+        now = time.monotonic()
+        if now - self._last > 0.25 or kind in ("run_finished", "run_failed"):
+            self._last = now
+            self.live.update(self._render())
+
+
+def make_display(title: str, *, plain: bool = False, every: int = 10) -> Any:
+    return PlainPrinter(every) if want_plain(plain) else RichDashboard(title)

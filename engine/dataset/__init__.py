@@ -1,0 +1,38 @@
+"""The dataset doctor: check, prepare and caption training images without touching the originals."""
+
+from engine.dataset.autocaption import AutocaptionResult, autocaption
+from engine.dataset.captions import CaptionStore, Change, ChangeSet, training_caption
+from engine.dataset.checks import check_concept, check_dataset, concept_settings
+from engine.dataset.errors import CaptionError, CaptionerUnavailableError, DatasetError, TokenizerError
+from engine.dataset.files import IMAGE_EXTENSIONS, caption_path, list_images
+from engine.dataset.image_probe import ImageProbe
+from engine.dataset.prepare import PrepareResult, prepare_dataset
+from engine.dataset.report import DatasetReport, Finding, Summary
+from engine.dataset.tokens import guess_identifier, load_tokenizer
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "AutocaptionResult",
+    "CaptionError",
+    "CaptionStore",
+    "CaptionerUnavailableError",
+    "Change",
+    "ChangeSet",
+    "DatasetError",
+    "DatasetReport",
+    "Finding",
+    "ImageProbe",
+    "PrepareResult",
+    "Summary",
+    "TokenizerError",
+    "autocaption",
+    "caption_path",
+    "check_concept",
+    "check_dataset",
+    "concept_settings",
+    "guess_identifier",
+    "list_images",
+    "load_tokenizer",
+    "prepare_dataset",
+    "training_caption",
+]

@@ -1,0 +1,170 @@
+"""Write captions with a model: BLIP (sentences, transformers) or a WD14 tagger (tags, onnxruntime).
+
+Only images without a caption are captioned unless ``overwrite``; every write goes through
+``CaptionStore`` so an overwritten caption is kept in the history folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from engine.dataset.captions import CaptionStore
+from engine.dataset.errors import CaptionerUnavailableError
+from engine.dataset.prepare import to_rgb
+from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
+
+DEFAULT_MODELS = {"blip": "Salesforce/blip-image-captioning-base", "wd14": "SmilingWolf/wd-v1-4-moat-tagger-v2"}
+WD14_GENERAL, WD14_CHARACTER = 0, 4  # category column of selected_tags.csv (9 is the rating)
+
+
+@dataclass(frozen=True)
+class AutocaptionResult:
+    written: tuple[str, ...]  # caption files written
+    skipped: tuple[str, ...]  # images that already had a caption
+    failed: tuple[tuple[str, str], ...]  # (image, reason)
+
+
+def autocaption(
+    folder: Path | str,
+    *,
+    backend: Literal["blip", "wd14"] = "blip",
+    model: str | None = None,
+    overwrite: bool = False,
+    extension: str = ".txt",
+    recursive: bool = False,
+    batch_size: int = 4,
+    threshold: float = 0.35,
+    character_threshold: float = 0.85,
+    emit: Callable[[Event], None] | None = None,
+) -> AutocaptionResult:
+    """Caption the images of ``folder`` with ``backend`` loaded from ``model`` (a local path or a hub id).
+
+    ``threshold`` and ``character_threshold`` are the WD14 tag probabilities to keep.
+    """
+    emit = emit or (lambda event: None)
+    store = CaptionStore(folder, extension, recursive=recursive)
+    images = store.images()
+    skipped = [str(i) for i in images if not overwrite and store.read(i)]
+    todo = [i for i in images if overwrite or not store.read(i)]
+    if backend == "blip":
+        captioner = _Blip(model or DEFAULT_MODELS["blip"])
+    elif backend == "wd14":
+        captioner = _Wd14(model or DEFAULT_MODELS["wd14"], threshold, character_threshold)
+    else:
+        raise CaptionerUnavailableError(f"unknown caption backend '{backend}': choose blip or wd14")
+    emit(PhaseStarted(phase="autocaption", total=len(todo), description=f"captioning {len(todo)} images with {backend}"))
+    started = time.monotonic()
+    written, failed = [], []
+    for batch in _batches(todo, batch_size):
+        pictures, ready = [], []
+        for image in batch:
+            try:
+                with Image.open(image) as opened:
+                    pictures.append(to_rgb(ImageOps.exif_transpose(opened), (255, 255, 255)))
+                ready.append(image)
+            except (OSError, SyntaxError, ValueError) as error:
+                failed.append((str(image), f"{type(error).__name__}: {error}"))
+        for image, caption in zip(ready, captioner(pictures) if pictures else []):
+            store.write(image, caption)
+            written.append(str(store.path_for(image)))
+        emit(PhaseProgress(phase="autocaption", done=len(written) + len(failed), total=len(todo)))
+    emit(PhaseFinished(phase="autocaption", seconds=time.monotonic() - started))
+    return AutocaptionResult(tuple(written), tuple(skipped), tuple(failed))
+
+
+def _batches(items: list[Path], size: int) -> Iterator[list[Path]]:
+    for start in range(0, len(items), max(1, size)):
+        yield items[start:start + size]
+
+
+class _Blip:
+    """BLIP image captioning through transformers (imported here: torch is slow to import)."""
+
+    def __init__(self, model: str):
+        try:
+            from transformers import BlipForConditionalGeneration, BlipProcessor
+
+            self.processor = BlipProcessor.from_pretrained(model)
+            self.model = BlipForConditionalGeneration.from_pretrained(model).eval()
+        except (OSError, ValueError) as error:
+            raise CaptionerUnavailableError(
+                f"cannot load a BLIP captioner from '{model}': give a local folder saved with save_pretrained "
+                f"or a hub id such as {DEFAULT_MODELS['blip']} ({error})"
+            ) from error
+
+    def __call__(self, pictures: list[Image.Image]) -> list[str]:
+        import torch
+
+        inputs = self.processor(images=pictures, return_tensors="pt")
+        with torch.inference_mode():
+            ids = self.model.generate(**inputs, max_new_tokens=40)
+        return [text.strip() for text in self.processor.batch_decode(ids, skip_special_tokens=True)]
+
+
+class _Wd14:
+    """A WD14-style tagger: ``model.onnx`` + ``selected_tags.csv`` (SmilingWolf's layout)."""
+
+    def __init__(self, model: str, threshold: float, character_threshold: float):
+        try:
+            import onnxruntime
+        except ImportError as error:
+            raise CaptionerUnavailableError(
+                "the WD14 tagger needs onnxruntime: pip install 'dbtui[tagger]' (or use --backend blip)"
+            ) from error
+        onnx_file, tags_file = _wd14_files(model)
+        self.session = onnxruntime.InferenceSession(str(onnx_file), providers=onnxruntime.get_available_providers())
+        self.input = self.session.get_inputs()[0]
+        self.side = int(self.input.shape[1])  # NHWC, square (448 for SmilingWolf's taggers)
+        with open(tags_file, newline="", encoding="utf-8") as file:
+            rows = list(csv.DictReader(file))
+        self.names = [row["name"] for row in rows]
+        self.categories = np.array([int(row["category"]) for row in rows])
+        self.threshold, self.character_threshold = threshold, character_threshold
+
+    def __call__(self, pictures: list[Image.Image]) -> list[str]:
+        batch = np.stack([self._pixels(p) for p in pictures])
+        probabilities = self.session.run(None, {self.input.name: batch})[0]
+        return [self._caption(row) for row in probabilities]
+
+    def _pixels(self, picture: Image.Image) -> np.ndarray:
+        # The taggers were trained on white-padded squares, BGR, 0–255 floats.
+        side = max(picture.size)
+        square = Image.new("RGB", (side, side), (255, 255, 255))
+        square.paste(picture, ((side - picture.width) // 2, (side - picture.height) // 2))
+        square = square.resize((self.side, self.side), Image.Resampling.BICUBIC)
+        return np.asarray(square, dtype=np.float32)[:, :, ::-1]
+
+    def _caption(self, probabilities: np.ndarray) -> str:
+        keep = []
+        for category, limit in ((WD14_CHARACTER, self.character_threshold), (WD14_GENERAL, self.threshold)):
+            chosen = np.nonzero((self.categories == category) & (probabilities >= limit))[0]
+            keep += sorted(chosen, key=lambda i: -probabilities[i])
+        # Underscores separate words in booru tags; short ones are emoticons such as ^_^.
+        return ", ".join(self.names[i].replace("_", " ") if len(self.names[i]) > 3 else self.names[i] for i in keep)
+
+
+def _wd14_files(model: str) -> tuple[Path, Path]:
+    folder = Path(model)
+    if folder.is_dir():
+        files = folder / "model.onnx", folder / "selected_tags.csv"
+        missing = [f.name for f in files if not f.exists()]
+        if missing:
+            raise CaptionerUnavailableError(f"{folder} is not a WD14 tagger folder: {', '.join(missing)} missing")
+        return files
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(model, "model.onnx")), Path(hf_hub_download(model, "selected_tags.csv"))
+    except Exception as error:  # noqa: BLE001 - hub errors come in many types; all mean "not available"
+        raise CaptionerUnavailableError(
+            f"cannot get the WD14 tagger '{model}': give a folder with model.onnx and selected_tags.csv "
+            f"or a hub id such as {DEFAULT_MODELS['wd14']} ({error})"
+        ) from error

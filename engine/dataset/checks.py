@@ -1,0 +1,298 @@
+"""The checks: turn probes, captions and the identifier into plain-language findings."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.data.buckets import Bucket, nearest_bucket, standard_buckets
+from engine.dataset.captions import training_caption
+from engine.dataset.duplicates import DEFAULT_MAX_DISTANCE, duplicate_groups
+from engine.dataset.files import caption_path, list_images
+from engine.dataset.image_probe import ImageProbe, probe_image
+from engine.dataset.pool import run_phase
+from engine.dataset.report import DatasetReport, Finding, summarise
+from engine.dataset.tokens import (
+    DISCOURAGED_IDENTIFIERS,
+    caption_overflow,
+    common_rank,
+    identifier_pieces,
+    suggest_identifiers,
+)
+from engine.events import Event
+
+# Variance of the Laplacian on the ≤512 px grey copy; sharp photos score in the hundreds or more.
+BLUR_THRESHOLD = 60.0
+# Without bucketing, an image wider (or taller) than 3:2 loses more than a third to the square crop.
+MAX_SQUARE_RATIO = 1.5
+MAX_BUCKET_LOSS = 0.2  # share of the picture a bucket fit may cut before we warn
+_MODE_NOTES = {
+    "CMYK": "is CMYK (print colours)",
+    "P": "uses a colour palette",
+    "I;16": "is 16-bit",
+    "I;16B": "is 16-bit",
+    "I;16L": "is 16-bit",
+    "I": "is 32-bit integer",
+    "F": "is 32-bit float",
+    "1": "is 1-bit black and white",
+    "LAB": "is in Lab colour",
+    "YCbCr": "is in YCbCr colour",
+}
+_PROMPT_MODES = {"instance_prompt", "caption_file_then_prompt", "prompt_then_caption_file"}
+_CAPTION_MODES = {"caption_file", "caption_file_then_prompt", "prompt_then_caption_file"}
+_PROBE_ERRORS = {
+    "unreadable": ("cannot be read", "check the file's permissions or copy it again"),
+    "truncated": ("is truncated (the download or copy did not finish)", "download or copy it again"),
+    "not_image": ("is not an image", "remove it or replace it with the real picture"),
+    "too_many_pixels": (
+        "is refused by the decompression-bomb guard",
+        "resize it below the limit in an image editor if you trust it",
+    ),
+}
+
+
+def image_findings(
+    probe: ImageProbe, *, resolution: int, bucketing: bool, buckets: list[Bucket], blur_threshold: float
+) -> list[Finding]:
+    """What is wrong with one image's pixels (nothing about captions)."""
+    path = probe.path
+    if not probe.ok:
+        what, fix = _PROBE_ERRORS[probe.error]
+        return [Finding(path, probe.error, "error", f"{what}: {probe.reason}", fix)]
+    found = []
+    w, h = probe.width, probe.height
+    if probe.orientation != 1:
+        found.append(Finding(path, "exif_orientation", "info",
+                             f"is stored rotated/mirrored (EXIF orientation {probe.orientation})",
+                             "prepare applies the rotation, so it trains upright"))
+    if probe.transparent:
+        found.append(Finding(path, "transparency", "warning",
+                             "has a transparent background: cut-outs often leave white or dark outlines that the model learns",
+                             "prepare flattens it on a colour you choose (--flatten-color); a real background is better"))
+    elif probe.mode in _MODE_NOTES:
+        found.append(Finding(path, "color_mode", "info", f"{_MODE_NOTES[probe.mode]}",
+                             "prepare converts it to 8-bit RGB"))
+    if bucketing:
+        bw, bh = nearest_bucket(w, h, buckets)
+        scale = max(bw / w, bh / h)
+        kept = (bw * bh) / (w * scale * h * scale)
+        if scale > 1:
+            found.append(_too_small(path, w, h, f"its {bw}×{bh} bucket", scale))
+        if 1 - kept > MAX_BUCKET_LOSS:
+            found.append(_cropped(path, w, h, 1 - kept, f"its {bw}×{bh} bucket", "crop it yourself to keep the subject whole"))
+    else:
+        short = min(w, h)
+        if short < resolution:
+            found.append(_too_small(path, w, h, f"the {resolution} px training size", resolution / short))
+        if max(w, h) / short > MAX_SQUARE_RATIO:
+            found.append(_cropped(path, w, h, 1 - short / max(w, h), "a square",
+                                  "turn on aspect-ratio bucketing, or crop it yourself around the subject"))
+    if probe.sharpness < blur_threshold:
+        found.append(Finding(path, "blurry", "warning",
+                             f"looks blurry (sharpness {probe.sharpness:.0f}, below {blur_threshold:.0f}): motion blur "
+                             "or missed focus teaches the model a soft subject", "replace it with a sharp photo"))
+    return found
+
+
+def _too_small(path: str, w: int, h: int, target: str, scale: float) -> Finding:
+    return Finding(path, "too_small", "warning",
+                   f"is {w}×{h} px, smaller than {target}: it will be upscaled ×{scale:.2f} and look soft",
+                   "use a larger original if you have one")
+
+
+def _cropped(path: str, w: int, h: int, lost: float, target: str, fix: str) -> Finding:
+    side = "left and right" if w > h else "top and bottom"
+    return Finding(path, "aspect_crop", "warning",
+                   f"is {w}×{h} px (aspect {max(w, h) / min(w, h):.2f}:1): cropping to {target} cuts {lost:.0%} "
+                   f"of it from the {side}", fix)
+
+
+def duplicate_findings(probes: list[ImageProbe], max_distance: int) -> list[Finding]:
+    groups = duplicate_groups({p.path: p.phash for p in probes if p.ok}, max_distance)
+    found = []
+    for group in groups:
+        for path in group:
+            others = ", ".join(Path(o).name for o in group if o != path)
+            found.append(Finding(path, "near_duplicate", "warning", f"is a near-duplicate of {others}",
+                                 "keep the best one: duplicates weigh that pose more and push towards overfitting"))
+    return found
+
+
+def caption_findings(
+    image: Path, *, caption_mode: str, extension: str, instance_prompt: str | None, identifier: str | None, tokenizer: Any
+) -> list[Finding]:
+    path = str(image)
+    found = []
+    if caption_mode in _CAPTION_MODES:
+        file = caption_path(image, extension)
+        text = file.read_text(encoding="utf-8").strip() if file.exists() else ""
+        if not text:
+            missing = "is empty" if file.exists() else "is missing"
+            if caption_mode == "caption_file":
+                found.append(Finding(path, "caption_missing", "error",
+                                     f"its caption file {file.name} {missing}, and the caption mode uses only caption files",
+                                     "write one (dbtui dataset caption) or switch the caption mode"))
+            else:
+                found.append(Finding(path, "caption_missing", "warning",
+                                     f"its caption file {file.name} {missing}: it trains with the instance prompt alone",
+                                     "write one (dbtui dataset caption)"))
+        elif caption_mode == "caption_file" and identifier and not _has_word(text, identifier):
+            found.append(Finding(path, "caption_lacks_identifier", "warning",
+                                 f"its caption does not contain the identifier '{identifier}'",
+                                 f"add it, e.g. dbtui dataset caption --add-tag {identifier}"))
+    if tokenizer is not None and caption_mode != "instance_prompt":
+        caption = training_caption(image, caption_mode, instance_prompt, extension)
+        overflow = caption_overflow(tokenizer, caption) if caption else None
+        if overflow:
+            found.append(Finding(path, "caption_too_long", "warning",
+                                 f"its caption is {overflow.tokens} tokens; the text encoder reads {overflow.limit}, "
+                                 f"so this is cut: “{overflow.cut}”", "shorten it; put what matters first"))
+    return found
+
+
+def prompt_findings(
+    folder: str, *, caption_mode: str, instance_prompt: str | None, identifier: str | None, tokenizer: Any
+) -> list[Finding]:
+    """Findings about the instance prompt and the identifier (reported on the folder)."""
+    found = []
+    uses_prompt = caption_mode in _PROMPT_MODES
+    if uses_prompt and instance_prompt and identifier and not _has_word(instance_prompt, identifier):
+        found.append(Finding(folder, "prompt_lacks_identifier", "error",
+                             f"the instance prompt “{instance_prompt}” does not contain the identifier '{identifier}'",
+                             f"put it before the class word, e.g. 'photo of {identifier} dog'"))
+    if tokenizer is None:
+        found.append(Finding(folder, "token_checks_skipped", "info",
+                             "no tokenizer given: caption lengths and the identifier's tokens were not checked",
+                             "pass --model (a diffusers folder) or --profile"))
+        return found
+    if uses_prompt and instance_prompt:
+        overflow = caption_overflow(tokenizer, instance_prompt)
+        if overflow:
+            found.append(Finding(folder, "caption_too_long", "warning",
+                                 f"the instance prompt is {overflow.tokens} tokens, over {overflow.limit}: “{overflow.cut}” is cut",
+                                 "shorten it"))
+    if identifier:
+        suggestions = ", ".join(suggest_identifiers(tokenizer, exclude=identifier))
+        pieces = identifier_pieces(tokenizer, identifier)
+        if len(pieces) > 1:
+            found.append(Finding(folder, "identifier_splits", "warning",
+                                 f"the identifier '{identifier}' is {len(pieces)} tokens for this model ({' + '.join(pieces)}): "
+                                 "its pieces carry other meanings and it is harder to learn",
+                                 f"use a short rare word that is one token, e.g. {suggestions}"))
+        reason = DISCOURAGED_IDENTIFIERS.get(identifier.lower())
+        rank = common_rank(tokenizer, identifier)
+        if reason or rank:
+            why = reason or f"it is a common word (the model's {rank:,}th most frequent token) with a meaning of its own"
+            found.append(Finding(folder, "identifier_common", "warning",
+                                 f"the identifier '{identifier}' is a poor choice: {why}",
+                                 f"use a short rare word, e.g. {suggestions}"))
+    return found
+
+
+def _has_word(text: str, word: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE) is not None
+
+
+def check_dataset(
+    folder: Path | str,
+    *,
+    resolution: int = 512,
+    caption_mode: str = "instance_prompt",
+    caption_extension: str = ".txt",
+    instance_prompt: str | None = None,
+    identifier: str | None = None,
+    tokenizer: Any = None,
+    recursive: bool = False,
+    bucketing: bool = False,
+    buckets: list[Bucket] | None = None,
+    blur_threshold: float = BLUR_THRESHOLD,
+    duplicate_distance: int = DEFAULT_MAX_DISTANCE,
+    max_pixels: int | None = None,
+    class_dir: Path | str | None = None,
+    num_class_images: int | None = None,
+    emit: Callable[[Event], None] | None = None,
+    workers: int | None = None,
+) -> DatasetReport:
+    """Check every image of ``folder`` for what spoils DreamBooth training; originals are only read."""
+    images = list_images(folder, recursive=recursive)
+    folder_name = str(folder)
+    probe = functools.partial(probe_image, max_pixels=max_pixels) if max_pixels else probe_image
+    probes: list[ImageProbe] = run_phase("dataset_check", probe, [str(p) for p in images], workers=workers,
+                                         emit=emit, description=f"checking {len(images)} images")
+    buckets = buckets or standard_buckets(resolution)
+    findings: list[Finding] = []
+    if not images:
+        findings.append(Finding(folder_name, "no_images", "error", "the folder has no images (.jpg, .png, .webp…)",
+                                "point to the folder that holds your training images"))
+    for item in probes:
+        findings += image_findings(item, resolution=resolution, bucketing=bucketing, buckets=buckets,
+                                   blur_threshold=blur_threshold)
+    findings += duplicate_findings(probes, duplicate_distance)
+    broken = {p.path for p in probes if not p.ok}
+    for image in images:
+        if str(image) in broken:
+            continue
+        findings += caption_findings(image, caption_mode=caption_mode, extension=caption_extension,
+                                     instance_prompt=instance_prompt, identifier=identifier, tokenizer=tokenizer)
+    findings += prompt_findings(folder_name, caption_mode=caption_mode, instance_prompt=instance_prompt,
+                                identifier=identifier, tokenizer=tokenizer)
+    image_buckets = {p.path: nearest_bucket(p.width, p.height, buckets) for p in probes if p.ok}
+    present = len(list_images(class_dir)) if class_dir and Path(class_dir).is_dir() else None
+    order = {"error": 0, "warning": 1, "info": 2}
+    findings.sort(key=lambda f: (f.path, order[f.severity], f.code))
+    return DatasetReport(
+        folder=folder_name,
+        resolution=resolution,
+        findings=tuple(findings),
+        summary=summarise(probes, findings, image_buckets, num_class_images, present),
+        probes=tuple(probes),
+        image_buckets=image_buckets,
+    )
+
+
+def concept_settings(profile: Any, concept_index: int = 0, tokenizer: Any = None) -> dict[str, Any]:
+    """The ``check_dataset`` arguments a profile gives for one concept (its folder included).
+
+    Without a tokenizer, the model's own is used when it is on this machine (a folder or a
+    built-in); a hub id is not downloaded just to check a dataset.
+    """
+    from engine.builtin import is_builtin, resolve_dir
+    from engine.dataset.tokens import guess_identifier
+
+    concept = profile.concepts[concept_index]
+    dataset = profile.dataset
+    if tokenizer is None:
+        tokenizer = _local_tokenizer(profile.model.tokenizer or profile.model.pretrained)
+    class_dir = concept.class_dir
+    return {
+        "folder": resolve_dir(concept.instance_dir) if is_builtin(concept.instance_dir) else concept.instance_dir,
+        "resolution": dataset.resolution,
+        "caption_mode": concept.caption_mode,
+        "caption_extension": dataset.caption_extension,
+        "instance_prompt": concept.instance_prompt,
+        "identifier": guess_identifier(concept.instance_prompt, concept.class_prompt),
+        "tokenizer": tokenizer,
+        "bucketing": dataset.bucketing,
+        "buckets": [tuple(b) for b in dataset.buckets] if dataset.buckets else None,
+        "class_dir": resolve_dir(class_dir) if class_dir and is_builtin(class_dir) else class_dir,
+        "num_class_images": concept.num_class_images if profile.prior.enabled else 0,
+    }
+
+
+def check_concept(profile: Any, concept_index: int = 0, tokenizer: Any = None,
+                  emit: Callable[[Event], None] | None = None, workers: int | None = None) -> DatasetReport:
+    """``check_dataset`` with a profile's settings for one concept (see ``concept_settings``)."""
+    settings = concept_settings(profile, concept_index, tokenizer)
+    return check_dataset(settings.pop("folder"), **settings, emit=emit, workers=workers)
+
+
+def _local_tokenizer(source: str) -> Any:
+    from engine.builtin import is_builtin
+    from engine.dataset.tokens import load_tokenizer
+
+    if is_builtin(source) or Path(source).exists():
+        return load_tokenizer(source)
+    return None

@@ -1,0 +1,21 @@
+"""Errors the dataset doctor raises; each message says what to do."""
+
+from __future__ import annotations
+
+from engine.errors import DbtuiError
+
+
+class DatasetError(DbtuiError):
+    """A dataset folder that cannot be used as asked (missing, or the same as the output)."""
+
+
+class CaptionError(DbtuiError):
+    """A caption operation that cannot be done (nothing to undo, unreadable file)."""
+
+
+class TokenizerError(DbtuiError):
+    """No CLIP tokenizer could be loaded from the given model."""
+
+
+class CaptionerUnavailableError(DbtuiError):
+    """An auto-caption backend whose optional package or model files are missing."""

@@ -1,0 +1,71 @@
+"""Run a per-file function over many files in worker processes, reporting progress events."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
+
+from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Below this many files, starting worker processes costs more than it saves.
+MIN_FILES_FOR_POOL = 48
+
+
+def default_workers() -> int:
+    """CPUs this process may use (respects taskset/cgroup affinity where the OS reports it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def run_phase(
+    phase: str,
+    function: Callable[[T], R],
+    items: Sequence[T],
+    *,
+    workers: int | None = None,
+    emit: Callable[[Event], None] | None = None,
+    description: str = "",
+) -> list[R]:
+    """``[function(item) for item in items]``, in a process pool when worth it, in order.
+
+    ``function`` must be a module-level function (it is pickled to the workers). Progress is
+    reported at most ~20 times a second so a UI queue is never flooded.
+    """
+    emit = emit or (lambda event: None)
+    total = len(items)
+    emit(PhaseStarted(phase=phase, total=total, description=description))
+    started = time.monotonic()
+    workers = workers or default_workers()
+    results: list[R] = []
+    last = 0.0
+
+    def report(done: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if done == total or now - last >= 0.05:
+            last = now
+            emit(PhaseProgress(phase=phase, done=done, total=total))
+
+    if workers <= 1 or total < MIN_FILES_FOR_POOL:
+        for item in items:
+            results.append(function(item))
+            report(len(results))
+    else:
+        # "spawn": forking a process that may hold torch threads or a UI event loop is unsafe.
+        context = multiprocessing.get_context("spawn")
+        chunk = max(1, min(32, total // (workers * 8)))
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            for result in pool.map(function, items, chunksize=chunk):
+                results.append(result)
+                report(len(results))
+    emit(PhaseFinished(phase=phase, seconds=time.monotonic() - started))
+    return results

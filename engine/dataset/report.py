@@ -1,0 +1,86 @@
+"""What the doctor found: per-image findings and a summary of the whole dataset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from engine.dataset.image_probe import ImageProbe
+
+Severity = Literal["error", "warning", "info"]
+SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
+STEPS_PER_IMAGE = 100  # the guide's rule of thumb: 100 steps per instance image
+# diffusers' DreamBooth example pairs 5 instance images with 200 class images (40 each); the
+# profile's default asks for at least 100.
+CLASS_IMAGES_PER_IMAGE = 40
+MIN_CLASS_IMAGES = 100
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem (or note) about one file, or about the whole folder when ``path`` is it."""
+
+    path: str
+    code: str  # stable identifier, e.g. "blurry", "caption_too_long"
+    severity: Severity
+    message: str  # what is wrong, in plain words
+    fix: str = ""  # what to do about it (or what prepare will do)
+
+
+@dataclass(frozen=True)
+class Summary:
+    images: int  # image files found
+    usable: int  # images without errors
+    counts: dict[str, int]  # findings per severity
+    buckets: dict[tuple[int, int], int]  # (width, height) bucket → images, under aspect-ratio bucketing
+    suggested_steps: int
+    class_images_wanted: int
+    class_images_present: int | None  # None when no class folder was given
+
+    @property
+    def class_images_to_generate(self) -> int:
+        return max(0, self.class_images_wanted - (self.class_images_present or 0))
+
+
+@dataclass(frozen=True)
+class DatasetReport:
+    folder: str
+    resolution: int
+    findings: tuple[Finding, ...]
+    summary: Summary
+    probes: tuple[ImageProbe, ...] = field(repr=False)
+    image_buckets: dict[str, tuple[int, int]] = field(repr=False)
+
+    @property
+    def has_errors(self) -> bool:
+        return self.summary.counts.get("error", 0) > 0
+
+    def for_path(self, path: str) -> list[Finding]:
+        return [f for f in self.findings if f.path == path]
+
+    def codes(self, path: str) -> set[str]:
+        return {f.code for f in self.for_path(path)}
+
+
+def summarise(
+    probes: list[ImageProbe],
+    findings: list[Finding],
+    image_buckets: dict[str, tuple[int, int]],
+    class_images_wanted: int | None,
+    class_images_present: int | None,
+) -> Summary:
+    failed = {f.path for f in findings if f.severity == "error"}
+    usable = sum(1 for p in probes if p.path not in failed)
+    histogram: dict[tuple[int, int], int] = {}
+    for bucket in image_buckets.values():
+        histogram[bucket] = histogram.get(bucket, 0) + 1
+    wanted = class_images_wanted if class_images_wanted is not None else max(MIN_CLASS_IMAGES, CLASS_IMAGES_PER_IMAGE * usable)
+    return Summary(
+        images=len(probes),
+        usable=usable,
+        counts={s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES},
+        buckets=dict(sorted(histogram.items(), key=lambda item: item[0][0] / item[0][1])),
+        suggested_steps=STEPS_PER_IMAGE * usable,
+        class_images_wanted=wanted,
+        class_images_present=class_images_present,
+    )

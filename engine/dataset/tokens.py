@@ -1,0 +1,117 @@
+"""The model's tokenizer: caption length against CLIP's 75-token window, and identifier quality.
+
+A DreamBooth identifier works best as one rare token: a word split into pieces, or a common
+word, carries meaning the model already has (the guide's advice; ``sks`` is its example, and
+also a rifle).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.dataset.errors import TokenizerError
+
+CLIP_CONTEXT = 77  # positions in SD's text encoder, including the start and end tokens
+# Ids below this in CLIP's BPE vocabulary are the 256 bytes, the same with </w>: merges follow,
+# most frequent first, so a whole-word token's id is its frequency rank.
+_FIRST_MERGE_ID = 512
+# A whole word among CLIP's most frequent 20,000 merges is one the model knows well (dog 1929,
+# guitar 5084, toyota 8908, lamborghini 19462); rare ones used as identifiers sit above 40,000.
+COMMON_RANK = 20_000
+DISCOURAGED_IDENTIFIERS = {"sks": "it is the guide's example, used by countless models, and also a rifle"}
+_PREFERRED_SUGGESTIONS = ("ohwx",)  # the widely used rare token, when the vocabulary has it whole
+
+
+def load_tokenizer(model: str | Path) -> Any:
+    """The CLIP tokenizer of a model: a diffusers folder (``tokenizer/``), a tokenizer folder, or a hub id."""
+    from transformers import CLIPTokenizer
+
+    from engine.builtin import resolve_model
+
+    source = Path(resolve_model(str(model)))
+    try:
+        if not source.exists():
+            return CLIPTokenizer.from_pretrained(str(model), subfolder="tokenizer")
+        # transformers builds an empty tokenizer from a folder without files: look before loading.
+        for folder in (source / "tokenizer", source):
+            if (folder / "vocab.json").exists() or (folder / "tokenizer.json").exists():
+                return CLIPTokenizer.from_pretrained(str(folder))
+        raise OSError(f"no vocab.json or tokenizer.json in {source} or {source / 'tokenizer'}")
+    except (OSError, ValueError) as error:
+        raise TokenizerError(
+            f"no CLIP tokenizer found for '{model}': give a diffusers model folder (with tokenizer/), "
+            f"a tokenizer folder (vocab.json + merges.txt) or a hub id ({error})"
+        ) from error
+
+
+def window(tokenizer: Any) -> int:
+    """Tokens a caption may use: the context minus start and end tokens (75 for SD)."""
+    length = getattr(tokenizer, "model_max_length", CLIP_CONTEXT)
+    return (length if length <= 4096 else CLIP_CONTEXT) - 2
+
+
+def count_tokens(tokenizer: Any, text: str) -> int:
+    return len(tokenizer(text, add_special_tokens=False).input_ids)
+
+
+@dataclass(frozen=True)
+class Overflow:
+    tokens: int  # the whole caption's length
+    limit: int
+    cut: str  # the words that fall outside the window (partly or wholly)
+
+
+def caption_overflow(tokenizer: Any, caption: str) -> Overflow | None:
+    """The part of ``caption`` the text encoder never sees, or None when it fits.
+
+    CLIP pre-tokenises on whitespace and punctuation, so counting word by word gives exactly
+    the whole caption's count and tells where the window ends.
+    """
+    limit = window(tokenizer)
+    words = caption.split()
+    used = 0
+    for index, word in enumerate(words):
+        used += count_tokens(tokenizer, word)
+        if used > limit:
+            total = used + sum(count_tokens(tokenizer, w) for w in words[index + 1:])
+            return Overflow(total, limit, " ".join(words[index:]))
+    return None
+
+
+def identifier_pieces(tokenizer: Any, identifier: str) -> list[str]:
+    """The tokens the identifier becomes, without the ``</w>`` end-of-word marks."""
+    ids = tokenizer(identifier, add_special_tokens=False).input_ids
+    return [t.replace("</w>", "") for t in tokenizer.convert_ids_to_tokens(ids)]
+
+
+def common_rank(tokenizer: Any, identifier: str) -> int | None:
+    """The frequency rank of the identifier as a whole-word token, when it is a common one."""
+    vocab = tokenizer.get_vocab()
+    token_id = vocab.get(identifier.lower() + "</w>")
+    if token_id is None or token_id < _FIRST_MERGE_ID:
+        return None
+    rank = token_id - _FIRST_MERGE_ID + 1
+    return rank if rank <= COMMON_RANK else None
+
+
+def suggest_identifiers(tokenizer: Any, count: int = 3, exclude: str = "") -> list[str]:
+    """Short rare words that are one token in this vocabulary (few vowels: unlikely to be words)."""
+    vocab = tokenizer.get_vocab()
+    rare = sorted(
+        ((i, t[:-4]) for t, i in vocab.items() if re.fullmatch(r"[a-z]{3,4}</w>", t)), reverse=True
+    )
+    choices = [w for w in _PREFERRED_SUGGESTIONS if w + "</w>" in vocab]
+    choices += [w for i, w in rare if i - _FIRST_MERGE_ID > COMMON_RANK and len(re.findall("[aeiouy]", w)) <= 1]
+    return [w for w in dict.fromkeys(choices) if w != exclude.lower()][:count]
+
+
+def guess_identifier(instance_prompt: str, class_prompt: str | None) -> str | None:
+    """The word of the instance prompt that the class prompt lacks ('photo of zwx dog' vs 'photo of a dog')."""
+    if not class_prompt:
+        return None
+    class_words = set(re.findall(r"[\w']+", class_prompt.lower()))
+    extra = [w for w in re.findall(r"[\w']+", instance_prompt) if w.lower() not in class_words]
+    return extra[0] if len(extra) == 1 else None

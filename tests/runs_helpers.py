@@ -1,0 +1,81 @@
+"""Helpers for run-supervision tests: profiles on disk and trainer processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.profile import save_profile
+from engine.runs.folder import RunFolder
+from tests.training_helpers import tiny_profile
+
+ROOT = Path(__file__).parents[1]
+
+
+def profile_file(tmp_path: Path, **sections: Any) -> Path:
+    return save_profile(tiny_profile(tmp_path, **sections), tmp_path / "p.toml")
+
+
+def env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+
+
+def python(code: str, *args: str, **kwargs: Any) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env=env(), **kwargs)
+
+
+def dbtui(*args: str, **kwargs: Any) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "dbtui", *args], cwd=ROOT, env=env(), **kwargs)
+
+
+def wait_for(predicate, timeout: float = 240.0, poll: float = 0.2) -> Any:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError("timed out waiting")
+
+
+def step_of(folder: RunFolder) -> int:
+    state = folder.read_state()
+    return state.step if state else 0
+
+
+# Runs the worker, killing itself with SIGKILL right after the given step (its checkpoint, if any, is done).
+KILL_AFTER_STEP = """
+import os, signal, sys
+from engine.training.trainer import Trainer
+from engine.worker import main
+kill_at = int(sys.argv[2])
+original = Trainer.after_step
+def after_step(self, step):
+    original(self, step)
+    if step == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+Trainer.after_step = after_step
+sys.exit(main([sys.argv[1]] + sys.argv[3:]))
+"""
+
+# Runs the worker, killing itself at the rename that would publish the checkpoint of the given step.
+KILL_AT_RENAME = """
+import os, signal, sys
+import engine.runs.checkpoints as checkpoints
+from engine.worker import main
+target = "step-%08d.partial" % int(sys.argv[2])
+real_replace = os.replace
+class Os:
+    def __getattr__(self, name):
+        return getattr(os, name)
+    def replace(self, src, dst):
+        if str(src).endswith(target):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_replace(src, dst)
+checkpoints.os = Os()
+sys.exit(main([sys.argv[1]]))
+"""

@@ -1,0 +1,100 @@
+"""Auto-captioning plumbing with a tiny random BLIP and a tiny ONNX tagger, both built here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dataset_fixture import textured
+
+from engine.dataset import CaptionerUnavailableError, CaptionStore, autocaption
+from engine.events import PhaseFinished, PhaseProgress, PhaseStarted
+
+
+@pytest.fixture(scope="module")
+def tiny_blip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+    from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipImageProcessor, BlipProcessor
+
+    folder = tmp_path_factory.mktemp("tiny-blip")
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "photo", "of", "dog", "red", "on", "grass"]
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
+    tokenizer = BertTokenizer(str(folder / "vocab.txt"))
+    tokenizer.add_special_tokens({"bos_token": "[DEC]"})  # BLIP starts decoding from [DEC]
+    ids = {"bos_token_id": tokenizer.bos_token_id, "sep_token_id": tokenizer.sep_token_id,
+           "eos_token_id": tokenizer.sep_token_id, "pad_token_id": tokenizer.pad_token_id}
+    small = {"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4, "num_hidden_layers": 2}
+    config = BlipConfig(
+        text_config={**small, **ids, "vocab_size": len(tokenizer), "encoder_hidden_size": 32, "max_position_embeddings": 64},
+        vision_config={**small, "image_size": 32, "patch_size": 8},
+        projection_dim=32,
+    )
+    torch.manual_seed(0)
+    BlipForConditionalGeneration(config).save_pretrained(folder)
+    BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tokenizer).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    for i in range(5):
+        textured(i, (48, 40)).save(tmp_path / f"{i}.png")
+    (tmp_path / "0.txt").write_text("my own caption\n")
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    return tmp_path
+
+
+def test_blip_fills_only_missing_captions_then_overwrites_keeping_the_old(tiny_blip: Path, images: Path) -> None:
+    events = []
+    result = autocaption(images, backend="blip", model=str(tiny_blip), batch_size=2, emit=events.append)
+    store = CaptionStore(images)
+    assert sorted(Path(p).name for p in result.written) == ["1.txt", "2.txt", "3.txt", "4.txt"]
+    assert [Path(p).name for p in result.skipped] == ["0.png"]
+    assert [Path(p).name for p, _ in result.failed] == ["broken.jpg"]
+    assert store.read("0.png") == "my own caption"
+    assert all(store.read(f"{i}.png") for i in range(1, 5))  # some (random-weight) words
+    assert isinstance(events[0], PhaseStarted) and events[0].total == 5 and isinstance(events[-1], PhaseFinished)
+    assert [e.done for e in events if isinstance(e, PhaseProgress)][-1] == 5
+    again = autocaption(images, backend="blip", model=str(tiny_blip), overwrite=True)
+    assert len(again.written) == 5 and store.previous("0.png") == "my own caption\n"
+
+
+def test_blip_from_a_folder_that_is_no_model_says_what_to_give(images: Path) -> None:
+    with pytest.raises(CaptionerUnavailableError, match="save_pretrained"):
+        autocaption(images, backend="blip", model=str(images))
+
+
+def test_wd14_without_onnxruntime_says_to_install_the_extra(images: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
+    with pytest.raises(CaptionerUnavailableError, match=r"dbtui\[tagger\]"):
+        autocaption(images, backend="wd14", model=str(images))
+
+
+def test_wd14_tagger_plumbing_with_a_tiny_onnx_model(images: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder = tmp_path_factory.mktemp("wd14")
+    # Mean colour (BGR, 0-255) of the NHWC input → 4 logits → sigmoid. With weights ±0.02 the
+    # probabilities for a mid-grey-ish picture are far above or below every threshold.
+    weights = np.array([[0.02, -0.02, 0.02, 0.02]] * 3, dtype=np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["input_1", "axes"], ["mean"], keepdims=0),
+         helper.make_node("MatMul", ["mean", "w"], ["logits"]),
+         helper.make_node("Sigmoid", ["logits"], ["predictions_sigmoid"])],
+        "tiny-tagger",
+        [helper.make_tensor_value_info("input_1", TensorProto.FLOAT, ["batch", 16, 16, 3])],
+        [helper.make_tensor_value_info("predictions_sigmoid", TensorProto.FLOAT, ["batch", 4])],
+        [numpy_helper.from_array(weights, "w"), numpy_helper.from_array(np.array([1, 2], dtype=np.int64), "axes")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    onnx.save(model, folder / "model.onnx")
+    (folder / "selected_tags.csv").write_text(
+        "tag_id,name,category,count\n1,blue_sky,0,10\n2,no_humans,0,10\n3,some_character,4,10\n4,general,9,10\n")
+    result = autocaption(images, backend="wd14", model=str(folder), batch_size=3)
+    assert len(result.written) == 4
+    assert CaptionStore(images).read("1.png") == "some character, blue sky"  # character first; rating dropped

@@ -1,0 +1,115 @@
+"""CaptionStore: atomic writes that keep the previous version, bulk edits, undo, frequencies."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from dataset_fixture import textured
+
+from engine.dataset import CaptionError, CaptionStore, training_caption
+from engine.dataset.captions import HISTORY_DIR
+
+CAPTIONS = {"a": "ohwx, dog,  on grass ", "b": "dog, dog, ohwx,, sky", "c": None, "d": "a photo of a dog"}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> CaptionStore:
+    for i, (name, caption) in enumerate(CAPTIONS.items()):
+        textured(i, (32, 32)).save(tmp_path / f"{name}.jpg")
+        if caption is not None:
+            (tmp_path / f"{name}.txt").write_text(caption + "\n", encoding="utf-8")
+    return CaptionStore(tmp_path)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.glob("*.txt")}
+
+
+def test_read_write_round_trip_keeps_the_previous_version(store: CaptionStore) -> None:
+    assert store.read("c.jpg") is None
+    store.write("c.jpg", "  a cat  ")
+    assert store.read("c.jpg") == "a cat" and store.previous("c.jpg") is None
+    store.write("c.jpg", "a black cat")
+    assert store.read(store.folder / "c.jpg") == "a black cat"
+    assert store.previous("c.jpg") == "a cat\n"
+    assert not [p for p in store.folder.iterdir() if p.name.endswith(".tmp")]
+    assert (store.folder / HISTORY_DIR).is_dir() and len(store.images()) == 4  # the history is not an image folder
+
+
+def test_interrupted_write_leaves_the_old_caption_intact(store: CaptionStore, monkeypatch) -> None:
+    original = (store.folder / "a.txt").read_bytes()
+
+    def power_cut(*args):
+        raise OSError("disk pulled out")
+
+    monkeypatch.setattr(os, "fsync", power_cut)
+    with pytest.raises(OSError, match="disk pulled out"):
+        store.write("a.jpg", "something new")
+    assert (store.folder / "a.txt").read_bytes() == original
+    assert not [p for p in store.folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_interrupted_bulk_operation_can_still_be_undone(store: CaptionStore, monkeypatch) -> None:
+    before = _files(store.folder)
+    real_replace = os.replace
+    calls = []
+
+    def fail_on_third(source, target):
+        calls.append(target)
+        if len([c for c in calls if str(c).endswith(".txt") and HISTORY_DIR not in str(c)]) == 2:
+            raise OSError("killed")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", fail_on_third)
+    with pytest.raises(OSError, match="killed"):
+        store.add_tag("new")
+    monkeypatch.setattr(os, "replace", real_replace)
+    CaptionStore(store.folder).undo()
+    assert _files(store.folder) == before
+
+
+@pytest.mark.parametrize(
+    ("operation", "expected"),
+    [
+        (lambda s: s.add_tag("ohwx"), {"a": "ohwx, dog, on grass", "b": "dog, dog, ohwx, sky", "c": "ohwx",
+                                       "d": "ohwx, a photo of a dog"}),
+        (lambda s: s.add_tag("best", front=False), {"a": "ohwx, dog, on grass, best", "b": "dog, dog, ohwx, sky, best",
+                                                    "c": "best", "d": "a photo of a dog, best"}),
+        (lambda s: s.remove_tag("dog"), {"a": "ohwx, on grass", "b": "ohwx, sky", "d": "a photo of a dog"}),
+        (lambda s: s.replace("dog", "cat"), {"a": "ohwx, cat,  on grass", "b": "cat, cat, ohwx,, sky",
+                                             "d": "a photo of a cat"}),
+        (lambda s: s.replace(r"\bo(\w+)", r"O\1", regex=True), {"a": "Ohwx, dog,  On grass", "b": "dog, dog, Ohwx,, sky",
+                                                               "d": "a photo Of a dog"}),
+        (lambda s: s.dedupe_tags(), {"a": "ohwx, dog, on grass", "b": "dog, ohwx, sky", "d": "a photo of a dog"}),
+        (lambda s: s.trim(), {"a": "ohwx, dog, on grass", "b": "dog, dog, ohwx, sky", "d": "a photo of a dog"}),
+    ],
+)
+def test_bulk_operations_and_their_undo(store: CaptionStore, operation, expected: dict[str, str]) -> None:
+    before = _files(store.folder)
+    changes = operation(store)
+    assert {name: store.read(f"{name}.jpg") for name in expected} == expected
+    assert {c.path.stem for c in changes.changes} == {n for n in expected if (CAPTIONS[n] or "").strip() != expected[n]}
+    undone = CaptionStore(store.folder).undo()  # a new session can undo too
+    assert _files(store.folder) == before  # byte for byte, files created by add_tag removed
+    assert len(undone) == len(changes)
+    with pytest.raises(CaptionError, match="nothing to undo"):
+        store.undo()
+
+
+def test_tag_frequency_counts_captions_not_repeats(store: CaptionStore) -> None:
+    assert store.tag_frequency()[:2] == [("dog", 2), ("ohwx", 2)]
+    assert dict(store.tag_frequency())["on grass"] == 1
+
+
+def test_training_caption_follows_the_caption_mode(store: CaptionStore) -> None:
+    a, c = store.folder / "a.jpg", store.folder / "c.jpg"
+    prompt = "photo of ohwx dog"
+    assert training_caption(a, "instance_prompt", prompt) == prompt
+    assert training_caption(a, "caption_file", prompt) == "ohwx, dog,  on grass"
+    assert training_caption(c, "caption_file", prompt) is None
+    assert training_caption(c, "caption_file_then_prompt", prompt) == prompt
+    assert training_caption(a, "caption_file_then_prompt", prompt) == "ohwx, dog,  on grass, " + prompt
+    assert training_caption(a, "prompt_then_caption_file", prompt) == prompt + ", ohwx, dog,  on grass"
+    assert training_caption(a, "file_name", prompt) == "a"

@@ -1,0 +1,191 @@
+"""The doctor's checks: each fires on its case in a generated dataset, and on no clean image."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dataset_fixture import CLEAN, EXPECTED, IDENTIFIER, LONG_CAPTION, textured, write_clip_tokenizer_files, write_fixture
+
+from engine.data.buckets import nearest_bucket, standard_buckets
+from engine.dataset import DatasetReport, TokenizerError, check_concept, check_dataset, load_tokenizer
+from engine.dataset import pool as pool_module
+from engine.dataset.tokens import caption_overflow, count_tokens
+from engine.events import PhaseFinished, PhaseProgress, PhaseStarted
+from engine.profile import Profile
+
+from conftest import SHARED_DATA
+
+needs_vocab = pytest.mark.skipif(not (SHARED_DATA / "clip_bpe_simple_vocab_16e6.txt.gz").exists(),
+                                 reason="../shared/data has no CLIP vocabulary")
+
+
+@pytest.fixture(scope="session")
+def fixture_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_fixture(tmp_path_factory.mktemp("doctor") / "images")
+
+
+@pytest.fixture(scope="session")
+def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not (SHARED_DATA / "clip_bpe_simple_vocab_16e6.txt.gz").exists():
+        pytest.skip("../shared/data has no CLIP vocabulary")
+    return write_clip_tokenizer_files(SHARED_DATA, tmp_path_factory.mktemp("clip") / "tokenizer")
+
+
+@pytest.fixture(scope="session")
+def clip(clip_dir: Path):
+    return load_tokenizer(clip_dir)
+
+
+@pytest.fixture(scope="session")
+def report(fixture_dir: Path, clip) -> DatasetReport:
+    return check_dataset(fixture_dir, resolution=512, caption_mode="caption_file", identifier=IDENTIFIER,
+                         instance_prompt=f"photo of {IDENTIFIER} dog", tokenizer=clip, workers=1)
+
+
+def _fired(report: DatasetReport) -> dict[str, set[str]]:
+    fired: dict[str, set[str]] = {}
+    for finding in report.findings:
+        if finding.path != report.folder:
+            fired.setdefault(finding.code, set()).add(Path(finding.path).name)
+    return fired
+
+
+@needs_vocab
+def test_every_check_fires_on_its_case_and_nowhere_else(report: DatasetReport) -> None:
+    assert _fired(report) == EXPECTED
+    for name in CLEAN:
+        assert report.for_path(str(Path(report.folder) / name)) == []
+    assert [f.code for f in report.findings if f.path == report.folder] == []  # a good identifier, a tokenizer given
+
+
+@needs_vocab
+def test_severities_summary_and_buckets(report: DatasetReport, fixture_dir: Path) -> None:
+    errors = {Path(f.path).name for f in report.findings if f.severity == "error"}
+    assert errors == {"webpage.jpg", "truncated.jpg", "broken_link.jpg", "bomb.png", "uncaptioned.jpg"}
+    summary = report.summary
+    assert summary.images == 21 and summary.usable == 21 - len(errors)
+    assert summary.counts["error"] == len(errors)
+    assert summary.suggested_steps == 100 * summary.usable
+    readable = [p for p in report.probes if p.ok]
+    assert sum(summary.buckets.values()) == len(readable)
+    wide = next(p for p in readable if p.path.endswith("wide.jpg"))
+    assert report.image_buckets[wide.path] == nearest_bucket(1200, 560, standard_buckets(512)) == (704, 320)
+    assert summary.buckets[(704, 320)] == 1
+    rotated = next(p for p in readable if p.path.endswith("rotated.jpg"))
+    assert (rotated.width, rotated.height) == (700, 600)  # as displayed, not as stored
+    assert "HTML page" in next(f.message for f in report.findings if f.code == "not_image")
+
+
+@needs_vocab
+def test_long_caption_names_exactly_the_words_that_are_cut(report: DatasetReport, clip) -> None:
+    finding = next(f for f in report.findings if f.code == "caption_too_long")
+    cut = finding.message.split("“")[1].rstrip("”")
+    kept = LONG_CAPTION[: -len(cut)].strip()
+    assert LONG_CAPTION.endswith(cut)
+    assert count_tokens(clip, kept) <= 75 < count_tokens(clip, f"{kept} {cut.split()[0]}")
+    assert caption_overflow(clip, kept) is None
+
+
+def test_bucketing_replaces_the_square_crop_warning(fixture_dir: Path) -> None:
+    report = check_dataset(fixture_dir, resolution=512, bucketing=True, workers=1)
+    assert "aspect_crop" not in report.codes(str(fixture_dir / "wide.jpg"))
+    assert "too_small" in report.codes(str(fixture_dir / "small.jpg"))
+    assert [f.code for f in report.findings if f.path == report.folder] == ["token_checks_skipped"]
+
+
+def test_higher_resolution_makes_every_image_too_small(fixture_dir: Path) -> None:
+    report = check_dataset(fixture_dir, resolution=1024, workers=1)
+    readable = {Path(p.path).name for p in report.probes if p.ok}
+    assert _fired(report)["too_small"] == readable
+
+
+@pytest.fixture
+def one_clean_image(tmp_path: Path) -> Path:
+    textured(7).save(tmp_path / "a.jpg", quality=95)
+    return tmp_path
+
+
+@needs_vocab
+@pytest.mark.parametrize(
+    ("identifier", "codes", "detail"),
+    [
+        ("zwx", {"identifier_splits"}, "(z + wx)"),
+        ("dog", {"identifier_common"}, "common word"),
+        ("sks", {"identifier_common"}, "guide's example"),
+        ("ohwx", set(), ""),
+    ],
+)
+def test_identifier_checks_with_the_real_clip_vocabulary(one_clean_image: Path, clip, identifier, codes, detail) -> None:
+    report = check_dataset(one_clean_image, instance_prompt=f"photo of {identifier} dog", identifier=identifier,
+                           tokenizer=clip, workers=1)
+    folder_findings = [f for f in report.findings if f.path == report.folder]
+    assert {f.code for f in folder_findings} == codes
+    if codes:
+        assert detail in folder_findings[0].message
+        assert "ohwx" in folder_findings[0].fix  # a rare single-token suggestion
+        assert identifier not in folder_findings[0].fix.split("e.g. ")[1]
+
+
+@needs_vocab
+def test_instance_prompt_without_the_identifier_is_an_error(one_clean_image: Path, clip) -> None:
+    report = check_dataset(one_clean_image, instance_prompt="photo of a dog", identifier="ohwx", tokenizer=clip, workers=1)
+    assert [(f.code, f.severity) for f in report.findings] == [("prompt_lacks_identifier", "error")]
+    assert report.has_errors
+
+
+def test_empty_folder_and_missing_folder(tmp_path: Path) -> None:
+    assert check_dataset(tmp_path, workers=1).findings[0].code == "no_images"
+    from engine.dataset import DatasetError
+
+    with pytest.raises(DatasetError, match="not a folder"):
+        check_dataset(tmp_path / "nope")
+
+
+def test_process_pool_gives_the_same_report_and_progress_events(fixture_dir: Path, monkeypatch) -> None:
+    serial = check_dataset(fixture_dir, workers=1)
+    monkeypatch.setattr(pool_module, "MIN_FILES_FOR_POOL", 1)
+    events = []
+    parallel = check_dataset(fixture_dir, workers=2, emit=events.append)
+    assert parallel.findings == serial.findings and parallel.probes == serial.probes
+    assert isinstance(events[0], PhaseStarted) and events[0].total == 21
+    assert isinstance(events[-1], PhaseFinished)
+    progress = [e for e in events if isinstance(e, PhaseProgress)]
+    assert progress and progress[-1].done == progress[-1].total == 21
+    assert [e.done for e in progress] == sorted(e.done for e in progress)
+
+
+@needs_vocab
+def test_check_concept_reads_the_profile_and_loads_the_models_tokenizer(fixture_dir: Path, clip_dir: Path, tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    (model / "tokenizer").mkdir(parents=True)
+    for name in ("vocab.json", "merges.txt"):
+        (model / "tokenizer" / name).write_bytes((clip_dir / name).read_bytes())
+    profile = Profile(
+        model={"pretrained": str(model)},
+        concepts=[{"instance_dir": str(fixture_dir), "instance_prompt": "photo of zwx dog", "class_prompt": "photo of a dog",
+                   "caption_mode": "caption_file_then_prompt", "class_dir": str(tmp_path), "num_class_images": 50}],
+        dataset={"resolution": 256},
+        prior={"enabled": True},
+    )
+    report = check_concept(profile, 0)
+    assert report.resolution == 256
+    assert {f.code for f in report.findings if f.path == report.folder} == {"identifier_splits"}  # zwx, guessed
+    missing = [f for f in report.findings if f.code == "caption_missing"]
+    assert [(Path(f.path).name, f.severity) for f in missing] == [("uncaptioned.jpg", "warning")]  # the prompt is used
+    assert "too_small" not in {f.code for f in report.findings}  # 300 px is enough at the profile's 256
+    assert (report.summary.class_images_wanted, report.summary.class_images_present) == (50, 0)
+    assert report.summary.class_images_to_generate == 50
+
+
+def test_load_tokenizer_explains_what_it_needs(tmp_path: Path) -> None:
+    with pytest.raises(TokenizerError, match="diffusers model folder"):
+        load_tokenizer(tmp_path)
+
+
+def test_engine_dataset_imports_no_ui_and_no_torch() -> None:
+    code = "import sys, engine.dataset; print(sorted(m for m in ('rich', 'textual', 'torch', 'transformers') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

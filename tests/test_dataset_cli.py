@@ -1,0 +1,68 @@
+"""``dbtui dataset …`` end to end through the CLI entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dataset_fixture import textured, write_fixture
+
+from dbtui.cli import main
+from engine.tiny_model import write_byte_tokenizer
+
+
+@pytest.fixture(autouse=True)
+def _wide_console(monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "240")  # Rich wraps table cells at 80 columns when piped
+
+
+@pytest.fixture
+def clean(tmp_path: Path) -> Path:
+    folder = tmp_path / "clean"
+    folder.mkdir()
+    for i in range(3):
+        textured(i).save(folder / f"{i}.jpg", quality=95)
+        (folder / f"{i}.txt").write_text(f"ohwx, dog, scene {i}\n")
+    return folder
+
+
+def test_check_exits_1_on_errors_and_0_on_a_clean_folder(tmp_path: Path, clean: Path, capsys) -> None:
+    broken = write_fixture(tmp_path / "broken")
+    assert main(["dataset", "check", str(broken), "--caption-mode", "caption_file"]) == 1
+    out = capsys.readouterr().out
+    assert "webpage.jpg" in out and "uncaptioned.jpg" in out and "error" in out
+    assert "Suggested training steps: 1600" in out
+    assert main(["dataset", "check", str(clean)]) == 0
+    out = capsys.readouterr().out
+    assert "3 images, 3 usable" in out and "512×512: 3" in out
+
+
+def test_check_with_a_profile_uses_its_settings(tmp_path: Path, clean: Path, capsys) -> None:
+    write_byte_tokenizer(tmp_path / "tokenizer")  # byte-level: every word is several tokens
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'[model]\ntokenizer = "{tmp_path / "tokenizer"}"\n'
+                       f'[[concepts]]\ninstance_dir = "{clean}"\ninstance_prompt = "photo of ohwx dog"\n'
+                       'class_prompt = "photo of a dog"\ncaption_mode = "caption_file"\n[dataset]\nresolution = 768\n')
+    assert main(["dataset", "check", "--profile", str(profile), "--all"]) == 0
+    out = capsys.readouterr().out
+    assert "smaller than the 768 px" in out
+    assert "the identifier 'ohwx' is 4 tokens" in out  # guessed from the prompts, counted with its tokenizer
+
+
+def test_prepare_and_caption_commands(clean: Path, tmp_path: Path, capsys) -> None:
+    out_dir = tmp_path / "prepared"
+    assert main(["dataset", "prepare", str(clean), str(out_dir), "--resolution", "64", "--flatten-color", "#00ff00"]) == 0
+    assert "3 written" in capsys.readouterr().out and len(list(out_dir.glob("*.png"))) == 3
+    assert main(["dataset", "caption", str(clean), "--add-tag", "best", "--back"]) == 0
+    assert (clean / "0.txt").read_text() == "ohwx, dog, scene 0, best\n"
+    assert main(["dataset", "caption", str(clean), "--frequency"]) == 0
+    assert "     3  best" in capsys.readouterr().out
+    assert main(["dataset", "caption", str(clean), "--undo"]) == 0
+    assert (clean / "0.txt").read_text() == "ohwx, dog, scene 0\n"
+    assert main(["dataset", "caption", str(clean), "--undo"]) == 1  # nothing left to undo: a message, not a traceback
+    assert "nothing to undo" in capsys.readouterr().err
+
+
+def test_bad_flatten_colour_is_refused(clean: Path, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="flatten-color"):
+        main(["dataset", "prepare", str(clean), str(tmp_path / "o"), "--flatten-color", "green"])

@@ -1,0 +1,121 @@
+"""prepare_dataset: processed copies in another folder; the originals stay byte-identical."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dataset_fixture import textured, write_fixture
+from PIL import Image
+
+from engine.dataset import DatasetError, prepare_dataset
+from engine.dataset.prepare import MANIFEST
+
+BROKEN = {"webpage.jpg", "truncated.jpg", "broken_link.jpg", "bomb.png"}
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    """Every entry, links included (by their target text), with the hash of its bytes."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        key = str(path.relative_to(folder))
+        if path.is_symlink():
+            found[key] = "link:" + os.readlink(path)
+        elif path.is_file():
+            found[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+@pytest.fixture
+def fixture_dir(tmp_path: Path) -> Path:
+    return write_fixture(tmp_path / "images")
+
+
+def test_prepare_writes_copies_and_leaves_every_original_byte_identical(fixture_dir: Path, tmp_path: Path) -> None:
+    before = _hashes(fixture_dir)
+    out = tmp_path / "prepared"
+    result = prepare_dataset(fixture_dir, out, resolution=256, workers=1)
+    assert _hashes(fixture_dir) == before
+    assert {Path(s).name for s, _ in result.failed} == BROKEN
+    usable = sorted(p for p in before if p.endswith((".jpg", ".png", ".webp")) and Path(p).name not in BROKEN)
+    assert sorted(Path(p).name for p in result.written) == sorted(str(Path(p).with_suffix(".png")) for p in usable)
+    for written in result.written:
+        with Image.open(written) as image:
+            assert (image.format, image.mode, image.size) == ("PNG", "RGB", (256, 256))
+    assert (out / "clean_a.txt").read_bytes() == (fixture_dir / "clean_a.txt").read_bytes()
+    assert not (out / "uncaptioned.txt").exists()
+    assert result.captions_copied == sum(1 for p in before if p.endswith(".txt") and Path(p).stem + ".png" in
+                                         {Path(w).name for w in result.written})
+    grey = np.asarray(Image.open(out / "gray16.png"))
+    assert 60 < grey.mean() < 200  # 16-bit values scaled to 8 bits, not clipped to white
+
+
+def test_rerun_skips_up_to_date_copies_and_redoes_changed_ones(fixture_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "prepared"
+    first = prepare_dataset(fixture_dir, out, resolution=128, workers=1)
+    second = prepare_dataset(fixture_dir, out, resolution=128, workers=1)
+    assert second.written == () and sorted(second.up_to_date) == sorted(first.written)
+    assert second.captions_copied == 0
+    textured(999).save(fixture_dir / "clean_a.jpg")
+    (fixture_dir / "clean_b.txt").write_text("a new caption\n")
+    third = prepare_dataset(fixture_dir, out, resolution=128, workers=1)
+    assert [Path(p).name for p in third.written] == ["clean_a.png"]
+    assert third.captions_copied == 1 and (out / "clean_b.txt").read_text() == "a new caption\n"
+    fourth = prepare_dataset(fixture_dir, out, resolution=96, workers=1)  # other settings: everything again
+    assert sorted(fourth.written) == sorted(first.written)
+    assert (out / MANIFEST).exists()
+
+
+def test_exif_rotation_flattening_and_crop_modes(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    half = np.zeros((200, 300, 3), dtype=np.uint8)
+    half[:, 150:] = 255  # stored: left half black, right half white
+    exif = Image.Exif()
+    exif[0x0112] = 6  # displayed rotated 90° clockwise: the black half goes to the top
+    Image.fromarray(half).save(src / "rotated.jpg", exif=exif.tobytes(), quality=95)
+    cutout = Image.new("RGBA", (300, 200), (0, 0, 255, 0))
+    cutout.paste((0, 0, 255, 255), (100, 50, 200, 150))
+    cutout.save(src / "cutout.png")
+    out = prepare_dataset(src, tmp_path / "square", resolution=64, flatten_color=(0, 255, 0), workers=1)
+    assert out.failed == ()
+    rotated = np.asarray(Image.open(tmp_path / "square" / "rotated.png"), dtype=float)
+    assert rotated[:8].mean() < 30 and rotated[-8:].mean() > 225
+    flat = Image.open(tmp_path / "square" / "cutout.png")
+    assert flat.getpixel((0, 0)) == (0, 255, 0) and flat.getpixel((32, 32)) == (0, 0, 255)
+    prepare_dataset(src, tmp_path / "whole", resolution=64, center_crop=False, workers=1)
+    assert Image.open(tmp_path / "whole" / "cutout.png").size == (96, 64)
+    assert Image.open(tmp_path / "whole" / "rotated.png").size == (64, 96)
+    prepare_dataset(src, tmp_path / "buckets", resolution=64, bucketing=True, buckets=[(64, 64), (96, 48), (48, 96)],
+                    workers=1)
+    assert Image.open(tmp_path / "buckets" / "cutout.png").size == (96, 48)
+    assert Image.open(tmp_path / "buckets" / "rotated.png").size == (48, 96)
+
+
+def test_same_name_other_extension_keeps_both(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    textured(1, (80, 80)).save(src / "a.jpg")
+    textured(2, (80, 80)).save(src / "a.png")
+    result = prepare_dataset(src, tmp_path / "out", resolution=64, workers=1)
+    assert sorted(Path(p).name for p in result.written) == ["a.jpg.png", "a.png"]
+
+
+def test_prepared_folder_must_differ_from_the_originals(fixture_dir: Path) -> None:
+    before = _hashes(fixture_dir)
+    with pytest.raises(DatasetError, match="must not be the originals"):
+        prepare_dataset(fixture_dir, fixture_dir / ".." / fixture_dir.name, resolution=64)
+    assert _hashes(fixture_dir) == before
+
+
+def test_prepare_inside_the_source_folder_recursive_skips_its_own_output(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    textured(1, (80, 80)).save(src / "sub" / "x.jpg")
+    first = prepare_dataset(src, src / "prepared", resolution=64, recursive=True, workers=1)
+    again = prepare_dataset(src, src / "prepared", resolution=64, recursive=True, workers=1)
+    assert [Path(p).relative_to(src) for p in first.written] == [Path("prepared/sub/x.png")]
+    assert again.written == () and len(again.up_to_date) == 1

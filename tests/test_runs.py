@@ -1,0 +1,215 @@
+"""Runs that outlive the terminal: checkpoints, exact resume, signals, detach, control, watchdogs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from engine.builtin import resolve_model
+from engine.run import train
+from engine.runs.checkpoints import complete_checkpoints, latest_checkpoint, read_manifest
+from engine.runs.control import request, take_requests
+from engine.runs.folder import RunFolder, RunFolderError, TrainerLock
+from engine.runs.supervisor import Supervisor
+from engine.runs.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, images_look_broken
+from engine.sinks import read_events
+from tests.runs_helpers import KILL_AFTER_STEP, KILL_AT_RENAME, dbtui, profile_file, python, step_of, wait_for
+from tests.training_helpers import tiny_profile
+
+RESUMABLE = dict(training={"max_train_steps": 8, "seed": 11}, dataset={"resolution": 64, "hflip": True, "center_crop": False},
+                 saving={"every_n_steps": 2, "keep_last_n": 3}, optimizer={"learning_rate": 1e-3})
+
+
+def unet_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(run_dir / "outputs" / "diffusers" / "unet" / "diffusion_pytorch_model.safetensors")
+
+
+def start_worker(run_dir: Path, profile_path: Path, code: str | None = None, *args: str) -> subprocess.Popen:
+    folder = RunFolder(run_dir).create()
+    folder.profile.write_text(profile_path.read_text())
+    if code is None:
+        return python("import sys; from engine.worker import main; sys.exit(main(sys.argv[1:]))", str(run_dir), *args)
+    return python(code, str(run_dir), *args)
+
+
+def test_sigkill_and_resume_ends_bitwise_equal_to_an_uninterrupted_run(tmp_path: Path) -> None:
+    path = profile_file(tmp_path, **RESUMABLE)
+    reference = tmp_path / "reference"
+    assert start_worker(reference, path).wait(timeout=600) == 0
+
+    killed = tmp_path / "killed"
+    process = start_worker(killed, path, KILL_AFTER_STEP, "5")
+    assert process.wait(timeout=600) == -signal.SIGKILL
+    folder = RunFolder(killed)
+    assert latest_checkpoint(folder).name == "step-00000004"
+    assert start_worker(killed, path, None, "--resume", "latest").wait(timeout=600) == 0
+
+    started = [e for e in read_events(folder.events) if e.kind == "run_started"]
+    assert started[-1].resumed_from_step == 4
+    a, b = unet_weights(reference), unet_weights(killed)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    base = load_file(Path(resolve_model("builtin:tiny-sd1")) / "unet" / "diffusion_pytorch_model.safetensors")
+    assert not all(torch.equal(a[k], base[k]) for k in a)  # training changed the weights
+
+
+def test_a_kill_during_a_save_leaves_the_previous_checkpoint_and_resume_works(tmp_path: Path) -> None:
+    path = profile_file(tmp_path, **RESUMABLE)
+    run_dir = tmp_path / "run"
+    assert start_worker(run_dir, path, KILL_AT_RENAME, "4").wait(timeout=600) == -signal.SIGKILL
+    folder = RunFolder(run_dir)
+    assert [step for step, _ in complete_checkpoints(folder)] == [2]
+    assert (folder.checkpoints / "step-00000004.partial").is_dir()  # the torn save is never taken for a checkpoint
+    assert read_manifest(latest_checkpoint(folder))["step"] == 2
+    assert start_worker(run_dir, path, None, "--resume", "latest").wait(timeout=600) == 0
+    assert [e for e in read_events(folder.events) if e.kind == "run_finished"][-1].step == 8
+
+
+def test_sigint_saves_exits_0_and_resume_continues(tmp_path: Path) -> None:
+    path = profile_file(tmp_path, training={"max_train_steps": 400}, saving={"every_n_steps": 1000})
+    run_dir = tmp_path / "runs" / "t"
+    process = start_worker(run_dir, path)
+    folder = RunFolder(run_dir)
+    wait_for(lambda: step_of(folder) >= 2)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=300) == 0
+    state = folder.read_state()
+    assert state.status == "stopped"
+    [(step, _)] = complete_checkpoints(folder)
+    assert step == state.step >= 2
+
+    resumed = dbtui("run", str(path), "--resume", "--plain", "--set", f"training.max_train_steps={step + 2}",
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, out
+    assert f"resumed at step {step}" in out and "finished" in out
+    assert folder.read_state().step == step + 2
+
+
+def test_plain_mode_prints_progress_while_running_and_rerun_is_refused(tmp_path: Path) -> None:
+    path = profile_file(tmp_path, training={"max_train_steps": 6}, logging={"every_n_steps": 1}, saving={"every_n_steps": 3})
+    process = dbtui("run", str(path), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen_running = False
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("step 1/6"):
+            seen_running = process.poll() is None
+    assert process.wait(timeout=60) == 0
+    assert seen_running, "".join(lines)
+    text = "".join(lines)
+    assert text.startswith(f"running: dbtui run {path}") and "outputs are in" in text
+    again = dbtui("run", str(path), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out, _ = again.communicate(timeout=120)
+    assert again.returncode == 1 and "--resume" in out and "already has checkpoints" in out
+
+
+def test_detached_run_survives_its_terminal_then_attach_and_stop(tmp_path: Path) -> None:
+    path = profile_file(tmp_path, training={"max_train_steps": 5000}, saving={"every_n_steps": 10000})
+    run_dir = tmp_path / "runs" / "t"
+    # The "terminal": a shell in its own session that starts the detached run and stays around.
+    terminal = subprocess.Popen(
+        ["bash", "-c", f"{sys.executable} -m dbtui run {path} --detach --plain; sleep 600"],
+        cwd=Path(__file__).parents[1], start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1])),
+    )
+    folder = RunFolder(run_dir)
+    wait_for(lambda: step_of(folder) >= 1)
+    os.killpg(terminal.pid, signal.SIGKILL)  # the SSH session and everything in its process group die
+    terminal.wait()
+    step = step_of(folder)
+    wait_for(lambda: step_of(folder) >= step + 2)
+    assert folder.is_live()
+
+    attach = dbtui("attach", str(run_dir), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = attach.stdout.readline()
+    assert first.startswith("[load_model]")
+    stop = dbtui("stop", str(run_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert stop.wait(timeout=60) == 0
+    out, _ = attach.communicate(timeout=300)
+    assert "step 1/5000" in out and "stopped at step" in out and "checkpoint at step" in out
+    assert folder.read_state().status == "stopped"
+    assert complete_checkpoints(folder)
+
+
+def test_nan_loss_stops_with_advice_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 10}, saving={"every_n_steps": 2})
+    folder = RunFolder(tmp_path / "run").create()
+    supervisor = Supervisor(folder)
+
+    def poison(trainer) -> None:
+        supervisor.attach(trainer)
+        original = trainer.loss
+        trainer.loss = lambda batch: original(batch) * (float("nan") if trainer.global_step >= 3 else 1.0)
+
+    with pytest.raises(NonFiniteLossError):
+        train(profile, folder.path, step_hooks=[supervisor.on_step], trainer_hook=poison)
+    [failed] = [e for e in read_events(folder.events) if e.kind == "run_failed"]
+    assert "nan" in failed.reason.lower() and "bf16" in failed.advice
+    assert [step for step, _ in complete_checkpoints(folder)] == [2]
+
+
+def test_out_of_memory_gives_advice_from_the_settings(tmp_path: Path) -> None:
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 3})
+
+    def oom(trainer, step) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    with pytest.raises(OutOfMemoryAdviceError) as caught:
+        train(profile, tmp_path / "run", step_hooks=[oom])
+    assert "gradient checkpointing" in caught.value.advice and "LoRA" in caught.value.advice
+    [failed] = [e for e in read_events(tmp_path / "run" / "events.jsonl") if e.kind == "run_failed"]
+    assert failed.advice == caught.value.advice
+
+
+def test_control_requests_are_files_taken_once(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path).create()
+    request(folder, "save")
+    request(folder, "stop")
+    assert take_requests(folder) == {"save", "stop"}
+    assert take_requests(folder) == set()
+
+
+def test_one_trainer_per_folder_and_a_stale_lock_is_taken_over(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path).create()
+    sleeper = subprocess.Popen(["sleep", "30"])
+    folder.lock.write_text(str(sleeper.pid))
+    with pytest.raises(RunFolderError, match="already running"):
+        TrainerLock(folder).acquire()
+    sleeper.kill()
+    sleeper.wait()
+    lock = TrainerLock(folder)
+    lock.acquire()  # its owner is gone: a crash left it
+    assert folder.lock.read_text() == str(os.getpid())
+    lock.release()
+    assert not folder.lock.exists()
+
+
+def test_black_samples_are_recognised() -> None:
+    from PIL import Image
+
+    assert images_look_broken([Image.new("RGB", (8, 8))])
+    assert not images_look_broken([Image.new("RGB", (8, 8), (10, 200, 30))])
+
+
+def test_two_process_run_through_accelerate_launch(tmp_path: Path) -> None:
+    from engine.runs.launcher import start_run
+
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 3}, launch={"num_processes": 2, "extra_args": ["--main_process_port", "29517"]},
+                           saving={"every_n_steps": 2})
+    started = start_run(profile)
+    assert "--num_processes" in started.command and "2" in started.command
+    assert started.process.wait(timeout=600) == 0, started.folder.log.read_text()[-3000:]
+    events = list(read_events(started.folder.events))
+    [run_started] = [e for e in events if e.kind == "run_started"]
+    assert run_started.num_processes == 2
+    assert [e.step for e in events if e.kind == "step_ended"] == [1, 2, 3]  # one event stream, from the main process
+    assert [e for e in events if e.kind == "checkpoint_saved"]
+    assert (started.folder.outputs / "diffusers" / "model_index.json").is_file()
