@@ -64,7 +64,6 @@ class Engine(Protocol):
     def follow_run(self, folder: Path, stop: Callable[[], bool]) -> Iterator[Event]: ...
     def control(self, folder: Path, what: str) -> None: ...
     def list_runs(self, output_dir: str) -> list[RunSummary]: ...
-    def run_in_this_process(self, folder: Path) -> bool: ...
 
 
 def model_kind(source: str) -> str:
@@ -167,12 +166,16 @@ class RealEngine:
         return fit_test(profile, steps, emit, price_per_hour=price_per_hour)
 
     def start_run(self, profile: Profile) -> Path:
-        try:
-            from engine.runs.launcher import start_run
-        except ImportError:
-            # Until the detached launcher lands, train in a thread of this process.
-            from dbtui.inprocess_run import start_run
-        return Path(start_run(profile).path)
+        """Start the trainer as its own process: closing the app never stops it."""
+        import threading
+
+        from engine.runs.launcher import start_run
+
+        started = start_run(profile, detach=True)
+        # Reap the process when it ends, so that a finished trainer is not left a zombie that
+        # still looks alive to the run folder's pid check.
+        threading.Thread(target=started.process.wait, name="dbtui-reap", daemon=True).start()
+        return Path(started.folder.path)
 
     def follow_run(self, folder: Path, stop: Callable[[], bool]) -> Iterator[Event]:
         from engine.runs.folder import RunFolder
@@ -200,12 +203,3 @@ class RealEngine:
                 status = "died"
             runs.append(RunSummary(folder.path, status, state.step, state.total_steps))
         return runs
-
-    def run_in_this_process(self, folder: Path) -> bool:
-        """True when the run trains in this process, so quitting the app would end it."""
-        import os
-
-        from engine.runs.folder import RunFolder
-
-        state = RunFolder(Path(folder)).read_state()
-        return state is not None and state.pid == os.getpid()

@@ -194,9 +194,6 @@ class FakeEngine:
         return [RunSummary(Path(output_dir) / "tiny-demo", "finished", 30, 30),
                 RunSummary(Path(output_dir) / "person-v2", "running", 120, 800)]
 
-    def run_in_this_process(self, folder: Path) -> bool:
-        return False
-
 
 class HybridEngine(RealEngine):
     """The real engine; the dataset doctor comes from the fake until engine.dataset lands."""

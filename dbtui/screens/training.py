@@ -153,10 +153,6 @@ class TrainingScreen(WizardScreen):
                                         "sample": "Sample requested…"}[what])
 
     def action_detach(self) -> None:
-        if self.folder is not None and not self.finished and self.engine.run_in_this_process(self.folder):
-            self.notify("This run trains inside the app (no detached launcher in this build): quitting would stop it.",
-                        severity="warning", timeout=10)
-            return
         self.app.exit(message=f"Detached; the run goes on in {self.folder}." if self.folder else None)
 
     def action_next(self) -> None:
