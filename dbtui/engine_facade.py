@@ -7,6 +7,7 @@ for torch.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,16 @@ if TYPE_CHECKING:
 
 Emit = Callable[[Event], None]
 SINGLE_FILE = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+
+
+_IMPORT_LOCK = threading.Lock()
+
+
+def _transformers_loaded() -> None:
+    """Resolve transformers' lazy module in one thread at a time: two workers doing it at once
+    (the token check and the doctor) fail with "cannot import name 'CLIPTokenizer'"."""
+    with _IMPORT_LOCK:
+        from transformers import CLIPTokenizer  # noqa: F401
 
 
 class EngineUnavailable(DbtuiError):
@@ -119,6 +130,7 @@ class RealEngine:
             from engine.convert import import_single_file
         except ImportError as error:
             raise EngineUnavailable(f"single-file import needs engine.convert, which this build lacks ({error})") from None
+        _transformers_loaded()
         return Path(import_single_file(source, out_dir, emit=emit))
 
     def _dataset(self) -> Any:
@@ -129,6 +141,7 @@ class RealEngine:
         return dataset
 
     def check_dataset(self, profile: Profile, concept: int, emit: Emit | None = None) -> Any:
+        _transformers_loaded()
         return self._dataset().check_concept(profile, concept, emit=emit)
 
     def prepare_dataset(self, profile: Profile, concept: int, dst: Path, emit: Emit | None = None) -> Path:
@@ -150,6 +163,7 @@ class RealEngine:
     def autocaption(self, folder: str, extension: str, emit: Emit | None = None) -> int:
         from engine.builtin import resolve_dir
 
+        _transformers_loaded()
         result = self._dataset().autocaption(resolve_dir(folder), extension=extension, emit=emit)
         return len(getattr(result, "written", ()) or ())
 
@@ -157,12 +171,14 @@ class RealEngine:
         from engine.dataset.tokens import identifier_pieces
 
         if model not in self._tokenizers:
+            _transformers_loaded()
             self._tokenizers[model] = self._dataset().load_tokenizer(model)
         return identifier_pieces(self._tokenizers[model], identifier)
 
     def fit_test(self, profile: Profile, steps: int, emit: Emit | None = None, price_per_hour: float | None = None) -> Any:
         from engine.fit import fit_test
 
+        _transformers_loaded()
         return fit_test(profile, steps, emit, price_per_hour=price_per_hour)
 
     def start_run(self, profile: Profile) -> Path:

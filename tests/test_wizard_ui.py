@@ -58,7 +58,7 @@ async def test_the_whole_flow_by_keyboard(workdir: Path) -> None:
         screen.query_one("#ds-instance_dir", Input).value = str(workdir / "images")
         await pilot.press("ctrl+r")  # check
         await settle(pilot)
-        assert "1 errors" in text_of(screen, "#findings-summary")
+        assert "1 err" in text_of(screen, "#findings-summary")
         screen.query_one("#findings-filter", Select).value = "error"
         await pilot.pause()
         assert screen.query_one("#findings-table", DataTable).row_count == 1

@@ -78,8 +78,8 @@ class CaptionScreen(Screen[None]):
             return
         text = " ".join(self.query_one("#cap-text", TextArea).text.split())
         self.store.write(self.image, text)
-        self.query_one("#cap-status", Static).update(f"Saved {self.store.path_for(self.image).name}.")
         self._reload()
+        self.query_one("#cap-status", Static).update(f"Saved {self.store.path_for(self.image).name}.")
 
     def _bulk(self, operation: str) -> None:
         tag = self.query_one("#cap-tag", Input).value.strip()

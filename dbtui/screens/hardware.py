@@ -61,6 +61,9 @@ class HardwareScreen(WizardScreen):
         if cpu_only and not self.session.demo:
             self.query_one("#hw-demo").focus()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action == "demo" and self.session.demo)  # no "Use the demo" key in the demo
+
     def action_demo(self) -> None:
         if self.session.demo:
             return
@@ -70,6 +73,7 @@ class HardwareScreen(WizardScreen):
         self.session = demo
         self.notify("Switched to the demo: tiny built-in model and images.")
         self.query_one("#hw-demo").display = False
+        self.refresh_bindings()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "hw-probe":

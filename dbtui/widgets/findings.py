@@ -47,8 +47,8 @@ class FindingsView(Vertical):
         summary = report.summary
         counts = summary.counts
         self.query_one("#findings-summary", Static).update(
-            f"{summary.images} images, {summary.usable} usable: [red]{counts.get('error', 0)} errors[/], "
-            f"[yellow]{counts.get('warning', 0)} warnings[/], {counts.get('info', 0)} notes")
+            f"{summary.images} images, {summary.usable} usable · [red]{counts.get('error', 0)} err[/] · "
+            f"[yellow]{counts.get('warning', 0)} warn[/] · {counts.get('info', 0)} info")
         self._fill()
 
     def on_select_changed(self, event: Select.Changed) -> None:

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Collapsible, Input, Label, Select, Static, Switch
 
 from dbtui.session import Session
@@ -93,6 +94,23 @@ def parse_text(spec: FieldSpec, text: str) -> Any:
     return parse_override(f"v={text}")[1]
 
 
+class Section(Collapsible):
+    """Advanced fields of one section, built when first opened: ~300 widgets made up front
+    cost the screen over a second to appear."""
+
+    def __init__(self, form: ProfileForm, name: str, specs: list[FieldSpec]) -> None:
+        super().__init__(title=f"Advanced: {name}", collapsed=True, id=f"sec-{name.replace('.', '--')}")
+        self.form = form
+        self.specs = specs
+        self.built = False
+
+    def on_collapsible_expanded(self, event: Collapsible.Expanded) -> None:
+        if event.collapsible is self and not self.built:
+            self.built = True
+            self.query_one(Collapsible.Contents).mount_all(
+                [w for spec in self.specs for w in self.form.row_widgets(spec)])
+
+
 class ProfileForm(Vertical):
     DEFAULT_CSS = """
     ProfileForm { height: auto; }
@@ -103,6 +121,7 @@ class ProfileForm(Vertical):
     ProfileForm .row.-invalid Label { color: $error; text-style: bold; }
     ProfileForm .field-help { color: $text-muted; padding-left: 30; height: auto; }
     ProfileForm Collapsible { padding: 0; }
+    ProfileForm Collapsible.-invalid CollapsibleTitle { color: $error; text-style: bold; }
     """
 
     class Edited(Message):
@@ -118,31 +137,28 @@ class ProfileForm(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("[b]Main settings[/b]")
         for key in BASIC:
-            yield from self._row(self.specs[key])
+            yield from self.row_widgets(self.specs[key])
         sections: dict[str, list[FieldSpec]] = {}
         for spec in self.specs.values():
             if spec.key not in BASIC:
                 sections.setdefault(spec.key.rsplit(".", 1)[0] if "." in spec.key else "general", []).append(spec)
         for section, specs in sections.items():
-            with Collapsible(title=f"Advanced: {section}", collapsed=True):
-                for spec in specs:
-                    yield from self._row(spec)
+            yield Section(self, section, specs)
 
     def current(self, spec: FieldSpec) -> Any:
         return self.session.get(spec.key, spec.default)
 
-    def _row(self, spec: FieldSpec) -> ComposeResult:
+    def row_widgets(self, spec: FieldSpec) -> list[Widget]:
         value = self.current(spec)
-        with Horizontal(classes="row", id=f"row-{spec.widget_id}"):
-            yield Label(spec.key)
-            if spec.kind == "bool":
-                yield Switch(bool(value), id=spec.widget_id)
-            elif spec.kind == "choice":
-                yield Select([(str(c), c) for c in spec.choices], value=value if value is not None else Select.BLANK,
-                             allow_blank=spec.optional, compact=True, id=spec.widget_id)
-            else:
-                yield Input(to_text(value), id=spec.widget_id, compact=True)
-        yield Static(spec.help, classes="field-help")
+        if spec.kind == "bool":
+            field = Switch(bool(value), id=spec.widget_id)
+        elif spec.kind == "choice":
+            field = Select([(str(c), c) for c in spec.choices], value=value if value is not None else Select.BLANK,
+                           allow_blank=spec.optional, compact=True, id=spec.widget_id)
+        else:
+            field = Input(to_text(value), id=spec.widget_id, compact=True)
+        return [Horizontal(Label(spec.key), field, classes="row", id=f"row-{spec.widget_id}"),
+                Static(spec.help, classes="field-help")]
 
     def _spec_for(self, widget_id: str | None) -> FieldSpec | None:
         key = (widget_id or "").removeprefix("f-").replace("--", ".")
@@ -177,13 +193,18 @@ class ProfileForm(Vertical):
         """Light up the rows whose key (or a part of it) has a problem."""
         for spec in self.specs.values():
             bad = any(k == spec.key or k.startswith(spec.key + ".") for k in keys)
-            self.query_one(f"#row-{spec.widget_id}").set_class(bad, "-invalid")
+            for row in self.query(f"#row-{spec.widget_id}"):
+                row.set_class(bad, "-invalid")
+        for section in self.query(Section):
+            section.set_class(any(s.key in keys for s in section.specs), "-invalid")
 
     def refresh_values(self) -> None:
         """Show the draft's values again (after a preset changed many of them)."""
         for spec in self.specs.values():
-            widget = self.query_one(f"#{spec.widget_id}")
-            value = self.current(spec)
+            found = self.query(f"#{spec.widget_id}")
+            if not found:
+                continue  # in a section not opened yet: it will be built from the draft
+            widget, value = found.first(), self.current(spec)
             if isinstance(widget, Switch):
                 widget.value = bool(value)
             elif isinstance(widget, Select):
