@@ -2,20 +2,100 @@
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
-from textual.widgets import Footer, Header, Static
+import importlib
+from collections.abc import Iterable
+from functools import partial
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from dbtui.engine_facade import Engine, RealEngine
+from dbtui.session import STEPS, Session
+
+SCREENS_BY_STEP = {
+    "hardware": "dbtui.screens.hardware:HardwareScreen",
+    "model": "dbtui.screens.model:ModelScreen",
+    "dataset": "dbtui.screens.dataset:DatasetScreen",
+    "parameters": "dbtui.screens.parameters:ParametersScreen",
+    "training": "dbtui.screens.training:TrainingScreen",
+}
+
+
+def _load(spec: str) -> type:
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 class DbtuiApp(App):
     TITLE = "dbtui"
     SUB_TITLE = "DreamBooth for Stable Diffusion"
-    BINDINGS = [("q", "quit", "Quit")]
+    CSS_PATH = "app.tcss"
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        Binding("ctrl+t", "toggle_dark", "Light/dark"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static("Welcome to dbtui. The wizard's screens are coming; try `dbtui demo` meanwhile.", id="welcome")
-        yield Footer()
+    def __init__(self, engine: Engine, session: Session, image_renderer: str = "auto") -> None:
+        super().__init__()
+        self.engine = engine
+        self.session = session
+        # textual-image picks its renderer from the terminal; tests pin one for stable output.
+        self.image_renderer = image_renderer
+
+    def on_mount(self) -> None:
+        from dbtui.screens.start import StartScreen
+
+        self.push_screen(StartScreen(self.session, self.engine), self._started)
+
+    def _started(self, session: Session | None) -> None:
+        if session is None:
+            self.exit()
+            return
+        self.session = session
+        self.push_screen(self._step_screen(session.step))
+
+    def _step_screen(self, index: int) -> Screen:
+        return _load(SCREENS_BY_STEP[STEPS[index]])(self.session, self.engine)
+
+    def goto(self, index: int) -> None:
+        """Show wizard step ``index``; before the first step comes the start screen again."""
+        if index < 0:
+            self.pop_screen()
+            from dbtui.screens.start import StartScreen
+
+            self.push_screen(StartScreen(self.session, self.engine), self._started)
+            return
+        index = min(index, len(STEPS) - 1)
+        self.session.step = index
+        self.switch_screen(self._step_screen(index))
+
+    def action_help(self) -> None:
+        from dbtui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_toggle_dark(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every key binding of the current screen is a palette command too."""
+        yield from super().get_system_commands(screen)
+        seen = {"quit", "command_palette"}
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if not binding.description or binding.action in seen or not active.enabled:
+                continue
+            seen.add(binding.action)
+            key = binding.key_display or binding.key
+            yield SystemCommand(binding.description, f"{binding.description} ({key})",
+                                partial(active.node.run_action, binding.action))
+        for index, name in enumerate(STEPS):
+            yield SystemCommand(f"Go to {name}", f"step {index + 1} of the wizard", partial(self.goto, index))
 
 
-def make_app() -> DbtuiApp:
-    return DbtuiApp()
+def make_app(engine: Engine | None = None, session: Session | None = None, *, image_renderer: str = "auto") -> DbtuiApp:
+    """The app; tests inject a fake engine and a prepared session."""
+    return DbtuiApp(engine or RealEngine(), session or Session(), image_renderer)

@@ -18,6 +18,9 @@ COMMANDS = [
     "dbtui.cli.cmd_demo",
     "dbtui.cli.cmd_runs",
     "dbtui.cli.cmd_dataset",
+    "dbtui.cli.cmd_hardware",
+    "dbtui.cli.cmd_fit",
+    "dbtui.cli.cmd_serve",
 ]
 
 DESCRIPTION = """\

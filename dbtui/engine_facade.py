@@ -1,0 +1,221 @@
+"""The one place the UI calls the engine: a Protocol, and the real implementation.
+
+Screens and workers only talk to an ``Engine``; UI tests inject a fake one. Every method may
+block (workers call them) and every engine import is lazy, so the first screen never waits
+for torch.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from engine.errors import DbtuiError
+from engine.events import Event
+
+if TYPE_CHECKING:
+    from engine.profile import Profile
+
+Emit = Callable[[Event], None]
+SINGLE_FILE = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+
+
+_IMPORT_LOCK = threading.Lock()
+
+
+def _transformers_loaded() -> None:
+    """Resolve transformers' lazy module in one thread at a time: two workers doing it at once
+    (the token check and the doctor) fail with "cannot import name 'CLIPTokenizer'"."""
+    with _IMPORT_LOCK:
+        from transformers import CLIPTokenizer  # noqa: F401
+
+
+class EngineUnavailable(DbtuiError):
+    """A part of the engine this build does not have yet."""
+
+
+@dataclass(frozen=True)
+class HardwareReport:
+    hardware: Any  # engine.hardware.Hardware
+    sentence: str
+    preset: str  # "cpu-demo", "lora", "full-8bit", "full", "full-text-encoder"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    source: str
+    kind: str  # "builtin", "diffusers", "single-file", "hub"
+    family: str  # what the model is, in words
+    folder: str | None  # the diffusers folder the profile can use; None until converted
+    supported: bool = True
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    path: Path
+    status: str  # "running", "finished", "stopped", "failed", "unknown"
+    step: int
+    total_steps: int
+
+
+class Engine(Protocol):
+    def probe_hardware(self, path: str) -> HardwareReport: ...
+    def inspect_model(self, source: str) -> ModelInfo: ...
+    def import_model(self, source: str, out_dir: Path, emit: Emit | None = None) -> Path: ...
+    def check_dataset(self, profile: Profile, concept: int, emit: Emit | None = None) -> Any: ...
+    def prepare_dataset(self, profile: Profile, concept: int, dst: Path, emit: Emit | None = None) -> Path: ...
+    def caption_store(self, folder: str, extension: str) -> Any: ...
+    def autocaption(self, folder: str, extension: str, emit: Emit | None = None) -> int: ...
+    def identifier_tokens(self, model: str, identifier: str) -> list[str]: ...
+    def fit_test(self, profile: Profile, steps: int, emit: Emit | None = None, price_per_hour: float | None = None) -> Any: ...
+    def start_run(self, profile: Profile) -> Path: ...
+    def follow_run(self, folder: Path, stop: Callable[[], bool]) -> Iterator[Event]: ...
+    def control(self, folder: Path, what: str) -> None: ...
+    def list_runs(self, output_dir: str) -> list[RunSummary]: ...
+
+
+def model_kind(source: str) -> str:
+    """Tell a model source's kind from its text alone (no imports, no disk beyond a stat)."""
+    if source.startswith("builtin:"):
+        return "builtin"
+    path = Path(source).expanduser()
+    if path.suffix.lower() in SINGLE_FILE:
+        return "single-file"
+    if path.is_dir() or source.startswith((".", "/", "~")):
+        return "diffusers"
+    return "hub"
+
+
+class RealEngine:
+    """The engine itself, imported lazily."""
+
+    def __init__(self) -> None:
+        self._tokenizers: dict[str, Any] = {}
+
+    def probe_hardware(self, path: str) -> HardwareReport:
+        from engine.hardware import probe, verdict
+
+        hardware = probe(path)
+        sentence, preset = verdict(hardware)
+        return HardwareReport(hardware, sentence, preset)
+
+    def inspect_model(self, source: str) -> ModelInfo:
+        kind = model_kind(source)
+        if kind == "builtin":
+            from engine.builtin import resolve_model
+
+            return ModelInfo(source, kind, "built-in tiny Stable Diffusion 1.x (random weights, for the demo)", resolve_model(source))
+        if kind == "diffusers":
+            index = Path(source).expanduser() / "model_index.json"
+            if not index.is_file():
+                return ModelInfo(source, kind, "not a diffusers folder (no model_index.json)", None, supported=False)
+            import json
+
+            name = json.loads(index.read_text(encoding="utf-8")).get("_class_name", "a diffusers pipeline")
+            return ModelInfo(source, kind, f"diffusers folder: {name}", str(Path(source).expanduser()))
+        if kind == "hub":
+            return ModelInfo(source, kind, "Hugging Face hub id: downloaded when training starts", source)
+        try:
+            from engine.convert import detect_family, read_checkpoint
+        except ImportError as error:
+            raise EngineUnavailable(f"single-file import needs engine.convert, which this build lacks ({error})") from None
+        family = detect_family(read_checkpoint(source).state_dict)
+        return ModelInfo(source, kind, family.description, None, supported=family.supported)
+
+    def import_model(self, source: str, out_dir: Path, emit: Emit | None = None) -> Path:
+        try:
+            from engine.convert import import_single_file
+        except ImportError as error:
+            raise EngineUnavailable(f"single-file import needs engine.convert, which this build lacks ({error})") from None
+        _transformers_loaded()
+        return Path(import_single_file(source, out_dir, emit=emit))
+
+    def _dataset(self) -> Any:
+        try:
+            import engine.dataset as dataset
+        except ImportError as error:
+            raise EngineUnavailable(f"the dataset doctor needs engine.dataset, which this build lacks ({error})") from None
+        return dataset
+
+    def check_dataset(self, profile: Profile, concept: int, emit: Emit | None = None) -> Any:
+        _transformers_loaded()
+        return self._dataset().check_concept(profile, concept, emit=emit)
+
+    def prepare_dataset(self, profile: Profile, concept: int, dst: Path, emit: Emit | None = None) -> Path:
+        from engine.builtin import resolve_dir
+
+        data = profile.dataset
+        result = self._dataset().prepare_dataset(
+            resolve_dir(profile.concepts[concept].instance_dir), dst, resolution=data.resolution,
+            bucketing=data.bucketing, buckets=data.buckets, center_crop=data.center_crop,
+            caption_extension=data.caption_extension, emit=emit,
+        )
+        return Path(result.destination)
+
+    def caption_store(self, folder: str, extension: str) -> Any:
+        from engine.builtin import resolve_dir
+
+        return self._dataset().CaptionStore(resolve_dir(folder), extension)
+
+    def autocaption(self, folder: str, extension: str, emit: Emit | None = None) -> int:
+        from engine.builtin import resolve_dir
+
+        _transformers_loaded()
+        result = self._dataset().autocaption(resolve_dir(folder), extension=extension, emit=emit)
+        return len(getattr(result, "written", ()) or ())
+
+    def identifier_tokens(self, model: str, identifier: str) -> list[str]:
+        from engine.dataset.tokens import identifier_pieces
+
+        if model not in self._tokenizers:
+            _transformers_loaded()
+            self._tokenizers[model] = self._dataset().load_tokenizer(model)
+        return identifier_pieces(self._tokenizers[model], identifier)
+
+    def fit_test(self, profile: Profile, steps: int, emit: Emit | None = None, price_per_hour: float | None = None) -> Any:
+        from engine.fit import fit_test
+
+        _transformers_loaded()
+        return fit_test(profile, steps, emit, price_per_hour=price_per_hour)
+
+    def start_run(self, profile: Profile) -> Path:
+        """Start the trainer as its own process: closing the app never stops it."""
+        import threading
+
+        from engine.runs.launcher import start_run
+
+        started = start_run(profile, detach=True)
+        # Reap the process when it ends, so that a finished trainer is not left a zombie that
+        # still looks alive to the run folder's pid check.
+        threading.Thread(target=started.process.wait, name="dbtui-reap", daemon=True).start()
+        return Path(started.folder.path)
+
+    def follow_run(self, folder: Path, stop: Callable[[], bool]) -> Iterator[Event]:
+        from engine.runs.folder import RunFolder
+        from engine.runs.follow import follow_events
+
+        return follow_events(RunFolder(Path(folder)), stop=stop)
+
+    def control(self, folder: Path, what: str) -> None:
+        from engine.runs.control import request
+        from engine.runs.folder import RunFolder
+
+        request(RunFolder(Path(folder)), what)
+
+    def list_runs(self, output_dir: str) -> list[RunSummary]:
+        from engine.runs.folder import list_runs, pid_alive
+
+        runs = []
+        for folder in list_runs(Path(output_dir)):
+            state = folder.read_state()
+            if state is None:
+                runs.append(RunSummary(folder.path, "unknown", 0, 0))
+                continue
+            status = state.status
+            if status in ("starting", "running") and not pid_alive(state.pid):
+                status = "died"
+            runs.append(RunSummary(folder.path, status, state.step, state.total_steps))
+        return runs

@@ -1,0 +1,53 @@
+"""App-wide messages: what workers post back to the screens (workers never touch widgets)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual.message import Message
+
+from engine.events import Event, PhaseProgress, StepEnded
+
+
+@dataclass
+class EngineEvent(Message):
+    """An event from the engine (training, conversion, dataset check, fit test)."""
+
+    event: Event
+
+    def can_replace(self, message: Message) -> bool:
+        # Progress arrives faster than the screen redraws: keep only the newest of a kind.
+        # (The loss curve keeps every step in a LossHistory that the worker appends to.)
+        if not isinstance(message, EngineEvent):
+            return False
+        new, old = self.event, message.event
+        if isinstance(new, StepEnded):
+            return isinstance(old, StepEnded)
+        if isinstance(new, PhaseProgress):
+            return isinstance(old, PhaseProgress) and old.phase == new.phase
+        return False
+
+
+@dataclass
+class WorkDone(Message):
+    """A worker finished; ``what`` names the job, ``result`` is what the engine returned."""
+
+    what: str
+    result: Any = None
+
+
+@dataclass
+class WorkFailed(Message):
+    """A worker's engine call raised; ``message`` is shown to the user."""
+
+    what: str
+    message: str
+
+
+@dataclass
+class RunAttached(Message):
+    """The dashboard now follows the run in ``folder``."""
+
+    folder: Path

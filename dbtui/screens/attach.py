@@ -1,0 +1,53 @@
+"""Pick a run folder to watch, with each run's status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from dbtui.engine_facade import Engine
+
+
+class AttachScreen(ModalScreen[Path | None]):
+    CSS_PATH = "attach.tcss"
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, engine: Engine, output_dir: str) -> None:
+        super().__init__()
+        self.engine = engine
+        self.output_dir = output_dir
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="attach-box"):
+            yield Static("Attach to a run", classes="title")
+            yield Input(self.output_dir, placeholder="folder that holds run folders", id="attach-dir")
+            yield Static("", id="attach-note", classes="help")
+            yield OptionList(id="attach-list")
+
+    def on_mount(self) -> None:
+        self._list(self.output_dir)
+        self.query_one(OptionList).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._list(event.value.strip())
+
+    def _list(self, output_dir: str) -> None:
+        runs = self.engine.list_runs(output_dir)
+        options = self.query_one(OptionList)
+        options.clear_options()
+        for run in runs:
+            progress = f"{run.step}/{run.total_steps}" if run.total_steps else ""
+            options.add_option(Option(f"{run.path.name:<28} {run.status:<9} {progress}", id=str(run.path)))
+        if runs:
+            options.highlighted = 0
+        note = f"{len(runs)} run(s) in {output_dir}/ (Enter attaches)" if runs else f"no runs in {output_dir}/"
+        self.query_one("#attach-note", Static).update(note)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(Path(event.option.id))

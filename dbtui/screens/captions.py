@@ -1,0 +1,134 @@
+"""Caption review: image list, preview, caption editor, bulk tag edits with undo, auto-caption."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from dbtui.engine_facade import Engine
+from dbtui.messages import WorkDone, WorkFailed
+from dbtui.session import Session
+from dbtui.widgets.preview import ImagePreview
+
+
+class CaptionScreen(Screen[None]):
+    CSS_PATH = "captions.tcss"
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save caption", priority=True),
+        Binding("ctrl+r", "undo", "Undo bulk edit"),
+        Binding("escape", "close", "Back"),
+    ]
+
+    def __init__(self, session: Session, engine: Engine, folder: str) -> None:
+        super().__init__()
+        self.session = session
+        self.engine = engine
+        self.folder = folder
+        self.store = engine.caption_store(folder, session.get("dataset.caption_extension") or ".txt")
+        self.image: Path | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"Captions in {self.folder}", classes="title")
+        with Horizontal(id="cap-main"):
+            yield OptionList(id="cap-images")
+            with Vertical(id="cap-edit"):
+                yield ImagePreview(id="cap-preview")
+                yield TextArea(id="cap-text", soft_wrap=True)
+                yield Static("", id="cap-status", classes="help")
+        with Horizontal(id="cap-bulk"):
+            yield Input(placeholder="tag", id="cap-tag", compact=True)
+            yield Button("Add tag", id="cap-add", compact=True)
+            yield Button("Remove tag", id="cap-remove", compact=True)
+            yield Button("Undo", id="cap-undo", compact=True)
+            yield Button("Auto-caption", id="cap-auto", compact=True)
+        yield Static("", id="cap-tags", classes="help")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._reload()
+        self.query_one("#cap-images").focus()
+
+    def _reload(self) -> None:
+        images = self.query_one("#cap-images", OptionList)
+        highlighted = images.highlighted
+        images.clear_options()
+        for path in self.store.images():
+            mark = "" if self.store.read(path) else " [dim](none)[/]"
+            images.add_option(Option(f"{Path(path).name}{mark}", id=str(path)))
+        if images.option_count:
+            images.highlighted = min(highlighted or 0, images.option_count - 1)
+        tags = self.store.tag_frequency()[:8]
+        self.query_one("#cap-tags", Static).update("Tags: " + ", ".join(f"{t} ×{n}" for t, n in tags) if tags else "No tags yet.")
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        self.image = Path(event.option.id)
+        self.query_one(ImagePreview).show(self.image)
+        self.query_one("#cap-text", TextArea).text = self.store.read(self.image) or ""
+        self.query_one("#cap-status", Static).update("Ctrl+S saves this caption.")
+
+    def action_save(self) -> None:
+        if self.image is None:
+            return
+        text = " ".join(self.query_one("#cap-text", TextArea).text.split())
+        self.store.write(self.image, text)
+        self._reload()
+        self.query_one("#cap-status", Static).update(f"Saved {self.store.path_for(self.image).name}.")
+
+    def _bulk(self, operation: str) -> None:
+        tag = self.query_one("#cap-tag", Input).value.strip()
+        if not tag:
+            self.notify("Type a tag first.", severity="warning")
+            return
+        changes = self.store.add_tag(tag) if operation == "add" else self.store.remove_tag(tag)
+        self.notify(f"{operation} '{tag}': {len(changes)} caption(s) changed (Ctrl+R undoes)")
+        self._after_bulk()
+
+    def _after_bulk(self) -> None:
+        self._reload()
+        if self.image is not None:
+            self.query_one("#cap-text", TextArea).text = self.store.read(self.image) or ""
+
+    @on(Button.Pressed, "#cap-add")
+    def _add(self) -> None:
+        self._bulk("add")
+
+    @on(Button.Pressed, "#cap-remove")
+    def _remove(self) -> None:
+        self._bulk("remove")
+
+    @on(Button.Pressed, "#cap-undo")
+    def action_undo(self) -> None:
+        changes = self.store.undo()
+        self.notify(f"Undone: {len(changes)} caption(s) restored" if changes else "Nothing to undo.")
+        self._after_bulk()
+
+    @on(Button.Pressed, "#cap-auto")
+    def _auto(self) -> None:
+        self.notify("Auto-captioning the images without a caption…")
+        self.autocaption()
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def autocaption(self) -> None:
+        try:
+            count = self.engine.autocaption(self.folder, self.session.get("dataset.caption_extension") or ".txt")
+            self.post_message(WorkDone("autocaption", count))
+        except Exception as error:  # noqa: BLE001 - shown to the user (e.g. the captioner is not installed)
+            self.post_message(WorkFailed("Auto-caption", str(error)))
+
+    def on_work_done(self, message: WorkDone) -> None:
+        self.notify(f"Auto-captioned {message.result} image(s).")
+        self._after_bulk()
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self.notify(message.message, title=f"{message.what} failed", severity="error", timeout=10)
+
+    def action_close(self) -> None:
+        self.session.reports.clear()  # captions changed: the doctor's findings may be stale
+        self.dismiss(None)

@@ -1,0 +1,35 @@
+"""The equivalent command line for the profile, to run it headless (nohup, tmux, CI)."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from engine.profile import Profile, dumps_profile
+
+
+class CommandScreen(ModalScreen[None]):
+    CSS_PATH = "command.tcss"
+    BINDINGS = [Binding("escape,enter", "dismiss(None)", "Close")]
+
+    def __init__(self, profile: Profile, path: Path, *, saved: bool) -> None:
+        super().__init__()
+        self.profile = profile
+        self.path = path
+        self.saved = saved
+
+    def compose(self) -> ComposeResult:
+        path = shlex.quote(str(self.path))
+        note = "" if self.saved else f"[yellow]Not saved yet: Ctrl+S writes {path} first.[/]\n"
+        with VerticalScroll(id="cmd-box"):
+            yield Static("[b]The same run without the wizard[/b]")
+            yield Static(f"{note}\n  dbtui run {path}\n  dbtui fit {path} --price-per-hour 0.79\n"
+                         f"  nohup dbtui run {path} > run.log 2>&1 &\n", id="cmd-lines")
+            yield Static(f"[dim]{path}:[/dim]")
+            yield Static(dumps_profile(self.profile), id="cmd-toml", markup=False)

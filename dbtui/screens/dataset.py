@@ -1,0 +1,240 @@
+"""Step 3: concepts, the dataset doctor's findings, preparing, and the way to caption review."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
+
+from dbtui.messages import EngineEvent, WorkDone, WorkFailed
+from dbtui.screens.base import WizardScreen
+from dbtui.widgets.findings import FindingsView
+from dbtui.widgets.preview import ImagePreview
+from engine.events import PhaseProgress, PhaseStarted
+from engine.profile import ProfileError
+
+FIELDS = [
+    ("instance_dir", "Images folder", "folder with 5–20 pictures of your subject"),
+    ("instance_prompt", "Instance prompt", "e.g. photo of zwx dog: 'zwx' is the identifier"),
+    ("class_prompt", "Class prompt", "e.g. photo of a dog (for prior preservation)"),
+    ("class_dir", "Class folder", "folder of (or for generated) class images"),
+]
+
+
+def guess_identifier(instance_prompt: str, class_prompt: str | None) -> str | None:
+    """The word of the instance prompt that the class prompt lacks ('photo of zwx dog' vs 'photo of a dog')."""
+    words = re.findall(r"[\w-]+", instance_prompt.lower())
+    others = set(re.findall(r"[\w-]+", (class_prompt or "").lower())) | {"photo", "of", "a", "an", "the", "in", "sks"}
+    extra = [w for w in words if w not in others]
+    if "sks" in words:
+        return "sks"
+    return extra[0] if extra else None
+
+
+class DatasetScreen(WizardScreen):
+    STEP = 2
+    CSS_PATH = "dataset.tcss"
+    BINDINGS = [Binding("ctrl+r", "check", "Check"), Binding("ctrl+o", "captions", "Captions")]
+
+    def __init__(self, session, engine) -> None:
+        super().__init__(session, engine)
+        self.concept = 0
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(classes="body"):
+            with Horizontal(id="ds-concepts"):
+                yield Select(self._concept_options(), value=0, allow_blank=False, compact=True, id="ds-concept")
+                yield Button("Add", id="ds-add", compact=True)
+                yield Button("Remove", id="ds-remove", compact=True)
+            for key, label, placeholder in FIELDS:
+                with Horizontal(classes="ds-field"):
+                    yield Label(label)
+                    yield Input(placeholder=placeholder, id=f"ds-{key}", compact=True)
+            yield Static("", id="ds-tokens")
+            with Horizontal(id="ds-actions"):
+                yield Button("Check", id="ds-check", variant="primary", compact=True)
+                yield Button("Prepare", id="ds-prepare", compact=True)
+                yield Button("Captions…", id="ds-captions", compact=True)
+                yield ProgressBar(id="ds-progress", show_eta=False)
+            with Horizontal(id="ds-results"):
+                yield FindingsView(id="ds-findings")
+                yield ImagePreview(id="ds-preview")
+
+    def _concept_options(self) -> list[tuple[str, int]]:
+        concepts = self.session.get("concepts") or []
+        return [(f"Concept {i + 1}: {Path(c.get('instance_dir') or '?').name}", i) for i, c in enumerate(concepts)]
+
+    def on_mount(self) -> None:
+        self.query_one("#ds-progress").display = False  # shown while the doctor works
+        self._load_concept()
+        self.query_one("#ds-instance_dir").focus()
+
+    def _load_concept(self) -> None:
+        for key, _, _ in FIELDS:
+            self.query_one(f"#ds-{key}", Input).value = self.session.get(f"concepts.{self.concept}.{key}") or ""
+        report = self.session.reports.get(self.concept)
+        if report is not None:
+            self.query_one(FindingsView).show(report)
+        self._token_check()
+
+    # -- editing concepts ---------------------------------------------------------------
+    @on(Input.Changed)
+    def _field_changed(self, event: Input.Changed) -> None:
+        key = (event.input.id or "").removeprefix("ds-")
+        if key not in {k for k, _, _ in FIELDS}:
+            return
+        concept = self.session.get(f"concepts.{self.concept}")
+        if event.value.strip():
+            concept[key] = event.value.strip()
+        elif key in ("class_dir", "class_prompt"):
+            concept.pop(key, None)
+        else:
+            concept[key] = ""
+        self.session.reports.pop(self.concept, None)
+        if key in ("instance_prompt", "class_prompt"):
+            self._token_check()
+
+    def _token_check(self) -> None:
+        identifier = guess_identifier(self.session.get(f"concepts.{self.concept}.instance_prompt") or "",
+                                      self.session.get(f"concepts.{self.concept}.class_prompt"))
+        line = self.query_one("#ds-tokens", Static)
+        if identifier is None:
+            line.update("[yellow]No identifier found: put a rare word such as 'zwx' in the instance prompt.[/]")
+            return
+        line.update(f"Identifier '{identifier}': checking its tokens…")
+        self.tokens(self.session.get("model.pretrained") or "", identifier)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="tokens")
+    def tokens(self, model: str, identifier: str) -> None:
+        try:
+            self.post_message(WorkDone("tokens", (identifier, self.engine.identifier_tokens(model, identifier))))
+        except Exception as error:  # noqa: BLE001 - the check is advice; say why it is missing
+            self.post_message(WorkDone("tokens", (identifier, str(error))))
+
+    def _show_tokens(self, identifier: str, tokens: list[str] | str) -> None:
+        line = self.query_one("#ds-tokens", Static)
+        if isinstance(tokens, str):
+            line.update(f"Identifier '{identifier}': [dim]token check unavailable ({tokens})[/]")
+        elif len(tokens) == 1:
+            line.update(f"Identifier '{identifier}': [green]one token ✓[/]")
+        else:
+            line.update(f"Identifier '{identifier}': [yellow]splits into {len(tokens)} tokens ({' + '.join(tokens)}); "
+                        "a rare single-token word trains better[/]")
+
+    @on(Select.Changed, "#ds-concept")
+    def _concept_chosen(self, event: Select.Changed) -> None:
+        if isinstance(event.value, int) and event.value != self.concept:
+            self.concept = event.value
+            self._load_concept()
+
+    def _refresh_concepts(self) -> None:
+        select = self.query_one("#ds-concept", Select)
+        select.set_options(self._concept_options())
+        select.value = self.concept
+        self._load_concept()
+
+    @on(Button.Pressed, "#ds-add")
+    def action_add_concept(self) -> None:
+        concepts = self.session.get("concepts")
+        concepts.append({"instance_dir": "", "instance_prompt": ""})
+        self.concept = len(concepts) - 1
+        self._refresh_concepts()
+
+    @on(Button.Pressed, "#ds-remove")
+    def action_remove_concept(self) -> None:
+        concepts = self.session.get("concepts")
+        if len(concepts) <= 1:
+            self.notify("A profile needs at least one concept.", severity="warning")
+            return
+        concepts.pop(self.concept)
+        self.session.reports.clear()
+        self.concept = min(self.concept, len(concepts) - 1)
+        self._refresh_concepts()
+
+    # -- the doctor ---------------------------------------------------------------------
+    @on(Button.Pressed, "#ds-check")
+    def action_check(self) -> None:
+        try:
+            profile = self.session.profile()
+        except ProfileError as error:
+            mine = [p for p in error.problems if p.key.startswith(f"concepts.{self.concept}")] or error.problems
+            self.notify("\n".join(f"{p.key}: {p.message}" for p in mine[:4]), title="Fix these first", severity="error")
+            return
+        self.check(profile, self.concept)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="doctor")
+    def check(self, profile, concept: int) -> None:
+        try:
+            report = self.engine.check_dataset(profile, concept, emit=lambda e: self.post_message(EngineEvent(e)))
+            self.post_message(WorkDone("check", (concept, report)))
+        except Exception as error:  # noqa: BLE001 - shown to the user
+            self.post_message(WorkFailed("Dataset check", str(error)))
+
+    @on(Button.Pressed, "#ds-prepare")
+    def action_prepare(self) -> None:
+        try:
+            profile = self.session.profile()
+        except ProfileError as error:
+            self.notify(str(error.problems[0]), severity="error")
+            return
+        source = Path(self.session.get(f"concepts.{self.concept}.instance_dir"))
+        self.prepare(profile, self.concept, source.with_name(f"{source.name}-prepared"))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="doctor")
+    def prepare(self, profile, concept: int, dst: Path) -> None:
+        try:
+            folder = self.engine.prepare_dataset(profile, concept, dst, emit=lambda e: self.post_message(EngineEvent(e)))
+            self.post_message(WorkDone("prepare", (concept, folder)))
+        except Exception as error:  # noqa: BLE001 - shown to the user
+            self.post_message(WorkFailed("Prepare", str(error)))
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        bar = self.query_one("#ds-progress", ProgressBar)
+        if isinstance(message.event, PhaseStarted):
+            bar.display = True
+            bar.update(total=message.event.total, progress=0)
+        elif isinstance(message.event, PhaseProgress):
+            bar.update(total=message.event.total, progress=message.event.done)
+
+    def on_work_done(self, message: WorkDone) -> None:
+        if message.what == "tokens":
+            self._show_tokens(*message.result)
+        elif message.what == "check":
+            self.query_one("#ds-progress").display = False
+            concept, report = message.result
+            self.session.reports[concept] = report
+            if concept == self.concept:
+                self.query_one(FindingsView).show(report)
+        elif message.what == "prepare":
+            concept, folder = message.result
+            self.session.set(f"concepts.{concept}.instance_dir", str(folder))
+            self.notify(f"Prepared copies in {folder}; the profile now uses them.")
+            self._refresh_concepts()
+            self.action_check()
+
+    def on_findings_view_highlighted(self, message: FindingsView.Highlighted) -> None:
+        self.query_one(ImagePreview).show(message.path)
+
+    @on(Button.Pressed, "#ds-captions")
+    def action_captions(self) -> None:
+        from dbtui.screens.captions import CaptionScreen
+
+        folder = self.session.get(f"concepts.{self.concept}.instance_dir")
+        if not folder:
+            self.notify("Choose the images folder first.", severity="warning")
+            return
+        self.app.push_screen(CaptionScreen(self.session, self.engine, folder))
+
+    def leave_problem(self) -> str | None:
+        report = self.session.reports.get(self.concept)
+        if report is not None and report.summary.usable == 0:
+            return "No usable images in this concept: fix the errors the check shows."
+        for index, concept in enumerate(self.session.get("concepts") or []):
+            if not concept.get("instance_dir"):
+                return f"Concept {index + 1} has no images folder."
+        return None

@@ -1,0 +1,84 @@
+"""Step 1: what this machine can train, and the preset that fits it."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, LoadingIndicator, Static
+
+from dbtui.messages import WorkDone, WorkFailed
+from dbtui.presets import PRESET_LABELS
+from dbtui.screens.base import WizardScreen
+from dbtui.session import Session
+from dbtui.widgets.hardware_table import hardware_table
+
+
+class HardwareScreen(WizardScreen):
+    STEP = 0
+    CSS_PATH = "hardware.tcss"
+    BINDINGS = [Binding("r", "probe", "Re-check"), Binding("d", "demo", "Use the demo")]
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(classes="body"):
+            yield Static("Hardware check", classes="title")
+            yield LoadingIndicator(id="hw-loading")
+            yield Static(id="hw-table")
+            yield Static(id="hw-verdict")
+            with Horizontal(id="hw-buttons"):
+                yield Button("Re-check", id="hw-probe", compact=True)
+                yield Button("Use the demo", id="hw-demo", variant="primary", compact=True)
+
+    def on_mount(self) -> None:
+        if self.session.hardware is None:
+            self.action_probe()
+        else:
+            self._show(self.session.hardware)
+
+    def action_probe(self) -> None:
+        self.query_one("#hw-loading").display = True
+        self.probe(self.session.get("saving.output_dir") or ".")
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def probe(self, path: str) -> None:
+        try:
+            self.post_message(WorkDone("hardware", self.engine.probe_hardware(path)))
+        except Exception as error:  # noqa: BLE001 - shown to the user, never a crash
+            self.post_message(WorkFailed("Hardware check", str(error)))
+
+    def on_work_done(self, message: WorkDone) -> None:
+        self.session.hardware = message.result
+        self._show(message.result)
+
+    def _show(self, report) -> None:
+        self.query_one("#hw-loading").display = False
+        self.query_one("#hw-table", Static).update(hardware_table(report.hardware))
+        preset = PRESET_LABELS.get(report.preset, report.preset)
+        self.query_one("#hw-verdict", Static).update(f"[b]{report.sentence}[/b]\nRecommended preset: [b]{preset}[/b]")
+        cpu_only = not report.hardware.gpus
+        self.query_one("#hw-demo").display = cpu_only and not self.session.demo
+        if cpu_only and not self.session.demo:
+            self.query_one("#hw-demo").focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action == "demo" and self.session.demo)  # no "Use the demo" key in the demo
+
+    def action_demo(self) -> None:
+        if self.session.demo:
+            return
+        demo = Session.for_demo()
+        demo.hardware, demo.profiles_dir = self.session.hardware, self.session.profiles_dir
+        self.app.session = demo
+        self.session = demo
+        self.notify("Switched to the demo: tiny built-in model and images.")
+        self.query_one("#hw-demo").display = False
+        self.refresh_bindings()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "hw-probe":
+            self.action_probe()
+        elif event.button.id == "hw-demo":
+            self.action_demo()
+        else:
+            super().on_button_pressed(event)

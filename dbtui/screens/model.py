@@ -1,0 +1,122 @@
+"""Step 2: the base model: a diffusers folder, a hub id, or a single file converted here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Input, ProgressBar, Static
+
+from dbtui.messages import EngineEvent, WorkDone, WorkFailed
+from dbtui.screens.base import WizardScreen
+from engine.events import PhaseProgress, PhaseStarted
+
+HELP = ("A diffusers folder (with model_index.json), a hub id such as runwayml/stable-diffusion-v1-5, "
+        "a .safetensors/.ckpt file (converted to a diffusers folder here), or builtin:tiny-sd1 for the demo.")
+
+
+class ModelScreen(WizardScreen):
+    STEP = 1
+    CSS_PATH = "model.tcss"
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(classes="body"):
+            yield Static("Base model", classes="title")
+            yield Static(HELP, classes="help")
+            with Horizontal(id="model-row"):
+                yield Input(self.session.get("model.pretrained", ""), placeholder="folder, hub id or file", id="model-source", compact=True)
+                yield Button("Check", id="model-check", compact=True)
+            yield Static(id="model-family")
+            with Horizontal(id="model-convert-row"):
+                yield Button("Convert to diffusers", id="model-convert", variant="primary", compact=True)
+                yield ProgressBar(id="model-progress", show_eta=False)
+            yield Static(id="model-folder")
+
+    def on_mount(self) -> None:
+        self.query_one("#model-convert-row").display = False
+        info = self.session.model_info
+        if info is not None and info.source == self.session.get("model.pretrained"):
+            self._show(info)
+        else:
+            self.action_check()
+        self.query_one("#model-source").focus()
+
+    @on(Input.Submitted, "#model-source")
+    @on(Button.Pressed, "#model-check")
+    def action_check(self) -> None:
+        source = self.query_one("#model-source", Input).value.strip()
+        if not source:
+            return
+        self.session.set("model.pretrained", source)
+        self.query_one("#model-family", Static).update("checking…")
+        self.inspect(source)
+
+    @on(Button.Pressed, "#model-convert")
+    def action_convert(self) -> None:
+        info = self.session.model_info
+        if info is None or info.kind != "single-file":
+            return
+        out_dir = Path("models") / f"{Path(info.source).stem}-diffusers"
+        self.query_one("#model-convert", Button).disabled = True
+        self.convert(info.source, out_dir)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="model")
+    def inspect(self, source: str) -> None:
+        try:
+            self.post_message(WorkDone("inspect", self.engine.inspect_model(source)))
+        except Exception as error:  # noqa: BLE001 - shown to the user
+            self.post_message(WorkFailed("Model check", str(error)))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="model")
+    def convert(self, source: str, out_dir: Path) -> None:
+        try:
+            folder = self.engine.import_model(source, out_dir, emit=lambda e: self.post_message(EngineEvent(e)))
+            self.post_message(WorkDone("convert", folder))
+        except Exception as error:  # noqa: BLE001 - shown to the user
+            self.post_message(WorkFailed("Conversion", str(error)))
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        bar = self.query_one("#model-progress", ProgressBar)
+        event = message.event
+        if isinstance(event, PhaseStarted):
+            bar.update(total=event.total, progress=0)
+        elif isinstance(event, PhaseProgress):
+            bar.update(total=event.total, progress=event.done)
+
+    def on_work_done(self, message: WorkDone) -> None:
+        if message.what == "inspect":
+            self.session.model_info = message.result
+            self._show(message.result)
+        else:
+            folder = str(message.result)
+            self.session.set("model.pretrained", folder)
+            self.query_one("#model-source", Input).value = folder
+            self.query_one("#model-convert-row").display = False
+            self.notify(f"Converted into {folder}")
+            self.action_check()
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self.query_one("#model-convert", Button).disabled = False
+        self.query_one("#model-family", Static).update(f"[red]{message.message}[/]")
+        super().on_work_failed(message)
+
+    def _show(self, info) -> None:
+        colour = "green" if info.supported else "red"
+        self.query_one("#model-family", Static).update(f"[{colour}]{info.family}[/]")
+        single = info.kind == "single-file" and info.supported
+        self.query_one("#model-convert-row").display = single
+        if info.folder:
+            text = f"The profile will use: [b]{info.folder}[/b]"
+        elif single:
+            text = "Convert it once here, or leave it: training converts it into the run folder."
+        else:
+            text = ""
+        self.query_one("#model-folder", Static).update(text)
+
+    def leave_problem(self) -> str | None:
+        info = self.session.model_info
+        if info is not None and info.source == self.session.get("model.pretrained") and not info.supported:
+            return f"dbtui cannot train this model: {info.family}"
+        return None

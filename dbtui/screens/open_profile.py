@@ -1,0 +1,43 @@
+"""Pick a profile file: type a path, or choose one of the profiles folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+
+class OpenProfileScreen(ModalScreen[Path | None]):
+    CSS_PATH = "open_profile.tcss"
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.folder = Path(folder)
+
+    def compose(self) -> ComposeResult:
+        files = sorted(self.folder.glob("*.toml")) if self.folder.is_dir() else []
+        with Vertical(id="open-box"):
+            yield Static("Open a profile", classes="title")
+            yield Input(placeholder="path/to/profile.toml", id="open-path")
+            yield Static(f"or one of {self.folder}/ (Enter opens):" if files else f"no profiles in {self.folder}/ yet",
+                         classes="help")
+            yield OptionList(*(Option(str(f), id=str(f)) for f in files), id="open-list")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._open(event.value.strip())
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self._open(event.option.id)
+
+    def _open(self, text: str) -> None:
+        path = Path(text).expanduser()
+        if not path.is_file():
+            self.notify(f"{path} is not a file", severity="error")
+            return
+        self.dismiss(path)

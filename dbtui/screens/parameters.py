@@ -1,0 +1,159 @@
+"""Step 4: every training parameter, presets, live validation, save, and the fit test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Input, Label, Select, Static
+
+from dbtui.format import duration
+from dbtui.messages import EngineEvent, WorkDone, WorkFailed
+from dbtui.presets import PRESET_LABELS, PRESETS
+from dbtui.screens.base import WizardScreen
+from dbtui.widgets.profile_form import ProfileForm
+from engine.events import StepEnded
+from engine.profile import ProfileError
+
+
+class ParametersScreen(WizardScreen):
+    STEP = 3
+    NEXT_LABEL = "Train"
+    CSS_PATH = "parameters.tcss"
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save profile", priority=True),
+        Binding("ctrl+g", "command", "Command"),
+        Binding("ctrl+f", "fit", "Fit test"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        hardware = self.session.hardware
+        preset = hardware.preset if hardware is not None else Select.BLANK
+        with VerticalScroll(classes="body", id="par-body"):
+            with Horizontal(classes="par-row"):
+                yield Label("Preset")
+                yield Select([(label, key) for key, label in PRESET_LABELS.items()], value=preset, compact=True,
+                             prompt="choose a preset", id="par-preset")
+                yield Button("Apply", id="par-apply")
+            with Horizontal(classes="par-row"):
+                yield Label("Save as")
+                yield Input(str(self.session.default_path()), id="par-path", compact=True)
+                yield Button("Save", id="par-save", variant="primary")
+                yield Button("Command", id="par-command")
+            yield ProfileForm(self.session, id="par-form")
+            yield Static("[b]Fit test[/b]: train 10 real steps to measure memory, speed, time and cost.", id="par-fit-title")
+            with Horizontal(classes="par-row"):
+                yield Label("Price per hour")
+                yield Input(placeholder="e.g. 0.79 (optional)", id="par-price", compact=True)
+                yield Button("Fit test", id="par-fit")
+            yield Static("", id="par-fit-result")
+        yield Static("", id="par-problems", classes="problems")
+
+    def on_mount(self) -> None:
+        self._validate()
+        self.query_one("#f-name").focus()
+
+    def on_profile_form_edited(self, message: ProfileForm.Edited) -> None:
+        if message.key == "name" and self.session.path is None:
+            self.query_one("#par-path", Input).value = str(self.session.default_path())
+        self._validate()
+
+    def _validate(self) -> bool:
+        _, problems = self.session.validate()
+        self.query_one(ProfileForm).mark_problems({p.key for p in problems})
+        panel = self.query_one("#par-problems", Static)
+        if problems:
+            lines = [f"✗ {p.key or 'profile'}: {p.message}" + (f" (did you mean {p.suggestion}?)" if p.suggestion else "")
+                     for p in problems[:3]]
+            if len(problems) > 3:
+                lines.append(f"… and {len(problems) - 3} more")
+            panel.update("\n".join(lines))
+        else:
+            panel.update("[green]✓ The profile is valid.[/]")
+        return not problems
+
+    @on(Button.Pressed, "#par-apply")
+    def action_apply_preset(self) -> None:
+        preset = self.query_one("#par-preset", Select).value
+        if preset is Select.BLANK:
+            return
+        self.session.merge(PRESETS[preset])
+        self.query_one(ProfileForm).refresh_values()
+        self._validate()
+        self.notify(f"Applied: {PRESET_LABELS[preset]}")
+
+    @on(Button.Pressed, "#par-save")
+    @on(Input.Submitted, "#par-path")
+    def action_save(self) -> None:
+        path = Path(self.query_one("#par-path", Input).value.strip() or self.session.default_path())
+        try:
+            saved = self.session.save(path)
+        except ProfileError as error:
+            self._validate()
+            self.notify(f"{len(error.problems)} problem(s) to fix before saving.", severity="error")
+            return
+        except OSError as error:
+            self.notify(f"Cannot write {path}: {error.strerror}", severity="error")
+            return
+        self.notify(f"Saved {saved}")
+
+    @on(Button.Pressed, "#par-command")
+    def action_command(self) -> None:
+        from dbtui.screens.command import CommandScreen
+
+        profile, problems = self.session.validate()
+        if profile is None:
+            self.notify("Fix the problems first: the command needs a valid profile.", severity="error")
+            return
+        self.app.push_screen(CommandScreen(profile, self.session.path or self.session.default_path(),
+                                           saved=self.session.path is not None))
+
+    @on(Button.Pressed, "#par-fit")
+    def action_fit(self) -> None:
+        profile, _ = self.session.validate()
+        if profile is None:
+            self.notify("Fix the problems first.", severity="error")
+            return
+        text = self.query_one("#par-price", Input).value.strip()
+        try:
+            price = float(text) if text else None
+        except ValueError:
+            self.notify("The price must be a number, e.g. 0.79", severity="error")
+            return
+        self.query_one("#par-fit", Button).disabled = True
+        self.query_one("#par-fit-result", Static).update("Fit test running: loading the model…")
+        self.fit(profile, price)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="fit")
+    def fit(self, profile, price: float | None) -> None:
+        try:
+            result = self.engine.fit_test(profile, 10, emit=lambda e: self.post_message(EngineEvent(e)), price_per_hour=price)
+            self.post_message(WorkDone("fit", result))
+        except Exception as error:  # noqa: BLE001 - shown to the user (out of memory is the usual one)
+            self.post_message(WorkFailed("Fit test", str(error)))
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        if isinstance(message.event, StepEnded):
+            self.query_one("#par-fit-result", Static).update(f"Fit test running: step {message.event.step} of 10…")
+
+    def on_work_done(self, message: WorkDone) -> None:
+        result = message.result
+        self.query_one("#par-fit", Button).disabled = False
+        vram = f"{result.peak_vram_mb / 1024:.1f} GB peak VRAM (torch)" if result.peak_vram_mb else "no GPU: VRAM not measured"
+        cost = f", about [b]{result.est_cost:.2f}[/b] at that price" if result.est_cost is not None else ""
+        self.query_one("#par-fit-result", Static).update(
+            f"{vram}, [b]{result.s_per_step:.2f} s/step[/b]; the whole run ({result.total_steps} steps) "
+            f"takes about [b]{duration(result.eta_s)}[/b]{cost}.")
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self.query_one("#par-fit", Button).disabled = False
+        self.query_one("#par-fit-result", Static).update(f"[red]{message.message}[/]")
+        super().on_work_failed(message)
+
+    def leave_problem(self) -> str | None:
+        if not self._validate():
+            return "Fix the problems shown at the bottom first."
+        return None

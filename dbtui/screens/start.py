@@ -1,0 +1,95 @@
+"""The first screen: new profile, open one, attach to a run, or the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from dbtui.engine_facade import Engine
+from dbtui.session import STEPS, Session
+
+CHOICES = [
+    ("new", "New profile", "a guided setup, step by step"),
+    ("open", "Open a profile…", "edit a saved .toml profile"),
+    ("attach", "Attach to a run…", "watch (and control) a training run"),
+    ("demo", "Demo", "the tiny built-in model and images: no GPU, no downloads"),
+]
+
+
+class StartScreen(Screen[Session | None]):
+    """Returns the session to continue with (None: quit)."""
+
+    CSS_PATH = "start.tcss"
+    BINDINGS = [
+        Binding("n", "choose('new')", "New"),
+        Binding("o", "choose('open')", "Open"),
+        Binding("a", "choose('attach')", "Attach"),
+        Binding("d", "choose('demo')", "Demo"),
+    ]
+
+    def __init__(self, session: Session, engine: Engine) -> None:
+        super().__init__()
+        self.session = session
+        self.engine = engine
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="start-box"):
+            yield Static("[b]dbtui[/b]  DreamBooth fine-tuning for Stable Diffusion", id="start-title")
+            yield Static("What would you like to do?", classes="help")
+            yield OptionList(*(Option(f"[b]{label}[/b]\n  [dim]{help_}[/dim]", id=key) for key, label, help_ in CHOICES),
+                             id="start-choices")
+            yield Static("Keys: ↑↓ Enter, or the letters below. F1 help, Ctrl+P every command.", classes="help")
+        yield Footer()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.action_choose(event.option.id)
+
+    def action_choose(self, what: str) -> None:
+        if what == "new":
+            self.dismiss(Session(profiles_dir=self.session.profiles_dir))
+        elif what == "demo":
+            output_dir = self.session.get("saving.output_dir") if self.session.demo else "runs"
+            demo = Session.for_demo(output_dir or "runs")
+            demo.profiles_dir = self.session.profiles_dir
+            self.dismiss(demo)
+        elif what == "open":
+            from dbtui.screens.open_profile import OpenProfileScreen
+
+            self.app.push_screen(OpenProfileScreen(self.session.profiles_dir), self._opened)
+        elif what == "attach":
+            from dbtui.screens.attach import AttachScreen
+
+            output_dir = self.session.get("saving.output_dir") or "runs"
+            self.app.push_screen(AttachScreen(self.engine, output_dir), self._attached)
+
+    def _opened(self, path: Path | None) -> None:
+        from engine.profile import ProfileError
+
+        if path is None:
+            return
+        try:
+            session = Session.from_file(path)
+        except ProfileError as error:
+            self.notify(str(error), title=f"Cannot open {path}", severity="error", timeout=15)
+            return
+        session.profiles_dir = self.session.profiles_dir
+        self.dismiss(session)
+
+    def _attached(self, folder: Path | None) -> None:
+        from engine.profile import ProfileError
+
+        if folder is None:
+            return
+        try:
+            session = Session.from_file(folder / "profile.toml")
+        except ProfileError:
+            session = Session()  # the dashboard needs only the run folder
+        session.run_folder = folder
+        session.step = STEPS.index("training")
+        self.dismiss(session)

@@ -1,0 +1,166 @@
+"""Step 5: start (or attach to) a run and watch it: loss, speed, memory, samples, warnings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Footer, Label, Log, ProgressBar
+from textual.worker import get_current_worker
+
+from dbtui import gpu_live
+from dbtui.messages import EngineEvent, RunAttached, WorkFailed
+from dbtui.screens.base import WizardScreen
+from dbtui.widgets.loss_plot import LossHistory, LossPlot
+from dbtui.widgets.preview import ImagePreview
+from dbtui.widgets.run_stats import RunStats
+from dbtui.widgets.wizard_nav import StepIndicator
+from engine.events import (CheckpointSaved, PhaseFinished, PhaseProgress, PhaseStarted, RunFailed, RunFinished,
+                           RunStarted, SampleSaved, StepEnded, Warning)
+from engine.profile import ProfileError
+
+CONTROLS = [("stop", "Stop & save", "s"), ("save", "Save now", "c"), ("sample", "Sample now", "p"), ("detach", "Detach", "d")]
+
+
+class TrainingScreen(WizardScreen):
+    STEP = 4
+    CSS_PATH = "training.tcss"
+    BINDINGS = [
+        Binding("s", "control('stop')", "Stop & save"),
+        Binding("c", "control('save')", "Save now"),
+        Binding("p", "control('sample')", "Sample now"),
+        Binding("d", "detach", "Detach"),
+    ]
+
+    def __init__(self, session, engine) -> None:
+        super().__init__(session, engine)
+        self.history = LossHistory()
+        self.folder: Path | None = session.run_folder
+        self.finished = False
+
+    def compose(self) -> ComposeResult:
+        yield StepIndicator(self.STEP)
+        with Horizontal(id="tr-top"):
+            yield LossPlot(self.history, id="tr-plot")
+            with Vertical(id="tr-side"):
+                yield RunStats(id="tr-stats")
+                yield ImagePreview(id="tr-samples")
+        with Horizontal(id="tr-phase-row"):
+            yield Label("starting", id="tr-phase")
+            yield ProgressBar(id="tr-progress", show_eta=False)
+        yield Log(id="tr-log", max_lines=500)
+        with Horizontal(id="tr-buttons"):
+            for what, label, key in CONTROLS:
+                yield Button(f"{label} ({key})", id=f"tr-{what}", compact=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#tr-progress").display = False  # until a phase says how long it is
+        self.set_interval(1.0, self._poll_nvml)
+        if self.folder is not None:
+            self._attached(self.folder)
+            return
+        try:
+            profile = self.session.profile()
+        except ProfileError as error:
+            self.query_one(Log).write_line(str(error))
+            self.notify("The profile has problems: go back (Esc) and fix them.", severity="error")
+            return
+        self.start(profile)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="run")
+    def start(self, profile) -> None:
+        try:
+            self.post_message(RunAttached(self.engine.start_run(profile)))
+        except Exception as error:  # noqa: BLE001 - shown to the user
+            self.post_message(WorkFailed("Starting the run", str(error)))
+
+    def on_run_attached(self, message: RunAttached) -> None:
+        self._attached(message.folder)
+
+    def _attached(self, folder: Path) -> None:
+        self.folder = self.session.run_folder = Path(folder)
+        self.query_one(Log).write_line(f"Following {folder}")
+        self.follow(self.folder)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
+    def follow(self, folder: Path) -> None:
+        worker = get_current_worker()
+        try:
+            for event in self.engine.follow_run(folder, stop=lambda: worker.is_cancelled):
+                if isinstance(event, StepEnded):
+                    self.history.append(event.step, event.loss, event.smoothed_loss)
+                self.post_message(EngineEvent(event))
+        except Exception as error:  # noqa: BLE001 - shown to the user
+            self.post_message(WorkFailed("Following the run", str(error)))
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        event, log = message.event, self.query_one(Log)
+        stats = self.query_one(RunStats)
+        bar, phase = self.query_one("#tr-progress", ProgressBar), self.query_one("#tr-phase", Label)
+        if isinstance(event, StepEnded):
+            stats.show(event, status="training")
+            bar.display = True
+            bar.update(total=event.total_steps, progress=event.step)
+            phase.update(f"training {event.step}/{event.total_steps}")
+        elif isinstance(event, RunStarted):
+            log.write_line(f"Run started: {event.total_steps} steps")
+        elif isinstance(event, PhaseStarted):
+            phase.update(event.phase.replace("_", " "))
+            bar.display = event.total is not None
+            bar.update(total=event.total, progress=0)
+            stats.show(status=event.phase.replace("_", " "))
+        elif isinstance(event, PhaseProgress) and event.phase != "training":
+            bar.update(total=event.total, progress=event.done)
+        elif isinstance(event, PhaseFinished):
+            log.write_line(f"{event.phase.replace('_', ' ')} done in {event.seconds:.1f} s")
+        elif isinstance(event, SampleSaved):
+            self.query_one("#tr-samples", ImagePreview).show(event.grid or (event.paths[0] if event.paths else None))
+            log.write_line(f"Samples at step {event.step}")
+        elif isinstance(event, CheckpointSaved):
+            log.write_line(f"Checkpoint at step {event.step}: {event.path}")
+            self.notify(f"Checkpoint saved at step {event.step}")
+        elif isinstance(event, Warning):
+            log.write_line(f"⚠ {event.message}" + (f" — {event.advice}" if event.advice else ""))
+        elif isinstance(event, RunFinished):
+            self._ended(event.status, "; ".join(f"{k}: {v}" for k, v in event.outputs.items()) or "no outputs")
+        elif isinstance(event, RunFailed):
+            self._ended("failed", event.reason + (f" — {event.advice}" if event.advice else ""))
+            self.notify(event.reason, title="Training failed", severity="error", timeout=15)
+
+    def _ended(self, status: str, detail: str) -> None:
+        self.finished = True
+        self.query_one(RunStats).show(status=status)
+        self.query_one("#tr-phase", Label).update(status)
+        self.query_one(Log).write_line(f"Run {status}: {detail}")
+        for what, _, _ in CONTROLS[:3]:
+            self.query_one(f"#tr-{what}", Button).disabled = True
+
+    def _poll_nvml(self) -> None:
+        used = gpu_live.used_vram_mb()
+        if used is not None:
+            self.query_one(RunStats).show(nvml_mb=used)
+
+    def action_control(self, what: str) -> None:
+        if self.folder is None or self.finished:
+            self.notify("No run is going.", severity="warning")
+            return
+        self.engine.control(self.folder, what)
+        self.query_one(Log).write_line({"stop": "Stopping after a checkpoint…", "save": "Checkpoint requested…",
+                                        "sample": "Sample requested…"}[what])
+
+    def action_detach(self) -> None:
+        self.app.exit(message=f"Detached; the run goes on in {self.folder}." if self.folder else None)
+
+    def action_next(self) -> None:
+        self.notify("This is the last step. d detaches, Ctrl+Q quits.")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        what = (event.button.id or "").removeprefix("tr-")
+        if what == "detach":
+            self.action_detach()
+        elif what in ("stop", "save", "sample"):
+            self.action_control(what)

@@ -1,0 +1,131 @@
+"""The wizard's state: one plain object handed to every screen (no globals).
+
+The draft profile is a plain dict so that it can be invalid while the user types; it becomes
+a ``Profile`` only through ``validate()``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pydantic costs ~0.3 s: import it after the first screen is up
+    from engine.profile import Problem, Profile
+
+STEPS = ("hardware", "model", "dataset", "parameters", "training")
+
+_MISSING = object()
+
+
+def new_profile_data() -> dict[str, Any]:
+    """A fresh draft: one empty concept for the user to fill in."""
+    return {"name": "my-subject", "model": {"pretrained": "runwayml/stable-diffusion-v1-5"},
+            "concepts": [{"instance_dir": "", "instance_prompt": "photo of zwx person"}]}
+
+
+def demo_profile_data(output_dir: str = "runs") -> dict[str, Any]:
+    """The tiny built-in model and dataset: trains on a CPU in about a minute."""
+    return {
+        "name": "tiny-demo",
+        "model": {"pretrained": "builtin:tiny-sd1"},
+        "concepts": [{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
+                      "class_dir": "builtin:demo-class", "class_prompt": "photo of a disc", "num_class_images": 8}],
+        "dataset": {"resolution": 64},
+        "prior": {"enabled": True, "steps": 4},
+        "training": {"method": "full", "max_train_steps": 30},
+        "optimizer": {"learning_rate": 1e-4},
+        "precision": {"mixed_precision": "no", "gradient_checkpointing": False},
+        "sampling": {"num_images": 1, "steps": 4, "every_n_steps": 15},
+        "saving": {"output_dir": output_dir, "every_n_steps": 15},
+    }
+
+
+@dataclass
+class Session:
+    """Draft profile plus what the screens learned along the way."""
+
+    data: dict[str, Any] = field(default_factory=new_profile_data)
+    path: Path | None = None  # where the profile was last opened or saved
+    profiles_dir: Path = Path("profiles")
+    demo: bool = False
+    hardware: Any = None  # engine_facade.HardwareReport once probed
+    model_info: Any = None  # engine_facade.ModelInfo once checked
+    reports: dict[int, Any] = field(default_factory=dict)  # concept index → dataset report
+    run_folder: Path | None = None  # the run the dashboard follows
+    step: int = 0  # index into STEPS
+
+    @classmethod
+    def for_demo(cls, output_dir: str = "runs") -> Session:
+        return cls(data=demo_profile_data(output_dir), demo=True)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Session:
+        """A session editing an existing profile (raises ProfileError when it is invalid)."""
+        from engine.profile import load_profile
+
+        profile = load_profile(path)
+        return cls(data=profile.model_dump(mode="json", exclude_none=True), path=Path(path))
+
+    # -- dotted access into the draft -------------------------------------------------
+    def get(self, key: str, default: Any = None) -> Any:
+        node: Any = self.data
+        for part in key.split("."):
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            elif isinstance(node, dict) and part in node:
+                node = node[part]
+            else:
+                return default
+        return node
+
+    def set(self, key: str, value: Any = _MISSING) -> None:
+        """Set ``key``; without a value (or with None) the key is removed, so the default applies."""
+        parts = key.split(".")
+        node: Any = self.data
+        for part in parts[:-1]:
+            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+        last = parts[-1]
+        if isinstance(node, list):
+            node[int(last)] = value
+        elif value is _MISSING or value is None:
+            node.pop(last, None)
+        else:
+            node[last] = value
+
+    def merge(self, values: dict[str, Any]) -> None:
+        """Apply a preset: nested dicts merge, other values replace."""
+        def into(target: dict[str, Any], source: dict[str, Any]) -> None:
+            for key, value in source.items():
+                if isinstance(value, dict) and isinstance(target.get(key), dict):
+                    into(target[key], value)
+                elif value is None:
+                    target.pop(key, None)
+                else:
+                    target[key] = copy.deepcopy(value)
+        into(self.data, values)
+
+    # -- validation and files ---------------------------------------------------------
+    def validate(self) -> tuple[Profile | None, list[Problem]]:
+        from engine.profile import ProfileError, validate_data
+
+        try:
+            return validate_data(self.data), []
+        except ProfileError as error:
+            return None, error.problems
+
+    def profile(self) -> Profile:
+        """The draft as a valid profile; raises ProfileError listing every problem."""
+        from engine.profile import validate_data
+
+        return validate_data(self.data)
+
+    def default_path(self) -> Path:
+        return self.path or self.profiles_dir / f"{self.data.get('name') or 'profile'}.toml"
+
+    def save(self, path: str | Path | None = None) -> Path:
+        from engine.profile import save_profile
+
+        self.path = save_profile(self.profile(), Path(path) if path else self.default_path())
+        return self.path

@@ -1,0 +1,72 @@
+"""The dataset doctor's findings, filterable by severity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Select, Static
+
+SEVERITY_STYLE = {"error": "[red]error[/]", "warning": "[yellow]warn[/]", "info": "[dim]info[/]"}
+
+
+class FindingsView(Vertical):
+    """Summary line, severity filter, and a table of findings; posts Highlighted with a path."""
+
+    DEFAULT_CSS = """
+    FindingsView { height: auto; }
+    FindingsView > Horizontal { height: 1; }
+    FindingsView #findings-summary { width: 1fr; padding: 0 1; }
+    FindingsView Select { width: 14; }
+    FindingsView DataTable { height: 9; }
+    """
+
+    class Highlighted(Message):
+        def __init__(self, path: str) -> None:
+            super().__init__()
+            self.path = path
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.report: Any = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Static("not checked yet", id="findings-summary")
+            yield Select([("all", "all"), ("errors", "error"), ("warnings", "warning"), ("info", "info")],
+                         value="all", allow_blank=False, compact=True, id="findings-filter")
+        table = DataTable(id="findings-table", cursor_type="row", zebra_stripes=True)
+        table.add_columns("severity", "file", "problem")
+        yield table
+
+    def show(self, report: Any) -> None:
+        self.report = report
+        summary = report.summary
+        counts = summary.counts
+        self.query_one("#findings-summary", Static).update(
+            f"{summary.images} images, {summary.usable} usable · [red]{counts.get('error', 0)} err[/] · "
+            f"[yellow]{counts.get('warning', 0)} warn[/] · {counts.get('info', 0)} info")
+        self._fill()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self._fill()
+
+    def _fill(self) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        if self.report is None:
+            return
+        wanted = self.query_one(Select).value
+        for index, finding in enumerate(self.report.findings):
+            if wanted in ("all", finding.severity):
+                table.add_row(SEVERITY_STYLE.get(finding.severity, finding.severity), Path(finding.path).name,
+                              f"{finding.message}" + (f" [dim]→ {finding.fix}[/]" if finding.fix else ""), key=str(index))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        if self.report is not None and event.row_key.value is not None:
+            self.post_message(self.Highlighted(self.report.findings[int(event.row_key.value)].path))

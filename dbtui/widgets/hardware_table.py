@@ -1,0 +1,35 @@
+"""The hardware probe as a Rich table: shared by the wizard and `dbtui hardware`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+
+def _gb(mb: float | None) -> str:
+    return "?" if mb is None else f"{mb / 1024:.1f} GB"
+
+
+def _yes(flag: bool) -> str:
+    return "[green]usable[/]" if flag else "[dim]no[/]"
+
+
+def hardware_table(hw: Any) -> Table:
+    table = Table(show_header=False, box=None, pad_edge=False, expand=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    if hw.gpus:
+        for gpu in hw.gpus:
+            table.add_row(f"GPU {gpu.index}", f"{gpu.name}  {_gb(gpu.total_mb)} total, {_gb(gpu.free_mb)} free, "
+                          f"compute {gpu.compute_capability}, bf16 {'yes' if gpu.bf16 else 'no'}")
+    else:
+        table.add_row("GPU", "[yellow]none found[/] (no CUDA device visible to torch)")
+    table.add_row("Driver", hw.driver or "[dim]no NVIDIA driver[/]")
+    table.add_row("CUDA / torch", f"{hw.cuda or 'CPU build'} / {hw.torch}")
+    table.add_row("bitsandbytes", _yes(hw.bitsandbytes))
+    table.add_row("xformers", _yes(hw.xformers))
+    table.add_row("RAM", f"{_gb(hw.ram_available_mb)} free of {_gb(hw.ram_total_mb)}")
+    table.add_row("Disk", f"{_gb(hw.disk_free_mb)} free at the output folder")
+    table.add_row("Python", hw.python)
+    return table

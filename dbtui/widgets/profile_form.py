@@ -1,0 +1,213 @@
+"""A form built from the profile schema: one row per field, its docstring as help.
+
+The everyday fields come first; the rest fold away per section. Edits go straight into the
+session's draft (a dict), so the screen can validate the whole profile after each keystroke.
+"""
+
+from __future__ import annotations
+
+import json
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Collapsible, Input, Label, Select, Static, Switch
+
+from dbtui.session import Session
+from engine.profile import Profile, parse_override
+
+SKIP = {"schema_version", "model", "concepts"}
+BASIC = [
+    "name", "training.method", "training.max_train_steps", "training.train_batch_size", "optimizer.name",
+    "optimizer.learning_rate", "dataset.resolution", "prior.enabled", "training.train_text_encoder",
+    "precision.mixed_precision", "precision.gradient_checkpointing", "saving.output_dir",
+]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    key: str  # dotted, e.g. "optimizer.learning_rate"
+    kind: str  # "bool", "choice", "string", "value"
+    help: str
+    default: Any
+    choices: tuple[Any, ...] = ()
+    optional: bool = False
+
+    @property
+    def widget_id(self) -> str:
+        return "f-" + self.key.replace(".", "--")
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    for arg in (annotation, *typing.get_args(annotation)):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
+
+
+def field_specs(model: type[BaseModel] = Profile, prefix: str = "") -> list[FieldSpec]:
+    specs = []
+    for name, field in model.model_fields.items():
+        if not prefix and name in SKIP:
+            continue
+        inner = _model_of(field.annotation)
+        if inner is not None:
+            specs += field_specs(inner, f"{prefix}{name}.")
+            continue
+        args = [a for a in typing.get_args(field.annotation) if a is not type(None)]
+        optional = type(None) in typing.get_args(field.annotation)
+        core = args[0] if optional and len(args) == 1 else field.annotation
+        if core is bool:
+            kind, choices = "bool", ()
+        elif typing.get_origin(core) is Literal:
+            kind, choices = "choice", typing.get_args(core)
+        elif core is str:
+            kind, choices = "string", ()
+        else:
+            kind, choices = "value", ()
+        specs.append(FieldSpec(prefix + name, kind, field.description or "", field.default, choices, optional))
+    return specs
+
+
+def to_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value) if isinstance(value, (list, tuple, dict)) else str(value)
+
+
+def parse_text(spec: FieldSpec, text: str) -> Any:
+    """The value typed into a field: strings as typed, others read as TOML; empty is 'default'."""
+    text = text.strip()
+    if not text:
+        return None if spec.optional or spec.kind != "string" else ""
+    if spec.kind == "string":
+        return text
+    return parse_override(f"v={text}")[1]
+
+
+class Section(Collapsible):
+    """Advanced fields of one section, built when first opened: ~300 widgets made up front
+    cost the screen over a second to appear."""
+
+    def __init__(self, form: ProfileForm, name: str, specs: list[FieldSpec]) -> None:
+        super().__init__(title=f"Advanced: {name}", collapsed=True, id=f"sec-{name.replace('.', '--')}")
+        self.form = form
+        self.specs = specs
+        self.built = False
+
+    def on_collapsible_expanded(self, event: Collapsible.Expanded) -> None:
+        if event.collapsible is self and not self.built:
+            self.built = True
+            self.query_one(Collapsible.Contents).mount_all(
+                [w for spec in self.specs for w in self.form.row_widgets(spec)])
+
+
+class ProfileForm(Vertical):
+    DEFAULT_CSS = """
+    ProfileForm { height: auto; }
+    ProfileForm .row { height: 1; margin-top: 1; }
+    ProfileForm .row Label { width: 30; }
+    ProfileForm .row Input, ProfileForm .row Select { width: 1fr; }
+    ProfileForm .row Switch { border: none; height: 1; padding: 0; }
+    ProfileForm .row.-invalid Label { color: $error; text-style: bold; }
+    ProfileForm .field-help { color: $text-muted; padding-left: 30; height: auto; }
+    ProfileForm Collapsible { padding: 0; }
+    ProfileForm Collapsible.-invalid CollapsibleTitle { color: $error; text-style: bold; }
+    """
+
+    class Edited(Message):
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
+
+    def __init__(self, session: Session, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.session = session
+        self.specs = {spec.key: spec for spec in field_specs()}
+
+    def compose(self) -> ComposeResult:
+        yield Static("[b]Main settings[/b]")
+        for key in BASIC:
+            yield from self.row_widgets(self.specs[key])
+        sections: dict[str, list[FieldSpec]] = {}
+        for spec in self.specs.values():
+            if spec.key not in BASIC:
+                sections.setdefault(spec.key.rsplit(".", 1)[0] if "." in spec.key else "general", []).append(spec)
+        for section, specs in sections.items():
+            yield Section(self, section, specs)
+
+    def current(self, spec: FieldSpec) -> Any:
+        return self.session.get(spec.key, spec.default)
+
+    def row_widgets(self, spec: FieldSpec) -> list[Widget]:
+        value = self.current(spec)
+        if spec.kind == "bool":
+            field = Switch(bool(value), id=spec.widget_id)
+        elif spec.kind == "choice":
+            field = Select([(str(c), c) for c in spec.choices], value=value if value is not None else Select.BLANK,
+                           allow_blank=spec.optional, compact=True, id=spec.widget_id)
+        else:
+            field = Input(to_text(value), id=spec.widget_id, compact=True)
+        return [Horizontal(Label(spec.key), field, classes="row", id=f"row-{spec.widget_id}"),
+                Static(spec.help, classes="field-help")]
+
+    def _spec_for(self, widget_id: str | None) -> FieldSpec | None:
+        key = (widget_id or "").removeprefix("f-").replace("--", ".")
+        return self.specs.get(key)
+
+    def _store(self, spec: FieldSpec, value: Any) -> None:
+        if value == self.current(spec):
+            return  # also swallows the Changed events widgets post when first mounted
+        self.session.set(spec.key, value)
+        self.post_message(self.Edited(spec.key))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        spec = self._spec_for(event.input.id)
+        if spec is not None:
+            event.stop()
+            if event.value != to_text(self.current(spec)):
+                self._store(spec, parse_text(spec, event.value))
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        spec = self._spec_for(event.switch.id)
+        if spec is not None:
+            event.stop()
+            self._store(spec, event.value)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        spec = self._spec_for(event.select.id)
+        if spec is not None:
+            event.stop()
+            self._store(spec, None if event.value is Select.BLANK else event.value)
+
+    def mark_problems(self, keys: set[str]) -> None:
+        """Light up the rows whose key (or a part of it) has a problem."""
+        for spec in self.specs.values():
+            bad = any(k == spec.key or k.startswith(spec.key + ".") for k in keys)
+            for row in self.query(f"#row-{spec.widget_id}"):
+                row.set_class(bad, "-invalid")
+        for section in self.query(Section):
+            section.set_class(any(s.key in keys for s in section.specs), "-invalid")
+
+    def refresh_values(self) -> None:
+        """Show the draft's values again (after a preset changed many of them)."""
+        for spec in self.specs.values():
+            found = self.query(f"#{spec.widget_id}")
+            if not found:
+                continue  # in a section not opened yet: it will be built from the draft
+            widget, value = found.first(), self.current(spec)
+            if isinstance(widget, Switch):
+                widget.value = bool(value)
+            elif isinstance(widget, Select):
+                widget.value = value if value is not None else Select.BLANK
+            elif isinstance(widget, Input):
+                widget.value = to_text(value)

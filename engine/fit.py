@@ -1,0 +1,98 @@
+"""The fit test: train a few real steps of a profile to measure memory, speed, time and cost.
+
+Runs the real trainer in a temporary run folder with sampling and checkpoints off, and stops
+it (through its cancel event) after ``steps`` steps, so that nothing is exported and the total
+step count, hence the ETA, is the real run's. Imports torch only when called.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.events import Event, StepEnded
+from engine.profile import Profile
+
+
+@dataclass(frozen=True)
+class FitResult:
+    steps: int  # steps measured
+    total_steps: int  # steps of the whole run
+    peak_vram_mb: float | None  # the trainer's torch peak (reserved); None without CUDA
+    peak_rss_mb: float | None
+    setup_s: float  # loading the model, class images, caches: paid once per run
+    s_per_step: float  # median after the first (warm-up) step
+    eta_s: float  # setup plus every step of the whole run
+    est_cost: float | None  # eta at the hourly price, when one is given
+    device: str  # "cuda" or "cpu", as the trainer saw it
+
+
+def fit_profile(profile: Profile) -> Profile:
+    """The profile as the fit test trains it: no previews, no checkpoints, no tracker."""
+    data = profile.model_dump(mode="python")
+    data["sampling"]["num_images"] = 0
+    data["sampling"]["every_n_steps"] = None
+    data["saving"]["every_n_steps"] = None
+    data["logging"]["logger"] = "none"
+    return Profile.model_validate(data)
+
+
+def fit_test(
+    profile: Profile,
+    steps: int = 10,
+    emit: Callable[[Event], None] | None = None,
+    *,
+    price_per_hour: float | None = None,
+    work_dir: Path | None = None,
+) -> FitResult:
+    """Train ``steps`` steps of ``profile`` and measure them (see the module docstring)."""
+    from engine.run import train
+
+    steps = max(2, steps)
+    cancel = threading.Event()
+    seen: list[StepEnded] = []
+    started = time.perf_counter()
+    first_step_at: list[float] = []
+
+    def collect(event: Event) -> None:
+        if isinstance(event, StepEnded):
+            if not seen:
+                first_step_at.append(time.perf_counter())
+            seen.append(event)
+            if len(seen) >= steps:
+                cancel.set()
+        if emit:
+            emit(event)
+
+    folder = Path(tempfile.mkdtemp(prefix="dbtui-fit-", dir=work_dir))
+    try:
+        train(fit_profile(profile), folder / "run", sinks=[collect], cancel=cancel)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return measure(seen, setup_s=(first_step_at[0] - started) if first_step_at else 0.0, price_per_hour=price_per_hour)
+
+
+def measure(events: list[StepEnded], *, setup_s: float, price_per_hour: float | None = None) -> FitResult:
+    """A FitResult from the step events of a short run."""
+    if not events:
+        raise ValueError("the fit test ran no steps")
+    gaps = [b.time - a.time for a, b in zip(events, events[1:])] or [1.0 / max(events[0].it_per_s, 1e-9)]
+    s_per_step = statistics.median(gaps)
+    total = events[-1].total_steps
+    # The first step pays for warm-up, so it is left out of the median but counted with setup.
+    eta = setup_s + s_per_step * total
+    peaks = [e.vram_reserved_peak_mb or e.vram_allocated_peak_mb for e in events]
+    peaks = [p for p in peaks if p is not None]
+    rss = [e.rss_mb for e in events if e.rss_mb is not None]
+    return FitResult(
+        steps=len(events), total_steps=total, peak_vram_mb=max(peaks) if peaks else None,
+        peak_rss_mb=max(rss) if rss else None, setup_s=setup_s, s_per_step=s_per_step, eta_s=eta,
+        est_cost=eta / 3600 * price_per_hour if price_per_hour is not None else None,
+        device="cuda" if peaks else "cpu",
+    )

@@ -1,0 +1,217 @@
+"""A fake engine for the wizard's UI tests: instant, deterministic, no torch.
+
+``HybridEngine`` is the real engine with only the parts that have not landed in this branch
+(the dataset doctor) taken from the fake.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dbtui.engine_facade import HardwareReport, ModelInfo, RealEngine, RunSummary
+from engine.events import (CheckpointSaved, Event, PhaseFinished, PhaseProgress, PhaseStarted, RunFinished, RunStarted,
+                           SampleSaved, StepEnded, Warning)
+from engine.fit import FitResult
+from engine.hardware import Hardware
+
+IMAGES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    code: str
+    severity: str
+    message: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class Summary:
+    images: int
+    usable: int
+    counts: dict
+
+
+@dataclass(frozen=True)
+class Report:
+    folder: str
+    findings: tuple
+    summary: Summary
+
+
+class SimpleCaptions:
+    """CaptionStore's contract on plain .txt files, with one level of bulk undo."""
+
+    def __init__(self, folder: str, extension: str = ".txt") -> None:
+        self.folder, self.extension = Path(folder), extension
+        self._undo: list[dict[Path, str | None]] = []
+
+    def images(self) -> list[Path]:
+        return sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGES)
+
+    def path_for(self, image) -> Path:
+        return Path(image).with_suffix(self.extension)
+
+    def read(self, image) -> str | None:
+        path = self.path_for(image)
+        return path.read_text(encoding="utf-8").strip() if path.exists() else None
+
+    def write(self, image, caption: str) -> None:
+        self.path_for(image).write_text(caption, encoding="utf-8")
+
+    def _bulk(self, edit: Callable[[list[str]], list[str]]) -> list[Path]:
+        before, changed = {}, []
+        for image in self.images():
+            old = self.read(image) or ""
+            tags = [t.strip() for t in old.split(",") if t.strip()]
+            new = ", ".join(edit(tags))
+            if new != old:
+                before[image] = self.read(image)
+                self.write(image, new)
+                changed.append(image)
+        self._undo.append(before)
+        return changed
+
+    def add_tag(self, tag: str, front: bool = True) -> list[Path]:
+        return self._bulk(lambda tags: tags if tag in tags else ([tag, *tags] if front else [*tags, tag]))
+
+    def remove_tag(self, tag: str) -> list[Path]:
+        return self._bulk(lambda tags: [t for t in tags if t != tag])
+
+    def undo(self) -> list[Path]:
+        if not self._undo:
+            return []
+        before = self._undo.pop()
+        for image, text in before.items():
+            self.path_for(image).unlink(missing_ok=True) if text is None else self.write(image, text)
+        return list(before)
+
+    def tag_frequency(self) -> list[tuple[str, int]]:
+        counts: dict[str, int] = {}
+        for image in self.images():
+            for tag in (self.read(image) or "").split(","):
+                if tag.strip():
+                    counts[tag.strip()] = counts.get(tag.strip(), 0) + 1
+        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def fake_report(folder: str) -> Report:
+    """One warning per image without a caption, one error for a tiny image named small*."""
+    from engine.builtin import resolve_dir
+
+    images = sorted(p for p in Path(resolve_dir(folder)).iterdir() if p.suffix.lower() in IMAGES)
+    findings = [Finding(str(p), "no_caption", "warning", "no caption file", "write one in caption review")
+                for p in images if not p.with_suffix(".txt").exists()]
+    findings += [Finding(str(p), "too_small", "error", "smaller than the resolution", "use a bigger picture")
+                 for p in images if p.name.startswith("small")]
+    counts = {s: sum(f.severity == s for f in findings) for s in ("error", "warning", "info")}
+    return Report(folder, tuple(findings), Summary(len(images), len(images) - counts["error"], counts))
+
+
+def fake_tokens(identifier: str) -> list[str]:
+    """Short rare words stay whole; long ones split into pieces of three letters."""
+    return [identifier] if len(identifier) <= 4 else re.findall(r".{1,3}", identifier)
+
+
+def run_events(total: int = 6) -> list[Event]:
+    events: list[Event] = [
+        RunStarted(time=1.0, run_dir="runs/demo", profile={}, hardware={}, versions={}, total_steps=total),
+        PhaseStarted(time=1.0, phase="training", total=total, description=f"{total} steps"),
+    ]
+    for step in range(1, total + 1):
+        loss = 0.5 / step + 0.05 * (step % 2)
+        events.append(StepEnded(time=1.0 + step, step=step, total_steps=total, epoch=0, loss=loss,
+                                smoothed_loss=0.5 / step, lr=1e-4, it_per_s=2.0, eta_s=(total - step) / 2.0, rss_mb=512.0))
+        events.append(PhaseProgress(time=1.0 + step, phase="training", done=step, total=total))
+    events += [Warning(time=9.0, message="fp16 is not available on CPU", advice="set mixed_precision = \"no\""),
+               CheckpointSaved(time=9.0, step=total, path="runs/demo/checkpoints/step-00000006"),
+               SampleSaved(time=9.0, step=total, paths=[]),
+               PhaseFinished(time=9.0, phase="training", seconds=6.0),
+               RunFinished(time=9.0, step=total, outputs={"diffusers": "runs/demo/outputs/diffusers"}, seconds=8.0)]
+    return events
+
+
+@dataclass
+class FakeEngine:
+    """Everything answers at once; ``calls`` records (method, args) for assertions."""
+
+    calls: list = field(default_factory=list)
+    events: list = field(default_factory=run_events)
+
+    def probe_hardware(self, path: str) -> HardwareReport:
+        hw = Hardware(gpus=[], torch="2.13.0+cpu", cuda=None, driver=None, ram_total_mb=16384, ram_available_mb=8192,
+                      disk_free_mb=102400, python="3.11.7")
+        return HardwareReport(hw, "No NVIDIA GPU found: training real models here would take days. "
+                                  "Try `dbtui demo` to see everything work.", "cpu-demo")
+
+    def inspect_model(self, source: str) -> ModelInfo:
+        if source.endswith(".safetensors"):
+            return ModelInfo(source, "single-file", "Stable Diffusion 1.x (epsilon)", None)
+        return ModelInfo(source, "builtin", "built-in tiny Stable Diffusion 1.x", "/cache/tiny-sd1")
+
+    def import_model(self, source: str, out_dir: Path, emit=None) -> Path:
+        self.calls.append(("import_model", source))
+        return Path(out_dir)
+
+    def check_dataset(self, profile, concept: int, emit=None) -> Report:
+        self.calls.append(("check_dataset", concept))
+        return fake_report(profile.concepts[concept].instance_dir)
+
+    def prepare_dataset(self, profile, concept: int, dst: Path, emit=None) -> Path:
+        return Path(dst)
+
+    def caption_store(self, folder: str, extension: str) -> SimpleCaptions:
+        from engine.builtin import resolve_dir
+
+        return SimpleCaptions(resolve_dir(folder), extension)
+
+    def autocaption(self, folder: str, extension: str, emit=None) -> int:
+        return 0
+
+    def identifier_tokens(self, model: str, identifier: str) -> list[str]:
+        return fake_tokens(identifier)
+
+    def fit_test(self, profile, steps: int, emit=None, price_per_hour=None) -> FitResult:
+        self.calls.append(("fit_test", steps, price_per_hour))
+        eta = 2.0 + 0.5 * 400
+        return FitResult(steps, 400, None, 900.0, 2.0, 0.5, eta, eta / 3600 * price_per_hour if price_per_hour else None, "cpu")
+
+    def start_run(self, profile) -> Path:
+        self.calls.append(("start_run", profile.name))
+        return Path(profile.saving.output_dir) / profile.name
+
+    def follow_run(self, folder: Path, stop) -> Iterator[Event]:
+        yield from self.events
+
+    def control(self, folder: Path, what: str) -> None:
+        self.calls.append(("control", what))
+
+    def list_runs(self, output_dir: str) -> list[RunSummary]:
+        return [RunSummary(Path(output_dir) / "tiny-demo", "finished", 30, 30),
+                RunSummary(Path(output_dir) / "person-v2", "running", 120, 800)]
+
+
+class HybridEngine(RealEngine):
+    """The real engine; the dataset doctor comes from the fake until engine.dataset lands."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        try:
+            import engine.dataset  # noqa: F401
+
+            self.fake = None
+        except ImportError:
+            self.fake = FakeEngine()
+
+    def __getattribute__(self, name: str):
+        fake = object.__getattribute__(self, "fake")
+        if fake is not None and name in ("check_dataset", "prepare_dataset", "caption_store", "autocaption",
+                                         "identifier_tokens"):
+            return getattr(fake, name)
+        return object.__getattribute__(self, name)
+
+
