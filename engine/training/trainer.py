@@ -8,7 +8,6 @@ the batch order is a pure function of (seed, epoch, step), so a resumed run cont
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +28,6 @@ from engine.events import (
     PhaseStarted,
     RunStarted,
     SampleSaved,
-    StepEnded,
     Warning,
 )
 from engine.model_loading import Components, load_components, resolve_model_folder
@@ -37,6 +35,7 @@ from engine.profile import Profile, dumps_profile
 from engine.training.losses import make_noise, min_snr_weights, per_sample_loss, target_for
 from engine.training.models import prepare_models
 from engine.training.optim import build_lr_scheduler, build_optimizer
+from engine.training.metrics import StepMeter, flat_config, versions
 from engine.training.precision import effective_precision, weight_dtype
 
 StepHook = Callable[["Trainer", int], None]
@@ -126,7 +125,7 @@ class Trainer:
         self._sources()
         self._optimizer()
         if log_with:
-            self.accelerator.init_trackers(profile.name, config=_flat(profile.model_dump(mode="json")))
+            self.accelerator.init_trackers(profile.name, config=flat_config(profile.model_dump(mode="json")))
 
     def _class_images(self) -> dict[int, list[Path]]:
         profile = self.profile
@@ -224,10 +223,10 @@ class Trainer:
         accum = profile.training.gradient_accumulation_steps
         self.emit(RunStarted(
             run_dir=str(self.run_dir), profile=profile.model_dump(mode="json"), hardware=probe(self.run_dir).to_dict(),
-            versions=_versions(), total_steps=self.total_steps, resumed_from_step=self.global_step,
+            versions=versions(), total_steps=self.total_steps, resumed_from_step=self.global_step,
             num_processes=self.accelerator.num_processes,
         ))
-        meter = _StepMeter(self.total_steps, self.global_step)
+        meter = StepMeter(self.total_steps, self.global_step)
         self.emit(PhaseStarted(phase="training", total=self.total_steps, description=f"{self.total_steps} steps"))
         while self.global_step < self.total_steps and not self.cancel.is_set():
             epoch, offset = divmod(self.global_step, self.steps_per_epoch)
@@ -382,64 +381,3 @@ class Trainer:
     def end(self) -> None:
         if self.accelerator.trackers:
             self.accelerator.end_training()
-
-
-class _StepMeter:
-    """Smoothed loss, speed and ETA for step events."""
-
-    def __init__(self, total: int, start_step: int):
-        self.total = total
-        self.start_step = start_step
-        self.start = time.perf_counter()
-        self.smoothed: float | None = None
-        self.last = self.start
-        self.rate: float | None = None
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
-
-    def step_event(self, step: int, epoch: int, loss: float, lr: float, device: torch.device) -> StepEnded:
-        import psutil
-
-        now = time.perf_counter()
-        instant = 1.0 / max(now - self.last, 1e-9)
-        self.last = now
-        self.rate = instant if self.rate is None else 0.8 * self.rate + 0.2 * instant
-        if math.isfinite(loss):
-            self.smoothed = loss if self.smoothed is None else 0.9 * self.smoothed + 0.1 * loss
-        vram = reserved = None
-        if device.type == "cuda":
-            vram = torch.cuda.max_memory_allocated(device) / 2**20
-            reserved = torch.cuda.max_memory_reserved(device) / 2**20
-        return StepEnded(
-            step=step, total_steps=self.total, epoch=epoch, loss=loss,
-            smoothed_loss=self.smoothed if self.smoothed is not None else loss, lr=lr, it_per_s=self.rate,
-            eta_s=(self.total - step) / self.rate if self.rate else None,
-            vram_allocated_peak_mb=vram, vram_reserved_peak_mb=reserved,
-            rss_mb=psutil.Process().memory_info().rss / 2**20,
-        )
-
-
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    versions = {}
-    for name in ("dbtui", "torch", "diffusers", "transformers", "accelerate", "peft"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{name}/"))
-        elif isinstance(value, (int, float, str, bool)):
-            flat[name] = value
-        else:
-            flat[name] = str(value)
-    return flat
