@@ -8,6 +8,7 @@ needs more is refused, never executed.
 from __future__ import annotations
 
 import pickle
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,13 @@ def _kind(path: Path) -> str:
     """Tell the format from the first bytes, not the extension (files get renamed)."""
     with path.open("rb") as file:
         head = file.read(9)
+    # safetensors: an 8-byte little-endian header length, then the JSON header.
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size:
+        return "safetensors"
     if head.startswith(b"PK\x03\x04"):
         return "torch-zip"
     if head.startswith(b"\x80"):
         return "pickle"
-    if len(head) == 9 and head[8:9] == b"{":  # safetensors: 8-byte header length, then JSON
-        return "safetensors"
     raise CheckpointReadError(
         f"{path} is not a checkpoint dbtui can read (neither safetensors nor a PyTorch .ckpt); "
         "check that the download finished and that it is a model file, not a web page"
@@ -63,10 +65,10 @@ def _read_pickle(path: Path, zipped: bool) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
     except pickle.UnpicklingError as error:
         if "weights only load failed" in str(error).lower():
-            culprit = next((line.strip() for line in str(error).splitlines() if "GLOBAL" in line), "")
+            culprit = re.search(r"GLOBAL ([\w.]+)", str(error))
             raise UnsafeCheckpointError(
                 f"{path} refused: this pickle needs more than tensors to load"
-                + (f" ({culprit})" if culprit else "")
+                + (f" (it calls {culprit.group(1)})" if culprit else "")
                 + ". Loading it would run code the file names, so dbtui does not. "
                 f"Instead, {SAFETENSORS_ADVICE}."
             ) from None
