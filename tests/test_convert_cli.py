@@ -63,3 +63,14 @@ def test_errors_are_one_line_messages(tmp_path: Path, capsys) -> None:
     assert "missing.ckpt: no such file" in capsys.readouterr().err
     assert main(["convert", "to-single-file", str(tmp_path), str(tmp_path / "x.safetensors")]) == 1
     assert "not a diffusers model folder" in capsys.readouterr().err
+
+
+def test_convert_command_keeps_help_fast() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from dbtui.cli import build_parser; import engine.convert; build_parser(); "
+            "print(sorted(m for m in ('torch', 'diffusers', 'transformers', 'textual', 'rich') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
+    assert out.strip() == "[]"

@@ -171,3 +171,16 @@ def test_existing_output_is_not_overwritten(sd1_file: Path, random_sd1: Path, tm
     with pytest.raises(OutputExistsError):
         import_single_file(sd1_file, tmp_path / "out", config=random_sd1)
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("dropped", [
+    "model.diffusion_model.input_blocks.1.0.in_layers.0.weight",
+    "cond_stage_model.transformer.text_model.encoder.layers.0.mlp.fc1.weight",
+])
+def test_a_missing_tensor_is_an_error_not_a_random_weight(dropped: str, sd1_file: Path, random_sd1: Path, tmp_path: Path) -> None:
+    weights = load_file(sd1_file)
+    del weights[dropped]
+    save_file(weights, tmp_path / "incomplete.safetensors")
+    with pytest.raises(ModelMismatchError):
+        import_single_file(tmp_path / "incomplete.safetensors", tmp_path / "out", config=random_sd1)
+    assert not (tmp_path / "out").exists()

@@ -40,7 +40,7 @@ def _lora_pipeline():
 
 def _image(pipe) -> np.ndarray:
     generator = torch.Generator().manual_seed(0)
-    return pipe("a photo", num_inference_steps=1, height=64, width=64, generator=generator, output_type="np").images
+    return pipe("a photo", num_inference_steps=1, height=32, width=32, generator=generator, output_type="np").images
 
 
 def _text_features(pipe) -> torch.Tensor:

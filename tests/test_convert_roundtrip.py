@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,9 @@ def test_round_trip_through_diffusers_loader_is_bit_identical(model: str, reques
     assert isinstance(events[0], PhaseStarted) and events[0].phase == "export"
     assert [e.done for e in events if isinstance(e, PhaseProgress)] == [1, 2, 3, 4]
     assert isinstance(events[-1], PhaseFinished)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not owner-only, as safetensors writes
 
 
 def test_half_export_is_half_the_size_and_within_fp16_rounding(random_sd1: Path, tmp_path: Path) -> None:
@@ -147,6 +151,9 @@ def test_import_round_trip_and_metadata(random_sd2v: Path, tmp_path: Path) -> No
     tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")  # the config folder's, not an empty one
     assert tokenizer("a b").input_ids == CLIPTokenizer.from_pretrained(random_sd2v / "tokenizer")("a b").input_ids
     assert len(tokenizer) == 514
+    umask = os.umask(0)
+    os.umask(umask)
+    assert all(f.stat().st_mode & 0o777 == 0o666 & ~umask for f in folder.rglob("*") if f.is_file())
 
 
 def test_ckpt_export_imports_back(random_sd1: Path, tmp_path: Path) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,15 +51,30 @@ def check_free_space(folder: Path, needed_bytes: int) -> None:
         )
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# safetensors writes owner-only (0600) files; outputs get the usual permissions instead, so a
+# WebUI running as another user can read them.
+FILE_MODE = 0o666 & ~_umask()
+
+
+def _partial(target: Path) -> Path:
+    # Not tempfile.mkstemp/mkdtemp: they create owner-only outputs too.
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
+
+
 @contextmanager
 def atomic_file(target: Path) -> Iterator[Path]:
     """A temporary path beside ``target``, renamed onto it only when the block succeeds."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _partial(target)
     try:
         yield tmp
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -71,9 +86,13 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise OutputExistsError(f"{target} already exists and is not empty; choose a new output folder or remove it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    tmp = _partial(target)
+    tmp.mkdir()
     try:
         yield tmp
+        for file in tmp.rglob("*"):
+            if file.is_file():
+                os.chmod(file, FILE_MODE)
         if target.exists():
             target.rmdir()
         os.replace(tmp, target)
