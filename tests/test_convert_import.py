@@ -184,3 +184,20 @@ def test_a_missing_tensor_is_an_error_not_a_random_weight(dropped: str, sd1_file
     with pytest.raises(ModelMismatchError):
         import_single_file(tmp_path / "incomplete.safetensors", tmp_path / "out", config=random_sd1)
     assert not (tmp_path / "out").exists()
+
+
+def test_config_folder_without_scheduler_uses_the_family_one(sd1_file: Path, random_sd1: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    config = tmp_path / "config"
+    for sub in ("unet", "vae", "text_encoder", "tokenizer"):
+        shutil.copytree(random_sd1 / sub, config / sub)
+    for sub in ("unet", "vae", "text_encoder"):  # configs only: the weights come from the file
+        for weights in (config / sub).glob("*.safetensors"):
+            weights.unlink()
+    folder = import_single_file(sd1_file, tmp_path / "out", config=config)
+    assert_same_weights(load_components(random_sd1), load_components(folder))
+    assert json.loads((folder / "scheduler" / "scheduler_config.json").read_text())["_class_name"] == "PNDMScheduler"
+    with pytest.raises(ConvertError, match="no config for unet, vae, text_encoder"):
+        import_single_file(sd1_file, tmp_path / "out2", config=tmp_path / "out2")

@@ -125,8 +125,10 @@ def _load_components(state_dict: dict[str, Any], config: Path, family: ModelFami
         _check_loaded(model, what, name, family)
         models.append(model)
         progress.step()
-    scheduler_config = json.loads((config / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
-    scheduler = getattr(diffusers, scheduler_config["_class_name"]).from_pretrained(config, subfolder="scheduler")
+    # A --config folder without a scheduler gets the detected family's.
+    scheduler_dir = config if (config / "scheduler" / "scheduler_config.json").is_file() else CONFIGS / family.id
+    scheduler_config = json.loads((scheduler_dir / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
+    scheduler = getattr(diffusers, scheduler_config["_class_name"]).from_pretrained(scheduler_dir, subfolder="scheduler")
     return (*models, scheduler)
 
 
@@ -166,6 +168,9 @@ def import_single_file(
             advice="pass --ema to use the EMA weights (often better for generating; the regular ones suit further training)",
         ))
     config_dir = Path(config) if config is not None else CONFIGS / family.id
+    missing = [sub for sub in ("unet", "vae", "text_encoder") if not (config_dir / sub / "config.json").is_file()]
+    if missing:
+        raise ConvertError(f"--config {config_dir} is not a diffusers model folder (no config for {', '.join(missing)})")
     tok = load_tokenizer(family, tokenizer, Path(config) if config is not None else None, allow_download)
     model_bytes = sum(v.numel() for k, v in state_dict.items() if not k.startswith(EMA_PREFIX)) * 4  # saved as fp32
     check_free_space(out_dir.parent, model_bytes)
