@@ -21,6 +21,7 @@ COMMANDS = [
     "dbtui.cli.cmd_hardware",
     "dbtui.cli.cmd_fit",
     "dbtui.cli.cmd_serve",
+    "dbtui.cli.cmd_convert",
 ]
 
 DESCRIPTION = """\

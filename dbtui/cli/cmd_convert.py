@@ -1,0 +1,169 @@
+"""``dbtui convert``: single-file checkpoints to and from diffusers folders, and LoRA export."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+IMPORT_HELP = """\
+Convert a single-file Stable Diffusion checkpoint (.safetensors, or a .ckpt/.pt pickle) into a
+diffusers folder that dbtui trains from. SD1.x, SD2.x (512, epsilon), SD2.x-v (768,
+v-prediction) and their inpainting variants are detected from the weights; SDXL is not
+supported yet. Works offline: the model configs ship with dbtui.
+
+A .ckpt is read with PyTorch's weights-only loader: a file that would run code is refused.
+
+The CLIP tokenizer files cannot ship with dbtui. They are taken from --tokenizer, from --config,
+from the Hugging Face cache, or (with --online) downloaded once.
+"""
+
+IMPORT_EPILOG = """\
+examples:
+  dbtui convert to-diffusers v1-5-pruned-emaonly.safetensors models/sd15
+  dbtui convert to-diffusers my-sd15-finetune.ckpt models/mine --tokenizer models/sd15
+  dbtui convert to-diffusers v2-1_768-ema-pruned.safetensors models/sd21 --online
+"""
+
+EXPORT_HELP = """\
+Write a diffusers folder as one checkpoint in the original Stable Diffusion layout, which
+AUTOMATIC1111's WebUI, ComfyUI and most other clients load. SD2.x-v models also get a
+same-named .yaml beside the file so AUTOMATIC1111 knows they predict v.
+"""
+
+EXPORT_EPILOG = """\
+examples:
+  dbtui convert to-single-file runs/zwx/final zwx.safetensors --half
+  dbtui convert to-single-file runs/zwx/final zwx.ckpt --base-model sd15
+"""
+
+LORA_HELP = """\
+Convert a diffusers-format LoRA (a folder with pytorch_lora_weights.safetensors, or that file)
+into one kohya-format .safetensors for AUTOMATIC1111's WebUI and ComfyUI.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "convert",
+        help="convert checkpoints between single files and diffusers folders",
+        description="Convert Stable Diffusion checkpoints and LoRAs. Run a sub-command with --help for details.",
+    )
+    commands = parser.add_subparsers(dest="convert_command", metavar="SUBCOMMAND", required=True)
+    raw = argparse.RawDescriptionHelpFormatter
+
+    to_diffusers = commands.add_parser(
+        "to-diffusers", help="single file (.safetensors/.ckpt) → diffusers folder",
+        description=IMPORT_HELP, epilog=IMPORT_EPILOG, formatter_class=raw,
+    )
+    to_diffusers.add_argument("input", type=Path, help="the .safetensors or .ckpt file")
+    to_diffusers.add_argument("output", type=Path, help="the diffusers folder to create (must not exist or be empty)")
+    to_diffusers.add_argument("--tokenizer", type=Path, metavar="PATH",
+                              help="a CLIP tokenizer folder, or a diffusers model folder that has tokenizer/")
+    to_diffusers.add_argument("--config", type=Path, metavar="DIR",
+                              help="a diffusers folder whose configs describe a non-standard architecture")
+    to_diffusers.add_argument("--ema", action="store_true", help="use the EMA weights stored in the file")
+    to_diffusers.add_argument("--online", action="store_true",
+                              help="allow downloading the tokenizer from the Hugging Face Hub if it is not on disk")
+    to_diffusers.set_defaults(handler=_to_diffusers)
+
+    to_single = commands.add_parser(
+        "to-single-file", help="diffusers folder → single file for AUTOMATIC1111/ComfyUI",
+        description=EXPORT_HELP, epilog=EXPORT_EPILOG, formatter_class=raw,
+    )
+    to_single.add_argument("input", type=Path, help="the diffusers model folder")
+    to_single.add_argument("output", type=Path, help="the file to write (.safetensors or .ckpt)")
+    to_single.add_argument("--half", action="store_true", help="store fp16 weights: half the size, same images")
+    to_single.add_argument("--format", choices=["safetensors", "ckpt"],
+                           help="file format (default: from OUTPUT's extension, else safetensors)")
+    to_single.add_argument("--base-model", metavar="NAME", help="record the base model's name in the file's metadata")
+    to_single.add_argument("--profile", type=Path, metavar="TOML", help="record this training profile in the file's metadata")
+    to_single.set_defaults(handler=_to_single_file)
+
+    lora = commands.add_parser(
+        "lora-to-kohya", help="diffusers LoRA → kohya LoRA for AUTOMATIC1111/ComfyUI",
+        description=LORA_HELP, formatter_class=raw,
+    )
+    lora.add_argument("input", type=Path, help="a diffusers LoRA folder or its .safetensors file")
+    lora.add_argument("output", type=Path, help="the kohya-format .safetensors to write")
+    lora.set_defaults(handler=_lora_to_kohya)
+
+
+class _ProgressDisplay:
+    """Shows engine events: a Rich progress bar on a terminal, plain lines otherwise."""
+
+    def __init__(self) -> None:
+        self.live = sys.stdout.isatty()
+        self.progress = None
+        self.task = None
+
+    def __call__(self, event) -> None:
+        from engine.events import PhaseFinished, PhaseProgress, PhaseStarted
+        from engine.events import Warning as WarningEvent
+
+        if isinstance(event, PhaseStarted):
+            if self.live:
+                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+                self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+                self.progress.start()
+                self.task = self.progress.add_task(event.description, total=event.total)
+            else:
+                print(event.description, flush=True)
+        elif isinstance(event, PhaseProgress):
+            if self.progress is not None:
+                self.progress.update(self.task, completed=event.done)
+            else:
+                print(f"  {event.done}/{event.total}", flush=True)
+        elif isinstance(event, PhaseFinished):
+            self.close()
+            print(f"done in {event.seconds:.1f} s", flush=True)
+        elif isinstance(event, WarningEvent):
+            print(f"note: {event.message}" + (f" ({event.advice})" if event.advice else ""), file=sys.stderr)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def _run(work) -> int:
+    display = _ProgressDisplay()
+    try:
+        result = work(display)
+    finally:
+        display.close()
+    print(f"wrote {result}")
+    return 0
+
+
+def _to_diffusers(args: argparse.Namespace) -> int:
+    from engine.convert import import_single_file
+
+    print(f"reading {args.input} …", flush=True)
+    return _run(lambda emit: import_single_file(
+        args.input, args.output, tokenizer=args.tokenizer, use_ema=args.ema, emit=emit,
+        config=args.config, allow_download=args.online,
+    ))
+
+
+def _to_single_file(args: argparse.Namespace) -> int:
+    from engine.convert import ConvertError, export_single_file
+
+    fmt = args.format or ("ckpt" if args.output.suffix in (".ckpt", ".pt") else "safetensors")
+    metadata = {}
+    if args.base_model:
+        metadata["dbtui.base_model"] = args.base_model
+    if args.profile:
+        if not args.profile.is_file():
+            raise ConvertError(f"{args.profile}: no such profile file")
+        metadata["dbtui.profile"] = args.profile.read_text(encoding="utf-8")
+    return _run(lambda emit: export_single_file(
+        args.input, args.output, half=args.half, fmt=fmt, metadata=metadata, emit=emit,
+    ))
+
+
+def _lora_to_kohya(args: argparse.Namespace) -> int:
+    from engine.convert import export_lora_kohya
+
+    return _run(lambda emit: export_lora_kohya(args.input, args.output, emit=emit))

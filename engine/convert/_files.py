@@ -1,0 +1,100 @@
+"""Output helpers shared by the converters: free-space check, write-then-rename, events."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from engine.convert.errors import NotEnoughDiskError, OutputExistsError
+from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
+
+Emit = Callable[[Event], None]
+
+
+def _ignore(_: Event) -> None:
+    pass
+
+
+class Progress:
+    """Sends PhaseStarted, then PhaseProgress per finished step, then PhaseFinished."""
+
+    def __init__(self, emit: Emit | None, phase: str, total: int, description: str):
+        self.emit = emit or _ignore
+        self.phase = phase
+        self.total = total
+        self.done = 0
+        self.started = time.monotonic()
+        self.emit(PhaseStarted(phase=phase, total=total, description=description))
+
+    def step(self) -> None:
+        self.done += 1
+        self.emit(PhaseProgress(phase=self.phase, done=self.done, total=self.total))
+
+    def finish(self) -> None:
+        self.emit(PhaseFinished(phase=self.phase, seconds=time.monotonic() - self.started))
+
+
+def check_free_space(folder: Path, needed_bytes: int) -> None:
+    """Refuse before writing when the output cannot fit (10% margin for headers and metadata)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    needed = int(needed_bytes * 1.1)
+    if free < needed:
+        raise NotEnoughDiskError(
+            f"not enough disk space in {folder}: the output needs about {needed / 1e9:.2f} GB, "
+            f"{free / 1e9:.2f} GB is free. Free some space or choose an output on another disk."
+        )
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# safetensors writes owner-only (0600) files; outputs get the usual permissions instead, so a
+# WebUI running as another user can read them.
+FILE_MODE = 0o666 & ~_umask()
+
+
+def _partial(target: Path) -> Path:
+    # Not tempfile.mkstemp/mkdtemp: they create owner-only outputs too.
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
+
+
+@contextmanager
+def atomic_file(target: Path) -> Iterator[Path]:
+    """A temporary path beside ``target``, renamed onto it only when the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _partial(target)
+    try:
+        yield tmp
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_dir(target: Path) -> Iterator[Path]:
+    """A temporary folder beside ``target``, renamed onto it only when the block succeeds."""
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise OutputExistsError(f"{target} already exists and is not empty; choose a new output folder or remove it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _partial(target)
+    tmp.mkdir()
+    try:
+        yield tmp
+        for file in tmp.rglob("*"):
+            if file.is_file():
+                os.chmod(file, FILE_MODE)
+        if target.exists():
+            target.rmdir()
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

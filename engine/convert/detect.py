@@ -1,0 +1,132 @@
+"""Which Stable Diffusion family a single-file checkpoint is, from its keys and shapes.
+
+SD2.x-base (512, epsilon) and SD2.x-v (768, v-prediction) have identical keys and shapes. The
+clients tell them apart by a sidecar ``.yaml`` (AUTOMATIC1111) or by a weight statistic
+(ComfyUI); we use, in order: an explicit hint (sidecar or file metadata), then the statistic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+UNET_IN = "model.diffusion_model.input_blocks.0.0.weight"
+SD1_TEXT = "cond_stage_model.transformer."
+SD2_TEXT = "cond_stage_model.model."
+SDXL_PREFIX = "conditioner.embedders."
+EMA_PREFIX = "model_ema."
+# ComfyUI (supported_models.SD20.model_type): v-prediction models have a wide spread in the
+# last output block's first norm bias; epsilon models stay below this.
+V_PREDICTION_STD = 0.09
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """A detected checkpoint family; ``id`` is stable, ``description`` is for people."""
+
+    id: str
+    description: str
+    supported: bool = True
+    prediction_type: str = "epsilon"
+    inpainting: bool = False
+
+    def __str__(self) -> str:
+        return self.description
+
+
+SD1 = ModelFamily("sd1", "Stable Diffusion 1.x (512 px, epsilon)")
+SD1_INPAINT = ModelFamily("sd1-inpaint", "Stable Diffusion 1.x inpainting (512 px)", inpainting=True)
+SD2 = ModelFamily("sd2", "Stable Diffusion 2.x base (512 px, epsilon)")
+SD2_V = ModelFamily("sd2-v", "Stable Diffusion 2.x-v (768 px, v-prediction)", prediction_type="v_prediction")
+SD2_INPAINT = ModelFamily("sd2-inpaint", "Stable Diffusion 2.x inpainting (512 px)", inpainting=True)
+SDXL = ModelFamily("sdxl", "Stable Diffusion XL: not supported yet", supported=False)
+FAMILIES = {f.id: f for f in (SD1, SD1_INPAINT, SD2, SD2_V, SD2_INPAINT, SDXL)}
+
+
+def unknown(what: str) -> ModelFamily:
+    return ModelFamily("unknown", what, supported=False)
+
+
+def _not_sd(keys: list[str]) -> ModelFamily:
+    """Name what the file is, when it is not a full SD checkpoint, so the user knows what to do."""
+    if any("lora_" in k or ".lora_A." in k or ".lora.down" in k for k in keys):
+        return unknown("a LoRA, not a full model: load it on top of its base model instead of converting it")
+    if any(k.startswith(("down_blocks.", "unet.", "text_model.", "encoder.layers.")) for k in keys):
+        return unknown("one component in diffusers format, not a single-file checkpoint: use its whole diffusers folder")
+    if any(k.startswith(("encoder.down.", "first_stage_model.", "decoder.up.")) for k in keys):
+        return unknown("a VAE on its own, not a full Stable Diffusion checkpoint")
+    if any(k.startswith(("model.diffusion_model.double_blocks", "model.diffusion_model.joint_blocks")) for k in keys):
+        return unknown("a newer model family (Flux or SD3): not supported")
+    return unknown("not a Stable Diffusion checkpoint")
+
+
+def _context_dim(state_dict: Mapping[str, Any]) -> int | None:
+    for key, value in state_dict.items():
+        if key.startswith("model.diffusion_model.") and key.endswith("attn2.to_k.weight"):
+            return int(value.shape[1])
+    return None
+
+
+def _looks_v_prediction(state_dict: Mapping[str, Any]) -> bool:
+    import torch
+
+    biases = [
+        (int(k.split(".")[3]), v)
+        for k, v in state_dict.items()
+        if k.startswith("model.diffusion_model.output_blocks.") and k.endswith(".1.transformer_blocks.0.norm1.bias")
+    ]
+    if not biases:
+        return False
+    _, bias = max(biases, key=lambda item: item[0])
+    return float(torch.std(bias.float(), unbiased=False)) > V_PREDICTION_STD
+
+
+def detect_family(state_dict: Mapping[str, Any], *, prediction_type: str | None = None) -> ModelFamily:
+    """The family of an original-layout state dict; ``prediction_type`` overrides the v guess."""
+    keys = list(state_dict)
+    if any(k.startswith(SDXL_PREFIX) for k in keys):
+        return SDXL
+    if UNET_IN not in state_dict:
+        return _not_sd(keys)
+    in_channels = int(state_dict[UNET_IN].shape[1])
+    if any(k.startswith(SD2_TEXT) for k in keys):
+        sd2 = True
+    elif any(k.startswith(SD1_TEXT) for k in keys):
+        sd2 = False
+    else:
+        sd2 = _context_dim(state_dict) == 1024
+    if in_channels == 9:
+        return SD2_INPAINT if sd2 else SD1_INPAINT
+    if in_channels != 4:
+        return unknown(f"a Stable Diffusion variant with {in_channels} input channels (depth or upscaler?): not supported")
+    if not sd2:
+        return SD1
+    if prediction_type is not None:
+        return SD2_V if prediction_type == "v_prediction" else SD2
+    return SD2_V if _looks_v_prediction(state_dict) else SD2
+
+
+def prediction_hint(path: Path, metadata: Mapping[str, str]) -> str | None:
+    """"v_prediction"/"epsilon" when the file says so: a sidecar .yaml, or safetensors metadata."""
+    sidecar = path.with_suffix(".yaml")
+    if sidecar.is_file():
+        import yaml
+
+        try:
+            config = yaml.safe_load(sidecar.read_text(encoding="utf-8")) or {}
+            params = config.get("model", {}).get("params", {})
+        except (yaml.YAMLError, AttributeError, UnicodeDecodeError):
+            params = None
+        if isinstance(params, dict):
+            return "v_prediction" if params.get("parameterization") == "v" else "epsilon"
+    for key in ("dbtui.prediction_type", "modelspec.prediction_type"):
+        value = metadata.get(key)
+        if value:
+            return "v_prediction" if value in ("v", "v_prediction", "v-prediction") else "epsilon"
+    return None
+
+
+def has_ema(state_dict: Mapping[str, Any]) -> bool:
+    return any(k.startswith(EMA_PREFIX) and k not in ("model_ema.decay", "model_ema.num_updates") for k in state_dict)

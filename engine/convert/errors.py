@@ -1,0 +1,37 @@
+"""Errors a conversion can hit; each message says what to do next."""
+
+from __future__ import annotations
+
+from engine.errors import DbtuiError
+
+
+class ConvertError(DbtuiError):
+    """Base of conversion errors."""
+
+
+class UnsafeCheckpointError(ConvertError):
+    """A pickle checkpoint that would run code (or build objects beyond tensors) to load."""
+
+
+class CheckpointReadError(ConvertError):
+    """A file that is truncated, corrupt, or not a checkpoint format we read."""
+
+
+class UnsupportedModelError(ConvertError):
+    """A checkpoint of a family we do not convert (SDXL, not Stable Diffusion, ...)."""
+
+
+class ModelMismatchError(ConvertError):
+    """The weights do not fit the architecture they were loaded into."""
+
+
+class TokenizerNotFoundError(ConvertError):
+    """The CLIP tokenizer files are not on this machine."""
+
+
+class NotEnoughDiskError(ConvertError):
+    """Too little free space for the output."""
+
+
+class OutputExistsError(ConvertError):
+    """The output path is already taken."""

@@ -1,0 +1,102 @@
+"""Export a diffusers folder as one original-layout checkpoint (AUTOMATIC1111, ComfyUI, ...)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+from engine.convert._files import Emit, Progress, atomic_file, check_free_space
+from engine.convert.errors import ConvertError, UnsupportedModelError
+from engine.convert.keymap import UnmappedKeyError, is_open_clip, to_original
+from engine.events import Warning as WarningEvent
+
+SIDECAR_V = Path(__file__).parent / "configs" / "v2-inference-v.yaml"
+FORMATS = ("safetensors", "ckpt")
+
+
+def _family_id(unet_config: Mapping, text_config: Mapping, prediction_type: str) -> str:
+    family = "sd2" if is_open_clip(text_config) else "sd1"
+    if unet_config.get("in_channels") == 9:
+        return family + "-inpaint"
+    return family + ("-v" if prediction_type == "v_prediction" else "")
+
+
+def _prediction_type(diffusers_dir: Path) -> str:
+    config = diffusers_dir / "scheduler" / "scheduler_config.json"
+    if not config.is_file():
+        return "epsilon"
+    return json.loads(config.read_text(encoding="utf-8")).get("prediction_type", "epsilon")
+
+
+def export_single_file(
+    diffusers_dir: str | Path,
+    out_file: str | Path,
+    *,
+    half: bool = False,
+    fmt: str = "safetensors",
+    metadata: Mapping[str, str] | None = None,
+    emit: Emit | None = None,
+) -> Path:
+    """Write ``diffusers_dir`` as one ``.safetensors`` (or ``.ckpt``) file; returns its path.
+
+    ``half`` stores fp16 (half the size); ``metadata`` (e.g. base model, training profile) goes
+    into the safetensors header, or beside ``state_dict`` in a ckpt. SD2.x-v exports also get a
+    same-named ``.yaml`` so AUTOMATIC1111 knows the model predicts v.
+    """
+    import torch
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    diffusers_dir, out_file = Path(diffusers_dir), Path(out_file)
+    if fmt not in FORMATS:
+        raise ConvertError(f"unknown format '{fmt}'; choose one of: {', '.join(FORMATS)}")
+    if not all((diffusers_dir / sub).is_dir() for sub in ("unet", "vae", "text_encoder")):
+        raise ConvertError(f"{diffusers_dir} is not a diffusers model folder (it needs unet/, vae/ and text_encoder/)")
+    metadata = dict(metadata or {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise ConvertError("metadata keys and values must be strings")
+
+    progress = Progress(emit, "export", total=4, description=f"{diffusers_dir.name} → {out_file.name}")
+    unet = UNet2DConditionModel.from_pretrained(diffusers_dir, subfolder="unet")
+    progress.step()
+    vae = AutoencoderKL.from_pretrained(diffusers_dir, subfolder="vae")
+    progress.step()
+    text_encoder = CLIPTextModel.from_pretrained(diffusers_dir, subfolder="text_encoder")
+    progress.step()
+
+    text_config = text_encoder.config.to_dict()
+    prediction_type = _prediction_type(diffusers_dir)
+    family = _family_id(unet.config, text_config, prediction_type)
+    try:
+        state_dict = to_original(
+            unet.state_dict(), unet.config, vae.state_dict(), vae.config, text_encoder.state_dict(), text_config
+        )
+    except UnmappedKeyError as error:
+        raise UnsupportedModelError(f"{diffusers_dir} cannot be written in the original SD layout: {error}") from error
+    dtype = torch.float16 if half else None
+    state_dict = {
+        k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous() for k, v in state_dict.items()
+    }
+    metadata = {"format": "pt", "dbtui.family": family, "dbtui.prediction_type": prediction_type, **metadata}
+
+    check_free_space(out_file.parent, sum(v.numel() * v.element_size() for v in state_dict.values()))
+    with atomic_file(out_file) as tmp:
+        if fmt == "safetensors":
+            from safetensors.torch import save_file
+
+            save_file(state_dict, str(tmp), metadata=metadata)
+        else:
+            torch.save({"state_dict": state_dict, "dbtui_metadata": metadata}, tmp)
+    if family == "sd2-v":
+        with atomic_file(out_file.with_suffix(".yaml")) as tmp:
+            shutil.copyfile(SIDECAR_V, tmp)
+    elif prediction_type == "v_prediction" and emit is not None:
+        emit(WarningEvent(
+            message=f"{out_file.name} is a v-prediction SD1.x model; most clients assume epsilon for SD1.x",
+            advice="tell your client to use v-prediction (a v-parameterized config .yaml in AUTOMATIC1111)",
+        ))
+    progress.step()
+    progress.finish()
+    return out_file

@@ -1,0 +1,76 @@
+"""``dbtui convert`` from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from convert_helpers import assert_same_weights, load_components, random_sd1  # noqa: F401
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from dbtui.cli import main
+
+
+@pytest.mark.parametrize("command", [[], ["to-diffusers"], ["to-single-file"], ["lora-to-kohya"]])
+def test_help(command: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["convert", *command, "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert {
+        (): "to-single-file",
+        ("to-diffusers",): "--tokenizer",
+        ("to-single-file",): "--half",
+        ("lora-to-kohya",): "kohya",
+    }[tuple(command)] in text
+
+
+def test_to_single_file_and_back(random_sd1: Path, tmp_path: Path, capsys) -> None:
+    profile = tmp_path / "zwx.toml"
+    profile.write_text('name = "zwx"\n')
+    out = tmp_path / "zwx.ckpt"
+    assert main(["convert", "to-single-file", str(random_sd1), str(out), "--half", "--base-model", "tiny",
+                 "--profile", str(profile)]) == 0
+    printed = capsys.readouterr().out
+    assert "4/4" in printed and f"wrote {out}" in printed
+    data = torch.load(out, weights_only=True)  # the format follows the extension
+    assert data["dbtui_metadata"]["dbtui.profile"] == 'name = "zwx"\n'
+    assert data["state_dict"]["model.diffusion_model.out.2.weight"].dtype == torch.float16
+
+    back = tmp_path / "back"
+    assert main(["convert", "to-diffusers", str(out), str(back), "--config", str(random_sd1)]) == 0
+    assert "Stable Diffusion 1.x" in capsys.readouterr().out
+    assert_same_weights(load_components(random_sd1), load_components(back), half=True)
+
+
+def test_lora_to_kohya(tmp_path: Path) -> None:
+    lora = tmp_path / "pytorch_lora_weights.safetensors"
+    module = "unet.mid_block.attentions.0.transformer_blocks.0.attn1.to_q"
+    save_file({f"{module}.lora_A.weight": torch.randn(4, 64), f"{module}.lora_B.weight": torch.randn(64, 4)}, lora)
+    out = tmp_path / "kohya.safetensors"
+    assert main(["convert", "lora-to-kohya", str(tmp_path), str(out)]) == 0
+    weights = load_file(out)
+    assert torch.equal(weights["lora_unet_mid_block_attentions_0_transformer_blocks_0_attn1_to_q.lora_down.weight"],
+                       load_file(lora)[f"{module}.lora_A.weight"])
+    with safe_open(str(out), framework="pt") as file:
+        assert file.metadata()["ss_network_module"] == "networks.lora"
+
+
+def test_errors_are_one_line_messages(tmp_path: Path, capsys) -> None:
+    assert main(["convert", "to-diffusers", str(tmp_path / "missing.ckpt"), str(tmp_path / "out")]) == 1
+    assert "missing.ckpt: no such file" in capsys.readouterr().err
+    assert main(["convert", "to-single-file", str(tmp_path), str(tmp_path / "x.safetensors")]) == 1
+    assert "not a diffusers model folder" in capsys.readouterr().err
+
+
+def test_convert_command_keeps_help_fast() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from dbtui.cli import build_parser; import engine.convert; build_parser(); "
+            "print(sorted(m for m in ('torch', 'diffusers', 'transformers', 'textual', 'rich') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
+    assert out.strip() == "[]"

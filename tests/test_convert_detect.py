@@ -1,0 +1,100 @@
+"""Family detection from state dicts built here (keys and shapes as the real files have them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.convert import detect_family
+from engine.convert.detect import prediction_hint
+
+U = "model.diffusion_model."
+
+
+def _sd(*, in_channels: int = 4, text: str | None = "sd1", context: int = 768, norm_std: float = 0.0) -> dict:
+    sd = {
+        U + "input_blocks.0.0.weight": torch.zeros(320, in_channels, 3, 3),
+        U + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": torch.zeros(320, context),
+        U + "output_blocks.11.1.transformer_blocks.0.norm1.bias": torch.randn(320) * norm_std,
+        U + "output_blocks.5.1.transformer_blocks.0.norm1.bias": torch.zeros(640),
+        "first_stage_model.encoder.conv_in.weight": torch.zeros(128, 3, 3, 3),
+    }
+    if text == "sd1":
+        sd["cond_stage_model.transformer.text_model.embeddings.position_embedding.weight"] = torch.zeros(77, 768)
+    elif text == "sd2":
+        sd["cond_stage_model.model.token_embedding.weight"] = torch.zeros(49408, 1024)
+    return sd
+
+
+@pytest.mark.parametrize(
+    ("state_dict", "family"),
+    [
+        (_sd(), "sd1"),
+        (_sd(text=None), "sd1"),  # no text encoder: told by the cross-attention width
+        (_sd(text="sd2", context=1024), "sd2"),
+        (_sd(text="sd2", context=1024, norm_std=0.5), "sd2-v"),  # ComfyUI's statistic
+        (_sd(text=None, context=1024, norm_std=0.5), "sd2-v"),
+        (_sd(in_channels=9), "sd1-inpaint"),
+        (_sd(in_channels=9, text="sd2", context=1024, norm_std=0.5), "sd2-inpaint"),  # inpainting is never v
+    ],
+)
+def test_detects_sd_families(state_dict: dict, family: str) -> None:
+    found = detect_family(state_dict)
+    assert found.id == family
+    assert found.supported
+    assert found.description
+
+
+def test_family_descriptions_say_size_and_prediction() -> None:
+    assert "768" in detect_family(_sd(text="sd2", context=1024, norm_std=0.5)).description
+    assert "v-prediction" in detect_family(_sd(text="sd2", context=1024, norm_std=0.5)).description
+    assert "epsilon" in detect_family(_sd(text="sd2", context=1024)).description
+    assert detect_family(_sd(text="sd2", context=1024, norm_std=0.5)).prediction_type == "v_prediction"
+
+
+def test_prediction_hint_overrides_the_statistic() -> None:
+    assert detect_family(_sd(text="sd2", context=1024), prediction_type="v_prediction").id == "sd2-v"
+    assert detect_family(_sd(text="sd2", context=1024, norm_std=0.5), prediction_type="epsilon").id == "sd2"
+
+
+def test_sdxl_is_detected_and_refused() -> None:
+    sd = _sd(text=None, context=2048)
+    sd["conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias"] = torch.zeros(1280)
+    family = detect_family(sd)
+    assert family.id == "sdxl" and not family.supported
+    assert "not supported yet" in family.description
+
+
+@pytest.mark.parametrize(
+    ("keys", "says"),
+    [
+        (["lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight"], "LoRA"),
+        (["unet.down_blocks.0.attentions.0.proj_in.lora_A.weight"], "LoRA"),
+        (["down_blocks.0.resnets.0.conv1.weight"], "diffusers format"),
+        (["encoder.down.0.block.0.conv1.weight", "decoder.up.0.block.0.conv1.weight"], "VAE"),
+        (["model.diffusion_model.double_blocks.0.img_attn.proj.weight"], "Flux"),
+        (["classifier.weight", "features.0.weight"], "not a Stable Diffusion checkpoint"),
+    ],
+)
+def test_not_stable_diffusion_says_what_it_is(keys: list[str], says: str) -> None:
+    family = detect_family({k: torch.zeros(1) for k in keys})
+    assert family.id == "unknown" and not family.supported
+    assert says in family.description
+
+
+def test_other_input_channels_are_refused() -> None:
+    family = detect_family(_sd(in_channels=7))
+    assert family.id == "unknown" and "7 input channels" in family.description
+
+
+def test_prediction_hint_from_sidecar_and_metadata(tmp_path: Path) -> None:
+    model = tmp_path / "m.safetensors"
+    assert prediction_hint(model, {}) is None
+    assert prediction_hint(model, {"modelspec.prediction_type": "v"}) == "v_prediction"
+    assert prediction_hint(model, {"dbtui.prediction_type": "epsilon"}) == "epsilon"
+    model.with_suffix(".yaml").write_text('model:\n  params:\n    parameterization: "v"\n')
+    assert prediction_hint(model, {"dbtui.prediction_type": "epsilon"}) == "v_prediction"  # the client reads the yaml
+    model.with_suffix(".yaml").write_text("model:\n  params:\n    linear_start: 0.00085\n")
+    assert prediction_hint(model, {}) == "epsilon"

@@ -1,0 +1,203 @@
+"""Importing single files: safety, wrappers, EMA, fp16, damaged files and clear refusals."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from convert_helpers import assert_same_weights, load_components, random_sd1  # noqa: F401
+from safetensors.torch import load_file, save_file
+
+from engine.convert import (
+    CheckpointReadError,
+    ConvertError,
+    ModelMismatchError,
+    OutputExistsError,
+    TokenizerNotFoundError,
+    UnsafeCheckpointError,
+    UnsupportedModelError,
+    export_single_file,
+    import_single_file,
+    read_checkpoint,
+)
+from engine.events import Warning as WarningEvent
+
+
+class _Payload:
+    """Unpickling this runs a shell command that creates a file."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture(scope="module")
+def sd1_file(random_sd1: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export_single_file(random_sd1, tmp_path_factory.mktemp("sd1-file") / "model.safetensors")
+
+
+@pytest.mark.parametrize("container", ["torch-zip", "raw-pickle"])
+def test_malicious_pickle_is_refused_and_never_runs(container: str, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.ckpt"
+    payload = {"x": _Payload(marker), "state_dict": {"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(1)}}
+    if container == "torch-zip":
+        torch.save(payload, evil)
+    else:
+        evil.write_bytes(pickle.dumps(payload, protocol=2))
+
+    with pytest.raises(UnsafeCheckpointError, match=r"\.safetensors") as error:
+        import_single_file(evil, tmp_path / "out", config=tmp_path)
+    assert "calls posix.system" in str(error.value)  # names what it would have run
+    assert not marker.exists()
+    assert not (tmp_path / "out").exists()
+
+    # The payload is real: an unrestricted load does run it.
+    if container == "torch-zip":
+        torch.load(evil, weights_only=False)
+    else:
+        pickle.loads(evil.read_bytes())
+    assert marker.exists()
+
+
+def test_state_dict_wrapped_ckpt_imports(sd1_file: Path, random_sd1: Path, tmp_path: Path) -> None:
+    ckpt = tmp_path / "wrapped.ckpt"
+    torch.save({"state_dict": load_file(sd1_file), "global_step": 1000, "epoch": 3}, ckpt)
+    assert set(read_checkpoint(ckpt).state_dict) == set(load_file(sd1_file))
+    folder = import_single_file(ckpt, tmp_path / "out", config=random_sd1)
+    assert_same_weights(load_components(random_sd1), load_components(folder))
+
+
+def test_ema_weights_are_used_on_request(sd1_file: Path, random_sd1: Path, tmp_path: Path) -> None:
+    regular = load_file(sd1_file)
+    generator = torch.Generator().manual_seed(7)
+    ema = {}
+    for key, value in regular.items():
+        if key.startswith("model.diffusion_model."):
+            # LDM's EMA names drop the dots: model_ema.diffusion_modelinput_blocks00weight
+            ema["model_ema." + "".join(key.split(".")[1:])] = torch.randn(value.shape, generator=generator)
+    ckpt = tmp_path / "ema.ckpt"
+    torch.save({"state_dict": {**regular, **ema, "model_ema.num_updates": torch.tensor(5)}}, ckpt)
+
+    with_ema = load_components(import_single_file(ckpt, tmp_path / "ema", config=random_sd1, use_ema=True))
+    unet_keys = [k for k in regular if k.startswith("model.diffusion_model.")]
+    conv_in = "model_ema.diffusion_modelinput_blocks00weight"
+    assert torch.equal(with_ema["unet"]["conv_in.weight"], ema[conv_in])
+    assert len(unet_keys) == len(with_ema["unet"])
+
+    events = []
+    without = load_components(import_single_file(ckpt, tmp_path / "plain", config=random_sd1, emit=events.append))
+    assert_same_weights(load_components(random_sd1), without)
+    assert any(isinstance(e, WarningEvent) and "--ema" in e.advice for e in events)
+
+    with pytest.raises(ConvertError, match="no EMA weights"):
+        import_single_file(sd1_file, tmp_path / "none", config=random_sd1, use_ema=True)
+
+
+def test_fp16_file_imports_as_fp32(random_sd1: Path, tmp_path: Path) -> None:
+    half = export_single_file(random_sd1, tmp_path / "half.safetensors", half=True)
+    folder = import_single_file(half, tmp_path / "out", config=random_sd1)
+    got = load_components(folder)
+    assert got["unet"]["conv_in.weight"].dtype == torch.float32
+    assert_same_weights(load_components(random_sd1), got, half=True)
+
+
+def test_sd1_text_keys_without_text_model_prefix_are_repaired(sd1_file: Path, random_sd1: Path, tmp_path: Path) -> None:
+    # What a naive exporter writes under transformers 5; diffusers alone would reject it.
+    broken = {k.replace("cond_stage_model.transformer.text_model.", "cond_stage_model.transformer."): v
+              for k, v in load_file(sd1_file).items()}
+    save_file(broken, tmp_path / "broken.safetensors")
+    folder = import_single_file(tmp_path / "broken.safetensors", tmp_path / "out", config=random_sd1)
+    assert_same_weights(load_components(random_sd1), load_components(folder))
+
+
+@pytest.mark.parametrize("kind", ["safetensors", "ckpt"])
+def test_truncated_file_gives_a_clear_error_and_no_output(kind: str, sd1_file: Path, random_sd1: Path, tmp_path: Path) -> None:
+    source = sd1_file
+    if kind == "ckpt":
+        source = tmp_path / "full.ckpt"
+        torch.save({"state_dict": load_file(sd1_file)}, source)
+    cut = tmp_path / f"cut.{kind}"
+    cut.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
+    with pytest.raises(CheckpointReadError, match="truncated"):
+        import_single_file(cut, tmp_path / "out", config=random_sd1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["cut." + kind] + (["full.ckpt"] if kind == "ckpt" else []))
+
+
+def test_unknown_file_and_non_sd_checkpoint(tmp_path: Path) -> None:
+    page = tmp_path / "model.safetensors"
+    page.write_text("<html>404 Not Found</html>")
+    with pytest.raises(CheckpointReadError, match="neither safetensors nor"):
+        import_single_file(page, tmp_path / "out")
+    classifier = tmp_path / "resnet.safetensors"
+    save_file({"fc.weight": torch.zeros(2, 2), "conv1.weight": torch.zeros(1)}, classifier)
+    with pytest.raises(UnsupportedModelError, match="not a Stable Diffusion checkpoint"):
+        import_single_file(classifier, tmp_path / "out")
+    sdxl = tmp_path / "sdxl.safetensors"
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 4, 3, 3),
+               "conditioner.embedders.1.model.positional_embedding": torch.zeros(77, 1280)}, sdxl)
+    with pytest.raises(UnsupportedModelError, match="XL: not supported yet"):
+        import_single_file(sdxl, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_tokenizer_says_what_to_pass(sd1_file: Path, tmp_path: Path, monkeypatch) -> None:
+    from engine.convert import to_diffusers
+
+    monkeypatch.setattr(to_diffusers, "HUB_TOKENIZERS", {"sd1": [("dbtui-test/absent", "tokenizer")], "sd2": []})
+    with pytest.raises(TokenizerNotFoundError) as error:
+        import_single_file(sd1_file, tmp_path / "out")
+    assert "--tokenizer PATH" in str(error.value) and "--online" in str(error.value)
+    with pytest.raises(TokenizerNotFoundError, match="holds no CLIP tokenizer"):
+        import_single_file(sd1_file, tmp_path / "out", tokenizer=tmp_path)
+    assert not (tmp_path / "out").exists()
+
+
+def test_shapes_that_do_not_fit_the_standard_config_point_to_config(sd1_file: Path, random_sd1: Path, tmp_path: Path) -> None:
+    # A tiny model with the shipped SD1.5 config: the tokenizer is found, the shapes are not SD1.5.
+    with pytest.raises(ModelMismatchError, match="--config"):
+        import_single_file(sd1_file, tmp_path / "out", tokenizer=random_sd1)
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_output_is_not_overwritten(sd1_file: Path, random_sd1: Path, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("mine")
+    with pytest.raises(OutputExistsError):
+        import_single_file(sd1_file, tmp_path / "out", config=random_sd1)
+    assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("dropped", [
+    "model.diffusion_model.input_blocks.1.0.in_layers.0.weight",
+    "cond_stage_model.transformer.text_model.encoder.layers.0.mlp.fc1.weight",
+])
+def test_a_missing_tensor_is_an_error_not_a_random_weight(dropped: str, sd1_file: Path, random_sd1: Path, tmp_path: Path) -> None:
+    weights = load_file(sd1_file)
+    del weights[dropped]
+    save_file(weights, tmp_path / "incomplete.safetensors")
+    with pytest.raises(ModelMismatchError):
+        import_single_file(tmp_path / "incomplete.safetensors", tmp_path / "out", config=random_sd1)
+    assert not (tmp_path / "out").exists()
+
+
+def test_config_folder_without_scheduler_uses_the_family_one(sd1_file: Path, random_sd1: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    config = tmp_path / "config"
+    for sub in ("unet", "vae", "text_encoder", "tokenizer"):
+        shutil.copytree(random_sd1 / sub, config / sub)
+    for sub in ("unet", "vae", "text_encoder"):  # configs only: the weights come from the file
+        for weights in (config / sub).glob("*.safetensors"):
+            weights.unlink()
+    folder = import_single_file(sd1_file, tmp_path / "out", config=config)
+    assert_same_weights(load_components(random_sd1), load_components(folder))
+    assert json.loads((folder / "scheduler" / "scheduler_config.json").read_text())["_class_name"] == "PNDMScheduler"
+    with pytest.raises(ConvertError, match="no config for unet, vae, text_encoder"):
+        import_single_file(sd1_file, tmp_path / "out2", config=tmp_path / "out2")

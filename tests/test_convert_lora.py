@@ -1,0 +1,117 @@
+"""LoRA export: diffusers format with its adapter config, and kohya format for the WebUIs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from engine.convert import ConvertError, UnsupportedModelError, export_lora_diffusers, export_lora_kohya
+from engine.convert.lora_export import _kohya_alpha
+from engine.events import PhaseFinished
+from engine.tiny_model import build_pipeline
+
+RANK, UNET_ALPHA, TEXT_ALPHA = 4, 8, 2  # alphas unlike the rank, so a lost alpha shows
+
+
+def _lora_pipeline():
+    from peft import LoraConfig, inject_adapter_in_model
+
+    pipe = build_pipeline(seed=0)
+    pipe.unet.add_adapter(LoraConfig(r=RANK, lora_alpha=UNET_ALPHA, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    # transformers' own add_adapter wants peft >= 0.22; peft's injector does the same job.
+    inject_adapter_in_model(
+        LoraConfig(r=RANK, lora_alpha=TEXT_ALPHA, target_modules=["q_proj", "k_proj", "v_proj", "out_proj"]),
+        pipe.text_encoder,
+    )
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():  # lora_B starts at zero: make the adapters change the output
+        for model in (pipe.unet, pipe.text_encoder):
+            for name, param in model.named_parameters():
+                if "lora_" in name:
+                    param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
+    return pipe
+
+
+def _image(pipe) -> np.ndarray:
+    generator = torch.Generator().manual_seed(0)
+    return pipe("a photo", num_inference_steps=1, height=32, width=32, generator=generator, output_type="np").images
+
+
+def _text_features(pipe) -> torch.Tensor:
+    ids = pipe.tokenizer("a photo", padding="max_length", max_length=77, return_tensors="pt").input_ids
+    with torch.no_grad():
+        return pipe.text_encoder(ids)[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    pipe = _lora_pipeline()
+    folder = export_lora_diffusers(tmp_path_factory.mktemp("lora") / "lora", unet=pipe.unet, text_encoder=pipe.text_encoder)
+    return pipe, folder
+
+
+def test_kohya_lora_reproduces_the_in_memory_model(trained, tmp_path: Path) -> None:
+    pipe, folder = trained
+    events = []
+    out = export_lora_kohya(folder, tmp_path / "zwx.safetensors", emit=events.append)
+    assert isinstance(events[-1], PhaseFinished)
+
+    weights = load_file(out)
+    assert all(k.startswith(("lora_unet_", "lora_te_")) for k in weights)
+    assert "lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight" in weights
+    assert "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_out_0.lora_up.weight" in weights
+    assert float(weights["lora_unet_mid_block_attentions_0_transformer_blocks_0_attn2_to_k.alpha"]) == UNET_ALPHA
+    assert float(weights["lora_te_text_model_encoder_layers_1_self_attn_v_proj.alpha"]) == TEXT_ALPHA
+
+    fresh = build_pipeline(seed=0)
+    base_image, base_text = _image(fresh), _text_features(fresh)
+    fresh.load_lora_weights(str(out))
+    want_text = _text_features(pipe)
+    assert torch.allclose(_text_features(fresh), want_text, atol=1e-5)
+    assert not torch.allclose(base_text, want_text, atol=1e-3)
+    want = _image(pipe)
+    assert np.abs(_image(fresh) - want).max() < 1e-4
+    assert np.abs(base_image - want).max() > 0.05
+
+
+def test_diffusers_lora_keeps_alpha_and_reloads(trained) -> None:
+    pipe, folder = trained
+    with safe_open(str(folder / "pytorch_lora_weights.safetensors"), framework="pt") as file:
+        assert '"unet.lora_alpha": 8' in file.metadata()["lora_adapter_metadata"]
+    fresh = build_pipeline(seed=0)
+    fresh.load_lora_weights(str(folder))
+    assert torch.allclose(_text_features(fresh), _text_features(pipe), atol=1e-5)
+
+
+def test_without_adapter_metadata_alpha_is_the_rank(trained, tmp_path: Path) -> None:
+    _, folder = trained
+    bare = tmp_path / "bare.safetensors"
+    save_file(load_file(folder / "pytorch_lora_weights.safetensors"), bare)
+    weights = load_file(export_lora_kohya(bare, tmp_path / "k.safetensors"))
+    assert {float(v) for k, v in weights.items() if k.endswith(".alpha")} == {RANK}
+
+
+def test_alpha_rules() -> None:
+    assert _kohya_alpha({"lora_alpha": 8, "use_rslora": True}, 4, "unet") == 8 * math.sqrt(4)
+    with pytest.raises(UnsupportedModelError, match="alpha_pattern"):
+        _kohya_alpha({"lora_alpha": 8, "alpha_pattern": {"to_q": 2}}, 4, "unet")
+    with pytest.raises(UnsupportedModelError, match="DoRA"):
+        _kohya_alpha({"use_dora": True}, 4, "unet")
+
+
+def test_refuses_files_that_are_not_diffusers_loras(trained, tmp_path: Path) -> None:
+    _, folder = trained
+    kohya = export_lora_kohya(folder, tmp_path / "k.safetensors")
+    with pytest.raises(ConvertError, match="already in kohya format"):
+        export_lora_kohya(kohya, tmp_path / "again.safetensors")
+    other = tmp_path / "other.safetensors"
+    save_file({"down_blocks.0.resnets.0.conv1.weight": torch.zeros(1)}, other)
+    with pytest.raises(ConvertError, match="not a diffusers-format LoRA"):
+        export_lora_kohya(other, tmp_path / "x.safetensors")
+    assert not (tmp_path / "again.safetensors").exists() and not (tmp_path / "x.safetensors").exists()

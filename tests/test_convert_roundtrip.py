@@ -1,0 +1,175 @@
+"""diffusers → single file → diffusers, through diffusers' own single-file loader and ours."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from convert_helpers import assert_same_weights, load_components, random_sd1, random_sd2v  # noqa: F401
+from safetensors import safe_open
+
+from engine.convert import NotEnoughDiskError, export_single_file, import_single_file
+from engine.events import PhaseFinished, PhaseProgress, PhaseStarted
+
+
+def _file_keys(path: Path) -> dict[str, tuple[int, ...]]:
+    with safe_open(str(path), framework="pt") as file:
+        return {k: tuple(file.get_slice(k).get_shape()) for k in file.keys()}
+
+
+def _from_single_file(path: Path, config: Path):
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_single_file(str(path), config=str(config), local_files_only=True)
+    return {name: getattr(pipe, name).state_dict() for name in ("unet", "vae", "text_encoder")}
+
+
+@pytest.mark.parametrize("model", ["random_sd1", "random_sd2v"])
+def test_round_trip_through_diffusers_loader_is_bit_identical(model: str, request, tmp_path: Path) -> None:
+    folder = request.getfixturevalue(model)
+    events = []
+    out = export_single_file(folder, tmp_path / "model.safetensors", emit=events.append)
+    assert_same_weights(load_components(folder), _from_single_file(out, folder))
+    assert isinstance(events[0], PhaseStarted) and events[0].phase == "export"
+    assert [e.done for e in events if isinstance(e, PhaseProgress)] == [1, 2, 3, 4]
+    assert isinstance(events[-1], PhaseFinished)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not owner-only, as safetensors writes
+
+
+def test_half_export_is_half_the_size_and_within_fp16_rounding(random_sd1: Path, tmp_path: Path) -> None:
+    full = export_single_file(random_sd1, tmp_path / "full.safetensors")
+    half = export_single_file(random_sd1, tmp_path / "half.safetensors", half=True)
+    assert half.stat().st_size < 0.55 * full.stat().st_size
+    with safe_open(str(half), framework="pt") as file:
+        assert all(file.get_tensor(k).dtype == torch.float16 for k in file.keys())
+    assert_same_weights(load_components(random_sd1), _from_single_file(half, random_sd1), half=True)
+
+
+def test_sd1_layout_matches_original_stable_diffusion(random_sd1: Path, tmp_path: Path) -> None:
+    keys = _file_keys(export_single_file(random_sd1, tmp_path / "m.safetensors"))
+    source = load_components(random_sd1)
+    by_prefix = {
+        "model.diffusion_model.": "unet",
+        "first_stage_model.": "vae",
+        "cond_stage_model.transformer.text_model.": "text_encoder",
+    }
+    assert all(k.startswith(tuple(by_prefix)) for k in keys)
+    for prefix, name in by_prefix.items():  # one file tensor per model tensor, none dropped
+        assert sum(k.startswith(prefix) for k in keys) == len(source[name]), name
+    u, v, t = "model.diffusion_model.", "first_stage_model.", "cond_stage_model.transformer.text_model."
+    expected = {
+        # UNet (tiny: 2 levels, 2 layers per block, cross-attention 32, conv projections like SD1)
+        u + "time_embed.0.weight": (128, 32),
+        u + "input_blocks.0.0.weight": (32, 4, 3, 3),
+        u + "input_blocks.1.0.in_layers.0.weight": (32,),
+        u + "input_blocks.1.0.emb_layers.1.weight": (32, 128),
+        u + "input_blocks.1.1.proj_in.weight": (32, 32, 1, 1),
+        u + "input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight": (32, 32),
+        u + "input_blocks.3.0.op.weight": (32, 32, 3, 3),
+        u + "input_blocks.4.0.skip_connection.weight": (64, 32, 1, 1),
+        u + "middle_block.1.transformer_blocks.0.ff.net.0.proj.weight": (512, 64),
+        u + "middle_block.2.out_layers.3.weight": (64, 64, 3, 3),
+        u + "output_blocks.2.1.conv.weight": None,
+        u + "output_blocks.2.2.conv.weight": (64, 64, 3, 3),
+        u + "output_blocks.5.1.proj_out.weight": (32, 32, 1, 1),
+        u + "out.0.weight": (32,),
+        u + "out.2.weight": (4, 32, 3, 3),
+        # VAE (2 levels; decoder levels counted from the bottom; 1x1-conv mid attention)
+        v + "encoder.down.0.block.0.conv1.weight": (32, 32, 3, 3),
+        v + "encoder.down.0.downsample.conv.weight": (32, 32, 3, 3),
+        v + "encoder.down.1.block.0.nin_shortcut.weight": (64, 32, 1, 1),
+        v + "encoder.mid.attn_1.q.weight": (64, 64, 1, 1),
+        v + "encoder.mid.block_2.norm2.weight": (64,),
+        v + "encoder.norm_out.weight": (64,),
+        v + "decoder.up.1.upsample.conv.weight": (64, 64, 3, 3),
+        v + "decoder.up.0.block.0.nin_shortcut.weight": (32, 64, 1, 1),
+        v + "decoder.mid.attn_1.proj_out.weight": (64, 64, 1, 1),
+        v + "quant_conv.weight": (8, 8, 1, 1),
+        v + "post_quant_conv.weight": (4, 4, 1, 1),
+        # CLIP text encoder, transformers names under text_model.
+        t + "embeddings.token_embedding.weight": (514, 32),
+        t + "embeddings.position_embedding.weight": (77, 32),
+        t + "encoder.layers.1.self_attn.q_proj.weight": (32, 32),
+        t + "encoder.layers.0.mlp.fc1.weight": (37, 32),
+        t + "final_layer_norm.weight": (32,),
+    }
+    for key, shape in expected.items():
+        if shape is None:
+            assert key not in keys  # the upsampler of an attention block sits at .2, not .1
+        else:
+            assert keys[key] == shape, key
+
+
+def test_sd2_layout_uses_openclip_names_and_pads_the_last_layer(random_sd2v: Path, tmp_path: Path) -> None:
+    out = export_single_file(random_sd2v, tmp_path / "m.safetensors")
+    keys = _file_keys(out)
+    m = "cond_stage_model.model."
+    assert not any(k.startswith("cond_stage_model.transformer.") for k in keys)
+    assert keys[m + "token_embedding.weight"] == (514, 32)
+    assert keys[m + "positional_embedding"] == (77, 32)
+    assert keys[m + "transformer.resblocks.0.attn.in_proj_weight"] == (96, 32)
+    assert keys[m + "transformer.resblocks.0.attn.in_proj_bias"] == (96,)
+    assert keys[m + "transformer.resblocks.1.mlp.c_fc.weight"] == (37, 32)
+    assert keys[m + "transformer.resblocks.1.ln_2.bias"] == (32,)
+    assert keys[m + "ln_final.weight"] == (32,)
+    assert keys[m + "text_projection"] == (32, 32)
+    assert keys[m + "logit_scale"] == ()
+    assert keys["model.diffusion_model.input_blocks.1.1.proj_in.weight"] == (32, 32)  # linear projection
+    with safe_open(str(out), framework="pt") as file:
+        # the original OpenCLIP has one layer more than diffusers keeps: a copy of the last one
+        for name in ("attn.in_proj_weight", "mlp.c_proj.bias", "ln_1.weight"):
+            assert torch.equal(file.get_tensor(f"{m}transformer.resblocks.2.{name}"),
+                               file.get_tensor(f"{m}transformer.resblocks.1.{name}"))
+        layer0 = file.get_tensor(m + "transformer.resblocks.0.attn.in_proj_weight")
+        metadata = file.metadata()
+    source = load_components(random_sd2v)["text_encoder"]
+    q = source.get("encoder.layers.0.self_attn.q_proj.weight", source.get("text_model.encoder.layers.0.self_attn.q_proj.weight"))
+    assert torch.equal(layer0[:32], q)
+    assert metadata["dbtui.family"] == "sd2-v" and metadata["dbtui.prediction_type"] == "v_prediction"
+    sidecar = yaml.safe_load(out.with_suffix(".yaml").read_text())
+    assert sidecar["model"]["params"]["parameterization"] == "v"
+
+
+def test_import_round_trip_and_metadata(random_sd2v: Path, tmp_path: Path) -> None:
+    out = export_single_file(random_sd2v, tmp_path / "m.safetensors", metadata={"dbtui.base_model": "tiny"})
+    with safe_open(str(out), framework="pt") as file:
+        assert file.metadata()["dbtui.base_model"] == "tiny"
+    events = []
+    folder = import_single_file(out, tmp_path / "back", config=random_sd2v, emit=events.append)
+    assert_same_weights(load_components(random_sd2v), load_components(folder))
+    assert "v-prediction" in events[0].description  # detected from the sidecar .yaml
+    scheduler = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
+    assert scheduler["prediction_type"] == "v_prediction"
+    from transformers import CLIPTokenizer
+
+    tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")  # the config folder's, not an empty one
+    assert tokenizer("a b").input_ids == CLIPTokenizer.from_pretrained(random_sd2v / "tokenizer")("a b").input_ids
+    assert len(tokenizer) == 514
+    umask = os.umask(0)
+    os.umask(umask)
+    assert all(f.stat().st_mode & 0o777 == 0o666 & ~umask for f in folder.rglob("*") if f.is_file())
+
+
+def test_ckpt_export_imports_back(random_sd1: Path, tmp_path: Path) -> None:
+    out = export_single_file(random_sd1, tmp_path / "m.ckpt", fmt="ckpt", half=True)
+    data = torch.load(out, weights_only=True)
+    assert data["dbtui_metadata"]["dbtui.family"] == "sd1"
+    folder = import_single_file(out, tmp_path / "back", config=random_sd1)
+    assert_same_weights(load_components(random_sd1), load_components(folder), half=True)
+
+
+def test_too_little_disk_leaves_no_output(random_sd1: Path, tmp_path: Path, monkeypatch) -> None:
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(NotEnoughDiskError, match="GB is free"):
+        export_single_file(random_sd1, tmp_path / "out" / "m.safetensors")
+    assert list((tmp_path / "out").iterdir()) == []
