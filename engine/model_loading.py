@@ -44,7 +44,12 @@ class Components:
 
 
 def resolve_model_folder(
-    name: str, *, revision: str | None = None, work_dir: Path | None = None, emit: Callable[[Event], None] | None = None
+    name: str,
+    *,
+    revision: str | None = None,
+    work_dir: Path | None = None,
+    emit: Callable[[Event], None] | None = None,
+    tokenizer: str | None = None,
 ) -> Path:
     """A local diffusers folder for ``name``: builtin, folder, single file (converted) or hub id."""
     name = resolve_model(name)
@@ -56,19 +61,17 @@ def resolve_model_folder(
     if path.suffix.lower() in SINGLE_FILE_SUFFIXES:
         if not path.is_file():
             raise ModelNotFoundError(f"model file '{path}' does not exist")
-        return _converted(path, work_dir, emit)
+        return _converted(path, work_dir, emit, tokenizer)
     return _from_hub(name, revision)
 
 
-def _converted(path: Path, work_dir: Path | None, emit: Callable[[Event], None] | None) -> Path:
-    try:
-        from engine.convert import import_single_file
-    except ImportError as error:  # pragma: no cover - the conversion package ships with dbtui
-        raise ModelNotFoundError(f"cannot convert '{path}': {error}") from None
+def _converted(path: Path, work_dir: Path | None, emit: Callable[[Event], None] | None, tokenizer: str | None) -> Path:
+    from engine.convert import import_single_file
+
     out = (work_dir or path.parent) / f"{path.stem}-diffusers"
     if (out / "model_index.json").exists():
         return out
-    return Path(import_single_file(path, out, emit=emit))
+    return Path(import_single_file(path, out, tokenizer=tokenizer, emit=emit))
 
 
 def _from_hub(name: str, revision: str | None) -> Path:

@@ -25,24 +25,6 @@ def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
     return target
 
 
-def lora_state_dicts(unet: Any, text_encoder: Any | None) -> tuple[dict, dict | None]:
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft.utils import get_peft_model_state_dict
-
-    unet_layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
-    text_layers = None
-    if text_encoder is not None and getattr(text_encoder, "peft_config", None):
-        text_layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(text_encoder))
-    return unet_layers, text_layers
-
-
-def save_lora(folder: Path, unet: Any, text_encoder: Any | None) -> None:
-    from diffusers import StableDiffusionPipeline
-
-    unet_layers, text_layers = lora_state_dicts(unet, text_encoder)
-    StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=unet_layers, text_encoder_lora_layers=text_layers, safe_serialization=True)
-
-
 def save_pipeline(folder: Path, components: Any, unet: Any, text_encoder: Any, *, unet_half: bool) -> None:
     """A complete diffusers pipeline with the trained UNet/text encoder and the base's scheduler."""
     import copy
@@ -79,7 +61,9 @@ def save_outputs(
     trained_te = text_encoder if profile.training.train_text_encoder else None
     lora_dir = out_dir / "lora"
     if lora:
-        atomic_folder(lora_dir, lambda tmp: save_lora(tmp, unet, trained_te))
+        from engine.convert import export_lora_diffusers
+
+        atomic_folder(lora_dir, lambda tmp: export_lora_diffusers(tmp, unet=unet, text_encoder=trained_te))
         outputs["lora_diffusers"] = str(lora_dir / "pytorch_lora_weights.safetensors")
     pipeline_dir = out_dir / "diffusers"
     needs_pipeline = not lora or "diffusers" in formats or {"safetensors", "ckpt"} & set(formats)

@@ -174,3 +174,20 @@ def test_events_jsonl_is_one_object_a_line_and_complete(tmp_path: Path) -> None:
     assert {"run_started", "step_ended", "phase_finished"} <= set(kinds)
     started = next(json.loads(line) for line in lines if '"run_started"' in line)
     assert started["profile"]["name"] == "t" and "torch" in started["versions"] and "gpus" in started["hardware"]
+
+
+def test_single_file_and_kohya_exports_after_training(tmp_path: Path) -> None:
+    from safetensors import safe_open
+
+    full = train(tiny_profile(tmp_path / "full", training={"max_train_steps": 2}, saving={"export": ["diffusers", "safetensors"]}))
+    with safe_open(full.outputs["safetensors"], "pt") as file:
+        keys = list(file.keys())
+        assert file.metadata()["base_model"] == "builtin:tiny-sd1"
+    assert any(k.startswith("model.diffusion_model.") for k in keys)
+    assert any(k.startswith("first_stage_model.") for k in keys)
+    assert any(k.startswith("cond_stage_model.transformer.") for k in keys)
+
+    lora = train(tiny_profile(tmp_path / "lora", training={"method": "lora", "max_train_steps": 2}, saving={"export": ["lora_kohya"]}))
+    assert set(lora.outputs) == {"lora_diffusers", "lora_kohya"}
+    with safe_open(lora.outputs["lora_kohya"], "pt") as file:
+        assert all(k.startswith("lora_unet_") for k in file.keys())
