@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from engine.errors import DbtuiError
 from engine.events import Event
 
 if TYPE_CHECKING:
@@ -31,10 +30,6 @@ def _transformers_loaded() -> None:
     (the token check and the doctor) fail with "cannot import name 'CLIPTokenizer'"."""
     with _IMPORT_LOCK:
         from transformers import CLIPTokenizer  # noqa: F401
-
-
-class EngineUnavailable(DbtuiError):
-    """A part of the engine this build does not have yet."""
 
 
 @dataclass(frozen=True)
@@ -118,26 +113,20 @@ class RealEngine:
             return ModelInfo(source, kind, f"diffusers folder: {name}", str(Path(source).expanduser()))
         if kind == "hub":
             return ModelInfo(source, kind, "Hugging Face hub id: downloaded when training starts", source)
-        try:
-            from engine.convert import detect_family, read_checkpoint
-        except ImportError as error:
-            raise EngineUnavailable(f"single-file import needs engine.convert, which this build lacks ({error})") from None
+        from engine.convert import detect_family, read_checkpoint
+
         family = detect_family(read_checkpoint(source).state_dict)
         return ModelInfo(source, kind, family.description, None, supported=family.supported)
 
     def import_model(self, source: str, out_dir: Path, emit: Emit | None = None) -> Path:
-        try:
-            from engine.convert import import_single_file
-        except ImportError as error:
-            raise EngineUnavailable(f"single-file import needs engine.convert, which this build lacks ({error})") from None
+        from engine.convert import import_single_file
+
         _transformers_loaded()
         return Path(import_single_file(source, out_dir, emit=emit))
 
     def _dataset(self) -> Any:
-        try:
-            import engine.dataset as dataset
-        except ImportError as error:
-            raise EngineUnavailable(f"the dataset doctor needs engine.dataset, which this build lacks ({error})") from None
+        import engine.dataset as dataset
+
         return dataset
 
     def check_dataset(self, profile: Profile, concept: int, emit: Emit | None = None) -> Any:
