@@ -66,7 +66,7 @@ class Engine(Protocol):
     def autocaption(self, folder: str, extension: str, emit: Emit | None = None) -> int: ...
     def identifier_tokens(self, model: str, identifier: str) -> list[str]: ...
     def fit_test(self, profile: Profile, steps: int, emit: Emit | None = None, price_per_hour: float | None = None) -> Any: ...
-    def start_run(self, profile: Profile) -> Path: ...
+    def start_run(self, profile: Profile, resume: str | None = None) -> Path: ...
     def follow_run(self, folder: Path, stop: Callable[[], bool]) -> Iterator[Event]: ...
     def control(self, folder: Path, what: str) -> None: ...
     def list_runs(self, output_dir: str) -> list[RunSummary]: ...
@@ -170,13 +170,14 @@ class RealEngine:
         _transformers_loaded()
         return fit_test(profile, steps, emit, price_per_hour=price_per_hour)
 
-    def start_run(self, profile: Profile) -> Path:
-        """Start the trainer as its own process: closing the app never stops it."""
+    def start_run(self, profile: Profile, resume: str | None = None) -> Path:
+        """Start the trainer as its own process: closing the app never stops it. ``resume``:
+        "latest" or a checkpoint; without it a folder with checkpoints raises RunExistsError."""
         import threading
 
         from engine.runs.launcher import start_run
 
-        started = start_run(profile, detach=True)
+        started = start_run(profile, detach=True, resume=resume)
         # Reap the process when it ends, so that a finished trainer is not left a zombie that
         # still looks alive to the run folder's pid check.
         threading.Thread(target=started.process.wait, name="dbtui-reap", daemon=True).start()

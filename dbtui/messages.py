@@ -47,6 +47,14 @@ class WorkFailed(Message):
 
 
 @dataclass
+class ResumeOffered(Message):
+    """The run folder already has checkpoints: the user chooses to resume or not."""
+
+    profile: Any
+    detail: str
+
+
+@dataclass
 class RunAttached(Message):
     """The dashboard now follows the run in ``folder``."""
 

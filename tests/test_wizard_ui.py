@@ -249,3 +249,21 @@ def test_first_screen_is_quick_and_imports_nothing_heavy() -> None:
     # Under 1 s on an idle machine (0.8 s measured with the load average at 7 on 2 cores);
     # the bound is loose so that a busy CI box does not fail it.
     assert float(seconds) < 3.0
+
+
+async def test_a_run_with_checkpoints_asks_to_resume(workdir: Path) -> None:
+    from dbtui.screens.resume import ResumeScreen
+    from dbtui.screens.training import TrainingScreen
+
+    engine = FakeEngine(has_checkpoints=True)
+    session = Session.from_file(Path(__file__).parents[1] / "profiles" / "tiny-demo.toml")
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(TrainingScreen(session, engine))
+        await settle(pilot, 0.5)
+        assert isinstance(app.screen, ResumeScreen)
+        assert "already has checkpoints" in text_of(app.screen, "#resume-detail")
+        await pilot.press("r")
+        await settle(pilot, 0.6)
+        assert ("start_run", "tiny-demo", "latest") in engine.calls
+        assert app.screen.finished

@@ -141,6 +141,7 @@ class FakeEngine:
 
     calls: list = field(default_factory=list)
     events: list = field(default_factory=run_events)
+    has_checkpoints: bool = False
 
     def probe_hardware(self, path: str) -> HardwareReport:
         hw = Hardware(gpus=[], torch="2.13.0+cpu", cuda=None, driver=None, ram_total_mb=16384, ram_available_mb=8192,
@@ -180,8 +181,12 @@ class FakeEngine:
         eta = 2.0 + 0.5 * 400
         return FitResult(steps, 400, None, 900.0, 2.0, 0.5, eta, eta / 3600 * price_per_hour if price_per_hour else None, "cpu")
 
-    def start_run(self, profile) -> Path:
-        self.calls.append(("start_run", profile.name))
+    def start_run(self, profile, resume: str | None = None) -> Path:
+        from engine.runs.launcher import RunExistsError
+
+        self.calls.append(("start_run", profile.name) if resume is None else ("start_run", profile.name, resume))
+        if self.has_checkpoints and resume is None:
+            raise RunExistsError(f"runs/{profile.name} already has checkpoints (up to step 4).")
         return Path(profile.saving.output_dir) / profile.name
 
     def follow_run(self, folder: Path, stop) -> Iterator[Event]:

@@ -12,7 +12,8 @@ from textual.widgets import Button, Footer, Label, Log, ProgressBar
 from textual.worker import get_current_worker
 
 from dbtui import gpu_live
-from dbtui.messages import EngineEvent, RunAttached, WorkFailed
+from dbtui.messages import EngineEvent, ResumeOffered, RunAttached, WorkFailed
+from dbtui.screens.resume import ResumeScreen
 from dbtui.screens.base import WizardScreen
 from dbtui.widgets.loss_plot import LossHistory, LossPlot
 from dbtui.widgets.preview import ImagePreview
@@ -72,11 +73,24 @@ class TrainingScreen(WizardScreen):
         self.start(profile)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run")
-    def start(self, profile) -> None:
+    def start(self, profile, resume: str | None = None) -> None:
+        from engine.runs.launcher import RunExistsError
+
         try:
-            self.post_message(RunAttached(self.engine.start_run(profile)))
+            self.post_message(RunAttached(self.engine.start_run(profile, resume=resume)))
+        except RunExistsError as error:
+            self.post_message(ResumeOffered(profile, str(error)))
         except Exception as error:  # noqa: BLE001 - shown to the user
             self.post_message(WorkFailed("Starting the run", str(error)))
+
+    def on_resume_offered(self, message: ResumeOffered) -> None:
+        def chosen(resume: bool | None) -> None:
+            if resume:
+                self.start(message.profile, resume="latest")
+            else:
+                self.notify("Not started: go back (Esc) and give the run a new name.", severity="warning")
+
+        self.app.push_screen(ResumeScreen(message.detail), chosen)
 
     def on_run_attached(self, message: RunAttached) -> None:
         self._attached(message.folder)
