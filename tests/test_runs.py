@@ -214,3 +214,28 @@ def test_two_process_run_through_accelerate_launch(tmp_path: Path) -> None:
     assert [e.step for e in events if e.kind == "step_ended"] == [1, 2, 3]  # one event stream, from the main process
     assert [e for e in events if e.kind == "checkpoint_saved"]
     assert (started.folder.outputs / "diffusers" / "model_index.json").is_file()
+
+
+def test_too_little_disk_skips_the_checkpoint_with_a_warning_and_training_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil as shutil_module
+    from collections import namedtuple
+
+    import engine.runs.checkpoints as checkpoints
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(checkpoints.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1024, 1024))
+    assert checkpoints.shutil is shutil_module
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 4}, saving={"every_n_steps": 2})
+    folder = RunFolder(tmp_path / "run").create()
+    supervisor = Supervisor(folder)
+    result = train(profile, folder.path, step_hooks=[supervisor.on_step], trainer_hook=supervisor.attach)
+    assert result.status == "finished" and result.step == 4
+    warnings = [e for e in read_events(folder.events) if e.kind == "warning"]
+    assert warnings and "not enough disk" in warnings[0].message
+    assert complete_checkpoints(folder) == []
+
+
+def test_tensorboard_logger_writes_event_files(tmp_path: Path) -> None:
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 2}, logging={"logger": "tensorboard"})
+    train(profile)
+    assert list((tmp_path / "runs" / "t" / "logs").rglob("events.out.tfevents*"))

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from engine.builtin import resolve_dir
+from engine.errors import DbtuiError
 from engine.class_images import ClassRequest, ensure_class_images
 from engine.data.batches import Batch, epoch_batches, process_batches
 from engine.data.encoders import LatentSource, TextSource
@@ -39,6 +40,10 @@ from engine.training.metrics import StepMeter, flat_config, versions
 from engine.training.precision import effective_precision, weight_dtype
 
 StepHook = Callable[["Trainer", int], None]
+
+
+class TrackerUnavailableError(DbtuiError):
+    """The chosen experiment tracker is not installed."""
 
 
 @dataclass
@@ -101,6 +106,14 @@ class Trainer:
         profile = self.profile
         precision, precision_warning = effective_precision(profile.precision.mixed_precision)
         log_with = None if profile.logging.logger == "none" else profile.logging.logger
+        if log_with:
+            import importlib.util
+
+            module = "tensorboard" if log_with == "tensorboard" else "wandb"
+            if importlib.util.find_spec(module) is None:
+                raise TrackerUnavailableError(
+                    f"logging.logger = \"{log_with}\" needs {module}: pip install 'dbtui[{log_with}]', or set logger = \"none\""
+                )
         from engine.distributed import on_cpu
 
         self.accelerator = Accelerator(cpu=on_cpu(), mixed_precision=precision, log_with=log_with, project_dir=str(self.run_dir / "logs"))
