@@ -10,20 +10,27 @@ import torch
 from engine.data.encoders import encode_text
 
 
-def sampling_pipeline(components: Any, unet: Any, text_encoder: Any, device: torch.device) -> Any:
-    """A pipeline over the models being trained, with a fast multistep sampler."""
-    from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
+def assemble_pipeline(components: Any, unet: Any, text_encoder: Any, scheduler: Any) -> Any:
+    """A StableDiffusionPipeline over these models (no safety checker: it is not ours to train)."""
+    from diffusers import StableDiffusionPipeline
 
-    pipe = StableDiffusionPipeline(
+    return StableDiffusionPipeline(
         vae=components.vae,
         text_encoder=text_encoder,
         tokenizer=components.tokenizer,
         unet=unet,
-        scheduler=DPMSolverMultistepScheduler.from_config(components.noise_scheduler.config),
+        scheduler=scheduler,
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
     )
+
+
+def sampling_pipeline(components: Any, unet: Any, text_encoder: Any, device: torch.device) -> Any:
+    """A pipeline over the models being trained, with a fast multistep sampler."""
+    from diffusers import DPMSolverMultistepScheduler
+
+    pipe = assemble_pipeline(components, unet, text_encoder, DPMSolverMultistepScheduler.from_config(components.noise_scheduler.config))
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 
