@@ -34,7 +34,8 @@ def save_pipeline(folder: Path, components: Any, unet: Any, text_encoder: Any, *
     from engine.sampling import assemble_pipeline
 
     unet_to_save = copy.deepcopy(unet).to(torch.float16) if unet_half else unet
-    pipe = assemble_pipeline(components, unet_to_save, text_encoder, DDPMScheduler.from_config(components.noise_scheduler.config))
+    pipe = assemble_pipeline(vae=components.vae, text_encoder=text_encoder, tokenizer=components.tokenizer, unet=unet_to_save,
+                             scheduler=DDPMScheduler.from_config(components.noise_scheduler.config))
     pipe.save_pretrained(folder, safe_serialization=True)
     # Keep the base model's own inference scheduler (class and settings), not the training one.
     base = Path(components.folder) / "scheduler" / "scheduler_config.json"

@@ -10,14 +10,14 @@ import torch
 from engine.data.encoders import encode_text
 
 
-def assemble_pipeline(components: Any, unet: Any, text_encoder: Any, scheduler: Any) -> Any:
+def assemble_pipeline(*, vae: Any, text_encoder: Any, tokenizer: Any, unet: Any, scheduler: Any) -> Any:
     """A StableDiffusionPipeline over these models (no safety checker: it is not ours to train)."""
     from diffusers import StableDiffusionPipeline
 
     return StableDiffusionPipeline(
-        vae=components.vae,
+        vae=vae,
         text_encoder=text_encoder,
-        tokenizer=components.tokenizer,
+        tokenizer=tokenizer,
         unet=unet,
         scheduler=scheduler,
         safety_checker=None,
@@ -30,7 +30,8 @@ def sampling_pipeline(components: Any, unet: Any, text_encoder: Any, device: tor
     """A pipeline over the models being trained, with a fast multistep sampler."""
     from diffusers import DPMSolverMultistepScheduler
 
-    pipe = assemble_pipeline(components, unet, text_encoder, DPMSolverMultistepScheduler.from_config(components.noise_scheduler.config))
+    scheduler = DPMSolverMultistepScheduler.from_config(components.noise_scheduler.config)
+    pipe = assemble_pipeline(vae=components.vae, text_encoder=text_encoder, tokenizer=components.tokenizer, unet=unet, scheduler=scheduler)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 

@@ -92,8 +92,10 @@ def build_pipeline(size: Size = "tiny", variant: Variant = "sd1", seed: int = 0)
     import tempfile
 
     import torch
-    from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    from engine.sampling import assemble_pipeline
 
     d = _DIMS[size]
     sd2 = variant == "sd2v"
@@ -150,21 +152,4 @@ def build_pipeline(size: Size = "tiny", variant: Variant = "sd1", seed: int = 0)
         steps_offset=1,
         prediction_type="v_prediction" if sd2 else "epsilon",
     )
-    return StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-
-
-def save_tiny_model(folder: Path, size: Size = "tiny", variant: Variant = "sd1", seed: int = 0) -> Path:
-    """Build a random-weight pipeline and save it as a diffusers folder; returns the folder."""
-    pipe = build_pipeline(size=size, variant=variant, seed=seed)
-    folder = Path(folder)
-    pipe.save_pretrained(folder)
-    return folder
+    return assemble_pipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
