@@ -153,3 +153,11 @@ def build_pipeline(size: Size = "tiny", variant: Variant = "sd1", seed: int = 0)
         prediction_type="v_prediction" if sd2 else "epsilon",
     )
     return assemble_pipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
+
+
+def save_tiny_model(folder: Path, size: Size = "tiny", variant: Variant = "sd1", seed: int = 0) -> Path:
+    """Build a random-weight pipeline and save it as a diffusers folder; returns the folder."""
+    pipe = build_pipeline(size=size, variant=variant, seed=seed)
+    folder = Path(folder)
+    pipe.save_pretrained(folder)
+    return folder
