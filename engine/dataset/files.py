@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.data.images import IMAGE_SUFFIXES
 from engine.dataset.errors import DatasetError
 
-# Formats Pillow reads without plugins and that people actually train on.
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES
 
 
 def list_images(folder: Path | str, *, recursive: bool = False, exclude: Path | None = None) -> list[Path]:

@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.builtin import is_builtin
+from engine.data.images import list_images
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 
 
 def path_problems(profile: Profile) -> list[Problem]:
@@ -26,7 +25,7 @@ def path_problems(profile: Profile) -> list[Problem]:
         if not folder.is_dir():
             problems.append(Problem(f"{key}.instance_dir", f"folder '{folder}' does not exist"))
             continue
-        images = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+        images = list_images(folder)
         if not images:
             problems.append(Problem(f"{key}.instance_dir", f"no images in '{folder}'"))
         if concept.caption_mode == "caption_file":
