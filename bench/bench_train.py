@@ -4,10 +4,12 @@
     python bench/bench_train.py --model medium          # SD-like 8x VAE at 256 px
     python bench/bench_train.py --model sd15 --precision fp16   # the SD1.5 architecture, for GPUs
 
-The default configuration matches the reference measurement of diffusers' train_dreambooth.py
-(see ../shared/README.md): 30 steps, batch 1, fp32, lr 5e-6, prior preservation with 8 class
-images generated from scratch. `--rerun` runs it twice and reports the second run, which reuses
-the class images. Prints one `key: value` line per measure.
+The default configuration is the one the issue compares with diffusers' train_dreambooth.py:
+30 steps, batch 1, fp32, lr 5e-6, prior preservation with 8 class images generated from scratch.
+Each run is one fresh process, timed from the moment it started, imports included. `--rerun`
+then starts a second process on the same work folder, which reuses the class images.
+`bench/compare_reference.py` runs this next to diffusers' script. Prints one `key: value` line
+per measure.
 """
 
 from __future__ import annotations
@@ -16,16 +18,25 @@ import argparse
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-STARTED = time.perf_counter()
-
 MODELS = {"tiny": ("builtin:tiny-sd1", 64), "medium": ("builtin:medium-sd1", 256), "sd15": ("builtin:sd15-random", 512)}
+INSTANCE_PROMPT = "photo of zwx disc"
+CLASS_PROMPT = "photo of a disc"
+LEARNING_RATE = {"full": 5e-6, "lora": 1e-4}
+
+
+def seconds_since_process_start() -> float:
+    """Wall time since this process was created, so interpreter start-up and imports count."""
+    return time.time() - psutil.Process().create_time()
 
 
 def profile_for(args: argparse.Namespace, work: Path):
@@ -35,38 +46,37 @@ def profile_for(args: argparse.Namespace, work: Path):
     return validate_data({
         "name": "bench",
         "model": {"pretrained": model},
-        "concepts": [{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
-                      "class_dir": str(work / "class"), "class_prompt": "photo of a disc", "num_class_images": args.class_images}],
+        "concepts": [{"instance_dir": "builtin:demo-instance", "instance_prompt": INSTANCE_PROMPT,
+                      "class_dir": str(work / "class"), "class_prompt": CLASS_PROMPT, "num_class_images": args.class_images}],
         "dataset": {"resolution": resolution, "cache_latents": True},
         "prior": {"enabled": args.class_images > 0, "steps": args.class_steps, "sample_batch_size": 4},
         "training": {"method": args.method, "max_train_steps": args.steps, "train_batch_size": 1, "seed": 0},
-        "optimizer": {"name": args.optimizer, "learning_rate": 5e-6 if args.method == "full" else 1e-4},
+        "optimizer": {"name": args.optimizer, "learning_rate": LEARNING_RATE[args.method]},
         "precision": {"mixed_precision": args.precision, "gradient_checkpointing": args.gradient_checkpointing},
         "sampling": {"num_images": 0},
         "saving": {"output_dir": str(work / "runs"), "every_n_steps": None, "export": ["diffusers"] if args.method == "full" else ["lora_diffusers"]},
     })
 
 
-def measure(args: argparse.Namespace, work: Path, run: int) -> dict[str, float]:
+def measure(args: argparse.Namespace, work: Path) -> dict[str, float]:
     import torch
 
     from engine.run import train
 
     events = []
-    start = time.perf_counter()
-    profile = profile_for(args, work)
-    train(profile, work / "runs" / f"bench-{run}", sinks=[lambda e: events.append((time.perf_counter(), e))])
-    end = time.perf_counter()
+    run_dir = work / "runs" / f"bench-{time.time_ns()}"
+    train(profile_for(args, work), run_dir, sinks=[lambda e: events.append((seconds_since_process_start(), e))])
+    end = seconds_since_process_start()
     steps = [t for t, e in events if e.kind == "step_ended"]
     phases = {e.phase: e.seconds for _, e in events if e.kind == "phase_finished"}
     gaps = [b - a for a, b in zip(steps, steps[1:])][3:]  # after warm-up
     result = {
-        "start_to_first_step_s": steps[0] - (STARTED if run == 0 else start),
+        "start_to_first_step_s": steps[0],
         "class_generation_s": phases.get("class_images", 0.0),
         "caching_s": phases.get("caching", 0.0) + phases.get("caching_text", 0.0),
         "median_s_per_step": statistics.median(gaps) if gaps else float("nan"),
         "save_outputs_s": phases.get("export", 0.0),
-        "total_wall_s": end - (STARTED if run == 0 else start),
+        "total_wall_s": end,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     if torch.cuda.is_available():
@@ -75,7 +85,7 @@ def measure(args: argparse.Namespace, work: Path, run: int) -> dict[str, float]:
     return result
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(MODELS), default="tiny")
     parser.add_argument("--steps", type=int, default=30)
@@ -85,21 +95,35 @@ def main() -> int:
     parser.add_argument("--optimizer", default="adamw")
     parser.add_argument("--precision", choices=["no", "fp16", "bf16"], default="no")
     parser.add_argument("--gradient-checkpointing", action="store_true")
-    parser.add_argument("--rerun", action="store_true", help="report a second run that reuses the class images")
-    args = parser.parse_args()
+    parser.add_argument("--work", type=Path, help="folder for class images and runs (kept); a temporary one if not given")
+    parser.add_argument("--rerun", action="store_true", help="then run again in a fresh process, reusing the class images")
+    return parser.parse_args(argv)
+
+
+def print_result(label: str, result: dict[str, float]) -> None:
+    print(f"--- {label}")
+    for key, value in result.items():
+        print(f"{key}: {value:.3f}")
+
+
+def main() -> int:
+    args = parse_args()
     os.environ.setdefault("DBTUI_CACHE", str(Path(tempfile.gettempdir()) / "dbtui-bench-cache"))
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        results = [measure(args, work, 0)]
+        work = args.work or Path(tmp)
+        result = measure(args, work)
+        print(f"config: model={args.model} steps={args.steps} class_images={args.class_images} class_steps={args.class_steps} "
+              f"method={args.method} optimizer={args.optimizer} precision={args.precision} "
+              f"gradient_checkpointing={args.gradient_checkpointing}")
+        print_result("first run" if args.rerun else "run", result)
+        sys.stdout.flush()
         if args.rerun:
-            results.append(measure(args, work, 1))
-    print(f"config: model={args.model} steps={args.steps} class_images={args.class_images} method={args.method} "
-          f"optimizer={args.optimizer} precision={args.precision} gradient_checkpointing={args.gradient_checkpointing}")
-    for index, result in enumerate(results):
-        label = "first run" if index == 0 else "re-run (class images reused)"
-        print(f"--- {label}")
-        for key, value in result.items():
-            print(f"{key}: {value:.3f}")
+            again = [a for a in sys.argv[1:] if a != "--rerun"]
+            if args.work is None:
+                again += ["--work", str(work)]
+            output = subprocess.run([sys.executable, __file__, *again], check=True, capture_output=True, text=True).stdout
+            print("--- re-run (class images reused, fresh process)")
+            print("\n".join(line for line in output.splitlines() if not line.startswith(("---", "config:"))))
     return 0
 
 
