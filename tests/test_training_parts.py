@@ -12,7 +12,7 @@ from engine.model_loading import ModelNotFoundError, resolve_model_folder
 from engine.profile.schema import OptimizerSection
 from engine.training.losses import make_noise, min_snr_weights, target_for
 from engine.training.optim import build_lr_scheduler, build_optimizer
-from engine.training.precision import effective_precision
+from engine.training.precision import configure_gpu_maths, effective_precision
 
 
 @pytest.mark.parametrize("name", ["adamw", "adamw8bit", "lion", "lion8bit", "prodigy", "adafactor"])
@@ -69,6 +69,19 @@ def test_cpu_downgrades_mixed_precision_with_a_warning() -> None:
     precision, warning = effective_precision("fp16")
     if not torch.cuda.is_available():
         assert precision == "no" and "CUDA" in warning
+
+
+@pytest.mark.parametrize("tf32", [True, False])
+def test_gpu_maths_follow_the_tf32_setting(tf32: bool) -> None:
+    before = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark)
+    try:
+        configure_gpu_maths(tf32)
+        assert torch.get_float32_matmul_precision() == ("high" if tf32 else "highest")
+        assert torch.backends.cudnn.allow_tf32 is tf32
+        assert torch.backends.cudnn.benchmark is True
+    finally:
+        torch.set_float32_matmul_precision(before[0])
+        torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark = before[1:]
 
 
 def test_unknown_hub_id_offline_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

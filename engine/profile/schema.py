@@ -161,6 +161,8 @@ class PrecisionSection(Section):
     """Recompute activations in the backward pass: much less memory, ~20% slower."""
     attention: Literal["sdpa", "xformers"] = "sdpa"
     """Attention kernel: PyTorch SDPA, or xformers when installed."""
+    tf32: bool = True
+    """On Ampere-or-newer GPUs, fp32 matrix maths on TF32 tensor cores: several times faster, no effect on CPU."""
 
 
 class SamplingSection(Section):

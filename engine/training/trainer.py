@@ -37,7 +37,7 @@ from engine.training.losses import make_noise, min_snr_weights, per_sample_loss,
 from engine.training.models import prepare_models
 from engine.training.optim import build_lr_scheduler, build_optimizer
 from engine.training.metrics import StepMeter, flat_config, versions
-from engine.training.precision import effective_precision, weight_dtype
+from engine.training.precision import configure_gpu_maths, effective_precision, weight_dtype
 
 StepHook = Callable[["Trainer", int], None]
 
@@ -117,6 +117,8 @@ class Trainer:
         from engine.distributed import on_cpu
 
         self.accelerator = Accelerator(cpu=on_cpu(), mixed_precision=precision, log_with=log_with, project_dir=str(self.run_dir / "logs"))
+        if self.accelerator.device.type == "cuda":
+            configure_gpu_maths(profile.precision.tf32)
         if precision_warning:
             self.emit(Warning(message=precision_warning, advice="set precision.mixed_precision = \"no\" to silence this"))
         set_seed(profile.training.seed + self.accelerator.process_index)
