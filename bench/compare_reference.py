@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_train import CLASS_PROMPT, INSTANCE_PROMPT, LEARNING_RATE, MODELS  # noqa: E402
 
-# The targets for dbtui / reference.
+# The targets for dbtui / reference (the s/step one is set on the medium model).
 TARGETS = {"median_s_per_step": 0.85, "total_wall_s": 0.5, "peak_rss_mb": 0.9}
 RERUN_WALL_TARGET = 0.3
 STEP_BAR = re.compile(r"Steps:.*?\|\s*(\d+)/(\d+)")
@@ -153,8 +153,7 @@ def measure_dbtui(args: argparse.Namespace, env: dict[str, str], work: Path) -> 
     return result
 
 
-def print_table(label: str, reference: dict[str, float], ours: dict[str, float], wall_target: float) -> None:
-    targets = {**TARGETS, "total_wall_s": wall_target}
+def print_table(label: str, reference: dict[str, float], ours: dict[str, float], targets: dict[str, float]) -> None:
     print(f"\n{label}\n{'measure':24s} {'reference':>10s} {'dbtui':>10s} {'ratio':>7s}  target")
     for key in ("start_to_first_step_s", "class_generation_s", "median_s_per_step", "save_outputs_s", "total_wall_s", "peak_rss_mb"):
         ref, mine = reference.get(key, float("nan")), ours.get(key, float("nan"))
@@ -195,10 +194,11 @@ def main() -> int:
         print(f"model={args.model} ({model_dir}) steps={args.steps} class_images={args.class_images} "
               f"our class_steps={args.class_steps}", flush=True)
         reference, ours = measure_reference(args, env, model_dir, instance_dir, work, 0), measure_dbtui(args, env, work)
-        print_table("first run (class images generated)", reference, ours, TARGETS["total_wall_s"])
+        targets = TARGETS if args.model == "medium" else {k: v for k, v in TARGETS.items() if k != "median_s_per_step"}
+        print_table("first run (class images generated)", reference, ours, targets)
         if args.rerun:
             reference_again, ours_again = measure_reference(args, env, model_dir, instance_dir, work, 1), measure_dbtui(args, env, work)
-            print_table("re-run (class images reused)", reference_again, ours_again, RERUN_WALL_TARGET)
+            print_table("re-run (class images reused)", reference_again, ours_again, {**targets, "total_wall_s": RERUN_WALL_TARGET})
             print(f"re-run wall against the reference's first run: {ours_again['total_wall_s'] / reference['total_wall_s']:.2f}×")
     return 0
 

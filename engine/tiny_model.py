@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 Size = Literal["tiny", "medium", "sd15"]
+CLIP_VOCAB_SIZE = 49408
 Variant = Literal["sd1", "sd2v"]
 
 
@@ -135,7 +136,8 @@ def build_pipeline(size: Size = "tiny", variant: Variant = "sd1", seed: int = 0)
         num_attention_heads=d.text_heads,
         num_hidden_layers=d.text_layers,
         max_position_embeddings=77,
-        vocab_size=len(tokenizer),
+        # The SD1.5 size keeps CLIP's full embedding table, so memory benchmarks match the real model.
+        vocab_size=CLIP_VOCAB_SIZE if size == "sd15" else len(tokenizer),
         hidden_act="gelu" if sd2 else "quick_gelu",
         projection_dim=d.text_hidden,
         bos_token_id=tokenizer.bos_token_id,

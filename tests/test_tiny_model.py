@@ -37,3 +37,11 @@ def test_demo_dataset_has_captioned_instances_and_class_images(demo_data: Path) 
     for image in instances:
         assert "zwx" in image.with_suffix(".txt").read_text()
     assert len(list((demo_data / "class").glob("*.png"))) >= 4
+
+
+def test_sd15_size_has_the_published_sd15_parameter_counts() -> None:
+    """bench/ measures VRAM on this model, so it must be SD1.5's shape (built on meta: no memory)."""
+    with torch.device("meta"):
+        pipe = build_pipeline("sd15")
+    counts = {name: sum(p.numel() for p in getattr(pipe, name).parameters()) for name in ("unet", "vae", "text_encoder")}
+    assert counts == {"unet": 859_520_964, "vae": 83_653_863, "text_encoder": 123_060_480}
