@@ -52,7 +52,7 @@ def run_timed(command: list[str], env: dict[str, str]) -> TimedRun:
 
     Hand-written: tqdm redraws with a bare carriage return, so a line reader would see one
     line per bar; we split on both. A redraw is only ended by the next one, so each piece is
-    stamped when its first byte arrived. os.wait4 gives this child's own peak RSS.
+    stamped when its first byte arrived.
     """
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -73,11 +73,31 @@ def run_timed(command: list[str], env: dict[str, str]) -> TimedRun:
 
     reader = threading.Thread(target=read)
     reader.start()
-    _, status, usage = os.wait4(process.pid, 0)
+    peak_kb = 0
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        peak_kb = max(peak_kb, _high_water_kb(process.pid))
+        time.sleep(0.02)
     wall = time.perf_counter() - started
     reader.join()
     process.returncode = os.waitstatus_to_exitcode(status)
-    return TimedRun(lines, wall, usage.ru_maxrss / 1024, process.returncode)
+    return TimedRun(lines, wall, (peak_kb or usage.ru_maxrss) / 1024, process.returncode)
+
+
+def _high_water_kb(pid: int) -> int:
+    """The child's peak RSS so far (VmHWM), 0 where /proc has none.
+
+    Not ru_maxrss: a child's ru_maxrss starts from its parent's RSS at fork, so a large
+    parent (a test runner) would show as the child's peak.
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) if match else 0
 
 
 def parse_reference_log(lines: list[tuple[float, str]]) -> dict[str, float]:

@@ -43,9 +43,11 @@ def test_run_timed_splits_carriage_returns_and_measures_only_its_child(compare):
     program = ("import sys, time\n"
                "sys.stderr.write('\\rbar 1'); sys.stderr.flush(); time.sleep(0.5)\n"
                "sys.stderr.write('\\rbar 2\\n'); sys.stderr.flush()\n"
-               "buffer = bytearray(64 * 2**20)\n"
+               "buffer = bytearray(64 * 2**20); time.sleep(0.2)\n"
                "print('done')\n")
+    parent_ballast = b"x" * (300 * 2**20)  # resident in this process, must not count as the child's
     timed = compare.run_timed([sys.executable, "-c", program], env={})
+    del parent_ballast
     assert [text for _, text in timed.lines] == ["bar 1", "bar 2", "done"]
     (bar_1, _), (bar_2, _), _ = timed.lines
     assert bar_1 < 0.5 <= bar_2 <= timed.wall_s
