@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Literal
 
 Size = Literal["tiny", "medium", "sd15"]
-CLIP_VOCAB_SIZE = 49408
 Variant = Literal["sd1", "sd2v"]
+CLIP_VOCAB_SIZE = 49408  # SD1.x's CLIP tokenizer
 
 
 @dataclass(frozen=True)
