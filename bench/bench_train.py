@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -45,6 +46,20 @@ def seconds_since_process_start() -> float:
         return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, AttributeError, ValueError):
         return time.time() - psutil.Process().create_time()
+
+
+def high_water_kb(pid: int | str = "self") -> int:
+    """A process's peak RSS so far (VmHWM), 0 where /proc has none.
+
+    Not ru_maxrss: that starts from the parent's RSS at fork, so a re-run started by a large
+    first run, or a child of a test runner, would report its parent's size.
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) if match else 0
 
 
 def profile_for(args: argparse.Namespace, work: Path):
@@ -85,7 +100,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, float]:
         "median_s_per_step": statistics.median(gaps) if gaps else float("nan"),
         "save_outputs_s": phases.get("export", 0.0),
         "total_wall_s": end,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": (high_water_kb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024,
     }
     if torch.cuda.is_available():
         result["peak_vram_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20

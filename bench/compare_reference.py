@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_train import CLASS_PROMPT, INSTANCE_PROMPT, LEARNING_RATE, MODELS  # noqa: E402
+from bench_train import CLASS_PROMPT, INSTANCE_PROMPT, LEARNING_RATE, MODELS, high_water_kb  # noqa: E402
 
 # The issue's targets for dbtui / reference (the s/step one is set on the medium model).
 TARGETS = {"median_s_per_step": 0.85, "total_wall_s": 0.5, "peak_rss_mb": 0.9}
@@ -78,26 +78,12 @@ def run_timed(command: list[str], env: dict[str, str]) -> TimedRun:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
             break
-        peak_kb = max(peak_kb, _high_water_kb(process.pid))
+        peak_kb = max(peak_kb, high_water_kb(process.pid))
         time.sleep(0.02)
     wall = time.perf_counter() - started
     reader.join()
     process.returncode = os.waitstatus_to_exitcode(status)
     return TimedRun(lines, wall, (peak_kb or usage.ru_maxrss) / 1024, process.returncode)
-
-
-def _high_water_kb(pid: int) -> int:
-    """The child's peak RSS so far (VmHWM), 0 where /proc has none.
-
-    Not ru_maxrss: a child's ru_maxrss starts from its parent's RSS at fork, so a large
-    parent (a test runner) would show as the child's peak.
-    """
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
-    return int(match.group(1)) if match else 0
 
 
 def parse_reference_log(lines: list[tuple[float, str]]) -> dict[str, float]:
