@@ -145,6 +145,40 @@ def test_class_images_are_generated_once_reused_and_regenerated_on_change(tmp_pa
     assert own.read_bytes() == own_bytes
 
 
+def test_half_precision_class_images_leave_the_weights_that_train_as_loaded(
+    tmp_path: Path, tiny_sd1: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mixed precision on a GPU generates class images in half precision. The UNet and text
+    encoder that then train in full must start from the weights as loaded, not rounded through
+    half precision. A CPU trains in fp32, so the GPU's weight dtype is put in by hand (bf16, which
+    CPU autocast runs)."""
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    import engine.training.trainer as trainer_module
+    from engine.training.trainer import Trainer
+
+    monkeypatch.setattr(trainer_module, "weight_dtype", lambda precision: torch.bfloat16)
+    concept = {"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
+               "class_dir": str(tmp_path / "class"), "class_prompt": "photo of a disc", "num_class_images": 2}
+    profile = tiny_profile(tmp_path, concepts=[concept], training={"train_text_encoder": True},
+                           prior={"enabled": True, "steps": 2, "sample_batch_size": 2})
+    trainer = Trainer(profile, tmp_path / "run")
+    trainer.setup()
+
+    assert len(list((tmp_path / "class").glob("generated-*/*.png"))) == 2
+    loaded = {
+        "unet": UNet2DConditionModel.from_pretrained(tiny_sd1, subfolder="unet"),
+        "text_encoder": CLIPTextModel.from_pretrained(tiny_sd1, subfolder="text_encoder"),
+    }
+    for name, model in (("unet", trainer.components.unet), ("text_encoder", trainer.components.text_encoder)):
+        expected = dict(loaded[name].named_parameters())
+        params = dict(model.named_parameters())
+        assert params.keys() == expected.keys()
+        changed = [key for key, param in params.items() if param.dtype != torch.float32 or not torch.equal(param, expected[key])]
+        assert changed == [], f"{name}: {len(changed)} of {len(params)} weights differ from the loaded model"
+
+
 def test_clip_skip_uses_the_nth_layer_from_the_end_through_the_final_norm(tiny_sd1: Path) -> None:
     from diffusers import StableDiffusionPipeline
 

@@ -45,15 +45,27 @@ def merged_copy(model: Any) -> Any:
     return plain.to(next(model.parameters()).dtype)
 
 
+def weights_trained(training: Any) -> tuple[bool, bool]:
+    """(UNet, text encoder): whether the model's own weights train (else they are frozen, LoRA or not)."""
+    lora = training.method == "lora"
+    return not lora, training.train_text_encoder and not lora
+
+
+def vae_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The VAE's dtype under a weight dtype: the SD VAE overflows in fp16."""
+    return torch.float32 if dtype == torch.float16 else dtype
+
+
 def prepare_models(components: Components, profile: Any, device: torch.device, dtype: torch.dtype) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
     """Set trainable parts, dtypes and memory savers; returns (UNet params, text-encoder params) to train."""
     unet, text_encoder, vae = components.unet, components.text_encoder, components.vae
     training = profile.training
     lora = training.method == "lora"
+    train_unet, train_text_encoder = weights_trained(training)
     vae.requires_grad_(False)
-    vae.to(device, dtype=torch.float32 if dtype == torch.float16 else dtype)  # the SD VAE overflows in fp16
-    unet.requires_grad_(not lora)
-    text_encoder.requires_grad_(training.train_text_encoder and not lora)
+    vae.to(device, dtype=vae_dtype(dtype))
+    unet.requires_grad_(train_unet)
+    text_encoder.requires_grad_(train_text_encoder)
     if lora:
         unet.to(device, dtype=dtype)
         unet.add_adapter(_lora_config(profile.lora, profile.lora.unet_targets))

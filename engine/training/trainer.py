@@ -34,7 +34,7 @@ from engine.events import (
 from engine.model_loading import Components, load_components, resolve_model_folder
 from engine.profile import Profile, dumps_profile
 from engine.training.losses import make_noise, min_snr_weights, per_sample_loss, target_for
-from engine.training.models import prepare_models
+from engine.training.models import prepare_models, vae_dtype, weights_trained
 from engine.training.optim import build_lr_scheduler, build_optimizer
 from engine.training.metrics import StepMeter, flat_config, versions
 from engine.training.precision import configure_gpu_maths, effective_precision, weight_dtype
@@ -157,26 +157,38 @@ class Trainer:
             guidance=profile.prior.guidance_scale,
         )
         if self.accelerator.is_main_process:
-            ensure_class_images(
-                requests,
-                make_pipeline=self._generation_pipeline,
-                batch_size=profile.prior.sample_batch_size,
-                emit=self.emit,
-                should_stop=self.cancel.is_set,
-                **kwargs,
-            )
+            with self._half_precision():
+                ensure_class_images(
+                    requests,
+                    make_pipeline=self._generation_pipeline,
+                    batch_size=profile.prior.sample_batch_size,
+                    emit=self.emit,
+                    should_stop=self.cancel.is_set,
+                    **kwargs,
+                )
         self.accelerator.wait_for_everyone()
         # Every process reads the result (now complete) the same way.
         return ensure_class_images(requests, make_pipeline=lambda: None, batch_size=1, **kwargs)
 
     def _generation_pipeline(self) -> Any:
+        """The base model on the device for class images, run under ``_half_precision``.
+
+        Frozen parts take the weight dtype they train in anyway. Parts whose weights train keep the
+        weights as loaded: a cast to half precision and back would round the weights the whole run
+        starts from.
+        """
         from engine.sampling import sampling_pipeline
 
         components = self.components
-        components.unet.to(self.device, self.dtype)
-        components.text_encoder.to(self.device, self.dtype)
-        components.vae.to(self.device, torch.float32 if self.dtype == torch.float16 else self.dtype)
+        train_unet, train_text_encoder = weights_trained(self.profile.training)
+        components.unet.to(self.device, None if train_unet else self.dtype)
+        components.text_encoder.to(self.device, None if train_text_encoder else self.dtype)
+        components.vae.to(self.device, vae_dtype(self.dtype))
         return sampling_pipeline(components, components.unet, components.text_encoder, self.device)
+
+    def _half_precision(self) -> contextlib.AbstractContextManager:
+        """Autocast to the weight dtype for inference (samples, class images); off when weights are fp32."""
+        return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32)
 
     def _sources(self) -> None:
         profile = self.profile
@@ -367,7 +379,7 @@ class Trainer:
 
         prompts = profile.sampling.prompts or list(dict.fromkeys(c.instance_prompt for c in profile.concepts))
         with self.phase("sampling", f"step {step}", total=len(prompts) * profile.sampling.num_images), self._eval_models() as (unet, text_encoder):
-            with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+            with self._half_precision():
                 pipe = sampling_pipeline(self.components, unet, text_encoder, self.device)
                 paths, grid, self.last_sample_images = save_samples(
                     pipe, self.run_dir / "samples" / f"step-{step:06d}", prompts=prompts,
