@@ -55,8 +55,10 @@ def train(
             trainer_hook(trainer)
         result = trainer.train()
         if result.status == "finished":
+            trainer.release_training_state()
+            # The model first: a final preview that fails (out of memory, say) must not lose it.
+            result.outputs = trainer.save_outputs()
             trainer.sample(result.step)
-        result.outputs = trainer.save_outputs() if result.status == "finished" else {}
         trainer.end()
         trainer.emit(RunFinished(step=result.step, outputs=result.outputs, seconds=time.perf_counter() - started, status=result.status))
         return result

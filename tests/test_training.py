@@ -191,3 +191,31 @@ def test_single_file_and_kohya_exports_after_training(tmp_path: Path) -> None:
     assert set(lora.outputs) == {"lora_diffusers", "lora_kohya"}
     with safe_open(lora.outputs["lora_kohya"], "pt") as file:
         assert all(k.startswith("lora_unet_") for k in file.keys())
+
+
+def test_the_model_is_saved_before_the_final_samples_without_the_optimizer_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A final preview that fails (out of GPU memory, say) must not lose the trained model, and
+    the optimizer's state is gone before the exports and previews need memory."""
+    import engine.outputs
+    import engine.sampling
+
+    seen: dict[str, int] = {}
+    trainers: list = []
+    real_save_outputs = engine.outputs.save_outputs
+
+    def save_outputs(*args, **kwargs):
+        seen["optimizer_state_at_export"] = len(trainers[0].optimizer.state)
+        return real_save_outputs(*args, **kwargs)
+
+    def broken_preview(*args, **kwargs):
+        raise RuntimeError("the preview ran out of memory")
+
+    monkeypatch.setattr(engine.outputs, "save_outputs", save_outputs)
+    monkeypatch.setattr(engine.sampling, "save_samples", broken_preview)
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 2}, sampling={"num_images": 1, "steps": 2})
+    with pytest.raises(RuntimeError, match="preview ran out of memory"):
+        train(profile, trainer_hook=trainers.append,
+              step_hooks=[lambda trainer, step: seen.setdefault("optimizer_state_in_training", len(trainer.optimizer.state))])
+    assert seen["optimizer_state_in_training"] > 0 and seen["optimizer_state_at_export"] == 0
+    assert (tmp_path / "runs" / "t" / "outputs" / "diffusers" / "model_index.json").is_file()
+    assert [e.reason for e in events_of(tmp_path / "runs" / "t", "run_failed")] == ["RuntimeError: the preview ran out of memory"]

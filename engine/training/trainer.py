@@ -283,6 +283,14 @@ class Trainer:
         for hook in self.step_hooks:
             hook(self, step)
 
+    def release_training_state(self) -> None:
+        """After the last step, free what only further steps need, for the final samples and exports:
+        the optimizer's state (AdamW: two fp32 copies of every trained weight) and the cached latents."""
+        self.optimizer.state.clear()
+        self.latents.release()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
     def stop_text_encoder(self) -> None:
         """Freeze the text encoder for the rest of the run (its optimizer state stays)."""
         for param in self.text_params:
