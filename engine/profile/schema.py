@@ -186,7 +186,7 @@ class SavingSection(Section):
     output_dir: str = "runs"
     """Folder that holds one run folder per run."""
     every_n_steps: int | None = Field(500, ge=1)
-    """Save a resumable checkpoint every N steps; empty only saves at the end."""
+    """Save a resumable checkpoint every N steps; empty saves none (the final model is saved either way)."""
     keep_last_n: int = Field(2, ge=1, le=1000)
     """Keep this many latest checkpoints; older ones are deleted."""
     unet_half: bool = False
