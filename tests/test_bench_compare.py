@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from tests.bench_helpers import bench_module
 
 
 @pytest.fixture(scope="module")
 def compare():
-    sys.path.insert(0, str(BENCH))
-    try:
-        yield importlib.import_module("compare_reference")
-    finally:
-        sys.path.remove(str(BENCH))
+    yield from bench_module("compare_reference")
 
 
 def test_reference_phases_come_from_its_progress_bars(compare):

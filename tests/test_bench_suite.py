@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from tests.bench_helpers import bench_module
 
 
 @pytest.fixture(scope="module")
 def suite():
-    sys.path.insert(0, str(BENCH))
-    try:
-        yield importlib.import_module("suite")
-    finally:
-        sys.path.remove(str(BENCH))
+    yield from bench_module("suite")
 
 
 def test_measures_are_read_and_a_failed_configuration_stays_in_the_table(suite) -> None:
