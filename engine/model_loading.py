@@ -106,8 +106,8 @@ def load_components(
     folder: Path, *, vae: str | None = None, tokenizer: str | None = None, revision: str | None = None
 ) -> Components:
     """Load tokenizer, text encoder, VAE, UNet and the training noise scheduler from a folder."""
-    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTokenizer
+    from diffusers import DDPMScheduler
+    from transformers import CLIPTokenizer
 
     folder = Path(folder)
     tokenizer_source = (resolve_model(tokenizer), None) if tokenizer else (str(folder), "tokenizer")
@@ -119,17 +119,37 @@ def load_components(
         )
     except OSError as error:
         raise ModelNotFoundError(f"no CLIP tokenizer in '{tokenizer_source[0]}': set model.tokenizer to a folder that has one ({error})") from None
-    if vae:
-        vae_folder = resolve_model_folder(vae, revision=None) if not Path(vae).is_dir() else Path(vae)
-        sub = "vae" if (vae_folder / "vae").is_dir() else None
-        vae_model = AutoencoderKL.from_pretrained(vae_folder, subfolder=sub) if sub else AutoencoderKL.from_pretrained(vae_folder)
-    else:
-        vae_model = AutoencoderKL.from_pretrained(folder, subfolder="vae")
     return Components(
         folder=folder,
         tokenizer=tok,
-        text_encoder=CLIPTextModel.from_pretrained(folder, subfolder="text_encoder"),
-        vae=vae_model,
-        unet=UNet2DConditionModel.from_pretrained(folder, subfolder="unet"),
+        text_encoder=load_text_encoder(folder),
+        vae=load_vae(folder, vae),
+        unet=load_unet(folder),
         noise_scheduler=DDPMScheduler.from_pretrained(folder, subfolder="scheduler"),
     )
+
+
+def load_unet(folder: Path) -> Any:
+    """The model folder's UNet, in fp32 on the CPU."""
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
+
+
+def load_text_encoder(folder: Path) -> Any:
+    """The model folder's text encoder, in fp32 on the CPU."""
+    from transformers import CLIPTextModel
+
+    return CLIPTextModel.from_pretrained(folder, subfolder="text_encoder")
+
+
+def load_vae(folder: Path, vae: str | None = None) -> Any:
+    """The VAE override ``vae`` (a folder, a model with a vae/ part, or a hub id), else the folder's own; fp32, CPU."""
+    from diffusers import AutoencoderKL
+
+    if not vae:
+        return AutoencoderKL.from_pretrained(folder, subfolder="vae")
+    vae_folder = resolve_model_folder(vae, revision=None) if not Path(vae).is_dir() else Path(vae)
+    if (vae_folder / "vae").is_dir():
+        return AutoencoderKL.from_pretrained(vae_folder, subfolder="vae")
+    return AutoencoderKL.from_pretrained(vae_folder)

@@ -25,8 +25,36 @@ def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
     return target
 
 
-def save_pipeline(folder: Path, components: Any, unet: Any, text_encoder: Any, *, unet_half: bool) -> None:
-    """A complete diffusers pipeline with the trained UNet/text encoder and the base's scheduler."""
+def full_precision_models(profile: Any, components: Any, unet: Any, text_encoder: Any) -> tuple[Any, Any, Any]:
+    """(UNet, text encoder, VAE) for a saved pipeline, all fp32, so that it loads like any other.
+
+    Weights that trained in full are fp32 already. Frozen parts trained in the weight dtype (half
+    precision under fp16/bf16), so they are read again from the base model as it was, and a LoRA
+    is folded into that fp32 base; rounding them would change the user's model for nothing.
+    """
+    from engine.model_loading import load_text_encoder, load_unet, load_vae
+    from engine.training.models import merged_into, weights_trained
+
+    folder = components.folder
+    train_unet, train_text_encoder = weights_trained(profile.training)
+    lora = profile.training.method == "lora"
+
+    def as_loaded(model: Any, load: Callable[[], Any]) -> Any:
+        return model if model.dtype == torch.float32 else load()
+
+    unet_out = unet if train_unet else merged_into(load_unet(folder), unet)
+    if train_text_encoder:
+        text_encoder_out = text_encoder
+    elif lora and profile.training.train_text_encoder:
+        text_encoder_out = merged_into(load_text_encoder(folder), text_encoder)
+    else:
+        text_encoder_out = as_loaded(text_encoder, lambda: load_text_encoder(folder))
+    vae_out = as_loaded(components.vae, lambda: load_vae(folder, profile.model.vae))
+    return unet_out, text_encoder_out, vae_out
+
+
+def save_pipeline(folder: Path, components: Any, unet: Any, text_encoder: Any, *, vae: Any, unet_half: bool) -> None:
+    """A complete diffusers pipeline with these models, the base's tokenizer and its scheduler."""
     import copy
 
     from diffusers import DDPMScheduler
@@ -34,7 +62,7 @@ def save_pipeline(folder: Path, components: Any, unet: Any, text_encoder: Any, *
     from engine.sampling import assemble_pipeline
 
     unet_to_save = copy.deepcopy(unet).to(torch.float16) if unet_half else unet
-    pipe = assemble_pipeline(vae=components.vae, text_encoder=text_encoder, tokenizer=components.tokenizer, unet=unet_to_save,
+    pipe = assemble_pipeline(vae=vae, text_encoder=text_encoder, tokenizer=components.tokenizer, unet=unet_to_save,
                              scheduler=DDPMScheduler.from_config(components.noise_scheduler.config))
     pipe.save_pretrained(folder, safe_serialization=True)
     # Keep the base model's own inference scheduler (class and settings), not the training one.
@@ -62,13 +90,9 @@ def save_outputs(
     pipeline_dir = out_dir / "diffusers"
     needs_pipeline = not lora or "diffusers" in formats or {"safetensors", "ckpt"} & set(formats)
     if needs_pipeline:
-        if lora:
-            from engine.training.models import merged_copy
-
-            merged_te = merged_copy(text_encoder) if trained_te is not None else text_encoder
-            atomic_folder(pipeline_dir, lambda tmp: save_pipeline(tmp, components, merged_copy(unet), merged_te, unet_half=False))
-        else:
-            atomic_folder(pipeline_dir, lambda tmp: save_pipeline(tmp, components, unet, text_encoder, unet_half=profile.saving.unet_half))
+        unet_out, text_encoder_out, vae_out = full_precision_models(profile, components, unet, text_encoder)
+        atomic_folder(pipeline_dir, lambda tmp: save_pipeline(tmp, components, unet_out, text_encoder_out, vae=vae_out,
+                                                              unet_half=profile.saving.unet_half and not lora))
         outputs["diffusers"] = str(pipeline_dir)
     for fmt in ("safetensors", "ckpt"):
         if fmt in formats:

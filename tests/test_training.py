@@ -219,3 +219,51 @@ def test_the_model_is_saved_before_the_final_samples_without_the_optimizer_state
     assert seen["optimizer_state_in_training"] > 0 and seen["optimizer_state_at_export"] == 0
     assert (tmp_path / "runs" / "t" / "outputs" / "diffusers" / "model_index.json").is_file()
     assert [e.reason for e in events_of(tmp_path / "runs" / "t", "run_failed")] == ["RuntimeError: the preview ran out of memory"]
+
+
+def _parameters(model) -> dict[str, torch.Tensor]:
+    """A copy of the model's weights (fuse_lora changes them in place)."""
+    return {name: param.detach().clone() for name, param in model.named_parameters()}
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_half_precision_runs_export_fp32_pipelines_with_the_base_weights_untouched(
+    method: str, tmp_path: Path, tiny_sd1: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under fp16/bf16 the frozen parts train in half precision. The saved pipeline must still be
+    all fp32 (a plain from_pretrained then runs it), frozen parts exactly the base's, and a LoRA
+    folded into the fp32 base as diffusers' own fuse_lora does. A CPU trains in fp32, so the
+    precision a CUDA machine gets is put in by hand (bf16: CPU autocast runs it)."""
+    from diffusers import StableDiffusionPipeline
+
+    import engine.training.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "effective_precision", lambda requested: ("bf16", None))
+    lora = method == "lora"
+    profile = tiny_profile(tmp_path, training={"method": method, "max_train_steps": 3, "train_text_encoder": lora},
+                           precision={"mixed_precision": "bf16"}, optimizer={"learning_rate": 1e-3},
+                           saving={"export": ["diffusers"] + (["lora_diffusers"] if lora else [])})
+    result = train(profile)
+
+    saved = StableDiffusionPipeline.from_pretrained(result.outputs["diffusers"])
+    base = StableDiffusionPipeline.from_pretrained(tiny_sd1)
+    assert {saved.unet.dtype, saved.text_encoder.dtype, saved.vae.dtype} == {torch.float32}
+    saved.set_progress_bar_config(disable=True)
+    assert saved("photo of zwx disc", num_inference_steps=2, height=64, width=64, output_type="np").images.shape == (1, 64, 64, 3)
+    assert all(torch.equal(a, b) for a, b in zip(_parameters(saved.vae).values(), _parameters(base.vae).values()))
+    unet, base_unet = _parameters(saved.unet), _parameters(base.unet)
+    if lora:
+        assert torch.equal(unet["conv_in.weight"], base_unet["conv_in.weight"])  # no adapter there
+        base.load_lora_weights(Path(result.outputs["lora_diffusers"]).parent)
+        base.fuse_lora()
+        fused = {**_parameters(base.unet), **{f"te.{k}": v for k, v in _parameters(base.text_encoder).items()}}
+        ours = {**unet, **{f"te.{k}": v for k, v in _parameters(saved.text_encoder).items()}}
+        fused = {k.replace(".base_layer", ""): v for k, v in fused.items() if "lora_" not in k}
+        assert fused.keys() == ours.keys()
+        assert all(torch.allclose(ours[k], fused[k], rtol=0, atol=1e-6) for k in ours)
+        assert not torch.equal(ours["down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.weight"],
+                               base_unet["down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.weight"])
+    else:
+        assert not torch.equal(unet["conv_in.weight"], base_unet["conv_in.weight"])  # it trained
+        assert all(torch.equal(a, b) for a, b in zip(_parameters(saved.text_encoder).values(), _parameters(base.text_encoder).values()))
+

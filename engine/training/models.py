@@ -29,20 +29,22 @@ def add_text_encoder_lora(text_encoder: Any, config: Any) -> None:
     text_encoder.peft_config = {"default": config}  # where peft's state-dict helpers look
 
 
-def merged_copy(model: Any) -> Any:
-    """A plain copy of ``model`` with its LoRA folded into the weights (no adapter layers left)."""
-    import copy
+@torch.no_grad()
+def merged_into(base: Any, trained: Any) -> Any:
+    """``base`` (the model as loaded, fp32) with the LoRA of ``trained`` folded into its weights.
 
+    The deltas come from peft's own ``get_delta_weight``, in the LoRA's fp32, so the fused weights
+    are not rounded to the half precision the frozen base trained in.
+    """
     from peft.tuners.tuners_utils import BaseTunerLayer
 
-    work = copy.deepcopy(model)
-    for module in work.modules():
+    layers = dict(base.named_modules())
+    for name, module in trained.named_modules():
         if isinstance(module, BaseTunerLayer):
-            module.merge()
-    state = {k.replace(".base_layer", ""): v for k, v in work.state_dict().items() if "lora_" not in k}
-    plain = type(model).from_config(model.config) if hasattr(type(model), "from_config") else type(model)(model.config)
-    plain.load_state_dict(state)
-    return plain.to(next(model.parameters()).dtype)
+            weight = layers[name].weight
+            for adapter in module.active_adapters:
+                weight += module.get_delta_weight(adapter).to(weight.device, weight.dtype)
+    return base
 
 
 def weights_trained(training: Any) -> tuple[bool, bool]:
