@@ -267,3 +267,16 @@ def test_half_precision_runs_export_fp32_pipelines_with_the_base_weights_untouch
         assert not torch.equal(unet["conv_in.weight"], base_unet["conv_in.weight"])  # it trained
         assert all(torch.equal(a, b) for a, b in zip(_parameters(saved.text_encoder).values(), _parameters(base.text_encoder).values()))
 
+
+def test_a_second_run_in_the_same_process_may_change_the_precision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wizard's fit test trains in the wizard's process, once per press: accelerate's per-process
+    state must not pin the first run's precision."""
+    import engine.training.trainer as trainer_module
+
+    precisions = iter([("bf16", None), ("no", None)])
+    monkeypatch.setattr(trainer_module, "effective_precision", lambda requested: next(precisions))
+    seen = []
+    for name in ("first", "second"):
+        profile = tiny_profile(tmp_path, name=name, training={"max_train_steps": 1})
+        train(profile, trainer_hook=lambda trainer: seen.append(trainer.accelerator.mixed_precision))
+    assert seen == ["bf16", "no"]

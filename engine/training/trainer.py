@@ -114,8 +114,14 @@ class Trainer:
                 raise TrackerUnavailableError(
                     f"logging.logger = \"{log_with}\" needs {module}: pip install 'dbtui[{log_with}]', or set logger = \"none\""
                 )
+        from accelerate.state import AcceleratorState
+
         from engine.distributed import on_cpu
 
+        # accelerate keeps one state per process, fixed by its first Accelerator; a later run in the
+        # same process (a second fit test from the wizard) may ask for another precision. The
+        # process group (PartialState) stays. transformers' Trainer resets it the same way.
+        AcceleratorState._reset_state()
         self.accelerator = Accelerator(cpu=on_cpu(), mixed_precision=precision, log_with=log_with, project_dir=str(self.run_dir / "logs"))
         if self.accelerator.device.type == "cuda":
             configure_gpu_maths(profile.precision.tf32)
