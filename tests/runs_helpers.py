@@ -79,3 +79,34 @@ class Os:
 checkpoints.os = Os()
 sys.exit(main([sys.argv[1]]))
 """
+
+# Under accelerate launch: trains 2 steps, checkpoints, trains a third, restores the checkpoint.
+# The main process writes JSON: per process, digests of the trained weights after step 2 and of
+# the noise generator at the save and after the restore.
+RANKS_AFTER_RESUME = """
+import hashlib, json, sys
+from pathlib import Path
+from accelerate.utils import gather_object
+from engine.profile import load_profile
+from engine.runs.checkpoints import Checkpointer
+from engine.runs.folder import RunFolder
+from engine.training.trainer import Trainer
+profile_path, out = Path(sys.argv[1]), Path(sys.argv[2])
+folder = RunFolder(out.parent / "run").create()
+trainer = Trainer(load_profile(profile_path), folder.path)
+trainer.setup()
+checkpointer = Checkpointer(trainer, folder)
+digest = lambda tensors: hashlib.sha256(b"".join(t.detach().cpu().float().numpy().tobytes() for t in tensors)).hexdigest()[:16]
+trainer.total_steps = 2
+trainer.train()
+mine = {"unet": digest(trainer.unet_params), "text_encoder": digest(trainer.text_params), "generator_at_save": digest([trainer.generator.get_state()])}
+path = checkpointer.save(2)
+trainer.total_steps = 3
+trainer.train()
+mine["generator_later"] = digest([trainer.generator.get_state()])
+checkpointer.load(path)
+mine["generator_restored"] = digest([trainer.generator.get_state()])
+ranks = gather_object([mine])
+if trainer.accelerator.is_main_process:
+    out.write_text(json.dumps(ranks))
+"""

@@ -20,7 +20,7 @@ from engine.runs.folder import RunFolder, RunFolderError, TrainerLock
 from engine.runs.supervisor import Supervisor
 from engine.runs.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, images_look_broken
 from engine.sinks import read_events
-from tests.runs_helpers import KILL_AFTER_STEP, KILL_AT_RENAME, dbtui, profile_file, python, step_of, wait_for
+from tests.runs_helpers import KILL_AFTER_STEP, KILL_AT_RENAME, RANKS_AFTER_RESUME, ROOT, dbtui, env, profile_file, python, step_of, wait_for
 from tests.training_helpers import tiny_profile
 
 RESUMABLE = dict(training={"max_train_steps": 8, "seed": 11}, dataset={"resolution": 64, "hflip": True, "center_crop": False},
@@ -214,6 +214,32 @@ def test_two_process_run_through_accelerate_launch(tmp_path: Path) -> None:
     assert [e.step for e in events if e.kind == "step_ended"] == [1, 2, 3]  # one event stream, from the main process
     assert [e for e in events if e.kind == "checkpoint_saved"]
     assert (started.folder.outputs / "diffusers" / "model_index.json").is_file()
+
+
+def test_two_processes_stay_in_step_when_the_text_encoder_trains_and_each_resumes_its_own_noise(tmp_path: Path) -> None:
+    """Under DDP every process must hold the same weights (text encoder included, here with
+    clip_skip leaving its last layer out of the loss), and a resume must give each process back
+    its own noise generator, not the main process's."""
+    import json
+    import socket
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    script = tmp_path / "ranks.py"
+    script.write_text(RANKS_AFTER_RESUME)
+    profile = profile_file(tmp_path, training={"max_train_steps": 3, "train_text_encoder": True, "clip_skip": 2})
+    out = tmp_path / "ranks.json"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+               "--dynamo_backend", "no", "--main_process_port", str(port), str(script), str(profile), str(out)]
+    process = subprocess.run(command, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=600)
+    assert process.returncode == 0, process.stderr[-3000:]
+    first, second = json.loads(out.read_text())
+    assert first["unet"] == second["unet"] and first["text_encoder"] == second["text_encoder"]
+    assert first["generator_at_save"] != second["generator_at_save"]  # each process draws its own noise
+    for rank in (first, second):
+        assert rank["generator_later"] != rank["generator_at_save"]
+        assert rank["generator_restored"] == rank["generator_at_save"]
 
 
 def test_too_little_disk_skips_the_checkpoint_with_a_warning_and_training_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

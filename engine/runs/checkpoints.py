@@ -30,16 +30,32 @@ class CheckpointError(DbtuiError):
 
 
 class GeneratorState:
-    """Lets accelerate checkpoint a torch.Generator like any other stateful object."""
+    """Lets accelerate checkpoint the trainer's noise generator, one state per process.
 
-    def __init__(self, generator: torch.Generator):
+    accelerate writes a registered object from the main process only and every process reads
+    that one file, so the state holds every process's generator (each draws its own noise,
+    timesteps and crops); each process takes its own back on resume.
+    """
+
+    def __init__(self, generator: torch.Generator, accelerator: Any):
         self.generator = generator
+        self.accelerator = accelerator
 
     def state_dict(self) -> dict[str, Any]:
-        return {"state": self.generator.get_state()}
+        from accelerate.utils import gather_object
+
+        state = self.generator.get_state()
+        # Every process calls this (only the main one writes the file), so gathering is safe.
+        states = gather_object([state]) if self.accelerator.num_processes > 1 else [state]
+        return {"states": states}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.set_state(state["state"])
+        states = state.get("states") or [state["state"]]  # "state": checkpoints made before per-process states
+        index = self.accelerator.process_index
+        # With another number of processes the run cannot continue exactly anyway: keep this
+        # process's own seeding rather than give two processes one noise stream.
+        if len(states) == self.accelerator.num_processes:
+            self.generator.set_state(states[index])
 
 
 def complete_checkpoints(folder: RunFolder) -> list[tuple[int, Path]]:
@@ -92,7 +108,7 @@ class Checkpointer:
         self.trainer = trainer
         self.folder = folder
         accelerator = trainer.accelerator
-        accelerator.register_for_checkpointing(trainer.lr_scheduler, GeneratorState(trainer.generator))
+        accelerator.register_for_checkpointing(trainer.lr_scheduler, GeneratorState(trainer.generator, accelerator))
         accelerator.register_save_state_pre_hook(self._save_models)
         accelerator.register_load_state_pre_hook(self._load_models)
 

@@ -122,7 +122,14 @@ class Trainer:
         # same process (a second fit test from the wizard) may ask for another precision. The
         # process group (PartialState) stays. transformers' Trainer resets it the same way.
         AcceleratorState._reset_state()
-        self.accelerator = Accelerator(cpu=on_cpu(), mixed_precision=precision, log_with=log_with, project_dir=str(self.run_dir / "logs"))
+        handlers = []
+        if profile.training.train_text_encoder and profile.training.clip_skip > 1:
+            from accelerate.utils import DistributedDataParallelKwargs
+
+            # clip_skip leaves the text encoder's last layers out of the loss: DDP must expect that.
+            handlers.append(DistributedDataParallelKwargs(find_unused_parameters=True))
+        self.accelerator = Accelerator(cpu=on_cpu(), mixed_precision=precision, log_with=log_with, project_dir=str(self.run_dir / "logs"),
+                                       kwargs_handlers=handlers)
         if self.accelerator.device.type == "cuda":
             configure_gpu_maths(profile.precision.tf32)
         if precision_warning:
@@ -238,6 +245,9 @@ class Trainer:
         self.lr_scheduler = build_lr_scheduler(optimizer, profile.optimizer, self.total_steps)
         if self.text_params:
             self.unet, self.text_encoder, self.optimizer = accelerator.prepare(self.components.unet, self.components.text_encoder, optimizer)
+            # The forward must go through the prepared (DDP) wrapper, or its gradients are never
+            # averaged across processes and each process's copy drifts apart.
+            self.texts.text_encoder = self.text_encoder
         else:
             self.unet, self.optimizer = accelerator.prepare(self.components.unet, optimizer)
             self.text_encoder = self.components.text_encoder
