@@ -71,6 +71,15 @@ def test_cpu_downgrades_mixed_precision_with_a_warning() -> None:
         assert precision == "no" and "CUDA" in warning
 
 
+def test_a_gpu_that_only_emulates_bf16_trains_in_fp16(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A T4 or RTX 20xx: torch runs bf16 there in emulation only.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    precision, warning = effective_precision("bf16")
+    assert precision == "fp16" and "no bf16 support" in warning
+    assert effective_precision("fp16") == ("fp16", None)
+
+
 @pytest.mark.parametrize("tf32", [True, False])
 def test_gpu_maths_follow_the_tf32_setting(tf32: bool) -> None:
     before = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark)

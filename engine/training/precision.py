@@ -11,7 +11,8 @@ def effective_precision(requested: str) -> tuple[str, str | None]:
         return "no", None
     if not torch.cuda.is_available():
         return "no", f"mixed_precision = \"{requested}\" needs a CUDA GPU; training in fp32 on the CPU."
-    if requested == "bf16" and not torch.cuda.is_bf16_supported():
+    # Pre-Ampere cards (T4, RTX 20xx) only emulate bf16, slowly: that counts as none.
+    if requested == "bf16" and not torch.cuda.is_bf16_supported(including_emulation=False):
         return "fp16", "this GPU has no bf16 support; training with fp16 instead (set precision.mixed_precision = \"fp16\")."
     return requested, None
 
