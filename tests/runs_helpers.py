@@ -32,6 +32,18 @@ def dbtui(*args: str, **kwargs: Any) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "dbtui", *args], cwd=ROOT, env=env(), **kwargs)
 
 
+def launch_two_processes(script: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run ``script`` under ``accelerate launch`` as two CPU (gloo) processes, on a free port."""
+    import socket
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+               "--dynamo_backend", "no", "--main_process_port", str(port), str(script), *args]
+    return subprocess.run(command, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=600)
+
+
 def wait_for(predicate, timeout: float = 240.0, poll: float = 0.2) -> Any:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -109,4 +121,17 @@ mine["generator_restored"] = digest([trainer.generator.get_state()])
 ranks = gather_object([mine])
 if trainer.accelerator.is_main_process:
     out.write_text(json.dumps(ranks))
+"""
+
+# Under accelerate launch: the worker on RUN_DIR, with the second process's loss NaN from step 2.
+WORKER_NAN_ON_ONE_PROCESS = """
+import sys
+from engine.training.trainer import Trainer
+from engine.worker import main
+original = Trainer.loss
+def loss(self, batch):
+    value = original(self, batch)
+    return value * float("nan") if self.accelerator.process_index == 1 and self.global_step >= 2 else value
+Trainer.loss = loss
+sys.exit(main([sys.argv[1]]))
 """

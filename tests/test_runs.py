@@ -20,7 +20,18 @@ from engine.runs.folder import RunFolder, RunFolderError, TrainerLock
 from engine.runs.supervisor import Supervisor
 from engine.runs.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, images_look_broken
 from engine.sinks import read_events
-from tests.runs_helpers import KILL_AFTER_STEP, KILL_AT_RENAME, RANKS_AFTER_RESUME, ROOT, dbtui, env, profile_file, python, step_of, wait_for
+from tests.runs_helpers import (
+    KILL_AFTER_STEP,
+    KILL_AT_RENAME,
+    RANKS_AFTER_RESUME,
+    WORKER_NAN_ON_ONE_PROCESS,
+    dbtui,
+    launch_two_processes,
+    profile_file,
+    python,
+    step_of,
+    wait_for,
+)
 from tests.training_helpers import tiny_profile
 
 RESUMABLE = dict(training={"max_train_steps": 8, "seed": 11}, dataset={"resolution": 64, "hflip": True, "center_crop": False},
@@ -221,18 +232,12 @@ def test_two_processes_stay_in_step_when_the_text_encoder_trains_and_each_resume
     clip_skip leaving its last layer out of the loss), and a resume must give each process back
     its own noise generator, not the main process's."""
     import json
-    import socket
 
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
     script = tmp_path / "ranks.py"
     script.write_text(RANKS_AFTER_RESUME)
     profile = profile_file(tmp_path, training={"max_train_steps": 3, "train_text_encoder": True, "clip_skip": 2})
     out = tmp_path / "ranks.json"
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-               "--dynamo_backend", "no", "--main_process_port", str(port), str(script), str(profile), str(out)]
-    process = subprocess.run(command, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=600)
+    process = launch_two_processes(script, str(profile), str(out))
     assert process.returncode == 0, process.stderr[-3000:]
     first, second = json.loads(out.read_text())
     assert first["unet"] == second["unet"] and first["text_encoder"] == second["text_encoder"]
@@ -240,6 +245,20 @@ def test_two_processes_stay_in_step_when_the_text_encoder_trains_and_each_resume
     for rank in (first, second):
         assert rank["generator_later"] != rank["generator_at_save"]
         assert rank["generator_restored"] == rank["generator_at_save"]
+
+
+def test_a_nan_loss_on_one_process_stops_every_process_with_the_nan_advice(tmp_path: Path) -> None:
+    """Each process only sees its own batch: a NaN on one must stop all of them with the NaN
+    advice, not leave the others to die in the next gradient exchange as 'a bug in dbtui'."""
+    script = tmp_path / "nan.py"
+    script.write_text(WORKER_NAN_ON_ONE_PROCESS)
+    folder = RunFolder(tmp_path / "run").create()
+    folder.profile.write_text(profile_file(tmp_path, training={"max_train_steps": 6}).read_text())
+    process = launch_two_processes(script, str(folder.path))
+    assert process.returncode != 0
+    [failed] = [e for e in read_events(folder.events) if e.kind == "run_failed"]
+    assert "nan" in failed.reason.lower() and "bf16" in failed.advice and failed.step == 3
+    assert folder.read_state().status == "failed"
 
 
 def test_too_little_disk_skips_the_checkpoint_with_a_warning_and_training_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -329,6 +329,10 @@ class Trainer:
                 loss = self.loss(batch) / len(micro_batches)
                 accelerator.backward(loss)
             total += loss.detach().item()
+        if accelerator.num_processes > 1:
+            # Each process saw its own batch: report the mean over all, so the loss shown is the
+            # whole step's and a NaN on any one process stops every process at the same step.
+            total = accelerator.reduce(torch.tensor(total, device=self.device), reduction="mean").item()
         max_norm = self.profile.optimizer.max_grad_norm
         if max_norm > 0:
             params = self.unet_params + (self.text_params if self.train_text_encoder else [])
