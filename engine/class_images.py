@@ -133,10 +133,13 @@ def ensure_class_images(
 def _generate(pipe: Any, request: ClassRequest, settings: dict[str, Any], *, first_index: int, count: int) -> list[Any]:
     import torch
 
+    from engine.sampling import generate_images
+
     # One generator per image, seeded by its index, so an interrupted run continues identically.
     generators = [torch.Generator("cpu").manual_seed(settings["seed"] + first_index + i) for i in range(count)]
-    output = pipe(
-        [request.prompt] * count,
+    return generate_images(
+        pipe,
+        prompt=[request.prompt] * count,
         negative_prompt=[request.negative_prompt] * count if request.negative_prompt else None,
         num_inference_steps=settings["steps"],
         guidance_scale=settings["guidance_scale"],
@@ -144,4 +147,3 @@ def _generate(pipe: Any, request: ClassRequest, settings: dict[str, Any], *, fir
         width=settings["resolution"],
         generator=generators,
     )
-    return list(output.images)

@@ -36,6 +36,21 @@ def sampling_pipeline(components: Any, unet: Any, text_encoder: Any, device: tor
     return pipe.to(device)
 
 
+@torch.no_grad()
+def generate_images(pipe: Any, **kwargs: Any) -> list[Any]:
+    """``pipe(**kwargs)`` as PIL images, the VAE decoding in its own dtype.
+
+    Generation runs under autocast (the UNet being trained stays fp32), which would run the VAE in
+    half precision too, where it is kept fp32 because fp16 can overflow: so the pipeline stops
+    at the latents and the VAE decodes them outside autocast.
+    """
+    latents = pipe(**kwargs, output_type="latent").images
+    vae = pipe.vae
+    with torch.autocast(latents.device.type, enabled=False):
+        images = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
+    return pipe.image_processor.postprocess(images, output_type="pil")
+
+
 def make_grid(images: list[Any], columns: int) -> Any:
     from PIL import Image
 
@@ -70,7 +85,8 @@ def save_samples(
         device = pipe.text_encoder.device
         positive = encode_text(pipe.tokenizer, pipe.text_encoder, [prompt] * num_images, clip_skip, device)
         negative = encode_text(pipe.tokenizer, pipe.text_encoder, [negative_prompt] * num_images, clip_skip, device)
-        result = pipe(
+        generated = generate_images(
+            pipe,
             prompt_embeds=positive,
             negative_prompt_embeds=negative,
             num_inference_steps=steps,
@@ -79,7 +95,7 @@ def save_samples(
             width=resolution,
             generator=generators,
         )
-        for i, image in enumerate(result.images):
+        for i, image in enumerate(generated):
             path = folder / f"prompt{p:02d}_{i:02d}.png"
             image.save(path)
             paths.append(path)

@@ -52,7 +52,10 @@ class LatentSource:
         example = self.examples[index]
         pixels = torch.stack([_pixels(example, self.scale, flip) for flip in self.flips])
         self.encode_calls += 1
-        params = self.vae.encode(pixels.to(self.device, self.dtype)).latent_dist.parameters
+        # Uncached latents are encoded inside the training step's autocast; the VAE keeps its own
+        # dtype (fp32 where fp16 would overflow), as when caching.
+        with torch.autocast(self.device.type, enabled=False):
+            params = self.vae.encode(pixels.to(self.device, self.dtype)).latent_dist.parameters
         return {flip: params[i] for i, flip in enumerate(self.flips)}
 
     def fill(self, emit: Callable[[Event], None], should_stop: Callable[[], bool] = lambda: False) -> None:
