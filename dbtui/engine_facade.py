@@ -165,10 +165,9 @@ class RealEngine:
         return identifier_pieces(self._tokenizers[model], identifier)
 
     def fit_test(self, profile: Profile, steps: int, emit: Emit | None = None, price_per_hour: float | None = None) -> Any:
-        from engine.fit import fit_test
+        from engine.fit_process import run_fit_process
 
-        _transformers_loaded()
-        return fit_test(profile, steps, emit, price_per_hour=price_per_hour)
+        return run_fit_process(profile, steps, emit, price_per_hour=price_per_hour)
 
     def start_run(self, profile: Profile, resume: str | None = None) -> Path:
         """Start the trainer as its own process: closing the app never stops it. ``resume``:

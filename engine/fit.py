@@ -50,12 +50,16 @@ def fit_test(
     *,
     price_per_hour: float | None = None,
     work_dir: Path | None = None,
+    cancel: threading.Event | None = None,
 ) -> FitResult:
-    """Train ``steps`` steps of ``profile`` and measure them (see the module docstring)."""
+    """Train ``steps`` steps of ``profile`` and measure them (see the module docstring).
+
+    ``cancel`` set from elsewhere stops it early, as it stops any run.
+    """
     from engine.run import train
 
     steps = max(2, steps)
-    cancel = threading.Event()
+    cancel = cancel or threading.Event()
     seen: list[StepEnded] = []
     started = time.perf_counter()
     first_step_at: list[float] = []

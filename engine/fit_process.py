@@ -1,0 +1,109 @@
+"""The fit test in a process of its own, as every trainer runs: what the wizard starts.
+
+Training in the wizard's own process would leave it holding the GPU (a CUDA context and the
+allocator's cached blocks) while the real run starts beside it, and a crash there would take the
+wizard down. The child, ``python -m engine.fit_process PROFILE --steps N``, prints each event
+and then the result as JSON lines on stdout; it stops training when its parent goes away.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.errors import DbtuiError
+from engine.events import Event, event_from_dict
+from engine.fit import FitResult
+from engine.profile import Profile, save_profile
+
+RESULT_KEY = "fit_result"
+
+
+class FitProcessError(DbtuiError):
+    """The fit test's process failed; the message is its own last word."""
+
+
+def run_fit_process(
+    profile: Profile, steps: int = 10, emit: Callable[[Event], None] | None = None, *, price_per_hour: float | None = None
+) -> FitResult:
+    """``engine.fit.fit_test`` in a child process; events reach ``emit`` as they happen."""
+    with tempfile.TemporaryDirectory(prefix="dbtui-fit-") as tmp:
+        path = save_profile(profile, Path(tmp) / "profile.toml")
+        command = [sys.executable, "-m", "engine.fit_process", str(path), "--steps", str(steps)]
+        if price_per_hour is not None:
+            command += ["--price-per-hour", repr(price_per_hour)]
+        # stderr to a file: libraries write plenty there, and an unread pipe would block the child.
+        with (Path(tmp) / "stderr.log").open("w+", encoding="utf-8") as errors:
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
+            result = _read_output(process.stdout, emit)
+            process.wait()
+            errors.seek(0)
+            last_words = [line.strip() for line in errors if line.strip()]
+    if process.returncode != 0 or result is None:
+        raise FitProcessError(last_words[-1] if last_words else f"the fit test stopped with exit status {process.returncode}")
+    return result
+
+
+def _read_output(lines, emit: Callable[[Event], None] | None) -> FitResult | None:
+    result = None
+    for line in lines:
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue  # a library's own print
+        if not isinstance(data, dict):
+            continue
+        if RESULT_KEY in data:
+            result = FitResult(**data[RESULT_KEY])
+        elif emit:
+            try:
+                event = event_from_dict(data)
+            except (ValueError, TypeError, KeyError):
+                continue
+            emit(event)
+    return result
+
+
+def _stop_when_orphaned(cancel: threading.Event) -> None:
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not cancel.wait(1.0):
+            if os.getppid() != parent:
+                cancel.set()
+
+    threading.Thread(target=watch, name="dbtui-fit-parent", daemon=True).start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.fit_process", description="The fit test, for another process to read.")
+    parser.add_argument("profile", type=Path)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--price-per-hour", type=float)
+    args = parser.parse_args(argv)
+
+    from engine.fit import fit_test
+    from engine.profile import load_profile
+
+    cancel = threading.Event()
+    _stop_when_orphaned(cancel)
+    try:
+        result = fit_test(load_profile(args.profile), args.steps, lambda event: print(event.to_json(), flush=True),
+                          price_per_hour=args.price_per_hour, cancel=cancel)
+    except DbtuiError as error:
+        print(f"fit test: {error}", file=sys.stderr, flush=True)
+        return 1
+    print(json.dumps({RESULT_KEY: dataclasses.asdict(result)}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""The wizard's fit test trains in a process of its own: the wizard never holds the GPU."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.fit_process import FitProcessError, run_fit_process
+from tests.runs_helpers import ROOT, env
+from tests.training_helpers import tiny_profile
+
+# In a fresh interpreter, as the wizard is: run the fit test, report what it saw and imported.
+CALLER = """
+import json, sys
+from engine.fit_process import run_fit_process
+from engine.profile import load_profile
+seen = []
+result = run_fit_process(load_profile(sys.argv[1]), 3, seen.append, price_per_hour=2.0)
+print(json.dumps({"kinds": [e.kind for e in seen], "steps": result.steps, "total": result.total_steps,
+                  "cost": result.est_cost, "eta": result.eta_s, "heavy": sorted({"torch", "diffusers"} & set(sys.modules))}))
+"""
+
+
+def test_the_fit_test_reports_events_and_its_result_and_the_caller_imports_no_torch(tmp_path: Path) -> None:
+    from engine.profile import save_profile
+
+    path = save_profile(tiny_profile(tmp_path, training={"max_train_steps": 40}), tmp_path / "fit.toml")
+    process = subprocess.run([sys.executable, "-c", CALLER, str(path)], cwd=ROOT, env=env(), capture_output=True, text=True, timeout=600)
+    assert process.returncode == 0, process.stderr[-3000:]
+    report = json.loads(process.stdout.splitlines()[-1])
+    assert report["kinds"].count("step_ended") == 3 and "run_started" in report["kinds"]
+    assert report["steps"] == 3 and report["total"] == 40
+    assert report["cost"] == pytest.approx(report["eta"] / 3600 * 2.0)
+    assert report["heavy"] == []
+
+
+def test_a_fit_test_that_fails_raises_its_own_message(tmp_path: Path) -> None:
+    profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(tmp_path / "no-such-folder"), "instance_prompt": "photo of zwx disc"}])
+    with pytest.raises(FitProcessError, match="no-such-folder"):
+        run_fit_process(profile, 2)
