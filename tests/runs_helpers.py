@@ -121,6 +121,7 @@ mine["generator_restored"] = digest([trainer.generator.get_state()])
 ranks = gather_object([mine])
 if trainer.accelerator.is_main_process:
     out.write_text(json.dumps(ranks))
+trainer.end()
 """
 
 # Under accelerate launch: the worker on RUN_DIR, with the second process's loss NaN from step 2.

@@ -435,5 +435,6 @@ class Trainer:
         return outputs
 
     def end(self) -> None:
-        if self.accelerator.trackers:
-            self.accelerator.end_training()
+        """Trackers finish; under several processes the process group is torn down, since a
+        process that exits with it still up can abort at interpreter exit."""
+        self.accelerator.end_training()
