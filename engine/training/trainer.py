@@ -18,7 +18,6 @@ from typing import Any
 import torch
 
 from engine.builtin import resolve_dir
-from engine.errors import DbtuiError
 from engine.class_images import ClassRequest, ensure_class_images
 from engine.data.batches import Batch, epoch_batches, process_batches
 from engine.data.encoders import LatentSource, TextSource
@@ -40,10 +39,6 @@ from engine.training.metrics import StepMeter, flat_config, versions
 from engine.training.precision import configure_gpu_maths, effective_precision, weight_dtype
 
 StepHook = Callable[["Trainer", int], None]
-
-
-class TrackerUnavailableError(DbtuiError):
-    """The chosen experiment tracker is not installed."""
 
 
 @dataclass
@@ -100,36 +95,13 @@ class Trainer:
     # -- setup ---------------------------------------------------------------------
     def setup(self) -> None:
         """Everything before the first step: accelerator, models, class images, caches, optimizer."""
-        from accelerate import Accelerator
         from accelerate.utils import set_seed
+
+        from engine.training.accelerator import make_accelerator
 
         profile = self.profile
         precision, precision_warning = effective_precision(profile.precision.mixed_precision)
-        log_with = None if profile.logging.logger == "none" else profile.logging.logger
-        if log_with:
-            import importlib.util
-
-            module = "tensorboard" if log_with == "tensorboard" else "wandb"
-            if importlib.util.find_spec(module) is None:
-                raise TrackerUnavailableError(
-                    f"logging.logger = \"{log_with}\" needs {module}: pip install 'dbtui[{log_with}]', or set logger = \"none\""
-                )
-        from accelerate.state import AcceleratorState
-
-        from engine.distributed import on_cpu
-
-        # accelerate keeps one state per process, fixed by its first Accelerator; a later run in the
-        # same process (a second fit test from the wizard) may ask for another precision. The
-        # process group (PartialState) stays. transformers' Trainer resets it the same way.
-        AcceleratorState._reset_state()
-        handlers = []
-        if profile.training.train_text_encoder and profile.training.clip_skip > 1:
-            from accelerate.utils import DistributedDataParallelKwargs
-
-            # clip_skip leaves the text encoder's last layers out of the loss: DDP must expect that.
-            handlers.append(DistributedDataParallelKwargs(find_unused_parameters=True))
-        self.accelerator = Accelerator(cpu=on_cpu(), mixed_precision=precision, log_with=log_with, project_dir=str(self.run_dir / "logs"),
-                                       kwargs_handlers=handlers)
+        self.accelerator = make_accelerator(profile, precision, self.run_dir)
         if self.accelerator.device.type == "cuda":
             configure_gpu_maths(profile.precision.tf32)
         if precision_warning:
@@ -153,7 +125,7 @@ class Trainer:
         self.unet_params, self.text_params = prepare_models(self.components, profile, self.device, self.dtype)
         self._sources()
         self._optimizer()
-        if log_with:
+        if self.accelerator.log_with:
             self.accelerator.init_trackers(profile.name, config=flat_config(profile.model_dump(mode="json")))
 
     def _class_images(self) -> dict[int, list[Path]]:
