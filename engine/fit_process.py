@@ -21,8 +21,8 @@ from pathlib import Path
 
 from engine.errors import DbtuiError
 from engine.events import Event, event_from_dict
-from engine.fit import FitResult
-from engine.profile import Profile, save_profile
+from engine.fit import FitResult, fit_test
+from engine.profile import Profile, load_profile, save_profile
 
 RESULT_KEY = "fit_result"
 
@@ -89,9 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--price-per-hour", type=float)
     args = parser.parse_args(argv)
-
-    from engine.fit import fit_test
-    from engine.profile import load_profile
 
     cancel = threading.Event()
     _stop_when_orphaned(cancel)
