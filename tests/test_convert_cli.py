@@ -59,9 +59,9 @@ def test_lora_to_kohya(tmp_path: Path) -> None:
 
 
 def test_errors_are_one_line_messages(tmp_path: Path, capsys) -> None:
-    assert main(["convert", "to-diffusers", str(tmp_path / "missing.ckpt"), str(tmp_path / "out")]) == 1
+    assert main(["convert", "to-diffusers", str(tmp_path / "missing.ckpt"), str(tmp_path / "out")]) == 2
     assert "missing.ckpt: no such file" in capsys.readouterr().err
-    assert main(["convert", "to-single-file", str(tmp_path), str(tmp_path / "x.safetensors")]) == 1
+    assert main(["convert", "to-single-file", str(tmp_path), str(tmp_path / "x.safetensors")]) == 2
     assert "not a diffusers model folder" in capsys.readouterr().err
 
 

@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from engine.errors import DbtuiError
+from dbtui.cli.boundary import run_guarded
 
 COMMANDS = [
     "dbtui.cli.cmd_validate",
@@ -50,23 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
-    try:
-        if handler is None:
-            from dbtui.cli.cmd_wizard import run_wizard
+    if handler is None:
+        from dbtui.cli.cmd_wizard import run_wizard
 
-            return run_wizard(args)
-        return int(handler(args) or 0)
-    except DbtuiError as error:
-        from engine.profile import ProfileError
-
-        print(f"dbtui: {error}", file=sys.stderr)
-        return 2 if isinstance(error, ProfileError) else 1
-    except KeyboardInterrupt:
-        print("dbtui: interrupted", file=sys.stderr)
-        return 130
+        return run_guarded(lambda: run_wizard(args), argv)
+    return run_guarded(lambda: handler(args), argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,71 @@
+"""The one place a command's outcome becomes a message and an exit status.
+
+Exit statuses (the README lists them too):
+  0  done;
+  1  the command ran and reports a problem in your data or run (dataset errors, a failed run);
+  2  dbtui could not use what you gave it (profile, file, folder, option): the message says why;
+  3  a bug in dbtui: a short message, and the traceback in a log file it names;
+  130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.builtin import cache_dir
+from engine.errors import DbtuiError
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USER_ERROR = 2
+EXIT_BUG = 3
+EXIT_INTERRUPTED = 130
+
+
+def crash_log_dir() -> Path:
+    """Where tracebacks of unexpected errors go: $DBTUI_CACHE/logs, else ~/.cache/dbtui/logs."""
+    return cache_dir() / "logs"
+
+
+def write_crash_log(argv: list[str]) -> Path | None:
+    """Write the exception being handled, with the command line, to a new log file."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    text = f"dbtui {' '.join(argv)}\n\n{traceback.format_exc()}"
+    for folder in (crash_log_dir(), Path(os.environ.get("TMPDIR", "/tmp"))):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"dbtui-crash-{stamp}-{os.getpid()}.log"
+            path.write_text(text, encoding="utf-8")
+            return path
+        except OSError:
+            continue
+    return None
+
+
+def run_guarded(command: Callable[[], int], argv: list[str]) -> int:
+    """Run one command; typed errors print their message, anything else points to a log."""
+    try:
+        return int(command() or 0)
+    except DbtuiError as error:
+        print(f"dbtui: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("dbtui: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `dbtui … | head` closed our output: nothing left to tell anyone.
+        return EXIT_OK
+    except Exception as error:  # noqa: BLE001 - the last line of defence against a bare traceback
+        log = write_crash_log(argv)
+        where = f"the traceback is in {log}" if log else "no log could be written"
+        print(
+            f"dbtui: unexpected error ({type(error).__name__}: {error}). This is a bug in dbtui; "
+            f"{where}. Please report it with that file.",
+            file=sys.stderr,
+        )
+        return EXIT_BUG

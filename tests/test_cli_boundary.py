@@ -1,0 +1,63 @@
+"""The CLI's one boundary: typed errors are messages with exit 2; anything else is a short
+message that names a crash log holding the traceback, with exit 3; never a bare traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dbtui.cli.boundary import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USER_ERROR, run_guarded
+from engine.errors import DbtuiError
+
+
+def test_a_typed_error_is_its_message_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    def command() -> int:
+        raise DbtuiError("the folder x does not exist; create it")
+
+    assert run_guarded(command, ["run", "x"]) == EXIT_USER_ERROR
+    assert capsys.readouterr().err == "dbtui: the folder x does not exist; create it\n"
+
+
+def test_an_unexpected_error_points_to_a_log_with_the_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DBTUI_CACHE", str(tmp_path))
+
+    def command() -> int:
+        return {}["missing"]
+
+    assert run_guarded(command, ["dataset", "check", "photos"]) == EXIT_BUG
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "KeyError" in err and "bug in dbtui" in err
+    [log] = (tmp_path / "logs").glob("dbtui-crash-*.log")
+    assert str(log) in err
+    text = log.read_text()
+    assert text.startswith("dbtui dataset check photos") and "Traceback" in text and "KeyError: 'missing'" in text
+
+
+def test_ctrl_c_is_exit_130(capsys: pytest.CaptureFixture[str]) -> None:
+    def command() -> int:
+        raise KeyboardInterrupt
+
+    assert run_guarded(command, []) == EXIT_INTERRUPTED
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_the_installed_command_reports_a_bug_without_a_traceback(tmp_path: Path) -> None:
+    """End to end through the real entry point: a handler that crashes is caught by the boundary."""
+    code = (
+        "import sys\n"
+        "import dbtui.cli.cmd_validate as v\n"
+        "def boom(args):\n"
+        "    raise RuntimeError('boom')\n"
+        "v._validate = boom\n"
+        "from dbtui.cli import main\n"
+        "sys.exit(main(['validate', 'x.toml']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"DBTUI_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == EXIT_BUG
+    assert "Traceback" not in result.stderr and "RuntimeError: boom" in result.stderr
+    assert any((tmp_path / "logs").iterdir())
