@@ -48,6 +48,7 @@ class Session:
 
     data: dict[str, Any] = field(default_factory=new_profile_data)
     path: Path | None = None  # where the profile was last opened or saved
+    written_path: Path | None = None  # the file this session wrote itself: saving there again needs no question
     profiles_dir: Path = Path("profiles")
     demo: bool = False
     hardware: Any = None  # engine_facade.HardwareReport once probed
@@ -128,4 +129,5 @@ class Session:
         from engine.profile import save_profile
 
         self.path = save_profile(self.profile(), Path(path) if path else self.default_path())
+        self.written_path = self.path
         return self.path

@@ -14,6 +14,7 @@ from textual.widgets.option_list import Option
 
 from dbtui.engine_facade import Engine
 from dbtui.messages import WorkDone, WorkFailed
+from dbtui.screens.user_errors import notify_user_errors
 from dbtui.session import Session
 from dbtui.widgets.preview import ImagePreview
 
@@ -73,6 +74,7 @@ class CaptionScreen(Screen[None]):
         self.query_one("#cap-text", TextArea).text = self.store.read(self.image) or ""
         self.query_one("#cap-status", Static).update("Ctrl+S saves this caption.")
 
+    @notify_user_errors("Caption not saved")
     def action_save(self) -> None:
         if self.image is None:
             return
@@ -81,6 +83,7 @@ class CaptionScreen(Screen[None]):
         self._reload()
         self.query_one("#cap-status", Static).update(f"Saved {self.store.path_for(self.image).name}.")
 
+    @notify_user_errors("Bulk edit not done")
     def _bulk(self, operation: str) -> None:
         tag = self.query_one("#cap-tag", Input).value.strip()
         if not tag:
@@ -104,6 +107,7 @@ class CaptionScreen(Screen[None]):
         self._bulk("remove")
 
     @on(Button.Pressed, "#cap-undo")
+    @notify_user_errors("Nothing undone")
     def action_undo(self) -> None:
         changes = self.store.undo()
         self.notify(f"Undone: {len(changes)} caption(s) restored" if changes else "Nothing to undo.")

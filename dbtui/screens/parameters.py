@@ -31,7 +31,7 @@ class ParametersScreen(WizardScreen):
 
     def compose_body(self) -> ComposeResult:
         hardware = self.session.hardware
-        preset = hardware.preset if hardware is not None else Select.BLANK
+        preset = hardware.preset if hardware is not None else Select.NULL
         with VerticalScroll(classes="body", id="par-body"):
             with Horizontal(classes="par-row"):
                 yield Label("Preset")
@@ -78,7 +78,7 @@ class ParametersScreen(WizardScreen):
     @on(Button.Pressed, "#par-apply")
     def action_apply_preset(self) -> None:
         preset = self.query_one("#par-preset", Select).value
-        if preset is Select.BLANK:
+        if preset is Select.NULL:
             return
         self.session.merge(PRESETS[preset])
         self.query_one(ProfileForm).refresh_values()
@@ -89,6 +89,22 @@ class ParametersScreen(WizardScreen):
     @on(Input.Submitted, "#par-path")
     def action_save(self) -> None:
         path = Path(self.query_one("#par-path", Input).value.strip() or self.session.default_path())
+        if path.exists() and path != self.session.written_path:
+            from dbtui.screens.overwrite import OverwriteScreen
+
+            self.app.push_screen(OverwriteScreen(path), lambda choice: self._save_after_asking(path, choice))
+            return
+        self._save(path)
+
+    def _save_after_asking(self, path: Path, choice: str | None) -> None:
+        if choice == "overwrite":
+            self._save(path)
+        elif choice == "new":
+            from dbtui.screens.overwrite import free_name
+
+            self._save(free_name(path))
+
+    def _save(self, path: Path) -> None:
         try:
             saved = self.session.save(path)
         except ProfileError as error:
@@ -98,6 +114,7 @@ class ParametersScreen(WizardScreen):
         except OSError as error:
             self.notify(f"Cannot write {path}: {error.strerror}", severity="error")
             return
+        self.query_one("#par-path", Input).value = str(saved)
         self.notify(f"Saved {saved}")
 
     @on(Button.Pressed, "#par-command")

@@ -153,7 +153,7 @@ class ProfileForm(Vertical):
         if spec.kind == "bool":
             field = Switch(bool(value), id=spec.widget_id)
         elif spec.kind == "choice":
-            field = Select([(str(c), c) for c in spec.choices], value=value if value is not None else Select.BLANK,
+            field = Select([(str(c), c) for c in spec.choices], value=value if value is not None else Select.NULL,
                            allow_blank=spec.optional, compact=True, id=spec.widget_id)
         else:
             field = Input(to_text(value), id=spec.widget_id, compact=True)
@@ -187,7 +187,7 @@ class ProfileForm(Vertical):
         spec = self._spec_for(event.select.id)
         if spec is not None:
             event.stop()
-            self._store(spec, None if event.value is Select.BLANK else event.value)
+            self._store(spec, None if event.value is Select.NULL else event.value)
 
     def mark_problems(self, keys: set[str]) -> None:
         """Light up the rows whose key (or a part of it) has a problem."""
@@ -208,6 +208,6 @@ class ProfileForm(Vertical):
             if isinstance(widget, Switch):
                 widget.value = bool(value)
             elif isinstance(widget, Select):
-                widget.value = value if value is not None else Select.BLANK
+                widget.value = value if value is not None else Select.NULL
             elif isinstance(widget, Input):
                 widget.value = to_text(value)

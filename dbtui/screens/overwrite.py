@@ -1,0 +1,61 @@
+"""Ask before a save replaces a file that is already there (its comments would be lost)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+OverwriteChoice = Literal["overwrite", "new"]
+
+
+def free_name(path: Path) -> Path:
+    """``name-2.toml``, ``name-3.toml``…: the first sibling of ``path`` that does not exist."""
+    number = 2
+    while True:
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+        number += 1
+
+
+class OverwriteScreen(ModalScreen[OverwriteChoice | None]):
+    """Returns "overwrite", "new" (save beside it under a free name) or None (cancel)."""
+
+    CSS_PATH = "overwrite.tcss"
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Cancel"),
+        Binding("o", "dismiss('overwrite')", "Overwrite"),
+        Binding("n", "dismiss('new')", "New name"),
+    ]
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="ow-box"):
+            yield Static(f"[b]{self.path} already exists.[/b]", markup=True)
+            yield Static(
+                "Overwriting replaces it with the wizard's values; comments in it are lost. "
+                f"A new name keeps it and saves to {free_name(self.path).name}.",
+                classes="help",
+            )
+            with Horizontal(id="ow-buttons"):
+                yield Button("New name (n)", id="ow-new", variant="primary")
+                yield Button("Overwrite (o)", id="ow-overwrite", variant="warning")
+                yield Button("Cancel (Esc)", id="ow-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#ow-new", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        choices: dict[str | None, OverwriteChoice | None] = {"ow-new": "new", "ow-overwrite": "overwrite"}
+        self.dismiss(choices.get(event.button.id))

@@ -1,0 +1,108 @@
+"""Nothing a user did in the wizard is lost: an engine error inside a screen is a notification
+(the app and its steps live on), and a save never replaces an existing file without asking."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from dbtui.app import make_app
+from dbtui.screens.captions import CaptionScreen
+from dbtui.screens.parameters import ParametersScreen
+from dbtui.session import Session
+from wizard_fakes import FakeEngine
+
+SIZE = (80, 24)
+
+
+class RealCaptionsEngine(FakeEngine):
+    def caption_store(self, folder: str, extension: str):
+        from engine.dataset.captions import CaptionStore
+
+        return CaptionStore(folder, extension)
+
+
+def _messages(app) -> list[str]:
+    return [notification.message for notification in app._notifications]
+
+
+async def test_undo_with_nothing_to_undo_keeps_the_app_and_says_so(tmp_path: Path, demo_data: Path) -> None:
+    images = tmp_path / "images"
+    shutil.copytree(demo_data / "instance", images)
+    engine = RealCaptionsEngine()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = CaptionScreen(app.session, engine, str(images))
+        app.push_screen(screen)
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        await pilot.click("#cap-undo")
+        await pilot.pause()
+        assert app.screen is screen and app.is_running
+        assert sum("nothing to undo" in message for message in _messages(app)) == 2
+        screen.query_one("#cap-text").text = "zwx disc on grass"
+        await pilot.press("ctrl+s")  # the screen still answers keys after the errors
+        await pilot.pause()
+        assert screen.store.read(screen.image) == "zwx disc on grass"
+
+
+async def _parameters(pilot, app, engine) -> ParametersScreen:
+    app.session.step = 3
+    screen = ParametersScreen(app.session, engine)
+    app.push_screen(screen)
+    await pilot.pause()
+    return screen
+
+
+async def test_saving_over_an_existing_profile_asks_first(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    shipped = tmp_path / "profiles" / "tiny-demo.toml"
+    shipped.parent.mkdir()
+    shipped.write_text("# my notes\nname = \"tiny-demo\"\n", encoding="utf-8")
+    engine = FakeEngine()
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.session.profiles_dir = Path("profiles")
+        screen = await _parameters(pilot, app, engine)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "OverwriteScreen"
+        await pilot.press("escape")  # cancel: nothing written
+        await pilot.pause()
+        assert app.screen is screen and shipped.read_text(encoding="utf-8").startswith("# my notes")
+
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press("n")  # a new name beside it
+        await pilot.pause()
+        assert shipped.read_text(encoding="utf-8").startswith("# my notes")
+        assert app.session.path == Path("profiles/tiny-demo-2.toml") and app.session.path.exists()
+
+        await pilot.press("ctrl+s")  # the file this session wrote: saved again without asking
+        await pilot.pause()
+        assert app.screen is screen
+
+        screen.query_one("#par-path").value = str(shipped)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press("o")  # overwrite, chosen explicitly
+        await pilot.pause()
+        assert not shipped.read_text(encoding="utf-8").startswith("# my notes")
+        assert Session.from_file(shipped).profile() == Session.for_demo().profile()
+
+
+async def test_attach_then_back_opens_the_parameters_without_a_hardware_check(tmp_path: Path, monkeypatch) -> None:
+    """The dashboard of an attached run has no hardware report behind it: going back must still
+    show the parameters (its preset list with no choice), not end the app."""
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.press("enter")  # the first run in the list
+        await pilot.pause(0.3)
+        assert type(app.screen).__name__ == "TrainingScreen"
+        await pilot.press("escape")
+        await pilot.pause(0.3)
+        assert type(app.screen).__name__ == "ParametersScreen" and app.is_running
