@@ -106,3 +106,49 @@ async def test_attach_then_back_opens_the_parameters_without_a_hardware_check(tm
         await pilot.press("escape")
         await pilot.pause(0.3)
         assert type(app.screen).__name__ == "ParametersScreen" and app.is_running
+
+
+def _resumed_run_events(finished: bool) -> list:
+    from engine.events import RunFinished, RunStarted, StepEnded
+
+    def started(resumed: int) -> RunStarted:
+        return RunStarted(time=1.0, run_dir="runs/x", profile={}, hardware={}, versions={}, total_steps=120,
+                          resumed_from_step=resumed)
+
+    def step(n: int) -> StepEnded:
+        return StepEnded(time=2.0, step=n, total_steps=120, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4,
+                         it_per_s=1.0, eta_s=1.0)
+
+    events = [started(0), step(43), RunFinished(time=3.0, step=43, outputs={}, seconds=1.0, status="stopped"),
+              started(43), step(60)]
+    if finished:
+        events += [step(120), RunFinished(time=4.0, step=120, outputs={"diffusers": "runs/x/outputs"}, seconds=2.0)]
+    return events
+
+
+async def test_a_resumed_run_is_controlled_and_shown_as_one_run(tmp_path: Path, monkeypatch) -> None:
+    from textual.widgets import ProgressBar
+
+    from dbtui.screens.training import TrainingScreen
+
+    monkeypatch.chdir(tmp_path)
+    for finished in (False, True):
+        engine = FakeEngine(events=_resumed_run_events(finished))
+        session = Session()
+        session.run_folder = tmp_path / "runs" / "x"
+        app = make_app(engine, session, image_renderer="none")
+        async with app.run_test(size=SIZE) as pilot:
+            screen = TrainingScreen(session, engine)
+            app.push_screen(screen)
+            await pilot.pause(0.3)
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.2)
+            await pilot.press("s")
+            await pilot.pause()
+            bar = screen.query_one("#tr-progress", ProgressBar)
+            if finished:
+                assert ("control", "stop") not in engine.calls
+                assert bar.display and bar.percentage == 1.0
+                assert "finished" in str(screen.query_one("#tr-phase").render())
+            else:
+                assert ("control", "stop") in engine.calls  # the resumed run answers s, c and p

@@ -8,7 +8,7 @@ from typing import Any
 
 from engine.events import Event
 from engine.runs.folder import RunFolder
-from engine.runs.follow import follow_events
+from engine.runs.follow import EventFollower
 
 
 def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = None, start: int = 0) -> Event | None:
@@ -19,11 +19,13 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
     """
     last: Event | None = None
     interrupted = False
+    follower = EventFollower(folder, start)
     stopped = lambda: process is not None and process.poll() is not None  # noqa: E731
     with display:
         while True:
             try:
-                for event in follow_events(folder, stop=stopped, start=start):
+                # After a Ctrl-C this goes on from the last event shown, never replaying the log.
+                for event in follower.events(stop=stopped):
                     display(event)
                     last = event
                 break

@@ -41,6 +41,7 @@ class TrainingScreen(WizardScreen):
         self.history = LossHistory()
         self.folder: Path | None = session.run_folder
         self.finished = False
+        self.total_steps = 0  # of the run being followed, from its run_started event
 
     def compose(self) -> ComposeResult:
         yield StepIndicator(self.STEP)
@@ -121,7 +122,10 @@ class TrainingScreen(WizardScreen):
             bar.update(total=event.total_steps, progress=event.step)
             phase.update(f"training {event.step}/{event.total_steps}")
         elif isinstance(event, RunStarted):
-            log.write_line(f"Run started: {event.total_steps} steps")
+            resumed = f", resumed at step {event.resumed_from_step}" if event.resumed_from_step else ""
+            log.write_line(f"Run started: {event.total_steps} steps{resumed}")
+            self.total_steps = event.total_steps
+            self._live_again()
         elif isinstance(event, PhaseStarted):
             phase.update(event.phase.replace("_", " "))
             bar.display = event.total is not None
@@ -140,13 +144,23 @@ class TrainingScreen(WizardScreen):
         elif isinstance(event, Warning):
             log.write_line(f"⚠ {event.message}" + (f" — {event.advice}" if event.advice else ""))
         elif isinstance(event, RunFinished):
-            self._ended(event.status, "; ".join(f"{k}: {v}" for k, v in event.outputs.items()) or "no outputs")
+            self._ended(event.status, "; ".join(f"{k}: {v}" for k, v in event.outputs.items()) or "no outputs", event.step)
         elif isinstance(event, RunFailed):
             self._ended("failed", event.reason + (f" — {event.advice}" if event.advice else ""))
             self.notify(event.reason, title="Training failed", severity="error", timeout=15)
 
-    def _ended(self, status: str, detail: str) -> None:
+    def _live_again(self) -> None:
+        """A resume continues the same run: what ended it before is history, the controls work again."""
+        self.finished = False
+        for what, _, _ in CONTROLS[:3]:
+            self.query_one(f"#tr-{what}", Button).disabled = False
+
+    def _ended(self, status: str, detail: str, step: int | None = None) -> None:
         self.finished = True
+        if step is not None and self.total_steps:
+            bar = self.query_one("#tr-progress", ProgressBar)
+            bar.display = True
+            bar.update(total=self.total_steps, progress=step)
         self.query_one(RunStats).show(status=status)
         self.query_one("#tr-phase", Label).update(status)
         self.query_one(Log).write_line(f"Run {status}: {detail}")

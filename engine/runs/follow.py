@@ -12,47 +12,83 @@ from engine.runs.folder import RunFolder, pid_alive
 END_KINDS = {"run_finished", "run_failed"}
 
 
+class EventFollower:
+    """Reads a run's events from byte ``start``; ``position`` is the byte after the last event
+    handed out, so a watcher interrupted between events can go on from there without a replay."""
+
+    def __init__(self, folder: RunFolder, start: int = 0) -> None:
+        self.folder = folder
+        self.position = start
+
+    def events(
+        self, *, poll: float = 0.2, stop: Callable[[], bool] = lambda: False, follow: bool = True
+    ) -> Iterator[Event]:
+        """Every event from ``position`` on, then new ones as they come, until the run ends or
+        ``stop()``. A resumed run appends to the same log: an end event that more events follow,
+        or that a live trainer follows, is history, not the end.
+
+        Ends too when the trainer process is gone without a last event (killed), or, with
+        ``follow=False``, at the end of what is written now.
+        """
+        last_pass = False
+        while True:
+            lines = self._complete_lines()
+            for index, (line, end) in enumerate(lines):
+                self.position = end
+                event = _parse(line)
+                if event is None:
+                    continue
+                yield event
+                later = index + 1 < len(lines) or self._size() > self.position
+                if event.kind in END_KINDS and not later and not (follow and self.folder.is_live()):
+                    return
+            if last_pass or not follow:
+                return
+            if stop():
+                last_pass = True  # read once more: the trainer may have written its last lines just now
+                continue
+            if not lines:
+                state = self.folder.read_state()
+                if state and state.status in ("starting", "running") and not pid_alive(state.pid):
+                    last_pass = True
+                    continue
+                time.sleep(poll)
+
+    def _size(self) -> int:
+        try:
+            return self.folder.events.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def _complete_lines(self) -> list[tuple[bytes, int]]:
+        """The whole lines written after ``position``, each with the byte offset after it (a
+        line still being written has no newline yet and waits for the next read)."""
+        try:
+            with self.folder.events.open("rb") as file:
+                file.seek(self.position)
+                chunk = file.read()
+        except FileNotFoundError:
+            return []
+        lines, offset = [], self.position
+        for line in chunk.splitlines(keepends=True):
+            if not line.endswith(b"\n"):
+                break
+            offset += len(line)
+            lines.append((line, offset))
+        return lines
+
+
+def _parse(line: bytes) -> Event | None:
+    if not line.strip():
+        return None
+    try:
+        return event_from_dict(json.loads(line))
+    except (ValueError, TypeError):
+        return None
+
+
 def follow_events(
     folder: RunFolder, *, poll: float = 0.2, stop: Callable[[], bool] = lambda: False, follow: bool = True, start: int = 0
 ) -> Iterator[Event]:
-    """Every event of the run from byte ``start``, then new ones as they come, until the run
-    ends or ``stop()``. A resumed run appends to the same log, so an end event followed by a
-    live trainer is history, not the end.
-
-    Ends too when the trainer process is gone without a last event (killed), or, with
-    ``follow=False``, at the end of what is written now.
-    """
-    position = start
-    buffer = ""
-    last_pass = False
-    while True:
-        try:
-            with folder.events.open(encoding="utf-8") as file:
-                file.seek(position)
-                chunk = file.read()
-                position = file.tell()
-        except FileNotFoundError:
-            chunk = ""
-        buffer += chunk
-        *lines, buffer = buffer.split("\n")
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                event = event_from_dict(json.loads(line))
-            except (ValueError, TypeError):
-                continue
-            yield event
-            if event.kind in END_KINDS and not (follow and folder.is_live()):
-                return
-        if last_pass or not follow:
-            return
-        if stop():
-            last_pass = True  # read once more: the trainer may have written its last lines just now
-            continue
-        if not chunk:
-            state = folder.read_state()
-            if state and state.status in ("starting", "running") and not pid_alive(state.pid):
-                last_pass = True
-                continue
-            time.sleep(poll)
+    """Every event of the run from byte ``start`` (see ``EventFollower.events``)."""
+    return EventFollower(folder, start).events(poll=poll, stop=stop, follow=follow)

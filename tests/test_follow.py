@@ -1,0 +1,86 @@
+"""Following a run folder's events: a resumed run is one run, and Ctrl-C never replays the log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dbtui.cli.watch import watch
+from engine.events import RunFinished, RunStarted, StepEnded
+from engine.runs.folder import RunFolder
+from engine.runs.follow import follow_events
+
+
+def _started(resumed: int = 0) -> RunStarted:
+    return RunStarted(run_dir="r", profile={}, hardware={}, versions={}, total_steps=120, resumed_from_step=resumed)
+
+
+def _step(step: int) -> StepEnded:
+    return StepEnded(step=step, total_steps=120, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4, it_per_s=1.0, eta_s=1.0)
+
+
+def _write(folder: RunFolder, *events) -> None:
+    with folder.events.open("a", encoding="utf-8") as file:
+        for event in events:
+            file.write(event.to_json() + "\n")
+
+
+def test_a_stopped_then_resumed_run_replays_to_its_real_end(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "run").create()
+    _write(folder, _started(), _step(43), RunFinished(step=43, outputs={}, seconds=1.0, status="stopped"),
+           _started(resumed=43), _step(120), RunFinished(step=120, outputs={"diffusers": "x"}, seconds=2.0))
+    events = list(follow_events(folder))
+    assert [e.kind for e in events][-3:] == ["run_started", "step_ended", "run_finished"]
+    assert events[-1].status == "finished" and events[-1].step == 120
+
+
+def test_a_half_written_last_line_waits_for_its_end(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "run").create()
+    _write(folder, _started())
+    with folder.events.open("a", encoding="utf-8") as file:
+        file.write(_step(1).to_json()[:20])
+    assert [e.kind for e in follow_events(folder, follow=False)] == ["run_started"]
+
+
+class _Process:
+    """A trainer that is still running until the watcher has seen the end."""
+
+    def __init__(self, folder: RunFolder) -> None:
+        self.folder = folder
+
+    def poll(self) -> int | None:
+        return 0 if "run_finished" in self.folder.events.read_text(encoding="utf-8") else None
+
+    def wait(self) -> int:
+        return 0
+
+
+def test_ctrl_c_while_watching_goes_on_without_showing_any_event_twice(tmp_path: Path, capsys) -> None:
+    folder = RunFolder(tmp_path / "run").create()
+    _write(folder, _started(), _step(1), _step(2))
+    shown: list[str] = []
+    interrupts = iter([True])
+
+    def display(event) -> None:
+        shown.append(f"{event.kind}:{getattr(event, 'step', '')}")
+        if event.kind == "step_ended" and event.step == 2 and next(interrupts, False):
+            _write(folder, _step(3), RunFinished(step=3, outputs={}, seconds=1.0, status="stopped"))
+            raise KeyboardInterrupt
+
+    last = watch(folder, _DisplayCall(display), _Process(folder))
+    assert shown == ["run_started:", "step_ended:1", "step_ended:2", "step_ended:3", "run_finished:3"]
+    assert last is not None and last.kind == "run_finished"
+    assert "stopping" in capsys.readouterr().err
+
+
+class _DisplayCall:
+    def __init__(self, function) -> None:
+        self.function = function
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def __call__(self, event) -> None:
+        self.function(event)
