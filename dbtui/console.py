@@ -122,6 +122,7 @@ class RichDashboard:
         from rich.panel import Panel
         from rich.progress_bar import ProgressBar
         from rich.table import Table
+        from rich.text import Text
 
         table = Table.grid(padding=(0, 1))
         table.add_column(style="bold cyan", justify="right")
@@ -141,9 +142,9 @@ class RichDashboard:
         for name, (done, total) in self.phases.items():
             table.add_row(name, ProgressBar(total=total or 1, completed=done if total else 1, width=50))
         if self.samples:
-            table.add_row("samples", self.samples)
+            table.add_row("samples", Text(self.samples))
         for note in self.notes:
-            table.add_row("", note)
+            table.add_row("", Text(note))
         return Panel(table, title=self.title)
 
     def __call__(self, event: Event) -> None:
@@ -157,7 +158,8 @@ class RichDashboard:
             self.phases[event.phase] = (event.done, event.total)
         elif kind == "phase_finished":
             self.phases.pop(event.phase, None)
-            self.console.log(describe(event))
+            # Plain text: "[phase]" would read as Rich markup, and log() would add a source location.
+            self.console.print(describe(event), markup=False, highlight=False)
         elif kind == "sample_saved":
             self.samples = event.grid or ", ".join(event.paths)
         elif kind in ("checkpoint_saved", "warning", "run_finished", "run_failed", "run_started"):
