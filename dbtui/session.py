@@ -21,7 +21,7 @@ _MISSING = object()
 
 def new_profile_data() -> dict[str, Any]:
     """A fresh draft: one empty concept for the user to fill in."""
-    return {"name": "my-subject", "model": {"pretrained": "runwayml/stable-diffusion-v1-5"},
+    return {"name": "my-subject", "model": {"pretrained": "stable-diffusion-v1-5/stable-diffusion-v1-5"},
             "concepts": [{"instance_dir": "", "instance_prompt": "photo of zwx person"}]}
 
 

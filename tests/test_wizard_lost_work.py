@@ -152,3 +152,20 @@ async def test_a_resumed_run_is_controlled_and_shown_as_one_run(tmp_path: Path, 
                 assert "finished" in str(screen.query_one("#tr-phase").render())
             else:
                 assert ("control", "stop") in engine.calls  # the resumed run answers s, c and p
+
+
+async def test_the_fit_test_shows_its_progress_and_result_in_view_at_80x24(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine()
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _parameters(pilot, app, engine)
+        status = screen.query_one("#par-fit-status")
+        assert not status.display
+        await pilot.press("ctrl+f")
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert "s/step" in str(status.render())
+        region = status.region
+        assert region.height >= 1 and 0 <= region.y and region.bottom <= SIZE[1]  # on the 80×24 screen
+        assert app.screen is screen

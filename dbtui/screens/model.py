@@ -13,7 +13,7 @@ from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.screens.base import WizardScreen
 from engine.events import PhaseProgress, PhaseStarted
 
-HELP = ("A diffusers folder (with model_index.json), a hub id such as runwayml/stable-diffusion-v1-5, "
+HELP = ("A diffusers folder (with model_index.json), a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5, "
         "a .safetensors/.ckpt file (converted to a diffusers folder here), or builtin:tiny-sd1 for the demo.")
 
 

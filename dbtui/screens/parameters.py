@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,6 +18,9 @@ from dbtui.screens.base import WizardScreen
 from dbtui.widgets.profile_form import ProfileForm
 from engine.events import StepEnded
 from engine.profile import ProfileError
+
+
+FIT_STEPS = 10
 
 
 class ParametersScreen(WizardScreen):
@@ -44,15 +48,17 @@ class ParametersScreen(WizardScreen):
                 yield Button("Save", id="par-save", variant="primary")
                 yield Button("Command", id="par-command")
             yield ProfileForm(self.session, id="par-form")
-            yield Static("[b]Fit test[/b]: train 10 real steps to measure memory, speed, time and cost.", id="par-fit-title")
+            yield Static(f"[b]Fit test[/b]: train {FIT_STEPS} real steps to measure memory, speed, time and cost.", id="par-fit-title")
             with Horizontal(classes="par-row"):
                 yield Label("Price per hour")
                 yield Input(placeholder="e.g. 0.79 (optional)", id="par-price", compact=True)
                 yield Button("Fit test", id="par-fit")
             yield Static("", id="par-fit-result")
+        yield Static("", id="par-fit-status")
         yield Static("", id="par-problems", classes="problems")
 
     def on_mount(self) -> None:
+        self.query_one("#par-fit-status").display = False
         self._validate()
         self.query_one("#f-name").focus()
 
@@ -141,33 +147,40 @@ class ParametersScreen(WizardScreen):
             self.notify("The price must be a number, e.g. 0.79", severity="error")
             return
         self.query_one("#par-fit", Button).disabled = True
-        self.query_one("#par-fit-result", Static).update("Fit test running: loading the model…")
+        self._fit_status("Fit test running: loading the model…")
         self.fit(profile, price)
+
+    def _fit_status(self, text: str) -> None:
+        """The fit test's progress and result, in the form and in a line that is always in view."""
+        self.query_one("#par-fit-result", Static).update(text)
+        status = self.query_one("#par-fit-status", Static)
+        status.display = True
+        status.update(text)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="fit")
     def fit(self, profile, price: float | None) -> None:
         try:
-            result = self.engine.fit_test(profile, 10, emit=lambda e: self.post_message(EngineEvent(e)), price_per_hour=price)
+            result = self.engine.fit_test(profile, FIT_STEPS, emit=lambda e: self.post_message(EngineEvent(e)), price_per_hour=price)
             self.post_message(WorkDone("fit", result))
         except Exception as error:  # noqa: BLE001 - shown to the user (out of memory is the usual one)
             self.post_message(WorkFailed("Fit test", str(error)))
 
     def on_engine_event(self, message: EngineEvent) -> None:
         if isinstance(message.event, StepEnded):
-            self.query_one("#par-fit-result", Static).update(f"Fit test running: step {message.event.step} of 10…")
+            done = message.event.step
+            self._fit_status(f"Fit test running: step {done} of {FIT_STEPS} {'█' * done}{'░' * (FIT_STEPS - done)}")
 
     def on_work_done(self, message: WorkDone) -> None:
         result = message.result
         self.query_one("#par-fit", Button).disabled = False
         vram = f"{result.peak_vram_mb / 1024:.1f} GB peak VRAM (torch)" if result.peak_vram_mb else "no GPU: VRAM not measured"
         cost = f", about [b]{result.est_cost:.2f}[/b] at that price" if result.est_cost is not None else ""
-        self.query_one("#par-fit-result", Static).update(
-            f"{vram}, [b]{result.s_per_step:.2f} s/step[/b]; the whole run ({result.total_steps} steps) "
-            f"takes about [b]{duration(result.eta_s)}[/b]{cost}.")
+        self._fit_status(f"Fit test: {vram}, [b]{result.s_per_step:.2f} s/step[/b]; the whole run "
+                         f"({result.total_steps} steps) takes about [b]{duration(result.eta_s)}[/b]{cost}.")
 
     def on_work_failed(self, message: WorkFailed) -> None:
         self.query_one("#par-fit", Button).disabled = False
-        self.query_one("#par-fit-result", Static).update(f"[red]{message.message}[/]")
+        self._fit_status(f"[red]Fit test failed: {escape(message.message)}[/]")
         super().on_work_failed(message)
 
     def leave_problem(self) -> str | None:
