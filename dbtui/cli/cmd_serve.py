@@ -22,16 +22,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and open http://127.0.0.1:8000.",
     )
     parser.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: %(default)s)")
+    parser.add_argument("--public-url", metavar="URL",
+                        help="the address browsers use, when a reverse proxy serves it under another one "
+                        "(default: whatever address the browser asked for, so any `ssh -L` port works)")
     parser.set_defaults(handler=_serve)
 
 
-def build_server(port: int):
+def build_server(port: int, public_url: str | None = None):
     from textual_serve.server import Server
 
-    return Server(f"{shlex.quote(sys.executable)} -m dbtui", host=HOST, port=port, title="dbtui")
+    class BrowserAddressServer(Server):
+        """textual-serve writes http://127.0.0.1:PORT into the page for its scripts and websocket;
+        through `ssh -L 9000:127.0.0.1:8000` the browser is on port 9000 and that address fails.
+        Unless told a public URL, each page is built from the address the browser asked for."""
+
+        async def handle_index(self, request):  # type: ignore[override]
+            if public_url is None:
+                # No await before the page is rendered, so no other request sees this value.
+                self.public_url = f"{request.scheme}://{request.host}"
+            return await super().handle_index(request)
+
+    return BrowserAddressServer(f"{shlex.quote(sys.executable)} -m dbtui", host=HOST, port=port, title="dbtui",
+                                public_url=public_url)
 
 
 def _serve(args: argparse.Namespace) -> int:
     print(f"dbtui serve: http://{HOST}:{args.port} (from elsewhere: ssh -L {args.port}:{HOST}:{args.port} this-host)")
-    build_server(args.port).serve()
+    build_server(args.port, args.public_url).serve()
     return 0
