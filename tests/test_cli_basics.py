@@ -11,7 +11,8 @@ def test_validate_ok_and_exit_2_with_every_problem(tmp_path: Path, capsys: pytes
     assert main(["validate", str(ROOT / "profiles" / "tiny-demo.toml")]) == 0
     assert "valid" in capsys.readouterr().out
     bad = tmp_path / "bad.toml"
-    bad.write_text('[[concepts]]\ninstance_dir = "d"\ninstance_prompt = "p"\n[trainig]\nseed = 1\n[optimizer]\nname = "sgd"\n')
+    bad.write_text('[[concepts]]\ninstance_dir = "d"\ninstance_prompt = "p"\n[trainig]\nseed = 1\n[optimizer]\nname = "sgd"\n'
+                   '[model]\npretrained = "m"\n')
     assert main(["validate", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "2 problems" in err and "did you mean 'training'" in err and ":7:" in err
@@ -50,7 +51,7 @@ def test_validate_warns_about_missing_folders_and_captions(tmp_path: Path, capsy
     Image.new("RGB", (8, 8)).save(images / "a.png")
     profile = tmp_path / "p.toml"
     profile.write_text(f'[[concepts]]\ninstance_dir = "{images}"\ninstance_prompt = "x"\ncaption_mode = "caption_file"\n'
-                       f'[[concepts]]\ninstance_dir = "{tmp_path / "nope"}"\ninstance_prompt = "y"\n')
+                       f'[[concepts]]\ninstance_dir = "{tmp_path / "nope"}"\ninstance_prompt = "y"\n[model]\npretrained = "m"\n')
     assert main(["validate", str(profile)]) == 0
     out = capsys.readouterr().out
     assert "concepts.0.caption_mode: 1 image(s) have no caption file, e.g. a.png" in out

@@ -13,7 +13,8 @@ from engine.profile import (
 
 PROFILES = sorted((Path(__file__).parents[1] / "profiles").glob("*.toml"))
 
-MINIMAL = """
+# model.pretrained shares line 1 with nothing else, so the line numbers asserted below stay simple.
+MINIMAL = """model.pretrained = "builtin:tiny-sd1"
 [[concepts]]
 instance_dir = "data/dog"
 instance_prompt = "photo of zwx dog"
@@ -68,10 +69,10 @@ def test_wrong_type_and_out_of_range_are_reported() -> None:
 
 
 def test_missing_required_key_is_reported() -> None:
-    [problem] = problems_of('[[concepts]]\ninstance_dir = "d"\n')
+    [problem] = problems_of('model.pretrained = "m"\n[[concepts]]\ninstance_dir = "d"\n')
     assert problem.key == "concepts.0.instance_prompt"
     assert "missing" in problem.message
-    assert problem.line == 1
+    assert problem.line == 2
 
 
 def test_cross_field_rules_prior_preservation_and_lora() -> None:
@@ -86,7 +87,7 @@ def test_lora_export_needs_lora_method() -> None:
 
 
 def test_every_problem_is_reported_together_field_and_cross_field() -> None:
-    text = MINIMAL + (
+    text = MINIMAL.replace('model.pretrained = "builtin:tiny-sd1"', "") + (
         "[model]\npretraind = \"x\"\n"
         "[prior]\nenabled = true\n"
         "[training]\nclip_skip = 0\n"

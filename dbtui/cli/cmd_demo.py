@@ -27,7 +27,7 @@ def _demo(args: argparse.Namespace) -> int:
     from dbtui.console import make_display
     from engine.builtin import demo_profile_text
     from engine.profile import loads_profile, save_profile
-    from engine.runs.folder import RunFolder
+    from engine.runs.folder import RunFolder, unusable_folder
     from engine.runs.launcher import start_run
 
     workdir = Path(args.workdir)
@@ -38,7 +38,10 @@ def _demo(args: argparse.Namespace) -> int:
         name = f"tiny-demo-{n}"
     profile = loads_profile(demo_profile_text(),
                             [f"saving.output_dir={str(runs)!r}", f"name={name!r}", *args.set])
-    path = save_profile(profile, workdir / "tiny-demo.toml")
+    try:
+        path = save_profile(profile, workdir / "tiny-demo.toml")
+    except OSError as error:
+        raise unusable_folder(workdir, error, setting="--workdir") from None
     print(f"demo profile: {path}\nbuilding the tiny model and demo images on first use (seconds)…", flush=True)
     started = start_run(profile, profile_path=str(path))
     last = watch(started.folder, make_display(profile.name, plain=args.plain, every=5), started.process, started.events_offset)

@@ -25,10 +25,15 @@ def _fit(args: argparse.Namespace) -> int:
     from engine.events import StepEnded
     from engine.fit import fit_test
     from engine.profile import load_profile
+    from engine.run import run_dir_for
+    from engine.runs.folder import check_creatable
 
     from dbtui.format import duration
 
     profile = load_profile(args.profile, args.set)
+    # The fit test trains in a temporary folder; a run folder the real run cannot write would
+    # only fail after the measurement, so it is refused first.
+    check_creatable(run_dir_for(profile))
 
     def progress(event) -> None:
         if isinstance(event, StepEnded):

@@ -12,7 +12,8 @@ from typing import Any
 import tomli_w
 from pydantic import BaseModel, ValidationError
 
-from engine.profile.locate import key_lines, line_of
+from engine.profile.decode import decode_profile, strip_text
+from engine.profile.locate import key_lines, line_of, override_of
 from engine.profile.migrations import migrate
 from engine.profile.problems import Problem, ProfileError
 from engine.profile.rules import cross_field_problems
@@ -24,7 +25,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key or not re.fullmatch(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*", key):
-        raise ProfileError([Problem(key or text, f"override '{text}' must look like section.key=value")])
+        raise ProfileError([Problem(key or text, "an override must look like section.key=value", override=text)])
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
@@ -42,20 +43,25 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         for part in parts[:-1]:
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
-                    raise ProfileError([Problem(key, f"no item {part} in this list (it has {len(node)})")])
+                    raise ProfileError([Problem(key, f"no item {part} in this list (it has {len(node)})", override=text)])
                 node = node[int(part)]
             else:
                 node = node.setdefault(part, {})
             if not isinstance(node, (dict, list)):
-                raise ProfileError([Problem(key, f"'{part}' is a value, not a section")])
+                raise ProfileError([Problem(key, f"'{part}' is a value, not a section", override=text)])
         last = parts[-1]
         if isinstance(node, list):
             if not last.isdigit() or int(last) >= len(node):
-                raise ProfileError([Problem(key, f"no item {last} in this list (it has {len(node)})")])
+                raise ProfileError([Problem(key, f"no item {last} in this list (it has {len(node)})", override=text)])
             node[int(last)] = value
         else:
             node[last] = value
     return result
+
+
+def override_sources(overrides: list[str]) -> dict[str, str]:
+    """Dotted key → the ``key=value`` text that set it, so problems can name their override."""
+    return {parse_override(text)[0]: text for text in overrides}
 
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -84,7 +90,7 @@ def _first_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _problems_from(error: ValidationError, lines: dict[str, int], file: Path | None) -> list[Problem]:
+def _problems_from(error: ValidationError) -> list[Problem]:
     problems = []
     for item in error.errors():
         loc = tuple(item["loc"])
@@ -98,8 +104,16 @@ def _problems_from(error: ValidationError, lines: dict[str, int], file: Path | N
             suggestion = ".".join([*(str(p) for p in loc[:-1]), close[0]]) if close else None
             message = "unknown key"
         elif item["type"] == "missing":
-            message = "required key is missing"
-        problems.append(Problem(key, message, line_of(lines, key), suggestion, file))
+            owner = _model_at(loc)
+            field = owner.model_fields.get(str(loc[-1])) if owner else None
+            help_text = field.description if field else None
+            message = f"required key is missing ({help_text.rstrip('.')})" if help_text else "required key is missing"
+        elif item["type"] == "finite_number":
+            message = "is not a finite number (nan and inf are not allowed); write an ordinary number"
+        elif item["type"] == "value_error":
+            # Our own checks (fields.py) word their messages for users; drop pydantic's prefix.
+            message = str(item["ctx"]["error"])
+        problems.append(Problem(key, message, suggestion=suggestion))
     return problems
 
 
@@ -116,62 +130,89 @@ def _drop(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:
     return False
 
 
+def _set_aside(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:
+    """Remove a bad key so the rest can be validated; False when that is not possible."""
+    if loc[:1] == ("model",):
+        # No cross-field rule reads the model section, and its one required key may be the bad one.
+        data["model"] = {"pretrained": "builtin:tiny-sd1"}
+        return True
+    return _drop(data, loc)
+
+
 def validate_data(
-    data: dict[str, Any], *, lines: dict[str, int] | None = None, file: Path | None = None
+    data: dict[str, Any],
+    *,
+    lines: dict[str, int] | None = None,
+    file: Path | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> Profile:
-    """Validate a profile dict; raises ProfileError holding every field and cross-field problem."""
+    """Validate a profile dict; raises ProfileError holding every field and cross-field problem.
+
+    ``lines`` (dotted key → line) and ``overrides`` (dotted key → ``--set`` text, see
+    ``override_sources``) say where each problem's value came from.
+    """
     lines = lines or {}
+    overrides = overrides or {}
     data = migrate(copy.deepcopy(data))
     try:
         profile = Profile.model_validate(data)
     except ValidationError as error:
-        problems = _problems_from(error, lines, file)
+        problems = _located(_problems_from(error), lines, file, overrides)
         # Drop the bad keys and validate again so that cross-field rules can be reported too.
         trimmed = copy.deepcopy(data)
-        if all(_drop(trimmed, tuple(e["loc"])) for e in error.errors()):
+        if all(_set_aside(trimmed, tuple(e["loc"])) for e in error.errors()):
             try:
                 partial = Profile.model_validate(trimmed)
             except ValidationError:
                 partial = None
             if partial is not None:
-                problems += _located(cross_field_problems(partial), lines, file)
+                problems += _located(cross_field_problems(partial), lines, file, overrides)
         raise ProfileError(problems) from None
-    problems = _located(cross_field_problems(profile), lines, file)
+    problems = _located(cross_field_problems(profile), lines, file, overrides)
     if problems:
         raise ProfileError(problems)
     return profile
 
 
-def _located(problems: list[Problem], lines: dict[str, int], file: Path | None) -> list[Problem]:
-    return [Problem(p.key, p.message, line_of(lines, p.key), p.suggestion, file) for p in problems]
+def _located(problems: list[Problem], lines: dict[str, int], file: Path | None, overrides: dict[str, str]) -> list[Problem]:
+    return [
+        Problem(p.key, p.message, line_of(lines, p.key), p.suggestion, file, override_of(p.key, overrides, lines))
+        for p in problems
+    ]
 
 
 def parse_text(text: str, file: Path | None = None) -> dict[str, Any]:
     """TOML text → dict; a syntax error becomes a ProfileError with its line."""
+    text = strip_text(text, file)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         match = re.search(r"line (\d+)", str(error))
         line = int(match.group(1)) if match else None
         raise ProfileError([Problem("", f"TOML syntax error: {error}", line, None, file)]) from None
+    except RecursionError:
+        # tomllib reads nested arrays and inline tables recursively.
+        raise ProfileError([Problem("", "arrays or tables are nested too deeply to read; this is not a profile", None, None, file)]) from None
 
 
 def loads_profile(text: str, overrides: list[str] = (), file: Path | None = None) -> Profile:
     """Validate a profile from TOML text plus ``key=value`` overrides."""
     data = apply_overrides(parse_text(text, file), list(overrides))
-    return validate_data(data, lines=key_lines(text), file=file)
+    return validate_data(data, lines=key_lines(strip_text(text, file)), file=file, overrides=override_sources(list(overrides)))
 
 
 def load_profile(path: str | Path, overrides: list[str] = ()) -> Profile:
     """Read and validate a profile file; raises ProfileError naming the file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ProfileError([Problem("", "file not found; create one with `dbtui` or copy one from profiles/", None, None, path)]) from None
     except OSError as error:
         raise ProfileError([Problem("", f"cannot read the file: {error.strerror}", None, None, path)]) from None
-    return loads_profile(text, overrides, path)
+    except ValueError:  # a NUL character in the path itself
+        raise ProfileError([Problem("", "the path contains a NUL character (\\0); retype it", None, None, path)]) from None
+    return loads_profile(decode_profile(raw, path), overrides, path)
 
 
 def _drop_none(value: Any) -> Any:

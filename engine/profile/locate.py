@@ -65,3 +65,17 @@ def line_of(lines: dict[str, int], key: str) -> int | None:
             return found
         parts.pop()
     return None
+
+
+def override_of(key: str, overrides: dict[str, str], lines: dict[str, int]) -> str | None:
+    """The ``--set`` text whose value ``key`` holds, if any (the last one wins, as when applied).
+
+    A key under an override's key counts (``--set training.lora={rank=0}``), and so does a new
+    section an override created, which has no line in the file (``--set nosuch.key=1``).
+    """
+    for override_key, text in reversed(overrides.items()):
+        if key == override_key or key.startswith(override_key + "."):
+            return text
+        if override_key.startswith(key + ".") and key not in lines:
+            return text
+    return None

@@ -18,19 +18,30 @@ def path_problems(profile: Profile) -> list[Problem]:
     """What is missing on disk for this profile to train."""
     problems: list[Problem] = []
     for index, concept in enumerate(profile.concepts):
-        key = f"concepts.{index}"
         if is_builtin(concept.instance_dir):
             continue
-        folder = Path(concept.instance_dir)
-        if not folder.is_dir():
-            problems.append(Problem(f"{key}.instance_dir", f"folder '{folder}' does not exist"))
-            continue
-        images = list_images(folder)
-        if not images:
-            problems.append(Problem(f"{key}.instance_dir", f"no images in '{folder}'"))
-        if concept.caption_mode == "caption_file":
-            missing = [p.name for p in images if not p.with_suffix(profile.dataset.caption_extension).exists()]
-            if missing:
-                problems.append(Problem(f"{key}.caption_mode", f"{len(missing)} image(s) have no caption file, e.g. {missing[0]}; "
-                                        "write them or run `dbtui dataset caption`"))
+        try:
+            problems += _concept_problems(profile, index)
+        except OSError as error:  # e.g. a name too long for the file system, or no permission
+            problems.append(Problem(f"concepts.{index}.instance_dir", f"cannot read folder '{concept.instance_dir}': {error.strerror}"))
+        except ValueError:  # pathlib refuses the caption extension as a file suffix
+            problems.append(Problem("dataset.caption_extension", "is not a valid file extension, e.g. '.txt'"))
+    return problems
+
+
+def _concept_problems(profile: Profile, index: int) -> list[Problem]:
+    key = f"concepts.{index}"
+    concept = profile.concepts[index]
+    folder = Path(concept.instance_dir)
+    if not folder.is_dir():
+        return [Problem(f"{key}.instance_dir", f"folder '{folder}' does not exist")]
+    problems: list[Problem] = []
+    images = list_images(folder)
+    if not images:
+        problems.append(Problem(f"{key}.instance_dir", f"no images in '{folder}'"))
+    if concept.caption_mode == "caption_file":
+        missing = [p.name for p in images if not p.with_suffix(profile.dataset.caption_extension).exists()]
+        if missing:
+            problems.append(Problem(f"{key}.caption_mode", f"{len(missing)} image(s) have no caption file, e.g. {missing[0]}; "
+                                    "write them or run `dbtui dataset caption`"))
     return problems

@@ -17,12 +17,20 @@ class Problem:
     line: int | None = None
     suggestion: str | None = None
     file: Path | None = None
+    override: str | None = None  # the `--set KEY=VALUE` that gave the value, when not the file
 
     def __str__(self) -> str:
-        where = str(self.file) if self.file else "<profile>"
-        if self.line is not None:
-            where += f":{self.line}"
-        text = f"{where}: {self.key or '(top level)'}: {self.message}"
+        if self.override is not None:
+            # The file's line holds a value that was replaced: point at the override instead.
+            shown = self.override if len(self.override) <= 80 else self.override[:77] + "…"  # a pasted value can be huge
+            where = f"--set {shown}"
+            key = self.key if self.key != self.override.partition("=")[0].strip() else ""
+        else:
+            where = str(self.file) if self.file else "<profile>"
+            if self.line is not None:
+                where += f":{self.line}"
+            key = self.key or "(top level)"
+        text = f"{where}: {key + ': ' if key else ''}{self.message}"
         if self.suggestion:
             text += f" (did you mean '{self.suggestion}'?)"
         return text

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from engine.profile.fields import ModelSource, PathText, PromptText
 
 SCHEMA_VERSION = 1
 
@@ -24,34 +26,37 @@ ExportFormat = Literal["diffusers", "safetensors", "ckpt", "lora_diffusers", "lo
 
 
 class Section(BaseModel):
-    """Base of every profile section: frozen, unknown keys rejected, docstrings as help."""
+    """Base of every profile section: frozen, unknown keys rejected, docstrings as help.
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    TOML allows ``nan`` and ``inf``; no setting of ours means either, so floats must be finite.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
 
 class ModelSection(Section):
-    pretrained: str = "builtin:tiny-sd1"
-    """Base model: a diffusers folder, a hub id, a .safetensors/.ckpt file, or builtin:tiny-sd1."""
+    pretrained: ModelSource
+    """Base model to train: a diffusers folder, a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5, a .safetensors/.ckpt file, or builtin:tiny-sd1 for the demo."""
     revision: str | None = None
     """Hub revision (branch, tag or commit) of the base model."""
-    vae: str | None = None
+    vae: PathText | None = None
     """Use this VAE (folder or hub id) instead of the model's own."""
-    tokenizer: str | None = None
+    tokenizer: PathText | None = None
     """Use this tokenizer folder instead of the model's own."""
 
 
 class ConceptSection(Section):
-    instance_dir: str
-    """Folder with the images of your subject."""
-    instance_prompt: str
-    """Prompt naming your subject with its identifier, e.g. 'photo of zwx dog'."""
+    instance_dir: PathText
+    """Folder with the images of your subject (like every path here: no NUL character, at most 4096 characters)."""
+    instance_prompt: PromptText
+    """Prompt naming your subject with its identifier, e.g. 'photo of zwx dog' (like every prompt: at most 1000 characters, since CLIP reads only 77 tokens)."""
     caption_mode: CaptionMode = "instance_prompt"
     """Where each image's caption comes from: the instance prompt, its .txt file, both, or its file name."""
-    class_dir: str | None = None
+    class_dir: PathText | None = None
     """Folder with (or for generated) images of the general class, for prior preservation."""
-    class_prompt: str | None = None
+    class_prompt: PromptText | None = None
     """Prompt for the general class without the identifier, e.g. 'photo of a dog'."""
-    class_negative_prompt: str = ""
+    class_negative_prompt: PromptText = ""
     """Negative prompt used when generating class images."""
     num_class_images: int = Field(100, ge=0, le=100_000)
     """How many class images this concept needs; missing ones are generated."""
@@ -64,7 +69,7 @@ class DatasetSection(Section):
     """Crop images at the centre (on) or at a random place each epoch (off)."""
     hflip: bool = False
     """Randomly mirror images; do not use for asymmetric subjects (text, parted hair)."""
-    caption_extension: str = ".txt"
+    caption_extension: PathText = ".txt"
     """File extension of per-image caption files."""
     bucketing: bool = False
     """Aspect-ratio bucketing: train non-square images without cropping them square."""
@@ -166,9 +171,9 @@ class PrecisionSection(Section):
 
 
 class SamplingSection(Section):
-    prompts: list[str] = []
+    prompts: list[PromptText] = []
     """Prompts for preview images; empty means each concept's instance prompt."""
-    negative_prompt: str = ""
+    negative_prompt: PromptText = ""
     """Negative prompt for preview images."""
     num_images: int = Field(2, ge=0, le=64)
     """Images per prompt at each sampling point (0 turns samples off)."""
@@ -183,7 +188,7 @@ class SamplingSection(Section):
 
 
 class SavingSection(Section):
-    output_dir: str = "runs"
+    output_dir: PathText = "runs"
     """Folder that holds one run folder per run."""
     every_n_steps: int | None = Field(500, ge=1)
     """Save a resumable checkpoint every N steps; empty saves none (the final model is saved either way)."""
@@ -216,8 +221,8 @@ class Profile(Section):
     """Version of this file's layout; migrated automatically when it changes."""
     name: str = Field("dreambooth", pattern=r"^[A-Za-z0-9._-]+$")
     """Run name: the run folder is <saving.output_dir>/<name>."""
-    model: ModelSection = ModelSection()
-    """Base model."""
+    model: ModelSection
+    """Base model (required: only the demo may use the built-in tiny one)."""
     concepts: list[ConceptSection] = Field(min_length=1)
     """What to teach: one or more subjects, each with its own images and prompts."""
     dataset: DatasetSection = DatasetSection()
@@ -238,6 +243,14 @@ class Profile(Section):
     """Trackers and log lines."""
     launch: LaunchSection = LaunchSection()
     """Processes and accelerate launch options."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_section_present(cls, data: object) -> object:
+        # Without [model], report the one key it needs (model.pretrained), not the section.
+        if isinstance(data, dict) and "model" not in data:
+            return {**data, "model": {}}
+        return data
 
     @property
     def lora(self) -> LoraSection:

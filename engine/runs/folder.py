@@ -13,8 +13,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +26,65 @@ from engine.errors import DbtuiError
 
 class RunFolderError(DbtuiError):
     """A run folder that cannot be used as asked."""
+
+
+def unusable_folder(path: Path, error: OSError, setting: str = "saving.output_dir") -> RunFolderError:
+    """The error for a folder the OS would not create or write: why, and what to do.
+
+    ``setting`` is what the user changes to pick another folder.
+    """
+    blocker = _file_in_the_way(path)
+    if blocker is not None:
+        why = f"'{blocker}' is a file, not a folder; move it away or set {setting} to another folder"
+    elif error.errno == errno.EROFS:
+        why = f"the file system is read-only; set {setting} to a folder on a writable disk"
+    elif error.errno in (errno.EACCES, errno.EPERM):
+        why = f"permission denied; set {setting} to a folder you can write to"
+    elif error.errno in (errno.ENOSPC, errno.EDQUOT):
+        why = f"the disk is full; free some space or set {setting} to another disk"
+    elif error.errno == errno.ENOENT:  # mkdir with parents still failed: a special file system (/proc)
+        why = f"this file system does not allow new folders here; set {setting} to a folder on a normal disk"
+    elif error.errno == errno.ENAMETOOLONG:
+        why = f"the path is too long for the file system; use a shorter {setting}"
+    else:
+        why = f"{error.strerror or error}; set {setting} to a folder you can write to"
+    return RunFolderError(f"cannot use the folder {path}: {why}")
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The path itself or the nearest existing parent, when it is something other than a folder."""
+    for candidate in (path, *path.parents):
+        try:
+            if candidate.exists():
+                return None if candidate.is_dir() else candidate
+        except OSError:
+            return None
+    return None
+
+
+def check_creatable(path: Path) -> None:
+    """Raise RunFolderError unless ``path`` can be made a folder and written in; leaves nothing behind.
+
+    Tried for real rather than judged from permissions: root passes every permission check,
+    yet a read-only or special file system still refuses.
+    """
+    made = []
+    probe = path
+    try:
+        while not probe.exists() and probe != probe.parent:
+            made.append(probe)
+            probe = probe.parent
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise unusable_folder(path, error) from None
+    finally:
+        for folder in made:  # deepest first; only the empty folders made here
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 @dataclass(frozen=True)
@@ -78,8 +139,11 @@ class RunFolder:
         return self.path / "trainer.lock"
 
     def create(self) -> RunFolder:
-        for folder in (self.path, self.control, self.checkpoints, self.samples, self.log.parent):
-            folder.mkdir(parents=True, exist_ok=True)
+        try:
+            for folder in (self.path, self.control, self.checkpoints, self.samples, self.log.parent):
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise unusable_folder(self.path, error) from None
         return self
 
     def read_state(self) -> RunState | None:

@@ -11,7 +11,7 @@ from engine.launch import worker_command
 from engine.profile import Profile, dumps_profile
 from engine.run import run_dir_for
 from engine.runs.checkpoints import complete_checkpoints
-from engine.runs.folder import RunFolder, RunFolderError
+from engine.runs.folder import RunFolder, RunFolderError, unusable_folder
 
 
 class RunExistsError(RunFolderError):
@@ -34,6 +34,28 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     checkpoints is refused (RunExistsError) instead of silently starting over.
     """
     folder = RunFolder(Path(run_dir or run_dir_for(profile)))
+    extra = (["--resume", resume] if resume else []) + (["--detached"] if detach else [])
+    command = worker_command(profile, folder.path, extra)
+    try:
+        offset = _prepare(folder, profile, resume, profile_path)
+        log = folder.log.open("ab")
+    except OSError as error:  # a read-only disk, a file where a folder should be, a full disk…
+        raise unusable_folder(folder.path, error) from None
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with log:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=detach,  # its own session: no SIGHUP or Ctrl-C from this terminal
+            env=env,
+        )
+    return StartedRun(folder, process, command, offset)
+
+
+def _prepare(folder: RunFolder, profile: Profile, resume: str | None, profile_path: str | None) -> int:
+    """Check and write the run folder; returns where this run's events will begin."""
     if folder.is_live():
         raise RunFolderError(f"a trainer is already running in {folder.path}; `dbtui attach {folder.path}` to watch it")
     done = complete_checkpoints(folder)
@@ -48,18 +70,4 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
         # An earlier attempt that never checkpointed: keep its log, start a fresh one.
         folder.events.rename(folder.events.with_name(f"events.{int(folder.events.stat().st_mtime)}.jsonl"))
     folder.profile.write_text(dumps_profile(profile), encoding="utf-8")
-    offset = folder.events.stat().st_size if folder.events.exists() else 0
-    extra = (["--resume", resume] if resume else []) + (["--detached"] if detach else [])
-    command = worker_command(profile, folder.path, extra)
-    log = folder.log.open("ab")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=detach,  # its own session: no SIGHUP or Ctrl-C from this terminal
-        env=env,
-    )
-    log.close()
-    return StartedRun(folder, process, command, offset)
+    return folder.events.stat().st_size if folder.events.exists() else 0

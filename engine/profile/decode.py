@@ -1,0 +1,44 @@
+"""Profile bytes → text: TOML is UTF-8, so anything else is refused with a way to fix it."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+from engine.profile.problems import Problem, ProfileError
+
+_SAVE_AS_UTF8 = "open it in a text editor and save it as UTF-8"
+
+
+def decode_profile(raw: bytes, file: Path | None = None) -> str:
+    """The text of a profile file; a UTF-8 byte-order mark (Windows editors write one) is dropped."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise _not_text(f"the file is saved as UTF-16, not UTF-8; {_SAVE_AS_UTF8}", None, file)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise _not_text(
+            f"the file is not UTF-8 text (byte {error.start + 1} is not valid UTF-8): it is binary, or text saved "
+            f"in another encoding such as Latin-1 or Windows-1252; {_SAVE_AS_UTF8}",
+            line,
+            file,
+        ) from None
+    return strip_text(text, file)
+
+
+def strip_text(text: str, file: Path | None = None) -> str:
+    """Text with a leading BOM dropped; NUL characters (binary data, or UTF-16 without a BOM) refused."""
+    text = text.removeprefix("\ufeff")
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise _not_text(
+            f"the file contains NUL bytes: it is binary, or text saved as UTF-16; {_SAVE_AS_UTF8}",
+            text.count("\n", 0, nul) + 1,
+            file,
+        )
+    return text
+
+
+def _not_text(message: str, line: int | None, file: Path | None) -> ProfileError:
+    return ProfileError([Problem("", message, line, None, file)])

@@ -1,0 +1,52 @@
+"""String field types of the profile that carry limits of their own: paths and prompts.
+
+Each check raises ValueError with a message a user can act on; ``io.py`` reports it as is.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+# Linux's PATH_MAX: the kernel refuses any longer path, so a longer value cannot be a real path.
+MAX_PATH_CHARS = 4096
+# CLIP, the text encoder of SD1.x/SD2, reads 77 tokens (about 300 characters of English) and
+# cuts off the rest; 1000 leaves room for every real prompt and stops pasted junk.
+MAX_PROMPT_CHARS = 1000
+
+MODEL_HINT = (
+    "a diffusers folder, a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5, "
+    "a .safetensors/.ckpt file, or builtin:tiny-sd1 for the demo"
+)
+
+
+def _path(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("contains a NUL character (\\0), which no file system allows in a path; retype the path")
+    if len(value) > MAX_PATH_CHARS:
+        raise ValueError(f"is {len(value):,} characters long; paths are at most {MAX_PATH_CHARS:,} characters")
+    return value
+
+
+def _model_source(value: str) -> str:
+    if not value.strip():
+        raise ValueError(f"is empty; name the base model to train: {MODEL_HINT}")
+    return _path(value)
+
+
+def _prompt(value: str) -> str:
+    if len(value) > MAX_PROMPT_CHARS:
+        raise ValueError(
+            f"is {len(value):,} characters long; prompts are capped at {MAX_PROMPT_CHARS:,} because CLIP reads "
+            "only its first 77 tokens (about 300 characters) anyway; shorten it"
+        )
+    return value
+
+
+PathText = Annotated[str, AfterValidator(_path)]
+"""A file or folder path (or hub id): no NUL character, at most MAX_PATH_CHARS characters."""
+ModelSource = Annotated[str, AfterValidator(_model_source)]
+"""Where the base model comes from: not blank, and a valid path."""
+PromptText = Annotated[str, AfterValidator(_prompt)]
+"""A prompt: at most MAX_PROMPT_CHARS characters."""

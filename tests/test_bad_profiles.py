@@ -1,0 +1,302 @@
+"""Broken profiles and unusable run folders end in a message and exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+import errno
+import random
+import tomllib
+import typing
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from dbtui.cli import main
+from engine.profile import Profile
+
+ROOT = Path(__file__).parents[1]
+DEMO = ROOT / "profiles" / "tiny-demo.toml"
+SHIPPED = [*sorted((ROOT / "profiles").glob("*.toml")), ROOT / "engine" / "tiny-demo.toml"]
+
+GOOD = """[model]
+pretrained = "builtin:tiny-sd1"
+
+[[concepts]]
+instance_dir = "data/dog"
+instance_prompt = "photo of zwx dog"
+"""
+
+
+def write(tmp_path: Path, content: str | bytes, name: str = "p.toml") -> Path:
+    path = tmp_path / name
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8")
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def user_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    """Run ``dbtui argv``, expect exit status 2, and return stderr."""
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and "bug in dbtui" not in err
+    return err
+
+
+# -- encodings -------------------------------------------------------------------------
+
+NOT_UTF8 = {
+    "binary": bytes(range(256)) * 4,
+    "utf-16 with BOM": GOOD.encode("utf-16"),
+    "utf-16 without BOM": GOOD.encode("utf-16-le"),
+    "latin-1": GOOD.replace("zwx dog", "zwx café secretword").encode("latin-1"),
+}
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("kind", list(NOT_UTF8))
+def test_a_profile_that_is_not_utf8_is_a_profile_error(kind: str, command: str, tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, NOT_UTF8[kind])
+    err = user_error(capsys, [command, str(path)])
+    assert str(path) in err and "save it as UTF-8" in err
+    assert "secretword" not in err  # the file's contents are never echoed
+
+
+def test_a_utf8_bom_is_accepted(tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, b"\xef\xbb\xbf" + GOOD.encode())
+    assert main(["validate", str(path)]) == 0
+    assert "valid" in capsys.readouterr().out
+
+
+def test_nesting_too_deep_for_the_toml_reader_is_a_profile_error(tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, "a = " + "[" * 5000 + "]" * 5000 + "\n")
+    assert "nested too deeply" in user_error(capsys, ["validate", str(path)])
+
+
+# -- model.pretrained ------------------------------------------------------------------
+
+
+def test_a_profile_without_a_model_is_refused_with_what_to_write(tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, GOOD.replace('[model]\npretrained = "builtin:tiny-sd1"\n', ""))
+    err = user_error(capsys, ["validate", str(path)])
+    assert "model.pretrained: required key is missing" in err
+    assert "stable-diffusion-v1-5/stable-diffusion-v1-5" in err and "builtin:tiny-sd1" in err and ".safetensors" in err
+
+
+@pytest.mark.parametrize("value", ['""', '"   "'])
+def test_a_blank_model_is_refused(value: str, tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, GOOD.replace('"builtin:tiny-sd1"', value))
+    err = user_error(capsys, ["validate", str(path)])
+    assert f"{path}:2: model.pretrained: is empty; name the base model" in err
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[f"{p.parent.name}/{p.name}" for p in SHIPPED])
+def test_every_shipped_profile_names_its_model(path: Path) -> None:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert data["model"]["pretrained"].strip()
+
+
+# -- paths and prompts -------------------------------------------------------------------
+
+PATH_KEYS = ["concepts.0.instance_dir", "concepts.0.class_dir", "saving.output_dir", "model.pretrained", "model.vae",
+             "model.tokenizer"]
+
+
+@pytest.mark.parametrize("key", PATH_KEYS)
+def test_a_nul_character_in_a_path_is_refused(key: str, tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, GOOD)
+    err = user_error(capsys, ["validate", str(path), "--set", f'{key}="runs\\u0000x"'])
+    assert f"{key}" in err and "NUL character" in err
+
+
+def test_a_path_longer_than_the_os_allows_is_refused(tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, GOOD)
+    err = user_error(capsys, ["validate", str(path), "--set", f'saving.output_dir="{"a/" * 3000}"'])
+    assert "at most 4,096 characters" in err
+
+
+PROMPT_KEYS = ["concepts.0.instance_prompt", "concepts.0.class_prompt", "concepts.0.class_negative_prompt",
+               "sampling.negative_prompt"]
+
+
+@pytest.mark.parametrize("key", PROMPT_KEYS)
+def test_a_huge_prompt_is_refused_and_the_limit_explained(key: str, tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, GOOD)
+    err = user_error(capsys, ["validate", str(path), "--set", f'{key}="{"x" * 100_000}"'])
+    assert "100,000 characters long" in err and "1,000" in err and "77 tokens" in err
+    assert "x" * 200 not in err  # the value itself is not echoed
+
+
+def test_a_huge_sampling_prompt_in_the_file_is_refused(tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, GOOD + f'[sampling]\nprompts = ["ok", "{"y" * 100_000}"]\n')
+    err = user_error(capsys, ["validate", str(path)])
+    assert f"{path}:8: sampling.prompts.1: is 100,000 characters long" in err
+
+
+def test_a_long_but_sane_prompt_is_accepted(tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, GOOD)
+    assert main(["validate", str(path), "--set", f'concepts.0.instance_prompt="{"zwx dog " * 100}"']) == 0
+
+
+# -- --set overrides name themselves -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("optimizer.learning_rate=abc", "--set optimizer.learning_rate=abc: Input should be a valid number"),
+        ("training.nope=1", "--set training.nope=1: unknown key"),
+        ("dataset.resolution=13", "--set dataset.resolution=13: Input should be a multiple of 8"),
+    ],
+)
+def test_a_bad_override_is_reported_as_the_override(override: str, expected: str, tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, GOOD + "[optimizer]\nlearning_rate = 1e-4\n[training]\nseed = 1\n[dataset]\nresolution = 512\n")
+    err = user_error(capsys, ["validate", str(path), "--set", override])
+    assert expected in err
+    assert f"{path}:" not in err  # the file's own lines hold valid values
+
+
+def test_keys_not_overridden_keep_their_file_line(tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, GOOD + "[optimizer]\nbeta2 = 1.5\n")
+    err = user_error(capsys, ["validate", str(path), "--set", "optimizer.learning_rate=abc"])
+    assert f"{path}:8: optimizer.beta2:" in err
+    assert "--set optimizer.learning_rate=abc:" in err
+
+
+def _float_keys(model: type[BaseModel] = Profile, prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        args = typing.get_args(field.annotation) or (field.annotation,)
+        nested = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        if nested and typing.get_origin(field.annotation) is not list:
+            keys += _float_keys(nested[0], f"{prefix}{name}.")
+        elif float in args:
+            keys.append(prefix + name)
+    return keys
+
+
+FLOAT_KEYS = _float_keys()
+
+
+def test_the_float_fields_are_all_found() -> None:
+    assert {"optimizer.learning_rate", "prior.loss_weight", "training.lora.alpha", "training.min_snr_gamma"} <= set(FLOAT_KEYS)
+    assert len(FLOAT_KEYS) >= 15
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize("key", FLOAT_KEYS)
+def test_nan_and_inf_are_not_finite_numbers(key: str, value: str, tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, GOOD)
+    err = user_error(capsys, ["validate", str(path), "--set", f"{key}={value}"])
+    assert f"--set {key}={value}: is not a finite number" in err
+
+
+def test_nan_in_the_file_is_reported_at_its_line(tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, GOOD + "[optimizer]\nlearning_rate = nan\n")
+    err = user_error(capsys, ["validate", str(path)])
+    assert f"{path}:8: optimizer.learning_rate: is not a finite number" in err
+    assert "less than or equal" not in err
+
+
+# -- run folders ---------------------------------------------------------------------------
+
+RUN_COMMANDS = [["run"], ["run", "--detach"], ["fit", "--steps", "2"]]
+
+
+def _run_ids(commands: list[list[str]]) -> list[str]:
+    return [" ".join(c) for c in commands]
+
+
+@pytest.mark.parametrize("command", RUN_COMMANDS, ids=_run_ids(RUN_COMMANDS))
+@pytest.mark.parametrize("below", ["", "/sub"], ids=["is-a-file", "parent-is-a-file"])
+def test_an_output_dir_that_is_a_file_is_a_run_folder_error(command: list[str], below: str, tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("keep me")
+    err = user_error(capsys, [*command, str(DEMO), "--set", f"saving.output_dir='{blocker}{below}'"])
+    assert f"cannot use the folder {blocker}{below}/tiny-demo" in err
+    assert f"'{blocker}' is a file, not a folder" in err and "saving.output_dir" in err
+    assert blocker.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("command", RUN_COMMANDS, ids=_run_ids(RUN_COMMANDS))
+def test_an_output_dir_the_os_refuses_is_a_run_folder_error(command: list[str], capsys) -> None:
+    # /sys refuses new folders even to root, so this is a real refusal, not a chmod root ignores.
+    err = user_error(capsys, [*command, str(DEMO), "--set", "saving.output_dir='/sys/dbtui-test'"])
+    assert "cannot use the folder /sys/dbtui-test/tiny-demo: permission denied" in err
+
+
+@pytest.mark.parametrize("command", RUN_COMMANDS, ids=_run_ids(RUN_COMMANDS))
+def test_a_read_only_file_system_is_a_run_folder_error(command: list[str], tmp_path: Path, monkeypatch, capsys) -> None:
+    target = tmp_path / "ro"
+    real_mkdir = Path.mkdir
+
+    def read_only_mkdir(self: Path, *args, **kwargs) -> None:
+        if self == target or target in self.parents:
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only_mkdir)
+    err = user_error(capsys, [*command, str(DEMO), "--set", f"saving.output_dir='{target}'"])
+    assert f"cannot use the folder {target}/tiny-demo: the file system is read-only" in err
+    assert not target.exists()
+
+
+def test_a_demo_workdir_that_is_a_file_is_a_folder_error(tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "demo"
+    blocker.write_text("keep me")
+    err = user_error(capsys, ["demo", "--workdir", str(blocker)])
+    assert f"'{blocker}' is a file, not a folder" in err and "--workdir" in err
+
+
+def test_fit_probes_the_run_folder_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    from engine.runs.folder import check_creatable
+
+    check_creatable(tmp_path / "a" / "b" / "run")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_name_too_long_for_the_file_system_is_a_warning(tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, GOOD.replace('"data/dog"', f'"{tmp_path / ("d" * 300)}"'))
+    assert main(["validate", str(path)]) == 0
+    assert "cannot read folder" in capsys.readouterr().out
+
+
+# -- anything at all -----------------------------------------------------------------------
+
+
+def _odd_inputs() -> list[tuple[str, bytes]]:
+    rng = random.Random(12)
+    real = [p.read_bytes() for p in sorted((ROOT / "profiles").glob("*.toml"))]
+    inputs = [(f"random-{i}", rng.randbytes(rng.randint(0, 400))) for i in range(10)]
+    inputs += [(f"truncated-{i}", (text := rng.choice(real))[: rng.randint(0, len(text))]) for i in range(10)]
+    text = real[0].decode()
+    inputs += [
+        ("utf-16", text.encode("utf-16")),
+        ("utf-16-be", text.encode("utf-16-be")),
+        ("utf-32", text.encode("utf-32")),
+        ("cp1252", (text + "# “quoted” ©\n").encode("cp1252")),
+        ("latin-1", ("name = \"é\"\n" + text).encode("latin-1")),
+        ("nul-inside", text.encode()[:50] + b"\x00" + text.encode()[50:]),
+        ("bom-then-junk", b"\xef\xbb\xbf" + rng.randbytes(64)),
+        ("printable-junk", "".join(rng.choice("[]{}=\"'.#\n abc123") for _ in range(300)).encode()),
+        ("lone-surrogate-escape", b'name = "\\ud800"\n'),
+        ("empty", b""),
+    ]
+    return inputs
+
+
+ODD = _odd_inputs()
+
+
+@pytest.mark.parametrize(("kind", "content"), ODD, ids=[k for k, _ in ODD])
+def test_validate_never_crashes_and_never_touches_the_file(kind: str, content: bytes, tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, content)
+    before = path.stat().st_mtime_ns
+    code = main(["validate", str(path)])
+    err = capsys.readouterr().err
+    assert "bug in dbtui" not in err
+    # A truncated real profile may still be whole; everything else is a profile error.
+    assert code in ((0, 2) if kind.startswith("truncated") else (2,)), err
+    assert path.read_bytes() == content and path.stat().st_mtime_ns == before
