@@ -58,10 +58,11 @@ def resolve_model_folder(
         if not (path / "model_index.json").exists():
             raise ModelNotFoundError(f"'{path}' is a folder but not a diffusers model (no model_index.json)")
         return path
-    if path.suffix.lower() in SINGLE_FILE_SUFFIXES:
-        if not path.is_file():
-            raise ModelNotFoundError(f"model file '{path}' does not exist")
+    if path.is_file():
+        # Whatever its name: the converter tells the format from the bytes and says what is wrong.
         return _converted(path, work_dir, emit, tokenizer)
+    if path.suffix.lower() in SINGLE_FILE_SUFFIXES:
+        raise ModelNotFoundError(f"model file '{path}' does not exist")
     return _from_hub(name, revision)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -115,3 +116,33 @@ def test_refuses_files_that_are_not_diffusers_loras(trained, tmp_path: Path) -> 
     with pytest.raises(ConvertError, match="not a diffusers-format LoRA"):
         export_lora_kohya(other, tmp_path / "x.safetensors")
     assert not (tmp_path / "again.safetensors").exists() and not (tmp_path / "x.safetensors").exists()
+
+
+def test_diffusers_lora_metadata_holds_only_fields_every_supported_peft_knows(trained) -> None:
+    from engine.convert.lora_export import PORTABLE_FIELDS
+
+    _, folder = trained
+    with safe_open(str(folder / "pytorch_lora_weights.safetensors"), framework="pt") as file:
+        packed = json.loads(file.metadata()["lora_adapter_metadata"])
+    fields = {key.partition(".")[2] for key in packed}
+    assert fields <= set(PORTABLE_FIELDS)
+    # diffusers 0.35 reads these two unconditionally.
+    assert {"unet.target_modules", "unet.rank_pattern", "text_encoder.target_modules", "text_encoder.rank_pattern"} <= set(packed)
+    assert "unet.peft_version" not in packed and "text_encoder.lora_alpha" in packed
+
+
+def test_diffusers_lora_text_encoder_keys_carry_text_model(trained) -> None:
+    _, folder = trained
+    keys = [k for k in load_file(folder / "pytorch_lora_weights.safetensors") if k.startswith("text_encoder.")]
+    assert keys and all(k.startswith("text_encoder.text_model.encoder.layers.") for k in keys)
+
+
+def test_lora_settings_old_peft_cannot_load_are_refused() -> None:
+    from peft import LoraConfig
+
+    from engine.convert.lora_export import portable_lora_config
+
+    plain = portable_lora_config(LoraConfig(r=4, lora_alpha=8, target_modules=["to_q"]), "unet")
+    assert plain["r"] == 4 and plain["lora_alpha"] == 8 and plain["target_modules"] == ["to_q"]
+    with pytest.raises(UnsupportedModelError, match="ensure_weight_tying"):
+        portable_lora_config(LoraConfig(r=4, target_modules=["to_q"], ensure_weight_tying=True), "unet")

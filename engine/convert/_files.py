@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from engine.convert.errors import NotEnoughDiskError, OutputExistsError
+from engine.convert.errors import ConvertError, NotEnoughDiskError, OutputExistsError
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 
 Emit = Callable[[Event], None]
@@ -39,9 +39,21 @@ class Progress:
         self.emit(PhaseFinished(phase=self.phase, seconds=time.monotonic() - self.started))
 
 
+def make_folder(folder: Path) -> None:
+    """Create an output folder, or say in plain words why it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputExistsError(f"{folder} is a file, not a folder; choose another output location") from None
+    except PermissionError:
+        raise ConvertError(f"cannot write to {folder}: permission denied; choose an output location you can write to") from None
+    except OSError as error:
+        raise ConvertError(f"cannot create {folder} ({error.strerror or type(error).__name__}); choose another output location") from None
+
+
 def check_free_space(folder: Path, needed_bytes: int) -> None:
     """Refuse before writing when the output cannot fit (10% margin for headers and metadata)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     free = shutil.disk_usage(folder).free
     needed = int(needed_bytes * 1.1)
     if free < needed:
@@ -70,7 +82,9 @@ def _partial(target: Path) -> Path:
 @contextmanager
 def atomic_file(target: Path) -> Iterator[Path]:
     """A temporary path beside ``target``, renamed onto it only when the block succeeds."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        raise OutputExistsError(f"{target} is a folder; give the name of the file to write")
+    make_folder(target.parent)
     tmp = _partial(target)
     try:
         yield tmp
@@ -85,9 +99,9 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     """A temporary folder beside ``target``, renamed onto it only when the block succeeds."""
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise OutputExistsError(f"{target} already exists and is not empty; choose a new output folder or remove it")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(target.parent)
     tmp = _partial(target)
-    tmp.mkdir()
+    make_folder(tmp)
     try:
         yield tmp
         for file in tmp.rglob("*"):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.convert.errors import CheckpointReadError, UnsafeCheckpointError
+from engine.convert.file_format import checkpoint_kind
 
 SAFETENSORS_ADVICE = "get the .safetensors version of this model (most model sites offer one)"
 
@@ -27,23 +28,6 @@ class Checkpoint:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-def _kind(path: Path) -> str:
-    """Tell the format from the first bytes, not the extension (files get renamed)."""
-    with path.open("rb") as file:
-        head = file.read(9)
-    # safetensors: an 8-byte little-endian header length, then the JSON header.
-    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size:
-        return "safetensors"
-    if head.startswith(b"PK\x03\x04"):
-        return "torch-zip"
-    if head.startswith(b"\x80"):
-        return "pickle"
-    raise CheckpointReadError(
-        f"{path} is not a checkpoint dbtui can read (neither safetensors nor a PyTorch .ckpt); "
-        "check that the download finished and that it is a model file, not a web page"
-    )
-
-
 def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     from safetensors import safe_open
 
@@ -52,8 +36,10 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
             metadata = dict(file.metadata() or {})
             tensors = {key: file.get_tensor(key) for key in file.keys()}
     except Exception as error:  # noqa: BLE001 - safetensors raises several types for a bad file
+        # The header was checked already: what is left is damage inside it (offsets, dtypes, shapes).
         raise CheckpointReadError(
-            f"{path} is damaged or truncated ({error}); download it again and compare its size with the model page"
+            f"{path} is damaged: its safetensors header does not match its tensor data ({type(error).__name__}); "
+            "download it again and compare its size with the model page"
         ) from error
     return tensors, metadata
 
@@ -61,20 +47,21 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
 def _read_pickle(path: Path, zipped: bool) -> Any:
     import torch
 
+    what = "PyTorch checkpoint (ZIP)" if zipped else "PyTorch pickle checkpoint"
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
     except pickle.UnpicklingError as error:
-        if "weights only load failed" in str(error).lower():
-            culprit = re.search(r"GLOBAL ([\w.]+)", str(error))
+        # The weights-only unpickler names a GLOBAL when the file asks for code; any other
+        # complaint is about bytes it cannot parse.
+        culprit = re.search(r"GLOBAL ([\w.]+)", str(error))
+        if culprit:
             raise UnsafeCheckpointError(
-                f"{path} refused: this pickle needs more than tensors to load"
-                + (f" (it calls {culprit.group(1)})" if culprit else "")
-                + ". Loading it would run code the file names, so dbtui does not. "
-                f"Instead, {SAFETENSORS_ADVICE}."
+                f"{path} refused: this pickle needs more than tensors to load (it calls {culprit.group(1)}). "
+                f"Loading it would run code the file names, so dbtui does not. Instead, {SAFETENSORS_ADVICE}."
             ) from None
-        raise CheckpointReadError(f"{path} is damaged or truncated ({error}); download it again") from error
-    except (RuntimeError, EOFError, ValueError, OSError) as error:
-        raise CheckpointReadError(f"{path} is damaged or truncated ({error}); download it again") from error
+        raise CheckpointReadError(f"{path} is a {what} that is damaged or truncated; download it again") from error
+    except Exception as error:  # noqa: BLE001 - torch raises many types for malformed bytes
+        raise CheckpointReadError(f"{path} is a {what} that is damaged or truncated; download it again") from error
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:
@@ -82,9 +69,11 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     import torch
 
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointReadError(f"{path} is a folder; give the checkpoint file (.safetensors or .ckpt) itself")
     if not path.is_file():
         raise CheckpointReadError(f"{path}: no such file")
-    kind = _kind(path)
+    kind = checkpoint_kind(path)
     if kind == "safetensors":
         data, metadata = _read_safetensors(path)
     else:
@@ -92,7 +81,9 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     # Training frameworks save {"state_dict": {...}, "global_step": ..., ...}, sometimes nested.
     while isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
         data = data["state_dict"]
-    tensors = {k: v for k, v in data.items() if isinstance(v, torch.Tensor)} if isinstance(data, dict) else {}
+    tensors = (
+        {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, torch.Tensor)} if isinstance(data, dict) else {}
+    )
     if not tensors:
         raise CheckpointReadError(f"{path} holds no model weights (no tensors found)")
     return Checkpoint(path=path, state_dict=tensors, metadata=metadata)

@@ -16,11 +16,58 @@ LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
 COMPONENTS = ("unet", "text_encoder")
 
 
+# The LoraConfig fields that shape a trained adapter and that every peft we support (>= 0.17)
+# knows. Older peft refuses a config with fields it does not know, and diffusers >= 0.35 needs
+# ``target_modules`` and ``rank_pattern`` to be present.
+PORTABLE_FIELDS = (
+    "r", "lora_alpha", "target_modules", "exclude_modules", "rank_pattern", "alpha_pattern", "lora_dropout",
+    "use_rslora", "use_dora", "lora_bias", "bias", "fan_in_fan_out", "layers_to_transform", "layers_pattern",
+)
+# Fields that say nothing about the trained weights: bookkeeping, and initialisation schemes
+# (the saved weights replace whatever an initialiser made).
+IRRELEVANT_FIELDS = (
+    "peft_type", "task_type", "peft_version", "base_model_name_or_path", "revision", "inference_mode",
+    "auto_mapping", "runtime_config", "init_lora_weights", "loftq_config", "eva_config", "corda_config",
+    "lora_ga_config",
+)
+
+
+def portable_lora_config(config: Any, name: str) -> dict[str, Any]:
+    """The part of a peft ``LoraConfig`` that every supported peft loads; refuses what it cannot carry."""
+    from peft import LoraConfig
+
+    values = config.to_dict()
+    defaults = LoraConfig().to_dict()
+    unportable = sorted(
+        key for key, value in values.items()
+        if key not in PORTABLE_FIELDS and key not in IRRELEVANT_FIELDS and value != defaults.get(key)
+    )
+    if unportable:
+        raise UnsupportedModelError(
+            f"the {name} LoRA uses {', '.join(unportable)}, which older peft releases cannot load; "
+            "train it with a plain LoRA configuration"
+        )
+    return {
+        key: sorted(value) if isinstance(value, (set, frozenset)) else value
+        for key, value in values.items() if key in PORTABLE_FIELDS
+    }
+
+
+def _text_model_keys(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """CLIP text-encoder LoRA keys spelled with ``text_model.``, as transformers 4 names the modules.
+
+    transformers 5 dropped that level and diffusers strips it again for such models, so this
+    one spelling loads on both.
+    """
+    return {(k if k.startswith("text_model.") else "text_model." + k): v for k, v in state_dict.items()}
+
+
 def export_lora_diffusers(out_dir: str | Path, *, unet: Any, text_encoder: Any = None) -> Path:
     """Save the peft LoRA of ``unet`` (and ``text_encoder``) as a diffusers LoRA folder.
 
     The adapter configs go into the file's metadata; without them a loader must assume
-    alpha == rank, which is wrong for any LoRA trained with another alpha.
+    alpha == rank, which is wrong for any LoRA trained with another alpha. The file loads with
+    every diffusers/transformers/peft release that pyproject.toml allows.
     """
     from diffusers import StableDiffusionPipeline
     from peft import get_peft_model_state_dict
@@ -32,8 +79,9 @@ def export_lora_diffusers(out_dir: str | Path, *, unet: Any, text_encoder: Any =
             continue
         if not getattr(model, "peft_config", None):
             raise ConvertError(f"the {name} has no LoRA adapter to save")
-        layers[f"{name}_lora_layers"] = get_peft_model_state_dict(model)
-        layers[f"{name}_lora_adapter_metadata"] = next(iter(model.peft_config.values())).to_dict()
+        weights = get_peft_model_state_dict(model)
+        layers[f"{name}_lora_layers"] = _text_model_keys(weights) if name == "text_encoder" else weights
+        layers[f"{name}_lora_adapter_metadata"] = portable_lora_config(next(iter(model.peft_config.values())), name)
     with atomic_dir(out_dir) as tmp:
         StableDiffusionPipeline.save_lora_weights(tmp, **layers)
     return out_dir

@@ -15,6 +15,7 @@ from typing import Any
 from engine.convert._files import Emit, Progress, atomic_dir, check_free_space
 from engine.convert.detect import EMA_PREFIX, SD1_TEXT, SD2_TEXT, ModelFamily, detect_family, has_ema, prediction_hint
 from engine.convert.errors import ConvertError, ModelMismatchError, TokenizerNotFoundError, UnsupportedModelError
+from engine.convert.expected import explain_mismatch
 from engine.convert.load_checkpoint import read_checkpoint
 from engine.events import Warning as WarningEvent
 
@@ -88,13 +89,15 @@ def _with_text_model_prefix(state_dict: dict[str, Any]) -> dict[str, Any]:
             for k, v in state_dict.items()}
 
 
-def _check_loaded(model, what: str, name: str, family: ModelFamily) -> None:
-    missing = [n for n, p in model.named_parameters() if p.device.type == "meta"]
-    if missing:
-        raise ModelMismatchError(
-            f"{name} lacks {len(missing)} {what} weights (e.g. {missing[0]}) of a {family.description} model; "
-            "the file is incomplete or a different architecture (pass --config DIFFUSERS_DIR to describe it)"
-        )
+def _mismatch(state_dict: dict[str, Any], config: Path, family: ModelFamily, name: str, what: str,
+              cause: str) -> ModelMismatchError:
+    """Our account of which parts the file lacks, rather than the loader's internal advice."""
+    message = explain_mismatch(state_dict, config, name, family.description) or (
+        f"the {what} weights in {name} could not be loaded into a {family.description} model ({cause}); the file "
+        "is damaged or of another architecture: for a non-standard one, pass --config with a diffusers folder "
+        "that describes it"
+    )
+    return ModelMismatchError(message)
 
 
 def _load_components(state_dict: dict[str, Any], config: Path, family: ModelFamily, name: str, use_ema: bool, progress):
@@ -117,12 +120,11 @@ def _load_components(state_dict: dict[str, Any], config: Path, family: ModelFami
     for what, load in loaders:
         try:
             model = load()
-        except (ValueError, RuntimeError, KeyError, TypeError) as error:
-            raise ModelMismatchError(
-                f"the {what} weights in {name} do not fit a {family.description} model ({str(error)[:300]}). "
-                "For a non-standard architecture, pass --config with a diffusers folder that describes it."
-            ) from error
-        _check_loaded(model, what, name, family)
+        except (ValueError, RuntimeError, KeyError, TypeError, NotImplementedError) as error:
+            raise _mismatch(state_dict, config, family, name, what, type(error).__name__) from error
+        unloaded = [n for n, p in model.named_parameters() if p.device.type == "meta"]
+        if unloaded:
+            raise _mismatch(state_dict, config, family, name, what, f"{len(unloaded)} weights not in the file")
         models.append(model)
         progress.step()
     # A --config folder without a scheduler gets the detected family's.

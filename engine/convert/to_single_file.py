@@ -30,6 +30,17 @@ def _prediction_type(diffusers_dir: Path) -> str:
     return json.loads(config.read_text(encoding="utf-8")).get("prediction_type", "epsilon")
 
 
+def _load(model_class, diffusers_dir: Path, subfolder: str):
+    """One component of the folder; a damaged or incomplete one is reported, not raised as is."""
+    try:
+        return model_class.from_pretrained(diffusers_dir, subfolder=subfolder)
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
+        raise ConvertError(
+            f"{diffusers_dir / subfolder} cannot be loaded ({type(error).__name__}): its config or weights are damaged "
+            "or missing; save the model again, or convert a complete diffusers folder"
+        ) from error
+
+
 def export_single_file(
     diffusers_dir: str | Path,
     out_file: str | Path,
@@ -41,7 +52,7 @@ def export_single_file(
 ) -> Path:
     """Write ``diffusers_dir`` as one ``.safetensors`` (or ``.ckpt``) file; returns its path.
 
-    ``half`` stores fp16 (half the size); ``metadata`` (e.g. base model, training profile) goes
+    ``half`` stores every weight in fp16 (half the size), else all in fp32; ``metadata`` (e.g. base model, training profile) goes
     into the safetensors header, or beside ``state_dict`` in a ckpt. SD2.x-v exports also get a
     same-named ``.yaml`` so AUTOMATIC1111 knows the model predicts v.
     """
@@ -59,11 +70,11 @@ def export_single_file(
         raise ConvertError("metadata keys and values must be strings")
 
     progress = Progress(emit, "export", total=4, description=f"{diffusers_dir.name} → {out_file.name}")
-    unet = UNet2DConditionModel.from_pretrained(diffusers_dir, subfolder="unet")
+    unet = _load(UNet2DConditionModel, diffusers_dir, "unet")
     progress.step()
-    vae = AutoencoderKL.from_pretrained(diffusers_dir, subfolder="vae")
+    vae = _load(AutoencoderKL, diffusers_dir, "vae")
     progress.step()
-    text_encoder = CLIPTextModel.from_pretrained(diffusers_dir, subfolder="text_encoder")
+    text_encoder = _load(CLIPTextModel, diffusers_dir, "text_encoder")
     progress.step()
 
     text_config = text_encoder.config.to_dict()
@@ -75,10 +86,10 @@ def export_single_file(
         )
     except UnmappedKeyError as error:
         raise UnsupportedModelError(f"{diffusers_dir} cannot be written in the original SD layout: {error}") from error
-    dtype = torch.float16 if half else None
-    state_dict = {
-        k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous() for k, v in state_dict.items()
-    }
+    # One dtype per file: components load in the dtype they were saved in (transformers keeps a
+    # fp16 text encoder fp16, diffusers gives fp32), so every float tensor is cast either way.
+    dtype = torch.float16 if half else torch.float32
+    state_dict = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in state_dict.items()}
     metadata = {"format": "pt", "dbtui.family": family, "dbtui.prediction_type": prediction_type, **metadata}
 
     check_free_space(out_file.parent, sum(v.numel() * v.element_size() for v in state_dict.values()))

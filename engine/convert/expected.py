@@ -1,0 +1,112 @@
+"""What a single file must hold for an architecture, and a plain account of what a file lacks.
+
+Used after a load failed, to replace the loader's internal advice with the parts, key prefixes
+and tensor counts that are missing or shaped differently. The expected keys come from the same
+config-driven key map the exporter writes with; the models are built on the meta device, so
+this costs no memory even at full size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.convert.keymap import OPEN_CLIP_PREFIX, UNET_PREFIX, VAE_PREFIX, UnmappedKeyError, to_original
+
+COMPONENTS = (("UNet", UNET_PREFIX), ("VAE", VAE_PREFIX), ("text encoder", "cond_stage_model."))
+# Written by the exporter for other clients, never read by the converter (see keymap).
+IGNORED = (OPEN_CLIP_PREFIX + "text_projection", OPEN_CLIP_PREFIX + "logit_scale")
+
+
+@dataclass
+class Gap:
+    """One component's tensors that are absent from the file or shaped differently there."""
+
+    component: str
+    expected: int
+    missing: list[str] = field(default_factory=list)
+    misshapen: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+
+
+def expected_shapes(config_dir: Path) -> dict[str, tuple[int, ...]]:
+    """Original-layout key → shape for the architecture that ``config_dir`` describes."""
+    import torch
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    def config(sub: str) -> dict[str, Any]:
+        return json.loads((config_dir / sub / "config.json").read_text(encoding="utf-8"))
+
+    with torch.device("meta"):
+        unet = UNet2DConditionModel.from_config(config("unet"))
+        vae = AutoencoderKL.from_config(config("vae"))
+        text_encoder = CLIPTextModel(CLIPTextConfig.from_pretrained(config_dir / "text_encoder"))
+    text_config = text_encoder.config.to_dict()
+    original = to_original(unet.state_dict(), unet.config, vae.state_dict(), vae.config,
+                           text_encoder.state_dict(), text_config)
+    # The OpenCLIP copy of the last layer is an extra for other clients (see keymap).
+    extra_layer = f"{OPEN_CLIP_PREFIX}transformer.resblocks.{text_config['num_hidden_layers']}."
+    return {k: tuple(v.shape) for k, v in original.items() if k not in IGNORED and not k.startswith(extra_layer)}
+
+
+def find_gaps(state_dict: Mapping[str, Any], config_dir: Path) -> list[Gap]:
+    """Per component, the expected tensors the file lacks or holds in another shape."""
+    gaps = []
+    expected = expected_shapes(config_dir)
+    for component, prefix in COMPONENTS:
+        keys = [k for k in expected if k.startswith(prefix)]
+        gap = Gap(component, len(keys))
+        for key in keys:
+            if key not in state_dict:
+                gap.missing.append(key)
+            elif tuple(state_dict[key].shape) != expected[key]:
+                gap.misshapen.append((key, tuple(state_dict[key].shape), expected[key]))
+        if gap.missing or gap.misshapen:
+            gaps.append(gap)
+    return gaps
+
+
+def _where(keys: list[str]) -> str:
+    """A short pointer to a set of keys: their common dotted prefix, or a few examples."""
+    common = os.path.commonprefix(keys)
+    common = common[: common.rfind(".") + 1] if "." in common else ""
+    if common.count(".") >= 2:
+        return common + "*"
+    return ", ".join(keys[:2]) + (", …" if len(keys) > 2 else "")
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "×".join(map(str, shape)) or "scalar"
+
+
+def describe_gaps(name: str, family: str, gaps: list[Gap]) -> str:
+    """One message: what is missing or misshapen, per component, and what to do about it."""
+    parts = []
+    for gap in gaps:
+        if gap.missing:
+            count = "all" if len(gap.missing) == gap.expected else f"{len(gap.missing)} of"
+            parts.append(f"the {gap.component} lacks {count} {gap.expected} tensors ({_where(gap.missing)})")
+        if gap.misshapen:
+            key, got, want = gap.misshapen[0]
+            parts.append(f"{len(gap.misshapen)} {gap.component} tensors have another shape "
+                         f"(e.g. {key}: {_shape(got)} in the file, {_shape(want)} expected)")
+    # Shapes that differ mean another architecture; that explains missing tensors too.
+    advice = []
+    if any(gap.misshapen for gap in gaps):
+        advice.append("for a model of another size or layout, pass --config with a diffusers folder that describes it")
+    if any(gap.missing for gap in gaps):
+        advice.append("if the file was cut off or saved without that part, get the full checkpoint")
+    return f"{name} does not hold a complete {family} model: {'; '.join(parts)}. To fix: {'; or '.join(advice)}."
+
+
+def explain_mismatch(state_dict: Mapping[str, Any], config_dir: Path, name: str, family: str) -> str | None:
+    """``describe_gaps`` for this file, or None when no gap is found (or the config cannot be mapped)."""
+    try:
+        gaps = find_gaps(state_dict, config_dir)
+    except (UnmappedKeyError, OSError, ValueError, KeyError):
+        return None
+    return describe_gaps(name, family, gaps) if gaps else None
