@@ -119,7 +119,7 @@ def test_plain_mode_prints_progress_while_running_and_rerun_is_refused(tmp_path:
     assert text.startswith(f"running: dbtui run {path}") and "outputs are in" in text
     again = dbtui("run", str(path), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out, _ = again.communicate(timeout=120)
-    assert again.returncode == 2 and "--resume" in out and "already has checkpoints" in out
+    assert again.returncode == 2 and "finished run" in out and "--set name=NEW_NAME" in out
 
 
 def test_detached_run_survives_its_terminal_then_attach_and_stop(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "writes <saving.output_dir>/<name>/. Progress shows as a live dashboard on a terminal, or as "
         "plain lines under nohup/CI/--plain. Ctrl-C saves a checkpoint and stops (twice: at once).",
         epilog="examples:\n  dbtui run my.toml\n  dbtui run my.toml --detach     # survives logout; dbtui attach to watch\n"
-        "  dbtui run my.toml --resume     # continue from the latest checkpoint",
+        "  dbtui resume runs/my-run       # continue a stopped run (its own profile and --set values)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("profile", help="path to a .toml profile")
@@ -36,25 +36,12 @@ def equivalent_command(args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dbtui.cli.watch import watch
-    from dbtui.console import make_display
+    from dbtui.cli.watch import show_started_run
     from engine.profile import load_profile
     from engine.runs.launcher import start_run
 
     profile = load_profile(args.profile, args.set)
     print(f"running: {equivalent_command(args)}", flush=True)
     started = start_run(profile, detach=args.detach, resume=args.resume, profile_path=args.profile)
-    folder = started.folder
-    if args.detach:
-        print(f"trainer started in the background (pid {started.process.pid})\n"
-              f"  run folder: {folder.path}\n  watch it:   dbtui attach {folder.path}\n"
-              f"  stop it:    dbtui stop {folder.path}   (saves a checkpoint first)")
-        return 0
-    last = watch(folder, make_display(profile.name, plain=args.plain, every=profile.logging.every_n_steps), started.process, started.events_offset)
-    if last is not None and last.kind == "run_finished":
-        if last.status == "stopped":
-            print(f"stopped at step {last.step}; resume with: dbtui run {args.profile} --resume")
-        else:
-            print(f"outputs are in {folder.outputs}")
-        return 0
-    return 1
+    return show_started_run(started, profile.name, plain=args.plain, every=profile.logging.every_n_steps,
+                            detach=args.detach)

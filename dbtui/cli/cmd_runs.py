@@ -23,6 +23,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     attach.add_argument("--plain", action="store_true", help="plain lines instead of the live dashboard")
     attach.set_defaults(handler=_attach)
 
+    resume = subparsers.add_parser(
+        "resume", help="continue a stopped or crashed run from its latest checkpoint",
+        description="Continue RUN exactly where its latest complete checkpoint left off, with the profile "
+        "stored in RUN/profile.toml (so every --set it was started with still applies). A finished run "
+        "is refused: its outputs are kept.",
+        epilog="examples:\n  dbtui resume runs/my-run\n  dbtui resume my-run --detach",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    resume.add_argument("run", help="run folder or name under runs/")
+    resume.add_argument("--dir", default="runs", help="where to look for run names (default: %(default)s)")
+    resume.add_argument("--from", dest="checkpoint", default="latest", metavar="CHECKPOINT",
+                        help="a checkpoint folder of the run (default: the latest complete one)")
+    resume.add_argument("--detach", action="store_true", help="continue in the background and return")
+    resume.add_argument("--plain", action="store_true", help="plain log lines instead of the live dashboard")
+    resume.set_defaults(handler=_resume)
+
     for name, text in (("stop", "save a checkpoint at the next step boundary, then stop"),
                        ("save", "save a checkpoint at the next step boundary and go on"),
                        ("sample", "make preview images at the next step boundary")):
@@ -93,6 +108,19 @@ def _attach(args: argparse.Namespace) -> int:
         print(f"\ndetached; the run goes on. `dbtui attach {folder.path}` to come back.")
         return 0
     return 0 if last is None or last.kind != "run_failed" else 1
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from dbtui.cli.watch import show_started_run
+    from engine.profile import load_profile
+    from engine.runs.launcher import start_run
+
+    folder = _find(args.run, args.dir)
+    profile = load_profile(folder.profile)
+    print(f"resuming {folder.path} ({profile.name})", flush=True)
+    started = start_run(profile, detach=args.detach, resume=args.checkpoint, run_dir=folder.path)
+    return show_started_run(started, profile.name, plain=args.plain, every=profile.logging.every_n_steps,
+                            detach=args.detach)
 
 
 def _control(args: argparse.Namespace) -> int:

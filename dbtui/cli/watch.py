@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from typing import Any
@@ -42,3 +43,24 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
             tail = folder.log.read_text(errors="replace").splitlines()[-15:] if folder.log.exists() else []
             print("the trainer stopped unexpectedly; end of its log:\n  " + "\n  ".join(tail), file=sys.stderr)
     return last
+
+
+def show_started_run(started: Any, title: str, *, plain: bool, every: int, detach: bool) -> int:
+    """What ``dbtui run`` and ``dbtui resume`` print once the trainer is started; the exit status."""
+    from dbtui.console import make_display
+
+    folder = started.folder
+    if detach:
+        print(f"trainer started in the background (pid {started.process.pid})\n"
+              f"  run folder: {folder.path}\n  watch it:   dbtui attach {folder.path}\n"
+              f"  stop it:    dbtui stop {folder.path}   (saves a checkpoint first)")
+        return 0
+    last = watch(folder, make_display(title, plain=plain, every=every), started.process, started.events_offset)
+    if last is not None and last.kind == "run_finished":
+        if last.status == "stopped":
+            # From the run folder: its profile.toml holds every --set the run was started with.
+            print(f"stopped at step {last.step}; resume with: dbtui resume {shlex.quote(str(folder.path))}")
+        else:
+            print(f"outputs are in {folder.outputs}")
+        return 0
+    return 1

@@ -18,6 +18,10 @@ class RunExistsError(RunFolderError):
     """The run folder already holds work; the user must say whether to resume or start anew."""
 
 
+class RunFinishedError(RunFolderError):
+    """The run folder holds a finished run: neither a resume nor a re-run may replace its outputs."""
+
+
 @dataclass
 class StartedRun:
     folder: RunFolder
@@ -58,12 +62,20 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, profile_pa
     """Check and write the run folder; returns where this run's events will begin."""
     if folder.is_live():
         raise RunFolderError(f"a trainer is already running in {folder.path}; `dbtui attach {folder.path}` to watch it")
+    state = folder.read_state()
+    if state is not None and state.status == "finished":
+        shown = profile_path or "PROFILE"
+        raise RunFinishedError(
+            f"{folder.path} holds a finished run (step {state.step}; outputs in {folder.outputs}), so there is "
+            f"nothing to {'resume' if resume else 'start there'} and its outputs are kept. To train again, start a "
+            f"new run: `dbtui run {shown} --set name=NEW_NAME`."
+        )
     done = complete_checkpoints(folder)
     if done and not resume:
-        shown = profile_path or "PROFILE"
         raise RunExistsError(
-            f"{folder.path} already has checkpoints (up to step {done[-1][0]}). Resume with "
-            f"`dbtui run {shown} --resume`, or start a new run with `--set name=NEW_NAME`."
+            f"{folder.path} already has checkpoints (up to step {done[-1][0]}). Resume it with "
+            f"`dbtui resume {folder.path}` (its own profile and overrides), or start a new run with "
+            f"`--set name=NEW_NAME`."
         )
     folder.create()
     if folder.events.exists() and not resume:
