@@ -22,7 +22,7 @@ CLEAN = ["clean_a.jpg", "clean_b.png", "clean_c.webp", "clean_d.jpg"]
 EXPECTED = {
     "not_image": {"webpage.jpg"},
     "truncated": {"truncated.jpg"},
-    "unreadable": {"broken_link.jpg"},
+    "broken_link": {"broken_link.jpg"},
     "too_many_pixels": {"bomb.png"},
     "exif_orientation": {"rotated.jpg"},
     "transparency": {"cutout.png"},

@@ -40,7 +40,7 @@ def test_check_exits_1_on_errors_and_0_on_a_clean_folder(tmp_path: Path, clean: 
 def test_check_with_a_profile_uses_its_settings(tmp_path: Path, clean: Path, capsys) -> None:
     write_byte_tokenizer(tmp_path / "tokenizer")  # byte-level: every word is several tokens
     profile = tmp_path / "p.toml"
-    profile.write_text(f'[model]\ntokenizer = "{tmp_path / "tokenizer"}"\n'
+    profile.write_text(f'[model]\npretrained = "builtin:tiny-sd1"\ntokenizer = "{tmp_path / "tokenizer"}"\n'
                        f'[[concepts]]\ninstance_dir = "{clean}"\ninstance_prompt = "photo of ohwx dog"\n'
                        'class_prompt = "photo of a dog"\ncaption_mode = "caption_file"\n[dataset]\nresolution = 768\n')
     assert main(["dataset", "check", "--profile", str(profile), "--all"]) == 0
@@ -59,10 +59,11 @@ def test_prepare_and_caption_commands(clean: Path, tmp_path: Path, capsys) -> No
     assert "     3  best" in capsys.readouterr().out
     assert main(["dataset", "caption", str(clean), "--undo"]) == 0
     assert (clean / "0.txt").read_text() == "ohwx, dog, scene 0\n"
-    assert main(["dataset", "caption", str(clean), "--undo"]) == 1  # nothing left to undo: a message, not a traceback
+    assert main(["dataset", "caption", str(clean), "--undo"]) == 2  # nothing left to undo: a message, not a traceback
     assert "nothing to undo" in capsys.readouterr().err
 
 
-def test_bad_flatten_colour_is_refused(clean: Path, tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match="flatten-color"):
-        main(["dataset", "prepare", str(clean), str(tmp_path / "o"), "--flatten-color", "green"])
+def test_bad_flatten_colour_is_refused(clean: Path, tmp_path: Path, capsys) -> None:
+    assert main(["dataset", "prepare", str(clean), str(tmp_path / "o"), "--flatten-color", "green"]) == 2
+    assert "--flatten-color 'green' is not R,G,B" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dbtui.cli.printable import markup_safe
+
 CAPTION_MODES = ["instance_prompt", "caption_file", "caption_file_then_prompt", "prompt_then_caption_file", "file_name"]
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -126,7 +128,9 @@ def _check(args: argparse.Namespace) -> int:
             runs.append(settings)
     else:
         if not args.folder:
-            raise SystemExit("dbtui dataset check: give a FOLDER or --profile")
+            from engine.dataset import DatasetError
+
+            raise DatasetError("dataset check needs a FOLDER, or --profile to check each concept's instance_dir")
         runs.append({"folder": args.folder, "resolution": args.resolution, "caption_mode": args.caption_mode,
                      "caption_extension": args.caption_extension, "instance_prompt": args.prompt,
                      "identifier": args.identifier, "tokenizer": tokenizer, "bucketing": args.bucketing})
@@ -148,7 +152,7 @@ def _print_report(console, report, show_info: bool) -> None:
     root = Path(report.folder)
     shown = [f for f in report.findings if show_info or f.severity != "info"]
     if shown:
-        table = Table(title=f"{report.folder}", show_lines=False, expand=False)
+        table = Table(title=markup_safe(report.folder), show_lines=False, expand=False)
         table.add_column("File", overflow="fold")
         table.add_column("Severity")
         table.add_column("Problem", overflow="fold")
@@ -157,7 +161,8 @@ def _print_report(console, report, show_info: bool) -> None:
             path = Path(finding.path)
             name = "(folder)" if path == root else str(path.relative_to(root) if path.is_relative_to(root) else path)
             style = SEVERITY_STYLE[finding.severity]
-            table.add_row(name, f"[{style}]{finding.severity}[/]", finding.message, finding.fix)
+            table.add_row(markup_safe(name), f"[{style}]{finding.severity}[/]", markup_safe(finding.message),
+                          markup_safe(finding.fix))
         console.print(table)
     s = report.summary
     counts = ", ".join(f"{n} {severity}(s)" for severity, n in s.counts.items())
@@ -190,10 +195,17 @@ def _prepare(args: argparse.Namespace) -> int:
         result = prepare_dataset(args.folder, args.output, flatten_color=_colour(args.flatten_color),
                                  recursive=args.recursive, workers=args.workers, emit=progress, **options)
     console.print(f"{len(result.written)} written, {len(result.up_to_date)} already up to date, "
-                  f"{result.captions_copied} captions copied → {result.destination}")
+                  f"{result.captions_copied} captions copied → {markup_safe(result.destination)}")
     for source, reason in result.failed:
-        console.print(f"[red]skipped[/] {source}: {reason}")
-    return 1 if result.failed else 0
+        console.print(f"[red]skipped[/] {markup_safe(source)}: {markup_safe(reason)}")
+    for caption, reason in result.caption_failures:
+        console.print(f"[red]caption not copied[/] {markup_safe(caption)}: {markup_safe(reason)}")
+    for caption in result.orphan_captions:
+        console.print(f"[yellow]caption not copied[/] {markup_safe(caption)}: no image has its name")
+    if result.has_failures:
+        console.print(f"[red]{len(result.failed)} image(s) and {len(result.caption_failures)} caption(s) could not "
+                      "be prepared[/]: see above; `dbtui dataset check` explains each")
+    return 1 if result.has_failures else 0
 
 
 def _colour(text: str) -> tuple[int, int, int]:
@@ -206,7 +218,9 @@ def _colour(text: str) -> tuple[int, int, int]:
             return values
     except ValueError:
         pass
-    raise SystemExit(f"dbtui dataset prepare: --flatten-color '{text}' is not R,G,B (0–255) or #rrggbb")
+    from engine.errors import DbtuiError
+
+    raise DbtuiError(f"--flatten-color '{text}' is not R,G,B (each 0–255) or #rrggbb, e.g. 255,255,255 for white")
 
 
 def _caption(args: argparse.Namespace) -> int:
@@ -221,13 +235,13 @@ def _caption(args: argparse.Namespace) -> int:
                                  extension=args.extension, recursive=args.recursive, emit=progress)
         console.print(f"{len(result.written)} captions written, {len(result.skipped)} kept (use --overwrite to redo)")
         for image, reason in result.failed:
-            console.print(f"[red]failed[/] {image}: {reason}")
+            console.print(f"[red]failed[/] {markup_safe(image)}: {markup_safe(reason)}")
         return 1 if result.failed else 0
     store = CaptionStore(args.folder, args.extension, recursive=args.recursive)
     if args.frequency:
         for tag, count in store.tag_frequency():
-            console.print(f"{count:6d}  {tag}", highlight=False)
-        return 0
+            console.print(f"{count:6d}  {markup_safe(tag)}", highlight=False)
+        return _report_unreadable(console, store.unreadable())
     if args.undo:
         changes = store.undo()
     elif args.add_tag:
@@ -240,8 +254,16 @@ def _caption(args: argparse.Namespace) -> int:
         changes = store.dedupe_tags()
     else:
         changes = store.trim()
-    console.print(f"{changes.operation}: {len(changes)} caption(s) changed" + ("" if args.undo else " (--undo reverts)"))
-    return 0
+    console.print(markup_safe(f"{changes.operation}: {len(changes)} caption(s) changed")
+                  + ("" if args.undo else " (--undo reverts)"))
+    return _report_unreadable(console, changes.skipped)
+
+
+def _report_unreadable(console, unreadable) -> int:
+    """Print each caption file left alone because it cannot be read; 1 when there was any."""
+    for item in unreadable:
+        console.print(f"[red]skipped[/] {markup_safe(item.reason)}")
+    return 1 if unreadable else 0
 
 
 class _Progress:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from engine.data.caption_text import read_caption_file
 from engine.data.images import DataError
 
 
@@ -27,15 +28,15 @@ def caption_for(image: Path, mode: str, instance_prompt: str, extension: str = "
         stem = re.sub(r"[\s_-]*(\(\d+\)|\d+)$", "", image.stem)
         return re.sub(r"[_-]+", " ", stem).strip() or instance_prompt
     text_path = caption_file(image, extension)
-    try:
-        text = text_path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
+    text = read_caption_file(text_path)  # a CaptionFileError names the file before any step runs
+    if text is None:
         if mode != "caption_file":
             return instance_prompt  # combined modes: an image without a caption uses the prompt alone
         raise DataError(
             f"caption file '{text_path}' is missing (caption mode '{mode}'); write it, "
             "run `dbtui dataset caption`, or use caption_mode = \"instance_prompt\""
-        ) from None
+        )
+    text = text.strip()
     if mode == "caption_file":
         return text
     if mode == "caption_file_then_prompt":

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from engine.dataset.captions import CaptionStore
-from engine.dataset.errors import CaptionerUnavailableError
+from engine.dataset.errors import CaptionError, CaptionerUnavailableError
+from engine.dataset.image_probe import decode_problem, file_problem, identify_file, problem_text
 from engine.dataset.prepare import to_rgb
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 
@@ -51,31 +52,48 @@ def autocaption(
     """
     emit = emit or (lambda event: None)
     store = CaptionStore(folder, extension, recursive=recursive)
-    images = store.images()
-    skipped = [str(i) for i in images if not overwrite and store.read(i)]
-    todo = [i for i in images if overwrite or not store.read(i)]
+    skipped, todo, failed = [], [], []
+    for image in store.images():
+        try:
+            captioned = bool(store.read(image))
+        except CaptionError as error:  # never replaced unasked: the user may want to fix it instead
+            if not overwrite:
+                failed.append((str(image), f"{error} (or use --overwrite to replace it)"))
+                continue
+            captioned = False
+        if captioned and not overwrite:
+            skipped.append(str(image))
+        else:
+            todo.append(image)
     if backend == "blip":
         captioner = _Blip(model or DEFAULT_MODELS["blip"])
     elif backend == "wd14":
         captioner = _Wd14(model or DEFAULT_MODELS["wd14"], threshold, character_threshold)
     else:
         raise CaptionerUnavailableError(f"unknown caption backend '{backend}': choose blip or wd14")
+    unread_captions = len(failed)
     emit(PhaseStarted(phase="autocaption", total=len(todo), description=f"captioning {len(todo)} images with {backend}"))
     started = time.monotonic()
-    written, failed = [], []
+    written = []
     for batch in _batches(todo, batch_size):
         pictures, ready = [], []
         for image in batch:
+            problem = file_problem(str(image))
+            if problem:
+                failed.append((str(image), problem_text(*problem)))
+                continue
             try:
                 with Image.open(image) as opened:
                     pictures.append(to_rgb(ImageOps.exif_transpose(opened), (255, 255, 255)))
                 ready.append(image)
-            except (OSError, SyntaxError, ValueError) as error:
-                failed.append((str(image), f"{type(error).__name__}: {error}"))
+            except UnidentifiedImageError:
+                failed.append((str(image), problem_text(*identify_file(str(image)))))
+            except Exception as error:  # noqa: BLE001 - any decoder error is about this one file
+                failed.append((str(image), problem_text(*decode_problem(error))))
         for image, caption in zip(ready, captioner(pictures) if pictures else []):
             store.write(image, caption)
             written.append(str(store.path_for(image)))
-        emit(PhaseProgress(phase="autocaption", done=len(written) + len(failed), total=len(todo)))
+        emit(PhaseProgress(phase="autocaption", done=len(written) + len(failed) - unread_captions, total=len(todo)))
     emit(PhaseFinished(phase="autocaption", seconds=time.monotonic() - started))
     return AutocaptionResult(tuple(written), tuple(skipped), tuple(failed))
 

@@ -9,19 +9,23 @@ works in a later session too.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
+import stat
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.data.caption_text import CaptionFileError, read_caption_file
 from engine.data.captions import caption_for
 from engine.data.images import DataError
 from engine.dataset.errors import CaptionError
-from engine.dataset.files import caption_path, list_images
+from engine.dataset.files import caption_path, leaves_folder, list_images
+from engine.dataset.options import checked_caption_extension
 
 HISTORY_DIR = ".dbtui-captions-history"
 _JOURNAL = "last-bulk-operation.json"
@@ -37,11 +41,20 @@ class Change:
 
 
 @dataclass(frozen=True)
+class Unreadable:
+    """A caption file a bulk operation left alone because it cannot be read as text."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
 class ChangeSet:
-    """What a bulk operation (or its undo) changed."""
+    """What a bulk operation (or its undo) changed, and the caption files it had to skip."""
 
     operation: str
     changes: tuple[Change, ...]
+    skipped: tuple[Unreadable, ...] = ()
 
     def __len__(self) -> int:
         return len(self.changes)
@@ -55,12 +68,30 @@ def join_tags(tags: Iterable[str]) -> str:
     return ", ".join(tags)
 
 
+def read_caption(path: Path, root: Path) -> str | None:
+    """A caption's text (None when there is no file); a link leading out of ``root`` is not followed."""
+    if leaves_folder(path, Path(os.path.realpath(root))):
+        raise CaptionFileError(f"caption file '{path}' is a symbolic link to a file outside the dataset folder, "
+                               "which dbtui does not follow: copy the caption into the folder")
+    return read_caption_file(path)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace`` (all or nothing)."""
+    """Write ``text`` (as UTF-8) to ``path`` through a temporary file and ``os.replace`` (all or nothing)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` all or nothing; the file keeps its permissions (a new one gets rw-r--r--)."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = 0o644  # what a text editor would create under the usual umask; mkstemp's own is 0600
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
+        os.fchmod(handle, mode)
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
@@ -74,7 +105,7 @@ class CaptionStore:
 
     def __init__(self, folder: Path | str, extension: str = ".txt", *, recursive: bool = False):
         self.folder = Path(folder)
-        self.extension = extension if extension.startswith(".") else "." + extension
+        self.extension = checked_caption_extension(extension)
         self.recursive = recursive
         self.history = self.folder / HISTORY_DIR
 
@@ -86,13 +117,11 @@ class CaptionStore:
 
     def read(self, image: Path | str) -> str | None:
         """The caption of ``image`` (a path or a name in the folder), or None when it has none."""
-        path = self.path_for(image)
         try:
-            return path.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            return None
-        except (OSError, UnicodeDecodeError) as error:
-            raise CaptionError(f"cannot read caption {path}: {error}; fix or delete the file") from error
+            text = read_caption(self.path_for(image), self.folder)
+        except CaptionFileError as error:
+            raise CaptionError(str(error)) from None
+        return None if text is None else text.strip()
 
     def write(self, image: Path | str, caption: str) -> None:
         """Replace the caption atomically; the old one is kept in the history folder."""
@@ -100,14 +129,33 @@ class CaptionStore:
 
     def previous(self, image: Path | str) -> str | None:
         """The version the last write replaced, if any."""
-        kept = self._kept(self.path_for(image))
-        return kept.read_text(encoding="utf-8") if kept.exists() else None
+        try:
+            return read_caption_file(self._kept(self.path_for(image)))
+        except CaptionFileError as error:
+            raise CaptionError(str(error)) from None
 
     def captions(self) -> dict[Path, str | None]:
-        return {image: self.read(image) for image in self.images()}
+        """Each image's caption (None: no caption file); images whose caption cannot be read are left out."""
+        readable = {}
+        for image in self.images():
+            try:
+                readable[image] = self.read(image)
+            except CaptionError:
+                continue
+        return readable
+
+    def unreadable(self) -> tuple[Unreadable, ...]:
+        """The caption files that cannot be read as text, and why (see ``captions``)."""
+        found = []
+        for image in self.images():
+            try:
+                self.read(image)
+            except CaptionError as error:
+                found.append(Unreadable(self.path_for(image), str(error)))
+        return tuple(found)
 
     def tag_frequency(self) -> list[tuple[str, int]]:
-        """Each tag and the number of captions that have it, most frequent first."""
+        """Each tag and the number of readable captions that have it, most frequent first."""
         counts: Counter[str] = Counter()
         for caption in self.captions().values():
             counts.update({t for t in split_tags(caption or "") if t})
@@ -132,8 +180,17 @@ class CaptionStore:
 
     def replace(self, find: str, replacement: str, *, regex: bool = False) -> ChangeSet:
         """Find and replace text in every caption (plain text unless ``regex``)."""
-        pattern = re.compile(find if regex else re.escape(find))
-        return self._bulk_text(f"replace '{find}' with '{replacement}'", lambda text: pattern.sub(replacement, text))
+        try:
+            pattern = re.compile(find if regex else re.escape(find))
+            if regex:
+                pattern.sub(replacement, "")  # a bad group reference in the replacement fails here, not mid-way
+        except re.error as error:
+            raise CaptionError(
+                f"'{find}' → '{replacement}' is not a valid regular expression replacement: {error}"
+            ) from None
+        # Plain text: the replacement is literal too (a backslash in it is not an escape).
+        substitute = replacement if regex else (lambda match: replacement)
+        return self._bulk_text(f"replace '{find}' with '{replacement}'", lambda text: pattern.sub(substitute, text))
 
     def dedupe_tags(self) -> ChangeSet:
         return self._bulk("remove duplicate tags", lambda tags: list(dict.fromkeys(tags)))
@@ -147,18 +204,21 @@ class CaptionStore:
         journal = self.history / _JOURNAL
         if not journal.exists():
             raise CaptionError("nothing to undo: no bulk caption operation has been done in this folder")
-        data = json.loads(journal.read_text(encoding="utf-8"))
-        changes = []
-        for item in data["changes"]:
-            path = Path(item["path"])
-            current = path.read_text(encoding="utf-8") if path.exists() else None
-            if item["before"] is None:
-                path.unlink(missing_ok=True)
+        operation, entries = _journal(journal)
+        changes, skipped = [], []
+        for entry in entries:
+            try:
+                current = read_caption(entry.path, self.folder)
+            except CaptionFileError as error:  # changed by hand since: not ours to overwrite blindly
+                skipped.append(Unreadable(entry.path, str(error)))
+                continue
+            if entry.before is None:
+                entry.path.unlink(missing_ok=True)
             else:
-                atomic_write_text(path, item["before"])  # byte-for-byte what was there
-            changes.append(Change(path, current, item["before"]))
+                atomic_write_bytes(entry.path, entry.raw)
+            changes.append(Change(entry.path, current, entry.before))
         journal.unlink()
-        return ChangeSet(f"undo {data['operation']}", tuple(changes))
+        return ChangeSet(f"undo {operation}", tuple(changes), tuple(skipped))
 
     def _bulk(self, operation: str, edit: Callable[[list[str]], list[str]], include_missing: bool = False) -> ChangeSet:
         def on_text(text: str) -> str:
@@ -168,10 +228,14 @@ class CaptionStore:
         return self._bulk_text(operation, on_text, include_missing)
 
     def _bulk_text(self, operation: str, edit: Callable[[str], str], include_missing: bool = False) -> ChangeSet:
-        changes = []
+        changes, skipped = [], []
         for image in self.images():
             path = self.path_for(image)
-            before = path.read_text(encoding="utf-8") if path.exists() else None
+            try:
+                before = read_caption(path, self.folder)
+            except CaptionFileError as error:  # one bad file never stops the others; it is reported
+                skipped.append(Unreadable(path, str(error)))
+                continue
             if before is None and not include_missing:
                 continue
             after = edit((before or "").strip())
@@ -179,22 +243,52 @@ class CaptionStore:
                 changes.append(Change(path, before, after))
         # Journal first: if we are interrupted mid-way, undo still knows every original text.
         self.history.mkdir(exist_ok=True)
-        journal = {"operation": operation, "changes": [{"path": str(c.path), "before": c.before} for c in changes]}
-        atomic_write_text(self.history / _JOURNAL, json.dumps(journal, ensure_ascii=False))
+        # "bytes" keeps each file exactly as it was (a UTF-16 caption is undone to UTF-16, not re-encoded).
+        journal = {"operation": operation, "changes": [
+            {"path": str(c.path), "before": c.before,
+             "bytes": None if c.before is None else base64.b64encode(c.path.read_bytes()).decode("ascii")}
+            for c in changes]}
+        # ASCII escapes keep file names that are not valid UTF-8 (lone surrogates) round-tripping.
+        atomic_write_text(self.history / _JOURNAL, json.dumps(journal))
         for change in changes:
             self._write(change.path, change.after or "")
-        return ChangeSet(operation, tuple(changes))
+        return ChangeSet(operation, tuple(changes), tuple(skipped))
 
     def _kept(self, path: Path) -> Path:
         return self.history / path.relative_to(self.folder)
 
     def _write(self, path: Path, caption: str) -> None:
         text = caption.strip() + "\n"
-        if path.exists():
+        if path.is_file():
             kept = self._kept(path)
             kept.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(kept, path.read_text(encoding="utf-8"))
+            atomic_write_bytes(kept, path.read_bytes())  # the previous version exactly, whatever its encoding
         atomic_write_text(path, text)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    path: Path
+    before: str | None  # None: the bulk operation created the file
+    raw: bytes  # the file exactly as it was
+
+
+def _journal(path: Path) -> tuple[str, list[_Entry]]:
+    """The operation and its entries; anything unexpected in the file is a CaptionError, not a crash."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entries = []
+        for item in data["changes"]:
+            before = item["before"]
+            if not isinstance(before, (str, type(None))):
+                raise TypeError(before)
+            raw = item.get("bytes")
+            raw = base64.b64decode(raw, validate=True) if raw else (before or "").encode("utf-8")
+            entries.append(_Entry(Path(item["path"]), before, raw))
+        return str(data.get("operation", "the last bulk edit")), entries
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        raise CaptionError(f"the undo journal {path} is damaged, so the last bulk operation cannot be undone; "
+                           f"the previous version of each caption is kept in {path.parent}") from None
 
 
 def training_caption(image: Path, caption_mode: str, instance_prompt: str | None, extension: str = ".txt") -> str | None:

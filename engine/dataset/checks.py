@@ -8,11 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.data.buckets import Bucket, nearest_bucket, standard_buckets
-from engine.dataset.captions import training_caption
+from engine.data.buckets import Bucket, nearest_bucket
+from engine.data.caption_text import CaptionFileError
+from engine.dataset.captions import read_caption, training_caption
 from engine.dataset.duplicates import DEFAULT_MAX_DISTANCE, duplicate_groups
-from engine.dataset.files import caption_path, list_images
-from engine.dataset.image_probe import ImageProbe, probe_image
+from engine.dataset.files import caption_path, list_images, scan_folder
+from engine.dataset.image_probe import ImageProbe, probe_image, problem_text
+from engine.dataset.options import bucket_list, checked_caption_extension, checked_resolution
 from engine.dataset.pool import run_phase
 from engine.dataset.report import DatasetReport, Finding, summarise
 from engine.dataset.tokens import (
@@ -30,27 +32,28 @@ BLUR_THRESHOLD = 60.0
 MAX_SQUARE_RATIO = 1.5
 MAX_BUCKET_LOSS = 0.2  # share of the picture a bucket fit may cut before we warn
 _MODE_NOTES = {
-    "CMYK": "is CMYK (print colours)",
     "P": "uses a colour palette",
-    "I;16": "is 16-bit",
-    "I;16B": "is 16-bit",
-    "I;16L": "is 16-bit",
-    "I": "is 32-bit integer",
-    "F": "is 32-bit float",
     "1": "is 1-bit black and white",
     "LAB": "is in Lab colour",
     "YCbCr": "is in YCbCr colour",
 }
+# Modes whose conversion to 8-bit RGB changes what the picture looks like, not just how it is stored.
+_CMYK_WARNING = ("is CMYK (print colours): the conversion to RGB ignores its colour profile, so colours shift "
+                 "(often dull or oversaturated)", "export it as an sRGB RGB image from your image editor")
+_DEEP_WARNING = ("stores {bits} bits per channel: prepare keeps only the top 8, so levels and smooth gradients "
+                 "change (darker, banded, or clipped if it holds linear/HDR data)",
+                 "export it as an 8-bit sRGB image yourself, choosing how tones map")
+_DEEP_MODES = {"I": 32, "F": 32}
 _PROMPT_MODES = {"instance_prompt", "caption_file_then_prompt", "prompt_then_caption_file"}
 _CAPTION_MODES = {"caption_file", "caption_file_then_prompt", "prompt_then_caption_file"}
-_PROBE_ERRORS = {
-    "unreadable": ("cannot be read", "check the file's permissions or copy it again"),
-    "truncated": ("is truncated (the download or copy did not finish)", "download or copy it again"),
-    "not_image": ("is not an image", "remove it or replace it with the real picture"),
-    "too_many_pixels": (
-        "is refused by the decompression-bomb guard",
-        "resize it below the limit in an image editor if you trust it",
-    ),
+_PROBE_FIXES = {
+    "unreadable": "check the file's permissions or copy it again",
+    "truncated": "download or copy it again",
+    "not_image": "remove it or replace it with the real picture",
+    "too_many_pixels": "resize it below the limit in an image editor if you trust it",
+    "broken_link": "restore the file it points to, or remove the link",
+    "link_outside": "copy the picture into the folder instead of linking to it",
+    "not_a_file": "remove or rename it; only regular image files train",
 }
 
 
@@ -60,8 +63,7 @@ def image_findings(
     """What is wrong with one image's pixels (nothing about captions)."""
     path = probe.path
     if not probe.ok:
-        what, fix = _PROBE_ERRORS[probe.error]
-        return [Finding(path, probe.error, "error", f"{what}: {probe.reason}", fix)]
+        return [Finding(path, probe.error, "error", problem_text(probe.error, probe.reason), _PROBE_FIXES[probe.error])]
     found = []
     w, h = probe.width, probe.height
     if probe.orientation != 1:
@@ -72,9 +74,18 @@ def image_findings(
         found.append(Finding(path, "transparency", "warning",
                              "has a transparent background: cut-outs often leave white or dark outlines that the model learns",
                              "prepare flattens it on a colour you choose (--flatten-color); a real background is better"))
-    elif probe.mode in _MODE_NOTES:
+    if probe.mode == "CMYK":
+        found.append(Finding(path, "color_mode", "warning", *_CMYK_WARNING))
+    elif probe.bits > 8 or probe.mode in _DEEP_MODES:
+        bits = _DEEP_MODES.get(probe.mode, probe.bits)
+        found.append(Finding(path, "color_mode", "warning", _DEEP_WARNING[0].format(bits=bits), _DEEP_WARNING[1]))
+    elif probe.mode in _MODE_NOTES and not probe.transparent:
         found.append(Finding(path, "color_mode", "info", f"{_MODE_NOTES[probe.mode]}",
                              "prepare converts it to 8-bit RGB"))
+    if probe.frames > 1:
+        found.append(Finding(path, "animated", "warning",
+                             f"is animated ({probe.frames} frames): only its first frame is used for training",
+                             "export the frame you want as a still PNG or JPEG"))
     if bucketing:
         bw, bh = nearest_bucket(w, h, buckets)
         scale = max(bw / w, bh / h)
@@ -122,15 +133,21 @@ def duplicate_findings(probes: list[ImageProbe], max_distance: int) -> list[Find
 
 
 def caption_findings(
-    image: Path, *, caption_mode: str, extension: str, instance_prompt: str | None, identifier: str | None, tokenizer: Any
+    image: Path, *, caption_mode: str, extension: str, instance_prompt: str | None, identifier: str | None,
+    tokenizer: Any, root: Path | None = None,
 ) -> list[Finding]:
     path = str(image)
     found = []
     if caption_mode in _CAPTION_MODES:
         file = caption_path(image, extension)
-        text = file.read_text(encoding="utf-8").strip() if file.exists() else ""
+        try:
+            raw = read_caption(file, root or image.parent)
+        except CaptionFileError as error:
+            return [Finding(path, "caption_unreadable", "error", f"its caption cannot be used: {error}",
+                            "fix the caption file, or write a new one (dbtui dataset caption)")]
+        text = (raw or "").strip()
         if not text:
-            missing = "is empty" if file.exists() else "is missing"
+            missing = "is missing" if raw is None else "is empty"
             if caption_mode == "caption_file":
                 found.append(Finding(path, "caption_missing", "error",
                                      f"its caption file {file.name} {missing}, and the caption mode uses only caption files",
@@ -151,6 +168,14 @@ def caption_findings(
                                  f"its caption is {overflow.tokens} tokens; the text encoder reads {overflow.limit}, "
                                  f"so this is cut: “{overflow.cut}”", "shorten it; put what matters first"))
     return found
+
+
+def orphan_caption_findings(captions: list[Path], image_names: list[Path]) -> list[Finding]:
+    """A caption file whose image is gone (renamed, deleted, or never copied) trains nothing."""
+    stems = {p.with_suffix("") for p in image_names}
+    return [Finding(str(c), "caption_orphan", "warning", f"caption file {c.name} has no image with the same name",
+                    "restore or rename its image, or delete the caption")
+            for c in captions if c.with_suffix("") not in stems]
 
 
 def prompt_findings(
@@ -217,12 +242,17 @@ def check_dataset(
     workers: int | None = None,
 ) -> DatasetReport:
     """Check every image of ``folder`` for what spoils DreamBooth training; originals are only read."""
-    images = list_images(folder, recursive=recursive)
+    resolution = checked_resolution(resolution)
+    caption_extension = checked_caption_extension(caption_extension)
+    listing = scan_folder(folder, recursive=recursive, caption_extension=caption_extension)
+    images = listing.images
     folder_name = str(folder)
     probe = functools.partial(probe_image, max_pixels=max_pixels) if max_pixels else probe_image
     probes: list[ImageProbe] = run_phase("dataset_check", probe, [str(p) for p in images], workers=workers,
                                          emit=emit, description=f"checking {len(images)} images")
-    buckets = buckets or standard_buckets(resolution)
+    probes += [ImageProbe(str(r.path), r.code, r.reason) for r in listing.refused]
+    probes.sort(key=lambda p: p.path)
+    buckets = bucket_list(resolution, buckets)
     findings: list[Finding] = []
     if not images:
         findings.append(Finding(folder_name, "no_images", "error", "the folder has no images (.jpg, .png, .webp…)",
@@ -236,7 +266,9 @@ def check_dataset(
         if str(image) in broken:
             continue
         findings += caption_findings(image, caption_mode=caption_mode, extension=caption_extension,
-                                     instance_prompt=instance_prompt, identifier=identifier, tokenizer=tokenizer)
+                                     instance_prompt=instance_prompt, identifier=identifier, tokenizer=tokenizer,
+                                     root=Path(folder))
+    findings += orphan_caption_findings(listing.captions, images + [r.path for r in listing.refused])
     findings += prompt_findings(folder_name, caption_mode=caption_mode, instance_prompt=instance_prompt,
                                 identifier=identifier, tokenizer=tokenizer)
     image_buckets = {p.path: nearest_bucket(p.width, p.height, buckets) for p in probes if p.ok}

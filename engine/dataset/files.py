@@ -1,7 +1,14 @@
-"""Which files of a folder are training images, and where their captions live."""
+"""Which files of a folder are training images, which are refused and why, and where captions live.
+
+Links are followed only while they stay inside the dataset folder: a link that leads out of it
+could make the doctor read (and describe) any file on the machine.
+"""
 
 from __future__ import annotations
 
+import os
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.data.images import IMAGE_SUFFIXES
@@ -10,26 +17,102 @@ from engine.dataset.errors import DatasetError
 IMAGE_EXTENSIONS = IMAGE_SUFFIXES
 
 
-def list_images(folder: Path | str, *, recursive: bool = False, exclude: Path | None = None) -> list[Path]:
-    """Image files (by extension) in ``folder``, sorted; hidden files and ``exclude`` are skipped."""
+@dataclass(frozen=True)
+class Refused:
+    """A file named like an image that is not used, with the probe error code and the reason."""
+
+    path: Path
+    code: str  # "link_outside", "not_a_file", or "unreadable" (a sub-folder that cannot be listed)
+    reason: str
+
+
+@dataclass(frozen=True)
+class Listing:
+    images: list[Path]  # regular files, links inside the folder, and broken links (the probe names those)
+    refused: list[Refused] = field(default_factory=list)
+    captions: list[Path] = field(default_factory=list)  # files with the caption extension
+
+
+def scan_folder(
+    folder: Path | str, *, recursive: bool = False, exclude: Path | None = None, caption_extension: str | None = None
+) -> Listing:
+    """Sort the entries of ``folder`` into images, refused image-named entries and caption files.
+
+    Hidden entries and ``exclude`` (e.g. the prepared-copies folder inside the originals) are skipped.
+    """
     root = Path(folder)
     if not root.is_dir():
         raise DatasetError(f"{root} is not a folder: give the folder that holds your training images")
-    pattern = root.rglob("*") if recursive else root.glob("*")
-    excluded = exclude.resolve() if exclude else None
-    images = []
-    for path in pattern:
-        relative = path.relative_to(root)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        if excluded and (path.resolve() == excluded or excluded in path.resolve().parents):
-            continue
-        # Not is_file(): a dangling link must be reported as unreadable, not silently skipped.
-        if path.suffix.lower() in IMAGE_EXTENSIONS and not path.is_dir():
-            images.append(path)
-    return sorted(images)
+    real_root = Path(os.path.realpath(root))
+    excluded = Path(os.path.realpath(exclude)) if exclude else None
+    listing = Listing([], [], [])
+    _walk(root, root, real_root, excluded, recursive, caption_extension, listing)
+    listing.images.sort()
+    listing.refused.sort(key=lambda r: r.path)
+    listing.captions.sort()
+    return listing
+
+
+def list_images(folder: Path | str, *, recursive: bool = False, exclude: Path | None = None) -> list[Path]:
+    """Image files (by extension) in ``folder``, sorted; see ``scan_folder`` for what is left out."""
+    return scan_folder(folder, recursive=recursive, exclude=exclude).images
+
+
+def leaves_folder(path: Path | str, real_root: Path) -> bool:
+    """True when ``path`` (its links resolved) is not inside ``real_root`` (itself already resolved)."""
+    return not Path(os.path.realpath(path)).is_relative_to(real_root)
 
 
 def caption_path(image: Path, extension: str = ".txt") -> Path:
     """The caption file of an image: same name, caption extension (``a.jpg`` → ``a.txt``)."""
     return image.with_suffix(extension if extension.startswith(".") else "." + extension)
+
+
+def _walk(
+    directory: Path, root: Path, real_root: Path, excluded: Path | None, recursive: bool,
+    caption_extension: str | None, listing: Listing,
+) -> None:
+    try:
+        with os.scandir(directory) as found:
+            entries = sorted(found, key=lambda e: e.name)
+    except OSError as error:
+        if directory == root:
+            raise DatasetError(
+                f"cannot read the folder {root} ({error.strerror or error}): check its permissions"
+            ) from None
+        reason = f"this sub-folder cannot be read ({error.strerror or error})"
+        listing.refused.append(Refused(directory, "unreadable", reason))
+        return
+    for entry in entries:
+        path = directory / entry.name
+        if entry.name.startswith(".") or (excluded and Path(os.path.realpath(path)) == excluded):
+            continue
+        is_image_name = path.suffix.lower() in IMAGE_EXTENSIONS
+        if entry.is_dir(follow_symlinks=False):
+            if recursive:
+                _walk(path, root, real_root, excluded, recursive, caption_extension, listing)
+            elif is_image_name:
+                listing.refused.append(Refused(path, "not_a_file", "it is a folder, not an image file"))
+            continue
+        if caption_extension and path.suffix.lower() == caption_extension.lower():
+            listing.captions.append(path)
+        if is_image_name:
+            _sort_image(path, entry.is_symlink(), real_root, listing)
+
+
+def _sort_image(path: Path, is_link: bool, real_root: Path, listing: Listing) -> None:
+    if is_link and leaves_folder(path, real_root):
+        reason = ("it is a symbolic link to a file outside the dataset folder, "
+                  "and dbtui does not follow links that leave it")
+        listing.refused.append(Refused(path, "link_outside", reason))
+        return
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # a broken link or a link loop: the probe says which
+        listing.images.append(path)
+        return
+    if stat.S_ISREG(mode):
+        listing.images.append(path)
+    else:
+        kind = "a folder" if stat.S_ISDIR(mode) else "a named pipe, socket or device"
+        listing.refused.append(Refused(path, "not_a_file", f"it is {kind}, not an image file"))

@@ -7,6 +7,10 @@ is still noticed, at a fraction of the cost).
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +22,30 @@ ANALYSIS_SIDE = 512  # blur and hashes are measured on a copy this long, so thre
 _ROTATING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF values that swap width and height
 
 
+# What each probe error means, in the words that start its message ("x.jpg is truncated …: <reason>").
+PROBLEMS = {
+    "unreadable": "cannot be read",
+    "truncated": "is truncated (the download or copy did not finish)",
+    "not_image": "is not an image",
+    "too_many_pixels": "is refused by the decompression-bomb guard",
+    "broken_link": "is a broken symbolic link",
+    "link_outside": "is not used",
+    "not_a_file": "is not used",
+}
+
+
+def problem_text(code: str, reason: str) -> str:
+    """The message of a probe error, e.g. "is a broken symbolic link: the file it points to does not exist"."""
+    return f"{PROBLEMS[code]}: {reason}"
+
+
 @dataclass(frozen=True)
 class ImageProbe:
     """Facts about one image file; ``error`` is set when it cannot be used at all."""
 
     path: str
-    error: str | None = None  # "unreadable", "truncated", "not_image", "too_many_pixels"
+    # "unreadable", "truncated", "not_image", "too_many_pixels", "broken_link", "link_outside", "not_a_file"
+    error: str | None = None
     reason: str = ""
     format: str = ""
     mode: str = ""  # Pillow mode as stored: "RGB", "RGBA", "P", "CMYK", "I;16"…
@@ -33,6 +55,8 @@ class ImageProbe:
     transparent: bool = False  # has pixels that are not fully opaque
     sharpness: float = 0.0  # variance of the Laplacian of the grey analysis copy
     phash: int = 0  # 64-bit perceptual hash of the grey analysis copy
+    frames: int = 1  # more than one: animated, and only the first frame trains
+    bits: int = 8  # bits per channel as stored (16 for 16-bit PNG/TIFF, even when Pillow reads it as RGB)
 
     @property
     def ok(self) -> bool:
@@ -42,40 +66,98 @@ class ImageProbe:
 def probe_image(path: str | Path, max_pixels: int = Image.MAX_IMAGE_PIXELS) -> ImageProbe:
     """Probe one file; never raises for a bad image, returns it with ``error`` and ``reason``."""
     path = str(path)
+    problem = file_problem(path)
+    if problem:
+        return ImageProbe(path, *problem)
     try:
         with warnings.catch_warnings():
-            # We apply our own pixel limit below and report it as a finding, not a warning.
+            # We apply our own pixel limit and report it as a finding, not a warning.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)
+            # Pillow warns about damaged metadata on stderr; the finding (if any) is ours to give.
+            warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
+            return _probe(path, max_pixels)
     except Image.DecompressionBombError as error:
         return ImageProbe(path, "too_many_pixels", str(error))
     except UnidentifiedImageError:
-        return ImageProbe(path, "not_image", _not_image_reason(path))
+        return ImageProbe(path, *identify_file(path))
+    except Exception as error:  # noqa: BLE001 - Pillow's decoders raise many types on damaged files
+        # (OSError, SyntaxError, TypeError, struct.error…): each is a finding on this one file.
+        return ImageProbe(path, *decode_problem(error))
+
+
+def file_problem(path: str) -> tuple[str, str] | None:
+    """(code, reason) when ``path`` is not a regular file that can be opened; checked before Pillow opens it."""
+    try:
+        mode = os.stat(path).st_mode
     except OSError as error:
-        return ImageProbe(path, "unreadable", error.strerror or str(error))
-    with image:
+        if os.path.islink(path):
+            return "broken_link", "it leads back to itself (a loop)" if error.errno == errno.ELOOP else \
+                "the file it points to does not exist"
+        return "unreadable", error.strerror or str(error)
+    if not stat.S_ISREG(mode):
+        # Opening a named pipe would wait forever for a writer.
+        kind = "a folder" if stat.S_ISDIR(mode) else "a named pipe, socket or device"
+        return "not_a_file", f"it is {kind}, not an image file"
+    return None
+
+
+def decode_problem(error: Exception) -> tuple[str, str]:
+    """(code, reason) for an exception Pillow raised while reading a file; no byte of the file is quoted."""
+    if isinstance(error, OSError) and error.strerror:
+        return "unreadable", error.strerror
+    message = str(error).splitlines()[0] if str(error) else ""
+    if "truncated" in message.lower():
+        return "truncated", "the file ends before the picture does"
+    # Pillow quotes raw bytes of the file in some messages (b'…'); they are the user's data, not ours to print.
+    message = re.sub(r"""b(['"]).*?\1""", "…", message)
+    return "unreadable", f"its data is damaged ({type(error).__name__}{': ' + message if message else ''})"
+
+
+def _probe(path: str, max_pixels: int) -> ImageProbe:
+    with Image.open(path) as image:
         width, height = image.size
+        fmt, mode = image.format or "", image.mode
         if width * height > max_pixels:
             return ImageProbe(
                 path, "too_many_pixels", f"{width}×{height} is {width * height / 1e6:.0f} megapixels, "
-                f"over the {max_pixels / 1e6:.0f} MP limit", image.format or "", image.mode, width, height
+                f"over the {max_pixels / 1e6:.0f} MP limit", fmt, mode, width, height
             )
-        fmt, mode = image.format or "", image.mode
+        bits = _stored_bits(image)
+        frames = count_frames(image)
         orientation = int(image.getexif().get(ExifTags.Base.Orientation, 1) or 1)
         if orientation in _ROTATING_ORIENTATIONS:
             width, height = height, width
-        try:
-            if fmt == "JPEG" and mode in ("RGB", "L"):
-                image.draft("L", (ANALYSIS_SIDE, ANALYSIS_SIDE))
-            image.load()
-            transparent = _is_transparent(image)
-            grey = _grey(image)
-        except (OSError, SyntaxError, ValueError) as error:
-            code = "truncated" if "truncated" in str(error) else "unreadable"
-            return ImageProbe(path, code, f"decoding failed: {error}", fmt, mode, width, height, orientation)
-    return ImageProbe(
-        path, None, "", fmt, mode, width, height, orientation, transparent, laplacian_variance(grey), _phash(grey)
-    )
+        if fmt == "JPEG" and mode in ("RGB", "L"):
+            image.draft("L", (ANALYSIS_SIDE, ANALYSIS_SIDE))
+        image.load()
+        transparent = _is_transparent(image)
+        grey = _grey(image)
+    verify_png(path, fmt)
+    return ImageProbe(path, None, "", fmt, mode, width, height, orientation, transparent, laplacian_variance(grey),
+                      _phash(grey), frames, bits)
+
+
+def count_frames(image: Image.Image) -> int:
+    """Frames in the file (walking them finds damage in later frames too); leaves the image on the first."""
+    frames = int(getattr(image, "n_frames", 1) or 1)
+    image.seek(0)
+    return frames
+
+
+def verify_png(path: str, fmt: str) -> None:
+    """Raise when a PNG lacks its end or has a damaged chunk (decoding stops at the last pixel and misses both)."""
+    if fmt == "PNG":
+        with Image.open(path) as again:
+            again.verify()
+
+
+def _stored_bits(image: Image.Image) -> int:
+    """16 when the file stores 16 bits per channel (read before load(), which clears the tile)."""
+    if image.mode.startswith("I;16"):
+        return 16
+    raw = image.tile[0][3] if image.tile else None  # (codec, extents, offset, args): args hold the raw mode
+    raw = raw[0] if isinstance(raw, tuple) and raw else raw
+    return 16 if isinstance(raw, str) and ";16" in raw else 8
 
 
 def laplacian_variance(grey: Image.Image) -> float:
@@ -113,11 +195,62 @@ def _phash(grey: Image.Image) -> int:
     return int("".join("1" if b else "0" for b in bits), 2)
 
 
-def _not_image_reason(path: str) -> str:
-    with open(path, "rb") as file:
-        head = file.read(64)
+_IMAGE_SIGNATURES = (  # (offset, magic bytes, format) of pictures Pillow reads when they are whole
+    (0, b"\x89PNG\r\n\x1a\n", "PNG"),
+    (0, b"\xff\xd8\xff", "JPEG"),
+    (0, b"GIF8", "GIF"),
+    (8, b"WEBP", "WebP"),
+    (0, b"II*\x00", "TIFF"),
+    (0, b"MM\x00*", "TIFF"),
+)
+_SIGNATURES = (  # (offset, magic bytes, what the file is)
+    (0, b"%PDF", "a PDF document"),
+    (0, b"PK\x03\x04", "a ZIP archive"),
+    (0, b"\x1f\x8b", "a gzip archive"),
+    (0, b"Rar!", "a RAR archive"),
+    (0, b"7z\xbc\xaf", "a 7-Zip archive"),
+    (0, b"\x7fELF", "a program, not a picture"),
+    (0, b"8BPS", "a Photoshop document (export it as PNG or JPEG)"),
+    (4, b"ftypheic", "a HEIC photo, which Pillow cannot read (export it as JPEG or PNG)"),
+    (4, b"ftypheix", "a HEIC photo, which Pillow cannot read (export it as JPEG or PNG)"),
+    (4, b"ftypmif1", "a HEIF photo, which Pillow cannot read (export it as JPEG or PNG)"),
+    (4, b"ftypavif", "an AVIF picture this Pillow cannot read (export it as PNG or JPEG)"),
+    (4, b"ftyp", "a video (MP4/MOV), not a picture"),
+)
+
+
+def identify_file(path: str) -> tuple[str, str]:
+    """(code, reason) for a file Pillow cannot open: a damaged picture, or what the file is instead."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(512)
+    except OSError as error:
+        return "unreadable", error.strerror or str(error)
+    for offset, magic, fmt in _IMAGE_SIGNATURES:
+        if head[offset:offset + len(magic)] == magic:
+            return "unreadable", f"it is a damaged {fmt} file (its header cannot be read)"
+    return "not_image", f"it is {describe_bytes(head)}"
+
+
+def describe_bytes(head: bytes) -> str:
+    """What a file that is not a picture looks like from its first bytes ("an HTML page", "a PDF document"…).
+
+    Never quotes the file: it may be anything, and is not ours to print.
+    """
     if not head:
-        return "the file is empty (0 bytes)"
-    if head.lstrip().lower().startswith((b"<!doctype html", b"<html")):
-        return "it is an HTML page (a saved web page, not the picture)"
-    return f"Pillow does not recognise its format (starts with {head[:8]!r})"
+        return "an empty file (0 bytes)"
+    for offset, magic, what in _SIGNATURES:
+        if head[offset:offset + len(magic)] == magic:
+            return what
+    start = head.lstrip().lower()
+    if start.startswith((b"<!doctype html", b"<html")) or b"<html" in start:
+        return "an HTML page (a saved web page, not the picture)"
+    if b"<svg" in start:
+        return "an SVG drawing, which Pillow cannot read (export it as PNG)"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        text = head[: error.start].decode("utf-8") if error.start > len(head) - 4 else None
+    if text is not None and all(c.isprintable() or c in "\t\r\n" for c in text):
+        return "a text file, not a picture"
+    return "in a format Pillow does not recognise (not an image it can read)"

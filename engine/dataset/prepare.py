@@ -17,12 +17,22 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import ExifTags, Image, ImageOps
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from engine.data.buckets import Bucket, nearest_bucket, standard_buckets
-from engine.dataset.captions import atomic_write_text
+from engine.data.buckets import Bucket, nearest_bucket
+from engine.data.caption_text import CaptionFileError
+from engine.dataset.captions import atomic_write_text, read_caption
 from engine.dataset.errors import DatasetError
-from engine.dataset.files import caption_path, list_images
+from engine.dataset.files import caption_path, scan_folder
+from engine.dataset.image_probe import (
+    count_frames,
+    decode_problem,
+    file_problem,
+    identify_file,
+    problem_text,
+    verify_png,
+)
+from engine.dataset.options import bucket_list, checked_caption_extension, checked_resolution
 from engine.dataset.pool import run_phase
 from engine.events import Event
 
@@ -52,6 +62,12 @@ class PrepareResult:
     up_to_date: tuple[str, ...]  # outputs kept from an earlier run
     failed: tuple[tuple[str, str], ...]  # (source, reason) of images that could not be prepared
     captions_copied: int
+    caption_failures: tuple[tuple[str, str], ...] = ()  # (caption file, reason) of captions not copied
+    orphan_captions: tuple[str, ...] = ()  # caption files with no image of the same name: not copied
+
+    @property
+    def has_failures(self) -> bool:
+        return bool(self.failed or self.caption_failures)
 
 
 def prepare_dataset(
@@ -70,27 +86,31 @@ def prepare_dataset(
 ) -> PrepareResult:
     """Prepare every image of ``src`` into ``dst`` (created if needed). See the module docstring."""
     src, dst = Path(src), Path(dst)
-    if dst.resolve() == src.resolve():
+    resolution = checked_resolution(resolution)
+    caption_extension = checked_caption_extension(caption_extension)
+    if os.path.realpath(dst) == os.path.realpath(src):
         raise DatasetError(f"the prepared folder must not be the originals' folder ({src}): choose another one")
-    images = list_images(src, recursive=recursive, exclude=dst)
-    dst.mkdir(parents=True, exist_ok=True)
-    settings = PrepareSettings(resolution, bucketing, tuple(map(tuple, buckets or standard_buckets(resolution))),
+    listing = scan_folder(src, recursive=recursive, exclude=dst, caption_extension=caption_extension)
+    images = listing.images
+    _make_folder(dst)
+    settings = PrepareSettings(resolution, bucketing, tuple(map(tuple, bucket_list(resolution, buckets))),
                                center_crop, tuple(flatten_color))
     manifest_path = dst / MANIFEST
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {}
-    originals = {p.resolve() for p in images}
+    manifest = _read_manifest(manifest_path)
+    originals = {os.path.realpath(p) for p in images}
     outputs = output_paths(images, src, dst)
-    jobs, up_to_date, failed = [], [], []
+    jobs, up_to_date = [], []
+    failed = [(str(r.path), problem_text(r.code, r.reason)) for r in listing.refused]
     for image, output in zip(images, outputs):
-        if output.resolve() in originals:
+        if os.path.realpath(output) in originals:
             failed.append((str(image), f"its copy would overwrite the original {output}"))
             continue
         key = str(output.relative_to(dst))
-        try:
-            stamp = _stamp(image, settings)
-        except OSError as error:  # e.g. a link whose target has gone
-            failed.append((str(image), f"cannot be read: {error.strerror or error}"))
+        problem = file_problem(str(image))
+        if problem:  # a broken link, or a file that went away since the folder was listed
+            failed.append((str(image), problem_text(*problem)))
             continue
+        stamp = _stamp(image, settings)
         if output.exists() and manifest.get(key) == stamp:
             up_to_date.append(str(output))
         else:
@@ -105,13 +125,48 @@ def prepare_dataset(
             manifest.pop(str(Path(job.output).relative_to(dst)), None)
         else:
             written.append(job.output)
-    atomic_write_text(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
-    copied = 0
+    _write_output(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
+    copied, caption_failures = 0, []
     failed_sources = {s for s, _ in failed}
     for image, output in zip(images, outputs):
-        if str(image) not in failed_sources:
-            copied += _copy_caption(caption_path(image, caption_extension), caption_path(output, caption_extension))
-    return PrepareResult(str(dst), tuple(written), tuple(up_to_date), tuple(failed), copied)
+        if str(image) in failed_sources:
+            continue
+        source = caption_path(image, caption_extension)
+        try:
+            copied += _copy_caption(source, caption_path(output, caption_extension), src)
+        except (CaptionFileError, DatasetError) as error:
+            caption_failures.append((str(source), str(error)))
+    named = {p.with_suffix("") for p in images} | {r.path.with_suffix("") for r in listing.refused}
+    orphans = tuple(str(c) for c in listing.captions if c.with_suffix("") not in named)
+    return PrepareResult(str(dst), tuple(written), tuple(up_to_date), tuple(failed), copied,
+                         tuple(caption_failures), orphans)
+
+
+def _make_folder(dst: Path) -> None:
+    if dst.exists() and not dst.is_dir():
+        raise DatasetError(f"the prepared folder {dst} is a file: give a folder (it is created if missing)")
+    try:
+        dst.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DatasetError(f"cannot create the prepared folder {dst} ({error.strerror or error}): "
+                           "choose a folder you can write to") from None
+
+
+def _read_manifest(path: Path) -> dict:
+    """What earlier runs prepared; a damaged manifest only means every image is prepared again."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_output(path: Path, text: str) -> None:
+    try:
+        atomic_write_text(path, text)
+    except OSError as error:
+        raise DatasetError(f"cannot write {path} ({error.strerror or error}): check that the prepared folder "
+                           "is writable and has free space") from None
 
 
 def output_paths(images: list[Path], src: Path, dst: Path) -> list[Path]:
@@ -133,35 +188,36 @@ def output_paths(images: list[Path], src: Path, dst: Path) -> list[Path]:
 
 def _stamp(image: Path, settings: PrepareSettings) -> dict:
     stat = image.stat()
-    return {"source": str(image.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+    return {"source": os.path.realpath(image), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
             "settings": json.loads(json.dumps(asdict(settings)))}
 
 
-def _copy_caption(source: Path, target: Path) -> int:
-    if not source.exists():
+def _copy_caption(source: Path, target: Path, root: Path) -> int:
+    """Copy one caption as UTF-8 (whatever readable encoding it had); 1 when written, 0 when none or unchanged."""
+    text = read_caption(source, root)
+    if text is None:
         return 0
-    text = source.read_text(encoding="utf-8")
-    if target.exists() and target.read_text(encoding="utf-8") == text:
+    if target.is_file() and target.read_bytes() == text.encode("utf-8"):
         return 0
-    atomic_write_text(target, text)
+    _write_output(target, text)
     return 1
 
 
 def prepare_image(job: PrepareJob) -> str:
     """Make one prepared copy; returns "" on success or the reason it failed (runs in workers)."""
-    settings = job.settings
+    problem = file_problem(job.source)
+    if problem:
+        return problem_text(*problem)
+    try:
+        picture = _resize(_decode(job.source, job.settings), job.settings)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+        return problem_text("too_many_pixels", str(error))
+    except UnidentifiedImageError:
+        return problem_text(*identify_file(job.source))
+    except Exception as error:  # noqa: BLE001 - Pillow's decoders raise many types on damaged files
+        return problem_text(*decode_problem(error))
     output = Path(job.output)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(job.source) as image:
-                target = _target_size(image, settings)
-                if image.format == "JPEG":
-                    # Decode at a reduced scale that is still at least the target size.
-                    rotated = image.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
-                    image.draft("RGB", target[::-1] if rotated else target)
-                picture = to_rgb(ImageOps.exif_transpose(image), settings.flatten_color)
-        picture = _resize(picture, settings)
         output.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".png", dir=output.parent)
         os.close(handle)
@@ -170,9 +226,27 @@ def prepare_image(job: PrepareJob) -> str:
             os.replace(temporary, output)
         finally:
             Path(temporary).unlink(missing_ok=True)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
-        return f"{type(error).__name__}: {error}"
+    except OSError as error:
+        return f"its copy cannot be written to {output.parent} ({error.strerror or error})"
     return ""
+
+
+def _decode(source: str, settings: PrepareSettings) -> Image.Image:
+    """The picture upright, in 8-bit RGB, decoded no larger than needed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module="PIL")  # damaged metadata: not our message
+        with Image.open(source) as image:
+            count_frames(image)  # the same completeness test as the check, so both agree on what is broken
+            target = _target_size(image, settings)
+            if image.format == "JPEG":
+                # Decode at a reduced scale that is still at least the target size.
+                rotated = image.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
+                image.draft("RGB", target[::-1] if rotated else target)
+            picture = to_rgb(ImageOps.exif_transpose(image), settings.flatten_color)
+            fmt = image.format or ""
+        verify_png(source, fmt)
+        return picture
 
 
 def _target_size(image: Image.Image, settings: PrepareSettings) -> tuple[int, int]:
