@@ -11,7 +11,8 @@ def standard_buckets(resolution: int, multiple: int = 64, max_ratio: float = 2.5
     At 512 this is the familiar list 512x512, 576x448, 640x384, 704x320… and its mirror images,
     limited to aspect ratios up to ``max_ratio``; other resolutions scale it.
     """
-    multiple = max(8, multiple)
+    # Below 64 px the step shrinks to the resolution, so that at least the square bucket exists.
+    multiple = max(8, min(multiple, resolution))
     area = resolution * resolution
     buckets: set[Bucket] = set()
     width = resolution

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 from engine.errors import DbtuiError
@@ -17,16 +18,21 @@ class DataError(DbtuiError):
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files directly in ``folder``, sorted by name."""
+    """Image files directly in ``folder``, sorted by name. Links that lead out of the folder are
+    left out, as the dataset doctor reports them: training reads only what the folder holds."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"image folder '{folder}' does not exist; check concepts.*.instance_dir / class_dir")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    real = Path(os.path.realpath(folder))
+    return sorted(
+        p for p in folder.iterdir()
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and Path(os.path.realpath(p)).is_relative_to(real)
+    )
 
 
 def load_rgb(path: Path):
     """The image upright (EXIF applied) in RGB; transparency is flattened on white."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
     try:
         with Image.open(path) as image:
@@ -37,7 +43,8 @@ def load_rgb(path: Path):
                 flat.paste(rgba, mask=rgba.getchannel("A"))
                 return flat
             return image.convert("RGB")
-    except (OSError, UnidentifiedImageError) as error:
+    except (OSError, ValueError, TypeError, SyntaxError, Image.DecompressionBombError) as error:
+        # Pillow raises all of these for damaged files (UnidentifiedImageError is an OSError).
         raise DataError(f"cannot read image '{path}': {error}; run `dbtui dataset check` on its folder") from None
 
 
