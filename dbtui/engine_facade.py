@@ -64,7 +64,8 @@ class Engine(Protocol):
     def prepare_dataset(self, profile: Profile, concept: int, dst: Path, emit: Emit | None = None) -> Path: ...
     def caption_store(self, folder: str, extension: str) -> Any: ...
     def autocaption(self, folder: str, extension: str, emit: Emit | None = None) -> int: ...
-    def identifier_tokens(self, model: str, identifier: str) -> list[str]: ...
+    def identifier_tokens(self, model: str, identifier: str) -> list[str] | None:
+        """The identifier's tokens; None when the model's tokenizer cannot judge words (the tiny demo's)."""
     def fit_test(self, profile: Profile, steps: int, emit: Emit | None = None, price_per_hour: float | None = None) -> Any: ...
     def start_run(self, profile: Profile, resume: str | None = None) -> Path: ...
     def follow_run(self, folder: Path, stop: Callable[[], bool]) -> Iterator[Event]: ...
@@ -156,13 +157,14 @@ class RealEngine:
         result = self._dataset().autocaption(resolve_dir(folder), extension=extension, emit=emit)
         return len(getattr(result, "written", ()) or ())
 
-    def identifier_tokens(self, model: str, identifier: str) -> list[str]:
-        from engine.dataset.tokens import identifier_pieces
+    def identifier_tokens(self, model: str, identifier: str) -> list[str] | None:
+        from engine.dataset.tokens import identifier_pieces, judges_words
 
         if model not in self._tokenizers:
             _transformers_loaded()
             self._tokenizers[model] = self._dataset().load_tokenizer(model)
-        return identifier_pieces(self._tokenizers[model], identifier)
+        tokenizer = self._tokenizers[model]
+        return identifier_pieces(tokenizer, identifier) if judges_words(tokenizer) else None
 
     def fit_test(self, profile: Profile, steps: int, emit: Emit | None = None, price_per_hour: float | None = None) -> Any:
         from engine.fit_process import run_fit_process

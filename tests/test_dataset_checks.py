@@ -189,3 +189,25 @@ def test_engine_dataset_imports_no_ui_and_no_torch() -> None:
     code = "import sys, engine.dataset; print(sorted(m for m in ('rich', 'textual', 'torch', 'transformers') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_letter_by_letter_tokenizer_does_not_judge_the_identifier(tmp_path) -> None:
+    """The built-in demo's tokenizer has no merges: every identifier would 'split', and there are
+    no one-token words to suggest, so the doctor says it cannot judge instead of advising nothing."""
+    from engine.dataset.checks import prompt_findings
+    from engine.dataset.tokens import judges_words, load_tokenizer
+    from engine.tiny_model import write_byte_tokenizer
+
+    write_byte_tokenizer(tmp_path / "tok")
+    tokenizer = load_tokenizer(tmp_path / "tok")
+    assert not judges_words(tokenizer)
+    found = prompt_findings("f", caption_mode="instance_prompt", instance_prompt="photo of zwx disc",
+                            identifier="zwx", tokenizer=tokenizer)
+    assert [f.code for f in found] == ["identifier_not_judged"]
+    assert not any(f.fix.rstrip().endswith("e.g.") for f in found)
+
+
+def test_the_wizard_does_not_judge_identifiers_with_the_demo_model(tiny_sd1) -> None:
+    from dbtui.engine_facade import RealEngine
+
+    assert RealEngine().identifier_tokens("builtin:tiny-sd1", "zwx") is None

@@ -22,6 +22,7 @@ from engine.dataset.tokens import (
     caption_overflow,
     common_rank,
     identifier_pieces,
+    judges_words,
     suggest_identifiers,
 )
 from engine.events import Event
@@ -199,21 +200,27 @@ def prompt_findings(
             found.append(Finding(folder, "caption_too_long", "warning",
                                  f"the instance prompt is {overflow.tokens} tokens, over {overflow.limit}: “{overflow.cut}” is cut",
                                  "shorten it"))
-    if identifier:
-        suggestions = ", ".join(suggest_identifiers(tokenizer, exclude=identifier))
+    if identifier and not judges_words(tokenizer):
+        found.append(Finding(folder, "identifier_not_judged", "info",
+                             f"this model's tokenizer spells every word letter by letter (the built-in demo's), so the "
+                             f"identifier '{identifier}' cannot be judged",
+                             "with a real model the doctor checks that it is one rare token"))
+    elif identifier:
+        suggestions = suggest_identifiers(tokenizer, exclude=identifier)
+        examples = f", e.g. {', '.join(suggestions)}" if suggestions else ""
         pieces = identifier_pieces(tokenizer, identifier)
         if len(pieces) > 1:
             found.append(Finding(folder, "identifier_splits", "warning",
                                  f"the identifier '{identifier}' is {len(pieces)} tokens for this model ({' + '.join(pieces)}): "
                                  "its pieces carry other meanings and it is harder to learn",
-                                 f"use a short rare word that is one token, e.g. {suggestions}"))
+                                 f"use a short rare word that is one token{examples}"))
         reason = DISCOURAGED_IDENTIFIERS.get(identifier.lower())
         rank = common_rank(tokenizer, identifier)
         if reason or rank:
             why = reason or f"it is a common word (the model's {rank:,}th most frequent token) with a meaning of its own"
             found.append(Finding(folder, "identifier_common", "warning",
                                  f"the identifier '{identifier}' is a poor choice: {why}",
-                                 f"use a short rare word, e.g. {suggestions}"))
+                                 f"use a short rare word{examples}"))
     return found
 
 

@@ -81,6 +81,12 @@ def caption_overflow(tokenizer: Any, caption: str) -> Overflow | None:
     return None
 
 
+def judges_words(tokenizer: Any) -> bool:
+    """False for a vocabulary of single characters without merges (the built-in demo model's):
+    it spells every word letter by letter, so an identifier's token count says nothing there."""
+    return any(token.endswith("</w>") and len(token) > len("x</w>") for token in tokenizer.get_vocab())
+
+
 def identifier_pieces(tokenizer: Any, identifier: str) -> list[str]:
     """The tokens the identifier becomes, without the ``</w>`` end-of-word marks."""
     ids = tokenizer(identifier, add_special_tokens=False).input_ids
