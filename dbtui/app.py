@@ -32,9 +32,16 @@ class DbtuiApp(App):
     SUB_TITLE = "DreamBooth for Stable Diffusion"
     CSS_PATH = "app.tcss"
     BINDINGS = [
-        Binding("f1", "help", "Help"),
-        Binding("ctrl+t", "toggle_dark", "Light/dark"),
+        # Priority, so that F1 also explains the dialogs, and closes the help it opened.
+        Binding("f1", "help", "Help", priority=True),
+        # Not in the footer (80 columns hold only the everyday keys); in the palette and the help.
+        Binding("ctrl+t", "toggle_dark", "Light/dark", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        # Tab moves the focus here, before the keys typed after it are routed: see
+        # docs/upstream/textual-focus-burst.md (a burst from SSH otherwise lands in the old field).
+        # Textual leaves Tab to a widget that types it (a TextArea that indents).
+        Binding("tab", "focus_next", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", show=False, priority=True),
     ]
 
     def __init__(self, engine: Engine, session: Session, image_renderer: str = "auto") -> None:
@@ -74,8 +81,10 @@ class DbtuiApp(App):
     def action_help(self) -> None:
         from dbtui.screens.help import HelpScreen
 
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+        else:
+            self.push_screen(HelpScreen(self.screen))
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"

@@ -107,3 +107,34 @@ def test_attach_screen(snap_compare) -> None:
 
 def test_open_profile_screen(snap_compare) -> None:
     assert snap_compare(_app(), terminal_size=SIZE, run_before=_keys("o"))
+
+
+def test_help_on_the_parameters_step(snap_compare) -> None:
+    async def help_(pilot) -> None:
+        await pilot.press("f1")
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=_at(3, help_))
+
+
+def test_parameters_focus_in_the_light_theme(snap_compare) -> None:
+    async def light(pilot) -> None:
+        pilot.app.theme = "textual-light"
+        await pilot.press("tab", "tab")  # from the run name to the number of steps
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=_at(3, light))
+
+
+def test_overwrite_screen(snap_compare) -> None:
+    async def overwrite(pilot) -> None:
+        from pathlib import Path
+
+        from dbtui.screens.overwrite import OverwriteScreen
+
+        pilot.app.push_screen(OverwriteScreen(Path("profiles/tiny-demo.toml")))
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=_at(3, overwrite))
+
+
+def test_resume_screen(snap_compare) -> None:
+    async def resume(pilot) -> None:
+        from dbtui.screens.resume import ResumeScreen
+
+        pilot.app.push_screen(ResumeScreen("runs/tiny-demo holds checkpoint-30 (step 30 of 60)."))
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=_at(3, resume))

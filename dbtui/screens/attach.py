@@ -12,9 +12,18 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from dbtui.engine_facade import Engine
+from dbtui.widgets.key_footer import KeyFooter
+from dbtui.widgets.ordered_keys import OrderedInput
 
 
 class AttachScreen(ModalScreen[Path | None]):
+    HELP = """\
+## Attach to a run
+
+The runs in the folder above, with their status and progress. Enter on a run opens its
+dashboard; type another folder and press Enter to list its runs. Esc goes back.
+Attaching only watches: the run is not changed.
+"""
     CSS_PATH = "attach.tcss"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
@@ -26,9 +35,10 @@ class AttachScreen(ModalScreen[Path | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="attach-box"):
             yield Static("Attach to a run", classes="title")
-            yield Input(self.output_dir, placeholder="folder that holds run folders", id="attach-dir")
+            yield OrderedInput(self.output_dir, placeholder="folder that holds run folders", id="attach-dir")
             yield Static("", id="attach-note", classes="help")
             yield OptionList(id="attach-list")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._list(self.output_dir)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Button, Footer
+from textual.widgets import Button
 
 from dbtui.engine_facade import Engine
 from dbtui.messages import WorkFailed
 from dbtui.session import Session
+from dbtui.widgets.key_footer import KeyFooter
 from dbtui.widgets.wizard_nav import NavBar, StepIndicator
 
 
@@ -32,7 +33,7 @@ class WizardScreen(Screen):
         yield StepIndicator(self.STEP)
         yield from self.compose_body()
         yield NavBar(self.NEXT_LABEL)
-        yield Footer()
+        yield KeyFooter()
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -9,17 +9,31 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, OptionList, Static, TextArea
+from textual.widgets import Button, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from dbtui.engine_facade import Engine
 from dbtui.messages import WorkDone, WorkFailed
 from dbtui.screens.user_errors import notify_user_errors
 from dbtui.session import Session
+from dbtui.widgets.key_footer import KeyFooter
+from dbtui.widgets.ordered_keys import OrderedInput, OrderedTextArea
 from dbtui.widgets.preview import ImagePreview
 
 
 class CaptionScreen(Screen[None]):
+    HELP = """\
+## Captions
+
+One caption per image, in a text file beside it (`zwx_01.txt` for `zwx_01.png`). Pick an
+image on the left, edit its caption, **^s** saves it. A bulk edit adds or removes a tag in
+every caption at once; **^r** undoes the last one. Auto-caption writes captions for the
+images that have none (it needs the captioning model).
+
+Watch out: training reads these files only when the concept's `caption_mode` says so
+(`caption_file` and the like); by default every image gets the instance prompt. Keep the
+identifier (e.g. zwx) in each caption.
+"""
     CSS_PATH = "captions.tcss"
     BINDINGS = [
         Binding("ctrl+s", "save", "Save caption", priority=True),
@@ -41,16 +55,16 @@ class CaptionScreen(Screen[None]):
             yield OptionList(id="cap-images")
             with Vertical(id="cap-edit"):
                 yield ImagePreview(id="cap-preview")
-                yield TextArea(id="cap-text", soft_wrap=True)
+                yield OrderedTextArea(id="cap-text", soft_wrap=True)
                 yield Static("", id="cap-status", classes="help")
         with Horizontal(id="cap-bulk"):
-            yield Input(placeholder="tag", id="cap-tag", compact=True)
+            yield OrderedInput(placeholder="tag", id="cap-tag", compact=True)
             yield Button("Add tag", id="cap-add", compact=True)
             yield Button("Remove tag", id="cap-remove", compact=True)
             yield Button("Undo", id="cap-undo", compact=True)
             yield Button("Auto-caption", id="cap-auto", compact=True)
         yield Static("", id="cap-tags", classes="help")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._reload()

@@ -11,10 +11,18 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from dbtui.widgets.key_footer import KeyFooter
 from engine.profile import Profile, dumps_profile
 
 
 class CommandScreen(ModalScreen[None]):
+    HELP = """\
+## The same run without the wizard
+
+The commands that run this profile headless: over SSH with nohup or tmux, or in CI.
+`dbtui run` trains; `dbtui fit` measures first. Below them, the profile as it will be
+saved. Save it first (^s on Parameters): the commands read the file.
+"""
     CSS_PATH = "command.tcss"
     BINDINGS = [Binding("escape,enter", "dismiss(None)", "Close")]
 
@@ -33,3 +41,4 @@ class CommandScreen(ModalScreen[None]):
                          f"  nohup dbtui run {path} > run.log 2>&1 &\n", id="cmd-lines")
             yield Static(f"[dim]{path}:[/dim]")
             yield Static(dumps_profile(self.profile), id="cmd-toml", markup=False)
+        yield KeyFooter()

@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.screens.base import WizardScreen
 from dbtui.widgets.findings import FindingsView
+from dbtui.widgets.ordered_keys import OrderedInput
 from dbtui.widgets.preview import ImagePreview
 from engine.events import PhaseProgress, PhaseStarted
 from engine.profile import ProfileError
@@ -40,6 +41,21 @@ class DatasetScreen(WizardScreen):
     STEP = 2
     CSS_PATH = "dataset.tcss"
     BINDINGS = [Binding("ctrl+r", "check", "Check"), Binding("ctrl+o", "captions", "Captions")]
+    HELP = """\
+## Step 3 of 5: Dataset
+
+The pictures of your subject and the prompts that name it. A concept is an images folder
+plus an instance prompt with a rare identifier ("photo of zwx dog"); add a concept per
+subject.
+
+To do: set the images folder and the instance prompt; for prior preservation also a class
+prompt ("photo of a dog") and a class folder. **Check** (^r) runs the dataset doctor: each
+image's problems, with a preview. **Prepare** writes fixed copies beside the folder.
+**Captions** (^o) reviews the caption files.
+
+Watch out: 5 to 20 sharp, varied pictures work best. The identifier should be one token:
+the line under the prompts says. Your original images are never changed.
+"""
 
     def __init__(self, session, engine) -> None:
         super().__init__(session, engine)
@@ -54,7 +70,7 @@ class DatasetScreen(WizardScreen):
             for key, label, placeholder in FIELDS:
                 with Horizontal(classes="ds-field"):
                     yield Label(label)
-                    yield Input(placeholder=placeholder, id=f"ds-{key}", compact=True)
+                    yield OrderedInput(placeholder=placeholder, id=f"ds-{key}", compact=True)
             yield Static("", id="ds-tokens")
             with Horizontal(id="ds-actions"):
                 yield Button("Check", id="ds-check", variant="primary", compact=True)
@@ -116,9 +132,12 @@ class DatasetScreen(WizardScreen):
         except Exception as error:  # noqa: BLE001 - the check is advice; say why it is missing
             self.post_message(WorkDone("tokens", (identifier, str(error))))
 
-    def _show_tokens(self, identifier: str, tokens: list[str] | str) -> None:
+    def _show_tokens(self, identifier: str, tokens: list[str] | str | None) -> None:
         line = self.query_one("#ds-tokens", Static)
-        if isinstance(tokens, str):
+        if tokens is None:
+            line.update(f"Identifier '{identifier}': [dim]not judged: this model's tokenizer spells every word "
+                        "letter by letter (the built-in demo's)[/]")
+        elif isinstance(tokens, str):
             line.update(f"Identifier '{identifier}': [dim]token check unavailable ({tokens})[/]")
         elif len(tokens) == 1:
             line.update(f"Identifier '{identifier}': [green]one token ✓[/]")

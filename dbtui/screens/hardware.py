@@ -19,6 +19,18 @@ class HardwareScreen(WizardScreen):
     STEP = 0
     CSS_PATH = "hardware.tcss"
     BINDINGS = [Binding("r", "probe", "Re-check"), Binding("d", "demo", "Use the demo")]
+    HELP = """\
+## Step 1 of 5: Hardware
+
+What this machine can train: the GPU and its memory, the driver and CUDA build, the memory
+savers (bitsandbytes, xformers), RAM and the free disk at the output folder. The verdict
+names the preset that fits; the Parameters step applies it.
+
+To do: read the verdict, then Ctrl+N. **r** checks again after you free or add a GPU.
+
+Watch out: without an NVIDIA GPU a real model takes days; **d** switches to the demo, or
+make the profile here and train it on a rented GPU.
+"""
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(classes="body"):

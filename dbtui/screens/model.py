@@ -11,22 +11,36 @@ from textual.widgets import Button, Input, ProgressBar, Static
 
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.screens.base import WizardScreen
+from dbtui.widgets.ordered_keys import OrderedInput
 from engine.events import PhaseProgress, PhaseStarted
 
-HELP = ("A diffusers folder (with model_index.json), a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5, "
-        "a .safetensors/.ckpt file (converted to a diffusers folder here), or builtin:tiny-sd1 for the demo.")
+SOURCE_HELP = ("A diffusers folder (with model_index.json), a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5, "
+               "a .safetensors/.ckpt file (converted to a diffusers folder here), or builtin:tiny-sd1 for the demo.")
 
 
 class ModelScreen(WizardScreen):
     STEP = 1
     CSS_PATH = "model.tcss"
+    HELP = """\
+## Step 2 of 5: Base model
+
+The model you fine-tune: a diffusers folder (with `model_index.json`), a hub id, or a
+single `.safetensors`/`.ckpt` file.
+
+To do: type or paste it and press Enter (or Check); the family found shows below. A single
+file can be converted to a diffusers folder here, once; otherwise training converts it
+into the run folder.
+
+Watch out: a hub id downloads several GB on the first run. A family dbtui cannot train
+stops here, with the reason.
+"""
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(classes="body"):
             yield Static("Base model", classes="title")
-            yield Static(HELP, classes="help")
+            yield Static(SOURCE_HELP, classes="help")
             with Horizontal(id="model-row"):
-                yield Input(self.session.get("model.pretrained", ""), placeholder="folder, hub id or file", id="model-source", compact=True)
+                yield OrderedInput(self.session.get("model.pretrained", ""), placeholder="folder, hub id or file", id="model-source", compact=True)
                 yield Button("Check", id="model-check", compact=True)
             yield Static(id="model-family")
             with Horizontal(id="model-convert-row"):
@@ -87,7 +101,7 @@ class ModelScreen(WizardScreen):
 
     def on_work_done(self, message: WorkDone) -> None:
         if message.what == "inspect":
-            self.session.model_info = message.result
+            self.session.adopt_model(message.result)
             self._show(message.result)
         else:
             folder = str(message.result)

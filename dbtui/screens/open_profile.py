@@ -11,8 +11,18 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from dbtui.widgets.key_footer import KeyFooter
+from dbtui.widgets.ordered_keys import OrderedInput
+
 
 class OpenProfileScreen(ModalScreen[Path | None]):
+    HELP = """\
+## Open a profile
+
+Type a profile's path and press Enter, or pick one of the profiles folder. The wizard
+opens with every value of the file; a file with problems is refused, with the reasons.
+Esc goes back.
+"""
     CSS_PATH = "open_profile.tcss"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
@@ -24,10 +34,11 @@ class OpenProfileScreen(ModalScreen[Path | None]):
         files = sorted(self.folder.glob("*.toml")) if self.folder.is_dir() else []
         with Vertical(id="open-box"):
             yield Static("Open a profile", classes="title")
-            yield Input(placeholder="path/to/profile.toml", id="open-path")
+            yield OrderedInput(placeholder="path/to/profile.toml", id="open-path")
             yield Static(f"or one of {self.folder}/ (Enter opens):" if files else f"no profiles in {self.folder}/ yet",
                          classes="help")
             yield OptionList(*(Option(str(f), id=str(f)) for f in files), id="open-list")
+        yield KeyFooter()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self._open(event.value.strip())

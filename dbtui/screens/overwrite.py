@@ -12,6 +12,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from dbtui.widgets.key_footer import KeyFooter
+
 OverwriteChoice = Literal["overwrite", "new"]
 
 
@@ -29,6 +31,13 @@ class OverwriteScreen(ModalScreen[OverwriteChoice | None]):
     """Returns "overwrite", "new" (save beside it under a free name) or None (cancel)."""
 
     CSS_PATH = "overwrite.tcss"
+    HELP = """\
+## Overwrite?
+
+This profile file is there already. **n** saves beside it under a free name and leaves
+it as it is. **o** replaces it with the wizard's values: comments written in it are lost.
+Esc cancels the save.
+"""
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Cancel"),
         Binding("o", "dismiss('overwrite')", "Overwrite"),
@@ -51,6 +60,7 @@ class OverwriteScreen(ModalScreen[OverwriteChoice | None]):
                 yield Button("New name (n)", id="ow-new", variant="primary")
                 yield Button("Overwrite (o)", id="ow-overwrite", variant="warning")
                 yield Button("Cancel (Esc)", id="ow-cancel")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#ow-new", Button).focus()

@@ -15,6 +15,7 @@ from dbtui.format import duration
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.presets import PRESET_LABELS, PRESETS
 from dbtui.screens.base import WizardScreen
+from dbtui.widgets.ordered_keys import OrderedInput
 from dbtui.widgets.profile_form import ProfileForm
 from engine.events import StepEnded
 from engine.profile import ProfileError
@@ -27,9 +28,24 @@ class ParametersScreen(WizardScreen):
     STEP = 3
     NEXT_LABEL = "Train"
     CSS_PATH = "parameters.tcss"
+    HELP = """\
+## Step 4 of 5: Parameters
+
+Every training setting, each with its meaning under it: the main ones first, the rest in
+the Advanced sections (Enter opens one). A preset (Apply) sets what fits your hardware.
+Red rows and the lines at the bottom say what is wrong while you type.
+
+To do: apply a preset, check the steps and the learning rate, name the run, then **^s**
+saves `profiles/NAME.toml`. **Fit test** (^f) trains 10 real steps to measure memory,
+speed, time and cost before the long run. **Command** (^g) shows the same run as a shell
+command for a headless machine.
+
+Watch out: Train (^n) starts the real run. A run name that was trained before asks
+whether to resume it.
+"""
     BINDINGS = [
         Binding("ctrl+s", "save", "Save profile", priority=True),
-        Binding("ctrl+g", "command", "Command"),
+        Binding("ctrl+g", "command", "Command", show=False),  # its button is in view
         Binding("ctrl+f", "fit", "Fit test"),
     ]
 
@@ -44,14 +60,14 @@ class ParametersScreen(WizardScreen):
                 yield Button("Apply", id="par-apply")
             with Horizontal(classes="par-row"):
                 yield Label("Save as")
-                yield Input(str(self.session.default_path()), id="par-path", compact=True)
+                yield OrderedInput(str(self.session.default_path()), id="par-path", compact=True)
                 yield Button("Save", id="par-save", variant="primary")
                 yield Button("Command", id="par-command")
             yield ProfileForm(self.session, id="par-form")
             yield Static(f"[b]Fit test[/b]: train {FIT_STEPS} real steps to measure memory, speed, time and cost.", id="par-fit-title")
             with Horizontal(classes="par-row"):
                 yield Label("Price per hour")
-                yield Input(placeholder="e.g. 0.79 (optional)", id="par-price", compact=True)
+                yield OrderedInput(placeholder="e.g. 0.79 (optional)", id="par-price", compact=True)
                 yield Button("Fit test", id="par-fit")
             yield Static("", id="par-fit-result")
         yield Static("", id="par-fit-status")

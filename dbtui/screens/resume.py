@@ -8,9 +8,19 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from dbtui.widgets.key_footer import KeyFooter
+
 
 class ResumeScreen(ModalScreen[bool]):
     """True: resume from the latest checkpoint. False: do nothing (the user renames the run)."""
+
+    HELP = """\
+## Resume?
+
+The run folder of this name already holds checkpoints of an earlier run. **r** resumes
+from the latest one. Esc starts nothing: go back and change the run name to start afresh;
+the old run stays on disk.
+"""
 
     CSS_PATH = "resume.tcss"
     BINDINGS = [Binding("r", "choose(True)", "Resume"), Binding("escape", "choose(False)", "Cancel")]
@@ -27,6 +37,7 @@ class ResumeScreen(ModalScreen[bool]):
             with Horizontal(id="resume-buttons"):
                 yield Button("Resume (r)", id="resume-yes", variant="primary")
                 yield Button("Cancel (Esc)", id="resume-no")
+        yield KeyFooter()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "resume-yes")

@@ -8,11 +8,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from dbtui.engine_facade import Engine
 from dbtui.session import STEPS, Session
+from dbtui.widgets.key_footer import KeyFooter
 
 CHOICES = [
     ("new", "New profile", "a guided setup, step by step"),
@@ -24,6 +25,18 @@ CHOICES = [
 
 class StartScreen(Screen[Session | None]):
     """Returns the session to continue with (None: quit)."""
+
+    HELP = """\
+## Start
+
+**New profile** walks through five steps (hardware, model, dataset, parameters, training)
+and keeps every choice in one TOML profile. **Open a profile** edits one you saved.
+**Attach** watches a training run, also one started from another terminal or `dbtui run`.
+**Demo** trains a tiny built-in model on the CPU in about a minute: no GPU, no downloads.
+
+Watch out: nothing is written to disk until you save the profile (Ctrl+S on Parameters)
+or start training.
+"""
 
     CSS_PATH = "start.tcss"
     BINDINGS = [
@@ -45,7 +58,7 @@ class StartScreen(Screen[Session | None]):
             yield OptionList(*(Option(f"[b]{label}[/b]\n  [dim]{help_}[/dim]", id=key) for key, label, help_ in CHOICES),
                              id="start-choices")
             yield Static("Keys: ↑↓ Enter, or the letters below. F1 help, Ctrl+P every command.", classes="help")
-        yield Footer()
+        yield KeyFooter()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.action_choose(event.option.id)

@@ -8,13 +8,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Footer, Label, Log, ProgressBar
+from textual.widgets import Button, Label, Log, ProgressBar
 from textual.worker import get_current_worker
 
 from dbtui import gpu_live
 from dbtui.messages import EngineEvent, ResumeOffered, RunAttached, WorkFailed
 from dbtui.screens.resume import ResumeScreen
 from dbtui.screens.base import WizardScreen
+from dbtui.widgets.key_footer import KeyFooter
 from dbtui.widgets.loss_plot import LossHistory, LossPlot
 from dbtui.widgets.preview import ImagePreview
 from dbtui.widgets.run_stats import RunStats
@@ -29,10 +30,23 @@ CONTROLS = [("stop", "Stop & save", "s"), ("save", "Save now", "c"), ("sample", 
 class TrainingScreen(WizardScreen):
     STEP = 4
     CSS_PATH = "training.tcss"
+    HELP = """\
+## Step 5 of 5: Training
+
+The run, live: loss curve, speed, memory, the latest samples and the log.
+
+**s** stops after saving a checkpoint, **c** saves a checkpoint now, **p** renders samples
+now, **d** detaches: the run goes on without the wizard. Attach again from the start
+screen, or follow it with `tail -f RUN/events.jsonl`.
+
+Watch out: samples that copy the training pictures, or a loss that climbs, mean too many
+steps or too high a learning rate; stop and keep an earlier checkpoint.
+"""
     BINDINGS = [
+        Binding("ctrl+n", "next", "Next", show=False, priority=True),  # the last step: no next
         Binding("s", "control('stop')", "Stop & save"),
         Binding("c", "control('save')", "Save now"),
-        Binding("p", "control('sample')", "Sample now"),
+        Binding("p", "control('sample')", "Sample"),
         Binding("d", "detach", "Detach"),
     ]
 
@@ -57,7 +71,7 @@ class TrainingScreen(WizardScreen):
         with Horizontal(id="tr-buttons"):
             for what, label, key in CONTROLS:
                 yield Button(f"{label} ({key})", id=f"tr-{what}", compact=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#tr-progress").display = False  # until a phase says how long it is

@@ -19,12 +19,14 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, Input, Label, Select, Static, Switch
 
 from dbtui.session import Session
+from dbtui.widgets.ordered_keys import OrderedInput
 from engine.profile import Profile, parse_override
 
 SKIP = {"schema_version", "model", "concepts"}
+# Grouped by section: each section's name is shown once, as a heading over its rows.
 BASIC = [
-    "name", "training.method", "training.max_train_steps", "training.train_batch_size", "optimizer.name",
-    "optimizer.learning_rate", "dataset.resolution", "prior.enabled", "training.train_text_encoder",
+    "name", "training.method", "training.max_train_steps", "training.train_batch_size", "training.train_text_encoder",
+    "optimizer.name", "optimizer.learning_rate", "dataset.resolution", "prior.enabled",
     "precision.mixed_precision", "precision.gradient_checkpointing", "saving.output_dir",
 ]
 
@@ -41,6 +43,16 @@ class FieldSpec:
     @property
     def widget_id(self) -> str:
         return "f-" + self.key.replace(".", "--")
+
+    @property
+    def section(self) -> str:
+        """``training.lora`` for ``training.lora.rank``; empty for a top-level key."""
+        return self.key.rpartition(".")[0]
+
+    @property
+    def label(self) -> str:
+        """The key within its section: the section is a heading, so the label fits 80 columns."""
+        return self.key.rpartition(".")[2]
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
@@ -114,12 +126,14 @@ class Section(Collapsible):
 class ProfileForm(Vertical):
     DEFAULT_CSS = """
     ProfileForm { height: auto; }
-    ProfileForm .row { height: 1; margin-top: 1; }
-    ProfileForm .row Label { width: 30; }
+    ProfileForm .row { height: 1; }
+    ProfileForm .form-title { margin-top: 1; text-style: bold; }
+    ProfileForm .form-section { margin-top: 1; text-style: bold; color: $text-accent; }
+    ProfileForm .row Label { width: 28; }
     ProfileForm .row Input, ProfileForm .row Select { width: 1fr; }
     ProfileForm .row Switch { border: none; height: 1; padding: 0; }
     ProfileForm .row.-invalid Label { color: $error; text-style: bold; }
-    ProfileForm .field-help { color: $text-muted; padding-left: 30; height: auto; }
+    ProfileForm .field-help { color: $text-muted; padding-left: 28; height: auto; margin-bottom: 1; }
     ProfileForm Collapsible { padding: 0; }
     ProfileForm Collapsible.-invalid CollapsibleTitle { color: $error; text-style: bold; }
     """
@@ -135,13 +149,18 @@ class ProfileForm(Vertical):
         self.specs = {spec.key: spec for spec in field_specs()}
 
     def compose(self) -> ComposeResult:
-        yield Static("[b]Main settings[/b]")
+        yield Static("Main settings", classes="form-title")
+        heading = ""
         for key in BASIC:
-            yield from self.row_widgets(self.specs[key])
+            spec = self.specs[key]
+            if spec.section != heading:
+                heading = spec.section
+                yield Static(heading, classes="form-section")
+            yield from self.row_widgets(spec)
         sections: dict[str, list[FieldSpec]] = {}
         for spec in self.specs.values():
             if spec.key not in BASIC:
-                sections.setdefault(spec.key.rsplit(".", 1)[0] if "." in spec.key else "general", []).append(spec)
+                sections.setdefault(spec.section or "general", []).append(spec)
         for section, specs in sections.items():
             yield Section(self, section, specs)
 
@@ -156,8 +175,8 @@ class ProfileForm(Vertical):
             field = Select([(str(c), c) for c in spec.choices], value=value if value is not None else Select.NULL,
                            allow_blank=spec.optional, compact=True, id=spec.widget_id)
         else:
-            field = Input(to_text(value), id=spec.widget_id, compact=True)
-        return [Horizontal(Label(spec.key), field, classes="row", id=f"row-{spec.widget_id}"),
+            field = OrderedInput(to_text(value), id=spec.widget_id, compact=True)
+        return [Horizontal(Label(spec.label), field, classes="row", id=f"row-{spec.widget_id}"),
                 Static(spec.help, classes="field-help")]
 
     def _spec_for(self, widget_id: str | None) -> FieldSpec | None:

@@ -1,0 +1,291 @@
+"""The wizard in an 80×24 terminal over SSH, keyboard only (issue 13): nothing cut, the focus
+plain to see in both themes, F1 about the screen at hand, and key bursts after Tab."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from textual import events
+from textual.app import App, ComposeResult
+from textual.color import Color
+from textual.screen import Screen
+from textual.widgets import Input, Label, Markdown, Switch
+from textual.widgets._footer import FooterKey
+
+import dbtui.screens
+from dbtui.app import make_app
+from dbtui.screens.help import HelpScreen
+from dbtui.screens.overwrite import OverwriteScreen
+from dbtui.screens.resume import ResumeScreen
+from dbtui.session import Session
+from dbtui.widgets.profile_form import ProfileForm, Section
+from wizard_fakes import FakeEngine
+
+SIZE = (80, 24)
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+
+async def settle(pilot, seconds: float = 0.2) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(seconds)
+
+
+def screen_lines(app: App) -> list[str]:
+    """What the terminal shows, as text (export_screenshot() draws from the same compositor)."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+async def at_step(pilot, step: int) -> None:
+    await pilot.press("d")  # the demo
+    await pilot.pause()
+    pilot.app.goto(step)
+    await settle(pilot, 0.3)
+
+
+def keys_then(*keys: str) -> Callable[[object], Awaitable[None]]:
+    async def reach(pilot) -> None:
+        await pilot.press(*keys)
+        await settle(pilot)
+    return reach
+
+
+def step_then(step: int, *keys: str) -> Callable[[object], Awaitable[None]]:
+    async def reach(pilot) -> None:
+        await at_step(pilot, step)
+        if keys:
+            await pilot.press(*keys)
+            await settle(pilot)
+    return reach
+
+
+def pushed(make: Callable[[], Screen]) -> Callable[[object], Awaitable[None]]:
+    async def reach(pilot) -> None:
+        await at_step(pilot, 3)
+        pilot.app.push_screen(make())
+        await settle(pilot)
+    return reach
+
+
+SCREENS = {
+    "StartScreen": keys_then(),
+    "HardwareScreen": keys_then("n"),
+    "ModelScreen": step_then(1),
+    "DatasetScreen": step_then(2),
+    "CaptionScreen": step_then(2, "ctrl+o"),
+    "ParametersScreen": step_then(3),
+    "CommandScreen": step_then(3, "ctrl+g"),
+    "TrainingScreen": step_then(4),
+    "HelpScreen": keys_then("f1"),
+    "AttachScreen": keys_then("a"),
+    "OpenProfileScreen": keys_then("o"),
+    "ResumeScreen": pushed(lambda: ResumeScreen("runs/tiny-demo holds checkpoint-30")),
+    "OverwriteScreen": pushed(lambda: OverwriteScreen(Path("profiles/tiny-demo.toml"))),
+}
+
+
+async def assert_footer_whole(pilot, where: str) -> None:
+    app = pilot.app
+    for _ in range(40):  # the footer rebuilds itself after a focus change: wait until it is drawn
+        keys = list(app.screen.query(FooterKey))
+        if keys and all(key.region.width for key in keys) and screen_lines(app)[-1].strip():
+            break
+        await pilot.pause(0.05)
+    assert keys, f"{where}: no footer"
+    line = screen_lines(app)[-1]
+    palette = [key for key in keys if key.has_class("-command-palette")]
+    right = palette[0].region.x if palette else app.size.width
+    for key in keys:
+        label = f"{key.key_display} {key.description}".strip()
+        assert label in line, f"{where}: footer shows {line.strip()!r}, cutting {label!r}"
+        if key not in palette:
+            assert key.region.right <= right, f"{where}: {label!r} runs under the palette key"
+
+
+@pytest.mark.parametrize("name", SCREENS)
+async def test_every_footer_label_is_whole_at_80_columns(name: str) -> None:
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await SCREENS[name](pilot)
+        screen = app.screen
+        assert type(screen).__name__ == name
+        await assert_footer_whole(pilot, name)
+        # The focused widget adds its own keys to the footer: try one of each kind in the Tab order.
+        kinds = {type(widget): widget for widget in reversed(screen.focus_chain)}
+        for widget in kinds.values():
+            screen.set_focus(widget)
+            await pilot.pause(0.05)
+            await assert_footer_whole(pilot, f"{name} with {widget!r} focused")
+
+
+async def test_every_parameter_label_fits_at_80_columns() -> None:
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await at_step(pilot, 3)
+        form = app.screen.query_one(ProfileForm)
+        for section in form.query(Section):
+            section.collapsed = False  # every advanced field, built when opened
+        for _ in range(50):  # some 300 widgets are built and laid out: wait for the last
+            await settle(pilot, 0.1)
+            labels = list(form.query(".row Label").results(Label))
+            if len(labels) == len(form.specs) and all(label.size.width for label in labels):
+                break
+        assert len(labels) == len(form.specs)
+        for label in labels:
+            text, width = str(label.render()), label.content_size.width
+            assert width >= len(text), f"label {text!r} is cut to {width} columns"
+            field = label.parent.children[1]
+            if not isinstance(field, Switch):
+                assert field.size.width >= 40, f"{text!r} leaves its field {field.size.width} columns"
+        # The ids that tests and users' muscle memory rely on did not move.
+        assert app.screen.query_one("#row-f-training--max_train_steps").query_one("#f-training--max_train_steps")
+
+
+def contrast(a: Color, b: Color) -> float:
+    """WCAG contrast ratio of two colours (1: the same; 3 is the bar for a UI component)."""
+    def luminance(color: Color) -> float:
+        def channel(value: int) -> float:
+            c = value / 255
+            return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+        return 0.2126 * channel(color.r) + 0.7152 * channel(color.g) + 0.0722 * channel(color.b)
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])
+async def test_the_focused_field_stands_out(theme: str) -> None:
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await at_step(pilot, 3)
+        app.theme = theme
+        await pilot.pause()
+        screen = app.screen
+        # A compact input, a compact select (drawn by its SelectCurrent) and a switch.
+        for field_id, drawn_by in [("f-training--max_train_steps", ""), ("f-training--method", "SelectCurrent"),
+                                   ("f-prior--enabled", "")]:
+            field = screen.query_one(f"#{field_id}")
+            surface = field.query_one(drawn_by) if drawn_by else field
+            label = screen.query_one(f"#row-{field_id} Label", Label)
+            screen.set_focus(None)
+            await pilot.pause()
+            label_before, field_before = label.rich_style.bgcolor, surface.rich_style.bgcolor
+            field.focus()
+            await pilot.pause()
+            label_after, field_after = label.rich_style.bgcolor, surface.rich_style.bgcolor
+            assert contrast(Color.from_rich_color(label_before), Color.from_rich_color(label_after)) >= 3, field_id
+            assert label.rich_style.bold, field_id
+            before, after = Color.from_rich_color(field_before), Color.from_rich_color(field_after)
+            # Textual's own hint is a 5 % tint (about 11 levels): too faint to see over SSH.
+            assert max(abs(before.r - after.r), abs(before.g - after.g), abs(before.b - after.b)) >= 30, field_id
+
+
+HELP_CASES = {
+    "StartScreen": (keys_then(), "Demo** trains a tiny", ["New", "Attach"]),
+    "HardwareScreen": (keys_then("n"), "Step 1 of 5: Hardware", ["Re-check"]),
+    "ModelScreen": (step_then(1), "Step 2 of 5: Base model", []),
+    "DatasetScreen": (step_then(2), "Step 3 of 5: Dataset", ["Check", "Captions"]),
+    "CaptionScreen": (step_then(2, "ctrl+o"), "## Captions", ["Save caption", "Undo bulk edit"]),
+    "ParametersScreen": (step_then(3), "Step 4 of 5: Parameters", ["Save profile", "Command", "Fit test"]),
+    "TrainingScreen": (step_then(4), "Step 5 of 5: Training", ["Stop & save", "Detach"]),
+    "OverwriteScreen": (pushed(lambda: OverwriteScreen(Path("profiles/tiny-demo.toml"))), "## Overwrite?",
+                        ["Overwrite", "New name", "Cancel"]),
+}
+
+
+@pytest.mark.parametrize("name", HELP_CASES)
+async def test_f1_explains_the_screen_it_was_pressed_on(name: str) -> None:
+    reach, heading, keys = HELP_CASES[name]
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await reach(pilot)
+        under = app.screen
+        assert type(under).__name__ == name
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = app.screen.query_one(Markdown).source
+        assert heading in text
+        others = [case[1] for other, case in HELP_CASES.items() if other != name]
+        assert not [other for other in others if other in text], "another screen's help"
+        for description in keys:
+            assert f"** {description}\n" in text + "\n", f"key {description!r} missing from the help"
+        await pilot.press("f1")  # F1 again closes it
+        await pilot.pause()
+        assert app.screen is under
+
+
+def test_every_screen_says_what_it_is_for() -> None:
+    for module_info in pkgutil.iter_modules(dbtui.screens.__path__):
+        module = importlib.import_module(f"dbtui.screens.{module_info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, Screen) and cls.__module__ == module.__name__ and cls is not HelpScreen:
+                if cls.__name__ == "WizardScreen":
+                    continue  # the shared base of the steps
+                assert cls.HELP and cls.HELP.startswith("## "), f"{cls.__name__} has no HELP"
+
+
+def burst(app: App, *keys: str) -> None:
+    """Keys as a terminal read hands them over (SSH, tmux send-keys): all queued at once.
+
+    ``pilot.press`` cannot show the problem: it waits for the app to go idle after each key.
+    """
+    for key in keys:
+        app.post_message(events.Key(key, "\t" if key == "tab" else key if len(key) == 1 else None))
+
+
+async def test_keys_typed_right_after_tab_land_in_the_next_field() -> None:
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await at_step(pilot, 3)
+        screen = app.screen
+        steps = screen.query_one("#f-training--max_train_steps", Input)
+        batch = screen.query_one("#f-training--train_batch_size", Input)
+        steps.focus()
+        await pilot.pause()
+        burst(app, "end", "0", "tab", "4")
+        await settle(pilot)
+        assert (steps.value, batch.value) == ("300", "4")
+        assert app.session.get("training.train_batch_size") == 4
+        burst(app, "shift+tab", "5")  # back: the whole value is selected, so 5 replaces it
+        await settle(pilot)
+        assert (steps.value, batch.value) == ("5", "4") and screen.focused is steps
+
+
+async def test_editing_keys_in_a_burst_keep_their_place() -> None:
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await at_step(pilot, 3)
+        name = app.screen.query_one("#f-name", Input)
+        name.focus()
+        await pilot.pause()
+        burst(app, "end", "x", "backspace", "2", "left", "-")
+        await settle(pilot)
+        assert name.value == "tiny-demo-2"
+        assert app.session.get("name") == "tiny-demo-2"
+
+
+class TwoInputs(App):
+    """The minimal app of docs/upstream/textual-focus-burst.md."""
+
+    def compose(self) -> ComposeResult:
+        yield Input(id="first")
+        yield Input(id="second")
+
+
+async def test_plain_textual_still_misroutes_a_burst() -> None:
+    """A canary: when this fails, Textual routes keys after Tab itself, and the priority Tab
+    bindings in dbtui/app.py (and this test) can go."""
+    app = TwoInputs()
+    async with app.run_test() as pilot:
+        burst(app, "tab", "a", "b", "c")
+        await pilot.pause(0.2)
+        assert app.query_one("#first", Input).value == "abc"
+        assert app.focused is app.query_one("#second", Input)
