@@ -46,6 +46,7 @@ class ModelInfo:
     family: str  # what the model is, in words
     folder: str | None  # the diffusers folder the profile can use; None until converted
     supported: bool = True
+    resolution: int | None = None  # the image size the model was made for, when known
 
 
 @dataclass(frozen=True)
@@ -103,21 +104,29 @@ class RealEngine:
         if kind == "builtin":
             from engine.builtin import resolve_model
 
-            return ModelInfo(source, kind, "built-in tiny Stable Diffusion 1.x (random weights, for the demo)", resolve_model(source))
+            from engine.model_loading import native_resolution
+
+            folder = resolve_model(source)
+            return ModelInfo(source, kind, "built-in tiny Stable Diffusion 1.x (for the demo)", folder,
+                             resolution=native_resolution(folder))
         if kind == "diffusers":
             index = Path(source).expanduser() / "model_index.json"
             if not index.is_file():
                 return ModelInfo(source, kind, "not a diffusers folder (no model_index.json)", None, supported=False)
             import json
 
+            from engine.model_loading import native_resolution
+
             name = json.loads(index.read_text(encoding="utf-8")).get("_class_name", "a diffusers pipeline")
-            return ModelInfo(source, kind, f"diffusers folder: {name}", str(Path(source).expanduser()))
+            folder = str(Path(source).expanduser())
+            return ModelInfo(source, kind, f"diffusers folder: {name}", folder, resolution=native_resolution(folder))
         if kind == "hub":
             return ModelInfo(source, kind, "Hugging Face hub id: downloaded when training starts", source)
         from engine.convert import detect_family, read_checkpoint
 
         family = detect_family(read_checkpoint(source).state_dict)
-        return ModelInfo(source, kind, family.description, None, supported=family.supported)
+        return ModelInfo(source, kind, family.description, None, supported=family.supported,
+                         resolution=768 if family.prediction_type == "v_prediction" else 512)
 
     def import_model(self, source: str, out_dir: Path, emit: Emit | None = None) -> Path:
         from engine.convert import import_single_file

@@ -69,6 +69,13 @@ class Session:
         profile = load_profile(path)
         return cls(data=profile.model_dump(mode="json", exclude_none=True), path=Path(path))
 
+    def adopt_model(self, info: Any) -> None:
+        """Remember what the model step found; a draft that names no resolution takes the
+        model's own, so the dataset doctor judges image sizes before the parameters step."""
+        self.model_info = info
+        if info.resolution and self.get("dataset.resolution") is None:
+            self.set("dataset.resolution", info.resolution)
+
     # -- dotted access into the draft -------------------------------------------------
     def get(self, key: str, default: Any = None) -> Any:
         node: Any = self.data

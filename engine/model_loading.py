@@ -18,6 +18,19 @@ class ModelNotFoundError(DbtuiError):
     """The base model is neither a local folder or file nor reachable on the hub."""
 
 
+def native_resolution(folder: Path | str) -> int | None:
+    """The image size a diffusers folder's UNet was made for (its latent size × the VAE's
+    downscale), from the configs alone; None when they do not say."""
+    import json
+
+    try:
+        unet = json.loads((Path(folder) / "unet" / "config.json").read_text(encoding="utf-8"))
+        vae = json.loads((Path(folder) / "vae" / "config.json").read_text(encoding="utf-8"))
+        return int(unet["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 @dataclass
 class Components:
     """The parts of a Stable Diffusion pipeline the trainer uses."""

@@ -169,3 +169,24 @@ async def test_the_fit_test_shows_its_progress_and_result_in_view_at_80x24(tmp_p
         region = status.region
         assert region.height >= 1 and 0 <= region.y and region.bottom <= SIZE[1]  # on the 80×24 screen
         assert app.screen is screen
+
+
+def test_the_model_step_sets_the_models_own_resolution_for_the_doctor(tmp_path: Path, monkeypatch) -> None:
+    """Checking a dataset before the parameters step judged image sizes at 512 px even for the
+    64 px tiny model: the draft now takes the model's own size unless it names one."""
+    from dbtui.engine_facade import ModelInfo
+
+    session = Session()
+    session.adopt_model(ModelInfo("builtin:tiny-sd1", "builtin", "tiny", "/x", resolution=64))
+    assert session.get("dataset.resolution") == 64
+    chosen = Session()
+    chosen.set("dataset.resolution", 768)
+    chosen.adopt_model(ModelInfo("m", "diffusers", "sd", "/m", resolution=512))
+    assert chosen.get("dataset.resolution") == 768
+
+
+def test_the_real_engine_knows_the_tiny_models_size(tiny_sd1: Path) -> None:
+    from dbtui.engine_facade import RealEngine
+
+    assert RealEngine().inspect_model("builtin:tiny-sd1").resolution == 64
+    assert RealEngine().inspect_model(str(tiny_sd1)).resolution == 64
