@@ -1,10 +1,11 @@
-"""The dataset doctor's findings, filterable by severity."""
+"""The dataset doctor's findings, filterable by severity, with the highlighted one in full."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -14,14 +15,16 @@ SEVERITY_STYLE = {"error": "[red]error[/]", "warning": "[yellow]warn[/]", "info"
 
 
 class FindingsView(Vertical):
-    """Summary line, severity filter, and a table of findings; posts Highlighted with a path."""
+    """Summary line, severity filter, a table of findings (one line each), and the highlighted
+    finding in full below it, wrapped, so nobody scrolls a cell sideways; posts Highlighted."""
 
     DEFAULT_CSS = """
     FindingsView { height: auto; }
     FindingsView > Horizontal { height: 1; }
     FindingsView #findings-summary { width: 1fr; padding: 0 1; }
     FindingsView Select { width: 14; }
-    FindingsView DataTable { height: 9; }
+    FindingsView DataTable { height: 7; }
+    FindingsView #findings-detail { height: 3; padding: 0 1; background: $boost; }
     """
 
     class Highlighted(Message):
@@ -41,6 +44,7 @@ class FindingsView(Vertical):
         table = DataTable(id="findings-table", cursor_type="row", zebra_stripes=True)
         table.add_columns("severity", "file", "problem")
         yield table
+        yield Static("", id="findings-detail")
 
     def show(self, report: Any) -> None:
         self.report = report
@@ -63,10 +67,14 @@ class FindingsView(Vertical):
         wanted = self.query_one(Select).value
         for index, finding in enumerate(self.report.findings):
             if wanted in ("all", finding.severity):
-                table.add_row(SEVERITY_STYLE.get(finding.severity, finding.severity), Path(finding.path).name,
-                              f"{finding.message}" + (f" [dim]→ {finding.fix}[/]" if finding.fix else ""), key=str(index))
+                table.add_row(SEVERITY_STYLE.get(finding.severity, finding.severity), escape(Path(finding.path).name),
+                              escape(finding.message), key=str(index))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
         if self.report is not None and event.row_key.value is not None:
-            self.post_message(self.Highlighted(self.report.findings[int(event.row_key.value)].path))
+            finding = self.report.findings[int(event.row_key.value)]
+            fix = f"\n[b]What to do:[/] {escape(finding.fix)}" if finding.fix else ""
+            self.query_one("#findings-detail", Static).update(
+                f"[b]{escape(Path(finding.path).name)}[/] {escape(finding.message)}{fix}")
+            self.post_message(self.Highlighted(finding.path))
