@@ -20,6 +20,7 @@ from textual.widgets._footer import FooterKey
 import dbtui.screens
 from dbtui.app import make_app
 from dbtui.screens.help import HelpScreen
+from dbtui.screens.caption_mode import CaptionModeScreen
 from dbtui.screens.overwrite import OverwriteScreen
 from dbtui.screens.resume import ResumeScreen
 from dbtui.session import Session
@@ -89,6 +90,7 @@ SCREENS = {
     "OpenProfileScreen": keys_then("o"),
     "ResumeScreen": pushed(lambda: ResumeScreen("runs/tiny-demo holds checkpoint-30")),
     "OverwriteScreen": pushed(lambda: OverwriteScreen(Path("profiles/tiny-demo.toml"))),
+    "CaptionModeScreen": pushed(lambda: CaptionModeScreen()),
 }
 
 

@@ -190,3 +190,32 @@ def test_the_real_engine_knows_the_tiny_models_size(tiny_sd1: Path) -> None:
 
     assert RealEngine().inspect_model("builtin:tiny-sd1").resolution == 64
     assert RealEngine().inspect_model(str(tiny_sd1)).resolution == 64
+
+
+async def test_edited_captions_ask_for_the_caption_mode_and_one_caption_can_be_reverted(tmp_path: Path, demo_data: Path) -> None:
+    images = tmp_path / "images"
+    shutil.copytree(demo_data / "instance", images)
+    engine = RealCaptionsEngine()
+    session = Session()
+    session.set("concepts.0.instance_dir", str(images))
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = CaptionScreen(app.session, engine, str(images))
+        app.push_screen(screen)
+        await pilot.pause()
+        first = screen.store.read(screen.image)
+        screen.query_one("#cap-text").text = "zwx disc, seen from above"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert screen.store.read(screen.image) == "zwx disc, seen from above"
+        await pilot.press("f2")  # one caption back to what the save replaced
+        await pilot.pause()
+        assert screen.store.read(screen.image) == first
+
+        await pilot.press("escape")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "CaptionModeScreen"
+        await pilot.press("c")
+        await pilot.pause()
+        assert session.get("concepts.0.caption_mode") == "caption_file_then_prompt"
+        assert app.screen is not screen and type(app.screen).__name__ != "CaptionModeScreen"

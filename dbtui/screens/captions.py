@@ -27,17 +27,19 @@ class CaptionScreen(Screen[None]):
 
 One caption per image, in a text file beside it (`zwx_01.txt` for `zwx_01.png`). Pick an
 image on the left, edit its caption, **^s** saves it. A bulk edit adds or removes a tag in
-every caption at once; **^r** undoes the last one. Auto-caption writes captions for the
-images that have none (it needs the captioning model).
+every caption at once; **^r** undoes the last one. **F2** puts back the version of this
+caption that the last save replaced. Auto-caption writes captions for the images that have
+none (it needs the captioning model).
 
 Watch out: training reads these files only when the concept's `caption_mode` says so
-(`caption_file` and the like); by default every image gets the instance prompt. Keep the
-identifier (e.g. zwx) in each caption.
+(`caption_file` and the like); by default every image gets the instance prompt, so leaving
+this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in each caption.
 """
     CSS_PATH = "captions.tcss"
     BINDINGS = [
         Binding("ctrl+s", "save", "Save caption", priority=True),
         Binding("ctrl+r", "undo", "Undo bulk edit"),
+        Binding("f2", "revert", "Revert caption", show=False),  # in F1 help and the palette: the footer is full
         Binding("escape", "close", "Back"),
     ]
 
@@ -48,6 +50,7 @@ identifier (e.g. zwx) in each caption.
         self.folder = folder
         self.store = engine.caption_store(folder, session.get("dataset.caption_extension") or ".txt")
         self.image: Path | None = None
+        self.edited = False  # any caption changed here: training may have to be told to use them
 
     def compose(self) -> ComposeResult:
         yield Static(f"Captions in {self.folder}", classes="title")
@@ -94,6 +97,7 @@ identifier (e.g. zwx) in each caption.
             return
         text = " ".join(self.query_one("#cap-text", TextArea).text.split())
         self.store.write(self.image, text)
+        self.edited = True
         self._reload()
         self.query_one("#cap-status", Static).update(f"Saved {self.store.path_for(self.image).name}.")
 
@@ -104,6 +108,7 @@ identifier (e.g. zwx) in each caption.
             self.notify("Type a tag first.", severity="warning")
             return
         changes = self.store.add_tag(tag) if operation == "add" else self.store.remove_tag(tag)
+        self.edited = self.edited or bool(len(changes))
         self.notify(f"{operation} '{tag}': {len(changes)} caption(s) changed (Ctrl+R undoes)")
         self._after_bulk()
 
@@ -124,6 +129,7 @@ identifier (e.g. zwx) in each caption.
     @notify_user_errors("Nothing undone")
     def action_undo(self) -> None:
         changes = self.store.undo()
+        self.edited = True
         self.notify(f"Undone: {len(changes)} caption(s) restored" if changes else "Nothing to undo.")
         self._after_bulk()
 
@@ -140,7 +146,22 @@ identifier (e.g. zwx) in each caption.
         except Exception as error:  # noqa: BLE001 - shown to the user (e.g. the captioner is not installed)
             self.post_message(WorkFailed("Auto-caption", str(error)))
 
+    @notify_user_errors("Caption not reverted")
+    def action_revert(self) -> None:
+        """Put back the version of this caption that the last save replaced (F2 again: the newer one)."""
+        if self.image is None:
+            return
+        previous = self.store.previous(self.image)
+        if previous is None:
+            self.notify("This caption has no earlier version.", severity="warning")
+            return
+        self.store.write(self.image, previous)
+        self.edited = True
+        self._after_bulk()
+        self.query_one("#cap-status", Static).update("Reverted to the earlier version (F2 again: the newer one).")
+
     def on_work_done(self, message: WorkDone) -> None:
+        self.edited = self.edited or bool(message.result)
         self.notify(f"Auto-captioned {message.result} image(s).")
         self._after_bulk()
 
@@ -149,4 +170,23 @@ identifier (e.g. zwx) in each caption.
 
     def action_close(self) -> None:
         self.session.reports.clear()  # captions changed: the doctor's findings may be stale
+        concept = self._concept_key()
+        if self.edited and concept and (self.session.get(f"{concept}.caption_mode") or "instance_prompt") == "instance_prompt":
+            from dbtui.screens.caption_mode import CaptionModeScreen
+
+            self.app.push_screen(CaptionModeScreen(), lambda mode: self._chosen(concept, mode))
+            return
+        self.dismiss(None)
+
+    def _concept_key(self) -> str | None:
+        """``concepts.N`` of the concept whose images these are."""
+        for index, concept in enumerate(self.session.get("concepts") or []):
+            if concept.get("instance_dir") == self.folder:
+                return f"concepts.{index}"
+        return None
+
+    def _chosen(self, concept: str, mode: str | None) -> None:
+        if mode:
+            self.session.set(f"{concept}.caption_mode", mode)
+            self.notify(f"Caption mode: {mode.replace('_', ' ')}")
         self.dismiss(None)

@@ -1,0 +1,55 @@
+"""After captions were edited: ask whether training should use them (by default it does not)."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from dbtui.widgets.key_footer import KeyFooter
+
+# The caption modes offered, with the key that picks each.
+CHOICES = {
+    "caption_file_then_prompt": ("c", "Caption, then prompt"),
+    "caption_file": ("f", "Caption file only"),
+    "instance_prompt": ("p", "Prompt only"),
+}
+
+
+class CaptionModeScreen(ModalScreen[str | None]):
+    """Returns the chosen caption mode, or None (Esc: leave it as it is)."""
+
+    CSS_PATH = "caption_mode.tcss"
+    HELP = """\
+## Use the captions?
+
+You edited captions, but this concept trains every image with its instance prompt alone.
+**c** trains with each caption followed by the instance prompt (the prompt alone where an
+image has no caption). **f** uses only the caption files: each must name the identifier.
+**p** keeps the instance prompt for every image. Esc decides later (the parameters step
+shows `caption_mode` too).
+"""
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Later"),
+        *(Binding(key, f"dismiss('{mode}')", label) for mode, (key, label) in CHOICES.items()),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="cm-box"):
+            yield Static("[b]Train with the captions you edited?[/b]")
+            yield Static("This concept's caption mode is the instance prompt, so training ignores caption "
+                         "files. Choose what each image is trained with.", classes="help")
+            with Horizontal(id="cm-buttons"):
+                for mode, (key, label) in CHOICES.items():
+                    yield Button(f"{label} ({key})", id=f"cm-{mode}", compact=True)
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        self.query_one("#cm-caption_file_then_prompt", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss((event.button.id or "").removeprefix("cm-") or None)
