@@ -89,3 +89,71 @@ def test_the_page_works_through_another_local_port(tmp_path: Path) -> None:
         server.wait(timeout=30)
     assert f"127.0.0.1:{local}/" in html and f"127.0.0.1:{served}" not in html
     assert len(received) >= 200  # the wizard's first screen arrived over the websocket
+
+
+# Chromium refuses to connect to a few well-known ports (ERR_UNSAFE_PORT): a server on one of
+# them is as unreachable for the browser as the far end of an `ssh -L` tunnel, so the page can
+# only work if it uses the forwarded port it was loaded from.
+UNREACHABLE_FOR_THE_BROWSER = (6665, 6666, 6667, 6668, 6669, 6697, 10080)
+
+
+def _free_unreachable_port() -> int:
+    for port in UNREACHABLE_FOR_THE_BROWSER:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    raise AssertionError(f"every port of {UNREACHABLE_FOR_THE_BROWSER} is taken")
+
+
+def _chromium() -> str:
+    """Debian's Chromium, installed on first use where this runs as root with apt (as CI does)."""
+    import shutil
+
+    found = shutil.which("chromium")
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        import pytest
+
+        pytest.skip("Chromium is not installed and cannot be installed here (needs root and apt-get)")
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        subprocess.run(command, check=True, capture_output=True, timeout=600)
+    return shutil.which("chromium") or "chromium"
+
+
+def _forward_in_background(local: int, target: int) -> subprocess.Popen:
+    code = (
+        "import asyncio, sys\n"
+        "sys.path.insert(0, sys.argv[3])\n"
+        "from test_serve import _forward\n"
+        "async def main():\n"
+        "    server = await _forward(int(sys.argv[1]), int(sys.argv[2]))\n"
+        "    async with server:\n"
+        "        await server.serve_forever()\n"
+        "asyncio.run(main())\n"
+    )
+    return subprocess.Popen([sys.executable, "-c", code, str(local), str(target), str(Path(__file__).parent)])
+
+
+def test_a_headless_browser_connects_through_another_local_port(tmp_path: Path) -> None:
+    chromium = _chromium()
+    served, local = _free_unreachable_port(), _free_port()
+    env = {**os.environ, "DBTUI_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "dbtui", "serve", "--port", str(served)], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    forwarder = _forward_in_background(local, served)
+    try:
+        _wait_for_port(served, 60)
+        _wait_for_port(local, 30)
+        page = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
+             f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", f"http://127.0.0.1:{local}/"],
+            capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        for process in (forwarder, server):
+            process.terminate()
+            process.wait(timeout=30)
+    body = re.search(r"<body[^>]*>", page.stdout)
+    assert body, page.stderr[-2000:]
+    assert "-loaded" in body.group(0)  # textual-serve's page marks the body once its websocket is open
