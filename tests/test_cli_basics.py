@@ -29,7 +29,7 @@ def test_validate_applies_set_overrides(capsys: pytest.CaptureFixture[str]) -> N
     assert "training.clip_skip" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["validate", "run", "demo", "runs", "attach", "stop", "save", "sample", "dataset"])
+@pytest.mark.parametrize("command", ["validate", "run", "resume", "demo", "runs", "attach", "stop", "save", "sample", "dataset"])
 def test_each_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main([command, "--help"])
