@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import platform
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -26,6 +27,8 @@ class Hardware:
     cuda: str | None = None
     driver: str | None = None
     bitsandbytes: bool = False
+    """bitsandbytes is installed (found, not imported: importing it costs start-up time and, without
+    CUDA, logs a CPU-kernel notice). The 8-bit optimizer imports it, and says so if it cannot load."""
     xformers: bool = False
     ram_total_mb: float = 0.0
     ram_available_mb: float = 0.0
@@ -45,6 +48,11 @@ def _version(package: str) -> str | None:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
+
+
+def _installed(package: str) -> bool:
+    """The distribution is installed and its module can be found, without importing it."""
+    return _version(package) is not None and importlib.util.find_spec(package) is not None
 
 
 def _driver() -> str | None:
@@ -79,20 +87,12 @@ def probe(path: str | Path = ".") -> Hardware:
     while not target.exists():
         target = target.parent
     memory = psutil.virtual_memory()
-    bnb_ok = False
-    if _version("bitsandbytes"):
-        try:
-            import bitsandbytes  # noqa: F401
-
-            bnb_ok = True
-        except Exception:  # noqa: BLE001 - a broken install counts as unusable
-            bnb_ok = False
     return Hardware(
         gpus=gpus,
         torch=torch.__version__,
         cuda=torch.version.cuda,
         driver=_driver(),
-        bitsandbytes=bnb_ok,
+        bitsandbytes=_installed("bitsandbytes"),
         xformers=_version("xformers") is not None and bool(gpus),
         ram_total_mb=memory.total / 2**20,
         ram_available_mb=memory.available / 2**20,

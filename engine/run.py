@@ -12,8 +12,9 @@ import torch
 
 from engine.errors import DbtuiError
 from engine.events import Event, RunFailed, RunFinished
+from engine.library_noise import hold_back_library_noise
 from engine.profile import Profile, dumps_profile
-from engine.runs.watchdogs import OutOfMemoryAdviceError, oom_advice
+from engine.runs.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, oom_advice
 from engine.sinks import Emitter, JsonlSink
 from engine.training.trainer import RunResult, StepHook, Trainer
 
@@ -37,6 +38,7 @@ def train(
     ``trainer_hook`` runs after setup and before the first step (resume and control use it).
     Raises the DbtuiError that failed the run, after reporting it as a RunFailed event.
     """
+    hold_back_library_noise()
     run_dir = Path(run_dir or run_dir_for(profile))
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "profile.toml").write_text(dumps_profile(profile), encoding="utf-8")
@@ -64,6 +66,11 @@ def train(
         return result
     except DbtuiError as error:
         emitter(RunFailed(reason=str(error), advice=getattr(error, "advice", ""), step=trainer.global_step))
+        if isinstance(error, NonFiniteLossError):
+            # Every process sees the same (averaged) loss, so all stop after the same step with no
+            # collective under way: the group can be torn down as after a finished run. After other
+            # failures it stays, since tearing it down while another process waits in a collective hangs.
+            trainer.end()
         raise
     except torch.OutOfMemoryError as error:
         advice = oom_advice(profile)

@@ -94,9 +94,10 @@ sys.exit(main([sys.argv[1]]))
 
 # Under accelerate launch: trains 2 steps, checkpoints, trains a third, restores the checkpoint.
 # The main process writes JSON: per process, digests of the trained weights after step 2 and of
-# the noise generator at the save and after the restore.
+# the noise generator at the save and after the restore. After the trainer ends, each process
+# writes the names of its threads still alive to threads-<process index>.json beside it.
 RANKS_AFTER_RESUME = """
-import hashlib, json, sys
+import hashlib, json, os, sys
 from pathlib import Path
 from accelerate.utils import gather_object
 from engine.profile import load_profile
@@ -122,11 +123,16 @@ ranks = gather_object([mine])
 if trainer.accelerator.is_main_process:
     out.write_text(json.dumps(ranks))
 trainer.end()
+threads = [Path(f"/proc/self/task/{task}/comm").read_text().strip() for task in os.listdir("/proc/self/task")]
+out.with_name(f"threads-{trainer.accelerator.process_index}.json").write_text(json.dumps(threads))
 """
 
 # Under accelerate launch: the worker on RUN_DIR, with the second process's loss NaN from step 2.
+# When the worker returns, each process writes the names of its threads still alive to
+# RUN_DIR/threads-<rank>.json.
 WORKER_NAN_ON_ONE_PROCESS = """
-import sys
+import json, os, sys
+from pathlib import Path
 from engine.training.trainer import Trainer
 from engine.worker import main
 original = Trainer.loss
@@ -134,5 +140,8 @@ def loss(self, batch):
     value = original(self, batch)
     return value * float("nan") if self.accelerator.process_index == 1 and self.global_step >= 2 else value
 Trainer.loss = loss
-sys.exit(main([sys.argv[1]]))
+status = main([sys.argv[1]])
+threads = [Path(f"/proc/self/task/{task}/comm").read_text().strip() for task in os.listdir("/proc/self/task")]
+Path(sys.argv[1], f"threads-{os.environ['RANK']}.json").write_text(json.dumps(threads))
+sys.exit(status)
 """

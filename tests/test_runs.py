@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -122,6 +123,21 @@ def test_plain_mode_prints_progress_while_running_and_rerun_is_refused(tmp_path:
     assert again.returncode == 2 and "finished run" in out and "--set name=NEW_NAME" in out
 
 
+def test_a_run_on_a_machine_without_cuda_prints_no_bitsandbytes_kernel_notice(tmp_path: Path) -> None:
+    """peft and diffusers import bitsandbytes, which logs a notice about a CPU 4-bit kernel that
+    nobody running dbtui can act on; neither the terminal nor the trainer's log shows it."""
+    from importlib.util import find_spec
+
+    path = profile_file(tmp_path, training={"max_train_steps": 1})
+    process = dbtui("run", str(path), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, out
+    folder = RunFolder(tmp_path / "runs" / "t")
+    assert "gemm_4bit_forward" not in out + folder.log.read_text()
+    [started] = [e for e in read_events(folder.events) if e.kind == "run_started"]
+    assert started.hardware["bitsandbytes"] is (find_spec("bitsandbytes") is not None)
+
+
 def test_detached_run_survives_its_terminal_then_attach_and_stop(tmp_path: Path) -> None:
     path = profile_file(tmp_path, training={"max_train_steps": 5000}, saving={"every_n_steps": 10000})
     run_dir = tmp_path / "runs" / "t"
@@ -231,8 +247,6 @@ def test_two_processes_stay_in_step_when_the_text_encoder_trains_and_each_resume
     """Under DDP every process must hold the same weights (text encoder included, here with
     clip_skip leaving its last layer out of the loss), and a resume must give each process back
     its own noise generator, not the main process's."""
-    import json
-
     script = tmp_path / "ranks.py"
     script.write_text(RANKS_AFTER_RESUME)
     profile = profile_file(tmp_path, training={"max_train_steps": 3, "train_text_encoder": True, "clip_skip": 2})
@@ -245,6 +259,11 @@ def test_two_processes_stay_in_step_when_the_text_encoder_trains_and_each_resume
     for rank in (first, second):
         assert rank["generator_later"] != rank["generator_at_save"]
         assert rank["generator_restored"] == rank["generator_at_save"]
+    # The process group is really gone once the trainer ends: its gloo threads, left alive into
+    # interpreter exit, could abort a finished process ("terminate called without an active exception").
+    for index in (0, 1):
+        threads = json.loads((tmp_path / f"threads-{index}.json").read_text())
+        assert threads and not [name for name in threads if "gloo" in name], threads
 
 
 def test_a_nan_loss_on_one_process_stops_every_process_with_the_nan_advice(tmp_path: Path) -> None:
@@ -259,6 +278,11 @@ def test_a_nan_loss_on_one_process_stops_every_process_with_the_nan_advice(tmp_p
     [failed] = [e for e in read_events(folder.events) if e.kind == "run_failed"]
     assert "nan" in failed.reason.lower() and "bf16" in failed.advice and failed.step == 3
     assert folder.read_state().status == "failed"
+    # All stopped after the same step, so the group was torn down: no gloo thread is left to
+    # abort a process at interpreter exit.
+    for rank in (0, 1):
+        threads = json.loads((folder.path / f"threads-{rank}.json").read_text())
+        assert threads and not [name for name in threads if "gloo" in name], threads
 
 
 def test_too_little_disk_skips_the_checkpoint_with_a_warning_and_training_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -407,6 +407,13 @@ class Trainer:
         return outputs
 
     def end(self) -> None:
-        """Trackers finish; under several processes the process group is torn down, since a
-        process that exits with it still up can abort at interpreter exit."""
-        self.accelerator.end_training()
+        """Trackers finish; under several processes the process group is torn down.
+
+        A group goes only when nothing holds it, so the DDP wrappers go first (ours and the
+        accelerator's). A group still alive at interpreter exit keeps its gloo threads, and one
+        of them freeing a collective's tensors there aborts the process."""
+        accelerator = self.accelerator
+        self.unet = accelerator.unwrap_model(self.unet)
+        self.text_encoder = self.texts.text_encoder = accelerator.unwrap_model(self.text_encoder)
+        accelerator.free_memory()
+        accelerator.end_training()

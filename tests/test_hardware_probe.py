@@ -1,0 +1,45 @@
+"""The hardware probe reports bitsandbytes without importing it, and library notices stay quiet."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from engine.library_noise import BITSANDBYTES_CPU_KERNEL, hold_back_library_noise
+
+ROOT = Path(__file__).parents[1]
+NOTICE = "gemm_4bit_forward"
+
+
+def test_dbtui_hardware_says_whether_bitsandbytes_is_installed_without_importing_it(tmp_path: Path) -> None:
+    # Importing bitsandbytes costs seconds and, without CUDA, prints a notice about a CPU kernel.
+    code = ("import json, sys; from dbtui.cli import main; status = main(['hardware', '--json', '--output-dir', sys.argv[1]]); "
+            "print(json.dumps({'status': status, 'imported': 'bitsandbytes' in sys.modules}))")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert NOTICE not in done.stdout + done.stderr
+    *report, last = done.stdout.strip().splitlines()
+    assert json.loads(last) == {"status": 0, "imported": False}
+    try:
+        installed = metadata.version("bitsandbytes") is not None
+    except metadata.PackageNotFoundError:
+        installed = False
+    assert json.loads("\n".join(report))["bitsandbytes"] is installed
+
+
+def test_the_bitsandbytes_cpu_kernel_notice_is_held_back_and_its_other_warnings_are_not(caplog: pytest.LogCaptureFixture) -> None:
+    name, prefix = BITSANDBYTES_CPU_KERNEL
+    hold_back_library_noise()
+    hold_back_library_noise()  # a second call adds no second filter
+    logger = logging.getLogger(name)
+    assert len(logger.filters) == 1
+    with caplog.at_level(logging.WARNING):
+        logger.warning(prefix + " from kernels-community: %s.", "No module named 'kernels'")
+        logger.warning("some other bitsandbytes warning")
+    assert [r.getMessage() for r in caplog.records] == ["some other bitsandbytes warning"]
