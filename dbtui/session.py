@@ -34,11 +34,11 @@ def demo_profile_data(output_dir: str = "runs") -> dict[str, Any]:
                       "class_dir": "builtin:demo-class", "class_prompt": "photo of a disc", "num_class_images": 8}],
         "dataset": {"resolution": 64},
         "prior": {"enabled": True, "steps": 4},
-        "training": {"method": "full", "max_train_steps": 30},
-        "optimizer": {"learning_rate": 1e-4},
+        "training": {"method": "full", "max_train_steps": 60},
+        "optimizer": {"learning_rate": 5e-4},
         "precision": {"mixed_precision": "no", "gradient_checkpointing": False},
-        "sampling": {"num_images": 1, "steps": 4, "every_n_steps": 15},
-        "saving": {"output_dir": output_dir, "every_n_steps": 15},
+        "sampling": {"num_images": 1, "steps": 12, "every_n_steps": 30},
+        "saving": {"output_dir": output_dir, "every_n_steps": 30},
     }
 
 

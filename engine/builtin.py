@@ -13,7 +13,14 @@ from pathlib import Path
 from engine.errors import DbtuiError
 
 PREFIX = "builtin:"
-MODELS = {"tiny-sd1": ("tiny", "sd1"), "tiny-sd2v": ("tiny", "sd2v"), "medium-sd1": ("medium", "sd1"), "sd15-random": ("sd15", "sd1")}
+# name: (size, variant, pretrained). Only tiny-sd1 ships weights (engine/assets/); the rest are random.
+MODELS = {
+    "tiny-sd1": ("tiny", "sd1", True),
+    "tiny-sd1-random": ("tiny", "sd1", False),  # for tests that measure learning from scratch
+    "tiny-sd2v": ("tiny", "sd2v", False),
+    "medium-sd1": ("medium", "sd1", False),
+    "sd15-random": ("sd15", "sd1", False),
+}
 DATASETS = {"demo-instance": "instance", "demo-class": "class"}
 
 
@@ -55,12 +62,12 @@ def resolve_model(name: str) -> str:
     key = name[len(PREFIX):]
     if key not in MODELS:
         raise UnknownBuiltinError(f"unknown built-in model '{name}'; choose one of: " + ", ".join(PREFIX + k for k in MODELS))
-    size, variant = MODELS[key]
+    size, variant, pretrained = MODELS[key]
 
     def build(tmp: Path) -> None:
         from engine.tiny_model import save_tiny_model
 
-        save_tiny_model(tmp, size=size, variant=variant)
+        save_tiny_model(tmp, size=size, variant=variant, pretrained=pretrained)
 
     return str(_build_once(cache_dir() / "models" / key, build))
 

@@ -11,22 +11,36 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
 
-_BACKGROUNDS = [(34, 139, 34), (135, 206, 235), (210, 180, 140), (70, 70, 90), (240, 240, 230), (160, 82, 45)]
+# Each background colour with the place a caption names it by (the tiny model is pretrained on them).
+PLACES = {
+    "on grass": (34, 139, 34),
+    "under a blue sky": (135, 206, 235),
+    "on sand": (210, 180, 140),
+    "at night": (70, 70, 90),
+    "on a white table": (240, 240, 230),
+    "on wood": (160, 82, 45),
+}
 
 
-def _background(rng: random.Random, size: int) -> Image.Image:
-    base = rng.choice(_BACKGROUNDS)
+def _background(rng: random.Random, size: int) -> tuple[Image.Image, str]:
+    place = rng.choice(list(PLACES))
+    return textured_background(rng, size, PLACES[place]), place
+
+
+def textured_background(rng: random.Random, size: int, base: tuple[int, int, int], spread: int = 40) -> Image.Image:
+    """A square of ``base`` with blurred blotches of shades up to ``spread`` away in each channel."""
     image = Image.new("RGB", (size, size), base)
     draw = ImageDraw.Draw(image)
     for _ in range(12):
         x, y = rng.randrange(size), rng.randrange(size)
         r = rng.randrange(size // 16, size // 4)
-        shade = tuple(max(0, min(255, c + rng.randint(-40, 40))) for c in base)
+        shade = tuple(max(0, min(255, c + rng.randint(-spread, spread))) for c in base)
         draw.ellipse((x - r, y - r, x + r, y + r), fill=shade)
     return image.filter(ImageFilter.GaussianBlur(size / 64))
 
 
-def _star(cx: float, cy: float, r: float) -> list[tuple[float, float]]:
+def star(cx: float, cy: float, r: float) -> list[tuple[float, float]]:
+    """The corners of a five-pointed star centred on (cx, cy), ``r`` to its points."""
     import math
 
     points = []
@@ -48,7 +62,7 @@ def _draw_object(image: Image.Image, rng: random.Random, distinctive: bool) -> N
             rr = r * i / 6
             colour = (220, 30, 30) if i % 2 else (250, 210, 20)
             draw.ellipse((cx - rr, cy - rr, cx + rr, cy + rr), fill=colour)
-        draw.polygon(_star(cx, cy, r * 0.5), fill=(20, 40, 200))
+        draw.polygon(star(cx, cy, r * 0.5), fill=(20, 40, 200))
     else:
         colour = tuple(rng.randrange(40, 220) for _ in range(3))
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
@@ -62,14 +76,13 @@ def write_demo_dataset(folder: Path, size: int = 128, instances: int = 6, classe
     class_dir = folder / "class"
     instance_dir.mkdir(parents=True, exist_ok=True)
     class_dir.mkdir(parents=True, exist_ok=True)
-    places = ["on grass", "under a blue sky", "on sand", "at night", "on a white table", "on wood"]
     for i in range(instances):
-        image = _background(rng, size)
+        image, place = _background(rng, size)
         _draw_object(image, rng, distinctive=True)
         image.save(instance_dir / f"zwx_{i:02d}.png")
-        (instance_dir / f"zwx_{i:02d}.txt").write_text(f"zwx disc {places[i % len(places)]}\n", encoding="utf-8")
+        (instance_dir / f"zwx_{i:02d}.txt").write_text(f"zwx disc {place}\n", encoding="utf-8")
     for i in range(classes):
-        image = _background(rng, size)
+        image, _ = _background(rng, size)
         _draw_object(image, rng, distinctive=False)
         image.save(class_dir / f"disc_{i:02d}.png")
     return folder

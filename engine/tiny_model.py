@@ -4,7 +4,8 @@ The demo, the tests and the benchmarks cannot download weights, so they build SD
 pipelines locally. Sizes: ``tiny`` (seconds on CPU, 64 px), ``medium`` (an SD-like 8x VAE at
 256 px, for CPU timing) and ``sd15`` (the real SD1.5 architecture, for GPU benchmarks).
 Variants: ``sd1`` (epsilon, CLIP quick_gelu) and ``sd2v`` (v-prediction, SD2-style UNet with
-linear projections and a gelu text encoder).
+linear projections and a gelu text encoder). One exception to random weights: ``builtin:tiny-sd1``
+loads the pretrained weights shipped in engine/assets/ (engine/tiny_weights.py).
 """
 
 from __future__ import annotations
@@ -88,8 +89,12 @@ def write_byte_tokenizer(folder: Path) -> None:
     (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
 
 
-def build_pipeline(size: Size = "tiny", variant: Variant = "sd1", seed: int = 0):
-    """Build a random-weight StableDiffusionPipeline; the same seed gives the same weights."""
+def build_pipeline(size: Size = "tiny", variant: Variant = "sd1", seed: int = 0, norm_groups: int = 32, attention_heads: int | None = None):
+    """Build a random-weight StableDiffusionPipeline; the same seed gives the same weights.
+
+    ``norm_groups`` (GroupNorm groups of the UNet and the VAE) and ``attention_heads`` (the UNet's
+    heads, else the size's own) are overridden by the pretrained tiny model: see engine/tiny_weights.py.
+    """
     import tempfile
 
     import torch
@@ -110,9 +115,9 @@ def build_pipeline(size: Size = "tiny", variant: Variant = "sd1", seed: int = 0)
         down_block_types=d.unet_down,
         up_block_types=d.unet_up,
         cross_attention_dim=d.cross_dim,
-        attention_head_dim=d.head_dim if not sd2 else tuple(max(1, c // 64) for c in d.unet_channels),
+        attention_head_dim=(attention_heads or d.head_dim) if not sd2 else tuple(max(1, c // 64) for c in d.unet_channels),
         use_linear_projection=sd2,
-        norm_num_groups=32,
+        norm_num_groups=norm_groups,
     )
     vae = AutoencoderKL(
         in_channels=3,
@@ -122,7 +127,7 @@ def build_pipeline(size: Size = "tiny", variant: Variant = "sd1", seed: int = 0)
         up_block_types=("UpDecoderBlock2D",) * len(d.vae_channels),
         latent_channels=4,
         layers_per_block=1 if size == "tiny" else 2,
-        norm_num_groups=32,
+        norm_num_groups=norm_groups,
         sample_size=d.resolution,
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,9 +162,16 @@ def build_pipeline(size: Size = "tiny", variant: Variant = "sd1", seed: int = 0)
     return assemble_pipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
 
 
-def save_tiny_model(folder: Path, size: Size = "tiny", variant: Variant = "sd1", seed: int = 0) -> Path:
-    """Build a random-weight pipeline and save it as a diffusers folder; returns the folder."""
-    pipe = build_pipeline(size=size, variant=variant, seed=seed)
+def save_tiny_model(folder: Path, size: Size = "tiny", variant: Variant = "sd1", seed: int = 0, pretrained: bool = False) -> Path:
+    """Save a pipeline as a diffusers folder (random weights, or the shipped pretrained tiny SD1); returns the folder."""
+    if pretrained:
+        from engine.tiny_weights import pretrained_pipeline
+
+        if (size, variant) != ("tiny", "sd1"):
+            raise ValueError(f"no pretrained weights ship for the {size} {variant} model; only for tiny sd1")
+        pipe = pretrained_pipeline()
+    else:
+        pipe = build_pipeline(size=size, variant=variant, seed=seed)
     folder = Path(folder)
     pipe.save_pretrained(folder)
     return folder

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import pytest
 import torch
 
 from engine.tiny_model import build_pipeline
@@ -45,3 +46,27 @@ def test_sd15_size_has_the_published_sd15_parameter_counts() -> None:
         pipe = build_pipeline("sd15")
     counts = {name: sum(p.numel() for p in getattr(pipe, name).parameters()) for name in ("unet", "vae", "text_encoder")}
     assert counts == {"unet": 859_520_964, "vae": 83_653_863, "text_encoder": 123_060_480}
+
+
+def test_builtin_tiny_sd1_carries_the_shipped_pretrained_weights(tiny_sd1: Path) -> None:
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from safetensors.torch import load_file
+
+    from engine.tiny_weights import WEIGHTS_FILE
+
+    shipped = load_file(str(WEIGHTS_FILE))
+    unet = UNet2DConditionModel.from_pretrained(tiny_sd1, subfolder="unet").state_dict()
+    vae = AutoencoderKL.from_pretrained(tiny_sd1, subfolder="vae")
+    assert all(torch.equal(unet[k], shipped[f"unet.{k}"].float()) for k in unet)
+    assert all(torch.equal(v, shipped[f"vae.{k}"].float()) for k, v in vae.state_dict().items())
+    assert vae.config.scaling_factor != 0.18215  # measured on the trained VAE, not SD's default
+
+
+def test_weights_that_do_not_fit_are_a_dbtui_error(tmp_path: Path) -> None:
+    from engine.tiny_weights import TinyWeightsError, load_weights, save_weights
+
+    path = save_weights(build_pipeline("tiny", "sd2v"), tmp_path / "other.safetensors")
+    with pytest.raises(TinyWeightsError, match="does not fit"):
+        load_weights(build_pipeline(), path)
+    with pytest.raises(TinyWeightsError, match="missing"):
+        load_weights(build_pipeline(), tmp_path / "absent.safetensors")

@@ -12,9 +12,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="train the built-in tiny model on the demo dataset (CPU, a minute or two)",
-        description="Build a tiny random-weight Stable Diffusion model and a synthetic dataset, then run "
+        description="Build the tiny built-in Stable Diffusion model and a synthetic dataset, then run "
         "the whole pipeline on them: class images, caching, training, samples, checkpoints and outputs. "
-        "Needs no GPU and no downloads. Its images are noise: it shows the machinery, not a useful model.",
+        "Needs no GPU and no downloads. The tiny model is pre-trained on coloured shapes: its previews "
+        "take on the demo subject's colours within the run, though it is far too small to draw it.",
     )
     parser.add_argument("--workdir", default="dbtui-demo", help="folder for the demo's profile and runs (default: %(default)s)")
     parser.add_argument("--plain", action="store_true", help="plain log lines instead of the live dashboard")
