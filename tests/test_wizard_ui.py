@@ -83,9 +83,13 @@ async def test_the_whole_flow_by_keyboard(workdir: Path) -> None:
         assert (workdir / "images" / "zwx_05.txt").read_text(encoding="utf-8") == "sks"
         await pilot.press("ctrl+r")  # undo the bulk edit
         assert not (workdir / "images" / "zwx_05.txt").exists()
-        await pilot.press("escape")
+        await pilot.press("escape")  # captions were edited: which caption mode should training use?
+        await pilot.pause()
+        assert type(app.screen).__name__ == "CaptionModeScreen"
+        await pilot.press("c")
         await pilot.pause()
         assert app.screen is screen
+        assert app.session.get("concepts.0.caption_mode") == "caption_file_then_prompt"
 
         await pilot.press("ctrl+n")
         await settle(pilot)
