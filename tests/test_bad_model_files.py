@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from convert_helpers import random_sd1  # noqa: F401
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from dbtui.cli import main
 from engine.convert import CheckpointReadError, export_single_file

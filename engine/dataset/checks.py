@@ -171,12 +171,11 @@ def caption_findings(
     return found
 
 
-def orphan_caption_findings(captions: list[Path], image_names: list[Path]) -> list[Finding]:
+def orphan_caption_findings(orphans: list[Path]) -> list[Finding]:
     """A caption file whose image is gone (renamed, deleted, or never copied) trains nothing."""
-    stems = {p.with_suffix("") for p in image_names}
     return [Finding(str(c), "caption_orphan", "warning", f"caption file {c.name} has no image with the same name",
                     "restore or rename its image, or delete the caption")
-            for c in captions if c.with_suffix("") not in stems]
+            for c in orphans]
 
 
 def prompt_findings(
@@ -275,7 +274,7 @@ def check_dataset(
         findings += caption_findings(image, caption_mode=caption_mode, extension=caption_extension,
                                      instance_prompt=instance_prompt, identifier=identifier, tokenizer=tokenizer,
                                      root=Path(folder))
-    findings += orphan_caption_findings(listing.captions, images + [r.path for r in listing.refused])
+    findings += orphan_caption_findings(listing.orphan_captions)
     findings += prompt_findings(folder_name, caption_mode=caption_mode, instance_prompt=instance_prompt,
                                 identifier=identifier, tokenizer=tokenizer)
     image_buckets = {p.path: nearest_bucket(p.width, p.height, buckets) for p in probes if p.ok}

@@ -6,6 +6,7 @@ could make the doctor read (and describe) any file on the machine.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass, field
@@ -31,6 +32,12 @@ class Listing:
     images: list[Path]  # regular files, links inside the folder, and broken links (the probe names those)
     refused: list[Refused] = field(default_factory=list)
     captions: list[Path] = field(default_factory=list)  # files with the caption extension
+
+    @property
+    def orphan_captions(self) -> list[Path]:
+        """Caption files with no image-named entry of the same name (its image renamed, deleted or never copied)."""
+        named = {p.with_suffix("") for p in self.images} | {r.path.with_suffix("") for r in self.refused}
+        return [c for c in self.captions if c.with_suffix("") not in named]
 
 
 def scan_folder(
@@ -106,13 +113,24 @@ def _sort_image(path: Path, is_link: bool, real_root: Path, listing: Listing) ->
                   "and dbtui does not follow links that leave it")
         listing.refused.append(Refused(path, "link_outside", reason))
         return
+    problem = file_problem(str(path))
+    if problem and problem[0] == "not_a_file":
+        listing.refused.append(Refused(path, *problem))
+    else:  # readable, or a broken link, a loop or an unreadable file: the probe names those
+        listing.images.append(path)
+
+
+def file_problem(path: str) -> tuple[str, str] | None:
+    """(code, reason) when ``path`` is not a regular file that can be opened; checked before Pillow opens it."""
     try:
-        mode = path.stat().st_mode
-    except OSError:  # a broken link or a link loop: the probe says which
-        listing.images.append(path)
-        return
-    if stat.S_ISREG(mode):
-        listing.images.append(path)
-    else:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        if os.path.islink(path):
+            return "broken_link", "it leads back to itself (a loop)" if error.errno == errno.ELOOP else \
+                "the file it points to does not exist"
+        return "unreadable", error.strerror or str(error)
+    if not stat.S_ISREG(mode):
+        # Opening a named pipe would wait forever for a writer.
         kind = "a folder" if stat.S_ISDIR(mode) else "a named pipe, socket or device"
-        listing.refused.append(Refused(path, "not_a_file", f"it is {kind}, not an image file"))
+        return "not_a_file", f"it is {kind}, not an image file"
+    return None

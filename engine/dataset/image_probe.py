@@ -1,22 +1,21 @@
 """Read what the doctor needs from one image, cheaply: header, EXIF, a small grey copy.
 
-Runs in worker processes, so it imports only Pillow, numpy and imagehash. JPEGs are decoded
-at reduced size with Pillow's draft mode (the DCT scaling reads the whole file, so truncation
-is still noticed, at a fraction of the cost).
+Runs in worker processes, so it imports only Pillow, numpy, imagehash and the file checks of
+``engine.dataset.files``. JPEGs are decoded at reduced size with Pillow's draft mode (the DCT
+scaling reads the whole file, so truncation is still noticed, at a fraction of the cost).
 """
 
 from __future__ import annotations
 
-import errno
-import os
 import re
-import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
+
+from engine.dataset.files import file_problem
 
 ANALYSIS_SIDE = 512  # blur and hashes are measured on a copy this long, so thresholds are size-free
 _ROTATING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF values that swap width and height
@@ -83,22 +82,6 @@ def probe_image(path: str | Path, max_pixels: int = Image.MAX_IMAGE_PIXELS) -> I
     except Exception as error:  # noqa: BLE001 - Pillow's decoders raise many types on damaged files
         # (OSError, SyntaxError, TypeError, struct.error…): each is a finding on this one file.
         return ImageProbe(path, *decode_problem(error))
-
-
-def file_problem(path: str) -> tuple[str, str] | None:
-    """(code, reason) when ``path`` is not a regular file that can be opened; checked before Pillow opens it."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as error:
-        if os.path.islink(path):
-            return "broken_link", "it leads back to itself (a loop)" if error.errno == errno.ELOOP else \
-                "the file it points to does not exist"
-        return "unreadable", error.strerror or str(error)
-    if not stat.S_ISREG(mode):
-        # Opening a named pipe would wait forever for a writer.
-        kind = "a folder" if stat.S_ISDIR(mode) else "a named pipe, socket or device"
-        return "not_a_file", f"it is {kind}, not an image file"
-    return None
 
 
 def decode_problem(error: Exception) -> tuple[str, str]:

@@ -23,11 +23,10 @@ from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.caption_text import CaptionFileError
 from engine.dataset.captions import atomic_write_text, read_caption
 from engine.dataset.errors import DatasetError
-from engine.dataset.files import caption_path, scan_folder
+from engine.dataset.files import caption_path, file_problem, scan_folder
 from engine.dataset.image_probe import (
     count_frames,
     decode_problem,
-    file_problem,
     identify_file,
     problem_text,
     verify_png,
@@ -136,8 +135,7 @@ def prepare_dataset(
             copied += _copy_caption(source, caption_path(output, caption_extension), src)
         except (CaptionFileError, DatasetError) as error:
             caption_failures.append((str(source), str(error)))
-    named = {p.with_suffix("") for p in images} | {r.path.with_suffix("") for r in listing.refused}
-    orphans = tuple(str(c) for c in listing.captions if c.with_suffix("") not in named)
+    orphans = tuple(str(c) for c in listing.orphan_captions)
     return PrepareResult(str(dst), tuple(written), tuple(up_to_date), tuple(failed), copied,
                          tuple(caption_failures), orphans)
 

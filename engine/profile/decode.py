@@ -11,7 +11,8 @@ _SAVE_AS_UTF8 = "open it in a text editor and save it as UTF-8"
 
 
 def decode_profile(raw: bytes, file: Path | None = None) -> str:
-    """The text of a profile file; a UTF-8 byte-order mark (Windows editors write one) is dropped."""
+    """The text of a profile file; a UTF-8 byte-order mark (Windows editors write one) is dropped.
+    NUL characters are refused later, by ``strip_text``, which every profile text goes through."""
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise _not_text(f"the file is saved as UTF-16, not UTF-8; {_SAVE_AS_UTF8}", None, file)
     try:
@@ -24,7 +25,7 @@ def decode_profile(raw: bytes, file: Path | None = None) -> str:
             line,
             file,
         ) from None
-    return strip_text(text, file)
+    return text
 
 
 def strip_text(text: str, file: Path | None = None) -> str:

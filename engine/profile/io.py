@@ -182,8 +182,7 @@ def _located(problems: list[Problem], lines: dict[str, int], file: Path | None, 
 
 
 def parse_text(text: str, file: Path | None = None) -> dict[str, Any]:
-    """TOML text → dict; a syntax error becomes a ProfileError with its line."""
-    text = strip_text(text, file)
+    """TOML text (already through ``strip_text``) → dict; a syntax error becomes a ProfileError with its line."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -197,8 +196,9 @@ def parse_text(text: str, file: Path | None = None) -> dict[str, Any]:
 
 def loads_profile(text: str, overrides: list[str] = (), file: Path | None = None) -> Profile:
     """Validate a profile from TOML text plus ``key=value`` overrides."""
+    text = strip_text(text, file)
     data = apply_overrides(parse_text(text, file), list(overrides))
-    return validate_data(data, lines=key_lines(strip_text(text, file)), file=file, overrides=override_sources(list(overrides)))
+    return validate_data(data, lines=key_lines(text), file=file, overrides=override_sources(list(overrides)))
 
 
 def load_profile(path: str | Path, overrides: list[str] = ()) -> Profile:
