@@ -84,7 +84,7 @@ def profile_for(args: argparse.Namespace, work: Path):
 def measure(args: argparse.Namespace, work: Path) -> dict[str, float]:
     import torch
 
-    from engine.run import train
+    from engine.runs.in_process import train
 
     events = []
     run_dir = work / "runs" / f"bench-{time.time_ns()}"

@@ -104,7 +104,7 @@ class RealEngine:
         if kind == "builtin":
             from engine.builtin import resolve_model
 
-            from engine.model_loading import native_resolution
+            from engine.models.loading import native_resolution
 
             folder = resolve_model(source)
             return ModelInfo(source, kind, "built-in tiny Stable Diffusion 1.x (for the demo)", folder,
@@ -115,7 +115,7 @@ class RealEngine:
                 return ModelInfo(source, kind, "not a diffusers folder (no model_index.json)", None, supported=False)
             import json
 
-            from engine.model_loading import native_resolution
+            from engine.models.loading import native_resolution
 
             name = json.loads(index.read_text(encoding="utf-8")).get("_class_name", "a diffusers pipeline")
             folder = str(Path(source).expanduser())
@@ -176,7 +176,7 @@ class RealEngine:
         return identifier_pieces(tokenizer, identifier) if judges_words(tokenizer) else None
 
     def fit_test(self, profile: Profile, steps: int, emit: Emit | None = None, price_per_hour: float | None = None) -> Any:
-        from engine.fit_process import run_fit_process
+        from engine.runs.fit_process import run_fit_process
 
         return run_fit_process(profile, steps, emit, price_per_hour=price_per_hour)
 

@@ -26,20 +26,14 @@ def new_profile_data() -> dict[str, Any]:
 
 
 def demo_profile_data(output_dir: str = "runs") -> dict[str, Any]:
-    """The tiny built-in model and dataset: trains on a CPU in about a minute."""
-    return {
-        "name": "tiny-demo",
-        "model": {"pretrained": "builtin:tiny-sd1"},
-        "concepts": [{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
-                      "class_dir": "builtin:demo-class", "class_prompt": "photo of a disc", "num_class_images": 8}],
-        "dataset": {"resolution": 64},
-        "prior": {"enabled": True, "steps": 4},
-        "training": {"method": "full", "max_train_steps": 60},
-        "optimizer": {"learning_rate": 5e-4},
-        "precision": {"mixed_precision": "no", "gradient_checkpointing": False},
-        "sampling": {"num_images": 1, "steps": 12, "every_n_steps": 30},
-        "saving": {"output_dir": output_dir, "every_n_steps": 30},
-    }
+    """The shipped demo profile (tiny built-in model and dataset), writing its runs under ``output_dir``."""
+    import tomllib
+
+    from engine.builtin import demo_profile_text
+
+    data = tomllib.loads(demo_profile_text())
+    data["saving"]["output_dir"] = output_dir
+    return data
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Rebuild engine/assets/tiny-sd1.safetensors: the pretrained weights of ``builtin:tiny-sd1``.
+"""Rebuild engine/builtin/assets/tiny-sd1.safetensors: the pretrained weights of ``builtin:tiny-sd1``.
 
     OMP_NUM_THREADS=1 python3 scripts/pretrain_tiny.py [--threads 1] [--out PATH]
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.tiny_pretrain import Schedule, pretrain  # noqa: E402
-from engine.tiny_weights import WEIGHTS_FILE, save_weights  # noqa: E402
+from engine.builtin.tiny_pretrain import Schedule, pretrain  # noqa: E402
+from engine.builtin.tiny_weights import WEIGHTS_FILE, save_weights  # noqa: E402
 
 
 def main() -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.tiny_model import build_pipeline
+from engine.builtin.tiny_model import build_pipeline
 
 COMPONENTS = ("unet", "vae", "text_encoder")
 

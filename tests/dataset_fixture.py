@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from engine.tiny_model import _bytes_to_unicode
+from engine.builtin.tiny_model import _bytes_to_unicode
 
 IDENTIFIER = "ohwx"
 CLEAN = ["clean_a.jpg", "clean_b.png", "clean_c.webp", "clean_d.jpg"]

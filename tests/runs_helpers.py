@@ -63,7 +63,7 @@ def step_of(folder: RunFolder) -> int:
 KILL_AFTER_STEP = """
 import os, signal, sys
 from engine.training.trainer import Trainer
-from engine.worker import main
+from engine.runs.worker import main
 kill_at = int(sys.argv[2])
 original = Trainer.after_step
 def after_step(self, step):
@@ -78,7 +78,7 @@ sys.exit(main([sys.argv[1]] + sys.argv[3:]))
 KILL_AT_RENAME = """
 import os, signal, sys
 import engine.runs.checkpoints as checkpoints
-from engine.worker import main
+from engine.runs.worker import main
 target = "step-%08d.partial" % int(sys.argv[2])
 real_replace = os.replace
 class Os:
@@ -134,7 +134,7 @@ WORKER_NAN_ON_ONE_PROCESS = """
 import json, os, sys
 from pathlib import Path
 from engine.training.trainer import Trainer
-from engine.worker import main
+from engine.runs.worker import main
 original = Trainer.loss
 def loss(self, batch):
     value = original(self, batch)

@@ -107,7 +107,7 @@ def test_a_folder_is_not_a_checkpoint(tmp_path: Path, capsys) -> None:
 
 @pytest.mark.parametrize(("name", "case"), [("model.safetensors", "empty"), ("download.html", "web page")])
 def test_model_pretrained_single_file_says_what_is_wrong(name: str, case: str, tmp_path: Path) -> None:
-    from engine.model_loading import resolve_model_folder
+    from engine.models.loading import resolve_model_folder
 
     data, expected = CASES[case]
     source = tmp_path / name

@@ -16,7 +16,7 @@ from engine.profile import Profile
 
 ROOT = Path(__file__).parents[1]
 DEMO = ROOT / "profiles" / "tiny-demo.toml"
-SHIPPED = [*sorted((ROOT / "profiles").glob("*.toml")), ROOT / "engine" / "tiny-demo.toml"]
+SHIPPED = [*sorted((ROOT / "profiles").glob("*.toml")), ROOT / "engine" / "builtin" / "tiny-demo.toml"]
 
 GOOD = """[model]
 pretrained = "builtin:tiny-sd1"

@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from engine.convert import ConvertError, UnsupportedModelError, export_lora_diffusers, export_lora_kohya
 from engine.convert.lora_export import _kohya_alpha
 from engine.events import PhaseFinished
-from engine.tiny_model import build_pipeline
+from engine.builtin.tiny_model import build_pipeline
 
 RANK, UNET_ALPHA, TEXT_ALPHA = 4, 8, 2  # alphas unlike the rank, so a lost alpha shows
 

@@ -196,7 +196,7 @@ def test_a_letter_by_letter_tokenizer_does_not_judge_the_identifier(tmp_path) ->
     no one-token words to suggest, so the doctor says it cannot judge instead of advising nothing."""
     from engine.dataset.checks import prompt_findings
     from engine.dataset.tokens import judges_words, load_tokenizer
-    from engine.tiny_model import write_byte_tokenizer
+    from engine.builtin.tiny_model import write_byte_tokenizer
 
     write_byte_tokenizer(tmp_path / "tok")
     tokenizer = load_tokenizer(tmp_path / "tok")

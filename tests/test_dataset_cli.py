@@ -8,7 +8,7 @@ import pytest
 from dataset_fixture import textured, write_fixture
 
 from dbtui.cli import main
-from engine.tiny_model import write_byte_tokenizer
+from engine.builtin.tiny_model import write_byte_tokenizer
 
 
 @pytest.fixture(autouse=True)

@@ -13,11 +13,11 @@ import torch
 
 from engine.builtin import demo_profile_text
 from engine.profile import Profile, loads_profile
-from engine.run import train
-from engine.sampling import save_samples
-from engine.tiny_model import build_pipeline
-from engine.tiny_pretrain import Schedule, pretrain
-from engine.tiny_weights import ARCHITECTURE, PARTS
+from engine.runs.in_process import train
+from engine.training.sampling import save_samples
+from engine.builtin.tiny_model import build_pipeline
+from engine.builtin.tiny_pretrain import Schedule, pretrain
+from engine.builtin.tiny_weights import ARCHITECTURE, PARTS
 
 # The demo profile plus the settings proposed for it in issue 13 (harmless once it has them).
 DEMO_OVERRIDES = ["training.max_train_steps=60", "optimizer.learning_rate=5e-4", "saving.every_n_steps=30", "sampling.steps=12"]

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from engine.fit_process import FitProcessError, run_fit_process
+from engine.runs.fit_process import FitProcessError, run_fit_process
 from tests.runs_helpers import ROOT, env
 from tests.training_helpers import tiny_profile
 
 # In a fresh interpreter, as the wizard is: run the fit test, report what it saw and imported.
 CALLER = """
 import json, sys
-from engine.fit_process import run_fit_process
+from engine.runs.fit_process import run_fit_process
 from engine.profile import load_profile
 seen = []
 result = run_fit_process(load_profile(sys.argv[1]), 3, seen.append, price_per_hour=2.0)

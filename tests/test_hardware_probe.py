@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.library_noise import BITSANDBYTES_CPU_KERNEL, hold_back_library_noise
+from engine.runs.library_noise import BITSANDBYTES_CPU_KERNEL, hold_back_library_noise
 
 ROOT = Path(__file__).parents[1]
 NOTICE = "gemm_4bit_forward"

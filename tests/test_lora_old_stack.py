@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 from test_convert_lora import _lora_pipeline
 
 from engine.convert import export_lora_diffusers
-from engine.tiny_model import build_pipeline
+from engine.builtin.tiny_model import build_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = Path(__file__).with_name("lora_probe.py")

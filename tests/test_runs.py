@@ -14,13 +14,13 @@ import torch
 from safetensors.torch import load_file
 
 from engine.builtin import resolve_model
-from engine.run import train
+from engine.runs.in_process import train
 from engine.runs.checkpoints import complete_checkpoints, latest_checkpoint, read_manifest
 from engine.runs.control import request, take_requests
 from engine.runs.folder import RunFolder, RunFolderError, TrainerLock
 from engine.runs.supervisor import Supervisor
-from engine.runs.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, images_look_broken
-from engine.sinks import read_events
+from engine.training.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, images_look_broken
+from engine.runs.sinks import read_events
 from tests.runs_helpers import (
     KILL_AFTER_STEP,
     KILL_AT_RENAME,
@@ -47,7 +47,7 @@ def start_worker(run_dir: Path, profile_path: Path, code: str | None = None, *ar
     folder = RunFolder(run_dir).create()
     folder.profile.write_text(profile_path.read_text())
     if code is None:
-        return python("import sys; from engine.worker import main; sys.exit(main(sys.argv[1:]))", str(run_dir), *args)
+        return python("import sys; from engine.runs.worker import main; sys.exit(main(sys.argv[1:]))", str(run_dir), *args)
     return python(code, str(run_dir), *args)
 
 

@@ -9,7 +9,7 @@ import torch
 
 from engine.data.encoders import LatentSource
 from engine.data.examples import Example
-from engine.sampling import generate_images
+from engine.training.sampling import generate_images
 
 
 def _pipeline(tiny_sd1: Path):

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.tiny_model import build_pipeline
+from engine.builtin.tiny_model import build_pipeline
 
 
 def test_tiny_model_loads_and_generates_a_64px_image(tiny_sd1: Path) -> None:
@@ -52,7 +52,7 @@ def test_builtin_tiny_sd1_carries_the_shipped_pretrained_weights(tiny_sd1: Path)
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from safetensors.torch import load_file
 
-    from engine.tiny_weights import WEIGHTS_FILE
+    from engine.builtin.tiny_weights import WEIGHTS_FILE
 
     shipped = load_file(str(WEIGHTS_FILE))
     unet = UNet2DConditionModel.from_pretrained(tiny_sd1, subfolder="unet").state_dict()
@@ -63,7 +63,7 @@ def test_builtin_tiny_sd1_carries_the_shipped_pretrained_weights(tiny_sd1: Path)
 
 
 def test_weights_that_do_not_fit_are_a_dbtui_error(tmp_path: Path) -> None:
-    from engine.tiny_weights import TinyWeightsError, load_weights, save_weights
+    from engine.builtin.tiny_weights import TinyWeightsError, load_weights, save_weights
 
     path = save_weights(build_pipeline("tiny", "sd2v"), tmp_path / "other.safetensors")
     with pytest.raises(TinyWeightsError, match="does not fit"):

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from engine.data.images import list_images
-from engine.run import train
-from engine.sinks import read_events
+from engine.runs.in_process import train
+from engine.runs.sinks import read_events
 from tests.training_helpers import image_latents, predictions, tiny_profile
 
 
@@ -200,12 +200,12 @@ def test_single_file_and_kohya_exports_after_training(tmp_path: Path) -> None:
 def test_the_model_is_saved_before_the_final_samples_without_the_optimizer_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A final preview that fails (out of GPU memory, say) must not lose the trained model, and
     the optimizer's state is gone before the exports and previews need memory."""
-    import engine.outputs
-    import engine.sampling
+    import engine.training.outputs
+    import engine.training.sampling
 
     seen: dict[str, int] = {}
     trainers: list = []
-    real_save_outputs = engine.outputs.save_outputs
+    real_save_outputs = engine.training.outputs.save_outputs
 
     def save_outputs(*args, **kwargs):
         seen["optimizer_state_at_export"] = len(trainers[0].optimizer.state)
@@ -214,8 +214,8 @@ def test_the_model_is_saved_before_the_final_samples_without_the_optimizer_state
     def broken_preview(*args, **kwargs):
         raise RuntimeError("the preview ran out of memory")
 
-    monkeypatch.setattr(engine.outputs, "save_outputs", save_outputs)
-    monkeypatch.setattr(engine.sampling, "save_samples", broken_preview)
+    monkeypatch.setattr(engine.training.outputs, "save_outputs", save_outputs)
+    monkeypatch.setattr(engine.training.sampling, "save_samples", broken_preview)
     profile = tiny_profile(tmp_path, training={"max_train_steps": 2}, sampling={"num_images": 1, "steps": 2})
     with pytest.raises(RuntimeError, match="preview ran out of memory"):
         train(profile, trainer_hook=trainers.append,

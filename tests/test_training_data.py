@@ -8,12 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.class_images import ClassRequest, ensure_class_images, generated_folder, settings_of
+from engine.training.class_images import ClassRequest, ensure_class_images, generated_folder, settings_of
 from engine.data.batches import epoch_batches, process_batches
 from engine.data.captions import caption_for
 from engine.data.examples import bucket_list, build_examples
 from engine.data.images import DataError
-from engine.run import train
+from engine.runs.in_process import train
 from tests.training_helpers import tiny_profile
 
 

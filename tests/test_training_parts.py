@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from engine.model_loading import ModelNotFoundError, resolve_model_folder
+from engine.models.loading import ModelNotFoundError, resolve_model_folder
 from engine.profile.schema import OptimizerSection
 from engine.training.losses import make_noise, min_snr_weights, target_for
 from engine.training.optim import build_lr_scheduler, build_optimizer

@@ -14,7 +14,7 @@ from pathlib import Path
 from dbtui.engine_facade import HardwareReport, ModelInfo, RealEngine, RunSummary
 from engine.events import (CheckpointSaved, Event, PhaseFinished, PhaseProgress, PhaseStarted, RunFinished, RunStarted,
                            SampleSaved, StepEnded, Warning)
-from engine.fit import FitResult
+from engine.runs.fit import FitResult
 from engine.hardware import Hardware
 
 IMAGES = (".png", ".jpg", ".jpeg", ".webp")

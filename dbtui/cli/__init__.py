@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine.library_noise import hold_back_library_noise
+    from engine.runs.library_noise import hold_back_library_noise
 
     hold_back_library_noise()  # every command, not only training, may load peft and so bitsandbytes
     argv = sys.argv[1:] if argv is None else argv

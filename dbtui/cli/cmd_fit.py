@@ -23,9 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _fit(args: argparse.Namespace) -> int:
     from engine.events import StepEnded
-    from engine.fit import fit_test
+    from engine.runs.fit import fit_test
     from engine.profile import load_profile
-    from engine.run import run_dir_for
+    from engine.runs.folder import run_dir_for
     from engine.runs.folder import check_creatable
 
     from dbtui.format import duration

@@ -20,8 +20,14 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from engine.errors import DbtuiError
+
+
+def run_dir_for(profile: Any) -> Path:
+    """Where a profile's run lives: <saving.output_dir>/<name>."""
+    return Path(profile.saving.output_dir) / profile.name
 
 
 class RunFolderError(DbtuiError):

@@ -7,9 +7,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.launch import worker_command
+from engine.runs.command import worker_command
 from engine.profile import Profile, dumps_profile
-from engine.run import run_dir_for
+from engine.runs.folder import run_dir_for
 from engine.runs.checkpoints import complete_checkpoints
 from engine.runs.folder import RunFolder, RunFolderError, unusable_folder
 

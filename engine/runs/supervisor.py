@@ -14,7 +14,7 @@ from typing import Any
 from engine.runs.checkpoints import Checkpointer
 from engine.runs.control import take_requests
 from engine.runs.folder import RunFolder, RunState
-from engine.runs.watchdogs import NonFiniteLossError
+from engine.training.watchdogs import NonFiniteLossError
 
 
 class Supervisor:

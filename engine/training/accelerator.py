@@ -19,7 +19,7 @@ def make_accelerator(profile: Any, precision: str, run_dir: Path) -> Any:
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
 
-    from engine.distributed import on_cpu, process_state
+    from engine.training.distributed import on_cpu, process_state
 
     log_with = None if profile.logging.logger == "none" else profile.logging.logger
     if log_with:
@@ -31,7 +31,7 @@ def make_accelerator(profile: Any, precision: str, run_dir: Path) -> Any:
     # accelerate keeps one state per process, fixed by its first Accelerator; a later run in the
     # same process (a second fit test, say) may ask for another precision. The process group
     # (PartialState) stays. transformers' Trainer resets it the same way.
-    process_state()  # the process group, joined the way engine.distributed says
+    process_state()  # the process group, joined the way engine.training.distributed says
     AcceleratorState._reset_state()
     handlers = []
     if profile.training.train_text_encoder and profile.training.clip_skip > 1:

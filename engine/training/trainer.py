@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from engine.builtin import resolve_dir
-from engine.class_images import ClassRequest, ensure_class_images
+from engine.training.class_images import ClassRequest, ensure_class_images
 from engine.data.batches import Batch, epoch_batches, process_batches
 from engine.data.encoders import LatentSource, TextSource
 from engine.data.examples import Example, bucket_list, build_examples
@@ -30,10 +30,10 @@ from engine.events import (
     SampleSaved,
     Warning,
 )
-from engine.model_loading import Components, load_components, resolve_model_folder
+from engine.models.loading import Components, load_components, resolve_model_folder
 from engine.profile import Profile, dumps_profile
 from engine.training.losses import make_noise, min_snr_weights, per_sample_loss, target_for
-from engine.training.models import prepare_models, vae_dtype, weights_trained
+from engine.training.trainable import prepare_models, vae_dtype, weights_trained
 from engine.training.optim import build_lr_scheduler, build_optimizer
 from engine.training.metrics import StepMeter, flat_config, versions
 from engine.training.precision import configure_gpu_maths, effective_precision, weight_dtype
@@ -162,7 +162,7 @@ class Trainer:
         weights as loaded: a cast to half precision and back would round the weights the whole run
         starts from.
         """
-        from engine.sampling import sampling_pipeline
+        from engine.training.sampling import sampling_pipeline
 
         components = self.components
         train_unet, train_text_encoder = weights_trained(self.profile.training)
@@ -375,7 +375,7 @@ class Trainer:
         profile = self.profile
         if profile.sampling.num_images == 0 or not self.accelerator.is_main_process:
             return []
-        from engine.sampling import sampling_pipeline, save_samples
+        from engine.training.sampling import sampling_pipeline, save_samples
 
         prompts = profile.sampling.prompts or list(dict.fromkeys(c.instance_prompt for c in profile.concepts))
         with self.phase("sampling", f"step {step}", total=len(prompts) * profile.sampling.num_images), self._eval_models() as (unet, text_encoder):
@@ -388,14 +388,14 @@ class Trainer:
                     resolution=profile.dataset.resolution, clip_skip=profile.training.clip_skip,
                 )
         self.emit(SampleSaved(step=step, paths=[str(p) for p in paths], grid=str(grid) if grid else None))
-        from engine.runs.watchdogs import NAN_ADVICE, images_look_broken
+        from engine.training.watchdogs import NAN_ADVICE, images_look_broken
 
         if images_look_broken(self.last_sample_images):
             self.emit(Warning(message=f"every sample image at step {step} is black: the model may be producing NaNs", advice=NAN_ADVICE))
         return paths
 
     def save_outputs(self) -> dict[str, str]:
-        from engine.outputs import save_outputs
+        from engine.training.outputs import save_outputs
 
         self.accelerator.wait_for_everyone()
         if not self.accelerator.is_main_process:

@@ -10,7 +10,7 @@ from engine.profile import Profile
 
 def worker_command(profile: Profile, run_dir: Path, extra: list[str] = ()) -> list[str]:
     """The command that trains ``run_dir/profile.toml``; several processes go through accelerate."""
-    worker = ["-m", "engine.worker", str(run_dir), *extra]
+    worker = ["-m", "engine.runs.worker", str(run_dir), *extra]
     n = profile.launch.num_processes
     if n <= 1:
         return [sys.executable, *worker]

@@ -55,7 +55,7 @@ def _pixels(images: list[Any]) -> torch.Tensor:
 
 
 def _batch(rng: random.Random, size: int) -> tuple[torch.Tensor, list[str]]:
-    from engine.shapes_data import draw_example
+    from engine.builtin.shapes_data import draw_example
 
     pairs = [draw_example(rng) for _ in range(size)]
     return _pixels([image for image, _ in pairs]), [caption for _, caption in pairs]
@@ -142,8 +142,8 @@ def _train_unet(pipe: Any, schedule: Schedule, rng: random.Random, generator: to
 
 def pretrain(schedule: Schedule = Schedule(), threads: int = 1, log: Callable[[str], None] = lambda _: None) -> Any:
     """The tiny SD1 pipeline, pretrained on shapes under ``schedule``."""
-    from engine.tiny_model import build_pipeline
-    from engine.tiny_weights import ARCHITECTURE
+    from engine.builtin.tiny_model import build_pipeline
+    from engine.builtin.tiny_weights import ARCHITECTURE
 
     with deterministic(threads):
         pipe = build_pipeline("tiny", "sd1", seed=schedule.seed, **ARCHITECTURE)

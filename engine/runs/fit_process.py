@@ -2,7 +2,7 @@
 
 Training in the wizard's own process would leave it holding the GPU (a CUDA context and the
 allocator's cached blocks) while the real run starts beside it, and a crash there would take the
-wizard down. The child, ``python -m engine.fit_process PROFILE --steps N``, prints each event
+wizard down. The child, ``python -m engine.runs.fit_process PROFILE --steps N``, prints each event
 and then the result as JSON lines on stdout; it stops training when its parent goes away.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from engine.errors import DbtuiError
 from engine.events import Event, event_from_dict
-from engine.fit import FitResult, fit_test
+from engine.runs.fit import FitResult, fit_test
 from engine.profile import Profile, load_profile, save_profile
 
 RESULT_KEY = "fit_result"
@@ -34,10 +34,10 @@ class FitProcessError(DbtuiError):
 def run_fit_process(
     profile: Profile, steps: int = 10, emit: Callable[[Event], None] | None = None, *, price_per_hour: float | None = None
 ) -> FitResult:
-    """``engine.fit.fit_test`` in a child process; events reach ``emit`` as they happen."""
+    """``engine.runs.fit.fit_test`` in a child process; events reach ``emit`` as they happen."""
     with tempfile.TemporaryDirectory(prefix="dbtui-fit-") as tmp:
         path = save_profile(profile, Path(tmp) / "profile.toml")
-        command = [sys.executable, "-m", "engine.fit_process", str(path), "--steps", str(steps)]
+        command = [sys.executable, "-m", "engine.runs.fit_process", str(path), "--steps", str(steps)]
         if price_per_hour is not None:
             command += ["--price-per-hour", repr(price_per_hour)]
         # stderr to a file: libraries write plenty there, and an unread pipe would block the child.
@@ -84,7 +84,7 @@ def _stop_when_orphaned(cancel: threading.Event) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.fit_process", description="The fit test, for another process to read.")
+    parser = argparse.ArgumentParser(prog="python -m engine.runs.fit_process", description="The fit test, for another process to read.")
     parser.add_argument("profile", type=Path)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--price-per-hour", type=float)

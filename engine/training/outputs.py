@@ -32,8 +32,8 @@ def full_precision_models(profile: Any, components: Any, unet: Any, text_encoder
     precision under fp16/bf16), so they are read again from the base model as it was, and a LoRA
     is folded into that fp32 base; rounding them would change the user's model for nothing.
     """
-    from engine.model_loading import load_text_encoder, load_unet, load_vae
-    from engine.training.models import merged_into, weights_trained
+    from engine.models.loading import load_text_encoder, load_unet, load_vae
+    from engine.training.trainable import merged_into, weights_trained
 
     folder = components.folder
     train_unet, train_text_encoder = weights_trained(profile.training)
@@ -59,7 +59,7 @@ def save_pipeline(folder: Path, components: Any, unet: Any, text_encoder: Any, *
 
     from diffusers import DDPMScheduler
 
-    from engine.sampling import assemble_pipeline
+    from engine.training.sampling import assemble_pipeline
 
     unet_to_save = copy.deepcopy(unet).to(torch.float16) if unet_half else unet
     pipe = assemble_pipeline(vae=vae, text_encoder=text_encoder, tokenizer=components.tokenizer, unet=unet_to_save,

@@ -1,4 +1,4 @@
-"""The shipped pretrained weights of ``builtin:tiny-sd1``: one fp16 safetensors file in engine/assets/.
+"""The shipped pretrained weights of ``builtin:tiny-sd1``: one fp16 safetensors file in engine/builtin/assets/.
 
 Made by ``scripts/pretrain_tiny.py`` (engine/tiny_pretrain.py). Keys are the pipeline's own
 state-dict keys under ``unet.``, ``vae.`` and ``text_encoder.``; the metadata holds the VAE's
@@ -62,6 +62,6 @@ def load_weights(pipe: Any, path: Path = WEIGHTS_FILE) -> Any:
 
 def pretrained_pipeline() -> Any:
     """The tiny SD1 pipeline with the shipped pretrained weights."""
-    from engine.tiny_model import build_pipeline
+    from engine.builtin.tiny_model import build_pipeline
 
     return load_weights(build_pipeline("tiny", "sd1", **ARCHITECTURE))

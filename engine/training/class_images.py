@@ -133,7 +133,7 @@ def ensure_class_images(
 def _generate(pipe: Any, request: ClassRequest, settings: dict[str, Any], *, first_index: int, count: int) -> list[Any]:
     import torch
 
-    from engine.sampling import generate_images
+    from engine.training.sampling import generate_images
 
     # One generator per image, seeded by its index, so an interrupted run continues identically.
     generators = [torch.Generator("cpu").manual_seed(settings["seed"] + first_index + i) for i in range(count)]

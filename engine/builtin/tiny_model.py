@@ -5,7 +5,7 @@ pipelines locally. Sizes: ``tiny`` (seconds on CPU, 64 px), ``medium`` (an SD-li
 256 px, for CPU timing) and ``sd15`` (the real SD1.5 architecture, for GPU benchmarks).
 Variants: ``sd1`` (epsilon, CLIP quick_gelu) and ``sd2v`` (v-prediction, SD2-style UNet with
 linear projections and a gelu text encoder). One exception to random weights: ``builtin:tiny-sd1``
-loads the pretrained weights shipped in engine/assets/ (engine/tiny_weights.py).
+loads the pretrained weights shipped in engine/builtin/assets/ (engine/builtin/tiny_weights.py).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def build_pipeline(size: Size = "tiny", variant: Variant = "sd1", seed: int = 0,
     """Build a random-weight StableDiffusionPipeline; the same seed gives the same weights.
 
     ``norm_groups`` (GroupNorm groups of the UNet and the VAE) and ``attention_heads`` (the UNet's
-    heads, else the size's own) are overridden by the pretrained tiny model: see engine/tiny_weights.py.
+    heads, else the size's own) are overridden by the pretrained tiny model: see engine/builtin/tiny_weights.py.
     """
     import tempfile
 
@@ -101,7 +101,7 @@ def build_pipeline(size: Size = "tiny", variant: Variant = "sd1", seed: int = 0,
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from engine.sampling import assemble_pipeline
+    from engine.training.sampling import assemble_pipeline
 
     d = _DIMS[size]
     sd2 = variant == "sd2v"
@@ -165,7 +165,7 @@ def build_pipeline(size: Size = "tiny", variant: Variant = "sd1", seed: int = 0,
 def save_tiny_model(folder: Path, size: Size = "tiny", variant: Variant = "sd1", seed: int = 0, pretrained: bool = False) -> Path:
     """Save a pipeline as a diffusers folder (random weights, or the shipped pretrained tiny SD1); returns the folder."""
     if pretrained:
-        from engine.tiny_weights import pretrained_pipeline
+        from engine.builtin.tiny_weights import pretrained_pipeline
 
         if (size, variant) != ("tiny", "sd1"):
             raise ValueError(f"no pretrained weights ship for the {size} {variant} model; only for tiny sd1")

@@ -12,7 +12,7 @@ import random
 
 from PIL import Image, ImageDraw
 
-from engine.demo_data import PLACES, star, textured_background
+from engine.builtin.demo_data import PLACES, star, textured_background
 
 COLOURS = {
     "red": (220, 30, 30),

@@ -13,7 +13,7 @@ from pathlib import Path
 from engine.errors import DbtuiError
 
 PREFIX = "builtin:"
-# name: (size, variant, pretrained). Only tiny-sd1 ships weights (engine/assets/); the rest are random.
+# name: (size, variant, pretrained). Only tiny-sd1 ships weights (engine/builtin/assets/); the rest are random.
 MODELS = {
     "tiny-sd1": ("tiny", "sd1", True),
     "tiny-sd1-random": ("tiny", "sd1", False),  # for tests that measure learning from scratch
@@ -65,7 +65,7 @@ def resolve_model(name: str) -> str:
     size, variant, pretrained = MODELS[key]
 
     def build(tmp: Path) -> None:
-        from engine.tiny_model import save_tiny_model
+        from engine.builtin.tiny_model import save_tiny_model
 
         save_tiny_model(tmp, size=size, variant=variant, pretrained=pretrained)
 
@@ -81,7 +81,7 @@ def resolve_dir(name: str) -> str:
         raise UnknownBuiltinError(f"unknown built-in folder '{name}'; choose one of: " + ", ".join(PREFIX + k for k in DATASETS))
 
     def build(tmp: Path) -> None:
-        from engine.demo_data import write_demo_dataset
+        from engine.builtin.demo_data import write_demo_dataset
 
         write_demo_dataset(tmp)
 

@@ -1,4 +1,4 @@
-"""``python -m engine.worker RUN_DIR [--resume CHECKPOINT|latest] [--detached]``: the trainer process.
+"""``python -m engine.runs.worker RUN_DIR [--resume CHECKPOINT|latest] [--detached]``: the trainer process.
 
 Reads RUN_DIR/profile.toml and reports only through the run folder (events.jsonl, state.json),
 so whoever started it can go away. Exit status: 0 finished or stopped, 1 failed.
@@ -15,15 +15,15 @@ from engine.errors import DbtuiError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.worker", description="Train the profile in RUN_DIR/profile.toml.")
+    parser = argparse.ArgumentParser(prog="python -m engine.runs.worker", description="Train the profile in RUN_DIR/profile.toml.")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", help="a checkpoint folder, or 'latest'")
     parser.add_argument("--detached", action="store_true", help="ignore SIGHUP (the terminal closing)")
     args = parser.parse_args(argv)
 
-    from engine.distributed import process_state
+    from engine.training.distributed import process_state
     from engine.profile import load_profile
-    from engine.run import train
+    from engine.runs.in_process import train
     from engine.runs.checkpoints import CheckpointError, latest_checkpoint
     from engine.runs.folder import RunFolder, TrainerLock
     from engine.runs.supervisor import Supervisor

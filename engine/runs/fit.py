@@ -56,7 +56,7 @@ def fit_test(
 
     ``cancel`` set from elsewhere stops it early, as it stops any run.
     """
-    from engine.run import train
+    from engine.runs.in_process import train
 
     steps = max(2, steps)
     cancel = cancel or threading.Event()

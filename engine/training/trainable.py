@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from engine.errors import DbtuiError
-from engine.model_loading import Components
+from engine.models.loading import Components
 
 
 class AttentionBackendError(DbtuiError):

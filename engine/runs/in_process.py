@@ -12,16 +12,12 @@ import torch
 
 from engine.errors import DbtuiError
 from engine.events import Event, RunFailed, RunFinished
-from engine.library_noise import hold_back_library_noise
+from engine.runs.folder import run_dir_for
+from engine.runs.library_noise import hold_back_library_noise
 from engine.profile import Profile, dumps_profile
-from engine.runs.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, oom_advice
-from engine.sinks import Emitter, JsonlSink
+from engine.training.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, oom_advice
+from engine.runs.sinks import Emitter, JsonlSink
 from engine.training.trainer import RunResult, StepHook, Trainer
-
-
-def run_dir_for(profile: Profile) -> Path:
-    """Where a profile's run lives: <saving.output_dir>/<name>."""
-    return Path(profile.saving.output_dir) / profile.name
 
 
 def train(
@@ -47,7 +43,7 @@ def train(
     trainer = Trainer(profile, run_dir, emit=emitter, cancel=cancel, step_hooks=step_hooks)
     started = time.perf_counter()
     try:
-        from engine.distributed import process_state
+        from engine.training.distributed import process_state
 
         if process_state().is_main_process:
             jsonl = JsonlSink(run_dir / "events.jsonl")
