@@ -14,6 +14,7 @@ import torch
 from engine.builtin import demo_profile_text
 from engine.profile import Profile, loads_profile
 from engine.runs.in_process import train
+from engine.models.sd import StableDiffusion
 from engine.training.sampling import save_samples
 from engine.builtin.tiny_model import build_pipeline
 from engine.builtin.tiny_pretrain import Schedule, pretrain
@@ -46,10 +47,12 @@ def _previews(model_dir: Path, profile: Profile, folder: Path) -> list[Any]:
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     sampling = profile.sampling
+    sd = StableDiffusion()
     return save_samples(
         pipe, folder, prompts=[profile.concepts[0].instance_prompt], negative_prompt=sampling.negative_prompt,
         num_images=PREVIEWS, steps=sampling.steps, guidance=sampling.guidance_scale, seed=sampling.seed,
-        resolution=profile.dataset.resolution, clip_skip=profile.training.clip_skip,
+        resolution=profile.dataset.resolution, prompt_kwargs=sd.prompt_kwargs,
+        encode=lambda captions: sd.encode_text([pipe.tokenizer], [pipe.text_encoder], captions, profile.training.clip_skip, pipe.device),
     )[2]
 
 

@@ -163,7 +163,7 @@ def test_v_prediction_trains_against_the_velocity(tmp_path: Path) -> None:
     alpha = trainer.components.noise_scheduler.alphas_cumprod[t].view(-1, 1, 1, 1)
     velocity = alpha.sqrt() * noise - (1 - alpha).sqrt() * latents
     noisy = alpha.sqrt() * latents + (1 - alpha).sqrt() * noise
-    hidden = trainer.texts.get([trainer.examples[i].caption for i in batch.instance])
+    hidden = trainer.texts.get([trainer.examples[i].caption for i in batch.instance])["hidden"]
     with torch.no_grad():
         prediction = trainer.accelerator.unwrap_model(trainer.unet)(noisy, t, hidden).sample
     assert torch.allclose(loss, torch.nn.functional.mse_loss(prediction, velocity), rtol=1e-4)

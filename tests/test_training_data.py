@@ -183,6 +183,7 @@ def test_clip_skip_uses_the_nth_layer_from_the_end_through_the_final_norm(tiny_s
     from diffusers import StableDiffusionPipeline
 
     from engine.data.encoders import TextSource
+    from engine.models.sd import StableDiffusion
 
     pipe = StableDiffusionPipeline.from_pretrained(tiny_sd1)
     prompt = ["photo of zwx disc"]
@@ -190,7 +191,8 @@ def test_clip_skip_uses_the_nth_layer_from_the_end_through_the_final_norm(tiny_s
     with torch.no_grad():
         states = pipe.text_encoder(ids, output_hidden_states=True).hidden_states
         last, _ = pipe.encode_prompt(prompt, "cpu", 1, False)  # diffusers' own, clip_skip off
-        source = lambda n: TextSource(pipe.tokenizer, pipe.text_encoder, device=torch.device("cpu"), clip_skip=n, cache=True).get(prompt)
+        source = lambda n: TextSource(StableDiffusion(), [pipe.tokenizer], [pipe.text_encoder], device=torch.device("cpu"), clip_skip=n,
+                                      cache=True).get(prompt)["hidden"]
         assert torch.allclose(source(1), last, atol=1e-6)
         norm = pipe.text_encoder.final_layer_norm
         assert torch.allclose(source(2), norm(states[-2]), atol=1e-6)

@@ -10,7 +10,8 @@ import torch
 
 from engine.models.loading import ModelNotFoundError, resolve_model_folder
 from engine.profile.schema import OptimizerSection
-from engine.training.losses import make_noise, min_snr_weights, target_for
+from engine.models.noise_objective import min_snr_weights, target_for
+from engine.training.losses import make_noise
 from engine.training.optim import build_lr_scheduler, build_optimizer
 from engine.training.precision import configure_gpu_maths, effective_precision
 

@@ -18,6 +18,7 @@ MODELS = {
     "tiny-sd1": ("tiny", "sd1", True),
     "tiny-sd1-random": ("tiny", "sd1", False),  # for tests that measure learning from scratch
     "tiny-sd2v": ("tiny", "sd2v", False),
+    "tiny-sdxl": ("tiny", "sdxl", False),  # two text encoders and text_time conditioning, at 64 px
     "medium-sd1": ("medium", "sd1", False),
     "sd15-random": ("sd15", "sd1", False),
 }
@@ -65,6 +66,11 @@ def resolve_model(name: str) -> str:
     size, variant, pretrained = MODELS[key]
 
     def build(tmp: Path) -> None:
+        if variant == "sdxl":
+            from engine.builtin.tiny_sdxl import save_tiny_sdxl
+
+            save_tiny_sdxl(tmp)
+            return
         from engine.builtin.tiny_model import save_tiny_model
 
         save_tiny_model(tmp, size=size, variant=variant, pretrained=pretrained)

@@ -101,7 +101,7 @@ def build_pipeline(size: Size = "tiny", variant: Variant = "sd1", seed: int = 0,
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from engine.training.sampling import assemble_pipeline
+    from engine.models.sd import assemble_pipeline
 
     d = _DIMS[size]
     sd2 = variant == "sd2v"

@@ -106,7 +106,7 @@ def _set_scaling_factor(vae: Any, rng: random.Random) -> None:
 
 
 def _train_unet(pipe: Any, schedule: Schedule, rng: random.Random, generator: torch.Generator, log: Callable[[str], None]) -> None:
-    from engine.training.losses import min_snr_weights
+    from engine.models.noise_objective import min_snr_weights
 
     unet, text_encoder, vae, tokenizer, scheduler = pipe.unet, pipe.text_encoder, pipe.vae, pipe.tokenizer, pipe.scheduler
     params = list(unet.parameters()) + list(text_encoder.parameters())

@@ -4,7 +4,7 @@ Latents: each image is resized to cover its bucket and encoded once (and once mi
 flipping is on). The VAE's distribution (mean and std) is kept, so every step still draws a
 fresh latent sample exactly as uncached training does. Crops happen in latent space, so
 random crops work with cached latents too.
-Text: with the text encoder frozen, each distinct caption is encoded once.
+Text: with the text encoders frozen, each distinct caption is encoded once, by the model's family.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch
 from engine.data.examples import Example
 from engine.data.images import cover_size, load_rgb
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
+from engine.models.family import Family, ImageGeometry, TextEmbeddings, stack_embeddings
 
 
 def _pixels(example: Example, multiple: int, flip: bool) -> torch.Tensor:
@@ -84,10 +85,17 @@ class LatentSource:
 
     def sample(self, indexes: tuple[int, ...], flips: list[bool], center: bool, generator: torch.Generator) -> torch.Tensor:
         """A batch of scaled latents: cropped (centre or random) in latent space, then sampled."""
-        out = []
+        return self.sample_with_geometry(indexes, flips, center, generator)[0]
+
+    def sample_with_geometry(
+        self, indexes: tuple[int, ...], flips: list[bool], center: bool, generator: torch.Generator
+    ) -> tuple[torch.Tensor, list[ImageGeometry]]:
+        """``sample``, with where each crop came from in pixels (what SDXL conditions on)."""
+        out, geometry = [], []
         for index, flip in zip(indexes, flips):
             params = self.params(index, flip)
-            width, height = self.examples[index].bucket
+            example = self.examples[index]
+            width, height = example.bucket
             rows, cols = height // self.scale, width // self.scale
             spare_rows, spare_cols = params.shape[1] - rows, params.shape[2] - cols
             if center:
@@ -99,51 +107,43 @@ class LatentSource:
             std = torch.exp(0.5 * logvar.clamp(-30.0, 20.0))
             noise = torch.randn(mean.shape, generator=generator).to(mean.device)
             out.append((mean + std * noise - self.shift_factor) * self.scaling_factor)
-        return torch.stack(out)
+            original = (example.size[1], example.size[0]) if example.size else (height, width)
+            geometry.append(ImageGeometry(original, (top * self.scale, left * self.scale), (height, width)))
+        return torch.stack(out), geometry
 
     def release(self) -> None:
         self._stored.clear()
 
 
 class TextSource:
-    """Text-encoder hidden states for captions (``clip_skip``: 1 = last layer, 2 = penultimate)."""
+    """The family's text embeddings for captions (``clip_skip``: 1 = the family's usual layer, 2 = one earlier)."""
 
-    def __init__(self, tokenizer: Any, text_encoder: Any, *, device: torch.device, clip_skip: int, cache: bool):
-        self.tokenizer = tokenizer
-        self.text_encoder = text_encoder
+    def __init__(self, family: Family, tokenizers: list[Any], text_encoders: list[Any], *, device: torch.device,
+                 clip_skip: int, cache: bool):
+        self.family = family
+        self.tokenizers = tokenizers
+        self.text_encoders = text_encoders
         self.device = device
         self.clip_skip = clip_skip
         self.cache = cache
-        self._stored: dict[str, torch.Tensor] = {}
+        self._stored: dict[str, TextEmbeddings] = {}
         self.encode_calls = 0
 
-    def encode(self, captions: list[str]) -> torch.Tensor:
-        """Hidden states for the captions; gradients flow when the text encoder trains."""
+    def encode(self, captions: list[str]) -> TextEmbeddings:
+        """Embeddings for the captions; gradients flow when a text encoder trains."""
         self.encode_calls += 1
-        return encode_text(self.tokenizer, self.text_encoder, captions, self.clip_skip, self.device)
+        return self.family.encode_text(self.tokenizers, self.text_encoders, captions, self.clip_skip, self.device)
 
     @torch.no_grad()
     def fill(self, captions: list[str]) -> None:
         for caption in sorted(set(captions) - set(self._stored)):
-            self._stored[caption] = self.encode([caption])[0]
+            encoded = self.encode([caption])
+            self._stored[caption] = {name: tensor[0] for name, tensor in encoded.items()}
 
-    def get(self, captions: list[str]) -> torch.Tensor:
+    def get(self, captions: list[str]) -> TextEmbeddings:
         if not self.cache:
             return self.encode(captions)
         missing = [c for c in captions if c not in self._stored]
         if missing:
             self.fill(missing)
-        return torch.stack([self._stored[c] for c in captions])
-
-
-def encode_text(tokenizer: Any, text_encoder: Any, captions: list[str], clip_skip: int, device: torch.device) -> torch.Tensor:
-    """CLIP hidden states for ``captions``: the last layer, or the ``clip_skip``-th from the end
-    passed through the final layer norm (as diffusers does; written here because its own
-    ``clip_skip`` path fails under transformers 5, whose CLIPTextModel has no ``text_model``)."""
-    ids = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
-    ids = ids.to(device)
-    if clip_skip == 1:
-        return text_encoder(ids)[0]
-    hidden = text_encoder(ids, output_hidden_states=True).hidden_states[-clip_skip]
-    encoder = getattr(text_encoder, "module", text_encoder)
-    return getattr(encoder, "text_model", encoder).final_layer_norm(hidden)
+        return stack_embeddings([self._stored[c] for c in captions])

@@ -17,6 +17,7 @@ class Example:
     concept: int
     is_class: bool
     bucket: Bucket
+    size: tuple[int, int] | None = None  # (width, height) of the image file, when read
 
 
 def bucket_list(resolution: int, bucketing: bool, buckets: list[tuple[int, int]] | None, multiple: int) -> list[Bucket]:
@@ -38,9 +39,11 @@ def build_examples(
             raise DataError(f"no images in '{folder}' (concept {index}); add .png/.jpg/.webp files")
         for path in images:
             caption = caption_for(path, concept.caption_mode, concept.instance_prompt, profile.dataset.caption_extension)
-            examples.append(Example(path, caption, index, False, nearest_bucket(*image_size(path), buckets)))
+            size = image_size(path)
+            examples.append(Example(path, caption, index, False, nearest_bucket(*size, buckets), size))
     for index, paths in class_images.items():
         prompt = profile.concepts[index].class_prompt or ""
         for path in paths:
-            examples.append(Example(path, prompt, index, True, nearest_bucket(*image_size(path), buckets)))
+            size = image_size(path)
+            examples.append(Example(path, prompt, index, True, nearest_bucket(*size, buckets), size))
     return examples

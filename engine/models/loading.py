@@ -1,21 +1,22 @@
-"""Resolve a profile's model to a local diffusers folder and load its parts for training."""
+"""Resolve a profile's model to a local diffusers folder and load its parts for training.
+
+``ModelNotFoundError`` and ``Components`` are re-exported here for callers of this module.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from engine.builtin import resolve_model
-from engine.errors import DbtuiError
 from engine.events import Event
+from engine.models.family import Components
+from engine.models.parts import ModelNotFoundError
+
+__all__ = ["Components", "ModelNotFoundError", "load_components", "native_resolution", "resolve_model_folder"]
 
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
-
-
-class ModelNotFoundError(DbtuiError):
-    """The base model is neither a local folder or file nor reachable on the hub."""
 
 
 def native_resolution(folder: Path | str) -> int | None:
@@ -29,31 +30,6 @@ def native_resolution(folder: Path | str) -> int | None:
         return int(unet["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-@dataclass
-class Components:
-    """The parts of a Stable Diffusion pipeline the trainer uses."""
-
-    folder: Path
-    tokenizer: Any
-    text_encoder: Any
-    vae: Any
-    unet: Any
-    noise_scheduler: Any
-
-    @property
-    def prediction_type(self) -> str:
-        return self.noise_scheduler.config.prediction_type
-
-    @property
-    def vae_scale_factor(self) -> int:
-        return 2 ** (len(self.vae.config.block_out_channels) - 1)
-
-    @property
-    def size_multiple(self) -> int:
-        """Pixel sizes must be multiples of this for the VAE and every UNet level."""
-        return self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
 
 
 def resolve_model_folder(
@@ -116,54 +92,9 @@ def _offline_advice(name: str) -> str:
     )
 
 
-def load_components(
-    folder: Path, *, vae: str | None = None, tokenizer: str | None = None, revision: str | None = None
-) -> Components:
-    """Load tokenizer, text encoder, VAE, UNet and the training noise scheduler from a folder."""
-    from diffusers import DDPMScheduler
-    from transformers import CLIPTokenizer
+def load_components(folder: Path, *, vae: str | None = None, tokenizer: str | None = None, revision: str | None = None) -> Components:
+    """Load every part the trainer uses from a diffusers folder, through the folder's family."""
+    from engine.models.registry import family_of
 
     folder = Path(folder)
-    tokenizer_source = (resolve_model(tokenizer), None) if tokenizer else (str(folder), "tokenizer")
-    try:
-        tok = (
-            CLIPTokenizer.from_pretrained(tokenizer_source[0], subfolder=tokenizer_source[1])
-            if tokenizer_source[1]
-            else CLIPTokenizer.from_pretrained(tokenizer_source[0])
-        )
-    except OSError as error:
-        raise ModelNotFoundError(f"no CLIP tokenizer in '{tokenizer_source[0]}': set model.tokenizer to a folder that has one ({error})") from None
-    return Components(
-        folder=folder,
-        tokenizer=tok,
-        text_encoder=load_text_encoder(folder),
-        vae=load_vae(folder, vae),
-        unet=load_unet(folder),
-        noise_scheduler=DDPMScheduler.from_pretrained(folder, subfolder="scheduler"),
-    )
-
-
-def load_unet(folder: Path) -> Any:
-    """The model folder's UNet, in fp32 on the CPU."""
-    from diffusers import UNet2DConditionModel
-
-    return UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
-
-
-def load_text_encoder(folder: Path) -> Any:
-    """The model folder's text encoder, in fp32 on the CPU."""
-    from transformers import CLIPTextModel
-
-    return CLIPTextModel.from_pretrained(folder, subfolder="text_encoder")
-
-
-def load_vae(folder: Path, vae: str | None = None) -> Any:
-    """The VAE override ``vae`` (a folder, a model with a vae/ part, or a hub id), else the folder's own; fp32, CPU."""
-    from diffusers import AutoencoderKL
-
-    if not vae:
-        return AutoencoderKL.from_pretrained(folder, subfolder="vae")
-    vae_folder = resolve_model_folder(vae, revision=None) if not Path(vae).is_dir() else Path(vae)
-    if (vae_folder / "vae").is_dir():
-        return AutoencoderKL.from_pretrained(vae_folder, subfolder="vae")
-    return AutoencoderKL.from_pretrained(vae_folder)
+    return family_of(folder).load(folder, vae=vae, tokenizer=tokenizer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -25,45 +26,45 @@ def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
     return target
 
 
-def full_precision_models(profile: Any, components: Any, unet: Any, text_encoder: Any) -> tuple[Any, Any, Any]:
-    """(UNet, text encoder, VAE) for a saved pipeline, all fp32, so that it loads like any other.
+def full_precision_models(profile: Any, components: Any, unet: Any, text_encoders: list[Any]) -> tuple[Any, list[Any], Any]:
+    """(UNet, text encoders, VAE) for a saved pipeline, all fp32, so that it loads like any other.
 
     Weights that trained in full are fp32 already. Frozen parts trained in the weight dtype (half
     precision under fp16/bf16), so they are read again from the base model as it was, and a LoRA
     is folded into that fp32 base; rounding them would change the user's model for nothing.
     """
-    from engine.models.loading import load_text_encoder, load_unet, load_vae
+    from engine.models.parts import load_unet, load_vae
     from engine.training.trainable import merged_into, weights_trained
 
     folder = components.folder
+    family = components.family
     train_unet, train_text_encoder = weights_trained(profile.training)
     lora = profile.training.method == "lora"
 
     def as_loaded(model: Any, load: Callable[[], Any]) -> Any:
         return model if model.dtype == torch.float32 else load()
 
+    def text_encoder_out(index: int, model: Any) -> Any:
+        if train_text_encoder:
+            return model
+        if lora and profile.training.train_text_encoder:
+            return merged_into(family.load_text_encoder(folder, index), model)
+        return as_loaded(model, lambda: family.load_text_encoder(folder, index))
+
     unet_out = unet if train_unet else merged_into(load_unet(folder), unet)
-    if train_text_encoder:
-        text_encoder_out = text_encoder
-    elif lora and profile.training.train_text_encoder:
-        text_encoder_out = merged_into(load_text_encoder(folder), text_encoder)
-    else:
-        text_encoder_out = as_loaded(text_encoder, lambda: load_text_encoder(folder))
     vae_out = as_loaded(components.vae, lambda: load_vae(folder, profile.model.vae))
-    return unet_out, text_encoder_out, vae_out
+    return unet_out, [text_encoder_out(i, m) for i, m in enumerate(text_encoders)], vae_out
 
 
-def save_pipeline(folder: Path, components: Any, unet: Any, text_encoder: Any, *, vae: Any, unet_half: bool) -> None:
-    """A complete diffusers pipeline with these models, the base's tokenizer and its scheduler."""
+def save_pipeline(folder: Path, components: Any, unet: Any, text_encoders: list[Any], *, vae: Any, unet_half: bool) -> None:
+    """A complete diffusers pipeline of the model's family with these models, the base's tokenizers and scheduler."""
     import copy
 
     from diffusers import DDPMScheduler
 
-    from engine.training.sampling import assemble_pipeline
-
     unet_to_save = copy.deepcopy(unet).to(torch.float16) if unet_half else unet
-    pipe = assemble_pipeline(vae=vae, text_encoder=text_encoder, tokenizer=components.tokenizer, unet=unet_to_save,
-                             scheduler=DDPMScheduler.from_config(components.noise_scheduler.config))
+    parts = dataclasses.replace(components, vae=vae)
+    pipe = components.family.pipeline(parts, unet_to_save, text_encoders, DDPMScheduler.from_config(components.noise_scheduler.config))
     pipe.save_pretrained(folder, safe_serialization=True)
     # Keep the base model's own inference scheduler (class and settings), not the training one.
     base = Path(components.folder) / "scheduler" / "scheduler_config.json"
@@ -72,7 +73,7 @@ def save_pipeline(folder: Path, components: Any, unet: Any, text_encoder: Any, *
 
 
 def save_outputs(
-    profile: Any, components: Any, unet: Any, text_encoder: Any, out_dir: Path, emit: Callable[[Event], None]
+    profile: Any, components: Any, unet: Any, text_encoders: list[Any], out_dir: Path, emit: Callable[[Event], None]
 ) -> dict[str, str]:
     """Write every export the profile asks for; returns {format: path}."""
     started = time.perf_counter()
@@ -80,18 +81,16 @@ def save_outputs(
     emit(PhaseStarted(phase="export", total=len(formats), description=", ".join(formats)))
     outputs: dict[str, str] = {}
     lora = profile.training.method == "lora"
-    trained_te = text_encoder if profile.training.train_text_encoder else None
+    trained_text_encoders = text_encoders if profile.training.train_text_encoder else None
     lora_dir = out_dir / "lora"
     if lora:
-        from engine.convert import export_lora_diffusers
-
-        atomic_folder(lora_dir, lambda tmp: export_lora_diffusers(tmp, unet=unet, text_encoder=trained_te))
+        atomic_folder(lora_dir, lambda tmp: components.family.export_lora(tmp, unet, trained_text_encoders))
         outputs["lora_diffusers"] = str(lora_dir / "pytorch_lora_weights.safetensors")
     pipeline_dir = out_dir / "diffusers"
     needs_pipeline = not lora or "diffusers" in formats or {"safetensors", "ckpt"} & set(formats)
     if needs_pipeline:
-        unet_out, text_encoder_out, vae_out = full_precision_models(profile, components, unet, text_encoder)
-        atomic_folder(pipeline_dir, lambda tmp: save_pipeline(tmp, components, unet_out, text_encoder_out, vae=vae_out,
+        unet_out, text_encoders_out, vae_out = full_precision_models(profile, components, unet, text_encoders)
+        atomic_folder(pipeline_dir, lambda tmp: save_pipeline(tmp, components, unet_out, text_encoders_out, vae=vae_out,
                                                               unet_half=profile.saving.unet_half and not lora))
         outputs["diffusers"] = str(pipeline_dir)
     for fmt in ("safetensors", "ckpt"):

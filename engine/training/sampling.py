@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from engine.data.encoders import encode_text
+from engine.models.family import TextEmbeddings
 
 
-def assemble_pipeline(*, vae: Any, text_encoder: Any, tokenizer: Any, unet: Any, scheduler: Any) -> Any:
-    """A StableDiffusionPipeline over these models (no safety checker: it is not ours to train)."""
-    from diffusers import StableDiffusionPipeline
-
-    return StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-
-
-def sampling_pipeline(components: Any, unet: Any, text_encoder: Any, device: torch.device) -> Any:
-    """A pipeline over the models being trained, with a fast multistep sampler."""
+def sampling_pipeline(components: Any, unet: Any, text_encoders: list[Any], device: torch.device) -> Any:
+    """The family's pipeline over the models being trained, with a fast multistep sampler."""
     from diffusers import DPMSolverMultistepScheduler
 
     scheduler = DPMSolverMultistepScheduler.from_config(components.noise_scheduler.config)
-    pipe = assemble_pipeline(vae=components.vae, text_encoder=text_encoder, tokenizer=components.tokenizer, unet=unet, scheduler=scheduler)
+    pipe = components.family.pipeline(components, unet, text_encoders, scheduler)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 
@@ -75,20 +60,20 @@ def save_samples(
     guidance: float,
     seed: int,
     resolution: int,
-    clip_skip: int,
+    encode: Callable[[list[str]], TextEmbeddings],
+    prompt_kwargs: Callable[[TextEmbeddings, TextEmbeddings], dict[str, Any]],
 ) -> tuple[list[Path], Path | None, list[Any]]:
-    """Write ``num_images`` per prompt and a grid into ``folder``; returns (paths, grid, images)."""
+    """Write ``num_images`` per prompt and a grid into ``folder``; returns (paths, grid, images).
+
+    Prompts are encoded by ``encode`` (the family's own text encoding, with the run's clip_skip) and
+    handed to the pipeline as embeddings through ``prompt_kwargs``."""
     folder.mkdir(parents=True, exist_ok=True)
     paths, images = [], []
     for p, prompt in enumerate(prompts):
         generators = [torch.Generator("cpu").manual_seed(seed + i) for i in range(num_images)]
-        device = pipe.text_encoder.device
-        positive = encode_text(pipe.tokenizer, pipe.text_encoder, [prompt] * num_images, clip_skip, device)
-        negative = encode_text(pipe.tokenizer, pipe.text_encoder, [negative_prompt] * num_images, clip_skip, device)
         generated = generate_images(
             pipe,
-            prompt_embeds=positive,
-            negative_prompt_embeds=negative,
+            **prompt_kwargs(encode([prompt] * num_images), encode([negative_prompt] * num_images)),
             num_inference_steps=steps,
             guidance_scale=guidance,
             height=resolution,

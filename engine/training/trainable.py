@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from engine.errors import DbtuiError
-from engine.models.loading import Components
+from engine.models.family import Components
 
 
 class AttentionBackendError(DbtuiError):
@@ -59,35 +59,44 @@ def vae_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def prepare_models(components: Components, profile: Any, device: torch.device, dtype: torch.dtype) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
-    """Set trainable parts, dtypes and memory savers; returns (UNet params, text-encoder params) to train."""
-    unet, text_encoder, vae = components.unet, components.text_encoder, components.vae
+    """Set trainable parts, dtypes and memory savers; returns (UNet params, text-encoder params) to train.
+
+    "The text encoder" means every text encoder of the family (SDXL has two): they train, get LoRA
+    or stay frozen together.
+    """
+    unet, text_encoders, vae = components.unet, components.text_encoders, components.vae
     training = profile.training
     lora = training.method == "lora"
     train_unet, train_text_encoder = weights_trained(training)
     vae.requires_grad_(False)
     vae.to(device, dtype=vae_dtype(dtype))
     unet.requires_grad_(train_unet)
-    text_encoder.requires_grad_(train_text_encoder)
+    for text_encoder in text_encoders:
+        text_encoder.requires_grad_(train_text_encoder)
     if lora:
         unet.to(device, dtype=dtype)
         unet.add_adapter(_lora_config(profile.lora, profile.lora.unet_targets))
         if training.train_text_encoder:
-            text_encoder.to(device, dtype=dtype)
-            add_text_encoder_lora(text_encoder, _lora_config(profile.lora, profile.lora.text_encoder_targets))
+            for text_encoder in text_encoders:
+                text_encoder.to(device, dtype=dtype)
+                add_text_encoder_lora(text_encoder, _lora_config(profile.lora, profile.lora.text_encoder_targets))
     else:
         unet.to(device)
-        text_encoder.to(device, dtype=torch.float32 if training.train_text_encoder else dtype)
+        for text_encoder in text_encoders:
+            text_encoder.to(device, dtype=torch.float32 if training.train_text_encoder else dtype)
     if not training.train_text_encoder:
-        text_encoder.to(device, dtype=dtype)
+        for text_encoder in text_encoders:
+            text_encoder.to(device, dtype=dtype)
     # Trainable weights stay in fp32 under mixed precision (accelerate autocasts the forward).
     unet_params = [p for p in unet.parameters() if p.requires_grad]
-    text_params = [p for p in text_encoder.parameters() if p.requires_grad] if training.train_text_encoder else []
+    text_params = [p for te in text_encoders for p in te.parameters() if p.requires_grad] if training.train_text_encoder else []
     for param in unet_params + text_params:
         param.data = param.data.float()
     if profile.precision.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
         if training.train_text_encoder:
-            text_encoder.gradient_checkpointing_enable()
+            for text_encoder in text_encoders:
+                text_encoder.gradient_checkpointing_enable()
     if profile.precision.attention == "xformers":
         try:
             unet.enable_xformers_memory_efficient_attention()
@@ -96,5 +105,6 @@ def prepare_models(components: Components, profile: Any, device: torch.device, d
                 f"xformers attention is not usable here ({error}); set precision.attention = \"sdpa\" (as fast on torch 2)"
             ) from None
     unet.train()
-    text_encoder.train(training.train_text_encoder)
+    for text_encoder in text_encoders:
+        text_encoder.train(training.train_text_encoder)
     return unet_params, text_params

@@ -30,9 +30,10 @@ from engine.events import (
     SampleSaved,
     Warning,
 )
-from engine.models.loading import Components, load_components, resolve_model_folder
+from engine.models.family import Components, embeddings_to
+from engine.models.loading import load_components, resolve_model_folder
 from engine.profile import Profile, dumps_profile
-from engine.training.losses import make_noise, min_snr_weights, per_sample_loss, target_for
+from engine.training.losses import make_noise, per_sample_loss
 from engine.training.trainable import prepare_models, vae_dtype, weights_trained
 from engine.training.optim import build_lr_scheduler, build_optimizer
 from engine.training.metrics import StepMeter, flat_config, versions
@@ -167,9 +168,10 @@ class Trainer:
         components = self.components
         train_unet, train_text_encoder = weights_trained(self.profile.training)
         components.unet.to(self.device, None if train_unet else self.dtype)
-        components.text_encoder.to(self.device, None if train_text_encoder else self.dtype)
+        for text_encoder in components.text_encoders:
+            text_encoder.to(self.device, None if train_text_encoder else self.dtype)
         components.vae.to(self.device, vae_dtype(self.dtype))
-        return sampling_pipeline(components, components.unet, components.text_encoder, self.device)
+        return sampling_pipeline(components, components.unet, components.text_encoders, self.device)
 
     def _half_precision(self) -> contextlib.AbstractContextManager:
         """Autocast to the weight dtype for inference (samples, class images); off when weights are fp32."""
@@ -183,7 +185,9 @@ class Trainer:
             cache=profile.dataset.cache_latents, hflip=profile.dataset.hflip,
         )
         cache_text = not profile.training.train_text_encoder
-        self.texts = TextSource(components.tokenizer, components.text_encoder, device=self.device, clip_skip=profile.training.clip_skip, cache=cache_text)
+        self.objective = components.family.objective(components.noise_scheduler)
+        self.texts = TextSource(components.family, components.tokenizers, list(components.text_encoders), device=self.device,
+                                clip_skip=profile.training.clip_skip, cache=cache_text)
         if profile.dataset.cache_latents:
             self.latents.fill(self.emit, self.cancel.is_set)
         if cache_text:
@@ -194,7 +198,8 @@ class Trainer:
             if profile.dataset.cache_latents:
                 components.vae.to("cpu")
             if cache_text:
-                components.text_encoder.to("cpu")
+                for text_encoder in components.text_encoders:
+                    text_encoder.to("cpu")
             torch.cuda.empty_cache()
 
     def _optimizer(self) -> None:
@@ -216,13 +221,13 @@ class Trainer:
         self.total_steps = default_total_steps(profile, instances, self.steps_per_epoch)
         self.lr_scheduler = build_lr_scheduler(optimizer, profile.optimizer, self.total_steps)
         if self.text_params:
-            self.unet, self.text_encoder, self.optimizer = accelerator.prepare(self.components.unet, self.components.text_encoder, optimizer)
-            # The forward must go through the prepared (DDP) wrapper, or its gradients are never
+            self.unet, *self.text_encoders, self.optimizer = accelerator.prepare(self.components.unet, *self.components.text_encoders, optimizer)
+            # The forward must go through the prepared (DDP) wrappers, or their gradients are never
             # averaged across processes and each process's copy drifts apart.
-            self.texts.text_encoder = self.text_encoder
+            self.texts.text_encoders = self.text_encoders
         else:
             self.unet, self.optimizer = accelerator.prepare(self.components.unet, optimizer)
-            self.text_encoder = self.components.text_encoder
+            self.text_encoders = list(self.components.text_encoders)
         self.train_text_encoder = bool(self.text_params)
 
     # -- the loop ------------------------------------------------------------------
@@ -285,11 +290,12 @@ class Trainer:
             param.requires_grad_(False)
             param.grad = None
         self.train_text_encoder = False
-        self.texts.text_encoder.eval()
+        for text_encoder in self.texts.text_encoders:
+            text_encoder.eval()
 
     def _optimizer_step(self, micro_batches: list[Batch]) -> float:
         accelerator = self.accelerator
-        models = [self.unet] + ([self.text_encoder] if self.train_text_encoder else [])
+        models = [self.unet] + (self.text_encoders if self.train_text_encoder else [])
         total = 0.0
         for i, batch in enumerate(micro_batches):
             last = i == len(micro_batches) - 1
@@ -329,41 +335,40 @@ class Trainer:
 
     def _per_sample_losses(self, indexes: tuple[int, ...]) -> torch.Tensor:
         profile = self.profile
-        scheduler = self.components.noise_scheduler
         generator = self.generator
         hflip = profile.dataset.hflip
         flips = [bool(torch.rand(1, generator=generator) < 0.5) if hflip else False for _ in indexes]
-        latents = self.latents.sample(indexes, flips, profile.dataset.center_crop, generator).to(self.device)
+        latents, geometry = self.latents.sample_with_geometry(indexes, flips, profile.dataset.center_crop, generator)
+        latents = latents.to(self.device)
         noise = make_noise(latents, generator, profile.training.noise_offset)
-        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],), generator=generator).to(self.device)
-        noisy = scheduler.add_noise(latents, noise, timesteps)
+        timesteps = self.objective.sample_timesteps(latents.shape[0], generator).to(self.device)
+        noisy = self.objective.noisy(latents, noise, timesteps)
         captions = [self.examples[i].caption for i in indexes]
         if self.train_text_encoder:
-            hidden = self.texts.encode(captions)
+            text = self.texts.encode(captions)
         else:
             with torch.no_grad():
-                hidden = self.texts.get(captions)
-        prediction = self.unet(noisy, timesteps, hidden.to(self.device)).sample
-        losses = per_sample_loss(prediction, target_for(scheduler, latents, noise, timesteps))
+                text = self.texts.get(captions)
+        prediction = self.components.family.denoise(self.unet, noisy, timesteps, embeddings_to(text, self.device), geometry)
+        losses = per_sample_loss(prediction, self.objective.target(latents, noise, timesteps))
         if profile.training.min_snr_gamma:
-            losses = losses * min_snr_weights(scheduler, timesteps, profile.training.min_snr_gamma).to(losses.device)
+            losses = losses * self.objective.min_snr_weights(timesteps, profile.training.min_snr_gamma).to(losses.device)
         return losses
 
     # -- samples and outputs ---------------------------------------------------------
     @contextlib.contextmanager
     def _eval_models(self):
         """Models ready for inference: on the device, eval mode; restored afterwards."""
-        components = self.components
         unet = self.accelerator.unwrap_model(self.unet)
-        text_encoder = self.accelerator.unwrap_model(self.text_encoder)
-        places = [(m, next(m.parameters()).device) for m in (components.vae, text_encoder)]
+        text_encoders = [self.accelerator.unwrap_model(m) for m in self.text_encoders]
+        places = [(m, next(m.parameters()).device) for m in (self.components.vae, *text_encoders)]
         for model, _ in places:
             model.to(self.device)
-        modes = [(m, m.training) for m in (unet, text_encoder)]
-        unet.eval()
-        text_encoder.eval()
+        modes = [(m, m.training) for m in (unet, *text_encoders)]
+        for model, _ in modes:
+            model.eval()
         try:
-            yield unet, text_encoder
+            yield unet, text_encoders
         finally:
             for model, mode in modes:
                 model.train(mode)
@@ -378,14 +383,17 @@ class Trainer:
         from engine.training.sampling import sampling_pipeline, save_samples
 
         prompts = profile.sampling.prompts or list(dict.fromkeys(c.instance_prompt for c in profile.concepts))
-        with self.phase("sampling", f"step {step}", total=len(prompts) * profile.sampling.num_images), self._eval_models() as (unet, text_encoder):
+        family = self.components.family
+        with self.phase("sampling", f"step {step}", total=len(prompts) * profile.sampling.num_images), self._eval_models() as (unet, text_encoders):
             with self._half_precision():
-                pipe = sampling_pipeline(self.components, unet, text_encoder, self.device)
+                pipe = sampling_pipeline(self.components, unet, text_encoders, self.device)
                 paths, grid, self.last_sample_images = save_samples(
                     pipe, self.run_dir / "samples" / f"step-{step:06d}", prompts=prompts,
                     negative_prompt=profile.sampling.negative_prompt, num_images=profile.sampling.num_images,
                     steps=profile.sampling.steps, guidance=profile.sampling.guidance_scale, seed=profile.sampling.seed,
-                    resolution=profile.dataset.resolution, clip_skip=profile.training.clip_skip,
+                    resolution=profile.dataset.resolution, prompt_kwargs=family.prompt_kwargs,
+                    encode=lambda captions: family.encode_text(self.components.tokenizers, text_encoders, captions,
+                                                               profile.training.clip_skip, self.device),
                 )
         self.emit(SampleSaved(step=step, paths=[str(p) for p in paths], grid=str(grid) if grid else None))
         from engine.training.watchdogs import NAN_ADVICE, images_look_broken
@@ -401,8 +409,8 @@ class Trainer:
         if not self.accelerator.is_main_process:
             return {}
         unet = self.accelerator.unwrap_model(self.unet)
-        text_encoder = self.accelerator.unwrap_model(self.text_encoder)
-        outputs = save_outputs(self.profile, self.components, unet, text_encoder, self.run_dir / "outputs", self.emit)
+        text_encoders = [self.accelerator.unwrap_model(m) for m in self.text_encoders]
+        outputs = save_outputs(self.profile, self.components, unet, text_encoders, self.run_dir / "outputs", self.emit)
         (self.run_dir / "outputs" / "profile.toml").write_text(dumps_profile(self.profile), encoding="utf-8")
         return outputs
 
@@ -414,6 +422,6 @@ class Trainer:
         of them freeing a collective's tensors there aborts the process."""
         accelerator = self.accelerator
         self.unet = accelerator.unwrap_model(self.unet)
-        self.text_encoder = self.texts.text_encoder = accelerator.unwrap_model(self.text_encoder)
+        self.text_encoders = self.texts.text_encoders = [accelerator.unwrap_model(m) for m in self.text_encoders]
         accelerator.free_memory()
         accelerator.end_training()

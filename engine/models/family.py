@@ -1,0 +1,120 @@
+"""What differs between model families, as one small protocol the trainer is written against.
+
+A family (SD1/SD2, SDXL, later Flux) is one module in this package that says how to load its
+parts, encode prompts, condition and call its denoiser, what the denoiser learns to predict, and
+how to build its inference pipeline and save its LoRA. The trainer, caching, samples, class
+images and outputs never ask which family they have; shared helpers live beside this protocol
+as functions, not in a base class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import torch
+
+# A batch of encoded prompts: batch-first tensors by name ("hidden" for the denoiser's
+# cross-attention, "pooled" for SDXL's pooled projection; Flux adds its own).
+TextEmbeddings = dict[str, "torch.Tensor"]
+
+
+@dataclass(frozen=True)
+class ImageGeometry:
+    """Where one training sample's pixels came from: what SDXL conditions on, in pixels."""
+
+    original: tuple[int, int]  # (height, width) of the image file
+    crop_top_left: tuple[int, int]  # (top, left) of the crop inside the resized image
+    target: tuple[int, int]  # (height, width) that trains
+
+
+class Objective(Protocol):
+    """What the denoiser learns: how noise is added at a timestep, and what it should predict."""
+
+    def sample_timesteps(self, count: int, generator: torch.Generator) -> torch.Tensor: ...
+    def noisy(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor: ...
+    def target(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor: ...
+    def min_snr_weights(self, timesteps: torch.Tensor, gamma: float) -> torch.Tensor: ...
+
+
+@dataclass
+class Components:
+    """The loaded parts of one model, in the family's terms."""
+
+    family: Family
+    folder: Path
+    tokenizers: list[Any]
+    text_encoders: list[Any]
+    vae: Any
+    unet: Any  # the denoiser (a UNet for SD1/SD2/SDXL)
+    noise_scheduler: Any
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.tokenizers[0]
+
+    @property
+    def text_encoder(self) -> Any:
+        return self.text_encoders[0]
+
+    @property
+    def prediction_type(self) -> str:
+        return self.noise_scheduler.config.prediction_type
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def size_multiple(self) -> int:
+        """Pixel sizes must be multiples of this for the VAE and every UNet level."""
+        return self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
+
+
+class Family(Protocol):
+    """One model family. Implementations: engine/models/sd.py, engine/models/sdxl.py."""
+
+    id: str  # stable, for profiles and events: "sd", "sdxl"
+    label: str  # for people: "Stable Diffusion XL"
+    text_encoder_names: tuple[str, ...]  # sub-folders of the diffusers folder, in encoding order
+    default_resolution: int  # what its real models are made for
+
+    def recognises(self, model_index: dict[str, Any]) -> bool:
+        """Whether a diffusers folder's model_index.json is this family."""
+
+    def load(self, folder: Path, *, vae: str | None, tokenizer: str | None) -> Components: ...
+
+    def load_text_encoder(self, folder: Path, index: int) -> Any:
+        """Text encoder ``index`` as the base model has it (fp32, CPU)."""
+
+    def objective(self, scheduler: Any) -> Objective: ...
+
+    def encode_text(self, tokenizers: list[Any], text_encoders: list[Any], captions: list[str], clip_skip: int,
+                    device: torch.device) -> TextEmbeddings:
+        """Embeddings of ``captions``; gradients flow when an encoder trains. ``clip_skip``: 1 is the
+        family's usual layer, 2 one layer earlier, and so on."""
+
+    def denoise(self, unet: Any, noisy: torch.Tensor, timesteps: torch.Tensor, text: TextEmbeddings,
+                geometry: list[ImageGeometry]) -> torch.Tensor: ...
+
+    def pipeline(self, components: Components, unet: Any, text_encoders: list[Any], scheduler: Any) -> Any:
+        """An inference pipeline over these models (the ones training, or the ones to save)."""
+
+    def prompt_kwargs(self, positive: TextEmbeddings, negative: TextEmbeddings) -> dict[str, Any]:
+        """The pipeline call's arguments for prompts encoded with ``encode_text``."""
+
+    def export_lora(self, out_dir: Path, unet: Any, text_encoders: list[Any] | None) -> Path:
+        """Save the peft LoRA of the UNet (and of the text encoders, when they trained) in diffusers format."""
+
+
+def stack_embeddings(items: list[TextEmbeddings]) -> TextEmbeddings:
+    """One batch from single-prompt embeddings (as cached per caption)."""
+    import torch
+
+    return {name: torch.stack([item[name] for item in items]) for name in items[0]}
+
+
+def embeddings_to(text: TextEmbeddings, device: torch.device) -> TextEmbeddings:
+    return {name: tensor.to(device) for name, tensor in text.items()}

@@ -1,0 +1,50 @@
+"""The denoising objective of SD1/SD2/SDXL: a DDPM noise schedule; predict the noise or the velocity.
+
+Flow-matching families (Flux) bring their own objective with the same four methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+def target_for(scheduler: Any, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    """What the UNet should predict: the noise (epsilon) or the velocity (v-prediction)."""
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        return noise
+    if kind == "v_prediction":
+        return scheduler.get_velocity(latents, noise, timesteps)
+    raise ValueError(f"prediction type '{kind}' is not supported; use an epsilon or v-prediction model")
+
+
+def min_snr_weights(scheduler: Any, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-γ weights (Hang et al. 2023), for epsilon and v-prediction targets."""
+    from diffusers.training_utils import compute_snr
+
+    snr = compute_snr(scheduler, timesteps)
+    clipped = torch.clamp(snr, max=gamma)
+    if scheduler.config.prediction_type == "v_prediction":
+        return clipped / (snr + 1)
+    return clipped / snr
+
+
+class NoiseObjective:
+    """Uniform timesteps over the schedule; the scheduler adds the noise."""
+
+    def __init__(self, scheduler: Any):
+        self.scheduler = scheduler
+
+    def sample_timesteps(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randint(0, self.scheduler.config.num_train_timesteps, (count,), generator=generator)
+
+    def noisy(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        return self.scheduler.add_noise(latents, noise, timesteps)
+
+    def target(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        return target_for(self.scheduler, latents, noise, timesteps)
+
+    def min_snr_weights(self, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
+        return min_snr_weights(self.scheduler, timesteps, gamma)

@@ -1,0 +1,62 @@
+"""Loading the parts every family shares from a diffusers folder: UNet, VAE, tokenizers, scheduler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.builtin import resolve_model
+from engine.errors import DbtuiError
+
+
+class ModelNotFoundError(DbtuiError):
+    """The base model is neither a local folder or file nor reachable on the hub."""
+
+
+def load_unet(folder: Path) -> Any:
+    """The model folder's UNet, in fp32 on the CPU."""
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
+
+
+def load_scheduler(folder: Path) -> Any:
+    """The training noise schedule: the folder's scheduler settings read into a DDPMScheduler."""
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler.from_pretrained(folder, subfolder="scheduler")
+
+
+def load_clip_tokenizer(folder: Path, subfolder: str, override: str | None = None) -> Any:
+    """The CLIP tokenizer in ``folder/subfolder``; ``override`` (model.tokenizer) names a tokenizer
+    folder, or a model folder whose ``subfolder`` has one."""
+    from transformers import CLIPTokenizer
+
+    source = Path(resolve_model(override)) if override else folder
+    candidates = [source / subfolder, source] if override else [source / subfolder]
+    for candidate in candidates:
+        if (candidate / "vocab.json").exists() or (candidate / "tokenizer.json").exists():
+            try:
+                return CLIPTokenizer.from_pretrained(candidate)
+            except (OSError, ValueError) as error:
+                raise ModelNotFoundError(f"the CLIP tokenizer in '{candidate}' cannot be read ({error})") from None
+    if override:
+        try:  # a hub id
+            return CLIPTokenizer.from_pretrained(override)
+        except OSError:
+            pass
+    raise ModelNotFoundError(f"no CLIP tokenizer in '{candidates[0]}': set model.tokenizer to a folder that has one")
+
+
+def load_vae(folder: Path, vae: str | None = None) -> Any:
+    """The VAE override ``vae`` (a folder, a model with a vae/ part, or a hub id), else the folder's own; fp32, CPU."""
+    from diffusers import AutoencoderKL
+
+    from engine.models.loading import resolve_model_folder
+
+    if not vae:
+        return AutoencoderKL.from_pretrained(folder, subfolder="vae")
+    vae_folder = resolve_model_folder(vae, revision=None) if not Path(vae).is_dir() else Path(vae)
+    if (vae_folder / "vae").is_dir():
+        return AutoencoderKL.from_pretrained(vae_folder, subfolder="vae")
+    return AutoencoderKL.from_pretrained(vae_folder)

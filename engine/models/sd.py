@@ -1,0 +1,84 @@
+"""Stable Diffusion 1.x and 2.x: one CLIP text encoder, a UNet, epsilon or v-prediction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.models.clip_text import clip_hidden_states, final_layer_norm, token_ids
+from engine.models.family import Components, ImageGeometry, TextEmbeddings
+from engine.models.noise_objective import NoiseObjective
+from engine.models.parts import load_clip_tokenizer, load_scheduler, load_unet, load_vae
+
+
+def assemble_pipeline(*, vae: Any, text_encoder: Any, tokenizer: Any, unet: Any, scheduler: Any) -> Any:
+    """A StableDiffusionPipeline over these models (no safety checker: it is not ours to train)."""
+    from diffusers import StableDiffusionPipeline
+
+    return StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
+class StableDiffusion:
+    id = "sd"
+    label = "Stable Diffusion 1.x/2.x"
+    text_encoder_names = ("text_encoder",)
+    default_resolution = 512
+
+    def recognises(self, model_index: dict[str, Any]) -> bool:
+        return model_index.get("_class_name") == "StableDiffusionPipeline"
+
+    def load(self, folder: Path, *, vae: str | None, tokenizer: str | None) -> Components:
+        return Components(
+            family=self,
+            folder=folder,
+            tokenizers=[load_clip_tokenizer(folder, "tokenizer", tokenizer)],
+            text_encoders=[self.load_text_encoder(folder, 0)],
+            vae=load_vae(folder, vae),
+            unet=load_unet(folder),
+            noise_scheduler=load_scheduler(folder),
+        )
+
+    def load_text_encoder(self, folder: Path, index: int) -> Any:
+        from transformers import CLIPTextModel
+
+        return CLIPTextModel.from_pretrained(folder, subfolder=self.text_encoder_names[index])
+
+    def objective(self, scheduler: Any) -> NoiseObjective:
+        return NoiseObjective(scheduler)
+
+    def encode_text(self, tokenizers: list[Any], text_encoders: list[Any], captions: list[str], clip_skip: int,
+                    device: torch.device) -> TextEmbeddings:
+        """The last layer's hidden states, or the ``clip_skip``-th from the end through the final
+        layer norm (as diffusers does)."""
+        text_encoder = text_encoders[0]
+        hidden, _ = clip_hidden_states(text_encoder, token_ids(tokenizers[0], captions, device), clip_skip)
+        if clip_skip != 1:
+            hidden = final_layer_norm(text_encoder)(hidden)
+        return {"hidden": hidden}
+
+    def denoise(self, unet: Any, noisy: torch.Tensor, timesteps: torch.Tensor, text: TextEmbeddings,
+                geometry: list[ImageGeometry]) -> torch.Tensor:
+        return unet(noisy, timesteps, text["hidden"]).sample
+
+    def pipeline(self, components: Components, unet: Any, text_encoders: list[Any], scheduler: Any) -> Any:
+        return assemble_pipeline(vae=components.vae, text_encoder=text_encoders[0], tokenizer=components.tokenizer,
+                                 unet=unet, scheduler=scheduler)
+
+    def prompt_kwargs(self, positive: TextEmbeddings, negative: TextEmbeddings) -> dict[str, Any]:
+        return {"prompt_embeds": positive["hidden"], "negative_prompt_embeds": negative["hidden"]}
+
+    def export_lora(self, out_dir: Path, unet: Any, text_encoders: list[Any] | None) -> Path:
+        from engine.convert import export_lora_diffusers
+
+        return export_lora_diffusers(out_dir, unet=unet, text_encoder=text_encoders[0] if text_encoders else None)

@@ -1,0 +1,107 @@
+"""Stable Diffusion XL: two CLIP text encoders and a UNet conditioned on a pooled prompt and image sizes.
+
+Prompt encoding follows the SDXL pipeline: both encoders' penultimate hidden states (no final
+layer norm), concatenated, and the second encoder's projected pooled output. The UNet's
+``text_time`` conditioning takes six numbers per image: its original size, the top-left corner
+of the crop, and the target size, all in pixels (Podell et al. 2023, section 2.2).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.errors import DbtuiError
+from engine.models.clip_text import clip_hidden_states, token_ids
+from engine.models.family import Components, ImageGeometry, TextEmbeddings
+from engine.models.noise_objective import NoiseObjective
+from engine.models.parts import load_clip_tokenizer, load_scheduler, load_unet, load_vae
+
+PIPELINES = ("StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline")
+
+
+class RefinerNotTrainableError(DbtuiError):
+    """The SDXL refiner was given as the model to train."""
+
+
+def time_ids(geometry: list[ImageGeometry], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """SDXL's ``add_time_ids``: (original h, w, crop top, left, target h, w) per sample."""
+    rows = [[*g.original, *g.crop_top_left, *g.target] for g in geometry]
+    return torch.tensor(rows, dtype=dtype, device=device)
+
+
+class StableDiffusionXL:
+    id = "sdxl"
+    label = "Stable Diffusion XL"
+    text_encoder_names = ("text_encoder", "text_encoder_2")
+    default_resolution = 1024
+
+    def recognises(self, model_index: dict[str, Any]) -> bool:
+        if model_index.get("_class_name") not in PIPELINES:
+            return False
+        if not (model_index.get("text_encoder") or [None])[0]:
+            raise RefinerNotTrainableError(
+                "this is the SDXL refiner (it has only the second text encoder), which refines finished images and "
+                "cannot be DreamBooth-trained: use the SDXL base model or a fine-tune of it"
+            )
+        return True
+
+    def load(self, folder: Path, *, vae: str | None, tokenizer: str | None) -> Components:
+        return Components(
+            family=self,
+            folder=folder,
+            tokenizers=[load_clip_tokenizer(folder, name, tokenizer) for name in ("tokenizer", "tokenizer_2")],
+            text_encoders=[self.load_text_encoder(folder, i) for i in range(2)],
+            vae=load_vae(folder, vae),
+            unet=load_unet(folder),
+            noise_scheduler=load_scheduler(folder),
+        )
+
+    def load_text_encoder(self, folder: Path, index: int) -> Any:
+        from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+        kind = CLIPTextModelWithProjection if index == 1 else CLIPTextModel
+        return kind.from_pretrained(folder, subfolder=self.text_encoder_names[index])
+
+    def objective(self, scheduler: Any) -> NoiseObjective:
+        return NoiseObjective(scheduler)
+
+    def encode_text(self, tokenizers: list[Any], text_encoders: list[Any], captions: list[str], clip_skip: int,
+                    device: torch.device) -> TextEmbeddings:
+        hidden = []
+        pooled = None
+        for tokenizer, text_encoder in zip(tokenizers, text_encoders):
+            # SDXL's usual layer is the penultimate one; each clip_skip step goes one earlier.
+            states, output = clip_hidden_states(text_encoder, token_ids(tokenizer, captions, device), clip_skip + 1)
+            hidden.append(states)
+            pooled = output[0]  # the second encoder's projected pooled output (text_embeds)
+        return {"hidden": torch.cat(hidden, dim=-1), "pooled": pooled}
+
+    def denoise(self, unet: Any, noisy: torch.Tensor, timesteps: torch.Tensor, text: TextEmbeddings,
+                geometry: list[ImageGeometry]) -> torch.Tensor:
+        pooled = text["pooled"]
+        conditions = {"text_embeds": pooled, "time_ids": time_ids(geometry, pooled.dtype, noisy.device)}
+        return unet(noisy, timesteps, text["hidden"], added_cond_kwargs=conditions).sample
+
+    def pipeline(self, components: Components, unet: Any, text_encoders: list[Any], scheduler: Any) -> Any:
+        from diffusers import StableDiffusionXLPipeline
+
+        return StableDiffusionXLPipeline(
+            vae=components.vae, text_encoder=text_encoders[0], text_encoder_2=text_encoders[1],
+            tokenizer=components.tokenizers[0], tokenizer_2=components.tokenizers[1], unet=unet, scheduler=scheduler,
+            add_watermarker=False,
+        )
+
+    def prompt_kwargs(self, positive: TextEmbeddings, negative: TextEmbeddings) -> dict[str, Any]:
+        return {
+            "prompt_embeds": positive["hidden"], "pooled_prompt_embeds": positive["pooled"],
+            "negative_prompt_embeds": negative["hidden"], "negative_pooled_prompt_embeds": negative["pooled"],
+        }
+
+    def export_lora(self, out_dir: Path, unet: Any, text_encoders: list[Any] | None) -> Path:
+        from engine.convert import export_lora_diffusers
+
+        first, second = text_encoders or (None, None)
+        return export_lora_diffusers(out_dir, unet=unet, text_encoder=first, text_encoder_2=second, sdxl=True)
