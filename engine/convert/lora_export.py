@@ -10,10 +10,15 @@ from typing import Any
 
 from engine.convert._files import Emit, Progress, atomic_dir, atomic_file
 from engine.convert.errors import ConvertError, UnsupportedModelError
+from engine.convert.kohya_lora_names import looks_sdxl, sgm_unet_keys
 from engine.convert.load_checkpoint import read_checkpoint
 
 LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
-COMPONENTS = ("unet", "text_encoder")
+COMPONENTS = ("unet", "text_encoder", "text_encoder_2")
+TEXT_ENCODERS = ("text_encoder", "text_encoder_2")
+# kohya names per component: SD1/SD2's single text encoder is "lora_te", SDXL's two are te1/te2.
+SD_KOHYA_PREFIXES = {"lora_unet_": "unet", "lora_te_": "text_encoder"}
+SDXL_KOHYA_PREFIXES = {"lora_unet_": "unet", "lora_te1_": "text_encoder", "lora_te2_": "text_encoder_2"}
 
 
 # The LoraConfig fields that shape a trained adapter and that every peft we support (>= 0.17)
@@ -53,42 +58,50 @@ def portable_lora_config(config: Any, name: str) -> dict[str, Any]:
     }
 
 
-def _text_model_keys(state_dict: Mapping[str, Any]) -> dict[str, Any]:
-    """CLIP text-encoder LoRA keys spelled with ``text_model.``, as transformers 4 names the modules.
+def _text_model_key(key: str) -> str:
+    """A CLIP text-encoder LoRA key spelled with ``text_model.``, as transformers 4 names the modules.
 
     transformers 5 dropped that level and diffusers strips it again for such models, so this
-    one spelling loads on both.
+    one spelling loads on both. SDXL's second encoder keeps ``text_projection`` beside it.
     """
-    return {(k if k.startswith("text_model.") else "text_model." + k): v for k, v in state_dict.items()}
+    return key if key.startswith(("text_model.", "text_projection.")) else "text_model." + key
 
 
-def export_lora_diffusers(out_dir: str | Path, *, unet: Any, text_encoder: Any = None) -> Path:
-    """Save the peft LoRA of ``unet`` (and ``text_encoder``) as a diffusers LoRA folder.
+def export_lora_diffusers(
+    out_dir: str | Path, *, unet: Any, text_encoder: Any = None, text_encoder_2: Any = None, sdxl: bool = False
+) -> Path:
+    """Save the peft LoRA of ``unet`` (and the text encoders given) as a diffusers LoRA folder.
 
-    The adapter configs go into the file's metadata; without them a loader must assume
-    alpha == rank, which is wrong for any LoRA trained with another alpha. The file loads with
-    every diffusers/transformers/peft release that pyproject.toml allows.
+    ``sdxl`` saves through SDXL's pipeline, whose files name its second encoder
+    ``text_encoder_2``. The adapter configs go into the file's metadata; without them a loader
+    must assume alpha == rank, which is wrong for any LoRA trained with another alpha. The file
+    loads with every diffusers/transformers/peft release that pyproject.toml allows.
     """
-    from diffusers import StableDiffusionPipeline
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
     from peft import get_peft_model_state_dict
 
+    if text_encoder_2 is not None and not sdxl:
+        raise ValueError("text_encoder_2 is SDXL's second text encoder: pass sdxl=True")
     out_dir = Path(out_dir)
     layers: dict[str, Any] = {}
-    for name, model in (("unet", unet), ("text_encoder", text_encoder)):
+    for name, model in (("unet", unet), ("text_encoder", text_encoder), ("text_encoder_2", text_encoder_2)):
         if model is None:
             continue
         if not getattr(model, "peft_config", None):
             raise ConvertError(f"the {name} has no LoRA adapter to save")
         weights = get_peft_model_state_dict(model)
-        layers[f"{name}_lora_layers"] = _text_model_keys(weights) if name == "text_encoder" else weights
+        layers[f"{name}_lora_layers"] = (
+            {_text_model_key(k): v for k, v in weights.items()} if name in TEXT_ENCODERS else weights
+        )
         layers[f"{name}_lora_adapter_metadata"] = portable_lora_config(next(iter(model.peft_config.values())), name)
+    pipeline = StableDiffusionXLPipeline if sdxl else StableDiffusionPipeline
     with atomic_dir(out_dir) as tmp:
-        StableDiffusionPipeline.save_lora_weights(tmp, **layers)
+        pipeline.save_lora_weights(tmp, **layers)
     return out_dir
 
 
 def _adapter_configs(metadata: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """{"unet": {...}, "text_encoder": {...}} from diffusers' ``lora_adapter_metadata`` header."""
+    """{"unet": {...}, "text_encoder": {...}, ...} from diffusers' ``lora_adapter_metadata`` header."""
     packed = json.loads(metadata.get("lora_adapter_metadata", "{}"))
     configs: dict[str, dict[str, Any]] = {c: {} for c in COMPONENTS}
     for key, value in packed.items():
@@ -108,24 +121,40 @@ def _kohya_alpha(config: Mapping[str, Any], rank: int, name: str) -> float:
     return alpha * math.sqrt(rank) if config.get("use_rslora") else alpha
 
 
+def _split_component(key: str) -> tuple[str, str]:
+    """("text_encoder_2", "text_model.…") from "text_encoder_2.text_model.…"; ("", key) for no component."""
+    component, _, rest = key.partition(".")
+    return (component, rest) if component in COMPONENTS else ("", key)
+
+
 def _peft_keys(state_dict: Mapping[str, Any], source: Path) -> dict[str, Any]:
     if any(k.startswith(("lora_unet_", "lora_te")) for k in state_dict):
         raise ConvertError(f"{source} is already in kohya format")
-    if not any(".lora_A." in k for k in state_dict) or not all(k.startswith(("unet.", "text_encoder.")) for k in state_dict):
+    if not any(".lora_A." in k for k in state_dict) or not all(_split_component(k)[0] for k in state_dict):
         raise ConvertError(
-            f"{source} is not a diffusers-format LoRA (expected unet./text_encoder. keys with lora_A/lora_B, "
-            "as written by save_lora_weights)"
+            f"{source} is not a diffusers-format LoRA (expected unet./text_encoder./text_encoder_2. keys with "
+            "lora_A/lora_B, as written by save_lora_weights)"
         )
     # transformers 5 names CLIP weights without "text_model."; kohya names keep it.
-    return {
-        ("text_encoder.text_model." + k[len("text_encoder."):]
-         if k.startswith("text_encoder.") and not k.startswith("text_encoder.text_model.") else k): v
-        for k, v in state_dict.items()
-    }
+    out: dict[str, Any] = {}
+    for key, value in state_dict.items():
+        component, rest = _split_component(key)
+        if component in TEXT_ENCODERS:
+            rest = _text_model_key(rest)
+        out[f"{component}.{rest}"] = value
+    return out
 
 
-def export_lora_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: Emit | None = None) -> Path:
-    """Convert a diffusers-format LoRA (folder or .safetensors) to one kohya-format .safetensors."""
+def export_lora_kohya(
+    lora_dir_or_file: str | Path, out_file: str | Path, *, sdxl: bool | None = None, emit: Emit | None = None
+) -> Path:
+    """Convert a diffusers-format LoRA (folder or .safetensors) to one kohya-format .safetensors.
+
+    ``sdxl`` says which family the LoRA is for; ``None`` tells it from the layer names (see
+    ``looks_sdxl``). SDXL files name their parts ``lora_unet_`` (in the original UNet's layout,
+    as kohya sd-scripts does), ``lora_te1_`` and ``lora_te2_``; SD1/SD2 files ``lora_unet_`` and
+    ``lora_te_``. Each alpha is its component's, from the adapter configs in the file.
+    """
     import torch
     from diffusers.utils import convert_state_dict_to_kohya
     from safetensors.torch import save_file
@@ -136,17 +165,24 @@ def export_lora_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emi
     progress = Progress(emit, "export", total=2, description=f"{source.name} → {out_file.name} (kohya LoRA)")
     checkpoint = read_checkpoint(source)
     configs = _adapter_configs(checkpoint.metadata)
-    kohya = convert_state_dict_to_kohya(_peft_keys(checkpoint.state_dict, source))
+    layers = _peft_keys(checkpoint.state_dict, source)
+    if sdxl is None:
+        sdxl = looks_sdxl(layers)
+    if not sdxl and any(k.startswith("text_encoder_2.") for k in layers):
+        raise ConvertError(f"{source} has a second text encoder, which only SDXL has: convert it with sdxl=True")
+    kohya = convert_state_dict_to_kohya(sgm_unet_keys(layers) if sdxl else layers)
     progress.step()
 
+    prefixes = SDXL_KOHYA_PREFIXES if sdxl else SD_KOHYA_PREFIXES
     out: dict[str, Any] = {}
     for key, value in kohya.items():
-        # kohya sd-scripts names SD1/SD2's single text encoder "lora_te"; "lora_te1" means SDXL's first.
-        key = key.replace("lora_te1_", "lora_te_", 1)
+        if not sdxl:
+            # diffusers names every first text encoder "lora_te1"; kohya sd-scripts keeps that for SDXL's.
+            key = key.replace("lora_te1_", "lora_te_", 1)
         out[key] = value.contiguous()
     for key in [k for k in out if k.endswith(".alpha")]:
         module = key.removesuffix(".alpha")
-        name = "text_encoder" if module.startswith("lora_te_") else "unet"
+        name = next(component for prefix, component in prefixes.items() if module.startswith(prefix))
         rank = out[module + ".lora_down.weight"].shape[0]
         out[key] = torch.tensor(_kohya_alpha(configs[name], rank, name))
     with atomic_file(out_file) as tmp:
