@@ -35,6 +35,14 @@ def tiny_sd2v(_isolated_cache: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_sdxl(_isolated_cache: Path) -> Path:
+    """A tiny SDXL diffusers folder (two text encoders of different widths, text_time conditioning)."""
+    from engine.builtin import resolve_model
+
+    return Path(resolve_model("builtin:tiny-sdxl"))
+
+
+@pytest.fixture(scope="session")
 def demo_data(_isolated_cache: Path) -> Path:
     """The synthetic demo dataset: instance/ (with .txt captions) and class/."""
     from engine.builtin import resolve_dir

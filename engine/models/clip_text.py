@@ -7,9 +7,10 @@ because the trainer needs gradients through the encoders when they train.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def token_ids(tokenizer: Any, captions: list[str], device: torch.device) -> torch.Tensor:

@@ -108,6 +108,9 @@ class Family(Protocol):
     def export_lora(self, out_dir: Path, unet: Any, text_encoders: list[Any] | None) -> Path:
         """Save the peft LoRA of the UNet (and of the text encoders, when they trained) in diffusers format."""
 
+    def export_lora_kohya(self, lora_dir: Path, out_file: Path, emit: Any = None) -> Path:
+        """That LoRA in the kohya/WebUI format that ComfyUI, AUTOMATIC1111 and Forge load."""
+
 
 def stack_embeddings(items: list[TextEmbeddings]) -> TextEmbeddings:
     """One batch from single-prompt embeddings (as cached per caption)."""

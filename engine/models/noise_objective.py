@@ -5,9 +5,10 @@ Flow-matching families (Flux) bring their own objective with the same four metho
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def target_for(scheduler: Any, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
@@ -22,6 +23,7 @@ def target_for(scheduler: Any, latents: torch.Tensor, noise: torch.Tensor, times
 
 def min_snr_weights(scheduler: Any, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
     """Min-SNR-γ weights (Hang et al. 2023), for epsilon and v-prediction targets."""
+    import torch
     from diffusers.training_utils import compute_snr
 
     snr = compute_snr(scheduler, timesteps)
@@ -38,6 +40,8 @@ class NoiseObjective:
         self.scheduler = scheduler
 
     def sample_timesteps(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        import torch
+
         return torch.randint(0, self.scheduler.config.num_train_timesteps, (count,), generator=generator)
 
     def noisy(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:

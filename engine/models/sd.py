@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from engine.models.clip_text import clip_hidden_states, final_layer_norm, token_ids
 from engine.models.family import Components, ImageGeometry, TextEmbeddings
 from engine.models.noise_objective import NoiseObjective
 from engine.models.parts import load_clip_tokenizer, load_scheduler, load_unet, load_vae
+
+if TYPE_CHECKING:
+    import torch
 
 
 def assemble_pipeline(*, vae: Any, text_encoder: Any, tokenizer: Any, unet: Any, scheduler: Any) -> Any:
@@ -82,3 +83,8 @@ class StableDiffusion:
         from engine.convert import export_lora_diffusers
 
         return export_lora_diffusers(out_dir, unet=unet, text_encoder=text_encoders[0] if text_encoders else None)
+
+    def export_lora_kohya(self, lora_dir: Path, out_file: Path, emit: Any = None) -> Path:
+        from engine.convert import export_lora_kohya
+
+        return export_lora_kohya(lora_dir, out_file, sdxl=False, emit=emit)

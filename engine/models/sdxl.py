@@ -9,15 +9,16 @@ of the crop, and the target size, all in pixels (Podell et al. 2023, section 2.2
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import DbtuiError
 from engine.models.clip_text import clip_hidden_states, token_ids
 from engine.models.family import Components, ImageGeometry, TextEmbeddings
 from engine.models.noise_objective import NoiseObjective
 from engine.models.parts import load_clip_tokenizer, load_scheduler, load_unet, load_vae
+
+if TYPE_CHECKING:
+    import torch
 
 PIPELINES = ("StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline")
 
@@ -28,6 +29,8 @@ class RefinerNotTrainableError(DbtuiError):
 
 def time_ids(geometry: list[ImageGeometry], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """SDXL's ``add_time_ids``: (original h, w, crop top, left, target h, w) per sample."""
+    import torch
+
     rows = [[*g.original, *g.crop_top_left, *g.target] for g in geometry]
     return torch.tensor(rows, dtype=dtype, device=device)
 
@@ -70,6 +73,8 @@ class StableDiffusionXL:
 
     def encode_text(self, tokenizers: list[Any], text_encoders: list[Any], captions: list[str], clip_skip: int,
                     device: torch.device) -> TextEmbeddings:
+        import torch
+
         hidden = []
         pooled = None
         for tokenizer, text_encoder in zip(tokenizers, text_encoders):
@@ -105,3 +110,8 @@ class StableDiffusionXL:
 
         first, second = text_encoders or (None, None)
         return export_lora_diffusers(out_dir, unet=unet, text_encoder=first, text_encoder_2=second, sdxl=True)
+
+    def export_lora_kohya(self, lora_dir: Path, out_file: Path, emit: Any = None) -> Path:
+        from engine.convert import export_lora_kohya
+
+        return export_lora_kohya(lora_dir, out_file, sdxl=True, emit=emit)

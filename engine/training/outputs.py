@@ -102,10 +102,8 @@ def save_outputs(
                                metadata={"base_model": profile.model.pretrained, "dbtui_profile": profile.name}, emit=emit)
             outputs[fmt] = str(target)
     if "lora_kohya" in formats:
-        from engine.convert import export_lora_kohya
-
         target = out_dir / f"{profile.name}-lora-kohya.safetensors"
-        export_lora_kohya(lora_dir, target, emit=emit)
+        components.family.export_lora_kohya(lora_dir, target, emit=emit)
         outputs["lora_kohya"] = str(target)
     if "diffusers" not in formats:
         outputs.pop("diffusers", None)

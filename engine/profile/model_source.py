@@ -1,0 +1,28 @@
+"""What kind of model ``model.pretrained`` names, told from its text alone.
+
+Here, in the light profile package, so that the wizard, the CLI and the model loader read the
+same answer without importing torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+ModelKind = Literal["builtin", "diffusers", "single-file", "hub"]
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+BUILTIN_PREFIX = "builtin:"
+
+
+def model_kind(source: str) -> ModelKind:
+    """A built-in tiny model, a diffusers folder, a single checkpoint file or a hub id (no imports,
+    no disk beyond a stat). A path that does not exist yet still counts as a folder when it is
+    written as one (``./``, ``/``, ``~``), so the user hears "not found" rather than a hub lookup."""
+    if source.startswith(BUILTIN_PREFIX):
+        return "builtin"
+    path = Path(source).expanduser()
+    if path.suffix.lower() in SINGLE_FILE_SUFFIXES:
+        return "single-file"
+    if path.is_dir() or source.startswith((".", "/", "~")):
+        return "diffusers"
+    return "hub"
