@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine.convert import detect_family
-from engine.convert.detect import prediction_hint
+from engine.convert.detect import folder_family, prediction_hint
 
 U = "model.diffusion_model."
 
@@ -59,12 +59,62 @@ def test_prediction_hint_overrides_the_statistic() -> None:
     assert detect_family(_sd(text="sd2", context=1024, norm_std=0.5), prediction_type="epsilon").id == "sd2"
 
 
-def test_sdxl_is_detected_and_refused() -> None:
-    sd = _sd(text=None, context=2048)
-    sd["conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias"] = torch.zeros(1280)
-    family = detect_family(sd)
-    assert family.id == "sdxl" and not family.supported
-    assert "not supported yet" in family.description
+def _sdxl(*, text: str | None = "base", in_channels: int = 4, context: int = 2048, adm: int = 2816) -> dict:
+    """Keys and shapes of sd_xl_base_1.0 (``text="refiner"``: the refiner's bigG-only conditioner)."""
+    sd = {
+        U + "input_blocks.0.0.weight": torch.zeros(320, in_channels, 3, 3),
+        U + "input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight": torch.zeros(640, context),
+        U + "label_emb.0.0.weight": torch.zeros(1280, adm),
+        "first_stage_model.encoder.conv_in.weight": torch.zeros(128, 3, 3, 3),
+    }
+    if text == "base":
+        sd["conditioner.embedders.0.transformer.text_model.embeddings.position_embedding.weight"] = torch.zeros(77, 768)
+        sd["conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias"] = torch.zeros(1280)
+    elif text == "refiner":
+        sd["conditioner.embedders.0.model.transformer.resblocks.9.mlp.c_proj.bias"] = torch.zeros(1280)
+        sd["conditioner.embedders.0.model.text_projection"] = torch.zeros(1280, 1280)
+    return sd
+
+
+def test_sdxl_and_its_fine_tunes_are_detected() -> None:
+    family = detect_family(_sdxl())
+    assert (family.id, family.supported, family.resolution, family.prediction_type) == ("sdxl", True, 1024, "epsilon")
+    assert "Stable Diffusion XL" in family.description
+    assert detect_family(_sdxl(text=None)).id == "sdxl"  # a UNet-only file: told by label_emb
+    # v-prediction fine-tunes (NoobAI-XL v-pred) carry an empty v_pred tensor; metadata can say so too.
+    v = detect_family({**_sdxl(), "v_pred": torch.zeros(0)})
+    assert (v.id, v.supported, v.prediction_type) == ("sdxl-v", True, "v_prediction")
+    assert detect_family(_sdxl(), prediction_type="v_prediction").id == "sdxl-v"
+
+
+@pytest.mark.parametrize("state_dict", [_sdxl(text="refiner", context=1280, adm=2560), _sdxl(text=None, context=1280, adm=2560)])
+def test_sdxl_refiner_is_refused_with_advice(state_dict: dict) -> None:
+    family = detect_family(state_dict)
+    assert family.id == "sdxl-refiner" and not family.supported
+    assert "the SDXL refiner cannot be DreamBooth-trained; use the SDXL base model or a fine-tune of it" in family.description
+
+
+def test_sdxl_inpainting_is_refused() -> None:
+    family = detect_family(_sdxl(in_channels=9))
+    assert not family.supported and "SDXL inpainting" in family.description
+
+
+def test_folder_family_from_model_index(tmp_path: Path) -> None:
+    import json
+
+    def folder(name: str, index: dict) -> Path:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model_index.json").write_text(json.dumps(index))
+        return tmp_path / name
+
+    base = {"_class_name": "StableDiffusionXLPipeline", "text_encoder": ["transformers", "CLIPTextModel"],
+            "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"]}
+    refiner = {"_class_name": "StableDiffusionXLImg2ImgPipeline", "text_encoder": [None, None],
+               "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"], "requires_aesthetics_score": True}
+    assert folder_family(folder("base", base)).id == "sdxl"
+    assert folder_family(folder("refiner", refiner)).id == "sdxl-refiner"
+    assert folder_family(folder("sd1", {"_class_name": "StableDiffusionPipeline"})) is None
+    assert folder_family(tmp_path / "absent") is None
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from convert_helpers import assert_same_weights, load_components, random_sd1  # noqa: F401
+from convert_helpers import assert_same_weights, load_components, random_sd1, save_random_model  # noqa: F401
 from safetensors.torch import load_file, save_file
 
 from engine.convert import (
@@ -138,23 +138,34 @@ def test_unknown_file_and_non_sd_checkpoint(tmp_path: Path) -> None:
     save_file({"fc.weight": torch.zeros(2, 2), "conv1.weight": torch.zeros(1)}, classifier)
     with pytest.raises(UnsupportedModelError, match="not a Stable Diffusion checkpoint"):
         import_single_file(classifier, tmp_path / "out")
-    sdxl = tmp_path / "sdxl.safetensors"
-    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 4, 3, 3),
-               "conditioner.embedders.1.model.positional_embedding": torch.zeros(77, 1280)}, sdxl)
-    with pytest.raises(UnsupportedModelError, match="XL: not supported yet"):
-        import_single_file(sdxl, tmp_path / "out")
+    refiner = tmp_path / "refiner.safetensors"
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(384, 4, 3, 3),
+               "conditioner.embedders.0.model.positional_embedding": torch.zeros(77, 1280)}, refiner)
+    with pytest.raises(UnsupportedModelError, match="SDXL refiner cannot be DreamBooth-trained"):
+        import_single_file(refiner, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
-def test_missing_tokenizer_says_what_to_pass(sd1_file: Path, tmp_path: Path, monkeypatch) -> None:
-    from engine.convert import to_diffusers
+@pytest.mark.parametrize(("variant", "pad"), [("sd1", "<|endoftext|>"), ("sd2v", "!")])
+def test_no_tokenizer_needed_the_shipped_one_is_used(variant: str, pad: str, tmp_path: Path) -> None:
+    from transformers import CLIPTokenizer
 
-    monkeypatch.setattr(to_diffusers, "HUB_TOKENIZERS", {"sd1": [("dbtui-test/absent", "tokenizer")], "sd2": []})
-    with pytest.raises(TokenizerNotFoundError) as error:
-        import_single_file(sd1_file, tmp_path / "out")
-    assert "--tokenizer PATH" in str(error.value) and "--online" in str(error.value)
-    with pytest.raises(TokenizerNotFoundError, match="holds no CLIP tokenizer"):
+    model = save_random_model(tmp_path / "model", variant, seed=4)
+    config = tmp_path / "config"  # the architecture only: no tokenizer to borrow
+    for sub in ("unet", "vae", "text_encoder"):
+        (config / sub).mkdir(parents=True)
+        (config / sub / "config.json").write_bytes((model / sub / "config.json").read_bytes())
+    folder = import_single_file(export_single_file(model, tmp_path / "m.safetensors"), tmp_path / "out", config=config)
+    assert_same_weights(load_components(model), load_components(folder))
+    tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
+    assert tokenizer("a photo of zwx dog").input_ids == [49406, 320, 1125, 539, 89, 3561, 1929, 49407]
+    assert tokenizer.pad_token == pad and tokenizer.model_max_length == 77
+
+
+def test_a_tokenizer_path_without_one_says_what_to_pass(sd1_file: Path, tmp_path: Path) -> None:
+    with pytest.raises(TokenizerNotFoundError, match="holds no CLIP tokenizer") as error:
         import_single_file(sd1_file, tmp_path / "out", tokenizer=tmp_path)
+    assert "leave --tokenizer out" in str(error.value)
     assert not (tmp_path / "out").exists()
 
 

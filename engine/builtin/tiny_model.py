@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from engine.builtin.clip_tokenizer import bytes_to_unicode as _bytes_to_unicode
+
 Size = Literal["tiny", "medium", "sd15"]
 Variant = Literal["sd1", "sd2v"]
 CLIP_VOCAB_SIZE = 49408  # SD1.x's CLIP tokenizer
@@ -59,24 +61,6 @@ _DIMS: dict[str, _Dims] = {
 def default_resolution(size: Size) -> int:
     """The training resolution the model of this size was shaped for."""
     return _DIMS[size].resolution
-
-
-def _bytes_to_unicode() -> dict[int, str]:
-    # CLIP's byte-level alphabet (printable bytes map to themselves, the rest above U+0100);
-    # written by hand because transformers keeps it private.
-    printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    chars = printable[:]
-    extra = 0
-    for b in range(256):
-        if b not in printable:
-            printable.append(b)
-            chars.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, (chr(c) for c in chars)))
 
 
 def write_byte_tokenizer(folder: Path) -> None:

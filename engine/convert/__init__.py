@@ -1,4 +1,4 @@
-"""Model conversion: single-file SD1.x/SD2.x checkpoints to and from diffusers folders, and LoRA export.
+"""Model conversion: single-file SD1.x/SD2.x/SDXL checkpoints to and from diffusers folders, and LoRA export.
 
 Everything here works offline and imports torch/diffusers only when a function runs.
 """

@@ -1,12 +1,15 @@
-"""Which Stable Diffusion family a single-file checkpoint is, from its keys and shapes.
+"""Which Stable Diffusion family a checkpoint is, from a single file's keys and shapes or a folder's index.
 
 SD2.x-base (512, epsilon) and SD2.x-v (768, v-prediction) have identical keys and shapes. The
 clients tell them apart by a sidecar ``.yaml`` (AUTOMATIC1111) or by a weight statistic
 (ComfyUI); we use, in order: an explicit hint (sidecar or file metadata), then the statistic.
+SDXL fine-tunes that predict v (NoobAI-XL v-pred and the like) carry an empty ``v_pred`` tensor,
+and ``ztsnr`` when trained with zero terminal SNR: the marker ComfyUI and AUTOMATIC1111 read.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +19,17 @@ UNET_IN = "model.diffusion_model.input_blocks.0.0.weight"
 SD1_TEXT = "cond_stage_model.transformer."
 SD2_TEXT = "cond_stage_model.model."
 SDXL_PREFIX = "conditioner.embedders."
+SDXL_CLIP_TEXT = "conditioner.embedders.0.transformer."  # CLIP-L, transformers names
+SDXL_OPEN_CLIP_TEXT = "conditioner.embedders.1.model."  # OpenCLIP bigG, OpenCLIP names
+REFINER_TEXT = "conditioner.embedders.0.model."  # the refiner's only encoder is bigG
+LABEL_EMB = "model.diffusion_model.label_emb.0.0.weight"  # SDXL's size/pooled-text embedding
+V_PRED_KEY = "v_pred"
+ZERO_SNR_KEY = "ztsnr"
 EMA_PREFIX = "model_ema."
 # ComfyUI (supported_models.SD20.model_type): v-prediction models have a wide spread in the
 # last output block's first norm bias; epsilon models stay below this.
 V_PREDICTION_STD = 0.09
+REFINER_ADVICE = "the SDXL refiner cannot be DreamBooth-trained; use the SDXL base model or a fine-tune of it"
 
 
 @dataclass(frozen=True)
@@ -31,18 +41,34 @@ class ModelFamily:
     supported: bool = True
     prediction_type: str = "epsilon"
     inpainting: bool = False
+    resolution: int = 512  # the family's native training size, in pixels
 
     def __str__(self) -> str:
         return self.description
+
+    @property
+    def xl(self) -> bool:
+        """Two text encoders and the original SDXL layout (``conditioner.embedders``)."""
+        return self.id.startswith("sdxl")
+
+    @property
+    def config_name(self) -> str:
+        """The folder under configs/ that describes this family's architecture."""
+        return "sdxl" if self.xl else self.id
 
 
 SD1 = ModelFamily("sd1", "Stable Diffusion 1.x (512 px, epsilon)")
 SD1_INPAINT = ModelFamily("sd1-inpaint", "Stable Diffusion 1.x inpainting (512 px)", inpainting=True)
 SD2 = ModelFamily("sd2", "Stable Diffusion 2.x base (512 px, epsilon)")
-SD2_V = ModelFamily("sd2-v", "Stable Diffusion 2.x-v (768 px, v-prediction)", prediction_type="v_prediction")
+SD2_V = ModelFamily("sd2-v", "Stable Diffusion 2.x-v (768 px, v-prediction)", prediction_type="v_prediction",
+                    resolution=768)
 SD2_INPAINT = ModelFamily("sd2-inpaint", "Stable Diffusion 2.x inpainting (512 px)", inpainting=True)
-SDXL = ModelFamily("sdxl", "Stable Diffusion XL: not supported yet", supported=False)
-FAMILIES = {f.id: f for f in (SD1, SD1_INPAINT, SD2, SD2_V, SD2_INPAINT, SDXL)}
+SDXL = ModelFamily("sdxl", "Stable Diffusion XL (1024 px, epsilon)", resolution=1024)
+SDXL_V = ModelFamily("sdxl-v", "Stable Diffusion XL, v-prediction (1024 px)", prediction_type="v_prediction",
+                     resolution=1024)
+SDXL_REFINER = ModelFamily("sdxl-refiner", f"Stable Diffusion XL refiner: {REFINER_ADVICE}", supported=False,
+                           resolution=1024)
+FAMILIES = {f.id: f for f in (SD1, SD1_INPAINT, SD2, SD2_V, SD2_INPAINT, SDXL, SDXL_V)}
 
 
 def unknown(what: str) -> ModelFamily:
@@ -83,11 +109,26 @@ def _looks_v_prediction(state_dict: Mapping[str, Any]) -> bool:
     return float(torch.std(bias.float(), unbiased=False)) > V_PREDICTION_STD
 
 
+def _sdxl_family(state_dict: Mapping[str, Any], prediction_type: str | None) -> ModelFamily:
+    if any(k.startswith(REFINER_TEXT) for k in state_dict):
+        return SDXL_REFINER
+    if not any(k.startswith(SDXL_PREFIX) for k in state_dict) and _context_dim(state_dict) == 1280:
+        return SDXL_REFINER  # a UNet-only refiner: bigG's width alone, where the base has 2048
+    in_channels = int(state_dict[UNET_IN].shape[1]) if UNET_IN in state_dict else 4
+    if in_channels == 9:
+        return unknown("an SDXL inpainting model: not supported; use the SDXL base model or a fine-tune of it")
+    if in_channels != 4:
+        return unknown(f"an SDXL variant with {in_channels} input channels: not supported")
+    # The marker is what ComfyUI goes by, so it outranks a sidecar .yaml or metadata.
+    return SDXL_V if V_PRED_KEY in state_dict or prediction_type == "v_prediction" else SDXL
+
+
 def detect_family(state_dict: Mapping[str, Any], *, prediction_type: str | None = None) -> ModelFamily:
     """The family of an original-layout state dict; ``prediction_type`` overrides the v guess."""
     keys = list(state_dict)
-    if any(k.startswith(SDXL_PREFIX) for k in keys):
-        return SDXL
+    sd_text = any(k.startswith("cond_stage_model.") for k in keys)
+    if any(k.startswith(SDXL_PREFIX) for k in keys) or (LABEL_EMB in state_dict and not sd_text):
+        return _sdxl_family(state_dict, prediction_type)
     if UNET_IN not in state_dict:
         return _not_sd(keys)
     in_channels = int(state_dict[UNET_IN].shape[1])
@@ -106,6 +147,23 @@ def detect_family(state_dict: Mapping[str, Any], *, prediction_type: str | None 
     if prediction_type is not None:
         return SD2_V if prediction_type == "v_prediction" else SD2
     return SD2_V if _looks_v_prediction(state_dict) else SD2
+
+
+def folder_family(folder: Path) -> ModelFamily | None:
+    """SDXL (or its refiner) for a diffusers SDXL folder, from model_index.json; None for any other folder.
+
+    What an SDXL folder predicts is its scheduler's setting, not told here.
+    """
+    try:
+        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(index, dict) or not str(index.get("_class_name", "")).startswith("StableDiffusionXL"):
+        return None
+    # The refiner's pipeline has no first text encoder and conditions on an aesthetic score.
+    if not (index.get("text_encoder") or [None])[0] or index.get("requires_aesthetics_score"):
+        return SDXL_REFINER
+    return SDXL
 
 
 def prediction_hint(path: Path, metadata: Mapping[str, str]) -> str | None:

@@ -15,9 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.convert.keymap import OPEN_CLIP_PREFIX, UNET_PREFIX, VAE_PREFIX, UnmappedKeyError, to_original
+from engine.convert.keymap import OPEN_CLIP_PREFIX, UNET_PREFIX, VAE_PREFIX, UnmappedKeyError, is_open_clip, to_original
 
-COMPONENTS = (("UNet", UNET_PREFIX), ("VAE", VAE_PREFIX), ("text encoder", "cond_stage_model."))
+# SD1/SD2 files hold one text encoder, SDXL files two; a component with no expected key is skipped.
+COMPONENTS = (
+    ("UNet", UNET_PREFIX),
+    ("VAE", VAE_PREFIX),
+    ("text encoder", "cond_stage_model."),
+    ("first text encoder", "conditioner.embedders.0."),
+    ("second text encoder", "conditioner.embedders.1."),
+)
 # Written by the exporter for other clients, never read by the converter (see keymap).
 IGNORED = (OPEN_CLIP_PREFIX + "text_projection", OPEN_CLIP_PREFIX + "logit_scale")
 
@@ -36,19 +43,25 @@ def expected_shapes(config_dir: Path) -> dict[str, tuple[int, ...]]:
     """Original-layout key → shape for the architecture that ``config_dir`` describes."""
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     def config(sub: str) -> dict[str, Any]:
         return json.loads((config_dir / sub / "config.json").read_text(encoding="utf-8"))
 
+    xl = (config_dir / "text_encoder_2" / "config.json").is_file()
     with torch.device("meta"):
         unet = UNet2DConditionModel.from_config(config("unet"))
         vae = AutoencoderKL.from_config(config("vae"))
         text_encoder = CLIPTextModel(CLIPTextConfig.from_pretrained(config_dir / "text_encoder"))
+        text_encoder_2 = (CLIPTextModelWithProjection(CLIPTextConfig.from_pretrained(config_dir / "text_encoder_2"))
+                          if xl else None)
     text_config = text_encoder.config.to_dict()
     original = to_original(unet.state_dict(), unet.config, vae.state_dict(), vae.config,
-                           text_encoder.state_dict(), text_config)
-    # The OpenCLIP copy of the last layer is an extra for other clients (see keymap).
+                           text_encoder.state_dict(), text_config,
+                           text_encoder_2.state_dict() if text_encoder_2 is not None else None)
+    if xl or not is_open_clip(text_config):
+        return {k: tuple(v.shape) for k, v in original.items()}
+    # SD2: the OpenCLIP copy of the last layer is an extra for other clients (see keymap).
     extra_layer = f"{OPEN_CLIP_PREFIX}transformer.resblocks.{text_config['num_hidden_layers']}."
     return {k: tuple(v.shape) for k, v in original.items() if k not in IGNORED and not k.startswith(extra_layer)}
 
@@ -59,6 +72,8 @@ def find_gaps(state_dict: Mapping[str, Any], config_dir: Path) -> list[Gap]:
     expected = expected_shapes(config_dir)
     for component, prefix in COMPONENTS:
         keys = [k for k in expected if k.startswith(prefix)]
+        if not keys:
+            continue
         gap = Gap(component, len(keys))
         for key in keys:
             if key not in state_dict:

@@ -4,8 +4,8 @@ Why this is written by hand: diffusers reads single files (``from_single_file``)
 library API for writing them; its repository script hard-codes SD1.5's four-level layout and,
 under transformers 5, drops the CLIP ``text_model.`` prefix, so its files fail to round-trip.
 Here every name comes from the config (block count, layers per block, which blocks have
-attention), so any SD1/SD2-shaped model maps, tiny test models included. Every tensor is either
-mapped or reported: nothing is dropped silently.
+attention), so any SD1/SD2/SDXL-shaped model maps, tiny test models included. Every tensor is
+either mapped or reported: nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
 CLIP_PREFIX = "cond_stage_model.transformer.text_model."  # SD1.x: OpenAI CLIP (transformers layout)
 OPEN_CLIP_PREFIX = "cond_stage_model.model."  # SD2.x: OpenCLIP ViT-H
+# SDXL: CLIP-L in the transformers layout (with ``text_model.``, which diffusers' loader requires),
+# then OpenCLIP bigG in OpenCLIP names.
+SDXL_CLIP_PREFIX = "conditioner.embedders.0.transformer.text_model."
+SDXL_OPEN_CLIP_PREFIX = "conditioner.embedders.1.model."
 
 # Renames inside one block, applied to the rest of the key after the block prefix.
 UNET_RESNET = {
@@ -34,6 +38,9 @@ UNET_TOP = {
     "conv_in.": "input_blocks.0.0.",
     "conv_norm_out.": "out.0.",
     "conv_out.": "out.2.",
+    # SDXL's embedding of the pooled text and the six size numbers.
+    "add_embedding.linear_1.": "label_emb.0.0.",
+    "add_embedding.linear_2.": "label_emb.0.2.",
 }
 VAE_RESNET = {"conv_shortcut.": "nin_shortcut."}
 VAE_ATTENTION = {
@@ -180,9 +187,37 @@ def text_encoder_keys(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def clip_to_original(state_dict: Mapping[str, Any]) -> dict[str, Any]:
-    """SD1.x: the transformers CLIP layout under ``cond_stage_model.transformer.text_model.``."""
-    return {CLIP_PREFIX + k: v for k, v in text_encoder_keys(state_dict).items()}
+def clip_to_original(state_dict: Mapping[str, Any], prefix: str = CLIP_PREFIX) -> dict[str, Any]:
+    """OpenAI CLIP (SD1.x, SDXL's first encoder): the transformers layout under ``prefix``."""
+    return {prefix + k: v for k, v in text_encoder_keys(state_dict).items()}
+
+
+def _open_clip_layers(weights: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """Embeddings, layers and final norm in OpenCLIP names under ``prefix``, q/k/v fused into ``in_proj``."""
+    import torch
+
+    out: dict[str, Any] = {}
+    layer_prefix = "encoder.layers."
+    fused: dict[str, dict[str, Any]] = {}
+    for key, value in weights.items():
+        if key in OPEN_CLIP_TOP:
+            out[prefix + OPEN_CLIP_TOP[key]] = value
+            continue
+        if not key.startswith(layer_prefix):
+            raise UnmappedKeyError(f"text encoder: no original-layout name for '{key}'")
+        index, rest = key[len(layer_prefix):].split(".", 1)
+        base = f"{prefix}transformer.resblocks.{index}."
+        if rest.startswith(("self_attn.q_proj.", "self_attn.k_proj.", "self_attn.v_proj.")):
+            proj, kind = rest.split(".")[1:]
+            fused.setdefault(f"{base}attn.in_proj_{kind}", {})[proj] = value
+            continue
+        renamed = _rename(rest, OPEN_CLIP_LAYER)
+        if renamed == rest:
+            raise UnmappedKeyError(f"text encoder: no original-layout name for '{key}'")
+        out[base + renamed] = value
+    for key, parts in fused.items():
+        out[key] = torch.cat([parts["q_proj"], parts["k_proj"], parts["v_proj"]], dim=0)
+    return out
 
 
 def open_clip_to_original(state_dict: Mapping[str, Any], num_layers: int) -> dict[str, Any]:
@@ -196,28 +231,7 @@ def open_clip_to_original(state_dict: Mapping[str, Any], num_layers: int) -> dic
     import torch
 
     weights = text_encoder_keys(state_dict)
-    out: dict[str, Any] = {}
-    layer_prefix = "encoder.layers."
-    fused: dict[str, dict[str, Any]] = {}
-    for key, value in weights.items():
-        if key in OPEN_CLIP_TOP:
-            out[OPEN_CLIP_PREFIX + OPEN_CLIP_TOP[key]] = value
-            continue
-        if not key.startswith(layer_prefix):
-            raise UnmappedKeyError(f"text encoder: no original-layout name for '{key}'")
-        index, rest = key[len(layer_prefix):].split(".", 1)
-        base = f"{OPEN_CLIP_PREFIX}transformer.resblocks.{index}."
-        if rest.startswith(("self_attn.q_proj.", "self_attn.k_proj.", "self_attn.v_proj.")):
-            proj, kind = rest.split(".")[1:]
-            fused.setdefault(f"{base}attn.in_proj_{kind}", {})[proj] = value
-            continue
-        renamed = _rename(rest, OPEN_CLIP_LAYER)
-        if renamed == rest:
-            raise UnmappedKeyError(f"text encoder: no original-layout name for '{key}'")
-        out[base + renamed] = value
-    for key, parts in fused.items():
-        out[key] = torch.cat([parts["q_proj"], parts["k_proj"], parts["v_proj"]], dim=0)
-
+    out = _open_clip_layers(weights, OPEN_CLIP_PREFIX)
     last = f"{OPEN_CLIP_PREFIX}transformer.resblocks.{num_layers - 1}."
     extra = f"{OPEN_CLIP_PREFIX}transformer.resblocks.{num_layers}."
     for key in [k for k in out if k.startswith(last)]:
@@ -226,6 +240,21 @@ def open_clip_to_original(state_dict: Mapping[str, Any], num_layers: int) -> dic
     dtype = weights["embeddings.token_embedding.weight"].dtype
     out[OPEN_CLIP_PREFIX + "text_projection"] = torch.eye(width, dtype=dtype)
     out[OPEN_CLIP_PREFIX + "logit_scale"] = torch.tensor(OPEN_CLIP_LOGIT_SCALE, dtype=dtype)
+    return out
+
+
+def open_clip_xl_to_original(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """SDXL's second encoder (bigG with projection): OpenCLIP names, every layer kept.
+
+    OpenCLIP applies its projection as ``pooled @ text_projection``, a linear layer's weight
+    transposed; diffusers' loader transposes it back.
+    """
+    weights = dict(text_encoder_keys(state_dict))
+    if "text_projection.weight" not in weights:
+        raise UnmappedKeyError("second text encoder: no text_projection (SDXL's needs CLIPTextModelWithProjection)")
+    projection = weights.pop("text_projection.weight")
+    out = _open_clip_layers(weights, SDXL_OPEN_CLIP_PREFIX)
+    out[SDXL_OPEN_CLIP_PREFIX + "text_projection"] = projection.T.contiguous()
     return out
 
 
@@ -241,11 +270,18 @@ def to_original(
     vae_config: Mapping[str, Any],
     text_encoder: Mapping[str, Any],
     text_config: Mapping[str, Any],
+    text_encoder_2: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One original-layout state dict from the three diffusers components."""
+    """One original-layout state dict from the diffusers components.
+
+    With ``text_encoder_2`` (SDXL), the encoders go under ``conditioner.embedders.0``/``.1``.
+    """
     out = unet_to_original(unet, unet_config)
     out.update(vae_to_original(vae, vae_config))
-    if is_open_clip(text_config):
+    if text_encoder_2 is not None:
+        out.update(clip_to_original(text_encoder, SDXL_CLIP_PREFIX))
+        out.update(open_clip_xl_to_original(text_encoder_2))
+    elif is_open_clip(text_config):
         out.update(open_clip_to_original(text_encoder, text_config["num_hidden_layers"]))
     else:
         out.update(clip_to_original(text_encoder))

@@ -1,9 +1,9 @@
-"""Import a single-file SD1.x/SD2.x checkpoint into a diffusers folder, offline.
+"""Import a single-file SD1.x/SD2.x/SDXL checkpoint into a diffusers folder, offline.
 
 The weights go through diffusers' own single-file converters (``from_single_file`` per
 component, given the already safely-read state dict). The architecture comes from the small
-diffusers configs shipped in ``configs/<family>/``, so nothing is fetched from the Hub; only
-the CLIP tokenizer (vocabulary files) must come from the user's disk or, when allowed, the Hub.
+diffusers configs shipped in ``configs/<family>/``, and the CLIP tokenizers are built from the
+BPE merges shipped with dbtui (engine/builtin/clip_tokenizer.py), so nothing is fetched.
 """
 
 from __future__ import annotations
@@ -13,80 +13,97 @@ from pathlib import Path
 from typing import Any
 
 from engine.convert._files import Emit, Progress, atomic_dir, check_free_space
-from engine.convert.detect import EMA_PREFIX, SD1_TEXT, SD2_TEXT, ModelFamily, detect_family, has_ema, prediction_hint
+from engine.convert.detect import (
+    EMA_PREFIX,
+    SD1_TEXT,
+    SD2_TEXT,
+    SDXL_CLIP_TEXT,
+    SDXL_OPEN_CLIP_TEXT,
+    ZERO_SNR_KEY,
+    ModelFamily,
+    detect_family,
+    has_ema,
+    prediction_hint,
+)
 from engine.convert.errors import ConvertError, ModelMismatchError, TokenizerNotFoundError, UnsupportedModelError
 from engine.convert.expected import explain_mismatch
 from engine.convert.load_checkpoint import read_checkpoint
 from engine.events import Warning as WarningEvent
 
 CONFIGS = Path(__file__).parent / "configs"
-# Where the tokenizer of each family lives on the Hub (looked up in the local cache first).
-HUB_TOKENIZERS = {
-    "sd1": [("stable-diffusion-v1-5/stable-diffusion-v1-5", "tokenizer"), ("openai/clip-vit-large-patch14", "")],
-    "sd2": [("stabilityai/stable-diffusion-2-1", "tokenizer"), ("stabilityai/stable-diffusion-2-1-base", "tokenizer")],
-}
+# Each family's text encoders: (diffusers subfolder, what people call it, its key prefix in the file).
+SD_TEXT = (("text_encoder", "text encoder", (SD1_TEXT, SD2_TEXT)),)
+XL_TEXT = (
+    ("text_encoder", "first text encoder (CLIP ViT-L)", (SDXL_CLIP_TEXT,)),
+    ("text_encoder_2", "second text encoder (OpenCLIP ViT-bigG)", (SDXL_OPEN_CLIP_TEXT,)),
+)
 
 
-def _base(family: ModelFamily) -> str:
-    return "sd2" if family.id.startswith("sd2") else "sd1"
+def _text_encoders(family: ModelFamily) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    return XL_TEXT if family.xl else SD_TEXT
 
 
-def _tokenizer_folder(path: Path) -> Path | None:
-    for folder in (path / "tokenizer", path):
-        if (folder / "tokenizer.json").is_file() or ((folder / "vocab.json").is_file() and (folder / "merges.txt").is_file()):
-            return folder
+def _tokenizer_names(family: ModelFamily) -> tuple[str, ...]:
+    return ("tokenizer", "tokenizer_2") if family.xl else ("tokenizer",)
+
+
+def _pad_token(family: ModelFamily, name: str) -> str:
+    """OpenCLIP-trained encoders (SD2.x, SDXL's second) pad with "!", OpenAI CLIP with its end token."""
+    from engine.builtin.clip_tokenizer import OPEN_CLIP_PAD, OPENAI_PAD
+
+    return OPEN_CLIP_PAD if name == "tokenizer_2" or family.id.startswith("sd2") else OPENAI_PAD
+
+
+def _has_tokenizer(folder: Path) -> bool:
+    return (folder / "tokenizer.json").is_file() or ((folder / "vocab.json").is_file() and (folder / "merges.txt").is_file())
+
+
+def _tokenizer_from(root: Path, name: str, family: ModelFamily, *, bare: bool) -> Any | None:
+    """``root``'s tokenizer for slot ``name``: its own subfolder, else (for SDXL's second) the first
+    one with OpenCLIP's padding; ``bare`` also accepts ``root`` itself as a tokenizer folder."""
+    from transformers import CLIPTokenizer
+
+    if _has_tokenizer(root / name):
+        return CLIPTokenizer.from_pretrained(root / name)
+    for folder in [root / "tokenizer"] + ([root] if bare else []):
+        if _has_tokenizer(folder):
+            # A borrowed tokenizer keeps its vocabulary; only the padding differs between the slots.
+            extra = {"pad_token": _pad_token(family, name)} if name != "tokenizer" else {}
+            return CLIPTokenizer.from_pretrained(folder, **extra)
     return None
 
 
-def _hub_tokenizer_folder(repo: str, subfolder: str, allow_download: bool) -> Path | None:
-    """The tokenizer files of ``repo`` from the Hub cache (or the Hub when allowed), if any."""
-    from huggingface_hub import snapshot_download
+def load_tokenizers(family: ModelFamily, tokenizer: str | Path | None, config: Path | None) -> list[Any]:
+    """The family's CLIP tokenizers: from ``tokenizer``, else the config folder's, else built from
+    the CLIP merges shipped with dbtui (the same tokenizers the hub's SD models have)."""
+    from engine.builtin.clip_tokenizer import clip_tokenizer
 
-    pattern = f"{subfolder}/*" if subfolder else "*.json"
-    try:
-        folder = Path(snapshot_download(repo, allow_patterns=[pattern, "*.txt"], local_files_only=not allow_download))
-    except (OSError, ValueError):
-        return None
-    return _tokenizer_folder(folder / subfolder)
-
-
-def load_tokenizer(family: ModelFamily, tokenizer: str | Path | None, config: Path | None, allow_download: bool):
-    """The CLIP tokenizer: the one given, the config folder's, the Hub cache's, or the Hub's."""
-    from transformers import CLIPTokenizer
-
-    if tokenizer is not None:
-        folder = _tokenizer_folder(Path(tokenizer))
-        if folder is None:
-            raise TokenizerNotFoundError(
-                f"{tokenizer} holds no CLIP tokenizer: give a folder with tokenizer.json (or vocab.json and merges.txt), "
-                "or a diffusers model folder that has a tokenizer/ subfolder"
-            )
-        return CLIPTokenizer.from_pretrained(folder)
-    if config is not None and (folder := _tokenizer_folder(config)) is not None:
-        return CLIPTokenizer.from_pretrained(folder)
-    candidates = HUB_TOKENIZERS[_base(family)]
-    # Resolved to files first: transformers 5 returns an empty tokenizer, not an error, for a
-    # repo missing from the cache.
-    for repo, subfolder in candidates:
-        if (folder := _hub_tokenizer_folder(repo, subfolder, allow_download)) is not None:
-            return CLIPTokenizer.from_pretrained(folder)
-    repo, subfolder = candidates[0]
-    where = f"{repo}/{subfolder}".rstrip("/")
-    raise TokenizerNotFoundError(
-        f"the {family.description} CLIP tokenizer is not on this machine (dbtui cannot ship it). "
-        "Pass --tokenizer PATH: a folder with tokenizer.json (or vocab.json and merges.txt), or any diffusers model folder of "
-        f"the same family that has a tokenizer/ subfolder. Or run once with --online to fetch it from {where} "
-        "on the Hugging Face Hub (it is cached for next time)."
-    )
+    tokenizers = []
+    for name in _tokenizer_names(family):
+        found = None
+        if tokenizer is not None:
+            found = _tokenizer_from(Path(tokenizer), name, family, bare=True)
+            if found is None:
+                raise TokenizerNotFoundError(
+                    f"{tokenizer} holds no CLIP tokenizer: give a folder with tokenizer.json (or vocab.json and "
+                    "merges.txt), or a diffusers model folder that has a tokenizer/ subfolder; or leave --tokenizer "
+                    "out to use the CLIP tokenizer that ships with dbtui"
+                )
+        elif config is not None:
+            found = _tokenizer_from(config, name, family, bare=False)
+        tokenizers.append(found if found is not None else clip_tokenizer(_pad_token(family, name)))
+    return tokenizers
 
 
 def _with_text_model_prefix(state_dict: dict[str, Any]) -> dict[str, Any]:
-    """SD1 files written under transformers 5 by naive exporters lack ``text_model.``; restore it."""
-    clip = SD1_TEXT + "text_model."
-    if not any(k.startswith(SD1_TEXT) and not k.startswith(clip) for k in state_dict):
-        return state_dict
-    return {(clip + k[len(SD1_TEXT):] if k.startswith(SD1_TEXT) and not k.startswith(clip) else k): v
-            for k, v in state_dict.items()}
+    """CLIP-L keys written under transformers 5 by naive exporters lack ``text_model.``; restore it."""
+    def fixed(key: str) -> str:
+        for prefix in (SD1_TEXT, SDXL_CLIP_TEXT):
+            if key.startswith(prefix) and not key.startswith(prefix + "text_model."):
+                return prefix + "text_model." + key[len(prefix):]
+        return key
+
+    return {fixed(k): v for k, v in state_dict.items()}
 
 
 def _mismatch(state_dict: dict[str, Any], config: Path, family: ModelFamily, name: str, what: str,
@@ -100,24 +117,44 @@ def _mismatch(state_dict: dict[str, Any], config: Path, family: ModelFamily, nam
     return ModelMismatchError(message)
 
 
-def _load_components(state_dict: dict[str, Any], config: Path, family: ModelFamily, name: str, use_ema: bool, progress):
+def _scheduler(config: Path, family: ModelFamily, zero_snr: bool) -> Any:
+    """The config folder's scheduler, else the family's shipped one (SDXL base's EulerDiscrete for SDXL)."""
     import diffusers
+
+    scheduler_dir = config if (config / "scheduler" / "scheduler_config.json").is_file() else CONFIGS / family.config_name
+    scheduler_config = json.loads((scheduler_dir / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
+    overrides: dict[str, Any] = {}
+    if family.xl:
+        # An SDXL file says itself what it predicts (the v_pred marker, or none for epsilon); a config
+        # folder only describes the architecture.
+        overrides["prediction_type"] = family.prediction_type
+        if zero_snr:
+            overrides["rescale_betas_zero_snr"] = True
+    scheduler_class = getattr(diffusers, scheduler_config["_class_name"])
+    return scheduler_class.from_pretrained(scheduler_dir, subfolder="scheduler", **overrides)
+
+
+def _load_components(state_dict: dict[str, Any], config: Path, family: ModelFamily, name: str, use_ema: bool,
+                     progress: Progress) -> dict[str, Any]:
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from diffusers.loaders.single_file_utils import create_diffusers_clip_model_from_ldm
-    from transformers import CLIPTextModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    def text_loader(sub: str):
+        model_class = CLIPTextModelWithProjection if sub == "text_encoder_2" else CLIPTextModel
+        return lambda: create_diffusers_clip_model_from_ldm(
+            model_class, state_dict, config=str(config), subfolder=sub, local_files_only=True)
 
     # The same calls diffusers' pipeline-level from_single_file makes per component; it only takes a
     # path, and we hold a state dict that was read safely.
     loaders = [
-        ("UNet", lambda: UNet2DConditionModel.from_single_file(
+        ("unet", "UNet", lambda: UNet2DConditionModel.from_single_file(
             state_dict, config=str(config), subfolder="unet", local_files_only=True, extract_ema=use_ema)),
-        ("VAE", lambda: AutoencoderKL.from_single_file(
+        ("vae", "VAE", lambda: AutoencoderKL.from_single_file(
             state_dict, config=str(config), subfolder="vae", local_files_only=True)),
-        ("text encoder", lambda: create_diffusers_clip_model_from_ldm(
-            CLIPTextModel, state_dict, config=str(config), subfolder="text_encoder", local_files_only=True)),
-    ]
-    models = []
-    for what, load in loaders:
+    ] + [(sub, what, text_loader(sub)) for sub, what, _ in _text_encoders(family)]
+    models = {}
+    for sub, what, load in loaders:
         try:
             model = load()
         except (ValueError, RuntimeError, KeyError, TypeError, NotImplementedError) as error:
@@ -125,13 +162,32 @@ def _load_components(state_dict: dict[str, Any], config: Path, family: ModelFami
         unloaded = [n for n, p in model.named_parameters() if p.device.type == "meta"]
         if unloaded:
             raise _mismatch(state_dict, config, family, name, what, f"{len(unloaded)} weights not in the file")
-        models.append(model)
+        models[sub] = model
         progress.step()
-    # A --config folder without a scheduler gets the detected family's.
-    scheduler_dir = config if (config / "scheduler" / "scheduler_config.json").is_file() else CONFIGS / family.id
-    scheduler_config = json.loads((scheduler_dir / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
-    scheduler = getattr(diffusers, scheduler_config["_class_name"]).from_pretrained(scheduler_dir, subfolder="scheduler")
-    return (*models, scheduler)
+    models["scheduler"] = _scheduler(config, family, zero_snr=ZERO_SNR_KEY in state_dict)
+    return models
+
+
+def _pipeline(family: ModelFamily, models: dict[str, Any], tokenizers: list[Any]) -> Any:
+    from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    if family.xl:
+        return StableDiffusionXLPipeline(
+            **models, tokenizer=tokenizers[0], tokenizer_2=tokenizers[1], force_zeros_for_empty_prompt=True,
+            add_watermarker=False,
+        )
+    pipeline_class = StableDiffusionInpaintPipeline if family.inpainting else StableDiffusionPipeline
+    return pipeline_class(
+        **models, tokenizer=tokenizers[0], safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+
+
+def _check_text_encoders(state_dict: dict[str, Any], family: ModelFamily, name: str) -> None:
+    missing = [what for _, what, prefixes in _text_encoders(family) if not any(k.startswith(prefixes) for k in state_dict)]
+    if missing:
+        raise UnsupportedModelError(
+            f"{name} has no {' and no '.join(missing)} weights (a UNet-only file?); dbtui needs a full checkpoint"
+        )
 
 
 def import_single_file(
@@ -142,47 +198,41 @@ def import_single_file(
     use_ema: bool = False,
     emit: Emit | None = None,
     config: str | Path | None = None,
-    allow_download: bool = False,
 ) -> Path:
     """Convert ``path`` (.safetensors or .ckpt) into the diffusers folder ``out_dir``; returns it.
 
     ``config`` is a diffusers folder describing the architecture (default: the shipped config of
-    the detected family); ``tokenizer`` a tokenizer or model folder; ``allow_download`` lets the
-    tokenizer come from the Hub when it is nowhere on disk.
+    the detected family); ``tokenizer`` a tokenizer or model folder (default: the config folder's,
+    else the CLIP tokenizer shipped with dbtui).
     """
-    from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
-
     path, out_dir = Path(path), Path(out_dir)
     checkpoint = read_checkpoint(path)
     state_dict = _with_text_model_prefix(checkpoint.state_dict)
     family = detect_family(state_dict, prediction_type=prediction_hint(path, checkpoint.metadata))
     if not family.supported:
         raise UnsupportedModelError(f"{path.name}: {family.description}")
-    if not any(k.startswith((SD1_TEXT, SD2_TEXT)) for k in state_dict):
-        raise UnsupportedModelError(f"{path.name} has no text encoder weights (a UNet-only file?); dbtui needs a full checkpoint")
+    _check_text_encoders(state_dict, family, path.name)
     if use_ema and not has_ema(state_dict):
         raise ConvertError(f"{path.name} holds no EMA weights; run without --ema")
 
-    progress = Progress(emit, "convert", total=4, description=f"{path.name}: {family.description}")
+    parts = ["unet", "vae"] + [sub for sub, _, _ in _text_encoders(family)]
+    progress = Progress(emit, "convert", total=len(parts) + 1, description=f"{path.name}: {family.description}")
     if has_ema(state_dict) and not use_ema and emit is not None:
         emit(WarningEvent(
             message=f"{path.name} also holds EMA weights; the regular (non-EMA) weights were used",
             advice="pass --ema to use the EMA weights (often better for generating; the regular ones suit further training)",
         ))
-    config_dir = Path(config) if config is not None else CONFIGS / family.id
-    missing = [sub for sub in ("unet", "vae", "text_encoder") if not (config_dir / sub / "config.json").is_file()]
+    config_dir = Path(config) if config is not None else CONFIGS / family.config_name
+    missing = [sub for sub in parts if not (config_dir / sub / "config.json").is_file()]
     if missing:
-        raise ConvertError(f"--config {config_dir} is not a diffusers model folder (no config for {', '.join(missing)})")
-    tok = load_tokenizer(family, tokenizer, Path(config) if config is not None else None, allow_download)
+        raise ConvertError(f"--config {config_dir} does not describe a {family.description} model (no config for "
+                           f"{', '.join(missing)}); give a diffusers model folder of that family")
+    tokenizers = load_tokenizers(family, tokenizer, Path(config) if config is not None else None)
     model_bytes = sum(v.numel() for k, v in state_dict.items() if not k.startswith(EMA_PREFIX)) * 4  # saved as fp32
     check_free_space(out_dir.parent, model_bytes)
 
-    unet, vae, text_encoder, scheduler = _load_components(state_dict, config_dir, family, path.name, use_ema, progress)
-    pipeline_class = StableDiffusionInpaintPipeline if family.inpainting else StableDiffusionPipeline
-    pipe = pipeline_class(
-        vae=vae, text_encoder=text_encoder, tokenizer=tok, unet=unet, scheduler=scheduler,
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-    )
+    models = _load_components(state_dict, config_dir, family, path.name, use_ema, progress)
+    pipe = _pipeline(family, models, tokenizers)
     with atomic_dir(out_dir) as tmp:
         pipe.save_pretrained(tmp)
     progress.step()

@@ -1,4 +1,4 @@
-"""Export a diffusers folder as one original-layout checkpoint (AUTOMATIC1111, ComfyUI, ...)."""
+"""Export a diffusers folder as one original-layout checkpoint (AUTOMATIC1111, ComfyUI, Forge, ...)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from engine.convert._files import Emit, Progress, atomic_file, check_free_space
+from engine.convert.detect import SDXL_REFINER, V_PRED_KEY, ZERO_SNR_KEY, folder_family
 from engine.convert.errors import ConvertError, UnsupportedModelError
 from engine.convert.keymap import UnmappedKeyError, is_open_clip, to_original
 from engine.events import Warning as WarningEvent
@@ -16,18 +17,30 @@ SIDECAR_V = Path(__file__).parent / "configs" / "v2-inference-v.yaml"
 FORMATS = ("safetensors", "ckpt")
 
 
-def _family_id(unet_config: Mapping, text_config: Mapping, prediction_type: str) -> str:
+def _family_id(unet_config: Mapping, text_config: Mapping, prediction_type: str, xl: bool) -> str:
+    if xl:
+        return "sdxl-v" if prediction_type == "v_prediction" else "sdxl"
     family = "sd2" if is_open_clip(text_config) else "sd1"
     if unet_config.get("in_channels") == 9:
         return family + "-inpaint"
     return family + ("-v" if prediction_type == "v_prediction" else "")
 
 
-def _prediction_type(diffusers_dir: Path) -> str:
+def _scheduler_config(diffusers_dir: Path) -> dict:
     config = diffusers_dir / "scheduler" / "scheduler_config.json"
-    if not config.is_file():
-        return "epsilon"
-    return json.loads(config.read_text(encoding="utf-8")).get("prediction_type", "epsilon")
+    return json.loads(config.read_text(encoding="utf-8")) if config.is_file() else {}
+
+
+def _xl_markers(prediction_type: str, scheduler: Mapping) -> dict:
+    """The empty marker tensors by which ComfyUI and AUTOMATIC1111 know a v-prediction SDXL."""
+    import torch
+
+    if prediction_type != "v_prediction":
+        return {}
+    markers = {V_PRED_KEY: torch.tensor([])}
+    if scheduler.get("rescale_betas_zero_snr"):
+        markers[ZERO_SNR_KEY] = torch.tensor([])
+    return markers
 
 
 def _load(model_class, diffusers_dir: Path, subfolder: str):
@@ -52,37 +65,50 @@ def export_single_file(
 ) -> Path:
     """Write ``diffusers_dir`` as one ``.safetensors`` (or ``.ckpt``) file; returns its path.
 
-    ``half`` stores every weight in fp16 (half the size), else all in fp32; ``metadata`` (e.g. base model, training profile) goes
+    SD1.x, SD2.x and SDXL (base and fine-tunes; not the refiner). ``half`` stores every weight in
+    fp16 (half the size), else all in fp32; ``metadata`` (e.g. base model, training profile) goes
     into the safetensors header, or beside ``state_dict`` in a ckpt. SD2.x-v exports also get a
-    same-named ``.yaml`` so AUTOMATIC1111 knows the model predicts v.
+    same-named ``.yaml`` so AUTOMATIC1111 knows the model predicts v; v-prediction SDXL files
+    carry the ``v_pred`` marker instead.
     """
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     diffusers_dir, out_file = Path(diffusers_dir), Path(out_file)
     if fmt not in FORMATS:
         raise ConvertError(f"unknown format '{fmt}'; choose one of: {', '.join(FORMATS)}")
-    if not all((diffusers_dir / sub).is_dir() for sub in ("unet", "vae", "text_encoder")):
-        raise ConvertError(f"{diffusers_dir} is not a diffusers model folder (it needs unet/, vae/ and text_encoder/)")
+    detected = folder_family(diffusers_dir)
+    if detected == SDXL_REFINER:
+        raise UnsupportedModelError(f"{diffusers_dir} is the {SDXL_REFINER.description}")
+    xl = detected is not None
+    parts = ("unet", "vae", "text_encoder") + (("text_encoder_2",) if xl else ())
+    if not all((diffusers_dir / sub).is_dir() for sub in parts):
+        raise ConvertError(f"{diffusers_dir} is not a diffusers model folder (it needs {'/, '.join(parts)}/)")
     metadata = dict(metadata or {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise ConvertError("metadata keys and values must be strings")
 
-    progress = Progress(emit, "export", total=4, description=f"{diffusers_dir.name} → {out_file.name}")
+    progress = Progress(emit, "export", total=len(parts) + 1, description=f"{diffusers_dir.name} → {out_file.name}")
     unet = _load(UNet2DConditionModel, diffusers_dir, "unet")
     progress.step()
     vae = _load(AutoencoderKL, diffusers_dir, "vae")
     progress.step()
     text_encoder = _load(CLIPTextModel, diffusers_dir, "text_encoder")
     progress.step()
+    text_encoder_2 = None
+    if xl:
+        text_encoder_2 = _load(CLIPTextModelWithProjection, diffusers_dir, "text_encoder_2")
+        progress.step()
 
     text_config = text_encoder.config.to_dict()
-    prediction_type = _prediction_type(diffusers_dir)
-    family = _family_id(unet.config, text_config, prediction_type)
+    scheduler = _scheduler_config(diffusers_dir)
+    prediction_type = scheduler.get("prediction_type", "epsilon")
+    family = _family_id(unet.config, text_config, prediction_type, xl)
     try:
         state_dict = to_original(
-            unet.state_dict(), unet.config, vae.state_dict(), vae.config, text_encoder.state_dict(), text_config
+            unet.state_dict(), unet.config, vae.state_dict(), vae.config, text_encoder.state_dict(), text_config,
+            text_encoder_2.state_dict() if text_encoder_2 is not None else None,
         )
     except UnmappedKeyError as error:
         raise UnsupportedModelError(f"{diffusers_dir} cannot be written in the original SD layout: {error}") from error
@@ -90,6 +116,8 @@ def export_single_file(
     # fp16 text encoder fp16, diffusers gives fp32), so every float tensor is cast either way.
     dtype = torch.float16 if half else torch.float32
     state_dict = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in state_dict.items()}
+    if xl:
+        state_dict.update(_xl_markers(prediction_type, scheduler))
     metadata = {"format": "pt", "dbtui.family": family, "dbtui.prediction_type": prediction_type, **metadata}
 
     check_free_space(out_file.parent, sum(v.numel() * v.element_size() for v in state_dict.values()))
@@ -103,7 +131,7 @@ def export_single_file(
     if family == "sd2-v":
         with atomic_file(out_file.with_suffix(".yaml")) as tmp:
             shutil.copyfile(SIDECAR_V, tmp)
-    elif prediction_type == "v_prediction" and emit is not None:
+    elif prediction_type == "v_prediction" and not xl and emit is not None:
         emit(WarningEvent(
             message=f"{out_file.name} is a v-prediction SD1.x model; most clients assume epsilon for SD1.x",
             advice="tell your client to use v-prediction (a v-parameterized config .yaml in AUTOMATIC1111)",
