@@ -1,4 +1,4 @@
-"""Showing a run's events in a terminal: a Rich live dashboard, or plain lines for logs.
+"""Showing engine events in a terminal: a Rich live dashboard or progress bars, or plain lines for logs.
 
 Plain lines when stdout is not a terminal (nohup, pipes), under CI, or when asked: Rich's
 live display writes only its last frame to a file.
@@ -10,11 +10,12 @@ import os
 import sys
 import time
 from collections import deque
-from typing import Any
+from typing import Any, TextIO
 
 from engine.events import Event
 
 SPARK = "▁▂▃▄▅▆▇█"
+PHASE_KINDS = ("phase_started", "phase_progress", "phase_finished")
 
 
 def want_plain(force: bool = False) -> bool:
@@ -44,6 +45,8 @@ def describe(event: Event) -> str | None:
     kind = event.kind
     if kind == "phase_started":
         return f"[{event.phase}] started {event.description}".rstrip()
+    if kind == "phase_progress":
+        return f"[{event.phase}] {event.done}/{event.total}" if event.total else f"[{event.phase}] {event.done}"
     if kind == "phase_finished":
         return f"[{event.phase}] done in {event.seconds:.1f}s"
     if kind == "run_started":
@@ -70,12 +73,89 @@ def describe(event: Event) -> str | None:
     return None
 
 
+class PhaseDisplay:
+    """The one display of the engine's phases (PhaseStarted, PhaseProgress, PhaseFinished).
+
+    On a terminal: a Rich progress bar per phase, and a line when a phase ends. Otherwise plain
+    lines: the start, progress at each tenth, the end. The convert and dataset commands show it by
+    itself (a ``with`` block draws the bars, and warnings go to stderr); the training dashboard
+    draws its bars inside its own panel, and the plain printer uses its lines.
+    """
+
+    def __init__(self, *, plain: bool | None = None, console: Any = None, out: TextIO | None = None) -> None:
+        self.plain = want_plain() if plain is None else plain
+        self.out = out or sys.stdout
+        self._tenths: dict[str, int] = {}  # plain: the last tenth of each phase printed
+        self._tasks: dict[str, Any] = {}  # on a terminal: each phase's bar
+        self.console, self.bars = console, None
+        if not self.plain:
+            from rich.console import Console
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
+
+            self.console = console or Console()
+            # markup off: "[phase]" is text here, not a Rich style.
+            self.bars = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=True)
+
+    def __enter__(self) -> PhaseDisplay:
+        if self.bars is not None:
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bars is not None:
+            self.bars.stop()
+
+    def renderable(self) -> Any:
+        """The bars of the phases under way, for a panel that draws them itself; None when there are none."""
+        return self.bars.make_tasks_table(self.bars.tasks) if self._tasks else None
+
+    def __call__(self, event: Event) -> None:
+        kind = event.kind
+        if kind == "warning":
+            print(describe(event), file=sys.stderr, flush=True)
+        elif kind in PHASE_KINDS and self.bars is not None:
+            self._bar(event)
+        elif kind in PHASE_KINDS:
+            self._line(event)
+
+    def _line(self, event: Event) -> None:
+        if event.kind == "phase_progress":
+            tenth = event.done * 10 // event.total if event.total else -1
+            if tenth <= self._tenths.get(event.phase, 0) and event.done != event.total:
+                return
+            self._tenths[event.phase] = tenth
+        elif event.kind == "phase_finished":
+            self._tenths.pop(event.phase, None)
+        print(describe(event), file=self.out, flush=True)
+
+    def _bar(self, event: Event) -> None:
+        phase = event.phase
+        if event.kind == "phase_finished":
+            task = self._tasks.pop(phase, None)
+            if task is not None:
+                self.bars.remove_task(task)
+            # Printed, not logged: log() would add a source location such as console.py:160.
+            self.console.print(describe(event), markup=False, highlight=False)
+            return
+        if event.kind == "phase_started" or phase not in self._tasks:  # progress of a phase begun before we looked
+            description = f"[{phase}] {event.description if event.kind == 'phase_started' else ''}".rstrip()
+            if phase in self._tasks:
+                self.bars.remove_task(self._tasks[phase])
+            self._tasks[phase] = self.bars.add_task(description, total=event.total)
+        if event.kind == "phase_progress":
+            self.bars.update(self._tasks[phase], completed=event.done, total=event.total)
+
+
 class PlainPrinter:
-    """One line per phase, sample, checkpoint and warning; a step line every N steps."""
+    """One line per phase (and at each tenth of its progress), sample, checkpoint and warning;
+    a step line every N steps."""
 
     def __init__(self, every: int = 10, out: Any = None):
         self.every = every
         self.out = out or sys.stdout
+        self.phases = PhaseDisplay(plain=True, out=self.out)
 
     def __enter__(self) -> PlainPrinter:
         return self
@@ -84,7 +164,8 @@ class PlainPrinter:
         pass
 
     def __call__(self, event: Event) -> None:
-        if event.kind == "phase_progress":
+        if event.kind in PHASE_KINDS:
+            self.phases(event)
             return
         if event.kind == "step_ended" and not (event.step == 1 or event.step % self.every == 0 or event.step == event.total_steps):
             return
@@ -96,15 +177,15 @@ class PlainPrinter:
 class RichDashboard:
     """A live panel: progress, loss chart, speed, memory, phases, latest samples and warnings."""
 
-    def __init__(self, title: str):
+    def __init__(self, title: str, console: Any = None):
         from rich.console import Console
         from rich.live import Live
 
         self.title = title
-        self.console = Console()
+        self.console = console or Console()
         self.losses: list[float] = []
         self.last_step: Any = None
-        self.phases: dict[str, tuple[int, int | None]] = {}
+        self.phases = PhaseDisplay(plain=False, console=self.console)
         self.notes: deque[str] = deque(maxlen=4)
         self.samples = ""
         self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
@@ -139,8 +220,9 @@ class RichDashboard:
             if step.vram_allocated_peak_mb:
                 memory = f"VRAM peak {step.vram_allocated_peak_mb:.0f} MB (reserved {step.vram_reserved_peak_mb:.0f})   " + memory
             table.add_row("memory", memory)
-        for name, (done, total) in self.phases.items():
-            table.add_row(name, ProgressBar(total=total or 1, completed=done if total else 1, width=50))
+        phases = self.phases.renderable()
+        if phases is not None:
+            table.add_row("phases", phases)
         if self.samples:
             table.add_row("samples", Text(self.samples))
         for note in self.notes:
@@ -152,14 +234,8 @@ class RichDashboard:
         if kind == "step_ended":
             self.last_step = event
             self.losses.append(event.smoothed_loss)
-        elif kind == "phase_started":
-            self.phases[event.phase] = (0, event.total)
-        elif kind == "phase_progress":
-            self.phases[event.phase] = (event.done, event.total)
-        elif kind == "phase_finished":
-            self.phases.pop(event.phase, None)
-            # Plain text: "[phase]" would read as Rich markup, and log() would add a source location.
-            self.console.print(describe(event), markup=False, highlight=False)
+        elif kind in PHASE_KINDS:
+            self.phases(event)
         elif kind == "sample_saved":
             self.samples = event.grid or ", ".join(event.paths)
         elif kind in ("checkpoint_saved", "warning", "run_finished", "run_failed", "run_started"):

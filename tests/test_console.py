@@ -1,19 +1,24 @@
-"""The headless dashboard's lines name their phase and carry no Rich source location."""
+"""Events in a terminal: one phase display for every command, lines that name their phase and
+carry no Rich source location, and plain lines when the output is not a terminal."""
 
 from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
-from dbtui.console import RichDashboard
-from engine.events import PhaseFinished, PhaseStarted, Warning
+from dbtui.console import PhaseDisplay, PlainPrinter, RichDashboard
+from engine.events import PhaseFinished, PhaseProgress, PhaseStarted, StepEnded, Warning
+
+
+def _console(out: io.StringIO, terminal: bool) -> Console:
+    return Console(file=out, width=100, force_terminal=terminal, color_system=None)
 
 
 def test_a_finished_phase_prints_its_name_and_nothing_else() -> None:
-    dashboard = RichDashboard("demo")
     out = io.StringIO()
-    dashboard.console = Console(file=out, width=100, force_terminal=False, color_system=None)
+    dashboard = RichDashboard("demo", console=_console(out, terminal=False))
     dashboard(PhaseStarted(phase="class_images", total=8))
     dashboard(PhaseFinished(phase="class_images", seconds=64.6))
     dashboard(Warning(message="a [bracketed] note", advice="keep [it]"))
@@ -21,3 +26,62 @@ def test_a_finished_phase_prints_its_name_and_nothing_else() -> None:
     rendered = io.StringIO()
     Console(file=rendered, width=120, color_system=None).print(dashboard._render())
     assert "a [bracketed] note — keep [it]" in rendered.getvalue()
+
+
+def test_the_dashboard_draws_a_phase_under_way_as_a_bar() -> None:
+    dashboard = RichDashboard("demo", console=_console(io.StringIO(), terminal=False))
+    dashboard(PhaseStarted(phase="caching", total=8, description="encoding images with the VAE"))
+    dashboard(PhaseProgress(phase="caching", done=3, total=8))
+    rendered = io.StringIO()
+    Console(file=rendered, width=140, color_system=None).print(dashboard._render())
+    assert "[caching] encoding images with the VAE" in rendered.getvalue() and "3/8" in rendered.getvalue()
+    dashboard(PhaseFinished(phase="caching", seconds=1.0))
+    assert dashboard.phases.renderable() is None
+
+
+def test_plain_lines_give_start_each_tenth_and_end() -> None:
+    out = io.StringIO()
+    display = PhaseDisplay(plain=True, out=out)
+    display(PhaseStarted(phase="dataset_check", total=40, description="checking 40 images"))
+    for done in range(1, 41):
+        display(PhaseProgress(phase="dataset_check", done=done, total=40))
+    display(PhaseFinished(phase="dataset_check", seconds=2.0))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "[dataset_check] started checking 40 images"
+    assert lines[1:-1] == [f"[dataset_check] {4 * tenth}/40" for tenth in range(1, 11)]
+    assert lines[-1] == "[dataset_check] done in 2.0s"
+
+
+def test_the_plain_printer_shows_phases_as_the_commands_do() -> None:
+    events = [PhaseStarted(phase="export", total=2, description="safetensors"), PhaseProgress(phase="export", done=1, total=2),
+              PhaseProgress(phase="export", done=2, total=2), PhaseFinished(phase="export", seconds=0.5)]
+    printed, shown = io.StringIO(), io.StringIO()
+    printer, display = PlainPrinter(out=printed), PhaseDisplay(plain=True, out=shown)
+    for event in events:
+        printer(event)
+        display(event)
+    printer(StepEnded(step=1, total_steps=2, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4, it_per_s=1.0, eta_s=1.0))
+    assert printed.getvalue().startswith(shown.getvalue())
+    assert shown.getvalue().count("\n") == 4
+
+
+def test_on_a_terminal_bars_are_drawn_and_a_finished_phase_leaves_one_line() -> None:
+    out = io.StringIO()
+    with PhaseDisplay(plain=False, console=_console(out, terminal=True)) as display:
+        display(PhaseStarted(phase="convert", total=4, description="writing [unet] weights"))
+        display(PhaseProgress(phase="convert", done=2, total=4))
+        bars = io.StringIO()
+        _console(bars, terminal=False).print(display.renderable())
+        assert "[convert] writing [unet] weights" in bars.getvalue() and "2/4" in bars.getvalue()
+        display(PhaseFinished(phase="convert", seconds=1.5))
+        display(Warning(message="fp16 weights imported as fp32"))  # stderr: shown above the bars while they run
+    text = out.getvalue()
+    assert "[convert] done in 1.5s" in text and "warning: fp16 weights imported as fp32" in text
+    assert "console.py" not in text  # printed, never logged with a source location
+
+
+def test_plain_warnings_go_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    out = io.StringIO()
+    PhaseDisplay(plain=True, out=out)(Warning(message="fp16 weights imported as fp32", advice="nothing to do"))
+    assert capsys.readouterr().err == "warning: fp16 weights imported as fp32 — nothing to do\n"
+    assert out.getvalue() == ""

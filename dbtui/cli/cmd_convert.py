@@ -3,32 +3,30 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 IMPORT_HELP = """\
 Convert a single-file Stable Diffusion checkpoint (.safetensors, or a .ckpt/.pt pickle) into a
 diffusers folder that dbtui trains from. SD1.x, SD2.x (512, epsilon), SD2.x-v (768,
-v-prediction) and their inpainting variants are detected from the weights; SDXL is not
-supported yet. Works offline: the model configs ship with dbtui.
+v-prediction), their inpainting variants, and SDXL with its fine-tunes (v-prediction ones too)
+are detected from the weights; the SDXL refiner is refused (it cannot be DreamBooth-trained).
+Works offline: the model configs and the CLIP tokenizers ship with dbtui.
 
 A .ckpt is read with PyTorch's weights-only loader: a file that would run code is refused.
-
-The CLIP tokenizer files cannot ship with dbtui. They are taken from --tokenizer, from --config,
-from the Hugging Face cache, or (with --online) downloaded once.
 """
 
 IMPORT_EPILOG = """\
 examples:
   dbtui convert to-diffusers v1-5-pruned-emaonly.safetensors models/sd15
+  dbtui convert to-diffusers sd_xl_base_1.0.safetensors models/sdxl
   dbtui convert to-diffusers my-sd15-finetune.ckpt models/mine --tokenizer models/sd15
-  dbtui convert to-diffusers v2-1_768-ema-pruned.safetensors models/sd21 --online
 """
 
 EXPORT_HELP = """\
-Write a diffusers folder as one checkpoint in the original Stable Diffusion layout, which
-AUTOMATIC1111's WebUI, ComfyUI and most other clients load. SD2.x-v models also get a
-same-named .yaml beside the file so AUTOMATIC1111 knows they predict v.
+Write a diffusers folder (SD1.x, SD2.x or SDXL) as one checkpoint in the original Stable
+Diffusion layout, which AUTOMATIC1111's WebUI, ComfyUI, Forge and most other clients load.
+SD2.x-v models also get a same-named .yaml beside the file so AUTOMATIC1111 knows they predict
+v; v-prediction SDXL files carry the v_pred marker those clients read.
 """
 
 EXPORT_EPILOG = """\
@@ -59,12 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     to_diffusers.add_argument("input", type=Path, help="the .safetensors or .ckpt file")
     to_diffusers.add_argument("output", type=Path, help="the diffusers folder to create (must not exist or be empty)")
     to_diffusers.add_argument("--tokenizer", type=Path, metavar="PATH",
-                              help="a CLIP tokenizer folder, or a diffusers model folder that has tokenizer/")
+                              help="a CLIP tokenizer folder, or a diffusers model folder that has tokenizer/ "
+                                   "(default: the CLIP tokenizer that ships with dbtui)")
     to_diffusers.add_argument("--config", type=Path, metavar="DIR",
                               help="a diffusers folder whose configs describe a non-standard architecture")
     to_diffusers.add_argument("--ema", action="store_true", help="use the EMA weights stored in the file")
-    to_diffusers.add_argument("--online", action="store_true",
-                              help="allow downloading the tokenizer from the Hugging Face Hub if it is not on disk")
     to_diffusers.set_defaults(handler=_to_diffusers)
 
     to_single = commands.add_parser(
@@ -89,50 +86,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lora.set_defaults(handler=_lora_to_kohya)
 
 
-class _ProgressDisplay:
-    """Shows engine events: a Rich progress bar on a terminal, plain lines otherwise."""
-
-    def __init__(self) -> None:
-        self.live = sys.stdout.isatty()
-        self.progress = None
-        self.task = None
-
-    def __call__(self, event) -> None:
-        from engine.events import PhaseFinished, PhaseProgress, PhaseStarted
-        from engine.events import Warning as WarningEvent
-
-        if isinstance(event, PhaseStarted):
-            if self.live:
-                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-                self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-                self.progress.start()
-                self.task = self.progress.add_task(event.description, total=event.total)
-            else:
-                print(event.description, flush=True)
-        elif isinstance(event, PhaseProgress):
-            if self.progress is not None:
-                self.progress.update(self.task, completed=event.done)
-            else:
-                print(f"  {event.done}/{event.total}", flush=True)
-        elif isinstance(event, PhaseFinished):
-            self.close()
-            print(f"done in {event.seconds:.1f} s", flush=True)
-        elif isinstance(event, WarningEvent):
-            print(f"note: {event.message}" + (f" ({event.advice})" if event.advice else ""), file=sys.stderr)
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-
-
 def _run(work) -> int:
-    display = _ProgressDisplay()
-    try:
+    from dbtui.console import PhaseDisplay
+
+    with PhaseDisplay() as display:
         result = work(display)
-    finally:
-        display.close()
     print(f"wrote {result}")
     return 0
 
@@ -142,8 +100,7 @@ def _to_diffusers(args: argparse.Namespace) -> int:
 
     print(f"reading {args.input} …", flush=True)
     return _run(lambda emit: import_single_file(
-        args.input, args.output, tokenizer=args.tokenizer, use_ema=args.ema, emit=emit,
-        config=args.config, allow_download=args.online,
+        args.input, args.output, tokenizer=args.tokenizer, use_ema=args.ema, emit=emit, config=args.config,
     ))
 
 

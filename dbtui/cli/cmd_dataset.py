@@ -113,6 +113,8 @@ def _check(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
+    from dbtui.console import PhaseDisplay
+
     console = Console()
     tokenizer = load_tokenizer(args.model) if args.model else None
     runs = []
@@ -138,7 +140,7 @@ def _check(args: argparse.Namespace) -> int:
     for settings in runs:
         if args.blur_threshold is not None:
             settings["blur_threshold"] = args.blur_threshold
-        with _Progress(console) as progress:
+        with PhaseDisplay(console=console) as progress:
             report = check_dataset(settings.pop("folder"), **settings, recursive=args.recursive,
                                    workers=args.workers, emit=progress)
         _print_report(console, report, show_info=args.all)
@@ -177,21 +179,20 @@ def _print_report(console, report, show_info: bool) -> None:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from engine.dataset import prepare_dataset
+    from engine.dataset import prepare_dataset, prepare_settings
 
     from rich.console import Console
+
+    from dbtui.console import PhaseDisplay
 
     options = {"resolution": args.resolution, "bucketing": args.bucketing, "center_crop": not args.no_center_crop,
                "caption_extension": args.caption_extension}
     if args.profile:
         from engine.profile import load_profile
 
-        dataset = load_profile(args.profile).dataset
-        options = {"resolution": dataset.resolution, "bucketing": dataset.bucketing, "center_crop": dataset.center_crop,
-                   "caption_extension": dataset.caption_extension,
-                   "buckets": [tuple(b) for b in dataset.buckets] if dataset.buckets else None}
+        options = prepare_settings(load_profile(args.profile))
     console = Console()
-    with _Progress(console) as progress:
+    with PhaseDisplay(console=console) as progress:
         result = prepare_dataset(args.folder, args.output, flatten_color=_colour(args.flatten_color),
                                  recursive=args.recursive, workers=args.workers, emit=progress, **options)
     console.print(f"{len(result.written)} written, {len(result.up_to_date)} already up to date, "
@@ -228,9 +229,11 @@ def _caption(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
+    from dbtui.console import PhaseDisplay
+
     console = Console()
     if args.auto:
-        with _Progress(console) as progress:
+        with PhaseDisplay(console=console) as progress:
             result = autocaption(args.folder, backend=args.auto, model=args.model, overwrite=args.overwrite,
                                  extension=args.extension, recursive=args.recursive, emit=progress)
         console.print(f"{len(result.written)} captions written, {len(result.skipped)} kept (use --overwrite to redo)")
@@ -264,38 +267,3 @@ def _report_unreadable(console, unreadable) -> int:
     for item in unreadable:
         console.print(f"[red]skipped[/] {markup_safe(item.reason)}")
     return 1 if unreadable else 0
-
-
-class _Progress:
-    """An event sink that draws the engine's phases as Rich progress bars (plain lines when piped)."""
-
-    def __init__(self, console):
-        self.console = console
-        self.progress = None
-        self.tasks: dict[str, int] = {}
-
-    def __enter__(self) -> _Progress:
-        if self.console.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TimeRemainingColumn(), console=self.console, transient=True)
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.progress:
-            self.progress.stop()
-
-    def __call__(self, event) -> None:
-        from engine.events import PhaseFinished, PhaseProgress, PhaseStarted
-
-        if isinstance(event, PhaseStarted):
-            if self.progress:
-                self.tasks[event.phase] = self.progress.add_task(event.description or event.phase, total=event.total)
-            else:
-                self.console.print(f"{event.description or event.phase}…", highlight=False)
-        elif isinstance(event, PhaseProgress) and self.progress and event.phase in self.tasks:
-            self.progress.update(self.tasks[event.phase], completed=event.done, total=event.total)
-        elif isinstance(event, PhaseFinished) and not self.progress:
-            self.console.print(f"{event.phase} done in {event.seconds:.1f} s", highlight=False)

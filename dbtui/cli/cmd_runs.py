@@ -63,27 +63,18 @@ def _find(run: str | None, base: str):
     raise DbtuiError(f"'{run}' is not a run folder (no events.jsonl); `dbtui runs` lists them")
 
 
-def _status(folder) -> str:
-    state = folder.read_state()
-    if state is None:
-        return "unknown"
-    if state.status in ("starting", "running") and not folder.is_live():
-        return "crashed"
-    return state.status
-
-
 def _runs(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from engine.runs.folder import list_runs
+    from engine.runs.folder import list_runs, run_status
 
     table = Table("run", "status", "step", "last loss", "age")
     for folder in list_runs(Path(args.dir)):
         state = folder.read_state()
         age = time.time() - (state.heartbeat if state and state.heartbeat else folder.path.stat().st_mtime)
         table.add_row(
-            str(folder.path), _status(folder), f"{state.step}/{state.total_steps}" if state else "-",
+            str(folder.path), run_status(state), f"{state.step}/{state.total_steps}" if state else "-",
             f"{state.last_loss:.4f}" if state and state.last_loss is not None else "-", _age(age),
         )
     Console().print(table if table.row_count else f"no runs in '{args.dir}'")
@@ -128,7 +119,7 @@ def _control(args: argparse.Namespace) -> int:
 
     folder = _find(args.run, args.dir)
     if not folder.is_live():
-        raise DbtuiError(f"no trainer is running in {folder.path} (status: {_status(folder)})")
+        raise DbtuiError(f"no trainer is running in {folder.path} (status: {folder.status()})")
     request(folder, args.request)
     print(f"asked the trainer in {folder.path} to {args.request}; it acts at the next step boundary")
     return 0

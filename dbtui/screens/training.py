@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import Button, Label, Log, ProgressBar
 from textual.worker import get_current_worker
 
@@ -23,6 +25,7 @@ from dbtui.widgets.wizard_nav import StepIndicator
 from engine.events import (CheckpointSaved, PhaseFinished, PhaseProgress, PhaseStarted, RunFailed, RunFinished,
                            RunStarted, SampleSaved, StepEnded, Warning)
 from engine.profile import ProfileError
+from engine.runs.folder import CRASHED
 
 CONTROLS = [("stop", "Stop & save", "s"), ("save", "Save now", "c"), ("sample", "Sample now", "p"), ("detach", "Detach", "d")]
 
@@ -49,6 +52,12 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         Binding("p", "control('sample')", "Sample"),
         Binding("d", "detach", "Detach"),
     ]
+
+    @dataclass
+    class TrainerGone(Message):
+        """The run's events ended without a last word, and its status says why (e.g. "crashed")."""
+
+        status: str
 
     def __init__(self, session, engine) -> None:
         super().__init__(session, engine)
@@ -118,13 +127,27 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
     @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
     def follow(self, folder: Path) -> None:
         worker = get_current_worker()
+        last = None
         try:
             for event in self.engine.follow_run(folder, stop=lambda: worker.is_cancelled):
                 if isinstance(event, StepEnded):
                     self.history.append(event.step, event.loss, event.smoothed_loss)
                 self.post_message(EngineEvent(event))
+                last = event
+            if worker.is_cancelled or isinstance(last, (RunFinished, RunFailed)):
+                return
+            # The events stop when the trainer is gone: say so in the attach list's own word.
+            status = next((run.status for run in self.engine.list_runs(str(folder.parent)) if run.path == folder), None)
+            if status == CRASHED:
+                self.post_message(self.TrainerGone(status))
         except Exception as error:  # noqa: BLE001 - shown to the user
             self.post_message(WorkFailed("Following the run", str(error)))
+
+    def on_training_screen_trainer_gone(self, message: TrainerGone) -> None:
+        resume = f"`dbtui resume {self.folder}` continues from the latest checkpoint"
+        self._ended(message.status, f"the trainer process ended without a last word; see {self.folder}/logs/trainer.log. "
+                    + resume)
+        self.notify(f"The trainer process is gone. {resume}.", title=f"Run {message.status}", severity="error", timeout=15)
 
     def on_engine_event(self, message: EngineEvent) -> None:
         event, log = message.event, self.query_one(Log)

@@ -2,7 +2,7 @@
 
 from engine.dataset.autocaption import AutocaptionResult, autocaption
 from engine.dataset.captions import CaptionStore, Change, ChangeSet, training_caption
-from engine.dataset.checks import check_concept, check_dataset, concept_settings
+from engine.dataset.checks import check_concept, check_dataset, concept_settings, prepare_settings
 from engine.dataset.errors import CaptionError, CaptionerUnavailableError, DatasetError, TokenizerError
 from engine.dataset.files import IMAGE_EXTENSIONS, caption_path, list_images
 from engine.dataset.image_probe import ImageProbe
@@ -34,5 +34,6 @@ __all__ = [
     "list_images",
     "load_tokenizer",
     "prepare_dataset",
+    "prepare_settings",
     "training_caption",
 ]

@@ -92,13 +92,14 @@ def image_findings(
         scale = max(bw / w, bh / h)
         kept = (bw * bh) / (w * scale * h * scale)
         if scale > 1:
-            found.append(_too_small(path, w, h, f"its {bw}×{bh} bucket", scale))
+            found.append(_too_small(path, w, h, f"its {bw}×{bh} bucket", scale, f"at least {bw}×{bh} px"))
         if 1 - kept > MAX_BUCKET_LOSS:
             found.append(_cropped(path, w, h, 1 - kept, f"its {bw}×{bh} bucket", "crop it yourself to keep the subject whole"))
     else:
         short = min(w, h)
         if short < resolution:
-            found.append(_too_small(path, w, h, f"the {resolution} px training size", resolution / short))
+            found.append(_too_small(path, w, h, f"the {resolution} px training size", resolution / short,
+                                    f"at least {resolution} px on its shorter side"))
         if max(w, h) / short > MAX_SQUARE_RATIO:
             found.append(_cropped(path, w, h, 1 - short / max(w, h), "a square",
                                   "turn on aspect-ratio bucketing, or crop it yourself around the subject"))
@@ -109,10 +110,11 @@ def image_findings(
     return found
 
 
-def _too_small(path: str, w: int, h: int, target: str, scale: float) -> Finding:
+def _too_small(path: str, w: int, h: int, target: str, scale: float, needed: str) -> Finding:
+    # The size to look for, not just "larger": at SDXL's 1024 px many phone crops and web images fall short.
     return Finding(path, "too_small", "warning",
                    f"is {w}×{h} px, smaller than {target}: it will be upscaled ×{scale:.2f} and look soft",
-                   "use a larger original if you have one")
+                   f"use a larger original ({needed}) if you have one")
 
 
 def _cropped(path: str, w: int, h: int, lost: float, target: str, fix: str) -> Finding:
@@ -297,26 +299,37 @@ def concept_settings(profile: Any, concept_index: int = 0, tokenizer: Any = None
     Without a tokenizer, the model's own is used when it is on this machine (a folder or a
     built-in); a hub id is not downloaded just to check a dataset.
     """
-    from engine.builtin import is_builtin, resolve_dir
+    from engine.builtin import resolve_dir
     from engine.dataset.tokens import guess_identifier
 
     concept = profile.concepts[concept_index]
-    dataset = profile.dataset
     if tokenizer is None:
         tokenizer = _local_tokenizer(profile.model.tokenizer or profile.model.pretrained)
-    class_dir = concept.class_dir
     return {
-        "folder": resolve_dir(concept.instance_dir) if is_builtin(concept.instance_dir) else concept.instance_dir,
-        "resolution": dataset.resolution,
+        "folder": resolve_dir(concept.instance_dir),
+        **_dataset_settings(profile),
         "caption_mode": concept.caption_mode,
-        "caption_extension": dataset.caption_extension,
         "instance_prompt": concept.instance_prompt,
         "identifier": guess_identifier(concept.instance_prompt, concept.class_prompt),
         "tokenizer": tokenizer,
+        "class_dir": resolve_dir(concept.class_dir) if concept.class_dir else None,
+        "num_class_images": concept.num_class_images if profile.prior.enabled else 0,
+    }
+
+
+def prepare_settings(profile: Any) -> dict[str, Any]:
+    """The ``prepare_dataset`` arguments a profile gives (the folders are the caller's)."""
+    return {**_dataset_settings(profile), "center_crop": profile.dataset.center_crop}
+
+
+def _dataset_settings(profile: Any) -> dict[str, Any]:
+    """What checking and preparing both take from the profile's [dataset]: the same size, buckets and captions."""
+    dataset = profile.dataset
+    return {
+        "resolution": dataset.resolution,
+        "caption_extension": dataset.caption_extension,
         "bucketing": dataset.bucketing,
         "buckets": [tuple(b) for b in dataset.buckets] if dataset.buckets else None,
-        "class_dir": resolve_dir(class_dir) if class_dir and is_builtin(class_dir) else class_dir,
-        "num_class_images": concept.num_class_images if profile.prior.enabled else 0,
     }
 
 

@@ -13,13 +13,14 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import DbtuiError
 from engine.events import CheckpointSaved, Warning
 from engine.runs.folder import RunFolder
+
+if TYPE_CHECKING:  # the launcher lists checkpoints in the UI's process, which must not load torch
+    import torch
 
 MANIFEST = "manifest.json"
 PARTIAL = ".partial"
@@ -112,6 +113,16 @@ class Checkpointer:
         accelerator.register_save_state_pre_hook(self._save_models)
         accelerator.register_load_state_pre_hook(self._load_models)
 
+    def _part(self, model: Any) -> tuple[Any, str]:
+        """(the unwrapped model, its part's name): "unet", or the family's name for that text encoder."""
+        trainer = self.trainer
+        unwrap = trainer.accelerator.unwrap_model
+        inner = unwrap(model)
+        if inner is unwrap(trainer.unet):
+            return inner, "unet"
+        names = trainer.components.family.text_encoder_names
+        return inner, next(name for name, encoder in zip(names, trainer.text_encoders) if unwrap(encoder) is inner)
+
     # accelerate hooks: weights in diffusers format instead of accelerate's raw files
     def _save_models(self, models: list[Any], weights: list[Any], output_dir: str) -> None:
         from peft.utils import get_peft_model_state_dict
@@ -120,8 +131,7 @@ class Checkpointer:
         if trainer.accelerator.is_main_process:
             out = Path(output_dir)
             for model in models:
-                inner = trainer.accelerator.unwrap_model(model)
-                name = "unet" if inner is trainer.accelerator.unwrap_model(trainer.unet) else "text_encoder"
+                inner, name = self._part(model)
                 if getattr(inner, "peft_config", None):
                     from safetensors.torch import save_file
 
@@ -136,11 +146,9 @@ class Checkpointer:
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
-        trainer = self.trainer
         root = Path(input_dir)
         for model in list(models):
-            inner = trainer.accelerator.unwrap_model(model)
-            name = "unet" if inner is trainer.accelerator.unwrap_model(trainer.unet) else "text_encoder"
+            inner, name = self._part(model)
             if getattr(inner, "peft_config", None):
                 result = set_peft_model_state_dict(inner, load_file(root / "lora" / f"{name}.safetensors"))
                 if getattr(result, "unexpected_keys", None):

@@ -93,6 +93,10 @@ def check_creatable(path: Path) -> None:
                 break
 
 
+ACTIVE = ("starting", "running")  # what the trainer writes while it works
+CRASHED = "crashed"  # what we say when it wrote one of those and its process is gone
+
+
 @dataclass(frozen=True)
 class RunState:
     pid: int
@@ -163,10 +167,24 @@ class RunFolder:
         tmp.write_text(json.dumps(asdict(state)), encoding="utf-8")
         os.replace(tmp, self.state_file)
 
+    def status(self) -> str:
+        """The run's status in one word (see ``run_status``)."""
+        return run_status(self.read_state())
+
     def is_live(self) -> bool:
         """True while a trainer process holds this folder."""
-        state = self.read_state()
-        return bool(state and state.status in ("starting", "running") and pid_alive(state.pid))
+        return self.status() in ACTIVE
+
+
+def run_status(state: RunState | None) -> str:
+    """A run's status in one word, the same for the CLI, the wizard and the browser: the state
+    file's own, "crashed" when it says starting or running but its process is gone (killed, out
+    of memory, the machine rebooted), or "unknown" when there is no readable state file."""
+    if state is None:
+        return "unknown"
+    if state.status in ACTIVE and not pid_alive(state.pid):
+        return CRASHED
+    return state.status
 
 
 def pid_alive(pid: int) -> bool:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from engine.events import Event, event_from_dict
-from engine.runs.folder import RunFolder, pid_alive
+from engine.runs.folder import CRASHED, RunFolder
 
 END_KINDS = {"run_finished", "run_failed"}
 
@@ -48,8 +48,7 @@ class EventFollower:
                 last_pass = True  # read once more: the trainer may have written its last lines just now
                 continue
             if not lines:
-                state = self.folder.read_state()
-                if state and state.status in ("starting", "running") and not pid_alive(state.pid):
+                if self.folder.status() == CRASHED:
                     last_pass = True
                     continue
                 time.sleep(poll)

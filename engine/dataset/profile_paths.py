@@ -1,7 +1,8 @@
 """Checks of a profile against the file system: folders that are missing, captions not written.
 
 Kept apart from validation: a profile stays valid on a machine where its data is not yet copied;
-these come back as warnings.
+these come back as warnings. Here rather than in engine.profile, which stays plain data: these
+checks read the disk with the trainer's own image list.
 """
 
 from __future__ import annotations

@@ -1,0 +1,88 @@
+"""A run's status is said in one place (engine.runs.folder.run_status) and in the same word by
+the CLI, the wizard's run list and its dashboard: a trainer that is gone without a last word
+is "crashed" everywhere."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dbtui.app import make_app
+from dbtui.cli import main
+from dbtui.engine_facade import RealEngine
+from dbtui.screens.training import TrainingScreen
+from dbtui.session import Session
+from engine.runs.folder import RunFolder, RunState, run_status
+from wizard_fakes import FakeEngine, RunSummary, run_events
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def _run(tmp_path: Path, name: str, status: str, pid: int) -> RunFolder:
+    folder = RunFolder(tmp_path / "runs" / name).create()
+    folder.events.write_text("", encoding="utf-8")
+    folder.write_state(RunState(pid=pid, status=status, step=3, total_steps=10, heartbeat=time.time()))
+    return folder
+
+
+def test_the_status_word_comes_from_the_state_and_the_process() -> None:
+    dead = _dead_pid()
+    assert run_status(None) == "unknown"
+    assert run_status(RunState(pid=os.getpid(), status="running")) == "running"
+    assert run_status(RunState(pid=dead, status="running")) == "crashed"
+    assert run_status(RunState(pid=dead, status="starting")) == "crashed"
+    assert run_status(RunState(pid=dead, status="finished")) == "finished"  # a finished trainer is meant to be gone
+
+
+def test_the_cli_and_the_wizard_say_crashed_for_the_same_run(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    crashed = _run(tmp_path, "gone", "running", _dead_pid())
+    assert crashed.status() == "crashed" and not crashed.is_live()
+    _run(tmp_path, "live", "running", os.getpid())
+
+    monkeypatch.setenv("COLUMNS", "300")  # one table row a line, however long the tmp path
+    assert main(["runs", "--dir", str(tmp_path / "runs")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("│")[2].strip() for line in lines if "/gone" in line] == ["crashed"]
+    assert [line.split("│")[2].strip() for line in lines if "/live" in line] == ["running"]
+    summaries = {run.path.name: run.status for run in RealEngine().list_runs(str(tmp_path / "runs"))}
+    assert summaries == {"gone": "crashed", "live": "running"}
+
+    assert main(["stop", str(crashed.path)]) == 2
+    assert "(status: crashed)" in capsys.readouterr().err
+
+
+class CrashedRunEngine(FakeEngine):
+    """A run whose events end mid-training, and whose folder says its trainer is gone."""
+
+    def list_runs(self, output_dir: str) -> list[RunSummary]:
+        return [RunSummary(Path(output_dir) / "x", "crashed", 3, 6)]
+
+
+async def test_the_dashboard_says_crashed_when_the_trainer_is_gone(tmp_path: Path) -> None:
+    events = [e for e in run_events() if e.kind not in ("run_finished",)]
+    engine = CrashedRunEngine(events=events)
+    session = Session()
+    session.run_folder = tmp_path / "runs" / "x"
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = TrainingScreen(session, engine)
+        app.push_screen(screen)
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert screen.finished
+        assert str(screen.query_one("#tr-phase").render()) == "crashed"
+        assert any("dbtui resume" in n.message for n in app._notifications)
+        await pilot.press("s")
+        await pilot.pause()
+        assert ("control", "stop") not in engine.calls  # nothing to ask: the trainer is gone
