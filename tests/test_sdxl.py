@@ -188,3 +188,67 @@ def test_the_demo_profile_trains_tiny_sdxl_with_prior_preservation_and_learns_th
     pipe = StableDiffusionXLPipeline.from_pretrained(folder.outputs / "diffusers")
     image = pipe("photo of zwx disc", num_inference_steps=2, height=64, width=64).images[0]
     assert image.size == (64, 64)
+
+
+def test_sigkill_and_resume_of_sdxl_with_both_text_encoders_training_is_exact(tmp_path: Path) -> None:
+    """Both encoders and the UNet go into each checkpoint under their own names and come back
+    bit for bit, with random crops and flips (so add_time_ids vary) on the way."""
+    import signal
+
+    from safetensors.torch import load_file
+
+    from engine.runs.checkpoints import latest_checkpoint
+    from engine.runs.folder import RunFolder
+    from tests.runs_helpers import KILL_AFTER_STEP, profile_file
+    from tests.test_runs import start_worker
+
+    path = profile_file(tmp_path, model={"pretrained": "builtin:tiny-sdxl"}, training={"max_train_steps": 6, "seed": 11,
+                        "train_text_encoder": True, "text_encoder_stop_fraction": 0.9},
+                        dataset={"resolution": 64, "hflip": True, "center_crop": False}, optimizer={"learning_rate": 1e-3},
+                        saving={"every_n_steps": 2, "keep_last_n": 3})
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    assert start_worker(reference, path).wait(timeout=600) == 0
+    assert start_worker(killed, path, KILL_AFTER_STEP, "3").wait(timeout=600) == -signal.SIGKILL
+    checkpoint = latest_checkpoint(RunFolder(killed))
+    assert checkpoint.name == "step-00000002"
+    assert {"unet", "text_encoder", "text_encoder_2"} <= {p.name for p in checkpoint.iterdir()}
+    assert start_worker(killed, path, None, "--resume", "latest").wait(timeout=600) == 0
+    for part, weights in (("unet", "diffusion_pytorch_model"), ("text_encoder", "model"), ("text_encoder_2", "model")):
+        a = load_file(reference / "outputs" / "diffusers" / part / f"{weights}.safetensors")
+        b = load_file(killed / "outputs" / "diffusers" / part / f"{weights}.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), part
+
+
+def test_two_process_sdxl_lora_with_both_text_encoders_exports_loras_that_load(tmp_path: Path, tiny_sdxl: Path) -> None:
+    import numpy as np
+    from diffusers import StableDiffusionXLPipeline
+
+    from engine.runs.launcher import start_run
+    from engine.runs.sinks import read_events
+
+    profile = tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-sdxl"},
+                           training={"method": "lora", "max_train_steps": 3, "train_text_encoder": True, "lora": {"rank": 4, "alpha": 2.0}},
+                           optimizer={"learning_rate": 1e-2},
+                           launch={"num_processes": 2, "extra_args": ["--main_process_port", "29523"]},
+                           saving={"every_n_steps": 2, "export": ["lora_diffusers", "lora_kohya", "diffusers"]})
+    started = start_run(profile)
+    assert started.process.wait(timeout=600) == 0, started.folder.log.read_text()[-3000:]
+    events = list(read_events(started.folder.events))
+    assert [e.num_processes for e in events if e.kind == "run_started"] == [2]
+    outputs = next(e for e in events if e.kind == "run_finished").outputs
+
+    def image(pipe: Any) -> np.ndarray:
+        pipe.set_progress_bar_config(disable=True)
+        return pipe("photo of zwx disc", num_inference_steps=2, height=64, width=64, output_type="np",
+                    generator=torch.Generator().manual_seed(0)).images[0]
+
+    base = image(StableDiffusionXLPipeline.from_pretrained(tiny_sdxl))
+    fused = image(StableDiffusionXLPipeline.from_pretrained(outputs["diffusers"]))
+    images = {}
+    for name in ("lora_diffusers", "lora_kohya"):
+        pipe = StableDiffusionXLPipeline.from_pretrained(tiny_sdxl)
+        pipe.load_lora_weights(outputs[name])
+        images[name] = image(pipe)
+    assert np.abs(fused - base).max() > 1e-3  # the LoRA changed the model
+    assert np.allclose(images["lora_diffusers"], fused, atol=2e-3)
+    assert np.allclose(images["lora_kohya"], fused, atol=2e-3)

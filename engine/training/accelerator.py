@@ -34,10 +34,11 @@ def make_accelerator(profile: Any, precision: str, run_dir: Path) -> Any:
     process_state()  # the process group, joined the way engine.training.distributed says
     AcceleratorState._reset_state()
     handlers = []
-    if profile.training.train_text_encoder and profile.training.clip_skip > 1:
+    if profile.training.train_text_encoder:
         from accelerate.utils import DistributedDataParallelKwargs
 
-        # clip_skip leaves the text encoder's last layers out of the loss: DDP must expect that.
+        # A text encoder read below its last layer (clip_skip, and always SDXL's first) leaves that
+        # layer out of the loss: DDP must expect it. The model's family is not known yet here.
         handlers.append(DistributedDataParallelKwargs(find_unused_parameters=True))
     return Accelerator(cpu=on_cpu(), mixed_precision=precision, log_with=log_with, project_dir=str(Path(run_dir) / "logs"),
                        kwargs_handlers=handlers)

@@ -56,20 +56,31 @@ def full_precision_models(profile: Any, components: Any, unet: Any, text_encoder
     return unet_out, [text_encoder_out(i, m) for i, m in enumerate(text_encoders)], vae_out
 
 
+def base_scheduler(folder: Path, fallback: Any) -> Any:
+    """The base model's own inference scheduler (class and settings), as its model_index.json names it;
+    ``fallback`` when the folder does not say or names a class this diffusers lacks."""
+    import json
+
+    import diffusers
+
+    try:
+        _, name = json.loads((Path(folder) / "model_index.json").read_text(encoding="utf-8"))["scheduler"]
+        return getattr(diffusers, name).from_pretrained(folder, subfolder="scheduler")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return fallback
+
+
 def save_pipeline(folder: Path, components: Any, unet: Any, text_encoders: list[Any], *, vae: Any, unet_half: bool) -> None:
-    """A complete diffusers pipeline of the model's family with these models, the base's tokenizers and scheduler."""
+    """A complete diffusers pipeline of the model's family with these models, the base's tokenizers and
+    its inference scheduler (not the training one: a loader builds the class model_index.json names)."""
     import copy
 
     from diffusers import DDPMScheduler
 
     unet_to_save = copy.deepcopy(unet).to(torch.float16) if unet_half else unet
     parts = dataclasses.replace(components, vae=vae)
-    pipe = components.family.pipeline(parts, unet_to_save, text_encoders, DDPMScheduler.from_config(components.noise_scheduler.config))
-    pipe.save_pretrained(folder, safe_serialization=True)
-    # Keep the base model's own inference scheduler (class and settings), not the training one.
-    base = Path(components.folder) / "scheduler" / "scheduler_config.json"
-    if base.is_file():
-        shutil.copyfile(base, folder / "scheduler" / "scheduler_config.json")
+    scheduler = base_scheduler(components.folder, DDPMScheduler.from_config(components.noise_scheduler.config))
+    components.family.pipeline(parts, unet_to_save, text_encoders, scheduler).save_pretrained(folder, safe_serialization=True)
 
 
 def save_outputs(
