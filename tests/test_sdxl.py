@@ -252,3 +252,33 @@ def test_two_process_sdxl_lora_with_both_text_encoders_exports_loras_that_load(t
     assert np.abs(fused - base).max() > 1e-3  # the LoRA changed the model
     assert np.allclose(images["lora_diffusers"], fused, atol=2e-3)
     assert np.allclose(images["lora_kohya"], fused, atol=2e-3)
+
+
+def test_missing_class_images_are_generated_with_the_sdxl_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
+    import engine.training.class_images as class_images
+    from engine.data.images import list_images
+    from engine.runs.in_process import train
+
+    class_dir = tmp_path / "class"
+    profile = tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-sdxl"}, training={"max_train_steps": 2},
+                           concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
+                                      "class_dir": str(class_dir), "class_prompt": "photo of a disc", "num_class_images": 2}],
+                           prior={"enabled": True, "steps": 2, "sample_batch_size": 2})
+    pipelines = []
+    generate = class_images._generate
+
+    def recording_generate(pipe, *args, **kwargs):
+        pipelines.append(type(pipe).__name__)
+        return generate(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(class_images, "_generate", recording_generate)
+    assert train(profile).status == "finished"
+    assert pipelines == ["StableDiffusionXLPipeline"]
+    [generated] = [p for p in class_dir.iterdir() if p.is_dir()]
+    sizes = []
+    for path in list_images(generated):
+        with Image.open(path) as image:
+            sizes.append(image.size)
+    assert sizes == [(64, 64)] * 2
