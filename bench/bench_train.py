@@ -3,6 +3,7 @@
     python bench/bench_train.py --model tiny            # 64 px, seconds a step on a CPU
     python bench/bench_train.py --model medium          # SD-like 8x VAE at 256 px
     python bench/bench_train.py --model sd15 --precision fp16   # the SD1.5 architecture, for GPUs
+    python bench/bench_train.py --model sdxl --precision bf16   # the SDXL base architecture at 1024 px
 
 The default configuration is the one the issue compares with diffusers' train_dreambooth.py:
 30 steps, batch 1, fp32, lr 5e-6, prior preservation with 8 class images generated from scratch.
@@ -29,7 +30,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-MODELS = {"tiny": ("builtin:tiny-sd1", 64), "medium": ("builtin:medium-sd1", 256), "sd15": ("builtin:sd15-random", 512)}
+MODELS = {"tiny": ("builtin:tiny-sd1", 64), "medium": ("builtin:medium-sd1", 256), "sd15": ("builtin:sd15-random", 512),
+          "tiny-sdxl": ("builtin:tiny-sdxl", 64), "sdxl": ("builtin:sdxl-random", 1024)}
 INSTANCE_PROMPT = "photo of zwx disc"
 CLASS_PROMPT = "photo of a disc"
 LEARNING_RATE = {"full": 5e-6, "lora": 1e-4}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import platform
+import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -100,8 +101,32 @@ def probe(path: str | Path = ".") -> Hardware:
     )
 
 
-def verdict(hw: Hardware) -> tuple[str, str]:
-    """(a sentence on what this machine can do, the recommended preset name)."""
+# Cards are sold by their nominal size but report a little less (a 24 GB RTX 4090 reads 23.99 GiB,
+# a 12 GB RTX 4070 11.99 GiB), so an SDXL tier counts a card within this margin as that size.
+_NOMINAL_MARGIN_GB = 0.5
+# Published anchors (sd-scripts, batch 1 at 1024 px): an SDXL LoRA needs 8 GB at least, 10 GB is
+# recommended. Its ~17 GB full fine-tune relies on a fused backward pass that dbtui does not have;
+# here the fp32 weights and gradients of the 2.6 B-parameter UNet alone take about 20 GB, so a full
+# fine-tune needs a 24 GB card (with Adafactor, whose factored state is small).
+SDXL_LORA_MIN_GB = 8
+SDXL_LORA_RECOMMENDED_GB = 10
+SDXL_FULL_GB = 24
+# Training SDXL's two text encoders as well adds their 0.8 B parameters, about 7 GB of fp32 weights
+# and gradients: more than a 24 GB card has left; the 40 GB class (A100) has room.
+SDXL_FULL_TEXT_ENCODERS_GB = 40
+
+
+def verdict(hw: Hardware, family: str = "sd") -> tuple[str, str]:
+    """(a sentence on what this machine can do for a model ``family``, the recommended preset name).
+
+    ``family`` is a family id of engine/models ("sd" for SD1.x/SD2.x, "sdxl"); see ``model_family``.
+    """
+    if family not in _VERDICTS:
+        raise ValueError(f"no hardware advice for model family {family!r}; known: {', '.join(_VERDICTS)}")
+    return _VERDICTS[family](hw)
+
+
+def _sd_verdict(hw: Hardware) -> tuple[str, str]:
     vram = hw.vram_mb / 1024
     if not hw.gpus:
         return ("No NVIDIA GPU found: training real models here would take days. Try `dbtui demo` to see everything work.", "cpu-demo")
@@ -113,3 +138,85 @@ def verdict(hw: Hardware) -> tuple[str, str]:
     if vram < 24:
         return (f"{name} with {vram:.0f} GB: full fine-tune comfortably; text-encoder training is tight.", "full")
     return (f"{name} with {vram:.0f} GB: full fine-tune with text-encoder training.", "full-text-encoder")
+
+
+def _sdxl_verdict(hw: Hardware) -> tuple[str, str]:
+    if not hw.gpus:
+        return (f"No NVIDIA GPU found: SDXL needs a GPU with at least {SDXL_LORA_MIN_GB} GB even for a LoRA. "
+                "Try `dbtui demo` to see everything work.", "cpu-demo")
+    gpu = hw.gpus[0]
+    vram = hw.vram_mb / 1024
+
+    def fits(gb: int) -> bool:
+        return vram >= gb - _NOMINAL_MARGIN_GB
+
+    about = f"{gpu.name} with {vram:.0f} GB, SDXL at 1024 px:"
+    full = f"a full fine-tune needs a {SDXL_FULL_GB} GB card"
+    if not fits(SDXL_LORA_MIN_GB):
+        sentence = (f"{about} too little even for a LoRA ({SDXL_LORA_MIN_GB} GB at least, {SDXL_LORA_RECOMMENDED_GB} GB "
+                    "recommended); train an SD1.5 model here, or use a larger card.")
+    elif not fits(SDXL_LORA_RECOMMENDED_GB):
+        sentence = (f"{about} a LoRA fits, tightly: keep gradient checkpointing, cached latents and 8-bit Adam, and lower "
+                    f"the rank if memory runs out; {full}.")
+    elif not fits(SDXL_FULL_GB):
+        sentence = f"{about} a LoRA fits; {full}."
+    elif not fits(SDXL_FULL_TEXT_ENCODERS_GB):
+        sentence = (f"{about} a full fine-tune fits (Adafactor, bf16, gradient checkpointing, cached latents); "
+                    f"training the text encoders too needs about {SDXL_FULL_TEXT_ENCODERS_GB} GB.")
+    else:
+        sentence = f"{about} a full fine-tune fits, with room to train the text encoders too."
+    if not gpu.bf16:
+        sentence += " This GPU has no bf16: the SDXL presets train in fp16 instead, with the VAE kept in fp32."
+    return sentence, "sdxl-full" if fits(SDXL_FULL_GB) else "sdxl-lora"
+
+
+_VERDICTS = {"sd": _sd_verdict, "sdxl": _sdxl_verdict}
+FAMILIES = tuple(_VERDICTS)
+
+
+def model_family(source: str) -> str:
+    """The family id whose advice applies to ``model.pretrained``, found without downloading anything.
+
+    A diffusers folder or a built-in model says it in its model_index.json, and so does a hub model
+    already in the Hugging Face cache; a .safetensors file by its keys. Otherwise the name decides:
+    SDXL and its fine-tunes carry "XL" in nearly every name (stable-diffusion-xl-base-1.0,
+    juggernautXL_v9, Pony_Diffusion_V6_XL, noobai-XL-1.1).
+    """
+    from engine.builtin import is_builtin, resolve_model
+
+    path = Path(resolve_model(source) if is_builtin(source) else source).expanduser()
+    index = path / "model_index.json" if path.is_dir() else _cached_model_index(source)
+    if index is not None and index.is_file():
+        from engine.errors import DbtuiError
+        from engine.models.registry import family_of
+
+        try:
+            return family_of(index.parent).id
+        except DbtuiError:
+            pass
+    elif path.is_file() and path.suffix.lower() == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as file:
+                # SDXL's original layout: both text encoders under conditioner.embedders (see engine/convert/detect.py).
+                if any(key.startswith("conditioner.embedders.") for key in file.keys()):
+                    return "sdxl"
+                return "sd"
+        except (OSError, ValueError):
+            pass
+    # "XL" in any case-joined name (animagineXLV3, sdxlTurbo), but not the "xl" inside a word (xlarge, pixlart).
+    return "sdxl" if re.search(r"XL|xl(?![a-z])", path.name) else "sd"
+
+
+def _cached_model_index(source: str) -> Path | None:
+    """model_index.json of a hub id from the local Hugging Face cache, or None (never downloads)."""
+    if source.count("/") != 1 or Path(source).expanduser().exists():
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(source, "model_index.json")
+    except ValueError:  # not a valid repo id
+        return None
+    return Path(found) if isinstance(found, str) else None

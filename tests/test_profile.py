@@ -33,9 +33,10 @@ def test_every_example_profile_validates(path: Path) -> None:
     assert profile.concepts
 
 
-def test_examples_include_the_five_named_profiles() -> None:
+def test_examples_include_the_named_profiles() -> None:
     names = {p.name for p in PROFILES}
-    assert {"tiny-demo.toml", "sd15-person.toml", "sd15-style-native.toml", "sd15-lora-8gb.toml", "multi-concept.toml"} <= names
+    assert {"tiny-demo.toml", "sd15-person.toml", "sd15-style-native.toml", "sd15-lora-8gb.toml", "multi-concept.toml",
+            "sdxl-person.toml", "sdxl-lora-12gb.toml"} <= names
 
 
 @pytest.mark.parametrize("path", PROFILES, ids=[p.name for p in PROFILES])

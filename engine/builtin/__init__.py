@@ -21,6 +21,7 @@ MODELS = {
     "tiny-sdxl": ("tiny", "sdxl", False),  # two text encoders and text_time conditioning, at 64 px
     "medium-sd1": ("medium", "sd1", False),
     "sd15-random": ("sd15", "sd1", False),
+    "sdxl-random": ("sdxl", "sdxl", False),  # SDXL base's real size, for GPU benchmarks
 }
 DATASETS = {"demo-instance": "instance", "demo-class": "class"}
 
@@ -66,6 +67,11 @@ def resolve_model(name: str) -> str:
     size, variant, pretrained = MODELS[key]
 
     def build(tmp: Path) -> None:
+        if variant == "sdxl" and size == "sdxl":
+            from engine.builtin.sdxl_random import save_sdxl_random
+
+            save_sdxl_random(tmp)
+            return
         if variant == "sdxl":
             from engine.builtin.tiny_sdxl import save_tiny_sdxl
 

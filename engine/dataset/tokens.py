@@ -26,7 +26,13 @@ _PREFERRED_SUGGESTIONS = ("ohwx",)  # the widely used rare token, when the vocab
 
 
 def load_tokenizer(model: str | Path) -> Any:
-    """The CLIP tokenizer of a model: a diffusers folder (``tokenizer/``), a tokenizer folder, or a hub id."""
+    """The CLIP tokenizer of a model: a diffusers folder (``tokenizer/``), a tokenizer folder, or a hub id.
+
+    An SDXL folder has two, ``tokenizer/`` (CLIP-L) and ``tokenizer_2/`` (OpenCLIP bigG). Both are
+    CLIP's byte-level BPE over the same 49,408-token vocabulary with the same 77-token window; only
+    their padding token differs, which no check here sees. So one of them answers every length and
+    identifier question for both encoders, and the first is the one read.
+    """
     from transformers import CLIPTokenizer
 
     from engine.builtin import resolve_model
