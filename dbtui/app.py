@@ -6,12 +6,13 @@ import importlib
 from collections.abc import Iterable
 from functools import partial
 
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
 from dbtui.engine_facade import Engine, RealEngine
 from dbtui.session import STEPS, Session
+from dbtui.widgets.ordered_keys import OrderedKeysApp
 
 SCREENS_BY_STEP = {
     "hardware": "dbtui.screens.hardware:HardwareScreen",
@@ -27,7 +28,7 @@ def _load(spec: str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
-class DbtuiApp(App):
+class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in order
     TITLE = "dbtui"
     SUB_TITLE = "DreamBooth for Stable Diffusion"
     CSS_PATH = "app.tcss"
