@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from engine.profile import Profile
 
 Emit = Callable[[Event], None]
-SINGLE_FILE = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
 
 _IMPORT_LOCK = threading.Lock()
@@ -47,12 +46,13 @@ class ModelInfo:
     folder: str | None  # the diffusers folder the profile can use; None until converted
     supported: bool = True
     resolution: int | None = None  # the image size the model was made for, when known
+    family_id: str | None = None  # the family that trains it ("sd", "sdxl"); None when unknown or untrainable
 
 
 @dataclass(frozen=True)
 class RunSummary:
     path: Path
-    status: str  # "running", "finished", "stopped", "failed", "unknown"
+    status: str  # engine.runs.folder.run_status: "running", "finished", "stopped", "failed", "crashed"…
     step: int
     total_steps: int
 
@@ -75,15 +75,11 @@ class Engine(Protocol):
 
 
 def model_kind(source: str) -> str:
-    """Tell a model source's kind from its text alone (no imports, no disk beyond a stat)."""
-    if source.startswith("builtin:"):
-        return "builtin"
-    path = Path(source).expanduser()
-    if path.suffix.lower() in SINGLE_FILE:
-        return "single-file"
-    if path.is_dir() or source.startswith((".", "/", "~")):
-        return "diffusers"
-    return "hub"
+    """A model source's kind from its text alone: ``engine.profile.model_source.model_kind``, imported
+    when asked (the profile package loads pydantic, which the first screen does without)."""
+    from engine.profile.model_source import model_kind as kind_of
+
+    return kind_of(source)
 
 
 class RealEngine:
@@ -100,33 +96,11 @@ class RealEngine:
         return HardwareReport(hardware, sentence, preset)
 
     def inspect_model(self, source: str) -> ModelInfo:
-        kind = model_kind(source)
-        if kind == "builtin":
-            from engine.builtin import resolve_model
+        from engine.model_info import describe_model
 
-            from engine.models.loading import native_resolution
-
-            folder = resolve_model(source)
-            return ModelInfo(source, kind, "built-in tiny Stable Diffusion 1.x (for the demo)", folder,
-                             resolution=native_resolution(folder))
-        if kind == "diffusers":
-            index = Path(source).expanduser() / "model_index.json"
-            if not index.is_file():
-                return ModelInfo(source, kind, "not a diffusers folder (no model_index.json)", None, supported=False)
-            import json
-
-            from engine.models.loading import native_resolution
-
-            name = json.loads(index.read_text(encoding="utf-8")).get("_class_name", "a diffusers pipeline")
-            folder = str(Path(source).expanduser())
-            return ModelInfo(source, kind, f"diffusers folder: {name}", folder, resolution=native_resolution(folder))
-        if kind == "hub":
-            return ModelInfo(source, kind, "Hugging Face hub id: downloaded when training starts", source)
-        from engine.convert import detect_family, read_checkpoint
-
-        family = detect_family(read_checkpoint(source).state_dict)
-        return ModelInfo(source, kind, family.description, None, supported=family.supported,
-                         resolution=768 if family.prediction_type == "v_prediction" else 512)
+        d = describe_model(source)
+        return ModelInfo(d.source, d.kind, d.family, d.folder, supported=d.supported, resolution=d.resolution,
+                         family_id=d.family_id)
 
     def import_model(self, source: str, out_dir: Path, emit: Emit | None = None) -> Path:
         from engine.convert import import_single_file
@@ -146,12 +120,9 @@ class RealEngine:
     def prepare_dataset(self, profile: Profile, concept: int, dst: Path, emit: Emit | None = None) -> Path:
         from engine.builtin import resolve_dir
 
-        data = profile.dataset
-        result = self._dataset().prepare_dataset(
-            resolve_dir(profile.concepts[concept].instance_dir), dst, resolution=data.resolution,
-            bucketing=data.bucketing, buckets=data.buckets, center_crop=data.center_crop,
-            caption_extension=data.caption_extension, emit=emit,
-        )
+        dataset = self._dataset()
+        result = dataset.prepare_dataset(resolve_dir(profile.concepts[concept].instance_dir), dst,
+                                         **dataset.prepare_settings(profile), emit=emit)
         return Path(result.destination)
 
     def caption_store(self, folder: str, extension: str) -> Any:
@@ -206,16 +177,11 @@ class RealEngine:
         request(RunFolder(Path(folder)), what)
 
     def list_runs(self, output_dir: str) -> list[RunSummary]:
-        from engine.runs.folder import list_runs, pid_alive
+        from engine.runs.folder import list_runs, run_status
 
         runs = []
         for folder in list_runs(Path(output_dir)):
             state = folder.read_state()
-            if state is None:
-                runs.append(RunSummary(folder.path, "unknown", 0, 0))
-                continue
-            status = state.status
-            if status in ("starting", "running") and not pid_alive(state.pid):
-                status = "died"
-            runs.append(RunSummary(folder.path, status, state.step, state.total_steps))
+            runs.append(RunSummary(folder.path, run_status(state), state.step if state else 0,
+                                   state.total_steps if state else 0))
         return runs

@@ -50,6 +50,8 @@ class Session:
     reports: dict[int, Any] = field(default_factory=dict)  # concept index → dataset report
     run_folder: Path | None = None  # the run the dashboard follows
     step: int = 0  # index into STEPS
+    adopted_resolution: int | None = None  # dataset.resolution as taken from the model, until the user changes it
+    aside: dict[str, Any] = field(default_factory=dict)  # values that do not apply now, kept to restore (field_rules)
 
     @classmethod
     def for_demo(cls, output_dir: str = "runs") -> Session:
@@ -64,11 +66,22 @@ class Session:
         return cls(data=profile.model_dump(mode="json", exclude_none=True), path=Path(path))
 
     def adopt_model(self, info: Any) -> None:
-        """Remember what the model step found; a draft that names no resolution takes the
-        model's own, so the dataset doctor judges image sizes before the parameters step."""
+        """Remember what the model step found. A draft that names no resolution, or the one taken
+        from the model checked before, takes this model's own (SD1 512, SDXL 1024), so the dataset
+        doctor judges image sizes before the parameters step; a size the user chose stays."""
         self.model_info = info
-        if info.resolution and self.get("dataset.resolution") is None:
+        current = self.get("dataset.resolution")
+        if info.resolution and (current is None or current == self.adopted_resolution):
             self.set("dataset.resolution", info.resolution)
+            self.adopted_resolution = info.resolution
+
+    @property
+    def family_id(self) -> str | None:
+        """The family of the model the draft names ("sd", "sdxl"), once the model step checked it."""
+        info = self.model_info
+        if info is None or info.source != self.get("model.pretrained"):
+            return None
+        return info.family_id
 
     # -- dotted access into the draft -------------------------------------------------
     def get(self, key: str, default: Any = None) -> Any:
@@ -93,8 +106,20 @@ class Session:
             node[int(last)] = value
         elif value is _MISSING or value is None:
             node.pop(last, None)
+            self._drop_empty(parts[:-1])
         else:
             node[last] = value
+
+    def _drop_empty(self, parts: list[str]) -> None:
+        """Remove sections emptied by a removal: an empty [training.lora] is not the same as none."""
+        while parts:
+            parent: Any = self.data
+            for part in parts[:-1]:
+                parent = parent[int(part)] if isinstance(parent, list) else parent.get(part)
+            if not isinstance(parent, dict) or parent.get(parts[-1]) != {}:
+                return
+            del parent[parts[-1]]
+            parts = parts[:-1]
 
     def merge(self, values: dict[str, Any]) -> None:
         """Apply a preset: nested dicts merge, other values replace."""

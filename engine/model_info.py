@@ -6,11 +6,16 @@ engine.convert on its own. It reads configs and file headers only: no torch.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from engine.errors import DbtuiError
 from engine.profile.model_source import ModelKind, model_kind
+
+REFINER = ("the Stable Diffusion XL refiner, which refines finished images and cannot be DreamBooth-trained: "
+           "use the SDXL base model or a fine-tune of it")
 
 
 @dataclass(frozen=True)
@@ -21,16 +26,45 @@ class ModelDescription:
     folder: str | None  # the diffusers folder a profile can use; None until a single file is converted
     supported: bool = True
     resolution: int | None = None  # the image size the model was made for, when known
+    family_id: str | None = None  # the family that trains it ("sd", "sdxl"); None when unknown or untrainable
 
 
-def describe_folder(folder: Path) -> tuple[str, bool]:
-    """(the family of a diffusers folder in words, whether dbtui trains it)."""
-    from engine.models.registry import family_of
+def _config(folder: Path, part: str, name: str = "config.json") -> dict[str, Any]:
+    try:
+        data = json.loads((folder / part / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _variant(folder: Path, family_id: str, label: str) -> str:
+    """The family's label, told apart further where its configs say how (SD1 or SD2, v-prediction)."""
+    words = label
+    if family_id == "sd":
+        # SD2's OpenCLIP encoder uses gelu, SD1's CLIP ViT-L quick_gelu (also in the tiny models).
+        words = "Stable Diffusion 2.x" if _config(folder, "text_encoder").get("hidden_act") == "gelu" else "Stable Diffusion 1.x"
+    if _config(folder, "scheduler", "scheduler_config.json").get("prediction_type") == "v_prediction":
+        words += ", v-prediction"
+    return words
+
+
+def describe_folder(folder: Path) -> tuple[str, str | None]:
+    """(the family of a diffusers folder in words, the id of the family that trains it or None)."""
+    from engine.models.registry import FAMILIES, family_of, read_model_index
+    from engine.models.sdxl import RefinerNotTrainableError
 
     try:
-        return family_of(folder).label, True
+        family = family_of(folder)
+    except RefinerNotTrainableError:
+        return REFINER, None
     except DbtuiError as error:
-        return str(error), False
+        try:
+            pipeline = read_model_index(folder).get("_class_name") or "an unnamed pipeline"
+        except DbtuiError:
+            return str(error), None
+        trained = " and ".join(f.label for f in FAMILIES)
+        return f"a {pipeline}, which dbtui does not train (it trains {trained})", None
+    return _variant(folder, family.id, family.label), family.id
 
 
 def describe_model(source: str) -> ModelDescription:
@@ -39,22 +73,25 @@ def describe_model(source: str) -> ModelDescription:
 
     kind = model_kind(source)
     if kind == "builtin":
-        from engine.builtin import resolve_model
+        from engine.builtin import MODELS, PREFIX, resolve_model
 
         folder = resolve_model(source)
-        family, supported = describe_folder(Path(folder))
-        return ModelDescription(source, kind, f"built-in tiny {family} (random or demo weights)", folder, supported,
-                                native_resolution(folder))
+        size, _, pretrained = MODELS[source.removeprefix(PREFIX)]
+        family, family_id = describe_folder(Path(folder))
+        words = f"built-in {'tiny ' if size == 'tiny' else ''}{family} with {'demo' if pretrained else 'random'} weights"
+        return ModelDescription(source, kind, words, folder, family_id is not None, native_resolution(folder), family_id)
     if kind == "diffusers":
         folder = Path(source).expanduser()
         if not (folder / "model_index.json").is_file():
             return ModelDescription(source, kind, "not a diffusers folder (no model_index.json)", None, supported=False)
-        family, supported = describe_folder(folder)
-        return ModelDescription(source, kind, f"diffusers folder: {family}", str(folder), supported, native_resolution(folder))
+        family, family_id = describe_folder(folder)
+        return ModelDescription(source, kind, f"diffusers folder: {family}", str(folder), family_id is not None,
+                                native_resolution(folder), family_id)
     if kind == "hub":
         return ModelDescription(source, kind, "Hugging Face hub id: downloaded when training starts", source)
     from engine.convert import detect_family, read_checkpoint
 
     detected = detect_family(read_checkpoint(source).state_dict)
-    return ModelDescription(source, kind, detected.description, None, supported=detected.supported,
-                            resolution=detected.resolution)
+    family_id = ("sdxl" if detected.xl else "sd") if detected.supported else None
+    return ModelDescription(source, kind, f"single file: {detected.description}", None, supported=detected.supported,
+                            resolution=detected.resolution, family_id=family_id)

@@ -69,6 +69,20 @@ def test_model_screen(snap_compare) -> None:
     assert snap_compare(_app(), terminal_size=SIZE, run_before=_at(1))
 
 
+def test_model_screen_with_an_sdxl_folder(snap_compare) -> None:
+    async def run_before(pilot) -> None:
+        await pilot.press("n")  # a new profile: its hub id names no family, and no resolution yet
+        await pilot.app.workers.wait_for_complete()
+        pilot.app.goto(1)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.3)
+        await pilot.press("end", "ctrl+u", *"models/sdxl-base", "enter")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.3)
+        await _steady(pilot)
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)
+
+
 def test_dataset_screen_after_a_check(snap_compare) -> None:
     async def check(pilot) -> None:
         await pilot.press("ctrl+r")

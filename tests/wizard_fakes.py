@@ -117,6 +117,18 @@ def fake_tokens(identifier: str) -> list[str]:
     return [identifier] if len(identifier) <= 4 else re.findall(r".{1,3}", identifier)
 
 
+NEW_PROFILE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"  # a new profile's hub id
+# source: (family in words, folder, supported, native size, family id), as engine/model_info.py words them
+FAKE_FOLDERS = {
+    "models/sd21": ("diffusers folder: Stable Diffusion 2.x, v-prediction", "models/sd21", True, 768, "sd"),
+    "models/sdxl-base": ("diffusers folder: Stable Diffusion XL", "models/sdxl-base", True, 1024, "sdxl"),
+    "models/sdxl-refiner": ("diffusers folder: the Stable Diffusion XL refiner, which refines finished images and "
+                            "cannot be DreamBooth-trained: use the SDXL base model or a fine-tune of it",
+                            "models/sdxl-refiner", False, None, None),
+    "models/flux": ("diffusers folder: a FluxPipeline, which dbtui does not train", "models/flux", False, None, None),
+}
+
+
 def run_events(total: int = 6) -> list[Event]:
     events: list[Event] = [
         RunStarted(time=1.0, run_dir="runs/demo", profile={}, hardware={}, versions={}, total_steps=total),
@@ -150,9 +162,16 @@ class FakeEngine:
                                   "Try `dbtui demo` to see everything work.", "cpu-demo")
 
     def inspect_model(self, source: str) -> ModelInfo:
+        """What the real engine says for each family; any other source is the tiny SD1."""
         if source.endswith(".safetensors"):
-            return ModelInfo(source, "single-file", "Stable Diffusion 1.x (epsilon)", None)
-        return ModelInfo(source, "builtin", "built-in tiny Stable Diffusion 1.x", "/cache/tiny-sd1")
+            return ModelInfo(source, "single-file", "single file: Stable Diffusion 1.x (512 px, epsilon)", None,
+                             resolution=512, family_id="sd")
+        if source in FAKE_FOLDERS:
+            return ModelInfo(source, "diffusers", *FAKE_FOLDERS[source])
+        if source == NEW_PROFILE_MODEL:
+            return ModelInfo(source, "hub", "Hugging Face hub id: downloaded when training starts", source)
+        return ModelInfo(source, "builtin", "built-in tiny Stable Diffusion 1.x with demo weights", "/cache/tiny-sd1",
+                         resolution=64, family_id="sd")
 
     def import_model(self, source: str, out_dir: Path, emit=None) -> Path:
         self.calls.append(("import_model", source))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -16,6 +17,13 @@ from engine.events import PhaseProgress, PhaseStarted
 
 SOURCE_HELP = ("A diffusers folder (with model_index.json), a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5, "
                "a .safetensors/.ckpt file (converted to a diffusers folder here), or builtin:tiny-sd1 for the demo.")
+
+
+def size_line(native: int, trains: int | None) -> str:
+    """What the model's native size means for this profile."""
+    if trains in (None, native):
+        return f"Made for {native} px images: the dataset step checks yours at that size."
+    return f"Made for {native} px images; this profile trains at {trains} px (dataset.resolution in Parameters)."
 
 
 class ModelScreen(WizardScreen):
@@ -31,8 +39,9 @@ To do: type or paste it and press Enter (or Check); the family found shows below
 file can be converted to a diffusers folder here, once; otherwise training converts it
 into the run folder.
 
-Watch out: a hub id downloads several GB on the first run. A family dbtui cannot train
-stops here, with the reason.
+Watch out: a hub id downloads several GB on the first run. dbtui trains Stable Diffusion
+1.x, 2.x and XL and their fine-tunes; the SDXL refiner and other families stop here, with
+the reason.
 """
 
     def compose_body(self) -> ComposeResult:
@@ -101,6 +110,8 @@ stops here, with the reason.
 
     def on_work_done(self, message: WorkDone) -> None:
         if message.what == "inspect":
+            if message.result.source != self.session.get("model.pretrained"):
+                return  # a check of a source the user has since replaced
             self.session.adopt_model(message.result)
             self._show(message.result)
         else:
@@ -113,16 +124,20 @@ stops here, with the reason.
 
     def on_work_failed(self, message: WorkFailed) -> None:
         self.query_one("#model-convert", Button).disabled = False
-        self.query_one("#model-family", Static).update(f"[red]{message.message}[/]")
+        self.query_one("#model-family", Static).update(f"[red]✗ {escape(message.message)}[/]")
         super().on_work_failed(message)
 
     def _show(self, info) -> None:
-        colour = "green" if info.supported else "red"
-        self.query_one("#model-family", Static).update(f"[{colour}]{info.family}[/]")
+        # The mark says it without colour too (a monochrome terminal, colour blindness).
+        mark, colour = ("✓", "green") if info.supported else ("✗", "red")
+        text = f"[{colour}]{mark} {escape(info.family)}[/]"
+        if info.supported and info.resolution:
+            text += "\n" + size_line(info.resolution, self.session.get("dataset.resolution"))
+        self.query_one("#model-family", Static).update(text)
         single = info.kind == "single-file" and info.supported
         self.query_one("#model-convert-row").display = single
-        if info.folder:
-            text = f"The profile will use: [b]{info.folder}[/b]"
+        if info.folder and info.supported:
+            text = f"The profile will use: [b]{escape(info.folder)}[/b]"
         elif single:
             text = "Convert it once here, or leave it: training converts it into the run folder."
         else:

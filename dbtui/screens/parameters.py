@@ -31,9 +31,10 @@ class ParametersScreen(WizardScreen):
     HELP = """\
 ## Step 4 of 5: Parameters
 
-Every training setting, each with its meaning under it: the main ones first, the rest in
-the Advanced sections (Enter opens one). A preset (Apply) sets what fits your hardware.
-Red rows and the lines at the bottom say what is wrong while you type.
+Every setting that applies to this model and method, each with its meaning under it (the
+LoRA options appear with method = lora): the main ones first, the rest in the Advanced
+sections (Enter opens one). A preset (Apply) sets what fits your hardware. Red rows and
+the lines at the bottom say what is wrong while you type.
 
 To do: apply a preset, check the steps and the learning rate, name the run, then **^s**
 saves `profiles/NAME.toml`. **Fit test** (^f) trains 10 real steps to measure memory,
@@ -102,8 +103,7 @@ whether to resume it.
         preset = self.query_one("#par-preset", Select).value
         if preset is Select.NULL:
             return
-        self.session.merge(PRESETS[preset])
-        self.query_one(ProfileForm).refresh_values()
+        self.query_one(ProfileForm).merge(PRESETS[preset])
         self._validate()
         self.notify(f"Applied: {PRESET_LABELS[preset]}")
 

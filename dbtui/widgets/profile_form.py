@@ -2,6 +2,8 @@
 
 The everyday fields come first; the rest fold away per section. Edits go straight into the
 session's draft (a dict), so the screen can validate the whole profile after each keystroke.
+Only the fields that apply are shown (dbtui/field_rules.py), with help in the words of the
+model's family (dbtui/family_help.py); a field with a problem is always shown.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Collapsible, Input, Label, Select, Static, Switch
 
+from dbtui.family_help import field_help
+from dbtui.field_rules import CONTROLS, applies, controls_of, settle
 from dbtui.session import Session
 from dbtui.widgets.ordered_keys import OrderedInput
 from engine.profile import Profile, parse_override
@@ -121,6 +125,7 @@ class Section(Collapsible):
             self.built = True
             self.query_one(Collapsible.Contents).mount_all(
                 [w for spec in self.specs for w in self.form.row_widgets(spec)])
+            self.form.show_what_applies()
 
 
 class ProfileForm(Vertical):
@@ -147,6 +152,8 @@ class ProfileForm(Vertical):
         super().__init__(id=id)
         self.session = session
         self.specs = {spec.key: spec for spec in field_specs()}
+        self.rows: dict[str, tuple[Widget, Widget]] = {}  # key → (row, help) of every row built so far
+        self.problem_keys: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield Static("Main settings", classes="form-title")
@@ -162,10 +169,19 @@ class ProfileForm(Vertical):
             if spec.key not in BASIC:
                 sections.setdefault(spec.section or "general", []).append(spec)
         for section, specs in sections.items():
-            yield Section(self, section, specs)
+            folded = Section(self, section, specs)
+            folded.display = any(self.shows(spec) for spec in specs)
+            yield folded
 
     def current(self, spec: FieldSpec) -> Any:
         return self.session.get(spec.key, spec.default)
+
+    def help_text(self, spec: FieldSpec) -> str:
+        text = field_help(spec.key, spec.help, self.session.family_id)
+        info = self.session.model_info
+        if spec.key == "dataset.resolution" and self.session.family_id and info.resolution:
+            text += f" This model was made for {info.resolution} px."
+        return text
 
     def row_widgets(self, spec: FieldSpec) -> list[Widget]:
         value = self.current(spec)
@@ -176,8 +192,25 @@ class ProfileForm(Vertical):
                            allow_blank=spec.optional, compact=True, id=spec.widget_id)
         else:
             field = OrderedInput(to_text(value), id=spec.widget_id, compact=True)
-        return [Horizontal(Label(spec.label), field, classes="row", id=f"row-{spec.widget_id}"),
-                Static(spec.help, classes="field-help")]
+        row = Horizontal(Label(spec.label), field, classes="row", id=f"row-{spec.widget_id}")
+        help_ = Static(self.help_text(spec), classes="field-help")
+        row.display = help_.display = self.shows(spec)
+        self.rows[spec.key] = (row, help_)
+        return [row, help_]
+
+    def _has_problem(self, spec: FieldSpec) -> bool:
+        return any(k == spec.key or k.startswith(spec.key + ".") or spec.key.startswith(k + ".")
+                   for k in self.problem_keys if k)
+
+    def shows(self, spec: FieldSpec) -> bool:
+        """Whether the field's row is in view: it applies, or it has a problem to fix."""
+        return applies(self.session, spec.key) or self._has_problem(spec)
+
+    def show_what_applies(self) -> None:
+        for key, (row, help_) in self.rows.items():
+            row.display = help_.display = self.shows(self.specs[key])
+        for section in self.query(Section):
+            section.display = any(self.shows(spec) for spec in section.specs)
 
     def _spec_for(self, widget_id: str | None) -> FieldSpec | None:
         key = (widget_id or "").removeprefix("f-").replace("--", ".")
@@ -187,7 +220,18 @@ class ProfileForm(Vertical):
         if value == self.current(spec):
             return  # also swallows the Changed events widgets post when first mounted
         self.session.set(spec.key, value)
+        if spec.key in CONTROLS:
+            if settle(self.session, {spec.key}):
+                self.refresh_values()
+            self.show_what_applies()
         self.post_message(self.Edited(spec.key))
+
+    def merge(self, values: dict[str, Any]) -> None:
+        """Apply a preset: the draft takes its values, and the fields it switches on or off follow."""
+        self.session.merge(values)
+        settle(self.session, controls_of(values))
+        self.refresh_values()
+        self.show_what_applies()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         spec = self._spec_for(event.input.id)
@@ -209,13 +253,14 @@ class ProfileForm(Vertical):
             self._store(spec, None if event.value is Select.NULL else event.value)
 
     def mark_problems(self, keys: set[str]) -> None:
-        """Light up the rows whose key (or a part of it) has a problem."""
-        for spec in self.specs.values():
-            bad = any(k == spec.key or k.startswith(spec.key + ".") for k in keys)
-            for row in self.query(f"#row-{spec.widget_id}"):
-                row.set_class(bad, "-invalid")
+        """Light up the rows whose key (or a part of it) has a problem, and bring them into view."""
+        self.problem_keys = set(keys)
+        for key, (row, _) in self.rows.items():
+            spec = self.specs[key]
+            row.set_class(any(k == spec.key or k.startswith(spec.key + ".") for k in keys), "-invalid")
         for section in self.query(Section):
-            section.set_class(any(s.key in keys for s in section.specs), "-invalid")
+            section.set_class(any(self._has_problem(s) for s in section.specs), "-invalid")
+        self.show_what_applies()
 
     def refresh_values(self) -> None:
         """Show the draft's values again (after a preset changed many of them)."""

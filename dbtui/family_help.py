@@ -1,0 +1,32 @@
+"""Field help in the words of the model's family: SDXL has two text encoders and its own sizes.
+
+The schema's docstrings (engine/profile/schema.py) are the help for Stable Diffusion 1.x/2.x and
+for a model not checked yet; a family overrides only the fields where its facts differ.
+"""
+
+from __future__ import annotations
+
+HELP: dict[str, dict[str, str]] = {
+    "sd": {
+        "training.clip_skip": "Use the text encoder's N-th hidden layer from the end: 1 = the last, what SD1 and SD2 "
+                              "were trained with; 2 = the penultimate, for fine-tunes made that way (many anime models).",
+    },
+    "sdxl": {
+        "training.method": "Full fine-tune of the UNet, or a small LoRA adapter. For SDXL a LoRA fits a 12 GB card; "
+                           "a full fine-tune needs far more (the fit test measures it).",
+        "training.train_text_encoder": "Also train both text encoders, CLIP ViT-L and OpenCLIP ViT-bigG (better faces, "
+                                       "much more memory).",
+        "training.text_encoder_stop_fraction": "Stop training both text encoders after this fraction of the steps.",
+        "training.clip_skip": "Which hidden layer of both text encoders conditions the UNet: 1 = SDXL's own (the "
+                              "penultimate), 2 = one layer earlier.",
+        "training.lora.text_encoder_targets": "Modules of both text encoders that get LoRA adapters (the same names "
+                                              "in each).",
+        "dataset.resolution": "Training resolution in pixels: 1024 for SDXL and its fine-tunes (768 trains faster "
+                              "but loses detail).",
+    },
+}
+
+
+def field_help(key: str, default: str, family_id: str | None) -> str:
+    """The help for field ``key`` with a model of ``family_id`` (None: not checked yet)."""
+    return HELP.get(family_id or "", {}).get(key, default)

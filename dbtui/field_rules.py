@@ -1,0 +1,100 @@
+"""Which profile fields apply to a draft: LoRA options only with method = "lora", and so on.
+
+The parameters form shows only the fields that apply. Where a value that does not apply is an
+error (engine/profile/rules.py), switching it off sets the value aside in the session instead
+of leaving the user a problem they can no longer see; switching back restores it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from dbtui.session import Session
+from engine.profile import Profile
+
+
+@dataclass(frozen=True)
+class Rule:
+    keys: tuple[str, ...]  # fields, or a whole section ("training.lora")
+    control: str  # the field that decides
+    holds: Callable[[Any], bool]  # given the control's value in force (the schema's default when the draft has none)
+    set_aside: bool = False  # a value here is an error while the rule does not hold
+
+
+def _is(value: str) -> Callable[[Any], bool]:
+    return lambda v: v == value
+
+
+def _on(value: Any) -> bool:
+    return bool(value)
+
+
+RULES = (
+    Rule(("training.lora",), "training.method", _is("lora"), set_aside=True),
+    Rule(("training.text_encoder_stop_fraction",), "training.train_text_encoder", _on, set_aside=True),
+    Rule(("training.lora.text_encoder_targets",), "training.train_text_encoder", _on),
+    Rule(("prior.loss_weight", "prior.sample_batch_size", "prior.steps", "prior.guidance_scale"), "prior.enabled", _on),
+    Rule(("dataset.buckets",), "dataset.bucketing", _on, set_aside=True),
+    Rule(("optimizer.lr_warmup_steps",), "optimizer.lr_scheduler", lambda v: v != "constant", set_aside=True),
+    Rule(("optimizer.lr_cycles",), "optimizer.lr_scheduler", _is("cosine_with_restarts")),
+    Rule(("optimizer.lr_power",), "optimizer.lr_scheduler", _is("polynomial")),
+)
+
+CONTROLS = frozenset(rule.control for rule in RULES)
+
+
+def _governs(rule_key: str, key: str) -> bool:
+    return key == rule_key or key.startswith(rule_key + ".")
+
+
+def _in_force(session: Session, control: str) -> Any:
+    """The control's value in the draft, else the schema's default (every control sits in a section
+    whose default is an instance, such as ``TrainingSection()``)."""
+    value = session.get(control)
+    if value is not None:
+        return value
+    section, name = control.split(".")
+    return getattr(Profile.model_fields[section].default, name)
+
+
+def applies(session: Session, key: str) -> bool:
+    """Whether field ``key`` means anything with the draft's other values."""
+    return all(rule.holds(_in_force(session, rule.control)) for rule in RULES
+               if any(_governs(k, key) for k in rule.keys))
+
+
+def controls_of(values: dict[str, Any], prefix: str = "") -> set[str]:
+    """The controls a partial profile (a preset) sets."""
+    found = set()
+    for name, value in values.items():
+        key = prefix + name
+        if isinstance(value, dict):
+            found |= controls_of(value, key + ".")
+        elif key in CONTROLS:
+            found.add(key)
+    return found
+
+
+def settle(session: Session, changed: Iterable[str]) -> bool:
+    """After the ``changed`` controls moved: set aside the values that stopped applying and are
+    errors there, and restore those that apply again. Whether the draft changed."""
+    changed = set(changed)
+    moved = False
+    for rule in RULES:
+        if rule.control not in changed or not rule.set_aside:
+            continue
+        holds = rule.holds(_in_force(session, rule.control))
+        for key in rule.keys:
+            value = session.get(key)
+            if not holds and value is not None:
+                session.aside[key] = value
+                session.set(key, None)
+                moved = True
+            elif holds and value is None and key in session.aside:
+                session.set(key, session.aside.pop(key))
+                moved = True
+            elif holds:
+                session.aside.pop(key, None)  # the draft has its own value now (a preset's)
+    return moved
