@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import platform
-import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -119,7 +118,7 @@ SDXL_FULL_TEXT_ENCODERS_GB = 40
 def verdict(hw: Hardware, family: str = "sd") -> tuple[str, str]:
     """(a sentence on what this machine can do for a model ``family``, the recommended preset name).
 
-    ``family`` is a family id of engine/models ("sd" for SD1.x/SD2.x, "sdxl"); see ``model_family``.
+    ``family`` is a family id of engine/models ("sd" for SD1.x/SD2.x, "sdxl"); see ``engine.model_info.likely_family``.
     """
     if family not in _VERDICTS:
         raise ValueError(f"no hardware advice for model family {family!r}; known: {', '.join(_VERDICTS)}")
@@ -172,51 +171,3 @@ def _sdxl_verdict(hw: Hardware) -> tuple[str, str]:
 
 _VERDICTS = {"sd": _sd_verdict, "sdxl": _sdxl_verdict}
 FAMILIES = tuple(_VERDICTS)
-
-
-def model_family(source: str) -> str:
-    """The family id whose advice applies to ``model.pretrained``, found without downloading anything.
-
-    A diffusers folder or a built-in model says it in its model_index.json, and so does a hub model
-    already in the Hugging Face cache; a .safetensors file by its keys. Otherwise the name decides:
-    SDXL and its fine-tunes carry "XL" in nearly every name (stable-diffusion-xl-base-1.0,
-    juggernautXL_v9, Pony_Diffusion_V6_XL, noobai-XL-1.1).
-    """
-    from engine.builtin import is_builtin, resolve_model
-
-    path = Path(resolve_model(source) if is_builtin(source) else source).expanduser()
-    index = path / "model_index.json" if path.is_dir() else _cached_model_index(source)
-    if index is not None and index.is_file():
-        from engine.errors import DbtuiError
-        from engine.models.registry import family_of
-
-        try:
-            return family_of(index.parent).id
-        except DbtuiError:
-            pass
-    elif path.is_file() and path.suffix.lower() == ".safetensors":
-        from safetensors import safe_open
-
-        try:
-            with safe_open(str(path), framework="pt") as file:
-                # SDXL's original layout: both text encoders under conditioner.embedders (see engine/convert/detect.py).
-                if any(key.startswith("conditioner.embedders.") for key in file.keys()):
-                    return "sdxl"
-                return "sd"
-        except (OSError, ValueError):
-            pass
-    # "XL" in any case-joined name (animagineXLV3, sdxlTurbo), but not the "xl" inside a word (xlarge, pixlart).
-    return "sdxl" if re.search(r"XL|xl(?![a-z])", path.name) else "sd"
-
-
-def _cached_model_index(source: str) -> Path | None:
-    """model_index.json of a hub id from the local Hugging Face cache, or None (never downloads)."""
-    if source.count("/") != 1 or Path(source).expanduser().exists():
-        return None
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        found = try_to_load_from_cache(source, "model_index.json")
-    except ValueError:  # not a valid repo id
-        return None
-    return Path(found) if isinstance(found, str) else None

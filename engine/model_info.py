@@ -1,4 +1,5 @@
-"""What a model source is, as the wizard and the CLI show it: its kind, family, folder and native size.
+"""What a model source is, as the wizard and the CLI show it: its kind, family, folder and native size,
+and which family's hardware advice applies.
 
 One engine entry point for both user interfaces, so that neither reaches into engine.models or
 engine.convert on its own. It reads configs and file headers only: no torch.
@@ -7,6 +8,7 @@ engine.convert on its own. It reads configs and file headers only: no torch.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,3 +97,50 @@ def describe_model(source: str) -> ModelDescription:
     family_id = ("sdxl" if detected.xl else "sd") if detected.supported else None
     return ModelDescription(source, kind, f"single file: {detected.description}", None, supported=detected.supported,
                             resolution=detected.resolution, family_id=family_id)
+
+
+def likely_family(source: str) -> str:
+    """The family id whose advice applies to ``model.pretrained``, found without downloading anything.
+
+    A diffusers folder or a built-in model says it in its model_index.json, and so does a hub model
+    already in the Hugging Face cache; a .safetensors file by its keys. Otherwise the name decides:
+    SDXL and its fine-tunes carry "XL" in nearly every name (stable-diffusion-xl-base-1.0,
+    juggernautXL_v9, Pony_Diffusion_V6_XL, noobai-XL-1.1).
+    """
+    from engine.builtin import is_builtin, resolve_model
+
+    path = Path(resolve_model(source) if is_builtin(source) else source).expanduser()
+    index = path / "model_index.json" if path.is_dir() else _cached_model_index(source)
+    if index is not None and index.is_file():
+        from engine.models.registry import family_of
+
+        try:
+            return family_of(index.parent).id
+        except DbtuiError:
+            pass
+    elif path.is_file() and path.suffix.lower() == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as file:
+                # SDXL's original layout: both text encoders under conditioner.embedders (see engine/convert/detect.py).
+                if any(key.startswith("conditioner.embedders.") for key in file.keys()):
+                    return "sdxl"
+                return "sd"
+        except (OSError, ValueError):
+            pass
+    # "XL" in any case-joined name (animagineXLV3, sdxlTurbo), but not the "xl" inside a word (xlarge, pixlart).
+    return "sdxl" if re.search(r"XL|xl(?![a-z])", path.name) else "sd"
+
+
+def _cached_model_index(source: str) -> Path | None:
+    """model_index.json of a hub id from the local Hugging Face cache, or None (never downloads)."""
+    if source.count("/") != 1 or Path(source).expanduser().exists():
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(source, "model_index.json")
+    except ValueError:  # not a valid repo id
+        return None
+    return Path(found) if isinstance(found, str) else None

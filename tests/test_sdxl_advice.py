@@ -11,7 +11,8 @@ from dbtui.cli import main
 from dbtui.presets import PRESET_LABELS, PRESETS
 from dbtui.session import Session
 from engine.data.buckets import standard_buckets
-from engine.hardware import Gpu, Hardware, model_family, verdict
+from engine.hardware import Gpu, Hardware, verdict
+from engine.model_info import likely_family
 from engine.profile import load_profile
 from tests.bench_helpers import bench_module
 
@@ -111,16 +112,16 @@ def test_the_family_of_a_model_is_found_without_downloading(tmp_path: Path, tiny
     import torch
     from safetensors.torch import save_file
 
-    assert (model_family("builtin:tiny-sdxl"), model_family(str(tiny_sdxl)), model_family(str(tiny_sd1))) == ("sdxl", "sdxl", "sd")
-    assert model_family("stabilityai/stable-diffusion-xl-base-1.0") == "sdxl"
-    assert model_family("stable-diffusion-v1-5/stable-diffusion-v1-5") == "sd"
+    assert (likely_family("builtin:tiny-sdxl"), likely_family(str(tiny_sdxl)), likely_family(str(tiny_sd1))) == ("sdxl", "sdxl", "sd")
+    assert likely_family("stabilityai/stable-diffusion-xl-base-1.0") == "sdxl"
+    assert likely_family("stable-diffusion-v1-5/stable-diffusion-v1-5") == "sd"
     # A single file's keys outrank its name.
     save_file({"conditioner.embedders.0.transformer.text_model.x": torch.zeros(1)}, tmp_path / "mine.safetensors")
     save_file({"cond_stage_model.transformer.text_model.x": torch.zeros(1)}, tmp_path / "not-really-XL.safetensors")
-    assert model_family(str(tmp_path / "mine.safetensors")) == "sdxl"
-    assert model_family(str(tmp_path / "not-really-XL.safetensors")) == "sd"
-    assert model_family(str(tmp_path / "juggernautXL_v9.ckpt")) == "sdxl"  # a name is all a .ckpt gives cheaply
-    assert [model_family(n) for n in ("animagineXLV3", "sdxlTurbo", "someone/xlarge-sd15", "pixlart")] == ["sdxl", "sdxl", "sd", "sd"]
+    assert likely_family(str(tmp_path / "mine.safetensors")) == "sdxl"
+    assert likely_family(str(tmp_path / "not-really-XL.safetensors")) == "sd"
+    assert likely_family(str(tmp_path / "juggernautXL_v9.ckpt")) == "sdxl"  # a name is all a .ckpt gives cheaply
+    assert [likely_family(n) for n in ("animagineXLV3", "sdxlTurbo", "someone/xlarge-sd15", "pixlart")] == ["sdxl", "sdxl", "sd", "sd"]
 
 
 def test_dbtui_hardware_gives_the_advice_for_a_family_or_a_profiles_model(tmp_path: Path, capsys) -> None:

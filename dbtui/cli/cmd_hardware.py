@@ -25,13 +25,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _hardware(args: argparse.Namespace) -> int:
-    from engine.hardware import model_family, probe, verdict
+    from engine.hardware import probe, verdict
+    from engine.model_info import likely_family
 
     family = args.family or "sd"
     if args.profile:
         from engine.profile import load_profile
 
-        family = model_family(load_profile(args.profile).model.pretrained)
+        family = likely_family(load_profile(args.profile).model.pretrained)
     hardware = probe(args.output_dir)
     sentence, preset = verdict(hardware, family)
     if args.json:
