@@ -18,7 +18,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "lora": {
         "training": {"method": "lora", "lora": {"rank": 16, "alpha": 16.0}, "train_text_encoder": False},
-        "optimizer": {"name": "adamw", "learning_rate": 1e-4},
+        # 8-bit Adam like profiles/sd15-lora-8gb.toml: the tier under 8 GB takes every memory saver.
+        "optimizer": {"name": "adamw8bit", "learning_rate": 1e-4},
         "precision": {"mixed_precision": "fp16", "gradient_checkpointing": True},
         "dataset": {"cache_latents": True}, "saving": {"export": ["lora_diffusers"], "unet_half": False},
     },

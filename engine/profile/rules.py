@@ -42,8 +42,37 @@ def cross_field_problems(profile: Profile) -> list[Problem]:
             problems.append(Problem(f"dataset.buckets.{index}", f"bucket {width}x{height} must be at least 32 and a multiple of 8 on both sides"))
     if profile.optimizer.lr_warmup_steps and profile.optimizer.lr_scheduler == "constant":
         problems.append(Problem("optimizer.lr_warmup_steps", 'warm-up needs lr_scheduler = "constant_with_warmup" or another non-constant scheduler'))
+    problems += _memory_cut_problems(profile)
     names = [c.instance_dir for c in profile.concepts]
     for index, name in enumerate(names):
         if name in names[:index]:
             problems.append(Problem(f"concepts.{index}.instance_dir", "two concepts use the same instance folder"))
+    return problems
+
+
+def _memory_cut_problems(profile: Profile) -> list[Problem]:
+    """optimizer.fused_backward and precision.bf16_weights: what each can run with."""
+    problems: list[Problem] = []
+    if profile.optimizer.fused_backward:
+        key = "optimizer.fused_backward"
+        if profile.training.gradient_accumulation_steps > 1:
+            problems.append(Problem(key, "the fused step updates each weight during the backward pass, so gradients cannot be "
+                                         "accumulated; set training.gradient_accumulation_steps = 1 or fused_backward = false"))
+        if profile.precision.mixed_precision == "fp16":
+            problems.append(Problem(key, "fp16's loss scaling may skip a step after the fused step has moved every weight already; set "
+                                         'precision.mixed_precision = "bf16" (or "no") or fused_backward = false'))
+        if profile.launch.num_processes > 1:
+            problems.append(Problem(key, "the fused step would update each process's weights before their gradients are "
+                                         "averaged; set launch.num_processes = 1 or fused_backward = false"))
+    if profile.precision.bf16_weights:
+        key = "precision.bf16_weights"
+        if profile.training.method != "full":
+            problems.append(Problem(key, 'bf16 weights are for full fine-tunes (LoRA weights are small and train in fp32); '
+                                         'set training.method = "full" or bf16_weights = false'))
+        if profile.precision.mixed_precision != "bf16":
+            problems.append(Problem(key, 'bf16 weights need precision.mixed_precision = "bf16"'))
+    if profile.optimizer.name == "prodigy" and (profile.optimizer.fused_backward or profile.precision.bf16_weights):
+        problems.append(Problem("optimizer.name", "prodigy estimates one step size from every weight at once, and fused_backward "
+                                                  "and bf16_weights step one weight at a time; choose adamw, adamw8bit, lion, "
+                                                  "lion8bit or adafactor"))
     return problems

@@ -156,7 +156,9 @@ class OptimizerSection(Section):
     eps: float = Field(1e-8, gt=0.0)
     """Adam epsilon."""
     max_grad_norm: float = Field(1.0, ge=0.0)
-    """Clip gradients to this norm (0 turns clipping off)."""
+    """Clip gradients to this norm (0 turns clipping off); with fused_backward each weight's gradient is clipped on its own."""
+    fused_backward: bool = False
+    """Step each weight in the backward pass as soon as its gradient is ready, then free it: no full set of gradients is ever held (less memory; needs bf16 or no mixed precision, accumulation 1, one process; not prodigy)."""
 
 
 class PrecisionSection(Section):
@@ -168,6 +170,8 @@ class PrecisionSection(Section):
     """Attention kernel: PyTorch SDPA, or xformers when installed."""
     tf32: bool = True
     """On Ampere-or-newer GPUs, fp32 matrix maths on TF32 tensor cores: several times faster, no effect on CPU."""
+    bf16_weights: bool = False
+    """Full fine-tunes under bf16: keep the trained weights in bf16 with no fp32 copy, each update computed in fp32 and rounded stochastically (less memory; not prodigy)."""
 
 
 class SamplingSection(Section):

@@ -59,6 +59,14 @@ class GeneratorState:
             self.generator.set_state(states[index])
 
 
+def optimizer_layout(trainer: Any) -> str:
+    """How the optimizer's state is saved: "whole" (one optimizer over every weight), "per_weight"
+    (the fused step), "per_weight_bf16" (bf16 weights, with the stochastic rounding's generator)."""
+    if trainer.bf16_weights:
+        return "per_weight_bf16"
+    return "per_weight" if trainer.fused_backward else "whole"
+
+
 def complete_checkpoints(folder: RunFolder) -> list[tuple[int, Path]]:
     """(step, path) of every checkpoint with a manifest, oldest first."""
     found = []
@@ -186,6 +194,7 @@ class Checkpointer:
                 "profile_name": trainer.profile.name,
                 "created": time.time(),
                 "num_processes": accelerator.num_processes,
+                "optimizer_layout": optimizer_layout(trainer),
             }
             (partial / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
             _fsync_tree(partial)
@@ -209,6 +218,11 @@ class Checkpointer:
         if manifest.get("method") != trainer.profile.training.method:
             raise CheckpointError(f"checkpoint {path} was made with method '{manifest.get('method')}', this profile uses "
                                   f"'{trainer.profile.training.method}'")
+        layout = manifest.get("optimizer_layout", "whole")  # checkpoints made before the layouts were all "whole"
+        if layout != optimizer_layout(trainer):
+            raise CheckpointError(f"checkpoint {path} saved its optimizer state as '{layout}', this profile needs "
+                                  f"'{optimizer_layout(trainer)}': resume with the optimizer.fused_backward and "
+                                  "precision.bf16_weights settings it was made with")
         trainer.accelerator.load_state(str(path))
         trainer.global_step = int(manifest["step"])
         if trainer.train_text_encoder and trainer.global_step >= trainer.profile.training.text_encoder_stop_fraction * trainer.total_steps:

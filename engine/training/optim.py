@@ -62,3 +62,16 @@ def build_lr_scheduler(optimizer: torch.optim.Optimizer, settings: Any, total_st
         num_cycles=settings.lr_cycles,
         power=settings.lr_power,
     )
+
+
+def build_step_optimizer(groups: list[dict[str, Any]], settings: Any, lr: float, *, per_weight: bool,
+                         rounding: torch.Generator | None = None) -> torch.optim.Optimizer:
+    """The profile's optimizer over ``groups``: one over all weights, or one per weight
+    (``per_weight``: the step fused into the backward pass, or bf16 weights stepped through fp32
+    with ``rounding`` as the stochastic rounding's generator)."""
+    from engine.training.per_parameter import PerParameterOptimizer
+
+    def make(some: list[dict[str, Any]]) -> torch.optim.Optimizer:
+        return build_optimizer(settings.name, some, settings, lr)
+
+    return PerParameterOptimizer(groups, make, rounding=rounding) if per_weight else make(groups)

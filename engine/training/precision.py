@@ -32,3 +32,29 @@ def configure_gpu_maths(tf32: bool) -> None:
     torch.set_float32_matmul_precision("high" if tf32 else "highest")
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = True
+
+
+_NAMES = {"no": "fp32", "fp16": "fp16", "bf16": "bf16"}  # a mixed_precision value as the maths it gives
+
+
+def bf16_weights_in_force(requested: bool, precision: str) -> tuple[bool, str | None]:
+    """(whether trained weights are kept in bf16, warning or None).
+
+    bf16 weights need bf16 mixed precision, which the profile checks; ``precision`` is what this
+    machine gives (``effective_precision``), and a CPU or a GPU without bf16 gives less.
+    """
+    if not requested or precision == "bf16":
+        return requested, None
+    return False, f"precision.bf16_weights needs bf16 mixed precision and this machine trains in {_NAMES[precision]}: the trained weights stay fp32."
+
+
+def fused_backward_in_force(requested: bool, precision: str) -> tuple[bool, str | None]:
+    """(whether the optimizer steps inside the backward pass, warning or None).
+
+    fp16 scales the loss and skips a step whose gradients overflowed, which it knows only after
+    the backward pass, when the fused step has moved every weight already. The profile refuses
+    fp16 with the fused step; a GPU without bf16 gives fp16 anyway, and then the step is not fused.
+    """
+    if requested and precision == "fp16":
+        return False, "optimizer.fused_backward cannot run under fp16, which this GPU falls back to: the optimizer steps after the backward pass instead."
+    return requested, None

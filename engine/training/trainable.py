@@ -58,11 +58,15 @@ def vae_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype == torch.float16 else dtype
 
 
-def prepare_models(components: Components, profile: Any, device: torch.device, dtype: torch.dtype) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
+def prepare_models(
+    components: Components, profile: Any, device: torch.device, dtype: torch.dtype, *, trained_dtype: torch.dtype = torch.float32
+) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
     """Set trainable parts, dtypes and memory savers; returns (UNet params, text-encoder params) to train.
 
     "The text encoder" means every text encoder of the family (SDXL has two): they train, get LoRA
-    or stay frozen together.
+    or stay frozen together. Trained weights take ``trained_dtype``: fp32 under mixed precision
+    (accelerate autocasts the forward), or bf16 for a full fine-tune with bf16 weights (its
+    optimizer steps them through fp32 with stochastic rounding).
     """
     unet, text_encoders, vae = components.unet, components.text_encoders, components.vae
     training = profile.training
@@ -81,17 +85,20 @@ def prepare_models(components: Components, profile: Any, device: torch.device, d
                 text_encoder.to(device, dtype=dtype)
                 add_text_encoder_lora(text_encoder, _lora_config(profile.lora, profile.lora.text_encoder_targets))
     else:
+        # Cast before moving, so that bf16 weights never take fp32's room on the device (param by
+        # param: diffusers' own .to(dtype) warns about fp32-only modules that SD does not have).
+        for param in unet.parameters():
+            param.data = param.data.to(trained_dtype)
         unet.to(device)
         for text_encoder in text_encoders:
-            text_encoder.to(device, dtype=torch.float32 if training.train_text_encoder else dtype)
+            text_encoder.to(device, dtype=trained_dtype if training.train_text_encoder else dtype)
     if not training.train_text_encoder:
         for text_encoder in text_encoders:
             text_encoder.to(device, dtype=dtype)
-    # Trainable weights stay in fp32 under mixed precision (accelerate autocasts the forward).
     unet_params = [p for p in unet.parameters() if p.requires_grad]
     text_params = [p for te in text_encoders for p in te.parameters() if p.requires_grad] if training.train_text_encoder else []
     for param in unet_params + text_params:
-        param.data = param.data.float()
+        param.data = param.data.to(trained_dtype)
     if profile.precision.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
         if training.train_text_encoder:

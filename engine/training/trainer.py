@@ -35,9 +35,15 @@ from engine.models.loading import load_components, resolve_model_folder
 from engine.profile import Profile, dumps_profile
 from engine.training.losses import make_noise, per_sample_loss
 from engine.training.trainable import prepare_models, vae_dtype, weights_trained
-from engine.training.optim import build_lr_scheduler, build_optimizer
+from engine.training.optim import build_lr_scheduler, build_step_optimizer
 from engine.training.metrics import StepMeter, flat_config, versions
-from engine.training.precision import configure_gpu_maths, effective_precision, weight_dtype
+from engine.training.precision import (
+    bf16_weights_in_force,
+    configure_gpu_maths,
+    effective_precision,
+    fused_backward_in_force,
+    weight_dtype,
+)
 
 StepHook = Callable[["Trainer", int], None]
 
@@ -48,6 +54,12 @@ class RunResult:
     step: int
     total_steps: int
     outputs: dict[str, str] = field(default_factory=dict)
+
+
+def cached_parts(components: Components, *, latents_cached: bool, text_cached: bool) -> list[torch.nn.Module]:
+    """The models whose every output is cached, so they can leave the GPU: the VAE once latents
+    are cached, and every text encoder of the family (SDXL has two) once embeddings are."""
+    return ([components.vae] if latents_cached else []) + (list(components.text_encoders) if text_cached else [])
 
 
 def default_total_steps(profile: Profile, instance_images: int, steps_per_epoch: int) -> int:
@@ -110,6 +122,12 @@ class Trainer:
         set_seed(profile.training.seed + self.accelerator.process_index)
         self.device = self.accelerator.device
         self.dtype = weight_dtype(precision)
+        self.bf16_weights, bf16_warning = bf16_weights_in_force(profile.precision.bf16_weights, precision)
+        if bf16_warning:
+            self.emit(Warning(message=bf16_warning, advice="set precision.bf16_weights = false to silence this"))
+        self.fused_backward, fused_warning = fused_backward_in_force(profile.optimizer.fused_backward, precision)
+        if fused_warning:
+            self.emit(Warning(message=fused_warning, advice='set precision.mixed_precision = "no" to keep the fused step, or optimizer.fused_backward = false'))
         self.generator = torch.Generator("cpu").manual_seed(profile.training.seed * 1000 + self.accelerator.process_index)
 
         with self.phase("load_model", profile.model.pretrained):
@@ -123,7 +141,8 @@ class Trainer:
         class_images = self._class_images() if profile.prior.enabled else {}
         self.buckets = bucket_list(profile.dataset.resolution, profile.dataset.bucketing, profile.dataset.buckets, self.components.size_multiple)
         self.examples: list[Example] = build_examples(profile, self.instance_dirs, class_images, self.buckets)
-        self.unet_params, self.text_params = prepare_models(self.components, profile, self.device, self.dtype)
+        self.unet_params, self.text_params = prepare_models(self.components, profile, self.device, self.dtype,
+                                                            trained_dtype=torch.bfloat16 if self.bf16_weights else torch.float32)
         self._sources()
         self._optimizer()
         if self.accelerator.log_with:
@@ -195,11 +214,8 @@ class Trainer:
                 self.texts.fill([e.caption for e in self.examples])
         if self.device.type == "cuda":
             # The cached parts leave the GPU; sampling brings them back for a moment.
-            if profile.dataset.cache_latents:
-                components.vae.to("cpu")
-            if cache_text:
-                for text_encoder in components.text_encoders:
-                    text_encoder.to("cpu")
+            for part in cached_parts(components, latents_cached=profile.dataset.cache_latents, text_cached=cache_text):
+                part.to("cpu")
             torch.cuda.empty_cache()
 
     def _optimizer(self) -> None:
@@ -212,7 +228,12 @@ class Trainer:
         groups = [{"params": self.unet_params, "lr": lr}]
         if self.text_params:
             groups.append({"params": self.text_params, "lr": lr})
-        optimizer = build_optimizer(profile.optimizer.name, groups, profile.optimizer, lr)
+        # bf16 weights round with their own generator, seeded alike on every process so that the
+        # copies of the weights stay equal; its state is saved with the optimizer's.
+        rounding = torch.Generator(self.device).manual_seed(profile.training.seed) if self.bf16_weights else None
+        optimizer = build_step_optimizer(groups, profile.optimizer, lr, per_weight=self.fused_backward or self.bf16_weights, rounding=rounding)
+        if self.fused_backward:
+            optimizer.step_in_backward(profile.optimizer.max_grad_norm)
         with_classes = profile.prior.enabled
         batches = process_batches(epoch_batches(self.examples, profile.training.train_batch_size, profile.training.seed, 0, with_classes),
                                   accelerator.process_index, accelerator.num_processes)
@@ -312,9 +333,11 @@ class Trainer:
             # whole step's and a NaN on any one process stops every process at the same step.
             total = accelerator.reduce(torch.tensor(total, device=self.device), reduction="mean").item()
         max_norm = self.profile.optimizer.max_grad_norm
-        if max_norm > 0:
+        if max_norm > 0 and not self.fused_backward:
             params = self.unet_params + (self.text_params if self.train_text_encoder else [])
             accelerator.clip_grad_norm_(params, max_norm)
+        # With the fused step every weight stepped (each clipped on its own) in the backward pass
+        # already: this step is empty, and the LR scheduler still counts it.
         self.optimizer.step()
         self.lr_scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -410,6 +433,11 @@ class Trainer:
             return {}
         unet = self.accelerator.unwrap_model(self.unet)
         text_encoders = [self.accelerator.unwrap_model(m) for m in self.text_encoders]
+        if self.bf16_weights:
+            # Exports are fp32 pipelines like every other run's (a bf16 weight widens exactly); the
+            # optimizer's state is gone by now, which leaves room for the wider weights.
+            for model in [unet, *text_encoders] if self.text_params else [unet]:
+                model.float()
         outputs = save_outputs(self.profile, self.components, unet, text_encoders, self.run_dir / "outputs", self.emit)
         (self.run_dir / "outputs" / "profile.toml").write_text(dumps_profile(self.profile), encoding="utf-8")
         return outputs
