@@ -17,6 +17,7 @@ COMMANDS = [
     "dbtui.cli.cmd_run",
     "dbtui.cli.cmd_demo",
     "dbtui.cli.cmd_runs",
+    "dbtui.cli.cmd_export",
     "dbtui.cli.cmd_dataset",
     "dbtui.cli.cmd_hardware",
     "dbtui.cli.cmd_fit",

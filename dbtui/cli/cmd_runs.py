@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.set_defaults(handler=_control, request=name)
 
 
-def _find(run: str | None, base: str):
+def find_run(run: str | None, base: str):
     from engine.runs.folder import RunFolder, list_runs
 
     if run is None:
@@ -92,7 +92,7 @@ def _attach(args: argparse.Namespace) -> int:
     from dbtui.cli.watch import watch
     from dbtui.console import make_display
 
-    folder = _find(args.run, args.dir)
+    folder = find_run(args.run, args.dir)
     try:
         last = watch(folder, make_display(folder.path.name, plain=args.plain))
     except KeyboardInterrupt:
@@ -106,7 +106,7 @@ def _resume(args: argparse.Namespace) -> int:
     from engine.profile import load_profile
     from engine.runs.launcher import start_run
 
-    folder = _find(args.run, args.dir)
+    folder = find_run(args.run, args.dir)
     profile = load_profile(folder.profile)
     print(f"resuming {folder.path} ({profile.name})", flush=True)
     started = start_run(profile, detach=args.detach, resume=args.checkpoint, run_dir=folder.path)
@@ -117,7 +117,7 @@ def _resume(args: argparse.Namespace) -> int:
 def _control(args: argparse.Namespace) -> int:
     from engine.runs.control import request
 
-    folder = _find(args.run, args.dir)
+    folder = find_run(args.run, args.dir)
     if not folder.is_live():
         raise DbtuiError(f"no trainer is running in {folder.path} (status: {folder.status()})")
     request(folder, args.request)

@@ -94,6 +94,20 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"'{path}' is not a complete dbtui checkpoint (no readable {MANIFEST})") from None
 
 
+def restore_part(model: Any, name: str, checkpoint: Path) -> None:
+    """Load a checkpoint's weights of one part (``unet``, ``text_encoder``…) into ``model``: its LoRA
+    when the model has one, else its full weights."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    if getattr(model, "peft_config", None):
+        result = set_peft_model_state_dict(model, load_file(checkpoint / "lora" / f"{name}.safetensors"))
+        if getattr(result, "unexpected_keys", None):
+            raise CheckpointError(f"checkpoint {checkpoint} does not match this profile's LoRA settings")
+    else:
+        model.load_state_dict(type(model).from_pretrained(checkpoint / name).state_dict())
+
+
 def _fsync_tree(root: Path) -> None:
     for path in sorted(root.rglob("*")):
         if path.is_file():
@@ -151,18 +165,9 @@ class Checkpointer:
         weights.clear()
 
     def _load_models(self, models: list[Any], input_dir: str) -> None:
-        from peft import set_peft_model_state_dict
-        from safetensors.torch import load_file
-
         root = Path(input_dir)
         for model in list(models):
-            inner, name = self._part(model)
-            if getattr(inner, "peft_config", None):
-                result = set_peft_model_state_dict(inner, load_file(root / "lora" / f"{name}.safetensors"))
-                if getattr(result, "unexpected_keys", None):
-                    raise CheckpointError(f"checkpoint {root} does not match this profile's LoRA settings")
-            else:
-                inner.load_state_dict(type(inner).from_pretrained(root / name).state_dict())
+            restore_part(*self._part(model), root)
         models.clear()
 
     def save(self, step: int, *, reason: str = "interval") -> Path | None:

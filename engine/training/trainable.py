@@ -53,6 +53,14 @@ def weights_trained(training: Any) -> tuple[bool, bool]:
     return not lora, training.train_text_encoder and not lora
 
 
+def add_lora_adapters(components: Components, profile: Any) -> None:
+    """The profile's LoRA adapters on the UNet, and on every text encoder when the text encoder trains."""
+    components.unet.add_adapter(_lora_config(profile.lora, profile.lora.unet_targets))
+    if profile.training.train_text_encoder:
+        for text_encoder in components.text_encoders:
+            add_text_encoder_lora(text_encoder, _lora_config(profile.lora, profile.lora.text_encoder_targets))
+
+
 def vae_dtype(dtype: torch.dtype) -> torch.dtype:
     """The VAE's dtype under a weight dtype: the SD VAE overflows in fp16."""
     return torch.float32 if dtype == torch.float16 else dtype
@@ -79,11 +87,10 @@ def prepare_models(
         text_encoder.requires_grad_(train_text_encoder)
     if lora:
         unet.to(device, dtype=dtype)
-        unet.add_adapter(_lora_config(profile.lora, profile.lora.unet_targets))
         if training.train_text_encoder:
             for text_encoder in text_encoders:
                 text_encoder.to(device, dtype=dtype)
-                add_text_encoder_lora(text_encoder, _lora_config(profile.lora, profile.lora.text_encoder_targets))
+        add_lora_adapters(components, profile)
     else:
         # Cast before moving, so that bf16 weights never take fp32's room on the device (param by
         # param: diffusers' own .to(dtype) warns about fp32-only modules that SD does not have).

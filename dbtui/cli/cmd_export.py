@@ -1,0 +1,34 @@
+"""``dbtui export RUN [--step N]``: a kept checkpoint's outputs, in the run profile's export formats."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    export = subparsers.add_parser(
+        "export", help="write the outputs of any kept checkpoint, not only the last step's",
+        description="Write the model at a kept checkpoint of RUN in the formats its profile's saving.export "
+        "lists (diffusers folder, single file, LoRA) into RUN/exports/step-N/. Use it on the step whose "
+        "previews look best: DreamBooth often overfits before the last step.",
+        epilog="examples:\n  dbtui export runs/my-run --step 800\n  dbtui export my-run          # the latest checkpoint",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    export.add_argument("run", help="run folder or name under runs/")
+    export.add_argument("--dir", default="runs", help="where to look for run names (default: %(default)s)")
+    export.add_argument("--step", type=int, help="the checkpoint's step (default: the latest kept one)")
+    export.set_defaults(handler=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dbtui.cli.cmd_runs import find_run
+    from dbtui.console import PhaseDisplay
+    from engine.runs.export import export_checkpoint
+
+    folder = find_run(args.run, args.dir)
+    with PhaseDisplay() as display:
+        outputs = export_checkpoint(Path(folder.path), args.step, emit=display)
+    for fmt, path in outputs.items():
+        print(f"{fmt}: {path}")
+    return 0

@@ -1,0 +1,61 @@
+"""``dbtui export RUN --step N``: the outputs of any kept checkpoint, not only the last step's.
+
+The run folder's own profile says what to export and from which base model; the checkpoint holds
+the trained weights (full parts, or LoRA adapters) in diffusers format. Outputs go to
+``RUN/exports/step-N/`` and are written the same way as a finished run's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.errors import DbtuiError
+from engine.events import Event
+from engine.runs.checkpoints import complete_checkpoints, restore_part
+from engine.runs.folder import RunFolder
+
+
+class NoSuchCheckpointError(DbtuiError):
+    """The run has no complete checkpoint at the asked step."""
+
+
+def checkpoint_at(folder: RunFolder, step: int | None) -> tuple[int, Path]:
+    """(step, path) of the run's checkpoint at ``step``, or its latest when ``step`` is None."""
+    found = complete_checkpoints(folder)
+    if not found:
+        raise NoSuchCheckpointError(f"{folder.path} has no complete checkpoint (saving.every_n_steps decides when they are kept)")
+    if step is None:
+        return found[-1]
+    for kept_step, path in found:
+        if kept_step == step:
+            return kept_step, path
+    kept = ", ".join(str(s) for s, _ in found)
+    raise NoSuchCheckpointError(f"{folder.path} has no checkpoint at step {step}; the kept steps are: {kept}")
+
+
+def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Event], None] | None = None) -> dict[str, str]:
+    """Write the profile's export formats for the checkpoint at ``step`` (latest by default); returns {format: path}."""
+    from engine.models.loading import load_components, resolve_model_folder
+    from engine.profile import load_profile
+    from engine.training.outputs import save_outputs
+    from engine.training.trainable import add_lora_adapters
+
+    emit = emit or (lambda event: None)
+    folder = RunFolder(Path(run_dir))
+    if not folder.profile.is_file():
+        raise NoSuchCheckpointError(f"'{run_dir}' is not a run folder (no profile.toml); `dbtui runs` lists them")
+    step, checkpoint = checkpoint_at(folder, step)
+    profile = load_profile(folder.profile)
+    model = resolve_model_folder(profile.model.pretrained, revision=profile.model.revision, work_dir=folder.path / "model",
+                                 emit=emit, tokenizer=profile.model.tokenizer)
+    components = load_components(model, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
+    if profile.training.method == "lora":
+        add_lora_adapters(components, profile)
+    restore_part(components.unet, "unet", checkpoint)
+    names = components.family.text_encoder_names
+    for name, text_encoder in zip(names, components.text_encoders):
+        if (checkpoint / name).is_dir() or (checkpoint / "lora" / f"{name}.safetensors").is_file():
+            restore_part(text_encoder, name, checkpoint)
+    return save_outputs(profile, components, components.unet, list(components.text_encoders),
+                        folder.path / "exports" / f"step-{step}", emit)

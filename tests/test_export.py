@@ -1,0 +1,60 @@
+"""dbtui export: the outputs of any kept checkpoint, equal to what a run stopped at that step writes."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from engine.runs.folder import RunFolder
+from tests.runs_helpers import dbtui, profile_file
+
+
+def _train(tmp_path: Path, name: str, steps: int, **sections: Any) -> RunFolder:
+    """A run of ``steps`` steps, checkpointed every 2; the constant learning rate makes its first
+    steps the same as a shorter run's."""
+    sections.setdefault("training", {}).update(max_train_steps=steps)
+    path = profile_file(tmp_path / name, optimizer={"learning_rate": 1e-2}, **sections)
+    assert dbtui("run", str(path), "--plain", stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT).wait(timeout=600) == 0
+    return RunFolder(tmp_path / name / "runs" / "t")
+
+
+def _export(*args: str) -> tuple[int, str]:
+    run = dbtui("export", *args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out, _ = run.communicate(timeout=600)
+    return run.returncode, out
+
+
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_full_checkpoint_exports_the_model_a_run_stopped_there_would_have_written(tmp_path: Path) -> None:
+    saving = {"every_n_steps": 2, "keep_last_n": 3, "export": ["diffusers", "safetensors"]}
+    short = _train(tmp_path, "short", 2, saving=saving)
+    long = _train(tmp_path, "long", 4, saving=saving)
+    code, out = _export(str(long.path))  # the latest kept checkpoint: step 2
+    assert code == 0 and "diffusers: " in out, out
+    unet = lambda folder: load_file(folder / "unet" / "diffusion_pytorch_model.safetensors")  # noqa: E731
+    exported = unet(long.path / "exports" / "step-2" / "diffusers")
+    assert _same(exported, unet(short.outputs / "diffusers"))
+    assert not _same(exported, unet(long.outputs / "diffusers"))
+    assert (long.path / "exports" / "step-2" / "t.safetensors").is_file()
+
+
+def test_a_lora_checkpoint_exports_its_adapter_and_an_unkept_step_is_named(tmp_path: Path) -> None:
+    sections = dict(training={"method": "lora"}, saving={"every_n_steps": 2, "keep_last_n": 3, "export": ["lora_diffusers", "lora_kohya"]})
+    short = _train(tmp_path, "short", 2, **sections)
+    long = _train(tmp_path, "long", 4, **sections)
+    code, out = _export("t", "--dir", str(long.path.parent), "--step", "2")
+    assert code == 0, out
+    lora = lambda folder: load_file(folder / "lora" / "pytorch_lora_weights.safetensors")  # noqa: E731
+    exported = lora(long.path / "exports" / "step-2")
+    assert _same(exported, lora(short.outputs)) and not _same(exported, lora(long.outputs))
+    assert (long.path / "exports" / "step-2" / "t-lora-kohya.safetensors").is_file()
+
+    code, out = _export(str(long.path), "--step", "3")
+    assert code == 2 and "no checkpoint at step 3" in out and "kept steps are: 2" in out, out
