@@ -1,4 +1,4 @@
-"""``dbtui fit PROFILE``: train a few real steps to measure VRAM, speed, time and cost."""
+"""``dbtui fit PROFILE``: the memory meter's estimate, then a few real steps to measure VRAM, speed, time and cost."""
 
 from __future__ import annotations
 
@@ -10,19 +10,45 @@ from dbtui.cli.common import add_overrides
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "fit",
-        help="measure peak VRAM, s/step, the whole run's time and cost with a few real steps",
-        description="Train a few steps of the profile in a temporary folder (no samples, no checkpoints, "
-        "nothing exported) and report peak VRAM, seconds per step, the whole run's ETA and its cost.",
+        help="estimate peak VRAM on any machine, then measure it, s/step, the whole run's time and cost with a few real steps",
+        description="Estimate the profile's peak GPU memory without a GPU (the memory meter: which cards it fits, and "
+        "where the memory goes), then train a few steps in a temporary folder (no samples, no checkpoints, nothing "
+        "exported) and report peak VRAM, seconds per step, the whole run's ETA and its cost.",
     )
     parser.add_argument("profile", help="path to a .toml profile")
     parser.add_argument("--steps", type=int, default=10, help="steps to measure (default: %(default)s)")
     parser.add_argument("--price-per-hour", type=float, default=None, metavar="X", help="hourly price of this machine")
+    parser.add_argument("--estimate-only", action="store_true", help="print the memory estimate and train nothing")
     add_overrides(parser)
     parser.set_defaults(handler=_fit)
 
 
+def _estimate(profile):
+    """The meter's estimate, printed; None (with the reason printed) when it cannot be made here."""
+    from engine.errors import DbtuiError
+    from engine.memory import estimate_peak
+
+    print("memory estimate (no GPU needed) …", flush=True)
+    try:
+        estimate = estimate_peak(profile)
+    except DbtuiError as error:
+        print(f"memory estimate:   not available ({error})")
+        return None
+    print(f"memory estimate:   {estimate.fit_line()}")
+    print(f"  {estimate.model}, {estimate.batch} image(s) of {estimate.width}x{estimate.height} per step, "
+          f"estimated in {estimate.seconds:.0f} s")
+    for line in estimate.breakdown_lines():
+        print(f"  {line}")
+    for note in estimate.notes:
+        print(f"  note: {note}")
+    return estimate
+
+
 def _fit(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from engine.events import StepEnded
+    from engine.memory.estimate import GIB
     from engine.runs.fit import fit_test
     from engine.profile import load_profile
     from engine.runs.folder import run_dir_for
@@ -34,15 +60,22 @@ def _fit(args: argparse.Namespace) -> int:
     # The fit test trains in a temporary folder; a run folder the real run cannot write would
     # only fail after the measurement, so it is refused first.
     check_creatable(run_dir_for(profile))
+    estimate = _estimate(profile)
+    if args.estimate_only:
+        return 0
 
     def progress(event) -> None:
         if isinstance(event, StepEnded):
             print(f"  step {event.step}: loss {event.loss:.4f}", flush=True)
 
     print(f"fit test: {args.steps} steps of {args.profile}", flush=True)
-    result = fit_test(profile, args.steps, progress, price_per_hour=args.price_per_hour)
+    result = dataclasses.replace(fit_test(profile, args.steps, progress, price_per_hour=args.price_per_hour), memory_estimate=estimate)
     vram = f"{result.peak_vram_mb / 1024:.2f} GB" if result.peak_vram_mb is not None else "not measured (no CUDA)"
     print(f"peak VRAM (torch): {vram}")
+    if result.peak_vram_allocated_mb is not None and estimate is not None:
+        measured = result.peak_vram_allocated_mb * 2**20
+        print(f"  allocated {measured / GIB:.2f} GB; the meter said {estimate.peak_allocated / GIB:.2f} GB "
+              f"({(estimate.peak_allocated - measured) / measured:+.0%})")
     if result.peak_rss_mb is not None:
         print(f"peak RAM:          {result.peak_rss_mb / 1024:.2f} GB")
     print(f"setup:             {duration(result.setup_s)}")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.events import Event, StepEnded
+from engine.memory.estimate import MemoryEstimate
 from engine.profile import Profile
 
 
@@ -31,6 +32,8 @@ class FitResult:
     eta_s: float  # setup plus every step of the whole run
     est_cost: float | None  # eta at the hourly price, when one is given
     device: str  # "cuda" or "cpu", as the trainer saw it
+    peak_vram_allocated_mb: float | None = None  # torch.cuda.max_memory_allocated: what the memory meter estimates
+    memory_estimate: MemoryEstimate | None = None  # the memory meter's, when the caller made one (engine.memory)
 
 
 def fit_profile(profile: Profile) -> Profile:
@@ -93,10 +96,11 @@ def measure(events: list[StepEnded], *, setup_s: float, price_per_hour: float | 
     eta = setup_s + s_per_step * total
     peaks = [e.vram_reserved_peak_mb or e.vram_allocated_peak_mb for e in events]
     peaks = [p for p in peaks if p is not None]
+    allocated = [e.vram_allocated_peak_mb for e in events if e.vram_allocated_peak_mb is not None]
     rss = [e.rss_mb for e in events if e.rss_mb is not None]
     return FitResult(
         steps=len(events), total_steps=total, peak_vram_mb=max(peaks) if peaks else None,
         peak_rss_mb=max(rss) if rss else None, setup_s=setup_s, s_per_step=s_per_step, eta_s=eta,
         est_cost=eta / 3600 * price_per_hour if price_per_hour is not None else None,
-        device="cuda" if peaks else "cpu",
+        device="cuda" if peaks else "cpu", peak_vram_allocated_mb=max(allocated) if allocated else None,
     )

@@ -1,0 +1,104 @@
+"""Peak GPU memory of the issue's reference trainings, from the memory meter: no GPU needed.
+
+    python bench/memory.py           # the table, beside the targets
+    python bench/memory.py --json    # one JSON object per row: model, method, resolution, peak_gb, …
+
+Each row is one of the shipped example profiles (profiles/*.toml), as a user would run it, on the
+real architecture with random weights (builtin:sd15-random, builtin:sdxl-random); the "+ savers"
+rows add the memory savers of today's options (bf16 weights with stochastic rounding and the
+optimizer step fused into the backward pass, which need bf16). Batch 1. peak_gb is the meter's
+peak allocated memory (what torch.cuda.max_memory_allocated reports), in GiB; a card needs the
+CUDA context and the allocator's slack on top, which the fit line includes.
+SD1.5 rows take about 20 s each on a CPU, SDXL rows about a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SAVERS = ['precision.mixed_precision="bf16"', "precision.bf16_weights=true", "optimizer.fused_backward=true"]
+
+
+@dataclass(frozen=True)
+class Row:
+    model: str
+    method: str
+    profile: str  # under profiles/
+    pretrained: str
+    target_gb: float  # the issue's target
+    anchor: str  # what others publish
+    overrides: tuple[str, ...] = ()
+
+
+ROWS = (
+    Row("SD1.5", "full + prior preservation", "sd15-person.toml", "builtin:sd15-random", 6.0,
+        "ShivamShrirao fork: 9.92 GB (fp16, checkpointing, 8-bit Adam)"),
+    Row("SD1.5", "full + prior preservation + savers", "sd15-person.toml", "builtin:sd15-random", 6.0,
+        "ShivamShrirao fork: 9.92 GB", tuple(SAVERS)),
+    Row("SD1.5", "LoRA", "sd15-lora-8gb.toml", "builtin:sd15-random", 3.5, ""),
+    Row("SDXL", "LoRA", "sdxl-lora-12gb.toml", "builtin:sdxl-random", 8.0, "sd-scripts: 8 GB minimum, 10 GB recommended"),
+    Row("SDXL", "full + prior preservation", "sdxl-person.toml", "builtin:sdxl-random", 16.0,
+        "sd-scripts: about 17 GB (fused backward, Adafactor)"),
+    Row("SDXL", "full + prior preservation + savers", "sdxl-person.toml", "builtin:sdxl-random", 16.0,
+        "sd-scripts: about 17 GB", tuple(SAVERS)),
+)
+
+
+def measure(row: Row) -> dict:
+    from engine.memory import estimate_peak
+    from engine.memory.estimate import GIB
+    from engine.profile import load_profile
+
+    profile = load_profile(ROOT / "profiles" / row.profile, [f'model.pretrained="{row.pretrained}"', *row.overrides])
+    estimate = estimate_peak(profile)
+    return {
+        "model": row.model, "method": row.method, "resolution": profile.dataset.resolution,
+        "peak_gb": round(estimate.peak_allocated / GIB, 2), "card_gb": round(estimate.card_need / GIB, 2),
+        "target_gb": row.target_gb, "meets_target": estimate.peak_allocated <= row.target_gb * GIB,
+        "fits": estimate.fit_line(), "profile": f"profiles/{row.profile}", "overrides": list(row.overrides),
+        "phase": estimate.peak_phase, "seconds": round(estimate.seconds, 1),
+        "breakdown_gb": {part: round(getattr(estimate, part) / GIB, 2)
+                         for part in ("weights", "gradients", "optimizer_state", "activations", "caches")},
+        "anchor": row.anchor,
+    }
+
+
+def table(results: list[dict]) -> str:
+    lines = [
+        "| model | size | method | peak GB | weights · grads · optimizer · activations | target | fits | anchor |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        parts = " · ".join(f"{r['breakdown_gb'][k]:.2f}" for k in ("weights", "gradients", "optimizer_state", "activations"))
+        verdict = "✓" if r["meets_target"] else f"✗ (+{r['peak_gb'] - r['target_gb']:.2f})"
+        lines.append(f"| {r['model']} | {r['resolution']} px | {r['method']} | {r['peak_gb']:.2f} | {parts} | "
+                     f"≤ {r['target_gb']:g} {verdict} | {r['fits'].removeprefix('fits ')} | {r['anchor']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON objects, one a line")
+    args = parser.parse_args(argv)
+    results = []
+    for row in ROWS:
+        result = measure(row)
+        results.append(result)
+        if args.json:
+            print(json.dumps(result), flush=True)
+        else:
+            print(f"{row.model} {row.method}: {result['peak_gb']:.2f} GB ({result['seconds']:.0f} s)", file=sys.stderr, flush=True)
+    if not args.json:
+        print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""A model's architecture for the meter: its family and how to build its parts from configs, with no weights.
+
+From a diffusers folder's configs, a hub id's configs (a few JSON files, from the Hugging Face
+cache or downloaded), a single file's detected family (the configs dbtui ships for conversion),
+or the built-in random models' own builders. ``build`` is called under a ``FakeTensorMode``,
+so even SDXL's 3.5 B parameters take no memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.errors import DbtuiError
+from engine.models.family import Family
+
+
+class ArchitectureUnavailableError(DbtuiError):
+    """The model's configs cannot be found, so its memory cannot be estimated."""
+
+
+@dataclass
+class Parts:
+    unet: Any
+    vae: Any
+    text_encoders: list[Any]
+    scheduler: Any
+
+
+@dataclass(frozen=True)
+class Architecture:
+    label: str  # what the model is, for people
+    family: Family
+    build: Callable[[], Parts]
+
+
+def _text_encoder(folder: Path) -> Any:
+    """A text encoder of the class its config names (CLIPTextModel, CLIPTextModelWithProjection, …)."""
+    import transformers
+
+    config = transformers.AutoConfig.from_pretrained(folder)
+    kind = getattr(transformers, (config.architectures or ["CLIPTextModel"])[0])
+    return kind(config)
+
+
+def from_folder(folder: Path, label: str | None = None) -> Architecture:
+    """The architecture a diffusers folder's configs describe (its weights are never read)."""
+    from engine.models.registry import family_of
+
+    folder = Path(folder)
+    family = family_of(folder)
+
+    def build() -> Parts:
+        from diffusers import AutoencoderKL, UNet2DConditionModel
+
+        from engine.models.parts import load_scheduler
+
+        return Parts(
+            unet=UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(folder, subfolder="unet")),
+            vae=AutoencoderKL.from_config(AutoencoderKL.load_config(folder, subfolder="vae")),
+            text_encoders=[_text_encoder(folder / name) for name in family.text_encoder_names],
+            scheduler=load_scheduler(folder),
+        )
+
+    return Architecture(label or f"{family.label} ({folder.name})", family, build)
+
+
+def _sd15_random() -> Architecture:
+    from engine.models.registry import family_named
+
+    def build() -> Parts:
+        import torch
+
+        from engine.builtin.tiny_model import build_pipeline
+
+        with torch.random.fork_rng():  # the builder seeds torch's global generator
+            pipe = build_pipeline("sd15")
+        return Parts(pipe.unet, pipe.vae, [pipe.text_encoder], pipe.scheduler)
+
+    return Architecture("SD1.5 architecture (builtin:sd15-random)", family_named("sd"), build)
+
+
+def _sdxl_random() -> Architecture:
+    from engine.models.registry import family_named
+
+    def build() -> Parts:
+        from diffusers import DDPMScheduler
+
+        from engine.builtin.clip_tokenizer import clip_tokenizer
+        from engine.builtin.sdxl_random import build_models
+
+        models = build_models(clip_tokenizer())
+        return Parts(models["unet"], models["vae"], [models["text_encoder"], models["text_encoder_2"]], DDPMScheduler())
+
+    return Architecture("SDXL base architecture (builtin:sdxl-random)", family_named("sdxl"), build)
+
+
+# The real-size built-ins are built from their own builders: saving them first would write GBs.
+BUILDERS: dict[str, Callable[[], Architecture]] = {"builtin:sd15-random": _sd15_random, "builtin:sdxl-random": _sdxl_random}
+
+
+def _hub_configs(name: str, revision: str | None) -> Path:
+    from huggingface_hub import snapshot_download
+
+    patterns = ["model_index.json", "*/config.json", "scheduler/scheduler_config.json"]
+    for local_only in (True, False):
+        try:
+            return Path(snapshot_download(name, revision=revision, allow_patterns=patterns, local_files_only=local_only))
+        except Exception:  # noqa: BLE001 - not cached, offline, unknown id: the advice below covers each
+            continue
+    raise ArchitectureUnavailableError(
+        f"the configs of '{name}' are neither in the Hugging Face cache nor downloadable here; "
+        "download the model (huggingface-cli download NAME) or give its folder"
+    )
+
+
+def _single_file(path: Path) -> Architecture:
+    from engine.convert import detect_family, read_checkpoint
+    from engine.convert.to_diffusers import CONFIGS
+
+    detected = detect_family(read_checkpoint(path).state_dict)
+    if not detected.supported:
+        raise ArchitectureUnavailableError(f"{path.name}: {detected.description}")
+    return from_folder(CONFIGS / detected.config_name, f"{detected.description} ({path.name})")
+
+
+def architecture_of(source: str, revision: str | None = None) -> Architecture:
+    """The architecture ``model.pretrained`` names: built-in, folder, single file or hub id."""
+    from engine.builtin import resolve_model
+    from engine.profile.model_source import model_kind
+
+    if source in BUILDERS:
+        return BUILDERS[source]()
+    kind = model_kind(source)
+    if kind == "builtin":
+        return from_folder(Path(resolve_model(source)), source)  # the small built-ins build in seconds
+    if kind == "single-file":
+        return _single_file(Path(source).expanduser())
+    if kind == "diffusers":
+        folder = Path(source).expanduser()
+        if not (folder / "model_index.json").is_file():
+            raise ArchitectureUnavailableError(f"'{folder}' is not a diffusers model folder (no model_index.json)")
+        return from_folder(folder)
+    folder = _hub_configs(source, revision)
+    index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    return from_folder(folder, f"{index.get('_class_name', 'model')} ({source})")

@@ -1,0 +1,91 @@
+"""What the memory meter reports: one training step's peak GPU memory, broken down, and which cards it fits.
+
+No torch here: the CLI, the wizard and ``engine.runs.fit`` read estimates without importing it.
+Sizes are bytes; "GB" in what people read means GiB (2**30 bytes), as cards are sold and
+``nvidia-smi`` counts them: an "8 GB" card has 8 GiB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+GIB = 2**30
+# The CUDA driver context, cuBLAS and cuDNN handles and the kernels they load (lazily, as torch
+# does by default since CUDA 11.7): about 0.5-1 GB measured by others on recent cards. It is
+# outside torch's allocator, so torch.cuda.max_memory_allocated never shows it, but the card must
+# hold it. The middle of that range, until a GPU of our own measures it.
+CUDA_CONTEXT_BYTES = int(0.75 * GIB)
+# The caching allocator reserves more than it hands out (block rounding, fragmentation); 10 % is
+# the usual gap between max_memory_reserved and max_memory_allocated in training. Used only to
+# say whether a card fits, never in the breakdown.
+ALLOCATOR_SLACK = 0.10
+CARD_SIZES_GB = (8, 12, 16, 24)
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Peak GPU memory of one steady-state training step (the optimizer's state already exists).
+
+    The five parts add up to ``peak_allocated``, what ``torch.cuda.max_memory_allocated`` reports
+    for the same profile. ``activations`` is everything the step holds for a while besides
+    gradients: tensors saved for the backward pass, the half-precision copies autocast makes of
+    fp32 weights (``autocast_weight_copies``, a part of it), and, when the peak is the optimizer's
+    update, that update's temporaries.
+    """
+
+    weights: int  # every weight on the device: the denoiser, and encoders or VAE that stay there
+    gradients: int  # gradients alive at the peak (with DDP's bucket copy when several processes train)
+    optimizer_state: int
+    activations: int
+    caches: int  # cached latents and text embeddings, which stay on the device
+    autocast_weight_copies: int  # part of activations
+    peak_phase: str  # "backward" or "optimizer step": where the peak falls
+    model: str  # what was measured, in words
+    batch: int  # images per UNet pass (twice the batch size with prior preservation)
+    height: int
+    width: int
+    seconds: float  # how long the meter took
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    cuda_context: int = CUDA_CONTEXT_BYTES
+
+    @property
+    def peak_allocated(self) -> int:
+        return self.weights + self.gradients + self.optimizer_state + self.activations + self.caches
+
+    @property
+    def card_need(self) -> int:
+        """What a card must have: the peak with the allocator's slack, plus the CUDA context."""
+        return int(self.peak_allocated * (1 + ALLOCATOR_SLACK)) + self.cuda_context
+
+    def fits(self, card_gb: float) -> bool:
+        return self.card_need <= card_gb * GIB
+
+    def fit_line(self, cards: tuple[float, ...] = CARD_SIZES_GB) -> str:
+        """``fits 8 GB ✗ · 12 GB ✓ · 16 GB ✓ · 24 GB ✓``."""
+        return "fits " + " · ".join(f"{card:g} GB {'✓' if self.fits(card) else '✗'}" for card in cards)
+
+    def breakdown_lines(self) -> list[str]:
+        """The parts, one per line, for people."""
+
+        def gb(size: int) -> str:
+            return f"{size / GIB:6.2f} GB"
+
+        copies = f" (autocast copies of weights {self.autocast_weight_copies / GIB:.2f} GB)" if self.autocast_weight_copies else ""
+        return [
+            f"weights          {gb(self.weights)}",
+            f"gradients        {gb(self.gradients)}",
+            f"optimizer state  {gb(self.optimizer_state)}",
+            f"activations      {gb(self.activations)}{copies}",
+            f"caches           {gb(self.caches)}",
+            f"peak allocated   {gb(self.peak_allocated)}  at the {self.peak_phase}",
+            f"+ CUDA context   {gb(self.cuda_context)}  and {ALLOCATOR_SLACK:.0%} allocator slack: "
+            f"{self.card_need / GIB:.2f} GB on the card",
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "notes": list(self.notes)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MemoryEstimate:
+        return cls(**{**data, "notes": tuple(data.get("notes", ()))})

@@ -1,0 +1,114 @@
+"""The model of a profile as the trainer sets it up, built from configs on fake tensors.
+
+The trainable setup is the trainer's own ``prepare_models`` (LoRA, dtypes, gradient
+checkpointing, which parameters train), so the meter cannot drift from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.memory.architecture import Architecture
+from engine.models.family import Components
+from engine.training.precision import weight_dtype
+from engine.training.trainable import prepare_models
+
+DEVICE = torch.device("cpu")  # fake tensors stand for the GPU's; their device does not matter
+
+
+class FixedLengthTokenizer:
+    """Token ids of the right shape for any caption: the meter's text carries no meaning."""
+
+    def __init__(self, length: int):
+        self.model_max_length = length
+
+    def __call__(self, captions: list[str], **_: Any) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(input_ids=torch.zeros(len(captions), self.model_max_length, dtype=torch.long))
+
+
+@dataclass
+class PreparedModel:
+    """A model's parts after ``prepare_models``, with the parameters that train (fake or real tensors)."""
+
+    components: Components
+    unet_params: list[torch.nn.Parameter]
+    text_params: list[torch.nn.Parameter]
+
+    @property
+    def trainable(self) -> list[torch.nn.Parameter]:
+        return self.unet_params + self.text_params
+
+    def on_device(self, profile: Any) -> list[torch.nn.Module]:
+        """The models that stay on the GPU during the steps: the trainer moves the cached ones off."""
+        from engine.training.trainer import cached_parts
+
+        components = self.components
+        # Text encoders that train are never cached.
+        cached = cached_parts(components, latents_cached=profile.dataset.cache_latents,
+                              text_cached=not profile.training.train_text_encoder)
+        return [m for m in [components.unet, *components.text_encoders, components.vae] if all(m is not c for c in cached)]
+
+
+def _as_measured(profile: Any) -> Any:
+    """xformers cannot run on the CPU; its memory-efficient kernel keeps no attention matrix, as SDPA's does."""
+    if profile.precision.attention == "sdpa":
+        return profile
+    return profile.model_copy(update={"precision": profile.precision.model_copy(update={"attention": "sdpa"})})
+
+
+def _to_fake(models: list[torch.nn.Module], mode: Any) -> dict[int, torch.nn.Parameter]:
+    """Replace every meta parameter and buffer by a fake CPU one; returns {id(meta parameter): fake parameter}.
+
+    Fake CPU tensors run CPU kernels (SDPA's flash kernel among them) with no memory. The models
+    are set up on the meta device first because ``Module.to`` cannot convert parameters that are
+    already fake (it swaps them, and the fake mode keeps weak references to them).
+    """
+    converter = mode.fake_tensor_converter
+    made: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # the meta tensor is kept, so that its id stays its own
+
+    def fake(tensor: torch.Tensor) -> torch.Tensor:
+        if id(tensor) not in made:
+            made[id(tensor)] = tensor, converter.from_meta_and_device(mode, tensor.detach(), DEVICE)
+        return made[id(tensor)][1]
+
+    params: dict[int, torch.nn.Parameter] = {}
+    for model in models:
+        for module in model.modules():
+            for name, param in module._parameters.items():
+                if param is None:
+                    continue
+                if id(param) not in params:
+                    data = fake(param)
+                    with mode:  # a Parameter of a fake tensor is made inside its mode
+                        params[id(param)] = torch.nn.Parameter(data, requires_grad=param.requires_grad)
+                module._parameters[name] = params[id(param)]
+            for name, buffer in module._buffers.items():
+                if buffer is not None:
+                    module._buffers[name] = fake(buffer)
+    return params
+
+
+def build_fake_model(architecture: Architecture, profile: Any, mode: Any, *, trained_dtype: torch.dtype) -> PreparedModel:
+    """The parts as fake tensors of ``mode`` (a FakeTensorMode), prepared for training as ``profile``
+    says at its requested precision, the trained weights in ``trained_dtype``."""
+    with torch.device("meta"):
+        parts = architecture.build()
+    # The noise schedule's tables must be CPU tensors, not meta ones.
+    scheduler = type(parts.scheduler).from_config(parts.scheduler.config)
+    tokenizers = [FixedLengthTokenizer(te.config.max_position_embeddings) for te in parts.text_encoders]
+    components = Components(
+        family=architecture.family, folder=Path("."), tokenizers=tokenizers, text_encoders=parts.text_encoders,
+        vae=parts.vae, unet=parts.unet, noise_scheduler=scheduler,
+    )
+    # The precision a GPU trains at (engine.training.precision.effective_precision would say fp32 here).
+    dtype = weight_dtype(profile.precision.mixed_precision)
+    unet_params, text_params = prepare_models(components, _as_measured(profile), torch.device("meta"), dtype,
+                                              trained_dtype=trained_dtype)
+    fakes = _to_fake([components.unet, components.vae, *components.text_encoders], mode)
+    return PreparedModel(components, [fakes[id(p)] for p in unet_params], [fakes[id(p)] for p in text_params])

@@ -1,0 +1,118 @@
+"""``estimate_peak``: the peak GPU memory of a profile's training step, computed on any machine.
+
+The model is built from its configs on fake tensors (no memory, no weights read), set up by the
+trainer's own ``prepare_models``, and one real forward and backward pass runs on inputs of the
+step's shape while ``LiveBytes`` counts every allocation. Weights and gradients are summed from
+the tensors themselves, the optimizer's state from the trainable shapes
+(engine/memory/optimizer_state.py). The peak is the larger of two moments of a steady-state
+step: the backward pass (weights, optimizer state, and what the pass holds, gradients included)
+and the optimizer's update (weights, state, every gradient and the update's temporaries). With
+``optimizer.fused_backward`` each weight steps, and its gradient is freed, inside the backward
+pass, so the update's temporaries join that moment instead.
+
+Not counted: sampling previews and class-image generation (phases of their own), cuDNN and
+cuBLAS workspaces, and DDP's communication buffers beyond its gradient buckets.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.memory.architecture import Architecture, architecture_of, from_folder
+from engine.memory.estimate import MemoryEstimate
+from engine.memory.fake_models import PreparedModel, build_fake_model
+from engine.memory.live_bytes import storage_bytes
+from engine.memory.optimizer_state import ParamShape, state_bytes, update_temporaries
+from engine.memory.step import StepShape, cached_text, largest_bucket, measure_step
+
+# Trainer._sources writes cached latents and text embeddings to the run's cache folder on disk and
+# each step reads its batch back: nothing cached stays on the GPU.
+CACHES_NOTE = "cached latents and text embeddings live on disk (RUN/cache), not on the GPU"
+
+
+def _architecture(source: Architecture | str | Path | None, profile: Any) -> Architecture:
+    if isinstance(source, Architecture):
+        return source
+    if isinstance(source, Path):
+        return from_folder(source)
+    return architecture_of(source or profile.model.pretrained, profile.model.revision)
+
+
+def trained_shapes(model: PreparedModel, *, stepped_in_fp32: bool = False) -> list[ParamShape]:
+    """The trained tensors as the optimizer sees them: LoRA's B matrices start at zero, and bf16
+    weights are stepped through fp32 copies, so their state is fp32."""
+    names = {id(p): name for m in [model.components.unet, *model.components.text_encoders] for name, p in m.named_parameters()}
+    return [ParamShape(tuple(p.shape), 4 if stepped_in_fp32 else p.element_size(), ".lora_B." in names.get(id(p), ""))
+            for p in model.trainable]
+
+
+def _optimizer(model: PreparedModel, profile: Any, *, bf16_weights: bool) -> tuple[int, int]:
+    """(state bytes, the update's temporaries)."""
+    name = profile.optimizer.name
+    shapes = trained_shapes(model, stepped_in_fp32=bf16_weights)
+    state = state_bytes(name, shapes, beta1=profile.optimizer.beta1)
+    temporaries = update_temporaries(name, shapes)
+    if bf16_weights:
+        # Each bf16 weight steps through an fp32 copy of itself and of its gradient, and the
+        # stochastic rounding draws one int32 per value.
+        temporaries += 3 * max((p.numel * 4 for p in shapes), default=0)
+    return state, temporaries
+
+
+def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | None = None) -> MemoryEstimate:
+    """Peak GPU memory of one training step of ``profile``, on any machine, in about half a minute for SD1.5.
+
+    ``architecture``: an ``Architecture``, a diffusers folder, or a ``model.pretrained`` value (by
+    default the profile's own). Precision is the profile's, as a GPU with bf16 trains it.
+    """
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from engine.data.examples import bucket_list
+    from engine.training.precision import bf16_weights_in_force, fused_backward_in_force
+
+    started = time.perf_counter()
+    arch = _architecture(architecture, profile)
+    precision = profile.precision.mixed_precision
+    bf16_weights = bf16_weights_in_force(profile.precision.bf16_weights, precision)[0]
+    fused = fused_backward_in_force(profile.optimizer.fused_backward, precision)[0]
+    notes = [CACHES_NOTE]
+    if profile.precision.attention == "xformers":
+        notes.append("xformers attention is measured as SDPA: neither keeps an attention matrix")
+    training = profile.training
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+    model = build_fake_model(arch, profile, mode, trained_dtype=torch.bfloat16 if bf16_weights else torch.float32)
+    with mode:
+        components = model.components
+        buckets = bucket_list(profile.dataset.resolution, profile.dataset.bucketing, profile.dataset.buckets, components.size_multiple)
+        width, height = largest_bucket(buckets)
+        shape = StepShape(batch=training.train_batch_size * (2 if profile.prior.enabled else 1), instances=training.train_batch_size,
+                          height=height, width=width)
+        weights = storage_bytes([t for m in model.on_device(profile) for t in [*m.parameters(), *m.buffers()]])
+        state, temporaries = _optimizer(model, profile, bf16_weights=bf16_weights)
+        accumulated = 0
+        if training.gradient_accumulation_steps > 1:
+            # From the second micro-batch on, the gradients summed so far are alive through the step.
+            for param in model.trainable:
+                param.grad = torch.zeros_like(param)
+            accumulated = storage_bytes([p.grad for p in model.trainable])
+        text_cache = None if training.train_text_encoder else cached_text(model, training.clip_skip)
+        step = measure_step(model, profile, shape, text_cache, free_gradients=fused)
+    # DDP keeps its own bucket copy of every gradient (accelerate leaves gradient_as_bucket_view off).
+    bucket_copy = step.gradients if profile.launch.num_processes > 1 else 0
+    base = weights + state + bucket_copy
+    backward = base + accumulated + step.peak + (temporaries if fused else 0)
+    update = 0 if fused else base + step.gradients + temporaries
+    if backward >= update:
+        phase, gradients, activations = "backward", accumulated + step.gradients_at_peak + bucket_copy, backward - base - accumulated - step.gradients_at_peak
+        copies = step.weight_copies_at_peak
+    else:
+        phase, gradients, activations, copies = "optimizer step", step.gradients + bucket_copy, temporaries, 0
+    return MemoryEstimate(
+        weights=weights, gradients=gradients, optimizer_state=state, activations=activations, caches=0,
+        autocast_weight_copies=copies, peak_phase=phase, model=arch.label, batch=shape.batch, height=height, width=width,
+        seconds=time.perf_counter() - started, notes=tuple(notes),
+    )
