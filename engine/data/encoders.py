@@ -5,6 +5,8 @@ flipping is on). The VAE's distribution (mean and std) is kept, so every step st
 fresh latent sample exactly as uncached training does. Crops happen in latent space, so
 random crops work with cached latents too.
 Text: with the text encoders frozen, each distinct caption is encoded once, by the model's family.
+Both go into a store: in a run, files in its cache folder keyed by what determines them
+(engine/data/cache_keys.py), so a re-run or a resume encodes nothing again.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 
 import torch
 
+from engine.data.cache_keys import content_hash, latent_key, module_fingerprint, text_key
+from engine.data.disk_cache import MemoryStore, TensorStore
 from engine.data.examples import Example
 from engine.data.images import cover_size, load_rgb
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
@@ -33,55 +37,77 @@ def _pixels(example: Example, multiple: int, flip: bool) -> torch.Tensor:
 
 
 class LatentSource:
-    """VAE latent distributions of the examples, encoded on demand and kept when caching."""
+    """VAE latent distributions of the examples, encoded on demand; when caching, each is encoded
+    once into ``store`` (a DiskStore: a re-run and a resume read them back instead)."""
 
-    def __init__(self, vae: Any, examples: list[Example], *, device: torch.device, dtype: torch.dtype, cache: bool, hflip: bool):
+    def __init__(self, vae: Any, examples: list[Example], *, device: torch.device, dtype: torch.dtype, cache: bool, hflip: bool,
+                 store: TensorStore | None = None):
         self.vae = vae
         self.examples = examples
         self.device = device
         self.dtype = dtype
-        self.cache = cache
+        self.store: TensorStore | None = (store or MemoryStore()) if cache else None
         self.flips = (False, True) if hflip else (False,)
         self.scale = 2 ** (len(vae.config.block_out_channels) - 1)
         self.scaling_factor = vae.config.scaling_factor
         self.shift_factor = getattr(vae.config, "shift_factor", None) or 0.0
-        self._stored: dict[tuple[int, bool], torch.Tensor] = {}
+        self._image_hashes: dict[int, str] = {}
+        self._vae_fingerprint = ""
         self.encode_calls = 0
 
+    def _key(self, index: int, flip: bool) -> str:
+        if not self._vae_fingerprint:
+            self._vae_fingerprint = module_fingerprint(self.vae)
+        if index not in self._image_hashes:
+            self._image_hashes[index] = content_hash(self.examples[index].path)
+        return latent_key(self._image_hashes[index], self._vae_fingerprint, self.examples[index].bucket, flip)
+
     @torch.no_grad()
-    def _encode(self, index: int) -> dict[bool, torch.Tensor]:
+    def _encode(self, index: int, flips: list[bool]) -> dict[bool, torch.Tensor]:
         example = self.examples[index]
-        pixels = torch.stack([_pixels(example, self.scale, flip) for flip in self.flips])
+        pixels = torch.stack([_pixels(example, self.scale, flip) for flip in flips])
         self.encode_calls += 1
         # Uncached latents are encoded inside the training step's autocast; the VAE keeps its own
-        # dtype (fp32 where fp16 would overflow), as when caching.
-        with torch.autocast(self.device.type, enabled=False):
-            params = self.vae.encode(pixels.to(self.device, self.dtype)).latent_dist.parameters
-        return {flip: params[i] for i, flip in enumerate(self.flips)}
+        # dtype (fp32 where fp16 would overflow), as when caching. It encodes where it is: once
+        # everything is cached it has left the GPU, and a lost cache file is made again there.
+        with torch.autocast(self.vae.device.type, enabled=False):
+            params = self.vae.encode(pixels.to(self.vae.device, self.dtype)).latent_dist.parameters
+        return {flip: params[i].to(self.device) for i, flip in enumerate(flips)}
+
+    def _encode_into_store(self, index: int, flips: list[bool]) -> dict[bool, torch.Tensor]:
+        assert self.store is not None
+        encoded = self._encode(index, flips)
+        for flip, params in encoded.items():
+            self.store.put(self._key(index, flip), {"params": params})
+        return encoded
 
     def fill(self, emit: Callable[[Event], None], should_stop: Callable[[], bool] = lambda: False) -> None:
-        """Encode every example once (both flips when flipping is on)."""
+        """Encode every example not in the store yet (both flips when flipping is on)."""
         import time
 
+        assert self.store is not None
         started = time.perf_counter()
-        emit(PhaseStarted(phase="caching", total=len(self.examples), description="encoding images with the VAE"))
+        emit(PhaseStarted(phase="caching", total=len(self.examples), description="encoding images with the VAE, or reading them from the cache"))
         for index in range(len(self.examples)):
             if should_stop():
                 break
-            for flip, params in self._encode(index).items():
-                self._stored[(index, flip)] = params
+            missing = [flip for flip in self.flips if not self.store.has(self._key(index, flip))]
+            if missing:
+                self._encode_into_store(index, missing)
             emit(PhaseProgress(phase="caching", done=index + 1, total=len(self.examples)))
         emit(PhaseFinished(phase="caching", seconds=time.perf_counter() - started))
 
     def params(self, index: int, flip: bool) -> torch.Tensor:
-        key = (index, flip and len(self.flips) == 2)
-        if key in self._stored:
-            return self._stored[key]
-        encoded = self._encode(index)
-        if self.cache:
-            for f, p in encoded.items():
-                self._stored[(index, f)] = p
-        return encoded[key[1]]
+        """The image's latent distribution (mean and logvar stacked on the channels), on the device."""
+        flip = flip and len(self.flips) == 2
+        if self.store is None:
+            return self._encode(index, [flip])[flip]
+        entry = self.store.get(self._key(index, flip))
+        if entry is not None:
+            return entry["params"].to(self.device)
+        # Not cached yet (the caching phase was stopped) or unreadable: encode what is missing.
+        missing = [f for f in self.flips if f == flip or not self.store.has(self._key(index, f))]
+        return self._encode_into_store(index, missing)[flip]
 
     def sample(self, indexes: tuple[int, ...], flips: list[bool], center: bool, generator: torch.Generator) -> torch.Tensor:
         """A batch of scaled latents: cropped (centre or random) in latent space, then sampled."""
@@ -112,38 +138,61 @@ class LatentSource:
         return torch.stack(out), geometry
 
     def release(self) -> None:
-        self._stored.clear()
+        if self.store is not None:
+            self.store.clear()
 
 
 class TextSource:
-    """The family's text embeddings for captions (``clip_skip``: 1 = the family's usual layer, 2 = one earlier)."""
+    """The family's text embeddings for captions (``clip_skip``: 1 = the family's usual layer, 2 = one earlier).
+
+    When caching (the text encoders frozen), each caption is encoded once into ``store``.
+    """
 
     def __init__(self, family: Family, tokenizers: list[Any], text_encoders: list[Any], *, device: torch.device,
-                 clip_skip: int, cache: bool):
+                 clip_skip: int, cache: bool, store: TensorStore | None = None):
         self.family = family
         self.tokenizers = tokenizers
         self.text_encoders = text_encoders
         self.device = device
         self.clip_skip = clip_skip
-        self.cache = cache
-        self._stored: dict[str, TextEmbeddings] = {}
+        self.store: TensorStore | None = (store or MemoryStore()) if cache else None
+        self._keys: dict[str, str] = {}
+        self._encoder_fingerprints: list[str] = []
         self.encode_calls = 0
 
-    def encode(self, captions: list[str]) -> TextEmbeddings:
+    def _key(self, caption: str) -> str:
+        if caption not in self._keys:
+            if not self._encoder_fingerprints:
+                self._encoder_fingerprints = [module_fingerprint(encoder) for encoder in self.text_encoders]
+            self._keys[caption] = text_key(caption, self.family.id, self.clip_skip, self._encoder_fingerprints, self.tokenizers)
+        return self._keys[caption]
+
+    def encode(self, captions: list[str], device: torch.device | None = None) -> TextEmbeddings:
         """Embeddings for the captions; gradients flow when a text encoder trains."""
         self.encode_calls += 1
-        return self.family.encode_text(self.tokenizers, self.text_encoders, captions, self.clip_skip, self.device)
+        return self.family.encode_text(self.tokenizers, self.text_encoders, captions, self.clip_skip, device or self.device)
 
     @torch.no_grad()
+    def _encode_into_store(self, caption: str) -> TextEmbeddings:
+        assert self.store is not None
+        # Where the encoders are: once everything is cached they have left the GPU, and a lost
+        # cache file is made again there.
+        encoded = {name: tensor[0] for name, tensor in self.encode([caption], self.text_encoders[0].device).items()}
+        self.store.put(self._key(caption), encoded)
+        return encoded
+
     def fill(self, captions: list[str]) -> None:
-        for caption in sorted(set(captions) - set(self._stored)):
-            encoded = self.encode([caption])
-            self._stored[caption] = {name: tensor[0] for name, tensor in encoded.items()}
+        """Encode every caption not in the store yet."""
+        assert self.store is not None
+        for caption in sorted(set(captions)):
+            if not self.store.has(self._key(caption)):
+                self._encode_into_store(caption)
 
     def get(self, captions: list[str]) -> TextEmbeddings:
-        if not self.cache:
+        if self.store is None:
             return self.encode(captions)
-        missing = [c for c in captions if c not in self._stored]
-        if missing:
-            self.fill(missing)
-        return stack_embeddings([self._stored[c] for c in captions])
+        items = []
+        for caption in captions:
+            entry = self.store.get(self._key(caption))
+            items.append(entry if entry is not None else self._encode_into_store(caption))
+        return stack_embeddings(items)

@@ -197,21 +197,29 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32)
 
     def _sources(self) -> None:
+        """Latents and text embeddings, cached in RUN/cache/ when caching: one process per machine
+        encodes and writes what is missing while the others wait, then they all read."""
+        from engine.data.disk_cache import DiskStore
+
         profile = self.profile
         components = self.components
+        accelerator = self.accelerator
+        cache = self.run_dir / "cache"
+        writes = accelerator.is_local_main_process
         self.latents = LatentSource(
             components.vae, self.examples, device=self.device, dtype=components.vae.dtype,
-            cache=profile.dataset.cache_latents, hflip=profile.dataset.hflip,
+            cache=profile.dataset.cache_latents, hflip=profile.dataset.hflip, store=DiskStore(cache / "latents", writes=writes),
         )
         cache_text = not profile.training.train_text_encoder
         self.objective = components.family.objective(components.noise_scheduler)
         self.texts = TextSource(components.family, components.tokenizers, list(components.text_encoders), device=self.device,
-                                clip_skip=profile.training.clip_skip, cache=cache_text)
-        if profile.dataset.cache_latents:
-            self.latents.fill(self.emit, self.cancel.is_set)
-        if cache_text:
-            with self.phase("caching_text", "encoding captions"):
-                self.texts.fill([e.caption for e in self.examples])
+                                clip_skip=profile.training.clip_skip, cache=cache_text, store=DiskStore(cache / "text", writes=writes))
+        with accelerator.local_main_process_first():
+            if profile.dataset.cache_latents:
+                self.latents.fill(self.emit, self.cancel.is_set)
+            if cache_text:
+                with self.phase("caching_text", "encoding captions, or reading them from the cache"):
+                    self.texts.fill([e.caption for e in self.examples])
         if self.device.type == "cuda":
             # The cached parts leave the GPU; sampling brings them back for a moment.
             for part in cached_parts(components, latents_cached=profile.dataset.cache_latents, text_cached=cache_text):

@@ -1,0 +1,86 @@
+"""Where cached latents and text embeddings live: one safetensors file per key on disk, or a dict.
+
+On disk, nothing stays in RAM: each read memory-maps the file (safetensors) and the tensors are
+dropped after use, so a 10,000-image run holds one batch's entries, not every latent; the OS
+page cache keeps hot files fast. Writes go to a temporary file renamed into place, so a killed
+run never leaves a half-written entry, and two writers of the same key cannot interleave.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+Entry = dict[str, torch.Tensor]
+
+
+class TensorStore(Protocol):
+    def has(self, key: str) -> bool: ...
+    def get(self, key: str) -> Entry | None: ...
+    def put(self, key: str, entry: Entry) -> None: ...
+    def clear(self) -> None: ...
+
+
+class MemoryStore:
+    """Entries in RAM, for a source with no folder to cache into."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Entry] = {}
+
+    def has(self, key: str) -> bool:
+        return key in self._entries
+
+    def get(self, key: str) -> Entry | None:
+        return self._entries.get(key)
+
+    def put(self, key: str, entry: Entry) -> None:
+        self._entries[key] = entry
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class DiskStore:
+    """Entries as ``folder/KEY.safetensors``. ``writes``: False on processes that only read what the
+    writing process (the main one of the machine) put there."""
+
+    def __init__(self, folder: Path, *, writes: bool = True):
+        self.folder = Path(folder)
+        self.writes = writes
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.safetensors"
+
+    def has(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def get(self, key: str) -> Entry | None:
+        """The entry, memory-mapped; None when missing or unreadable (it is then made again)."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(self.path(key))
+        except (OSError, SafetensorError):
+            return None
+
+    def put(self, key: str, entry: Entry) -> None:
+        from safetensors.torch import save_file
+
+        if not self.writes:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        target = self.path(key)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        try:
+            save_file({name: tensor.detach().cpu().contiguous() for name, tensor in entry.items()}, temporary)
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def clear(self) -> None:
+        """Nothing is held in RAM; the files stay for the next run and resume."""

@@ -1,0 +1,215 @@
+"""Latents and text embeddings cached on disk: keyed by what determines them, written atomically,
+read back memory-mapped, reused by a re-run, and made again when their inputs change."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from engine.data.cache_keys import content_hash, latent_key, module_fingerprint, text_key
+from engine.data.disk_cache import DiskStore
+from engine.data.encoders import LatentSource, TextSource
+from engine.data.examples import Example
+from engine.runs.in_process import train
+from engine.runs.sinks import read_events
+from tests.training_helpers import tiny_profile
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_sd1: Path) -> Any:
+    from diffusers import StableDiffusionPipeline
+
+    return StableDiffusionPipeline.from_pretrained(tiny_sd1)
+
+
+def _images(demo_data: Path, folder: Path, count: int = 3) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = sorted((demo_data / "instance").glob("*.png"))[:count]
+    return [Path(shutil.copy(source, folder / source.name)) for source in sources]
+
+
+def _latents(vae: Any, paths: list[Path], folder: Path, *, hflip: bool = False, bucket: tuple[int, int] = (64, 64)) -> LatentSource:
+    examples = [Example(path=p, caption="", concept=0, is_class=False, bucket=bucket) for p in paths]
+    return LatentSource(vae, examples, device=torch.device("cpu"), dtype=torch.float32, cache=True, hflip=hflip,
+                        store=DiskStore(folder))
+
+
+def test_a_store_writes_atomically_reads_back_exactly_and_treats_a_broken_file_as_missing(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path / "c")
+    entry = {"params": torch.randn(8, 4, 4), "half": torch.randn(3).to(torch.bfloat16)}
+    assert store.get("k") is None and not store.has("k")
+    store.put("k", entry)
+    back = store.get("k")
+    assert back is not None and all(torch.equal(back[n], entry[n]) and back[n].dtype == entry[n].dtype for n in entry)
+    assert [p.name for p in (tmp_path / "c").iterdir()] == ["k.safetensors"]  # no temporary file left
+    store.path("k").write_bytes(b"\x00" * 5)  # what a crash of the disk could leave
+    assert store.has("k") and store.get("k") is None
+    reader = DiskStore(tmp_path / "r", writes=False)
+    reader.put("k", entry)
+    assert not reader.has("k")
+
+
+def test_latent_keys_follow_the_image_bytes_bucket_flip_and_vae_weights(tmp_path: Path, demo_data: Path, pipe: Any) -> None:
+    first, second = _images(demo_data, tmp_path / "a", 2)
+    renamed = Path(shutil.copy(first, tmp_path / "renamed.png"))
+    vae = pipe.vae
+    fingerprint = module_fingerprint(vae)
+    key = latent_key(content_hash(first), fingerprint, (64, 64), False)
+    assert latent_key(content_hash(renamed), module_fingerprint(vae), (64, 64), False) == key  # same bytes, same entry
+    assert latent_key(content_hash(second), fingerprint, (64, 64), False) != key
+    assert latent_key(content_hash(first), fingerprint, (64, 32), False) != key
+    assert latent_key(content_hash(first), fingerprint, (64, 64), True) != key
+
+    tuned = copy.deepcopy(vae)
+    with torch.no_grad():  # a fine-tune moves every element of the weights it touches
+        tuned.encoder.conv_in.weight.add_(1e-3 * torch.randn_like(tuned.encoder.conv_in.weight))
+    assert module_fingerprint(tuned) != fingerprint
+    assert module_fingerprint(copy.deepcopy(vae).half()) != fingerprint
+
+
+def test_text_keys_follow_the_caption_tokens_clip_skip_family_and_encoder(pipe: Any) -> None:
+    encoders = [module_fingerprint(pipe.text_encoder)]
+    key = text_key("photo of zwx disc", "sd", 1, encoders, [pipe.tokenizer])
+    assert text_key("photo of zwx disc", "sd", 1, encoders, [pipe.tokenizer]) == key
+    assert text_key("photo of a disc", "sd", 1, encoders, [pipe.tokenizer]) != key
+    assert text_key("photo of zwx disc", "sd", 2, encoders, [pipe.tokenizer]) != key
+    assert text_key("photo of zwx disc", "sdxl", 1, encoders, [pipe.tokenizer]) != key
+    assert text_key("photo of zwx disc", "sd", 1, ["other"], [pipe.tokenizer]) != key
+    tokenizer = copy.deepcopy(pipe.tokenizer)
+    tokenizer.add_tokens(["zwx"])  # a textual-inversion token: the same caption reads differently
+    assert text_key("photo of zwx disc", "sd", 1, encoders, [tokenizer]) != key
+
+
+def test_a_second_source_on_the_folder_encodes_nothing_and_reads_the_same_bits(tmp_path: Path, demo_data: Path, pipe: Any) -> None:
+    paths = _images(demo_data, tmp_path / "images")
+    first = _latents(pipe.vae, paths, tmp_path / "cache", hflip=True)
+    first.fill(lambda event: None)
+    assert first.encode_calls == len(paths)
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 2 * len(paths)
+
+    again = _latents(pipe.vae, paths, tmp_path / "cache", hflip=True)
+    again.fill(lambda event: None)
+    assert again.encode_calls == 0
+    expected = first._encode(1, [False, True])[True]  # as fill encodes it: both flips in one batch
+    assert torch.equal(again.params(1, True), expected)
+
+    # Nothing is held in RAM: a lost file is encoded again on the next read, and written back.
+    next((tmp_path / "cache").glob("*.safetensors")).unlink()
+    for index in range(len(paths)):
+        again.params(index, False), again.params(index, True)
+    assert again.encode_calls == 1
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 2 * len(paths)
+
+
+def test_new_image_bytes_a_new_bucket_or_new_vae_weights_are_encoded_again(tmp_path: Path, demo_data: Path, pipe: Any) -> None:
+    from PIL import Image
+
+    paths = _images(demo_data, tmp_path / "images")
+    _latents(pipe.vae, paths, tmp_path / "cache").fill(lambda event: None)
+
+    Image.open(paths[0]).rotate(90).save(paths[0])  # the same file name, new content
+    edited = _latents(pipe.vae, paths, tmp_path / "cache")
+    edited.fill(lambda event: None)
+    assert edited.encode_calls == 1
+
+    resized = _latents(pipe.vae, paths, tmp_path / "cache", bucket=(64, 32))
+    resized.fill(lambda event: None)
+    assert resized.encode_calls == len(paths)
+
+    tuned = copy.deepcopy(pipe.vae)
+    with torch.no_grad():
+        for param in tuned.parameters():
+            param.add_(1e-3)
+    other_model = _latents(tuned, paths, tmp_path / "cache")
+    other_model.fill(lambda event: None)
+    assert other_model.encode_calls == len(paths)
+
+
+def test_text_embeddings_are_read_back_instead_of_encoded(tmp_path: Path, pipe: Any) -> None:
+    from engine.models.sd import StableDiffusion
+
+    def source() -> TextSource:
+        return TextSource(StableDiffusion(), [pipe.tokenizer], [pipe.text_encoder], device=torch.device("cpu"), clip_skip=1,
+                          cache=True, store=DiskStore(tmp_path / "text"))
+
+    captions = ["photo of zwx disc", "photo of a disc", "photo of zwx disc"]
+    first = source()
+    first.fill(captions)
+    assert first.encode_calls == 2
+    again = source()
+    hidden = again.get(captions)["hidden"]
+    assert again.encode_calls == 0
+    assert torch.equal(hidden, first.encode(captions)["hidden"])
+
+
+def test_a_rerun_in_the_run_folder_encodes_nothing_and_a_new_resolution_encodes_the_images_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTextModel
+
+    calls = {"vae": 0, "text": 0}
+    vae_encode, text_forward = AutoencoderKL.encode, CLIPTextModel.forward
+
+    def counting_encode(self, x, *args, **kwargs):
+        calls["vae"] += x.shape[0]
+        return vae_encode(self, x, *args, **kwargs)
+
+    def counting_forward(self, *args, **kwargs):
+        calls["text"] += 1
+        return text_forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(AutoencoderKL, "encode", counting_encode)
+    monkeypatch.setattr(CLIPTextModel, "forward", counting_forward)
+    run_dir = tmp_path / "run"
+    profile = tiny_profile(tmp_path, dataset={"resolution": 64, "hflip": True}, training={"max_train_steps": 2})
+    captured = {}
+    train(profile, run_dir, trainer_hook=lambda t: captured.setdefault("trainer", t))
+    images = len(captured["trainer"].examples)
+    assert calls == {"vae": 2 * images, "text": 1}
+    assert len(list((run_dir / "cache" / "latents").glob("*.safetensors"))) == 2 * images
+    assert len(list((run_dir / "cache" / "text").glob("*.safetensors"))) == 1
+
+    calls.update(vae=0, text=0)
+    train(profile, run_dir)
+    assert calls == {"vae": 0, "text": 0}
+
+    train(tiny_profile(tmp_path, dataset={"resolution": 32, "hflip": True}, training={"max_train_steps": 2}), run_dir)
+    assert calls == {"vae": 2 * images, "text": 0}
+
+
+def test_a_resume_reads_the_cache_and_encodes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from diffusers import AutoencoderKL
+
+    from engine.runs.checkpoints import latest_checkpoint
+    from engine.runs.folder import RunFolder
+    from engine.runs.supervisor import Supervisor
+
+    calls = {"vae": 0}
+    vae_encode = AutoencoderKL.encode
+
+    def counting_encode(self, x, *args, **kwargs):
+        calls["vae"] += x.shape[0]
+        return vae_encode(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(AutoencoderKL, "encode", counting_encode)
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 4}, saving={"every_n_steps": 2})
+    folder = RunFolder(tmp_path / "run").create()
+    cancel = threading.Event()
+    first = Supervisor(folder, cancel=cancel)
+    stop_after_two = lambda trainer, step: cancel.set() if step == 2 else None
+    assert train(profile, folder.path, cancel=cancel, step_hooks=[first.on_step, stop_after_two], trainer_hook=first.attach).step == 2
+    assert calls["vae"] > 0
+
+    calls["vae"] = 0
+    second = Supervisor(folder, resume=latest_checkpoint(folder))
+    result = train(profile, folder.path, step_hooks=[second.on_step], trainer_hook=second.attach)
+    assert result.status == "finished" and result.step == 4
+    assert [e.resumed_from_step for e in read_events(folder.events) if e.kind == "run_started"] == [0, 2]
+    assert calls["vae"] == 0
