@@ -71,7 +71,7 @@ class RunStarted(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class PhaseStarted(Event):
-    phase: str  # "load_model", "class_images", "caching", "training", "sampling", "export", "checkpoint"
+    phase: str  # "load_model", "class_images", "caching", "training", "sampling", "scoring", "export", "checkpoint"
     total: int | None = None
     description: str = ""
 
@@ -109,6 +109,23 @@ class SampleSaved(Event):
     step: int
     paths: list[str]
     grid: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplesScored(Event):
+    """The scores of one evaluation round (engine/evaluation); step 0 is the base model.
+
+    ``scores``: ``dino`` and ``clip_i`` (subject fidelity: generated vs instance images),
+    ``subject`` (their mean), ``clip_t`` (prompt fidelity, the prompt without the identifier) and
+    ``class_drift`` (1 − DINO similarity of identifier-free prompts' images to the base model's);
+    a score that does not apply is null. ``prompts``: one object per prompt with ``prompt``,
+    ``scored_prompt`` (the text CLIP-T read) and the same scores.
+    """
+
+    step: int
+    scores: dict[str, float | None]
+    prompts: list[dict[str, Any]] = field(default_factory=list)
+    folder: str | None = None  # the round's images
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,7 +10,7 @@ from engine.errors import DbtuiError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    runs = subparsers.add_parser("runs", help="list runs with status, step, last loss and age",
+    runs = subparsers.add_parser("runs", help="list runs with status, step, last loss, best step and age",
                                  description="List the run folders under DIR (default: runs).")
     runs.add_argument("--dir", default="runs", help="folder holding run folders (saving.output_dir; default: %(default)s)")
     runs.set_defaults(handler=_runs)
@@ -67,15 +67,18 @@ def _runs(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from engine.evaluation.best import best_step_of_run
     from engine.runs.folder import list_runs, run_status
 
-    table = Table("run", "status", "step", "last loss", "age")
+    table = Table("run", "status", "step", "last loss", "best step", "age")
     for folder in list_runs(Path(args.dir)):
         state = folder.read_state()
         age = time.time() - (state.heartbeat if state and state.heartbeat else folder.path.stat().st_mtime)
+        best = best_step_of_run(folder.events)
         table.add_row(
             str(folder.path), run_status(state), f"{state.step}/{state.total_steps}" if state else "-",
-            f"{state.last_loss:.4f}" if state and state.last_loss is not None else "-", _age(age),
+            f"{state.last_loss:.4f}" if state and state.last_loss is not None else "-",
+            str(best.step) if best else "-", _age(age),
         )
     Console().print(table if table.row_count else f"no runs in '{args.dir}'")
     return 0
@@ -97,8 +100,19 @@ def _attach(args: argparse.Namespace) -> int:
         last = watch(folder, make_display(folder.path.name, plain=args.plain))
     except KeyboardInterrupt:
         print(f"\ndetached; the run goes on. `dbtui attach {folder.path}` to come back.")
+        _print_best(folder)
         return 0
+    _print_best(folder)
     return 0 if last is None or last.kind != "run_failed" else 1
+
+
+def _print_best(folder) -> None:
+    """The best step so far by [evaluation]'s scores (engine/evaluation/best.py's rule), when it was scored."""
+    from engine.evaluation.best import best_step_of_run
+
+    best = best_step_of_run(folder.events)
+    if best is not None:
+        print(f"best step so far: {best.describe()}; keep it with `dbtui export {folder.path} --step {best.step}`")
 
 
 def _resume(args: argparse.Namespace) -> int:

@@ -24,6 +24,8 @@ MODELS = {
     "sdxl-random": ("sdxl", "sdxl", False),  # SDXL base's real size, for GPU benchmarks
 }
 DATASETS = {"demo-instance": "instance", "demo-class": "class"}
+# Random-weight scorers for [evaluation] (engine/builtin/tiny_scorers.py): name → its builder's name.
+SCORERS = {"tiny-clip": "save_tiny_clip", "tiny-dino": "save_tiny_dino"}
 
 
 class UnknownBuiltinError(DbtuiError):
@@ -82,6 +84,22 @@ def resolve_model(name: str) -> str:
         save_tiny_model(tmp, size=size, variant=variant, pretrained=pretrained)
 
     return str(_build_once(cache_dir() / "models" / key, build))
+
+
+def resolve_scorer(name: str) -> str:
+    """A path for ``builtin:tiny-clip`` / ``builtin:tiny-dino``; other names (hub ids, folders) unchanged."""
+    if not is_builtin(name):
+        return name
+    key = name[len(PREFIX):]
+    if key not in SCORERS:
+        raise UnknownBuiltinError(f"unknown built-in scorer '{name}'; choose one of: " + ", ".join(PREFIX + k for k in SCORERS))
+
+    def build(tmp: Path) -> None:
+        from engine.builtin import tiny_scorers
+
+        getattr(tiny_scorers, SCORERS[key])(tmp)
+
+    return str(_build_once(cache_dir() / "scorers" / key, build))
 
 
 def resolve_dir(name: str) -> str:

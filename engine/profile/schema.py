@@ -191,6 +191,23 @@ class SamplingSection(Section):
     """Sample every N steps; empty means at every checkpoint and at the end."""
 
 
+class EvaluationSection(Section):
+    enabled: bool = False
+    """Score every preview round (DreamBooth's DINO, CLIP-I and CLIP-T) and name the best step; off by default because the scorers are a download (about 700 MB) and each round adds image generation."""
+    prompts: list[PromptText] = []
+    """Evaluation prompts; empty means, per concept, its instance prompt, three recontextualisations ('a zwx dog on the beach') and its class prompt."""
+    images_per_prompt: int = Field(2, ge=1, le=16)
+    """Images generated per evaluation prompt at each round (one fixed seed each)."""
+    seed: int = 2024
+    """First seed of the evaluation images; image i uses seed + i at every round, so rounds compare alike."""
+    clip_model: PathText = "openai/clip-vit-base-patch32"
+    """CLIP for CLIP-I and CLIP-T: a hub id (downloaded once to the Hugging Face cache), a local folder, or builtin:tiny-clip."""
+    dino_model: PathText = "facebook/dino-vits16"
+    """DINO ViT for subject fidelity: a hub id, a local folder, or builtin:tiny-dino."""
+    prompt_fidelity_tolerance: float = Field(0.02, ge=0.0, le=2.0)
+    """The best step is the one with the highest subject fidelity whose CLIP-T stays within this much of the base model's."""
+
+
 class SavingSection(Section):
     output_dir: PathText = "runs"
     """Folder that holds one run folder per run."""
@@ -241,6 +258,8 @@ class Profile(Section):
     """Precision and memory savers."""
     sampling: SamplingSection = SamplingSection()
     """Preview images during training."""
+    evaluation: EvaluationSection = EvaluationSection()
+    """Scores of every preview round, and the best step by them."""
     saving: SavingSection = SavingSection()
     """Checkpoints and final outputs."""
     logging: LoggingSection = LoggingSection()

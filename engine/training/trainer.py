@@ -92,6 +92,7 @@ class Trainer:
         self.total_steps = 0
         self.last_loss = float("nan")
         self.started = time.time()
+        self.evaluation: Any = None  # engine.evaluation.rounds.Evaluation, made at the first scored round
 
     # -- reporting -----------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -276,6 +277,8 @@ class Trainer:
             versions=versions(), total_steps=self.total_steps, resumed_from_step=self.global_step,
             num_processes=self.accelerator.num_processes,
         ))
+        if self.global_step == 0:
+            self.score(0)  # the base model: where prompt fidelity starts and class drift is measured from
         meter = StepMeter(self.total_steps, self.global_step)
         self.emit(PhaseStarted(phase="training", total=self.total_steps, description=f"{self.total_steps} steps"))
         while self.global_step < self.total_steps and not self.cancel.is_set():
@@ -407,31 +410,62 @@ class Trainer:
                 model.to(device)
 
     def sample(self, step: int) -> list[Path]:
-        """Preview images for the sample prompts into samples/step-XXXXXX/."""
+        """Preview images for the sample prompts into samples/step-XXXXXX/, then the round's scores."""
         profile = self.profile
-        if profile.sampling.num_images == 0 or not self.accelerator.is_main_process:
+        if not self.accelerator.is_main_process:
             return []
+        paths: list[Path] = []
+        if profile.sampling.num_images:
+            prompts = profile.sampling.prompts or list(dict.fromkeys(c.instance_prompt for c in profile.concepts))
+            with self.phase("sampling", f"step {step}", total=len(prompts) * profile.sampling.num_images):
+                paths, grid, self.last_sample_images = self._generate(
+                    self.run_dir / "samples" / f"step-{step:06d}", prompts, profile.sampling.num_images, profile.sampling.seed)
+            self.emit(SampleSaved(step=step, paths=[str(p) for p in paths], grid=str(grid) if grid else None))
+            from engine.training.watchdogs import NAN_ADVICE, images_look_broken
+
+            if images_look_broken(self.last_sample_images):
+                self.emit(Warning(message=f"every sample image at step {step} is black: the model may be producing NaNs", advice=NAN_ADVICE))
+        self.score(step)
+        return paths
+
+    def _generate(self, folder: Path, prompts: list[str], num_images: int, seed: int) -> tuple[list[Path], Path | None, list[Any]]:
+        """``num_images`` per prompt from the weights as they are now, seeds ``seed`` + i, into ``folder``."""
         from engine.training.sampling import sampling_pipeline, save_samples
 
-        prompts = profile.sampling.prompts or list(dict.fromkeys(c.instance_prompt for c in profile.concepts))
+        profile = self.profile
         family = self.components.family
-        with self.phase("sampling", f"step {step}", total=len(prompts) * profile.sampling.num_images), self._eval_models() as (unet, text_encoders):
-            with self._half_precision():
-                pipe = sampling_pipeline(self.components, unet, text_encoders, self.device)
-                paths, grid, self.last_sample_images = save_samples(
-                    pipe, self.run_dir / "samples" / f"step-{step:06d}", prompts=prompts,
-                    negative_prompt=profile.sampling.negative_prompt, num_images=profile.sampling.num_images,
-                    steps=profile.sampling.steps, guidance=profile.sampling.guidance_scale, seed=profile.sampling.seed,
-                    resolution=profile.dataset.resolution, prompt_kwargs=family.prompt_kwargs,
-                    encode=lambda captions: family.encode_text(self.components.tokenizers, text_encoders, captions,
-                                                               profile.training.clip_skip, self.device),
-                )
-        self.emit(SampleSaved(step=step, paths=[str(p) for p in paths], grid=str(grid) if grid else None))
-        from engine.training.watchdogs import NAN_ADVICE, images_look_broken
+        with self._eval_models() as (unet, text_encoders), self._half_precision():
+            pipe = sampling_pipeline(self.components, unet, text_encoders, self.device)
+            return save_samples(
+                pipe, folder, prompts=prompts,
+                negative_prompt=profile.sampling.negative_prompt, num_images=num_images,
+                steps=profile.sampling.steps, guidance=profile.sampling.guidance_scale, seed=seed,
+                resolution=profile.dataset.resolution, prompt_kwargs=family.prompt_kwargs,
+                encode=lambda captions: family.encode_text(self.components.tokenizers, text_encoders, captions,
+                                                           profile.training.clip_skip, self.device),
+            )
 
-        if images_look_broken(self.last_sample_images):
-            self.emit(Warning(message=f"every sample image at step {step} is black: the model may be producing NaNs", advice=NAN_ADVICE))
-        return paths
+    def score(self, step: int) -> None:
+        """The [evaluation] round at ``step`` (step 0: the base model). The global RNG is forked and
+        images use their own seeds, so a run with scoring trains exactly as one without."""
+        if not self.profile.evaluation.enabled or not self.accelerator.is_main_process:
+            return
+        from engine.evaluation.rounds import Evaluation, tracker_values
+
+        if self.evaluation is None:
+            self.evaluation = Evaluation(self.profile, self.run_dir, self.instance_dirs, self.device, self.emit)
+        evaluation = self.evaluation
+        if not evaluation.available:
+            return
+        settings = self.profile.evaluation
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            with self.phase("scoring", f"step {step}", total=len(evaluation.prompts) * settings.images_per_prompt):
+                _, _, images = self._generate(evaluation.folder(step), evaluation.texts, settings.images_per_prompt, settings.seed)
+                event = evaluation.score(step, images)
+        if event is not None:
+            self.emit(event)
+            if self.accelerator.trackers:
+                self.accelerator.log(tracker_values(event), step=step)
 
     def save_outputs(self) -> dict[str, str]:
         from engine.training.outputs import save_outputs

@@ -1,0 +1,71 @@
+"""Which step to keep, from a run's ``samples_scored`` events (no torch: the CLI reads it).
+
+The rule: among the scored steps after the base model (step 0), those whose prompt fidelity
+(CLIP-T) is at least its start minus ``evaluation.prompt_fidelity_tolerance`` are eligible; the
+best is the eligible step with the highest subject fidelity (the mean of DINO and CLIP-I), the
+earliest on a tie. The start is the base model's CLIP-T, or the first scored step's when the base
+was not scored. DreamBooth overfits by trading prompt fidelity for subject fidelity, so this keeps
+the step where the subject is learnt best before prompts stop working.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.events import Event, RunStarted, SamplesScored, event_from_dict
+
+DEFAULT_TOLERANCE = 0.02  # the default of evaluation.prompt_fidelity_tolerance
+
+
+@dataclass(frozen=True)
+class BestStep:
+    step: int
+    subject: float
+    clip_t: float
+    start_clip_t: float
+    tolerance: float
+
+    def describe(self) -> str:
+        return (f"step {self.step}: subject fidelity {self.subject:.3f}, CLIP-T {self.clip_t:.3f} "
+                f"(start {self.start_clip_t:.3f}, allowed drop {self.tolerance:g})")
+
+
+def best_step(events: Iterable[Event]) -> BestStep | None:
+    """The best step by the rule above, or None when no step after the base is eligible."""
+    tolerance = DEFAULT_TOLERANCE
+    rounds: dict[int, dict[str, float | None]] = {}
+    for event in events:
+        if isinstance(event, RunStarted):
+            tolerance = event.profile.get("evaluation", {}).get("prompt_fidelity_tolerance", tolerance)
+        elif isinstance(event, SamplesScored):
+            rounds[event.step] = event.scores  # a step scored again after a resume: the latest counts
+    scored = sorted((step, s) for step, s in rounds.items() if s.get("clip_t") is not None)
+    if not scored:
+        return None
+    start = scored[0][1]["clip_t"]
+    assert start is not None
+    eligible = [(step, s) for step, s in scored
+                if step > 0 and s.get("subject") is not None and s["clip_t"] >= start - tolerance]  # type: ignore[operator]
+    if not eligible:
+        return None
+    step, scores = max(eligible, key=lambda item: (item[1]["subject"], -item[0]))
+    return BestStep(step, scores["subject"], scores["clip_t"], start, tolerance)  # type: ignore[arg-type]
+
+
+def best_step_of_run(events_file: Path) -> BestStep | None:
+    """``best_step`` over a run's events.jsonl, parsing only the lines it needs (logs hold a line per step)."""
+    try:
+        lines = Path(events_file).read_bytes().splitlines()
+    except OSError:
+        return None
+    events = []
+    for line in lines:
+        if b'"samples_scored"' in line or b'"run_started"' in line:
+            try:
+                events.append(event_from_dict(json.loads(line)))
+            except (ValueError, TypeError):
+                continue  # a line being written
+    return best_step(events)

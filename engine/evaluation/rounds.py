@@ -1,0 +1,127 @@
+"""One run's scoring: the evaluation set, the instance images' embeddings, the base model's images.
+
+The trainer generates each round's images (``RUN/evaluation/step-NNNNNN/``, one fixed seed per
+image) and hands them here. Step 0 is the base model, scored before the first step: its images of
+identifier-free prompts are what class drift is measured from, and its CLIP-T is the start the
+best-step rule compares with. A resumed run reads those images back from ``step-000000/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.data.images import list_images, load_rgb
+from engine.evaluation.metrics import mean_of, mean_similarity, paired_similarity
+from engine.evaluation.prompts import EvalPrompt, evaluation_prompts
+from engine.evaluation.scorers import Scorers, ScorersUnavailableError, loaded_scorers
+from engine.events import Event, SamplesScored, Warning
+from engine.profile import Profile
+
+BASE_STEP = 0
+
+
+def round_folder(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / "evaluation" / f"step-{step:06d}"
+
+
+def image_name(prompt_index: int, image_index: int) -> str:
+    """The file name ``save_samples`` gives an image (so a resumed run finds the base images)."""
+    return f"prompt{prompt_index:02d}_{image_index:02d}.png"
+
+
+class Evaluation:
+    """Scores rounds for one run; once a scorer fails to load, one warning and no more scoring."""
+
+    def __init__(self, profile: Profile, run_dir: Path, instance_dirs: list[Path], device: torch.device,
+                 emit: Callable[[Event], None]):
+        self.settings = profile.evaluation
+        self.prompts: list[EvalPrompt] = evaluation_prompts(profile)
+        self.run_dir = Path(run_dir)
+        self.instance_dirs = list(instance_dirs)
+        self.device = device
+        self.emit = emit
+        self.available = True
+        self._instances: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # concept → (DINO, CLIP-I) features
+        self._base: dict[int, torch.Tensor] | None = None  # identifier-free prompt index → base DINO features
+
+    @property
+    def texts(self) -> list[str]:
+        return [p.prompt for p in self.prompts]
+
+    def folder(self, step: int) -> Path:
+        return round_folder(self.run_dir, step)
+
+    def score(self, step: int, images: list[Any]) -> SamplesScored | None:
+        """The round's event, from its images (``images_per_prompt`` per prompt, in prompt order)."""
+        if not self.available:
+            return None
+        try:
+            with loaded_scorers(self.settings.clip_model, self.settings.dino_model, self.device) as scorers:
+                return self._score(step, images, scorers)
+        except ScorersUnavailableError as error:
+            self.available = False
+            self.emit(Warning(message=f"{error}; scoring is skipped for the rest of this run", advice=error.advice))
+            return None
+
+    def _score(self, step: int, images: list[Any], scorers: Scorers) -> SamplesScored:
+        per_image = self.settings.images_per_prompt
+        groups = [images[i * per_image:(i + 1) * per_image] for i in range(len(self.prompts))]
+        if step == BASE_STEP:
+            self._base = {i: scorers.dino_features(group) for i, group in enumerate(groups) if not self.prompts[i].is_subject}
+        base = self._base_features(scorers)
+        rows = [self._score_prompt(i, prompt, group, scorers, base) for i, (prompt, group) in enumerate(zip(self.prompts, groups))]
+        subject = [r for r in rows if r["dino"] is not None]
+        scores = {
+            "dino": mean_of([r["dino"] for r in subject]),
+            "clip_i": mean_of([r["clip_i"] for r in subject]),
+            "clip_t": mean_of([r["clip_t"] for r in subject]),
+            "class_drift": mean_of([r["class_drift"] for r in rows]),
+        }
+        scores["subject"] = mean_of([scores["dino"], scores["clip_i"]])
+        return SamplesScored(step=step, scores=scores, prompts=rows, folder=str(self.folder(step)))
+
+    def _score_prompt(self, index: int, prompt: EvalPrompt, images: list[Any], scorers: Scorers,
+                      base: dict[int, torch.Tensor] | None) -> dict[str, Any]:
+        """One prompt's scores; subject scores only for prompts about a concept, drift only for the others."""
+        row: dict[str, Any] = {"prompt": prompt.prompt, "scored_prompt": prompt.scored_prompt,
+                               "dino": None, "clip_i": None, "clip_t": None, "class_drift": None}
+        clip_images = scorers.clip_image_features(images)
+        if prompt.is_subject:
+            assert prompt.concept is not None
+            dino_real, clip_real = self._instance_features(prompt.concept, scorers)
+            row["dino"] = mean_similarity(scorers.dino_features(images), dino_real)
+            row["clip_i"] = mean_similarity(clip_images, clip_real)
+            text = scorers.clip_text_features([prompt.scored_prompt]).expand(len(images), -1)
+            row["clip_t"] = paired_similarity(clip_images, text)
+        elif base is not None and index in base:
+            # 1 − similarity to the same seed's base-model image: 0 while the class looks as it did.
+            row["class_drift"] = 1.0 - paired_similarity(scorers.dino_features(images), base[index])
+        return row
+
+    def _instance_features(self, concept: int, scorers: Scorers) -> tuple[torch.Tensor, torch.Tensor]:
+        """The real images' embeddings, computed once per run (they never change)."""
+        if concept not in self._instances:
+            real = [load_rgb(path) for path in list_images(self.instance_dirs[concept])]
+            self._instances[concept] = (scorers.dino_features(real), scorers.clip_image_features(real))
+        return self._instances[concept]
+
+    def _base_features(self, scorers: Scorers) -> dict[int, torch.Tensor] | None:
+        """The base model's identifier-free images; after a resume, read back from the step-0 folder."""
+        if self._base is None:
+            folder = self.folder(BASE_STEP)
+            base = {}
+            for i, prompt in enumerate(self.prompts):
+                paths = [folder / image_name(i, k) for k in range(self.settings.images_per_prompt)]
+                if not prompt.is_subject and all(p.exists() for p in paths):
+                    base[i] = scorers.dino_features([load_rgb(p) for p in paths])
+            self._base = base
+        return self._base
+
+
+def tracker_values(event: SamplesScored) -> dict[str, float]:
+    """The round's overall scores for TensorBoard/wandb, under ``eval/``; scores that do not apply are left out."""
+    return {f"eval/{name}": value for name, value in event.scores.items() if value is not None}
