@@ -21,7 +21,8 @@ def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     write(tmp)
     if target.exists():
-        target.rename(target.with_name(f"{target.name}.previous-{int(time.time())}"))
+        # Nanoseconds: two outputs in the same second (a quick re-run) must not collide.
+        target.rename(target.with_name(f"{target.name}.previous-{time.time_ns()}"))
     os.replace(tmp, target)
     return target
 
