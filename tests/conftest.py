@@ -48,3 +48,25 @@ def demo_data(_isolated_cache: Path) -> Path:
     from engine.builtin import resolve_dir
 
     return Path(resolve_dir("builtin:demo-instance")).parent
+
+
+@pytest.fixture
+def encode_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts, while the test runs, images the VAE encodes ("vae") and SD1 text-encoder passes ("text")."""
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTextModel
+
+    calls = {"vae": 0, "text": 0}
+    vae_encode, text_forward = AutoencoderKL.encode, CLIPTextModel.forward
+
+    def counting_encode(self, x, *args, **kwargs):
+        calls["vae"] += x.shape[0]
+        return vae_encode(self, x, *args, **kwargs)
+
+    def counting_forward(self, *args, **kwargs):
+        calls["text"] += 1
+        return text_forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(AutoencoderKL, "encode", counting_encode)
+    monkeypatch.setattr(CLIPTextModel, "forward", counting_forward)
+    return calls

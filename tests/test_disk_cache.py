@@ -148,23 +148,8 @@ def test_text_embeddings_are_read_back_instead_of_encoded(tmp_path: Path, pipe: 
 
 
 def test_a_rerun_in_the_run_folder_encodes_nothing_and_a_new_resolution_encodes_the_images_again(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from diffusers import AutoencoderKL
-    from transformers import CLIPTextModel
-
-    calls = {"vae": 0, "text": 0}
-    vae_encode, text_forward = AutoencoderKL.encode, CLIPTextModel.forward
-
-    def counting_encode(self, x, *args, **kwargs):
-        calls["vae"] += x.shape[0]
-        return vae_encode(self, x, *args, **kwargs)
-
-    def counting_forward(self, *args, **kwargs):
-        calls["text"] += 1
-        return text_forward(self, *args, **kwargs)
-
-    monkeypatch.setattr(AutoencoderKL, "encode", counting_encode)
-    monkeypatch.setattr(CLIPTextModel, "forward", counting_forward)
+        tmp_path: Path, encode_calls: dict[str, int]) -> None:
+    calls = encode_calls
     run_dir = tmp_path / "run"
     profile = tiny_profile(tmp_path, dataset={"resolution": 64, "hflip": True}, training={"max_train_steps": 2})
     captured = {}
@@ -182,23 +167,14 @@ def test_a_rerun_in_the_run_folder_encodes_nothing_and_a_new_resolution_encodes_
     assert calls == {"vae": 2 * images, "text": 0}
 
 
-def test_a_resume_reads_the_cache_and_encodes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_resume_reads_the_cache_and_encodes_nothing(tmp_path: Path, encode_calls: dict[str, int]) -> None:
     import threading
-
-    from diffusers import AutoencoderKL
 
     from engine.runs.checkpoints import latest_checkpoint
     from engine.runs.folder import RunFolder
     from engine.runs.supervisor import Supervisor
 
-    calls = {"vae": 0}
-    vae_encode = AutoencoderKL.encode
-
-    def counting_encode(self, x, *args, **kwargs):
-        calls["vae"] += x.shape[0]
-        return vae_encode(self, x, *args, **kwargs)
-
-    monkeypatch.setattr(AutoencoderKL, "encode", counting_encode)
+    calls = encode_calls
     profile = tiny_profile(tmp_path, training={"max_train_steps": 4}, saving={"every_n_steps": 2})
     folder = RunFolder(tmp_path / "run").create()
     cancel = threading.Event()

@@ -110,23 +110,8 @@ def test_lora_with_text_encoder_and_fused_diffusers_export(tmp_path: Path) -> No
     assert StableDiffusionPipeline.from_pretrained(result.outputs["diffusers"])("x", num_inference_steps=1, height=64, width=64).images
 
 
-def test_caching_encodes_each_image_once_and_each_caption_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from diffusers import AutoencoderKL
-    from transformers import CLIPTextModel
-
-    calls = {"vae": 0, "text": 0}
-    vae_encode, text_forward = AutoencoderKL.encode, CLIPTextModel.forward
-
-    def counting_encode(self, x, *args, **kwargs):
-        calls["vae"] += x.shape[0]
-        return vae_encode(self, x, *args, **kwargs)
-
-    def counting_forward(self, *args, **kwargs):
-        calls["text"] += 1
-        return text_forward(self, *args, **kwargs)
-
-    monkeypatch.setattr(AutoencoderKL, "encode", counting_encode)
-    monkeypatch.setattr(CLIPTextModel, "forward", counting_forward)
+def test_caching_encodes_each_image_once_and_each_caption_once(tmp_path: Path, encode_calls: dict[str, int]) -> None:
+    calls = encode_calls
     profile = tiny_profile(tmp_path, dataset={"resolution": 64, "hflip": True, "cache_latents": True},
                            concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
                                       "caption_mode": "caption_file_then_prompt"}], training={"max_train_steps": 12})

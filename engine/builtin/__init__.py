@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from engine.errors import DbtuiError
 
@@ -59,13 +60,19 @@ def _build_once(target: Path, build) -> Path:
     return target
 
 
+def _builtin_key(name: str, table: dict[str, Any], what: str) -> str:
+    """The key of ``builtin:<key>`` in ``table``, or a message naming the ones there are."""
+    key = name[len(PREFIX):]
+    if key not in table:
+        raise UnknownBuiltinError(f"unknown built-in {what} '{name}'; choose one of: " + ", ".join(PREFIX + k for k in table))
+    return key
+
+
 def resolve_model(name: str) -> str:
     """A path for ``builtin:<model>``; other names are returned unchanged."""
     if not is_builtin(name):
         return name
-    key = name[len(PREFIX):]
-    if key not in MODELS:
-        raise UnknownBuiltinError(f"unknown built-in model '{name}'; choose one of: " + ", ".join(PREFIX + k for k in MODELS))
+    key = _builtin_key(name, MODELS, "model")
     size, variant, pretrained = MODELS[key]
 
     def build(tmp: Path) -> None:
@@ -90,9 +97,7 @@ def resolve_scorer(name: str) -> str:
     """A path for ``builtin:tiny-clip`` / ``builtin:tiny-dino``; other names (hub ids, folders) unchanged."""
     if not is_builtin(name):
         return name
-    key = name[len(PREFIX):]
-    if key not in SCORERS:
-        raise UnknownBuiltinError(f"unknown built-in scorer '{name}'; choose one of: " + ", ".join(PREFIX + k for k in SCORERS))
+    key = _builtin_key(name, SCORERS, "scorer")
 
     def build(tmp: Path) -> None:
         from engine.builtin import tiny_scorers
@@ -106,9 +111,7 @@ def resolve_dir(name: str) -> str:
     """A path for ``builtin:demo-instance`` / ``builtin:demo-class``; other names unchanged."""
     if not is_builtin(name):
         return name
-    key = name[len(PREFIX):]
-    if key not in DATASETS:
-        raise UnknownBuiltinError(f"unknown built-in folder '{name}'; choose one of: " + ", ".join(PREFIX + k for k in DATASETS))
+    key = _builtin_key(name, DATASETS, "folder")
 
     def build(tmp: Path) -> None:
         from engine.builtin.demo_data import write_demo_dataset
