@@ -8,7 +8,7 @@
 The default configuration is the one the issue compares with diffusers' train_dreambooth.py:
 30 steps, batch 1, fp32, lr 5e-6, prior preservation with 8 class images generated from scratch.
 Each run is one fresh process, timed from the moment it started, imports included. `--rerun`
-then starts a second process on the same work folder, which reuses the class images.
+then starts a second process on the same work folder, which reuses the class images and the run's cache.
 `bench/compare_reference.py` runs this next to diffusers' script. Prints one `key: value` line
 per measure.
 """
@@ -89,7 +89,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, float]:
     from engine.runs.in_process import train
 
     events = []
-    run_dir = work / "runs" / f"bench-{time.time_ns()}"
+    run_dir = work / "runs" / "bench"  # one folder per work folder: a re-run finds its cache (RUN/cache) as a resume would
     train(profile_for(args, work), run_dir, sinks=[lambda e: events.append((seconds_since_process_start(), e))])
     end = seconds_since_process_start()
     steps = [t for t, e in events if e.kind == "step_ended"]

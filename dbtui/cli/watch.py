@@ -50,6 +50,15 @@ def show_started_run(started: Any, title: str, *, plain: bool, every: int, detac
     from dbtui.console import make_display
 
     folder = started.folder
+    if not started.main_machine:
+        # Machine 0 writes the events; this machine's trainer only computes (and logs).
+        print(f"machine {started.machine_rank} joined the run (pid {started.process.pid}); its progress shows on machine 0\n"
+              f"  this machine's log: {started.log}")
+        if detach:
+            return 0
+        status = started.process.wait()
+        print(f"this machine's trainer {'finished' if status == 0 else f'stopped with exit status {status}; see its log'}")
+        return 0 if status == 0 else 1
     if detach:
         print(f"trainer started in the background (pid {started.process.pid})\n"
               f"  run folder: {folder.path}\n  watch it:   dbtui attach {folder.path}\n"

@@ -229,10 +229,30 @@ class LoggingSection(Section):
 
 
 class LaunchSection(Section):
-    num_processes: int = Field(1, ge=1, le=64)
-    """Processes (GPUs) to train on; above 1 the run goes through accelerate launch."""
+    """How many processes train, on how many machines, and how the weights are split among them.
+
+    ``num_processes`` counts every process of the run on all machines together, as accelerate's
+    ``--num_processes`` does (2 machines × 4 GPUs: 8); each machine starts num_processes /
+    num_machines of them. Every machine runs the same profile, told apart by ``machine_rank``
+    (``dbtui run p.toml --set launch.machine_rank=1`` on the second).
+    """
+
+    num_processes: int = Field(1, ge=1, le=4096)
+    """Processes (one per GPU) on all machines together; above 1 the run goes through accelerate launch."""
+    num_machines: int = Field(1, ge=1, le=512)
+    """Machines the run spans; each starts num_processes / num_machines processes."""
+    machine_rank: int = Field(0, ge=0)
+    """This machine's number, 0 to num_machines - 1; machine 0 writes the events, checkpoints and outputs."""
+    main_process_ip: str | None = None
+    """Address of machine 0 that the other machines can reach (needed with several machines)."""
+    main_process_port: int | None = Field(None, ge=1, le=65535)
+    """Port on machine 0 where the processes meet (open it between the machines); empty: 29500."""
+    config_file: PathText | None = None
+    """An accelerate config file (from `accelerate config`) for what the profile does not set; the profile's keys win."""
+    sharding: Literal["none", "fsdp", "deepspeed"] = "none"
+    """Split a full fine-tune's weights, gradients and optimizer state across the GPUs: fsdp (PyTorch FSDP2), deepspeed (ZeRO stage 2, needs deepspeed), or none (each GPU holds everything)."""
     extra_args: list[str] = []
-    """Extra arguments for accelerate launch, e.g. ["--main_process_port", "29501"]."""
+    """Extra arguments for accelerate launch, e.g. ["--rdzv_backend", "c10d"]."""
 
 
 class Profile(Section):

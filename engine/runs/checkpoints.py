@@ -149,19 +149,25 @@ class Checkpointer:
     def _save_models(self, models: list[Any], weights: list[Any], output_dir: str) -> None:
         from peft.utils import get_peft_model_state_dict
 
-        trainer = self.trainer
-        if trainer.accelerator.is_main_process:
-            out = Path(output_dir)
-            for model in models:
-                inner, name = self._part(model)
-                if getattr(inner, "peft_config", None):
-                    from safetensors.torch import save_file
+        from engine.training.distributed import whole_model
 
-                    (out / "lora").mkdir(parents=True, exist_ok=True)
-                    layers = get_peft_model_state_dict(inner)
-                    save_file({k: v.contiguous() for k, v in layers.items()}, out / "lora" / f"{name}.safetensors")
-                else:
-                    inner.save_pretrained(out / name, safe_serialization=True)
+        trainer = self.trainer
+        out = Path(output_dir)
+        for model in models:
+            name = self._part(model)[1]
+            # Every process calls this hook: under FSDP each gives its shard (accelerate has written its own
+            # FSDP files for resume already; these are for `dbtui export`); elsewhere the main process has it all.
+            inner = whole_model(trainer.accelerator, model)
+            if inner is None:
+                continue
+            if getattr(inner, "peft_config", None):
+                from safetensors.torch import save_file
+
+                (out / "lora").mkdir(parents=True, exist_ok=True)
+                layers = get_peft_model_state_dict(inner)
+                save_file({k: v.contiguous() for k, v in layers.items()}, out / "lora" / f"{name}.safetensors")
+            else:
+                inner.save_pretrained(out / name, safe_serialization=True)
         weights.clear()
 
     def _load_models(self, models: list[Any], input_dir: str) -> None:

@@ -8,16 +8,21 @@ import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import torch
+from engine.deferred_import import defer
 
-from engine.errors import DbtuiError
-from engine.events import Event, RunFailed, RunFinished
-from engine.runs.folder import run_dir_for
-from engine.runs.library_noise import hold_back_library_noise
-from engine.profile import Profile, dumps_profile
-from engine.training.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, oom_advice
-from engine.runs.sinks import Emitter, JsonlSink
-from engine.training.trainer import RunResult, StepHook, Trainer
+# Before the trainer's imports: diffusers and peft import bitsandbytes, which few runs use (engine/deferred_import.py).
+defer("bitsandbytes")
+
+import torch  # noqa: E402
+
+from engine.errors import DbtuiError  # noqa: E402
+from engine.events import Event, RunFailed, RunFinished  # noqa: E402
+from engine.runs.folder import run_dir_for  # noqa: E402
+from engine.runs.library_noise import hold_back_library_noise  # noqa: E402
+from engine.profile import Profile, dumps_profile  # noqa: E402
+from engine.training.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, oom_advice  # noqa: E402
+from engine.runs.sinks import Emitter, JsonlSink  # noqa: E402
+from engine.training.trainer import RunResult, StepHook, Trainer  # noqa: E402
 
 
 def train(
@@ -37,7 +42,6 @@ def train(
     hold_back_library_noise()
     run_dir = Path(run_dir or run_dir_for(profile))
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "profile.toml").write_text(dumps_profile(profile), encoding="utf-8")
     jsonl: JsonlSink | None = None
     emitter = Emitter(sinks)
     trainer = Trainer(profile, run_dir, emit=emitter, cancel=cancel, step_hooks=step_hooks)
@@ -46,6 +50,8 @@ def train(
         from engine.training.distributed import process_state
 
         if process_state().is_main_process:
+            # The main process's alone: another machine's profile (its own machine_rank) may share this disk.
+            (run_dir / "profile.toml").write_text(dumps_profile(profile), encoding="utf-8")
             jsonl = JsonlSink(run_dir / "events.jsonl")
             emitter.sinks.insert(0, jsonl)
         trainer.setup()

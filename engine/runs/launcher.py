@@ -1,4 +1,12 @@
-"""Starting the trainer process for a profile: in the foreground or detached from the terminal."""
+"""Starting the trainer process for a profile: in the foreground or detached from the terminal.
+
+With several machines every machine starts its own processes here, from the same profile with its
+own ``launch.machine_rank``. Machine 0's main process writes what the run folder shares (events,
+state, checkpoints, samples, outputs); each machine's first process writes that machine's cache
+(RUN/cache). The run folder may be on a disk the machines share or on each machine's own disk:
+machines other than 0 add only their own profile and log there (``profile-machine-N.toml``,
+``logs/trainer-machine-N.log``).
+"""
 
 from __future__ import annotations
 
@@ -28,6 +36,24 @@ class StartedRun:
     process: subprocess.Popen
     command: list[str]
     events_offset: int  # where this run's events begin in events.jsonl (a resume appends)
+    machine_rank: int = 0  # above 0: this machine only computes; machine 0 writes the events
+    log: Path | None = None  # this machine's trainer log
+
+    @property
+    def main_machine(self) -> bool:
+        return self.machine_rank == 0
+
+
+def machine_log(folder: RunFolder, machine_rank: int) -> Path:
+    """The trainer log of one machine: machine 0 keeps the usual name, the others one each, so that
+    on a disk the machines share no two write the same file."""
+    return folder.log if machine_rank == 0 else folder.log.with_name(f"trainer-machine-{machine_rank}.log")
+
+
+def machine_profile(folder: RunFolder, machine_rank: int) -> Path:
+    """The profile one machine's trainer reads. RUN/profile.toml is machine 0's, the one
+    ``dbtui resume`` and the outputs keep; another machine's (its own machine_rank) lies beside it."""
+    return folder.profile if machine_rank == 0 else folder.path / f"profile-machine-{machine_rank}.toml"
 
 
 def start_run(profile: Profile, *, detach: bool = False, resume: str | None = None, run_dir: Path | None = None,
@@ -38,11 +64,15 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     checkpoints is refused (RunExistsError) instead of silently starting over.
     """
     folder = RunFolder(Path(run_dir or run_dir_for(profile)))
+    rank = profile.launch.machine_rank
     extra = (["--resume", resume] if resume else []) + (["--detached"] if detach else [])
+    if rank:
+        extra += ["--profile", str(machine_profile(folder, rank))]
     command = worker_command(profile, folder.path, extra)
+    log_path = machine_log(folder, rank)
     try:
         offset = _prepare(folder, profile, resume, profile_path)
-        log = folder.log.open("ab")
+        log = log_path.open("ab")
     except OSError as error:  # a read-only disk, a file where a folder should be, a full disk…
         raise unusable_folder(folder.path, error) from None
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -55,12 +85,14 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
             start_new_session=detach,  # its own session: no SIGHUP or Ctrl-C from this terminal
             env=env,
         )
-    return StartedRun(folder, process, command, offset)
+    return StartedRun(folder, process, command, offset, rank, log_path)
 
 
 def _prepare(folder: RunFolder, profile: Profile, resume: str | None, profile_path: str | None) -> int:
     """Check and write the run folder; returns where this run's events will begin."""
-    if folder.is_live():
+    main_machine = profile.launch.machine_rank == 0
+    # On a shared disk machine 0's trainer may be running here already: the others join it.
+    if main_machine and folder.is_live():
         raise RunFolderError(f"a trainer is already running in {folder.path}; `dbtui attach {folder.path}` to watch it")
     state = folder.read_state()
     if state is not None and state.status == "finished":
@@ -78,8 +110,11 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, profile_pa
             f"`--set name=NEW_NAME`."
         )
     folder.create()
-    if folder.events.exists() and not resume:
+    if main_machine and folder.events.exists() and not resume:
         # An earlier attempt that never checkpointed: keep its log, start a fresh one.
         folder.events.rename(folder.events.with_name(f"events.{int(folder.events.stat().st_mtime)}.jsonl"))
-    folder.profile.write_text(dumps_profile(profile), encoding="utf-8")
+    target = machine_profile(folder, profile.launch.machine_rank)
+    written = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # renamed whole: a trainer may be starting to read it
+    written.write_text(dumps_profile(profile), encoding="utf-8")
+    os.replace(written, target)
     return folder.events.stat().st_size if folder.events.exists() else 0

@@ -1,7 +1,8 @@
-"""``python -m engine.runs.worker RUN_DIR [--resume CHECKPOINT|latest] [--detached]``: the trainer process.
+"""``python -m engine.runs.worker RUN_DIR [--resume CHECKPOINT|latest] [--detached] [--profile FILE]``: the trainer process.
 
-Reads RUN_DIR/profile.toml and reports only through the run folder (events.jsonl, state.json),
-so whoever started it can go away. Exit status: 0 finished or stopped, 1 failed.
+Reads RUN_DIR/profile.toml (or FILE: another machine's of a multi-machine run) and reports only
+through the run folder (events.jsonl, state.json), so whoever started it can go away. Exit status:
+0 finished or stopped, 1 failed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", help="a checkpoint folder, or 'latest'")
     parser.add_argument("--detached", action="store_true", help="ignore SIGHUP (the terminal closing)")
+    parser.add_argument("--profile", type=Path, help="the profile to train instead of RUN_DIR/profile.toml")
     args = parser.parse_args(argv)
 
     from engine.training.distributed import process_state
@@ -38,11 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         if main_process:
             lock.acquire()
             supervisor.write_state("starting")
-        profile = load_profile(folder.profile)
+        profile = load_profile(args.profile or folder.profile)
         if args.resume:
             resume = latest_checkpoint(folder) if args.resume == "latest" else Path(args.resume)
             if resume is None:
-                raise CheckpointError(f"no complete checkpoint in {folder.checkpoints} to resume from")
+                raise CheckpointError(f"no complete checkpoint in {folder.checkpoints} to resume from (every machine of a "
+                                      "run needs it there: a disk they share, or a copy of machine 0's)")
             supervisor.resume = resume
         result = train(profile, folder.path, cancel=cancel, step_hooks=[supervisor.on_step], trainer_hook=supervisor.attach)
         if main_process:

@@ -1,7 +1,8 @@
-"""The accelerate Accelerator a run trains under: precision, trackers, DDP settings."""
+"""The accelerate Accelerator a run trains under: precision, trackers, DDP settings, sharding."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,19 @@ class TrackerUnavailableError(DbtuiError):
     """The chosen experiment tracker is not installed."""
 
 
+class ShardingUnavailableError(DbtuiError):
+    """launch.sharding asks for what this machine or this start cannot do."""
+
+
+def check_sharding_installed(sharding: str) -> None:
+    """Refuse DeepSpeed sharding where deepspeed is not installed (found, not imported)."""
+    if sharding == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
+        raise ShardingUnavailableError('launch.sharding = "deepspeed" needs DeepSpeed: pip install deepspeed, or set '
+                                       'sharding = "fsdp" (PyTorch\'s own) or "none"')
+
+
 def make_accelerator(profile: Any, precision: str, run_dir: Path) -> Any:
     """An Accelerator for ``profile`` at the (already checked) mixed ``precision``."""
-    import importlib.util
-
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
 
@@ -40,5 +50,29 @@ def make_accelerator(profile: Any, precision: str, run_dir: Path) -> Any:
         # A text encoder read below its last layer (clip_skip, and always SDXL's first) leaves that
         # layer out of the loss: DDP must expect it. The model's family is not known yet here.
         handlers.append(DistributedDataParallelKwargs(find_unused_parameters=True))
-    return Accelerator(cpu=on_cpu(), mixed_precision=precision, log_with=log_with, project_dir=str(Path(run_dir) / "logs"),
-                       kwargs_handlers=handlers)
+    check_sharding_installed(profile.launch.sharding)
+    accelerator = Accelerator(cpu=on_cpu(), mixed_precision=precision, log_with=log_with, project_dir=str(Path(run_dir) / "logs"),
+                              kwargs_handlers=handlers)
+    _check_sharded(accelerator, profile)
+    return accelerator
+
+
+def _check_sharded(accelerator: Any, profile: Any) -> None:
+    """The sharding the profile asks for is the one accelerate set up (from accelerate launch's options)."""
+    from accelerate.utils import DistributedType
+
+    sharding = profile.launch.sharding
+    wanted = {"fsdp": DistributedType.FSDP, "deepspeed": DistributedType.DEEPSPEED}.get(sharding)
+    if wanted is None:
+        return
+    if accelerator.distributed_type != wanted:
+        # accelerate turns FSDP or DeepSpeed on only over GPUs (its state keeps MULTI_CPU on CPUs,
+        # where every process would hold the whole model), and only in processes it launched.
+        raise ShardingUnavailableError(
+            f'launch.sharding = "{sharding}", but accelerate set up {accelerator.distributed_type.value} training here, '
+            f"which does not shard: accelerate shards only across GPUs, in processes started by accelerate launch "
+            f'(dbtui run starts them so). On a machine without GPUs set sharding = "none".'
+        )
+    if wanted == DistributedType.DEEPSPEED:
+        # The trainer hands accelerate no DataLoader to read the batch size from.
+        accelerator.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = profile.training.train_batch_size

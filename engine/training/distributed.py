@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from engine.errors import DbtuiError
+
+
+class MadeElsewhereError(DbtuiError):
+    """What the main process made is missing where another process looks for it."""
+
+
+def made_by_the_main_process(what: str) -> Callable[[], Any]:
+    """A stand-in for the maker of ``what`` in the processes that only read it: they get there after
+    the main process made it, so if it is missing their disk is not the main process's."""
+
+    def refuse() -> Any:
+        raise MadeElsewhereError(
+            f"{what} are missing on this machine after machine 0 made them: its disk is not this one (or it stopped "
+            f"early). Copy them to the same path here, or keep them on a disk the machines share."
+        )
+
+    return refuse
 
 
 def on_cpu() -> bool:
@@ -26,3 +46,23 @@ def process_state() -> Any:
         import torch.distributed.nn.functional  # noqa: F401
 
     return PartialState(cpu=on_cpu())
+
+
+def whole_model(accelerator: Any, model: Any) -> Any:
+    """``model`` with all its weights on the main process, None on the others (exports and the
+    weights of checkpoints). Under FSDP each process holds a shard, so every process must call this:
+    the shards are gathered into the main process's host memory and loaded into a copy built on the
+    meta device (no second allocation). Otherwise it is the unwrapped model itself."""
+    import torch
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type != DistributedType.FSDP:
+        return accelerator.unwrap_model(model) if accelerator.is_main_process else None
+    state = accelerator.get_state_dict(model)  # a collective: the whole state on the main process only
+    if not accelerator.is_main_process:
+        return None
+    inner = accelerator.unwrap_model(model)
+    with torch.device("meta"):
+        whole = type(inner).from_config(inner.config)
+    whole.load_state_dict(state, assign=True)
+    return whole

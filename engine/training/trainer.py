@@ -19,6 +19,7 @@ import torch
 
 from engine.builtin import resolve_dir
 from engine.training.class_images import ClassRequest, ensure_class_images
+from engine.training.distributed import made_by_the_main_process
 from engine.data.batches import Batch, epoch_batches, process_batches
 from engine.data.encoders import LatentSource, TextSource
 from engine.data.examples import Example, bucket_list, build_examples
@@ -174,7 +175,7 @@ class Trainer:
                 )
         self.accelerator.wait_for_everyone()
         # Every process reads the result (now complete) the same way.
-        return ensure_class_images(requests, make_pipeline=lambda: None, batch_size=1, **kwargs)
+        return ensure_class_images(requests, make_pipeline=made_by_the_main_process("class images"), batch_size=1, **kwargs)
 
     def _generation_pipeline(self) -> Any:
         """The base model on the device for class images, run under ``_half_precision``.
@@ -258,6 +259,9 @@ class Trainer:
         else:
             self.unet, self.optimizer = accelerator.prepare(self.components.unet, optimizer)
             self.text_encoders = list(self.components.text_encoders)
+            if accelerator.distributed_type == "FSDP":
+                # FSDP puts sharded weights in the model's place; clipping must see those.
+                self.unet_params = [p for p in self.unet.parameters() if p.requires_grad]
         self.train_text_encoder = bool(self.text_params)
 
     # -- the loop ------------------------------------------------------------------
@@ -272,11 +276,12 @@ class Trainer:
 
         profile = self.profile
         accum = profile.training.gradient_accumulation_steps
-        self.emit(RunStarted(
-            run_dir=str(self.run_dir), profile=profile.model_dump(mode="json"), hardware=probe(self.run_dir).to_dict(),
-            versions=versions(), total_steps=self.total_steps, resumed_from_step=self.global_step,
-            num_processes=self.accelerator.num_processes,
-        ))
+        if self.accelerator.is_main_process:  # the only one that reports: the others need not probe
+            self.emit(RunStarted(
+                run_dir=str(self.run_dir), profile=profile.model_dump(mode="json"), hardware=probe(self.run_dir).to_dict(),
+                versions=versions(), total_steps=self.total_steps, resumed_from_step=self.global_step,
+                num_processes=self.accelerator.num_processes,
+            ))
         if self.global_step == 0:
             self.score(0)  # the base model: where prompt fidelity starts and class drift is measured from
         meter = StepMeter(self.total_steps, self.global_step)
@@ -468,12 +473,13 @@ class Trainer:
                 self.accelerator.log(tracker_values(event), step=step)
 
     def save_outputs(self) -> dict[str, str]:
+        from engine.training.distributed import whole_model
         from engine.training.outputs import save_outputs
 
         self.accelerator.wait_for_everyone()
+        unet = whole_model(self.accelerator, self.unet)  # under FSDP every process gives its shard
         if not self.accelerator.is_main_process:
             return {}
-        unet = self.accelerator.unwrap_model(self.unet)
         text_encoders = [self.accelerator.unwrap_model(m) for m in self.text_encoders]
         if self.bf16_weights:
             # Exports are fp32 pipelines like every other run's (a bf16 weight widens exactly); the

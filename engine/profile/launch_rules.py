@@ -1,0 +1,65 @@
+"""Cross-field rules of [launch]: machines and their ranks, and what sharding can train with."""
+
+from __future__ import annotations
+
+from engine.profile.problems import Problem
+from engine.profile.schema import Profile
+
+
+def launch_problems(profile: Profile) -> list[Problem]:
+    """Every [launch] rule the profile breaks."""
+    return _machine_problems(profile) + _sharding_problems(profile)
+
+
+def _machine_problems(profile: Profile) -> list[Problem]:
+    launch = profile.launch
+    machines = launch.num_machines
+    problems: list[Problem] = []
+    if launch.machine_rank >= machines:
+        problems.append(Problem("launch.machine_rank", f"is {launch.machine_rank}, but with num_machines = {machines} the machines "
+                                                       f"are numbered 0 to {machines - 1}; give each machine its own number"))
+    if launch.num_processes < machines:
+        problems.append(Problem("launch.num_processes", f"counts the processes of all machines together, so it needs at least one per "
+                                                        f"machine: set it to num_machines ({machines}) or more"))
+    elif launch.num_processes % machines:
+        per_machine = -(-launch.num_processes // machines)
+        problems.append(Problem("launch.num_processes", f"counts the processes of all machines together and each machine starts "
+                                                        f"num_processes / num_machines of them, so it must be a multiple of "
+                                                        f"num_machines ({machines}), e.g. {per_machine * machines}"))
+    if machines > 1 and not launch.main_process_ip:
+        problems.append(Problem("launch.main_process_ip", "several machines need the address of machine 0 that the others can reach, "
+                                                          'e.g. main_process_ip = "10.0.0.1"'))
+    return problems
+
+
+def _sharding_problems(profile: Profile) -> list[Problem]:
+    sharding = profile.launch.sharding
+    if sharding == "none":
+        return []
+    key = "launch.sharding"
+    off = 'or sharding = "none"'
+    problems: list[Problem] = []
+    if profile.training.method != "full":
+        problems.append(Problem(key, "splits a full fine-tune's weights; a LoRA's trained weights are small, so every GPU holds them "
+                                     'whole: set sharding = "none" (several processes still share the batches)'))
+    if profile.launch.num_processes < 2:
+        problems.append(Problem(key, f"splits the weights among processes, and one process has no one to share with: set "
+                                     f"launch.num_processes = 2 or more {off}"))
+    if profile.training.train_text_encoder:
+        problems.append(Problem(key, f"splits the UNet alone; set training.train_text_encoder = false {off}"))
+    if profile.optimizer.fused_backward:
+        problems.append(Problem(key, f"hands each process a part of every weight, and the fused step updates whole weights in the "
+                                     f"backward pass: set optimizer.fused_backward = false {off}"))
+    if profile.precision.bf16_weights:
+        problems.append(Problem(key, f"hands the optimizer a part of each weight (DeepSpeed keeps fp32 copies of the parts), and "
+                                     f"bf16_weights rounds each whole weight itself: set precision.bf16_weights = false {off}"))
+    if sharding == "fsdp" and (profile.sampling.num_images or profile.evaluation.enabled):
+        problems.append(Problem(key, "previews and scores are drawn by machine 0's main process alone, while under FSDP each process "
+                                     "holds only a shard of the UNet: set sampling.num_images = 0 and evaluation.enabled = false "
+                                     '(sample a checkpoint afterwards with `dbtui export`), or sharding = "deepspeed"'))
+    if sharding == "deepspeed" and profile.training.gradient_accumulation_steps > 1:
+        # accelerate's backward under DeepSpeed runs the engine's step too, at every call: the
+        # trainer's own accumulation (several backward calls, one step) cannot happen there.
+        problems.append(Problem(key, "DeepSpeed steps at every backward pass, so the trainer cannot accumulate batches: set "
+                                     'training.gradient_accumulation_steps = 1 (a larger train_batch_size instead) or sharding = "fsdp"'))
+    return problems

@@ -1,0 +1,98 @@
+"""A lean start: the hardware probe reads GPU memory from NVML, never through a CUDA context."""
+
+from __future__ import annotations
+
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from engine.hardware import _free_mb
+
+
+class FakeNvml:
+    """pynvml's calls that the probe makes, with one GPU of 24 GiB, 20 GiB of it free."""
+
+    def __init__(self, fail: bool = False):
+        self.fail = fail
+        self.asked: list[str] = []
+
+    def nvmlInit(self) -> None:
+        if self.fail:
+            raise RuntimeError("NVML Shared Library Not Found")
+
+    def nvmlDeviceGetHandleByUUID(self, uuid: str) -> str:
+        self.asked.append(uuid)
+        return uuid
+
+    def nvmlDeviceGetMemoryInfo(self, handle: str) -> SimpleNamespace:
+        return SimpleNamespace(total=24 * 2**30, free=20 * 2**30, used=4 * 2**30)
+
+
+def test_free_gpu_memory_comes_from_nvml_by_the_gpus_uuid(monkeypatch: pytest.MonkeyPatch) -> None:
+    nvml = FakeNvml()
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    assert _free_mb("5c9d2a5e-0000-1111-2222-333344445555") == 20 * 1024
+    # CUDA's UUID, in NVML's spelling: the same GPU whatever order CUDA_VISIBLE_DEVICES gives them
+    assert nvml.asked == ["GPU-5c9d2a5e-0000-1111-2222-333344445555"]
+
+
+def test_free_gpu_memory_is_unknown_without_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml(fail=True))
+    assert _free_mb("5c9d2a5e-0000-1111-2222-333344445555") is None
+
+
+# -- bitsandbytes waits for its first use --------------------------------------------------------
+
+def make_package(root, name: str) -> None:
+    """A package whose code counts its runs in a file, with one submodule."""
+    package = root / name
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "import pathlib\n"
+        "runs = pathlib.Path(__file__).with_name('runs.txt')\n"
+        "runs.write_text(runs.read_text() + 'x' if runs.exists() else 'x')\n"
+        "from . import part\n"
+        "answer = part.value * 2\n"
+        "__version__ = '1.0'\n"
+    )
+    (package / "part.py").write_text("value = 21\n")
+
+
+def test_a_deferred_module_runs_at_its_first_use_not_when_imported_or_scanned(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import inspect
+
+    from engine.deferred_import import defer
+
+    make_package(tmp_path, "deferred_pkg")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "deferred_pkg", raising=False)
+    monkeypatch.delitem(sys.modules, "deferred_pkg.part", raising=False)
+    runs = tmp_path / "deferred_pkg" / "runs.txt"
+    defer("deferred_pkg")
+    held = importlib.import_module("deferred_pkg")  # what diffusers and peft do at their import
+    inspect.getmodule(test_a_deferred_module_runs_at_its_first_use_not_when_imported_or_scanned)  # reads every module's __file__
+    assert hasattr(held, "__file__") and not hasattr(held, "__wrapped__")
+    assert not runs.exists()
+    assert held.answer == 42  # the first use runs it, its own submodule import included
+    assert held.__version__ == "1.0" and runs.read_text() == "x"
+    assert importlib.import_module("deferred_pkg") is held and importlib.import_module("deferred_pkg.part").value == 21
+    assert runs.read_text() == "x"  # once
+
+
+def test_a_run_that_needs_no_8bit_optimizer_never_loads_bitsandbytes(tmp_path) -> None:
+    """The trainer's process imports diffusers and peft, which import bitsandbytes; a full fine-tune
+    with AdamW then trains without running it (nor torch's inductor, which its import compiles with)."""
+    import subprocess
+
+    from tests.runs_helpers import ROOT, env
+
+    code = ("import sys; from pathlib import Path; from engine.runs.in_process import train; "
+            "from tests.training_helpers import tiny_profile; tmp = Path(sys.argv[1]); "
+            "train(tiny_profile(tmp, training={'max_train_steps': 1}), tmp / 'run'); "
+            "print(type(sys.modules['bitsandbytes']).__name__, 'torch._inductor.compile_fx' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, env=dict(env(), OMP_NUM_THREADS="1"),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-2:] == ["_Deferred", "False"]

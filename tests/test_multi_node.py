@@ -1,0 +1,236 @@
+"""Beyond one machine: [launch]'s machines and sharding, the accelerate command, and a two-machine run
+on one host (one process each over loopback, gloo)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.profile import ProfileError, validate_data
+from engine.runs.command import accelerate_args, worker_command
+from engine.runs.sinks import read_events
+from engine.training.accelerator import ShardingUnavailableError, make_accelerator
+from tests.runs_helpers import ROOT, env
+from tests.training_helpers import merge, tiny_profile
+
+TWO_MACHINES = {"num_processes": 2, "num_machines": 2, "main_process_ip": "127.0.0.1"}
+FULL_SHARDED = {"training": {"method": "full"}, "launch": {"num_processes": 2, "sharding": "fsdp"}}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def option(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def problems(tmp_path: Path, **sections) -> list[tuple[str, str]]:
+    """(key, message) of every problem the profile has; none when it validates."""
+    data = merge(tiny_profile(tmp_path).model_dump(mode="json", exclude_none=True), sections)
+    try:
+        validate_data(data)
+    except ProfileError as error:
+        return [(p.key, p.message) for p in error.problems]
+    return []
+
+
+# -- the profile -----------------------------------------------------------------------------------
+
+def test_a_two_machine_launch_section_validates(tmp_path: Path) -> None:
+    assert problems(tmp_path, launch={**TWO_MACHINES, "machine_rank": 1, "main_process_port": 29555}) == []
+
+
+@pytest.mark.parametrize(("launch", "key", "words"), [
+    ({**TWO_MACHINES, "machine_rank": 2}, "launch.machine_rank", "numbered 0 to 1"),
+    ({"num_machines": 2, "num_processes": 1, "main_process_ip": "10.0.0.1"}, "launch.num_processes", "at least one per machine"),
+    ({"num_machines": 2, "num_processes": 3, "main_process_ip": "10.0.0.1"}, "launch.num_processes", "multiple of num_machines (2), e.g. 4"),
+    ({"num_machines": 2, "num_processes": 2}, "launch.main_process_ip", "address of machine 0"),
+])
+def test_machine_settings_that_cannot_meet_are_named(tmp_path: Path, launch: dict, key: str, words: str) -> None:
+    found = problems(tmp_path, launch=launch)
+    assert [k for k, _ in found] == [key]
+    assert words in found[0][1]
+
+
+@pytest.mark.parametrize(("sections", "words"), [
+    ({"training": {"method": "lora"}}, "LoRA"),
+    ({"launch": {"num_processes": 1}}, "num_processes = 2 or more"),
+    ({"training": {"train_text_encoder": True}}, "train_text_encoder = false"),
+    ({"optimizer": {"fused_backward": True}, "precision": {"mixed_precision": "bf16"}}, "fused_backward = false"),
+    ({"precision": {"bf16_weights": True, "mixed_precision": "bf16"}}, "bf16_weights = false"),
+    ({"sampling": {"num_images": 2}}, "sampling.num_images = 0"),
+    ({"evaluation": {"enabled": True}}, "evaluation.enabled = false"),
+    ({"launch": {"sharding": "deepspeed"}, "training": {"gradient_accumulation_steps": 2}}, "gradient_accumulation_steps = 1"),
+])
+def test_sharding_refuses_what_it_cannot_train_with(tmp_path: Path, sections: dict, words: str) -> None:
+    found = problems(tmp_path, **merge(FULL_SHARDED, sections))
+    assert any(key == "launch.sharding" and words in message for key, message in found), found
+
+
+def test_sharding_accepts_a_plain_full_fine_tune(tmp_path: Path) -> None:
+    assert problems(tmp_path, **FULL_SHARDED) == []
+    assert problems(tmp_path, **merge(FULL_SHARDED, {"launch": {"sharding": "deepspeed"}})) == []
+
+
+# -- the command -----------------------------------------------------------------------------------
+
+def test_the_accelerate_command_carries_every_machine_setting(tmp_path: Path) -> None:
+    config = tmp_path / "accelerate.yaml"
+    profile = tiny_profile(tmp_path, launch={**TWO_MACHINES, "machine_rank": 1, "main_process_port": 29555,
+                                             "config_file": str(config), "extra_args": ["--rdzv_backend", "static"]})
+    command = worker_command(profile, tmp_path / "run")
+    assert command[1:3] == ["-m", "accelerate.commands.launch"]
+    assert option(command, "--config_file") == str(config)
+    assert [option(command, f"--{name}") for name in ("num_processes", "num_machines", "machine_rank")] == ["2", "2", "1"]
+    assert (option(command, "--main_process_ip"), option(command, "--main_process_port")) == ("127.0.0.1", "29555")
+    assert "--multi_gpu" in command
+    # extra_args come after dbtui's own options, then the worker
+    assert command[-5:] == ["--rdzv_backend", "static", "-m", "engine.runs.worker", str(tmp_path / "run")]
+
+
+def test_one_process_with_a_config_file_still_goes_through_accelerate(tmp_path: Path) -> None:
+    alone = worker_command(tiny_profile(tmp_path), tmp_path / "run")
+    assert alone == [sys.executable, "-m", "engine.runs.worker", str(tmp_path / "run")]
+    with_config = worker_command(tiny_profile(tmp_path, launch={"config_file": "cfg.yaml"}), tmp_path / "run")
+    assert "accelerate.commands.launch" in with_config and "--multi_gpu" not in with_config
+
+
+def test_fsdp_and_deepspeed_are_asked_of_accelerate_launch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fsdp = accelerate_args(tiny_profile(tmp_path, **FULL_SHARDED))
+    assert "--use_fsdp" in fsdp and "--multi_gpu" not in fsdp
+    assert option(fsdp, "--fsdp_version") == "2" and option(fsdp, "--fsdp_state_dict_type") == "FULL_STATE_DICT"
+    deepspeed = tiny_profile(tmp_path, **merge(FULL_SHARDED, {"launch": {"sharding": "deepspeed"}, "optimizer": {"max_grad_norm": 0.5}}))
+    args = accelerate_args(deepspeed)
+    assert "--use_deepspeed" in args and option(args, "--zero_stage") == "2" and option(args, "--gradient_clipping") == "0.5"
+    assert option(args, "--deepspeed_multinode_launcher") == "standard"
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "deepspeed" else real_find_spec(name, *a))
+    with pytest.raises(ShardingUnavailableError, match="pip install deepspeed"):
+        worker_command(deepspeed, tmp_path / "run")
+
+
+def test_sharding_is_refused_where_accelerate_would_not_shard(tmp_path: Path) -> None:
+    """In one process (no accelerate launch) accelerate sets up no sharding: say so, never train unsharded."""
+    profile = tiny_profile(tmp_path, **FULL_SHARDED)
+    with pytest.raises(ShardingUnavailableError, match='sharding = "fsdp", but accelerate set up NO training'):
+        make_accelerator(profile, "no", tmp_path)
+
+
+# Under accelerate launch with dbtui's FSDP options, on this CPU machine: the FSDP plugin accelerate
+# builds from them, the distributed type it chose, and what make_accelerator says.
+FSDP_ON_CPU = """
+import json, sys
+from pathlib import Path
+from accelerate.utils import FullyShardedDataParallelPlugin
+from engine.profile import load_profile
+from engine.training.accelerator import ShardingUnavailableError, make_accelerator
+from engine.training.distributed import process_state
+plugin = FullyShardedDataParallelPlugin()
+state = process_state()
+try:
+    make_accelerator(load_profile(sys.argv[1]), "no", Path(sys.argv[2]))
+    error = None
+except ShardingUnavailableError as refused:
+    error = str(refused)
+Path(sys.argv[2], f"rank-{state.process_index}.json").write_text(json.dumps({
+    "fsdp_version": plugin.fsdp_version, "reshard_after_forward": plugin.reshard_after_forward,
+    "state_dict_type": plugin.state_dict_type.name, "auto_wrap_policy": getattr(plugin.auto_wrap_policy, "__name__", None),
+    "distributed_type": state.distributed_type.value, "num_processes": state.num_processes, "error": error}))
+"""
+
+
+def test_fsdp_on_the_cpu_is_configured_but_refused_since_accelerate_keeps_plain_ddp(tmp_path: Path) -> None:
+    """accelerate 1.x sets FSDP up only from a multi-GPU state: on CPUs it stays MULTI_CPU (DDP over gloo),
+    although torch's own FSDP runs there. The options dbtui passes must still reach the plugin."""
+    from engine.profile import save_profile
+
+    profile = tiny_profile(tmp_path, **merge(FULL_SHARDED, {"launch": {"main_process_port": free_port()}}))
+    path = save_profile(profile, tmp_path / "p.toml")
+    script = tmp_path / "fsdp_on_cpu.py"
+    script.write_text(FSDP_ON_CPU)
+    command = [sys.executable, "-m", "accelerate.commands.launch", *accelerate_args(profile), str(script), str(path), str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, env=dict(env(), OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank-{i}.json").read_text()) for i in range(2)]
+    for rank in ranks:
+        assert rank["num_processes"] == 2 and rank["distributed_type"] == "MULTI_CPU"
+        assert (rank["fsdp_version"], rank["reshard_after_forward"], rank["state_dict_type"]) == (2, True, "FULL_STATE_DICT")
+        assert rank["auto_wrap_policy"] == "transformer_auto_wrap_policy"
+        assert 'sharding = "fsdp", but accelerate set up MULTI_CPU training' in rank["error"]
+
+
+# -- two machines on one host -----------------------------------------------------------------------
+
+def test_two_machines_over_loopback_train_one_run_written_by_machine_0(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each "machine" has a disk of its own (its own output_dir) and one process; they meet on a free port."""
+    from engine.runs.launcher import start_run
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    port = free_port()
+
+    def machine(rank: int):
+        return tiny_profile(tmp_path, training={"max_train_steps": 3}, saving={"output_dir": str(tmp_path / f"disk{rank}"), "every_n_steps": 2},
+                            launch={**TWO_MACHINES, "machine_rank": rank, "main_process_port": port})
+
+    first, second = start_run(machine(0)), start_run(machine(1))
+    assert second.process.wait(timeout=600) == 0, second.log.read_text()[-3000:]
+    assert first.process.wait(timeout=600) == 0, first.log.read_text()[-3000:]
+    events = list(read_events(first.folder.events))
+    [run_started] = [e for e in events if e.kind == "run_started"]
+    assert run_started.num_processes == 2
+    assert [e.step for e in events if e.kind == "step_ended"] == [1, 2, 3]  # once per step: machine 0's main process
+    assert [e.step for e in events if e.kind == "checkpoint_saved"] == [2]
+    assert (first.folder.outputs / "diffusers" / "model_index.json").is_file()
+    assert first.folder.read_state().status == "finished"
+    # Machine 1 computed: it cached its own latents, kept its own profile and log, and wrote nothing of the run's.
+    assert any((second.folder.path / "cache").rglob("*.safetensors"))
+    assert "machine_rank = 1" in (second.folder.path / "profile-machine-1.toml").read_text()
+    assert second.log.name == "trainer-machine-1.log" and second.log.is_file()
+    assert not second.folder.events.exists() and not second.folder.state_file.exists() and not second.folder.outputs.exists()
+
+
+def test_the_whole_model_of_an_fsdp_run_is_rebuilt_from_the_gathered_state(tiny_sd1: Path) -> None:
+    """What exports and checkpoints write under FSDP: the main process's copy, loaded from the state
+    accelerate gathers (here a stand-in accelerator hands over the model's own state), every weight equal."""
+    from types import SimpleNamespace
+
+    import torch
+    from accelerate.utils import DistributedType
+    from diffusers import UNet2DConditionModel
+
+    from engine.training.distributed import whole_model
+
+    unet = UNet2DConditionModel.from_pretrained(tiny_sd1, subfolder="unet")
+    gathered = {name: tensor.clone() for name, tensor in unet.state_dict().items()}
+
+    def accelerator(main: bool) -> SimpleNamespace:
+        return SimpleNamespace(distributed_type=DistributedType.FSDP, is_main_process=main, unwrap_model=lambda m: m,
+                               get_state_dict=lambda m: gathered if main else {})
+
+    assert whole_model(accelerator(False), unet) is None
+    whole = whole_model(accelerator(True), unet)
+    assert whole is not unet and type(whole) is type(unet)
+    assert not any(t.is_meta for t in [*whole.parameters(), *whole.buffers()])
+    assert whole.state_dict().keys() == unet.state_dict().keys()
+    assert all(torch.equal(whole.state_dict()[k], v) for k, v in unet.state_dict().items())
+    plain = SimpleNamespace(distributed_type=DistributedType.MULTI_CPU, is_main_process=True, unwrap_model=lambda m: m)
+    assert whole_model(plain, unet) is unet
+
+
+def test_a_machine_without_the_class_images_machine_0_made_says_what_to_copy(tmp_path: Path) -> None:
+    from engine.training.class_images import ClassRequest, ensure_class_images
+    from engine.training.distributed import MadeElsewhereError, made_by_the_main_process
+
+    request = ClassRequest(0, tmp_path / "class", "photo of a disc", "", 2)
+    with pytest.raises(MadeElsewhereError, match="class images are missing on this machine.*Copy them to the same path here"):
+        ensure_class_images([request], make_pipeline=made_by_the_main_process("class images"), batch_size=1,
+                            model="builtin:tiny-sd1", resolution=64, seed=0, steps=2, guidance=1.0)
