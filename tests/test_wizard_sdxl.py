@@ -289,16 +289,19 @@ def test_the_engine_names_sd1_sd2_and_the_families_it_refuses(tmp_path: Path) ->
     refiner = configs_only_folder(tmp_path, "refiner", {**SDXL_INDEX, "text_encoder": [None, None],
                                                         "_class_name": "StableDiffusionXLImg2ImgPipeline"}, {})
     flux = configs_only_folder(tmp_path, "flux", {"_class_name": "FluxPipeline"}, {})
+    sd3 = configs_only_folder(tmp_path, "sd3", {"_class_name": "StableDiffusion3Pipeline"}, {})
     engine = RealEngine()
     described = {name: engine.inspect_model(str(folder)) for name, folder in
-                 {"sd1": sd1, "sd2v": sd2v, "refiner": refiner, "flux": flux}.items()}
+                 {"sd1": sd1, "sd2v": sd2v, "refiner": refiner, "flux": flux, "sd3": sd3}.items()}
     assert described["sd1"].family == "diffusers folder: Stable Diffusion 1.x"
     assert described["sd2v"].family == "diffusers folder: Stable Diffusion 2.x, v-prediction"
     assert described["sd1"].family_id == described["sd2v"].family_id == "sd"
     assert "Stable Diffusion XL refiner" in described["refiner"].family  # with what to use instead
     assert "use the SDXL base model" in described["refiner"].family
-    assert "FluxPipeline, which dbtui does not train" in described["flux"].family
-    for name in ("refiner", "flux"):
+    assert described["flux"].family == "diffusers folder: Flux.1" and described["flux"].family_id == "flux"
+    assert described["flux"].supported
+    assert "StableDiffusion3Pipeline, which dbtui does not train" in described["sd3"].family
+    for name in ("refiner", "sd3"):
         assert not described[name].supported and described[name].family_id is None
 
 

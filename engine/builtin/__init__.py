@@ -20,6 +20,7 @@ MODELS = {
     "tiny-sd1-random": ("tiny", "sd1", False),  # for tests that measure learning from scratch
     "tiny-sd2v": ("tiny", "sd2v", False),
     "tiny-sdxl": ("tiny", "sdxl", False),  # two text encoders and text_time conditioning, at 64 px
+    "tiny-flux": ("tiny", "flux", False),  # Flux.1's transformer, CLIP-L + T5 and 16-channel VAE, at 64 px
     "medium-sd1": ("medium", "sd1", False),
     "sd15-random": ("sd15", "sd1", False),
     "sdxl-random": ("sdxl", "sdxl", False),  # SDXL base's real size, for GPU benchmarks
@@ -80,6 +81,11 @@ def resolve_model(name: str) -> str:
             from engine.builtin.sdxl_random import save_sdxl_random
 
             save_sdxl_random(tmp)
+            return
+        if variant == "flux":
+            from engine.builtin.tiny_flux import save_tiny_flux
+
+            save_tiny_flux(tmp)
             return
         if variant == "sdxl":
             from engine.builtin.tiny_sdxl import save_tiny_sdxl

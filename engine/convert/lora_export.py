@@ -14,6 +14,16 @@ from engine.convert.kohya_lora_names import looks_sdxl, sgm_unet_keys
 from engine.convert.load_checkpoint import read_checkpoint
 
 LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
+
+
+def open_lora(lora_dir_or_file: str | Path, out_file: str | Path, emit: Emit | None,
+              kind: str) -> tuple[Path, Path, Progress, Any]:
+    """A diffusers LoRA's weights file (given it or its folder), read, with a two-step progress."""
+    source, out_file = Path(lora_dir_or_file), Path(out_file)
+    if source.is_dir():
+        source = source / LORA_WEIGHTS
+    progress = Progress(emit, "export", total=2, description=f"{source.name} → {out_file.name} ({kind})")
+    return source, out_file, progress, read_checkpoint(source)
 COMPONENTS = ("unet", "text_encoder", "text_encoder_2")
 TEXT_ENCODERS = ("text_encoder", "text_encoder_2")
 # kohya names per component: SD1/SD2's single text encoder is "lora_te", SDXL's two are te1/te2.
@@ -159,11 +169,7 @@ def export_lora_kohya(
     from diffusers.utils import convert_state_dict_to_kohya
     from safetensors.torch import save_file
 
-    source, out_file = Path(lora_dir_or_file), Path(out_file)
-    if source.is_dir():
-        source = source / LORA_WEIGHTS
-    progress = Progress(emit, "export", total=2, description=f"{source.name} → {out_file.name} (kohya LoRA)")
-    checkpoint = read_checkpoint(source)
+    source, out_file, progress, checkpoint = open_lora(lora_dir_or_file, out_file, emit, "kohya LoRA")
     configs = _adapter_configs(checkpoint.metadata)
     layers = _peft_keys(checkpoint.state_dict, source)
     if sdxl is None:

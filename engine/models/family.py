@@ -1,6 +1,6 @@
 """What differs between model families, as one small protocol the trainer is written against.
 
-A family (SD1/SD2, SDXL, later Flux) is one module in this package that says how to load its
+A family (SD1/SD2, SDXL, Flux) is one module in this package that says how to load its
 parts, encode prompts, condition and call its denoiser, what the denoiser learns to predict, and
 how to build its inference pipeline and save its LoRA. The trainer, caching, samples, class
 images and outputs never ask which family they have; shared helpers live beside this protocol
@@ -33,10 +33,15 @@ class ImageGeometry:
 class Objective(Protocol):
     """What the denoiser learns: how noise is added at a timestep, and what it should predict."""
 
-    def sample_timesteps(self, count: int, generator: torch.Generator) -> torch.Tensor: ...
+    def sample_timesteps(self, latents: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """One timestep per sample of ``latents`` (whose size a flow-matching shift depends on)."""
+
     def noisy(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor: ...
     def target(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor: ...
     def min_snr_weights(self, timesteps: torch.Tensor, gamma: float) -> torch.Tensor: ...
+
+    def loss_weights(self, timesteps: torch.Tensor) -> torch.Tensor | None:
+        """The objective's own per-sample loss weights (flow matching's σ weighting); None: all 1."""
 
 
 @dataclass
@@ -48,7 +53,7 @@ class Components:
     tokenizers: list[Any]
     text_encoders: list[Any]
     vae: Any
-    unet: Any  # the denoiser (a UNet for SD1/SD2/SDXL)
+    unet: Any  # the denoiser: a UNet for SD1/SD2/SDXL, a transformer for Flux
     noise_scheduler: Any
 
     @property
@@ -61,7 +66,7 @@ class Components:
 
     @property
     def prediction_type(self) -> str:
-        return self.noise_scheduler.config.prediction_type
+        return self.noise_scheduler.config.get("prediction_type", "flow_matching")
 
     @property
     def vae_scale_factor(self) -> int:
@@ -69,16 +74,18 @@ class Components:
 
     @property
     def size_multiple(self) -> int:
-        """Pixel sizes must be multiples of this for the VAE and every UNet level."""
-        return self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
+        """Pixel sizes must be multiples of this for the VAE and the denoiser (every UNet level, Flux's 2×2 packing)."""
+        return self.vae_scale_factor * self.family.latent_multiple(self.unet)
 
 
 class Family(Protocol):
-    """One model family. Implementations: engine/models/sd.py, engine/models/sdxl.py."""
+    """One model family. Implementations: engine/models/sd.py, engine/models/sdxl.py, engine/models/flux.py."""
 
-    id: str  # stable, for profiles and events: "sd", "sdxl"
+    id: str  # stable, for profiles and events: "sd", "sdxl", "flux"
     label: str  # for people: "Stable Diffusion XL"
     text_encoder_names: tuple[str, ...]  # sub-folders of the diffusers folder, in encoding order
+    denoiser_name: str  # the denoiser's sub-folder ("unet", "transformer"), also its name in checkpoints
+    default_lora_targets: tuple[str, ...]  # the denoiser's modules that get LoRA when the profile names none
     default_resolution: int  # what its real models are made for
 
     def recognises(self, model_index: dict[str, Any]) -> bool:
@@ -86,10 +93,20 @@ class Family(Protocol):
 
     def load(self, folder: Path, *, vae: str | None, tokenizer: str | None) -> Components: ...
 
+    def load_denoiser(self, folder: Path) -> Any:
+        """The denoiser as the base model has it (fp32, CPU)."""
+
     def load_text_encoder(self, folder: Path, index: int) -> Any:
         """Text encoder ``index`` as the base model has it (fp32, CPU)."""
 
-    def objective(self, scheduler: Any) -> Objective: ...
+    def check_profile(self, profile: Any) -> None:
+        """Refuse (with a DbtuiError saying what to change) profile settings this family cannot honour."""
+
+    def latent_multiple(self, denoiser: Any) -> int:
+        """Latent sizes must be multiples of this for the denoiser."""
+
+    def objective(self, scheduler: Any, training: Any = None) -> Objective:
+        """The training objective over ``scheduler``, with the profile's [training] settings (None: defaults)."""
 
     def encode_text(self, tokenizers: list[Any], text_encoders: list[Any], captions: list[str], clip_skip: int,
                     device: torch.device) -> TextEmbeddings:
@@ -97,10 +114,18 @@ class Family(Protocol):
         family's usual layer, 2 one layer earlier, and so on."""
 
     def denoise(self, unet: Any, noisy: torch.Tensor, timesteps: torch.Tensor, text: TextEmbeddings,
-                geometry: list[ImageGeometry]) -> torch.Tensor: ...
+                geometry: list[ImageGeometry], training: Any = None) -> torch.Tensor:
+        """The denoiser's prediction, shaped like ``noisy``; ``training`` (the profile's [training], None:
+        defaults) carries what a family conditions on besides the prompt, such as Flux's guidance."""
 
     def pipeline(self, components: Components, unet: Any, text_encoders: list[Any], scheduler: Any) -> Any:
         """An inference pipeline over these models (the ones training, or the ones to save)."""
+
+    def sampling_scheduler(self, training_scheduler: Any) -> Any:
+        """The fast inference sampler for previews and class images, from the training schedule's settings."""
+
+    def latents_for_vae(self, pipe: Any, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """The pipeline's ``output_type="latent"`` result as the VAE decodes it, in the VAE's dtype."""
 
     def prompt_kwargs(self, positive: TextEmbeddings, negative: TextEmbeddings) -> dict[str, Any]:
         """The pipeline call's arguments for prompts encoded with ``encode_text``."""

@@ -1,11 +1,13 @@
 """The denoising objective of SD1/SD2/SDXL: a DDPM noise schedule; predict the noise or the velocity.
 
-Flow-matching families (Flux) bring their own objective with the same four methods.
+Flow-matching families (Flux) bring their own objective (engine/models/flow_objective.py).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from engine.errors import DbtuiError
 
 if TYPE_CHECKING:
     import torch
@@ -39,10 +41,10 @@ class NoiseObjective:
     def __init__(self, scheduler: Any):
         self.scheduler = scheduler
 
-    def sample_timesteps(self, count: int, generator: torch.Generator) -> torch.Tensor:
+    def sample_timesteps(self, latents: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         import torch
 
-        return torch.randint(0, self.scheduler.config.num_train_timesteps, (count,), generator=generator)
+        return torch.randint(0, self.scheduler.config.num_train_timesteps, (latents.shape[0],), generator=generator)
 
     def noisy(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         return self.scheduler.add_noise(latents, noise, timesteps)
@@ -52,3 +54,29 @@ class NoiseObjective:
 
     def min_snr_weights(self, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
         return min_snr_weights(self.scheduler, timesteps, gamma)
+
+    def loss_weights(self, timesteps: torch.Tensor) -> torch.Tensor | None:
+        return None  # min-SNR, when asked for, is the trainer's to apply
+
+
+class FlowSettingsError(DbtuiError):
+    """Flow-matching options on a model that does not train by flow matching."""
+
+
+def refuse_flow_settings(profile: Any, label: str) -> None:
+    """[training.flow] means nothing to a DDPM-schedule model: say so rather than ignore it."""
+    if profile.training.flow is not None:
+        raise FlowSettingsError(f"[training.flow] is for flow-matching models (Flux); {label} models train on a noise "
+                                "schedule: remove [training.flow] from the profile")
+
+
+def multistep_sampler(training_scheduler: Any) -> Any:
+    """DPM-Solver++ with the training schedule's settings: good previews in few steps."""
+    from diffusers import DPMSolverMultistepScheduler
+
+    return DPMSolverMultistepScheduler.from_config(training_scheduler.config)
+
+
+def scaled_for_vae(vae: Any, latents: torch.Tensor) -> torch.Tensor:
+    """Pipeline latents as the VAE decodes them: in its dtype, divided by its scaling factor."""
+    return latents.to(vae.dtype) / vae.config.scaling_factor

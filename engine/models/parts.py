@@ -1,4 +1,4 @@
-"""Loading the parts every family shares from a diffusers folder: UNet, VAE, tokenizers, scheduler."""
+"""Loading the parts the families share from a diffusers folder: UNet, VAE, CLIP tokenizers, DDPM scheduler."""
 
 from __future__ import annotations
 
@@ -13,11 +13,20 @@ class ModelNotFoundError(DbtuiError):
     """The base model is neither a local folder or file nor reachable on the hub."""
 
 
+# The UNet's attention projections: where SD and SDXL LoRAs train when the profile names no modules.
+UNET_ATTENTION_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
+
+
 def load_unet(folder: Path) -> Any:
     """The model folder's UNet, in fp32 on the CPU."""
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
+
+
+def unet_latent_multiple(unet: Any) -> int:
+    """Latent sizes a UNet takes: each of its levels but the last halves them."""
+    return 2 ** (len(unet.config.block_out_channels) - 1)
 
 
 def load_scheduler(folder: Path) -> Any:

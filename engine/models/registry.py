@@ -8,10 +8,11 @@ from typing import Any
 
 from engine.errors import DbtuiError
 from engine.models.family import Family
+from engine.models.flux import Flux
 from engine.models.sd import StableDiffusion
 from engine.models.sdxl import StableDiffusionXL
 
-FAMILIES: tuple[Family, ...] = (StableDiffusion(), StableDiffusionXL())
+FAMILIES: tuple[Family, ...] = (StableDiffusion(), StableDiffusionXL(), Flux())
 
 
 class UnsupportedFamilyError(DbtuiError):
@@ -35,6 +36,15 @@ def family_of(folder: Path) -> Family:
     raise UnsupportedFamilyError(
         f"'{folder}' is a {kind}; dbtui trains " + ", ".join(f.label for f in FAMILIES) + " models"
     )
+
+
+def family_of_pipeline(pipe: Any) -> Family:
+    """The family of a diffusers pipeline object, recognised as its saved model_index.json would be."""
+    index = {**dict(pipe.config), "_class_name": type(pipe).__name__}
+    for family in FAMILIES:
+        if family.recognises(index):
+            return family
+    raise UnsupportedFamilyError(f"a {type(pipe).__name__} is not a pipeline of a family dbtui trains")
 
 
 def family_named(family_id: str) -> Family:

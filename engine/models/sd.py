@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.models.clip_text import clip_hidden_states, final_layer_norm, token_ids
 from engine.models.family import Components, ImageGeometry, TextEmbeddings
-from engine.models.noise_objective import NoiseObjective
-from engine.models.parts import load_clip_tokenizer, load_scheduler, load_unet, load_vae
+from engine.models.parts import load_clip_tokenizer, load_scheduler, load_vae
+from engine.models.unet_family import UNetNoiseFamily
 
 if TYPE_CHECKING:
     import torch
@@ -30,7 +30,7 @@ def assemble_pipeline(*, vae: Any, text_encoder: Any, tokenizer: Any, unet: Any,
     )
 
 
-class StableDiffusion:
+class StableDiffusion(UNetNoiseFamily):
     id = "sd"
     label = "Stable Diffusion 1.x/2.x"
     text_encoder_names = ("text_encoder",)
@@ -46,7 +46,7 @@ class StableDiffusion:
             tokenizers=[load_clip_tokenizer(folder, "tokenizer", tokenizer)],
             text_encoders=[self.load_text_encoder(folder, 0)],
             vae=load_vae(folder, vae),
-            unet=load_unet(folder),
+            unet=self.load_denoiser(folder),
             noise_scheduler=load_scheduler(folder),
         )
 
@@ -54,9 +54,6 @@ class StableDiffusion:
         from transformers import CLIPTextModel
 
         return CLIPTextModel.from_pretrained(folder, subfolder=self.text_encoder_names[index])
-
-    def objective(self, scheduler: Any) -> NoiseObjective:
-        return NoiseObjective(scheduler)
 
     def encode_text(self, tokenizers: list[Any], text_encoders: list[Any], captions: list[str], clip_skip: int,
                     device: torch.device) -> TextEmbeddings:
@@ -69,7 +66,7 @@ class StableDiffusion:
         return {"hidden": hidden}
 
     def denoise(self, unet: Any, noisy: torch.Tensor, timesteps: torch.Tensor, text: TextEmbeddings,
-                geometry: list[ImageGeometry]) -> torch.Tensor:
+                geometry: list[ImageGeometry], training: Any = None) -> torch.Tensor:
         return unet(noisy, timesteps, text["hidden"]).sample
 
     def pipeline(self, components: Components, unet: Any, text_encoders: list[Any], scheduler: Any) -> Any:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import DbtuiError
 from engine.models.clip_text import clip_hidden_states, token_ids
 from engine.models.family import Components, ImageGeometry, TextEmbeddings
-from engine.models.noise_objective import NoiseObjective
-from engine.models.parts import load_clip_tokenizer, load_scheduler, load_unet, load_vae
+from engine.models.parts import load_clip_tokenizer, load_scheduler, load_vae
+from engine.models.unet_family import UNetNoiseFamily
 
 if TYPE_CHECKING:
     import torch
@@ -35,7 +35,7 @@ def time_ids(geometry: list[ImageGeometry], dtype: torch.dtype, device: torch.de
     return torch.tensor(rows, dtype=dtype, device=device)
 
 
-class StableDiffusionXL:
+class StableDiffusionXL(UNetNoiseFamily):
     id = "sdxl"
     label = "Stable Diffusion XL"
     text_encoder_names = ("text_encoder", "text_encoder_2")
@@ -58,7 +58,7 @@ class StableDiffusionXL:
             tokenizers=[load_clip_tokenizer(folder, name, tokenizer) for name in ("tokenizer", "tokenizer_2")],
             text_encoders=[self.load_text_encoder(folder, i) for i in range(2)],
             vae=load_vae(folder, vae),
-            unet=load_unet(folder),
+            unet=self.load_denoiser(folder),
             noise_scheduler=load_scheduler(folder),
         )
 
@@ -67,9 +67,6 @@ class StableDiffusionXL:
 
         kind = CLIPTextModelWithProjection if index == 1 else CLIPTextModel
         return kind.from_pretrained(folder, subfolder=self.text_encoder_names[index])
-
-    def objective(self, scheduler: Any) -> NoiseObjective:
-        return NoiseObjective(scheduler)
 
     def encode_text(self, tokenizers: list[Any], text_encoders: list[Any], captions: list[str], clip_skip: int,
                     device: torch.device) -> TextEmbeddings:
@@ -85,7 +82,7 @@ class StableDiffusionXL:
         return {"hidden": torch.cat(hidden, dim=-1), "pooled": pooled}
 
     def denoise(self, unet: Any, noisy: torch.Tensor, timesteps: torch.Tensor, text: TextEmbeddings,
-                geometry: list[ImageGeometry]) -> torch.Tensor:
+                geometry: list[ImageGeometry], training: Any = None) -> torch.Tensor:
         pooled = text["pooled"]
         conditions = {"text_embeds": pooled, "time_ids": time_ids(geometry, pooled.dtype, noisy.device)}
         return unet(noisy, timesteps, text["hidden"], added_cond_kwargs=conditions).sample

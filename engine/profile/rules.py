@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.profile.launch_rules import launch_problems
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
 
@@ -31,6 +32,9 @@ def cross_field_problems(profile: Profile) -> list[Problem]:
         problems.append(Problem("training.lora", 'LoRA options are set but training.method is "full"; set method = "lora" or remove [training.lora]'))
     if profile.training.method != "lora" and _LORA_EXPORTS & set(profile.saving.export):
         problems.append(Problem("saving.export", 'LoRA exports need training.method = "lora"'))
+    if profile.model.quantize and profile.training.method != "lora":
+        problems.append(Problem("model.quantize", "a quantized base cannot train its own weights (4- and 8-bit weights take no "
+                                                  'gradient steps); set training.method = "lora" or remove model.quantize'))
     if profile.training.method == "lora" and profile.saving.unet_half:
         problems.append(Problem("saving.unet_half", "unet_half applies to full fine-tunes; LoRA weights are small already"))
     if profile.training.text_encoder_stop_fraction < 1.0 and not profile.training.train_text_encoder:
@@ -43,6 +47,7 @@ def cross_field_problems(profile: Profile) -> list[Problem]:
     if profile.optimizer.lr_warmup_steps and profile.optimizer.lr_scheduler == "constant":
         problems.append(Problem("optimizer.lr_warmup_steps", 'warm-up needs lr_scheduler = "constant_with_warmup" or another non-constant scheduler'))
     problems += _memory_cut_problems(profile)
+    problems += launch_problems(profile)
     names = [c.instance_dir for c in profile.concepts]
     for index, name in enumerate(names):
         if name in names[:index]:

@@ -43,6 +43,8 @@ class ModelSection(Section):
     """Use this VAE (folder or hub id) instead of the model's own."""
     tokenizer: PathText | None = None
     """Use this tokenizer folder instead of the model's own."""
+    quantize: Literal["nf4", "int8"] | None = None
+    """Keep the frozen denoiser (Flux's transformer, or a UNet) in 4-bit NF4 or 8-bit int8 with bitsandbytes while a LoRA trains on it in full precision: about a quarter or half of its memory. Empty keeps it in the weight dtype. Only with training.method = "lora"."""
 
 
 class ConceptSection(Section):
@@ -99,10 +101,29 @@ class LoraSection(Section):
     """LoRA alpha: the update is scaled by alpha / rank."""
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     """Dropout inside the LoRA layers."""
-    unet_targets: list[str] = ["to_q", "to_k", "to_v", "to_out.0"]
-    """UNet modules that get LoRA adapters."""
+    unet_targets: list[str] | None = None
+    """Denoiser modules that get LoRA adapters; empty means the family's own: the attention projections to_q, to_k, to_v, to_out.0 for SD and SDXL; for Flux also the text stream's add_q/k/v_proj and to_add_out and the feed-forward layers."""
     text_encoder_targets: list[str] = ["q_proj", "k_proj", "v_proj", "out_proj"]
     """Text-encoder modules that get LoRA adapters (when the text encoder is trained)."""
+
+
+class FlowSection(Section):
+    """How a flow-matching model (Flux) trains: noisy = (1 - σ)·image + σ·noise, target noise - image."""
+
+    timestep_sampling: Literal["uniform", "logit_normal", "mode"] = "logit_normal"
+    """How σ is drawn before the shift: uniform, logit-normal (favours the middle; the SD3 paper's best) or mode (a bump set by mode_scale)."""
+    logit_mean: float = Field(0.0, ge=-5.0, le=5.0)
+    """Mean of the logit-normal draw (negative: more low-noise steps)."""
+    logit_std: float = Field(1.0, gt=0.0, le=5.0)
+    """Spread of the logit-normal draw."""
+    mode_scale: float = Field(1.29, ge=-1.0, le=2.0)
+    """Scale of the mode draw (1.29 as in the SD3 paper)."""
+    shift: float | None = Field(None, gt=0.0, le=100.0)
+    """Shift σ towards noise: empty uses the model's own rule (Flux.1 [dev]: more shift for more image tokens, from its scheduler config); a number is a fixed shift (1: none, 3: SD3's)."""
+    loss_weighting: Literal["none", "sigma_sqrt", "cosmap"] = "none"
+    """Weight each sample's loss by its σ: none, sigma_sqrt (1/σ²) or cosmap, as diffusers' training utilities define them."""
+    guidance: float = Field(1.0, ge=0.0, le=30.0)
+    """The guidance value fed to Flux.1 [dev]'s guidance embedding while training (1 as diffusers' and kohya's DreamBooth scripts); models without that embedding ([schnell]) have nothing to feed."""
 
 
 class TrainingSection(Section):
@@ -130,6 +151,8 @@ class TrainingSection(Section):
     """Min-SNR-γ loss weighting (5 is the paper's value); empty turns it off."""
     lora: LoraSection | None = None
     """LoRA options; only with method = "lora"."""
+    flow: FlowSection | None = None
+    """Flow-matching options (Flux); Stable Diffusion models refuse them."""
 
 
 class OptimizerSection(Section):
@@ -299,6 +322,11 @@ class Profile(Section):
     def lora(self) -> LoraSection:
         """The LoRA options in force (defaults when the section is absent)."""
         return self.training.lora or LoraSection()
+
+    @property
+    def flow(self) -> FlowSection:
+        """The flow-matching options in force (defaults when the section is absent)."""
+        return self.training.flow or FlowSection()
 
     @property
     def learning_rate(self) -> float:

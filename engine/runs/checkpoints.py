@@ -2,8 +2,9 @@
 
 A checkpoint is accelerate's full state (optimizer, grad scaler, RNG states, the LR scheduler
 and the trainer's noise generator as registered objects) with the trained weights in diffusers
-format through save/load hooks (``unet/`` or ``lora/``, and ``text_encoder/`` when trained), plus
-``manifest.json``, written last. Resume reads the manifest, never the folder name.
+format through save/load hooks (the denoiser's ``unet/`` or ``transformer/``, or ``lora/``, and
+``text_encoder/`` when trained), plus ``manifest.json``, written last. Resume reads the manifest,
+never the folder name.
 """
 
 from __future__ import annotations
@@ -136,13 +137,15 @@ class Checkpointer:
         accelerator.register_load_state_pre_hook(self._load_models)
 
     def _part(self, model: Any) -> tuple[Any, str]:
-        """(the unwrapped model, its part's name): "unet", or the family's name for that text encoder."""
+        """(the unwrapped model, its part's name): the family's name for its denoiser ("unet", "transformer")
+        or for that text encoder."""
         trainer = self.trainer
+        family = trainer.components.family
         unwrap = trainer.accelerator.unwrap_model
         inner = unwrap(model)
         if inner is unwrap(trainer.unet):
-            return inner, "unet"
-        names = trainer.components.family.text_encoder_names
+            return inner, family.denoiser_name
+        names = family.text_encoder_names
         return inner, next(name for name, encoder in zip(names, trainer.text_encoders) if unwrap(encoder) is inner)
 
     # accelerate hooks: weights in diffusers format instead of accelerate's raw files

@@ -52,7 +52,7 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
     components = load_components(model, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
     if profile.training.method == "lora":
         add_lora_adapters(components, profile)
-    restore_part(components.unet, "unet", checkpoint)
+    restore_part(components.unet, components.family.denoiser_name, checkpoint)
     names = components.family.text_encoder_names
     for name, text_encoder in zip(names, components.text_encoders):
         if (checkpoint / name).is_dir() or (checkpoint / "lora" / f"{name}.safetensors").is_file():

@@ -34,7 +34,7 @@ def full_precision_models(profile: Any, components: Any, unet: Any, text_encoder
     precision under fp16/bf16), so they are read again from the base model as it was, and a LoRA
     is folded into that fp32 base; rounding them would change the user's model for nothing.
     """
-    from engine.models.parts import load_unet, load_vae
+    from engine.models.parts import load_vae
     from engine.training.trainable import merged_into, weights_trained
 
     folder = components.folder
@@ -52,7 +52,7 @@ def full_precision_models(profile: Any, components: Any, unet: Any, text_encoder
             return merged_into(family.load_text_encoder(folder, index), model)
         return as_loaded(model, lambda: family.load_text_encoder(folder, index))
 
-    unet_out = unet if train_unet else merged_into(load_unet(folder), unet)
+    unet_out = unet if train_unet else merged_into(family.load_denoiser(folder), unet)
     vae_out = as_loaded(components.vae, lambda: load_vae(folder, profile.model.vae))
     return unet_out, [text_encoder_out(i, m) for i, m in enumerate(text_encoders)], vae_out
 

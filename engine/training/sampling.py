@@ -12,10 +12,8 @@ from engine.models.family import TextEmbeddings
 
 
 def sampling_pipeline(components: Any, unet: Any, text_encoders: list[Any], device: torch.device) -> Any:
-    """The family's pipeline over the models being trained, with a fast multistep sampler."""
-    from diffusers import DPMSolverMultistepScheduler
-
-    scheduler = DPMSolverMultistepScheduler.from_config(components.noise_scheduler.config)
+    """The family's pipeline over the models being trained, with the family's fast sampler."""
+    scheduler = components.family.sampling_scheduler(components.noise_scheduler)
     pipe = components.family.pipeline(components, unet, text_encoders, scheduler)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
@@ -27,12 +25,15 @@ def generate_images(pipe: Any, **kwargs: Any) -> list[Any]:
 
     Generation runs under autocast (the UNet being trained stays fp32), which would run the VAE in
     half precision too, where it is kept fp32 because fp16 can overflow: so the pipeline stops
-    at the latents and the VAE decodes them outside autocast.
+    at the latents (in the family's own form: Flux packs them) and the VAE decodes them outside autocast.
     """
+    from engine.models.registry import family_of_pipeline
+
     latents = pipe(**kwargs, output_type="latent").images
     vae = pipe.vae
     with torch.autocast(latents.device.type, enabled=False):
-        images = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
+        for_vae = family_of_pipeline(pipe).latents_for_vae(pipe, latents, kwargs.get("height"), kwargs.get("width"))
+        images = vae.decode(for_vae, return_dict=False)[0]
     return pipe.image_processor.postprocess(images, output_type="pil")
 
 

@@ -54,8 +54,10 @@ def weights_trained(training: Any) -> tuple[bool, bool]:
 
 
 def add_lora_adapters(components: Components, profile: Any) -> None:
-    """The profile's LoRA adapters on the UNet, and on every text encoder when the text encoder trains."""
-    components.unet.add_adapter(_lora_config(profile.lora, profile.lora.unet_targets))
+    """The profile's LoRA adapters on the denoiser (on the family's own modules unless the profile names
+    some), and on every text encoder when the text encoder trains."""
+    targets = profile.lora.unet_targets or list(components.family.default_lora_targets)
+    components.unet.add_adapter(_lora_config(profile.lora, targets))
     if profile.training.train_text_encoder:
         for text_encoder in components.text_encoders:
             add_text_encoder_lora(text_encoder, _lora_config(profile.lora, profile.lora.text_encoder_targets))
@@ -86,6 +88,10 @@ def prepare_models(
     for text_encoder in text_encoders:
         text_encoder.requires_grad_(train_text_encoder)
     if lora:
+        if profile.model.quantize:
+            from engine.models.quantize import quantize_blocks
+
+            quantize_blocks(unet, profile.model.quantize, compute_dtype=dtype, device=device)
         unet.to(device, dtype=dtype)
         if training.train_text_encoder:
             for text_encoder in text_encoders:

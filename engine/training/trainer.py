@@ -140,6 +140,9 @@ class Trainer:
                 self.instance_dirs = [Path(resolve_dir(c.instance_dir)) for c in profile.concepts]
                 self.class_dirs = [Path(resolve_dir(c.class_dir)) if c.class_dir else None for c in profile.concepts]
             self.components: Components = load_components(folder, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
+            # Settings the family cannot honour are refused now, before class images or caching.
+            self.components.family.check_profile(profile)
+        self.objective = self.components.family.objective(self.components.noise_scheduler, profile.training)
         class_images = self._class_images() if profile.prior.enabled else {}
         self.buckets = bucket_list(profile.dataset.resolution, profile.dataset.bucketing, profile.dataset.buckets, self.components.size_multiple)
         self.examples: list[Example] = build_examples(profile, self.instance_dirs, class_images, self.buckets)
@@ -213,7 +216,6 @@ class Trainer:
             cache=profile.dataset.cache_latents, hflip=profile.dataset.hflip, store=DiskStore(cache / "latents", writes=writes),
         )
         cache_text = not profile.training.train_text_encoder
-        self.objective = components.family.objective(components.noise_scheduler)
         self.texts = TextSource(components.family, components.tokenizers, list(components.text_encoders), device=self.device,
                                 clip_skip=profile.training.clip_skip, cache=cache_text, store=DiskStore(cache / "text", writes=writes))
         with accelerator.local_main_process_first():
@@ -380,7 +382,7 @@ class Trainer:
         latents, geometry = self.latents.sample_with_geometry(indexes, flips, profile.dataset.center_crop, generator)
         latents = latents.to(self.device)
         noise = make_noise(latents, generator, profile.training.noise_offset)
-        timesteps = self.objective.sample_timesteps(latents.shape[0], generator).to(self.device)
+        timesteps = self.objective.sample_timesteps(latents, generator).to(self.device)
         noisy = self.objective.noisy(latents, noise, timesteps)
         captions = [self.examples[i].caption for i in indexes]
         if self.train_text_encoder:
@@ -388,8 +390,12 @@ class Trainer:
         else:
             with torch.no_grad():
                 text = self.texts.get(captions)
-        prediction = self.components.family.denoise(self.unet, noisy, timesteps, embeddings_to(text, self.device), geometry)
+        prediction = self.components.family.denoise(self.unet, noisy, timesteps, embeddings_to(text, self.device), geometry,
+                                                    training=profile.training)
         losses = per_sample_loss(prediction, self.objective.target(latents, noise, timesteps))
+        weights = self.objective.loss_weights(timesteps)
+        if weights is not None:
+            losses = losses * weights.to(losses.device)
         if profile.training.min_snr_gamma:
             losses = losses * self.objective.min_snr_weights(timesteps, profile.training.min_snr_gamma).to(losses.device)
         return losses

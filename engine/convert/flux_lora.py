@@ -1,0 +1,158 @@
+"""Flux LoRA files: diffusers format, and the kohya layout that ComfyUI, Forge and sd-scripts load.
+
+The diffusers file (``transformer.<module>.lora_A/B.weight``, adapter config in the metadata)
+loads with ``FluxPipeline.load_lora_weights``. For the WebUIs we write kohya sd-scripts' layout,
+named after Black Forest Labs' original modules: ``lora_unet_double_blocks_0_img_attn_qkv``,
+``lora_unet_single_blocks_0_linear1``… with ``lora_down``/``lora_up``/``alpha``. ComfyUI's
+``comfy/lora.py`` maps every ``lora_unet_<original name>`` onto its Flux weights, Forge shares
+that loader, and diffusers converts the layout back on load. (ComfyUI also takes the diffusers
+names under ``transformer.``; the kohya names are the ones every Flux client reads.)
+
+The original model fuses modules that diffusers keeps apart: q, k and v into one ``qkv`` layer
+per stream of a double block, and q, k, v and the MLP input into a single block's ``linear1``.
+Their LoRAs fuse exactly: the down matrices stacked, the up matrices placed block-diagonally
+(a module that did not train contributes zero rows), and alpha scaled with the summed rank so
+that alpha / rank, the LoRA's scale, is unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.convert._files import Emit, atomic_file
+from engine.convert.errors import ConvertError, UnsupportedModelError
+from engine.convert.lora_export import _kohya_alpha, open_lora, portable_lora_config
+
+PREFIX = "transformer."
+MLP_RATIO = 4  # a single block's MLP is 4 × its width (FluxSingleTransformerBlock)
+# diffusers module inside a block → (original module, place in the fused module or None).
+DOUBLE_BLOCK = {
+    "attn.to_q": ("img_attn_qkv", 0), "attn.to_k": ("img_attn_qkv", 1), "attn.to_v": ("img_attn_qkv", 2),
+    "attn.to_out.0": ("img_attn_proj", None),
+    "attn.add_q_proj": ("txt_attn_qkv", 0), "attn.add_k_proj": ("txt_attn_qkv", 1), "attn.add_v_proj": ("txt_attn_qkv", 2),
+    "attn.to_add_out": ("txt_attn_proj", None),
+    "ff.net.0.proj": ("img_mlp_0", None), "ff.net.2": ("img_mlp_2", None),
+    "ff_context.net.0.proj": ("txt_mlp_0", None), "ff_context.net.2": ("txt_mlp_2", None),
+    "norm1.linear": ("img_mod_lin", None), "norm1_context.linear": ("txt_mod_lin", None),
+}
+SINGLE_BLOCK = {
+    "attn.to_q": ("linear1", 0), "attn.to_k": ("linear1", 1), "attn.to_v": ("linear1", 2), "proj_mlp": ("linear1", 3),
+    "proj_out": ("linear2", None), "norm.linear": ("modulation_lin", None),
+}
+TOP_LEVEL = {
+    "x_embedder": "img_in", "context_embedder": "txt_in", "proj_out": "final_layer_linear",
+    "time_text_embed.timestep_embedder.linear_1": "time_in_in_layer",
+    "time_text_embed.timestep_embedder.linear_2": "time_in_out_layer",
+    "time_text_embed.guidance_embedder.linear_1": "guidance_in_in_layer",
+    "time_text_embed.guidance_embedder.linear_2": "guidance_in_out_layer",
+    "time_text_embed.text_embedder.linear_1": "vector_in_in_layer",
+    "time_text_embed.text_embedder.linear_2": "vector_in_out_layer",
+}
+_BLOCK = re.compile(r"^(transformer_blocks|single_transformer_blocks)\.(\d+)\.(.+)$")
+
+
+def export_flux_lora(out_dir: Path, transformer: Any) -> Path:
+    """Save the transformer's peft LoRA as a diffusers Flux LoRA folder, its adapter config in the metadata."""
+    from diffusers import FluxPipeline
+    from peft import get_peft_model_state_dict
+
+    if not getattr(transformer, "peft_config", None):
+        raise ConvertError("the transformer has no LoRA adapter to save")
+    config = portable_lora_config(next(iter(transformer.peft_config.values())), "transformer")
+    FluxPipeline.save_lora_weights(out_dir, transformer_lora_layers=get_peft_model_state_dict(transformer),
+                                   transformer_lora_adapter_metadata=config)
+    return Path(out_dir)
+
+
+def original_name(module: str) -> tuple[str, int | None]:
+    """(kohya module name, place in its fused module or None) for a diffusers transformer module."""
+    match = _BLOCK.match(module)
+    if match:
+        kind, index, inner = match.groups()
+        table, block = (DOUBLE_BLOCK, "double_blocks") if kind == "transformer_blocks" else (SINGLE_BLOCK, "single_blocks")
+        if inner in table:
+            name, place = table[inner]
+            return f"lora_unet_{block}_{index}_{name}", place
+    elif module in TOP_LEVEL:
+        return f"lora_unet_{TOP_LEVEL[module]}", None
+    raise UnsupportedModelError(f"the Flux LoRA trains '{module}', which has no place in the kohya/ComfyUI layout; "
+                                "export it in diffusers format (lora_diffusers) instead")
+
+
+def _adapter_config(metadata: Mapping[str, str]) -> dict[str, Any]:
+    packed = json.loads(metadata.get("lora_adapter_metadata", "{}"))
+    return {key.removeprefix(PREFIX): value for key, value in packed.items() if key.startswith(PREFIX)}
+
+
+def _modules(state_dict: Mapping[str, Any], source: Path) -> dict[str, tuple[Any, Any]]:
+    """{module: (lora_A, lora_B)} of a diffusers Flux LoRA's transformer."""
+    if any(key.startswith("lora_unet_") for key in state_dict):
+        raise ConvertError(f"{source} is already in kohya format")
+    others = sorted({key.split(".")[0] for key in state_dict if not key.startswith(PREFIX)})
+    if others:
+        raise UnsupportedModelError(f"{source} has LoRA weights for {', '.join(others)}; only the Flux transformer's convert")
+    modules: dict[str, tuple[Any, Any]] = {}
+    for key in state_dict:
+        if key.endswith(".lora_A.weight"):
+            module = key[len(PREFIX):-len(".lora_A.weight")]
+            modules[module] = (state_dict[key], state_dict[f"{PREFIX}{module}.lora_B.weight"])
+    if not modules:
+        raise ConvertError(f"{source} is not a diffusers-format Flux LoRA (no transformer.….lora_A.weight keys)")
+    return modules
+
+
+def _fused(parts: dict[int, tuple[Any, Any, float]], count: int) -> tuple[Any, Any, float]:
+    """(down, up, alpha) of one fused module of ``count`` parts (q, k, v, and a single block's MLP input)
+    from its trained parts {place: (A, B, scale)}."""
+    import torch
+
+    scales = {scale for _, _, scale in parts.values()}
+    if len(scales) > 1:
+        raise UnsupportedModelError("the fused modules' LoRAs have different scales (per-module ranks or alphas), which one "
+                                    "kohya alpha cannot express; export in diffusers format instead")
+    width = next(b.shape[0] if place < 3 else b.shape[0] // MLP_RATIO for place, (_, b, _) in parts.items())
+    rows = [width] * 3 + [width * MLP_RATIO] * (count - 3)
+    rank = sum(a.shape[0] for a, _, _ in parts.values())
+    first = next(iter(parts.values()))[1]
+    up = torch.zeros(sum(rows), rank, dtype=first.dtype)
+    downs, column = [], 0
+    for place in sorted(parts):
+        a, b, _ = parts[place]
+        top = sum(rows[:place])
+        up[top : top + b.shape[0], column : column + a.shape[0]] = b
+        downs.append(a)
+        column += a.shape[0]
+    return torch.cat(downs), up, scales.pop() * rank
+
+
+def flux_lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: Emit | None = None) -> Path:
+    """Convert a diffusers Flux LoRA (folder or .safetensors) to one kohya-layout .safetensors."""
+    import torch
+    from safetensors.torch import save_file
+
+    source, out_file, progress, checkpoint = open_lora(lora_dir_or_file, out_file, emit, "kohya Flux LoRA")
+    config = _adapter_config(checkpoint.metadata)
+    out: dict[str, Any] = {}
+    fused: dict[str, dict[int, tuple[Any, Any, float]]] = {}
+    for module, (a, b) in _modules(checkpoint.state_dict, source).items():
+        name, place = original_name(module)
+        rank = a.shape[0]
+        alpha = _kohya_alpha(config, rank, "transformer")
+        if place is None:
+            out.update({f"{name}.lora_down.weight": a, f"{name}.lora_up.weight": b, f"{name}.alpha": torch.tensor(alpha)})
+        else:
+            fused.setdefault(name, {})[place] = (a, b, alpha / rank)
+    for name, parts in fused.items():
+        down, up, alpha = _fused(parts, 4 if name.endswith("linear1") else 3)
+        out.update({f"{name}.lora_down.weight": down, f"{name}.lora_up.weight": up, f"{name}.alpha": torch.tensor(alpha)})
+    progress.step()
+    with atomic_file(out_file) as tmp:
+        save_file({k: v.contiguous() for k, v in out.items()}, str(tmp),
+                  metadata={"format": "pt", "ss_network_module": "networks.lora"})
+    progress.step()
+    progress.finish()
+    return out_file

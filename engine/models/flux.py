@@ -1,0 +1,191 @@
+"""Flux.1 ([dev], [schnell]): a rectified-flow transformer conditioned on T5 and CLIP-L.
+
+Prompts: CLIP-L's pooled output (77 tokens) and T5's last hidden states, padded to
+``max_sequence_length`` tokens (512, or the T5 tokenizer's own limit when lower), as FluxPipeline
+encodes them. The transformer takes latents packed 2×2 into a sequence of 4×16-channel tokens,
+with (0, row, column) position ids for the image tokens and zeros for the text tokens, the
+timestep as σ (timestep / 1000), and for [dev] a guidance value, the profile's training guidance.
+The VAE's latents are shifted then scaled (its ``shift_factor``); the latent cache does that.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import DbtuiError
+from engine.models.family import Components, ImageGeometry, TextEmbeddings
+from engine.models.flow_objective import FlowObjective
+from engine.models.parts import load_clip_tokenizer, load_vae
+
+if TYPE_CHECKING:
+    import torch
+
+MAX_SEQUENCE_LENGTH = 512  # Flux.1's T5 context, as FluxPipeline defaults to
+PATCH = 2  # latents are packed 2×2 into one token
+# Where a Flux LoRA trains when the profile names no modules: every attention projection of the
+# image and text streams and their feed-forward layers in the double-stream blocks, and the
+# attention projections and MLP input of the single-stream blocks (as diffusers' and SimpleTuner's
+# Flux scripts choose). ``attn.`` and ``ff.`` anchor the names so the output layer stays out.
+LORA_TARGETS = (
+    "attn.to_q", "attn.to_k", "attn.to_v", "attn.to_out.0",
+    "attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj", "attn.to_add_out",
+    "ff.net.0.proj", "ff.net.2", "ff_context.net.0.proj", "ff_context.net.2",
+    "proj_mlp",
+)
+
+
+class FluxSettingsError(DbtuiError):
+    """A profile setting Flux cannot honour."""
+
+
+def pack(latents: torch.Tensor) -> torch.Tensor:
+    """(batch, channels, h, w) latents as (batch, h/2 · w/2, channels · 4) tokens, row by row."""
+    from diffusers import FluxPipeline
+
+    batch, channels, height, width = latents.shape
+    return FluxPipeline._pack_latents(latents, batch, channels, height, width)
+
+
+def unpack(tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The inverse of ``pack`` for latents of ``height`` × ``width``."""
+    from diffusers import FluxPipeline
+
+    return FluxPipeline._unpack_latents(tokens, height, width, 1)  # 1: sizes are in latent pixels already
+
+
+def image_ids(height: int, width: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """(0, row, column) of each packed token of ``height`` × ``width`` latents."""
+    from diffusers import FluxPipeline
+
+    return FluxPipeline._prepare_latent_image_ids(1, height // PATCH, width // PATCH, device, dtype)
+
+
+def sequence_length(tokenizer: Any) -> int:
+    return min(MAX_SEQUENCE_LENGTH, tokenizer.model_max_length)
+
+
+class Flux:
+    id = "flux"
+    label = "Flux.1"
+    text_encoder_names = ("text_encoder", "text_encoder_2")
+    denoiser_name = "transformer"
+    default_lora_targets = LORA_TARGETS
+    default_resolution = 1024
+
+    def recognises(self, model_index: dict[str, Any]) -> bool:
+        return model_index.get("_class_name") == "FluxPipeline"
+
+    def load(self, folder: Path, *, vae: str | None, tokenizer: str | None) -> Components:
+        from diffusers import FlowMatchEulerDiscreteScheduler
+        from transformers import T5TokenizerFast
+
+        return Components(
+            family=self,
+            folder=folder,
+            tokenizers=[load_clip_tokenizer(folder, "tokenizer", tokenizer),
+                        T5TokenizerFast.from_pretrained(folder, subfolder="tokenizer_2")],
+            text_encoders=[self.load_text_encoder(folder, i) for i in range(2)],
+            vae=load_vae(folder, vae),
+            unet=self.load_denoiser(folder),
+            noise_scheduler=FlowMatchEulerDiscreteScheduler.from_pretrained(folder, subfolder="scheduler"),
+        )
+
+    def load_denoiser(self, folder: Path) -> Any:
+        from diffusers import FluxTransformer2DModel
+
+        return FluxTransformer2DModel.from_pretrained(folder, subfolder="transformer")
+
+    def load_text_encoder(self, folder: Path, index: int) -> Any:
+        from transformers import CLIPTextModel, T5EncoderModel
+
+        kind = T5EncoderModel if index == 1 else CLIPTextModel
+        return kind.from_pretrained(folder, subfolder=self.text_encoder_names[index])
+
+    def check_profile(self, profile: Any) -> None:
+        training = profile.training
+        if training.min_snr_gamma:
+            raise FluxSettingsError("min-SNR weighting is for noise-schedule models; Flux trains by flow matching, which has "
+                                    "no SNR to clip: remove training.min_snr_gamma (training.flow.loss_weighting offers "
+                                    "sigma_sqrt and cosmap)")
+        if training.clip_skip != 1:
+            raise FluxSettingsError("Flux uses CLIP-L's pooled output and T5's last layer, so clip_skip has nothing to "
+                                    "skip: set training.clip_skip = 1")
+        if training.train_text_encoder:
+            raise FluxSettingsError("training Flux's text encoders is not supported yet: set training.train_text_encoder "
+                                    "= false (the transformer's LoRA learns the identifier on its own)")
+
+    def latent_multiple(self, denoiser: Any) -> int:
+        return PATCH
+
+    def objective(self, scheduler: Any, training: Any = None) -> FlowObjective:
+        from engine.profile.schema import FlowSection
+
+        settings = training.flow if training is not None and training.flow is not None else FlowSection()
+        return FlowObjective(scheduler, settings, PATCH)
+
+    def encode_text(self, tokenizers: list[Any], text_encoders: list[Any], captions: list[str], clip_skip: int,
+                    device: torch.device) -> TextEmbeddings:
+        """CLIP-L's pooled output ("pooled") and T5's hidden states ("hidden"), as FluxPipeline.encode_prompt."""
+        from engine.models.clip_text import token_ids
+
+        clip, t5 = text_encoders
+        pooled = clip(token_ids(tokenizers[0], captions, device), output_hidden_states=False).pooler_output
+        ids = tokenizers[1](captions, padding="max_length", max_length=sequence_length(tokenizers[1]), truncation=True,
+                            return_tensors="pt").input_ids.to(device)
+        return {"hidden": t5(ids, output_hidden_states=False)[0], "pooled": pooled}
+
+    def denoise(self, unet: Any, noisy: torch.Tensor, timesteps: torch.Tensor, text: TextEmbeddings,
+                geometry: list[ImageGeometry], training: Any = None) -> torch.Tensor:
+        import torch
+
+        height, width = noisy.shape[-2:]
+        hidden = text["hidden"]
+        config = getattr(unet, "module", unet).config  # under DDP
+        guidance = None
+        if config.guidance_embeds:
+            value = training.flow.guidance if training is not None and training.flow is not None else 1.0
+            guidance = torch.full((noisy.shape[0],), value, device=noisy.device, dtype=torch.float32)
+        prediction = unet(
+            hidden_states=pack(noisy),
+            encoder_hidden_states=hidden,
+            pooled_projections=text["pooled"],
+            timestep=timesteps / 1000,
+            img_ids=image_ids(height, width, noisy.device, noisy.dtype),
+            txt_ids=torch.zeros(hidden.shape[1], 3, device=noisy.device, dtype=noisy.dtype),
+            guidance=guidance,
+            return_dict=False,
+        )[0]
+        return unpack(prediction, height, width)
+
+    def pipeline(self, components: Components, unet: Any, text_encoders: list[Any], scheduler: Any) -> Any:
+        from diffusers import FluxPipeline
+
+        return FluxPipeline(
+            scheduler=scheduler, vae=components.vae, text_encoder=text_encoders[0], tokenizer=components.tokenizers[0],
+            text_encoder_2=text_encoders[1], tokenizer_2=components.tokenizers[1], transformer=unet,
+        )
+
+    def sampling_scheduler(self, training_scheduler: Any) -> Any:
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        return FlowMatchEulerDiscreteScheduler.from_config(training_scheduler.config)
+
+    def latents_for_vae(self, pipe: Any, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        vae = pipe.vae
+        latents = pipe._unpack_latents(latents, height, width, pipe.vae_scale_factor).to(vae.dtype)
+        return latents / vae.config.scaling_factor + vae.config.shift_factor
+
+    def prompt_kwargs(self, positive: TextEmbeddings, negative: TextEmbeddings) -> dict[str, Any]:
+        # Flux.1 is guidance-distilled: the guidance value steers it, with no negative prompt pass.
+        return {"prompt_embeds": positive["hidden"], "pooled_prompt_embeds": positive["pooled"]}
+
+    def export_lora(self, out_dir: Path, unet: Any, text_encoders: list[Any] | None) -> Path:
+        from engine.convert.flux_lora import export_flux_lora
+
+        return export_flux_lora(out_dir, unet)
+
+    def export_lora_kohya(self, lora_dir: Path, out_file: Path, emit: Any = None) -> Path:
+        from engine.convert.flux_lora import flux_lora_to_kohya
+
+        return flux_lora_to_kohya(lora_dir, out_file, emit=emit)

@@ -1,0 +1,38 @@
+"""What SD1/SD2 and SDXL share as families: a UNet denoiser trained on a DDPM noise schedule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.models.noise_objective import NoiseObjective, multistep_sampler, refuse_flow_settings, scaled_for_vae
+from engine.models.parts import UNET_ATTENTION_TARGETS, load_unet, unet_latent_multiple
+
+if TYPE_CHECKING:
+    import torch
+
+
+class UNetNoiseFamily:
+    """The UNet-and-noise-schedule half of the family protocol; subclasses add their text encoders."""
+
+    label = ""
+    denoiser_name = "unet"
+    default_lora_targets = UNET_ATTENTION_TARGETS
+
+    def load_denoiser(self, folder: Path) -> Any:
+        return load_unet(folder)
+
+    def check_profile(self, profile: Any) -> None:
+        refuse_flow_settings(profile, self.label)
+
+    def latent_multiple(self, denoiser: Any) -> int:
+        return unet_latent_multiple(denoiser)
+
+    def objective(self, scheduler: Any, training: Any = None) -> NoiseObjective:
+        return NoiseObjective(scheduler)
+
+    def sampling_scheduler(self, training_scheduler: Any) -> Any:
+        return multistep_sampler(training_scheduler)
+
+    def latents_for_vae(self, pipe: Any, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        return scaled_for_vae(pipe.vae, latents)
