@@ -55,6 +55,7 @@ class RunSummary:
     status: str  # engine.runs.folder.run_status: "running", "finished", "stopped", "failed", "crashed"…
     step: int
     total_steps: int
+    best_step: int | None = None  # the step to keep by [evaluation]'s scores (engine/evaluation/best.py)
 
 
 class Engine(Protocol):
@@ -72,6 +73,12 @@ class Engine(Protocol):
     def follow_run(self, folder: Path, stop: Callable[[], bool]) -> Iterator[Event]: ...
     def control(self, folder: Path, what: str) -> None: ...
     def list_runs(self, output_dir: str) -> list[RunSummary]: ...
+    def kept_checkpoints(self, folder: Path) -> list[int]:
+        """The steps of the run's complete checkpoints, oldest first."""
+    def export_checkpoint(self, folder: Path, step: int, emit: Emit | None = None) -> dict[str, str]:
+        """The checkpoint's outputs into RUN/exports/step-N/; {format: path}."""
+    def write_report(self, folder: Path) -> Path:
+        """RUN/report.html, written again from the run folder; its path."""
 
 
 def model_kind(source: str) -> str:
@@ -177,11 +184,30 @@ class RealEngine:
         request(RunFolder(Path(folder)), what)
 
     def list_runs(self, output_dir: str) -> list[RunSummary]:
+        from engine.evaluation.best import best_step_of_run
         from engine.runs.folder import list_runs, run_status
 
         runs = []
         for folder in list_runs(Path(output_dir)):
             state = folder.read_state()
+            best = best_step_of_run(folder.events)
             runs.append(RunSummary(folder.path, run_status(state), state.step if state else 0,
-                                   state.total_steps if state else 0))
+                                   state.total_steps if state else 0, best.step if best else None))
         return runs
+
+    def kept_checkpoints(self, folder: Path) -> list[int]:
+        from engine.runs.checkpoints import complete_checkpoints
+        from engine.runs.folder import RunFolder
+
+        return [step for step, _ in complete_checkpoints(RunFolder(Path(folder)))]
+
+    def export_checkpoint(self, folder: Path, step: int, emit: Emit | None = None) -> dict[str, str]:
+        from engine.runs.export import export_checkpoint
+
+        _transformers_loaded()
+        return export_checkpoint(Path(folder), step, emit=emit)
+
+    def write_report(self, folder: Path) -> Path:
+        from engine.runs.report import write_report
+
+        return write_report(Path(folder))

@@ -18,6 +18,7 @@ COMMANDS = [
     "dbtui.cli.cmd_demo",
     "dbtui.cli.cmd_runs",
     "dbtui.cli.cmd_export",
+    "dbtui.cli.cmd_report",
     "dbtui.cli.cmd_dataset",
     "dbtui.cli.cmd_hardware",
     "dbtui.cli.cmd_fit",

@@ -20,9 +20,9 @@ class AttachScreen(ModalScreen[Path | None]):
     HELP = """\
 ## Attach to a run
 
-The runs in the folder above, with their status and progress. Enter on a run opens its
-dashboard; type another folder and press Enter to list its runs. Esc goes back.
-Attaching only watches: the run is not changed.
+The runs in the folder above, with their status, progress and, when `[evaluation]` scored
+them, the best step so far. Enter on a run opens its dashboard; type another folder and
+press Enter to list its runs. Esc goes back. Attaching only watches: the run is not changed.
 """
     CSS_PATH = "attach.tcss"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
@@ -53,7 +53,8 @@ Attaching only watches: the run is not changed.
         options.clear_options()
         for run in runs:
             progress = f"{run.step}/{run.total_steps}" if run.total_steps else ""
-            options.add_option(Option(f"{run.path.name:<28} {run.status:<9} {progress}", id=str(run.path)))
+            best = f"  best {run.best_step}" if run.best_step is not None else ""
+            options.add_option(Option(f"{run.path.name:<28} {run.status:<9} {progress:<11}{best}".rstrip(), id=str(run.path)))
         if runs:
             options.highlighted = 0
         note = f"{len(runs)} run(s) in {output_dir}/ (Enter attaches)" if runs else f"no runs in {output_dir}/"

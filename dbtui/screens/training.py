@@ -1,4 +1,5 @@
-"""Step 5: start (or attach to) a run and watch it: loss, speed, memory, samples, warnings."""
+"""Step 5: start (or attach to) a run and watch it: loss, scores, speed, memory, samples, warnings;
+when it ends, export its best step and write its report."""
 
 from __future__ import annotations
 
@@ -21,13 +22,18 @@ from dbtui.widgets.key_footer import KeyFooter
 from dbtui.widgets.loss_plot import LossHistory, LossPlot
 from dbtui.widgets.preview import ImagePreview
 from dbtui.widgets.run_stats import RunStats
+from dbtui.widgets.score_plot import ScoreHistory, ScorePanel, best_line
 from dbtui.widgets.wizard_nav import StepIndicator
-from engine.events import (CheckpointSaved, PhaseFinished, PhaseProgress, PhaseStarted, RunFailed, RunFinished,
-                           RunStarted, SampleSaved, StepEnded, Warning)
+from engine.evaluation.best import BestStep
+from engine.events import (CheckpointSaved, Event, PhaseFinished, PhaseProgress, PhaseStarted, RunFailed, RunFinished,
+                           RunStarted, SampleSaved, SamplesScored, StepEnded, Warning)
 from engine.profile import ProfileError
 from engine.runs.folder import CRASHED
+from engine.runs.keep import Keep, how_to_keep
 
 CONTROLS = [("stop", "Stop & save", "s"), ("save", "Save now", "c"), ("sample", "Sample now", "p"), ("detach", "Detach", "d")]
+# What a run that has ended offers instead of the first three controls.
+END_ACTIONS = [("export", "Export best", "e"), ("report", "Report", "r")]
 
 
 class TrainingScreen(WizardScreen):
@@ -42,6 +48,12 @@ The run, live: loss curve, speed, memory, the latest samples and the log.
 now, **d** detaches: the run goes on without the wizard. Attach again from the start
 screen, or follow it with `tail -f RUN/events.jsonl`.
 
+With `[evaluation]` on, the scores of each preview round are drawn under the loss: subject
+fidelity (the mean of DINO and CLIP-I), prompt fidelity (CLIP-T) and class drift, with the best
+step so far. When the run ends, **e** exports the best step's checkpoint (or the nearest kept
+one) into `RUN/exports/step-N/`, and **r** writes `RUN/report.html`: curves, previews, the step
+to keep and why, and the profile (in `dbtui serve` it opens in the browser).
+
 Watch out: samples that copy the training pictures, or a loss that climbs, mean too many
 steps or too high a learning rate; stop and keep an earlier checkpoint.
 """
@@ -51,6 +63,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         Binding("c", "control('save')", "Save now"),
         Binding("p", "control('sample')", "Sample"),
         Binding("d", "detach", "Detach"),
+        # Off the footer (it is full at 80 columns): the buttons of an ended run show these keys.
+        Binding("e", "export_best", "Export best", show=False),
+        Binding("r", "report", "Report", show=False),
     ]
 
     @dataclass
@@ -59,17 +74,48 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
 
         status: str
 
+    @dataclass
+    class ExportOffered(Message):
+        """How to keep the best step of the run that ended."""
+
+        keep: Keep
+
+    @dataclass
+    class ExportProgress(Message):
+        event: Event
+
+        def can_replace(self, message: Message) -> bool:
+            old, new = getattr(message, "event", None), self.event
+            return (isinstance(message, TrainingScreen.ExportProgress) and isinstance(new, PhaseProgress)
+                    and isinstance(old, PhaseProgress) and old.phase == new.phase)
+
+    @dataclass
+    class ExportEnded(Message):
+        """``outputs`` is None when the export failed (a WorkFailed says why)."""
+
+        step: int
+        outputs: dict[str, str] | None
+
+    @dataclass
+    class ReportWritten(Message):
+        path: Path
+
     def __init__(self, session, engine) -> None:
         super().__init__(session, engine)
         self.history = LossHistory()
+        self.scores = ScoreHistory()
         self.folder: Path | None = session.run_folder
         self.finished = False
         self.total_steps = 0  # of the run being followed, from its run_started event
+        self.keep: Keep | None = None  # the export offered when the run ended with a best step
+        self.best_logged: int | None = None
 
     def compose(self) -> ComposeResult:
         yield StepIndicator(self.STEP)
         with Horizontal(id="tr-top"):
-            yield LossPlot(self.history, id="tr-plot")
+            with Vertical(id="tr-plots"):
+                yield LossPlot(self.history, id="tr-plot")
+                yield ScorePanel(self.scores, id="tr-scores")
             with Vertical(id="tr-side"):
                 yield RunStats(id="tr-stats")
                 yield ImagePreview(id="tr-samples")
@@ -78,7 +124,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             yield ProgressBar(id="tr-progress", show_eta=False)
         yield Log(id="tr-log", max_lines=500)
         with Horizontal(id="tr-buttons"):
-            for what, label, key in CONTROLS:
+            for what, label, key in CONTROLS[:3] + END_ACTIONS + CONTROLS[3:]:
                 yield Button(f"{label} ({key})", id=f"tr-{what}", compact=True)
         yield KeyFooter()
 
@@ -148,6 +194,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self._ended(message.status, f"the trainer process ended without a last word; see {self.folder}/logs/trainer.log. "
                     + resume)
         self.notify(f"The trainer process is gone. {resume}.", title=f"Run {message.status}", severity="error", timeout=15)
+        self._offer_export()
 
     def on_engine_event(self, message: EngineEvent) -> None:
         event, log = message.event, self.query_one(Log)
@@ -162,7 +209,10 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             resumed = f", resumed at step {event.resumed_from_step}" if event.resumed_from_step else ""
             log.write_line(f"Run started: {event.total_steps} steps{resumed}")
             self.total_steps = event.total_steps
+            self.query_one(ScorePanel).add(event)
             self._live_again()
+        elif isinstance(event, SamplesScored):
+            self._scored(event)
         elif isinstance(event, PhaseStarted):
             phase.update(event.phase.replace("_", " "))
             bar.display = event.total is not None
@@ -182,15 +232,44 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             log.write_line(f"⚠ {event.message}" + (f" — {event.advice}" if event.advice else ""))
         elif isinstance(event, RunFinished):
             self._ended(event.status, "; ".join(f"{k}: {v}" for k, v in event.outputs.items()) or "no outputs", event.step)
+            if event.status == "finished":
+                self._offer_export(finished_at=event.step)
+            else:
+                self._offer_export()
         elif isinstance(event, RunFailed):
             self._ended("failed", event.reason + (f" — {event.advice}" if event.advice else ""))
             self.notify(event.reason, title="Training failed", severity="error", timeout=15)
+            self._offer_export()
+
+    def _scored(self, event: SamplesScored) -> None:
+        self.query_one(ScorePanel).add(event)
+        s = event.scores
+
+        def score(key: str) -> str:
+            return "–" if s.get(key) is None else f"{s[key]:.3f}"
+
+        log = self.query_one(Log)
+        log.write_line(f"Scores at step {event.step}: subject {score('subject')} · CLIP-T {score('clip_t')} · "
+                       f"drift {score('class_drift')}")
+        best = self.scores.best
+        if best is not None and best.step != self.best_logged:
+            self.best_logged = best.step
+            log.write_line(f"{best_line(best).capitalize()} ({best.describe()})")
 
     def _live_again(self) -> None:
         """A resume continues the same run: what ended it before is history, the controls work again."""
         self.finished = False
+        self.keep = None
         for what, _, _ in CONTROLS[:3]:
             self.query_one(f"#tr-{what}", Button).disabled = False
+        self._show_end_actions(False)
+
+    def _show_end_actions(self, ended: bool) -> None:
+        """An ended run's buttons (report; export once offered) in place of the controls it no longer takes."""
+        for what, _, _ in CONTROLS[:3]:
+            self.query_one(f"#tr-{what}", Button).display = not ended
+        self.query_one("#tr-report", Button).display = ended
+        self.query_one("#tr-export", Button).display = ended and self.keep is not None and self.keep.export_step is not None
 
     def _ended(self, status: str, detail: str, step: int | None = None) -> None:
         self.finished = True
@@ -203,6 +282,113 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self.query_one(Log).write_line(f"Run {status}: {detail}")
         for what, _, _ in CONTROLS[:3]:
             self.query_one(f"#tr-{what}", Button).disabled = True
+        self._show_end_actions(True)
+
+    # -- keeping the best step ---------------------------------------------------------------
+
+    def _offer_export(self, finished_at: int | None = None) -> None:
+        """When the run was scored, find how to keep its best step (the kept checkpoints are on disk)."""
+        best = self.scores.best
+        if best is not None and self.folder is not None:
+            self.find_export(self.folder, best, finished_at)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="keep")
+    def find_export(self, folder: Path, best: BestStep, finished_at: int | None) -> None:
+        try:
+            self.post_message(self.ExportOffered(how_to_keep(best, self.engine.kept_checkpoints(folder), finished_at)))
+        except Exception as error:  # noqa: BLE001 - shown to the user
+            self.post_message(WorkFailed("Listing the checkpoints", str(error)))
+
+    def on_training_screen_export_offered(self, message: ExportOffered) -> None:
+        if not self.finished:
+            return  # the run was resumed meanwhile: its next end brings a new offer
+        keep = self.keep = message.keep
+        log = self.query_one(Log)
+        log.write_line(f"Best step {keep.best.step}: {keep.advice(str(self.folder))}")
+        if keep.export_step is None:
+            return
+        button = self.query_one("#tr-export", Button)
+        which = "best" if keep.exact else f"nearest to best {keep.best.step}"
+        button.label = f"Export step {keep.export_step} ({which}) (e)"
+        button.disabled = False
+        self._show_end_actions(True)
+        if not keep.exact:
+            self.notify(f"Step {keep.best.step} has no kept checkpoint; step {keep.export_step} is the nearest. "
+                        "e exports it.", title="Best step")
+
+    def action_export_best(self) -> None:
+        keep = self.keep
+        if keep is None or keep.export_step is None or self.folder is None:
+            self.notify("No best step to export: it is offered when a scored run ends with a kept checkpoint.",
+                        severity="warning")
+            return
+        button = self.query_one("#tr-export", Button)
+        if button.disabled:
+            return  # under way, or done
+        button.disabled = True
+        button.label = f"Exporting step {keep.export_step}…"
+        self.export(self.folder, keep.export_step)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="export")
+    def export(self, folder: Path, step: int) -> None:
+        try:
+            outputs = self.engine.export_checkpoint(folder, step,
+                                                    emit=lambda event: self.post_message(self.ExportProgress(event)))
+        except Exception as error:  # noqa: BLE001 - shown to the user
+            self.post_message(WorkFailed(f"Exporting step {step}", str(error)))
+            outputs = None
+        self.post_message(self.ExportEnded(step, outputs))
+
+    def on_training_screen_export_progress(self, message: ExportProgress) -> None:
+        event = message.event
+        bar, phase = self.query_one("#tr-progress", ProgressBar), self.query_one("#tr-phase", Label)
+        if isinstance(event, PhaseStarted):
+            phase.update(f"export: {event.phase.replace('_', ' ')}")
+            bar.display = event.total is not None
+            bar.update(total=event.total, progress=0)
+        elif isinstance(event, PhaseProgress):
+            bar.update(total=event.total, progress=event.done)
+        elif isinstance(event, Warning):
+            self.query_one(Log).write_line(f"⚠ {event.message}" + (f" — {event.advice}" if event.advice else ""))
+
+    def on_training_screen_export_ended(self, message: ExportEnded) -> None:
+        button = self.query_one("#tr-export", Button)
+        self.query_one("#tr-phase", Label).update(self.query_one(RunStats).status)
+        if message.outputs is None:
+            button.disabled = False
+            button.label = f"Export step {message.step} (e)"
+            return
+        where = Path(self.folder or ".") / "exports" / f"step-{message.step}"
+        button.label = f"Step {message.step} exported"
+        log = self.query_one(Log)
+        log.write_line(f"Exported step {message.step} into {where}/")
+        for kind, path in message.outputs.items():
+            log.write_line(f"  {kind}: {path}")
+        self.notify(f"Step {message.step} is in {where}/", title="Exported")
+
+    # -- the report ------------------------------------------------------------------------
+
+    def action_report(self) -> None:
+        if self.folder is None:
+            self.notify("No run yet.", severity="warning")
+            return
+        self.report(self.folder)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="report")
+    def report(self, folder: Path) -> None:
+        try:
+            self.post_message(self.ReportWritten(self.engine.write_report(folder)))
+        except Exception as error:  # noqa: BLE001 - shown to the user
+            self.post_message(WorkFailed("Writing the report", str(error)))
+
+    def on_training_screen_report_written(self, message: ReportWritten) -> None:
+        self.query_one(Log).write_line(f"Report: {message.path}")
+        if self.app.is_web:  # dbtui serve: the browser running the app opens the page
+            self.app.deliver_text(message.path, save_filename=message.path.name, open_method="browser",
+                                  mime_type="text/html", encoding="utf-8")
+        else:
+            self.notify(f"{message.path}: open it in a browser (over SSH: copy it with scp, or see `dbtui report --help`).",
+                        title="Report written", timeout=10)
 
     def _poll_nvml(self) -> None:
         used = gpu_live.used_vram_mb()
@@ -229,3 +415,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             self.action_detach()
         elif what in ("stop", "save", "sample"):
             self.action_control(what)
+        elif what == "export":
+            self.action_export_best()
+        elif what == "report":
+            self.action_report()

@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.runs.in_process import train
     from engine.runs.checkpoints import CheckpointError, latest_checkpoint
     from engine.runs.folder import RunFolder, TrainerLock
+    from engine.runs.report import write_report_at_end
     from engine.runs.supervisor import Supervisor
 
     folder = RunFolder(args.run_dir).create()
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             supervisor.write_state(result.status, result.step, result.total_steps, supervisor.trainer.last_loss if supervisor.trainer else None)
             if result.status == "stopped":
                 print(f"stopped at step {result.step}; resume with: dbtui run {folder.profile} --resume", flush=True)
+            write_report_at_end(folder.path)
         return 0
     except DbtuiError as error:
         if main_process:

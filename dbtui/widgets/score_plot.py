@@ -1,0 +1,113 @@
+"""The scores of [evaluation]'s rounds under the loss curve, and the best step so far.
+
+Hidden until a ``samples_scored`` event arrives, so a run without scoring looks as it always did.
+A round comes every few hundred steps, so the plot is redrawn on each one rather than on a timer.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.color import Color
+from textual.containers import Vertical
+from textual.widgets import Static
+from textual_plotext import PlotextPlot
+
+from engine.evaluation.best import BestStep, best_step
+from engine.events import Event, RunStarted, SamplesScored
+
+# (score key, legend label, colour), in the report's order (engine/runs/report.py). Colours are RGB,
+# not the terminal's named ones, which themes may draw alike; subject fidelity and its parts are blues.
+SERIES = (
+    ("subject", "subject", "#38bdf8"),
+    ("dino", "DINO", "#818cf8"),
+    ("clip_i", "CLIP-I", "#c084fc"),
+    ("clip_t", "CLIP-T", "#4ade80"),
+    ("class_drift", "drift", "#f87171"),
+)
+BEST_COLOUR = "#fbbf24"
+
+
+def rgb(colour: str) -> tuple[int, int, int]:
+    """plotext's form of a hex colour."""
+    return Color.parse(colour).rgb
+
+
+class ScoreHistory:
+    """The run's scored rounds (the latest per step, as the best-step rule counts them)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []  # what best_step reads: run starts (the tolerance) and rounds
+        self.rounds: dict[int, dict[str, float | None]] = {}
+
+    def add(self, event: RunStarted | SamplesScored) -> None:
+        self.events.append(event)
+        if isinstance(event, SamplesScored):
+            self.rounds[event.step] = event.scores
+
+    def series(self, key: str) -> tuple[list[int], list[float]]:
+        points = [(step, scores[key]) for step, scores in sorted(self.rounds.items()) if scores.get(key) is not None]
+        return [step for step, _ in points], [value for _, value in points]  # type: ignore[misc]
+
+    @property
+    def best(self) -> BestStep | None:
+        return best_step(self.events)
+
+
+def best_line(best: BestStep | None) -> str:
+    return f"best step so far: {best.step}" if best else "best step so far: none yet"
+
+
+class ScorePlot(PlotextPlot):
+    def __init__(self, history: ScoreHistory, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.history = history
+        self.drawn: dict[str, tuple[list[int], list[float]]] = {}  # what the last redraw plotted, by score
+
+    def redraw(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        best = self.history.best
+        plt.title(f"scores · {best_line(best)}")
+        plt.frame(False)  # two more rows for the curves: the panel has about eight at 80×24
+        self.drawn = {}
+        for key, _, colour in SERIES[1:] + SERIES[:1]:  # subject fidelity last, drawn over its two parts
+            steps, values = self.history.series(key)
+            if steps:
+                plt.plot(steps, values, marker="braille", color=rgb(colour))
+                self.drawn[key] = (steps, values)
+        # The scored steps themselves while they are few, else five whole steps across.
+        steps = sorted(self.history.rounds)
+        ticks = steps if len(steps) <= 5 else sorted({round(steps[0] + i * (steps[-1] - steps[0]) / 4) for i in range(5)})
+        plt.xticks(ticks, [str(tick) for tick in ticks])
+        if best is not None:
+            plt.vline(best.step, rgb(BEST_COLOUR))
+        self.refresh()
+
+
+class ScorePanel(Vertical):
+    """A legend line over the score plot; shown from the first scored round on."""
+
+    DEFAULT_CSS = """
+    ScorePanel { height: 1fr; display: none; }
+    ScorePanel.-scored { display: block; }
+    ScorePanel > .legend { height: 1; padding: 0 1; }
+    """
+
+    def __init__(self, history: ScoreHistory, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.history = history
+
+    def compose(self) -> ComposeResult:
+        legend = Text()
+        for _, label, colour in SERIES:
+            legend.append("━", style=f"bold {colour}").append(f"{label} ")
+        yield Static(legend, classes="legend")
+        yield ScorePlot(self.history)
+
+    def add(self, event: RunStarted | SamplesScored) -> None:
+        """Take an event; a scored round shows the panel and redraws the plot."""
+        self.history.add(event)
+        if isinstance(event, SamplesScored):
+            self.add_class("-scored")
+            self.query_one(ScorePlot).redraw()

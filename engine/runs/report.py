@@ -1,0 +1,446 @@
+"""``RUN/report.html``: one self-contained page that says how a run went and which step to keep.
+
+The trainer process writes it when a run ends (finished or stopped) and ``dbtui report RUN``
+writes it again from the folder alone (a crashed run, a run copied elsewhere). It reads
+events.jsonl, samples/, evaluation/, checkpoints/ and profile.toml, and never imports torch.
+
+Nothing in the page loads from elsewhere: the curves are inline SVG and the pictures are base64
+JPEGs, each scaled down to ``IMAGE_CAP`` pixels on its long side, so it opens from disk, over
+``ssh -L`` or through ``dbtui serve`` with no network.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import DbtuiError
+from engine.evaluation.best import BestStep, best_step
+from engine.events import Event, RunFailed, RunFinished, RunStarted, SamplesScored, StepEnded, Warning
+from engine.runs.checkpoints import complete_checkpoints
+from engine.runs.folder import RunFolder, run_status
+from engine.runs.keep import how_to_keep
+from engine.runs.sinks import read_events
+
+REPORT = "report.html"
+IMAGE_CAP = 768  # px: the long side of every embedded picture, so many rounds still make a page a browser opens at once
+JPEG_QUALITY = 85
+MIN_SHOWN = 384  # px: pictures with a shorter long side are shown enlarged by a whole factor
+LOSS_POINTS = 600  # the loss curve's points at most (bucket means), whatever the number of steps
+
+# (score key, label, colour, line width, dashed), in the dashboard's order (dbtui/widgets/score_plot.py).
+SCORES = (
+    ("subject", "subject fidelity", "#2563eb", 2.6, False),
+    ("dino", "DINO", "#60a5fa", 1.4, True),
+    ("clip_i", "CLIP-I", "#a855f7", 1.4, True),
+    ("clip_t", "CLIP-T (prompt fidelity)", "#16a34a", 2.0, False),
+    ("class_drift", "class drift", "#dc2626", 2.0, False),
+)
+BEST_COLOUR = "#f59e0b"
+STEP_FOLDER = re.compile(r"step-(\d+)$")
+
+
+class NotARunError(DbtuiError):
+    """The folder holds no run to report on."""
+
+
+@dataclass
+class RunRecord:
+    """What the report shows, read from a run folder."""
+
+    folder: RunFolder
+    status: str
+    started: RunStarted | None = None
+    losses: dict[int, tuple[float, float]] = field(default_factory=dict)  # step → (loss, smoothed)
+    rounds: dict[int, SamplesScored] = field(default_factory=dict)  # step → its latest scores
+    warnings: list[str] = field(default_factory=list)
+    end: RunFinished | RunFailed | None = None
+    first_time: float | None = None
+    last_time: float | None = None
+    best: BestStep | None = None
+    kept: list[int] = field(default_factory=list)
+
+    @property
+    def last_step(self) -> int:
+        return max(self.losses, default=0)
+
+
+def read_run(run_dir: Path) -> RunRecord:
+    folder = RunFolder(Path(run_dir))
+    if not folder.events.is_file():
+        raise NotARunError(f"'{run_dir}' is not a run folder (no events.jsonl); `dbtui runs` lists them")
+    events: list[Event] = list(read_events(folder.events))
+    record = RunRecord(folder, run_status(folder.read_state()))
+    for event in events:
+        record.first_time = record.first_time or event.time
+        record.last_time = event.time
+        if isinstance(event, RunStarted):
+            record.started, record.end = event, None  # a resume: what ended the run before is history
+        elif isinstance(event, StepEnded):
+            record.losses[event.step] = (event.loss, event.smoothed_loss)
+        elif isinstance(event, SamplesScored):
+            record.rounds[event.step] = event
+        elif isinstance(event, Warning):
+            text = event.message + (f" — {event.advice}" if event.advice else "")
+            if text not in record.warnings:
+                record.warnings.append(text)
+        elif isinstance(event, (RunFinished, RunFailed)):
+            record.end = event
+    record.best = best_step(events)
+    record.kept = [step for step, _ in complete_checkpoints(folder)]
+    return record
+
+
+def write_report(run_dir: Path) -> Path:
+    """Write ``RUN/report.html`` (atomically: a reader never sees half a page); returns its path."""
+    record = read_run(run_dir)
+    page = render(record)
+    target = record.folder.path / REPORT
+    partial = target.with_name(f".{REPORT}.{os.getpid()}.tmp")
+    partial.write_text(page, encoding="utf-8")
+    os.replace(partial, target)
+    return target
+
+
+def write_report_at_end(run_dir: Path) -> None:
+    """The trainer's last act: the report, never a reason for a finished run to count as failed."""
+    try:
+        write_report(run_dir)
+    except Exception as error:  # noqa: BLE001 - the model is saved; a page is not worth a failed run
+        print(f"dbtui trainer: report.html was not written ({type(error).__name__}: {error}); "
+              f"`dbtui report {run_dir}` tries again", file=sys.stderr, flush=True)
+
+
+# -- the page ------------------------------------------------------------------------------
+
+
+def render(record: RunRecord) -> str:
+    name = record.folder.path.name
+    body = "\n".join([
+        f"<h1>{_e(name)}</h1>",
+        _summary(record),
+        _choice(record),
+        _loss_section(record),
+        _scores_section(record),
+        _pictures_section(record),
+        _warnings_section(record),
+        _profile_section(record),
+        f'<p class="note">Written by dbtui on {_when(time.time())} from {_e(str(record.folder.path))}. '
+        f"Pictures are scaled to at most {IMAGE_CAP} px.</p>",
+    ])
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>dbtui report: {_e(name)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+
+
+def _summary(record: RunRecord) -> str:
+    profile = record.started.profile if record.started else {}
+    total = record.started.total_steps if record.started else 0
+    rows = [("status", record.status), ("steps", f"{record.last_step} of {total}" if total else str(record.last_step)),
+            ("model", str(profile.get("model", {}).get("pretrained", "–"))),
+            ("method", str(profile.get("training", {}).get("method", "–")))]
+    if record.first_time and record.last_time:
+        rows.append(("time", f"{_when(record.first_time)} to {_when(record.last_time)} "
+                             f"({_duration(record.last_time - record.first_time)})"))
+    if isinstance(record.end, RunFinished):
+        rows += [(f"output: {kind}", path) for kind, path in record.end.outputs.items()]
+    elif isinstance(record.end, RunFailed):
+        rows.append(("failed", record.end.reason + (f" — {record.end.advice}" if record.end.advice else "")))
+    cells = "".join(f"<tr><th>{_e(key)}</th><td>{_e(value)}</td></tr>" for key, value in rows)
+    return f'<table class="facts">{cells}</table>'
+
+
+def _choice(record: RunRecord) -> str:
+    """The chosen step and why, or why there is none."""
+    if not record.rounds:
+        return ("<h2>Which step to keep</h2><p>This run was not scored. With <code>[evaluation] enabled = true</code> "
+                "every preview round is scored and the best step is named here; until then, compare the previews below.</p>")
+    best = record.best
+    if best is None:
+        return ("<h2>Which step to keep</h2><p>No step qualifies yet: the rule needs a scored step after the base model "
+                "whose prompt fidelity (CLIP-T) stays within <code>evaluation.prompt_fidelity_tolerance</code> of the "
+                "start. Compare the previews below.</p>")
+    finished_at = record.end.step if isinstance(record.end, RunFinished) and record.end.status == "finished" else None
+    keep = how_to_keep(best, record.kept, finished_at)
+    return (f'<h2>Which step to keep: <span class="best">step {best.step}</span></h2>'
+            f"<p><strong>{_e(best.describe())}</strong>.</p>"
+            "<p>Why: among the steps scored after the base model, those whose prompt fidelity (CLIP-T) stayed at "
+            f"least the start ({best.start_clip_t:.3f}) minus {best.tolerance:g} qualify; the one with the highest "
+            "subject fidelity (the mean of DINO and CLIP-I) is kept, the earliest on a tie. Past it, DreamBooth "
+            "usually trades prompts for copies of the training pictures.</p>"
+            f"<p>{_e(keep.advice(str(record.folder.path)))}.</p>")
+
+
+def _loss_section(record: RunRecord) -> str:
+    if not record.losses:
+        return "<h2>Loss</h2><p>No training step was recorded.</p>"
+    steps = sorted(record.losses)
+    raw = _bucket_means([(s, record.losses[s][0]) for s in steps], LOSS_POINTS)
+    smooth = _bucket_means([(s, record.losses[s][1]) for s in steps], LOSS_POINTS)
+    chart = line_chart([Series("loss", raw, "#9ca3af", 1.0), Series("smoothed", smooth, "#0e7490", 2.4)],
+                       label="loss over steps", marker=record.best.step if record.best else None)
+    return f"<h2>Loss</h2>{chart}"
+
+
+def _scores_section(record: RunRecord) -> str:
+    if not record.rounds:
+        return ""
+    steps = sorted(record.rounds)
+    series = [Series(label, [(s, record.rounds[s].scores[key]) for s in steps if record.rounds[s].scores.get(key) is not None],
+                     colour, width, dashed=dashed, dots=True) for key, label, colour, width, dashed in SCORES]
+    chart = line_chart([s for s in series if s.points], label="scores over steps",
+                       marker=record.best.step if record.best else None)
+    header = "".join(f"<th>{_e(label)}</th>" for _, label, *_ in SCORES)
+    rows = []
+    for step in steps:
+        scores = record.rounds[step].scores
+        cells = "".join(f"<td>{_score(scores.get(key))}</td>" for key, *_ in SCORES)
+        kept = "kept" if step in record.kept else ""
+        classes = ' class="best"' if record.best and step == record.best.step else ""
+        note = " (base model)" if step == 0 else ""
+        rows.append(f"<tr{classes}><td>{step}{note}</td>{cells}<td>{kept}</td></tr>")
+    table = f'<table class="scores"><tr><th>step</th>{header}<th>checkpoint</th></tr>{"".join(rows)}</table>'
+    return f"<h2>Scores</h2>{chart}{table}"
+
+
+def _pictures_section(record: RunRecord) -> str:
+    samples = _step_folders(record.folder.samples)
+    evaluation = _step_folders(record.folder.path / "evaluation")
+    steps = sorted(set(samples) | set(evaluation))
+    if not steps:
+        return "<h2>Previews</h2><p>No preview was saved (sampling.num_images is 0, or no round came yet).</p>"
+    cards = [_picture_card(record, step, samples.get(step), evaluation.get(step)) for step in steps]
+    return "<h2>Previews</h2>" + "\n".join(cards)
+
+
+def _picture_card(record: RunRecord, step: int, samples: Path | None, evaluation: Path | None) -> str:
+    best = record.best is not None and step == record.best.step
+    title = f"step {step}" + (" (base model)" if step == 0 else "") + (" — best" if best else "")
+    parts = [f'<section class="card{" best" if best else ""}" id="step-{step}"><h3>{_e(title)}</h3><div class="row">']
+    grid = _grid_of(samples)
+    if grid is not None:
+        parts.append(_figure(grid, "preview grid: one row per sample prompt"))
+    eval_grid = _grid_of(evaluation)
+    if eval_grid is not None:
+        scored = record.rounds.get(step)
+        prompts = ", ".join(f"“{row.get('prompt', '')}”" for row in scored.prompts) if scored else ""
+        parts.append(_figure(eval_grid, "evaluation images, one row per prompt" + (f": {prompts}" if prompts else "")))
+    parts.append("</div></section>")
+    return "".join(parts)
+
+
+def _warnings_section(record: RunRecord) -> str:
+    if not record.warnings:
+        return ""
+    items = "".join(f"<li>{_e(text)}</li>" for text in record.warnings)
+    return f"<h2>Warnings</h2><ul>{items}</ul>"
+
+
+def _profile_section(record: RunRecord) -> str:
+    try:
+        text = record.folder.profile.read_text(encoding="utf-8")
+    except OSError:
+        return "<h2>Profile</h2><p>profile.toml is missing from the run folder.</p>"
+    return f"<h2>Profile</h2><p>The resolved profile the trainer ran (profile.toml).</p><pre>{_e(text)}</pre>"
+
+
+# -- pictures ------------------------------------------------------------------------------
+
+
+def _step_folders(parent: Path) -> dict[int, Path]:
+    if not parent.is_dir():
+        return {}
+    found = {}
+    for path in parent.iterdir():
+        match = STEP_FOLDER.match(path.name)
+        if match and path.is_dir():
+            found[int(match.group(1))] = path
+    return found
+
+
+def _grid_of(folder: Path | None) -> Path | None:
+    """The round's grid, or its only picture when there is no grid."""
+    if folder is None:
+        return None
+    grid = folder / "grid.png"
+    if grid.is_file():
+        return grid
+    pictures = sorted(folder.glob("*.png"))
+    return pictures[0] if pictures else None
+
+
+def _figure(path: Path, caption: str) -> str:
+    embedded = image_data_uri(path)
+    if embedded is None:
+        return f'<p class="note">{_e(path.name)} could not be read.</p>'
+    uri, (width, height) = embedded
+    # Tiny pictures (the demo's 64 px) are shown enlarged with sharp pixels; others at their size.
+    zoom = max(1, MIN_SHOWN // max(width, height, 1))
+    size = f'width="{width * zoom}" height="{height * zoom}"' + (' class="zoomed"' if zoom > 1 else "")
+    return f'<figure><img src="{uri}" {size} alt="{_e(caption)}"><figcaption>{_e(caption)}</figcaption></figure>'
+
+
+def image_data_uri(path: Path, cap: int = IMAGE_CAP) -> tuple[str, tuple[int, int]] | None:
+    """The picture as an inline JPEG no larger than ``cap`` on its long side, and its size; None when unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            picture = image.convert("RGB")
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+    picture.thumbnail((cap, cap), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=JPEG_QUALITY)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"), picture.size
+
+
+# -- charts ----------------------------------------------------------------------------------
+# Hand-written SVG: a line chart is a few dozen lines, and a plotting library (matplotlib) would be
+# a large dependency the trainer process does not otherwise need.
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    points: list[tuple[float, float]]
+    colour: str
+    width: float = 1.5
+    dashed: bool = False
+    dots: bool = False
+
+
+def line_chart(series: Sequence[Series], *, label: str, marker: float | None = None,
+               width: int = 760, height: int = 280) -> str:
+    """An SVG line chart of ``series`` over steps, with a dashed line at ``marker`` (the best step)."""
+    left, right, top, bottom = 60, 16, 14, 34
+    xs = [x for s in series for x, _ in s.points] + ([marker] if marker is not None else [])
+    ys = [y for s in series for _, y in s.points if math.isfinite(y)]
+    if not xs or not ys:
+        return ""
+    x_ticks, y_ticks = nice_ticks(min(xs), max(xs)), nice_ticks(min(ys), max(ys))
+    x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1]
+
+    def sx(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * (width - left - right)
+
+    def sy(y: float) -> float:
+        return top + (1 - (y - y0) / (y1 - y0)) * (height - top - bottom)
+
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{_e(label)}">']
+    for y in y_ticks:
+        parts.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{sy(y):.1f}" y2="{sy(y):.1f}"/>'
+                     f'<text class="tick" x="{left - 6}" y="{sy(y) + 4:.1f}" text-anchor="end">{_tick(y)}</text>')
+    for x in x_ticks:
+        parts.append(f'<line class="grid" x1="{sx(x):.1f}" x2="{sx(x):.1f}" y1="{top}" y2="{height - bottom}"/>'
+                     f'<text class="tick" x="{sx(x):.1f}" y="{height - bottom + 16}" text-anchor="middle">{_tick(x)}</text>')
+    parts.append(f'<text class="tick" x="{width - right}" y="{height - 4}" text-anchor="end">step</text>')
+    if marker is not None:
+        parts.append(f'<line x1="{sx(marker):.1f}" x2="{sx(marker):.1f}" y1="{top}" y2="{height - bottom}" '
+                     f'stroke="{BEST_COLOUR}" stroke-width="2" stroke-dasharray="6 4"/>'
+                     f'<text class="tick" x="{sx(marker) + 4:.1f}" y="{top + 10}" fill="{BEST_COLOUR}">best</text>')
+    for s in series:
+        points = [(x, y) for x, y in s.points if math.isfinite(y)]
+        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in points)
+        dash = ' stroke-dasharray="5 3"' if s.dashed else ""
+        parts.append(f'<polyline class="series" data-name="{_e(s.name)}" points="{path}" fill="none" '
+                     f'stroke="{s.colour}" stroke-width="{s.width}"{dash}/>')
+        if s.dots:
+            parts += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{s.colour}"/>' for x, y in points]
+    parts.append("</svg>")
+    legend = "".join(f'<span class="key"><span class="swatch" style="background:{s.colour}"></span>{_e(s.name)}</span>'
+                     for s in series)
+    return f'<figure class="chart">{"".join(parts)}<figcaption>{legend}</figcaption></figure>'
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values that cover [low, high]: steps of 1, 2 or 5 times a power of ten."""
+    if high - low < 1e-12:
+        low, high = low - 0.5, high + 0.5
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    first = math.floor(low / step) * step
+    ticks = [first]
+    while ticks[-1] < high - 1e-12 * step:
+        ticks.append(round(ticks[-1] + step, 12))
+    return ticks
+
+
+def _bucket_means(points: list[tuple[int, float]], limit: int) -> list[tuple[float, float]]:
+    """At most ``limit`` points, each the mean of a run of neighbours (the curve's shape kept)."""
+    points = [(x, y) for x, y in points if math.isfinite(y)]
+    if len(points) <= limit:
+        return [(float(x), y) for x, y in points]
+    size = len(points) / limit
+    out = []
+    for index in range(limit):
+        chunk = points[int(index * size):max(int((index + 1) * size), int(index * size) + 1)]
+        out.append((sum(x for x, _ in chunk) / len(chunk), sum(y for _, y in chunk) / len(chunk)))
+    return out
+
+
+# -- words -----------------------------------------------------------------------------------
+
+
+def _e(text: str) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _score(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _tick(value: float) -> str:
+    return f"{value:g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.1e}"
+
+
+def _when(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds))
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+STYLE = """
+:root { color-scheme: light dark; --fg: #1f2937; --bg: #ffffff; --muted: #6b7280; --line: #e5e7eb; --card: #f9fafb; }
+@media (prefers-color-scheme: dark) {
+  :root { --fg: #e5e7eb; --bg: #111827; --muted: #9ca3af; --line: #374151; --card: #1f2937; }
+}
+body { font: 15px/1.5 system-ui, sans-serif; color: var(--fg); background: var(--bg);
+       max-width: 1100px; margin: 2em auto; padding: 0 1em; }
+h1 { margin-bottom: .2em; }
+h2 { margin-top: 1.6em; border-bottom: 1px solid var(--line); }
+table { border-collapse: collapse; margin: .6em 0; }
+th, td { padding: .2em .7em; text-align: left; border-bottom: 1px solid var(--line); }
+table.scores td, table.scores th { text-align: right; }
+tr.best td { background: rgba(245, 158, 11, .18); font-weight: 600; }
+.best { color: #b45309; }
+code, pre { font-family: ui-monospace, monospace; }
+pre { background: var(--card); padding: 1em; overflow-x: auto; border: 1px solid var(--line); }
+figure { margin: .5em 0; }
+figure img { max-width: 100%; height: auto; }
+img.zoomed { image-rendering: pixelated; }
+figcaption, .note { color: var(--muted); font-size: 13px; }
+svg.chart { width: 100%; height: auto; }
+svg .grid { stroke: var(--line); }
+svg .tick { font-size: 11px; fill: var(--muted); }
+.key { margin-right: 1.2em; white-space: nowrap; }
+.swatch { display: inline-block; width: 1.4em; height: 4px; margin-right: .4em; vertical-align: middle; }
+.card { background: var(--card); border: 1px solid var(--line); padding: .2em 1em .6em; margin: .8em 0; }
+.card.best { border: 2px solid #f59e0b; }
+.row { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
+.row figure { max-width: 48%; }
+"""

@@ -1,0 +1,199 @@
+"""The dashboard with [evaluation]'s scores at 80×24: curves under the loss, the best step so far,
+and, when the run ends, the export of the best step and the report (a fake engine: no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from textual.widgets import Button, Log
+
+from dbtui.app import make_app
+from dbtui.screens.training import TrainingScreen
+from dbtui.session import Session
+from dbtui.widgets.score_plot import ScorePanel, ScorePlot
+from engine.events import Event, PhaseProgress, PhaseStarted, RunFinished, RunStarted, SamplesScored
+from wizard_fakes import FakeEngine, run_events
+
+SIZE = (80, 24)
+# (step, subject fidelity, CLIP-T): step 6 has the best subject but its CLIP-T fell 0.10 from the
+# base model's (more than the 0.02 allowed), so the best step is 4.
+ROUNDS = [(0, 0.40, 0.300), (2, 0.55, 0.296), (4, 0.70, 0.290), (6, 0.80, 0.200)]
+
+
+def scored(step: int, subject: float, clip_t: float) -> SamplesScored:
+    return SamplesScored(time=1.0 + step, step=step, scores={"subject": subject, "dino": subject - 0.05, "clip_i": subject + 0.05,
+                                                            "clip_t": clip_t, "class_drift": step / 100})
+
+
+def scored_run(rounds=ROUNDS, end: Event | None = None) -> list[Event]:
+    """The fake run's events with a scored round at the base model and at every second step."""
+    events = []
+    for event in run_events(6):
+        if isinstance(event, RunFinished):
+            events += [scored(*r) for r in rounds if r[0] == 6]
+            events.append(end or event)
+            continue
+        events.append(event)
+        if isinstance(event, RunStarted):
+            events += [scored(*r) for r in rounds if r[0] == 0]
+        elif event.kind == "step_ended" and event.step in (2, 4):
+            events += [scored(*r) for r in rounds if r[0] == event.step]
+    return events
+
+
+@dataclass
+class ScoredEngine(FakeEngine):
+    """The fake engine with checkpoints kept at ``kept`` and an instant export."""
+
+    kept: list[int] = field(default_factory=lambda: [2, 4])
+
+    def kept_checkpoints(self, folder: Path) -> list[int]:
+        return list(self.kept)
+
+    def export_checkpoint(self, folder: Path, step: int, emit=None) -> dict[str, str]:
+        self.calls.append(("export_checkpoint", str(folder), step))
+        emit(PhaseStarted(phase="export", total=2))
+        emit(PhaseProgress(phase="export", done=2, total=2))
+        return {"diffusers": f"{folder}/exports/step-{step}/diffusers"}
+
+    def write_report(self, folder: Path) -> Path:
+        self.calls.append(("write_report", str(folder)))
+        return Path(folder) / "report.html"
+
+
+async def dashboard(engine: FakeEngine, pilot) -> TrainingScreen:
+    await pilot.press("d")  # the demo
+    await pilot.pause()
+    pilot.app.goto(4)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(0.3)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(0.1)
+    screen = pilot.app.screen
+    assert isinstance(screen, TrainingScreen)
+    return screen
+
+
+def log_text(screen: TrainingScreen) -> str:
+    return "\n".join(screen.query_one(Log).lines)
+
+
+def shown_buttons(screen: TrainingScreen) -> list[str]:
+    return [str(b.label) for b in screen.query("#tr-buttons Button") if b.display]
+
+
+async def test_scores_are_drawn_under_the_loss_with_the_best_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = ScoredEngine(events=scored_run())
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await dashboard(engine, pilot)
+        panel, plot, loss = screen.query_one(ScorePanel), screen.query_one(ScorePlot), screen.query_one("#tr-plot")
+        assert panel.display and panel.region.height >= 6 and loss.region.height >= 6  # both fit at 80×24
+        assert loss.region.bottom <= panel.region.y  # the scores under the loss, in the same column
+        assert set(plot.drawn) == {"subject", "dino", "clip_i", "clip_t", "class_drift"}
+        assert plot.drawn["subject"] == ([0, 2, 4, 6], [0.40, 0.55, 0.70, 0.80])
+        assert plot.drawn["clip_t"][1] == [0.300, 0.296, 0.290, 0.200]
+        assert screen.scores.best is not None and screen.scores.best.step == 4
+        lines = [strip.text for strip in app.screen._compositor.render_strips()]  # the terminal's text
+        scores = "\n".join(line[:loss.region.width] for line in lines[panel.region.y:panel.region.bottom])
+        assert "━subject ━DINO ━CLIP-I ━CLIP-T ━drift" in scores and "best step so far: 4" in scores
+        assert "Scores at step 6: subject 0.800 · CLIP-T 0.200" in log_text(screen)
+
+
+async def test_without_scores_the_score_panel_stays_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = ScoredEngine(events=run_events(6))
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await dashboard(engine, pilot)
+        assert not screen.query_one(ScorePanel).display
+        assert screen.query_one("#tr-plot").region.height == screen.query_one("#tr-top").region.height
+        assert shown_buttons(screen) == ["Report (r)", "Detach (d)"]  # nothing to export: no best step
+        await pilot.press("e")
+        assert not [c for c in engine.calls if c[0] == "export_checkpoint"]
+
+
+async def test_the_ended_run_exports_its_best_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = ScoredEngine(events=scored_run(), kept=[2, 4])
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await dashboard(engine, pilot)
+        assert shown_buttons(screen) == ["Export step 4 (best) (e)", "Report (r)", "Detach (d)"]
+        await pilot.press("e")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.1)
+        assert ("export_checkpoint", "runs/tiny-demo", 4) in engine.calls
+        text = log_text(screen)
+        assert "Exported step 4 into runs/tiny-demo/exports/step-4/" in text
+        assert "diffusers: runs/tiny-demo/exports/step-4/diffusers" in text
+        button = screen.query_one("#tr-export", Button)
+        assert button.disabled and str(button.label) == "Step 4 exported"
+        await pilot.press("e")  # done: not again
+        await pilot.app.workers.wait_for_complete()
+        assert len([c for c in engine.calls if c[0] == "export_checkpoint"]) == 1
+
+        await pilot.press("r")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.1)
+        assert ("write_report", "runs/tiny-demo") in engine.calls
+        assert "Report: runs/tiny-demo/report.html" in log_text(screen)
+
+
+async def test_an_unkept_best_step_offers_the_nearest_kept_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    stopped = RunFinished(time=9.0, step=6, outputs={}, seconds=8.0, status="stopped")
+    engine = ScoredEngine(events=scored_run(end=stopped), kept=[6])
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await dashboard(engine, pilot)
+        assert "Best step 4: step 4's checkpoint was not kept" in log_text(screen)
+        assert "the nearest kept one is step 6" in log_text(screen)
+        assert shown_buttons(screen)[0] == "Export step 6 (nearest to best 4) (e)"
+        await pilot.click("#tr-export")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.1)
+        assert ("export_checkpoint", "runs/tiny-demo", 6) in engine.calls
+
+
+async def test_a_finished_runs_last_step_as_best_needs_no_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    rounds = [(0, 0.40, 0.300), (2, 0.55, 0.296), (4, 0.60, 0.290), (6, 0.80, 0.299)]  # step 6 is the best
+    engine = ScoredEngine(events=scored_run(rounds), kept=[4, 6])
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await dashboard(engine, pilot)
+        assert "Best step 6: step 6 is the run's last: its model is already in runs/tiny-demo/outputs/" in log_text(screen)
+        assert shown_buttons(screen) == ["Report (r)", "Detach (d)"]
+
+
+async def test_in_dbtui_serve_the_report_opens_in_the_browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = ScoredEngine(events=scored_run())
+    app = make_app(engine, Session(), image_renderer="none")
+    delivered = []
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await dashboard(engine, pilot)
+        monkeypatch.setattr(type(app), "is_web", property(lambda self: True))
+        monkeypatch.setattr(app, "deliver_text", lambda path, **options: delivered.append((str(path), options)))
+        await pilot.click("#tr-report")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.1)
+        assert delivered == [("runs/tiny-demo/report.html", {"save_filename": "report.html", "open_method": "browser",
+                                                              "mime_type": "text/html", "encoding": "utf-8"})]
+        assert screen.finished
+
+
+def test_the_scored_dashboard_at_80x24(snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = ScoredEngine(events=scored_run())
+    app = make_app(engine, Session(), image_renderer="halfcell")
+
+    async def run_before(pilot) -> None:
+        await dashboard(engine, pilot)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

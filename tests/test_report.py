@@ -1,0 +1,234 @@
+"""RUN/report.html: written by the trainer at the end of a run and by `dbtui report`, self-contained
+(inline SVG curves, base64 pictures, no network), opened in a headless browser; and how to keep the
+best step (engine/runs/keep.py), which the report and the wizard both say."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from engine.evaluation.best import BestStep, best_step_of_run
+from engine.events import RunFinished, RunStarted, StepEnded
+from engine.runs.folder import RunFolder
+from engine.runs.keep import how_to_keep, nearest_step
+from engine.runs.report import IMAGE_CAP, REPORT, nice_ticks, write_report, write_report_at_end
+from engine.runs.sinks import JsonlSink
+from tests.runs_helpers import dbtui, profile_file
+
+TINY_SCORERS = {"clip_model": "builtin:tiny-clip", "dino_model": "builtin:tiny-dino"}
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Page(HTMLParser):
+    """What a test needs from a page: tags, attributes, text, and the series each chart draws."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.attributes: list[tuple[str, str]] = []
+        self.images: list[str] = []
+        self.series: list[str] = []
+        self.charts = 0
+        self.texts: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        values = {name: value or "" for name, value in attrs}
+        self.attributes += list(values.items())
+        if tag == "img":
+            self.images.append(values["src"])
+        elif tag == "polyline":
+            self.series.append(values["data-name"])
+        elif tag == "svg":
+            self.charts += 1
+
+    def handle_data(self, data: str) -> None:
+        self.texts.append(data)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.texts)
+
+
+@pytest.fixture(scope="module")
+def scored_run(tmp_path_factory: pytest.TempPathFactory, tiny_sd1: Path, demo_data: Path) -> RunFolder:
+    """One tiny scored run through the trainer process (`dbtui run`): previews and scores at steps 2
+    and 4 (and the base model), a checkpoint at step 2."""
+    tmp = tmp_path_factory.mktemp("report-run")
+    path = profile_file(
+        tmp, concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
+                        "class_prompt": "photo of a disc"}],
+        training={"max_train_steps": 4}, sampling={"num_images": 1, "steps": 2, "every_n_steps": 2},
+        evaluation={"enabled": True, "prompts": ["photo of zwx disc", "photo of a disc"], "images_per_prompt": 1, **TINY_SCORERS},
+        saving={"every_n_steps": 2, "keep_last_n": 2, "export": ["diffusers"]})
+    run = dbtui("run", str(path), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out, _ = run.communicate(timeout=600)
+    assert run.returncode == 0, out
+    return RunFolder(tmp / "runs" / "t")
+
+
+def test_the_trainer_writes_a_self_contained_report(scored_run: RunFolder) -> None:
+    report = scored_run.path / REPORT
+    assert report.is_file()  # written by the trainer process, not by this test
+    text = report.read_text(encoding="utf-8")
+    page = Page(text)
+    assert page.charts == 2  # the loss, the scores
+    scores = {"subject fidelity", "DINO", "CLIP-I", "CLIP-T (prompt fidelity)", "class drift"}
+    assert {"loss", "smoothed", *scores} <= set(page.series)
+    # The preview grids of steps 2 and 4, and the evaluation images of steps 0, 2 and 4.
+    assert len(page.images) == 5
+    for src in page.images:
+        assert src.startswith("data:image/jpeg;base64,")
+        with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as picture:
+            assert max(picture.size) <= IMAGE_CAP
+    assert {"step 2", "step 4", "step 0 (base model)"} <= {t.strip() for t in page.texts}
+    # Nothing to fetch: no scripts, styles or frames from elsewhere, no address anywhere.
+    assert not {"script", "link", "iframe", "object", "embed"} & set(page.tags)
+    assert not [value for _, value in page.attributes if value.startswith(("http:", "https:", "//"))]
+    assert "http://" not in text and "https://" not in text
+    best = best_step_of_run(scored_run.events)
+    if best is None:
+        assert "No step qualifies yet" in page.text
+    else:
+        assert f"{best.describe()}." in page.text
+        assert f"dbtui export {scored_run.path} --step {best.step}" in page.text or "run's last" in page.text
+    assert 'instance_prompt = "photo of zwx disc"' in page.text  # the resolved profile
+    assert "status" in page.text and "finished" in page.text
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine: the browser check needs one "
+                    "(the report's html.parser checks above still run)")
+def test_the_report_opens_in_a_headless_browser(scored_run: RunFolder, tmp_path: Path) -> None:
+    url = (scored_run.path / REPORT).as_uri()
+    # An unusable proxy: the page would fail to load anything from a network.
+    browser = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--proxy-server=127.0.0.1:9",
+               "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*browser, "--dump-dom", url], capture_output=True, text=True, timeout=20).stdout
+    page = Page(dom)
+    assert page.charts == 2 and "smoothed" in page.series and len(page.images) == 5
+    assert "Which step to keep" in page.text
+    shot = tmp_path / "report.png"
+    subprocess.run([*browser, "--window-size=1000,1400", f"--screenshot={shot}", url], capture_output=True, timeout=20)
+    with Image.open(shot) as picture:
+        colours = picture.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 100  # curves, text and pictures drawn, not a blank page
+
+
+def test_dbtui_report_writes_it_again(scored_run: RunFolder, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from dbtui.cli import main
+
+    crashed = RunFolder(tmp_path / "crashed")
+    shutil.copytree(scored_run.path, crashed.path, ignore=shutil.ignore_patterns("checkpoints", "outputs", "cache", REPORT))
+    # A run that died after step 3: its log stops there and its state file is gone.
+    lines = crashed.events.read_text(encoding="utf-8").splitlines(keepends=True)
+    last = max(i for i, line in enumerate(lines) if json.loads(line)["event"] == "step_ended" and json.loads(line)["step"] == 3)
+    crashed.events.write_text("".join(lines[:last + 1]), encoding="utf-8")
+    crashed.state_file.unlink()
+    assert main(["report", str(crashed.path)]) == 0
+    assert capsys.readouterr().out.strip() == str(crashed.path / REPORT)
+    page = Page((crashed.path / REPORT).read_text(encoding="utf-8"))
+    assert "unknown" in page.text and "output:" not in page.text
+    assert "3 of 4" in page.text  # the steps it reached
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+
+
+def test_the_wizard_lists_and_exports_the_best_step(scored_run: RunFolder) -> None:
+    """The facade the wizard calls: the best step in the run list, the kept checkpoints, the export."""
+    from dbtui.engine_facade import RealEngine
+
+    engine = RealEngine()
+    best = best_step_of_run(scored_run.events)
+    [summary] = engine.list_runs(str(scored_run.path.parent))
+    assert summary.best_step == (best.step if best else None)
+    assert engine.kept_checkpoints(scored_run.path) == [2]  # the last step's model is outputs/, not a checkpoint
+    events = []
+    outputs = engine.export_checkpoint(scored_run.path, 2, emit=events.append)
+    assert outputs["diffusers"] == str(scored_run.path / "exports" / "step-2" / "diffusers")
+    assert (scored_run.path / "exports" / "step-2" / "diffusers" / "model_index.json").is_file()
+    assert any(event.kind == "phase_started" for event in events)
+
+
+# -- from a folder made here (no training) --------------------------------------------------------
+
+
+def fake_run(tmp_path: Path, grid_size: tuple[int, int] | None = None) -> RunFolder:
+    """An unscored run folder: 20 steps of loss, and a preview grid of ``grid_size`` at step 20."""
+    folder = RunFolder(tmp_path / "plain").create()
+    folder.profile.write_text('schema_version = 1\nname = "plain"\n', encoding="utf-8")
+    sink = JsonlSink(folder.events)
+    sink(RunStarted(time=100.0, run_dir=str(folder.path), profile={"model": {"pretrained": "m"}}, hardware={}, versions={},
+                    total_steps=20))
+    for step in range(1, 21):
+        sink(StepEnded(time=100.0 + step, step=step, total_steps=20, epoch=0, loss=1 / step, smoothed_loss=1 / step, lr=1e-4,
+                       it_per_s=1.0, eta_s=None))
+    sink(RunFinished(time=130.0, step=20, outputs={"diffusers": "outputs/diffusers"}, seconds=30.0))
+    sink.close()
+    if grid_size:
+        (folder.samples / "step-000020").mkdir(parents=True)
+        noise = Image.effect_noise(grid_size, 60).convert("RGB")
+        noise.save(folder.samples / "step-000020" / "grid.png")
+    return folder
+
+
+def test_an_unscored_run_has_its_loss_and_says_it_was_not_scored(tmp_path: Path) -> None:
+    folder = fake_run(tmp_path)
+    page = Page(write_report(folder.path).read_text(encoding="utf-8"))
+    assert page.charts == 1 and set(page.series) == {"loss", "smoothed"}
+    assert "This run was not scored" in page.text and "No preview was saved" in page.text
+    assert "output: diffusers" in page.text and "20 of 20" in page.text
+
+
+def test_large_grids_are_scaled_down(tmp_path: Path) -> None:
+    folder = fake_run(tmp_path, grid_size=(3072, 1024))
+    report = write_report(folder.path)
+    [src] = Page(report.read_text(encoding="utf-8")).images
+    with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as picture:
+        assert picture.size == (IMAGE_CAP, IMAGE_CAP // 3)
+    assert report.stat().st_size < 600_000  # a 3072 px PNG of noise is ~9 MB
+
+
+def test_a_report_that_cannot_be_written_never_fails_the_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    write_report_at_end(tmp_path / "not-a-run")  # no exception: the trainer's exit status stays its own
+    assert "report.html was not written" in capsys.readouterr().err
+
+
+def test_chart_ticks_are_round_and_cover_the_data() -> None:
+    assert nice_ticks(0, 60) == [0, 20, 40, 60]
+    assert nice_ticks(0.193, 0.912) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    ticks = nice_ticks(3, 3)
+    assert ticks[0] <= 3 <= ticks[-1] and len(ticks) > 1
+
+
+# -- how to keep the best step --------------------------------------------------------------------
+
+
+def best_at(step: int) -> BestStep:
+    return BestStep(step, subject=0.7, clip_t=0.29, start_clip_t=0.3, tolerance=0.02)
+
+
+def test_the_best_step_is_kept_by_its_checkpoint_or_the_nearest_one() -> None:
+    assert how_to_keep(best_at(400), [200, 400, 600]).export_step == 400
+    nearest = how_to_keep(best_at(500), [400, 600, 800])
+    assert nearest.export_step == 400 and not nearest.exact  # a tie: the earlier, less trained one
+    assert "the nearest kept one is step 400: `dbtui export runs/x --step 400`" in nearest.advice("runs/x")
+    assert how_to_keep(best_at(500), []).export_step is None
+    assert "no checkpoint of this run was kept" in how_to_keep(best_at(500), []).advice("runs/x")
+    assert nearest_step([], 3) is None
+
+
+def test_a_finished_runs_last_step_is_kept_by_its_outputs() -> None:
+    last = how_to_keep(best_at(800), [600, 800], finished_at=800)
+    assert last.in_outputs and last.export_step is None and "runs/x/outputs/" in last.advice("runs/x")
+    near_end = how_to_keep(best_at(780), [400], finished_at=800)  # the outputs are nearer than any checkpoint
+    assert near_end.in_outputs and near_end.step == 800 and not near_end.exact
+    assert how_to_keep(best_at(800), [600, 800]).export_step == 800  # stopped, not finished: export it
