@@ -2,6 +2,7 @@
 
     python bench/memory.py           # the table, beside the targets
     python bench/memory.py --json    # one JSON object per row: model, method, resolution, peak_gb, …
+    python bench/memory.py --presets # measure the wizard's presets into engine/memory/preset_estimates.json
 
 Each row is one of the shipped example profiles (profiles/*.toml), as a user would run it, on the
 real architecture with random weights (builtin:sd15-random, builtin:sdxl-random); the "+ savers"
@@ -10,6 +11,12 @@ optimizer step fused into the backward pass, which need bf16). Batch 1. peak_gb 
 peak allocated memory (what torch.cuda.max_memory_allocated reports), in GiB; a card needs the
 CUDA context and the allocator's slack on top, which the fit line includes.
 SD1.5 rows take about 20 s each on a CPU, SDXL rows about a minute.
+
+``--presets`` measures each preset of dbtui/presets.py (those that set the training, not the
+person/style ones) merged onto a new profile of a model of its family, at 512 px unless the
+preset sets its own size: without and with prior preservation, and a bf16 preset also as a GPU
+without bf16 trains it (fp16). ``dbtui hardware`` reads the table (engine/memory/preset_table.py);
+run this again after changing a preset. About ten minutes on a CPU.
 """
 
 from __future__ import annotations
@@ -83,10 +90,44 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# The model each preset is measured on: SDXL presets on SDXL, the CPU demo on its tiny model, the rest on SD1.5.
+PRESET_MODELS = {"cpu-demo": "builtin:tiny-sd1", "sdxl-lora": "builtin:sdxl-random", "sdxl-full": "builtin:sdxl-random"}
+SD15 = "builtin:sd15-random"
+
+
+def measure_preset(settings: dict, pretrained: str):
+    """A PresetEstimate of one preset."""
+    from engine.memory import estimate_peak
+    from engine.memory.preset_table import PresetEstimate, preset_profile, uses_bf16
+
+    def estimate(**how):
+        return estimate_peak(preset_profile(settings, pretrained, **how))
+
+    return PresetEstimate(settings, pretrained, no_prior=estimate(prior=False), prior=estimate(prior=True),
+                          prior_fp16=estimate(prior=True, fp16=True) if uses_bf16(settings) else None)
+
+
+def measure_presets() -> int:
+    from dbtui.presets import PRESETS, TIER_PRESETS
+    from engine.memory.estimate import GIB
+    from engine.memory.preset_table import save_preset_estimates
+
+    rows = {}
+    for name in TIER_PRESETS:
+        rows[name] = measure_preset(PRESETS[name], PRESET_MODELS.get(name, SD15))
+        need = rows[name].prior
+        print(f"{name}: {need.card_need / GIB:.1f} GB on the card with prior preservation, {need.fit_line()}", flush=True)
+    print(f"wrote {save_preset_estimates(rows)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print the rows as JSON objects, one a line")
+    parser.add_argument("--presets", action="store_true", help="measure the wizard's presets for dbtui hardware")
     args = parser.parse_args(argv)
+    if args.presets:
+        return measure_presets()
     results = []
     for row in ROWS:
         result = measure(row)

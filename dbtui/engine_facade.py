@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from engine.events import Event
 
 if TYPE_CHECKING:
+    from engine.memory.estimate import MemoryEstimate
     from engine.profile import Profile
 
 Emit = Callable[[Event], None]
@@ -69,6 +70,8 @@ class Engine(Protocol):
     def identifier_tokens(self, model: str, identifier: str) -> list[str] | None:
         """The identifier's tokens; None when the model's tokenizer cannot judge words (the tiny demo's)."""
     def fit_test(self, profile: Profile, steps: int, emit: Emit | None = None, price_per_hour: float | None = None) -> Any: ...
+    def estimate_memory(self, profile: Profile, stop: Callable[[], bool] | None = None) -> MemoryEstimate | None:
+        """The memory meter's estimate (engine.memory); None when ``stop()`` turned true first."""
     def start_run(self, profile: Profile, resume: str | None = None) -> Path: ...
     def follow_run(self, folder: Path, stop: Callable[[], bool]) -> Iterator[Event]: ...
     def control(self, folder: Path, what: str) -> None: ...
@@ -157,6 +160,12 @@ class RealEngine:
         from engine.runs.fit_process import run_fit_process
 
         return run_fit_process(profile, steps, emit, price_per_hour=price_per_hour)
+
+    def estimate_memory(self, profile: Profile, stop: Callable[[], bool] | None = None) -> MemoryEstimate | None:
+        # In a child process: the meter imports torch, which the wizard's process never loads.
+        from engine.memory.process import estimate_in_child
+
+        return estimate_in_child(profile, stop)
 
     def start_run(self, profile: Profile, resume: str | None = None) -> Path:
         """Start the trainer as its own process: closing the app never stops it. ``resume``:

@@ -4,6 +4,15 @@ and the usual DreamBooth advice (person/object: prior preservation; style: no cl
 The SD presets keep the draft's resolution; the SDXL ones set SDXL's 1024 px and bf16 (on a GPU
 without bf16 the trainer falls back to fp16 and keeps the VAE in fp32, since SDXL's VAE
 overflows in fp16). profiles/sdxl-*.toml explain the same choices.
+
+Each full fine-tune preset fits the smallest card of its tier by the memory meter (bench/memory.py
+--presets stores the estimates; ``dbtui hardware`` shows them): where it would not, it takes the
+memory savers, which need bf16. The optimizer step fused into the backward pass (no full set of
+gradients) needs gradient accumulation off; bf16 weights (no fp32 copy) only where a tier needs
+them, since stochastically rounded updates are noisier. Every tier preset sets both savers, on or
+off, so that applying one after another leaves none behind that the next cannot run with. A GPU
+without bf16 trains these in fp16 without the savers; the hardware advice then recommends a
+preset that fits that way.
 """
 
 from __future__ import annotations
@@ -13,56 +22,69 @@ from typing import Any
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu-demo": {
         "dataset": {"resolution": 64}, "training": {"method": "full", "lora": None, "max_train_steps": 30},
-        "precision": {"mixed_precision": "no", "gradient_checkpointing": False}, "optimizer": {"name": "adamw"},
-        "saving": {"export": ["diffusers"]},
+        "precision": {"mixed_precision": "no", "gradient_checkpointing": False, "bf16_weights": False},
+        "optimizer": {"name": "adamw", "fused_backward": False}, "saving": {"export": ["diffusers"]},
     },
     "lora": {
         "training": {"method": "lora", "lora": {"rank": 16, "alpha": 16.0}, "train_text_encoder": False},
         # 8-bit Adam like profiles/sd15-lora-8gb.toml: the tier under 8 GB takes every memory saver.
-        "optimizer": {"name": "adamw8bit", "learning_rate": 1e-4},
-        "precision": {"mixed_precision": "fp16", "gradient_checkpointing": True},
+        "optimizer": {"name": "adamw8bit", "learning_rate": 1e-4, "fused_backward": False},
+        "precision": {"mixed_precision": "fp16", "gradient_checkpointing": True, "bf16_weights": False},
         "dataset": {"cache_latents": True}, "saving": {"export": ["lora_diffusers"], "unet_half": False},
     },
+    # 8 GB: in fp16 with fp32 weights this needs about 11.6 GB on the card; bf16 weights and the fused
+    # step bring it to about 5.2 GB.
     "full-8bit": {
-        "training": {"method": "full", "lora": None, "train_text_encoder": False},
-        "optimizer": {"name": "adamw8bit", "learning_rate": 2e-6},
-        "precision": {"mixed_precision": "fp16", "gradient_checkpointing": True},
+        "training": {"method": "full", "lora": None, "train_text_encoder": False, "gradient_accumulation_steps": 1},
+        "optimizer": {"name": "adamw8bit", "learning_rate": 2e-6, "fused_backward": True},
+        "precision": {"mixed_precision": "bf16", "gradient_checkpointing": True, "bf16_weights": True},
         "dataset": {"cache_latents": True}, "saving": {"export": ["diffusers"]},
     },
+    # 16 GB: AdamW's fp32 state with a full set of gradients needs about 16.9 GB; the fused step frees them.
     "full": {
-        "training": {"method": "full", "lora": None, "train_text_encoder": False},
-        "optimizer": {"name": "adamw", "learning_rate": 2e-6},
-        "precision": {"mixed_precision": "fp16", "gradient_checkpointing": True}, "saving": {"export": ["diffusers"]},
+        "training": {"method": "full", "lora": None, "train_text_encoder": False, "gradient_accumulation_steps": 1},
+        "optimizer": {"name": "adamw", "learning_rate": 2e-6, "fused_backward": True},
+        "precision": {"mixed_precision": "bf16", "gradient_checkpointing": True, "bf16_weights": False},
+        "saving": {"export": ["diffusers"]},
     },
     "full-text-encoder": {
         "training": {"method": "full", "lora": None, "train_text_encoder": True},
-        "optimizer": {"name": "adamw", "learning_rate": 1e-6},
-        "precision": {"mixed_precision": "bf16", "gradient_checkpointing": False}, "saving": {"export": ["diffusers"]},
+        "optimizer": {"name": "adamw", "learning_rate": 1e-6, "fused_backward": False},
+        "precision": {"mixed_precision": "bf16", "gradient_checkpointing": False, "bf16_weights": False},
+        "saving": {"export": ["diffusers"]},
     },
     "sdxl-lora": {
         "dataset": {"resolution": 1024, "cache_latents": True},
         "training": {"method": "lora", "lora": {"rank": 16, "alpha": 16.0}, "train_text_encoder": False},
-        "optimizer": {"name": "adamw8bit", "learning_rate": 1e-4, "lr_scheduler": "constant", "lr_warmup_steps": 0},
-        "precision": {"mixed_precision": "bf16", "gradient_checkpointing": True},
+        "optimizer": {"name": "adamw8bit", "learning_rate": 1e-4, "lr_scheduler": "constant", "lr_warmup_steps": 0,
+                      "fused_backward": False},
+        "precision": {"mixed_precision": "bf16", "gradient_checkpointing": True, "bf16_weights": False},
         "saving": {"export": ["lora_diffusers", "lora_kohya"], "unet_half": False},
     },
     "sdxl-full": {
         "dataset": {"resolution": 1024, "cache_latents": True},
-        "training": {"method": "full", "lora": None, "train_text_encoder": False},
+        "training": {"method": "full", "lora": None, "train_text_encoder": False, "gradient_accumulation_steps": 1},
         # Adafactor keeps factored second moments and no first moment: far less memory than AdamW's two
-        # full-size states, which is what lets the 2.6 B-parameter UNet train on a 24 GB card.
-        "optimizer": {"name": "adafactor", "learning_rate": 1e-6, "lr_scheduler": "constant_with_warmup", "lr_warmup_steps": 100},
-        "precision": {"mixed_precision": "bf16", "gradient_checkpointing": True},
+        # full-size states. With the 2.6 B-parameter UNet's fp32 gradients as well the meter says 28.7 GB;
+        # the fused step frees them, which is what lets it train on a 24 GB card.
+        "optimizer": {"name": "adafactor", "learning_rate": 1e-6, "lr_scheduler": "constant_with_warmup", "lr_warmup_steps": 100,
+                      "fused_backward": True},
+        "precision": {"mixed_precision": "bf16", "gradient_checkpointing": True, "bf16_weights": False},
         "saving": {"export": ["diffusers", "safetensors"], "unet_half": True},
     },
     "person": {"prior": {"enabled": True, "loss_weight": 1.0}, "dataset": {"hflip": False}},
     "style": {"prior": {"enabled": False}, "dataset": {"hflip": True}},
 }
 
+# Added to any other preset: what is trained (a person with class images, a style without); the
+# others each set how to train for a tier of cards, and bench/memory.py --presets measures them.
+MODIFIERS = ("person", "style")
+TIER_PRESETS = tuple(name for name in PRESETS if name not in MODIFIERS)
+
 PRESET_LABELS = {
     "cpu-demo": "CPU demo (tiny model, fp32)",
     "lora": "LoRA (under 8 GB)",
-    "full-8bit": "Full fine-tune, 8-bit Adam (8–16 GB)",
+    "full-8bit": "Full fine-tune, 8-bit Adam, bf16 weights (8–16 GB)",
     "full": "Full fine-tune (16–24 GB)",
     "full-text-encoder": "Full + text encoder (24 GB and up)",
     "sdxl-lora": "SDXL LoRA, 1024 px (10 GB and up)",

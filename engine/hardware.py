@@ -8,6 +8,10 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.memory.estimate import MemoryEstimate
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,18 @@ def _driver() -> str | None:
         return None
 
 
+def _free_mb(uuid: str) -> float | None:
+    """Free memory of the GPU with this CUDA UUID, from NVML. Asking CUDA (torch.cuda.mem_get_info)
+    would create a context on that GPU, hundreds of MB held on every GPU by every process that probes."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        return pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByUUID(f"GPU-{uuid}")).free / 2**20
+    except Exception:  # noqa: BLE001 - no NVML, or a device it names otherwise (MIG): free memory unknown
+        return None
+
+
 def probe(path: str | Path = ".") -> Hardware:
     """Probe GPUs, libraries, RAM and free disk at ``path`` (or its nearest existing parent)."""
     import psutil
@@ -75,14 +91,8 @@ def probe(path: str | Path = ".") -> Hardware:
     if torch.cuda.is_available():
         for index in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(index)
-            try:
-                free, _ = torch.cuda.mem_get_info(index)
-                free_mb = free / 2**20
-            except RuntimeError:
-                free_mb = None
-            gpus.append(
-                Gpu(index, props.name, props.total_memory / 2**20, free_mb, f"{props.major}.{props.minor}", props.major >= 8)
-            )
+            gpus.append(Gpu(index, props.name, props.total_memory / 2**20, _free_mb(str(props.uuid)),
+                            f"{props.major}.{props.minor}", props.major >= 8))
     target = Path(path).resolve()
     while not target.exists():
         target = target.parent
@@ -104,9 +114,11 @@ def probe(path: str | Path = ".") -> Hardware:
 # a 12 GB RTX 4070 11.99 GiB), so an SDXL tier counts a card within this margin as that size.
 _NOMINAL_MARGIN_GB = 0.5
 # Published anchors (sd-scripts, batch 1 at 1024 px): an SDXL LoRA needs 8 GB at least, 10 GB is
-# recommended. Its ~17 GB full fine-tune relies on a fused backward pass that dbtui does not have;
-# here the fp32 weights and gradients of the 2.6 B-parameter UNet alone take about 20 GB, so a full
-# fine-tune needs a 24 GB card (with Adafactor, whose factored state is small).
+# recommended; its full fine-tune takes about 17 GB with the optimizer step fused into the backward
+# pass and Adafactor. dbtui's sdxl-full preset does the same with fp32 weights, which the memory
+# meter puts at about 19.6 GB on the card: a 24 GB card. (With bf16 weights it needs less; the meter's
+# table in the README shows how much.) Without bf16 there is no fused step, and with a full set
+# of fp32 gradients the meter says it does not fit 24 GB: the advice checks the meter's estimate.
 SDXL_LORA_MIN_GB = 8
 SDXL_LORA_RECOMMENDED_GB = 10
 SDXL_FULL_GB = 24
@@ -125,18 +137,51 @@ def verdict(hw: Hardware, family: str = "sd") -> tuple[str, str]:
     return _VERDICTS[family](hw)
 
 
+# SD1.x/SD2.x tiers, largest first: (smallest card in GB, preset, what fits). A tier's preset is
+# recommended only where the memory meter's stored estimate of it fits the card as it trains there
+# (a GPU without bf16 trains the bf16 presets in fp16, with neither bf16 weights nor the fused step);
+# otherwise the next tier down is.
+_SD_TIERS = (
+    (24, "full-text-encoder", "full fine-tune with text-encoder training."),
+    (16, "full", "full fine-tune comfortably; text-encoder training is tight."),
+    (8, "full-8bit", "full fine-tune with 8-bit Adam, bf16 weights, the optimizer step fused into the backward pass, "
+                     "gradient checkpointing and cached latents."),
+    (0, "lora", "LoRA training fits; full fine-tuning does not."),
+)
+# The presets each family's advice recommends, smallest first (dbtui hardware lists their estimates).
+FAMILY_PRESETS = {"sd": tuple(preset for _, preset, _ in reversed(_SD_TIERS)), "sdxl": ("sdxl-lora", "sdxl-full")}
+
+
+def _nominal_gb(hw: Hardware) -> int:
+    """The card's size as sold: cards report a little less (an 8 GB card 7.99 GiB)."""
+    return round(hw.vram_mb / 1024)
+
+
+def _meter_need(preset: str, hw: Hardware) -> MemoryEstimate | None:
+    """The memory meter's stored estimate of ``preset`` as the first GPU trains it; None where it was never measured."""
+    from engine.memory.preset_table import load_preset_estimates
+
+    row = load_preset_estimates().get(preset)
+    return None if row is None else row.need(hw.gpus[0].bf16)
+
+
+def _meter_fits(preset: str, hw: Hardware) -> bool:
+    need = _meter_need(preset, hw)
+    return need is None or need.fits(_nominal_gb(hw))
+
+
 def _sd_verdict(hw: Hardware) -> tuple[str, str]:
     vram = hw.vram_mb / 1024
     if not hw.gpus:
         return ("No NVIDIA GPU found: training real models here would take days. Try `dbtui demo` to see everything work.", "cpu-demo")
-    name = hw.gpus[0].name
-    if vram < 8:
-        return (f"{name} with {vram:.0f} GB: LoRA training fits; full fine-tuning does not.", "lora")
-    if vram < 16:
-        return (f"{name} with {vram:.0f} GB: full fine-tune with 8-bit Adam, gradient checkpointing, fp16 and cached latents.", "full-8bit")
-    if vram < 24:
-        return (f"{name} with {vram:.0f} GB: full fine-tune comfortably; text-encoder training is tight.", "full")
-    return (f"{name} with {vram:.0f} GB: full fine-tune with text-encoder training.", "full-text-encoder")
+    gpu = hw.gpus[0]
+    for smallest, preset, what in _SD_TIERS:
+        if _nominal_gb(hw) >= smallest and (preset == "lora" or _meter_fits(preset, hw)):
+            break
+    sentence = f"{gpu.name} with {vram:.0f} GB: {what}"
+    if not gpu.bf16 and preset == "full-8bit":
+        sentence += " This GPU has no bf16: it trains in fp16, keeping fp32 weights and a plain optimizer step."
+    return sentence, preset
 
 
 def _sdxl_verdict(hw: Hardware) -> tuple[str, str]:
@@ -151,6 +196,7 @@ def _sdxl_verdict(hw: Hardware) -> tuple[str, str]:
 
     about = f"{gpu.name} with {vram:.0f} GB, SDXL at 1024 px:"
     full = f"a full fine-tune needs a {SDXL_FULL_GB} GB card"
+    full_fits = fits(SDXL_FULL_GB) and _meter_fits("sdxl-full", hw)
     if not fits(SDXL_LORA_MIN_GB):
         sentence = (f"{about} too little even for a LoRA ({SDXL_LORA_MIN_GB} GB at least, {SDXL_LORA_RECOMMENDED_GB} GB "
                     "recommended); train an SD1.5 model here, or use a larger card.")
@@ -159,14 +205,17 @@ def _sdxl_verdict(hw: Hardware) -> tuple[str, str]:
                     f"the rank if memory runs out; {full}.")
     elif not fits(SDXL_FULL_GB):
         sentence = f"{about} a LoRA fits; {full}."
+    elif not full_fits:
+        sentence = (f"{about} a LoRA fits; a full fine-tune without bf16 needs about "
+                    f"{_meter_need('sdxl-full', hw).card_need / 2**30:.0f} GB by the memory meter.")
     elif not fits(SDXL_FULL_TEXT_ENCODERS_GB):
-        sentence = (f"{about} a full fine-tune fits (Adafactor, bf16, gradient checkpointing, cached latents); "
-                    f"training the text encoders too needs about {SDXL_FULL_TEXT_ENCODERS_GB} GB.")
+        sentence = (f"{about} a full fine-tune fits (Adafactor with its step fused into the backward pass, bf16, gradient "
+                    f"checkpointing, cached latents); training the text encoders too needs about {SDXL_FULL_TEXT_ENCODERS_GB} GB.")
     else:
         sentence = f"{about} a full fine-tune fits, with room to train the text encoders too."
     if not gpu.bf16:
         sentence += " This GPU has no bf16: the SDXL presets train in fp16 instead, with the VAE kept in fp32."
-    return sentence, "sdxl-full" if fits(SDXL_FULL_GB) else "sdxl-lora"
+    return sentence, "sdxl-full" if full_fits else "sdxl-lora"
 
 
 _VERDICTS = {"sd": _sd_verdict, "sdxl": _sdxl_verdict}

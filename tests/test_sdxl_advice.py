@@ -69,7 +69,8 @@ def test_every_preset_applied_to_a_shipped_profile_leaves_it_valid(preset: str, 
 
 SD_ANSWERS = [
     (gpu("RTX 3060 Laptop", 6144), "LoRA training fits; full fine-tuning does not.", "lora"),
-    (gpu("RTX 3060", 12288), "full fine-tune with 8-bit Adam, gradient checkpointing, fp16 and cached latents.", "full-8bit"),
+    (gpu("RTX 3060", 12288), "full fine-tune with 8-bit Adam, bf16 weights, the optimizer step fused into the backward pass, "
+                             "gradient checkpointing and cached latents.", "full-8bit"),
     (gpu("RTX A4000", 16384), "full fine-tune comfortably; text-encoder training is tight.", "full"),
     (gpu("A100", 40960), "full fine-tune with text-encoder training.", "full-text-encoder"),
 ]

@@ -16,6 +16,7 @@ from engine.events import (CheckpointSaved, Event, PhaseFinished, PhaseProgress,
                            SampleSaved, StepEnded, Warning)
 from engine.runs.fit import FitResult
 from engine.hardware import Hardware
+from engine.memory.estimate import GIB, MemoryEstimate
 
 IMAGES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -147,11 +148,21 @@ def run_events(total: int = 6) -> list[Event]:
     return events
 
 
+def fake_estimate(profile) -> MemoryEstimate:
+    """A memory estimate that grows with the images per step: 1 image fits 12 GB cards, 2 need 16 GB."""
+    images = profile.training.train_batch_size * (2 if profile.prior.enabled else 1)
+    return MemoryEstimate(weights=3 * GIB, gradients=3 * GIB, optimizer_state=int(1.5 * GIB), activations=int(1.5 * GIB) * images,
+                          caches=0, autocast_weight_copies=0, peak_phase="backward", model="a fake model", batch=images,
+                          height=profile.dataset.resolution, width=profile.dataset.resolution, seconds=0.0)
+
+
 @dataclass
 class FakeEngine:
-    """Everything answers at once; ``calls`` records (method, args) for assertions."""
+    """Everything answers at once; ``calls`` records (method, args) for assertions, ``estimated`` the
+    profiles the memory meter was asked about (the parameters screen asks on its own)."""
 
     calls: list = field(default_factory=list)
+    estimated: list = field(default_factory=list)
     events: list = field(default_factory=run_events)
     has_checkpoints: bool = False
 
@@ -199,6 +210,10 @@ class FakeEngine:
         self.calls.append(("fit_test", steps, price_per_hour))
         eta = 2.0 + 0.5 * 400
         return FitResult(steps, 400, None, 900.0, 2.0, 0.5, eta, eta / 3600 * price_per_hour if price_per_hour else None, "cpu")
+
+    def estimate_memory(self, profile, stop=None) -> MemoryEstimate:
+        self.estimated.append(profile)
+        return fake_estimate(profile)
 
     def start_run(self, profile, resume: str | None = None) -> Path:
         from engine.runs.launcher import RunExistsError

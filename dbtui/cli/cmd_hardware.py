@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="probe GPUs, libraries, RAM and disk, and recommend a preset",
         description="Probe GPUs (VRAM, compute capability, bf16), driver, CUDA and torch, bitsandbytes, "
         "xformers, RAM and free disk, then say in words what this machine can train. The advice is for "
-        "SD1.x/SD2.x unless --family or --profile names SDXL.",
+        "SD1.x/SD2.x unless --family or --profile names SDXL. Each preset of the family is listed with the "
+        "GPU memory it needs by the memory meter and the cards it fits.",
     )
     parser.add_argument("--output-dir", default=".", help="where runs will be written (free disk is measured there)")
     parser.add_argument("--json", action="store_true", help="print the probe as JSON")
@@ -35,8 +36,12 @@ def _hardware(args: argparse.Namespace) -> int:
         family = likely_family(load_profile(args.profile).model.pretrained)
     hardware = probe(args.output_dir)
     sentence, preset = verdict(hardware, family)
+    bf16 = hardware.gpus[0].bf16 if hardware.gpus else True  # without a GPU: as a GPU with bf16 trains them
+    estimates = _family_estimates(family, bf16)
     if args.json:
-        print(json.dumps({**hardware.to_dict(), "family": family, "verdict": sentence, "preset": preset}, indent=2))
+        presets = {name: _as_json(row.need(bf16), row.no_prior) for name, row in estimates.items()}
+        print(json.dumps({**hardware.to_dict(), "family": family, "verdict": sentence, "preset": preset, "presets": presets},
+                         indent=2))
         return 0
     from rich.console import Console
 
@@ -46,4 +51,43 @@ def _hardware(args: argparse.Namespace) -> int:
     console = Console()
     console.print(hardware_table(hardware))
     console.print(f"\n[b]{sentence}[/b]\nRecommended preset: [b]{PRESET_LABELS.get(preset, preset)}[/b] ({preset})")
+    if estimates:
+        console.print()
+        console.print(_estimates_table(estimates, preset, bf16))
     return 0
+
+
+def _family_estimates(family: str, bf16: bool) -> dict:
+    """The memory meter's stored estimates of the family's presets, smallest first."""
+    from engine.hardware import FAMILY_PRESETS
+    from engine.memory.preset_table import load_preset_estimates
+
+    table = load_preset_estimates()
+    return {name: table[name] for name in FAMILY_PRESETS[family] if name in table}
+
+
+def _as_json(need, alone) -> dict:
+    from engine.memory.estimate import CARD_SIZES_GB, GIB
+
+    return {"card_gb": round(need.card_need / GIB, 2), "peak_gb": round(need.peak_allocated / GIB, 2),
+            "card_gb_without_prior": round(alone.card_need / GIB, 2), "fits": {str(card): need.fits(card) for card in CARD_SIZES_GB},
+            "model": need.model, "resolution": [need.width, need.height]}
+
+
+def _estimates_table(estimates: dict, recommended: str, bf16: bool):
+    """A heading, then one row a preset (names, not labels: a row fits 80 columns): what the card must hold, which cards fit."""
+    from rich.console import Group
+    from rich.table import Table
+
+    from engine.memory.estimate import GIB
+
+    first = next(iter(estimates.values())).need(bf16)
+    how = "with prior preservation" + ("" if bf16 else ", in fp16 (this GPU has no bf16)")
+    table = Table(box=None, pad_edge=False)
+    table.add_column("preset", no_wrap=True)
+    table.add_column("on the card", justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    for name, row in estimates.items():
+        need = row.need(bf16)
+        table.add_row(f"[b]{name}[/b] ◂" if name == recommended else name, f"{need.card_need / GIB:.1f} GB", need.fit_line())
+    return Group(f"GPU memory by the memory meter ({first.model}, {first.width} px, batch 1, {how}):", table)

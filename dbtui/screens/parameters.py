@@ -17,7 +17,10 @@ from dbtui.presets import PRESET_LABELS, PRESETS
 from dbtui.screens.base import WizardScreen
 from dbtui.widgets.ordered_keys import OrderedInput
 from dbtui.widgets.profile_form import ProfileForm
+from dbtui.widgets.vram_line import VramLine
 from engine.events import StepEnded
+from engine.memory.estimate import GIB
+from engine.memory.inputs import meter_key
 from engine.profile import ProfileError
 
 
@@ -34,12 +37,14 @@ class ParametersScreen(WizardScreen):
 Every setting that applies to this model and method, each with its meaning under it (the
 LoRA options appear with method = lora): the main ones first, the rest in the Advanced
 sections (Enter opens one). A preset (Apply) sets what fits your hardware. Red rows and
-the lines at the bottom say what is wrong while you type.
+the lines at the bottom say what is wrong while you type. The **VRAM** line estimates the
+GPU memory these settings need and which cards they fit (the memory meter, no GPU needed);
+it follows your changes a moment after you stop typing.
 
 To do: apply a preset, check the steps and the learning rate, name the run, then **^s**
-saves `profiles/NAME.toml`. **Fit test** (^f) trains 10 real steps to measure memory,
-speed, time and cost before the long run. **Command** (^g) shows the same run as a shell
-command for a headless machine.
+saves `profiles/NAME.toml`. **Fit test** (^f) shows where the memory goes, then trains
+10 real steps to measure memory, speed, time and cost before the long run. **Command**
+(^g) shows the same run as a shell command for a headless machine.
 
 Watch out: Train (^n) starts the real run. A run name that was trained before asks
 whether to resume it.
@@ -49,6 +54,8 @@ whether to resume it.
         Binding("ctrl+g", "command", "Command", show=False),  # its button is in view
         Binding("ctrl+f", "fit", "Fit test"),
     ]
+    _fit_key: str | None = None  # the meter's key (engine/memory/inputs.py) of the settings the last fit test trained
+    _fit_text = ""  # its progress or result
 
     def compose_body(self) -> ComposeResult:
         hardware = self.session.hardware
@@ -72,11 +79,12 @@ whether to resume it.
                 yield Button("Fit test", id="par-fit")
             yield Static("", id="par-fit-result")
         yield Static("", id="par-fit-status")
+        yield VramLine(self.engine.estimate_memory, id="par-vram")
         yield Static("", id="par-problems", classes="problems")
 
     def on_mount(self) -> None:
         self.query_one("#par-fit-status").display = False
-        self._validate()
+        self._validate(estimate_now=True)
         self.query_one("#f-name").focus()
 
     def on_profile_form_edited(self, message: ProfileForm.Edited) -> None:
@@ -84,8 +92,9 @@ whether to resume it.
             self.query_one("#par-path", Input).value = str(self.session.default_path())
         self._validate()
 
-    def _validate(self) -> bool:
-        _, problems = self.session.validate()
+    def _validate(self, *, estimate_now: bool = False) -> bool:
+        profile, problems = self.session.validate()
+        self.query_one(VramLine).request(profile, now=estimate_now)
         self.query_one(ProfileForm).mark_problems({p.key for p in problems})
         panel = self.query_one("#par-problems", Static)
         if problems:
@@ -163,15 +172,46 @@ whether to resume it.
             self.notify("The price must be a number, e.g. 0.79", severity="error")
             return
         self.query_one("#par-fit", Button).disabled = True
+        # The estimate comes first (the meter needs no GPU): the VRAM line starts it now if it is not known yet.
+        self._fit_key = meter_key(profile)
+        self.query_one(VramLine).request(profile, now=True)
         self._fit_status("Fit test running: loading the model…")
+        # After the next layout, so that the result's lines count: the breakdown comes into view.
+        self.call_after_refresh(self.query_one("#par-fit-result").scroll_visible, top=True, animate=False)
         self.fit(profile, price)
 
-    def _fit_status(self, text: str) -> None:
-        """The fit test's progress and result, in the form and in a line that is always in view."""
-        self.query_one("#par-fit-result", Static).update(text)
+    def _fit_status(self, text: str | None = None) -> None:
+        """The fit test's progress and result, in a line that is always in view (the VRAM line under it
+        has the estimate), and in the form with the meter's breakdown of the settings it trains."""
+        self._fit_text = text if text is not None else self._fit_text
         status = self.query_one("#par-fit-status", Static)
         status.display = True
-        status.update(text)
+        status.update(self._fit_text)
+        self.query_one("#par-fit-result", Static).update("\n".join([self._fit_text, *self._meter_lines()]))
+
+    def _meter_lines(self) -> list[str]:
+        if self._fit_key is None:
+            return []
+        meter = self.query_one(VramLine)
+        estimate = meter.known(self._fit_key)
+        if estimate is None and self._fit_key in meter.failures:
+            return [f"Memory meter: not available: {escape(meter.failures[self._fit_key])}"]
+        if estimate is None and meter.key != self._fit_key:
+            return ["Memory meter: the settings changed before their estimate was made"]
+        if estimate is None:
+            return ["Memory meter: [i]estimating…[/i] (no GPU needed)"]
+        return [f"Memory meter (no GPU needed): {estimate.fit_line()}",
+                f"  {escape(estimate.model)}, {estimate.batch} image(s) of {estimate.width}x{estimate.height} per step",
+                *(f"  {escape(line)}" for line in estimate.breakdown_lines()),
+                *(f"  note: {escape(note)}" for note in estimate.notes)]
+
+    def on_vram_line_estimated(self, message: VramLine.Estimated) -> None:
+        if message.key == self._fit_key:
+            self._fit_status()
+
+    def on_vram_line_failed(self, message: VramLine.Failed) -> None:
+        if message.key == self._fit_key:
+            self._fit_status()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="fit")
     def fit(self, profile, price: float | None) -> None:
@@ -191,8 +231,17 @@ whether to resume it.
         self.query_one("#par-fit", Button).disabled = False
         vram = f"{result.peak_vram_mb / 1024:.1f} GB peak VRAM (torch)" if result.peak_vram_mb else "no GPU: VRAM not measured"
         cost = f", about [b]{result.est_cost:.2f}[/b] at that price" if result.est_cost is not None else ""
-        self._fit_status(f"Fit test: {vram}, [b]{result.s_per_step:.2f} s/step[/b]; the whole run "
+        self._fit_status(f"Fit test: {vram}{self._meter_error(result)}, [b]{result.s_per_step:.2f} s/step[/b]; the whole run "
                          f"({result.total_steps} steps) takes about [b]{duration(result.eta_s)}[/b]{cost}.")
+
+    def _meter_error(self, result) -> str:
+        """How far the meter was from torch's own peak, where a GPU measured one."""
+        estimate = self.query_one(VramLine).known(self._fit_key) if self._fit_key else None
+        if estimate is None or not result.peak_vram_allocated_mb:
+            return ""
+        measured = result.peak_vram_allocated_mb * 2**20
+        return (f" ({measured / GIB:.1f} GB allocated; the meter said {estimate.peak_allocated / GIB:.1f} GB, "
+                f"{(estimate.peak_allocated - measured) / measured:+.0%})")
 
     def on_work_failed(self, message: WorkFailed) -> None:
         self.query_one("#par-fit", Button).disabled = False

@@ -1,6 +1,8 @@
 """The memory meter: a training step's peak GPU memory, computed without a GPU.
 
 ``estimate_peak`` (engine/memory/meter.py) imports torch when called; ``MemoryEstimate`` does not.
+Callers that must stay free of torch (the wizard) run it in a child process:
+``engine.memory.process.estimate_in_child``, which starts ``python -m engine.memory PROFILE``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,121 @@
+"""One line with the memory meter's estimate for the settings in the form, kept current as they change.
+
+An estimate takes the meter half a minute of CPU in a child process (the wizard never imports
+torch), and settings change with every key typed. So a request waits ``delay`` seconds after the
+last change before it starts; a newer request ends the child of an older one; and an answer is
+shown only if the form still holds the settings it was made for. Answers are kept by the meter's
+key (engine/memory/inputs.py): going back to earlier settings shows theirs at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rich.markup import escape
+from textual import work
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import Static
+from textual.worker import get_current_worker
+
+from engine.memory.estimate import GIB, MemoryEstimate
+from engine.memory.inputs import meter_key
+
+if TYPE_CHECKING:
+    from engine.profile import Profile
+
+# (profile, stop) -> the estimate, or None when stop() turned true first: Engine.estimate_memory.
+Estimator = Callable[[Any, Callable[[], bool]], MemoryEstimate | None]
+DEBOUNCE_S = 1.5
+ESTIMATING = "VRAM ≈ [i]estimating…[/i] (the memory meter: no GPU needed)"
+
+
+def card_line(estimate: MemoryEstimate) -> str:
+    """``VRAM ≈ 9.4 GB on the card · fits 8 GB ✗ · 12 GB ✓ · 16 GB ✓ · 24 GB ✓``."""
+    return f"VRAM ≈ {estimate.card_need / GIB:.1f} GB on the card · {estimate.fit_line()}"
+
+
+class VramLine(Static):
+    DEFAULT_CSS = "VramLine { height: auto; max-height: 2; padding: 0 1; }"
+
+    @dataclass
+    class Estimated(Message):
+        """An estimate arrived (also for settings no longer in the form)."""
+
+        key: str  # engine.memory.inputs.meter_key of the settings it was made for
+        estimate: MemoryEstimate
+
+    @dataclass
+    class Failed(Message):
+        key: str
+        reason: str
+
+    def __init__(self, estimate: Estimator, *, delay: float = DEBOUNCE_S, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self._estimate = estimate
+        self.delay = delay
+        self.key: str | None = None  # the settings shown, or being estimated; None while the form has problems
+        self._known: dict[str, MemoryEstimate] = {}
+        self.failures: dict[str, str] = {}  # why settings were not estimated (asked again when they come back)
+        self._timer: Timer | None = None
+        self._pending: Profile | None = None  # waiting for the timer
+
+    def known(self, key: str) -> MemoryEstimate | None:
+        return self._known.get(key)
+
+    def request(self, profile: Profile | None, *, now: bool = False) -> None:
+        """Estimate ``profile`` once the settings rest for ``delay`` seconds, or ``now``; None: the form has problems."""
+        key = None if profile is None else meter_key(profile)
+        if key is not None and key == self.key:
+            if now and self._pending is not None:
+                self._start(self._pending, key)
+            return  # shown, waiting or under way already
+        self._stop()
+        self.key = key
+        if profile is None or key is None:
+            self.update("VRAM: estimated once the problems below are fixed")
+        elif key in self._known:
+            self.update(card_line(self._known[key]))
+        elif now:
+            self.update(ESTIMATING)
+            self._start(profile, key)
+        else:
+            self.update(ESTIMATING)
+            self._pending = profile
+            self._timer = self.set_timer(self.delay, lambda: self._start(profile, key))
+
+    def _stop(self) -> None:
+        """Forget the waiting request and end the running one."""
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer, self._pending = None, None
+        self.workers.cancel_group(self, "meter")
+
+    def _start(self, profile: Profile, key: str) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer, self._pending = None, None
+        self._measure(profile, key)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="meter")
+    def _measure(self, profile: Profile, key: str) -> None:
+        worker = get_current_worker()
+        try:
+            estimate = self._estimate(profile, lambda: worker.is_cancelled)
+        except Exception as error:  # noqa: BLE001 - shown in the line: a model whose configs cannot be read, a bug
+            self.post_message(self.Failed(key, str(error)))
+            return
+        if estimate is not None:
+            self.post_message(self.Estimated(key, estimate))
+
+    def on_vram_line_estimated(self, message: Estimated) -> None:
+        self._known[message.key] = message.estimate
+        if message.key == self.key:
+            self.update(card_line(message.estimate))
+
+    def on_vram_line_failed(self, message: Failed) -> None:
+        self.failures[message.key] = message.reason
+        if message.key == self.key:
+            self.update(f"VRAM: not estimated: {escape(message.reason)}")

@@ -1,0 +1,32 @@
+"""``python -m engine.memory PROFILE``: the meter's estimate as one JSON line, for another process to read
+(engine/memory/process.py). People use ``dbtui fit PROFILE --estimate-only``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from engine.errors import DbtuiError
+from engine.memory.process import RESULT_KEY
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.memory", description=__doc__)
+    parser.add_argument("profile", type=Path)
+    args = parser.parse_args(argv)
+    from engine.memory.meter import estimate_peak
+    from engine.profile import load_profile
+
+    try:
+        estimate = estimate_peak(load_profile(args.profile))
+    except DbtuiError as error:
+        print(f"memory meter: {error}", file=sys.stderr, flush=True)
+        return 1
+    print(json.dumps({RESULT_KEY: estimate.to_dict()}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

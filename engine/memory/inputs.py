@@ -1,0 +1,35 @@
+"""Which profile settings can change the meter's answer: the wizard re-estimates only when one of them does.
+
+No torch here. Everything is kept but what is listed as unable to change a training step's GPU
+memory, so a setting added later is re-estimated by default rather than missed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# Whole sections and single keys (dotted) the meter never reads: names, paths and prompts, the
+# schedule, and what happens outside the training step (previews, scoring, class images, saving).
+NOT_MEMORY = frozenset({
+    "name", "concepts", "sampling", "evaluation", "saving", "logging",
+    "prior.sample_batch_size", "prior.steps", "prior.guidance_scale",
+    "training.seed", "training.max_train_steps", "training.num_train_epochs", "training.text_encoder_stop_fraction",
+    "optimizer.learning_rate", "optimizer.scale_lr", "optimizer.lr_scheduler", "optimizer.lr_warmup_steps",
+    "optimizer.lr_cycles", "optimizer.lr_power",
+})
+
+
+def _kept(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    kept = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if dotted in NOT_MEMORY:
+            continue
+        kept[key] = _kept(value, f"{dotted}.") if isinstance(value, dict) else value
+    return kept
+
+
+def meter_key(profile: Any) -> str:
+    """The settings of a ``Profile`` that the meter may read, as text: two profiles with the same key get the same estimate."""
+    return json.dumps(_kept(profile.model_dump(mode="json")), sort_keys=True)

@@ -1,0 +1,92 @@
+"""The memory meter's estimates of the wizard's presets, stored: ``dbtui hardware`` states them at once.
+
+The meter takes half a minute for an SD1.5-size model and a minute for SDXL, too long for a
+command that answers in a second, so ``python bench/memory.py --presets`` measures every preset
+once and writes preset_estimates.json beside this file. tests/test_meter_ui.py checks the file
+against dbtui/presets.py (a preset changed or added without measuring it fails) and measures the
+cheapest row again. No torch here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.memory.estimate import MemoryEstimate
+
+TABLE = Path(__file__).with_name("preset_estimates.json")
+GENERATED_BY = "python bench/memory.py --presets"
+BASE_RESOLUTION = 512  # SD presets keep the draft's resolution: they are measured at SD1.5's own
+
+
+@dataclass(frozen=True)
+class PresetEstimate:
+    """One preset measured on a model of its family, at batch 1, without and with prior preservation."""
+
+    settings: dict[str, Any]  # the preset as it was measured (dbtui/presets.py)
+    pretrained: str  # the model it was merged onto: builtin:sd15-random, builtin:sdxl-random, builtin:tiny-sd1
+    no_prior: MemoryEstimate
+    prior: MemoryEstimate  # prior preservation doubles the images of each step
+    prior_fp16: MemoryEstimate | None = None  # a bf16 preset on a GPU without bf16, which trains in fp16 instead
+
+    def need(self, bf16: bool = True) -> MemoryEstimate:
+        """The estimate a card must hold: with prior preservation (the larger), as this GPU trains it."""
+        return self.prior_fp16 if not bf16 and self.prior_fp16 is not None else self.prior
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"settings": self.settings, "pretrained": self.pretrained, "no_prior": self.no_prior.to_dict(),
+                "prior": self.prior.to_dict(), "prior_fp16": self.prior_fp16.to_dict() if self.prior_fp16 else None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PresetEstimate:
+        fp16 = data.get("prior_fp16")
+        return cls(data["settings"], data["pretrained"], MemoryEstimate.from_dict(data["no_prior"]),
+                   MemoryEstimate.from_dict(data["prior"]), MemoryEstimate.from_dict(fp16) if fp16 else None)
+
+
+def load_preset_estimates(path: Path = TABLE) -> dict[str, PresetEstimate]:
+    """Every stored preset estimate by preset name; empty when the table has not been generated."""
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {name: PresetEstimate.from_dict(row) for name, row in data["presets"].items()}
+
+
+def save_preset_estimates(rows: dict[str, PresetEstimate], path: Path = TABLE) -> Path:
+    text = json.dumps({"generated_by": GENERATED_BY, "presets": {name: row.to_dict() for name, row in rows.items()}},
+                      indent=1, ensure_ascii=False)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def _merge(into: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)
+    return into
+
+
+def uses_bf16(settings: dict[str, Any]) -> bool:
+    return settings.get("precision", {}).get("mixed_precision") == "bf16"
+
+
+def preset_profile(settings: dict[str, Any], pretrained: str, *, prior: bool, fp16: bool = False) -> Any:
+    """The profile a preset is measured as: a new profile of ``pretrained`` at 512 px with the preset
+    merged in; ``fp16``: as a GPU without bf16 trains a bf16 preset (no bf16 weights, no fused step)."""
+    from engine.profile import Profile
+
+    data: dict[str, Any] = {
+        "name": "preset", "model": {"pretrained": pretrained}, "dataset": {"resolution": BASE_RESOLUTION},
+        "concepts": [{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx dog",
+                      "class_dir": "builtin:demo-class", "class_prompt": "photo of a dog"}],
+    }
+    _merge(data, settings)
+    _merge(data, {"prior": {"enabled": prior}})
+    if fp16:
+        _merge(data, {"precision": {"mixed_precision": "fp16", "bf16_weights": False}, "optimizer": {"fused_backward": False}})
+    return Profile.model_validate(data)
