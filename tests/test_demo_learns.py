@@ -21,7 +21,7 @@ from engine.builtin.tiny_pretrain import Schedule, pretrain
 from engine.builtin.tiny_weights import ARCHITECTURE, PARTS
 
 # The demo profile plus the settings proposed for it in issue 13 (harmless once it has them).
-DEMO_OVERRIDES = ["training.max_train_steps=60", "optimizer.learning_rate=5e-4", "saving.every_n_steps=30", "sampling.steps=12"]
+DEMO_OVERRIDES = ["evaluation.enabled=false", "training.max_train_steps=60", "optimizer.learning_rate=5e-4", "saving.every_n_steps=30", "sampling.steps=12"]
 PREVIEWS = 4  # more previews than the demo's own, for a steadier mean
 DISC_COLOURS = ((220, 30, 30), (250, 210, 20))  # the zwx disc's rings (engine/demo_data.py)
 MARGIN = 0.07

@@ -18,10 +18,10 @@ def _outputs_fingerprint(folder: RunFolder) -> dict[str, int]:
 
 
 def test_the_resume_hint_keeps_the_overrides_and_a_finished_run_is_refused(tmp_path: Path) -> None:
-    path = profile_file(tmp_path, training={"max_train_steps": 400}, saving={"every_n_steps": 1000})
+    path = profile_file(tmp_path, training={"max_train_steps": 120}, saving={"every_n_steps": 1000})
     base = RunFolder(tmp_path / "runs" / "t")  # the profile's own name: must stay untouched
     folder = RunFolder(tmp_path / "runs" / "headless1")
-    run = dbtui("run", str(path), "--plain", "--set", 'name="headless1"', "--set", "training.max_train_steps=400",
+    run = dbtui("run", str(path), "--plain", "--set", 'name="headless1"', "--set", "training.max_train_steps=120",
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     wait_for(lambda: step_of(folder) >= 2)
     os.killpg(run.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the CLI and its trainer
@@ -36,7 +36,7 @@ def test_the_resume_hint_keeps_the_overrides_and_a_finished_run_is_refused(tmp_p
     assert resumed.returncode == 0, out
     assert f"resumed at step {stopped_at}" in out and "outputs are in" in out
     state = folder.read_state()
-    assert state.status == "finished" and state.step == 400
+    assert state.status == "finished" and state.step == 120
     assert not base.path.exists()
 
     kept = _outputs_fingerprint(folder)
