@@ -86,3 +86,20 @@ async def test_the_dashboard_says_crashed_when_the_trainer_is_gone(tmp_path: Pat
         await pilot.press("s")
         await pilot.pause()
         assert ("control", "stop") not in engine.calls  # nothing to ask: the trainer is gone
+
+
+def test_a_trainer_that_dies_before_writing_anything_reads_as_crashed(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broken install (the worker module cannot even be imported) must not leave watchers waiting for ever."""
+    from engine.runs import launcher
+    from engine.runs.follow import EventFollower
+    from training_helpers import tiny_profile
+
+    monkeypatch.setattr(launcher, "worker_command",
+                        lambda *args: [sys.executable, "-c", "raise SystemExit('No module named engine')"])
+    started = launcher.start_run(tiny_profile(tmp_path), run_dir=tmp_path / "runs" / "broken")
+    assert started.folder.read_state().pid == started.process.pid
+    started.process.wait(timeout=60)
+    assert started.folder.status() == "crashed"
+    assert list(EventFollower(started.folder).events(poll=0.05)) == []  # it ends instead of waiting
+    assert "No module named engine" in started.log.read_text()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from engine.runs.command import worker_command
 from engine.profile import Profile, dumps_profile
 from engine.runs.folder import run_dir_for
 from engine.runs.checkpoints import complete_checkpoints
-from engine.runs.folder import RunFolder, RunFolderError, unusable_folder
+from engine.runs.folder import RunFolder, RunFolderError, RunState, unusable_folder
 
 
 class RunExistsError(RunFolderError):
@@ -85,6 +86,10 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
             start_new_session=detach,  # its own session: no SIGHUP or Ctrl-C from this terminal
             env=env,
         )
+    if rank == 0:
+        # Until the trainer writes its own state, the folder names its process: one that dies before
+        # that (a broken install, an import error) then reads as crashed instead of starting forever.
+        folder.write_state(RunState(pid=process.pid, status="starting", started=time.time(), heartbeat=time.time()))
     return StartedRun(folder, process, command, offset, rank, log_path)
 
 
