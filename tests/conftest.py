@@ -9,6 +9,12 @@ import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    # Parallel workers share the cores: each (and every trainer it starts) takes its share of
+    # threads, so they do not oversubscribe the machine and slow each other down.
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_share))
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
