@@ -109,14 +109,14 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from engine.dataset import check_dataset, concept_settings, load_tokenizer
+    from engine.dataset import check_dataset, concept_settings, load_readers
 
     from rich.console import Console
 
     from dbtui.console import PhaseDisplay
 
     console = Console()
-    tokenizer = load_tokenizer(args.model) if args.model else None
+    readers = load_readers(args.model) if args.model else None  # every tokenizer the model's family reads with
     runs = []
     if args.profile:
         from engine.profile import load_profile
@@ -124,7 +124,7 @@ def _check(args: argparse.Namespace) -> int:
         profile = load_profile(args.profile)
         indices = [args.concept] if args.concept is not None else range(len(profile.concepts))
         for index in indices:
-            settings = concept_settings(profile, index, tokenizer)
+            settings = concept_settings(profile, index, readers=readers)
             if args.folder:
                 settings["folder"] = args.folder
             runs.append(settings)
@@ -135,7 +135,8 @@ def _check(args: argparse.Namespace) -> int:
             raise DatasetError("dataset check needs a FOLDER, or --profile to check each concept's instance_dir")
         runs.append({"folder": args.folder, "resolution": args.resolution, "caption_mode": args.caption_mode,
                      "caption_extension": args.caption_extension, "instance_prompt": args.prompt,
-                     "identifier": args.identifier, "tokenizer": tokenizer, "bucketing": args.bucketing})
+                     "identifier": args.identifier, "tokenizer": readers[0].tokenizer if readers else None,
+                     "readers": readers, "bucketing": args.bucketing})
     failed = False
     for settings in runs:
         if args.blur_threshold is not None:

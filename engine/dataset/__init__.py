@@ -8,7 +8,7 @@ from engine.dataset.files import IMAGE_EXTENSIONS, caption_path, list_images
 from engine.dataset.image_probe import ImageProbe
 from engine.dataset.prepare import PrepareResult, prepare_dataset
 from engine.dataset.report import DatasetReport, Finding, Summary
-from engine.dataset.tokens import guess_identifier, load_tokenizer
+from engine.dataset.tokens import TextReader, guess_identifier, load_readers, load_tokenizer
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -24,6 +24,7 @@ __all__ = [
     "ImageProbe",
     "PrepareResult",
     "Summary",
+    "TextReader",
     "TokenizerError",
     "autocaption",
     "caption_path",
@@ -32,6 +33,7 @@ __all__ = [
     "concept_settings",
     "guess_identifier",
     "list_images",
+    "load_readers",
     "load_tokenizer",
     "prepare_dataset",
     "prepare_settings",

@@ -19,13 +19,15 @@ from engine.dataset.pool import run_phase
 from engine.dataset.report import DatasetReport, Finding, summarise
 from engine.dataset.tokens import (
     DISCOURAGED_IDENTIFIERS,
-    caption_overflow,
+    Overflow,
+    TextReader,
     common_rank,
     identifier_pieces,
     judges_words,
     suggest_identifiers,
 )
 from engine.events import Event
+from engine.models.family import CaptionReader
 
 # Variance of the Laplacian on the ≤512 px grey copy; sharp photos score in the hundreds or more.
 BLUR_THRESHOLD = 60.0
@@ -135,9 +137,24 @@ def duplicate_findings(probes: list[ImageProbe], max_distance: int) -> list[Find
     return found
 
 
+def _long_text(reader: CaptionReader, overflow: Overflow, prompt: bool) -> tuple[str, str, str, str]:
+    """(code, severity, message, fix) for text longer than one of the family's tokenizers reads."""
+    if reader.read_by:  # another encoder reads the rest: a note, not a loss
+        message = (f"the instance prompt is {overflow.tokens} tokens, over {reader.name}'s {overflow.limit}: "
+                   f"“{overflow.cut}” reaches {reader.read_by} only" if prompt else
+                   f"its caption is {overflow.tokens} tokens; {reader.name} reads {overflow.limit}, so it only sees the "
+                   f"start ({reader.read_by} reads it all) and misses: “{overflow.cut}”")
+        return ("caption_partly_read", reader.severity, message,
+                "nothing to do if the start says what matters: put the identifier and the subject first")
+    message = (f"the instance prompt is {overflow.tokens} tokens, over {overflow.limit}: “{overflow.cut}” is cut" if prompt
+               else f"its caption is {overflow.tokens} tokens; {reader.name} reads {overflow.limit}, so this is cut: "
+                    f"“{overflow.cut}”")
+    return "caption_too_long", reader.severity, message, "shorten it" if prompt else "shorten it; put what matters first"
+
+
 def caption_findings(
     image: Path, *, caption_mode: str, extension: str, instance_prompt: str | None, identifier: str | None,
-    tokenizer: Any, root: Path | None = None,
+    readers: list[TextReader], root: Path | None = None,
 ) -> list[Finding]:
     path = str(image)
     found = []
@@ -163,13 +180,12 @@ def caption_findings(
             found.append(Finding(path, "caption_lacks_identifier", "warning",
                                  f"its caption does not contain the identifier '{identifier}'",
                                  f"add it, e.g. dbtui dataset caption --add-tag {identifier}"))
-    if tokenizer is not None and caption_mode != "instance_prompt":
+    if readers and caption_mode != "instance_prompt":
         caption = training_caption(image, caption_mode, instance_prompt, extension)
-        overflow = caption_overflow(tokenizer, caption) if caption else None
-        if overflow:
-            found.append(Finding(path, "caption_too_long", "warning",
-                                 f"its caption is {overflow.tokens} tokens; the text encoder reads {overflow.limit}, "
-                                 f"so this is cut: “{overflow.cut}”", "shorten it; put what matters first"))
+        for reader in readers if caption else []:
+            overflow = reader.overflow(caption)
+            if overflow:
+                found.append(Finding(path, *_long_text(reader.reader, overflow, prompt=False)))
     return found
 
 
@@ -181,9 +197,11 @@ def orphan_caption_findings(orphans: list[Path]) -> list[Finding]:
 
 
 def prompt_findings(
-    folder: str, *, caption_mode: str, instance_prompt: str | None, identifier: str | None, tokenizer: Any
+    folder: str, *, caption_mode: str, instance_prompt: str | None, identifier: str | None, tokenizer: Any,
+    readers: list[TextReader] | None = None,
 ) -> list[Finding]:
-    """Findings about the instance prompt and the identifier (reported on the folder)."""
+    """Findings about the instance prompt and the identifier (reported on the folder). ``tokenizer`` judges
+    the identifier; ``readers`` (default: ``tokenizer`` as CLIP) measure the prompt."""
     found = []
     uses_prompt = caption_mode in _PROMPT_MODES
     if uses_prompt and instance_prompt and identifier and not _has_word(instance_prompt, identifier):
@@ -195,12 +213,10 @@ def prompt_findings(
                              "no tokenizer given: caption lengths and the identifier's tokens were not checked",
                              "pass --model (a diffusers folder) or --profile"))
         return found
-    if uses_prompt and instance_prompt:
-        overflow = caption_overflow(tokenizer, instance_prompt)
+    for reader in (readers or [TextReader(tokenizer)]) if uses_prompt and instance_prompt else []:
+        overflow = reader.overflow(instance_prompt)
         if overflow:
-            found.append(Finding(folder, "caption_too_long", "warning",
-                                 f"the instance prompt is {overflow.tokens} tokens, over {overflow.limit}: “{overflow.cut}” is cut",
-                                 "shorten it"))
+            found.append(Finding(folder, *_long_text(reader.reader, overflow, prompt=True)))
     if identifier and not judges_words(tokenizer):
         found.append(Finding(folder, "identifier_not_judged", "info",
                              f"this model's tokenizer spells every word letter by letter (the built-in demo's), so the "
@@ -238,6 +254,7 @@ def check_dataset(
     instance_prompt: str | None = None,
     identifier: str | None = None,
     tokenizer: Any = None,
+    readers: list[TextReader] | None = None,
     recursive: bool = False,
     bucketing: bool = False,
     buckets: list[Bucket] | None = None,
@@ -249,8 +266,16 @@ def check_dataset(
     emit: Callable[[Event], None] | None = None,
     workers: int | None = None,
 ) -> DatasetReport:
-    """Check every image of ``folder`` for what spoils DreamBooth training; originals are only read."""
+    """Check every image of ``folder`` for what spoils DreamBooth training; originals are only read.
+
+    ``tokenizer`` judges the identifier; captions are measured against ``readers``, the model family's
+    tokenizers (``load_readers``), or against ``tokenizer`` read as CLIP when none are given.
+    """
     resolution = checked_resolution(resolution)
+    if readers is None:
+        readers = [TextReader(tokenizer)] if tokenizer is not None else []
+    elif tokenizer is None and readers:
+        tokenizer = readers[0].tokenizer  # the family's first reads the identifier
     caption_extension = checked_caption_extension(caption_extension)
     listing = scan_folder(folder, recursive=recursive, caption_extension=caption_extension)
     images = listing.images
@@ -274,11 +299,11 @@ def check_dataset(
         if str(image) in broken:
             continue
         findings += caption_findings(image, caption_mode=caption_mode, extension=caption_extension,
-                                     instance_prompt=instance_prompt, identifier=identifier, tokenizer=tokenizer,
+                                     instance_prompt=instance_prompt, identifier=identifier, readers=readers,
                                      root=Path(folder))
     findings += orphan_caption_findings(listing.orphan_captions)
     findings += prompt_findings(folder_name, caption_mode=caption_mode, instance_prompt=instance_prompt,
-                                identifier=identifier, tokenizer=tokenizer)
+                                identifier=identifier, tokenizer=tokenizer, readers=readers)
     image_buckets = {p.path: nearest_bucket(p.width, p.height, buckets) for p in probes if p.ok}
     present = len(list_images(class_dir)) if class_dir and Path(class_dir).is_dir() else None
     order = {"error": 0, "warning": 1, "info": 2}
@@ -293,25 +318,28 @@ def check_dataset(
     )
 
 
-def concept_settings(profile: Any, concept_index: int = 0, tokenizer: Any = None) -> dict[str, Any]:
+def concept_settings(profile: Any, concept_index: int = 0, tokenizer: Any = None,
+                     readers: list[TextReader] | None = None) -> dict[str, Any]:
     """The ``check_dataset`` arguments a profile gives for one concept (its folder included).
 
-    Without a tokenizer, the model's own is used when it is on this machine (a folder or a
-    built-in); a hub id is not downloaded just to check a dataset.
+    Without a tokenizer, the model's own are used when it is on this machine (a folder or a
+    built-in): all that its family reads captions with; a hub id is not downloaded just to check a
+    dataset. Given ``readers`` (``load_readers``) are used as they are, a given tokenizer as CLIP.
     """
     from engine.builtin import resolve_dir
     from engine.dataset.tokens import guess_identifier
 
     concept = profile.concepts[concept_index]
-    if tokenizer is None:
-        tokenizer = _local_tokenizer(profile.model.tokenizer or profile.model.pretrained)
+    if readers is None:
+        readers = [TextReader(tokenizer)] if tokenizer is not None else _local_readers(profile.model)
     return {
         "folder": resolve_dir(concept.instance_dir),
         **_dataset_settings(profile),
         "caption_mode": concept.caption_mode,
         "instance_prompt": concept.instance_prompt,
         "identifier": guess_identifier(concept.instance_prompt, concept.class_prompt),
-        "tokenizer": tokenizer,
+        "tokenizer": readers[0].tokenizer if readers else None,
+        "readers": readers,
         "class_dir": resolve_dir(concept.class_dir) if concept.class_dir else None,
         "num_class_images": concept.num_class_images if profile.prior.enabled else 0,
     }
@@ -340,10 +368,15 @@ def check_concept(profile: Any, concept_index: int = 0, tokenizer: Any = None,
     return check_dataset(settings.pop("folder"), **settings, emit=emit, workers=workers)
 
 
-def _local_tokenizer(source: str) -> Any:
+def _local_readers(model: Any) -> list[TextReader] | None:
+    """The profile's model's tokenizers when they are on this machine (model.tokenizer replacing the first)."""
     from engine.builtin import is_builtin
-    from engine.dataset.tokens import load_tokenizer
+    from engine.dataset.tokens import load_readers, load_tokenizer
 
-    if is_builtin(source) or Path(source).exists():
-        return load_tokenizer(source)
-    return None
+    def local(source: str | None) -> bool:
+        return bool(source) and (is_builtin(source) or Path(source).exists())
+
+    tokenizer = model.tokenizer if local(model.tokenizer) else None
+    if local(model.pretrained):
+        return load_readers(model.pretrained, tokenizer)
+    return [TextReader(load_tokenizer(tokenizer))] if tokenizer else None

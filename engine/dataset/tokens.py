@@ -1,4 +1,5 @@
-"""The model's tokenizer: caption length against CLIP's 75-token window, and identifier quality.
+"""The model's tokenizers: caption length against each one's window (CLIP's 75 tokens, Flux's T5's
+511), and identifier quality.
 
 A DreamBooth identifier works best as one rare token: a word split into pieces, or a common
 word, carries meaning the model already has (the guide's advice; ``sks`` is its example, and
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.dataset.errors import TokenizerError
+from engine.models.family import CLIP_READER, CaptionReader
 
 CLIP_CONTEXT = 77  # positions in SD's text encoder, including the start and end tokens
 # Ids below this in CLIP's BPE vocabulary are the 256 bytes, the same with </w>: merges follow,
@@ -53,10 +55,12 @@ def load_tokenizer(model: str | Path) -> Any:
         ) from error
 
 
-def window(tokenizer: Any) -> int:
-    """Tokens a caption may use: the context minus start and end tokens (75 for SD)."""
-    length = getattr(tokenizer, "model_max_length", CLIP_CONTEXT)
-    return (length if length <= 4096 else CLIP_CONTEXT) - 2
+def window(tokenizer: Any, context: int = CLIP_CONTEXT) -> int:
+    """Tokens a caption may use: the ``context`` the family encodes (or the tokenizer's own limit, when
+    lower) minus the tokenizer's special tokens (CLIP's start and end: 75 for SD; T5's end: 511 for Flux)."""
+    length = min(getattr(tokenizer, "model_max_length", context), context)
+    specials = tokenizer.num_special_tokens_to_add() if hasattr(tokenizer, "num_special_tokens_to_add") else 2
+    return length - specials
 
 
 def count_tokens(tokenizer: Any, text: str) -> int:
@@ -70,13 +74,13 @@ class Overflow:
     cut: str  # the words that fall outside the window (partly or wholly)
 
 
-def caption_overflow(tokenizer: Any, caption: str) -> Overflow | None:
+def caption_overflow(tokenizer: Any, caption: str, context: int = CLIP_CONTEXT) -> Overflow | None:
     """The part of ``caption`` the text encoder never sees, or None when it fits.
 
-    CLIP pre-tokenises on whitespace and punctuation, so counting word by word gives exactly
-    the whole caption's count and tells where the window ends.
+    CLIP and T5 pre-tokenise on whitespace (CLIP on punctuation too), so counting word by word
+    gives the whole caption's count and tells where the window ends.
     """
-    limit = window(tokenizer)
+    limit = window(tokenizer, context)
     words = caption.split()
     used = 0
     for index, word in enumerate(words):
@@ -85,6 +89,43 @@ def caption_overflow(tokenizer: Any, caption: str) -> Overflow | None:
             total = used + sum(count_tokens(tokenizer, w) for w in words[index + 1:])
             return Overflow(total, limit, " ".join(words[index:]))
     return None
+
+
+@dataclass(frozen=True)
+class TextReader:
+    """A loaded tokenizer, with what the model's family says about how far it reads (engine/models/family.py)."""
+
+    tokenizer: Any
+    reader: CaptionReader = CLIP_READER
+
+    def overflow(self, caption: str) -> Overflow | None:
+        return caption_overflow(self.tokenizer, caption, self.reader.context)
+
+
+def load_readers(model: str | Path, tokenizer: str | Path | None = None) -> list[TextReader]:
+    """The tokenizers a model's family reads captions with (CLIP-L and T5 for Flux; one CLIP for SD and
+    SDXL), the identifier's first. ``tokenizer`` (model.tokenizer) replaces the first one's folder. A
+    hub id or a bare tokenizer folder, whose family is not known here, is read as CLIP."""
+    from transformers import AutoTokenizer
+
+    from engine.builtin import resolve_model
+    from engine.models.registry import UnsupportedFamilyError, family_of
+
+    folder = Path(resolve_model(str(model)))
+    try:
+        family = family_of(folder) if folder.is_dir() else None
+    except UnsupportedFamilyError:
+        family = None
+    if family is None:
+        return [TextReader(load_tokenizer(tokenizer or model))]
+    readers = [TextReader(load_tokenizer(tokenizer or model), family.caption_readers[0])]
+    for reader in family.caption_readers[1:]:
+        try:
+            readers.append(TextReader(AutoTokenizer.from_pretrained(folder / reader.subfolder), reader))
+        except (OSError, ValueError) as error:
+            raise TokenizerError(f"no {reader.name} tokenizer in {folder / reader.subfolder} ({error}): the model "
+                                 "folder is incomplete; give the whole diffusers folder") from error
+    return readers
 
 
 def judges_words(tokenizer: Any) -> bool:

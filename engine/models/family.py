@@ -22,6 +22,31 @@ TextEmbeddings = dict[str, "torch.Tensor"]
 
 
 @dataclass(frozen=True)
+class CaptionReader:
+    """A tokenizer the family reads captions with, how far it reads, and what a longer caption costs
+    (the dataset doctor's caption-length checks, engine/dataset/checks.py)."""
+
+    subfolder: str  # the tokenizer's folder in a diffusers model
+    name: str  # its text encoder, for people: "the text encoder", "T5", "CLIP-L"
+    context: int  # token positions the family encodes, special tokens included
+    severity: str  # of a finding about a longer caption: "error", "warning" or "info"
+    read_by: str = ""  # the encoder that still reads what this one misses; "" when the rest is lost
+
+
+# One CLIP tokenizer answers for SD's encoder and for both of SDXL's (the same vocabulary and window).
+CLIP_READER = CaptionReader("tokenizer", "the text encoder", 77, "warning")
+
+
+@dataclass(frozen=True)
+class LoadDtypes:
+    """The dtype the large parts load in (None: fp32). Parts a run keeps frozen load straight in its
+    weight dtype, so the host never holds an fp32 copy first: Flux's transformer is 48 GB in fp32."""
+
+    denoiser: torch.dtype | None = None
+    text_encoders: torch.dtype | None = None
+
+
+@dataclass(frozen=True)
 class ImageGeometry:
     """Where one training sample's pixels came from: what SDXL conditions on, in pixels."""
 
@@ -87,6 +112,7 @@ class Family(Protocol):
     denoiser_name: str  # the denoiser's sub-folder ("unet", "transformer"), also its name in checkpoints
     default_lora_targets: tuple[str, ...]  # the denoiser's modules that get LoRA when the profile names none
     default_resolution: int  # what its real models are made for
+    caption_readers: tuple[CaptionReader, ...]  # the tokenizers captions are checked against, identifier's first
 
     def recognises(self, model_index: dict[str, Any]) -> bool:
         """Whether a diffusers folder's model_index.json is this family."""

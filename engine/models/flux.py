@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import DbtuiError
-from engine.models.family import Components, ImageGeometry, TextEmbeddings
+from engine.models.family import CaptionReader, Components, ImageGeometry, TextEmbeddings
 from engine.models.flow_objective import FlowObjective
 from engine.models.parts import load_clip_tokenizer, load_vae
 
@@ -32,6 +32,13 @@ LORA_TARGETS = (
     "attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj", "attn.to_add_out",
     "ff.net.0.proj", "ff.net.2", "ff_context.net.0.proj", "ff_context.net.2",
     "proj_mlp",
+)
+
+
+# CLIP-L is read first (the identifier's tokenizer); T5 reads what CLIP-L misses, up to its 512 tokens.
+CAPTION_READERS = (
+    CaptionReader("tokenizer", "CLIP-L", 77, "info", read_by="T5"),
+    CaptionReader("tokenizer_2", "T5", MAX_SEQUENCE_LENGTH, "error"),
 )
 
 
@@ -72,6 +79,7 @@ class Flux:
     denoiser_name = "transformer"
     default_lora_targets = LORA_TARGETS
     default_resolution = 1024
+    caption_readers = CAPTION_READERS
 
     def recognises(self, model_index: dict[str, Any]) -> bool:
         return model_index.get("_class_name") == "FluxPipeline"

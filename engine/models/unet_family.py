@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.models.family import CLIP_READER
 from engine.models.noise_objective import NoiseObjective, multistep_sampler, refuse_flow_settings, scaled_for_vae
 from engine.models.parts import UNET_ATTENTION_TARGETS, load_unet, unet_latent_multiple
 
@@ -18,6 +19,7 @@ class UNetNoiseFamily:
     label = ""
     denoiser_name = "unet"
     default_lora_targets = UNET_ATTENTION_TARGETS
+    caption_readers = (CLIP_READER,)
 
     def load_denoiser(self, folder: Path) -> Any:
         return load_unet(folder)
