@@ -68,9 +68,14 @@ def _from_hub(name: str, revision: str | None) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError
 
-    patterns = ["*.json", "*.txt", "*.safetensors", "tokenizer/*", "*.model"]
+    # The parts' folders only: many repos also hold whole-model single files at the top
+    # (flux1-dev.safetensors and ae.safetensors are 24 GB), which loading a folder never reads.
+    patterns = ["model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors"]
+    # Half-precision and EMA copies beside the weights loading reads: the same model again.
+    skipped = ["*.fp16.safetensors", "*non_ema*", "*.ema.safetensors"]
     try:
-        return Path(snapshot_download(name, revision=revision, allow_patterns=patterns, local_files_only=True))
+        return Path(snapshot_download(name, revision=revision, allow_patterns=patterns, ignore_patterns=skipped,
+                                      local_files_only=True))
     except HFValidationError:
         raise ModelNotFoundError(f"'{name}' is not a local folder, a model file or a valid hub id") from None
     except Exception:  # noqa: BLE001 - not cached: try the network below
@@ -79,7 +84,7 @@ def _from_hub(name: str, revision: str | None) -> Path:
         raise ModelNotFoundError(_offline_advice(name))
     os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
     try:
-        return Path(snapshot_download(name, revision=revision, allow_patterns=patterns))
+        return Path(snapshot_download(name, revision=revision, allow_patterns=patterns, ignore_patterns=skipped))
     except Exception as error:  # noqa: BLE001 - any network or hub failure gets the same advice
         raise ModelNotFoundError(f"{_offline_advice(name)} ({type(error).__name__})") from None
 

@@ -1,0 +1,38 @@
+"""A hub id downloads the parts a diffusers folder loads, never the repo's other copies of the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FLUX_REPO = [  # black-forest-labs/FLUX.1-dev's files (abridged)
+    "model_index.json", "flux1-dev.safetensors", "ae.safetensors", "README.md",
+    "transformer/config.json", "transformer/diffusion_pytorch_model-00001-of-00003.safetensors",
+    "transformer/diffusion_pytorch_model.safetensors.index.json", "vae/config.json",
+    "vae/diffusion_pytorch_model.safetensors", "text_encoder_2/model-00001-of-00002.safetensors",
+    "tokenizer_2/spiece.model", "tokenizer_2/tokenizer.json", "tokenizer/merges.txt", "tokenizer/vocab.json",
+    "scheduler/scheduler_config.json",
+]
+SD15_EXTRAS = ["v1-5-pruned.safetensors", "unet/diffusion_pytorch_model.fp16.safetensors",
+               "unet/diffusion_pytorch_model.non_ema.safetensors", "unet/diffusion_pytorch_model.safetensors"]
+
+
+def test_only_the_parts_folders_are_downloaded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import huggingface_hub
+    from huggingface_hub.utils import filter_repo_objects
+
+    from engine.models import loading
+
+    asked: list[dict[str, Any]] = []
+
+    def fake_snapshot_download(repo_id: str, **kwargs: Any) -> str:
+        asked.append(kwargs)
+        return str(tmp_path)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    assert loading._from_hub("black-forest-labs/FLUX.1-dev", None) == tmp_path
+    kept = set(filter_repo_objects(FLUX_REPO + SD15_EXTRAS, allow_patterns=asked[0]["allow_patterns"],
+                                   ignore_patterns=asked[0]["ignore_patterns"]))
+    assert kept == {f for f in FLUX_REPO if "/" in f or f == "model_index.json"} | {"unet/diffusion_pytorch_model.safetensors"}
