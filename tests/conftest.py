@@ -49,6 +49,14 @@ def tiny_sdxl(_isolated_cache: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_flux(_isolated_cache: Path) -> Path:
+    """A tiny Flux.1 diffusers folder (CLIP-L and a T5 with a locally built tokenizer, a guidance-embedding transformer)."""
+    from engine.builtin import resolve_model
+
+    return Path(resolve_model("builtin:tiny-flux"))
+
+
+@pytest.fixture(scope="session")
 def demo_data(_isolated_cache: Path) -> Path:
     """The synthetic demo dataset: instance/ (with .txt captions) and class/."""
     from engine.builtin import resolve_dir

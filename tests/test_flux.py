@@ -20,14 +20,6 @@ CPU = torch.device("cpu")
 PROMPT = "photo of zwx disc"
 
 
-@pytest.fixture(scope="session")
-def tiny_flux(_isolated_cache: Path) -> Path:
-    """The tiny Flux diffusers folder (built once per session)."""
-    from engine.builtin import resolve_model
-
-    return Path(resolve_model("builtin:tiny-flux"))
-
-
 @pytest.fixture(scope="module")
 def flux_pipe(tiny_flux: Path) -> Any:
     from diffusers import FluxPipeline

@@ -117,13 +117,13 @@ class Family(Protocol):
     def recognises(self, model_index: dict[str, Any]) -> bool:
         """Whether a diffusers folder's model_index.json is this family."""
 
-    def load(self, folder: Path, *, vae: str | None, tokenizer: str | None) -> Components: ...
+    def load(self, folder: Path, *, vae: str | None, tokenizer: str | None, dtypes: LoadDtypes = LoadDtypes()) -> Components: ...
 
-    def load_denoiser(self, folder: Path) -> Any:
-        """The denoiser as the base model has it (fp32, CPU)."""
+    def load_denoiser(self, folder: Path, dtype: torch.dtype | None = None) -> Any:
+        """The denoiser as the base model has it, on the CPU, in ``dtype`` (None: fp32)."""
 
-    def load_text_encoder(self, folder: Path, index: int) -> Any:
-        """Text encoder ``index`` as the base model has it (fp32, CPU)."""
+    def load_text_encoder(self, folder: Path, index: int, dtype: torch.dtype | None = None) -> Any:
+        """Text encoder ``index`` as the base model has it, on the CPU, in ``dtype`` (None: fp32)."""
 
     def check_profile(self, profile: Any) -> None:
         """Refuse (with a DbtuiError saying what to change) profile settings this family cannot honour."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import DbtuiError
-from engine.models.family import CaptionReader, Components, ImageGeometry, TextEmbeddings
+from engine.models.family import CaptionReader, Components, ImageGeometry, LoadDtypes, TextEmbeddings
 from engine.models.flow_objective import FlowObjective
 from engine.models.parts import load_clip_tokenizer, load_vae
 
@@ -84,7 +84,7 @@ class Flux:
     def recognises(self, model_index: dict[str, Any]) -> bool:
         return model_index.get("_class_name") == "FluxPipeline"
 
-    def load(self, folder: Path, *, vae: str | None, tokenizer: str | None) -> Components:
+    def load(self, folder: Path, *, vae: str | None, tokenizer: str | None, dtypes: LoadDtypes = LoadDtypes()) -> Components:
         from diffusers import FlowMatchEulerDiscreteScheduler
         from transformers import T5TokenizerFast
 
@@ -93,22 +93,23 @@ class Flux:
             folder=folder,
             tokenizers=[load_clip_tokenizer(folder, "tokenizer", tokenizer),
                         T5TokenizerFast.from_pretrained(folder, subfolder="tokenizer_2")],
-            text_encoders=[self.load_text_encoder(folder, i) for i in range(2)],
+            text_encoders=[self.load_text_encoder(folder, i, dtypes.text_encoders) for i in range(2)],
             vae=load_vae(folder, vae),
-            unet=self.load_denoiser(folder),
+            unet=self.load_denoiser(folder, dtypes.denoiser),
             noise_scheduler=FlowMatchEulerDiscreteScheduler.from_pretrained(folder, subfolder="scheduler"),
         )
 
-    def load_denoiser(self, folder: Path) -> Any:
+    def load_denoiser(self, folder: Path, dtype: torch.dtype | None = None) -> Any:
         from diffusers import FluxTransformer2DModel
 
-        return FluxTransformer2DModel.from_pretrained(folder, subfolder="transformer")
+        return FluxTransformer2DModel.from_pretrained(folder, subfolder="transformer", torch_dtype=dtype)
 
-    def load_text_encoder(self, folder: Path, index: int) -> Any:
+    def load_text_encoder(self, folder: Path, index: int, dtype: torch.dtype | None = None) -> Any:
+        import torch
         from transformers import CLIPTextModel, T5EncoderModel
 
         kind = T5EncoderModel if index == 1 else CLIPTextModel
-        return kind.from_pretrained(folder, subfolder=self.text_encoder_names[index])
+        return kind.from_pretrained(folder, subfolder=self.text_encoder_names[index], torch_dtype=dtype or torch.float32)
 
     def check_profile(self, profile: Any) -> None:
         training = profile.training

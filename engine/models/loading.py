@@ -11,7 +11,7 @@ from typing import Callable
 
 from engine.builtin import resolve_model
 from engine.events import Event
-from engine.models.family import Components
+from engine.models.family import Components, LoadDtypes
 from engine.models.parts import ModelNotFoundError
 
 __all__ = ["Components", "ModelNotFoundError", "load_components", "native_resolution", "resolve_model_folder"]
@@ -97,9 +97,11 @@ def _offline_advice(name: str) -> str:
     )
 
 
-def load_components(folder: Path, *, vae: str | None = None, tokenizer: str | None = None, revision: str | None = None) -> Components:
-    """Load every part the trainer uses from a diffusers folder, through the folder's family."""
+def load_components(folder: Path, *, vae: str | None = None, tokenizer: str | None = None, revision: str | None = None,
+                    dtypes: LoadDtypes | None = None) -> Components:
+    """Load every part the trainer uses from a diffusers folder, through the folder's family;
+    ``dtypes`` says which large parts load in a narrower dtype than fp32."""
     from engine.models.registry import family_of
 
     folder = Path(folder)
-    return family_of(folder).load(folder, vae=vae, tokenizer=tokenizer)
+    return family_of(folder).load(folder, vae=vae, tokenizer=tokenizer, dtypes=dtypes or LoadDtypes())

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.builtin import resolve_model
 from engine.errors import DbtuiError
+
+if TYPE_CHECKING:
+    import torch
 
 
 class ModelNotFoundError(DbtuiError):
@@ -17,11 +20,11 @@ class ModelNotFoundError(DbtuiError):
 UNET_ATTENTION_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 
 
-def load_unet(folder: Path) -> Any:
-    """The model folder's UNet, in fp32 on the CPU."""
+def load_unet(folder: Path, dtype: torch.dtype | None = None) -> Any:
+    """The model folder's UNet on the CPU, in ``dtype`` (None: fp32)."""
     from diffusers import UNet2DConditionModel
 
-    return UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
+    return UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=dtype)
 
 
 def unet_latent_multiple(unet: Any) -> int:

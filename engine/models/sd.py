@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.models.clip_text import clip_hidden_states, final_layer_norm, token_ids
-from engine.models.family import Components, ImageGeometry, TextEmbeddings
+from engine.models.family import Components, ImageGeometry, LoadDtypes, TextEmbeddings
 from engine.models.parts import load_clip_tokenizer, load_scheduler, load_vae
 from engine.models.unet_family import UNetNoiseFamily
 
@@ -39,21 +39,22 @@ class StableDiffusion(UNetNoiseFamily):
     def recognises(self, model_index: dict[str, Any]) -> bool:
         return model_index.get("_class_name") == "StableDiffusionPipeline"
 
-    def load(self, folder: Path, *, vae: str | None, tokenizer: str | None) -> Components:
+    def load(self, folder: Path, *, vae: str | None, tokenizer: str | None, dtypes: LoadDtypes = LoadDtypes()) -> Components:
         return Components(
             family=self,
             folder=folder,
             tokenizers=[load_clip_tokenizer(folder, "tokenizer", tokenizer)],
-            text_encoders=[self.load_text_encoder(folder, 0)],
+            text_encoders=[self.load_text_encoder(folder, 0, dtypes.text_encoders)],
             vae=load_vae(folder, vae),
-            unet=self.load_denoiser(folder),
+            unet=self.load_denoiser(folder, dtypes.denoiser),
             noise_scheduler=load_scheduler(folder),
         )
 
-    def load_text_encoder(self, folder: Path, index: int) -> Any:
+    def load_text_encoder(self, folder: Path, index: int, dtype: torch.dtype | None = None) -> Any:
+        import torch
         from transformers import CLIPTextModel
 
-        return CLIPTextModel.from_pretrained(folder, subfolder=self.text_encoder_names[index])
+        return CLIPTextModel.from_pretrained(folder, subfolder=self.text_encoder_names[index], torch_dtype=dtype or torch.float32)
 
     def encode_text(self, tokenizers: list[Any], text_encoders: list[Any], captions: list[str], clip_skip: int,
                     device: torch.device) -> TextEmbeddings:

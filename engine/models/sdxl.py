@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import DbtuiError
 from engine.models.clip_text import clip_hidden_states, token_ids
-from engine.models.family import Components, ImageGeometry, TextEmbeddings
+from engine.models.family import Components, ImageGeometry, LoadDtypes, TextEmbeddings
 from engine.models.parts import load_clip_tokenizer, load_scheduler, load_vae
 from engine.models.unet_family import UNetNoiseFamily
 
@@ -51,22 +51,23 @@ class StableDiffusionXL(UNetNoiseFamily):
             )
         return True
 
-    def load(self, folder: Path, *, vae: str | None, tokenizer: str | None) -> Components:
+    def load(self, folder: Path, *, vae: str | None, tokenizer: str | None, dtypes: LoadDtypes = LoadDtypes()) -> Components:
         return Components(
             family=self,
             folder=folder,
             tokenizers=[load_clip_tokenizer(folder, name, tokenizer) for name in ("tokenizer", "tokenizer_2")],
-            text_encoders=[self.load_text_encoder(folder, i) for i in range(2)],
+            text_encoders=[self.load_text_encoder(folder, i, dtypes.text_encoders) for i in range(2)],
             vae=load_vae(folder, vae),
-            unet=self.load_denoiser(folder),
+            unet=self.load_denoiser(folder, dtypes.denoiser),
             noise_scheduler=load_scheduler(folder),
         )
 
-    def load_text_encoder(self, folder: Path, index: int) -> Any:
+    def load_text_encoder(self, folder: Path, index: int, dtype: torch.dtype | None = None) -> Any:
+        import torch
         from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
         kind = CLIPTextModelWithProjection if index == 1 else CLIPTextModel
-        return kind.from_pretrained(folder, subfolder=self.text_encoder_names[index])
+        return kind.from_pretrained(folder, subfolder=self.text_encoder_names[index], torch_dtype=dtype or torch.float32)
 
     def encode_text(self, tokenizers: list[Any], text_encoders: list[Any], captions: list[str], clip_skip: int,
                     device: torch.device) -> TextEmbeddings:

@@ -21,8 +21,8 @@ class UNetNoiseFamily:
     default_lora_targets = UNET_ATTENTION_TARGETS
     caption_readers = (CLIP_READER,)
 
-    def load_denoiser(self, folder: Path) -> Any:
-        return load_unet(folder)
+    def load_denoiser(self, folder: Path, dtype: torch.dtype | None = None) -> Any:
+        return load_unet(folder, dtype)
 
     def check_profile(self, profile: Any) -> None:
         refuse_flow_settings(profile, self.label)

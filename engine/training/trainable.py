@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from engine.errors import DbtuiError
-from engine.models.family import Components
+from engine.models.family import Components, LoadDtypes
 
 
 class AttentionBackendError(DbtuiError):
@@ -51,6 +51,15 @@ def weights_trained(training: Any) -> tuple[bool, bool]:
     """(UNet, text encoder): whether the model's own weights train (else they are frozen, LoRA or not)."""
     lora = training.method == "lora"
     return not lora, training.train_text_encoder and not lora
+
+
+def load_dtypes(profile: Any, dtype: torch.dtype, trained_dtype: torch.dtype = torch.float32) -> LoadDtypes:
+    """The dtypes ``prepare_models`` gives the large parts, to load them in: frozen weights in the
+    weight dtype ``dtype``, trained ones in ``trained_dtype`` (fp32, the loaders' own, stays None)."""
+    train_unet, train_text_encoder = weights_trained(profile.training)
+    trained = None if trained_dtype == torch.float32 else trained_dtype
+    frozen = None if dtype == torch.float32 else dtype
+    return LoadDtypes(denoiser=trained if train_unet else frozen, text_encoders=trained if train_text_encoder else frozen)
 
 
 def add_lora_adapters(components: Components, profile: Any) -> None:

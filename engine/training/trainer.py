@@ -35,7 +35,7 @@ from engine.models.family import Components, embeddings_to
 from engine.models.loading import load_components, resolve_model_folder
 from engine.profile import Profile, dumps_profile
 from engine.training.losses import make_noise, per_sample_loss
-from engine.training.trainable import prepare_models, vae_dtype, weights_trained
+from engine.training.trainable import load_dtypes, prepare_models, vae_dtype, weights_trained
 from engine.training.optim import build_lr_scheduler, build_step_optimizer
 from engine.training.metrics import StepMeter, flat_config, versions
 from engine.training.precision import (
@@ -139,7 +139,9 @@ class Trainer:
                                               tokenizer=profile.model.tokenizer)
                 self.instance_dirs = [Path(resolve_dir(c.instance_dir)) for c in profile.concepts]
                 self.class_dirs = [Path(resolve_dir(c.class_dir)) if c.class_dir else None for c in profile.concepts]
-            self.components: Components = load_components(folder, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
+            trained_dtype = torch.bfloat16 if self.bf16_weights else torch.float32
+            self.components: Components = load_components(folder, vae=profile.model.vae, tokenizer=profile.model.tokenizer,
+                                                          dtypes=load_dtypes(profile, self.dtype, trained_dtype))
             # Settings the family cannot honour are refused now, before class images or caching.
             self.components.family.check_profile(profile)
         self.objective = self.components.family.objective(self.components.noise_scheduler, profile.training)
@@ -147,7 +149,7 @@ class Trainer:
         self.buckets = bucket_list(profile.dataset.resolution, profile.dataset.bucketing, profile.dataset.buckets, self.components.size_multiple)
         self.examples: list[Example] = build_examples(profile, self.instance_dirs, class_images, self.buckets)
         self.unet_params, self.text_params = prepare_models(self.components, profile, self.device, self.dtype,
-                                                            trained_dtype=torch.bfloat16 if self.bf16_weights else torch.float32)
+                                                            trained_dtype=trained_dtype)
         self._sources()
         self._optimizer()
         if self.accelerator.log_with:
