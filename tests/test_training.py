@@ -59,7 +59,7 @@ def test_prior_preservation_preserves_the_class(tmp_path: Path, demo_data: Path,
     # A base that has learned the class well, so preserving it is measurable on a random-weight model.
     base_run = train(tiny_profile(
         tmp_path / "base", concepts=[{"instance_dir": str(class_dir), "instance_prompt": "photo of a disc"}],
-        training={"max_train_steps": 80, "train_batch_size": 2}, optimizer={"learning_rate": 1e-3},
+        training={"max_train_steps": 30, "train_batch_size": 2}, optimizer={"learning_rate": 2e-3},
     ))
     base = Path(base_run.outputs["diffusers"])
     concept = {"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
