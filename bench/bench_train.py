@@ -4,6 +4,7 @@
     python bench/bench_train.py --model medium          # SD-like 8x VAE at 256 px
     python bench/bench_train.py --model sd15 --precision fp16   # the SD1.5 architecture, for GPUs
     python bench/bench_train.py --model sdxl --precision bf16   # the SDXL base architecture at 1024 px
+    python bench/bench_train.py --model flux --method lora --quantize nf4 --precision bf16 --resolution 512
 
 The default configuration is the one the issue compares with diffusers' train_dreambooth.py:
 30 steps, batch 1, fp32, lr 5e-6, prior preservation with 8 class images generated from scratch.
@@ -31,7 +32,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 MODELS = {"tiny": ("builtin:tiny-sd1", 64), "medium": ("builtin:medium-sd1", 256), "sd15": ("builtin:sd15-random", 512),
-          "tiny-sdxl": ("builtin:tiny-sdxl", 64), "sdxl": ("builtin:sdxl-random", 1024)}
+          "tiny-sdxl": ("builtin:tiny-sdxl", 64), "sdxl": ("builtin:sdxl-random", 1024),
+          "tiny-flux": ("builtin:tiny-flux", 64), "flux": ("builtin:flux-random", 1024)}
 INSTANCE_PROMPT = "photo of zwx disc"
 CLASS_PROMPT = "photo of a disc"
 LEARNING_RATE = {"full": 5e-6, "lora": 1e-4}
@@ -70,10 +72,10 @@ def profile_for(args: argparse.Namespace, work: Path):
     model, resolution = MODELS[args.model]
     return validate_data({
         "name": "bench",
-        "model": {"pretrained": model},
+        "model": {"pretrained": model, "quantize": args.quantize},
         "concepts": [{"instance_dir": "builtin:demo-instance", "instance_prompt": INSTANCE_PROMPT,
                       "class_dir": str(work / "class"), "class_prompt": CLASS_PROMPT, "num_class_images": args.class_images}],
-        "dataset": {"resolution": resolution, "cache_latents": True},
+        "dataset": {"resolution": args.resolution or resolution, "cache_latents": True},
         "prior": {"enabled": args.class_images > 0, "steps": args.class_steps, "sample_batch_size": 4},
         "training": {"method": args.method, "max_train_steps": args.steps, "train_batch_size": 1, "seed": 0},
         "optimizer": {"name": args.optimizer, "learning_rate": LEARNING_RATE[args.method]},
@@ -120,6 +122,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--optimizer", default="adamw")
     parser.add_argument("--precision", choices=["no", "fp16", "bf16"], default="no")
     parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument("--quantize", choices=["nf4", "int8"], help="keep the frozen base in 4 or 8 bits (with --method lora)")
+    parser.add_argument("--resolution", type=int, help="training size in px (default: the model's own)")
     parser.add_argument("--work", type=Path, help="folder for class images and runs (kept); a temporary one if not given")
     parser.add_argument("--rerun", action="store_true", help="then run again in a fresh process, reusing the class images")
     return parser.parse_args(argv)
@@ -139,7 +143,8 @@ def main() -> int:
         result = measure(args, work)
         print(f"config: model={args.model} steps={args.steps} class_images={args.class_images} class_steps={args.class_steps} "
               f"method={args.method} optimizer={args.optimizer} precision={args.precision} "
-              f"gradient_checkpointing={args.gradient_checkpointing}")
+              f"gradient_checkpointing={args.gradient_checkpointing} quantize={args.quantize} "
+              f"resolution={args.resolution or MODELS[args.model][1]}")
         print_result("first run" if args.rerun else "run", result)
         sys.stdout.flush()
         if args.rerun:

@@ -5,7 +5,7 @@
     python bench/memory.py --presets # measure the wizard's presets into engine/memory/preset_estimates.json
 
 Each row is one of the shipped example profiles (profiles/*.toml), as a user would run it, on the
-real architecture with random weights (builtin:sd15-random, builtin:sdxl-random); the "+ savers"
+real architecture with random weights (builtin:sd15-random, builtin:sdxl-random, Flux.1 [dev]'s configs); the "+ savers"
 rows add the memory savers of today's options (bf16 weights with stochastic rounding and the
 optimizer step fused into the backward pass, which need bf16). Batch 1. peak_gb is the meter's
 peak allocated memory (what torch.cuda.max_memory_allocated reports), in GiB; a card needs the
@@ -55,6 +55,10 @@ ROWS = (
         "sd-scripts: about 17 GB (fused backward, Adafactor)"),
     Row("SDXL", "full + prior preservation + savers", "sdxl-person.toml", "builtin:sdxl-random", 16.0,
         "sd-scripts: about 17 GB", tuple(SAVERS)),
+    Row("Flux.1 [dev]", "LoRA, NF4 base", "flux-lora-16gb.toml", "black-forest-labs/FLUX.1-dev", 9.0,
+        "SimpleTuner: 9,090 MiB at 512 px"),
+    Row("Flux.1 [dev]", "LoRA, NF4 base", "flux-lora-24gb.toml", "black-forest-labs/FLUX.1-dev", 24.0,
+        "sd-scripts: 24 GB with fp8 weights"),
 )
 
 
@@ -68,6 +72,7 @@ def measure(row: Row) -> dict:
     return {
         "model": row.model, "method": row.method, "resolution": profile.dataset.resolution,
         "peak_gb": round(estimate.peak_allocated / GIB, 2), "card_gb": round(estimate.card_need / GIB, 2),
+        "caching_card_gb": round(estimate.caching_card_need / GIB, 2),
         "target_gb": row.target_gb, "meets_target": estimate.peak_allocated <= row.target_gb * GIB,
         "fits": estimate.fit_line(), "profile": f"profiles/{row.profile}", "overrides": list(row.overrides),
         "phase": estimate.peak_phase, "seconds": round(estimate.seconds, 1),
@@ -90,8 +95,10 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-# The model each preset is measured on: SDXL presets on SDXL, the CPU demo on its tiny model, the rest on SD1.5.
-PRESET_MODELS = {"cpu-demo": "builtin:tiny-sd1", "sdxl-lora": "builtin:sdxl-random", "sdxl-full": "builtin:sdxl-random"}
+# The model each preset is measured on: SDXL presets on SDXL, Flux presets on Flux.1 [dev] (its configs
+# ship with the meter), the CPU demo on its tiny model, the rest on SD1.5.
+PRESET_MODELS = {"cpu-demo": "builtin:tiny-sd1", "sdxl-lora": "builtin:sdxl-random", "sdxl-full": "builtin:sdxl-random",
+                 "flux-lora-16gb": "black-forest-labs/FLUX.1-dev", "flux-lora-24gb": "black-forest-labs/FLUX.1-dev"}
 SD15 = "builtin:sd15-random"
 
 

@@ -5,6 +5,8 @@
     python bench/suite.py --only lora-8gb    # one configuration
     python bench/suite.py --model sdxl       # the SDXL set: SDXL base's architecture at 1024 px
     python bench/suite.py --model tiny-sdxl  # the SDXL set on the tiny SDXL, to try it on a CPU
+    python bench/suite.py --model flux       # the Flux set: Flux.1 [dev]'s size, NF4 and bf16 base, 512 and 1024 px
+    python bench/suite.py --model tiny-flux  # the Flux set on the tiny Flux (64 and 128 px), to try it on a CPU
 
 Each configuration is `bench/bench_train.py` in a fresh process (30 steps, batch 1, prior
 preservation with 8 class images). They share one work folder, so the first generates the class
@@ -43,6 +45,19 @@ SDXL_CONFIGS: dict[str, list[str]] = {
     "sdxl-lora-12gb": ["--method", "lora", "--precision", "bf16", "--gradient-checkpointing", "--optimizer", "adamw8bit"],
 }
 SDXL_MODELS = ("sdxl", "tiny-sdxl")
+# The Flux set (--model flux or tiny-flux): LoRA on a frozen NF4 or bf16 base, in bf16 with gradient
+# checkpointing and 8-bit Adam, as profiles/flux-lora-16gb.toml (NF4, 512 px) and flux-lora-24gb.toml
+# (NF4, 1024 px) train.
+FLUX_COMMON = ["--method", "lora", "--precision", "bf16", "--gradient-checkpointing", "--optimizer", "adamw8bit"]
+FLUX_CONFIGS: dict[str, list[str]] = {
+    f"flux-lora-{base}-{size}": [*FLUX_COMMON, *(["--quantize", base] if base == "nf4" else []), "--resolution", str(size)]
+    for base in ("nf4", "bf16") for size in (512, 1024)
+}
+FLUX_MODELS = ("flux", "tiny-flux")
+# The tiny Flux trains the same rows at an eighth of the size: 64 and 128 px.
+TINY_FLUX_SCALE = 8
+GPU_ONLY = {"flux": "Flux.1's 12 B parameters need a CUDA GPU: on a CPU building them takes 34 GB of RAM and a step "
+                    "takes minutes (--model tiny-flux runs the same rows on the tiny Flux)"}
 COLUMNS = {
     "peak_vram_allocated_mb": "VRAM alloc MB",
     "peak_vram_reserved_mb": "VRAM reserved MB",
@@ -55,9 +70,25 @@ COLUMNS = {
 }
 
 
+def _tiny(args: list[str]) -> list[str]:
+    """A row's arguments with its resolution scaled down for the tiny Flux."""
+    return [str(int(a) // TINY_FLUX_SCALE) if i and args[i - 1] == "--resolution" else a for i, a in enumerate(args)]
+
+
 def configs_for(model: str) -> dict[str, list[str]]:
-    """The configurations that suit a bench_train.py model: the SDXL set for SDXL models."""
+    """The configurations that suit a bench_train.py model: the SDXL set for SDXL models, the Flux set for Flux."""
+    if model in FLUX_MODELS:
+        return {name: _tiny(args) if model == "tiny-flux" else args for name, args in FLUX_CONFIGS.items()}
     return SDXL_CONFIGS if model in SDXL_MODELS else CONFIGS
+
+
+def skip_reason(model: str) -> str | None:
+    """Why ``model``'s rows cannot run on this machine, or None."""
+    if model not in GPU_ONLY:
+        return None
+    import torch
+
+    return None if torch.cuda.is_available() else GPU_ONLY[model]
 
 
 def parse_measures(output: str) -> dict[str, float]:
@@ -91,9 +122,9 @@ def table(rows: list[tuple[str, dict[str, float], str]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="sd15", choices=["tiny", "medium", "sd15", *SDXL_MODELS])
+    parser.add_argument("--model", default="sd15", choices=["tiny", "medium", "sd15", *SDXL_MODELS, *FLUX_MODELS])
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--only", action="append", choices=sorted({**CONFIGS, **SDXL_CONFIGS}),
+    parser.add_argument("--only", action="append", choices=sorted({**CONFIGS, **SDXL_CONFIGS, **FLUX_CONFIGS}),
                         help="run only this configuration (repeatable)")
     parser.add_argument("--work", type=Path, help="folder for class images and runs (kept); a temporary one if not given")
     args = parser.parse_args(argv)
@@ -102,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     wrong = [name for name in names if name not in configs]
     if wrong:
         parser.error(f"{', '.join(wrong)} not for --model {args.model}; choose from {', '.join(configs)}")
+    reason = skip_reason(args.model)
+    if reason:
+        for name in names:
+            print(f"{name}: skipped: {reason}")
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         rows = []

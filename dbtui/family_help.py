@@ -1,4 +1,5 @@
-"""Field help in the words of the model's family: SDXL has two text encoders and its own sizes.
+"""Field help in the words of the model's family: SDXL has two text encoders and its own sizes,
+Flux a guidance value instead of classifier-free guidance.
 
 The schema's docstrings (engine/profile/schema.py) are the help for Stable Diffusion 1.x/2.x and
 for a model not checked yet; a family overrides only the fields where its facts differ.
@@ -23,6 +24,16 @@ HELP: dict[str, dict[str, str]] = {
                                               "in each).",
         "dataset.resolution": "Training resolution in pixels: 1024 for SDXL and its fine-tunes (768 trains faster "
                               "but loses detail).",
+    },
+    "flux": {
+        "training.method": "LoRA: small adapter matrices on the frozen 12 B transformer (the way Flux trains on one "
+                           "card, on a 4-bit or 8-bit base). A full fine-tune needs several large GPUs.",
+        "dataset.resolution": "Training resolution in pixels: Flux was made for 1024; 512 trains faster in far less "
+                              "memory and still learns a subject well.",
+        "precision.mixed_precision": "bf16 for Flux (RTX 30xx and newer): Flux was not made for fp16, which can overflow.",
+        "sampling.guidance_scale": "The guidance value of Flux.1 [dev]'s previews (it is guidance-distilled: 3.5 is "
+                                   "usual, and there is no negative prompt).",
+        "prior.guidance_scale": "The guidance value of Flux.1 [dev] for generated class images (3.5 is usual).",
     },
 }
 

@@ -31,8 +31,22 @@ def _on(value: Any) -> bool:
     return bool(value)
 
 
+# Not a profile key: the family of the model the model step checked (``Session.family_id``), for the
+# fields one family cannot honour (engine/models/<family>.py ``check_profile``). While the model is
+# unchecked, the family's fields are kept as they are.
+FAMILY = "model step's family"
+
+
+def _not_flux(family: Any) -> bool:
+    return family != "flux"
+
+
 RULES = (
     Rule(("training.lora",), "training.method", _is("lora"), set_aside=True),
+    # Flux refuses min-SNR, clip_skip and text-encoder training; only Flux has flow options and offers a quantized base.
+    Rule(("training.min_snr_gamma", "training.clip_skip", "training.train_text_encoder"), FAMILY, _not_flux, set_aside=True),
+    Rule(("training.flow", "model.quantize"), FAMILY, _is("flux"), set_aside=True),
+    Rule(("model.quantize",), "training.method", _is("lora"), set_aside=True),
     Rule(("training.text_encoder_stop_fraction",), "training.train_text_encoder", _on, set_aside=True),
     Rule(("training.lora.text_encoder_targets",), "training.train_text_encoder", _on),
     Rule(("prior.loss_weight", "prior.sample_batch_size", "prior.steps", "prior.guidance_scale"), "prior.enabled", _on),
@@ -52,6 +66,8 @@ def _governs(rule_key: str, key: str) -> bool:
 def _in_force(session: Session, control: str) -> Any:
     """The control's value in the draft, else the schema's default (every control sits in a section
     whose default is an instance, such as ``TrainingSection()``)."""
+    if control == FAMILY:
+        return session.family_id
     value = session.get(control)
     if value is not None:
         return value
@@ -59,8 +75,14 @@ def _in_force(session: Session, control: str) -> Any:
     return getattr(Profile.model_fields[section].default, name)
 
 
+def _decided(session: Session, rule: Rule) -> bool:
+    """Whether the rule's control is known: a family rule waits for the model step's check."""
+    return rule.control != FAMILY or session.family_id is not None
+
+
 def applies(session: Session, key: str) -> bool:
-    """Whether field ``key`` means anything with the draft's other values."""
+    """Whether field ``key`` means anything with the draft's other values (a Flux-only field shows
+    only once the model is known to be Flux)."""
     return all(rule.holds(_in_force(session, rule.control)) for rule in RULES
                if any(_governs(k, key) for k in rule.keys))
 
@@ -81,9 +103,9 @@ def settle(session: Session, changed: Iterable[str]) -> bool:
     """After the ``changed`` controls moved: set aside the values that stopped applying and are
     errors there, and restore those that apply again. Whether the draft changed."""
     changed = set(changed)
-    moved = False
+    moved: set[str] = set()
     for rule in RULES:
-        if rule.control not in changed or not rule.set_aside:
+        if rule.control not in changed or not rule.set_aside or not _decided(session, rule):
             continue
         holds = rule.holds(_in_force(session, rule.control))
         for key in rule.keys:
@@ -91,10 +113,13 @@ def settle(session: Session, changed: Iterable[str]) -> bool:
             if not holds and value is not None:
                 session.aside[key] = value
                 session.set(key, None)
-                moved = True
-            elif holds and value is None and key in session.aside:
+                moved.add(key)
+            elif holds and value is None and key in session.aside and applies(session, key):
                 session.set(key, session.aside.pop(key))
-                moved = True
-            elif holds:
+                moved.add(key)
+            elif holds and value is not None:
                 session.aside.pop(key, None)  # the draft has its own value now (a preset's)
-    return moved
+    # A control set aside or restored moves the fields it decides (Flux sets train_text_encoder aside).
+    if moved & CONTROLS - changed:
+        settle(session, moved & CONTROLS)
+    return bool(moved)

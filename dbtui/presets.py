@@ -3,7 +3,8 @@ and the usual DreamBooth advice (person/object: prior preservation; style: no cl
 
 The SD presets keep the draft's resolution; the SDXL ones set SDXL's 1024 px and bf16 (on a GPU
 without bf16 the trainer falls back to fp16 and keeps the VAE in fp32, since SDXL's VAE
-overflows in fp16). profiles/sdxl-*.toml explain the same choices.
+overflows in fp16). profiles/sdxl-*.toml explain the same choices. The Flux ones (offered only for
+Flux models) train a LoRA on a quantized base; profiles/flux-lora-*.toml explain them.
 
 Each full fine-tune preset fits the smallest card of its tier by the memory meter (bench/memory.py
 --presets stores the estimates; ``dbtui hardware`` shows them): where it would not, it takes the
@@ -19,8 +20,24 @@ from __future__ import annotations
 
 from typing import Any
 
+
+def _flux_lora(resolution: int) -> dict[str, Any]:
+    """A Flux.1 LoRA preset on an NF4 base at ``resolution``; SD settings Flux refuses are cleared."""
+    return {
+        "model": {"quantize": "nf4"},
+        "dataset": {"resolution": resolution, "cache_latents": True},
+        "training": {"method": "lora", "lora": {"rank": 16, "alpha": 16.0}, "train_text_encoder": False, "clip_skip": 1,
+                     "min_snr_gamma": None, "flow": {"timestep_sampling": "logit_normal", "guidance": 1.0}},
+        "optimizer": {"name": "adamw8bit", "learning_rate": 1e-4, "lr_scheduler": "constant", "lr_warmup_steps": 0,
+                      "fused_backward": False},
+        "precision": {"mixed_precision": "bf16", "gradient_checkpointing": True, "bf16_weights": False},
+        "saving": {"export": ["lora_diffusers", "lora_kohya"], "unet_half": False},
+    }
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu-demo": {
+        "model": {"quantize": None},
         "dataset": {"resolution": 64}, "training": {"method": "full", "lora": None, "max_train_steps": 30},
         "precision": {"mixed_precision": "no", "gradient_checkpointing": False, "bf16_weights": False},
         "optimizer": {"name": "adamw", "fused_backward": False}, "saving": {"export": ["diffusers"]},
@@ -35,6 +52,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 8 GB: in fp16 with fp32 weights this needs about 11.6 GB on the card; bf16 weights and the fused
     # step bring it to about 5.2 GB.
     "full-8bit": {
+        "model": {"quantize": None},
         "training": {"method": "full", "lora": None, "train_text_encoder": False, "gradient_accumulation_steps": 1},
         "optimizer": {"name": "adamw8bit", "learning_rate": 2e-6, "fused_backward": True},
         "precision": {"mixed_precision": "bf16", "gradient_checkpointing": True, "bf16_weights": True},
@@ -42,12 +60,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # 16 GB: AdamW's fp32 state with a full set of gradients needs about 16.9 GB; the fused step frees them.
     "full": {
+        "model": {"quantize": None},
         "training": {"method": "full", "lora": None, "train_text_encoder": False, "gradient_accumulation_steps": 1},
         "optimizer": {"name": "adamw", "learning_rate": 2e-6, "fused_backward": True},
         "precision": {"mixed_precision": "bf16", "gradient_checkpointing": True, "bf16_weights": False},
         "saving": {"export": ["diffusers"]},
     },
     "full-text-encoder": {
+        "model": {"quantize": None},
         "training": {"method": "full", "lora": None, "train_text_encoder": True},
         "optimizer": {"name": "adamw", "learning_rate": 1e-6, "fused_backward": False},
         "precision": {"mixed_precision": "bf16", "gradient_checkpointing": False, "bf16_weights": False},
@@ -62,6 +82,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "saving": {"export": ["lora_diffusers", "lora_kohya"], "unet_half": False},
     },
     "sdxl-full": {
+        "model": {"quantize": None},
         "dataset": {"resolution": 1024, "cache_latents": True},
         "training": {"method": "full", "lora": None, "train_text_encoder": False, "gradient_accumulation_steps": 1},
         # Adafactor keeps factored second moments and no first moment: far less memory than AdamW's two
@@ -72,6 +93,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "precision": {"mixed_precision": "bf16", "gradient_checkpointing": True, "bf16_weights": False},
         "saving": {"export": ["diffusers", "safetensors"], "unet_half": True},
     },
+    # Flux.1 LoRA on a frozen NF4 base (6 GB instead of bf16's 22 GB). The meter, at batch 1 on FLUX.1-dev:
+    # the steps need 9.3 GB on the card at 512 px (10.9 GB with prior preservation) and 12.5 GB at 1024 px
+    # (17.3 GB). Before the first step the trainer caches the prompts with T5-XXL (9 GB in bf16) on the GPU
+    # beside the transformer: 17.9 GB and 18.9 GB for that moment. So today both train on a 24 GB card, and
+    # the 512 px one fits 16 GB (even 12 GB) once prompts are cached before the transformer moves to the
+    # GPU. An int8 base (closer to bf16) needs about 25 GB at 1024 px, a bf16 one 27 GB for its steps alone.
+    # SD settings that Flux refuses (engine/models/flux.py) are cleared.
+    "flux-lora-16gb": _flux_lora(512),
+    "flux-lora-24gb": _flux_lora(1024),
     "person": {"prior": {"enabled": True, "loss_weight": 1.0}, "dataset": {"hflip": False}},
     "style": {"prior": {"enabled": False}, "dataset": {"hflip": True}},
 }
@@ -80,6 +110,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 # others each set how to train for a tier of cards, and bench/memory.py --presets measures them.
 MODIFIERS = ("person", "style")
 TIER_PRESETS = tuple(name for name in PRESETS if name not in MODIFIERS)
+# The tier presets made for one family only: the wizard offers them for that family's models alone.
+FAMILY_ONLY = {"flux-lora-16gb": "flux", "flux-lora-24gb": "flux"}
+
+
+def presets_for(family_id: str | None) -> list[str]:
+    """The presets that suit a model of ``family_id`` (None: not checked yet): Flux's own and the
+    modifiers for Flux, the rest for other models."""
+    if family_id == "flux":
+        return [name for name in PRESETS if FAMILY_ONLY.get(name) == "flux" or name in MODIFIERS]
+    return [name for name in PRESETS if name not in FAMILY_ONLY]
 
 PRESET_LABELS = {
     "cpu-demo": "CPU demo (tiny model, fp32)",
@@ -89,6 +129,8 @@ PRESET_LABELS = {
     "full-text-encoder": "Full + text encoder (24 GB and up)",
     "sdxl-lora": "SDXL LoRA, 1024 px (10 GB and up)",
     "sdxl-full": "SDXL full fine-tune, 1024 px, Adafactor (24 GB and up)",
+    "flux-lora-16gb": "Flux LoRA, NF4 base, 512 px (the 16 GB tier)",
+    "flux-lora-24gb": "Flux LoRA, NF4 base, 1024 px (24 GB)",
     "person": "Person / object DreamBooth (prior preservation)",
     "style": "Style / native fine-tune (no class images)",
 }

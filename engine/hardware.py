@@ -130,7 +130,7 @@ SDXL_FULL_TEXT_ENCODERS_GB = 40
 def verdict(hw: Hardware, family: str = "sd") -> tuple[str, str]:
     """(a sentence on what this machine can do for a model ``family``, the recommended preset name).
 
-    ``family`` is a family id of engine/models ("sd" for SD1.x/SD2.x, "sdxl"); see ``engine.model_info.likely_family``.
+    ``family`` is a family id of engine/models ("sd" for SD1.x/SD2.x, "sdxl", "flux"); see ``engine.model_info.likely_family``.
     """
     if family not in _VERDICTS:
         raise ValueError(f"no hardware advice for model family {family!r}; known: {', '.join(_VERDICTS)}")
@@ -149,7 +149,8 @@ _SD_TIERS = (
     (0, "lora", "LoRA training fits; full fine-tuning does not."),
 )
 # The presets each family's advice recommends, smallest first (dbtui hardware lists their estimates).
-FAMILY_PRESETS = {"sd": tuple(preset for _, preset, _ in reversed(_SD_TIERS)), "sdxl": ("sdxl-lora", "sdxl-full")}
+FAMILY_PRESETS = {"sd": tuple(preset for _, preset, _ in reversed(_SD_TIERS)), "sdxl": ("sdxl-lora", "sdxl-full"),
+                  "flux": ("flux-lora-16gb", "flux-lora-24gb")}
 
 
 def _nominal_gb(hw: Hardware) -> int:
@@ -165,9 +166,12 @@ def _meter_need(preset: str, hw: Hardware) -> MemoryEstimate | None:
     return None if row is None else row.need(hw.gpus[0].bf16)
 
 
-def _meter_fits(preset: str, hw: Hardware) -> bool:
+def _meter_fits(preset: str, hw: Hardware, *, caching: bool = False) -> bool:
+    """Whether the preset's step fits the card by the meter; ``caching``: its caching pass too."""
     need = _meter_need(preset, hw)
-    return need is None or need.fits(_nominal_gb(hw))
+    if need is None:
+        return True
+    return (need.run_need if caching else need.card_need) <= _nominal_gb(hw) * 2**30
 
 
 def _sd_verdict(hw: Hardware) -> tuple[str, str]:
@@ -218,5 +222,37 @@ def _sdxl_verdict(hw: Hardware) -> tuple[str, str]:
     return sentence, "sdxl-full" if full_fits else "sdxl-lora"
 
 
-_VERDICTS = {"sd": _sd_verdict, "sdxl": _sdxl_verdict}
+# Flux.1 LoRA presets, largest first: (preset, what it trains). Flux's 12 B-parameter transformer
+# trains only as a LoRA on a quantized base on one card (a full fine-tune needs several 80 GB GPUs);
+# which preset fits is the memory meter's call, at the larger of the training step and the caching
+# pass before it, when the trainer caches the prompts with T5-XXL (9 GB) beside the transformer.
+_FLUX_TIERS = (
+    ("flux-lora-24gb", "a LoRA on an NF4 base at Flux's native 1024 px fits"),
+    ("flux-lora-16gb", "a LoRA on an NF4 base at 512 px fits"),
+)
+
+
+def _flux_verdict(hw: Hardware) -> tuple[str, str]:
+    smallest = _FLUX_TIERS[-1][0]
+    if not hw.gpus:
+        return ("No NVIDIA GPU found: Flux.1 needs a large GPU even for a LoRA on a 4-bit base. "
+                "Try `dbtui demo` to see everything work.", "cpu-demo")
+    gpu = hw.gpus[0]
+    about = f"{gpu.name} with {hw.vram_mb / 1024:.0f} GB, Flux.1:"
+    for preset, what in _FLUX_TIERS:
+        if _meter_fits(preset, hw, caching=True):
+            sentence = f"{about} {what} (the 12 B transformer trains only as a LoRA on one card)."
+            break
+    else:
+        need = _meter_need(smallest, hw)
+        size = f"about {need.run_need / 2**30:.0f} GB" if need is not None else "more"
+        sentence = (f"{about} too little even for a LoRA on an NF4 base at 512 px, which needs {size} by the memory "
+                    "meter; train SDXL or SD1.5 here, or use a larger card.")
+        preset = smallest
+    if not gpu.bf16:
+        sentence += " This GPU has no bf16: Flux then trains in fp16, which it was not made for; a card with bf16 is safer."
+    return sentence, preset
+
+
+_VERDICTS = {"sd": _sd_verdict, "sdxl": _sdxl_verdict, "flux": _flux_verdict}
 FAMILIES = tuple(_VERDICTS)

@@ -94,7 +94,7 @@ def describe_model(source: str) -> ModelDescription:
     from engine.convert import detect_family, read_checkpoint
 
     detected = detect_family(read_checkpoint(source).state_dict)
-    family_id = ("sdxl" if detected.xl else "sd") if detected.supported else None
+    family_id = detected.trains_as if detected.supported else None
     return ModelDescription(source, kind, f"single file: {detected.description}", None, supported=detected.supported,
                             resolution=detected.resolution, family_id=family_id)
 
@@ -105,7 +105,7 @@ def likely_family(source: str) -> str:
     A diffusers folder or a built-in model says it in its model_index.json, and so does a hub model
     already in the Hugging Face cache; a .safetensors file by its keys. Otherwise the name decides:
     SDXL and its fine-tunes carry "XL" in nearly every name (stable-diffusion-xl-base-1.0,
-    juggernautXL_v9, Pony_Diffusion_V6_XL, noobai-XL-1.1).
+    juggernautXL_v9, Pony_Diffusion_V6_XL, noobai-XL-1.1), and Flux models "flux".
     """
     from engine.builtin import is_builtin, resolve_model
 
@@ -123,12 +123,19 @@ def likely_family(source: str) -> str:
 
         try:
             with safe_open(str(path), framework="pt") as file:
+                keys = list(file.keys())
                 # SDXL's original layout: both text encoders under conditioner.embedders (see engine/convert/detect.py).
-                if any(key.startswith("conditioner.embedders.") for key in file.keys()):
+                if any(key.startswith("conditioner.embedders.") for key in keys):
                     return "sdxl"
+                # Flux's transformer in BFL's layout, alone or inside ComfyUI's model.diffusion_model.
+                if any("double_blocks." in key for key in keys):
+                    return "flux"
                 return "sd"
         except (OSError, ValueError):
             pass
+    # Flux and its fine-tunes say so in their names (FLUX.1-dev, flux1-dev-fp8, fluxmania).
+    if "flux" in source.lower():
+        return "flux"
     # "XL" in any case-joined name (animagineXLV3, sdxlTurbo), but not the "xl" inside a word (xlarge, pixlart).
     return "sdxl" if re.search(r"XL|xl(?![a-z])", path.name) else "sd"
 

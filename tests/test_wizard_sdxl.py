@@ -59,15 +59,17 @@ async def test_the_model_step_names_each_family_and_refuses_what_it_cannot_train
             "models/sd21": ("✓ diffusers folder: Stable Diffusion 2.x, v-prediction", "Made for 768 px"),
             "models/sdxl-base": ("✓ diffusers folder: Stable Diffusion XL", "Made for 1024 px"),
             "photo.safetensors": ("✓ single file: Stable Diffusion 1.x", "Made for 512 px"),
+            "models/flux": ("✓ diffusers folder: Flux.1", "Made for 1024 px"),
         }
         for source, (family, size) in trainable.items():
             await check_model(pilot, source)
             shown = text_of(screen, "#model-family")
             assert family in shown and size in shown, shown
-            assert app.session.family_id in ("sd", "sdxl")
+            assert app.session.family_id in ("sd", "sdxl", "flux")
+        assert app.session.family_id == "flux"
 
         for source, words in {"models/sdxl-refiner": "✗ diffusers folder: the Stable Diffusion XL refiner",
-                              "models/flux": "✗ diffusers folder: a FluxPipeline"}.items():
+                              "models/sd3": "✗ diffusers folder: a StableDiffusion3Pipeline"}.items():
             await check_model(pilot, source)
             assert words in text_of(screen, "#model-family")
             assert text_of(screen, "#model-folder") == ""  # no "the profile will use" for a refused model

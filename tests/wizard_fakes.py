@@ -126,7 +126,8 @@ FAKE_FOLDERS = {
     "models/sdxl-refiner": ("diffusers folder: the Stable Diffusion XL refiner, which refines finished images and "
                             "cannot be DreamBooth-trained: use the SDXL base model or a fine-tune of it",
                             "models/sdxl-refiner", False, None, None),
-    "models/flux": ("diffusers folder: a FluxPipeline, which dbtui does not train", "models/flux", False, None, None),
+    "models/flux": ("diffusers folder: Flux.1", "models/flux", True, 1024, "flux"),
+    "models/sd3": ("diffusers folder: a StableDiffusion3Pipeline, which dbtui does not train", "models/sd3", False, None, None),
 }
 
 

@@ -1,4 +1,4 @@
-"""``dbtui convert``: single-file checkpoints to and from diffusers folders, and LoRA export."""
+"""``dbtui convert``: single-file checkpoints to and from diffusers folders, and LoRAs both ways."""
 
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ v-prediction), their inpainting variants, and SDXL with its fine-tunes (v-predic
 are detected from the weights; the SDXL refiner is refused (it cannot be DreamBooth-trained).
 Works offline: the model configs and the CLIP tokenizers ship with dbtui.
 
+A Flux.1 [dev] or [schnell] transformer in Black Forest Labs' layout (flux1-dev.safetensors, as
+ComfyUI and Forge use it; fp8 files too) holds the transformer alone: its VAE, CLIP-L and T5 come
+from --components, a diffusers Flux folder or hub id (default: the variant's own repository,
+from the Hugging Face cache or downloaded without its transformer).
+
 A .ckpt is read with PyTorch's weights-only loader: a file that would run code is refused.
 """
 
@@ -20,6 +25,7 @@ examples:
   dbtui convert to-diffusers v1-5-pruned-emaonly.safetensors models/sd15
   dbtui convert to-diffusers sd_xl_base_1.0.safetensors models/sdxl
   dbtui convert to-diffusers my-sd15-finetune.ckpt models/mine --tokenizer models/sd15
+  dbtui convert to-diffusers flux1-dev-fp8.safetensors models/flux --components models/FLUX.1-dev
 """
 
 EXPORT_HELP = """\
@@ -37,7 +43,16 @@ examples:
 
 LORA_HELP = """\
 Convert a diffusers-format LoRA (a folder with pytorch_lora_weights.safetensors, or that file)
-into one kohya-format .safetensors for AUTOMATIC1111's WebUI and ComfyUI.
+into one kohya-format .safetensors for AUTOMATIC1111's WebUI, ComfyUI and Forge. SD1.x, SD2.x,
+SDXL and Flux.1 LoRAs are told apart by the modules they name; a Flux LoRA is written in the
+original model's layout (lora_unet_double_blocks_0_img_attn_qkv…, q, k and v fused).
+"""
+
+LORA_BACK_HELP = """\
+Convert a Flux.1 LoRA in kohya sd-scripts' or ComfyUI's layout (lora_unet_double_blocks_…,
+diffusion_model.double_blocks.…) into a diffusers LoRA folder, which FluxPipeline.load_lora_weights
+and the profile's outputs use. diffusers' own reader splits the fused modules and folds each
+alpha into the weights.
 """
 
 
@@ -62,6 +77,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     to_diffusers.add_argument("--config", type=Path, metavar="DIR",
                               help="a diffusers folder whose configs describe a non-standard architecture")
     to_diffusers.add_argument("--ema", action="store_true", help="use the EMA weights stored in the file")
+    to_diffusers.add_argument("--components", metavar="DIR_OR_HUB_ID",
+                              help="for a Flux transformer file: the diffusers Flux folder or hub id whose VAE, text "
+                                   "encoders and tokenizers go with it (default: black-forest-labs/FLUX.1-dev or "
+                                   "-schnell, as the file is)")
     to_diffusers.set_defaults(handler=_to_diffusers)
 
     to_single = commands.add_parser(
@@ -85,6 +104,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lora.add_argument("output", type=Path, help="the kohya-format .safetensors to write")
     lora.set_defaults(handler=_lora_to_kohya)
 
+    back = commands.add_parser(
+        "lora-to-diffusers", help="kohya/ComfyUI Flux LoRA → diffusers LoRA folder",
+        description=LORA_BACK_HELP, formatter_class=raw,
+    )
+    back.add_argument("input", type=Path, help="the kohya- or ComfyUI-format Flux LoRA .safetensors")
+    back.add_argument("output", type=Path, help="the diffusers LoRA folder to create (must not exist or be empty)")
+    back.set_defaults(handler=_lora_to_diffusers)
+
 
 def _run(work) -> int:
     from dbtui.console import PhaseDisplay
@@ -101,6 +128,7 @@ def _to_diffusers(args: argparse.Namespace) -> int:
     print(f"reading {args.input} …", flush=True)
     return _run(lambda emit: import_single_file(
         args.input, args.output, tokenizer=args.tokenizer, use_ema=args.ema, emit=emit, config=args.config,
+        components=args.components,
     ))
 
 
@@ -121,6 +149,12 @@ def _to_single_file(args: argparse.Namespace) -> int:
 
 
 def _lora_to_kohya(args: argparse.Namespace) -> int:
-    from engine.convert import export_lora_kohya
+    from engine.convert import lora_to_kohya
 
-    return _run(lambda emit: export_lora_kohya(args.input, args.output, emit=emit))
+    return _run(lambda emit: lora_to_kohya(args.input, args.output, emit=emit))
+
+
+def _lora_to_diffusers(args: argparse.Namespace) -> int:
+    from engine.convert import flux_lora_to_diffusers
+
+    return _run(lambda emit: flux_lora_to_diffusers(args.input, args.output, emit=emit))

@@ -14,13 +14,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="probe GPUs, libraries, RAM and disk, and recommend a preset",
         description="Probe GPUs (VRAM, compute capability, bf16), driver, CUDA and torch, bitsandbytes, "
         "xformers, RAM and free disk, then say in words what this machine can train. The advice is for "
-        "SD1.x/SD2.x unless --family or --profile names SDXL. Each preset of the family is listed with the "
+        "SD1.x/SD2.x unless --family or --profile names SDXL or Flux. Each preset of the family is listed with the "
         "GPU memory it needs by the memory meter and the cards it fits.",
     )
     parser.add_argument("--output-dir", default=".", help="where runs will be written (free disk is measured there)")
     parser.add_argument("--json", action="store_true", help="print the probe as JSON")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--family", choices=FAMILIES, help="advice for this model family: sd (SD1.x/SD2.x, the default) or sdxl")
+    which.add_argument("--family", choices=FAMILIES, help="advice for this model family: sd (SD1.x/SD2.x, the default), sdxl or flux")
     which.add_argument("--profile", metavar="PROFILE", help="advice for the model this profile trains (model.pretrained)")
     parser.set_defaults(handler=_hardware)
 
@@ -70,6 +70,7 @@ def _as_json(need, alone) -> dict:
     from engine.memory.estimate import CARD_SIZES_GB, GIB
 
     return {"card_gb": round(need.card_need / GIB, 2), "peak_gb": round(need.peak_allocated / GIB, 2),
+            "caching_card_gb": round(need.caching_card_need / GIB, 2),
             "card_gb_without_prior": round(alone.card_need / GIB, 2), "fits": {str(card): need.fits(card) for card in CARD_SIZES_GB},
             "model": need.model, "resolution": [need.width, need.height]}
 
@@ -77,17 +78,26 @@ def _as_json(need, alone) -> dict:
 def _estimates_table(estimates: dict, recommended: str, bf16: bool):
     """A heading, then one row a preset (names, not labels: a row fits 80 columns): what the card must hold, which cards fit."""
     from rich.console import Group
+    from rich.markup import escape
     from rich.table import Table
 
     from engine.memory.estimate import GIB
 
     first = next(iter(estimates.values())).need(bf16)
     how = "with prior preservation" + ("" if bf16 else ", in fp16 (this GPU has no bf16)")
+    # Presets of one size say it once; Flux's differ in size, so each row says its own.
+    sizes = {row.need(bf16).width for row in estimates.values()}
     table = Table(box=None, pad_edge=False)
     table.add_column("preset", no_wrap=True)
     table.add_column("on the card", justify="right", no_wrap=True)
     table.add_column("", no_wrap=True)
     for name, row in estimates.items():
         need = row.need(bf16)
-        table.add_row(f"[b]{name}[/b] ◂" if name == recommended else name, f"{need.card_need / GIB:.1f} GB", need.fit_line())
-    return Group(f"GPU memory by the memory meter ({first.model}, {first.width} px, batch 1, {how}):", table)
+        label = name if len(sizes) == 1 else f"{name} ({need.width} px)"
+        table.add_row(f"[b]{label}[/b] ◂" if name == recommended else label, f"{need.card_need / GIB:.1f} GB", need.fit_line())
+    size = f"{first.width} px, " if len(sizes) == 1 else ""
+    # The caching pass before the first step (every part on the GPU), where it needs more than the steps.
+    caching = [f"{name}: {row.need(bf16).caching_card_need / GIB:.1f} GB on the card while the caches fill, before the first step"
+               for name, row in estimates.items() if row.need(bf16).caching_card_need > row.need(bf16).card_need]
+    # Rich markup would take Flux's "[dev]" for a style.
+    return Group(f"GPU memory by the memory meter ({escape(first.model)}, {size}batch 1, {how}):", table, *caching)

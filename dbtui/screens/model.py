@@ -40,8 +40,9 @@ file can be converted to a diffusers folder here, once; otherwise training conve
 into the run folder.
 
 Watch out: a hub id downloads several GB on the first run. dbtui trains Stable Diffusion
-1.x, 2.x and XL and their fine-tunes; the SDXL refiner and other families stop here, with
-the reason.
+1.x, 2.x and XL, Flux.1 ([dev], [schnell]) and their fine-tunes; the SDXL refiner and other
+families stop here, with the reason. Settings the new model's family cannot use are set
+aside (and come back if you return to the earlier model).
 """
 
     def compose_body(self) -> ComposeResult:
@@ -112,7 +113,10 @@ the reason.
         if message.what == "inspect":
             if message.result.source != self.session.get("model.pretrained"):
                 return  # a check of a source the user has since replaced
+            from dbtui.field_rules import FAMILY, settle  # the profile schema: imported once a model is checked
+
             self.session.adopt_model(message.result)
+            settle(self.session, {FAMILY})  # settings this model's family cannot honour are set aside
             self._show(message.result)
         else:
             folder = str(message.result)

@@ -13,7 +13,8 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from dbtui.format import duration
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
-from dbtui.presets import PRESET_LABELS, PRESETS
+from dbtui.field_rules import FAMILY, applies, settle
+from dbtui.presets import PRESET_LABELS, PRESETS, presets_for
 from dbtui.screens.base import WizardScreen
 from dbtui.widgets.ordered_keys import OrderedInput
 from dbtui.widgets.profile_form import ProfileForm
@@ -25,6 +26,9 @@ from engine.profile import ProfileError
 
 
 FIT_STEPS = 10
+# model.quantize as the parameters screen offers it (Flux LoRAs only); the VRAM line shows the effect.
+QUANTIZE_CHOICES = [("none: the weight dtype (bf16)", "none"), ("nf4: 4-bit, about a quarter", "nf4"),
+                    ("int8: 8-bit, about half", "int8")]
 
 
 class ParametersScreen(WizardScreen):
@@ -36,7 +40,8 @@ class ParametersScreen(WizardScreen):
 
 Every setting that applies to this model and method, each with its meaning under it (the
 LoRA options appear with method = lora): the main ones first, the rest in the Advanced
-sections (Enter opens one). A preset (Apply) sets what fits your hardware. Red rows and
+sections (Enter opens one). A preset (Apply) sets what fits your hardware. A Flux LoRA
+offers **Base weights**: the frozen transformer in 4-bit NF4 or 8-bit int8 (less memory). Red rows and
 the lines at the bottom say what is wrong while you type. The **VRAM** line estimates the
 GPU memory these settings need and which cards they fit (the memory meter, no GPU needed);
 it follows your changes a moment after you stop typing.
@@ -59,13 +64,18 @@ whether to resume it.
 
     def compose_body(self) -> ComposeResult:
         hardware = self.session.hardware
-        preset = hardware.preset if hardware is not None else Select.NULL
+        offered = presets_for(self.session.family_id)
+        preset = hardware.preset if hardware is not None and hardware.preset in offered else Select.NULL
         with VerticalScroll(classes="body", id="par-body"):
             with Horizontal(classes="par-row"):
                 yield Label("Preset")
-                yield Select([(label, key) for key, label in PRESET_LABELS.items()], value=preset, compact=True,
+                yield Select([(PRESET_LABELS[key], key) for key in offered], value=preset, compact=True,
                              prompt="choose a preset", id="par-preset")
                 yield Button("Apply", id="par-apply")
+            with Horizontal(classes="par-row", id="par-quantize-row"):
+                yield Label("Base weights")
+                yield Select(QUANTIZE_CHOICES, value=self.session.get("model.quantize") or "none", allow_blank=False,
+                             compact=True, id="par-quantize")
             with Horizontal(classes="par-row"):
                 yield Label("Save as")
                 yield OrderedInput(str(self.session.default_path()), id="par-path", compact=True)
@@ -84,13 +94,34 @@ whether to resume it.
 
     def on_mount(self) -> None:
         self.query_one("#par-fit-status").display = False
+        if settle(self.session, {FAMILY}):  # settings the model's family cannot honour, set aside
+            self.query_one(ProfileForm).refresh_values()
+            self.query_one(ProfileForm).show_what_applies()
+        self._show_quantize()
         self._validate(estimate_now=True)
         self.query_one("#f-name").focus()
 
     def on_profile_form_edited(self, message: ProfileForm.Edited) -> None:
         if message.key == "name" and self.session.path is None:
             self.query_one("#par-path", Input).value = str(self.session.default_path())
+        self._show_quantize()
         self._validate()
+
+    def _show_quantize(self) -> None:
+        """The base-weights choice, where it applies (a Flux LoRA), showing the draft's value."""
+        self.query_one("#par-quantize-row").display = applies(self.session, "model.quantize")
+        choice = self.query_one("#par-quantize", Select)
+        value = self.session.get("model.quantize") or "none"
+        if choice.value != value:
+            with choice.prevent(Select.Changed):
+                choice.value = value
+
+    @on(Select.Changed, "#par-quantize")
+    def _quantize_chosen(self, event: Select.Changed) -> None:
+        value = None if event.value in ("none", Select.NULL) else event.value
+        if value != self.session.get("model.quantize"):
+            self.session.set("model.quantize", value)
+            self._validate()
 
     def _validate(self, *, estimate_now: bool = False) -> bool:
         profile, problems = self.session.validate()
@@ -112,7 +143,12 @@ whether to resume it.
         preset = self.query_one("#par-preset", Select).value
         if preset is Select.NULL:
             return
-        self.query_one(ProfileForm).merge(PRESETS[preset])
+        form = self.query_one(ProfileForm)
+        form.merge(PRESETS[preset])
+        if settle(self.session, {FAMILY}):  # a preset's setting the model's family cannot honour
+            form.refresh_values()
+            form.show_what_applies()
+        self._show_quantize()
         self._validate()
         self.notify(f"Applied: {PRESET_LABELS[preset]}")
 

@@ -24,6 +24,7 @@ MODELS = {
     "medium-sd1": ("medium", "sd1", False),
     "sd15-random": ("sd15", "sd1", False),
     "sdxl-random": ("sdxl", "sdxl", False),  # SDXL base's real size, for GPU benchmarks
+    "flux-random": ("flux", "flux", False),  # Flux.1 [dev]'s real size, for GPU benchmarks
 }
 DATASETS = {"demo-instance": "instance", "demo-class": "class"}
 # Random-weight scorers for [evaluation] (engine/builtin/tiny_scorers.py): name → its builder's name.
@@ -81,6 +82,11 @@ def resolve_model(name: str) -> str:
             from engine.builtin.sdxl_random import save_sdxl_random
 
             save_sdxl_random(tmp)
+            return
+        if variant == "flux" and size == "flux":
+            from engine.builtin.flux_random import save_flux_random
+
+            save_flux_random(tmp)
             return
         if variant == "flux":
             from engine.builtin.tiny_flux import save_tiny_flux

@@ -1,4 +1,5 @@
-"""Which Stable Diffusion family a checkpoint is, from a single file's keys and shapes or a folder's index.
+"""Which family a checkpoint is (Stable Diffusion, or a Flux.1 transformer), from a single file's keys and
+shapes or a folder's index.
 
 SD2.x-base (512, epsilon) and SD2.x-v (768, v-prediction) have identical keys and shapes. The
 clients tell them apart by a sidecar ``.yaml`` (AUTOMATIC1111) or by a weight statistic
@@ -14,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from engine.convert.flux_layout import FLUX_KEY, strip_prefix
 
 UNET_IN = "model.diffusion_model.input_blocks.0.0.weight"
 SD1_TEXT = "cond_stage_model.transformer."
@@ -52,6 +55,16 @@ class ModelFamily:
         return self.id.startswith("sdxl")
 
     @property
+    def flux(self) -> bool:
+        """A Flux.1 transformer in Black Forest Labs' layout (engine/convert/flux_single_file.py)."""
+        return self.id.startswith("flux")
+
+    @property
+    def trains_as(self) -> str:
+        """The id of the model family (engine/models) that trains it once converted: sd, sdxl or flux."""
+        return "flux" if self.flux else "sdxl" if self.xl else "sd"
+
+    @property
     def config_name(self) -> str:
         """The folder under configs/ that describes this family's architecture."""
         return "sdxl" if self.xl else self.id
@@ -69,6 +82,19 @@ SDXL_V = ModelFamily("sdxl-v", "Stable Diffusion XL, v-prediction (1024 px)", pr
 SDXL_REFINER = ModelFamily("sdxl-refiner", f"Stable Diffusion XL refiner: {REFINER_ADVICE}", supported=False,
                            resolution=1024)
 FAMILIES = {f.id: f for f in (SD1, SD1_INPAINT, SD2, SD2_V, SD2_INPAINT, SDXL, SDXL_V)}
+# A Flux.1 transformer file holds the transformer alone; its VAE and text encoders come from elsewhere.
+FLUX_DEV = ModelFamily("flux-dev", "Flux.1 [dev] transformer (1024 px, flow matching)", prediction_type="flow_matching",
+                       resolution=1024)
+FLUX_SCHNELL = ModelFamily("flux-schnell", "Flux.1 [schnell] transformer (1024 px, flow matching)",
+                           prediction_type="flow_matching", resolution=1024)
+FLUX_IN_CHANNELS = 64  # 16 latent channels packed 2×2; Fill (384) and Depth (128) take more
+# Later models that share Flux.1's block names, by a weight only they have (diffusers' loader tells them apart so).
+FLUX_RELATIVES = {
+    "single_stream_modulation.lin.weight": "Flux.2",
+    "early_stream_modulations.image.lin.weight": "a later Flux",
+    "distilled_guidance_layer.in_proj.bias": "Chroma",
+}
+FLUX_ADVICE = "dbtui trains Flux.1 [dev] and [schnell]"
 
 
 def unknown(what: str) -> ModelFamily:
@@ -83,8 +109,11 @@ def _not_sd(keys: list[str]) -> ModelFamily:
         return unknown("one component in diffusers format, not a single-file checkpoint: use its whole diffusers folder")
     if any(k.startswith(("encoder.down.", "first_stage_model.", "decoder.up.")) for k in keys):
         return unknown("a VAE on its own, not a full Stable Diffusion checkpoint")
-    if any(k.startswith(("model.diffusion_model.double_blocks", "model.diffusion_model.joint_blocks")) for k in keys):
-        return unknown("a newer model family (Flux or SD3): not supported")
+    if any(k.startswith("model.diffusion_model.joint_blocks") for k in keys):
+        return unknown("a newer model family (SD3): not supported")
+    if any(k.startswith(("model.diffusion_model.double_blocks.", "double_blocks.")) for k in keys):
+        return unknown(f"Flux-like, but without the attention norms every Flux.1 transformer has ({FLUX_KEY}): "
+                       f"incomplete, or another model; {FLUX_ADVICE}")
     return unknown("not a Stable Diffusion checkpoint")
 
 
@@ -123,8 +152,26 @@ def _sdxl_family(state_dict: Mapping[str, Any], prediction_type: str | None) -> 
     return SDXL_V if V_PRED_KEY in state_dict or prediction_type == "v_prediction" else SDXL
 
 
+def is_flux_transformer(state_dict: Mapping[str, Any]) -> bool:
+    """Whether the keys are a Flux-style transformer's in Black Forest Labs' layout (bare or under ComfyUI's prefix)."""
+    return FLUX_KEY in state_dict or "model.diffusion_model." + FLUX_KEY in state_dict
+
+
+def _flux_family(state_dict: Mapping[str, Any]) -> ModelFamily:
+    transformer = strip_prefix(state_dict)
+    relative = next((name for key, name in FLUX_RELATIVES.items() if key in transformer), None)
+    if relative:
+        return unknown(f"a {relative} transformer: not supported; {FLUX_ADVICE}")
+    in_channels = int(transformer["img_in.weight"].shape[1]) if "img_in.weight" in transformer else FLUX_IN_CHANNELS
+    if in_channels != FLUX_IN_CHANNELS:
+        return unknown(f"a Flux.1 variant with {in_channels} input channels (Fill or Depth?): not supported; {FLUX_ADVICE}")
+    return FLUX_DEV if "guidance_in.in_layer.weight" in transformer else FLUX_SCHNELL
+
+
 def detect_family(state_dict: Mapping[str, Any], *, prediction_type: str | None = None) -> ModelFamily:
     """The family of an original-layout state dict; ``prediction_type`` overrides the v guess."""
+    if is_flux_transformer(state_dict):
+        return _flux_family(state_dict)
     keys = list(state_dict)
     sd_text = any(k.startswith("cond_stage_model.") for k in keys)
     if any(k.startswith(SDXL_PREFIX) for k in keys) or (LABEL_EMB in state_dict and not sd_text):

@@ -25,33 +25,10 @@ from typing import Any
 
 from engine.convert._files import Emit, atomic_file
 from engine.convert.errors import ConvertError, UnsupportedModelError
+from engine.convert.flux_layout import BLOCKS, DOUBLE_BLOCK, MLP_RATIO, SINGLE_BLOCK, TOP_LEVEL
 from engine.convert.lora_export import _kohya_alpha, open_lora, portable_lora_config
 
 PREFIX = "transformer."
-MLP_RATIO = 4  # a single block's MLP is 4 × its width (FluxSingleTransformerBlock)
-# diffusers module inside a block → (original module, place in the fused module or None).
-DOUBLE_BLOCK = {
-    "attn.to_q": ("img_attn_qkv", 0), "attn.to_k": ("img_attn_qkv", 1), "attn.to_v": ("img_attn_qkv", 2),
-    "attn.to_out.0": ("img_attn_proj", None),
-    "attn.add_q_proj": ("txt_attn_qkv", 0), "attn.add_k_proj": ("txt_attn_qkv", 1), "attn.add_v_proj": ("txt_attn_qkv", 2),
-    "attn.to_add_out": ("txt_attn_proj", None),
-    "ff.net.0.proj": ("img_mlp_0", None), "ff.net.2": ("img_mlp_2", None),
-    "ff_context.net.0.proj": ("txt_mlp_0", None), "ff_context.net.2": ("txt_mlp_2", None),
-    "norm1.linear": ("img_mod_lin", None), "norm1_context.linear": ("txt_mod_lin", None),
-}
-SINGLE_BLOCK = {
-    "attn.to_q": ("linear1", 0), "attn.to_k": ("linear1", 1), "attn.to_v": ("linear1", 2), "proj_mlp": ("linear1", 3),
-    "proj_out": ("linear2", None), "norm.linear": ("modulation_lin", None),
-}
-TOP_LEVEL = {
-    "x_embedder": "img_in", "context_embedder": "txt_in", "proj_out": "final_layer_linear",
-    "time_text_embed.timestep_embedder.linear_1": "time_in_in_layer",
-    "time_text_embed.timestep_embedder.linear_2": "time_in_out_layer",
-    "time_text_embed.guidance_embedder.linear_1": "guidance_in_in_layer",
-    "time_text_embed.guidance_embedder.linear_2": "guidance_in_out_layer",
-    "time_text_embed.text_embedder.linear_1": "vector_in_in_layer",
-    "time_text_embed.text_embedder.linear_2": "vector_in_out_layer",
-}
 _BLOCK = re.compile(r"^(transformer_blocks|single_transformer_blocks)\.(\d+)\.(.+)$")
 
 
@@ -73,12 +50,12 @@ def original_name(module: str) -> tuple[str, int | None]:
     match = _BLOCK.match(module)
     if match:
         kind, index, inner = match.groups()
-        table, block = (DOUBLE_BLOCK, "double_blocks") if kind == "transformer_blocks" else (SINGLE_BLOCK, "single_blocks")
+        table = DOUBLE_BLOCK if kind == "transformer_blocks" else SINGLE_BLOCK
         if inner in table:
             name, place = table[inner]
-            return f"lora_unet_{block}_{index}_{name}", place
+            return f"lora_unet_{BLOCKS[kind]}_{index}_{name.replace('.', '_')}", place
     elif module in TOP_LEVEL:
-        return f"lora_unet_{TOP_LEVEL[module]}", None
+        return f"lora_unet_{TOP_LEVEL[module].replace('.', '_')}", None
     raise UnsupportedModelError(f"the Flux LoRA trains '{module}', which has no place in the kohya/ComfyUI layout; "
                                 "export it in diffusers format (lora_diffusers) instead")
 

@@ -1,4 +1,5 @@
-"""Import a single-file SD1.x/SD2.x/SDXL checkpoint into a diffusers folder, offline.
+"""Import a single-file SD1.x/SD2.x/SDXL checkpoint into a diffusers folder, offline (a Flux.1
+transformer file goes to engine/convert/flux_single_file.py).
 
 The weights go through diffusers' own single-file converters (``from_single_file`` per
 component, given the already safely-read state dict). The architecture comes from the small
@@ -27,6 +28,7 @@ from engine.convert.detect import (
 )
 from engine.convert.errors import ConvertError, ModelMismatchError, TokenizerNotFoundError, UnsupportedModelError
 from engine.convert.expected import explain_mismatch
+from engine.convert.flux_single_file import import_flux_transformer
 from engine.convert.load_checkpoint import read_checkpoint
 from engine.events import Warning as WarningEvent
 
@@ -198,12 +200,15 @@ def import_single_file(
     use_ema: bool = False,
     emit: Emit | None = None,
     config: str | Path | None = None,
+    components: str | Path | None = None,
 ) -> Path:
     """Convert ``path`` (.safetensors or .ckpt) into the diffusers folder ``out_dir``; returns it.
 
     ``config`` is a diffusers folder describing the architecture (default: the shipped config of
     the detected family); ``tokenizer`` a tokenizer or model folder (default: the config folder's,
-    else the CLIP tokenizer shipped with dbtui).
+    else the CLIP tokenizer shipped with dbtui). A Flux.1 transformer file takes its VAE, text
+    encoders and tokenizers from ``components``, a diffusers Flux folder or hub id (default: the
+    original repository of its variant; see engine/convert/flux_single_file.py).
     """
     path, out_dir = Path(path), Path(out_dir)
     checkpoint = read_checkpoint(path)
@@ -211,6 +216,15 @@ def import_single_file(
     family = detect_family(state_dict, prediction_type=prediction_hint(path, checkpoint.metadata))
     if not family.supported:
         raise UnsupportedModelError(f"{path.name}: {family.description}")
+    if family.flux:
+        if tokenizer is not None or config is not None or use_ema:
+            raise ConvertError(f"{path.name} is a Flux.1 transformer: a tokenizer, a config folder and EMA weights are "
+                               "for Stable Diffusion files; leave them out (its tokenizers and the rest come from the "
+                               "components)")
+        return import_flux_transformer(checkpoint, family, out_dir, components=components, emit=emit)
+    if components is not None:
+        raise ConvertError(f"{path.name} is a {family.description} checkpoint, which holds its VAE and text encoders "
+                           "itself: --components is for Flux transformer files")
     _check_text_encoders(state_dict, family, path.name)
     if use_ema and not has_ema(state_dict):
         raise ConvertError(f"{path.name} holds no EMA weights; run without --ema")

@@ -2,8 +2,9 @@
 
 From a diffusers folder's configs, a hub id's configs (a few JSON files, from the Hugging Face
 cache or downloaded), a single file's detected family (the configs dbtui ships for conversion),
-or the built-in random models' own builders. ``build`` is called under a ``FakeTensorMode``,
-so even SDXL's 3.5 B parameters take no memory.
+or builders of their own: the built-in random models, and Flux.1 (whose gated repositories the
+meter does not ask). ``build`` is called under a ``FakeTensorMode``, so even Flux's 12 B
+parameters take no memory.
 """
 
 from __future__ import annotations
@@ -46,6 +47,27 @@ def _text_encoder(folder: Path) -> Any:
     return kind(config)
 
 
+def _diffusers_part(folder: Path, name: str) -> Any:
+    """Part ``name`` of a diffusers folder, of the class its model_index.json names, built from its config."""
+    import diffusers
+
+    from engine.models.registry import read_model_index
+
+    kind = getattr(diffusers, read_model_index(folder)[name][1])
+    return kind.from_config(kind.load_config(folder, subfolder=name))
+
+
+def _scheduler(folder: Path, family: Family) -> Any:
+    """The training schedule as the family loads it: flow matching's own, or the folder's settings in a DDPMScheduler."""
+    if family.id == "flux":
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        return FlowMatchEulerDiscreteScheduler.from_pretrained(folder, subfolder="scheduler")
+    from engine.models.parts import load_scheduler
+
+    return load_scheduler(folder)
+
+
 def from_folder(folder: Path, label: str | None = None) -> Architecture:
     """The architecture a diffusers folder's configs describe (its weights are never read)."""
     from engine.models.registry import family_of
@@ -54,15 +76,11 @@ def from_folder(folder: Path, label: str | None = None) -> Architecture:
     family = family_of(folder)
 
     def build() -> Parts:
-        from diffusers import AutoencoderKL, UNet2DConditionModel
-
-        from engine.models.parts import load_scheduler
-
         return Parts(
-            unet=UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(folder, subfolder="unet")),
-            vae=AutoencoderKL.from_config(AutoencoderKL.load_config(folder, subfolder="vae")),
+            unet=_diffusers_part(folder, family.denoiser_name),  # a UNet, or Flux's transformer
+            vae=_diffusers_part(folder, "vae"),
             text_encoders=[_text_encoder(folder / name) for name in family.text_encoder_names],
-            scheduler=load_scheduler(folder),
+            scheduler=_scheduler(folder, family),
         )
 
     return Architecture(label or f"{family.label} ({folder.name})", family, build)
@@ -98,8 +116,21 @@ def _sdxl_random() -> Architecture:
     return Architecture("SDXL base architecture (builtin:sdxl-random)", family_named("sdxl"), build)
 
 
+def _flux(variant: str) -> Callable[[], Architecture]:
+    def make() -> Architecture:
+        from engine.memory.flux_architecture import flux_architecture
+
+        return flux_architecture(variant)
+
+    return make
+
+
 # The real-size built-ins are built from their own builders: saving them first would write GBs.
-BUILDERS: dict[str, Callable[[], Architecture]] = {"builtin:sd15-random": _sd15_random, "builtin:sdxl-random": _sdxl_random}
+# Flux.1's hub repositories are gated, so their configs are kept in engine/memory/flux_architecture.py.
+BUILDERS: dict[str, Callable[[], Architecture]] = {
+    "builtin:sd15-random": _sd15_random, "builtin:sdxl-random": _sdxl_random,
+    "black-forest-labs/FLUX.1-dev": _flux("dev"), "black-forest-labs/FLUX.1-schnell": _flux("schnell"),
+}
 
 
 def _hub_configs(name: str, revision: str | None) -> Path:

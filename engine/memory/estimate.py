@@ -48,6 +48,9 @@ class MemoryEstimate:
     seconds: float  # how long the meter took
     notes: tuple[str, ...] = field(default_factory=tuple)
     cuda_context: int = CUDA_CONTEXT_BYTES
+    # Allocated at the caching pass before the first step, when every part is on the GPU while the
+    # caches fill (engine/memory/caching.py); 0 when nothing is cached. Not part of the step's peak.
+    caching: int = 0
 
     @property
     def peak_allocated(self) -> int:
@@ -57,6 +60,16 @@ class MemoryEstimate:
     def card_need(self) -> int:
         """What a card must have: the peak with the allocator's slack, plus the CUDA context."""
         return int(self.peak_allocated * (1 + ALLOCATOR_SLACK)) + self.cuda_context
+
+    @property
+    def caching_card_need(self) -> int:
+        """What a card must have for the caching pass (0 when nothing is cached)."""
+        return int(self.caching * (1 + ALLOCATOR_SLACK)) + self.cuda_context if self.caching else 0
+
+    @property
+    def run_need(self) -> int:
+        """What a card must have for the whole run: the step, or the caching pass when it holds more."""
+        return max(self.card_need, self.caching_card_need)
 
     def fits(self, card_gb: float) -> bool:
         return self.card_need <= card_gb * GIB
@@ -81,6 +94,8 @@ class MemoryEstimate:
             f"peak allocated   {gb(self.peak_allocated)}  at the {self.peak_phase}",
             f"+ CUDA context   {gb(self.cuda_context)}  and {ALLOCATOR_SLACK:.0%} allocator slack: "
             f"{self.card_need / GIB:.2f} GB on the card",
+            *([f"caching pass     {gb(self.caching)}  before the first step, every part on the GPU: "
+               f"{self.caching_card_need / GIB:.2f} GB on the card"] if self.caching else []),
         ]
 
     def to_dict(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from engine.memory.architecture import Architecture
+from engine.memory.quantized_layers import stand_in_quantized
 from engine.models.family import Components
 from engine.training.precision import weight_dtype
 from engine.training.trainable import prepare_models
@@ -56,10 +57,23 @@ class PreparedModel:
 
 
 def _as_measured(profile: Any) -> Any:
-    """xformers cannot run on the CPU; its memory-efficient kernel keeps no attention matrix, as SDPA's does."""
-    if profile.precision.attention == "sdpa":
-        return profile
-    return profile.model_copy(update={"precision": profile.precision.model_copy(update={"attention": "sdpa"})})
+    """The profile ``prepare_models`` sets the fake model up with. xformers cannot run on the CPU; its
+    memory-efficient kernel keeps no attention matrix, as SDPA's does. A quantized base is put in
+    place beforehand (engine/memory/quantized_layers.py), since bitsandbytes cannot quantize fake tensors."""
+    update: dict[str, Any] = {}
+    if profile.precision.attention != "sdpa":
+        update["precision"] = profile.precision.model_copy(update={"attention": "sdpa"})
+    if profile.model.quantize:
+        update["model"] = profile.model.model_copy(update={"quantize": None})
+    return profile.model_copy(update=update) if update else profile
+
+
+def token_length(config: Any) -> int:
+    """The tokens a text encoder is given: CLIP's context; T5 has relative positions and no context of
+    its own, and Flux pads its prompts to 512 tokens (engine/models/flux.py)."""
+    from engine.models.flux import MAX_SEQUENCE_LENGTH
+
+    return getattr(config, "max_position_embeddings", None) or MAX_SEQUENCE_LENGTH
 
 
 def _to_fake(models: list[torch.nn.Module], mode: Any) -> dict[int, torch.nn.Parameter]:
@@ -97,17 +111,19 @@ def _to_fake(models: list[torch.nn.Module], mode: Any) -> dict[int, torch.nn.Par
 def build_fake_model(architecture: Architecture, profile: Any, mode: Any, *, trained_dtype: torch.dtype) -> PreparedModel:
     """The parts as fake tensors of ``mode`` (a FakeTensorMode), prepared for training as ``profile``
     says at its requested precision, the trained weights in ``trained_dtype``."""
+    # The precision a GPU trains at (engine.training.precision.effective_precision would say fp32 here).
+    dtype = weight_dtype(profile.precision.mixed_precision)
     with torch.device("meta"):
         parts = architecture.build()
+        if profile.model.quantize and profile.training.method == "lora":  # as prepare_models quantizes
+            stand_in_quantized(parts.unet, profile.model.quantize, compute_dtype=dtype)
     # The noise schedule's tables must be CPU tensors, not meta ones.
     scheduler = type(parts.scheduler).from_config(parts.scheduler.config)
-    tokenizers = [FixedLengthTokenizer(te.config.max_position_embeddings) for te in parts.text_encoders]
+    tokenizers = [FixedLengthTokenizer(token_length(te.config)) for te in parts.text_encoders]
     components = Components(
         family=architecture.family, folder=Path("."), tokenizers=tokenizers, text_encoders=parts.text_encoders,
         vae=parts.vae, unet=parts.unet, noise_scheduler=scheduler,
     )
-    # The precision a GPU trains at (engine.training.precision.effective_precision would say fp32 here).
-    dtype = weight_dtype(profile.precision.mixed_precision)
     unet_params, text_params = prepare_models(components, _as_measured(profile), torch.device("meta"), dtype,
                                               trained_dtype=trained_dtype)
     fakes = _to_fake([components.unet, components.vae, *components.text_encoders], mode)

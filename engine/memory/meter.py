@@ -8,7 +8,9 @@ the tensors themselves, the optimizer's state from the trainable shapes
 step: the backward pass (weights, optimizer state, and what the pass holds, gradients included)
 and the optimizer's update (weights, state, every gradient and the update's temporaries). With
 ``optimizer.fused_backward`` each weight steps, and its gradient is freed, inside the backward
-pass, so the update's temporaries join that moment instead.
+pass, so the update's temporaries join that moment instead. The caching pass before the first
+step (every part on the GPU while the caches fill, engine/memory/caching.py) is reported beside
+the step (``MemoryEstimate.caching``): with Flux's T5-XXL it holds more than the step does.
 
 Not counted: sampling previews and class-image generation (phases of their own), cuDNN and
 cuBLAS workspaces, and DDP's communication buffers beyond its gradient buckets.
@@ -23,7 +25,8 @@ from typing import Any
 import torch
 
 from engine.memory.architecture import Architecture, architecture_of, from_folder
-from engine.memory.estimate import MemoryEstimate
+from engine.memory.caching import measure_caching
+from engine.memory.estimate import GIB, MemoryEstimate
 from engine.memory.fake_models import PreparedModel, build_fake_model
 from engine.memory.live_bytes import storage_bytes
 from engine.memory.optimizer_state import ParamShape, state_bytes, update_temporaries
@@ -32,6 +35,8 @@ from engine.memory.step import StepShape, cached_text, largest_bucket, measure_s
 # Trainer._sources writes cached latents and text embeddings to the run's cache folder on disk and
 # each step reads its batch back: nothing cached stays on the GPU.
 CACHES_NOTE = "cached latents and text embeddings live on disk (RUN/cache), not on the GPU"
+CACHING_NOTE = ("while the caches fill, before the first step, the text encoders and the VAE are on the GPU with the "
+                "denoiser")
 
 
 def _architecture(source: Architecture | str | Path | None, profile: Any) -> Architecture:
@@ -99,6 +104,7 @@ def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | Non
             for param in model.trainable:
                 param.grad = torch.zeros_like(param)
             accumulated = storage_bytes([p.grad for p in model.trainable])
+        caching = measure_caching(model, profile, shape)
         text_cache = None if training.train_text_encoder else cached_text(model, training.clip_skip)
         step = measure_step(model, profile, shape, text_cache, free_gradients=fused)
     # DDP keeps its own bucket copy of every gradient (accelerate leaves gradient_as_bucket_view off).
@@ -106,6 +112,9 @@ def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | Non
     base = weights + state + bucket_copy
     backward = base + accumulated + step.peak + (temporaries if fused else 0)
     update = 0 if fused else base + step.gradients + temporaries
+    caching_bytes = caching.weights + caching.encoding if caching is not None else 0
+    if caching_bytes > max(backward, update):
+        notes.append(f"{CACHING_NOTE}: {caching_bytes / GIB:.2f} GB allocated, more than the training step")
     if backward >= update:
         phase, gradients, activations = "backward", accumulated + step.gradients_at_peak + bucket_copy, backward - base - accumulated - step.gradients_at_peak
         copies = step.weight_copies_at_peak
@@ -114,5 +123,5 @@ def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | Non
     return MemoryEstimate(
         weights=weights, gradients=gradients, optimizer_state=state, activations=activations, caches=0,
         autocast_weight_copies=copies, peak_phase=phase, model=arch.label, batch=shape.batch, height=height, width=width,
-        seconds=time.perf_counter() - started, notes=tuple(notes),
+        seconds=time.perf_counter() - started, notes=tuple(notes), caching=caching_bytes,
     )

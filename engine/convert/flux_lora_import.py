@@ -1,0 +1,93 @@
+"""A kohya/ComfyUI Flux LoRA (``lora_unet_double_blocks_0_img_attn_qkv…``) as a diffusers Flux LoRA folder.
+
+diffusers reads those files itself (``FluxPipeline.lora_state_dict``: kohya sd-scripts' names,
+ComfyUI's ``diffusion_model.`` ones, and the fused q/k/v and ``linear1`` split back into
+diffusers' modules, with alpha / rank folded into the weights), so this is that reading, saved
+with ``FluxPipeline.save_lora_weights``. Its reader knows Flux.1's real sizes only (a single
+block's ``linear1`` is split at 3072 rows), which every Flux.1 [dev] and [schnell] LoRA has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.convert._files import Emit, Progress, atomic_dir
+from engine.convert.errors import ConvertError, UnsupportedModelError
+from engine.convert.flux_layout import SWAPPED, TOP_LEVEL
+from engine.convert.load_checkpoint import read_checkpoint
+
+ORIGINAL_NAMES = ("lora_unet_double_blocks_", "lora_unet_single_blocks_", "diffusion_model.double_blocks.",
+                  "diffusion_model.single_blocks.")
+COMPONENTS = ("transformer", "text_encoder")
+
+
+def is_original_flux_lora(keys: Mapping[str, Any]) -> bool:
+    """Whether a LoRA names Flux's modules as the original model does (kohya sd-scripts, ComfyUI)."""
+    return any(key.startswith(ORIGINAL_NAMES) for key in keys)
+
+
+def _with_final_layer_alphas_folded(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """The final layer's LoRAs with alpha / rank folded into their down weights: diffusers' reader takes
+    them without their alpha (its converter's "TODO: alphas"), which would scale them by rank / alpha."""
+    out = dict(state_dict)
+    for key in [k for k in state_dict if "final_layer" in k and k.endswith(".alpha")]:
+        down = key.removesuffix(".alpha") + ".lora_down.weight"
+        if down in out:
+            out[down] = out[down] * (float(out.pop(key)) / out[down].shape[0])
+    return out
+
+
+def _diffusers_layers(state_dict: dict[str, Any], source: Path) -> dict[str, dict[str, Any]]:
+    """{"transformer": {...}, "text_encoder": {...}}: diffusers' own reading of the file, per component."""
+    from diffusers import FluxPipeline
+
+    state_dict = _with_final_layer_alphas_folded(state_dict)
+    try:
+        layers, alphas = FluxPipeline.lora_state_dict(state_dict, return_alphas=True)
+    except (ValueError, AssertionError, KeyError) as error:
+        raise UnsupportedModelError(
+            f"{source} could not be read as a Flux.1 LoRA ({type(error).__name__}: {str(error)[:200]}); its module "
+            "names or sizes are not those of Flux.1 [dev] or [schnell]"
+        ) from None
+    if alphas:  # kohya and ComfyUI files come back with alpha folded in; another layout would not
+        raise UnsupportedModelError(f"{source} keeps alphas in a layout dbtui does not convert; FluxPipeline.load_lora_weights "
+                                    "loads it as it is")
+    split: dict[str, dict[str, Any]] = {component: {} for component in COMPONENTS}
+    for key, value in layers.items():
+        module = key.rsplit(".", 2)[0]  # without .lora_A.weight
+        if module in TOP_LEVEL or module in SWAPPED:
+            # diffusers' reader leaves the transformer's outer layers (img_in, txt_in, final_layer…) without
+            # "transformer.", and its loader then skips them: they are the transformer's.
+            key = f"transformer.{key}"
+        component, _, name = key.partition(".")
+        if component not in split:
+            raise UnsupportedModelError(f"{source} has LoRA weights for {component}, which a Flux LoRA folder cannot hold")
+        # A copy each: for a fused module trained as a whole, diffusers gives its parts one shared down weight.
+        split[component][name] = value.contiguous().clone()
+    return split
+
+
+def flux_lora_to_diffusers(lora_file: str | Path, out_dir: str | Path, *, emit: Emit | None = None) -> Path:
+    """Write ``out_dir``: the kohya/ComfyUI Flux LoRA ``lora_file`` in diffusers format, for
+    ``FluxPipeline.load_lora_weights``."""
+    from diffusers import FluxPipeline
+
+    source, out_dir = Path(lora_file), Path(out_dir)
+    progress = Progress(emit, "convert", total=2, description=f"{source.name} → {out_dir.name} (diffusers Flux LoRA)")
+    state_dict = dict(read_checkpoint(source).state_dict)
+    if not is_original_flux_lora(state_dict):
+        already = any(key.startswith("transformer.") and ".lora_A." in key for key in state_dict)
+        raise ConvertError(f"{source} is already a diffusers-format Flux LoRA" if already else
+                           f"{source} is not a kohya or ComfyUI Flux LoRA (no lora_unet_double_blocks_… or "
+                           "diffusion_model.double_blocks.… names); Stable Diffusion LoRAs in kohya format load as they "
+                           "are with load_lora_weights")
+    layers = _diffusers_layers(state_dict, source)
+    progress.step()
+    with atomic_dir(out_dir) as tmp:
+        FluxPipeline.save_lora_weights(tmp, transformer_lora_layers=layers["transformer"] or None,
+                                       text_encoder_lora_layers=layers["text_encoder"] or None)
+    progress.step()
+    progress.finish()
+    return out_dir

@@ -1,0 +1,21 @@
+"""``dbtui convert`` for LoRAs: the converter a file needs, told by the modules it names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.convert._files import Emit
+from engine.convert.flux_lora import PREFIX as FLUX_PREFIX
+from engine.convert.flux_lora import flux_lora_to_kohya
+from engine.convert.load_checkpoint import read_checkpoint
+from engine.convert.lora_export import LORA_WEIGHTS, export_lora_kohya
+
+
+def lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: Emit | None = None) -> Path:
+    """A diffusers LoRA (folder or file) as one kohya-format file: Flux's (``transformer.`` names) in the
+    original model's layout, SD1.x/SD2.x/SDXL's as the WebUIs name their UNet and text encoders."""
+    source = Path(lora_dir_or_file)
+    keys = read_checkpoint(source / LORA_WEIGHTS if source.is_dir() else source).state_dict
+    if any(key.startswith(FLUX_PREFIX) for key in keys):
+        return flux_lora_to_kohya(source, out_file, emit=emit)
+    return export_lora_kohya(source, out_file, emit=emit)

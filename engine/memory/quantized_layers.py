@@ -1,0 +1,84 @@
+"""A quantized base (``model.quantize``) as the meter counts it: bitsandbytes' bytes, on fake tensors.
+
+bitsandbytes' ``Params4bit`` and ``Int8Params`` are tensor subclasses that quantize real data when
+they move to a device; they cannot wrap the meter's fake tensors. So the meter puts a stand-in
+in place of each layer that engine/models/quantize.py quantizes (the same layers, found by the
+same function), holding as many bytes as bitsandbytes stores for it and allocating what its
+default kernels allocate in a training step: the layer's weight dequantized into the compute
+dtype for the forward product, freed at once, and dequantized again for the backward product
+(bitsandbytes saves no unpacked weight for the backward pass).
+
+Bytes per layer of ``n`` weights, as bitsandbytes 0.50 stores them (checked against real layers in
+tests/test_flux_meter.py):
+- nf4 (``Params4bit``, blocks of 64, absmax quantized again): n/2 packed bytes, one uint8 absmax
+  per block, one float32 per 256 of those, the 256-value table of that second quantization, the
+  16-value NF4 table and its float32 offset;
+- int8 (``Int8Params``): one byte per weight and a float32 scale per output row.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from engine.models.quantize import Quantization, block_linear_layers
+
+NF4_BLOCK = 64
+NESTED_BLOCK = 256
+NESTED_TABLE_BYTES = 256 * 4
+NF4_TABLE_BYTES = 16 * 4
+OFFSET_BYTES = 4
+
+
+def quantized_bytes(out_features: int, in_features: int, kind: Quantization) -> int:
+    """Bytes bitsandbytes keeps for one ``out_features`` × ``in_features`` weight quantized as ``kind``."""
+    weights = out_features * in_features
+    if kind == "int8":
+        return weights + 4 * out_features
+    blocks = math.ceil(weights / NF4_BLOCK)
+    return (math.ceil(weights / 2) + blocks + 4 * math.ceil(blocks / NESTED_BLOCK)
+            + NESTED_TABLE_BYTES + NF4_TABLE_BYTES + OFFSET_BYTES)
+
+
+class _DequantizedProduct(torch.autograd.Function):
+    """``x @ W.T`` with W made afresh (dequantized) in each direction and never saved."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, shape: tuple[int, int], bias: torch.Tensor | None) -> torch.Tensor:
+        ctx.shape = shape
+        return torch.nn.functional.linear(x, x.new_empty(shape), bias)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        return grad @ grad.new_empty(ctx.shape), None, None
+
+
+class QuantizedLinearStandIn(torch.nn.Linear):
+    """A frozen linear layer holding a quantized layer's bytes as one uint8 ``weight``.
+
+    A subclass of ``nn.Linear`` so that peft wraps it with a LoRA layer as it wraps bitsandbytes'
+    layers (peft sees a uint8 weight, as with theirs, and keeps the adapter in fp32).
+    """
+
+    def __init__(self, layer: torch.nn.Linear, kind: Quantization, compute_dtype: torch.dtype):
+        torch.nn.Module.__init__(self)  # no full-size weight: nn.Linear's own __init__ would allocate one
+        self.in_features, self.out_features = layer.in_features, layer.out_features
+        self.compute_dtype = compute_dtype
+        size = quantized_bytes(layer.out_features, layer.in_features, kind)
+        self.weight = torch.nn.Parameter(torch.empty(size, dtype=torch.uint8, device=layer.weight.device), requires_grad=False)
+        self.bias = layer.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = None if self.bias is None else self.bias.to(self.compute_dtype)
+        out = _DequantizedProduct.apply(x.to(self.compute_dtype), (self.out_features, self.in_features), bias)
+        return out.to(x.dtype)
+
+
+def stand_in_quantized(model: torch.nn.Module, kind: Quantization, *, compute_dtype: torch.dtype) -> int:
+    """Replace the layers ``quantize_blocks`` would quantize by stand-ins; returns how many."""
+    layers = block_linear_layers(model)
+    for parent, name, layer in layers:
+        setattr(parent, name, QuantizedLinearStandIn(layer, kind, compute_dtype))
+    return len(layers)
