@@ -13,6 +13,10 @@ per stream of a double block, and q, k, v and the MLP input into a single block'
 Their LoRAs fuse exactly: the down matrices stacked, the up matrices placed block-diagonally
 (a module that did not train contributes zero rows), and alpha scaled with the summed rank so
 that alpha / rank, the LoRA's scale, is unchanged.
+
+A LoRA on CLIP-L (Flux's first text encoder) is saved under ``text_encoder.`` in the diffusers file
+and as ``lora_te1_text_model_encoder_layers_0_self_attn_q_proj…`` in the kohya one, the names
+ComfyUI's LoRA key map gives Flux's ``clip_l`` and diffusers' kohya reader takes back.
 """
 
 from __future__ import annotations
@@ -26,22 +30,31 @@ from typing import Any
 from engine.convert._files import Emit, atomic_file
 from engine.convert.errors import ConvertError, UnsupportedModelError
 from engine.convert.flux_layout import BLOCKS, DOUBLE_BLOCK, MLP_RATIO, SINGLE_BLOCK, TOP_LEVEL
-from engine.convert.lora_export import _kohya_alpha, open_lora, portable_lora_config
+from engine.convert.lora_export import _kohya_alpha, _text_model_key, open_lora, portable_lora_config
 
 PREFIX = "transformer."
+TEXT_PREFIX = "text_encoder."  # CLIP-L's LoRA in a diffusers Flux file
+KOHYA_TEXT_PREFIX = "lora_te1_"
 _BLOCK = re.compile(r"^(transformer_blocks|single_transformer_blocks)\.(\d+)\.(.+)$")
 
 
-def export_flux_lora(out_dir: Path, transformer: Any) -> Path:
-    """Save the transformer's peft LoRA as a diffusers Flux LoRA folder, its adapter config in the metadata."""
+def export_flux_lora(out_dir: Path, transformer: Any, text_encoder: Any = None) -> Path:
+    """Save the transformer's peft LoRA (and CLIP-L's, when given) as a diffusers Flux LoRA folder, the
+    adapter configs in the metadata."""
     from diffusers import FluxPipeline
     from peft import get_peft_model_state_dict
 
-    if not getattr(transformer, "peft_config", None):
-        raise ConvertError("the transformer has no LoRA adapter to save")
-    config = portable_lora_config(next(iter(transformer.peft_config.values())), "transformer")
-    FluxPipeline.save_lora_weights(out_dir, transformer_lora_layers=get_peft_model_state_dict(transformer),
-                                   transformer_lora_adapter_metadata=config)
+    layers: dict[str, Any] = {}
+    for name, model in (("transformer", transformer), ("text_encoder", text_encoder)):
+        if model is None:
+            continue
+        if not getattr(model, "peft_config", None):
+            raise ConvertError(f"the {name} has no LoRA adapter to save")
+        weights = get_peft_model_state_dict(model)
+        # One spelling of CLIP's modules that diffusers loads under transformers 4 and 5 (see _text_model_key).
+        layers[f"{name}_lora_layers"] = {_text_model_key(k): v for k, v in weights.items()} if model is text_encoder else weights
+        layers[f"{name}_lora_adapter_metadata"] = portable_lora_config(next(iter(model.peft_config.values())), name)
+    FluxPipeline.save_lora_weights(out_dir, **layers)
     return Path(out_dir)
 
 
@@ -60,26 +73,41 @@ def original_name(module: str) -> tuple[str, int | None]:
                                 "export it in diffusers format (lora_diffusers) instead")
 
 
-def _adapter_config(metadata: Mapping[str, str]) -> dict[str, Any]:
+def _adapter_config(metadata: Mapping[str, str], prefix: str = PREFIX) -> dict[str, Any]:
     packed = json.loads(metadata.get("lora_adapter_metadata", "{}"))
-    return {key.removeprefix(PREFIX): value for key, value in packed.items() if key.startswith(PREFIX)}
+    return {key.removeprefix(prefix): value for key, value in packed.items() if key.startswith(prefix)}
 
 
-def _modules(state_dict: Mapping[str, Any], source: Path) -> dict[str, tuple[Any, Any]]:
-    """{module: (lora_A, lora_B)} of a diffusers Flux LoRA's transformer."""
-    if any(key.startswith("lora_unet_") for key in state_dict):
+def _modules(state_dict: Mapping[str, Any], prefix: str) -> dict[str, tuple[Any, Any]]:
+    """{module: (lora_A, lora_B)} of the component of a diffusers LoRA whose keys start with ``prefix``."""
+    return {
+        key[len(prefix):-len(".lora_A.weight")]: (state_dict[key], state_dict[key.replace(".lora_A.", ".lora_B.")])
+        for key in state_dict if key.startswith(prefix) and key.endswith(".lora_A.weight")
+    }
+
+
+def _check_components(state_dict: Mapping[str, Any], source: Path) -> None:
+    if any(key.startswith(("lora_unet_", KOHYA_TEXT_PREFIX)) for key in state_dict):
         raise ConvertError(f"{source} is already in kohya format")
-    others = sorted({key.split(".")[0] for key in state_dict if not key.startswith(PREFIX)})
+    others = sorted({key.split(".")[0] for key in state_dict if not key.startswith((PREFIX, TEXT_PREFIX))})
     if others:
-        raise UnsupportedModelError(f"{source} has LoRA weights for {', '.join(others)}; only the Flux transformer's convert")
-    modules: dict[str, tuple[Any, Any]] = {}
-    for key in state_dict:
-        if key.endswith(".lora_A.weight"):
-            module = key[len(PREFIX):-len(".lora_A.weight")]
-            modules[module] = (state_dict[key], state_dict[f"{PREFIX}{module}.lora_B.weight"])
-    if not modules:
+        raise UnsupportedModelError(f"{source} has LoRA weights for {', '.join(others)}; only the Flux transformer's "
+                                    "and CLIP-L's (text_encoder) convert")
+    if not _modules(state_dict, PREFIX):
         raise ConvertError(f"{source} is not a diffusers-format Flux LoRA (no transformer.….lora_A.weight keys)")
-    return modules
+
+
+def _clip_l_kohya(state_dict: Mapping[str, Any], metadata: Mapping[str, str]) -> dict[str, Any]:
+    """CLIP-L's LoRA under kohya's ``lora_te1_`` names (``text_model`` spelled out, dots as underscores)."""
+    import torch
+
+    config = _adapter_config(metadata, TEXT_PREFIX)
+    out: dict[str, Any] = {}
+    for module, (a, b) in _modules(state_dict, TEXT_PREFIX).items():
+        name = KOHYA_TEXT_PREFIX + _text_model_key(module).replace(".", "_")
+        alpha = _kohya_alpha(config, a.shape[0], "text_encoder")
+        out.update({f"{name}.lora_down.weight": a, f"{name}.lora_up.weight": b, f"{name}.alpha": torch.tensor(alpha)})
+    return out
 
 
 def _fused(parts: dict[int, tuple[Any, Any, float]], count: int) -> tuple[Any, Any, float]:
@@ -113,9 +141,10 @@ def flux_lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, em
 
     source, out_file, progress, checkpoint = open_lora(lora_dir_or_file, out_file, emit, "kohya Flux LoRA")
     config = _adapter_config(checkpoint.metadata)
-    out: dict[str, Any] = {}
+    _check_components(checkpoint.state_dict, source)
+    out: dict[str, Any] = _clip_l_kohya(checkpoint.state_dict, checkpoint.metadata)
     fused: dict[str, dict[int, tuple[Any, Any, float]]] = {}
-    for module, (a, b) in _modules(checkpoint.state_dict, source).items():
+    for module, (a, b) in _modules(checkpoint.state_dict, PREFIX).items():
         name, place = original_name(module)
         rank = a.shape[0]
         alpha = _kohya_alpha(config, rank, "transformer")

@@ -3,7 +3,9 @@
 diffusers reads those files itself (``FluxPipeline.lora_state_dict``: kohya sd-scripts' names,
 ComfyUI's ``diffusion_model.`` ones, and the fused q/k/v and ``linear1`` split back into
 diffusers' modules, with alpha / rank folded into the weights), so this is that reading, saved
-with ``FluxPipeline.save_lora_weights``. Its reader knows Flux.1's real sizes only (a single
+with ``FluxPipeline.save_lora_weights``. CLIP-L's ``lora_te1_…`` LoRA comes back under ``text_encoder.``,
+renamed from the reader's older diffusers spelling (``to_q_lora.down``) to peft's (``q_proj.lora_A``), the
+names dbtui's own exports use. Its reader knows Flux.1's real sizes only (a single
 block's ``linear1`` is split at 3072 rows), which every Flux.1 [dev] and [schnell] LoRA has.
 """
 
@@ -42,6 +44,7 @@ def _with_final_layer_alphas_folded(state_dict: dict[str, Any]) -> dict[str, Any
 def _diffusers_layers(state_dict: dict[str, Any], source: Path) -> dict[str, dict[str, Any]]:
     """{"transformer": {...}, "text_encoder": {...}}: diffusers' own reading of the file, per component."""
     from diffusers import FluxPipeline
+    from diffusers.utils import convert_state_dict_to_peft
 
     state_dict = _with_final_layer_alphas_folded(state_dict)
     try:
@@ -66,6 +69,8 @@ def _diffusers_layers(state_dict: dict[str, Any], source: Path) -> dict[str, dic
             raise UnsupportedModelError(f"{source} has LoRA weights for {component}, which a Flux LoRA folder cannot hold")
         # A copy each: for a fused module trained as a whole, diffusers gives its parts one shared down weight.
         split[component][name] = value.contiguous().clone()
+    if split["text_encoder"]:
+        split["text_encoder"] = convert_state_dict_to_peft(split["text_encoder"])
     return split
 
 

@@ -109,6 +109,9 @@ class Family(Protocol):
     id: str  # stable, for profiles and events: "sd", "sdxl", "flux"
     label: str  # for people: "Stable Diffusion XL"
     text_encoder_names: tuple[str, ...]  # sub-folders of the diffusers folder, in encoding order
+    # Indexes (into text_encoder_names) of the encoders that train, in full or by LoRA, when the profile
+    # trains "the text encoder"; the others stay frozen (Flux's T5, 4.7 B parameters, never trains).
+    trained_text_encoders: tuple[int, ...]
     denoiser_name: str  # the denoiser's sub-folder ("unet", "transformer"), also its name in checkpoints
     default_lora_targets: tuple[str, ...]  # the denoiser's modules that get LoRA when the profile names none
     default_resolution: int  # what its real models are made for

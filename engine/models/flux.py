@@ -76,6 +76,7 @@ class Flux:
     id = "flux"
     label = "Flux.1"
     text_encoder_names = ("text_encoder", "text_encoder_2")
+    trained_text_encoders = (0,)  # CLIP-L; T5-XXL (4.7 B parameters) stays frozen, as every Flux trainer keeps it
     denoiser_name = "transformer"
     default_lora_targets = LORA_TARGETS
     default_resolution = 1024
@@ -120,9 +121,10 @@ class Flux:
         if training.clip_skip != 1:
             raise FluxSettingsError("Flux uses CLIP-L's pooled output and T5's last layer, so clip_skip has nothing to "
                                     "skip: set training.clip_skip = 1")
-        if training.train_text_encoder:
-            raise FluxSettingsError("training Flux's text encoders is not supported yet: set training.train_text_encoder "
-                                    "= false (the transformer's LoRA learns the identifier on its own)")
+        if training.train_text_encoder and training.method != "lora":
+            raise FluxSettingsError("a full fine-tune of Flux trains the transformer only (CLIP-L can train as a LoRA, T5 "
+                                    "never): set training.train_text_encoder = false, or training.method = \"lora\" to "
+                                    "train CLIP-L's LoRA beside the transformer's")
 
     def latent_multiple(self, denoiser: Any) -> int:
         return PATCH
@@ -135,14 +137,19 @@ class Flux:
 
     def encode_text(self, tokenizers: list[Any], text_encoders: list[Any], captions: list[str], clip_skip: int,
                     device: torch.device) -> TextEmbeddings:
-        """CLIP-L's pooled output ("pooled") and T5's hidden states ("hidden"), as FluxPipeline.encode_prompt."""
+        """CLIP-L's pooled output ("pooled") and T5's hidden states ("hidden"), as FluxPipeline.encode_prompt.
+        Gradients flow through CLIP-L only: T5 never trains, so its pass keeps no activations."""
+        import torch
+
         from engine.models.clip_text import token_ids
 
         clip, t5 = text_encoders
         pooled = clip(token_ids(tokenizers[0], captions, device), output_hidden_states=False).pooler_output
         ids = tokenizers[1](captions, padding="max_length", max_length=sequence_length(tokenizers[1]), truncation=True,
                             return_tensors="pt").input_ids.to(device)
-        return {"hidden": t5(ids, output_hidden_states=False)[0], "pooled": pooled}
+        with torch.no_grad():
+            hidden = t5(ids, output_hidden_states=False)[0]
+        return {"hidden": hidden, "pooled": pooled}
 
     def denoise(self, unet: Any, noisy: torch.Tensor, timesteps: torch.Tensor, text: TextEmbeddings,
                 geometry: list[ImageGeometry], training: Any = None) -> torch.Tensor:
@@ -192,7 +199,7 @@ class Flux:
     def export_lora(self, out_dir: Path, unet: Any, text_encoders: list[Any] | None) -> Path:
         from engine.convert.flux_lora import export_flux_lora
 
-        return export_flux_lora(out_dir, unet)
+        return export_flux_lora(out_dir, unet, text_encoder=text_encoders[0] if text_encoders else None)
 
     def export_lora_kohya(self, lora_dir: Path, out_file: Path, emit: Any = None) -> Path:
         from engine.convert.flux_lora import flux_lora_to_kohya

@@ -39,6 +39,7 @@ class StableDiffusionXL(UNetNoiseFamily):
     id = "sdxl"
     label = "Stable Diffusion XL"
     text_encoder_names = ("text_encoder", "text_encoder_2")
+    trained_text_encoders = (0, 1)  # both CLIPs train together
     default_resolution = 1024
 
     def recognises(self, model_index: dict[str, Any]) -> bool:

@@ -18,6 +18,7 @@ class UNetNoiseFamily:
 
     label = ""
     denoiser_name = "unet"
+    trained_text_encoders = (0,)
     default_lora_targets = UNET_ATTENTION_TARGETS
     caption_readers = (CLIP_READER,)
 

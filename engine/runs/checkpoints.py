@@ -3,8 +3,8 @@
 A checkpoint is accelerate's full state (optimizer, grad scaler, RNG states, the LR scheduler
 and the trainer's noise generator as registered objects) with the trained weights in diffusers
 format through save/load hooks (the denoiser's ``unet/`` or ``transformer/``, or ``lora/``, and
-``text_encoder/`` when trained), plus ``manifest.json``, written last. Resume reads the manifest,
-never the folder name.
+each trained text encoder's ``text_encoder/``…; a frozen one, such as Flux's T5, has none), plus
+``manifest.json``, written last. Resume reads the manifest, never the folder name.
 """
 
 from __future__ import annotations

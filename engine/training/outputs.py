@@ -35,20 +35,21 @@ def full_precision_models(profile: Any, components: Any, unet: Any, text_encoder
     is folded into that fp32 base; rounding them would change the user's model for nothing.
     """
     from engine.models.parts import load_vae
-    from engine.training.trainable import merged_into, weights_trained
+    from engine.training.trainable import merged_into, trained_text_encoders, weights_trained
 
     folder = components.folder
     family = components.family
     train_unet, train_text_encoder = weights_trained(profile.training)
     lora = profile.training.method == "lora"
+    trained = trained_text_encoders(family, profile.training)
 
     def as_loaded(model: Any, load: Callable[[], Any]) -> Any:
         return model if model.dtype == torch.float32 else load()
 
     def text_encoder_out(index: int, model: Any) -> Any:
-        if train_text_encoder:
+        if index in trained and train_text_encoder:
             return model
-        if lora and profile.training.train_text_encoder:
+        if index in trained and lora:
             return merged_into(family.load_text_encoder(folder, index), model)
         return as_loaded(model, lambda: family.load_text_encoder(folder, index))
 
@@ -93,6 +94,7 @@ def save_outputs(
     emit(PhaseStarted(phase="export", total=len(formats), description=", ".join(formats)))
     outputs: dict[str, str] = {}
     lora = profile.training.method == "lora"
+    # The family's export takes its own trained encoders from the list (Flux's CLIP-L, not its T5).
     trained_text_encoders = text_encoders if profile.training.train_text_encoder else None
     lora_dir = out_dir / "lora"
     if lora:

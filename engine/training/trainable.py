@@ -48,14 +48,25 @@ def merged_into(base: Any, trained: Any) -> Any:
 
 
 def weights_trained(training: Any) -> tuple[bool, bool]:
-    """(UNet, text encoder): whether the model's own weights train (else they are frozen, LoRA or not)."""
+    """(UNet, text encoder): whether the model's own weights train (else they are frozen, LoRA or not).
+    The text encoder's answer holds for the family's ``trained_text_encoders`` only."""
     lora = training.method == "lora"
     return not lora, training.train_text_encoder and not lora
 
 
+def trained_text_encoders(family: Any, training: Any) -> tuple[int, ...]:
+    """Indexes of the text encoders that train (their weights or their LoRA): the family's choice when
+    the profile trains the text encoder, else none."""
+    return tuple(family.trained_text_encoders) if training.train_text_encoder else ()
+
+
 def load_dtypes(profile: Any, dtype: torch.dtype, trained_dtype: torch.dtype = torch.float32) -> LoadDtypes:
     """The dtypes ``prepare_models`` gives the large parts, to load them in: frozen weights in the
-    weight dtype ``dtype``, trained ones in ``trained_dtype`` (fp32, the loaders' own, stays None)."""
+    weight dtype ``dtype``, trained ones in ``trained_dtype`` (fp32, the loaders' own, stays None).
+
+    The family is not known before loading, and needs not be: under LoRA every encoder's own weights
+    are frozen, and a full text-encoder fine-tune trains every encoder of the families that allow one
+    (Flux, which would train only CLIP-L, refuses it in ``check_profile``)."""
     train_unet, train_text_encoder = weights_trained(profile.training)
     trained = None if trained_dtype == torch.float32 else trained_dtype
     frozen = None if dtype == torch.float32 else dtype
@@ -64,12 +75,11 @@ def load_dtypes(profile: Any, dtype: torch.dtype, trained_dtype: torch.dtype = t
 
 def add_lora_adapters(components: Components, profile: Any) -> None:
     """The profile's LoRA adapters on the denoiser (on the family's own modules unless the profile names
-    some), and on every text encoder when the text encoder trains."""
+    some), and on the family's trained text encoders when the text encoder trains."""
     targets = profile.lora.unet_targets or list(components.family.default_lora_targets)
     components.unet.add_adapter(_lora_config(profile.lora, targets))
-    if profile.training.train_text_encoder:
-        for text_encoder in components.text_encoders:
-            add_text_encoder_lora(text_encoder, _lora_config(profile.lora, profile.lora.text_encoder_targets))
+    for index in trained_text_encoders(components.family, profile.training):
+        add_text_encoder_lora(components.text_encoders[index], _lora_config(profile.lora, profile.lora.text_encoder_targets))
 
 
 def vae_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -82,29 +92,32 @@ def prepare_models(
 ) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
     """Set trainable parts, dtypes and memory savers; returns (UNet params, text-encoder params) to train.
 
-    "The text encoder" means every text encoder of the family (SDXL has two): they train, get LoRA
-    or stay frozen together. Trained weights take ``trained_dtype``: fp32 under mixed precision
-    (accelerate autocasts the forward), or bf16 for a full fine-tune with bf16 weights (its
-    optimizer steps them through fp32 with stochastic rounding).
+    "The text encoder" means the family's ``trained_text_encoders`` (both of SDXL's, Flux's CLIP-L):
+    they train, get LoRA or stay frozen together; any other encoder stays frozen in the weight dtype,
+    in eval mode. Trained weights take ``trained_dtype``: fp32 under mixed precision (accelerate
+    autocasts the forward), or bf16 for a full fine-tune with bf16 weights (its optimizer steps them
+    through fp32 with stochastic rounding).
     """
     unet, text_encoders, vae = components.unet, components.text_encoders, components.vae
     training = profile.training
     lora = training.method == "lora"
     train_unet, train_text_encoder = weights_trained(training)
+    indexes = trained_text_encoders(components.family, training)
+    trained = [text_encoders[i] for i in indexes]
     vae.requires_grad_(False)
     vae.to(device, dtype=vae_dtype(dtype))
     unet.requires_grad_(train_unet)
-    for text_encoder in text_encoders:
-        text_encoder.requires_grad_(train_text_encoder)
+    for index, text_encoder in enumerate(text_encoders):
+        weights_train = train_text_encoder and index in indexes
+        text_encoder.requires_grad_(weights_train)
+        # A frozen encoder, or one whose LoRA alone trains, rests in the weight dtype.
+        text_encoder.to(device, dtype=trained_dtype if weights_train else dtype)
     if lora:
         if profile.model.quantize:
             from engine.models.quantize import quantize_blocks
 
             quantize_blocks(unet, profile.model.quantize, compute_dtype=dtype, device=device)
         unet.to(device, dtype=dtype)
-        if training.train_text_encoder:
-            for text_encoder in text_encoders:
-                text_encoder.to(device, dtype=dtype)
         add_lora_adapters(components, profile)
     else:
         # Cast before moving, so that bf16 weights never take fp32's room on the device (param by
@@ -112,20 +125,14 @@ def prepare_models(
         for param in unet.parameters():
             param.data = param.data.to(trained_dtype)
         unet.to(device)
-        for text_encoder in text_encoders:
-            text_encoder.to(device, dtype=trained_dtype if training.train_text_encoder else dtype)
-    if not training.train_text_encoder:
-        for text_encoder in text_encoders:
-            text_encoder.to(device, dtype=dtype)
     unet_params = [p for p in unet.parameters() if p.requires_grad]
-    text_params = [p for te in text_encoders for p in te.parameters() if p.requires_grad] if training.train_text_encoder else []
+    text_params = [p for te in trained for p in te.parameters() if p.requires_grad]
     for param in unet_params + text_params:
         param.data = param.data.to(trained_dtype)
     if profile.precision.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
-        if training.train_text_encoder:
-            for text_encoder in text_encoders:
-                text_encoder.gradient_checkpointing_enable()
+        for text_encoder in trained:
+            text_encoder.gradient_checkpointing_enable()
     if profile.precision.attention == "xformers":
         try:
             unet.enable_xformers_memory_efficient_attention()
@@ -134,6 +141,6 @@ def prepare_models(
                 f"xformers attention is not usable here ({error}); set precision.attention = \"sdpa\" (as fast on torch 2)"
             ) from None
     unet.train()
-    for text_encoder in text_encoders:
-        text_encoder.train(training.train_text_encoder)
+    for index, text_encoder in enumerate(text_encoders):
+        text_encoder.train(index in indexes)  # a frozen T5 in train mode would still apply its dropout
     return unet_params, text_params

@@ -35,7 +35,7 @@ from engine.models.family import Components, embeddings_to
 from engine.models.loading import load_components, resolve_model_folder
 from engine.profile import Profile, dumps_profile
 from engine.training.losses import make_noise, per_sample_loss
-from engine.training.trainable import load_dtypes, prepare_models, vae_dtype, weights_trained
+from engine.training.trainable import load_dtypes, prepare_models, trained_text_encoders, vae_dtype, weights_trained
 from engine.training.optim import build_lr_scheduler, build_step_optimizer
 from engine.training.metrics import StepMeter, flat_config, versions
 from engine.training.precision import (
@@ -193,9 +193,10 @@ class Trainer:
 
         components = self.components
         train_unet, train_text_encoder = weights_trained(self.profile.training)
+        trained = trained_text_encoders(components.family, self.profile.training)
         components.unet.to(self.device, None if train_unet else self.dtype)
-        for text_encoder in components.text_encoders:
-            text_encoder.to(self.device, None if train_text_encoder else self.dtype)
+        for index, text_encoder in enumerate(components.text_encoders):
+            text_encoder.to(self.device, None if train_text_encoder and index in trained else self.dtype)
         components.vae.to(self.device, vae_dtype(self.dtype))
         return sampling_pipeline(components, components.unet, components.text_encoders, self.device)
 
@@ -256,7 +257,14 @@ class Trainer:
         self.total_steps = default_total_steps(profile, instances, self.steps_per_epoch)
         self.lr_scheduler = build_lr_scheduler(optimizer, profile.optimizer, self.total_steps)
         if self.text_params:
-            self.unet, *self.text_encoders, self.optimizer = accelerator.prepare(self.components.unet, *self.components.text_encoders, optimizer)
+            # Only the trained encoders are prepared (DDP refuses a model with nothing to train), so
+            # only they get checkpoint files; a frozen one (Flux's T5) is used as it is.
+            trained = trained_text_encoders(self.components.family, profile.training)
+            self.text_encoders = list(self.components.text_encoders)
+            self.unet, *wrapped, self.optimizer = accelerator.prepare(
+                self.components.unet, *(self.text_encoders[i] for i in trained), optimizer)
+            for index, model in zip(trained, wrapped):
+                self.text_encoders[index] = model
             # The forward must go through the prepared (DDP) wrappers, or their gradients are never
             # averaged across processes and each process's copy drifts apart.
             self.texts.text_encoders = self.text_encoders
@@ -325,6 +333,11 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
+    @property
+    def trained_text_encoders(self) -> list[Any]:
+        """The (prepared) text encoders that train when the text encoder does."""
+        return [self.text_encoders[i] for i in trained_text_encoders(self.components.family, self.profile.training)]
+
     def stop_text_encoder(self) -> None:
         """Freeze the text encoder for the rest of the run (its optimizer state stays)."""
         for param in self.text_params:
@@ -336,7 +349,7 @@ class Trainer:
 
     def _optimizer_step(self, micro_batches: list[Batch]) -> float:
         accelerator = self.accelerator
-        models = [self.unet] + (self.text_encoders if self.train_text_encoder else [])
+        models = [self.unet] + (self.trained_text_encoders if self.train_text_encoder else [])
         total = 0.0
         for i, batch in enumerate(micro_batches):
             last = i == len(micro_batches) - 1
