@@ -31,6 +31,8 @@ HELP: dict[str, dict[str, str]] = {
         "dataset.resolution": "Training resolution in pixels: Flux was made for 1024; 512 trains faster in far less "
                               "memory and still learns a subject well.",
         "precision.mixed_precision": "bf16 for Flux (RTX 30xx and newer): Flux was not made for fp16, which can overflow.",
+        "training.train_text_encoder": "Also train a LoRA on CLIP-L (the prompt's pooled meaning); T5 stays frozen. "
+                                       "Helps an identifier stick; costs a little memory and speed.",
         "sampling.guidance_scale": "The guidance value of Flux.1 [dev]'s previews (it is guidance-distilled: 3.5 is "
                                    "usual, and there is no negative prompt).",
         "prior.guidance_scale": "The guidance value of Flux.1 [dev] for generated class images (3.5 is usual).",

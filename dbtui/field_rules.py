@@ -18,9 +18,13 @@ from engine.profile import Profile
 @dataclass(frozen=True)
 class Rule:
     keys: tuple[str, ...]  # fields, or a whole section ("training.lora")
-    control: str  # the field that decides
-    holds: Callable[[Any], bool]  # given the control's value in force (the schema's default when the draft has none)
+    control: str | tuple[str, ...]  # the field that decides, or the fields that decide together
+    holds: Callable[..., bool]  # given each control's value in force (the schema's default when the draft has none)
     set_aside: bool = False  # a value here is an error while the rule does not hold
+
+    @property
+    def controls(self) -> tuple[str, ...]:
+        return (self.control,) if isinstance(self.control, str) else self.control
 
 
 def _is(value: str) -> Callable[[Any], bool]:
@@ -41,10 +45,16 @@ def _not_flux(family: Any) -> bool:
     return family != "flux"
 
 
+def _text_encoder_trains_here(family: Any, method: Any) -> bool:
+    """Flux trains CLIP-L as a LoRA only (engine/models/flux.py); other families either way."""
+    return family != "flux" or method == "lora"
+
+
 RULES = (
     Rule(("training.lora",), "training.method", _is("lora"), set_aside=True),
-    # Flux refuses min-SNR, clip_skip and text-encoder training; only Flux has flow options and offers a quantized base.
-    Rule(("training.min_snr_gamma", "training.clip_skip", "training.train_text_encoder"), FAMILY, _not_flux, set_aside=True),
+    # Flux refuses min-SNR, clip_skip and a full fine-tune's text encoder; only Flux has flow options and offers a quantized base.
+    Rule(("training.min_snr_gamma", "training.clip_skip"), FAMILY, _not_flux, set_aside=True),
+    Rule(("training.train_text_encoder",), (FAMILY, "training.method"), _text_encoder_trains_here, set_aside=True),
     Rule(("training.flow", "model.quantize"), FAMILY, _is("flux"), set_aside=True),
     Rule(("model.quantize",), "training.method", _is("lora"), set_aside=True),
     Rule(("training.text_encoder_stop_fraction",), "training.train_text_encoder", _on, set_aside=True),
@@ -56,7 +66,7 @@ RULES = (
     Rule(("optimizer.lr_power",), "optimizer.lr_scheduler", _is("polynomial")),
 )
 
-CONTROLS = frozenset(rule.control for rule in RULES)
+CONTROLS = frozenset(control for rule in RULES for control in rule.controls)
 
 
 def _governs(rule_key: str, key: str) -> bool:
@@ -77,14 +87,17 @@ def _in_force(session: Session, control: str) -> Any:
 
 def _decided(session: Session, rule: Rule) -> bool:
     """Whether the rule's control is known: a family rule waits for the model step's check."""
-    return rule.control != FAMILY or session.family_id is not None
+    return FAMILY not in rule.controls or session.family_id is not None
 
 
 def applies(session: Session, key: str) -> bool:
     """Whether field ``key`` means anything with the draft's other values (a Flux-only field shows
     only once the model is known to be Flux)."""
-    return all(rule.holds(_in_force(session, rule.control)) for rule in RULES
-               if any(_governs(k, key) for k in rule.keys))
+    return all(_holds(session, rule) for rule in RULES if any(_governs(k, key) for k in rule.keys))
+
+
+def _holds(session: Session, rule: Rule) -> bool:
+    return rule.holds(*(_in_force(session, control) for control in rule.controls))
 
 
 def controls_of(values: dict[str, Any], prefix: str = "") -> set[str]:
@@ -105,9 +118,9 @@ def settle(session: Session, changed: Iterable[str]) -> bool:
     changed = set(changed)
     moved: set[str] = set()
     for rule in RULES:
-        if rule.control not in changed or not rule.set_aside or not _decided(session, rule):
+        if changed.isdisjoint(rule.controls) or not rule.set_aside or not _decided(session, rule):
             continue
-        holds = rule.holds(_in_force(session, rule.control))
+        holds = _holds(session, rule)
         for key in rule.keys:
             value = session.get(key)
             if not holds and value is not None:

@@ -38,9 +38,9 @@ async def open_parameters(pilot, session: Session) -> None:
 
 
 def sd_draft_flux_refuses() -> Session:
-    """The demo as a LoRA of the tiny SD1, with every setting Flux refuses switched on."""
+    """The demo (a full fine-tune) of the tiny SD1, with every setting Flux refuses for it switched on."""
     session = Session.for_demo()
-    session.set("training.method", "lora")
+    session.set("training.method", "full")
     for key, value in FLUX_REFUSES.items():
         session.set(key, value)
     session.adopt_model(FakeEngine().inspect_model("builtin:tiny-sd1"))
@@ -82,6 +82,28 @@ async def test_a_flux_model_sets_aside_what_flux_refuses_and_an_sd_model_gets_it
         await settle(pilot)
         await check_model(pilot, "builtin:tiny-sd1")
         assert {key: session.get(key) for key in FLUX_REFUSES} == FLUX_REFUSES
+
+
+def test_a_flux_lora_may_train_clip_l_and_a_full_fine_tune_sets_the_switch_aside() -> None:
+    from dbtui.family_help import field_help
+    from dbtui.field_rules import applies, settle as settle_rules
+    from engine.models.flux import Flux
+
+    def method(session: Session, value: str) -> None:
+        session.set("training.method", value)
+        settle_rules(session, ["training.method"])
+
+    session = flux_draft(FakeEngine())
+    method(session, "lora")
+    assert applies(session, "training.train_text_encoder")
+    session.set("training.train_text_encoder", True)
+    Flux().check_profile(session.profile())  # CLIP-L's LoRA trains beside the transformer's
+    method(session, "full")
+    assert not applies(session, "training.train_text_encoder") and session.get("training.train_text_encoder") is None
+    Flux().check_profile(session.profile())
+    method(session, "lora")
+    assert session.get("training.train_text_encoder") is True
+    assert "CLIP-L" in field_help("training.train_text_encoder", "the SD wording", "flux")
 
 
 async def test_the_base_weights_choice_is_a_flux_loras_and_the_meter_is_asked_with_it() -> None:
