@@ -70,3 +70,16 @@ def test_weights_that_do_not_fit_are_a_dbtui_error(tmp_path: Path) -> None:
         load_weights(build_pipeline(), path)
     with pytest.raises(TinyWeightsError, match="missing"):
         load_weights(build_pipeline(), tmp_path / "absent.safetensors")
+
+
+@pytest.mark.parametrize("name", ["builtin:tiny-sd2v", "builtin:tiny-sdxl"])
+def test_building_a_builtin_model_leaves_the_callers_random_state_alone(name: str, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that builds the model on first use must draw the same numbers as one that finds it built."""
+    from engine.builtin import resolve_model
+
+    monkeypatch.setenv("DBTUI_CACHE", str(tmp_path))  # an empty cache: the model is built here
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    assert Path(resolve_model(name), "model_index.json").is_file()
+    assert torch.equal(torch.get_rng_state(), before)

@@ -70,6 +70,33 @@ def _builtin_key(name: str, table: dict[str, Any], what: str) -> str:
     return key
 
 
+def _build_model(tmp: Path, size: str, variant: str, pretrained: bool) -> None:
+    """Write the built-in model ``(size, variant)`` as a diffusers folder into ``tmp``."""
+    if variant == "sdxl" and size == "sdxl":
+        from engine.builtin.sdxl_random import save_sdxl_random
+
+        save_sdxl_random(tmp)
+        return
+    if variant == "flux" and size == "flux":
+        from engine.builtin.flux_random import save_flux_random
+
+        save_flux_random(tmp)
+        return
+    if variant == "flux":
+        from engine.builtin.tiny_flux import save_tiny_flux
+
+        save_tiny_flux(tmp)
+        return
+    if variant == "sdxl":
+        from engine.builtin.tiny_sdxl import save_tiny_sdxl
+
+        save_tiny_sdxl(tmp)
+        return
+    from engine.builtin.tiny_model import save_tiny_model
+
+    save_tiny_model(tmp, size=size, variant=variant, pretrained=pretrained)
+
+
 def resolve_model(name: str) -> str:
     """A path for ``builtin:<model>``; other names are returned unchanged."""
     if not is_builtin(name):
@@ -78,29 +105,12 @@ def resolve_model(name: str) -> str:
     size, variant, pretrained = MODELS[key]
 
     def build(tmp: Path) -> None:
-        if variant == "sdxl" and size == "sdxl":
-            from engine.builtin.sdxl_random import save_sdxl_random
+        import torch
 
-            save_sdxl_random(tmp)
-            return
-        if variant == "flux" and size == "flux":
-            from engine.builtin.flux_random import save_flux_random
-
-            save_flux_random(tmp)
-            return
-        if variant == "flux":
-            from engine.builtin.tiny_flux import save_tiny_flux
-
-            save_tiny_flux(tmp)
-            return
-        if variant == "sdxl":
-            from engine.builtin.tiny_sdxl import save_tiny_sdxl
-
-            save_tiny_sdxl(tmp)
-            return
-        from engine.builtin.tiny_model import save_tiny_model
-
-        save_tiny_model(tmp, size=size, variant=variant, pretrained=pretrained)
+        # Random weights are drawn here: the caller's random state must not depend on whether the
+        # model was built already (a run that builds it would otherwise train from other numbers).
+        with torch.random.fork_rng(devices=[]):
+            _build_model(tmp, size, variant, pretrained)
 
     return str(_build_once(cache_dir() / "models" / key, build))
 
