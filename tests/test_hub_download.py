@@ -36,3 +36,44 @@ def test_only_the_parts_folders_are_downloaded(monkeypatch: pytest.MonkeyPatch, 
     kept = set(filter_repo_objects(FLUX_REPO + SD15_EXTRAS, allow_patterns=asked[0]["allow_patterns"],
                                    ignore_patterns=asked[0]["ignore_patterns"]))
     assert kept == {f for f in FLUX_REPO if "/" in f or f == "model_index.json"} | {"unet/diffusion_pytorch_model.safetensors"}
+
+
+@pytest.mark.parametrize(("offline", "raised", "cause"), [
+    (True, None, "offline"),  # HF_HUB_OFFLINE=1: no download is tried
+    (False, "GatedRepoError", "GatedRepoError"),
+    (False, "ConnectionError", "ConnectionError"),
+])
+def test_a_repo_neither_cached_nor_downloadable_says_why(monkeypatch: pytest.MonkeyPatch, offline: bool,
+                                                         raised: str | None, cause: str) -> None:
+    import huggingface_hub
+    from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError
+
+    from engine.hub_snapshot import HubUnavailable, hub_snapshot
+
+    import requests
+
+    refused = requests.Response()
+    refused.status_code, refused.url = 403, "https://huggingface.co/owner/model"
+    errors = {"GatedRepoError": GatedRepoError("gated", response=refused), "ConnectionError": ConnectionError("down")}
+    tries: list[bool] = []
+
+    def fake_snapshot_download(repo_id: str, local_files_only: bool = False, **kwargs: Any) -> str:
+        tries.append(local_files_only)
+        if local_files_only:
+            raise LocalEntryNotFoundError("not cached")
+        raise errors[raised]
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1" if offline else "0")
+    with pytest.raises(HubUnavailable) as unavailable:
+        hub_snapshot("owner/model", allow_patterns=["*.json"])
+    assert unavailable.value.cause == cause
+    assert tries == ([True] if offline else [True, False])
+
+
+def test_a_malformed_repo_id_is_named_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.models import loading
+    from engine.models.parts import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="is not a local folder, a model file or a valid hub id"):
+        loading._from_hub("not a//valid id", None)

@@ -171,26 +171,22 @@ def resolve_components(components: str | Path, family: ModelFamily) -> Path:
     if path.exists() or repo.count("/") != 1:
         raise ConvertError(f"components '{components}' is neither a folder nor a hub id (owner/name): give a diffusers "
                            "Flux folder or hub id")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import GatedRepoError
+    from engine.hub_snapshot import HubUnavailable, hub_snapshot
 
     try:
-        return Path(snapshot_download(repo, allow_patterns=DOWNLOAD, local_files_only=True))
-    except Exception:  # noqa: BLE001 - not cached: download below
-        pass
+        return hub_snapshot(repo, allow_patterns=DOWNLOAD)
+    except HubUnavailable as unavailable:
+        cause = unavailable.cause
     advice = (f"download {repo} where there is internet (its transformer/ is not needed), copy the folder here, "
               "convert with `dbtui convert to-diffusers FILE OUT --components FOLDER` and train from OUT")
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
+    if cause == "offline":
         raise ConvertError(f"the VAE, CLIP-L and T5 for this Flux.1 {_variant_label(family)} transformer come from {repo}, "
                            f"which is not in the Hugging Face cache, and HF_HUB_OFFLINE=1 forbids downloading it; {advice}")
-    try:
-        return Path(snapshot_download(repo, allow_patterns=DOWNLOAD))
-    except GatedRepoError:
+    if cause == "GatedRepoError":
         raise ConvertError(f"{repo} is gated: accept its licence on https://huggingface.co/{repo} and log in "
-                           f"(huggingface-cli login), then run this again; or {advice}") from None
-    except Exception as error:  # noqa: BLE001 - any network or hub failure gets the same advice
-        raise ConvertError(f"the VAE, CLIP-L and T5 for this transformer come from {repo}, which could not be downloaded "
-                           f"({type(error).__name__}); {advice}") from None
+                           f"(huggingface-cli login), then run this again; or {advice}")
+    raise ConvertError(f"the VAE, CLIP-L and T5 for this transformer come from {repo}, which could not be downloaded "
+                       f"({cause}); {advice}")
 
 
 def _transformer_base_config(folder: Path) -> dict[str, Any]:

@@ -134,14 +134,13 @@ BUILDERS: dict[str, Callable[[], Architecture]] = {
 
 
 def _hub_configs(name: str, revision: str | None) -> Path:
-    from huggingface_hub import snapshot_download
+    from engine.hub_snapshot import HubUnavailable, hub_snapshot
 
     patterns = ["model_index.json", "*/config.json", "scheduler/scheduler_config.json"]
-    for local_only in (True, False):
-        try:
-            return Path(snapshot_download(name, revision=revision, allow_patterns=patterns, local_files_only=local_only))
-        except Exception:  # noqa: BLE001 - not cached, offline, unknown id: the advice below covers each
-            continue
+    try:
+        return hub_snapshot(name, revision=revision, allow_patterns=patterns)
+    except HubUnavailable:  # not cached, offline, unknown id: the advice below covers each
+        pass
     raise ArchitectureUnavailableError(
         f"the configs of '{name}' are neither in the Hugging Face cache nor downloadable here; "
         "download the model (huggingface-cli download NAME) or give its folder"

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -65,8 +64,7 @@ def _converted(path: Path, work_dir: Path | None, emit: Callable[[Event], None] 
 
 
 def _from_hub(name: str, revision: str | None) -> Path:
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError
+    from engine.hub_snapshot import HubUnavailable, hub_snapshot
 
     # The parts' folders only: many repos also hold whole-model single files at the top
     # (flux1-dev.safetensors and ae.safetensors are 24 GB), which loading a folder never reads.
@@ -74,19 +72,13 @@ def _from_hub(name: str, revision: str | None) -> Path:
     # Half-precision and EMA copies beside the weights loading reads: the same model again.
     skipped = ["*.fp16.safetensors", "*non_ema*", "*.ema.safetensors"]
     try:
-        return Path(snapshot_download(name, revision=revision, allow_patterns=patterns, ignore_patterns=skipped,
-                                      local_files_only=True))
-    except HFValidationError:
-        raise ModelNotFoundError(f"'{name}' is not a local folder, a model file or a valid hub id") from None
-    except Exception:  # noqa: BLE001 - not cached: try the network below
-        pass
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
-        raise ModelNotFoundError(_offline_advice(name))
-    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
-    try:
-        return Path(snapshot_download(name, revision=revision, allow_patterns=patterns, ignore_patterns=skipped))
-    except Exception as error:  # noqa: BLE001 - any network or hub failure gets the same advice
-        raise ModelNotFoundError(f"{_offline_advice(name)} ({type(error).__name__})") from None
+        return hub_snapshot(name, revision=revision, allow_patterns=patterns, ignore_patterns=skipped)
+    except HubUnavailable as unavailable:
+        if unavailable.cause == "HFValidationError":
+            raise ModelNotFoundError(f"'{name}' is not a local folder, a model file or a valid hub id") from None
+        if unavailable.cause == "offline":
+            raise ModelNotFoundError(_offline_advice(name)) from None
+        raise ModelNotFoundError(f"{_offline_advice(name)} ({unavailable.cause})") from None
 
 
 def _offline_advice(name: str) -> str:

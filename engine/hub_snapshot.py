@@ -1,0 +1,38 @@
+"""A hub repository's files: from the Hugging Face cache, else downloaded; one failure for callers to explain."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class HubUnavailable(Exception):
+    """Neither cached nor downloadable. ``cause``: "offline" (HF_HUB_OFFLINE=1 forbids downloading) or
+    the error's type name ("HFValidationError" for a malformed id, "GatedRepoError", "ConnectionError"…).
+    Callers turn it into their own advice."""
+
+    def __init__(self, cause: str):
+        super().__init__(cause)
+        self.cause = cause
+
+
+def hub_snapshot(repo: str, *, allow_patterns: list[str], ignore_patterns: list[str] | None = None,
+                 revision: str | None = None) -> Path:
+    """The folder of ``repo``'s files that match the patterns."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError
+
+    kwargs = dict(revision=revision, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns)
+    try:
+        return Path(snapshot_download(repo, local_files_only=True, **kwargs))
+    except HFValidationError:
+        raise HubUnavailable("HFValidationError") from None
+    except Exception:  # noqa: BLE001 - not cached: download below
+        pass
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise HubUnavailable("offline")
+    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
+    try:
+        return Path(snapshot_download(repo, **kwargs))
+    except Exception as error:  # noqa: BLE001 - any network or hub failure: the caller's advice
+        raise HubUnavailable(type(error).__name__) from None
