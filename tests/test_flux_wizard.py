@@ -15,7 +15,7 @@ from dbtui.engine_facade import RealEngine
 from dbtui.session import Session
 from dbtui.widgets.vram_line import VramLine
 from engine.runs.folder import RunFolder
-from test_wizard_sdxl import SIZE, check_model, settle, text_of, until, visible
+from test_wizard_sdxl import SIZE, check_model, settle, text_of, through_the_dataset_step, until, visible
 from wizard_fakes import FakeEngine
 
 FLUX_REFUSES = {"training.clip_skip": 2, "training.min_snr_gamma": 5.0, "training.train_text_encoder": True,
@@ -209,12 +209,7 @@ async def test_the_wizard_trains_a_tiny_flux_lora_on_an_nf4_base_by_keyboard(tin
         await until(pilot, lambda: app.session.family_id == "flux", 120, "the tiny Flux's check")
         assert "✓ built-in tiny Flux.1" in text_of(app.screen, "#model-family")
 
-        await pilot.press("ctrl+n")  # the dataset step: the demo's concept as it is
-        await pilot.pause()
-        await pilot.press("ctrl+n")
-        await pilot.pause()
-        params = app.screen
-        assert type(params).__name__ == "ParametersScreen"
+        params = await through_the_dataset_step(pilot)
         assert not visible(params, "#par-quantize-row")  # the demo is a full fine-tune
         await pilot.press("tab", "enter", "down", "enter")  # from the run name to the method: lora
         await pilot.pause()

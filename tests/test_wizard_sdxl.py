@@ -309,6 +309,17 @@ def test_the_engine_names_sd1_sd2_and_the_families_it_refuses(tmp_path: Path) ->
 
 # -- a real tiny-SDXL run, by keyboard -------------------------------------------------------
 
+async def through_the_dataset_step(pilot):
+    """From the model step, on past the dataset step (the demo's concept as it is) to the parameters step."""
+    await pilot.press("ctrl+n")
+    await pilot.pause()
+    await pilot.press("ctrl+n")
+    await pilot.pause()
+    params = pilot.app.screen
+    assert type(params).__name__ == "ParametersScreen"
+    return params
+
+
 async def until(pilot, condition, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -331,12 +342,7 @@ async def test_the_wizard_trains_tiny_sdxl_by_keyboard(tiny_sd1, tiny_sdxl, demo
         assert "✓ built-in tiny Stable Diffusion XL" in text_of(app.screen, "#model-family")
         assert app.session.get("dataset.resolution") == 64
 
-        await pilot.press("ctrl+n")  # the dataset step: the demo's concept as it is
-        await pilot.pause()
-        await pilot.press("ctrl+n")
-        await pilot.pause()
-        params = app.screen
-        assert type(params).__name__ == "ParametersScreen"
+        params = await through_the_dataset_step(pilot)
         assert "both text encoders" in help_of(params, "training.train_text_encoder")
         await pilot.press("tab", "tab", "end", "ctrl+u", "3")  # from the run name to the number of steps
         await pilot.pause()
