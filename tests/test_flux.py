@@ -209,7 +209,8 @@ def test_a_lora_with_prior_preservation_learns_the_instance_and_exports_loras_th
     generated = [e.path for e in examples if e.is_class and e.path.parent.name.startswith("generated-")]
     assert len(generated) == 2 and all(Image.open(path).size == (64, 64) for path in generated)
     assert sum(e.is_class for e in examples) == 10 and calls["vae"] == len(examples)  # each image encoded once
-    assert trainer.texts.encode_calls == len({e.caption for e in examples}) == 2  # each caption once (both encoders)
+    # Each caption once (both encoders), and the preview's negative prompt with them (its prompt is the instance caption).
+    assert trainer.texts.encode_calls == len({e.caption for e in examples} | {""}) == 3
     assert (trainer.run_dir / "samples" / "step-000030" / "grid.png").is_file()  # a preview with the Flux pipeline
     _assert_learns(trainer, tiny_flux, demo_data)
 

@@ -1,5 +1,5 @@
 """The memory meter on Flux: the transformer's weights as the profile stores them (bf16, NF4, int8),
-LoRA-only gradients and optimizer state, the caching pass with T5 on the GPU, and Flux.1's real
+LoRA-only gradients and optimizer state, the caching pass with T5 (not the transformer) on the GPU, and Flux.1's real
 configs built offline."""
 
 from __future__ import annotations
@@ -109,7 +109,8 @@ def test_the_weights_on_the_gpu_are_the_prepared_transformers_own(tiny_flux: Pat
 def test_nf4_takes_far_less_than_bf16(measured) -> None:
     estimates = measured["estimates"]
     assert estimates["nf4"].weights < 0.6 * estimates["bf16"].weights
-    assert measured["caching"]["nf4"].weights < measured["caching"]["bf16"].weights
+    # The caching pass holds no transformer, so how its base is stored does not change it.
+    assert measured["caching"]["nf4"].weights == measured["caching"]["bf16"].weights
 
 
 def test_only_the_lora_has_gradients_and_optimizer_state(tiny_flux: Path, tmp_path: Path, measured) -> None:
@@ -124,11 +125,11 @@ def test_only_the_lora_has_gradients_and_optimizer_state(tiny_flux: Path, tmp_pa
         assert estimate.optimizer_state == state_bytes("adamw", [ParamShape(tuple(p.shape), 4) for p in lora])
 
 
-def test_the_caching_pass_holds_every_part_and_is_the_peak_when_it_outweighs_the_step(
+def test_the_caching_pass_holds_the_encoders_not_the_transformer_and_is_the_peak_when_it_outweighs_the_step(
         tiny_flux: Path, tmp_path: Path, measured) -> None:
     caching = measured["caching"]["nf4"]
     components = prepared(tiny_flux, flux_profile(tmp_path, quantize="nf4"))
-    assert caching.weights == real_bytes([components.unet, components.vae, *components.text_encoders])
+    assert caching.weights == real_bytes([components.vae, *components.text_encoders])
     assert caching.encoding > 0
     step = measured["estimates"]["nf4"]
     assert step.caching == 0  # set aside by the fixture

@@ -232,5 +232,5 @@ def test_a_machine_without_the_class_images_machine_0_made_says_what_to_copy(tmp
 
     request = ClassRequest(0, tmp_path / "class", "photo of a disc", "", 2)
     with pytest.raises(MadeElsewhereError, match="class images are missing on this machine.*Copy them to the same path here"):
-        ensure_class_images([request], make_pipeline=made_by_the_main_process("class images"), batch_size=1,
-                            model="builtin:tiny-sd1", resolution=64, seed=0, steps=2, guidance=1.0)
+        ensure_class_images([request], make_pipeline=made_by_the_main_process("class images"), prompt_kwargs=lambda *_: {},
+                            batch_size=1, model="builtin:tiny-sd1", resolution=64, seed=0, steps=2, guidance=1.0)

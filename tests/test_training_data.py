@@ -117,12 +117,16 @@ def _class_pipeline(tiny_sd1: Path, calls: list[int]):
     return make
 
 
+def _as_strings(prompt: str, negative_prompt: str, count: int) -> dict[str, list[str]]:
+    return {"prompt": [prompt] * count, "negative_prompt": [negative_prompt] * count}
+
+
 def test_class_images_are_generated_once_reused_and_regenerated_on_change(tmp_path: Path, tiny_sd1: Path) -> None:
     folder = tmp_path / "class"
     own = write_image(folder / "mine.png", (64, 64))
     own_bytes = own.read_bytes()
     calls: list[int] = []
-    kwargs = dict(model="builtin:tiny-sd1", resolution=64, seed=1, steps=2, guidance=5.0, batch_size=2)
+    kwargs = dict(model="builtin:tiny-sd1", resolution=64, seed=1, steps=2, guidance=5.0, batch_size=2, prompt_kwargs=_as_strings)
     request = ClassRequest(0, folder, "photo of a disc", "blurry", 4)
     events = []
     result = ensure_class_images([request], make_pipeline=_class_pipeline(tiny_sd1, calls), emit=events.append, **kwargs)

@@ -96,7 +96,7 @@ def _estimates_table(estimates: dict, recommended: str, bf16: bool):
         label = name if len(sizes) == 1 else f"{name} ({need.width} px)"
         table.add_row(f"[b]{label}[/b] ◂" if name == recommended else label, f"{need.card_need / GIB:.1f} GB", need.fit_line())
     size = f"{first.width} px, " if len(sizes) == 1 else ""
-    # The caching pass before the first step (every part on the GPU), where it needs more than the steps.
+    # The caching pass before the first step (the encoders on the GPU), where it needs more than the steps.
     caching = [f"{name}: {row.need(bf16).caching_card_need / GIB:.1f} GB on the card while the caches fill, before the first step"
                for name, row in estimates.items() if row.need(bf16).caching_card_need > row.need(bf16).card_need]
     # Rich markup would take Flux's "[dev]" for a style.

@@ -1,11 +1,10 @@
-"""The caching moment before the first step: every part on the GPU while the caches fill.
+"""The caching moment before the first step: the VAE and the text encoders on the GPU while the caches fill.
 
-``Trainer.__init__`` sets the models up on the device (``prepare_models``: the denoiser with its
-LoRA, every text encoder, the VAE), then fills the latent and text caches (``Trainer._sources``),
-and only then moves the cached parts off the GPU. For that moment the card holds every part at
-once, plus one encoding pass; there are no gradients and no optimizer state yet. The meter reports
-it beside the step (``MemoryEstimate.caching``): for Flux it holds more than the step, since
-T5-XXL alone takes 9 GB in bf16.
+``Trainer.setup`` puts the VAE and every text encoder on the device (``prepare_encoders``), fills the
+latent and text caches (``Trainer._sources``), moves the cached parts off the GPU, and only then
+brings the denoiser (``prepare_denoiser``). For that moment the card holds the encoders, plus one
+encoding pass; no denoiser, gradients or optimizer state yet. The meter reports it beside the step
+(``MemoryEstimate.caching``): for Flux it is T5-XXL's 9 GB in bf16, near the NF4 step's own peak.
 """
 
 from __future__ import annotations
@@ -22,12 +21,16 @@ from engine.memory.step import StepShape, cached_text
 
 @dataclass(frozen=True)
 class CachingMeasure:
-    weights: int  # every part's weights and buffers
+    weights: int  # the VAE's and the text encoders' weights and buffers
     encoding: int  # the larger encoding pass's own peak: a caption through the text encoders, or an image through the VAE
 
 
+def _encoders(model: PreparedModel) -> list[torch.nn.Module]:
+    return [model.components.vae, *model.components.text_encoders]
+
+
 def _peak(model: PreparedModel, encode: Any) -> int:
-    parts = [model.components.unet, model.components.vae, *model.components.text_encoders]
+    parts = [model.components.unet, *_encoders(model)]
     with LiveBytes({id(p.untyped_storage()) for m in parts for p in m.parameters()}) as tracker:
         encode()
     return tracker.peak
@@ -51,6 +54,5 @@ def measure_caching(model: PreparedModel, profile: Any, shape: StepShape) -> Cac
                 vae.encode(torch.zeros(images, 3, shape.height, shape.width, dtype=vae.dtype, device=DEVICE))
 
         passes.append(_peak(model, encode_image))
-    parts = [components.unet, components.vae, *components.text_encoders]
-    weights = storage_bytes([t for m in parts for t in [*m.parameters(), *m.buffers()]])
+    weights = storage_bytes([t for m in _encoders(model) for t in [*m.parameters(), *m.buffers()]])
     return CachingMeasure(weights, max(passes))

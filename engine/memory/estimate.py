@@ -48,8 +48,8 @@ class MemoryEstimate:
     seconds: float  # how long the meter took
     notes: tuple[str, ...] = field(default_factory=tuple)
     cuda_context: int = CUDA_CONTEXT_BYTES
-    # Allocated at the caching pass before the first step, when every part is on the GPU while the
-    # caches fill (engine/memory/caching.py); 0 when nothing is cached. Not part of the step's peak.
+    # Allocated at the caching pass before the first step, when the VAE and the text encoders are on the
+    # GPU while the caches fill (engine/memory/caching.py); 0 when nothing is cached. Not part of the step's peak.
     caching: int = 0
 
     @property
@@ -94,7 +94,7 @@ class MemoryEstimate:
             f"peak allocated   {gb(self.peak_allocated)}  at the {self.peak_phase}",
             f"+ CUDA context   {gb(self.cuda_context)}  and {ALLOCATOR_SLACK:.0%} allocator slack: "
             f"{self.card_need / GIB:.2f} GB on the card",
-            *([f"caching pass     {gb(self.caching)}  before the first step, every part on the GPU: "
+            *([f"caching pass     {gb(self.caching)}  before the first step, the encoders on the GPU: "
                f"{self.caching_card_need / GIB:.2f} GB on the card"] if self.caching else []),
         ]
 

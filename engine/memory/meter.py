@@ -9,8 +9,8 @@ step: the backward pass (weights, optimizer state, and what the pass holds, grad
 and the optimizer's update (weights, state, every gradient and the update's temporaries). With
 ``optimizer.fused_backward`` each weight steps, and its gradient is freed, inside the backward
 pass, so the update's temporaries join that moment instead. The caching pass before the first
-step (every part on the GPU while the caches fill, engine/memory/caching.py) is reported beside
-the step (``MemoryEstimate.caching``): with Flux's T5-XXL it holds more than the step does.
+step (the VAE and the text encoders on the GPU while the caches fill, engine/memory/caching.py) is
+reported beside the step (``MemoryEstimate.caching``): with Flux's T5-XXL it is close to the step.
 
 Not counted: sampling previews and class-image generation (phases of their own), cuDNN and
 cuBLAS workspaces, and DDP's communication buffers beyond its gradient buckets.
@@ -35,8 +35,7 @@ from engine.memory.step import StepShape, cached_text, largest_bucket, measure_s
 # Trainer._sources writes cached latents and text embeddings to the run's cache folder on disk and
 # each step reads its batch back: nothing cached stays on the GPU.
 CACHES_NOTE = "cached latents and text embeddings live on disk (RUN/cache), not on the GPU"
-CACHING_NOTE = ("while the caches fill, before the first step, the text encoders and the VAE are on the GPU with the "
-                "denoiser")
+CACHING_NOTE = "while the caches fill, before the first step, the text encoders and the VAE are on the GPU"
 
 
 def _architecture(source: Architecture | str | Path | None, profile: Any) -> Architecture:

@@ -20,6 +20,8 @@ from engine.data.images import list_images
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 
 MANIFEST = "manifest.json"
+# (prompt, negative prompt, count) -> the pipeline's prompt arguments for a batch of ``count`` images.
+PromptKwargs = Callable[[str, str, int], dict[str, Any]]
 PHASE = "class_images"
 
 
@@ -82,6 +84,7 @@ def ensure_class_images(
     requests: list[ClassRequest],
     *,
     make_pipeline: Callable[[], Any],
+    prompt_kwargs: PromptKwargs,
     model: str,
     resolution: int,
     seed: int,
@@ -91,7 +94,8 @@ def ensure_class_images(
     emit: Callable[[Event], None] = lambda e: None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> dict[int, list[Path]]:
-    """Class images per concept, generating the missing ones with ``make_pipeline()``."""
+    """Class images per concept, generating the missing ones with ``make_pipeline()``, given each request's
+    prompts as ``prompt_kwargs`` makes them (in a run: embeddings made before the pipeline)."""
     plans = []
     for request in requests:
         settings = settings_of(request, model=model, resolution=resolution, seed=seed, steps=steps, guidance=guidance)
@@ -112,7 +116,7 @@ def ensure_class_images(
             index = len(names)
             while missing > 0 and not should_stop():
                 n = min(batch_size, missing)
-                images = _generate(pipe, request, settings, first_index=index, count=n)
+                images = _generate(pipe, request, settings, first_index=index, count=n, prompt_kwargs=prompt_kwargs)
                 for image in images:
                     name = f"class_{index:05d}.png"
                     tmp = gen_dir / f".{name}.tmp"
@@ -130,7 +134,8 @@ def ensure_class_images(
     return result
 
 
-def _generate(pipe: Any, request: ClassRequest, settings: dict[str, Any], *, first_index: int, count: int) -> list[Any]:
+def _generate(pipe: Any, request: ClassRequest, settings: dict[str, Any], *, first_index: int, count: int,
+              prompt_kwargs: PromptKwargs) -> list[Any]:
     import torch
 
     from engine.training.sampling import generate_images
@@ -139,8 +144,7 @@ def _generate(pipe: Any, request: ClassRequest, settings: dict[str, Any], *, fir
     generators = [torch.Generator("cpu").manual_seed(settings["seed"] + first_index + i) for i in range(count)]
     return generate_images(
         pipe,
-        prompt=[request.prompt] * count,
-        negative_prompt=[request.negative_prompt] * count if request.negative_prompt else None,
+        **prompt_kwargs(request.prompt, request.negative_prompt, count),
         num_inference_steps=settings["steps"],
         guidance_scale=settings["guidance_scale"],
         height=settings["resolution"],

@@ -11,12 +11,15 @@ import torch
 from engine.models.family import TextEmbeddings
 
 
-def sampling_pipeline(components: Any, unet: Any, text_encoders: list[Any], device: torch.device) -> Any:
-    """The family's pipeline over the models being trained, with the family's fast sampler."""
+def sampling_pipeline(components: Any, unet: Any, text_encoders: list[Any]) -> Any:
+    """The family's pipeline over the models being trained, with the family's fast sampler.
+
+    It moves nothing: the caller has put the denoiser and the VAE on the device, and the text encoders
+    too unless the prompts come as cached embeddings (then they rest on the host, unused)."""
     scheduler = components.family.sampling_scheduler(components.noise_scheduler)
     pipe = components.family.pipeline(components, unet, text_encoders, scheduler)
     pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device)
+    return pipe
 
 
 @torch.no_grad()

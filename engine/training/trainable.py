@@ -87,36 +87,43 @@ def vae_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype == torch.float16 else dtype
 
 
-def prepare_models(
-    components: Components, profile: Any, device: torch.device, dtype: torch.dtype, *, trained_dtype: torch.dtype = torch.float32
-) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
-    """Set trainable parts, dtypes and memory savers; returns (UNet params, text-encoder params) to train.
+def prepare_encoders(components: Components, profile: Any, device: torch.device, dtype: torch.dtype, *,
+                     trained_dtype: torch.dtype = torch.float32) -> None:
+    """The VAE and the text encoders on the device, in their dtypes, frozen unless they train: what the
+    caching pass needs, before the denoiser takes its room on the device (``prepare_denoiser``).
 
     "The text encoder" means the family's ``trained_text_encoders`` (both of SDXL's, Flux's CLIP-L):
-    they train, get LoRA or stay frozen together; any other encoder stays frozen in the weight dtype,
-    in eval mode. Trained weights take ``trained_dtype``: fp32 under mixed precision (accelerate
-    autocasts the forward), or bf16 for a full fine-tune with bf16 weights (its optimizer steps them
-    through fp32 with stochastic rounding).
+    their weights train in ``trained_dtype`` when the profile trains the text encoder without LoRA; any
+    other encoder, or one whose LoRA alone trains, rests in the weight dtype.
     """
-    unet, text_encoders, vae = components.unet, components.text_encoders, components.vae
-    training = profile.training
-    lora = training.method == "lora"
-    train_unet, train_text_encoder = weights_trained(training)
-    indexes = trained_text_encoders(components.family, training)
-    trained = [text_encoders[i] for i in indexes]
-    vae.requires_grad_(False)
-    vae.to(device, dtype=vae_dtype(dtype))
-    unet.requires_grad_(train_unet)
-    for index, text_encoder in enumerate(text_encoders):
+    _, train_text_encoder = weights_trained(profile.training)
+    indexes = trained_text_encoders(components.family, profile.training)
+    components.vae.requires_grad_(False)
+    components.vae.to(device, dtype=vae_dtype(dtype))
+    for index, text_encoder in enumerate(components.text_encoders):
         weights_train = train_text_encoder and index in indexes
         text_encoder.requires_grad_(weights_train)
-        # A frozen encoder, or one whose LoRA alone trains, rests in the weight dtype.
         text_encoder.to(device, dtype=trained_dtype if weights_train else dtype)
-    if lora:
-        if profile.model.quantize:
-            from engine.models.quantize import quantize_blocks
+        text_encoder.train(index in indexes)  # a frozen T5 in train mode would still apply its dropout
 
-            quantize_blocks(unet, profile.model.quantize, compute_dtype=dtype, device=device)
+
+def prepare_denoiser(
+    components: Components, profile: Any, device: torch.device, dtype: torch.dtype, *, trained_dtype: torch.dtype = torch.float32
+) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
+    """The denoiser on the device, quantized, with LoRA (and the trained text encoders' LoRA), casts and
+    memory savers; returns (UNet params, text-encoder params) to train. Runs after ``prepare_encoders``.
+
+    Trained weights take ``trained_dtype``: fp32 under mixed precision (accelerate autocasts the
+    forward), or bf16 for a full fine-tune with bf16 weights (its optimizer steps them through fp32
+    with stochastic rounding).
+    """
+    unet, text_encoders = components.unet, components.text_encoders
+    training = profile.training
+    train_unet, _ = weights_trained(training)
+    trained = [text_encoders[i] for i in trained_text_encoders(components.family, training)]
+    unet.requires_grad_(train_unet)
+    if training.method == "lora":
+        quantize_frozen_base(components, profile, device, dtype)
         unet.to(device, dtype=dtype)
         add_lora_adapters(components, profile)
     else:
@@ -141,6 +148,22 @@ def prepare_models(
                 f"xformers attention is not usable here ({error}); set precision.attention = \"sdpa\" (as fast on torch 2)"
             ) from None
     unet.train()
-    for index, text_encoder in enumerate(text_encoders):
-        text_encoder.train(index in indexes)  # a frozen T5 in train mode would still apply its dropout
     return unet_params, text_params
+
+
+def quantize_frozen_base(components: Components, profile: Any, device: torch.device, dtype: torch.dtype) -> None:
+    """The frozen denoiser's blocks quantized onto ``device`` as ``model.quantize`` asks (LoRA only); a no-op
+    when there is nothing to quantize or it is done already, so class images can use the quantized base too."""
+    if profile.model.quantize and profile.training.method == "lora":
+        from engine.models.quantize import quantize_blocks
+
+        quantize_blocks(components.unet, profile.model.quantize, compute_dtype=dtype, device=device)
+
+
+def prepare_models(
+    components: Components, profile: Any, device: torch.device, dtype: torch.dtype, *, trained_dtype: torch.dtype = torch.float32
+) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
+    """``prepare_encoders`` then ``prepare_denoiser``, with nothing in between: the meter's setup, where
+    only the final placement matters."""
+    prepare_encoders(components, profile, device, dtype, trained_dtype=trained_dtype)
+    return prepare_denoiser(components, profile, device, dtype, trained_dtype=trained_dtype)

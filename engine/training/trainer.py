@@ -31,11 +31,11 @@ from engine.events import (
     SampleSaved,
     Warning,
 )
-from engine.models.family import Components, embeddings_to
+from engine.models.family import Components, TextEmbeddings, embeddings_to
 from engine.models.loading import load_components, resolve_model_folder
 from engine.profile import Profile, dumps_profile
 from engine.training.losses import make_noise, per_sample_loss
-from engine.training.trainable import load_dtypes, prepare_models, trained_text_encoders, vae_dtype, weights_trained
+from engine.training.trainable import load_dtypes, prepare_denoiser, prepare_encoders, trained_text_encoders
 from engine.training.optim import build_lr_scheduler, build_step_optimizer
 from engine.training.metrics import StepMeter, flat_config, versions
 from engine.training.precision import (
@@ -148,14 +148,18 @@ class Trainer:
         class_images = self._class_images() if profile.prior.enabled else {}
         self.buckets = bucket_list(profile.dataset.resolution, profile.dataset.bucketing, profile.dataset.buckets, self.components.size_multiple)
         self.examples: list[Example] = build_examples(profile, self.instance_dirs, class_images, self.buckets)
-        self.unet_params, self.text_params = prepare_models(self.components, profile, self.device, self.dtype,
-                                                            trained_dtype=trained_dtype)
+        # The caches fill before the denoiser comes to the device, so that moment holds only the encoders.
+        prepare_encoders(self.components, profile, self.device, self.dtype, trained_dtype=trained_dtype)
         self._sources()
+        self.unet_params, self.text_params = prepare_denoiser(self.components, profile, self.device, self.dtype,
+                                                              trained_dtype=trained_dtype)
         self._optimizer()
         if self.accelerator.log_with:
             self.accelerator.init_trackers(profile.name, config=flat_config(profile.model_dump(mode="json")))
 
     def _class_images(self) -> dict[int, list[Path]]:
+        from engine.training.class_generation import ClassImageModel
+
         profile = self.profile
         requests = [
             ClassRequest(i, folder, c.class_prompt or "", c.class_negative_prompt, c.num_class_images)
@@ -168,37 +172,24 @@ class Trainer:
             steps=profile.prior.steps,
             guidance=profile.prior.guidance_scale,
         )
+        base = ClassImageModel(self.components, profile, self.device, self.dtype,
+                               [r.prompt for r in requests] + [r.negative_prompt for r in requests])
         if self.accelerator.is_main_process:
             with self._half_precision():
                 ensure_class_images(
                     requests,
-                    make_pipeline=self._generation_pipeline,
+                    make_pipeline=base.pipeline,
+                    prompt_kwargs=base.prompt_kwargs,
                     batch_size=profile.prior.sample_batch_size,
                     emit=self.emit,
                     should_stop=self.cancel.is_set,
                     **kwargs,
                 )
+            base.release()
         self.accelerator.wait_for_everyone()
         # Every process reads the result (now complete) the same way.
-        return ensure_class_images(requests, make_pipeline=made_by_the_main_process("class images"), batch_size=1, **kwargs)
-
-    def _generation_pipeline(self) -> Any:
-        """The base model on the device for class images, run under ``_half_precision``.
-
-        Frozen parts take the weight dtype they train in anyway. Parts whose weights train keep the
-        weights as loaded: a cast to half precision and back would round the weights the whole run
-        starts from.
-        """
-        from engine.training.sampling import sampling_pipeline
-
-        components = self.components
-        train_unet, train_text_encoder = weights_trained(self.profile.training)
-        trained = trained_text_encoders(components.family, self.profile.training)
-        components.unet.to(self.device, None if train_unet else self.dtype)
-        for index, text_encoder in enumerate(components.text_encoders):
-            text_encoder.to(self.device, None if train_text_encoder and index in trained else self.dtype)
-        components.vae.to(self.device, vae_dtype(self.dtype))
-        return sampling_pipeline(components, components.unet, components.text_encoders, self.device)
+        return ensure_class_images(requests, make_pipeline=made_by_the_main_process("class images"), prompt_kwargs=base.prompt_kwargs,
+                                   batch_size=1, **kwargs)
 
     def _half_precision(self) -> contextlib.AbstractContextManager:
         """Autocast to the weight dtype for inference (samples, class images); off when weights are fp32."""
@@ -226,12 +217,25 @@ class Trainer:
                 self.latents.fill(self.emit, self.cancel.is_set)
             if cache_text:
                 with self.phase("caching_text", "encoding captions, or reading them from the cache"):
-                    self.texts.fill([e.caption for e in self.examples])
+                    self.texts.fill([e.caption for e in self.examples] + self._generation_prompts())
         if self.device.type == "cuda":
             # The cached parts leave the GPU; sampling brings them back for a moment.
             for part in cached_parts(components, latents_cached=profile.dataset.cache_latents, text_cached=cache_text):
                 part.to("cpu")
             torch.cuda.empty_cache()
+
+    def _generation_prompts(self) -> list[str]:
+        """What previews and scoring rounds encode: cached with the captions, so that generating needs no
+        text encoder back on the device (Flux's T5 beside the transformer would not fit a 16 GB card)."""
+        from engine.evaluation.prompts import evaluation_prompts
+
+        profile = self.profile
+        prompts = []
+        if profile.sampling.num_images:
+            prompts += profile.sampling.prompts or [c.instance_prompt for c in profile.concepts]
+        if profile.evaluation.enabled:
+            prompts += [p.prompt for p in evaluation_prompts(profile)]
+        return prompts + [profile.sampling.negative_prompt] if prompts else []
 
     def _optimizer(self) -> None:
         profile = self.profile
@@ -417,11 +421,13 @@ class Trainer:
 
     # -- samples and outputs ---------------------------------------------------------
     @contextlib.contextmanager
-    def _eval_models(self):
-        """Models ready for inference: on the device, eval mode; restored afterwards."""
+    def _eval_models(self, with_text_encoders: bool):
+        """Models ready for inference: on the device (the text encoders only if asked), eval mode; restored
+        afterwards."""
         unet = self.accelerator.unwrap_model(self.unet)
         text_encoders = [self.accelerator.unwrap_model(m) for m in self.text_encoders]
-        places = [(m, next(m.parameters()).device) for m in (self.components.vae, *text_encoders)]
+        visiting = [self.components.vae, *(text_encoders if with_text_encoders else [])]
+        places = [(m, next(m.parameters()).device) for m in visiting]
         for model, _ in places:
             model.to(self.device)
         modes = [(m, m.training) for m in (unet, *text_encoders)]
@@ -460,15 +466,20 @@ class Trainer:
 
         profile = self.profile
         family = self.components.family
-        with self._eval_models() as (unet, text_encoders), self._half_precision():
-            pipe = sampling_pipeline(self.components, unet, text_encoders, self.device)
+        cached = self.texts.store is not None  # the prompts were cached with the captions (_generation_prompts)
+        with self._eval_models(with_text_encoders=not cached) as (unet, text_encoders), self._half_precision():
+            pipe = sampling_pipeline(self.components, unet, text_encoders)
+            if cached:
+                def encode(captions: list[str]) -> TextEmbeddings:
+                    return embeddings_to(self.texts.get(captions), self.device)
+            else:
+                def encode(captions: list[str]) -> TextEmbeddings:
+                    return family.encode_text(self.components.tokenizers, text_encoders, captions, profile.training.clip_skip, self.device)
             return save_samples(
                 pipe, folder, prompts=prompts,
                 negative_prompt=profile.sampling.negative_prompt, num_images=num_images,
                 steps=profile.sampling.steps, guidance=profile.sampling.guidance_scale, seed=seed,
-                resolution=profile.dataset.resolution, prompt_kwargs=family.prompt_kwargs,
-                encode=lambda captions: family.encode_text(self.components.tokenizers, text_encoders, captions,
-                                                           profile.training.clip_skip, self.device),
+                resolution=profile.dataset.resolution, prompt_kwargs=family.prompt_kwargs, encode=encode,
             )
 
     def score(self, step: int) -> None:

@@ -1,0 +1,74 @@
+"""The base model generating class images, with as little on the device at once as it can.
+
+The class prompts are encoded first, with the text encoders on the device; the encoders leave it
+before the denoiser (quantized when the profile trains on a quantized base) and the VAE arrive, and
+the pipeline gets the prompts as embeddings (the encoders in it rest unused on the host). So the moment holds the encoders or the denoiser, never
+both: for Flux, T5 (9 GB in bf16) or the NF4 transformer (7 GB), where together they would not fit
+a 16 GB card. The same encoding, with ``clip_skip`` 1, that samples use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from engine.models.family import Components, TextEmbeddings, embeddings_to, stack_embeddings
+from engine.training.trainable import quantize_frozen_base, trained_text_encoders, vae_dtype, weights_trained
+
+
+class ClassImageModel:
+    """``pipeline`` (what ``ensure_class_images`` calls when images are missing) and ``prompt_kwargs`` (the
+    embeddings of one request, for the pipeline); ``release`` takes the denoiser off the GPU again."""
+
+    def __init__(self, components: Components, profile: Any, device: torch.device, dtype: torch.dtype, prompts: list[str]):
+        self.components = components
+        self.profile = profile
+        self.device = device
+        self.dtype = dtype
+        self.prompts = sorted(set(prompts))
+        self.embeddings: dict[str, TextEmbeddings] = {}
+
+    @torch.no_grad()
+    def _encode_prompts(self) -> None:
+        """Every prompt's embeddings onto the host, with the encoders on the device for that moment only.
+
+        Parts whose weights train keep their weights as loaded (a cast to half precision and back would
+        round the weights the whole run starts from); the autocast around generation gives the maths.
+        """
+        components = self.components
+        _, train_text_encoder = weights_trained(self.profile.training)
+        trained = trained_text_encoders(components.family, self.profile.training)
+        places = [next(encoder.parameters()).device for encoder in components.text_encoders]
+        for index, encoder in enumerate(components.text_encoders):
+            encoder.to(self.device, None if train_text_encoder and index in trained else self.dtype)
+        encoded = components.family.encode_text(components.tokenizers, list(components.text_encoders), self.prompts, 1, self.device)
+        self.embeddings = {prompt: {name: tensor[i].cpu() for name, tensor in encoded.items()} for i, prompt in enumerate(self.prompts)}
+        for encoder, place in zip(components.text_encoders, places):
+            encoder.to(place)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def pipeline(self) -> Any:
+        from engine.training.sampling import sampling_pipeline
+
+        self._encode_prompts()
+        components = self.components
+        train_unet, _ = weights_trained(self.profile.training)
+        quantize_frozen_base(components, self.profile, self.device, self.dtype)
+        components.unet.to(self.device, None if train_unet else self.dtype)
+        components.vae.to(self.device, vae_dtype(self.dtype))
+        return sampling_pipeline(components, components.unet, list(components.text_encoders))
+
+    def prompt_kwargs(self, prompt: str, negative_prompt: str, count: int) -> dict[str, Any]:
+        def batch(text: str) -> TextEmbeddings:
+            return embeddings_to(stack_embeddings([self.embeddings[text]] * count), self.device)
+
+        return self.components.family.prompt_kwargs(batch(prompt), batch(negative_prompt))
+
+    def release(self) -> None:
+        """The denoiser back on the host (bitsandbytes' quantized layers move as they are), so the caching
+        pass after this has the device to the encoders."""
+        if self.device.type == "cuda":
+            self.components.unet.to("cpu")
+            torch.cuda.empty_cache()
