@@ -1,4 +1,4 @@
-"""The memory meter on Flux: the transformer's weights as the profile stores them (bf16, NF4, int8),
+"""The memory meter on Flux: the transformer's weights as the profile stores them (bf16, NF4, int8, fp8),
 LoRA-only gradients and optimizer state, the caching pass with T5 (not the transformer) on the GPU, and Flux.1's real
 configs built offline."""
 
@@ -79,7 +79,7 @@ def measured(tiny_flux: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     return {"estimates": estimates, "caching": caching}
 
 
-@pytest.mark.parametrize("kind", ["nf4", "int8"])
+@pytest.mark.parametrize("kind", ["nf4", "int8", "fp8"])
 def test_a_stand_in_holds_the_bytes_bitsandbytes_stores(tiny_flux: Path, kind: str) -> None:
     from diffusers import FluxTransformer2DModel
 

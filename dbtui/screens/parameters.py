@@ -28,7 +28,7 @@ from engine.profile import ProfileError
 FIT_STEPS = 10
 # model.quantize as the parameters screen offers it (Flux LoRAs only); the VRAM line shows the effect.
 QUANTIZE_CHOICES = [("none: the weight dtype (bf16)", "none"), ("nf4: 4-bit, about a quarter", "nf4"),
-                    ("int8: 8-bit, about half", "int8")]
+                    ("int8: 8-bit, about half", "int8"), ("fp8: 8-bit float, about half", "fp8")]
 
 
 class ParametersScreen(WizardScreen):
@@ -41,7 +41,7 @@ class ParametersScreen(WizardScreen):
 Every setting that applies to this model and method, each with its meaning under it (the
 LoRA options appear with method = lora): the main ones first, the rest in the Advanced
 sections (Enter opens one). A preset (Apply) sets what fits your hardware. A Flux LoRA
-offers **Base weights**: the frozen transformer in 4-bit NF4 or 8-bit int8 (less memory). Red rows and
+offers **Base weights**: the frozen transformer in 4-bit NF4, 8-bit int8 or fp8 (less memory). Red rows and
 the lines at the bottom say what is wrong while you type. The **VRAM** line estimates the
 GPU memory these settings need and which cards they fit (the memory meter, no GPU needed);
 it follows your changes a moment after you stop typing.

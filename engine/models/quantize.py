@@ -1,4 +1,4 @@
-"""A frozen denoiser stored in 4-bit NF4 or 8-bit int8 (bitsandbytes), for LoRA training on less memory.
+"""A frozen denoiser stored in 4-bit NF4 or 8-bit int8 (bitsandbytes) or in fp8, for LoRA training on less memory.
 
 diffusers' ``BitsAndBytesConfig`` refuses to quantize without a GPU, so the layers are replaced
 here with bitsandbytes' own ``Linear4bit`` / ``Linear8bitLt``, which quantize their weights when
@@ -8,6 +8,9 @@ Only the linear layers inside the model's repeated blocks (its ``nn.ModuleList``
 and single-stream blocks, a UNet's down/mid/up blocks) are quantized, where nearly all the weights
 are; the input embedders, the time and guidance embeddings and the output layer are small and
 keep full precision, as the usual QLoRA recipes do.
+
+fp8 needs no bitsandbytes: its layers (engine/models/fp8_linear.py) store the weights in
+float8 and compute in the weight dtype, on any device.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import torch
 
 from engine.errors import DbtuiError
 
-Quantization = Literal["nf4", "int8"]
+Quantization = Literal["nf4", "int8", "fp8"]
+QUANTIZATIONS: tuple[Quantization, ...] = ("nf4", "int8", "fp8")
 
 
 class QuantizeError(DbtuiError):
@@ -68,14 +72,23 @@ def quantize_blocks(model: torch.nn.Module, kind: Quantization, *, compute_dtype
     """Replace the model's block linear layers by quantized ones on ``device``; returns how many.
 
     Each layer is quantized as it moves to ``device``, one at a time, so the device never holds
-    the unquantized model.
+    the unquantized model. Layers quantized already are left alone: a second call changes nothing.
     """
-    if kind not in ("nf4", "int8"):
-        raise QuantizeError(f"model.quantize must be nf4 or int8, not {kind!r}")
-    bnb = _bitsandbytes()
+    if kind not in QUANTIZATIONS:
+        raise QuantizeError(f"model.quantize must be one of {', '.join(QUANTIZATIONS)}, not {kind!r}")
+    if kind == "fp8":
+        from engine.models.fp8_linear import Float8Linear
+
+        def quantized(layer: torch.nn.Linear) -> torch.nn.Module:
+            return Float8Linear(layer, compute_dtype)
+    else:
+        bnb = _bitsandbytes()
+
+        def quantized(layer: torch.nn.Linear) -> torch.nn.Module:
+            return _quantized(bnb, layer, kind, compute_dtype)
     layers = block_linear_layers(model)
     for parent, name, layer in layers:
-        setattr(parent, name, _quantized(bnb, layer, kind, compute_dtype).to(device))
+        setattr(parent, name, quantized(layer).to(device))
     return len(layers)
 
 

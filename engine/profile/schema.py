@@ -43,8 +43,8 @@ class ModelSection(Section):
     """Use this VAE (folder or hub id) instead of the model's own."""
     tokenizer: PathText | None = None
     """Use this tokenizer folder instead of the model's own."""
-    quantize: Literal["nf4", "int8"] | None = None
-    """Keep the frozen denoiser (Flux's transformer, or a UNet) in 4-bit NF4 or 8-bit int8 with bitsandbytes while a LoRA trains on it in full precision: about a quarter or half of its memory. Empty keeps it in the weight dtype. Only with training.method = "lora"."""
+    quantize: Literal["nf4", "int8", "fp8"] | None = None
+    """Keep the frozen denoiser (Flux's transformer, or a UNet) in 4-bit NF4 or 8-bit int8 with bitsandbytes, or stored in fp8 (e4m3, upcast layer by layer to the weight dtype; any GPU), while a LoRA trains on it in full precision: about a quarter (nf4) or half (int8, fp8) of its memory. Empty keeps it in the weight dtype. Only with training.method = "lora"."""
 
 
 class ConceptSection(Section):
