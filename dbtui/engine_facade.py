@@ -62,7 +62,10 @@ class RunSummary:
 class Engine(Protocol):
     def probe_hardware(self, path: str) -> HardwareReport: ...
     def inspect_model(self, source: str) -> ModelInfo: ...
-    def import_model(self, source: str, out_dir: Path, emit: Emit | None = None) -> Path: ...
+    def import_model(self, source: str, out_dir: Path, emit: Emit | None = None, components: str | None = None,
+                     part_files: dict[str, str] | None = None) -> Path:
+        """A single file into the diffusers folder ``out_dir``; for a Flux transformer file, ``components`` (a
+        folder or hub id) and ``part_files`` ({"vae"|"clip_l"|"t5": file}) say where its other parts come from."""
     def check_dataset(self, profile: Profile, concept: int, emit: Emit | None = None) -> Any: ...
     def prepare_dataset(self, profile: Profile, concept: int, dst: Path, emit: Emit | None = None) -> Path: ...
     def caption_store(self, folder: str, extension: str) -> Any: ...
@@ -112,11 +115,14 @@ class RealEngine:
         return ModelInfo(d.source, d.kind, d.family, d.folder, supported=d.supported, resolution=d.resolution,
                          family_id=d.family_id)
 
-    def import_model(self, source: str, out_dir: Path, emit: Emit | None = None) -> Path:
+    def import_model(self, source: str, out_dir: Path, emit: Emit | None = None, components: str | None = None,
+                     part_files: dict[str, str] | None = None) -> Path:
         from engine.convert import import_single_file
+        from engine.convert.flux_part_files import FluxPartFiles
 
         _transformers_loaded()
-        return Path(import_single_file(source, out_dir, emit=emit))
+        files = FluxPartFiles(**{slot: Path(file) for slot, file in (part_files or {}).items()})
+        return Path(import_single_file(source, out_dir, emit=emit, components=components, part_files=files))
 
     def _dataset(self) -> Any:
         import engine.dataset as dataset

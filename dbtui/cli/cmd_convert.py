@@ -13,9 +13,15 @@ are detected from the weights; the SDXL refiner is refused (it cannot be DreamBo
 Works offline: the model configs and the CLIP tokenizers ship with dbtui.
 
 A Flux.1 [dev] or [schnell] transformer in Black Forest Labs' layout (flux1-dev.safetensors, as
-ComfyUI and Forge use it; fp8 files too) holds the transformer alone: its VAE, CLIP-L and T5 come
-from --components, a diffusers Flux folder or hub id (default: the variant's own repository,
-from the Hugging Face cache or downloaded without its transformer).
+ComfyUI and Forge use it; fp8 files too) holds the transformer alone. Its VAE, CLIP-L and T5 come
+from the files ComfyUI users have beside it (--vae ae.safetensors, --clip-l clip_l.safetensors,
+--t5 t5xxl_fp16.safetensors or t5xxl_fp8_e4m3fn.safetensors; fp8 is widened to bf16), from the
+transformer file itself where it holds them (ComfyUI's all-in-one checkpoints), or else from
+--components, a diffusers Flux folder or hub id (default: the variant's own repository, from the
+Hugging Face cache or downloaded without its transformer). Each file is recognised by its keys;
+one of another part or size is refused, saying what it holds. The tokenizers and the scheduler
+always come from --components: a folder, the hub cache, or a download of a few MB when the three
+files are given (only the parts' configs and no weights are fetched for those).
 
 A .ckpt is read with PyTorch's weights-only loader: a file that would run code is refused.
 """
@@ -26,6 +32,8 @@ examples:
   dbtui convert to-diffusers sd_xl_base_1.0.safetensors models/sdxl
   dbtui convert to-diffusers my-sd15-finetune.ckpt models/mine --tokenizer models/sd15
   dbtui convert to-diffusers flux1-dev-fp8.safetensors models/flux --components models/FLUX.1-dev
+  dbtui convert to-diffusers flux1-dev.safetensors models/flux --vae ae.safetensors \\
+      --clip-l clip_l.safetensors --t5 t5xxl_fp16.safetensors
 """
 
 EXPORT_HELP = """\
@@ -80,7 +88,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     to_diffusers.add_argument("--components", metavar="DIR_OR_HUB_ID",
                               help="for a Flux transformer file: the diffusers Flux folder or hub id whose VAE, text "
                                    "encoders and tokenizers go with it (default: black-forest-labs/FLUX.1-dev or "
-                                   "-schnell, as the file is)")
+                                   "-schnell, as the file is); with --vae, --clip-l and --t5 it gives only the "
+                                   "tokenizers and the scheduler")
+    part_files = to_diffusers.add_argument_group(
+        "Flux part files", "for a Flux transformer file: single files that replace the components' parts\n"
+                           "(the architecture comes from the components' config, else Flux.1's own)")
+    part_files.add_argument("--vae", type=Path, metavar="FILE",
+                            help="the VAE: Black Forest Labs' ae.safetensors (or a diffusers VAE's weights)")
+    part_files.add_argument("--clip-l", type=Path, metavar="FILE", help="CLIP-L: ComfyUI's clip_l.safetensors")
+    part_files.add_argument("--t5", type=Path, metavar="FILE",
+                            help="T5-XXL: t5xxl_fp16.safetensors or t5xxl_fp8_e4m3fn(_scaled).safetensors")
     to_diffusers.set_defaults(handler=_to_diffusers)
 
     to_single = commands.add_parser(
@@ -124,11 +141,13 @@ def _run(work) -> int:
 
 def _to_diffusers(args: argparse.Namespace) -> int:
     from engine.convert import import_single_file
+    from engine.convert.flux_part_files import FluxPartFiles
 
     print(f"reading {args.input} …", flush=True)
+    part_files = FluxPartFiles(vae=args.vae, clip_l=args.clip_l, t5=args.t5)
     return _run(lambda emit: import_single_file(
         args.input, args.output, tokenizer=args.tokenizer, use_ema=args.ema, emit=emit, config=args.config,
-        components=args.components,
+        components=args.components, part_files=part_files,
     ))
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, ProgressBar, Static
 
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
@@ -17,6 +17,16 @@ from engine.events import PhaseProgress, PhaseStarted
 
 SOURCE_HELP = ("A diffusers folder (with model_index.json), a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5, "
                "a .safetensors/.ckpt file (converted to a diffusers folder here), or builtin:tiny-sd1 for the demo.")
+FLUX_PARTS_HELP = ("A Flux transformer file holds the transformer alone. Its VAE, CLIP-L and T5 come from the files you "
+                   "name here (as ComfyUI has them), else from the components: a diffusers Flux folder or hub id, which "
+                   "also gives the tokenizers and the scheduler (a few MB). Used when you convert here.")
+# (input id, label, placeholder, the engine's name for what is typed there)
+FLUX_PART_FIELDS = (
+    ("model-components", "Components", "the file's own: black-forest-labs/FLUX.1-dev or -schnell", "components"),
+    ("model-vae", "VAE file", "optional: ae.safetensors", "vae"),
+    ("model-clip-l", "CLIP-L file", "optional: clip_l.safetensors", "clip_l"),
+    ("model-t5", "T5 file", "optional: t5xxl_fp16.safetensors or t5xxl_fp8_e4m3fn.safetensors", "t5"),
+)
 
 
 def size_line(native: int, trains: int | None) -> str:
@@ -37,7 +47,9 @@ single `.safetensors`/`.ckpt` file.
 
 To do: type or paste it and press Enter (or Check); the family found shows below. A single
 file can be converted to a diffusers folder here, once; otherwise training converts it
-into the run folder.
+into the run folder. For a Flux transformer file (as ComfyUI and Forge have it), name the
+components (a diffusers Flux folder or hub id) and, if you have them, the VAE, CLIP-L and
+T5 files before converting.
 
 Watch out: a hub id downloads several GB on the first run. dbtui trains Stable Diffusion
 1.x, 2.x and XL, Flux.1 ([dev], [schnell]) and their fine-tunes; the SDXL refiner and other
@@ -53,6 +65,12 @@ aside (and come back if you return to the earlier model).
                 yield OrderedInput(self.session.get("model.pretrained", ""), placeholder="folder, hub id or file", id="model-source", compact=True)
                 yield Button("Check", id="model-check", compact=True)
             yield Static(id="model-family")
+            with Vertical(id="model-flux-parts"):
+                yield Static(FLUX_PARTS_HELP, classes="help")
+                for input_id, label, placeholder, _ in FLUX_PART_FIELDS:
+                    with Horizontal(classes="model-part-row"):
+                        yield Static(label, classes="model-part-label")
+                        yield OrderedInput(placeholder=placeholder, id=input_id, compact=True)
             with Horizontal(id="model-convert-row"):
                 yield Button("Convert to diffusers", id="model-convert", variant="primary", compact=True)
                 yield ProgressBar(id="model-progress", show_eta=False)
@@ -60,6 +78,7 @@ aside (and come back if you return to the earlier model).
 
     def on_mount(self) -> None:
         self.query_one("#model-convert-row").display = False
+        self.query_one("#model-flux-parts").display = False
         info = self.session.model_info
         if info is not None and info.source == self.session.get("model.pretrained"):
             self._show(info)
@@ -84,7 +103,13 @@ aside (and come back if you return to the earlier model).
             return
         out_dir = Path("models") / f"{Path(info.source).stem}-diffusers"
         self.query_one("#model-convert", Button).disabled = True
-        self.convert(info.source, out_dir)
+        self.convert(info.source, out_dir, self._flux_sources() if info.family_id == "flux" else {})
+
+    def _flux_sources(self) -> dict:
+        """The engine's keywords for where a Flux file's other parts come from, as typed (blank: the default)."""
+        typed = {name: self.query_one(f"#{input_id}", Input).value.strip() for input_id, _, _, name in FLUX_PART_FIELDS}
+        components = typed.pop("components")
+        return {"components": components or None, "part_files": {name: value for name, value in typed.items() if value}}
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model")
     def inspect(self, source: str) -> None:
@@ -94,9 +119,10 @@ aside (and come back if you return to the earlier model).
             self.post_message(WorkFailed("Model check", str(error)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model")
-    def convert(self, source: str, out_dir: Path) -> None:
+    def convert(self, source: str, out_dir: Path, flux_sources: dict) -> None:
         try:
-            folder = self.engine.import_model(source, out_dir, emit=lambda e: self.post_message(EngineEvent(e)))
+            folder = self.engine.import_model(source, out_dir, emit=lambda e: self.post_message(EngineEvent(e)),
+                                              **flux_sources)
             self.post_message(WorkDone("convert", folder))
         except Exception as error:  # noqa: BLE001 - shown to the user
             self.post_message(WorkFailed("Conversion", str(error)))
@@ -123,6 +149,7 @@ aside (and come back if you return to the earlier model).
             self.session.set("model.pretrained", folder)
             self.query_one("#model-source", Input).value = folder
             self.query_one("#model-convert-row").display = False
+            self.query_one("#model-flux-parts").display = False
             self.notify(f"Converted into {folder}")
             self.action_check()
 
@@ -140,8 +167,12 @@ aside (and come back if you return to the earlier model).
         self.query_one("#model-family", Static).update(text)
         single = info.kind == "single-file" and info.supported
         self.query_one("#model-convert-row").display = single
+        self.query_one("#model-convert", Button).disabled = False  # a new file, even after converting another
+        self.query_one("#model-flux-parts").display = single and info.family_id == "flux"
         if info.folder and info.supported:
             text = f"The profile will use: [b]{escape(info.folder)}[/b]"
+        elif single and info.family_id == "flux":
+            text = "Convert it here with the parts above; left as it is, training converts it with the file's own hub repository."
         elif single:
             text = "Convert it once here, or leave it: training converts it into the run folder."
         else:

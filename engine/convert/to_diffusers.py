@@ -28,6 +28,7 @@ from engine.convert.detect import (
 )
 from engine.convert.errors import ConvertError, ModelMismatchError, TokenizerNotFoundError, UnsupportedModelError
 from engine.convert.expected import explain_mismatch
+from engine.convert.flux_part_files import FluxPartFiles
 from engine.convert.flux_single_file import import_flux_transformer
 from engine.convert.load_checkpoint import read_checkpoint
 from engine.events import Warning as WarningEvent
@@ -201,6 +202,7 @@ def import_single_file(
     emit: Emit | None = None,
     config: str | Path | None = None,
     components: str | Path | None = None,
+    part_files: FluxPartFiles | None = None,
 ) -> Path:
     """Convert ``path`` (.safetensors or .ckpt) into the diffusers folder ``out_dir``; returns it.
 
@@ -208,7 +210,8 @@ def import_single_file(
     the detected family); ``tokenizer`` a tokenizer or model folder (default: the config folder's,
     else the CLIP tokenizer shipped with dbtui). A Flux.1 transformer file takes its VAE, text
     encoders and tokenizers from ``components``, a diffusers Flux folder or hub id (default: the
-    original repository of its variant; see engine/convert/flux_single_file.py).
+    original repository of its variant; see engine/convert/flux_single_file.py), and its VAE, CLIP-L
+    and T5 from ``part_files`` where given.
     """
     path, out_dir = Path(path), Path(out_dir)
     checkpoint = read_checkpoint(path)
@@ -221,10 +224,11 @@ def import_single_file(
             raise ConvertError(f"{path.name} is a Flux.1 transformer: a tokenizer, a config folder and EMA weights are "
                                "for Stable Diffusion files; leave them out (its tokenizers and the rest come from the "
                                "components)")
-        return import_flux_transformer(checkpoint, family, out_dir, components=components, emit=emit)
-    if components is not None:
+        return import_flux_transformer(checkpoint, family, out_dir, components=components, part_files=part_files,
+                                       emit=emit)
+    if components is not None or (part_files is not None and part_files.given()):
         raise ConvertError(f"{path.name} is a {family.description} checkpoint, which holds its VAE and text encoders "
-                           "itself: --components is for Flux transformer files")
+                           "itself: --components, --vae, --clip-l and --t5 are for Flux transformer files")
     _check_text_encoders(state_dict, family, path.name)
     if use_ema and not has_ema(state_dict):
         raise ConvertError(f"{path.name} holds no EMA weights; run without --ema")
