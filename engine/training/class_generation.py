@@ -2,9 +2,10 @@
 
 The class prompts are encoded first, with the text encoders on the device; the encoders leave it
 before the denoiser (quantized when the profile trains on a quantized base) and the VAE arrive, and
-the pipeline gets the prompts as embeddings (the encoders in it rest unused on the host). So the moment holds the encoders or the denoiser, never
-both: for Flux, T5 (9 GB in bf16) or the NF4 transformer (7 GB), where together they would not fit
-a 16 GB card. The same encoding, with ``clip_skip`` 1, that samples use.
+the pipeline, which has no text encoders, gets the prompts as embeddings. So the moment holds the
+encoders or the denoiser, never both: for Flux, T5 (9 GB in bf16) or the NF4 transformer (7 GB),
+where together they would not fit a 16 GB card. The prompts are encoded by the family, as previews
+are, at ``clip_skip`` 1: the base model as it is.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class ClassImageModel:
         quantize_frozen_base(components, self.profile, self.device, self.dtype)
         components.unet.to(self.device, None if train_unet else self.dtype)
         components.vae.to(self.device, vae_dtype(self.dtype))
-        return sampling_pipeline(components, components.unet, list(components.text_encoders))
+        return sampling_pipeline(components, components.unet, None)
 
     def prompt_kwargs(self, prompt: str, negative_prompt: str, count: int) -> dict[str, Any]:
         def batch(text: str) -> TextEmbeddings:

@@ -14,10 +14,13 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from engine.data.images import list_images
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
+
+if TYPE_CHECKING:
+    from engine.models.family import Family
 
 MANIFEST = "manifest.json"
 # (prompt, negative prompt, count) -> the pipeline's prompt arguments for a batch of ``count`` images.
@@ -93,9 +96,11 @@ def ensure_class_images(
     batch_size: int,
     emit: Callable[[Event], None] = lambda e: None,
     should_stop: Callable[[], bool] = lambda: False,
+    family: Family | None = None,
 ) -> dict[int, list[Path]]:
     """Class images per concept, generating the missing ones with ``make_pipeline()``, given each request's
-    prompts as ``prompt_kwargs`` makes them (in a run: embeddings made before the pipeline)."""
+    prompts as ``prompt_kwargs`` makes them (in a run: embeddings made before the pipeline, which then has
+    no text encoders, so its ``family`` is given: see ``generate_images``)."""
     plans = []
     for request in requests:
         settings = settings_of(request, model=model, resolution=resolution, seed=seed, steps=steps, guidance=guidance)
@@ -116,7 +121,7 @@ def ensure_class_images(
             index = len(names)
             while missing > 0 and not should_stop():
                 n = min(batch_size, missing)
-                images = _generate(pipe, request, settings, first_index=index, count=n, prompt_kwargs=prompt_kwargs)
+                images = _generate(pipe, request, settings, first_index=index, count=n, prompt_kwargs=prompt_kwargs, family=family)
                 for image in images:
                     name = f"class_{index:05d}.png"
                     tmp = gen_dir / f".{name}.tmp"
@@ -135,7 +140,7 @@ def ensure_class_images(
 
 
 def _generate(pipe: Any, request: ClassRequest, settings: dict[str, Any], *, first_index: int, count: int,
-              prompt_kwargs: PromptKwargs) -> list[Any]:
+              prompt_kwargs: PromptKwargs, family: Family | None) -> list[Any]:
     import torch
 
     from engine.training.sampling import generate_images
@@ -143,7 +148,7 @@ def _generate(pipe: Any, request: ClassRequest, settings: dict[str, Any], *, fir
     # One generator per image, seeded by its index, so an interrupted run continues identically.
     generators = [torch.Generator("cpu").manual_seed(settings["seed"] + first_index + i) for i in range(count)]
     return generate_images(
-        pipe,
+        pipe, family,
         **prompt_kwargs(request.prompt, request.negative_prompt, count),
         num_inference_steps=settings["steps"],
         guidance_scale=settings["guidance_scale"],

@@ -8,23 +8,26 @@ from typing import Any
 
 import torch
 
-from engine.models.family import TextEmbeddings
+from engine.models.family import Family, TextEmbeddings
 
 
-def sampling_pipeline(components: Any, unet: Any, text_encoders: list[Any]) -> Any:
+def sampling_pipeline(components: Any, unet: Any, text_encoders: list[Any] | None) -> Any:
     """The family's pipeline over the models being trained, with the family's fast sampler.
 
-    It moves nothing: the caller has put the denoiser and the VAE on the device, and the text encoders
-    too unless the prompts come as cached embeddings (then they rest on the host, unused)."""
+    It moves nothing: the caller has put the denoiser and the VAE (and the text encoders) on the device.
+    ``text_encoders`` None: a pipeline without them, for prompts given as embeddings; encoders resting on
+    the host inside it would make diffusers before 0.42 run the whole pipeline on the host."""
     scheduler = components.family.sampling_scheduler(components.noise_scheduler)
-    pipe = components.family.pipeline(components, unet, text_encoders, scheduler)
+    encoders = text_encoders if text_encoders is not None else [None] * len(components.text_encoders)
+    pipe = components.family.pipeline(components, unet, encoders, scheduler)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
 @torch.no_grad()
-def generate_images(pipe: Any, **kwargs: Any) -> list[Any]:
-    """``pipe(**kwargs)`` as PIL images, the VAE decoding in its own dtype.
+def generate_images(pipe: Any, family: Family | None = None, **kwargs: Any) -> list[Any]:
+    """``pipe(**kwargs)`` as PIL images, the VAE decoding in its own dtype. ``family``: the pipeline's
+    (None: recognised from the pipeline, which a pipeline without text encoders cannot be).
 
     Generation runs under autocast (the UNet being trained stays fp32), which would run the VAE in
     half precision too, where it is kept fp32 because fp16 can overflow: so the pipeline stops
@@ -35,7 +38,7 @@ def generate_images(pipe: Any, **kwargs: Any) -> list[Any]:
     latents = pipe(**kwargs, output_type="latent").images
     vae = pipe.vae
     with torch.autocast(latents.device.type, enabled=False):
-        for_vae = family_of_pipeline(pipe).latents_for_vae(pipe, latents, kwargs.get("height"), kwargs.get("width"))
+        for_vae = (family or family_of_pipeline(pipe)).latents_for_vae(pipe, latents, kwargs.get("height"), kwargs.get("width"))
         images = vae.decode(for_vae, return_dict=False)[0]
     return pipe.image_processor.postprocess(images, output_type="pil")
 
@@ -66,17 +69,18 @@ def save_samples(
     resolution: int,
     encode: Callable[[list[str]], TextEmbeddings],
     prompt_kwargs: Callable[[TextEmbeddings, TextEmbeddings], dict[str, Any]],
+    family: Family | None = None,
 ) -> tuple[list[Path], Path | None, list[Any]]:
     """Write ``num_images`` per prompt and a grid into ``folder``; returns (paths, grid, images).
 
     Prompts are encoded by ``encode`` (the family's own text encoding, with the run's clip_skip) and
-    handed to the pipeline as embeddings through ``prompt_kwargs``."""
+    handed to the pipeline as embeddings through ``prompt_kwargs``; ``family`` as for ``generate_images``."""
     folder.mkdir(parents=True, exist_ok=True)
     paths, images = [], []
     for p, prompt in enumerate(prompts):
         generators = [torch.Generator("cpu").manual_seed(seed + i) for i in range(num_images)]
         generated = generate_images(
-            pipe,
+            pipe, family,
             **prompt_kwargs(encode([prompt] * num_images), encode([negative_prompt] * num_images)),
             num_inference_steps=steps,
             guidance_scale=guidance,

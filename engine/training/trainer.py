@@ -180,6 +180,7 @@ class Trainer:
                     requests,
                     make_pipeline=base.pipeline,
                     prompt_kwargs=base.prompt_kwargs,
+                    family=self.components.family,
                     batch_size=profile.prior.sample_batch_size,
                     emit=self.emit,
                     should_stop=self.cancel.is_set,
@@ -468,7 +469,7 @@ class Trainer:
         family = self.components.family
         cached = self.texts.store is not None  # the prompts were cached with the captions (_generation_prompts)
         with self._eval_models(with_text_encoders=not cached) as (unet, text_encoders), self._half_precision():
-            pipe = sampling_pipeline(self.components, unet, text_encoders)
+            pipe = sampling_pipeline(self.components, unet, None if cached else text_encoders)
             if cached:
                 def encode(captions: list[str]) -> TextEmbeddings:
                     return embeddings_to(self.texts.get(captions), self.device)
@@ -479,7 +480,7 @@ class Trainer:
                 pipe, folder, prompts=prompts,
                 negative_prompt=profile.sampling.negative_prompt, num_images=num_images,
                 steps=profile.sampling.steps, guidance=profile.sampling.guidance_scale, seed=seed,
-                resolution=profile.dataset.resolution, prompt_kwargs=family.prompt_kwargs, encode=encode,
+                resolution=profile.dataset.resolution, prompt_kwargs=family.prompt_kwargs, encode=encode, family=family,
             )
 
     def score(self, step: int) -> None:
