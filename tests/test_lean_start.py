@@ -83,7 +83,8 @@ def test_a_deferred_module_runs_at_its_first_use_not_when_imported_or_scanned(tm
 
 def test_a_run_that_needs_no_8bit_optimizer_never_loads_bitsandbytes(tmp_path) -> None:
     """The trainer's process imports diffusers and peft, which import bitsandbytes; a full fine-tune
-    with AdamW then trains without running it (nor torch's inductor, which its import compiles with)."""
+    with AdamW then trains without running it (nor torch's inductor, which its import compiles with).
+    A run without scoring rounds never imports the dataset doctor either (the scoring prompts do)."""
     import subprocess
 
     from tests.runs_helpers import ROOT, env
@@ -91,8 +92,9 @@ def test_a_run_that_needs_no_8bit_optimizer_never_loads_bitsandbytes(tmp_path) -
     code = ("import sys; from pathlib import Path; from engine.runs.in_process import train; "
             "from tests.training_helpers import tiny_profile; tmp = Path(sys.argv[1]); "
             "train(tiny_profile(tmp, training={'max_train_steps': 1}), tmp / 'run'); "
-            "print(type(sys.modules['bitsandbytes']).__name__, 'torch._inductor.compile_fx' in sys.modules)")
+            "print(type(sys.modules['bitsandbytes']).__name__, 'torch._inductor.compile_fx' in sys.modules, "
+            "'engine.dataset' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, env=dict(env(), OMP_NUM_THREADS="1"),
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split()[-2:] == ["_Deferred", "False"]
+    assert done.stdout.split()[-3:] == ["_Deferred", "False", "False"]

@@ -228,13 +228,14 @@ class Trainer:
     def _generation_prompts(self) -> list[str]:
         """What previews and scoring rounds encode: cached with the captions, so that generating needs no
         text encoder back on the device (Flux's T5 beside the transformer would not fit a 16 GB card)."""
-        from engine.evaluation.prompts import evaluation_prompts
-
         profile = self.profile
         prompts = []
         if profile.sampling.num_images:
             prompts += profile.sampling.prompts or [c.instance_prompt for c in profile.concepts]
         if profile.evaluation.enabled:
+            # Only then: it imports the dataset doctor (engine.dataset), which a run without scoring never uses.
+            from engine.evaluation.prompts import evaluation_prompts
+
             prompts += [p.prompt for p in evaluation_prompts(profile)]
         return prompts + [profile.sampling.negative_prompt] if prompts else []
 
