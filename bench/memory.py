@@ -72,7 +72,7 @@ def measure(row: Row) -> dict:
     return {
         "model": row.model, "method": row.method, "resolution": profile.dataset.resolution,
         "peak_gb": round(estimate.peak_allocated / GIB, 2), "card_gb": round(estimate.card_need / GIB, 2),
-        "caching_card_gb": round(estimate.caching_card_need / GIB, 2),
+        "caching_card_gb": round(estimate.caching_card_need / GIB, 2), "sampling_card_gb": round(estimate.sampling_card_need / GIB, 2),
         "target_gb": row.target_gb, "meets_target": estimate.peak_allocated <= row.target_gb * GIB,
         "fits": estimate.fit_line(), "profile": f"profiles/{row.profile}", "overrides": list(row.overrides),
         "phase": estimate.peak_phase, "seconds": round(estimate.seconds, 1),
@@ -123,7 +123,8 @@ def measure_presets() -> int:
     for name in TIER_PRESETS:
         rows[name] = measure_preset(PRESETS[name], PRESET_MODELS.get(name, SD15))
         need = rows[name].prior
-        print(f"{name}: {need.card_need / GIB:.1f} GB on the card with prior preservation, {need.fit_line()}", flush=True)
+        print(f"{name}: {need.card_need / GIB:.1f} GB on the card with prior preservation, {need.fit_line()}; "
+              f"caching pass {need.caching_card_need / GIB:.1f} GB, sampling pass {need.sampling_card_need / GIB:.1f} GB", flush=True)
     print(f"wrote {save_preset_estimates(rows)}")
     return 0
 

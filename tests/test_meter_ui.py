@@ -104,11 +104,12 @@ def test_a_model_the_meter_cannot_read_gives_its_reason(tmp_path: Path) -> None:
 def test_only_settings_that_change_memory_change_the_meters_key(tmp_path: Path) -> None:
     base = tiny_profile(tmp_path)
     same = tiny_profile(tmp_path, name="other", training={"max_train_steps": 999, "seed": 1}, optimizer={"learning_rate": 3e-5},
-                        sampling={"num_images": 4}, saving={"output_dir": str(tmp_path / "elsewhere")})
+                        sampling={"steps": 5, "seed": 3}, saving={"output_dir": str(tmp_path / "elsewhere")})
     assert meter_key(same) == meter_key(base)
     for changed in ({"training": {"train_batch_size": 2}}, {"dataset": {"resolution": 32}}, {"training": {"method": "lora"}},
                     {"precision": {"gradient_checkpointing": True}}, {"optimizer": {"name": "adafactor"}},
-                    {"model": {"pretrained": "builtin:tiny-sdxl"}}):
+                    {"model": {"pretrained": "builtin:tiny-sdxl"}}, {"sampling": {"num_images": 4}},
+                    {"evaluation": {"enabled": True}}, {"saving": {"every_n_steps": None}}):
         assert meter_key(tiny_profile(tmp_path, **changed)) != meter_key(base), changed
 
 

@@ -70,7 +70,7 @@ def _as_json(need, alone) -> dict:
     from engine.memory.estimate import CARD_SIZES_GB, GIB
 
     return {"card_gb": round(need.card_need / GIB, 2), "peak_gb": round(need.peak_allocated / GIB, 2),
-            "caching_card_gb": round(need.caching_card_need / GIB, 2),
+            "caching_card_gb": round(need.caching_card_need / GIB, 2), "sampling_card_gb": round(need.sampling_card_need / GIB, 2),
             "card_gb_without_prior": round(alone.card_need / GIB, 2), "fits": {str(card): need.fits(card) for card in CARD_SIZES_GB},
             "model": need.model, "resolution": [need.width, need.height]}
 
@@ -96,8 +96,11 @@ def _estimates_table(estimates: dict, recommended: str, bf16: bool):
         label = name if len(sizes) == 1 else f"{name} ({need.width} px)"
         table.add_row(f"[b]{label}[/b] ◂" if name == recommended else label, f"{need.card_need / GIB:.1f} GB", need.fit_line())
     size = f"{first.width} px, " if len(sizes) == 1 else ""
-    # The caching pass before the first step (the encoders on the GPU), where it needs more than the steps.
-    caching = [f"{name}: {row.need(bf16).caching_card_need / GIB:.1f} GB on the card while the caches fill, before the first step"
+    # The caching pass before the first step (the encoders on the GPU) and the previews between steps (the VAE
+    # back beside the denoiser and the optimizer's state), where they need more than the steps.
+    moments = [f"{name}: {row.need(bf16).caching_card_need / GIB:.1f} GB on the card while the caches fill, before the first step"
                for name, row in estimates.items() if row.need(bf16).caching_card_need > row.need(bf16).card_need]
+    moments += [f"{name}: {row.need(bf16).sampling_card_need / GIB:.1f} GB on the card while previews are generated"
+                for name, row in estimates.items() if row.need(bf16).sampling_card_need > row.need(bf16).card_need]
     # Rich markup would take Flux's "[dev]" for a style.
-    return Group(f"GPU memory by the memory meter ({escape(first.model)}, {size}batch 1, {how}):", table, *caching)
+    return Group(f"GPU memory by the memory meter ({escape(first.model)}, {size}batch 1, {how}):", table, *moments)

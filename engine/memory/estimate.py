@@ -51,6 +51,9 @@ class MemoryEstimate:
     # Allocated at the caching pass before the first step, when the VAE and the text encoders are on the
     # GPU while the caches fill (engine/memory/caching.py); 0 when nothing is cached. Not part of the step's peak.
     caching: int = 0
+    # Allocated while previews or scoring images are generated (engine/memory/sampling.py): the denoiser,
+    # the VAE back on the GPU, the optimizer's state, one generation. 0 when the run neither samples nor scores.
+    sampling: int = 0
 
     @property
     def peak_allocated(self) -> int:
@@ -67,9 +70,14 @@ class MemoryEstimate:
         return int(self.caching * (1 + ALLOCATOR_SLACK)) + self.cuda_context if self.caching else 0
 
     @property
+    def sampling_card_need(self) -> int:
+        """What a card must have while previews are generated (0 when the run neither samples nor scores)."""
+        return int(self.sampling * (1 + ALLOCATOR_SLACK)) + self.cuda_context if self.sampling else 0
+
+    @property
     def run_need(self) -> int:
-        """What a card must have for the whole run: the step, or the caching pass when it holds more."""
-        return max(self.card_need, self.caching_card_need)
+        """What a card must have for the whole run: the step, the caching pass or the sampling moment, the largest."""
+        return max(self.card_need, self.caching_card_need, self.sampling_card_need)
 
     def fits(self, card_gb: float) -> bool:
         return self.card_need <= card_gb * GIB
@@ -96,6 +104,8 @@ class MemoryEstimate:
             f"{self.card_need / GIB:.2f} GB on the card",
             *([f"caching pass     {gb(self.caching)}  before the first step, the encoders on the GPU: "
                f"{self.caching_card_need / GIB:.2f} GB on the card"] if self.caching else []),
+            *([f"sampling pass    {gb(self.sampling)}  previews and scoring, the VAE back on the GPU: "
+               f"{self.sampling_card_need / GIB:.2f} GB on the card"] if self.sampling else []),
         ]
 
     def to_dict(self) -> dict[str, Any]:

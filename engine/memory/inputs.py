@@ -10,9 +10,13 @@ import json
 from typing import Any
 
 # Whole sections and single keys (dotted) the meter never reads: names, paths and prompts, the
-# schedule, and what happens outside the training step (previews, scoring, class images, saving).
+# schedule, class images, logging, what is saved, and of previews and scoring everything but how many
+# images a call generates, whether it guides, and whether they come between steps (the sampling pass).
 NOT_MEMORY = frozenset({
-    "name", "concepts", "sampling", "evaluation", "saving", "logging",
+    "name", "concepts", "logging",
+    "sampling.prompts", "sampling.negative_prompt", "sampling.steps", "sampling.seed",
+    "evaluation.prompts", "evaluation.seed", "evaluation.clip_model", "evaluation.dino_model", "evaluation.prompt_fidelity_tolerance",
+    "saving.output_dir", "saving.keep_last_n", "saving.unet_half", "saving.export",
     "prior.sample_batch_size", "prior.steps", "prior.guidance_scale",
     "training.seed", "training.max_train_steps", "training.num_train_epochs", "training.text_encoder_stop_fraction",
     "optimizer.learning_rate", "optimizer.scale_lr", "optimizer.lr_scheduler", "optimizer.lr_warmup_steps",

@@ -11,9 +11,11 @@ and the optimizer's update (weights, state, every gradient and the update's temp
 pass, so the update's temporaries join that moment instead. The caching pass before the first
 step (the VAE and the text encoders on the GPU while the caches fill, engine/memory/caching.py) is
 reported beside the step (``MemoryEstimate.caching``): with Flux's T5-XXL it is close to the step.
+So is the sampling moment between steps (previews and scoring rounds: the denoiser, the VAE back
+on the GPU and the optimizer's state, engine/memory/sampling.py; ``MemoryEstimate.sampling``).
 
-Not counted: sampling previews and class-image generation (phases of their own), cuDNN and
-cuBLAS workspaces, and DDP's communication buffers beyond its gradient buckets.
+Not counted: class-image generation (a phase of its own, before the steps), cuDNN and cuBLAS
+workspaces, and DDP's communication buffers beyond its gradient buckets.
 """
 
 from __future__ import annotations
@@ -30,12 +32,14 @@ from engine.memory.estimate import GIB, MemoryEstimate
 from engine.memory.fake_models import PreparedModel, build_fake_model
 from engine.memory.live_bytes import storage_bytes
 from engine.memory.optimizer_state import ParamShape, state_bytes, update_temporaries
+from engine.memory.sampling import measure_sampling, samples_between_steps
 from engine.memory.step import StepShape, cached_text, largest_bucket, measure_step
 
 # Trainer._sources writes cached latents and text embeddings to the run's cache folder on disk and
 # each step reads its batch back: nothing cached stays on the GPU.
 CACHES_NOTE = "cached latents and text embeddings live on disk (RUN/cache), not on the GPU"
 CACHING_NOTE = "while the caches fill, before the first step, the text encoders and the VAE are on the GPU"
+SAMPLING_NOTE = "while previews or scoring images are generated, the VAE is back on the GPU beside the denoiser"
 
 
 def _architecture(source: Architecture | str | Path | None, profile: Any) -> Architecture:
@@ -104,6 +108,7 @@ def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | Non
                 param.grad = torch.zeros_like(param)
             accumulated = storage_bytes([p.grad for p in model.trainable])
         caching = measure_caching(model, profile, shape)
+        sampling = measure_sampling(model, profile)
         text_cache = None if training.train_text_encoder else cached_text(model, training.clip_skip)
         step = measure_step(model, profile, shape, text_cache, free_gradients=fused)
     # DDP keeps its own bucket copy of every gradient (accelerate leaves gradient_as_bucket_view off).
@@ -114,6 +119,13 @@ def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | Non
     caching_bytes = caching.weights + caching.encoding if caching is not None else 0
     if caching_bytes > max(backward, update):
         notes.append(f"{CACHING_NOTE}: {caching_bytes / GIB:.2f} GB allocated, more than the training step")
+    sampling_bytes = 0
+    if sampling is not None:
+        # Between steps the optimizer's state (and DDP's buckets) stay; after the last step they are freed.
+        kept = state + bucket_copy if samples_between_steps(profile) else 0
+        sampling_bytes = sampling.weights + kept + sampling.generation
+        if sampling_bytes > max(backward, update):
+            notes.append(f"{SAMPLING_NOTE}: {sampling_bytes / GIB:.2f} GB allocated, more than the training step")
     if backward >= update:
         phase, gradients, activations = "backward", accumulated + step.gradients_at_peak + bucket_copy, backward - base - accumulated - step.gradients_at_peak
         copies = step.weight_copies_at_peak
@@ -122,5 +134,5 @@ def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | Non
     return MemoryEstimate(
         weights=weights, gradients=gradients, optimizer_state=state, activations=activations, caches=0,
         autocast_weight_copies=copies, peak_phase=phase, model=arch.label, batch=shape.batch, height=height, width=width,
-        seconds=time.perf_counter() - started, notes=tuple(notes), caching=caching_bytes,
+        seconds=time.perf_counter() - started, notes=tuple(notes), caching=caching_bytes, sampling=sampling_bytes,
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,10 @@ def sampling_pipeline(components: Any, unet: Any, text_encoders: list[Any] | Non
 
 
 @torch.no_grad()
-def generate_images(pipe: Any, family: Family | None = None, **kwargs: Any) -> list[Any]:
+def generate_images(pipe: Any, family: Family | None = None, *, previews: bool = False, **kwargs: Any) -> list[Any]:
     """``pipe(**kwargs)`` as PIL images, the VAE decoding in its own dtype. ``family``: the pipeline's
-    (None: recognised from the pipeline, which a pipeline without text encoders cannot be).
+    (None: recognised from the pipeline, which a pipeline without text encoders cannot be); ``previews``:
+    decoded as previews are (``decode_previews``).
 
     Generation runs under autocast (the UNet being trained stays fp32), which would run the VAE in
     half precision too, where it is kept fp32 because fp16 can overflow: so the pipeline stops
@@ -39,8 +41,49 @@ def generate_images(pipe: Any, family: Family | None = None, **kwargs: Any) -> l
     vae = pipe.vae
     with torch.autocast(latents.device.type, enabled=False):
         for_vae = (family or family_of_pipeline(pipe)).latents_for_vae(pipe, latents, kwargs.get("height"), kwargs.get("width"))
-        images = vae.decode(for_vae, return_dict=False)[0]
+        # Class images train the model: they are decoded whole, never in tiles (nothing else is on the GPU then).
+        images = decode_previews(vae, for_vae) if previews else vae.decode(for_vae, return_dict=False)[0]
     return pipe.image_processor.postprocess(images, output_type="pil")
+
+
+# The decode is the largest part of a preview at SDXL's and Flux's 1024 px: about 1.5 GB an image in bf16
+# and 3 GB in fp32 (the memory meter), beside the denoiser and the optimizer's state, which took the 8 GB
+# SDXL LoRA preset over its card. Larger images are decoded one at a time in overlapping, blended tiles of
+# this size (diffusers' VAE slicing and tiling): about 0.4 GB in bf16 at any size. Images this size or
+# smaller decode whole, as they always have.
+DECODE_TILE_PIXELS = 512
+
+
+@contextlib.contextmanager
+def _sliced_and_tiled(vae: Any) -> Iterator[None]:
+    """The VAE decoding one image at a time in ``DECODE_TILE_PIXELS`` tiles; its settings restored afterwards.
+
+    diffusers tiles only images larger than the VAE's ``sample_size`` (1024 px for SDXL's and Flux's),
+    so the tile size is set here."""
+    saved = {name: getattr(vae, name) for name in ("use_slicing", "use_tiling", "tile_sample_min_size", "tile_latent_min_size")}
+    vae.enable_slicing()
+    vae.enable_tiling()
+    vae.tile_sample_min_size = DECODE_TILE_PIXELS
+    vae.tile_latent_min_size = DECODE_TILE_PIXELS // _vae_scale_factor(vae)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(vae, name, value)
+
+
+def _vae_scale_factor(vae: Any) -> int:
+    """Pixels per latent a side, as diffusers' pipelines compute it."""
+    return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
+def decode_previews(vae: Any, latents: torch.Tensor) -> torch.Tensor:
+    """Preview images from ``latents`` (in the VAE's form and dtype); the caller has turned autocast off.
+
+    The memory meter decodes through this too (engine/memory/sampling.py), so it counts what previews do."""
+    pixels = max(latents.shape[-2:]) * _vae_scale_factor(vae)
+    with _sliced_and_tiled(vae) if pixels > DECODE_TILE_PIXELS else contextlib.nullcontext():
+        return vae.decode(latents, return_dict=False)[0]
 
 
 def make_grid(images: list[Any], columns: int) -> Any:
@@ -80,7 +123,7 @@ def save_samples(
     for p, prompt in enumerate(prompts):
         generators = [torch.Generator("cpu").manual_seed(seed + i) for i in range(num_images)]
         generated = generate_images(
-            pipe, family,
+            pipe, family, previews=True,
             **prompt_kwargs(encode([prompt] * num_images), encode([negative_prompt] * num_images)),
             num_inference_steps=steps,
             guidance_scale=guidance,

@@ -1,0 +1,102 @@
+"""The sampling moment between steps: previews and scoring rounds generate images on the training GPU.
+
+Every ``sampling.every_n_steps`` (or checkpoint), at the end, and at each ``[evaluation]`` round,
+``Trainer._generate`` keeps the denoiser (with its LoRA) and the optimizer's state where they are
+(the gradients are gone: ``zero_grad(set_to_none=True)``), brings the VAE back to the GPU, and the
+text encoders too unless the prompts were cached with the captions. The denoiser runs in eval mode
+without gradients at ``num_images`` images a call (twice that where the family's pipeline guides
+with a negative prompt), then the VAE decodes in its own dtype outside autocast
+(engine/training/sampling.py ``generate_images``; a large image one at a time, in tiles). Autocast's
+half-precision copies of fp32 weights stay cached until the whole generation ends, so they are still
+there during the decode.
+
+Not counted: a scoring round's CLIP and DINO (about 0.7 GB for the default ones), which come to the GPU
+after its images are generated and the VAE has left again (engine/evaluation/scorers.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from engine.memory.cuda_autocast import cuda_autocast
+from engine.memory.fake_models import DEVICE, PreparedModel
+from engine.memory.live_bytes import LiveBytes, storage_bytes
+from engine.memory.step import cached_text
+from engine.models.family import ImageGeometry, stack_embeddings
+from engine.training.precision import weight_dtype
+
+
+@dataclass(frozen=True)
+class SamplingMeasure:
+    weights: int  # the denoiser, the VAE and what else is on the GPU while images are generated
+    generation: int  # one denoiser pass at the sampling batch then one VAE decode, with autocast's copies: the larger
+    images: int  # images per pipeline call
+    guided: bool  # the denoiser runs on a negative prompt's batch too (classifier-free guidance)
+
+
+def images_per_call(profile: Any) -> int:
+    """Images one pipeline call generates: previews' ``num_images`` or scoring's ``images_per_prompt``,
+    the larger; 0 when the run neither samples nor scores."""
+    counts = [profile.sampling.num_images]
+    if profile.evaluation.enabled:
+        counts.append(profile.evaluation.images_per_prompt)
+    return max(counts)
+
+
+def samples_between_steps(profile: Any) -> bool:
+    """Whether previews come between steps, while the optimizer's state is on the GPU (``Trainer.after_step``);
+    otherwise they come only after the last step, when ``release_training_state`` has freed it."""
+    return bool(profile.sampling.every_n_steps or profile.saving.every_n_steps)
+
+
+def _guided(model: PreparedModel, profile: Any) -> bool:
+    """Whether the pipeline runs the denoiser on a negative prompt too (the batch doubles): the family hands
+    it one (SD, SDXL; Flux is guidance-distilled and does not) and diffusers guides only above a scale of 1."""
+    if profile.sampling.guidance_scale <= 1:
+        return False
+    text = cached_text(model, profile.training.clip_skip)
+    return any(name.startswith("negative") for name in model.components.family.prompt_kwargs(text, text))
+
+
+def _parts(model: PreparedModel, profile: Any) -> list[torch.nn.Module]:
+    """The models on the GPU while generating: those the steps keep there, and the VAE back for the decode."""
+    parts = model.on_device(profile)
+    vae = model.components.vae
+    return parts if any(m is vae for m in parts) else [*parts, vae]
+
+
+def measure_sampling(model: PreparedModel, profile: Any) -> SamplingMeasure | None:
+    """The sampling moment of ``profile`` at its resolution, or None when it neither samples nor scores
+    (inside the fake mode)."""
+    from engine.training.sampling import decode_previews
+
+    images = images_per_call(profile)
+    if images == 0:
+        return None
+    components = model.components
+    family = components.family
+    unet, vae = components.unet, components.vae
+    guided = _guided(model, profile)
+    batch = images * (2 if guided else 1)
+    size = profile.dataset.resolution  # Trainer._generate: square previews at the profile's resolution
+    scale = components.vae_scale_factor
+    latents = torch.zeros(batch, vae.config.latent_channels, size // scale, size // scale)
+    text = stack_embeddings([cached_text(model, profile.training.clip_skip)] * batch)
+    geometry = [ImageGeometry((size, size), (0, 0), (size, size))] * batch
+    timesteps = torch.zeros(batch, dtype=torch.long)
+    weights = {id(p.untyped_storage()) for m in [unet, vae, *components.text_encoders] for p in m.parameters()}
+    dtype = weight_dtype(profile.precision.mixed_precision)
+    was_training = unet.training
+    unet.eval()
+    try:
+        with LiveBytes(weights) as tracker, torch.no_grad(), cuda_autocast(None if dtype == torch.float32 else dtype):
+            family.denoise(unet, latents, timesteps, text, geometry, training=profile.training)
+            with torch.autocast(DEVICE.type, enabled=False):
+                decode_previews(vae, latents[:images].to(vae.dtype))
+    finally:
+        unet.train(was_training)
+    parts = _parts(model, profile)
+    return SamplingMeasure(storage_bytes([t for m in parts for t in [*m.parameters(), *m.buffers()]]), tracker.peak, images, guided)
