@@ -220,7 +220,7 @@ class Trainer:
                 with self.phase("caching_text", "encoding captions, or reading them from the cache"):
                     self.texts.fill([e.caption for e in self.examples] + self._generation_prompts())
         if self.device.type == "cuda":
-            # The cached parts leave the GPU; sampling brings them back for a moment.
+            # The cached parts leave the GPU; previews bring the VAE back for a moment (prompts come cached).
             for part in cached_parts(components, latents_cached=profile.dataset.cache_latents, text_cached=cache_text):
                 part.to("cpu")
             torch.cuda.empty_cache()
