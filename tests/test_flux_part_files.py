@@ -23,7 +23,7 @@ from engine.convert import import_single_file
 from engine.convert.flux_part_files import SLOTS, WrongPartFileError, load_part
 from engine.convert.keymap import VAE_PREFIX, vae_to_original
 from test_flux_files import BFL, to_original, write_bfl_file
-from test_wizard_sdxl import SIZE, check_model, settle, visible
+from test_wizard_sdxl import SIZE, at_a_new_profiles_model_step, check_model, settle, visible
 from wizard_fakes import FakeEngine
 
 MODEL_FILES = {"vae": "diffusion_pytorch_model.safetensors", "text_encoder": "model.safetensors",
@@ -277,10 +277,7 @@ async def test_the_model_step_asks_a_flux_file_for_its_components_and_part_files
     engine = FluxFileEngine()
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("n")
-        await settle(pilot)
-        app.goto(1)
-        await settle(pilot)
+        await at_a_new_profiles_model_step(pilot)
         screen = app.screen
         await check_model(pilot, "sd15.safetensors")  # an SD file holds its own parts: not asked
         assert visible(screen, "#model-convert-row") and not visible(screen, "#model-flux-parts")

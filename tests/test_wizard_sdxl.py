@@ -35,6 +35,14 @@ async def settle(pilot, seconds: float = 0.1) -> None:
     await pilot.pause(seconds)
 
 
+async def at_a_new_profiles_model_step(pilot) -> None:
+    """From the start screen: a new profile (n), then its model step."""
+    await pilot.press("n")
+    await settle(pilot)
+    pilot.app.goto(1)
+    await settle(pilot)
+
+
 async def check_model(pilot, source: str) -> None:
     """Replace the model field's text by typing, then Enter: the step checks it."""
     await pilot.press("end", "ctrl+u", *source, "enter")
@@ -46,10 +54,7 @@ async def check_model(pilot, source: str) -> None:
 async def test_the_model_step_names_each_family_and_refuses_what_it_cannot_train() -> None:
     app = make_app(FakeEngine(), Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("n")
-        await settle(pilot)
-        app.goto(1)
-        await settle(pilot)
+        await at_a_new_profiles_model_step(pilot)
         screen = app.screen
         assert "✓ Hugging Face hub id" in text_of(screen, "#model-family")
         assert "Made for" not in text_of(screen, "#model-family")  # a hub id's size is not known yet
@@ -85,10 +90,7 @@ async def test_a_late_check_of_a_replaced_source_is_ignored() -> None:
     engine = FakeEngine()
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("n")
-        await settle(pilot)
-        app.goto(1)
-        await settle(pilot)
+        await at_a_new_profiles_model_step(pilot)
         await check_model(pilot, "models/sdxl-base")
         app.screen.post_message(WorkDone("inspect", engine.inspect_model("builtin:tiny-sd1")))  # the slow old check
         await settle(pilot)
