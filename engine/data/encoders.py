@@ -21,7 +21,7 @@ from engine.data.disk_cache import MemoryStore, TensorStore
 from engine.data.examples import Example
 from engine.data.images import cover_size, load_rgb
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
-from engine.models.family import Family, ImageGeometry, TextEmbeddings, stack_embeddings
+from engine.models.family import Family, ImageGeometry, TextEmbeddings, stack_embeddings, vae_scale_factor
 
 
 def _pixels(example: Example, multiple: int, flip: bool) -> torch.Tensor:
@@ -48,7 +48,7 @@ class LatentSource:
         self.dtype = dtype
         self.store: TensorStore | None = (store or MemoryStore()) if cache else None
         self.flips = (False, True) if hflip else (False,)
-        self.scale = 2 ** (len(vae.config.block_out_channels) - 1)
+        self.scale = vae_scale_factor(vae)
         self.scaling_factor = vae.config.scaling_factor
         self.shift_factor = getattr(vae.config, "shift_factor", None) or 0.0
         self._image_hashes: dict[int, str] = {}

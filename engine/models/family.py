@@ -69,6 +69,11 @@ class Objective(Protocol):
         """The objective's own per-sample loss weights (flow matching's σ weighting); None: all 1."""
 
 
+def vae_scale_factor(vae: Any) -> int:
+    """Pixels per latent a side, as diffusers' pipelines compute it."""
+    return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
 @dataclass
 class Components:
     """The loaded parts of one model, in the family's terms."""
@@ -95,7 +100,7 @@ class Components:
 
     @property
     def vae_scale_factor(self) -> int:
-        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+        return vae_scale_factor(self.vae)
 
     @property
     def size_multiple(self) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from engine.models.family import Family, TextEmbeddings
+from engine.models.family import Family, TextEmbeddings, vae_scale_factor
 
 
 def sampling_pipeline(components: Any, unet: Any, text_encoders: list[Any] | None) -> Any:
@@ -64,7 +64,7 @@ def _sliced_and_tiled(vae: Any) -> Iterator[None]:
     vae.enable_slicing()
     vae.enable_tiling()
     vae.tile_sample_min_size = DECODE_TILE_PIXELS
-    vae.tile_latent_min_size = DECODE_TILE_PIXELS // _vae_scale_factor(vae)
+    vae.tile_latent_min_size = DECODE_TILE_PIXELS // vae_scale_factor(vae)
     try:
         yield
     finally:
@@ -72,16 +72,11 @@ def _sliced_and_tiled(vae: Any) -> Iterator[None]:
             setattr(vae, name, value)
 
 
-def _vae_scale_factor(vae: Any) -> int:
-    """Pixels per latent a side, as diffusers' pipelines compute it."""
-    return 2 ** (len(vae.config.block_out_channels) - 1)
-
-
 def decode_previews(vae: Any, latents: torch.Tensor) -> torch.Tensor:
     """Preview images from ``latents`` (in the VAE's form and dtype); the caller has turned autocast off.
 
     The memory meter decodes through this too (engine/memory/sampling.py), so it counts what previews do."""
-    pixels = max(latents.shape[-2:]) * _vae_scale_factor(vae)
+    pixels = max(latents.shape[-2:]) * vae_scale_factor(vae)
     with _sliced_and_tiled(vae) if pixels > DECODE_TILE_PIXELS else contextlib.nullcontext():
         return vae.decode(latents, return_dict=False)[0]
 
