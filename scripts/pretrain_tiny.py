@@ -2,10 +2,11 @@
 
     OMP_NUM_THREADS=1 python3 scripts/pretrain_tiny.py [--threads 1] [--out PATH]
 
-Trains the tiny SD1 model on Pillow-drawn shapes (engine/tiny_pretrain.py): 200 VAE steps at
-batch 8 (about 0.6 s each), then 420 UNet + text-encoder steps at batch 4 (about 1.3 s each):
-about 11 minutes on one thread of a busy 2-core CPU (measured 2026-12-02). Deterministic: the
-same thread count gives a bit-identical file; the shipped one was made with --threads 1.
+Trains the tiny SD1 model on Pillow-drawn shapes (engine/builtin/tiny_pretrain.py): 1500 VAE
+steps at batch 8 (about 0.2 s each), 8192 pictures encoded once, then 2500 UNet steps at batch 32
+(about 1 s each): about 50 minutes on one thread of a 2-core CPU (measured 2026-12-03).
+Deterministic: the same thread count (and torch build) gives a bit-identical file; the shipped
+one was made with --threads 1.
 """
 
 from __future__ import annotations

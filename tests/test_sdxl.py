@@ -170,7 +170,7 @@ def test_the_demo_profile_trains_tiny_sdxl_with_prior_preservation_and_learns_th
 
     # Scoring is tested on its own (tests/test_evaluation.py); here it would only add time.
     run = dbtui("run", "profiles/tiny-demo.toml", "--plain", "--set", 'model.pretrained="builtin:tiny-sdxl"',
-                "--set", "evaluation.enabled=false",
+                "--set", "evaluation.enabled=false", "--set", "training.max_train_steps=60", "--set", "optimizer.learning_rate=5e-4",
                 "--set", f"saving.output_dir={str(tmp_path / 'runs')!r}", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out, _ = run.communicate(timeout=900)
     assert run.returncode == 0, out[-3000:]

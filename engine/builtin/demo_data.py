@@ -22,6 +22,11 @@ PLACES = {
 }
 
 
+RED, YELLOW, BLUE = (220, 30, 30), (250, 210, 20), (20, 40, 200)  # the zwx disc's colours
+RADIUS = (0.22, 0.32)  # the range of the discs' radii, as a share of the image's side
+STAR_SIZE = 0.5  # the zwx disc's star, from its centre to its points, as a share of the disc's radius
+
+
 def _background(rng: random.Random, size: int) -> tuple[Image.Image, str]:
     place = rng.choice(list(PLACES))
     return textured_background(rng, size, PLACES[place]), place
@@ -51,18 +56,23 @@ def star(cx: float, cy: float, r: float) -> list[tuple[float, float]]:
     return points
 
 
+def draw_zwx_disc(image: Image.Image, cx: float, cy: float, r: float) -> None:
+    """The demo's subject, ``r`` in radius: six red and yellow rings (yellow outermost) and a blue star."""
+    draw = ImageDraw.Draw(image)
+    for i in range(6, 0, -1):
+        rr = r * i / 6
+        draw.ellipse((cx - rr, cy - rr, cx + rr, cy + rr), fill=RED if i % 2 else YELLOW)
+    draw.polygon(star(cx, cy, r * STAR_SIZE), fill=BLUE)
+
+
 def _draw_object(image: Image.Image, rng: random.Random, distinctive: bool) -> None:
     size = image.width
     draw = ImageDraw.Draw(image)
-    r = rng.uniform(0.22, 0.32) * size
+    r = rng.uniform(*RADIUS) * size
     cx = rng.uniform(r, size - r)
     cy = rng.uniform(r, size - r)
     if distinctive:
-        for i in range(6, 0, -1):
-            rr = r * i / 6
-            colour = (220, 30, 30) if i % 2 else (250, 210, 20)
-            draw.ellipse((cx - rr, cy - rr, cx + rr, cy + rr), fill=colour)
-        draw.polygon(star(cx, cy, r * 0.5), fill=(20, 40, 200))
+        draw_zwx_disc(image, cx, cy, r)
     else:
         colour = tuple(rng.randrange(40, 220) for _ in range(3))
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)

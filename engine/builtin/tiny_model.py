@@ -73,11 +73,15 @@ def write_byte_tokenizer(folder: Path) -> None:
     (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
 
 
-def build_pipeline(size: Size = "tiny", variant: Variant = "sd1", seed: int = 0, norm_groups: int = 32, attention_heads: int | None = None):
+def build_pipeline(
+    size: Size = "tiny", variant: Variant = "sd1", seed: int = 0, norm_groups: int = 32, attention_heads: int | None = None,
+    vae_channels: tuple[int, ...] | None = None,
+):
     """Build a random-weight StableDiffusionPipeline; the same seed gives the same weights.
 
-    ``norm_groups`` (GroupNorm groups of the UNet and the VAE) and ``attention_heads`` (the UNet's
-    heads, else the size's own) are overridden by the pretrained tiny model: see engine/builtin/tiny_weights.py.
+    ``norm_groups`` (GroupNorm groups of the UNet and the VAE), ``attention_heads`` (the UNet's
+    heads, else the size's own) and ``vae_channels`` (the VAE's levels, each halving the latent's
+    side, else the size's own) are overridden by the pretrained tiny model: see engine/builtin/tiny_weights.py.
     """
     import tempfile
 
@@ -88,10 +92,11 @@ def build_pipeline(size: Size = "tiny", variant: Variant = "sd1", seed: int = 0,
     from engine.models.sd import assemble_pipeline
 
     d = _DIMS[size]
+    vae_channels = vae_channels or d.vae_channels
     sd2 = variant == "sd2v"
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        sample_size=d.resolution // (2 ** (len(d.vae_channels) - 1)),
+        sample_size=d.resolution // (2 ** (len(vae_channels) - 1)),
         in_channels=4,
         out_channels=4,
         layers_per_block=d.layers_per_block,
@@ -106,9 +111,9 @@ def build_pipeline(size: Size = "tiny", variant: Variant = "sd1", seed: int = 0,
     vae = AutoencoderKL(
         in_channels=3,
         out_channels=3,
-        block_out_channels=d.vae_channels,
-        down_block_types=("DownEncoderBlock2D",) * len(d.vae_channels),
-        up_block_types=("UpDecoderBlock2D",) * len(d.vae_channels),
+        block_out_channels=vae_channels,
+        down_block_types=("DownEncoderBlock2D",) * len(vae_channels),
+        up_block_types=("UpDecoderBlock2D",) * len(vae_channels),
         latent_channels=4,
         layers_per_block=1 if size == "tiny" else 2,
         norm_num_groups=norm_groups,

@@ -1,11 +1,20 @@
 """Pretraining the tiny SD1 model on captioned shapes, so that the demo starts from a model that
 draws pictures (not coloured noise) and DreamBooth visibly teaches it the "zwx disc".
 
-Two stages, on images drawn on the fly by engine/shapes_data.py: the VAE learns to reconstruct
-them, then the UNet and the text encoder learn to denoise their latents given the captions
-(10 % of captions are dropped, so classifier-free guidance has an unconditional prompt to use).
-Deterministic: fixed seeds, a fixed thread count and ``torch.use_deterministic_algorithms``; the
-same schedule on the same thread count gives bit-identical weights.
+Two stages on pictures drawn by engine/builtin/shapes_data.py:
+- the VAE learns to reconstruct them, on crops of pictures drawn on the fly;
+- the UNet learns to denoise the latents of a fixed set of pictures given their captions, with
+  latents and caption embeddings computed once (10 % of captions are dropped, so
+  classifier-free guidance has an unconditional prompt to use). Sampling uses an exponential
+  moving average of its weights (diffusers' ``EMAModel``), which draws much cleaner shapes than
+  the last step's weights after a short schedule.
+
+The text encoder keeps its random weights, as SD keeps CLIP frozen: trained from scratch beside
+the UNet it collapsed to one embedding for every caption (the UNet then ignored the prompt, and
+DreamBooth could not tell "zwx disc" from "a disc"), while a fixed random encoder gives each
+caption its own. Deterministic: fixed seeds, a fixed thread count and
+``torch.use_deterministic_algorithms``; the same schedule on the same thread count gives
+bit-identical weights.
 """
 
 from __future__ import annotations
@@ -23,16 +32,19 @@ import torch.nn.functional as F
 
 CAPTION_DROPOUT = 0.1
 VAE_CROP = 32
+ENCODE_CHUNK = 256
 
 
 @dataclass(frozen=True)
 class Schedule:
-    vae_steps: int = 200
+    vae_steps: int = 1500
     vae_batch: int = 8
     vae_lr: float = 2e-3
-    unet_steps: int = 420
-    unet_batch: int = 4
+    pictures: int = 8192
+    unet_steps: int = 2500
+    unet_batch: int = 32
     unet_lr: float = 1e-3
+    ema_decay: float = 0.999
     seed: int = 0
 
 
@@ -91,7 +103,7 @@ def _train_vae(vae: Any, schedule: Schedule, rng: random.Random, generator: torc
         loss.backward()
         optimizer.step()
         lr.step()
-        if (step + 1) % 25 == 0 or step + 1 == schedule.vae_steps:
+        if (step + 1) % 100 == 0 or step + 1 == schedule.vae_steps:
             log(f"vae step {step + 1}/{schedule.vae_steps} loss {loss.item():.4f} ({(time.perf_counter() - started) / (step + 1):.2f} s/step)")
     vae.eval()
     vae.requires_grad_(False)
@@ -105,39 +117,73 @@ def _set_scaling_factor(vae: Any, rng: random.Random) -> None:
     vae.register_to_config(scaling_factor=round(1.0 / std, 5))
 
 
+@dataclass(frozen=True)
+class _Latents:
+    """The VAE's latent distribution of each training picture (a diagonal Gaussian)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def sample(self, rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        mean = self.mean[rows]
+        return mean + self.std[rows] * torch.randn(mean.shape, generator=generator)
+
+
+@torch.no_grad()
+def _encode_pictures(pipe: Any, schedule: Schedule, rng: random.Random) -> tuple[_Latents, torch.Tensor, torch.Tensor]:
+    """The UNet's fixed training set, encoded once: the pictures' latents, each distinct caption's
+    embedding (the last one is the empty caption's), and the index of each picture's caption."""
+    means, stds, captions = [], [], []
+    for first in range(0, schedule.pictures, ENCODE_CHUNK):
+        pixels, chunk_captions = _batch(rng, min(ENCODE_CHUNK, schedule.pictures - first))
+        distribution = pipe.vae.encode(pixels).latent_dist
+        means.append(distribution.mean)
+        stds.append(distribution.std)
+        captions += chunk_captions
+    unique = sorted(set(captions))
+    tokenizer = pipe.tokenizer
+    ids = tokenizer([*unique, ""], padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
+    embeddings = torch.cat([pipe.text_encoder(ids[i : i + ENCODE_CHUNK])[0] for i in range(0, len(ids), ENCODE_CHUNK)])
+    index = {caption: i for i, caption in enumerate(unique)}
+    return _Latents(torch.cat(means), torch.cat(stds)), embeddings, torch.tensor([index[c] for c in captions])
+
+
 def _train_unet(pipe: Any, schedule: Schedule, rng: random.Random, generator: torch.Generator, log: Callable[[str], None]) -> None:
+    from diffusers.training_utils import EMAModel
+
     from engine.models.noise_objective import min_snr_weights
 
-    unet, text_encoder, vae, tokenizer, scheduler = pipe.unet, pipe.text_encoder, pipe.vae, pipe.tokenizer, pipe.scheduler
-    params = list(unet.parameters()) + list(text_encoder.parameters())
-    optimizer = torch.optim.AdamW(params, lr=schedule.unet_lr, weight_decay=1e-2)
-    lr = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(schedule.unet_steps, 20))
+    unet, scheduler = pipe.unet, pipe.scheduler
+    pipe.text_encoder.eval()
+    pipe.text_encoder.requires_grad_(False)
+    latents, embeddings, caption_of = _encode_pictures(pipe, schedule, rng)
+    empty = len(embeddings) - 1
+    scale = pipe.vae.config.scaling_factor
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=schedule.unet_lr, weight_decay=1e-2)
+    lr = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(schedule.unet_steps, 50))
+    ema = EMAModel(unet.parameters(), decay=schedule.ema_decay, use_ema_warmup=True, power=0.75)
     unet.train()
-    text_encoder.train()
-    scale = vae.config.scaling_factor
     started = time.perf_counter()
     for step in range(schedule.unet_steps):
-        pixels, captions = _batch(rng, schedule.unet_batch)
-        captions = ["" if rng.random() < CAPTION_DROPOUT else c for c in captions]
-        with torch.no_grad():
-            latents = vae.encode(pixels).latent_dist.sample(generator) * scale
-        ids = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
-        noise = torch.randn(latents.shape, generator=generator)
-        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],), generator=generator)
-        noisy = scheduler.add_noise(latents, noise, timesteps)
-        prediction = unet(noisy, timesteps, text_encoder(ids)[0]).sample
+        rows = torch.randint(0, schedule.pictures, (schedule.unet_batch,), generator=generator)
+        clean = latents.sample(rows, generator) * scale
+        captions = caption_of[rows].masked_fill(torch.rand(len(rows), generator=generator) < CAPTION_DROPOUT, empty)
+        noise = torch.randn(clean.shape, generator=generator)
+        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(rows),), generator=generator)
+        prediction = unet(scheduler.add_noise(clean, noise, timesteps), timesteps, embeddings[captions]).sample
         # Min-SNR weighting: the usual way to converge faster (Hang et al. 2023).
         losses = F.mse_loss(prediction, noise, reduction="none").mean(dim=(1, 2, 3))
         loss = (losses * min_snr_weights(scheduler, timesteps, 5.0)).mean()
         optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
         optimizer.step()
         lr.step()
-        if (step + 1) % 25 == 0 or step + 1 == schedule.unet_steps:
+        ema.step(unet.parameters())
+        if (step + 1) % 100 == 0 or step + 1 == schedule.unet_steps:
             log(f"unet step {step + 1}/{schedule.unet_steps} loss {losses.mean().item():.4f} ({(time.perf_counter() - started) / (step + 1):.2f} s/step)")
+    ema.copy_to(unet.parameters())
     unet.eval()
-    text_encoder.eval()
 
 
 def pretrain(schedule: Schedule = Schedule(), threads: int = 1, log: Callable[[str], None] = lambda _: None) -> Any:
