@@ -5,9 +5,9 @@ Two stages on pictures drawn by engine/builtin/shapes_data.py:
 - the VAE learns to reconstruct them, on crops of pictures drawn on the fly;
 - the UNet learns to denoise the latents of a fixed set of pictures given their captions, with
   latents and caption embeddings computed once (10 % of captions are dropped, so
-  classifier-free guidance has an unconditional prompt to use). Sampling uses an exponential
-  moving average of its weights (diffusers' ``EMAModel``), which draws much cleaner shapes than
-  the last step's weights after a short schedule.
+  classifier-free guidance has an unconditional prompt to use). The shipped weights are an
+  exponential moving average of the UNet's (diffusers' ``EMAModel``), as diffusion models are
+  usually sampled from, which smooths out the last steps' noise.
 
 The text encoder keeps its random weights, as SD keeps CLIP frozen: trained from scratch beside
 the UNet it collapsed to one embedding for every caption (the UNet then ignored the prompt, and
