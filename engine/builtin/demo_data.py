@@ -56,12 +56,17 @@ def star(cx: float, cy: float, r: float) -> list[tuple[float, float]]:
     return points
 
 
+def rings(draw: ImageDraw.ImageDraw, cx: float, cy: float, r: float, colours: tuple[tuple[int, int, int], tuple[int, int, int]]) -> None:
+    """Six concentric rings ``r`` in radius, alternating ``colours`` from the outermost (the first)."""
+    for i in range(6, 0, -1):
+        rr = r * i / 6
+        draw.ellipse((cx - rr, cy - rr, cx + rr, cy + rr), fill=colours[i % 2])
+
+
 def draw_zwx_disc(image: Image.Image, cx: float, cy: float, r: float) -> None:
     """The demo's subject, ``r`` in radius: six red and yellow rings (yellow outermost) and a blue star."""
     draw = ImageDraw.Draw(image)
-    for i in range(6, 0, -1):
-        rr = r * i / 6
-        draw.ellipse((cx - rr, cy - rr, cx + rr, cy + rr), fill=RED if i % 2 else YELLOW)
+    rings(draw, cx, cy, r, (YELLOW, RED))
     draw.polygon(star(cx, cy, r * STAR_SIZE), fill=BLUE)
 
 

@@ -12,7 +12,7 @@ import random
 
 from PIL import Image, ImageDraw
 
-from engine.builtin.demo_data import PLACES, star, textured_background
+from engine.builtin.demo_data import PLACES, STAR_SIZE, rings, star, textured_background
 
 COLOURS = {
     "red": (220, 30, 30),
@@ -63,12 +63,6 @@ def _stripes(size: int, cx: float, cy: float, r: float, colours: tuple[tuple[int
     return layer
 
 
-def _rings(draw: ImageDraw.ImageDraw, cx: float, cy: float, r: float, colours: tuple[tuple[int, int, int], ...]) -> None:
-    """Six concentric rings, outermost first, as the demo's zwx disc has."""
-    for i in range(6, 0, -1):
-        draw.ellipse(_box(cx, cy, r * i / 6), fill=colours[i % 2])
-
-
 def draw_example(rng: random.Random, size: int = 64) -> tuple[Image.Image, str]:
     """One picture of a shape and its caption; the same ``rng`` state gives the same pair."""
     place = rng.choice(list(PLACES))
@@ -88,9 +82,9 @@ def draw_example(rng: random.Random, size: int = 64) -> tuple[Image.Image, str]:
         _outline(ImageDraw.Draw(mask), outline, cx, cy, r, 255)
         image.paste(_stripes(_DRAW_SIZE, cx, cy, r, (COLOURS[colour], COLOURS[second])), mask=mask)
     elif shape.startswith("ringed disc"):
-        _rings(draw, cx, cy, r, (COLOURS[colour], COLOURS[second]))
+        rings(draw, cx, cy, r, (COLOURS[colour], COLOURS[second]))
         if shape.endswith("star"):
-            draw.polygon(star(cx, cy, r * 0.5), fill=COLOURS[third])
+            draw.polygon(star(cx, cy, r * STAR_SIZE), fill=COLOURS[third])
             star_colour = third
     elif shape == "disc with a star":
         _outline(draw, "disc", cx, cy, r, COLOURS[colour])
