@@ -21,6 +21,7 @@ from engine.data.disk_cache import MemoryStore, TensorStore
 from engine.data.examples import Example
 from engine.data.images import cover_size, load_rgb
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
+from engine.models.deferred_parts import DeferredParts
 from engine.models.family import Family, ImageGeometry, TextEmbeddings, stack_embeddings, vae_scale_factor
 
 
@@ -145,25 +146,39 @@ class LatentSource:
 class TextSource:
     """The family's text embeddings for captions (``clip_skip``: 1 = the family's usual layer, 2 = one earlier).
 
-    When caching (the text encoders frozen), each caption is encoded once into ``store``.
+    When caching (the text encoders frozen), each caption is encoded once into ``store``. The encoders
+    may be ``DeferredParts``: they load only when a caption is missing from the store, and then only if
+    ``fingerprints`` (the encoders' weight fingerprints for the keys, by default computed from the
+    loaded encoders) can give the keys without them.
     """
 
-    def __init__(self, family: Family, tokenizers: list[Any], text_encoders: list[Any], *, device: torch.device,
-                 clip_skip: int, cache: bool, store: TensorStore | None = None):
+    def __init__(self, family: Family, tokenizers: list[Any], text_encoders: list[Any] | DeferredParts, *, device: torch.device,
+                 clip_skip: int, cache: bool, store: TensorStore | None = None, fingerprints: Callable[[], list[str]] | None = None):
         self.family = family
         self.tokenizers = tokenizers
         self.text_encoders = text_encoders
         self.device = device
         self.clip_skip = clip_skip
         self.store: TensorStore | None = (store or MemoryStore()) if cache else None
+        self._fingerprints = fingerprints or (lambda: [module_fingerprint(encoder) for encoder in self.text_encoders])
         self._keys: dict[str, str] = {}
         self._encoder_fingerprints: list[str] = []
         self.encode_calls = 0
 
+    @property
+    def text_encoders(self) -> list[Any]:
+        """The encoders, loaded now if they are deferred and not loaded yet."""
+        return self._text_encoders.get()
+
+    @text_encoders.setter
+    def text_encoders(self, encoders: list[Any] | DeferredParts) -> None:
+        # A list replaces them: the trainer's prepared (DDP) wrappers of trained encoders.
+        self._text_encoders = encoders if isinstance(encoders, DeferredParts) else DeferredParts.ready(list(encoders))
+
     def _key(self, caption: str) -> str:
         if caption not in self._keys:
             if not self._encoder_fingerprints:
-                self._encoder_fingerprints = [module_fingerprint(encoder) for encoder in self.text_encoders]
+                self._encoder_fingerprints = self._fingerprints()
             self._keys[caption] = text_key(caption, self.family.id, self.clip_skip, self._encoder_fingerprints, self.tokenizers)
         return self._keys[caption]
 
@@ -181,12 +196,15 @@ class TextSource:
         self.store.put(self._key(caption), encoded)
         return encoded
 
+    def missing(self, captions: list[str]) -> list[str]:
+        """The distinct captions not in the store yet, in order."""
+        assert self.store is not None
+        return [caption for caption in sorted(set(captions)) if not self.store.has(self._key(caption))]
+
     def fill(self, captions: list[str]) -> None:
         """Encode every caption not in the store yet."""
-        assert self.store is not None
-        for caption in sorted(set(captions)):
-            if not self.store.has(self._key(caption)):
-                self._encode_into_store(caption)
+        for caption in self.missing(captions):
+            self._encode_into_store(caption)
 
     def get(self, captions: list[str]) -> TextEmbeddings:
         if self.store is None:

@@ -1,10 +1,11 @@
 """The caching moment before the first step: the VAE and the text encoders on the GPU while the caches fill.
 
-``Trainer.setup`` puts the VAE and every text encoder on the device (``prepare_encoders``), fills the
+On a first run ``Trainer.setup`` puts the VAE and every text encoder on the device, fills the
 latent and text caches (``Trainer._sources``), moves the cached parts off the GPU, and only then
 brings the denoiser (``prepare_denoiser``). For that moment the card holds the encoders, plus one
 encoding pass; no denoiser, gradients or optimizer state yet. The meter reports it beside the step
-(``MemoryEstimate.caching``): for Flux it is T5-XXL's 9 GB in bf16, near the NF4 step's own peak.
+(``MemoryEstimate.caching``): for Flux it is T5-XXL's 9 GB in bf16, near the NF4 step's own peak. A
+re-run with every caption cached loads no text encoder, so this is the most it can be.
 """
 
 from __future__ import annotations

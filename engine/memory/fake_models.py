@@ -14,6 +14,7 @@ import torch
 
 from engine.memory.architecture import Architecture
 from engine.memory.quantized_layers import stand_in_quantized
+from engine.models.deferred_parts import DeferredParts
 from engine.models.family import Components
 from engine.training.precision import weight_dtype
 from engine.training.trainable import prepare_models
@@ -121,7 +122,7 @@ def build_fake_model(architecture: Architecture, profile: Any, mode: Any, *, tra
     scheduler = type(parts.scheduler).from_config(parts.scheduler.config)
     tokenizers = [FixedLengthTokenizer(token_length(te.config)) for te in parts.text_encoders]
     components = Components(
-        family=architecture.family, folder=Path("."), tokenizers=tokenizers, text_encoders=parts.text_encoders,
+        family=architecture.family, folder=Path("."), tokenizers=tokenizers, text_encoder_parts=DeferredParts.ready(parts.text_encoders),
         vae=parts.vae, unet=parts.unet, noise_scheduler=scheduler,
     )
     unet_params, text_params = prepare_models(components, _as_measured(profile), torch.device("meta"), dtype,

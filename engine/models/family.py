@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from engine.models.deferred_parts import DeferredParts
+
 if TYPE_CHECKING:
     import torch
 
@@ -76,12 +78,13 @@ def vae_scale_factor(vae: Any) -> int:
 
 @dataclass
 class Components:
-    """The loaded parts of one model, in the family's terms."""
+    """The loaded parts of one model, in the family's terms. The text encoders load at their first use
+    (``text_encoder_parts``): a run with every caption's embeddings cached never needs them."""
 
     family: Family
     folder: Path
     tokenizers: list[Any]
-    text_encoders: list[Any]
+    text_encoder_parts: DeferredParts
     vae: Any
     unet: Any  # the denoiser: a UNet for SD1/SD2/SDXL, a transformer for Flux
     noise_scheduler: Any
@@ -89,6 +92,11 @@ class Components:
     @property
     def tokenizer(self) -> Any:
         return self.tokenizers[0]
+
+    @property
+    def text_encoders(self) -> list[Any]:
+        """The family's text encoders, in encoding order, loaded now if they are not yet."""
+        return self.text_encoder_parts.get()
 
     @property
     def text_encoder(self) -> Any:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import DbtuiError
+from engine.models.deferred_parts import DeferredParts
 from engine.models.family import CaptionReader, Components, ImageGeometry, LoadDtypes, TextEmbeddings
 from engine.models.flow_objective import FlowObjective
 from engine.models.parts import load_clip_tokenizer, load_vae
@@ -94,7 +95,8 @@ class Flux:
             folder=folder,
             tokenizers=[load_clip_tokenizer(folder, "tokenizer", tokenizer),
                         T5TokenizerFast.from_pretrained(folder, subfolder="tokenizer_2")],
-            text_encoders=[self.load_text_encoder(folder, i, dtypes.text_encoders) for i in range(2)],
+            text_encoder_parts=DeferredParts(lambda: [self.load_text_encoder(folder, i, dtypes.text_encoders)
+                                                      for i in range(len(self.text_encoder_names))]),
             vae=load_vae(folder, vae),
             unet=self.load_denoiser(folder, dtypes.denoiser),
             noise_scheduler=FlowMatchEulerDiscreteScheduler.from_pretrained(folder, subfolder="scheduler"),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import DbtuiError
 from engine.models.clip_text import clip_hidden_states, token_ids
+from engine.models.deferred_parts import DeferredParts
 from engine.models.family import Components, ImageGeometry, LoadDtypes, TextEmbeddings
 from engine.models.parts import load_clip_tokenizer, load_scheduler, load_vae
 from engine.models.unet_family import UNetNoiseFamily
@@ -57,7 +58,8 @@ class StableDiffusionXL(UNetNoiseFamily):
             family=self,
             folder=folder,
             tokenizers=[load_clip_tokenizer(folder, name, tokenizer) for name in ("tokenizer", "tokenizer_2")],
-            text_encoders=[self.load_text_encoder(folder, i, dtypes.text_encoders) for i in range(2)],
+            text_encoder_parts=DeferredParts(lambda: [self.load_text_encoder(folder, i, dtypes.text_encoders)
+                                                      for i in range(len(self.text_encoder_names))]),
             vae=load_vae(folder, vae),
             unet=self.load_denoiser(folder, dtypes.denoiser),
             noise_scheduler=load_scheduler(folder),

@@ -53,9 +53,10 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
     if profile.training.method == "lora":
         add_lora_adapters(components, profile)
     restore_part(components.unet, components.family.denoiser_name, checkpoint)
-    names = components.family.text_encoder_names
-    for name, text_encoder in zip(names, components.text_encoders):
-        if (checkpoint / name).is_dir() or (checkpoint / "lora" / f"{name}.safetensors").is_file():
-            restore_part(text_encoder, name, checkpoint)
-    return save_outputs(profile, components, components.unet, list(components.text_encoders),
-                        folder.path / "exports" / f"step-{step}", emit)
+    text_encoders = None  # frozen: a whole pipeline reads them from the base model
+    if profile.training.train_text_encoder:
+        text_encoders = list(components.text_encoders)
+        for name, text_encoder in zip(components.family.text_encoder_names, text_encoders):
+            if (checkpoint / name).is_dir() or (checkpoint / "lora" / f"{name}.safetensors").is_file():
+                restore_part(text_encoder, name, checkpoint)
+    return save_outputs(profile, components, components.unet, text_encoders, folder.path / "exports" / f"step-{step}", emit)

@@ -27,12 +27,13 @@ def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
     return target
 
 
-def full_precision_models(profile: Any, components: Any, unet: Any, text_encoders: list[Any]) -> tuple[Any, list[Any], Any]:
+def full_precision_models(profile: Any, components: Any, unet: Any, text_encoders: list[Any] | None) -> tuple[Any, list[Any], Any]:
     """(UNet, text encoders, VAE) for a saved pipeline, all fp32, so that it loads like any other.
 
     Weights that trained in full are fp32 already. Frozen parts trained in the weight dtype (half
     precision under fp16/bf16), so they are read again from the base model as it was, and a LoRA
     is folded into that fp32 base; rounding them would change the user's model for nothing.
+    ``text_encoders`` None: none trained, and they are read from the base model.
     """
     from engine.models.parts import load_vae
     from engine.training.trainable import merged_into, trained_text_encoders, weights_trained
@@ -47,6 +48,8 @@ def full_precision_models(profile: Any, components: Any, unet: Any, text_encoder
         return model if model.dtype == torch.float32 else load()
 
     def text_encoder_out(index: int, model: Any) -> Any:
+        if model is None:
+            return family.load_text_encoder(folder, index)
         if index in trained and train_text_encoder:
             return model
         if index in trained and lora:
@@ -55,7 +58,8 @@ def full_precision_models(profile: Any, components: Any, unet: Any, text_encoder
 
     unet_out = unet if train_unet else merged_into(family.load_denoiser(folder), unet)
     vae_out = as_loaded(components.vae, lambda: load_vae(folder, profile.model.vae))
-    return unet_out, [text_encoder_out(i, m) for i, m in enumerate(text_encoders)], vae_out
+    models = text_encoders if text_encoders is not None else [None] * len(family.text_encoder_names)
+    return unet_out, [text_encoder_out(i, m) for i, m in enumerate(models)], vae_out
 
 
 def base_scheduler(folder: Path, fallback: Any) -> Any:
@@ -86,9 +90,10 @@ def save_pipeline(folder: Path, components: Any, unet: Any, text_encoders: list[
 
 
 def save_outputs(
-    profile: Any, components: Any, unet: Any, text_encoders: list[Any], out_dir: Path, emit: Callable[[Event], None]
+    profile: Any, components: Any, unet: Any, text_encoders: list[Any] | None, out_dir: Path, emit: Callable[[Event], None]
 ) -> dict[str, str]:
-    """Write every export the profile asks for; returns {format: path}."""
+    """Write every export the profile asks for; returns {format: path}. ``text_encoders`` None: none trained,
+    and a whole pipeline reads them from the base model."""
     started = time.perf_counter()
     formats = list(profile.saving.export)
     emit(PhaseStarted(phase="export", total=len(formats), description=", ".join(formats)))

@@ -19,7 +19,7 @@ def sampling_pipeline(components: Any, unet: Any, text_encoders: list[Any] | Non
     ``text_encoders`` None: a pipeline without them, for prompts given as embeddings; encoders resting on
     the host inside it would make diffusers before 0.42 run the whole pipeline on the host."""
     scheduler = components.family.sampling_scheduler(components.noise_scheduler)
-    encoders = text_encoders if text_encoders is not None else [None] * len(components.text_encoders)
+    encoders = text_encoders if text_encoders is not None else [None] * len(components.family.text_encoder_names)
     pipe = components.family.pipeline(components, unet, encoders, scheduler)
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -90,7 +90,20 @@ def vae_dtype(dtype: torch.dtype) -> torch.dtype:
 def prepare_encoders(components: Components, profile: Any, device: torch.device, dtype: torch.dtype, *,
                      trained_dtype: torch.dtype = torch.float32) -> None:
     """The VAE and the text encoders on the device, in their dtypes, frozen unless they train: what the
-    caching pass needs, before the denoiser takes its room on the device (``prepare_denoiser``).
+    caching pass needs, before the denoiser takes its room on the device (``prepare_denoiser``)."""
+    prepare_vae(components, device, dtype)
+    prepare_text_encoders(components, profile, device, dtype, trained_dtype=trained_dtype)
+
+
+def prepare_vae(components: Components, device: torch.device, dtype: torch.dtype) -> None:
+    """The frozen VAE on the device, in its dtype under the weight dtype ``dtype``."""
+    components.vae.requires_grad_(False)
+    components.vae.to(device, dtype=vae_dtype(dtype))
+
+
+def prepare_text_encoders(components: Components, profile: Any, device: torch.device, dtype: torch.dtype, *,
+                          trained_dtype: torch.dtype = torch.float32) -> None:
+    """The text encoders (loaded now if they are not yet) on the device, frozen unless they train.
 
     "The text encoder" means the family's ``trained_text_encoders`` (both of SDXL's, Flux's CLIP-L):
     their weights train in ``trained_dtype`` when the profile trains the text encoder without LoRA; any
@@ -98,8 +111,6 @@ def prepare_encoders(components: Components, profile: Any, device: torch.device,
     """
     _, train_text_encoder = weights_trained(profile.training)
     indexes = trained_text_encoders(components.family, profile.training)
-    components.vae.requires_grad_(False)
-    components.vae.to(device, dtype=vae_dtype(dtype))
     for index, text_encoder in enumerate(components.text_encoders):
         weights_train = train_text_encoder and index in indexes
         text_encoder.requires_grad_(weights_train)
@@ -117,10 +128,11 @@ def prepare_denoiser(
     forward), or bf16 for a full fine-tune with bf16 weights (its optimizer steps them through fp32
     with stochastic rounding).
     """
-    unet, text_encoders = components.unet, components.text_encoders
+    unet = components.unet
     training = profile.training
     train_unet, _ = weights_trained(training)
-    trained = [text_encoders[i] for i in trained_text_encoders(components.family, training)]
+    # Frozen text encoders are left alone: a run with their outputs cached may never load them.
+    trained = [components.text_encoders[i] for i in trained_text_encoders(components.family, training)]
     unet.requires_grad_(train_unet)
     if training.method == "lora":
         quantize_frozen_base(components, profile, device, dtype)

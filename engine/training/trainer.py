@@ -35,7 +35,7 @@ from engine.models.family import Components, TextEmbeddings, embeddings_to
 from engine.models.loading import load_components, resolve_model_folder
 from engine.profile import Profile, dumps_profile
 from engine.training.losses import make_noise, per_sample_loss
-from engine.training.trainable import load_dtypes, prepare_denoiser, prepare_encoders, trained_text_encoders
+from engine.training.trainable import load_dtypes, prepare_denoiser, prepare_text_encoders, prepare_vae, trained_text_encoders
 from engine.training.optim import build_lr_scheduler, build_step_optimizer
 from engine.training.metrics import StepMeter, flat_config, versions
 from engine.training.precision import (
@@ -59,8 +59,8 @@ class RunResult:
 
 def cached_parts(components: Components, *, latents_cached: bool, text_cached: bool) -> list[torch.nn.Module]:
     """The models whose every output is cached, so they can leave the GPU: the VAE once latents
-    are cached, and every text encoder of the family (SDXL has two) once embeddings are."""
-    return ([components.vae] if latents_cached else []) + (list(components.text_encoders) if text_cached else [])
+    are cached, and every loaded text encoder of the family (SDXL has two) once embeddings are."""
+    return ([components.vae] if latents_cached else []) + (components.text_encoder_parts.loaded() if text_cached else [])
 
 
 def default_total_steps(profile: Profile, instance_images: int, steps_per_epoch: int) -> int:
@@ -139,7 +139,7 @@ class Trainer:
                                               tokenizer=profile.model.tokenizer)
                 self.instance_dirs = [Path(resolve_dir(c.instance_dir)) for c in profile.concepts]
                 self.class_dirs = [Path(resolve_dir(c.class_dir)) if c.class_dir else None for c in profile.concepts]
-            trained_dtype = torch.bfloat16 if self.bf16_weights else torch.float32
+            self.trained_dtype = trained_dtype = torch.bfloat16 if self.bf16_weights else torch.float32
             self.components: Components = load_components(folder, vae=profile.model.vae, tokenizer=profile.model.tokenizer,
                                                           dtypes=load_dtypes(profile, self.dtype, trained_dtype))
             # Settings the family cannot honour are refused now, before class images or caching.
@@ -149,7 +149,10 @@ class Trainer:
         self.buckets = bucket_list(profile.dataset.resolution, profile.dataset.bucketing, profile.dataset.buckets, self.components.size_multiple)
         self.examples: list[Example] = build_examples(profile, self.instance_dirs, class_images, self.buckets)
         # The caches fill before the denoiser comes to the device, so that moment holds only the encoders.
-        prepare_encoders(self.components, profile, self.device, self.dtype, trained_dtype=trained_dtype)
+        # Frozen text encoders come only if a caption is not cached yet (``_sources``).
+        prepare_vae(self.components, self.device, self.dtype)
+        if profile.training.train_text_encoder:
+            prepare_text_encoders(self.components, profile, self.device, self.dtype, trained_dtype=trained_dtype)
         self._sources()
         self.unet_params, self.text_params = prepare_denoiser(self.components, profile, self.device, self.dtype,
                                                               trained_dtype=trained_dtype)
@@ -198,8 +201,13 @@ class Trainer:
 
     def _sources(self) -> None:
         """Latents and text embeddings, cached in RUN/cache/ when caching: one process per machine
-        encodes and writes what is missing while the others wait, then they all read."""
+        encodes and writes what is missing while the others wait, then they all read.
+
+        Frozen text encoders load only when a caption is missing: the cache keys take their weights'
+        fingerprints from RUN/cache/fingerprints.json while their files are unchanged. Once every
+        caption is cached they are dropped from memory too; a later use (a full export) reads them again."""
         from engine.data.disk_cache import DiskStore
+        from engine.data.part_fingerprints import FingerprintBook
 
         profile = self.profile
         components = self.components
@@ -211,19 +219,37 @@ class Trainer:
             cache=profile.dataset.cache_latents, hflip=profile.dataset.hflip, store=DiskStore(cache / "latents", writes=writes),
         )
         cache_text = not profile.training.train_text_encoder
-        self.texts = TextSource(components.family, components.tokenizers, list(components.text_encoders), device=self.device,
-                                clip_skip=profile.training.clip_skip, cache=cache_text, store=DiskStore(cache / "text", writes=writes))
+        book = FingerprintBook(cache / "fingerprints.json", writes=writes)
+        self.texts = TextSource(components.family, components.tokenizers, components.text_encoder_parts, device=self.device,
+                                clip_skip=profile.training.clip_skip, cache=cache_text, store=DiskStore(cache / "text", writes=writes),
+                                fingerprints=lambda: self._text_encoder_fingerprints(book))
         with accelerator.local_main_process_first():
             if profile.dataset.cache_latents:
                 self.latents.fill(self.emit, self.cancel.is_set)
             if cache_text:
                 with self.phase("caching_text", "encoding captions, or reading them from the cache"):
-                    self.texts.fill([e.caption for e in self.examples] + self._generation_prompts())
+                    captions = [e.caption for e in self.examples] + self._generation_prompts()
+                    if self.texts.missing(captions):
+                        prepare_text_encoders(components, profile, self.device, self.dtype, trained_dtype=self.trained_dtype)
+                        self.texts.fill(captions)
         if self.device.type == "cuda":
             # The cached parts leave the GPU; previews bring the VAE back for a moment (prompts come cached).
             for part in cached_parts(components, latents_cached=profile.dataset.cache_latents, text_cached=cache_text):
                 part.to("cpu")
             torch.cuda.empty_cache()
+        if cache_text:
+            components.text_encoder_parts.release()
+
+    def _text_encoder_fingerprints(self, book: Any) -> list[str]:
+        """Each text encoder's weight fingerprint for the cache keys: remembered in ``book`` while its files are
+        unchanged, else read from the encoder, which loads it."""
+        from engine.data.cache_keys import module_fingerprint
+
+        components = self.components
+        names = components.family.text_encoder_names
+        return [book.fingerprint(components.folder / name, {"family": components.family.id, "index": index, "dtype": str(self.dtype)},
+                                 lambda index=index: module_fingerprint(components.text_encoders[index]))
+                for index, name in enumerate(names)]
 
     def _generation_prompts(self) -> list[str]:
         """What previews and scoring rounds encode: cached with the captions, so that generating needs no
@@ -276,7 +302,8 @@ class Trainer:
             self.texts.text_encoders = self.text_encoders
         else:
             self.unet, self.optimizer = accelerator.prepare(self.components.unet, optimizer)
-            self.text_encoders = list(self.components.text_encoders)
+            # Frozen ones are cached, and stay the components' own: loaded only if something needs them.
+            self.text_encoders = list(self.components.text_encoders) if profile.training.train_text_encoder else []
             if accelerator.distributed_type == "FSDP":
                 # FSDP puts sharded weights in the model's place; clipping must see those.
                 self.unet_params = [p for p in self.unet.parameters() if p.requires_grad]
@@ -514,11 +541,12 @@ class Trainer:
         unet = whole_model(self.accelerator, self.unet)  # under FSDP every process gives its shard
         if not self.accelerator.is_main_process:
             return {}
-        text_encoders = [self.accelerator.unwrap_model(m) for m in self.text_encoders]
+        # None: frozen, read from the base model if an export needs them.
+        text_encoders = [self.accelerator.unwrap_model(m) for m in self.text_encoders] or None
         if self.bf16_weights:
             # Exports are fp32 pipelines like every other run's (a bf16 weight widens exactly); the
             # optimizer's state is gone by now, which leaves room for the wider weights.
-            for model in [unet, *text_encoders] if self.text_params else [unet]:
+            for model in [unet, *(text_encoders or [])] if self.text_params else [unet]:
                 model.float()
         outputs = save_outputs(self.profile, self.components, unet, text_encoders, self.run_dir / "outputs", self.emit)
         (self.run_dir / "outputs" / "profile.toml").write_text(dumps_profile(self.profile), encoding="utf-8")
@@ -532,6 +560,8 @@ class Trainer:
         of them freeing a collective's tensors there aborts the process."""
         accelerator = self.accelerator
         self.unet = accelerator.unwrap_model(self.unet)
-        self.text_encoders = self.texts.text_encoders = [accelerator.unwrap_model(m) for m in self.text_encoders]
+        self.text_encoders = [accelerator.unwrap_model(m) for m in self.text_encoders]
+        if self.text_encoders:
+            self.texts.text_encoders = self.text_encoders
         accelerator.free_memory()
         accelerator.end_training()
