@@ -20,17 +20,19 @@ from tests.training_helpers import tiny_profile
 
 @pytest.fixture
 def text_encoder_loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Every SD text encoder the family loads while the test runs, by index."""
+    """Every text encoder a family loads while the test runs, by index."""
+    from engine.models.flux import Flux
     from engine.models.sd import StableDiffusion
+    from engine.models.sdxl import StableDiffusionXL
 
     loads: list[int] = []
-    load = StableDiffusion.load_text_encoder
+    for family in (StableDiffusion, StableDiffusionXL, Flux):
+        def counting_load(self: Any, folder: Path, index: int, dtype: torch.dtype | None = None, *,
+                          load: Any = family.load_text_encoder) -> Any:
+            loads.append(index)
+            return load(self, folder, index, dtype)
 
-    def counting_load(self: Any, folder: Path, index: int, dtype: torch.dtype | None = None) -> Any:
-        loads.append(index)
-        return load(self, folder, index, dtype)
-
-    monkeypatch.setattr(StableDiffusion, "load_text_encoder", counting_load)
+        monkeypatch.setattr(family, "load_text_encoder", counting_load)
     return loads
 
 
@@ -79,6 +81,23 @@ def test_a_rerun_with_every_caption_cached_never_loads_the_text_encoder_and_trai
     base = Path(resolve_model("builtin:tiny-sd1")) / "text_encoder"
     exported, original = _weights(run_dir / "outputs" / "diffusers" / "text_encoder"), _weights(base)
     assert exported.keys() == original.keys() and all(torch.equal(exported[k], original[k]) for k in original)
+
+
+@pytest.mark.parametrize(("model", "training", "export", "export_loads"), [
+    ("builtin:tiny-sdxl", {"method": "full"}, ["diffusers"], [0, 1]),
+    ("builtin:tiny-flux", {"method": "lora"}, ["lora_diffusers"], []),
+])
+def test_sdxl_and_flux_reruns_load_none_of_their_text_encoders(
+        tmp_path: Path, text_encoder_loads: list[int], model: str, training: dict, export: list[str], export_loads: list[int]) -> None:
+    profile = tiny_profile(tmp_path, model={"pretrained": model}, training={**training, "max_train_steps": 2},
+                           optimizer={"learning_rate": 1e-3}, saving={"export": export})
+    run_dir = tmp_path / "run"
+    first = _run(profile, run_dir, text_encoder_loads)
+    assert first["loads_at_setup"] == 2 and text_encoder_loads == [0, 1, *export_loads]
+    text_encoder_loads.clear()
+    again = _run(profile, run_dir, text_encoder_loads)
+    assert again["loads_at_setup"] == 0 and not again["loaded_after_setup"] and text_encoder_loads == export_loads
+    assert all(torch.equal(again["unet"][name], first["unet"][name]) for name in first["unet"])
 
 
 def test_new_text_encoder_weights_in_the_model_folder_are_noticed_and_encoded_again(
