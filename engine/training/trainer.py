@@ -28,13 +28,13 @@ from engine.events import (
     PhaseFinished,
     PhaseStarted,
     RunStarted,
-    SampleSaved,
     Warning,
 )
-from engine.models.family import Components, TextEmbeddings, embeddings_to
+from engine.models.family import Components, embeddings_to
 from engine.models.loading import load_components, resolve_model_folder
 from engine.profile import Profile, dumps_profile
 from engine.training.losses import make_noise, per_sample_loss
+from engine.training.preview_rounds import PreviewRounds
 from engine.training.trainable import load_dtypes, prepare_denoiser, prepare_text_encoders, prepare_vae, trained_text_encoders
 from engine.training.optim import build_lr_scheduler, build_step_optimizer
 from engine.training.metrics import StepMeter, flat_config, versions
@@ -93,7 +93,7 @@ class Trainer:
         self.total_steps = 0
         self.last_loss = float("nan")
         self.started = time.time()
-        self.evaluation: Any = None  # engine.evaluation.rounds.Evaluation, made at the first scored round
+        self.rounds = PreviewRounds(self)
 
     # -- reporting -----------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -178,7 +178,7 @@ class Trainer:
         base = ClassImageModel(self.components, profile, self.device, self.dtype,
                                [r.prompt for r in requests] + [r.negative_prompt for r in requests])
         if self.accelerator.is_main_process:
-            with self._half_precision():
+            with self.half_precision():
                 ensure_class_images(
                     requests,
                     make_pipeline=base.pipeline,
@@ -195,7 +195,7 @@ class Trainer:
         return ensure_class_images(requests, make_pipeline=made_by_the_main_process("class images"), prompt_kwargs=base.prompt_kwargs,
                                    batch_size=1, **kwargs)
 
-    def _half_precision(self) -> contextlib.AbstractContextManager:
+    def half_precision(self) -> contextlib.AbstractContextManager:
         """Autocast to the weight dtype for inference (samples, class images); off when weights are fp32."""
         return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32)
 
@@ -328,7 +328,7 @@ class Trainer:
                 num_processes=self.accelerator.num_processes,
             ))
         if self.global_step == 0:
-            self.score(0)  # the base model: where prompt fidelity starts and class drift is measured from
+            self.rounds.score(0)  # the base model: where prompt fidelity starts and class drift is measured from
         meter = StepMeter(self.total_steps, self.global_step)
         self.emit(PhaseStarted(phase="training", total=self.total_steps, description=f"{self.total_steps} steps"))
         while self.global_step < self.total_steps and not self.cancel.is_set():
@@ -449,89 +449,9 @@ class Trainer:
         return losses
 
     # -- samples and outputs ---------------------------------------------------------
-    @contextlib.contextmanager
-    def _eval_models(self, with_text_encoders: bool):
-        """Models ready for inference: on the device (the text encoders only if asked), eval mode; restored
-        afterwards."""
-        unet = self.accelerator.unwrap_model(self.unet)
-        text_encoders = [self.accelerator.unwrap_model(m) for m in self.text_encoders]
-        visiting = [self.components.vae, *(text_encoders if with_text_encoders else [])]
-        places = [(m, next(m.parameters()).device) for m in visiting]
-        for model, _ in places:
-            model.to(self.device)
-        modes = [(m, m.training) for m in (unet, *text_encoders)]
-        for model, _ in modes:
-            model.eval()
-        try:
-            yield unet, text_encoders
-        finally:
-            for model, mode in modes:
-                model.train(mode)
-            for model, device in places:
-                model.to(device)
-
     def sample(self, step: int) -> list[Path]:
         """Preview images for the sample prompts into samples/step-XXXXXX/, then the round's scores."""
-        profile = self.profile
-        if not self.accelerator.is_main_process:
-            return []
-        paths: list[Path] = []
-        if profile.sampling.num_images:
-            prompts = profile.sampling.prompts or list(dict.fromkeys(c.instance_prompt for c in profile.concepts))
-            with self.phase("sampling", f"step {step}", total=len(prompts) * profile.sampling.num_images):
-                paths, grid, self.last_sample_images = self._generate(
-                    self.run_dir / "samples" / f"step-{step:06d}", prompts, profile.sampling.num_images, profile.sampling.seed)
-            self.emit(SampleSaved(step=step, paths=[str(p) for p in paths], grid=str(grid) if grid else None))
-            from engine.training.watchdogs import NAN_ADVICE, images_look_broken
-
-            if images_look_broken(self.last_sample_images):
-                self.emit(Warning(message=f"every sample image at step {step} is black: the model may be producing NaNs", advice=NAN_ADVICE))
-        self.score(step)
-        return paths
-
-    def _generate(self, folder: Path, prompts: list[str], num_images: int, seed: int) -> tuple[list[Path], Path | None, list[Any]]:
-        """``num_images`` per prompt from the weights as they are now, seeds ``seed`` + i, into ``folder``."""
-        from engine.training.sampling import sampling_pipeline, save_samples
-
-        profile = self.profile
-        family = self.components.family
-        cached = self.texts.store is not None  # the prompts were cached with the captions (_generation_prompts)
-        with self._eval_models(with_text_encoders=not cached) as (unet, text_encoders), self._half_precision():
-            pipe = sampling_pipeline(self.components, unet, None if cached else text_encoders)
-            if cached:
-                def encode(captions: list[str]) -> TextEmbeddings:
-                    return embeddings_to(self.texts.get(captions), self.device)
-            else:
-                def encode(captions: list[str]) -> TextEmbeddings:
-                    return family.encode_text(self.components.tokenizers, text_encoders, captions, profile.training.clip_skip, self.device)
-            return save_samples(
-                pipe, folder, prompts=prompts,
-                negative_prompt=profile.sampling.negative_prompt, num_images=num_images,
-                steps=profile.sampling.steps, guidance=profile.sampling.guidance_scale, seed=seed,
-                resolution=profile.dataset.resolution, prompt_kwargs=family.prompt_kwargs, encode=encode, family=family,
-            )
-
-    def score(self, step: int) -> None:
-        """The [evaluation] round at ``step`` (step 0: the base model). The global RNG is forked and
-        images use their own seeds, so a run with scoring trains exactly as one without."""
-        if not self.profile.evaluation.enabled or not self.accelerator.is_main_process:
-            return
-        from engine.evaluation.rounds import Evaluation, tracker_values
-
-        if self.evaluation is None:
-            self.evaluation = Evaluation(self.profile, self.run_dir, self.instance_dirs, self.device, self.emit)
-        evaluation = self.evaluation
-        if not evaluation.available:
-            return
-        settings = self.profile.evaluation
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            with self.phase("scoring", f"step {step}", total=len(evaluation.prompts) * settings.images_per_prompt):
-                _, _, images = self._generate(evaluation.folder(step), evaluation.texts, settings.images_per_prompt, settings.seed)
-                event = evaluation.score(step, images)
-        if event is not None:
-            self.emit(event)
-            if self.accelerator.trackers:
-                self.accelerator.log(tracker_values(event), step=step)
+        return self.rounds.sample(step)
 
     def save_outputs(self) -> dict[str, str]:
         from engine.training.distributed import whole_model

@@ -1,0 +1,122 @@
+"""A run's previews and scoring rounds: images from the weights as they are at a step.
+
+Previews go to ``RUN/samples/step-XXXXXX/``; a scoring round (``[evaluation]``) generates its own
+prompts' images and scores them. Both generate on the main process only, from the models being
+trained (put in eval mode and on the device for that moment), with prompts read from the text cache
+when the text encoders are frozen, so no text encoder comes back to the device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from engine.events import SampleSaved, Warning
+from engine.models.family import TextEmbeddings, embeddings_to
+
+if TYPE_CHECKING:
+    from engine.training.trainer import Trainer
+
+
+class PreviewRounds:
+    """The trainer's previews and scoring rounds. It reads the trainer's models and settings and reports
+    through it; it keeps only what rounds share: the scorers (made at the first scored round) and the
+    last previews."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+        self.evaluation: Any = None  # engine.evaluation.rounds.Evaluation
+        self.last_images: list[Any] = []
+
+    def sample(self, step: int) -> list[Path]:
+        """Preview images for the sample prompts into samples/step-XXXXXX/, then the round's scores."""
+        trainer = self.trainer
+        profile = trainer.profile
+        if not trainer.accelerator.is_main_process:
+            return []
+        paths: list[Path] = []
+        if profile.sampling.num_images:
+            prompts = profile.sampling.prompts or list(dict.fromkeys(c.instance_prompt for c in profile.concepts))
+            with trainer.phase("sampling", f"step {step}", total=len(prompts) * profile.sampling.num_images):
+                paths, grid, self.last_images = self._generate(
+                    trainer.run_dir / "samples" / f"step-{step:06d}", prompts, profile.sampling.num_images, profile.sampling.seed)
+            trainer.emit(SampleSaved(step=step, paths=[str(p) for p in paths], grid=str(grid) if grid else None))
+            from engine.training.watchdogs import NAN_ADVICE, images_look_broken
+
+            if images_look_broken(self.last_images):
+                trainer.emit(Warning(message=f"every sample image at step {step} is black: the model may be producing NaNs", advice=NAN_ADVICE))
+        self.score(step)
+        return paths
+
+    def score(self, step: int) -> None:
+        """The [evaluation] round at ``step`` (step 0: the base model). The global RNG is forked and
+        images use their own seeds, so a run with scoring trains exactly as one without."""
+        trainer = self.trainer
+        if not trainer.profile.evaluation.enabled or not trainer.accelerator.is_main_process:
+            return
+        from engine.evaluation.rounds import Evaluation, tracker_values
+
+        if self.evaluation is None:
+            self.evaluation = Evaluation(trainer.profile, trainer.run_dir, trainer.instance_dirs, trainer.device, trainer.emit)
+        evaluation = self.evaluation
+        if not evaluation.available:
+            return
+        settings = trainer.profile.evaluation
+        with torch.random.fork_rng(devices=[trainer.device] if trainer.device.type == "cuda" else []):
+            with trainer.phase("scoring", f"step {step}", total=len(evaluation.prompts) * settings.images_per_prompt):
+                _, _, images = self._generate(evaluation.folder(step), evaluation.texts, settings.images_per_prompt, settings.seed)
+                event = evaluation.score(step, images)
+        if event is not None:
+            trainer.emit(event)
+            if trainer.accelerator.trackers:
+                trainer.accelerator.log(tracker_values(event), step=step)
+
+    @contextlib.contextmanager
+    def _eval_models(self, with_text_encoders: bool) -> Iterator[tuple[Any, list[Any]]]:
+        """Models ready for inference: on the device (the text encoders only if asked), eval mode; restored
+        afterwards."""
+        trainer = self.trainer
+        unet = trainer.accelerator.unwrap_model(trainer.unet)
+        text_encoders = [trainer.accelerator.unwrap_model(m) for m in trainer.text_encoders]
+        visiting = [trainer.components.vae, *(text_encoders if with_text_encoders else [])]
+        places = [(m, next(m.parameters()).device) for m in visiting]
+        for model, _ in places:
+            model.to(trainer.device)
+        modes = [(m, m.training) for m in (unet, *text_encoders)]
+        for model, _ in modes:
+            model.eval()
+        try:
+            yield unet, text_encoders
+        finally:
+            for model, mode in modes:
+                model.train(mode)
+            for model, device in places:
+                model.to(device)
+
+    def _generate(self, folder: Path, prompts: list[str], num_images: int, seed: int) -> tuple[list[Path], Path | None, list[Any]]:
+        """``num_images`` per prompt from the weights as they are now, seeds ``seed`` + i, into ``folder``."""
+        from engine.training.sampling import sampling_pipeline, save_samples
+
+        trainer = self.trainer
+        profile = trainer.profile
+        family = trainer.components.family
+        cached = trainer.texts.store is not None  # the prompts were cached with the captions (Trainer._generation_prompts)
+        with self._eval_models(with_text_encoders=not cached) as (unet, text_encoders), trainer.half_precision():
+            pipe = sampling_pipeline(trainer.components, unet, None if cached else text_encoders)
+            if cached:
+                def encode(captions: list[str]) -> TextEmbeddings:
+                    return embeddings_to(trainer.texts.get(captions), trainer.device)
+            else:
+                def encode(captions: list[str]) -> TextEmbeddings:
+                    return family.encode_text(trainer.components.tokenizers, text_encoders, captions, profile.training.clip_skip,
+                                              trainer.device)
+            return save_samples(
+                pipe, folder, prompts=prompts,
+                negative_prompt=profile.sampling.negative_prompt, num_images=num_images,
+                steps=profile.sampling.steps, guidance=profile.sampling.guidance_scale, seed=seed,
+                resolution=profile.dataset.resolution, prompt_kwargs=family.prompt_kwargs, encode=encode, family=family,
+            )
