@@ -147,9 +147,9 @@ class TextSource:
     """The family's text embeddings for captions (``clip_skip``: 1 = the family's usual layer, 2 = one earlier).
 
     When caching (the text encoders frozen), each caption is encoded once into ``store``. The encoders
-    may be ``DeferredParts``: they load only when a caption is missing from the store, and then only if
-    ``fingerprints`` (the encoders' weight fingerprints for the keys, by default computed from the
-    loaded encoders) can give the keys without them.
+    may be ``DeferredParts``, loaded only when something needs them: a caption missing from the store,
+    or the keys, when ``fingerprints`` (the encoders' weight fingerprints; by default read from the
+    encoders themselves) cannot give them otherwise.
     """
 
     def __init__(self, family: Family, tokenizers: list[Any], text_encoders: list[Any] | DeferredParts, *, device: torch.device,
