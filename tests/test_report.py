@@ -19,7 +19,8 @@ from engine.evaluation.best import BestStep, best_step_of_run
 from engine.events import RunFinished, RunStarted, StepEnded
 from engine.runs.folder import RunFolder
 from engine.runs.keep import how_to_keep, nearest_step
-from engine.runs.report import IMAGE_CAP, REPORT, nice_ticks, write_report, write_report_at_end
+from engine.runs.report import IMAGE_CAP, REPORT, write_report, write_report_at_end
+from engine.runs.report_chart import nice_ticks
 from engine.runs.sinks import JsonlSink
 from tests.runs_helpers import dbtui, profile_file
 
