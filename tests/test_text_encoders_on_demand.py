@@ -154,6 +154,10 @@ def test_the_book_remembers_a_fingerprint_while_the_files_and_their_use_are_unch
     (tmp_path / "cache" / "fingerprints.json").write_text("{not json")
     assert FingerprintBook(tmp_path / "cache" / "fingerprints.json").fingerprint(part, usage, compute) == "fingerprint-5"
     assert files_key(tmp_path / "missing", usage) is None
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    unwritable = FingerprintBook(blocked / "fingerprints.json")  # its folder cannot be made
+    assert unwritable.fingerprint(part, usage, compute) == "fingerprint-6"
 
 
 def test_deferred_parts_load_once_at_first_use_and_again_after_release() -> None:

@@ -11,6 +11,7 @@ inode, so a fine-tuned, merged or swapped part is fingerprinted again; nothing b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -66,10 +67,13 @@ class FingerprintBook:
         return value
 
     def _write(self, entries: dict[str, str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Best effort, through a temporary file renamed into place: a book that cannot be written (a full
+        disk, a read-only folder) only means the next run fingerprints its parts again."""
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-        try:
-            temporary.write_text(json.dumps(entries, indent=1, sort_keys=True), encoding="utf-8")
-            os.replace(temporary, self.path)
-        finally:
-            temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                temporary.write_text(json.dumps(entries, indent=1, sort_keys=True), encoding="utf-8")
+                os.replace(temporary, self.path)
+            finally:
+                temporary.unlink(missing_ok=True)
