@@ -58,7 +58,10 @@ def _run(profile: Any, run_dir: Path, loads: list[int]) -> dict[str, Any]:
 
 def test_a_rerun_with_every_caption_cached_never_loads_the_text_encoder_and_trains_the_same(
         tmp_path: Path, text_encoder_loads: list[int], encode_calls: dict[str, int]) -> None:
+    from transformers import CLIPTextModel, CLIPTokenizer
+
     from engine.builtin import resolve_model
+    from engine.data.cache_keys import module_fingerprint, text_key
 
     # Previews every step: they use the cached prompts, never the encoder.
     profile = tiny_profile(tmp_path, training={"max_train_steps": 2}, sampling={"num_images": 1, "every_n_steps": 1, "steps": 2})
@@ -69,6 +72,12 @@ def test_a_rerun_with_every_caption_cached_never_loads_the_text_encoder_and_trai
     assert first["loads_at_setup"] == 1 and not first["loaded_after_setup"]
     assert len(text_encoder_loads) == 2 and encode_calls["text"] > 0
     assert (run_dir / "cache" / "fingerprints.json").is_file()
+    # The keys are the ones a run made before encoders were deferred (fingerprinted as prepared), so those caches stay valid.
+    base_model = Path(resolve_model("builtin:tiny-sd1"))
+    encoder = CLIPTextModel.from_pretrained(base_model, subfolder="text_encoder").requires_grad_(False).eval()
+    tokenizer = CLIPTokenizer.from_pretrained(base_model, subfolder="tokenizer")
+    key = text_key("photo of zwx disc", "sd", 1, [module_fingerprint(encoder)], [tokenizer])
+    assert (run_dir / "cache" / "text" / f"{key}.safetensors").is_file()
 
     text_encoder_loads.clear()
     encode_calls.update(text=0)
@@ -78,8 +87,7 @@ def test_a_rerun_with_every_caption_cached_never_loads_the_text_encoder_and_trai
     assert again["unet"].keys() == first["unet"].keys()
     assert all(torch.equal(again["unet"][name], first["unet"][name]) for name in first["unet"])
 
-    base = Path(resolve_model("builtin:tiny-sd1")) / "text_encoder"
-    exported, original = _weights(run_dir / "outputs" / "diffusers" / "text_encoder"), _weights(base)
+    exported, original = _weights(run_dir / "outputs" / "diffusers" / "text_encoder"), _weights(base_model / "text_encoder")
     assert exported.keys() == original.keys() and all(torch.equal(exported[k], original[k]) for k in original)
 
 

@@ -1,7 +1,7 @@
 """The sampling moment between steps: previews and scoring rounds generate images on the training GPU.
 
 Every ``sampling.every_n_steps`` (or checkpoint), at the end, and at each ``[evaluation]`` round,
-``Trainer._generate`` keeps the denoiser (with its LoRA) and the optimizer's state where they are
+``PreviewRounds._generate`` keeps the denoiser (with its LoRA) and the optimizer's state where they are
 (the gradients are gone: ``zero_grad(set_to_none=True)``), brings the VAE back to the GPU, and the
 text encoders too unless the prompts were cached with the captions. The denoiser runs in eval mode
 without gradients at ``num_images`` images a call (twice that where the family's pipeline guides
@@ -81,7 +81,7 @@ def measure_sampling(model: PreparedModel, profile: Any) -> SamplingMeasure | No
     unet, vae = components.unet, components.vae
     guided = _guided(model, profile)
     batch = images * (2 if guided else 1)
-    size = profile.dataset.resolution  # Trainer._generate: square previews at the profile's resolution
+    size = profile.dataset.resolution  # PreviewRounds._generate: square previews at the profile's resolution
     scale = components.vae_scale_factor
     latents = torch.zeros(batch, vae.config.latent_channels, size // scale, size // scale)
     text = stack_embeddings([cached_text(model, profile.training.clip_skip)] * batch)

@@ -122,7 +122,8 @@ def prepare_denoiser(
     components: Components, profile: Any, device: torch.device, dtype: torch.dtype, *, trained_dtype: torch.dtype = torch.float32
 ) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
     """The denoiser on the device, quantized, with LoRA (and the trained text encoders' LoRA), casts and
-    memory savers; returns (UNet params, text-encoder params) to train. Runs after ``prepare_encoders``.
+    memory savers; returns (UNet params, text-encoder params) to train. Runs after ``prepare_vae``, and after
+    ``prepare_text_encoders`` where the encoders are needed.
 
     Trained weights take ``trained_dtype``: fp32 under mixed precision (accelerate autocasts the
     forward), or bf16 for a full fine-tune with bf16 weights (its optimizer steps them through fp32
