@@ -71,7 +71,9 @@ class RunStarted(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class PhaseStarted(Event):
-    phase: str  # "load_model", "class_images", "caching", "training", "sampling", "scoring", "export", "checkpoint"
+    # "load_model", "class_images", "caching", "load_text_encoders", "caching_text", "training", "sampling",
+    # "scoring", "export", "checkpoint"
+    phase: str
     total: int | None = None
     description: str = ""
 

@@ -42,6 +42,12 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
     return load_file(next(folder.glob("*.safetensors")))
 
 
+def _loading_phases(run_dir: Path) -> int:
+    from engine.runs.sinks import read_events
+
+    return sum(1 for e in read_events(run_dir / "events.jsonl") if e.kind == "phase_started" and e.phase == "load_text_encoders")
+
+
 def _run(profile: Any, run_dir: Path, loads: list[int]) -> dict[str, Any]:
     """Train; what setup loaded and left loaded, and the trained UNet's weights."""
     seen: dict[str, Any] = {}
@@ -71,6 +77,7 @@ def test_a_rerun_with_every_caption_cached_never_loads_the_text_encoder_and_trai
     # reads it again from the base model.
     assert first["loads_at_setup"] == 1 and not first["loaded_after_setup"]
     assert len(text_encoder_loads) == 2 and encode_calls["text"] > 0
+    assert _loading_phases(run_dir) == 1  # a phase of its own, outside the caching pass's
     assert (run_dir / "cache" / "fingerprints.json").is_file()
     # The keys are the ones a run made before encoders were deferred (fingerprinted as prepared), so those caches stay valid.
     base_model = Path(resolve_model("builtin:tiny-sd1"))
@@ -84,6 +91,7 @@ def test_a_rerun_with_every_caption_cached_never_loads_the_text_encoder_and_trai
     again = _run(profile, run_dir, text_encoder_loads)
     assert again["loads_at_setup"] == 0 and not again["loaded_after_setup"]
     assert text_encoder_loads == [0] and encode_calls["text"] == 0  # the export's read only
+    assert _loading_phases(run_dir) == 1
     assert again["unet"].keys() == first["unet"].keys()
     assert all(torch.equal(again["unet"][name], first["unet"][name]) for name in first["unet"])
 

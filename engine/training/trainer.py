@@ -228,11 +228,11 @@ class Trainer:
             if profile.dataset.cache_latents:
                 self.latents.fill(self.emit, self.cancel.is_set)
             if cache_text:
+                captions = [e.caption for e in self.examples] + self._generation_prompts()
+                if self.texts.missing(captions):
+                    self._text_encoders_on_device()
                 with self.phase("caching_text", "encoding captions, or reading them from the cache"):
-                    captions = [e.caption for e in self.examples] + self._generation_prompts()
-                    if self.texts.missing(captions):
-                        prepare_text_encoders(components, profile, self.device, self.dtype, trained_dtype=self.trained_dtype)
-                        self.texts.fill(captions)
+                    self.texts.fill(captions)
         if cache_text:
             # Dropped rather than moved to the host (9.5 GB for Flux's T5): a later use reads them again.
             components.text_encoder_parts.release()
@@ -254,13 +254,21 @@ class Trainer:
         components = self.components
 
         def read(index: int) -> str:
-            prepare_text_encoders(components, self.profile, self.device, self.dtype, trained_dtype=self.trained_dtype)
+            self._text_encoders_on_device()
             return module_fingerprint(components.text_encoders[index])
 
         # The library that loads them is part of their use: a new release may load the same files differently.
         usage = {"family": components.family.id, "dtype": str(self.dtype), "transformers": version("transformers")}
         return [book.fingerprint(components.folder / name, {**usage, "index": index}, lambda index=index: read(index))
                 for index, name in enumerate(components.family.text_encoder_names)]
+
+    def _text_encoders_on_device(self) -> None:
+        """The text encoders loaded, in a phase of their own (Flux's T5 is 9.5 GB), and prepared for the caching pass."""
+        components = self.components
+        if not components.text_encoder_parts.is_loaded:
+            with self.phase("load_text_encoders", ", ".join(components.family.text_encoder_names)):
+                components.text_encoder_parts.get()
+        prepare_text_encoders(components, self.profile, self.device, self.dtype, trained_dtype=self.trained_dtype)
 
     def _generation_prompts(self) -> list[str]:
         """What previews and scoring rounds encode: cached with the captions, so that generating needs no
