@@ -139,6 +139,27 @@ def test_new_text_encoder_weights_in_the_model_folder_are_noticed_and_encoded_ag
     assert len(list((run_dir / "cache" / "text").glob("*.safetensors"))) == 2
 
 
+def test_a_cache_entry_lost_mid_run_is_encoded_again_by_the_encoder_prepared_on_the_host(
+        tmp_path: Path, text_encoder_loads: list[int], encode_calls: dict[str, int]) -> None:
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 2}, saving={"export": []})
+    run_dir = tmp_path / "run"
+    seen: dict[str, Any] = {}
+
+    def lose_the_text_cache(trainer: Any) -> None:
+        seen["loads"] = len(text_encoder_loads)
+        for entry in (run_dir / "cache" / "text").glob("*.safetensors"):
+            entry.unlink()
+        seen["trainer"] = trainer
+
+    encode_calls.update(text=0)
+    assert train(profile, run_dir, trainer_hook=lose_the_text_cache).status == "finished"
+    [encoder] = seen["trainer"].components.text_encoders
+    # Caching, the lost entry, and the whole pipeline every full fine-tune writes.
+    assert seen["loads"] == 1 and len(text_encoder_loads) == 3 and encode_calls["text"] > 0
+    assert encoder.device.type == "cpu" and not encoder.training and not any(p.requires_grad for p in encoder.parameters())
+    assert list((run_dir / "cache" / "text").glob("*.safetensors"))  # written again
+
+
 def test_the_book_remembers_a_fingerprint_while_the_files_and_their_use_are_unchanged(tmp_path: Path) -> None:
     part = tmp_path / "text_encoder"
     part.mkdir()

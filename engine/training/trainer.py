@@ -31,6 +31,7 @@ from engine.events import (
     RunStarted,
     Warning,
 )
+from engine.models.deferred_parts import DeferredParts
 from engine.models.family import Components, embeddings_to
 from engine.models.loading import load_components, resolve_model_folder
 from engine.profile import Profile, dumps_profile
@@ -236,6 +237,8 @@ class Trainer:
         if cache_text:
             # Dropped rather than moved to the host (9.5 GB for Flux's T5): a later use reads them again.
             components.text_encoder_parts.release()
+            # A cache entry lost mid-run is encoded again on the host (the denoiser has the device).
+            self.texts.text_encoders = DeferredParts(self._text_encoders_on_host)
         if self.device.type == "cuda":
             # The cached parts leave the GPU; previews bring the VAE back for a moment (prompts come cached).
             for part in cached_parts(components, latents_cached=profile.dataset.cache_latents, text_cached=cache_text):
@@ -269,6 +272,11 @@ class Trainer:
             with self.phase("load_text_encoders", ", ".join(components.family.text_encoder_names)):
                 components.text_encoder_parts.get()
         prepare_text_encoders(components, self.profile, self.device, self.dtype, trained_dtype=self.trained_dtype)
+
+    def _text_encoders_on_host(self) -> list[Any]:
+        """The text encoders loaded and prepared as for caching, but on the host."""
+        prepare_text_encoders(self.components, self.profile, torch.device("cpu"), self.dtype, trained_dtype=self.trained_dtype)
+        return self.components.text_encoders
 
     def _generation_prompts(self) -> list[str]:
         """What previews and scoring rounds encode: cached with the captions, so that generating needs no
