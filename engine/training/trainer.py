@@ -229,16 +229,16 @@ class Trainer:
             if profile.dataset.cache_latents:
                 self.latents.fill(self.emit, self.cancel.is_set)
             if cache_text:
-                captions = [e.caption for e in self.examples] + self._generation_prompts()
-                if self.texts.missing(captions):
-                    self._text_encoders_on_device()
+                missing = self.texts.missing([e.caption for e in self.examples] + self._generation_prompts())
+                if missing:
+                    self._prepared_text_encoders(self.device)
                 with self.phase("caching_text", "encoding captions, or reading them from the cache"):
-                    self.texts.fill(captions)
+                    self.texts.fill(missing)
         if cache_text:
             # Dropped rather than moved to the host (9.5 GB for Flux's T5): a later use reads them again.
             components.text_encoder_parts.release()
             # A cache entry lost mid-run is encoded again on the host (the denoiser has the device).
-            self.texts.text_encoders = DeferredParts(self._text_encoders_on_host)
+            self.texts.text_encoders = DeferredParts(lambda: self._prepared_text_encoders(torch.device("cpu")))
         if self.device.type == "cuda":
             # The cached parts leave the GPU; previews bring the VAE back for a moment (prompts come cached).
             for part in cached_parts(components, latents_cached=profile.dataset.cache_latents, text_cached=cache_text):
@@ -257,26 +257,22 @@ class Trainer:
         components = self.components
 
         def read(index: int) -> str:
-            self._text_encoders_on_device()
-            return module_fingerprint(components.text_encoders[index])
+            return module_fingerprint(self._prepared_text_encoders(self.device)[index])
 
         # The library that loads them is part of their use: a new release may load the same files differently.
         usage = {"family": components.family.id, "dtype": str(self.dtype), "transformers": version("transformers")}
         return [book.fingerprint(components.folder / name, {**usage, "index": index}, lambda index=index: read(index))
                 for index, name in enumerate(components.family.text_encoder_names)]
 
-    def _text_encoders_on_device(self) -> None:
-        """The text encoders loaded, in a phase of their own (Flux's T5 is 9.5 GB), and prepared for the caching pass."""
+    def _prepared_text_encoders(self, device: torch.device) -> list[Any]:
+        """The text encoders loaded, in a phase of their own (Flux's T5 is 9.5 GB), and prepared as the
+        caching pass uses them, on ``device``."""
         components = self.components
         if not components.text_encoder_parts.is_loaded:
             with self.phase("load_text_encoders", ", ".join(components.family.text_encoder_names)):
                 components.text_encoder_parts.get()
-        prepare_text_encoders(components, self.profile, self.device, self.dtype, trained_dtype=self.trained_dtype)
-
-    def _text_encoders_on_host(self) -> list[Any]:
-        """The text encoders loaded and prepared as for caching, but on the host."""
-        prepare_text_encoders(self.components, self.profile, torch.device("cpu"), self.dtype, trained_dtype=self.trained_dtype)
-        return self.components.text_encoders
+        prepare_text_encoders(components, self.profile, device, self.dtype, trained_dtype=self.trained_dtype)
+        return components.text_encoders
 
     def _generation_prompts(self) -> list[str]:
         """What previews and scoring rounds encode: cached with the captions, so that generating needs no
