@@ -22,27 +22,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_train import high_water_kb  # noqa: E402
 
-LAYOUTS = {"sd15": ("sd", ["text_encoder"]), "sdxl": ("sdxl", ["text_encoder", "text_encoder_2"])}
+FAMILIES = {"sd15": "sd", "sdxl": "sdxl"}  # --family: the family whose text encoders are measured
 
 
 def save(family: str, folder: Path) -> None:
     """The family's text encoders, random weights at the published sizes, into ``folder``."""
     import torch
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     from engine.builtin.clip_tokenizer import clip_tokenizer
-    from engine.builtin.sdxl_random import TEXT_1, TEXT_2
+    from engine.builtin.sdxl_random import TEXT_1, TEXT_2, text_config
 
     tokenizer = clip_tokenizer()
-
-    def config(dims: dict) -> CLIPTextConfig:
-        return CLIPTextConfig(max_position_embeddings=77, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
-                              eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **dims)
-
     torch.manual_seed(0)
-    parts = {"text_encoder": CLIPTextModel(config(TEXT_1))}  # CLIP ViT-L/14: SD1.5's, and SDXL's first
+    parts = {"text_encoder": CLIPTextModel(text_config(tokenizer, TEXT_1))}  # CLIP ViT-L/14: SD1.5's, and SDXL's first
     if family == "sdxl":
-        parts["text_encoder_2"] = CLIPTextModelWithProjection(config(TEXT_2))
+        parts["text_encoder_2"] = CLIPTextModelWithProjection(text_config(tokenizer, TEXT_2))
     for name, model in parts.items():
         model.save_pretrained(folder / name)
 
@@ -54,8 +49,8 @@ def measure(family: str, folder: Path) -> None:
 
     before = high_water_kb()
     started = time.perf_counter()
-    adapter = family_named(LAYOUTS[family][0])
-    encoders = [adapter.load_text_encoder(folder, index, torch.float16) for index in range(len(LAYOUTS[family][1]))]
+    adapter = family_named(FAMILIES[family])
+    encoders = [adapter.load_text_encoder(folder, index, torch.float16) for index in range(len(adapter.text_encoder_names))]
     print(f"parameters: {sum(p.numel() for m in encoders for p in m.parameters())}")
     print(f"load_s: {time.perf_counter() - started:.3f}")
     print(f"rss_growth_mb: {(high_water_kb() - before) / 1024:.1f}")
@@ -63,7 +58,7 @@ def measure(family: str, folder: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--family", choices=sorted(LAYOUTS), default="sdxl")
+    parser.add_argument("--family", choices=sorted(FAMILIES), default="sdxl")
     parser.add_argument("--work", type=Path, required=True, help="folder for the saved encoders (kept for the next call)")
     parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -71,7 +66,9 @@ def main() -> int:
     if args.measure_only:
         measure(args.family, folder)
         return 0
-    if not all((folder / name / "config.json").is_file() for name in LAYOUTS[args.family][1]):
+    from engine.models.registry import family_named
+
+    if not all((folder / name / "config.json").is_file() for name in family_named(FAMILIES[args.family]).text_encoder_names):
         save(args.family, folder)
     return subprocess.run([sys.executable, __file__, "--family", args.family, "--work", str(args.work), "--measure-only"]).returncode
 

@@ -49,6 +49,16 @@ TEXT_2 = {  # OpenCLIP ViT-bigG/14, with its projection
 }
 
 
+def text_config(tokenizer: Any, dims: dict[str, Any]) -> Any:
+    """A CLIP text encoder's config of ``dims`` (TEXT_1, TEXT_2) over ``tokenizer``'s vocabulary."""
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        max_position_embeddings=77, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **dims,
+    )
+
+
 def build_models(tokenizer: Any) -> dict[str, Any]:
     """UNet, VAE and both text encoders at SDXL's real sizes, with random weights.
 
@@ -56,19 +66,13 @@ def build_models(tokenizer: Any) -> dict[str, Any]:
     memory, which is how the tests check the sizes.
     """
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-
-    def text_config(dims: dict[str, Any]) -> Any:
-        return CLIPTextConfig(
-            max_position_embeddings=77, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **dims,
-        )
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     return {
         "unet": UNet2DConditionModel(**UNET),
         "vae": AutoencoderKL(**VAE),
-        "text_encoder": CLIPTextModel(text_config(TEXT_1)),
-        "text_encoder_2": CLIPTextModelWithProjection(text_config(TEXT_2)),
+        "text_encoder": CLIPTextModel(text_config(tokenizer, TEXT_1)),
+        "text_encoder_2": CLIPTextModelWithProjection(text_config(tokenizer, TEXT_2)),
     }
 
 
