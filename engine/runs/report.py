@@ -12,7 +12,6 @@ JPEGs, each scaled down to ``IMAGE_CAP`` pixels on its long side, so it opens fr
 from __future__ import annotations
 
 import base64
-import html
 import io
 import os
 import re
@@ -27,7 +26,7 @@ from engine.events import Event, RunFailed, RunFinished, RunStarted, SamplesScor
 from engine.runs.checkpoints import complete_checkpoints
 from engine.runs.folder import RunFolder, run_status
 from engine.runs.keep import how_to_keep
-from engine.runs.report_chart import Series, bucket_means, line_chart
+from engine.runs.report_chart import Series, bucket_means, escape, line_chart
 from engine.runs.sinks import read_events
 
 REPORT = "report.html"
@@ -124,7 +123,7 @@ def write_report_at_end(run_dir: Path) -> None:
 def render(record: RunRecord) -> str:
     name = record.folder.path.name
     body = "\n".join([
-        f"<h1>{_e(name)}</h1>",
+        f"<h1>{escape(name)}</h1>",
         _summary(record),
         _choice(record),
         _loss_section(record),
@@ -132,12 +131,12 @@ def render(record: RunRecord) -> str:
         _pictures_section(record),
         _warnings_section(record),
         _profile_section(record),
-        f'<p class="note">Written by dbtui on {_when(time.time())} from {_e(str(record.folder.path))}. '
+        f'<p class="note">Written by dbtui on {_when(time.time())} from {escape(str(record.folder.path))}. '
         f"Pictures are scaled to at most {IMAGE_CAP} px.</p>",
     ])
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>dbtui report: {_e(name)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+            f"<title>dbtui report: {escape(name)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
 
 
 def _summary(record: RunRecord) -> str:
@@ -153,7 +152,7 @@ def _summary(record: RunRecord) -> str:
         rows += [(f"output: {kind}", path) for kind, path in record.end.outputs.items()]
     elif isinstance(record.end, RunFailed):
         rows.append(("failed", record.end.reason + (f" — {record.end.advice}" if record.end.advice else "")))
-    cells = "".join(f"<tr><th>{_e(key)}</th><td>{_e(value)}</td></tr>" for key, value in rows)
+    cells = "".join(f"<tr><th>{escape(key)}</th><td>{escape(value)}</td></tr>" for key, value in rows)
     return f'<table class="facts">{cells}</table>'
 
 
@@ -170,12 +169,12 @@ def _choice(record: RunRecord) -> str:
     finished_at = record.end.step if isinstance(record.end, RunFinished) and record.end.status == "finished" else None
     keep = how_to_keep(best, record.kept, finished_at)
     return (f'<h2>Which step to keep: <span class="best">step {best.step}</span></h2>'
-            f"<p><strong>{_e(best.describe())}</strong>.</p>"
+            f"<p><strong>{escape(best.describe())}</strong>.</p>"
             "<p>Why: among the steps scored after the base model, those whose prompt fidelity (CLIP-T) stayed at "
             f"least the start ({best.start_clip_t:.3f}) minus {best.tolerance:g} qualify; the one with the highest "
             "subject fidelity (the mean of DINO and CLIP-I) is kept, the earliest on a tie. Past it, DreamBooth "
             "usually trades prompts for copies of the training pictures.</p>"
-            f"<p>{_e(keep.advice(str(record.folder.path)))}.</p>")
+            f"<p>{escape(keep.advice(str(record.folder.path)))}.</p>")
 
 
 def _loss_section(record: RunRecord) -> str:
@@ -197,7 +196,7 @@ def _scores_section(record: RunRecord) -> str:
                      colour, width, dashed=dashed, dots=True) for key, label, colour, width, dashed in SCORES]
     chart = line_chart([s for s in series if s.points], label="scores over steps",
                        marker=record.best.step if record.best else None)
-    header = "".join(f"<th>{_e(label)}</th>" for _, label, *_ in SCORES)
+    header = "".join(f"<th>{escape(label)}</th>" for _, label, *_ in SCORES)
     rows = []
     for step in steps:
         scores = record.rounds[step].scores
@@ -223,7 +222,7 @@ def _pictures_section(record: RunRecord) -> str:
 def _picture_card(record: RunRecord, step: int, samples: Path | None, evaluation: Path | None) -> str:
     best = record.best is not None and step == record.best.step
     title = f"step {step}" + (" (base model)" if step == 0 else "") + (" — best" if best else "")
-    parts = [f'<section class="card{" best" if best else ""}" id="step-{step}"><h3>{_e(title)}</h3><div class="row">']
+    parts = [f'<section class="card{" best" if best else ""}" id="step-{step}"><h3>{escape(title)}</h3><div class="row">']
     grid = _grid_of(samples)
     if grid is not None:
         parts.append(_figure(grid, "preview grid: one row per sample prompt"))
@@ -239,7 +238,7 @@ def _picture_card(record: RunRecord, step: int, samples: Path | None, evaluation
 def _warnings_section(record: RunRecord) -> str:
     if not record.warnings:
         return ""
-    items = "".join(f"<li>{_e(text)}</li>" for text in record.warnings)
+    items = "".join(f"<li>{escape(text)}</li>" for text in record.warnings)
     return f"<h2>Warnings</h2><ul>{items}</ul>"
 
 
@@ -248,7 +247,7 @@ def _profile_section(record: RunRecord) -> str:
         text = record.folder.profile.read_text(encoding="utf-8")
     except OSError:
         return "<h2>Profile</h2><p>profile.toml is missing from the run folder.</p>"
-    return f"<h2>Profile</h2><p>The resolved profile the trainer ran (profile.toml).</p><pre>{_e(text)}</pre>"
+    return f"<h2>Profile</h2><p>The resolved profile the trainer ran (profile.toml).</p><pre>{escape(text)}</pre>"
 
 
 # -- pictures ------------------------------------------------------------------------------
@@ -279,12 +278,12 @@ def _grid_of(folder: Path | None) -> Path | None:
 def _figure(path: Path, caption: str) -> str:
     embedded = image_data_uri(path)
     if embedded is None:
-        return f'<p class="note">{_e(path.name)} could not be read.</p>'
+        return f'<p class="note">{escape(path.name)} could not be read.</p>'
     uri, (width, height) = embedded
     # Tiny pictures (the demo's 64 px) are shown enlarged with sharp pixels; others at their size.
     zoom = max(1, MIN_SHOWN // max(width, height, 1))
     size = f'width="{width * zoom}" height="{height * zoom}"' + (' class="zoomed"' if zoom > 1 else "")
-    return f'<figure><img src="{uri}" {size} alt="{_e(caption)}"><figcaption>{_e(caption)}</figcaption></figure>'
+    return f'<figure><img src="{uri}" {size} alt="{escape(caption)}"><figcaption>{escape(caption)}</figcaption></figure>'
 
 
 def image_data_uri(path: Path, cap: int = IMAGE_CAP) -> tuple[str, tuple[int, int]] | None:
@@ -303,10 +302,6 @@ def image_data_uri(path: Path, cap: int = IMAGE_CAP) -> tuple[str, tuple[int, in
 
 
 # -- words -----------------------------------------------------------------------------------
-
-
-def _e(text: str) -> str:
-    return html.escape(str(text), quote=True)
 
 
 def _score(value: float | None) -> str:

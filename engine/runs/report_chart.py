@@ -41,7 +41,7 @@ def line_chart(series: Sequence[Series], *, label: str, marker: float | None = N
     def sy(y: float) -> float:
         return top + (1 - (y - y0) / (y1 - y0)) * (height - top - bottom)
 
-    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{_escape(label)}">']
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}">']
     for y in y_ticks:
         parts.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{sy(y):.1f}" y2="{sy(y):.1f}"/>'
                      f'<text class="tick" x="{left - 6}" y="{sy(y) + 4:.1f}" text-anchor="end">{_tick(y)}</text>')
@@ -57,12 +57,12 @@ def line_chart(series: Sequence[Series], *, label: str, marker: float | None = N
         points = [(x, y) for x, y in s.points if math.isfinite(y)]
         path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in points)
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""
-        parts.append(f'<polyline class="series" data-name="{_escape(s.name)}" points="{path}" fill="none" '
+        parts.append(f'<polyline class="series" data-name="{escape(s.name)}" points="{path}" fill="none" '
                      f'stroke="{s.colour}" stroke-width="{s.width}"{dash}/>')
         if s.dots:
             parts += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{s.colour}"/>' for x, y in points]
     parts.append("</svg>")
-    legend = "".join(f'<span class="key"><span class="swatch" style="background:{s.colour}"></span>{_escape(s.name)}</span>'
+    legend = "".join(f'<span class="key"><span class="swatch" style="background:{s.colour}"></span>{escape(s.name)}</span>'
                      for s in series)
     return f'<figure class="chart">{"".join(parts)}<figcaption>{legend}</figcaption></figure>'
 
@@ -94,7 +94,8 @@ def bucket_means(points: list[tuple[int, float]], limit: int) -> list[tuple[floa
     return out
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
+    """``text`` safe inside the page's HTML and SVG, attribute values included."""
     return html.escape(str(text), quote=True)
 
 
