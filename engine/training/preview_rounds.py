@@ -104,7 +104,7 @@ class PreviewRounds:
         trainer = self.trainer
         profile = trainer.profile
         family = trainer.components.family
-        cached = trainer.texts.store is not None  # the prompts were cached with the captions (Trainer._generation_prompts)
+        cached = trainer.texts.store is not None  # the prompts were cached with the captions (generation_prompts)
         with self._eval_models(with_text_encoders=not cached) as (unet, text_encoders), trainer.half_precision():
             pipe = sampling_pipeline(trainer.components, unet, None if cached else text_encoders)
             if cached:
@@ -120,3 +120,17 @@ class PreviewRounds:
                 steps=profile.sampling.steps, guidance=profile.sampling.guidance_scale, seed=seed,
                 resolution=profile.dataset.resolution, prompt_kwargs=family.prompt_kwargs, encode=encode, family=family,
             )
+
+
+def generation_prompts(profile: Any) -> list[str]:
+    """What previews and scoring rounds encode: cached with the captions, so that generating needs no
+    text encoder back on the device (Flux's T5 beside the transformer would not fit a 16 GB card)."""
+    prompts = []
+    if profile.sampling.num_images:
+        prompts += profile.sampling.prompts or [c.instance_prompt for c in profile.concepts]
+    if profile.evaluation.enabled:
+        # Only then: it imports the dataset doctor (engine.dataset), which a run without scoring never uses.
+        from engine.evaluation.prompts import evaluation_prompts
+
+        prompts += [p.prompt for p in evaluation_prompts(profile)]
+    return prompts + [profile.sampling.negative_prompt] if prompts else []

@@ -31,12 +31,12 @@ from engine.events import (
     RunStarted,
     Warning,
 )
-from engine.models.deferred_parts import DeferredParts
 from engine.models.family import Components, embeddings_to
 from engine.models.loading import load_components, resolve_model_folder
 from engine.profile import Profile, dumps_profile
 from engine.training.losses import make_noise, per_sample_loss
-from engine.training.preview_rounds import PreviewRounds
+from engine.training.preview_rounds import PreviewRounds, generation_prompts
+from engine.training.text_encoders_on_demand import TextEncodersOnDemand
 from engine.training.trainable import load_dtypes, prepare_denoiser, prepare_text_encoders, prepare_vae, trained_text_encoders
 from engine.training.optim import build_lr_scheduler, build_step_optimizer
 from engine.training.metrics import StepMeter, flat_config, versions
@@ -203,11 +203,8 @@ class Trainer:
 
     def _sources(self) -> None:
         """Latents and text embeddings, cached in RUN/cache/ when caching: one process per machine
-        encodes and writes what is missing while the others wait, then they all read.
-
-        Frozen text encoders load only when a caption is missing: the cache keys take their weights'
-        fingerprints from RUN/cache/fingerprints.json while their files are unchanged. Once every
-        caption is cached they are dropped from memory too; a later use (a full export) reads them again."""
+        encodes and writes what is missing while the others wait, then they all read. Frozen text
+        encoders load only while a caption is missing (``TextEncodersOnDemand``)."""
         from engine.data.disk_cache import DiskStore
         from engine.data.part_fingerprints import FingerprintBook
 
@@ -222,71 +219,24 @@ class Trainer:
         )
         cache_text = not profile.training.train_text_encoder
         book = FingerprintBook(cache / "fingerprints.json", writes=writes)
+        on_demand = TextEncodersOnDemand(components, profile, device=self.device, dtype=self.dtype,
+                                         trained_dtype=self.trained_dtype, phase=self.phase)
         self.texts = TextSource(components.family, components.tokenizers, components.text_encoder_parts, device=self.device,
                                 clip_skip=profile.training.clip_skip, cache=cache_text, store=DiskStore(cache / "text", writes=writes),
-                                fingerprints=lambda: self._text_encoder_fingerprints(book))
+                                fingerprints=lambda: on_demand.fingerprints(book))
         with accelerator.local_main_process_first():
             if profile.dataset.cache_latents:
                 self.latents.fill(self.emit, self.cancel.is_set)
             if cache_text:
-                missing = self.texts.missing([e.caption for e in self.examples] + self._generation_prompts())
-                if missing:
-                    self._prepared_text_encoders(self.device)
-                with self.phase("caching_text", "encoding captions, or reading them from the cache"):
-                    self.texts.fill(missing)
+                on_demand.fill(self.texts, [e.caption for e in self.examples] + generation_prompts(profile))
         if cache_text:
-            # Dropped rather than moved to the host (9.5 GB for Flux's T5): a later use reads them again.
-            components.text_encoder_parts.release()
-            # A cache entry lost mid-run is encoded again on the host (the denoiser has the device).
-            self.texts.text_encoders = DeferredParts(lambda: self._prepared_text_encoders(torch.device("cpu")))
+            on_demand.release(self.texts)
         if self.device.type == "cuda":
             # The cached parts leave the GPU; previews bring the VAE back for a moment (prompts come cached).
             for part in cached_parts(components, latents_cached=profile.dataset.cache_latents, text_cached=cache_text):
                 part.to("cpu")
             gc.collect()  # what holds the dropped encoders in reference cycles goes before their memory is handed back
             torch.cuda.empty_cache()
-
-    def _text_encoder_fingerprints(self, book: Any) -> list[str]:
-        """Each text encoder's weight fingerprint for the cache keys: remembered in ``book`` while its files are
-        unchanged, else read from the encoder as the caching pass uses it (loaded and prepared now), so that
-        it does not depend on what loaded it first (class images, say)."""
-        from importlib.metadata import version
-
-        from engine.data.cache_keys import module_fingerprint
-
-        components = self.components
-
-        def read(index: int) -> str:
-            return module_fingerprint(self._prepared_text_encoders(self.device)[index])
-
-        # The library that loads them is part of their use: a new release may load the same files differently.
-        usage = {"family": components.family.id, "dtype": str(self.dtype), "transformers": version("transformers")}
-        return [book.fingerprint(components.folder / name, {**usage, "index": index}, lambda index=index: read(index))
-                for index, name in enumerate(components.family.text_encoder_names)]
-
-    def _prepared_text_encoders(self, device: torch.device) -> list[Any]:
-        """The text encoders loaded, in a phase of their own (Flux's T5 is 9.5 GB), and prepared as the
-        caching pass uses them, on ``device``."""
-        components = self.components
-        if not components.text_encoder_parts.is_loaded:
-            with self.phase("load_text_encoders", ", ".join(components.family.text_encoder_names)):
-                components.text_encoder_parts.get()
-        prepare_text_encoders(components, self.profile, device, self.dtype, trained_dtype=self.trained_dtype)
-        return components.text_encoders
-
-    def _generation_prompts(self) -> list[str]:
-        """What previews and scoring rounds encode: cached with the captions, so that generating needs no
-        text encoder back on the device (Flux's T5 beside the transformer would not fit a 16 GB card)."""
-        profile = self.profile
-        prompts = []
-        if profile.sampling.num_images:
-            prompts += profile.sampling.prompts or [c.instance_prompt for c in profile.concepts]
-        if profile.evaluation.enabled:
-            # Only then: it imports the dataset doctor (engine.dataset), which a run without scoring never uses.
-            from engine.evaluation.prompts import evaluation_prompts
-
-            prompts += [p.prompt for p in evaluation_prompts(profile)]
-        return prompts + [profile.sampling.negative_prompt] if prompts else []
 
     def _optimizer(self) -> None:
         profile = self.profile
