@@ -113,3 +113,27 @@ def test_training_caption_follows_the_caption_mode(store: CaptionStore) -> None:
     assert training_caption(a, "caption_file_then_prompt", prompt) == "ohwx, dog,  on grass, " + prompt
     assert training_caption(a, "prompt_then_caption_file", prompt) == prompt + ", ohwx, dog,  on grass"
     assert training_caption(a, "file_name", prompt) == "a"
+
+
+def test_a_folder_given_relative_to_the_working_directory_is_edited_and_undone(
+        store: CaptionStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's own example, `dbtui dataset caption photos/ --add-tag ohwx`, names the folder relatively."""
+    from dbtui.cli import main
+
+    folder = store.folder
+    monkeypatch.chdir(folder.parent)
+    assert main(["dataset", "caption", f"{folder.name}/", "--frequency"]) == 0
+    assert "     2  dog" in capsys.readouterr().out
+    assert main(["dataset", "caption", folder.name, "--add-tag", "zwx"]) == 0
+    assert "4 caption(s) changed" in capsys.readouterr().out
+    assert main(["dataset", "caption", folder.name, "--replace", "dog", "cat"]) == 0
+    assert "3 caption(s) changed" in capsys.readouterr().out
+    assert CaptionStore(folder).read("b.jpg") == "zwx, cat, cat, ohwx, sky"
+    monkeypatch.chdir(folder)  # the journal holds absolute paths, so undo works from anywhere
+    assert main(["dataset", "caption", ".", "--undo"]) == 0
+    assert "3 caption(s) changed" in capsys.readouterr().out
+    assert CaptionStore(folder).read("b.jpg") == "zwx, dog, dog, ohwx, sky"
+    monkeypatch.chdir(folder.parent)
+    assert main(["dataset", "caption", folder.name, "--remove-tag", "zwx"]) == 0
+    assert "4 caption(s) changed" in capsys.readouterr().out
+    assert CaptionStore(folder).read("c.jpg") == ""

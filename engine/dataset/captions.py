@@ -104,7 +104,8 @@ class CaptionStore:
     """The caption files of the images in ``folder``."""
 
     def __init__(self, folder: Path | str, extension: str = ".txt", *, recursive: bool = False):
-        self.folder = Path(folder)
+        # Absolute: image paths come back joined to the folder, and the undo journal must outlive the working directory.
+        self.folder = Path(os.path.abspath(folder))
         self.extension = checked_caption_extension(extension)
         self.recursive = recursive
         self.history = self.folder / HISTORY_DIR
@@ -211,6 +212,8 @@ class CaptionStore:
                 current = read_caption(entry.path, self.folder)
             except CaptionFileError as error:  # changed by hand since: not ours to overwrite blindly
                 skipped.append(Unreadable(entry.path, str(error)))
+                continue
+            if entry.before is None and current is None:  # created by the operation and already gone: nothing to undo
                 continue
             if entry.before is None:
                 entry.path.unlink(missing_ok=True)
