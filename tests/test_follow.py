@@ -66,7 +66,9 @@ def test_ctrl_c_while_watching_goes_on_without_showing_any_event_twice(tmp_path:
             _write(folder, _step(3), RunFinished(step=3, outputs={}, seconds=1.0, status="stopped"))
             raise KeyboardInterrupt
 
-    last = watch(folder, _DisplayCall(display), _Process(folder))
+    watched = watch(folder, _DisplayCall(display), _Process(folder))
+    last = watched.last
+    assert watched.interrupted
     assert shown == ["run_started:", "step_ended:1", "step_ended:2", "step_ended:3", "run_finished:3"]
     assert last is not None and last.kind == "run_finished"
     assert "stopping" in capsys.readouterr().err
@@ -84,3 +86,38 @@ class _DisplayCall:
 
     def __call__(self, event) -> None:
         self.function(event)
+
+
+class _Killed:
+    """A trainer that ended (a second Ctrl-C: os._exit) without writing its last event."""
+
+    def poll(self) -> int:
+        return 130
+
+    def wait(self) -> int:
+        return 130
+
+
+def test_a_trainer_stopped_at_once_says_so_and_shows_only_this_starts_log(tmp_path: Path, capsys) -> None:
+    folder = RunFolder(tmp_path / "run").create()
+    folder.log.write_text("an earlier start's last line\n", encoding="utf-8")
+    start = folder.log.stat().st_size
+    with folder.log.open("a", encoding="utf-8") as log:
+        log.write("this start's last line\n")
+    _write(folder, _started(), _step(1))
+
+    interrupts = iter([True])
+
+    def interrupt(event) -> None:
+        if next(interrupts, False):
+            raise KeyboardInterrupt
+
+    watched = watch(folder, _DisplayCall(interrupt), _Killed(), log_start=start)
+    assert watched.interrupted and watched.last is not None and watched.last.kind == "step_ended"
+    err = capsys.readouterr().err
+    assert "stopped at once, without saving" in err and "No checkpoint was saved yet" in err
+
+    watched = watch(folder, _DisplayCall(lambda event: None), _Killed(), log_start=start)
+    err = capsys.readouterr().err
+    assert not watched.interrupted and "stopped unexpectedly" in err
+    assert "this start's last line" in err and "an earlier start's" not in err

@@ -26,8 +26,8 @@ def test_the_resume_hint_keeps_the_overrides_and_a_finished_run_is_refused(tmp_p
     wait_for(lambda: step_of(folder) >= 2)
     os.killpg(run.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the CLI and its trainer
     out, _ = run.communicate(timeout=300)
-    assert run.returncode == 0, out
-    hint = re.search(r"resume with: (dbtui resume \S+)", out)
+    assert run.returncode == 130, out  # a script sees that the run did not finish
+    hint = re.search(r"latest checkpoint \(step \d+\) with: (dbtui resume \S+)", out)
     assert hint and hint.group(1) == f"dbtui resume {folder.path}", out
 
     stopped_at = folder.read_state().step
@@ -47,3 +47,23 @@ def test_the_resume_hint_keeps_the_overrides_and_a_finished_run_is_refused(tmp_p
         out, _ = refused.communicate(timeout=120)
         assert refused.returncode == 2 and "finished run" in out and "outputs are kept" in out, out
     assert _outputs_fingerprint(folder) == kept
+
+
+def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(tmp_path: Path) -> None:
+    """Stopped during setup (Ctrl-C while the model loaded): `dbtui resume` trains it from step 0 rather than
+    failing for want of a checkpoint, and the hint said so."""
+    from engine.profile import dumps_profile
+    from engine.runs.folder import RunState
+
+    from dbtui.cli.watch import resume_hint
+    from tests.training_helpers import tiny_profile
+
+    folder = RunFolder(tmp_path / "runs" / "early").create()
+    folder.profile.write_text(dumps_profile(tiny_profile(tmp_path, name="early", training={"max_train_steps": 2})), encoding="utf-8")
+    folder.write_state(RunState(pid=0, status="stopped"))
+    assert resume_hint(folder) == f"No checkpoint was saved yet; `dbtui resume {folder.path}` trains it from the start."
+    resumed = dbtui("resume", str(folder.path), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, out
+    assert "saved no checkpoint before it stopped: training it from the start" in out and "outputs are in" in out
+    assert folder.read_state().status == "finished" and folder.read_state().step == 2

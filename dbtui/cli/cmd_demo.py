@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from dbtui.cli.watch import watch
+    from dbtui.cli.boundary import EXIT_INTERRUPTED
+    from dbtui.cli.watch import resume_hint, watch
     from dbtui.console import make_display
     from engine.builtin import demo_profile_text
     from engine.profile import loads_profile, save_profile
@@ -46,10 +47,14 @@ def _demo(args: argparse.Namespace) -> int:
         raise unusable_folder(workdir, error, setting="--workdir") from None
     print(f"demo profile: {path}\nbuilding the tiny model and demo images on first use (seconds)…", flush=True)
     started = start_run(profile, profile_path=str(path))
-    last = watch(started.folder, make_display(profile.name, plain=args.plain, every=5), started.process, started.events_offset)
-    if last is None or last.kind != "run_finished":
-        return 1
     folder = started.folder
+    watched = watch(folder, make_display(profile.name, plain=args.plain, every=5), started.process, started.events_offset,
+                    started.log_offset)
+    last = watched.last
+    if last is not None and last.kind == "run_finished" and last.status == "stopped":
+        print(f"the demo stopped at step {last.step}. {resume_hint(folder)}")
+    if last is None or last.kind != "run_finished" or last.status != "finished":
+        return EXIT_INTERRUPTED if watched.interrupted else 1
     print(f"\nthe demo ran end to end.\n  model:   {folder.outputs / 'diffusers'}\n  samples: {folder.samples}\n"
           f"  events:  {folder.events}\ntrain it again headless under a new name: dbtui run {path} --set name=another-run")
     return 0

@@ -97,7 +97,7 @@ def _attach(args: argparse.Namespace) -> int:
 
     folder = find_run(args.run, args.dir)
     try:
-        last = watch(folder, make_display(folder.path.name, plain=args.plain))
+        last = watch(folder, make_display(folder.path.name, plain=args.plain)).last
     except KeyboardInterrupt:
         print(f"\ndetached; the run goes on. `dbtui attach {folder.path}` to come back.")
         _print_best(folder)

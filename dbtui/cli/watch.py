@@ -5,18 +5,30 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
+from dataclasses import dataclass
 from typing import Any
 
+from dbtui.cli.boundary import EXIT_INTERRUPTED
 from engine.events import Event
 from engine.runs.folder import RunFolder
 from engine.runs.follow import EventFollower
 
 
-def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = None, start: int = 0) -> Event | None:
-    """Show the events from byte ``start`` (0: the whole history) until the run ends; returns the last event.
+@dataclass
+class Watched:
+    """How following a run ended: its last event, and whether the user pressed Ctrl-C on the way."""
+
+    last: Event | None
+    interrupted: bool = False
+
+
+def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = None, start: int = 0,
+          log_start: int = 0) -> Watched:
+    """Show the events from byte ``start`` (0: the whole history) until the run ends.
 
     Ctrl-C reaches the trainer too when it runs in this terminal's foreground: it saves and
-    stops, and we keep showing it do so. A second Ctrl-C stops both at once.
+    stops, and we keep showing it do so. A second Ctrl-C stops both at once. ``log_start``: where
+    this start's lines begin in the trainer log, shown when the trainer ends without a last event.
     """
     last: Event | None = None
     interrupted = False
@@ -39,10 +51,33 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
     if process is not None:
         process.wait()
         if last is None or last.kind not in ("run_finished", "run_failed"):
-            # The trainer ended without a last event: show the end of its log.
-            tail = folder.log.read_text(errors="replace").splitlines()[-15:] if folder.log.exists() else []
-            print("the trainer stopped unexpectedly; end of its log:\n  " + "\n  ".join(tail), file=sys.stderr)
-    return last
+            if interrupted:
+                print(f"the trainer was stopped at once, without saving. {resume_hint(folder)}", file=sys.stderr)
+            else:
+                # The trainer ended without a last event: show what it printed this time.
+                print("the trainer stopped unexpectedly; end of its log:\n  " + "\n  ".join(_log_tail(folder, log_start)),
+                      file=sys.stderr)
+    return Watched(last, interrupted)
+
+
+def _log_tail(folder: RunFolder, start: int, lines: int = 15) -> list[str]:
+    try:
+        with folder.log.open("rb") as log:
+            log.seek(start)
+            return log.read().decode(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
+
+
+def resume_hint(folder: RunFolder) -> str:
+    """How to go on with a run that stopped: from its latest checkpoint, or from the start when it saved none."""
+    from engine.runs.checkpoints import complete_checkpoints
+
+    command = f"dbtui resume {shlex.quote(str(folder.path))}"
+    done = complete_checkpoints(folder)
+    if done:
+        return f"Resume from its latest checkpoint (step {done[-1][0]}) with: {command}"
+    return f"No checkpoint was saved yet; `{command}` trains it from the start."
 
 
 def show_started_run(started: Any, title: str, *, plain: bool, every: int, detach: bool) -> int:
@@ -64,12 +99,16 @@ def show_started_run(started: Any, title: str, *, plain: bool, every: int, detac
               f"  run folder: {folder.path}\n  watch it:   dbtui attach {folder.path}\n"
               f"  stop it:    dbtui stop {folder.path}   (saves a checkpoint first)")
         return 0
-    last = watch(folder, make_display(title, plain=plain, every=every), started.process, started.events_offset)
+    if started.from_start:
+        print(f"{folder.path} saved no checkpoint before it stopped: training it from the start", flush=True)
+    watched = watch(folder, make_display(title, plain=plain, every=every), started.process, started.events_offset,
+                    started.log_offset)
+    last = watched.last
     if last is not None and last.kind == "run_finished":
         if last.status == "stopped":
             # From the run folder: its profile.toml holds every --set the run was started with.
-            print(f"stopped at step {last.step}; resume with: dbtui resume {shlex.quote(str(folder.path))}")
-        else:
-            print(f"outputs are in {folder.outputs}")
+            print(f"stopped at step {last.step}. {resume_hint(folder)}")
+            return EXIT_INTERRUPTED if watched.interrupted else 0
+        print(f"outputs are in {folder.outputs}")
         return 0
-    return 1
+    return EXIT_INTERRUPTED if watched.interrupted else 1

@@ -39,6 +39,8 @@ class StartedRun:
     events_offset: int  # where this run's events begin in events.jsonl (a resume appends)
     machine_rank: int = 0  # above 0: this machine only computes; machine 0 writes the events
     log: Path | None = None  # this machine's trainer log
+    log_offset: int = 0  # where this start's lines begin in that log (a resume appends)
+    from_start: bool = False  # asked to resume, but no checkpoint was saved yet: trains from step 0
 
     @property
     def main_machine(self) -> bool:
@@ -61,11 +63,17 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
               profile_path: str | None = None) -> StartedRun:
     """Write the run folder and start the trainer process.
 
-    ``resume``: a checkpoint path or "latest". Without it, a folder that already has
-    checkpoints is refused (RunExistsError) instead of silently starting over.
+    ``resume``: a checkpoint path or "latest" ("latest" of a run that saved none trains it from the
+    start). Without it, a folder that already has checkpoints is refused (RunExistsError) instead of
+    silently starting over.
     """
     folder = RunFolder(Path(run_dir or run_dir_for(profile)))
     rank = profile.launch.machine_rank
+    # Stopped before its first checkpoint: nothing is lost by training from the start. With several
+    # machines the worker's own check stays, since each machine must see the checkpoint.
+    from_start = resume == "latest" and profile.launch.num_machines == 1 and not complete_checkpoints(folder)
+    if from_start:
+        resume = None
     extra = (["--resume", resume] if resume else []) + (["--detached"] if detach else [])
     if rank:
         extra += ["--profile", str(machine_profile(folder, rank))]
@@ -74,6 +82,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     try:
         offset = _prepare(folder, profile, resume, profile_path)
         log = log_path.open("ab")
+        log_offset = log.tell()
     except OSError as error:  # a read-only disk, a file where a folder should be, a full disk…
         raise unusable_folder(folder.path, error) from None
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -90,7 +99,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
         # Until the trainer writes its own state, the folder names its process: one that dies before
         # that (a broken install, an import error) then reads as crashed instead of starting forever.
         folder.write_state(RunState(pid=process.pid, status="starting", started=time.time(), heartbeat=time.time()))
-    return StartedRun(folder, process, command, offset, rank, log_path)
+    return StartedRun(folder, process, command, offset, rank, log_path, log_offset, from_start)
 
 
 def _prepare(folder: RunFolder, profile: Profile, resume: str | None, profile_path: str | None) -> int:

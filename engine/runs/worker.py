@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         if main_process:
             supervisor.write_state(result.status, result.step, result.total_steps, supervisor.trainer.last_loss if supervisor.trainer else None)
             if result.status == "stopped":
-                print(f"stopped at step {result.step}; resume with: dbtui run {folder.profile} --resume", flush=True)
+                print(f"stopped at step {result.step}; resume with: dbtui resume {folder.path}", flush=True)
             write_report_at_end(folder.path)
         return 0
     except DbtuiError as error:
