@@ -56,3 +56,25 @@ def test_validate_warns_about_missing_folders_and_captions(tmp_path: Path, capsy
     out = capsys.readouterr().out
     assert "concepts.0.caption_mode: 1 image(s) have no caption file, e.g. a.png" in out
     assert "concepts.1.instance_dir: folder" in out and "does not exist" in out
+    assert "model.pretrained" not in out  # "m" is a hub id, looked up when the run starts
+
+
+def test_a_run_whose_model_or_images_are_missing_stops_before_its_trainer_starts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    images = tmp_path / "imgs"
+    images.mkdir()
+    Image.new("RGB", (8, 8)).save(images / "a.png")
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'name = "r"\n[[concepts]]\ninstance_dir = "{tmp_path / "nope"}"\ninstance_prompt = "y"\n'
+                       f'[model]\npretrained = "{tmp_path / "no-model"}"\n[saving]\noutput_dir = "{tmp_path / "runs"}"\n')
+    assert main(["validate", str(profile)]) == 0
+    assert f"warning: model.pretrained: '{tmp_path / 'no-model'}' does not exist on this machine" in capsys.readouterr().out
+    assert main(["run", str(profile), "--plain"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot start the run: model.pretrained:" in err and "concepts.0.instance_dir: folder" in err
+    assert not (tmp_path / "runs").exists()  # no run folder, no trainer
+    assert main(["run", str(profile), "--plain", "--set", f"concepts.0.instance_dir={str(images)!r}",
+                 "--set", "concepts.0.caption_mode='caption_file'", "--set", "model.pretrained='builtin:tiny-sd1'"]) == 2
+    assert "concepts.0.caption_mode: 1 image(s) have no caption file" in capsys.readouterr().err

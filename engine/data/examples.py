@@ -31,19 +31,30 @@ def bucket_list(resolution: int, bucketing: bool, buckets: list[tuple[int, int]]
 def build_examples(
     profile, instance_dirs: list[Path], class_images: dict[int, list[Path]], buckets: list[Bucket]
 ) -> list[Example]:
-    """Instance examples of every concept, then class examples, each assigned a bucket."""
+    """Instance examples of every concept, then class examples, each assigned a bucket. Every image whose
+    header cannot be read is named in one DataError, not the first alone."""
     examples: list[Example] = []
+    unreadable: list[Path] = []
+
+    def add(path: Path, caption: str, index: int, is_class: bool) -> None:
+        try:
+            size = image_size(path)
+        except DataError:
+            unreadable.append(path)
+            return
+        examples.append(Example(path, caption, index, is_class, nearest_bucket(*size, buckets), size))
+
     for index, (concept, folder) in enumerate(zip(profile.concepts, instance_dirs)):
         images = list_images(folder)
         if not images:
             raise DataError(f"no images in '{folder}' (concept {index}); add .png/.jpg/.webp files")
         for path in images:
-            caption = caption_for(path, concept.caption_mode, concept.instance_prompt, profile.dataset.caption_extension)
-            size = image_size(path)
-            examples.append(Example(path, caption, index, False, nearest_bucket(*size, buckets), size))
+            add(path, caption_for(path, concept.caption_mode, concept.instance_prompt, profile.dataset.caption_extension), index, False)
     for index, paths in class_images.items():
-        prompt = profile.concepts[index].class_prompt or ""
         for path in paths:
-            size = image_size(path)
-            examples.append(Example(path, prompt, index, True, nearest_bucket(*size, buckets), size))
+            add(path, profile.concepts[index].class_prompt or "", index, True)
+    if unreadable:
+        named = ", ".join(f"'{path}'" for path in unreadable[:3]) + (f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else "")
+        raise DataError(f"{len(unreadable)} image file(s) cannot be read as pictures: {named}. Move them out of the "
+                        "folder, or train from a clean copy made by `dbtui dataset prepare`")
     return examples

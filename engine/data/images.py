@@ -16,6 +16,9 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", "
 class DataError(DbtuiError):
     """The training images cannot be used as they are."""
 
+    advice = ("`dbtui dataset check FOLDER` lists every file it cannot use and why; `dbtui dataset prepare FOLDER OUT` "
+              "writes a clean copy to train from")
+
 
 def list_images(folder: Path) -> list[Path]:
     """Image files directly in ``folder``, sorted by name. Links that lead out of the folder are

@@ -11,13 +11,14 @@ from pathlib import Path
 
 from engine.builtin import is_builtin
 from engine.data.images import list_images
+from engine.profile.model_source import model_kind
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
 
 
 def path_problems(profile: Profile) -> list[Problem]:
     """What is missing on disk for this profile to train."""
-    problems: list[Problem] = []
+    problems = _model_problems(profile.model.pretrained)
     for index, concept in enumerate(profile.concepts):
         if is_builtin(concept.instance_dir):
             continue
@@ -28,6 +29,14 @@ def path_problems(profile: Profile) -> list[Problem]:
         except ValueError:  # pathlib refuses the caption extension as a file suffix
             problems.append(Problem("dataset.caption_extension", "is not a valid file extension, e.g. '.txt'"))
     return problems
+
+
+def _model_problems(source: str) -> list[Problem]:
+    """A model named as a local folder or file that is not there (a hub id is looked up when the run starts)."""
+    if model_kind(source) in ("diffusers", "single-file") and not Path(source).expanduser().exists():
+        return [Problem("model.pretrained", f"'{source}' does not exist on this machine: give a diffusers folder, a "
+                        ".safetensors/.ckpt file, or a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5")]
+    return []
 
 
 def _concept_problems(profile: Profile, index: int) -> list[Problem]:

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.errors import DbtuiError
 from engine.runs.command import worker_command
 from engine.profile import Profile, dumps_profile
 from engine.runs.folder import run_dir_for
@@ -29,6 +30,10 @@ class RunExistsError(RunFolderError):
 
 class RunFinishedError(RunFolderError):
     """The run folder holds a finished run: neither a resume nor a re-run may replace its outputs."""
+
+
+class RunInputsMissingError(DbtuiError):
+    """The model or the images the profile names are not on this machine: found before the trainer starts."""
 
 
 @dataclass
@@ -67,6 +72,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     start). Without it, a folder that already has checkpoints is refused (RunExistsError) instead of
     silently starting over.
     """
+    _check_inputs(profile)
     folder = RunFolder(Path(run_dir or run_dir_for(profile)))
     rank = profile.launch.machine_rank
     # Stopped before its first checkpoint: nothing is lost by training from the start. With several
@@ -100,6 +106,17 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
         # that (a broken install, an import error) then reads as crashed instead of starting forever.
         folder.write_state(RunState(pid=process.pid, status="starting", started=time.time(), heartbeat=time.time()))
     return StartedRun(folder, process, command, offset, rank, log_path, log_offset, from_start)
+
+
+def _check_inputs(profile: Profile) -> None:
+    """What ``dbtui validate`` warns of (a profile may be written for another machine) stops a run here, in
+    seconds, rather than in the trainer after the model has loaded."""
+    from engine.dataset.profile_paths import path_problems
+
+    problems = path_problems(profile)
+    if problems:
+        raise RunInputsMissingError("cannot start the run: " + "; ".join(f"{p.key}: {p.message}" for p in problems)
+                                    + ". `dbtui validate PROFILE` lists these too.")
 
 
 def _prepare(folder: RunFolder, profile: Profile, resume: str | None, profile_path: str | None) -> int:
