@@ -58,3 +58,14 @@ def test_a_lora_checkpoint_exports_its_adapter_and_an_unkept_step_is_named(tmp_p
 
     code, out = _export(str(long.path), "--step", "3")
     assert code == 2 and "no checkpoint at step 3" in out and "kept steps are: 2" in out, out
+
+    code, out = _export(str(long.path), "--step", "4")
+    assert code == 2 and "step 4 is where" in out and "outputs are already in" in out, out
+
+    adapter = long.path / "checkpoints" / "step-00000002" / "lora" / "unet.safetensors"
+    adapter.write_bytes(adapter.read_bytes()[:100])
+    code, out = _export(str(long.path), "--step", "2")
+    assert code == 2 and "is damaged: its unet weights cannot be read" in out, out
+    adapter.unlink()
+    code, out = _export(str(long.path), "--step", "2")
+    assert code == 2 and "is incomplete: lora/unet.safetensors is missing" in out, out

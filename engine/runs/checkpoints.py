@@ -99,14 +99,23 @@ def restore_part(model: Any, name: str, checkpoint: Path) -> None:
     """Load a checkpoint's weights of one part (``unet``, ``text_encoder``…) into ``model``: its LoRA
     when the model has one, else its full weights."""
     from peft import set_peft_model_state_dict
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    if getattr(model, "peft_config", None):
-        result = set_peft_model_state_dict(model, load_file(checkpoint / "lora" / f"{name}.safetensors"))
-        if getattr(result, "unexpected_keys", None):
-            raise CheckpointError(f"checkpoint {checkpoint} does not match this profile's LoRA settings")
-    else:
-        model.load_state_dict(type(model).from_pretrained(checkpoint / name).state_dict())
+    lora = bool(getattr(model, "peft_config", None))
+    source = checkpoint / "lora" / f"{name}.safetensors" if lora else checkpoint / name
+    other_steps = "use another kept step (`dbtui export RUN --step N`, `dbtui resume RUN --from CHECKPOINT`)"
+    if not source.exists():
+        raise CheckpointError(f"checkpoint {checkpoint} is incomplete: {source.relative_to(checkpoint)} is missing; {other_steps}")
+    try:
+        if lora:
+            result = set_peft_model_state_dict(model, load_file(source))
+        else:
+            model.load_state_dict(type(model).from_pretrained(source).state_dict())
+    except (OSError, ValueError, SafetensorError) as error:
+        raise CheckpointError(f"checkpoint {checkpoint} is damaged: its {name} weights cannot be read ({error}); {other_steps}") from None
+    if lora and getattr(result, "unexpected_keys", None):
+        raise CheckpointError(f"checkpoint {checkpoint} does not match this profile's LoRA settings")
 
 
 def _fsync_tree(root: Path) -> None:
