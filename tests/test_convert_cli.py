@@ -35,6 +35,12 @@ def test_to_single_file_and_back(random_sd1: Path, tmp_path: Path, capsys) -> No
                  "--profile", str(profile)]) == 0
     printed = capsys.readouterr().out
     assert "4/4" in printed and f"wrote {out}" in printed
+    written = out.read_bytes()
+    assert main(["convert", "to-single-file", str(random_sd1), str(out)]) == 2
+    assert "already exists and is kept" in capsys.readouterr().err and out.read_bytes() == written
+    assert main(["convert", "to-single-file", str(random_sd1), str(tmp_path / "zwx.bin")]) == 2
+    assert "name the file .safetensors or .ckpt, or give --format" in capsys.readouterr().err
+    assert not (tmp_path / "zwx.bin").exists()
     data = torch.load(out, weights_only=True)  # the format follows the extension
     assert data["dbtui_metadata"]["dbtui.profile"] == 'name = "zwx"\n'
     assert data["state_dict"]["model.diffusion_model.out.2.weight"].dtype == torch.float16
@@ -56,6 +62,8 @@ def test_lora_to_kohya(tmp_path: Path) -> None:
                        load_file(lora)[f"{module}.lora_A.weight"])
     with safe_open(str(out), framework="pt") as file:
         assert file.metadata()["ss_network_module"] == "networks.lora"
+    assert main(["convert", "lora-to-kohya", str(tmp_path), str(out)]) == 2
+    assert main(["convert", "lora-to-kohya", str(tmp_path), str(out), "--overwrite"]) == 0
 
 
 def test_errors_are_one_line_messages(tmp_path: Path, capsys) -> None:

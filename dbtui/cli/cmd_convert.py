@@ -111,6 +111,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            help="file format (default: from OUTPUT's extension, else safetensors)")
     to_single.add_argument("--base-model", metavar="NAME", help="record the base model's name in the file's metadata")
     to_single.add_argument("--profile", type=Path, metavar="TOML", help="record this training profile in the file's metadata")
+    to_single.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (it is kept otherwise)")
     to_single.set_defaults(handler=_to_single_file)
 
     lora = commands.add_parser(
@@ -119,6 +120,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     lora.add_argument("input", type=Path, help="a diffusers LoRA folder or its .safetensors file")
     lora.add_argument("output", type=Path, help="the kohya-format .safetensors to write")
+    lora.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (it is kept otherwise)")
     lora.set_defaults(handler=_lora_to_kohya)
 
     back = commands.add_parser(
@@ -154,7 +156,11 @@ def _to_diffusers(args: argparse.Namespace) -> int:
 def _to_single_file(args: argparse.Namespace) -> int:
     from engine.convert import ConvertError, export_single_file
 
-    fmt = args.format or ("ckpt" if args.output.suffix in (".ckpt", ".pt") else "safetensors")
+    suffix = args.output.suffix.lower()
+    if not args.format and suffix not in (".safetensors", ".ckpt", ".pt") and not args.output.is_dir():
+        raise ConvertError(f"{args.output}: name the file .safetensors or .ckpt, or give --format, so that the format is plain")
+    _keep_existing(args.output, args.overwrite)
+    fmt = args.format or ("ckpt" if suffix in (".ckpt", ".pt") else "safetensors")
     metadata = {}
     if args.base_model:
         metadata["dbtui.base_model"] = args.base_model
@@ -167,9 +173,18 @@ def _to_single_file(args: argparse.Namespace) -> int:
     ))
 
 
+def _keep_existing(output: Path, overwrite: bool) -> None:
+    """A file the user already has is replaced only when they say so."""
+    from engine.convert import ConvertError
+
+    if output.is_file() and not overwrite:
+        raise ConvertError(f"{output} already exists and is kept: choose another name, or add --overwrite to replace it")
+
+
 def _lora_to_kohya(args: argparse.Namespace) -> int:
     from engine.convert import lora_to_kohya
 
+    _keep_existing(args.output, args.overwrite)
     return _run(lambda emit: lora_to_kohya(args.input, args.output, emit=emit))
 
 
