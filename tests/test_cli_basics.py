@@ -78,3 +78,18 @@ def test_a_run_whose_model_or_images_are_missing_stops_before_its_trainer_starts
     assert main(["run", str(profile), "--plain", "--set", f"concepts.0.instance_dir={str(images)!r}",
                  "--set", "concepts.0.caption_mode='caption_file'", "--set", "model.pretrained='builtin:tiny-sd1'"]) == 2
     assert "concepts.0.caption_mode: 1 image(s) have no caption file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, usage, message", [
+    (["serve", "--port", "99999"], "usage: dbtui serve", "99999 is out of range: give 1–65535"),
+    (["fit", "p.toml", "--steps", "0"], "usage: dbtui fit", "0 is too small: give 1 or more"),
+    (["export", "runs/x", "--plain"], "usage: dbtui export", "unrecognized arguments: --plain"),
+    (["convert", "to-single-file", "a", "b.safetensors", "--bogus"], "usage: dbtui convert to-single-file", "--bogus"),
+])
+def test_a_bad_option_is_refused_with_the_commands_own_usage(argv: list[str], usage: str, message: str,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(usage) and message in err

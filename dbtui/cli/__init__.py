@@ -51,13 +51,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reached(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
+    """The innermost sub-command parser ``argv`` names (``dbtui dataset caption`` …). argparse reports an
+    unknown option from the top-level parser; it has no public way to name the sub-command's."""
+    for token in argv:
+        commands = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if commands is None:
+            break
+        parser = commands.choices.get(token, parser)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     from engine.runs.library_noise import hold_back_library_noise
 
     hold_back_library_noise()  # every command, not only training, may load peft and so bitsandbytes
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # The command's own usage, which lists the options it does take (exits with status 2).
+        _reached(parser, argv).error(f"unrecognized arguments: {' '.join(unknown)}")
     handler = getattr(args, "handler", None)
     if handler is None:
         from dbtui.cli.cmd_wizard import run_wizard

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dbtui.cli.common import add_overrides
+from dbtui.cli.common import add_overrides, int_in
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "exported) and report peak VRAM, seconds per step, the whole run's ETA and its cost.",
     )
     parser.add_argument("profile", help="path to a .toml profile")
-    parser.add_argument("--steps", type=int, default=10, help="steps to measure (default: %(default)s)")
+    parser.add_argument("--steps", type=int_in(1), default=10, help="steps to measure (default: %(default)s)")
     parser.add_argument("--price-per-hour", type=float, default=None, metavar="X", help="hourly price of this machine")
     parser.add_argument("--estimate-only", action="store_true", help="print the memory estimate and train nothing")
     add_overrides(parser)

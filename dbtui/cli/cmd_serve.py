@@ -10,6 +10,8 @@ import argparse
 import shlex
 import sys
 
+from dbtui.cli.common import int_in
+
 HOST = "127.0.0.1"
 
 
@@ -21,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "only (there is no login): from your computer run `ssh -L 8000:127.0.0.1:8000 HOST` "
         "and open http://127.0.0.1:8000.",
     )
-    parser.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: %(default)s)")
+    parser.add_argument("--port", type=int_in(1, 65535), default=8000, help="port on 127.0.0.1 (default: %(default)s)")
     parser.add_argument("--public-url", metavar="URL",
                         help="the address browsers use, when a reverse proxy serves it under another one "
                         "(default: whatever address the browser asked for, so any `ssh -L` port works)")
