@@ -98,3 +98,12 @@ def test_wd14_tagger_plumbing_with_a_tiny_onnx_model(images: Path, tmp_path_fact
     result = autocaption(images, backend="wd14", model=str(folder), batch_size=3)
     assert len(result.written) == 4
     assert CaptionStore(images).read("1.png") == "some character, blue sky"  # character first; rating dropped
+
+
+@pytest.mark.parametrize("backend", ["blip", "wd14"])
+def test_a_hub_captioner_that_cannot_be_had_offline_is_a_message(backend: str, images: Path, monkeypatch) -> None:
+    """Offline, a hub id is looked up in the cache once and refused, never retried for minutes."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(images / "empty-hf-home"))
+    with pytest.raises(CaptionerUnavailableError, match="not in the Hugging Face cache, and cannot be downloaded"):
+        autocaption(images, backend=backend, model="someone/not-cached-captioner")

@@ -23,6 +23,8 @@ from engine.dataset.image_probe import decode_problem, identify_file, problem_te
 from engine.dataset.prepare import to_rgb
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 
+Backend = Literal["blip", "wd14"]
+BACKEND_NAMES = {"blip": "BLIP captioner", "wd14": "WD14 tagger"}
 DEFAULT_MODELS = {"blip": "Salesforce/blip-image-captioning-base", "wd14": "SmilingWolf/wd-v1-4-moat-tagger-v2"}
 WD14_GENERAL, WD14_CHARACTER = 0, 4  # category column of selected_tags.csv (9 is the rating)
 
@@ -37,7 +39,7 @@ class AutocaptionResult:
 def autocaption(
     folder: Path | str,
     *,
-    backend: Literal["blip", "wd14"] = "blip",
+    backend: Backend = "blip",
     model: str | None = None,
     overwrite: bool = False,
     extension: str = ".txt",
@@ -108,11 +110,12 @@ class _Blip:
     """BLIP image captioning through transformers (imported here: torch is slow to import)."""
 
     def __init__(self, model: str):
+        folder = _model_folder(model, "blip", ["*.json", "*.txt", "*.safetensors"])
         try:
             from transformers import BlipForConditionalGeneration, BlipProcessor
 
-            self.processor = BlipProcessor.from_pretrained(model)
-            self.model = BlipForConditionalGeneration.from_pretrained(model).eval()
+            self.processor = BlipProcessor.from_pretrained(folder)
+            self.model = BlipForConditionalGeneration.from_pretrained(folder).eval()
         except (OSError, ValueError) as error:
             raise CaptionerUnavailableError(
                 f"cannot load a BLIP captioner from '{model}': give a local folder saved with save_pretrained "
@@ -171,19 +174,27 @@ class _Wd14:
 
 
 def _wd14_files(model: str) -> tuple[Path, Path]:
-    folder = Path(model)
-    if folder.is_dir():
-        files = folder / "model.onnx", folder / "selected_tags.csv"
-        missing = [f.name for f in files if not f.exists()]
-        if missing:
-            raise CaptionerUnavailableError(f"{folder} is not a WD14 tagger folder: {', '.join(missing)} missing")
-        return files
-    try:
-        from huggingface_hub import hf_hub_download
+    folder = _model_folder(model, "wd14", ["model.onnx", "selected_tags.csv"])
+    files = folder / "model.onnx", folder / "selected_tags.csv"
+    missing = [f.name for f in files if not f.exists()]
+    if missing:
+        raise CaptionerUnavailableError(f"{folder} is not a WD14 tagger folder: {', '.join(missing)} missing")
+    return files
 
-        return Path(hf_hub_download(model, "model.onnx")), Path(hf_hub_download(model, "selected_tags.csv"))
-    except Exception as error:  # noqa: BLE001 - hub errors come in many types; all mean "not available"
+
+def _model_folder(model: str, backend: Backend, patterns: list[str]) -> Path:
+    """A local folder, or a hub id's files from the cache or downloaded: offline that fails at once, where
+    a loader's own download would retry for minutes."""
+    from engine.hub_snapshot import HubUnavailable, hub_snapshot
+
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        return folder
+    try:
+        return hub_snapshot(model, allow_patterns=patterns)
+    except HubUnavailable as error:
         raise CaptionerUnavailableError(
-            f"cannot get the WD14 tagger '{model}': give a folder with model.onnx and selected_tags.csv "
-            f"or a hub id such as {DEFAULT_MODELS['wd14']} ({error})"
-        ) from error
+            f"cannot get the {BACKEND_NAMES[backend]} '{model}': it is not a folder here, not in the Hugging Face cache, and cannot be "
+            f"downloaded ({error.cause}); give a local folder (--model), or a hub id such as {DEFAULT_MODELS[backend]} "
+            "on a machine that can download"
+        ) from None
