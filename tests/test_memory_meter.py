@@ -314,6 +314,24 @@ def test_a_hub_model_whose_configs_cannot_be_had_is_a_clear_error(monkeypatch) -
         architecture_of("nobody-here/no-such-model")
 
 
+@pytest.mark.parametrize("source, family, unet_parameters", [
+    ("stable-diffusion-v1-5/stable-diffusion-v1-5", "sd", 859.5e6),
+    ("stabilityai/stable-diffusion-xl-base-1.0", "sdxl", 2567.5e6),
+])
+def test_the_shipped_profiles_base_models_are_estimated_offline(source: str, family: str, unet_parameters: float,
+                                                                 tmp_path: Path, monkeypatch) -> None:
+    """Neither cached nor downloadable: the configs dbtui keeps for conversion describe them."""
+    from engine.memory.architecture import architecture_of
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    architecture = architecture_of(source)
+    with torch.device("meta"):
+        parts = architecture.build()
+    assert architecture.family.id == family and source in architecture.label
+    assert sum(p.numel() for p in parts.unet.parameters()) == pytest.approx(unet_parameters, rel=0.001)
+
+
 def test_the_fit_line_says_which_cards_hold_the_peak_with_the_context_and_slack() -> None:
     from engine.memory.estimate import ALLOCATOR_SLACK, CUDA_CONTEXT_BYTES
 

@@ -133,6 +133,14 @@ BUILDERS: dict[str, Callable[[], Architecture]] = {
 }
 
 
+# Base models whose configs dbtui ships (engine/convert/configs), so a profile naming them is estimated offline.
+KNOWN_HUB_CONFIGS = {
+    "stable-diffusion-v1-5/stable-diffusion-v1-5": "sd1", "runwayml/stable-diffusion-v1-5": "sd1",
+    "CompVis/stable-diffusion-v1-4": "sd1", "stabilityai/stable-diffusion-2-1-base": "sd2",
+    "stabilityai/stable-diffusion-2-1": "sd2-v", "stabilityai/stable-diffusion-xl-base-1.0": "sdxl",
+}
+
+
 def _hub_configs(name: str, revision: str | None) -> Path:
     from engine.hub_snapshot import HubUnavailable, hub_snapshot
 
@@ -174,6 +182,14 @@ def architecture_of(source: str, revision: str | None = None) -> Architecture:
         if not (folder / "model_index.json").is_file():
             raise ArchitectureUnavailableError(f"'{folder}' is not a diffusers model folder (no model_index.json)")
         return from_folder(folder)
-    folder = _hub_configs(source, revision)
+    try:
+        folder = _hub_configs(source, revision)
+    except ArchitectureUnavailableError:
+        if source not in KNOWN_HUB_CONFIGS:
+            raise
+        from engine.convert.to_diffusers import CONFIGS
+
+        # Offline and not cached: the shipped profiles' base models have the same configs the converter keeps.
+        return from_folder(CONFIGS / KNOWN_HUB_CONFIGS[source], f"{source} (its published architecture)")
     index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
     return from_folder(folder, f"{index.get('_class_name', 'model')} ({source})")
