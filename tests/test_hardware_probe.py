@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.runs.library_noise import BITSANDBYTES_CPU_KERNEL, hold_back_library_noise
+from engine.runs.library_noise import HELD_BACK, hold_back_library_noise
 
 ROOT = Path(__file__).parents[1]
 NOTICE = "gemm_4bit_forward"
@@ -33,13 +33,14 @@ def test_dbtui_hardware_says_whether_bitsandbytes_is_installed_without_importing
     assert json.loads("\n".join(report))["bitsandbytes"] is installed
 
 
-def test_the_bitsandbytes_cpu_kernel_notice_is_held_back_and_its_other_warnings_are_not(caplog: pytest.LogCaptureFixture) -> None:
-    name, prefix = BITSANDBYTES_CPU_KERNEL
+@pytest.mark.parametrize("name, part", HELD_BACK)
+def test_each_held_back_library_notice_is_dropped_and_its_loggers_other_warnings_are_not(
+        name: str, part: str, caplog: pytest.LogCaptureFixture) -> None:
     hold_back_library_noise()
     hold_back_library_noise()  # a second call adds no second filter
     logger = logging.getLogger(name)
     assert len(logger.filters) == 1
     with caplog.at_level(logging.WARNING):
-        logger.warning(prefix + " from kernels-community: %s.", "No module named 'kernels'")
-        logger.warning("some other bitsandbytes warning")
-    assert [r.getMessage() for r in caplog.records] == ["some other bitsandbytes warning"]
+        logger.warning("before " + part + " after: %s.", "detail")
+        logger.warning("some other warning")
+    assert [r.getMessage() for r in caplog.records] == ["some other warning"]

@@ -4,26 +4,34 @@ from __future__ import annotations
 
 import logging
 
-# bitsandbytes warns at import, on a CPU with AVX-512 BF16 and without the optional `kernels`
-# package, that it could not fetch a faster 4-bit CPU kernel from the Hub; it then uses its own.
-# peft and diffusers import bitsandbytes whenever it is installed, so every run would print it.
-BITSANDBYTES_CPU_KERNEL = ("bitsandbytes.backends.cpu.ops", "Failed to load CPU gemm_4bit_forward")
+# (logger, a part of the message): each names why it says nothing to act on.
+HELD_BACK = [
+    # bitsandbytes warns at import, on a CPU with AVX-512 BF16 and without the optional `kernels`
+    # package, that it could not fetch a faster 4-bit CPU kernel from the Hub; it then uses its own.
+    # peft and diffusers import bitsandbytes whenever it is installed, so every run would print it.
+    ("bitsandbytes.backends.cpu.ops", "Failed to load CPU gemm_4bit_forward"),
+    # transformers asks for torchvision for its image processors and falls back to the PIL ones, which
+    # dbtui uses; torchvision must not be installed beside a CPU torch (it breaks `import peft`).
+    ("transformers.utils.import_utils", "requires torchvision (not installed)"),
+    # diffusers warns on every cast of a model with no module to keep in fp32 (an empty list): nothing happens.
+    ("diffusers.models.modeling_utils", "should be kept in float32: []."),
+]
 
 
 class _DropMessage(logging.Filter):
-    """Drops the records whose message starts with ``prefix``; the logger's others pass."""
+    """Drops the records whose message contains ``part``; the logger's others pass."""
 
-    def __init__(self, prefix: str):
+    def __init__(self, part: str):
         super().__init__()
-        self.prefix = prefix
+        self.part = part
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(self.prefix)
+        return self.part not in str(record.msg)
 
 
 def hold_back_library_noise() -> None:
     """Install the filters (once; imports no library, so call it before the libraries load)."""
-    name, prefix = BITSANDBYTES_CPU_KERNEL
-    logger = logging.getLogger(name)
-    if not any(isinstance(f, _DropMessage) and f.prefix == prefix for f in logger.filters):
-        logger.addFilter(_DropMessage(prefix))
+    for name, part in HELD_BACK:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropMessage) and f.part == part for f in logger.filters):
+            logger.addFilter(_DropMessage(part))
