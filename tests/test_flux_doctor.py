@@ -91,3 +91,11 @@ def test_dataset_check_with_a_flux_model_fails_on_a_caption_t5_cuts(captioned: P
     report = check_dataset(captioned, resolution=64, caption_mode="caption_file", readers=load_readers("builtin:tiny-flux"),
                            workers=1)
     assert sum(f.severity == "error" for f in report.findings) == 1
+
+
+def test_dataset_check_with_a_model_judges_sizes_at_that_models_own_resolution(captioned: Path, tiny_sd1: Path, capsys) -> None:
+    """The tiny SD1 model trains at 64 px: its check says nothing of 512 px unless --resolution asks."""
+    main(["dataset", "check", str(captioned), "--model", str(tiny_sd1), "--workers", "1", "--all"])
+    assert "512 px" not in capsys.readouterr().out
+    main(["dataset", "check", str(captioned), "--model", str(tiny_sd1), "--resolution", "512", "--workers", "1"])
+    assert "512 px" in capsys.readouterr().out

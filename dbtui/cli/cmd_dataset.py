@@ -38,7 +38,7 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
     check.add_argument("folder", nargs="?", help="image folder (default with --profile: each concept's instance_dir)")
     check.add_argument("--profile", help="take resolution, caption mode, prompts and model from this profile")
     check.add_argument("--concept", type=int, help="with --profile: only this concept (0-based)")
-    check.add_argument("--resolution", type=int, default=512, help="training resolution in px (default: %(default)s)")
+    check.add_argument("--resolution", type=int, help="training resolution in px (default: --model's own size, else 512)")
     check.add_argument("--caption-mode", choices=CAPTION_MODES, default="instance_prompt",
                        help="where captions come from (default: %(default)s)")
     check.add_argument("--caption-extension", default=".txt", help="caption file extension (default: %(default)s)")
@@ -133,7 +133,8 @@ def _check(args: argparse.Namespace) -> int:
             from engine.dataset import DatasetError
 
             raise DatasetError("dataset check needs a FOLDER, or --profile to check each concept's instance_dir")
-        runs.append({"folder": args.folder, "resolution": args.resolution, "caption_mode": args.caption_mode,
+        runs.append({"folder": args.folder, "resolution": args.resolution or _model_resolution(args.model) or 512,
+                     "caption_mode": args.caption_mode,
                      "caption_extension": args.caption_extension, "instance_prompt": args.prompt,
                      "identifier": args.identifier, "tokenizer": readers[0].tokenizer if readers else None,
                      "readers": readers, "bucketing": args.bucketing})
@@ -147,6 +148,15 @@ def _check(args: argparse.Namespace) -> int:
         _print_report(console, report, show_info=args.all)
         failed |= report.has_errors
     return 1 if failed else 0
+
+
+def _model_resolution(model: str | None) -> int | None:
+    """The size ``model`` was trained at (a built-in, a folder or a single file); None for a hub id or none."""
+    if not model:
+        return None
+    from engine.model_info import describe_model
+
+    return describe_model(model).resolution
 
 
 def _print_report(console, report, show_info: bool) -> None:
