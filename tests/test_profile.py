@@ -146,6 +146,13 @@ def test_profile_is_frozen() -> None:
 def test_newer_schema_version_is_refused_clearly() -> None:
     [problem] = problems_of("schema_version = 9\n" + MINIMAL)
     assert "upgrade dbtui" in problem.message
+    assert problem.line == 1  # named at its line in the file, like every other problem
+
+
+def test_a_single_bracketed_concepts_table_says_to_write_two_brackets() -> None:
+    [problem] = problems_of('model.pretrained = "builtin:tiny-sd1"\n[concepts]\ninstance_dir = "x"\ninstance_prompt = "y"\n')
+    assert problem.key == "concepts" and problem.line == 2
+    assert "write [[concepts]], with two brackets" in problem.message
 
 
 def test_dumps_drops_empty_options() -> None:

@@ -108,6 +108,9 @@ def _problems_from(error: ValidationError) -> list[Problem]:
             field = owner.model_fields.get(str(loc[-1])) if owner else None
             help_text = field.description if field else None
             message = f"required key is missing ({help_text.rstrip('.')})" if help_text else "required key is missing"
+        elif item["type"] == "list_type" and isinstance(item.get("input"), dict):
+            # `[concepts]` written for `[[concepts]]`: TOML reads one table, not a list of them.
+            message = f"must be a list of tables: write [[{loc[-1]}]], with two brackets, above each one"
         elif item["type"] == "finite_number":
             message = "is not a finite number (nan and inf are not allowed); write an ordinary number"
         elif item["type"] == "value_error":
@@ -153,7 +156,10 @@ def validate_data(
     """
     lines = lines or {}
     overrides = overrides or {}
-    data = migrate(copy.deepcopy(data))
+    try:
+        data = migrate(copy.deepcopy(data))
+    except ProfileError as error:
+        raise ProfileError(_located(error.problems, lines, file, overrides)) from None
     try:
         profile = Profile.model_validate(data)
     except ValidationError as error:
