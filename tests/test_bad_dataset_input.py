@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import random
+import re
 import struct
 import zlib
 from collections.abc import Callable
@@ -273,6 +274,9 @@ def test_check_through_the_cli_exits_1_prints_every_file_and_never_the_contents(
     assert "caf\\udce9 \\x1b[31m.jpg" in out and "\x1b[31m" not in out  # shown, escaped
     assert MARKUP_NAME in out  # printed as text, not read as Rich markup
     assert SECRET not in out and "hunter2" not in out
+    # The progress line and the summary count the same entries: those refused unopened are named.
+    checked, refused = map(int, re.search(r"checking (\d+) images \((\d+) more refused without opening", out).groups())
+    assert f"{checked + refused} images," in out
     assert _fingerprint(corpus, corpus.parent / "elsewhere") == before
 
 

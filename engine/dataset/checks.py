@@ -245,6 +245,11 @@ def _has_word(text: str, word: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE) is not None
 
 
+def _checking(images: int, refused: int) -> str:
+    """What the check's progress line says; the summary counts the refused entries as images too."""
+    return f"checking {images} images" + (f" ({refused} more refused without opening: see the report)" if refused else "")
+
+
 def check_dataset(
     folder: Path | str,
     *,
@@ -282,7 +287,7 @@ def check_dataset(
     folder_name = str(folder)
     probe = functools.partial(probe_image, max_pixels=max_pixels) if max_pixels else probe_image
     probes: list[ImageProbe] = run_phase("dataset_check", probe, [str(p) for p in images], workers=workers,
-                                         emit=emit, description=f"checking {len(images)} images")
+                                         emit=emit, description=_checking(len(images), len(listing.refused)))
     probes += [ImageProbe(str(r.path), r.code, r.reason) for r in listing.refused]
     probes.sort(key=lambda p: p.path)
     buckets = bucket_list(resolution, buckets)
