@@ -211,3 +211,15 @@ def test_the_wizard_does_not_judge_identifiers_with_the_demo_model(tiny_sd1) -> 
     from dbtui.engine_facade import RealEngine
 
     assert RealEngine().identifier_tokens("builtin:tiny-sd1", "zwx") is None
+
+
+def test_plain_images_of_different_colours_are_not_near_duplicates_and_real_copies_are(tmp_path: Path) -> None:
+    from PIL import Image
+
+    for name, colour in (("red", (220, 30, 30)), ("grey", (128, 128, 128)), ("blue", (20, 40, 200))):
+        Image.new("RGB", (256, 256), colour).save(tmp_path / f"{name}.png")
+    textured(3, (256, 256)).save(tmp_path / "photo.png")
+    textured(3, (256, 256)).save(tmp_path / "photo-copy.jpg", quality=85)
+    report = check_dataset(tmp_path, resolution=256, workers=1)
+    duplicates = {Path(f.path).name for f in report.findings if f.code == "near_duplicate"}
+    assert duplicates == {"photo.png", "photo-copy.jpg"}

@@ -126,8 +126,13 @@ def _cropped(path: str, w: int, h: int, lost: float, target: str, fix: str) -> F
                    f"of it from the {side}", fix)
 
 
+# A grey copy this flat (Laplacian variance in grey levels²) has no structure for pHash to describe: every
+# plain image hashes alike, whatever its colour, so it is left out of the comparison (the blur check names it).
+FEATURELESS = 1.0
+
+
 def duplicate_findings(probes: list[ImageProbe], max_distance: int) -> list[Finding]:
-    groups = duplicate_groups({p.path: p.phash for p in probes if p.ok}, max_distance)
+    groups = duplicate_groups({p.path: p.phash for p in probes if p.ok and p.sharpness >= FEATURELESS}, max_distance)
     found = []
     for group in groups:
         for path in group:
