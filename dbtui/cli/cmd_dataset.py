@@ -145,7 +145,7 @@ def _check(args: argparse.Namespace) -> int:
         with PhaseDisplay(console=console) as progress:
             report = check_dataset(settings.pop("folder"), **settings, recursive=args.recursive,
                                    workers=args.workers, emit=progress)
-        _print_report(console, report, show_info=args.all)
+        _print_report(console, report, show_info=args.all, profile_counts=bool(args.profile))
         failed |= report.has_errors
     return 1 if failed else 0
 
@@ -159,8 +159,10 @@ def _model_resolution(model: str | None) -> int | None:
     return describe_model(model).resolution
 
 
-def _print_report(console, report, show_info: bool) -> None:
+def _print_report(console, report, show_info: bool, profile_counts: bool = False) -> None:
     from rich.table import Table
+
+    from engine.dataset.report import CLASS_IMAGES_PER_IMAGE, MIN_CLASS_IMAGES
 
     root = Path(report.folder)
     shown = [f for f in report.findings if show_info or f.severity != "info"]
@@ -186,7 +188,10 @@ def _print_report(console, report, show_info: bool) -> None:
                       + ", ".join(f"{w}×{h}: {n}" for (w, h), n in s.buckets.items()))
     console.print(f"Suggested training steps: {s.suggested_steps} (100 per usable image)")
     present = "" if s.class_images_present is None else f", {s.class_images_present} present, {s.class_images_to_generate} to generate"
-    console.print(f"Class images for prior preservation: {s.class_images_wanted} wanted{present}")
+    # Without a profile the figure is a suggestion; with one it is the concept's num_class_images.
+    rule = "" if profile_counts else (f" (a suggestion: {CLASS_IMAGES_PER_IMAGE} per usable image, at least {MIN_CLASS_IMAGES}; "
+                                      "a profile sets it as concepts.N.num_class_images)")
+    console.print(f"Class images for prior preservation: {s.class_images_wanted} wanted{present}{rule}")
 
 
 def _prepare(args: argparse.Namespace) -> int:
