@@ -121,3 +121,42 @@ def test_a_trainer_stopped_at_once_says_so_and_shows_only_this_starts_log(tmp_pa
     err = capsys.readouterr().err
     assert not watched.interrupted and "stopped unexpectedly" in err
     assert "this start's last line" in err and "an earlier start's" not in err
+
+
+class _Stoppable:
+    """A trainer that writes its last event once it is sent SIGTERM."""
+
+    def __init__(self, folder: RunFolder) -> None:
+        self.folder = folder
+        self.signals: list[int] = []
+
+    def send_signal(self, signum: int) -> None:
+        self.signals.append(signum)
+        _write(self.folder, RunFinished(step=1, outputs={}, seconds=1.0, status="stopped"))
+
+    def poll(self) -> int | None:
+        return 0 if self.signals else None
+
+    def wait(self) -> int:
+        return 0
+
+
+def test_sigterm_while_watching_stops_the_trainer_as_a_first_ctrl_c_would(tmp_path: Path, capsys) -> None:
+    import os
+    import signal
+
+    folder = RunFolder(tmp_path / "run").create()
+    _write(folder, _started(), _step(1))
+    trainer = _Stoppable(folder)
+    sent = iter([True])
+
+    def terminate_once(event) -> None:
+        if next(sent, False):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    watched = watch(folder, _DisplayCall(terminate_once), trainer)
+    assert trainer.signals == [signal.SIGTERM]
+    assert watched.interrupted and watched.last.kind == "run_finished"
+    assert "stopping: saving a checkpoint" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
+import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +38,7 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
     interrupted = False
     follower = EventFollower(folder, start)
     stopped = lambda: process is not None and process.poll() is not None  # noqa: E731
-    with display:
+    with display, _terminate_as_interrupt(process):
         while True:
             try:
                 # After a Ctrl-C this goes on from the last event shown, never replaying the log.
@@ -58,6 +62,29 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
                 print("the trainer stopped unexpectedly; end of its log:\n  " + "\n  ".join(_log_tail(folder, log_start)),
                       file=sys.stderr)
     return Watched(last, interrupted)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt(process: subprocess.Popen | None) -> Iterator[None]:
+    """SIGTERM (`kill`, a scheduler's stop) is passed to the trainer, which saves and stops, and is shown as a
+    first Ctrl-C, where by default it ended this process at once and said nothing."""
+    if process is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    seen = []
+
+    def on_terminate(signum: int, frame: Any) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)  # a second one changes nothing for the trainer
+        if not seen:
+            seen.append(signum)
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _log_tail(folder: RunFolder, start: int, lines: int = 15) -> list[str]:
