@@ -308,3 +308,28 @@ def test_tensorboard_logger_writes_event_files(tmp_path: Path) -> None:
     profile = tiny_profile(tmp_path, training={"max_train_steps": 2}, logging={"logger": "tensorboard"})
     train(profile)
     assert list((tmp_path / "runs" / "t" / "logs").rglob("events.out.tfevents*"))
+
+
+def test_a_second_ctrl_c_records_the_run_as_stopped_before_it_exits(tmp_path: Path, monkeypatch) -> None:
+    import signal
+
+    from engine.runs import supervisor as supervisor_module
+
+    folder = RunFolder(tmp_path / "run").create()
+    supervisor = Supervisor(folder)
+    supervisor.trainer = type("T", (), {"global_step": 64, "total_steps": 200})()
+    exits: list[int] = []
+    monkeypatch.setattr(supervisor_module.os, "_exit", exits.append)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        supervisor.install_signals(detached=False)
+        handler = signal.getsignal(signal.SIGINT)
+        handler(signal.SIGINT, None)
+        assert exits == [] and supervisor.stop_requested
+        handler(signal.SIGINT, None)
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
+    assert exits == [130]
+    state = folder.read_state()
+    assert (state.status, state.step, state.total_steps) == ("stopped", 64, 200)

@@ -20,7 +20,7 @@ from engine.runs.follow import EventFollower
 
 @dataclass
 class Watched:
-    """How following a run ended: its last event, and whether the user pressed Ctrl-C on the way."""
+    """How following a run ended: its last event, and whether Ctrl-C (or SIGTERM) came on the way."""
 
     last: Event | None
     interrupted: bool = False
@@ -121,13 +121,13 @@ def show_started_run(started: Any, title: str, *, plain: bool, every: int, detac
         status = started.process.wait()
         print(f"this machine's trainer {'finished' if status == 0 else f'stopped with exit status {status}; see its log'}")
         return 0 if status == 0 else 1
+    if started.from_start:
+        print(f"{folder.path} saved no checkpoint before it stopped: training it from the start", flush=True)
     if detach:
         print(f"trainer started in the background (pid {started.process.pid})\n"
               f"  run folder: {folder.path}\n  watch it:   dbtui attach {folder.path}\n"
               f"  stop it:    dbtui stop {folder.path}   (saves a checkpoint first)")
         return 0
-    if started.from_start:
-        print(f"{folder.path} saved no checkpoint before it stopped: training it from the start", flush=True)
     watched = watch(folder, make_display(title, plain=plain, every=every), started.process, started.events_offset,
                     started.log_offset)
     last = watched.last

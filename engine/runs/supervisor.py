@@ -18,8 +18,10 @@ from engine.training.watchdogs import NonFiniteLossError
 
 
 class Supervisor:
-    def __init__(self, folder: RunFolder, *, resume: Path | None = None, cancel: threading.Event | None = None):
+    def __init__(self, folder: RunFolder, *, resume: Path | None = None, cancel: threading.Event | None = None,
+                 main_process: bool = True):
         self.folder = folder
+        self.main_process = main_process  # the one that writes the run's state
         self.resume = resume
         self.cancel = cancel or threading.Event()
         self.stop_requested = False
@@ -35,6 +37,10 @@ class Supervisor:
 
         def on_signal(signum: int, frame: Any) -> None:
             if self.stop_requested and signum == signal.SIGINT:
+                if self.main_process:
+                    # Stopped, not crashed: `dbtui runs` lists it so, and resume takes the latest checkpoint.
+                    trainer = self.trainer
+                    self.write_state("stopped", trainer.global_step if trainer else 0, trainer.total_steps if trainer else 0)
                 os._exit(130)
             self.stop_requested = True
             if not self.training:

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     main_process = process_state().is_main_process
     lock = TrainerLock(folder)
     cancel = threading.Event()
-    supervisor = Supervisor(folder, cancel=cancel)
+    supervisor = Supervisor(folder, cancel=cancel, main_process=main_process)
     supervisor.install_signals(detached=args.detached)
     try:
         if main_process:
