@@ -133,7 +133,7 @@ def _check(args: argparse.Namespace) -> int:
             from engine.dataset import DatasetError
 
             raise DatasetError("dataset check needs a FOLDER, or --profile to check each concept's instance_dir")
-        runs.append({"folder": args.folder, "resolution": args.resolution or _model_resolution(args.model) or 512,
+        runs.append({"folder": args.folder, "resolution": args.resolution if args.resolution is not None else _model_resolution(args.model) or 512,
                      "caption_mode": args.caption_mode,
                      "caption_extension": args.caption_extension, "instance_prompt": args.prompt,
                      "identifier": args.identifier, "tokenizer": readers[0].tokenizer if readers else None,
