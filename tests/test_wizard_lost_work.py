@@ -96,6 +96,10 @@ async def test_attach_then_back_opens_the_parameters_without_a_hardware_check(tm
     """The dashboard of an attached run has no hardware report behind it: going back must still
     show the parameters (its preset list with no choice), not end the app."""
     monkeypatch.chdir(tmp_path)
+    run = tmp_path / "runs" / "tiny-demo"
+    run.mkdir(parents=True)
+    (run / "profile.toml").write_text('name = "attached"\n[model]\npretrained = "builtin:tiny-sd1"\n[[concepts]]\n'
+                                      'instance_dir = "builtin:demo-instance"\ninstance_prompt = "photo of zwx disc"\n')
     app = make_app(FakeEngine(), Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("a")
@@ -106,6 +110,33 @@ async def test_attach_then_back_opens_the_parameters_without_a_hardware_check(tm
         await pilot.press("escape")
         await pilot.pause(0.3)
         assert type(app.screen).__name__ == "ParametersScreen" and app.is_running
+        # Not the run's own profile.toml, which `dbtui resume` reads: a save goes to profiles/.
+        assert app.screen.query_one("#par-path").value == str(Path("profiles") / "attached.toml")
+
+
+async def test_a_run_that_cannot_start_says_so_and_takes_no_controls(tmp_path: Path, monkeypatch) -> None:
+    """Its name holds a finished run: the screen says "not started" and what to do, for good, not "starting"."""
+    from textual.widgets import Log
+
+    from dbtui.screens.training import TrainingScreen
+
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine(finished_run=True)
+    session = Session.for_demo()
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = TrainingScreen(session, engine)
+        app.push_screen(screen)
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert "not started" in str(screen.query_one("#tr-phase").render())
+        lines = "\n".join(screen.query_one(Log).lines)
+        assert "holds a finished run" in lines and "give the run a new name" in lines
+        assert not screen.query_one("#tr-stop").display and not screen.query_one("#tr-report").display
+        await pilot.press("s")
+        await pilot.pause()
+        assert not any(call[0] == "control" for call in engine.calls)
 
 
 def _resumed_run_events(finished: bool) -> list:

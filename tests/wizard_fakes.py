@@ -166,6 +166,7 @@ class FakeEngine:
     estimated: list = field(default_factory=list)
     events: list = field(default_factory=run_events)
     has_checkpoints: bool = False
+    finished_run: bool = False  # start_run finds a finished run in the profile's folder
 
     def probe_hardware(self, path: str) -> HardwareReport:
         hw = Hardware(gpus=[], torch="2.13.0+cpu", cuda=None, driver=None, ram_total_mb=16384, ram_available_mb=8192,
@@ -217,9 +218,11 @@ class FakeEngine:
         return fake_estimate(profile)
 
     def start_run(self, profile, resume: str | None = None) -> Path:
-        from engine.runs.launcher import RunExistsError
+        from engine.runs.launcher import RunExistsError, RunFinishedError
 
         self.calls.append(("start_run", profile.name) if resume is None else ("start_run", profile.name, resume))
+        if self.finished_run:
+            raise RunFinishedError(f"runs/{profile.name} holds a finished run (step 30; outputs in runs/{profile.name}/outputs)")
         if self.has_checkpoints and resume is None:
             raise RunExistsError(f"runs/{profile.name} already has checkpoints (up to step 4).")
         return Path(profile.saving.output_dir) / profile.name

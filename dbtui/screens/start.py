@@ -101,6 +101,8 @@ or start training.
             return
         try:
             session = Session.from_file(folder / "profile.toml")
+            # The run's own resolved profile, which `dbtui resume` reads: a save goes to profiles/ instead.
+            session.path = None
         except ProfileError:
             session = Session()  # the dashboard needs only the run folder
         session.run_folder = folder

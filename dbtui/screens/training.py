@@ -69,6 +69,13 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
     ]
 
     @dataclass
+    class NotStarted(Message):
+        """Starting the run failed, or the user declined to resume: ``reason``, and what to do in the wizard."""
+
+        reason: str
+        advice: str
+
+    @dataclass
     class TrainerGone(Message):
         """The run's events ended without a last word, and its status says why (e.g. "crashed")."""
 
@@ -144,21 +151,39 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run")
     def start(self, profile, resume: str | None = None) -> None:
-        from engine.runs.launcher import RunExistsError
+        from engine.runs.launcher import RunExistsError, RunFinishedError
 
         try:
             self.post_message(RunAttached(self.engine.start_run(profile, resume=resume)))
         except RunExistsError as error:
             self.post_message(ResumeOffered(profile, str(error)))
+        except RunFinishedError:
+            folder = Path(profile.saving.output_dir) / profile.name
+            self.post_message(self.NotStarted(f"{folder} holds a finished run, whose outputs are kept",
+                                              "Go back (Esc) to Parameters and give the run a new name."))
         except Exception as error:  # noqa: BLE001 - shown to the user
-            self.post_message(WorkFailed("Starting the run", str(error)))
+            self.post_message(self.NotStarted(str(error), "Go back (Esc), change what it names, and come back."))
+
+    def on_training_screen_not_started(self, message: NotStarted) -> None:
+        """Nothing runs: the screen says so and why, and offers no control of a run."""
+        self.finished = True
+        self.query_one(RunStats).show(status="not started")
+        self.query_one("#tr-phase", Label).update("not started")
+        log = self.query_one(Log)
+        log.write_line(f"Not started: {message.reason}")
+        log.write_line(message.advice)
+        for what, _, _ in CONTROLS[:3] + END_ACTIONS:
+            self.query_one(f"#tr-{what}", Button).display = False
+        self.refresh_bindings()
+        self.notify(f"Not started. {message.advice}", title="Run", severity="error", timeout=15)
 
     def on_resume_offered(self, message: ResumeOffered) -> None:
         def chosen(resume: bool | None) -> None:
             if resume:
                 self.start(message.profile, resume="latest")
             else:
-                self.notify("Not started: go back (Esc) and give the run a new name.", severity="warning")
+                self.post_message(self.NotStarted("the run's folder already has checkpoints, and you chose not to resume",
+                                                  "Go back (Esc) to Parameters and give the run a new name."))
 
         self.app.push_screen(ResumeScreen(message.detail), chosen)
 
@@ -263,6 +288,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         for what, _, _ in CONTROLS[:3]:
             self.query_one(f"#tr-{what}", Button).disabled = False
         self._show_end_actions(False)
+        self.refresh_bindings()
 
     def _show_end_actions(self, ended: bool) -> None:
         """An ended run's buttons (report; export once offered) in place of the controls it no longer takes."""
@@ -283,6 +309,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         for what, _, _ in CONTROLS[:3]:
             self.query_one(f"#tr-{what}", Button).disabled = True
         self._show_end_actions(True)
+        self.refresh_bindings()
 
     # -- keeping the best step ---------------------------------------------------------------
 
@@ -318,6 +345,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
 
     def action_export_best(self) -> None:
         keep = self.keep
+        if keep is not None and keep.export_step is None and self.folder is not None:
+            self.notify(keep.advice(str(self.folder)).capitalize() + ".", title=f"Best step {keep.best.step}")
+            return
         if keep is None or keep.export_step is None or self.folder is None:
             self.notify("No best step to export: it is offered when a scored run ends with a kept checkpoint.",
                         severity="warning")
@@ -403,8 +433,15 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self.query_one(Log).write_line({"stop": "Stopping after a checkpoint…", "save": "Checkpoint requested…",
                                         "sample": "Sample requested…"}[what])
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A run that has ended (or never started) takes no controls: their keys show disabled."""
+        return None if action == "control" and self.finished else True
+
     def action_detach(self) -> None:
-        self.app.exit(message=f"Detached; the run goes on in {self.folder}." if self.folder else None)
+        if self.folder is None or not self.finished:
+            self.app.exit(message=f"Detached; the run goes on in {self.folder}." if self.folder else None)
+        else:
+            self.app.exit(message=f"The run in {self.folder} has ended; its outputs and report are there.")
 
     def action_next(self) -> None:
         self.notify("This is the last step. d detaches, Ctrl+Q quits.")
