@@ -237,4 +237,15 @@ def test_runs_and_attach_show_the_best_step(two_runs, capsys: pytest.CaptureFixt
     rows = {line.split("│")[1].strip(): line.split("│")[5].strip() for line in table.splitlines() if str(run.parent) in line}
     assert rows == {str(run): str(best.step), str(run_off): "-"}
     assert main(["attach", str(run), "--plain"]) == 0
-    assert f"best step so far: step {best.step}:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"best step so far: step {best.step}:" in out
+    # The advice the wizard and the report give: never an export of a checkpoint that was not kept.
+    from engine.runs.checkpoints import complete_checkpoints
+    from engine.runs.folder import RunFolder
+    from engine.runs.keep import how_to_keep
+
+    finished_at = json.loads((run / "events.jsonl").read_text().splitlines()[-1])["step"]
+    keep = how_to_keep(best, [step for step, _ in complete_checkpoints(RunFolder(run))], finished_at)
+    assert keep.advice(str(run)) in " ".join(out.split())
+    if keep.export_step is None:
+        assert "dbtui export" not in out

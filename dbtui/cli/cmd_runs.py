@@ -108,11 +108,12 @@ def _attach(args: argparse.Namespace) -> int:
 
 def _print_best(folder) -> None:
     """The best step so far by [evaluation]'s scores (engine/evaluation/best.py's rule), when it was scored."""
-    from engine.evaluation.best import best_step_of_run
+    from engine.runs.keep import keep_of_run
 
-    best = best_step_of_run(folder.events)
-    if best is not None:
-        print(f"best step so far: {best.describe()}; keep it with `dbtui export {folder.path} --step {best.step}`")
+    keep = keep_of_run(folder)
+    if keep is not None:
+        # The wizard's and the report's words: the checkpoint may not be kept, or the outputs may hold it.
+        print(f"best step so far: {keep.best.describe()}; {keep.advice(str(folder.path))}")
 
 
 def _resume(args: argparse.Namespace) -> int:

@@ -7,10 +7,15 @@ to do from here, with the same words.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
-from engine.evaluation.best import BestStep
+from engine.evaluation.best import BestStep, best_step_of_run
+from engine.events import RunFinished, event_from_dict
+from engine.runs.checkpoints import complete_checkpoints
+from engine.runs.folder import RunFolder
 
 
 @dataclass(frozen=True)
@@ -55,3 +60,28 @@ def how_to_keep(best: BestStep, kept: Iterable[int], finished_at: int | None = N
     candidates = set(kept) | ({finished_at} if finished_at is not None else set())
     step = nearest_step(candidates, best.step)
     return Keep(best, step, in_outputs=step is not None and step == finished_at)
+
+
+def keep_of_run(folder: RunFolder) -> Keep | None:
+    """How to keep a run's best step, read from its folder (events and kept checkpoints); None when no
+    step qualifies yet."""
+    best = best_step_of_run(folder.events)
+    if best is None:
+        return None
+    return how_to_keep(best, [step for step, _ in complete_checkpoints(folder)], _finished_at(folder.events))
+
+
+def _finished_at(events_file: Path) -> int | None:
+    """The last step of a run whose last end was a finish (its outputs/ hold that step); None otherwise."""
+    try:
+        lines = events_file.read_bytes().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if b'"run_finished"' in line or b'"run_started"' in line:
+            try:
+                event = event_from_dict(json.loads(line))
+            except (ValueError, TypeError):
+                continue  # a line being written
+            return event.step if isinstance(event, RunFinished) and event.status == "finished" else None
+    return None
