@@ -69,3 +69,14 @@ def test_a_lora_checkpoint_exports_its_adapter_and_an_unkept_step_is_named(tmp_p
     adapter.unlink()
     code, out = _export(str(long.path), "--step", "2")
     assert code == 2 and "is incomplete: lora/unet.safetensors is missing" in out, out
+
+
+def test_writing_an_output_again_keeps_one_previous_copy_not_one_per_write(tmp_path: Path) -> None:
+    from engine.training.outputs import atomic_folder
+
+    target = tmp_path / "exports" / "step-2" / "lora"
+    for version in ("first", "second", "third"):
+        atomic_folder(target, lambda folder, version=version: (folder.mkdir(), (folder / "w.txt").write_text(version)))
+    assert (target / "w.txt").read_text() == "third"
+    assert (target.with_name("lora.previous") / "w.txt").read_text() == "second"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["lora", "lora.previous"]

@@ -15,14 +15,17 @@ from engine.events import Event, PhaseFinished, PhaseStarted
 
 
 def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
-    """Write a folder beside ``target`` and rename it into place; an older one is kept aside."""
+    """Write a folder beside ``target`` and rename it into place. The folder it replaces is kept as
+    ``NAME.previous`` (a resumed run's outputs replace those of its stop): one copy, not one per
+    write, since each can be gigabytes and a repeated export writes the same weights again."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     write(tmp)
     if target.exists():
-        # Nanoseconds: two outputs in the same second (a quick re-run) must not collide.
-        target.rename(target.with_name(f"{target.name}.previous-{time.time_ns()}"))
+        previous = target.with_name(f"{target.name}.previous")
+        shutil.rmtree(previous, ignore_errors=True)
+        target.rename(previous)
     os.replace(tmp, target)
     return target
 
