@@ -34,7 +34,7 @@ def test_round_trip_through_diffusers_loader_is_bit_identical(model: str, reques
     events = []
     out = export_single_file(folder, tmp_path / "model.safetensors", emit=events.append)
     assert_same_weights(load_components(folder), _from_single_file(out, folder))
-    assert isinstance(events[0], PhaseStarted) and events[0].phase == "export"
+    assert isinstance(events[0], PhaseStarted) and events[0].phase == "convert"  # inside a run's "export" phase
     assert [e.done for e in events if isinstance(e, PhaseProgress)] == [1, 2, 3, 4]
     assert isinstance(events[-1], PhaseFinished)
     umask = os.umask(0)

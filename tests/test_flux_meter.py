@@ -155,3 +155,15 @@ def test_flux_1_is_built_at_its_real_size_offline(hub_id: str, guidance: bool) -
     assert 4.7 < billions["t5"] < 4.8 and 0.12 < billions["clip"] < 0.13
     assert (parts.unet.config.guidance_embeds, parts.vae.config.latent_channels) == (guidance, 16)
     assert parts.scheduler.config.use_dynamic_shifting == guidance  # [dev] shifts by image size, [schnell] does not
+
+
+def test_the_estimate_with_previews_prints_no_library_warning(tiny_flux: Path, tmp_path: Path) -> None:
+    """On fake CPU tensors the sampling pass meets torch's fused-norm dtype check: it is not the user's to see."""
+    import warnings
+
+    profile = tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-flux"}, training={"method": "lora"},
+                           precision={"mixed_precision": "bf16"}, dataset={"cache_latents": True}, sampling={"num_images": 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        estimate = estimate_peak(profile)
+    assert estimate.sampling > 0

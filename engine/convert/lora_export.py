@@ -22,7 +22,7 @@ def open_lora(lora_dir_or_file: str | Path, out_file: str | Path, emit: Emit | N
     source, out_file = Path(lora_dir_or_file), Path(out_file)
     if source.is_dir():
         source = source / LORA_WEIGHTS
-    progress = Progress(emit, "export", total=2, description=f"{source.name} → {out_file.name} ({kind})")
+    progress = Progress(emit, "convert", total=2, description=f"{source.name} → {out_file.name} ({kind})")
     return source, out_file, progress, read_checkpoint(source)
 COMPONENTS = ("unet", "text_encoder", "text_encoder_2")
 TEXT_ENCODERS = ("text_encoder", "text_encoder_2")

@@ -89,7 +89,7 @@ def export_single_file(
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise ConvertError("metadata keys and values must be strings")
 
-    progress = Progress(emit, "export", total=len(parts) + 1, description=f"{diffusers_dir.name} → {out_file.name}")
+    progress = Progress(emit, "convert", total=len(parts) + 1, description=f"{diffusers_dir.name} → {out_file.name}")
     unet = _load(UNet2DConditionModel, diffusers_dir, "unet")
     progress.step()
     vae = _load(AutoencoderKL, diffusers_dir, "vae")

@@ -21,6 +21,7 @@ workspaces, and DDP's communication buffers beyond its gradient buckets.
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,9 @@ def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | Non
     training = profile.training
     mode = FakeTensorMode(allow_non_fake_inputs=True)
     model = build_fake_model(arch, profile, mode, trained_dtype=torch.bfloat16 if bf16_weights else torch.float32)
-    with mode:
+    with mode, warnings.catch_warnings():
+        # The CPU's fused-norm check meets a bf16 weight and fp32 input, which autocast casts on a GPU: not the user's.
+        warnings.filterwarnings("ignore", message="Mismatch dtype between input and weight")
         components = model.components
         buckets = bucket_list(profile.dataset.resolution, profile.dataset.bucketing, profile.dataset.buckets, components.size_multiple)
         width, height = largest_bucket(buckets)
