@@ -77,7 +77,8 @@ async def dashboard(engine: FakeEngine, pilot) -> TrainingScreen:
 
 
 def log_text(screen: TrainingScreen) -> str:
-    return "\n".join(screen.query_one(Log).lines)
+    """The log's lines as written: a long one is wrapped at the log's width, its continuations indented."""
+    return "\n".join(screen.query_one(Log).lines).replace("\n  ", " ")
 
 
 def shown_buttons(screen: TrainingScreen) -> list[str]:

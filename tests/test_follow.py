@@ -160,3 +160,26 @@ def test_sigterm_while_watching_stops_the_trainer_as_a_first_ctrl_c_would(tmp_pa
     assert watched.interrupted and watched.last.kind == "run_finished"
     assert "stopping: saving a checkpoint" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_ctrl_c_is_heard_even_where_sigint_was_inherited_as_ignored(tmp_path: Path, capsys) -> None:
+    """A shell's background job starts with SIGINT ignored; the trainer answers it anyway, so the watcher must too."""
+    import os
+    import signal
+
+    folder = RunFolder(tmp_path / "run").create()
+    _write(folder, _started(), _step(1))
+    sent = iter([True])
+
+    def interrupt_once(event) -> None:
+        if next(sent, False):
+            _write(folder, RunFinished(step=1, outputs={}, seconds=1.0, status="stopped"))
+            os.kill(os.getpid(), signal.SIGINT)
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        watched = watch(folder, _DisplayCall(interrupt_once), _Process(folder))
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # put back as it was
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert watched.interrupted and watched.last.kind == "run_finished"

@@ -123,6 +123,7 @@ async def test_a_run_that_cannot_start_says_so_and_takes_no_controls(tmp_path: P
     monkeypatch.chdir(tmp_path)
     engine = FakeEngine(finished_run=True)
     session = Session.for_demo()
+    session.set("saving.output_dir", str(tmp_path / "runs"))  # a long path: its line is wider than the log
     app = make_app(engine, session, image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         screen = TrainingScreen(session, engine)
@@ -131,8 +132,10 @@ async def test_a_run_that_cannot_start_says_so_and_takes_no_controls(tmp_path: P
         await app.workers.wait_for_complete()
         await pilot.pause(0.2)
         assert "not started" in str(screen.query_one("#tr-phase").render())
-        lines = "\n".join(screen.query_one(Log).lines)
-        assert "holds a finished run" in lines and "give the run a new name" in lines
+        log = screen.query_one(Log)
+        text = " ".join(line.strip() for line in log.lines)
+        assert "holds a finished run, whose outputs are kept" in text and "give the run a new name" in text
+        assert all(len(line) <= log.scrollable_content_region.width for line in log.lines)  # wrapped, not cut
         assert not screen.query_one("#tr-stop").display and not screen.query_one("#tr-report").display
         await pilot.press("s")
         await pilot.pause()

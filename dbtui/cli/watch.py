@@ -38,7 +38,7 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
     interrupted = False
     follower = EventFollower(folder, start)
     stopped = lambda: process is not None and process.poll() is not None  # noqa: E731
-    with display, _terminate_as_interrupt(process):
+    with display, _signals_as_interrupts(process):
         while True:
             try:
                 # After a Ctrl-C this goes on from the last event shown, never replaying the log.
@@ -65,9 +65,11 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
 
 
 @contextlib.contextmanager
-def _terminate_as_interrupt(process: subprocess.Popen | None) -> Iterator[None]:
-    """SIGTERM (`kill`, a scheduler's stop) is passed to the trainer, which saves and stops, and is shown as a
-    first Ctrl-C, where by default it ended this process at once and said nothing."""
+def _signals_as_interrupts(process: subprocess.Popen | None) -> Iterator[None]:
+    """While a trainer runs in the foreground: SIGINT is a KeyboardInterrupt here even where it was inherited
+    as ignored (a shell's background job), since the trainer always answers it, and SIGTERM (`kill`, a
+    scheduler's stop) is passed to the trainer, which saves and stops, and shown as a first Ctrl-C, where by
+    default it ended this process at once and said nothing."""
     if process is None or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -80,11 +82,12 @@ def _terminate_as_interrupt(process: subprocess.Popen | None) -> Iterator[None]:
             seen.append(signum)
             raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, on_terminate)
+    previous = signal.signal(signal.SIGTERM, on_terminate), signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
 
 
 def _log_tail(folder: RunFolder, start: int, lines: int = 15) -> list[str]:

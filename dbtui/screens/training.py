@@ -24,6 +24,7 @@ from dbtui.widgets.preview import ImagePreview
 from dbtui.widgets.run_stats import RunStats
 from dbtui.widgets.score_plot import ScoreHistory, ScorePanel, best_line
 from dbtui.widgets.wizard_nav import StepIndicator
+from dbtui.widgets.wrapping_log import WrappingLog
 from engine.evaluation.best import BestStep
 from engine.events import (CheckpointSaved, Event, PhaseFinished, PhaseProgress, PhaseStarted, RunFailed, RunFinished,
                            RunStarted, SampleSaved, SamplesScored, StepEnded, Warning)
@@ -129,7 +130,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         with Horizontal(id="tr-phase-row"):
             yield Label("starting", id="tr-phase")
             yield ProgressBar(id="tr-progress", show_eta=False)
-        yield Log(id="tr-log", max_lines=500)
+        yield WrappingLog(id="tr-log", max_lines=500)
         with Horizontal(id="tr-buttons"):
             for what, label, key in CONTROLS[:3] + END_ACTIONS + CONTROLS[3:]:
                 yield Button(f"{label} ({key})", id=f"tr-{what}", compact=True)
