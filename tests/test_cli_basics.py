@@ -43,12 +43,18 @@ def test_packaged_demo_profile_is_the_example_profile() -> None:
     assert demo_profile_text() == (ROOT / "profiles" / "tiny-demo.toml").read_text()
 
 
-def test_validate_warns_about_missing_folders_and_captions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _one_image_folder(tmp_path: Path) -> Path:
+    """tmp_path/imgs holding a.png, with no caption file."""
     from PIL import Image
 
     images = tmp_path / "imgs"
     images.mkdir()
     Image.new("RGB", (8, 8)).save(images / "a.png")
+    return images
+
+
+def test_validate_warns_about_missing_folders_and_captions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    images = _one_image_folder(tmp_path)
     profile = tmp_path / "p.toml"
     profile.write_text(f'[[concepts]]\ninstance_dir = "{images}"\ninstance_prompt = "x"\ncaption_mode = "caption_file"\n'
                        f'[[concepts]]\ninstance_dir = "{tmp_path / "nope"}"\ninstance_prompt = "y"\n[model]\npretrained = "m"\n')
@@ -61,11 +67,7 @@ def test_validate_warns_about_missing_folders_and_captions(tmp_path: Path, capsy
 
 def test_a_run_whose_model_or_images_are_missing_stops_before_its_trainer_starts(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from PIL import Image
-
-    images = tmp_path / "imgs"
-    images.mkdir()
-    Image.new("RGB", (8, 8)).save(images / "a.png")
+    images = _one_image_folder(tmp_path)
     profile = tmp_path / "p.toml"
     profile.write_text(f'name = "r"\n[[concepts]]\ninstance_dir = "{tmp_path / "nope"}"\ninstance_prompt = "y"\n'
                        f'[model]\npretrained = "{tmp_path / "no-model"}"\n[saving]\noutput_dir = "{tmp_path / "runs"}"\n')

@@ -114,11 +114,21 @@ async def test_attach_then_back_opens_the_parameters_without_a_hardware_check(tm
         assert app.screen.query_one("#par-path").value == str(Path("profiles") / "attached.toml")
 
 
+async def _shown_training_screen(app, pilot, session: Session, engine: FakeEngine):
+    """The training screen pushed, with its start or attach and its following done."""
+    from dbtui.screens.training import TrainingScreen
+
+    screen = TrainingScreen(session, engine)
+    app.push_screen(screen)
+    await pilot.pause(0.3)
+    await app.workers.wait_for_complete()
+    await pilot.pause(0.2)
+    return screen
+
+
 async def test_a_run_that_cannot_start_says_so_and_takes_no_controls(tmp_path: Path, monkeypatch) -> None:
     """Its name holds a finished run: the screen says "not started" and what to do, for good, not "starting"."""
     from textual.widgets import Log
-
-    from dbtui.screens.training import TrainingScreen
 
     monkeypatch.chdir(tmp_path)
     engine = FakeEngine(finished_run=True)
@@ -126,11 +136,7 @@ async def test_a_run_that_cannot_start_says_so_and_takes_no_controls(tmp_path: P
     session.set("saving.output_dir", str(tmp_path / "runs"))  # a long path: its line is wider than the log
     app = make_app(engine, session, image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        screen = TrainingScreen(session, engine)
-        app.push_screen(screen)
-        await pilot.pause(0.3)
-        await app.workers.wait_for_complete()
-        await pilot.pause(0.2)
+        screen = await _shown_training_screen(app, pilot, session, engine)
         assert "not started" in str(screen.query_one("#tr-phase").render())
         log = screen.query_one(Log)
         text = " ".join(line.strip() for line in log.lines)
@@ -163,8 +169,6 @@ def _resumed_run_events(finished: bool) -> list:
 async def test_a_resumed_run_is_controlled_and_shown_as_one_run(tmp_path: Path, monkeypatch) -> None:
     from textual.widgets import ProgressBar
 
-    from dbtui.screens.training import TrainingScreen
-
     monkeypatch.chdir(tmp_path)
     for finished in (False, True):
         engine = FakeEngine(events=_resumed_run_events(finished))
@@ -172,11 +176,7 @@ async def test_a_resumed_run_is_controlled_and_shown_as_one_run(tmp_path: Path, 
         session.run_folder = tmp_path / "runs" / "x"
         app = make_app(engine, session, image_renderer="none")
         async with app.run_test(size=SIZE) as pilot:
-            screen = TrainingScreen(session, engine)
-            app.push_screen(screen)
-            await pilot.pause(0.3)
-            await app.workers.wait_for_complete()
-            await pilot.pause(0.2)
+            screen = await _shown_training_screen(app, pilot, session, engine)
             await pilot.press("s")
             await pilot.pause()
             bar = screen.query_one("#tr-progress", ProgressBar)
