@@ -82,7 +82,7 @@ def log_text(screen: TrainingScreen) -> str:
 
 
 def shown_buttons(screen: TrainingScreen) -> list[str]:
-    return [str(b.label) for b in screen.query("#tr-buttons Button") if b.display]
+    return [str(b.label) for b in screen.query("#tr-buttons Button") if b.is_on_screen]
 
 
 async def test_scores_are_drawn_under_the_loss_with_the_best_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

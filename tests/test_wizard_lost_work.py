@@ -142,7 +142,7 @@ async def test_a_run_that_cannot_start_says_so_and_takes_no_controls(tmp_path: P
         text = " ".join(line.strip() for line in log.lines)
         assert "holds a finished run, whose outputs are kept" in text and "give the run a new name" in text
         assert all(len(line) <= log.scrollable_content_region.width for line in log.lines)  # wrapped, not cut
-        assert not screen.query_one("#tr-stop").display and not screen.query_one("#tr-report").display
+        assert [button.id for button in screen.query("#tr-buttons Button") if button.is_on_screen] == ["tr-detach"]
         await pilot.press("s")
         await pilot.pause()
         assert not any(call[0] == "control" for call in engine.calls)

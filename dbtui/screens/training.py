@@ -18,6 +18,7 @@ from dbtui import gpu_live
 from dbtui.messages import EngineEvent, ResumeOffered, RunAttached, WorkFailed
 from dbtui.screens.resume import ResumeScreen
 from dbtui.screens.base import WizardScreen
+from dbtui.widgets.end_actions import EndActions
 from dbtui.widgets.key_footer import KeyFooter
 from dbtui.widgets.loss_plot import LossHistory, LossPlot
 from dbtui.widgets.preview import ImagePreview
@@ -25,16 +26,14 @@ from dbtui.widgets.run_stats import RunStats
 from dbtui.widgets.score_plot import ScoreHistory, ScorePanel, best_line
 from dbtui.widgets.wizard_nav import StepIndicator
 from dbtui.widgets.wrapping_log import WrappingLog
-from engine.evaluation.best import BestStep
-from engine.events import (CheckpointSaved, Event, PhaseFinished, PhaseProgress, PhaseStarted, RunFailed, RunFinished,
+from engine.events import (CheckpointSaved, PhaseFinished, PhaseProgress, PhaseStarted, RunFailed, RunFinished,
                            RunStarted, SampleSaved, SamplesScored, StepEnded, Warning)
 from engine.profile import ProfileError
 from engine.runs.folder import CRASHED
-from engine.runs.keep import Keep, how_to_keep
 
-CONTROLS = [("stop", "Stop & save", "s"), ("save", "Save now", "c"), ("sample", "Sample now", "p"), ("detach", "Detach", "d")]
-# What a run that has ended offers instead of the first three controls.
-END_ACTIONS = [("export", "Export best", "e"), ("report", "Report", "r")]
+# A live run's controls; a run that has ended shows its EndActions in their place.
+CONTROLS = [("stop", "Stop & save", "s"), ("save", "Save now", "c"), ("sample", "Sample now", "p")]
+DETACH = ("detach", "Detach", "d")
 
 
 class TrainingScreen(WizardScreen):
@@ -82,32 +81,6 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
 
         status: str
 
-    @dataclass
-    class ExportOffered(Message):
-        """How to keep the best step of the run that ended."""
-
-        keep: Keep
-
-    @dataclass
-    class ExportProgress(Message):
-        event: Event
-
-        def can_replace(self, message: Message) -> bool:
-            old, new = getattr(message, "event", None), self.event
-            return (isinstance(message, TrainingScreen.ExportProgress) and isinstance(new, PhaseProgress)
-                    and isinstance(old, PhaseProgress) and old.phase == new.phase)
-
-    @dataclass
-    class ExportEnded(Message):
-        """``outputs`` is None when the export failed (a WorkFailed says why)."""
-
-        step: int
-        outputs: dict[str, str] | None
-
-    @dataclass
-    class ReportWritten(Message):
-        path: Path
-
     def __init__(self, session, engine) -> None:
         super().__init__(session, engine)
         self.history = LossHistory()
@@ -115,7 +88,6 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self.folder: Path | None = session.run_folder
         self.finished = False
         self.total_steps = 0  # of the run being followed, from its run_started event
-        self.keep: Keep | None = None  # the export offered when the run ended with a best step
         self.best_logged: int | None = None
 
     def compose(self) -> ComposeResult:
@@ -132,8 +104,11 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             yield ProgressBar(id="tr-progress", show_eta=False)
         yield WrappingLog(id="tr-log", max_lines=500)
         with Horizontal(id="tr-buttons"):
-            for what, label, key in CONTROLS[:3] + END_ACTIONS + CONTROLS[3:]:
+            for what, label, key in CONTROLS:
                 yield Button(f"{label} ({key})", id=f"tr-{what}", compact=True)
+            yield EndActions(self.engine)
+            what, label, key = DETACH
+            yield Button(f"{label} ({key})", id=f"tr-{what}", compact=True)
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -173,7 +148,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         log = self.query_one(Log)
         log.write_line(f"Not started: {message.reason}")
         log.write_line(message.advice)
-        for what, _, _ in CONTROLS[:3] + END_ACTIONS:
+        for what, _, _ in CONTROLS:
             self.query_one(f"#tr-{what}", Button).display = False
         self.refresh_bindings()
         self.notify(f"Not started. {message.advice}", title="Run", severity="error", timeout=15)
@@ -285,18 +260,16 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
     def _live_again(self) -> None:
         """A resume continues the same run: what ended it before is history, the controls work again."""
         self.finished = False
-        self.keep = None
-        for what, _, _ in CONTROLS[:3]:
+        for what, _, _ in CONTROLS:
             self.query_one(f"#tr-{what}", Button).disabled = False
         self._show_end_actions(False)
         self.refresh_bindings()
 
     def _show_end_actions(self, ended: bool) -> None:
-        """An ended run's buttons (report; export once offered) in place of the controls it no longer takes."""
-        for what, _, _ in CONTROLS[:3]:
+        """An ended run's buttons in place of the controls it no longer takes."""
+        for what, _, _ in CONTROLS:
             self.query_one(f"#tr-{what}", Button).display = not ended
-        self.query_one("#tr-report", Button).display = ended
-        self.query_one("#tr-export", Button).display = ended and self.keep is not None and self.keep.export_step is not None
+        self.query_one(EndActions).show(ended, self.folder)
 
     def _ended(self, status: str, detail: str, step: int | None = None) -> None:
         self.finished = True
@@ -307,70 +280,21 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self.query_one(RunStats).show(status=status)
         self.query_one("#tr-phase", Label).update(status)
         self.query_one(Log).write_line(f"Run {status}: {detail}")
-        for what, _, _ in CONTROLS[:3]:
+        for what, _, _ in CONTROLS:
             self.query_one(f"#tr-{what}", Button).disabled = True
         self._show_end_actions(True)
         self.refresh_bindings()
-
-    # -- keeping the best step ---------------------------------------------------------------
 
     def _offer_export(self, finished_at: int | None = None) -> None:
         """When the run was scored, find how to keep its best step (the kept checkpoints are on disk)."""
         best = self.scores.best
         if best is not None and self.folder is not None:
-            self.find_export(self.folder, best, finished_at)
+            self.query_one(EndActions).offer(self.folder, best, finished_at)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="keep")
-    def find_export(self, folder: Path, best: BestStep, finished_at: int | None) -> None:
-        try:
-            self.post_message(self.ExportOffered(how_to_keep(best, self.engine.kept_checkpoints(folder), finished_at)))
-        except Exception as error:  # noqa: BLE001 - shown to the user
-            self.post_message(WorkFailed("Listing the checkpoints", str(error)))
+    def on_end_actions_said(self, message: EndActions.Said) -> None:
+        self.query_one(Log).write_line(message.line)
 
-    def on_training_screen_export_offered(self, message: ExportOffered) -> None:
-        if not self.finished:
-            return  # the run was resumed meanwhile: its next end brings a new offer
-        keep = self.keep = message.keep
-        log = self.query_one(Log)
-        log.write_line(f"Best step {keep.best.step}: {keep.advice(str(self.folder))}")
-        if keep.export_step is None:
-            return
-        button = self.query_one("#tr-export", Button)
-        which = "best" if keep.exact else f"nearest to best {keep.best.step}"
-        button.label = f"Export step {keep.export_step} ({which}) (e)"
-        button.disabled = False
-        self._show_end_actions(True)
-        if not keep.exact:
-            self.notify(f"Step {keep.best.step} has no kept checkpoint; step {keep.export_step} is the nearest. "
-                        "e exports it.", title="Best step")
-
-    def action_export_best(self) -> None:
-        keep = self.keep
-        if keep is not None and keep.export_step is None and self.folder is not None:
-            self.notify(keep.advice(str(self.folder)).capitalize() + ".", title=f"Best step {keep.best.step}")
-            return
-        if keep is None or keep.export_step is None or self.folder is None:
-            self.notify("No best step to export: it is offered when a scored run ends with a kept checkpoint.",
-                        severity="warning")
-            return
-        button = self.query_one("#tr-export", Button)
-        if button.disabled:
-            return  # under way, or done
-        button.disabled = True
-        button.label = f"Exporting step {keep.export_step}…"
-        self.export(self.folder, keep.export_step)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="export")
-    def export(self, folder: Path, step: int) -> None:
-        try:
-            outputs = self.engine.export_checkpoint(folder, step,
-                                                    emit=lambda event: self.post_message(self.ExportProgress(event)))
-        except Exception as error:  # noqa: BLE001 - shown to the user
-            self.post_message(WorkFailed(f"Exporting step {step}", str(error)))
-            outputs = None
-        self.post_message(self.ExportEnded(step, outputs))
-
-    def on_training_screen_export_progress(self, message: ExportProgress) -> None:
+    def on_end_actions_export_progress(self, message: EndActions.ExportProgress) -> None:
         event = message.event
         bar, phase = self.query_one("#tr-progress", ProgressBar), self.query_one("#tr-phase", Label)
         if isinstance(event, PhaseStarted):
@@ -382,44 +306,14 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         elif isinstance(event, Warning):
             self.query_one(Log).write_line(f"⚠ {event.message}" + (f" — {event.advice}" if event.advice else ""))
 
-    def on_training_screen_export_ended(self, message: ExportEnded) -> None:
-        button = self.query_one("#tr-export", Button)
+    def on_end_actions_export_ended(self, message: EndActions.ExportEnded) -> None:
         self.query_one("#tr-phase", Label).update(self.query_one(RunStats).status)
-        if message.outputs is None:
-            button.disabled = False
-            button.label = f"Export step {message.step} (e)"
-            return
-        where = Path(self.folder or ".") / "exports" / f"step-{message.step}"
-        button.label = f"Step {message.step} exported"
-        log = self.query_one(Log)
-        log.write_line(f"Exported step {message.step} into {where}/")
-        for kind, path in message.outputs.items():
-            log.write_line(f"  {kind}: {path}")
-        self.notify(f"Step {message.step} is in {where}/", title="Exported")
 
-    # -- the report ------------------------------------------------------------------------
+    def action_export_best(self) -> None:
+        self.query_one(EndActions).export_best()
 
     def action_report(self) -> None:
-        if self.folder is None:
-            self.notify("No run yet.", severity="warning")
-            return
-        self.report(self.folder)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="report")
-    def report(self, folder: Path) -> None:
-        try:
-            self.post_message(self.ReportWritten(self.engine.write_report(folder)))
-        except Exception as error:  # noqa: BLE001 - shown to the user
-            self.post_message(WorkFailed("Writing the report", str(error)))
-
-    def on_training_screen_report_written(self, message: ReportWritten) -> None:
-        self.query_one(Log).write_line(f"Report: {message.path}")
-        if self.app.is_web:  # dbtui serve: the browser running the app opens the page
-            self.app.deliver_text(message.path, save_filename=message.path.name, open_method="browser",
-                                  mime_type="text/html", encoding="utf-8")
-        else:
-            self.notify(f"{message.path}: open it in a browser (over SSH: copy it with scp, or see `dbtui report --help`).",
-                        title="Report written", timeout=10)
+        self.query_one(EndActions).report()
 
     def _poll_nvml(self) -> None:
         used = gpu_live.used_vram_mb()
@@ -453,7 +347,4 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             self.action_detach()
         elif what in ("stop", "save", "sample"):
             self.action_control(what)
-        elif what == "export":
-            self.action_export_best()
-        elif what == "report":
-            self.action_report()
+
