@@ -11,7 +11,8 @@ The default configuration is the one the issue compares with diffusers' train_dr
 Each run is one fresh process, timed from the moment it started, imports included. `--rerun`
 then starts a second process on the same work folder, which reuses the class images and the run's cache.
 `bench/compare_reference.py` runs this next to diffusers' script. Prints one `key: value` line
-per measure.
+per measure. On a GPU the peak memory is measured whole and split where the steps begin
+(setup_/step_peak_vram_allocated_mb); `--meter` puts the memory meter's estimates of both beside them.
 """
 
 from __future__ import annotations
@@ -88,11 +89,14 @@ def profile_for(args: argparse.Namespace, work: Path):
 def measure(args: argparse.Namespace, work: Path) -> dict[str, float]:
     import torch
 
+    from engine.runs.fit import SetupPeak
     from engine.runs.in_process import train
 
+    profile = profile_for(args, work)
     events = []
+    setup_peak = SetupPeak()  # the steps' GPU peak apart from setup's, as the meter estimates them
     run_dir = work / "runs" / "bench"  # one folder per work folder: a re-run finds its cache (RUN/cache) as a resume would
-    train(profile_for(args, work), run_dir, sinks=[lambda e: events.append((seconds_since_process_start(), e))])
+    train(profile, run_dir, sinks=[setup_peak, lambda e: events.append((seconds_since_process_start(), e))])
     end = seconds_since_process_start()
     steps = [t for t, e in events if e.kind == "step_ended"]
     phases = {e.phase: e.seconds for _, e in events if e.kind == "phase_finished"}
@@ -107,9 +111,22 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, float]:
         "peak_rss_mb": (high_water_kb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024,
     }
     if torch.cuda.is_available():
-        result["peak_vram_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
-        result["peak_vram_reserved_mb"] = torch.cuda.max_memory_reserved() / 2**20
+        # The counters were reset where the steps began: the whole run's peak is the larger of the two halves.
+        result["peak_vram_allocated_mb"] = max(setup_peak.allocated_mb or 0.0, torch.cuda.max_memory_allocated() / 2**20)
+        result["peak_vram_reserved_mb"] = max(setup_peak.reserved_mb or 0.0, torch.cuda.max_memory_reserved() / 2**20)
+        result["setup_peak_vram_allocated_mb"] = setup_peak.allocated_mb or 0.0
+        result["step_peak_vram_allocated_mb"] = max(e.vram_allocated_peak_mb for _, e in events if e.kind == "step_ended")
+    if args.meter:  # after the run, so that its seconds count in no timing
+        result |= meter(profile)
     return result
+
+
+def meter(profile) -> dict[str, float]:
+    """The memory meter's figures for the profile, in MB, to set beside what torch measures."""
+    from engine.memory import estimate_peak
+
+    estimate = estimate_peak(profile)
+    return {"meter_step_mb": estimate.peak_allocated / 2**20, "meter_caching_mb": estimate.caching / 2**20}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -126,6 +143,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resolution", type=int, help="training size in px (default: the model's own)")
     parser.add_argument("--work", type=Path, help="folder for class images and runs (kept); a temporary one if not given")
     parser.add_argument("--rerun", action="store_true", help="then run again in a fresh process, reusing the class images")
+    parser.add_argument("--meter", action="store_true",
+                        help="also print the memory meter's estimate of the steps' and the caching pass's peak (meter_*_mb)")
     return parser.parse_args(argv)
 
 

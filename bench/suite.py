@@ -7,6 +7,7 @@
     python bench/suite.py --model tiny-sdxl  # the SDXL set on the tiny SDXL, to try it on a CPU
     python bench/suite.py --model flux       # the Flux set: Flux.1 [dev]'s size, NF4 and bf16 base, 512 and 1024 px
     python bench/suite.py --model tiny-flux  # the Flux set on the tiny Flux (64 and 128 px), to try it on a CPU
+    python bench/suite.py --meter            # also the memory meter's estimate, and on a GPU its error
 
 Each configuration is `bench/bench_train.py` in a fresh process (30 steps, batch 1, prior
 preservation with 8 class images). They share one work folder, so the first generates the class
@@ -61,6 +62,10 @@ GPU_ONLY = {"flux": "Flux.1's 12 B parameters need a CUDA GPU: on a CPU building
 COLUMNS = {
     "peak_vram_allocated_mb": "VRAM alloc MB",
     "peak_vram_reserved_mb": "VRAM reserved MB",
+    "step_peak_vram_allocated_mb": "steps alloc MB",
+    "meter_step_mb": "meter steps MB",
+    "setup_peak_vram_allocated_mb": "setup alloc MB",
+    "meter_caching_mb": "meter caching MB",
     "median_s_per_step": "s/step",
     "start_to_first_step_s": "to 1st step s",
     "class_generation_s": "class gen s",
@@ -101,9 +106,10 @@ def parse_measures(output: str) -> dict[str, float]:
     return measures
 
 
-def run_config(model: str, args: list[str], work: Path, steps: int) -> tuple[dict[str, float], str]:
+def run_config(model: str, args: list[str], work: Path, steps: int, meter: bool = False) -> tuple[dict[str, float], str]:
     """(measures, error line or "") for one configuration."""
-    command = [sys.executable, str(BENCH), "--model", model, "--steps", str(steps), "--work", str(work), *args]
+    command = [sys.executable, str(BENCH), "--model", model, "--steps", str(steps), "--work", str(work), *args,
+               *(["--meter"] if meter else [])]
     process = subprocess.run(command, capture_output=True, text=True)
     if process.returncode != 0:
         errors = [line for line in process.stderr.splitlines() if line.strip()]
@@ -111,12 +117,27 @@ def run_config(model: str, args: list[str], work: Path, steps: int) -> tuple[dic
     return parse_measures(process.stdout), ""
 
 
+# The meter's error against torch, each a (meter, measured) pair of columns: the issue's target is within 15 %.
+METER_ERRORS = {"meter steps error": ("meter_step_mb", "step_peak_vram_allocated_mb"),
+                "meter caching error": ("meter_caching_mb", "setup_peak_vram_allocated_mb")}
+
+
+def with_meter_errors(measures: dict[str, float]) -> dict[str, str]:
+    """A row's cells: its measures, then the meter's error wherever both the estimate and the measure exist."""
+    cells = {COLUMNS[k]: f"{v:.2f}" for k, v in measures.items()}
+    for column, (estimated, measured) in METER_ERRORS.items():
+        if measures.get(estimated) and measures.get(measured):
+            cells[column] = f"{(measures[estimated] - measures[measured]) / measures[measured]:+.1%}"
+    return cells
+
+
 def table(rows: list[tuple[str, dict[str, float], str]]) -> str:
-    keys = [k for k in COLUMNS if any(k in measures for _, measures, _ in rows)]
-    lines = ["| configuration | " + " | ".join(COLUMNS[k] for k in keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for name, measures, error in rows:
-        cells = [f"{measures[k]:.2f}" if k in measures else "" for k in keys] if not error else [f"failed: {error}"] + [""] * (len(keys) - 1)
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    shown = [with_meter_errors(measures) for _, measures, _ in rows]
+    columns = [c for c in [*COLUMNS.values(), *METER_ERRORS] if any(c in cells for cells in shown)]
+    lines = ["| configuration | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for (name, _, error), cells in zip(rows, shown):
+        row = [cells.get(c, "") for c in columns] if not error else [f"failed: {error}"] + [""] * (len(columns) - 1)
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
@@ -127,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=sorted({**CONFIGS, **SDXL_CONFIGS, **FLUX_CONFIGS}),
                         help="run only this configuration (repeatable)")
     parser.add_argument("--work", type=Path, help="folder for class images and runs (kept); a temporary one if not given")
+    parser.add_argument("--meter", action="store_true",
+                        help="also run the memory meter on each configuration; on a GPU the table shows its error")
     args = parser.parse_args(argv)
     configs = configs_for(args.model)
     names = args.only or list(configs)
@@ -142,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         work = args.work or Path(tmp)
         rows = []
         for name in names:
-            measures, error = run_config(args.model, configs[name], work, args.steps)
+            measures, error = run_config(args.model, configs[name], work, args.steps, args.meter)
             rows.append((name, measures, error))
             print(f"{name}: " + (f"failed: {error}" if error else ", ".join(f"{k}={v:.2f}" for k, v in measures.items())), flush=True)
     print(f"\nmodel={args.model} steps={args.steps} batch 1, 8 class images (generated by the first row)\n")

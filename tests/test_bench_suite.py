@@ -14,6 +14,11 @@ def suite():
     yield from bench_module("suite")
 
 
+@pytest.fixture(scope="module")
+def bench_train():
+    yield from bench_module("bench_train")
+
+
 def test_measures_are_read_and_a_failed_configuration_stays_in_the_table(suite) -> None:
     output = "config: model=sd15 steps=30\n--- run\nmedian_s_per_step: 0.412\npeak_vram_allocated_mb: 7012.500\nnot_a_measure: 3\n"
     measures = suite.parse_measures(output)
@@ -28,3 +33,24 @@ def test_measures_are_read_and_a_failed_configuration_stays_in_the_table(suite) 
 def test_a_configuration_that_cannot_run_reports_its_error(suite, tmp_path: Path) -> None:
     measures, error = suite.run_config("tiny", ["--optimizer", "sgd"], tmp_path, steps=1)
     assert measures == {} and "optimizer.name: Input should be" in error
+
+
+def test_the_meter_error_is_shown_where_a_gpu_measured_what_it_estimates(suite) -> None:
+    on_gpu = {"step_peak_vram_allocated_mb": 4000.0, "meter_step_mb": 4400.0,
+              "setup_peak_vram_allocated_mb": 2000.0, "meter_caching_mb": 1900.0, "median_s_per_step": 0.2}
+    on_cpu = {"meter_step_mb": 4400.0, "meter_caching_mb": 1900.0, "median_s_per_step": 3.0}
+    header, _, gpu, cpu = suite.table([("lora-8gb", on_gpu, ""), ("full-fp16", on_cpu, "")]).splitlines()
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert columns[-2:] == ["meter steps error", "meter caching error"]
+    gpu_cells = dict(zip(columns, (c.strip() for c in gpu.strip("|").split("|"))))
+    cpu_cells = dict(zip(columns, (c.strip() for c in cpu.strip("|").split("|"))))
+    assert (gpu_cells["meter steps error"], gpu_cells["meter caching error"]) == ("+10.0%", "-5.0%")
+    assert (cpu_cells["meter steps error"], cpu_cells["meter caching error"]) == ("", "")  # nothing measured to compare
+    assert cpu_cells["meter steps MB"] == "4400.00"
+
+
+def test_bench_train_gives_the_meters_figures_for_its_profile(bench_train, tmp_path: Path) -> None:
+    args = bench_train.parse_args(["--model", "tiny", "--meter", "--class-images", "2"])
+    figures = bench_train.meter(bench_train.profile_for(args, tmp_path))
+    assert set(figures) == {"meter_step_mb", "meter_caching_mb"}
+    assert figures["meter_step_mb"] > 0 and figures["meter_caching_mb"] > 0

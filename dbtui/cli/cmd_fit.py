@@ -44,11 +44,19 @@ def _estimate(profile):
     return estimate
 
 
+def _against_meter(what: str, measured_mb: float, estimated: int) -> str:
+    """torch's allocated peak of ``what`` beside the meter's figure for it, and the meter's error."""
+    from engine.memory.estimate import GIB
+
+    measured = measured_mb * 2**20
+    return (f"{what}: allocated {measured / GIB:.2f} GB; the meter said {estimated / GIB:.2f} GB "
+            f"({(estimated - measured) / measured:+.0%})")
+
+
 def _fit(args: argparse.Namespace) -> int:
     import dataclasses
 
     from engine.events import StepEnded
-    from engine.memory.estimate import GIB
     from engine.runs.fit import fit_test
     from engine.profile import load_profile
     from engine.runs.folder import run_dir_for
@@ -73,9 +81,9 @@ def _fit(args: argparse.Namespace) -> int:
     vram = f"{result.peak_vram_mb / 1024:.2f} GB" if result.peak_vram_mb is not None else "not measured (no CUDA)"
     print(f"peak VRAM (torch): {vram}")
     if result.peak_vram_allocated_mb is not None and estimate is not None:
-        measured = result.peak_vram_allocated_mb * 2**20
-        print(f"  allocated {measured / GIB:.2f} GB; the meter said {estimate.peak_allocated / GIB:.2f} GB "
-              f"({(estimate.peak_allocated - measured) / measured:+.0%})")
+        print("  " + _against_meter("steps", result.peak_vram_allocated_mb, estimate.peak_allocated))
+        if result.setup_vram_allocated_mb and estimate.caching:
+            print("  " + _against_meter("caching pass", result.setup_vram_allocated_mb, estimate.caching))
     if result.peak_rss_mb is not None:
         print(f"peak RAM:          {result.peak_rss_mb / 1024:.2f} GB")
     print(f"setup:             {duration(result.setup_s)}")

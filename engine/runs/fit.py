@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.events import Event, StepEnded
+from engine.events import Event, RunStarted, StepEnded
 from engine.memory.estimate import MemoryEstimate
 from engine.profile import Profile
 
@@ -25,15 +25,46 @@ from engine.profile import Profile
 class FitResult:
     steps: int  # steps measured
     total_steps: int  # steps of the whole run
-    peak_vram_mb: float | None  # the trainer's torch peak (reserved); None without CUDA
+    peak_vram_mb: float | None  # torch's peak (reserved) over setup and steps; None without CUDA
     peak_rss_mb: float | None
     setup_s: float  # loading the model, class images, caches: paid once per run
     s_per_step: float  # median after the first (warm-up) step
     eta_s: float  # setup plus every step of the whole run
     est_cost: float | None  # eta at the hourly price, when one is given
     device: str  # "cuda" or "cpu", as the trainer saw it
-    peak_vram_allocated_mb: float | None = None  # torch.cuda.max_memory_allocated: what the memory meter estimates
+    # torch.cuda.max_memory_allocated over the steps alone: what the memory meter's step peak estimates.
+    peak_vram_allocated_mb: float | None = None
     memory_estimate: MemoryEstimate | None = None  # the memory meter's, when the caller made one (engine.memory)
+    # The same over setup (class images, the caching pass): what the meter's caching figure estimates.
+    setup_vram_allocated_mb: float | None = None
+
+
+class SetupPeak:
+    """Splits torch's peak GPU memory where the steps begin (the run_started event). Until then the
+    process held what setup needed (class images, the VAE and text encoders while caching); the
+    memory meter estimates the steps and the caching pass apart, so each is measured apart.
+
+    ``cuda`` is ``torch.cuda`` (a stand-in in tests); it is read only when it has a device.
+    """
+
+    def __init__(self, cuda=None) -> None:
+        self._cuda = cuda
+        self.allocated_mb: float | None = None
+        self.reserved_mb: float | None = None
+
+    def __call__(self, event: Event) -> None:
+        if not isinstance(event, RunStarted):
+            return
+        cuda = self._cuda
+        if cuda is None:
+            import torch
+
+            cuda = torch.cuda
+        if not cuda.is_available():
+            return
+        self.allocated_mb = cuda.max_memory_allocated() / 2**20
+        self.reserved_mb = cuda.max_memory_reserved() / 2**20
+        cuda.reset_peak_memory_stats()  # from here the step events' peaks are the steps' own
 
 
 def fit_profile(profile: Profile) -> Profile:
@@ -77,16 +108,19 @@ def fit_test(
         if emit:
             emit(event)
 
+    setup_peak = SetupPeak()
     folder = Path(tempfile.mkdtemp(prefix="dbtui-fit-", dir=work_dir))
     try:
-        train(fit_profile(profile), folder / "run", sinks=[collect], cancel=cancel)
+        train(fit_profile(profile), folder / "run", sinks=[setup_peak, collect], cancel=cancel)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return measure(seen, setup_s=(first_step_at[0] - started) if first_step_at else 0.0, price_per_hour=price_per_hour)
+    return measure(seen, setup_s=(first_step_at[0] - started) if first_step_at else 0.0, price_per_hour=price_per_hour,
+                   setup_peak=setup_peak)
 
 
-def measure(events: list[StepEnded], *, setup_s: float, price_per_hour: float | None = None) -> FitResult:
-    """A FitResult from the step events of a short run."""
+def measure(events: list[StepEnded], *, setup_s: float, price_per_hour: float | None = None,
+            setup_peak: SetupPeak | None = None) -> FitResult:
+    """A FitResult from the step events of a short run, and the peak its setup reached."""
     if not events:
         raise ValueError("the fit test ran no steps")
     gaps = [b.time - a.time for a, b in zip(events, events[1:])] or [1.0 / max(events[0].it_per_s, 1e-9)]
@@ -96,6 +130,8 @@ def measure(events: list[StepEnded], *, setup_s: float, price_per_hour: float | 
     eta = setup_s + s_per_step * total
     peaks = [e.vram_reserved_peak_mb or e.vram_allocated_peak_mb for e in events]
     peaks = [p for p in peaks if p is not None]
+    if setup_peak is not None and setup_peak.reserved_mb is not None:
+        peaks.append(setup_peak.reserved_mb)
     allocated = [e.vram_allocated_peak_mb for e in events if e.vram_allocated_peak_mb is not None]
     rss = [e.rss_mb for e in events if e.rss_mb is not None]
     return FitResult(
@@ -103,4 +139,5 @@ def measure(events: list[StepEnded], *, setup_s: float, price_per_hour: float | 
         peak_rss_mb=max(rss) if rss else None, setup_s=setup_s, s_per_step=s_per_step, eta_s=eta,
         est_cost=eta / 3600 * price_per_hour if price_per_hour is not None else None,
         device="cuda" if peaks else "cpu", peak_vram_allocated_mb=max(allocated) if allocated else None,
+        setup_vram_allocated_mb=setup_peak.allocated_mb if setup_peak is not None else None,
     )

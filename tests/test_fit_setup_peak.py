@@ -1,0 +1,87 @@
+"""The fit test measures the steps' GPU peak apart from setup's (class images, the caching pass), as
+the memory meter estimates them apart: a stand-in for torch.cuda plays the GPU."""
+
+from __future__ import annotations
+
+from engine.events import PhaseStarted, RunStarted, StepEnded
+from engine.runs.fit import SetupPeak, measure
+
+MB = 2**20
+
+
+class FakeCuda:
+    """torch.cuda's peak counters: ``allocate`` raises the current use, and the peak with it."""
+
+    def __init__(self, available: bool = True) -> None:
+        self.available = available
+        self.current = self.peak = self.reserved_peak = 0
+        self.resets = 0
+
+    def allocate(self, mb: int) -> None:
+        self.current += mb * MB
+        self.peak = max(self.peak, self.current)
+        self.reserved_peak = max(self.reserved_peak, self.current + 100 * MB)
+
+    def free(self, mb: int) -> None:
+        self.current -= mb * MB
+
+    def is_available(self) -> bool:
+        return self.available
+
+    def max_memory_allocated(self) -> int:
+        return self.peak
+
+    def max_memory_reserved(self) -> int:
+        return self.reserved_peak
+
+    def reset_peak_memory_stats(self) -> None:
+        self.resets += 1
+        self.peak = self.reserved_peak = self.current
+
+
+def started() -> RunStarted:
+    return RunStarted(run_dir="run", profile={}, hardware={}, versions={}, total_steps=4)
+
+
+def step(n: int, cuda: FakeCuda) -> StepEnded:
+    return StepEnded(time=float(n), step=n, total_steps=4, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-5, it_per_s=1.0,
+                     eta_s=1.0, vram_allocated_peak_mb=cuda.max_memory_allocated() / MB,
+                     vram_reserved_peak_mb=cuda.max_memory_reserved() / MB)
+
+
+def test_the_steps_peak_excludes_the_caching_pass_and_the_whole_peak_keeps_it() -> None:
+    cuda = FakeCuda()
+    peak = SetupPeak(cuda)
+    cuda.allocate(3000)  # the VAE and text encoders while the caches fill
+    peak(PhaseStarted(phase="caching", total=4))
+    cuda.free(2500)  # the cached parts leave the GPU
+    assert cuda.resets == 0  # only the start of the steps splits
+    peak(started())
+    assert (peak.allocated_mb, peak.reserved_mb, cuda.resets) == (3000, 3100, 1)
+    events = []
+    for n in (1, 2, 3):
+        cuda.allocate(800)  # the step's activations
+        events.append(step(n, cuda))
+        cuda.free(800)
+    result = measure(events, setup_s=1.0, setup_peak=peak)
+    assert result.peak_vram_allocated_mb == 1300  # the 500 MB left on the device and one step's 800
+    assert result.setup_vram_allocated_mb == 3000
+    assert result.peak_vram_mb == 3100  # a card must hold the larger: the caching pass here
+
+
+def test_without_a_gpu_nothing_is_read_or_reset() -> None:
+    cuda = FakeCuda(available=False)
+    peak = SetupPeak(cuda)
+    peak(started())
+    assert (peak.allocated_mb, peak.reserved_mb, cuda.resets) == (None, None, 0)
+    on_cpu = StepEnded(step=1, total_steps=4, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-5, it_per_s=1.0, eta_s=1.0)
+    result = measure([on_cpu], setup_s=1.0, setup_peak=peak)
+    assert (result.peak_vram_mb, result.peak_vram_allocated_mb, result.setup_vram_allocated_mb, result.device) == (
+        None, None, None, "cpu")
+
+
+def test_the_fit_command_prints_each_measure_beside_the_meters_figure() -> None:
+    from dbtui.cli.cmd_fit import _against_meter
+
+    line = _against_meter("steps", 4 * 1024, 5 * 2**30)
+    assert line == "steps: allocated 4.00 GB; the meter said 5.00 GB (+25%)"
