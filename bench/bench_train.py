@@ -11,8 +11,9 @@ The default configuration is the one the issue compares with diffusers' train_dr
 Each run is one fresh process, timed from the moment it started, imports included. `--rerun`
 then starts a second process on the same work folder, which reuses the class images and the run's cache.
 `bench/compare_reference.py` runs this next to diffusers' script. Prints one `key: value` line
-per measure. On a GPU the peak memory is measured whole and split where the steps begin
-(setup_/step_peak_vram_allocated_mb); `--meter` puts the memory meter's estimates of both beside them.
+per measure. On a GPU the peak memory is measured whole, and apart for the caching pass (after
+class images, before the steps) and for the steps (caching_/step_peak_vram_allocated_mb);
+`--meter` puts the memory meter's estimates of both beside them.
 """
 
 from __future__ import annotations
@@ -111,10 +112,10 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, float]:
         "peak_rss_mb": (high_water_kb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024,
     }
     if torch.cuda.is_available():
-        # The counters were reset where the steps began: the whole run's peak is the larger of the two halves.
-        result["peak_vram_allocated_mb"] = max(setup_peak.allocated_mb or 0.0, torch.cuda.max_memory_allocated() / 2**20)
+        # The counters were reset after class images and where the steps began: the whole run's peak is the largest part.
+        result["peak_vram_allocated_mb"] = max(setup_peak.whole_mb or 0.0, torch.cuda.max_memory_allocated() / 2**20)
         result["peak_vram_reserved_mb"] = max(setup_peak.reserved_mb or 0.0, torch.cuda.max_memory_reserved() / 2**20)
-        result["setup_peak_vram_allocated_mb"] = setup_peak.allocated_mb or 0.0
+        result["caching_peak_vram_allocated_mb"] = setup_peak.allocated_mb or 0.0
         result["step_peak_vram_allocated_mb"] = max(e.vram_allocated_peak_mb for _, e in events if e.kind == "step_ended")
     if args.meter:  # after the run, so that its seconds count in no timing
         result |= meter(profile)

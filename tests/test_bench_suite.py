@@ -37,7 +37,7 @@ def test_a_configuration_that_cannot_run_reports_its_error(suite, tmp_path: Path
 
 def test_the_meter_error_is_shown_where_a_gpu_measured_what_it_estimates(suite) -> None:
     on_gpu = {"step_peak_vram_allocated_mb": 4000.0, "meter_step_mb": 4400.0,
-              "setup_peak_vram_allocated_mb": 2000.0, "meter_caching_mb": 1900.0, "median_s_per_step": 0.2}
+              "caching_peak_vram_allocated_mb": 2000.0, "meter_caching_mb": 1900.0, "median_s_per_step": 0.2}
     on_cpu = {"meter_step_mb": 4400.0, "meter_caching_mb": 1900.0, "median_s_per_step": 3.0}
     header, _, gpu, cpu = suite.table([("lora-8gb", on_gpu, ""), ("full-fp16", on_cpu, "")]).splitlines()
     columns = [c.strip() for c in header.strip("|").split("|")]

@@ -3,7 +3,7 @@ the memory meter estimates them apart: a stand-in for torch.cuda plays the GPU."
 
 from __future__ import annotations
 
-from engine.events import PhaseStarted, RunStarted, StepEnded
+from engine.events import PhaseFinished, PhaseStarted, RunStarted, StepEnded
 from engine.runs.fit import SetupPeak, measure
 
 MB = 2**20
@@ -49,15 +49,19 @@ def step(n: int, cuda: FakeCuda) -> StepEnded:
                      vram_reserved_peak_mb=cuda.max_memory_reserved() / MB)
 
 
-def test_the_steps_peak_excludes_the_caching_pass_and_the_whole_peak_keeps_it() -> None:
+def test_class_images_the_caching_pass_and_the_steps_are_measured_apart() -> None:
     cuda = FakeCuda()
     peak = SetupPeak(cuda)
+    cuda.allocate(5000)  # the pipeline generating class images
+    cuda.free(5000)
+    peak(PhaseFinished(phase="class_images", seconds=1.0))
     cuda.allocate(3000)  # the VAE and text encoders while the caches fill
     peak(PhaseStarted(phase="caching", total=4))
     cuda.free(2500)  # the cached parts leave the GPU
-    assert cuda.resets == 0  # only the start of the steps splits
+    assert cuda.resets == 1  # only the end of class images and the start of the steps split
     peak(started())
-    assert (peak.allocated_mb, peak.reserved_mb, cuda.resets) == (3000, 3100, 1)
+    assert (peak.class_images_mb, peak.allocated_mb, peak.whole_mb, peak.reserved_mb, cuda.resets) == (
+        5000, 3000, 5000, 5100, 2)
     events = []
     for n in (1, 2, 3):
         cuda.allocate(800)  # the step's activations
@@ -66,7 +70,7 @@ def test_the_steps_peak_excludes_the_caching_pass_and_the_whole_peak_keeps_it() 
     result = measure(events, setup_s=1.0, setup_peak=peak)
     assert result.peak_vram_allocated_mb == 1300  # the 500 MB left on the device and one step's 800
     assert result.setup_vram_allocated_mb == 3000
-    assert result.peak_vram_mb == 3100  # a card must hold the larger: the caching pass here
+    assert result.peak_vram_mb == 5100  # a card must hold the largest moment: class images here
 
 
 def test_without_a_gpu_nothing_is_read_or_reset() -> None:

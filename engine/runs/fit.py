@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.events import Event, RunStarted, StepEnded
+from engine.events import Event, PhaseFinished, RunStarted, StepEnded
 from engine.memory.estimate import MemoryEstimate
 from engine.profile import Profile
+from engine.training.class_images import PHASE as CLASS_IMAGES
 
 
 @dataclass(frozen=True)
@@ -35,25 +36,27 @@ class FitResult:
     # torch.cuda.max_memory_allocated over the steps alone: what the memory meter's step peak estimates.
     peak_vram_allocated_mb: float | None = None
     memory_estimate: MemoryEstimate | None = None  # the memory meter's, when the caller made one (engine.memory)
-    # The same over setup (class images, the caching pass): what the meter's caching figure estimates.
+    # The same over the caching pass (after class images, before the steps): what the meter's caching figure estimates.
     setup_vram_allocated_mb: float | None = None
 
 
 class SetupPeak:
-    """Splits torch's peak GPU memory where the steps begin (the run_started event). Until then the
-    process held what setup needed (class images, the VAE and text encoders while caching); the
-    memory meter estimates the steps and the caching pass apart, so each is measured apart.
+    """Splits torch's peak GPU memory into the moments the memory meter estimates apart: class-image
+    generation (which it does not count), the caching pass (the VAE and text encoders on the GPU while
+    the caches fill, until the run_started event), and the steps after it.
 
     ``cuda`` is ``torch.cuda`` (a stand-in in tests); it is read only when it has a device.
     """
 
     def __init__(self, cuda=None) -> None:
         self._cuda = cuda
-        self.allocated_mb: float | None = None
-        self.reserved_mb: float | None = None
+        self.class_images_mb: float | None = None  # allocated while class images were generated
+        self.allocated_mb: float | None = None  # allocated from then until the steps: the caching pass
+        self.reserved_mb: float | None = None  # reserved at any moment before the steps
 
     def __call__(self, event: Event) -> None:
-        if not isinstance(event, RunStarted):
+        ends_class_images = isinstance(event, PhaseFinished) and event.phase == CLASS_IMAGES
+        if not (ends_class_images or isinstance(event, RunStarted)):
             return
         cuda = self._cuda
         if cuda is None:
@@ -62,9 +65,18 @@ class SetupPeak:
             cuda = torch.cuda
         if not cuda.is_available():
             return
-        self.allocated_mb = cuda.max_memory_allocated() / 2**20
-        self.reserved_mb = cuda.max_memory_reserved() / 2**20
-        cuda.reset_peak_memory_stats()  # from here the step events' peaks are the steps' own
+        allocated = cuda.max_memory_allocated() / 2**20
+        if ends_class_images:
+            self.class_images_mb = allocated
+        else:
+            self.allocated_mb = allocated
+        self.reserved_mb = max(self.reserved_mb or 0.0, cuda.max_memory_reserved() / 2**20)
+        cuda.reset_peak_memory_stats()  # the next moment's peak is its own
+
+    @property
+    def whole_mb(self) -> float | None:
+        """The largest allocated before the steps."""
+        return max((m for m in (self.class_images_mb, self.allocated_mb) if m is not None), default=None)
 
 
 def fit_profile(profile: Profile) -> Profile:
