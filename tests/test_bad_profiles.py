@@ -117,6 +117,24 @@ def test_a_path_longer_than_the_os_allows_is_refused(tmp_path: Path, capsys) -> 
     assert "at most 4,096 characters" in err
 
 
+@pytest.mark.parametrize("name", ["..", "."])
+def test_a_run_name_that_names_no_folder_of_its_own_is_refused(name: str, tmp_path: Path, capsys) -> None:
+    """The run folder is output_dir/name: ".." would write the run (its profile.toml too) into the folder above."""
+    (tmp_path / "work").mkdir()
+    path = write(tmp_path / "work", f'name = "{name}"\n' + GOOD)
+    before = path.read_bytes()
+    err = user_error(capsys, ["run", str(path), "--plain"])
+    assert f"{path}:1: name: '{name}' names no folder of its own" in err
+    assert path.read_bytes() == before and sorted(p.name for p in (tmp_path / "work").iterdir()) == ["p.toml"]
+
+
+@pytest.mark.parametrize("name", ["my run", "a/b", "café"])
+def test_a_run_name_says_in_words_which_characters_it_may_hold(name: str, tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, GOOD)
+    err = user_error(capsys, ["validate", str(path), "--set", f'name="{name}"'])
+    assert "use letters, digits, '.', '_' and '-' (no spaces or slashes)" in err and "pattern" not in err
+
+
 PROMPT_KEYS = ["concepts.0.instance_prompt", "concepts.0.class_prompt", "concepts.0.class_negative_prompt",
                "sampling.negative_prompt"]
 

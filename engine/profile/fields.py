@@ -1,4 +1,4 @@
-"""String field types of the profile that carry limits of their own: paths and prompts.
+"""String field types of the profile that carry limits of their own: paths, prompts and the run name.
 
 Each check raises ValueError with a message a user can act on; ``io.py`` reports it as is.
 """
@@ -35,6 +35,17 @@ def _model_source(value: str) -> str:
     return _path(value)
 
 
+def _run_name(value: str) -> str:
+    # The name is a folder under saving.output_dir: "." or ".." would put the run's files (its
+    # profile.toml among them) into output_dir itself or the folder above it.
+    if not value or any(not (c.isascii() and (c.isalnum() or c in "._-")) for c in value):
+        raise ValueError(f"{value!r} is not a usable run name: use letters, digits, '.', '_' and '-' "
+                         "(no spaces or slashes), e.g. my-subject-v1; it names the run's folder")
+    if set(value) == {"."}:
+        raise ValueError(f"{value!r} names no folder of its own; give the run a name, e.g. my-subject-v1")
+    return value
+
+
 def _prompt(value: str) -> str:
     if len(value) > MAX_PROMPT_CHARS:
         raise ValueError(
@@ -49,4 +60,6 @@ PathText = Annotated[str, AfterValidator(_path)]
 ModelSource = Annotated[str, AfterValidator(_model_source)]
 """Where the base model comes from: not blank, and a valid path."""
 PromptText = Annotated[str, AfterValidator(_prompt)]
+
+RunName = Annotated[str, AfterValidator(_run_name)]
 """A prompt: at most MAX_PROMPT_CHARS characters."""

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from engine.profile.fields import ModelSource, PathText, PromptText
+from engine.profile.fields import ModelSource, PathText, PromptText, RunName
 
 SCHEMA_VERSION = 1
 
@@ -283,7 +283,7 @@ class Profile(Section):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     """Version of this file's layout; migrated automatically when it changes."""
-    name: str = Field("dreambooth", pattern=r"^[A-Za-z0-9._-]+$")
+    name: RunName = "dreambooth"
     """Run name: the run folder is <saving.output_dir>/<name>."""
     model: ModelSection
     """Base model (required: only the demo may use the built-in tiny one)."""
