@@ -43,6 +43,25 @@ def test_packaged_demo_profile_is_the_example_profile() -> None:
     assert demo_profile_text() == (ROOT / "profiles" / "tiny-demo.toml").read_text()
 
 
+def test_a_demo_writes_over_no_earlier_run_and_no_edited_profile(tmp_path: Path) -> None:
+    from dbtui.cli.cmd_demo import demo_name
+
+    assert demo_name(tmp_path) == "tiny-demo"
+    (tmp_path / "tiny-demo.toml").write_text("# the user's edits\n")  # a demo that stopped before its run began
+    assert demo_name(tmp_path) == "tiny-demo-2"
+    (tmp_path / "runs" / "tiny-demo-2").mkdir(parents=True)
+    (tmp_path / "runs" / "tiny-demo-2" / "events.jsonl").write_text("")
+    assert demo_name(tmp_path) == "tiny-demo-3"
+
+
+def test_a_demo_named_with_set_keeps_an_existing_profile_of_that_name(tmp_path: Path, capsys) -> None:
+    mine = tmp_path / "mine.toml"
+    mine.write_text("# the user's own profile\n")
+    assert main(["demo", "--workdir", str(tmp_path), "--plain", "--set", "name=mine"]) == 2
+    assert mine.read_text() == "# the user's own profile\n"
+    assert "keeps it as it is" in capsys.readouterr().err and not (tmp_path / "runs").exists()
+
+
 def _one_image_folder(tmp_path: Path) -> Path:
     """tmp_path/imgs holding a.png, with no caption file."""
     from PIL import Image

@@ -6,6 +6,11 @@ import argparse
 from pathlib import Path
 
 from dbtui.cli.common import add_overrides
+from engine.errors import DbtuiError
+
+
+class DemoProfileExistsError(DbtuiError):
+    """The profile file the demo would write already exists."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,25 +29,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_demo)
 
 
+def demo_name(workdir: Path) -> str:
+    """The first of tiny-demo, tiny-demo-2, … that names neither a run in WORKDIR/runs nor a profile
+    WORKDIR/NAME.toml: a demo writes over no earlier run, and over no profile the user has edited."""
+    from engine.runs.folder import RunFolder
+
+    name, n = "tiny-demo", 1
+    while RunFolder(workdir / "runs" / name).events.exists() or (workdir / f"{name}.toml").exists():
+        n += 1
+        name = f"tiny-demo-{n}"
+    return name
+
+
 def _demo(args: argparse.Namespace) -> int:
     from dbtui.cli.boundary import EXIT_INTERRUPTED
     from dbtui.cli.watch import resume_hint, watch
     from dbtui.console import make_display
     from engine.builtin import demo_profile_text
     from engine.profile import loads_profile, save_profile
-    from engine.runs.folder import RunFolder, unusable_folder
+    from engine.runs.folder import unusable_folder
     from engine.runs.launcher import start_run
 
     workdir = Path(args.workdir)
     runs = workdir / "runs"
-    name, n = "tiny-demo", 1
-    while RunFolder(runs / name).events.exists():
-        n += 1
-        name = f"tiny-demo-{n}"
+    name = demo_name(workdir)
     profile = loads_profile(demo_profile_text(),
                             [f"saving.output_dir={str(runs)!r}", f"name={name!r}", *args.set])
+    path = workdir / f"{profile.name}.toml"
+    if profile.name != name and path.exists():  # a name given with --set: its profile may be the user's own
+        raise DemoProfileExistsError(f"{path} exists, and the demo keeps it as it is; give the demo another name "
+                                     f"(--set name=...) or leave --set name out")
     try:
-        path = save_profile(profile, workdir / "tiny-demo.toml")
+        save_profile(profile, path)
     except OSError as error:
         raise unusable_folder(workdir, error, setting="--workdir") from None
     print(f"demo profile: {path}\nbuilding the tiny model and demo images on first use (seconds)…", flush=True)
