@@ -126,6 +126,11 @@ def show_started_run(started: Any, title: str, *, plain: bool, every: int, detac
         return 0 if status == 0 else 1
     if started.from_start:
         print(f"{folder.path} saved no checkpoint before it stopped: training it from the start", flush=True)
+    if started.set_aside:
+        # A resume from an earlier checkpoint leaves a branch: its checkpoints are kept, out of the way.
+        print(f"resuming from an earlier checkpoint: the {len(started.set_aside)} later one(s) of the branch this leaves "
+              f"are kept in {started.set_aside[0].parent}/ ({', '.join(p.name for p in started.set_aside)}), "
+              "where no resume takes them and nothing deletes them", flush=True)
     if detach:
         print(f"trainer started in the background (pid {started.process.pid})\n"
               f"  run folder: {folder.path}\n  watch it:   dbtui attach {folder.path}\n"

@@ -21,6 +21,7 @@ from engine.runs.command import worker_command
 from engine.profile import Profile, dumps_profile
 from engine.runs.folder import run_dir_for
 from engine.runs.checkpoints import complete_checkpoints
+from engine.runs.resume_point import chosen_step, set_aside_later
 from engine.runs.folder import RunFolder, RunFolderError, RunState, unusable_folder
 
 
@@ -46,6 +47,7 @@ class StartedRun:
     log: Path | None = None  # this machine's trainer log
     log_offset: int = 0  # where this start's lines begin in that log (a resume appends)
     from_start: bool = False  # asked to resume, but no checkpoint was saved yet: trains from step 0
+    set_aside: tuple[Path, ...] = ()  # later checkpoints a resume from an earlier one moved aside (resume_point.py)
 
     @property
     def main_machine(self) -> bool:
@@ -86,7 +88,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     command = worker_command(profile, folder.path, extra)
     log_path = machine_log(folder, rank)
     try:
-        offset = _prepare(folder, profile, resume, profile_path)
+        offset, set_aside = _prepare(folder, profile, resume, profile_path)
         log = log_path.open("ab")
         log_offset = log.tell()
     except OSError as error:  # a read-only disk, a file where a folder should be, a full disk…
@@ -105,7 +107,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
         # Until the trainer writes its own state, the folder names its process: one that dies before
         # that (a broken install, an import error) then reads as crashed instead of starting forever.
         folder.write_state(RunState(pid=process.pid, status="starting", started=time.time(), heartbeat=time.time()))
-    return StartedRun(folder, process, command, offset, rank, log_path, log_offset, from_start)
+    return StartedRun(folder, process, command, offset, rank, log_path, log_offset, from_start, tuple(set_aside))
 
 
 def _check_inputs(profile: Profile) -> None:
@@ -119,8 +121,9 @@ def _check_inputs(profile: Profile) -> None:
                                     + ". `dbtui validate PROFILE` lists these too.")
 
 
-def _prepare(folder: RunFolder, profile: Profile, resume: str | None, profile_path: str | None) -> int:
-    """Check and write the run folder; returns where this run's events will begin."""
+def _prepare(folder: RunFolder, profile: Profile, resume: str | None, profile_path: str | None) -> tuple[int, list[Path]]:
+    """Check and write the run folder; returns where this run's events will begin, and the checkpoints
+    a resume from an earlier one set aside."""
     main_machine = profile.launch.machine_rank == 0
     # On a shared disk machine 0's trainer may be running here already: the others join it.
     if main_machine and folder.is_live():
@@ -140,6 +143,11 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, profile_pa
             f"`dbtui resume {folder.path}` (its own profile and overrides), or start a new run with "
             f"`--set name=NEW_NAME`."
         )
+    set_aside = []
+    if resume and resume != "latest":
+        step = chosen_step(folder, Path(resume))
+        if main_machine:
+            set_aside = set_aside_later(folder, step)
     folder.create()
     if main_machine and folder.events.exists() and not resume:
         # An earlier attempt that never checkpointed: keep its log, start a fresh one.
@@ -148,4 +156,4 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, profile_pa
     written = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # renamed whole: a trainer may be starting to read it
     written.write_text(dumps_profile(profile), encoding="utf-8")
     os.replace(written, target)
-    return folder.events.stat().st_size if folder.events.exists() else 0
+    return (folder.events.stat().st_size if folder.events.exists() else 0), set_aside

@@ -1,0 +1,67 @@
+"""``dbtui resume --from CHECKPOINT``: a missing checkpoint is refused before a trainer starts, and a
+resume from an earlier checkpoint moves the later ones aside, so that neither a plain resume nor the
+rotation mixes the branch it leaves with the one it starts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dbtui.cli import main
+from engine.profile import save_profile
+from engine.runs.checkpoints import CheckpointError, complete_checkpoints, latest_checkpoint
+from engine.runs.folder import RunFolder
+from engine.runs.launcher import _prepare
+from engine.runs.resume_point import SET_ASIDE, chosen_step, set_aside_later
+from tests.training_helpers import tiny_profile
+
+
+def run_with_checkpoints(tmp_path: Path, steps: list[int]) -> tuple[RunFolder, object]:
+    """A stopped run folder of the tiny profile whose checkpoints (manifests only) are at ``steps``."""
+    profile = tiny_profile(tmp_path)
+    folder = RunFolder(tmp_path / "runs" / profile.name).create()
+    save_profile(profile, folder.profile)
+    folder.events.write_text("")
+    for step in steps:
+        checkpoint = folder.checkpoints / f"step-{step:08d}"
+        checkpoint.mkdir(parents=True)
+        (checkpoint / "manifest.json").write_text(json.dumps({"step": step, "method": "full"}))
+        (checkpoint / "model.safetensors").write_bytes(b"weights of step %d" % step)
+    return folder, profile
+
+
+def test_resuming_from_an_earlier_checkpoint_sets_the_later_ones_aside_whole(tmp_path: Path) -> None:
+    folder, profile = run_with_checkpoints(tmp_path, [500, 1000, 1154])
+    _, moved = _prepare(folder, profile, str(folder.checkpoints / "step-00001000"), None)
+    assert [step for step, _ in complete_checkpoints(folder)] == [500, 1000]
+    assert latest_checkpoint(folder) == folder.checkpoints / "step-00001000"  # a plain resume continues the new branch
+    assert [path.name for path in moved] == ["step-00001154"]
+    assert moved[0].parent.parent == folder.path / SET_ASIDE
+    assert (moved[0] / "model.safetensors").read_bytes() == b"weights of step 1154"  # kept, not deleted
+
+
+def test_resuming_from_the_latest_sets_nothing_aside(tmp_path: Path) -> None:
+    folder, _ = run_with_checkpoints(tmp_path, [500, 1000])
+    assert set_aside_later(folder, chosen_step(folder, folder.checkpoints / "step-00001000")) == []
+    assert not (folder.path / SET_ASIDE).exists()
+
+
+def test_a_missing_or_incomplete_checkpoint_is_refused_with_the_kept_ones(tmp_path: Path) -> None:
+    folder, _ = run_with_checkpoints(tmp_path, [500, 1000])
+    with pytest.raises(CheckpointError, match="no checkpoint folder .*step-99999999; the run's kept checkpoints: .*step-00000500"):
+        chosen_step(folder, folder.checkpoints / "step-99999999")
+    incomplete = folder.checkpoints / "step-00001500.partial"
+    incomplete.mkdir()
+    with pytest.raises(CheckpointError, match="not a complete dbtui checkpoint.*kept checkpoints"):
+        chosen_step(folder, incomplete)
+
+
+def test_dbtui_resume_from_a_missing_checkpoint_exits_2_before_a_trainer_starts(tmp_path: Path, capsys) -> None:
+    folder, _ = run_with_checkpoints(tmp_path, [500, 1000, 1154])
+    code = main(["resume", str(folder.path), "--from", str(folder.checkpoints / "step-99999999")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no checkpoint folder" in err and "step-00001154" in err
+    assert folder.read_state() is None and not folder.log.exists()  # no trainer was started
+    assert len(complete_checkpoints(folder)) == 3
