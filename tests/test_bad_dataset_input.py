@@ -517,7 +517,7 @@ def test_random_bytes_cut_images_and_odd_encodings_never_crash_check_or_prepare(
         assert _fingerprint(folder) == before, case
 
 
-def test_the_trainer_names_every_unreadable_image_at_once_with_advice(tmp_path: Path) -> None:
+def test_the_trainer_names_every_unreadable_image_at_once_with_advice(tmp_path: Path, monkeypatch) -> None:
     from engine.data.examples import build_examples
     from engine.data.images import DataError
     from tests.training_helpers import tiny_profile
@@ -525,10 +525,13 @@ def test_the_trainer_names_every_unreadable_image_at_once_with_advice(tmp_path: 
     textured(0, (32, 32)).save(tmp_path / "good.png")
     (tmp_path / "zero.png").write_bytes(b"")
     (tmp_path / "notes.jpg").write_text("not a picture", encoding="utf-8")
+    textured(1, (64, 64)).save(tmp_path / "bomb.png")
+    # Over twice the guard's limit Pillow refuses to open an image at all (DecompressionBombError).
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 40 * 40)
     profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(tmp_path), "instance_prompt": "zwx"}])
     with pytest.raises(DataError) as raised:
         build_examples(profile, [tmp_path], {}, [(64, 64)])
     message = str(raised.value)
-    assert message.startswith("2 image file(s) cannot be read as pictures:")
-    assert "notes.jpg" in message and "zero.png" in message and "good.png" not in message
+    assert message.startswith("3 image file(s) cannot be read as pictures:")
+    assert "bomb.png" in message and "notes.jpg" in message and "zero.png" in message and "good.png" not in message
     assert "dbtui dataset check" in raised.value.advice

@@ -189,3 +189,22 @@ def test_a_resume_reads_the_cache_and_encodes_nothing(tmp_path: Path, encode_cal
     assert result.status == "finished" and result.step == 4
     assert [e.resumed_from_step for e in read_events(folder.events) if e.kind == "run_started"] == [0, 2]
     assert calls["vae"] == 0
+
+
+def test_the_caching_pass_names_every_image_it_cannot_decode_at_once(tmp_path: Path, demo_data: Path, pipe: Any) -> None:
+    """Damage past the header (a cut-short JPEG) shows only when an image is decoded: the pass goes on, then names them all."""
+    from engine.data.images import DataError
+
+    good = _images(demo_data, tmp_path / "a", 1)
+    broken = []
+    for name in ("cut-a.png", "cut-b.png"):
+        data = good[0].read_bytes()
+        path = tmp_path / "a" / name
+        path.write_bytes(data[: len(data) // 2])
+        broken.append(path)
+    source = _latents(pipe.vae, [*broken, *good], tmp_path / "cache")
+    events = []
+    with pytest.raises(DataError, match=r"2 image file\(s\) cannot be decoded .*cut-a.png.*cut-b.png"):
+        source.fill(events.append)
+    assert [e.done for e in events if e.kind == "phase_progress"] == [1, 2, 3]  # every image was tried
+    assert source.store.has(source._key(2, False))  # the good one is cached

@@ -12,6 +12,7 @@ Both go into a store: in a run, files in its cache folder keyed by what determin
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,7 +20,7 @@ import torch
 from engine.data.cache_keys import content_hash, latent_key, module_fingerprint, text_key
 from engine.data.disk_cache import MemoryStore, TensorStore
 from engine.data.examples import Example
-from engine.data.images import cover_size, load_rgb
+from engine.data.images import DataError, cover_size, load_rgb, named_files
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 from engine.models.deferred_parts import DeferredParts
 from engine.models.family import Family, ImageGeometry, TextEmbeddings, stack_embeddings, vae_scale_factor
@@ -89,13 +90,21 @@ class LatentSource:
         assert self.store is not None
         started = time.perf_counter()
         emit(PhaseStarted(phase="caching", total=len(self.examples), description="encoding images with the VAE, or reading them from the cache"))
+        undecodable: list[Path] = []
         for index in range(len(self.examples)):
             if should_stop():
                 break
             missing = [flip for flip in self.flips if not self.store.has(self._key(index, flip))]
             if missing:
-                self._encode_into_store(index, missing)
+                try:
+                    self._encode_into_store(index, missing)
+                except DataError:
+                    undecodable.append(self.examples[index].path)  # the pass goes on, to name every one at once
             emit(PhaseProgress(phase="caching", done=index + 1, total=len(self.examples)))
+        if undecodable:
+            raise DataError(f"{len(undecodable)} image file(s) cannot be decoded (damaged or cut short): "
+                            f"{named_files(undecodable)}. Move them out of the folder, or train from a clean copy made by "
+                            "`dbtui dataset prepare`")
         emit(PhaseFinished(phase="caching", seconds=time.perf_counter() - started))
 
     def params(self, index: int, flip: bool) -> torch.Tensor:

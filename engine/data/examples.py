@@ -7,7 +7,7 @@ from pathlib import Path
 
 from engine.data.buckets import Bucket, nearest_bucket, standard_buckets
 from engine.data.captions import caption_for
-from engine.data.images import DataError, image_size, list_images
+from engine.data.images import DataError, image_size, list_images, named_files
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def build_examples(
         for path in paths:
             add(path, profile.concepts[index].class_prompt or "", index, True)
     if unreadable:
-        named = ", ".join(f"'{path}'" for path in unreadable[:3]) + (f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else "")
-        raise DataError(f"{len(unreadable)} image file(s) cannot be read as pictures: {named}. Move them out of the "
-                        "folder, or train from a clean copy made by `dbtui dataset prepare`")
+        raise DataError(f"{len(unreadable)} image file(s) cannot be read as pictures: {named_files(unreadable)}. Move them "
+                        "out of the folder, or train from a clean copy made by `dbtui dataset prepare` (`dbtui dataset "
+                        "check` also finds images damaged past their header, which the trainer meets only when it decodes them)")
     return examples

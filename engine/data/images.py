@@ -20,6 +20,12 @@ class DataError(DbtuiError):
               "writes a clean copy to train from")
 
 
+def named_files(paths: list[Path], shown: int = 3) -> str:
+    """The first ``shown`` paths, quoted, and how many more."""
+    more = len(paths) - shown
+    return ", ".join(f"'{path}'" for path in paths[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
 def list_images(folder: Path) -> list[Path]:
     """Image files directly in ``folder``, sorted by name. Links that lead out of the folder are
     left out, as the dataset doctor reports them: training reads only what the folder holds."""
@@ -59,7 +65,8 @@ def image_size(path: Path) -> tuple[int, int]:
         with Image.open(path) as image:
             width, height = image.size
             orientation = image.getexif().get(0x0112, 1)
-    except OSError as error:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        # A header larger than Pillow's decompression-bomb guard is refused at open, as load_rgb would refuse it.
         raise DataError(f"cannot read image '{path}': {error}") from None
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
