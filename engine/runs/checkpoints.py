@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import time
 from pathlib import Path
@@ -236,6 +237,8 @@ class Checkpointer:
 
     def load(self, path: Path) -> int:
         """Restore everything from ``path``; returns the step to continue from."""
+        import torch
+
         manifest = read_manifest(path)
         trainer = self.trainer
         if manifest.get("method") != trainer.profile.training.method:
@@ -246,7 +249,18 @@ class Checkpointer:
             raise CheckpointError(f"checkpoint {path} saved its optimizer state as '{layout}', this profile needs "
                                   f"'{optimizer_layout(trainer)}': resume with the optimizer.fused_backward and "
                                   "precision.bf16_weights settings it was made with")
-        trainer.accelerator.load_state(str(path))
+        try:
+            trainer.accelerator.load_state(str(path))
+        except CheckpointError:
+            raise
+        except (RuntimeError, ValueError, EOFError, KeyError, pickle.UnpicklingError) as error:
+            if isinstance(error, torch.OutOfMemoryError):
+                raise
+            # A file cut short (a copy between machines that stopped) or overwritten: torch's own words say which.
+            earlier = [str(kept) for _, kept in complete_checkpoints(self.folder) if kept != Path(path)]
+            raise CheckpointError(f"checkpoint {path} is damaged and cannot be loaded ({error}); resume from another "
+                                  "one with `dbtui resume RUN --from CHECKPOINT`"
+                                  + (f" (kept: {', '.join(earlier)})" if earlier else "")) from None
         trainer.global_step = int(manifest["step"])
         if trainer.train_text_encoder and trainer.global_step >= trainer.profile.training.text_encoder_stop_fraction * trainer.total_steps:
             trainer.stop_text_encoder()

@@ -17,6 +17,7 @@ import torch  # noqa: E402
 
 from engine.errors import DbtuiError  # noqa: E402
 from engine.events import Event, RunFailed, RunFinished  # noqa: E402
+from engine.runs.file_errors import run_files_error  # noqa: E402
 from engine.runs.folder import run_dir_for  # noqa: E402
 from engine.runs.library_noise import hold_back_library_noise  # noqa: E402
 from engine.profile import Profile, dumps_profile  # noqa: E402
@@ -78,11 +79,23 @@ def train(
         advice = oom_advice(profile)
         emitter(RunFailed(reason="the GPU ran out of memory", advice=advice, step=trainer.global_step))
         raise OutOfMemoryAdviceError(f"the GPU ran out of memory at step {trainer.global_step}; {advice}", advice) from error
+    except OSError as error:
+        files_error = run_files_error(error, run_dir)
+        if files_error is None:
+            _report_bug(emitter, trainer, run_dir, error)
+            raise
+        emitter(RunFailed(reason=str(files_error), advice=files_error.advice, step=trainer.global_step))
+        raise files_error from error
     except Exception as error:
-        emitter(RunFailed(reason=f"{type(error).__name__}: {error}", advice="this is a bug in dbtui; the traceback is in the run's log",
-                          step=trainer.global_step))
-        (run_dir / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        _report_bug(emitter, trainer, run_dir, error)
         raise
     finally:
         if jsonl:
             jsonl.close()
+
+
+def _report_bug(emitter: Emitter, trainer: Trainer, run_dir: Path, error: Exception) -> None:
+    """An error no check of ours foresaw: the run fails as a bug, with its traceback beside the log."""
+    emitter(RunFailed(reason=f"{type(error).__name__}: {error}", advice="this is a bug in dbtui; the traceback is in the run's log",
+                      step=trainer.global_step))
+    (run_dir / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8")

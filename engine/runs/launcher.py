@@ -87,6 +87,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
         extra += ["--profile", str(machine_profile(folder, rank))]
     command = worker_command(profile, folder.path, extra)
     log_path = machine_log(folder, rank)
+    before = folder.read_state() if resume else None
     try:
         offset, set_aside = _prepare(folder, profile, resume, profile_path)
         log = log_path.open("ab")
@@ -106,7 +107,9 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     if rank == 0:
         # Until the trainer writes its own state, the folder names its process: one that dies before
         # that (a broken install, an import error) then reads as crashed instead of starting forever.
-        folder.write_state(RunState(pid=process.pid, status="starting", started=time.time(), heartbeat=time.time()))
+        # A resume keeps showing the step the run had reached.
+        folder.write_state(RunState(pid=process.pid, status="starting", step=before.step if before else 0,
+                                    total_steps=before.total_steps if before else 0, started=time.time(), heartbeat=time.time()))
     return StartedRun(folder, process, command, offset, rank, log_path, log_offset, from_start, tuple(set_aside))
 
 

@@ -30,6 +30,10 @@ class Supervisor:
         self._last_beat = 0.0
         self.checkpointer: Checkpointer | None = None
         self.trainer: Any = None
+        # Where the run stood when this attempt began (the launcher carries it into "starting"): a resume
+        # that fails before its trainer knows its step still shows the run's step, not 0/0.
+        before = folder.read_state()
+        self._step_before, self._total_before = (before.step, before.total_steps) if before else (0, 0)
 
     # -- signals -------------------------------------------------------------------
     def install_signals(self, *, detached: bool) -> None:
@@ -39,8 +43,7 @@ class Supervisor:
             if self.stop_requested and signum == signal.SIGINT:
                 if self.main_process:
                     # Stopped, not crashed: `dbtui runs` lists it so, and resume takes the latest checkpoint.
-                    trainer = self.trainer
-                    self.write_state("stopped", trainer.global_step if trainer else 0, trainer.total_steps if trainer else 0)
+                    self.write_state("stopped", *self.position())
                 os._exit(130)
             self.stop_requested = True
             if not self.training:
@@ -52,6 +55,15 @@ class Supervisor:
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     # -- state ---------------------------------------------------------------------
+    def position(self) -> tuple[int, int]:
+        """(step, total steps): the trainer's once it knows them, else the run's before this attempt."""
+        trainer = self.trainer
+        step = getattr(trainer, "global_step", 0) or self._step_before
+        return step, getattr(trainer, "total_steps", 0) or self._total_before
+
+    def write_failed(self) -> None:
+        self.write_state("failed", *self.position())
+
     def write_state(self, status: str, step: int = 0, total: int = 0, loss: float | None = None) -> None:
         self.folder.write_state(RunState(pid=os.getpid(), status=status, step=step, total_steps=total,
                                          heartbeat=time.time(), last_loss=loss, started=self.started))

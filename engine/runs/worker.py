@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if main_process:
             lock.acquire()
-            supervisor.write_state("starting")
+            supervisor.write_state("starting", *supervisor.position())
         profile = load_profile(args.profile or folder.profile)
         if args.resume:
             resume = latest_checkpoint(folder) if args.resume == "latest" else Path(args.resume)
@@ -57,12 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except DbtuiError as error:
         if main_process:
-            supervisor.write_state("failed", getattr(supervisor.trainer, "global_step", 0))
+            supervisor.write_failed()
         print(f"dbtui trainer: {error}", file=sys.stderr, flush=True)
         return 1
     except BaseException:
         if main_process:
-            supervisor.write_state("failed", getattr(supervisor.trainer, "global_step", 0))
+            supervisor.write_failed()
         raise
     finally:
         lock.release()

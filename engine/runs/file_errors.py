@@ -1,0 +1,41 @@
+"""The file errors a run meets that come from the machine, not from dbtui: a folder made read-only, a
+full disk or quota, a read-only or failing disk, the run folder deleted while it trains. Each becomes
+a RunFilesError that names the file and says what to do, instead of a traceback reported as a bug."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+from engine.errors import DbtuiError
+
+
+class RunFilesError(DbtuiError):
+    """Reading or writing a run's files failed for a reason of the machine's; ``advice`` says what to do."""
+
+    def __init__(self, message: str, advice: str):
+        super().__init__(message)
+        self.advice = advice
+
+
+def run_files_error(error: OSError, run_dir: Path) -> RunFilesError | None:
+    """The RunFilesError for ``error``, or None when it is not one of the machine's (then it is a bug)."""
+    where = f"'{error.filename}'" if error.filename else "a file of the run"
+    resume = f"then `dbtui resume {run_dir}` continues from its latest checkpoint"
+    code = error.errno
+    if code in (errno.EACCES, errno.EPERM):
+        return RunFilesError(f"permission denied on {where}",
+                             f"make {run_dir} and what it holds writable by this user (`ls -l`, `chmod u+w`); {resume}")
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return RunFilesError(f"the disk is full (or the quota used up) writing {where}",
+                             f"free some space (`df -h {run_dir}`), or lower saving.keep_last_n; {resume}")
+    if code == errno.EROFS:
+        return RunFilesError(f"the file system holding {where} is read-only",
+                             f"put saving.output_dir on a writable disk, or remount this one writable; {resume}")
+    if code == errno.EIO:
+        return RunFilesError(f"the disk reported an input/output error on {where}",
+                             "the disk may be failing (see `dmesg`); copy the run folder to another disk and resume it there")
+    if code == errno.ENOENT and not Path(run_dir).is_dir():
+        return RunFilesError(f"the run folder {run_dir} is gone: it was moved or deleted while the run trained",
+                             "start the run again (`dbtui run PROFILE`), or resume it where you moved it (`dbtui resume FOLDER`)")
+    return None

@@ -1,0 +1,74 @@
+"""A run that meets the machine's file problems (permissions, a full or read-only disk, its folder
+deleted, a damaged checkpoint) fails with what to do, never as "a bug in dbtui", and its state keeps
+the step it had reached."""
+
+from __future__ import annotations
+
+import errno
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from engine.runs.file_errors import RunFilesError, run_files_error
+from engine.runs.folder import RunFolder, RunState
+from engine.runs.sinks import read_events
+from engine.runs.supervisor import Supervisor
+from tests.runs_helpers import dbtui, profile_file
+
+
+@pytest.mark.parametrize(("code", "said", "advice"), [
+    (errno.EACCES, "permission denied on 'runs/x/samples/step-000200'", "chmod u+w"),
+    (errno.ENOSPC, "the disk is full", "df -h"),
+    (errno.EDQUOT, "quota used up", "keep_last_n"),
+    (errno.EROFS, "is read-only", "writable disk"),
+    (errno.EIO, "input/output error", "dmesg"),
+])
+def test_the_machines_file_errors_say_what_happened_and_what_to_do(code: int, said: str, advice: str, tmp_path: Path) -> None:
+    error = run_files_error(OSError(code, "x", "runs/x/samples/step-000200"), tmp_path)
+    assert isinstance(error, RunFilesError) and said in str(error) and advice in error.advice
+
+
+def test_a_missing_file_is_the_machines_only_when_the_run_folder_is_gone(tmp_path: Path) -> None:
+    missing = OSError(errno.ENOENT, "No such file or directory", str(tmp_path / "run" / "samples" / "grid.png"))
+    assert run_files_error(missing, tmp_path) is None  # the folder is there: something of ours went wrong
+    gone = run_files_error(missing, tmp_path / "run")
+    assert gone is not None and "moved or deleted while the run trained" in str(gone)
+
+
+def test_a_run_whose_files_cannot_be_written_fails_with_advice_not_as_a_bug(tmp_path: Path) -> None:
+    from engine.runs.in_process import train
+    from tests.training_helpers import tiny_profile
+
+    def refused(trainer, step: int) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "run" / "samples" / f"step-{step:06d}"))
+
+    with pytest.raises(RunFilesError):
+        train(tiny_profile(tmp_path, training={"max_train_steps": 2}), tmp_path / "run", step_hooks=[refused])
+    failed = [e for e in read_events(tmp_path / "run" / "events.jsonl") if e.kind == "run_failed"]
+    assert len(failed) == 1 and "permission denied on" in failed[0].reason and "bug" not in failed[0].advice
+    assert not (tmp_path / "run" / "traceback.txt").exists()
+
+
+def test_a_failure_before_the_trainer_knows_its_step_keeps_the_runs_step(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "run").create()
+    folder.write_state(RunState(pid=1, status="starting", step=300, total_steps=1000))
+    Supervisor(folder).write_failed()
+    state = folder.read_state()
+    assert (state.status, state.step, state.total_steps) == ("failed", 300, 1000)
+
+
+def test_resuming_from_a_damaged_checkpoint_names_it_and_the_run_keeps_its_step(tmp_path: Path) -> None:
+    path = profile_file(tmp_path, training={"max_train_steps": 4}, saving={"every_n_steps": 2, "keep_last_n": 3})
+    assert dbtui("run", str(path), "--plain", stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT).wait(timeout=600) == 0
+    folder = RunFolder(tmp_path / "runs" / "t")
+    folder.write_state(RunState(pid=1, status="stopped", step=2, total_steps=4))  # as if it had stopped at step 2
+    optimizer = folder.checkpoints / "step-00000002" / "optimizer.bin"
+    optimizer.write_bytes(optimizer.read_bytes()[:100])  # a copy between machines that stopped short
+    resume = dbtui("resume", str(folder.path), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out, _ = resume.communicate(timeout=600)
+    assert resume.returncode == 1, out
+    assert "step-00000002 is damaged and cannot be loaded" in out and "--from CHECKPOINT" in out and "bug in dbtui" not in out
+    state = json.loads(folder.state_file.read_text())
+    assert (state["status"], state["step"], state["total_steps"]) == ("failed", 2, 4)
