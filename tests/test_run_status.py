@@ -58,7 +58,11 @@ def test_the_cli_and_the_wizard_say_crashed_for_the_same_run(tmp_path: Path, cap
     assert summaries == {"gone": "crashed", "live": "running"}
 
     assert main(["stop", str(crashed.path)]) == 2
-    assert "(status: crashed)" in capsys.readouterr().err
+    assert f"(status: crashed); `dbtui resume {crashed.path}` continues it" in capsys.readouterr().err
+
+    assert main(["attach", str(crashed.path), "--plain"]) == 1
+    err = capsys.readouterr().err
+    assert "the trainer is gone without a last word (crashed)" in err and "trains it from the start" in err
 
 
 class CrashedRunEngine(FakeEngine):

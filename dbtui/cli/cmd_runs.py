@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -92,8 +93,9 @@ def _age(seconds: float) -> str:
 
 
 def _attach(args: argparse.Namespace) -> int:
-    from dbtui.cli.watch import watch
+    from dbtui.cli.watch import resume_hint, watch
     from dbtui.console import make_display
+    from engine.runs.folder import CRASHED
 
     folder = find_run(args.run, args.dir)
     try:
@@ -103,6 +105,10 @@ def _attach(args: argparse.Namespace) -> int:
         _print_best(folder)
         return 0
     _print_best(folder)
+    if (last is None or last.kind not in ("run_finished", "run_failed")) and folder.status() == CRASHED:
+        # The events end without a last word: the trainer was killed (out of host memory, kill -9, a reboot).
+        print(f"the trainer is gone without a last word (crashed); see {folder.log}. {resume_hint(folder)}", file=sys.stderr)
+        return 1
     return 0 if last is None or last.kind != "run_failed" else 1
 
 
@@ -134,7 +140,9 @@ def _control(args: argparse.Namespace) -> int:
 
     folder = find_run(args.run, args.dir)
     if not folder.is_live():
-        raise DbtuiError(f"no trainer is running in {folder.path} (status: {folder.status()})")
+        status = folder.status()
+        hint = "" if status == "finished" else f"; `dbtui resume {folder.path}` continues it"
+        raise DbtuiError(f"no trainer is running in {folder.path} (status: {status}){hint}")
     request(folder, args.request)
     print(f"asked the trainer in {folder.path} to {args.request}; it acts at the next step boundary")
     return 0
