@@ -3,6 +3,7 @@ the page's script and websocket addresses follow the address the browser used.""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import re
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 
 def _free_port() -> int:
@@ -157,3 +159,25 @@ def test_a_headless_browser_connects_through_another_local_port(tmp_path: Path) 
     body = re.search(r"<body[^>]*>", page.stdout)
     assert body, page.stderr[-2000:]
     assert "-loaded" in body.group(0)  # textual-serve's page marks the body once its websocket is open
+
+
+def test_a_port_in_use_is_refused_before_the_server_says_it_serves(capsys) -> None:
+    from dbtui.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    out, err = capsys.readouterr()
+    assert f"port {port} on 127.0.0.1 is in use" in err and "--port" in err and "serve:" not in out
+
+
+def test_a_public_url_must_be_an_address_and_loses_its_trailing_slash() -> None:
+    from dbtui.cli.cmd_serve import public_url
+
+    assert public_url("https://your.host/") == "https://your.host"  # "/static/…" is appended to it
+    assert public_url("https://your.host/dbtui/") == "https://your.host/dbtui"
+    for wrong in ("notaurl", "ftp://host", "https://"):
+        with pytest.raises(argparse.ArgumentTypeError, match="is not an http"):
+            public_url(wrong)

@@ -7,12 +7,29 @@ another machine with ``ssh -L PORT:127.0.0.1:PORT host``.
 from __future__ import annotations
 
 import argparse
+import errno
 import shlex
+import socket
 import sys
+from urllib.parse import urlsplit
 
 from dbtui.cli.common import int_in
+from engine.errors import DbtuiError
 
 HOST = "127.0.0.1"
+
+
+class PortInUseError(DbtuiError):
+    """The port asked for is taken on 127.0.0.1."""
+
+
+def public_url(text: str) -> str:
+    """An http(s) address with a host, without its trailing slash: textual-serve appends "/static/…" and "/ws"
+    to it, and a doubled slash reaches no route."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) address such as https://your.host/dbtui")
+    return text.rstrip("/")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and open http://127.0.0.1:8000.",
     )
     parser.add_argument("--port", type=int_in(1, 65535), default=8000, help="port on 127.0.0.1 (default: %(default)s)")
-    parser.add_argument("--public-url", metavar="URL",
+    parser.add_argument("--public-url", metavar="URL", type=public_url,
                         help="the address browsers use, when a reverse proxy serves it under another one "
                         "(default: whatever address the browser asked for, so any `ssh -L` port works)")
     parser.set_defaults(handler=_serve)
@@ -48,7 +65,20 @@ def build_server(port: int, public_url: str | None = None):
                                 public_url=public_url)
 
 
+def check_port_free(port: int) -> None:
+    """Refuse a port something already listens on, before the server says it serves there."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: a closed port's TIME_WAIT is no obstacle
+        try:
+            probe.bind((HOST, port))
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            raise PortInUseError(f"port {port} on {HOST} is in use (another dbtui serve?); choose another with --port") from None
+
+
 def _serve(args: argparse.Namespace) -> int:
+    check_port_free(args.port)
     print(f"dbtui serve: http://{HOST}:{args.port} (from elsewhere: ssh -L {args.port}:{HOST}:{args.port} this-host)")
     build_server(args.port, args.public_url).serve()
     return 0
