@@ -135,6 +135,27 @@ def test_a_run_name_says_in_words_which_characters_it_may_hold(name: str, tmp_pa
     assert "use letters, digits, '.', '_' and '-' (no spaces or slashes)" in err and "pattern" not in err
 
 
+def test_home_and_environment_variables_in_paths_are_read_as_a_shell_reads_them(tmp_path: Path, monkeypatch) -> None:
+    """Left as written, "~/runs" made a folder named "~" in the working directory."""
+    from engine.profile import load_profile
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DATA", str(tmp_path / "data"))
+    profile = load_profile(write(tmp_path, GOOD), ['saving.output_dir="~/runs"', 'concepts.0.instance_dir="${DATA}/dog"',
+                                                   'concepts.0.class_dir="$DATA/dogs"'])
+    assert profile.saving.output_dir == str(tmp_path / "home" / "runs")
+    assert (profile.concepts[0].instance_dir, profile.concepts[0].class_dir) == (str(tmp_path / "data" / "dog"),
+                                                                                 str(tmp_path / "data" / "dogs"))
+
+
+@pytest.mark.parametrize(("value", "said"), [("$DBTUI_TEST_UNSET/dog", "$DBTUI_TEST_UNSET, which is not set here"),
+                                             ("~nosuchuser-xyz/dog", "'~nosuchuser-xyz', which names no user here")])
+def test_a_path_that_cannot_be_expanded_is_refused(value: str, said: str, tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, GOOD)
+    err = user_error(capsys, ["validate", str(path), "--set", f'concepts.0.instance_dir="{value}"'])
+    assert said in err
+
+
 PROMPT_KEYS = ["concepts.0.instance_prompt", "concepts.0.class_prompt", "concepts.0.class_negative_prompt",
                "sampling.negative_prompt"]
 

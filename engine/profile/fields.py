@@ -5,6 +5,8 @@ Each check raises ValueError with a message a user can act on; ``io.py`` reports
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Annotated
 
 from pydantic import AfterValidator
@@ -26,7 +28,19 @@ def _path(value: str) -> str:
         raise ValueError("contains a NUL character (\\0), which no file system allows in a path; retype the path")
     if len(value) > MAX_PATH_CHARS:
         raise ValueError(f"is {len(value):,} characters long; paths are at most {MAX_PATH_CHARS:,} characters")
-    return value
+    return _expanded(value)
+
+
+def _expanded(value: str) -> str:
+    """``~`` and ``$VAR`` as a shell reads them: left as they are, "~/runs" would make a folder named "~"
+    in the working directory, which looks like the home folder in every message."""
+    expanded = os.path.expandvars(os.path.expanduser(value))
+    unset = re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", expanded)
+    if unset:
+        raise ValueError(f"names the environment variable ${unset[0]}, which is not set here; set it, or write the path out")
+    if expanded.startswith("~"):
+        raise ValueError(f"starts with {expanded.split('/')[0]!r}, which names no user here; write the path out")
+    return expanded
 
 
 def _model_source(value: str) -> str:
