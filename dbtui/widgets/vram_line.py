@@ -33,8 +33,9 @@ ESTIMATING = "VRAM ≈ [i]estimating…[/i] (the memory meter: no GPU needed)"
 
 
 def card_line(estimate: MemoryEstimate) -> str:
-    """``VRAM ≈ 9.4 GB on the card · fits 8 GB ✗ · 12 GB ✓ · 16 GB ✓ · 24 GB ✓``."""
-    return f"VRAM ≈ {estimate.card_need / GIB:.1f} GB on the card · {estimate.fit_line()}"
+    """``VRAM ≈ 9.4 GB on the card · fits 8 GB ✗ · 12 GB ✓ · 16 GB ✓ · 24 GB ✓``: the run's largest moment
+    (the step, the caching pass or a preview), as the verdicts judge it."""
+    return f"VRAM ≈ {estimate.run_need / GIB:.1f} GB on the card · {estimate.fit_line()}"
 
 
 class VramLine(Static):

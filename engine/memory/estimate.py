@@ -80,7 +80,8 @@ class MemoryEstimate:
         return max(self.card_need, self.caching_card_need, self.sampling_card_need)
 
     def fits(self, card_gb: float) -> bool:
-        return self.card_need <= card_gb * GIB
+        """Whether the whole run fits: the step, and the caching and sampling passes around it."""
+        return self.run_need <= card_gb * GIB
 
     def fit_line(self, cards: tuple[float, ...] = CARD_SIZES_GB) -> str:
         """``fits 8 GB ✗ · 12 GB ✓ · 16 GB ✓ · 24 GB ✓``."""
