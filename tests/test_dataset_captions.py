@@ -63,7 +63,7 @@ def test_interrupted_bulk_operation_can_still_be_undone(store: CaptionStore, mon
         real_replace(source, target)
 
     monkeypatch.setattr(os, "replace", fail_on_third)
-    with pytest.raises(OSError, match="killed"):
+    with pytest.raises(CaptionError, match="killed"):
         store.add_tag("new")
     monkeypatch.setattr(os, "replace", real_replace)
     CaptionStore(store.folder).undo()
@@ -125,7 +125,7 @@ def test_a_folder_given_relative_to_the_working_directory_is_edited_and_undone(
     assert main(["dataset", "caption", f"{folder.name}/", "--frequency"]) == 0
     assert "     2  dog" in capsys.readouterr().out
     assert main(["dataset", "caption", folder.name, "--add-tag", "zwx"]) == 0
-    assert "4 caption(s) changed" in capsys.readouterr().out
+    assert "3 caption(s) changed, 1 created for images that had no caption file" in capsys.readouterr().out
     assert main(["dataset", "caption", folder.name, "--replace", "dog", "cat"]) == 0
     assert "3 caption(s) changed" in capsys.readouterr().out
     assert CaptionStore(folder).read("b.jpg") == "zwx, cat, cat, ohwx, sky"
@@ -137,3 +137,23 @@ def test_a_folder_given_relative_to_the_working_directory_is_edited_and_undone(
     assert main(["dataset", "caption", folder.name, "--remove-tag", "zwx"]) == 0
     assert "4 caption(s) changed" in capsys.readouterr().out
     assert CaptionStore(folder).read("c.jpg") == ""
+
+
+def test_a_folder_that_cannot_be_written_is_said_so_and_nothing_changes(store: CaptionStore, monkeypatch,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """As a user without write access meets it (root writes anyway, so the refusal is the OS's own error)."""
+    import errno
+
+    from dbtui.cli import main
+    from engine.dataset import captions
+
+    before = {path.name: path.read_bytes() for path in store.folder.glob("*.txt")}
+
+    def refused(path, data) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(captions, "atomic_write_bytes", refused)
+    assert main(["dataset", "caption", str(store.folder), "--add-tag", "zwx"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write captions in {store.folder}: Permission denied" in err and "ls -ld" in err
+    assert {path.name: path.read_bytes() for path in store.folder.glob("*.txt")} == before

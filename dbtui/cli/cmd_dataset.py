@@ -273,8 +273,10 @@ def _caption(args: argparse.Namespace) -> int:
         changes = store.dedupe_tags()
     else:
         changes = store.trim()
-    console.print(markup_safe(f"{changes.operation}: {len(changes)} caption(s) changed")
-                  + ("" if args.undo else " (--undo reverts)"))
+    created = changes.created
+    counts = f"{len(changes) - created} caption(s) changed" + (
+        f", {created} created for images that had no caption file" if created else "")
+    console.print(markup_safe(f"{changes.operation}: {counts}") + ("" if args.undo else " (--undo reverts)"), soft_wrap=True)
     return _report_unreadable(console, changes.skipped)
 
 

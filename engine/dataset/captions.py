@@ -10,13 +10,14 @@ works in a later session too.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
 import stat
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,11 @@ class ChangeSet:
 
     def __len__(self) -> int:
         return len(self.changes)
+
+    @property
+    def created(self) -> int:
+        """How many of the changes made a caption file where the image had none."""
+        return sum(1 for change in self.changes if change.before is None and change.after is not None)
 
 
 def split_tags(caption: str) -> list[str]:
@@ -206,6 +212,10 @@ class CaptionStore:
         if not journal.exists():
             raise CaptionError("nothing to undo: no bulk caption operation has been done in this folder")
         operation, entries = _journal(journal)
+        with self._writable():
+            return self._undo(operation, entries, journal)
+
+    def _undo(self, operation: str, entries: list[_Entry], journal: Path) -> ChangeSet:
         changes, skipped = [], []
         for entry in entries:
             try:
@@ -244,6 +254,10 @@ class CaptionStore:
             after = edit((before or "").strip())
             if after != (before or "").strip():
                 changes.append(Change(path, before, after))
+        with self._writable():
+            return self._apply(operation, changes, skipped)
+
+    def _apply(self, operation: str, changes: list[Change], skipped: list[Unreadable]) -> ChangeSet:
         # Journal first: if we are interrupted mid-way, undo still knows every original text.
         self.history.mkdir(exist_ok=True)
         # "bytes" keeps each file exactly as it was (a UTF-16 caption is undone to UTF-16, not re-encoded).
@@ -256,6 +270,16 @@ class CaptionStore:
         for change in changes:
             self._write(change.path, change.after or "")
         return ChangeSet(operation, tuple(changes), tuple(skipped))
+
+    @contextlib.contextmanager
+    def _writable(self) -> Iterator[None]:
+        """A folder the user cannot write (or a full disk) is said as such, with the folder, not a traceback."""
+        try:
+            yield
+        except OSError as error:
+            where = f" ({error.filename})" if error.filename else ""
+            raise CaptionError(f"cannot write captions in {self.folder}: {error.strerror or error}{where}; check that "
+                               "the folder is writable by you (`ls -ld`) and the disk has room") from None
 
     def _kept(self, path: Path) -> Path:
         return self.history / path.relative_to(self.folder)
