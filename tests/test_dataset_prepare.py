@@ -119,3 +119,19 @@ def test_prepare_inside_the_source_folder_recursive_skips_its_own_output(tmp_pat
     again = prepare_dataset(src, src / "prepared", resolution=64, recursive=True, workers=1)
     assert [Path(p).relative_to(src) for p in first.written] == [Path("prepared/sub/x.png")]
     assert again.written == () and len(again.up_to_date) == 1
+
+
+def test_copies_are_readable_by_others_and_copies_left_without_an_original_are_named(tmp_path: Path) -> None:
+    source = tmp_path / "originals"
+    source.mkdir()
+    for index in range(3):
+        textured(index, (64, 64)).save(source / f"{index}.png")
+    out = tmp_path / "prepared"
+    first = prepare_dataset(source, out, resolution=64, workers=1)
+    assert {oct(Path(p).stat().st_mode & 0o777) for p in first.written} == {oct(0o644)}  # as the captions: not mkstemp's 0600
+    assert first.without_original == ()
+    (source / "2.png").unlink()
+    again = prepare_dataset(source, out, resolution=64, workers=1)
+    assert again.without_original == (str(out / "2.png"),) and (out / "2.png").exists()  # named, never deleted
+    (out / "2.png").unlink()
+    assert prepare_dataset(source, out, resolution=64, workers=1).without_original == ()

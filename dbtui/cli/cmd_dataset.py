@@ -219,6 +219,9 @@ def _prepare(args: argparse.Namespace) -> int:
         console.print(f"[red]caption not copied[/] {markup_safe(caption)}: {markup_safe(reason)}")
     for caption in result.orphan_captions:
         console.print(f"[yellow]caption not copied[/] {markup_safe(caption)}: no image has its name")
+    for copy in result.without_original:
+        console.print(f"[yellow]no original any more[/] {markup_safe(copy)}: an earlier prepare made it; it still "
+                      "trains unless you delete it (and its caption)")
     if result.has_failures:
         console.print(f"[red]{len(result.failed)} image(s) and {len(result.caption_failures)} caption(s) could not "
                       "be prepared[/]: see above; `dbtui dataset check` explains each")

@@ -63,6 +63,7 @@ class PrepareResult:
     captions_copied: int
     caption_failures: tuple[tuple[str, str], ...] = ()  # (caption file, reason) of captions not copied
     orphan_captions: tuple[str, ...] = ()  # caption files with no image of the same name: not copied
+    without_original: tuple[str, ...] = ()  # copies an earlier run made whose original is gone: they would still train
 
     @property
     def has_failures(self) -> bool:
@@ -124,6 +125,7 @@ def prepare_dataset(
             manifest.pop(str(Path(job.output).relative_to(dst)), None)
         else:
             written.append(job.output)
+    without_original = _without_original(manifest, outputs, dst)
     _write_output(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
     copied, caption_failures = 0, []
     failed_sources = {s for s, _ in failed}
@@ -137,7 +139,20 @@ def prepare_dataset(
             caption_failures.append((str(source), str(error)))
     orphans = tuple(str(c) for c in listing.orphan_captions)
     return PrepareResult(str(dst), tuple(written), tuple(up_to_date), tuple(failed), copied,
-                         tuple(caption_failures), orphans)
+                         tuple(caption_failures), orphans, tuple(without_original))
+
+
+def _without_original(manifest: dict, outputs: list[Path], dst: Path) -> list[str]:
+    """The copies earlier runs made (the manifest's) for originals no longer there. They are reported, never
+    deleted: the prepared folder may hold the user's own edits. Entries whose copy is gone leave the manifest."""
+    current = {str(output.relative_to(dst)) for output in outputs}
+    left = []
+    for key in sorted(set(manifest) - current):
+        if (dst / key).exists():
+            left.append(str(dst / key))
+        else:
+            del manifest[key]
+    return left
 
 
 def _make_folder(dst: Path) -> None:
@@ -218,6 +233,7 @@ def prepare_image(job: PrepareJob) -> str:
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".png", dir=output.parent)
+        os.fchmod(handle, 0o644)  # as the captions beside it (atomic_write_bytes); mkstemp's own 0600 hides it from other users
         os.close(handle)
         try:
             picture.save(temporary, format="PNG", compress_level=1)  # level 6: ~3.5x slower for ~12% smaller files
