@@ -84,6 +84,20 @@ def test_validate_warns_about_missing_folders_and_captions(tmp_path: Path, capsy
     assert "model.pretrained" not in out  # "m" is a hub id, looked up when the run starts
 
 
+def test_validate_warns_about_empty_caption_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty caption would train its image with no prompt: the dataset doctor calls it an error, and so does run."""
+    images = _one_image_folder(tmp_path)
+    (images / "a.txt").write_text(" \n")
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'[[concepts]]\ninstance_dir = "{images}"\ninstance_prompt = "x"\ncaption_mode = "caption_file"\n'
+                       '[model]\npretrained = "m"\n')
+    assert main(["validate", str(profile)]) == 0
+    assert "concepts.0.caption_mode: 1 caption file(s) are empty, e.g. a.txt" in capsys.readouterr().out
+    (images / "a.txt").write_text("photo of zwx dog\n")
+    assert main(["validate", str(profile)]) == 0
+    assert "empty" not in capsys.readouterr().out
+
+
 def test_a_run_whose_model_or_images_are_missing_stops_before_its_trainer_starts(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     images = _one_image_folder(tmp_path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.builtin import is_builtin
+from engine.data.caption_text import CaptionFileError, read_caption_file
 from engine.data.images import list_images
 from engine.profile.model_source import model_kind
 from engine.profile.problems import Problem
@@ -50,8 +51,23 @@ def _concept_problems(profile: Profile, index: int) -> list[Problem]:
     if not images:
         problems.append(Problem(f"{key}.instance_dir", f"no images in '{folder}'"))
     if concept.caption_mode == "caption_file":
-        missing = [p.name for p in images if not p.with_suffix(profile.dataset.caption_extension).exists()]
+        captions = [p.with_suffix(profile.dataset.caption_extension) for p in images]
+        missing = [image.name for image, caption in zip(images, captions) if not caption.exists()]
         if missing:
             problems.append(Problem(f"{key}.caption_mode", f"{len(missing)} image(s) have no caption file, e.g. {missing[0]}; "
                                     "write them or run `dbtui dataset caption`"))
+        empty = [caption.name for caption in captions if _blank(caption)]
+        if empty:
+            # The dataset doctor calls it an error too: the image would train with no prompt at all.
+            problems.append(Problem(f"{key}.caption_mode", f"{len(empty)} caption file(s) are empty, e.g. {empty[0]}: "
+                                    "their images would train with no prompt; write them, or remove the images"))
     return problems
+
+
+def _blank(caption: Path) -> bool:
+    """A caption file that exists and holds only white space (one that cannot be read is the trainer's to report)."""
+    try:
+        text = read_caption_file(caption)
+    except CaptionFileError:
+        return False
+    return text is not None and not text.strip()
