@@ -234,7 +234,8 @@ class RichDashboard:
         if kind == "step_ended":
             self.last_step = event
             self.losses.append(event.smoothed_loss)
-        elif kind in PHASE_KINDS:
+        elif kind in PHASE_KINDS and (event.phase != "training" or kind == "phase_finished"):
+            # The steps have their own bar (from step_ended); a training phase bar would sit at 0.
             self.phases(event)
         elif kind == "sample_saved":
             self.samples = event.grid or ", ".join(event.paths)

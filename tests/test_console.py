@@ -39,6 +39,18 @@ def test_the_dashboard_draws_a_phase_under_way_as_a_bar() -> None:
     assert dashboard.phases.renderable() is None
 
 
+def test_the_steps_are_drawn_once_by_their_own_bar_not_by_a_training_phase_bar_stuck_at_0() -> None:
+    out = io.StringIO()
+    dashboard = RichDashboard("demo", console=_console(out, terminal=False))
+    dashboard(PhaseStarted(phase="training", total=2000, description="2000 steps"))
+    dashboard(StepEnded(step=744, total_steps=2000, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-5, it_per_s=3.0, eta_s=400.0))
+    rendered = io.StringIO()
+    Console(file=rendered, width=140, color_system=None).print(dashboard._render())
+    assert "744/2000" in rendered.getvalue() and "0/2000" not in rendered.getvalue()
+    dashboard(PhaseFinished(phase="training", seconds=600.0))
+    assert "[training] done in 600.0s" in out.getvalue()
+
+
 def test_plain_lines_give_start_each_tenth_and_end() -> None:
     out = io.StringIO()
     display = PhaseDisplay(plain=True, out=out)
