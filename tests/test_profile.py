@@ -149,6 +149,20 @@ def test_newer_schema_version_is_refused_clearly() -> None:
     assert problem.line == 1  # named at its line in the file, like every other problem
 
 
+@pytest.mark.parametrize(("value", "said"), [("0", "no profile layout has version 0"),
+                                             ('"1"', "write a whole number without quotes")])
+def test_an_older_or_quoted_schema_version_is_not_told_to_upgrade(value: str, said: str) -> None:
+    [problem] = problems_of(f"schema_version = {value}\n" + MINIMAL)
+    assert said in problem.message and "upgrade" not in problem.message
+
+
+def test_an_item_of_a_list_the_profile_does_not_set_says_to_set_the_whole_list() -> None:
+    with pytest.raises(ProfileError) as raised:
+        loads_profile(MINIMAL, ['sampling.prompts.0="a photo"'])
+    [problem] = raised.value.problems
+    assert "sampling.prompts is not set in this profile" in problem.message and "list of tables" not in problem.message
+
+
 def test_a_single_bracketed_concepts_table_says_to_write_two_brackets() -> None:
     [problem] = problems_of('model.pretrained = "builtin:tiny-sd1"\n[concepts]\ninstance_dir = "x"\ninstance_prompt = "y"\n')
     assert problem.key == "concepts" and problem.line == 2

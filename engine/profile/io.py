@@ -40,7 +40,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         key, value = parse_override(text)
         node: Any = result
         parts = key.split(".")
-        for part in parts[:-1]:
+        for index, part in enumerate(parts[:-1]):
+            following = parts[index + 1]
+            if isinstance(node, dict) and following.isdigit() and part not in node:
+                # An item of a list this profile does not set: there is nothing to index into.
+                listed = ".".join(parts[:index + 1])
+                raise ProfileError([Problem(key, f"no item {following}: {listed} is not set in this profile; set the "
+                                            f"whole list, e.g. --set '{listed}=[...]'", override=text)])
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
                     raise ProfileError([Problem(key, f"no item {part} in this list (it has {len(node)})", override=text)])

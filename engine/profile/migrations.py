@@ -14,10 +14,15 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 def migrate(data: dict[str, Any]) -> dict[str, Any]:
     """Bring a profile dict to the current schema version."""
     version = data.get("schema_version", SCHEMA_VERSION)
-    if not isinstance(version, int) or version > SCHEMA_VERSION or version < 1:
-        raise ProfileError(
-            [Problem("schema_version", f"version {version!r} is not known to this dbtui (it reads 1 to {SCHEMA_VERSION}); upgrade dbtui")]
-        )
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ProfileError([Problem("schema_version", f"{version!r} is not a version number: write a whole number without "
+                                    f"quotes, e.g. schema_version = {SCHEMA_VERSION}")])
+    if version > SCHEMA_VERSION:
+        raise ProfileError([Problem("schema_version", f"version {version} was written by a newer dbtui (this one reads 1 to "
+                                    f"{SCHEMA_VERSION}); upgrade dbtui")])
+    if version < 1:
+        raise ProfileError([Problem("schema_version", f"no profile layout has version {version}: the first is 1 and the "
+                                    f"current {SCHEMA_VERSION}; write schema_version = {SCHEMA_VERSION}")])
     while version < SCHEMA_VERSION:
         data = MIGRATIONS[version](data)
         version += 1
