@@ -41,6 +41,10 @@ def test_to_single_file_and_back(random_sd1: Path, tmp_path: Path, capsys) -> No
     assert main(["convert", "to-single-file", str(random_sd1), str(tmp_path / "zwx.bin")]) == 2
     assert "name the file .safetensors or .ckpt, or give --format" in capsys.readouterr().err
     assert not (tmp_path / "zwx.bin").exists()
+    mismatched = tmp_path / "zwx.safetensors"
+    assert main(["convert", "to-single-file", str(random_sd1), str(mismatched), "--format", "ckpt"]) == 2
+    assert "the name says safetensors, --format says ckpt; name it zwx.ckpt" in capsys.readouterr().err
+    assert not mismatched.exists()
     data = torch.load(out, weights_only=True)  # the format follows the extension
     assert data["dbtui_metadata"]["dbtui.profile"] == 'name = "zwx"\n'
     assert data["state_dict"]["model.diffusion_model.out.2.weight"].dtype == torch.float16

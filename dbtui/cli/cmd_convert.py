@@ -159,6 +159,11 @@ def _to_single_file(args: argparse.Namespace) -> int:
     suffix = args.output.suffix.lower()
     if not args.format and suffix not in (".safetensors", ".ckpt", ".pt") and not args.output.is_dir():
         raise ConvertError(f"{args.output}: name the file .safetensors or .ckpt, or give --format, so that the format is plain")
+    named = {".safetensors": "safetensors", ".ckpt": "ckpt", ".pt": "ckpt"}.get(suffix)
+    if args.format and named and named != args.format:
+        # Loaders go by the extension: a pickle named .safetensors fails in every UI that opens it.
+        raise ConvertError(f"{args.output}: the name says {named}, --format says {args.format}; name it "
+                           f"{args.output.with_suffix('.' + args.format).name}, or drop --format")
     _keep_existing(args.output, args.overwrite)
     fmt = args.format or ("ckpt" if suffix in (".ckpt", ".pt") else "safetensors")
     metadata = {}
