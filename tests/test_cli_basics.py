@@ -84,6 +84,21 @@ def test_validate_warns_about_missing_folders_and_captions(tmp_path: Path, capsy
     assert "model.pretrained" not in out  # "m" is a hub id, looked up when the run starts
 
 
+def test_validate_asks_the_models_family_and_knows_the_built_in_names(capsys: pytest.CaptureFixture[str]) -> None:
+    """What the load would refuse (a setting the family cannot honour, a built-in that does not exist) is said by validate."""
+    demo = str(ROOT / "profiles" / "tiny-demo.toml")
+    assert main(["validate", demo, "--set", 'model.pretrained="builtin:tiny-flux"', "--set", 'training.method="lora"',
+                 "--set", "training.min_snr_gamma=5"]) == 0
+    assert "model.pretrained: as a Flux.1 model, this profile is refused: min-SNR weighting" in capsys.readouterr().out
+    assert main(["validate", demo, "--set", 'model.pretrained="builtin:tiny-sd3"',
+                 "--set", 'concepts.0.instance_dir="builtin:demo-instanse"']) == 0
+    out = capsys.readouterr().out
+    assert "model.pretrained: unknown built-in model 'builtin:tiny-sd3'; choose one of: builtin:tiny-sd1" in out
+    assert "concepts.0.instance_dir: unknown built-in folder 'builtin:demo-instanse'" in out
+    assert main(["validate", demo]) == 0
+    assert "warning" not in capsys.readouterr().out
+
+
 def test_validate_warns_about_empty_caption_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An empty caption would train its image with no prompt: the dataset doctor calls it an error, and so does run."""
     images = _one_image_folder(tmp_path)

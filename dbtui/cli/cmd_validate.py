@@ -23,9 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _validate(args: argparse.Namespace) -> int:
     from engine.profile import load_profile
     from engine.dataset.profile_paths import path_problems
+    from engine.models.family_settings import family_setting_problems
 
     profile = load_profile(args.profile, args.set)
     print(f"{args.profile}: valid ({len(profile.concepts)} concept(s), method {profile.training.method})")
-    for problem in path_problems(profile):
+    for problem in path_problems(profile) + family_setting_problems(profile):
         print(f"  warning: {problem.key}: {problem.message}")
     return 0

@@ -97,6 +97,21 @@ def _build_model(tmp: Path, size: str, variant: str, pretrained: bool) -> None:
     save_tiny_model(tmp, size=size, variant=variant, pretrained=pretrained)
 
 
+def builtin_family(name: str) -> str | None:
+    """The family id (engine/models) of a built-in model, without building it; None for an unknown name."""
+    entry = MODELS.get(name[len(PREFIX):])
+    return None if entry is None else {"sd1": "sd", "sd2v": "sd"}.get(entry[1], entry[1])
+
+
+def known_builtin(name: str, kind: str) -> str | None:
+    """None when ``builtin:<key>`` names a built-in of ``kind`` ("model" or "folder"); else what to write instead."""
+    try:
+        _builtin_key(name, MODELS if kind == "model" else DATASETS, kind)
+    except UnknownBuiltinError as error:
+        return str(error)
+    return None
+
+
 def resolve_model(name: str) -> str:
     """A path for ``builtin:<model>``; other names are returned unchanged."""
     if not is_builtin(name):

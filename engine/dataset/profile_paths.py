@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.builtin import is_builtin
+from engine.builtin import is_builtin, known_builtin
 from engine.data.caption_text import CaptionFileError, read_caption_file
 from engine.data.images import list_images
 from engine.profile.model_source import model_kind
@@ -21,6 +21,11 @@ def path_problems(profile: Profile) -> list[Problem]:
     """What is missing on disk for this profile to train."""
     problems = _model_problems(profile.model.pretrained)
     for index, concept in enumerate(profile.concepts):
+        for key in ("instance_dir", "class_dir"):
+            name = getattr(concept, key)
+            unknown = known_builtin(name, "folder") if is_builtin(name) else None
+            if unknown:
+                problems.append(Problem(f"concepts.{index}.{key}", unknown))
         if is_builtin(concept.instance_dir):
             continue
         try:
@@ -34,6 +39,9 @@ def path_problems(profile: Profile) -> list[Problem]:
 
 def _model_problems(source: str) -> list[Problem]:
     """A model named as a local folder or file that is not there (a hub id is looked up when the run starts)."""
+    if is_builtin(source):
+        unknown = known_builtin(source, "model")
+        return [Problem("model.pretrained", unknown)] if unknown else []
     if model_kind(source) in ("diffusers", "single-file") and not Path(source).expanduser().exists():
         return [Problem("model.pretrained", f"'{source}' does not exist on this machine: give a diffusers folder, a "
                         ".safetensors/.ckpt file, or a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5")]
