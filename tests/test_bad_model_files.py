@@ -153,7 +153,7 @@ def test_another_architecture_is_named_with_shapes(single_file: Path) -> None:
     message = describe_gaps("tiny.safetensors", "SD1", find_gaps(load_file(single_file), CONFIGS / "sd1"))
     assert ("UNet tensors have another shape (e.g. model.diffusion_model.input_blocks.0.0.weight: 32×4×3×3 in the file, "
             "320×4×3×3 expected)") in message
-    assert message.index("pass --config") < message.index("get the full checkpoint")
+    assert message.index("--config FOLDER") < message.index("get the full checkpoint")
 
 
 @pytest.mark.parametrize("half", [False, True])

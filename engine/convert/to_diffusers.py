@@ -114,8 +114,8 @@ def _mismatch(state_dict: dict[str, Any], config: Path, family: ModelFamily, nam
     """Our account of which parts the file lacks, rather than the loader's internal advice."""
     message = explain_mismatch(state_dict, config, name, family.description) or (
         f"the {what} weights in {name} could not be loaded into a {family.description} model ({cause}); the file "
-        "is damaged or of another architecture: for a non-standard one, pass --config with a diffusers folder "
-        "that describes it"
+        "is damaged or of another architecture: for a non-standard one, convert it with `dbtui convert to-diffusers "
+        "FILE OUT --config FOLDER` (FOLDER: a diffusers model that describes it) and train from OUT"
     )
     return ModelMismatchError(message)
 
