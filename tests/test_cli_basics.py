@@ -133,6 +133,8 @@ def test_a_run_whose_model_or_images_are_missing_stops_before_its_trainer_starts
 @pytest.mark.parametrize("argv, usage, message", [
     (["serve", "--port", "99999"], "usage: dbtui serve", "99999 is out of range: give 1–65535"),
     (["fit", "p.toml", "--steps", "0"], "usage: dbtui fit", "0 is too small: give 1 or more"),
+    (["fit", "p.toml", "--price-per-hour", "-1"], "usage: dbtui fit", "-1 is not a price: give 0 or more"),
+    (["fit", "p.toml", "--price-per-hour", "nan"], "usage: dbtui fit", "nan is not a price"),
     (["export", "runs/x", "--plain"], "usage: dbtui export", "unrecognized arguments: --plain"),
     (["convert", "to-single-file", "a", "b.safetensors", "--bogus"], "usage: dbtui convert to-single-file", "--bogus"),
 ])

@@ -45,8 +45,8 @@ v; v-prediction SDXL files carry the v_pred marker those clients read.
 
 EXPORT_EPILOG = """\
 examples:
-  dbtui convert to-single-file runs/zwx/final zwx.safetensors --half
-  dbtui convert to-single-file runs/zwx/final zwx.ckpt --base-model sd15
+  dbtui convert to-single-file runs/zwx/outputs/diffusers zwx.safetensors --half
+  dbtui convert to-single-file runs/zwx/outputs/diffusers zwx.ckpt --base-model sd15
 """
 
 LORA_HELP = """\

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dbtui.cli.common import add_overrides, int_in
+from dbtui.cli.common import add_overrides, int_in, price
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("profile", help="path to a .toml profile")
     parser.add_argument("--steps", type=int_in(1), default=10, help="steps to measure (default: %(default)s)")
-    parser.add_argument("--price-per-hour", type=float, default=None, metavar="X", help="hourly price of this machine")
+    parser.add_argument("--price-per-hour", type=price, default=None, metavar="X", help="hourly price of this machine")
     parser.add_argument("--estimate-only", action="store_true", help="print the memory estimate and train nothing")
     add_overrides(parser)
     parser.set_defaults(handler=_fit)
@@ -76,8 +76,12 @@ def _fit(args: argparse.Namespace) -> int:
         if isinstance(event, StepEnded):
             print(f"  step {event.step}: loss {event.loss:.4f}", flush=True)
 
-    print(f"fit test: {args.steps} steps of {args.profile}", flush=True)
-    result = dataclasses.replace(fit_test(profile, args.steps, progress, price_per_hour=args.price_per_hour), memory_estimate=estimate)
+    steps = args.steps
+    if profile.training.max_train_steps and profile.training.max_train_steps < steps:
+        steps = profile.training.max_train_steps
+        print(f"the run has only {steps} steps: the fit test measures those", flush=True)
+    print(f"fit test: {steps} steps of {args.profile}", flush=True)
+    result = dataclasses.replace(fit_test(profile, steps, progress, price_per_hour=args.price_per_hour), memory_estimate=estimate)
     vram = f"{result.peak_vram_mb / 1024:.2f} GB" if result.peak_vram_mb is not None else "not measured (no CUDA)"
     print(f"peak VRAM (torch): {vram}")
     if result.peak_vram_allocated_mb is not None and estimate is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def add_overrides(parser: argparse.ArgumentParser) -> None:
@@ -14,6 +15,17 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
         help="override a profile value, e.g. --set training.max_train_steps=400 "
         "(values are read as TOML; repeat for several)",
     )
+
+
+def price(text: str) -> float:
+    """An argparse ``type``: a finite amount of money, zero or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number, e.g. 2.49") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a price: give 0 or more, e.g. 2.49")
+    return value
 
 
 def int_in(low: int, high: int | None = None):
