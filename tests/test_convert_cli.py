@@ -75,6 +75,11 @@ def test_errors_are_one_line_messages(tmp_path: Path, capsys) -> None:
     assert "missing.ckpt: no such file" in capsys.readouterr().err
     assert main(["convert", "to-single-file", str(tmp_path), str(tmp_path / "x.safetensors")]) == 2
     assert "not a diffusers model folder" in capsys.readouterr().err
+    taken = tmp_path / "taken"
+    (taken / "unet").mkdir(parents=True)
+    assert main(["convert", "to-diffusers", str(tmp_path / "missing.ckpt"), str(taken)]) == 2
+    captured = capsys.readouterr()
+    assert "already exists and is not empty" in captured.err and "reading" not in captured.out  # asked before any work
 
 
 def test_convert_command_keeps_help_fast() -> None:

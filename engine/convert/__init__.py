@@ -4,6 +4,7 @@ transformer files into diffusers folders, and LoRA files in both directions.
 Everything here works offline and imports torch/diffusers only when a function runs.
 """
 
+from engine.convert._files import check_new_folder
 from engine.convert.detect import FAMILIES, ModelFamily, detect_family, is_flux_transformer
 from engine.convert.errors import (
     CheckpointReadError,
@@ -35,6 +36,7 @@ __all__ = [
     "TokenizerNotFoundError",
     "UnsafeCheckpointError",
     "UnsupportedModelError",
+    "check_new_folder",
     "detect_family",
     "export_lora_diffusers",
     "export_lora_kohya",

@@ -94,11 +94,17 @@ def atomic_file(target: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def check_new_folder(target: Path) -> None:
+    """Refuse an output folder that holds something: asked first, before minutes of converting."""
+    target = Path(target)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise OutputExistsError(f"{target} already exists and is not empty; choose a new output folder or remove it")
+
+
 @contextmanager
 def atomic_dir(target: Path) -> Iterator[Path]:
     """A temporary folder beside ``target``, renamed onto it only when the block succeeds."""
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise OutputExistsError(f"{target} already exists and is not empty; choose a new output folder or remove it")
+    check_new_folder(target)
     make_folder(target.parent)
     tmp = _partial(target)
     make_folder(tmp)
