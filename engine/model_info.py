@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.errors import DbtuiError
 from engine.profile.model_source import ModelKind, model_kind
+from engine.profile.problems import Problem
 
 REFINER = ("the Stable Diffusion XL refiner, which refines finished images and cannot be DreamBooth-trained: "
            "use the SDXL base model or a fine-tune of it")
@@ -151,3 +152,26 @@ def _cached_model_index(source: str) -> Path | None:
     except ValueError:  # not a valid repo id
         return None
     return Path(found) if isinstance(found, str) else None
+
+
+def family_setting_problems(profile: Any) -> list[Problem]:
+    """Whether the profile's settings suit its model's family, known before any weights load.
+
+    The trainer asks the family (``Family.check_profile``) once the model has loaded; ``dbtui validate``
+    asks the same family here, found as ``likely_family`` finds it, so that "valid" means the load will
+    not refuse a setting its family cannot honour. A built-in is known by its name: asking its files
+    would build it (Flux's full size is 34 GB).
+    """
+    from engine.builtin import builtin_family, is_builtin
+    from engine.models.registry import family_named
+
+    source = profile.model.pretrained
+    try:
+        family = family_named((builtin_family(source) or "") if is_builtin(source) else likely_family(source))
+    except (DbtuiError, KeyError):
+        return []  # a model that cannot be told here is the load's to report
+    try:
+        family.check_profile(profile)
+    except DbtuiError as error:
+        return [Problem("model.pretrained", f"as a {family.label} model, this profile is refused: {error}")]
+    return []

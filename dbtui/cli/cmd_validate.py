@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _validate(args: argparse.Namespace) -> int:
     from engine.profile import load_profile
     from engine.dataset.profile_paths import path_problems
-    from engine.models.family_settings import family_setting_problems
+    from engine.model_info import family_setting_problems
 
     profile = load_profile(args.profile, args.set)
     print(f"{args.profile}: valid ({len(profile.concepts)} concept(s), method {profile.training.method})")
