@@ -156,6 +156,19 @@ def test_a_path_that_cannot_be_expanded_is_refused(value: str, said: str, tmp_pa
     assert said in err
 
 
+@pytest.mark.parametrize(("content", "hint"), [
+    ('name = "a"\nname = "b"\n', ":2: TOML syntax error: Cannot overwrite a value (at line 2, column 11); a key or table is written twice"),
+    ("[dataset]\ncenter_crop = True\n", ":2: TOML syntax error: Invalid value (at line 2, column 15); TOML writes true and false in lower case"),
+    ('[[concepts]]\ninstance_dir = "C:\\Users\\me\\dog"\n', "write the path with / or in 'single quotes'"),
+    ('[[concepts]]\ninstance_dir = "data\\dog"\n', "write the path with / or in 'single quotes'"),
+    ("name = mine\n", 'a text value needs quotes: name = "value"'),
+    ('name = "a"\r[model]\r', "old Mac line endings (CR alone): save it with LF line endings"),
+])
+def test_a_toml_syntax_error_says_what_to_write_instead(content: str, hint: str, tmp_path: Path, capsys) -> None:
+    err = user_error(capsys, ["validate", str(write(tmp_path, content))])
+    assert hint in err and "(top level)" not in err
+
+
 PROMPT_KEYS = ["concepts.0.instance_prompt", "concepts.0.class_prompt", "concepts.0.class_negative_prompt",
                "sampling.negative_prompt"]
 

@@ -200,10 +200,27 @@ def parse_text(text: str, file: Path | None = None) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as error:
         match = re.search(r"line (\d+)", str(error))
         line = int(match.group(1)) if match else None
-        raise ProfileError([Problem("", f"TOML syntax error: {error}", line, None, file)]) from None
+        source = text.split("\n")[line - 1] if line and line <= text.count("\n") + 1 else ""
+        hint = syntax_hint(str(error), source)
+        raise ProfileError([Problem("", f"TOML syntax error: {error}" + (f"; {hint}" if hint else ""), line, None, file)]) from None
     except RecursionError:
         # tomllib reads nested arrays and inline tables recursively.
         raise ProfileError([Problem("", "arrays or tables are nested too deeply to read; this is not a profile", None, None, file)]) from None
+
+
+def syntax_hint(error: str, line: str) -> str:
+    """What to write instead, for the TOML mistakes people make by hand; "" when there is no plain advice."""
+    if "Cannot overwrite a value" in error or "Cannot declare" in error:
+        return "a key or table is written twice: keep one"
+    if "\\" in line and ("escape" in error.lower() or "hex value" in error.lower() or "Unescaped" in error):
+        return "a backslash in \"double quotes\" starts an escape: write the path with / or in 'single quotes'"
+    if "\r" in line or "'\\r'" in error:
+        return "the file has old Mac line endings (CR alone): save it with LF line endings"
+    if re.search(r"=\s*(True|False|TRUE|FALSE|Yes|No|yes|no|on|off)\s*(#.*)?$", line):
+        return "TOML writes true and false in lower case, unquoted"
+    if "Invalid value" in error and re.search(r"=\s*[^\"'\[{0-9+\-.tfin]", line):
+        return 'a text value needs quotes: name = "value"'
+    return ""
 
 
 def loads_profile(text: str, overrides: list[str] = (), file: Path | None = None) -> Profile:

@@ -29,7 +29,7 @@ class Problem:
             where = str(self.file) if self.file else "<profile>"
             if self.line is not None:
                 where += f":{self.line}"
-            key = self.key or "(top level)"
+            key = self.key or ("" if self.line is not None else "(top level)")  # a syntax error: its line says where
         text = f"{where}: {key + ': ' if key else ''}{self.message}"
         if self.suggestion:
             text += f" (did you mean '{self.suggestion}'?)"
