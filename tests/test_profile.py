@@ -163,6 +163,31 @@ def test_an_item_of_a_list_the_profile_does_not_set_says_to_set_the_whole_list()
     assert "sampling.prompts is not set in this profile" in problem.message and "list of tables" not in problem.message
 
 
+@pytest.mark.parametrize(("override", "suggestion", "said"), [
+    ("max_train_steps=10", "training.max_train_steps", "unknown key"),
+    ("training.lora.max_train_steps=10", "training.max_train_steps", "unknown key"),
+])
+def test_a_right_key_in_the_wrong_place_is_pointed_to_where_it_belongs(override: str, suggestion: str, said: str) -> None:
+    with pytest.raises(ProfileError) as raised:
+        loads_profile(MINIMAL, [override])
+    [problem] = raised.value.problems
+    assert (problem.suggestion, problem.message) == (suggestion, said)
+
+
+def test_a_top_level_key_written_below_a_section_says_where_top_level_keys_go() -> None:
+    [problem] = problems_of(MINIMAL + '\n[saving]\nname = "mine"\n')
+    assert problem.key == "saving.name" and problem.suggestion == "name"
+    assert "top-level keys go above the first [section]" in problem.message
+
+
+@pytest.mark.parametrize(("override", "said"), [("name=2024", "2024 was read as a number: put it in quotes, name = \"2024\""),
+                                                ("concepts.0.instance_prompt=true", "true was read as a boolean")])
+def test_a_number_or_boolean_where_text_belongs_says_to_quote_it(override: str, said: str) -> None:
+    with pytest.raises(ProfileError) as raised:
+        loads_profile(MINIMAL, [override])
+    assert said in raised.value.problems[0].message
+
+
 def test_a_single_bracketed_concepts_table_says_to_write_two_brackets() -> None:
     [problem] = problems_of('model.pretrained = "builtin:tiny-sd1"\n[concepts]\ninstance_dir = "x"\ninstance_prompt = "y"\n')
     assert problem.key == "concepts" and problem.line == 2

@@ -86,6 +86,20 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
+def _field_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every key of the profile as a dotted path, top level first (list items as N: concepts.N.instance_dir)."""
+    paths, nested = [], []
+    for name, field in model.model_fields.items():
+        paths.append(prefix + name)
+        inner = _first_model(field.annotation)
+        if inner is not None:
+            is_list = getattr(field.annotation, "__origin__", None) is list
+            nested.append((inner, f"{prefix}{name}.{'N.' if is_list else ''}"))
+    for inner, below in nested:
+        paths += _field_paths(inner, below)
+    return paths
+
+
 def _first_model(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
@@ -109,6 +123,13 @@ def _problems_from(error: ValidationError) -> list[Problem]:
             close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
             suggestion = ".".join([*(str(p) for p in loc[:-1]), close[0]]) if close else None
             message = "unknown key"
+            if suggestion is None:
+                # A right key in the wrong place: under another [section], or a top-level key written below one.
+                elsewhere = [path for path in _field_paths(Profile) if path.rsplit(".", 1)[-1] == str(loc[-1])]
+                if elsewhere:
+                    suggestion = elsewhere[0]
+                    if "." not in suggestion:
+                        message = "unknown key here: top-level keys go above the first [section] of the file"
         elif item["type"] == "missing":
             owner = _model_at(loc)
             field = owner.model_fields.get(str(loc[-1])) if owner else None
@@ -117,6 +138,11 @@ def _problems_from(error: ValidationError) -> list[Problem]:
         elif item["type"] == "list_type" and isinstance(item.get("input"), dict):
             # `[concepts]` written for `[[concepts]]`: TOML reads one table, not a list of them.
             message = f"must be a list of tables: write [[{loc[-1]}]], with two brackets, above each one"
+        elif item["type"] == "string_type" and isinstance(item.get("input"), (int, float, bool)):
+            # TOML reads 2024 or true as a number or a boolean; on the command line the quotes need shell quotes too.
+            written = str(item["input"]).lower() if isinstance(item["input"], bool) else item["input"]
+            message = (f"takes text, and {written} was read as a {'boolean' if isinstance(item['input'], bool) else 'number'}: "
+                       f"put it in quotes, {loc[-1]} = \"{written}\" (with --set: --set '{key}=\"{written}\"')")
         elif item["type"] == "finite_number":
             message = "is not a finite number (nan and inf are not allowed); write an ordinary number"
         elif item["type"] == "value_error":
