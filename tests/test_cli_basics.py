@@ -145,3 +145,30 @@ def test_a_bad_option_is_refused_with_the_commands_own_usage(argv: list[str], us
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith(usage) and message in err
+
+
+def test_a_missing_relative_folder_says_where_relative_paths_are_read_from(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    profile = tmp_path / "p.toml"
+    profile.write_text('[[concepts]]\ninstance_dir = "data/dog"\ninstance_prompt = "x"\n[model]\npretrained = "m"\n')
+    assert main(["validate", str(profile)]) == 0
+    assert f"folder 'data/dog' does not exist (relative paths are read from the folder dbtui runs in, {tmp_path})" in \
+        capsys.readouterr().out
+
+
+def test_fit_refuses_missing_inputs_before_it_estimates_or_loads_anything(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    profile = tmp_path / "p.toml"
+    profile.write_text('[[concepts]]\ninstance_dir = "nope"\ninstance_prompt = "x"\n[model]\npretrained = "builtin:tiny-sd1"\n')
+    assert main(["fit", str(profile)]) == 2
+    out, err = capsys.readouterr()
+    assert "concepts.0.instance_dir: folder 'nope' does not exist" in err and "memory estimate" not in out
+
+
+def test_resuming_a_run_whose_profile_is_gone_says_how_to_resume_it(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "runs" / "r"
+    run.mkdir(parents=True)
+    (run / "events.jsonl").write_text("")
+    assert main(["resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert f"{run / 'profile.toml'} is missing" in err and "dbtui run PROFILE --resume" in err

@@ -61,6 +61,7 @@ def _fit(args: argparse.Namespace) -> int:
     from engine.profile import load_profile
     from engine.runs.folder import run_dir_for
     from engine.runs.folder import check_creatable
+    from engine.runs.launcher import check_inputs
 
     from dbtui.format import duration
 
@@ -68,6 +69,8 @@ def _fit(args: argparse.Namespace) -> int:
     # The fit test trains in a temporary folder; a run folder the real run cannot write would
     # only fail after the measurement, so it is refused first.
     check_creatable(run_dir_for(profile))
+    if not args.estimate_only:
+        check_inputs(profile)  # a missing folder or caption stops here, not after the estimate and the model's load
     estimate = _estimate(profile)
     if args.estimate_only:
         return 0

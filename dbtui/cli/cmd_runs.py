@@ -128,6 +128,9 @@ def _resume(args: argparse.Namespace) -> int:
     from engine.runs.launcher import start_run
 
     folder = find_run(args.run, args.dir)
+    if not folder.profile.is_file():
+        raise DbtuiError(f"{folder.profile} is missing, and resume trains the profile kept there; resume with the profile "
+                         f"the run was started from instead: `dbtui run PROFILE --resume` (same name and output_dir)")
     profile = load_profile(folder.profile)
     print(f"resuming {folder.path} ({profile.name})", flush=True)
     started = start_run(profile, detach=args.detach, resume=args.checkpoint, run_dir=folder.path)

@@ -53,7 +53,9 @@ def _concept_problems(profile: Profile, index: int) -> list[Problem]:
     concept = profile.concepts[index]
     folder = Path(concept.instance_dir)
     if not folder.is_dir():
-        return [Problem(f"{key}.instance_dir", f"folder '{folder}' does not exist")]
+        # A profile's relative paths are read from the working directory, not the profile's folder: say which.
+        where = "" if folder.is_absolute() else f" (relative paths are read from the folder dbtui runs in, {Path.cwd()})"
+        return [Problem(f"{key}.instance_dir", f"folder '{folder}' does not exist{where}")]
     problems: list[Problem] = []
     images = list_images(folder)
     if not images:

@@ -74,7 +74,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     start). Without it, a folder that already has checkpoints is refused (RunExistsError) instead of
     silently starting over.
     """
-    _check_inputs(profile)
+    check_inputs(profile)
     folder = RunFolder(Path(run_dir or run_dir_for(profile)))
     rank = profile.launch.machine_rank
     # Stopped before its first checkpoint: nothing is lost by training from the start. With several
@@ -113,7 +113,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     return StartedRun(folder, process, command, offset, rank, log_path, log_offset, from_start, tuple(set_aside))
 
 
-def _check_inputs(profile: Profile) -> None:
+def check_inputs(profile: Profile) -> None:
     """What ``dbtui validate`` warns of (a profile may be written for another machine) stops a run here, in
     seconds, rather than in the trainer after the model has loaded."""
     from engine.dataset.profile_paths import path_problems
