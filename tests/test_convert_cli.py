@@ -75,6 +75,11 @@ def test_errors_are_one_line_messages(tmp_path: Path, capsys) -> None:
     assert "missing.ckpt: no such file" in capsys.readouterr().err
     assert main(["convert", "to-single-file", str(tmp_path), str(tmp_path / "x.safetensors")]) == 2
     assert "not a diffusers model folder" in capsys.readouterr().err
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model_index.json").write_text("{}")
+    assert main(["convert", "lora-to-kohya", str(model), str(tmp_path / "k.safetensors")]) == 2
+    assert "is a whole diffusers model, not a LoRA" in capsys.readouterr().err
     taken = tmp_path / "taken"
     (taken / "unet").mkdir(parents=True)
     assert main(["convert", "to-diffusers", str(tmp_path / "missing.ckpt"), str(taken)]) == 2

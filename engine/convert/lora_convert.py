@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.convert._files import Emit
+from engine.convert.errors import ConvertError
 from engine.convert.flux_lora import PREFIX as FLUX_PREFIX
 from engine.convert.flux_lora import flux_lora_to_kohya
 from engine.convert.load_checkpoint import read_checkpoint
@@ -15,6 +16,9 @@ def lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: E
     """A diffusers LoRA (folder or file) as one kohya-format file: Flux's (``transformer.`` names) in the
     original model's layout, SD1.x/SD2.x/SDXL's as the WebUIs name their UNet and text encoders."""
     source = Path(lora_dir_or_file)
+    if source.is_dir() and not (source / LORA_WEIGHTS).exists() and (source / "model_index.json").exists():
+        raise ConvertError(f"{source} is a whole diffusers model, not a LoRA: give a LoRA folder (one holding "
+                           f"{LORA_WEIGHTS}, as a run's outputs/lora/) or that file")
     keys = read_checkpoint(source / LORA_WEIGHTS if source.is_dir() else source).state_dict
     if any(key.startswith(FLUX_PREFIX) for key in keys):
         return flux_lora_to_kohya(source, out_file, emit=emit)
