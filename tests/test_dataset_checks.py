@@ -223,3 +223,16 @@ def test_plain_images_of_different_colours_are_not_near_duplicates_and_real_copi
     report = check_dataset(tmp_path, resolution=256, workers=1)
     duplicates = {Path(f.path).name for f in report.findings if f.code == "near_duplicate"}
     assert duplicates == {"photo.png", "photo-copy.jpg"}
+
+
+def test_a_pasted_page_of_caption_is_quoted_short() -> None:
+    """A 960-token caption used to fill the report's table with its whole cut text."""
+    from engine.dataset.checks import QUOTED_CHARS, _long_text
+    from engine.dataset.tokens import Overflow
+    from engine.models.family import CLIP_READER
+
+    cut = " ".join(f"word{i}" for i in range(900))
+    _, _, message, _ = _long_text(CLIP_READER, Overflow(tokens=960, limit=77, cut=cut), prompt=False)
+    quoted = message.split("“")[1].rstrip("”")
+    assert quoted.startswith("word0 word1") and quoted.endswith(f"… ({len(cut):,} characters)")
+    assert len(quoted) < QUOTED_CHARS + 30

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 import re
 from collections.abc import Callable
@@ -142,8 +144,17 @@ def duplicate_findings(probes: list[ImageProbe], max_distance: int) -> list[Find
     return found
 
 
+# What of the cut text a finding quotes: a pasted page would fill the report's table.
+QUOTED_CHARS = 400
+
+
+def _quoted(text: str) -> str:
+    return text if len(text) <= QUOTED_CHARS else f"{text[:QUOTED_CHARS].rstrip()}… ({len(text):,} characters)"
+
+
 def _long_text(reader: CaptionReader, overflow: Overflow, prompt: bool) -> tuple[str, str, str, str]:
     """(code, severity, message, fix) for text longer than one of the family's tokenizers reads."""
+    overflow = dataclasses.replace(overflow, cut=_quoted(overflow.cut))
     if reader.read_by:  # another encoder reads the rest: a note, not a loss
         message = (f"the instance prompt is {overflow.tokens} tokens, over {reader.name}'s {overflow.limit}: "
                    f"“{overflow.cut}” reaches {reader.read_by} only" if prompt else
