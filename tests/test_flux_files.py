@@ -402,3 +402,19 @@ def test_components_of_the_other_variant_are_used_with_a_warning(
     [warning] = [e for e in events if e.kind == "warning"]
     assert "is Flux.1 [dev] but the components" in warning.message and "FLUX.1-dev" in warning.advice
     assert json.loads((out / "transformer" / "config.json").read_text())["guidance_embeds"]  # the file decides
+
+
+def test_a_lora_diffusers_cannot_read_as_flux_is_said_without_an_empty_assertion(tmp_path: Path, monkeypatch) -> None:
+    from diffusers import FluxPipeline
+
+    from engine.convert import UnsupportedModelError
+    from engine.convert.flux_lora_import import _diffusers_layers
+
+    def refuses(state_dict, **options):
+        raise AssertionError()  # as diffusers' key checks do, with no message
+
+    monkeypatch.setattr(FluxPipeline, "lora_state_dict", refuses)
+    with pytest.raises(UnsupportedModelError) as raised:
+        _diffusers_layers({"lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight": torch.zeros(1)}, tmp_path / "k.safetensors")
+    message = str(raised.value)
+    assert "could not be read as a Flux.1 LoRA;" in message and "AssertionError" not in message and "()" not in message

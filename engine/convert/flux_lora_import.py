@@ -50,9 +50,10 @@ def _diffusers_layers(state_dict: dict[str, Any], source: Path) -> dict[str, dic
     try:
         layers, alphas = FluxPipeline.lora_state_dict(state_dict, return_alphas=True)
     except (ValueError, AssertionError, KeyError) as error:
+        detail = f" ({str(error)[:200]})" if str(error).strip() else ""  # diffusers' asserts carry no message
         raise UnsupportedModelError(
-            f"{source} could not be read as a Flux.1 LoRA ({type(error).__name__}: {str(error)[:200]}); its module "
-            "names or sizes are not those of Flux.1 [dev] or [schnell]"
+            f"{source} could not be read as a Flux.1 LoRA{detail}; its module names or sizes are not those of "
+            "Flux.1 [dev] or [schnell] (a LoRA of a smaller test model cannot be converted)"
         ) from None
     if alphas:  # kohya and ComfyUI files come back with alpha folded in; another layout would not
         raise UnsupportedModelError(f"{source} keeps alphas in a layout dbtui does not convert; FluxPipeline.load_lora_weights "
