@@ -27,6 +27,8 @@ def _estimate(profile):
     """The meter's estimate, printed; None (with the reason printed) when it cannot be made here."""
     from engine.errors import DbtuiError
     from engine.memory import estimate_peak
+    from engine.memory.estimate import CARD_SIZES_GB
+    from engine.memory.savers import memory_advice
 
     print("memory estimate (no GPU needed) …", flush=True)
     try:
@@ -35,6 +37,8 @@ def _estimate(profile):
         print(f"memory estimate:   not available ({error})")
         return None
     print(f"memory estimate:   {estimate.fit_line()}")
+    if not any(estimate.fits(card) for card in CARD_SIZES_GB):
+        print(f"  none of these cards holds it; to need less: {memory_advice(profile)}")
     print(f"  {estimate.model}, {estimate.batch} image(s) of {estimate.width}x{estimate.height} per step, "
           f"estimated in {estimate.seconds:.0f} s")
     for line in estimate.breakdown_lines():

@@ -21,7 +21,8 @@ from engine.runs.file_errors import run_files_error  # noqa: E402
 from engine.runs.folder import run_dir_for  # noqa: E402
 from engine.runs.library_noise import hold_back_library_noise  # noqa: E402
 from engine.profile import Profile, dumps_profile  # noqa: E402
-from engine.training.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, oom_advice  # noqa: E402
+from engine.memory.savers import memory_advice  # noqa: E402
+from engine.training.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError  # noqa: E402
 from engine.runs.sinks import Emitter, JsonlSink  # noqa: E402
 from engine.training.trainer import RunResult, StepHook, Trainer  # noqa: E402
 
@@ -76,7 +77,7 @@ def train(
             trainer.end()
         raise
     except torch.OutOfMemoryError as error:
-        advice = oom_advice(profile)
+        advice = memory_advice(profile)
         emitter(RunFailed(reason="the GPU ran out of memory", advice=advice, step=trainer.global_step))
         raise OutOfMemoryAdviceError(f"the GPU ran out of memory at step {trainer.global_step}; {advice}", advice) from error
     except OSError as error:

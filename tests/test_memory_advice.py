@@ -1,0 +1,48 @@
+"""What to change when a profile needs more GPU memory than a card has: the savers it does not use yet,
+said when a run runs out of memory and when the meter finds no card that holds it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.memory.estimate import GIB, MemoryEstimate
+from engine.memory.savers import memory_advice
+from tests.training_helpers import tiny_profile
+
+
+def test_a_full_fine_tune_is_told_of_the_savers_it_does_not_use(tmp_path: Path) -> None:
+    plain = memory_advice(tiny_profile(tmp_path))
+    assert "precision.bf16_weights = true" in plain and "optimizer.fused_backward = true" in plain
+    lean = memory_advice(tiny_profile(tmp_path, precision={"bf16_weights": True, "mixed_precision": "bf16"},
+                                      optimizer={"fused_backward": True}))
+    assert "bf16_weights" not in lean and "fused_backward" not in lean
+    lora = memory_advice(tiny_profile(tmp_path, training={"method": "lora"}))
+    assert "bf16_weights" not in lora and "train a LoRA" not in lora
+
+
+def test_fit_says_what_to_change_when_no_card_holds_the_profile(tmp_path: Path, monkeypatch, capsys) -> None:
+    import engine.memory
+    from dbtui.cli import main
+    from engine.profile import save_profile
+
+    huge = MemoryEstimate(weights=30 * GIB, gradients=0, optimizer_state=0, activations=0, caches=0, autocast_weight_copies=0,
+                          peak_phase="backward", model="m", batch=1, height=8, width=8, seconds=0.0)
+    monkeypatch.setattr(engine.memory, "estimate_peak", lambda profile: huge)
+    path = save_profile(tiny_profile(tmp_path), tmp_path / "p.toml")
+    assert main(["fit", str(path), "--estimate-only"]) == 0
+    out = capsys.readouterr().out
+    assert "fits 8 GB ✗ · 12 GB ✗ · 16 GB ✗ · 24 GB ✗" in out
+    assert "none of these cards holds it; to need less: turn on gradient checkpointing" in out
+
+
+def test_fit_gives_no_such_advice_when_a_card_holds_it(tmp_path: Path, monkeypatch, capsys) -> None:
+    import engine.memory
+    from dbtui.cli import main
+    from engine.profile import save_profile
+
+    small = MemoryEstimate(weights=GIB, gradients=0, optimizer_state=0, activations=0, caches=0, autocast_weight_copies=0,
+                           peak_phase="backward", model="m", batch=1, height=8, width=8, seconds=0.0)
+    monkeypatch.setattr(engine.memory, "estimate_peak", lambda profile: small)
+    path = save_profile(tiny_profile(tmp_path), tmp_path / "p.toml")
+    assert main(["fit", str(path), "--estimate-only"]) == 0
+    assert "none of these cards" not in capsys.readouterr().out
