@@ -65,6 +65,16 @@ def test_the_cli_and_the_wizard_say_crashed_for_the_same_run(tmp_path: Path, cap
     assert "the trainer is gone without a last word (crashed)" in err and "trains it from the start" in err
 
 
+def test_a_run_that_never_learnt_its_length_shows_no_step_count(tmp_path: Path, capsys, monkeypatch) -> None:
+    folder = RunFolder(tmp_path / "runs" / "early").create()
+    folder.events.write_text("", encoding="utf-8")
+    folder.write_state(RunState(pid=_dead_pid(), status="failed", heartbeat=time.time()))  # failed while loading
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["runs", "--dir", str(tmp_path / "runs")]) == 0
+    [row] = [line for line in capsys.readouterr().out.splitlines() if "/early" in line]
+    assert [cell.strip() for cell in row.split("│")[2:4]] == ["failed", "-"]  # not "0/0"
+
+
 class CrashedRunEngine(FakeEngine):
     """A run whose events end mid-training, and whose folder says its trainer is gone."""
 
