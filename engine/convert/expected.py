@@ -112,7 +112,8 @@ def describe_gaps(name: str, family: str, gaps: list[Gap]) -> str:
     # Shapes that differ mean another architecture; that explains missing tensors too.
     advice = []
     if any(gap.misshapen for gap in gaps):
-        advice.append("for a model of another size or layout, convert it with `dbtui convert to-diffusers FILE OUT --config FOLDER` (FOLDER: a diffusers model that describes it) and train from OUT")
+        advice.append("for a model of another size or layout, convert it with `dbtui convert to-diffusers FILE OUT "
+                      "--config FOLDER` (FOLDER: a diffusers model that describes it) and train from OUT")
     if any(gap.missing for gap in gaps):
         advice.append("if the file was cut off or saved without that part, get the full checkpoint")
     return f"{name} does not hold a complete {family} model: {'; '.join(parts)}. To fix: {'; or '.join(advice)}."
