@@ -253,3 +253,49 @@ async def test_edited_captions_ask_for_the_caption_mode_and_one_caption_can_be_r
         await pilot.pause()
         assert session.get("concepts.0.caption_mode") == "caption_file_then_prompt"
         assert app.screen is not screen and type(app.screen).__name__ != "CaptionModeScreen"
+
+
+async def test_a_caption_that_is_not_utf8_is_marked_and_the_others_stay_editable(tmp_path: Path, demo_data: Path) -> None:
+    images = tmp_path / "images"
+    shutil.copytree(demo_data / "instance", images)
+    first, second = sorted(images.glob("*.png"))[:2]
+    first.with_suffix(".txt").write_bytes(b"caf\xe9 zwx disc")  # Latin-1, as an old editor saves it
+    engine = RealCaptionsEngine()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = CaptionScreen(app.session, engine, str(images))
+        app.push_screen(screen)
+        await pilot.pause()
+        assert app.screen is screen and screen.image == first
+        assert "is not UTF-8 text" in str(screen.query_one("#cap-status").render())
+        labels = [str(screen.query_one("#cap-images").get_option_at_index(i).prompt) for i in range(2)]
+        assert "(unreadable)" in labels[0] and "(unreadable)" not in labels[1]
+        await pilot.press("down")
+        await pilot.pause()
+        assert screen.image == second and screen.query_one("#cap-text").text == (screen.store.read(second) or "")
+
+
+async def test_a_changed_caption_is_saved_when_the_user_moves_on_or_leaves(tmp_path: Path, demo_data: Path) -> None:
+    images = tmp_path / "images"
+    shutil.copytree(demo_data / "instance", images)
+    engine = RealCaptionsEngine()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = CaptionScreen(app.session, engine, str(images))
+        app.push_screen(screen)
+        await pilot.pause()
+        first = screen.image
+        screen.query_one("#cap-text").text = "zwx disc, typed and never saved"
+        await pilot.press("down")  # the list has focus: another image
+        await pilot.pause()
+        assert screen.image != first and screen.store.read(first) == "zwx disc, typed and never saved"
+        assert any("Saved" in message for message in _messages(app))
+        second = screen.image
+        screen.query_one("#cap-text").text = "zwx disc, then Esc"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert str(screen.query_one("#cap-status").render()) == f"Saved {second.with_suffix('.txt').name}."  # not wiped
+        screen.query_one("#cap-text").text = "zwx disc, edited again"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert screen.store.read(second) == "zwx disc, edited again"

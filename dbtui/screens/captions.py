@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,6 +14,7 @@ from textual.widgets import Button, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from dbtui.engine_facade import Engine
+from engine.dataset.errors import CaptionError
 from dbtui.messages import WorkDone, WorkFailed
 from dbtui.screens.user_errors import notify_user_errors
 from dbtui.session import Session
@@ -50,6 +52,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self.folder = folder
         self.store = engine.caption_store(folder, session.get("dataset.caption_extension") or ".txt")
         self.image: Path | None = None
+        self.shown = ""  # the caption as loaded into the editor: what a change is measured against
         self.edited = False  # any caption changed here: training may have to be told to use them
 
     def compose(self) -> ComposeResult:
@@ -78,18 +81,39 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         highlighted = images.highlighted
         images.clear_options()
         for path in self.store.images():
-            mark = "" if self.store.read(path) else " [dim](none)[/]"
+            text, problem = self._read(path)
+            mark = " [red](unreadable)[/]" if problem else ("" if text else " [dim](none)[/]")
             images.add_option(Option(f"{Path(path).name}{mark}", id=str(path)))
         if images.option_count:
             images.highlighted = min(highlighted or 0, images.option_count - 1)
         tags = self.store.tag_frequency()[:8]
         self.query_one("#cap-tags", Static).update("Tags: " + ", ".join(f"{t} ×{n}" for t, n in tags) if tags else "No tags yet.")
 
+    def _read(self, image: Path | str) -> tuple[str, str]:
+        """(caption, "") or ("", why it cannot be read): one unreadable file never stops the screen."""
+        try:
+            return self.store.read(image) or "", ""
+        except CaptionError as error:
+            return "", str(error)
+
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        self.image = Path(event.option.id)
-        self.query_one(ImagePreview).show(self.image)
-        self.query_one("#cap-text", TextArea).text = self.store.read(self.image) or ""
-        self.query_one("#cap-status", Static).update("Ctrl+S saves this caption.")
+        image = Path(event.option.id)
+        if image == self.image:
+            return  # the list was rebuilt around the same image (after a save): keep its text and status
+        self._keep_edit()
+        self.image = image
+        self.query_one(ImagePreview).show(image)
+        text, problem = self._read(image)
+        self.shown = text
+        self.query_one("#cap-text", TextArea).text = text
+        self.query_one("#cap-status", Static).update(
+            f"[red]{escape(problem)}[/] Typing a caption and saving writes it as UTF-8; F2 brings the old file back."
+            if problem else "Ctrl+S saves this caption.")
+
+    def _keep_edit(self) -> None:
+        """Leaving an image (or the screen) with its caption changed saves it: the previous version stays (F2)."""
+        if self.image is not None and self.query_one("#cap-text", TextArea).text != self.shown:
+            self.action_save()
 
     @notify_user_errors("Caption not saved")
     def action_save(self) -> None:
@@ -97,9 +121,12 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
             return
         text = " ".join(self.query_one("#cap-text", TextArea).text.split())
         self.store.write(self.image, text)
+        self.shown = self.query_one("#cap-text", TextArea).text
         self.edited = True
         self._reload()
-        self.query_one("#cap-status", Static).update(f"Saved {self.store.path_for(self.image).name}.")
+        name = self.store.path_for(self.image).name
+        self.query_one("#cap-status", Static).update(f"Saved {escape(name)}.")
+        self.notify(f"Saved {name}.")
 
     @notify_user_errors("Bulk edit not done")
     def _bulk(self, operation: str) -> None:
@@ -107,6 +134,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         if not tag:
             self.notify("Type a tag first.", severity="warning")
             return
+        self._keep_edit()  # the bulk edit reloads the editor
         changes = self.store.add_tag(tag) if operation == "add" else self.store.remove_tag(tag)
         self.edited = self.edited or bool(len(changes))
         self.notify(f"{operation} '{tag}': {len(changes)} caption(s) changed (Ctrl+R undoes)")
@@ -115,7 +143,8 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
     def _after_bulk(self) -> None:
         self._reload()
         if self.image is not None:
-            self.query_one("#cap-text", TextArea).text = self.store.read(self.image) or ""
+            self.shown = self._read(self.image)[0]
+            self.query_one("#cap-text", TextArea).text = self.shown
 
     @on(Button.Pressed, "#cap-add")
     def _add(self) -> None:
@@ -159,6 +188,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self.edited = True
         self._after_bulk()
         self.query_one("#cap-status", Static).update("Reverted to the earlier version (F2 again: the newer one).")
+        self.notify(f"Reverted {self.store.path_for(self.image).name} to its earlier version.")
 
     def on_work_done(self, message: WorkDone) -> None:
         self.edited = self.edited or bool(message.result)
@@ -169,6 +199,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self.notify(message.message, title=f"{message.what} failed", severity="error", timeout=10)
 
     def action_close(self) -> None:
+        self._keep_edit()
         self.session.reports.clear()  # captions changed: the doctor's findings may be stale
         concept = self._concept_key()
         if self.edited and concept and (self.session.get(f"{concept}.caption_mode") or "instance_prompt") == "instance_prompt":
