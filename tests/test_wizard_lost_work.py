@@ -299,3 +299,41 @@ async def test_a_changed_caption_is_saved_when_the_user_moves_on_or_leaves(tmp_p
         await pilot.press("escape")
         await pilot.pause()
         assert screen.store.read(second) == "zwx disc, edited again"
+
+
+async def test_after_a_run_has_ended_train_starts_the_run_the_form_now_describes(tmp_path: Path, monkeypatch) -> None:
+    """It used to show the ended run again, whatever the form said."""
+    from wizard_fakes import run_events
+
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine(events=run_events(4))
+    session = Session.for_demo()
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _shown_training_screen(app, pilot, session, engine)
+        assert screen.finished and [c for c in engine.calls if c[0] == "start_run"] == [("start_run", "tiny-demo")]
+        await pilot.press("escape")
+        await pilot.pause(0.3)
+        assert type(app.screen).__name__ == "ParametersScreen" and session.run_folder is None
+        session.set("name", "second-run")
+        app.goto(4)
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        assert [c for c in engine.calls if c[0] == "start_run"] == [("start_run", "tiny-demo"), ("start_run", "second-run")]
+
+
+async def test_detaching_from_a_failed_run_does_not_promise_outputs(tmp_path: Path, monkeypatch) -> None:
+    from engine.events import RunFailed
+    from wizard_fakes import run_events
+
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine(events=[*run_events(4)[:3], RunFailed(time=3.0, reason="2 image file(s) cannot be read", advice="", step=1)])
+    session = Session.for_demo()
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await _shown_training_screen(app, pilot, session, engine)
+        said = []
+        monkeypatch.setattr(app, "exit", lambda message=None, **_: said.append(message))
+        await pilot.press("d")
+        await pilot.pause()
+    assert len(said) == 1 and "failed (not finished)" in said[0] and "outputs" not in said[0]

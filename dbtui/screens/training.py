@@ -335,11 +335,21 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
     def action_detach(self) -> None:
         if self.folder is None or not self.finished:
             self.app.exit(message=f"Detached; the run goes on in {self.folder}." if self.folder else None)
-        else:
+        elif self.query_one(RunStats).status == "finished":
             self.app.exit(message=f"The run in {self.folder} has ended; its outputs and report are there.")
+        else:
+            self.app.exit(message=f"The run in {self.folder} {self.query_one(RunStats).status} (not finished); its log "
+                                  f"is {self.folder}/logs/trainer.log.")
 
     def action_next(self) -> None:
         self.notify("This is the last step. d detaches, Ctrl+Q quits.")
+
+    def action_back(self) -> None:
+        """Back to the parameters: a run that has ended is let go, so that Train starts the run the form describes
+        (a live one is still followed when the user comes back)."""
+        if self.finished:
+            self.session.run_folder = None
+        super().action_back()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         what = (event.button.id or "").removeprefix("tr-")
