@@ -172,3 +172,40 @@ def test_resuming_a_run_whose_profile_is_gone_says_how_to_resume_it(tmp_path: Pa
     assert main(["resume", str(run)]) == 2
     err = capsys.readouterr().err
     assert f"{run / 'profile.toml'} is missing" in err and "dbtui run PROFILE --resume" in err
+
+
+def test_validate_refuses_what_a_run_would_only_fail_on_at_its_end(tmp_path: Path, capsys) -> None:
+    demo = str(ROOT / "profiles" / "tiny-demo.toml")
+    assert main(["validate", demo, "--set", 'model.pretrained="builtin:tiny-flux"', "--set", 'saving.export=["safetensors"]']) == 0
+    assert "saving.export lists safetensors, single-file layouts of SD and SDXL" in capsys.readouterr().out
+    assert main(["validate", demo, "--set", "saving.export=[]"]) == 2
+    assert 'names no format: list at least one, e.g. export = ["diffusers"]' in capsys.readouterr().err
+
+
+def test_a_class_folder_that_is_a_file_or_the_instance_folder_is_a_problem(tmp_path: Path, capsys) -> None:
+    images = _one_image_folder(tmp_path)
+    profile = tmp_path / "p.toml"
+    base = (f'[[concepts]]\ninstance_dir = "{images}"\ninstance_prompt = "zwx"\nclass_prompt = "a disc"\n'
+            '[prior]\nenabled = true\n[model]\npretrained = "m"\n')
+    profile.write_text(base.replace('class_prompt', f'class_dir = "{images / "a.png"}"\nclass_prompt'))
+    assert main(["validate", str(profile)]) == 0
+    assert "concepts.0.class_dir: '" in (out := capsys.readouterr().out) and "a.png' is a file: give a folder" in out
+    profile.write_text(base.replace('class_prompt', f'class_dir = "{images}/"\nclass_prompt'))
+    assert main(["validate", str(profile)]) == 0
+    assert "concepts.0.class_dir: is the instance folder" in capsys.readouterr().out
+
+
+def test_sample_is_refused_for_a_run_that_makes_no_previews(tmp_path: Path, capsys, monkeypatch) -> None:
+    import os
+
+    from engine.profile import save_profile
+    from engine.runs.folder import RunFolder, RunState
+    from tests.training_helpers import tiny_profile
+
+    folder = RunFolder(tmp_path / "runs" / "t").create()
+    folder.events.write_text("")
+    save_profile(tiny_profile(tmp_path, sampling={"num_images": 0}), folder.profile)
+    folder.write_state(RunState(pid=os.getpid(), status="running", step=3, total_steps=10))  # this process: live
+    assert main(["sample", str(folder.path)]) == 2
+    assert "makes no previews (sampling.num_images = 0" in capsys.readouterr().err
+    assert not (folder.path / "control" / "sample").exists()

@@ -418,3 +418,13 @@ def test_a_lora_diffusers_cannot_read_as_flux_is_said_without_an_empty_assertion
         _diffusers_layers({"lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight": torch.zeros(1)}, tmp_path / "k.safetensors")
     message = str(raised.value)
     assert "could not be read as a Flux.1 LoRA;" in message and "AssertionError" not in message and "()" not in message
+
+
+def test_to_single_file_of_a_flux_folder_says_single_files_are_for_sd_and_sdxl(tmp_path: Path, capsys) -> None:
+    flux = tmp_path / "flux"
+    for part in ("transformer", "vae", "text_encoder", "text_encoder_2"):
+        (flux / part).mkdir(parents=True)
+    (flux / "model_index.json").write_text(json.dumps({"_class_name": "FluxPipeline"}))
+    assert main(["convert", "to-single-file", str(flux), str(tmp_path / "f.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "is a Flux (or other transformer) model: single files are written for SD1.x, SD2.x and SDXL" in err

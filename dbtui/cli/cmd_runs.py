@@ -122,6 +122,15 @@ def _print_best(folder) -> None:
         print(f"best step so far: {keep.best.describe()}; {keep.advice(str(folder.path))}")
 
 
+def _makes_no_previews(folder) -> bool:
+    from engine.profile import ProfileError, load_profile
+
+    try:
+        return load_profile(folder.profile).sampling.num_images == 0
+    except ProfileError:
+        return False  # the trainer reads it its own way; the request is still worth making
+
+
 def _resume(args: argparse.Namespace) -> int:
     from dbtui.cli.watch import show_started_run
     from engine.profile import load_profile
@@ -146,6 +155,9 @@ def _control(args: argparse.Namespace) -> int:
         status = folder.status()
         hint = "" if status == "finished" else f"; `dbtui resume {folder.path}` continues it"
         raise DbtuiError(f"no trainer is running in {folder.path} (status: {status}){hint}")
+    if args.request == "sample" and _makes_no_previews(folder):
+        raise DbtuiError(f"the run in {folder.path} makes no previews (sampling.num_images = 0 in its profile), so "
+                         "there is nothing to sample")
     request(folder, args.request)
     print(f"asked the trainer in {folder.path} to {args.request}; it acts at the next step boundary")
     return 0

@@ -81,6 +81,9 @@ def export_single_file(
     detected = folder_family(diffusers_dir)
     if detected == SDXL_REFINER:
         raise UnsupportedModelError(f"{diffusers_dir} is the {SDXL_REFINER.description}")
+    if (diffusers_dir / "transformer").is_dir() and not (diffusers_dir / "unet").is_dir():
+        raise UnsupportedModelError(f"{diffusers_dir} is a Flux (or other transformer) model: single files are written for "
+                                    "SD1.x, SD2.x and SDXL; ComfyUI and Forge load a Flux LoRA as it is (lora_kohya)")
     xl = detected is not None
     parts = ("unet", "vae", "text_encoder") + (("text_encoder_2",) if xl else ())
     if not all((diffusers_dir / sub).is_dir() for sub in parts):

@@ -7,6 +7,7 @@ checks read the disk with the trainer's own image list.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from engine.builtin import is_builtin, known_builtin
@@ -26,6 +27,8 @@ def path_problems(profile: Profile) -> list[Problem]:
             unknown = known_builtin(name, "folder") if is_builtin(name) else None
             if unknown:
                 problems.append(Problem(f"concepts.{index}.{key}", unknown))
+        if profile.prior.enabled:
+            problems += _class_folder_problems(concept, index)
         if is_builtin(concept.instance_dir):
             continue
         try:
@@ -35,6 +38,20 @@ def path_problems(profile: Profile) -> list[Problem]:
         except ValueError:  # pathlib refuses the caption extension as a file suffix
             problems.append(Problem("dataset.caption_extension", "is not a valid file extension, e.g. '.txt'"))
     return problems
+
+
+def _class_folder_problems(concept, index: int) -> list[Problem]:
+    """A class folder that is a file, or the instance folder itself (whose photos would then be the class images)."""
+    if not concept.class_dir or is_builtin(concept.class_dir):
+        return []
+    folder = Path(concept.class_dir)
+    key = f"concepts.{index}.class_dir"
+    if folder.exists() and not folder.is_dir():
+        return [Problem(key, f"'{folder}' is a file: give a folder for the class images (it is made if missing)")]
+    if not is_builtin(concept.instance_dir) and os.path.realpath(folder) == os.path.realpath(concept.instance_dir):
+        return [Problem(key, "is the instance folder: the subject's own photos would be its class images, which defeats "
+                             "prior preservation; give another folder (dbtui generates the class images there)")]
+    return []
 
 
 def _model_problems(source: str) -> list[Problem]:

@@ -123,6 +123,13 @@ class Flux:
         if training.clip_skip != 1:
             raise FluxSettingsError("Flux uses CLIP-L's pooled output and T5's last layer, so clip_skip has nothing to "
                                     "skip: set training.clip_skip = 1")
+        single_files = sorted({"safetensors", "ckpt"} & set(profile.saving.export))
+        if single_files:
+            # The single-file layouts (engine/convert/to_single_file.py) are SD1.x/SD2.x/SDXL's: a whole run's
+            # training would end in an export that cannot be written.
+            raise FluxSettingsError(f"saving.export lists {' and '.join(single_files)}, single-file layouts of SD and SDXL "
+                                    "that dbtui does not write for Flux: keep \"diffusers\" (and \"lora_diffusers\" / "
+                                    "\"lora_kohya\" for a LoRA, which ComfyUI loads)")
         if training.train_text_encoder and training.method != "lora":
             raise FluxSettingsError("a full fine-tune of Flux trains the transformer only (CLIP-L can train as a LoRA, T5 "
                                     "never): set training.train_text_encoder = false, or training.method = \"lora\" to "

@@ -143,6 +143,8 @@ def _problems_from(error: ValidationError) -> list[Problem]:
             written = str(item["input"]).lower() if isinstance(item["input"], bool) else item["input"]
             message = (f"takes text, and {written} was read as a {'boolean' if isinstance(item['input'], bool) else 'number'}: "
                        f"put it in quotes, {loc[-1]} = \"{written}\" (with --set: --set '{key}=\"{written}\"')")
+        elif item["type"] == "too_short" and loc == ("saving", "export"):
+            message = 'names no format: list at least one, e.g. export = ["diffusers"]'
         elif item["type"] == "finite_number":
             message = "is not a finite number (nan and inf are not allowed); write an ordinary number"
         elif item["type"] == "value_error":

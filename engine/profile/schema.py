@@ -240,7 +240,7 @@ class SavingSection(Section):
     """Keep this many latest checkpoints; older ones are deleted."""
     unet_half: bool = False
     """Save the trained UNet in fp16 (half the size)."""
-    export: list[ExportFormat] = ["diffusers"]
+    export: list[ExportFormat] = Field(["diffusers"], min_length=1)
     """Final outputs: diffusers folder, single-file safetensors/ckpt, LoRA (diffusers or kohya)."""
 
 
