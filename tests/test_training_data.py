@@ -14,6 +14,7 @@ from engine.data.captions import caption_for
 from engine.data.examples import bucket_list, build_examples
 from engine.data.images import DataError
 from engine.runs.in_process import train
+from engine.runs.sinks import read_events
 from tests.training_helpers import tiny_profile
 
 
@@ -209,3 +210,24 @@ def test_training_and_samples_run_with_clip_skip_2(tmp_path: Path) -> None:
     result = train(profile)
     assert result.status == "finished"
     assert (tmp_path / "runs" / "t" / "samples" / "step-000001" / "grid.png").is_file()
+
+
+def test_a_stop_while_class_images_are_generated_ends_the_run_stopped_not_failed(tmp_path: Path) -> None:
+    """Ctrl-C during class images used to fail the run, blaming a second machine's disk."""
+    import threading
+
+    cancel = threading.Event()
+
+    def stop_at_the_first_class_image(event) -> None:
+        if event.kind == "phase_progress" and event.phase == "class_images":
+            cancel.set()
+
+    profile = tiny_profile(tmp_path, prior={"enabled": True, "steps": 2, "sample_batch_size": 1},
+                           concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
+                                      "class_dir": str(tmp_path / "class"), "class_prompt": "photo of a disc",
+                                      "num_class_images": 4}])
+    result = train(profile, tmp_path / "run", sinks=[stop_at_the_first_class_image], cancel=cancel)
+    assert (result.status, result.step) == ("stopped", 0)
+    kinds = [event.kind for event in read_events(tmp_path / "run" / "events.jsonl")]
+    assert kinds[-1] == "run_finished" and "run_failed" not in kinds
+    assert 1 <= len(list((tmp_path / "class").rglob("*.png"))) < 4  # what was made is kept for the resume

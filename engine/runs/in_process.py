@@ -24,7 +24,7 @@ from engine.profile import Profile, dumps_profile  # noqa: E402
 from engine.memory.savers import memory_advice  # noqa: E402
 from engine.training.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError  # noqa: E402
 from engine.runs.sinks import Emitter, JsonlSink  # noqa: E402
-from engine.training.trainer import RunResult, StepHook, Trainer  # noqa: E402
+from engine.training.trainer import RunResult, StepHook, StoppedInSetup, Trainer  # noqa: E402
 
 
 def train(
@@ -68,6 +68,10 @@ def train(
         trainer.end()
         trainer.emit(RunFinished(step=result.step, outputs=result.outputs, seconds=time.perf_counter() - started, status=result.status))
         return result
+    except StoppedInSetup:
+        trainer.accelerator.end_training()  # nothing is prepared yet: no wrappers to drop first (Trainer.end)
+        trainer.emit(RunFinished(step=0, outputs={}, seconds=time.perf_counter() - started, status="stopped"))
+        return RunResult("stopped", 0, trainer.total_steps)
     except DbtuiError as error:
         emitter(RunFailed(reason=str(error), advice=getattr(error, "advice", ""), step=trainer.global_step))
         if isinstance(error, NonFiniteLossError):

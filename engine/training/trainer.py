@@ -51,6 +51,11 @@ from engine.training.precision import (
 StepHook = Callable[["Trainer", int], None]
 
 
+class StoppedInSetup(Exception):
+    """A stop (Ctrl-C, SIGTERM, ``dbtui stop``) came before the first step: the run ends "stopped" at step 0.
+    Not an error: what setup made (class images, caches) is kept, and a resume goes on from there."""
+
+
 @dataclass
 class RunResult:
     status: str  # "finished" or "stopped"
@@ -193,9 +198,20 @@ class Trainer:
                 )
             base.release()
         self.accelerator.wait_for_everyone()
+        if self._stopped_everywhere():
+            raise StoppedInSetup()  # the class images are incomplete: reading them would call that a lost disk
         # Every process reads the result (now complete) the same way.
         return ensure_class_images(requests, make_pipeline=made_by_the_main_process("class images"), prompt_kwargs=base.prompt_kwargs,
                                    batch_size=1, **kwargs)
+
+    def _stopped_everywhere(self) -> bool:
+        """Whether the main process was asked to stop, as every process sees it (the signal may reach it alone)."""
+        stopped = self.cancel.is_set()
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import broadcast_object_list
+
+            stopped = broadcast_object_list([stopped])[0]
+        return bool(stopped)
 
     def half_precision(self) -> contextlib.AbstractContextManager:
         """Autocast to the weight dtype for inference (samples, class images); off when weights are fp32."""
