@@ -209,3 +209,12 @@ def test_sample_is_refused_for_a_run_that_makes_no_previews(tmp_path: Path, caps
     assert main(["sample", str(folder.path)]) == 2
     assert "makes no previews (sampling.num_images = 0" in capsys.readouterr().err
     assert not (folder.path / "control" / "sample").exists()
+
+
+def test_evaluation_prompts_that_name_no_identifier_are_a_warning(capsys) -> None:
+    demo = str(ROOT / "profiles" / "tiny-demo.toml")
+    assert main(["validate", demo, "--set", 'evaluation.prompts=["photo of a disc", "a red square"]']) == 0
+    out = capsys.readouterr().out
+    assert "evaluation.prompts: none names a concept's identifier" in out and "'a zwx on the beach'" in out
+    assert main(["validate", demo]) == 0
+    assert "evaluation.prompts" not in capsys.readouterr().out  # the shipped prompts name zwx

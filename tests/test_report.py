@@ -189,6 +189,19 @@ def test_an_unscored_run_has_its_loss_and_says_it_was_not_scored(tmp_path: Path)
     assert "output: diffusers" in page.text and "20 of 20" in page.text
 
 
+def test_a_run_whose_prompts_name_no_subject_says_why_no_step_is_chosen(tmp_path: Path) -> None:
+    from engine.events import SamplesScored
+
+    folder = fake_run(tmp_path)
+    with folder.events.open("a", encoding="utf-8") as events:
+        for step in (0, 10, 20):
+            scores = {"dino": None, "clip_i": None, "subject": None, "clip_t": None, "class_drift": 0.1 * step}
+            events.write(SamplesScored(time=101.0 + step, step=step, scores=scores, prompts=[]).to_json() + "\n")
+    page = Page(write_report(folder.path).read_text(encoding="utf-8"))
+    assert "No round scored the subject: none of the evaluation prompts names a concept's identifier" in page.text
+    assert "No step qualifies yet" not in page.text
+
+
 def test_large_grids_are_scaled_down(tmp_path: Path) -> None:
     folder = fake_run(tmp_path, grid_size=(3072, 1024))
     report = write_report(folder.path)

@@ -23,10 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _validate(args: argparse.Namespace) -> int:
     from engine.profile import load_profile
     from engine.dataset.profile_paths import path_problems
+    from engine.evaluation.prompt_problems import evaluation_problems
     from engine.model_info import family_setting_problems
 
     profile = load_profile(args.profile, args.set)
     print(f"{args.profile}: valid ({len(profile.concepts)} concept(s), method {profile.training.method})")
-    for problem in path_problems(profile) + family_setting_problems(profile):
+    for problem in path_problems(profile) + family_setting_problems(profile) + evaluation_problems(profile):
         print(f"  warning: {problem.key}: {problem.message}")
     return 0

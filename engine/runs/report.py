@@ -162,6 +162,11 @@ def _choice(record: RunRecord) -> str:
         return ("<h2>Which step to keep</h2><p>This run was not scored. With <code>[evaluation] enabled = true</code> "
                 "every preview round is scored and the best step is named here; until then, compare the previews below.</p>")
     best = record.best
+    if best is None and all(scored.scores.get("subject") is None for scored in record.rounds.values()):
+        return ("<h2>Which step to keep</h2><p>No round scored the subject: none of the evaluation prompts names a "
+                "concept's identifier (as in <code>a zwx dog on the beach</code>), so no step can be chosen, however "
+                "long the run. Name it in <code>evaluation.prompts</code>, or leave that list empty for the defaults. "
+                "Compare the previews below.</p>")
     if best is None:
         return ("<h2>Which step to keep</h2><p>No step qualifies yet: the rule needs a scored step after the base model "
                 "whose prompt fidelity (CLIP-T) stays within <code>evaluation.prompt_fidelity_tolerance</code> of the "
