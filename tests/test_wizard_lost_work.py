@@ -337,3 +337,33 @@ async def test_detaching_from_a_failed_run_does_not_promise_outputs(tmp_path: Pa
         await pilot.press("d")
         await pilot.pause()
     assert len(said) == 1 and "failed (not finished)" in said[0] and "outputs" not in said[0]
+
+
+async def test_save_as_reads_home_and_refuses_a_folder_leaving_nothing_behind(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "a-folder").mkdir()
+    engine = FakeEngine()
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _parameters(pilot, app, engine)
+        screen.query_one("#par-path").value = "~/p.toml"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert (tmp_path / "home" / "p.toml").is_file() and not (tmp_path / "~").exists()
+        screen.query_one("#par-path").value = str(tmp_path / "a-folder")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is screen and any("is a folder: give a file name" in m for m in _messages(app))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-folder", "home"]  # no .a-folder.tmp
+
+
+def test_a_profile_save_that_fails_leaves_no_temporary_file(tmp_path: Path) -> None:
+    import pytest
+
+    from engine.profile import save_profile
+
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        save_profile(Session.for_demo().profile(), tmp_path / "taken")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]

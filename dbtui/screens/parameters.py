@@ -155,7 +155,10 @@ whether to resume it.
     @on(Button.Pressed, "#par-save")
     @on(Input.Submitted, "#par-path")
     def action_save(self) -> None:
-        path = Path(self.query_one("#par-path", Input).value.strip() or self.session.default_path())
+        path = Path(self.query_one("#par-path", Input).value.strip() or self.session.default_path()).expanduser()
+        if path.is_dir():
+            self.notify(f"{path} is a folder: give a file name, such as {path / 'my-run.toml'}", severity="error")
+            return
         if path.exists() and path != self.session.written_path:
             from dbtui.screens.overwrite import OverwriteScreen
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import errno
 import re
 import tomllib
 from pathlib import Path
@@ -286,10 +287,15 @@ def dumps_profile(profile: Profile) -> str:
 
 
 def save_profile(profile: Profile, path: str | Path) -> Path:
-    """Write the profile atomically (a temporary file renamed into place)."""
-    path = Path(path)
+    """Write the profile atomically (a temporary file renamed into place); ``~`` is the home folder, as in a shell."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder: give a file name such as my-run.toml", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(dumps_profile(profile), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(dumps_profile(profile), encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)  # after a failed write or rename, nothing half-written stays
     return path
