@@ -271,3 +271,44 @@ async def test_a_run_with_checkpoints_asks_to_resume(workdir: Path) -> None:
         await settle(pilot, 0.6)
         assert ("start_run", "tiny-demo", "latest") in engine.calls
         assert app.screen.finished
+
+
+async def test_the_dataset_step_says_its_errors_once_and_keeps_no_stale_findings(workdir: Path) -> None:
+    engine = FakeEngine()
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(2)
+        await settle(pilot)
+        screen = app.screen
+        assert type(screen).__name__ == "DatasetScreen"
+        screen.query_one("#ds-instance_dir", Input).value = str(workdir / "images")
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert "1 err" in text_of(screen, "#findings-summary")
+        await pilot.press("ctrl+n")  # the errors are said, and the step stays
+        await settle(pilot)
+        assert app.screen is screen
+        assert any("1 error(s) in this concept" in n.message for n in app._notifications)
+
+        screen.query_one("#ds-instance_dir", Input).value = str(workdir)  # another folder: the findings are not its
+        await settle(pilot)
+        assert text_of(screen, "#findings-summary") == "not checked since the change (ctrl+r checks)"
+        assert screen.query_one("#findings-table", DataTable).row_count == 0
+
+        def broken(profile, concept, emit=None):
+            raise OSError("the disk went away")
+
+        engine.check_dataset = broken
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert "check failed: the disk went away" in text_of(screen, "#findings-summary")
+
+        screen.query_one("#ds-instance_dir", Input).value = str(workdir / "images")
+        engine.check_dataset = FakeEngine.check_dataset.__get__(engine)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        await pilot.press("ctrl+n")  # told once; Next again goes on
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ParametersScreen"

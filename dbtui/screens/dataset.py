@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -60,6 +61,7 @@ the line under the prompts says. Your original images are never changed.
     def __init__(self, session, engine) -> None:
         super().__init__(session, engine)
         self.concept = 0
+        self.errors_accepted = False  # the user was told of the check's errors and chose to go on
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(classes="body"):
@@ -105,13 +107,17 @@ the line under the prompts says. Your original images are never changed.
         if key not in {k for k, _, _ in FIELDS}:
             return
         concept = self.session.get(f"concepts.{self.concept}")
+        if event.value.strip() == (concept.get(key) or ""):
+            return  # the field filled from the session (a concept shown): nothing changed
         if event.value.strip():
             concept[key] = event.value.strip()
         elif key in ("class_dir", "class_prompt"):
             concept.pop(key, None)
         else:
             concept[key] = ""
-        self.session.reports.pop(self.concept, None)
+        if self.session.reports.pop(self.concept, None) is not None:
+            self.query_one(FindingsView).clear("not checked since the change (ctrl+r checks)")
+        self.errors_accepted = False
         if key in ("instance_prompt", "class_prompt"):
             self._token_check()
 
@@ -236,6 +242,13 @@ the line under the prompts says. Your original images are never changed.
             self._refresh_concepts()
             self.action_check()
 
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self.query_one("#ds-progress").display = False
+        if message.what == "Dataset check":
+            # Lasting, not only a notification: the findings of another folder must not stay as if they were these.
+            self.query_one(FindingsView).clear(f"[red]check failed:[/] {escape(message.message)}")
+        super().on_work_failed(message)
+
     def on_findings_view_highlighted(self, message: FindingsView.Highlighted) -> None:
         self.query_one(ImagePreview).show(message.path)
 
@@ -253,6 +266,11 @@ the line under the prompts says. Your original images are never changed.
         report = self.session.reports.get(self.concept)
         if report is not None and report.summary.usable == 0:
             return "No usable images in this concept: fix the errors the check shows."
+        errors = report.summary.counts.get("error", 0) if report is not None else 0
+        if errors and not self.errors_accepted:
+            self.errors_accepted = True  # said once: Next again goes on
+            return (f"{errors} error(s) in this concept: unreadable images or captions stop the run as it starts. "
+                    "Prepare writes a clean copy without them; Next again goes on anyway.")
         for index, concept in enumerate(self.session.get("concepts") or []):
             if not concept.get("instance_dir"):
                 return f"Concept {index + 1} has no images folder."

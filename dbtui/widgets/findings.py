@@ -55,6 +55,13 @@ class FindingsView(Vertical):
             f"[yellow]{counts.get('warning', 0)} warn[/] · {counts.get('info', 0)} info")
         self._fill()
 
+    def clear(self, note: str) -> None:
+        """No findings (the folder changed, or the check failed): ``note`` says why, until the next check."""
+        self.report = None
+        self.query_one("#findings-summary", Static).update(note)
+        self.query_one("#findings-detail", Static).update("")
+        self._fill()
+
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
         self._fill()
