@@ -123,7 +123,7 @@ def test_new_text_encoder_weights_in_the_model_folder_are_noticed_and_encoded_ag
     from engine.builtin import resolve_model
 
     model = Path(shutil.copytree(resolve_model("builtin:tiny-sd1"), tmp_path / "model"))
-    profile = tiny_profile(tmp_path, model={"pretrained": str(model)}, training={"max_train_steps": 1}, saving={"export": []})
+    profile = tiny_profile(tmp_path, model={"pretrained": str(model)}, training={"max_train_steps": 1}, saving={"export": ["diffusers"]})
     run_dir = tmp_path / "run"
     _run(profile, run_dir, text_encoder_loads)
     assert len(list((run_dir / "cache" / "text").glob("*.safetensors"))) == 1
@@ -141,7 +141,7 @@ def test_new_text_encoder_weights_in_the_model_folder_are_noticed_and_encoded_ag
 
 def test_a_cache_entry_lost_mid_run_is_encoded_again_by_the_encoder_prepared_on_the_host(
         tmp_path: Path, text_encoder_loads: list[int], encode_calls: dict[str, int]) -> None:
-    profile = tiny_profile(tmp_path, training={"max_train_steps": 2}, saving={"export": []})
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 2}, saving={"export": ["diffusers"]})
     run_dir = tmp_path / "run"
     seen: dict[str, Any] = {}
 
