@@ -535,3 +535,18 @@ def test_the_trainer_names_every_unreadable_image_at_once_with_advice(tmp_path: 
     assert message.startswith("3 image file(s) cannot be read as pictures:")
     assert "bomb.png" in message and "notes.jpg" in message and "zero.png" in message and "good.png" not in message
     assert "dbtui dataset check" in raised.value.advice
+
+
+def test_a_damaged_generated_class_image_is_said_to_be_made_again_once_deleted(tmp_path: Path) -> None:
+    from engine.data.examples import build_examples
+    from engine.data.images import DataError
+    from tests.training_helpers import tiny_profile
+
+    instance, generated = tmp_path / "instance", tmp_path / "class" / "generated-0123456789"
+    instance.mkdir()
+    generated.mkdir(parents=True)
+    textured(0, (32, 32)).save(instance / "a.png")
+    (generated / "000000.png").write_bytes(b"cut")
+    profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(instance), "instance_prompt": "zwx"}])
+    with pytest.raises(DataError, match="dbtui's own class images: delete them and the next run makes them again"):
+        build_examples(profile, [instance], {0: [generated / "000000.png"]}, [(64, 64)])

@@ -54,7 +54,11 @@ def build_examples(
         for path in paths:
             add(path, profile.concepts[index].class_prompt or "", index, True)
     if unreadable:
+        ours = [path for path in unreadable if path.parent.name.startswith("generated-")]
+        regenerated = (f" Those in a generated-… folder are dbtui's own class images: delete them and the next run makes "
+                       "them again." if ours else "")
         raise DataError(f"{len(unreadable)} image file(s) cannot be read as pictures: {named_files(unreadable)}. Move them "
                         "out of the folder, or train from a clean copy made by `dbtui dataset prepare` (`dbtui dataset "
-                        "check` also finds images damaged past their header, which the trainer meets only when it decodes them)")
+                        "check` also finds images damaged past their header, which the trainer meets only when it decodes "
+                        f"them).{regenerated}")
     return examples
