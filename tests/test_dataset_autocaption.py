@@ -105,5 +105,7 @@ def test_a_hub_captioner_that_cannot_be_had_offline_is_a_message(backend: str, i
     """Offline, a hub id is looked up in the cache once and refused, never retried for minutes."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(images / "empty-hf-home"))
-    with pytest.raises(CaptionerUnavailableError, match="not in the Hugging Face cache, and cannot be downloaded"):
+    with pytest.raises(CaptionerUnavailableError, match="not in the Hugging Face cache, and cannot be downloaded") as raised:
         autocaption(images, backend=backend, model="someone/not-cached-captioner")
+    # Said in commands, since the wizard that shows it has no field for the model's folder.
+    assert f"dbtui dataset caption FOLDER --auto {backend} --model MODEL_FOLDER" in str(raised.value)

@@ -195,6 +195,6 @@ def _model_folder(model: str, backend: Backend, patterns: list[str]) -> Path:
     except HubUnavailable as error:
         raise CaptionerUnavailableError(
             f"cannot get the {BACKEND_NAMES[backend]} '{model}': it is not a folder here, not in the Hugging Face cache, and cannot be "
-            f"downloaded ({error.cause}); give a local folder (--model), or a hub id such as {DEFAULT_MODELS[backend]} "
-            "on a machine that can download"
+            f"downloaded ({error.cause}); caption with a local copy of the model (`dbtui dataset caption FOLDER --auto "
+            f"{backend} --model MODEL_FOLDER`), or on a machine that can download {DEFAULT_MODELS[backend]}"
         ) from None
