@@ -231,3 +231,16 @@ def test_a_stop_while_class_images_are_generated_ends_the_run_stopped_not_failed
     kinds = [event.kind for event in read_events(tmp_path / "run" / "events.jsonl")]
     assert kinds[-1] == "run_finished" and "run_failed" not in kinds
     assert 1 <= len(list((tmp_path / "class").rglob("*.png"))) < 4  # what was made is kept for the resume
+
+
+def test_a_batch_size_no_batch_can_reach_is_a_warning(tmp_path: Path) -> None:
+    """The demo's six images in one bucket: a batch of 8 holds 6, and scale_lr would count 8."""
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 1, "train_batch_size": 8})
+    events = []
+    train(profile, tmp_path / "run", sinks=[events.append])
+    [warning] = [e for e in events if e.kind == "warning" and "train_batch_size" in e.message]
+    assert "no batch can hold more than 6 images" in warning.message and "train_batch_size = 6" in warning.advice
+    events.clear()
+    train(tiny_profile(tmp_path / "b", training={"max_train_steps": 1, "train_batch_size": 2}), tmp_path / "run2",
+          sinks=[events.append])
+    assert not [e for e in events if e.kind == "warning" and "train_batch_size" in e.message]

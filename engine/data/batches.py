@@ -61,6 +61,12 @@ def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: in
     return batches
 
 
+def largest_batch(batches: list[Batch]) -> int:
+    """The most instance images any batch holds: a batch takes one concept's images of one bucket, so it can
+    hold fewer than train_batch_size."""
+    return max((len(batch.instance) for batch in batches), default=0)
+
+
 def process_batches(batches: list[Batch], process_index: int, num_processes: int) -> list[Batch]:
     """This process's share; every process gets the same count so they stay in step."""
     usable = len(batches) - len(batches) % num_processes if len(batches) >= num_processes else len(batches)
