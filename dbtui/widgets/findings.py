@@ -50,9 +50,11 @@ class FindingsView(Vertical):
         self.report = report
         summary = report.summary
         counts = summary.counts
+        info = counts.get("info", 0)
+        # Info last and only when there is some: at 80 columns the line has about 40 characters.
         self.query_one("#findings-summary", Static).update(
             f"{summary.images} images, {summary.usable} usable · [red]{counts.get('error', 0)} err[/] · "
-            f"[yellow]{counts.get('warning', 0)} warn[/] · {counts.get('info', 0)} info")
+            f"[yellow]{counts.get('warning', 0)} warn[/]" + (f" · {info} info" if info else ""))
         self._fill()
 
     def clear(self, note: str) -> None:
