@@ -332,6 +332,8 @@ async def test_detaching_from_a_failed_run_does_not_promise_outputs(tmp_path: Pa
     app = make_app(engine, session, image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         await _shown_training_screen(app, pilot, session, engine)
+        [failure] = [n for n in app._notifications if n.title == "Training failed"]
+        assert failure.message == "2 image file(s) cannot be read" and failure.timeout >= 60  # the whole reason, for long
         said = []
         monkeypatch.setattr(app, "exit", lambda message=None, **_: said.append(message))
         await pilot.press("d")

@@ -239,7 +239,8 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
                 self._offer_export()
         elif isinstance(event, RunFailed):
             self._ended("failed", event.reason + (f" — {event.advice}" if event.advice else ""))
-            self.notify(event.reason, title="Training failed", severity="error", timeout=15)
+            # Long enough to read whole: at 80x24 the log's five lines keep only the end of a long reason.
+            self.notify(event.reason, title="Training failed", severity="error", timeout=60)
             self._offer_export()
 
     def _scored(self, event: SamplesScored) -> None:
