@@ -55,7 +55,7 @@ def build_examples(
             add(path, profile.concepts[index].class_prompt or "", index, True)
     if unreadable:
         ours = [path for path in unreadable if path.parent.name.startswith("generated-")]
-        regenerated = (f" Those in a generated-… folder are dbtui's own class images: delete them and the next run makes "
+        regenerated = (" Those in a generated-… folder are dbtui's own class images: delete them and the next run makes "
                        "them again." if ours else "")
         raise DataError(f"{len(unreadable)} image file(s) cannot be read as pictures: {named_files(unreadable)}. Move them "
                         "out of the folder, or train from a clean copy made by `dbtui dataset prepare` (`dbtui dataset "
