@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from engine.data.examples import Example
+from engine.events import Warning
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,14 @@ def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: in
     return batches
 
 
-def largest_batch(batches: list[Batch]) -> int:
-    """The most instance images any batch holds: a batch takes one concept's images of one bucket, so it can
-    hold fewer than train_batch_size."""
-    return max((len(batch.instance) for batch in batches), default=0)
+def unreachable_batch_size(batches: list[Batch], batch_size: int) -> Warning | None:
+    """A warning when no batch holds ``batch_size`` images: a batch takes one concept's images of one bucket."""
+    largest = max((len(batch.instance) for batch in batches), default=0)
+    if largest >= batch_size:
+        return None
+    return Warning(message=f"training.train_batch_size is {batch_size}, but no batch can hold more than {largest} images: "
+                           "a batch takes one concept's images of one bucket",
+                   advice=f"set train_batch_size = {largest} (scale_lr multiplies by the setting, not by the images)")
 
 
 def process_batches(batches: list[Batch], process_index: int, num_processes: int) -> list[Batch]:

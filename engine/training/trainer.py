@@ -21,7 +21,7 @@ import torch
 from engine.builtin import resolve_dir
 from engine.training.class_images import ClassRequest, ensure_class_images
 from engine.training.distributed import made_by_the_main_process
-from engine.data.batches import Batch, epoch_batches, largest_batch, process_batches
+from engine.data.batches import Batch, epoch_batches, process_batches, unreachable_batch_size
 from engine.data.encoders import LatentSource, TextSource
 from engine.data.examples import Example, bucket_list, build_examples
 from engine.events import (
@@ -274,11 +274,9 @@ class Trainer:
         batches = process_batches(epoch_batches(self.examples, profile.training.train_batch_size, profile.training.seed, 0, with_classes),
                                   accelerator.process_index, accelerator.num_processes)
         self.steps_per_epoch = max(1, len(batches) // accum)
-        largest, wanted = largest_batch(batches), profile.training.train_batch_size
-        if largest < wanted:
-            self.emit(Warning(message=f"training.train_batch_size is {wanted}, but no batch can hold more than {largest} "
-                                      "images: a batch takes one concept's images of one bucket",
-                              advice=f"set train_batch_size = {largest} (scale_lr multiplies by the setting, not by the images)"))
+        unreachable = unreachable_batch_size(batches, profile.training.train_batch_size)
+        if unreachable:
+            self.emit(unreachable)
         instances = sum(1 for e in self.examples if not e.is_class)
         self.total_steps = default_total_steps(profile, instances, self.steps_per_epoch)
         self.lr_scheduler = build_lr_scheduler(optimizer, profile.optimizer, self.total_steps)
