@@ -26,15 +26,25 @@ def _messages(app) -> list[str]:
     return [notification.message for notification in app._notifications]
 
 
+def _demo_images(tmp_path: Path, demo_data: Path) -> Path:
+    """A copy of the demo images (with their captions) to edit."""
+    return Path(shutil.copytree(demo_data / "instance", tmp_path / "images"))
+
+
+async def _shown_caption_screen(app, pilot, images: Path) -> CaptionScreen:
+    """The caption screen of ``images`` pushed over the app, on the app's engine, and shown."""
+    screen = CaptionScreen(app.session, app.engine, str(images))
+    app.push_screen(screen)
+    await pilot.pause()
+    return screen
+
+
 async def test_undo_with_nothing_to_undo_keeps_the_app_and_says_so(tmp_path: Path, demo_data: Path) -> None:
-    images = tmp_path / "images"
-    shutil.copytree(demo_data / "instance", images)
+    images = _demo_images(tmp_path, demo_data)
     engine = RealCaptionsEngine()
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        screen = CaptionScreen(app.session, engine, str(images))
-        app.push_screen(screen)
-        await pilot.pause()
+        screen = await _shown_caption_screen(app, pilot, images)
         await pilot.press("ctrl+r")
         await pilot.pause()
         await pilot.click("#cap-undo")
@@ -227,16 +237,13 @@ def test_the_real_engine_knows_the_tiny_models_size(tiny_sd1: Path) -> None:
 
 
 async def test_edited_captions_ask_for_the_caption_mode_and_one_caption_can_be_reverted(tmp_path: Path, demo_data: Path) -> None:
-    images = tmp_path / "images"
-    shutil.copytree(demo_data / "instance", images)
+    images = _demo_images(tmp_path, demo_data)
     engine = RealCaptionsEngine()
     session = Session()
     session.set("concepts.0.instance_dir", str(images))
     app = make_app(engine, session, image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        screen = CaptionScreen(app.session, engine, str(images))
-        app.push_screen(screen)
-        await pilot.pause()
+        screen = await _shown_caption_screen(app, pilot, images)
         first = screen.store.read(screen.image)
         screen.query_one("#cap-text").text = "zwx disc, seen from above"
         await pilot.press("ctrl+s")
@@ -256,16 +263,13 @@ async def test_edited_captions_ask_for_the_caption_mode_and_one_caption_can_be_r
 
 
 async def test_a_caption_that_is_not_utf8_is_marked_and_the_others_stay_editable(tmp_path: Path, demo_data: Path) -> None:
-    images = tmp_path / "images"
-    shutil.copytree(demo_data / "instance", images)
+    images = _demo_images(tmp_path, demo_data)
     first, second = sorted(images.glob("*.png"))[:2]
     first.with_suffix(".txt").write_bytes(b"caf\xe9 zwx disc")  # Latin-1, as an old editor saves it
     engine = RealCaptionsEngine()
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        screen = CaptionScreen(app.session, engine, str(images))
-        app.push_screen(screen)
-        await pilot.pause()
+        screen = await _shown_caption_screen(app, pilot, images)
         assert app.screen is screen and screen.image == first
         assert "is not UTF-8 text" in str(screen.query_one("#cap-status").render())
         labels = [str(screen.query_one("#cap-images").get_option_at_index(i).prompt) for i in range(2)]
@@ -276,14 +280,11 @@ async def test_a_caption_that_is_not_utf8_is_marked_and_the_others_stay_editable
 
 
 async def test_a_changed_caption_is_saved_when_the_user_moves_on_or_leaves(tmp_path: Path, demo_data: Path) -> None:
-    images = tmp_path / "images"
-    shutil.copytree(demo_data / "instance", images)
+    images = _demo_images(tmp_path, demo_data)
     engine = RealCaptionsEngine()
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        screen = CaptionScreen(app.session, engine, str(images))
-        app.push_screen(screen)
-        await pilot.pause()
+        screen = await _shown_caption_screen(app, pilot, images)
         first = screen.image
         screen.query_one("#cap-text").text = "zwx disc, typed and never saved"
         await pilot.press("down")  # the list has focus: another image
