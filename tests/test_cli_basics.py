@@ -218,3 +218,17 @@ def test_evaluation_prompts_that_name_no_identifier_are_a_warning(capsys) -> Non
     assert "evaluation.prompts: none names a concept's identifier" in out and "'a zwx on the beach'" in out
     assert main(["validate", demo]) == 0
     assert "evaluation.prompts" not in capsys.readouterr().out  # the shipped prompts name zwx
+
+
+@pytest.mark.parametrize(("second_prompt", "warned"), [("Photo of  ZWX disc", True), ("photo of qrv disc", False)])
+def test_two_concepts_with_one_prompt_are_a_warning(second_prompt: str, warned: bool, tmp_path: Path, capsys) -> None:
+    demo = (ROOT / "profiles" / "tiny-demo.toml").read_text()
+    concept = demo[demo.index("[[concepts]]"):demo.index("[dataset]")]
+    second = tmp_path / "second"
+    second.mkdir()
+    profile = tmp_path / "two.toml"
+    profile.write_text(demo.replace("[dataset]", concept.replace('"builtin:demo-instance"', f'"{second}"')
+                                    .replace('"photo of zwx disc"', f'"{second_prompt}"') + "[dataset]", 1))
+    assert main(["validate", str(profile)]) == 0
+    out = capsys.readouterr().out
+    assert ("warning: concepts.1.instance_prompt: is concept 0's prompt too" in out) == warned

@@ -244,3 +244,14 @@ def test_a_batch_size_no_batch_can_reach_is_a_warning(tmp_path: Path) -> None:
     train(tiny_profile(tmp_path / "b", training={"max_train_steps": 1, "train_batch_size": 2}), tmp_path / "run2",
           sinks=[events.append])
     assert not [e for e in events if e.kind == "warning" and "train_batch_size" in e.message]
+
+
+def test_two_concepts_with_one_prompt_are_a_warning_in_the_run(tmp_path: Path) -> None:
+    """A headless or wizard run says it too, not only `dbtui validate`."""
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 1},
+                           concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc"},
+                                     {"instance_dir": "builtin:demo-class", "instance_prompt": "photo of zwx disc"}])
+    events = []
+    train(profile, tmp_path / "run", sinks=[events.append])
+    [warning] = [e for e in events if e.kind == "warning"]
+    assert warning.message.startswith("concepts.1.instance_prompt is concept 0's prompt too")

@@ -13,7 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="check a profile and list every problem",
         description="Check a profile (and --set overrides) and print every problem with its line. "
         "Exit status 2 when there is any problem. Missing data folders and caption files are "
-        "listed as warnings (the profile may be meant for another machine).",
+        "listed as warnings (the profile may be meant for another machine), as are settings that run "
+        "but likely not as meant (e.g. two concepts with one prompt).",
     )
     parser.add_argument("profile", help="path to a .toml profile")
     add_overrides(parser)
@@ -25,9 +26,11 @@ def _validate(args: argparse.Namespace) -> int:
     from engine.dataset.profile_paths import path_problems
     from engine.evaluation.prompt_problems import evaluation_problems
     from engine.model_info import family_setting_problems
+    from engine.profile.concept_warnings import shared_prompt_problems
 
     profile = load_profile(args.profile, args.set)
     print(f"{args.profile}: valid ({len(profile.concepts)} concept(s), method {profile.training.method})")
-    for problem in path_problems(profile) + family_setting_problems(profile) + evaluation_problems(profile):
+    for problem in (path_problems(profile) + family_setting_problems(profile) + evaluation_problems(profile)
+                    + shared_prompt_problems(profile)):
         print(f"  warning: {problem.key}: {problem.message}")
     return 0

@@ -34,6 +34,7 @@ from engine.events import (
 from engine.models.family import Components, embeddings_to
 from engine.models.loading import load_components, resolve_model_folder
 from engine.profile import Profile, dumps_profile
+from engine.profile.concept_warnings import shared_prompt_problems
 from engine.training.losses import make_noise, per_sample_loss
 from engine.training.preview_rounds import PreviewRounds, generation_prompts
 from engine.training.text_encoders_on_demand import TextEncodersOnDemand
@@ -319,6 +320,8 @@ class Trainer:
                 versions=versions(), total_steps=self.total_steps, resumed_from_step=self.global_step,
                 num_processes=self.accelerator.num_processes,
             ))
+            for problem in shared_prompt_problems(profile):
+                self.emit(Warning(message=f"{problem.key} {problem.message}"))
         if self.global_step == 0:
             self.rounds.score(0)  # the base model: where prompt fidelity starts and class drift is measured from
         meter = StepMeter(self.total_steps, self.global_step)
