@@ -67,7 +67,8 @@ class Engine(Protocol):
         """A single file into the diffusers folder ``out_dir``; for a Flux transformer file, ``components`` (a
         folder or hub id) and ``part_files`` ({"vae"|"clip_l"|"t5": file}) say where its other parts come from."""
     def check_dataset(self, profile: Profile, concept: int, emit: Emit | None = None) -> Any: ...
-    def prepare_dataset(self, profile: Profile, concept: int, dst: Path, emit: Emit | None = None) -> Path: ...
+    def prepare_dataset(self, profile: Profile, concept: int, emit: Emit | None = None) -> Any:
+        """The concept's images prepared into a folder beside its own (``engine.dataset.folder_beside``): a PrepareResult."""
     def caption_store(self, folder: str, extension: str) -> Any: ...
     def autocaption(self, folder: str, extension: str, emit: Emit | None = None) -> int: ...
     def identifier_tokens(self, model: str, identifier: str) -> list[str] | None:
@@ -133,13 +134,12 @@ class RealEngine:
         _transformers_loaded()
         return self._dataset().check_concept(profile, concept, emit=emit)
 
-    def prepare_dataset(self, profile: Profile, concept: int, dst: Path, emit: Emit | None = None) -> Path:
+    def prepare_dataset(self, profile: Profile, concept: int, emit: Emit | None = None) -> Any:
         from engine.builtin import resolve_dir
 
         dataset = self._dataset()
-        result = dataset.prepare_dataset(resolve_dir(profile.concepts[concept].instance_dir), dst,
-                                         **dataset.prepare_settings(profile), emit=emit)
-        return Path(result.destination)
+        source = resolve_dir(profile.concepts[concept].instance_dir)
+        return dataset.prepare_dataset(source, dataset.folder_beside(source), **dataset.prepare_settings(profile), emit=emit)
 
     def caption_store(self, folder: str, extension: str) -> Any:
         from engine.builtin import resolve_dir

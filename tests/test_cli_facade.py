@@ -22,7 +22,7 @@ def test_the_wizard_and_the_cli_prepare_a_profile_with_the_same_settings(tmp_pat
         "dataset": {"resolution": 32, "center_crop": False, "bucketing": True},
     })
     path = save_profile(profile, tmp_path / "p.toml")
-    wizard = RealEngine().prepare_dataset(profile, 0, tmp_path / "wizard")
+    wizard = Path(RealEngine().prepare_dataset(profile, 0).destination)
     assert main(["dataset", "prepare", str(demo_data / "instance"), str(tmp_path / "cli"), "--profile", str(path)]) == 0
 
     def settings(folder: Path) -> list[dict]:

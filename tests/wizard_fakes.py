@@ -14,6 +14,7 @@ from pathlib import Path
 from dbtui.engine_facade import HardwareReport, ModelInfo, RealEngine, RunSummary
 from engine.events import (CheckpointSaved, Event, PhaseFinished, PhaseProgress, PhaseStarted, RunFinished, RunStarted,
                            SampleSaved, StepEnded, Warning)
+from engine.dataset.prepare import PrepareResult
 from engine.runs.fit import FitResult
 from engine.hardware import Hardware
 from engine.memory.estimate import GIB, MemoryEstimate
@@ -194,8 +195,12 @@ class FakeEngine:
         self.calls.append(("check_dataset", concept))
         return fake_report(profile.concepts[concept].instance_dir)
 
-    def prepare_dataset(self, profile, concept: int, dst: Path, emit=None) -> Path:
-        return Path(dst)
+    def prepare_dataset(self, profile, concept: int, emit=None) -> PrepareResult:
+        from engine.builtin import resolve_dir
+        from engine.dataset import folder_beside
+
+        destination = folder_beside(resolve_dir(profile.concepts[concept].instance_dir))
+        return PrepareResult(str(destination), (str(destination / "a.png"),), (), (), 0)
 
     def caption_store(self, folder: str, extension: str) -> SimpleCaptions:
         from engine.builtin import resolve_dir

@@ -61,4 +61,6 @@ class WizardScreen(Screen):
             self.action_back()
 
     def on_work_failed(self, message: WorkFailed) -> None:
+        # Textual runs this after a step's own on_work_failed (it calls each class's handler along the MRO),
+        # so a step never calls it itself: that would notify twice.
         self.notify(message.message, title=f"{message.what} failed", severity="error", timeout=10)

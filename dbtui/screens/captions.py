@@ -51,6 +51,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self.engine = engine
         self.folder = folder
         self.store = engine.caption_store(folder, session.get("dataset.caption_extension") or ".txt")
+        self.store.images()  # a folder that cannot be listed is refused here, before the screen shows
         self.image: Path | None = None
         self.shown = ""  # the caption as loaded into the editor: what a change is measured against
         self.edited = False  # any caption changed here: training may have to be told to use them

@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.screens.base import WizardScreen
+from dbtui.screens.user_errors import notify_user_errors
 from dbtui.widgets.findings import FindingsView
 from dbtui.widgets.ordered_keys import OrderedInput
 from dbtui.widgets.preview import ImagePreview
@@ -62,6 +63,7 @@ the line under the prompts says. Your original images are never changed.
         super().__init__(session, engine)
         self.concept = 0
         self.errors_accepted = False  # the user was told of the check's errors and chose to go on
+        self.failed_check: str | None = None  # why the last check of this concept could not run
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(classes="body"):
@@ -118,6 +120,7 @@ the line under the prompts says. Your original images are never changed.
         if self.session.reports.pop(self.concept, None) is not None:
             self.query_one(FindingsView).clear("not checked since the change (ctrl+r checks)")
         self.errors_accepted = False
+        self.failed_check = None
         if key in ("instance_prompt", "class_prompt"):
             self._token_check()
 
@@ -155,6 +158,7 @@ the line under the prompts says. Your original images are never changed.
     def _concept_chosen(self, event: Select.Changed) -> None:
         if isinstance(event.value, int) and event.value != self.concept:
             self.concept = event.value
+            self.failed_check = None
             self._load_concept()
 
     def _refresh_concepts(self) -> None:
@@ -207,14 +211,13 @@ the line under the prompts says. Your original images are never changed.
         except ProfileError as error:
             self.notify(str(error.problems[0]), severity="error")
             return
-        source = Path(self.session.get(f"concepts.{self.concept}.instance_dir"))
-        self.prepare(profile, self.concept, source.with_name(f"{source.name}-prepared"))
+        self.prepare(profile, self.concept)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="doctor")
-    def prepare(self, profile, concept: int, dst: Path) -> None:
+    def prepare(self, profile, concept: int) -> None:
         try:
-            folder = self.engine.prepare_dataset(profile, concept, dst, emit=lambda e: self.post_message(EngineEvent(e)))
-            self.post_message(WorkDone("prepare", (concept, folder)))
+            result = self.engine.prepare_dataset(profile, concept, emit=lambda e: self.post_message(EngineEvent(e)))
+            self.post_message(WorkDone("prepare", (concept, result)))
         except Exception as error:  # noqa: BLE001 - shown to the user
             self.post_message(WorkFailed("Prepare", str(error)))
 
@@ -233,36 +236,57 @@ the line under the prompts says. Your original images are never changed.
             self.query_one("#ds-progress").display = False
             concept, report = message.result
             self.session.reports[concept] = report
+            self.failed_check = None
             if concept == self.concept:
                 self.query_one(FindingsView).show(report)
         elif message.what == "prepare":
-            concept, folder = message.result
-            self.session.set(f"concepts.{concept}.instance_dir", str(folder))
-            self.notify(f"Prepared copies in {folder}; the profile now uses them.")
-            self._refresh_concepts()
-            self.action_check()
+            self.query_one("#ds-progress").display = False
+            self._prepared(*message.result)
+
+    def _prepared(self, concept: int, result) -> None:
+        """The concept moves to the copies only when some image was prepared; the failures are said either way."""
+        failed = f"{len(result.failed)} image(s) could not be prepared (Check says why)" if result.failed else ""
+        if not (result.written or result.up_to_date):
+            self.notify(f"{failed or 'No image could be prepared'}; the concept still uses its own folder.",
+                        title="Nothing prepared", severity="error", timeout=10)
+            return
+        self.session.set(f"concepts.{concept}.instance_dir", result.destination)
+        self.notify(f"Prepared copies in {result.destination}; the profile now uses them." + (f" {failed}." if failed else ""),
+                    severity="warning" if failed else "information")
+        self._refresh_concepts()
+        self.action_check()
 
     def on_work_failed(self, message: WorkFailed) -> None:
         self.query_one("#ds-progress").display = False
         if message.what == "Dataset check":
             # Lasting, not only a notification: the findings of another folder must not stay as if they were these.
             self.query_one(FindingsView).clear(f"[red]check failed:[/] {escape(message.message)}")
-        super().on_work_failed(message)
+            self.failed_check = message.message
 
     def on_findings_view_highlighted(self, message: FindingsView.Highlighted) -> None:
         self.query_one(ImagePreview).show(message.path)
 
     @on(Button.Pressed, "#ds-captions")
+    @notify_user_errors("Captions not opened")
     def action_captions(self) -> None:
         from dbtui.screens.captions import CaptionScreen
+        from engine.profile.fields import expanded_path
 
         folder = self.session.get(f"concepts.{self.concept}.instance_dir")
         if not folder:
             self.notify("Choose the images folder first.", severity="warning")
             return
+        try:
+            folder = expanded_path(folder)  # "~/pics" as the profile reads it
+        except ValueError as error:
+            self.notify(f"The images folder {error}.", title="Captions not opened", severity="error", timeout=10)
+            return
         self.app.push_screen(CaptionScreen(self.session, self.engine, folder))
 
     def leave_problem(self) -> str | None:
+        if self.failed_check is not None and not self.errors_accepted:
+            self.errors_accepted = True  # said once: the folder may be meant for another machine
+            return f"The check failed: {self.failed_check}. Fix the folder, or Next again goes on anyway."
         report = self.session.reports.get(self.concept)
         if report is not None and report.summary.usable == 0:
             return "No usable images in this concept: fix the errors the check shows."

@@ -57,6 +57,11 @@ families stop here, with the reason. Settings the new model's family cannot use 
 aside (and come back if you return to the earlier model).
 """
 
+    def __init__(self, session, engine) -> None:
+        super().__init__(session, engine)
+        self.failed_check: str | None = None  # why the check of the model now named failed
+        self.failure_said = False
+
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(classes="body"):
             yield Static("Base model", classes="title")
@@ -93,6 +98,8 @@ aside (and come back if you return to the earlier model).
         if not source:
             return
         self.session.set("model.pretrained", source)
+        self.failed_check = None
+        self.failure_said = False
         self.query_one("#model-family", Static).update("checking…")
         self.inspect(source)
 
@@ -156,7 +163,8 @@ aside (and come back if you return to the earlier model).
     def on_work_failed(self, message: WorkFailed) -> None:
         self.query_one("#model-convert", Button).disabled = False
         self.query_one("#model-family", Static).update(f"[red]✗ {escape(message.message)}[/]")
-        super().on_work_failed(message)
+        if message.what == "Model check":
+            self.failed_check = message.message
 
     def _show(self, info) -> None:
         # The mark says it without colour too (a monochrome terminal, colour blindness).
@@ -180,6 +188,13 @@ aside (and come back if you return to the earlier model).
         self.query_one("#model-folder", Static).update(text)
 
     def leave_problem(self) -> str | None:
+        typed = self.query_one("#model-source", Input).value.strip()
+        if typed and typed != self.session.get("model.pretrained"):
+            self.action_check()  # typed but not checked yet: Next must not drop it for the model before
+            return f"Checking {typed} first: Next again once it shows ✓."
+        if self.failed_check is not None and not self.failure_said:
+            self.failure_said = True  # said once: the model may be meant for another machine
+            return f"The model check failed: {self.failed_check}. Fix it, or Next again goes on anyway."
         info = self.session.model_info
         if info is not None and info.source == self.session.get("model.pretrained") and not info.supported:
             return f"dbtui cannot train this model: {info.family}"

@@ -9,6 +9,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.widgets import Button, Input, Label, Select, Static
 
 from dbtui.format import duration
@@ -26,6 +27,7 @@ from engine.profile import ProfileError
 
 
 FIT_STEPS = 10
+PROBLEMS_SHOWN = 3  # more would not show in the panel's 4 lines anyway
 # model.quantize as the parameters screen offers it (Flux LoRAs only); the VRAM line shows the effect.
 QUANTIZE_CHOICES = [("none: the weight dtype (bf16)", "none"), ("nf4: 4-bit, about a quarter", "nf4"),
                     ("int8: 8-bit, about half", "int8"), ("fp8: 8-bit float, about half", "fp8")]
@@ -129,13 +131,15 @@ whether to resume it.
         self.query_one(ProfileForm).mark_problems({p.key for p in problems})
         panel = self.query_one("#par-problems", Static)
         if problems:
-            lines = [f"✗ {p.key or 'profile'}: {p.message}" + (f" (did you mean {p.suggestion}?)" if p.suggestion else "")
-                     for p in problems[:3]]
-            if len(problems) > 3:
-                lines.append(f"… and {len(problems) - 3} more")
-            panel.update("\n".join(lines))
+            lines = [f"{p.key or 'profile'}: {p.message}" + (f" (did you mean {p.suggestion}?)" if p.suggestion else "")
+                     for p in problems]
+            # The count comes first: at 80x24 the panel's four lines may cut off the rest, which the tooltip holds.
+            header = [f"✗ {len(problems)} problems to fix (their fields are marked; hover here for all):"] if len(lines) > 1 else []
+            panel.update(Content("\n".join(header + [f"✗ {line}" for line in lines[:PROBLEMS_SHOWN]])))
+            panel.tooltip = Content("\n".join(lines))
         else:
             panel.update("[green]✓ The profile is valid.[/]")
+            panel.tooltip = None
         return not problems
 
     @on(Button.Pressed, "#par-apply")
@@ -182,7 +186,7 @@ whether to resume it.
             self.notify(f"{len(error.problems)} problem(s) to fix before saving.", severity="error")
             return
         except OSError as error:
-            self.notify(f"Cannot write {path}: {error.strerror}", severity="error")
+            self.notify(f"Cannot write {error.filename or path}: {error.strerror}", severity="error")
             return
         self.query_one("#par-path", Input).value = str(saved)
         self.notify(f"Saved {saved}")
@@ -285,7 +289,6 @@ whether to resume it.
     def on_work_failed(self, message: WorkFailed) -> None:
         self.query_one("#par-fit", Button).disabled = False
         self._fit_status(f"[red]Fit test failed: {escape(message.message)}[/]")
-        super().on_work_failed(message)
 
     def leave_problem(self) -> str | None:
         if not self._validate():

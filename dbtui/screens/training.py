@@ -3,6 +3,7 @@ when it ends, export its best step and write its report."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,9 @@ from engine.events import (CheckpointSaved, PhaseFinished, PhaseProgress, PhaseS
 from engine.profile import ProfileError
 from engine.runs.folder import CRASHED
 
+# A checkpoint saved this many seconds before the run is followed is still news (the wizard starts following
+# a run it launched a moment after the trainer starts writing).
+REPLAY_SLACK_S = 10.0
 # A live run's controls; a run that has ended shows its EndActions in their place.
 CONTROLS = [("stop", "Stop & save", "s"), ("save", "Save now", "c"), ("sample", "Sample now", "p")]
 DETACH = ("detach", "Detach", "d")
@@ -85,6 +89,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         super().__init__(session, engine)
         self.history = LossHistory()
         self.scores = ScoreHistory()
+        self.following_since = 0.0  # events older than this are the run's history, replayed when followed
         self.folder: Path | None = session.run_folder
         self.finished = False
         self.total_steps = 0  # of the run being followed, from its run_started event
@@ -168,6 +173,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
 
     def _attached(self, folder: Path) -> None:
         self.folder = self.session.run_folder = Path(folder)
+        self.following_since = time.time() - REPLAY_SLACK_S
         self.query_one(Log).write_line(f"Following {folder}")
         self.follow(self.folder)
 
@@ -228,7 +234,8 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             log.write_line(f"Samples at step {event.step}")
         elif isinstance(event, CheckpointSaved):
             log.write_line(f"Checkpoint at step {event.step}: {event.path}")
-            self.notify(f"Checkpoint saved at step {event.step}")
+            if event.time >= self.following_since:  # the log keeps the history; only news is a notification
+                self.notify(f"Checkpoint saved at step {event.step}")
         elif isinstance(event, Warning):
             log.write_line(f"⚠ {event.message}" + (f" — {event.advice}" if event.advice else ""))
         elif isinstance(event, RunFinished):

@@ -6,7 +6,7 @@ from engine.dataset.checks import check_concept, check_dataset, concept_settings
 from engine.dataset.errors import CaptionError, CaptionerUnavailableError, DatasetError, TokenizerError
 from engine.dataset.files import IMAGE_EXTENSIONS, caption_path, list_images
 from engine.dataset.image_probe import ImageProbe
-from engine.dataset.prepare import PrepareResult, prepare_dataset
+from engine.dataset.prepare import PrepareResult, folder_beside, prepare_dataset
 from engine.dataset.report import DatasetReport, Finding, Summary
 from engine.dataset.tokens import TextReader, guess_identifier, load_readers, load_tokenizer
 
@@ -31,6 +31,7 @@ __all__ = [
     "check_concept",
     "check_dataset",
     "concept_settings",
+    "folder_beside",
     "guess_identifier",
     "list_images",
     "load_readers",

@@ -21,6 +21,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.caption_text import CaptionFileError
+from engine.data.images import IMAGE_SUFFIXES
 from engine.dataset.captions import atomic_write_text, read_caption
 from engine.dataset.errors import DatasetError
 from engine.dataset.files import caption_path, file_problem, scan_folder
@@ -92,6 +93,8 @@ def prepare_dataset(
         raise DatasetError(f"the prepared folder must not be the originals' folder ({src}): choose another one")
     listing = scan_folder(src, recursive=recursive, exclude=dst, caption_extension=caption_extension)
     images = listing.images
+    if not images and not listing.refused:
+        raise DatasetError(f"no images in {src} ({', '.join(sorted(IMAGE_SUFFIXES))}): nothing to prepare, so no folder was made")
     _make_folder(dst)
     settings = PrepareSettings(resolution, bucketing, tuple(map(tuple, bucket_list(resolution, buckets))),
                                center_crop, tuple(flatten_color))
@@ -140,6 +143,14 @@ def prepare_dataset(
     orphans = tuple(str(c) for c in listing.orphan_captions)
     return PrepareResult(str(dst), tuple(written), tuple(up_to_date), tuple(failed), copied,
                          tuple(caption_failures), orphans, tuple(without_original))
+
+
+def folder_beside(src: Path | str) -> Path:
+    """Where the wizard writes a folder's prepared copies: beside it, named after it ("pics" → "pics-prepared")."""
+    source = Path(os.path.abspath(src))
+    if source.parent == source:
+        raise DatasetError(f"{source} is the root of the file system: put the images in a folder of their own")
+    return source.with_name(f"{source.name}-prepared")
 
 
 def _without_original(manifest: dict, outputs: list[Path], dst: Path) -> list[str]:

@@ -28,10 +28,10 @@ def _path(value: str) -> str:
         raise ValueError("contains a NUL character (\\0), which no file system allows in a path; retype the path")
     if len(value) > MAX_PATH_CHARS:
         raise ValueError(f"is {len(value):,} characters long; paths are at most {MAX_PATH_CHARS:,} characters")
-    return _expanded(value)
+    return expanded_path(value)
 
 
-def _expanded(value: str) -> str:
+def expanded_path(value: str) -> str:
     """``~`` and ``$VAR`` as a shell reads them: left as they are, "~/runs" would make a folder named "~"
     in the working directory, which looks like the home folder in every message."""
     expanded = os.path.expandvars(os.path.expanduser(value))

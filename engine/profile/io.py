@@ -289,6 +289,8 @@ def dumps_profile(profile: Profile) -> str:
 def save_profile(profile: Profile, path: str | Path) -> Path:
     """Write the profile atomically (a temporary file renamed into place); ``~`` is the home folder, as in a shell."""
     path = Path(path).expanduser()
+    if "\0" in str(path):  # as an OSError, like every other path no file system takes
+        raise OSError(errno.EINVAL, "a path cannot hold a NUL character (\\0); retype it", str(path).replace("\0", "\\0"))
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a folder: give a file name such as my-run.toml", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)

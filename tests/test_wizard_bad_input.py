@@ -1,0 +1,244 @@
+"""What a new user types wrong in the wizard is said once and clearly, never a crash, and nothing is written
+where the user did not ask: bad folders for captions and Prepare, failed checks, a NUL in a file name."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, Static
+from textual.worker import WorkerCancelled
+
+from dbtui.app import make_app
+from dbtui.engine_facade import RealEngine
+from dbtui.session import Session
+from engine.events import CheckpointSaved, StepEnded
+from wizard_fakes import FakeEngine
+
+SIZE = (80, 24)
+
+
+class RealFolderEngine(FakeEngine):
+    """The fake engine, with the real caption store and Prepare: what they make of a folder is the test."""
+
+    def caption_store(self, folder: str, extension: str):
+        return RealEngine().caption_store(folder, extension)
+
+    def prepare_dataset(self, profile, concept: int, emit=None):
+        return RealEngine().prepare_dataset(profile, concept, emit=emit)
+
+
+def _messages(app) -> list[str]:
+    return [notification.message for notification in app._notifications]
+
+
+async def _settle(pilot, seconds: float = 0.1) -> None:
+    """Every worker done. A prepare starts a check and a token check that replace (cancel) their group's
+    running worker, and waiting on a cancelled worker raises: wait again for those left."""
+    while True:
+        try:
+            await pilot.app.workers.wait_for_complete()
+            break
+        except WorkerCancelled:
+            continue
+    await pilot.pause(seconds)
+
+
+async def _dataset_step(app, pilot, folder: str):
+    app.goto(2)
+    await _settle(pilot)
+    screen = app.screen
+    assert type(screen).__name__ == "DatasetScreen"
+    screen.query_one("#ds-instance_dir", Input).value = folder
+    await _settle(pilot)
+    return screen
+
+
+@pytest.mark.parametrize("folder", ["missing", "a-file.png", "builtin:nope"])
+async def test_captions_of_a_folder_that_cannot_be_listed_are_a_notification(folder: str, tmp_path: Path,
+                                                                               monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file.png").write_bytes(b"not a folder")
+    app = make_app(RealFolderEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _dataset_step(app, pilot, folder)
+        await pilot.press("ctrl+o")
+        await _settle(pilot)
+        assert app.is_running and app.screen is screen
+        [notification] = [n for n in app._notifications if n.title == "Captions not opened"]
+        assert folder in notification.message
+
+
+async def test_prepare_of_a_home_relative_folder_writes_beside_it_not_into_a_folder_named_tilde(
+        tmp_path: Path, demo_data: Path, monkeypatch) -> None:
+    home, work = tmp_path / "home", tmp_path / "work"
+    shutil.copytree(demo_data / "instance", home / "pics")
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    app = make_app(RealFolderEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _dataset_step(app, pilot, "~/pics")
+        await pilot.click("#ds-prepare")
+        await _settle(pilot, 0.3)
+        assert app.session.get("concepts.0.instance_dir") == str(home / "pics-prepared")
+        assert len(list((home / "pics-prepared").glob("*.png"))) == 6
+        assert list(work.iterdir()) == []  # no "./~"
+        assert screen.query_one("#ds-instance_dir", Input).value == str(home / "pics-prepared")
+
+
+async def test_prepare_of_the_working_folder_writes_beside_it(tmp_path: Path, demo_data: Path, monkeypatch) -> None:
+    images = Path(shutil.copytree(demo_data / "instance", tmp_path / "pics"))
+    monkeypatch.chdir(images)
+    app = make_app(RealFolderEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await _dataset_step(app, pilot, ".")
+        await pilot.click("#ds-prepare")
+        await _settle(pilot, 0.3)
+        assert app.is_running
+        assert app.session.get("concepts.0.instance_dir") == str(tmp_path / "pics-prepared")
+
+
+@pytest.mark.parametrize("contents", ["nothing", "broken images"])
+async def test_prepare_with_no_usable_image_keeps_the_concept_on_its_folder(contents: str, tmp_path: Path,
+                                                                           monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    if contents == "broken images":
+        for name in ("a.png", "b.jpg"):
+            (folder / name).write_bytes(b"\x89PNG not really")
+    app = make_app(RealFolderEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await _dataset_step(app, pilot, str(folder))
+        await pilot.click("#ds-prepare")
+        await _settle(pilot, 0.3)
+        assert app.session.get("concepts.0.instance_dir") == str(folder)
+        said = " ".join(_messages(app))
+        if contents == "nothing":
+            assert "no images in" in said and not (tmp_path / "pics-prepared").exists()
+        else:
+            assert "2 image(s) could not be prepared" in said and "still uses its own folder" in said
+        assert not any("now uses them" in message for message in _messages(app))
+
+
+async def test_a_failed_dataset_check_is_said_once_on_next_and_said_once_when_it_fails(tmp_path: Path,
+                                                                                       monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = make_app(RealFolderEngine(), Session.for_demo(), image_renderer="none")
+    engine = app.engine
+
+    def broken(profile, concept, emit=None):
+        raise OSError("the disk went away")
+
+    engine.check_dataset = broken
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _dataset_step(app, pilot, str(tmp_path))
+        await pilot.press("ctrl+r")
+        await _settle(pilot)
+        assert sum("the disk went away" in message for message in _messages(app)) == 1  # one toast per failure
+        await pilot.press("ctrl+n")
+        await _settle(pilot)
+        assert app.screen is screen
+        assert any(message.startswith("The check failed: the disk went away") for message in _messages(app))
+        await pilot.press("ctrl+n")  # told once: Next again goes on
+        await _settle(pilot)
+        assert type(app.screen).__name__ == "ParametersScreen"
+
+
+async def test_a_failed_model_check_stops_next_once(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine()
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(1)
+        await _settle(pilot)
+        screen = app.screen
+
+        def unknown(source):
+            raise ValueError(f"unknown built-in {source}")
+
+        engine.inspect_model = unknown
+        screen.query_one("#model-source", Input).value = "builtin:nope"
+        await pilot.press("enter")
+        await _settle(pilot)
+        assert sum("unknown built-in builtin:nope" in message for message in _messages(app)) == 1
+        await pilot.press("ctrl+n")
+        await _settle(pilot)
+        assert app.screen is screen
+        assert any(message.startswith("The model check failed: unknown built-in") for message in _messages(app))
+        await pilot.press("ctrl+n")
+        await _settle(pilot)
+        assert type(app.screen).__name__ == "DatasetScreen"
+
+
+async def test_a_model_typed_but_not_checked_is_checked_on_next_not_dropped(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine()
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(1)
+        await _settle(pilot)
+        screen = app.screen
+        screen.query_one("#model-source", Input).value = "builtin:tiny-sdxl"  # no Enter
+        await pilot.press("ctrl+n")
+        await _settle(pilot)
+        assert app.screen is screen and app.session.get("model.pretrained") == "builtin:tiny-sdxl"
+        assert any("Checking builtin:tiny-sdxl first" in message for message in _messages(app))
+        await pilot.press("ctrl+n")
+        await _settle(pilot)
+        assert type(app.screen).__name__ == "DatasetScreen"
+        assert app.session.get("model.pretrained") == "builtin:tiny-sdxl"
+
+
+async def test_a_nul_character_in_the_save_as_name_is_a_notification(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(3)
+        await _settle(pilot)
+        app.screen.query_one("#par-path", Input).value = "p\x00q.toml"
+        await pilot.press("ctrl+s")
+        await _settle(pilot)
+        assert app.is_running
+        assert any("a path cannot hold a NUL character" in message for message in _messages(app))
+        assert list(tmp_path.iterdir()) == []
+
+
+async def test_the_problem_count_shows_first_and_every_problem_is_in_the_tooltip_at_80x24(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(3)
+        await _settle(pilot)
+        session = app.session
+        session.set("name", "my run")
+        session.set("training.max_train_steps", -5)
+        session.set("dataset.resolution", 33)
+        session.set("optimizer.learning_rate", "abc")
+        app.screen._validate()
+        await _settle(pilot)
+        panel = app.screen.query_one("#par-problems", Static)
+        assert str(panel.render()).startswith("✗ 4 problems to fix")  # the count is never what is cut off
+        assert panel.region.height == 4
+        assert all(key in str(panel.tooltip) for key in ("name", "max_train_steps", "resolution", "learning_rate"))
+
+
+async def test_checkpoints_replayed_when_a_run_is_followed_again_are_logged_not_notified(tmp_path: Path,
+                                                                                         monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine()
+    old = time.time() - 3600
+    engine.events = [StepEnded(step=10, total_steps=50, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4, it_per_s=1.0,
+                               eta_s=None, time=old),
+                     CheckpointSaved(step=10, path="runs/tiny-demo/checkpoints/step-10", time=old),
+                     CheckpointSaved(step=20, path="runs/tiny-demo/checkpoints/step-20")]
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.session.run_folder = tmp_path / "runs" / "tiny-demo"
+        app.goto(4)
+        await _settle(pilot, 0.3)
+        checkpoints = [message for message in _messages(app) if message.startswith("Checkpoint saved")]
+        assert checkpoints == ["Checkpoint saved at step 20"]
