@@ -65,3 +65,38 @@ def test_dbtui_resume_from_a_missing_checkpoint_exits_2_before_a_trainer_starts(
     assert code == 2 and "no checkpoint folder" in err and "step-00001154" in err
     assert folder.read_state() is None and not folder.log.exists()  # no trainer was started
     assert len(complete_checkpoints(folder)) == 3
+
+
+def test_another_runs_checkpoint_is_refused_before_anything_is_set_aside(tmp_path: Path, capsys) -> None:
+    folder, _ = run_with_checkpoints(tmp_path, [200, 253])
+    other, _ = run_with_checkpoints(tmp_path / "other", [4])
+    code = main(["resume", str(folder.path), "--from", str(other.checkpoints / "step-00000004")])
+    err = capsys.readouterr().err
+    assert code == 2 and "is not one of this run's complete checkpoints" in err and "step-00000253" in err
+    assert [step for step, _ in complete_checkpoints(folder)] == [200, 253] and not (folder.path / SET_ASIDE).exists()
+
+
+def test_a_set_aside_checkpoint_is_refused_with_how_to_go_back_to_it(tmp_path: Path) -> None:
+    folder, profile = run_with_checkpoints(tmp_path, [500, 1000])
+    _, [moved] = _prepare(folder, profile, str(folder.checkpoints / "step-00000500"), None)
+    with pytest.raises(CheckpointError, match=f"set aside by an earlier resume.*move its folder into {folder.checkpoints}"):
+        chosen_step(folder, moved)
+
+
+@pytest.mark.parametrize("changed", [{"model": {"pretrained": "builtin:tiny-flux"}},
+                                     {"training": {"method": "lora", "max_train_steps": 6, "seed": 7}}])
+def test_a_resume_with_a_profile_of_another_model_or_method_is_refused_and_the_runs_profile_kept(
+        changed: dict, tmp_path: Path, capsys) -> None:
+    folder, _ = run_with_checkpoints(tmp_path, [62])
+    stored = folder.profile.read_text()
+    other = save_profile(tiny_profile(tmp_path, **changed), tmp_path / "other.toml")
+    code = main(["run", str(other), "--resume", "--set", f"saving.output_dir={folder.path.parent}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "checkpoints were trained with" in err and f"dbtui resume {folder.path}" in err
+    assert folder.profile.read_text() == stored and folder.read_state() is None
+
+
+def test_a_resume_with_more_steps_is_the_same_run(tmp_path: Path) -> None:
+    folder, _ = run_with_checkpoints(tmp_path, [4])
+    _prepare(folder, tiny_profile(tmp_path, training={"method": "full", "max_train_steps": 60, "seed": 7}), "latest", None)
+    assert "max_train_steps = 60" in folder.profile.read_text()

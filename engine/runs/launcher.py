@@ -21,7 +21,7 @@ from engine.runs.command import worker_command
 from engine.profile import Profile, dumps_profile
 from engine.runs.folder import run_dir_for
 from engine.runs.checkpoints import complete_checkpoints
-from engine.runs.resume_point import chosen_step, set_aside_later
+from engine.runs.resume_point import check_same_model, chosen_step, set_aside_later
 from engine.runs.folder import RunFolder, RunFolderError, RunState, unusable_folder
 
 
@@ -146,6 +146,8 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, profile_pa
             f"`dbtui resume {folder.path}` (its own profile and overrides), or start a new run with "
             f"`--set name=NEW_NAME`."
         )
+    if resume and done:
+        check_same_model(folder, profile)
     set_aside = []
     if resume and resume != "latest":
         step = chosen_step(folder, Path(resume))

@@ -9,28 +9,68 @@ into ``RUN/checkpoints-set-aside/``, where nothing resumes or deletes them.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
+from engine.profile import Profile, ProfileError, load_profile
 from engine.runs.checkpoints import CheckpointError, complete_checkpoints, read_manifest
-from engine.runs.folder import RunFolder
+from engine.runs.folder import RunFolder, RunFolderError
 
 SET_ASIDE = "checkpoints-set-aside"
 
 
 def chosen_step(folder: RunFolder, checkpoint: Path) -> int:
-    """The step of the checkpoint ``--from`` names, or a CheckpointError that lists the run's kept ones."""
+    """The step of the checkpoint ``--from`` names, or a CheckpointError that lists the run's kept ones.
+
+    Only this run's own complete checkpoints are taken: each is checked before any later one is set
+    aside, so that a checkpoint of another run (another model, family or method) never leaves this
+    run without its latest checkpoints and then fails to load.
+    """
     kept = complete_checkpoints(folder)
     listed = ("the run's kept checkpoints: " + ", ".join(str(path) for _, path in kept)) if kept else \
         f"the run has no complete checkpoint in {folder.checkpoints}"
     if not checkpoint.is_dir():
         raise CheckpointError(f"no checkpoint folder {checkpoint}; {listed}")
     try:
-        return int(read_manifest(checkpoint)["step"])
+        step = int(read_manifest(checkpoint)["step"])
     except (KeyError, ValueError, TypeError):
         raise CheckpointError(f"{checkpoint} is not a complete dbtui checkpoint (its manifest has no step); {listed}") from None
     except CheckpointError as error:
         raise CheckpointError(f"{error}; {listed}") from None
+    real = os.path.realpath(checkpoint)
+    if any(os.path.realpath(path) == real for _, path in kept):
+        return step
+    if Path(real).is_relative_to(os.path.realpath(folder.path / SET_ASIDE)):
+        raise CheckpointError(f"{checkpoint} was set aside by an earlier resume from an earlier step; to go back to it, "
+                              f"move its folder into {folder.checkpoints} first; {listed}")
+    raise CheckpointError(f"{checkpoint} is not one of this run's complete checkpoints (a resume continues the run "
+                          f"in {folder.path} with its own weights); {listed}")
+
+
+def check_same_model(folder: RunFolder, profile: Profile) -> None:
+    """Refuse a resume whose profile trains another model, method or LoRA shape than the run's checkpoints hold.
+
+    The run's stored profile says what its checkpoints are; were the new profile written over it, the
+    resume would fail on load and leave the run unable to resume or export even with its own profile.
+    """
+    try:
+        before = load_profile(folder.profile)
+    except (OSError, ProfileError):
+        return  # no readable stored profile: the checkpoints' own files are checked when they load
+    said = []
+    if before.model.pretrained != profile.model.pretrained:
+        said.append(f"model {before.model.pretrained}, not {profile.model.pretrained}")
+    if before.training.method != profile.training.method:
+        said.append(f"method {before.training.method}, not {profile.training.method}")
+    elif before.training.lora != profile.training.lora:
+        said.append("other LoRA settings (rank, alpha or targets)")
+    if said:
+        raise RunFolderError(
+            f"{folder.path}'s checkpoints were trained with {'; '.join(said)}: a resume cannot continue them with "
+            f"this profile. Resume with the run's own profile (`dbtui resume {folder.path}`), or start a new run "
+            "with `--set name=NEW_NAME`."
+        )
 
 
 def set_aside_later(folder: RunFolder, step: int) -> list[Path]:
