@@ -104,13 +104,27 @@ def likely_family(source: str) -> str:
     """The family id whose advice applies to ``model.pretrained``, found without downloading anything.
 
     A diffusers folder or a built-in model says it in its model_index.json, and so does a hub model
-    already in the Hugging Face cache; a .safetensors file by its keys. Otherwise the name decides:
-    SDXL and its fine-tunes carry "XL" in nearly every name (stable-diffusion-xl-base-1.0,
+    already in the Hugging Face cache; a .safetensors file by its keys (``family_from_files``). Otherwise
+    the name decides: SDXL and its fine-tunes carry "XL" in nearly every name (stable-diffusion-xl-base-1.0,
     juggernautXL_v9, Pony_Diffusion_V6_XL, noobai-XL-1.1), and Flux models "flux".
     """
-    from engine.builtin import is_builtin, resolve_model
+    found = family_from_files(source)
+    if found is not None:
+        return found
+    # Flux and its fine-tunes say so in their names (FLUX.1-dev, flux1-dev-fp8, fluxmania).
+    if "flux" in source.lower():
+        return "flux"
+    # "XL" in any case-joined name (animagineXLV3, sdxlTurbo), but not the "xl" inside a word (xlarge, pixlart).
+    return "sdxl" if re.search(r"XL|xl(?![a-z])", Path(source).expanduser().name) else "sd"
 
-    path = Path(resolve_model(source) if is_builtin(source) else source).expanduser()
+
+def family_from_files(source: str) -> str | None:
+    """The family id the model's own files give (a built-in's by its name), or None where only its name could tell."""
+    from engine.builtin import builtin_family, is_builtin
+
+    if is_builtin(source):
+        return builtin_family(source)  # asking its files would build it (Flux's full size is 34 GB)
+    path = Path(source).expanduser()
     index = path / "model_index.json" if path.is_dir() else _cached_model_index(source)
     if index is not None and index.is_file():
         from engine.models.registry import family_of
@@ -118,27 +132,23 @@ def likely_family(source: str) -> str:
         try:
             return family_of(index.parent).id
         except DbtuiError:
-            pass
-    elif path.is_file() and path.suffix.lower() == ".safetensors":
+            return None
+    if path.is_file() and path.suffix.lower() == ".safetensors":
         from safetensors import safe_open
 
         try:
             with safe_open(str(path), framework="pt") as file:
                 keys = list(file.keys())
-                # SDXL's original layout: both text encoders under conditioner.embedders (see engine/convert/detect.py).
-                if any(key.startswith("conditioner.embedders.") for key in keys):
-                    return "sdxl"
-                # Flux's transformer in BFL's layout, alone or inside ComfyUI's model.diffusion_model.
-                if any("double_blocks." in key for key in keys):
-                    return "flux"
-                return "sd"
         except (OSError, ValueError):
-            pass
-    # Flux and its fine-tunes say so in their names (FLUX.1-dev, flux1-dev-fp8, fluxmania).
-    if "flux" in source.lower():
-        return "flux"
-    # "XL" in any case-joined name (animagineXLV3, sdxlTurbo), but not the "xl" inside a word (xlarge, pixlart).
-    return "sdxl" if re.search(r"XL|xl(?![a-z])", path.name) else "sd"
+            return None
+        # SDXL's original layout: both text encoders under conditioner.embedders (see engine/convert/detect.py).
+        if any(key.startswith("conditioner.embedders.") for key in keys):
+            return "sdxl"
+        # Flux's transformer in BFL's layout, alone or inside ComfyUI's model.diffusion_model.
+        if any("double_blocks." in key for key in keys):
+            return "flux"
+        return "sd"
+    return None
 
 
 def _cached_model_index(source: str) -> Path | None:
@@ -154,24 +164,25 @@ def _cached_model_index(source: str) -> Path | None:
     return Path(found) if isinstance(found, str) else None
 
 
-def family_setting_problems(profile: Any) -> list[Problem]:
-    """Whether the profile's settings suit its model's family, known before any weights load.
+def family_setting_problems(profile: Any) -> tuple[list[Problem], bool]:
+    """The profile's settings its model's family cannot honour, known before any weights load, and whether
+    that family is certain: read from the model's files (or a built-in's name) rather than guessed from a name.
 
-    The trainer asks the family (``Family.check_profile``) once the model has loaded; ``dbtui validate``
-    asks the same family here, found as ``likely_family`` finds it, so that "valid" means the load will
-    not refuse a setting its family cannot honour. A built-in is known by its name: asking its files
-    would build it (Flux's full size is 34 GB).
+    The trainer asks the family (``Family.check_profile``) once the model has loaded; ``dbtui validate`` and
+    ``dbtui run`` ask the same family here, so that what the load would refuse is an error before it, where
+    the family is certain, and a warning where it is only guessed.
     """
-    from engine.builtin import builtin_family, is_builtin
+    from engine.models.family import SettingsRefusedError
     from engine.models.registry import family_named
 
     source = profile.model.pretrained
+    known = family_from_files(source)
     try:
-        family = family_named((builtin_family(source) or "") if is_builtin(source) else likely_family(source))
+        family = family_named(known or likely_family(source))
     except (DbtuiError, KeyError):
-        return []  # a model that cannot be told here is the load's to report
+        return [], False  # a model that cannot be told here is the load's to report
     try:
         family.check_profile(profile)
-    except DbtuiError as error:
-        return [Problem("model.pretrained", f"as a {family.label} model, this profile is refused: {error}")]
-    return []
+    except SettingsRefusedError as error:
+        return [Problem(key, f"{message} (as a {family.label} model)") for key, message in error.refused], known is not None
+    return [], known is not None

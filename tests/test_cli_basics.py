@@ -87,9 +87,18 @@ def test_validate_warns_about_missing_folders_and_captions(tmp_path: Path, capsy
 def test_validate_asks_the_models_family_and_knows_the_built_in_names(capsys: pytest.CaptureFixture[str]) -> None:
     """What the load would refuse (a setting the family cannot honour, a built-in that does not exist) is said by validate."""
     demo = str(ROOT / "profiles" / "tiny-demo.toml")
-    assert main(["validate", demo, "--set", 'model.pretrained="builtin:tiny-flux"', "--set", 'training.method="lora"',
-                 "--set", "training.min_snr_gamma=5"]) == 0
-    assert "model.pretrained: as a Flux.1 model, this profile is refused: min-SNR weighting" in capsys.readouterr().out
+    flux = ["--set", 'model.pretrained="builtin:tiny-flux"', "--set", 'training.method="lora"',
+            "--set", "training.min_snr_gamma=5", "--set", "training.clip_skip=2", "--set", "dataset.resolution=72"]
+    assert main(["validate", demo, *flux]) == 2  # the family is certain (a built-in's name): errors, every one at once
+    err = capsys.readouterr().err
+    assert "3 problems in the profile" in err and "--set training.min_snr_gamma=5: min-SNR weighting" in err
+    assert "--set training.clip_skip=2: Flux uses CLIP-L" in err and "--set dataset.resolution=72: 72 is not a multiple of 16" in err
+    assert "(as a Flux.1 model)" in err
+    assert main(["run", demo, *flux, "--set", "saving.output_dir=/nonexistent/runs"]) == 2  # refused before the load
+    assert "training.clip_skip" in capsys.readouterr().err
+    assert main(["validate", demo, "--set", 'model.pretrained="someone/my-flux-finetune"',
+                 "--set", "training.min_snr_gamma=5"]) == 0  # a hub id not in the cache: the family is a guess, so a warning
+    assert "warning: training.min_snr_gamma: min-SNR weighting" in capsys.readouterr().out
     assert main(["validate", demo, "--set", 'model.pretrained="builtin:tiny-sd3"',
                  "--set", 'concepts.0.instance_dir="builtin:demo-instanse"']) == 0
     out = capsys.readouterr().out
@@ -176,8 +185,8 @@ def test_resuming_a_run_whose_profile_is_gone_says_how_to_resume_it(tmp_path: Pa
 
 def test_validate_refuses_what_a_run_would_only_fail_on_at_its_end(tmp_path: Path, capsys) -> None:
     demo = str(ROOT / "profiles" / "tiny-demo.toml")
-    assert main(["validate", demo, "--set", 'model.pretrained="builtin:tiny-flux"', "--set", 'saving.export=["safetensors"]']) == 0
-    assert "saving.export lists safetensors, single-file layouts of SD and SDXL" in capsys.readouterr().out
+    assert main(["validate", demo, "--set", 'model.pretrained="builtin:tiny-flux"', "--set", 'saving.export=["safetensors"]']) == 2
+    assert """--set saving.export=["safetensors"]: lists safetensors, single-file layouts of SD and SDXL""" in capsys.readouterr().err
     assert main(["validate", demo, "--set", "saving.export=[]"]) == 2
     assert 'names no format: list at least one, e.g. export = ["diffusers"]' in capsys.readouterr().err
 
@@ -232,3 +241,25 @@ def test_two_concepts_with_one_prompt_are_a_warning(second_prompt: str, warned: 
     assert main(["validate", str(profile)]) == 0
     out = capsys.readouterr().out
     assert ("warning: concepts.1.instance_prompt: is concept 0's prompt too" in out) == warned
+
+
+@pytest.mark.parametrize(("folder", "said"), [
+    ("model/unet", "it is one part of the diffusers model in"),
+    ("runs/mine", "a run's checkpoint or run folder is not a model"),
+    ("runs/mine/checkpoints/step-00000004", "a run's checkpoint or run folder is not a model"),
+    ("empty", "give the folder that holds model_index.json"),
+])
+def test_a_folder_that_is_not_a_diffusers_model_is_said_by_validate_and_refused_by_run(
+        folder: str, said: str, tmp_path: Path, capsys) -> None:
+    (tmp_path / "model" / "unet").mkdir(parents=True)
+    (tmp_path / "model" / "model_index.json").write_text("{}")
+    (tmp_path / "runs" / "mine" / "checkpoints" / "step-00000004").mkdir(parents=True)
+    (tmp_path / "runs" / "mine" / "checkpoints" / "step-00000004" / "manifest.json").write_text("{}")
+    (tmp_path / "empty").mkdir()
+    demo = str(ROOT / "profiles" / "tiny-demo.toml")
+    model = ["--set", f'model.pretrained="{tmp_path / folder}"']
+    assert main(["validate", demo, *model]) == 0
+    out = capsys.readouterr().out
+    assert "warning: model.pretrained:" in out and "is a folder but not a diffusers model" in out and said in out
+    assert main(["run", demo, *model, "--set", f"saving.output_dir={tmp_path / 'out'}"]) == 2
+    assert said in capsys.readouterr().err and not (tmp_path / "out").exists()

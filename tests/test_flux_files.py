@@ -428,3 +428,16 @@ def test_to_single_file_of_a_flux_folder_says_single_files_are_for_sd_and_sdxl(t
     assert main(["convert", "to-single-file", str(flux), str(tmp_path / "f.safetensors")]) == 2
     err = capsys.readouterr().err
     assert "is a Flux (or other transformer) model: single files are written for SD1.x, SD2.x and SDXL" in err
+
+
+def test_a_bfl_file_is_metered_as_flux1_of_its_variant(tmp_path: Path, tiny_transformer: dict[str, torch.Tensor]) -> None:
+    """`dbtui fit --estimate-only` on a Flux file: the file holds the transformer alone, so the meter takes FLUX.1's
+    published architecture of the variant its keys show (there is no configs/ folder for Flux)."""
+    from engine.memory.architecture import architecture_of
+
+    file = write_bfl_file(tmp_path / "flux1-dev-finetune.safetensors", to_original(tiny_transformer))
+    architecture = architecture_of(str(file))
+    with torch.device("meta"):
+        parts = architecture.build()
+    assert architecture.family.id == "flux"
+    assert sum(p.numel() for p in parts.unet.parameters()) == pytest.approx(11.9e9, rel=0.01)  # FLUX.1 [dev]'s transformer

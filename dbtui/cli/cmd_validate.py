@@ -12,7 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "validate",
         help="check a profile and list every problem",
         description="Check a profile (and --set overrides) and print every problem with its line. "
-        "Exit status 2 when there is any problem. Missing data folders and caption files are "
+        "Exit status 2 when there is any problem, settings the model's family cannot use among them "
+        "(where its files are on this machine; else they are warnings). Missing data folders and caption files are "
         "listed as warnings (the profile may be meant for another machine), as are settings that run "
         "but likely not as meant (e.g. two concepts with one prompt).",
     )
@@ -22,15 +23,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from engine.profile import load_profile
+    from engine.profile import ProfileError, load_profile, located
     from engine.dataset.profile_paths import path_problems
     from engine.evaluation.prompt_problems import evaluation_problems
     from engine.model_info import family_setting_problems
     from engine.profile.concept_warnings import shared_prompt_problems
 
     profile = load_profile(args.profile, args.set)
+    refused, certain = family_setting_problems(profile)
+    if refused and certain:
+        raise ProfileError(located(refused, args.profile, args.set))  # the family is read from the model's files: the run would refuse these
     print(f"{args.profile}: valid ({len(profile.concepts)} concept(s), method {profile.training.method})")
-    for problem in (path_problems(profile) + family_setting_problems(profile) + evaluation_problems(profile)
-                    + shared_prompt_problems(profile)):
+    for problem in (path_problems(profile) + refused + evaluation_problems(profile) + shared_prompt_problems(profile)):
         print(f"  warning: {problem.key}: {problem.message}")
     return 0

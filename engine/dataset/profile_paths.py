@@ -59,9 +59,18 @@ def _model_problems(source: str) -> list[Problem]:
     if is_builtin(source):
         unknown = known_builtin(source, "model")
         return [Problem("model.pretrained", unknown)] if unknown else []
-    if model_kind(source) in ("diffusers", "single-file") and not Path(source).expanduser().exists():
+    kind, path = model_kind(source), Path(source).expanduser()
+    if kind in ("diffusers", "single-file") and not path.exists():
         return [Problem("model.pretrained", f"'{source}' does not exist on this machine: give a diffusers folder, a "
                         ".safetensors/.ckpt file, or a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5")]
+    if kind == "diffusers" and path.is_dir() and not (path / "model_index.json").is_file():
+        if (path.parent / "model_index.json").is_file():
+            where = f"it is one part of the diffusers model in '{path.parent}': give that folder"
+        elif (path / "checkpoints").is_dir() or (path / "manifest.json").is_file():
+            where = "a run's checkpoint or run folder is not a model: give its outputs/diffusers folder, or `dbtui export` a step"
+        else:
+            where = "give the folder that holds model_index.json, or a .safetensors/.ckpt file"
+        return [Problem("model.pretrained", f"'{source}' is a folder but not a diffusers model (no model_index.json): {where}")]
     return []
 
 

@@ -162,6 +162,9 @@ def _single_file(path: Path) -> Architecture:
     detected = detect_family(read_checkpoint(path).state_dict)
     if not detected.supported:
         raise ArchitectureUnavailableError(f"{path.name}: {detected.description}")
+    if detected.flux:
+        # A Flux file holds the transformer alone: the whole model is FLUX.1's published one (flux_architecture.py).
+        return _flux(detected.id.removeprefix("flux-"))()
     return from_folder(CONFIGS / detected.config_name, f"{detected.description} ({path.name})")
 
 

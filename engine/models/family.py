@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from engine.errors import DbtuiError
 from engine.models.deferred_parts import DeferredParts
 
 if TYPE_CHECKING:
@@ -116,6 +117,14 @@ class Components:
         return self.vae_scale_factor * self.family.latent_multiple(self.unet)
 
 
+class SettingsRefusedError(DbtuiError):
+    """Profile settings a family cannot honour: every one at once, each with its profile key."""
+
+    def __init__(self, refused: list[tuple[str, str]]):
+        self.refused = refused
+        super().__init__("; ".join(f"{key}: {message}" for key, message in refused))
+
+
 class Family(Protocol):
     """One model family. Implementations: engine/models/sd.py, engine/models/sdxl.py, engine/models/flux.py."""
 
@@ -142,7 +151,7 @@ class Family(Protocol):
         """Text encoder ``index`` as the base model has it, on the CPU, in ``dtype`` (None: fp32)."""
 
     def check_profile(self, profile: Any) -> None:
-        """Refuse (with a DbtuiError saying what to change) profile settings this family cannot honour."""
+        """Refuse (with a SettingsRefusedError saying what to change) profile settings this family cannot honour."""
 
     def latent_multiple(self, denoiser: Any) -> int:
         """Latent sizes must be multiples of this for the denoiser."""

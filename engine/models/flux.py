@@ -13,9 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import DbtuiError
 from engine.models.deferred_parts import DeferredParts
-from engine.models.family import CaptionReader, Components, ImageGeometry, LoadDtypes, TextEmbeddings
+from engine.models.family import CaptionReader, Components, ImageGeometry, LoadDtypes, SettingsRefusedError, TextEmbeddings
 from engine.models.flow_objective import FlowObjective
 from engine.models.parts import load_clip_tokenizer, load_vae
 
@@ -24,6 +23,8 @@ if TYPE_CHECKING:
 
 MAX_SEQUENCE_LENGTH = 512  # Flux.1's T5 context, as FluxPipeline defaults to
 PATCH = 2  # latents are packed 2×2 into one token
+# FLUX.1's VAE makes latents 8× smaller, then the patches: image sides are multiples of this.
+SIZE_MULTIPLE = 8 * PATCH
 # Where a Flux LoRA trains when the profile names no modules: every attention projection of the
 # image and text streams and their feed-forward layers in the double-stream blocks, and the
 # attention projections and MLP input of the single-stream blocks (as diffusers' and SimpleTuner's
@@ -43,8 +44,13 @@ CAPTION_READERS = (
 )
 
 
-class FluxSettingsError(DbtuiError):
-    """A profile setting Flux cannot honour."""
+class FluxSettingsError(SettingsRefusedError):
+    """Profile settings Flux cannot honour."""
+
+
+def _nearest_multiples(side: int) -> tuple[int, ...]:
+    below = side - side % SIZE_MULTIPLE
+    return tuple(n for n in (below, below + SIZE_MULTIPLE) if n >= SIZE_MULTIPLE)
 
 
 def pack(latents: torch.Tensor) -> torch.Tensor:
@@ -115,25 +121,37 @@ class Flux:
         return kind.from_pretrained(folder, subfolder=self.text_encoder_names[index], torch_dtype=dtype or torch.float32)
 
     def check_profile(self, profile: Any) -> None:
-        training = profile.training
+        training, dataset = profile.training, profile.dataset
+        refused: list[tuple[str, str]] = []
         if training.min_snr_gamma:
-            raise FluxSettingsError("min-SNR weighting is for noise-schedule models; Flux trains by flow matching, which has "
-                                    "no SNR to clip: remove training.min_snr_gamma (training.flow.loss_weighting offers "
-                                    "sigma_sqrt and cosmap)")
+            refused.append(("training.min_snr_gamma", "min-SNR weighting is for noise-schedule models; Flux trains by flow "
+                            "matching, which has no SNR to clip: remove it (training.flow.loss_weighting offers sigma_sqrt "
+                            "and cosmap)"))
         if training.clip_skip != 1:
-            raise FluxSettingsError("Flux uses CLIP-L's pooled output and T5's last layer, so clip_skip has nothing to "
-                                    "skip: set training.clip_skip = 1")
+            refused.append(("training.clip_skip", "Flux uses CLIP-L's pooled output and T5's last layer, so clip_skip has "
+                            "nothing to skip: set it to 1"))
         single_files = sorted({"safetensors", "ckpt"} & set(profile.saving.export))
         if single_files:
             # The single-file layouts (engine/convert/to_single_file.py) are SD1.x/SD2.x/SDXL's: a whole run's
             # training would end in an export that cannot be written.
-            raise FluxSettingsError(f"saving.export lists {' and '.join(single_files)}, single-file layouts of SD and SDXL "
-                                    "that dbtui does not write for Flux: keep \"diffusers\" (and \"lora_diffusers\" / "
-                                    "\"lora_kohya\" for a LoRA, which ComfyUI loads)")
+            refused.append(("saving.export", f"lists {' and '.join(single_files)}, single-file layouts of SD and SDXL that "
+                            "dbtui does not write for Flux: keep \"diffusers\" (and \"lora_diffusers\" / \"lora_kohya\" "
+                            "for a LoRA, which ComfyUI loads)"))
         if training.train_text_encoder and training.method != "lora":
-            raise FluxSettingsError("a full fine-tune of Flux trains the transformer only (CLIP-L can train as a LoRA, T5 "
-                                    "never): set training.train_text_encoder = false, or training.method = \"lora\" to "
-                                    "train CLIP-L's LoRA beside the transformer's")
+            refused.append(("training.train_text_encoder", "a full fine-tune of Flux trains the transformer only (CLIP-L "
+                            "can train as a LoRA, T5 never): set it to false, or training.method = \"lora\" to train "
+                            "CLIP-L's LoRA beside the transformer's"))
+        sizes = [("dataset.resolution", (dataset.resolution,))]
+        if dataset.bucketing and dataset.buckets:
+            sizes += [(f"dataset.buckets.{index}", bucket) for index, bucket in enumerate(dataset.buckets)]
+        for key, size in sizes:
+            if any(side % SIZE_MULTIPLE for side in size):
+                shown = "x".join(map(str, size))
+                refused.append((key, f"{shown} is not a multiple of {SIZE_MULTIPLE} on every side, as Flux needs (its VAE "
+                                     "makes latents 8× smaller and its transformer reads them in 2×2 patches): e.g. "
+                                     f"{' or '.join(str(n) for n in _nearest_multiples(size[0]))}"))
+        if refused:
+            raise FluxSettingsError(refused)
 
     def latent_multiple(self, denoiser: Any) -> int:
         return PATCH

@@ -273,6 +273,14 @@ def load_profile(path: str | Path, overrides: list[str] = ()) -> Profile:
     return loads_profile(decode_profile(raw, path), overrides, path)
 
 
+def located(problems: list[Problem], path: str | Path, overrides: list[str] = ()) -> list[Problem]:
+    """Problems found after ``load_profile(path, overrides)`` (its model's family's) with the file's line and the
+    ``--set`` that gave each value, as validation's own problems have them."""
+    path = Path(path)
+    text = strip_text(decode_profile(path.read_bytes(), path), path)
+    return _located(problems, key_lines(text), path, override_sources(list(overrides)))
+
+
 def _drop_none(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _drop_none(v) for k, v in value.items() if v is not None}

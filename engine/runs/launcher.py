@@ -115,10 +115,12 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
 
 def check_inputs(profile: Profile) -> None:
     """What ``dbtui validate`` warns of (a profile may be written for another machine) stops a run here, in
-    seconds, rather than in the trainer after the model has loaded."""
+    seconds, rather than in the trainer after the model has loaded; so do settings the model's family refuses."""
     from engine.dataset.profile_paths import path_problems
+    from engine.model_info import family_setting_problems
 
-    problems = path_problems(profile)
+    refused, certain = family_setting_problems(profile)
+    problems = path_problems(profile) + (refused if certain else [])
     if problems:
         raise RunInputsMissingError("cannot start the run: " + "; ".join(f"{p.key}: {p.message}" for p in problems)
                                     + ". `dbtui validate PROFILE` lists these too.")
