@@ -263,3 +263,25 @@ def test_a_folder_that_is_not_a_diffusers_model_is_said_by_validate_and_refused_
     assert "warning: model.pretrained:" in out and "is a folder but not a diffusers model" in out and said in out
     assert main(["run", demo, *model, "--set", f"saving.output_dir={tmp_path / 'out'}"]) == 2
     assert said in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_a_terminal_without_a_size_is_refused_with_how_to_set_one(monkeypatch, capsys) -> None:
+    import os
+
+    monkeypatch.setattr(os, "get_terminal_size", lambda fd=None: os.terminal_size((0, 0)))
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "reports a size of 0x0" in err and "`stty cols 80 rows 24`" in err
+
+
+def test_a_logger_whose_package_is_missing_is_said_before_the_run_starts(tmp_path: Path, monkeypatch, capsys) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    demo = str(ROOT / "profiles" / "tiny-demo.toml")
+    wandb = ["--set", 'logging.logger="wandb"']
+    assert main(["validate", demo, *wandb]) == 0
+    assert 'warning: logging.logger: "wandb" needs the wandb package: pip install wandb' in capsys.readouterr().out
+    assert main(["run", demo, *wandb, "--set", f"saving.output_dir={tmp_path / 'out'}"]) == 2
+    assert "pip install wandb" in capsys.readouterr().err and not (tmp_path / "out").exists()

@@ -68,3 +68,10 @@ def test_bad_flatten_colour_is_refused(clean: Path, tmp_path: Path, capsys) -> N
     assert main(["dataset", "prepare", str(clean), str(tmp_path / "o"), "--flatten-color", "green"]) == 2
     assert "--flatten-color 'green' is not R,G,B" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("concept", ["3", "-1"])
+def test_a_concept_number_the_profile_lacks_is_refused_with_the_numbers_it_has(concept: str, capsys) -> None:
+    demo = str(Path(__file__).resolve().parents[1] / "profiles" / "tiny-demo.toml")
+    assert main(["dataset", "check", "--profile", demo, "--concept", concept]) == 2
+    assert f"--concept {concept}: the profile has 1 concept(s), numbered 0 to 0" in capsys.readouterr().err

@@ -122,7 +122,12 @@ def _check(args: argparse.Namespace) -> int:
         from engine.profile import load_profile
 
         profile = load_profile(args.profile)
-        indices = [args.concept] if args.concept is not None else range(len(profile.concepts))
+        count = len(profile.concepts)
+        if args.concept is not None and not 0 <= args.concept < count:
+            from engine.dataset import DatasetError
+
+            raise DatasetError(f"--concept {args.concept}: the profile has {count} concept(s), numbered 0 to {count - 1}")
+        indices = [args.concept] if args.concept is not None else range(count)
         for index in indices:
             settings = concept_settings(profile, index, readers=readers)
             if args.folder:

@@ -139,7 +139,7 @@ class _Wd14:
             import onnxruntime
         except ImportError as error:
             raise CaptionerUnavailableError(
-                "the WD14 tagger needs onnxruntime: pip install 'dbtui[tagger]' (or use --backend blip)"
+                "the WD14 tagger needs onnxruntime: pip install onnxruntime (or use --auto blip)"
             ) from error
         onnx_file, tags_file = _wd14_files(model)
         self.session = onnxruntime.InferenceSession(str(onnx_file), providers=onnxruntime.get_available_providers())

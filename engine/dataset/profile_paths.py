@@ -7,6 +7,7 @@ checks read the disk with the trainer's own image list.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -19,8 +20,8 @@ from engine.profile.schema import Profile
 
 
 def path_problems(profile: Profile) -> list[Problem]:
-    """What is missing on disk for this profile to train."""
-    problems = _model_problems(profile.model.pretrained)
+    """What is missing on this machine for this profile to train: folders, files, the logger's package."""
+    problems = _model_problems(profile.model.pretrained) + _logger_problems(profile.logging.logger)
     for index, concept in enumerate(profile.concepts):
         for key in ("instance_dir", "class_dir"):
             name = getattr(concept, key)
@@ -52,6 +53,13 @@ def _class_folder_problems(concept, index: int) -> list[Problem]:
         return [Problem(key, "is the instance folder: the subject's own photos would be its class images, which defeats "
                              "prior preservation; give another folder (dbtui generates the class images there)")]
     return []
+
+
+def _logger_problems(logger: str) -> list[Problem]:
+    """A logger whose package is not installed: the trainer would stop on it after the model has loaded."""
+    if logger == "none" or importlib.util.find_spec(logger) is not None:
+        return []
+    return [Problem("logging.logger", f'"{logger}" needs the {logger} package: pip install {logger}, or set logger = "none"')]
 
 
 def _model_problems(source: str) -> list[Problem]:

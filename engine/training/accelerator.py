@@ -36,7 +36,7 @@ def make_accelerator(profile: Any, precision: str, run_dir: Path) -> Any:
         module = "tensorboard" if log_with == "tensorboard" else "wandb"
         if importlib.util.find_spec(module) is None:
             raise TrackerUnavailableError(
-                f"logging.logger = \"{log_with}\" needs {module}: pip install 'dbtui[{log_with}]', or set logger = \"none\""
+                f"logging.logger = \"{log_with}\" needs {module}: pip install {module}, or set logger = \"none\""
             )
     # accelerate keeps one state per process, fixed by its first Accelerator; a later run in the
     # same process (a second fit test, say) may ask for another precision. The process group
