@@ -378,7 +378,8 @@ def test_prepare_prints_its_summary_with_every_failure_exits_1_and_changes_no_or
     for name in CAPTION_ERRORS:
         assert f"caption not copied {corpus / Path(name).with_suffix('.txt')}:" in out, name
     assert f"caption not copied {corpus / 'orphan.txt'}: no image has its name" in out
-    assert f"{len(IMAGE_ERRORS)} image(s) and {len(CAPTION_ERRORS)} caption(s) could not be prepared" in out
+    assert (f"{len(IMAGE_ERRORS)} image(s) and {len(CAPTION_ERRORS)} caption(s) could not be prepared; 1 caption(s) "
+            "without an image were left out") in " ".join(out.split())
     assert SECRET not in out
     assert _fingerprint(corpus, tmp_path / "elsewhere") == before
     for name in ("utf16", "utf8bom", "utf32"):  # read in their encoding, written as plain UTF-8

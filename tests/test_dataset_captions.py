@@ -94,7 +94,7 @@ def test_bulk_operations_and_their_undo(store: CaptionStore, operation, expected
     undone = CaptionStore(store.folder).undo()  # a new session can undo too
     assert _files(store.folder) == before  # byte for byte, files created by add_tag removed
     assert len(undone) == len(changes)
-    with pytest.raises(CaptionError, match="nothing to undo"):
+    with pytest.raises(CaptionError, match="nothing to undo: undo puts back the last bulk caption operation only.*undone already"):
         store.undo()
 
 

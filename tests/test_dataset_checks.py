@@ -129,6 +129,12 @@ def test_identifier_checks_with_the_real_clip_vocabulary(one_clean_image: Path, 
         assert identifier not in folder_findings[0].fix.split("e.g. ")[1]
 
 
+def test_the_guides_sks_is_a_poor_identifier_even_without_a_tokenizer(one_clean_image: Path) -> None:
+    report = check_dataset(one_clean_image, instance_prompt="photo of sks dog", identifier="sks", workers=1)
+    [poor] = [f for f in report.findings if f.code == "identifier_common"]
+    assert poor.severity == "warning" and "guide's example" in poor.message
+
+
 @needs_vocab
 def test_instance_prompt_without_the_identifier_is_an_error(one_clean_image: Path, clip) -> None:
     report = check_dataset(one_clean_image, instance_prompt="photo of a dog", identifier="ohwx", tokenizer=clip, workers=1)

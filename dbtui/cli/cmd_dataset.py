@@ -228,8 +228,9 @@ def _prepare(args: argparse.Namespace) -> int:
         console.print(f"[yellow]no original any more[/] {markup_safe(copy)}: an earlier prepare made it; it still "
                       "trains unless you delete it (and its caption)")
     if result.has_failures:
+        orphans = f"; {len(result.orphan_captions)} caption(s) without an image were left out" if result.orphan_captions else ""
         console.print(f"[red]{len(result.failed)} image(s) and {len(result.caption_failures)} caption(s) could not "
-                      "be prepared[/]: see above; `dbtui dataset check` explains each")
+                      f"be prepared[/]{orphans}: see above; `dbtui dataset check` explains each")
     return 1 if result.has_failures else 0
 
 

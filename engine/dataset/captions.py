@@ -210,7 +210,8 @@ class CaptionStore:
         """Put back every caption the last bulk operation changed; files it created are removed."""
         journal = self.history / _JOURNAL
         if not journal.exists():
-            raise CaptionError("nothing to undo: no bulk caption operation has been done in this folder")
+            raise CaptionError("nothing to undo: undo puts back the last bulk caption operation only, and this folder has none "
+                               "to put back (none was done here, or the last one is undone already)")
         operation, entries = _journal(journal)
         with self._writable():
             return self._undo(operation, entries, journal)

@@ -225,6 +225,10 @@ def prompt_findings(
                              f"the instance prompt “{instance_prompt}” does not contain the identifier '{identifier}'",
                              f"put it before the class word, e.g. 'photo of {identifier} dog'"))
     if tokenizer is None:
+        reason = DISCOURAGED_IDENTIFIERS.get(identifier.lower()) if identifier else None
+        if reason:  # known without a tokenizer: the ranks and suggestions below need one
+            found.append(Finding(folder, "identifier_common", "warning", f"the identifier '{identifier}' is a poor choice: "
+                                 f"{reason}", "use a short rare word (with --model the doctor suggests some)"))
         found.append(Finding(folder, "token_checks_skipped", "info",
                              "no tokenizer given: caption lengths and the identifier's tokens were not checked",
                              "pass --model (a diffusers folder) or --profile"))
