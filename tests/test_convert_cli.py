@@ -75,6 +75,8 @@ def test_errors_are_one_line_messages(tmp_path: Path, capsys) -> None:
     assert "missing.ckpt: no such file" in capsys.readouterr().err
     assert main(["convert", "to-single-file", str(tmp_path), str(tmp_path / "x.safetensors")]) == 2
     assert "not a diffusers model folder" in capsys.readouterr().err
+    assert main(["convert", "to-single-file", str(tmp_path / "nope"), str(tmp_path / "x.safetensors")]) == 2
+    assert "nope does not exist: give the diffusers model folder" in capsys.readouterr().err
     model = tmp_path / "model"
     model.mkdir()
     (model / "model_index.json").write_text("{}")

@@ -107,7 +107,10 @@ def test_sd1_layout_matches_original_stable_diffusion(random_sd1: Path, tmp_path
 
 
 def test_sd2_layout_uses_openclip_names_and_pads_the_last_layer(random_sd2v: Path, tmp_path: Path) -> None:
-    out = export_single_file(random_sd2v, tmp_path / "m.safetensors")
+    said = []
+    out = export_single_file(random_sd2v, tmp_path / "m.safetensors", emit=said.append)
+    assert [e.message for e in said if e.kind == "warning"] == ["m.yaml was written beside m.safetensors: it says the "
+                                                                 "model predicts v"]
     keys = _file_keys(out)
     m = "cond_stage_model.model."
     assert not any(k.startswith("cond_stage_model.transformer.") for k in keys)

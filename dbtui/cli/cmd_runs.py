@@ -141,8 +141,8 @@ def _resume(args: argparse.Namespace) -> int:
         raise DbtuiError(f"{folder.profile} is missing, and resume trains the profile kept there; resume with the profile "
                          f"the run was started from instead: `dbtui run PROFILE --resume` (same name and output_dir)")
     profile = load_profile(folder.profile)
-    print(f"resuming {folder.path} ({profile.name})", flush=True)
     started = start_run(profile, detach=args.detach, resume=args.checkpoint, run_dir=folder.path)
+    print(f"resuming {folder.path} ({profile.name})", flush=True)  # once it is sure to: a refusal says why alone
     return show_started_run(started, profile.name, plain=args.plain, every=profile.logging.every_n_steps,
                             detach=args.detach)
 

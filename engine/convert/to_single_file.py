@@ -78,12 +78,16 @@ def export_single_file(
     diffusers_dir, out_file = Path(diffusers_dir), Path(out_file)
     if fmt not in FORMATS:
         raise ConvertError(f"unknown format '{fmt}'; choose one of: {', '.join(FORMATS)}")
+    if not diffusers_dir.is_dir():
+        raise ConvertError(f"{diffusers_dir} {'is a file' if diffusers_dir.exists() else 'does not exist'}: give the "
+                           "diffusers model folder (the one holding model_index.json, e.g. RUN/outputs/diffusers)")
     detected = folder_family(diffusers_dir)
     if detected == SDXL_REFINER:
         raise UnsupportedModelError(f"{diffusers_dir} is the {SDXL_REFINER.description}")
     if (diffusers_dir / "transformer").is_dir() and not (diffusers_dir / "unet").is_dir():
         raise UnsupportedModelError(f"{diffusers_dir} is a Flux (or other transformer) model: single files are written for "
-                                    "SD1.x, SD2.x and SDXL; ComfyUI and Forge load a Flux LoRA as it is (lora_kohya)")
+                                    "SD1.x, SD2.x and SDXL. ComfyUI and Forge load a Flux diffusers folder's parts as they are, and a Flux "
+                                    "LoRA in the lora_kohya format (`dbtui convert lora-to-kohya`)")
     xl = detected is not None
     parts = ("unet", "vae", "text_encoder") + (("text_encoder_2",) if xl else ())
     if not all((diffusers_dir / sub).is_dir() for sub in parts):
@@ -134,6 +138,9 @@ def export_single_file(
     if family == "sd2-v":
         with atomic_file(out_file.with_suffix(".yaml")) as tmp:
             shutil.copyfile(SIDECAR_V, tmp)
+        if emit is not None:
+            emit(WarningEvent(message=f"{out_file.with_suffix('.yaml').name} was written beside {out_file.name}: it says the "
+                                      "model predicts v", advice="keep the two together (AUTOMATIC1111 and ComfyUI read it)"))
     elif prediction_type == "v_prediction" and not xl and emit is not None:
         emit(WarningEvent(
             message=f"{out_file.name} is a v-prediction SD1.x model; most clients assume epsilon for SD1.x",

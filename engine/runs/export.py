@@ -34,7 +34,7 @@ def checkpoint_at(folder: RunFolder, step: int | None) -> tuple[int, Path]:
     state = folder.read_state()
     if state is not None and state.status == "finished" and state.step == step:
         raise NoSuchCheckpointError(f"step {step} is where {folder.path} finished: its outputs are already in {folder.outputs} "
-                                    f"(the kept checkpoints are at steps {kept})")
+                                    f"(the kept {'checkpoint is at step' if len(found) == 1 else 'checkpoints are at steps'} {kept})")
     raise NoSuchCheckpointError(f"{folder.path} has no checkpoint at step {step}; the kept steps are: {kept}")
 
 
