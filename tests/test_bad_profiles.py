@@ -201,6 +201,8 @@ def test_a_long_but_sane_prompt_is_accepted(tmp_path: Path, capsys) -> None:
         ("optimizer.learning_rate=abc", "--set optimizer.learning_rate=abc: Input should be a valid number"),
         ("training.nope=1", "--set training.nope=1: unknown key"),
         ("dataset.resolution=13", "--set dataset.resolution=13: Input should be a multiple of 8"),
+        ("sampling.prompts=[a, b]", """--set sampling.prompts=[a, b]: [a, b] is not a TOML list: put each text in double """
+                                    """quotes, and the whole in single quotes for the shell: --set 'sampling.prompts=["first", "second"]'"""),
     ],
 )
 def test_a_bad_override_is_reported_as_the_override(override: str, expected: str, tmp_path: Path, capsys) -> None:

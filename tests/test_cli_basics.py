@@ -38,9 +38,11 @@ def test_each_command_has_help(command: str, capsys: pytest.CaptureFixture[str])
 
 
 def test_packaged_demo_profile_is_the_example_profile() -> None:
+    """A copy, not a link: `cp -r profiles/ mine/` must give a profile that works."""
     from engine.builtin import demo_profile_text
 
-    assert demo_profile_text() == (ROOT / "profiles" / "tiny-demo.toml").read_text()
+    example = ROOT / "profiles" / "tiny-demo.toml"
+    assert not example.is_symlink() and demo_profile_text() == example.read_text()
 
 
 def test_a_demo_writes_over_no_earlier_run_and_no_edited_profile(tmp_path: Path) -> None:

@@ -30,6 +30,10 @@ def parse_override(text: str) -> tuple[str, Any]:
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
+        if raw.strip().startswith("["):  # a list written as the shell drops quotes, or without them: [a, b]
+            raise ProfileError([Problem(key, f"{raw.strip()} is not a TOML list: put each text in double quotes, and the "
+                                             f"whole in single quotes for the shell: --set '{key}=[\"first\", \"second\"]'",
+                                        override=text)]) from None
         value = raw.strip()
     return key, value
 
