@@ -164,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         rows = []
-        for name in names:
+        for index, name in enumerate(names, 1):
+            # A row can take minutes (a CPU builds and steps a real-size model): say which is running.
+            print(f"[{index}/{len(names)}] {name}: running {args.steps} steps of {args.model} …", flush=True)
             measures, error = run_config(args.model, configs[name], work, args.steps, args.meter)
             rows.append((name, measures, error))
             print(f"{name}: " + (f"failed: {error}" if error else ", ".join(f"{k}={v:.2f}" for k, v in measures.items())), flush=True)

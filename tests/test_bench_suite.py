@@ -54,3 +54,12 @@ def test_bench_train_gives_the_meters_figures_for_its_profile(bench_train, tmp_p
     figures = bench_train.meter(bench_train.profile_for(args, tmp_path))
     assert set(figures) == {"meter_step_mb", "meter_caching_mb"}
     assert figures["meter_step_mb"] > 0 and figures["meter_caching_mb"] > 0
+
+
+def test_each_row_says_it_is_running_before_its_minutes_of_work(suite, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(suite, "run_config", lambda *args: ({}, "stopped here"))
+    assert suite.main(["--model", "tiny", "--steps", "2"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    first = next(name for name in suite.configs_for("tiny"))
+    assert lines[0] == f"[1/{len(suite.configs_for('tiny'))}] {first}: running 2 steps of tiny …"
+    assert lines[1] == f"{first}: failed: stopped here"

@@ -226,7 +226,7 @@ def test_evaluation_prompts_that_name_no_identifier_are_a_warning(capsys) -> Non
     demo = str(ROOT / "profiles" / "tiny-demo.toml")
     assert main(["validate", demo, "--set", 'evaluation.prompts=["photo of a disc", "a red square"]']) == 0
     out = capsys.readouterr().out
-    assert "evaluation.prompts: none names a concept's identifier" in out and "'a zwx on the beach'" in out
+    assert "evaluation.prompts: none names a concept's identifier" in out and "'a zwx disc on the beach'" in out
     assert main(["validate", demo]) == 0
     assert "evaluation.prompts" not in capsys.readouterr().out  # the shipped prompts name zwx
 

@@ -118,9 +118,12 @@ def test_plain_mode_prints_progress_while_running_and_rerun_is_refused(tmp_path:
     assert seen_running, "".join(lines)
     text = "".join(lines)
     assert text.startswith(f"running: dbtui run {path}") and "outputs are in" in text
-    again = dbtui("run", str(path), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    again = dbtui("run", str(path), "--plain", "--set", "training.max_train_steps=8", "--set", "name=t",
+                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out, _ = again.communicate(timeout=120)
-    assert again.returncode == 2 and "finished run" in out and "--set name=NEW_NAME" in out
+    # The suggested command keeps the other overrides and leaves out the name it replaces.
+    assert again.returncode == 2 and "finished run" in out
+    assert f"`dbtui run {path} --set training.max_train_steps=8 --set name=NEW_NAME`" in " ".join(out.split())
 
 
 def test_a_run_on_a_machine_without_cuda_prints_no_bitsandbytes_kernel_notice(tmp_path: Path) -> None:

@@ -255,3 +255,16 @@ def test_two_concepts_with_one_prompt_are_a_warning_in_the_run(tmp_path: Path) -
     train(profile, tmp_path / "run", sinks=[events.append])
     [warning] = [e for e in events if e.kind == "warning"]
     assert warning.message.startswith("concepts.1.instance_prompt is concept 0's prompt too")
+
+
+def test_a_warm_up_as_long_as_the_run_is_a_warning(tmp_path: Path) -> None:
+    """sd15-style-native.toml's 100 warm-up steps on six images (a 10-step run) never reach the learning rate set."""
+    from engine.training.optim import warmup_warning
+
+    profile = tiny_profile(tmp_path, optimizer={"learning_rate": 1e-6, "lr_scheduler": "constant_with_warmup",
+                                                "lr_warmup_steps": 100})
+    warning = warmup_warning(profile.optimizer, 10)
+    assert warning.message == ("optimizer.lr_warmup_steps is 100 and the run is 10 steps, so the learning rate ends at 10% "
+                               "of the 1e-06 set")
+    assert "lr_warmup_steps to about a tenth of the run (1)" in warning.advice
+    assert warmup_warning(profile.optimizer, 1000) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from dbtui.cli.common import add_overrides
@@ -64,7 +65,7 @@ def _demo(args: argparse.Namespace) -> int:
     except OSError as error:
         raise unusable_folder(workdir, error, setting="--workdir") from None
     print(f"demo profile: {path}\nbuilding the tiny model and demo images on first use (seconds)…", flush=True)
-    started = start_run(profile, profile_path=str(path))
+    started = start_run(profile, given_as=shlex.quote(str(path)))
     folder = started.folder
     watched = watch(folder, make_display(profile.name, plain=args.plain, every=5), started.process, started.events_offset,
                     started.log_offset)

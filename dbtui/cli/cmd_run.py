@@ -42,6 +42,8 @@ def _run(args: argparse.Namespace) -> int:
 
     profile = load_profile(args.profile, args.set)
     print(f"running: {equivalent_command(args)}", flush=True)
-    started = start_run(profile, detach=args.detach, resume=args.resume, profile_path=args.profile)
+    # A refusal's suggested command keeps the user's other overrides; only the name is to change.
+    kept = [f"--set {shlex.quote(item)}" for item in args.set if item.partition("=")[0].strip() != "name"]
+    started = start_run(profile, detach=args.detach, resume=args.resume, given_as=" ".join([shlex.quote(args.profile), *kept]))
     return show_started_run(started, profile.name, plain=args.plain, every=profile.logging.every_n_steps,
                             detach=args.detach)

@@ -13,8 +13,8 @@ def evaluation_problems(profile: Profile) -> list[Problem]:
         return []
     if any(prompt.is_subject for prompt in evaluation_prompts(profile)):
         return []
-    identifiers = [identifier for identifier, _ in (concept_words(c.instance_prompt, c.class_prompt) for c in profile.concepts)
-                   if identifier]
-    example = f"e.g. 'a {identifiers[0]} on the beach'" if identifiers else "e.g. a concept's instance prompt"
+    named = [" ".join(filter(None, words)) for words in (concept_words(c.instance_prompt, c.class_prompt) for c in profile.concepts)
+             if words[0]]
+    example = f"e.g. 'a {named[0]} on the beach'" if named else "e.g. a concept's instance prompt"
     return [Problem("evaluation.prompts", "none names a concept's identifier, so no round scores the subject and no best "
                                           f"step can be chosen: add one ({example}), or leave the list empty for the defaults")]

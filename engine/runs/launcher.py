@@ -67,8 +67,11 @@ def machine_profile(folder: RunFolder, machine_rank: int) -> Path:
 
 
 def start_run(profile: Profile, *, detach: bool = False, resume: str | None = None, run_dir: Path | None = None,
-              profile_path: str | None = None) -> StartedRun:
+              given_as: str | None = None) -> StartedRun:
     """Write the run folder and start the trainer process.
+
+    ``given_as``: the profile as the user named it (its path, and the command line's other ``--set``
+    overrides), for the command a refusal suggests.
 
     ``resume``: a checkpoint path or "latest" ("latest" of a run that saved none trains it from the
     start). Without it, a folder that already has checkpoints is refused (RunExistsError) instead of
@@ -89,7 +92,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     log_path = machine_log(folder, rank)
     before = folder.read_state() if resume else None
     try:
-        offset, set_aside = _prepare(folder, profile, resume, profile_path)
+        offset, set_aside = _prepare(folder, profile, resume, given_as)
         log = log_path.open("ab")
         log_offset = log.tell()
     except OSError as error:  # a read-only disk, a file where a folder should be, a full disk…
@@ -126,7 +129,7 @@ def check_inputs(profile: Profile) -> None:
                                     + ". `dbtui validate PROFILE` lists these too.")
 
 
-def _prepare(folder: RunFolder, profile: Profile, resume: str | None, profile_path: str | None) -> tuple[int, list[Path]]:
+def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: str | None) -> tuple[int, list[Path]]:
     """Check and write the run folder; returns where this run's events will begin, and the checkpoints
     a resume from an earlier one set aside."""
     main_machine = profile.launch.machine_rank == 0
@@ -135,7 +138,7 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, profile_pa
         raise RunFolderError(f"a trainer is already running in {folder.path}; `dbtui attach {folder.path}` to watch it")
     state = folder.read_state()
     if state is not None and state.status == "finished":
-        shown = profile_path or "PROFILE"
+        shown = given_as or "PROFILE"
         raise RunFinishedError(
             f"{folder.path} holds a finished run (step {state.step}; outputs in {folder.outputs}), so there is "
             f"nothing to {'resume' if resume else 'start there'} and its outputs are kept. To train again, start a "

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from engine.errors import DbtuiError
+from engine.events import Warning
 
 
 class OptimizerUnavailableError(DbtuiError):
@@ -62,6 +63,16 @@ def build_lr_scheduler(optimizer: torch.optim.Optimizer, settings: Any, total_st
         num_cycles=settings.lr_cycles,
         power=settings.lr_power,
     )
+
+
+def warmup_warning(settings: Any, total_steps: int) -> Warning | None:
+    """A warm-up as long as the run or longer: the learning rate never reaches the one set."""
+    warmup = settings.lr_warmup_steps
+    if settings.lr_scheduler == "constant" or not warmup or warmup < total_steps:
+        return None
+    return Warning(message=f"optimizer.lr_warmup_steps is {warmup} and the run is {total_steps} steps, so the learning "
+                           f"rate ends at {min(1.0, total_steps / warmup):.0%} of the {settings.learning_rate:g} set",
+                   advice=f"set lr_warmup_steps to about a tenth of the run ({max(1, total_steps // 10)}), or more steps")
 
 
 def build_step_optimizer(groups: list[dict[str, Any]], settings: Any, lr: float, *, per_weight: bool,

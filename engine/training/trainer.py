@@ -39,7 +39,7 @@ from engine.training.losses import make_noise, per_sample_loss
 from engine.training.preview_rounds import PreviewRounds, generation_prompts
 from engine.training.text_encoders_on_demand import TextEncodersOnDemand
 from engine.training.trainable import load_dtypes, prepare_denoiser, prepare_text_encoders, prepare_vae, trained_text_encoders
-from engine.training.optim import build_lr_scheduler, build_step_optimizer
+from engine.training.optim import build_lr_scheduler, build_step_optimizer, warmup_warning
 from engine.training.metrics import StepMeter, flat_config, versions
 from engine.training.precision import (
     bf16_weights_in_force,
@@ -281,6 +281,9 @@ class Trainer:
         instances = sum(1 for e in self.examples if not e.is_class)
         self.total_steps = default_total_steps(profile, instances, self.steps_per_epoch)
         self.lr_scheduler = build_lr_scheduler(optimizer, profile.optimizer, self.total_steps)
+        short_run = warmup_warning(profile.optimizer, self.total_steps)
+        if short_run:
+            self.emit(short_run)
         if self.text_params:
             # Only the trained encoders are prepared (DDP refuses a model with nothing to train), so
             # only they get checkpoint files; a frozen one (Flux's T5) is used as it is.
