@@ -124,8 +124,10 @@ def test_settings_flux_cannot_honour_are_refused_with_what_to_do(tmp_path: Path)
     from engine.models.sd import StableDiffusion
     from engine.profile import ProfileError
 
-    for training in ({"min_snr_gamma": 5.0}, {"clip_skip": 2}, {"train_text_encoder": True}):
-        with pytest.raises(DbtuiError, match="set training|remove training"):
+    for training, key, fix in (({"min_snr_gamma": 5.0}, "training.min_snr_gamma", "remove it"),
+                               ({"clip_skip": 2}, "training.clip_skip", "set it to 1"),
+                               ({"train_text_encoder": True}, "training.train_text_encoder", "set it to false")):
+        with pytest.raises(DbtuiError, match=f"^{key}: .*{fix}"):
             FLUX.check_profile(tiny_profile(tmp_path, training=training))
     with pytest.raises(DbtuiError, match=r"remove \[training.flow\]"):
         StableDiffusion().check_profile(tiny_profile(tmp_path, training={"flow": {"shift": 3.0}}))
@@ -208,6 +210,8 @@ def test_a_lora_with_prior_preservation_learns_the_instance_and_exports_loras_th
     examples = trainer.examples
     generated = [e.path for e in examples if e.is_class and e.path.parent.name.startswith("generated-")]
     assert len(generated) == 2 and all(Image.open(path).size == (64, 64) for path in generated)
+    made_with = json.loads((generated[0].parent / "manifest.json").read_text())
+    assert made_with["guidance_scale"] == 3.5  # prior.guidance_scale unset: Flux.1 [dev]'s usual value
     assert sum(e.is_class for e in examples) == 10 and calls["vae"] == len(examples)  # each image encoded once
     # Each caption once (both encoders), and the preview's negative prompt with them (its prompt is the instance caption).
     assert trainer.texts.encode_calls == len({e.caption for e in examples} | {""}) == 3

@@ -25,7 +25,7 @@ from engine.memory.cuda_autocast import cuda_autocast
 from engine.memory.fake_models import DEVICE, PreparedModel
 from engine.memory.live_bytes import LiveBytes, storage_bytes
 from engine.memory.step import cached_text
-from engine.models.family import ImageGeometry, stack_embeddings
+from engine.models.family import ImageGeometry, guidance_for, stack_embeddings
 from engine.training.precision import weight_dtype
 
 
@@ -55,7 +55,7 @@ def samples_between_steps(profile: Any) -> bool:
 def _guided(model: PreparedModel, profile: Any) -> bool:
     """Whether the pipeline runs the denoiser on a negative prompt too (the batch doubles): the family hands
     it one (SD, SDXL; Flux is guidance-distilled and does not) and diffusers guides only above a scale of 1."""
-    if profile.sampling.guidance_scale <= 1:
+    if guidance_for(model.components.family, profile.sampling.guidance_scale) <= 1:
         return False
     text = cached_text(model, profile.training.clip_skip)
     return any(name.startswith("negative") for name in model.components.family.prompt_kwargs(text, text))

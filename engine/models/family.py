@@ -117,6 +117,11 @@ class Components:
         return self.vae_scale_factor * self.family.latent_multiple(self.unet)
 
 
+def guidance_for(family: "Family", set_value: float | None) -> float:
+    """The profile's guidance value (prior.guidance_scale, sampling.guidance_scale), else the family's usual one."""
+    return family.usual_guidance if set_value is None else set_value
+
+
 class SettingsRefusedError(DbtuiError):
     """Profile settings a family cannot honour: every one at once, each with its profile key."""
 
@@ -137,6 +142,7 @@ class Family(Protocol):
     denoiser_name: str  # the denoiser's sub-folder ("unet", "transformer"), also its name in checkpoints
     default_lora_targets: tuple[str, ...]  # the denoiser's modules that get LoRA when the profile names none
     default_resolution: int  # what its real models are made for
+    usual_guidance: float  # the guidance its images are made with when the profile sets none
     caption_readers: tuple[CaptionReader, ...]  # the tokenizers captions are checked against, identifier's first
 
     def recognises(self, model_index: dict[str, Any]) -> bool:

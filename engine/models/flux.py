@@ -87,6 +87,7 @@ class Flux:
     denoiser_name = "transformer"
     default_lora_targets = LORA_TARGETS
     default_resolution = 1024
+    usual_guidance = 3.5  # [dev] is guidance-distilled: its embedding's usual value ([schnell] ignores it)
     caption_readers = CAPTION_READERS
 
     def recognises(self, model_index: dict[str, Any]) -> bool:

@@ -18,6 +18,7 @@ class UNetNoiseFamily:
 
     label = ""
     denoiser_name = "unet"
+    usual_guidance = 7.5  # classifier-free guidance, as diffusers' SD and SDXL pipelines default to
     trained_text_encoders = (0,)
     default_lora_targets = UNET_ATTENTION_TARGETS
     caption_readers = (CLIP_READER,)

@@ -90,8 +90,8 @@ class PriorSection(Section):
     """Batch size when generating class images."""
     steps: int = Field(25, ge=1, le=1000)
     """Sampling steps for generated class images."""
-    guidance_scale: float = Field(7.5, ge=0.0, le=30.0)
-    """Classifier-free guidance for generated class images."""
+    guidance_scale: float | None = Field(None, ge=0.0, le=30.0)
+    """Guidance for generated class images; empty: the model family's usual value (7.5; Flux.1 [dev] 3.5)."""
 
 
 class LoraSection(Section):
@@ -206,8 +206,8 @@ class SamplingSection(Section):
     """Images per prompt at each sampling point (0 turns samples off)."""
     steps: int = Field(25, ge=1, le=1000)
     """Sampling steps for preview images."""
-    guidance_scale: float = Field(7.5, ge=0.0, le=30.0)
-    """Classifier-free guidance for preview images."""
+    guidance_scale: float | None = Field(None, ge=0.0, le=30.0)
+    """Guidance for preview images; empty: the model family's usual value (7.5; Flux.1 [dev] 3.5)."""
     seed: int = 1234
     """Seed for preview images, fixed so previews are comparable across steps."""
     every_n_steps: int | None = Field(None, ge=1)

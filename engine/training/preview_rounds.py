@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from engine.events import SampleSaved, Warning
-from engine.models.family import TextEmbeddings, embeddings_to
+from engine.models.family import TextEmbeddings, embeddings_to, guidance_for
 
 if TYPE_CHECKING:
     from engine.training.trainer import Trainer
@@ -117,7 +117,7 @@ class PreviewRounds:
             return save_samples(
                 pipe, folder, prompts=prompts,
                 negative_prompt=profile.sampling.negative_prompt, num_images=num_images,
-                steps=profile.sampling.steps, guidance=profile.sampling.guidance_scale, seed=seed,
+                steps=profile.sampling.steps, guidance=guidance_for(family, profile.sampling.guidance_scale), seed=seed,
                 resolution=profile.dataset.resolution, prompt_kwargs=family.prompt_kwargs, encode=encode, family=family,
             )
 

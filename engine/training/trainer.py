@@ -31,7 +31,7 @@ from engine.events import (
     RunStarted,
     Warning,
 )
-from engine.models.family import Components, embeddings_to
+from engine.models.family import Components, embeddings_to, guidance_for
 from engine.models.loading import load_components, resolve_model_folder
 from engine.profile import Profile, dumps_profile
 from engine.profile.concept_warnings import shared_prompt_problems
@@ -181,7 +181,7 @@ class Trainer:
             resolution=profile.dataset.resolution,
             seed=profile.training.seed,
             steps=profile.prior.steps,
-            guidance=profile.prior.guidance_scale,
+            guidance=guidance_for(self.components.family, profile.prior.guidance_scale),
         )
         base = ClassImageModel(self.components, profile, self.device, self.dtype,
                                [r.prompt for r in requests] + [r.negative_prompt for r in requests])
