@@ -86,7 +86,11 @@ def describe_model(source: str) -> ModelDescription:
     if kind == "diffusers":
         folder = Path(source).expanduser()
         if not (folder / "model_index.json").is_file():
-            return ModelDescription(source, kind, "not a diffusers folder (no model_index.json)", None, supported=False)
+            from engine.dataset.profile_paths import model_source_problems
+
+            said = [problem.message for problem in model_source_problems(source)]
+            return ModelDescription(source, kind, said[0] if said else "not a diffusers folder (no model_index.json)", None,
+                                    supported=False)
         family, family_id = describe_folder(folder)
         return ModelDescription(source, kind, f"diffusers folder: {family}", str(folder), family_id is not None,
                                 native_resolution(folder), family_id)

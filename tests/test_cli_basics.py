@@ -287,3 +287,15 @@ def test_a_logger_whose_package_is_missing_is_said_before_the_run_starts(tmp_pat
     assert 'warning: logging.logger: "wandb" needs the wandb package: pip install wandb' in capsys.readouterr().out
     assert main(["run", demo, *wandb, "--set", f"saving.output_dir={tmp_path / 'out'}"]) == 2
     assert "pip install wandb" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("name", "said"), [("missing", "does not exist on this machine"),
+                                            ("notes.txt", "is a file, but not a model file"),
+                                            ("empty", "is a folder but not a diffusers model")])
+def test_the_wizards_model_check_says_what_is_wrong_with_a_local_path(name: str, said: str, tmp_path: Path) -> None:
+    from engine.model_info import describe_model
+
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "empty").mkdir()
+    described = describe_model(str(tmp_path / name))
+    assert not described.supported and said in described.family

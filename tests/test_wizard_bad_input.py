@@ -242,3 +242,26 @@ async def test_checkpoints_replayed_when_a_run_is_followed_again_are_logged_not_
         await _settle(pilot, 0.3)
         checkpoints = [message for message in _messages(app) if message.startswith("Checkpoint saved")]
         assert checkpoints == ["Checkpoint saved at step 20"]
+
+
+async def test_attach_with_no_folder_says_what_to_type_and_reads_a_home_folder(tmp_path: Path, monkeypatch) -> None:
+    from dbtui.screens.attach import AttachScreen
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    engine = FakeEngine()
+    asked = []
+    engine.list_runs = lambda output_dir: asked.append(output_dir) or []
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = AttachScreen(engine, "")
+        app.push_screen(screen)
+        await _settle(pilot)
+        assert "Type the folder that holds your run folders" in str(screen.query_one("#attach-note", Static).render())
+        assert asked == []
+        field = screen.query_one("#attach-dir", Input)
+        field.value = "~/runs"
+        field.focus()
+        await pilot.press("enter")
+        await _settle(pilot)
+        assert asked == [str(tmp_path / "runs")]
+        assert str(screen.query_one("#attach-note", Static).render()) == f"no runs in {tmp_path / 'runs'}/"

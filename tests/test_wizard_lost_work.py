@@ -152,6 +152,8 @@ async def test_a_run_that_cannot_start_says_so_and_takes_no_controls(tmp_path: P
         text = " ".join(line.strip() for line in log.lines)
         assert "holds a finished run, whose outputs are kept" in text and "give the run a new name" in text
         assert all(len(line) <= log.scrollable_content_region.width for line in log.lines)  # wrapped, not cut
+        [said] = [n for n in app._notifications if n.title == "Not started"]  # the reason whole, which the log may scroll off
+        assert "holds a finished run, whose outputs are kept. Go back (Esc)" in said.message and said.timeout == 60
         assert [button.id for button in screen.query("#tr-buttons Button") if button.is_on_screen] == ["tr-detach"]
         await pilot.press("s")
         await pilot.pause()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -48,6 +50,12 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
         self._list(event.value.strip())
 
     def _list(self, output_dir: str) -> None:
+        if not output_dir:
+            self.query_one(OptionList).clear_options()
+            self.query_one("#attach-note", Static).update("Type the folder that holds your run folders (a profile's "
+                                                          "saving.output_dir, e.g. runs) and press Enter.")
+            return
+        output_dir = os.path.expanduser(output_dir)
         runs = self.engine.list_runs(output_dir)
         options = self.query_one(OptionList)
         options.clear_options()
@@ -57,8 +65,9 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
             options.add_option(Option(f"{run.path.name:<28} {run.status:<9} {progress:<11}{best}".rstrip(), id=str(run.path)))
         if runs:
             options.highlighted = 0
-        note = f"{len(runs)} run(s) in {output_dir}/ (Enter attaches)" if runs else f"no runs in {output_dir}/"
-        self.query_one("#attach-note", Static).update(note)
+        shown = output_dir.rstrip("/") + "/"
+        note = f"{len(runs)} run(s) in {shown} (Enter attaches)" if runs else f"no runs in {shown}"
+        self.query_one("#attach-note", Static).update(Content(note))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(Path(event.option.id))

@@ -156,7 +156,8 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         for what, _, _ in CONTROLS:
             self.query_one(f"#tr-{what}", Button).display = False
         self.refresh_bindings()
-        self.notify(f"Not started. {message.advice}", title="Run", severity="error", timeout=15)
+        # The reason whole, as a failed run's: at 80x24 the log's few lines keep only the end of a long one.
+        self.notify(f"{message.reason}. {message.advice}", title="Not started", severity="error", timeout=60)
 
     def on_resume_offered(self, message: ResumeOffered) -> None:
         def chosen(resume: bool | None) -> None:

@@ -21,7 +21,7 @@ from engine.profile.schema import Profile
 
 def path_problems(profile: Profile) -> list[Problem]:
     """What is missing on this machine for this profile to train: folders, files, the logger's package."""
-    problems = _model_problems(profile.model.pretrained) + _logger_problems(profile.logging.logger)
+    problems = model_source_problems(profile.model.pretrained) + _logger_problems(profile.logging.logger)
     for index, concept in enumerate(profile.concepts):
         for key in ("instance_dir", "class_dir"):
             name = getattr(concept, key)
@@ -62,8 +62,9 @@ def _logger_problems(logger: str) -> list[Problem]:
     return [Problem("logging.logger", f'"{logger}" needs the {logger} package: pip install {logger}, or set logger = "none"')]
 
 
-def _model_problems(source: str) -> list[Problem]:
-    """A model named as a local folder or file that is not there (a hub id is looked up when the run starts)."""
+def model_source_problems(source: str) -> list[Problem]:
+    """A model named as a local folder or file that is not there, or a folder that is not a model (a hub id is
+    looked up when the run starts)."""
     if is_builtin(source):
         unknown = known_builtin(source, "model")
         return [Problem("model.pretrained", unknown)] if unknown else []
@@ -71,6 +72,9 @@ def _model_problems(source: str) -> list[Problem]:
     if kind in ("diffusers", "single-file") and not path.exists():
         return [Problem("model.pretrained", f"'{source}' does not exist on this machine: give a diffusers folder, a "
                         ".safetensors/.ckpt file, or a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5")]
+    if kind == "diffusers" and path.is_file():
+        return [Problem("model.pretrained", f"'{source}' is a file, but not a model file: give a diffusers folder or a "
+                                            ".safetensors/.ckpt file")]
     if kind == "diffusers" and path.is_dir() and not (path / "model_index.json").is_file():
         if (path.parent / "model_index.json").is_file():
             where = f"it is one part of the diffusers model in '{path.parent}': give that folder"
