@@ -80,3 +80,14 @@ def test_writing_an_output_again_keeps_one_previous_copy_not_one_per_write(tmp_p
     assert (target / "w.txt").read_text() == "third"
     assert (target.with_name("lora.previous") / "w.txt").read_text() == "second"
     assert sorted(p.name for p in target.parent.iterdir()) == ["lora", "lora.previous"]
+
+
+def test_a_single_file_output_written_again_keeps_one_previous_copy_with_its_extension(tmp_path: Path) -> None:
+    from engine.training.outputs import keep_previous
+
+    target = tmp_path / "person.safetensors"
+    for version in ("first", "second", "third"):
+        keep_previous(target)
+        target.write_text(version)
+    assert target.read_text() == "third" and (tmp_path / "person.previous.safetensors").read_text() == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["person.previous.safetensors", "person.safetensors"]

@@ -30,6 +30,13 @@ def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
     return target
 
 
+def keep_previous(target: Path) -> None:
+    """A single-file output about to be written again is kept as ``NAME.previous.EXT``, as ``atomic_folder``
+    keeps a folder (and with its extension, so that a tool still opens it)."""
+    if target.is_file():
+        os.replace(target, target.with_name(f"{target.stem}.previous{target.suffix}"))
+
+
 def full_precision_models(profile: Any, components: Any, unet: Any, text_encoders: list[Any] | None) -> tuple[Any, list[Any], Any]:
     """(UNet, text encoders, VAE) for a saved pipeline, all fp32, so that it loads like any other.
 
@@ -120,11 +127,13 @@ def save_outputs(
             from engine.convert import export_single_file
 
             target = out_dir / f"{profile.name}.{fmt}"
+            keep_previous(target)
             export_single_file(pipeline_dir, target, half=profile.saving.unet_half, fmt=fmt,
                                metadata={"base_model": profile.model.pretrained, "dbtui_profile": profile.name}, emit=emit)
             outputs[fmt] = str(target)
     if "lora_kohya" in formats:
         target = out_dir / f"{profile.name}-lora-kohya.safetensors"
+        keep_previous(target)
         components.family.export_lora_kohya(lora_dir, target, emit=emit)
         outputs["lora_kohya"] = str(target)
     if "diffusers" not in formats:
