@@ -81,7 +81,6 @@ def flux_lora_to_diffusers(lora_file: str | Path, out_dir: str | Path, *, emit: 
     from diffusers import FluxPipeline
 
     source, out_dir = Path(lora_file), Path(out_dir)
-    progress = Progress(emit, "convert", total=2, description=f"{source.name} → {out_dir.name} (diffusers Flux LoRA)")
     state_dict = dict(read_checkpoint(source).state_dict)
     if not is_original_flux_lora(state_dict):
         already = any(key.startswith("transformer.") and ".lora_A." in key for key in state_dict)
@@ -89,6 +88,8 @@ def flux_lora_to_diffusers(lora_file: str | Path, out_dir: str | Path, *, emit: 
                            f"{source} is not a kohya or ComfyUI Flux LoRA (no lora_unet_double_blocks_… or "
                            "diffusion_model.double_blocks.… names); Stable Diffusion LoRAs in kohya format load as they "
                            "are with load_lora_weights")
+    # Announced once the file is known to be one: a refused file shows no "→ … (diffusers Flux LoRA)" line.
+    progress = Progress(emit, "convert", total=2, description=f"{source.name} → {out_dir.name} (diffusers Flux LoRA)")
     layers = _diffusers_layers(state_dict, source)
     progress.step()
     with atomic_dir(out_dir) as tmp:

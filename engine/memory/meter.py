@@ -43,6 +43,11 @@ CACHING_NOTE = "while the caches fill, before the first step, the text encoders 
 SAMPLING_NOTE = "while previews or scoring images are generated, the VAE is back on the GPU beside the denoiser"
 
 
+def _size(count: int) -> str:
+    """Bytes as a note says them: GB, or MB below one, where two decimals of GB would read as equal."""
+    return f"{count / GIB:.2f} GB" if count >= GIB else f"{count / 2**20:.0f} MB"
+
+
 def _architecture(source: Architecture | str | Path | None, profile: Any) -> Architecture:
     if isinstance(source, Architecture):
         return source
@@ -122,14 +127,15 @@ def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | Non
     update = 0 if fused else base + step.gradients + temporaries
     caching_bytes = caching.weights + caching.encoding if caching is not None else 0
     if caching_bytes > max(backward, update):
-        notes.append(f"{CACHING_NOTE}: {caching_bytes / GIB:.2f} GB allocated, more than the training step")
+        notes.append(f"{CACHING_NOTE}: {_size(caching_bytes)} allocated, more than the training step's {_size(max(backward, update))}")
     sampling_bytes = 0
     if sampling is not None:
         # Between steps the optimizer's state (and DDP's buckets) stay; after the last step they are freed.
         kept = state + bucket_copy if samples_between_steps(profile) else 0
         sampling_bytes = sampling.weights + kept + sampling.generation
         if sampling_bytes > max(backward, update):
-            notes.append(f"{SAMPLING_NOTE}: {sampling_bytes / GIB:.2f} GB allocated, more than the training step")
+            notes.append(f"{SAMPLING_NOTE}: {_size(sampling_bytes)} allocated, more than the training step's "
+                         f"{_size(max(backward, update))}")
     if backward >= update:
         phase, gradients, activations = "backward", accumulated + step.gradients_at_peak + bucket_copy, backward - base - accumulated - step.gradients_at_peak
         copies = step.weight_copies_at_peak
