@@ -66,9 +66,9 @@ def test_blip_from_a_folder_that_is_no_model_says_what_to_give(images: Path) -> 
         autocaption(images, backend="blip", model=str(images))
 
 
-def test_wd14_without_onnxruntime_says_to_install_the_extra(images: Path, monkeypatch) -> None:
+def test_wd14_without_onnxruntime_says_to_install_it(images: Path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
-    with pytest.raises(CaptionerUnavailableError, match=r"dbtui\[tagger\]"):
+    with pytest.raises(CaptionerUnavailableError, match=r"pip install onnxruntime \(or use --auto blip\)"):
         autocaption(images, backend="wd14", model=str(images))
 
 

@@ -47,6 +47,8 @@ def _previews(model_dir: Path, profile: Profile, folder: Path) -> list[Any]:
     """The demo's previews (same prompt, sampler, steps, guidance and seeds) from ``model_dir``."""
     from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
 
+    from engine.models.family import guidance_for
+
     pipe = StableDiffusionPipeline.from_pretrained(model_dir, safety_checker=None, requires_safety_checker=False)
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
@@ -54,7 +56,7 @@ def _previews(model_dir: Path, profile: Profile, folder: Path) -> list[Any]:
     sd = StableDiffusion()
     return save_samples(
         pipe, folder, prompts=[profile.concepts[0].instance_prompt], negative_prompt=sampling.negative_prompt,
-        num_images=PREVIEWS, steps=sampling.steps, guidance=sampling.guidance_scale, seed=sampling.seed,
+        num_images=PREVIEWS, steps=sampling.steps, guidance=guidance_for(sd, sampling.guidance_scale), seed=sampling.seed,
         resolution=profile.dataset.resolution, prompt_kwargs=sd.prompt_kwargs,
         encode=lambda captions: sd.encode_text([pipe.tokenizer], [pipe.text_encoder], captions, profile.training.clip_skip, pipe.device),
     )[2]
