@@ -109,3 +109,17 @@ def test_a_hub_captioner_that_cannot_be_had_offline_is_a_message(backend: str, i
         autocaption(images, backend=backend, model="someone/not-cached-captioner")
     # Said in commands, since the wizard that shows it has no field for the model's folder.
     assert f"dbtui dataset caption FOLDER --auto {backend} --model MODEL_FOLDER" in str(raised.value)
+
+
+def test_autocaption_in_a_folder_it_cannot_write_is_a_caption_error(tiny_blip: Path, images: Path, monkeypatch) -> None:
+    """As a user without write access meets it (root writes anyway, so the refusal is the OS's own error)."""
+    import errno
+
+    from engine.dataset import CaptionError, captions
+
+    def refused(path, data) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(captions, "atomic_write_bytes", refused)
+    with pytest.raises(CaptionError, match=f"cannot write captions in {images}: Permission denied"):
+        autocaption(images, backend="blip", model=str(tiny_blip), batch_size=2)

@@ -45,7 +45,7 @@ def test_interrupted_write_leaves_the_old_caption_intact(store: CaptionStore, mo
         raise OSError("disk pulled out")
 
     monkeypatch.setattr(os, "fsync", power_cut)
-    with pytest.raises(OSError, match="disk pulled out"):
+    with pytest.raises(CaptionError, match="cannot write captions in .*: disk pulled out"):  # said, not a traceback
         store.write("a.jpg", "something new")
     assert (store.folder / "a.txt").read_bytes() == original
     assert not [p for p in store.folder.rglob("*") if p.name.endswith(".tmp")]
@@ -157,3 +157,25 @@ def test_a_folder_that_cannot_be_written_is_said_so_and_nothing_changes(store: C
     err = capsys.readouterr().err
     assert f"cannot write captions in {store.folder}: Permission denied" in err and "ls -ld" in err
     assert {path.name: path.read_bytes() for path in store.folder.glob("*.txt")} == before
+
+
+def test_undo_keeps_captions_edited_by_hand_since_the_bulk_edit(store: CaptionStore) -> None:
+    store.add_tag("zwx")
+    (store.folder / "a.txt").write_text("my careful hand edit\n", encoding="utf-8")  # edited after the bulk edit
+    (store.folder / "c.txt").write_text("zwx, written by hand\n", encoding="utf-8")  # created by it, then edited
+    undone = CaptionStore(store.folder).undo()
+    assert store.read("a.jpg") == "my careful hand edit" and store.read("c.jpg") == "zwx, written by hand"
+    assert sorted(item.path.name for item in undone.skipped) == ["a.txt", "c.txt"]
+    assert all("edited since the bulk operation" in item.reason for item in undone.skipped)
+    assert store.read("b.jpg") == CAPTIONS["b"].strip() and store.read("d.jpg") == CAPTIONS["d"]  # the others go back
+
+
+def test_a_copied_folder_undoes_its_own_captions(store: CaptionStore, tmp_path: Path) -> None:
+    import shutil
+
+    store.add_tag("zwx")
+    copy = Path(shutil.copytree(store.folder, tmp_path.parent / f"{tmp_path.name}-copy"))
+    undone = CaptionStore(copy).undo()
+    assert len(undone) == 4 and not undone.skipped
+    assert CaptionStore(copy).read("a.jpg") == CAPTIONS["a"].strip() and not (copy / "c.txt").exists()
+    assert store.read("a.jpg").startswith("zwx")  # the original folder's edit is its own to undo

@@ -75,3 +75,15 @@ def test_a_concept_number_the_profile_lacks_is_refused_with_the_numbers_it_has(c
     demo = str(Path(__file__).resolve().parents[1] / "profiles" / "tiny-demo.toml")
     assert main(["dataset", "check", "--profile", demo, "--concept", concept]) == 2
     assert f"--concept {concept}: the profile has 1 concept(s), numbered 0 to 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("action", "said"), [
+    (["--add-tag", ""], "the tag is empty"), (["--remove-tag", "  "], "the tag is empty"),
+    (["--add-tag", "a,b"], "'a,b' holds a comma, which separates tags"), (["--replace", "", "x"], "the text to find is empty"),
+])
+def test_an_empty_tag_or_find_text_is_refused_and_nothing_changes(action: list[str], said: str, clean: Path, capsys) -> None:
+    (clean / "x.txt").write_text("a,b\n")
+    before = {path.name: path.read_bytes() for path in clean.glob("*.txt")}
+    assert main(["dataset", "caption", str(clean), *action]) == 2
+    assert said in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in clean.glob("*.txt")} == before

@@ -272,11 +272,11 @@ def _caption(args: argparse.Namespace) -> int:
         return _report_unreadable(console, store.unreadable())
     if args.undo:
         changes = store.undo()
-    elif args.add_tag:
+    elif args.add_tag is not None:  # an empty tag is the store's to refuse, not a trim
         changes = store.add_tag(args.add_tag, front=not args.back)
-    elif args.remove_tag:
+    elif args.remove_tag is not None:
         changes = store.remove_tag(args.remove_tag)
-    elif args.replace:
+    elif args.replace is not None:
         changes = store.replace(*args.replace)
     elif args.dedupe:
         changes = store.dedupe_tags()

@@ -132,7 +132,8 @@ class CaptionStore:
 
     def write(self, image: Path | str, caption: str) -> None:
         """Replace the caption atomically; the old one is kept in the history folder."""
-        self._write(self.path_for(image), caption)
+        with self._writable():
+            self._write(self.path_for(image), caption)
 
     def previous(self, image: Path | str) -> str | None:
         """The version the last write replaced, if any."""
@@ -172,7 +173,7 @@ class CaptionStore:
 
     def add_tag(self, tag: str, front: bool = True) -> ChangeSet:
         """Add ``tag`` to every image's caption that lacks it (creating missing caption files)."""
-        tag = tag.strip()
+        tag = _one_tag(tag)
 
         def edit(tags: list[str]) -> list[str]:
             if tag in tags:
@@ -182,11 +183,14 @@ class CaptionStore:
         return self._bulk(f"add tag '{tag}'", edit, include_missing=True)
 
     def remove_tag(self, tag: str) -> ChangeSet:
-        tag = tag.strip()
+        tag = _one_tag(tag)
         return self._bulk(f"remove tag '{tag}'", lambda tags: [t for t in tags if t != tag])
 
     def replace(self, find: str, replacement: str, *, regex: bool = False) -> ChangeSet:
         """Find and replace text in every caption (plain text unless ``regex``)."""
+        if not find:
+            raise CaptionError("the text to find is empty, which would match between every two characters: give the "
+                               "text to replace")
         try:
             pattern = re.compile(find if regex else re.escape(find))
             if regex:
@@ -219,18 +223,22 @@ class CaptionStore:
     def _undo(self, operation: str, entries: list[_Entry], journal: Path) -> ChangeSet:
         changes, skipped = [], []
         for entry in entries:
+            path = self.folder / entry.path  # an absolute path (a journal written before paths were relative) stays
             try:
-                current = read_caption(entry.path, self.folder)
+                current = read_caption(path, self.folder)
             except CaptionFileError as error:  # changed by hand since: not ours to overwrite blindly
-                skipped.append(Unreadable(entry.path, str(error)))
+                skipped.append(Unreadable(path, str(error)))
                 continue
             if entry.before is None and current is None:  # created by the operation and already gone: nothing to undo
                 continue
+            if entry.after is not None and (current or "").strip() != entry.after:
+                skipped.append(Unreadable(path, "edited since the bulk operation, so it is kept as it is"))
+                continue
             if entry.before is None:
-                entry.path.unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
             else:
-                atomic_write_bytes(entry.path, entry.raw)
-            changes.append(Change(entry.path, current, entry.before))
+                atomic_write_bytes(path, entry.raw)
+            changes.append(Change(path, current, entry.before))
         journal.unlink()
         return ChangeSet(f"undo {operation}", tuple(changes), tuple(skipped))
 
@@ -262,8 +270,10 @@ class CaptionStore:
         # Journal first: if we are interrupted mid-way, undo still knows every original text.
         self.history.mkdir(exist_ok=True)
         # "bytes" keeps each file exactly as it was (a UTF-16 caption is undone to UTF-16, not re-encoded).
+        # Paths relative to the folder, so that a copied or moved folder undoes its own files; "after" tells an
+        # undo which captions were edited by hand since, which it then keeps.
         journal = {"operation": operation, "changes": [
-            {"path": str(c.path), "before": c.before,
+            {"path": str(c.path.relative_to(self.folder)), "before": c.before, "after": (c.after or "").strip(),
              "bytes": None if c.before is None else base64.b64encode(c.path.read_bytes()).decode("ascii")}
             for c in changes]}
         # ASCII escapes keep file names that are not valid UTF-8 (lone surrogates) round-tripping.
@@ -294,11 +304,22 @@ class CaptionStore:
         atomic_write_text(path, text)
 
 
+def _one_tag(tag: str) -> str:
+    """``tag`` stripped, refused when empty or holding the comma that separates tags."""
+    tag = tag.strip()
+    if not tag:
+        raise CaptionError("the tag is empty: give the tag's text, e.g. ohwx")
+    if "," in tag:
+        raise CaptionError(f"'{tag}' holds a comma, which separates tags: give one tag at a time")
+    return tag
+
+
 @dataclass(frozen=True)
 class _Entry:
     path: Path
     before: str | None  # None: the bulk operation created the file
     raw: bytes  # the file exactly as it was
+    after: str | None  # the text the operation wrote (stripped); None in a journal that did not record it
 
 
 def _journal(path: Path) -> tuple[str, list[_Entry]]:
@@ -312,7 +333,10 @@ def _journal(path: Path) -> tuple[str, list[_Entry]]:
                 raise TypeError(before)
             raw = item.get("bytes")
             raw = base64.b64decode(raw, validate=True) if raw else (before or "").encode("utf-8")
-            entries.append(_Entry(Path(item["path"]), before, raw))
+            after = item.get("after")
+            if not isinstance(after, (str, type(None))):
+                raise TypeError(after)
+            entries.append(_Entry(Path(item["path"]), before, raw, after))
         return str(data.get("operation", "the last bulk edit")), entries
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         raise CaptionError(f"the undo journal {path} is damaged, so the last bulk operation cannot be undone; "
