@@ -37,3 +37,54 @@ def test_every_allowed_small_resolution_has_a_square_bucket(resolution: int) -> 
 def test_the_bucket_list_at_512_is_unchanged() -> None:
     buckets = standard_buckets(512)
     assert (512, 512) in buckets and (576, 448) in buckets and (704, 320) in buckets and len(buckets) == 9
+
+
+def test_training_refuses_what_the_doctor_calls_broken_and_skips_what_it_leaves_out(tmp_path: Path) -> None:
+    """A PNG without its end and one over Pillow's pixel limit (where Pillow only warns) are errors for the
+    doctor, so training refuses them too; a hidden file is not a training image for either."""
+    import io
+
+    from engine.dataset import check_dataset
+
+    Image.new("RGB", (8, 8), (10, 200, 30)).save(tmp_path / "good.png")
+    whole = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 10, 30)).save(whole, format="PNG")
+    (tmp_path / "no-end.png").write_bytes(whole.getvalue()[:-12])  # the IEND chunk cut off
+    Image.new("1", (10000, 9500)).save(tmp_path / "bomb.png")  # 95 MP: over the 89 MP limit, under twice it
+    Image.new("RGB", (8, 8)).save(tmp_path / ".hidden.png")
+    report = check_dataset(tmp_path, workers=1)
+    errors = {Path(f.path).name for f in report.findings if f.severity == "error"}
+    assert errors == {"no-end.png", "bomb.png"}
+    assert [path.name for path in list_images(tmp_path)] == ["bomb.png", "good.png", "no-end.png"]
+    for name in errors:
+        with pytest.raises(DataError, match=name):
+            load_rgb(tmp_path / name)
+    assert load_rgb(tmp_path / "good.png").getpixel((0, 0)) == (10, 200, 30)
+
+
+@pytest.mark.parametrize(("mode", "name", "value", "expected"), [("I;16", "deep.png", 32768, (128, 128, 128)),
+                                                                  ("I", "deep.tif", 32768, (128, 128, 128))])
+def test_deep_grey_images_train_as_prepare_writes_them(mode: str, name: str, value: int, expected: tuple,
+                                                      tmp_path: Path) -> None:
+    """16- and 32-bit grey is scaled to 8 bits, not clipped to white."""
+    Image.new(mode, (8, 8), value).save(tmp_path / name)
+    assert load_rgb(tmp_path / name).getpixel((3, 3)) == expected
+
+
+def test_a_transparent_colour_is_flattened_on_white_as_prepare_does(tmp_path: Path) -> None:
+    image = Image.new("RGB", (8, 8), (0, 0, 0))
+    image.save(tmp_path / "keyed.png", transparency=(0, 0, 0))
+    assert load_rgb(tmp_path / "keyed.png").getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_a_caption_linked_from_outside_the_folder_is_refused_as_the_doctor_refuses_it(tmp_path: Path) -> None:
+    from engine.data.captions import caption_for
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (tmp_path / "outside.txt").write_text("a caption from elsewhere\n")
+    (folder / "a.txt").symlink_to(tmp_path / "outside.txt")
+    (folder / "b.txt").write_text("zwx disc\n")
+    with pytest.raises(DataError, match="symbolic link to a file outside the dataset folder"):
+        caption_for(folder / "a.png", "caption_file", "photo of zwx")
+    assert caption_for(folder / "b.png", "caption_file", "photo of zwx") == "zwx disc"

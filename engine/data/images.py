@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import struct
+import warnings
 from pathlib import Path
 
 from engine.errors import DbtuiError
@@ -27,32 +30,69 @@ def named_files(paths: list[Path], shown: int = 3) -> str:
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files directly in ``folder``, sorted by name. Links that lead out of the folder are
-    left out, as the dataset doctor reports them: training reads only what the folder holds."""
+    """Image files directly in ``folder``, sorted by name. Hidden files and links that lead out of the folder
+    are left out, as the dataset doctor leaves them out: training reads only what the doctor checked."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"image folder '{folder}' does not exist; check concepts.*.instance_dir / class_dir")
     real = Path(os.path.realpath(folder))
     return sorted(
         p for p in folder.iterdir()
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and Path(os.path.realpath(p)).is_relative_to(real)
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+        and Path(os.path.realpath(p)).is_relative_to(real)
     )
 
 
+def to_rgb(image, background: tuple[int, int, int]):
+    """8-bit RGB; transparency (an alpha channel or a transparent colour) is flattened on ``background``, 16- and
+    32-bit grey scaled to 8 bits, not clipped. Training, prepare and auto-captioning all convert through here."""
+    import numpy as np
+    from PIL import Image
+
+    if image.mode.startswith("I;16") or image.mode == "I":
+        return Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).astype(np.uint8)).convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, background)
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return image.convert("RGB")
+
+
+def verify_png(path: str | Path, fmt: str) -> None:
+    """Raise when a PNG lacks its end or has a damaged chunk (decoding stops at the last pixel and misses both)."""
+    from PIL import Image
+
+    if fmt == "PNG":
+        with Image.open(path) as again:
+            again.verify()
+
+
+@contextlib.contextmanager
+def _pixel_limit_is_an_error():
+    """Pillow only warns between its pixel limit and twice it; the dataset doctor calls that an error, so training
+    does too."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module="PIL")  # damaged metadata: not our message
+        yield
+
+
 def load_rgb(path: Path):
-    """The image upright (EXIF applied) in RGB; transparency is flattened on white."""
+    """The image upright (EXIF applied) in RGB, as ``dbtui dataset prepare`` writes it (``to_rgb``, white behind
+    transparency); a file the doctor calls broken (a PNG without its end, too many pixels) is refused."""
     from PIL import Image, ImageOps
 
     try:
-        with Image.open(path) as image:
-            image = ImageOps.exif_transpose(image)
-            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-                rgba = image.convert("RGBA")
-                flat = Image.new("RGB", rgba.size, (255, 255, 255))
-                flat.paste(rgba, mask=rgba.getchannel("A"))
-                return flat
-            return image.convert("RGB")
-    except (OSError, ValueError, TypeError, SyntaxError, Image.DecompressionBombError) as error:
+        with _pixel_limit_is_an_error(), Image.open(path) as image:
+            fmt = image.format or ""
+            picture = to_rgb(ImageOps.exif_transpose(image), (255, 255, 255))
+        verify_png(path, fmt)
+        return picture
+    except (OSError, ValueError, TypeError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning,
+            struct.error) as error:
         # Pillow raises all of these for damaged files (UnidentifiedImageError is an OSError).
         raise DataError(f"cannot read image '{path}': {error}; run `dbtui dataset check` on its folder") from None
 
@@ -62,10 +102,10 @@ def image_size(path: Path) -> tuple[int, int]:
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with _pixel_limit_is_an_error(), Image.open(path) as image:
             width, height = image.size
             orientation = image.getexif().get(0x0112, 1)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         # A header larger than Pillow's decompression-bomb guard is refused at open, as load_rgb would refuse it.
         raise DataError(f"cannot read image '{path}': {error}") from None
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)

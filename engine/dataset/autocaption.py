@@ -20,7 +20,7 @@ from engine.dataset.captions import CaptionStore
 from engine.dataset.errors import CaptionError, CaptionerUnavailableError
 from engine.dataset.files import file_problem
 from engine.dataset.image_probe import decode_problem, identify_file, problem_text
-from engine.dataset.prepare import to_rgb
+from engine.data.images import to_rgb
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 
 Backend = Literal["blip", "wd14"]

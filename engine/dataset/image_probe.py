@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
+from engine.data.images import verify_png
 from engine.dataset.files import file_problem
 
 ANALYSIS_SIDE = 512  # blur and hashes are measured on a copy this long, so thresholds are size-free
@@ -125,13 +126,6 @@ def count_frames(image: Image.Image) -> int:
     frames = int(getattr(image, "n_frames", 1) or 1)
     image.seek(0)
     return frames
-
-
-def verify_png(path: str, fmt: str) -> None:
-    """Raise when a PNG lacks its end or has a damaged chunk (decoding stops at the last pixel and misses both)."""
-    if fmt == "PNG":
-        with Image.open(path) as again:
-            again.verify()
 
 
 def _stored_bits(image: Image.Image) -> int:

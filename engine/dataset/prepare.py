@@ -16,12 +16,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.caption_text import CaptionFileError
-from engine.data.images import IMAGE_SUFFIXES
+from engine.data.images import IMAGE_SUFFIXES, to_rgb, verify_png
 from engine.dataset.captions import atomic_write_text, read_caption
 from engine.dataset.errors import DatasetError
 from engine.dataset.files import caption_path, file_problem, scan_folder
@@ -30,7 +29,6 @@ from engine.dataset.image_probe import (
     decode_problem,
     identify_file,
     problem_text,
-    verify_png,
 )
 from engine.dataset.options import bucket_list, checked_caption_extension, checked_resolution
 from engine.dataset.pool import run_phase
@@ -284,18 +282,6 @@ def _target_size(image: Image.Image, settings: PrepareSettings) -> tuple[int, in
         side = max(bw, bh)
         return (side, side)
     return (settings.resolution, settings.resolution)
-
-
-def to_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
-    """8-bit RGB; transparency is flattened on ``background``, 16-bit values scaled, not clipped."""
-    if image.mode.startswith("I;16") or image.mode == "I":
-        return Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).astype(np.uint8)).convert("RGB")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        flat = Image.new("RGB", rgba.size, background)
-        flat.paste(rgba, mask=rgba.getchannel("A"))
-        return flat
-    return image.convert("RGB")
 
 
 def _resize(image: Image.Image, settings: PrepareSettings) -> Image.Image:
