@@ -87,3 +87,12 @@ def test_an_empty_tag_or_find_text_is_refused_and_nothing_changes(action: list[s
     assert main(["dataset", "caption", str(clean), *action]) == 2
     assert said in capsys.readouterr().err
     assert {path.name: path.read_bytes() for path in clean.glob("*.txt")} == before
+
+
+def test_prepare_recursive_says_its_copies_in_sub_folders_need_a_concept_each(tmp_path: Path, capsys) -> None:
+    (tmp_path / "src" / "sub").mkdir(parents=True)
+    textured(1, (80, 80)).save(tmp_path / "src" / "top.jpg")
+    textured(2, (80, 80)).save(tmp_path / "src" / "sub" / "x.jpg")
+    assert main(["dataset", "prepare", str(tmp_path / "src"), str(tmp_path / "out"), "-r", "--resolution", "64"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"1 copy is in sub-folders of {tmp_path / 'out'}: training reads only the images directly" in out

@@ -135,3 +135,11 @@ def test_copies_are_readable_by_others_and_copies_left_without_an_original_are_n
     assert again.without_original == (str(out / "2.png"),) and (out / "2.png").exists()  # named, never deleted
     (out / "2.png").unlink()
     assert prepare_dataset(source, out, resolution=64, workers=1).without_original == ()
+
+
+def test_names_that_would_share_a_copy_each_get_their_own(tmp_path: Path) -> None:
+    from engine.dataset.prepare import output_paths
+
+    names = ["a.jpg", "a.png", "a.jpg.png"]
+    outputs = output_paths([tmp_path / name for name in names], tmp_path, tmp_path / "out")
+    assert [path.name for path in outputs] == ["a.jpg-2.png", "a.png", "a.jpg.png"]

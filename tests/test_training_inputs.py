@@ -88,3 +88,19 @@ def test_a_caption_linked_from_outside_the_folder_is_refused_as_the_doctor_refus
     with pytest.raises(DataError, match="symbolic link to a file outside the dataset folder"):
         caption_for(folder / "a.png", "caption_file", "photo of zwx")
     assert caption_for(folder / "b.png", "caption_file", "photo of zwx") == "zwx disc"
+
+
+def test_a_long_strip_is_trained_and_prepared_from_its_middle_not_resized_whole(tmp_path: Path) -> None:
+    """A 20000×20 strip at 64 px would be a 64000×64 VAE pass (and prepared file); its middle 4:1 is used."""
+    from engine.data.encoders import _pixels
+    from engine.data.examples import Example
+    from engine.dataset import prepare_dataset
+
+    strip = Image.new("RGB", (20000, 20), (0, 0, 255))
+    strip.paste((255, 0, 0), (9990, 0, 10010, 20))  # the middle is red
+    strip.save(tmp_path / "strip.png")
+    pixels = _pixels(Example(tmp_path / "strip.png", "", 0, False, (64, 64), (20000, 20)), 8, False)
+    assert pixels.shape == (3, 64, 256)  # 4 times the square bucket, not 3200 times
+    prepared = prepare_dataset(tmp_path, tmp_path / "out", resolution=64, center_crop=False, workers=1)
+    with Image.open(prepared.written[0]) as copy:
+        assert copy.size == (256, 64) and copy.getpixel((128, 32))[0] > 200

@@ -224,6 +224,11 @@ def _prepare(args: argparse.Namespace) -> int:
         console.print(f"[red]caption not copied[/] {markup_safe(caption)}: {markup_safe(reason)}")
     for caption in result.orphan_captions:
         console.print(f"[yellow]caption not copied[/] {markup_safe(caption)}: no image has its name")
+    nested = [copy for copy in (*result.written, *result.up_to_date) if Path(copy).parent != Path(result.destination)]
+    if nested:
+        console.print(f"[yellow]{len(nested)} {'copy is' if len(nested) == 1 else 'copies are'} in sub-folders of {markup_safe(result.destination)}[/]: training "
+                      "reads only the images directly in a concept's folder, so give each sub-folder as a concept of "
+                      "its own (concepts.N.instance_dir)", soft_wrap=True)
     for copy in result.without_original:
         console.print(f"[yellow]no original any more[/] {markup_safe(copy)}: an earlier prepare made it; it still "
                       "trains unless you delete it (and its caption)")

@@ -111,6 +111,25 @@ def image_size(path: Path) -> tuple[int, int]:
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
+# A picture is used at most this many times longer than its bucket (in the bucket's proportions): room for
+# random crops along it, without a VAE pass (or a prepared copy) over all of a 20000-pixel strip.
+MAX_SPARE = 4
+
+
+def within_reach(image, bucket: tuple[int, int]):
+    """``image`` with its middle kept where it is more than ``MAX_SPARE`` times longer than ``bucket``'s shape."""
+    width, height = image.size
+    most_width = math.ceil(height * bucket[0] * MAX_SPARE / bucket[1])
+    most_height = math.ceil(width * bucket[1] * MAX_SPARE / bucket[0])
+    if width > most_width:
+        left = (width - most_width) // 2
+        return image.crop((left, 0, left + most_width, height))
+    if height > most_height:
+        top = (height - most_height) // 2
+        return image.crop((0, top, width, top + most_height))
+    return image
+
+
 def cover_size(width: int, height: int, target: tuple[int, int], multiple: int) -> tuple[int, int]:
     """The smallest size keeping the aspect ratio that covers ``target``, in steps of ``multiple``."""
     scale = max(target[0] / width, target[1] / height)

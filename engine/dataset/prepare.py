@@ -20,7 +20,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.caption_text import CaptionFileError
-from engine.data.images import IMAGE_SUFFIXES, to_rgb, verify_png
+from engine.data.images import IMAGE_SUFFIXES, to_rgb, verify_png, within_reach
 from engine.dataset.captions import atomic_write_text, read_caption
 from engine.dataset.errors import DatasetError
 from engine.dataset.files import caption_path, file_problem, scan_folder
@@ -194,7 +194,8 @@ def _write_output(path: Path, text: str) -> None:
 def output_paths(images: list[Path], src: Path, dst: Path) -> list[Path]:
     """The prepared copy of each image: same relative path, ``.png``.
 
-    When a.jpg and a.png both exist, a.png keeps its name and a.jpg becomes a.jpg.png.
+    When a.jpg and a.png both exist, a.png keeps its name and a.jpg becomes a.jpg.png (a.jpg-2.png when an
+    a.jpg.png is there too): no two images are ever written to one copy.
     """
     used: set[Path] = set()
     outputs: dict[Path, Path] = {}
@@ -203,6 +204,10 @@ def output_paths(images: list[Path], src: Path, dst: Path) -> list[Path]:
         output = dst / relative.with_suffix(".png")
         if output in used:
             output = dst / relative.parent / (relative.name + ".png")
+        count = 1
+        while output in used:
+            count += 1
+            output = dst / relative.parent / f"{relative.name}-{count}.png"
         used.add(output)
         outputs[image] = output
     return [outputs[image] for image in images]
@@ -289,7 +294,8 @@ def _resize(image: Image.Image, settings: PrepareSettings) -> Image.Image:
         return ImageOps.fit(image, nearest_bucket(*image.size, list(settings.buckets)), Image.Resampling.LANCZOS)
     if settings.center_crop:
         return ImageOps.fit(image, (settings.resolution,) * 2, Image.Resampling.LANCZOS)
-    # Random-crop training: keep the whole picture, short side at the training size.
+    # Random-crop training: keep the whole picture (as far as training reaches), short side at the training size.
+    image = within_reach(image, (settings.resolution, settings.resolution))
     scale = settings.resolution / min(image.size)
     size = (max(settings.resolution, round(image.width * scale)), max(settings.resolution, round(image.height * scale)))
     return image.resize(size, Image.Resampling.LANCZOS)
