@@ -12,6 +12,7 @@ import time
 from collections import deque
 from typing import Any, TextIO
 
+from dbtui.cli.printable import printable
 from engine.events import Event
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -61,15 +62,16 @@ def describe(event: Event) -> str | None:
         return f"samples at step {event.step}: {event.grid or ', '.join(event.paths)}"
     if kind == "checkpoint_saved":
         return f"checkpoint at step {event.step}: {event.path}"
+    # The trainer's words can quote a file name, whose control characters must not reach the terminal.
     if kind == "warning":
-        return f"warning: {event.message}" + (f" — {event.advice}" if event.advice else "")
+        return f"warning: {printable(event.message)}" + (f" — {printable(event.advice)}" if event.advice else "")
     if kind == "run_finished":
         if event.status == "stopped":
             return f"stopped at step {event.step}"
         outputs = "\n".join(f"  {name}: {path}" for name, path in event.outputs.items())
         return f"finished {event.step} steps in {_duration(event.seconds)}; outputs:\n{outputs}"
     if kind == "run_failed":
-        return f"failed: {event.reason}" + (f"\n  advice: {event.advice}" if event.advice else "")
+        return f"failed: {printable(event.reason)}" + (f"\n  advice: {printable(event.advice)}" if event.advice else "")
     return None
 
 

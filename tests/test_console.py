@@ -97,3 +97,13 @@ def test_plain_warnings_go_to_stderr(capsys: pytest.CaptureFixture[str]) -> None
     PhaseDisplay(plain=True, out=out)(Warning(message="fp16 weights imported as fp32", advice="nothing to do"))
     assert capsys.readouterr().err == "warning: fp16 weights imported as fp32 — nothing to do\n"
     assert out.getvalue() == ""
+
+
+def test_a_file_name_in_a_failure_or_warning_never_sends_control_characters_to_the_terminal() -> None:
+    from dbtui.console import describe
+    from engine.events import RunFailed, Warning
+
+    failed = describe(RunFailed(reason="caption file '\x07bell.txt' is missing", advice="write \x1b[2J it"))
+    warned = describe(Warning(message="'\x07bell.png' is odd", advice="rename \x1b[31m it"))
+    assert "\x07" not in failed + warned and "\x1b" not in failed + warned
+    assert "'\\x07bell.txt' is missing" in failed and "rename \\x1b[31m it" in warned

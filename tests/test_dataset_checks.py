@@ -242,3 +242,14 @@ def test_a_pasted_page_of_caption_is_quoted_short() -> None:
     quoted = message.split("“")[1].rstrip("”")
     assert quoted.startswith("word0 word1") and quoted.endswith(f"… ({len(cut):,} characters)")
     assert len(quoted) < QUOTED_CHARS + 30
+
+
+def test_a_cameras_mpo_jpeg_is_one_picture_not_an_animation(tmp_path: Path) -> None:
+    from PIL import Image
+
+    photo = textured(3, (96, 96))
+    photo.save(tmp_path / "camera.jpg", format="MPO", save_all=True, append_images=[photo.resize((32, 32))])
+    report = check_dataset(tmp_path, workers=1)
+    assert "animated" not in {f.code for f in report.findings}
+    with Image.open(tmp_path / "camera.jpg") as opened:
+        assert opened.format == "MPO"  # the file is what a camera writes

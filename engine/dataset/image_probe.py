@@ -122,8 +122,9 @@ def _probe(path: str, max_pixels: int) -> ImageProbe:
 
 
 def count_frames(image: Image.Image) -> int:
-    """Frames in the file (walking them finds damage in later frames too); leaves the image on the first."""
-    frames = int(getattr(image, "n_frames", 1) or 1)
+    """Frames in the file (walking them finds damage in later frames too); leaves the image on the first.
+    A camera's MPO JPEG (the photo, then small previews or a second eye's view) counts as one picture."""
+    frames = 1 if image.format == "MPO" else int(getattr(image, "n_frames", 1) or 1)
     image.seek(0)
     return frames
 
