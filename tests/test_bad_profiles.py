@@ -201,6 +201,8 @@ def test_a_long_but_sane_prompt_is_accepted(tmp_path: Path, capsys) -> None:
         ("optimizer.learning_rate=abc", "--set optimizer.learning_rate=abc: Input should be a valid number"),
         ("training.nope=1", "--set training.nope=1: unknown key"),
         ("dataset.resolution=13", "--set dataset.resolution=13: Input should be a multiple of 8"),
+        ("training.max_train_steps=true", "--set training.max_train_steps=true: is true, but this setting is a number"),
+        ("training.min_snr_gamma=false", "--set training.min_snr_gamma=false: is false, but this setting is a number"),
         ("sampling.prompts=[a, b]", """--set sampling.prompts=[a, b]: [a, b] is not a TOML list: put each text in double """
                                     """quotes, and the whole in single quotes for the shell: --set 'sampling.prompts=["first", "second"]'"""),
     ],

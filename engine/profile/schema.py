@@ -6,9 +6,10 @@ Cross-field rules live in ``rules.py`` so that they can be reported together wit
 
 from __future__ import annotations
 
-from typing import Literal
+import types
+from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from engine.profile.fields import ModelSource, PathText, PromptText, RunName
 
@@ -32,6 +33,20 @@ class Section(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_true_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic takes TOML's true as the number 1 (max_train_steps = true would train one step).
+        if isinstance(value, bool) and _is_number(cls.model_fields[info.field_name].annotation):
+            raise ValueError(f"is {str(value).lower()}, but this setting is a number")
+        return value
+
+
+def _is_number(annotation: Any) -> bool:
+    """An int or float field, optional or not."""
+    kinds = set(get_args(annotation)) - {type(None)} if get_origin(annotation) in (Union, types.UnionType) else {annotation}
+    return bool(kinds) and kinds <= {int, float}
 
 
 class ModelSection(Section):
