@@ -183,3 +183,45 @@ def test_ctrl_c_is_heard_even_where_sigint_was_inherited_as_ignored(tmp_path: Pa
     finally:
         signal.signal(signal.SIGINT, before)
     assert watched.interrupted and watched.last.kind == "run_finished"
+
+
+def test_following_ends_where_no_trainer_lives_and_the_log_will_never_end(tmp_path: Path) -> None:
+    """A finished log with junk after its end (a power loss), or a log without an end and a damaged state file:
+    no trainer will write more, so attach ends instead of waiting for ever."""
+    import threading
+
+    from engine.runs.folder import RunState
+
+    junk = RunFolder(tmp_path / "junk").create()
+    _write(junk, _started(), _step(120), RunFinished(step=120, outputs={}, seconds=1.0))
+    with junk.events.open("ab") as file:
+        file.write(b"\0" * 4000)
+    junk.write_state(RunState(pid=1, status="finished", step=120, total_steps=120))
+    cut = RunFolder(tmp_path / "cut").create()
+    _write(cut, _started(), _step(3))
+    cut.state_file.write_text('{"pid": 1, "status": "runn')
+    for folder in (junk, cut):
+        seen = []
+        follower = threading.Thread(target=lambda folder=folder: seen.extend(follow_events(folder, poll=0.01)), daemon=True)
+        follower.start()
+        follower.join(timeout=10)
+        assert not follower.is_alive(), folder.path.name
+        assert seen[-1].kind == ("run_finished" if folder is junk else "step_ended")
+
+
+def test_a_state_file_with_values_of_the_wrong_type_reads_as_none_and_runs_lists_the_others(tmp_path: Path, capsys) -> None:
+    from dbtui.cli import main
+    from engine.runs.folder import RunState
+
+    for name, state in (("typo", '{"pid": 1, "status": "finished", "last_loss": "x"}'),
+                        ("pid", '{"pid": "abc", "status": "running"}')):
+        folder = RunFolder(tmp_path / name).create()
+        _write(folder, _started())
+        folder.state_file.write_text(state)
+        assert folder.read_state() is None and folder.status() == "unknown"
+    good = RunFolder(tmp_path / "good").create()
+    _write(good, _started())
+    good.write_state(RunState(pid=1, status="finished", step=120, total_steps=120, last_loss=0.25))
+    assert main(["runs", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "0.2500" in out and out.count("unknown") == 2

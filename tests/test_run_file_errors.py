@@ -24,6 +24,7 @@ from tests.runs_helpers import dbtui, profile_file
     (errno.EDQUOT, "quota used up", "keep_last_n"),
     (errno.EROFS, "is read-only", "writable disk"),
     (errno.EIO, "input/output error", "dmesg"),
+    (errno.ENOTDIR, "is in the way: a file stands where dbtui writes a folder", "move it out of the run folder"),
 ])
 def test_the_machines_file_errors_say_what_happened_and_what_to_do(code: int, said: str, advice: str, tmp_path: Path) -> None:
     error = run_files_error(OSError(code, "x", "runs/x/samples/step-000200"), tmp_path)
@@ -72,3 +73,30 @@ def test_resuming_from_a_damaged_checkpoint_names_it_and_the_run_keeps_its_step(
     assert "step-00000002 is damaged and cannot be loaded" in out and "--from CHECKPOINT" in out and "bug in dbtui" not in out
     state = json.loads(folder.state_file.read_text())
     assert (state["status"], state["step"], state["total_steps"]) == ("failed", 2, 4)
+
+
+def test_a_report_that_cannot_be_written_is_said_and_leaves_no_half_written_file(tmp_path: Path, capsys) -> None:
+    from dbtui.cli import main
+    from engine.events import RunStarted
+
+    folder = RunFolder(tmp_path / "run").create()
+    folder.events.write_text(RunStarted(run_dir="r", profile={}, hardware={}, versions={}, total_steps=3).to_json() + "\n")
+    (folder.path / "report.html").mkdir()  # a folder in the page's place
+    assert main(["report", str(folder.path)]) == 2
+    err = capsys.readouterr().err
+    assert f"'{folder.path / 'report.html'}' is in the way" in err and f"then `dbtui report {folder.path}` writes it" in err
+    assert sorted(p.name for p in folder.path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_trainer_refused_by_a_live_runs_lock_leaves_that_runs_state_alone(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    from engine.runs import worker
+
+    monkeypatch.setattr(Supervisor, "install_signals", lambda self, detached: None)  # the test process keeps its own
+    folder = RunFolder(tmp_path / "run").create()
+    live = RunState(pid=os.getppid(), status="running", step=40, total_steps=300)
+    folder.write_state(live)
+    folder.lock.write_text(str(os.getppid()))  # held by a live process that is not this one
+    assert worker.main([str(folder.path)]) == 1
+    assert folder.read_state() == live and folder.lock.read_text() == str(os.getppid())

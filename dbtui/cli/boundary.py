@@ -52,7 +52,8 @@ def run_guarded(command: Callable[[], int], argv: list[str]) -> int:
     try:
         return int(command() or 0)
     except DbtuiError as error:
-        print(f"dbtui: {error}", file=sys.stderr)
+        advice = getattr(error, "advice", "")  # what to do, where the error carries it (as a failed run's event does)
+        print(f"dbtui: {error}" + (f"\n  advice: {advice}" if advice else ""), file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("dbtui: interrupted", file=sys.stderr)

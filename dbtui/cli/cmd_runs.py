@@ -68,20 +68,21 @@ def _runs(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from dbtui.cli.printable import markup_safe
     from engine.evaluation.best import best_step_of_run
-    from engine.runs.folder import list_runs, run_status
+    from engine.runs.folder import list_runs, modified, run_status
 
     table = Table("run", "status", "step", "last loss", "best step", "age")
     for folder in list_runs(Path(args.dir)):
         state = folder.read_state()
-        age = time.time() - (state.heartbeat if state and state.heartbeat else folder.path.stat().st_mtime)
+        age = time.time() - (state.heartbeat if state and state.heartbeat else modified(folder.path))
         best = best_step_of_run(folder.events)
         table.add_row(
-            str(folder.path), run_status(state), f"{state.step}/{state.total_steps}" if state and state.total_steps else "-",
+            markup_safe(folder.path), run_status(state), f"{state.step}/{state.total_steps}" if state and state.total_steps else "-",
             f"{state.last_loss:.4f}" if state and state.last_loss is not None else "-",
             str(best.step) if best else "-", _age(age),
         )
-    Console().print(table if table.row_count else f"no runs in '{args.dir}'")
+    Console().print(table if table.row_count else markup_safe(f"no runs in '{args.dir}'"))
     return 0
 
 

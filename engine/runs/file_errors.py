@@ -18,11 +18,17 @@ class RunFilesError(DbtuiError):
         self.advice = advice
 
 
-def run_files_error(error: OSError, run_dir: Path) -> RunFilesError | None:
-    """The RunFilesError for ``error``, or None when it is not one of the machine's (then it is a bug)."""
+def run_files_error(error: OSError, run_dir: Path, then: str | None = None) -> RunFilesError | None:
+    """The RunFilesError for ``error``, or None when it is not one of the machine's (then it is a bug).
+    ``then``: what to run once it is fixed (default: resume the run)."""
     where = f"'{error.filename}'" if error.filename else "a file of the run"
-    resume = f"then `dbtui resume {run_dir}` continues from its latest checkpoint"
+    resume = then or f"then `dbtui resume {run_dir}` continues from its latest checkpoint"
     code = error.errno
+    if code in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+        # A rename names its target second: that is what stands in the way.
+        where = f"'{error.filename2 or error.filename}'" if error.filename else "a file of the run"
+        return RunFilesError(f"{where} is in the way: a file stands where dbtui writes a folder, or a folder where it "
+                             "writes a file", f"move it out of the run folder; {resume}")
     if code in (errno.EACCES, errno.EPERM):
         return RunFilesError(f"permission denied on {where}",
                              f"make {run_dir} and what it holds writable by this user (`ls -l`, `chmod u+w`); {resume}")

@@ -157,10 +157,12 @@ class RunFolder:
         return self
 
     def read_state(self) -> RunState | None:
+        """The state file's contents, or None when it is missing or damaged (a value of the wrong type included)."""
         try:
-            return RunState(**json.loads(self.state_file.read_text(encoding="utf-8")))
+            state = RunState(**json.loads(self.state_file.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError):
             return None
+        return state if _well_typed(state) else None
 
     def write_state(self, state: RunState) -> None:
         tmp = self.state_file.with_name(f".state.{os.getpid()}.tmp")
@@ -233,13 +235,28 @@ class TrainerLock:
             self.held = False
 
 
+def _well_typed(state: RunState) -> bool:
+    numbers = (state.step, state.total_steps, state.heartbeat, state.started,
+               0 if state.last_loss is None else state.last_loss)
+    return (type(state.pid) is int and isinstance(state.status, str)
+            and all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in numbers))
+
+
+def modified(path: Path) -> float:
+    """When ``path`` last changed; 0 for one that went away meanwhile (a run folder deleted while listed)."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def list_runs(output_dir: Path) -> list[RunFolder]:
     """Run folders under ``output_dir`` (those with an events log), newest first."""
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
         return []
     runs = [RunFolder(p) for p in output_dir.iterdir() if (p / "events.jsonl").exists() or (p / "state.json").exists()]
-    return sorted(runs, key=lambda r: r.path.stat().st_mtime, reverse=True)
+    return sorted(runs, key=lambda r: modified(r.path), reverse=True)
 
 
 def heartbeat_age(state: RunState) -> float:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from engine.events import Event, event_from_dict
-from engine.runs.folder import CRASHED, RunFolder
+from engine.runs.folder import RunFolder
 
 END_KINDS = {"run_finished", "run_failed"}
 
@@ -48,7 +48,9 @@ class EventFollower:
                 last_pass = True  # read once more: the trainer may have written its last lines just now
                 continue
             if not lines:
-                if self.folder.status() == CRASHED:
+                # No trainer alive (killed, or a log cut short or damaged so that its last event never comes):
+                # nothing more will be written.
+                if not self.folder.is_live():
                     last_pass = True
                     continue
                 time.sleep(poll)

@@ -49,7 +49,7 @@ class Emitter:
 
 def read_events(path: Path) -> Iterator[Event]:
     """Every complete event in a JSONL file (a half-written last line is skipped)."""
-    with Path(path).open(encoding="utf-8") as file:
+    with Path(path).open(encoding="utf-8", errors="replace") as file:  # a damaged byte spoils its line, not the log
         for line in file:
             if not line.endswith("\n"):
                 break

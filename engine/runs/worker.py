@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.profile import load_profile
     from engine.runs.in_process import train
     from engine.runs.checkpoints import CheckpointError, latest_checkpoint
+    from engine.runs.control import take_requests
     from engine.runs.folder import RunFolder, TrainerLock
     from engine.runs.report import write_report_at_end
     from engine.runs.supervisor import Supervisor
@@ -56,15 +57,18 @@ def main(argv: list[str] | None = None) -> int:
             write_report_at_end(folder.path)
         return 0
     except DbtuiError as error:
-        if main_process:
+        # Only the lock's holder speaks for the run: a trainer refused because another holds it leaves its state alone.
+        if main_process and lock.held:
             supervisor.write_failed()
         print(f"dbtui trainer: {error}", file=sys.stderr, flush=True)
         return 1
     except BaseException:
-        if main_process:
+        if main_process and lock.held:
             supervisor.write_failed()
         raise
     finally:
+        if lock.held:
+            take_requests(folder)  # asked after the last step boundary: no later run of this folder acts on them
         lock.release()
 
 
