@@ -98,9 +98,13 @@ SCREENS = {
 
 async def assert_footer_whole(pilot, where: str) -> None:
     app = pilot.app
-    for _ in range(40):  # the footer rebuilds itself after a focus change: wait until it is drawn
+    # The footer rebuilds itself after a focus change, key by key: wait until the last drawn line holds every
+    # key's label (a loaded machine draws it over several frames), then judge that line.
+    for _ in range(100):
         keys = list(app.screen.query(FooterKey))
-        if keys and all(key.region.width for key in keys) and screen_lines(app)[-1].strip():
+        line = screen_lines(app)[-1]
+        if keys and all(key.region.width for key in keys) and all(
+                f"{key.key_display} {key.description}".strip() in line for key in keys):
             break
         await pilot.pause(0.05)
     assert keys, f"{where}: no footer"
