@@ -38,6 +38,22 @@ def test_every_caption_mode(tmp_path: Path) -> None:
         caption_for(other, "caption_file", prompt)
 
 
+def test_every_caption_that_cannot_be_used_is_named_at_once(tmp_path: Path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("a", "b", "c", "d", "e"):
+        write_image(folder / f"{name}.png", (8, 8))
+    (folder / "a.txt").write_text("zwx ball\n")
+    (folder / "c.txt").write_bytes(b"\xff\xfe\x00\x00\x00\x00bad")  # not text in any encoding it could be
+    profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(folder), "instance_prompt": "p",
+                                                "caption_mode": "caption_file"}])
+    with pytest.raises(DataError) as raised:
+        build_examples(profile, [folder], {}, [(64, 64)])
+    said = str(raised.value)
+    assert said.startswith("4 caption(s) cannot be used: ") and "; and 1 more" in said and "dbtui dataset check" in said
+    assert "b.txt" in said and "c.txt" in said
+
+
 def test_examples_take_captions_from_the_concepts_mode(tmp_path: Path, demo_data: Path) -> None:
     profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(demo_data / "instance"), "instance_prompt": "p",
                                                 "caption_mode": "caption_file"}])

@@ -32,9 +32,10 @@ def build_examples(
     profile, instance_dirs: list[Path], class_images: dict[int, list[Path]], buckets: list[Bucket]
 ) -> list[Example]:
     """Instance examples of every concept, then class examples, each assigned a bucket. Every image whose
-    header cannot be read is named in one DataError, not the first alone."""
+    header cannot be read, and every caption that cannot be used, is named in one DataError, not the first alone."""
     examples: list[Example] = []
     unreadable: list[Path] = []
+    caption_problems: list[str] = []
 
     def add(path: Path, caption: str, index: int, is_class: bool) -> None:
         try:
@@ -49,10 +50,19 @@ def build_examples(
         if not images:
             raise DataError(f"no images in '{folder}' (concept {index}); add .png/.jpg/.webp files")
         for path in images:
-            add(path, caption_for(path, concept.caption_mode, concept.instance_prompt, profile.dataset.caption_extension), index, False)
+            try:
+                caption = caption_for(path, concept.caption_mode, concept.instance_prompt, profile.dataset.caption_extension)
+            except DataError as error:
+                caption_problems.append(str(error))
+                continue
+            add(path, caption, index, False)
     for index, paths in class_images.items():
         for path in paths:
             add(path, profile.concepts[index].class_prompt or "", index, True)
+    if caption_problems:
+        more = f"; and {len(caption_problems) - 3} more" if len(caption_problems) > 3 else ""
+        raise DataError(f"{len(caption_problems)} caption(s) cannot be used: " + "; ".join(caption_problems[:3]) + more
+                        + ". `dbtui dataset check` lists every one.")
     if unreadable:
         ours = [path for path in unreadable if path.parent.name.startswith("generated-")]
         regenerated = (" Those in a generated-… folder are dbtui's own class images: delete them and the next run makes "
