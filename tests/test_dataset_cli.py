@@ -96,3 +96,10 @@ def test_prepare_recursive_says_its_copies_in_sub_folders_need_a_concept_each(tm
     assert main(["dataset", "prepare", str(tmp_path / "src"), str(tmp_path / "out"), "-r", "--resolution", "64"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert f"1 copy is in sub-folders of {tmp_path / 'out'}: training reads only the images directly" in out
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_a_blur_threshold_that_would_turn_the_check_off_silently_is_refused(value: str, clean: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["dataset", "check", str(clean), "--blur-threshold", value])
+    assert raised.value.code == 2 and "give a number of 0 or more" in capsys.readouterr().err

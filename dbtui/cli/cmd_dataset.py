@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dbtui.cli.common import finite_at_least
 from dbtui.cli.printable import markup_safe
 
 CAPTION_MODES = ["instance_prompt", "caption_file", "caption_file_then_prompt", "prompt_then_caption_file", "file_name"]
@@ -46,7 +47,7 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--identifier", help="the rare word naming your subject, e.g. ohwx")
     check.add_argument("--model", help="model folder (or tokenizer folder, or hub id) whose tokenizer counts tokens")
     check.add_argument("--bucketing", action="store_true", help="judge crops as aspect-ratio bucketing would")
-    check.add_argument("--blur-threshold", type=float, help="sharpness below which an image is called blurry")
+    check.add_argument("--blur-threshold", type=finite_at_least(0), help="sharpness below which an image is called blurry")
     _add_common(check)
     check.add_argument("--all", action="store_true", help="also list notes (info), not only errors and warnings")
     check.set_defaults(handler=_check)

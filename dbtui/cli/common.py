@@ -28,6 +28,21 @@ def price(text: str) -> float:
     return value
 
 
+def finite_at_least(low: float):
+    """An argparse ``type``: a finite number of ``low`` or more (float() also reads "nan" and "inf")."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        if not math.isfinite(value) or value < low:
+            raise argparse.ArgumentTypeError(f"{text} is not a usable value: give a number of {low:g} or more")
+        return value
+
+    return parse
+
+
 def int_in(low: int, high: int | None = None):
     """An argparse ``type``: a whole number from ``low`` to ``high`` (no upper bound when None)."""
 
