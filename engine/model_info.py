@@ -112,9 +112,10 @@ def likely_family(source: str) -> str:
     the name decides: SDXL and its fine-tunes carry "XL" in nearly every name (stable-diffusion-xl-base-1.0,
     juggernautXL_v9, Pony_Diffusion_V6_XL, noobai-XL-1.1), and Flux models "flux".
     """
-    found = family_from_files(source)
-    if found is not None:
-        return found
+    return family_from_files(source) or _family_by_name(source)
+
+
+def _family_by_name(source: str) -> str:
     # Flux and its fine-tunes say so in their names (FLUX.1-dev, flux1-dev-fp8, fluxmania).
     if "flux" in source.lower():
         return "flux"
@@ -182,7 +183,7 @@ def family_setting_problems(profile: Any) -> tuple[list[Problem], bool]:
     source = profile.model.pretrained
     known = family_from_files(source)
     try:
-        family = family_named(known or likely_family(source))
+        family = family_named(known or _family_by_name(source))  # the files were read once, just above
     except (DbtuiError, KeyError):
         return [], False  # a model that cannot be told here is the load's to report
     try:

@@ -8,6 +8,7 @@ Windows-1252 "just in case" would train on mojibake without anyone noticing.
 from __future__ import annotations
 
 import codecs
+import os
 import stat
 from pathlib import Path
 
@@ -73,3 +74,12 @@ def _decode(path: Path, data: bytes) -> str:
             f"{_SAVE_AS_UTF8}"
         )
     return text
+
+
+def read_caption(path: Path, root: Path) -> str | None:
+    """``read_caption_file`` for a caption of the dataset folder ``root``: a link leading out of it is not followed,
+    so training, the doctor and prepare all read only what the folder holds."""
+    if not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root)):
+        raise CaptionFileError(f"caption file '{path}' is a symbolic link to a file outside the dataset folder, "
+                               "which dbtui does not follow: copy the caption into the folder")
+    return read_caption_file(path)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
-from engine.data.caption_text import CaptionFileError, read_caption_file
+from engine.data.caption_text import read_caption
 from engine.data.images import DataError
 
 
@@ -29,12 +28,7 @@ def caption_for(image: Path, mode: str, instance_prompt: str, extension: str = "
         stem = re.sub(r"[\s_-]*(\(\d+\)|\d+)$", "", image.stem)
         return re.sub(r"[_-]+", " ", stem).strip() or instance_prompt
     text_path = caption_file(image, extension)
-    folder = os.path.realpath(image.parent)
-    if os.path.lexists(text_path) and not Path(os.path.realpath(text_path)).is_relative_to(folder):
-        # As the dataset doctor and prepare refuse it: training reads only what the folder holds.
-        raise CaptionFileError(f"caption file '{text_path}' is a symbolic link to a file outside the dataset folder, "
-                               "which dbtui does not follow: copy the caption into the folder")
-    text = read_caption_file(text_path)  # a CaptionFileError names the file before any step runs
+    text = read_caption(text_path, image.parent)  # a CaptionFileError names the file before any step runs
     if text is None:
         if mode != "caption_file":
             return instance_prompt  # combined modes: an image without a caption uses the prompt alone

@@ -21,11 +21,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.data.caption_text import CaptionFileError, read_caption_file
+from engine.data.caption_text import CaptionFileError, read_caption, read_caption_file
 from engine.data.captions import caption_for
 from engine.data.images import DataError
 from engine.dataset.errors import CaptionError
-from engine.dataset.files import caption_path, leaves_folder, list_images
+from engine.dataset.files import caption_path, list_images
 from engine.dataset.options import checked_caption_extension
 
 HISTORY_DIR = ".dbtui-captions-history"
@@ -72,14 +72,6 @@ def split_tags(caption: str) -> list[str]:
 
 def join_tags(tags: Iterable[str]) -> str:
     return ", ".join(tags)
-
-
-def read_caption(path: Path, root: Path) -> str | None:
-    """A caption's text (None when there is no file); a link leading out of ``root`` is not followed."""
-    if leaves_folder(path, Path(os.path.realpath(root))):
-        raise CaptionFileError(f"caption file '{path}' is a symbolic link to a file outside the dataset folder, "
-                               "which dbtui does not follow: copy the caption into the folder")
-    return read_caption_file(path)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
