@@ -46,6 +46,13 @@ async def _settle(pilot, seconds: float = 0.1) -> None:
     await pilot.pause(seconds)
 
 
+async def _model_step(app, pilot):
+    app.goto(1)
+    await _settle(pilot)
+    assert type(app.screen).__name__ == "ModelScreen"
+    return app.screen
+
+
 async def _dataset_step(app, pilot, folder: str):
     app.goto(2)
     await _settle(pilot)
@@ -153,9 +160,7 @@ async def test_a_failed_model_check_stops_next_once(tmp_path: Path, monkeypatch)
     engine = FakeEngine()
     app = make_app(engine, Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        app.goto(1)
-        await _settle(pilot)
-        screen = app.screen
+        screen = await _model_step(app, pilot)
 
         def unknown(source):
             raise ValueError(f"unknown built-in {source}")
@@ -176,12 +181,9 @@ async def test_a_failed_model_check_stops_next_once(tmp_path: Path, monkeypatch)
 
 async def test_a_model_typed_but_not_checked_is_checked_on_next_not_dropped(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    engine = FakeEngine()
-    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        app.goto(1)
-        await _settle(pilot)
-        screen = app.screen
+        screen = await _model_step(app, pilot)
         screen.query_one("#model-source", Input).value = "builtin:tiny-sdxl"  # no Enter
         await pilot.press("ctrl+n")
         await _settle(pilot)
