@@ -46,18 +46,20 @@ async def _settle(pilot, seconds: float = 0.1) -> None:
     await pilot.pause(seconds)
 
 
-async def _model_step(app, pilot):
-    app.goto(1)
+async def _at_step(app, pilot, index: int, name: str):
+    """The wizard's step ``index`` (a ``name`` screen), shown and settled."""
+    app.goto(index)
     await _settle(pilot)
-    assert type(app.screen).__name__ == "ModelScreen"
+    assert type(app.screen).__name__ == name
     return app.screen
 
 
+async def _model_step(app, pilot):
+    return await _at_step(app, pilot, 1, "ModelScreen")
+
+
 async def _dataset_step(app, pilot, folder: str):
-    app.goto(2)
-    await _settle(pilot)
-    screen = app.screen
-    assert type(screen).__name__ == "DatasetScreen"
+    screen = await _at_step(app, pilot, 2, "DatasetScreen")
     screen.query_one("#ds-instance_dir", Input).value = folder
     await _settle(pilot)
     return screen
@@ -199,9 +201,8 @@ async def test_a_nul_character_in_the_save_as_name_is_a_notification(tmp_path: P
     monkeypatch.chdir(tmp_path)
     app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        app.goto(3)
-        await _settle(pilot)
-        app.screen.query_one("#par-path", Input).value = "p\x00q.toml"
+        screen = await _at_step(app, pilot, 3, "ParametersScreen")
+        screen.query_one("#par-path", Input).value = "p\x00q.toml"
         await pilot.press("ctrl+s")
         await _settle(pilot)
         assert app.is_running
@@ -213,8 +214,7 @@ async def test_the_problem_count_shows_first_and_every_problem_is_in_the_tooltip
     monkeypatch.chdir(tmp_path)
     app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        app.goto(3)
-        await _settle(pilot)
+        await _at_step(app, pilot, 3, "ParametersScreen")
         session = app.session
         session.set("name", "my run")
         session.set("training.max_train_steps", -5)
