@@ -13,7 +13,7 @@ from pathlib import Path
 from engine.errors import DbtuiError
 from engine.events import Event
 from engine.runs.checkpoints import complete_checkpoints, restore_part
-from engine.runs.file_errors import run_files_error
+from engine.runs.file_errors import said_as_run_files_error
 from engine.runs.folder import RunFolder
 
 
@@ -64,10 +64,5 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
         for name, text_encoder in zip(components.family.text_encoder_names, text_encoders):
             if (checkpoint / name).is_dir() or (checkpoint / "lora" / f"{name}.safetensors").is_file():
                 restore_part(text_encoder, name, checkpoint)
-    try:
+    with said_as_run_files_error(folder.path, then=f"then `dbtui export {folder.path} --step {step}` writes it again"):
         return save_outputs(profile, components, components.unet, text_encoders, folder.path / "exports" / f"step-{step}", emit)
-    except OSError as error:
-        said = run_files_error(error, folder.path, then=f"then `dbtui export {folder.path} --step {step}` writes it again")
-        if said is None:
-            raise
-        raise said from None

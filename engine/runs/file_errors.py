@@ -4,7 +4,9 @@ a RunFilesError that names the file and says what to do, instead of a traceback 
 
 from __future__ import annotations
 
+import contextlib
 import errno
+from collections.abc import Iterator
 from pathlib import Path
 
 from engine.errors import DbtuiError
@@ -45,3 +47,16 @@ def run_files_error(error: OSError, run_dir: Path, then: str | None = None) -> R
         return RunFilesError(f"the run folder {run_dir} is gone: it was moved or deleted while the run trained",
                              "start the run again (`dbtui run PROFILE`), or resume it where you moved it (`dbtui resume FOLDER`)")
     return None
+
+
+@contextlib.contextmanager
+def said_as_run_files_error(run_dir: Path, then: str) -> Iterator[None]:
+    """Inside, an OSError of the machine's becomes its RunFilesError (``then``: the command to run once it is fixed);
+    any other stays as it is (a bug)."""
+    try:
+        yield
+    except OSError as error:
+        said = run_files_error(error, run_dir, then=then)
+        if said is None:
+            raise
+        raise said from None

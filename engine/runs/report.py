@@ -24,7 +24,7 @@ from engine.errors import DbtuiError
 from engine.evaluation.best import BestStep, best_step
 from engine.events import Event, RunFailed, RunFinished, RunStarted, SamplesScored, StepEnded, Warning
 from engine.runs.checkpoints import complete_checkpoints
-from engine.runs.file_errors import run_files_error
+from engine.runs.file_errors import said_as_run_files_error
 from engine.runs.folder import RunFolder, run_status
 from engine.runs.keep import how_to_keep
 from engine.runs.report_chart import Series, bucket_means, escape, line_chart
@@ -105,13 +105,9 @@ def write_report(run_dir: Path) -> Path:
     target = record.folder.path / REPORT
     partial = target.with_name(f".{REPORT}.{os.getpid()}.tmp")
     try:
-        partial.write_text(page, encoding="utf-8")
-        os.replace(partial, target)
-    except OSError as error:
-        said = run_files_error(error, record.folder.path, then=f"then `dbtui report {record.folder.path}` writes it")
-        if said is None:
-            raise
-        raise said from None
+        with said_as_run_files_error(record.folder.path, then=f"then `dbtui report {record.folder.path}` writes it"):
+            partial.write_text(page, encoding="utf-8")
+            os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)  # after a failed write or rename, nothing half-written stays
     return target
