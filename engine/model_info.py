@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.errors import DbtuiError
 from engine.profile.model_source import ModelKind, model_kind
@@ -169,13 +169,20 @@ def _cached_model_index(source: str) -> Path | None:
     return Path(found) if isinstance(found, str) else None
 
 
-def family_setting_problems(profile: Any) -> tuple[list[Problem], bool]:
-    """The profile's settings its model's family cannot honour, known before any weights load, and whether
-    that family is certain: read from the model's files (or a built-in's name) rather than guessed from a name.
+class FamilySettings(NamedTuple):
+    """What a profile's model family makes of its settings, before any weights load."""
 
-    The trainer asks the family (``Family.check_profile``) once the model has loaded; ``dbtui validate`` and
-    ``dbtui run`` ask the same family here, so that what the load would refuse is an error before it, where
-    the family is certain, and a warning where it is only guessed.
+    refused: list[Problem]  # settings the family cannot honour
+    warnings: list[Problem]  # settings it runs with, likely not as meant
+    certain: bool  # the family was read from the model's files (or a built-in's name), not guessed from a name
+
+
+def family_setting_problems(profile: Any) -> FamilySettings:
+    """The profile's settings its model's family refuses or warns of, known before any weights load.
+
+    The trainer asks the family (``Family.check_profile``, ``Family.profile_warnings``) once the model has
+    loaded; ``dbtui validate`` and ``dbtui run`` ask the same family here, so that what the load would refuse
+    is an error before it, where the family is certain, and a warning where it is only guessed.
     """
     from engine.models.family import SettingsRefusedError
     from engine.models.registry import family_named
@@ -185,9 +192,11 @@ def family_setting_problems(profile: Any) -> tuple[list[Problem], bool]:
     try:
         family = family_named(known or _family_by_name(source))  # the files were read once, just above
     except (DbtuiError, KeyError):
-        return [], False  # a model that cannot be told here is the load's to report
+        return FamilySettings([], [], False)  # a model that cannot be told here is the load's to report
+    warnings = [Problem(key, message) for key, message in family.profile_warnings(profile, profile.precision.mixed_precision)]
     try:
         family.check_profile(profile)
     except SettingsRefusedError as error:
-        return [Problem(key, f"{message} (as a {family.label} model)") for key, message in error.refused], known is not None
-    return [], known is not None
+        refused = [Problem(key, f"{message} (as a {family.label} model)") for key, message in error.refused]
+        return FamilySettings(refused, warnings, known is not None)
+    return FamilySettings([], warnings, known is not None)

@@ -106,6 +106,8 @@ def test_validate_asks_the_models_family_and_knows_the_built_in_names(capsys: py
     out = capsys.readouterr().out
     assert "model.pretrained: unknown built-in model 'builtin:tiny-sd3'; choose one of: builtin:tiny-sd1" in out
     assert "concepts.0.instance_dir: unknown built-in folder 'builtin:demo-instanse'" in out
+    assert main(["validate", demo, *flux[:4], "--set", 'precision.mixed_precision="fp16"']) == 0  # runs, likely not as meant
+    assert "warning: precision.mixed_precision: Flux in fp16" in capsys.readouterr().out
     assert main(["validate", demo]) == 0
     assert "warning" not in capsys.readouterr().out
 

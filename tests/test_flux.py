@@ -135,6 +135,17 @@ def test_settings_flux_cannot_honour_are_refused_with_what_to_do(tmp_path: Path)
         tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-flux", "quantize": "nf4"}, training={"method": "full"})
 
 
+def test_flux_in_fp16_is_warned_of_where_bf16_and_fp32_are_not(tmp_path: Path) -> None:
+    """fp16 can overflow Flux's T5 and transformer: a warning (some GPUs have nothing else), not a refusal."""
+    from engine.models.sd import StableDiffusion
+
+    profile = tiny_profile(tmp_path)
+    [(key, message)] = FLUX.profile_warnings(profile, "fp16")
+    assert key == "precision.mixed_precision" and "overflow to NaN" in message and 'Use "bf16"' in message
+    assert FLUX.profile_warnings(profile, "bf16") == [] and FLUX.profile_warnings(profile, "no") == []
+    assert StableDiffusion().profile_warnings(profile, "fp16") == []
+
+
 def _flow_error(transformer: Any, latents: torch.Tensor, text: dict[str, torch.Tensor], objective: FlowObjective) -> float:
     """Mean squared error of the velocity prediction on fixed noise and σ from 0.1 to 0.9."""
     noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(0))

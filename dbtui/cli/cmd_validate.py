@@ -30,10 +30,11 @@ def _validate(args: argparse.Namespace) -> int:
     from engine.profile.concept_warnings import shared_prompt_problems
 
     profile = load_profile(args.profile, args.set)
-    refused, certain = family_setting_problems(profile)
+    refused, family_warnings, certain = family_setting_problems(profile)
     if refused and certain:
         raise ProfileError(located(refused, args.profile, args.set))  # the family is read from the model's files: the run would refuse these
     print(f"{args.profile}: valid ({len(profile.concepts)} concept(s), method {profile.training.method})")
-    for problem in (path_problems(profile) + refused + evaluation_problems(profile) + shared_prompt_problems(profile)):
+    for problem in (path_problems(profile) + refused + family_warnings + evaluation_problems(profile)
+                    + shared_prompt_problems(profile)):
         print(f"  warning: {problem.key}: {problem.message}")
     return 0

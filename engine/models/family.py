@@ -159,6 +159,10 @@ class Family(Protocol):
     def check_profile(self, profile: Any) -> None:
         """Refuse (with a SettingsRefusedError saying what to change) profile settings this family cannot honour."""
 
+    def profile_warnings(self, profile: Any, precision: str) -> list[tuple[str, str]]:
+        """(profile key, message) for settings this family runs with but likely not as meant. ``precision`` is
+        the mixed precision in force ("no", "fp16", "bf16"): the profile's, or what this machine falls back to."""
+
     def latent_multiple(self, denoiser: Any) -> int:
         """Latent sizes must be multiples of this for the denoiser."""
 

@@ -154,6 +154,15 @@ class Flux:
         if refused:
             raise FluxSettingsError(refused)
 
+    def profile_warnings(self, profile: Any, precision: str) -> list[tuple[str, str]]:
+        if precision != "fp16":
+            return []
+        # A warning, not a refusal: GPUs without bf16 (T4, V100, RTX 20xx) have only fp16, and a run
+        # may get through; when it does not, the NaN watchdog stops it at the first non-finite loss.
+        return [("precision.mixed_precision", "Flux in fp16: its T5 encoder and transformer were made for bf16, and in "
+                 "fp16 their activations can overflow to NaN, which stops the run at that step. Use \"bf16\" on an RTX "
+                 "30xx/40xx, A100, H100 or newer")]
+
     def latent_multiple(self, denoiser: Any) -> int:
         return PATCH
 

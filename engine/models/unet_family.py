@@ -29,6 +29,9 @@ class UNetNoiseFamily:
     def check_profile(self, profile: Any) -> None:
         refuse_flow_settings(profile, self.label)
 
+    def profile_warnings(self, profile: Any, precision: str) -> list[tuple[str, str]]:
+        return []  # fp16 is safe here: the VAE, SDXL's in particular, is kept in fp32 where fp16 would overflow
+
     def latent_multiple(self, denoiser: Any) -> int:
         return unet_latent_multiple(denoiser)
 

@@ -122,7 +122,7 @@ def check_inputs(profile: Profile) -> None:
     from engine.dataset.profile_paths import path_problems
     from engine.model_info import family_setting_problems
 
-    refused, certain = family_setting_problems(profile)
+    refused, _, certain = family_setting_problems(profile)
     problems = path_problems(profile) + (refused if certain else [])
     if problems:
         raise RunInputsMissingError("cannot start the run: " + "; ".join(f"{p.key}: {p.message}" for p in problems)

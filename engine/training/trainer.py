@@ -152,6 +152,8 @@ class Trainer:
                                                           dtypes=load_dtypes(profile, self.dtype, trained_dtype))
             # Settings the family cannot honour are refused now, before class images or caching.
             self.components.family.check_profile(profile)
+            for key, message in self.components.family.profile_warnings(profile, precision):
+                self.emit(Warning(message=f"{key}: {message}"))
         self.objective = self.components.family.objective(self.components.noise_scheduler, profile.training)
         class_images = self._class_images() if profile.prior.enabled else {}
         self.buckets = bucket_list(profile.dataset.resolution, profile.dataset.bucketing, profile.dataset.buckets, self.components.size_multiple)
