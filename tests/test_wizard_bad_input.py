@@ -246,7 +246,7 @@ async def test_checkpoints_replayed_when_a_run_is_followed_again_are_logged_not_
         assert checkpoints == ["Checkpoint saved at step 20"]
 
 
-async def test_attach_with_no_folder_says_what_to_type_and_reads_a_home_folder(tmp_path: Path, monkeypatch) -> None:
+async def test_attach_with_no_folder_says_what_to_type_and_reads_home_and_variables(tmp_path: Path, monkeypatch) -> None:
     from dbtui.screens.attach import AttachScreen
 
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -267,3 +267,12 @@ async def test_attach_with_no_folder_says_what_to_type_and_reads_a_home_folder(t
         await _settle(pilot)
         assert asked == [str(tmp_path / "runs")]
         assert str(screen.query_one("#attach-note", Static).render()) == f"no runs in {tmp_path / 'runs'}/"
+        monkeypatch.setenv("RUNS", str(tmp_path / "elsewhere"))
+        monkeypatch.delenv("NOT_SET_HERE", raising=False)
+        for typed in ("$RUNS", "$NOT_SET_HERE/runs"):
+            field.value = typed
+            await pilot.press("enter")
+            await _settle(pilot)
+        assert asked == [str(tmp_path / "runs"), str(tmp_path / "elsewhere")]  # an unset variable lists nothing
+        assert "names the environment variable $NOT_SET_HERE, which is not set here" in str(
+            screen.query_one("#attach-note", Static).render())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -14,6 +13,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from dbtui.engine_facade import Engine
+from engine.profile.fields import expanded_path
 from dbtui.widgets.key_footer import KeyFooter
 from dbtui.widgets.ordered_keys import OrderedInput
 
@@ -55,10 +55,14 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
             self.query_one("#attach-note", Static).update("Type the folder that holds your run folders (a profile's "
                                                           "saving.output_dir, e.g. runs) and press Enter.")
             return
-        output_dir = os.path.expanduser(output_dir)
-        runs = self.engine.list_runs(output_dir)
         options = self.query_one(OptionList)
         options.clear_options()
+        try:
+            output_dir = expanded_path(output_dir)  # "~/runs" and "$RUNS" as a profile's saving.output_dir reads them
+        except ValueError as error:
+            self.query_one("#attach-note", Static).update(Content(f"The folder {error}."))
+            return
+        runs = self.engine.list_runs(output_dir)
         for run in runs:
             progress = f"{run.step}/{run.total_steps}" if run.total_steps else ""
             best = f"  best {run.best_step}" if run.best_step is not None else ""
