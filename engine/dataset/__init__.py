@@ -2,11 +2,12 @@
 
 from engine.dataset.autocaption import AutocaptionResult, autocaption
 from engine.dataset.captions import CaptionStore, Change, ChangeSet, training_caption
-from engine.dataset.checks import check_concept, check_dataset, concept_settings, prepare_settings
+from engine.dataset.checks import check_dataset
 from engine.dataset.errors import CaptionError, CaptionerUnavailableError, DatasetError, TokenizerError
 from engine.dataset.files import IMAGE_EXTENSIONS, caption_path, list_images
 from engine.dataset.image_probe import ImageProbe
 from engine.dataset.prepare import PrepareResult, folder_beside, prepare_dataset
+from engine.dataset.profile_settings import check_concept, concept_settings, prepare_settings
 from engine.dataset.report import DatasetReport, Finding, Summary
 from engine.dataset.tokens import TextReader, guess_identifier, load_readers, load_tokenizer
 

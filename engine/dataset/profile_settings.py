@@ -1,0 +1,76 @@
+"""The dataset doctor's and prepare's settings as a profile gives them, and the check of one profile concept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.dataset.checks import check_dataset
+from engine.dataset.report import DatasetReport
+from engine.dataset.tokens import TextReader
+from engine.events import Event
+
+
+def concept_settings(profile: Any, concept_index: int = 0, tokenizer: Any = None,
+                     readers: list[TextReader] | None = None) -> dict[str, Any]:
+    """The ``check_dataset`` arguments a profile gives for one concept (its folder included).
+
+    Without a tokenizer, the model's own are used when it is on this machine (a folder or a
+    built-in): all that its family reads captions with; a hub id is not downloaded just to check a
+    dataset. Given ``readers`` (``load_readers``) are used as they are, a given tokenizer as CLIP.
+    """
+    from engine.builtin import resolve_dir
+    from engine.dataset.tokens import guess_identifier
+
+    concept = profile.concepts[concept_index]
+    if readers is None:
+        readers = [TextReader(tokenizer)] if tokenizer is not None else _local_readers(profile.model)
+    return {
+        "folder": resolve_dir(concept.instance_dir),
+        **_dataset_settings(profile),
+        "caption_mode": concept.caption_mode,
+        "instance_prompt": concept.instance_prompt,
+        "identifier": guess_identifier(concept.instance_prompt, concept.class_prompt),
+        "tokenizer": readers[0].tokenizer if readers else None,
+        "readers": readers,
+        "class_dir": resolve_dir(concept.class_dir) if concept.class_dir else None,
+        "num_class_images": concept.num_class_images if profile.prior.enabled else 0,
+    }
+
+
+def prepare_settings(profile: Any) -> dict[str, Any]:
+    """The ``prepare_dataset`` arguments a profile gives (the folders are the caller's)."""
+    return {**_dataset_settings(profile), "center_crop": profile.dataset.center_crop}
+
+
+def _dataset_settings(profile: Any) -> dict[str, Any]:
+    """What checking and preparing both take from the profile's [dataset]: the same size, buckets and captions."""
+    dataset = profile.dataset
+    return {
+        "resolution": dataset.resolution,
+        "caption_extension": dataset.caption_extension,
+        "bucketing": dataset.bucketing,
+        "buckets": [tuple(b) for b in dataset.buckets] if dataset.buckets else None,
+    }
+
+
+def check_concept(profile: Any, concept_index: int = 0, tokenizer: Any = None,
+                  emit: Callable[[Event], None] | None = None, workers: int | None = None) -> DatasetReport:
+    """``check_dataset`` with a profile's settings for one concept (see ``concept_settings``)."""
+    settings = concept_settings(profile, concept_index, tokenizer)
+    return check_dataset(settings.pop("folder"), **settings, emit=emit, workers=workers)
+
+
+def _local_readers(model: Any) -> list[TextReader] | None:
+    """The profile's model's tokenizers when they are on this machine (model.tokenizer replacing the first)."""
+    from engine.builtin import is_builtin
+    from engine.dataset.tokens import load_readers, load_tokenizer
+
+    def local(source: str | None) -> bool:
+        return bool(source) and (is_builtin(source) or Path(source).exists())
+
+    tokenizer = model.tokenizer if local(model.tokenizer) else None
+    if local(model.pretrained):
+        return load_readers(model.pretrained, tokenizer)
+    return [TextReader(load_tokenizer(tokenizer))] if tokenizer else None
