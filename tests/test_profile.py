@@ -69,6 +69,13 @@ def test_wrong_type_and_out_of_range_are_reported() -> None:
     assert "less than 1" in keys["optimizer.beta2"].message
 
 
+def test_seeds_are_refused_outside_what_the_generators_take() -> None:
+    """numpy's generator (seeded by the run, beside torch's) takes 0 to 2**32 - 1: outside that a run failed as a bug."""
+    problems = problems_of(MINIMAL, ["training.seed=-1", "sampling.seed=18446744073709551616", "evaluation.seed=4294967296"])
+    assert {p.key for p in problems} == {"training.seed", "sampling.seed", "evaluation.seed"}
+    assert loads_profile(MINIMAL, ["training.seed=4294967295"]).training.seed == 4294967295
+
+
 def test_missing_required_key_is_reported() -> None:
     [problem] = problems_of('model.pretrained = "m"\n[[concepts]]\ninstance_dir = "d"\n')
     assert problem.key == "concepts.0.instance_prompt"

@@ -7,7 +7,7 @@ Cross-field rules live in ``rules.py`` so that they can be reported together wit
 from __future__ import annotations
 
 import types
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -24,6 +24,9 @@ Scheduler = Literal[
 OptimizerName = Literal["adamw", "adamw8bit", "lion", "lion8bit", "prodigy", "adafactor"]
 Precision = Literal["no", "fp16", "bf16"]
 ExportFormat = Literal["diffusers", "safetensors", "ckpt", "lora_diffusers", "lora_kohya"]
+# numpy's generator, which accelerate's set_seed seeds as well as torch's, takes seeds below 2**32.
+MAX_SEED = 2**32 - 1
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
 class Section(BaseModel):
@@ -144,7 +147,7 @@ class FlowSection(Section):
 class TrainingSection(Section):
     method: Literal["full", "lora"] = "lora"
     """Full fine-tune of the UNet, or a small LoRA adapter (fits 8 GB cards)."""
-    seed: int = 42
+    seed: Seed = 42
     """Random seed: the same seed and profile give the same run."""
     train_batch_size: int = Field(1, ge=1, le=256)
     """Images per step on each GPU."""
@@ -223,7 +226,7 @@ class SamplingSection(Section):
     """Sampling steps for preview images."""
     guidance_scale: float | None = Field(None, ge=0.0, le=30.0)
     """Guidance for preview images; empty: the model family's usual value (7.5; Flux.1 [dev] 3.5)."""
-    seed: int = 1234
+    seed: Seed = 1234
     """Seed for preview images, fixed so previews are comparable across steps."""
     every_n_steps: int | None = Field(None, ge=1)
     """Sample every N steps; empty means at every checkpoint and at the end."""
@@ -236,7 +239,7 @@ class EvaluationSection(Section):
     """Evaluation prompts; empty means, per concept, its instance prompt, three recontextualisations ('a zwx dog on the beach') and its class prompt."""
     images_per_prompt: int = Field(2, ge=1, le=16)
     """Images generated per evaluation prompt at each round (one fixed seed each)."""
-    seed: int = 2024
+    seed: Seed = 2024
     """First seed of the evaluation images; image i uses seed + i at every round, so rounds compare alike."""
     clip_model: PathText = "openai/clip-vit-base-patch32"
     """CLIP for CLIP-I and CLIP-T: a hub id (downloaded once to the Hugging Face cache), a local folder, or builtin:tiny-clip."""

@@ -35,6 +35,7 @@ from engine.models.family import Components, embeddings_to, guidance_for
 from engine.models.loading import load_components, resolve_model_folder
 from engine.profile import Profile, dumps_profile
 from engine.profile.concept_warnings import shared_prompt_problems
+from engine.profile.schema import MAX_SEED
 from engine.training.losses import make_noise, per_sample_loss
 from engine.training.preview_rounds import PreviewRounds, generation_prompts
 from engine.training.text_encoders_on_demand import TextEncodersOnDemand
@@ -129,7 +130,7 @@ class Trainer:
             configure_gpu_maths(profile.precision.tf32)
         if precision_warning:
             self.emit(Warning(message=precision_warning, advice="set precision.mixed_precision = \"no\" to silence this"))
-        set_seed(profile.training.seed + self.accelerator.process_index)
+        set_seed((profile.training.seed + self.accelerator.process_index) % (MAX_SEED + 1))
         self.device = self.accelerator.device
         self.dtype = weight_dtype(precision)
         self.bf16_weights, bf16_warning = bf16_weights_in_force(profile.precision.bf16_weights, precision)
