@@ -139,13 +139,13 @@ def family_from_files(source: str) -> str | None:
         except DbtuiError:
             return None
     if path.is_file() and path.suffix.lower() == ".safetensors":
-        from safetensors import safe_open
+        from safetensors import SafetensorError, safe_open
 
         try:
             with safe_open(str(path), framework="pt") as file:
                 keys = list(file.keys())
-        except (OSError, ValueError):
-            return None
+        except (OSError, ValueError, SafetensorError):
+            return None  # a damaged file: the checks before the run say what is wrong with it
         # SDXL's original layout: both text encoders under conditioner.embedders (see engine/convert/detect.py).
         if any(key.startswith("conditioner.embedders.") for key in keys):
             return "sdxl"

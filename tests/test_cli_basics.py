@@ -269,6 +269,28 @@ def test_a_folder_that_is_not_a_diffusers_model_is_said_by_validate_and_refused_
     assert said in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(("name", "content", "said"), [
+    ("fake.safetensors", b"garbage\n", "is a text file, not a model"),
+    ("half.safetensors", b"", "is empty (0 bytes): the download or copy did not finish"),
+    ("photo.png", b"\x89PNG\r\n", "is a file, but not a model file"),
+])
+def test_a_damaged_model_file_or_a_file_of_another_kind_is_said_by_validate_and_refused_by_run(
+        name: str, content: bytes, said: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    """A relative path to an image is a local file, not a hub id; a damaged .safetensors was a crash (exit 3)."""
+    (tmp_path / name).write_bytes(content)
+    monkeypatch.chdir(tmp_path)
+    demo = str(ROOT / "profiles" / "tiny-demo.toml")
+    model = ["--set", f'model.pretrained="{name}"']
+    assert main(["validate", demo, *model]) == 0
+    out = capsys.readouterr().out
+    assert "warning: model.pretrained:" in out and said in out
+    assert main(["run", demo, *model, "--set", f"saving.output_dir={tmp_path / 'out'}"]) == 2
+    assert said in capsys.readouterr().err and not (tmp_path / "out").exists()
+    profile = tmp_path / "p.toml"
+    profile.write_text(Path(demo).read_text().replace('"builtin:tiny-sd1"', f'"{name}"'))
+    assert main(["hardware", "--profile", str(profile)]) == 0  # its advice goes by the name, as for a hub id
+
+
 def test_a_terminal_without_a_size_is_refused_with_how_to_set_one(monkeypatch, capsys) -> None:
     import os
 

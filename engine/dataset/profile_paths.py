@@ -72,6 +72,14 @@ def model_source_problems(source: str) -> list[Problem]:
     if kind in ("diffusers", "single-file") and not path.exists():
         return [Problem("model.pretrained", f"'{source}' does not exist on this machine: give a diffusers folder, a "
                         ".safetensors/.ckpt file, or a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5")]
+    if kind == "single-file" and path.is_file():
+        from engine.convert.errors import CheckpointReadError
+        from engine.convert.file_format import checkpoint_kind
+
+        try:
+            checkpoint_kind(path)  # its header only: a damaged or half-downloaded file is said before the run loads it
+        except CheckpointReadError as error:
+            return [Problem("model.pretrained", str(error))]
     if kind == "diffusers" and path.is_file():
         return [Problem("model.pretrained", f"'{source}' is a file, but not a model file: give a diffusers folder or a "
                                             ".safetensors/.ckpt file")]

@@ -23,6 +23,6 @@ def model_kind(source: str) -> ModelKind:
     path = Path(source).expanduser()
     if path.suffix.lower() in SINGLE_FILE_SUFFIXES:
         return "single-file"
-    if path.is_dir() or source.startswith((".", "/", "~")):
+    if path.exists() or source.startswith((".", "/", "~")):  # a local file of another kind is no hub id either
         return "diffusers"
     return "hub"
