@@ -358,6 +358,18 @@ def test_dbtui_fit_shows_the_estimate_on_a_machine_without_a_gpu(micro: Path, tm
     assert "fit test:" not in out  # nothing trained
 
 
+def test_dbtui_fit_says_a_lora_target_that_matches_no_module_and_exits_2(micro: Path, tmp_path: Path, capsys) -> None:
+    """It was a crash (exit 3, peft's error); the run failed the same way after caching."""
+    from dbtui.cli import main
+    from engine.profile import save_profile
+
+    profile = micro_profile(micro, tmp_path, training={"method": "lora", "lora": {"unet_targets": ["to_q", "nonexistent_layer"]}})
+    assert main(["fit", str(save_profile(profile, tmp_path / "fit.toml")), "--estimate-only"]) == 2
+    out = capsys.readouterr().out
+    assert "not available (training.lora.unet_targets: 'nonexistent_layer' matches no module of the model" in out
+    assert "to_q, to_k, to_v, to_out.0" in out
+
+
 def test_the_step_shape_is_the_largest_bucket(micro: Path, tmp_path: Path) -> None:
     profile = micro_profile(micro, tmp_path, training={"method": "lora"},
                             dataset={"bucketing": True, "buckets": [[32, 32], [48, 32], [32, 48], [40, 40]]})

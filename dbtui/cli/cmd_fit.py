@@ -77,7 +77,7 @@ def _fit(args: argparse.Namespace) -> int:
         check_inputs(profile)  # a missing folder or caption stops here, not after the estimate and the model's load
     estimate = _estimate(profile)
     if args.estimate_only:
-        return 0
+        return 0 if estimate is not None else 2  # only the estimate was asked for, and the reason is printed
 
     def progress(event) -> None:
         if isinstance(event, StepEnded):
@@ -99,7 +99,8 @@ def _fit(args: argparse.Namespace) -> int:
         print(f"peak RAM:          {result.peak_rss_mb / 1024:.2f} GB")
     print(f"setup:             {duration(result.setup_s)}")
     print(f"speed:             {result.s_per_step:.3f} s/step")
-    print(f"whole run:         {result.total_steps} steps, about {duration(result.eta_s)}")
+    print(f"whole run:         {result.total_steps} steps, about {duration(result.eta_s)} "
+          "(set-up and steps; previews, scoring rounds and exports come on top)")
     if result.est_cost is not None:
         print(f"cost:              about {result.est_cost:.2f} at {args.price_per_hour}/hour")
     return 0

@@ -274,8 +274,8 @@ whether to resume it.
         self.query_one("#par-fit", Button).disabled = False
         vram = f"{result.peak_vram_mb / 1024:.1f} GB peak VRAM (torch)" if result.peak_vram_mb else "no GPU: VRAM not measured"
         cost = f", about [b]{result.est_cost:.2f}[/b] at that price" if result.est_cost is not None else ""
-        self._fit_status(f"Fit test: {vram}{self._meter_error(result)}, [b]{result.s_per_step:.2f} s/step[/b]; the whole run "
-                         f"({result.total_steps} steps) takes about [b]{duration(result.eta_s)}[/b]{cost}.")
+        self._fit_status(f"Fit test: {vram}{self._meter_error(result)}, [b]{result.s_per_step:.2f} s/step[/b]; set-up and "
+                         f"{result.total_steps} steps (previews and exports aside) take about [b]{duration(result.eta_s)}[/b]{cost}.")
 
     def _meter_error(self, result) -> str:
         """How far the meter was from torch's own peak, where a GPU measured one."""

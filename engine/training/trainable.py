@@ -76,10 +76,21 @@ def load_dtypes(profile: Any, dtype: torch.dtype, trained_dtype: torch.dtype = t
 def add_lora_adapters(components: Components, profile: Any) -> None:
     """The profile's LoRA adapters on the denoiser (on the family's own modules unless the profile names
     some), and on the family's trained text encoders when the text encoder trains."""
+    check_lora_targets_of(components, profile)
     targets = profile.lora.unet_targets or list(components.family.default_lora_targets)
     components.unet.add_adapter(_lora_config(profile.lora, targets))
     for index in trained_text_encoders(components.family, profile.training):
         add_text_encoder_lora(components.text_encoders[index], _lora_config(profile.lora, profile.lora.text_encoder_targets))
+
+
+def check_lora_targets_of(components: Components, profile: Any) -> None:
+    """The profile's LoRA target names against the loaded models (nothing for a full fine-tune)."""
+    from engine.training.lora_targets import check_lora_targets
+
+    if profile.training.method != "lora":
+        return
+    trained = trained_text_encoders(components.family, profile.training)
+    check_lora_targets(components.unet, [components.text_encoders[i] for i in trained], profile.lora)
 
 
 def vae_dtype(dtype: torch.dtype) -> torch.dtype:

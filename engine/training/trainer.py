@@ -39,7 +39,14 @@ from engine.profile.schema import MAX_SEED
 from engine.training.losses import make_noise, per_sample_loss
 from engine.training.preview_rounds import PreviewRounds, generation_prompts
 from engine.training.text_encoders_on_demand import TextEncodersOnDemand
-from engine.training.trainable import load_dtypes, prepare_denoiser, prepare_text_encoders, prepare_vae, trained_text_encoders
+from engine.training.trainable import (
+    check_lora_targets_of,
+    load_dtypes,
+    prepare_denoiser,
+    prepare_text_encoders,
+    prepare_vae,
+    trained_text_encoders,
+)
 from engine.training.optim import build_lr_scheduler, build_step_optimizer, warmup_warning
 from engine.training.metrics import StepMeter, flat_config, versions
 from engine.training.precision import (
@@ -153,6 +160,7 @@ class Trainer:
                                                           dtypes=load_dtypes(profile, self.dtype, trained_dtype))
             # Settings the family cannot honour are refused now, before class images or caching.
             self.components.family.check_profile(profile)
+            check_lora_targets_of(self.components, profile)
             for key, message in self.components.family.profile_warnings(profile, precision):
                 self.emit(Warning(message=f"{key}: {message}"))
         self.objective = self.components.family.objective(self.components.noise_scheduler, profile.training)

@@ -1,0 +1,63 @@
+"""LoRA target names are checked against the loaded models before any class image or cache is made."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from engine.training.lora_targets import LoraTargetsError, check_lora_targets
+
+
+class _Attention(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.to_q = torch.nn.Linear(4, 4)
+        self.to_out = torch.nn.ModuleList([torch.nn.Linear(4, 4), torch.nn.Dropout()])
+
+
+class _Denoiser(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv_in = torch.nn.Conv2d(4, 4, 1)
+        self.blocks = torch.nn.ModuleList([_Attention(), _Attention()])
+
+
+class _Encoder(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.q_proj = torch.nn.Linear(4, 4)
+
+
+def _lora(unet_targets: list[str] | None, text_encoder_targets: list[str]) -> SimpleNamespace:
+    return SimpleNamespace(unet_targets=unet_targets, text_encoder_targets=text_encoder_targets)
+
+
+def test_targets_that_match_a_module_by_name_or_dotted_suffix_pass() -> None:
+    check_lora_targets(_Denoiser(), [_Encoder()], _lora(["to_q", "to_out.0", "blocks.1.to_q"], ["q_proj"]))
+    check_lora_targets(_Denoiser(), [], _lora(None, ["not_checked_without_a_trained_encoder"]))
+
+
+def test_each_unmatched_target_is_named_under_its_key_with_the_layers_there_are() -> None:
+    with pytest.raises(LoraTargetsError) as caught:
+        check_lora_targets(_Denoiser(), [_Encoder()], _lora(["to_q", "nonexistent_layer", "to_out"], ["q_proj", "k_proj"]))
+    message = str(caught.value)
+    # "to_out" names the list that holds to_out.0: peft cannot wrap a container either.
+    assert message.startswith("training.lora.unet_targets: 'nonexistent_layer', 'to_out' match no module")
+    assert "end in conv_in, to_q, to_out.0;" in message  # linear and convolution layers, in order, an index kept with its name
+    assert "training.lora.text_encoder_targets: 'k_proj' matches no module of the model; the layers LoRA can train there end in q_proj" in message
+
+
+def test_a_run_with_an_unmatched_target_stops_after_the_load_before_any_cache(tmp_path) -> None:
+    from engine.runs.in_process import train
+    from engine.runs.sinks import read_events
+    from tests.training_helpers import tiny_profile
+
+    profile = tiny_profile(tmp_path, training={"method": "lora", "max_train_steps": 2, "train_text_encoder": True,
+                                               "lora": {"text_encoder_targets": ["q_proj", "qkv"]}})
+    with pytest.raises(LoraTargetsError, match="^training.lora.text_encoder_targets: 'qkv' matches no module"):
+        train(profile, tmp_path / "run")
+    assert not (tmp_path / "run" / "cache").exists()
+    [failed] = [e for e in read_events(tmp_path / "run" / "events.jsonl") if e.kind == "run_failed"]
+    assert "'qkv' matches no module" in failed.reason and "a bug" not in failed.advice
