@@ -10,10 +10,8 @@ import warnings
 from pathlib import Path
 
 from engine.errors import DbtuiError
+from engine.profile.fields import IMAGE_SUFFIXES
 
-# Formats Pillow reads without plugins and that people actually train on; the trainer, the
-# dataset doctor and the wizard's preview all go by this one list.
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 
 
 class DataError(DbtuiError):

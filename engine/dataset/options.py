@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.data.buckets import Bucket, standard_buckets
-from engine.data.images import IMAGE_SUFFIXES
+from engine.profile.fields import caption_extension
 from engine.dataset.errors import DatasetError
 
 # The profile's limits (engine/profile/schema.py: dataset.resolution), so a value the doctor
@@ -22,16 +22,10 @@ def checked_resolution(resolution: int) -> int:
 
 def checked_caption_extension(extension: str) -> str:
     """``extension`` with its leading dot; an image extension is refused, so no caption write can hit a picture."""
-    extension = extension if extension.startswith(".") else "." + extension
-    stem = extension[1:]
-    if not stem or "." in stem or "/" in stem or "\\" in stem or "\x00" in stem or stem.strip() != stem:
-        raise DatasetError(f"caption extension '{extension}' is not a file extension: use one like .txt or .caption")
-    if extension.lower() in IMAGE_SUFFIXES:
-        raise DatasetError(
-            f"caption extension '{extension}' is an image extension: captions would be read from (and written over) "
-            "your pictures; use one like .txt or .caption"
-        )
-    return extension
+    try:
+        return caption_extension(extension)
+    except ValueError as error:
+        raise DatasetError(f"caption extension {error}") from None
 
 
 def bucket_list(resolution: int, buckets: list[Bucket] | None) -> list[Bucket]:

@@ -36,8 +36,6 @@ def path_problems(profile: Profile) -> list[Problem]:
             problems += _concept_problems(profile, index)
         except OSError as error:  # e.g. a name too long for the file system, or no permission
             problems.append(Problem(f"concepts.{index}.instance_dir", f"cannot read folder '{concept.instance_dir}': {error.strerror}"))
-        except ValueError:  # pathlib refuses the caption extension as a file suffix
-            problems.append(Problem("dataset.caption_extension", "is not a valid file extension, e.g. '.txt'"))
     return problems
 
 

@@ -17,6 +17,11 @@ MAX_PATH_CHARS = 4096
 # cuts off the rest; 1000 leaves room for every real prompt and stops pasted junk.
 MAX_PROMPT_CHARS = 1000
 
+# Formats Pillow reads without plugins and that people actually train on; the trainer, the dataset doctor and
+# the wizard's preview all go by this one list, and a caption extension may not be one of them. Here, in the
+# light profile package, so that the profile can refuse such an extension without importing the data layer.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+
 MODEL_HINT = (
     "a diffusers folder, a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5, "
     "a .safetensors/.ckpt file, or builtin:tiny-sd1 for the demo"
@@ -41,6 +46,19 @@ def expanded_path(value: str) -> str:
     if expanded.startswith("~"):
         raise ValueError(f"starts with {expanded.split('/')[0]!r}, which names no user here; write the path out")
     return expanded
+
+
+def caption_extension(value: str) -> str:
+    """``value`` with its leading dot; refused where it is not one plain extension, or is an image's (captions would
+    then be read from, and written over, the pictures)."""
+    extension = value if value.startswith(".") else "." + value
+    stem = extension[1:]
+    if not stem or any(c in stem for c in "./\\\x00") or stem.strip() != stem:
+        raise ValueError(f"'{value}' is not a file extension: use one like .txt or .caption")
+    if extension.lower() in IMAGE_SUFFIXES:
+        raise ValueError(f"'{value}' is an image extension: captions would be read from (and written over) your "
+                         "pictures; use one like .txt or .caption")
+    return extension
 
 
 def _model_source(value: str) -> str:
@@ -74,6 +92,8 @@ PathText = Annotated[str, AfterValidator(_path)]
 ModelSource = Annotated[str, AfterValidator(_model_source)]
 """Where the base model comes from: not blank, and a valid path."""
 PromptText = Annotated[str, AfterValidator(_prompt)]
-
-RunName = Annotated[str, AfterValidator(_run_name)]
 """A prompt: at most MAX_PROMPT_CHARS characters."""
+RunName = Annotated[str, AfterValidator(_run_name)]
+"""The run's folder name: letters, digits, '.', '_' and '-'."""
+CaptionExtension = Annotated[str, AfterValidator(caption_extension)]
+"""The extension of per-image caption files, with its dot: one plain extension, not an image's."""

@@ -6,7 +6,6 @@ from engine.profile.launch_rules import launch_problems
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
 
-_NEEDS_CAPTION_FILES = {"caption_file", "caption_file_then_prompt", "prompt_then_caption_file"}
 _LORA_EXPORTS = {"lora_diffusers", "lora_kohya"}
 
 
@@ -22,10 +21,6 @@ def cross_field_problems(profile: Profile) -> list[Problem]:
                 problems.append(Problem(f"{key}.class_prompt", "prior preservation needs a class prompt for every concept"))
             if concept.num_class_images < 1:
                 problems.append(Problem(f"{key}.num_class_images", "prior preservation needs at least 1 class image"))
-        if concept.caption_mode in _NEEDS_CAPTION_FILES and not profile.dataset.caption_extension.startswith("."):
-            problems.append(
-                Problem("dataset.caption_extension", "per-image captions need an extension starting with '.', e.g. '.txt'")
-            )
         if concept.caption_mode == "instance_prompt" and not concept.instance_prompt.strip():
             problems.append(Problem(f"{key}.instance_prompt", "the instance prompt is empty; name your subject, e.g. 'photo of zwx dog'"))
     if profile.training.lora is not None and profile.training.method != "lora":

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from engine.profile.fields import ModelSource, PathText, PromptText, RunName
+from engine.profile.fields import CaptionExtension, ModelSource, PathText, PromptText, RunName
 
 SCHEMA_VERSION = 1
 
@@ -89,8 +89,8 @@ class DatasetSection(Section):
     """Crop images at the centre (on) or at a random place each epoch (off)."""
     hflip: bool = False
     """Randomly mirror images; do not use for asymmetric subjects (text, parted hair)."""
-    caption_extension: PathText = ".txt"
-    """File extension of per-image caption files."""
+    caption_extension: CaptionExtension = ".txt"
+    """File extension of per-image caption files (.txt, .caption; the dot may be left out)."""
     bucketing: bool = False
     """Aspect-ratio bucketing: train non-square images without cropping them square."""
     buckets: list[tuple[int, int]] | None = None
