@@ -206,6 +206,24 @@ def test_a_class_folder_that_is_a_file_or_the_instance_folder_is_a_problem(tmp_p
     profile.write_text(base.replace('class_prompt', f'class_dir = "{images}/"\nclass_prompt'))
     assert main(["validate", str(profile)]) == 0
     assert "concepts.0.class_dir: is the instance folder" in capsys.readouterr().out
+    other = tmp_path / "cat"
+    other.mkdir()
+    profile.write_text(base.replace('class_prompt', f'class_dir = "{other}"\nclass_prompt')
+                       + f'[[concepts]]\ninstance_dir = "{other}"\ninstance_prompt = "qxr"\n'
+                       f'class_dir = "{tmp_path / "cats"}"\nclass_prompt = "a cat"\n')
+    assert main(["validate", str(profile)]) == 0
+    assert "concepts.0.class_dir: is concept 1's instance folder: those subject photos" in capsys.readouterr().out
+
+
+def test_an_instance_folder_that_is_a_file_or_empty_is_said_as_such(tmp_path: Path, capsys) -> None:
+    demo = str(ROOT / "profiles" / "tiny-demo.toml")
+    assert main(["validate", demo, "--set", f'concepts.0.instance_dir="{tmp_path / "a.png"}"']) == 0
+    assert "does not exist" in capsys.readouterr().out
+    (tmp_path / "a.png").write_bytes(b"x")
+    assert main(["validate", demo, "--set", f'concepts.0.instance_dir="{tmp_path / "a.png"}"']) == 0
+    assert "a.png' is a file: give the folder that holds your subject's images" in capsys.readouterr().out
+    assert main(["validate", demo, "--set", 'concepts.0.instance_dir=" "']) == 2  # was the current folder, trained as it is
+    assert "concepts.0.instance_dir=\" \": is empty; give the folder" in capsys.readouterr().err
 
 
 def test_sample_is_refused_for_a_run_that_makes_no_previews(tmp_path: Path, capsys, monkeypatch) -> None:

@@ -29,7 +29,7 @@ def path_problems(profile: Profile) -> list[Problem]:
             if unknown:
                 problems.append(Problem(f"concepts.{index}.{key}", unknown))
         if profile.prior.enabled:
-            problems += _class_folder_problems(concept, index)
+            problems += _class_folder_problems(profile, index)
         if is_builtin(concept.instance_dir):
             continue
         try:
@@ -39,17 +39,20 @@ def path_problems(profile: Profile) -> list[Problem]:
     return problems
 
 
-def _class_folder_problems(concept, index: int) -> list[Problem]:
-    """A class folder that is a file, or the instance folder itself (whose photos would then be the class images)."""
+def _class_folder_problems(profile: Profile, index: int) -> list[Problem]:
+    """A class folder that is a file, or an instance folder (whose photos would then be the class images)."""
+    concept = profile.concepts[index]
     if not concept.class_dir or is_builtin(concept.class_dir):
         return []
     folder = Path(concept.class_dir)
     key = f"concepts.{index}.class_dir"
     if folder.exists() and not folder.is_dir():
         return [Problem(key, f"'{folder}' is a file: give a folder for the class images (it is made if missing)")]
-    if not is_builtin(concept.instance_dir) and os.path.realpath(folder) == os.path.realpath(concept.instance_dir):
-        return [Problem(key, "is the instance folder: the subject's own photos would be its class images, which defeats "
-                             "prior preservation; give another folder (dbtui generates the class images there)")]
+    for other, owner in enumerate(profile.concepts):
+        if not is_builtin(owner.instance_dir) and os.path.realpath(folder) == os.path.realpath(owner.instance_dir):
+            whose = "the instance folder" if other == index else f"concept {other}'s instance folder"
+            return [Problem(key, f"is {whose}: those subject photos would be this concept's class images, which "
+                                 "defeats prior preservation; give another folder (dbtui generates the class images there)")]
     return []
 
 
@@ -96,6 +99,8 @@ def _concept_problems(profile: Profile, index: int) -> list[Problem]:
     key = f"concepts.{index}"
     concept = profile.concepts[index]
     folder = Path(concept.instance_dir)
+    if folder.is_file():
+        return [Problem(f"{key}.instance_dir", f"'{folder}' is a file: give the folder that holds your subject's images")]
     if not folder.is_dir():
         # A profile's relative paths are read from the working directory, not the profile's folder: say which.
         where = "" if folder.is_absolute() else f" (relative paths are read from the folder dbtui runs in, {Path.cwd()})"

@@ -61,6 +61,12 @@ def caption_extension(value: str) -> str:
     return extension
 
 
+def _folder(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is empty; give the folder, e.g. data/dog (a relative path is read from the folder dbtui runs in)")
+    return _path(value)
+
+
 def _model_source(value: str) -> str:
     if not value.strip():
         raise ValueError(f"is empty; name the base model to train: {MODEL_HINT}")
@@ -89,6 +95,8 @@ def _prompt(value: str) -> str:
 
 PathText = Annotated[str, AfterValidator(_path)]
 """A file or folder path (or hub id): no NUL character, at most MAX_PATH_CHARS characters."""
+FolderPath = Annotated[str, AfterValidator(_folder)]
+"""A folder that must be given: not blank, and a valid path."""
 ModelSource = Annotated[str, AfterValidator(_model_source)]
 """Where the base model comes from: not blank, and a valid path."""
 PromptText = Annotated[str, AfterValidator(_prompt)]

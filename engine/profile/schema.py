@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from engine.profile.fields import CaptionExtension, ModelSource, PathText, PromptText, RunName
+from engine.profile.fields import CaptionExtension, FolderPath, ModelSource, PathText, PromptText, RunName
 
 SCHEMA_VERSION = 1
 
@@ -66,7 +66,7 @@ class ModelSection(Section):
 
 
 class ConceptSection(Section):
-    instance_dir: PathText
+    instance_dir: FolderPath
     """Folder with the images of your subject (like every path here: no NUL character, at most 4096 characters)."""
     instance_prompt: PromptText
     """Prompt naming your subject with its identifier, e.g. 'photo of zwx dog' (like every prompt: at most 1000 characters, since CLIP reads only 77 tokens)."""
