@@ -137,6 +137,10 @@ def test_set_overrides_are_validated_by_the_same_model() -> None:
     assert "no item 3" in problem.message
     [problem] = problems_of(MINIMAL, ["no-equals-sign"])
     assert "section.key=value" in problem.message
+    [problem] = problems_of(MINIMAL, ["training.max_train_steps="])
+    assert problem.message.startswith("has no value after '='")
+    [problem] = problems_of(MINIMAL, ["évaluation.enabled=true"])  # a misspelling, not a malformed override
+    assert (problem.message, problem.suggestion) == ("unknown key", "evaluation")
 
 
 def test_every_field_has_a_one_line_doc() -> None:
@@ -188,6 +192,22 @@ def test_a_right_key_in_the_wrong_place_is_pointed_to_where_it_belongs(override:
         loads_profile(MINIMAL, [override])
     [problem] = raised.value.problems
     assert (problem.suggestion, problem.message) == (suggestion, said)
+
+
+@pytest.mark.parametrize(("override", "suggestion"), [("training.lr=1e-4", "optimizer.learning_rate"),
+                                                      ("training.lora.network_dim=16", "training.lora.rank"),
+                                                      ("with_prior_preservation=true", "prior.enabled")])
+def test_a_key_named_as_other_tools_name_it_is_pointed_to_ours(override: str, suggestion: str) -> None:
+    """`lr` is nearer `lora` as letters: the names diffusers' and kohya's scripts use come first."""
+    [problem] = problems_of(MINIMAL, [override])
+    assert problem.suggestion == suggestion
+
+
+def test_every_other_tools_name_points_to_a_key_of_the_profile() -> None:
+    from engine.profile.io import _field_paths
+    from engine.profile.other_names import OTHER_TOOLS_NAMES
+
+    assert set(OTHER_TOOLS_NAMES.values()) <= set(_field_paths(Profile))
 
 
 def test_a_top_level_key_written_below_a_section_says_where_top_level_keys_go() -> None:

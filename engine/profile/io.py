@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from engine.profile.decode import decode_profile, strip_text
 from engine.profile.locate import key_lines, line_of, override_of
 from engine.profile.migrations import migrate
+from engine.profile.other_names import OTHER_TOOLS_NAMES
 from engine.profile.problems import Problem, ProfileError
 from engine.profile.rules import cross_field_problems
 from engine.profile.schema import Profile
@@ -25,8 +26,12 @@ def parse_override(text: str) -> tuple[str, Any]:
     """Split ``section.key=value``; the value is read as TOML, else taken as a plain string."""
     key, sep, raw = text.partition("=")
     key = key.strip()
-    if not sep or not key or not re.fullmatch(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*", key):
+    # Any word characters: a misspelt key ("évaluation") is then told as unknown, with the key it may mean.
+    if not sep or not key or not re.fullmatch(r"\w+(\.\w+)*", key):
         raise ProfileError([Problem(key or text, "an override must look like section.key=value", override=text)])
+    if not raw.strip():
+        raise ProfileError([Problem(key, "has no value after '=': give one, e.g. --set training.max_train_steps=400 (an "
+                                         "empty text is --set 'KEY=\"\"')", override=text)])
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
@@ -126,7 +131,7 @@ def _problems_from(error: ValidationError) -> list[Problem]:
             owner = _model_at(loc)
             valid = list(owner.model_fields) if owner else []
             close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
-            suggestion = ".".join([*(str(p) for p in loc[:-1]), close[0]]) if close else None
+            suggestion = OTHER_TOOLS_NAMES.get(str(loc[-1])) or (".".join([*(str(p) for p in loc[:-1]), close[0]]) if close else None)
             message = "unknown key"
             if suggestion is None:
                 # A right key in the wrong place: under another [section], or a top-level key written below one.

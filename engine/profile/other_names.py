@@ -1,0 +1,26 @@
+"""Names other DreamBooth tools give our settings (diffusers' train_dreambooth.py flags, kohya's sd-scripts
+options), so that a key written from habit is pointed to its place here rather than to a near spelling
+(``lr`` is closer to ``lora`` as letters than to ``learning_rate``)."""
+
+from __future__ import annotations
+
+OTHER_TOOLS_NAMES: dict[str, str] = {
+    "lr": "optimizer.learning_rate",
+    "unet_lr": "optimizer.learning_rate",
+    "optimizer_type": "optimizer.name",
+    "batch_size": "training.train_batch_size",
+    "max_train_epochs": "training.num_train_epochs",
+    "epochs": "training.num_train_epochs",
+    "network_dim": "training.lora.rank",
+    "lora_rank": "training.lora.rank",
+    "network_alpha": "training.lora.alpha",
+    "lora_alpha": "training.lora.alpha",
+    "pretrained_model_name_or_path": "model.pretrained",
+    "instance_data_dir": "concepts.N.instance_dir",
+    "class_data_dir": "concepts.N.class_dir",
+    "with_prior_preservation": "prior.enabled",
+    "prior_loss_weight": "prior.loss_weight",
+    "save_every_n_steps": "saving.every_n_steps",
+    "checkpointing_steps": "saving.every_n_steps",
+    "sample_every_n_steps": "sampling.every_n_steps",
+}
