@@ -37,6 +37,7 @@ class Hardware:
     ram_total_mb: float = 0.0
     ram_available_mb: float = 0.0
     disk_free_mb: float = 0.0
+    disk_path: str = ""  # where disk_free_mb was measured: the output folder, or its nearest parent that exists
     python: str = platform.python_version()
 
     @property
@@ -107,6 +108,7 @@ def probe(path: str | Path = ".") -> Hardware:
         ram_total_mb=memory.total / 2**20,
         ram_available_mb=memory.available / 2**20,
         disk_free_mb=shutil.disk_usage(target).free / 2**20,
+        disk_path=str(target),
     )
 
 

@@ -37,6 +37,20 @@ def test_each_command_has_help(command: str, capsys: pytest.CaptureFixture[str])
     assert len(capsys.readouterr().out) > 100
 
 
+@pytest.mark.parametrize("command", [["run"], ["export"], ["report"], ["dataset", "check"], []])
+def test_help_wraps_its_description_to_the_terminal_and_keeps_the_examples_lines(
+        command: list[str], monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    out = capsys.readouterr().out
+    description = out.split("\n\n")[1]  # after the usage lines
+    assert all(len(line) <= 80 for line in description.splitlines()), description
+    if "examples:" in out:
+        examples = out[out.index("examples:"):].split("\n\n")[0].splitlines()
+        assert len(examples) > 1 and all(line.startswith("  dbtui ") for line in examples[1:])
+
+
 def test_packaged_demo_profile_is_the_example_profile() -> None:
     """A copy, not a link: `cp -r profiles/ mine/` must give a profile that works."""
     from engine.builtin import demo_profile_text

@@ -30,7 +30,22 @@ def test_dbtui_hardware_says_whether_bitsandbytes_is_installed_without_importing
         installed = metadata.version("bitsandbytes") is not None
     except metadata.PackageNotFoundError:
         installed = False
-    assert json.loads("\n".join(report))["bitsandbytes"] is installed
+    probed = json.loads("\n".join(report))
+    assert probed["bitsandbytes"] is installed
+    assert probed["disk_path"] == str(tmp_path.resolve())
+
+
+def test_the_disk_is_named_where_it_was_measured_a_folder_yet_to_be_made_by_its_parent(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from dbtui.widgets.hardware_table import hardware_table
+    from engine.hardware import probe
+
+    hardware = probe(tmp_path / "runs" / "not-yet")
+    assert hardware.disk_path == str(tmp_path.resolve())
+    console = Console(width=200, record=True)
+    console.print(hardware_table(hardware))
+    assert f"free at {tmp_path.resolve()}" in console.export_text()
 
 
 @pytest.mark.parametrize("name, part", HELD_BACK)

@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from dbtui.cli.boundary import run_guarded
+from dbtui.cli.common import ExamplesFormatter
 
 COMMANDS = [
     "dbtui.cli.cmd_validate",
@@ -43,7 +44,7 @@ examples:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="dbtui", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="dbtui", description=DESCRIPTION, epilog=EPILOG, formatter_class=ExamplesFormatter
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from dbtui.cli.common import ExamplesFormatter
 from pathlib import Path
 
 IMPORT_HELP = """\
@@ -71,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Convert Stable Diffusion checkpoints and LoRAs. Run a sub-command with --help for details.",
     )
     commands = parser.add_subparsers(dest="convert_command", metavar="SUBCOMMAND", required=True)
-    raw = argparse.RawDescriptionHelpFormatter
+    raw = ExamplesFormatter
 
     to_diffusers = commands.add_parser(
         "to-diffusers", help="single file (.safetensors/.ckpt) → diffusers folder",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dbtui.cli.common import finite_at_least
+from dbtui.cli.common import ExamplesFormatter, finite_at_least
 from dbtui.cli.printable import markup_safe
 
 CAPTION_MODES = ["instance_prompt", "caption_file", "caption_file_then_prompt", "prompt_then_caption_file", "file_name"]
@@ -34,7 +34,7 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
         "identifier) and summarise the dataset. Exit status 1 when there is any error.",
         epilog="examples:\n  dbtui dataset check photos/ --prompt 'photo of ohwx dog' --identifier ohwx --model ./sd15\n"
         "  dbtui dataset check --profile my.toml",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=ExamplesFormatter,
     )
     check.add_argument("folder", nargs="?", help="image folder (default with --profile: each concept's instance_dir)")
     check.add_argument("--profile", help="take resolution, caption mode, prompts and model from this profile")
@@ -84,7 +84,7 @@ def _register_caption(commands: argparse._SubParsersAction) -> None:
         "--undo reverts the last bulk edit.",
         epilog="examples:\n  dbtui dataset caption photos/ --auto blip\n"
         "  dbtui dataset caption photos/ --add-tag ohwx\n  dbtui dataset caption photos/ --undo",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=ExamplesFormatter,
     )
     caption.add_argument("folder", help="image folder (captions sit beside the images)")
     action = caption.add_mutually_exclusive_group(required=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from dbtui.cli.common import ExamplesFormatter
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     export = subparsers.add_parser(
@@ -12,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "lists (diffusers folder, single file, LoRA) into RUN/exports/step-N/. Use it on the step whose "
         "previews look best: DreamBooth often overfits before the last step.",
         epilog="examples:\n  dbtui export runs/my-run --step 800\n  dbtui export my-run          # the latest checkpoint",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ExamplesFormatter)
     export.add_argument("run", help="run folder or name under runs/")
     export.add_argument("--dir", default="runs", help="where to look for run names (default: %(default)s)")
     export.add_argument("--step", type=int, help="the checkpoint's step (default: the latest kept one)")

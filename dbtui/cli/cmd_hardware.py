@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "SD1.x/SD2.x unless --family or --profile names SDXL or Flux. Each preset of the family is listed with the "
         "GPU memory it needs by the memory meter and the cards it fits.",
     )
-    parser.add_argument("--output-dir", default=".", help="where runs will be written (free disk is measured there)")
+    parser.add_argument("--output-dir", default=".", help="where runs will be written: free disk is measured there (or at its nearest folder that exists)")
     parser.add_argument("--json", action="store_true", help="print the probe as JSON")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--family", choices=FAMILIES, help="advice for this model family: sd (SD1.x/SD2.x, the default), sdxl or flux")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from dbtui.cli.common import ExamplesFormatter
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     report = subparsers.add_parser(
@@ -16,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "open it over SSH: scp HOST:runs/my-run/report.html . (it holds everything), or on HOST\n"
         "  python3 -m http.server 8001 --bind 127.0.0.1 --directory runs/my-run\n"
         "then `ssh -L 8001:127.0.0.1:8001 HOST` and open http://127.0.0.1:8001/report.html",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ExamplesFormatter)
     report.add_argument("run", help="run folder or name under runs/")
     report.add_argument("--dir", default="runs", help="where to look for run names (default: %(default)s)")
     report.set_defaults(handler=_report)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from dbtui.cli.common import add_overrides
+from dbtui.cli.common import ExamplesFormatter, add_overrides
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "plain lines under nohup/CI/--plain. Ctrl-C saves a checkpoint and stops (twice: at once).",
         epilog="examples:\n  dbtui run my.toml\n  dbtui run my.toml --detach     # survives logout; dbtui attach to watch\n"
         "  dbtui resume runs/my-run       # continue a stopped run (its own profile and --set values)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=ExamplesFormatter,
     )
     parser.add_argument("profile", help="path to a .toml profile")
     add_overrides(parser)

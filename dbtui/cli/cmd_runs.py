@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from dbtui.cli.common import ExamplesFormatter
 from engine.errors import DbtuiError
 
 
@@ -30,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "stored in RUN/profile.toml (so every --set it was started with still applies). A finished run "
         "is refused: its outputs are kept.",
         epilog="examples:\n  dbtui resume runs/my-run\n  dbtui resume my-run --detach",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ExamplesFormatter)
     resume.add_argument("run", help="run folder or name under runs/")
     resume.add_argument("--dir", default="runs", help="where to look for run names (default: %(default)s)")
     resume.add_argument("--from", dest="checkpoint", default="latest", metavar="CHECKPOINT",

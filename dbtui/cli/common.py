@@ -6,6 +6,16 @@ import argparse
 import math
 
 
+class ExamplesFormatter(argparse.HelpFormatter):
+    """Help whose one-paragraph descriptions wrap to the terminal while text written with line breaks (an epilog
+    of examples, a description laid out by hand) keeps them: argparse's own formatters do one or the other."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 def add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -30,6 +31,6 @@ def hardware_table(hw: Any) -> Table:
     table.add_row("bitsandbytes", "[green]installed[/]" if hw.bitsandbytes else "[dim]no[/]")  # found, not imported
     table.add_row("xformers", _yes(hw.xformers))
     table.add_row("RAM", f"{_gb(hw.ram_available_mb)} free of {_gb(hw.ram_total_mb)}")
-    table.add_row("Disk", f"{_gb(hw.disk_free_mb)} free at the output folder")
+    table.add_row("Disk", f"{_gb(hw.disk_free_mb)} free at {escape(hw.disk_path) if hw.disk_path else 'the output folder'}")
     table.add_row("Python", hw.python)
     return table
