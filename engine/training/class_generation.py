@@ -10,11 +10,14 @@ are, at ``clip_skip`` 1: the base model as it is.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from engine.models.family import Components, TextEmbeddings, embeddings_to, stack_embeddings
+from engine.models.family import Components, TextEmbeddings, embeddings_to, guidance_for, stack_embeddings
+from engine.training.class_images import ClassRequest, ensure_class_images
+from engine.training.distributed import made_by_the_main_process
 from engine.training.trainable import quantize_frozen_base, trained_text_encoders, vae_dtype, weights_trained
 
 
@@ -73,3 +76,50 @@ class ClassImageModel:
         if self.device.type == "cuda":
             self.components.unet.to("cpu")
             torch.cuda.empty_cache()
+
+
+def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
+    """Each concept's class images for ``trainer``'s run: the main process generates what is missing while the
+    others wait, then every process reads the result the same way. None when the run was stopped meanwhile."""
+    profile = trainer.profile
+    requests = [
+        ClassRequest(i, folder, c.class_prompt or "", c.class_negative_prompt, c.num_class_images)
+        for i, (c, folder) in enumerate(zip(profile.concepts, trainer.class_dirs))
+    ]
+    kwargs = dict(
+        model=profile.model.pretrained,
+        resolution=profile.dataset.resolution,
+        seed=profile.training.seed,
+        steps=profile.prior.steps,
+        guidance=guidance_for(trainer.components.family, profile.prior.guidance_scale),
+    )
+    base = ClassImageModel(trainer.components, profile, trainer.device, trainer.dtype,
+                           [r.prompt for r in requests] + [r.negative_prompt for r in requests])
+    if trainer.accelerator.is_main_process:
+        with trainer.half_precision():
+            ensure_class_images(
+                requests,
+                make_pipeline=base.pipeline,
+                prompt_kwargs=base.prompt_kwargs,
+                family=trainer.components.family,
+                batch_size=profile.prior.sample_batch_size,
+                emit=trainer.emit,
+                should_stop=trainer.cancel.is_set,
+                **kwargs,
+            )
+        base.release()
+    trainer.accelerator.wait_for_everyone()
+    if _stopped_everywhere(trainer):
+        return None
+    return ensure_class_images(requests, make_pipeline=made_by_the_main_process("class images"), prompt_kwargs=base.prompt_kwargs,
+                               batch_size=1, **kwargs)
+
+
+def _stopped_everywhere(trainer: Any) -> bool:
+    """Whether the main process was asked to stop, as every process sees it (the signal may reach it alone)."""
+    stopped = trainer.cancel.is_set()
+    if trainer.accelerator.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        stopped = broadcast_object_list([stopped])[0]
+    return bool(stopped)

@@ -19,8 +19,7 @@ from typing import Any
 import torch
 
 from engine.builtin import resolve_dir
-from engine.training.class_images import ClassRequest, ensure_class_images
-from engine.training.distributed import made_by_the_main_process
+from engine.training.class_generation import run_class_images
 from engine.data.batches import Batch, epoch_batches, process_batches, unreachable_batch_size
 from engine.data.encoders import LatentSource, TextSource
 from engine.data.examples import Example, bucket_list, build_examples
@@ -31,7 +30,7 @@ from engine.events import (
     RunStarted,
     Warning,
 )
-from engine.models.family import Components, embeddings_to, guidance_for
+from engine.models.family import Components, embeddings_to
 from engine.models.loading import load_components, resolve_model_folder
 from engine.profile import Profile, dumps_profile
 from engine.profile.concept_warnings import shared_prompt_problems
@@ -164,7 +163,9 @@ class Trainer:
             for key, message in self.components.family.profile_warnings(profile, precision):
                 self.emit(Warning(message=f"{key}: {message}"))
         self.objective = self.components.family.objective(self.components.noise_scheduler, profile.training)
-        class_images = self._class_images() if profile.prior.enabled else {}
+        class_images = run_class_images(self) if profile.prior.enabled else {}
+        if class_images is None:
+            raise StoppedInSetup()  # the class images are incomplete: reading them would call that a lost disk
         self.buckets = bucket_list(profile.dataset.resolution, profile.dataset.bucketing, profile.dataset.buckets, self.components.size_multiple)
         self.examples: list[Example] = build_examples(profile, self.instance_dirs, class_images, self.buckets)
         # The caches fill before the denoiser comes to the device, so that moment holds only the encoders.
@@ -178,52 +179,6 @@ class Trainer:
         self._optimizer()
         if self.accelerator.log_with:
             self.accelerator.init_trackers(profile.name, config=flat_config(profile.model_dump(mode="json")))
-
-    def _class_images(self) -> dict[int, list[Path]]:
-        from engine.training.class_generation import ClassImageModel
-
-        profile = self.profile
-        requests = [
-            ClassRequest(i, folder, c.class_prompt or "", c.class_negative_prompt, c.num_class_images)
-            for i, (c, folder) in enumerate(zip(profile.concepts, self.class_dirs))
-        ]
-        kwargs = dict(
-            model=profile.model.pretrained,
-            resolution=profile.dataset.resolution,
-            seed=profile.training.seed,
-            steps=profile.prior.steps,
-            guidance=guidance_for(self.components.family, profile.prior.guidance_scale),
-        )
-        base = ClassImageModel(self.components, profile, self.device, self.dtype,
-                               [r.prompt for r in requests] + [r.negative_prompt for r in requests])
-        if self.accelerator.is_main_process:
-            with self.half_precision():
-                ensure_class_images(
-                    requests,
-                    make_pipeline=base.pipeline,
-                    prompt_kwargs=base.prompt_kwargs,
-                    family=self.components.family,
-                    batch_size=profile.prior.sample_batch_size,
-                    emit=self.emit,
-                    should_stop=self.cancel.is_set,
-                    **kwargs,
-                )
-            base.release()
-        self.accelerator.wait_for_everyone()
-        if self._stopped_everywhere():
-            raise StoppedInSetup()  # the class images are incomplete: reading them would call that a lost disk
-        # Every process reads the result (now complete) the same way.
-        return ensure_class_images(requests, make_pipeline=made_by_the_main_process("class images"), prompt_kwargs=base.prompt_kwargs,
-                                   batch_size=1, **kwargs)
-
-    def _stopped_everywhere(self) -> bool:
-        """Whether the main process was asked to stop, as every process sees it (the signal may reach it alone)."""
-        stopped = self.cancel.is_set()
-        if self.accelerator.num_processes > 1:
-            from accelerate.utils import broadcast_object_list
-
-            stopped = broadcast_object_list([stopped])[0]
-        return bool(stopped)
 
     def half_precision(self) -> contextlib.AbstractContextManager:
         """Autocast to the weight dtype for inference (samples, class images); off when weights are fp32."""
