@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -29,6 +30,49 @@ from tests.runs_helpers import dbtui, profile_file
 def test_the_machines_file_errors_say_what_happened_and_what_to_do(code: int, said: str, advice: str, tmp_path: Path) -> None:
     error = run_files_error(OSError(code, "x", "runs/x/samples/step-000200"), tmp_path)
     assert isinstance(error, RunFilesError) and said in str(error) and advice in error.advice
+
+
+def _safetensors_error(code: int, path: str) -> Exception:
+    from safetensors import SafetensorError
+
+    return SafetensorError(f"Error while serializing: I/O error: {os.strerror(code)} (os error {code}) at path \"{path}\"")
+
+
+def test_safetensors_writers_disk_errors_are_the_machines_too(tmp_path: Path) -> None:
+    """Its Rust writer raises SafetensorError, whose errno is only in its text: a full disk was "a bug"."""
+    from safetensors import SafetensorError
+
+    from engine.errors import os_error_in
+    from engine.runs.file_errors import said_as_run_files_error
+
+    found = os_error_in(_safetensors_error(errno.ENOSPC, "/runs/x/.tmpAb12"))
+    assert (found.errno, found.filename) == (errno.ENOSPC, "/runs/x/.tmpAb12")
+    assert os_error_in(SafetensorError("Error while deserializing header: header too large")) is None
+    with pytest.raises(RunFilesError, match="the disk is full"):
+        with said_as_run_files_error(tmp_path, then="then export again"):
+            raise _safetensors_error(errno.ENOSPC, str(tmp_path / "x"))
+
+
+@pytest.mark.parametrize(("code", "said"), [(errno.EROFS, "its file system is read-only"),
+                                            (errno.ENOSPC, "not enough disk space in")])
+def test_a_converters_write_on_a_read_only_or_full_disk_is_said_even_when_the_cleanup_fails_too(
+        code: int, said: str, tmp_path: Path, monkeypatch) -> None:
+    from engine.convert._files import atomic_dir, atomic_file
+    from engine.convert.errors import ConvertError
+
+    def refused(*args, **kwargs):
+        raise OSError(code, "refused")
+
+    monkeypatch.setattr(Path, "unlink", refused)  # on a read-only disk removing the partial file fails as well
+    with pytest.raises(ConvertError, match=said):
+        with atomic_file(tmp_path / "out.safetensors"):
+            raise _safetensors_error(code, str(tmp_path / ".tmp1"))
+    with pytest.raises(ConvertError, match=said):
+        with atomic_dir(tmp_path / "lora"):
+            raise OSError(code, "refused", str(tmp_path / "lora.partial" / "x"))
+    with pytest.raises(OSError, match="not found"):  # an input's error is the input's to say
+        with atomic_file(tmp_path / "out.safetensors"):
+            raise OSError(errno.ENOENT, "not found", "/elsewhere/input.safetensors")
 
 
 def test_a_missing_file_is_the_machines_only_when_the_run_folder_is_gone(tmp_path: Path) -> None:

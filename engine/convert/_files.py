@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from engine.convert.errors import ConvertError, NotEnoughDiskError, OutputExistsError
+from engine.errors import os_error_in
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 
 Emit = Callable[[Event], None]
@@ -79,6 +81,40 @@ def _partial(target: Path) -> Path:
     return target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
 
 
+def _write_error(target: Path, error: Exception) -> ConvertError | None:
+    """The message for the machine's error while writing ``target`` (a full or read-only disk, a folder not
+    writable), or None when ``error`` is none of those (it is then raised as it is)."""
+    machine = os_error_in(error)
+    if machine is None:
+        return None
+    folder = target.parent
+    if machine.errno in (errno.ENOSPC, errno.EDQUOT):
+        return NotEnoughDiskError(f"not enough disk space in {folder} to write {target.name}. Free some space or choose "
+                                  "an output on another disk.")
+    if machine.errno == errno.EROFS:
+        return ConvertError(f"cannot write {target}: its file system is read-only; choose another output location")
+    # Permission on the output's folder only: an input that cannot be read says so where it is read.
+    if machine.errno in (errno.EACCES, errno.EPERM) and str(machine.filename or "").startswith(str(folder)):
+        return ConvertError(f"cannot write to {folder}: permission denied; choose an output location you can write to")
+    return None
+
+
+@contextmanager
+def _written_as(target: Path, tmp: Path, remove: Callable[[Path], None]) -> Iterator[None]:
+    """Inside, the machine's write errors become messages; ``tmp`` is removed afterwards, whatever happened (on a
+    read-only disk its removal fails as well, and must not hide the error that matters)."""
+    try:
+        yield
+    except Exception as error:
+        said = _write_error(target, error)
+        if said is None:
+            raise
+        raise said from None
+    finally:
+        with suppress(OSError):
+            remove(tmp)
+
+
 @contextmanager
 def atomic_file(target: Path) -> Iterator[Path]:
     """A temporary path beside ``target``, renamed onto it only when the block succeeds."""
@@ -86,12 +122,10 @@ def atomic_file(target: Path) -> Iterator[Path]:
         raise OutputExistsError(f"{target} is a folder; give the name of the file to write")
     make_folder(target.parent)
     tmp = _partial(target)
-    try:
+    with _written_as(target, tmp, lambda path: path.unlink(missing_ok=True)):
         yield tmp
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def check_new_folder(target: Path) -> None:
@@ -108,7 +142,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     make_folder(target.parent)
     tmp = _partial(target)
     make_folder(tmp)
-    try:
+    with _written_as(target, tmp, lambda path: shutil.rmtree(path, ignore_errors=True)):
         yield tmp
         for file in tmp.rglob("*"):
             if file.is_file():
@@ -116,5 +150,3 @@ def atomic_dir(target: Path) -> Iterator[Path]:
         if target.exists():
             target.rmdir()
         os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

@@ -9,7 +9,7 @@ import errno
 from collections.abc import Iterator
 from pathlib import Path
 
-from engine.errors import DbtuiError
+from engine.errors import DbtuiError, os_error_in
 
 
 class RunFilesError(DbtuiError):
@@ -55,8 +55,9 @@ def said_as_run_files_error(run_dir: Path, then: str) -> Iterator[None]:
     any other stays as it is (a bug)."""
     try:
         yield
-    except OSError as error:
-        said = run_files_error(error, run_dir, then=then)
+    except Exception as error:
+        machine = os_error_in(error)
+        said = run_files_error(machine, run_dir, then=then) if machine is not None else None
         if said is None:
             raise
         raise said from None

@@ -15,7 +15,7 @@ defer("bitsandbytes")
 
 import torch  # noqa: E402
 
-from engine.errors import DbtuiError  # noqa: E402
+from engine.errors import DbtuiError, os_error_in  # noqa: E402
 from engine.events import Event, RunFailed, RunFinished  # noqa: E402
 from engine.runs.file_errors import run_files_error  # noqa: E402
 from engine.runs.folder import run_dir_for  # noqa: E402
@@ -84,16 +84,14 @@ def train(
         advice = memory_advice(profile)
         emitter(RunFailed(reason="the GPU ran out of memory", advice=advice, step=trainer.global_step))
         raise OutOfMemoryAdviceError(f"the GPU ran out of memory at step {trainer.global_step}; {advice}", advice) from error
-    except OSError as error:
-        files_error = run_files_error(error, run_dir)
+    except Exception as error:
+        machine = os_error_in(error)  # an OSError, or safetensors' writer's, which says its errno in its text only
+        files_error = run_files_error(machine, run_dir) if machine is not None else None
         if files_error is None:
             _report_bug(emitter, trainer, run_dir, error)
             raise
         emitter(RunFailed(reason=str(files_error), advice=files_error.advice, step=trainer.global_step))
         raise files_error from error
-    except Exception as error:
-        _report_bug(emitter, trainer, run_dir, error)
-        raise
     finally:
         if jsonl:
             jsonl.close()
