@@ -68,6 +68,31 @@ def test_lora_to_kohya(tmp_path: Path) -> None:
         assert file.metadata()["ss_network_module"] == "networks.lora"
     assert main(["convert", "lora-to-kohya", str(tmp_path), str(out)]) == 2
     assert main(["convert", "lora-to-kohya", str(tmp_path), str(out), "--overwrite"]) == 0
+    before = lora.read_bytes()
+    for source in (lora, tmp_path):  # the input file itself, or the LoRA file of the input folder
+        assert main(["convert", "lora-to-kohya", str(source), str(lora), "--overwrite"]) == 2
+    assert lora.read_bytes() == before
+
+
+def test_an_output_inside_the_input_is_refused_even_with_overwrite(random_sd1: Path, tmp_path: Path, capsys) -> None:
+    """It replaced the model's own UNet, and the next conversion of that folder failed as a bug."""
+    unet = next((random_sd1 / "unet").glob("*.safetensors"))
+    before = unet.read_bytes()
+    assert main(["convert", "to-single-file", str(random_sd1), str(unet), "--overwrite"]) == 2
+    assert f"is inside {random_sd1}'s unet/, which is being converted" in capsys.readouterr().err
+    assert unet.read_bytes() == before
+
+
+def test_lora_to_diffusers_takes_a_folder_name_and_a_recorded_profile_must_be_toml(random_sd1: Path, tmp_path: Path, capsys) -> None:
+    assert main(["convert", "lora-to-diffusers", str(tmp_path / "in.safetensors"), str(tmp_path / "x.safetensors")]) == 2
+    assert "a diffusers LoRA is a folder (holding pytorch_lora_weights.safetensors); give a folder name, e.g." in capsys.readouterr().err
+    notes = tmp_path / "notes.md"
+    notes.write_text("# My run\n\nTrained on my dog.\n")
+    assert main(["convert", "to-single-file", str(random_sd1), str(tmp_path / "m.safetensors"), "--profile", str(notes)]) == 2
+    assert "TOML syntax error" in capsys.readouterr().err and not (tmp_path / "m.safetensors").exists()
+    (tmp_path / "u16.toml").write_bytes("name = 'x'".encode("utf-16"))
+    assert main(["convert", "to-single-file", str(random_sd1), str(tmp_path / "m.safetensors"), "--profile", str(tmp_path / "u16.toml")]) == 2
+    assert "saved as UTF-16" in capsys.readouterr().err
 
 
 def test_errors_are_one_line_messages(tmp_path: Path, capsys) -> None:

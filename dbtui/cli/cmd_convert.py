@@ -173,16 +173,17 @@ def _to_single_file(args: argparse.Namespace) -> int:
     if args.base_model:
         metadata["dbtui.base_model"] = args.base_model
     if args.profile:
-        if not args.profile.is_file():
-            raise ConvertError(f"{args.profile}: no such profile file")
-        metadata["dbtui.profile"] = args.profile.read_text(encoding="utf-8")
+        from engine.profile import read_profile_text
+
+        metadata["dbtui.profile"] = read_profile_text(args.profile)  # TOML (a README or a model file is said as such)
     return _run(lambda emit: export_single_file(
         args.input, args.output, half=args.half, fmt=fmt, metadata=metadata, emit=emit,
     ))
 
 
 def _keep_existing(output: Path, overwrite: bool) -> None:
-    """A file the user already has is replaced only when they say so."""
+    """A file the user already has is replaced only when they say so (the input's own files never: the converters
+    refuse those)."""
     from engine.convert import ConvertError
 
     if output.is_file() and not overwrite:
@@ -197,6 +198,9 @@ def _lora_to_kohya(args: argparse.Namespace) -> int:
 
 
 def _lora_to_diffusers(args: argparse.Namespace) -> int:
-    from engine.convert import flux_lora_to_diffusers
+    from engine.convert import ConvertError, flux_lora_to_diffusers
 
+    if args.output.suffix.lower() in (".safetensors", ".ckpt"):
+        raise ConvertError(f"{args.output}: a diffusers LoRA is a folder (holding pytorch_lora_weights.safetensors); "
+                           f"give a folder name, e.g. {args.output.with_suffix('')}")
     return _run(lambda emit: flux_lora_to_diffusers(args.input, args.output, emit=emit))

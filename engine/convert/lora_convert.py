@@ -19,7 +19,10 @@ def lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: E
     if source.is_dir() and not (source / LORA_WEIGHTS).exists() and (source / "model_index.json").exists():
         raise ConvertError(f"{source} is a whole diffusers model, not a LoRA: give a LoRA folder (one holding "
                            f"{LORA_WEIGHTS}, as a run's outputs/lora/) or that file")
-    keys = read_checkpoint(source / LORA_WEIGHTS if source.is_dir() else source).state_dict
+    weights = source / LORA_WEIGHTS if source.is_dir() else source
+    if Path(out_file).resolve() == weights.resolve():
+        raise ConvertError(f"{out_file} is the LoRA being converted: writing it would replace it; choose another name")
+    keys = read_checkpoint(weights).state_dict
     if any(key.startswith(FLUX_PREFIX) for key in keys):
         return flux_lora_to_kohya(source, out_file, emit=emit)
     return export_lora_kohya(source, out_file, emit=emit)

@@ -92,6 +92,9 @@ def export_single_file(
     parts = ("unet", "vae", "text_encoder") + (("text_encoder_2",) if xl else ())
     if not all((diffusers_dir / sub).is_dir() for sub in parts):
         raise ConvertError(f"{diffusers_dir} is not a diffusers model folder (it needs {'/, '.join(parts)}/)")
+    if any(out_file.resolve().is_relative_to((diffusers_dir / sub).resolve()) for sub in parts):
+        raise ConvertError(f"{out_file} is inside {diffusers_dir}'s {out_file.resolve().relative_to(diffusers_dir.resolve()).parts[0]}/, "
+                           "which is being converted: choose an output outside the model's parts")
     metadata = dict(metadata or {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise ConvertError("metadata keys and values must be strings")

@@ -7,6 +7,7 @@ from engine.profile.io import (
     loads_profile,
     located,
     parse_override,
+    read_profile_text,
     save_profile,
     validate_data,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "loads_profile",
     "located",
     "parse_override",
+    "read_profile_text",
     "save_profile",
     "validate_data",
 ]

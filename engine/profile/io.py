@@ -270,7 +270,18 @@ def loads_profile(text: str, overrides: list[str] = (), file: Path | None = None
 
 def load_profile(path: str | Path, overrides: list[str] = ()) -> Profile:
     """Read and validate a profile file; raises ProfileError naming the file."""
-    path = Path(path)
+    return loads_profile(_read_text(Path(path)), overrides, Path(path))
+
+
+def read_profile_text(path: str | Path) -> str:
+    """A profile file's text, checked to be TOML but not validated as a profile (to be recorded as it is); a
+    ProfileError naming the file says why it cannot be read (missing, not UTF-8, binary, a syntax error)."""
+    text = strip_text(_read_text(Path(path)), Path(path))
+    parse_text(text, Path(path))
+    return text
+
+
+def _read_text(path: Path) -> str:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -279,7 +290,7 @@ def load_profile(path: str | Path, overrides: list[str] = ()) -> Profile:
         raise ProfileError([Problem("", f"cannot read the file: {error.strerror}", None, None, path)]) from None
     except ValueError:  # a NUL character in the path itself
         raise ProfileError([Problem("", "the path contains a NUL character (\\0); retype it", None, None, path)]) from None
-    return loads_profile(decode_profile(raw, path), overrides, path)
+    return decode_profile(raw, path)
 
 
 def located(problems: list[Problem], path: str | Path, overrides: list[str] = ()) -> list[Problem]:
