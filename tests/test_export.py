@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -91,3 +93,17 @@ def test_a_single_file_output_written_again_keeps_one_previous_copy_with_its_ext
         target.write_text(version)
     assert target.read_text() == "third" and (tmp_path / "person.previous.safetensors").read_text() == "second"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["person.previous.safetensors", "person.safetensors"]
+
+
+def test_an_export_says_where_the_final_outputs_are_and_that_a_moved_base_model_is_needed(tmp_path: Path) -> None:
+    from engine.runs.export import BaseModelGoneError, NoSuchCheckpointError, _check_base_model, checkpoint_at
+    from engine.runs.folder import RunState
+
+    folder = RunFolder(tmp_path / "run")
+    folder.path.mkdir()
+    folder.write_state(RunState(pid=1, status="finished", step=10, total_steps=10))
+    with pytest.raises(NoSuchCheckpointError, match=re.escape(f"its final outputs (step 10) are in {folder.outputs}")):
+        checkpoint_at(folder, None)
+    with pytest.raises(BaseModelGoneError, match=f"does not exist on this machine.*model.pretrained in {re.escape(str(folder.profile))}"):
+        _check_base_model(str(tmp_path / "base-moved"), folder)
+    _check_base_model("builtin:tiny-sd1", folder)

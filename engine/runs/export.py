@@ -25,7 +25,11 @@ def checkpoint_at(folder: RunFolder, step: int | None) -> tuple[int, Path]:
     """(step, path) of the run's checkpoint at ``step``, or its latest when ``step`` is None."""
     found = complete_checkpoints(folder)
     if not found:
-        raise NoSuchCheckpointError(f"{folder.path} has no complete checkpoint (saving.every_n_steps decides when they are kept)")
+        state = folder.read_state()
+        finished = (f"; its final outputs (step {state.step}) are in {folder.outputs}"
+                    if state is not None and state.status == "finished" else "")
+        raise NoSuchCheckpointError(f"{folder.path} has no complete checkpoint (saving.every_n_steps decides when they are "
+                                    f"kept){finished}")
     if step is None:
         return found[-1]
     for kept_step, path in found:
@@ -52,6 +56,7 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
         raise NoSuchCheckpointError(f"'{run_dir}' is not a run folder (no profile.toml); `dbtui runs` lists them")
     step, checkpoint = checkpoint_at(folder, step)
     profile = load_profile(folder.profile)
+    _check_base_model(profile.model.pretrained, folder)
     model = resolve_model_folder(profile.model.pretrained, revision=profile.model.revision, work_dir=folder.path / "model",
                                  emit=emit, tokenizer=profile.model.tokenizer)
     components = load_components(model, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
@@ -66,3 +71,17 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
                 restore_part(text_encoder, name, checkpoint)
     with said_as_run_files_error(folder.path, then=f"then `dbtui export {folder.path} --step {step}` writes it again"):
         return save_outputs(profile, components, components.unet, text_encoders, folder.path / "exports" / f"step-{step}", emit)
+
+
+class BaseModelGoneError(DbtuiError):
+    """The run's base model, which an export reads its untrained parts from, is no longer where the run found it."""
+
+
+def _check_base_model(source: str, folder: RunFolder) -> None:
+    from engine.dataset.profile_paths import model_source_problems
+
+    problems = model_source_problems(source)
+    if problems:
+        raise BaseModelGoneError(f"the run's base model cannot be read: {problems[0].message}. An export takes the parts "
+                                 f"that did not train (the VAE, frozen text encoders) from it: put it back where the run "
+                                 f"found it, or write its new place as model.pretrained in {folder.profile}")
