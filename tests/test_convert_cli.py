@@ -114,6 +114,22 @@ def test_errors_are_one_line_messages(tmp_path: Path, capsys) -> None:
     assert "already exists and is not empty" in captured.err and "reading" not in captured.out  # asked before any work
 
 
+
+def test_a_run_folder_or_a_checkpoint_given_to_convert_says_what_to_give_instead(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "runs" / "mine"
+    checkpoint = run / "checkpoints" / "step-00000010"
+    (checkpoint / "lora").mkdir(parents=True)
+    (checkpoint / "manifest.json").write_text("{}")
+    (checkpoint / "lora" / "unet.safetensors").write_bytes(b"")
+    out = str(tmp_path / "k.safetensors")
+    assert main(["convert", "lora-to-kohya", str(run), out]) == 2
+    assert f"is a dbtui run folder, not a LoRA: the LoRA it finished with is in {run / 'outputs/lora'}" in capsys.readouterr().err
+    assert main(["convert", "lora-to-kohya", str(checkpoint / "lora" / "unet.safetensors"), out]) == 2
+    assert f"`dbtui export {run} --step 10` writes its LoRA into {run / 'exports/step-10'}" in capsys.readouterr().err
+    assert main(["convert", "to-single-file", str(run), out]) == 2
+    assert f"the model it finished with is in {run / 'outputs/diffusers'}" in capsys.readouterr().err
+
+
 def test_convert_command_keeps_help_fast() -> None:
     import subprocess
     import sys

@@ -10,6 +10,7 @@ from engine.convert.flux_lora import PREFIX as FLUX_PREFIX
 from engine.convert.flux_lora import flux_lora_to_kohya
 from engine.convert.load_checkpoint import read_checkpoint
 from engine.convert.lora_export import LORA_WEIGHTS, export_lora_kohya
+from engine.convert.run_folder_hint import run_folder_hint
 
 
 def lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: Emit | None = None) -> Path:
@@ -19,6 +20,11 @@ def lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: E
     if source.is_dir() and not (source / LORA_WEIGHTS).exists() and (source / "model_index.json").exists():
         raise ConvertError(f"{source} is a whole diffusers model, not a LoRA: give a LoRA folder (one holding "
                            f"{LORA_WEIGHTS}, as a run's outputs/lora/) or that file")
+    if not (source / LORA_WEIGHTS).is_file() and source.name != LORA_WEIGHTS:
+        # A run folder, or a checkpoint's adapter files (lora/unet.safetensors): said as such, with what to give.
+        hint = run_folder_hint(source if source.is_dir() else source.parent, "LoRA")
+        if hint:
+            raise ConvertError(hint)
     weights = source / LORA_WEIGHTS if source.is_dir() else source
     if Path(out_file).resolve() == weights.resolve():
         raise ConvertError(f"{out_file} is the LoRA being converted: writing it would replace it; choose another name")

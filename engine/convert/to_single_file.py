@@ -11,6 +11,7 @@ from engine.convert._files import Emit, Progress, atomic_file, check_free_space
 from engine.convert.detect import SDXL_REFINER, V_PRED_KEY, ZERO_SNR_KEY, folder_family
 from engine.convert.errors import ConvertError, UnsupportedModelError
 from engine.convert.keymap import UnmappedKeyError, is_open_clip, to_original
+from engine.convert.run_folder_hint import run_folder_hint
 from engine.events import Warning as WarningEvent
 
 SIDECAR_V = Path(__file__).parent / "configs" / "v2-inference-v.yaml"
@@ -91,7 +92,8 @@ def export_single_file(
     xl = detected is not None
     parts = ("unet", "vae", "text_encoder") + (("text_encoder_2",) if xl else ())
     if not all((diffusers_dir / sub).is_dir() for sub in parts):
-        raise ConvertError(f"{diffusers_dir} is not a diffusers model folder (it needs {'/, '.join(parts)}/)")
+        raise ConvertError(run_folder_hint(diffusers_dir, "model")
+                           or f"{diffusers_dir} is not a diffusers model folder (it needs {'/, '.join(parts)}/)")
     if any(out_file.resolve().is_relative_to((diffusers_dir / sub).resolve()) for sub in parts):
         raise ConvertError(f"{out_file} is inside {diffusers_dir}'s {out_file.resolve().relative_to(diffusers_dir.resolve()).parts[0]}/, "
                            "which is being converted: choose an output outside the model's parts")

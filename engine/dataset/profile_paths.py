@@ -85,10 +85,13 @@ def model_source_problems(source: str) -> list[Problem]:
         return [Problem("model.pretrained", f"'{source}' is a file, but not a model file: give a diffusers folder or a "
                                             ".safetensors/.ckpt file")]
     if kind == "diffusers" and path.is_dir() and not (path / "model_index.json").is_file():
+        from engine.convert.run_folder_hint import run_folder_hint
+
+        hint = run_folder_hint(path, "model")
+        if hint:
+            return [Problem("model.pretrained", hint)]
         if (path.parent / "model_index.json").is_file():
             where = f"it is one part of the diffusers model in '{path.parent}': give that folder"
-        elif (path / "checkpoints").is_dir() or (path / "manifest.json").is_file():
-            where = "a run's checkpoint or run folder is not a model: give its outputs/diffusers folder, or `dbtui export` a step"
         else:
             where = "give the folder that holds model_index.json, or a .safetensors/.ckpt file"
         return [Problem("model.pretrained", f"'{source}' is a folder but not a diffusers model (no model_index.json): {where}")]

@@ -1,0 +1,21 @@
+"""What to give a converter instead of a dbtui run folder, or one of its checkpoints: the run's outputs, or an
+export of the checkpoint (a checkpoint holds training state, not a model or a LoRA in a form others load)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def run_folder_hint(folder: Path, wanted: str) -> str | None:
+    """The advice for ``folder`` when it is a run folder or (a part of) one of its checkpoints, else None.
+    ``wanted``: "model" or "LoRA", what the converter reads."""
+    output = "outputs/diffusers" if wanted == "model" else "outputs/lora"
+    if (folder / "checkpoints").is_dir():
+        return (f"{folder} is a dbtui run folder, not a {wanted}: the {wanted} it finished with is in "
+                f"{folder / output}, and `dbtui export {folder} --step N` writes a kept step's")
+    for checkpoint in (folder, folder.parent):
+        if (checkpoint / "manifest.json").is_file() and checkpoint.parent.name == "checkpoints":
+            run, step = checkpoint.parent.parent, checkpoint.name.removeprefix("step-").lstrip("0") or "0"
+            return (f"{folder} is (part of) a training checkpoint, not a {wanted}: `dbtui export {run} --step {step}` "
+                    f"writes its {wanted} into {run / 'exports' / f'step-{step}'}")
+    return None
