@@ -139,3 +139,21 @@ def test_convert_command_keeps_help_fast() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1]).stdout
     assert out.strip() == "[]"
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_conversion_work(random_sd1: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    import os
+
+    (tmp_path / "taken.safetensors").mkdir()
+    assert main(["convert", "to-single-file", str(random_sd1), str(tmp_path / "taken.safetensors")]) == 2
+    captured = capsys.readouterr()
+    assert "is a folder; give the name of the file to write" in captured.err and "1/4" not in captured.out
+    lora = tmp_path / "lora"
+    lora.mkdir()
+    (lora / "pytorch_lora_weights.safetensors").write_bytes(b"")
+    assert main(["convert", "lora-to-diffusers", str(lora), str(tmp_path / "out")]) == 2
+    assert "is already a diffusers LoRA folder" in capsys.readouterr().err
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # a read-only disk (root passes chmod)
+    assert main(["convert", "to-single-file", str(random_sd1), str(tmp_path / "m.safetensors")]) == 2
+    captured = capsys.readouterr()
+    assert f"cannot write to {tmp_path} (read-only, or not yours)" in captured.err and "1/4" not in captured.out

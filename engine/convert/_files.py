@@ -115,12 +115,20 @@ def _written_as(target: Path, tmp: Path, remove: Callable[[Path], None]) -> Iter
             remove(tmp)
 
 
-@contextmanager
-def atomic_file(target: Path) -> Iterator[Path]:
-    """A temporary path beside ``target``, renamed onto it only when the block succeeds."""
+def check_file_output(target: Path) -> None:
+    """Refuse a file output that cannot be written (a folder of that name, a folder that cannot be made or written
+    to): asked first by the converters, before minutes of converting, and again when the file is written."""
     if target.is_dir():
         raise OutputExistsError(f"{target} is a folder; give the name of the file to write")
     make_folder(target.parent)
+    if not os.access(target.parent, os.W_OK):
+        raise ConvertError(f"cannot write to {target.parent} (read-only, or not yours); choose an output location you can write to")
+
+
+@contextmanager
+def atomic_file(target: Path) -> Iterator[Path]:
+    """A temporary path beside ``target``, renamed onto it only when the block succeeds."""
+    check_file_output(target)
     tmp = _partial(target)
     with _written_as(target, tmp, lambda path: path.unlink(missing_ok=True)):
         yield tmp

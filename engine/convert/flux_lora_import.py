@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.convert._files import Emit, Progress, atomic_dir
+from engine.convert._files import Emit, Progress, atomic_dir, check_new_folder
 from engine.convert.errors import ConvertError, UnsupportedModelError
 from engine.convert.flux_layout import SWAPPED, TOP_LEVEL
 from engine.convert.load_checkpoint import read_checkpoint
+from engine.convert.lora_export import LORA_WEIGHTS
 
 ORIGINAL_NAMES = ("lora_unet_double_blocks_", "lora_unet_single_blocks_", "diffusion_model.double_blocks.",
                   "diffusion_model.single_blocks.")
@@ -81,6 +82,9 @@ def flux_lora_to_diffusers(lora_file: str | Path, out_dir: str | Path, *, emit: 
     from diffusers import FluxPipeline
 
     source, out_dir = Path(lora_file), Path(out_dir)
+    if (source / LORA_WEIGHTS).is_file():
+        raise ConvertError(f"{source} is already a diffusers LoRA folder: load_lora_weights loads it as it is")
+    check_new_folder(out_dir)  # before reading the input: a Flux LoRA can be hundreds of MB
     state_dict = dict(read_checkpoint(source).state_dict)
     if not is_original_flux_lora(state_dict):
         already = any(key.startswith("transformer.") and ".lora_A." in key for key in state_dict)

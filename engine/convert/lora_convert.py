@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.convert._files import Emit
+from engine.convert._files import Emit, check_file_output
 from engine.convert.errors import ConvertError
 from engine.convert.flux_lora import PREFIX as FLUX_PREFIX
 from engine.convert.flux_lora import flux_lora_to_kohya
@@ -29,6 +29,7 @@ def lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: E
     if Path(out_file).resolve() == weights.resolve():
         raise ConvertError(f"{out_file} is the LoRA being converted: writing it would replace it; choose another name")
     keys = read_checkpoint(weights).state_dict
+    check_file_output(Path(out_file))
     if any(key.startswith(FLUX_PREFIX) for key in keys):
         return flux_lora_to_kohya(source, out_file, emit=emit)
     return export_lora_kohya(source, out_file, emit=emit)

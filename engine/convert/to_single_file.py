@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from engine.convert._files import Emit, Progress, atomic_file, check_free_space
+from engine.convert._files import Emit, Progress, atomic_file, check_file_output, check_free_space
 from engine.convert.detect import SDXL_REFINER, V_PRED_KEY, ZERO_SNR_KEY, folder_family
 from engine.convert.errors import ConvertError, UnsupportedModelError
 from engine.convert.keymap import UnmappedKeyError, is_open_clip, to_original
@@ -97,6 +97,7 @@ def export_single_file(
     if any(out_file.resolve().is_relative_to((diffusers_dir / sub).resolve()) for sub in parts):
         raise ConvertError(f"{out_file} is inside {diffusers_dir}'s {out_file.resolve().relative_to(diffusers_dir.resolve()).parts[0]}/, "
                            "which is being converted: choose an output outside the model's parts")
+    check_file_output(out_file)  # before minutes of loading and converting
     metadata = dict(metadata or {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise ConvertError("metadata keys and values must be strings")
