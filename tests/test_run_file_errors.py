@@ -137,7 +137,7 @@ def test_a_trainer_refused_by_a_live_runs_lock_leaves_that_runs_state_alone(tmp_
 
     from engine.runs import worker
 
-    monkeypatch.setattr(Supervisor, "install_signals", lambda self, detached: None)  # the test process keeps its own
+    monkeypatch.setattr(Supervisor, "install_signals", lambda self: None)  # the test process keeps its own
     folder = RunFolder(tmp_path / "run").create()
     live = RunState(pid=os.getppid(), status="running", step=40, total_steps=300)
     folder.write_state(live)

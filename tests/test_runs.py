@@ -323,9 +323,11 @@ def test_a_second_ctrl_c_records_the_run_as_stopped_before_it_exits(tmp_path: Pa
     supervisor.trainer = type("T", (), {"global_step": 64, "total_steps": 200})()
     exits: list[int] = []
     monkeypatch.setattr(supervisor_module.os, "_exit", exits.append)
-    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
     try:
-        supervisor.install_signals(detached=False)
+        supervisor.install_signals()
+        # The terminal or SSH closing never stops training, in the foreground too.
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
         handler = signal.getsignal(signal.SIGINT)
         handler(signal.SIGINT, None)
         assert exits == [] and supervisor.stop_requested
@@ -333,6 +335,7 @@ def test_a_second_ctrl_c_records_the_run_as_stopped_before_it_exits(tmp_path: Pa
     finally:
         signal.signal(signal.SIGINT, before[0])
         signal.signal(signal.SIGTERM, before[1])
+        signal.signal(signal.SIGHUP, before[2])
     assert exits == [130]
     state = folder.read_state()
     assert (state.status, state.step, state.total_steps) == ("stopped", 64, 200)

@@ -85,7 +85,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     from_start = resume == "latest" and profile.launch.num_machines == 1 and not complete_checkpoints(folder)
     if from_start:
         resume = None
-    extra = (["--resume", resume] if resume else []) + (["--detached"] if detach else [])
+    extra = ["--resume", resume] if resume else []
     if rank:
         extra += ["--profile", str(machine_profile(folder, rank))]
     command = worker_command(profile, folder.path, extra)

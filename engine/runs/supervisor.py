@@ -36,8 +36,10 @@ class Supervisor:
         self._step_before, self._total_before = (before.step, before.total_steps) if before else (0, 0)
 
     # -- signals -------------------------------------------------------------------
-    def install_signals(self, *, detached: bool) -> None:
-        """First SIGINT/SIGTERM: save at the step boundary and stop. Second SIGINT: exit now."""
+    def install_signals(self) -> None:
+        """First SIGINT/SIGTERM: save at the step boundary and stop. Second SIGINT: exit now. SIGHUP (the terminal
+        or the SSH connection closing) is ignored: losing the connection never stops training, in the foreground
+        too, and `dbtui attach` follows the run again."""
 
         def on_signal(signum: int, frame: Any) -> None:
             if self.stop_requested and signum == signal.SIGINT:
@@ -51,8 +53,7 @@ class Supervisor:
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
-        if detached:
-            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     # -- state ---------------------------------------------------------------------
     def position(self) -> tuple[int, int]:

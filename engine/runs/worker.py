@@ -1,4 +1,4 @@
-"""``python -m engine.runs.worker RUN_DIR [--resume CHECKPOINT|latest] [--detached] [--profile FILE]``: the trainer process.
+"""``python -m engine.runs.worker RUN_DIR [--resume CHECKPOINT|latest] [--profile FILE]``: the trainer process.
 
 Reads RUN_DIR/profile.toml (or FILE: another machine's of a multi-machine run) and reports only
 through the run folder (events.jsonl, state.json), so whoever started it can go away. Exit status:
@@ -19,7 +19,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.runs.worker", description="Train the profile in RUN_DIR/profile.toml.")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", help="a checkpoint folder, or 'latest'")
-    parser.add_argument("--detached", action="store_true", help="ignore SIGHUP (the terminal closing)")
     parser.add_argument("--profile", type=Path, help="the profile to train instead of RUN_DIR/profile.toml")
     args = parser.parse_args(argv)
 
@@ -37,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     lock = TrainerLock(folder)
     cancel = threading.Event()
     supervisor = Supervisor(folder, cancel=cancel, main_process=main_process)
-    supervisor.install_signals(detached=args.detached)
+    supervisor.install_signals()
     try:
         if main_process:
             lock.acquire()
