@@ -27,8 +27,9 @@ def run_with_checkpoints(tmp_path: Path, steps: list[int]) -> tuple[RunFolder, o
     for step in steps:
         checkpoint = folder.checkpoints / f"step-{step:08d}"
         checkpoint.mkdir(parents=True)
-        (checkpoint / "manifest.json").write_text(json.dumps({"step": step, "method": "full"}))
         (checkpoint / "model.safetensors").write_bytes(b"weights of step %d" % step)
+        files = {"model.safetensors": (checkpoint / "model.safetensors").stat().st_size}
+        (checkpoint / "manifest.json").write_text(json.dumps({"step": step, "method": "full", "files": files}))
     return folder, profile
 
 
@@ -74,6 +75,39 @@ def test_another_runs_checkpoint_is_refused_before_anything_is_set_aside(tmp_pat
     err = capsys.readouterr().err
     assert code == 2 and "is not one of this run's complete checkpoints" in err and "step-00000253" in err
     assert [step for step, _ in complete_checkpoints(folder)] == [200, 253] and not (folder.path / SET_ASIDE).exists()
+
+
+@pytest.mark.parametrize(("damage", "said"), [(lambda file: file.unlink(), "model.safetensors is missing"),
+                                           (lambda file: file.write_bytes(b"cut"), "model.safetensors has 3 bytes where 19 were written")])
+def test_a_damaged_checkpoint_is_refused_before_the_later_good_ones_are_set_aside(damage, said: str, tmp_path: Path, capsys) -> None:
+    """A resume from it set the later checkpoints aside, then failed: the run was left with the damaged one alone."""
+    folder, _ = run_with_checkpoints(tmp_path, [200, 253, 300])
+    damage(folder.checkpoints / "step-00000200" / "model.safetensors")
+    code = main(["resume", str(folder.path), "--from", str(folder.checkpoints / "step-00000200")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"step-00000200 is damaged: {said}" in err and "step-00000300" in err
+    assert [step for step, _ in complete_checkpoints(folder)] == [200, 253, 300] and not (folder.path / SET_ASIDE).exists()
+
+
+def test_rotation_takes_the_manifest_first_and_clears_what_a_cut_short_delete_left(tmp_path: Path, monkeypatch) -> None:
+    """A kill during the rotation's delete left a manifest beside no weights: a "complete" checkpoint that could not load."""
+    import shutil
+    from types import SimpleNamespace
+
+    from engine.runs.checkpoints import Checkpointer
+
+    folder, profile = run_with_checkpoints(tmp_path, [100, 200, 300])
+    left = folder.checkpoints / "step-00000050"  # a delete cut short earlier: its manifest went first
+    left.mkdir()
+    (left / "optimizer.bin").write_bytes(b"x")
+    checkpointer = object.__new__(Checkpointer)
+    checkpointer.trainer, checkpointer.folder = SimpleNamespace(profile=tiny_profile(tmp_path, saving={"keep_last_n": 2})), folder
+    real_rmtree, manifests = shutil.rmtree, []
+    monkeypatch.setattr(shutil, "rmtree", lambda path, **kw: (manifests.append((Path(path) / "manifest.json").exists()),
+                                                             real_rmtree(path, **kw)))
+    checkpointer._rotate()
+    assert sorted(path.name for path in folder.checkpoints.iterdir()) == ["step-00000200", "step-00000300"]
+    assert manifests and not any(manifests)  # no folder went while it still looked complete
 
 
 def test_a_set_aside_checkpoint_is_refused_with_how_to_go_back_to_it(tmp_path: Path) -> None:

@@ -89,6 +89,18 @@ def latest_checkpoint(folder: RunFolder) -> Path | None:
     return found[-1][1] if found else None
 
 
+def damage_of(checkpoint: Path) -> str | None:
+    """What is missing from, or cut short in, a checkpoint, by the file sizes its manifest lists; None when all
+    is there (or the manifest predates the list)."""
+    for name, size in read_manifest(checkpoint).get("files", {}).items():
+        file = checkpoint / name
+        if not file.is_file():
+            return f"{name} is missing"
+        if file.stat().st_size != size:
+            return f"{name} has {file.stat().st_size:,} bytes where {size:,} were written"
+    return None
+
+
 def read_manifest(path: Path) -> dict[str, Any]:
     try:
         return json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8"))
@@ -199,9 +211,14 @@ class Checkpointer:
         needed = int(_estimate_bytes(trainer, self.folder) * 1.2) + 50 * 2**20
         free = shutil.disk_usage(self.folder.checkpoints).free
         if free < needed:
+            from rich.filesize import decimal
+
+            kept = complete_checkpoints(self.folder)
             trainer.emit(Warning(
-                message=f"not enough disk for a checkpoint at step {step}: {free / 2**30:.1f} GB free, about {needed / 2**30:.1f} GB needed",
-                advice="free some space; the previous checkpoint is kept and training goes on",
+                message=f"not enough disk for a checkpoint at step {step}: {decimal(free)} free, about {decimal(needed)} needed",
+                advice=f"free some space (`df -h {self.folder.checkpoints}`); training goes on, "
+                       + (f"and the checkpoint of step {kept[-1][0]} is kept" if kept else
+                          "but no checkpoint is kept yet: a stop or a crash now loses every step so far"),
             ))
             return None
         if accelerator.is_main_process:
@@ -219,6 +236,8 @@ class Checkpointer:
                 "created": time.time(),
                 "num_processes": accelerator.num_processes,
                 "optimizer_layout": optimizer_layout(trainer),
+                # What a resume will read, with sizes: a checkpoint damaged later is told before it is chosen.
+                "files": {str(file.relative_to(partial)): file.stat().st_size for file in sorted(partial.rglob("*")) if file.is_file()},
             }
             (partial / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
             _fsync_tree(partial)
@@ -233,7 +252,13 @@ class Checkpointer:
     def _rotate(self) -> None:
         keep = self.trainer.profile.saving.keep_last_n
         for _, path in complete_checkpoints(self.folder)[:-keep]:
+            # The manifest goes first: a delete cut short (a kill, a power loss) leaves no checkpoint that looks
+            # complete with its weights gone, and the folder is cleared at the next rotation.
+            (path / MANIFEST).unlink(missing_ok=True)
             shutil.rmtree(path, ignore_errors=True)
+        for path in self.folder.checkpoints.glob("step-*"):
+            if not path.name.endswith(PARTIAL) and not (path / MANIFEST).exists():
+                shutil.rmtree(path, ignore_errors=True)
 
     def load(self, path: Path) -> int:
         """Restore everything from ``path``; returns the step to continue from."""

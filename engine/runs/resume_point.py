@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from engine.profile import Profile, ProfileError, load_profile
-from engine.runs.checkpoints import CheckpointError, complete_checkpoints, read_manifest
+from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of, read_manifest
 from engine.runs.folder import RunFolder, RunFolderError
 
 SET_ASIDE = "checkpoints-set-aside"
@@ -40,6 +40,9 @@ def chosen_step(folder: RunFolder, checkpoint: Path) -> int:
         raise CheckpointError(f"{error}; {listed}") from None
     real = os.path.realpath(checkpoint)
     if any(os.path.realpath(path) == real for _, path in kept):
+        damage = damage_of(checkpoint)
+        if damage:  # said before the later checkpoints are set aside, which would leave the run only this one
+            raise CheckpointError(f"checkpoint {checkpoint} is damaged: {damage}; {listed}")
         return step
     if Path(real).is_relative_to(os.path.realpath(folder.path / SET_ASIDE)):
         raise CheckpointError(f"{checkpoint} was set aside by an earlier resume from an earlier step; to go back to it, "
