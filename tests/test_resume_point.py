@@ -134,3 +134,24 @@ def test_a_resume_with_more_steps_is_the_same_run(tmp_path: Path) -> None:
     folder, _ = run_with_checkpoints(tmp_path, [4])
     _prepare(folder, tiny_profile(tmp_path, training={"method": "full", "max_train_steps": 60, "seed": 7}), "latest", None)
     assert "max_train_steps = 60" in folder.profile.read_text()
+
+
+@pytest.mark.parametrize("state", [None, '{"pid": 12, "stat', "[1, 2]"])
+def test_a_finished_run_whose_state_file_is_lost_or_damaged_is_known_finished_by_its_log(state: str | None, tmp_path: Path) -> None:
+    """It was "unknown", and a resume trained again over its outputs."""
+    from engine.events import RunFinished, RunStarted
+    from engine.runs.launcher import RunFinishedError
+    from engine.runs.sinks import JsonlSink
+
+    folder, profile = run_with_checkpoints(tmp_path, [35])
+    sink = JsonlSink(folder.events)
+    for event in (RunStarted(run_dir=str(folder.path), profile={}, hardware={}, versions={}, total_steps=40),
+                  RunFinished(step=40, outputs={}, seconds=1.0)):
+        sink(event)
+    sink.close()
+    if state is not None:
+        folder.state_file.write_text(state)
+    assert folder.finished_step() == 40
+    with pytest.raises(RunFinishedError, match="holds a finished run \\(step 40"):
+        _prepare(folder, profile, "latest", None)
+    assert [step for step, _ in complete_checkpoints(folder)] == [35]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import DbtuiError
+from engine.events import RunFinished, event_from_dict
 
 
 def run_dir_for(profile: Any) -> Path:
@@ -169,6 +170,14 @@ class RunFolder:
         tmp.write_text(json.dumps(asdict(state)), encoding="utf-8")
         os.replace(tmp, self.state_file)
 
+    def finished_step(self) -> int | None:
+        """The step a finished run ended at (its outputs/ hold that step), else None: by the state file, or by the
+        event log where the state file is missing or damaged, so that a finished run is never trained over again."""
+        state = self.read_state()
+        if state is not None:
+            return state.step if state.status == "finished" else None
+        return finished_by_events(self.events)
+
     def status(self) -> str:
         """The run's status in one word (see ``run_status``)."""
         return run_status(self.read_state())
@@ -261,3 +270,19 @@ def list_runs(output_dir: Path) -> list[RunFolder]:
 
 def heartbeat_age(state: RunState) -> float:
     return time.time() - state.heartbeat if state.heartbeat else float("inf")
+
+
+def finished_by_events(events_file: Path) -> int | None:
+    """The last step of a run whose last end was a finish (its outputs/ hold that step); None otherwise."""
+    try:
+        lines = events_file.read_bytes().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if b'"run_finished"' in line or b'"run_started"' in line:
+            try:
+                event = event_from_dict(json.loads(line))
+            except (ValueError, TypeError):
+                continue  # a line being written
+            return event.step if isinstance(event, RunFinished) and event.status == "finished" else None
+    return None

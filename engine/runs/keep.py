@@ -7,15 +7,12 @@ to do from here, with the same words.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from engine.evaluation.best import BestStep, best_step_of_run
-from engine.events import RunFinished, event_from_dict
 from engine.runs.checkpoints import complete_checkpoints
-from engine.runs.folder import RunFolder
+from engine.runs.folder import RunFolder, finished_by_events
 
 
 @dataclass(frozen=True)
@@ -68,20 +65,4 @@ def keep_of_run(folder: RunFolder) -> Keep | None:
     best = best_step_of_run(folder.events)
     if best is None:
         return None
-    return how_to_keep(best, [step for step, _ in complete_checkpoints(folder)], _finished_at(folder.events))
-
-
-def _finished_at(events_file: Path) -> int | None:
-    """The last step of a run whose last end was a finish (its outputs/ hold that step); None otherwise."""
-    try:
-        lines = events_file.read_bytes().splitlines()
-    except OSError:
-        return None
-    for line in reversed(lines):
-        if b'"run_finished"' in line or b'"run_started"' in line:
-            try:
-                event = event_from_dict(json.loads(line))
-            except (ValueError, TypeError):
-                continue  # a line being written
-            return event.step if isinstance(event, RunFinished) and event.status == "finished" else None
-    return None
+    return how_to_keep(best, [step for step, _ in complete_checkpoints(folder)], finished_by_events(folder.events))

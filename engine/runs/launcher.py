@@ -136,11 +136,11 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
     # On a shared disk machine 0's trainer may be running here already: the others join it.
     if main_machine and folder.is_live():
         raise RunFolderError(f"a trainer is already running in {folder.path}; `dbtui attach {folder.path}` to watch it")
-    state = folder.read_state()
-    if state is not None and state.status == "finished":
+    finished = folder.finished_step()
+    if finished is not None:
         shown = given_as or "PROFILE"
         raise RunFinishedError(
-            f"{folder.path} holds a finished run (step {state.step}; outputs in {folder.outputs}), so there is "
+            f"{folder.path} holds a finished run (step {finished}; outputs in {folder.outputs}), so there is "
             f"nothing to {'resume' if resume else 'start there'} and its outputs are kept. To train again, start a "
             f"new run: `dbtui run {shown} --set name=NEW_NAME`."
         )
