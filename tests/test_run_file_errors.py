@@ -32,6 +32,26 @@ def test_the_machines_file_errors_say_what_happened_and_what_to_do(code: int, sa
     assert isinstance(error, RunFilesError) and said in str(error) and advice in error.advice
 
 
+def test_the_advice_to_resume_says_whether_the_run_has_a_checkpoint_to_resume_from(tmp_path: Path) -> None:
+    full = OSError(errno.ENOSPC, "No space left on device", "runs/x/outputs/.diffusers.partial/unet")
+    assert "trains it again from the start: it has no checkpoint" in run_files_error(full, tmp_path).advice
+    (tmp_path / "checkpoints" / "step-00000020").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "step-00000020" / "manifest.json").write_text("{}")
+    assert "continues from its latest checkpoint" in run_files_error(full, tmp_path).advice
+
+
+def test_an_output_folder_whose_writing_fails_leaves_no_partial_folder(tmp_path: Path) -> None:
+    from engine.training.outputs import atomic_folder
+
+    def fill_the_disk(folder: Path) -> None:
+        (folder / "unet").mkdir(parents=True)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError):
+        atomic_folder(tmp_path / "outputs" / "diffusers", fill_the_disk)
+    assert list((tmp_path / "outputs").iterdir()) == []
+
+
 def _safetensors_error(code: int, path: str) -> Exception:
     from safetensors import SafetensorError
 

@@ -21,7 +21,11 @@ def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    write(tmp)
+    try:
+        write(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full disk or a Ctrl-C leaves nothing half-written behind
+        raise
     if target.exists():
         previous = target.with_name(f"{target.name}.previous")
         shutil.rmtree(previous, ignore_errors=True)
