@@ -208,6 +208,27 @@ def test_control_requests_are_files_taken_once(tmp_path: Path) -> None:
     assert take_requests(folder) == set()
 
 
+def test_requests_left_by_a_killed_trainer_are_dropped_and_a_stop_acts_before_the_first_step(tmp_path: Path) -> None:
+    """A stop asked during class images waited for the first step; after a kill it stopped the next trainer unasked."""
+    import time
+
+    from engine.runs.control import drop_stale_requests
+
+    folder = RunFolder(tmp_path).create()
+    request(folder, "sample")
+    old = time.time() - 60
+    os.utime(folder.control / "sample", (old, old))
+    request(folder, "save")  # asked after this trainer began: kept
+    drop_stale_requests(folder, before=time.time() - 30)
+    assert take_requests(folder) == {"save"}
+
+    supervisor = Supervisor(folder)
+    supervisor.watch_setup_requests(every=0.02)
+    request(folder, "stop")
+    assert supervisor.cancel.wait(timeout=10) and supervisor.stop_requested
+    assert not (folder.control / "stop").exists()
+
+
 def test_one_trainer_per_folder_and_a_stale_lock_is_taken_over(tmp_path: Path) -> None:
     folder = RunFolder(tmp_path).create()
     sleeper = subprocess.Popen(["sleep", "30"])

@@ -37,3 +37,15 @@ def take_requests(folder: RunFolder) -> set[str]:
             continue
         taken.add(what)
     return taken
+
+
+def drop_stale_requests(folder: RunFolder, before: float) -> None:
+    """Remove requests made before ``before`` (this trainer's start): they were asked of a trainer that was killed
+    before it could act on them, and would stop or sample the new one unasked."""
+    for what in REQUESTS:
+        path = folder.control / what
+        try:
+            if path.stat().st_mtime < before:
+                path.unlink()
+        except FileNotFoundError:
+            continue

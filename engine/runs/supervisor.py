@@ -55,6 +55,24 @@ class Supervisor:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
+    def watch_setup_requests(self, every: float = 1.0) -> None:
+        """Until the first step, a stop asked through the control folder is acted on as SIGTERM is: class images and
+        caching take many minutes on a real model, and `dbtui stop` must not wait for them. (From the first step on,
+        ``on_step`` takes every request.)"""
+        stop = self.folder.control / "stop"
+
+        def poll() -> None:
+            while not self.training and not self.cancel.is_set():
+                try:
+                    stop.unlink()
+                except FileNotFoundError:
+                    time.sleep(every)
+                    continue
+                self.stop_requested = True
+                self.cancel.set()
+
+        threading.Thread(target=poll, name="setup-requests", daemon=True).start()
+
     # -- state ---------------------------------------------------------------------
     def position(self) -> tuple[int, int]:
         """(step, total steps): the trainer's once it knows them, else the run's before this attempt."""

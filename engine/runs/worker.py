@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import time
 from pathlib import Path
 
 from engine.errors import DbtuiError
 
 
 def main(argv: list[str] | None = None) -> int:
+    began = time.time()
     parser = argparse.ArgumentParser(prog="python -m engine.runs.worker", description="Train the profile in RUN_DIR/profile.toml.")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", help="a checkpoint folder, or 'latest'")
@@ -26,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.profile import load_profile
     from engine.runs.in_process import train
     from engine.runs.checkpoints import CheckpointError, latest_checkpoint
-    from engine.runs.control import take_requests
+    from engine.runs.control import drop_stale_requests, take_requests
     from engine.runs.folder import RunFolder, TrainerLock
     from engine.runs.report import write_report_at_end
     from engine.runs.supervisor import Supervisor
@@ -40,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if main_process:
             lock.acquire()
+            drop_stale_requests(folder, before=began)
             supervisor.write_state("starting", *supervisor.position())
+            supervisor.watch_setup_requests()
         profile = load_profile(args.profile or folder.profile)
         if args.resume:
             resume = latest_checkpoint(folder) if args.resume == "latest" else Path(args.resume)
