@@ -200,6 +200,17 @@ def test_out_of_memory_gives_advice_from_the_settings(tmp_path: Path) -> None:
     assert failed.advice == caught.value.advice
 
 
+def test_a_collective_failing_because_another_process_died_is_said_so_not_as_a_bug() -> None:
+    from engine.training.watchdogs import PeerProcessLostError, peer_process_lost
+
+    gloo = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error [127.0.0.1]:14260: Connection reset by peer")
+    lost = peer_process_lost(gloo, 2, "runs/mp")
+    assert isinstance(lost, PeerProcessLostError) and "another process of this run ended" in str(lost)
+    assert "`dbtui resume runs/mp`" in lost.advice
+    assert peer_process_lost(gloo, 1, "runs/mp") is None  # one process: no peer to lose
+    assert peer_process_lost(RuntimeError("mat1 and mat2 shapes cannot be multiplied"), 2, "runs/mp") is None
+
+
 def test_control_requests_are_files_taken_once(tmp_path: Path) -> None:
     folder = RunFolder(tmp_path).create()
     request(folder, "save")

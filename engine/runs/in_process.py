@@ -22,7 +22,7 @@ from engine.runs.folder import run_dir_for  # noqa: E402
 from engine.runs.library_noise import hold_back_library_noise  # noqa: E402
 from engine.profile import Profile, dumps_profile  # noqa: E402
 from engine.memory.savers import memory_advice  # noqa: E402
-from engine.training.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError  # noqa: E402
+from engine.training.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, peer_process_lost  # noqa: E402
 from engine.runs.sinks import Emitter, JsonlSink  # noqa: E402
 from engine.training.trainer import RunResult, StepHook, StoppedInSetup, Trainer  # noqa: E402
 
@@ -85,6 +85,11 @@ def train(
         emitter(RunFailed(reason="the GPU ran out of memory", advice=advice, step=trainer.global_step))
         raise OutOfMemoryAdviceError(f"the GPU ran out of memory at step {trainer.global_step}; {advice}", advice) from error
     except Exception as error:
+        accelerator = getattr(trainer, "accelerator", None)
+        lost = peer_process_lost(error, accelerator.num_processes if accelerator is not None else 1, run_dir)
+        if lost is not None:
+            emitter(RunFailed(reason=str(lost), advice=lost.advice, step=trainer.global_step))
+            raise lost from error
         machine = os_error_in(error)  # an OSError, or safetensors' writer's, which says its errno in its text only
         files_error = run_files_error(machine, run_dir) if machine is not None else None
         if files_error is None:

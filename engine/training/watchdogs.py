@@ -26,6 +26,34 @@ class OutOfMemoryAdviceError(DbtuiError):
         self.advice = advice
 
 
+class PeerProcessLostError(DbtuiError):
+    """Another process of a several-process run ended (killed, out of host memory, its machine gone)."""
+
+    def __init__(self, message: str, advice: str):
+        super().__init__(message)
+        self.advice = advice
+
+
+# What gloo and NCCL say in this process when the other end of a collective is gone.
+_PEER_GONE = ("Connection reset by peer", "Connection closed by peer", "Broken pipe", "NCCL communicator was aborted")
+
+
+def peer_process_lost(error: Exception, num_processes: int, run_dir: Any) -> PeerProcessLostError | None:
+    """The error to report when ``error`` is a collective failing because another process of the run is gone."""
+    import torch.distributed as dist
+
+    if num_processes < 2 or not isinstance(error, RuntimeError):
+        return None
+    text = str(error)
+    if not (isinstance(error, dist.DistNetworkError) or any(said in text for said in _PEER_GONE)):
+        return None
+    return PeerProcessLostError(
+        f"another process of this run ended without a word (killed, out of host memory, or its machine gone): "
+        f"{text.splitlines()[0][:200]}",
+        f"see that process's log in {run_dir}/logs; `dbtui resume {run_dir}` continues from the latest checkpoint",
+    )
+
+
 def images_look_broken(images: list[Any]) -> bool:
     """True when every image is black (what NaN latents decode to)."""
     import numpy as np
