@@ -119,7 +119,7 @@ def test_a_trainer_stopped_at_once_says_so_and_shows_only_this_starts_log(tmp_pa
 
     watched = watch(folder, _DisplayCall(lambda event: None), _Killed(), log_start=start)
     err = capsys.readouterr().err
-    assert not watched.interrupted and "stopped unexpectedly" in err
+    assert not watched.interrupted and "stopped unexpectedly" in err and "No checkpoint was saved yet" in err
     assert "this start's last line" in err and "an earlier start's" not in err
 
 

@@ -61,7 +61,9 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
                 print(f"the run folder {folder.path} is gone: it was moved or deleted while the run trained", file=sys.stderr)
             else:
                 # The trainer ended without a last event: show what it printed this time.
-                print("the trainer stopped unexpectedly; end of its log:\n  " + "\n  ".join(_log_tail(folder, log_start)),
+                tail = [line for line in _log_tail(folder, log_start) if line.strip()]
+                print("the trainer stopped unexpectedly, without a last word (killed, or out of host memory?)"
+                      + ("; end of its log:\n  " + "\n  ".join(tail) if tail else "") + f"\n{resume_hint(folder)}",
                       file=sys.stderr)
     return Watched(last, interrupted)
 
