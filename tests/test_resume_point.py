@@ -118,7 +118,9 @@ def test_a_set_aside_checkpoint_is_refused_with_how_to_go_back_to_it(tmp_path: P
 
 
 @pytest.mark.parametrize("changed", [{"model": {"pretrained": "builtin:tiny-flux"}},
-                                     {"training": {"method": "lora", "max_train_steps": 6, "seed": 7}}])
+                                     {"training": {"method": "lora", "max_train_steps": 6, "seed": 7}},
+                                     {"optimizer": {"learning_rate": 1e-5}},  # the checkpoint's state kept the old one
+                                     {"dataset": {"resolution": 32}}])  # applied halfway through, silently
 def test_a_resume_with_a_profile_of_another_model_or_method_is_refused_and_the_runs_profile_kept(
         changed: dict, tmp_path: Path, capsys) -> None:
     folder, _ = run_with_checkpoints(tmp_path, [62])
@@ -132,8 +134,18 @@ def test_a_resume_with_a_profile_of_another_model_or_method_is_refused_and_the_r
 
 def test_a_resume_with_more_steps_is_the_same_run(tmp_path: Path) -> None:
     folder, _ = run_with_checkpoints(tmp_path, [4])
-    _prepare(folder, tiny_profile(tmp_path, training={"method": "full", "max_train_steps": 60, "seed": 7}), "latest", None)
+    _prepare(folder, tiny_profile(tmp_path, training={"method": "full", "max_train_steps": 60, "seed": 7},
+                                  sampling={"num_images": 1}), "latest", None)
     assert "max_train_steps = 60" in folder.profile.read_text()
+
+
+def test_a_changed_learning_rate_is_named_with_both_values(tmp_path: Path) -> None:
+    from engine.runs.folder import RunFolderError
+    from engine.runs.resume_point import check_same_model
+
+    folder, _ = run_with_checkpoints(tmp_path, [4])
+    with pytest.raises(RunFolderError, match=r"optimizer.learning_rate = 0.0001, not 1e-05"):
+        check_same_model(folder, tiny_profile(tmp_path, optimizer={"learning_rate": 1e-5}))
 
 
 @pytest.mark.parametrize("state", [None, '{"pid": 12, "stat', "[1, 2]"])

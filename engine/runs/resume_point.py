@@ -68,12 +68,27 @@ def check_same_model(folder: RunFolder, profile: Profile) -> None:
         said.append(f"method {before.training.method}, not {profile.training.method}")
     elif before.training.lora != profile.training.lora:
         said.append("other LoRA settings (rank, alpha or targets)")
+    # Settings the checkpoint fixes (the optimizer's and scheduler's state hold the learning rate) or that would
+    # change the run halfway (image size, batch, precision): resumed, they were ignored or applied mid-run silently.
+    # Steps, saving, sampling, evaluation and the data's folders may change.
+    fixed = [f"optimizer.{name}" for name in type(profile.optimizer).model_fields] + list(_FIXED_BY_THE_RUN)
+    for key in fixed:
+        section, field = key.split(".")
+        was, now = getattr(getattr(before, section), field), getattr(getattr(profile, section), field)
+        if was != now:
+            said.append(f"{key} = {was!r}, not {now!r}")
     if said:
         raise RunFolderError(
             f"{folder.path}'s checkpoints were trained with {'; '.join(said)}: a resume cannot continue them with "
             f"this profile. Resume with the run's own profile (`dbtui resume {folder.path}`), or start a new run "
             "with `--set name=NEW_NAME`."
         )
+
+
+# Besides every optimizer setting (its state and the scheduler's, in the checkpoint, hold the learning rate).
+_FIXED_BY_THE_RUN = ("training.seed", "training.train_batch_size", "training.gradient_accumulation_steps",
+                     "dataset.resolution", "dataset.bucketing", "dataset.buckets", "precision.mixed_precision",
+                     "precision.bf16_weights")
 
 
 def set_aside_later(folder: RunFolder, step: int) -> list[Path]:
