@@ -54,6 +54,23 @@ def test_a_store_writes_atomically_reads_back_exactly_and_treats_a_broken_file_a
     assert not reader.has("k")
 
 
+def test_a_killed_writers_temporary_files_are_dropped_and_a_live_ones_kept(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    tmp_path.joinpath("latents").mkdir()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = tmp_path / "latents" / f".abc.safetensors.{gone.pid}.0123abcd.tmp"
+    live = tmp_path / "latents" / f".def.safetensors.{os.getpid()}.4567ef01.tmp"
+    for file in (dead, live):
+        file.write_bytes(b"half")
+    DiskStore(tmp_path / "latents", writes=False)  # a reader leaves them to the writer
+    assert dead.exists()
+    DiskStore(tmp_path / "latents")
+    assert not dead.exists() and live.exists()
+
+
 def test_latent_keys_follow_the_image_bytes_bucket_flip_and_vae_weights(tmp_path: Path, demo_data: Path, pipe: Any) -> None:
     first, second = _images(demo_data, tmp_path / "a", 2)
     renamed = Path(shutil.copy(first, tmp_path / "renamed.png"))

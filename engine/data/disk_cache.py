@@ -51,6 +51,17 @@ class DiskStore:
     def __init__(self, folder: Path, *, writes: bool = True):
         self.folder = Path(folder)
         self.writes = writes
+        if writes:
+            self._drop_leftovers()
+
+    def _drop_leftovers(self) -> None:
+        """Temporary files of a writer killed mid-write (its process is gone): never read, only taking disk."""
+        import psutil
+
+        for temporary in self.folder.glob(".*.tmp"):
+            pid = temporary.name.rsplit(".", 3)[-3]  # .NAME.PID.HEX.tmp, as ``put`` names them
+            if pid.isdigit() and not psutil.pid_exists(int(pid)):
+                temporary.unlink(missing_ok=True)
 
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.safetensors"
