@@ -50,6 +50,8 @@ def test_to_single_file_and_back(random_sd1: Path, tmp_path: Path, capsys) -> No
     assert data["state_dict"]["model.diffusion_model.out.2.weight"].dtype == torch.float16
 
     back = tmp_path / "back"
+    assert main(["convert", "to-diffusers", str(out), str(back), "--config", str(tmp_path / "nope")]) == 2
+    assert f"--config {tmp_path / 'nope'} does not exist: give a diffusers model folder" in capsys.readouterr().err
     assert main(["convert", "to-diffusers", str(out), str(back), "--config", str(random_sd1)]) == 0
     assert "Stable Diffusion 1.x" in capsys.readouterr().out
     assert_same_weights(load_components(random_sd1), load_components(back), half=True)

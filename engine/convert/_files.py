@@ -59,9 +59,11 @@ def check_free_space(folder: Path, needed_bytes: int) -> None:
     free = shutil.disk_usage(folder).free
     needed = int(needed_bytes * 1.1)
     if free < needed:
+        from rich.filesize import decimal
+
         raise NotEnoughDiskError(
-            f"not enough disk space in {folder}: the output needs about {needed / 1e9:.2f} GB, "
-            f"{free / 1e9:.2f} GB is free. Free some space or choose an output on another disk."
+            f"not enough disk space in {folder}: the output needs about {decimal(needed)}, "
+            f"{decimal(free)} is free. Free some space or choose an output on another disk."
         )
 
 

@@ -241,6 +241,9 @@ def import_single_file(
             advice="pass --ema to use the EMA weights (often better for generating; the regular ones suit further training)",
         ))
     config_dir = Path(config) if config is not None else CONFIGS / family.config_name
+    if not config_dir.is_dir():
+        raise ConvertError(f"--config {config_dir} {'is a file' if config_dir.exists() else 'does not exist'}: give a "
+                           f"diffusers model folder of the {family.description} family")
     missing = [sub for sub in parts if not (config_dir / sub / "config.json").is_file()]
     if missing:
         raise ConvertError(f"--config {config_dir} does not describe a {family.description} model (no config for "
