@@ -163,6 +163,8 @@ def test_a_path_that_cannot_be_expanded_is_refused(value: str, said: str, tmp_pa
     ('[[concepts]]\ninstance_dir = "data\\dog"\n', "write the path with / or in 'single quotes'"),
     ("name = mine\n", 'a text value needs quotes: name = "value"'),
     ('name = "a"\r[model]\r', "old Mac line endings (CR alone): save it with LF line endings"),
+    ('name = "mine\n[model]\n', ":1: TOML syntax error: Illegal character '\\n' (at line 1, column 13); a text's closing quote is missing"),
+    ('[model]\npretrained = "m"\nname = """mine\n', ":3: TOML syntax error: Unterminated string (at end of document); a text's closing"),
 ])
 def test_a_toml_syntax_error_says_what_to_write_instead(content: str, hint: str, tmp_path: Path, capsys) -> None:
     err = user_error(capsys, ["validate", str(write(tmp_path, content))])

@@ -137,6 +137,8 @@ def test_set_overrides_are_validated_by_the_same_model() -> None:
     assert "no item 3" in problem.message
     [problem] = problems_of(MINIMAL, ["no-equals-sign"])
     assert "section.key=value" in problem.message
+    [problem] = problems_of(MINIMAL, ['concepts.0="x"'])
+    assert "is a concept: a table of keys" in problem.message and "ConceptSection" not in problem.message
     [problem] = problems_of(MINIMAL, ["training.max_train_steps="])
     assert problem.message.startswith("has no value after '='")
     [problem] = problems_of(MINIMAL, ["évaluation.enabled=true"])  # a misspelling, not a malformed override

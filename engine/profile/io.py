@@ -153,6 +153,9 @@ def _problems_from(error: ValidationError) -> list[Problem]:
             written = str(item["input"]).lower() if isinstance(item["input"], bool) else item["input"]
             message = (f"takes text, and {written} was read as a {'boolean' if isinstance(item['input'], bool) else 'number'}: "
                        f"put it in quotes, {loc[-1]} = \"{written}\" (with --set: --set '{key}=\"{written}\"')")
+        elif item["type"] == "model_type" and loc[:1] == ("concepts",):
+            # A whole concept given one value (--set concepts.0="x"): name its keys, not pydantic's class.
+            message = "is a concept: a table of keys (instance_dir, instance_prompt, …); set one key, e.g. concepts.0.instance_prompt"
         elif item["type"] == "too_short" and loc == ("saving", "export"):
             message = 'names no format: list at least one, e.g. export = ["diffusers"]'
         elif item["type"] == "finite_number":
@@ -237,7 +240,7 @@ def parse_text(text: str, file: Path | None = None) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         match = re.search(r"line (\d+)", str(error))
-        line = int(match.group(1)) if match else None
+        line = int(match.group(1)) if match else _unclosed_text_line(text)
         source = text.split("\n")[line - 1] if line and line <= text.count("\n") + 1 else ""
         hint = syntax_hint(str(error), source)
         raise ProfileError([Problem("", f"TOML syntax error: {error}" + (f"; {hint}" if hint else ""), line, None, file)]) from None
@@ -246,10 +249,20 @@ def parse_text(text: str, file: Path | None = None) -> dict[str, Any]:
         raise ProfileError([Problem("", "arrays or tables are nested too deeply to read; this is not a profile", None, None, file)]) from None
 
 
+def _unclosed_text_line(text: str) -> int | None:
+    """The line where a \"\"\" or \'\'\' text opens and never closes: tomllib says only "at end of document"."""
+    for quotes in ('"""', "'''"):
+        if text.count(quotes) % 2:
+            return text[: text.rfind(quotes)].count("\n") + 1
+    return None
+
+
 def syntax_hint(error: str, line: str) -> str:
     """What to write instead, for the TOML mistakes people make by hand; "" when there is no plain advice."""
     if "Cannot overwrite a value" in error or "Cannot declare" in error:
         return "a key or table is written twice: keep one"
+    if "Illegal character '\\n'" in error and line.count('"') % 2 == 1 or "Unterminated string" in error:
+        return "a text's closing quote is missing: end it with \" on the same line (\"\"\" for text over several lines)"
     if "\\" in line and ("escape" in error.lower() or "hex value" in error.lower() or "Unescaped" in error):
         return "a backslash in \"double quotes\" starts an escape: write the path with / or in 'single quotes'"
     if "\r" in line or "'\\r'" in error:
