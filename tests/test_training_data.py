@@ -284,3 +284,15 @@ def test_a_warm_up_as_long_as_the_run_is_a_warning(tmp_path: Path) -> None:
                                "of the 1e-06 set")
     assert "lr_warmup_steps to about a tenth of the run (1)" in warning.advice
     assert warmup_warning(profile.optimizer, 1000) is None
+
+
+
+def test_validate_warns_of_a_warm_up_as_long_as_the_run_where_the_profile_gives_its_steps(capsys) -> None:
+    from dbtui.cli import main
+
+    demo = str(Path(__file__).parents[1] / "profiles" / "tiny-demo.toml")
+    warm = ["--set", 'optimizer.lr_scheduler="constant_with_warmup"', "--set", "optimizer.lr_warmup_steps=500"]
+    assert main(["validate", demo, *warm, "--set", "training.max_train_steps=100"]) == 0
+    assert "warning: optimizer.lr_warmup_steps: is 500 and the run is 100 steps" in capsys.readouterr().out
+    assert main(["validate", demo, *warm, "--set", "training.max_train_steps=5000"]) == 0
+    assert "lr_warmup_steps" not in capsys.readouterr().out

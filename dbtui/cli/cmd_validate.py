@@ -28,6 +28,7 @@ def _validate(args: argparse.Namespace) -> int:
     from engine.evaluation.prompt_problems import evaluation_problems
     from engine.model_info import family_setting_problems
     from engine.profile.concept_warnings import shared_prompt_problems
+    from engine.profile.schedule_warnings import schedule_problems
 
     profile = load_profile(args.profile, args.set)
     refused, family_warnings, certain = family_setting_problems(profile)
@@ -35,6 +36,6 @@ def _validate(args: argparse.Namespace) -> int:
         raise ProfileError(located(refused, args.profile, args.set))  # the family is read from the model's files: the run would refuse these
     print(f"{args.profile}: valid ({len(profile.concepts)} concept(s), method {profile.training.method})")
     for problem in (path_problems(profile) + refused + family_warnings + evaluation_problems(profile)
-                    + shared_prompt_problems(profile)):
+                    + shared_prompt_problems(profile) + schedule_problems(profile)):
         print(f"  warning: {problem.key}: {problem.message}")
     return 0

@@ -8,6 +8,7 @@ import torch
 
 from engine.errors import DbtuiError
 from engine.events import Warning
+from engine.profile.schedule_warnings import WARMUP_KEY, warmup_shortfall
 
 
 class OptimizerUnavailableError(DbtuiError):
@@ -67,12 +68,8 @@ def build_lr_scheduler(optimizer: torch.optim.Optimizer, settings: Any, total_st
 
 def warmup_warning(settings: Any, total_steps: int) -> Warning | None:
     """A warm-up as long as the run or longer: the learning rate never reaches the one set."""
-    warmup = settings.lr_warmup_steps
-    if settings.lr_scheduler == "constant" or not warmup or warmup < total_steps:
-        return None
-    return Warning(message=f"optimizer.lr_warmup_steps is {warmup} and the run is {total_steps} steps, so the learning "
-                           f"rate ends at {min(1.0, total_steps / warmup):.0%} of the {settings.learning_rate:g} set",
-                   advice=f"set lr_warmup_steps to about a tenth of the run ({max(1, total_steps // 10)}), or more steps")
+    shortfall = warmup_shortfall(settings, total_steps)
+    return Warning(message=f"{WARMUP_KEY} {shortfall[0]}", advice=shortfall[1]) if shortfall else None
 
 
 def build_step_optimizer(groups: list[dict[str, Any]], settings: Any, lr: float, *, per_weight: bool,
