@@ -292,13 +292,16 @@ def test_a_folder_that_is_not_a_diffusers_model_is_said_by_validate_and_refused_
     (tmp_path / "runs" / "mine" / "checkpoints" / "step-00000004").mkdir(parents=True)
     (tmp_path / "runs" / "mine" / "checkpoints" / "step-00000004" / "manifest.json").write_text("{}")
     (tmp_path / "empty").mkdir()
+    _model_said_by_validate_and_refused_by_run(str(tmp_path / folder), said, tmp_path / "out", capsys)
+
+
+def _model_said_by_validate_and_refused_by_run(model: str, said: str, output_dir: Path, capsys) -> None:
     demo = str(ROOT / "profiles" / "tiny-demo.toml")
-    model = ["--set", f'model.pretrained="{tmp_path / folder}"']
-    assert main(["validate", demo, *model]) == 0
+    assert main(["validate", demo, "--set", f'model.pretrained="{model}"']) == 0
     out = capsys.readouterr().out
     assert "warning: model.pretrained:" in out and said in out
-    assert main(["run", demo, *model, "--set", f"saving.output_dir={tmp_path / 'out'}"]) == 2
-    assert said in capsys.readouterr().err and not (tmp_path / "out").exists()
+    assert main(["run", demo, "--set", f'model.pretrained="{model}"', "--set", f"saving.output_dir={output_dir}"]) == 2
+    assert said in capsys.readouterr().err and not output_dir.exists()
 
 
 @pytest.mark.parametrize(("name", "content", "said"), [
@@ -311,13 +314,8 @@ def test_a_damaged_model_file_or_a_file_of_another_kind_is_said_by_validate_and_
     """A relative path to an image is a local file, not a hub id; a damaged .safetensors was a crash (exit 3)."""
     (tmp_path / name).write_bytes(content)
     monkeypatch.chdir(tmp_path)
+    _model_said_by_validate_and_refused_by_run(name, said, tmp_path / "out", capsys)
     demo = str(ROOT / "profiles" / "tiny-demo.toml")
-    model = ["--set", f'model.pretrained="{name}"']
-    assert main(["validate", demo, *model]) == 0
-    out = capsys.readouterr().out
-    assert "warning: model.pretrained:" in out and said in out
-    assert main(["run", demo, *model, "--set", f"saving.output_dir={tmp_path / 'out'}"]) == 2
-    assert said in capsys.readouterr().err and not (tmp_path / "out").exists()
     profile = tmp_path / "p.toml"
     profile.write_text(Path(demo).read_text().replace('"builtin:tiny-sd1"', f'"{name}"'))
     assert main(["hardware", "--profile", str(profile)]) == 0  # its advice goes by the name, as for a hub id
