@@ -167,3 +167,17 @@ def test_a_finished_run_whose_state_file_is_lost_or_damaged_is_known_finished_by
     with pytest.raises(RunFinishedError, match="holds a finished run \\(step 40"):
         _prepare(folder, profile, "latest", None)
     assert [step for step, _ in complete_checkpoints(folder)] == [35]
+
+
+def test_an_edit_of_the_runs_own_profile_is_checked_against_what_the_checkpoint_was_trained_with(tmp_path: Path) -> None:
+    """`dbtui resume RUN` reads RUN/profile.toml: edited there, a new size or learning rate went through unchecked."""
+    from engine.profile import load_profile
+    from engine.runs.folder import RunFolderError
+    from engine.runs.resume_point import check_same_model
+
+    folder, profile = run_with_checkpoints(tmp_path, [4, 8])
+    manifest = folder.checkpoints / "step-00000008" / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "profile": profile.model_dump(mode="json")}))
+    folder.profile.write_text(folder.profile.read_text().replace("resolution = 64", "resolution = 32"))
+    with pytest.raises(RunFolderError, match=f"dataset.resolution = 64, not 32.*reads {folder.profile}: put them back"):
+        check_same_model(folder, load_profile(folder.profile))

@@ -236,6 +236,7 @@ class Checkpointer:
                 "created": time.time(),
                 "num_processes": accelerator.num_processes,
                 "optimizer_layout": optimizer_layout(trainer),
+                "profile": trainer.profile.model_dump(mode="json"),  # what it was trained with, whatever profile.toml says later
                 # What a resume will read, with sizes: a checkpoint damaged later is told before it is chosen.
                 "files": {str(file.relative_to(partial)): file.stat().st_size for file in sorted(partial.rglob("*")) if file.is_file()},
             }

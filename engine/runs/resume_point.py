@@ -52,15 +52,17 @@ def chosen_step(folder: RunFolder, checkpoint: Path) -> int:
 
 
 def check_same_model(folder: RunFolder, profile: Profile) -> None:
-    """Refuse a resume whose profile trains another model, method or LoRA shape than the run's checkpoints hold.
+    """Refuse a resume whose profile trains another model, method or LoRA shape than the run's checkpoints hold, or
+    changes a setting the checkpoint fixes.
 
-    The run's stored profile says what its checkpoints are; were the new profile written over it, the
-    resume would fail on load and leave the run unable to resume or export even with its own profile.
+    The latest checkpoint's manifest says what it was trained with (the run's stored profile, for checkpoints made
+    before manifests held it), so that `dbtui resume RUN` after an edit of RUN/profile.toml is checked too; were a
+    new profile of another model written over the stored one, the resume would fail on load and leave the run
+    unable to resume or export even with its own profile.
     """
-    try:
-        before = load_profile(folder.profile)
-    except (OSError, ProfileError):
-        return  # no readable stored profile: the checkpoints' own files are checked when they load
+    before = _trained_with(folder)
+    if before is None:
+        return  # nothing readable: the checkpoints' own files are checked when they load
     said = []
     if before.model.pretrained != profile.model.pretrained:
         said.append(f"model {before.model.pretrained}, not {profile.model.pretrained}")
@@ -80,9 +82,21 @@ def check_same_model(folder: RunFolder, profile: Profile) -> None:
     if said:
         raise RunFolderError(
             f"{folder.path}'s checkpoints were trained with {'; '.join(said)}: a resume cannot continue them with "
-            f"this profile. Resume with the run's own profile (`dbtui resume {folder.path}`), or start a new run "
-            "with `--set name=NEW_NAME`."
+            f"this profile. Resume with the settings they were trained with (`dbtui resume {folder.path}` reads "
+            f"{folder.profile}: put them back there if you changed it), or start a new run with `--set name=NEW_NAME`."
         )
+
+
+def _trained_with(folder: RunFolder) -> Profile | None:
+    """The profile the run's latest checkpoint was trained with: its manifest's, else the run's stored one."""
+    from engine.profile import validate_data
+
+    latest = complete_checkpoints(folder)
+    try:
+        recorded = read_manifest(latest[-1][1]).get("profile") if latest else None
+        return validate_data(recorded) if isinstance(recorded, dict) else load_profile(folder.profile)
+    except (OSError, ProfileError, CheckpointError):
+        return None
 
 
 # Besides every optimizer setting (its state and the scheduler's, in the checkpoint, hold the learning rate).
