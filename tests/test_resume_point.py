@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file, save_file
 
 from dbtui.cli import main
 from engine.profile import save_profile
@@ -27,7 +29,7 @@ def run_with_checkpoints(tmp_path: Path, steps: list[int]) -> tuple[RunFolder, o
     for step in steps:
         checkpoint = folder.checkpoints / f"step-{step:08d}"
         checkpoint.mkdir(parents=True)
-        (checkpoint / "model.safetensors").write_bytes(b"weights of step %d" % step)
+        save_file({"step": torch.tensor([step])}, checkpoint / "model.safetensors")
         files = {"model.safetensors": (checkpoint / "model.safetensors").stat().st_size}
         (checkpoint / "manifest.json").write_text(json.dumps({"step": step, "method": "full", "files": files}))
     return folder, profile
@@ -40,7 +42,7 @@ def test_resuming_from_an_earlier_checkpoint_sets_the_later_ones_aside_whole(tmp
     assert latest_checkpoint(folder) == folder.checkpoints / "step-00001000"  # a plain resume continues the new branch
     assert [path.name for path in moved] == ["step-00001154"]
     assert moved[0].parent.parent == folder.path / SET_ASIDE
-    assert (moved[0] / "model.safetensors").read_bytes() == b"weights of step 1154"  # kept, not deleted
+    assert load_file(moved[0] / "model.safetensors")["step"].item() == 1154  # kept, not deleted
 
 
 def test_resuming_from_the_latest_sets_nothing_aside(tmp_path: Path) -> None:
@@ -77,8 +79,15 @@ def test_another_runs_checkpoint_is_refused_before_anything_is_set_aside(tmp_pat
     assert [step for step, _ in complete_checkpoints(folder)] == [200, 253] and not (folder.path / SET_ASIDE).exists()
 
 
+def _scribble_on_the_header(file: Path) -> None:
+    data = bytearray(file.read_bytes())
+    data[8:24] = b"X" * 16  # the same size, the tensor table unreadable
+    file.write_bytes(bytes(data))
+
+
 @pytest.mark.parametrize(("damage", "said"), [(lambda file: file.unlink(), "model.safetensors is missing"),
-                                           (lambda file: file.write_bytes(b"cut"), "model.safetensors has 3 bytes where 19 were written")])
+                                           (lambda file: file.write_bytes(b"cut"), "model.safetensors has 3 bytes where"),
+                                           (_scribble_on_the_header, "model.safetensors is")])
 def test_a_damaged_checkpoint_is_refused_before_the_later_good_ones_are_set_aside(damage, said: str, tmp_path: Path, capsys) -> None:
     """A resume from it set the later checkpoints aside, then failed: the run was left with the damaged one alone."""
     folder, _ = run_with_checkpoints(tmp_path, [200, 253, 300])

@@ -92,12 +92,20 @@ def latest_checkpoint(folder: RunFolder) -> Path | None:
 def damage_of(checkpoint: Path) -> str | None:
     """What is missing from, or cut short in, a checkpoint, by the file sizes its manifest lists; None when all
     is there (or the manifest predates the list)."""
+    from engine.convert.errors import CheckpointReadError
+    from engine.convert.file_format import checkpoint_kind
+
     for name, size in read_manifest(checkpoint).get("files", {}).items():
         file = checkpoint / name
         if not file.is_file():
             return f"{name} is missing"
         if file.stat().st_size != size:
             return f"{name} has {file.stat().st_size:,} bytes where {size:,} were written"
+        if file.suffix == ".safetensors":
+            try:
+                checkpoint_kind(file)  # its header only: the table of tensors must be whole and fill the file
+            except CheckpointReadError as error:
+                return str(error).split("; ")[0].replace(str(file), name)
     return None
 
 

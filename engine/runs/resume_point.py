@@ -42,7 +42,9 @@ def chosen_step(folder: RunFolder, checkpoint: Path) -> int:
     if any(os.path.realpath(path) == real for _, path in kept):
         damage = damage_of(checkpoint)
         if damage:  # said before the later checkpoints are set aside, which would leave the run only this one
-            raise CheckpointError(f"checkpoint {checkpoint} is damaged: {damage}; {listed}")
+            others = [str(path) for _, path in kept if os.path.realpath(path) != real]
+            raise CheckpointError(f"checkpoint {checkpoint} is damaged: {damage}; "
+                                  + (f"the run's other kept checkpoints: {', '.join(others)}" if others else listed))
         return step
     if Path(real).is_relative_to(os.path.realpath(folder.path / SET_ASIDE)):
         raise CheckpointError(f"{checkpoint} was set aside by an earlier resume from an earlier step; to go back to it, "
