@@ -157,7 +157,8 @@ def test_a_changed_learning_rate_is_named_with_both_values(tmp_path: Path) -> No
         check_same_model(folder, tiny_profile(tmp_path, optimizer={"learning_rate": 1e-5}))
 
 
-@pytest.mark.parametrize("state", [None, '{"pid": 12, "stat', "[1, 2]"])
+@pytest.mark.parametrize("state", [None, '{"pid": 12, "stat', "[1, 2]",
+                                   '{"pid": 999999, "status": "running", "step": 10, "total_steps": 40}'])
 def test_a_finished_run_whose_state_file_is_lost_or_damaged_is_known_finished_by_its_log(state: str | None, tmp_path: Path) -> None:
     """It was "unknown", and a resume trained again over its outputs."""
     from engine.events import RunFinished, RunStarted

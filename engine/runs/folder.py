@@ -172,10 +172,11 @@ class RunFolder:
 
     def finished_step(self) -> int | None:
         """The step a finished run ended at (its outputs/ hold that step), else None: by the state file, or by the
-        event log where the state file is missing or damaged, so that a finished run is never trained over again."""
+        event log where the state file says otherwise (missing, damaged, or not yet rewritten when the trainer was
+        killed after its last event), so that a finished run is never trained over again."""
         state = self.read_state()
-        if state is not None:
-            return state.step if state.status == "finished" else None
+        if state is not None and state.status == "finished":
+            return state.step
         return finished_by_events(self.events)
 
     def status(self) -> str:
