@@ -81,8 +81,14 @@ def test_an_output_inside_the_input_is_refused_even_with_overwrite(random_sd1: P
     unet = next((random_sd1 / "unet").glob("*.safetensors"))
     before = unet.read_bytes()
     assert main(["convert", "to-single-file", str(random_sd1), str(unet), "--overwrite"]) == 2
-    assert f"is inside {random_sd1}'s unet/, which is being converted" in capsys.readouterr().err
+    assert f"is {random_sd1}'s own unet/, which is being converted" in capsys.readouterr().err
     assert unet.read_bytes() == before
+    index = (random_sd1 / "model_index.json").read_bytes()
+    assert main(["convert", "to-single-file", str(random_sd1), str(random_sd1 / "model_index.json"), "--format",
+                 "safetensors", "--overwrite"]) == 2
+    assert "own model_index.json" in capsys.readouterr().err and (random_sd1 / "model_index.json").read_bytes() == index
+    assert main(["convert", "to-single-file", str(random_sd1), str(random_sd1 / "tokenizer" / "m.safetensors")]) == 2
+    assert "own tokenizer/" in capsys.readouterr().err
 
 
 def test_lora_to_diffusers_takes_a_folder_name_and_a_recorded_profile_must_be_toml(random_sd1: Path, tmp_path: Path, capsys) -> None:

@@ -94,9 +94,13 @@ def export_single_file(
     if not all((diffusers_dir / sub).is_dir() for sub in parts):
         raise ConvertError(run_folder_hint(diffusers_dir, "model")
                            or f"{diffusers_dir} is not a diffusers model folder (it needs {'/, '.join(parts)}/)")
-    if any(out_file.resolve().is_relative_to((diffusers_dir / sub).resolve()) for sub in parts):
-        raise ConvertError(f"{out_file} is inside {diffusers_dir}'s {out_file.resolve().relative_to(diffusers_dir.resolve()).parts[0]}/, "
-                           "which is being converted: choose an output outside the model's parts")
+    inside = out_file.resolve().relative_to(diffusers_dir.resolve()).parts if out_file.resolve().is_relative_to(
+        diffusers_dir.resolve()) else ()
+    if len(inside) > 1 or (inside and out_file.exists()):
+        # Its parts' folders, or a file of its own (model_index.json): written over, the model would be lost.
+        where = f"{inside[0]}/" if len(inside) > 1 else inside[0]
+        raise ConvertError(f"{out_file} is {diffusers_dir}'s own {where}, which is being converted: choose an output "
+                           "outside the model (a new file beside model_index.json is fine)")
     check_file_output(out_file)  # before minutes of loading and converting
     metadata = dict(metadata or {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
