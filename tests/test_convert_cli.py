@@ -136,6 +136,8 @@ def test_a_run_folder_or_a_checkpoint_given_to_convert_says_what_to_give_instead
     assert f"`dbtui export {run} --step 10` writes its LoRA into {run / 'exports/step-10'}" in capsys.readouterr().err
     assert main(["convert", "to-single-file", str(run), out]) == 2
     assert f"the model it finished with is in {run / 'outputs/diffusers'}" in capsys.readouterr().err
+    assert main(["convert", "to-diffusers", str(run), str(tmp_path / "model")]) == 2
+    assert f"the model it finished with is in {run / 'outputs/diffusers'}" in capsys.readouterr().err
 
 
 def test_convert_command_keeps_help_fast() -> None:
@@ -165,3 +167,7 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_conversion_work(
     assert main(["convert", "to-single-file", str(random_sd1), str(tmp_path / "m.safetensors")]) == 2
     captured = capsys.readouterr()
     assert f"cannot write to {tmp_path} (read-only, or not yours)" in captured.err and "1/4" not in captured.out
+    assert main(["convert", "to-diffusers", str(tmp_path / "in.safetensors"), str(tmp_path / "new" / "model")]) == 2
+    captured = capsys.readouterr()
+    assert f"cannot write to {tmp_path} (read-only, or not yours)" in captured.err and "reading" not in captured.out
+    assert not (tmp_path / "new").exists()  # nothing made for an output that cannot be written

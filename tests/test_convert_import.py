@@ -210,5 +210,6 @@ def test_config_folder_without_scheduler_uses_the_family_one(sd1_file: Path, ran
     folder = import_single_file(sd1_file, tmp_path / "out", config=config)
     assert_same_weights(load_components(random_sd1), load_components(folder))
     assert json.loads((folder / "scheduler" / "scheduler_config.json").read_text())["_class_name"] == "PNDMScheduler"
+    (tmp_path / "empty").mkdir()
     with pytest.raises(ConvertError, match="no config for unet, vae, text_encoder"):
-        import_single_file(sd1_file, tmp_path / "out2", config=tmp_path / "out2")
+        import_single_file(sd1_file, tmp_path / "out2", config=tmp_path / "empty")

@@ -128,7 +128,10 @@ def test_resuming_from_a_damaged_checkpoint_names_it_and_the_run_keeps_its_step(
     path = profile_file(tmp_path, training={"max_train_steps": 4}, saving={"every_n_steps": 2, "keep_last_n": 3})
     assert dbtui("run", str(path), "--plain", stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT).wait(timeout=600) == 0
     folder = RunFolder(tmp_path / "runs" / "t")
-    folder.write_state(RunState(pid=1, status="stopped", step=2, total_steps=4))  # as if it had stopped at step 2
+    # As if it had stopped at step 2: its state and its log say so.
+    folder.write_state(RunState(pid=1, status="stopped", step=2, total_steps=4))
+    folder.events.write_text("".join(line for line in folder.events.read_text().splitlines(keepends=True)
+                                     if '"run_finished"' not in line))
     optimizer = folder.checkpoints / "step-00000002" / "optimizer.bin"
     optimizer.write_bytes(optimizer.read_bytes()[:100])  # a copy between machines that stopped short
     resume = dbtui("resume", str(folder.path), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

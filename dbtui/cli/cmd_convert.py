@@ -147,7 +147,7 @@ def _to_diffusers(args: argparse.Namespace) -> int:
     from engine.convert import check_new_folder, import_single_file
     from engine.convert.flux_part_files import FluxPartFiles
 
-    check_new_folder(args.output)
+    check_new_folder(args.output)  # before "reading …": a taken or unwritable output is said at once
     print(f"reading {args.input} …", flush=True)
     part_files = FluxPartFiles(vae=args.vae, clip_l=args.clip_l, t5=args.t5)
     return _run(lambda emit: import_single_file(

@@ -117,20 +117,25 @@ def _written_as(target: Path, tmp: Path, remove: Callable[[Path], None]) -> Iter
             remove(tmp)
 
 
-def check_file_output(target: Path) -> None:
-    """Refuse a file output that cannot be written (a folder of that name, a folder that cannot be made or written
-    to): asked first by the converters, before minutes of converting, and again when the file is written."""
-    if target.is_dir():
+def check_file_output(target: Path, *, folder: bool = False) -> None:
+    """Refuse an output that cannot be written (a folder where a file is to go, a place that cannot be made or
+    written to): asked first by the converters, before minutes of converting, and again when it is written."""
+    if target.is_dir() and not folder:
         raise OutputExistsError(f"{target} is a folder; give the name of the file to write")
-    make_folder(target.parent)
-    if not os.access(target.parent, os.W_OK):
-        raise ConvertError(f"cannot write to {target.parent} (read-only, or not yours); choose an output location you can write to")
+    place = target.parent.absolute()
+    while not place.exists():  # nothing is made yet: the nearest folder that exists decides
+        place = place.parent
+    if not place.is_dir():
+        raise OutputExistsError(f"{place} is a file, not a folder; choose another output location")
+    if not os.access(place, os.W_OK):
+        raise ConvertError(f"cannot write to {place} (read-only, or not yours); choose an output location you can write to")
 
 
 @contextmanager
 def atomic_file(target: Path) -> Iterator[Path]:
     """A temporary path beside ``target``, renamed onto it only when the block succeeds."""
     check_file_output(target)
+    make_folder(target.parent)
     tmp = _partial(target)
     with _written_as(target, tmp, lambda path: path.unlink(missing_ok=True)):
         yield tmp
@@ -139,10 +144,12 @@ def atomic_file(target: Path) -> Iterator[Path]:
 
 
 def check_new_folder(target: Path) -> None:
-    """Refuse an output folder that holds something: asked first, before minutes of converting."""
+    """Refuse an output folder that holds something, or whose place cannot be written: asked first, before minutes
+    of converting."""
     target = Path(target)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise OutputExistsError(f"{target} already exists and is not empty; choose a new output folder or remove it")
+    check_file_output(target, folder=True)
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.convert._files import Emit, Progress, atomic_dir, check_free_space
+from engine.convert._files import Emit, Progress, atomic_dir, check_free_space, check_new_folder
 from engine.convert.detect import (
     EMA_PREFIX,
     SD1_TEXT,
@@ -31,6 +31,7 @@ from engine.convert.expected import explain_mismatch
 from engine.convert.flux_part_files import FluxPartFiles
 from engine.convert.flux_single_file import import_flux_transformer
 from engine.convert.load_checkpoint import read_checkpoint
+from engine.convert.run_folder_hint import run_folder_hint
 from engine.events import Warning as WarningEvent
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -214,6 +215,10 @@ def import_single_file(
     and T5 from ``part_files`` where given.
     """
     path, out_dir = Path(path), Path(out_dir)
+    hint = run_folder_hint(path, "model") if path.is_dir() else None
+    if hint:
+        raise ConvertError(hint)
+    check_new_folder(out_dir)
     checkpoint = read_checkpoint(path)
     state_dict = _with_text_model_prefix(checkpoint.state_dict)
     family = detect_family(state_dict, prediction_type=prediction_hint(path, checkpoint.metadata))

@@ -102,6 +102,9 @@ def export_single_file(
         raise ConvertError(f"{out_file} is {diffusers_dir}'s own {where}, which is being converted: choose an output "
                            "outside the model (a new file beside model_index.json is fine)")
     check_file_output(out_file)  # before minutes of loading and converting
+    # At least this much (the parts' weight files, halved for --half): a full disk is said before the load too.
+    stored = sum(f.stat().st_size for sub in parts for f in (diffusers_dir / sub).glob("*") if f.suffix in (".safetensors", ".bin"))
+    check_free_space(out_file.parent, stored // 2 if half else stored)
     metadata = dict(metadata or {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise ConvertError("metadata keys and values must be strings")
