@@ -37,18 +37,19 @@ def test_each_command_has_help(command: str, capsys: pytest.CaptureFixture[str])
     assert len(capsys.readouterr().out) > 100
 
 
-@pytest.mark.parametrize("command", [["run"], ["export"], ["report"], ["dataset", "check"], []])
+@pytest.mark.parametrize("command", [["run"], ["export"], ["report"], ["dataset", "check"], [],
+                                     ["convert", "to-diffusers"], ["convert", "lora-to-kohya"]])
 def test_help_wraps_its_description_to_the_terminal_and_keeps_the_examples_lines(
         command: list[str], monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("COLUMNS", "80")
     with pytest.raises(SystemExit):
         main([*command, "--help"])
     out = capsys.readouterr().out
-    description = out.split("\n\n")[1]  # after the usage lines
-    assert all(len(line) <= 80 for line in description.splitlines()), description
+    prose = [line for line in out.split("examples:")[0].splitlines()[1:] if not line.startswith(" ")]  # no usage, options
+    assert all(len(line) <= 80 for line in prose), prose
     if "examples:" in out:
         examples = out[out.index("examples:"):].split("\n\n")[0].splitlines()
-        assert len(examples) > 1 and all(line.startswith("  dbtui ") for line in examples[1:])
+        assert examples[1].startswith("  dbtui ") and all(line.startswith("  ") for line in examples[1:])
 
 
 def test_packaged_demo_profile_is_the_example_profile() -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from dbtui.cli.common import ExamplesFormatter
-from pathlib import Path
 
 IMPORT_HELP = """\
 Convert a single-file Stable Diffusion checkpoint (.safetensors, or a .ckpt/.pt pickle) into a

@@ -15,9 +15,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "The trainer writes it when a run finishes or stops; this writes it for a crashed or running run, "
         "or again after a change.",
         epilog="examples:\n  dbtui report runs/my-run\n  dbtui report my-run --dir runs\n\n"
-        "open it over SSH: scp HOST:runs/my-run/report.html . (it holds everything), or on HOST\n"
+        "open it over SSH: `scp HOST:runs/my-run/report.html .` (it holds everything),\n"
+        "or on HOST\n"
         "  python3 -m http.server 8001 --bind 127.0.0.1 --directory runs/my-run\n"
-        "then `ssh -L 8001:127.0.0.1:8001 HOST` and open http://127.0.0.1:8001/report.html",
+        "then `ssh -L 8001:127.0.0.1:8001 HOST` and open\n"
+        "http://127.0.0.1:8001/report.html",
         formatter_class=ExamplesFormatter)
     report.add_argument("run", help="run folder or name under runs/")
     report.add_argument("--dir", default="runs", help="where to look for run names (default: %(default)s)")

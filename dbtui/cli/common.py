@@ -7,13 +7,19 @@ import math
 
 
 class ExamplesFormatter(argparse.HelpFormatter):
-    """Help whose one-paragraph descriptions wrap to the terminal while text written with line breaks (an epilog
-    of examples, a description laid out by hand) keeps them: argparse's own formatters do one or the other."""
+    """Help whose prose paragraphs wrap to the terminal while examples keep their lines: a paragraph with an
+    indented line (an example, a continued command) or a heading ending in ":" is kept as written. argparse's own
+    formatters wrap everything or nothing."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
-        if "\n" in text:
-            return "".join(indent + line for line in text.splitlines(keepends=True))
-        return super()._fill_text(text, width, indent)
+        paragraphs = []
+        for paragraph in text.strip("\n").split("\n\n"):
+            lines = paragraph.splitlines()
+            if lines[0].endswith(":") or any(line.startswith((" ", "\t")) for line in lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(super()._fill_text(paragraph, width, indent))
+        return "\n\n".join(paragraphs) + "\n"
 
 
 def add_overrides(parser: argparse.ArgumentParser) -> None:
