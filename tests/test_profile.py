@@ -77,12 +77,22 @@ def test_seeds_are_refused_outside_what_the_generators_take() -> None:
 
 
 @pytest.mark.parametrize(("value", "said"), [("../x.txt", "is not a file extension"), (".a.b", "is not a file extension"),
-                                           ("PNG", "is an image extension"), ("", "is not a file extension")])
+                                           ("PNG", "is an image extension"), ("", "is not a file extension"),
+                                           ("tx t", "is not a file extension")])
 def test_a_caption_extension_that_is_no_plain_extension_is_an_error_of_the_profile(value: str, said: str) -> None:
     """validate warned of these and run refused them: one rule now, the doctor's, in the profile itself."""
     [problem] = problems_of(MINIMAL, [f'dataset.caption_extension="{value}"'])
     assert problem.key == "dataset.caption_extension" and said in problem.message
     assert loads_profile(MINIMAL, ['dataset.caption_extension="caption"']).dataset.caption_extension == ".caption"
+
+
+
+def test_empty_lora_target_lists_are_refused_rather_than_meaning_the_usual_ones() -> None:
+    lora = ['training.method="lora"']
+    [problem] = problems_of(MINIMAL, [*lora, "training.lora.unet_targets=[]"])
+    assert problem.key == "training.lora.unet_targets" and problem.message.startswith("names no module")
+    [problem] = problems_of(MINIMAL, [*lora, "training.lora.text_encoder_targets=[]"])
+    assert problem.key == "training.lora.text_encoder_targets"
 
 
 def test_missing_required_key_is_reported() -> None:

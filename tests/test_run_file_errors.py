@@ -38,6 +38,8 @@ def test_the_advice_to_resume_says_whether_the_run_has_a_checkpoint_to_resume_fr
     (tmp_path / "checkpoints" / "step-00000020").mkdir(parents=True)
     (tmp_path / "checkpoints" / "step-00000020" / "manifest.json").write_text("{}")
     assert "continues from its latest checkpoint" in run_files_error(full, tmp_path).advice
+    assert "keep_last_n" in run_files_error(full, tmp_path).advice  # a run's checkpoints take disk
+    assert "keep_last_n" not in run_files_error(full, tmp_path, then="then export again").advice  # an export writes none
 
 
 def test_an_output_folder_whose_writing_fails_leaves_no_partial_folder(tmp_path: Path) -> None:

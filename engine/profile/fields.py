@@ -53,7 +53,7 @@ def caption_extension(value: str) -> str:
     then be read from, and written over, the pictures)."""
     extension = value if value.startswith(".") else "." + value
     stem = extension[1:]
-    if not stem or any(c in stem for c in "./\\\x00") or stem.strip() != stem:
+    if not stem or any(c in stem for c in "./\\\x00") or any(c.isspace() for c in stem):
         raise ValueError(f"'{value}' is not a file extension: use one like .txt or .caption")
     if extension.lower() in IMAGE_SUFFIXES:
         raise ValueError(f"'{value}' is an image extension: captions would be read from (and written over) your "

@@ -158,6 +158,8 @@ def _problems_from(error: ValidationError) -> list[Problem]:
             message = "is a concept: a table of keys (instance_dir, instance_prompt, …); set one key, e.g. concepts.0.instance_prompt"
         elif item["type"] == "too_short" and loc == ("saving", "export"):
             message = 'names no format: list at least one, e.g. export = ["diffusers"]'
+        elif item["type"] == "too_short" and loc[-1] in ("unet_targets", "text_encoder_targets"):
+            message = "names no module: list at least one, or leave the key out for the usual ones"
         elif item["type"] == "finite_number":
             message = "is not a finite number (nan and inf are not allowed); write an ordinary number"
         elif item["type"] == "value_error":

@@ -119,9 +119,9 @@ class LoraSection(Section):
     """LoRA alpha: the update is scaled by alpha / rank."""
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     """Dropout inside the LoRA layers."""
-    unet_targets: list[str] | None = None
+    unet_targets: list[str] | None = Field(None, min_length=1)
     """Denoiser modules that get LoRA adapters; empty means the family's own: the attention projections to_q, to_k, to_v, to_out.0 for SD and SDXL; for Flux also the text stream's add_q/k/v_proj and to_add_out and the feed-forward layers."""
-    text_encoder_targets: list[str] = ["q_proj", "k_proj", "v_proj", "out_proj"]
+    text_encoder_targets: list[str] = Field(["q_proj", "k_proj", "v_proj", "out_proj"], min_length=1)
     """Text-encoder modules that get LoRA adapters (when the text encoder is trained)."""
 
 

@@ -7,6 +7,7 @@ the trained weights (full parts, or LoRA adapters) in diffusers format. Outputs 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,8 +70,14 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
         for name, text_encoder in zip(components.family.text_encoder_names, text_encoders):
             if (checkpoint / name).is_dir() or (checkpoint / "lora" / f"{name}.safetensors").is_file():
                 restore_part(text_encoder, name, checkpoint)
-    with said_as_run_files_error(folder.path, then=f"then `dbtui export {folder.path} --step {step}` writes it again"):
-        return save_outputs(profile, components, components.unet, text_encoders, folder.path / "exports" / f"step-{step}", emit)
+    target = folder.path / "exports" / f"step-{step}"
+    try:
+        with said_as_run_files_error(folder.path, then=f"then `dbtui export {folder.path} --step {step}` writes it again"):
+            return save_outputs(profile, components, components.unet, text_encoders, target, emit)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            target.rmdir()  # made for this export and left empty by its failure; one holding earlier outputs stays
+        raise
 
 
 class BaseModelGoneError(DbtuiError):

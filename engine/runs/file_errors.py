@@ -37,8 +37,9 @@ def run_files_error(error: OSError, run_dir: Path, then: str | None = None) -> R
         return RunFilesError(f"permission denied on {where}",
                              f"make {run_dir} and what it holds writable by this user (`ls -l`, `chmod u+w`); {resume}")
     if code in (errno.ENOSPC, errno.EDQUOT):
+        fewer = ", or lower saving.keep_last_n" if then is None else ""  # a run's checkpoints; an export writes none
         return RunFilesError(f"the disk is full (or the quota used up) writing {where}",
-                             f"free some space (`df -h {run_dir}`), or lower saving.keep_last_n; {resume}")
+                             f"free some space (`df -h {run_dir}`){fewer}; {resume}")
     if code == errno.EROFS:
         return RunFilesError(f"the file system holding {where} is read-only",
                              f"put saving.output_dir on a writable disk, or remount this one writable; {resume}")
