@@ -54,9 +54,11 @@ def main(argv: list[str] | None = None) -> int:
             supervisor.resume = resume
         result = train(profile, folder.path, cancel=cancel, step_hooks=[supervisor.on_step], trainer_hook=supervisor.attach)
         if main_process:
-            supervisor.write_state(result.status, result.step, result.total_steps, supervisor.trainer.last_loss if supervisor.trainer else None)
+            # Stopped in set-up, a resumed run still stands where its checkpoint left it, not at step 0.
+            step, total = (result.step, result.total_steps) if result.step else supervisor.position()
+            supervisor.write_state(result.status, step, total, supervisor.trainer.last_loss if supervisor.trainer else None)
             if result.status == "stopped":
-                print(f"stopped at step {result.step}; resume with: dbtui resume {folder.path}", flush=True)
+                print(f"stopped at step {step}; resume with: dbtui resume {folder.path}", flush=True)
             write_report_at_end(folder.path)
         return 0
     except DbtuiError as error:
