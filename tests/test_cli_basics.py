@@ -52,6 +52,41 @@ def test_help_wraps_its_description_to_the_terminal_and_keeps_the_examples_lines
         assert examples[1].startswith("  dbtui ") and all(line.startswith("  ") for line in examples[1:])
 
 
+def test_a_deleted_current_folder_is_said_before_anything_runs(monkeypatch, capsys) -> None:
+    import os
+
+    def gone() -> str:
+        raise FileNotFoundError(2, "No such file or directory")
+
+    monkeypatch.setattr(os, "getcwd", gone)
+    assert main(["validate", str(ROOT / "profiles" / "tiny-demo.toml")]) == 2
+    assert "the current folder was deleted (or moved) under this shell: `cd` to a folder" in capsys.readouterr().err
+
+
+def test_output_in_a_locale_without_its_characters_is_escaped_not_a_crash(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    profile = tmp_path / "prüfung.toml"
+    profile.write_text((ROOT / "profiles" / "tiny-demo.toml").read_text())
+    done = subprocess.run([sys.executable, "-m", "dbtui", "validate", str(profile)], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONIOENCODING="ascii"), cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "pr\\xfcfung.toml: valid" in done.stdout
+
+
+def test_a_crash_log_is_written_for_a_command_line_of_undecodable_bytes(tmp_path: Path, monkeypatch) -> None:
+    from dbtui.cli import boundary
+
+    monkeypatch.setenv("DBTUI_CACHE", str(tmp_path))
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        log = boundary.write_crash_log(["fit", "bad\udcffname.toml"])
+    assert log is not None and "bad\\udcffname.toml" in log.read_text() and "RuntimeError: boom" in log.read_text()
+
+
 def test_packaged_demo_profile_is_the_example_profile() -> None:
     """A copy, not a link: `cp -r profiles/ mine/` must give a profile that works."""
     from engine.builtin import demo_profile_text

@@ -40,15 +40,37 @@ def write_crash_log(argv: list[str]) -> Path | None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"dbtui-crash-{stamp}-{os.getpid()}.log"
-            path.write_text(text, encoding="utf-8")
+            # A file name of undecodable bytes reaches argv as surrogates: written as escapes, not an error of its own.
+            path.write_text(text, encoding="utf-8", errors="backslashreplace")
             return path
         except OSError:
             continue
     return None
 
 
+def _usable_output() -> None:
+    """Output in any locale: a character the terminal's encoding lacks (✓, …, a name's ü under PYTHONIOENCODING=ascii)
+    is written as an escape rather than failing the command."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
+def _current_folder_error() -> str | None:
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return "the current folder was deleted (or moved) under this shell: `cd` to a folder that exists, then run it again"
+    return None
+
+
 def run_guarded(command: Callable[[], int], argv: list[str]) -> int:
     """Run one command; typed errors print their message, anything else points to a log."""
+    _usable_output()
+    gone = _current_folder_error()
+    if gone:  # every relative path, and torch's own libraries, would fail on it in ways that say nothing
+        print(f"dbtui: {gone}", file=sys.stderr)
+        return EXIT_USER_ERROR
     try:
         return int(command() or 0)
     except DbtuiError as error:
