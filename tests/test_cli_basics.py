@@ -52,6 +52,13 @@ def test_help_wraps_its_description_to_the_terminal_and_keeps_the_examples_lines
         assert examples[1].startswith("  dbtui ") and all(line.startswith("  ") for line in examples[1:])
 
 
+def test_the_wizard_without_a_terminal_says_what_to_use_instead(monkeypatch, capsys) -> None:
+    """`ssh host dbtui` or `dbtui < /dev/null`: it drew escape codes into a file until killed, or failed on a closed stream."""
+    monkeypatch.delenv("TEXTUAL_DRIVER", raising=False)
+    assert main([]) == 2  # pytest's stdin is no terminal
+    assert "the wizard needs a terminal" in (err := capsys.readouterr().err) and "dbtui run PROFILE" in err
+
+
 def test_a_deleted_current_folder_is_said_before_anything_runs(monkeypatch, capsys) -> None:
     import os
 

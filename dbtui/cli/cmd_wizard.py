@@ -10,7 +10,7 @@ from engine.errors import DbtuiError
 
 
 class TerminalSizeError(DbtuiError):
-    """The terminal reports no size, so no screen can be laid out in it."""
+    """No terminal the wizard can use: none at all, or one that reports no size to lay a screen out in."""
 
 
 def check_terminal_size() -> None:
@@ -25,8 +25,21 @@ def check_terminal_size() -> None:
                                 "out its screens: set one with `stty cols 80 rows 24`, then run `dbtui` again")
 
 
+def check_terminal_attached() -> None:
+    """The wizard draws on a terminal and reads its keys: with neither (`ssh host dbtui`, a cron job, `< /dev/null`)
+    Textual would draw into a file or fail on a closed stream. A browser (`dbtui serve`) brings its own driver."""
+    if os.environ.get("TEXTUAL_DRIVER"):
+        return
+    streams = (sys.__stdin__, sys.__stdout__)
+    if any(stream is None or stream.closed or not stream.isatty() for stream in streams):
+        raise TerminalSizeError("the wizard needs a terminal for its screen and keys, and this command has none (over "
+                                "SSH, connect with `ssh -t`): without one, train a profile with `dbtui run PROFILE`, "
+                                "or open the wizard in a browser with `dbtui serve`")
+
+
 def run_wizard(args: argparse.Namespace) -> int:
     check_terminal_size()
+    check_terminal_attached()
     # textual-image asks the terminal what it can draw, which is impossible once Textual
     # runs: import it first (it costs ~0.4 s; the first screen still comes in under 1 s).
     import textual_image.widget  # noqa: F401
