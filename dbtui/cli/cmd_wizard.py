@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
@@ -42,6 +43,9 @@ def run_wizard(args: argparse.Namespace) -> int:
     check_terminal_attached()
     # textual-image asks the terminal what it can draw, which is impossible once Textual
     # runs: import it first (it costs ~0.4 s; the first screen still comes in under 1 s).
+    # A terminal that does not answer its cell-size query (`script`, some SSH clients) only means the usual
+    # VT340 sizes; its logged warning came with a traceback, printed under the wizard's first screen.
+    logging.getLogger("textual_image").setLevel(logging.ERROR)
     import textual_image.widget  # noqa: F401
 
     from dbtui.app import make_app
