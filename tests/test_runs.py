@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from engine.builtin import resolve_model
+from engine.errors import DbtuiError
 from engine.runs.in_process import train
 from engine.runs.checkpoints import complete_checkpoints, latest_checkpoint, read_manifest
 from engine.runs.control import request, take_requests
@@ -217,6 +218,9 @@ def test_control_requests_are_files_taken_once(tmp_path: Path) -> None:
     request(folder, "stop")
     assert take_requests(folder) == {"save", "stop"}
     assert take_requests(folder) == set()
+    (folder.control / f".stop.{os.getpid()}.tmp").mkdir()  # the request cannot be written (as for another user)
+    with pytest.raises(DbtuiError, match=f"cannot leave the stop request in {folder.control}.*as the user who started"):
+        request(folder, "stop")
 
 
 def test_requests_left_by_a_killed_trainer_are_dropped_and_a_stop_acts_before_the_first_step(tmp_path: Path) -> None:

@@ -18,11 +18,15 @@ def request(folder: RunFolder, what: str) -> Path:
     """Ask the trainer of ``folder`` to stop (after saving), save a checkpoint, or sample now."""
     if what not in REQUESTS:
         raise DbtuiError(f"unknown request '{what}'; use one of {', '.join(REQUESTS)}")
-    folder.control.mkdir(parents=True, exist_ok=True)
     path = folder.control / what
     tmp = folder.control / f".{what}.{os.getpid()}.tmp"
-    tmp.write_text("", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        folder.control.mkdir(parents=True, exist_ok=True)
+        tmp.write_text("", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as error:
+        raise DbtuiError(f"cannot leave the {what} request in {folder.control} ({error.strerror}): run this as the user "
+                         f"who started the run, or `touch {path}` as that user") from None
     return path
 
 
