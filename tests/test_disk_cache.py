@@ -71,6 +71,14 @@ def test_a_killed_writers_temporary_files_are_dropped_and_a_live_ones_kept(tmp_p
     assert not dead.exists() and live.exists()
 
 
+def test_written_entries_get_the_usual_permissions_not_safetensors_owner_only(tmp_path: Path) -> None:
+    from engine.convert._files import FILE_MODE
+
+    store = DiskStore(tmp_path / "latents")
+    store.put("k", {"latents": torch.zeros(2)})
+    assert store.path("k").stat().st_mode & 0o777 == FILE_MODE
+
+
 def test_latent_keys_follow_the_image_bytes_bucket_flip_and_vae_weights(tmp_path: Path, demo_data: Path, pipe: Any) -> None:
     first, second = _images(demo_data, tmp_path / "a", 2)
     renamed = Path(shutil.copy(first, tmp_path / "renamed.png"))

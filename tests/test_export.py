@@ -84,6 +84,21 @@ def test_writing_an_output_again_keeps_one_previous_copy_not_one_per_write(tmp_p
     assert sorted(p.name for p in target.parent.iterdir()) == ["lora", "lora.previous"]
 
 
+def test_an_output_folders_weights_get_the_usual_permissions_not_safetensors_owner_only(tmp_path: Path) -> None:
+    """A second user's WebUI, or `dbtui export` as another user, could not read the trained model."""
+    from safetensors.torch import save_file
+
+    from engine.convert._files import FILE_MODE
+    from engine.training.outputs import atomic_folder
+
+    def write(folder: Path) -> None:
+        (folder / "unet").mkdir(parents=True)
+        save_file({"w": torch.zeros(2)}, folder / "unet" / "diffusion_pytorch_model.safetensors")
+
+    target = atomic_folder(tmp_path / "diffusers", write)
+    assert (target / "unet" / "diffusion_pytorch_model.safetensors").stat().st_mode & 0o777 == FILE_MODE
+
+
 def test_a_single_file_output_written_again_keeps_one_previous_copy_with_its_extension(tmp_path: Path) -> None:
     from engine.training.outputs import keep_previous
 

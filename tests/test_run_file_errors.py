@@ -188,3 +188,19 @@ def test_a_resume_stopped_before_its_first_step_keeps_the_runs_step(tmp_path: Pa
     state = folder.read_state()
     assert (state.status, state.step, state.total_steps) == ("stopped", 100, 300)
     assert "stopped at step 100" in capsys.readouterr().out
+
+
+def test_a_checkpoint_this_user_may_not_read_is_said_as_such_not_as_damaged(tmp_path: Path) -> None:
+    from engine.runs.checkpoints import CheckpointError, restore_part
+
+    class Unreadable:
+        @classmethod
+        def from_pretrained(cls, source):
+            raise PermissionError(errno.EACCES, "Permission denied", str(source))
+
+        def load_state_dict(self, state):
+            raise AssertionError("nothing was read")
+
+    (tmp_path / "unet").mkdir()
+    with pytest.raises(CheckpointError, match=r"may not read its unet weights.*chmod -R a\+r"):
+        restore_part(Unreadable(), "unet", tmp_path)

@@ -78,6 +78,14 @@ def _umask() -> int:
 FILE_MODE = 0o666 & ~_umask()
 
 
+def usual_permissions(root: Path) -> None:
+    """Give ``root`` (a file, or every file under a folder) the permissions new files get here (FILE_MODE), where
+    safetensors and mkstemp made them owner-only: a WebUI, a container or another user must read a model."""
+    for file in [root] if root.is_file() else root.rglob("*"):
+        if file.is_file() and not file.is_symlink():
+            os.chmod(file, FILE_MODE)
+
+
 def _partial(target: Path) -> Path:
     # Not tempfile.mkstemp/mkdtemp: they create owner-only outputs too.
     return target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
@@ -139,7 +147,7 @@ def atomic_file(target: Path) -> Iterator[Path]:
     tmp = _partial(target)
     with _written_as(target, tmp, lambda path: path.unlink(missing_ok=True)):
         yield tmp
-        os.chmod(tmp, FILE_MODE)
+        usual_permissions(tmp)
         os.replace(tmp, target)
 
 
@@ -161,9 +169,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     make_folder(tmp)
     with _written_as(target, tmp, lambda path: shutil.rmtree(path, ignore_errors=True)):
         yield tmp
-        for file in tmp.rglob("*"):
-            if file.is_file():
-                os.chmod(file, FILE_MODE)
+        usual_permissions(tmp)
         if target.exists():
             target.rmdir()
         os.replace(tmp, target)

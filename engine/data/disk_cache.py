@@ -15,6 +15,8 @@ from typing import Protocol
 
 import torch
 
+from engine.convert._files import usual_permissions
+
 Entry = dict[str, torch.Tensor]
 
 
@@ -89,6 +91,7 @@ class DiskStore:
         temporary = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
         try:
             save_file({name: tensor.detach().cpu().contiguous() for name, tensor in entry.items()}, temporary)
+            usual_permissions(temporary)
             os.replace(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)

@@ -9,6 +9,7 @@ each trained text encoder's ``text_encoder/``…; a frozen one, such as Flux's T
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pickle
@@ -17,7 +18,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import DbtuiError
+from engine.convert._files import usual_permissions
+from engine.errors import DbtuiError, os_error_in
 from engine.events import CheckpointSaved, Warning
 from engine.runs.folder import RunFolder
 
@@ -134,6 +136,10 @@ def restore_part(model: Any, name: str, checkpoint: Path) -> None:
         else:
             model.load_state_dict(type(model).from_pretrained(source).state_dict())
     except (OSError, ValueError, SafetensorError) as error:
+        machine = os_error_in(error)
+        if machine is not None and machine.errno in (errno.EACCES, errno.EPERM):
+            raise CheckpointError(f"checkpoint {checkpoint}: this user may not read its {name} weights; run it as the user "
+                                  f"who trained it, or make them readable (`chmod -R a+r {checkpoint}`)") from None
         raise CheckpointError(f"checkpoint {checkpoint} is damaged: its {name} weights cannot be read ({error}); {other_steps}") from None
     if lora and getattr(result, "unexpected_keys", None):
         raise CheckpointError(f"checkpoint {checkpoint} does not match this profile's LoRA settings")
@@ -235,6 +241,7 @@ class Checkpointer:
         accelerator.save_state(str(partial))
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
+            usual_permissions(partial)  # safetensors writes weights owner-only: `dbtui export` as another user reads them
             manifest = {
                 "step": step,
                 "total_steps": trainer.total_steps,

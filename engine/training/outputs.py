@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import torch
 
+from engine.convert._files import usual_permissions
 from engine.events import Event, PhaseFinished, PhaseStarted
 
 
@@ -23,6 +24,7 @@ def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         write(tmp)
+        usual_permissions(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # a full disk or a Ctrl-C leaves nothing half-written behind
         raise
