@@ -83,3 +83,13 @@ def test_building_a_builtin_model_leaves_the_callers_random_state_alone(name: st
     before = torch.get_rng_state()
     assert Path(resolve_model(name), "model_index.json").is_file()
     assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_a_builtin_cache_that_cannot_be_written_says_to_set_dbtui_cache(tmp_path: Path, monkeypatch) -> None:
+    """A read-only or full ~/.cache, or a file in its place, failed `fit` as a bug and gave a run resume advice."""
+    from engine.builtin import BuiltinCacheError, resolve_dir
+
+    (tmp_path / "file").write_text("in the way")
+    monkeypatch.setenv("DBTUI_CACHE", str(tmp_path / "file" / "cache"))
+    with pytest.raises(BuiltinCacheError, match=r"cannot build builtin:demo-data in .*set DBTUI_CACHE to a folder you can write"):
+        resolve_dir("builtin:demo-instance")

@@ -44,12 +44,19 @@ def is_builtin(name: str | None) -> bool:
     return bool(name) and name.startswith(PREFIX)
 
 
+class BuiltinCacheError(DbtuiError):
+    """The folder built-in assets are built in cannot be written (read-only, full, or a file in the way)."""
+
+
 def _build_once(target: Path, build) -> Path:
     if target.exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Build beside the target and rename, so an interrupted build never looks finished.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Build beside the target and rename, so an interrupted build never looks finished.
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as error:
+        raise _cache_error(target, error) from None
     try:
         build(tmp)
         try:
@@ -57,9 +64,16 @@ def _build_once(target: Path, build) -> Path:
         except OSError:
             if not target.exists():
                 raise
+    except OSError as error:
+        raise _cache_error(target, error) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _cache_error(target: Path, error: OSError) -> BuiltinCacheError:
+    return BuiltinCacheError(f"cannot build builtin:{target.name} in {target.parent} ({error.strerror or error}): set "
+                             "DBTUI_CACHE to a folder you can write to (e.g. DBTUI_CACHE=/tmp/dbtui-cache), then run it again")
 
 
 def _builtin_key(name: str, table: dict[str, Any], what: str) -> str:
