@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -63,9 +64,20 @@ def run_phase(
         # "spawn": forking a process that may hold torch threads or a UI event loop is unsafe.
         context = multiprocessing.get_context("spawn")
         chunk = max(1, min(32, total // (workers * 8)))
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_leave_interrupts_to_the_parent)
+        try:
             for result in pool.map(function, items, chunksize=chunk):
                 results.append(result)
                 report(len(results))
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: the files not reached yet are not waited for
+            raise
+        pool.shutdown()
     emit(PhaseFinished(phase=phase, seconds=time.monotonic() - started))
     return results
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    """In each worker: Ctrl-C reaches the whole process group, and the parent answers it (a worker's own
+    KeyboardInterrupt printed a traceback per process)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
