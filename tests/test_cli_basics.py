@@ -396,3 +396,18 @@ def test_the_wizards_model_check_says_what_is_wrong_with_a_local_path(name: str,
     (tmp_path / "empty").mkdir()
     described = describe_model(str(tmp_path / name))
     assert not described.supported and said in described.family
+
+
+def test_runs_shows_each_run_path_whole_at_80_columns(tmp_path: Path, monkeypatch, capsys) -> None:
+    """It cut long paths to `dbtui-demo/runs/tiny-de…`, the one column one copies into attach or resume."""
+    from engine.runs.folder import RunFolder, RunState
+
+    monkeypatch.setenv("COLUMNS", "80")
+    base = tmp_path / "a-rather-long-folder-for-runs" / "dbtui-demo" / "runs"
+    for name in ("tiny-demo-first-attempt", "tiny-demo-second-attempt"):
+        RunFolder(base / name).create().write_state(RunState(pid=1, status="finished", step=4, total_steps=4))
+    assert main(["runs", "--dir", str(base)]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out
+    column = "".join(line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│"))
+    assert str(base / "tiny-demo-first-attempt") in column and str(base / "tiny-demo-second-attempt") in column

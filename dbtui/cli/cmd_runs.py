@@ -73,7 +73,11 @@ def _runs(args: argparse.Namespace) -> int:
     from engine.evaluation.best import best_step_of_run
     from engine.runs.folder import list_runs, modified, run_status
 
-    table = Table("run", "status", "step", "last loss", "best step", "age")
+    table = Table()
+    # The path whole, over several lines if need be: it is what one copies into `dbtui attach` or `resume`.
+    table.add_column("run", overflow="fold", ratio=1)
+    for name in ("status", "step", "last loss", "best step", "age"):
+        table.add_column(name)
     for folder in list_runs(Path(args.dir)):
         state = folder.read_state()
         age = time.time() - (state.heartbeat if state and state.heartbeat else modified(folder.path))
