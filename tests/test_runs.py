@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -210,6 +211,21 @@ def test_a_collective_failing_because_another_process_died_is_said_so_not_as_a_b
     assert "`dbtui resume runs/mp`" in lost.advice
     assert peer_process_lost(gloo, 1, "runs/mp") is None  # one process: no peer to lose
     assert peer_process_lost(RuntimeError("mat1 and mat2 shapes cannot be multiplied"), 2, "runs/mp") is None
+
+
+def test_a_ctrl_c_while_the_trainer_still_imports_stops_it_in_set_up_not_as_a_crash(tmp_path: Path) -> None:
+    """It printed a KeyboardInterrupt traceback and left the run "starting", then listed as crashed."""
+    from engine.profile import save_profile
+
+    folder = RunFolder(tmp_path / "run").create()
+    save_profile(tiny_profile(tmp_path), folder.profile)
+    worker = subprocess.Popen([sys.executable, "-m", "engine.runs.worker", str(folder.path)], cwd=Path(__file__).parents[1],
+                              env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1])), stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # within its imports (seconds of torch and diffusers)
+    worker.send_signal(signal.SIGINT)
+    _, err = worker.communicate(timeout=300)
+    assert worker.returncode == 0 and "Traceback" not in err, err
+    assert folder.read_state().status == "stopped"
 
 
 def test_control_requests_are_files_taken_once(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ through the run folder (events.jsonl, state.json), so whoever started it can go 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 import time
@@ -18,6 +19,12 @@ from engine.errors import DbtuiError
 
 def main(argv: list[str] | None = None) -> int:
     began = time.time()
+    # Seconds of imports come before the supervisor's handlers: a Ctrl-C or SIGTERM then is kept and acted on
+    # (stopped in set-up) rather than a KeyboardInterrupt traceback that leaves the run "starting", then crashed.
+    asked_to_stop: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda signum, frame: asked_to_stop.append(signum))
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     parser = argparse.ArgumentParser(prog="python -m engine.runs.worker", description="Train the profile in RUN_DIR/profile.toml.")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", help="a checkpoint folder, or 'latest'")
@@ -39,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     cancel = threading.Event()
     supervisor = Supervisor(folder, cancel=cancel, main_process=main_process)
     supervisor.install_signals()
+    if asked_to_stop:
+        supervisor.stop_requested = True
+        cancel.set()
     try:
         if main_process:
             lock.acquire()
