@@ -47,7 +47,7 @@ def test_a_full_checkpoint_exports_the_model_a_run_stopped_there_would_have_writ
     assert (long.path / "exports" / "step-2" / "t.safetensors").is_file()
 
 
-def test_a_lora_checkpoint_exports_its_adapter_and_an_unkept_step_is_named(tmp_path: Path) -> None:
+def test_a_lora_checkpoint_exports_its_adapter_and_an_unkept_step_is_named(tmp_path: Path, monkeypatch) -> None:
     sections = dict(training={"method": "lora"}, saving={"every_n_steps": 2, "keep_last_n": 3, "export": ["lora_diffusers", "lora_kohya"]})
     short = _train(tmp_path, "short", 2, **sections)
     long = _train(tmp_path, "long", 4, **sections)
@@ -71,6 +71,18 @@ def test_a_lora_checkpoint_exports_its_adapter_and_an_unkept_step_is_named(tmp_p
     adapter.unlink()
     code, out = _export(str(long.path), "--step", "2")
     assert code == 2 and "is incomplete: lora/unet.safetensors is missing" in out, out
+
+
+    from engine.runs import export
+    from engine.runs.checkpoints import CheckpointError
+
+    def pruned_while_read(model, name, checkpoint) -> None:  # the live run's rotation, between the choice and the read
+        (checkpoint / "manifest.json").unlink()
+        raise CheckpointError(f"checkpoint {checkpoint} is incomplete: lora/{name}.safetensors is missing")
+
+    monkeypatch.setattr(export, "restore_part", pruned_while_read)
+    with pytest.raises(export.NoSuchCheckpointError, match="the checkpoint at step 2 was removed while it was read"):
+        export.export_checkpoint(long.path, 2)
 
 
 def test_writing_an_output_again_keeps_one_previous_copy_not_one_per_write(tmp_path: Path) -> None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from engine.errors import DbtuiError
 from engine.events import Event
-from engine.runs.checkpoints import complete_checkpoints, restore_part
+from engine.runs.checkpoints import MANIFEST, CheckpointError, complete_checkpoints, restore_part
 from engine.runs.file_errors import said_as_run_files_error
 from engine.runs.folder import RunFolder
 
@@ -63,13 +64,15 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
     components = load_components(model, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
     if profile.training.method == "lora":
         add_lora_adapters(components, profile)
-    restore_part(components.unet, components.family.denoiser_name, checkpoint)
-    text_encoders = None  # frozen: a whole pipeline reads them from the base model
-    if profile.training.train_text_encoder:
-        text_encoders = list(components.text_encoders)
-        for name, text_encoder in zip(components.family.text_encoder_names, text_encoders):
-            if (checkpoint / name).is_dir() or (checkpoint / "lora" / f"{name}.safetensors").is_file():
-                restore_part(text_encoder, name, checkpoint)
+    try:
+        text_encoders = _restore(components, profile, checkpoint)
+    except CheckpointError:
+        if (checkpoint / MANIFEST).exists():
+            raise
+        # A live run's rotation removed it while it was read (its manifest goes first).
+        raise NoSuchCheckpointError(f"the checkpoint at step {step} was removed while it was read: the running trainer "
+                                    "keeps only its last saving.keep_last_n; export again for its latest, or once the "
+                                    "run has ended") from None
     target = folder.path / "exports" / f"step-{step}"
     try:
         with said_as_run_files_error(folder.path, then=f"then `dbtui export {folder.path} --step {step}` writes it again"):
@@ -92,3 +95,16 @@ def _check_base_model(source: str, folder: RunFolder) -> None:
         raise BaseModelGoneError(f"the run's base model cannot be read: {problems[0].message}. An export takes the parts "
                                  f"that did not train (the VAE, frozen text encoders) from it: put it back where the run "
                                  f"found it, or write its new place as model.pretrained in {folder.profile}")
+
+
+def _restore(components: Any, profile: Any, checkpoint: Path) -> list[Any] | None:
+    """The checkpoint's trained weights into ``components``; the text encoders when they trained (else None: a
+    whole pipeline reads the frozen ones from the base model)."""
+    restore_part(components.unet, components.family.denoiser_name, checkpoint)
+    if not profile.training.train_text_encoder:
+        return None
+    text_encoders = list(components.text_encoders)
+    for name, text_encoder in zip(components.family.text_encoder_names, text_encoders):
+        if (checkpoint / name).is_dir() or (checkpoint / "lora" / f"{name}.safetensors").is_file():
+            restore_part(text_encoder, name, checkpoint)
+    return text_encoders
