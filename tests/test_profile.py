@@ -147,6 +147,8 @@ def test_set_overrides_are_validated_by_the_same_model() -> None:
     assert "no item 3" in problem.message
     [problem] = problems_of(MINIMAL, ["no-equals-sign"])
     assert "section.key=value" in problem.message
+    [problem] = problems_of(MINIMAL, ['saving.output_dir="/tmp/o\udcff/runs"'])  # a Latin-1 name, as argv carries it
+    assert "not UTF-8 text" in problem.message
     [problem] = problems_of(MINIMAL, ['concepts.0="x"'])
     assert "is a concept: a table of keys" in problem.message and "ConceptSection" not in problem.message
     [problem] = problems_of(MINIMAL, ["training.max_train_steps="])

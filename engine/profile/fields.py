@@ -31,6 +31,11 @@ MODEL_HINT = (
 def _path(value: str) -> str:
     if "\x00" in value:
         raise ValueError("contains a NUL character (\\0), which no file system allows in a path; retype the path")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # bytes of another encoding, passed through the command line as surrogates
+        raise ValueError("names a file or folder whose name is not UTF-8 text (made under another encoding): rename it, "
+                         "as the profile is saved as UTF-8") from None
     if len(value) > MAX_PATH_CHARS:
         raise ValueError(f"is {len(value):,} characters long; paths are at most {MAX_PATH_CHARS:,} characters")
     return expanded_path(value)
