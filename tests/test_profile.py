@@ -149,6 +149,8 @@ def test_set_overrides_are_validated_by_the_same_model() -> None:
     assert "section.key=value" in problem.message
     [problem] = problems_of(MINIMAL, ['saving.output_dir="/tmp/o\udcff/runs"'])  # a Latin-1 name, as argv carries it
     assert "not UTF-8 text" in problem.message
+    [problem] = problems_of(MINIMAL, ['concepts.0.instance_prompt="photo of zwx \udce2\udc98\udc83"'])  # ☃ read as ASCII
+    assert "holds bytes that are not UTF-8 text" in problem.message
     [problem] = problems_of(MINIMAL, ['concepts.0="x"'])
     assert "is a concept: a table of keys" in problem.message and "ConceptSection" not in problem.message
     [problem] = problems_of(MINIMAL, ["training.max_train_steps="])

@@ -31,11 +31,7 @@ MODEL_HINT = (
 def _path(value: str) -> str:
     if "\x00" in value:
         raise ValueError("contains a NUL character (\\0), which no file system allows in a path; retype the path")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # bytes of another encoding, passed through the command line as surrogates
-        raise ValueError("names a file or folder whose name is not UTF-8 text (made under another encoding): rename it, "
-                         "as the profile is saved as UTF-8") from None
+    _utf8(value, "names a file or folder whose name is not UTF-8 text (made under another encoding): rename it")
     if len(value) > MAX_PATH_CHARS:
         raise ValueError(f"is {len(value):,} characters long; paths are at most {MAX_PATH_CHARS:,} characters")
     return expanded_path(value)
@@ -89,7 +85,17 @@ def _run_name(value: str) -> str:
     return value
 
 
+def _utf8(value: str, message: str) -> None:
+    """Refuse text holding bytes of another encoding, which the command line passes on as surrogates: the profile is
+    saved as UTF-8 and could not hold them."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{message}, as the profile is saved as UTF-8") from None
+
+
 def _prompt(value: str) -> str:
+    _utf8(value, "holds bytes that are not UTF-8 text (is the terminal's encoding UTF-8? `locale` says): retype it")
     if len(value) > MAX_PROMPT_CHARS:
         raise ValueError(
             f"is {len(value):,} characters long; prompts are capped at {MAX_PROMPT_CHARS:,} because CLIP reads "
