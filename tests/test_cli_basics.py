@@ -165,6 +165,9 @@ def test_validate_asks_the_models_family_and_knows_the_built_in_names(capsys: py
     assert "concepts.0.instance_dir: unknown built-in folder 'builtin:demo-instanse'" in out
     assert main(["validate", demo, *flux[:4], "--set", 'precision.mixed_precision="fp16"']) == 0  # runs, likely not as meant
     assert "warning: precision.mixed_precision: Flux in fp16" in capsys.readouterr().out
+    assert main(["validate", demo, *flux, "--set", 'precision.mixed_precision="fp16"']) == 2  # warnings beside errors too
+    said = capsys.readouterr()
+    assert "warning: precision.mixed_precision: Flux in fp16" in said.out and "3 problems in the profile" in said.err
     assert main(["validate", demo]) == 0
     assert "warning" not in capsys.readouterr().out
 

@@ -189,6 +189,8 @@ def test_check_concept_reads_the_profile_and_loads_the_models_tokenizer(fixture_
 def test_load_tokenizer_explains_what_it_needs(tmp_path: Path) -> None:
     with pytest.raises(TokenizerError, match="diffusers model folder"):
         load_tokenizer(tmp_path)
+    with pytest.raises(TokenizerError, match=r"^'./sd15' does not exist on this machine: give a diffusers model folder"):
+        load_tokenizer("./sd15")  # a path, not told by the hub's rules for repository ids
 
 
 def test_engine_dataset_imports_no_ui_and_no_torch() -> None:

@@ -131,6 +131,13 @@ def test_an_export_says_where_the_final_outputs_are_and_that_a_moved_base_model_
     folder.write_state(RunState(pid=1, status="finished", step=10, total_steps=10))
     with pytest.raises(NoSuchCheckpointError, match=re.escape(f"its final outputs (step 10) are in {folder.outputs}")):
         checkpoint_at(folder, None)
+    kept = folder.checkpoints / "step-00000004"
+    kept.mkdir(parents=True)
+    (kept / "manifest.json").write_text('{"step": 4}')
+    aside = folder.path / "checkpoints-set-aside" / "20261204-061457" / "step-00000008"
+    aside.mkdir(parents=True)
+    with pytest.raises(NoSuchCheckpointError, match=f"step 8 was set aside by a resume from an earlier step: it is in {re.escape(str(aside))}"):
+        checkpoint_at(folder, 8)
     with pytest.raises(BaseModelGoneError, match=f"does not exist on this machine.*model.pretrained in {re.escape(str(folder.profile))}"):
         _check_base_model(str(tmp_path / "base-moved"), folder)
     _check_base_model("builtin:tiny-sd1", folder)

@@ -32,10 +32,13 @@ def _validate(args: argparse.Namespace) -> int:
 
     profile = load_profile(args.profile, args.set)
     refused, family_warnings, certain = family_setting_problems(profile)
-    if refused and certain:
-        raise ProfileError(located(refused, args.profile, args.set))  # the family is read from the model's files: the run would refuse these
-    print(f"{args.profile}: valid ({len(profile.concepts)} concept(s), method {profile.training.method})")
-    for problem in (path_problems(profile) + refused + family_warnings + evaluation_problems(profile)
-                    + shared_prompt_problems(profile) + schedule_problems(profile)):
+    errors = refused if certain else []  # the family is read from the model's files: the run would refuse these
+    warnings = (path_problems(profile) + ([] if certain else refused) + family_warnings + evaluation_problems(profile)
+                + shared_prompt_problems(profile) + schedule_problems(profile))
+    if not errors:
+        print(f"{args.profile}: valid ({len(profile.concepts)} concept(s), method {profile.training.method})")
+    for problem in warnings:  # every one at once, beside the errors too
         print(f"  warning: {problem.key}: {problem.message}")
+    if errors:
+        raise ProfileError(located(errors, args.profile, args.set))
     return 0

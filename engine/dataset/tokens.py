@@ -38,8 +38,12 @@ def load_tokenizer(model: str | Path) -> Any:
     from transformers import CLIPTokenizer
 
     from engine.builtin import resolve_model
+    from engine.profile.model_source import model_kind
 
     source = Path(resolve_model(str(model)))
+    if not source.exists() and model_kind(str(model)) != "hub":  # written as a path: a hub's id rules would confuse
+        raise TokenizerError(f"'{model}' does not exist on this machine: give a diffusers model folder (with tokenizer/), "
+                             "a tokenizer folder (vocab.json + merges.txt) or a hub id")
     try:
         if not source.exists():
             return CLIPTokenizer.from_pretrained(str(model), subfolder="tokenizer")

@@ -17,6 +17,7 @@ from engine.events import Event
 from engine.runs.checkpoints import MANIFEST, CheckpointError, complete_checkpoints, restore_part
 from engine.runs.file_errors import said_as_run_files_error
 from engine.runs.folder import RunFolder
+from engine.runs.resume_point import SET_ASIDE
 
 
 class NoSuchCheckpointError(DbtuiError):
@@ -42,6 +43,10 @@ def checkpoint_at(folder: RunFolder, step: int | None) -> tuple[int, Path]:
     if state is not None and state.status == "finished" and state.step == step:
         raise NoSuchCheckpointError(f"step {step} is where {folder.path} finished: its outputs are already in {folder.outputs} "
                                     f"(the kept {'checkpoint is at step' if len(found) == 1 else 'checkpoints are at steps'} {kept})")
+    aside = sorted((folder.path / SET_ASIDE).glob(f"*/step-{step:08d}"))
+    if aside:  # a resume --from an earlier step moved it, whole, out of the way of the new branch
+        raise NoSuchCheckpointError(f"step {step} was set aside by a resume from an earlier step: it is in {aside[-1]}. To "
+                                    f"export it, move that folder back into {folder.checkpoints}; the kept steps are: {kept}")
     raise NoSuchCheckpointError(f"{folder.path} has no checkpoint at step {step}; the kept steps are: {kept}")
 
 
