@@ -157,12 +157,20 @@ def test_a_report_that_cannot_be_written_is_said_and_leaves_no_half_written_file
     assert sorted(p.name for p in folder.path.iterdir() if p.name.startswith(".")) == []
 
 
+def _keep_this_process_signals(monkeypatch) -> None:
+    """worker.main runs here, in the test process, which keeps its own signal handlers."""
+    import signal
+
+    monkeypatch.setattr(Supervisor, "install_signals", lambda self: None)
+    monkeypatch.setattr(signal, "signal", lambda signum, handler: None)
+
+
 def test_a_trainer_refused_by_a_live_runs_lock_leaves_that_runs_state_alone(tmp_path: Path, monkeypatch) -> None:
     import os
 
     from engine.runs import worker
 
-    monkeypatch.setattr(Supervisor, "install_signals", lambda self: None)  # the test process keeps its own
+    _keep_this_process_signals(monkeypatch)
     folder = RunFolder(tmp_path / "run").create()
     live = RunState(pid=os.getppid(), status="running", step=40, total_steps=300)
     folder.write_state(live)
@@ -178,7 +186,7 @@ def test_a_resume_stopped_before_its_first_step_keeps_the_runs_step(tmp_path: Pa
     from engine.training.trainer import RunResult
     from tests.training_helpers import tiny_profile
 
-    monkeypatch.setattr(Supervisor, "install_signals", lambda self: None)
+    _keep_this_process_signals(monkeypatch)
     monkeypatch.setattr(Supervisor, "watch_setup_requests", lambda self: None)
     monkeypatch.setattr(in_process, "train", lambda *args, **kwargs: RunResult("stopped", 0, 0))
     folder = RunFolder(tmp_path / "run").create()
