@@ -92,8 +92,8 @@ def latest_checkpoint(folder: RunFolder) -> Path | None:
 
 
 def damage_of(checkpoint: Path) -> str | None:
-    """What is missing from, or cut short in, a checkpoint, by the file sizes its manifest lists; None when all
-    is there (or the manifest predates the list)."""
+    """What is missing from, cut short in or damaged in a checkpoint, by the file sizes its manifest lists and the
+    safetensors files' headers; None when all is there (or the manifest predates the list)."""
     from engine.convert.errors import CheckpointReadError
     from engine.convert.file_format import checkpoint_kind
 
