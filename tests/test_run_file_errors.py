@@ -36,7 +36,7 @@ def test_the_advice_to_resume_says_whether_the_run_has_a_checkpoint_to_resume_fr
     full = OSError(errno.ENOSPC, "No space left on device", "runs/x/outputs/.diffusers.partial/unet")
     assert "trains it again from the start: it has no checkpoint" in run_files_error(full, tmp_path).advice
     (tmp_path / "checkpoints" / "step-00000020").mkdir(parents=True)
-    (tmp_path / "checkpoints" / "step-00000020" / "manifest.json").write_text("{}")
+    (tmp_path / "checkpoints" / "step-00000020" / "manifest.json").write_text('{"step": 20}')
     assert "continues from its latest checkpoint" in run_files_error(full, tmp_path).advice
     assert "keep_last_n" in run_files_error(full, tmp_path).advice  # a run's checkpoints take disk
     assert "keep_last_n" not in run_files_error(full, tmp_path, then="then export again").advice  # an export writes none

@@ -94,8 +94,8 @@ def export_single_file(
     if not all((diffusers_dir / sub).is_dir() for sub in parts):
         raise ConvertError(run_folder_hint(diffusers_dir, "model")
                            or f"{diffusers_dir} is not a diffusers model folder (it needs {'/, '.join(parts)}/)")
-    inside = out_file.resolve().relative_to(diffusers_dir.resolve()).parts if out_file.resolve().is_relative_to(
-        diffusers_dir.resolve()) else ()
+    out, model = out_file.resolve(), diffusers_dir.resolve()
+    inside = out.relative_to(model).parts if out.is_relative_to(model) else ()
     if len(inside) > 1 or (inside and out_file.exists()):
         # Its parts' folders, or a file of its own (model_index.json): written over, the model would be lost.
         where = f"{inside[0]}/" if len(inside) > 1 else inside[0]

@@ -27,20 +27,18 @@ class NoSuchCheckpointError(DbtuiError):
 def checkpoint_at(folder: RunFolder, step: int | None) -> tuple[int, Path]:
     """(step, path) of the run's checkpoint at ``step``, or its latest when ``step`` is None."""
     found = complete_checkpoints(folder)
+    finished = folder.finished_step()  # by the state file, or the event log where that is lost
     if not found:
-        state = folder.read_state()
-        finished = (f"; its final outputs (step {state.step}) are in {folder.outputs}"
-                    if state is not None and state.status == "finished" else "")
+        outputs = f"; its final outputs (step {finished}) are in {folder.outputs}" if finished is not None else ""
         raise NoSuchCheckpointError(f"{folder.path} has no complete checkpoint (saving.every_n_steps decides when they are "
-                                    f"kept){finished}")
+                                    f"kept){outputs}")
     if step is None:
         return found[-1]
     for kept_step, path in found:
         if kept_step == step:
             return kept_step, path
     kept = ", ".join(str(s) for s, _ in found)
-    state = folder.read_state()
-    if state is not None and state.status == "finished" and state.step == step:
+    if finished == step:
         raise NoSuchCheckpointError(f"step {step} is where {folder.path} finished: its outputs are already in {folder.outputs} "
                                     f"(the kept {'checkpoint is at step' if len(found) == 1 else 'checkpoints are at steps'} {kept})")
     aside = sorted((folder.path / SET_ASIDE).glob(f"*/step-{step:08d}"))

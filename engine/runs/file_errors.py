@@ -24,7 +24,10 @@ def run_files_error(error: OSError, run_dir: Path, then: str | None = None) -> R
     """The RunFilesError for ``error``, or None when it is not one of the machine's (then it is a bug).
     ``then``: what to run once it is fixed (default: resume the run)."""
     where = f"'{error.filename}'" if error.filename else "a file of the run"
-    kept = any(Path(run_dir, "checkpoints").glob("step-*/manifest.json"))
+    from engine.runs.checkpoints import complete_checkpoints
+    from engine.runs.folder import RunFolder
+
+    kept = bool(complete_checkpoints(RunFolder(Path(run_dir))))
     resume = then or (f"then `dbtui resume {run_dir}` continues from its latest checkpoint" if kept else
                       f"then `dbtui resume {run_dir}` trains it again from the start: it has no checkpoint")
     code = error.errno
