@@ -70,6 +70,16 @@ def test_interrupted_bulk_operation_can_still_be_undone(store: CaptionStore, mon
     assert _files(store.folder) == before
 
 
+def test_add_tag_leaves_captions_that_already_say_it_as_a_word(tmp_path: Path) -> None:
+    captions = {"sentence": "a photo of OHWX dog", "inside": "ohwxy dog", "tag": "dog, ohwx"}
+    for i, (name, caption) in enumerate(captions.items()):
+        textured(i, (32, 32)).save(tmp_path / f"{name}.jpg")
+        (tmp_path / f"{name}.txt").write_text(caption + "\n", encoding="utf-8")
+    changes = CaptionStore(tmp_path).add_tag("ohwx")
+    assert [c.path.stem for c in changes.changes] == ["inside"]  # "ohwxy" is another word
+    assert CaptionStore(tmp_path).read("sentence.jpg") == "a photo of OHWX dog"
+
+
 @pytest.mark.parametrize(
     ("operation", "expected"),
     [

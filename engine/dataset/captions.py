@@ -164,11 +164,16 @@ class CaptionStore:
     # Bulk operations: each returns what it changed and can be undone with undo().
 
     def add_tag(self, tag: str, front: bool = True) -> ChangeSet:
-        """Add ``tag`` to every image's caption that lacks it (creating missing caption files)."""
+        """Add ``tag`` to every image's caption that lacks it (creating missing caption files).
+
+        A caption that already says the tag as a whole word, in any case, has it: "ohwx" is not added
+        to "a photo of ohwx dog", where a second identifier would be trained as part of the prompt.
+        """
         tag = _one_tag(tag)
+        said = re.compile(rf"(?<!\w){re.escape(tag)}(?!\w)", re.IGNORECASE)
 
         def edit(tags: list[str]) -> list[str]:
-            if tag in tags:
+            if any(said.search(t) for t in tags):
                 return tags
             return [tag, *tags] if front else [*tags, tag]
 
