@@ -82,8 +82,10 @@ def test_a_kill_during_a_save_leaves_the_previous_checkpoint_and_resume_works(tm
     assert [step for step, _ in complete_checkpoints(folder)] == [2]
     assert (folder.checkpoints / "step-00000004.partial").is_dir()  # the torn save is never taken for a checkpoint
     assert read_manifest(latest_checkpoint(folder))["step"] == 2
+    (folder.checkpoints / "step-00000003.partial").mkdir()  # a torn save of a step this resume never saves
     assert start_worker(run_dir, path, None, "--resume", "latest").wait(timeout=600) == 0
     assert [e for e in read_events(folder.events) if e.kind == "run_finished"][-1].step == 8
+    assert not list(folder.checkpoints.glob("*.partial"))  # torn saves do not hold the disk for ever
 
 
 def test_sigint_saves_exits_0_and_resume_continues(tmp_path: Path) -> None:

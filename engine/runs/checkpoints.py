@@ -222,6 +222,12 @@ class Checkpointer:
         started = time.perf_counter()
         target = self.folder.checkpoints / f"step-{step:08d}"
         partial = target.with_name(target.name + PARTIAL)
+        if accelerator.is_main_process:
+            # A save cut short (a second Ctrl-C, a kill) leaves its folder, as large as a checkpoint: no save is
+            # under way now, so every one of them is a leftover.
+            for leftover in self.folder.checkpoints.glob(f"step-*{PARTIAL}"):
+                shutil.rmtree(leftover, ignore_errors=True)
+        accelerator.wait_for_everyone()
         needed = int(_estimate_bytes(trainer, self.folder) * 1.2) + 50 * 2**20
         free = shutil.disk_usage(self.folder.checkpoints).free
         if free < needed:
@@ -235,9 +241,6 @@ class Checkpointer:
                           "but no checkpoint is kept yet: a stop or a crash now loses every step so far"),
             ))
             return None
-        if accelerator.is_main_process:
-            shutil.rmtree(partial, ignore_errors=True)
-        accelerator.wait_for_everyone()
         accelerator.save_state(str(partial))
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
