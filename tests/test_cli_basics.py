@@ -414,3 +414,19 @@ def test_runs_shows_each_run_path_whole_at_80_columns(tmp_path: Path, monkeypatc
     assert "…" not in out
     column = "".join(line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│"))
     assert str(base / "tiny-demo-first-attempt") in column and str(base / "tiny-demo-second-attempt") in column
+
+
+def test_runs_names_the_folders_that_hold_runs_when_its_own_holds_none(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`dbtui runs` after `dbtui demo` said only "no runs in 'runs'": the demo's are in dbtui-demo/runs."""
+    from engine.runs.folder import RunFolder, RunState
+
+    RunFolder(tmp_path / "dbtui-demo" / "runs" / "tiny-demo").create().write_state(RunState(pid=1, status="finished"))
+    (tmp_path / ".hidden" / "runs" / "x" / "events.jsonl").parent.mkdir(parents=True)
+    (tmp_path / ".hidden" / "runs" / "x" / "events.jsonl").write_text("")
+    monkeypatch.chdir(tmp_path)
+    assert main(["runs"]) == 0
+    assert capsys.readouterr().out.strip() == "no runs in 'runs'; runs are in `dbtui runs dbtui-demo/runs`"
+    assert main(["runs", "dbtui-demo/runs"]) == 0  # DIR given as users type it, without --dir
+    assert "tiny-demo" in capsys.readouterr().out
+    assert main(["attach"]) == 2
+    assert "runs are in dbtui-demo/runs: add `--dir dbtui-demo/runs`" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -13,8 +14,11 @@ from engine.errors import DbtuiError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     runs = subparsers.add_parser("runs", help="list runs with status, step, last loss, best step and age",
-                                 description="List the run folders under DIR (default: runs).")
-    runs.add_argument("--dir", default="runs", help="folder holding run folders (saving.output_dir; default: %(default)s)")
+                                 description="List the run folders under DIR (default: runs). When DIR holds none, "
+                                 "the folders below this one that hold runs are named.",
+                                 epilog="examples:\n  dbtui runs\n  dbtui runs dbtui-demo/runs", formatter_class=ExamplesFormatter)
+    runs.add_argument("folder", nargs="?", metavar="DIR", help="folder holding run folders (saving.output_dir)")
+    runs.add_argument("--dir", default="runs", help="the same as DIR (default: %(default)s)")
     runs.set_defaults(handler=_runs)
 
     attach = subparsers.add_parser("attach", help="show a run's history, then follow it live",
@@ -57,7 +61,7 @@ def find_run(run: str | None, base: str):
     if run is None:
         runs = list_runs(Path(base))
         if not runs:
-            raise DbtuiError(f"no runs in '{base}'; start one with `dbtui run PROFILE`")
+            raise DbtuiError(f"no runs in '{base}'" + _runs_elsewhere(Path(base), option=True))
         return runs[0]
     for candidate in (Path(run), Path(base) / run):
         if (candidate / "events.jsonl").exists() or (candidate / "state.json").exists():
@@ -73,12 +77,13 @@ def _runs(args: argparse.Namespace) -> int:
     from engine.evaluation.best import best_step_of_run
     from engine.runs.folder import list_runs, modified, run_status
 
+    base = Path(args.folder or args.dir)
     table = Table()
     # The path whole, over several lines if need be: it is what one copies into `dbtui attach` or `resume`.
     table.add_column("run", overflow="fold", ratio=1)
     for name in ("status", "step", "last loss", "best step", "age"):
         table.add_column(name)
-    for folder in list_runs(Path(args.dir)):
+    for folder in list_runs(base):
         state = folder.read_state()
         age = time.time() - (state.heartbeat if state and state.heartbeat else modified(folder.path))
         best = best_step_of_run(folder.events)
@@ -87,8 +92,24 @@ def _runs(args: argparse.Namespace) -> int:
             f"{state.last_loss:.4f}" if state and state.last_loss is not None else "-",
             str(best.step) if best else "-", _age(age),
         )
-    Console().print(table if table.row_count else markup_safe(f"no runs in '{args.dir}'"))
+    if table.row_count:
+        Console().print(table)
+        return 0
+    print(f"no runs in '{base}'" + _runs_elsewhere(base, option=False))
     return 0
+
+
+def _runs_elsewhere(base: Path, option: bool) -> str:
+    """Where runs are, when ``base`` holds none: the folders below this one that do, as DIR or as --dir."""
+    from engine.runs.folder import run_dirs_near
+
+    near = [shlex.quote(str(path.relative_to(Path.cwd())))
+            for path in run_dirs_near(Path.cwd()) if path.resolve() != base.resolve()][:5]
+    if not near:
+        return "; start one with `dbtui run PROFILE`"
+    if option:
+        return f"; runs are in {', '.join(near)}: add `--dir {near[0]}`"
+    return "; runs are in " + ", ".join(f"`dbtui runs {path}`" for path in near)
 
 
 def _age(seconds: float) -> str:

@@ -265,8 +265,36 @@ def list_runs(output_dir: Path) -> list[RunFolder]:
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
         return []
-    runs = [RunFolder(p) for p in output_dir.iterdir() if (p / "events.jsonl").exists() or (p / "state.json").exists()]
+    runs = [RunFolder(p) for p in output_dir.iterdir() if _holds_a_run(p)]
     return sorted(runs, key=lambda r: modified(r.path), reverse=True)
+
+
+def _holds_a_run(path: Path) -> bool:
+    return (path / "events.jsonl").exists() or (path / "state.json").exists()
+
+
+def run_dirs_near(root: Path, depth: int = 3, budget: int = 2000) -> list[Path]:
+    """Folders within ``depth`` levels below ``root`` that hold run folders, nearest first: where to point
+    `dbtui runs` when its folder has none (the demo's are in dbtui-demo/runs). Hidden folders and the
+    insides of runs are skipped, and at most ``budget`` folders are opened, so a home folder answers at once.
+    """
+    found: list[Path] = []
+    level = [Path(root)]
+    for _ in range(depth + 1):
+        below: list[Path] = []
+        for folder in level:
+            try:
+                children = sorted(c for c in folder.iterdir() if not c.name.startswith(".") and c.is_dir())
+            except OSError:
+                continue
+            budget -= 1
+            if budget < 0:
+                return found
+            if any(_holds_a_run(c) for c in children):
+                found.append(folder)
+            below.extend(c for c in children if not _holds_a_run(c))
+        level = below
+    return found
 
 
 def heartbeat_age(state: RunState) -> float:
