@@ -166,6 +166,53 @@ def test_class_images_are_generated_once_reused_and_regenerated_on_change(tmp_pa
     assert own.read_bytes() == own_bytes
 
 
+def test_a_deleted_class_image_is_made_again_under_its_own_number(tmp_path: Path, tiny_sd1: Path) -> None:
+    """Deleting class_00001 made the next run overwrite class_00003 and list it twice."""
+    folder = tmp_path / "class"
+    # One image a batch: the same batches both times, so the same bytes whatever the CPU's batched maths.
+    kwargs = dict(model="m", resolution=64, seed=1, steps=2, guidance=5.0, batch_size=1, prompt_kwargs=_as_strings)
+    request = ClassRequest(0, folder, "photo of a disc", "", 4)
+    calls: list[int] = []
+    first = ensure_class_images([request], make_pipeline=_class_pipeline(tiny_sd1, calls), **kwargs)[0]
+    made = {path.name: path.read_bytes() for path in first}
+    first[1].unlink()
+    again = ensure_class_images([request], make_pipeline=_class_pipeline(tiny_sd1, calls), **kwargs)[0]
+    assert sorted(path.name for path in again) == sorted(made) and calls == [1, 1]
+    assert {path.name: path.read_bytes() for path in again} == made  # image 1 from its own seed, the others untouched
+
+
+def test_concepts_sharing_a_class_folder_make_its_images_once(tmp_path: Path, tiny_sd1: Path) -> None:
+    folder = tmp_path / "class"
+    kwargs = dict(model="m", resolution=64, seed=1, steps=2, guidance=5.0, batch_size=2, prompt_kwargs=_as_strings)
+    events = []
+    result = ensure_class_images([ClassRequest(0, folder, "photo of a disc", "", 2), ClassRequest(1, folder, "photo of a disc", "", 3)],
+                                 make_pipeline=_class_pipeline(tiny_sd1, []), emit=events.append, **kwargs)
+    [started] = [e for e in events if e.kind == "phase_started"]
+    assert started.total == 3 and [e.done for e in events if e.kind == "phase_progress"][-1] == 3
+    assert len(result[0]) == 2 and len(result[1]) == 3 and set(result[0]) < set(result[1])
+
+
+def test_class_images_are_keyed_by_the_model_files_and_vae_not_only_the_models_name(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from engine.training.class_images import model_identity
+
+    model = tmp_path / "model"
+    (model / "unet").mkdir(parents=True)
+    weights = model / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(b"1" * 10)
+    (model / "unet" / "config.json").write_text("{}")
+    settings = SimpleNamespace(pretrained="model", revision=None, vae=None, quantize=None)
+    before = model_identity(settings, model)
+    assert before["files"]["model"] == [["unet/diffusion_pytorch_model.safetensors", 10, weights.stat().st_mtime_ns]]
+    weights.write_bytes(b"2" * 11)  # the model replaced in place, under the same name
+    assert model_identity(settings, model) != before
+    vae = tmp_path / "vae.safetensors"
+    vae.write_bytes(b"v")
+    with_vae = model_identity(SimpleNamespace(pretrained="model", revision=None, vae=str(vae), quantize=None), model)
+    assert with_vae["files"]["vae"] == [["vae.safetensors", 1, vae.stat().st_mtime_ns]]
+
+
 def test_half_precision_class_images_leave_the_weights_that_train_as_loaded(
     tmp_path: Path, tiny_sd1: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

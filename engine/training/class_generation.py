@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from engine.models.family import Components, TextEmbeddings, embeddings_to, guidance_for, stack_embeddings
-from engine.training.class_images import ClassRequest, ensure_class_images
+from engine.training.class_images import ClassRequest, ensure_class_images, model_identity
 from engine.training.distributed import made_by_the_main_process
 from engine.training.trainable import quantize_frozen_base, trained_text_encoders, vae_dtype, weights_trained
 
@@ -87,7 +87,7 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
         for i, (c, folder) in enumerate(zip(profile.concepts, trainer.class_dirs))
     ]
     kwargs = dict(
-        model=profile.model.pretrained,
+        model=model_identity(profile.model, trainer.model_folder),
         resolution=profile.dataset.resolution,
         seed=profile.training.seed,
         steps=profile.prior.steps,

@@ -1,9 +1,10 @@
 """Class images for prior preservation: reuse what exists, generate only what is missing.
 
 Images the user put in a class folder are used as they are and never touched. Generated images
-go to a sub-folder named after a hash of what made them (model, prompt, negative prompt,
-resolution, seed, sampler settings), with a manifest: a re-run with the same settings reuses
-them; changing any of them generates into a fresh sub-folder and leaves the old one alone.
+go to a sub-folder named after a hash of what made them (the model as ``model_identity`` tells it,
+prompt, negative prompt, resolution, seed, sampler settings), with a manifest: a re-run with the
+same settings reuses them; changing any of them generates into a fresh sub-folder and leaves the
+old one alone. Image N is always made from seed + N, so a deleted image is made again as it was.
 """
 
 from __future__ import annotations
@@ -39,7 +40,32 @@ class ClassRequest:
     count: int
 
 
-def settings_of(request: ClassRequest, *, model: str, resolution: int, seed: int, steps: int, guidance: float) -> dict[str, Any]:
+def model_identity(model: Any, folder: Path) -> dict[str, Any]:
+    """What tells the base model's images apart, for ``settings_of``: the profile's ``[model]`` settings that
+    change them and the weight files as the file system describes them (name, size, modification time). A
+    model replaced in place, another VAE, or a relative path read from another folder makes new images; only
+    the stat of each file is read."""
+    places = {"model": Path(folder)}
+    if model.vae and Path(model.vae).expanduser().exists():
+        places["vae"] = Path(model.vae).expanduser()
+    return {"pretrained": model.pretrained, "revision": model.revision, "vae": model.vae, "quantize": model.quantize,
+            "files": {name: _weight_files(place) for name, place in places.items()}}
+
+
+def _weight_files(place: Path) -> list[list[Any]]:
+    files = [place] if place.is_file() else sorted(p for p in place.rglob("*") if p.suffix in _WEIGHT_SUFFIXES)
+    described = []
+    for file in files:
+        stat = file.stat()
+        described.append([file.relative_to(place).as_posix() if file != place else file.name, stat.st_size, stat.st_mtime_ns])
+    return described
+
+
+_WEIGHT_SUFFIXES = {".safetensors", ".bin", ".ckpt", ".pt", ".gguf"}
+
+
+def settings_of(request: ClassRequest, *, model: Any, resolution: int, seed: int, steps: int, guidance: float) -> dict[str, Any]:
+    """Everything that makes a request's images (``model``: a model's name, or ``model_identity``)."""
     return {
         "model": model,
         "prompt": request.prompt,
@@ -64,7 +90,7 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def _write_manifest(folder: Path, settings: dict[str, Any], images: list[str]) -> None:
-    tmp = folder / f".{MANIFEST}.tmp"
+    tmp = folder / f".{MANIFEST}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps({**settings, "images": images}, indent=2), encoding="utf-8")
     os.replace(tmp, folder / MANIFEST)
 
@@ -88,7 +114,7 @@ def ensure_class_images(
     *,
     make_pipeline: Callable[[], Any],
     prompt_kwargs: PromptKwargs,
-    model: str,
+    model: Any,
     resolution: int,
     seed: int,
     steps: int,
@@ -101,37 +127,39 @@ def ensure_class_images(
     """Class images per concept, generating the missing ones with ``make_pipeline()``, given each request's
     prompts as ``prompt_kwargs`` makes them (in a run: embeddings made before the pipeline, which then has
     no text encoders, so its ``family`` is given: see ``generate_images``)."""
-    plans = []
-    for request in requests:
-        settings = settings_of(request, model=model, resolution=resolution, seed=seed, steps=steps, guidance=guidance)
-        own, generated = existing_class_images(request, settings)
-        plans.append((request, settings, own, generated))
-    total_missing = sum(max(0, r.count - len(o) - len(g)) for r, _, o, g in plans)
+    plans = [(request, settings_of(request, model=model, resolution=resolution, seed=seed, steps=steps, guidance=guidance))
+             for request in requests]
+    # Concepts that share a class folder and its settings share its images: the largest count is made, once.
+    needed: dict[Path, int] = {}
+    for request, settings in plans:
+        key = generated_folder(request.folder, settings)
+        needed[key] = max(needed.get(key, 0), missing_count(request, settings))
+    total_missing = sum(needed.values())
     result: dict[int, list[Path]] = {}
     started = time.perf_counter()
     emit(PhaseStarted(phase=PHASE, total=total_missing, description=f"{total_missing} class images to generate"))
     pipe = make_pipeline() if total_missing else None
     done = 0
-    for request, settings, own, generated in plans:
+    for request, settings in plans:
+        own, generated = existing_class_images(request, settings)  # again: an earlier concept may have made them
         missing = max(0, request.count - len(own) - len(generated))
         if missing:
             gen_dir = generated_folder(request.folder, settings)
             gen_dir.mkdir(parents=True, exist_ok=True)
             names = [p.name for p in generated]
-            index = len(names)
-            while missing > 0 and not should_stop():
-                n = min(batch_size, missing)
-                images = _generate(pipe, request, settings, first_index=index, count=n, prompt_kwargs=prompt_kwargs, family=family)
-                for image in images:
-                    name = f"class_{index:05d}.png"
-                    tmp = gen_dir / f".{name}.tmp"
+            for batch in _batches(_free_indices(names, missing), batch_size):
+                if should_stop():
+                    break
+                images = _generate(pipe, request, settings, indices=batch, prompt_kwargs=prompt_kwargs, family=family)
+                for index, image in zip(batch, images):
+                    name = _name(index)
+                    tmp = gen_dir / f".{name}.{os.getpid()}.tmp"
                     image.save(tmp, format="PNG")
                     os.replace(tmp, gen_dir / name)
                     names.append(name)
-                    index += 1
+                names.sort()
                 _write_manifest(gen_dir, settings, names)
-                missing -= n
-                done += n
+                done += len(batch)
                 emit(PhaseProgress(phase=PHASE, done=done, total=total_missing))
             generated = [gen_dir / name for name in names]
         result[request.concept] = (own + generated)[: request.count]
@@ -139,17 +167,38 @@ def ensure_class_images(
     return result
 
 
-def _generate(pipe: Any, request: ClassRequest, settings: dict[str, Any], *, first_index: int, count: int,
+def _name(index: int) -> str:
+    return f"class_{index:05d}.png"
+
+
+def _free_indices(names: list[str], count: int) -> list[int]:
+    """The ``count`` lowest image numbers the manifest does not list: a deleted image is made again under its
+    own number (from its own seed), never over another."""
+    taken = set(names)
+    free: list[int] = []
+    index = 0
+    while len(free) < count:
+        if _name(index) not in taken:
+            free.append(index)
+        index += 1
+    return free
+
+
+def _batches(indices: list[int], size: int) -> list[list[int]]:
+    return [indices[i:i + size] for i in range(0, len(indices), size)]
+
+
+def _generate(pipe: Any, request: ClassRequest, settings: dict[str, Any], *, indices: list[int],
               prompt_kwargs: PromptKwargs, family: Family | None) -> list[Any]:
     import torch
 
     from engine.training.sampling import generate_images
 
     # One generator per image, seeded by its index, so an interrupted run continues identically.
-    generators = [torch.Generator("cpu").manual_seed(settings["seed"] + first_index + i) for i in range(count)]
+    generators = [torch.Generator("cpu").manual_seed(settings["seed"] + index) for index in indices]
     return generate_images(
         pipe, family,
-        **prompt_kwargs(request.prompt, request.negative_prompt, count),
+        **prompt_kwargs(request.prompt, request.negative_prompt, len(indices)),
         num_inference_steps=settings["steps"],
         guidance_scale=settings["guidance_scale"],
         height=settings["resolution"],
