@@ -61,3 +61,25 @@ def test_a_run_with_an_unmatched_target_stops_after_the_load_before_any_cache(tm
     assert not (tmp_path / "run" / "cache").exists()
     [failed] = [e for e in read_events(tmp_path / "run" / "events.jsonl") if e.kind == "run_failed"]
     assert "'qkv' matches no module" in failed.reason and "a bug" not in failed.advice
+
+
+def test_a_flux_lora_on_a_layer_the_kohya_format_cannot_hold_is_refused_before_training(tmp_path, tiny_flux) -> None:
+    """Targeting "linear" reached norm_out.linear: the run trained to the end, then failed at the kohya export."""
+    from diffusers import FluxTransformer2DModel
+
+    from engine.models.registry import family_of
+    from engine.training.trainable import check_lora_targets_of
+    from tests.training_helpers import tiny_profile
+
+    family = family_of(tiny_flux)
+    transformer = FluxTransformer2DModel.from_pretrained(tiny_flux, subfolder="transformer")
+    components = SimpleNamespace(family=family, unet=transformer, text_encoders=[])
+
+    def profile(export: list[str]):
+        return tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-flux"}, saving={"export": export},
+                            training={"method": "lora", "lora": {"unet_targets": ["to_q", "linear"]}})
+
+    with pytest.raises(LoraTargetsError, match=r"LoRA would train norm_out\.linear, which the kohya/ComfyUI format"):
+        check_lora_targets_of(components, profile(["lora_diffusers", "lora_kohya"]))
+    check_lora_targets_of(components, profile(["lora_diffusers"]))  # the diffusers format holds any layer
+    assert family.kohya_unplaced(["transformer_blocks.0.attn.to_q", "proj_out"]) == []

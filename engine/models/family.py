@@ -197,6 +197,10 @@ class Family(Protocol):
     def export_lora_kohya(self, lora_dir: Path, out_file: Path, emit: Any = None) -> Path:
         """That LoRA in the kohya/WebUI format that ComfyUI, AUTOMATIC1111 and Forge load."""
 
+    def kohya_unplaced(self, layers: list[str]) -> list[str]:
+        """Those of the denoiser's ``layers`` (full module names) a LoRA on which the kohya format cannot hold:
+        asked before training when the profile exports ``lora_kohya``, so that the export cannot fail at the end."""
+
 
 def stack_embeddings(items: list[TextEmbeddings]) -> TextEmbeddings:
     """One batch from single-prompt embeddings (as cached per caption)."""

@@ -242,3 +242,15 @@ class Flux:
         from engine.convert.flux_lora import flux_lora_to_kohya
 
         return flux_lora_to_kohya(lora_dir, out_file, emit=emit)
+
+    def kohya_unplaced(self, layers: list[str]) -> list[str]:
+        from engine.convert.errors import UnsupportedModelError
+        from engine.convert.flux_lora import original_name
+
+        unplaced = []
+        for layer in layers:
+            try:
+                original_name(layer)
+            except UnsupportedModelError:
+                unplaced.append(layer)
+        return unplaced

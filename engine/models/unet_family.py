@@ -35,6 +35,9 @@ class UNetNoiseFamily:
     def latent_multiple(self, denoiser: Any) -> int:
         return unet_latent_multiple(denoiser)
 
+    def kohya_unplaced(self, layers: list[str]) -> list[str]:
+        return []  # the UNet's key map (engine/convert/keymap.py) names every layer of the original layout
+
     def objective(self, scheduler: Any, training: Any = None) -> NoiseObjective:
         return NoiseObjective(scheduler)
 

@@ -26,6 +26,15 @@ def check_lora_targets(denoiser: Any, text_encoders: list[Any], lora: Any) -> No
         raise LoraTargetsError("; ".join(problems))
 
 
+def targeted_layers(model: Any, targets: list[str]) -> list[str]:
+    """The full names of ``model``'s layers that LoRA on ``targets`` wraps, by peft's own matching."""
+    from peft import LoraConfig
+    from peft.tuners.tuners_utils import check_target_module_exists
+
+    config = LoraConfig(target_modules=list(targets))
+    return [name for name in _layer_names([model]) if check_target_module_exists(config, name)]
+
+
 def _unmatched(key: str, targets: list[str], models: list[Any]) -> list[str]:
     from peft import LoraConfig
     from peft.tuners.tuners_utils import check_target_module_exists

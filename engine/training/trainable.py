@@ -85,12 +85,20 @@ def add_lora_adapters(components: Components, profile: Any) -> None:
 
 def check_lora_targets_of(components: Components, profile: Any) -> None:
     """The profile's LoRA target names against the loaded models (nothing for a full fine-tune)."""
-    from engine.training.lora_targets import check_lora_targets
+    from engine.training.lora_targets import LoraTargetsError, check_lora_targets, targeted_layers
 
     if profile.training.method != "lora":
         return
     trained = trained_text_encoders(components.family, profile.training)
     check_lora_targets(components.unet, [components.text_encoders[i] for i in trained], profile.lora)
+    if "lora_kohya" in profile.saving.export:
+        targets = profile.lora.unet_targets or list(components.family.default_lora_targets)
+        unplaced = components.family.kohya_unplaced(targeted_layers(components.unet, targets))
+        if unplaced:
+            shown = ", ".join(unplaced[:4]) + (f" and {len(unplaced) - 4} more" if len(unplaced) > 4 else "")
+            raise LoraTargetsError(f"training.lora.unet_targets: LoRA would train {shown}, which the kohya/ComfyUI format "
+                                   "of saving.export's lora_kohya has no place for; name narrower targets, or export "
+                                   "lora_diffusers only")
 
 
 def vae_dtype(dtype: torch.dtype) -> torch.dtype:
