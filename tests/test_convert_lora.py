@@ -69,6 +69,11 @@ def test_kohya_lora_reproduces_the_in_memory_model(trained, tmp_path: Path) -> N
     assert "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_out_0.lora_up.weight" in weights
     assert float(weights["lora_unet_mid_block_attentions_0_transformer_blocks_0_attn2_to_k.alpha"]) == UNET_ALPHA
     assert float(weights["lora_te_text_model_encoder_layers_1_self_attn_v_proj.alpha"]) == TEXT_ALPHA
+    with safe_open(str(out), framework="pt") as file:
+        metadata = file.metadata()
+    # AUTOMATIC1111 and Forge file a LoRA under SD1, SD2 or SDXL by these two (and hide the others' in their Lora tab).
+    assert metadata["ss_base_model_version"] == "sd_v1" and metadata["ss_v2"] == "False"
+    assert metadata["ss_network_dim"] == str(RANK) and metadata["ss_network_module"] == "networks.lora"
 
     fresh = build_pipeline(seed=0)
     base_image, base_text = _image(fresh), _text_features(fresh)
@@ -146,3 +151,17 @@ def test_lora_settings_old_peft_cannot_load_are_refused() -> None:
     assert plain["r"] == 4 and plain["lora_alpha"] == 8 and plain["target_modules"] == ["to_q"]
     with pytest.raises(UnsupportedModelError, match="ensure_weight_tying"):
         portable_lora_config(LoraConfig(r=4, target_modules=["to_q"], ensure_weight_tying=True), "unet")
+
+
+def test_an_sd2_lora_is_told_by_its_1024_wide_text_and_says_so_to_webuis(tmp_path: Path) -> None:
+    rank = 2
+    lora = {}
+    for width, name in ((1024, "sd2"), (768, "sd1")):
+        key = "unet.mid_block.attentions.0.transformer_blocks.0.attn2.to_k"
+        lora = {f"{key}.lora_A.weight": torch.zeros(rank, width), f"{key}.lora_B.weight": torch.zeros(320, rank)}
+        source = tmp_path / f"{name}.safetensors"
+        save_file(lora, source)
+        with safe_open(str(export_lora_kohya(source, tmp_path / f"{name}-kohya.safetensors", sdxl=False)), framework="pt") as file:
+            metadata = file.metadata()
+        assert (metadata["ss_base_model_version"], metadata["ss_v2"]) == (("sd_v2", "True") if width == 1024 else ("sd_v1", "False"))
+        assert metadata["ss_network_alpha"] == str(rank)  # no adapter metadata: alpha is the rank

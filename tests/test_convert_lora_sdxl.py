@@ -113,6 +113,8 @@ def test_kohya_lora_reproduces_the_in_memory_model(base, full, tmp_path: Path) -
     assert float(weights["lora_unet_middle_block_1_transformer_blocks_0_attn2_to_k.alpha"]) == UNET_ALPHA
     assert float(weights["lora_te1_text_model_encoder_layers_0_self_attn_q_proj.alpha"]) == TEXT_ALPHA
     assert float(weights["lora_te2_text_model_encoder_layers_2_self_attn_out_proj.alpha"]) == TEXT_2_ALPHA
+    with safe_open(str(out), framework="pt") as file:
+        assert file.metadata()["ss_base_model_version"] == "sdxl_base_v1-0"  # what AUTOMATIC1111 files it as SDXL by
 
     assert np.abs(_with_lora(base_dir, out) - want).max() < 1e-4
 

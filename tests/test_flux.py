@@ -284,6 +284,7 @@ def _comfyui_deltas(kohya: dict[str, torch.Tensor], width: int) -> dict[str, tor
 
 
 def test_a_partly_trained_fused_module_exports_with_zero_rows_for_the_untrained_parts(tmp_path: Path) -> None:
+    from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
     from engine.convert.flux_lora import flux_lora_to_kohya
@@ -297,7 +298,10 @@ def test_a_partly_trained_fused_module_exports_with_zero_rows_for_the_untrained_
         lora[f"{key}.lora_B.weight"] = torch.randn(width, rank, generator=generator)
     source = tmp_path / "lora.safetensors"
     save_file(lora, source, metadata={"lora_adapter_metadata": json.dumps({"transformer.r": rank, "transformer.lora_alpha": 1.0})})
-    kohya = load_file(flux_lora_to_kohya(source, tmp_path / "kohya.safetensors"))
+    out = flux_lora_to_kohya(source, tmp_path / "kohya.safetensors")
+    kohya = load_file(out)
+    with safe_open(str(out), framework="pt") as file:
+        assert file.metadata()["ss_base_model_version"] == "flux1"
     name = "lora_unet_single_blocks_3_linear1"
     assert set(kohya) == {f"{name}.lora_down.weight", f"{name}.lora_up.weight", f"{name}.alpha"}
     down, up = kohya[f"{name}.lora_down.weight"], kohya[f"{name}.lora_up.weight"]

@@ -30,7 +30,7 @@ from typing import Any
 from engine.convert._files import Emit, atomic_file
 from engine.convert.errors import ConvertError, UnsupportedModelError
 from engine.convert.flux_layout import BLOCKS, DOUBLE_BLOCK, MLP_RATIO, SINGLE_BLOCK, TOP_LEVEL
-from engine.convert.lora_export import _kohya_alpha, _text_model_key, open_lora, portable_lora_config
+from engine.convert.lora_export import _kohya_alpha, _text_model_key, kohya_metadata, open_lora, portable_lora_config
 
 PREFIX = "transformer."
 TEXT_PREFIX = "text_encoder."  # CLIP-L's LoRA in a diffusers Flux file
@@ -157,8 +157,7 @@ def flux_lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, em
         out.update({f"{name}.lora_down.weight": down, f"{name}.lora_up.weight": up, f"{name}.alpha": torch.tensor(alpha)})
     progress.step()
     with atomic_file(out_file) as tmp:
-        save_file({k: v.contiguous() for k, v in out.items()}, str(tmp),
-                  metadata={"format": "pt", "ss_network_module": "networks.lora"})
+        save_file({k: v.contiguous() for k, v in out.items()}, str(tmp), metadata=kohya_metadata("flux1", out))
     progress.step()
     progress.finish()
     return out_file

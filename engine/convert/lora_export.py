@@ -131,6 +131,31 @@ def _kohya_alpha(config: Mapping[str, Any], rank: int, name: str) -> float:
     return alpha * math.sqrt(rank) if config.get("use_rslora") else alpha
 
 
+def kohya_metadata(base_model_version: str, layers: Mapping[str, Any]) -> dict[str, str]:
+    """The metadata of a kohya LoRA as kohya sd-scripts writes it, for WebUIs that read it: AUTOMATIC1111 and
+    Forge tell SDXL by ``ss_base_model_version`` starting "sdxl_" and SD2 by ``ss_v2``, call any other file that
+    has metadata SD1, and hide a LoRA of another version than the loaded model from their Lora tab.
+    ``base_model_version``: sd-scripts' names, "sd_v1", "sd_v2", "sdxl_base_v1-0" or "flux1"."""
+    dims = {value.shape[0] for key, value in layers.items() if key.endswith(".lora_down.weight")}
+    alphas = {float(value) for key, value in layers.items() if key.endswith(".alpha")}
+    metadata = {"format": "pt", "ss_network_module": "networks.lora", "ss_base_model_version": base_model_version,
+                "ss_v2": str(base_model_version.startswith("sd_v2"))}
+    if len(dims) == 1:  # one rank and one alpha for the whole file, as sd-scripts states them
+        metadata["ss_network_dim"] = str(dims.pop())
+    if len(alphas) == 1:
+        metadata["ss_network_alpha"] = f"{alphas.pop():g}"
+    return metadata
+
+
+def _looks_sd2(layers: Mapping[str, Any]) -> bool:
+    """SD2's UNet attends to 1024-wide text (OpenCLIP-H), SD1's to 768 (CLIP-L): the width that the LoRA's
+    cross-attention key or value, or its text encoder's attention, reads."""
+    for key, value in layers.items():
+        if key.endswith(".lora_A.weight") and (".attn2.to_k." in key or ".attn2.to_v." in key or ".self_attn.q_proj." in key):
+            return value.shape[1] == 1024
+    return False
+
+
 def _split_component(key: str) -> tuple[str, str]:
     """("text_encoder_2", "text_model.…") from "text_encoder_2.text_model.…"; ("", key) for no component."""
     component, _, rest = key.partition(".")
@@ -192,7 +217,8 @@ def export_lora_kohya(
         rank = out[module + ".lora_down.weight"].shape[0]
         out[key] = torch.tensor(_kohya_alpha(configs[name], rank, name))
     with atomic_file(out_file) as tmp:
-        save_file(out, str(tmp), metadata={"format": "pt", "ss_network_module": "networks.lora"})
+        version = "sdxl_base_v1-0" if sdxl else "sd_v2" if _looks_sd2(layers) else "sd_v1"
+        save_file(out, str(tmp), metadata=kohya_metadata(version, out))
     progress.step()
     progress.finish()
     return out_file
