@@ -75,6 +75,11 @@ def test_lora_to_kohya(tmp_path: Path) -> None:
         assert main(["convert", "lora-to-kohya", str(source), str(lora), "--overwrite"]) == 2
     assert lora.read_bytes() == before
 
+    # WebUIs open a .pt with torch.load, and list no file without .safetensors ("outdir/" wrote a file "outdir").
+    for name in ("mylora.pt", "outdir/"):
+        assert main(["convert", "lora-to-kohya", str(tmp_path), str(tmp_path / "x") + "/" + name]) == 2
+    assert not (tmp_path / "x").exists()
+
 
 def test_an_output_inside_the_input_is_refused_even_with_overwrite(random_sd1: Path, tmp_path: Path, capsys) -> None:
     """It replaced the model's own UNet, and the next conversion of that folder failed as a bug."""

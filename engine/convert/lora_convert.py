@@ -25,6 +25,10 @@ def lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: E
         hint = run_folder_hint(source if source.is_dir() else source.parent, "LoRA")
         if hint:
             raise ConvertError(hint)
+    if Path(out_file).suffix.lower() != ".safetensors":
+        # WebUIs list LoRAs by extension, and open a .pt or .ckpt with torch.load, which safetensors bytes fail.
+        raise ConvertError(f"{out_file}: a kohya LoRA is one .safetensors file; name it "
+                           f"{Path(out_file).with_suffix('.safetensors').name}")
     weights = source / LORA_WEIGHTS if source.is_dir() else source
     if Path(out_file).resolve() == weights.resolve():
         raise ConvertError(f"{out_file} is the LoRA being converted: writing it would replace it; choose another name")
