@@ -136,8 +136,8 @@ class Flux:
             # The single-file layouts (engine/convert/to_single_file.py) are SD1.x/SD2.x/SDXL's: a whole run's
             # training would end in an export that cannot be written.
             refused.append(("saving.export", f"lists {' and '.join(single_files)}, single-file layouts of SD and SDXL that "
-                            "dbtui does not write for Flux: keep \"diffusers\" (and \"lora_diffusers\" / \"lora_kohya\" "
-                            "for a LoRA, which ComfyUI loads)"))
+                            "dbtui does not write for Flux: keep \"diffusers\" (and for a LoRA \"lora_diffusers\", which "
+                            "diffusers loads, and \"lora_kohya\", which ComfyUI and Forge load)"))
         if training.train_text_encoder and training.method != "lora":
             refused.append(("training.train_text_encoder", "a full fine-tune of Flux trains the transformer only (CLIP-L "
                             "can train as a LoRA, T5 never): set it to false, or training.method = \"lora\" to train "
