@@ -47,8 +47,11 @@ def test_a_store_writes_atomically_reads_back_exactly_and_treats_a_broken_file_a
     back = store.get("k")
     assert back is not None and all(torch.equal(back[n], entry[n]) and back[n].dtype == entry[n].dtype for n in entry)
     assert [p.name for p in (tmp_path / "c").iterdir()] == ["k.safetensors"]  # no temporary file left
+    whole = store.path("k").read_bytes()
     store.path("k").write_bytes(b"\x00" * 5)  # what a crash of the disk could leave
-    assert store.has("k") and store.get("k") is None
+    assert not store.has("k") and store.get("k") is None
+    store.path("k").write_bytes(whole[:-3])  # a copy that ran out of disk: the header whole, the data not
+    assert not store.has("k")
     reader = DiskStore(tmp_path / "r", writes=False)
     reader.put("k", entry)
     assert not reader.has("k")

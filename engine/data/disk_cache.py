@@ -69,7 +69,16 @@ class DiskStore:
         return self.folder / f"{key}.safetensors"
 
     def has(self, key: str) -> bool:
-        return self.path(key).is_file()
+        """Whether the entry is there whole: its safetensors header read, and the file as long as it says. A file
+        cut short (a copy that ran out of disk) counts as missing, so that the caching pass makes it again on the
+        device rather than the training loop on the host, loading the frozen encoders for it."""
+        from engine.convert.errors import CheckpointReadError
+        from engine.convert.file_format import checkpoint_kind
+
+        try:
+            return checkpoint_kind(self.path(key)) == "safetensors"
+        except CheckpointReadError:
+            return False
 
     def get(self, key: str) -> Entry | None:
         """The entry, memory-mapped; None when missing or unreadable (it is then made again)."""
