@@ -255,6 +255,14 @@ def test_a_bfl_file_as_model_pretrained_trains_from_its_variants_repository_in_t
     weights = components.unet.state_dict()
     assert all(torch.equal(weights[key], tiny_transformer[key]) for key in tiny_transformer)
 
+    # Another file saved under the same name (a run that stopped in set-up, re-run on a new version): converted
+    # again, where the old conversion was reused.
+    doubled = {key: value * 2 for key, value in tiny_transformer.items()}
+    file.unlink()
+    write_bfl_file(file, to_original(doubled))
+    weights = load_components(resolve_model_folder(str(file), work_dir=tmp_path / "run")).unet.state_dict()
+    assert all(torch.equal(weights[key], doubled[key]) for key in doubled)
+
 
 # -- Flux LoRAs through dbtui convert -------------------------------------------------------------
 

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -16,6 +18,7 @@ from engine.models.parts import ModelNotFoundError
 __all__ = ["Components", "ModelNotFoundError", "load_components", "native_resolution", "resolve_model_folder"]
 
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+CONVERTED_FROM = "dbtui-converted-from.json"  # in a folder converted from a single file: which file, as it stood
 
 
 def native_resolution(folder: Path | str) -> int | None:
@@ -55,12 +58,33 @@ def resolve_model_folder(
 
 
 def _converted(path: Path, work_dir: Path | None, emit: Callable[[Event], None] | None, tokenizer: str | None) -> Path:
+    """The diffusers folder converted from the single file ``path``, made once and reused while ``path`` is the
+    file it was made from: another file of the same name, or one written over, is converted again."""
     from engine.convert import import_single_file
 
     out = (work_dir or path.parent) / f"{path.stem}-diffusers"
+    source = _file_identity(path)
     if (out / "model_index.json").exists():
-        return out
-    return Path(import_single_file(path, out, tokenizer=tokenizer, emit=emit))
+        made_from = _read_note(out / CONVERTED_FROM)
+        if made_from is None or made_from == source:  # None: converted before dbtui noted the source
+            return out
+        shutil.rmtree(out)  # ours (it notes its source), and made from another file
+    made = Path(import_single_file(path, out, tokenizer=tokenizer, emit=emit))
+    (made / CONVERTED_FROM).write_text(json.dumps(source), encoding="utf-8")
+    return made
+
+
+def _file_identity(path: Path) -> dict[str, object]:
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _read_note(path: Path) -> dict[str, object] | None:
+    try:
+        note = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return note if isinstance(note, dict) else None
 
 
 def _from_hub(name: str, revision: str | None) -> Path:
