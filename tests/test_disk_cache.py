@@ -64,14 +64,20 @@ def test_a_killed_writers_temporary_files_are_dropped_and_a_live_ones_kept(tmp_p
     tmp_path.joinpath("latents").mkdir()
     gone = subprocess.Popen(["true"])
     gone.wait()
-    dead = tmp_path / "latents" / f".abc.safetensors.{gone.pid}.0123abcd.tmp"
-    live = tmp_path / "latents" / f".def.safetensors.{os.getpid()}.4567ef01.tmp"
-    for file in (dead, live):
+    from engine.data.disk_cache import _HOST
+
+    dead = tmp_path / "latents" / f".abc.safetensors.{_HOST}.{gone.pid}.0123abcd.tmp"
+    older = tmp_path / "latents" / f".abd.safetensors.{gone.pid}.0123abcd.tmp"  # named before the host was
+    live = tmp_path / "latents" / f".def.safetensors.{_HOST}.{os.getpid()}.4567ef01.tmp"
+    # Another machine's writer on a shared run folder: its pid means nothing here.
+    elsewhere = tmp_path / "latents" / f".abe.safetensors.other-machine.{gone.pid}.0123abcd.tmp"
+    stray = tmp_path / "latents" / ".x.tmp"
+    for file in (dead, older, live, elsewhere, stray):
         file.write_bytes(b"half")
     DiskStore(tmp_path / "latents", writes=False)  # a reader leaves them to the writer
     assert dead.exists()
     DiskStore(tmp_path / "latents")
-    assert not dead.exists() and live.exists()
+    assert not dead.exists() and not older.exists() and live.exists() and elsewhere.exists()
 
 
 def test_written_entries_get_the_usual_permissions_not_safetensors_owner_only(tmp_path: Path) -> None:

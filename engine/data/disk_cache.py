@@ -9,6 +9,7 @@ run never leaves a half-written entry, and two writers of the same key cannot in
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +19,7 @@ import torch
 from engine.convert._files import usual_permissions
 
 Entry = dict[str, torch.Tensor]
+_HOST = socket.gethostname().replace(".", "-") or "host"  # in temporary names: whose writer made them
 
 
 class TensorStore(Protocol):
@@ -57,11 +59,17 @@ class DiskStore:
             self._drop_leftovers()
 
     def _drop_leftovers(self) -> None:
-        """Temporary files of a writer killed mid-write (its process is gone): never read, only taking disk."""
+        """Temporary files of a writer killed mid-write (its process is gone): never read, only taking disk. Only
+        this machine's: on a run folder that several machines share, another's writer is alive where its pid is not."""
         import psutil
 
         for temporary in self.folder.glob(".*.tmp"):
-            pid = temporary.name.rsplit(".", 3)[-3]  # .NAME.PID.HEX.tmp, as ``put`` names them
+            parts = temporary.name.rsplit(".", 3)  # .NAME.HOST.PID.HEX.tmp, as ``put`` names them
+            if len(parts) < 4:
+                continue  # not one of ours
+            host, pid = parts[0].rsplit(".", 1)[-1], parts[1]
+            if host not in (_HOST, "safetensors"):  # "safetensors": named before the host was, .NAME.PID.HEX.tmp
+                continue
             if pid.isdigit() and not psutil.pid_exists(int(pid)):
                 temporary.unlink(missing_ok=True)
 
@@ -97,7 +105,7 @@ class DiskStore:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         target = self.path(key)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        temporary = target.with_name(f".{target.name}.{_HOST}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
         try:
             save_file({name: tensor.detach().cpu().contiguous() for name, tensor in entry.items()}, temporary)
             usual_permissions(temporary)
