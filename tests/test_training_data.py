@@ -195,6 +195,7 @@ def test_concepts_sharing_a_class_folder_make_its_images_once(tmp_path: Path, ti
 def test_class_images_are_keyed_by_the_model_files_and_vae_not_only_the_models_name(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
+    from engine.models.loading import CONVERTED_FROM
     from engine.training.class_images import model_identity
 
     model = tmp_path / "model"
@@ -211,6 +212,15 @@ def test_class_images_are_keyed_by_the_model_files_and_vae_not_only_the_models_n
     vae.write_bytes(b"v")
     with_vae = model_identity(SimpleNamespace(pretrained="model", revision=None, vae=str(vae), quantize=None), model)
     assert with_vae["files"]["vae"] == [["vae.safetensors", 1, vae.stat().st_mtime_ns]]
+
+    # A model converted from a single file, in each run's folder anew: the file it came from is what counts.
+    for run in ("run-a", "run-b"):
+        converted = tmp_path / run / "model" / "base-diffusers"
+        (converted / "unet").mkdir(parents=True)
+        (converted / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"1" * (10 if run == "run-a" else 12))
+        (converted / CONVERTED_FROM).write_text('{"path": "/models/base.safetensors", "size": 5, "mtime_ns": 1}')
+    assert model_identity(settings, tmp_path / "run-a" / "model" / "base-diffusers") == \
+        model_identity(settings, tmp_path / "run-b" / "model" / "base-diffusers")
 
 
 def test_half_precision_class_images_leave_the_weights_that_train_as_loaded(

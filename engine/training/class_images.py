@@ -53,6 +53,13 @@ def model_identity(model: Any, folder: Path) -> dict[str, Any]:
 
 
 def _weight_files(place: Path) -> list[list[Any]]:
+    from engine.models.loading import CONVERTED_FROM
+
+    note = place / CONVERTED_FROM
+    if note.is_file():
+        # Converted from a single file into this run's folder: the file it was made from says which weights these
+        # are (the conversion's own files are new in every run folder, and would make new images every run).
+        return [[CONVERTED_FROM, note.read_text(encoding="utf-8")]]
     files = [place] if place.is_file() else sorted(p for p in place.rglob("*") if p.suffix in _WEIGHT_SUFFIXES)
     described = []
     for file in files:
