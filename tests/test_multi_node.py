@@ -170,16 +170,27 @@ def test_fsdp_on_the_cpu_is_configured_but_refused_since_accelerate_keeps_plain_
 
 # -- two machines on one host -----------------------------------------------------------------------
 
-def test_two_machines_over_loopback_train_one_run_written_by_machine_0(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each "machine" has a disk of its own (its own output_dir) and one process; they meet on a free port."""
+def test_two_machines_over_loopback_train_one_run_written_by_machine_0(
+        tmp_path: Path, tiny_sd1: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each "machine" has a disk of its own (its own output_dir and its own copy of the model) and one process;
+    they meet on a free port."""
+    import shutil
+
     from engine.runs.launcher import start_run
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     port = free_port()
+    models = {0: str(tiny_sd1), 1: str(shutil.copytree(tiny_sd1, tmp_path / "machine-1-model"))}
 
     def machine(rank: int):
-        return tiny_profile(tmp_path, training={"max_train_steps": 3}, saving={"output_dir": str(tmp_path / f"disk{rank}"), "every_n_steps": 2},
-                            launch={**TWO_MACHINES, "machine_rank": rank, "main_process_port": port})
+        # Class images in one folder both reach (a shared disk, or a copy): machine 0 makes them, machine 1 finds
+        # them by machine 0's model identity (engine/training/class_generation.py), not by its own copy's.
+        return tiny_profile(tmp_path, model={"pretrained": models[rank]}, training={"max_train_steps": 3},
+                            saving={"output_dir": str(tmp_path / f"disk{rank}"), "every_n_steps": 2},
+                            launch={**TWO_MACHINES, "machine_rank": rank, "main_process_port": port},
+                            concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
+                                       "class_dir": str(tmp_path / "class"), "class_prompt": "photo of a disc", "num_class_images": 2}],
+                            prior={"enabled": True, "steps": 2})
 
     first, second = start_run(machine(0)), start_run(machine(1))
     assert second.process.wait(timeout=600) == 0, second.log.read_text()[-3000:]
@@ -191,6 +202,7 @@ def test_two_machines_over_loopback_train_one_run_written_by_machine_0(tmp_path:
     assert [e.step for e in events if e.kind == "checkpoint_saved"] == [2]
     assert (first.folder.outputs / "diffusers" / "model_index.json").is_file()
     assert first.folder.read_state().status == "finished"
+    assert len(list((tmp_path / "class").glob("generated-*/class_*.png"))) == 2
     # Machine 1 computed: it cached its own latents, kept its own profile and log, and wrote nothing of the run's.
     assert any((second.folder.path / "cache").rglob("*.safetensors"))
     assert "machine_rank = 1" in (second.folder.path / "profile-machine-1.toml").read_text()

@@ -86,8 +86,15 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
         ClassRequest(i, folder, c.class_prompt or "", c.class_negative_prompt, c.num_class_images)
         for i, (c, folder) in enumerate(zip(profile.concepts, trainer.class_dirs))
     ]
+    identity = model_identity(profile.model, trainer.model_folder)
+    if trainer.accelerator.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        # Machine 0's: its class images are the run's (shared, or copied to the other machines), and another
+        # machine's copy of the model has its own file times.
+        identity = broadcast_object_list([identity])[0]
     kwargs = dict(
-        model=model_identity(profile.model, trainer.model_folder),
+        model=identity,
         resolution=profile.dataset.resolution,
         seed=profile.training.seed,
         steps=profile.prior.steps,
