@@ -257,7 +257,7 @@ class SavingSection(Section):
     keep_last_n: int = Field(2, ge=1, le=1000)
     """Keep this many latest checkpoints; older ones are deleted."""
     unet_half: bool = False
-    """Save the trained UNet in fp16 (half the size)."""
+    """Save the trained UNet (the denoiser) in fp16, half the size; the single files (safetensors, ckpt) are written all in fp16, VAE and text encoders too, as WebUIs' fp16 checkpoints are."""
     export: list[ExportFormat] = Field(["diffusers"], min_length=1)
     """Final outputs: diffusers folder, single-file safetensors/ckpt, LoRA (diffusers or kohya)."""
 
