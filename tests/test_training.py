@@ -172,7 +172,8 @@ def test_single_file_and_kohya_exports_after_training(tmp_path: Path) -> None:
     full = train(tiny_profile(tmp_path / "full", training={"max_train_steps": 2}, saving={"export": ["diffusers", "safetensors"]}))
     with safe_open(full.outputs["safetensors"], "pt") as file:
         keys = list(file.keys())
-        assert file.metadata()["base_model"] == "builtin:tiny-sd1"
+        assert file.metadata()["dbtui.base_model"] == "builtin:tiny-sd1"
+        assert 'pretrained = "builtin:tiny-sd1"' in file.metadata()["dbtui.profile"]  # the profile, as convert writes it
     assert any(k.startswith("model.diffusion_model.") for k in keys)
     assert any(k.startswith("first_stage_model.") for k in keys)
     assert any(k.startswith("cond_stage_model.transformer.") for k in keys)

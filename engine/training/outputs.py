@@ -134,8 +134,11 @@ def save_outputs(
 
             target = out_dir / f"{profile.name}.{fmt}"
             keep_previous(target)
-            export_single_file(pipeline_dir, target, half=profile.saving.unet_half, fmt=fmt,
-                               metadata={"base_model": profile.model.pretrained, "dbtui_profile": profile.name}, emit=emit)
+            from engine.profile.io import dumps_profile
+
+            # The keys `dbtui convert to-single-file --base-model --profile` writes: where it came from, and how.
+            metadata = {"dbtui.base_model": profile.model.pretrained, "dbtui.profile": dumps_profile(profile)}
+            export_single_file(pipeline_dir, target, half=profile.saving.unet_half, fmt=fmt, metadata=metadata, emit=emit)
             outputs[fmt] = str(target)
     if "lora_kohya" in formats:
         target = out_dir / f"{profile.name}-lora-kohya.safetensors"
