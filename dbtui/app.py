@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from functools import partial
 
 from textual.app import SystemCommand
+from textual.notifications import SeverityLevel
 from textual.binding import Binding
 from textual.screen import Screen
 
@@ -86,6 +87,12 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
             self.screen.dismiss(None)
         else:
             self.push_screen(HelpScreen(self.screen))
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every notification as plain text, whatever the caller asked: they carry the user's paths, captions and
+        names, where "[/]" crashed the app as markup and "[v2]" vanished; none of ours is styled."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"

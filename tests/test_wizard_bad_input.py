@@ -276,3 +276,39 @@ async def test_attach_with_no_folder_says_what_to_type_and_reads_home_and_variab
         assert asked == [str(tmp_path / "runs"), str(tmp_path / "elsewhere")]  # an unset variable lists nothing
         assert "names the environment variable $NOT_SET_HERE, which is not set here" in str(
             screen.query_one("#attach-note", Static).render())
+
+
+async def test_square_brackets_in_captions_file_names_and_paths_show_as_typed_never_crash(
+        tmp_path: Path, demo_data: Path, monkeypatch) -> None:
+    """Textual read them as markup: a caption holding "[/]" or a Save as path with it crashed the wizard (its draft
+    lost), and "dog [v2].png" showed as "dog .png"."""
+    from textual.content import Content
+    from textual.widgets import OptionList
+
+    monkeypatch.chdir(tmp_path)
+    images = tmp_path / "imgs"
+    images.mkdir()
+    source = sorted((demo_data / "instance").glob("*.png"))[0]
+    shutil.copy(source, images / "dog [v2].png")
+    (images / "dog [v2].txt").write_text("photo of zwx disc, [/], [b]bold\n", encoding="utf-8")
+    app = make_app(RealFolderEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await _dataset_step(app, pilot, str(images))
+        await pilot.press("ctrl+o")
+        await _settle(pilot)
+        assert app.is_running and type(app.screen).__name__ == "CaptionScreen"
+        tags = str(app.screen.query_one("#cap-tags", Static).render())
+        assert "[/]" in tags and "[b]bold" in tags
+        option = app.screen.query_one("#cap-images", OptionList).get_option_at_index(0)
+        assert Content.from_markup(str(option.prompt)).plain == "dog [v2].png"  # as the list shows it
+        app.notify("a [/] caption")  # every notification is plain text, whoever sends it
+        await pilot.pause(0.2)
+        assert app.is_running
+
+        screen = await _at_step(app, pilot, 3, "ParametersScreen")
+        screen.query_one("#par-path", Input).value = "profiles/old[/]new.toml"
+        await pilot.press("ctrl+s")
+        await _settle(pilot, 0.3)
+        assert app.is_running
+        assert (tmp_path / "profiles" / "old[" / "]new.toml").is_file()
+        assert any("Saved profiles/old[/]new.toml" in message for message in _messages(app))

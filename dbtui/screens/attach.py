@@ -66,7 +66,7 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
         for run in runs:
             progress = f"{run.step}/{run.total_steps}" if run.total_steps else ""
             best = f"  best {run.best_step}" if run.best_step is not None else ""
-            options.add_option(Option(f"{run.path.name:<28} {run.status:<9} {progress:<11}{best}".rstrip(), id=str(run.path)))
+            options.add_option(Option(Content(f"{run.path.name:<28} {run.status:<9} {progress:<11}{best}".rstrip()), id=str(run.path)))
         if runs:
             options.highlighted = 0
         shown = output_dir.rstrip("/") + "/"

@@ -57,7 +57,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self.edited = False  # any caption changed here: training may have to be told to use them
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Captions in {self.folder}", classes="title")
+        yield Static(f"Captions in {self.folder}", classes="title", markup=False)
         with Horizontal(id="cap-main"):
             yield OptionList(id="cap-images")
             with Vertical(id="cap-edit"):
@@ -84,11 +84,11 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         for path in self.store.images():
             text, problem = self._read(path)
             mark = " [red](unreadable)[/]" if problem else ("" if text else " [dim](none)[/]")
-            images.add_option(Option(f"{Path(path).name}{mark}", id=str(path)))
+            images.add_option(Option(f"{escape(Path(path).name)}{mark}", id=str(path)))
         if images.option_count:
             images.highlighted = min(highlighted or 0, images.option_count - 1)
         tags = self.store.tag_frequency()[:8]
-        self.query_one("#cap-tags", Static).update("Tags: " + ", ".join(f"{t} ×{n}" for t, n in tags) if tags else "No tags yet.")
+        self.query_one("#cap-tags", Static).update("Tags: " + ", ".join(f"{escape(t)} ×{n}" for t, n in tags) if tags else "No tags yet.")
 
     def _read(self, image: Path | str) -> tuple[str, str]:
         """(caption, "") or ("", why it cannot be read): one unreadable file never stops the screen."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from rich.markup import escape
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -33,7 +35,7 @@ saved. Save it first (^s on Parameters): the commands read the file.
         self.saved = saved
 
     def compose(self) -> ComposeResult:
-        path = shlex.quote(str(self.path))
+        path = escape(shlex.quote(str(self.path)))  # shown as typed: a "[" in a path is not markup
         note = "" if self.saved else f"[yellow]Not saved yet: Ctrl+S writes {path} first.[/]\n"
         with VerticalScroll(id="cmd-box"):
             yield Static("[b]The same run without the wizard[/b]")

@@ -131,7 +131,7 @@ the line under the prompts says. Your original images are never changed.
         if identifier is None:
             line.update("[yellow]No identifier found: put a rare word such as 'zwx' in the instance prompt.[/]")
             return
-        line.update(f"Identifier '{identifier}': checking its tokens…")
+        line.update(f"Identifier '{escape(identifier)}': checking its tokens…")
         self.tokens(self.session.get("model.pretrained") or "", identifier)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="tokens")
@@ -143,6 +143,11 @@ the line under the prompts says. Your original images are never changed.
 
     def _show_tokens(self, identifier: str, tokens: list[str] | str | None) -> None:
         line = self.query_one("#ds-tokens", Static)
+        identifier = escape(identifier)  # the user's words, shown as typed
+        if isinstance(tokens, str):
+            tokens = escape(tokens)
+        elif tokens is not None:
+            tokens = [escape(token) for token in tokens]
         if tokens is None:
             line.update(f"Identifier '{identifier}': [dim]not judged: this model's tokenizer spells every word "
                         "letter by letter (the built-in demo's)[/]")

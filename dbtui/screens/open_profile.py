@@ -7,6 +7,7 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -36,8 +37,8 @@ Esc goes back.
             yield Static("Open a profile", classes="title")
             yield OrderedInput(placeholder="path/to/profile.toml", id="open-path")
             yield Static(f"or one of {self.folder}/ (Enter opens):" if files else f"no profiles in {self.folder}/ yet",
-                         classes="help")
-            yield OptionList(*(Option(str(f), id=str(f)) for f in files), id="open-list")
+                         classes="help", markup=False)
+            yield OptionList(*(Option(Content(str(f)), id=str(f)) for f in files), id="open-list")
         yield KeyFooter()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

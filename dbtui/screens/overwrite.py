@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from rich.markup import escape
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -50,11 +52,11 @@ Esc cancels the save.
 
     def compose(self) -> ComposeResult:
         with Vertical(id="ow-box"):
-            yield Static(f"[b]{self.path} already exists.[/b]", markup=True)
+            yield Static(f"[b]{escape(str(self.path))} already exists.[/b]", markup=True)
             yield Static(
                 "Overwriting replaces it with the wizard's values; comments in it are lost. "
                 f"A new name keeps it and saves to {free_name(self.path).name}.",
-                classes="help",
+                classes="help", markup=False,
             )
             with Horizontal(id="ow-buttons"):
                 yield Button("New name (n)", id="ow-new", variant="primary")

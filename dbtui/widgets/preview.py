@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
+
 from textual.app import ComposeResult
 from textual.containers import Container
 from textual.widgets import Static
@@ -40,15 +42,15 @@ class ImagePreview(Container):
         if path == self.path:
             return
         self.path = path
-        self.border_title = path.name if path else None
+        self.border_title = escape(path.name) if path else None
         self.remove_children()
         widget_class = image_class(getattr(self.app, "image_renderer", "auto"))
         if path is None or path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
-            self.mount(Static("no image selected" if path is None else f"{path.name}: not an image file"))
+            self.mount(Static("no image selected" if path is None else f"{path.name}: not an image file", markup=False))
         elif widget_class is None:
-            self.mount(Static(path.name))
+            self.mount(Static(path.name, markup=False))
         else:
             try:
                 self.mount(widget_class(str(path), classes="image"))
             except Exception as error:  # noqa: BLE001 - a broken picture must not break the screen
-                self.mount(Static(f"cannot show {path.name}: {error}"))
+                self.mount(Static(f"cannot show {path.name}: {error}", markup=False))
