@@ -312,3 +312,34 @@ async def test_square_brackets_in_captions_file_names_and_paths_show_as_typed_ne
         assert app.is_running
         assert (tmp_path / "profiles" / "old[" / "]new.toml").is_file()
         assert any("Saved profiles/old[/]new.toml" in message for message in _messages(app))
+
+
+async def test_a_failed_model_check_forgets_the_model_checked_before_and_convert_cannot_convert_it(
+        tmp_path: Path, monkeypatch) -> None:
+    """After a single file checked fine, a failed check of another left its Convert and "The profile will use":
+    Convert then converted the old file and put the old model back in the profile."""
+    from textual.widgets import Button
+
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine()
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _model_step(app, pilot)
+        screen.query_one("#model-source", Input).value = "old-model.safetensors"  # the fake's single file
+        await pilot.press("enter")
+        await _settle(pilot)
+        assert screen.query_one("#model-convert-row").display
+
+        def missing(source):
+            raise ValueError(f"{source}: no such file")
+
+        engine.inspect_model = missing
+        screen.query_one("#model-source", Input).value = "new-model.safetensors"
+        await pilot.press("enter")
+        await _settle(pilot)
+        assert not screen.query_one("#model-convert-row").display
+        assert str(screen.query_one("#model-folder", Static).render()) == ""
+        screen.query_one("#model-convert", Button).press()
+        await _settle(pilot)
+        assert app.session.get("model.pretrained") == "new-model.safetensors"
+        assert not any(call[0] == "import_model" for call in engine.calls)

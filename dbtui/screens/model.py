@@ -101,12 +101,20 @@ aside (and come back if you return to the earlier model).
         self.failed_check = None
         self.failure_said = False
         self.query_one("#model-family", Static).update("checking…")
+        self._forget_shown()
         self.inspect(source)
+
+    def _forget_shown(self) -> None:
+        """What the screen said of the model checked before: it is not the one named now (its Convert converted
+        the old file, and "The profile will use" named the old folder)."""
+        self.query_one("#model-convert-row").display = False
+        self.query_one("#model-flux-parts").display = False
+        self.query_one("#model-folder", Static).update("")
 
     @on(Button.Pressed, "#model-convert")
     def action_convert(self) -> None:
         info = self.session.model_info
-        if info is None or info.kind != "single-file":
+        if info is None or info.kind != "single-file" or info.source != self.session.get("model.pretrained"):
             return
         out_dir = Path("models") / f"{Path(info.source).stem}-diffusers"
         self.query_one("#model-convert", Button).disabled = True
@@ -165,6 +173,7 @@ aside (and come back if you return to the earlier model).
         self.query_one("#model-family", Static).update(f"[red]✗ {escape(message.message)}[/]")
         if message.what == "Model check":
             self.failed_check = message.message
+            self._forget_shown()
 
     def _show(self, info) -> None:
         # The mark says it without colour too (a monochrome terminal, colour blindness).
