@@ -94,6 +94,16 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
         names, where "[/]" crashed the app as markup and "[v2]" vanished; none of ours is styled."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
+    async def action_quit(self) -> None:
+        """Quitting never stops a run (the trainer is its own process): say where it goes on, as Detach does."""
+        from engine.runs.folder import ACTIVE
+
+        folder = self.session.run_folder
+        live = folder is not None and any(run.path == folder and run.status in ACTIVE
+                                          for run in self.engine.list_runs(str(folder.parent)))
+        self.exit(message=f"Quit; the run goes on in {folder}: `dbtui attach {folder}` follows it, "
+                          f"`dbtui stop {folder}` stops it." if live else None)
+
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
 

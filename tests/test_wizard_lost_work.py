@@ -158,6 +158,22 @@ async def test_a_run_that_cannot_start_says_so_and_takes_no_controls(tmp_path: P
         await pilot.press("s")
         await pilot.pause()
         assert not any(call[0] == "control" for call in engine.calls)
+        await pilot.press("d")  # no run to detach from: it quit the wizard, its settings lost
+        await pilot.pause()
+        assert app.is_running and any("nothing to detach from" in n.message for n in app._notifications)
+
+
+async def test_training_reached_with_profile_problems_says_not_started_and_takes_no_controls(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine()
+    session = Session.for_demo()
+    session.set("training.max_train_steps", 0)
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _shown_training_screen(app, pilot, session, engine)
+        assert "not started" in str(screen.query_one("#tr-phase").render())
+        assert [button.id for button in screen.query("#tr-buttons Button") if button.is_on_screen] == ["tr-detach"]
+        assert not any(call[0] == "start_run" for call in engine.calls)
 
 
 def _resumed_run_events(finished: bool) -> list:
@@ -372,3 +388,20 @@ def test_a_profile_save_that_fails_leaves_no_temporary_file(tmp_path: Path) -> N
     with pytest.raises(IsADirectoryError, match="is a folder"):
         save_profile(Session.for_demo().profile(), tmp_path / "taken")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+async def test_quitting_with_a_live_run_says_where_it_goes_on(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl+Q left a running trainer without a word, where Detach says where the run goes on."""
+    monkeypatch.chdir(tmp_path)
+    session = Session.for_demo()
+    session.run_folder = tmp_path / "runs" / "person-v2"  # the fake engine lists it as running
+    app = make_app(FakeEngine(), session, image_renderer="none")
+    exits: list = []
+    real_exit = app.exit
+    monkeypatch.setattr(app, "exit", lambda *args, **kwargs: (exits.append(kwargs.get("message")), real_exit(*args, **kwargs)))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.2)
+    [said] = exits
+    assert f"the run goes on in {session.run_folder}" in said and f"dbtui stop {session.run_folder}" in said

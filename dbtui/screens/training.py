@@ -126,7 +126,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             profile = self.session.profile()
         except ProfileError as error:
             self.query_one(Log).write_line(str(error))
-            self.notify("The profile has problems: go back (Esc) and fix them.", severity="error")
+            self.post_message(self.NotStarted("the profile has problems (above)", "Go back (Esc) to Parameters and fix them."))
             return
         self.start(profile)
 
@@ -342,8 +342,11 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         return None if action == "control" and self.finished else True
 
     def action_detach(self) -> None:
-        if self.folder is None or not self.finished:
-            self.app.exit(message=f"Detached; the run goes on in {self.folder}." if self.folder else None)
+        if self.folder is None:
+            # No run to leave: quitting here would only lose the wizard's unsaved settings.
+            self.notify("No run is going, so there is nothing to detach from: Esc goes back to Parameters, Ctrl+Q quits.")
+        elif not self.finished:
+            self.app.exit(message=f"Detached; the run goes on in {self.folder}.")
         elif self.query_one(RunStats).status == "finished":
             self.app.exit(message=f"The run in {self.folder} has ended; its outputs and report are there.")
         else:
