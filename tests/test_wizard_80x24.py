@@ -306,3 +306,19 @@ async def test_plain_textual_still_misroutes_a_burst() -> None:
         await pilot.pause(0.2)
         assert app.query_one("#first", Input).value == "abc"
         assert app.focused is app.query_one("#second", Input)
+
+
+DIALOGS = ("StartScreen", "HelpScreen", "AttachScreen", "OpenProfileScreen", "CommandScreen", "ResumeScreen",
+           "OverwriteScreen", "CaptionModeScreen")
+
+
+@pytest.mark.parametrize("name", DIALOGS)
+async def test_a_dialog_narrows_with_a_terminal_below_80_columns_rather_than_running_off_it(name: str) -> None:
+    """At 60 columns the fixed-width boxes (64 to 78) were cut on the right: help mid-word, a button half gone."""
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=(60, 20)) as pilot:
+        await SCREENS[name](pilot)
+        assert type(app.screen).__name__ == name
+        boxes = [widget for widget in app.screen.query("Vertical, VerticalScroll") if widget.id and widget.parent is app.screen]
+        assert boxes and all(box.region.right <= 60 for box in boxes), [(box.id, box.region) for box in boxes]
+        assert all(button.region.right <= 60 for button in app.screen.query("Button") if button.region.width)

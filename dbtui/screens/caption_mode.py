@@ -23,6 +23,8 @@ class CaptionModeScreen(ModalScreen[str | None]):
     """Returns the chosen caption mode, or None (Esc: leave it as it is)."""
 
     CSS_PATH = "caption_mode.tcss"
+    # Below 72 columns the three buttons do not fit side by side: they stack (caption_mode.tcss).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (72, "-wide")]
     HELP = """\
 ## Use the captions?
 
