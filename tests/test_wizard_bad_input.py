@@ -226,6 +226,10 @@ async def test_the_problem_count_shows_first_and_every_problem_is_in_the_tooltip
         assert str(panel.render()).startswith("✗ 4 problems to fix")  # the count is never what is cut off
         assert panel.region.height == 4
         assert all(key in str(panel.tooltip) for key in ("name", "max_train_steps", "resolution", "learning_rate"))
+        await pilot.press("ctrl+n")  # and Next lists every one, for a keyboard that cannot hover
+        await _settle(pilot)
+        [said] = [message for message in _messages(app) if message.startswith("Fix these first:")]
+        assert all(key in said for key in ("name", "max_train_steps", "resolution", "learning_rate"))
 
 
 async def test_checkpoints_replayed_when_a_run_is_followed_again_are_logged_not_notified(tmp_path: Path,

@@ -134,7 +134,7 @@ whether to resume it.
             lines = [f"{p.key or 'profile'}: {p.message}" + (f" (did you mean {p.suggestion}?)" if p.suggestion else "")
                      for p in problems]
             # The count comes first: at 80x24 the panel's four lines may cut off the rest, which the tooltip holds.
-            header = [f"✗ {len(problems)} problems to fix (their fields are marked; hover here for all):"] if len(lines) > 1 else []
+            header = [f"✗ {len(problems)} problems to fix (their fields are marked; Next lists them all):"] if len(lines) > 1 else []
             panel.update(Content("\n".join(header + [f"✗ {line}" for line in lines[:PROBLEMS_SHOWN]])))
             panel.tooltip = Content("\n".join(lines))
         else:
@@ -292,5 +292,6 @@ whether to resume it.
 
     def leave_problem(self) -> str | None:
         if not self._validate():
-            return "Fix the problems shown at the bottom first."
+            # Every one, for the keyboard: the panel shows only the first few at 80x24, the rest in its tooltip.
+            return "Fix these first:\n" + str(self.query_one("#par-problems", Static).tooltip or "the problems shown at the bottom")
         return None
