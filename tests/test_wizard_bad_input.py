@@ -58,6 +58,21 @@ async def _model_step(app, pilot):
     return await _at_step(app, pilot, 1, "ModelScreen")
 
 
+async def _check_model(pilot, screen, source: str) -> None:
+    """``source`` typed on the model step and checked (Enter), the check done."""
+    screen.query_one("#model-source", Input).value = source
+    await pilot.press("enter")
+    await _settle(pilot)
+
+
+def _failing_checks(engine, said: str) -> None:
+    """Every model check of ``engine`` fails, saying ``said`` after the source."""
+    def check(source):
+        raise ValueError(f"{source}{said}")
+
+    engine.inspect_model = check
+
+
 async def _dataset_step(app, pilot, folder: str):
     screen = await _at_step(app, pilot, 2, "DatasetScreen")
     screen.query_one("#ds-instance_dir", Input).value = folder
@@ -163,19 +178,13 @@ async def test_a_failed_model_check_stops_next_once(tmp_path: Path, monkeypatch)
     app = make_app(engine, Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         screen = await _model_step(app, pilot)
-
-        def unknown(source):
-            raise ValueError(f"unknown built-in {source}")
-
-        engine.inspect_model = unknown
-        screen.query_one("#model-source", Input).value = "builtin:nope"
-        await pilot.press("enter")
-        await _settle(pilot)
-        assert sum("unknown built-in builtin:nope" in message for message in _messages(app)) == 1
+        _failing_checks(engine, ": unknown built-in")
+        await _check_model(pilot, screen, "builtin:nope")
+        assert sum("builtin:nope: unknown built-in" in message for message in _messages(app)) == 1
         await pilot.press("ctrl+n")
         await _settle(pilot)
         assert app.screen is screen
-        assert any(message.startswith("The model check failed: unknown built-in") for message in _messages(app))
+        assert any(message.startswith("The model check failed: builtin:nope: unknown built-in") for message in _messages(app))
         await pilot.press("ctrl+n")
         await _settle(pilot)
         assert type(app.screen).__name__ == "DatasetScreen"
@@ -329,18 +338,10 @@ async def test_a_failed_model_check_forgets_the_model_checked_before_and_convert
     app = make_app(engine, Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         screen = await _model_step(app, pilot)
-        screen.query_one("#model-source", Input).value = "old-model.safetensors"  # the fake's single file
-        await pilot.press("enter")
-        await _settle(pilot)
+        await _check_model(pilot, screen, "old-model.safetensors")  # the fake's single file
         assert screen.query_one("#model-convert-row").display
-
-        def missing(source):
-            raise ValueError(f"{source}: no such file")
-
-        engine.inspect_model = missing
-        screen.query_one("#model-source", Input).value = "new-model.safetensors"
-        await pilot.press("enter")
-        await _settle(pilot)
+        _failing_checks(engine, ": no such file")
+        await _check_model(pilot, screen, "new-model.safetensors")
         assert not screen.query_one("#model-convert-row").display
         assert str(screen.query_one("#model-folder", Static).render()) == ""
         screen.query_one("#model-convert", Button).press()
