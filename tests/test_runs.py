@@ -393,3 +393,23 @@ def test_a_second_ctrl_c_records_the_run_as_stopped_before_it_exits(tmp_path: Pa
     assert exits == [130]
     state = folder.read_state()
     assert (state.status, state.step, state.total_steps) == ("stopped", 64, 200)
+
+
+def test_a_resume_with_accumulation_prior_and_buckets_ends_bitwise_equal_to_an_uninterrupted_run(tmp_path: Path) -> None:
+    """Killed between checkpoints with 2 micro-batches a step, class images interleaved and aspect buckets: the
+    resume picks up the batch order, the accumulation and the class examples exactly where the checkpoint left them."""
+    path = profile_file(tmp_path, **{
+        **RESUMABLE,
+        "training": {**RESUMABLE["training"], "gradient_accumulation_steps": 2, "train_batch_size": 2},
+        "dataset": {**RESUMABLE["dataset"], "bucketing": True},
+        "prior": {"enabled": True, "steps": 2},
+        "concepts": [{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
+                      "class_dir": str(tmp_path / "class"), "class_prompt": "photo of a disc", "num_class_images": 3}],
+    })
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    assert start_worker(reference, path).wait(timeout=600) == 0
+    assert start_worker(killed, path, KILL_AFTER_STEP, "5").wait(timeout=600) == -signal.SIGKILL
+    assert latest_checkpoint(RunFolder(killed)).name == "step-00000004"
+    assert start_worker(killed, path, None, "--resume", "latest").wait(timeout=600) == 0
+    a, b = unet_weights(reference), unet_weights(killed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
