@@ -99,8 +99,11 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
         from engine.runs.folder import ACTIVE
 
         folder = self.session.run_folder
-        live = folder is not None and any(run.path == folder and run.status in ACTIVE
-                                          for run in self.engine.list_runs(str(folder.parent)))
+        try:
+            live = folder is not None and any(run.path == folder and run.status in ACTIVE
+                                              for run in self.engine.list_runs(str(folder.parent)))
+        except OSError:  # a folder gone or unreadable: quitting must still quit
+            live = False
         self.exit(message=f"Quit; the run goes on in {folder}: `dbtui attach {folder}` follows it, "
                           f"`dbtui stop {folder}` stops it." if live else None)
 
