@@ -353,3 +353,28 @@ def test_validate_warns_of_a_warm_up_as_long_as_the_run_where_the_profile_gives_
     assert "warning: optimizer.lr_warmup_steps: is 500 and the run is 100 steps" in capsys.readouterr().out
     assert main(["validate", demo, *warm, "--set", "training.max_train_steps=5000"]) == 0
     assert "lr_warmup_steps" not in capsys.readouterr().out
+
+
+def test_phone_photos_and_tiffs_are_trained_upright_with_their_upright_size(tmp_path: Path) -> None:
+    """A JPEG whose EXIF holds one damaged field passed the doctor, then training and prepare refused it (Pillow's
+    exif_transpose writes the EXIF back); a TIFF, which Pillow turns upright itself, had its size swapped twice."""
+    import numpy as np
+
+    from engine.data.images import image_size, load_rgb
+    from engine.dataset.image_probe import probe_image
+
+    upright = np.zeros((160, 96, 3), np.uint8)
+    upright[:80] = (255, 0, 0)  # red on top, as a viewer shows it
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)  # kept landscape, EXIF says turn it
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x0110] = "EOS"
+    stored.save(tmp_path / "portrait.tif", exif=exif)
+    stored.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    data = (tmp_path / "phone.jpg").read_bytes().replace(b"\x01\x10\x00\x02", b"\x01\x40\x00\x02", 1)  # the model tag's type broken
+    (tmp_path / "phone.jpg").write_bytes(data)
+    for name in ("portrait.tif", "phone.jpg"):
+        path = tmp_path / name
+        picture = load_rgb(path)
+        assert picture.size == (96, 160) and picture.getpixel((48, 10))[0] > 200, name
+        assert image_size(path) == (96, 160) and (probe_image(path).width, probe_image(path).height) == (96, 160), name

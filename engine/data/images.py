@@ -78,15 +78,39 @@ def _pixel_limit_is_an_error():
         yield
 
 
+def orientation_of(image) -> int:
+    """The EXIF orientation still to apply to ``image`` (1: none). Pillow turns a TIFF upright itself, its size
+    too, while its EXIF still says the stored orientation; a damaged tag counts as none, as viewers take it."""
+    if (image.format or "") == "TIFF":
+        return 1
+    try:
+        orientation = int(image.getexif().get(0x0112, 1) or 1)
+    except (ValueError, TypeError, OSError, SyntaxError, struct.error):
+        return 1
+    return orientation if 1 <= orientation <= 8 else 1
+
+
+def upright(image):
+    """``image`` turned as its EXIF orientation says. Written here rather than Pillow's ``exif_transpose``, which
+    writes the EXIF back and fails on a phone photo whose metadata holds one damaged field."""
+    from PIL import Image
+
+    methods = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+               5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+               8: Image.Transpose.ROTATE_90}
+    method = methods.get(orientation_of(image))
+    return image.transpose(method) if method is not None else image
+
+
 def load_rgb(path: Path):
     """The image upright (EXIF applied) in RGB, as ``dbtui dataset prepare`` writes it (``to_rgb``, white behind
     transparency); a file the doctor calls broken (a PNG without its end, too many pixels) is refused."""
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     try:
         with _pixel_limit_is_an_error(), Image.open(path) as image:
             fmt = image.format or ""
-            picture = to_rgb(ImageOps.exif_transpose(image), (255, 255, 255))
+            picture = to_rgb(upright(image), (255, 255, 255))
         verify_png(path, fmt)
         return picture
     except (OSError, ValueError, TypeError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning,
@@ -102,7 +126,7 @@ def image_size(path: Path) -> tuple[int, int]:
     try:
         with _pixel_limit_is_an_error(), Image.open(path) as image:
             width, height = image.size
-            orientation = image.getexif().get(0x0112, 1)
+            orientation = orientation_of(image)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         # A header larger than Pillow's decompression-bomb guard is refused at open, as load_rgb would refuse it.
         raise DataError(f"cannot read image '{path}': {error}") from None

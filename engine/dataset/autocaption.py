@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from engine.dataset.captions import CaptionStore
 from engine.dataset.errors import CaptionError, CaptionerUnavailableError
 from engine.dataset.files import file_problem
 from engine.dataset.image_probe import decode_problem, identify_file, problem_text
-from engine.data.images import to_rgb
+from engine.data.images import to_rgb, upright
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 
 Backend = Literal["blip", "wd14"]
@@ -87,7 +87,7 @@ def autocaption(
                 continue
             try:
                 with Image.open(image) as opened:
-                    pictures.append(to_rgb(ImageOps.exif_transpose(opened), (255, 255, 255)))
+                    pictures.append(to_rgb(upright(opened), (255, 255, 255)))
                 ready.append(image)
             except UnidentifiedImageError:
                 failed.append((str(image), problem_text(*identify_file(str(image)))))

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import ExifTags, Image, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-from engine.data.images import verify_png
+from engine.data.images import orientation_of, verify_png
 from engine.dataset.files import file_problem
 
 ANALYSIS_SIDE = 512  # blur and hashes are measured on a copy this long, so thresholds are size-free
@@ -108,7 +108,7 @@ def _probe(path: str, max_pixels: int) -> ImageProbe:
             )
         bits = _stored_bits(image)
         frames = count_frames(image)
-        orientation = int(image.getexif().get(ExifTags.Base.Orientation, 1) or 1)
+        orientation = orientation_of(image)
         if orientation in _ROTATING_ORIENTATIONS:
             width, height = height, width
         if fmt == "JPEG" and mode in ("RGB", "L"):

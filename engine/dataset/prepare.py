@@ -20,7 +20,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.caption_text import CaptionFileError
-from engine.data.images import IMAGE_SUFFIXES, to_rgb, verify_png, within_reach
+from engine.data.images import IMAGE_SUFFIXES, to_rgb, upright, verify_png, within_reach
 from engine.dataset.captions import atomic_write_text, read_caption
 from engine.dataset.errors import DatasetError
 from engine.dataset.files import caption_path, file_problem, scan_folder
@@ -271,7 +271,7 @@ def _decode(source: str, settings: PrepareSettings) -> Image.Image:
                 # Decode at a reduced scale that is still at least the target size.
                 rotated = image.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
                 image.draft("RGB", target[::-1] if rotated else target)
-            picture = to_rgb(ImageOps.exif_transpose(image), settings.flatten_color)
+            picture = to_rgb(upright(image), settings.flatten_color)
             fmt = image.format or ""
         verify_png(source, fmt)
         return picture
