@@ -109,6 +109,9 @@ def test_multi_concept_batches_take_turns_and_train(tmp_path: Path, demo_data: P
         assert examples[batch.classes[0]].caption == concepts[concept]["class_prompt"]
     shards = [process_batches(batches, rank, 2) for rank in range(2)]
     assert len(shards[0]) == len(shards[1]) and not set(shards[0]) & set(shards[1]) - {None}
+    # Fewer batches than processes (one image, two GPUs): each process still gets one, or their collectives part.
+    assert [len(process_batches(batches[:1], rank, 2)) for rank in range(2)] == [1, 1]
+    assert [process_batches(batches[:2], rank, 3) for rank in range(3)] == [[batches[0]], [batches[1]], [batches[0]]]
     captured = {}
     assert train(profile, trainer_hook=lambda t: captured.setdefault("t", t)).status == "finished"
     assert {e.concept for e in captured["t"].examples} == {0, 1}

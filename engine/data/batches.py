@@ -73,6 +73,10 @@ def unreachable_batch_size(batches: list[Batch], batch_size: int) -> Warning | N
 
 
 def process_batches(batches: list[Batch], process_index: int, num_processes: int) -> list[Batch]:
-    """This process's share; every process gets the same count so they stay in step."""
-    usable = len(batches) - len(batches) % num_processes if len(batches) >= num_processes else len(batches)
+    """This process's share; every process gets the same count so they stay in step. An epoch of fewer batches
+    than processes is repeated until each has one: a process with none skipped the gradient all-reduce that the
+    others waited in, and the run crashed at its first step."""
+    if batches and len(batches) < num_processes:
+        batches = [batches[i % len(batches)] for i in range(num_processes)]
+    usable = len(batches) - len(batches) % num_processes
     return batches[process_index:usable:num_processes] if usable else batches[:1]
