@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from engine.training.class_images import ClassRequest, ensure_class_images, generated_folder, settings_of
-from engine.data.batches import epoch_batches, process_batches
+from engine.data.batches import epoch_batches, optimizer_steps, process_batches
 from engine.data.captions import caption_for
 from engine.data.examples import bucket_list, build_examples
 from engine.data.images import DataError
@@ -122,6 +122,27 @@ def test_batch_order_is_a_pure_function_of_seed_and_epoch(demo_data: Path, tmp_p
     examples = build_examples(profile, [demo_data / "instance"], {}, [(64, 64)])
     assert epoch_batches(examples, 2, 5, 3, False) == epoch_batches(examples, 2, 5, 3, False)
     assert epoch_batches(examples, 2, 5, 3, False) != epoch_batches(examples, 2, 5, 4, False)
+
+
+def test_accumulation_trains_every_image_of_an_epoch_with_a_shorter_last_step(tmp_path: Path) -> None:
+    """The demo's six images at batch 2 are three micro-batches; two a step used to drop the third each epoch."""
+    assert optimizer_steps(list("abcde"), 2) == [["a", "b"], ["c", "d"], ["e"]]
+    assert optimizer_steps(list("abcd"), 2) == [["a", "b"], ["c", "d"]]
+    profile = tiny_profile(tmp_path, training={"max_train_steps": None, "num_train_epochs": 2, "train_batch_size": 2,
+                                               "gradient_accumulation_steps": 2, "seed": 7})
+    seen: list[int] = []
+
+    def record(trainer) -> None:
+        step = trainer._optimizer_step
+
+        def counted(micro_batches):
+            seen.append(sum(len(batch.instance) for batch in micro_batches))
+            return step(micro_batches)
+
+        trainer._optimizer_step = counted
+
+    assert train(profile, tmp_path / "run", trainer_hook=record).total_steps == 4
+    assert seen == [4, 2, 4, 2]  # each epoch: all six images, the last two as a step of their own
 
 
 def _class_pipeline(tiny_sd1: Path, calls: list[int]):

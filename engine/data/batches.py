@@ -80,3 +80,9 @@ def process_batches(batches: list[Batch], process_index: int, num_processes: int
         batches = [batches[i % len(batches)] for i in range(num_processes)]
     usable = len(batches) - len(batches) % num_processes
     return batches[process_index:usable:num_processes] if usable else batches[:1]
+
+
+def optimizer_steps(batches: list[Batch], accumulation: int) -> list[list[Batch]]:
+    """The micro-batches of each optimizer step: ``accumulation`` at a time, and the epoch's leftover as one
+    shorter last step, so that every image trains each epoch (the loss is averaged over the step's own count)."""
+    return [batches[first : first + accumulation] for first in range(0, len(batches), accumulation)]

@@ -20,7 +20,7 @@ import torch
 
 from engine.builtin import resolve_dir
 from engine.training.class_generation import run_class_images
-from engine.data.batches import Batch, epoch_batches, process_batches, unreachable_batch_size
+from engine.data.batches import Batch, epoch_batches, optimizer_steps, process_batches, unreachable_batch_size
 from engine.data.encoders import LatentSource, TextSource
 from engine.data.examples import Example, bucket_list, build_examples
 from engine.events import (
@@ -226,9 +226,8 @@ class Trainer:
         profile = self.profile
         accelerator = self.accelerator
         lr = profile.learning_rate
-        accum = profile.training.gradient_accumulation_steps
         if profile.optimizer.scale_lr:
-            lr *= profile.training.train_batch_size * accum * accelerator.num_processes
+            lr *= profile.training.train_batch_size * profile.training.gradient_accumulation_steps * accelerator.num_processes
         groups = [{"params": self.unet_params, "lr": lr}]
         if self.text_params:
             groups.append({"params": self.text_params, "lr": lr})
@@ -241,7 +240,7 @@ class Trainer:
         with_classes = profile.prior.enabled
         batches = process_batches(epoch_batches(self.examples, profile.training.train_batch_size, profile.training.seed, 0, with_classes),
                                   accelerator.process_index, accelerator.num_processes)
-        self.steps_per_epoch = max(1, len(batches) // accum)
+        self.steps_per_epoch = max(1, len(optimizer_steps(batches, profile.training.gradient_accumulation_steps)))
         unreachable = unreachable_batch_size(batches, profile.training.train_batch_size)
         if unreachable:
             self.emit(unreachable)
@@ -298,9 +297,8 @@ class Trainer:
         self.emit(PhaseStarted(phase="training", total=self.total_steps, description=f"{self.total_steps} steps"))
         while self.global_step < self.total_steps and not self.cancel.is_set():
             epoch, offset = divmod(self.global_step, self.steps_per_epoch)
-            batches = self.batches_for(epoch)
-            for first in range(offset * accum, self.steps_per_epoch * accum, accum):
-                loss = self._optimizer_step(batches[first : first + accum])
+            for micro_batches in optimizer_steps(self.batches_for(epoch), accum)[offset:]:
+                loss = self._optimizer_step(micro_batches)
                 self.last_loss = loss
                 self.global_step += 1
                 self.emit(meter.step_event(self.global_step, epoch, loss, self.lr_scheduler.get_last_lr()[0], self.device))
