@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from engine.profile import ProfileError, validate_data
 from engine.runs.command import accelerate_args, worker_command
@@ -123,6 +124,17 @@ def test_sharding_is_refused_where_accelerate_would_not_shard(tmp_path: Path) ->
     profile = tiny_profile(tmp_path, **FULL_SHARDED)
     with pytest.raises(ShardingUnavailableError, match='sharding = "fsdp", but accelerate set up NO training'):
         make_accelerator(profile, "no", tmp_path)
+
+
+def test_an_accumulation_setting_left_in_the_shell_does_not_rescale_the_loss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """accelerate reads ACCELERATE_GRADIENT_ACCUMULATION_STEPS (another tool's `accelerate config` may leave it) and
+    divides each loss by it in backward(); the trainer accumulates by itself, so every loss would be a quarter."""
+    monkeypatch.setenv("ACCELERATE_GRADIENT_ACCUMULATION_STEPS", "4")
+    accelerator = make_accelerator(tiny_profile(tmp_path), "no", tmp_path)
+    assert accelerator.gradient_accumulation_steps == 1
+    weight = torch.ones(1, requires_grad=True)
+    accelerator.backward((weight * 2).sum())
+    assert weight.grad.item() == 2.0
 
 
 # Under accelerate launch with dbtui's FSDP options, on this CPU machine: the FSDP plugin accelerate

@@ -28,6 +28,7 @@ def make_accelerator(profile: Any, precision: str, run_dir: Path) -> Any:
     """An Accelerator for ``profile`` at the (already checked) mixed ``precision``."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
+    from accelerate.utils import GradientAccumulationPlugin
 
     from engine.training.distributed import on_cpu, process_state
 
@@ -51,8 +52,11 @@ def make_accelerator(profile: Any, precision: str, run_dir: Path) -> Any:
         # layer out of the loss: DDP must expect it. The model's family is not known yet here.
         handlers.append(DistributedDataParallelKwargs(find_unused_parameters=True))
     check_sharding_installed(profile.launch.sharding)
+    # The trainer accumulates by itself. A plain gradient_accumulation_steps would still be read from an
+    # ACCELERATE_GRADIENT_ACCUMULATION_STEPS left in the shell by another tool, and accelerate would then
+    # shrink every loss by it; a plugin given outright is never overridden.
     accelerator = Accelerator(cpu=on_cpu(), mixed_precision=precision, log_with=log_with, project_dir=str(Path(run_dir) / "logs"),
-                              kwargs_handlers=handlers)
+                              kwargs_handlers=handlers, gradient_accumulation_plugin=GradientAccumulationPlugin(num_steps=1))
     _check_sharded(accelerator, profile)
     return accelerator
 
