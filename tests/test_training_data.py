@@ -361,11 +361,20 @@ def test_a_warm_up_as_long_as_the_run_is_a_warning(tmp_path: Path) -> None:
     profile = tiny_profile(tmp_path, optimizer={"learning_rate": 1e-6, "lr_scheduler": "constant_with_warmup",
                                                 "lr_warmup_steps": 100})
     warning = warmup_warning(profile.optimizer, 10)
-    assert warning.message == ("optimizer.lr_warmup_steps is 100 and the run is 10 steps, so the learning rate ends at 10% "
-                               "of the 1e-06 set")
+    assert warning.message == ("optimizer.lr_warmup_steps is 100 and the run is 10 steps, so the learning rate ends at 9% "
+                               "of the 1e-06 set")  # step 10 trains at 9/100 of it: step 1 trains at none
     assert "lr_warmup_steps to about a tenth of the run (1)" in warning.advice
     assert warmup_warning(profile.optimizer, 1000) is None
 
+
+
+def test_each_step_reports_the_learning_rate_it_trained_at(tmp_path: Path) -> None:
+    """The step's event and tracker showed the next step's rate: a warm-up's first step trains at 0, not at 1/warm-up."""
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 3},
+                           optimizer={"learning_rate": 1e-4, "lr_scheduler": "constant_with_warmup", "lr_warmup_steps": 2})
+    events = []
+    train(profile, tmp_path / "run", sinks=[events.append])
+    assert [e.lr for e in events if e.kind == "step_ended"] == pytest.approx([0.0, 5e-5, 1e-4])
 
 
 def test_validate_warns_of_a_warm_up_as_long_as_the_run_where_the_profile_gives_its_steps(capsys) -> None:

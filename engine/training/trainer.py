@@ -298,12 +298,13 @@ class Trainer:
         while self.global_step < self.total_steps and not self.cancel.is_set():
             epoch, offset = divmod(self.global_step, self.steps_per_epoch)
             for micro_batches in optimizer_steps(self.batches_for(epoch), accum)[offset:]:
+                lr = self.lr_scheduler.get_last_lr()[0]  # the rate this step trains at; the step moves it on
                 loss = self._optimizer_step(micro_batches)
                 self.last_loss = loss
                 self.global_step += 1
-                self.emit(meter.step_event(self.global_step, epoch, loss, self.lr_scheduler.get_last_lr()[0], self.device))
+                self.emit(meter.step_event(self.global_step, epoch, loss, lr, self.device))
                 if self.accelerator.trackers:
-                    self.accelerator.log({"loss": loss, "lr": self.lr_scheduler.get_last_lr()[0]}, step=self.global_step)
+                    self.accelerator.log({"loss": loss, "lr": lr}, step=self.global_step)
                 self.after_step(self.global_step)
                 if self.global_step >= self.total_steps or self.cancel.is_set():
                     break
