@@ -156,6 +156,40 @@ def family_from_files(source: str) -> str | None:
     return None
 
 
+def size_multiple(source: str) -> int:
+    """The pixel step of ``model.pretrained``'s bucket sizes, as training will have it (``Components.size_multiple``),
+    read from the VAE's and denoiser's configs without loading weights. A model whose configs are not on this
+    machine (a hub id not yet downloaded, a single file) gets its family's usual step."""
+    from types import SimpleNamespace
+
+    from engine.models.registry import family_named
+
+    family = family_named(likely_family(source))
+    folder = _config_folder(source)
+    if folder is not None:
+        vae = _config(folder, "vae").get("block_out_channels")
+        denoiser = _config(folder, family.denoiser_name)
+        if vae and denoiser:
+            # The family reads only the denoiser's config (as diffusers' models hold it, by attribute).
+            latent_step = family.latent_multiple(SimpleNamespace(config=SimpleNamespace(**denoiser)))
+            return 2 ** (len(vae) - 1) * latent_step
+    return family.usual_size_multiple
+
+
+def _config_folder(source: str) -> Path | None:
+    """The diffusers folder whose configs describe ``source`` on this machine: a tiny built-in's (built on demand,
+    in seconds), a folder, a hub model in the Hugging Face cache; None otherwise. A full-size built-in is left
+    unbuilt: its configs are its family's usual ones."""
+    from engine.builtin import MODELS, PREFIX, is_builtin, resolve_model
+
+    if is_builtin(source):
+        entry = MODELS.get(source.removeprefix(PREFIX))
+        return Path(resolve_model(source)) if entry and entry[0] == "tiny" else None
+    path = Path(source).expanduser()
+    index = path / "model_index.json" if path.is_dir() else _cached_model_index(source)
+    return index.parent if index is not None and index.is_file() else None
+
+
 def _cached_model_index(source: str) -> Path | None:
     """model_index.json of a hub id from the local Hugging Face cache, or None (never downloads)."""
     if source.count("/") != 1 or Path(source).expanduser().exists():

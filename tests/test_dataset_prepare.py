@@ -143,3 +143,35 @@ def test_names_that_would_share_a_copy_each_get_their_own(tmp_path: Path) -> Non
     names = ["a.jpg", "a.png", "a.jpg.png"]
     outputs = output_paths([tmp_path / name for name in names], tmp_path, tmp_path / "out")
     assert [path.name for path in outputs] == ["a.jpg-2.png", "a.png", "a.jpg.png"]
+
+
+def test_the_doctor_and_prepare_bucket_images_as_training_will(tmp_path: Path, tiny_sd1: Path, tiny_sdxl: Path,
+                                                                tiny_flux: Path) -> None:
+    """Both stepped buckets by 64 px, where SDXL trains on 32 px steps and Flux on 16: the doctor reported a bucket the
+    image never trained in, and prepare cut copies that training cut again."""
+    from PIL import Image
+
+    from engine.data.buckets import nearest_bucket, standard_buckets
+    from engine.data.examples import bucket_list
+    from engine.dataset import check_concept, prepare_dataset, prepare_settings
+    from engine.model_info import size_multiple
+    from engine.models.loading import load_components
+    from engine.profile import validate_data
+
+    for folder in (tiny_sd1, tiny_sdxl, tiny_flux):
+        assert size_multiple(str(folder)) == load_components(folder).size_multiple
+    # Not on this machine: the family's real models' step, told by the name.
+    assert [size_multiple(s) for s in ("someone/sd15-model", "stabilityai/stable-diffusion-xl-base-1.0",
+                                       "black-forest-labs/FLUX.1-dev")] == [64, 32, 16]
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (300, 210), (120, 60, 30)).save(photos / "wide.png")
+    profile = validate_data({"name": "b", "model": {"pretrained": "builtin:tiny-sdxl"},
+                             "concepts": [{"instance_dir": str(photos), "instance_prompt": "photo of zwx cup"}],
+                             "dataset": {"resolution": 64, "bucketing": True}})
+    trained = nearest_bucket(300, 210, bucket_list(64, True, None, load_components(tiny_sdxl).size_multiple))
+    assert trained != nearest_bucket(300, 210, standard_buckets(64))  # the 64 px step's bucket is another one
+    assert check_concept(profile, 0).image_buckets[str(photos / "wide.png")] == trained
+    result = prepare_dataset(photos, tmp_path / "prepared", **prepare_settings(profile))
+    with Image.open(result.written[0]) as copy:
+        assert copy.size == trained

@@ -45,7 +45,8 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--caption-extension", default=".txt", help="caption file extension (default: %(default)s)")
     check.add_argument("--prompt", help="the instance prompt, e.g. 'photo of ohwx dog'")
     check.add_argument("--identifier", help="the rare word naming your subject, e.g. ohwx")
-    check.add_argument("--model", help="model folder (or tokenizer folder, or hub id) whose tokenizer counts tokens")
+    check.add_argument("--model", help="model folder (or tokenizer folder, or hub id) whose tokenizer counts tokens "
+                                       "and whose size steps make the buckets")
     check.add_argument("--bucketing", action="store_true", help="judge crops as aspect-ratio bucketing would")
     check.add_argument("--blur-threshold", type=finite_at_least(0), help="sharpness below which an image is called blurry")
     _add_common(check)
@@ -63,7 +64,8 @@ def _register_prepare(commands: argparse._SubParsersAction) -> None:
     )
     prepare.add_argument("folder", help="folder with the original images")
     prepare.add_argument("output", help="folder for the prepared copies (must differ from the originals')")
-    prepare.add_argument("--profile", help="take resolution, bucketing, crop and caption extension from this profile")
+    prepare.add_argument("--profile", help="take resolution, bucketing (with its model's bucket sizes), crop and caption "
+                                         "extension from this profile")
     prepare.add_argument("--resolution", type=int, default=512, help="training resolution in px (default: %(default)s)")
     prepare.add_argument("--bucketing", action="store_true", help="resize to each image's aspect-ratio bucket")
     prepare.add_argument("--no-center-crop", action="store_true",
@@ -144,7 +146,7 @@ def _check(args: argparse.Namespace) -> int:
                      "caption_mode": args.caption_mode,
                      "caption_extension": args.caption_extension, "instance_prompt": args.prompt,
                      "identifier": args.identifier, "tokenizer": readers[0].tokenizer if readers else None,
-                     "readers": readers, "bucketing": args.bucketing})
+                     "readers": readers, "bucketing": args.bucketing, "size_multiple": _model_size_multiple(args.model)})
     failed = False
     for settings in runs:
         if args.blur_threshold is not None:
@@ -164,6 +166,15 @@ def _model_resolution(model: str | None) -> int | None:
     from engine.model_info import describe_model
 
     return describe_model(model).resolution
+
+
+def _model_size_multiple(model: str | None) -> int:
+    """The pixel step of ``model``'s buckets (SD's 64 without one), so the buckets shown are the ones it trains in."""
+    if not model:
+        return 64
+    from engine.model_info import size_multiple
+
+    return size_multiple(model)
 
 
 def _print_report(console, report, show_info: bool, profile_counts: bool = False) -> None:

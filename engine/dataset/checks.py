@@ -282,6 +282,7 @@ def check_dataset(
     recursive: bool = False,
     bucketing: bool = False,
     buckets: list[Bucket] | None = None,
+    size_multiple: int = 64,
     blur_threshold: float = BLUR_THRESHOLD,
     duplicate_distance: int = DEFAULT_MAX_DISTANCE,
     max_pixels: int | None = None,
@@ -309,7 +310,7 @@ def check_dataset(
                                          emit=emit, description=_checking(len(images), len(listing.refused)))
     probes += [ImageProbe(str(r.path), r.code, r.reason) for r in listing.refused]
     probes.sort(key=lambda p: p.path)
-    buckets = bucket_list(resolution, buckets)
+    buckets = bucket_list(resolution, buckets, size_multiple)
     findings: list[Finding] = []
     if not images:
         findings.append(Finding(folder_name, "no_images", "error", "the folder has no images (.jpg, .png, .webp…)",

@@ -28,6 +28,7 @@ def checked_caption_extension(extension: str) -> str:
         raise DatasetError(f"caption extension {error}") from None
 
 
-def bucket_list(resolution: int, buckets: list[Bucket] | None) -> list[Bucket]:
-    """The given buckets, else the standard ones; below 64 px there are none, so the square alone."""
-    return list(buckets or standard_buckets(resolution) or [(resolution, resolution)])
+def bucket_list(resolution: int, buckets: list[Bucket] | None, size_multiple: int = 64) -> list[Bucket]:
+    """The given buckets, else the standard ones stepping by the model's ``size_multiple``
+    (``engine.model_info.size_multiple``), the same the trainer will use; else the square alone."""
+    return list(buckets or standard_buckets(resolution, multiple=size_multiple) or [(resolution, resolution)])

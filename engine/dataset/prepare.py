@@ -76,6 +76,7 @@ def prepare_dataset(
     resolution: int,
     bucketing: bool = False,
     buckets: list[Bucket] | None = None,
+    size_multiple: int = 64,
     center_crop: bool = True,
     flatten_color: tuple[int, int, int] = (255, 255, 255),
     caption_extension: str = ".txt",
@@ -94,7 +95,7 @@ def prepare_dataset(
     if not images and not listing.refused:
         raise DatasetError(f"no images in {src} ({', '.join(sorted(IMAGE_SUFFIXES))}): nothing to prepare, so no folder was made")
     _make_folder(dst)
-    settings = PrepareSettings(resolution, bucketing, tuple(map(tuple, bucket_list(resolution, buckets))),
+    settings = PrepareSettings(resolution, bucketing, tuple(map(tuple, bucket_list(resolution, buckets, size_multiple))),
                                center_crop, tuple(flatten_color))
     manifest_path = dst / MANIFEST
     manifest = _read_manifest(manifest_path)

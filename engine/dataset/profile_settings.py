@@ -45,13 +45,16 @@ def prepare_settings(profile: Any) -> dict[str, Any]:
 
 
 def _dataset_settings(profile: Any) -> dict[str, Any]:
-    """What checking and preparing both take from the profile's [dataset]: the same size, buckets and captions."""
+    """What checking and preparing both take from the profile: the same size, buckets and captions as training."""
+    from engine.model_info import size_multiple
+
     dataset = profile.dataset
     return {
         "resolution": dataset.resolution,
         "caption_extension": dataset.caption_extension,
         "bucketing": dataset.bucketing,
         "buckets": [tuple(b) for b in dataset.buckets] if dataset.buckets else None,
+        "size_multiple": size_multiple(profile.model.pretrained),
     }
 
 

@@ -142,6 +142,7 @@ class Family(Protocol):
     denoiser_name: str  # the denoiser's sub-folder ("unet", "transformer"), also its name in checkpoints
     default_lora_targets: tuple[str, ...]  # the denoiser's modules that get LoRA when the profile names none
     default_resolution: int  # what its real models are made for
+    usual_size_multiple: int  # the pixel step of its real models' sizes (Components.size_multiple), for buckets before a load
     usual_guidance: float  # the guidance its images are made with when the profile sets none
     caption_readers: tuple[CaptionReader, ...]  # the tokenizers captions are checked against, identifier's first
 

@@ -87,6 +87,7 @@ class Flux:
     denoiser_name = "transformer"
     default_lora_targets = LORA_TARGETS
     default_resolution = 1024
+    usual_size_multiple = 16  # 8 pixels a latent × the 2×2 packing
     usual_guidance = 3.5  # [dev] is guidance-distilled: its embedding's usual value ([schnell] ignores it)
     caption_readers = CAPTION_READERS
 

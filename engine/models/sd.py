@@ -36,6 +36,7 @@ class StableDiffusion(UNetNoiseFamily):
     label = "Stable Diffusion 1.x/2.x"
     text_encoder_names = ("text_encoder",)
     default_resolution = 512
+    usual_size_multiple = 64  # 8 pixels a latent × 4 UNet levels that halve
 
     def recognises(self, model_index: dict[str, Any]) -> bool:
         return model_index.get("_class_name") == "StableDiffusionPipeline"

@@ -42,6 +42,7 @@ class StableDiffusionXL(UNetNoiseFamily):
     text_encoder_names = ("text_encoder", "text_encoder_2")
     trained_text_encoders = (0, 1)  # both CLIPs train together
     default_resolution = 1024
+    usual_size_multiple = 32  # 8 pixels a latent × 3 UNet levels, 2 of them halving
 
     def recognises(self, model_index: dict[str, Any]) -> bool:
         if model_index.get("_class_name") not in PIPELINES:
