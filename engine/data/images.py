@@ -41,14 +41,60 @@ def list_images(folder: Path) -> list[Path]:
     )
 
 
-def to_rgb(image, background: tuple[int, int, int]):
-    """8-bit RGB; transparency (an alpha channel or a transparent colour) is flattened on ``background``, 16- and
-    32-bit grey scaled to 8 bits, not clipped. Training, prepare and auto-captioning all convert through here."""
+# Modes whose values Pillow's convert() clips to 8 bits instead of scaling: 16- and 32-bit integers, 32-bit floats.
+WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def wide_grey_to_8_bits(image):
+    """An "L" image of a wide grey one, scaled, not clipped (convert("L") turns 16-bit grey white and 0-1 floats
+    black). Integers lose their low byte; floats in 0-1 (as image tools store them) scale by 255, brighter ones
+    by their peak. Written here because Pillow has no scaling conversion."""
     import numpy as np
     from PIL import Image
 
-    if image.mode.startswith("I;16") or image.mode == "I":
-        return Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).astype(np.uint8)).convert("RGB")
+    if image.mode != "F":
+        return Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8))
+    values = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0).clip(0, None)
+    peak = float(values.max(initial=0.0))
+    return Image.fromarray((values * (255.0 if peak <= 1.0 else 255.0 / peak)).round().clip(0, 255).astype(np.uint8))
+
+
+def in_srgb(image):
+    """``image`` with its embedded colour profile applied (a phone's Display P3, a print file's Adobe RGB or CMYK),
+    as browsers and viewers show it; an image without one, or with an sRGB or unreadable one, as stored."""
+    import io
+
+    from PIL import ImageCms
+
+    icc = image.info.get("icc_profile")
+    if not icc or image.mode not in ("RGB", "RGBA", "CMYK", "L", "LAB"):
+        return image
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if "srgb" in (ImageCms.getProfileDescription(source) or "").lower().replace(" ", ""):
+            return image
+        return ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"),
+                                         outputMode="RGBA" if image.mode == "RGBA" else "RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return image  # a damaged profile: the colours as stored, as most viewers then show them
+
+
+def to_rgb(image, background: tuple[int, int, int]):
+    """8-bit sRGB; an embedded colour profile is applied (``in_srgb``), transparency (an alpha channel or a
+    transparent colour) flattened on ``background``, wide greys scaled to 8 bits (``wide_grey_to_8_bits``).
+    Training, prepare and auto-captioning all convert through here."""
+    import numpy as np
+    from PIL import Image
+
+    if image.mode in WIDE_GREY_MODES:
+        grey = wide_grey_to_8_bits(image).convert("RGB")
+        if "transparency" not in image.info:
+            return grey
+        opaque = np.asarray(image) != image.info["transparency"]
+        flat = Image.new("RGB", image.size, background)
+        flat.paste(grey, mask=Image.fromarray(opaque.astype(np.uint8) * 255))
+        return flat
+    image = in_srgb(image)
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         flat = Image.new("RGB", rgba.size, background)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from engine.data.images import orientation_of, verify_png
+from engine.data.images import WIDE_GREY_MODES, orientation_of, verify_png, wide_grey_to_8_bits
 from engine.dataset.files import file_problem
 
 ANALYSIS_SIDE = 512  # blur and hashes are measured on a copy this long, so thresholds are size-free
@@ -148,9 +148,10 @@ def laplacian_variance(grey: Image.Image) -> float:
 
 
 def _grey(image: Image.Image) -> Image.Image:
-    if image.mode.startswith("I;16") or image.mode == "I":
-        # 16-bit greys would clip to white in convert("L"); scale them down instead.
-        grey = Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).astype(np.uint8))
+    if image.mode in WIDE_GREY_MODES:
+        grey = wide_grey_to_8_bits(image)  # convert("L") would clip them to white or black
+    elif image.mode == "LAB":
+        grey = image.convert("RGB").convert("L")  # Pillow converts LAB to RGB only
     else:
         grey = image.convert("L")
     grey.thumbnail((ANALYSIS_SIDE, ANALYSIS_SIDE), Image.Resampling.BILINEAR)

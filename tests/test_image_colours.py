@@ -1,0 +1,87 @@
+"""Images whose pixels are not plain 8-bit sRGB train as they look: colour profiles, float and 16-bit greys, LAB."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.data.images import load_rgb
+from engine.dataset import prepare_dataset
+from engine.dataset.checks import BLUR_THRESHOLD
+from engine.dataset.image_probe import probe_image
+
+
+def linear_rgb_profile() -> bytes:
+    """A minimal ICC v2 display profile: sRGB's primaries with a linear curve, so 128 stored is 188 in sRGB."""
+    def s15(value: float) -> bytes:
+        return struct.pack(">i", round(value * 65536))
+
+    def xyz(x: float, y: float, z: float) -> bytes:
+        return b"XYZ " + bytes(4) + s15(x) + s15(y) + s15(z)
+
+    text = b"linear test RGB\x00"
+    desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(11) + bytes(67)
+    curve = b"curv" + bytes(4) + struct.pack(">IH", 1, 0x0100)
+    tags = [(b"desc", desc), (b"wtpt", xyz(0.9642, 1.0, 0.8249)), (b"rXYZ", xyz(0.4361, 0.2225, 0.0139)),
+            (b"gXYZ", xyz(0.3851, 0.7169, 0.0971)), (b"bXYZ", xyz(0.1431, 0.0606, 0.7141)),
+            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for signature, body in tags:
+        body += bytes(-len(body) % 4)
+        table += signature + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    header = (struct.pack(">I", offset + len(data)) + bytes(4) + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ "
+              + bytes(12) + b"acsp" + bytes(28) + s15(0.9642) + s15(1.0) + s15(0.8249) + bytes(48))
+    return header + struct.pack(">I", len(tags)) + table + data
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_an_embedded_colour_profile_is_applied(tmp_path: Path, suffix: str) -> None:
+    """A phone's Display P3 or a print file's Adobe RGB photo trained with its numbers read as sRGB: dull or shifted."""
+    path = tmp_path / f"tagged{suffix}"
+    Image.new("RGB", (32, 32), (128, 128, 128)).save(path, icc_profile=linear_rgb_profile(), quality=100)
+    assert np.asarray(load_rgb(path))[0, 0].tolist() == [188, 188, 188]
+    prepared = prepare_dataset(tmp_path, tmp_path / "out", resolution=32)
+    with Image.open(prepared.written[0]) as copy:
+        assert copy.getpixel((0, 0)) == (188, 188, 188)
+
+
+def test_a_profile_keeps_transparency_and_a_damaged_profile_is_ignored(tmp_path: Path) -> None:
+    with_alpha = Image.new("RGBA", (16, 16), (128, 128, 128, 255))
+    with_alpha.putpixel((0, 0), (0, 0, 0, 0))
+    with_alpha.save(tmp_path / "alpha.png", icc_profile=linear_rgb_profile())
+    pixels = np.asarray(load_rgb(tmp_path / "alpha.png"))
+    assert pixels[0, 0].tolist() == [255, 255, 255] and pixels[1, 1].tolist() == [188, 188, 188]
+    Image.new("RGB", (16, 16), (128, 128, 128)).save(tmp_path / "damaged.png", icc_profile=b"not a profile")
+    assert np.asarray(load_rgb(tmp_path / "damaged.png"))[0, 0].tolist() == [128, 128, 128]
+
+
+def test_a_float_tiff_trains_at_its_brightness_not_black(tmp_path: Path) -> None:
+    ramp = np.linspace(0, 1, 256, dtype=np.float32).reshape(16, 16)
+    Image.fromarray(ramp, mode="F").save(tmp_path / "float.tif")
+    assert np.asarray(load_rgb(tmp_path / "float.tif")).mean() == pytest.approx(127.5, abs=0.5)
+    checks = np.indices((64, 64)).sum(axis=0) % 2  # a sharp pattern the doctor read as near-black, so "blurry"
+    Image.fromarray(checks.astype(np.float32), mode="F").save(tmp_path / "checks.tif")
+    probe = probe_image(str(tmp_path / "checks.tif"))
+    assert probe.ok and probe.sharpness > BLUR_THRESHOLD
+
+
+def test_a_lab_tiff_is_read_in_colour_not_called_damaged(tmp_path: Path) -> None:
+    Image.new("LAB", (16, 16), (140, 200, 128)).save(tmp_path / "lab.tif")  # a clear red
+    probe = probe_image(str(tmp_path / "lab.tif"))
+    assert probe.ok, probe.reason
+    red, green, blue = np.asarray(load_rgb(tmp_path / "lab.tif"))[0, 0].tolist()
+    assert red > 200 and green < 100
+
+
+def test_a_16_bit_grey_with_a_transparent_value_is_flattened_where_transparent(tmp_path: Path) -> None:
+    grey = np.full((16, 16), 40000, np.uint16)
+    grey[:8] = 0  # the transparent value
+    Image.fromarray(grey).save(tmp_path / "grey16.png", transparency=0)
+    pixels = np.asarray(load_rgb(tmp_path / "grey16.png"))
+    assert pixels[0, 0].tolist() == [255, 255, 255] and pixels[15, 0].tolist() == [156, 156, 156]
