@@ -10,7 +10,9 @@ from textual.app import ComposeResult
 from textual.containers import Container
 from textual.widgets import Static
 
-from engine.data.images import IMAGE_SUFFIXES
+from engine.data.images import IMAGE_SUFFIXES, load_rgb
+
+PREVIEW_SIDE = 768  # px: more than any terminal shows, far less than a camera's picture to decode and scale
 
 
 def image_class(renderer: str):
@@ -51,6 +53,7 @@ class ImagePreview(Container):
             self.mount(Static(path.name, markup=False))
         else:
             try:
-                self.mount(widget_class(str(path), classes="image"))
+                # The picture as training reads it (upright, colour profile applied), not the stored one.
+                self.mount(widget_class(load_rgb(path, PREVIEW_SIDE), classes="image"))
             except Exception as error:  # noqa: BLE001 - a broken picture must not break the screen
                 self.mount(Static(f"cannot show {path.name}: {error}", markup=False))

@@ -148,21 +148,26 @@ def upright(image):
     return image.transpose(method) if method is not None else image
 
 
-def load_rgb(path: Path):
+def load_rgb(path: Path, most_side: int | None = None):
     """The image upright (EXIF applied) in RGB, as ``dbtui dataset prepare`` writes it (``to_rgb``, white behind
-    transparency); a file the doctor calls broken (a PNG without its end, too many pixels) is refused."""
+    transparency); a file the doctor calls broken (a PNG without its end, too many pixels) is refused.
+    ``most_side``: reduced to fit it (a JPEG decoded at the nearest smaller scale already), for showing."""
     from PIL import Image
 
     try:
         with _pixel_limit_is_an_error(), Image.open(path) as image:
             fmt = image.format or ""
+            if most_side:
+                image.draft("RGB", (most_side, most_side))
             picture = to_rgb(upright(image), (255, 255, 255))
         verify_png(path, fmt)
-        return picture
     except (OSError, ValueError, TypeError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning,
             struct.error) as error:
         # Pillow raises all of these for damaged files (UnidentifiedImageError is an OSError).
         raise DataError(f"cannot read image '{path}': {error}; run `dbtui dataset check` on its folder") from None
+    if most_side:
+        picture.thumbnail((most_side, most_side))
+    return picture
 
 
 def image_size(path: Path) -> tuple[int, int]:
