@@ -85,3 +85,28 @@ def test_a_16_bit_grey_with_a_transparent_value_is_flattened_where_transparent(t
     Image.fromarray(grey).save(tmp_path / "grey16.png", transparency=0)
     pixels = np.asarray(load_rgb(tmp_path / "grey16.png"))
     assert pixels[0, 0].tolist() == [255, 255, 255] and pixels[15, 0].tolist() == [156, 156, 156]
+
+
+def test_the_doctor_warns_of_a_cmyk_image_only_without_a_colour_profile(tmp_path: Path) -> None:
+    from engine.dataset import check_dataset
+
+    Image.new("CMYK", (64, 64), (0, 120, 200, 0)).save(tmp_path / "bare.jpg")
+    Image.new("CMYK", (64, 64), (0, 120, 200, 0)).save(tmp_path / "tagged.jpg", icc_profile=linear_rgb_profile())
+    report = check_dataset(tmp_path, resolution=64, workers=1)
+    found = {Path(f.path).name: f for f in report.findings if f.code == "color_mode"}
+    assert found["bare.jpg"].severity == "warning" and "without a colour profile" in found["bare.jpg"].message
+    assert found["tagged.jpg"].severity == "info" and "converted to sRGB" in found["tagged.jpg"].fix
+
+
+@pytest.mark.parametrize("suffix", [".heic", ".avif"])
+def test_heic_and_avif_photos_are_found_checked_and_read(tmp_path: Path, suffix: str) -> None:
+    """An iPhone's photos are HEIC: the doctor said the folder had no images at all."""
+    from engine.data.images import list_images
+    from engine.dataset import check_dataset
+
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(tmp_path / f"photo{suffix}", quality=95)
+    assert list_images(tmp_path) == [tmp_path / f"photo{suffix}"]
+    report = check_dataset(tmp_path, resolution=32, workers=1)
+    assert not [f for f in report.findings if f.severity == "error"], report.findings
+    red, green, blue = np.asarray(load_rgb(tmp_path / f"photo{suffix}"))[24, 32].tolist()
+    assert red > 170 and green < 70 and blue < 70

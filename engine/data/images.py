@@ -12,6 +12,14 @@ from pathlib import Path
 from engine.errors import DbtuiError
 from engine.profile.fields import IMAGE_SUFFIXES
 
+try:
+    # iPhone photos (HEIC) open through Pillow in every process that reads training images, since each imports
+    # this module. pillow-heif is a dependency; a Python without it (a bare GPU image) reports them unreadable.
+    from pillow_heif import register_heif_opener
+except ImportError:
+    pass
+else:
+    register_heif_opener()
 
 
 class DataError(DbtuiError):

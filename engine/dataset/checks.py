@@ -42,8 +42,10 @@ _MODE_NOTES = {
     "YCbCr": "is in YCbCr colour",
 }
 # Modes whose conversion to 8-bit RGB changes what the picture looks like, not just how it is stored.
-_CMYK_WARNING = ("is CMYK (print colours): the conversion to RGB ignores its colour profile, so colours shift "
-                 "(often dull or oversaturated)", "export it as an sRGB RGB image from your image editor")
+_CMYK_WARNING = ("is CMYK (print colours) without a colour profile: the conversion to RGB can only guess, so colours "
+                 "shift (often dull or oversaturated)", "export it as an sRGB RGB image from your image editor")
+_CMYK_NOTE = ("is CMYK (print colours) with its colour profile", "it is converted to sRGB through that profile, as "
+              "viewers show it")
 _DEEP_WARNING = ("stores {bits} bits per channel: prepare keeps only the top 8, so levels and smooth gradients "
                  "change (darker, banded, or clipped if it holds linear/HDR data)",
                  "export it as an 8-bit sRGB image yourself, choosing how tones map")
@@ -79,7 +81,8 @@ def image_findings(
                              "has a transparent background: cut-outs often leave white or dark outlines that the model learns",
                              "prepare flattens it on a colour you choose (--flatten-color); a real background is better"))
     if probe.mode == "CMYK":
-        found.append(Finding(path, "color_mode", "warning", *_CMYK_WARNING))
+        found.append(Finding(path, "color_mode", "info", *_CMYK_NOTE) if probe.colour_profile
+                     else Finding(path, "color_mode", "warning", *_CMYK_WARNING))
     elif probe.bits > 8 or probe.mode in _DEEP_MODES:
         bits = _DEEP_MODES.get(probe.mode, probe.bits)
         found.append(Finding(path, "color_mode", "warning", _DEEP_WARNING[0].format(bits=bits), _DEEP_WARNING[1]))

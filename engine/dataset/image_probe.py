@@ -57,6 +57,7 @@ class ImageProbe:
     phash: int = 0  # 64-bit perceptual hash of the grey analysis copy
     frames: int = 1  # more than one: animated, and only the first frame trains
     bits: int = 8  # bits per channel as stored (16 for 16-bit PNG/TIFF, even when Pillow reads it as RGB)
+    colour_profile: bool = False  # carries an embedded ICC colour profile (applied when training reads it)
 
     @property
     def ok(self) -> bool:
@@ -107,6 +108,7 @@ def _probe(path: str, max_pixels: int) -> ImageProbe:
                 f"over the {max_pixels / 1e6:.0f} MP limit", fmt, mode, width, height
             )
         bits = _stored_bits(image)
+        colour_profile = bool(image.info.get("icc_profile"))
         frames = count_frames(image)
         orientation = orientation_of(image)
         if orientation in _ROTATING_ORIENTATIONS:
@@ -118,7 +120,7 @@ def _probe(path: str, max_pixels: int) -> ImageProbe:
         grey = _grey(image)
     verify_png(path, fmt)
     return ImageProbe(path, None, "", fmt, mode, width, height, orientation, transparent, laplacian_variance(grey),
-                      _phash(grey), frames, bits)
+                      _phash(grey), frames, bits, colour_profile)
 
 
 def count_frames(image: Image.Image) -> int:

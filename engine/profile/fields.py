@@ -20,7 +20,8 @@ MAX_PROMPT_CHARS = 1000
 # Formats Pillow reads without plugins and that people actually train on; the trainer, the dataset doctor and
 # the wizard's preview all go by this one list, and a caption extension may not be one of them. Here, in the
 # light profile package, so that the profile can refuse such an extension without importing the data layer.
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".avif",
+                            ".heic", ".heif"})
 
 MODEL_HINT = (
     "a diffusers folder, a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5, "
