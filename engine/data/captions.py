@@ -20,12 +20,13 @@ def caption_for(image: Path, mode: str, instance_prompt: str, extension: str = "
     - ``caption_file``: the image's own caption file;
     - ``caption_file_then_prompt`` / ``prompt_then_caption_file``: both, joined by ", "
       (the prompt alone for an image without a caption file);
-    - ``file_name``: the file name, underscores as spaces, a trailing counter removed.
+    - ``file_name``: the file name, underscores as spaces, a trailing counter removed (not digits inside a word).
     """
     if mode == "instance_prompt":
         return instance_prompt
     if mode == "file_name":
-        stem = re.sub(r"[\s_-]*(\(\d+\)|\d+)$", "", image.stem)
+        # A counter ("_003", " (2)", or a name of digits alone) goes; digits inside a word ("r2d2", "x100") stay.
+        stem = re.sub(r"(?:^|[\s_-]+)\d+$|\s*\(\d+\)$", "", image.stem)
         return re.sub(r"[_-]+", " ", stem).strip() or instance_prompt
     text_path = caption_file(image, extension)
     text = read_caption(text_path, image.parent)  # a CaptionFileError names the file before any step runs
