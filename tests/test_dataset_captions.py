@@ -189,3 +189,25 @@ def test_a_copied_folder_undoes_its_own_captions(store: CaptionStore, tmp_path: 
     assert len(undone) == 4 and not undone.skipped
     assert CaptionStore(copy).read("a.jpg") == CAPTIONS["a"].strip() and not (copy / "c.txt").exists()
     assert store.read("a.jpg").startswith("zwx")  # the original folder's edit is its own to undo
+
+
+def test_a_caption_named_but_for_letter_case_or_accent_encoding_is_named_with_the_rename(tmp_path: Path) -> None:
+    """Linux tells Photo.txt from photo.txt, and é from e + accent (as macOS writes names): the doctor said the caption
+    was missing, and that another caption had no image, without saying they belong together."""
+    import unicodedata
+
+    from PIL import Image
+
+    from engine.dataset import check_dataset
+
+    for stem in ("Photo", unicodedata.normalize("NFC", "café")):
+        Image.new("RGB", (64, 64), (90, 90, 90)).save(tmp_path / f"{stem}.png")
+    (tmp_path / "photo.txt").write_text("a photo of zwx dog")
+    (tmp_path / unicodedata.normalize("NFD", "café.txt")).write_text("zwx dog at a café")
+    report = check_dataset(tmp_path, resolution=64, caption_mode="caption_file", workers=1)
+    found = {Path(f.path).name: f for f in report.findings if f.code.startswith("caption")}
+    assert set(found) == {"Photo.png", unicodedata.normalize("NFC", "café.png")}  # and no orphan caption
+    photo = found["Photo.png"]
+    assert photo.code == "caption_misnamed" and photo.severity == "error"
+    assert "differs in letter case" in photo.message and photo.fix == "rename photo.txt to Photo.txt"
+    assert "how its accented letters are encoded" in found[unicodedata.normalize("NFC", "café.png")].message

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.caption_text import CaptionFileError
 from engine.dataset.captions import read_caption, training_caption
 from engine.dataset.duplicates import DEFAULT_MAX_DISTANCE, duplicate_groups
-from engine.dataset.files import caption_path, list_images, scan_folder
+from engine.dataset.files import caption_path, list_images, misnamed_caption, name_key, scan_folder
 from engine.dataset.image_probe import ImageProbe, probe_image, problem_text
 from engine.dataset.options import bucket_list, checked_caption_extension, checked_resolution
 from engine.dataset.pool import run_phase
@@ -172,12 +173,16 @@ def _long_text(reader: CaptionReader, overflow: Overflow, prompt: bool) -> tuple
 
 def caption_findings(
     image: Path, *, caption_mode: str, extension: str, instance_prompt: str | None, identifier: str | None,
-    readers: list[TextReader], root: Path | None = None,
+    readers: list[TextReader], root: Path | None = None, captions: dict[tuple[Path, str], Path] | None = None,
 ) -> list[Finding]:
+    """What is wrong with one image's caption; ``captions`` (``Listing.captions_by_key``) names a misnamed one."""
     path = str(image)
     found = []
     if caption_mode in _CAPTION_MODES:
         file = caption_path(image, extension)
+        near = misnamed_caption(file, captions or {}) if not file.exists() else None
+        if near is not None:
+            return [_misnamed(path, file, near, "error" if caption_mode == "caption_file" else "warning")]
         try:
             raw = read_caption(file, root or image.parent)
         except CaptionFileError as error:
@@ -205,6 +210,14 @@ def caption_findings(
             if overflow:
                 found.append(Finding(path, *_long_text(reader.reader, overflow, prompt=False)))
     return found
+
+
+def _misnamed(path: str, expected: Path, near: Path, severity: str) -> Finding:
+    same_letters = unicodedata.normalize("NFC", near.name) == unicodedata.normalize("NFC", expected.name)
+    differs = "how its accented letters are encoded" if same_letters else "letter case"
+    return Finding(path, "caption_misnamed", severity,
+                   f"its caption file must be named {expected.name}: {near.name} is there, but its name differs in "
+                   f"{differs}, and names must match exactly here", f"rename {near.name} to {expected.name}")
 
 
 def orphan_caption_findings(orphans: list[Path]) -> list[Finding]:
@@ -323,13 +336,16 @@ def check_dataset(
                                    blur_threshold=blur_threshold)
     findings += duplicate_findings(probes, duplicate_distance)
     broken = {p.path for p in probes if not p.ok}
+    captions = listing.captions_by_key
     for image in images:
         if str(image) in broken:
             continue
         findings += caption_findings(image, caption_mode=caption_mode, extension=caption_extension,
                                      instance_prompt=instance_prompt, identifier=identifier, readers=readers,
-                                     root=Path(folder))
-    findings += orphan_caption_findings(listing.orphan_captions)
+                                     root=Path(folder), captions=captions)
+    # A caption named but for case or accents is reported on its image (caption_misnamed), not again as an orphan.
+    wanted = {(image.parent, name_key(caption_path(image, caption_extension).name)) for image in images}
+    findings += orphan_caption_findings([c for c in listing.orphan_captions if (c.parent, name_key(c.name)) not in wanted])
     findings += prompt_findings(folder_name, caption_mode=caption_mode, instance_prompt=instance_prompt,
                                 identifier=identifier, tokenizer=tokenizer, readers=readers)
     image_buckets = {p.path: nearest_bucket(p.width, p.height, buckets) for p in probes if p.ok}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,10 +35,27 @@ class Listing:
     captions: list[Path] = field(default_factory=list)  # files with the caption extension
 
     @property
+    def captions_by_key(self) -> dict[tuple[Path, str], Path]:
+        """The caption files by folder and ``name_key``, to find one named but for case or accents (``misnamed_caption``)."""
+        return {(c.parent, name_key(c.name)): c for c in self.captions}
+
+    @property
     def orphan_captions(self) -> list[Path]:
         """Caption files with no image-named entry of the same name (its image renamed, deleted or never copied)."""
         named = {p.with_suffix("") for p in self.images} | {r.path.with_suffix("") for r in self.refused}
         return [c for c in self.captions if c.with_suffix("") not in named]
+
+
+def name_key(name: str) -> str:
+    """A file name as people read it: letter case and how accents are encoded (macOS writes é as e + accent) set
+    aside. Linux tells such names apart, so a caption named this way is not the image's."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def misnamed_caption(expected: Path, captions: dict[tuple[Path, str], Path]) -> Path | None:
+    """The caption file (of ``Listing.captions_by_key``) that is ``expected`` but for case or accent encoding."""
+    near = captions.get((expected.parent, name_key(expected.name)))
+    return near if near is not None and near.name != expected.name else None
 
 
 def scan_folder(
