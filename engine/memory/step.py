@@ -1,6 +1,6 @@
 """One training step of the denoiser (and the text encoders when they train), counted by ``LiveBytes``.
 
-It follows ``Trainer._per_sample_losses`` and ``Trainer._optimizer_step``: latents (encoded by the
+It follows ``per_sample_losses`` and ``optimizer_step`` (engine/training/steps.py): latents (encoded by the
 VAE inside the step when they are not cached), noise, timesteps, text embeddings (the cached
 ones stacked, or encoded with gradients), the family's denoiser, the per-sample loss, backward, all
 under autocast as accelerate applies it. Inputs are fake tensors of the step's shapes; what they

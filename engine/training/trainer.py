@@ -30,13 +30,13 @@ from engine.events import (
     RunStarted,
     Warning,
 )
-from engine.models.family import Components, embeddings_to
+from engine.models.family import Components
 from engine.models.loading import load_components, resolve_model_folder
 from engine.profile import Profile, dumps_profile
 from engine.profile.concept_warnings import shared_prompt_problems
 from engine.profile.schema import MAX_SEED
-from engine.training.losses import make_noise, per_sample_loss
 from engine.training.preview_rounds import PreviewRounds, generation_prompts
+from engine.training.steps import batch_loss, optimizer_step
 from engine.training.text_encoders_on_demand import TextEncodersOnDemand
 from engine.training.trainable import (
     check_lora_targets_of,
@@ -345,72 +345,12 @@ class Trainer:
             text_encoder.eval()
 
     def _optimizer_step(self, micro_batches: list[Batch]) -> float:
-        accelerator = self.accelerator
-        models = [self.unet] + (self.trained_text_encoders if self.train_text_encoder else [])
-        total = 0.0
-        for i, batch in enumerate(micro_batches):
-            last = i == len(micro_batches) - 1
-            sync = contextlib.ExitStack()
-            if not last and accelerator.num_processes > 1:
-                for model in models:
-                    sync.enter_context(accelerator.no_sync(model))
-            with sync, accelerator.autocast():
-                loss = self.loss(batch) / len(micro_batches)
-                accelerator.backward(loss)
-            total += loss.detach().item()
-        if accelerator.num_processes > 1:
-            # Each process saw its own batch: report the mean over all, so the loss shown is the
-            # whole step's and a NaN on any one process stops every process at the same step.
-            total = accelerator.reduce(torch.tensor(total, device=self.device), reduction="mean").item()
-        max_norm = self.profile.optimizer.max_grad_norm
-        if max_norm > 0 and not self.fused_backward:
-            params = self.unet_params + (self.text_params if self.train_text_encoder else [])
-            accelerator.clip_grad_norm_(params, max_norm)
-        # With the fused step every weight stepped (each clipped on its own) in the backward pass
-        # already: this step is empty, and the LR scheduler still counts it.
-        self.optimizer.step()
-        self.lr_scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return total
+        """One optimizer step over ``micro_batches``; the mean loss (engine/training/steps.py)."""
+        return optimizer_step(self, micro_batches)
 
     def loss(self, batch: Batch) -> torch.Tensor:
-        """Instance loss + prior_loss_weight × class loss for one batch."""
-        if not batch.classes:
-            return self._per_sample_losses(batch.instance).mean()
-        weight = self.profile.prior.loss_weight
-        buckets = {self.examples[i].bucket for i in batch.instance + batch.classes}
-        if len(buckets) == 1:
-            # Same shape: one UNet pass over instance and class images together.
-            losses = self._per_sample_losses(batch.instance + batch.classes)
-            n = len(batch.instance)
-            return losses[:n].mean() + weight * losses[n:].mean()
-        return self._per_sample_losses(batch.instance).mean() + weight * self._per_sample_losses(batch.classes).mean()
-
-    def _per_sample_losses(self, indexes: tuple[int, ...]) -> torch.Tensor:
-        profile = self.profile
-        generator = self.generator
-        hflip = profile.dataset.hflip
-        flips = [bool(torch.rand(1, generator=generator) < 0.5) if hflip else False for _ in indexes]
-        latents, geometry = self.latents.sample_with_geometry(indexes, flips, profile.dataset.center_crop, generator)
-        latents = latents.to(self.device)
-        noise = make_noise(latents, generator, profile.training.noise_offset)
-        timesteps = self.objective.sample_timesteps(latents, generator).to(self.device)
-        noisy = self.objective.noisy(latents, noise, timesteps)
-        captions = [self.examples[i].caption for i in indexes]
-        if self.train_text_encoder:
-            text = self.texts.encode(captions)
-        else:
-            with torch.no_grad():
-                text = self.texts.get(captions)
-        prediction = self.components.family.denoise(self.unet, noisy, timesteps, embeddings_to(text, self.device), geometry,
-                                                    training=profile.training)
-        losses = per_sample_loss(prediction, self.objective.target(latents, noise, timesteps))
-        weights = self.objective.loss_weights(timesteps)
-        if weights is not None:
-            losses = losses * weights.to(losses.device)
-        if profile.training.min_snr_gamma:
-            losses = losses * self.objective.min_snr_weights(timesteps, profile.training.min_snr_gamma).to(losses.device)
-        return losses
+        """Instance loss + prior_loss_weight × class loss for one batch (engine/training/steps.py)."""
+        return batch_loss(self, batch)
 
     # -- samples and outputs ---------------------------------------------------------
     def sample(self, step: int) -> list[Path]:
