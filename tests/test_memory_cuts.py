@@ -240,7 +240,8 @@ def test_a_tiny_sd1_run_trains_with_bf16_weights_and_exports_fp32(tmp_path: Path
 
 
 @pytest.mark.parametrize("cut", ["fused", "bf16_weights"])
-def test_resume_is_exact_with_the_memory_cuts(cut: str, tmp_path: Path, bf16_machine: None) -> None:
+def test_resume_is_exact_with_the_memory_cuts(cut: str, tmp_path: Path, bf16_machine: None,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """A fresh trainer that loads the step-2 checkpoint (as after a kill) ends where the run did."""
     sections = dict(training={"max_train_steps": 4, "train_text_encoder": True}, optimizer={"learning_rate": 1e-3},
                     precision={"mixed_precision": "bf16"}, dataset={"resolution": 64, "hflip": True, "center_crop": False})
@@ -273,6 +274,17 @@ def test_resume_is_exact_with_the_memory_cuts(cut: str, tmp_path: Path, bf16_mac
     with pytest.raises(CheckpointError, match="fused_backward and precision.bf16_weights settings it was made with"):
         Checkpointer(plain, folder).load(saved[0])
     plain.end()
+    if cut == "bf16_weights":
+        # The same profile on a machine without bf16 (here a CPU, fp32): the machine is what differs, not the settings.
+        import engine.training.trainer as trainer_module
+
+        monkeypatch.setattr(trainer_module, "effective_precision", lambda requested: ("no", None))
+        folder = RunFolder(tmp_path / "no-bf16").create()
+        elsewhere = Trainer(profile, folder.path)
+        elsewhere.setup()
+        with pytest.raises(CheckpointError, match="the profile is as it was, but this machine trains in fp32, without bf16"):
+            Checkpointer(elsewhere, folder).load(saved[0])
+        elsewhere.end()
 
 
 # -- where the machine lacks what the cuts need --------------------------------------------------

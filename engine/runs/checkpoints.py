@@ -71,6 +71,21 @@ def optimizer_layout(trainer: Any) -> str:
     return "per_weight" if trainer.fused_backward else "whole"
 
 
+def layout_mismatch(path: Path, layout: str, trainer: Any) -> str:
+    """Why a checkpoint whose optimizer ``layout`` is not this run's cannot be resumed, and what to do: other
+    settings, or (the profile's being the ones it was made with) a machine that trains in bf16 as that one did."""
+    from engine.training.precision import maths_name
+
+    said = f"checkpoint {path} saved its optimizer state as '{layout}', this run needs '{optimizer_layout(trainer)}'"
+    profile = trainer.profile
+    asked = "per_weight_bf16" if profile.precision.bf16_weights else "per_weight" if profile.optimizer.fused_backward else "whole"
+    if layout == asked:
+        return (f"{said}: the profile is as it was, but this machine trains in {maths_name(trainer.precision)}, without "
+                "bf16, so those settings cannot take effect here. Resume it on a machine with bf16, as it was made (a "
+                "GPU of the RTX 30xx, A100 generation or newer)")
+    return f"{said}: resume with the optimizer.fused_backward and precision.bf16_weights settings it was made with"
+
+
 def complete_checkpoints(folder: RunFolder) -> list[tuple[int, Path]]:
     """(step, path) of every checkpoint with a manifest, oldest first."""
     found = []
@@ -290,9 +305,7 @@ class Checkpointer:
                                   f"'{trainer.profile.training.method}'")
         layout = manifest.get("optimizer_layout", "whole")  # checkpoints made before the layouts were all "whole"
         if layout != optimizer_layout(trainer):
-            raise CheckpointError(f"checkpoint {path} saved its optimizer state as '{layout}', this profile needs "
-                                  f"'{optimizer_layout(trainer)}': resume with the optimizer.fused_backward and "
-                                  "precision.bf16_weights settings it was made with")
+            raise CheckpointError(layout_mismatch(path, layout, trainer))
         try:
             trainer.accelerator.load_state(str(path))
         except CheckpointError:

@@ -37,6 +37,11 @@ def configure_gpu_maths(tf32: bool) -> None:
 _NAMES = {"no": "fp32", "fp16": "fp16", "bf16": "bf16"}  # a mixed_precision value as the maths it gives
 
 
+def maths_name(precision: str) -> str:
+    """A mixed_precision value as the maths it gives, for people: "no" is fp32."""
+    return _NAMES[precision]
+
+
 def bf16_weights_in_force(requested: bool, precision: str) -> tuple[bool, str | None]:
     """(whether trained weights are kept in bf16, warning or None).
 

@@ -131,6 +131,7 @@ class Trainer:
 
         profile = self.profile
         precision, precision_warning = effective_precision(profile.precision.mixed_precision)
+        self.precision = precision  # what this machine gives: a CPU or a GPU without bf16 gives less than asked
         self.accelerator = make_accelerator(profile, precision, self.run_dir)
         if self.accelerator.device.type == "cuda":
             configure_gpu_maths(profile.precision.tf32)
