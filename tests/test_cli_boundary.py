@@ -12,6 +12,8 @@ import pytest
 from dbtui.cli.boundary import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USER_ERROR, run_guarded
 from engine.errors import DbtuiError
 
+PROFILE = Path(__file__).parents[1] / "profiles" / "tiny-demo.toml"
+
 
 def test_a_typed_error_is_its_message_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     def command() -> int:
@@ -36,6 +38,19 @@ def test_an_unexpected_error_points_to_a_log_with_the_traceback(
     assert str(log) in err
     text = log.read_text()
     assert text.startswith("dbtui dataset check photos") and "Traceback" in text and "KeyError: 'missing'" in text
+
+
+def test_a_full_disk_is_the_machines_state_not_a_bug(tmp_path: Path) -> None:
+    """`dbtui validate > file` on a full disk said "This is a bug in dbtui" and wrote a crash log (to that full disk)."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    with open("/dev/full", "w") as full:
+        code = f"import sys\nfrom dbtui.cli import main\nsys.exit(main(['validate', {str(PROFILE)!r}]))\n"
+        result = subprocess.run([sys.executable, "-c", code], stdout=full, stderr=subprocess.PIPE, text=True,
+                                env={"DBTUI_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == EXIT_USER_ERROR
+    assert "the disk is full" in result.stderr and "bug" not in result.stderr
+    assert not (tmp_path / "cache" / "logs").exists()
 
 
 def test_ctrl_c_is_exit_130(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,6 +11,7 @@ Exit statuses (the README lists them too):
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import os
 import sys
 import traceback
@@ -72,7 +73,9 @@ def run_guarded(command: Callable[[], int], argv: list[str]) -> int:
         print(f"dbtui: {gone}", file=sys.stderr)
         return EXIT_USER_ERROR
     try:
-        return int(command() or 0)
+        code = int(command() or 0)
+        sys.stdout.flush()  # here, where a full disk or a closed pipe is still ours to report
+        return code
     except DbtuiError as error:
         advice = getattr(error, "advice", "")  # what to do, where the error carries it (as a failed run's event does)
         print(f"dbtui: {error}" + (f"\n  advice: {advice}" if advice else ""), file=sys.stderr)
@@ -82,13 +85,37 @@ def run_guarded(command: Callable[[], int], argv: list[str]) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `dbtui … | head` closed our output: nothing left to tell anyone.
+        _discard_output()
         return EXIT_OK
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            return _bug(argv, error)
+        # A full disk (or quota), be it the output's or a file's: the machine's state, not a bug.
+        print(f"dbtui: the disk is full ({error}): free space on it, or write the output somewhere else", file=sys.stderr)
+        _discard_output()
+        return EXIT_USER_ERROR
     except Exception as error:  # noqa: BLE001 - the last line of defence against a bare traceback
-        log = write_crash_log(argv)
-        where = f"the traceback is in {log}" if log else "no log could be written"
-        print(
-            f"dbtui: unexpected error ({type(error).__name__}: {error}). This is a bug in dbtui; "
-            f"{where}. Please report it with that file.",
-            file=sys.stderr,
-        )
-        return EXIT_BUG
+        return _bug(argv, error)
+
+
+def _discard_output() -> None:
+    """Send what is still buffered for stdout to /dev/null: the interpreter's last flush would fail on the full
+    disk or closed pipe again, and turn the exit status into 120 with a traceback of its own."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is not a file here (a test's capture): nothing will be flushed to one
+
+
+def _bug(argv: list[str], error: BaseException) -> int:
+    """Say that ``error`` is dbtui's bug, with the log its traceback went to."""
+    log = write_crash_log(argv)
+    where = f"the traceback is in {log}" if log else "no log could be written"
+    print(
+        f"dbtui: unexpected error ({type(error).__name__}: {error}). This is a bug in dbtui; "
+        f"{where}. Please report it with that file.",
+        file=sys.stderr,
+    )
+    return EXIT_BUG
