@@ -46,3 +46,29 @@ def test_fit_gives_no_such_advice_when_a_card_holds_it(tmp_path: Path, monkeypat
     path = save_profile(tiny_profile(tmp_path), tmp_path / "p.toml")
     assert main(["fit", str(path), "--estimate-only"]) == 0
     assert "none of these cards" not in capsys.readouterr().out
+
+
+def test_fit_says_what_to_change_for_a_card_below_the_smallest_that_holds_it(tmp_path: Path, monkeypatch, capsys) -> None:
+    """sd15-person.toml showed 8 GB ✗ with no word on what would make it fit."""
+    import engine.memory
+    from dbtui.cli import main
+    from engine.profile import save_profile
+
+    middle = MemoryEstimate(weights=10 * GIB, gradients=0, optimizer_state=0, activations=0, caches=0, autocast_weight_copies=0,
+                            peak_phase="backward", model="m", batch=1, height=8, width=8, seconds=0.0)
+    monkeypatch.setattr(engine.memory, "estimate_peak", lambda profile: middle)
+    path = save_profile(tiny_profile(tmp_path), tmp_path / "p.toml")
+    assert main(["fit", str(path), "--estimate-only"]) == 0
+    out = capsys.readouterr().out
+    assert "8 GB ✗ · 12 GB ✓" in out and "for a card below 12 GB, to need less: turn on gradient checkpointing" in out
+
+
+def test_flux_is_told_of_a_quantized_base_first_and_no_card_size_is_promised(tmp_path: Path) -> None:
+    """A bf16 Flux base is 23 GB of frozen weights: the advice said only "lower dataset.resolution" for a LoRA, and
+    "it fits 8 GB cards" for a full fine-tune, where even the NF4 LoRA needs 12 GB."""
+    lora = memory_advice(tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-flux"}, training={"method": "lora"},
+                                      precision={"gradient_checkpointing": True, "mixed_precision": "bf16"}))
+    assert lora.startswith('load the frozen base quantized (model.quantize = "nf4"')
+    full = memory_advice(tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-flux"}))
+    assert 'train a LoRA on a quantized base instead (training.method = "lora", model.quantize = "nf4")' in full
+    assert "8 GB" not in full and "8 GB" not in memory_advice(tiny_profile(tmp_path))

@@ -37,8 +37,11 @@ def _estimate(profile):
         print(f"memory estimate:   not available ({error})")
         return None
     print(f"memory estimate:   {estimate.fit_line()}")
-    if not any(estimate.fits(card) for card in CARD_SIZES_GB):
+    fitting = [card for card in CARD_SIZES_GB if estimate.fits(card)]
+    if not fitting:
         print(f"  none of these cards holds it; to need less: {memory_advice(profile)}")
+    elif fitting[0] != CARD_SIZES_GB[0]:
+        print(f"  for a card below {fitting[0]} GB, to need less: {memory_advice(profile)}")
     print(f"  {estimate.model}, {estimate.batch} image(s) of {estimate.width}x{estimate.height} per step, "
           f"estimated in {estimate.seconds:.0f} s")
     for line in estimate.breakdown_lines():

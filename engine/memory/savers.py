@@ -9,7 +9,14 @@ from typing import Any
 
 def memory_advice(profile: Any) -> str:
     """The savers this profile does not use yet, as settings to write; one sentence when it uses them all."""
+    from engine.model_info import likely_family
+
     tips = []
+    # Flux's frozen 12B transformer is most of its memory (23 GB in bf16): a quantized base is the saver that counts.
+    flux = likely_family(profile.model.pretrained) == "flux"
+    quantize = "load the frozen base quantized (model.quantize = \"nf4\": a quarter of its weights' memory)"
+    if flux and profile.training.method == "lora" and not profile.model.quantize:
+        tips.append(quantize)
     if not profile.precision.gradient_checkpointing:
         tips.append("turn on gradient checkpointing (precision.gradient_checkpointing = true)")
     if profile.precision.mixed_precision == "no":
@@ -30,7 +37,12 @@ def memory_advice(profile: Any) -> str:
         tips.append(f"lower training.train_batch_size to {max(1, profile.training.train_batch_size // 2)} "
                     "and raise gradient_accumulation_steps to match")
     if profile.training.method == "full":
-        tips.append("train a LoRA instead (training.method = \"lora\"): it fits 8 GB cards")
+        tips.append("train a LoRA on a quantized base instead (training.method = \"lora\", model.quantize = \"nf4\")"
+                    if flux else "train a LoRA instead (training.method = \"lora\"), which needs far less")
+    elif not flux and not profile.model.quantize:
+        tips.append(quantize)
+    elif profile.training.lora is not None and profile.training.lora.rank > 8:
+        tips.append(f"lower the LoRA rank (training.lora.rank = {profile.training.lora.rank // 2})")
     if profile.dataset.resolution > 512:
         tips.append("lower dataset.resolution")
     return "; ".join(tips) or "this setup is already as lean as dbtui can make it: use a GPU with more memory"
