@@ -200,7 +200,21 @@ def test_a_long_but_sane_prompt_is_accepted(tmp_path: Path, capsys) -> None:
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ("optimizer.learning_rate=abc", "--set optimizer.learning_rate=abc: Input should be a valid number"),
+        ("optimizer.learning_rate=abc", "--set optimizer.learning_rate=abc: takes a number, not 'abc': write digits, with "
+                                        "a dot for decimals (7.5)"),
+        ("prior.guidance_scale=7,5", "--set prior.guidance_scale=7,5: takes a number, not '7,5'"),
+        ("training.max_train_steps=abc", "--set training.max_train_steps=abc: takes a whole number, not 'abc'"),
+        ("sampling.prompts=a cat", """--set sampling.prompts=a cat: takes a list: write prompts = ["a cat"], one text in """
+                                   """quotes per item (with --set: --set 'sampling.prompts=["a cat"]')"""),
+        ('dataset.hflip="maybe"', """--set dataset.hflip="maybe": takes true or false, not 'maybe'"""),
+        ("dataset.buckets=[64,64]", "--set dataset.buckets=[64,64]: takes a list of [width, height] pairs, e.g. buckets = "
+                                    "[[512, 512], [576, 448]]\n"),  # once, not once per item
+        ("name=2024-12-04", """--set name=2024-12-04: takes text, and 2024-12-04 was read as a date: put it in quotes, """
+                            """name = "2024-12-04" (with --set: --set 'name="2024-12-04"')"""),
+        ('sampling.prompts=["a", 2]', """item 1 takes text, and 2 was read as a number: put it in quotes in the list, "2" """
+                                      """(with --set, the whole list: --set 'sampling.prompts=[..., "2"]')"""),
+        ("training.gradient_checkpointing=true", "unknown key (did you mean 'precision.gradient_checkpointing'?)"),
+        ("optimizer.max_train_steps=3", "unknown key (did you mean 'training.max_train_steps'?)"),
         ("training.nope=1", "--set training.nope=1: unknown key"),
         ("dataset.resolution=13", "--set dataset.resolution=13: Input should be a multiple of 8"),
         ("training.max_train_steps=true", "--set training.max_train_steps=true: is true, but this setting is a number"),
@@ -214,6 +228,18 @@ def test_a_bad_override_is_reported_as_the_override(override: str, expected: str
     err = user_error(capsys, ["validate", str(path), "--set", override])
     assert expected in err
     assert f"{path}:" not in err  # the file's own lines hold valid values
+
+
+def test_a_table_override_changes_only_the_keys_it_names(tmp_path: Path) -> None:
+    """--set 'optimizer={learning_rate=2e-6}' put every other optimizer key back to its default, silently: sdxl-person's
+    adafactor and fused step became AdamW with a full set of gradients, over 25 GB on the 24 GB card it is written for."""
+    from engine.profile import load_profile
+
+    path = write(tmp_path, GOOD + '[optimizer]\nname = "adafactor"\nfused_backward = true\n[precision]\nmixed_precision = "bf16"\n'
+                         '[training.lora]\nrank = 16\n')
+    profile = load_profile(path, ["optimizer={learning_rate=2e-6}", "training={lora={alpha=4}}"])
+    assert (profile.optimizer.name, profile.optimizer.fused_backward, profile.optimizer.learning_rate) == ("adafactor", True, 2e-6)
+    assert (profile.training.lora.rank, profile.training.lora.alpha) == (16, 4)
 
 
 def test_keys_not_overridden_keep_their_file_line(tmp_path: Path, capsys) -> None:

@@ -64,7 +64,7 @@ def test_wrong_type_and_out_of_range_are_reported() -> None:
     problems = problems_of(MINIMAL + "[training]\ntrain_batch_size = \"two\"\n[optimizer]\nbeta2 = 1.5\n")
     keys = {p.key: p for p in problems}
     assert keys["training.train_batch_size"].line == 6
-    assert "integer" in keys["training.train_batch_size"].message
+    assert keys["training.train_batch_size"].message == "takes a whole number, not 'two'"
     assert keys["optimizer.beta2"].line == 8
     assert "less than 1" in keys["optimizer.beta2"].message
 

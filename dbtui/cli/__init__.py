@@ -28,7 +28,7 @@ COMMANDS = [
 ]
 
 DESCRIPTION = """\
-DreamBooth fine-tuning of Stable Diffusion, from a terminal.
+DreamBooth fine-tuning of Stable Diffusion 1.x, 2.x and XL, and Flux.1, from a terminal.
 
 Run `dbtui` with no command to open the wizard. Everything you choose is saved as a TOML
 profile; `dbtui run PROFILE` re-runs it headless (nohup, tmux, CI).

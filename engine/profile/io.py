@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import difflib
 import errno
 import re
@@ -70,9 +71,20 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             if not last.isdigit() or int(last) >= len(node):
                 raise ProfileError([Problem(key, f"no item {last} in this list (it has {len(node)})", override=text)])
             node[int(last)] = value
+        elif isinstance(value, dict) and isinstance(node.get(last), dict):
+            # A table (--set 'optimizer={learning_rate=2e-6}') changes the keys it names; the section's others stay.
+            node[last] = _merged(node[last], value)
         else:
             node[last] = value
     return result
+
+
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` written over it, tables within tables merged the same way."""
+    merged = dict(base)
+    for key, value in changes.items():
+        merged[key] = _merged(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
 
 
 def override_sources(overrides: list[str]) -> dict[str, str]:
@@ -130,16 +142,15 @@ def _problems_from(error: ValidationError) -> list[Problem]:
         if item["type"] == "extra_forbidden":
             owner = _model_at(loc)
             valid = list(owner.model_fields) if owner else []
-            close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
-            suggestion = OTHER_TOOLS_NAMES.get(str(loc[-1])) or (".".join([*(str(p) for p in loc[:-1]), close[0]]) if close else None)
             message = "unknown key"
-            if suggestion is None:
-                # A right key in the wrong place: under another [section], or a top-level key written below one.
-                elsewhere = [path for path in _field_paths(Profile) if path.rsplit(".", 1)[-1] == str(loc[-1])]
-                if elsewhere:
-                    suggestion = elsewhere[0]
-                    if "." not in suggestion:
-                        message = "unknown key here: top-level keys go above the first [section] of the file"
+            # A right key in the wrong place (under another [section], or a top-level key written below one) before a
+            # near spelling here: training.gradient_checkpointing is precision's, not training.gradient_accumulation_steps.
+            elsewhere = [path for path in _field_paths(Profile) if path.rsplit(".", 1)[-1] == str(loc[-1])]
+            close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+            suggestion = (OTHER_TOOLS_NAMES.get(str(loc[-1])) or (elsewhere[0] if elsewhere else None)
+                          or (".".join([*(str(p) for p in loc[:-1]), close[0]]) if close else None))
+            if elsewhere and suggestion == elsewhere[0] and "." not in suggestion:
+                message = "unknown key here: top-level keys go above the first [section] of the file"
         elif item["type"] == "missing":
             owner = _model_at(loc)
             field = owner.model_fields.get(str(loc[-1])) if owner else None
@@ -148,11 +159,33 @@ def _problems_from(error: ValidationError) -> list[Problem]:
         elif item["type"] == "list_type" and isinstance(item.get("input"), dict):
             # `[concepts]` written for `[[concepts]]`: TOML reads one table, not a list of them.
             message = f"must be a list of tables: write [[{loc[-1]}]], with two brackets, above each one"
-        elif item["type"] == "string_type" and isinstance(item.get("input"), (int, float, bool)):
-            # TOML reads 2024 or true as a number or a boolean; on the command line the quotes need shell quotes too.
-            written = str(item["input"]).lower() if isinstance(item["input"], bool) else item["input"]
-            message = (f"takes text, and {written} was read as a {'boolean' if isinstance(item['input'], bool) else 'number'}: "
-                       f"put it in quotes, {loc[-1]} = \"{written}\" (with --set: --set '{key}=\"{written}\"')")
+        elif item["type"] == "string_type" and isinstance(item.get("input"), (int, float, bool, dt.date, dt.time)):
+            # TOML reads 2024, true or 2024-12-04 as a number, a boolean or a date; on the command line the quotes
+            # need shell quotes too.
+            value = item["input"]
+            written = str(value).lower() if isinstance(value, bool) else value
+            kind = "boolean" if isinstance(value, bool) else "date" if isinstance(value, (dt.date, dt.time)) else "number"
+            if isinstance(loc[-1], int):  # an item of a list of texts
+                listed = ".".join(str(p) for p in loc[:-1])
+                message = (f"item {loc[-1]} takes text, and {written} was read as a {kind}: put it in quotes in the list, "
+                           f"\"{written}\" (with --set, the whole list: --set '{listed}=[..., \"{written}\"]')")
+            else:
+                message = (f"takes text, and {written} was read as a {kind}: put it in quotes, {loc[-1]} = \"{written}\" "
+                           f"(with --set: --set '{key}=\"{written}\"')")
+        elif item["type"] == "list_type" and isinstance(item.get("input"), str):
+            text = item["input"]
+            message = (f"takes a list: write {loc[-1]} = [\"{text}\"], one text in quotes per item "
+                       f"(with --set: --set '{key}=[\"{text}\"]')")
+        elif item["type"] in ("bool_parsing", "bool_type"):
+            message = f"takes true or false, not {item.get('input')!r}"
+        elif item["type"] == "float_parsing" and isinstance(item.get("input"), str):
+            message = f"takes a number, not {item['input']!r}: write digits, with a dot for decimals (7.5)"
+        elif item["type"] == "int_parsing" and isinstance(item.get("input"), str):
+            message = f"takes a whole number, not {item['input']!r}"
+        elif item["type"] == "tuple_type" and loc[-2:-1] == ("buckets",):
+            # Each bucket is a pair: name the list once, not each of its items.
+            key = ".".join(str(p) for p in loc[:-1])
+            message = "takes a list of [width, height] pairs, e.g. buckets = [[512, 512], [576, 448]]"
         elif item["type"] == "model_type" and loc[:1] == ("concepts",):
             # A whole concept given one value (--set concepts.0="x"): name its keys, not pydantic's class.
             message = "is a concept: a table of keys (instance_dir, instance_prompt, …); set one key, e.g. concepts.0.instance_prompt"
@@ -165,7 +198,9 @@ def _problems_from(error: ValidationError) -> list[Problem]:
         elif item["type"] == "value_error":
             # Our own checks (fields.py) word their messages for users; drop pydantic's prefix.
             message = str(item["ctx"]["error"])
-        problems.append(Problem(key, message, suggestion=suggestion))
+        problem = Problem(key, message, suggestion=suggestion)
+        if problem not in problems:
+            problems.append(problem)
     return problems
 
 
