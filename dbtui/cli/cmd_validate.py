@@ -37,8 +37,8 @@ def _validate(args: argparse.Namespace) -> int:
                 + shared_prompt_problems(profile) + schedule_problems(profile))
     if not errors:
         print(f"{args.profile}: valid ({len(profile.concepts)} concept(s), method {profile.training.method})")
-    for problem in warnings:  # every one at once, beside the errors too
-        print(f"  warning: {problem.key}: {problem.message}")
+    for problem in located(warnings, args.profile, args.set):  # every one at once, beside the errors too
+        print(f"  warning: {problem}")
     if errors:
         raise ProfileError(located(errors, args.profile, args.set))
     return 0
