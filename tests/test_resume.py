@@ -67,3 +67,81 @@ def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(tmp_pa
     assert resumed.returncode == 0, out
     assert "saved no checkpoint before it stopped: training it from the start" in out and "outputs are in" in out
     assert folder.read_state().status == "finished" and folder.read_state().step == 2
+
+
+def _stopped_run(tmp_path: Path, steps: list[int], **sections) -> tuple[RunFolder, Path]:
+    """A stopped run's folder with complete (empty) checkpoints at ``steps``, and its profile file."""
+    import json
+
+    from engine.runs.folder import RunState
+
+    path = profile_file(tmp_path, name="r", **sections)
+    folder = RunFolder(tmp_path / "runs" / "r").create()
+    folder.profile.write_text(path.read_text())
+    folder.events.write_text("")
+    folder.write_state(RunState(pid=0, status="stopped", step=steps[-1], total_steps=100))
+    for step in steps:
+        checkpoint = folder.checkpoints / f"step-{step:08d}"
+        checkpoint.mkdir(parents=True)
+        (checkpoint / "manifest.json").write_text(json.dumps({"step": step, "files": {}}))
+    return folder, path
+
+
+def test_a_resume_whose_steps_end_before_the_checkpoint_is_refused_before_it_starts(tmp_path: Path, capsys) -> None:
+    """A typo in max_train_steps marked the run finished at once (21/10), exported it, and no resume was possible again."""
+    from dbtui.cli import main
+
+    folder, path = _stopped_run(tmp_path, [20, 21])
+    assert main(["run", str(path), "--resume", "--set", "training.max_train_steps=10"]) == 2
+    err = capsys.readouterr().err
+    assert "the run is at step 21 and training.max_train_steps is 10: nothing is left to train" in err
+    assert f"`dbtui export {folder.path} --step 21`" in err
+    assert folder.read_state().status == "stopped"
+    assert main(["run", str(path), "--set", "training.max_train_steps=10",
+                 "--resume", str(folder.checkpoints / "step-00000020")]) == 2
+    assert "the run is at step 20" in capsys.readouterr().err
+
+
+def test_a_resume_of_a_run_that_never_started_is_refused(tmp_path: Path, capsys) -> None:
+    """A misspelt name (or another working folder) said "saved no checkpoint: training it from the start" and trained."""
+    from dbtui.cli import main
+
+    _stopped_run(tmp_path, [4])
+    path = profile_file(tmp_path, name="typo")
+    assert main(["run", str(path), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert f"there is no run to resume in {tmp_path / 'runs' / 'typo'}" in err and f"runs in {tmp_path / 'runs'}: " in err
+    assert not (tmp_path / "runs" / "typo").exists()
+
+
+def test_a_damaged_latest_checkpoint_is_said_before_anything_loads(tmp_path: Path, capsys) -> None:
+    import json
+
+    from dbtui.cli import main
+
+    folder, path = _stopped_run(tmp_path, [4, 8])
+    latest = folder.checkpoints / "step-00000008"
+    (latest / "manifest.json").write_text(json.dumps({"step": 8, "files": {"optimizer.bin": 1000}}))
+    (latest / "optimizer.bin").write_bytes(b"x" * 10)
+    assert main(["resume", str(folder.path)]) == 2
+    err = capsys.readouterr().err
+    assert f"the latest checkpoint {latest} is damaged: optimizer.bin has 10 bytes where 1,000 were written" in err
+    assert f"--from {folder.checkpoints / 'step-00000004'}" in err
+
+
+def test_a_checkpoint_past_an_epoch_counted_end_fails_the_run_rather_than_finishing_it(tmp_path: Path) -> None:
+    """An epoch count is known only once the images are: the trainer refuses what the launcher cannot see."""
+    import pytest
+
+    from engine.runs.in_process import train
+    from engine.training.trainer import PastTheEndError
+    from tests.training_helpers import tiny_profile
+
+    profile = tiny_profile(tmp_path, training={"max_train_steps": None, "num_train_epochs": 1})
+
+    def resumed_far(trainer) -> None:
+        trainer.global_step = trainer.total_steps + 5
+
+    with pytest.raises(PastTheEndError, match="raise training.max_train_steps or num_train_epochs to train on"):
+        train(profile, tmp_path / "run", trainer_hook=resumed_far)
+    assert not (tmp_path / "run" / "outputs").exists()

@@ -22,7 +22,7 @@ from tests.training_helpers import tiny_profile
 
 def run_with_checkpoints(tmp_path: Path, steps: list[int]) -> tuple[RunFolder, object]:
     """A stopped run folder of the tiny profile whose checkpoints (manifests only) are at ``steps``."""
-    profile = tiny_profile(tmp_path)
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 2000})
     folder = RunFolder(tmp_path / "runs" / profile.name).create()
     save_profile(profile, folder.profile)
     folder.events.write_text("")

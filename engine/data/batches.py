@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from engine.data.examples import Example
 from engine.events import Warning
@@ -86,3 +87,12 @@ def optimizer_steps(batches: list[Batch], accumulation: int) -> list[list[Batch]
     """The micro-batches of each optimizer step: ``accumulation`` at a time, and the epoch's leftover as one
     shorter last step, so that every image trains each epoch (the loss is averaged over the step's own count)."""
     return [batches[first : first + accumulation] for first in range(0, len(batches), accumulation)]
+
+
+def default_total_steps(profile: Any, instance_images: int, steps_per_epoch: int) -> int:
+    """max_train_steps, else epochs × steps per epoch, else the guide's 100 × instance images."""
+    if profile.training.max_train_steps:
+        return profile.training.max_train_steps
+    if profile.training.num_train_epochs:
+        return profile.training.num_train_epochs * steps_per_epoch
+    return 100 * instance_images

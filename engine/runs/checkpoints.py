@@ -13,6 +13,7 @@ import errno
 import json
 import os
 import pickle
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -316,7 +317,7 @@ class Checkpointer:
             # A file cut short (a copy between machines that stopped) or overwritten: torch's own words say which.
             earlier = [str(kept) for _, kept in complete_checkpoints(self.folder) if kept != Path(path)]
             raise CheckpointError(f"checkpoint {path} is damaged and cannot be loaded ({error}); resume from another "
-                                  "one with `dbtui resume RUN --from CHECKPOINT`"
+                                  f"one with `dbtui resume {shlex.quote(str(self.folder.path))} --from CHECKPOINT`"
                                   + (f" (kept: {', '.join(earlier)})" if earlier else "")) from None
         trainer.global_step = int(manifest["step"])
         if trainer.train_text_encoder and trainer.global_step >= trainer.profile.training.text_encoder_stop_fraction * trainer.total_steps:

@@ -11,6 +11,7 @@ machines other than 0 add only their own profile and log there (``profile-machin
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import time
 from dataclasses import dataclass
@@ -20,9 +21,9 @@ from engine.errors import DbtuiError
 from engine.runs.command import worker_command
 from engine.profile import Profile, dumps_profile
 from engine.runs.folder import run_dir_for
-from engine.runs.checkpoints import complete_checkpoints
+from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of
 from engine.runs.resume_point import check_same_model, chosen_step, set_aside_later
-from engine.runs.folder import RunFolder, RunFolderError, RunState, unusable_folder
+from engine.runs.folder import RunFolder, RunFolderError, RunState, list_runs, unusable_folder
 
 
 class RunExistsError(RunFolderError):
@@ -31,6 +32,14 @@ class RunExistsError(RunFolderError):
 
 class RunFinishedError(RunFolderError):
     """The run folder holds a finished run: neither a resume nor a re-run may replace its outputs."""
+
+
+class NoRunToResumeError(RunFolderError):
+    """A resume was asked for where no run was ever started (a misspelt name, another working folder)."""
+
+
+class ResumePastTheEndError(RunFolderError):
+    """A resume whose profile ends the run before the step its checkpoint reached."""
 
 
 class RunInputsMissingError(DbtuiError):
@@ -79,6 +88,11 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     """
     check_inputs(profile)
     folder = RunFolder(Path(run_dir or run_dir_for(profile)))
+    # Machine 0 writes the run's events and state; another machine's own disk holds none of them.
+    if resume == "latest" and profile.launch.machine_rank == 0 and not folder.events.exists() and not folder.state_file.exists():
+        raise NoRunToResumeError(f"there is no run to resume in {folder.path}: nothing was ever trained there"
+                                 f"{_runs_near(folder.path)}. Check the profile's name and saving.output_dir (a relative "
+                                 f"output_dir is read from the folder dbtui runs in, {Path.cwd()}), or start it without --resume.")
     rank = profile.launch.machine_rank
     # Stopped before its first checkpoint: nothing is lost by training from the start. With several
     # machines the worker's own check stays, since each machine must see the checkpoint.
@@ -154,8 +168,12 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
     if resume and done:
         check_same_model(folder, profile)
     set_aside = []
+    if resume == "latest" and done:
+        _check_latest(folder, done)
+        _check_steps_left(folder, profile, done[-1][0])
     if resume and resume != "latest":
         step = chosen_step(folder, Path(resume))
+        _check_steps_left(folder, profile, step)
         if main_machine:
             set_aside = set_aside_later(folder, step)
     folder.create()
@@ -167,3 +185,33 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
     written.write_text(dumps_profile(profile), encoding="utf-8")
     os.replace(written, target)
     return (folder.events.stat().st_size if folder.events.exists() else 0), set_aside
+
+
+def _runs_near(path: Path) -> str:
+    """Where runs are, below the folder that would have held this one, for a misspelt name."""
+    near = [str(run.path) for run in list_runs(path.parent)[:5]]
+    return f" (runs in {path.parent}: {', '.join(near)})" if near else ""
+
+
+def _check_latest(folder: RunFolder, done: list[tuple[int, Path]]) -> None:
+    """Refuse, in seconds, a latest checkpoint whose files are cut short or missing: found after the model load and
+    the caching otherwise, and again at every retry."""
+    step, latest = done[-1]
+    damage = damage_of(latest)
+    if damage:
+        earlier = done[-2][1] if len(done) > 1 else None
+        raise CheckpointError(f"the latest checkpoint {latest} is damaged: {damage}; "
+                              + (f"resume from the one before it: `dbtui resume {shlex.quote(str(folder.path))} --from "
+                                 f"{shlex.quote(str(earlier))}`" if earlier else
+                                 "the run keeps no other checkpoint, so it can only start again under a new name"))
+
+
+def _check_steps_left(folder: RunFolder, profile: Profile, step: int) -> None:
+    """Refuse a resume whose training.max_train_steps ends before the checkpoint's step: the run would be marked
+    finished at once, with its outputs exported from the checkpoint, and could never be resumed again."""
+    steps = profile.training.max_train_steps
+    if steps and steps < step:
+        raise ResumePastTheEndError(
+            f"the run is at step {step} and training.max_train_steps is {steps}: nothing is left to train. To train on, "
+            f"set max_train_steps above {step}; to keep the model as it is at step {step}, export it: "
+            f"`dbtui export {shlex.quote(str(folder.path))} --step {step}`")

@@ -19,8 +19,10 @@ from typing import Any
 import torch
 
 from engine.builtin import resolve_dir
+from engine.errors import DbtuiError
 from engine.training.class_generation import run_class_images
-from engine.data.batches import Batch, epoch_batches, optimizer_steps, process_batches, unreachable_batch_size
+from engine.data.batches import (Batch, default_total_steps, epoch_batches, optimizer_steps, process_batches,
+                                 unreachable_batch_size)
 from engine.data.encoders import LatentSource, TextSource
 from engine.data.examples import Example, bucket_list, build_examples
 from engine.events import (
@@ -64,6 +66,10 @@ class StoppedInSetup(Exception):
     Not an error: what setup made (class images, caches) is kept, and a resume goes on from there."""
 
 
+class PastTheEndError(DbtuiError):
+    """A resumed run whose profile ends before the step its checkpoint reached."""
+
+
 @dataclass
 class RunResult:
     status: str  # "finished" or "stopped"
@@ -76,15 +82,6 @@ def cached_parts(components: Components, *, latents_cached: bool, text_cached: b
     """The models whose every output is cached, so they can leave the GPU: the VAE once latents
     are cached, and every loaded text encoder of the family (SDXL has two) once embeddings are."""
     return ([components.vae] if latents_cached else []) + (components.text_encoder_parts.loaded() if text_cached else [])
-
-
-def default_total_steps(profile: Profile, instance_images: int, steps_per_epoch: int) -> int:
-    """max_train_steps, else epochs × steps per epoch, else the guide's 100 × instance images."""
-    if profile.training.max_train_steps:
-        return profile.training.max_train_steps
-    if profile.training.num_train_epochs:
-        return profile.training.num_train_epochs * steps_per_epoch
-    return 100 * instance_images
 
 
 class Trainer:
@@ -284,6 +281,10 @@ class Trainer:
 
         profile = self.profile
         accum = profile.training.gradient_accumulation_steps
+        if self.global_step > self.total_steps:  # else marked finished at once, never to resume (see engine/runs/launcher.py)
+            raise PastTheEndError(f"the checkpoint is at step {self.global_step} and this profile's run is {self.total_steps} "
+                                  "steps: raise training.max_train_steps or num_train_epochs to train on, or export the "
+                                  f"checkpoint: `dbtui export {self.run_dir} --step {self.global_step}`")
         if self.accelerator.is_main_process:  # the only one that reports: the others need not probe
             self.emit(RunStarted(
                 run_dir=str(self.run_dir), profile=profile.model_dump(mode="json"), hardware=probe(self.run_dir).to_dict(),
