@@ -84,3 +84,15 @@ def encode_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     monkeypatch.setattr(AutoencoderKL, "encode", counting_encode)
     monkeypatch.setattr(CLIPTextModel, "forward", counting_forward)
     return calls
+
+
+@pytest.fixture(scope="session")
+def trainer_pid() -> int:
+    """A live process that reads as a dbtui trainer (its command names engine.runs.worker), for runs shown as running."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)", "engine.runs.worker"])
+    yield process.pid
+    process.kill()
+    process.wait()

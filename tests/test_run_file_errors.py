@@ -168,18 +168,17 @@ def _keep_this_process_signals(monkeypatch) -> None:
     monkeypatch.setattr(signal, "signal", lambda signum, handler: None)
 
 
-def test_a_trainer_refused_by_a_live_runs_lock_leaves_that_runs_state_alone(tmp_path: Path, monkeypatch) -> None:
-    import os
-
+def test_a_trainer_refused_by_a_live_runs_lock_leaves_that_runs_state_alone(tmp_path: Path, monkeypatch,
+                                                                           trainer_pid: int) -> None:
     from engine.runs import worker
 
     _keep_this_process_signals(monkeypatch)
     folder = RunFolder(tmp_path / "run").create()
-    live = RunState(pid=os.getppid(), status="running", step=40, total_steps=300)
+    live = RunState(pid=trainer_pid, status="running", step=40, total_steps=300)
     folder.write_state(live)
-    folder.lock.write_text(str(os.getppid()))  # held by a live process that is not this one
+    folder.lock.write_text(str(trainer_pid))  # held by a live trainer that is not this one
     assert worker.main([str(folder.path)]) == 1
-    assert folder.read_state() == live and folder.lock.read_text() == str(os.getppid())
+    assert folder.read_state() == live and folder.lock.read_text() == str(trainer_pid)
 
 
 def test_a_resume_stopped_before_its_first_step_keeps_the_runs_step(tmp_path: Path, monkeypatch, capsys) -> None:

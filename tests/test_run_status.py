@@ -34,20 +34,22 @@ def _run(tmp_path: Path, name: str, status: str, pid: int) -> RunFolder:
     return folder
 
 
-def test_the_status_word_comes_from_the_state_and_the_process() -> None:
+def test_the_status_word_comes_from_the_state_and_the_process(trainer_pid: int) -> None:
     dead = _dead_pid()
     assert run_status(None) == "unknown"
-    assert run_status(RunState(pid=os.getpid(), status="running")) == "running"
+    assert run_status(RunState(pid=trainer_pid, status="running")) == "running"
+    # After a reboot or a container restart the crashed trainer's pid may be another live process's.
+    assert run_status(RunState(pid=os.getpid(), status="running")) == "crashed"
     assert run_status(RunState(pid=dead, status="running")) == "crashed"
     assert run_status(RunState(pid=dead, status="starting")) == "crashed"
     assert run_status(RunState(pid=dead, status="finished")) == "finished"  # a finished trainer is meant to be gone
 
 
 def test_the_cli_and_the_wizard_say_crashed_for_the_same_run(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+                                                             monkeypatch: pytest.MonkeyPatch, trainer_pid: int) -> None:
     crashed = _run(tmp_path, "gone", "running", _dead_pid())
     assert crashed.status() == "crashed" and not crashed.is_live()
-    _run(tmp_path, "live", "running", os.getpid())
+    _run(tmp_path, "live", "running", trainer_pid)
 
     monkeypatch.setenv("COLUMNS", "300")  # one table row a line, however long the tmp path
     assert main(["runs", "--dir", str(tmp_path / "runs")]) == 0

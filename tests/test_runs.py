@@ -264,12 +264,21 @@ def test_requests_left_by_a_killed_trainer_are_dropped_and_a_stop_acts_before_th
 
 def test_one_trainer_per_folder_and_a_stale_lock_is_taken_over(tmp_path: Path) -> None:
     folder = RunFolder(tmp_path).create()
-    sleeper = subprocess.Popen(["sleep", "30"])
-    folder.lock.write_text(str(sleeper.pid))
+    trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "engine.runs.worker"])
+    folder.lock.write_text(str(trainer.pid))
     with pytest.raises(RunFolderError, match="already running"):
         TrainerLock(folder).acquire()
-    sleeper.kill()
-    sleeper.wait()
+    trainer.kill()
+    trainer.wait()
+    other = subprocess.Popen(["sleep", "30"])  # a crashed trainer's pid, taken by another process after a restart
+    wait_for(lambda: Path(f"/proc/{other.pid}/cmdline").read_bytes(), timeout=10)  # its command is empty until exec ends
+    folder.lock.write_text(str(other.pid))
+    lock = TrainerLock(folder)
+    lock.acquire()
+    lock.release()
+    other.kill()
+    other.wait()
+    folder.lock.write_text(str(trainer.pid))
     lock = TrainerLock(folder)
     lock.acquire()  # its owner is gone: a crash left it
     assert folder.lock.read_text() == str(os.getpid())

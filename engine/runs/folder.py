@@ -194,9 +194,24 @@ def run_status(state: RunState | None) -> str:
     of memory, the machine rebooted), or "unknown" when there is no readable state file."""
     if state is None:
         return "unknown"
-    if state.status in ACTIVE and not pid_alive(state.pid):
+    if state.status in ACTIVE and not trainer_alive(state.pid):
         return CRASHED
     return state.status
+
+
+def trainer_alive(pid: int) -> bool:
+    """True while ``pid`` is a live dbtui trainer. After a reboot or a container restart (a rented pod's), a crashed
+    trainer's pid can belong to another process, and the run read as running for ever, never to be resumed: where
+    /proc says what a process runs, one that is not engine.runs.worker is not the trainer."""
+    if not pid_alive(pid):
+        return False
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc (macOS), or not ours to read: alive as far as can be told
+    # An empty command cannot be told: a process between fork and exec, or an exited one not yet reaped (a zombie),
+    # whose state file says how it ended.
+    return not command or b"engine.runs.worker" in command
 
 
 def pid_alive(pid: int) -> bool:
@@ -226,7 +241,7 @@ class TrainerLock:
                     owner = int(path.read_text().strip() or 0)
                 except (OSError, ValueError):
                     owner = 0
-                if owner and owner != os.getpid() and pid_alive(owner):
+                if owner and owner != os.getpid() and trainer_alive(owner):
                     raise RunFolderError(
                         f"a trainer (pid {owner}) is already running in {self.folder.path}; "
                         f"watch it with `dbtui attach {self.folder.path}` or stop it with `dbtui stop {self.folder.path}`"
