@@ -145,3 +145,25 @@ def test_a_checkpoint_past_an_epoch_counted_end_fails_the_run_rather_than_finish
     with pytest.raises(PastTheEndError, match="raise training.max_train_steps or num_train_epochs to train on"):
         train(profile, tmp_path / "run", trainer_hook=resumed_far)
     assert not (tmp_path / "run" / "outputs").exists()
+
+
+def test_the_run_keeps_its_concepts_folders_absolute_so_a_resume_elsewhere_reads_the_same_ones(
+        tmp_path: Path, monkeypatch) -> None:
+    """`dbtui resume RUN` from another folder read a relative class_dir there and generated a new set of class images."""
+    from engine.profile import load_profile
+    from engine.runs.launcher import _prepare
+    from tests.training_helpers import tiny_profile
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    profile = tiny_profile(tmp_path, concepts=[{"instance_dir": "photos", "instance_prompt": "photo of zwx cup",
+                                                "class_dir": "classes", "class_prompt": "photo of a cup"},
+                                               {"instance_dir": "builtin:demo-instance", "instance_prompt": "zwx disc"}])
+    folder = RunFolder(tmp_path / "runs" / "t")
+    _prepare(folder, profile, None, None)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    kept = load_profile(folder.profile)
+    assert (kept.concepts[0].instance_dir, kept.concepts[0].class_dir) == (str(tmp_path / "photos"), str(tmp_path / "classes"))
+    assert kept.concepts[1].instance_dir == "builtin:demo-instance"

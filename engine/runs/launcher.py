@@ -182,7 +182,7 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
         folder.events.rename(folder.events.with_name(f"events.{int(folder.events.stat().st_mtime)}.jsonl"))
     target = machine_profile(folder, profile.launch.machine_rank)
     written = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # renamed whole: a trainer may be starting to read it
-    written.write_text(dumps_profile(profile), encoding="utf-8")
+    written.write_text(dumps_profile(_anchored(profile)), encoding="utf-8")
     os.replace(written, target)
     return (folder.events.stat().st_size if folder.events.exists() else 0), set_aside
 
@@ -215,3 +215,19 @@ def _check_steps_left(folder: RunFolder, profile: Profile, step: int) -> None:
             f"the run is at step {step} and training.max_train_steps is {steps}: nothing is left to train. To train on, "
             f"set max_train_steps above {step}; to keep the model as it is at step {step}, export it: "
             f"`dbtui export {shlex.quote(str(folder.path))} --step {step}`")
+
+
+def _anchored(profile: Profile) -> Profile:
+    """The profile as the run folder keeps it: its concepts' folders made absolute, so that `dbtui resume` from another
+    folder trains the images and class images the run started with, not whatever has the same name there (a relative
+    class_dir made a new set of class images, silently)."""
+    from engine.builtin import is_builtin
+    from engine.profile import validate_data
+
+    data = profile.model_dump(mode="json")
+    for concept in data["concepts"]:
+        for key in ("instance_dir", "class_dir"):
+            value = concept.get(key)
+            if value and not is_builtin(value) and not os.path.isabs(value):
+                concept[key] = os.path.abspath(value)
+    return validate_data(data)
