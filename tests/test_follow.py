@@ -46,6 +46,10 @@ class _Process:
 
     def __init__(self, folder: RunFolder) -> None:
         self.folder = folder
+        self.signals: list[int] = []
+
+    def send_signal(self, signum: int) -> None:
+        self.signals.append(signum)
 
     def poll(self) -> int | None:
         return 0 if "run_finished" in self.folder.events.read_text(encoding="utf-8") else None
@@ -177,12 +181,15 @@ def test_ctrl_c_is_heard_even_where_sigint_was_inherited_as_ignored(tmp_path: Pa
             os.kill(os.getpid(), signal.SIGINT)
 
     before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    trainer = _Process(folder)
     try:
-        watched = watch(folder, _DisplayCall(interrupt_once), _Process(folder))
+        watched = watch(folder, _DisplayCall(interrupt_once), trainer)
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # put back as it was
     finally:
         signal.signal(signal.SIGINT, before)
     assert watched.interrupted and watched.last.kind == "run_finished"
+    # A SIGINT to the watcher alone (`kill -INT`) never reached the trainer: it trained on to the end.
+    assert trainer.signals == [signal.SIGTERM]
 
 
 def test_following_ends_where_no_trainer_lives_and_the_log_will_never_end(tmp_path: Path) -> None:
@@ -225,3 +232,30 @@ def test_a_state_file_with_values_of_the_wrong_type_reads_as_none_and_runs_lists
     assert main(["runs", "--dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "0.2500" in out and out.count("unknown") == 2
+
+
+def test_ctrl_c_after_training_says_the_outputs_are_written_and_twice_gives_the_resume_command(tmp_path: Path, capsys) -> None:
+    """During the export a Ctrl-C said "saving a checkpoint at the next step boundary", where no step was left; a
+    second one quit with "dbtui: interrupted" alone, though the last steps were in no checkpoint."""
+    import pytest
+
+    from engine.events import PhaseFinished, PhaseStarted
+
+    folder = RunFolder(tmp_path / "run").create()
+    (folder.checkpoints / "step-00000002").mkdir(parents=True)
+    (folder.checkpoints / "step-00000002" / "manifest.json").write_text('{"step": 2}')
+    _write(folder, _started(), _step(3), PhaseFinished(phase="training", seconds=1.0), PhaseStarted(phase="export"))
+
+    def display(event) -> None:
+        if event.kind == "phase_started":
+            _write(folder, PhaseFinished(phase="export", seconds=1.0))
+            raise KeyboardInterrupt
+        if event.kind == "phase_finished" and event.phase == "export":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        watch(folder, _DisplayCall(display), _Process(folder))
+    err = capsys.readouterr().err
+    assert "stopping: training is over; the final samples and outputs are being written" in err
+    assert f"quitting at once: the trainer ends without saving. Resume from its latest checkpoint (step 2) with: " \
+           f"dbtui resume {folder.path}" in err

@@ -119,3 +119,14 @@ def test_a_trainer_that_dies_before_writing_anything_reads_as_crashed(tmp_path: 
     assert started.folder.status() == "crashed"
     assert list(EventFollower(started.folder).events(poll=0.05)) == []  # it ends instead of waiting
     assert "No module named engine" in started.log.read_text()
+
+
+def test_commands_to_paste_quote_a_run_path_with_spaces(tmp_path: Path, trainer_pid: int) -> None:
+    """`dbtui attach my runs/sp` was printed as it is, and failed when pasted."""
+    from engine.runs.folder import RunFolderError, TrainerLock
+
+    folder = RunFolder(tmp_path / "my runs" / "sp").create()
+    folder.lock.write_text(str(trainer_pid))
+    with pytest.raises(RunFolderError) as refused:
+        TrainerLock(folder).acquire()
+    assert f"`dbtui attach '{folder.path}'`" in str(refused.value) and f"`dbtui stop '{folder.path}'`" in str(refused.value)

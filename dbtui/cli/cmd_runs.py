@@ -109,7 +109,7 @@ def _runs_elsewhere(base: Path, option: bool) -> str:
         return "; start one with `dbtui run PROFILE`"
     if option:
         return f"; runs are in {', '.join(near)}: add `--dir {near[0]}`"
-    return "; runs are in " + ", ".join(f"`dbtui runs {path}`" for path in near)
+    return "; runs are in " + ", ".join(f"`dbtui runs {shlex.quote(str(path))}`" for path in near)
 
 
 def _age(seconds: float) -> str:
@@ -128,7 +128,7 @@ def _attach(args: argparse.Namespace) -> int:
     try:
         last = watch(folder, make_display(folder.path.name, plain=args.plain)).last
     except KeyboardInterrupt:
-        print(f"\ndetached; the run goes on. `dbtui attach {folder.path}` to come back.")
+        print(f"\ndetached; the run goes on. `dbtui attach {shlex.quote(str(folder.path))}` to come back.")
         _print_best(folder)
         return 0
     _print_best(folder)
@@ -180,7 +180,7 @@ def _control(args: argparse.Namespace) -> int:
     folder = find_run(args.run, args.dir)
     if not folder.is_live():
         status = folder.status()
-        hint = "" if status == "finished" else f"; `dbtui resume {folder.path}` continues it"
+        hint = "" if status == "finished" else f"; `dbtui resume {shlex.quote(str(folder.path))}` continues it"
         raise DbtuiError(f"no trainer is running in {folder.path} (status: {status}){hint}")
     if args.request == "sample" and _makes_no_previews(folder):
         raise DbtuiError(f"the run in {folder.path} makes no previews (sampling.num_images = 0 in its profile), so "

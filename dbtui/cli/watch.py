@@ -36,6 +36,7 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
     """
     last: Event | None = None
     interrupted = False
+    trained = False  # the training phase is over: what follows is the final samples and the outputs
     follower = EventFollower(folder, start)
     stopped = lambda: process is not None and process.poll() is not None  # noqa: E731
     with display, _signals_as_interrupts(process):
@@ -45,12 +46,19 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
                 for event in follower.events(stop=stopped):
                     display(event)
                     last = event
+                    trained |= event.kind == "phase_finished" and getattr(event, "phase", "") == "training"
                 break
             except KeyboardInterrupt:
-                if interrupted or process is None:
+                if process is None:
+                    raise
+                if interrupted:
+                    print(f"\nquitting at once: the trainer ends without saving. {resume_hint(folder)}", file=sys.stderr,
+                          flush=True)
                     raise
                 interrupted = True
-                print("\nstopping: saving a checkpoint at the next step boundary (Ctrl-C again to quit at once)",
+                print("\nstopping: " + ("training is over; the final samples and outputs are being written (Ctrl-C "
+                                        "again to quit at once, leaving them unfinished)" if trained else
+                                        "saving a checkpoint at the next step boundary (Ctrl-C again to quit at once)"),
                       file=sys.stderr, flush=True)
     if process is not None:
         process.wait()
@@ -71,7 +79,8 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
 @contextlib.contextmanager
 def _signals_as_interrupts(process: subprocess.Popen | None) -> Iterator[None]:
     """While a trainer runs in the foreground: SIGINT is a KeyboardInterrupt here even where it was inherited
-    as ignored (a shell's background job), since the trainer always answers it, and SIGTERM (`kill`, a
+    as ignored (a shell's background job), since the trainer always answers it (the first is passed on as SIGTERM,
+    for a SIGINT that came to this process alone), and SIGTERM (`kill`, a
     scheduler's stop) is passed to the trainer, which saves and stops, and shown as a first Ctrl-C, where by
     default it ended this process at once and said nothing."""
     if process is None or threading.current_thread() is not threading.main_thread():
@@ -86,7 +95,16 @@ def _signals_as_interrupts(process: subprocess.Popen | None) -> Iterator[None]:
             seen.append(signum)
             raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, on_terminate), signal.signal(signal.SIGINT, signal.default_int_handler)
+    def on_interrupt(signum: int, frame: Any) -> None:
+        if not seen:
+            # A SIGINT sent to this process alone (`kill -INT`, `timeout -s INT`, a wrapper's stop) never reaches the
+            # trainer as a terminal's Ctrl-C does: it is asked to stop too. After the terminal's SIGINT it changes nothing.
+            seen.append(signum)
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_terminate), signal.signal(signal.SIGINT, on_interrupt)
     try:
         yield
     finally:
@@ -137,8 +155,8 @@ def show_started_run(started: Any, title: str, *, plain: bool, every: int, detac
               "where no resume takes them and nothing deletes them", flush=True)
     if detach:
         print(f"trainer started in the background (pid {started.process.pid})\n"
-              f"  run folder: {folder.path}\n  watch it:   dbtui attach {folder.path}\n"
-              f"  stop it:    dbtui stop {folder.path}   (saves a checkpoint first)")
+              f"  run folder: {folder.path}\n  watch it:   dbtui attach {shlex.quote(str(folder.path))}\n"
+              f"  stop it:    dbtui stop {shlex.quote(str(folder.path))}   (saves a checkpoint first)")
         return 0
     watched = watch(folder, make_display(title, plain=plain, every=every), started.process, started.events_offset,
                     started.log_offset)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shlex
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -244,7 +245,7 @@ class TrainerLock:
                 if owner and owner != os.getpid() and trainer_alive(owner):
                     raise RunFolderError(
                         f"a trainer (pid {owner}) is already running in {self.folder.path}; "
-                        f"watch it with `dbtui attach {self.folder.path}` or stop it with `dbtui stop {self.folder.path}`"
+                        f"watch it with `dbtui attach {shlex.quote(str(self.folder.path))}` or stop it with `dbtui stop {shlex.quote(str(self.folder.path))}`"
                     ) from None
                 path.unlink(missing_ok=True)  # stale: its process is gone
                 continue

@@ -8,6 +8,7 @@ through the run folder (events.jsonl, state.json), so whoever started it can go 
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 import threading
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             step, total = (result.step, result.total_steps) if result.step else supervisor.position()
             supervisor.write_state(result.status, step, total, supervisor.trainer.last_loss if supervisor.trainer else None)
             if result.status == "stopped":
-                print(f"stopped at step {step}; resume with: dbtui resume {folder.path}", flush=True)
+                print(f"stopped at step {step}; resume with: dbtui resume {shlex.quote(str(folder.path))}", flush=True)
             write_report_at_end(folder.path)
         return 0
     except DbtuiError as error:
