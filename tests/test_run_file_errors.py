@@ -182,7 +182,7 @@ def test_a_trainer_refused_by_a_live_runs_lock_leaves_that_runs_state_alone(tmp_
 
 
 def test_a_resume_stopped_before_its_first_step_keeps_the_runs_step(tmp_path: Path, monkeypatch, capsys) -> None:
-    """It wrote step 0, and `dbtui runs` showed "-" for a run with checkpoints up to step 100."""
+    """It wrote step 0, and `dbtui runs` showed "-" for a run with checkpoints up to step 100 (and a nan loss)."""
     from engine.profile import save_profile
     from engine.runs import in_process, worker
     from engine.training.trainer import RunResult
@@ -193,10 +193,10 @@ def test_a_resume_stopped_before_its_first_step_keeps_the_runs_step(tmp_path: Pa
     monkeypatch.setattr(in_process, "train", lambda *args, **kwargs: RunResult("stopped", 0, 0))
     folder = RunFolder(tmp_path / "run").create()
     save_profile(tiny_profile(tmp_path), folder.profile)
-    folder.write_state(RunState(pid=1, status="stopped", step=100, total_steps=300))
+    folder.write_state(RunState(pid=1, status="stopped", step=100, total_steps=300, last_loss=0.125))
     assert worker.main([str(folder.path)]) == 0
     state = folder.read_state()
-    assert (state.status, state.step, state.total_steps) == ("stopped", 100, 300)
+    assert (state.status, state.step, state.total_steps, state.last_loss) == ("stopped", 100, 300, 0.125)
     assert "stopped at step 100" in capsys.readouterr().out
 
 

@@ -61,6 +61,9 @@ def test_the_cli_and_the_wizard_say_crashed_for_the_same_run(tmp_path: Path, cap
 
     assert main(["stop", str(crashed.path)]) == 2
     assert f"(status: crashed); `dbtui resume {crashed.path}` continues it" in capsys.readouterr().err
+    finished = _run(tmp_path, "done", "finished", _dead_pid())
+    assert main(["sample", str(finished.path)]) == 2
+    assert f"(status: finished); it finished: its outputs are in {finished.outputs}" in capsys.readouterr().err
 
     assert main(["attach", str(crashed.path), "--plain"]) == 1
     err = capsys.readouterr().err

@@ -180,7 +180,8 @@ def _control(args: argparse.Namespace) -> int:
     folder = find_run(args.run, args.dir)
     if not folder.is_live():
         status = folder.status()
-        hint = "" if status == "finished" else f"; `dbtui resume {shlex.quote(str(folder.path))}` continues it"
+        hint = (f"; it finished: its outputs are in {folder.outputs} and its previews in {folder.samples}"
+                if status == "finished" else f"; `dbtui resume {shlex.quote(str(folder.path))}` continues it")
         raise DbtuiError(f"no trainer is running in {folder.path} (status: {status}){hint}")
     if args.request == "sample" and _makes_no_previews(folder):
         raise DbtuiError(f"the run in {folder.path} makes no previews (sampling.num_images = 0 in its profile), so "

@@ -34,6 +34,7 @@ class Supervisor:
         # that fails before its trainer knows its step still shows the run's step, not 0/0.
         before = folder.read_state()
         self._step_before, self._total_before = (before.step, before.total_steps) if before else (0, 0)
+        self._loss_before = before.last_loss if before and before.last_loss is not None and math.isfinite(before.last_loss) else None
 
     # -- signals -------------------------------------------------------------------
     def install_signals(self) -> None:
@@ -84,6 +85,8 @@ class Supervisor:
         self.write_state("failed", *self.position())
 
     def write_state(self, status: str, step: int = 0, total: int = 0, loss: float | None = None) -> None:
+        if loss is None or not math.isfinite(loss):
+            loss = self._loss_before  # no step yet in this attempt (its loss is nan): the run's last one stays shown
         self.folder.write_state(RunState(pid=os.getpid(), status=status, step=step, total_steps=total,
                                          heartbeat=time.time(), last_loss=loss, started=self.started))
 
