@@ -214,6 +214,10 @@ def test_a_long_but_sane_prompt_is_accepted(tmp_path: Path, capsys) -> None:
         ('sampling.prompts=["a", 2]', """item 1 takes text, and 2 was read as a number: put it in quotes in the list, "2" """
                                       """(with --set, the whole list: --set 'sampling.prompts=[..., "2"]')"""),
         ("training.gradient_checkpointing=true", "unknown key (did you mean 'precision.gradient_checkpointing'?)"),
+        ("concepts[0].instance_prompt=x", "(here: concepts.0.instance_prompt=…; list items are numbered with dots"),
+        ("launch.main-process-ip=1.2.3.4", "(here: launch.main_process_ip=…;"),
+        ("concepts.0.instance_prompt=[zwx] dog", """a text that begins with [ goes in double quotes too: """
+                                                 """--set 'concepts.0.instance_prompt="[zwx] dog"'"""),
         ("optimizer.max_train_steps=3", "unknown key (did you mean 'training.max_train_steps'?)"),
         ("training.nope=1", "--set training.nope=1: unknown key"),
         ("dataset.resolution=13", "--set dataset.resolution=13: Input should be a multiple of 8"),

@@ -29,7 +29,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     key = key.strip()
     # Any word characters: a misspelt key ("évaluation") is then told as unknown, with the key it may mean.
     if not sep or not key or not re.fullmatch(r"\w+(\.\w+)*", key):
-        raise ProfileError([Problem(key or text, "an override must look like section.key=value", override=text)])
+        dotted = re.sub(r"\[(\d+)\]", r".\1", key).replace("-", "_")
+        hint = f" (here: {dotted}=…; list items are numbered with dots, words joined by _)" if sep and dotted != key else ""
+        raise ProfileError([Problem(key or text, f"an override must look like section.key=value{hint}", override=text)])
     if not raw.strip():
         raise ProfileError([Problem(key, "has no value after '=': give one, e.g. --set training.max_train_steps=400 (an "
                                          "empty text is --set 'KEY=\"\"')", override=text)])
@@ -38,7 +40,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     except tomllib.TOMLDecodeError:
         if raw.strip().startswith("["):  # a list written as the shell drops quotes, or without them: [a, b]
             raise ProfileError([Problem(key, f"{raw.strip()} is not a TOML list: put each text in double quotes, and the "
-                                             f"whole in single quotes for the shell: --set '{key}=[\"first\", \"second\"]'",
+                                             f"whole in single quotes for the shell: --set '{key}=[\"first\", \"second\"]'; "
+                                             f"a text that begins with [ goes in double quotes too: --set '{key}=\"{raw.strip()}\"'",
                                         override=text)]) from None
         value = raw.strip()
     return key, value
