@@ -246,6 +246,17 @@ def test_a_table_override_changes_only_the_keys_it_names(tmp_path: Path) -> None
     assert (profile.training.lora.rank, profile.training.lora.alpha) == (16, 4)
 
 
+def test_an_empty_text_leaves_an_optional_setting_empty(tmp_path: Path) -> None:
+    """Help says "empty means …", but --set could not take back a value the profile set: "" was refused as no number."""
+    from engine.profile import load_profile
+
+    path = write(tmp_path, GOOD.replace('"builtin:tiny-sd1"\n', '"builtin:tiny-sd1"\nquantize = "nf4"\n')
+                 + '[training]\nmethod = "lora"\nmax_train_steps = 400\n')
+    profile = load_profile(path, ['model.quantize=""', 'training.max_train_steps=""'])
+    assert (profile.model.quantize, profile.training.max_train_steps) == (None, None)
+    assert load_profile(path).model.quantize == "nf4"
+
+
 def test_keys_not_overridden_keep_their_file_line(tmp_path: Path, capsys) -> None:
     path = write(tmp_path, GOOD + "[optimizer]\nbeta2 = 1.5\n")
     err = user_error(capsys, ["validate", str(path), "--set", "optimizer.learning_rate=abc"])

@@ -34,7 +34,7 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ProfileError([Problem(key or text, f"an override must look like section.key=value{hint}", override=text)])
     if not raw.strip():
         raise ProfileError([Problem(key, "has no value after '=': give one, e.g. --set training.max_train_steps=400 (an "
-                                         "empty text is --set 'KEY=\"\"')", override=text)])
+                                         "empty text, which leaves an optional setting empty, is --set 'KEY=\"\"')", override=text)])
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:

@@ -45,6 +45,15 @@ class Section(BaseModel):
             raise ValueError(f"is {str(value).lower()}, but this setting is a number")
         return value
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any, info: ValidationInfo) -> Any:
+        # TOML has no null: "" leaves an optional setting empty ("empty means …" in its help), in a file or with
+        # --set 'KEY=""', the one way a command line can take back a value the profile sets.
+        annotation = cls.model_fields[info.field_name].annotation
+        optional = get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(annotation)
+        return None if value == "" and optional else value
+
 
 def _is_number(annotation: Any) -> bool:
     """An int or float field, optional or not."""
