@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,10 @@ def test_a_lora_checkpoint_exports_its_adapter_and_an_unkept_step_is_named(tmp_p
     code, out = _export(str(long.path), "--step", "4")
     assert code == 2 and "step 4 is where" in out and "outputs are already in" in out, out
 
-    adapter = long.path / "checkpoints" / "step-00000002" / "lora" / "unet.safetensors"
+    checkpoint = long.path / "checkpoints" / "step-00000002"
+    whole = tmp_path / "whole-step-2"
+    shutil.copytree(checkpoint, whole)
+    adapter = checkpoint / "lora" / "unet.safetensors"
     adapter.write_bytes(adapter.read_bytes()[:100])
     code, out = _export(str(long.path), "--step", "2")
     assert code == 2 and "is damaged: its unet weights cannot be read" in out, out
@@ -74,13 +78,26 @@ def test_a_lora_checkpoint_exports_its_adapter_and_an_unkept_step_is_named(tmp_p
 
 
     from engine.runs import export
-    from engine.runs.checkpoints import CheckpointError
 
-    def pruned_while_read(model, name, checkpoint) -> None:  # the live run's rotation, between the choice and the read
-        (checkpoint / "manifest.json").unlink()
-        raise CheckpointError(f"checkpoint {checkpoint} is incomplete: lora/{name}.safetensors is missing")
+    # A live run's rotation (keep_last_n) removing the checkpoint while the export reads it: the export failed.
+    shutil.rmtree(checkpoint)
+    shutil.copytree(whole, checkpoint)
+    read = export.restore_part
 
-    monkeypatch.setattr(export, "restore_part", pruned_while_read)
+    def rotated_while_read(model, name, files) -> None:
+        shutil.rmtree(checkpoint, ignore_errors=True)
+        read(model, name, files)
+
+    monkeypatch.setattr(export, "restore_part", rotated_while_read)
+    export.export_checkpoint(long.path, 2)
+    assert not checkpoint.exists() and _same(lora(long.path / "exports" / "step-2"), exported)
+    assert not list(long.path.glob(".export-*"))  # its hard links go with it
+
+    # Removed before the export could hold on to it (during the model load): said as such.
+    shutil.copytree(whole, checkpoint)
+    import engine.training.trainable as trainable
+
+    monkeypatch.setattr(trainable, "add_lora_adapters", lambda components, profile: shutil.rmtree(checkpoint))
     with pytest.raises(export.NoSuchCheckpointError, match="the checkpoint at step 2 was removed while it was read"):
         export.export_checkpoint(long.path, 2)
 

@@ -8,7 +8,9 @@ the trained weights (full parts, or LoRA adapters) in diffusers format. Outputs 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import os
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,15 +69,16 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
     components = load_components(model, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
     if profile.training.method == "lora":
         add_lora_adapters(components, profile)
+    removed = NoSuchCheckpointError(f"the checkpoint at step {step} was removed while it was read: the running trainer "
+                                    "keeps only its last saving.keep_last_n; export again for its latest, or once the "
+                                    "run has ended")
     try:
-        text_encoders = _restore(components, profile, checkpoint)
+        with _pinned(checkpoint, folder) as files:
+            text_encoders = _restore(components, profile, files)
     except CheckpointError:
         if (checkpoint / MANIFEST).exists():
             raise
-        # A live run's rotation removed it while it was read (its manifest goes first).
-        raise NoSuchCheckpointError(f"the checkpoint at step {step} was removed while it was read: the running trainer "
-                                    "keeps only its last saving.keep_last_n; export again for its latest, or once the "
-                                    "run has ended") from None
+        raise removed from None  # a live run's rotation removed it before it was pinned (its manifest goes first)
     target = folder.path / "exports" / f"step-{step}"
     try:
         with said_as_run_files_error(folder.path, then=f"then `dbtui export {folder.path} --step {step}` writes it again"):
@@ -84,6 +87,33 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
         with contextlib.suppress(OSError):
             target.rmdir()  # made for this export and left empty by its failure; one holding earlier outputs stays
         raise
+
+
+@contextlib.contextmanager
+def _pinned(checkpoint: Path, folder: RunFolder) -> Iterator[Path]:
+    """The checkpoint's files, hard-linked into a folder of the export's own for as long as it reads them: a live
+    run's rotation (saving.keep_last_n) then removes only the checkpoint's names, and the export still reads them
+    whole. Where the disk has no hard links, the checkpoint itself."""
+    pin = folder.path / f".export-{os.getpid()}-{checkpoint.name}"
+    try:
+        shutil.copytree(checkpoint, pin, copy_function=os.link)
+    except shutil.Error as error:  # some files could not be linked: gone meanwhile, or not linkable here
+        shutil.rmtree(pin, ignore_errors=True)
+        if not (checkpoint / MANIFEST).exists():
+            raise CheckpointError(f"checkpoint {checkpoint} was removed while it was read") from error
+        yield checkpoint
+        return
+    except FileNotFoundError as error:
+        shutil.rmtree(pin, ignore_errors=True)
+        raise CheckpointError(f"checkpoint {checkpoint} was removed while it was read") from error
+    except OSError:  # no hard links on this disk (FAT, some network shares), or no room for the folder
+        shutil.rmtree(pin, ignore_errors=True)
+        yield checkpoint
+        return
+    try:
+        yield pin
+    finally:
+        shutil.rmtree(pin, ignore_errors=True)
 
 
 class BaseModelGoneError(DbtuiError):
