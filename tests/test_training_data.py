@@ -146,6 +146,21 @@ def test_accumulation_trains_every_image_of_an_epoch_with_a_shorter_last_step(tm
     assert train(profile, tmp_path / "run", trainer_hook=record).total_steps == 4
     assert seen == [4, 2, 4, 2]  # each epoch: all six images, the last two as a step of their own
 
+    # A checkpoint of the earlier rule (its manifest says nothing of leftovers) resumes under that rule: exact.
+    import json
+
+    from engine.runs.checkpoints import epoch_leftovers
+
+    seen.clear()
+    assert train(profile, tmp_path / "old", trainer_hook=record, epoch_leftovers=False).total_steps == 2
+    assert seen == [4, 4]
+    for manifest, rule in (({"step": 2}, False), ({"step": 2, "epoch_leftovers": True}, True)):
+        checkpoint = tmp_path / f"checkpoint-{rule}"
+        checkpoint.mkdir()
+        (checkpoint / "manifest.json").write_text(json.dumps(manifest))
+        assert epoch_leftovers(checkpoint) is rule
+    assert epoch_leftovers(None) is True
+
 
 def _class_pipeline(tiny_sd1: Path, calls: list[int]):
     def make():

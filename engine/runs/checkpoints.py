@@ -87,6 +87,18 @@ def layout_mismatch(path: Path, layout: str, trainer: Any) -> str:
     return f"{said}: resume with the optimizer.fused_backward and precision.bf16_weights settings it was made with"
 
 
+def epoch_leftovers(resume: Path | None) -> bool:
+    """Whether a run resumed from ``resume`` trains each epoch's leftover micro-batches as a last, shorter step.
+    Checkpoints made before that rule say nothing of it: their run goes on under the rule it began with (the
+    leftovers dropped), so the resume stays exact (batch order, epoch length, learning-rate schedule)."""
+    if resume is None:
+        return True
+    try:
+        return bool(read_manifest(resume).get("epoch_leftovers", False))
+    except CheckpointError:
+        return True  # no manifest to read: the load says what is wrong with it
+
+
 def complete_checkpoints(folder: RunFolder) -> list[tuple[int, Path]]:
     """(step, path) of every checkpoint with a manifest, oldest first."""
     found = []
@@ -270,6 +282,7 @@ class Checkpointer:
                 "created": time.time(),
                 "num_processes": accelerator.num_processes,
                 "optimizer_layout": optimizer_layout(trainer),
+                "epoch_leftovers": trainer.epoch_leftovers,  # see epoch_leftovers()
                 "profile": trainer.profile.model_dump(mode="json"),  # what it was trained with, whatever profile.toml says later
                 # What a resume will read, with sizes: a checkpoint damaged later is told before it is chosen.
                 "files": {str(file.relative_to(partial)): file.stat().st_size for file in sorted(partial.rglob("*")) if file.is_file()},

@@ -35,6 +35,7 @@ def train(
     cancel: threading.Event | None = None,
     step_hooks: list[StepHook] | None = None,
     trainer_hook: Callable[[Trainer], None] | None = None,
+    epoch_leftovers: bool = True,
 ) -> RunResult:
     """Train ``profile`` into ``run_dir``; every event also goes to ``run_dir/events.jsonl``.
 
@@ -46,7 +47,7 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     jsonl: JsonlSink | None = None
     emitter = Emitter(sinks)
-    trainer = Trainer(profile, run_dir, emit=emitter, cancel=cancel, step_hooks=step_hooks)
+    trainer = Trainer(profile, run_dir, emit=emitter, cancel=cancel, step_hooks=step_hooks, epoch_leftovers=epoch_leftovers)
     started = time.perf_counter()
     try:
         from engine.training.distributed import process_state

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.training.distributed import process_state
     from engine.profile import load_profile
     from engine.runs.in_process import train
-    from engine.runs.checkpoints import CheckpointError, latest_checkpoint
+    from engine.runs.checkpoints import CheckpointError, epoch_leftovers, latest_checkpoint
     from engine.runs.control import drop_stale_requests, take_requests
     from engine.runs.folder import RunFolder, TrainerLock
     from engine.runs.report import write_report_at_end
@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise CheckpointError(f"no complete checkpoint in {folder.checkpoints} to resume from (every machine of a "
                                       "run needs it there: a disk they share, or a copy of machine 0's)")
             supervisor.resume = resume
-        result = train(profile, folder.path, cancel=cancel, step_hooks=[supervisor.on_step], trainer_hook=supervisor.attach)
+        result = train(profile, folder.path, cancel=cancel, step_hooks=[supervisor.on_step], trainer_hook=supervisor.attach,
+                       epoch_leftovers=epoch_leftovers(supervisor.resume))
         if main_process:
             # Stopped in set-up, a resumed run still stands where its checkpoint left it, not at step 0.
             step, total = (result.step, result.total_steps) if result.step else supervisor.position()

@@ -95,8 +95,12 @@ class Trainer:
         emit: Callable[[Event], None] | None = None,
         cancel: threading.Event | None = None,
         step_hooks: list[StepHook] | None = None,
+        epoch_leftovers: bool = True,
     ):
         self.profile = profile
+        # False only to resume a checkpoint of a version that dropped each epoch's leftover micro-batches
+        # (engine/runs/checkpoints.py: its manifest lacks "epoch_leftovers"): its epochs then go on as they began.
+        self.epoch_leftovers = epoch_leftovers
         self.run_dir = Path(run_dir)
         self._emit = emit or (lambda event: None)
         self.cancel = cancel or threading.Event()
@@ -238,7 +242,8 @@ class Trainer:
         with_classes = profile.prior.enabled
         batches = process_batches(epoch_batches(self.examples, profile.training.train_batch_size, profile.training.seed, 0, with_classes),
                                   accelerator.process_index, accelerator.num_processes)
-        self.steps_per_epoch = max(1, len(optimizer_steps(batches, profile.training.gradient_accumulation_steps)))
+        accum = profile.training.gradient_accumulation_steps
+        self.steps_per_epoch = max(1, len(optimizer_steps(batches, accum)) if self.epoch_leftovers else len(batches) // accum)
         unreachable = unreachable_batch_size(batches, profile.training.train_batch_size)
         if unreachable:
             self.emit(unreachable)
@@ -299,7 +304,7 @@ class Trainer:
         self.emit(PhaseStarted(phase="training", total=self.total_steps, description=f"{self.total_steps} steps"))
         while self.global_step < self.total_steps and not self.cancel.is_set():
             epoch, offset = divmod(self.global_step, self.steps_per_epoch)
-            for micro_batches in optimizer_steps(self.batches_for(epoch), accum)[offset:]:
+            for micro_batches in optimizer_steps(self.batches_for(epoch), accum)[offset:self.steps_per_epoch]:
                 lr = self.lr_scheduler.get_last_lr()[0]  # the rate this step trains at; the step moves it on
                 loss = self._optimizer_step(micro_batches)
                 self.last_loss = loss
