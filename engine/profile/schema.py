@@ -155,7 +155,7 @@ class FlowSection(Section):
 
 class TrainingSection(Section):
     method: Literal["full", "lora"] = "lora"
-    """Full fine-tune of the denoiser, or a small LoRA adapter (far less memory; SD 1.5 fits an 8 GB card)."""
+    """Full fine-tune of the denoiser, or a small LoRA adapter (far less memory)."""
     seed: Seed = 42
     """Random seed: the same seed and profile give the same run."""
     train_batch_size: int = Field(1, ge=1, le=256)
