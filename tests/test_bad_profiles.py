@@ -244,6 +244,19 @@ def test_a_table_override_changes_only_the_keys_it_names(tmp_path: Path) -> None
     profile = load_profile(path, ["optimizer={learning_rate=2e-6}", "training={lora={alpha=4}}"])
     assert (profile.optimizer.name, profile.optimizer.fused_backward, profile.optimizer.learning_rate) == ("adafactor", True, 2e-6)
     assert (profile.training.lora.rank, profile.training.lora.alpha) == (16, 4)
+    kept = load_profile(path, ['concepts.0={instance_prompt="photo of qqq dog"}']).concepts[0]
+    assert (kept.instance_dir, kept.instance_prompt) == ("data/dog", "photo of qqq dog")
+
+
+def test_a_table_override_is_blamed_only_for_the_keys_it_names(tmp_path: Path, capsys) -> None:
+    """A warning on a key the file sets was shown as the --set's, though the table did not name it."""
+    path = write(tmp_path, GOOD + '[training]\nmax_train_steps = 10\n[optimizer]\nlr_scheduler = "constant_with_warmup"\n'
+                 'lr_warmup_steps = 5000\n')
+    assert main(["validate", str(path), "--set", "optimizer={learning_rate=2e-6}"]) == 0
+    line = path.read_text().splitlines().index("lr_warmup_steps = 5000") + 1
+    assert f"warning: {path}:{line}: optimizer.lr_warmup_steps: is 5000" in capsys.readouterr().out
+    err = user_error(capsys, ["validate", str(path), "--set", 'optimizer={learning_rate="x"}'])
+    assert """--set optimizer={learning_rate="x"}: optimizer.learning_rate: takes a number""" in err
 
 
 def test_an_empty_text_leaves_an_optional_setting_empty(tmp_path: Path) -> None:

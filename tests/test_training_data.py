@@ -401,6 +401,9 @@ def test_validate_warns_of_a_warm_up_as_long_as_the_run_where_the_profile_gives_
     warm = ["--set", 'optimizer.lr_scheduler="constant_with_warmup"', "--set", "optimizer.lr_warmup_steps=500"]
     assert main(["validate", demo, *warm, "--set", "training.max_train_steps=100"]) == 0
     assert "warning: --set optimizer.lr_warmup_steps=500: is 500 and the run is 100 steps" in capsys.readouterr().out
+    # Without a learning rate of its own (the method's default) the warning still says it, without a number.
+    assert main(["validate", demo, *warm, "--set", "training.max_train_steps=100", "--set", 'optimizer.learning_rate=""']) == 0
+    assert "so the learning rate ends at 20% of its full value" in capsys.readouterr().out
     assert main(["validate", demo, *warm, "--set", "training.max_train_steps=5000"]) == 0
     assert "lr_warmup_steps" not in capsys.readouterr().out
 

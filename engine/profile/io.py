@@ -73,7 +73,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if isinstance(node, list):
             if not last.isdigit() or int(last) >= len(node):
                 raise ProfileError([Problem(key, f"no item {last} in this list (it has {len(node)})", override=text)])
-            node[int(last)] = value
+            item = node[int(last)]
+            node[int(last)] = _merged(item, value) if isinstance(value, dict) and isinstance(item, dict) else value
         elif isinstance(value, dict) and isinstance(node.get(last), dict):
             # A table (--set 'optimizer={learning_rate=2e-6}') changes the keys it names; the section's others stay.
             node[last] = _merged(node[last], value)
@@ -91,8 +92,20 @@ def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def override_sources(overrides: list[str]) -> dict[str, str]:
-    """Dotted key → the ``key=value`` text that set it, so problems can name their override."""
-    return {parse_override(text)[0]: text for text in overrides}
+    """Dotted key → the ``key=value`` text that set it, so problems can name their override. A table names each
+    key it sets (it changes only those: ``apply_overrides``); the section's other keys keep their file lines."""
+    sources: dict[str, str] = {}
+
+    def record(key: str, value: Any, text: str) -> None:
+        if isinstance(value, dict) and value:
+            for name, inner in value.items():
+                record(f"{key}.{name}", inner, text)
+        else:
+            sources[key] = text
+
+    for text in overrides:
+        record(*parse_override(text), text)
+    return sources
 
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:

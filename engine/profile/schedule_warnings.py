@@ -19,8 +19,9 @@ def warmup_shortfall(optimizer: Any, total_steps: int) -> tuple[str, str] | None
     if optimizer.lr_scheduler == "constant" or not warmup or warmup < total_steps:
         return None
     # The first step trains at none of it, so the last trains at (steps - 1) / warm-up of it.
+    rate = "its full value" if optimizer.learning_rate is None else f"the {optimizer.learning_rate:g} set"  # None: the method's
     return (f"is {warmup} and the run is {total_steps} steps, so the learning rate ends at "
-            f"{(total_steps - 1) / warmup:.0%} of the {optimizer.learning_rate:g} set",
+            f"{(total_steps - 1) / warmup:.0%} of {rate}",
             f"set lr_warmup_steps to about a tenth of the run ({max(1, total_steps // 10)}), or more steps")
 
 
