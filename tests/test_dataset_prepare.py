@@ -53,7 +53,7 @@ def test_prepare_writes_copies_and_leaves_every_original_byte_identical(fixture_
     assert 60 < grey.mean() < 200  # 16-bit values scaled to 8 bits, not clipped to white
 
 
-def test_rerun_skips_up_to_date_copies_and_redoes_changed_ones(fixture_dir: Path, tmp_path: Path) -> None:
+def test_rerun_skips_up_to_date_copies_and_redoes_changed_ones(fixture_dir: Path, tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "prepared"
     first = prepare_dataset(fixture_dir, out, resolution=128, workers=1)
     second = prepare_dataset(fixture_dir, out, resolution=128, workers=1)
@@ -67,6 +67,12 @@ def test_rerun_skips_up_to_date_copies_and_redoes_changed_ones(fixture_dir: Path
     fourth = prepare_dataset(fixture_dir, out, resolution=96, workers=1)  # other settings: everything again
     assert sorted(fourth.written) == sorted(first.written)
     assert (out / MANIFEST).exists()
+    # Copies an earlier version made, which decoded images otherwise (no colour profiles, float TIFFs black): made again.
+    import engine.dataset.prepare as prepare
+
+    monkeypatch.setattr(prepare, "DECODING", prepare.DECODING + 1)
+    fifth = prepare_dataset(fixture_dir, out, resolution=96, workers=1)
+    assert sorted(fifth.written) == sorted(first.written)
 
 
 def test_exif_rotation_flattening_and_crop_modes(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 from pathlib import Path
 
@@ -40,6 +41,35 @@ def linear_rgb_profile() -> bytes:
     return header + struct.pack(">I", len(tags)) + table + data
 
 
+def cmyk_profile() -> bytes:
+    """A minimal ICC v2 CMYK profile (a 2-point lut16 to XYZ): each ink takes its share of linear light, so 50 % black
+    is 188 in sRGB, where a conversion that ignores the profile gives 127."""
+    def s15(value: float) -> bytes:
+        return struct.pack(">i", round(value * 65536))
+
+    clut = b""
+    for c, m, y, k in itertools.product((0, 1), repeat=4):
+        r, g, b = (1 - c) * (1 - k), (1 - m) * (1 - k), (1 - y) * (1 - k)
+        for row in ((0.4361, 0.3851, 0.1431), (0.2225, 0.7169, 0.0606), (0.0139, 0.0971, 0.7141)):
+            xyz = row[0] * r + row[1] * g + row[2] * b  # the PCS's 1.0 is 32768 of 65535 in a lut16
+            clut += struct.pack(">H", min(65535, round(xyz * 32768)))
+    ends = struct.pack(">HH", 0, 65535)
+    lut = (b"mft2" + bytes(4) + bytes([4, 3, 2, 0]) + b"".join(s15(x) for x in (1, 0, 0, 0, 1, 0, 0, 0, 1))
+           + struct.pack(">HH", 2, 2) + ends * 4 + clut + ends * 3)
+    text = b"test CMYK\x00"
+    desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(11) + bytes(67)
+    tags = [(b"desc", desc), (b"wtpt", b"XYZ " + bytes(4) + s15(0.9642) + s15(1.0) + s15(0.8249)), (b"A2B0", lut)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for signature, body in tags:
+        body += bytes(-len(body) % 4)
+        table += signature + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    header = (struct.pack(">I", offset + len(data)) + bytes(4) + struct.pack(">I", 0x02100000) + b"prtrCMYKXYZ "
+              + bytes(12) + b"acsp" + bytes(28) + s15(0.9642) + s15(1.0) + s15(0.8249) + bytes(48))
+    return header + struct.pack(">I", len(tags)) + table + data
+
+
 @pytest.mark.parametrize("suffix", [".png", ".jpg"])
 def test_an_embedded_colour_profile_is_applied(tmp_path: Path, suffix: str) -> None:
     """A phone's Display P3 or a print file's Adobe RGB photo trained with its numbers read as sRGB: dull or shifted."""
@@ -57,6 +87,15 @@ def test_a_profile_keeps_transparency_and_a_damaged_profile_is_ignored(tmp_path:
     with_alpha.save(tmp_path / "alpha.png", icc_profile=linear_rgb_profile())
     pixels = np.asarray(load_rgb(tmp_path / "alpha.png"))
     assert pixels[0, 0].tolist() == [255, 255, 255] and pixels[1, 1].tolist() == [188, 188, 188]
+    # A transparent colour (tRNS), and a palette: the profile applied, the transparency still flattened.
+    keyed = Image.new("RGB", (16, 16), (128, 128, 128))
+    keyed.putpixel((0, 0), (0, 0, 0))
+    keyed.save(tmp_path / "keyed.png", icc_profile=linear_rgb_profile(), transparency=(0, 0, 0))
+    palette = keyed.convert("P", palette=Image.Palette.ADAPTIVE, colors=2)
+    palette.save(tmp_path / "palette.png", icc_profile=linear_rgb_profile(), transparency=palette.getpixel((0, 0)))
+    for name in ("keyed.png", "palette.png"):
+        pixels = np.asarray(load_rgb(tmp_path / name))
+        assert pixels[0, 0].tolist() == [255, 255, 255] and pixels[1, 1].tolist() == [188, 188, 188], name
     Image.new("RGB", (16, 16), (128, 128, 128)).save(tmp_path / "damaged.png", icc_profile=b"not a profile")
     assert np.asarray(load_rgb(tmp_path / "damaged.png"))[0, 0].tolist() == [128, 128, 128]
 
@@ -87,15 +126,19 @@ def test_a_16_bit_grey_with_a_transparent_value_is_flattened_where_transparent(t
     assert pixels[0, 0].tolist() == [255, 255, 255] and pixels[15, 0].tolist() == [156, 156, 156]
 
 
-def test_the_doctor_warns_of_a_cmyk_image_only_without_a_colour_profile(tmp_path: Path) -> None:
+def test_a_cmyk_image_is_read_through_its_profile_and_the_doctor_warns_only_without_one(tmp_path: Path) -> None:
     from engine.dataset import check_dataset
 
-    Image.new("CMYK", (64, 64), (0, 120, 200, 0)).save(tmp_path / "bare.jpg")
-    Image.new("CMYK", (64, 64), (0, 120, 200, 0)).save(tmp_path / "tagged.jpg", icc_profile=linear_rgb_profile())
+    for name, profile in (("bare.tif", None), ("tagged.tif", cmyk_profile()), ("mistagged.tif", linear_rgb_profile())):
+        Image.new("CMYK", (64, 64), (0, 0, 0, 128)).save(tmp_path / name, **({"icc_profile": profile} if profile else {}))
+    assert np.asarray(load_rgb(tmp_path / "tagged.tif"))[0, 0].tolist() == pytest.approx([188] * 3, abs=2)
+    assert np.asarray(load_rgb(tmp_path / "bare.tif"))[0, 0].tolist() == [127, 127, 127]
+    assert np.asarray(load_rgb(tmp_path / "mistagged.tif"))[0, 0].tolist() == [127, 127, 127]  # an RGB profile: unusable
     report = check_dataset(tmp_path, resolution=64, workers=1)
     found = {Path(f.path).name: f for f in report.findings if f.code == "color_mode"}
-    assert found["bare.jpg"].severity == "warning" and "without a colour profile" in found["bare.jpg"].message
-    assert found["tagged.jpg"].severity == "info" and "converted to sRGB" in found["tagged.jpg"].fix
+    assert found["bare.tif"].severity == "warning" and "without a colour profile" in found["bare.tif"].message
+    assert found["mistagged.tif"].severity == "warning"
+    assert found["tagged.tif"].severity == "info" and "converted to sRGB" in found["tagged.tif"].fix
 
 
 @pytest.mark.parametrize("suffix", [".heic", ".avif"])

@@ -67,24 +67,49 @@ def wide_grey_to_8_bits(image):
     return Image.fromarray((values * (255.0 if peak <= 1.0 else 255.0 / peak)).round().clip(0, 255).astype(np.uint8))
 
 
-def in_srgb(image):
-    """``image`` with its embedded colour profile applied (a phone's Display P3, a print file's Adobe RGB or CMYK),
-    as browsers and viewers show it; an image without one, or with an sRGB or unreadable one, as stored."""
+# The colour space an embedded profile must describe for each mode it can be applied to.
+_PROFILE_SPACES = {"RGB": "RGB", "RGBA": "RGB", "P": "RGB", "PA": "RGB", "CMYK": "CMYK", "L": "GRAY", "LA": "GRAY",
+                   "LAB": "LAB"}
+
+
+def usable_profile(image):
+    """``image``'s embedded ICC profile when it describes the image's colours (not sRGB, whose numbers are already
+    what training reads); None without one, or with one that is unreadable or of another colour space."""
     import io
 
     from PIL import ImageCms
 
     icc = image.info.get("icc_profile")
-    if not icc or image.mode not in ("RGB", "RGBA", "CMYK", "L", "LAB"):
-        return image
+    space = _PROFILE_SPACES.get(image.mode)
+    if not icc or space is None:
+        return None
     try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        if "srgb" in (ImageCms.getProfileDescription(source) or "").lower().replace(" ", ""):
-            return image
-        return ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"),
-                                         outputMode="RGBA" if image.mode == "RGBA" else "RGB")
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        described = profile.profile.xcolor_space.strip()
+        is_srgb = "srgb" in (ImageCms.getProfileDescription(profile) or "").lower().replace(" ", "")
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
-        return image  # a damaged profile: the colours as stored, as most viewers then show them
+        return None  # a damaged profile: the colours as stored, as most viewers then show them
+    return profile if described == space and not is_srgb else None
+
+
+def in_srgb(image):
+    """``image`` with its embedded colour profile applied (a phone's Display P3, a print file's Adobe RGB or CMYK),
+    as browsers and viewers show it; an image without one it can use (``usable_profile``) as stored. Palette and
+    transparent images go through RGBA first, so that their transparency stays."""
+    from PIL import ImageCms
+
+    profile = usable_profile(image)
+    if profile is None:
+        return image
+    if image.mode in ("P", "PA") or (image.mode == "RGB" and "transparency" in image.info):
+        image = image.convert("RGBA")  # the transparency as alpha, which the profile's transform carries
+    elif image.mode == "LA" or "transparency" in image.info:
+        return image  # grey with transparency (rare): shown as stored, its transparency kept
+    try:
+        return ImageCms.profileToProfile(image, profile, ImageCms.createProfile("sRGB"),
+                                         outputMode="RGBA" if image.mode == "RGBA" else "RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return image
 
 
 def to_rgb(image, background: tuple[int, int, int]):

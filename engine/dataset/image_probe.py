@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from engine.data.images import WIDE_GREY_MODES, orientation_of, verify_png, wide_grey_to_8_bits
+from engine.data.images import WIDE_GREY_MODES, orientation_of, usable_profile, verify_png, wide_grey_to_8_bits
 from engine.dataset.files import file_problem
 
 ANALYSIS_SIDE = 512  # blur and hashes are measured on a copy this long, so thresholds are size-free
@@ -57,7 +57,7 @@ class ImageProbe:
     phash: int = 0  # 64-bit perceptual hash of the grey analysis copy
     frames: int = 1  # more than one: animated, and only the first frame trains
     bits: int = 8  # bits per channel as stored (16 for 16-bit PNG/TIFF, even when Pillow reads it as RGB)
-    colour_profile: bool = False  # carries an embedded ICC colour profile (applied when training reads it)
+    colour_profile: bool = False  # carries an embedded colour profile of its own colour space, applied when read
 
     @property
     def ok(self) -> bool:
@@ -108,7 +108,7 @@ def _probe(path: str, max_pixels: int) -> ImageProbe:
                 f"over the {max_pixels / 1e6:.0f} MP limit", fmt, mode, width, height
             )
         bits = _stored_bits(image)
-        colour_profile = bool(image.info.get("icc_profile"))
+        colour_profile = usable_profile(image) is not None
         frames = count_frames(image)
         orientation = orientation_of(image)
         if orientation in _ROTATING_ORIENTATIONS:

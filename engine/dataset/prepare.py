@@ -37,6 +37,11 @@ from engine.events import Event
 MANIFEST = ".dbtui-prepared.json"
 
 
+# How images are decoded (engine/data/images.to_rgb): raised when that changes what a copy holds, so that copies an
+# earlier version made are made again. 2: colour profiles applied; float, LAB and transparent 16-bit images read.
+DECODING = 2
+
+
 @dataclass(frozen=True)
 class PrepareSettings:
     resolution: int
@@ -44,6 +49,7 @@ class PrepareSettings:
     buckets: tuple[Bucket, ...]
     center_crop: bool
     flatten_color: tuple[int, int, int]
+    decoding: int  # DECODING when the copies were made
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,7 @@ def prepare_dataset(
         raise DatasetError(f"no images in {src} ({', '.join(sorted(IMAGE_SUFFIXES))}): nothing to prepare, so no folder was made")
     _make_folder(dst)
     settings = PrepareSettings(resolution, bucketing, tuple(map(tuple, bucket_list(resolution, buckets, size_multiple))),
-                               center_crop, tuple(flatten_color))
+                               center_crop, tuple(flatten_color), DECODING)
     manifest_path = dst / MANIFEST
     manifest = _read_manifest(manifest_path)
     originals = {os.path.realpath(p) for p in images}
