@@ -153,3 +153,13 @@ def test_heic_and_avif_photos_are_found_checked_and_read(tmp_path: Path, suffix:
     assert not [f for f in report.findings if f.severity == "error"], report.findings
     red, green, blue = np.asarray(load_rgb(tmp_path / f"photo{suffix}"))[24, 32].tolist()
     assert red > 170 and green < 70 and blue < 70
+
+
+def test_a_damaged_heic_is_called_damaged_and_one_this_python_cannot_read_says_what_to_install(tmp_path: Path,
+                                                                                            monkeypatch) -> None:
+    damaged = tmp_path / "cut.heic"
+    damaged.write_bytes(b"\0\0\0\x18ftypheic" + bytes(40))
+    assert probe_image(str(damaged)).reason == "it is a damaged HEIC file (its header cannot be read)"
+    monkeypatch.delitem(Image.OPEN, "HEIF")  # a Python without pillow-heif (a bare GPU image)
+    monkeypatch.setattr(Image, "ID", [name for name in Image.ID if name != "HEIF"])
+    assert "`pip install pillow-heif`" in probe_image(str(damaged)).reason

@@ -184,6 +184,12 @@ _IMAGE_SIGNATURES = (  # (offset, magic bytes, format) of pictures Pillow reads 
     (0, b"II*\x00", "TIFF"),
     (0, b"MM\x00*", "TIFF"),
 )
+_PHOTO_CONTAINERS = (  # (magic bytes at offset 4, format, the Pillow plugin that reads it: pillow-heif's, Pillow's own)
+    (b"ftypheic", "HEIC", "HEIF"),
+    (b"ftypheix", "HEIC", "HEIF"),
+    (b"ftypmif1", "HEIF", "HEIF"),
+    (b"ftypavif", "AVIF", "AVIF"),
+)
 _SIGNATURES = (  # (offset, magic bytes, what the file is)
     (0, b"%PDF", "a PDF document"),
     (0, b"PK\x03\x04", "a ZIP archive"),
@@ -192,10 +198,6 @@ _SIGNATURES = (  # (offset, magic bytes, what the file is)
     (0, b"7z\xbc\xaf", "a 7-Zip archive"),
     (0, b"\x7fELF", "a program, not a picture"),
     (0, b"8BPS", "a Photoshop document (export it as PNG or JPEG)"),
-    (4, b"ftypheic", "a HEIC photo, which Pillow cannot read (export it as JPEG or PNG)"),
-    (4, b"ftypheix", "a HEIC photo, which Pillow cannot read (export it as JPEG or PNG)"),
-    (4, b"ftypmif1", "a HEIF photo, which Pillow cannot read (export it as JPEG or PNG)"),
-    (4, b"ftypavif", "an AVIF picture this Pillow cannot read (export it as PNG or JPEG)"),
     (4, b"ftyp", "a video (MP4/MOV), not a picture"),
 )
 
@@ -210,6 +212,12 @@ def identify_file(path: str) -> tuple[str, str]:
     for offset, magic, fmt in _IMAGE_SIGNATURES:
         if head[offset:offset + len(magic)] == magic:
             return "unreadable", f"it is a damaged {fmt} file (its header cannot be read)"
+    for magic, fmt, plugin in _PHOTO_CONTAINERS:
+        if head[4:4 + len(magic)] == magic:
+            if plugin in Image.OPEN:
+                return "unreadable", f"it is a damaged {fmt} file (its header cannot be read)"
+            return "unreadable", (f"it is a {fmt} photo, which this Python cannot read: `pip install pillow-heif` "
+                                  "(dbtui's setup installs it), or export it as JPEG")
     return "not_image", f"it is {describe_bytes(head)}"
 
 
