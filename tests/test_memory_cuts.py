@@ -364,3 +364,17 @@ def test_every_encoder_whose_outputs_are_cached_leaves_the_device(model: str) ->
     assert ids(everything) == ids([components.vae, *components.text_encoders])
     assert ids(cached_parts(components, latents_cached=False, text_cached=True)) == ids(components.text_encoders)
     assert ids(cached_parts(components, latents_cached=True, text_cached=False)) == [id(components.vae)]
+
+
+def test_a_checkpoint_made_without_bf16_resumed_on_a_machine_with_it_names_the_machine(tmp_path: Path) -> None:
+    """The other way round: made on a card without bf16 (the weights fell back to fp32), resumed on an A100."""
+    from types import SimpleNamespace
+
+    from engine.runs.checkpoints import layout_mismatch
+
+    profile = tiny_profile(tmp_path, precision={"mixed_precision": "bf16", "bf16_weights": True})
+    on_a100 = SimpleNamespace(profile=profile, precision="bf16", bf16_weights=True, fused_backward=False)
+    said = layout_mismatch(Path("step-8"), "whole", on_a100, profile.model_dump(mode="json"))
+    assert "the profile is as it was, but it was made on a machine without bf16" in said
+    other = tiny_profile(tmp_path, precision={"mixed_precision": "bf16"}).model_dump(mode="json")
+    assert layout_mismatch(Path("step-8"), "whole", on_a100, other).endswith("settings it was made with")

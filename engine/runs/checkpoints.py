@@ -72,19 +72,28 @@ def optimizer_layout(trainer: Any) -> str:
     return "per_weight" if trainer.fused_backward else "whole"
 
 
-def layout_mismatch(path: Path, layout: str, trainer: Any) -> str:
+def layout_mismatch(path: Path, layout: str, trainer: Any, made_with: dict[str, Any] | None = None) -> str:
     """Why a checkpoint whose optimizer ``layout`` is not this run's cannot be resumed, and what to do: other
-    settings, or (the profile's being the ones it was made with) a machine that trains in bf16 as that one did."""
+    settings, or (the profile's being the ones it was made with: ``made_with``, its manifest's) another machine,
+    one with bf16 where the other had none or the other way round."""
     from engine.training.precision import maths_name
 
     said = f"checkpoint {path} saved its optimizer state as '{layout}', this run needs '{optimizer_layout(trainer)}'"
     profile = trainer.profile
-    asked = "per_weight_bf16" if profile.precision.bf16_weights else "per_weight" if profile.optimizer.fused_backward else "whole"
-    if layout == asked:
+    now = (profile.precision.bf16_weights, profile.optimizer.fused_backward)
+    if made_with is not None:
+        then = (made_with.get("precision", {}).get("bf16_weights", False), made_with.get("optimizer", {}).get("fused_backward", False))
+        same = then == now
+    else:  # a checkpoint from before manifests held the profile: what the layout says of the settings
+        same = layout == ("per_weight_bf16" if now[0] else "per_weight" if now[1] else "whole")
+    if not same:
+        return f"{said}: resume with the optimizer.fused_backward and precision.bf16_weights settings it was made with"
+    if layout == "per_weight_bf16" or (layout == "per_weight" and trainer.precision != "bf16"):
         return (f"{said}: the profile is as it was, but this machine trains in {maths_name(trainer.precision)}, without "
                 "bf16, so those settings cannot take effect here. Resume it on a machine with bf16, as it was made (a "
                 "GPU of the RTX 30xx, A100 generation or newer)")
-    return f"{said}: resume with the optimizer.fused_backward and precision.bf16_weights settings it was made with"
+    return (f"{said}: the profile is as it was, but it was made on a machine without bf16, where those settings could "
+            "not take effect, and this one has bf16. Resume it on a machine like the one it was made on")
 
 
 def epoch_leftovers(resume: Path | None) -> bool:
@@ -319,7 +328,7 @@ class Checkpointer:
                                   f"'{trainer.profile.training.method}'")
         layout = manifest.get("optimizer_layout", "whole")  # checkpoints made before the layouts were all "whole"
         if layout != optimizer_layout(trainer):
-            raise CheckpointError(layout_mismatch(path, layout, trainer))
+            raise CheckpointError(layout_mismatch(path, layout, trainer, manifest.get("profile")))
         try:
             trainer.accelerator.load_state(str(path))
         except CheckpointError:
