@@ -207,6 +207,9 @@ def test_a_long_but_sane_prompt_is_accepted(tmp_path: Path, capsys) -> None:
         ("sampling.prompts=a cat", """--set sampling.prompts=a cat: takes a list: write prompts = ["a cat"], one text in """
                                    """quotes per item (with --set: --set 'sampling.prompts=["a cat"]')"""),
         ('dataset.hflip="maybe"', """--set dataset.hflip="maybe": takes true or false, not 'maybe'"""),
+        ("saving.export=diffusers", """--set saving.export=diffusers: takes a list: write export = ["diffusers"]"""),
+        ("dataset.buckets=512x512", "--set dataset.buckets=512x512: takes a list of [width, height] pairs"),
+        ("concepts=photos", "--set concepts=photos: is a list of tables: write each concept under [[concepts]]"),
         ("dataset.buckets=[64,64]", "--set dataset.buckets=[64,64]: takes a list of [width, height] pairs, e.g. buckets = "
                                     "[[512, 512], [576, 448]]\n"),  # once, not once per item
         ("name=2024-12-04", """--set name=2024-12-04: takes text, and 2024-12-04 was read as a date: put it in quotes, """

@@ -9,7 +9,7 @@ import errno
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import tomli_w
 from pydantic import BaseModel, ValidationError
@@ -138,6 +138,25 @@ def _field_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
     return paths
 
 
+def _list_of_text(loc: tuple[Any, ...]) -> bool:
+    """The field at ``loc`` is a list of texts (prompts, targets, export formats), optional or not."""
+    owner = _model_at(loc)
+    field = owner.model_fields.get(str(loc[-1])) if owner else None
+    if field is None:
+        return False
+    kinds = [field.annotation, *get_args(field.annotation)]
+    return any(get_origin(kind) is list and _is_text(get_args(kind)[0]) for kind in kinds)
+
+
+def _is_text(annotation: Any) -> bool:
+    """str, a str with checks (Annotated), or a choice of texts (Literal)."""
+    if get_origin(annotation) is Literal:
+        return all(isinstance(choice, str) for choice in get_args(annotation))
+    if get_origin(annotation) is Annotated:
+        return _is_text(get_args(annotation)[0])
+    return annotation is str
+
+
 def _first_model(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
@@ -188,10 +207,14 @@ def _problems_from(error: ValidationError) -> list[Problem]:
             else:
                 message = (f"takes text, and {written} was read as a {kind}: put it in quotes, {loc[-1]} = \"{written}\" "
                            f"(with --set: --set '{key}=\"{written}\"')")
-        elif item["type"] == "list_type" and isinstance(item.get("input"), str):
+        elif item["type"] == "list_type" and isinstance(item.get("input"), str) and _list_of_text(loc):
             text = item["input"]
             message = (f"takes a list: write {loc[-1]} = [\"{text}\"], one text in quotes per item "
                        f"(with --set: --set '{key}=[\"{text}\"]')")
+        elif item["type"] in ("list_type", "tuple_type") and loc[-1] == "buckets":
+            message = "takes a list of [width, height] pairs, e.g. buckets = [[512, 512], [576, 448]]"
+        elif item["type"] == "list_type" and loc == ("concepts",):
+            message = "is a list of tables: write each concept under [[concepts]] in the file, or set one key, e.g. concepts.0.instance_dir"
         elif item["type"] in ("bool_parsing", "bool_type"):
             message = f"takes true or false, not {item.get('input')!r}"
         elif item["type"] == "float_parsing" and isinstance(item.get("input"), str):
