@@ -188,8 +188,9 @@ def test_ctrl_c_is_heard_even_where_sigint_was_inherited_as_ignored(tmp_path: Pa
     finally:
         signal.signal(signal.SIGINT, before)
     assert watched.interrupted and watched.last.kind == "run_finished"
-    # A SIGINT to the watcher alone (`kill -INT`) never reached the trainer: it trained on to the end.
-    assert trainer.signals == [signal.SIGTERM]
+    # A SIGINT to the watcher alone (`kill -INT`) never reached the trainer: it trained on to the end. Now every
+    # process of the run is asked to stop through the run folder.
+    assert (folder.control / "stop").exists() and trainer.signals == []
 
 
 def test_following_ends_where_no_trainer_lives_and_the_log_will_never_end(tmp_path: Path) -> None:
@@ -257,5 +258,5 @@ def test_ctrl_c_after_training_says_the_outputs_are_written_and_twice_gives_the_
         watch(folder, _DisplayCall(display), _Process(folder))
     err = capsys.readouterr().err
     assert "stopping: training is over; the final samples and outputs are being written" in err
-    assert f"quitting at once: the trainer ends without saving. Resume from its latest checkpoint (step 2) with: " \
+    assert f"quitting at once: the trainer is told to end without saving. Resume from its latest checkpoint (step 2) with: " \
            f"dbtui resume {folder.path}" in err

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from dbtui.cli.boundary import EXIT_INTERRUPTED
+from engine.errors import DbtuiError
 from engine.events import Event
+from engine.runs.control import request
 from engine.runs.folder import RunFolder
 from engine.runs.follow import EventFollower
 
@@ -39,7 +41,7 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
     trained = False  # the training phase is over: what follows is the final samples and the outputs
     follower = EventFollower(folder, start)
     stopped = lambda: process is not None and process.poll() is not None  # noqa: E731
-    with display, _signals_as_interrupts(process):
+    with display, _signals_as_interrupts(process, folder):
         while True:
             try:
                 # After a Ctrl-C this goes on from the last event shown, never replaying the log.
@@ -52,8 +54,8 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
                 if process is None:
                     raise
                 if interrupted:
-                    print(f"\nquitting at once: the trainer ends without saving. {resume_hint(folder)}", file=sys.stderr,
-                          flush=True)
+                    print(f"\nquitting at once: the trainer is told to end without saving. {resume_hint(folder)}",
+                          file=sys.stderr, flush=True)
                     raise
                 interrupted = True
                 print("\nstopping: " + ("training is over; the final samples and outputs are being written (Ctrl-C "
@@ -77,10 +79,10 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
 
 
 @contextlib.contextmanager
-def _signals_as_interrupts(process: subprocess.Popen | None) -> Iterator[None]:
+def _signals_as_interrupts(process: subprocess.Popen | None, folder: RunFolder) -> Iterator[None]:
     """While a trainer runs in the foreground: SIGINT is a KeyboardInterrupt here even where it was inherited
-    as ignored (a shell's background job), since the trainer always answers it (the first is passed on as SIGTERM,
-    for a SIGINT that came to this process alone), and SIGTERM (`kill`, a
+    as ignored (a shell's background job), since the trainer always answers it (and it is passed on, for a SIGINT
+    that came to this process alone: the first as a stop request, the second as SIGINT), and SIGTERM (`kill`, a
     scheduler's stop) is passed to the trainer, which saves and stops, and shown as a first Ctrl-C, where by
     default it ended this process at once and said nothing."""
     if process is None or threading.current_thread() is not threading.main_thread():
@@ -96,12 +98,17 @@ def _signals_as_interrupts(process: subprocess.Popen | None) -> Iterator[None]:
             raise KeyboardInterrupt
 
     def on_interrupt(signum: int, frame: Any) -> None:
+        # A SIGINT sent to this process alone (`kill -INT`, `timeout -s INT`, a wrapper's stop) never reaches the
+        # trainer as a terminal's Ctrl-C does. The first asks every process of the run to save and stop, through the
+        # run folder (a signal would reach only accelerate's launcher); a second, as a second Ctrl-C, ends it at once.
+        # After the terminal's own SIGINT either changes nothing.
         if not seen:
-            # A SIGINT sent to this process alone (`kill -INT`, `timeout -s INT`, a wrapper's stop) never reaches the
-            # trainer as a terminal's Ctrl-C does: it is asked to stop too. After the terminal's SIGINT it changes nothing.
             seen.append(signum)
+            with contextlib.suppress(DbtuiError):
+                request(folder, "stop")
+        else:
             with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
+                process.send_signal(signal.SIGINT)
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_terminate), signal.signal(signal.SIGINT, on_interrupt)
