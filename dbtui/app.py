@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import shlex
 from collections.abc import Iterable
 from functools import partial
 
@@ -104,8 +105,8 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
                                               for run in self.engine.list_runs(str(folder.parent)))
         except OSError:  # a folder gone or unreadable: quitting must still quit
             live = False
-        self.exit(message=f"Quit; the run goes on in {folder}: `dbtui attach {folder}` follows it, "
-                          f"`dbtui stop {folder}` stops it." if live else None)
+        self.exit(message=f"Quit; the run goes on in {folder}: `dbtui attach {shlex.quote(str(folder))}` follows it, "
+                          f"`dbtui stop {shlex.quote(str(folder))}` stops it." if live else None)
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"

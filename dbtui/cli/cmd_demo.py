@@ -75,5 +75,5 @@ def _demo(args: argparse.Namespace) -> int:
     if last is None or last.kind != "run_finished" or last.status != "finished":
         return EXIT_INTERRUPTED if watched.interrupted else 1
     print(f"\nthe demo ran end to end.\n  model:   {folder.outputs / 'diffusers'}\n  samples: {folder.samples}\n"
-          f"  events:  {folder.events}\ntrain it again headless under a new name: dbtui run {path} --set name=another-run")
+          f"  events:  {folder.events}\ntrain it again headless under a new name: dbtui run {shlex.quote(str(path))} --set name=another-run")
     return 0

@@ -3,6 +3,7 @@ when it ends, export its best step and write its report."""
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,7 +199,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             self.post_message(WorkFailed("Following the run", str(error)))
 
     def on_training_screen_trainer_gone(self, message: TrainerGone) -> None:
-        resume = f"`dbtui resume {self.folder}` continues from the latest checkpoint"
+        resume = f"`dbtui resume {shlex.quote(str(self.folder))}` continues from the latest checkpoint"
         self._ended(message.status, f"the trainer process ended without a last word; see {self.folder}/logs/trainer.log. "
                     + resume)
         self.notify(f"The trainer process is gone. {resume}.", title=f"Run {message.status}", severity="error", timeout=15)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -81,7 +82,7 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
         raise removed from None  # a live run's rotation removed it before it was pinned (its manifest goes first)
     target = folder.path / "exports" / f"step-{step}"
     try:
-        with said_as_run_files_error(folder.path, then=f"then `dbtui export {folder.path} --step {step}` writes it again"):
+        with said_as_run_files_error(folder.path, then=f"then `dbtui export {shlex.quote(str(folder.path))} --step {step}` writes it again"):
             return save_outputs(profile, components, components.unet, text_encoders, target, emit)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,8 +29,8 @@ def run_files_error(error: OSError, run_dir: Path, then: str | None = None) -> R
     from engine.runs.folder import RunFolder
 
     kept = bool(complete_checkpoints(RunFolder(Path(run_dir))))
-    resume = then or (f"then `dbtui resume {run_dir}` continues from its latest checkpoint" if kept else
-                      f"then `dbtui resume {run_dir}` trains it again from the start: it has no checkpoint")
+    resume = then or (f"then `dbtui resume {shlex.quote(str(run_dir))}` continues from its latest checkpoint" if kept else
+                      f"then `dbtui resume {shlex.quote(str(run_dir))}` trains it again from the start: it has no checkpoint")
     code = error.errno
     if code in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
         # A rename names its target second: that is what stands in the way.

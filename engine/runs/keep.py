@@ -7,6 +7,7 @@ to do from here, with the same words.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -40,7 +41,7 @@ class Keep:
             where = f"its model is already in {run}/outputs/"
             return (f"step {best} is the run's last: {where}" if self.exact else
                     f"step {best}'s checkpoint was not kept; the nearest step is the run's last, {self.step}: {where}")
-        command = f"`dbtui export {run} --step {self.step}`"
+        command = f"`dbtui export {shlex.quote(str(run))} --step {self.step}`"
         if self.exact:
             return f"keep it with {command}"
         return f"step {best}'s checkpoint was not kept (saving.keep_last_n); the nearest kept one is step {self.step}: {command}"

@@ -15,6 +15,7 @@ import base64
 import io
 import os
 import re
+import shlex
 import sys
 import time
 from dataclasses import dataclass, field
@@ -105,7 +106,7 @@ def write_report(run_dir: Path) -> Path:
     target = record.folder.path / REPORT
     partial = target.with_name(f".{REPORT}.{os.getpid()}.tmp")
     try:
-        with said_as_run_files_error(record.folder.path, then=f"then `dbtui report {record.folder.path}` writes it"):
+        with said_as_run_files_error(record.folder.path, then=f"then `dbtui report {shlex.quote(str(record.folder.path))}` writes it"):
             partial.write_text(page, encoding="utf-8")
             os.replace(partial, target)
     finally:
@@ -119,7 +120,7 @@ def write_report_at_end(run_dir: Path) -> None:
         write_report(run_dir)
     except Exception as error:  # noqa: BLE001 - the model is saved; a page is not worth a failed run
         print(f"dbtui trainer: report.html was not written ({type(error).__name__}: {error}); "
-              f"`dbtui report {run_dir}` tries again", file=sys.stderr, flush=True)
+              f"`dbtui report {shlex.quote(str(run_dir))}` tries again", file=sys.stderr, flush=True)
 
 
 # -- the page ------------------------------------------------------------------------------

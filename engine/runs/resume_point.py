@@ -10,6 +10,7 @@ into ``RUN/checkpoints-set-aside/``, where nothing resumes or deletes them.
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def check_same_model(folder: RunFolder, profile: Profile) -> None:
     if said:
         raise RunFolderError(
             f"{folder.path}'s checkpoints were trained with {'; '.join(said)}: a resume cannot continue them with "
-            f"this profile. Resume with the settings they were trained with (`dbtui resume {folder.path}` reads "
+            f"this profile. Resume with the settings they were trained with (`dbtui resume {shlex.quote(str(folder.path))}` reads "
             f"{folder.profile}: put them back there if you changed it), or start a new run with `--set name=NEW_NAME`."
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -289,7 +290,7 @@ class Trainer:
         if self.global_step > self.total_steps:  # else marked finished at once, never to resume (see engine/runs/launcher.py)
             raise PastTheEndError(f"the checkpoint is at step {self.global_step} and this profile's run is {self.total_steps} "
                                   "steps: raise training.max_train_steps or num_train_epochs to train on, or export the "
-                                  f"checkpoint: `dbtui export {self.run_dir} --step {self.global_step}`")
+                                  f"checkpoint: `dbtui export {shlex.quote(str(self.run_dir))} --step {self.global_step}`")
         if self.accelerator.is_main_process:  # the only one that reports: the others need not probe
             self.emit(RunStarted(
                 run_dir=str(self.run_dir), profile=profile.model_dump(mode="json"), hardware=probe(self.run_dir).to_dict(),

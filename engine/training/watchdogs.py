@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from engine.errors import DbtuiError
@@ -50,7 +51,7 @@ def peer_process_lost(error: Exception, num_processes: int, run_dir: Any) -> Pee
     return PeerProcessLostError(
         f"another process of this run ended without a word (killed, out of host memory, or its machine gone): "
         f"{text.splitlines()[0][:200]}",
-        f"see that process's log in {run_dir}/logs; `dbtui resume {run_dir}` continues from the latest checkpoint",
+        f"see that process's log in {run_dir}/logs; `dbtui resume {shlex.quote(str(run_dir))}` continues from the latest checkpoint",
     )
 
 
