@@ -33,7 +33,7 @@ def test_every_caption_mode(tmp_path: Path) -> None:
     assert caption_for(image, "caption_file_then_prompt", prompt) == "a red ball on grass, photo of zwx ball"
     assert caption_for(image, "prompt_then_caption_file", prompt) == "photo of zwx ball, a red ball on grass"
     assert caption_for(image, "file_name", prompt) == "red ball"
-    named = {"r2d2_07": "r2d2", "nikon_x100 (2)": "nikon x100", "0001": prompt, "dog-7": "dog"}
+    named = {"r2d2_07": "r2d2", "nikon_x100 (2)": "nikon x100", "0001": prompt, "dog-7": "dog", "dog12": "dog", "x100": "x100"}
     assert {stem: caption_for(tmp_path / f"{stem}.png", "file_name", prompt) for stem in named} == named
     other = write_image(tmp_path / "no_caption.png", (8, 8))
     with pytest.raises(DataError, match="caption file .* is missing"):

@@ -25,8 +25,10 @@ def caption_for(image: Path, mode: str, instance_prompt: str, extension: str = "
     if mode == "instance_prompt":
         return instance_prompt
     if mode == "file_name":
-        # A counter ("_003", " (2)", or a name of digits alone) goes; digits inside a word ("r2d2", "x100") stay.
+        # A counter goes ("_003", " (2)", "dog7", a name of digits alone); digits that belong to a word stay ("r2d2",
+        # "x100": after fewer than two letters, or with digits before them).
         stem = re.sub(r"(?:^|[\s_-]+)\d+$|\s*\(\d+\)$", "", image.stem)
+        stem = re.sub(r"(?:^|(?<=[\s_-]))([^\W\d_]{2,})\d+$", r"\1", stem)
         return re.sub(r"[_-]+", " ", stem).strip() or instance_prompt
     text_path = caption_file(image, extension)
     text = read_caption(text_path, image.parent)  # a CaptionFileError names the file before any step runs
