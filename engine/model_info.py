@@ -170,8 +170,12 @@ def size_multiple(source: str) -> int:
         vae = _config(folder, "vae").get("block_out_channels")
         denoiser = _config(folder, family.denoiser_name)
         if vae and denoiser:
-            # The family reads only the denoiser's config (as diffusers' models hold it, by attribute).
-            latent_step = family.latent_multiple(SimpleNamespace(config=SimpleNamespace(**denoiser)))
+            # The family reads only the denoiser's config (as diffusers' models hold it, by attribute); one that
+            # leaves out what it reads (diffusers' defaults then) is told by the family's usual step.
+            try:
+                latent_step = family.latent_multiple(SimpleNamespace(config=SimpleNamespace(**denoiser)))
+            except (AttributeError, TypeError):
+                return family.usual_size_multiple
             return 2 ** (len(vae) - 1) * latent_step
     return family.usual_size_multiple
 

@@ -103,3 +103,21 @@ def test_a_blur_threshold_that_would_turn_the_check_off_silently_is_refused(valu
     with pytest.raises(SystemExit) as raised:
         main(["dataset", "check", str(clean), "--blur-threshold", value])
     assert raised.value.code == 2 and "give a number of 0 or more" in capsys.readouterr().err
+
+
+def test_prepare_steps_buckets_by_the_model_it_is_given(tmp_path: Path, tiny_sdxl: Path) -> None:
+    """Without a profile, bucketed copies for SDXL or Flux stepped by SD's 64 px: training then cut them again."""
+    from PIL import Image
+
+    from dbtui.cli import main
+    from engine.data.buckets import nearest_bucket
+    from engine.data.examples import bucket_list
+    from engine.models.loading import load_components
+
+    (tmp_path / "src").mkdir()
+    Image.new("RGB", (300, 210), (90, 60, 30)).save(tmp_path / "src" / "wide.png")
+    assert main(["dataset", "prepare", str(tmp_path / "src"), str(tmp_path / "out"), "--resolution", "64", "--bucketing",
+                 "--model", str(tiny_sdxl)]) == 0
+    trained = nearest_bucket(300, 210, bucket_list(64, True, None, load_components(tiny_sdxl).size_multiple))
+    with Image.open(tmp_path / "out" / "wide.png") as copy:
+        assert copy.size == trained

@@ -99,8 +99,13 @@ def run_guarded(command: Callable[[], int], argv: list[str]) -> int:
 
 
 def _discard_output() -> None:
-    """Send what is still buffered for stdout to /dev/null: the interpreter's last flush would fail on the full
-    disk or closed pipe again, and turn the exit status into 120 with a traceback of its own."""
+    """Write what is still buffered for stdout, or where stdout is the full disk or the closed pipe, send it to
+    /dev/null: the interpreter's last flush would fail again, and turn the exit status into 120 with a traceback."""
+    try:
+        sys.stdout.flush()  # the full disk may be a file's, and stdout fine: what it holds is still written
+        return
+    except (OSError, ValueError):
+        pass
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -68,6 +68,8 @@ def _register_prepare(commands: argparse._SubParsersAction) -> None:
                                          "extension from this profile")
     prepare.add_argument("--resolution", type=int, default=512, help="training resolution in px (default: %(default)s)")
     prepare.add_argument("--bucketing", action="store_true", help="resize to each image's aspect-ratio bucket")
+    prepare.add_argument("--model", help="with --bucketing: the model (folder, file or hub id) whose size steps make the "
+                                         "buckets, as training will have them (default: SD's 64 px)")
     prepare.add_argument("--no-center-crop", action="store_true",
                          help="keep the whole image, short side at the resolution (for random-crop training)")
     prepare.add_argument("--flatten-color", default="255,255,255", metavar="R,G,B",
@@ -220,7 +222,7 @@ def _prepare(args: argparse.Namespace) -> int:
     from dbtui.console import PhaseDisplay
 
     options = {"resolution": args.resolution, "bucketing": args.bucketing, "center_crop": not args.no_center_crop,
-               "caption_extension": args.caption_extension}
+               "caption_extension": args.caption_extension, "size_multiple": _model_size_multiple(args.model)}
     if args.profile:
         from engine.profile import load_profile
 
