@@ -104,6 +104,8 @@ def test_a_float_tiff_trains_at_its_brightness_not_black(tmp_path: Path) -> None
     ramp = np.linspace(0, 1, 256, dtype=np.float32).reshape(16, 16)
     Image.fromarray(ramp, mode="F").save(tmp_path / "float.tif")
     assert np.asarray(load_rgb(tmp_path / "float.tif")).mean() == pytest.approx(127.5, abs=0.5)
+    Image.fromarray(ramp * 255, mode="F").save(tmp_path / "float255.tif")  # some tools store 0-255
+    assert np.asarray(load_rgb(tmp_path / "float255.tif")).mean() == pytest.approx(127.5, abs=0.5)
     checks = np.indices((64, 64)).sum(axis=0) % 2  # a sharp pattern the doctor read as near-black, so "blurry"
     Image.fromarray(checks.astype(np.float32), mode="F").save(tmp_path / "checks.tif")
     probe = probe_image(str(tmp_path / "checks.tif"))

@@ -55,8 +55,8 @@ WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
 def wide_grey_to_8_bits(image):
     """An "L" image of a wide grey one, scaled, not clipped (convert("L") turns 16-bit grey white and 0-1 floats
-    black). Integers lose their low byte; floats in 0-1 (as image tools store them) scale by 255, brighter ones
-    by their peak. Written here because Pillow has no scaling conversion."""
+    black). Integers lose their low byte; floats in 0-1 (as image tools store them) scale by 255, floats in 0-255
+    are taken as they are, brighter ones scale by their peak. Written here because Pillow has no scaling conversion."""
     import numpy as np
     from PIL import Image
 
@@ -64,7 +64,9 @@ def wide_grey_to_8_bits(image):
         return Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8))
     values = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0).clip(0, None)
     peak = float(values.max(initial=0.0))
-    return Image.fromarray((values * (255.0 if peak <= 1.0 else 255.0 / peak)).round().clip(0, 255).astype(np.uint8))
+    # 0-1 as most tools store them; 0-255 as some do; anything brighter (HDR) by its peak, as no tone map is known.
+    scale = 255.0 if peak <= 1.0 else 1.0 if peak <= 255.0 else 255.0 / peak
+    return Image.fromarray((values * scale).round().clip(0, 255).astype(np.uint8))
 
 
 # The colour space an embedded profile must describe for each mode it can be applied to.
