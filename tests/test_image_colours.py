@@ -16,58 +16,54 @@ from engine.dataset.checks import BLUR_THRESHOLD
 from engine.dataset.image_probe import probe_image
 
 
-def linear_rgb_profile() -> bytes:
-    """A minimal ICC v2 display profile: sRGB's primaries with a linear curve, so 128 stored is 188 in sRGB."""
-    def s15(value: float) -> bytes:
-        return struct.pack(">i", round(value * 65536))
+# Hand-written: no ICC profile other than sRGB ships with Pillow or on this machine, and tests need others.
+D50 = (0.9642, 1.0, 0.8249)  # the profile connection space's white
+SRGB_PRIMARIES = ((0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7141))  # XYZ of R, G, B
 
-    def xyz(x: float, y: float, z: float) -> bytes:
-        return b"XYZ " + bytes(4) + s15(x) + s15(y) + s15(z)
 
-    text = b"linear test RGB\x00"
-    desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(11) + bytes(67)
-    curve = b"curv" + bytes(4) + struct.pack(">IH", 1, 0x0100)
-    tags = [(b"desc", desc), (b"wtpt", xyz(0.9642, 1.0, 0.8249)), (b"rXYZ", xyz(0.4361, 0.2225, 0.0139)),
-            (b"gXYZ", xyz(0.3851, 0.7169, 0.0971)), (b"bXYZ", xyz(0.1431, 0.0606, 0.7141)),
-            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+def _s15(value: float) -> bytes:
+    return struct.pack(">i", round(value * 65536))
+
+
+def _xyz(x: float, y: float, z: float) -> bytes:
+    return b"XYZ " + bytes(4) + _s15(x) + _s15(y) + _s15(z)
+
+
+def _icc(kind: bytes, name: bytes, tags: list[tuple[bytes, bytes]]) -> bytes:
+    """An ICC v2 profile: ``kind`` the device class and colour space ("mntrRGB "), a description, a D50 white, ``tags``."""
+    desc = b"desc" + bytes(4) + struct.pack(">I", len(name) + 1) + name + b"\0" + bytes(11) + bytes(67)
+    tags = [(b"desc", desc), (b"wtpt", _xyz(*D50)), *tags]
     offset = 128 + 4 + 12 * len(tags)
     table, data = b"", b""
     for signature, body in tags:
         body += bytes(-len(body) % 4)
         table += signature + struct.pack(">II", offset + len(data), len(body))
         data += body
-    header = (struct.pack(">I", offset + len(data)) + bytes(4) + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ "
-              + bytes(12) + b"acsp" + bytes(28) + s15(0.9642) + s15(1.0) + s15(0.8249) + bytes(48))
+    header = (struct.pack(">I", offset + len(data)) + bytes(4) + struct.pack(">I", 0x02100000) + kind + b"XYZ "
+              + bytes(12) + b"acsp" + bytes(28) + b"".join(_s15(v) for v in D50) + bytes(48))
     return header + struct.pack(">I", len(tags)) + table + data
+
+
+def linear_rgb_profile() -> bytes:
+    """A display profile: sRGB's primaries with a linear curve, so 128 stored is 188 in sRGB."""
+    curve = b"curv" + bytes(4) + struct.pack(">IH", 1, 0x0100)
+    primaries = [(signature, _xyz(*xyz)) for signature, xyz in zip((b"rXYZ", b"gXYZ", b"bXYZ"), SRGB_PRIMARIES)]
+    return _icc(b"mntrRGB ", b"linear test RGB", primaries + [(b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)])
 
 
 def cmyk_profile() -> bytes:
-    """A minimal ICC v2 CMYK profile (a 2-point lut16 to XYZ): each ink takes its share of linear light, so 50 % black
-    is 188 in sRGB, where a conversion that ignores the profile gives 127."""
-    def s15(value: float) -> bytes:
-        return struct.pack(">i", round(value * 65536))
-
+    """A CMYK profile (a 2-point lut16 to XYZ): each ink takes its share of linear light, so 50 % black is 188 in
+    sRGB, where a conversion that ignores the profile gives 127."""
     clut = b""
     for c, m, y, k in itertools.product((0, 1), repeat=4):
-        r, g, b = (1 - c) * (1 - k), (1 - m) * (1 - k), (1 - y) * (1 - k)
-        for row in ((0.4361, 0.3851, 0.1431), (0.2225, 0.7169, 0.0606), (0.0139, 0.0971, 0.7141)):
-            xyz = row[0] * r + row[1] * g + row[2] * b  # the PCS's 1.0 is 32768 of 65535 in a lut16
-            clut += struct.pack(">H", min(65535, round(xyz * 32768)))
+        light = ((1 - c) * (1 - k), (1 - m) * (1 - k), (1 - y) * (1 - k))
+        for axis in range(3):
+            xyz = sum(primary[axis] * share for primary, share in zip(SRGB_PRIMARIES, light))
+            clut += struct.pack(">H", min(65535, round(xyz * 32768)))  # the PCS's 1.0 is 32768 of 65535 in a lut16
     ends = struct.pack(">HH", 0, 65535)
-    lut = (b"mft2" + bytes(4) + bytes([4, 3, 2, 0]) + b"".join(s15(x) for x in (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    lut = (b"mft2" + bytes(4) + bytes([4, 3, 2, 0]) + b"".join(_s15(x) for x in (1, 0, 0, 0, 1, 0, 0, 0, 1))
            + struct.pack(">HH", 2, 2) + ends * 4 + clut + ends * 3)
-    text = b"test CMYK\x00"
-    desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(11) + bytes(67)
-    tags = [(b"desc", desc), (b"wtpt", b"XYZ " + bytes(4) + s15(0.9642) + s15(1.0) + s15(0.8249)), (b"A2B0", lut)]
-    offset = 128 + 4 + 12 * len(tags)
-    table, data = b"", b""
-    for signature, body in tags:
-        body += bytes(-len(body) % 4)
-        table += signature + struct.pack(">II", offset + len(data), len(body))
-        data += body
-    header = (struct.pack(">I", offset + len(data)) + bytes(4) + struct.pack(">I", 0x02100000) + b"prtrCMYKXYZ "
-              + bytes(12) + b"acsp" + bytes(28) + s15(0.9642) + s15(1.0) + s15(0.8249) + bytes(48))
-    return header + struct.pack(">I", len(tags)) + table + data
+    return _icc(b"prtrCMYK", b"test CMYK", [(b"A2B0", lut)])
 
 
 @pytest.mark.parametrize("suffix", [".png", ".jpg"])

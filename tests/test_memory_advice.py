@@ -20,46 +20,35 @@ def test_a_full_fine_tune_is_told_of_the_savers_it_does_not_use(tmp_path: Path) 
     assert "bf16_weights" not in lora and "train a LoRA" not in lora
 
 
-def test_fit_says_what_to_change_when_no_card_holds_the_profile(tmp_path: Path, monkeypatch, capsys) -> None:
+def _fit_estimate_only(tmp_path: Path, monkeypatch, capsys, weights_gib: float) -> str:
+    """What `dbtui fit --estimate-only` prints for the tiny profile when the meter says ``weights_gib`` of weights."""
     import engine.memory
     from dbtui.cli import main
     from engine.profile import save_profile
 
-    huge = MemoryEstimate(weights=30 * GIB, gradients=0, optimizer_state=0, activations=0, caches=0, autocast_weight_copies=0,
-                          peak_phase="backward", model="m", batch=1, height=8, width=8, seconds=0.0)
-    monkeypatch.setattr(engine.memory, "estimate_peak", lambda profile: huge)
+    estimate = MemoryEstimate(weights=int(weights_gib * GIB), gradients=0, optimizer_state=0, activations=0, caches=0,
+                              autocast_weight_copies=0, peak_phase="backward", model="m", batch=1, height=8, width=8,
+                              seconds=0.0)
+    monkeypatch.setattr(engine.memory, "estimate_peak", lambda profile: estimate)
     path = save_profile(tiny_profile(tmp_path), tmp_path / "p.toml")
     assert main(["fit", str(path), "--estimate-only"]) == 0
-    out = capsys.readouterr().out
+    return capsys.readouterr().out
+
+
+def test_fit_says_what_to_change_when_no_card_holds_the_profile(tmp_path: Path, monkeypatch, capsys) -> None:
+    out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 30)
     assert "fits 8 GB ✗ · 12 GB ✗ · 16 GB ✗ · 24 GB ✗" in out
     assert "none of these cards holds it; to need less: turn on gradient checkpointing" in out
 
 
 def test_fit_gives_no_such_advice_when_a_card_holds_it(tmp_path: Path, monkeypatch, capsys) -> None:
-    import engine.memory
-    from dbtui.cli import main
-    from engine.profile import save_profile
-
-    small = MemoryEstimate(weights=GIB, gradients=0, optimizer_state=0, activations=0, caches=0, autocast_weight_copies=0,
-                           peak_phase="backward", model="m", batch=1, height=8, width=8, seconds=0.0)
-    monkeypatch.setattr(engine.memory, "estimate_peak", lambda profile: small)
-    path = save_profile(tiny_profile(tmp_path), tmp_path / "p.toml")
-    assert main(["fit", str(path), "--estimate-only"]) == 0
-    assert "none of these cards" not in capsys.readouterr().out
+    out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 1)
+    assert "none of these cards" not in out and "to need less" not in out
 
 
 def test_fit_says_what_to_change_for_a_card_below_the_smallest_that_holds_it(tmp_path: Path, monkeypatch, capsys) -> None:
     """sd15-person.toml showed 8 GB ✗ with no word on what would make it fit."""
-    import engine.memory
-    from dbtui.cli import main
-    from engine.profile import save_profile
-
-    middle = MemoryEstimate(weights=10 * GIB, gradients=0, optimizer_state=0, activations=0, caches=0, autocast_weight_copies=0,
-                            peak_phase="backward", model="m", batch=1, height=8, width=8, seconds=0.0)
-    monkeypatch.setattr(engine.memory, "estimate_peak", lambda profile: middle)
-    path = save_profile(tiny_profile(tmp_path), tmp_path / "p.toml")
-    assert main(["fit", str(path), "--estimate-only"]) == 0
-    out = capsys.readouterr().out
+    out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 10)
     assert "8 GB ✗ · 12 GB ✓" in out and "for a card below 12 GB, to need less: turn on gradient checkpointing" in out
 
 
