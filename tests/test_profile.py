@@ -220,10 +220,10 @@ def test_a_key_named_as_other_tools_name_it_is_pointed_to_ours(override: str, su
 
 
 def test_every_other_tools_name_points_to_a_key_of_the_profile() -> None:
-    from engine.profile.io import _field_paths
+    from engine.profile.problem_words import field_paths
     from engine.profile.other_names import OTHER_TOOLS_NAMES
 
-    assert set(OTHER_TOOLS_NAMES.values()) <= set(_field_paths(Profile))
+    assert set(OTHER_TOOLS_NAMES.values()) <= set(field_paths(Profile))
 
 
 def test_a_top_level_key_written_below_a_section_says_where_top_level_keys_go() -> None:

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import copy
-import datetime as dt
-import difflib
 import errno
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Any
 
 import tomli_w
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from engine.profile.decode import decode_profile, strip_text
 from engine.profile.locate import key_lines, line_of, override_of
 from engine.profile.migrations import migrate
-from engine.profile.other_names import OTHER_TOOLS_NAMES
+from engine.profile.problem_words import problems_from
 from engine.profile.problems import Problem, ProfileError
 from engine.profile.rules import cross_field_problems
 from engine.profile.schema import Profile
@@ -108,141 +106,6 @@ def override_sources(overrides: list[str]) -> dict[str, str]:
     return sources
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The pydantic model class that holds the field at ``loc`` (for key suggestions)."""
-    model: Any = Profile
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
-        if field is None:
-            return None
-        annotation = field.annotation
-        model = _first_model(annotation)
-        if model is None:
-            return None
-    return model
-
-
-def _field_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
-    """Every key of the profile as a dotted path, top level first (list items as N: concepts.N.instance_dir)."""
-    paths, nested = [], []
-    for name, field in model.model_fields.items():
-        paths.append(prefix + name)
-        inner = _first_model(field.annotation)
-        if inner is not None:
-            is_list = getattr(field.annotation, "__origin__", None) is list
-            nested.append((inner, f"{prefix}{name}.{'N.' if is_list else ''}"))
-    for inner, below in nested:
-        paths += _field_paths(inner, below)
-    return paths
-
-
-def _list_of_text(loc: tuple[Any, ...]) -> bool:
-    """The field at ``loc`` is a list of texts (prompts, targets, export formats), optional or not."""
-    owner = _model_at(loc)
-    field = owner.model_fields.get(str(loc[-1])) if owner else None
-    if field is None:
-        return False
-    kinds = [field.annotation, *get_args(field.annotation)]
-    return any(get_origin(kind) is list and _is_text(get_args(kind)[0]) for kind in kinds)
-
-
-def _is_text(annotation: Any) -> bool:
-    """str, a str with checks (Annotated), or a choice of texts (Literal)."""
-    if get_origin(annotation) is Literal:
-        return all(isinstance(choice, str) for choice in get_args(annotation))
-    if get_origin(annotation) is Annotated:
-        return _is_text(get_args(annotation)[0])
-    return annotation is str
-
-
-def _first_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _first_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _problems_from(error: ValidationError) -> list[Problem]:
-    problems = []
-    for item in error.errors():
-        loc = tuple(item["loc"])
-        key = ".".join(str(p) for p in loc)
-        suggestion = None
-        message = item["msg"]
-        if item["type"] == "extra_forbidden":
-            owner = _model_at(loc)
-            valid = list(owner.model_fields) if owner else []
-            message = "unknown key"
-            # A right key in the wrong place (under another [section], or a top-level key written below one) before a
-            # near spelling here: training.gradient_checkpointing is precision's, not training.gradient_accumulation_steps.
-            elsewhere = [path for path in _field_paths(Profile) if path.rsplit(".", 1)[-1] == str(loc[-1])]
-            close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
-            suggestion = (OTHER_TOOLS_NAMES.get(str(loc[-1])) or (elsewhere[0] if elsewhere else None)
-                          or (".".join([*(str(p) for p in loc[:-1]), close[0]]) if close else None))
-            if elsewhere and suggestion == elsewhere[0] and "." not in suggestion:
-                message = "unknown key here: top-level keys go above the first [section] of the file"
-        elif item["type"] == "missing":
-            owner = _model_at(loc)
-            field = owner.model_fields.get(str(loc[-1])) if owner else None
-            help_text = field.description if field else None
-            message = f"required key is missing ({help_text.rstrip('.')})" if help_text else "required key is missing"
-        elif item["type"] == "list_type" and isinstance(item.get("input"), dict):
-            # `[concepts]` written for `[[concepts]]`: TOML reads one table, not a list of them.
-            message = f"must be a list of tables: write [[{loc[-1]}]], with two brackets, above each one"
-        elif item["type"] == "string_type" and isinstance(item.get("input"), (int, float, bool, dt.date, dt.time)):
-            # TOML reads 2024, true or 2024-12-04 as a number, a boolean or a date; on the command line the quotes
-            # need shell quotes too.
-            value = item["input"]
-            written = str(value).lower() if isinstance(value, bool) else value
-            kind = "boolean" if isinstance(value, bool) else "date" if isinstance(value, (dt.date, dt.time)) else "number"
-            if isinstance(loc[-1], int):  # an item of a list of texts
-                listed = ".".join(str(p) for p in loc[:-1])
-                message = (f"item {loc[-1]} takes text, and {written} was read as a {kind}: put it in quotes in the list, "
-                           f"\"{written}\" (with --set, the whole list: --set '{listed}=[..., \"{written}\"]')")
-            else:
-                message = (f"takes text, and {written} was read as a {kind}: put it in quotes, {loc[-1]} = \"{written}\" "
-                           f"(with --set: --set '{key}=\"{written}\"')")
-        elif item["type"] == "list_type" and isinstance(item.get("input"), str) and _list_of_text(loc):
-            text = item["input"]
-            message = (f"takes a list: write {loc[-1]} = [\"{text}\"], one text in quotes per item "
-                       f"(with --set: --set '{key}=[\"{text}\"]')")
-        elif item["type"] in ("list_type", "tuple_type") and loc[-1] == "buckets":
-            message = "takes a list of [width, height] pairs, e.g. buckets = [[512, 512], [576, 448]]"
-        elif item["type"] == "list_type" and loc == ("concepts",):
-            message = "is a list of tables: write each concept under [[concepts]] in the file, or set one key, e.g. concepts.0.instance_dir"
-        elif item["type"] in ("bool_parsing", "bool_type"):
-            message = f"takes true or false, not {item.get('input')!r}"
-        elif item["type"] == "float_parsing" and isinstance(item.get("input"), str):
-            message = f"takes a number, not {item['input']!r}: write digits, with a dot for decimals (7.5)"
-        elif item["type"] == "int_parsing" and isinstance(item.get("input"), str):
-            message = f"takes a whole number, not {item['input']!r}"
-        elif item["type"] == "tuple_type" and loc[-2:-1] == ("buckets",):
-            # Each bucket is a pair: name the list once, not each of its items.
-            key = ".".join(str(p) for p in loc[:-1])
-            message = "takes a list of [width, height] pairs, e.g. buckets = [[512, 512], [576, 448]]"
-        elif item["type"] == "model_type" and loc[:1] == ("concepts",):
-            # A whole concept given one value (--set concepts.0="x"): name its keys, not pydantic's class.
-            message = "is a concept: a table of keys (instance_dir, instance_prompt, …); set one key, e.g. concepts.0.instance_prompt"
-        elif item["type"] == "too_short" and loc == ("saving", "export"):
-            message = 'names no format: list at least one, e.g. export = ["diffusers"]'
-        elif item["type"] == "too_short" and loc[-1] in ("unet_targets", "text_encoder_targets"):
-            message = "names no module: list at least one, or leave the key out for the usual ones"
-        elif item["type"] == "finite_number":
-            message = "is not a finite number (nan and inf are not allowed); write an ordinary number"
-        elif item["type"] == "value_error":
-            # Our own checks (fields.py) word their messages for users; drop pydantic's prefix.
-            message = str(item["ctx"]["error"])
-        problem = Problem(key, message, suggestion=suggestion)
-        if problem not in problems:
-            problems.append(problem)
-    return problems
-
-
 def _drop(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:
     node: Any = data
     for part in loc[:-1]:
@@ -286,7 +149,7 @@ def validate_data(
     try:
         profile = Profile.model_validate(data)
     except ValidationError as error:
-        problems = _located(_problems_from(error), lines, file, overrides)
+        problems = _located(problems_from(error), lines, file, overrides)
         # Drop the bad keys and validate again so that cross-field rules can be reported too.
         trimmed = copy.deepcopy(data)
         if all(_set_aside(trimmed, tuple(e["loc"])) for e in error.errors()):
