@@ -243,9 +243,10 @@ class TrainerLock:
                 except (OSError, ValueError):
                     owner = 0
                 if owner and owner != os.getpid() and trainer_alive(owner):
+                    shown = shlex.quote(str(self.folder.path))
                     raise RunFolderError(
                         f"a trainer (pid {owner}) is already running in {self.folder.path}; "
-                        f"watch it with `dbtui attach {shlex.quote(str(self.folder.path))}` or stop it with `dbtui stop {shlex.quote(str(self.folder.path))}`"
+                        f"watch it with `dbtui attach {shown}` or stop it with `dbtui stop {shown}`"
                     ) from None
                 path.unlink(missing_ok=True)  # stale: its process is gone
                 continue

@@ -149,7 +149,8 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
     main_machine = profile.launch.machine_rank == 0
     # On a shared disk machine 0's trainer may be running here already: the others join it.
     if main_machine and folder.is_live():
-        raise RunFolderError(f"a trainer is already running in {folder.path}; `dbtui attach {shlex.quote(str(folder.path))}` to watch it")
+        raise RunFolderError(f"a trainer is already running in {folder.path}; "
+                             f"`dbtui attach {shlex.quote(str(folder.path))}` to watch it")
     finished = folder.finished_step()
     if finished is not None:
         shown = given_as or "PROFILE"
