@@ -260,3 +260,18 @@ def test_ctrl_c_after_training_says_the_outputs_are_written_and_twice_gives_the_
     assert "stopping: training is over; the final samples and outputs are being written" in err
     assert f"quitting at once: the trainer is told to end without saving. Resume from its latest checkpoint (step 2) with: " \
            f"dbtui resume {folder.path}" in err
+
+
+def test_a_run_folder_deleted_while_training_is_said_to_be_gone(tmp_path: Path, capsys) -> None:
+    """The trainer made the folder again in part (its state and traceback): it was said to have stopped unexpectedly."""
+    import shutil
+
+    folder = RunFolder(tmp_path / "run").create()
+    _write(folder, _started(), _step(1))
+
+    def delete(event) -> None:
+        shutil.rmtree(folder.path)
+        folder.create()  # the dying trainer writes its state file into a new folder of the same name
+
+    watch(folder, _DisplayCall(delete), _Killed())
+    assert f"the run folder {folder.path} is gone: it was moved or deleted while the run trained" in capsys.readouterr().err

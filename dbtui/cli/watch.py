@@ -67,7 +67,7 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
         if last is None or last.kind not in ("run_finished", "run_failed"):
             if interrupted:
                 print(f"the trainer was stopped at once, without saving. {resume_hint(folder)}", file=sys.stderr)
-            elif not folder.path.is_dir():
+            elif not folder.path.is_dir() or not folder.events.exists():  # gone, or made again in part by the trainer
                 print(f"the run folder {folder.path} is gone: it was moved or deleted while the run trained", file=sys.stderr)
             else:
                 # The trainer ended without a last event: show what it printed this time.
