@@ -267,24 +267,23 @@ def test_resume_is_exact_with_the_memory_cuts(cut: str, tmp_path: Path, bf16_mac
     for a, b in zip(whole.unet_params + whole.text_params, resumed.unet_params + resumed.text_params):
         assert torch.equal(a, b)
 
+    def refused(profile, name: str, said: str) -> None:
+        """A fresh trainer of ``profile`` refuses the step-2 checkpoint, saying ``said``."""
+        folder = RunFolder(tmp_path / name).create()
+        trainer = Trainer(profile, folder.path)
+        trainer.setup()
+        with pytest.raises(CheckpointError, match=said):
+            Checkpointer(trainer, folder).load(saved[0])
+        trainer.end()
+
     plain_profile = tiny_profile(tmp_path, **{**sections, "optimizer": {"learning_rate": 1e-3}, "precision": {"mixed_precision": "bf16"}})
-    folder = RunFolder(tmp_path / "plain").create()
-    plain = Trainer(plain_profile, folder.path)
-    plain.setup()
-    with pytest.raises(CheckpointError, match="fused_backward and precision.bf16_weights settings it was made with"):
-        Checkpointer(plain, folder).load(saved[0])
-    plain.end()
+    refused(plain_profile, "plain", "fused_backward and precision.bf16_weights settings it was made with")
     if cut == "bf16_weights":
         # The same profile on a machine without bf16 (here a CPU, fp32): the machine is what differs, not the settings.
         import engine.training.trainer as trainer_module
 
         monkeypatch.setattr(trainer_module, "effective_precision", lambda requested: ("no", None))
-        folder = RunFolder(tmp_path / "no-bf16").create()
-        elsewhere = Trainer(profile, folder.path)
-        elsewhere.setup()
-        with pytest.raises(CheckpointError, match="the profile is as it was, but this machine trains in fp32, without bf16"):
-            Checkpointer(elsewhere, folder).load(saved[0])
-        elsewhere.end()
+        refused(profile, "no-bf16", "the profile is as it was, but this machine trains in fp32, without bf16")
 
 
 # -- where the machine lacks what the cuts need --------------------------------------------------

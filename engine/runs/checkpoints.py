@@ -65,11 +65,16 @@ class GeneratorState:
 
 
 def optimizer_layout(trainer: Any) -> str:
-    """How the optimizer's state is saved: "whole" (one optimizer over every weight), "per_weight"
-    (the fused step), "per_weight_bf16" (bf16 weights, with the stochastic rounding's generator)."""
-    if trainer.bf16_weights:
+    """How the trainer's optimizer state is saved (see ``layout_of``), by the memory cuts in force on this machine."""
+    return layout_of(trainer.bf16_weights, trainer.fused_backward)
+
+
+def layout_of(bf16_weights: bool, fused_backward: bool) -> str:
+    """"whole" (one optimizer over every weight), "per_weight" (the fused step), "per_weight_bf16" (bf16 weights,
+    with the stochastic rounding's generator)."""
+    if bf16_weights:
         return "per_weight_bf16"
-    return "per_weight" if trainer.fused_backward else "whole"
+    return "per_weight" if fused_backward else "whole"
 
 
 def layout_mismatch(path: Path, layout: str, trainer: Any, made_with: dict[str, Any] | None = None) -> str:
@@ -85,7 +90,7 @@ def layout_mismatch(path: Path, layout: str, trainer: Any, made_with: dict[str, 
         then = (made_with.get("precision", {}).get("bf16_weights", False), made_with.get("optimizer", {}).get("fused_backward", False))
         same = then == now
     else:  # a checkpoint from before manifests held the profile: what the layout says of the settings
-        same = layout == ("per_weight_bf16" if now[0] else "per_weight" if now[1] else "whole")
+        same = layout == layout_of(*now)
     if not same:
         return f"{said}: resume with the optimizer.fused_backward and precision.bf16_weights settings it was made with"
     if layout == "per_weight_bf16" or (layout == "per_weight" and trainer.precision != "bf16"):
