@@ -104,6 +104,9 @@ class StepEnded(Event):
     vram_allocated_peak_mb: float | None = None
     vram_reserved_peak_mb: float | None = None
     rss_mb: float | None = None
+    # fp16's loss scaler found an overflow and the weights did not move (it lowers its scale and
+    # goes on); the optimizer's state exists only from the first step taken.
+    optimizer_skipped: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -52,25 +52,39 @@ def step(n: int, cuda: FakeCuda) -> StepEnded:
 def test_class_images_the_caching_pass_and_the_steps_are_measured_apart() -> None:
     cuda = FakeCuda()
     peak = SetupPeak(cuda)
+    cuda.allocate(200)  # loading
+    peak(PhaseStarted(phase="class_images", total=2))
     cuda.allocate(5000)  # the pipeline generating class images
-    cuda.free(5000)
     peak(PhaseFinished(phase="class_images", seconds=1.0))
-    cuda.allocate(3000)  # the VAE and text encoders while the caches fill
+    cuda.free(5000)  # the denoiser leaves the GPU after the phase's end: a moment between, not the caching pass
     peak(PhaseStarted(phase="caching", total=4))
+    cuda.allocate(2800)  # the VAE and text encoders while the caches fill
+    peak(PhaseFinished(phase="caching", seconds=1.0))
     cuda.free(2500)  # the cached parts leave the GPU
-    assert cuda.resets == 1  # only the end of class images and the start of the steps split
+    cuda.allocate(1000)  # the denoiser comes
     peak(started())
-    assert (peak.class_images_mb, peak.allocated_mb, peak.whole_mb, peak.reserved_mb, cuda.resets) == (
-        5000, 3000, 5000, 5100, 2)
+    assert (peak.class_images_mb, peak.allocated_mb, peak.between_mb, peak.whole_mb, peak.reserved_mb, cuda.resets) == (
+        5200, 3000, 5200, 5200, 5300, 5)
     events = []
     for n in (1, 2, 3):
         cuda.allocate(800)  # the step's activations
         events.append(step(n, cuda))
         cuda.free(800)
     result = measure(events, setup_s=1.0, setup_peak=peak)
-    assert result.peak_vram_allocated_mb == 1300  # the 500 MB left on the device and one step's 800
+    assert result.peak_vram_allocated_mb == 2300  # the 1500 MB on the device and one step's 800
     assert result.setup_vram_allocated_mb == 3000
-    assert result.peak_vram_mb == 5100  # a card must hold the largest moment: class images here
+    assert result.peak_vram_mb == 5300  # a card must hold the largest moment: class images here
+
+
+def test_text_caching_counts_in_the_caching_pass_too() -> None:
+    cuda = FakeCuda()
+    peak = SetupPeak(cuda)
+    for phase, mb in (("caching", 1000), ("caching_text", 4000)):
+        peak(PhaseStarted(phase=phase, total=1))
+        cuda.allocate(mb)
+        peak(PhaseFinished(phase=phase, seconds=1.0))
+        cuda.free(mb)
+    assert peak.allocated_mb == 4000
 
 
 def test_without_a_gpu_nothing_is_read_or_reset() -> None:

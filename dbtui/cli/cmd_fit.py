@@ -94,6 +94,9 @@ def _fit(args: argparse.Namespace) -> int:
     result = dataclasses.replace(fit_test(profile, steps, progress, price_per_hour=args.price_per_hour), memory_estimate=estimate)
     vram = f"{result.peak_vram_mb / 1024:.2f} GB" if result.peak_vram_mb is not None else "not measured (no CUDA)"
     print(f"peak VRAM (torch): {vram}")
+    if result.no_step_taken:
+        print(f"  fp16's loss scaler skipped all {result.steps} steps (gradients overflowed), so the optimizer never made its "
+              "state and the peak lacks it: the meter's estimate is the one to trust")
     if result.peak_vram_allocated_mb is not None and estimate is not None:
         print("  " + _against_meter("steps", result.peak_vram_allocated_mb, estimate.peak_allocated))
         if result.setup_vram_allocated_mb and estimate.caching:

@@ -3,6 +3,11 @@
 Runs the real trainer in a temporary run folder with sampling and checkpoints off, and stops
 it (through its cancel event) after ``steps`` steps, so that nothing is exported and the total
 step count, hence the ETA, is the real run's. Imports torch only when called.
+
+fp16's loss scaler skips the first steps of a run while it lowers its scale from 65,536, and
+an optimizer makes its state at its first step taken: measured before one, the peak would lack
+the state (1.6 GB for SD1.5 with 8-bit AdamW). So the test goes on past ``steps`` until a step
+measured after one taken, for at most ``MAX_EXTRA_STEPS`` more.
 """
 
 from __future__ import annotations
@@ -16,10 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.events import Event, PhaseFinished, RunStarted, StepEnded
+from engine.events import Event, PhaseFinished, PhaseStarted, RunStarted, StepEnded
 from engine.memory.estimate import MemoryEstimate
 from engine.profile import Profile
 from engine.training.class_images import PHASE as CLASS_IMAGES
+
+CACHING_PHASES = ("caching", "caching_text")  # engine/data/encoders.py, engine/training/text_encoders_on_demand.py
+MAX_EXTRA_STEPS = 30  # past the steps asked for, waiting for fp16's loss scaler to take a step
 
 
 @dataclass(frozen=True)
@@ -38,12 +46,16 @@ class FitResult:
     memory_estimate: MemoryEstimate | None = None  # the memory meter's, when the caller made one (engine.memory)
     # The same over the caching pass (after class images, before the steps): what the meter's caching figure estimates.
     setup_vram_allocated_mb: float | None = None
+    # Every measured step was skipped by fp16's loss scaler: the peak lacks the optimizer's state.
+    no_step_taken: bool = False
 
 
 class SetupPeak:
     """Splits torch's peak GPU memory into the moments the memory meter estimates apart: class-image
     generation (which it does not count), the caching pass (the VAE and text encoders on the GPU while
-    the caches fill, until the run_started event), and the steps after it.
+    the caches fill) and the steps (from the run_started event on). Each phase is measured from its
+    own start to its end: what lies between (loading, the class-image model leaving the GPU, the
+    denoiser coming to it) counts only in the whole.
 
     ``cuda`` is ``torch.cuda`` (a stand-in in tests); it is read only when it has a device.
     """
@@ -51,12 +63,13 @@ class SetupPeak:
     def __init__(self, cuda=None) -> None:
         self._cuda = cuda
         self.class_images_mb: float | None = None  # allocated while class images were generated
-        self.allocated_mb: float | None = None  # allocated from then until the steps: the caching pass
+        self.allocated_mb: float | None = None  # allocated while the caches filled: the caching pass
+        self.between_mb: float | None = None  # allocated at any other moment before the steps
         self.reserved_mb: float | None = None  # reserved at any moment before the steps
 
     def __call__(self, event: Event) -> None:
-        ends_class_images = isinstance(event, PhaseFinished) and event.phase == CLASS_IMAGES
-        if not (ends_class_images or isinstance(event, RunStarted)):
+        measured = isinstance(event, (PhaseStarted, PhaseFinished)) and event.phase in (CLASS_IMAGES, *CACHING_PHASES)
+        if not (measured or isinstance(event, RunStarted)):
             return
         cuda = self._cuda
         if cuda is None:
@@ -66,17 +79,19 @@ class SetupPeak:
         if not cuda.is_available():
             return
         allocated = cuda.max_memory_allocated() / 2**20
-        if ends_class_images:
+        if isinstance(event, PhaseFinished) and event.phase == CLASS_IMAGES:
             self.class_images_mb = allocated
-        else:
-            self.allocated_mb = allocated
+        elif isinstance(event, PhaseFinished):
+            self.allocated_mb = max(self.allocated_mb or 0.0, allocated)
+        else:  # the moments before a measured phase, or before the steps
+            self.between_mb = max(self.between_mb or 0.0, allocated)
         self.reserved_mb = max(self.reserved_mb or 0.0, cuda.max_memory_reserved() / 2**20)
         cuda.reset_peak_memory_stats()  # the next moment's peak is its own
 
     @property
     def whole_mb(self) -> float | None:
         """The largest allocated before the steps."""
-        return max((m for m in (self.class_images_mb, self.allocated_mb) if m is not None), default=None)
+        return max((m for m in (self.class_images_mb, self.allocated_mb, self.between_mb) if m is not None), default=None)
 
 
 def fit_profile(profile: Profile) -> Profile:
@@ -115,7 +130,7 @@ def fit_test(
             if not seen:
                 first_step_at.append(time.perf_counter())
             seen.append(event)
-            if len(seen) >= steps:
+            if measured_enough(seen, steps):
                 cancel.set()
         if emit:
             emit(event)
@@ -128,6 +143,12 @@ def fit_test(
         shutil.rmtree(folder, ignore_errors=True)
     return measure(seen, setup_s=(first_step_at[0] - started) if first_step_at else 0.0, price_per_hour=price_per_hour,
                    setup_peak=setup_peak)
+
+
+def measured_enough(events: list[StepEnded], steps: int) -> bool:
+    """Whether the test can stop: ``steps`` steps, and one after the first the optimizer took (see the module docstring)."""
+    taken_before_last = any(not e.optimizer_skipped for e in events[:-1])
+    return len(events) >= steps + MAX_EXTRA_STEPS or (len(events) >= steps and taken_before_last)
 
 
 def measure(events: list[StepEnded], *, setup_s: float, price_per_hour: float | None = None,
@@ -152,4 +173,5 @@ def measure(events: list[StepEnded], *, setup_s: float, price_per_hour: float | 
         est_cost=eta / 3600 * price_per_hour if price_per_hour is not None else None,
         device="cuda" if peaks else "cpu", peak_vram_allocated_mb=max(allocated) if allocated else None,
         setup_vram_allocated_mb=setup_peak.allocated_mb if setup_peak is not None else None,
+        no_step_taken=all(e.optimizer_skipped for e in events),
     )

@@ -18,6 +18,7 @@ import torch
 from engine.models.family import Components, TextEmbeddings, embeddings_to, guidance_for, stack_embeddings
 from engine.training.class_images import ClassRequest, ensure_class_images, model_identity
 from engine.training.distributed import made_by_the_main_process
+from engine.training.precision import without_conv_benchmark
 from engine.training.trainable import quantize_frozen_base, trained_text_encoders, vae_dtype, weights_trained
 
 
@@ -103,7 +104,9 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
     base = ClassImageModel(trainer.components, profile, trainer.device, trainer.dtype,
                            [r.prompt for r in requests] + [r.negative_prompt for r in requests])
     if trainer.accelerator.is_main_process:
-        with trainer.half_precision():
+        # Without cuDNN's benchmark: its search held 129 GB of an H200 for a moment here, which the fit test's
+        # peak then reported as what the run needs.
+        with trainer.half_precision(), without_conv_benchmark():
             ensure_class_images(
                 requests,
                 make_pipeline=base.pipeline,

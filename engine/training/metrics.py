@@ -25,7 +25,8 @@ class StepMeter:
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
 
-    def step_event(self, step: int, epoch: int, loss: float, lr: float, device: torch.device) -> StepEnded:
+    def step_event(self, step: int, epoch: int, loss: float, lr: float, device: torch.device, *,
+                   skipped: bool = False) -> StepEnded:
         import psutil
 
         now = time.perf_counter()
@@ -43,7 +44,7 @@ class StepMeter:
             smoothed_loss=self.smoothed if self.smoothed is not None else loss, lr=lr, it_per_s=self.rate,
             eta_s=(self.total - step) / self.rate if self.rate else None,
             vram_allocated_peak_mb=vram, vram_reserved_peak_mb=reserved,
-            rss_mb=psutil.Process().memory_info().rss / 2**20,
+            rss_mb=psutil.Process().memory_info().rss / 2**20, optimizer_skipped=skipped,
         )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 
@@ -32,6 +35,22 @@ def configure_gpu_maths(tf32: bool) -> None:
     torch.set_float32_matmul_precision("high" if tf32 else "highest")
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = True
+
+
+@contextlib.contextmanager
+def without_conv_benchmark() -> Iterator[None]:
+    """cuDNN's heuristics, not its benchmark, for the passes before the steps (class images, caching).
+
+    Benchmarking tries every convolution algorithm with a workspace as large as the free memory
+    allows: on an H200 the VAE at 512 px then held 129 GB for a moment, so the peak said nothing of
+    what the pass needs (the fit test reports it), and the caching pass meets each shape once.
+    """
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 _NAMES = {"no": "fp32", "fp16": "fp16", "bf16": "bf16"}  # a mixed_precision value as the maths it gives

@@ -57,6 +57,7 @@ from engine.training.precision import (
     effective_precision,
     fused_backward_in_force,
     weight_dtype,
+    without_conv_benchmark,
 )
 
 StepHook = Callable[["Trainer", int], None]
@@ -211,7 +212,7 @@ class Trainer:
         self.texts = TextSource(components.family, components.tokenizers, components.text_encoder_parts, device=self.device,
                                 clip_skip=profile.training.clip_skip, cache=cache_text, store=DiskStore(cache / "text", writes=writes),
                                 fingerprints=lambda: on_demand.fingerprints(book))
-        with accelerator.local_main_process_first():
+        with accelerator.local_main_process_first(), without_conv_benchmark():
             if profile.dataset.cache_latents:
                 self.latents.fill(self.emit, self.cancel.is_set)
             if cache_text:
@@ -310,7 +311,8 @@ class Trainer:
                 loss = self._optimizer_step(micro_batches)
                 self.last_loss = loss
                 self.global_step += 1
-                self.emit(meter.step_event(self.global_step, epoch, loss, lr, self.device))
+                self.emit(meter.step_event(self.global_step, epoch, loss, lr, self.device,
+                                           skipped=self.accelerator.optimizer_step_was_skipped))
                 if self.accelerator.trackers:
                     self.accelerator.log({"loss": loss, "lr": lr}, step=self.global_step)
                 self.after_step(self.global_step)
