@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The GPU checks issue 15 owes, as one prepared run for a lent GPU: torch's measured peak memory
-# beside the memory meter's estimate, for the steps and for the caching pass, with s/step, for
-# every row of one benchmark set (bench/suite.py --meter). Random-weight models of the published
-# architectures are built there; nothing is downloaded.
+# beside the memory meter's estimate, for the steps and for the caching pass, with s/step.
+# Random-weight models of the published architectures are built there; nothing is downloaded.
 #
 #     bash bench/gpu_wheels.sh           # here, once: the packages that image lacks, into .whl/
-#     bash bench/gpu_checks.sh sd15      # there (device tool: carry .whl); then sdxl, then flux
+#     bash bench/gpu_checks.sh memory    # there (device tool: carry .whl)
 #
-# Sets: sd15 (5 rows, about 5 minutes on an H200), sdxl (the two rows the shipped SDXL profiles
-# train), flux (LoRA on an NF4 base at 512 px); tiny tries the script on a CPU. Each writes $OUT/gpu-SET.txt as it goes, so a
-# run stopped at its time limit still brings back the rows it finished.
+# Sets: memory (bench/memory.py --measure: the shipped profiles of the issue's table, SD1.5 first,
+# then SDXL, then Flux with NF4 at 512 px), and bench/suite.py --meter's sets: sd15 (5 rows), sdxl
+# (the two rows the shipped SDXL profiles train), flux (LoRA on an NF4 base at 512 px); tiny tries
+# the suite on a CPU. Each writes $OUT/gpu-SET.txt as it goes, so a run stopped at its time limit
+# still brings back the rows it finished.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-checks}
@@ -25,11 +26,16 @@ log="$OUT/gpu-$set_name.txt"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
     python3 -c "import torch, diffusers, transformers, accelerate, peft; print('torch', torch.__version__, 'diffusers', diffusers.__version__, 'transformers', transformers.__version__, 'accelerate', accelerate.__version__, 'peft', peft.__version__)"
 } 2>&1 | tee "$log"
+if [ "$set_name" = memory ]; then
+    # SD1.5 LoRA, full, full with the savers; SDXL the same; Flux LoRA on NF4 at 512 px (bench/memory.py ROWS).
+    python3 bench/memory.py --measure --only 3 --only 1 --only 2 --only 4 --only 5 --only 6 --only 7 2>&1 | tee -a "$log"
+    exit "${PIPESTATUS[0]}"
+fi
 case "$set_name" in
     sd15) rows=() ;;
     sdxl) rows=(--only sdxl-lora-12gb --only sdxl-full-adafactor) ;;
     flux) rows=(--only flux-lora-nf4-512) ;;
     tiny) rows=(--only lora-fp16) ;;
-    *) echo "unknown set $set_name: sd15, sdxl, flux or tiny" >&2; exit 2 ;;
+    *) echo "unknown set $set_name: memory, sd15, sdxl, flux or tiny" >&2; exit 2 ;;
 esac
 python3 bench/suite.py --model "$set_name" --meter --steps 20 "${rows[@]}" 2>&1 | tee -a "$log"

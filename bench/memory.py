@@ -17,13 +17,22 @@ person/style ones) merged onto a new profile of a model of its family, at 512 px
 preset sets its own size: without and with prior preservation, and a bf16 preset also as a GPU
 without bf16 trains it (fp16). ``dbtui hardware`` reads the table (engine/memory/preset_table.py);
 run this again after changing a preset. About ten minutes on a CPU.
+
+``--measure`` (on a GPU) trains each row's profile for a few steps with the fit test, each in a
+fresh process, and sets torch's peak allocated memory of the steps and of the caching pass beside
+the meter's, with the meter's error (the issue's target: within 15 %) and s/step. The profiles
+train the demo photos, prior preservation draws 2 class images in 2 sampler steps, and the Flux
+rows train builtin:flux-random (Flux.1 [dev]'s size with random weights). The meter runs on the
+CPU while the GPU trains. Each row is printed as it finishes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +51,10 @@ class Row:
     target_gb: float  # the issue's target
     anchor: str  # what others publish
     overrides: tuple[str, ...] = ()
+    measured_on: str | None = None  # what --measure trains instead of a model that cannot be downloaded here
+
+
+FLUX_RANDOM = "builtin:flux-random"
 
 
 ROWS = (
@@ -56,18 +69,18 @@ ROWS = (
     Row("SDXL", "full + prior preservation + savers", "sdxl-person.toml", "builtin:sdxl-random", 16.0,
         "sd-scripts: about 17 GB", tuple(SAVERS)),
     Row("Flux.1 [dev]", "LoRA, NF4 base", "flux-lora-16gb.toml", "black-forest-labs/FLUX.1-dev", 9.0,
-        "SimpleTuner: 9,090 MiB at 512 px"),
+        "SimpleTuner: 9,090 MiB at 512 px", measured_on=FLUX_RANDOM),
     Row("Flux.1 [dev]", "LoRA, NF4 base", "flux-lora-24gb.toml", "black-forest-labs/FLUX.1-dev", 24.0,
-        "sd-scripts: 24 GB with fp8 weights"),
+        "sd-scripts: 24 GB with fp8 weights", measured_on=FLUX_RANDOM),
 )
 
 
-def measure(row: Row) -> dict:
+def measure(row: Row, extra: list[str] | None = None) -> dict:
     from engine.memory import estimate_peak
     from engine.memory.estimate import GIB
     from engine.profile import load_profile
 
-    profile = load_profile(ROOT / "profiles" / row.profile, [f'model.pretrained="{row.pretrained}"', *row.overrides])
+    profile = load_profile(ROOT / "profiles" / row.profile, [f'model.pretrained="{row.pretrained}"', *row.overrides, *(extra or [])])
     estimate = estimate_peak(profile)
     return {
         "model": row.model, "method": row.method, "resolution": profile.dataset.resolution,
@@ -78,8 +91,77 @@ def measure(row: Row) -> dict:
         "phase": estimate.peak_phase, "seconds": round(estimate.seconds, 1),
         "breakdown_gb": {part: round(getattr(estimate, part) / GIB, 2)
                          for part in ("weights", "gradients", "optimizer_state", "activations", "caches")},
-        "anchor": row.anchor,
+        "anchor": row.anchor, "peak_mb": estimate.peak_allocated / 2**20, "caching_mb": estimate.caching / 2**20,
     }
+
+
+MEASURE_STEPS = 6
+
+
+def gpu_overrides(row: Row, work: Path) -> list[str]:
+    """The --set lines that make a row's profile trainable here (see --measure in the module docstring)."""
+    overrides = ['concepts.0.instance_dir="builtin:demo-instance"', f'saving.output_dir="{work / "runs"}"',
+                 f'concepts.0.class_dir="{work / "class" / row.profile}"', "concepts.0.num_class_images=2",
+                 "prior.steps=2", "prior.sample_batch_size=2"]
+    return overrides + ([f'model.pretrained="{row.measured_on}"'] if row.measured_on else [])
+
+
+def train_row(index: int, work: Path) -> int:
+    """The fit test of ROWS[index] in this process; prints its figures as one JSON line."""
+    from engine.profile import load_profile
+    from engine.runs.fit import fit_test
+
+    row = ROWS[index]
+    profile = load_profile(ROOT / "profiles" / row.profile, [f'model.pretrained="{row.pretrained}"', *row.overrides,
+                                                             *gpu_overrides(row, work)])
+    result = fit_test(profile, MEASURE_STEPS, work_dir=work)
+    print(json.dumps({"steps_mb": result.peak_vram_allocated_mb, "caching_mb": result.setup_vram_allocated_mb,
+                      "reserved_mb": result.peak_vram_mb, "s_per_step": result.s_per_step, "setup_s": result.setup_s,
+                      "steps": result.steps, "no_step_taken": result.no_step_taken}))
+    return 0
+
+
+def error(estimated_mb: float, measured_mb: float | None) -> str:
+    return f"{(estimated_mb - measured_mb) / measured_mb:+.1%}" if measured_mb else "–"
+
+
+def note(got: dict) -> str:
+    """What a row's figures lack: fp16's loss scaler skipping every step leaves the optimizer's state unmade."""
+    if got["no_step_taken"]:
+        return f"fp16's loss scaler skipped all {got['steps']} steps: no optimizer state in the peak"
+    return f"{got['steps']} steps"
+
+
+def measure_rows(indices: list[int]) -> int:
+    """--measure: each row trained on the GPU in a fresh process, the meter run here meanwhile."""
+    import torch
+
+    if not torch.cuda.is_available():
+        print("--measure trains on a CUDA GPU, and torch sees none here", file=sys.stderr)
+        return 2
+    print("| model | method | px | steps GB (torch) | meter | error | caching GB (torch) | meter | error | reserved GB | s/step | note |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+    failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for index in indices:
+            row = ROWS[index]
+            gpu = subprocess.Popen([sys.executable, __file__, "--train-row", str(index), "--work", str(work)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            meter = measure(row, gpu_overrides(row, work))
+            out, err = gpu.communicate()
+            if gpu.returncode != 0:
+                failed += 1
+                lines = [line for line in err.splitlines() if line.strip()] or [f"exit status {gpu.returncode}"]
+                print(f"| {row.model} | {row.method} | {meter['resolution']} | failed: {lines[-1]} |", flush=True)
+                continue
+            got = json.loads(out.splitlines()[-1])
+            print(f"| {row.model} | {row.method} | {meter['resolution']} | {got['steps_mb'] / 1024:.2f} | "
+                  f"{meter['peak_mb'] / 1024:.2f} | {error(meter['peak_mb'], got['steps_mb'])} | "
+                  f"{(got['caching_mb'] or 0) / 1024:.2f} | {meter['caching_mb'] / 1024:.2f} | "
+                  f"{error(meter['caching_mb'], got['caching_mb'])} | {got['reserved_mb'] / 1024:.2f} | "
+                  f"{got['s_per_step']:.3f} | {note(got)} |", flush=True)
+    return 1 if failed else 0
 
 
 def table(results: list[dict]) -> str:
@@ -133,9 +215,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print the rows as JSON objects, one a line")
     parser.add_argument("--presets", action="store_true", help="measure the wizard's presets for dbtui hardware")
+    parser.add_argument("--measure", action="store_true", help="on a GPU: train each row a few steps and compare with the meter")
+    parser.add_argument("--only", type=int, action="append", metavar="N", help="with --measure: only row N (from 1; repeatable)")
+    parser.add_argument("--train-row", type=int, help=argparse.SUPPRESS)  # one row of --measure, in its own process
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.presets:
         return measure_presets()
+    if args.train_row is not None:
+        return train_row(args.train_row, args.work)
+    if args.measure:
+        return measure_rows([n - 1 for n in args.only] if args.only else list(range(len(ROWS))))
     results = []
     for row in ROWS:
         result = measure(row)

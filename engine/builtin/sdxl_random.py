@@ -97,6 +97,13 @@ def build_sdxl_random_pipeline(seed: int = 0) -> Any:
 
 
 def save_sdxl_random(folder: Path, seed: int = 0) -> Path:
-    """Save the random-weight SDXL as a diffusers folder; returns the folder."""
-    build_sdxl_random_pipeline(seed).save_pretrained(folder)
+    """Save the random-weight SDXL as a diffusers folder; returns the folder.
+
+    Made on the GPU when there is one: initialising 3.5 B parameters takes a CPU a minute or more.
+    """
+    import torch
+
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+        pipe = build_sdxl_random_pipeline(seed)
+    pipe.save_pretrained(folder)
     return Path(folder)

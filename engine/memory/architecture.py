@@ -128,7 +128,7 @@ def _flux(variant: str) -> Callable[[], Architecture]:
 # The real-size built-ins are built from their own builders: saving them first would write GBs.
 # Flux.1's hub repositories are gated, so their configs are kept in engine/memory/flux_architecture.py.
 BUILDERS: dict[str, Callable[[], Architecture]] = {
-    "builtin:sd15-random": _sd15_random, "builtin:sdxl-random": _sdxl_random,
+    "builtin:sd15-random": _sd15_random, "builtin:sdxl-random": _sdxl_random, "builtin:flux-random": _flux("dev"),
     "black-forest-labs/FLUX.1-dev": _flux("dev"), "black-forest-labs/FLUX.1-schnell": _flux("schnell"),
 }
 
