@@ -117,7 +117,7 @@ def train_row(index: int, work: Path) -> int:
     result = fit_test(profile, MEASURE_STEPS, work_dir=work)
     print(json.dumps({"steps_mb": result.peak_vram_allocated_mb, "caching_mb": result.setup_vram_allocated_mb,
                       "reserved_mb": result.peak_vram_mb, "s_per_step": result.s_per_step, "setup_s": result.setup_s,
-                      "steps": result.steps, "no_step_taken": result.no_step_taken}))
+                      "steps": result.steps, "no_step_taken": result.no_step_taken, "setup_by_phase_mb": result.setup_by_phase_mb}))
     return 0
 
 
@@ -126,10 +126,11 @@ def error(estimated_mb: float, measured_mb: float | None) -> str:
 
 
 def note(got: dict) -> str:
-    """What a row's figures lack: fp16's loss scaler skipping every step leaves the optimizer's state unmade."""
-    if got["no_step_taken"]:
-        return f"fp16's loss scaler skipped all {got['steps']} steps: no optimizer state in the peak"
-    return f"{got['steps']} steps"
+    """The steps measured (fp16's loss scaler skipping all leaves the optimizer's state unmade) and setup's peaks by phase."""
+    phases = ", ".join(f"{name} {mb / 1024:.2f}" for name, mb in got["setup_by_phase_mb"].items())
+    steps = (f"fp16's loss scaler skipped all {got['steps']} steps: no optimizer state in the peak" if got["no_step_taken"]
+             else f"{got['steps']} steps")
+    return f"{steps}; before the steps, GB: {phases}"
 
 
 def measure_rows(indices: list[int]) -> int:

@@ -85,6 +85,8 @@ def test_text_caching_counts_in_the_caching_pass_too() -> None:
         peak(PhaseFinished(phase=phase, seconds=1.0))
         cuda.free(mb)
     assert peak.allocated_mb == 4000
+    assert peak.by_phase == {"other": 1000, "caching": 1000, "caching_text": 4000}  # other: the VAE until it left
+    assert measure([step(1, cuda)], setup_s=1.0, setup_peak=peak).setup_by_phase_mb == peak.by_phase
 
 
 def test_without_a_gpu_nothing_is_read_or_reset() -> None:

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.events import Event, PhaseFinished, PhaseStarted, RunStarted, StepEnded
@@ -48,6 +48,7 @@ class FitResult:
     setup_vram_allocated_mb: float | None = None
     # Every measured step was skipped by fp16's loss scaler: the peak lacks the optimizer's state.
     no_step_taken: bool = False
+    setup_by_phase_mb: dict[str, float] = field(default_factory=dict)  # SetupPeak.by_phase
 
 
 class SetupPeak:
@@ -66,6 +67,7 @@ class SetupPeak:
         self.allocated_mb: float | None = None  # allocated while the caches filled: the caching pass
         self.between_mb: float | None = None  # allocated at any other moment before the steps
         self.reserved_mb: float | None = None  # reserved at any moment before the steps
+        self.by_phase: dict[str, float] = {}  # allocated in each measured phase, and "other" for the moments between
 
     def __call__(self, event: Event) -> None:
         measured = isinstance(event, (PhaseStarted, PhaseFinished)) and event.phase in (CLASS_IMAGES, *CACHING_PHASES)
@@ -79,6 +81,8 @@ class SetupPeak:
         if not cuda.is_available():
             return
         allocated = cuda.max_memory_allocated() / 2**20
+        moment = event.phase if isinstance(event, PhaseFinished) else "other"
+        self.by_phase[moment] = max(self.by_phase.get(moment, 0.0), allocated)
         if isinstance(event, PhaseFinished) and event.phase == CLASS_IMAGES:
             self.class_images_mb = allocated
         elif isinstance(event, PhaseFinished):
@@ -174,4 +178,5 @@ def measure(events: list[StepEnded], *, setup_s: float, price_per_hour: float | 
         device="cuda" if peaks else "cpu", peak_vram_allocated_mb=max(allocated) if allocated else None,
         setup_vram_allocated_mb=setup_peak.allocated_mb if setup_peak is not None else None,
         no_step_taken=all(e.optimizer_skipped for e in events),
+        setup_by_phase_mb=dict(setup_peak.by_phase) if setup_peak is not None else {},
     )
