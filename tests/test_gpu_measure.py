@@ -102,3 +102,13 @@ def test_the_random_weight_flux_is_estimated_from_its_configs_without_being_buil
 
     monkeypatch.setattr(builtin, "resolve_model", lambda name: pytest.fail(f"{name} was built"))
     assert architecture_of("builtin:flux-random").family.id == "flux"
+
+
+def test_a_built_in_model_is_made_before_the_measure_starts(memory_bench, monkeypatch) -> None:
+    import engine.builtin as builtin
+
+    built = []
+    monkeypatch.setattr(builtin, "resolve_model", built.append)
+    memory_bench.built_before("builtin:sdxl-random")
+    memory_bench.built_before("black-forest-labs/FLUX.1-dev")  # not a built-in: nothing to make
+    assert built == ["builtin:sdxl-random"]
