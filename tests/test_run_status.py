@@ -133,3 +133,49 @@ def test_commands_to_paste_quote_a_run_path_with_spaces(tmp_path: Path, trainer_
     with pytest.raises(RunFolderError) as refused:
         TrainerLock(folder).acquire()
     assert f"`dbtui attach '{folder.path}'`" in str(refused.value) and f"`dbtui stop '{folder.path}'`" in str(refused.value)
+
+
+def test_two_launches_at_the_same_moment_start_one_trainer_and_refuse_the_other(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two `dbtui run --detach` at once both said "trainer started"; the second trainer then died on the lock."""
+    import threading
+
+    from engine.runs import launcher
+    from engine.runs.folder import RunFolderError
+    from training_helpers import tiny_profile
+
+    monkeypatch.setattr(launcher, "worker_command",
+                        lambda *args: [sys.executable, "-c", "import time; time.sleep(60)", "engine.runs.worker"])
+    spawn = subprocess.Popen
+
+    def slow_spawn(*args, **kwargs):  # widens the moment between the check and the state written
+        time.sleep(0.5)
+        return spawn(*args, **kwargs)
+
+    monkeypatch.setattr(launcher.subprocess, "Popen", slow_spawn)
+    profile = tiny_profile(tmp_path)
+    together = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def launch() -> None:
+        together.wait()
+        try:
+            outcomes.append(launcher.start_run(profile, run_dir=tmp_path / "runs" / "twice", detach=True))
+        except RunFolderError as error:
+            outcomes.append(error)
+
+    threads = [threading.Thread(target=launch) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    started = [o for o in outcomes if isinstance(o, launcher.StartedRun)]
+    refused = [o for o in outcomes if isinstance(o, RunFolderError)]
+    try:
+        assert (len(started), len(refused)) == (1, 1), outcomes
+        assert "already running" in str(refused[0])
+        assert started[0].folder.read_state().pid == started[0].process.pid
+    finally:
+        for run in started:
+            run.process.kill()
+            run.process.wait()

@@ -9,16 +9,19 @@
     RUN/outputs/          the final model
     RUN/logs/             trainer.log (stdout and stderr of the trainer process)
     RUN/trainer.lock      held by the one trainer of this folder
+    RUN/.launching        locked while a launcher checks the folder and starts its trainer
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import shlex
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -150,6 +153,10 @@ class RunFolder:
     def lock(self) -> Path:
         return self.path / "trainer.lock"
 
+    @property
+    def launching(self) -> Path:
+        return self.path / ".launching"
+
     def create(self) -> RunFolder:
         try:
             for folder in (self.path, self.control, self.checkpoints, self.samples, self.log.parent):
@@ -260,6 +267,31 @@ class TrainerLock:
         if self.held:
             self.folder.lock.unlink(missing_ok=True)
             self.held = False
+
+
+@contextlib.contextmanager
+def launching(folder: RunFolder) -> Iterator[None]:
+    """Held while a launcher checks that no trainer runs in ``folder`` and starts one, until the new
+    trainer's state is written: a second ``dbtui run`` at the same moment waits, then finds it running.
+
+    An OS lock (flock), so one left by a killed launcher is gone with its process. A disk without
+    locks (some network filesystems) goes unlocked, as before. Creates the folder.
+    """
+    import fcntl
+
+    try:
+        folder.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder.launching, os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError as error:
+        raise unusable_folder(folder.path, error) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _well_typed(state: RunState) -> bool:

@@ -23,7 +23,7 @@ from engine.profile import Profile, dumps_profile
 from engine.runs.folder import run_dir_for
 from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of
 from engine.runs.resume_point import check_same_model, chosen_step, set_aside_later
-from engine.runs.folder import RunFolder, RunFolderError, RunState, list_runs, unusable_folder
+from engine.runs.folder import RunFolder, RunFolderError, RunState, launching, list_runs, unusable_folder
 
 
 class RunExistsError(RunFolderError):
@@ -104,29 +104,31 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
         extra += ["--profile", str(machine_profile(folder, rank))]
     command = worker_command(profile, folder.path, extra)
     log_path = machine_log(folder, rank)
-    before = folder.read_state() if resume else None
-    try:
-        offset, set_aside = _prepare(folder, profile, resume, given_as)
-        log = log_path.open("ab")
-        log_offset = log.tell()
-    except OSError as error:  # a read-only disk, a file where a folder should be, a full disk…
-        raise unusable_folder(folder.path, error) from None
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with log:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=detach,  # its own session: no SIGHUP or Ctrl-C from this terminal
-            env=env,
-        )
-    if rank == 0:
-        # Until the trainer writes its own state, the folder names its process: one that dies before
-        # that (a broken install, an import error) then reads as crashed instead of starting forever.
-        # A resume keeps showing the step the run had reached.
-        folder.write_state(RunState(pid=process.pid, status="starting", step=before.step if before else 0,
-                                    total_steps=before.total_steps if before else 0, started=time.time(), heartbeat=time.time()))
+    with launching(folder):  # from the check that no trainer runs here until this one's state is written
+        before = folder.read_state() if resume else None
+        try:
+            offset, set_aside = _prepare(folder, profile, resume, given_as)
+            log = log_path.open("ab")
+            log_offset = log.tell()
+        except OSError as error:  # a read-only disk, a file where a folder should be, a full disk…
+            raise unusable_folder(folder.path, error) from None
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        with log:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=detach,  # its own session: no SIGHUP or Ctrl-C from this terminal
+                env=env,
+            )
+        if rank == 0:
+            # Until the trainer writes its own state, the folder names its process: one that dies before
+            # that (a broken install, an import error) then reads as crashed instead of starting forever.
+            # A resume keeps showing the step the run had reached.
+            folder.write_state(RunState(pid=process.pid, status="starting", step=before.step if before else 0,
+                                        total_steps=before.total_steps if before else 0, started=time.time(),
+                                        heartbeat=time.time()))
     return StartedRun(folder, process, command, offset, rank, log_path, log_offset, from_start, tuple(set_aside))
 
 
