@@ -219,6 +219,34 @@ async def test_the_fit_test_shows_the_fit_line_and_the_breakdown_at_80x24() -> N
         assert engine.calls[-1][0] == "fit_test" and len(engine.estimated) == 1  # the screen's estimate, not a second
 
 
+class SkippingEngine(FakeEngine):
+    """A fit test in fp16 whose loss scaler skips every step: it goes on past the steps asked for, then says so."""
+
+    def fit_test(self, profile, steps: int, emit=None, price_per_hour=None):
+        import dataclasses
+
+        result = super().fit_test(profile, steps, emit, price_per_hour)
+        return dataclasses.replace(result, steps=steps + 2, no_step_taken=True)
+
+
+async def test_a_fit_test_whose_steps_fp16_skipped_says_it_waits_and_that_the_peak_lacks_the_state() -> None:
+    from dbtui.screens.parameters import FIT_STEPS
+    from dbtui.messages import EngineEvent
+    from tests.test_gpu_measure import step
+
+    engine = SkippingEngine()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await parameters(pilot)
+        screen.on_engine_event(EngineEvent(step(FIT_STEPS + 2, True)))
+        assert f"step {FIT_STEPS + 2}, until fp16's loss scaler takes a step" in text_of(screen, "#par-fit-status")
+        await pilot.press("ctrl+f")
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.3)
+        result = text_of(screen, "#par-fit-result")
+        assert f"fp16's loss scaler skipped all {FIT_STEPS + 2} steps" in result and "trust the meter's figure" in result
+
+
 async def test_settings_the_meter_cannot_estimate_say_why_in_the_line_and_the_fit_test() -> None:
     class NoConfigs(FakeEngine):
         def estimate_memory(self, profile, stop=None):
