@@ -80,8 +80,9 @@ def profile_for(args: argparse.Namespace, work: Path):
         "dataset": {"resolution": args.resolution or resolution, "cache_latents": True},
         "prior": {"enabled": args.class_images > 0, "steps": args.class_steps, "sample_batch_size": 4},
         "training": {"method": args.method, "max_train_steps": args.steps, "train_batch_size": 1, "seed": 0},
-        "optimizer": {"name": args.optimizer, "learning_rate": LEARNING_RATE[args.method]},
-        "precision": {"mixed_precision": args.precision, "gradient_checkpointing": args.gradient_checkpointing},
+        "optimizer": {"name": args.optimizer, "learning_rate": LEARNING_RATE[args.method], "fused_backward": args.fused_backward},
+        "precision": {"mixed_precision": args.precision, "gradient_checkpointing": args.gradient_checkpointing,
+                      "bf16_weights": args.bf16_weights},
         "sampling": {"num_images": 0},
         "saving": {"output_dir": str(work / "runs"), "every_n_steps": None, "export": ["diffusers"] if args.method == "full" else ["lora_diffusers"]},
     })
@@ -141,6 +142,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--precision", choices=["no", "fp16", "bf16"], default="no")
     parser.add_argument("--gradient-checkpointing", action="store_true")
     parser.add_argument("--quantize", choices=["nf4", "int8"], help="keep the frozen base in 4 or 8 bits (with --method lora)")
+    parser.add_argument("--bf16-weights", action="store_true", help="keep trained weights in bf16, no fp32 copy (needs --precision bf16)")
+    parser.add_argument("--fused-backward", action="store_true", help="step the optimizer inside the backward pass (needs bf16 or fp32)")
     parser.add_argument("--resolution", type=int, help="training size in px (default: the model's own)")
     parser.add_argument("--work", type=Path, help="folder for class images and runs (kept); a temporary one if not given")
     parser.add_argument("--rerun", action="store_true", help="then run again in a fresh process, reusing the class images")
@@ -163,7 +166,8 @@ def main() -> int:
         result = measure(args, work)
         print(f"config: model={args.model} steps={args.steps} class_images={args.class_images} class_steps={args.class_steps} "
               f"method={args.method} optimizer={args.optimizer} precision={args.precision} "
-              f"gradient_checkpointing={args.gradient_checkpointing} quantize={args.quantize} "
+              f"gradient_checkpointing={args.gradient_checkpointing} quantize={args.quantize} bf16_weights={args.bf16_weights} "
+              f"fused_backward={args.fused_backward} "
               f"resolution={args.resolution or MODELS[args.model][1]}")
         print_result("first run" if args.rerun else "run", result)
         sys.stdout.flush()

@@ -33,6 +33,9 @@ CONFIGS: dict[str, list[str]] = {
     "lora-fp16": ["--method", "lora", "--precision", "fp16"],
     # What profiles/sd15-lora-8gb.toml trains with.
     "lora-8gb": ["--method", "lora", "--precision", "fp16", "--gradient-checkpointing", "--optimizer", "adamw8bit"],
+    # The memory savers: bf16 weights with stochastic rounding and the optimizer step fused into the backward pass.
+    "full-bf16-savers": ["--precision", "bf16", "--gradient-checkpointing", "--optimizer", "adamw8bit", "--bf16-weights",
+                         "--fused-backward"],
 }
 # The SDXL set (--model sdxl or tiny-sdxl), in bf16 like profiles/sdxl-*.toml: SDXL's VAE overflows in
 # fp16 (the trainer would keep it in fp32 there).
@@ -44,6 +47,9 @@ SDXL_CONFIGS: dict[str, list[str]] = {
     "sdxl-lora-bf16": ["--method", "lora", "--precision", "bf16"],
     # What profiles/sdxl-lora-12gb.toml trains with.
     "sdxl-lora-12gb": ["--method", "lora", "--precision", "bf16", "--gradient-checkpointing", "--optimizer", "adamw8bit"],
+    # The full fine-tune with the memory savers: what bench/memory.py's "+ savers" row estimates.
+    "sdxl-full-savers": ["--precision", "bf16", "--gradient-checkpointing", "--optimizer", "adafactor", "--bf16-weights",
+                         "--fused-backward"],
 }
 SDXL_MODELS = ("sdxl", "tiny-sdxl")
 # The Flux set (--model flux or tiny-flux): LoRA on a frozen NF4 or bf16 base, in bf16 with gradient

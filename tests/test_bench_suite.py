@@ -63,3 +63,14 @@ def test_each_row_says_it_is_running_before_its_minutes_of_work(suite, monkeypat
     first = next(name for name in suite.configs_for("tiny"))
     assert lines[0] == f"[1/{len(suite.configs_for('tiny'))}] {first}: running 2 steps of tiny …"
     assert lines[1] == f"{first}: failed: stopped here"
+
+
+@pytest.mark.parametrize(("model", "row"), [("sd15", "full-bf16-savers"), ("sdxl", "sdxl-full-savers")])
+def test_the_savers_rows_train_with_bf16_weights_and_the_fused_step(suite, bench_train, tmp_path: Path, model: str,
+                                                                    row: str) -> None:
+    args = bench_train.parse_args(["--model", model, *suite.configs_for(model)[row]])
+    profile = bench_train.profile_for(args, tmp_path)
+    assert (profile.precision.mixed_precision, profile.precision.bf16_weights, profile.optimizer.fused_backward) == (
+        "bf16", True, True)
+    plain = bench_train.profile_for(bench_train.parse_args(["--model", model, "--precision", "bf16"]), tmp_path)
+    assert (plain.precision.bf16_weights, plain.optimizer.fused_backward) == (False, False)
