@@ -51,14 +51,8 @@ from engine.training.trainable import (
 )
 from engine.training.optim import build_lr_scheduler, build_step_optimizer, warmup_warning
 from engine.training.metrics import StepMeter, flat_config, versions
-from engine.training.precision import (
-    bf16_weights_in_force,
-    configure_gpu_maths,
-    effective_precision,
-    fused_backward_in_force,
-    weight_dtype,
-    without_conv_benchmark,
-)
+from engine.training.precision import (bf16_weights_in_force, configure_gpu_maths, effective_precision,
+                                       fused_backward_in_force, weight_dtype, without_conv_benchmark)
 
 StepHook = Callable[["Trainer", int], None]
 
