@@ -29,6 +29,7 @@ CPU while the GPU trains. Each row is printed as it finishes.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import subprocess
 import sys
@@ -96,6 +97,7 @@ def measure(row: Row, extra: list[str] | None = None) -> dict:
 
 
 MEASURE_STEPS = 6
+RESULT = "fit result: "  # the line --train-row reports on, whatever else the run prints
 
 
 def gpu_overrides(row: Row, work: Path) -> list[str]:
@@ -118,6 +120,7 @@ def built_before(pretrained: str) -> None:
 
     if is_builtin(pretrained):
         resolve_model(pretrained)
+    gc.collect()  # what the build left in reference cycles goes before the cache is handed back
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
@@ -133,9 +136,9 @@ def train_row(index: int, work: Path) -> int:
                                                              *gpu_overrides(row, work)])
     built_before(profile.model.pretrained)
     result = fit_test(profile, MEASURE_STEPS, work_dir=work)
-    print(json.dumps({"steps_mb": result.peak_vram_allocated_mb, "caching_mb": result.setup_vram_allocated_mb,
+    print(RESULT + json.dumps({"steps_mb": result.peak_vram_allocated_mb, "caching_mb": result.setup_vram_allocated_mb,
                       "reserved_mb": result.peak_vram_mb, "s_per_step": result.s_per_step, "setup_s": result.setup_s,
-                      "steps": result.steps, "no_step_taken": result.no_step_taken, "setup_by_phase_mb": result.setup_by_phase_mb}))
+                      "steps": result.steps, "lacks_optimizer_state": result.lacks_optimizer_state, "setup_by_phase_mb": result.setup_by_phase_mb}))
     return 0
 
 
@@ -146,13 +149,14 @@ def error(estimated_mb: float, measured_mb: float | None) -> str:
 def note(got: dict) -> str:
     """The steps measured (fp16's loss scaler skipping all leaves the optimizer's state unmade) and setup's peaks by phase."""
     phases = ", ".join(f"{name} {mb / 1024:.2f}" for name, mb in got["setup_by_phase_mb"].items())
-    steps = (f"fp16's loss scaler skipped all {got['steps']} steps: no optimizer state in the peak" if got["no_step_taken"]
-             else f"{got['steps']} steps")
+    steps = f"{got['steps']} steps" + (": fp16's loss scaler took none before the last, no optimizer state in the peak"
+                                       if got["lacks_optimizer_state"] else "")
     return f"{steps}; before the steps, GB: {phases}"
 
 
 def measure_rows(indices: list[int]) -> int:
-    """--measure: each row trained on the GPU in a fresh process, the meter run here meanwhile."""
+    """--measure: each row trained on the GPU in a fresh process, then the meter run here (after it, so that
+    the meter's CPU work slows no step)."""
     import torch
 
     if not torch.cuda.is_available():
@@ -165,16 +169,16 @@ def measure_rows(indices: list[int]) -> int:
         work = Path(tmp)
         for index in indices:
             row = ROWS[index]
-            gpu = subprocess.Popen([sys.executable, __file__, "--train-row", str(index), "--work", str(work)],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            gpu = subprocess.run([sys.executable, __file__, "--train-row", str(index), "--work", str(work)],
+                                 capture_output=True, text=True)
             meter = measure(row, gpu_overrides(row, work))
-            out, err = gpu.communicate()
-            if gpu.returncode != 0:
+            results = [line.removeprefix(RESULT) for line in gpu.stdout.splitlines() if line.startswith(RESULT)]
+            if gpu.returncode != 0 or not results:
                 failed += 1
-                lines = [line for line in err.splitlines() if line.strip()] or [f"exit status {gpu.returncode}"]
+                lines = [line for line in gpu.stderr.splitlines() if line.strip()] or [f"exit status {gpu.returncode}"]
                 print(f"| {row.model} | {row.method} | {meter['resolution']} | failed: {lines[-1]} |", flush=True)
                 continue
-            got = json.loads(out.splitlines()[-1])
+            got = json.loads(results[-1])
             print(f"| {row.model} | {row.method} | {meter['resolution']} | {got['steps_mb'] / 1024:.2f} | "
                   f"{meter['peak_mb'] / 1024:.2f} | {error(meter['peak_mb'], got['steps_mb'])} | "
                   f"{(got['caching_mb'] or 0) / 1024:.2f} | {meter['caching_mb'] / 1024:.2f} | "
@@ -230,12 +234,20 @@ def measure_presets() -> int:
     return 0
 
 
+def row_number(text: str) -> int:
+    """--only's argument: a row of ROWS, counted from 1."""
+    if not text.isdigit() or not 1 <= int(text) <= len(ROWS):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a row: give 1 to {len(ROWS)}")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print the rows as JSON objects, one a line")
     parser.add_argument("--presets", action="store_true", help="measure the wizard's presets for dbtui hardware")
     parser.add_argument("--measure", action="store_true", help="on a GPU: train each row a few steps and compare with the meter")
-    parser.add_argument("--only", type=int, action="append", metavar="N", help="with --measure: only row N (from 1; repeatable)")
+    parser.add_argument("--only", type=row_number, action="append", metavar="N",
+                        help=f"with --measure: only row N (1 to {len(ROWS)}, in the table's order; repeatable)")
     parser.add_argument("--train-row", type=int, help=argparse.SUPPRESS)  # one row of --measure, in its own process
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

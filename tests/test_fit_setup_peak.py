@@ -85,7 +85,11 @@ def test_text_caching_counts_in_the_caching_pass_too() -> None:
         peak(PhaseFinished(phase=phase, seconds=1.0))
         cuda.free(mb)
     assert peak.allocated_mb == 4000
-    assert peak.by_phase == {"other": 1000, "caching": 1000, "caching_text": 4000}  # other: the VAE until it left
+    # Before caching_text: the VAE, until it left.
+    assert peak.by_phase == {"before caching": 0, "caching": 1000, "before caching_text": 1000, "caching_text": 4000}
+    peak(started())
+    peak(PhaseFinished(phase="caching", seconds=1.0))  # none comes once the steps began; were one to, it would not count
+    assert peak.by_phase["caching"] == 1000 and "before the steps" in peak.by_phase
     assert measure([step(1, cuda)], setup_s=1.0, setup_peak=peak).setup_by_phase_mb == peak.by_phase
 
 

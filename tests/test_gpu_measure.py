@@ -33,8 +33,22 @@ def test_a_loss_scaler_that_never_takes_a_step_stops_the_test_and_is_said() -> N
     assert not measured_enough(events, 2)
     events.append(step(len(events) + 1, True))
     assert measured_enough(events, 2)
-    assert measure(events, setup_s=1.0).no_step_taken
-    assert not measure([step(1, True), step(2, False)], setup_s=1.0).no_step_taken
+    assert measure(events, setup_s=1.0).lacks_optimizer_state
+    # Only the last step taken: its backward pass ran without the state.
+    assert measure([step(1, True), step(2, False)], setup_s=1.0).lacks_optimizer_state
+    assert not measure([step(1, False), step(2, True)], setup_s=1.0).lacks_optimizer_state
+
+
+def test_the_speed_comes_from_the_steps_taken_where_there_are_some() -> None:
+    def at(n: int, seconds: float, skipped: bool) -> StepEnded:
+        return StepEnded(time=seconds, step=n, total_steps=100, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-5, it_per_s=1.0,
+                         eta_s=1.0, optimizer_skipped=skipped)
+
+    # Skipped steps took 0.1 s, steps taken 0.5 s: the median of all five gaps would say 0.1.
+    times = [(0.0, True), (0.1, True), (0.2, True), (0.3, True), (0.8, False), (1.3, False)]
+    events = [at(n, t, skipped) for n, (t, skipped) in enumerate(times, 1)]
+    assert measure(events, setup_s=1.0).s_per_step == pytest.approx(0.5)
+    assert measure(events[:5], setup_s=1.0).s_per_step == pytest.approx(0.1)  # one gap taken: all gaps count
 
 
 def test_the_fit_command_says_when_the_peak_lacks_the_optimizers_state(monkeypatch, capsys, tmp_path) -> None:
@@ -51,10 +65,42 @@ def test_the_fit_command_says_when_the_peak_lacks_the_optimizers_state(monkeypat
     args = cmd_fit.argparse.Namespace(profile=str(profile), steps=2, price_per_hour=None, estimate_only=False,
                                       set=[f'saving.output_dir="{tmp_path / "runs"}"'])
     assert cmd_fit._fit(args) == 0
-    assert "fp16's loss scaler skipped all 2 steps" in capsys.readouterr().out
-    monkeypatch.setattr(fit, "fit_test", lambda *a, **k: dataclasses.replace(all_skipped, no_step_taken=False))
+    assert "fp16's loss scaler skipped the steps measured" in capsys.readouterr().out
+    monkeypatch.setattr(fit, "fit_test", lambda *a, **k: dataclasses.replace(all_skipped, lacks_optimizer_state=False))
     assert cmd_fit._fit(args) == 0
     assert "loss scaler" not in capsys.readouterr().out
+
+
+def test_class_images_and_the_caching_pass_run_without_cudnns_benchmark_and_a_short_run_is_not_exported(tmp_path) -> None:
+    """On a CPU too the flag is set and read: benchmark off from class images to the caching pass's end, on for the
+    steps. The run has 3 steps and the test asks for 10: it stops before the last, so nothing is exported."""
+    from engine.events import Event, PhaseProgress, RunFinished
+    from engine.runs.fit import fit_test
+    from tests.training_helpers import tiny_profile
+
+    seen: dict[str, set[bool]] = {}
+    kinds: list[Event] = []
+
+    def record(event: Event) -> None:
+        kinds.append(event)
+        moment = event.phase if isinstance(event, PhaseProgress) else event.kind
+        seen.setdefault(moment, set()).add(torch.backends.cudnn.benchmark)
+
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 3},
+                           concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
+                                      "class_dir": str(tmp_path / "class"), "class_prompt": "photo of a disc",
+                                      "num_class_images": 2}],
+                           prior={"enabled": True, "steps": 2, "sample_batch_size": 2})
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True  # as configure_gpu_maths sets it on a GPU
+    try:
+        result = fit_test(profile, 10, record, work_dir=tmp_path)
+    finally:
+        torch.backends.cudnn.benchmark = before
+    assert seen["class_images"] == {False} and seen["caching"] == {False} and seen["step_ended"] == {True}
+    assert result.steps == 2 and result.total_steps == 3
+    finished = [e for e in kinds if isinstance(e, RunFinished)]
+    assert finished[-1].status == "stopped" and not any(getattr(e, "phase", "") == "export" for e in kinds)
 
 
 def test_the_caching_pass_runs_without_cudnns_benchmark_and_restores_it() -> None:
@@ -104,11 +150,51 @@ def test_the_random_weight_flux_is_estimated_from_its_configs_without_being_buil
     assert architecture_of("builtin:flux-random").family.id == "flux"
 
 
-def test_a_built_in_model_is_made_before_the_measure_starts(memory_bench, monkeypatch) -> None:
+def test_a_built_in_model_is_made_before_the_measure_starts(memory_bench, monkeypatch, tmp_path, capsys) -> None:
     import engine.builtin as builtin
+    from engine.runs import fit
 
-    built = []
-    monkeypatch.setattr(builtin, "resolve_model", built.append)
-    memory_bench.built_before("builtin:sdxl-random")
+    order = []
+    monkeypatch.setattr(builtin, "resolve_model", lambda name: order.append(("built", name)))
+    monkeypatch.setattr(fit, "fit_test", lambda profile, steps, **kwargs: order.append(("measured", profile.model.pretrained))
+                        or measure([step(1, False), step(2, False)], setup_s=1.0))
+    assert memory_bench.train_row(3, tmp_path) == 0  # SDXL LoRA
+    assert order == [("built", "builtin:sdxl-random"), ("measured", "builtin:sdxl-random")]
+    order.clear()
     memory_bench.built_before("black-forest-labs/FLUX.1-dev")  # not a built-in: nothing to make
-    assert built == ["builtin:sdxl-random"]
+    assert order == []
+    assert capsys.readouterr().out.startswith(memory_bench.RESULT)
+
+
+def test_only_takes_the_tables_rows_alone(memory_bench) -> None:
+    assert memory_bench.row_number("1") == 1 and memory_bench.row_number(str(len(memory_bench.ROWS))) == len(memory_bench.ROWS)
+    for wrong in ("0", str(len(memory_bench.ROWS) + 1), "-1", "x"):
+        with pytest.raises(SystemExit):
+            memory_bench.main(["--measure", "--only", wrong])
+
+
+@pytest.mark.parametrize(("free_gb", "device"), [(40, "cuda"), (14, "cpu")])
+def test_a_large_built_in_is_made_on_the_gpu_only_when_it_has_room(monkeypatch, free_gb: int, device: str) -> None:
+    from engine.builtin.build_device import build_device
+    from engine.builtin.sdxl_random import FP32_BYTES
+
+    emptied = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *a: (free_gb * 2**30, 80 * 2**30))
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(True))
+    with build_device(FP32_BYTES) as chosen:  # SDXL's 13.9 GB in fp32: a 16 GB card with 14 GB free builds on the CPU
+        assert chosen == device
+    assert emptied == ([True] if device == "cuda" else [])
+
+
+def test_the_built_ins_sizes_are_their_models(monkeypatch) -> None:
+    from engine.builtin.clip_tokenizer import clip_tokenizer
+    from engine.builtin.flux_random import BF16_BYTES
+    from engine.builtin.sdxl_random import FP32_BYTES, build_models
+    from engine.memory.flux_architecture import flux_architecture
+
+    with torch.device("meta"):
+        sdxl = sum(p.numel() for m in build_models(clip_tokenizer()).values() for p in m.parameters())
+        parts = flux_architecture("dev").build()
+    flux = sum(p.numel() for m in [parts.unet, parts.vae, *parts.text_encoders] for p in m.parameters())
+    assert FP32_BYTES == pytest.approx(sdxl * 4, rel=0.001) and BF16_BYTES == pytest.approx(flux * 2, rel=0.001)

@@ -179,3 +179,35 @@ def test_two_launches_at_the_same_moment_start_one_trainer_and_refuse_the_other(
         for run in started:
             run.process.kill()
             run.process.wait()
+
+
+def test_a_launch_refused_in_a_folder_it_made_leaves_no_folder_and_one_it_cannot_lock_says_its_own_refusal(
+        tmp_path: Path) -> None:
+    from engine.runs import launcher
+    from engine.runs.checkpoints import CheckpointError
+    from training_helpers import tiny_profile
+
+    fresh = tmp_path / "runs" / "fresh"
+    with pytest.raises(CheckpointError):
+        launcher.start_run(tiny_profile(tmp_path), run_dir=fresh, resume=str(tmp_path / "no-such-checkpoint"))
+    assert not fresh.exists()  # not left behind holding only the lock file
+    finished = _run(tmp_path, "done", "finished", 1)
+    finished.launching.mkdir()  # the lock file cannot be opened, as in a folder of another user's
+    with pytest.raises(launcher.RunFinishedError, match="holds a finished run"):
+        launcher.start_run(tiny_profile(tmp_path), run_dir=finished.path)
+
+
+def test_a_launch_lock_held_too_long_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fcntl
+
+    from engine.runs import folder as run_folder
+    from engine.runs import launcher
+    from engine.runs.folder import RunFolderError
+    from training_helpers import tiny_profile
+
+    monkeypatch.setattr(run_folder, "LAUNCH_WAIT_S", 0.3)
+    held = RunFolder(tmp_path / "runs" / "stuck").create()
+    with open(held.launching, "w") as other:
+        fcntl.flock(other, fcntl.LOCK_EX)  # another launcher, stuck inside
+        with pytest.raises(RunFolderError, match="another launch into .* for over 0 s"):
+            launcher.start_run(tiny_profile(tmp_path), run_dir=held.path)

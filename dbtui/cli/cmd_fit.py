@@ -64,7 +64,7 @@ def _fit(args: argparse.Namespace) -> int:
     import dataclasses
 
     from engine.events import StepEnded
-    from engine.runs.fit import fit_test
+    from engine.runs.fit import LACKS_STATE, fit_test
     from engine.profile import load_profile
     from engine.runs.folder import run_dir_for
     from engine.runs.folder import check_creatable
@@ -94,9 +94,9 @@ def _fit(args: argparse.Namespace) -> int:
     result = dataclasses.replace(fit_test(profile, steps, progress, price_per_hour=args.price_per_hour), memory_estimate=estimate)
     vram = f"{result.peak_vram_mb / 1024:.2f} GB" if result.peak_vram_mb is not None else "not measured (no CUDA)"
     print(f"peak VRAM (torch): {vram}")
-    if result.no_step_taken:
-        print(f"  fp16's loss scaler skipped all {result.steps} steps (gradients overflowed), so the optimizer never made its "
-              "state and the peak lacks it: the meter's estimate is the one to trust")
+    if result.lacks_optimizer_state:
+        print(f"  {LACKS_STATE}: " + ("the meter's estimate counts it" if estimate is not None else
+                                       "a longer fit test (--steps) may reach a step taken"))
     if result.peak_vram_allocated_mb is not None and estimate is not None:
         print("  " + _against_meter("steps", result.peak_vram_allocated_mb, estimate.peak_allocated))
         if result.setup_vram_allocated_mb and estimate.caching:

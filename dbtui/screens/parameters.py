@@ -273,12 +273,13 @@ whether to resume it.
                 self._fit_status(f"Fit test running: step {done} of {FIT_STEPS} {'█' * done}{'░' * (FIT_STEPS - done)}")
 
     def on_work_done(self, message: WorkDone) -> None:
+        from engine.runs.fit import LACKS_STATE
+
         result = message.result
         self.query_one("#par-fit", Button).disabled = False
         vram = f"{result.peak_vram_mb / 1024:.1f} GB peak VRAM (torch)" if result.peak_vram_mb else "no GPU: VRAM not measured"
         cost = f", about [b]{result.est_cost:.2f}[/b] at that price" if result.est_cost is not None else ""
-        skipped = (f" fp16's loss scaler skipped all {result.steps} steps, so the peak lacks the optimizer's state: trust the "
-                   "meter's figure." if result.no_step_taken else "")
+        skipped = f" Note: {LACKS_STATE}." if result.lacks_optimizer_state else ""
         self._fit_status(f"Fit test: {vram}{self._meter_error(result)}, [b]{result.s_per_step:.2f} s/step[/b]; set-up and "
                          f"{result.total_steps} steps (previews and exports aside) take about [b]{duration(result.eta_s)}[/b]{cost}.{skipped}")
 

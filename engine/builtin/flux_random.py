@@ -5,7 +5,7 @@ Flux.1 [dev]'s published configs (engine/memory/flux_architecture.py: the 12 B-p
 transformer, CLIP-L, T5-XXL and the 16-channel VAE), so memory and time per step match the real
 model. T5 reads with the tiny Flux's character tokenizer (engine/builtin/tiny_flux.py): the
 vocabulary is not shipped, and prompts are padded to 512 tokens either way. 17 B parameters are
-made in bf16, on the GPU when there is one (seconds; a CPU needs minutes and 34 GB of RAM), and
+made in bf16, on the GPU when it has room (seconds; a CPU needs minutes and 34 GB of RAM), and
 saved in bf16: about 34 GB of disk.
 """
 
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 RESOLUTION = 1024
+BF16_BYTES = 16_870_000_000 * 2  # transformer, T5-XXL, CLIP-L and VAE
 
 
 def build_flux_random_pipeline(seed: int = 0) -> Any:
@@ -38,12 +39,13 @@ def save_flux_random(folder: Path, seed: int = 0) -> Path:
     """Save the random-weight Flux.1 [dev] as a diffusers folder in bf16; returns the folder."""
     import torch
 
+    from engine.builtin.build_device import build_device
+
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.bfloat16)
     try:
-        with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
-            pipe = build_flux_random_pipeline(seed)
-        pipe.save_pretrained(folder)
+        with build_device(BF16_BYTES) as device, torch.device(device):
+            build_flux_random_pipeline(seed).save_pretrained(folder)
     finally:
         torch.set_default_dtype(previous)
     return Path(folder)

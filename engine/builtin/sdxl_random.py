@@ -3,8 +3,8 @@
 For GPU benchmarks (bench/suite.py --model sdxl), which cannot download the 7 GB base model: the
 same configs as stabilityai/stable-diffusion-xl-base-1.0 (UNet 2.6 B parameters, CLIP-L and
 OpenCLIP bigG text encoders with CLIP's full 49,408-token vocabulary, the 8× VAE), so memory
-and time per step match the real model. Its 3.5 B fp32 parameters take about 14 GB of RAM to
-build and as much disk once saved. The tiny SDXL of the tests is engine/builtin/tiny_sdxl.py.
+and time per step match the real model. Its 3.5 B fp32 parameters take about 14 GB to build,
+on the GPU when it has room (else in RAM), and as much disk once saved. The tiny SDXL of the tests is engine/builtin/tiny_sdxl.py.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 RESOLUTION = 1024
+FP32_BYTES = 3_469_000_000 * 4  # UNet, VAE and both text encoders (tests/test_sdxl_advice.py counts them)
 # The configs of stabilityai/stable-diffusion-xl-base-1.0 (unet/, vae/, text_encoder*/config.json),
 # defaults left out.
 UNET = {
@@ -77,7 +78,8 @@ def build_models(tokenizer: Any) -> dict[str, Any]:
 
 
 def build_sdxl_random_pipeline(seed: int = 0) -> Any:
-    """A ``StableDiffusionXLPipeline`` of SDXL's real size with random weights; the same seed gives the same weights."""
+    """A ``StableDiffusionXLPipeline`` of SDXL's real size with random weights; the same seed on the same device gives
+    the same weights."""
     import torch
     from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
 
@@ -99,11 +101,12 @@ def build_sdxl_random_pipeline(seed: int = 0) -> Any:
 def save_sdxl_random(folder: Path, seed: int = 0) -> Path:
     """Save the random-weight SDXL as a diffusers folder; returns the folder.
 
-    Made on the GPU when there is one: initialising 3.5 B parameters takes a CPU a minute or more.
+    Made on the GPU when it has room: initialising 3.5 B parameters takes a CPU a minute or more.
     """
     import torch
 
-    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
-        pipe = build_sdxl_random_pipeline(seed)
-    pipe.save_pretrained(folder)
+    from engine.builtin.build_device import build_device
+
+    with build_device(FP32_BYTES) as device, torch.device(device):
+        build_sdxl_random_pipeline(seed).save_pretrained(folder)
     return Path(folder)

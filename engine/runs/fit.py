@@ -27,7 +27,10 @@ from engine.profile import Profile
 from engine.training.class_images import PHASE as CLASS_IMAGES
 
 CACHING_PHASES = ("caching", "caching_text")  # engine/data/encoders.py, engine/training/text_encoders_on_demand.py
-MAX_EXTRA_STEPS = 30  # past the steps asked for, waiting for fp16's loss scaler to take a step
+MAX_EXTRA_STEPS = 30
+# FitResult.lacks_optimizer_state, in words.
+LACKS_STATE = ("fp16's loss scaler skipped the steps measured (their gradients overflowed; it took none before the last), "
+               "so the peak lacks the optimizer's state")  # past the steps asked for, waiting for fp16's loss scaler to take a step
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,8 @@ class FitResult:
     memory_estimate: MemoryEstimate | None = None  # the memory meter's, when the caller made one (engine.memory)
     # The same over the caching pass (after class images, before the steps): what the meter's caching figure estimates.
     setup_vram_allocated_mb: float | None = None
-    # Every measured step was skipped by fp16's loss scaler: the peak lacks the optimizer's state.
-    no_step_taken: bool = False
+    # fp16's loss scaler took no step before the last measured: the peak lacks the optimizer's state (or most of its effect).
+    lacks_optimizer_state: bool = False
     setup_by_phase_mb: dict[str, float] = field(default_factory=dict)  # SetupPeak.by_phase
 
 
@@ -67,11 +70,12 @@ class SetupPeak:
         self.allocated_mb: float | None = None  # allocated while the caches filled: the caching pass
         self.between_mb: float | None = None  # allocated at any other moment before the steps
         self.reserved_mb: float | None = None  # reserved at any moment before the steps
-        self.by_phase: dict[str, float] = {}  # allocated in each measured phase, and "other" for the moments between
+        self.by_phase: dict[str, float] = {}  # allocated in each measured phase, and "before PHASE" for the moments between
+        self._steps_began = False
 
     def __call__(self, event: Event) -> None:
         measured = isinstance(event, (PhaseStarted, PhaseFinished)) and event.phase in (CLASS_IMAGES, *CACHING_PHASES)
-        if not (measured or isinstance(event, RunStarted)):
+        if self._steps_began or not (measured or isinstance(event, RunStarted)):
             return
         cuda = self._cuda
         if cuda is None:
@@ -81,7 +85,9 @@ class SetupPeak:
         if not cuda.is_available():
             return
         allocated = cuda.max_memory_allocated() / 2**20
-        moment = event.phase if isinstance(event, PhaseFinished) else "other"
+        if isinstance(event, RunStarted):
+            self._steps_began = True
+        moment = event.phase if isinstance(event, PhaseFinished) else f"before {getattr(event, 'phase', 'the steps')}"
         self.by_phase[moment] = max(self.by_phase.get(moment, 0.0), allocated)
         if isinstance(event, PhaseFinished) and event.phase == CLASS_IMAGES:
             self.class_images_mb = allocated
@@ -99,9 +105,10 @@ class SetupPeak:
 
 
 def fit_profile(profile: Profile) -> Profile:
-    """The profile as the fit test trains it: no previews, no checkpoints, no tracker."""
+    """The profile as the fit test trains it: no previews, no scoring rounds, no checkpoints, no tracker."""
     data = profile.model_dump(mode="python")
     data["sampling"]["num_images"] = 0
+    data["evaluation"]["enabled"] = False
     data["sampling"]["every_n_steps"] = None
     data["saving"]["every_n_steps"] = None
     data["logging"]["logger"] = "none"
@@ -134,7 +141,8 @@ def fit_test(
             if not seen:
                 first_step_at.append(time.perf_counter())
             seen.append(event)
-            if measured_enough(seen, steps):
+            # Stopped before the run's last step, a run that short is not finished, so nothing is exported.
+            if measured_enough(seen, steps) or event.step >= event.total_steps - 1:
                 cancel.set()
         if emit:
             emit(event)
@@ -160,7 +168,10 @@ def measure(events: list[StepEnded], *, setup_s: float, price_per_hour: float | 
     """A FitResult from the step events of a short run, and the peak its setup reached."""
     if not events:
         raise ValueError("the fit test ran no steps")
-    gaps = [b.time - a.time for a, b in zip(events, events[1:])] or [1.0 / max(events[0].it_per_s, 1e-9)]
+    pairs = list(zip(events, events[1:]))
+    # A step fp16's loss scaler skipped did no optimizer work: the steps taken give the speed where there are some.
+    taken = [(a, b) for a, b in pairs if not b.optimizer_skipped]
+    gaps = [b.time - a.time for a, b in (taken if len(taken) >= 2 else pairs)] or [1.0 / max(events[0].it_per_s, 1e-9)]
     s_per_step = statistics.median(gaps)
     total = events[-1].total_steps
     # The first step pays for warm-up, so it is left out of the median but counted with setup.
@@ -177,6 +188,6 @@ def measure(events: list[StepEnded], *, setup_s: float, price_per_hour: float | 
         est_cost=eta / 3600 * price_per_hour if price_per_hour is not None else None,
         device="cuda" if peaks else "cpu", peak_vram_allocated_mb=max(allocated) if allocated else None,
         setup_vram_allocated_mb=setup_peak.allocated_mb if setup_peak is not None else None,
-        no_step_taken=all(e.optimizer_skipped for e in events),
+        lacks_optimizer_state=not any(not e.optimizer_skipped for e in events[:-1]) if len(events) > 1 else events[0].optimizer_skipped,
         setup_by_phase_mb=dict(setup_peak.by_phase) if setup_peak is not None else {},
     )

@@ -269,29 +269,55 @@ class TrainerLock:
             self.held = False
 
 
+LAUNCH_WAIT_S = 60.0  # a launch holds the lock for a second or two; one held longer is stuck
+
+
 @contextlib.contextmanager
 def launching(folder: RunFolder) -> Iterator[None]:
     """Held while a launcher checks that no trainer runs in ``folder`` and starts one, until the new
     trainer's state is written: a second ``dbtui run`` at the same moment waits, then finds it running.
 
-    An OS lock (flock), so one left by a killed launcher is gone with its process. A disk without
-    locks (some network filesystems) goes unlocked, as before. Creates the folder.
+    An OS lock (flock), so one left by a killed launcher is gone with its process. Where it cannot be
+    had (a folder this user cannot write, a disk without locks) the launch goes on unlocked, and the
+    launcher's own checks say what is wrong. A folder made for the lock goes again if the launch fails.
     """
-    import fcntl
-
+    made = not folder.path.exists()
     try:
         folder.path.mkdir(parents=True, exist_ok=True)
         fd = os.open(folder.launching, os.O_CREAT | os.O_RDWR, 0o644)
-    except OSError as error:
-        raise unusable_folder(folder.path, error) from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:
-            pass
+    except OSError:
         yield
+        return
+    try:
+        _take_launch_lock(fd, folder)
+        yield
+    except BaseException:
+        if made:
+            folder.launching.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                folder.path.rmdir()  # only while empty: nothing else of the failed launch is lost
+        raise
     finally:
         os.close(fd)  # releases the lock
+
+
+def _take_launch_lock(fd: int, folder: RunFolder) -> None:
+    import fcntl
+
+    deadline = time.monotonic() + LAUNCH_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise RunFolderError(
+                    f"another launch into {folder.path} has been starting its trainer for over {LAUNCH_WAIT_S:.0f} s "
+                    f"(it takes a second or two); see what runs there with `dbtui runs {shlex.quote(str(folder.path.parent))}`, "
+                    "then try again") from None
+            time.sleep(0.05)
+        except OSError:  # no locks on this disk
+            return
 
 
 def _well_typed(state: RunState) -> bool:
