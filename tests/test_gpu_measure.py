@@ -198,3 +198,13 @@ def test_the_built_ins_sizes_are_their_models(monkeypatch) -> None:
         parts = flux_architecture("dev").build()
     flux = sum(p.numel() for m in [parts.unet, parts.vae, *parts.text_encoders] for p in m.parameters())
     assert FP32_BYTES == pytest.approx(sdxl * 4, rel=0.001) and BF16_BYTES == pytest.approx(flux * 2, rel=0.001)
+
+
+def test_the_fit_test_trains_no_previews_scoring_rounds_or_checkpoints() -> None:
+    from engine.profile import load_profile
+    from engine.runs.fit import fit_profile
+
+    demo = load_profile(Path(__file__).parents[1] / "profiles" / "tiny-demo.toml")
+    assert demo.evaluation.enabled and demo.sampling.num_images  # what the fit test turns off
+    fitted = fit_profile(demo)
+    assert not fitted.evaluation.enabled and fitted.sampling.num_images == 0 and fitted.saving.every_n_steps is None

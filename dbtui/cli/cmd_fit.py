@@ -89,7 +89,8 @@ def _fit(args: argparse.Namespace) -> int:
     steps = args.steps
     if profile.training.max_train_steps and profile.training.max_train_steps < steps:
         steps = profile.training.max_train_steps
-        print(f"the run has only {steps} steps: the fit test measures those", flush=True)
+        print(f"the run has only {steps} steps: the fit test measures all but the last (a finished run would be exported)",
+              flush=True)
     print(f"fit test: {steps} steps of {args.profile}", flush=True)
     result = dataclasses.replace(fit_test(profile, steps, progress, price_per_hour=args.price_per_hour), memory_estimate=estimate)
     vram = f"{result.peak_vram_mb / 1024:.2f} GB" if result.peak_vram_mb is not None else "not measured (no CUDA)"
