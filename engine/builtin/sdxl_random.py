@@ -4,7 +4,8 @@ For GPU benchmarks (bench/suite.py --model sdxl), which cannot download the 7 GB
 same configs as stabilityai/stable-diffusion-xl-base-1.0 (UNet 2.6 B parameters, CLIP-L and
 OpenCLIP bigG text encoders with CLIP's full 49,408-token vocabulary, the 8× VAE), so memory
 and time per step match the real model. Its 3.5 B fp32 parameters take about 14 GB to build,
-on the GPU when it has room (else in RAM), and as much disk once saved. The tiny SDXL of the tests is engine/builtin/tiny_sdxl.py.
+on the GPU when it has room (else in RAM), and as much disk once saved. The tiny SDXL of the
+tests is engine/builtin/tiny_sdxl.py.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 RESOLUTION = 1024
-FP32_BYTES = 3_469_000_000 * 4  # UNet, VAE and both text encoders (tests/test_sdxl_advice.py counts them)
+FP32_BYTES = 3_469_000_000 * 4  # UNet, VAE and both text encoders (tests/test_gpu_measure.py counts them)
 # The configs of stabilityai/stable-diffusion-xl-base-1.0 (unet/, vae/, text_encoder*/config.json),
 # defaults left out.
 UNET = {

@@ -1,8 +1,8 @@
 """The fit test: train a few real steps of a profile to measure memory, speed, time and cost.
 
 Runs the real trainer in a temporary run folder with sampling and checkpoints off, and stops
-it (through its cancel event) after ``steps`` steps, so that nothing is exported and the total
-step count, hence the ETA, is the real run's. Imports torch only when called.
+it (through its cancel event) after ``steps`` steps, or before the last of a run that short, so
+that nothing is exported and the total step count, hence the ETA, is the real run's. Imports torch only when called.
 
 fp16's loss scaler skips the first steps of a run while it lowers its scale from 65,536, and
 an optimizer makes its state at its first step taken: measured before one, the peak would lack
@@ -27,10 +27,10 @@ from engine.profile import Profile
 from engine.training.class_images import PHASE as CLASS_IMAGES
 
 CACHING_PHASES = ("caching", "caching_text")  # engine/data/encoders.py, engine/training/text_encoders_on_demand.py
-MAX_EXTRA_STEPS = 30
+MAX_EXTRA_STEPS = 30  # past the steps asked for, waiting for fp16's loss scaler to take a step
 # FitResult.lacks_optimizer_state, in words.
 LACKS_STATE = ("fp16's loss scaler skipped the steps measured (their gradients overflowed; it took none before the last), "
-               "so the peak lacks the optimizer's state")  # past the steps asked for, waiting for fp16's loss scaler to take a step
+               "so the peak lacks the optimizer's state")
 
 
 @dataclass(frozen=True)
@@ -157,10 +157,14 @@ def fit_test(
                    setup_peak=setup_peak)
 
 
+def taken_before_last(events: list[StepEnded]) -> bool:
+    """Whether the optimizer took a step before the last of ``events``: the last then ran with its state throughout."""
+    return any(not e.optimizer_skipped for e in events[:-1])
+
+
 def measured_enough(events: list[StepEnded], steps: int) -> bool:
     """Whether the test can stop: ``steps`` steps, and one after the first the optimizer took (see the module docstring)."""
-    taken_before_last = any(not e.optimizer_skipped for e in events[:-1])
-    return len(events) >= steps + MAX_EXTRA_STEPS or (len(events) >= steps and taken_before_last)
+    return len(events) >= steps + MAX_EXTRA_STEPS or (len(events) >= steps and taken_before_last(events))
 
 
 def measure(events: list[StepEnded], *, setup_s: float, price_per_hour: float | None = None,
@@ -188,6 +192,6 @@ def measure(events: list[StepEnded], *, setup_s: float, price_per_hour: float | 
         est_cost=eta / 3600 * price_per_hour if price_per_hour is not None else None,
         device="cuda" if peaks else "cpu", peak_vram_allocated_mb=max(allocated) if allocated else None,
         setup_vram_allocated_mb=setup_peak.allocated_mb if setup_peak is not None else None,
-        lacks_optimizer_state=not any(not e.optimizer_skipped for e in events[:-1]) if len(events) > 1 else events[0].optimizer_skipped,
+        lacks_optimizer_state=not taken_before_last(events) if len(events) > 1 else events[0].optimizer_skipped,
         setup_by_phase_mb=dict(setup_peak.by_phase) if setup_peak is not None else {},
     )
