@@ -4,10 +4,11 @@
 # Random-weight models of the published architectures are built there; nothing is downloaded.
 #
 #     bash bench/gpu_wheels.sh           # here, once: the packages that image lacks, into .whl/
-#     bash bench/gpu_checks.sh memory    # there (device tool: carry .whl)
+#     bash bench/gpu_checks.sh memory    # there (device tool: carry .whl); then memory-flux
 #
-# Sets: memory (bench/memory.py --measure: the shipped profiles of the table, SD1.5 first,
-# then SDXL, then Flux with NF4 at 512 px), and bench/suite.py --meter's sets: sd15 (5 rows), sdxl
+# Sets: memory (bench/memory.py --measure: the shipped SD1.5 and SDXL profiles of the table,
+# about 6 minutes on an H200), memory-flux (its Flux rows, NF4 at 512 and 1024 px: building the
+# random-weight Flux writes 34 GB, about 4 minutes), and bench/suite.py --meter's sets: sd15 (5 rows), sdxl
 # (the two rows the shipped SDXL profiles train), flux (LoRA on an NF4 base at 512 px); tiny tries
 # the suite on a CPU. Each writes $OUT/gpu-SET.txt as it goes, so a run stopped at its time limit
 # still brings back the rows it finished.
@@ -26,9 +27,14 @@ log="$OUT/gpu-$set_name.txt"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
     python3 -c "import torch, diffusers, transformers, accelerate, peft; print('torch', torch.__version__, 'diffusers', diffusers.__version__, 'transformers', transformers.__version__, 'accelerate', accelerate.__version__, 'peft', peft.__version__)"
 } 2>&1 | tee "$log"
-if [ "$set_name" = memory ]; then
-    # SD1.5 LoRA, full, full with the savers; SDXL the same; Flux LoRA on NF4 at 512 px (bench/memory.py ROWS).
-    python3 bench/memory.py --measure --only 3 --only 1 --only 2 --only 4 --only 5 --only 6 --only 7 2>&1 | tee -a "$log"
+case "$set_name" in
+    # bench/memory.py's ROWS: SD1.5 LoRA, full, full with the savers; SDXL the same; then Flux at 512 and 1024 px.
+    memory) only=(--only 3 --only 1 --only 2 --only 4 --only 5 --only 6) ;;
+    memory-flux) only=(--only 7 --only 8) ;;
+    *) only=() ;;
+esac
+if [ ${#only[@]} -gt 0 ]; then
+    python3 bench/memory.py --measure "${only[@]}" 2>&1 | tee -a "$log"
     exit "${PIPESTATUS[0]}"
 fi
 case "$set_name" in
@@ -36,6 +42,6 @@ case "$set_name" in
     sdxl) rows=(--only sdxl-lora-12gb --only sdxl-full-adafactor) ;;
     flux) rows=(--only flux-lora-nf4-512) ;;
     tiny) rows=(--only lora-fp16) ;;
-    *) echo "unknown set $set_name: memory, sd15, sdxl, flux or tiny" >&2; exit 2 ;;
+    *) echo "unknown set $set_name: memory, memory-flux, sd15, sdxl, flux or tiny" >&2; exit 2 ;;
 esac
 python3 bench/suite.py --model "$set_name" --meter --steps 20 "${rows[@]}" 2>&1 | tee -a "$log"
