@@ -51,6 +51,7 @@ from engine.training.trainable import (
 )
 from engine.training.optim import build_lr_scheduler, build_step_optimizer, warmup_warning
 from engine.training.metrics import StepMeter, flat_config, versions
+from engine.training.watchdogs import SkippedSteps
 from engine.training.precision import (bf16_weights_in_force, configure_gpu_maths, effective_precision,
                                        fused_backward_in_force, weight_dtype, without_conv_benchmark)
 
@@ -296,7 +297,7 @@ class Trainer:
                 self.emit(Warning(message=f"{problem.key} {problem.message}"))
         if self.global_step == 0:
             self.rounds.score(0)  # the base model: where prompt fidelity starts and class drift is measured from
-        meter = StepMeter(self.total_steps, self.global_step)
+        meter, skips = StepMeter(self.total_steps, self.global_step), SkippedSteps()
         self.emit(PhaseStarted(phase="training", total=self.total_steps, description=f"{self.total_steps} steps"))
         while self.global_step < self.total_steps and not self.cancel.is_set():
             epoch, offset = divmod(self.global_step, self.steps_per_epoch)
@@ -305,8 +306,10 @@ class Trainer:
                 loss = self._optimizer_step(micro_batches)
                 self.last_loss = loss
                 self.global_step += 1
-                self.emit(meter.step_event(self.global_step, epoch, loss, lr, self.device,
-                                           skipped=self.accelerator.optimizer_step_was_skipped))
+                skipped = self.accelerator.optimizer_step_was_skipped
+                self.emit(meter.step_event(self.global_step, epoch, loss, lr, self.device, skipped=skipped))
+                if warning := skips.after(self.global_step, skipped):
+                    self.emit(warning)
                 if self.accelerator.trackers:
                     self.accelerator.log({"loss": loss, "lr": lr}, step=self.global_step)
                 self.after_step(self.global_step)

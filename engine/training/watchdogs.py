@@ -55,6 +55,30 @@ def peer_process_lost(error: Exception, num_processes: int, run_dir: Any) -> Pee
     )
 
 
+class SkippedSteps:
+    """Says once when fp16's loss scaler has skipped ``limit`` optimizer steps in a row.
+
+    The scaler halves its scale at each skip, so a few at a run's start are normal; 20 in a row take
+    it from 65,536 below 0.1, where gradients that still overflow will always do so. The loss goes
+    on looking normal while the weights no longer move, which no other sign shows.
+    """
+
+    def __init__(self, limit: int = 20):
+        self.limit = limit
+        self.in_a_row = 0
+
+    def after(self, step: int, skipped: bool) -> Any:
+        """The Warning to emit after ``step``, or None."""
+        from engine.events import Warning
+
+        self.in_a_row = self.in_a_row + 1 if skipped else 0
+        if self.in_a_row != self.limit:
+            return None
+        return Warning(message=f"fp16's loss scaler skipped the last {self.limit} optimizer steps (to step {step}): the "
+                               "gradients overflow fp16 at any scale, so the weights are not training",
+                       advice=NAN_ADVICE)
+
+
 def images_look_broken(images: list[Any]) -> bool:
     """True when every image is black (what NaN latents decode to)."""
     import numpy as np
