@@ -8,7 +8,7 @@
 #
 # Sets: memory (bench/memory.py --measure: the shipped SD1.5 and SDXL profiles of the table,
 # about 6 minutes on an H200), memory-flux (its Flux rows, NF4 at 512 and 1024 px: building the
-# random-weight Flux writes 34 GB, about 4 minutes), and bench/suite.py --meter's sets: sd15 (5 rows), sdxl
+# random-weight Flux writes 34 GB, about 4 minutes), and bench/suite.py --meter's sets: sd15 (6 rows), sdxl
 # (the two rows the shipped SDXL profiles train), flux (LoRA on an NF4 base at 512 px); tiny tries
 # the suite on a CPU. Each writes $OUT/gpu-SET.txt as it goes, so a run stopped at its time limit
 # still brings back the rows it finished.

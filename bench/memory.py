@@ -23,7 +23,7 @@ fresh process, and sets torch's peak allocated memory of the steps and of the ca
 the meter's, with the meter's error (the issue's target: within 15 %) and s/step. The profiles
 train the demo photos, prior preservation draws 2 class images in 2 sampler steps, and the Flux
 rows train builtin:flux-random (Flux.1 [dev]'s size with random weights). The meter runs on the
-CPU while the GPU trains. Each row is printed as it finishes.
+CPU after each row's training, so that it slows no step. Each row is printed as it finishes.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def error(estimated_mb: float, measured_mb: float | None) -> str:
 
 
 def note(got: dict) -> str:
-    """The steps measured (fp16's loss scaler skipping all leaves the optimizer's state unmade) and setup's peaks by phase."""
+    """The steps measured (whether fp16's loss scaler took one before the last) and setup's peaks by phase."""
     phases = ", ".join(f"{name} {mb / 1024:.2f}" for name, mb in got["setup_by_phase_mb"].items())
     steps = f"{got['steps']} steps" + (": fp16's loss scaler took none before the last, no optimizer state in the peak"
                                        if got["lacks_optimizer_state"] else "")

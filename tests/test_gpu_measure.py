@@ -44,11 +44,12 @@ def test_the_speed_comes_from_the_steps_taken_where_there_are_some() -> None:
         return StepEnded(time=seconds, step=n, total_steps=100, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-5, it_per_s=1.0,
                          eta_s=1.0, optimizer_skipped=skipped)
 
-    # Skipped steps took 0.1 s, steps taken 0.5 s: the median of all five gaps would say 0.1.
-    times = [(0.0, True), (0.1, True), (0.2, True), (0.3, True), (0.8, False), (1.3, False)]
+    # Skipped steps took 0.1 s; the first step taken 2.0 s (it made the optimizer's state), the next ones 0.5 s.
+    # The median of all gaps would say 0.1, and of all steps taken 0.5 only by luck of the count.
+    times = [(0.0, True), (0.1, True), (0.2, True), (0.3, True), (2.3, False), (2.8, False), (3.3, False)]
     events = [at(n, t, skipped) for n, (t, skipped) in enumerate(times, 1)]
     assert measure(events, setup_s=1.0).s_per_step == pytest.approx(0.5)
-    assert measure(events[:5], setup_s=1.0).s_per_step == pytest.approx(0.1)  # one gap taken: all gaps count
+    assert measure(events[:6], setup_s=1.0).s_per_step == pytest.approx(0.1)  # one taken past the first: all gaps count
 
 
 def test_the_fit_command_says_when_the_peak_lacks_the_optimizers_state(monkeypatch, capsys, tmp_path) -> None:
@@ -69,6 +70,64 @@ def test_the_fit_command_says_when_the_peak_lacks_the_optimizers_state(monkeypat
     monkeypatch.setattr(fit, "fit_test", lambda *a, **k: dataclasses.replace(all_skipped, lacks_optimizer_state=False))
     assert cmd_fit._fit(args) == 0
     assert "loss scaler" not in capsys.readouterr().out
+
+
+def test_the_fit_command_measures_a_short_run_to_its_step_before_last_and_prints_warnings(monkeypatch, capsys,
+                                                                                          tmp_path) -> None:
+    from dbtui.cli import cmd_fit
+    from engine.events import Warning
+    from engine.runs import fit
+
+    asked = []
+
+    def fake_fit_test(profile, steps, emit, **kwargs):
+        asked.append(steps)
+        emit(Warning(message="fp16's loss scaler skipped the last 20 optimizer steps", advice="use bf16"))
+        return measure([step(1, False), step(2, False)], setup_s=1.0)
+
+    monkeypatch.setattr(fit, "fit_test", fake_fit_test)
+    monkeypatch.setattr(cmd_fit, "_estimate", lambda profile: None)
+    profile = tmp_path / "p.toml"
+    profile.write_text((Path(__file__).parents[1] / "profiles" / "tiny-demo.toml").read_text())
+
+    def fit_of(run_steps: int) -> str:
+        args = cmd_fit.argparse.Namespace(profile=str(profile), steps=10, price_per_hour=None, estimate_only=False,
+                                          set=[f'saving.output_dir="{tmp_path / "runs"}"', f"training.max_train_steps={run_steps}"])
+        assert cmd_fit._fit(args) == 0
+        return capsys.readouterr().out
+
+    out = fit_of(10)
+    assert asked[-1] == 9 and "the run has only 10 steps: the fit test measures the first 9" in out
+    assert "warning: fp16's loss scaler skipped the last 20 optimizer steps — use bf16" in out
+    out = fit_of(1)
+    assert "the run has 1 step: the fit test trains it whole" in out
+    out = fit_of(40)
+    assert asked[-1] == 10 and "the run has" not in out
+
+
+def test_the_large_built_ins_are_made_where_build_device_says(monkeypatch, tmp_path) -> None:
+    import contextlib
+
+    import engine.builtin.build_device as build_device
+    from engine.builtin import flux_random, sdxl_random
+
+    asked = []
+
+    @contextlib.contextmanager
+    def on_cpu(weight_bytes):
+        asked.append(weight_bytes)
+        yield "cpu"
+
+    class Saved:
+        def save_pretrained(self, folder):
+            asked.append(torch.empty(0).device.type)  # the device the build ran under
+
+    monkeypatch.setattr(build_device, "build_device", on_cpu)
+    monkeypatch.setattr(sdxl_random, "build_sdxl_random_pipeline", lambda seed: Saved())
+    monkeypatch.setattr(flux_random, "build_flux_random_pipeline", lambda seed: Saved())
+    sdxl_random.save_sdxl_random(tmp_path / "sdxl")
+    flux_random.save_flux_random(tmp_path / "flux")
+    assert asked == [sdxl_random.FP32_BYTES, "cpu", flux_random.BF16_BYTES, "cpu"]
 
 
 def test_class_images_and_the_caching_pass_run_without_cudnns_benchmark_and_a_short_run_is_not_exported(tmp_path) -> None:

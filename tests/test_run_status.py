@@ -191,6 +191,10 @@ def test_a_launch_refused_in_a_folder_it_made_leaves_no_folder_and_one_it_cannot
     with pytest.raises(CheckpointError):
         launcher.start_run(tiny_profile(tmp_path), run_dir=fresh, resume=str(tmp_path / "no-such-checkpoint"))
     assert not fresh.exists()  # not left behind holding only the lock file
+    kept = _run(tmp_path, "kept", "finished", 1)
+    with pytest.raises(launcher.RunFinishedError):
+        launcher.start_run(tiny_profile(tmp_path), run_dir=kept.path)
+    assert kept.read_state().status == "finished" and kept.events.exists()  # a folder that was there stays whole
     finished = _run(tmp_path, "done", "finished", 1)
     finished.launching.mkdir()  # the lock file cannot be opened, as in a folder of another user's
     with pytest.raises(launcher.RunFinishedError, match="holds a finished run"):
@@ -211,3 +215,29 @@ def test_a_launch_lock_held_too_long_is_said(tmp_path: Path, monkeypatch: pytest
         fcntl.flock(other, fcntl.LOCK_EX)  # another launcher, stuck inside
         with pytest.raises(RunFolderError, match="another launch into .* for over 0 s"):
             launcher.start_run(tiny_profile(tmp_path), run_dir=held.path)
+
+
+def test_a_lock_file_removed_while_a_launch_waited_on_it_is_not_taken(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed launch removes the lock file it made; one that locks that removed file the same moment would run
+    beside a third that locks the new one. The lock taken must be the file that is there."""
+    import fcntl
+
+    from engine.runs import folder as run_folder
+
+    folder = RunFolder(tmp_path / "runs" / "new")
+    real_flock = fcntl.flock
+    calls = []
+
+    def flock_as_the_file_goes(fd: int, operation: int) -> None:
+        if not calls:  # the other launch removes the file between this one's open and its lock
+            folder.launching.unlink()
+        calls.append(fd)
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock_as_the_file_goes)
+    fd = run_folder._take_launch_lock(folder)
+    try:
+        assert len(calls) == 2 and os.path.samestat(os.fstat(fd), os.stat(folder.launching))
+    finally:
+        os.close(fd)

@@ -64,12 +64,14 @@ def _fit(args: argparse.Namespace) -> int:
     import dataclasses
 
     from engine.events import StepEnded
+    from engine.events import Warning as RunWarning
     from engine.runs.fit import LACKS_STATE, fit_test
     from engine.profile import load_profile
     from engine.runs.folder import run_dir_for
     from engine.runs.folder import check_creatable
     from engine.runs.launcher import check_inputs
 
+    from dbtui.console import describe
     from dbtui.format import duration
 
     profile = load_profile(args.profile, args.set)
@@ -85,19 +87,23 @@ def _fit(args: argparse.Namespace) -> int:
     def progress(event) -> None:
         if isinstance(event, StepEnded):
             print(f"  step {event.step}: loss {event.loss:.4f}", flush=True)
+        elif isinstance(event, RunWarning):
+            print(f"  {describe(event)}", flush=True)
 
     steps = args.steps
-    if profile.training.max_train_steps and profile.training.max_train_steps < steps:
-        steps = profile.training.max_train_steps
-        print(f"the run has only {steps} steps: the fit test measures all but the last (a finished run would be exported)",
-              flush=True)
+    run_steps = profile.training.max_train_steps
+    if run_steps == 1:
+        print("the run has 1 step: the fit test trains it whole, and its export is written to a temporary folder", flush=True)
+    elif run_steps and run_steps <= steps:
+        steps = run_steps - 1
+        print(f"the run has only {run_steps} steps: the fit test measures the first {steps} (the last would end the run "
+              "and export it)", flush=True)
     print(f"fit test: {steps} steps of {args.profile}", flush=True)
     result = dataclasses.replace(fit_test(profile, steps, progress, price_per_hour=args.price_per_hour), memory_estimate=estimate)
     vram = f"{result.peak_vram_mb / 1024:.2f} GB" if result.peak_vram_mb is not None else "not measured (no CUDA)"
     print(f"peak VRAM (torch): {vram}")
     if result.lacks_optimizer_state:
-        print(f"  {LACKS_STATE}: " + ("the meter's estimate counts it" if estimate is not None else
-                                       "a longer fit test (--steps) may reach a step taken"))
+        print(f"  {LACKS_STATE}" + ("; the meter's estimate counts it" if estimate is not None else ""))
     if result.peak_vram_allocated_mb is not None and estimate is not None:
         print("  " + _against_meter("steps", result.peak_vram_allocated_mb, estimate.peak_allocated))
         if result.setup_vram_allocated_mb and estimate.caching:

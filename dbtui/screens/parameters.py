@@ -21,6 +21,7 @@ from dbtui.widgets.ordered_keys import OrderedInput
 from dbtui.widgets.profile_form import ProfileForm
 from dbtui.widgets.vram_line import VramLine
 from engine.events import StepEnded
+from engine.events import Warning as RunWarning
 from engine.memory.estimate import GIB
 from engine.memory.inputs import meter_key
 from engine.profile import ProfileError
@@ -265,10 +266,12 @@ whether to resume it.
             self.post_message(WorkFailed("Fit test", str(error)))
 
     def on_engine_event(self, message: EngineEvent) -> None:
+        if isinstance(message.event, RunWarning):  # the fit test's run warns as any run does (fp16 skipping steps, say)
+            self.app.notify(f"Fit test: {message.event.message}", severity="warning", timeout=15)
         if isinstance(message.event, StepEnded):
             done = message.event.step
             if done > FIT_STEPS:  # engine/runs/fit.py goes on until a step after one fp16's loss scaler took
-                self._fit_status(f"Fit test running: step {done}, until fp16's loss scaler takes a step")
+                self._fit_status(f"Fit test running: step {done}, until a step after one fp16's loss scaler took")
             else:
                 self._fit_status(f"Fit test running: step {done} of {FIT_STEPS} {'█' * done}{'░' * (FIT_STEPS - done)}")
 

@@ -40,7 +40,7 @@ class FitResult:
     peak_vram_mb: float | None  # torch's peak (reserved) over setup and steps; None without CUDA
     peak_rss_mb: float | None
     setup_s: float  # loading the model, class images, caches: paid once per run
-    s_per_step: float  # median after the first (warm-up) step
+    s_per_step: float  # median gap between steps (those the optimizer took, past the first, where there are 2 such)
     eta_s: float  # setup plus every step of the whole run
     est_cost: float | None  # eta at the hourly price, when one is given
     device: str  # "cuda" or "cpu", as the trainer saw it
@@ -173,8 +173,9 @@ def measure(events: list[StepEnded], *, setup_s: float, price_per_hour: float | 
     if not events:
         raise ValueError("the fit test ran no steps")
     pairs = list(zip(events, events[1:]))
-    # A step fp16's loss scaler skipped did no optimizer work: the steps taken give the speed where there are some.
-    taken = [(a, b) for a, b in pairs if not b.optimizer_skipped]
+    # A step fp16's loss scaler skipped did no optimizer work: the steps taken give the speed where there are some,
+    # after the first, which also made the optimizer's state.
+    taken = [(a, b) for a, b in pairs if not b.optimizer_skipped][1:]
     gaps = [b.time - a.time for a, b in (taken if len(taken) >= 2 else pairs)] or [1.0 / max(events[0].it_per_s, 1e-9)]
     s_per_step = statistics.median(gaps)
     total = events[-1].total_steps

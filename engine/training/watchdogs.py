@@ -56,11 +56,11 @@ def peer_process_lost(error: Exception, num_processes: int, run_dir: Any) -> Pee
 
 
 class SkippedSteps:
-    """Says once when fp16's loss scaler has skipped ``limit`` optimizer steps in a row.
+    """Says when fp16's loss scaler has skipped ``limit`` optimizer steps in a row (once a streak).
 
-    The scaler halves its scale at each skip, so a few at a run's start are normal; 20 in a row take
-    it from 65,536 below 0.1, where gradients that still overflow will always do so. The loss goes
-    on looking normal while the weights no longer move, which no other sign shows.
+    The scaler halves its scale at each skip, so a few at a run's start are normal; 20 in a row divide
+    it by a million (from 65,536 at the start, below 0.1), so gradients that still overflow have
+    gone bad. The loss goes on looking normal while the weights no longer move, which no other sign shows.
     """
 
     def __init__(self, limit: int = 20):
@@ -75,7 +75,7 @@ class SkippedSteps:
         if self.in_a_row != self.limit:
             return None
         return Warning(message=f"fp16's loss scaler skipped the last {self.limit} optimizer steps (to step {step}): the "
-                               "gradients overflow fp16 at any scale, so the weights are not training",
+                               "gradients overflow fp16 even at a millionth of the scale, so the weights are not training",
                        advice=NAN_ADVICE)
 
 
