@@ -76,12 +76,18 @@ ROWS = (
 )
 
 
+def row_profile(row: Row, extra: list[str] | None = None):
+    """The row's shipped profile on its model, with its overrides and ``extra`` ones."""
+    from engine.profile import load_profile
+
+    return load_profile(ROOT / "profiles" / row.profile, [f'model.pretrained="{row.pretrained}"', *row.overrides, *(extra or [])])
+
+
 def measure(row: Row, extra: list[str] | None = None) -> dict:
     from engine.memory import estimate_peak
     from engine.memory.estimate import GIB
-    from engine.profile import load_profile
 
-    profile = load_profile(ROOT / "profiles" / row.profile, [f'model.pretrained="{row.pretrained}"', *row.overrides, *(extra or [])])
+    profile = row_profile(row, extra)
     estimate = estimate_peak(profile)
     return {
         "model": row.model, "method": row.method, "resolution": profile.dataset.resolution,
@@ -127,13 +133,11 @@ def built_before(pretrained: str) -> None:
 
 
 def train_row(index: int, work: Path) -> int:
-    """The fit test of ROWS[index] in this process; prints its figures as one JSON line."""
-    from engine.profile import load_profile
+    """The fit test of ROWS[index] in this process; prints its figures as one JSON line after RESULT."""
     from engine.runs.fit import fit_test
 
     row = ROWS[index]
-    profile = load_profile(ROOT / "profiles" / row.profile, [f'model.pretrained="{row.pretrained}"', *row.overrides,
-                                                             *gpu_overrides(row, work)])
+    profile = row_profile(row, gpu_overrides(row, work))
     built_before(profile.model.pretrained)
     result = fit_test(profile, MEASURE_STEPS, work_dir=work)
     print(RESULT + json.dumps({"steps_mb": result.peak_vram_allocated_mb, "caching_mb": result.setup_vram_allocated_mb,
