@@ -204,12 +204,12 @@ def test_a_launch_refused_in_a_folder_it_made_leaves_no_folder_and_one_it_cannot
 def test_a_launch_lock_held_too_long_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import fcntl
 
-    from engine.runs import folder as run_folder
+    from engine.runs import launch_lock
     from engine.runs import launcher
     from engine.runs.folder import RunFolderError
     from training_helpers import tiny_profile
 
-    monkeypatch.setattr(run_folder, "LAUNCH_WAIT_S", 0.3)
+    monkeypatch.setattr(launch_lock, "LAUNCH_WAIT_S", 0.3)
     held = RunFolder(tmp_path / "runs" / "stuck").create()
     with open(held.launching, "w") as other:
         fcntl.flock(other, fcntl.LOCK_EX)  # another launcher, stuck inside
@@ -223,7 +223,7 @@ def test_a_lock_file_removed_while_a_launch_waited_on_it_is_not_taken(tmp_path: 
     beside a third that locks the new one. The lock taken must be the file that is there."""
     import fcntl
 
-    from engine.runs import folder as run_folder
+    from engine.runs import launch_lock
 
     folder = RunFolder(tmp_path / "runs" / "new")
     real_flock = fcntl.flock
@@ -236,7 +236,7 @@ def test_a_lock_file_removed_while_a_launch_waited_on_it_is_not_taken(tmp_path: 
         real_flock(fd, operation)
 
     monkeypatch.setattr(fcntl, "flock", flock_as_the_file_goes)
-    fd = run_folder._take_launch_lock(folder)
+    fd = launch_lock._take_launch_lock(folder)
     try:
         assert len(calls) == 2 and os.path.samestat(os.fstat(fd), os.stat(folder.launching))
     finally:

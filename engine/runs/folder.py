@@ -14,14 +14,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
 import shlex
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -267,71 +265,6 @@ class TrainerLock:
         if self.held:
             self.folder.lock.unlink(missing_ok=True)
             self.held = False
-
-
-LAUNCH_WAIT_S = 60.0  # a launch holds the lock for a second or two; one held longer is stuck
-
-
-@contextlib.contextmanager
-def launching(folder: RunFolder) -> Iterator[None]:
-    """Held while a launcher checks that no trainer runs in ``folder`` and starts one, until the new
-    trainer's state is written: a second ``dbtui run`` at the same moment waits, then finds it running.
-
-    An OS lock (flock), so one left by a killed launcher is gone with its process. Where it cannot be
-    had (a folder this user cannot write, a disk without locks) the launch goes on unlocked, and the
-    launcher's own checks say what is wrong. A folder made for the lock goes again if the launch fails.
-    """
-    try:
-        made = not os.path.lexists(folder.path)
-        fd = _take_launch_lock(folder)
-    except OSError:
-        fd = None
-    if fd is None:
-        yield
-        return
-    try:
-        yield
-    except BaseException:
-        if made:
-            # Only the lock file goes, and the folder only while empty: nothing of the user's or of another
-            # launch. A launcher waiting on the lock file finds it gone and takes a new one (_take_launch_lock).
-            folder.launching.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                folder.path.rmdir()
-        raise
-    finally:
-        os.close(fd)  # releases the lock
-
-
-def _take_launch_lock(folder: RunFolder) -> int | None:
-    """The locked file descriptor of RUN/.launching, waiting at most LAUNCH_WAIT_S; None on a disk without locks."""
-    import fcntl
-
-    deadline = time.monotonic() + LAUNCH_WAIT_S
-    while True:
-        folder.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder.launching, os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            if time.monotonic() > deadline:
-                raise RunFolderError(
-                    f"another launch into {folder.path} has been starting its trainer for over {LAUNCH_WAIT_S:.0f} s "
-                    f"(it takes a second or two); see what runs there with `dbtui runs {shlex.quote(str(folder.path.parent))}`, "
-                    "then try again") from None
-            time.sleep(0.05)
-            continue
-        except OSError:  # no locks on this disk
-            os.close(fd)
-            return None
-        try:
-            same = os.path.samestat(os.fstat(fd), os.stat(folder.launching))
-        except FileNotFoundError:
-            same = False
-        if same:
-            return fd
-        os.close(fd)  # a failed launch removed the file while this one waited on it: lock the one there now
 
 
 def _well_typed(state: RunState) -> bool:

@@ -23,7 +23,8 @@ from engine.profile import Profile, dumps_profile
 from engine.runs.folder import run_dir_for
 from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of
 from engine.runs.resume_point import check_same_model, chosen_step, set_aside_later
-from engine.runs.folder import RunFolder, RunFolderError, RunState, launching, list_runs, unusable_folder
+from engine.runs.folder import RunFolder, RunFolderError, RunState, list_runs, unusable_folder
+from engine.runs.launch_lock import launching
 
 
 class RunExistsError(RunFolderError):
