@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from engine.training.bnb_sync import without_per_weight_wait
 from engine.training.stochastic_rounding import stochastic_round_
 
 MakeOptimizer = Callable[[list[dict[str, Any]]], torch.optim.Optimizer]
@@ -97,12 +98,14 @@ class PerParameterOptimizer(torch.optim.Optimizer):
         """Update ``param`` from its gradient (which stays; the caller frees it)."""
         inner = self.optimizers[self._index[param]]
         if self.rounding is None:
-            inner.step()
+            with without_per_weight_wait(inner, param.device):
+                inner.step()
             return
         [working] = inner.param_groups[0]["params"]
         working.data = param.detach().float()
         working.grad = param.grad.float()
-        inner.step()
+        with without_per_weight_wait(inner, param.device):
+            inner.step()
         stochastic_round_(param.data, working.data, self.rounding)
         working.grad = None
         working.data = torch.empty(0, device=param.device)
