@@ -220,7 +220,8 @@ def test_the_steps_memory_matches_the_cpu_allocator_on_a_real_trainer_step(kind:
 
     def step() -> None:
         with trainer.accelerator.autocast():
-            trainer.accelerator.backward(trainer.loss(batch))
+            loss = trainer.loss(batch)
+        trainer.accelerator.backward(loss)
         for param in trainer.unet_params:
             param.grad = None
 
@@ -242,14 +243,16 @@ def test_prior_preservation_doubles_the_batch_and_raises_activations(estimates) 
     assert prior.activations > 1.5 * alone.activations
 
 
-def test_mixed_precision_keeps_half_precision_copies_of_fp32_weights(micro: Path, estimates) -> None:
+def test_autocast_copies_of_fp32_weights_are_gone_before_the_backward_pass_peaks(micro: Path, estimates) -> None:
     """Autocast caches an fp16 copy of every fp32 weight it casts (those of convolutions and linear
-    layers; norms run in fp32) until the backward pass ends."""
+    layers; norms run in fp32) until its context ends. The trainer runs the backward pass outside it,
+    so at the backward pass's peak only the copies that gradient checkpointing makes again for one
+    block are alive. Counting all of them, the meter was 16.5 % over SD1.5's fp16 run on an H200."""
     from diffusers import UNet2DConditionModel
 
     unet = UNet2DConditionModel.from_pretrained(micro, subfolder="unet")
     cast = sum(p.numel() for m in unet.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) for p in m.parameters(recurse=False))
-    assert estimates["full"].autocast_weight_copies == cast * 2
+    assert 0 < estimates["full"].autocast_weight_copies < cast * 2 / 4
     assert estimates["full-fp32"].autocast_weight_copies == 0
 
 
@@ -258,7 +261,7 @@ def test_the_fused_step_with_bf16_weights_holds_no_gradients_and_halves_the_weig
     assert savers.weights == unet_numel(micro) * 2  # bf16, no fp32 master copy
     assert savers.gradients < plain.gradients / 10  # each freed once its weight has stepped
     # bf16 weights need no bf16 copy (only the norms' few weights are cast, to fp32).
-    assert savers.autocast_weight_copies < plain.autocast_weight_copies / 100
+    assert savers.autocast_weight_copies < plain.weights / 100
     assert savers.peak_phase == "backward"
 
 

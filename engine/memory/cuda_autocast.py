@@ -84,3 +84,14 @@ def cuda_autocast(dtype: torch.dtype | None) -> Iterator[None]:
         return
     with _cuda_rules(), torch.autocast("cpu", dtype=dtype):
         yield
+
+
+@contextlib.contextmanager
+def cuda_autocast_rules(dtype: torch.dtype | None) -> Iterator[None]:
+    """CUDA's rules for autocast to ``dtype`` without autocast itself: around a backward pass run
+    outside autocast, whose gradient checkpointing autocasts again as it recomputes."""
+    if dtype is None:
+        yield
+        return
+    with _cuda_rules():
+        yield

@@ -2,9 +2,9 @@
 
 It follows ``per_sample_losses`` and ``optimizer_step`` (engine/training/steps.py): latents (encoded by the
 VAE inside the step when they are not cached), noise, timesteps, text embeddings (the cached
-ones stacked, or encoded with gradients), the family's denoiser, the per-sample loss, backward, all
-under autocast as accelerate applies it. Inputs are fake tensors of the step's shapes; what they
-hold does not change what is allocated.
+ones stacked, or encoded with gradients), the family's denoiser and the per-sample loss under
+autocast as accelerate applies it, then the backward pass outside autocast as the trainer runs it.
+Inputs are fake tensors of the step's shapes; what they hold does not change what is allocated.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from engine.memory.cuda_autocast import cuda_autocast
+from engine.memory.cuda_autocast import cuda_autocast_rules
 from engine.memory.fake_models import DEVICE, PreparedModel
 from engine.memory.live_bytes import LiveBytes, storage_bytes
 from engine.models.family import ImageGeometry, TextEmbeddings, stack_embeddings
@@ -97,9 +97,12 @@ def measure_step(model: PreparedModel, profile: Any, shape: StepShape, text_cach
     trainable = model.trainable
     before = {id(p): p.grad for p in trainable}
     hooks = [p.register_post_accumulate_grad_hook(lambda p: setattr(p, "grad", None)) for p in trainable] if free_gradients else []
-    with LiveBytes(weights) as tracker:
-        with cuda_autocast(autocast_dtype):
-            _loss(model, profile, shape, text_cache).backward()
+    with LiveBytes(weights) as tracker, cuda_autocast_rules(autocast_dtype):
+        with torch.autocast(DEVICE.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            loss = _loss(model, profile, shape, text_cache)
+        # Outside autocast, as the trainer runs it: autocast's cache of weight copies is gone by then.
+        loss.backward()
+        del loss
         at_peak = sum(tracker.alive_at_peak(p.grad) for p in trainable if p.grad is not None and p.grad is not before[id(p)])
     for hook in hooks:
         hook.remove()
