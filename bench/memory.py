@@ -24,6 +24,8 @@ the meter's, with the meter's error (the issue's target: within 15 %) and s/step
 train the demo photos, prior preservation draws 2 class images in 2 sampler steps, and the Flux
 rows train builtin:flux-random (Flux.1 [dev]'s size with random weights). The meter runs on the
 CPU after each row's training, so that it slows no step. Each row is printed as it finishes.
+``--set KEY=VALUE`` (repeatable) changes every measured row's profile, for the GPU and the meter
+alike: ``--measure --only 1 --set precision.gradient_checkpointing=false``.
 """
 
 from __future__ import annotations
@@ -132,12 +134,12 @@ def built_before(pretrained: str) -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
-def train_row(index: int, work: Path) -> int:
-    """The fit test of ROWS[index] in this process; prints its figures as one JSON line after RESULT."""
+def train_row(index: int, work: Path, extra: list[str]) -> int:
+    """The fit test of ROWS[index] (with ``extra`` --set lines) in this process; prints its figures as one JSON line after RESULT."""
     from engine.runs.fit import fit_test
 
     row = ROWS[index]
-    profile = row_profile(row, gpu_overrides(row, work))
+    profile = row_profile(row, gpu_overrides(row, work) + extra)
     built_before(profile.model.pretrained)
     result = fit_test(profile, MEASURE_STEPS, work_dir=work)
     print(RESULT + json.dumps({"steps_mb": result.peak_vram_allocated_mb, "caching_mb": result.setup_vram_allocated_mb,
@@ -158,9 +160,9 @@ def note(got: dict) -> str:
     return f"{steps}; before the steps, GB: {phases}"
 
 
-def measure_rows(indices: list[int]) -> int:
-    """--measure: each row trained on the GPU in a fresh process, then the meter run here (after it, so that
-    the meter's CPU work slows no step)."""
+def measure_rows(indices: list[int], extra: list[str]) -> int:
+    """--measure: each row (with ``extra`` --set lines) trained on the GPU in a fresh process, then the meter
+    run here (after it, so that the meter's CPU work slows no step)."""
     import torch
 
     if not torch.cuda.is_available():
@@ -173,9 +175,10 @@ def measure_rows(indices: list[int]) -> int:
         work = Path(tmp)
         for index in indices:
             row = ROWS[index]
-            gpu = subprocess.run([sys.executable, __file__, "--train-row", str(index), "--work", str(work)],
+            sets = [arg for line in extra for arg in ("--set", line)]
+            gpu = subprocess.run([sys.executable, __file__, "--train-row", str(index), "--work", str(work), *sets],
                                  capture_output=True, text=True)
-            meter = measure(row, gpu_overrides(row, work))
+            meter = measure(row, gpu_overrides(row, work) + extra)
             results = [line.removeprefix(RESULT) for line in gpu.stdout.splitlines() if line.startswith(RESULT)]
             if gpu.returncode != 0 or not results:
                 failed += 1
@@ -252,15 +255,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--measure", action="store_true", help="on a GPU: train each row a few steps and compare with the meter")
     parser.add_argument("--only", type=row_number, action="append", metavar="N",
                         help=f"with --measure: only row N (1 to {len(ROWS)}, in the table's order; repeatable)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
+                        help="with --measure: change each row's profile so (as dbtui's --set; repeatable)")
     parser.add_argument("--train-row", type=int, help=argparse.SUPPRESS)  # one row of --measure, in its own process
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.presets:
         return measure_presets()
     if args.train_row is not None:
-        return train_row(args.train_row, args.work)
+        return train_row(args.train_row, args.work, args.sets)
     if args.measure:
-        return measure_rows([n - 1 for n in args.only] if args.only else list(range(len(ROWS))))
+        return measure_rows([n - 1 for n in args.only] if args.only else list(range(len(ROWS))), args.sets)
     results = []
     for row in ROWS:
         result = measure(row)

@@ -215,10 +215,11 @@ def test_a_built_in_model_is_made_before_the_measure_starts(memory_bench, monkey
 
     order = []
     monkeypatch.setattr(builtin, "resolve_model", lambda name: order.append(("built", name)))
-    monkeypatch.setattr(fit, "fit_test", lambda profile, steps, **kwargs: order.append(("measured", profile.model.pretrained))
+    monkeypatch.setattr(fit, "fit_test", lambda profile, steps, **kwargs: order.append(
+        ("measured", profile.model.pretrained, profile.precision.gradient_checkpointing))
                         or measure([step(1, False), step(2, False)], setup_s=1.0))
-    assert memory_bench.train_row(3, tmp_path) == 0  # SDXL LoRA
-    assert order == [("built", "builtin:sdxl-random"), ("measured", "builtin:sdxl-random")]
+    assert memory_bench.train_row(3, tmp_path, ["precision.gradient_checkpointing=false"]) == 0  # SDXL LoRA, --set
+    assert order == [("built", "builtin:sdxl-random"), ("measured", "builtin:sdxl-random", False)]
     order.clear()
     memory_bench.built_before("black-forest-labs/FLUX.1-dev")  # not a built-in: nothing to make
     assert order == []
