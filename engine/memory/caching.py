@@ -1,11 +1,14 @@
 """The caching moment before the first step: the VAE and the text encoders on the GPU while the caches fill.
 
-On a first run ``Trainer.setup`` puts the VAE and every text encoder on the device, fills the
-latent and text caches (``Trainer._sources``), moves the cached parts off the GPU, and only then
-brings the denoiser (``prepare_denoiser``). For that moment the card holds the encoders, plus one
-encoding pass; no denoiser, gradients or optimizer state yet. The meter reports it beside the step
-(``MemoryEstimate.caching``): for Flux it is T5-XXL's 9 GB in bf16, near the NF4 step's own peak. A
-re-run with every caption cached loads no text encoder, so this is the most it can be.
+On a first run ``Trainer.setup`` puts the VAE (and text encoders that train) on the device and fills
+the latent cache; then frozen text encoders load beside the VAE and fill the text cache
+(``Trainer._sources``, ``TextEncodersOnDemand``). The cached parts leave the GPU, and only then
+comes the denoiser (``prepare_denoiser``). So the card holds, at the larger of those two moments,
+the encoders there and one encoding pass; no denoiser, gradients or optimizer state yet. The meter
+reports it beside the step (``MemoryEstimate.caching``): for Flux it is T5-XXL's 9 GB in bf16, near
+the NF4 step's own peak. A re-run with every caption cached loads no text encoder, so this is the
+most it can be. (Counting every encoder beside the VAE's 1024 px pass, the meter was 70 % over
+SDXL's caching pass on an H200.)
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from engine.memory.step import StepShape, cached_text
 
 @dataclass(frozen=True)
 class CachingMeasure:
-    weights: int  # the VAE's and the text encoders' weights and buffers
-    encoding: int  # the larger encoding pass's own peak: a caption through the text encoders, or an image through the VAE
+    weights: int  # the weights and buffers of the encoders on the device at the caching pass's peak
+    encoding: int  # that moment's encoding pass's own peak: a caption through the text encoders, or an image through the VAE
 
 
 def _encoders(model: PreparedModel) -> list[torch.nn.Module]:
@@ -43,17 +46,19 @@ def measure_caching(model: PreparedModel, profile: Any, shape: StepShape) -> Cac
     text_cached = not profile.training.train_text_encoder
     if not text_cached and not profile.dataset.cache_latents:
         return None
-    passes = [0]
-    if text_cached:
-        passes.append(_peak(model, lambda: cached_text(model, profile.training.clip_skip)))
+    vae = components.vae
+    vae_bytes = storage_bytes([*vae.parameters(), *vae.buffers()])
+    text_bytes = storage_bytes([t for m in components.text_encoders for t in [*m.parameters(), *m.buffers()]])
+    moments = []
     if profile.dataset.cache_latents:
-        vae = components.vae
         images = 2 if profile.dataset.hflip else 1  # LatentSource encodes an image and its mirror image together
 
         def encode_image() -> None:
             with torch.no_grad(), torch.autocast(DEVICE.type, enabled=False):
                 vae.encode(torch.zeros(images, 3, shape.height, shape.width, dtype=vae.dtype, device=DEVICE))
 
-        passes.append(_peak(model, encode_image))
-    weights = storage_bytes([t for m in _encoders(model) for t in [*m.parameters(), *m.buffers()]])
-    return CachingMeasure(weights, max(passes))
+        # Frozen text encoders are not loaded yet; those that train are on the device already.
+        moments.append(CachingMeasure(vae_bytes + (0 if text_cached else text_bytes), _peak(model, encode_image)))
+    if text_cached:
+        moments.append(CachingMeasure(vae_bytes + text_bytes, _peak(model, lambda: cached_text(model, profile.training.clip_skip))))
+    return max(moments, key=lambda moment: moment.weights + moment.encoding)
