@@ -3,7 +3,8 @@
 It follows ``per_sample_losses`` and ``optimizer_step`` (engine/training/steps.py): latents (encoded by the
 VAE inside the step when they are not cached), noise, timesteps, text embeddings (the cached
 ones stacked, or encoded with gradients), the family's denoiser and the per-sample loss under
-autocast as accelerate applies it, then the backward pass outside autocast as the trainer runs it.
+autocast as accelerate applies it (caching no weight copies), then the backward pass outside autocast
+as the trainer runs it.
 Inputs are fake tensors of the step's shapes; what they hold does not change what is allocated.
 """
 
@@ -98,9 +99,10 @@ def measure_step(model: PreparedModel, profile: Any, shape: StepShape, text_cach
     before = {id(p): p.grad for p in trainable}
     hooks = [p.register_post_accumulate_grad_hook(lambda p: setattr(p, "grad", None)) for p in trainable] if free_gradients else []
     with LiveBytes(weights) as tracker, cuda_autocast_rules(autocast_dtype):
-        with torch.autocast(DEVICE.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        # Without autocast's cache of weight copies, and the backward pass outside autocast, as the trainer runs
+        # them (engine/training/accelerator.py, engine/training/steps.py).
+        with torch.autocast(DEVICE.type, dtype=autocast_dtype, enabled=autocast_dtype is not None, cache_enabled=False):
             loss = _loss(model, profile, shape, text_cache)
-        # Outside autocast, as the trainer runs it: autocast's cache of weight copies is gone by then.
         loss.backward()
         del loss
         at_peak = sum(tracker.alive_at_peak(p.grad) for p in trainable if p.grad is not None and p.grad is not before[id(p)])

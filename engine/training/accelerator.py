@@ -44,7 +44,13 @@ def make_accelerator(profile: Any, precision: str, run_dir: Path) -> Any:
     # (PartialState) stays. transformers' Trainer resets it the same way.
     process_state()  # the process group, joined the way engine.training.distributed says
     AcceleratorState._reset_state()
-    handlers = []
+    from accelerate.utils import AutocastKwargs
+
+    # Autocast's cache would keep a half-precision copy of every trained fp32 weight until the forward
+    # pass ends; each is used once a pass, and the backward pass keeps what it needs, so without the cache
+    # each copy goes as soon as it has been used. With gradient checkpointing nothing else holds them:
+    # sdxl-person.toml's step 16.8 GB with the cache, 12.5 without, by the meter.
+    handlers: list[Any] = [AutocastKwargs(cache_enabled=False)]
     if profile.training.train_text_encoder:
         from accelerate.utils import DistributedDataParallelKwargs
 

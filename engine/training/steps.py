@@ -34,10 +34,9 @@ def optimizer_step(trainer: Trainer, micro_batches: list[Batch]) -> float:
         with sync:
             with accelerator.autocast():
                 loss = trainer.loss(batch) / len(micro_batches)
-            # Outside autocast, as torch's AMP guide advises (the backward pass still runs each operation
-            # in its forward's dtype): autocast's cache of half-precision copies of the fp32 weights goes
-            # when the forward's autocast ends, not after the whole backward pass. SD1.5's full fine-tune
-            # without gradient checkpointing peaked 1.5 GB lower so on an H200.
+            # Outside autocast, as torch's AMP guide advises: each backward operation runs in its forward's
+            # dtype anyway, and nothing autocast made lives on through the backward pass (with its cache of
+            # weight copies on, SD1.5's full fine-tune without checkpointing peaked 1.5 GB higher on an H200).
             accelerator.backward(loss)
         total += loss.detach().item()
     if accelerator.num_processes > 1:
