@@ -78,11 +78,14 @@ def _cuda_rules() -> Iterator[None]:
 
 @contextlib.contextmanager
 def cuda_autocast(dtype: torch.dtype | None) -> Iterator[None]:
-    """Autocast to ``dtype`` with CUDA's rules, on CPU tensors; ``None``: no autocast (fp32 training)."""
+    """Autocast to ``dtype`` with CUDA's rules, on CPU tensors; ``None``: no autocast (fp32 training).
+
+    Without autocast's cache of weight copies, as the trainer autocasts (``Trainer.half_precision``).
+    """
     if dtype is None:
         yield
         return
-    with _cuda_rules(), torch.autocast("cpu", dtype=dtype):
+    with _cuda_rules(), torch.autocast("cpu", dtype=dtype, cache_enabled=False):
         yield
 
 

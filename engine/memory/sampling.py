@@ -32,7 +32,7 @@ from engine.training.precision import weight_dtype
 @dataclass(frozen=True)
 class SamplingMeasure:
     weights: int  # the denoiser, the VAE and what else is on the GPU while images are generated
-    generation: int  # one denoiser pass at the sampling batch then one VAE decode, with autocast's copies: the larger
+    generation: int  # one denoiser pass at the sampling batch then one VAE decode (autocast caches no weight copies): the larger
     images: int  # images per pipeline call
     guided: bool  # the denoiser runs on a negative prompt's batch too (classifier-free guidance)
 
