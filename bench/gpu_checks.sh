@@ -10,10 +10,13 @@
 # Sets: memory (bench/memory.py --measure: the shipped SD1.5 and SDXL profiles of the issue's table,
 # about 6 minutes on an H200), memory-flux (its Flux rows, NF4 at 512 and 1024 px: building the
 # random-weight Flux writes 34 GB, about 4 minutes), bnb-wait (bench/bnb_wait.py: bitsandbytes'
-# 8-bit step without its wait after each weight gives the same weights; about 1 minute), and
+# 8-bit step without its wait after each weight gives the same weights; about 1 minute),
+# step-parts (bench/step_parts.py: one SD1.5 step's memory with and without autocast's cache, and
+# the savers' time part by part; about 2 minutes), and
 # bench/suite.py --meter's sets: sd15 (6 rows), sdxl (the two rows the shipped SDXL profiles
-# train), flux (LoRA on an NF4 base at 512 px); tiny tries the suite on a CPU. Each writes $OUT/gpu-SET.txt as it goes, so a run stopped at its time limit
-# still brings back the rows it finished.
+# train), flux (LoRA on an NF4 base at 512 px); tiny tries the suite on a CPU. Each writes
+# $OUT/gpu-SET.txt as it goes, so a run stopped at its time limit still brings back the rows it
+# finished.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-checks}
@@ -29,8 +32,13 @@ log="$OUT/gpu-$set_name.txt"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
     python3 -c "import torch, diffusers, transformers, accelerate, peft; print('torch', torch.__version__, 'diffusers', diffusers.__version__, 'transformers', transformers.__version__, 'accelerate', accelerate.__version__, 'peft', peft.__version__)"
 } 2>&1 | tee "$log"
-if [ "$set_name" = bnb-wait ]; then
-    python3 bench/bnb_wait.py 2>&1 | tee -a "$log"
+script=""
+case "$set_name" in
+    bnb-wait) script=bench/bnb_wait.py ;;
+    step-parts) script=bench/step_parts.py ;;
+esac
+if [ -n "$script" ]; then
+    python3 "$script" 2>&1 | tee -a "$log"
     exit "${PIPESTATUS[0]}"
 fi
 case "$set_name" in
