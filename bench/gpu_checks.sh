@@ -60,6 +60,6 @@ case "$set_name" in
     sdxl) rows=(--only sdxl-lora-12gb --only sdxl-full-adafactor) ;;
     flux) rows=(--only flux-lora-nf4-512) ;;
     tiny) rows=(--only lora-fp16) ;;
-    *) echo "unknown set $set_name: memory, memory-flux, sd15, sdxl, flux or tiny" >&2; exit 2 ;;
+    *) echo "unknown set $set_name: memory, memory-flux, bnb-wait, step-parts, sd15, sdxl, flux or tiny" >&2; exit 2 ;;
 esac
 python3 bench/suite.py --model "$set_name" --meter --steps 20 "${rows[@]}" 2>&1 | tee -a "$log"

@@ -168,6 +168,16 @@ def measure_rows(indices: list[int], extra: list[str]) -> int:
     if not torch.cuda.is_available():
         print("--measure trains on a CUDA GPU, and torch sees none here", file=sys.stderr)
         return 2
+    from engine.errors import DbtuiError
+
+    try:
+        for index in indices:
+            row_profile(ROWS[index], extra)
+    except DbtuiError as problem:
+        print(f"--set: {problem}", file=sys.stderr)
+        return 2
+    if extra:
+        print("Every row's profile with --set " + " --set ".join(extra))
     print("| model | method | px | steps GB (torch) | meter | error | caching GB (torch) | meter | error | reserved GB | s/step | note |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
     failed = 0
@@ -260,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-row", type=int, help=argparse.SUPPRESS)  # one row of --measure, in its own process
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.sets and not args.measure and args.train_row is None:
+        parser.error("--set changes the rows --measure trains; the table and --presets measure the shipped profiles")
     if args.presets:
         return measure_presets()
     if args.train_row is not None:

@@ -59,11 +59,13 @@ def test_the_trainer_runs_the_backward_pass_outside_autocast_and_the_gradients_a
 
     monkeypatch.setattr(trainer, "loss", watched_loss)
     monkeypatch.setattr(Accelerator, "backward", watched_backward)
-    trainer.train()
-    assert seen == {"loss": True, "caches weight copies": False, "backward": False}
-    with trainer.half_precision():  # previews and class images
-        assert torch.is_autocast_enabled("cpu") and not torch.is_autocast_cache_enabled()
-    trainer.end()
+    try:
+        trainer.train()
+        assert seen == {"loss": True, "caches weight copies": False, "backward": False}
+        with trainer.half_precision():  # previews and class images
+            assert torch.is_autocast_enabled("cpu") and not torch.is_autocast_cache_enabled()
+    finally:
+        trainer.end()
 
 
 def _copies(pretrained: str) -> int:

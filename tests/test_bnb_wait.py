@@ -4,6 +4,8 @@ bench/bnb_wait.py found the weights bit for bit the same and the step 20 % faste
 
 from __future__ import annotations
 
+import threading
+
 import bitsandbytes as bnb
 import bitsandbytes.optim.optimizer as bnb_optimizer
 import pytest
@@ -25,26 +27,50 @@ def _weights() -> list[torch.nn.Parameter]:
     return [torch.nn.Parameter(torch.randn(64, 64)), torch.nn.Parameter(torch.randn(64))]
 
 
-def test_the_wait_is_left_out_only_for_a_bitsandbytes_optimizer_not_paged_on_cudas_default_stream(
+def test_the_wait_is_left_out_only_on_this_thread_for_a_bitsandbytes_optimizer_not_paged_on_cudas_default_stream(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    waits = bnb_optimizer.sync_gpu
+    waited: list[torch.Tensor] = []
+    monkeypatch.setattr(bnb_optimizer, "sync_gpu", waited.append)
+    tensor = torch.zeros(1)
+
+    def waits(optimizer: torch.optim.Optimizer, device: torch.device = CUDA) -> bool:
+        before = len(waited)
+        with bnb_sync.without_per_weight_wait(optimizer, device):
+            bnb_optimizer.sync_gpu(tensor)
+        return len(waited) > before
+
     adamw8bit = bnb.optim.AdamW8bit(_weights())
     _streams(monkeypatch, default=True)
-    with bnb_sync.without_per_weight_wait(adamw8bit, CUDA):
-        assert bnb_optimizer.sync_gpu is not waits
-    assert bnb_optimizer.sync_gpu is waits
+    assert not waits(adamw8bit)
+    bnb_optimizer.sync_gpu(tensor)
+    assert len(waited) == 1  # outside, it waits again
     with pytest.raises(RuntimeError), bnb_sync.without_per_weight_wait(adamw8bit, CUDA):
         raise RuntimeError("a step that fails")
-    assert bnb_optimizer.sync_gpu is waits  # put back whatever happens inside
+    bnb_optimizer.sync_gpu(tensor)
+    assert len(waited) == 2  # whatever happens inside
 
-    for optimizer, device in ((bnb.optim.PagedAdamW8bit(_weights()), CUDA),  # paged state moves asynchronously
-                              (torch.optim.AdamW(_weights()), CUDA),  # not bitsandbytes'
-                              (adamw8bit, torch.device("cpu"))):  # a CPU never waited
-        with bnb_sync.without_per_weight_wait(optimizer, device):
-            assert bnb_optimizer.sync_gpu is waits
+    with bnb_sync.without_per_weight_wait(adamw8bit, CUDA):  # another thread (a paged optimizer's, say) still waits
+        other = threading.Thread(target=bnb_optimizer.sync_gpu, args=(tensor,))
+        other.start()
+        other.join()
+    assert len(waited) == 3
+
+    assert waits(bnb.optim.PagedAdamW8bit(_weights()))  # paged state moves asynchronously
+    assert waits(torch.optim.AdamW(_weights()))  # not bitsandbytes'
+    assert waits(adamw8bit, torch.device("cpu"))  # a CPU never waited
+    monkeypatch.setattr(torch.version, "hip", "6.2")
+    assert waits(adamw8bit)  # bitsandbytes keeps the wait on ROCm
+    monkeypatch.setattr(torch.version, "hip", None)
     _streams(monkeypatch, default=False)  # torch on a stream of its own: bitsandbytes' kernels are on the default one
-    with bnb_sync.without_per_weight_wait(adamw8bit, CUDA):
-        assert bnb_optimizer.sync_gpu is waits
+    assert waits(adamw8bit)
+
+
+def test_a_bitsandbytes_that_waits_otherwise_keeps_its_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Releases before 0.47 call torch.cuda.synchronize() themselves, with no sync_gpu to leave out."""
+    monkeypatch.delattr(bnb_optimizer, "sync_gpu")
+    _streams(monkeypatch, default=True)
+    with bnb_sync.without_per_weight_wait(bnb.optim.AdamW8bit(_weights()), CUDA):
+        assert not hasattr(bnb_optimizer, "sync_gpu")
 
 
 def test_a_per_weight_step_waits_for_nothing_and_gives_the_plain_steps_weights(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,14 +21,14 @@ def test_frozen_text_encoders_are_not_on_the_device_during_the_vaes_pass_and_tra
     from engine.memory import meter
     from engine.models.loading import load_components
 
-    passes = {"encode_image": HUGE, "<lambda>": 0}  # the VAE's pass, the text encoders' pass
-    monkeypatch.setattr(caching, "_peak", lambda model, encode: passes[encode.__name__])
+    passes = {"image": HUGE, "text": 0}  # the VAE's pass, the text encoders' pass
+    monkeypatch.setattr(caching, "_peak", lambda model, encode: passes["image" if encode.__name__ == "encode_image" else "text"])
     seen = []
     measure = caching.measure_caching
     monkeypatch.setattr(meter, "measure_caching", lambda *args: seen.append(measure(*args)) or seen[-1])
     estimate_peak(tiny_profile(tmp_path))
     estimate_peak(tiny_profile(tmp_path, training={"train_text_encoder": True}))
-    passes.update({"encode_image": 0, "<lambda>": HUGE})
+    passes.update({"image": 0, "text": HUGE})
     estimate_peak(tiny_profile(tmp_path))
     frozen_vae_pass, trained_vae_pass, frozen_text_pass = seen
 

@@ -268,3 +268,14 @@ def test_the_fit_test_trains_no_previews_scoring_rounds_or_checkpoints() -> None
     assert demo.evaluation.enabled and demo.sampling.num_images  # what the fit test turns off
     fitted = fit_profile(demo)
     assert not fitted.evaluation.enabled and fitted.sampling.num_images == 0 and fitted.saving.every_n_steps is None
+
+
+def test_a_set_line_is_checked_before_any_row_trains(memory_bench, monkeypatch, capsys) -> None:
+    import subprocess
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: pytest.fail("a row trained"))
+    assert memory_bench.measure_rows([0, 1], ["precision.nonsense=1"]) == 2
+    assert "precision.nonsense" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        memory_bench.main(["--set", "precision.gradient_checkpointing=false"])  # without --measure

@@ -15,35 +15,58 @@ order with torch's work only while torch works on the default stream too; elsewh
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
+
+_skipping = threading.local()  # per thread: the fused step runs on autograd's thread, and streams are per thread
+_installed = threading.Lock()
 
 
 def _skippable(optimizer: torch.optim.Optimizer, device: torch.device) -> bool:
     """Whether the wait after each weight orders nothing here: a bitsandbytes optimizer that is not
-    paged, stepping weights on a CUDA device while torch works on its default stream."""
+    paged, of a release that waits through ``sync_gpu`` (0.47 on; earlier ones keep their wait),
+    stepping weights on an NVIDIA GPU (bitsandbytes keeps the wait on ROCm) while torch works on its
+    default stream."""
     module = sys.modules.get("bitsandbytes.optim.optimizer")
-    if module is None or not isinstance(optimizer, module.Optimizer8bit) or optimizer.is_paged:
+    if module is None or not callable(getattr(module, "sync_gpu", None)):
         return False
-    return device.type == "cuda" and torch.cuda.current_stream(device) == torch.cuda.default_stream(device)
+    if not isinstance(optimizer, module.Optimizer8bit) or optimizer.is_paged:
+        return False
+    if device.type != "cuda" or torch.version.hip is not None:
+        return False
+    return torch.cuda.current_stream(device) == torch.cuda.default_stream(device)
 
 
-def _no_wait(tensor: torch.Tensor) -> None:
-    """Stands in for bitsandbytes' ``sync_gpu`` (see the module docstring)."""
+def _waits_unless_skipped(module: Any) -> None:
+    """bitsandbytes' ``sync_gpu`` wrapped, once per process, to wait unless this thread skips the wait."""
+    with _installed:
+        waits: Callable[[torch.Tensor], None] = module.sync_gpu
+        if getattr(waits, "dbtui_wrapped", False):
+            return
+
+        def sync_gpu(tensor: torch.Tensor) -> None:
+            if not getattr(_skipping, "on", False):
+                waits(tensor)
+
+        sync_gpu.dbtui_wrapped = True  # type: ignore[attr-defined]
+        module.sync_gpu = sync_gpu
 
 
 @contextmanager
 def without_per_weight_wait(optimizer: torch.optim.Optimizer, device: torch.device) -> Iterator[None]:
-    """Inside, ``optimizer.step()`` waits for no GPU work after each weight where that wait orders nothing."""
+    """Inside, on this thread, ``optimizer.step()`` waits for no GPU work after each weight where that wait
+    orders nothing."""
     if not _skippable(optimizer, device):
         yield
         return
-    module = sys.modules["bitsandbytes.optim.optimizer"]
-    waits = module.sync_gpu
-    module.sync_gpu = _no_wait
+    _waits_unless_skipped(sys.modules["bitsandbytes.optim.optimizer"])
+    before = getattr(_skipping, "on", False)
+    _skipping.on = True
     try:
         yield
     finally:
-        module.sync_gpu = waits
+        _skipping.on = before
