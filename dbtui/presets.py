@@ -94,11 +94,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "saving": {"export": ["diffusers", "safetensors"], "unet_half": True},
     },
     # Flux.1 LoRA on a frozen NF4 base (6 GB instead of bf16's 22 GB). The meter, at batch 1 on FLUX.1-dev:
-    # the steps need 9.3 GB on the card at 512 px (10.9 GB with prior preservation) and 12.5 GB at 1024 px
-    # (17.3 GB). Before the first step the prompts are cached with T5-XXL (9 GB in bf16) on the GPU, before
-    # the transformer comes: 11.3 GB and 12.3 GB for that moment. So the 512 px one fits a 12 GB card and
-    # the 1024 px one 16 GB (24 GB with prior preservation). At 1024 px an int8 base needs 18.4 GB, an fp8
-    # one 16.1 GB, a bf16 one 28.2 GB.
+    # the steps need 9.2 GB on the card at 512 px (10.8 GB with prior preservation) and 12.4 GB at 1024 px
+    # (17.2 GB). Before the first step the prompts are cached with T5-XXL (9 GB in bf16) on the GPU, before
+    # the transformer comes: 11.0 GB for that moment at either size. So the 512 px one fits a 12 GB card and
+    # the 1024 px one 16 GB (24 GB with prior preservation). At 1024 px an int8 base needs 18.3 GB, an fp8
+    # one 16.0 GB, a bf16 one 28.1 GB.
     # SD settings that Flux refuses (engine/models/flux.py) are cleared.
     "flux-lora-16gb": _flux_lora(512),
     "flux-lora-24gb": _flux_lora(1024),
