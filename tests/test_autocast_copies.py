@@ -88,7 +88,7 @@ def test_the_meter_holds_no_cached_weight_copies_in_a_checkpointed_step_that_pea
 
 
 def test_the_meters_previews_of_a_full_fine_tune_hold_no_cached_weight_copies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With the cache, a generation held a copy of every trained fp32 weight: sdxl-person.toml's previews
+    """With the cache, a generation held a copy of every trained fp32 weight: the sdxl-full preset's previews
     needed 18.5 GB on the card, 13.3 without."""
     import engine.memory.meter as meter
     from engine.memory.sampling import measure_sampling

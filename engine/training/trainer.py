@@ -182,7 +182,7 @@ class Trainer:
 
     def half_precision(self) -> contextlib.AbstractContextManager:
         """Autocast to the weight dtype for inference (samples, class images); off when weights are fp32. Its cache
-        would hold a copy of every trained fp32 weight through a generation (sdxl-person.toml's previews: 18.5 GB
+        would hold a copy of every trained fp32 weight through a generation (the sdxl-full preset's previews: 18.5 GB
         on the card with it, 13.3 without); each denoiser call casts them again instead, a small part of its time."""
         return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32, cache_enabled=False)
 
