@@ -188,7 +188,10 @@ class RichDashboard:
         self.losses: list[float] = []
         self.last_step: Any = None
         self.phases = PhaseDisplay(plain=False, console=self.console)
-        self.notes: deque[str] = deque(maxlen=4)
+        # Warnings apart from checkpoint and run notes, so that checkpoints saved every few steps never
+        # push a warning out of view; a warning said again shows once.
+        self.warnings: deque[str] = deque(maxlen=3)
+        self.notes: deque[str] = deque(maxlen=2)
         self.samples = ""
         self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
         self._last = 0.0
@@ -227,6 +230,8 @@ class RichDashboard:
             table.add_row("phases", phases)
         if self.samples:
             table.add_row("samples", Text(self.samples))
+        for warning in self.warnings:
+            table.add_row("warning", Text(warning, style="yellow"))
         for note in self.notes:
             table.add_row("", Text(note))
         return Panel(table, title=self.title)
@@ -241,7 +246,12 @@ class RichDashboard:
             self.phases(event)
         elif kind == "sample_saved":
             self.samples = event.grid or ", ".join(event.paths)
-        elif kind in ("checkpoint_saved", "warning", "run_finished", "run_failed", "run_started"):
+        elif kind == "warning":
+            text = describe(event) or ""
+            if text in self.warnings:
+                self.warnings.remove(text)
+            self.warnings.append(text)
+        elif kind in ("checkpoint_saved", "run_finished", "run_failed", "run_started"):
             self.notes.append(describe(event) or "")
         now = time.monotonic()
         if now - self._last > 0.25 or kind in ("run_finished", "run_failed"):

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from dbtui.console import PhaseDisplay, PlainPrinter, RichDashboard
-from engine.events import PhaseFinished, PhaseProgress, PhaseStarted, StepEnded, Warning
+from engine.events import CheckpointSaved, PhaseFinished, PhaseProgress, PhaseStarted, StepEnded, Warning
 
 
 def _console(out: io.StringIO, terminal: bool) -> Console:
@@ -26,6 +26,20 @@ def test_a_finished_phase_prints_its_name_and_nothing_else() -> None:
     rendered = io.StringIO()
     Console(file=rendered, width=120, color_system=None).print(dashboard._render())
     assert "a [bracketed] note — keep [it]" in rendered.getvalue()
+
+
+def test_checkpoints_saved_often_never_push_a_warning_out_of_view_and_a_repeated_warning_shows_once() -> None:
+    dashboard = RichDashboard("demo", console=_console(io.StringIO(), terminal=False))
+    dashboard(Warning(message="fp16's loss scaler skipped the last 20 optimizer steps", advice="train in bf16"))
+    dashboard(Warning(message="the learning rate is high", advice="lower it"))
+    dashboard(Warning(message="fp16's loss scaler skipped the last 20 optimizer steps", advice="train in bf16"))
+    for step in range(100, 1100, 100):
+        dashboard(CheckpointSaved(step=step, path=f"checkpoints/step-{step:06d}"))
+    rendered = io.StringIO()
+    Console(file=rendered, width=160, color_system=None).print(dashboard._render())
+    shown = rendered.getvalue()
+    assert shown.count("loss scaler skipped") == 1 and "the learning rate is high" in shown
+    assert "step-001000" in shown and "step-000100" not in shown  # the latest checkpoints only
 
 
 def test_the_dashboard_draws_a_phase_under_way_as_a_bar() -> None:
