@@ -181,11 +181,11 @@ def measure_rows(indices: list[int], extra: list[str]) -> int:
     print("| model | method | px | steps GB (torch) | meter | error | caching GB (torch) | meter | error | reserved GB | s/step | note |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
     failed = 0
+    sets = [arg for line in extra for arg in ("--set", line)]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for index in indices:
             row = ROWS[index]
-            sets = [arg for line in extra for arg in ("--set", line)]
             gpu = subprocess.run([sys.executable, __file__, "--train-row", str(index), "--work", str(work), *sets],
                                  capture_output=True, text=True)
             meter = measure(row, gpu_overrides(row, work) + extra)

@@ -104,7 +104,6 @@ def measure_step(model: PreparedModel, profile: Any, shape: StepShape, text_cach
         with torch.autocast(DEVICE.type, dtype=autocast_dtype, enabled=autocast_dtype is not None, cache_enabled=False):
             loss = _loss(model, profile, shape, text_cache)
         loss.backward()
-        del loss
         at_peak = sum(tracker.alive_at_peak(p.grad) for p in trainable if p.grad is not None and p.grad is not before[id(p)])
     for hook in hooks:
         hook.remove()
