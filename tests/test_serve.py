@@ -181,3 +181,37 @@ def test_a_public_url_must_be_an_address_and_loses_its_trailing_slash() -> None:
     for wrong in ("notaurl", "ftp://host", "https://"):
         with pytest.raises(argparse.ArgumentTypeError, match="is not an http"):
             public_url(wrong)
+
+
+async def _connected_then_interrupted(server: subprocess.Popen, port: int) -> float:
+    """Seconds from Ctrl+C (SIGINT) to the server's exit, with a browser's websocket still open."""
+    import signal
+
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"http://127.0.0.1:{port}/ws?width=80&height=24") as ws:
+        received = b""
+        while len(received) < 200:  # the wizard's first screen: its app is running
+            message = await ws.receive(timeout=60)
+            assert message.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT), message
+            received += message.data if message.type == aiohttp.WSMsgType.BINARY else b""
+        server.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        while not ws.closed and time.monotonic() - started < 30:  # as a browser does, answering the close
+            await ws.receive(timeout=30)
+        while server.poll() is None and time.monotonic() - started < 30:
+            await asyncio.sleep(0.1)
+        return time.monotonic() - started
+
+
+def test_ctrl_c_stops_the_server_at_once_with_a_browser_connected(tmp_path: Path) -> None:
+    """aiohttp waited 10 s or more for the open websocket's handler; now each is closed and its app quit."""
+    port = _free_port()
+    env = {**os.environ, "DBTUI_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "dbtui", "serve", "--port", str(port)], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_port(port, 60)
+        seconds = asyncio.run(_connected_then_interrupted(server, port))
+    finally:
+        server.kill()
+        server.wait(timeout=30)
+    assert server.returncode == 0 and seconds < 8, (server.returncode, seconds)

@@ -7,6 +7,7 @@ another machine with ``ssh -L PORT:127.0.0.1:PORT host``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import errno
 import shlex
 import socket
@@ -50,16 +51,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def build_server(port: int, public_url: str | None = None):
     from textual_serve.server import Server
 
+    open_apps: set[asyncio.Task] = set()
+
     class BrowserAddressServer(Server):
         """textual-serve writes http://127.0.0.1:PORT into the page for its scripts and websocket;
         through `ssh -L 9000:127.0.0.1:8000` the browser is on port 9000 and that address fails.
-        Unless told a public URL, each page is built from the address the browser asked for."""
+        Unless told a public URL, each page is built from the address the browser asked for.
+
+        On Ctrl+C aiohttp waits for every open websocket's handler before it exits: about 10 s with a
+        browser still connected. Each is cancelled instead, which closes its socket and quits its app."""
 
         async def handle_index(self, request):  # type: ignore[override]
             if public_url is None:
                 # No await before the page is rendered, so no other request sees this value.
                 self.public_url = f"{request.scheme}://{request.host}"
             return await super().handle_index(request)
+
+        async def handle_websocket(self, request):  # type: ignore[override]
+            task = asyncio.current_task()
+            if task is not None:
+                open_apps.add(task)
+            try:
+                return await super().handle_websocket(request)
+            finally:
+                open_apps.discard(task)
+
+        async def on_shutdown(self, app) -> None:  # type: ignore[override]
+            for task in list(open_apps):
+                task.cancel()
 
     return BrowserAddressServer(f"{shlex.quote(sys.executable)} -m dbtui", host=HOST, port=port, title="dbtui",
                                 public_url=public_url)
