@@ -166,6 +166,30 @@ def test_sigterm_while_watching_stops_the_trainer_as_a_first_ctrl_c_would(tmp_pa
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+def test_sigterm_asks_a_trainer_in_its_own_session_to_stop_through_the_run_folder(tmp_path: Path, capsys) -> None:
+    """accelerate's launcher, sent SIGTERM, kills its trainers 30 s later, in the middle of their last checkpoint:
+    it gets no signal, and every process of the run takes the stop from the run folder."""
+    import os
+    import signal
+
+    folder = RunFolder(tmp_path / "run").create()
+    _write(folder, _started(), _step(1))
+    sent = iter([True])
+
+    def terminate_once(event) -> None:
+        if next(sent, False):
+            _write(folder, RunFinished(step=1, outputs={}, seconds=1.0, status="stopped"))
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    trainer = _Process(folder)
+    before = signal.getsignal(signal.SIGTERM)
+    watched = watch(folder, _DisplayCall(terminate_once), trainer, own_session=True)
+    assert trainer.signals == [] and (folder.control / "stop").exists()
+    assert watched.interrupted and watched.last.kind == "run_finished"
+    assert "stopping: saving a checkpoint" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_ctrl_c_is_heard_even_where_sigint_was_inherited_as_ignored(tmp_path: Path, capsys) -> None:
     """A shell's background job starts with SIGINT ignored; the trainer answers it anyway, so the watcher must too."""
     import os

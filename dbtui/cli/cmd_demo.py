@@ -68,7 +68,7 @@ def _demo(args: argparse.Namespace) -> int:
     started = start_run(profile, given_as=shlex.quote(str(path)))
     folder = started.folder
     watched = watch(folder, make_display(profile.name, plain=args.plain, every=5), started.process, started.events_offset,
-                    started.log_offset)
+                    started.log_offset, started.own_session)
     last = watched.last
     if last is not None and last.kind == "run_finished" and last.status == "stopped":
         print(f"the demo stopped at step {last.step}. {resume_hint(folder)}")

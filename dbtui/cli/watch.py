@@ -29,19 +29,21 @@ class Watched:
 
 
 def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = None, start: int = 0,
-          log_start: int = 0) -> Watched:
+          log_start: int = 0, own_session: bool = False) -> Watched:
     """Show the events from byte ``start`` (0: the whole history) until the run ends.
 
-    Ctrl-C reaches the trainer too when it runs in this terminal's foreground: it saves and
-    stops, and we keep showing it do so. A second Ctrl-C stops both at once. ``log_start``: where
-    this start's lines begin in the trainer log, shown when the trainer ends without a last event.
+    Ctrl-C reaches the trainer too when it runs in this terminal's foreground, or it is asked to stop
+    through the run folder where it runs in a session of its own (``own_session``: accelerate's
+    launcher): it saves and stops, and we keep showing it do so. A second Ctrl-C stops both at once.
+    ``log_start``: where this start's lines begin in the trainer log, shown when the trainer ends
+    without a last event.
     """
     last: Event | None = None
     interrupted = False
     trained = False  # the training phase is over: what follows is the final samples and the outputs
     follower = EventFollower(folder, start)
     stopped = lambda: process is not None and process.poll() is not None  # noqa: E731
-    with display, _signals_as_interrupts(process, folder):
+    with display, _signals_as_interrupts(process, folder, own_session):
         while True:
             try:
                 # After a Ctrl-C this goes on from the last event shown, never replaying the log.
@@ -79,20 +81,23 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
 
 
 @contextlib.contextmanager
-def _signals_as_interrupts(process: subprocess.Popen | None, folder: RunFolder) -> Iterator[None]:
+def _signals_as_interrupts(process: subprocess.Popen | None, folder: RunFolder, own_session: bool) -> Iterator[None]:
     """While a trainer runs in the foreground: SIGINT is a KeyboardInterrupt here even where it was inherited
     as ignored (a shell's background job), since the trainer always answers it (and it is passed on, for a SIGINT
     that came to this process alone: the first as a stop request, the second as SIGINT), and SIGTERM (`kill`, a
     scheduler's stop) is passed to the trainer, which saves and stops, and shown as a first Ctrl-C, where by
-    default it ended this process at once and said nothing."""
+    default it ended this process at once and said nothing. A trainer in its own session (``own_session``) is asked
+    for that stop through the run folder: a SIGTERM would reach only accelerate's launcher, which kills the
+    trainers 30 s after passing it on, whether their last checkpoint is written or not."""
     if process is None or threading.current_thread() is not threading.main_thread():
         yield
         return
     seen = []
 
     def on_terminate(signum: int, frame: Any) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)  # a second one changes nothing for the trainer
+        if not (own_session and _stop_requested(folder)):
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)  # a second one changes nothing for the trainer
         if not seen:
             seen.append(signum)
             raise KeyboardInterrupt
@@ -104,8 +109,7 @@ def _signals_as_interrupts(process: subprocess.Popen | None, folder: RunFolder) 
         # After the terminal's own SIGINT either changes nothing.
         if not seen:
             seen.append(signum)
-            with contextlib.suppress(DbtuiError):
-                request(folder, "stop")
+            _stop_requested(folder)
         else:
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGINT)
@@ -117,6 +121,15 @@ def _signals_as_interrupts(process: subprocess.Popen | None, folder: RunFolder) 
     finally:
         signal.signal(signal.SIGTERM, previous[0])
         signal.signal(signal.SIGINT, previous[1])
+
+
+def _stop_requested(folder: RunFolder) -> bool:
+    """Whether a stop request is left in the run folder for every process of the run (a read-only folder takes none)."""
+    try:
+        request(folder, "stop")
+    except DbtuiError:
+        return False
+    return True
 
 
 def _log_tail(folder: RunFolder, start: int, lines: int = 15) -> list[str]:
@@ -150,7 +163,13 @@ def show_started_run(started: Any, title: str, *, plain: bool, every: int, detac
               f"  this machine's log: {started.log}")
         if detach:
             return 0
-        status = started.process.wait()
+        try:
+            status = started.process.wait()
+        except KeyboardInterrupt:
+            # Its own session heard nothing: it trains on with the others, which machine 0 alone can stop.
+            print(f"this machine's trainer goes on (pid {started.process.pid}); to stop the run, run "
+                  f"`dbtui stop {shlex.quote(str(folder.path))}` on machine 0", file=sys.stderr)
+            return EXIT_INTERRUPTED
         print(f"this machine's trainer {'finished' if status == 0 else f'stopped with exit status {status}; see its log'}")
         return 0 if status == 0 else 1
     if started.from_start:
@@ -166,7 +185,7 @@ def show_started_run(started: Any, title: str, *, plain: bool, every: int, detac
               f"  stop it:    dbtui stop {shlex.quote(str(folder.path))}   (saves a checkpoint first)")
         return 0
     watched = watch(folder, make_display(title, plain=plain, every=every), started.process, started.events_offset,
-                    started.log_offset)
+                    started.log_offset, started.own_session)
     last = watched.last
     if last is not None and last.kind == "run_finished":
         if last.status == "stopped":

@@ -23,6 +23,7 @@ from engine.convert._files import usual_permissions
 from engine.errors import DbtuiError, os_error_in
 from engine.events import CheckpointSaved, Warning
 from engine.runs.folder import RunFolder
+from engine.training.distributed import main_process_says
 
 if TYPE_CHECKING:  # the launcher lists checkpoints in the UI's process, which must not load torch
     import torch
@@ -272,7 +273,9 @@ class Checkpointer:
         accelerator.wait_for_everyone()
         needed = int(_estimate_bytes(trainer, self.folder) * 1.2) + 50 * 2**20
         free = shutil.disk_usage(self.folder.checkpoints).free
-        if free < needed:
+        # The main process's disk decides for every process, since all must take part in the save or none: another
+        # machine's disk holds no checkpoint, and its estimate, with none to go by, is far too large.
+        if not main_process_says(accelerator, free >= needed):
             from rich.filesize import decimal
 
             kept = complete_checkpoints(self.folder)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import DbtuiError
-from engine.runs.command import worker_command
+from engine.runs.command import through_accelerate, worker_command
 from engine.profile import Profile, dumps_profile
 from engine.runs.folder import run_dir_for
 from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of
@@ -58,6 +58,7 @@ class StartedRun:
     log_offset: int = 0  # where this start's lines begin in that log (a resume appends)
     from_start: bool = False  # asked to resume, but no checkpoint was saved yet: trains from step 0
     set_aside: tuple[Path, ...] = ()  # later checkpoints a resume from an earlier one moved aside (resume_point.py)
+    own_session: bool = False  # no signal from this terminal reaches it: it is asked to stop through the run folder
 
     @property
     def main_machine(self) -> bool:
@@ -114,13 +115,18 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
         except OSError as error:  # a read-only disk, a file where a folder should be, a full disk…
             raise unusable_folder(folder.path, error) from None
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # Its own session: no SIGHUP or Ctrl-C from this terminal. accelerate's launcher always needs one, even in the
+        # foreground: it passes a SIGHUP, SIGINT or SIGTERM on to the trainers and kills them 30 s later, in the middle
+        # of their last checkpoint or, for a closed SSH connection, of training. dbtui's watcher asks for the stop in the
+        # run folder instead (dbtui/cli/watch.py).
+        own_session = detach or through_accelerate(profile.launch)
         with log:
             process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=detach,  # its own session: no SIGHUP or Ctrl-C from this terminal
+                start_new_session=own_session,
                 env=env,
             )
         if rank == 0:
@@ -130,7 +136,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
             folder.write_state(RunState(pid=process.pid, status="starting", step=before.step if before else 0,
                                         total_steps=before.total_steps if before else 0, started=time.time(),
                                         heartbeat=time.time()))
-    return StartedRun(folder, process, command, offset, rank, log_path, log_offset, from_start, tuple(set_aside))
+    return StartedRun(folder, process, command, offset, rank, log_path, log_offset, from_start, tuple(set_aside), own_session)
 
 
 def check_inputs(profile: Profile) -> None:

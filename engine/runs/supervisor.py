@@ -116,6 +116,8 @@ class Supervisor:
             from accelerate.utils import broadcast_object_list
 
             requests = broadcast_object_list([requests])[0]
+        if "stop" in requests:
+            self.stop_requested = True  # a SIGINT from now on (a second Ctrl-C, passed on by accelerate) ends it at once
         every = trainer.profile.saving.every_n_steps
         if "sample" in requests:
             trainer.sample(step)

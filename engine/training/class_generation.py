@@ -17,7 +17,7 @@ import torch
 
 from engine.models.family import Components, TextEmbeddings, embeddings_to, guidance_for, stack_embeddings
 from engine.training.class_images import ClassRequest, ensure_class_images, model_identity
-from engine.training.distributed import made_by_the_main_process
+from engine.training.distributed import made_by_the_main_process, main_process_says
 from engine.training.precision import without_conv_benchmark
 from engine.training.trainable import quantize_frozen_base, trained_text_encoders, vae_dtype, weights_trained
 
@@ -119,17 +119,7 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
             )
         base.release()
     trainer.accelerator.wait_for_everyone()
-    if _stopped_everywhere(trainer):
+    if main_process_says(trainer.accelerator, trainer.cancel.is_set()):
         return None
     return ensure_class_images(requests, make_pipeline=made_by_the_main_process("class images"), prompt_kwargs=base.prompt_kwargs,
                                batch_size=1, **kwargs)
-
-
-def _stopped_everywhere(trainer: Any) -> bool:
-    """Whether the main process was asked to stop, as every process sees it (the signal may reach it alone)."""
-    stopped = trainer.cancel.is_set()
-    if trainer.accelerator.num_processes > 1:
-        from accelerate.utils import broadcast_object_list
-
-        stopped = broadcast_object_list([stopped])[0]
-    return bool(stopped)

@@ -25,6 +25,17 @@ def made_by_the_main_process(what: str) -> Callable[[], Any]:
     return refuse
 
 
+def main_process_says(accelerator: Any, flag: bool) -> bool:
+    """``flag`` as the main process holds it, on every process. A stop reaches the main process alone (a signal, a
+    request in the run folder): were each process to act on its own flag, the others would go on into a collective
+    that the stopped one never joins, and wait there until they fail or hang."""
+    if accelerator.num_processes == 1:
+        return flag
+    from accelerate.utils import broadcast_object_list
+
+    return bool(broadcast_object_list([flag])[0])
+
+
 def on_cpu() -> bool:
     import torch
 

@@ -22,17 +22,12 @@ import torch
 from engine.builtin import resolve_dir
 from engine.errors import DbtuiError
 from engine.training.class_generation import run_class_images
+from engine.training.distributed import main_process_says
 from engine.data.batches import (Batch, default_total_steps, epoch_batches, optimizer_steps, process_batches,
                                  unreachable_batch_size)
 from engine.data.encoders import LatentSource, TextSource
 from engine.data.examples import Example, bucket_list, build_examples
-from engine.events import (
-    Event,
-    PhaseFinished,
-    PhaseStarted,
-    RunStarted,
-    Warning,
-)
+from engine.events import Event, PhaseFinished, PhaseStarted, RunStarted, Warning
 from engine.models.family import Components
 from engine.models.loading import load_components, resolve_model_folder
 from engine.profile import Profile, dumps_profile
@@ -301,7 +296,8 @@ class Trainer:
             self.rounds.score(0)  # the base model: where prompt fidelity starts and class drift is measured from
         meter, skips = StepMeter(self.total_steps, self.global_step), SkippedSteps()
         self.emit(PhaseStarted(phase="training", total=self.total_steps, description=f"{self.total_steps} steps"))
-        while self.global_step < self.total_steps and not self.cancel.is_set():
+        # Each stop is the main process's word (distributed.py): every process ends at the same step.
+        while self.global_step < self.total_steps and not main_process_says(self.accelerator, self.cancel.is_set()):
             epoch, offset = divmod(self.global_step, self.steps_per_epoch)
             for micro_batches in optimizer_steps(self.batches_for(epoch), accum)[offset:self.steps_per_epoch]:
                 lr = self.lr_scheduler.get_last_lr()[0]  # the rate this step trains at; the step moves it on
@@ -315,7 +311,7 @@ class Trainer:
                 if self.accelerator.trackers:
                     self.accelerator.log({"loss": loss, "lr": lr}, step=self.global_step)
                 self.after_step(self.global_step)
-                if self.global_step >= self.total_steps or self.cancel.is_set():
+                if self.global_step >= self.total_steps or main_process_says(self.accelerator, self.cancel.is_set()):
                     break
         self.emit(PhaseFinished(phase="training", seconds=meter.elapsed()))
         status = "finished" if self.global_step >= self.total_steps else "stopped"

@@ -1,0 +1,138 @@
+"""A stop reaches every process of a run, and accelerate's launcher never cuts one short."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+from engine.runs.control import request
+from engine.runs.folder import RunFolder
+from engine.runs.sinks import read_events
+from engine.runs.supervisor import Supervisor
+from tests.runs_helpers import launch_two_processes, profile_file
+from tests.training_helpers import tiny_profile
+
+# Runs the worker with the stop heard by the main process alone, once setup is done: as `dbtui stop` or a
+# SIGTERM during the caching pass, which only the main process watches for.
+WORKER_STOPPED_ON_THE_MAIN_PROCESS_IN_SETUP = """
+import json, os, sys
+from pathlib import Path
+from engine.training.trainer import Trainer
+from engine.runs.worker import main
+original = Trainer.setup
+def setup(self):
+    original(self)
+    if self.accelerator.is_main_process:
+        self.cancel.set()
+Trainer.setup = setup
+status = main([sys.argv[1]])
+threads = [Path(f"/proc/self/task/{task}/comm").read_text().strip() for task in os.listdir("/proc/self/task")]
+Path(sys.argv[1], f"threads-{os.environ['RANK']}.json").write_text(json.dumps(threads))
+sys.exit(status)
+"""
+
+
+def test_a_stop_the_main_process_alone_heard_in_setup_ends_every_process(tmp_path: Path) -> None:
+    """The other processes went on into the first step's gradient exchange, which the stopped main process never
+    joined: they died there (gloo) or waited for ever (NCCL) while the run read as stopped."""
+    script = tmp_path / "stopped.py"
+    script.write_text(WORKER_STOPPED_ON_THE_MAIN_PROCESS_IN_SETUP)
+    folder = RunFolder(tmp_path / "run").create()
+    folder.profile.write_text(profile_file(tmp_path, training={"max_train_steps": 4}).read_text())
+    process = launch_two_processes(script, str(folder.path))
+    assert process.returncode == 0, process.stderr[-3000:]
+    events = list(read_events(folder.events))
+    assert not [e for e in events if e.kind == "step_ended"]
+    assert events[-1].kind == "run_finished" and events[-1].status == "stopped"
+    assert folder.read_state().status == "stopped"
+    for rank in (0, 1):  # both ended as after a finished run: the group is torn down
+        threads = json.loads((folder.path / f"threads-{rank}.json").read_text())
+        assert threads and not [name for name in threads if "gloo" in name], threads
+
+# Runs the worker with a disk too small for a checkpoint on the second process alone: as on a second machine,
+# whose own disk holds no checkpoint.
+WORKER_SMALL_DISK_ON_THE_SECOND_PROCESS = """
+import os, sys
+from collections import namedtuple
+import engine.runs.checkpoints as checkpoints
+from engine.runs.worker import main
+if os.environ["RANK"] == "1":
+    usage = namedtuple("usage", "total used free")
+    checkpoints.shutil.disk_usage = lambda path: usage(10**9, 10**9 - 1024, 1024)
+sys.exit(main([sys.argv[1]]))
+"""
+
+
+def test_the_main_process_disk_decides_for_every_process_whether_a_checkpoint_is_saved(tmp_path: Path) -> None:
+    """Each process decided alone: one skipped the save while the other went into its collectives."""
+    from engine.runs.checkpoints import complete_checkpoints
+
+    script = tmp_path / "small_disk.py"
+    script.write_text(WORKER_SMALL_DISK_ON_THE_SECOND_PROCESS)
+    folder = RunFolder(tmp_path / "run").create()
+    folder.profile.write_text(profile_file(tmp_path, training={"max_train_steps": 3}, saving={"every_n_steps": 2}).read_text())
+    process = launch_two_processes(script, str(folder.path))
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert [step for step, _ in complete_checkpoints(folder)] == [2]
+    assert not [e for e in read_events(folder.events) if e.kind == "warning" and "disk" in e.message]
+
+
+def test_accelerate_runs_get_a_session_of_their_own_in_the_foreground_too(tmp_path: Path, monkeypatch) -> None:
+    """accelerate's launcher passes a SIGHUP, SIGINT or SIGTERM on to its trainers and kills them 30 s later: a closed
+    SSH connection stopped a foreground run, and a Ctrl-C could cut its last checkpoint short."""
+    from engine.runs import launcher
+
+    monkeypatch.setattr(launcher, "worker_command", lambda *args: [sys.executable, "-c", "import time; time.sleep(60)"])
+    sessions: list[bool] = []
+    spawn = subprocess.Popen
+
+    def recorded(*args, **kwargs):
+        sessions.append(kwargs["start_new_session"])
+        return spawn(*args, **kwargs)
+
+    monkeypatch.setattr(launcher.subprocess, "Popen", recorded)
+    alone = tiny_profile(tmp_path, name="alone")
+    several = tiny_profile(tmp_path, name="several", launch={"num_processes": 2})
+    started = [launcher.start_run(alone), launcher.start_run(several), launcher.start_run(alone.model_copy(update={"name": "bg"}), detach=True)]
+    for run in started:
+        run.process.kill()
+        run.process.wait()
+    # Alone in the foreground, the trainer hears the terminal's Ctrl-C itself (and ignores its SIGHUP).
+    assert sessions == [False, True, True]
+    assert [run.own_session for run in started] == [False, True, True]
+
+
+def test_a_stop_taken_from_the_run_folder_makes_the_next_sigint_end_the_process_at_once(tmp_path: Path, monkeypatch) -> None:
+    """A second Ctrl-C reaches a run in its own session as accelerate passes it on: the first came through the run
+    folder, so this one must quit at once, not ask again for the stop already under way."""
+    from engine.runs import supervisor as supervisor_module
+
+    folder = RunFolder(tmp_path / "run").create()
+    supervisor = Supervisor(folder)
+    saved: list[tuple[int, str]] = []
+    supervisor.checkpointer = SimpleNamespace(save=lambda step, reason: saved.append((step, reason)))
+    trainer = SimpleNamespace(
+        last_loss=0.5, total_steps=10, global_step=3, cancel=threading.Event(),
+        accelerator=SimpleNamespace(is_main_process=True, num_processes=1),
+        profile=SimpleNamespace(saving=SimpleNamespace(every_n_steps=0)),
+    )
+    supervisor.trainer = trainer
+    exits: list[int] = []
+    monkeypatch.setattr(supervisor_module.os, "_exit", exits.append)
+    request(folder, "stop")
+    supervisor.on_step(trainer, 3)
+    assert saved == [(3, "stop")] and trainer.cancel.is_set()
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
+    try:
+        supervisor.install_signals()
+        signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+    finally:
+        for signum, handler in zip((signal.SIGINT, signal.SIGTERM, signal.SIGHUP), before):
+            signal.signal(signum, handler)
+    assert exits == [130]
+    assert folder.read_state().status == "stopped"
