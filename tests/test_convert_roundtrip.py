@@ -139,6 +139,21 @@ def test_sd2_layout_uses_openclip_names_and_pads_the_last_layer(random_sd2v: Pat
     assert sidecar["model"]["params"]["parameterization"] == "v"
 
 
+def test_a_yaml_of_the_users_beside_an_sd2v_file_is_kept_unless_overwrite_is_said(random_sd2v: Path, tmp_path: Path) -> None:
+    """`convert to-single-file` kept an existing model file without --overwrite but replaced its same-named .yaml."""
+    from engine.convert import ConvertError
+
+    notes = tmp_path / "m.yaml"
+    notes.write_text("my notes")
+    with pytest.raises(ConvertError, match="m.yaml already exists and is kept"):
+        export_single_file(random_sd2v, tmp_path / "m.safetensors", overwrite=False)
+    assert notes.read_text() == "my notes" and not (tmp_path / "m.safetensors").exists()
+    notes.unlink()
+    export_single_file(random_sd2v, tmp_path / "m.safetensors", overwrite=False)
+    export_single_file(random_sd2v, tmp_path / "m.safetensors", overwrite=False, half=True)  # its own .yaml again: no change
+    assert yaml.safe_load(notes.read_text())["model"]["params"]["parameterization"] == "v"
+
+
 def test_import_round_trip_and_metadata(random_sd2v: Path, tmp_path: Path) -> None:
     out = export_single_file(random_sd2v, tmp_path / "m.safetensors", metadata={"dbtui.base_model": "tiny"})
     with safe_open(str(out), framework="pt") as file:

@@ -177,7 +177,7 @@ def _to_single_file(args: argparse.Namespace) -> int:
 
         metadata["dbtui.profile"] = read_profile_text(args.profile)  # TOML (a README or a model file is said as such)
     return _run(lambda emit: export_single_file(
-        args.input, args.output, half=args.half, fmt=fmt, metadata=metadata, emit=emit,
+        args.input, args.output, half=args.half, fmt=fmt, metadata=metadata, emit=emit, overwrite=args.overwrite,
     ))
 
 

@@ -63,6 +63,7 @@ def export_single_file(
     fmt: str = "safetensors",
     metadata: Mapping[str, str] | None = None,
     emit: Emit | None = None,
+    overwrite: bool = True,
 ) -> Path:
     """Write ``diffusers_dir`` as one ``.safetensors`` (or ``.ckpt``) file; returns its path.
 
@@ -70,7 +71,8 @@ def export_single_file(
     fp16 (half the size), else all in fp32; ``metadata`` (e.g. base model, training profile) goes
     into the safetensors header, or beside ``state_dict`` in a ckpt. SD2.x-v exports also get a
     same-named ``.yaml`` so AUTOMATIC1111 knows the model predicts v; v-prediction SDXL files
-    carry the ``v_pred`` marker instead.
+    carry the ``v_pred`` marker instead. Without ``overwrite`` a different ``.yaml`` already there is kept, and
+    nothing is written.
     """
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
@@ -125,6 +127,10 @@ def export_single_file(
     scheduler = _scheduler_config(diffusers_dir)
     prediction_type = scheduler.get("prediction_type", "epsilon")
     family = _family_id(unet.config, text_config, prediction_type, xl)
+    sidecar = out_file.with_suffix(".yaml")
+    if family == "sd2-v" and not overwrite and sidecar.is_file() and sidecar.read_bytes() != SIDECAR_V.read_bytes():
+        raise ConvertError(f"{sidecar} already exists and is kept; an SD2.x-v file needs its own .yaml of that name beside "
+                           "it: choose another output name, or add --overwrite to replace both")
     try:
         state_dict = to_original(
             unet.state_dict(), unet.config, vae.state_dict(), vae.config, text_encoder.state_dict(), text_config,
