@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     from engine.profile import ProfileError, load_profile, located
-    from engine.dataset.profile_paths import path_problems
+    from engine.dataset.profile_paths import builtin_name_problems, path_problems
     from engine.evaluation.prompt_problems import evaluation_problems
     from engine.model_info import family_setting_problems
     from engine.profile.concept_warnings import shared_prompt_problems
@@ -32,8 +32,9 @@ def _validate(args: argparse.Namespace) -> int:
 
     profile = load_profile(args.profile, args.set)
     refused, family_warnings, certain = family_setting_problems(profile)
-    errors = refused if certain else []  # the family is read from the model's files: the run would refuse these
-    warnings = (path_problems(profile) + ([] if certain else refused) + family_warnings + evaluation_problems(profile)
+    # The family read from the model's files, or a misspelt built-in name: wrong on any machine, and the run refuses them.
+    errors = builtin_name_problems(profile) + (refused if certain else [])
+    warnings = (path_problems(profile, builtins=False) + ([] if certain else refused) + family_warnings + evaluation_problems(profile)
                 + shared_prompt_problems(profile) + schedule_problems(profile))
     if not errors:
         print(f"{args.profile}: valid ({len(profile.concepts)} concept(s), method {profile.training.method})")

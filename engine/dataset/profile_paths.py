@@ -19,15 +19,26 @@ from engine.profile.problems import Problem
 from engine.profile.schema import Profile
 
 
-def path_problems(profile: Profile) -> list[Problem]:
-    """What is missing on this machine for this profile to train: folders, files, the logger's package."""
-    problems = model_source_problems(profile.model.pretrained) + _logger_problems(profile.logging.logger)
+def builtin_name_problems(profile: Profile) -> list[Problem]:
+    """``builtin:`` names that name nothing built in: wrong on every machine, unlike a folder not copied here yet."""
+    problems = []
+    if is_builtin(profile.model.pretrained):
+        problems += model_source_problems(profile.model.pretrained)
     for index, concept in enumerate(profile.concepts):
         for key in ("instance_dir", "class_dir"):
             name = getattr(concept, key)
-            unknown = known_builtin(name, "folder") if is_builtin(name) else None
-            if unknown:
+            if is_builtin(name) and (unknown := known_builtin(name, "folder")):
                 problems.append(Problem(f"concepts.{index}.{key}", unknown))
+    return problems
+
+
+def path_problems(profile: Profile, *, builtins: bool = True) -> list[Problem]:
+    """What is missing on this machine for this profile to train: folders, files, the logger's package; and, unless
+    ``builtins`` is false, misspelt built-in names (``builtin_name_problems``)."""
+    source = profile.model.pretrained
+    problems = (builtin_name_problems(profile) if builtins else []) + ([] if is_builtin(source) else model_source_problems(source))
+    problems += _logger_problems(profile.logging.logger)
+    for index, concept in enumerate(profile.concepts):
         if profile.prior.enabled:
             problems += _class_folder_problems(profile, index)
         if is_builtin(concept.instance_dir):
@@ -42,18 +53,24 @@ def path_problems(profile: Profile) -> list[Problem]:
 def _class_folder_problems(profile: Profile, index: int) -> list[Problem]:
     """A class folder that is a file, or an instance folder (whose photos would then be the class images)."""
     concept = profile.concepts[index]
-    if not concept.class_dir or is_builtin(concept.class_dir):
+    if not concept.class_dir:
         return []
     folder = Path(concept.class_dir)
     key = f"concepts.{index}.class_dir"
-    if folder.exists() and not folder.is_dir():
+    if not is_builtin(concept.class_dir) and folder.exists() and not folder.is_dir():
         return [Problem(key, f"'{folder}' is a file: give a folder for the class images (it is made if missing)")]
     for other, owner in enumerate(profile.concepts):
-        if not is_builtin(owner.instance_dir) and os.path.realpath(folder) == os.path.realpath(owner.instance_dir):
+        if _same_folder(concept.class_dir, owner.instance_dir):
             whose = "the instance folder" if other == index else f"concept {other}'s instance folder"
             return [Problem(key, f"is {whose}: those subject photos would be this concept's class images, which "
                                  "defeats prior preservation; give another folder (dbtui generates the class images there)")]
     return []
+
+
+def _same_folder(one: str, other: str) -> bool:
+    if is_builtin(one) or is_builtin(other):
+        return one == other
+    return os.path.realpath(one) == os.path.realpath(other)
 
 
 def _logger_problems(logger: str) -> list[Problem]:
