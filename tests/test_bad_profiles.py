@@ -135,6 +135,13 @@ def test_a_run_name_says_in_words_which_characters_it_may_hold(name: str, tmp_pa
     assert "use letters, digits, '.', '_' and '-' (no spaces or slashes)" in err and "pattern" not in err
 
 
+def test_a_run_name_too_long_for_its_output_files_is_refused_before_training(tmp_path: Path, capsys) -> None:
+    """A 250-character name validated and trained, then failed writing NAME-lora-kohya.safetensors, losing the weights."""
+    path = write(tmp_path, GOOD)
+    err = user_error(capsys, ["validate", str(path), "--set", f'name="{"a" * 151}"'])
+    assert "…: is 151 characters long; use at most 150" in err
+
+
 def test_home_and_environment_variables_in_paths_are_read_as_a_shell_reads_them(tmp_path: Path, monkeypatch) -> None:
     """Left as written, "~/runs" made a folder named "~" in the working directory."""
     from engine.profile import load_profile
@@ -415,3 +422,12 @@ def test_validate_never_crashes_and_never_touches_the_file(kind: str, content: b
     # A truncated real profile may still be whole; everything else is a profile error.
     assert code in ((0, 2) if kind.startswith("truncated") else (2,)), err
     assert path.read_bytes() == content and path.stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("key", ["training.max_train_steps", "saving.every_n_steps", "optimizer.lr_warmup_steps"])
+def test_a_step_count_past_any_fine_tune_is_refused(key: str, tmp_path: Path, capsys) -> None:
+    """99999999999999999999999 steps validated and started (its ETA in billions of hours), and the saved profile held
+    an integer TOML cannot."""
+    path = write(tmp_path, GOOD)
+    err = user_error(capsys, ["validate", str(path), "--set", f"{key}=99999999999999999999999"])
+    assert key in err and "10000000" in err

@@ -75,6 +75,9 @@ def _model_source(value: str) -> str:
     return _path(value)
 
 
+MAX_RUN_NAME_CHARS = 150
+
+
 def _run_name(value: str) -> str:
     # The name is a folder under saving.output_dir: "." or ".." would put the run's files (its
     # profile.toml among them) into output_dir itself or the folder above it.
@@ -83,6 +86,10 @@ def _run_name(value: str) -> str:
                          "(no spaces or slashes), e.g. my-subject-v1; it names the run's folder")
     if set(value) == {"."}:
         raise ValueError(f"{value!r} names no folder of its own; give the run a name, e.g. my-subject-v1")
+    if len(value) > MAX_RUN_NAME_CHARS:
+        # It names files too (NAME-lora-kohya.safetensors, and the exports' temporary names): a file system takes
+        # 255 bytes a name, so a longer one trained the whole run and then failed to write its outputs.
+        raise ValueError(f"is {len(value)} characters long; use at most {MAX_RUN_NAME_CHARS}")
     return value
 
 

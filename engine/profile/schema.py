@@ -27,6 +27,9 @@ ExportFormat = Literal["diffusers", "safetensors", "ckpt", "lora_diffusers", "lo
 # numpy's generator, which accelerate's set_seed seeds as well as torch's, takes seeds below 2**32.
 MAX_SEED = 2**32 - 1
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+# Far beyond any fine-tune (a million steps is weeks on one GPU); a count beyond it is a typo, and one past 2**63
+# cannot even be saved, as TOML integers are 64-bit.
+MAX_STEPS = 10_000_000
 
 
 class Section(BaseModel):
@@ -160,9 +163,9 @@ class TrainingSection(Section):
     """Random seed: the same seed and profile give the same run."""
     train_batch_size: int = Field(1, ge=1, le=256)
     """Images per step on each GPU."""
-    max_train_steps: int | None = Field(None, ge=1)
+    max_train_steps: int | None = Field(None, ge=1, le=MAX_STEPS)
     """Total optimizer steps; empty means 100 × instance images (or from epochs)."""
-    num_train_epochs: int | None = Field(None, ge=1)
+    num_train_epochs: int | None = Field(None, ge=1, le=MAX_STEPS)
     """Epochs to train, used when max_train_steps is empty."""
     gradient_accumulation_steps: int = Field(1, ge=1, le=1024)
     """Batches accumulated before each optimizer step."""
@@ -191,9 +194,9 @@ class OptimizerSection(Section):
     """Multiply the learning rate by batch size × accumulation × processes."""
     lr_scheduler: Scheduler = "constant"
     """How the learning rate changes over the run."""
-    lr_warmup_steps: int = Field(0, ge=0)
+    lr_warmup_steps: int = Field(0, ge=0, le=MAX_STEPS)
     """Steps of linear warm-up at the start."""
-    lr_cycles: int = Field(1, ge=1)
+    lr_cycles: int = Field(1, ge=1, le=MAX_STEPS)
     """Restarts for cosine_with_restarts."""
     lr_power: float = Field(1.0, gt=0.0)
     """Power of the polynomial scheduler."""
@@ -237,7 +240,7 @@ class SamplingSection(Section):
     """Guidance for preview images; empty: the model family's usual value (7.5; Flux.1 [dev] 3.5)."""
     seed: Seed = 1234
     """Seed for preview images, fixed so previews are comparable across steps."""
-    every_n_steps: int | None = Field(None, ge=1)
+    every_n_steps: int | None = Field(None, ge=1, le=MAX_STEPS)
     """Sample every N steps; empty means at every checkpoint and at the end."""
 
 
@@ -261,7 +264,7 @@ class EvaluationSection(Section):
 class SavingSection(Section):
     output_dir: PathText = "runs"
     """Folder that holds one run folder per run."""
-    every_n_steps: int | None = Field(500, ge=1)
+    every_n_steps: int | None = Field(500, ge=1, le=MAX_STEPS)
     """Save a resumable checkpoint every N steps; empty saves none (the final model is saved either way)."""
     keep_last_n: int = Field(2, ge=1, le=1000)
     """Keep this many latest checkpoints; older ones are deleted."""
@@ -274,7 +277,7 @@ class SavingSection(Section):
 class LoggingSection(Section):
     logger: Literal["none", "tensorboard", "wandb"] = "none"
     """Experiment tracker, through accelerate (must be installed)."""
-    every_n_steps: int = Field(10, ge=1)
+    every_n_steps: int = Field(10, ge=1, le=MAX_STEPS)
     """Log a progress line every N steps in plain (non-terminal) output."""
 
 
