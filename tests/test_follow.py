@@ -299,3 +299,21 @@ def test_a_run_folder_deleted_while_training_is_said_to_be_gone(tmp_path: Path, 
 
     watch(folder, _DisplayCall(delete), _Killed())
     assert f"the run folder {folder.path} is gone: it was moved or deleted while the run trained" in capsys.readouterr().err
+
+
+def test_an_attempt_after_a_cut_off_last_line_starts_its_events_on_a_line_of_their_own(tmp_path: Path) -> None:
+    """A full disk or a power loss cut the log's last line; the next attempt's first event joined it, and every reader
+    dropped that event (a resumed run's run_started, so its finish was read as the earlier attempt's)."""
+    from engine.runs.sinks import JsonlSink, read_events
+
+    folder = RunFolder(tmp_path / "run").create()
+    _write(folder, _started(), _step(43))
+    with folder.events.open("a", encoding="utf-8") as file:
+        file.write(_step(44).to_json()[:25])
+    sink = JsonlSink(folder.events)
+    sink(_started(resumed=43))
+    sink(RunFinished(step=120, outputs={}, seconds=1.0))
+    sink.close()
+    kinds = [e.kind for e in read_events(folder.events)]
+    assert kinds == ["run_started", "step_ended", "run_started", "run_finished"]
+    assert [e.kind for e in follow_events(folder, follow=False)][-2:] == ["run_started", "run_finished"]

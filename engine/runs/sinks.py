@@ -23,6 +23,10 @@ class JsonlSink:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("a", encoding="utf-8")
         self._lock = threading.Lock()
+        if _cut_short(self.path):
+            # An earlier attempt's last line, cut off (a full disk, a power loss): ended here, or this attempt's
+            # first event would join it and every reader would drop both.
+            self._file.write("\n")
 
     def __call__(self, event: Event) -> None:
         with self._lock:
@@ -31,6 +35,14 @@ class JsonlSink:
 
     def close(self) -> None:
         self._file.close()
+
+
+def _cut_short(path: Path) -> bool:
+    with path.open("rb") as file:
+        if file.seek(0, 2) == 0:
+            return False
+        file.seek(-1, 2)
+        return file.read(1) != b"\n"
 
 
 class Emitter:
