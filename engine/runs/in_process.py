@@ -20,7 +20,7 @@ from engine.events import Event, RunFailed, RunFinished  # noqa: E402
 from engine.runs.file_errors import run_files_error  # noqa: E402
 from engine.runs.folder import run_dir_for  # noqa: E402
 from engine.runs.library_noise import hold_back_library_noise  # noqa: E402
-from engine.profile import Profile, dumps_profile  # noqa: E402
+from engine.profile import Profile, save_profile  # noqa: E402
 from engine.memory.savers import memory_advice  # noqa: E402
 from engine.training.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, peer_process_lost  # noqa: E402
 from engine.runs.sinks import Emitter, JsonlSink  # noqa: E402
@@ -54,7 +54,7 @@ def train(
 
         if process_state().is_main_process:
             # The main process's alone: another machine's profile (its own machine_rank) may share this disk.
-            (run_dir / "profile.toml").write_text(dumps_profile(profile), encoding="utf-8")
+            save_profile(profile, run_dir / "profile.toml")  # whole or not at all: a resume reads it
             jsonl = JsonlSink(run_dir / "events.jsonl")
             emitter.sinks.insert(0, jsonl)
         trainer.setup()
