@@ -45,6 +45,30 @@ def test_resuming_from_an_earlier_checkpoint_sets_the_later_ones_aside_whole(tmp
     assert load_file(moved[0] / "model.safetensors")["step"].item() == 1154  # kept, not deleted
 
 
+@pytest.mark.parametrize("fails", ["profile", "spawn"])
+def test_a_resume_whose_launch_fails_leaves_the_later_checkpoints_in_place(fails: str, tmp_path: Path, monkeypatch) -> None:
+    """They were moved aside first; a full disk writing the profile, or a trainer that could not be started, then
+    left the run continuing from the earlier step at the next plain resume, unsaid."""
+    import subprocess
+
+    from engine.runs import launcher
+    from engine.runs.folder import RunFolderError
+
+    folder, profile = run_with_checkpoints(tmp_path, [500, 1000, 1154])
+
+    def refused(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    if fails == "profile":
+        monkeypatch.setattr(launcher, "dumps_profile", refused)
+    else:
+        monkeypatch.setattr(subprocess, "Popen", refused)
+    with pytest.raises((RunFolderError, OSError)):
+        launcher.start_run(profile, resume=str(folder.checkpoints / "step-00000500"))
+    assert [step for step, _ in complete_checkpoints(folder)] == [500, 1000, 1154]
+    assert not (folder.path / SET_ASIDE).exists()
+
+
 def test_resuming_from_the_latest_sets_nothing_aside(tmp_path: Path) -> None:
     folder, _ = run_with_checkpoints(tmp_path, [500, 1000])
     assert set_aside_later(folder, chosen_step(folder, folder.checkpoints / "step-00001000")) == []
@@ -129,7 +153,9 @@ def test_a_set_aside_checkpoint_is_refused_with_how_to_go_back_to_it(tmp_path: P
 @pytest.mark.parametrize("changed", [{"model": {"pretrained": "builtin:tiny-flux"}},
                                      {"training": {"method": "lora", "max_train_steps": 6, "seed": 7}},
                                      {"optimizer": {"learning_rate": 1e-5}},  # the checkpoint's state kept the old one
-                                     {"dataset": {"resolution": 32}}])  # applied halfway through, silently
+                                     {"dataset": {"resolution": 32}},  # applied halfway through, silently
+                                     # the optimizer state's groups: refused on load, as a damaged checkpoint
+                                     {"training": {"method": "full", "max_train_steps": 6, "seed": 7, "train_text_encoder": True}}])
 def test_a_resume_with_a_profile_of_another_model_or_method_is_refused_and_the_runs_profile_kept(
         changed: dict, tmp_path: Path, capsys) -> None:
     folder, _ = run_with_checkpoints(tmp_path, [62])

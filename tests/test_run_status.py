@@ -241,3 +241,30 @@ def test_a_lock_file_removed_while_a_launch_waited_on_it_is_not_taken(tmp_path: 
         assert len(calls) == 2 and os.path.samestat(os.fstat(fd), os.stat(folder.launching))
     finally:
         os.close(fd)
+
+
+def test_a_run_never_starts_among_files_that_are_not_a_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run folder that was the user's project folder (their commented profile.toml, a report.html) or their photos:
+    the run wrote its profile and report over theirs, and its folders among them, and said nothing."""
+    from engine.runs import launcher
+    from engine.runs.folder import RunFolderError
+    from training_helpers import tiny_profile
+
+    project = tmp_path / "runs" / "t"
+    project.mkdir(parents=True)
+    (project / "profile.toml").write_text("# my notes\nname = 't'\n")
+    (project / "report.html").write_text("mine")
+    with pytest.raises(RunFolderError, match="is not a run folder: it holds profile.toml, report.html"):
+        launcher.start_run(tiny_profile(tmp_path))
+    assert (project / "profile.toml").read_text() == "# my notes\nname = 't'\n" and (project / "report.html").read_text() == "mine"
+    assert sorted(os.listdir(project)) == ["profile.toml", "report.html"]  # nothing of a run made among them
+
+    # What dbtui itself leaves before a run's first state (another machine's profile, the caches) is no reason to refuse.
+    monkeypatch.setattr(launcher, "worker_command", lambda *args: [sys.executable, "-c", "import time; time.sleep(60)"])
+    leftover = RunFolder(tmp_path / "runs" / "left").create()
+    (leftover.path / "cache").mkdir()
+    (leftover.path / "profile-machine-1.toml").write_text("")
+    started = launcher.start_run(tiny_profile(tmp_path, name="left"))
+    started.process.kill()
+    started.process.wait()
+    assert started.folder.profile.is_file()

@@ -295,6 +295,24 @@ def _holds_a_run(path: Path) -> bool:
     return (path / "events.jsonl").exists() or (path / "state.json").exists()
 
 
+# What dbtui puts in a run folder before its trainer writes state.json or events.jsonl: the launch lock, the
+# folders RunFolder.create makes, another machine's cache and model copy.
+_MADE_BEFORE_THE_RUN = frozenset({".launching", "control", "checkpoints", "samples", "logs", "cache", "model"})
+
+
+def foreign_entries(folder: RunFolder) -> list[str]:
+    """What a folder that holds no run has that dbtui did not put there (the user's files, a profile, photos): a run
+    started there would write its profile.toml and report.html over theirs and its folders among them."""
+    if _holds_a_run(folder.path):
+        return []
+    try:
+        names = os.listdir(folder.path)
+    except OSError:  # none yet, or not a folder: creating it says what is wrong
+        return []
+    return sorted(name for name in names if name not in _MADE_BEFORE_THE_RUN
+                  and not (name.startswith("profile-machine-") and name.endswith(".toml")))
+
+
 def run_dirs_near(root: Path, depth: int = 3, budget: int = 2000) -> list[Path]:
     """Folders within ``depth`` levels below ``root`` that hold run folders, nearest first: where to point
     `dbtui runs` when its folder has none (the demo's are in dbtui-demo/runs). Hidden folders and the

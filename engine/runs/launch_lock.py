@@ -20,10 +20,12 @@ def launching(folder: RunFolder) -> Iterator[None]:
 
     An OS lock (flock), so one left by a killed launcher is gone with its process. Where it cannot be
     had (a folder this user cannot write, a disk without locks) the launch goes on unlocked, and the
-    launcher's own checks say what is wrong. A folder made for the lock goes again if the launch fails.
+    launcher's own checks say what is wrong. A folder or lock file made for the lock goes again if the launch
+    fails: a refused folder of the user's is left as it was.
     """
     try:
         made = not os.path.lexists(folder.path)
+        made_file = not os.path.lexists(folder.launching)
         fd = _take_launch_lock(folder)
     except OSError:
         fd = None
@@ -33,10 +35,11 @@ def launching(folder: RunFolder) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        if made:
-            # Only the lock file goes, and the folder only while empty: nothing of the user's or of another
-            # launch. A launcher waiting on the lock file finds it gone and takes a new one (_take_launch_lock).
+        # Only the lock file goes, and the folder only while empty: nothing of the user's or of another
+        # launch. A launcher waiting on the lock file finds it gone and takes a new one (_take_launch_lock).
+        if made or made_file:
             folder.launching.unlink(missing_ok=True)
+        if made:
             with contextlib.suppress(OSError):
                 folder.path.rmdir()
         raise

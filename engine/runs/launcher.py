@@ -22,8 +22,8 @@ from engine.runs.command import through_accelerate, worker_command
 from engine.profile import Profile, dumps_profile
 from engine.runs.folder import run_dir_for
 from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of
-from engine.runs.resume_point import check_same_model, chosen_step, set_aside_later
-from engine.runs.folder import RunFolder, RunFolderError, RunState, list_runs, unusable_folder
+from engine.runs.resume_point import check_same_model, chosen_step, put_back, set_aside_later
+from engine.runs.folder import RunFolder, RunFolderError, RunState, foreign_entries, list_runs, unusable_folder
 from engine.runs.launch_lock import launching
 
 
@@ -108,11 +108,13 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     log_path = machine_log(folder, rank)
     with launching(folder):  # from the check that no trainer runs here until this one's state is written
         before = folder.read_state() if resume else None
+        set_aside: list[Path] = []
         try:
             offset, set_aside = _prepare(folder, profile, resume, given_as)
             log = log_path.open("ab")
             log_offset = log.tell()
         except OSError as error:  # a read-only disk, a file where a folder should be, a full disk…
+            put_back(folder, set_aside)
             raise unusable_folder(folder.path, error) from None
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         # Its own session: no SIGHUP or Ctrl-C from this terminal. accelerate's launcher always needs one, even in the
@@ -121,14 +123,12 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
         # run folder instead (dbtui/cli/watch.py).
         own_session = detach or through_accelerate(profile.launch)
         with log:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=own_session,
-                env=env,
-            )
+            try:
+                process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                           start_new_session=own_session, env=env)
+            except OSError:
+                put_back(folder, set_aside)  # no trainer started: the run stays as it was
+                raise
         if rank == 0:
             # Until the trainer writes its own state, the folder names its process: one that dies before
             # that (a broken install, an import error) then reads as crashed instead of starting forever.
@@ -160,9 +160,16 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
     if main_machine and folder.is_live():
         raise RunFolderError(f"a trainer is already running in {folder.path}; "
                              f"`dbtui attach {shlex.quote(str(folder.path))}` to watch it")
+    shown = given_as or "PROFILE"
+    foreign = foreign_entries(folder)
+    if foreign:
+        raise RunFolderError(
+            f"{folder.path} is not a run folder: it holds {', '.join(foreign[:4])}{' and more' if len(foreign) > 4 else ''}, "
+            f"which a run would write over or mix with its own files. Give the run a folder of its own: "
+            f"`dbtui run {shown} --set name=NEW_NAME` (the run folder is saving.output_dir/name)."
+        )
     finished = folder.finished_step()
     if finished is not None:
-        shown = given_as or "PROFILE"
         raise RunFinishedError(
             f"{folder.path} holds a finished run (step {finished}; outputs in {folder.outputs}), so there is "
             f"nothing to {'resume' if resume else 'start there'} and its outputs are kept. To train again, start a "
@@ -177,15 +184,13 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
         )
     if resume and done:
         check_same_model(folder, profile)
-    set_aside = []
+    from_step = None
     if resume == "latest" and done:
         _check_latest(folder, done)
         _check_steps_left(folder, profile, done[-1][0])
     if resume and resume != "latest":
-        step = chosen_step(folder, Path(resume))
-        _check_steps_left(folder, profile, step)
-        if main_machine:
-            set_aside = set_aside_later(folder, step)
+        from_step = chosen_step(folder, Path(resume))
+        _check_steps_left(folder, profile, from_step)
     folder.create()
     if main_machine and folder.events.exists() and not resume:
         # An earlier attempt that never checkpointed: keep its log, start a fresh one.
@@ -194,6 +199,8 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
     written = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # renamed whole: a trainer may be starting to read it
     written.write_text(dumps_profile(_anchored(profile)), encoding="utf-8")
     os.replace(written, target)
+    # Last, when nothing else here can fail: a launch refused or failed leaves the run's checkpoints where they were.
+    set_aside = set_aside_later(folder, from_step) if main_machine and from_step is not None else []
     return (folder.events.stat().st_size if folder.events.exists() else 0), set_aside
 
 

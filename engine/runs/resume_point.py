@@ -9,6 +9,7 @@ into ``RUN/checkpoints-set-aside/``, where nothing resumes or deletes them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import time
@@ -103,9 +104,11 @@ def _trained_with(folder: RunFolder) -> Profile | None:
 
 
 # Besides every optimizer setting (its state and the scheduler's, in the checkpoint, hold the learning rate).
+# train_text_encoder: the optimizer state holds a group for the text encoder's weights, or none; it loads with neither
+# other setting, and the failure read as a damaged checkpoint.
 _FIXED_BY_THE_RUN = ("training.seed", "training.train_batch_size", "training.gradient_accumulation_steps",
-                     "dataset.resolution", "dataset.bucketing", "dataset.buckets", "precision.mixed_precision",
-                     "precision.bf16_weights")
+                     "training.train_text_encoder", "dataset.resolution", "dataset.bucketing", "dataset.buckets",
+                     "precision.mixed_precision", "precision.bf16_weights")
 
 
 def set_aside_later(folder: RunFolder, step: int) -> list[Path]:
@@ -121,3 +124,13 @@ def set_aside_later(folder: RunFolder, step: int) -> list[Path]:
         path.rename(target)  # the same disk: a rename, never a copy
         moved.append(target)
     return moved
+
+
+def put_back(folder: RunFolder, moved: list[Path]) -> None:
+    """Undo ``set_aside_later``: its checkpoints back into RUN/checkpoints, and its folders gone where that empties them."""
+    for path in moved:
+        path.rename(folder.checkpoints / path.name)
+    if moved:
+        with contextlib.suppress(OSError):
+            moved[0].parent.rmdir()
+            moved[0].parent.parent.rmdir()
