@@ -538,6 +538,27 @@ def test_the_trainer_names_every_unreadable_image_at_once_with_advice(tmp_path: 
     assert "dbtui dataset check" in raised.value.advice
 
 
+def test_an_unreadable_class_image_of_the_users_stops_the_run_before_any_class_image_is_generated(tmp_path: Path) -> None:
+    """It counted as one of the class images there, so the missing ones were generated first (minutes on a GPU),
+    and only then did the run stop on it."""
+    from engine.data.images import DataError
+    from engine.runs.in_process import train
+    from engine.runs.sinks import read_events
+    from tests.training_helpers import tiny_profile
+
+    classes = tmp_path / "class"
+    classes.mkdir()
+    textured(0, (64, 64)).save(classes / "good.png")
+    (classes / "notes.png").write_text("not a picture", encoding="utf-8")
+    profile = tiny_profile(tmp_path, prior={"enabled": True, "steps": 2},
+                           concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
+                                      "class_dir": str(classes), "class_prompt": "a disc", "num_class_images": 4}])
+    with pytest.raises(DataError, match="1 image file\\(s\\) cannot be read as pictures: .*notes.png"):
+        train(profile, tmp_path / "run")
+    assert sorted(p.name for p in classes.iterdir()) == ["good.png", "notes.png"]  # no generated-… folder
+    assert "class_images" not in {getattr(e, "phase", "") for e in read_events(tmp_path / "run" / "events.jsonl")}
+
+
 def test_a_damaged_generated_class_image_is_said_to_be_made_again_once_deleted(tmp_path: Path) -> None:
     from engine.data.examples import build_examples
     from engine.data.images import DataError

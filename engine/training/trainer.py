@@ -26,7 +26,7 @@ from engine.training.distributed import main_process_says
 from engine.data.batches import (Batch, default_total_steps, epoch_batches, optimizer_steps, process_batches,
                                  unreachable_batch_size)
 from engine.data.encoders import LatentSource, TextSource
-from engine.data.examples import Example, bucket_list, build_examples
+from engine.data.examples import Example, bucket_list, build_examples, check_before_class_images
 from engine.events import Event, PhaseFinished, PhaseStarted, RunStarted, Warning
 from engine.models.family import Components
 from engine.models.loading import load_components, resolve_model_folder
@@ -158,10 +158,12 @@ class Trainer:
             for key, message in self.components.family.profile_warnings(profile, precision):
                 self.emit(Warning(message=f"{key}: {message}"))
         self.objective = self.components.family.objective(self.components.noise_scheduler, profile.training)
+        self.buckets = bucket_list(profile.dataset.resolution, profile.dataset.bucketing, profile.dataset.buckets, self.components.size_multiple)
+        if profile.prior.enabled:
+            check_before_class_images(profile, self.instance_dirs, self.class_dirs, self.buckets)
         class_images = run_class_images(self) if profile.prior.enabled else {}
         if class_images is None:
             raise StoppedInSetup()  # the class images are incomplete: reading them would call that a lost disk
-        self.buckets = bucket_list(profile.dataset.resolution, profile.dataset.bucketing, profile.dataset.buckets, self.components.size_multiple)
         self.examples: list[Example] = build_examples(profile, self.instance_dirs, class_images, self.buckets)
         # The caches fill before the denoiser comes to the device, so that moment holds only the encoders.
         # Frozen text encoders come only if a caption is not cached yet (``_sources``).
