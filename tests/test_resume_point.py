@@ -217,3 +217,16 @@ def test_an_edit_of_the_runs_own_profile_is_checked_against_what_the_checkpoint_
     folder.profile.write_text(folder.profile.read_text().replace("resolution = 64", "resolution = 32"))
     with pytest.raises(RunFolderError, match=f"dataset.resolution = 64, not 32.*reads {folder.profile}: put them back"):
         check_same_model(folder, load_profile(folder.profile))
+
+
+def test_an_export_of_a_damaged_checkpoint_names_the_checkpoint_before_any_model_loads(tmp_path: Path) -> None:
+    """It named the export's own temporary copy (RUN/.export-PID-step-…), after the base model had loaded."""
+    from engine.runs.export import export_checkpoint
+
+    folder, _ = run_with_checkpoints(tmp_path, [500, 1000])
+    damaged = folder.checkpoints / "step-00000500" / "model.safetensors"
+    damaged.write_bytes(damaged.read_bytes()[:-4])
+    with pytest.raises(CheckpointError, match=r"checkpoint .*/checkpoints/step-00000500 is damaged: model.safetensors has "
+                                              r".*; export another with --step \(kept: 1000\)") as raised:
+        export_checkpoint(folder.path, 500)
+    assert ".export-" not in str(raised.value)

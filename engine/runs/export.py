@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.errors import DbtuiError
 from engine.events import Event
-from engine.runs.checkpoints import MANIFEST, CheckpointError, complete_checkpoints, restore_part
+from engine.runs.checkpoints import MANIFEST, CheckpointError, complete_checkpoints, damage_of, restore_part
 from engine.runs.file_errors import said_as_run_files_error
 from engine.runs.folder import RunFolder
 from engine.runs.resume_point import SET_ASIDE
@@ -63,6 +63,11 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
     if not folder.profile.is_file():
         raise NoSuchCheckpointError(f"'{run_dir}' is not a run folder (no profile.toml); `dbtui runs` lists them")
     step, checkpoint = checkpoint_at(folder, step)
+    damage = damage_of(checkpoint)  # said of the checkpoint itself, in seconds: read later, it was of the export's copy
+    if damage:
+        others = [str(kept) for kept, _ in complete_checkpoints(folder) if kept != step]
+        raise CheckpointError(f"checkpoint {checkpoint} is damaged: {damage}"
+                              + (f"; export another with --step (kept: {', '.join(others)})" if others else ""))
     profile = load_profile(folder.profile)
     _check_base_model(profile.model.pretrained, folder)
     model = resolve_model_folder(profile.model.pretrained, revision=profile.model.revision, work_dir=folder.path / "model",
