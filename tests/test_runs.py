@@ -286,6 +286,24 @@ def test_one_trainer_per_folder_and_a_stale_lock_is_taken_over(tmp_path: Path) -
     assert not folder.lock.exists()
 
 
+def test_a_lock_read_between_its_creation_and_its_pid_is_not_taken_over(tmp_path: Path) -> None:
+    """Read empty in that moment, it counted as a crash's: the second trainer removed it and took its own, and both ran."""
+    import threading
+
+    folder = RunFolder(tmp_path).create()
+    trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "engine.runs.worker"])
+    folder.lock.write_text("")  # just created by the other trainer, which writes its pid next
+    writer = threading.Timer(0.2, lambda: folder.lock.write_text(str(trainer.pid)))
+    writer.start()
+    try:
+        with pytest.raises(RunFolderError, match=f"a trainer \\(pid {trainer.pid}\\) is already running"):
+            TrainerLock(folder).acquire()
+    finally:
+        writer.join()
+        trainer.kill()
+        trainer.wait()
+
+
 def test_black_samples_are_recognised() -> None:
     from PIL import Image
 

@@ -243,10 +243,7 @@ class TrainerLock:
             try:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
-                try:
-                    owner = int(path.read_text().strip() or 0)
-                except (OSError, ValueError):
-                    owner = 0
+                owner = _lock_owner(path)
                 if owner and owner != os.getpid() and trainer_alive(owner):
                     shown = shlex.quote(str(self.folder.path))
                     raise RunFolderError(
@@ -265,6 +262,20 @@ class TrainerLock:
         if self.held:
             self.folder.lock.unlink(missing_ok=True)
             self.held = False
+
+
+def _lock_owner(path: Path) -> int:
+    """The pid a trainer lock holds; 0 for none. Its taker writes the pid just after creating the file, so an empty
+    one is read again for a moment before it counts as a crash's: taken over at once, both trainers held it."""
+    for _ in range(20):
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            return 0
+        if text:
+            return int(text) if text.isdigit() else 0
+        time.sleep(0.05)
+    return 0
 
 
 def _well_typed(state: RunState) -> bool:
