@@ -268,3 +268,23 @@ def test_a_run_never_starts_among_files_that_are_not_a_runs(tmp_path: Path, monk
     started.process.kill()
     started.process.wait()
     assert started.folder.profile.is_file()
+
+
+def test_the_trainer_is_given_its_run_folder_as_an_absolute_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its events name the run's files by it: a run started with a relative output_dir showed outputs at paths that did
+    not exist for `dbtui attach` or the report from another folder."""
+    from engine.runs import launcher
+    from training_helpers import tiny_profile
+
+    given: list[Path] = []
+
+    def worker_command(profile, run_dir, extra=()):
+        given.append(run_dir)
+        return [sys.executable, "-c", "import time; time.sleep(60)"]
+
+    monkeypatch.setattr(launcher, "worker_command", worker_command)
+    monkeypatch.chdir(tmp_path)
+    started = launcher.start_run(tiny_profile(tmp_path, saving={"output_dir": "runs"}))
+    started.process.kill()
+    started.process.wait()
+    assert given == [tmp_path / "runs" / "t"]

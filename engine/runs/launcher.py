@@ -104,7 +104,8 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     extra = ["--resume", resume] if resume else []
     if rank:
         extra += ["--profile", str(machine_profile(folder, rank))]
-    command = worker_command(profile, folder.path, extra)
+    # Absolute: its events and state name the run's files, read later from other folders (`dbtui attach`, the report).
+    command = worker_command(profile, folder.path.absolute(), extra)
     log_path = machine_log(folder, rank)
     with launching(folder):  # from the check that no trainer runs here until this one's state is written
         before = folder.read_state() if resume else None
