@@ -24,7 +24,7 @@ from dbtui.family_help import field_help
 from dbtui.field_rules import CONTROLS, applies, controls_of, settle
 from dbtui.session import Session
 from dbtui.widgets.ordered_keys import OrderedInput
-from engine.profile import Profile, parse_override
+from engine.profile import Profile, ProfileError, parse_override
 
 SKIP = {"schema_version", "model", "concepts"}
 # Grouped by section: each section's name is shown once, as a heading over its rows.
@@ -101,13 +101,17 @@ def to_text(value: Any) -> str:
 
 
 def parse_text(spec: FieldSpec, text: str) -> Any:
-    """The value typed into a field: strings as typed, others read as TOML; empty is 'default'."""
+    """The value typed into a field: strings as typed, others read as TOML; empty is 'default'. A half-typed list
+    ("[", '["a"') is kept as typed: the profile's check then marks the row, as for any value of the wrong type."""
     text = text.strip()
     if not text:
         return None if spec.optional or spec.kind != "string" else ""
     if spec.kind == "string":
         return text
-    return parse_override(f"v={text}")[1]
+    try:
+        return parse_override(f"v={text}")[1]
+    except ProfileError:
+        return text
 
 
 class Section(Collapsible):

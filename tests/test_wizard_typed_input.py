@@ -1,0 +1,44 @@
+"""What a user types into the wizard's fields is read as they mean it, half-typed or not: never a crash,
+and a problem shows on its row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Input, Static
+
+from dbtui.app import make_app
+from dbtui.session import Session
+from wizard_fakes import FakeEngine
+
+SIZE = (80, 24)
+
+
+async def _settle(pilot, seconds: float = 0.1) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(seconds)
+
+
+async def _at_step(app, pilot, index: int, name: str):
+    app.goto(index)
+    await _settle(pilot)
+    assert type(app.screen).__name__ == name
+    return app.screen
+
+
+async def test_a_half_typed_list_in_a_value_field_is_a_problem_on_its_row_not_a_crash(tmp_path: Path,
+                                                                                         monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _at_step(app, pilot, 3, "ParametersScreen")
+        field = screen.query_one("#f-training--max_train_steps", Input)
+        field.focus()
+        field.value = ""
+        for keys in (["["], ['"', "a", '"']):  # "[" then '["a"'
+            await pilot.press(*keys)
+            await _settle(pilot)
+            assert app.is_running
+            assert screen.query_one("#row-f-training--max_train_steps").has_class("-invalid")
+            assert "training.max_train_steps" in str(screen.query_one("#par-problems", Static).render())
+        assert field.value == '["a"'
