@@ -3,6 +3,7 @@ and a problem shows on its row."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from textual.widgets import Input, Static
@@ -42,3 +43,32 @@ async def test_a_half_typed_list_in_a_value_field_is_a_problem_on_its_row_not_a_
             assert screen.query_one("#row-f-training--max_train_steps").has_class("-invalid")
             assert "training.max_train_steps" in str(screen.query_one("#par-problems", Static).render())
         assert field.value == '["a"'
+
+
+async def test_next_while_the_model_is_being_checked_waits_for_the_check(tmp_path: Path, monkeypatch) -> None:
+    """Next during a slow check went on and threw the check away: the new model's family rules never applied."""
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine()
+    release = threading.Event()
+    inspect = engine.inspect_model
+
+    def slow_inspect(source: str):
+        release.wait(10)
+        return inspect(source)
+
+    engine.inspect_model = slow_inspect
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(1)
+        await pilot.pause(0.1)
+        screen = app.screen
+        screen.query_one("#model-source", Input).value = "models/flux"
+        await pilot.press("enter", "ctrl+n")
+        await pilot.pause(0.1)
+        assert app.screen is screen
+        assert any(n.message.startswith("Still checking models/flux") for n in app._notifications)
+        release.set()
+        await _settle(pilot)
+        await pilot.press("ctrl+n")
+        await _settle(pilot)
+        assert type(app.screen).__name__ == "DatasetScreen" and app.session.family_id == "flux"

@@ -61,6 +61,7 @@ aside (and come back if you return to the earlier model).
         super().__init__(session, engine)
         self.failed_check: str | None = None  # why the check of the model now named failed
         self.failure_said = False
+        self.checking: str | None = None  # the source being checked: Next waits for its family's rules
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(classes="body"):
@@ -100,6 +101,7 @@ aside (and come back if you return to the earlier model).
         self.session.set("model.pretrained", source)
         self.failed_check = None
         self.failure_said = False
+        self.checking = source
         self.query_one("#model-family", Static).update("checking…")
         self._forget_shown()
         self.inspect(source)
@@ -154,6 +156,7 @@ aside (and come back if you return to the earlier model).
         if message.what == "inspect":
             if message.result.source != self.session.get("model.pretrained"):
                 return  # a check of a source the user has since replaced
+            self.checking = None
             from dbtui.field_rules import FAMILY, settle  # the profile schema: imported once a model is checked
 
             self.session.adopt_model(message.result)
@@ -172,6 +175,7 @@ aside (and come back if you return to the earlier model).
         self.query_one("#model-convert", Button).disabled = False
         self.query_one("#model-family", Static).update(f"[red]✗ {escape(message.message)}[/]")
         if message.what == "Model check":
+            self.checking = None
             self.failed_check = message.message
             self._forget_shown()
 
@@ -201,6 +205,8 @@ aside (and come back if you return to the earlier model).
         if typed and typed != self.session.get("model.pretrained"):
             self.action_check()  # typed but not checked yet: Next must not drop it for the model before
             return f"Checking {typed} first: Next again once it shows ✓."
+        if self.checking is not None:
+            return f"Still checking {self.checking}: Next again once it shows ✓ (its family decides which settings apply)."
         if self.failed_check is not None and not self.failure_said:
             self.failure_said = True  # said once: the model may be meant for another machine
             return f"The model check failed: {self.failed_check}. Fix it, or Next again goes on anyway."
