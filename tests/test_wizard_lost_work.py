@@ -31,9 +31,9 @@ def _demo_images(tmp_path: Path, demo_data: Path) -> Path:
     return Path(shutil.copytree(demo_data / "instance", tmp_path / "images"))
 
 
-async def _shown_caption_screen(app, pilot, images: Path) -> CaptionScreen:
-    """The caption screen of ``images`` pushed over the app, on the app's engine, and shown."""
-    screen = CaptionScreen(app.session, app.engine, str(images))
+async def _shown_caption_screen(app, pilot, images: Path, concept: int | None = None) -> CaptionScreen:
+    """The caption screen of ``images`` (concept ``concept``'s) pushed over the app, on the app's engine, and shown."""
+    screen = CaptionScreen(app.session, app.engine, str(images), concept)
     app.push_screen(screen)
     await pilot.pause()
     return screen
@@ -261,7 +261,7 @@ async def test_edited_captions_ask_for_the_caption_mode_and_one_caption_can_be_r
     session.set("concepts.0.instance_dir", str(images))
     app = make_app(engine, session, image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _shown_caption_screen(app, pilot, images)
+        screen = await _shown_caption_screen(app, pilot, images, concept=0)
         first = screen.store.read(screen.image)
         screen.query_one("#cap-text").text = "zwx disc, seen from above"
         await pilot.press("ctrl+s")

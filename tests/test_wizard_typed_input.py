@@ -3,6 +3,7 @@ and a problem shows on its row."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 
@@ -72,3 +73,24 @@ async def test_next_while_the_model_is_being_checked_waits_for_the_check(tmp_pat
         await pilot.press("ctrl+n")
         await _settle(pilot)
         assert type(app.screen).__name__ == "DatasetScreen" and app.session.family_id == "flux"
+
+
+async def test_a_caption_edit_in_a_home_relative_folder_asks_the_concept_s_caption_mode(
+        tmp_path: Path, demo_data: Path, monkeypatch) -> None:
+    """The caption screen looked for its concept by the expanded folder, which "~/pics" never equals."""
+    from textual.widgets import TextArea
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(demo_data / "instance", tmp_path / "pics")
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _at_step(app, pilot, 2, "DatasetScreen")
+        screen.query_one("#ds-instance_dir", Input).value = "~/pics"
+        await _settle(pilot)
+        await pilot.press("ctrl+o")
+        await _settle(pilot)
+        app.screen.query_one(TextArea).text = "zwx disc, edited"
+        await pilot.press("ctrl+s", "escape")
+        await _settle(pilot)
+        assert type(app.screen).__name__ == "CaptionModeScreen"

@@ -45,11 +45,13 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         Binding("escape", "close", "Back"),
     ]
 
-    def __init__(self, session: Session, engine: Engine, folder: str) -> None:
+    def __init__(self, session: Session, engine: Engine, folder: str, concept: int | None = None) -> None:
         super().__init__()
         self.session = session
         self.engine = engine
         self.folder = folder
+        # The concept whose images these are, as the dataset step knows it: its instance_dir may read "~/pics".
+        self.concept_key = f"concepts.{concept}" if concept is not None else None
         self.store = engine.caption_store(folder, session.get("dataset.caption_extension") or ".txt")
         self.store.images()  # a folder that cannot be listed is refused here, before the screen shows
         self.image: Path | None = None
@@ -202,20 +204,13 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
     def action_close(self) -> None:
         self._keep_edit()
         self.session.reports.clear()  # captions changed: the doctor's findings may be stale
-        concept = self._concept_key()
+        concept = self.concept_key
         if self.edited and concept and (self.session.get(f"{concept}.caption_mode") or "instance_prompt") == "instance_prompt":
             from dbtui.screens.caption_mode import CaptionModeScreen
 
             self.app.push_screen(CaptionModeScreen(), lambda mode: self._chosen(concept, mode))
             return
         self.dismiss(None)
-
-    def _concept_key(self) -> str | None:
-        """``concepts.N`` of the concept whose images these are."""
-        for index, concept in enumerate(self.session.get("concepts") or []):
-            if concept.get("instance_dir") == self.folder:
-                return f"concepts.{index}"
-        return None
 
     def _chosen(self, concept: str, mode: str | None) -> None:
         if mode:

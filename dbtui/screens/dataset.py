@@ -286,7 +286,7 @@ the line under the prompts says. Your original images are never changed.
         except ValueError as error:
             self.notify(f"The images folder {error}.", title="Captions not opened", severity="error", timeout=10)
             return
-        self.app.push_screen(CaptionScreen(self.session, self.engine, folder))
+        self.app.push_screen(CaptionScreen(self.session, self.engine, folder, self.concept))
 
     def leave_problem(self) -> str | None:
         if self.failed_check is not None and not self.errors_accepted:
