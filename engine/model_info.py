@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from engine.errors import DbtuiError
-from engine.profile.model_source import ModelKind, model_kind
+from engine.profile.model_source import ModelKind, local_path, model_kind
 from engine.profile.problems import Problem
 
 REFINER = ("the Stable Diffusion XL refiner, which refines finished images and cannot be DreamBooth-trained: "
@@ -84,7 +84,7 @@ def describe_model(source: str) -> ModelDescription:
         words = f"built-in {'tiny ' if size == 'tiny' else ''}{family} with {'demo' if pretrained else 'random'} weights"
         return ModelDescription(source, kind, words, folder, family_id is not None, native_resolution(folder), family_id)
     if kind == "diffusers":
-        folder = Path(source).expanduser()
+        folder = local_path(source)
         if not (folder / "model_index.json").is_file():
             from engine.dataset.profile_paths import model_source_problems
 

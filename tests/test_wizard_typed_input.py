@@ -94,3 +94,20 @@ async def test_a_caption_edit_in_a_home_relative_folder_asks_the_concept_s_capti
         await pilot.press("ctrl+s", "escape")
         await _settle(pilot)
         assert type(app.screen).__name__ == "CaptionModeScreen"
+
+
+async def test_a_model_folder_written_with_a_variable_is_a_folder_not_a_hub_id(tiny_sd1: Path, tmp_path: Path,
+                                                                             monkeypatch) -> None:
+    """The profile reads "$MODELS/x" as a shell does; the model step called it a hub id and applied no family."""
+    from dbtui.engine_facade import RealEngine
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODELS", str(tiny_sd1.parent))
+    app = make_app(RealEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _at_step(app, pilot, 1, "ModelScreen")
+        screen.query_one("#model-source", Input).value = f"$MODELS/{tiny_sd1.name}"
+        await pilot.press("enter")
+        await _settle(pilot)
+        assert str(screen.query_one("#model-family", Static).render()).startswith("✓ diffusers folder: Stable Diffusion 1.x")
+        assert app.session.family_id == "sd"

@@ -14,7 +14,7 @@ from pathlib import Path
 from engine.builtin import is_builtin, known_builtin
 from engine.data.caption_text import CaptionFileError, read_caption_file
 from engine.data.images import list_images
-from engine.profile.model_source import model_kind
+from engine.profile.model_source import local_path, model_kind
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
 
@@ -86,7 +86,7 @@ def model_source_problems(source: str) -> list[Problem]:
     if is_builtin(source):
         unknown = known_builtin(source, "model")
         return [Problem("model.pretrained", unknown)] if unknown else []
-    kind, path = model_kind(source), Path(source).expanduser()
+    kind, path = model_kind(source), local_path(source)
     if kind in ("diffusers", "single-file") and not path.exists():
         return [Problem("model.pretrained", f"'{source}' does not exist on this machine: give a diffusers folder, a "
                         ".safetensors/.ckpt file, or a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5")]

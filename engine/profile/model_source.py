@@ -9,20 +9,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from engine.profile.fields import expanded_path
+
 ModelKind = Literal["builtin", "diffusers", "single-file", "hub"]
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 BUILTIN_PREFIX = "builtin:"
 
 
+def local_path(source: str) -> Path:
+    """The path ``source`` names, ``~`` and ``$VAR`` read as the profile reads them; as typed where they name
+    nothing here (the check of the model then says it is missing)."""
+    try:
+        return Path(expanded_path(source))
+    except ValueError:
+        return Path(source)
+
+
 def model_kind(source: str) -> ModelKind:
     """A built-in tiny model, a diffusers folder, a single checkpoint file or a hub id (no imports,
     no disk beyond a stat). A path that does not exist yet still counts as a folder when it is
-    written as one (``./``, ``/``, ``~``), so the user hears "not found" rather than a hub lookup."""
+    written as one (``./``, ``/``, ``~``, ``$VAR``), so the user hears "not found" rather than a hub lookup."""
     if source.startswith(BUILTIN_PREFIX):
         return "builtin"
-    path = Path(source).expanduser()
+    path = local_path(source)
     if path.suffix.lower() in SINGLE_FILE_SUFFIXES:
         return "single-file"
-    if path.exists() or source.startswith((".", "/", "~")):  # a local file of another kind is no hub id either
+    if path.exists() or source.startswith((".", "/", "~", "$")):  # a local file of another kind is no hub id either
         return "diffusers"
     return "hub"
