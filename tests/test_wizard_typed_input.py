@@ -111,3 +111,18 @@ async def test_a_model_folder_written_with_a_variable_is_a_folder_not_a_hub_id(t
         await _settle(pilot)
         assert str(screen.query_one("#model-family", Static).render()).startswith("✓ diffusers folder: Stable Diffusion 1.x")
         assert app.session.family_id == "sd"
+
+
+async def test_a_save_as_path_typed_by_the_user_stays_when_the_run_is_renamed(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _at_step(app, pilot, 3, "ParametersScreen")
+        name, path = screen.query_one("#f-name", Input), screen.query_one("#par-path", Input)
+        name.value = "renamed"
+        await _settle(pilot)
+        assert path.value == str(Path("profiles") / "renamed.toml")  # the default follows the name
+        path.value = "my-folder/custom.toml"
+        name.value = "renamed-again"
+        await _settle(pilot)
+        assert path.value == "my-folder/custom.toml"

@@ -64,6 +64,7 @@ whether to resume it.
     ]
     _fit_key: str | None = None  # the meter's key (engine/memory/inputs.py) of the settings the last fit test trained
     _fit_text = ""  # its progress or result
+    _default_shown = ""  # the Save as path the screen filled in: a run name edit follows it, but not a path typed over it
 
     def compose_body(self) -> ComposeResult:
         hardware = self.session.hardware
@@ -81,7 +82,8 @@ whether to resume it.
                              compact=True, id="par-quantize")
             with Horizontal(classes="par-row"):
                 yield Label("Save as")
-                yield OrderedInput(str(self.session.default_path()), id="par-path", compact=True)
+                self._default_shown = str(self.session.default_path())
+                yield OrderedInput(self._default_shown, id="par-path", compact=True)
                 yield Button("Save", id="par-save", variant="primary")
                 yield Button("Command", id="par-command")
             yield ProfileForm(self.session, id="par-form")
@@ -105,8 +107,9 @@ whether to resume it.
         self.query_one("#f-name").focus()
 
     def on_profile_form_edited(self, message: ProfileForm.Edited) -> None:
-        if message.key == "name" and self.session.path is None:
-            self.query_one("#par-path", Input).value = str(self.session.default_path())
+        field = self.query_one("#par-path", Input)
+        if message.key == "name" and self.session.path is None and field.value == self._default_shown:
+            field.value = self._default_shown = str(self.session.default_path())
         self._show_quantize()
         self._validate()
 
