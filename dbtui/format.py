@@ -1,6 +1,25 @@
-"""Small text formatting shared by screens and the CLI."""
+"""Small text formatting, and reading of typed amounts, shared by screens and the CLI."""
 
 from __future__ import annotations
+
+import math
+
+from engine.errors import DbtuiError
+
+
+class PriceError(DbtuiError, ValueError):
+    """A price per hour that is not a finite amount of zero or more."""
+
+
+def read_price(text: str) -> float:
+    """A price per hour as typed: a finite amount of money, zero or more (float() also reads "nan" and "inf")."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise PriceError(f"'{text}' is not a number, e.g. 2.49") from None
+    if not math.isfinite(value) or value < 0:
+        raise PriceError(f"{text} is not a price: give 0 or more, e.g. 2.49")
+    return value
 
 
 def duration(seconds: float | None) -> str:

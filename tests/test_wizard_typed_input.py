@@ -1,5 +1,6 @@
-"""What a user types into the wizard's fields is read as they mean it, half-typed or not: never a crash,
-and a problem shows on its row."""
+"""What a user types into the wizard is read as they mean it: a half-typed value is a problem on its row, never a
+crash; ~ and $VAR paths are the folders they name; a Save as path or a price is kept or refused as typed; Next
+waits for the model check."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import shutil
 import threading
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input, Static
 
 from dbtui.app import make_app
@@ -126,3 +128,18 @@ async def test_a_save_as_path_typed_by_the_user_stays_when_the_run_is_renamed(tm
         name.value = "renamed-again"
         await _settle(pilot)
         assert path.value == "my-folder/custom.toml"
+
+
+@pytest.mark.parametrize("typed", ["-2", "nan", "inf", "abc"])
+async def test_the_fit_test_refuses_a_price_that_is_not_one(typed: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine()
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _at_step(app, pilot, 3, "ParametersScreen")
+        screen.query_one("#par-price", Input).value = typed
+        await pilot.press("ctrl+f")
+        await _settle(pilot)
+        assert not any(call[0] == "fit_test" for call in engine.calls)
+        assert any(n.message.startswith(f"Price per hour: {typed}") or n.message.startswith(f"Price per hour: '{typed}'")
+                   for n in app._notifications)

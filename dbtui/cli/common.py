@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from dbtui.format import PriceError, read_price
+
 
 class ExamplesFormatter(argparse.HelpFormatter):
     """Help whose prose paragraphs wrap to the terminal while examples keep their lines: a paragraph with an
@@ -34,14 +36,11 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
 
 
 def price(text: str) -> float:
-    """An argparse ``type``: a finite amount of money, zero or more."""
+    """An argparse ``type``: a finite amount of money, zero or more (the wizard's fit test reads it alike)."""
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number, e.g. 2.49") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a price: give 0 or more, e.g. 2.49")
-    return value
+        return read_price(text)
+    except PriceError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def finite_at_least(low: float):

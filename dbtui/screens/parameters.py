@@ -12,7 +12,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, Input, Label, Select, Static
 
-from dbtui.format import duration
+from dbtui.format import PriceError, duration, read_price
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.field_rules import FAMILY, applies, settle
 from dbtui.presets import PRESET_LABELS, PRESETS, presets_for
@@ -214,9 +214,9 @@ whether to resume it.
             return
         text = self.query_one("#par-price", Input).value.strip()
         try:
-            price = float(text) if text else None
-        except ValueError:
-            self.notify("The price must be a number, e.g. 0.79", severity="error")
+            price = read_price(text) if text else None
+        except PriceError as error:
+            self.notify(f"Price per hour: {error}", severity="error")
             return
         self.query_one("#par-fit", Button).disabled = True
         # The estimate comes first (the meter needs no GPU): the VRAM line starts it now if it is not known yet.
