@@ -143,3 +143,20 @@ async def test_the_fit_test_refuses_a_price_that_is_not_one(typed: str, tmp_path
         assert not any(call[0] == "fit_test" for call in engine.calls)
         assert any(n.message.startswith(f"Price per hour: {typed}") or n.message.startswith(f"Price per hour: '{typed}'")
                    for n in app._notifications)
+
+
+async def test_the_concept_selector_names_the_images_folder_as_it_is_typed(tmp_path: Path, monkeypatch) -> None:
+    from textual.widgets import Select
+
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _at_step(app, pilot, 2, "DatasetScreen")
+        await pilot.click("#ds-add")
+        await _settle(pilot)
+        selector = screen.query_one("#ds-concept", Select)
+        assert "Concept 2: ?" in str(selector.query_one("SelectCurrent #label", Static).render())
+        screen.query_one("#ds-instance_dir", Input).value = "pics/cat"
+        await _settle(pilot)
+        assert "Concept 2: cat" in str(selector.query_one("SelectCurrent #label", Static).render())
+        assert screen.concept == 1 and selector.value == 1

@@ -123,6 +123,14 @@ the line under the prompts says. Your original images are never changed.
         self.failed_check = None
         if key in ("instance_prompt", "class_prompt"):
             self._token_check()
+        if key == "instance_dir":  # the selector names each concept by its folder
+            self._relabel_concepts()
+
+    def _relabel_concepts(self) -> None:
+        select = self.query_one("#ds-concept", Select)
+        with select.prevent(Select.Changed):  # set_options picks the first concept on the way: not a choice
+            select.set_options(self._concept_options())
+            select.value = self.concept
 
     def _token_check(self) -> None:
         identifier = guess_identifier(self.session.get(f"concepts.{self.concept}.instance_prompt") or "",
