@@ -287,7 +287,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             bar = self.query_one("#tr-progress", ProgressBar)
             bar.display = True
             bar.update(total=self.total_steps, progress=step)
-        self.query_one(RunStats).show(status=status)
+        self.query_one(RunStats).end(status)
         self.query_one("#tr-phase", Label).update(status)
         self.query_one(Log).write_line(f"Run {status}: {detail}")
         for what, _, _ in CONTROLS:
