@@ -38,3 +38,19 @@ async def test_a_stopped_run_shows_no_time_left(tmp_path: Path) -> None:
         assert screen.query_one("#tr-stats").status == "stopped"
         [eta] = [line.partition(" ETA ")[2].split()[0] for line in _terminal(app) if " ETA " in line]
         assert eta == "–"
+
+
+async def test_a_run_that_did_not_start_is_said_with_one_full_stop(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine()
+
+    def refuse(profile, resume=None):
+        raise OSError("Cannot write runs/tiny-demo: the disk is full.")
+
+    engine.start_run = refuse
+    session = Session.for_demo()
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await _dashboard(app, pilot, session)
+        [said] = [n.message for n in app._notifications if n.title == "Not started"]
+        assert said.startswith("Cannot write runs/tiny-demo: the disk is full. Go back") and ".." not in said

@@ -158,7 +158,8 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             self.query_one(f"#tr-{what}", Button).display = False
         self.refresh_bindings()
         # The reason whole, as a failed run's: at 80x24 the log's few lines keep only the end of a long one.
-        self.notify(f"{message.reason}. {message.advice}", title="Not started", severity="error", timeout=60)
+        reason = message.reason if message.reason.endswith((".", "!", "?")) else message.reason + "."  # an error's own stop
+        self.notify(f"{reason} {message.advice}", title="Not started", severity="error", timeout=60)
 
     def on_resume_offered(self, message: ResumeOffered) -> None:
         def chosen(resume: bool | None) -> None:
