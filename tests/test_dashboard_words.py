@@ -54,3 +54,17 @@ async def test_a_run_that_did_not_start_is_said_with_one_full_stop(tmp_path: Pat
         await _dashboard(app, pilot, session)
         [said] = [n.message for n in app._notifications if n.title == "Not started"]
         assert said.startswith("Cannot write runs/tiny-demo: the disk is full. Go back") and ".." not in said
+
+
+async def test_the_loss_plot_of_a_short_run_marks_whole_steps(tmp_path: Path) -> None:
+    """Three steps were marked 1.00 1.50 2.00 2.50 3.00."""
+    engine = FakeEngine(events=run_events(3))
+    session = Session()
+    session.run_folder = tmp_path / "runs" / "x"
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await _dashboard(app, pilot, session)
+        await pilot.pause(0.4)  # the plot redraws on a timer
+        lines = _terminal(app)
+        [axis] = [index for index, line in enumerate(lines) if "└┬" in line]
+        assert lines[axis + 1].partition("╰")[0].split() == ["1", "2", "3"]

@@ -51,6 +51,16 @@ def downsample(xs: list[int], ys: list[float], points: int) -> tuple[list[float]
     return out_x, out_y
 
 
+def step_ticks(steps: list[int]) -> list[int]:
+    """Whole steps for an x axis: the steps themselves while they are few, every step while they fit, else five
+    across (plotext's own ticks split a short run's steps into quarters)."""
+    if len(steps) <= 5:
+        return steps
+    if steps[-1] - steps[0] <= 8:  # five rounded across would skip one (1 2 4 5 6)
+        return list(range(steps[0], steps[-1] + 1))
+    return sorted({round(steps[0] + i * (steps[-1] - steps[0]) / 4) for i in range(5)})
+
+
 class LossPlot(PlotextPlot):
     def __init__(self, history: LossHistory, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -76,5 +86,7 @@ class LossPlot(PlotextPlot):
         plt.plot(x, y, marker="braille", color="gray")
         x, y = downsample(steps, smoothed, width)
         plt.plot(x, y, marker="hd", color="cyan")
+        ticks = step_ticks(steps)
+        plt.xticks(ticks, [str(tick) for tick in ticks])
         self.redraws += 1
         self.refresh()

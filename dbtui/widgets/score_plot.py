@@ -13,6 +13,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
+from dbtui.widgets.loss_plot import step_ticks
 from engine.evaluation.best import BestStep, best_step
 from engine.events import Event, RunStarted, SamplesScored
 
@@ -77,8 +78,7 @@ class ScorePlot(PlotextPlot):
                 plt.plot(steps, values, marker="braille", color=rgb(colour))
                 self.drawn[key] = (steps, values)
         # The scored steps themselves while they are few, else five whole steps across.
-        steps = sorted(self.history.rounds)
-        ticks = steps if len(steps) <= 5 else sorted({round(steps[0] + i * (steps[-1] - steps[0]) / 4) for i in range(5)})
+        ticks = step_ticks(sorted(self.history.rounds))
         plt.xticks(ticks, [str(tick) for tick in ticks])
         if best is not None:
             plt.vline(best.step, rgb(BEST_COLOUR))
