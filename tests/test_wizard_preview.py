@@ -1,4 +1,4 @@
-"""The wizard's picture of an image is the picture training reads: upright, in its colours."""
+"""The wizard's picture of an image is the picture training reads: upright, in its colours; a folder is not called an image."""
 
 from __future__ import annotations
 
@@ -34,3 +34,16 @@ async def test_a_phone_photo_is_shown_upright_and_a_large_one_reduced(tmp_path: 
         preview.show(large)
         await pilot.pause()
         assert preview.query_one(".image").image.size == (PREVIEW_SIDE, PREVIEW_SIDE // 3)
+
+
+async def test_a_folder_is_not_called_an_image_file(tmp_path: Path) -> None:
+    """The doctor's finding for an empty folder names the folder: the preview said "empty: not an image file"."""
+    from textual.widgets import Static
+
+    (tmp_path / "empty").mkdir()
+    app = PreviewApp()
+    async with app.run_test() as pilot:
+        preview = app.query_one(ImagePreview)
+        preview.show(tmp_path / "empty")
+        await pilot.pause()
+        assert str(preview.query_one(Static).render()) == "empty/ is a folder: no picture to show"

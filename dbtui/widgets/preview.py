@@ -47,8 +47,12 @@ class ImagePreview(Container):
         self.border_title = escape(path.name) if path else None
         self.remove_children()
         widget_class = image_class(getattr(self.app, "image_renderer", "auto"))
-        if path is None or path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
-            self.mount(Static("no image selected" if path is None else f"{path.name}: not an image file", markup=False))
+        if path is None:
+            self.mount(Static("no image selected"))
+        elif path.is_dir():  # a finding of the whole folder (it has no images, say)
+            self.mount(Static(f"{path.name}/ is a folder: no picture to show", markup=False))
+        elif path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+            self.mount(Static(f"{path.name}: not an image file", markup=False))
         elif widget_class is None:
             self.mount(Static(path.name, markup=False))
         else:
