@@ -121,3 +121,15 @@ def test_prepare_steps_buckets_by_the_model_it_is_given(tmp_path: Path, tiny_sdx
     trained = nearest_bucket(300, 210, bucket_list(64, True, None, load_components(tiny_sdxl).size_multiple))
     with Image.open(tmp_path / "out" / "wide.png") as copy:
         assert copy.size == trained
+
+
+def test_prepare_says_how_many_files_of_the_users_were_kept(tmp_path: Path, capsys) -> None:
+    (tmp_path / "X" / "raw").mkdir(parents=True)
+    textured(1, (80, 80)).save(tmp_path / "X" / "raw" / "a.jpg")
+    textured(2, (100, 100)).save(tmp_path / "X" / "a.png")
+    before = (tmp_path / "X" / "a.png").read_bytes()
+    assert main(["dataset", "prepare", str(tmp_path / "X" / "raw"), str(tmp_path / "X"), "--resolution", "64"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "a.png exists and is not a copy dbtui made" in out
+    assert "1 file(s) in" in out and "give another (new or empty) output folder" in out
+    assert (tmp_path / "X" / "a.png").read_bytes() == before

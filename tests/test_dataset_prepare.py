@@ -181,3 +181,38 @@ def test_the_doctor_and_prepare_bucket_images_as_training_will(tmp_path: Path, t
     result = prepare_dataset(photos, tmp_path / "prepared", **prepare_settings(profile))
     with Image.open(result.written[0]) as copy:
         assert copy.size == trained
+
+
+def test_files_dbtui_did_not_make_are_never_overwritten(tmp_path: Path) -> None:
+    """The user's own a.png (or a.txt) where a copy goes was replaced by the copy: now kept, and its image left out."""
+    src = tmp_path / "X" / "raw"
+    src.mkdir(parents=True)
+    out = tmp_path / "X"
+    for name in ("a", "b", "c"):
+        textured(1, (80, 80)).save(src / f"{name}.jpg")
+        (src / f"{name}.txt").write_text(f"{name} from the originals\n")
+    textured(2, (100, 100)).save(out / "a.png")
+    (out / "b.txt").write_text("my own caption\n")
+    (out / "c.txt").symlink_to(tmp_path / "nowhere")
+    before = _hashes(out)
+    result = prepare_dataset(src, out, resolution=64, workers=1)
+    assert {k: v for k, v in _hashes(out).items() if k in before} == before
+    assert [Path(f).name for f, _ in result.kept] == ["a.png", "b.txt", "c.txt"] and result.has_failures
+    assert "b.txt exists and is not a copy dbtui made" in result.kept[1][1]
+    assert result.written == () and result.captions_copied == 0 and not (out / "b.png").exists()
+    again = prepare_dataset(src, out, resolution=64, workers=1)  # the same on a re-run: the manifest does not list them
+    assert len(again.kept) == 3 and {k: v for k, v in _hashes(out).items() if k in before} == before
+
+
+def test_a_copy_that_fails_to_be_made_again_stays_dbtuis(tmp_path: Path) -> None:
+    """A re-run whose image fails keeps the earlier copy's entry: the run after that redoes it, not keeps it as the user's."""
+    src = tmp_path / "src"
+    src.mkdir()
+    textured(1, (80, 80)).save(src / "a.png")
+    out = tmp_path / "out"
+    prepare_dataset(src, out, resolution=64, workers=1)
+    (src / "a.png").write_bytes(b"not an image")
+    assert len(prepare_dataset(src, out, resolution=64, workers=1).failed) == 1
+    textured(3, (80, 80)).save(src / "a.png")
+    third = prepare_dataset(src, out, resolution=64, workers=1)
+    assert third.kept == () and [Path(p).name for p in third.written] == ["a.png"]

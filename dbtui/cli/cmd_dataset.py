@@ -239,6 +239,8 @@ def _prepare(args: argparse.Namespace) -> int:
         console.print(f"[red]caption not copied[/] {markup_safe(caption)}: {markup_safe(reason)}")
     for caption in result.orphan_captions:
         console.print(f"[yellow]caption not copied[/] {markup_safe(caption)}: no image has its name")
+    for _, reason in result.kept:
+        console.print(f"[red]kept[/] {markup_safe(reason)}")
     nested = [copy for copy in (*result.written, *result.up_to_date) if Path(copy).parent != Path(result.destination)]
     if nested:
         console.print(f"[yellow]{len(nested)} {'copy is' if len(nested) == 1 else 'copies are'} in sub-folders of {markup_safe(result.destination)}[/]: training "
@@ -249,8 +251,13 @@ def _prepare(args: argparse.Namespace) -> int:
                       "trains unless you delete it (and its caption)")
     if result.has_failures:
         orphans = f"; {len(result.orphan_captions)} caption(s) without an image were left out" if result.orphan_captions else ""
-        console.print(f"[red]{len(result.failed)} image(s) and {len(result.caption_failures)} caption(s) could not "
-                      f"be prepared[/]{orphans}: see above; `dbtui dataset check` explains each")
+        if result.failed or result.caption_failures:
+            console.print(f"[red]{len(result.failed)} image(s) and {len(result.caption_failures)} caption(s) could not "
+                          f"be prepared[/]{orphans}: see above; `dbtui dataset check` explains each")
+        if result.kept:
+            console.print(f"[red]{len(result.kept)} file(s) in {markup_safe(result.destination)} were not made by dbtui "
+                          "and were kept[/], so their images were not prepared: give another (new or empty) output "
+                          "folder, or move those files away", soft_wrap=True)
     return 1 if result.has_failures else 0
 
 

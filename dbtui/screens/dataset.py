@@ -259,6 +259,9 @@ the line under the prompts says. Your original images are never changed.
     def _prepared(self, concept: int, result) -> None:
         """The concept moves to the copies only when some image was prepared; the failures are said either way."""
         failed = f"{len(result.failed)} image(s) could not be prepared (Check says why)" if result.failed else ""
+        if result.kept:  # files of the user's own where copies go: left alone, so their images are not prepared
+            failed = "; ".join(filter(None, [failed, f"{len(result.kept)} image(s) not prepared: {result.destination} "
+                                             "holds files of the same names that dbtui did not make (kept)"]))
         if not (result.written or result.up_to_date):
             self.notify(f"{failed or 'No image could be prepared'}; the concept still uses its own folder.",
                         title="Nothing prepared", severity="error", timeout=10)

@@ -3,7 +3,8 @@
 Each copy has its EXIF rotation applied, is 8-bit RGB (transparency flattened on a chosen
 colour), is cropped and resized to the training size (or to its aspect-ratio bucket), and is
 saved as PNG next to a copy of its caption. A manifest remembers what each copy was made
-from, so re-running only redoes images whose source or settings changed.
+from, so re-running only redoes images whose source or settings changed. A file already in the
+prepared folder that the manifest does not list is the user's: it is never overwritten.
 """
 
 from __future__ import annotations
@@ -69,10 +70,11 @@ class PrepareResult:
     caption_failures: tuple[tuple[str, str], ...] = ()  # (caption file, reason) of captions not copied
     orphan_captions: tuple[str, ...] = ()  # caption files with no image of the same name: not copied
     without_original: tuple[str, ...] = ()  # copies an earlier run made whose original is gone: they would still train
+    kept: tuple[tuple[str, str], ...] = ()  # (file, reason) of files dbtui did not make where a copy goes: left alone
 
     @property
     def has_failures(self) -> bool:
-        return bool(self.failed or self.caption_failures)
+        return bool(self.failed or self.caption_failures or self.kept)
 
 
 def prepare_dataset(
@@ -107,7 +109,8 @@ def prepare_dataset(
     manifest = _read_manifest(manifest_path)
     originals = {os.path.realpath(p) for p in images}
     outputs = output_paths(images, src, dst)
-    jobs, up_to_date = [], []
+    jobs, up_to_date, kept = [], [], []
+    earlier: dict[str, dict | None] = {}  # the manifest's entries before this run, for the copies that fail
     failed = [(str(r.path), problem_text(r.code, r.reason)) for r in listing.refused]
     for image, output in zip(images, outputs):
         if os.path.realpath(output) in originals:
@@ -118,11 +121,18 @@ def prepare_dataset(
         if problem:  # a broken link, or a file that went away since the folder was listed
             failed.append((str(image), problem_text(*problem)))
             continue
+        if key not in manifest:
+            foreign = _foreign_file(output, caption_path(output, caption_extension))
+            if foreign:
+                kept.append((str(foreign), f"{foreign} exists and is not a copy dbtui made; it is left as it is and "
+                             f"{image.name} was not prepared: prepare into another folder, or move the file away"))
+                continue
         stamp = _stamp(image, settings)
         if output.exists() and manifest.get(key) == stamp:
             up_to_date.append(str(output))
         else:
             jobs.append(PrepareJob(str(image), str(output), settings))
+        earlier[key] = manifest.get(key)
         manifest[key] = stamp
     outcomes = run_phase("dataset_prepare", prepare_image, jobs, workers=workers, emit=emit,
                          description=f"preparing {len(jobs)} images")
@@ -130,7 +140,13 @@ def prepare_dataset(
     for job, reason in zip(jobs, outcomes):
         if reason:
             failed.append((job.source, reason))
-            manifest.pop(str(Path(job.output).relative_to(dst)), None)
+            # The earlier entry (never this run's stamp) makes the next run try again, and keeps a copy an earlier
+            # run made counted as dbtui's rather than as the user's own file.
+            key = str(Path(job.output).relative_to(dst))
+            if earlier[key] is None:
+                del manifest[key]
+            else:
+                manifest[key] = earlier[key]
         else:
             written.append(job.output)
     without_original = _without_original(manifest, outputs, dst)
@@ -138,7 +154,7 @@ def prepare_dataset(
     copied, caption_failures = 0, []
     failed_sources = {s for s, _ in failed}
     for image, output in zip(images, outputs):
-        if str(image) in failed_sources:
+        if str(image) in failed_sources or str(output.relative_to(dst)) not in manifest:  # failed, or the user's
             continue
         source = caption_path(image, caption_extension)
         try:
@@ -147,7 +163,13 @@ def prepare_dataset(
             caption_failures.append((str(source), str(error)))
     orphans = tuple(str(c) for c in listing.orphan_captions)
     return PrepareResult(str(dst), tuple(written), tuple(up_to_date), tuple(failed), copied,
-                         tuple(caption_failures), orphans, tuple(without_original))
+                         tuple(caption_failures), orphans, tuple(without_original), tuple(kept))
+
+
+def _foreign_file(copy: Path, caption: Path) -> Path | None:
+    """The copy's or its caption's path when something is there though the manifest does not list the copy: the
+    user's own file (links, even broken ones, included), which must not be overwritten."""
+    return next((path for path in (copy, caption) if os.path.lexists(path)), None)
 
 
 def folder_beside(src: Path | str) -> Path:
@@ -182,7 +204,7 @@ def _make_folder(dst: Path) -> None:
 
 
 def _read_manifest(path: Path) -> dict:
-    """What earlier runs prepared; a damaged manifest only means every image is prepared again."""
+    """What earlier runs prepared; with a damaged manifest, the copies already there are taken for the user's own."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
