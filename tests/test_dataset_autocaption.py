@@ -72,12 +72,13 @@ def test_wd14_without_onnxruntime_says_to_install_it(images: Path, monkeypatch) 
         autocaption(images, backend="wd14", model=str(images))
 
 
-def test_wd14_tagger_plumbing_with_a_tiny_onnx_model(images: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+def _tiny_tagger(folder: Path) -> Path:
+    """A WD14-layout folder: a tiny ONNX model of 4 outputs and its selected_tags.csv."""
     pytest.importorskip("onnxruntime")
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
-    folder = tmp_path_factory.mktemp("wd14")
+    folder.mkdir(parents=True, exist_ok=True)
     # Mean colour (BGR, 0-255) of the NHWC input → 4 logits → sigmoid. With weights ±0.02 the
     # probabilities for a mid-grey-ish picture are far above or below every threshold.
     weights = np.array([[0.02, -0.02, 0.02, 0.02]] * 3, dtype=np.float32)
@@ -95,6 +96,11 @@ def test_wd14_tagger_plumbing_with_a_tiny_onnx_model(images: Path, tmp_path_fact
     onnx.save(model, folder / "model.onnx")
     (folder / "selected_tags.csv").write_text(
         "tag_id,name,category,count\n1,blue_sky,0,10\n2,no_humans,0,10\n3,some_character,4,10\n4,general,9,10\n")
+    return folder
+
+
+def test_wd14_tagger_plumbing_with_a_tiny_onnx_model(images: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    folder = _tiny_tagger(tmp_path_factory.mktemp("wd14"))
     result = autocaption(images, backend="wd14", model=str(folder), batch_size=3)
     assert len(result.written) == 4
     assert CaptionStore(images).read("1.png") == "some character, blue sky"  # character first; rating dropped
@@ -123,3 +129,33 @@ def test_autocaption_in_a_folder_it_cannot_write_is_a_caption_error(tiny_blip: P
     monkeypatch.setattr(captions, "atomic_write_bytes", refused)
     with pytest.raises(CaptionError, match=f"cannot write captions in {images}: Permission denied"):
         autocaption(images, backend="blip", model=str(tiny_blip), batch_size=2)
+
+
+def test_blip_weights_that_do_not_fit_or_another_models_folder_are_messages(tiny_blip: Path, tiny_sd1: Path,
+                                                                             images: Path, tmp_path: Path, capfd) -> None:
+    """transformers raised a RuntimeError (reported as a bug) after logging a table of every weight; a CLIP text
+    encoder's folder loaded as a BLIP of random weights and wrote noise as captions."""
+    import json
+    import shutil
+
+    mismatched = shutil.copytree(tiny_blip, tmp_path / "mismatched")
+    config = json.loads((mismatched / "config.json").read_text())
+    config["text_config"]["intermediate_size"] += 1
+    (mismatched / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CaptionerUnavailableError, match="its weights do not fit its config.json"):
+        autocaption(images, backend="blip", model=str(mismatched))
+    assert "LOAD REPORT" not in capfd.readouterr().err
+    with pytest.raises(CaptionerUnavailableError, match="holds a clip_text_model model, not a BLIP captioner"):
+        autocaption(images, backend="blip", model=str(tiny_sd1 / "text_encoder"))
+    assert not list(images.glob("[1-4].txt"))
+
+
+def test_a_damaged_wd14_tagger_is_a_message(images: Path, tmp_path: Path) -> None:
+    """A git-lfs pointer for model.onnx raised onnxruntime's InvalidProtobuf; a tag list without the columns, a KeyError."""
+    folder = _tiny_tagger(tmp_path / "tagger")
+    (folder / "selected_tags.csv").write_text("tag,kind\nblue_sky,0\n")
+    with pytest.raises(CaptionerUnavailableError, match="selected_tags.csv is not a WD14 tag list .* columns name and category"):
+        autocaption(images, backend="wd14", model=str(folder))
+    (folder / "model.onnx").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n")
+    with pytest.raises(CaptionerUnavailableError, match="model.onnx cannot be loaded as a WD14 tagger .*git lfs pull"):
+        autocaption(images, backend="wd14", model=str(folder))

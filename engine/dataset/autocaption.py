@@ -111,16 +111,27 @@ class _Blip:
 
     def __init__(self, model: str):
         folder = _model_folder(model, "blip", ["*.json", "*.txt", "*.safetensors"])
-        try:
-            from transformers import BlipForConditionalGeneration, BlipProcessor
+        from transformers import AutoConfig, BlipForConditionalGeneration, BlipProcessor
+        from transformers.utils import logging as transformers_logging
 
+        advice = f"give a local folder saved with save_pretrained or a hub id such as {DEFAULT_MODELS['blip']}"
+        verbosity = transformers_logging.get_verbosity()
+        # A wrong folder makes transformers log a table of every weight; the one line below says it instead.
+        transformers_logging.set_verbosity_error()
+        try:
+            model_type = AutoConfig.from_pretrained(folder).model_type
+            if model_type != "blip":  # loaded anyway, its weights would be random and its captions noise
+                raise CaptionerUnavailableError(f"'{model}' holds a {model_type} model, not a BLIP captioner: {advice}")
             self.processor = BlipProcessor.from_pretrained(folder)
             self.model = BlipForConditionalGeneration.from_pretrained(folder).eval()
         except (OSError, ValueError) as error:
+            raise CaptionerUnavailableError(f"cannot load a BLIP captioner from '{model}': {advice} ({error})") from error
+        except RuntimeError as error:  # transformers' own text points at the load report, which is held back
             raise CaptionerUnavailableError(
-                f"cannot load a BLIP captioner from '{model}': give a local folder saved with save_pretrained "
-                f"or a hub id such as {DEFAULT_MODELS['blip']} ({error})"
-            ) from error
+                f"cannot load a BLIP captioner from '{model}': its weights do not fit its config.json (another model's "
+                f"weights, or a damaged download); {advice}") from error
+        finally:
+            transformers_logging.set_verbosity(verbosity)
 
     def __call__(self, pictures: list[Image.Image]) -> list[str]:
         import torch
@@ -142,13 +153,16 @@ class _Wd14:
                 "the WD14 tagger needs onnxruntime: pip install onnxruntime (or use --auto blip)"
             ) from error
         onnx_file, tags_file = _wd14_files(model)
-        self.session = onnxruntime.InferenceSession(str(onnx_file), providers=onnxruntime.get_available_providers())
-        self.input = self.session.get_inputs()[0]
-        self.side = int(self.input.shape[1])  # NHWC, square (448 for SmilingWolf's taggers)
-        with open(tags_file, newline="", encoding="utf-8") as file:
-            rows = list(csv.DictReader(file))
-        self.names = [row["name"] for row in rows]
-        self.categories = np.array([int(row["category"]) for row in rows])
+        try:
+            self.session = onnxruntime.InferenceSession(str(onnx_file), providers=onnxruntime.get_available_providers())
+            self.input = self.session.get_inputs()[0]
+            self.side = int(self.input.shape[1])  # NHWC, square (448 for SmilingWolf's taggers)
+        except Exception as error:  # noqa: BLE001 - onnxruntime's errors (InvalidProtobuf, Fail…) derive from Exception only
+            raise CaptionerUnavailableError(
+                f"{onnx_file} cannot be loaded as a WD14 tagger ({error}); download the tagger's model.onnx again "
+                f"(a git-lfs pointer file is not the model: `git lfs pull` fetches it), or use {DEFAULT_MODELS['wd14']}"
+            ) from None
+        self.names, self.categories = _wd14_tags(tags_file)
         self.threshold, self.character_threshold = threshold, character_threshold
 
     def __call__(self, pictures: list[Image.Image]) -> list[str]:
@@ -171,6 +185,19 @@ class _Wd14:
             keep += sorted(chosen, key=lambda i: -probabilities[i])
         # Underscores separate words in booru tags; short ones are emoticons such as ^_^.
         return ", ".join(self.names[i].replace("_", " ") if len(self.names[i]) > 3 else self.names[i] for i in keep)
+
+
+def _wd14_tags(tags_file: Path) -> tuple[list[str], np.ndarray]:
+    """The tag names and categories of ``selected_tags.csv``, in the model's output order."""
+    try:
+        with open(tags_file, newline="", encoding="utf-8") as file:
+            rows = list(csv.DictReader(file))
+        return [str(row["name"]) for row in rows], np.array([int(row["category"]) for row in rows])
+    except (OSError, ValueError, KeyError, TypeError, csv.Error) as error:  # TypeError: a row short of a column
+        raise CaptionerUnavailableError(
+            f"{tags_file} is not a WD14 tag list ({type(error).__name__}: {error}): it needs the columns name and "
+            "category (a number) on every row; download the tagger's selected_tags.csv again"
+        ) from None
 
 
 def _wd14_files(model: str) -> tuple[Path, Path]:
