@@ -40,6 +40,22 @@ def test_every_caption_mode(tmp_path: Path) -> None:
         caption_for(other, "caption_file", prompt)
 
 
+def test_a_file_name_that_is_not_utf8_captions_as_the_user_reads_it(tmp_path: Path, tiny_sd1: Path) -> None:
+    """b"caf\\xe9_02.png" (a Windows name): its caption kept Python's lone surrogate, which the tokenizer refused in the
+    run (a TypeError, reported as a bug) after validate and the check had passed it."""
+    import os
+
+    from transformers import CLIPTokenizer
+
+    from engine.dataset.captions import training_caption
+
+    image = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9_02.png"))
+    mixed = Path(os.fsdecode(bytes(tmp_path) + "/naïve_".encode() + b"\x93quoted\x94.png"))
+    assert caption_for(image, "file_name", "p") == training_caption(image, "file_name", "p") == "café"
+    assert caption_for(mixed, "file_name", "p") == "naïve “quoted”"  # the UTF-8 part as it was
+    CLIPTokenizer.from_pretrained(tiny_sd1 / "tokenizer")(caption_for(image, "file_name", "p"))
+
+
 def test_every_caption_that_cannot_be_used_is_named_at_once(tmp_path: Path) -> None:
     folder = tmp_path / "images"
     folder.mkdir()

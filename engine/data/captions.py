@@ -13,6 +13,13 @@ def caption_file(image: Path, extension: str) -> Path:
     return image.with_suffix(extension)
 
 
+def readable_name(name: str) -> str:
+    """``name`` as text: Python keeps each byte of a file name that is not UTF-8 as a lone surrogate, which no
+    tokenizer takes. Such names come from Windows' Western code page (cp1252: b"caf\\xe9" is "café"), so those bytes
+    are read that way; the UTF-8 rest of the name stays as it is, and a byte cp1252 leaves undefined becomes "�"."""
+    return re.sub("[\udc80-\udcff]", lambda m: bytes([ord(m[0]) - 0xDC00]).decode("cp1252", "replace"), name)
+
+
 def caption_for(image: Path, mode: str, instance_prompt: str, extension: str = ".txt") -> str:
     """Caption for ``image``:
 
@@ -27,7 +34,7 @@ def caption_for(image: Path, mode: str, instance_prompt: str, extension: str = "
     if mode == "file_name":
         # A counter goes ("_003", " (2)", "dog7", a name of digits alone); digits that belong to a word stay ("r2d2",
         # "x100": after fewer than two letters, or with digits before them).
-        stem = re.sub(r"(?:^|[\s_-]+)\d+$|\s*\(\d+\)$", "", image.stem)
+        stem = re.sub(r"(?:^|[\s_-]+)\d+$|\s*\(\d+\)$", "", readable_name(image.stem))
         stem = re.sub(r"(?:^|(?<=[\s_-]))([^\W\d_]{2,})\d+$", r"\1", stem)
         return re.sub(r"[_-]+", " ", stem).strip() or instance_prompt
     text_path = caption_file(image, extension)
