@@ -180,6 +180,18 @@ def test_undo_keeps_captions_edited_by_hand_since_the_bulk_edit(store: CaptionSt
     assert store.read("b.jpg") == CAPTIONS["b"].strip() and store.read("d.jpg") == CAPTIONS["d"]  # the others go back
 
 
+def test_undo_names_each_caption_it_keeps(store: CaptionStore, capsys, monkeypatch) -> None:
+    """The command said "skipped edited since the bulk operation, …" without saying which file."""
+    from dbtui.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")  # the path on one line
+    store.add_tag("zwx")
+    (store.folder / "a.txt").write_text("my careful hand edit\n", encoding="utf-8")
+    assert main(["dataset", "caption", str(store.folder), "--undo"]) == 1
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"skipped caption file '{store.folder / 'a.txt'}' was edited since the bulk operation" in said
+
+
 def test_a_copied_folder_undoes_its_own_captions(store: CaptionStore, tmp_path: Path) -> None:
     import shutil
 

@@ -229,7 +229,8 @@ class CaptionStore:
             if entry.before is None and current is None:  # created by the operation and already gone: nothing to undo
                 continue
             if entry.after is not None and (current or "").strip() != entry.after:
-                skipped.append(Unreadable(path, "edited since the bulk operation, so it is kept as it is"))
+                skipped.append(Unreadable(path, f"caption file '{path}' was edited since the bulk operation, so it is "
+                                                "kept as it is"))
                 continue
             if entry.before is None:
                 path.unlink(missing_ok=True)
