@@ -223,3 +223,15 @@ def test_a_caption_named_but_for_letter_case_or_accent_encoding_is_named_with_th
     assert photo.code == "caption_misnamed" and photo.severity == "error"
     assert "differs in letter case" in photo.message and photo.fix == "rename photo.txt to Photo.txt"
     assert "how its accented letters are encoded" in found[unicodedata.normalize("NFC", "café.png")].message
+
+
+def test_a_caption_link_to_a_missing_file_is_left_alone_and_named(store: CaptionStore) -> None:
+    """--add-tag replaced the link with a file of the tag, and --undo then deleted that file: the link was lost."""
+    link = store.folder / "c.txt"
+    link.symlink_to("captions/c-caption.txt")
+    changes = store.add_tag("zwx")
+    assert os.readlink(link) == "captions/c-caption.txt"
+    assert [item.path for item in changes.skipped] == [link]
+    assert "is a symbolic link to 'captions/c-caption.txt', which does not exist" in changes.skipped[0].reason
+    CaptionStore(store.folder).undo()
+    assert os.readlink(link) == "captions/c-caption.txt"

@@ -258,6 +258,11 @@ class CaptionStore:
                 continue
             if before is None and not include_missing:
                 continue
+            if before is None and path.is_symlink():  # writing would replace the link, and undo delete it
+                skipped.append(Unreadable(path, f"caption file '{path}' is a symbolic link to '{os.readlink(path)}', "
+                                                "which does not exist, so it is left as it is: point the link at a "
+                                                "caption file, or delete it"))
+                continue
             after = edit((before or "").strip())
             if after != (before or "").strip():
                 changes.append(Change(path, before, after))
