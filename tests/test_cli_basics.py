@@ -187,6 +187,23 @@ def test_validate_warns_about_empty_caption_files(tmp_path: Path, capsys: pytest
     assert "empty" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("mode", ["caption_file", "caption_file_then_prompt", "prompt_then_caption_file"])
+def test_a_caption_that_cannot_be_read_stops_a_run_before_the_model_loads(
+        mode: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Latin-1 caption was found by the trainer only after the model had loaded (exit 1); missing and empty ones by
+    validate and before the run."""
+    images = _one_image_folder(tmp_path)
+    (images / "a.txt").write_bytes(b"caf\xe9 photo of zwx\n")
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'name = "r"\n[[concepts]]\ninstance_dir = "{images}"\ninstance_prompt = "x"\ncaption_mode = "{mode}"\n'
+                       f'[model]\npretrained = "builtin:tiny-sd1"\n[saving]\noutput_dir = "{tmp_path / "runs"}"\n')
+    said = f"concepts.0.caption_mode: 1 caption file(s) cannot be read, e.g. caption file '{images / 'a.txt'}' is not UTF-8"
+    assert main(["validate", str(profile)]) == 0
+    assert said in " ".join(capsys.readouterr().out.split())
+    assert main(["run", str(profile), "--plain"]) == 2
+    assert said in " ".join(capsys.readouterr().err.split()) and not (tmp_path / "runs").exists()
+
+
 def test_a_run_whose_model_or_images_are_missing_stops_before_its_trainer_starts(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     images = _one_image_folder(tmp_path)

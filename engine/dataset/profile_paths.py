@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from engine.builtin import is_builtin, known_builtin
-from engine.data.caption_text import CaptionFileError, read_caption_file
+from engine.data.caption_text import CaptionFileError, read_caption
 from engine.data.images import list_images
 from engine.profile.model_source import local_path, model_kind
 from engine.profile.problems import Problem
@@ -129,24 +129,33 @@ def _concept_problems(profile: Profile, index: int) -> list[Problem]:
     images = list_images(folder)
     if not images:
         problems.append(Problem(f"{key}.instance_dir", f"no images in '{folder}'"))
-    if concept.caption_mode == "caption_file":
-        captions = [p.with_suffix(profile.dataset.caption_extension) for p in images]
-        missing = [image.name for image, caption in zip(images, captions) if not caption.exists()]
-        if missing:
-            problems.append(Problem(f"{key}.caption_mode", f"{len(missing)} image(s) have no caption file, e.g. {missing[0]}; "
-                                    "write them or run `dbtui dataset caption`"))
-        empty = [caption.name for caption in captions if _blank(caption)]
-        if empty:
-            # The dataset doctor calls it an error too: the image would train with no prompt at all.
-            problems.append(Problem(f"{key}.caption_mode", f"{len(empty)} caption file(s) are empty, e.g. {empty[0]}: "
-                                    "their images would train with no prompt; write them, or remove the images"))
+    if "caption_file" in concept.caption_mode:
+        problems += _caption_problems(key, concept.caption_mode, folder, images, profile.dataset.caption_extension)
     return problems
 
 
-def _blank(caption: Path) -> bool:
-    """A caption file that exists and holds only white space (one that cannot be read is the trainer's to report)."""
-    try:
-        text = read_caption_file(caption)
-    except CaptionFileError:
-        return False
-    return text is not None and not text.strip()
+def _caption_problems(key: str, mode: str, folder: Path, images: list[Path], extension: str) -> list[Problem]:
+    """Caption files the trainer would stop on after the model has loaded: unreadable ones in every mode that reads
+    them; missing or empty ones when the caption is all the prompt (the combined modes use the prompt alone then)."""
+    texts, unreadable = {}, []
+    for image in images:
+        try:
+            texts[image] = read_caption(image.with_suffix(extension), folder)  # as the trainer reads it
+        except CaptionFileError as error:
+            unreadable.append(str(error))
+    problems = []
+    if unreadable:
+        problems.append(Problem(f"{key}.caption_mode", f"{len(unreadable)} caption file(s) cannot be read, e.g. "
+                                f"{unreadable[0]}"))
+    if mode != "caption_file":
+        return problems
+    missing = [image.name for image, text in texts.items() if text is None]
+    if missing:
+        problems.append(Problem(f"{key}.caption_mode", f"{len(missing)} image(s) have no caption file, e.g. {missing[0]}; "
+                                "write them or run `dbtui dataset caption`"))
+    empty = [image.with_suffix(extension).name for image, text in texts.items() if text is not None and not text.strip()]
+    if empty:
+        # The dataset doctor calls it an error too: the image would train with no prompt at all.
+        problems.append(Problem(f"{key}.caption_mode", f"{len(empty)} caption file(s) are empty, e.g. {empty[0]}: "
+                                "their images would train with no prompt; write them, or remove the images"))
+    return problems
