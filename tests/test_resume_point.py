@@ -230,3 +230,32 @@ def test_an_export_of_a_damaged_checkpoint_names_the_checkpoint_before_any_model
                                               r".*; export another with --step \(kept: 1000\)") as raised:
         export_checkpoint(folder.path, 500)
     assert ".export-" not in str(raised.value)
+
+
+def test_a_resume_stopped_in_setup_stands_at_its_checkpoints_step_not_at_the_branch_set_aside(
+        tmp_path: Path, monkeypatch, capsys) -> None:
+    """Stopped before its first step, a resume --from step 20 said step 0 (run_finished, the foreground's line) and its
+    state kept step 39, of the branch the resume set aside."""
+    import signal
+
+    from engine.runs.folder import RunState
+    from engine.runs.sinks import read_events
+    from engine.runs.supervisor import Supervisor
+    from engine.runs.worker import main as worker
+
+    folder, _ = run_with_checkpoints(tmp_path, [20])
+    save_profile(tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{
+        "instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc", "class_dir": "builtin:demo-class",
+        "class_prompt": "photo of a disc", "num_class_images": 8}]), folder.profile)
+    folder.write_state(RunState(pid=1, status="stopped", step=39, total_steps=200))
+    monkeypatch.setattr(Supervisor, "install_signals", lambda self: self.cancel.set())  # a stop as the trainer starts
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        assert worker([str(folder.path), "--resume", str(folder.checkpoints / "step-00000020")]) == 0
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    state = folder.read_state()
+    assert (state.status, state.step, state.total_steps) == ("stopped", 20, 200)
+    assert [e.step for e in read_events(folder.events) if e.kind == "run_finished"] == [20]
+    assert "stopped at step 20;" in capsys.readouterr().out

@@ -36,10 +36,12 @@ def train(
     step_hooks: list[StepHook] | None = None,
     trainer_hook: Callable[[Trainer], None] | None = None,
     epoch_leftovers: bool = True,
+    start_step: int = 0,
 ) -> RunResult:
     """Train ``profile`` into ``run_dir``; every event also goes to ``run_dir/events.jsonl``.
 
-    ``trainer_hook`` runs after setup and before the first step (resume and control use it).
+    ``trainer_hook`` runs after setup and before the first step (resume and control use it). ``start_step``: a
+    resume's, from its checkpoint's manifest; the hook's load sets it again, and a stop or failure before it reports it.
     Raises the DbtuiError that failed the run, after reporting it as a RunFailed event.
     """
     hold_back_library_noise()
@@ -48,6 +50,7 @@ def train(
     jsonl: JsonlSink | None = None
     emitter = Emitter(sinks)
     trainer = Trainer(profile, run_dir, emit=emitter, cancel=cancel, step_hooks=step_hooks, epoch_leftovers=epoch_leftovers)
+    trainer.global_step = start_step
     started = time.perf_counter()
     try:
         from engine.training.distributed import process_state
@@ -71,8 +74,8 @@ def train(
         return result
     except StoppedInSetup:
         trainer.accelerator.end_training()  # nothing is prepared yet: no wrappers to drop first (Trainer.end)
-        trainer.emit(RunFinished(step=0, outputs={}, seconds=time.perf_counter() - started, status="stopped"))
-        return RunResult("stopped", 0, trainer.total_steps)
+        trainer.emit(RunFinished(step=start_step, outputs={}, seconds=time.perf_counter() - started, status="stopped"))
+        return RunResult("stopped", start_step, trainer.total_steps)
     except DbtuiError as error:
         emitter(RunFailed(reason=str(error), advice=getattr(error, "advice", ""), step=trainer.global_step))
         if isinstance(error, NonFiniteLossError):

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.runs.checkpoints import Checkpointer
+from engine.runs.checkpoints import Checkpointer, CheckpointError, read_manifest
 from engine.runs.control import take_requests
 from engine.runs.folder import RunFolder, RunState
 from engine.training.watchdogs import NonFiniteLossError
@@ -22,7 +22,8 @@ class Supervisor:
                  main_process: bool = True):
         self.folder = folder
         self.main_process = main_process  # the one that writes the run's state
-        self.resume = resume
+        self.resume: Path | None = None
+        self.resume_step = 0
         self.cancel = cancel or threading.Event()
         self.stop_requested = False
         self.training = False
@@ -35,6 +36,17 @@ class Supervisor:
         before = folder.read_state()
         self._step_before, self._total_before = (before.step, before.total_steps) if before else (0, 0)
         self._loss_before = before.last_loss if before and before.last_loss is not None and math.isfinite(before.last_loss) else None
+        if resume is not None:
+            self.resume_from(resume)
+
+    def resume_from(self, checkpoint: Path) -> None:
+        """Load ``checkpoint`` once set up. Until then the run stands at its step (its manifest's), not the state's:
+        a resume from an earlier checkpoint sets that later step's branch aside, and a stop in setup reports this one."""
+        self.resume = checkpoint
+        try:
+            self.resume_step = self._step_before = int(read_manifest(checkpoint)["step"])
+        except (CheckpointError, KeyError, TypeError, ValueError):
+            pass  # its load says what is wrong with it, as the run's failure
 
     # -- signals -------------------------------------------------------------------
     def install_signals(self) -> None:

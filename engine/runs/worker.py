@@ -54,20 +54,21 @@ def main(argv: list[str] | None = None) -> int:
         if main_process:
             lock.acquire()
             drop_stale_requests(folder, before=began)
-            supervisor.write_state("starting", *supervisor.position())
-            supervisor.watch_setup_requests()
-        profile = load_profile(args.profile or folder.profile)
         if args.resume:
             resume = latest_checkpoint(folder) if args.resume == "latest" else Path(args.resume)
             if resume is None:
                 raise CheckpointError(f"no complete checkpoint in {folder.checkpoints} to resume from (every machine of a "
                                       "run needs it there: a disk they share, or a copy of machine 0's)")
-            supervisor.resume = resume
-        result = train(profile, folder.path, cancel=cancel, step_hooks=[supervisor.on_step], trainer_hook=supervisor.attach,
-                       epoch_leftovers=epoch_leftovers(supervisor.resume))
+            supervisor.resume_from(resume)  # before the state is written: the run stands at its step from now on
         if main_process:
-            # Stopped in set-up, a resumed run still stands where its checkpoint left it, not at step 0.
-            step, total = (result.step, result.total_steps) if result.step else supervisor.position()
+            supervisor.write_state("starting", *supervisor.position())
+            supervisor.watch_setup_requests()
+        profile = load_profile(args.profile or folder.profile)
+        result = train(profile, folder.path, cancel=cancel, step_hooks=[supervisor.on_step], trainer_hook=supervisor.attach,
+                       epoch_leftovers=epoch_leftovers(supervisor.resume), start_step=supervisor.resume_step)
+        if main_process:
+            # Stopped in set-up (its steps not yet counted), a resumed run stands where its checkpoint left it.
+            step, total = (result.step, result.total_steps) if result.total_steps else supervisor.position()
             supervisor.write_state(result.status, step, total, supervisor.trainer.last_loss if supervisor.trainer else None)
             if result.status == "stopped":
                 print(f"stopped at step {step}; resume with: dbtui resume {shlex.quote(str(folder.path))}", flush=True)
