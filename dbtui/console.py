@@ -13,6 +13,7 @@ from collections import deque
 from typing import Any, TextIO
 
 from dbtui.cli.printable import printable
+from engine.evaluation.best import branch_point, forget_after
 from engine.events import Event
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -185,7 +186,7 @@ class RichDashboard:
 
         self.title = title
         self.console = console or Console()
-        self.losses: list[float] = []
+        self.losses: dict[int, float] = {}  # step → smoothed loss, in step order: a branch a resume left is dropped
         self.last_step: Any = None
         self.phases = PhaseDisplay(plain=False, console=self.console)
         # Warnings apart from checkpoint and run notes, so that checkpoints saved every few steps never
@@ -218,7 +219,7 @@ class RichDashboard:
             table.add_row("step", f"{step.step}/{step.total_steps}  epoch {step.epoch}")
             table.add_row("", ProgressBar(total=step.total_steps, completed=step.step, width=50))
             table.add_row("loss", f"{step.loss:.4f}   smoothed {step.smoothed_loss:.4f}")
-            table.add_row("chart", sparkline(self.losses))
+            table.add_row("chart", sparkline(list(self.losses.values())))
             table.add_row("lr", f"{step.lr:.2e}")
             table.add_row("speed", f"{step.it_per_s:.2f} it/s   ETA {_duration(step.eta_s)}")
             memory = f"RAM {step.rss_mb:.0f} MB" if step.rss_mb else ""
@@ -238,9 +239,10 @@ class RichDashboard:
 
     def __call__(self, event: Event) -> None:
         kind = event.kind
+        forget_after(self.losses, branch_point(event))
         if kind == "step_ended":
             self.last_step = event
-            self.losses.append(event.smoothed_loss)
+            self.losses[event.step] = event.smoothed_loss
         elif kind in PHASE_KINDS and (event.phase != "training" or kind == "phase_finished"):
             # The steps have their own bar (from step_ended); a training phase bar would sit at 0.
             self.phases(event)

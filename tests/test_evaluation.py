@@ -13,7 +13,7 @@ from PIL import Image
 from engine.evaluation.best import best_step, best_step_of_run
 from engine.evaluation.metrics import mean_similarity, paired_similarity
 from engine.evaluation.prompts import concept_words, evaluation_prompts, without_identifiers
-from engine.events import RunStarted, SamplesScored
+from engine.events import RunFinished, RunStarted, SamplesScored
 from tests.training_helpers import tiny_profile
 
 TINY_SCORERS = {"clip_model": "builtin:tiny-clip", "dino_model": "builtin:tiny-dino"}
@@ -113,6 +113,16 @@ def test_best_step_is_the_highest_subject_fidelity_while_prompt_fidelity_holds()
     assert best_step([loose, *events]).step == 20
     assert best_step([scored(0, 0.4, 0.3)]) is None  # the base model alone is no step to keep
     assert best_step([*events, scored(30, 0.9, 0.1)]).step == 10  # step 30 scored again after a resume: the latest counts
+
+
+def test_a_resume_or_a_stop_at_an_earlier_step_drops_the_later_rounds() -> None:
+    """Rounds of a branch that a resume from an earlier checkpoint set aside counted for the best step."""
+    events = [scored(0, 0.40, 0.300), scored(10, 0.60, 0.290), scored(20, 0.80, 0.295)]
+    resumed = RunStarted(run_dir="r", profile={}, hardware={}, versions={}, total_steps=30, resumed_from_step=10)
+    assert best_step(events).step == 20 and best_step([*events, resumed]).step == 10
+    # A resume stopped before its first step says its checkpoint's step; 0 was said before it did, and drops nothing.
+    assert best_step([*events, RunFinished(step=10, outputs={}, seconds=1.0, status="stopped")]).step == 10
+    assert best_step([*events, RunFinished(step=0, outputs={}, seconds=1.0, status="stopped")]).step == 20
 
 
 # -- tiny runs ---------------------------------------------------------------------------

@@ -246,3 +246,63 @@ def test_a_finished_runs_last_step_is_kept_by_its_outputs() -> None:
     near_end = how_to_keep(best_at(780), [400], finished_at=800)  # the outputs are nearer than any checkpoint
     assert near_end.in_outputs and near_end.step == 800 and not near_end.exact
     assert how_to_keep(best_at(800), [600, 800]).export_step == 800  # stopped, not finished: export it
+
+
+def test_a_resume_from_an_earlier_checkpoint_drops_the_branch_it_left_everywhere(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The set-aside branch's round at step 40 was the best step in `dbtui runs`, attach and the report, and its loss
+    points stayed in the curves."""
+    from dbtui.cli import main
+    from dbtui.console import RichDashboard
+    from dbtui.widgets.loss_plot import LossHistory
+    from dbtui.widgets.score_plot import ScoreHistory
+    from engine.events import SamplesScored
+    from engine.runs.sinks import read_events
+
+    folder = fake_run(tmp_path)  # steps 1-20, finished: trained on here to 40, then resumed from 20
+    lines = folder.events.read_text(encoding="utf-8").splitlines()[:-1]
+    folder.events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    sink = JsonlSink(folder.events)
+
+    def steps(first: int, last: int, loss: float) -> None:
+        for step in range(first, last + 1):
+            sink(StepEnded(step=step, total_steps=60, epoch=0, loss=loss, smoothed_loss=loss, lr=1e-4, it_per_s=1.0, eta_s=None))
+
+    def scored(step: int, subject: float) -> None:
+        sink(SamplesScored(step=step, scores={"subject": subject, "clip_t": 0.3, "dino": subject, "clip_i": subject}, prompts=[]))
+
+    scored(0, 0.1)
+    scored(20, 0.5)
+    steps(21, 40, 9.0)
+    scored(40, 0.9)  # the branch set aside: its best round
+    sink(RunFinished(step=40, outputs={}, seconds=1.0, status="stopped"))
+    sink(RunStarted(run_dir=str(folder.path), profile={}, hardware={}, versions={}, total_steps=60, resumed_from_step=20))
+    steps(21, 25, 0.5)
+    sink(RunFinished(step=25, outputs={}, seconds=1.0, status="stopped"))
+    sink.close()
+    for step in (20, 40):
+        (folder.samples / f"step-{step:06d}").mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(folder.samples / f"step-{step:06d}" / "grid.png")
+
+    assert best_step_of_run(folder.events).step == 20
+    page = Page(write_report(folder.path).read_text(encoding="utf-8"))
+    assert ("id", "step-20") in page.attributes and ("id", "step-40") not in page.attributes
+    assert "25 of 60" in page.text and "Which step to keep: step 20" in page.text
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["runs", "--dir", str(folder.path.parent)]) == 0
+    assert [line.split("│")[5].strip() for line in capsys.readouterr().out.splitlines() if str(folder.path) in line] == ["20"]
+    assert main(["attach", str(folder.path), "--plain"]) == 0
+    assert "best step so far: step 20:" in capsys.readouterr().out
+
+    events = list(read_events(folder.events))
+    dashboard, losses, scores = RichDashboard("t"), LossHistory(), ScoreHistory()
+    for event in events:
+        dashboard(event)
+        if isinstance(event, StepEnded):
+            losses.append(event.step, event.loss, event.smoothed_loss)
+        elif isinstance(event, RunStarted):
+            losses.forget_after(event.resumed_from_step)
+        if isinstance(event, (RunStarted, SamplesScored)):
+            scores.add(event)
+    assert list(dashboard.losses) == list(range(1, 26)) and dashboard.losses[25] == 0.5
+    assert losses.steps == list(range(1, 26)) and losses.loss[-1] == 0.5
+    assert sorted(scores.rounds) == [0, 20] and scores.best.step == 20

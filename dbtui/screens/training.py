@@ -28,6 +28,7 @@ from dbtui.widgets.run_stats import RunStats
 from dbtui.widgets.score_plot import ScoreHistory, ScorePanel, best_line
 from dbtui.widgets.wizard_nav import StepIndicator
 from dbtui.widgets.wrapping_log import WrappingLog
+from engine.evaluation.best import branch_point
 from engine.events import (CheckpointSaved, PhaseFinished, PhaseProgress, PhaseStarted, RunFailed, RunFinished,
                            RunStarted, SampleSaved, SamplesScored, StepEnded, Warning)
 from engine.profile import ProfileError
@@ -188,6 +189,8 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             for event in self.engine.follow_run(folder, stop=lambda: worker.is_cancelled):
                 if isinstance(event, StepEnded):
                     self.history.append(event.step, event.loss, event.smoothed_loss)
+                elif (point := branch_point(event)) is not None:
+                    self.history.forget_after(point)
                 self.post_message(EngineEvent(event))
                 last = event
             if worker.is_cancelled or isinstance(last, (RunFinished, RunFailed)):

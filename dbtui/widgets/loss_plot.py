@@ -14,7 +14,7 @@ REDRAW_S = 0.25
 
 
 class LossHistory:
-    """Append-only (step, loss, smoothed) lists; the follow worker appends, the plot reads."""
+    """(step, loss, smoothed) lists in step order; the follow worker appends (and cuts at a resume), the plot reads."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -29,6 +29,12 @@ class LossHistory:
             self.steps.append(step)
             self.loss.append(loss)
             self.smoothed.append(smoothed)
+
+    def forget_after(self, step: int) -> None:
+        """Drop the steps after ``step``: a resume from it left the branch they were trained on."""
+        with self._lock:
+            kept = sum(1 for seen in self.steps if seen <= step)
+            del self.steps[kept:], self.loss[kept:], self.smoothed[kept:]
 
     def snapshot(self) -> tuple[list[int], list[float], list[float]]:
         with self._lock:

@@ -14,7 +14,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from dbtui.widgets.loss_plot import step_ticks
-from engine.evaluation.best import BestStep, best_step
+from engine.evaluation.best import BestStep, best_step, branch_point, forget_after
 from engine.events import Event, RunStarted, SamplesScored
 
 # (score key, legend label, colour), in the report's order (engine/runs/report.py). Colours are RGB,
@@ -43,6 +43,7 @@ class ScoreHistory:
 
     def add(self, event: RunStarted | SamplesScored) -> None:
         self.events.append(event)
+        forget_after(self.rounds, branch_point(event))  # a resume from an earlier step: the branch it left goes
         if isinstance(event, SamplesScored):
             self.rounds[event.step] = event.scores
 

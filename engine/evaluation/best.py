@@ -14,8 +14,9 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from engine.events import Event, RunStarted, SamplesScored, event_from_dict
+from engine.events import Event, RunFinished, RunStarted, SamplesScored, event_from_dict
 
 DEFAULT_TOLERANCE = 0.02  # the default of evaluation.prompt_fidelity_tolerance
 
@@ -33,11 +34,32 @@ class BestStep:
                 f"(start {self.start_clip_t:.3f}, allowed drop {self.tolerance:g})")
 
 
+def branch_point(event: Event) -> int | None:
+    """The step the run's model stands at, where ``event`` says so: a start's (resumed from step N, 0 when new), or a
+    stop's that came at a step. What was read of later steps belongs to a branch no longer followed: a resume from an
+    earlier checkpoint set it aside, or it was trained after the checkpoint a crashed attempt resumed from."""
+    if isinstance(event, RunStarted):
+        return event.resumed_from_step
+    # Step 0 is left out: it is what a stop before the first step said before it said a resume's checkpoint's step.
+    if isinstance(event, RunFinished) and event.status == "stopped" and event.step:
+        return event.step
+    return None
+
+
+def forget_after(by_step: dict[int, Any], step: int | None) -> set[int]:
+    """Drop the entries of steps after ``step`` (a ``branch_point``; None drops nothing); returns those steps."""
+    later = {kept for kept in by_step if step is not None and kept > step}
+    for kept in later:
+        del by_step[kept]
+    return later
+
+
 def best_step(events: Iterable[Event]) -> BestStep | None:
     """The best step by the rule above, or None when no step after the base is eligible."""
     tolerance = DEFAULT_TOLERANCE
     rounds: dict[int, dict[str, float | None]] = {}
     for event in events:
+        forget_after(rounds, branch_point(event))
         if isinstance(event, RunStarted):
             tolerance = event.profile.get("evaluation", {}).get("prompt_fidelity_tolerance", tolerance)
         elif isinstance(event, SamplesScored):
@@ -63,7 +85,7 @@ def best_step_of_run(events_file: Path) -> BestStep | None:
         return None
     events = []
     for line in lines:
-        if b'"samples_scored"' in line or b'"run_started"' in line:
+        if b'"samples_scored"' in line or b'"run_started"' in line or b'"run_finished"' in line:
             try:
                 events.append(event_from_dict(json.loads(line)))
             except (ValueError, TypeError):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import DbtuiError
-from engine.evaluation.best import BestStep, best_step
+from engine.evaluation.best import BestStep, best_step, branch_point, forget_after
 from engine.events import Event, RunFailed, RunFinished, RunStarted, SamplesScored, StepEnded, Warning
 from engine.runs.checkpoints import complete_checkpoints
 from engine.runs.file_errors import said_as_run_files_error
@@ -67,6 +67,7 @@ class RunRecord:
     last_time: float | None = None
     best: BestStep | None = None
     kept: list[int] = field(default_factory=list)
+    set_aside: set[int] = field(default_factory=set)  # steps read only of a branch a resume left: their pictures too
 
     @property
     def last_step(self) -> int:
@@ -82,12 +83,16 @@ def read_run(run_dir: Path) -> RunRecord:
     for event in events:
         record.first_time = record.first_time or event.time
         record.last_time = event.time
+        point = branch_point(event)
+        record.set_aside |= forget_after(record.losses, point) | forget_after(record.rounds, point)
         if isinstance(event, RunStarted):
             record.started, record.end = event, None  # a resume: what ended the run before is history
         elif isinstance(event, StepEnded):
             record.losses[event.step] = (event.loss, event.smoothed_loss)
+            record.set_aside.discard(event.step)
         elif isinstance(event, SamplesScored):
             record.rounds[event.step] = event
+            record.set_aside.discard(event.step)
         elif isinstance(event, Warning):
             text = event.message + (f" — {event.advice}" if event.advice else "")
             if text not in record.warnings:
@@ -223,7 +228,7 @@ def _scores_section(record: RunRecord) -> str:
 def _pictures_section(record: RunRecord) -> str:
     samples = _step_folders(record.folder.samples)
     evaluation = _step_folders(record.folder.path / "evaluation")
-    steps = sorted(set(samples) | set(evaluation))
+    steps = sorted((set(samples) | set(evaluation)) - record.set_aside)
     if not steps:
         return "<h2>Previews</h2><p>No preview was saved (sampling.num_images is 0, or no round came yet).</p>"
     cards = [_picture_card(record, step, samples.get(step), evaluation.get(step)) for step in steps]
