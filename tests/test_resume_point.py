@@ -259,3 +259,20 @@ def test_a_resume_stopped_in_setup_stands_at_its_checkpoints_step_not_at_the_bra
     assert (state.status, state.step, state.total_steps) == ("stopped", 20, 200)
     assert [e.step for e in read_events(folder.events) if e.kind == "run_finished"] == [20]
     assert "stopped at step 20;" in capsys.readouterr().out
+
+
+def test_attach_on_a_stopped_run_says_how_to_resume_it(tmp_path: Path, capsys) -> None:
+    """It ended with "stopped at step 60" and no resume command, which the foreground run prints."""
+    from engine.events import RunFinished, RunStarted
+    from engine.runs.folder import RunState
+    from engine.runs.sinks import JsonlSink
+
+    folder, _ = run_with_checkpoints(tmp_path, [60])
+    sink = JsonlSink(folder.events)
+    sink(RunStarted(run_dir=str(folder.path), profile={}, hardware={}, versions={}, total_steps=2000))
+    sink(RunFinished(step=60, outputs={}, seconds=1.0, status="stopped"))
+    sink.close()
+    folder.write_state(RunState(pid=1, status="stopped", step=60, total_steps=2000))
+    assert main(["attach", str(folder.path), "--plain"]) == 0
+    out = capsys.readouterr().out
+    assert f"stopped at step 60\nResume from its latest checkpoint (step 60) with: dbtui resume {folder.path}" in out

@@ -132,6 +132,8 @@ def _attach(args: argparse.Namespace) -> int:
         _print_best(folder)
         return 0
     _print_best(folder)
+    if last is not None and last.kind == "run_finished" and last.status == "stopped":
+        print(resume_hint(folder))  # as the foreground run says it; the display said the step
     if (last is None or last.kind not in ("run_finished", "run_failed")) and folder.status() == CRASHED:
         # The events end without a last word: the trainer was killed (out of host memory, kill -9, a reboot).
         print(f"the trainer is gone without a last word (crashed); see {folder.log}. {resume_hint(folder)}", file=sys.stderr)
