@@ -222,6 +222,9 @@ def test_a_resume_reads_the_cache_and_encodes_nothing(tmp_path: Path, encode_cal
     result = train(profile, folder.path, step_hooks=[second.on_step], trainer_hook=second.attach)
     assert result.status == "finished" and result.step == 4
     assert [e.resumed_from_step for e in read_events(folder.events) if e.kind == "run_started"] == [0, 2]
+    # The resume's training phase says the steps it trains, not the run's whole count.
+    assert [e.description for e in read_events(folder.events) if e.kind == "phase_started" and e.phase == "training"] == \
+        ["4 steps", "steps 3-4 of 4"]
     assert calls["vae"] == 0
 
 

@@ -297,7 +297,8 @@ class Trainer:
         if self.global_step == 0:
             self.rounds.score(0)  # the base model: where prompt fidelity starts and class drift is measured from
         meter, skips = StepMeter(self.total_steps, self.global_step), SkippedSteps()
-        self.emit(PhaseStarted(phase="training", total=self.total_steps, description=f"{self.total_steps} steps"))
+        span = f"steps {self.global_step + 1}-{self.total_steps} of {self.total_steps}" if self.global_step else f"{self.total_steps} steps"
+        self.emit(PhaseStarted(phase="training", total=self.total_steps, description=span))  # a resume trains the rest
         # Each stop is the main process's word (distributed.py): every process ends at the same step.
         while self.global_step < self.total_steps and not main_process_says(self.accelerator, self.cancel.is_set()):
             epoch, offset = divmod(self.global_step, self.steps_per_epoch)
