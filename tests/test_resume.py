@@ -167,3 +167,27 @@ def test_the_run_keeps_its_concepts_folders_absolute_so_a_resume_elsewhere_reads
     kept = load_profile(folder.profile)
     assert (kept.concepts[0].instance_dir, kept.concepts[0].class_dir) == (str(tmp_path / "photos"), str(tmp_path / "classes"))
     assert kept.concepts[1].instance_dir == "builtin:demo-instance"
+
+
+def test_a_stopped_foreground_run_says_its_step_once_then_how_to_resume(tmp_path: Path, capsys) -> None:
+    """--plain printed "stopped at step 67" twice: the display's line, then again before the resume hint."""
+    import sys
+    from types import SimpleNamespace
+
+    from dbtui.cli.watch import show_started_run
+    from engine.events import RunFinished
+    from engine.runs.folder import RunState
+    from engine.runs.sinks import JsonlSink
+
+    folder = RunFolder(tmp_path / "run").create()
+    sink = JsonlSink(folder.events)
+    sink(RunFinished(step=67, outputs={}, seconds=1.0, status="stopped"))
+    sink.close()
+    folder.write_state(RunState(pid=1, status="stopped", step=67, total_steps=200))
+    trainer = subprocess.Popen([sys.executable, "-c", ""])
+    trainer.wait()
+    started = SimpleNamespace(folder=folder, main_machine=True, from_start=False, set_aside=(), process=trainer,
+                              events_offset=0, log_offset=0, own_session=False)
+    assert show_started_run(started, "t", plain=True, every=10, detach=False) == 0
+    out = capsys.readouterr().out
+    assert out.count("stopped at step 67") == 1 and "No checkpoint was saved yet; `dbtui resume" in out, out

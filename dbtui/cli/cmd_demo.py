@@ -71,7 +71,7 @@ def _demo(args: argparse.Namespace) -> int:
                     started.log_offset, started.own_session)
     last = watched.last
     if last is not None and last.kind == "run_finished" and last.status == "stopped":
-        print(f"the demo stopped at step {last.step}. {resume_hint(folder)}")
+        print(resume_hint(folder))  # the display said the step
     if last is None or last.kind != "run_finished" or last.status != "finished":
         return EXIT_INTERRUPTED if watched.interrupted else 1
     print(f"\nthe demo ran end to end.\n  model:   {folder.outputs / 'diffusers'}\n  samples: {folder.samples}\n"

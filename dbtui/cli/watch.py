@@ -189,8 +189,8 @@ def show_started_run(started: Any, title: str, *, plain: bool, every: int, detac
     last = watched.last
     if last is not None and last.kind == "run_finished":
         if last.status == "stopped":
-            # From the run folder: its profile.toml holds every --set the run was started with.
-            print(f"stopped at step {last.step}. {resume_hint(folder)}")
+            # The display said the step. From the run folder: its profile.toml holds every --set the run was started with.
+            print(resume_hint(folder))
             return EXIT_INTERRUPTED if watched.interrupted else 0
         print(f"outputs are in {folder.outputs}")
         return 0
