@@ -136,3 +136,39 @@ def test_a_stop_taken_from_the_run_folder_makes_the_next_sigint_end_the_process_
             signal.signal(signum, handler)
     assert exits == [130]
     assert folder.read_state().status == "stopped"
+
+
+class CtrlCAtTheModelLoad:
+    """A display during which Ctrl-C is pressed as the model load begins."""
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def __call__(self, event) -> None:
+        if event.kind == "phase_started":
+            raise KeyboardInterrupt
+
+
+def test_a_ctrl_c_in_setup_says_nothing_needs_saving_and_once_set_up_that_a_checkpoint_comes(tmp_path: Path, capsys) -> None:
+    """A Ctrl-C while the model loaded said "saving a checkpoint at the next step boundary": none is saved then."""
+    from dbtui.cli.watch import watch
+    from engine.events import PhaseStarted, RunFinished, RunStarted
+    from engine.runs.sinks import JsonlSink
+
+    trainer = subprocess.Popen([sys.executable, "-c", ""])
+    trainer.wait()
+    said = []
+    for before in ([], [RunStarted(run_dir="r", profile={}, hardware={}, versions={}, total_steps=9)]):
+        folder = RunFolder(tmp_path / f"run{len(before)}").create()
+        sink = JsonlSink(folder.events)
+        for event in [*before, PhaseStarted(phase="load_model"), RunFinished(step=0, outputs={}, seconds=1.0, status="stopped")]:
+            sink(event)
+        sink.close()
+
+        watch(folder, CtrlCAtTheModelLoad(), trainer)
+        said.append(capsys.readouterr().err)
+    assert "stopping: before the first step nothing needs saving" in said[0] and "checkpoint" not in said[0]
+    assert "stopping: saving a checkpoint at the next step boundary" in said[1]
