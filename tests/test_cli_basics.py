@@ -121,6 +121,26 @@ def test_a_demo_named_with_set_keeps_an_existing_profile_of_that_name(tmp_path: 
     assert "keeps it as it is" in capsys.readouterr().err and not (tmp_path / "runs").exists()
 
 
+def test_the_demo_says_it_builds_its_builtins_only_when_they_are_not_built(tmp_path: Path, monkeypatch,
+                                                                            _isolated_cache: Path) -> None:
+    """It said "building the tiny model and demo images on first use" at every demo."""
+    from dbtui.cli.cmd_demo import builtins_built
+    from engine.builtin import demo_profile_text, resolve_dir, resolve_model, resolve_scorer
+    from engine.profile import loads_profile
+
+    profile = loads_profile(demo_profile_text())
+    monkeypatch.setenv("DBTUI_CACHE", str(tmp_path / "fresh"))
+    assert not builtins_built(profile)
+    resolve_dir(profile.concepts[0].instance_dir)
+    assert not builtins_built(profile)  # the model and the scorers are still to build
+    monkeypatch.setenv("DBTUI_CACHE", str(_isolated_cache))
+    resolve_model(profile.model.pretrained)
+    resolve_dir(profile.concepts[0].instance_dir)
+    resolve_scorer(profile.evaluation.clip_model)
+    resolve_scorer(profile.evaluation.dino_model)
+    assert builtins_built(profile)
+
+
 def _one_image_folder(tmp_path: Path) -> Path:
     """tmp_path/imgs holding a.png, with no caption file."""
     from PIL import Image

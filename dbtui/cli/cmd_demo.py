@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dbtui.cli.common import add_overrides
 from engine.errors import DbtuiError
+
+if TYPE_CHECKING:
+    from engine.profile import Profile
 
 
 class DemoProfileExistsError(DbtuiError):
@@ -42,6 +46,16 @@ def demo_name(workdir: Path) -> str:
     return name
 
 
+def builtins_built(profile: Profile) -> bool:
+    """Whether every built-in the demo's profile names (model, images, scorers) is built already."""
+    from engine.builtin import built
+
+    names = [profile.model.pretrained, *(folder for c in profile.concepts for folder in (c.instance_dir, c.class_dir) if folder)]
+    if profile.evaluation.enabled:
+        names += [profile.evaluation.clip_model, profile.evaluation.dino_model]
+    return all(built(name) for name in names)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from dbtui.cli.boundary import EXIT_INTERRUPTED
     from dbtui.cli.watch import resume_hint, watch
@@ -64,7 +78,8 @@ def _demo(args: argparse.Namespace) -> int:
         save_profile(profile, path)
     except OSError as error:
         raise unusable_folder(workdir, error, setting="--workdir") from None
-    print(f"demo profile: {path}\nbuilding the tiny model and demo images on first use (seconds)…", flush=True)
+    print(f"demo profile: {path}" + ("" if builtins_built(profile) else
+                                     "\nbuilding the tiny model and demo images on first use (seconds)…"), flush=True)
     started = start_run(profile, given_as=shlex.quote(str(path)))
     folder = started.folder
     watched = watch(folder, make_display(profile.name, plain=args.plain, every=5), started.process, started.events_offset,

@@ -126,6 +126,16 @@ def known_builtin(name: str, kind: str) -> str | None:
     return None
 
 
+def built(name: str) -> bool:
+    """Whether ``builtin:<name>`` is in the cache already (resolving it builds nothing); other names count as built."""
+    key = name[len(PREFIX):] if is_builtin(name) else ""
+    if key in MODELS:
+        return (cache_dir() / "models" / key).exists()
+    if key in SCORERS:
+        return (cache_dir() / "scorers" / key).exists()
+    return key not in DATASETS or (cache_dir() / "demo-data").exists()
+
+
 def resolve_model(name: str) -> str:
     """A path for ``builtin:<model>``; other names are returned unchanged."""
     if not is_builtin(name):
