@@ -276,3 +276,20 @@ def test_attach_on_a_stopped_run_says_how_to_resume_it(tmp_path: Path, capsys) -
     assert main(["attach", str(folder.path), "--plain"]) == 0
     out = capsys.readouterr().out
     assert f"stopped at step 60\nResume from its latest checkpoint (step 60) with: dbtui resume {folder.path}" in out
+
+
+def test_a_resume_from_an_earlier_checkpoint_is_shown_at_that_step_while_it_starts(tmp_path: Path, monkeypatch) -> None:
+    """`dbtui runs` showed the step of the branch the resume set aside until the trainer wrote its own state."""
+    import sys
+
+    from engine.runs import launcher
+    from engine.runs.folder import RunState
+
+    folder, profile = run_with_checkpoints(tmp_path, [500, 1000, 1154])
+    folder.write_state(RunState(pid=0, status="stopped", step=1160, total_steps=2000))
+    monkeypatch.setattr(launcher, "worker_command", lambda *args: [sys.executable, "-c", "import time; time.sleep(60)"])
+    started = launcher.start_run(profile, resume=str(folder.checkpoints / "step-00001000"))
+    started.process.kill()
+    started.process.wait()
+    state = folder.read_state()
+    assert (state.status, state.step, state.total_steps) == ("starting", 1000, 2000)

@@ -21,7 +21,7 @@ from engine.errors import DbtuiError
 from engine.runs.command import through_accelerate, worker_command
 from engine.profile import Profile, dumps_profile
 from engine.runs.folder import run_dir_for
-from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of
+from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of, read_manifest
 from engine.runs.resume_point import check_same_model, chosen_step, put_back, set_aside_later
 from engine.runs.folder import RunFolder, RunFolderError, RunState, foreign_entries, list_runs, unusable_folder
 from engine.runs.launch_lock import launching
@@ -134,7 +134,10 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
             # Until the trainer writes its own state, the folder names its process: one that dies before
             # that (a broken install, an import error) then reads as crashed instead of starting forever.
             # A resume keeps showing the step the run had reached.
-            folder.write_state(RunState(pid=process.pid, status="starting", step=before.step if before else 0,
+            step = before.step if before else 0
+            if resume not in (None, "latest"):  # from an earlier checkpoint: its step, not the branch set aside
+                step = int(read_manifest(Path(resume))["step"])
+            folder.write_state(RunState(pid=process.pid, status="starting", step=step,
                                         total_steps=before.total_steps if before else 0, started=time.time(),
                                         heartbeat=time.time()))
     return StartedRun(folder, process, command, offset, rank, log_path, log_offset, from_start, tuple(set_aside), own_session)
