@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input, Static
-from textual.worker import WorkerCancelled
 
 from dbtui.app import make_app
 from dbtui.engine_facade import RealEngine
 from dbtui.session import Session
 from engine.events import CheckpointSaved, StepEnded
 from wizard_fakes import FakeEngine
+from wizard_steps import at_step, settle
 
 SIZE = (80, 24)
 
@@ -34,35 +34,15 @@ def _messages(app) -> list[str]:
     return [notification.message for notification in app._notifications]
 
 
-async def _settle(pilot, seconds: float = 0.1) -> None:
-    """Every worker done. A prepare starts a check and a token check that replace (cancel) their group's
-    running worker, and waiting on a cancelled worker raises: wait again for those left."""
-    while True:
-        try:
-            await pilot.app.workers.wait_for_complete()
-            break
-        except WorkerCancelled:
-            continue
-    await pilot.pause(seconds)
-
-
-async def _at_step(app, pilot, index: int, name: str):
-    """The wizard's step ``index`` (a ``name`` screen), shown and settled."""
-    app.goto(index)
-    await _settle(pilot)
-    assert type(app.screen).__name__ == name
-    return app.screen
-
-
 async def _model_step(app, pilot):
-    return await _at_step(app, pilot, 1, "ModelScreen")
+    return await at_step(app, pilot, 1, "ModelScreen")
 
 
 async def _check_model(pilot, screen, source: str) -> None:
     """``source`` typed on the model step and checked (Enter), the check done."""
     screen.query_one("#model-source", Input).value = source
     await pilot.press("enter")
-    await _settle(pilot)
+    await settle(pilot)
 
 
 def _failing_checks(engine, said: str) -> None:
@@ -74,9 +54,9 @@ def _failing_checks(engine, said: str) -> None:
 
 
 async def _dataset_step(app, pilot, folder: str):
-    screen = await _at_step(app, pilot, 2, "DatasetScreen")
+    screen = await at_step(app, pilot, 2, "DatasetScreen")
     screen.query_one("#ds-instance_dir", Input).value = folder
-    await _settle(pilot)
+    await settle(pilot)
     return screen
 
 
@@ -89,7 +69,7 @@ async def test_captions_of_a_folder_that_cannot_be_listed_are_a_notification(fol
     async with app.run_test(size=SIZE) as pilot:
         screen = await _dataset_step(app, pilot, folder)
         await pilot.press("ctrl+o")
-        await _settle(pilot)
+        await settle(pilot)
         assert app.is_running and app.screen is screen
         [notification] = [n for n in app._notifications if n.title == "Captions not opened"]
         assert folder in notification.message
@@ -106,7 +86,7 @@ async def test_prepare_of_a_home_relative_folder_writes_beside_it_not_into_a_fol
     async with app.run_test(size=SIZE) as pilot:
         screen = await _dataset_step(app, pilot, "~/pics")
         await pilot.click("#ds-prepare")
-        await _settle(pilot, 0.3)
+        await settle(pilot, 0.3)
         assert app.session.get("concepts.0.instance_dir") == str(home / "pics-prepared")
         assert len(list((home / "pics-prepared").glob("*.png"))) == 6
         assert list(work.iterdir()) == []  # no "./~"
@@ -120,7 +100,7 @@ async def test_prepare_of_the_working_folder_writes_beside_it(tmp_path: Path, de
     async with app.run_test(size=SIZE) as pilot:
         await _dataset_step(app, pilot, ".")
         await pilot.click("#ds-prepare")
-        await _settle(pilot, 0.3)
+        await settle(pilot, 0.3)
         assert app.is_running
         assert app.session.get("concepts.0.instance_dir") == str(tmp_path / "pics-prepared")
 
@@ -138,7 +118,7 @@ async def test_prepare_with_no_usable_image_keeps_the_concept_on_its_folder(cont
     async with app.run_test(size=SIZE) as pilot:
         await _dataset_step(app, pilot, str(folder))
         await pilot.click("#ds-prepare")
-        await _settle(pilot, 0.3)
+        await settle(pilot, 0.3)
         assert app.session.get("concepts.0.instance_dir") == str(folder)
         said = " ".join(_messages(app))
         if contents == "nothing":
@@ -159,7 +139,7 @@ async def test_prepare_keeps_a_file_of_the_users_in_the_prepared_folder_and_says
     async with app.run_test(size=SIZE) as pilot:
         await _dataset_step(app, pilot, str(images))
         await pilot.click("#ds-prepare")
-        await _settle(pilot, 0.3)
+        await settle(pilot, 0.3)
         said = " ".join(_messages(app))
         assert "1 image(s) not prepared" in said and "holds files of the same names that dbtui did not make" in said
         assert mine.read_bytes() == b"the user's own file"
@@ -178,14 +158,14 @@ async def test_a_failed_dataset_check_is_said_once_on_next_and_said_once_when_it
     async with app.run_test(size=SIZE) as pilot:
         screen = await _dataset_step(app, pilot, str(tmp_path))
         await pilot.press("ctrl+r")
-        await _settle(pilot)
+        await settle(pilot)
         assert sum("the disk went away" in message for message in _messages(app)) == 1  # one toast per failure
         await pilot.press("ctrl+n")
-        await _settle(pilot)
+        await settle(pilot)
         assert app.screen is screen
         assert any(message.startswith("The check failed: the disk went away") for message in _messages(app))
         await pilot.press("ctrl+n")  # told once: Next again goes on
-        await _settle(pilot)
+        await settle(pilot)
         assert type(app.screen).__name__ == "ParametersScreen"
 
 
@@ -199,11 +179,11 @@ async def test_a_failed_model_check_stops_next_once(tmp_path: Path, monkeypatch)
         await _check_model(pilot, screen, "builtin:nope")
         assert sum("builtin:nope: unknown built-in" in message for message in _messages(app)) == 1
         await pilot.press("ctrl+n")
-        await _settle(pilot)
+        await settle(pilot)
         assert app.screen is screen
         assert any(message.startswith("The model check failed: builtin:nope: unknown built-in") for message in _messages(app))
         await pilot.press("ctrl+n")
-        await _settle(pilot)
+        await settle(pilot)
         assert type(app.screen).__name__ == "DatasetScreen"
 
 
@@ -214,11 +194,11 @@ async def test_a_model_typed_but_not_checked_is_checked_on_next_not_dropped(tmp_
         screen = await _model_step(app, pilot)
         screen.query_one("#model-source", Input).value = "builtin:tiny-sdxl"  # no Enter
         await pilot.press("ctrl+n")
-        await _settle(pilot)
+        await settle(pilot)
         assert app.screen is screen and app.session.get("model.pretrained") == "builtin:tiny-sdxl"
         assert any("Checking builtin:tiny-sdxl first" in message for message in _messages(app))
         await pilot.press("ctrl+n")
-        await _settle(pilot)
+        await settle(pilot)
         assert type(app.screen).__name__ == "DatasetScreen"
         assert app.session.get("model.pretrained") == "builtin:tiny-sdxl"
 
@@ -227,10 +207,10 @@ async def test_a_nul_character_in_the_save_as_name_is_a_notification(tmp_path: P
     monkeypatch.chdir(tmp_path)
     app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _at_step(app, pilot, 3, "ParametersScreen")
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
         screen.query_one("#par-path", Input).value = "p\x00q.toml"
         await pilot.press("ctrl+s")
-        await _settle(pilot)
+        await settle(pilot)
         assert app.is_running
         assert any("a path cannot hold a NUL character" in message for message in _messages(app))
         assert list(tmp_path.iterdir()) == []
@@ -240,20 +220,20 @@ async def test_the_problem_count_shows_first_and_every_problem_is_in_the_tooltip
     monkeypatch.chdir(tmp_path)
     app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        await _at_step(app, pilot, 3, "ParametersScreen")
+        await at_step(app, pilot, 3, "ParametersScreen")
         session = app.session
         session.set("name", "my run")
         session.set("training.max_train_steps", -5)
         session.set("dataset.resolution", 33)
         session.set("optimizer.learning_rate", "abc")
         app.screen._validate()
-        await _settle(pilot)
+        await settle(pilot)
         panel = app.screen.query_one("#par-problems", Static)
         assert str(panel.render()).startswith("✗ 4 problems to fix")  # the count is never what is cut off
         assert panel.region.height == 4
         assert all(key in str(panel.tooltip) for key in ("name", "max_train_steps", "resolution", "learning_rate"))
         await pilot.press("ctrl+n")  # and Next lists every one, for a keyboard that cannot hover
-        await _settle(pilot)
+        await settle(pilot)
         [said] = [message for message in _messages(app) if message.startswith("Fix these first:")]
         assert all(key in said for key in ("name", "max_train_steps", "resolution", "learning_rate"))
 
@@ -271,7 +251,7 @@ async def test_checkpoints_replayed_when_a_run_is_followed_again_are_logged_not_
     async with app.run_test(size=SIZE) as pilot:
         app.session.run_folder = tmp_path / "runs" / "tiny-demo"
         app.goto(4)
-        await _settle(pilot, 0.3)
+        await settle(pilot, 0.3)
         checkpoints = [message for message in _messages(app) if message.startswith("Checkpoint saved")]
         assert checkpoints == ["Checkpoint saved at step 20"]
 
@@ -287,14 +267,14 @@ async def test_attach_with_no_folder_says_what_to_type_and_reads_home_and_variab
     async with app.run_test(size=SIZE) as pilot:
         screen = AttachScreen(engine, "")
         app.push_screen(screen)
-        await _settle(pilot)
+        await settle(pilot)
         assert "Type the folder that holds your run folders" in str(screen.query_one("#attach-note", Static).render())
         assert asked == []
         field = screen.query_one("#attach-dir", Input)
         field.value = "~/runs"
         field.focus()
         await pilot.press("enter")
-        await _settle(pilot)
+        await settle(pilot)
         assert asked == [str(tmp_path / "runs")]
         assert str(screen.query_one("#attach-note", Static).render()) == f"no runs in {tmp_path / 'runs'}/"
         monkeypatch.setenv("RUNS", str(tmp_path / "elsewhere"))
@@ -302,7 +282,7 @@ async def test_attach_with_no_folder_says_what_to_type_and_reads_home_and_variab
         for typed in ("$RUNS", "$NOT_SET_HERE/runs"):
             field.value = typed
             await pilot.press("enter")
-            await _settle(pilot)
+            await settle(pilot)
         assert asked == [str(tmp_path / "runs"), str(tmp_path / "elsewhere")]  # an unset variable lists nothing
         assert "names the environment variable $NOT_SET_HERE, which is not set here" in str(
             screen.query_one("#attach-note", Static).render())
@@ -325,7 +305,7 @@ async def test_square_brackets_in_captions_file_names_and_paths_show_as_typed_ne
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await _dataset_step(app, pilot, str(images))
         await pilot.press("ctrl+o")
-        await _settle(pilot)
+        await settle(pilot)
         assert app.is_running and type(app.screen).__name__ == "CaptionScreen"
         tags = str(app.screen.query_one("#cap-tags", Static).render())
         assert "[/]" in tags and "[b]bold" in tags
@@ -335,10 +315,10 @@ async def test_square_brackets_in_captions_file_names_and_paths_show_as_typed_ne
         await pilot.pause(0.2)
         assert app.is_running
 
-        screen = await _at_step(app, pilot, 3, "ParametersScreen")
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
         screen.query_one("#par-path", Input).value = "profiles/old[/]new.toml"
         await pilot.press("ctrl+s")
-        await _settle(pilot, 0.3)
+        await settle(pilot, 0.3)
         assert app.is_running
         assert (tmp_path / "profiles" / "old[" / "]new.toml").is_file()
         assert any("Saved profiles/old[/]new.toml" in message for message in _messages(app))
@@ -362,6 +342,6 @@ async def test_a_failed_model_check_forgets_the_model_checked_before_and_convert
         assert not screen.query_one("#model-convert-row").display
         assert str(screen.query_one("#model-folder", Static).render()) == ""
         screen.query_one("#model-convert", Button).press()
-        await _settle(pilot)
+        await settle(pilot)
         assert app.session.get("model.pretrained") == "new-model.safetensors"
         assert not any(call[0] == "import_model" for call in engine.calls)

@@ -14,20 +14,9 @@ from textual.widgets import Input, Static
 from dbtui.app import make_app
 from dbtui.session import Session
 from wizard_fakes import FakeEngine
+from wizard_steps import at_step, settle
 
 SIZE = (80, 24)
-
-
-async def _settle(pilot, seconds: float = 0.1) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause(seconds)
-
-
-async def _at_step(app, pilot, index: int, name: str):
-    app.goto(index)
-    await _settle(pilot)
-    assert type(app.screen).__name__ == name
-    return app.screen
 
 
 async def test_a_half_typed_list_in_a_value_field_is_a_problem_on_its_row_not_a_crash(tmp_path: Path,
@@ -35,13 +24,13 @@ async def test_a_half_typed_list_in_a_value_field_is_a_problem_on_its_row_not_a_
     monkeypatch.chdir(tmp_path)
     app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _at_step(app, pilot, 3, "ParametersScreen")
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
         field = screen.query_one("#f-training--max_train_steps", Input)
         field.focus()
         field.value = ""
         for keys in (["["], ['"', "a", '"']):  # "[" then '["a"'
             await pilot.press(*keys)
-            await _settle(pilot)
+            await settle(pilot)
             assert app.is_running
             assert screen.query_one("#row-f-training--max_train_steps").has_class("-invalid")
             assert "training.max_train_steps" in str(screen.query_one("#par-problems", Static).render())
@@ -71,9 +60,9 @@ async def test_next_while_the_model_is_being_checked_waits_for_the_check(tmp_pat
         assert app.screen is screen
         assert any(n.message.startswith("Still checking models/flux") for n in app._notifications)
         release.set()
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("ctrl+n")
-        await _settle(pilot)
+        await settle(pilot)
         assert type(app.screen).__name__ == "DatasetScreen" and app.session.family_id == "flux"
 
 
@@ -87,14 +76,14 @@ async def test_a_caption_edit_in_a_home_relative_folder_asks_the_concept_s_capti
     shutil.copytree(demo_data / "instance", tmp_path / "pics")
     app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _at_step(app, pilot, 2, "DatasetScreen")
+        screen = await at_step(app, pilot, 2, "DatasetScreen")
         screen.query_one("#ds-instance_dir", Input).value = "~/pics"
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("ctrl+o")
-        await _settle(pilot)
+        await settle(pilot)
         app.screen.query_one(TextArea).text = "zwx disc, edited"
         await pilot.press("ctrl+s", "escape")
-        await _settle(pilot)
+        await settle(pilot)
         assert type(app.screen).__name__ == "CaptionModeScreen"
 
 
@@ -107,10 +96,10 @@ async def test_a_model_folder_written_with_a_variable_is_a_folder_not_a_hub_id(t
     monkeypatch.setenv("MODELS", str(tiny_sd1.parent))
     app = make_app(RealEngine(), Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _at_step(app, pilot, 1, "ModelScreen")
+        screen = await at_step(app, pilot, 1, "ModelScreen")
         screen.query_one("#model-source", Input).value = f"$MODELS/{tiny_sd1.name}"
         await pilot.press("enter")
-        await _settle(pilot)
+        await settle(pilot)
         assert str(screen.query_one("#model-family", Static).render()).startswith("✓ diffusers folder: Stable Diffusion 1.x")
         assert app.session.family_id == "sd"
 
@@ -119,14 +108,14 @@ async def test_a_save_as_path_typed_by_the_user_stays_when_the_run_is_renamed(tm
     monkeypatch.chdir(tmp_path)
     app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _at_step(app, pilot, 3, "ParametersScreen")
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
         name, path = screen.query_one("#f-name", Input), screen.query_one("#par-path", Input)
         name.value = "renamed"
-        await _settle(pilot)
+        await settle(pilot)
         assert path.value == str(Path("profiles") / "renamed.toml")  # the default follows the name
         path.value = "my-folder/custom.toml"
         name.value = "renamed-again"
-        await _settle(pilot)
+        await settle(pilot)
         assert path.value == "my-folder/custom.toml"
 
 
@@ -136,10 +125,10 @@ async def test_the_fit_test_refuses_a_price_that_is_not_one(typed: str, tmp_path
     engine = FakeEngine()
     app = make_app(engine, Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _at_step(app, pilot, 3, "ParametersScreen")
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
         screen.query_one("#par-price", Input).value = typed
         await pilot.press("ctrl+f")
-        await _settle(pilot)
+        await settle(pilot)
         assert not any(call[0] == "fit_test" for call in engine.calls)
         assert any(n.message.startswith(f"Price per hour: {typed}") or n.message.startswith(f"Price per hour: '{typed}'")
                    for n in app._notifications)
@@ -151,12 +140,12 @@ async def test_the_concept_selector_names_the_images_folder_as_it_is_typed(tmp_p
     monkeypatch.chdir(tmp_path)
     app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _at_step(app, pilot, 2, "DatasetScreen")
+        screen = await at_step(app, pilot, 2, "DatasetScreen")
         await pilot.click("#ds-add")
-        await _settle(pilot)
+        await settle(pilot)
         selector = screen.query_one("#ds-concept", Select)
         assert "Concept 2: ?" in str(selector.query_one("SelectCurrent #label", Static).render())
         screen.query_one("#ds-instance_dir", Input).value = "pics/cat"
-        await _settle(pilot)
+        await settle(pilot)
         assert "Concept 2: cat" in str(selector.query_one("SelectCurrent #label", Static).render())
         assert screen.concept == 1 and selector.value == 1
