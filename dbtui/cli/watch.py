@@ -49,10 +49,11 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
             try:
                 # After a Ctrl-C this goes on from the last event shown, never replaying the log.
                 for event in follower.events(stop=stopped):
-                    display(event)
-                    last = event
+                    # What the event says holds once it is written, even for a Ctrl-C while it is shown.
                     trained |= event.kind == "phase_finished" and getattr(event, "phase", "") == "training"
                     began |= event.kind == "run_started"
+                    display(event)
+                    last = event
                 break
             except KeyboardInterrupt:
                 if process is None:
