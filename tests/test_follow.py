@@ -166,24 +166,31 @@ def test_sigterm_while_watching_stops_the_trainer_as_a_first_ctrl_c_would(tmp_pa
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+def _ends_then_signals(folder: RunFolder, signum: int) -> _DisplayCall:
+    """A display that, at the first event, writes the run's end (as the trainer would once stopped), then sends this
+    process ``signum``."""
+    import os
+
+    sent = iter([True])
+
+    def once(event) -> None:
+        if next(sent, False):
+            _write(folder, RunFinished(step=1, outputs={}, seconds=1.0, status="stopped"))
+            os.kill(os.getpid(), signum)
+
+    return _DisplayCall(once)
+
+
 def test_sigterm_asks_a_trainer_in_its_own_session_to_stop_through_the_run_folder(tmp_path: Path, capsys) -> None:
     """accelerate's launcher, sent SIGTERM, kills its trainers 30 s later, in the middle of their last checkpoint:
     it gets no signal, and every process of the run takes the stop from the run folder."""
-    import os
     import signal
 
     folder = RunFolder(tmp_path / "run").create()
     _write(folder, _started(), _step(1))
-    sent = iter([True])
-
-    def terminate_once(event) -> None:
-        if next(sent, False):
-            _write(folder, RunFinished(step=1, outputs={}, seconds=1.0, status="stopped"))
-            os.kill(os.getpid(), signal.SIGTERM)
-
     trainer = _Process(folder)
     before = signal.getsignal(signal.SIGTERM)
-    watched = watch(folder, _DisplayCall(terminate_once), trainer, own_session=True)
+    watched = watch(folder, _ends_then_signals(folder, signal.SIGTERM), trainer, own_session=True)
     assert trainer.signals == [] and (folder.control / "stop").exists()
     assert watched.interrupted and watched.last.kind == "run_finished"
     assert "stopping: saving a checkpoint" in capsys.readouterr().err
@@ -192,22 +199,14 @@ def test_sigterm_asks_a_trainer_in_its_own_session_to_stop_through_the_run_folde
 
 def test_ctrl_c_is_heard_even_where_sigint_was_inherited_as_ignored(tmp_path: Path, capsys) -> None:
     """A shell's background job starts with SIGINT ignored; the trainer answers it anyway, so the watcher must too."""
-    import os
     import signal
 
     folder = RunFolder(tmp_path / "run").create()
     _write(folder, _started(), _step(1))
-    sent = iter([True])
-
-    def interrupt_once(event) -> None:
-        if next(sent, False):
-            _write(folder, RunFinished(step=1, outputs={}, seconds=1.0, status="stopped"))
-            os.kill(os.getpid(), signal.SIGINT)
-
     before = signal.signal(signal.SIGINT, signal.SIG_IGN)
     trainer = _Process(folder)
     try:
-        watched = watch(folder, _DisplayCall(interrupt_once), trainer)
+        watched = watch(folder, _ends_then_signals(folder, signal.SIGINT), trainer)
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # put back as it was
     finally:
         signal.signal(signal.SIGINT, before)
