@@ -204,6 +204,31 @@ def test_files_dbtui_did_not_make_are_never_overwritten(tmp_path: Path) -> None:
     assert len(again.kept) == 3 and {k: v for k, v in _hashes(out).items() if k in before} == before
 
 
+def test_copies_an_interrupted_prepare_left_are_made_again_not_kept_as_the_users(tmp_path: Path, monkeypatch) -> None:
+    """Killed after its copies but before its manifest, the re-run took every copy for a file of the user's."""
+    import engine.dataset.prepare as prepare_module
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("a", "b"):
+        textured(1, (80, 80)).save(src / f"{name}.png")
+        (src / f"{name}.txt").write_text(f"{name}\n")
+    out = tmp_path / "out"
+    real = prepare_module.run_phase
+
+    def killed(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt  # the copies are written, nothing after them
+
+    monkeypatch.setattr(prepare_module, "run_phase", killed)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_dataset(src, out, resolution=64, workers=1)
+    assert (out / "a.png").exists() and not (out / "a.txt").exists()
+    monkeypatch.setattr(prepare_module, "run_phase", real)
+    again = prepare_dataset(src, out, resolution=64, workers=1)
+    assert again.kept == () and len(again.written) == 2 and again.captions_copied == 2
+
+
 def test_a_copy_that_fails_to_be_made_again_stays_dbtuis(tmp_path: Path) -> None:
     """A re-run whose image fails keeps the earlier copy's entry: the run after that redoes it, not keeps it as the user's."""
     src = tmp_path / "src"

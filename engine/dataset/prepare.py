@@ -134,6 +134,10 @@ def prepare_dataset(
             jobs.append(PrepareJob(str(image), str(output), settings))
         earlier[key] = manifest.get(key)
         manifest[key] = stamp
+    # Claimed before any copy is written, as being made (equal to no stamp, so a re-run makes them again): the copies
+    # an interrupted prepare (Ctrl-C, a kill) left are dbtui's, not files of the user's to keep.
+    claimed = {**manifest, **{str(Path(job.output).relative_to(dst)): {"being_made": True} for job in jobs}}
+    _write_output(manifest_path, json.dumps(claimed, indent=1, sort_keys=True))
     outcomes = run_phase("dataset_prepare", prepare_image, jobs, workers=workers, emit=emit,
                          description=f"preparing {len(jobs)} images")
     written = []
