@@ -559,6 +559,30 @@ def test_an_unreadable_class_image_of_the_users_stops_the_run_before_any_class_i
     assert "class_images" not in {getattr(e, "phase", "") for e in read_events(tmp_path / "run" / "events.jsonl")}
 
 
+def test_an_unreadable_image_past_the_class_images_a_run_takes_is_no_reason_to_stop(tmp_path: Path) -> None:
+    """The run takes the first num_class_images of the user's own: one past them is never read."""
+    from engine.data.examples import check_before_class_images
+    from engine.data.images import DataError
+    from tests.training_helpers import tiny_profile
+
+    classes = tmp_path / "class"
+    classes.mkdir()
+    for name in ("c0", "c1"):
+        textured(0, (64, 64)).save(classes / f"{name}.png")
+    (classes / "z_broken.png").write_text("not a picture", encoding="utf-8")
+    concept = {"instance_dir": str(classes.parent / "photos"), "instance_prompt": "zwx", "class_dir": str(classes),
+               "class_prompt": "a disc"}
+    (classes.parent / "photos").mkdir()
+    textured(1, (64, 64)).save(classes.parent / "photos" / "a.png")
+    for count, raises in ((2, False), (3, True)):
+        profile = tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{**concept, "num_class_images": count}])
+        if raises:
+            with pytest.raises(DataError, match="z_broken.png"):
+                check_before_class_images(profile, [classes.parent / "photos"], [classes], [(64, 64)])
+        else:
+            check_before_class_images(profile, [classes.parent / "photos"], [classes], [(64, 64)])
+
+
 def test_a_damaged_generated_class_image_is_said_to_be_made_again_once_deleted(tmp_path: Path) -> None:
     from engine.data.examples import build_examples
     from engine.data.images import DataError

@@ -77,5 +77,6 @@ def build_examples(
 def check_before_class_images(profile, instance_dirs: list[Path], class_dirs: list[Path | None], buckets: list[Bucket]) -> None:
     """The DataError ``build_examples`` would raise for the images already there (the instance images, the class
     images of the user's own in each class folder), before minutes of generating class images rather than after."""
-    own = {index: list_images(folder) for index, folder in enumerate(class_dirs) if folder is not None and folder.is_dir()}
+    own = {index: list_images(folder)[:profile.concepts[index].num_class_images]  # the first, as the run takes them
+           for index, folder in enumerate(class_dirs) if folder is not None and folder.is_dir()}
     build_examples(profile, instance_dirs, own, buckets)
