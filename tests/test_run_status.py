@@ -259,11 +259,23 @@ def test_a_run_never_starts_among_files_that_are_not_a_runs(tmp_path: Path, monk
     assert (project / "profile.toml").read_text() == "# my notes\nname = 't'\n" and (project / "report.html").read_text() == "mine"
     assert sorted(os.listdir(project)) == ["profile.toml", "report.html"]  # nothing of a run made among them
 
-    # What dbtui itself leaves before a run's first state (another machine's profile, the caches) is no reason to refuse.
+    # What dbtui itself leaves before a run's first state (another machine's profile, the caches, a launch whose trainer
+    # could not start) and hidden files are no reason to refuse.
     monkeypatch.setattr(launcher, "worker_command", lambda *args: [sys.executable, "-c", "import time; time.sleep(60)"])
     leftover = RunFolder(tmp_path / "runs" / "left").create()
     (leftover.path / "cache").mkdir()
     (leftover.path / "profile-machine-1.toml").write_text("")
+    (leftover.path / ".DS_Store").write_text("")
+    spawn = subprocess.Popen
+
+    def no_process(*args, **kwargs):
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(launcher.subprocess, "Popen", no_process)
+    with pytest.raises(OSError):
+        launcher.start_run(tiny_profile(tmp_path, name="left"))
+    assert not leftover.profile.exists()
+    monkeypatch.setattr(launcher.subprocess, "Popen", spawn)
     started = launcher.start_run(tiny_profile(tmp_path, name="left"))
     started.process.kill()
     started.process.wait()

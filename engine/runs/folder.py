@@ -298,29 +298,32 @@ def list_runs(output_dir: Path) -> list[RunFolder]:
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
         return []
-    runs = [RunFolder(p) for p in output_dir.iterdir() if _holds_a_run(p)]
+    runs = [RunFolder(p) for p in output_dir.iterdir() if holds_a_run(p)]
     return sorted(runs, key=lambda r: modified(r.path), reverse=True)
 
 
-def _holds_a_run(path: Path) -> bool:
+def holds_a_run(path: Path) -> bool:
+    """Whether a trainer was ever started in ``path`` (the launcher writes its state before it runs)."""
     return (path / "events.jsonl").exists() or (path / "state.json").exists()
 
 
-# What dbtui puts in a run folder before its trainer writes state.json or events.jsonl: the launch lock, the
-# folders RunFolder.create makes, another machine's cache and model copy.
-_MADE_BEFORE_THE_RUN = frozenset({".launching", "control", "checkpoints", "samples", "logs", "cache", "model"})
+# What dbtui puts in a run folder before its trainer writes state.json or events.jsonl: the folders RunFolder.create
+# makes, another machine's cache, model copy and report of a failure. Hidden names (the launch lock, temporary files,
+# a desktop's .DS_Store) and a file system's lost+found are no one's work a run could write over.
+_MADE_BEFORE_THE_RUN = frozenset({"control", "checkpoints", "samples", "logs", "cache", "model", "traceback.txt",
+                                  "lost+found"})
 
 
 def foreign_entries(folder: RunFolder) -> list[str]:
     """What a folder that holds no run has that dbtui did not put there (the user's files, a profile, photos): a run
     started there would write its profile.toml and report.html over theirs and its folders among them."""
-    if _holds_a_run(folder.path):
+    if holds_a_run(folder.path):
         return []
     try:
         names = os.listdir(folder.path)
     except OSError:  # none yet, or not a folder: creating it says what is wrong
         return []
-    return sorted(name for name in names if name not in _MADE_BEFORE_THE_RUN
+    return sorted(name for name in names if name not in _MADE_BEFORE_THE_RUN and not name.startswith(".")
                   and not (name.startswith("profile-machine-") and name.endswith(".toml")))
 
 
@@ -341,9 +344,9 @@ def run_dirs_near(root: Path, depth: int = 3, budget: int = 2000) -> list[Path]:
             budget -= 1
             if budget < 0:
                 return found
-            if any(_holds_a_run(c) for c in children):
+            if any(holds_a_run(c) for c in children):
                 found.append(folder)
-            below.extend(c for c in children if not _holds_a_run(c))
+            below.extend(c for c in children if not holds_a_run(c))
         level = below
     return found
 

@@ -23,7 +23,8 @@ from engine.profile import Profile, dumps_profile
 from engine.runs.folder import run_dir_for
 from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of, read_manifest
 from engine.runs.resume_point import check_same_model, chosen_step, put_back, set_aside_later
-from engine.runs.folder import RunFolder, RunFolderError, RunState, foreign_entries, list_runs, unusable_folder
+from engine.runs.folder import (RunFolder, RunFolderError, RunState, foreign_entries, holds_a_run, list_runs,
+                                unusable_folder)
 from engine.runs.launch_lock import launching
 
 
@@ -109,27 +110,30 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     log_path = machine_log(folder, rank)
     with launching(folder):  # from the check that no trainer runs here until this one's state is written
         before = folder.read_state() if resume else None
-        set_aside: list[Path] = []
+        held_a_run = holds_a_run(folder.path)
         try:
             offset, set_aside = _prepare(folder, profile, resume, given_as)
-            log = log_path.open("ab")
-            log_offset = log.tell()
         except OSError as error:  # a read-only disk, a file where a folder should be, a full disk…
-            put_back(folder, set_aside)
             raise unusable_folder(folder.path, error) from None
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
         # Its own session: no SIGHUP or Ctrl-C from this terminal. accelerate's launcher always needs one, even in the
         # foreground: it passes a SIGHUP, SIGINT or SIGTERM on to the trainers and kills them 30 s later, in the middle
         # of their last checkpoint or, for a closed SSH connection, of training. dbtui's watcher asks for the stop in the
         # run folder instead (dbtui/cli/watch.py).
         own_session = detach or through_accelerate(profile.launch)
-        with log:
-            try:
+        try:
+            with log_path.open("ab") as log:
+                log_offset = log.tell()
                 process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                           start_new_session=own_session, env=env)
-            except OSError:
-                put_back(folder, set_aside)  # no trainer started: the run stays as it was
-                raise
+                                           start_new_session=own_session, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        except BaseException as error:
+            # No trainer started: the run stays as it was, and a folder that held none keeps no profile of this launch's,
+            # which the next would take for the user's (foreign_entries).
+            put_back(folder, set_aside)
+            if not held_a_run:
+                machine_profile(folder, rank).unlink(missing_ok=True)
+            if isinstance(error, OSError) and not log_path.exists():  # the log could not be made: the folder's fault
+                raise unusable_folder(folder.path, error) from None
+            raise
         if rank == 0:
             # Until the trainer writes its own state, the folder names its process: one that dies before
             # that (a broken install, an import error) then reads as crashed instead of starting forever.
@@ -201,8 +205,11 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
         folder.events.rename(folder.events.with_name(f"events.{int(folder.events.stat().st_mtime)}.jsonl"))
     target = machine_profile(folder, profile.launch.machine_rank)
     written = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # renamed whole: a trainer may be starting to read it
-    written.write_text(dumps_profile(_anchored(profile)), encoding="utf-8")
-    os.replace(written, target)
+    try:
+        written.write_text(dumps_profile(_anchored(profile)), encoding="utf-8")
+        os.replace(written, target)
+    finally:
+        written.unlink(missing_ok=True)  # what a full disk left of it
     # Last, when nothing else here can fail: a launch refused or failed leaves the run's checkpoints where they were.
     set_aside = set_aside_later(folder, from_step) if main_machine and from_step is not None else []
     return (folder.events.stat().st_size if folder.events.exists() else 0), set_aside
