@@ -40,10 +40,12 @@ class WorkDone(Message):
 
 @dataclass
 class WorkFailed(Message):
-    """A worker's engine call raised; ``message`` is shown to the user."""
+    """A worker's engine call raised; ``message`` is shown to the user. ``about``: what it was asked of (a model
+    check's source), where a later call may have replaced it."""
 
     what: str
     message: str
+    about: str | None = None
 
 
 @dataclass

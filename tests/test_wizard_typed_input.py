@@ -66,6 +66,40 @@ async def test_next_while_the_model_is_being_checked_waits_for_the_check(tmp_pat
         assert type(app.screen).__name__ == "DatasetScreen" and app.session.family_id == "flux"
 
 
+async def test_a_failed_check_of_a_model_since_replaced_says_nothing_of_the_one_named_now(tmp_path: Path, monkeypatch) -> None:
+    """Its failure, come late, cleared the wait for the new model's check and was shown as that model's."""
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine()
+    release = {"models/old": threading.Event(), "models/flux": threading.Event()}
+    inspect = engine.inspect_model
+
+    def slow_inspect(source: str):
+        release[source].wait(10)
+        if source == "models/old":
+            raise OSError("models/old is not a model")
+        return inspect(source)
+
+    engine.inspect_model = slow_inspect
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(1)
+        await pilot.pause(0.1)
+        screen = app.screen
+        for source in release:
+            screen.query_one("#model-source", Input).value = source
+            await pilot.press("enter")
+            await pilot.pause(0.1)
+        release["models/old"].set()
+        await pilot.pause(0.3)
+        await pilot.press("ctrl+n")
+        await pilot.pause(0.1)
+        assert app.screen is screen and screen.checking == "models/flux" and screen.failed_check is None
+        assert "not a model" not in str(screen.query_one("#model-family", Static).render())
+        release["models/flux"].set()
+        await settle(pilot)
+        assert app.session.family_id == "flux"
+
+
 async def test_a_caption_edit_in_a_home_relative_folder_asks_the_concept_s_caption_mode(
         tmp_path: Path, demo_data: Path, monkeypatch) -> None:
     """The caption screen looked for its concept by the expanded folder, which "~/pics" never equals."""

@@ -133,7 +133,7 @@ aside (and come back if you return to the earlier model).
         try:
             self.post_message(WorkDone("inspect", self.engine.inspect_model(source)))
         except Exception as error:  # noqa: BLE001 - shown to the user
-            self.post_message(WorkFailed("Model check", str(error)))
+            self.post_message(WorkFailed("Model check", str(error), source))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model")
     def convert(self, source: str, out_dir: Path, flux_sources: dict) -> None:
@@ -172,6 +172,8 @@ aside (and come back if you return to the earlier model).
             self.action_check()
 
     def on_work_failed(self, message: WorkFailed) -> None:
+        if message.what == "Model check" and message.about != self.session.get("model.pretrained"):
+            return  # a check of a source the user has since replaced: the one named now is still being checked
         self.query_one("#model-convert", Button).disabled = False
         self.query_one("#model-family", Static).update(f"[red]✗ {escape(message.message)}[/]")
         if message.what == "Model check":
