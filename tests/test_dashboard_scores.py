@@ -104,6 +104,18 @@ async def test_scores_are_drawn_under_the_loss_with_the_best_step(tmp_path: Path
         assert "Scores at step 6: subject 0.800 · CLIP-T 0.200" in log_text(screen)
 
 
+async def test_a_stop_at_an_earlier_step_drops_the_later_rounds_from_the_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resume from step 2 stopped before its first step says only its stop (no start): the plot and the best line
+    kept the rounds of the branch it set aside, where `dbtui runs` and the report drop them."""
+    monkeypatch.chdir(tmp_path)
+    engine = ScoredEngine(events=scored_run(end=RunFinished(step=2, outputs={}, seconds=1.0, status="stopped")))
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await dashboard(engine, pilot)
+        assert screen.query_one(ScorePlot).drawn["subject"] == ([0, 2], [0.40, 0.55])
+        assert screen.scores.best is not None and screen.scores.best.step == 2
+
+
 async def test_without_scores_the_score_panel_stays_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     engine = ScoredEngine(events=run_events(6))

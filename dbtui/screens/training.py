@@ -245,6 +245,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         elif isinstance(event, Warning):
             log.write_line(f"⚠ {event.message}" + (f" — {event.advice}" if event.advice else ""))
         elif isinstance(event, RunFinished):
+            self.query_one(ScorePanel).add(event)  # a stop at a resume's step drops the branch it left, as a start does
             self._ended(event.status, "; ".join(f"{k}: {v}" for k, v in event.outputs.items()) or "no outputs", event.step)
             if event.status == "finished":
                 self._offer_export(finished_at=event.step)

@@ -15,7 +15,7 @@ from textual_plotext import PlotextPlot
 
 from dbtui.widgets.loss_plot import step_ticks
 from engine.evaluation.best import BestStep, best_step, branch_point, forget_after
-from engine.events import Event, RunStarted, SamplesScored
+from engine.events import Event, RunFinished, RunStarted, SamplesScored
 
 # (score key, legend label, colour), in the report's order (engine/runs/report.py). Colours are RGB,
 # not the terminal's named ones, which themes may draw alike; subject fidelity and its parts are blues.
@@ -41,7 +41,7 @@ class ScoreHistory:
         self.events: list[Event] = []  # what best_step reads: run starts (the tolerance) and rounds
         self.rounds: dict[int, dict[str, float | None]] = {}
 
-    def add(self, event: RunStarted | SamplesScored) -> None:
+    def add(self, event: RunStarted | SamplesScored | RunFinished) -> None:
         self.events.append(event)
         forget_after(self.rounds, branch_point(event))  # a resume from an earlier step: the branch it left goes
         if isinstance(event, SamplesScored):
@@ -106,9 +106,10 @@ class ScorePanel(Vertical):
         yield Static(legend, classes="legend")
         yield ScorePlot(self.history)
 
-    def add(self, event: RunStarted | SamplesScored) -> None:
-        """Take an event; a scored round shows the panel and redraws the plot."""
+    def add(self, event: RunStarted | SamplesScored | RunFinished) -> None:
+        """Take an event; a scored round shows the panel and redraws the plot, as does one that drops a branch's."""
+        before = len(self.history.rounds)
         self.history.add(event)
-        if isinstance(event, SamplesScored):
+        if isinstance(event, SamplesScored) or len(self.history.rounds) < before:
             self.add_class("-scored")
             self.query_one(ScorePlot).redraw()
