@@ -424,10 +424,18 @@ def test_validate_never_crashes_and_never_touches_the_file(kind: str, content: b
     assert path.read_bytes() == content and path.stat().st_mtime_ns == before
 
 
-@pytest.mark.parametrize("key", ["training.max_train_steps", "saving.every_n_steps", "optimizer.lr_warmup_steps"])
+@pytest.mark.parametrize("key", ["training.max_train_steps", "optimizer.lr_warmup_steps"])
 def test_a_step_count_past_any_fine_tune_is_refused(key: str, tmp_path: Path, capsys) -> None:
     """99999999999999999999999 steps validated and started (its ETA in billions of hours), and the saved profile held
     an integer TOML cannot."""
     path = write(tmp_path, GOOD)
     err = user_error(capsys, ["validate", str(path), "--set", f"{key}=99999999999999999999999"])
     assert key in err and "10000000" in err
+
+
+def test_an_interval_may_be_written_huge_to_mean_never_but_not_past_what_toml_holds(tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, GOOD)
+    assert main(["validate", str(path), "--set", "saving.every_n_steps=99999999"]) == 0
+    capsys.readouterr()
+    err = user_error(capsys, ["validate", str(path), "--set", "saving.every_n_steps=99999999999999999999999"])
+    assert "saving.every_n_steps" in err

@@ -27,9 +27,10 @@ ExportFormat = Literal["diffusers", "safetensors", "ckpt", "lora_diffusers", "lo
 # numpy's generator, which accelerate's set_seed seeds as well as torch's, takes seeds below 2**32.
 MAX_SEED = 2**32 - 1
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
-# Far beyond any fine-tune (a million steps is weeks on one GPU); a count beyond it is a typo, and one past 2**63
-# cannot even be saved, as TOML integers are 64-bit.
+# Far beyond any fine-tune (a million steps is weeks on one GPU): a run's length beyond it is a typo. An interval
+# may be written larger to mean "never" (every_n_steps = 99999999), up to what TOML's 64-bit integers hold.
 MAX_STEPS = 10_000_000
+MAX_INTERVAL = 2**63 - 1
 
 
 class Section(BaseModel):
@@ -240,7 +241,7 @@ class SamplingSection(Section):
     """Guidance for preview images; empty: the model family's usual value (7.5; Flux.1 [dev] 3.5)."""
     seed: Seed = 1234
     """Seed for preview images, fixed so previews are comparable across steps."""
-    every_n_steps: int | None = Field(None, ge=1, le=MAX_STEPS)
+    every_n_steps: int | None = Field(None, ge=1, le=MAX_INTERVAL)
     """Sample every N steps; empty means at every checkpoint and at the end."""
 
 
@@ -264,7 +265,7 @@ class EvaluationSection(Section):
 class SavingSection(Section):
     output_dir: PathText = "runs"
     """Folder that holds one run folder per run."""
-    every_n_steps: int | None = Field(500, ge=1, le=MAX_STEPS)
+    every_n_steps: int | None = Field(500, ge=1, le=MAX_INTERVAL)
     """Save a resumable checkpoint every N steps; empty saves none (the final model is saved either way)."""
     keep_last_n: int = Field(2, ge=1, le=1000)
     """Keep this many latest checkpoints; older ones are deleted."""
@@ -277,7 +278,7 @@ class SavingSection(Section):
 class LoggingSection(Section):
     logger: Literal["none", "tensorboard", "wandb"] = "none"
     """Experiment tracker, through accelerate (must be installed)."""
-    every_n_steps: int = Field(10, ge=1, le=MAX_STEPS)
+    every_n_steps: int = Field(10, ge=1, le=MAX_INTERVAL)
     """Log a progress line every N steps in plain (non-terminal) output."""
 
 
