@@ -316,3 +316,45 @@ def test_an_attempt_after_a_cut_off_last_line_starts_its_events_on_a_line_of_the
     kinds = [e.kind for e in read_events(folder.events)]
     assert kinds == ["run_started", "step_ended", "run_started", "run_finished"]
     assert [e.kind for e in follow_events(folder, follow=False)][-2:] == ["run_started", "run_finished"]
+
+
+
+def test_a_second_ctrl_c_reaches_the_whole_group_of_a_trainer_in_its_own_session(tmp_path: Path) -> None:
+    """Sent to accelerate's launcher alone, it reached no trainer (the single-process launcher terminates, then kills,
+    its trainer; an older one left it running)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from dbtui.cli.watch import _signals_as_interrupts
+
+    folder = RunFolder(tmp_path / "run").create()
+    child = tmp_path / "child.pid"
+    launcher = subprocess.Popen(  # a launcher that passes nothing on, with its trainer in its group
+        [sys.executable, "-c", "import signal, subprocess, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+         "p = subprocess.Popen(['sleep', '60'], preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)); "
+         f"open({str(child)!r}, 'w').write(str(p.pid)); p.wait(); time.sleep(60)"],
+        start_new_session=True)
+    try:
+        deadline = time.time() + 30
+        while not (child.exists() and child.read_text()) and time.time() < deadline:
+            time.sleep(0.05)
+        trainer = int(child.read_text())
+        interrupts = 0
+        with _signals_as_interrupts(launcher, folder, own_session=True):
+            for _ in range(2):
+                try:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(1)
+                except KeyboardInterrupt:
+                    interrupts += 1
+        assert interrupts == 2 and (folder.control / "stop").exists()  # the first asked in the run folder
+        deadline = time.time() + 10
+        while Path(f"/proc/{trainer}").exists() and Path(f"/proc/{trainer}/stat").read_text().split()[2] != "Z":
+            assert time.time() < deadline, "the trainer never got the second Ctrl-C"
+            time.sleep(0.05)
+    finally:
+        os.killpg(launcher.pid, signal.SIGKILL)
+        launcher.wait()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import signal
 import subprocess
@@ -117,7 +118,12 @@ def _signals_as_interrupts(process: subprocess.Popen | None, folder: RunFolder, 
             _stop_requested(folder)
         else:
             with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGINT)
+                if own_session:
+                    # Its whole group, as a terminal's Ctrl-C would: accelerate's single-process launcher passes on no
+                    # SIGINT (it terminates, then kills, its trainer), its multi-process one passes it to each trainer.
+                    os.killpg(process.pid, signal.SIGINT)
+                else:
+                    process.send_signal(signal.SIGINT)
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_terminate), signal.signal(signal.SIGINT, on_interrupt)
