@@ -155,7 +155,9 @@ def test_a_set_aside_checkpoint_is_refused_with_how_to_go_back_to_it(tmp_path: P
                                      {"optimizer": {"learning_rate": 1e-5}},  # the checkpoint's state kept the old one
                                      {"dataset": {"resolution": 32}},  # applied halfway through, silently
                                      # the optimizer state's groups: refused on load, as a damaged checkpoint
-                                     {"training": {"method": "full", "max_train_steps": 6, "seed": 7, "train_text_encoder": True}}])
+                                     {"training": {"method": "full", "max_train_steps": 6, "seed": 7, "train_text_encoder": True}},
+                                     # the loss the steps so far were trained on
+                                     {"training": {"method": "full", "max_train_steps": 6, "seed": 7, "noise_offset": 0.1}}])
 def test_a_resume_with_a_profile_of_another_model_or_method_is_refused_and_the_runs_profile_kept(
         changed: dict, tmp_path: Path, capsys) -> None:
     folder, _ = run_with_checkpoints(tmp_path, [62])
@@ -293,3 +295,19 @@ def test_a_resume_from_an_earlier_checkpoint_is_shown_at_that_step_while_it_star
     started.process.wait()
     state = folder.read_state()
     assert (state.status, state.step, state.total_steps) == ("starting", 1000, 2000)
+
+
+def test_a_resume_names_both_values_of_a_changed_lora_shape_flow_or_base_model_setting(tmp_path: Path) -> None:
+    """A changed quantized base or flow shift resumed without a word, and a LoRA change was said without its values."""
+    from engine.runs.folder import RunFolderError
+    from engine.runs.resume_point import check_same_model
+
+    folder, _ = run_with_checkpoints(tmp_path, [4])
+    lora = {"method": "lora", "max_train_steps": 2000, "seed": 7}
+    save_profile(tiny_profile(tmp_path, training=lora), folder.profile)
+    changed = tiny_profile(tmp_path, training={**lora, "lora": {"rank": 16}, "flow": {"shift": 3.0}},
+                           model={"pretrained": "builtin:tiny-sd1", "vae": "some/vae"})
+    with pytest.raises(RunFolderError) as refused:
+        check_same_model(folder, changed)
+    said = str(refused.value)
+    assert "training.lora.rank = 8, not 16" in said and "'shift': 3.0" in said and "model.vae = None, not 'some/vae'" in said

@@ -72,8 +72,11 @@ def check_same_model(folder: RunFolder, profile: Profile) -> None:
         said.append(f"model {before.model.pretrained}, not {profile.model.pretrained}")
     if before.training.method != profile.training.method:
         said.append(f"method {before.training.method}, not {profile.training.method}")
-    elif before.training.lora != profile.training.lora:
-        said.append("other LoRA settings (rank, alpha or targets)")
+    elif before.lora != profile.lora:  # the options in force, whether the section is written or not
+        said += [f"training.lora.{name} = {was!r}, not {now!r}" for name in type(profile.lora).model_fields
+                 if (was := getattr(before.lora, name)) != (now := getattr(profile.lora, name))]
+    if before.flow != profile.flow:  # the defaults in force, whether the section is written or not
+        said.append(f"training.flow = {before.flow.model_dump()}, not {profile.flow.model_dump()}")
     # Settings the checkpoint fixes (the optimizer's and scheduler's state hold the learning rate) or that would
     # change the run halfway (image size, batch, precision): resumed, they were ignored or applied mid-run silently.
     # Steps, saving, sampling, evaluation and the data's folders may change.
@@ -106,8 +109,9 @@ def _trained_with(folder: RunFolder) -> Profile | None:
 # Besides every optimizer setting (its state and the scheduler's, in the checkpoint, hold the learning rate).
 # train_text_encoder: the optimizer state holds a group for the text encoder's weights, or none; it loads with neither
 # other setting, and the failure read as a damaged checkpoint.
-_FIXED_BY_THE_RUN = ("training.seed", "training.train_batch_size", "training.gradient_accumulation_steps",
-                     "training.train_text_encoder", "dataset.resolution", "dataset.bucketing", "dataset.buckets",
+_FIXED_BY_THE_RUN = ("model.quantize", "model.vae", "model.revision", "training.seed", "training.train_batch_size",
+                     "training.gradient_accumulation_steps", "training.train_text_encoder", "training.noise_offset",
+                     "training.min_snr_gamma", "dataset.resolution", "dataset.bucketing", "dataset.buckets",
                      "precision.mixed_precision", "precision.bf16_weights")
 
 
