@@ -146,6 +146,16 @@ def test_flux_in_fp16_is_warned_of_where_bf16_and_fp32_are_not(tmp_path: Path) -
     assert StableDiffusion().profile_warnings(profile, "fp16") == []
 
 
+def test_a_negative_prompt_for_flux_is_warned_of_as_unused(tmp_path: Path) -> None:
+    """Flux's pipeline takes none: it was dropped without a word, and still changed the class images' settings."""
+    profile = tiny_profile(tmp_path, sampling={"negative_prompt": "blurry"},
+                           concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
+                                      "class_negative_prompt": "low quality"}])
+    said = FLUX.profile_warnings(profile, "bf16")
+    assert [key for key, _ in said] == ["sampling.negative_prompt", "concepts.0.class_negative_prompt"]
+    assert all("takes no negative prompt" in message for _, message in said)
+
+
 def _flow_error(transformer: Any, latents: torch.Tensor, text: dict[str, torch.Tensor], objective: FlowObjective) -> float:
     """Mean squared error of the velocity prediction on fixed noise and σ from 0.1 to 0.9."""
     noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(0))

@@ -156,13 +156,18 @@ class Flux:
             raise FluxSettingsError(refused)
 
     def profile_warnings(self, profile: Any, precision: str) -> list[tuple[str, str]]:
-        if precision != "fp16":
-            return []
-        # A warning, not a refusal: GPUs without bf16 (T4, V100, RTX 20xx) have only fp16, and a run
-        # may get through; when it does not, the NaN watchdog stops it at the first non-finite loss.
-        return [("precision.mixed_precision", "Flux in fp16: its T5 encoder and transformer were made for bf16, and in "
-                 "fp16 their activations can overflow to NaN, which stops the run at that step. Use \"bf16\" on an RTX "
-                 "30xx/40xx, A100, H100 or newer")]
+        # Flux.1 [dev] is guidance-distilled: its pipeline takes a guidance scale, no negative prompt (prompt_kwargs).
+        negatives = [("sampling.negative_prompt", profile.sampling.negative_prompt)]
+        negatives += [(f"concepts.{i}.class_negative_prompt", c.class_negative_prompt) for i, c in enumerate(profile.concepts)]
+        warnings = [(key, "Flux takes no negative prompt (its guidance is distilled into the model): this one is not "
+                          "used; leave it empty") for key, text in negatives if text.strip()]
+        if precision == "fp16":
+            # A warning, not a refusal: GPUs without bf16 (T4, V100, RTX 20xx) have only fp16, and a run
+            # may get through; when it does not, the NaN watchdog stops it at the first non-finite loss.
+            warnings.append(("precision.mixed_precision", "Flux in fp16: its T5 encoder and transformer were made for bf16, "
+                             "and in fp16 their activations can overflow to NaN, which stops the run at that step. Use "
+                             "\"bf16\" on an RTX 30xx/40xx, A100, H100 or newer"))
+        return warnings
 
     def latent_multiple(self, denoiser: Any) -> int:
         return PATCH
