@@ -129,6 +129,8 @@ def test_settings_flux_cannot_honour_are_refused_with_what_to_do(tmp_path: Path)
                                ({"train_text_encoder": True}, "training.train_text_encoder", "set it to false")):
         with pytest.raises(DbtuiError, match=f"^{key}: .*{fix}"):
             FLUX.check_profile(tiny_profile(tmp_path, training=training))
+    with pytest.raises(DbtuiError, match=r"dataset.buckets.1: 72x56 is not a multiple of 16 on every side.*e\.g\. 64/80x48/64"):
+        FLUX.check_profile(tiny_profile(tmp_path, dataset={"resolution": 64, "bucketing": True, "buckets": [[64, 64], [72, 56]]}))
     with pytest.raises(DbtuiError, match=r"remove \[training.flow\]"):
         StableDiffusion().check_profile(tiny_profile(tmp_path, training={"flow": {"shift": 3.0}}))
     with pytest.raises(ProfileError, match="model.quantize"):

@@ -48,6 +48,14 @@ class FluxSettingsError(SettingsRefusedError):
     """Profile settings Flux cannot honour."""
 
 
+def _nearest(size: tuple[int, ...]) -> str:
+    """What to write instead: each side's nearest multiples (a bucket's two sides may both be off)."""
+    if len(size) == 1:
+        return "e.g. " + " or ".join(map(str, _nearest_multiples(size[0])))
+    return "e.g. " + "x".join("/".join(map(str, _nearest_multiples(side))) if side % SIZE_MULTIPLE else str(side)
+                              for side in size)
+
+
 def _nearest_multiples(side: int) -> tuple[int, ...]:
     below = side - side % SIZE_MULTIPLE
     return tuple(n for n in (below, below + SIZE_MULTIPLE) if n >= SIZE_MULTIPLE)
@@ -150,8 +158,7 @@ class Flux:
             if any(side % SIZE_MULTIPLE for side in size):
                 shown = "x".join(map(str, size))
                 refused.append((key, f"{shown} is not a multiple of {SIZE_MULTIPLE} on every side, as Flux needs (its VAE "
-                                     "makes latents 8× smaller and its transformer reads them in 2×2 patches): e.g. "
-                                     f"{' or '.join(str(n) for n in _nearest_multiples(size[0]))}"))
+                                     f"makes latents 8× smaller and its transformer reads them in 2×2 patches): {_nearest(size)}"))
         if refused:
             raise FluxSettingsError(refused)
 
