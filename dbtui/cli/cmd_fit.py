@@ -23,6 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_fit)
 
 
+CACHING_DECIDES = ("the caching pass before the first step needs the most here: the text encoders beside the VAE "
+                   "(T5-XXL for Flux), which no training setting shrinks; only a first run pays it, as a re-run or "
+                   "resume reads the captions from RUN/cache/")
+
+
 def _estimate(profile):
     """The meter's estimate, printed; None (with the reason printed) when it cannot be made here."""
     from engine.errors import DbtuiError
@@ -38,10 +43,13 @@ def _estimate(profile):
         return None
     print(f"memory estimate:   {estimate.fit_line()}")
     fitting = [card for card in CARD_SIZES_GB if estimate.fits(card)]
+    # The step's savers cannot shrink the caching pass: where it decides the card, say so instead.
+    caching_decides = estimate.caching_card_need > max(estimate.card_need, estimate.sampling_card_need)
+    advice = CACHING_DECIDES if caching_decides else f"to need less: {memory_advice(profile)}"
     if not fitting:
-        print(f"  none of these cards holds it; to need less: {memory_advice(profile)}")
+        print(f"  none of these cards holds it; {advice}")
     elif fitting[0] != CARD_SIZES_GB[0]:
-        print(f"  for a card below {fitting[0]} GB, to need less: {memory_advice(profile)}")
+        print(f"  for a card below {fitting[0]} GB, {advice}")
     print(f"  {estimate.model}, {estimate.batch} image(s) of {estimate.width}x{estimate.height} per step, "
           f"estimated in {estimate.seconds:.0f} s")
     for line in estimate.breakdown_lines():
