@@ -439,3 +439,19 @@ def test_an_interval_may_be_written_huge_to_mean_never_but_not_past_what_toml_ho
     capsys.readouterr()
     err = user_error(capsys, ["validate", str(path), "--set", "saving.every_n_steps=99999999999999999999999"])
     assert "saving.every_n_steps" in err
+
+
+def test_a_folder_of_image_links_that_lead_out_of_it_is_said_to_be_so(tmp_path: Path, capsys) -> None:
+    """Its images were left out (training reads only the folder's own files), and all it said was "no images in"."""
+    from PIL import Image
+
+    elsewhere = tmp_path / "library"
+    elsewhere.mkdir()
+    Image.new("RGB", (8, 8)).save(elsewhere / "a.png")
+    linked = tmp_path / "person"
+    linked.mkdir()
+    (linked / "a.png").symlink_to(elsewhere / "a.png")
+    path = write(tmp_path, GOOD)
+    assert main(["validate", str(path), "--set", f'concepts.0.instance_dir="{linked}"']) == 0
+    out = capsys.readouterr().out
+    assert f"no images in '{linked}': its 1 image link(s) lead out of the folder" in out

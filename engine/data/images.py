@@ -49,6 +49,18 @@ def list_images(folder: Path) -> list[Path]:
     )
 
 
+def links_out_of(folder: Path) -> str:
+    """What to add to "no images in FOLDER" where the folder holds image links that lead out of it, which
+    ``list_images`` leaves out: the user sees files there."""
+    real = Path(os.path.realpath(folder))
+    links = [p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_symlink()
+             and not Path(os.path.realpath(p)).is_relative_to(real)]
+    if not links:
+        return ""
+    return (f": its {len(links)} image link(s) lead out of the folder, which training does not follow (the dataset "
+            "check reads only the folder's own files); copy the images in, or link the whole folder instead")
+
+
 # Modes whose values Pillow's convert() clips to 8 bits instead of scaling: 16- and 32-bit integers, 32-bit floats.
 WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.builtin import is_builtin, known_builtin
 from engine.data.caption_text import CaptionFileError, read_caption
-from engine.data.images import list_images
+from engine.data.images import links_out_of, list_images
 from engine.profile.model_source import local_path, model_kind
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
@@ -128,7 +128,7 @@ def _concept_problems(profile: Profile, index: int) -> list[Problem]:
     problems: list[Problem] = []
     images = list_images(folder)
     if not images:
-        problems.append(Problem(f"{key}.instance_dir", f"no images in '{folder}'"))
+        problems.append(Problem(f"{key}.instance_dir", f"no images in '{folder}'{links_out_of(folder)}"))
     if "caption_file" in concept.caption_mode:
         problems += _caption_problems(key, concept.caption_mode, folder, images, profile.dataset.caption_extension)
     return problems
