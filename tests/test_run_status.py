@@ -300,3 +300,16 @@ def test_the_trainer_is_given_its_run_folder_as_an_absolute_path(tmp_path: Path,
     started.process.kill()
     started.process.wait()
     assert given == [tmp_path / "runs" / "t"]
+
+
+def test_a_trainer_log_that_cannot_be_opened_is_said_as_the_folders_problem(tmp_path: Path) -> None:
+    """Another user's log (or anything not a writable file there) was reported as a bug in dbtui."""
+    from engine.runs import launcher
+    from engine.runs.folder import RunFolderError
+    from training_helpers import tiny_profile
+
+    folder = RunFolder(tmp_path / "runs" / "t").create()
+    folder.log.mkdir()
+    with pytest.raises(RunFolderError, match="cannot use the folder"):
+        launcher.start_run(tiny_profile(tmp_path))
+    assert not folder.profile.exists()  # the launch's own, taken back: the folder takes the next launch

@@ -120,19 +120,27 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
         # of their last checkpoint or, for a closed SSH connection, of training. dbtui's watcher asks for the stop in the
         # run folder instead (dbtui/cli/watch.py).
         own_session = detach or through_accelerate(profile.launch)
-        try:
-            with log_path.open("ab") as log:
-                log_offset = log.tell()
-                process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                           start_new_session=own_session, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        except BaseException as error:
+        def undo() -> None:
             # No trainer started: the run stays as it was, and a folder that held none keeps no profile of this launch's,
             # which the next would take for the user's (foreign_entries).
             put_back(folder, set_aside)
             if not held_a_run:
                 machine_profile(folder, rank).unlink(missing_ok=True)
-            if isinstance(error, OSError) and not log_path.exists():  # the log could not be made: the folder's fault
-                raise unusable_folder(folder.path, error) from None
+
+        try:
+            log = log_path.open("ab")
+        except OSError as error:  # another user's log, say
+            undo()
+            raise unusable_folder(folder.path, error) from None
+        process = None
+        try:
+            with log:
+                log_offset = log.tell()
+                process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                           start_new_session=own_session, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        except BaseException:
+            if process is None:
+                undo()
             raise
         if rank == 0:
             # Until the trainer writes its own state, the folder names its process: one that dies before
