@@ -20,7 +20,8 @@ def test_a_full_fine_tune_is_told_of_the_savers_it_does_not_use(tmp_path: Path) 
     assert "bf16_weights" not in lora and "train a LoRA" not in lora
 
 
-def _fit_estimate_only(tmp_path: Path, monkeypatch, capsys, weights_gib: float, caching_gib: float = 0.0) -> str:
+def _fit_estimate_only(tmp_path: Path, monkeypatch, capsys, weights_gib: float, caching_gib: float = 0.0,
+                       precision: str = "no") -> str:
     """What `dbtui fit --estimate-only` prints for the tiny profile when the meter says ``weights_gib`` of weights
     (and ``caching_gib`` at the caching pass)."""
     import engine.memory
@@ -31,7 +32,7 @@ def _fit_estimate_only(tmp_path: Path, monkeypatch, capsys, weights_gib: float, 
                               autocast_weight_copies=0, peak_phase="backward", model="m", batch=1, height=8, width=8,
                               seconds=0.0, caching=int(caching_gib * GIB))
     monkeypatch.setattr(engine.memory, "estimate_peak", lambda profile: estimate)
-    path = save_profile(tiny_profile(tmp_path), tmp_path / "p.toml")
+    path = save_profile(tiny_profile(tmp_path, precision={"mixed_precision": precision}), tmp_path / "p.toml")
     assert main(["fit", str(path), "--estimate-only"]) == 0
     return capsys.readouterr().out
 
@@ -56,10 +57,14 @@ def test_fit_says_what_to_change_for_a_card_below_the_smallest_that_holds_it(tmp
 def test_where_the_caching_pass_decides_the_card_no_training_setting_is_offered(tmp_path: Path, monkeypatch, capsys) -> None:
     """flux-lora-16gb.toml's caching pass (T5-XXL beside the VAE) needs 11 GB on the card, its steps 9: the advice to
     lower the LoRA rank changed nothing."""
-    out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 6, caching_gib=10)
+    out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 6, caching_gib=10, precision="bf16")
     assert "8 GB ✗ · 12 GB ✓" in out
     assert "for a card below 12 GB, the caching pass before the first step needs the most here" in out
     assert "gradient checkpointing" not in out
+    # In fp32 the encoders load in fp32 (mixed precision halves them), and a step too large for 8 GB is the step's.
+    for weights, precision in ((6, "no"), (7.5, "bf16")):
+        out = _fit_estimate_only(tmp_path, monkeypatch, capsys, weights, caching_gib=10, precision=precision)
+        assert "for a card below 12 GB, to need less:" in out and "the caching pass before" not in out
 
 
 def test_flux_is_told_of_a_quantized_base_first_and_no_card_size_is_promised(tmp_path: Path) -> None:

@@ -28,12 +28,22 @@ CACHING_DECIDES = ("the caching pass before the first step needs the most here: 
                    "resume reads the captions from RUN/cache/")
 
 
+def _advice(profile, estimate, card_gb: float) -> str:
+    """What would let the run fit a ``card_gb`` card. The step's savers cannot shrink the caching pass: where that
+    pass alone is too large for it, with its encoders already in half precision, it is said instead."""
+    from engine.memory.estimate import GIB
+    from engine.memory.savers import memory_advice
+
+    caching_only = (estimate.caching_card_need > card_gb * GIB >= max(estimate.card_need, estimate.sampling_card_need)
+                    and profile.precision.mixed_precision != "no")  # in fp32 the encoders load in fp32: mixed halves them
+    return CACHING_DECIDES if caching_only else f"to need less: {memory_advice(profile)}"
+
+
 def _estimate(profile):
     """The meter's estimate, printed; None (with the reason printed) when it cannot be made here."""
     from engine.errors import DbtuiError
     from engine.memory import estimate_peak
     from engine.memory.estimate import CARD_SIZES_GB
-    from engine.memory.savers import memory_advice
 
     print("memory estimate (no GPU needed) …", flush=True)
     try:
@@ -43,13 +53,10 @@ def _estimate(profile):
         return None
     print(f"memory estimate:   {estimate.fit_line()}")
     fitting = [card for card in CARD_SIZES_GB if estimate.fits(card)]
-    # The step's savers cannot shrink the caching pass: where it decides the card, say so instead.
-    caching_decides = estimate.caching_card_need > max(estimate.card_need, estimate.sampling_card_need)
-    advice = CACHING_DECIDES if caching_decides else f"to need less: {memory_advice(profile)}"
-    if not fitting:
-        print(f"  none of these cards holds it; {advice}")
-    elif fitting[0] != CARD_SIZES_GB[0]:
-        print(f"  for a card below {fitting[0]} GB, {advice}")
+    missed = [card for card in CARD_SIZES_GB if not estimate.fits(card)]
+    if missed and (not fitting or fitting[0] != CARD_SIZES_GB[0]):
+        print(f"  {'none of these cards holds it;' if not fitting else f'for a card below {fitting[0]} GB,'} "
+              f"{_advice(profile, estimate, missed[-1])}")
     print(f"  {estimate.model}, {estimate.batch} image(s) of {estimate.width}x{estimate.height} per step, "
           f"estimated in {estimate.seconds:.0f} s")
     for line in estimate.breakdown_lines():
