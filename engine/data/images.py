@@ -53,8 +53,8 @@ def links_out_of(folder: Path) -> str:
     """What to add to "no images in FOLDER" where the folder holds image links that lead out of it, which
     ``list_images`` leaves out: the user sees files there."""
     real = Path(os.path.realpath(folder))
-    links = [p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_symlink()
-             and not Path(os.path.realpath(p)).is_relative_to(real)]
+    links = [p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+             and p.is_symlink() and p.exists() and not Path(os.path.realpath(p)).is_relative_to(real)]
     if not links:
         return ""
     return (f": its {len(links)} image link(s) lead out of the folder, which training does not follow (the dataset "
