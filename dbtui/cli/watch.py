@@ -101,7 +101,7 @@ def _signals_as_interrupts(process: subprocess.Popen | None, folder: RunFolder, 
     seen = []
 
     def on_terminate(signum: int, frame: Any) -> None:
-        if not (own_session and _stop_requested(folder)):
+        if not (own_session and _ask_to_stop(folder)):
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)  # a second one changes nothing for the trainer
         if not seen:
@@ -115,7 +115,7 @@ def _signals_as_interrupts(process: subprocess.Popen | None, folder: RunFolder, 
         # After the terminal's own SIGINT either changes nothing.
         if not seen:
             seen.append(signum)
-            _stop_requested(folder)
+            _ask_to_stop(folder)
         else:
             with contextlib.suppress(ProcessLookupError):
                 if own_session:
@@ -134,8 +134,8 @@ def _signals_as_interrupts(process: subprocess.Popen | None, folder: RunFolder, 
         signal.signal(signal.SIGINT, previous[1])
 
 
-def _stop_requested(folder: RunFolder) -> bool:
-    """Whether a stop request is left in the run folder for every process of the run (a read-only folder takes none)."""
+def _ask_to_stop(folder: RunFolder) -> bool:
+    """Leave a stop request in the run folder, for every process of the run; False where it takes none (read-only)."""
     try:
         request(folder, "stop")
     except DbtuiError:
