@@ -37,18 +37,25 @@ async def test_a_half_typed_list_in_a_value_field_is_a_problem_on_its_row_not_a_
         assert field.value == '["a"'
 
 
+def _checks_held(engine: FakeEngine, release: dict[str, threading.Event], failing: str | None = None) -> None:
+    """The engine's model check of each source waits for its ``release`` event; ``failing``'s then fails."""
+    inspect = engine.inspect_model
+
+    def held(source: str):
+        release[source].wait(10)
+        if source == failing:
+            raise OSError(f"{source} is not a model")
+        return inspect(source)
+
+    engine.inspect_model = held
+
+
 async def test_next_while_the_model_is_being_checked_waits_for_the_check(tmp_path: Path, monkeypatch) -> None:
     """Next during a slow check went on and threw the check away: the new model's family rules never applied."""
     monkeypatch.chdir(tmp_path)
     engine = FakeEngine()
-    release = threading.Event()
-    inspect = engine.inspect_model
-
-    def slow_inspect(source: str):
-        release.wait(10)
-        return inspect(source)
-
-    engine.inspect_model = slow_inspect
+    release = {"models/flux": threading.Event()}
+    _checks_held(engine, release)
     app = make_app(engine, Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         app.goto(1)
@@ -59,7 +66,7 @@ async def test_next_while_the_model_is_being_checked_waits_for_the_check(tmp_pat
         await pilot.pause(0.1)
         assert app.screen is screen
         assert any(n.message.startswith("Still checking models/flux") for n in app._notifications)
-        release.set()
+        release["models/flux"].set()
         await settle(pilot)
         await pilot.press("ctrl+n")
         await settle(pilot)
@@ -71,15 +78,7 @@ async def test_a_failed_check_of_a_model_since_replaced_says_nothing_of_the_one_
     monkeypatch.chdir(tmp_path)
     engine = FakeEngine()
     release = {"models/old": threading.Event(), "models/flux": threading.Event()}
-    inspect = engine.inspect_model
-
-    def slow_inspect(source: str):
-        release[source].wait(10)
-        if source == "models/old":
-            raise OSError("models/old is not a model")
-        return inspect(source)
-
-    engine.inspect_model = slow_inspect
+    _checks_held(engine, release, failing="models/old")
     app = make_app(engine, Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         app.goto(1)
