@@ -48,7 +48,9 @@ def branch_point(event: Event) -> int | None:
 
 def forget_after(by_step: dict[int, Any], step: int | None) -> set[int]:
     """Drop the entries of steps after ``step`` (a ``branch_point``; None drops nothing); returns those steps."""
-    later = {kept for kept in by_step if step is not None and kept > step}
+    if step is None:  # most events: no scan of every step so far, which each event of a long run would repeat
+        return set()
+    later = {kept for kept in by_step if kept > step}
     for kept in later:
         del by_step[kept]
     return later
