@@ -17,6 +17,7 @@ from engine.profile import ProfileError, validate_data
 from engine.runs.command import accelerate_args, worker_command
 from engine.runs.sinks import read_events
 from engine.training.accelerator import ShardingUnavailableError, make_accelerator
+from engine.training.distributed import MEETING_TIMEOUT
 from tests.runs_helpers import ROOT, env
 from tests.training_helpers import merge, tiny_profile
 
@@ -142,6 +143,7 @@ def test_an_accumulation_setting_left_in_the_shell_does_not_rescale_the_loss(tmp
 FSDP_ON_CPU = """
 import json, sys
 from pathlib import Path
+import torch
 from accelerate.utils import FullyShardedDataParallelPlugin
 from engine.profile import load_profile
 from engine.training.accelerator import ShardingUnavailableError, make_accelerator
@@ -156,7 +158,8 @@ except ShardingUnavailableError as refused:
 Path(sys.argv[2], f"rank-{state.process_index}.json").write_text(json.dumps({
     "fsdp_version": plugin.fsdp_version, "reshard_after_forward": plugin.reshard_after_forward,
     "state_dict_type": plugin.state_dict_type.name, "auto_wrap_policy": getattr(plugin.auto_wrap_policy, "__name__", None),
-    "distributed_type": state.distributed_type.value, "num_processes": state.num_processes, "error": error}))
+    "distributed_type": state.distributed_type.value, "num_processes": state.num_processes, "error": error,
+    "timeout_s": torch.distributed.group.WORLD._get_backend(torch.device("cpu")).options._timeout.total_seconds()}))
 """
 
 
@@ -178,6 +181,8 @@ def test_fsdp_on_the_cpu_is_configured_but_refused_since_accelerate_keeps_plain_
         assert (rank["fsdp_version"], rank["reshard_after_forward"], rank["state_dict_type"]) == (2, True, "FULL_STATE_DICT")
         assert rank["auto_wrap_policy"] == "transformer_auto_wrap_policy"
         assert 'sharding = "fsdp", but accelerate set up MULTI_CPU training' in rank["error"]
+        # The others wait while the main process makes class images or caches: longer than torch's default allows.
+        assert rank["timeout_s"] == MEETING_TIMEOUT.total_seconds() >= 3600
 
 
 # -- two machines on one host -----------------------------------------------------------------------

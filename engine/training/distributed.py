@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from engine.errors import DbtuiError
@@ -42,6 +43,13 @@ def on_cpu() -> bool:
     return not torch.cuda.is_available()
 
 
+# How long a process waits for the others where they meet. The main process alone makes class images, the first
+# run's latent and text caches and a single-file model's conversion while the others wait at a barrier: torch's
+# default (10 minutes under NCCL) failed a first SDXL run's 200 class images on every process but the main one.
+# A process that fails still ends the run at once: accelerate launch stops the others.
+MEETING_TIMEOUT = timedelta(hours=3)
+
+
 def process_state() -> Any:
     """accelerate's shared state. Without a GPU it must be told to use the CPU, or processes
     started by ``accelerate launch`` would each believe they are alone (DistributedType.NO)."""
@@ -56,7 +64,7 @@ def process_state() -> Any:
         # without an active exception"). Imported first, its defaults are None.
         import torch.distributed.nn.functional  # noqa: F401
 
-    return PartialState(cpu=on_cpu())
+    return PartialState(cpu=on_cpu(), timeout=MEETING_TIMEOUT)
 
 
 def whole_model(accelerator: Any, model: Any) -> Any:
