@@ -45,7 +45,7 @@ def on_cpu() -> bool:
 
 # How long a process waits for the others where they meet. The main process alone makes class images, the first
 # run's latent and text caches and a single-file model's conversion while the others wait at a barrier: torch's
-# default (10 minutes under NCCL) failed a first SDXL run's 200 class images on every process but the main one.
+# default (10 minutes under NCCL) would fail a first SDXL run with a few hundred class images on every other process.
 # A process that fails still ends the run at once: accelerate launch stops the others.
 MEETING_TIMEOUT = timedelta(hours=3)
 
