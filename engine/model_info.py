@@ -222,6 +222,7 @@ def family_setting_problems(profile: Any) -> FamilySettings:
     loaded; ``dbtui validate`` and ``dbtui run`` ask the same family here, so that what the load would refuse
     is an error before it, where the family is certain, and a warning where it is only guessed.
     """
+    from engine.data.buckets import resolution_warnings
     from engine.models.family import SettingsRefusedError
     from engine.models.registry import family_named
 
@@ -232,6 +233,8 @@ def family_setting_problems(profile: Any) -> FamilySettings:
     except (DbtuiError, KeyError):
         return FamilySettings([], [], False)  # a model that cannot be told here is the load's to report
     warnings = [Problem(key, message) for key, message in family.profile_warnings(profile, profile.precision.mixed_precision)]
+    if profile.dataset.bucketing:  # the model's size step is read only where the buckets use it
+        warnings += [Problem(key, message) for key, message in resolution_warnings(profile.dataset, size_multiple(source))]
     try:
         family.check_profile(profile)
     except SettingsRefusedError as error:

@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from engine.data.buckets import standard_buckets
+from engine.data.buckets import nearest_bucket, standard_buckets
 from engine.data.images import DataError, list_images, load_rgb
+from engine.model_info import family_setting_problems
+
+from training_helpers import tiny_profile
 
 
 def test_links_out_of_the_folder_are_not_training_images(tmp_path: Path) -> None:
@@ -37,6 +40,29 @@ def test_every_allowed_small_resolution_has_a_square_bucket(resolution: int) -> 
 def test_the_bucket_list_at_512_is_unchanged() -> None:
     buckets = standard_buckets(512)
     assert (512, 512) in buckets and (576, 448) in buckets and (704, 320) in buckets and len(buckets) == 9
+
+
+@pytest.mark.parametrize(("resolution", "multiple"), [(520, 64), (1000, 64), (776, 32), (1000, 16), (1024, 64), (40, 64)])
+def test_every_bucket_side_is_on_the_models_step_and_the_square_bucket_is_there(resolution: int, multiple: int) -> None:
+    buckets = standard_buckets(resolution, multiple)
+    step = min(multiple, resolution)
+    side = resolution // step * step
+    assert (side, side) in buckets and nearest_bucket(900, 900, buckets) == (side, side)
+    assert all(w % step == 0 and h % step == 0 and w * h <= resolution * resolution for w, h in buckets)
+
+
+@pytest.mark.parametrize(("dataset", "warned"), [
+    ({"resolution": 520, "bucketing": True}, True),
+    ({"resolution": 512, "bucketing": True}, False),
+    ({"resolution": 520, "bucketing": False}, False),  # trains at 520x520 itself
+    ({"resolution": 520, "bucketing": True, "buckets": [[520, 520]]}, False),  # the user's own sizes
+])
+def test_validate_says_when_the_standard_buckets_round_the_resolution(tmp_path: Path, dataset: dict, warned: bool) -> None:
+    profile = tiny_profile(tmp_path, model={"pretrained": "someone/my-sd-finetune"}, dataset=dataset)  # SD: a 64 px step
+    said = [p.message for p in family_setting_problems(profile).warnings if p.key == "dataset.resolution"]
+    assert said == (["520 is not a multiple of 64, this model's size step, so the standard buckets round it: square images "
+                     "train at 512x512, the others at about that area. Set 512 or 576 to choose the size yourself"]
+                    if warned else [])
 
 
 def test_training_refuses_what_the_doctor_calls_broken_and_skips_what_it_leaves_out(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from engine.training.class_generation import run_class_images
 from engine.training.distributed import main_process_says
 from engine.data.batches import (Batch, default_total_steps, epoch_batches, optimizer_steps, process_batches,
                                  unreachable_batch_size)
+from engine.data.buckets import resolution_warnings
 from engine.data.encoders import LatentSource, TextSource
 from engine.data.examples import Example, bucket_list, build_examples, check_before_class_images
 from engine.events import Event, PhaseFinished, PhaseStarted, RunStarted, Warning
@@ -155,7 +156,7 @@ class Trainer:
             # Settings the family cannot honour are refused now, before class images or caching.
             self.components.family.check_profile(profile)
             check_lora_targets_of(self.components, profile)
-            for key, message in self.components.family.profile_warnings(profile, precision):
+            for key, message in self.components.family.profile_warnings(profile, precision) + resolution_warnings(profile.dataset, self.components.size_multiple):
                 self.emit(Warning(message=f"{key}: {message}"))
         self.objective = self.components.family.objective(self.components.noise_scheduler, profile.training)
         self.buckets = bucket_list(profile.dataset.resolution, profile.dataset.bucketing, profile.dataset.buckets, self.components.size_multiple)
