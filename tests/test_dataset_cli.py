@@ -133,3 +133,16 @@ def test_prepare_says_how_many_files_of_the_users_were_kept(tmp_path: Path, caps
     assert "a.png exists and is not a copy dbtui made" in out
     assert "1 file(s) in" in out and "give another (new or empty) output folder" in out
     assert (tmp_path / "X" / "a.png").read_bytes() == before
+
+
+def test_prepare_names_the_captions_it_removed_as_their_originals_are_gone(tmp_path: Path, capsys) -> None:
+    (tmp_path / "src").mkdir()
+    textured(1, (80, 80)).save(tmp_path / "src" / "a.jpg")
+    (tmp_path / "src" / "a.txt").write_text("a caption\n")
+    command = ["dataset", "prepare", str(tmp_path / "src"), str(tmp_path / "out"), "--resolution", "64"]
+    assert main(command) == 0
+    (tmp_path / "src" / "a.txt").unlink()
+    capsys.readouterr()
+    assert main(command) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"caption removed {tmp_path / 'out' / 'a.txt'}: an earlier prepare copied it, and its original caption is gone" in out

@@ -241,3 +241,28 @@ def test_a_copy_that_fails_to_be_made_again_stays_dbtuis(tmp_path: Path) -> None
     textured(3, (80, 80)).save(src / "a.png")
     third = prepare_dataset(src, out, resolution=64, workers=1)
     assert third.kept == () and [Path(p).name for p in third.written] == ["a.png"]
+
+
+def test_a_caption_deleted_from_the_originals_is_removed_from_the_copies_unless_edited_there(tmp_path: Path) -> None:
+    """The copy kept the caption an earlier run wrote, so training from the prepared folder used a removed caption."""
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    for name in ("a", "b", "c", "d"):
+        textured(1, (80, 80)).save(src / f"{name}.png")
+    for name in ("a", "b", "c"):
+        (src / f"{name}.txt").write_text(f"{name} caption\n")
+    assert prepare_dataset(src, out, resolution=64, workers=1).captions_copied == 3
+    (out / "b.txt").write_text("b as I edited it in the copies\n")
+    (out / "d.txt").write_text("d captioned in the copies\n")
+    (src / "a.txt").unlink()
+    (src / "b.txt").unlink()
+    again = prepare_dataset(src, out, resolution=64, workers=1)
+    assert again.stale_captions == (str(out / "a.txt"),) and not (out / "a.txt").exists()
+    assert (out / "b.txt").read_text() == "b as I edited it in the copies\n"  # edited since: the user's now
+    assert (out / "c.txt").read_text() == "c caption\n"
+    assert (out / "d.txt").read_text() == "d captioned in the copies\n"  # dbtui never wrote it
+    assert len(again.up_to_date) == 4 and not again.has_failures
+    (src / "a.txt").write_text("a again\n")
+    third = prepare_dataset(src, out, resolution=64, workers=1)
+    assert third.stale_captions == () and third.captions_copied == 1 and (out / "a.txt").read_text() == "a again\n"
+    assert (out / "b.txt").exists() and len(third.up_to_date) == 4

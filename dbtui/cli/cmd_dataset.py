@@ -239,6 +239,9 @@ def _prepare(args: argparse.Namespace) -> int:
         console.print(f"[red]caption not copied[/] {markup_safe(caption)}: {markup_safe(reason)}")
     for caption in result.orphan_captions:
         console.print(f"[yellow]caption not copied[/] {markup_safe(caption)}: no image has its name")
+    for caption in result.stale_captions:
+        console.print(f"[yellow]caption removed[/] {markup_safe(caption)}: an earlier prepare copied it, and its "
+                      "original caption is gone")
     for _, reason in result.kept:
         console.print(f"[red]kept[/] {markup_safe(reason)}")
     nested = [copy for copy in (*result.written, *result.up_to_date) if Path(copy).parent != Path(result.destination)]

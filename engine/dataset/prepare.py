@@ -3,12 +3,14 @@
 Each copy has its EXIF rotation applied, is 8-bit RGB (transparency flattened on a chosen
 colour), is cropped and resized to the training size (or to its aspect-ratio bucket), and is
 saved as PNG next to a copy of its caption. A manifest remembers what each copy was made
-from, so re-running only redoes images whose source or settings changed. A file already in the
+from, so re-running only redoes images whose source or settings changed, and the caption it copied,
+so that one whose source caption is gone is removed (unless edited since). A file already in the
 prepared folder that the manifest does not list is the user's: it is never overwritten.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -41,6 +43,9 @@ MANIFEST = ".dbtui-prepared.json"
 # How images are decoded (engine/data/images.to_rgb): raised when that changes what a copy holds, so that copies an
 # earlier version made are made again. 2: colour profiles applied; float, LAB and transparent 16-bit images read.
 DECODING = 2
+# A manifest entry's record of the caption dbtui last copied beside the copy (its SHA-256): only a caption that still
+# holds just that is dbtui's to remove when its source caption is gone; one the user has since edited stays.
+CAPTION = "caption"
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,7 @@ class PrepareResult:
     orphan_captions: tuple[str, ...] = ()  # caption files with no image of the same name: not copied
     without_original: tuple[str, ...] = ()  # copies an earlier run made whose original is gone: they would still train
     kept: tuple[tuple[str, str], ...] = ()  # (file, reason) of files dbtui did not make where a copy goes: left alone
+    stale_captions: tuple[str, ...] = ()  # captions an earlier run copied whose source caption is gone: removed
 
     @property
     def has_failures(self) -> bool:
@@ -127,7 +133,7 @@ def prepare_dataset(
                 kept.append((str(foreign), f"{foreign} exists and is not a copy dbtui made; it is left as it is and "
                              f"{image.name} was not prepared: prepare into another folder, or move the file away"))
                 continue
-        stamp = _stamp(image, settings)
+        stamp = {**_stamp(image, settings), **_caption_record(manifest.get(key))}
         if output.exists() and manifest.get(key) == stamp:
             up_to_date.append(str(output))
         else:
@@ -136,7 +142,8 @@ def prepare_dataset(
         manifest[key] = stamp
     # Claimed before any copy is written, as being made (equal to no stamp, so a re-run makes them again): the copies
     # an interrupted prepare (Ctrl-C, a kill) left are dbtui's, not files of the user's to keep.
-    claimed = {**manifest, **{str(Path(job.output).relative_to(dst)): {"being_made": True} for job in jobs}}
+    claimed = {**manifest, **{key: {"being_made": True, **_caption_record(manifest[key])}
+                              for key in (str(Path(job.output).relative_to(dst)) for job in jobs)}}
     _write_output(manifest_path, json.dumps(claimed, indent=1, sort_keys=True))
     outcomes = run_phase("dataset_prepare", prepare_image, jobs, workers=workers, emit=emit,
                          description=f"preparing {len(jobs)} images")
@@ -155,19 +162,35 @@ def prepare_dataset(
             written.append(job.output)
     without_original = _without_original(manifest, outputs, dst)
     _write_output(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
-    copied, caption_failures = 0, []
+    copied, caption_failures, stale = 0, [], []
     failed_sources = {s for s, _ in failed}
+    recorded = json.dumps(manifest, sort_keys=True)
     for image, output in zip(images, outputs):
-        if str(image) in failed_sources or str(output.relative_to(dst)) not in manifest:  # failed, or the user's
+        key = str(output.relative_to(dst))
+        if str(image) in failed_sources or key not in manifest:  # failed, or the user's
             continue
-        source = caption_path(image, caption_extension)
+        source, target = caption_path(image, caption_extension), caption_path(output, caption_extension)
         try:
-            copied += _copy_caption(source, caption_path(output, caption_extension), src)
+            done, made = _copy_caption(source, target, src, manifest[key].get(CAPTION))
         except (CaptionFileError, DatasetError) as error:
             caption_failures.append((str(source), str(error)))
+            continue
+        copied += 1 if done == "copied" else 0
+        if done == "removed":
+            stale.append(str(target))
+        manifest[key].pop(CAPTION, None)
+        if made:
+            manifest[key][CAPTION] = made
+    if json.dumps(manifest, sort_keys=True) != recorded:
+        _write_output(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
     orphans = tuple(str(c) for c in listing.orphan_captions)
     return PrepareResult(str(dst), tuple(written), tuple(up_to_date), tuple(failed), copied,
-                         tuple(caption_failures), orphans, tuple(without_original), tuple(kept))
+                         tuple(caption_failures), orphans, tuple(without_original), tuple(kept), tuple(stale))
+
+
+def _caption_record(entry: object) -> dict:
+    """The manifest entry's record of the caption dbtui copied beside it, to carry into the entry that replaces it."""
+    return {CAPTION: entry[CAPTION]} if isinstance(entry, dict) and isinstance(entry.get(CAPTION), str) else {}
 
 
 def _foreign_file(copy: Path, caption: Path) -> Path | None:
@@ -252,15 +275,31 @@ def _stamp(image: Path, settings: PrepareSettings) -> dict:
             "settings": json.loads(json.dumps(asdict(settings)))}
 
 
-def _copy_caption(source: Path, target: Path, root: Path) -> int:
-    """Copy one caption as UTF-8 (whatever readable encoding it had); 1 when written, 0 when none or unchanged."""
+def _copy_caption(source: Path, target: Path, root: Path, made: str | None) -> tuple[str, str | None]:
+    """Copy one caption as UTF-8 (whatever readable encoding it had). Returns what was done ("copied", "removed" or
+    "") and the SHA-256 of the caption dbtui now has beside the copy (None when none).
+
+    With the source caption gone, the one an earlier run copied (``made``, its SHA-256) would go on training from
+    the prepared folder: it is removed, unless the user has edited it since (then it is theirs and stays)."""
     text = read_caption(source, root)
     if text is None:
-        return 0
-    if target.is_file() and target.read_bytes() == text.encode("utf-8"):
-        return 0
+        try:
+            if made is None or target.is_symlink() or not target.is_file() or _digest(target.read_bytes()) != made:
+                return "", None
+            target.unlink()
+        except OSError as error:
+            raise DatasetError(f"cannot remove {target}, whose source caption is gone ({error.strerror or error}): "
+                               "delete it yourself, or it still trains") from None
+        return "removed", None
+    data = text.encode("utf-8")
+    if target.is_file() and target.read_bytes() == data:
+        return "", _digest(data)
     _write_output(target, text)
-    return 1
+    return "copied", _digest(data)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def prepare_image(job: PrepareJob) -> str:
