@@ -88,6 +88,28 @@ def test_written_entries_get_the_usual_permissions_not_safetensors_owner_only(tm
     assert store.path("k").stat().st_mode & 0o777 == FILE_MODE
 
 
+def test_an_entry_is_flushed_to_disk_before_it_is_renamed_into_place(tmp_path: Path, monkeypatch) -> None:
+    """Renamed unflushed, a power loss could leave an entry at full length with zeroed data, which ``has`` accepts."""
+    import os
+
+    calls: list[tuple[str, str]] = []
+    fsync, replace = os.fsync, os.replace
+
+    def recorded_fsync(fd: int) -> None:
+        calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        fsync(fd)
+
+    def recorded_replace(source: Any, target: Any) -> None:
+        calls.append(("replace", str(source)))
+        replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", recorded_fsync)
+    monkeypatch.setattr(os, "replace", recorded_replace)
+    DiskStore(tmp_path).put("k", {"x": torch.ones(3)})
+    assert [what for what, _ in calls] == ["fsync", "replace"] and calls[0][1] == calls[1][1]
+    assert ".k.safetensors." in calls[0][1]
+
+
 def test_latent_keys_follow_the_image_bytes_bucket_flip_and_vae_weights(tmp_path: Path, demo_data: Path, pipe: Any) -> None:
     first, second = _images(demo_data, tmp_path / "a", 2)
     renamed = Path(shutil.copy(first, tmp_path / "renamed.png"))

@@ -2,8 +2,9 @@
 
 On disk, nothing stays in RAM: each read memory-maps the file (safetensors) and the tensors are
 dropped after use, so a 10,000-image run holds one batch's entries, not every latent; the OS
-page cache keeps hot files fast. Writes go to a temporary file renamed into place, so a killed
-run never leaves a half-written entry, and two writers of the same key cannot interleave.
+page cache keeps hot files fast. Writes go to a temporary file, flushed to disk and renamed into
+place, so a killed run or a power loss never leaves a half-written entry, and two writers of the
+same key cannot interleave.
 """
 
 from __future__ import annotations
@@ -109,6 +110,10 @@ class DiskStore:
         try:
             save_file({name: tensor.detach().cpu().contiguous() for name, tensor in entry.items()}, temporary)
             usual_permissions(temporary)
+            # On disk before the rename: after a power loss the entry could else be there at full length with its
+            # data zeroed, which ``has`` takes for whole.
+            with temporary.open("rb") as file:
+                os.fsync(file.fileno())
             os.replace(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)
