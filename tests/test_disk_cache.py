@@ -141,6 +141,22 @@ def test_text_keys_follow_the_caption_tokens_clip_skip_family_and_encoder(pipe: 
     assert text_key("photo of zwx disc", "sd", 1, encoders, [tokenizer]) != key
 
 
+@pytest.mark.parametrize("change", [
+    {"pad_token": "!"},  # SD2's OpenCLIP tokenizer pads with "!", SD1's CLIP with its end token
+    {"padding_side": "left"},
+    {"truncation_side": "left"},  # a long caption keeps its end, not its start
+])
+def test_text_keys_follow_how_the_tokenizer_pads_and_cuts_the_caption(pipe: Any, change: dict[str, str]) -> None:
+    """The key held the unpadded ids alone: a tokenizer override differing only there reused other embeddings."""
+    encoders = [module_fingerprint(pipe.text_encoder)]
+    key = text_key("photo of zwx disc", "sd", 1, encoders, [pipe.tokenizer])
+    tokenizer = copy.deepcopy(pipe.tokenizer)
+    for name, value in change.items():
+        setattr(tokenizer, name, value)
+    assert tokenizer("photo of zwx disc").input_ids == pipe.tokenizer("photo of zwx disc").input_ids
+    assert text_key("photo of zwx disc", "sd", 1, encoders, [tokenizer]) != key
+
+
 def test_a_second_source_on_the_folder_encodes_nothing_and_reads_the_same_bits(tmp_path: Path, demo_data: Path, pipe: Any) -> None:
     paths = _images(demo_data, tmp_path / "images")
     first = _latents(pipe.vae, paths, tmp_path / "cache", hflip=True)
