@@ -43,6 +43,7 @@ def path_problems(profile: Profile, *, builtins: bool = True) -> list[Problem]:
             problems += _class_folder_problems(profile, index)
         if is_builtin(concept.instance_dir):
             continue
+        problems += _shared_instance_problems(profile, index)
         try:
             problems += _concept_problems(profile, index)
         except OSError as error:  # e.g. a name too long for the file system, or no permission
@@ -64,6 +65,18 @@ def _class_folder_problems(profile: Profile, index: int) -> list[Problem]:
             whose = "the instance folder" if other == index else f"concept {other}'s instance folder"
             return [Problem(key, f"is {whose}: those subject photos would be this concept's class images, which "
                                  "defeats prior preservation; give another folder (dbtui generates the class images there)")]
+    return []
+
+
+def _shared_instance_problems(profile: Profile, index: int) -> list[Problem]:
+    """An instance folder that an earlier concept's reaches by another path (a symlink, an absolute spelling): the
+    profile's own rule compares the names only, since the folders may not be on this machine."""
+    folder = profile.concepts[index].instance_dir
+    for other, owner in enumerate(profile.concepts[:index]):
+        if _same_folder(folder, owner.instance_dir):
+            return [Problem(f"concepts.{index}.instance_dir", f"is concept {other}'s instance folder '{owner.instance_dir}' by "
+                                                              "another path: its photos would train as two concepts; give each "
+                                                              "concept its own folder")]
     return []
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from engine.profile.launch_rules import launch_problems
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
@@ -43,10 +45,13 @@ def cross_field_problems(profile: Profile) -> list[Problem]:
         problems.append(Problem("optimizer.lr_warmup_steps", 'warm-up needs lr_scheduler = "constant_with_warmup" or another non-constant scheduler'))
     problems += _memory_cut_problems(profile)
     problems += launch_problems(profile)
-    names = [c.instance_dir for c in profile.concepts]
+    # As paths, not strings: "./data/dog/" is "data/dog". A symlink or an absolute spelling needs the disk
+    # (engine.dataset.profile_paths), as a profile may be written for another machine.
+    names = [PurePath(c.instance_dir) for c in profile.concepts]
     for index, name in enumerate(names):
         if name in names[:index]:
-            problems.append(Problem(f"concepts.{index}.instance_dir", "two concepts use the same instance folder"))
+            problems.append(Problem(f"concepts.{index}.instance_dir", f"is concept {names.index(name)}'s instance folder too: "
+                                                                      "its photos would train as two concepts; give each concept its own folder"))
     return problems
 
 

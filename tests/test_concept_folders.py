@@ -1,0 +1,41 @@
+"""Two concepts on one instance folder, however its path is written: validate and run say so alike."""
+
+from pathlib import Path
+
+import pytest
+
+from dbtui.cli import main
+from engine.profile import load_profile
+from engine.runs.launcher import RunInputsMissingError, check_inputs
+
+
+def _profile(tmp_path: Path, second: str) -> Path:
+    """Two concepts: tmp_path/dog (one image), and ``second``."""
+    from PIL import Image
+
+    (tmp_path / "dog").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "dog" / "a.png")
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'[model]\npretrained = "builtin:tiny-sd1"\n'
+                       f'[[concepts]]\ninstance_dir = "{tmp_path / "dog"}"\ninstance_prompt = "photo of zwx dog"\n'
+                       f'[[concepts]]\ninstance_dir = "{second}"\ninstance_prompt = "photo of qrv dog"\n')
+    return profile
+
+
+def test_one_folder_spelt_two_ways_is_an_error_at_its_set(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    profile = _profile(tmp_path, "cat")
+    for command in ("validate", "run"):  # the run's own error, not one from the run folder's copy of the profile
+        assert main([command, str(profile), "--set", 'concepts.0.instance_dir="dog"', "--set", 'concepts.1.instance_dir="./dog/"']) == 2
+        assert '--set concepts.1.instance_dir="./dog/": is concept 0\'s instance folder too' in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_one_folder_through_a_symlink_is_a_warning_and_a_run_refuses_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    profile = _profile(tmp_path, tmp_path / "doglink")
+    (tmp_path / "doglink").symlink_to(tmp_path / "dog")
+    assert main(["validate", str(profile)]) == 0
+    assert ":7: concepts.1.instance_dir: is concept 0's instance folder" in capsys.readouterr().out
+    with pytest.raises(RunInputsMissingError, match="concepts.1.instance_dir: is concept 0's instance folder"):
+        check_inputs(load_profile(profile))
