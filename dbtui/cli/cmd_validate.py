@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _validate(args: argparse.Namespace) -> int:
     from engine.profile import ProfileError, load_profile, located
     from engine.dataset.profile_paths import builtin_name_problems, path_problems
-    from engine.evaluation.prompt_problems import evaluation_problems
+    from engine.evaluation.prompt_problems import evaluation_problems, shared_identifier_problems
     from engine.model_info import family_setting_problems
     from engine.profile.concept_warnings import shared_prompt_problems
     from engine.profile.schedule_warnings import schedule_problems
@@ -35,7 +35,7 @@ def _validate(args: argparse.Namespace) -> int:
     # The family read from the model's files, or a misspelt built-in name: wrong on any machine, and the run refuses them.
     errors = builtin_name_problems(profile) + (refused if certain else [])
     warnings = (path_problems(profile, builtins=False) + ([] if certain else refused) + family_warnings + evaluation_problems(profile)
-                + shared_prompt_problems(profile) + schedule_problems(profile))
+                + shared_prompt_problems(profile) + shared_identifier_problems(profile) + schedule_problems(profile))
     if not errors:
         print(f"{args.profile}: valid ({len(profile.concepts)} concept(s), method {profile.training.method})")
     for problem in located(warnings, args.profile, args.set):  # every one at once, beside the errors too

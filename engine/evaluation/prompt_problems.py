@@ -1,9 +1,11 @@
-"""Evaluation settings that can never name a best step, said by ``dbtui validate`` before a run spends its rounds."""
+"""Evaluation settings that can never name a best step, and concepts it would score against another's photos: said by
+``dbtui validate`` before a run spends its rounds."""
 
 from __future__ import annotations
 
 from engine.evaluation.prompts import concept_words, evaluation_prompts
 from engine.profile import Profile
+from engine.profile.concept_warnings import shared_prompt_problems
 from engine.profile.problems import Problem
 
 
@@ -18,3 +20,26 @@ def evaluation_problems(profile: Profile) -> list[Problem]:
     example = f"e.g. 'a {named[0]} on the beach'" if named else "e.g. a concept's instance prompt"
     return [Problem("evaluation.prompts", "none names a concept's identifier, so no round scores the subject and no best "
                                           f"step can be chosen: add one ({example}), or leave the list empty for the defaults")]
+
+
+def shared_identifier_problems(profile: Profile) -> list[Problem]:
+    """A concept whose identifier an earlier concept's prompt holds too ('photo of zwx dog', 'photo of zwx cat'): one token
+    learns both subjects, and evaluation scores a prompt with it against the first concept's photos only. Two concepts
+    with one whole prompt are ``shared_prompt_problems``' to say."""
+    problems: list[Problem] = []
+    said = {problem.key for problem in shared_prompt_problems(profile)}
+    first_with: dict[str, int] = {}
+    for index, concept in enumerate(profile.concepts):
+        identifier, _ = concept_words(concept.instance_prompt, concept.class_prompt)
+        if identifier is None:
+            continue
+        earlier = first_with.setdefault(identifier.casefold(), index)  # CLIP's tokenizer lowercases: ZWX is zwx
+        key = f"concepts.{index}.instance_prompt"
+        if earlier != index and key not in said:
+            problems.append(Problem(
+                key,
+                f"uses concept {earlier}'s identifier '{identifier}' too: one token would learn both subjects, and evaluation "
+                f"would score this concept's prompts against concept {earlier}'s photos; give each concept its own rare token "
+                "(e.g. 'photo of zwx dog' and 'photo of qxr cat')",
+            ))
+    return problems

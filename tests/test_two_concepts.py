@@ -1,4 +1,5 @@
-"""Two concepts on one instance folder, however its path is written: validate and run say so alike."""
+"""Two concepts that would train or be scored as one: one instance folder however its path is written (validate and
+run say so alike), one identifier."""
 
 from pathlib import Path
 
@@ -9,7 +10,8 @@ from engine.profile import load_profile
 from engine.runs.launcher import RunInputsMissingError, check_inputs
 
 
-def _profile(tmp_path: Path, second: str) -> Path:
+def _profile(tmp_path: Path, second: str, prompts: tuple[str, str] = ("photo of zwx dog", "photo of qrv dog"),
+             class_prompt: str = "") -> Path:
     """Two concepts: tmp_path/dog (one image), and ``second``."""
     from PIL import Image
 
@@ -17,8 +19,8 @@ def _profile(tmp_path: Path, second: str) -> Path:
     Image.new("RGB", (8, 8)).save(tmp_path / "dog" / "a.png")
     profile = tmp_path / "p.toml"
     profile.write_text(f'[model]\npretrained = "builtin:tiny-sd1"\n'
-                       f'[[concepts]]\ninstance_dir = "{tmp_path / "dog"}"\ninstance_prompt = "photo of zwx dog"\n'
-                       f'[[concepts]]\ninstance_dir = "{second}"\ninstance_prompt = "photo of qrv dog"\n')
+                       + "".join(f'[[concepts]]\ninstance_dir = "{folder}"\ninstance_prompt = "{prompt}"\n{class_prompt}'
+                                 for folder, prompt in zip((tmp_path / "dog", second), prompts)))
     return profile
 
 
@@ -39,3 +41,15 @@ def test_one_folder_through_a_symlink_is_a_warning_and_a_run_refuses_it(tmp_path
     assert ":7: concepts.1.instance_dir: is concept 0's instance folder" in capsys.readouterr().out
     with pytest.raises(RunInputsMissingError, match="concepts.1.instance_dir: is concept 0's instance folder"):
         check_inputs(load_profile(profile))
+
+
+@pytest.mark.parametrize(("prompts", "warned"), [(("photo of zwx dog", "a ZWX dog"), True),
+                                                 (("photo of zwx dog", "a qrv dog"), False)])
+def test_two_concepts_with_one_identifier_are_a_warning(prompts: tuple[str, str], warned: bool, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "puppy").mkdir()
+    profile = _profile(tmp_path, tmp_path / "puppy", prompts, 'class_prompt = "photo of a dog"\n')
+    assert main(["validate", str(profile)]) == 0
+    out = capsys.readouterr().out
+    assert ("concepts.1.instance_prompt: uses concept 0's identifier 'ZWX' too" in out) == warned
+    assert ("give each concept its own rare token" in out) == warned
