@@ -146,3 +146,32 @@ def test_prepare_names_the_captions_it_removed_as_their_originals_are_gone(tmp_p
     assert main(command) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert f"caption removed {tmp_path / 'out' / 'a.txt'}: an earlier prepare copied it, and its original caption is gone" in out
+
+
+def test_check_with_a_profile_counts_the_class_images_a_run_generated_earlier(tmp_path: Path, clean: Path, tiny_sd1: Path,
+                                                                              capsys) -> None:
+    """Only the folder's own images were counted: "3 wanted, 1 present, 2 to generate" where the next run makes none."""
+    from diffusers import StableDiffusionPipeline
+
+    from engine.profile import load_profile
+    from engine.training.class_images import ClassRequest, ensure_class_images, model_identity
+
+    classes = tmp_path / "dogs"
+    classes.mkdir()
+    textured(9).save(classes / "mine.jpg")
+    profile = tmp_path / "p.toml"
+    text = (f'[model]\npretrained = "builtin:tiny-sd1"\n[[concepts]]\ninstance_dir = "{clean}"\n'
+            f'instance_prompt = "photo of ohwx dog"\nclass_dir = "{classes}"\nclass_prompt = "photo of a dog"\n'
+            'num_class_images = 3\n[dataset]\nresolution = 64\n[prior]\nenabled = true\nsteps = 2\n[training]\nseed = 1\n')
+    profile.write_text(text)
+    settings = load_profile(profile)
+    # As the trainer makes them: its model's identity, and SD1's usual guidance where the profile sets none.
+    ensure_class_images([ClassRequest(0, classes, "photo of a dog", "", 3)],
+                        make_pipeline=lambda: StableDiffusionPipeline.from_pretrained(tiny_sd1),
+                        prompt_kwargs=lambda prompt, negative, count: {"prompt": [prompt] * count, "negative_prompt": [negative] * count},
+                        model=model_identity(settings.model, tiny_sd1), resolution=64, seed=1, steps=2, guidance=7.5, batch_size=2)
+    main(["dataset", "check", "--profile", str(profile)])
+    assert "3 wanted, 1 present, 2 generated earlier in " in (out := capsys.readouterr().out) and ", 0 to generate" in out
+    profile.write_text(text.replace("seed = 1", "seed = 2"))  # another seed: those images are not the next run's
+    main(["dataset", "check", "--profile", str(profile)])
+    assert "3 wanted, 1 present, 2 to generate" in capsys.readouterr().out

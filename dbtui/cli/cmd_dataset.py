@@ -207,7 +207,10 @@ def _print_report(console, report, show_info: bool, profile_counts: bool = False
         console.print("Buckets with aspect-ratio bucketing: "
                       + ", ".join(f"{w}×{h}: {n}" for (w, h), n in s.buckets.items()))
     console.print(f"Suggested training steps: {s.suggested_steps} (100 per usable image)")
-    present = "" if s.class_images_present is None else f", {s.class_images_present} present, {s.class_images_to_generate} to generate"
+    earlier = (f", {s.class_images_generated} generated earlier in {markup_safe(s.class_images_generated_in)} (reused unless the "
+               "model's files changed)" if s.class_images_generated else "")
+    present = ("" if s.class_images_present is None
+               else f", {s.class_images_present} present{earlier}, {s.class_images_to_generate} to generate")
     # Without a profile the figure is a suggestion; with one it is the concept's num_class_images.
     rule = "" if profile_counts else (f" (a suggestion: {CLASS_IMAGES_PER_IMAGE} per usable image, at least {MIN_CLASS_IMAGES}; "
                                       "a profile sets it as concepts.N.num_class_images)")

@@ -304,13 +304,15 @@ def check_dataset(
     max_pixels: int | None = None,
     class_dir: Path | str | None = None,
     num_class_images: int | None = None,
+    class_generated: tuple[Path | None, int] = (None, 0),
     emit: Callable[[Event], None] | None = None,
     workers: int | None = None,
 ) -> DatasetReport:
     """Check every image of ``folder`` for what spoils DreamBooth training; originals are only read.
 
     ``tokenizer`` judges the identifier; captions are measured against ``readers``, the model family's
-    tokenizers (``load_readers``), or against ``tokenizer`` read as CLIP when none are given.
+    tokenizers (``load_readers``), or against ``tokenizer`` read as CLIP when none are given. ``class_generated``:
+    the generated class images a run would reuse (see ``profile_settings.concept_settings``), beside ``class_dir``'s own.
     """
     resolution = checked_resolution(resolution)
     if readers is None:
@@ -356,7 +358,7 @@ def check_dataset(
         folder=folder_name,
         resolution=resolution,
         findings=tuple(findings),
-        summary=summarise(probes, findings, image_buckets, num_class_images, present),
+        summary=summarise(probes, findings, image_buckets, num_class_images, present, class_generated),
         probes=tuple(probes),
         image_buckets=image_buckets,
     )

@@ -26,6 +26,7 @@ def concept_settings(profile: Any, concept_index: int = 0, tokenizer: Any = None
     concept = profile.concepts[concept_index]
     if readers is None:
         readers = [TextReader(tokenizer)] if tokenizer is not None else _local_readers(profile.model)
+    class_dir = resolve_dir(concept.class_dir) if concept.class_dir else None
     return {
         "folder": resolve_dir(concept.instance_dir),
         **_dataset_settings(profile),
@@ -34,9 +35,27 @@ def concept_settings(profile: Any, concept_index: int = 0, tokenizer: Any = None
         "identifier": guess_identifier(concept.instance_prompt, concept.class_prompt),
         "tokenizer": readers[0].tokenizer if readers else None,
         "readers": readers,
-        "class_dir": resolve_dir(concept.class_dir) if concept.class_dir else None,
+        "class_dir": class_dir,
         "num_class_images": concept.num_class_images if profile.prior.enabled else 0,
+        "class_generated": (_class_generated(profile, concept_index, Path(class_dir)) if class_dir and profile.prior.enabled
+                            else (None, 0)),
     }
+
+
+def _class_generated(profile: Any, concept_index: int, class_dir: Path) -> tuple[Path | None, int]:
+    """The images a run generated earlier into ``class_dir`` for this concept, which the next run reuses: found by
+    the settings they were made with, as far as the profile tells them without the model loaded (its files and its
+    family's usual guidance are not compared)."""
+    from engine.training.class_images import ClassRequest, generated_earlier, model_settings, settings_of
+
+    concept, prior = profile.concepts[concept_index], profile.prior
+    request = ClassRequest(concept_index, class_dir, concept.class_prompt or "", concept.class_negative_prompt,
+                           concept.num_class_images)
+    known = settings_of(request, model=model_settings(profile.model), resolution=profile.dataset.resolution,
+                        seed=profile.training.seed, steps=prior.steps, guidance=prior.guidance_scale or 0.0)
+    if prior.guidance_scale is None:
+        del known["guidance_scale"]
+    return generated_earlier(class_dir, known)
 
 
 def prepare_settings(profile: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from engine.dataset.image_probe import ImageProbe
@@ -36,10 +37,12 @@ class Summary:
     suggested_steps: int
     class_images_wanted: int
     class_images_present: int | None  # None when no class folder was given
+    class_images_generated: int = 0  # in the folder's generated-*/ set that the next run would reuse
+    class_images_generated_in: str | None = None  # that set's folder
 
     @property
     def class_images_to_generate(self) -> int:
-        return max(0, self.class_images_wanted - (self.class_images_present or 0))
+        return max(0, self.class_images_wanted - (self.class_images_present or 0) - self.class_images_generated)
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ def summarise(
     image_buckets: dict[str, tuple[int, int]],
     class_images_wanted: int | None,
     class_images_present: int | None,
+    class_generated: tuple[Path | None, int] = (None, 0),
 ) -> Summary:
     failed = {f.path for f in findings if f.severity == "error"}
     usable = sum(1 for p in probes if p.path not in failed)
@@ -83,4 +87,6 @@ def summarise(
         suggested_steps=STEPS_PER_IMAGE * usable,
         class_images_wanted=wanted,
         class_images_present=class_images_present,
+        class_images_generated=class_generated[1],
+        class_images_generated_in=str(class_generated[0]) if class_generated[0] else None,
     )

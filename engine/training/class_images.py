@@ -48,8 +48,12 @@ def model_identity(model: Any, folder: Path) -> dict[str, Any]:
     places = {"model": Path(folder)}
     if model.vae and Path(model.vae).expanduser().exists():
         places["vae"] = Path(model.vae).expanduser()
-    return {"pretrained": model.pretrained, "revision": model.revision, "vae": model.vae, "quantize": model.quantize,
-            "files": {name: _weight_files(place) for name, place in places.items()}}
+    return {**model_settings(model), "files": {name: _weight_files(place) for name, place in places.items()}}
+
+
+def model_settings(model: Any) -> dict[str, Any]:
+    """The part of ``model_identity`` the profile tells, without the model's files."""
+    return {"pretrained": model.pretrained, "revision": model.revision, "vae": model.vae, "quantize": model.quantize}
 
 
 def _weight_files(place: Path) -> list[list[Any]]:
@@ -109,6 +113,34 @@ def existing_class_images(request: ClassRequest, settings: dict[str, Any]) -> tu
     manifest = _read_manifest(gen_dir)
     generated = [gen_dir / name for name in manifest.get("images", []) if (gen_dir / name).is_file()]
     return own, generated
+
+
+def generated_earlier(folder: Path, known: dict[str, Any]) -> tuple[Path | None, int]:
+    """(the generated set, its image count) that a run would likely reuse from ``folder``: the newest whose manifest
+    agrees with ``known``, settings as far as they are known without the model loaded (e.g. without its files and its
+    family's usual guidance); (None, 0) when none does."""
+    found: tuple[Path | None, int] = (None, 0)
+    newest = -1
+    for gen_dir in Path(folder).glob("generated-*"):
+        manifest = _read_manifest(gen_dir)
+        if not manifest or not _agrees(manifest, known):
+            continue
+        made = (gen_dir / MANIFEST).stat().st_mtime_ns
+        if made > newest:
+            newest, found = made, (gen_dir, sum((gen_dir / name).is_file() for name in manifest.get("images", [])))
+    return found
+
+
+def _agrees(recorded: dict[str, Any], known: dict[str, Any]) -> bool:
+    """Every key of ``known`` holds its value in ``recorded`` (a dict value: its own keys, and only those)."""
+    for key, value in known.items():
+        held = recorded.get(key)
+        if isinstance(value, dict):
+            if not isinstance(held, dict) or not _agrees(held, value):
+                return False
+        elif held != value:
+            return False
+    return True
 
 
 def missing_count(request: ClassRequest, settings: dict[str, Any]) -> int:
