@@ -77,6 +77,15 @@ def test_identifier_and_class_noun_come_from_the_prompts() -> None:
     assert concept_words("a photo of ohwx dog", "a photo of a dog") == ("ohwx", "dog")
     assert concept_words("a photo of ohwx", "a photo of a dog") == ("ohwx", "dog")  # the noun from the class prompt
     assert concept_words("painting in zwx style", None) == (None, None)
+    assert concept_words("a photo of zwx dog", None) == ("zwx", "dog")  # no class prompt (prior preservation off)
+
+
+def test_evaluation_prompts_naming_a_concept_without_a_class_prompt_are_no_problem(tmp_path: Path) -> None:
+    from engine.evaluation.prompt_problems import evaluation_problems
+
+    profile = tiny_profile(tmp_path, evaluation={"enabled": True, "prompts": ["a zwx disc on the beach"], **TINY_SCORERS})
+    assert profile.concepts[0].class_prompt is None and evaluation_problems(profile) == []
+    assert [p.is_subject for p in evaluation_prompts(profile)] == [True]
     assert without_identifiers("zwx's zwx dog next to a zwxy", ["zwx"]) == "zwx's dog next to a zwxy"
 
 

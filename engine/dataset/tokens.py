@@ -165,10 +165,17 @@ def suggest_identifiers(tokenizer: Any, count: int = 3, exclude: str = "") -> li
     return [w for w in dict.fromkeys(choices) if w != exclude.lower()][:count]
 
 
+# Words around a subject's name in an instance prompt ('a photo of zwx dog'), as the wizard's dataset step skips them.
+_FILLER_WORDS = {"photo", "of", "a", "an", "the", "in"}
+
+
 def guess_identifier(instance_prompt: str, class_prompt: str | None) -> str | None:
-    """The word of the instance prompt that the class prompt lacks ('photo of zwx dog' vs 'photo of a dog')."""
+    """The word of the instance prompt that the class prompt lacks ('photo of zwx dog' vs 'photo of a dog'). Without a
+    class prompt: the first of the prompt's two words besides 'a photo of' and the like (an identifier before its
+    class noun, as the guide writes it); none for a prompt of another shape, such as 'painting in zwx style'."""
     if not class_prompt:
-        return None
+        words = [w for w in re.findall(r"[\w']+", instance_prompt) if w.lower() not in _FILLER_WORDS]
+        return words[0] if len(words) == 2 else None
     class_words = set(re.findall(r"[\w']+", class_prompt.lower()))
     extra = [w for w in re.findall(r"[\w']+", instance_prompt) if w.lower() not in class_words]
     return extra[0] if len(extra) == 1 else None
