@@ -18,7 +18,7 @@ def _profile(tmp_path: Path, second: str, prompts: tuple[str, str] = ("photo of 
     (tmp_path / "dog").mkdir()
     Image.new("RGB", (8, 8)).save(tmp_path / "dog" / "a.png")
     profile = tmp_path / "p.toml"
-    profile.write_text(f'[model]\npretrained = "builtin:tiny-sd1"\n'
+    profile.write_text('[model]\npretrained = "builtin:tiny-sd1"\n'
                        + "".join(f'[[concepts]]\ninstance_dir = "{folder}"\ninstance_prompt = "{prompt}"\n{class_prompt}'
                                  for folder, prompt in zip((tmp_path / "dog", second), prompts)))
     return profile
