@@ -165,3 +165,18 @@ def test_an_sd2_lora_is_told_by_its_1024_wide_text_and_says_so_to_webuis(tmp_pat
             metadata = file.metadata()
         assert (metadata["ss_base_model_version"], metadata["ss_v2"]) == (("sd_v2", "True") if width == 1024 else ("sd_v1", "False"))
         assert metadata["ss_network_alpha"] == str(rank)  # no adapter metadata: alpha is the rank
+
+
+def test_a_lora_on_an_embedding_is_refused_by_the_kohya_exporters(tmp_path: Path) -> None:
+    """peft names an embedding's LoRA lora_embedding_A/B, which went into the kohya file where no WebUI loads it."""
+    from engine.convert.flux_lora import flux_lora_to_kohya
+
+    embedding = "text_encoder.text_model.embeddings.token_embedding"
+    lora = {f"{embedding}.lora_embedding_A": torch.zeros(2, 99), f"{embedding}.lora_embedding_B": torch.zeros(32, 2)}
+    for denoiser, export in (("unet.mid_block.attentions.0.transformer_blocks.0.attn2.to_q", export_lora_kohya),
+                             ("transformer.transformer_blocks.0.attn.to_q", flux_lora_to_kohya)):
+        source = tmp_path / f"{denoiser.partition('.')[0]}.safetensors"
+        save_file(lora | {f"{denoiser}.lora_A.weight": torch.zeros(2, 32), f"{denoiser}.lora_B.weight": torch.zeros(32, 2)}, source)
+        with pytest.raises(UnsupportedModelError, match=rf"LoRA on {embedding}, an embedding layer, .*text_encoder_targets"):
+            export(source, tmp_path / "kohya.safetensors")
+        assert not (tmp_path / "kohya.safetensors").exists()

@@ -83,3 +83,24 @@ def test_a_flux_lora_on_a_layer_the_kohya_format_cannot_hold_is_refused_before_t
         check_lora_targets_of(components, profile(["lora_diffusers", "lora_kohya"]))
     check_lora_targets_of(components, profile(["lora_diffusers"]))  # the diffusers format holds any layer
     assert family.kohya_unplaced(["transformer_blocks.0.attn.to_q", "proj_out"]) == []
+
+
+def test_a_text_encoder_lora_on_an_embedding_is_refused_before_training_when_kohya_is_exported(tmp_path, tiny_sd1) -> None:
+    """peft's lora_embedding_A/B of CLIP's token embedding went into the kohya file under names no WebUI loads."""
+    from engine.builtin.tiny_model import build_pipeline
+    from engine.models.registry import family_of
+    from engine.training.trainable import check_lora_targets_of
+    from tests.training_helpers import tiny_profile
+
+    pipe = build_pipeline(seed=0)
+    components = SimpleNamespace(family=family_of(tiny_sd1), unet=pipe.unet, text_encoders=[pipe.text_encoder])
+
+    def profile(export: list[str]):
+        return tiny_profile(tmp_path, saving={"export": export}, training={
+            "method": "lora", "train_text_encoder": True, "lora": {"text_encoder_targets": ["q_proj", "token_embedding"]}})
+
+    with pytest.raises(LoraTargetsError, match=r"^training\.lora\.text_encoder_targets: LoRA would train "
+                                               r"(text_model\.)?embeddings\.token_embedding, which the kohya/ComfyUI format .*"
+                                               r"leave the embedding layers out of them, or export lora_diffusers only$"):
+        check_lora_targets_of(components, profile(["lora_diffusers", "lora_kohya"]))
+    check_lora_targets_of(components, profile(["lora_diffusers"]))

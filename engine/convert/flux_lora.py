@@ -30,7 +30,14 @@ from typing import Any
 from engine.convert._files import Emit, atomic_file
 from engine.convert.errors import ConvertError, UnsupportedModelError
 from engine.convert.flux_layout import BLOCKS, DOUBLE_BLOCK, MLP_RATIO, SINGLE_BLOCK, TOP_LEVEL
-from engine.convert.lora_export import _kohya_alpha, _text_model_key, kohya_metadata, open_lora, portable_lora_config
+from engine.convert.lora_export import (
+    _kohya_alpha,
+    _text_model_key,
+    kohya_metadata,
+    open_lora,
+    portable_lora_config,
+    refuse_embedding_loras,
+)
 
 PREFIX = "transformer."
 TEXT_PREFIX = "text_encoder."  # CLIP-L's LoRA in a diffusers Flux file
@@ -93,6 +100,7 @@ def _check_components(state_dict: Mapping[str, Any], source: Path) -> None:
     if others:
         raise UnsupportedModelError(f"{source} has LoRA weights for {', '.join(others)}; only the Flux transformer's "
                                     "and CLIP-L's (text_encoder) convert")
+    refuse_embedding_loras(state_dict, source)
     if not _modules(state_dict, PREFIX):
         raise ConvertError(f"{source} is not a diffusers-format Flux LoRA (no transformer.….lora_A.weight keys)")
 

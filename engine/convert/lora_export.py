@@ -156,6 +156,17 @@ def _looks_sd2(layers: Mapping[str, Any]) -> bool:
     return False
 
 
+def refuse_embedding_loras(state_dict: Mapping[str, Any], source: Path) -> None:
+    """Refuse a LoRA on an embedding layer (peft's ``lora_embedding_A/B``): the kohya format has no name for
+    one, and a file holding it would load in no WebUI."""
+    embeddings = sorted({key.partition(".lora_embedding_")[0] for key in state_dict if ".lora_embedding_" in key})
+    if embeddings:
+        raise UnsupportedModelError(
+            f"{source} has a LoRA on {', '.join(embeddings)}, an embedding layer, which the kohya format has no place "
+            "for; keep it in diffusers format (lora_diffusers), or train again with the embedding left out of "
+            "training.lora.text_encoder_targets")
+
+
 def _split_component(key: str) -> tuple[str, str]:
     """("text_encoder_2", "text_model.…") from "text_encoder_2.text_model.…"; ("", key) for no component."""
     component, _, rest = key.partition(".")
@@ -197,6 +208,7 @@ def export_lora_kohya(
     source, out_file, progress, checkpoint = open_lora(lora_dir_or_file, out_file, emit, "kohya LoRA")
     configs = _adapter_configs(checkpoint.metadata)
     layers = _peft_keys(checkpoint.state_dict, source)
+    refuse_embedding_loras(layers, source)
     if sdxl is None:
         sdxl = looks_sdxl(layers)
     if not sdxl and any(k.startswith("text_encoder_2.") for k in layers):

@@ -35,6 +35,14 @@ def targeted_layers(model: Any, targets: list[str]) -> list[str]:
     return [name for name in _layer_names([model]) if check_target_module_exists(config, name)]
 
 
+def targeted_embeddings(model: Any, targets: list[str]) -> list[str]:
+    """Those of ``targeted_layers`` that are embeddings (a CLIP's token or position embedding)."""
+    import torch
+
+    modules = dict(model.named_modules())
+    return [name for name in targeted_layers(model, targets) if isinstance(modules[name], torch.nn.Embedding)]
+
+
 def _unmatched(key: str, targets: list[str], models: list[Any]) -> list[str]:
     from peft import LoraConfig
     from peft.tuners.tuners_utils import check_target_module_exists

@@ -84,21 +84,32 @@ def add_lora_adapters(components: Components, profile: Any) -> None:
 
 
 def check_lora_targets_of(components: Components, profile: Any) -> None:
-    """The profile's LoRA target names against the loaded models (nothing for a full fine-tune)."""
-    from engine.training.lora_targets import LoraTargetsError, check_lora_targets, targeted_layers
+    """The profile's LoRA target names against the loaded models (nothing for a full fine-tune), and, when the
+    profile exports ``lora_kohya``, the layers they reach against what that format holds."""
+    from engine.training.lora_targets import LoraTargetsError, check_lora_targets, targeted_embeddings, targeted_layers
 
     if profile.training.method != "lora":
         return
     trained = trained_text_encoders(components.family, profile.training)
     check_lora_targets(components.unet, [components.text_encoders[i] for i in trained], profile.lora)
-    if "lora_kohya" in profile.saving.export:
-        targets = profile.lora.unet_targets or list(components.family.default_lora_targets)
-        unplaced = components.family.kohya_unplaced(targeted_layers(components.unet, targets))
-        if unplaced:
-            shown = ", ".join(unplaced[:4]) + (f" and {len(unplaced) - 4} more" if len(unplaced) > 4 else "")
-            raise LoraTargetsError(f"training.lora.unet_targets: LoRA would train {shown}, which the kohya/ComfyUI format "
-                                   "of saving.export's lora_kohya has no place for; name narrower targets, or export "
-                                   "lora_diffusers only")
+    if "lora_kohya" not in profile.saving.export:
+        return
+    targets = profile.lora.unet_targets or list(components.family.default_lora_targets)
+    unplaced = {
+        "training.lora.unet_targets": (components.family.kohya_unplaced(targeted_layers(components.unet, targets)), "name narrower targets"),
+        # No family's kohya layout names an embedding's LoRA (lora_embedding_A/B): no WebUI would load it.
+        "training.lora.text_encoder_targets": (
+            [name for i in trained for name in targeted_embeddings(components.text_encoders[i], profile.lora.text_encoder_targets)],
+            "leave the embedding layers out of them"),
+    }
+    problems = [f"{key}: LoRA would train {_first_few(layers)}, which the kohya/ComfyUI format of saving.export's lora_kohya "
+                f"has no place for; {advice}, or export lora_diffusers only" for key, (layers, advice) in unplaced.items() if layers]
+    if problems:
+        raise LoraTargetsError("; ".join(problems))
+
+
+def _first_few(names: list[str]) -> str:
+    return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
 
 def vae_dtype(dtype: torch.dtype) -> torch.dtype:
