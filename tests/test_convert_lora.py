@@ -180,3 +180,19 @@ def test_a_lora_on_an_embedding_is_refused_by_the_kohya_exporters(tmp_path: Path
         with pytest.raises(UnsupportedModelError, match=rf"LoRA on {embedding}, an embedding layer, .*text_encoder_targets"):
             export(source, tmp_path / "kohya.safetensors")
         assert not (tmp_path / "kohya.safetensors").exists()
+
+
+def test_an_sd2_lora_is_filed_under_sd2_by_its_base_model_when_its_weights_do_not_show_it(tmp_path: Path, tiny_sd1, tiny_sd2v) -> None:
+    """A LoRA on to_q and to_out.0 alone reads no text width: it was said to be SD1, which WebUIs hide beside an SD2 model."""
+    from types import SimpleNamespace
+
+    from engine.models.registry import family_of
+
+    key = "unet.mid_block.attentions.0.transformer_blocks.0.attn2.to_q"
+    source = tmp_path / "lora.safetensors"
+    save_file({f"{key}.lora_A.weight": torch.zeros(2, 64), f"{key}.lora_B.weight": torch.zeros(64, 2)}, source)
+    for folder, version in ((tiny_sd1, "sd_v1"), (tiny_sd2v, "sd_v2")):
+        out = family_of(folder).export_lora_kohya(source, tmp_path / f"{version}.safetensors", SimpleNamespace(folder=folder))
+        with safe_open(str(out), framework="pt") as file:
+            metadata = file.metadata()
+        assert (metadata["ss_base_model_version"], metadata["ss_v2"]) == (version, str(version == "sd_v2"))

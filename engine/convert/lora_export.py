@@ -192,14 +192,17 @@ def _peft_keys(state_dict: Mapping[str, Any], source: Path) -> dict[str, Any]:
 
 
 def export_lora_kohya(
-    lora_dir_or_file: str | Path, out_file: str | Path, *, sdxl: bool | None = None, emit: Emit | None = None
+    lora_dir_or_file: str | Path, out_file: str | Path, *, sdxl: bool | None = None, sd2: bool | None = None,
+    emit: Emit | None = None,
 ) -> Path:
     """Convert a diffusers-format LoRA (folder or .safetensors) to one kohya-format .safetensors.
 
     ``sdxl`` says which family the LoRA is for; ``None`` tells it from the layer names (see
     ``looks_sdxl``). SDXL files name their parts ``lora_unet_`` (in the original UNet's layout,
     as kohya sd-scripts does), ``lora_te1_`` and ``lora_te2_``; SD1/SD2 files ``lora_unet_`` and
-    ``lora_te_``. Each alpha is its component's, from the adapter configs in the file.
+    ``lora_te_``. Each alpha is its component's, from the adapter configs in the file. ``sd2`` (for SD1/SD2) says
+    which the base model was, for the metadata; ``None`` tells it from the text width the LoRA's layers read,
+    where one does (see ``_looks_sd2``), else says SD1: the bare converter knows no base model.
     """
     import torch
     from diffusers.utils import convert_state_dict_to_kohya
@@ -229,7 +232,7 @@ def export_lora_kohya(
         rank = out[module + ".lora_down.weight"].shape[0]
         out[key] = torch.tensor(_kohya_alpha(configs[name], rank, name))
     with atomic_file(out_file) as tmp:
-        version = "sdxl_base_v1-0" if sdxl else "sd_v2" if _looks_sd2(layers) else "sd_v1"
+        version = "sdxl_base_v1-0" if sdxl else "sd_v2" if (_looks_sd2(layers) if sd2 is None else sd2) else "sd_v1"
         save_file(out, str(tmp), metadata=kohya_metadata(version, out))
     progress.step()
     progress.finish()

@@ -195,8 +195,9 @@ class Family(Protocol):
     def export_lora(self, out_dir: Path, unet: Any, text_encoders: list[Any] | None) -> Path:
         """Save the peft LoRA of the UNet (and of the text encoders, when they trained) in diffusers format."""
 
-    def export_lora_kohya(self, lora_dir: Path, out_file: Path, emit: Any = None) -> Path:
-        """That LoRA in the kohya/WebUI format that ComfyUI, AUTOMATIC1111 and Forge load."""
+    def export_lora_kohya(self, lora_dir: Path, out_file: Path, components: Components, emit: Any = None) -> Path:
+        """That LoRA in the kohya/WebUI format that ComfyUI, AUTOMATIC1111 and Forge load; ``components`` (the
+        base model it trained on) say which version of the family its metadata names."""
 
     def kohya_unplaced(self, layers: list[str]) -> list[str]:
         """Those of the denoiser's ``layers`` (full module names) a LoRA on which the kohya format cannot hold:

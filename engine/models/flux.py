@@ -251,7 +251,7 @@ class Flux:
 
         return export_flux_lora(out_dir, unet, text_encoder=text_encoders[0] if text_encoders else None)
 
-    def export_lora_kohya(self, lora_dir: Path, out_file: Path, emit: Any = None) -> Path:
+    def export_lora_kohya(self, lora_dir: Path, out_file: Path, components: Components, emit: Any = None) -> Path:
         from engine.convert.flux_lora import flux_lora_to_kohya
 
         return flux_lora_to_kohya(lora_dir, out_file, emit=emit)

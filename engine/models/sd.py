@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,7 +86,11 @@ class StableDiffusion(UNetNoiseFamily):
 
         return export_lora_diffusers(out_dir, unet=unet, text_encoder=text_encoders[0] if text_encoders else None)
 
-    def export_lora_kohya(self, lora_dir: Path, out_file: Path, emit: Any = None) -> Path:
+    def export_lora_kohya(self, lora_dir: Path, out_file: Path, components: Components, emit: Any = None) -> Path:
         from engine.convert import export_lora_kohya
+        from engine.convert.keymap import is_open_clip
 
-        return export_lora_kohya(lora_dir, out_file, sdxl=False, emit=emit)
+        # SD2 is told by its base model's text encoder, OpenCLIP (as the single-file export tells it): the LoRA's
+        # own weights show it only where a layer reads the text's width, and WebUIs hide a LoRA filed under SD1.
+        text_config = json.loads((components.folder / self.text_encoder_names[0] / "config.json").read_text(encoding="utf-8"))
+        return export_lora_kohya(lora_dir, out_file, sdxl=False, sd2=is_open_clip(text_config), emit=emit)

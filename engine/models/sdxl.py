@@ -113,7 +113,7 @@ class StableDiffusionXL(UNetNoiseFamily):
         first, second = text_encoders or (None, None)
         return export_lora_diffusers(out_dir, unet=unet, text_encoder=first, text_encoder_2=second, sdxl=True)
 
-    def export_lora_kohya(self, lora_dir: Path, out_file: Path, emit: Any = None) -> Path:
+    def export_lora_kohya(self, lora_dir: Path, out_file: Path, components: Components, emit: Any = None) -> Path:
         from engine.convert import export_lora_kohya
 
         return export_lora_kohya(lora_dir, out_file, sdxl=True, emit=emit)

@@ -143,7 +143,7 @@ def save_outputs(
     if "lora_kohya" in formats:
         target = out_dir / f"{profile.name}-lora-kohya.safetensors"
         keep_previous(target)
-        components.family.export_lora_kohya(lora_dir, target, emit=emit)
+        components.family.export_lora_kohya(lora_dir, target, components, emit=emit)
         outputs["lora_kohya"] = str(target)
     if "diffusers" not in formats:
         outputs.pop("diffusers", None)
