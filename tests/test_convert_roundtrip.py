@@ -154,6 +154,23 @@ def test_a_yaml_of_the_users_beside_an_sd2v_file_is_kept_unless_overwrite_is_sai
     assert yaml.safe_load(notes.read_text())["model"]["params"]["parameterization"] == "v"
 
 
+
+def test_an_sd2v_yaml_left_beside_another_model_is_removed_with_overwrite_and_refused_without(
+        random_sd1: Path, random_sd2v: Path, tmp_path: Path) -> None:
+    """An epsilon model written over an SD2.x-v one kept its v .yaml: AUTOMATIC1111 read it, and drew noise."""
+    from engine.convert import ConvertError
+
+    export_single_file(random_sd2v, tmp_path / "m.safetensors")
+    with pytest.raises(ConvertError, match="m.yaml is there, the v-prediction config of another model"):
+        export_single_file(random_sd1, tmp_path / "m.ckpt", fmt="ckpt", overwrite=False)
+    assert (tmp_path / "m.yaml").is_file() and not (tmp_path / "m.ckpt").exists()
+    export_single_file(random_sd1, tmp_path / "m.safetensors", overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
+    notes = tmp_path / "m.yaml"  # a .yaml of the user's own is theirs, overwrite or not
+    notes.write_text("my config")
+    export_single_file(random_sd1, tmp_path / "m.safetensors", overwrite=True)
+    assert notes.read_text() == "my config"
+
 def test_import_round_trip_and_metadata(random_sd2v: Path, tmp_path: Path) -> None:
     out = export_single_file(random_sd2v, tmp_path / "m.safetensors", metadata={"dbtui.base_model": "tiny"})
     with safe_open(str(out), framework="pt") as file:

@@ -139,6 +139,21 @@ def test_a_single_file_output_written_again_keeps_one_previous_copy_with_its_ext
     assert sorted(p.name for p in tmp_path.iterdir()) == ["person.previous.safetensors", "person.safetensors"]
 
 
+
+def test_a_single_file_kept_as_previous_takes_its_yaml_along_once_for_every_format_of_its_name(tmp_path: Path) -> None:
+    """The SD2.x-v .yaml stayed beside the new files, and AUTOMATIC1111 read it for a model of another kind."""
+    from engine.training.outputs import keep_previous
+
+    files = [tmp_path / "person.safetensors", tmp_path / "person.ckpt"]
+    for path in files + [tmp_path / "person.yaml"]:
+        path.write_text("v model")
+    keep_previous(*files)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["person.previous.ckpt", "person.previous.safetensors", "person.previous.yaml"]
+    for path in files:
+        path.write_text("epsilon model")  # no .yaml of its own
+    keep_previous(*files)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["person.previous.ckpt", "person.previous.safetensors"]
+
 def test_an_export_says_where_the_final_outputs_are_and_that_a_moved_base_model_is_needed(tmp_path: Path) -> None:
     from engine.runs.export import BaseModelGoneError, NoSuchCheckpointError, _check_base_model, checkpoint_at
     from engine.runs.folder import RunState

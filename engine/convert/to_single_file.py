@@ -72,7 +72,8 @@ def export_single_file(
     into the safetensors header, or beside ``state_dict`` in a ckpt. SD2.x-v exports also get a
     same-named ``.yaml`` so AUTOMATIC1111 knows the model predicts v; v-prediction SDXL files
     carry the ``v_pred`` marker instead. Without ``overwrite`` a different ``.yaml`` already there is kept, and
-    nothing is written.
+    nothing is written. Another model written where that ``.yaml`` is removes it with ``overwrite`` (AUTOMATIC1111
+    would read it as the new model's config), and is refused without.
     """
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
@@ -128,9 +129,13 @@ def export_single_file(
     prediction_type = scheduler.get("prediction_type", "epsilon")
     family = _family_id(unet.config, text_config, prediction_type, xl)
     sidecar = out_file.with_suffix(".yaml")
-    if family == "sd2-v" and not overwrite and sidecar.is_file() and sidecar.read_bytes() != SIDECAR_V.read_bytes():
+    v_sidecar = sidecar.is_file() and sidecar.read_bytes() == SIDECAR_V.read_bytes()
+    if family == "sd2-v" and not overwrite and sidecar.is_file() and not v_sidecar:
         raise ConvertError(f"{sidecar} already exists and is kept; an SD2.x-v file needs its own .yaml of that name beside "
                            "it: choose another output name, or add --overwrite to replace both")
+    if family != "sd2-v" and not overwrite and v_sidecar:
+        raise ConvertError(f"{sidecar} is there, the v-prediction config of another model, which AUTOMATIC1111 would read "
+                           f"for this ({family}) model too: choose another output name, or add --overwrite to remove it")
     try:
         state_dict = to_original(
             unet.state_dict(), unet.config, vae.state_dict(), vae.config, text_encoder.state_dict(), text_config,
@@ -160,7 +165,9 @@ def export_single_file(
         if emit is not None:
             emit(WarningEvent(message=f"{out_file.with_suffix('.yaml').name} was written beside {out_file.name}: it says the "
                                       "model predicts v", advice="keep the two together (AUTOMATIC1111 and ComfyUI read it)"))
-    elif prediction_type == "v_prediction" and not xl and emit is not None:
+    elif v_sidecar:
+        sidecar.unlink(missing_ok=True)  # the replaced SD2.x-v model's: it would make this one's images noise
+    if prediction_type == "v_prediction" and family != "sd2-v" and not xl and emit is not None:
         emit(WarningEvent(
             message=f"{out_file.name} is a v-prediction SD1.x model; most clients assume epsilon for SD1.x",
             advice="tell your client to use v-prediction (a v-parameterized config .yaml in AUTOMATIC1111)",

@@ -36,11 +36,23 @@ def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
     return target
 
 
-def keep_previous(target: Path) -> None:
-    """A single-file output about to be written again is kept as ``NAME.previous.EXT``, as ``atomic_folder``
-    keeps a folder (and with its extension, so that a tool still opens it)."""
-    if target.is_file():
-        os.replace(target, target.with_name(f"{target.stem}.previous{target.suffix}"))
+def keep_previous(*targets: Path) -> None:
+    """Single-file outputs about to be written again are kept as ``NAME.previous.EXT``, as ``atomic_folder``
+    keeps a folder (and with their extension, so that a tool still opens them). Their ``NAME.yaml`` (an SD2.x-v
+    model's config, which AUTOMATIC1111 reads for every file of that name) goes with them, all at once: left, it
+    would be read for the new files; moved with the first alone, it would be lost to the others."""
+    moved = [target for target in targets if target.is_file()]
+    for target in moved:
+        os.replace(target, _previous(target))
+    for sidecar in {target.with_suffix(".yaml") for target in moved}:
+        if sidecar.is_file():
+            os.replace(sidecar, _previous(sidecar))
+        else:
+            _previous(sidecar).unlink(missing_ok=True)  # the config of the previous copies just replaced, which had one
+
+
+def _previous(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.previous{path.suffix}")
 
 
 def full_precision_models(profile: Any, components: Any, unet: Any, text_encoders: list[Any] | None) -> tuple[Any, list[Any], Any]:
@@ -128,18 +140,16 @@ def save_outputs(
         atomic_folder(pipeline_dir, lambda tmp: save_pipeline(tmp, components, unet_out, text_encoders_out, vae=vae_out,
                                                               unet_half=profile.saving.unet_half and not lora))
         outputs["diffusers"] = str(pipeline_dir)
-    for fmt in ("safetensors", "ckpt"):
-        if fmt in formats:
-            from engine.convert import export_single_file
+    single_files = {fmt: out_dir / f"{profile.name}.{fmt}" for fmt in ("safetensors", "ckpt") if fmt in formats}
+    keep_previous(*single_files.values())
+    for fmt, target in single_files.items():
+        from engine.convert import export_single_file
+        from engine.profile.io import dumps_profile
 
-            target = out_dir / f"{profile.name}.{fmt}"
-            keep_previous(target)
-            from engine.profile.io import dumps_profile
-
-            # The keys `dbtui convert to-single-file --base-model --profile` writes: where it came from, and how.
-            metadata = {"dbtui.base_model": profile.model.pretrained, "dbtui.profile": dumps_profile(profile)}
-            export_single_file(pipeline_dir, target, half=profile.saving.unet_half, fmt=fmt, metadata=metadata, emit=emit)
-            outputs[fmt] = str(target)
+        # The keys `dbtui convert to-single-file --base-model --profile` writes: where it came from, and how.
+        metadata = {"dbtui.base_model": profile.model.pretrained, "dbtui.profile": dumps_profile(profile)}
+        export_single_file(pipeline_dir, target, half=profile.saving.unet_half, fmt=fmt, metadata=metadata, emit=emit)
+        outputs[fmt] = str(target)
     if "lora_kohya" in formats:
         target = out_dir / f"{profile.name}-lora-kohya.safetensors"
         keep_previous(target)
