@@ -165,7 +165,7 @@ def flux_lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, em
         out.update({f"{name}.lora_down.weight": down, f"{name}.lora_up.weight": up, f"{name}.alpha": torch.tensor(alpha)})
     progress.step()
     with atomic_file(out_file) as tmp:
-        save_file({k: v.contiguous() for k, v in out.items()}, str(tmp), metadata=kohya_metadata("flux1", out))
+        save_file({k: v.contiguous() for k, v in out.items()}, str(tmp), metadata=kohya_metadata("flux1", out, "networks.lora_flux"))
     progress.step()
     progress.finish()
     return out_file

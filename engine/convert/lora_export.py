@@ -131,14 +131,15 @@ def _kohya_alpha(config: Mapping[str, Any], rank: int, name: str) -> float:
     return alpha * math.sqrt(rank) if config.get("use_rslora") else alpha
 
 
-def kohya_metadata(base_model_version: str, layers: Mapping[str, Any]) -> dict[str, str]:
+def kohya_metadata(base_model_version: str, layers: Mapping[str, Any], network_module: str = "networks.lora") -> dict[str, str]:
     """The metadata of a kohya LoRA as kohya sd-scripts writes it, for WebUIs that read it: AUTOMATIC1111 and
     Forge tell SDXL by ``ss_base_model_version`` starting "sdxl_" and SD2 by ``ss_v2``, call any other file that
     has metadata SD1, and hide a LoRA of another version than the loaded model from their Lora tab.
-    ``base_model_version``: sd-scripts' names, "sd_v1", "sd_v2", "sdxl_base_v1-0" or "flux1"."""
+    ``base_model_version``: sd-scripts' names, "sd_v1", "sd_v2", "sdxl_base_v1-0" or "flux1"; ``network_module``
+    the sd-scripts module that trains such a LoRA ("networks.lora", Flux's "networks.lora_flux")."""
     dims = {value.shape[0] for key, value in layers.items() if key.endswith(".lora_down.weight")}
     alphas = {float(value) for key, value in layers.items() if key.endswith(".alpha")}
-    metadata = {"format": "pt", "ss_network_module": "networks.lora", "ss_base_model_version": base_model_version,
+    metadata = {"format": "pt", "ss_network_module": network_module, "ss_base_model_version": base_model_version,
                 "ss_v2": str(base_model_version.startswith("sd_v2"))}
     if len(dims) == 1:  # one rank and one alpha for the whole file, as sd-scripts states them
         metadata["ss_network_dim"] = str(dims.pop())
