@@ -113,6 +113,40 @@ def test_writing_an_output_again_keeps_one_previous_copy_not_one_per_write(tmp_p
     assert sorted(p.name for p in target.parent.iterdir()) == ["lora", "lora.previous"]
 
 
+
+def test_two_writes_of_one_output_at_once_each_keep_their_own_temporary_folder(tmp_path: Path) -> None:
+    """Two `dbtui export RUN --step N` at once: the second removed the first's half-written folder (one fixed name)."""
+    from engine.training.outputs import atomic_folder
+
+    target = tmp_path / "exports" / "step-2" / "lora"
+
+    def first(folder: Path) -> None:
+        folder.mkdir()
+        (folder / "w.txt").write_text("first")
+        atomic_folder(target, lambda other: (other.mkdir(), (other / "w.txt").write_text("second")))  # started meanwhile
+        assert (folder / "w.txt").read_text() == "first"
+
+    atomic_folder(target, first)
+    assert (target / "w.txt").read_text() == "first" and (target.with_name("lora.previous") / "w.txt").read_text() == "second"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["lora", "lora.previous"]
+
+
+def test_temporary_folders_a_killed_write_left_are_removed_once_a_day_old(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from engine.training.outputs import STALE_PARTIAL_S, atomic_folder
+
+    target = tmp_path / "lora"
+    old, legacy, young = (tmp_path / name for name in (".lora.0badf00d.partial", ".lora.partial", ".lora.1234abcd.partial"))
+    for folder in (old, legacy, young):
+        (folder / "unet").mkdir(parents=True)
+    for folder in (old, legacy):
+        long_ago = time.time() - STALE_PARTIAL_S - 60
+        os.utime(folder, (long_ago, long_ago))
+    atomic_folder(target, lambda folder: folder.mkdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == [young.name, "lora"]  # the young one may be being written
+
 def test_an_output_folders_weights_get_the_usual_permissions_not_safetensors_owner_only(tmp_path: Path) -> None:
     """A second user's WebUI, or `dbtui export` as another user, could not read the trained model."""
     from safetensors.torch import save_file

@@ -86,7 +86,8 @@ def usual_permissions(root: Path) -> None:
             os.chmod(file, FILE_MODE)
 
 
-def _partial(target: Path) -> Path:
+def partial_path(target: Path) -> Path:
+    """A temporary name beside ``target``, its own to each write, so that two writes of one output never share it."""
     # Not tempfile.mkstemp/mkdtemp: they create owner-only outputs too.
     return target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
 
@@ -144,7 +145,7 @@ def atomic_file(target: Path) -> Iterator[Path]:
     """A temporary path beside ``target``, renamed onto it only when the block succeeds."""
     check_file_output(target)
     make_folder(target.parent)
-    tmp = _partial(target)
+    tmp = partial_path(target)
     with _written_as(target, tmp, lambda path: path.unlink(missing_ok=True)):
         yield tmp
         usual_permissions(tmp)
@@ -165,7 +166,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     """A temporary folder beside ``target``, renamed onto it only when the block succeeds."""
     check_new_folder(target)
     make_folder(target.parent)
-    tmp = _partial(target)
+    tmp = partial_path(target)
     make_folder(tmp)
     with _written_as(target, tmp, lambda path: shutil.rmtree(path, ignore_errors=True)):
         yield tmp

@@ -6,13 +6,16 @@ import dataclasses
 import os
 import shutil
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from engine.convert._files import usual_permissions
+from engine.convert._files import partial_path, usual_permissions
 from engine.events import Event, PhaseFinished, PhaseStarted
+
+STALE_PARTIAL_S = 24 * 3600
 
 
 def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
@@ -20,8 +23,8 @@ def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
     ``NAME.previous`` (a resumed run's outputs replace those of its stop): one copy, not one per
     write, since each can be gigabytes and a repeated export writes the same weights again."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
+    _remove_stale_partials(target)
+    tmp = partial_path(target)  # two exports of one step at once each write their own
     try:
         write(tmp)
         usual_permissions(tmp)
@@ -34,6 +37,17 @@ def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
         target.rename(previous)
     os.replace(tmp, target)
     return target
+
+
+def _remove_stale_partials(target: Path) -> None:
+    """Temporary folders of earlier writes of ``target`` that a kill or a power cut stopped (an error or a Ctrl-C
+    removes its own), gigabytes each. Only those untouched for a day: a younger one may be another export of the same
+    step being written now, and no write takes a day."""
+    cutoff = time.time() - STALE_PARTIAL_S
+    for path in target.parent.glob(f".{target.name}.*partial"):  # ".NAME.partial" too, the one name earlier versions used
+        with suppress(OSError):
+            if path.is_dir() and not path.is_symlink() and path.stat().st_mtime < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def keep_previous(*targets: Path) -> None:
