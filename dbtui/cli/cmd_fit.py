@@ -30,13 +30,23 @@ CACHING_DECIDES = ("the caching pass before the first step needs the most here: 
 
 def _advice(profile, estimate, card_gb: float) -> str:
     """What would let the run fit a ``card_gb`` card. The step's savers cannot shrink the caching pass: where that
-    pass alone is too large for it, with its encoders already in half precision, it is said instead."""
+    pass alone is too large for it, with its encoders already in half precision, that is said first, and the savers
+    only when the steps (or the previews) miss the card too."""
     from engine.memory.estimate import GIB
     from engine.memory.savers import memory_advice
 
-    caching_only = (estimate.caching_card_need > card_gb * GIB >= max(estimate.card_need, estimate.sampling_card_need)
-                    and profile.precision.mixed_precision != "no")  # in fp32 the encoders load in fp32: mixed halves them
-    return CACHING_DECIDES if caching_only else f"to need less: {memory_advice(profile)}"
+    card = card_gb * GIB
+    steps_need = max(estimate.card_need, estimate.sampling_card_need)
+    to_need_less = f"to need less: {memory_advice(profile)}"
+    # In fp32 the encoders load in fp32: the savers' mixed precision halves the caching pass too.
+    if estimate.caching_card_need <= card or profile.precision.mixed_precision == "no":
+        return to_need_less
+    if steps_need <= card:
+        return CACHING_DECIDES
+    if estimate.caching_card_need >= steps_need:
+        return f"{CACHING_DECIDES}; the steps too need more than the card, {to_need_less}"
+    return (f"{to_need_less}; even then the caching pass before the first step needs "
+            f"{estimate.caching_card_need / GIB:.2f} GB on the card, which no training setting shrinks")
 
 
 def _estimate(profile):
