@@ -21,7 +21,7 @@ def test_a_full_fine_tune_is_told_of_the_savers_it_does_not_use(tmp_path: Path) 
 
 
 def _fit_estimate_only(tmp_path: Path, monkeypatch, capsys, weights_gib: float, caching_gib: float = 0.0,
-                       precision: str = "no") -> str:
+                       precision: str = "no", **sections) -> str:
     """What `dbtui fit --estimate-only` prints for the tiny profile when the meter says ``weights_gib`` of weights
     (and ``caching_gib`` at the caching pass)."""
     import engine.memory
@@ -32,9 +32,21 @@ def _fit_estimate_only(tmp_path: Path, monkeypatch, capsys, weights_gib: float, 
                               autocast_weight_copies=0, peak_phase="backward", model="m", batch=1, height=8, width=8,
                               seconds=0.0, caching=int(caching_gib * GIB))
     monkeypatch.setattr(engine.memory, "estimate_peak", lambda profile: estimate)
-    path = save_profile(tiny_profile(tmp_path, precision={"mixed_precision": precision}), tmp_path / "p.toml")
+    path = save_profile(tiny_profile(tmp_path, precision={"mixed_precision": precision}, **sections), tmp_path / "p.toml")
     assert main(["fit", str(path), "--estimate-only"]) == 0
     return capsys.readouterr().out
+
+
+def test_the_estimate_alone_needs_no_run_folder_it_can_create(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The estimate works on any machine: a run folder that cannot be made here (a file in its way) stopped it."""
+    from dbtui.cli import main
+
+    (tmp_path / "a file").write_text("")
+    saving = {"output_dir": str(tmp_path / "a file" / "runs")}
+    out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 1, saving=saving)
+    assert "fits 8 GB ✓" in out
+    # The fit test's steps still refuse it before they start.
+    assert main(["fit", str(tmp_path / "p.toml")]) == 2 and "a file" in capsys.readouterr().err
 
 
 def test_fit_says_what_to_change_when_no_card_holds_the_profile(tmp_path: Path, monkeypatch, capsys) -> None:

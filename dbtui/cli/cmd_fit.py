@@ -100,10 +100,10 @@ def _fit(args: argparse.Namespace) -> int:
     from dbtui.format import duration
 
     profile = load_profile(args.profile, args.set)
-    # The fit test trains in a temporary folder; a run folder the real run cannot write would
-    # only fail after the measurement, so it is refused first.
-    check_creatable(run_dir_for(profile))
-    if not args.estimate_only:
+    if not args.estimate_only:  # the estimate works on any machine, the run's folders or not
+        # The fit test trains in a temporary folder; a run folder the real run cannot write would
+        # only fail after the measurement, so it is refused first.
+        check_creatable(run_dir_for(profile))
         check_inputs(profile)  # a missing folder or caption stops here, not after the estimate and the model's load
     estimate = _estimate(profile)
     if args.estimate_only:
