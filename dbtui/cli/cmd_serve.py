@@ -24,6 +24,10 @@ class PortInUseError(DbtuiError):
     """The port asked for is taken on 127.0.0.1."""
 
 
+class PortRefusedError(DbtuiError):
+    """The system will not let dbtui listen on the port asked for: a privileged one, or one it cannot bind."""
+
+
 def public_url(text: str) -> str:
     """An http(s) address with a host, without its trailing slash: textual-serve appends "/static/…" and "/ws"
     to it, and a doubled slash reaches no route."""
@@ -91,9 +95,14 @@ def check_port_free(port: int) -> None:
         try:
             probe.bind((HOST, port))
         except OSError as error:
-            if error.errno != errno.EADDRINUSE:
-                raise
-            raise PortInUseError(f"port {port} on {HOST} is in use (another dbtui serve?); choose another with --port") from None
+            if error.errno == errno.EADDRINUSE:
+                raise PortInUseError(f"port {port} on {HOST} is in use (another dbtui serve?); "
+                                     "choose another with --port") from None
+            if error.errno == errno.EACCES:
+                raise PortRefusedError(f"port {port} on {HOST} needs root (ports below 1024 do); "
+                                       "choose one from 8000 up with --port, e.g. --port 8000") from None
+            raise PortRefusedError(f"cannot listen on port {port} on {HOST} ({error.strerror or error}); "
+                                   "choose another with --port, from 8000 up") from None
 
 
 def _serve(args: argparse.Namespace) -> int:
