@@ -186,6 +186,28 @@ async def test_new_profile_on_a_cpu_machine_offers_the_demo(workdir: Path) -> No
         assert app.session.demo and app.session.get("model.pretrained") == "builtin:tiny-sd1"
 
 
+async def test_the_free_disk_is_measured_in_the_output_folder_the_profile_means(workdir: Path, monkeypatch) -> None:
+    """"~/runs" measured the free disk of the working folder (a folder named "~" in it)."""
+    monkeypatch.setenv("HOME", str(workdir / "home"))
+    monkeypatch.delenv("NOSUCHVAR", raising=False)
+    probed: list[str] = []
+
+    class Recording(FakeEngine):
+        def probe_hardware(self, path: str):
+            probed.append(path)
+            return super().probe_hardware(path)
+
+    app = make_app(Recording(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        await settle(pilot)
+        for output_dir in ("~/runs", "$NOSUCHVAR/runs"):
+            app.session.set("saving.output_dir", output_dir)
+            await pilot.press("r")
+            await settle(pilot)
+    assert probed[1:] == [str(workdir / "home" / "runs"), "."]
+
+
 async def test_palette_help_and_themes(workdir: Path) -> None:
     app = make_app(FakeEngine(), Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:

@@ -13,6 +13,16 @@ from dbtui.presets import PRESET_LABELS
 from dbtui.screens.base import WizardScreen
 from dbtui.session import Session
 from dbtui.widgets.hardware_table import hardware_table
+from engine.profile.fields import expanded_path
+
+
+def _disk_path(output_dir: str) -> str:
+    """Where the free disk is measured: the output folder as the profile reads it ("~/runs" is the home
+    folder's), or the working folder while it names a variable that is not set (the profile refuses that)."""
+    try:
+        return expanded_path(output_dir)
+    except ValueError:
+        return "."
 
 
 class HardwareScreen(WizardScreen):
@@ -50,7 +60,7 @@ make the profile here and train it on a rented GPU.
 
     def action_probe(self) -> None:
         self.query_one("#hw-loading").display = True
-        self.probe(self.session.get("saving.output_dir") or ".")
+        self.probe(_disk_path(self.session.get("saving.output_dir") or "."))
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def probe(self, path: str) -> None:
