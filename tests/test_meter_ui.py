@@ -337,4 +337,17 @@ def test_dbtui_hardware_states_each_presets_estimate(tmp_path: Path, capsys) -> 
     report = json.loads(capsys.readouterr().out)
     lora = report["presets"]["lora"]
     assert lora["card_gb"] == round(table["lora"].need().card_need / 2**30, 2)
+    assert lora["run_card_gb"] == round(table["lora"].need().run_need / 2**30, 2)
     assert lora["fits"] == {str(card): table["lora"].need().fits(card) for card in (8, 12, 16, 24)}
+
+
+def test_dbtui_hardware_states_what_the_whole_run_needs_beside_the_fits(tmp_path: Path, capsys) -> None:
+    """The column beside the fits said the steps alone: the lora preset's 3.1 GB, where its previews need 4.5 GB."""
+    from dbtui.cli import main
+    from engine.memory.preset_table import load_preset_estimates
+
+    need = load_preset_estimates()["lora"].need()
+    assert need.sampling_card_need > need.card_need  # else this test proves nothing
+    assert main(["hardware", "--family", "sd", "--output-dir", str(tmp_path)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("lora "))
+    assert f"{need.run_need / 2**30:.1f} GB  {need.fit_line()}" in row

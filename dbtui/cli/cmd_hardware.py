@@ -69,14 +69,18 @@ def _family_estimates(family: str, bf16: bool) -> dict:
 def _as_json(need, alone) -> dict:
     from engine.memory.estimate import CARD_SIZES_GB, GIB
 
-    return {"card_gb": round(need.card_need / GIB, 2), "peak_gb": round(need.peak_allocated / GIB, 2),
+    # run_card_gb is what "fits" judges (the largest moment); card_gb stays the steps' alone, as it always was.
+    return {"run_card_gb": round(need.run_need / GIB, 2), "card_gb": round(need.card_need / GIB, 2),
+            "peak_gb": round(need.peak_allocated / GIB, 2),
             "caching_card_gb": round(need.caching_card_need / GIB, 2), "sampling_card_gb": round(need.sampling_card_need / GIB, 2),
-            "card_gb_without_prior": round(alone.card_need / GIB, 2), "fits": {str(card): need.fits(card) for card in CARD_SIZES_GB},
-            "model": need.model, "resolution": [need.width, need.height]}
+            "run_card_gb_without_prior": round(alone.run_need / GIB, 2), "card_gb_without_prior": round(alone.card_need / GIB, 2),
+            "fits": {str(card): need.fits(card) for card in CARD_SIZES_GB}, "model": need.model,
+            "resolution": [need.width, need.height]}
 
 
 def _estimates_table(estimates: dict, recommended: str, bf16: bool):
-    """A heading, then one row a preset (names, not labels: a row fits 80 columns): what the card must hold, which cards fit."""
+    """A heading, then one row a preset (names, not labels: a row fits 80 columns): what the card must hold for the
+    whole run (the largest of the steps, the caching pass and the previews, as the fits judge), which cards fit."""
     from rich.console import Group
     from rich.markup import escape
     from rich.table import Table
@@ -89,18 +93,20 @@ def _estimates_table(estimates: dict, recommended: str, bf16: bool):
     sizes = {row.need(bf16).width for row in estimates.values()}
     table = Table(box=None, pad_edge=False)
     table.add_column("preset", no_wrap=True)
-    table.add_column("on the card", justify="right", no_wrap=True)
+    table.add_column("whole run", justify="right", no_wrap=True)
     table.add_column("", no_wrap=True)
     for name, row in estimates.items():
         need = row.need(bf16)
         label = name if len(sizes) == 1 else f"{name} ({need.width} px)"
-        table.add_row(f"[b]{label}[/b] ◂" if name == recommended else label, f"{need.card_need / GIB:.1f} GB", need.fit_line())
+        table.add_row(f"[b]{label}[/b] ◂" if name == recommended else label, f"{need.run_need / GIB:.1f} GB", need.fit_line())
     size = f"{first.width} px, " if len(sizes) == 1 else ""
     # The caching pass before the first step (the encoders on the GPU) and the previews between steps (the VAE
     # back beside the denoiser and the optimizer's state), where they need more than the steps.
-    moments = [f"{name}: {row.need(bf16).caching_card_need / GIB:.1f} GB on the card while the caches fill, before the first step"
+    moments = [f"{name}: {row.need(bf16).caching_card_need / GIB:.1f} GB on the card while the caches fill, before the "
+               f"first step (the steps: {row.need(bf16).card_need / GIB:.1f} GB)"
                for name, row in estimates.items() if row.need(bf16).caching_card_need > row.need(bf16).card_need]
-    moments += [f"{name}: {row.need(bf16).sampling_card_need / GIB:.1f} GB on the card while previews are generated"
+    moments += [f"{name}: {row.need(bf16).sampling_card_need / GIB:.1f} GB on the card while previews are generated "
+                f"(the steps: {row.need(bf16).card_need / GIB:.1f} GB)"
                 for name, row in estimates.items() if row.need(bf16).sampling_card_need > row.need(bf16).card_need]
     # Rich markup would take Flux's "[dev]" for a style.
     return Group(f"GPU memory by the memory meter ({escape(first.model)}, {size}batch 1, {how}):", table, *moments)
