@@ -409,13 +409,19 @@ def test_a_damaged_model_file_or_a_file_of_another_kind_is_said_by_validate_and_
     assert main(["hardware", "--profile", str(profile)]) == 0  # its advice goes by the name, as for a hub id
 
 
-def test_a_terminal_without_a_size_is_refused_with_how_to_set_one(monkeypatch, capsys) -> None:
+@pytest.mark.parametrize(("size", "said"), [
+    ((0, 0), ["reports a size of 0x0", "`stty cols 80 rows 24`"]),
+    ((12, 24), ["is 12x24", "needs at least 40x10", "enlarge the window"]),  # a crash in the start screen's list
+    ((80, 9), ["is 80x9", "needs at least 40x10"]),
+])
+def test_a_terminal_without_a_size_or_too_small_is_refused_with_what_to_do(size: tuple[int, int], said: list[str],
+                                                                            monkeypatch, capsys) -> None:
     import os
 
-    monkeypatch.setattr(os, "get_terminal_size", lambda fd=None: os.terminal_size((0, 0)))
+    monkeypatch.setattr(os, "get_terminal_size", lambda fd=None: os.terminal_size(size))
     assert main([]) == 2
     err = capsys.readouterr().err
-    assert "reports a size of 0x0" in err and "`stty cols 80 rows 24`" in err
+    assert all(words in err for words in said), err
 
 
 def test_a_logger_whose_package_is_missing_is_said_before_the_run_starts(tmp_path: Path, monkeypatch, capsys) -> None:

@@ -11,12 +11,17 @@ from engine.errors import DbtuiError
 
 
 class TerminalSizeError(DbtuiError):
-    """No terminal the wizard can use: none at all, or one that reports no size to lay a screen out in."""
+    """No terminal the wizard can use: none at all, one that reports no size, or one too small to lay a screen out in."""
+
+
+# Made for 80x24, still usable at half that; 12 columns and fewer crashed in the start screen's option list.
+MIN_COLUMNS, MIN_LINES = 40, 10
 
 
 def check_terminal_size() -> None:
     """A pseudo-terminal opened without a size (``script``, some serial consoles and CI runners) reports
-    0 columns: refuse it with the command that sets one, rather than fail inside a division."""
+    0 columns: refuse it with the command that sets one, rather than fail inside a division; refuse one
+    too small for the screens with the size they need."""
     try:
         size = os.get_terminal_size(sys.__stdout__.fileno())
     except (OSError, AttributeError, ValueError):
@@ -24,6 +29,10 @@ def check_terminal_size() -> None:
     if size.columns == 0 or size.lines == 0:
         raise TerminalSizeError(f"this terminal reports a size of {size.columns}x{size.lines}, so the wizard cannot lay "
                                 "out its screens: set one with `stty cols 80 rows 24`, then run `dbtui` again")
+    if size.columns < MIN_COLUMNS or size.lines < MIN_LINES:
+        raise TerminalSizeError(f"this terminal is {size.columns}x{size.lines}, and the wizard needs at least "
+                                f"{MIN_COLUMNS}x{MIN_LINES} (it is made for 80x24): enlarge the window, then run "
+                                "`dbtui` again")
 
 
 def check_terminal_attached() -> None:
