@@ -90,8 +90,8 @@ def test_the_fit_command_measures_a_short_run_to_its_step_before_last_and_prints
     profile = tmp_path / "p.toml"
     profile.write_text((Path(__file__).parents[1] / "profiles" / "tiny-demo.toml").read_text())
 
-    def fit_of(run_steps: int) -> str:
-        args = cmd_fit.argparse.Namespace(profile=str(profile), steps=10, price_per_hour=None, estimate_only=False,
+    def fit_of(run_steps: int, steps: int = 10) -> str:
+        args = cmd_fit.argparse.Namespace(profile=str(profile), steps=steps, price_per_hour=None, estimate_only=False,
                                           set=[f'saving.output_dir="{tmp_path / "runs"}"', f"training.max_train_steps={run_steps}"])
         assert cmd_fit._fit(args) == 0
         return capsys.readouterr().out
@@ -100,9 +100,13 @@ def test_the_fit_command_measures_a_short_run_to_its_step_before_last_and_prints
     assert asked[-1] == 9 and "the run has only 10 steps: the fit test measures the first 9" in out
     assert "warning: fp16's loss scaler skipped the last 20 optimizer steps — use bf16" in out
     out = fit_of(1)
-    assert "the run has 1 step: the fit test trains it whole" in out
+    assert "the run has 1 step: the fit test trains it whole" in out and "fit test: 1 step of" in out  # not "10 steps"
+    out = fit_of(2)
+    assert "measures the first 1 step (the last" in out and "fit test: 1 step of" in out
     out = fit_of(40)
-    assert asked[-1] == 10 and "the run has" not in out
+    assert asked[-1] == 10 and "the run has" not in out and "fit test: 10 steps of" in out
+    out = fit_of(40, steps=1)  # two at least: the speed is a gap between steps
+    assert "fit test: 2 steps of" in out
 
 
 def test_the_large_built_ins_are_made_where_build_device_says(monkeypatch, tmp_path) -> None:

@@ -76,6 +76,10 @@ def _estimate(profile):
     return estimate
 
 
+def _steps(count: int) -> str:
+    return f"{count} step" if count == 1 else f"{count} steps"
+
+
 def _against_meter(what: str, measured_mb: float, estimated: int) -> str:
     """torch's allocated peak of ``what`` beside the meter's figure for it, and the meter's error."""
     from engine.memory.estimate import GIB
@@ -90,7 +94,7 @@ def _fit(args: argparse.Namespace) -> int:
 
     from engine.events import StepEnded
     from engine.events import Warning as RunWarning
-    from engine.runs.fit import LACKS_STATE, fit_test
+    from engine.runs.fit import LACKS_STATE, MIN_STEPS, fit_test
     from engine.profile import load_profile
     from engine.runs.folder import run_dir_for
     from engine.runs.folder import check_creatable
@@ -115,15 +119,16 @@ def _fit(args: argparse.Namespace) -> int:
         elif isinstance(event, RunWarning):
             print(f"  {describe(event)}", flush=True)
 
-    steps = args.steps
+    steps = max(MIN_STEPS, args.steps)
     run_steps = profile.training.max_train_steps
     if run_steps == 1:
+        steps = 1
         print("the run has 1 step: the fit test trains it whole, and its export is written to a temporary folder", flush=True)
     elif run_steps and run_steps <= steps:
         steps = run_steps - 1
-        print(f"the run has only {run_steps} steps: the fit test measures the first {steps} (the last would end the run "
-              "and export it)", flush=True)
-    print(f"fit test: {steps} steps of {args.profile}", flush=True)
+        print(f"the run has only {run_steps} steps: the fit test measures the first {_steps(steps)} (the last would end "
+              "the run and export it)", flush=True)
+    print(f"fit test: {_steps(steps)} of {args.profile}", flush=True)
     result = dataclasses.replace(fit_test(profile, steps, progress, price_per_hour=args.price_per_hour), memory_estimate=estimate)
     vram = f"{result.peak_vram_mb / 1024:.2f} GB" if result.peak_vram_mb is not None else "not measured (no CUDA)"
     print(f"peak VRAM (torch): {vram}")

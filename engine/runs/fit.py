@@ -28,6 +28,7 @@ from engine.training.class_images import PHASE as CLASS_IMAGES
 
 CACHING_PHASES = ("caching", "caching_text")  # engine/data/encoders.py, engine/training/text_encoders_on_demand.py
 MAX_EXTRA_STEPS = 30  # past the steps asked for, waiting for fp16's loss scaler to take a step
+MIN_STEPS = 2  # the speed is a gap between steps: one step alone has none
 # FitResult.lacks_optimizer_state, in words.
 LACKS_STATE = ("fp16's loss scaler skipped the steps measured (their gradients overflowed; it took none before the last), "
                "so the peak lacks the optimizer's state")
@@ -130,7 +131,7 @@ def fit_test(
     """
     from engine.runs.in_process import train
 
-    steps = max(2, steps)
+    steps = max(MIN_STEPS, steps)
     cancel = cancel or threading.Event()
     seen: list[StepEnded] = []
     started = time.perf_counter()
