@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         estimate = estimate_peak(load_profile(args.profile))
     except DbtuiError as error:
-        print(f"memory meter: {error}", file=sys.stderr, flush=True)
+        print(error, file=sys.stderr, flush=True)  # the caller's last word, which names the meter itself
         return 1
     print(json.dumps({RESULT_KEY: estimate.to_dict()}), flush=True)
     return 0
