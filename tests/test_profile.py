@@ -147,6 +147,8 @@ def test_set_overrides_are_validated_by_the_same_model() -> None:
     assert "no item 3" in problem.message
     [problem] = problems_of(MINIMAL, ["no-equals-sign"])
     assert "section.key=value" in problem.message
+    [problem] = problems_of(MINIMAL, ["=1"])  # said "--set =1: =1: an override …"
+    assert str(problem) == "--set =1: an override must look like section.key=value"
     [problem] = problems_of(MINIMAL, ['saving.output_dir="/tmp/o\udcff/runs"'])  # a Latin-1 name, as argv carries it
     assert "not UTF-8 text" in problem.message
     [problem] = problems_of(MINIMAL, ['concepts.0.instance_prompt="photo of zwx \udce2\udc98\udc83"'])  # ☃ read as ASCII

@@ -24,7 +24,8 @@ class Problem:
             # The file's line holds a value that was replaced: point at the override instead.
             shown = self.override if len(self.override) <= 80 else self.override[:77] + "…"  # a pasted value can be huge
             where = f"--set {shown}"
-            key = self.key if self.key != self.override.partition("=")[0].strip() else ""
+            # A key the override already shows is not said again (a malformed one's key is the override itself).
+            key = "" if self.key in (self.override, self.override.partition("=")[0].strip()) else self.key
         else:
             where = str(self.file) if self.file else "<profile>"
             if self.line is not None:
