@@ -65,6 +65,41 @@ def test_min_snr_weights_clip_high_snr_only(tiny_sd1: Path) -> None:
     assert weights[0] < 0.1 and torch.isclose(weights[1], torch.tensor(1.0))
 
 
+def test_min_snr_weights_stay_finite_where_a_zero_terminal_snr_schedule_ends(tiny_sd1: Path) -> None:
+    """An epsilon model's weight min(SNR, γ)/SNR was 0/0 at SNR 0: one such sample made the whole loss NaN."""
+    from diffusers import DDPMScheduler
+
+    scheduler = DDPMScheduler.from_pretrained(tiny_sd1, subfolder="scheduler", rescale_betas_zero_snr=True)
+    weights = min_snr_weights(scheduler, torch.tensor([1, 500, 999]), gamma=5.0)
+    assert torch.isfinite(weights).all() and weights[2] == 1.0
+
+
+def test_a_text_encoder_lora_trains_under_checkpointing_with_transformers_4_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """transformers 4.x checkpoints reentrantly unless told otherwise: the LoRA inside a frozen encoder got no gradient."""
+    import functools
+
+    from peft import LoraConfig
+    from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedModel
+
+    from engine.training.trainable import add_text_encoder_lora, checkpoint_text_encoder
+
+    def as_in_transformers_4(self, gradient_checkpointing_kwargs=None):  # noqa: ANN001, ANN202 - its signature there
+        kwargs = gradient_checkpointing_kwargs if gradient_checkpointing_kwargs is not None else {"use_reentrant": True}
+        self._set_gradient_checkpointing(enable=True, gradient_checkpointing_func=functools.partial(torch.utils.checkpoint.checkpoint, **kwargs))
+
+    monkeypatch.setattr(PreTrainedModel, "gradient_checkpointing_enable", as_in_transformers_4)
+    torch.manual_seed(0)
+    encoder = CLIPTextModel(CLIPTextConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                           vocab_size=50, max_position_embeddings=8))
+    encoder.requires_grad_(False)
+    add_text_encoder_lora(encoder, LoraConfig(r=2, lora_alpha=2, init_lora_weights="gaussian", target_modules=["q_proj"]))
+    checkpoint_text_encoder(encoder)
+    encoder.train()
+    (encoder(torch.tensor([[1, 2, 3, 4]])).last_hidden_state ** 2).sum().backward()  # a plain sum after a layer norm is constant
+    grads = [p.grad for name, p in encoder.named_parameters() if "lora_B" in name]
+    assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
 def test_cpu_downgrades_mixed_precision_with_a_warning() -> None:
     assert effective_precision("no") == ("no", None)
     precision, warning = effective_precision("fp16")

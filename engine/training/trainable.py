@@ -29,6 +29,15 @@ def add_text_encoder_lora(text_encoder: Any, config: Any) -> None:
     text_encoder.peft_config = {"default": config}  # where peft's state-dict helpers look
 
 
+def checkpoint_text_encoder(text_encoder: Any) -> None:
+    """Gradient checkpointing for a trained text encoder, non-reentrant whatever the transformers release.
+
+    transformers 4.x checkpoints reentrantly by default: a layer whose inputs need no gradient (the frozen
+    embeddings' output, with a LoRA trained inside) then passes none back, and the LoRA never trained.
+    """
+    text_encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 @torch.no_grad()
 def merged_into(base: Any, trained: Any) -> Any:
     """``base`` (the model as loaded, fp32) with the LoRA of ``trained`` folded into its weights.
@@ -182,7 +191,7 @@ def prepare_denoiser(
     if profile.precision.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
         for text_encoder in trained:
-            text_encoder.gradient_checkpointing_enable()
+            checkpoint_text_encoder(text_encoder)
     if profile.precision.attention == "xformers":
         try:
             unet.enable_xformers_memory_efficient_attention()
