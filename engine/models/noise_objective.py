@@ -32,7 +32,8 @@ def min_snr_weights(scheduler: Any, timesteps: torch.Tensor, gamma: float) -> to
     clipped = torch.clamp(snr, max=gamma)
     if scheduler.config.prediction_type == "v_prediction":
         return clipped / (snr + 1)
-    return clipped / snr
+    # A zero-terminal-SNR schedule (rescale_betas_zero_snr) ends at SNR 0, where min(SNR, γ)/SNR is 0/0: its limit, 1.
+    return torch.where(snr > 0, clipped / snr, torch.ones_like(snr))
 
 
 class NoiseObjective:
