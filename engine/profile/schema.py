@@ -154,7 +154,7 @@ class FlowSection(Section):
     loss_weighting: Literal["none", "sigma_sqrt", "cosmap"] = "none"
     """Weight each sample's loss by its σ: none, sigma_sqrt (1/σ²) or cosmap, as diffusers' training utilities define them."""
     guidance: float = Field(1.0, ge=0.0, le=30.0)
-    """The guidance value fed to Flux.1 [dev]'s guidance embedding while training (1 as diffusers' and kohya's DreamBooth scripts); models without that embedding ([schnell]) have nothing to feed."""
+    """The guidance value fed to Flux.1 [dev]'s guidance embedding while training (1, as the Flux examples of diffusers' and kohya's scripts train; diffusers' script alone defaults to 3.5); models without that embedding ([schnell]) have nothing to feed."""
 
 
 class TrainingSection(Section):
