@@ -64,6 +64,7 @@ whether to resume it.
     ]
     _fit_key: str | None = None  # the meter's key (engine/memory/inputs.py) of the settings the last fit test trained
     _fit_text = ""  # its progress or result
+    _fitting = False  # a fit test is running: its trainer cannot be stopped by starting another, so none starts
     _default_shown = ""  # the Save as path the screen filled in: a run name edit follows it, but not a path typed over it
 
     def compose_body(self) -> ComposeResult:
@@ -206,8 +207,13 @@ whether to resume it.
         self.app.push_screen(CommandScreen(profile, self.session.path or self.session.default_path(),
                                            saved=self.session.path is not None))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return None if action == "fit" and self._fitting else True
+
     @on(Button.Pressed, "#par-fit")
     def action_fit(self) -> None:
+        if self._fitting:  # the palette and a key pressed before the footer caught up come here too
+            return
         profile, _ = self.session.validate()
         if profile is None:
             self.notify("Fix the problems first.", severity="error")
@@ -218,7 +224,7 @@ whether to resume it.
         except PriceError as error:
             self.notify(f"Price per hour: {error}", severity="error")
             return
-        self.query_one("#par-fit", Button).disabled = True
+        self._fit_running(True)
         # The estimate comes first (the meter needs no GPU): the VRAM line starts it now if it is not known yet.
         self._fit_key = meter_key(profile)
         self.query_one(VramLine).request(profile, now=True)
@@ -226,6 +232,11 @@ whether to resume it.
         # After the next layout, so that the result's lines count: the breakdown comes into view.
         self.call_after_refresh(self.query_one("#par-fit-result").scroll_visible, top=True, animate=False)
         self.fit(profile, price)
+
+    def _fit_running(self, running: bool) -> None:
+        self._fitting = running
+        self.query_one("#par-fit", Button).disabled = running
+        self.refresh_bindings()
 
     def _fit_status(self, text: str | None = None) -> None:
         """The fit test's progress and result, in a line that is always in view (the VRAM line under it
@@ -282,7 +293,7 @@ whether to resume it.
         from engine.runs.fit import LACKS_STATE
 
         result = message.result
-        self.query_one("#par-fit", Button).disabled = False
+        self._fit_running(False)
         vram = f"{result.peak_vram_mb / 1024:.1f} GB peak VRAM (torch)" if result.peak_vram_mb else "no GPU: VRAM not measured"
         cost = f", about [b]{result.est_cost:.2f}[/b] at that price" if result.est_cost is not None else ""
         skipped = f" Note: {LACKS_STATE}." if result.lacks_optimizer_state else ""
@@ -299,7 +310,7 @@ whether to resume it.
                 f"{(estimate.peak_allocated - measured) / measured:+.0%})")
 
     def on_work_failed(self, message: WorkFailed) -> None:
-        self.query_one("#par-fit", Button).disabled = False
+        self._fit_running(False)
         self._fit_status(f"[red]Fit test failed: {escape(message.message)}[/]")
 
     def leave_problem(self) -> str | None:
