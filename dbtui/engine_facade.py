@@ -73,7 +73,9 @@ class Engine(Protocol):
     def autocaption(self, folder: str, extension: str, emit: Emit | None = None) -> int: ...
     def identifier_tokens(self, model: str, identifier: str) -> list[str] | None:
         """The identifier's tokens; None when the model's tokenizer cannot judge words (the tiny demo's)."""
-    def fit_test(self, profile: Profile, steps: int, emit: Emit | None = None, price_per_hour: float | None = None) -> Any: ...
+    def fit_test(self, profile: Profile, steps: int, emit: Emit | None = None, price_per_hour: float | None = None,
+                 stop: Callable[[], bool] | None = None) -> Any:
+        """A FitResult (engine.runs.fit); None when ``stop()`` turned true first, its trainer ended."""
     def estimate_memory(self, profile: Profile, stop: Callable[[], bool] | None = None) -> MemoryEstimate | None:
         """The memory meter's estimate (engine.memory); None when ``stop()`` turned true first."""
     def start_run(self, profile: Profile, resume: str | None = None) -> Path: ...
@@ -162,10 +164,11 @@ class RealEngine:
         tokenizer = self._tokenizers[model]
         return identifier_pieces(tokenizer, identifier) if judges_words(tokenizer) else None
 
-    def fit_test(self, profile: Profile, steps: int, emit: Emit | None = None, price_per_hour: float | None = None) -> Any:
+    def fit_test(self, profile: Profile, steps: int, emit: Emit | None = None, price_per_hour: float | None = None,
+                 stop: Callable[[], bool] | None = None) -> Any:
         from engine.runs.fit_process import run_fit_process
 
-        return run_fit_process(profile, steps, emit, price_per_hour=price_per_hour)
+        return run_fit_process(profile, steps, emit, price_per_hour=price_per_hour, stop=stop)
 
     def estimate_memory(self, profile: Profile, stop: Callable[[], bool] | None = None) -> MemoryEstimate | None:
         # In a child process: the meter imports torch, which the wizard's process never loads.

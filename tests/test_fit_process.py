@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,16 @@ def test_a_fit_test_that_fails_raises_its_own_message(tmp_path: Path) -> None:
     profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(tmp_path / "no-such-folder"), "instance_prompt": "photo of zwx disc"}])
     with pytest.raises(FitProcessError, match="no-such-folder"):
         run_fit_process(profile, 2)
+
+
+def test_a_fit_test_its_caller_stops_ends_its_trainer_at_once(tmp_path: Path) -> None:
+    import psutil
+
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 5000})
+    seen = []
+    started = time.monotonic()
+    # Stopped once training is under way (the user left the screen): otherwise 5000 steps would follow.
+    result = run_fit_process(profile, 5000, seen.append, stop=lambda: any(e.kind == "step_ended" for e in seen))
+    assert result is None
+    assert time.monotonic() - started < 120
+    assert not [p for p in psutil.Process().children(recursive=True) if "engine.runs.fit_process" in " ".join(p.cmdline())]

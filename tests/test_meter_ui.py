@@ -224,10 +224,10 @@ async def test_the_fit_test_shows_the_fit_line_and_the_breakdown_at_80x24() -> N
 class SkippingEngine(FakeEngine):
     """A fit test in fp16 whose loss scaler skips every step: it goes on past the steps asked for, then says so."""
 
-    def fit_test(self, profile, steps: int, emit=None, price_per_hour=None):
+    def fit_test(self, profile, steps: int, emit=None, price_per_hour=None, stop=None):
         import dataclasses
 
-        result = super().fit_test(profile, steps, emit, price_per_hour)
+        result = super().fit_test(profile, steps, emit, price_per_hour, stop)
         return dataclasses.replace(result, steps=steps + 2, lacks_optimizer_state=True)
 
 

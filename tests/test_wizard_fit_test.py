@@ -1,8 +1,9 @@
-"""The parameters screen's fit test while it runs: one at a time."""
+"""The parameters screen's fit test while it runs: one at a time, and ended when the user leaves or quits."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 from textual.widgets import Button
 
@@ -16,19 +17,34 @@ WAIT_S = 30.0  # a fit test the test forgot to end gives up after this
 
 
 class HeldFitEngine(FakeEngine):
-    """A fit test that runs until ``release`` is set, as a real one trains for a while."""
+    """A fit test that runs until ``release`` is set or its caller stops it, as a real one trains for a while."""
 
     def __init__(self) -> None:
         super().__init__()
         self.release = threading.Event()
         self.started = threading.Event()
+        self.stopped = threading.Event()
         self.begun = 0  # fit tests started, ended or not
 
-    def fit_test(self, profile, steps: int, emit=None, price_per_hour=None):
+    def fit_test(self, profile, steps: int, emit=None, price_per_hour=None, stop=None):
         self.begun += 1
         self.started.set()
-        self.release.wait(WAIT_S)
-        return super().fit_test(profile, steps, emit, price_per_hour)
+        deadline = time.monotonic() + WAIT_S
+        while not self.release.wait(0.02) and time.monotonic() < deadline:
+            if stop is not None and stop():
+                self.stopped.set()
+                return None
+        return super().fit_test(profile, steps, emit, price_per_hour, stop)
+
+
+async def fit_started(app, pilot, engine: HeldFitEngine):
+    """The parameters screen with a fit test running."""
+    await pilot.pause(0.2)
+    screen = await at_step(app, pilot, 3, "ParametersScreen")
+    await pilot.press("ctrl+f")
+    await pilot.pause(0.3)
+    assert engine.started.wait(5)
+    return screen
 
 
 async def test_a_running_fit_test_is_not_started_again_by_its_key() -> None:
@@ -36,11 +52,7 @@ async def test_a_running_fit_test_is_not_started_again_by_its_key() -> None:
     app = make_app(engine, Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         try:
-            await pilot.pause(0.2)
-            screen = await at_step(app, pilot, 3, "ParametersScreen")
-            await pilot.press("ctrl+f")
-            await pilot.pause(0.3)
-            assert engine.started.wait(5)
+            screen = await fit_started(app, pilot, engine)
             await pilot.press("ctrl+f")
             await pilot.pause(0.2)
             await pilot.press("ctrl+f")
@@ -57,3 +69,30 @@ async def test_a_running_fit_test_is_not_started_again_by_its_key() -> None:
         await app.workers.wait_for_complete()
         await pilot.pause(0.1)
         assert engine.begun == 2  # once it ended, the key starts the next
+
+
+async def test_leaving_the_screen_ends_its_fit_test_and_coming_back_offers_a_new_one() -> None:
+    engine = HeldFitEngine()
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            await fit_started(app, pilot, engine)
+            await pilot.press("escape")
+            await pilot.pause(0.3)
+            assert type(app.screen).__name__ == "DatasetScreen"
+            assert engine.stopped.wait(5), "the fit test went on after its screen was left"
+        finally:
+            engine.release.set()
+
+
+async def test_quitting_ends_a_running_fit_test() -> None:
+    engine = HeldFitEngine()
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await fit_started(app, pilot, engine)
+            await pilot.press("ctrl+q")
+            await pilot.pause(0.3)
+        assert engine.stopped.wait(5), "the fit test went on after the app quit"
+    finally:
+        engine.release.set()

@@ -213,7 +213,7 @@ class FakeEngine:
     def identifier_tokens(self, model: str, identifier: str) -> list[str]:
         return fake_tokens(identifier)
 
-    def fit_test(self, profile, steps: int, emit=None, price_per_hour=None) -> FitResult:
+    def fit_test(self, profile, steps: int, emit=None, price_per_hour=None, stop=None) -> FitResult:
         self.calls.append(("fit_test", steps, price_per_hour))
         eta = 2.0 + 0.5 * 400
         return FitResult(steps, 400, None, 900.0, 2.0, 0.5, eta, eta / 3600 * price_per_hour if price_per_hour else None, "cpu")

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, Input, Label, Select, Static
+from textual.worker import get_current_worker
 
 from dbtui.format import PriceError, duration, read_price
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
@@ -271,11 +272,16 @@ whether to resume it.
         if message.key == self._fit_key:
             self._fit_status()
 
+    # Textual cancels the screen's workers when it is removed (the user left it) and every worker when the
+    # app quits: the fit test then ends its trainer, which would otherwise train on, holding the GPU.
     @work(thread=True, exclusive=True, exit_on_error=False, group="fit")
     def fit(self, profile, price: float | None) -> None:
+        worker = get_current_worker()
         try:
-            result = self.engine.fit_test(profile, FIT_STEPS, emit=lambda e: self.post_message(EngineEvent(e)), price_per_hour=price)
-            self.post_message(WorkDone("fit", result))
+            result = self.engine.fit_test(profile, FIT_STEPS, emit=lambda e: self.post_message(EngineEvent(e)),
+                                          price_per_hour=price, stop=lambda: worker.is_cancelled)
+            if result is not None:
+                self.post_message(WorkDone("fit", result))
         except Exception as error:  # noqa: BLE001 - shown to the user (out of memory is the usual one)
             self.post_message(WorkFailed("Fit test", str(error)))
 

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from engine.child_process import wait_unless_stopped
 from engine.errors import DbtuiError
 from engine.memory.estimate import MemoryEstimate
 
 RESULT_KEY = "memory_estimate"
-_POLL_S = 0.1  # how soon a stop request ends the child
 
 
 class MeterProcessError(DbtuiError):
@@ -37,7 +37,7 @@ def estimate_in_child(profile: Any, stop: Callable[[], bool] | None = None) -> M
         # Files, not pipes: libraries write plenty to stderr, and an unread pipe would block the child.
         with (folder / "stdout.log").open("w+", encoding="utf-8") as out, (folder / "stderr.log").open("w+", encoding="utf-8") as errors:
             process = subprocess.Popen([sys.executable, "-m", "engine.memory", str(path)], stdout=out, stderr=errors, text=True)
-            if not _wait(process, stop):
+            if not wait_unless_stopped(process, stop):
                 return None
             out.seek(0)
             estimate = _read(out)
@@ -46,19 +46,6 @@ def estimate_in_child(profile: Any, stop: Callable[[], bool] | None = None) -> M
     if process.returncode != 0 or estimate is None:
         raise MeterProcessError(last_words[-1] if last_words else f"the memory meter stopped with exit status {process.returncode}")
     return estimate
-
-
-def _wait(process: subprocess.Popen, stop: Callable[[], bool] | None) -> bool:
-    """Wait for the child; False (and the child ended) when ``stop()`` turns true first."""
-    while True:
-        try:
-            process.wait(timeout=_POLL_S)
-            return True
-        except subprocess.TimeoutExpired:
-            if stop is not None and stop():
-                process.kill()
-                process.wait()
-                return False
 
 
 def _read(lines: IO[str]) -> MemoryEstimate | None:

@@ -3,7 +3,9 @@
 Training in the wizard's own process would leave it holding the GPU (a CUDA context and the
 allocator's cached blocks) while the real run starts beside it, and a crash there would take the
 wizard down. The child, ``python -m engine.runs.fit_process PROFILE --steps N``, prints each event
-and then the result as JSON lines on stdout; it stops training when its parent goes away.
+and then the result as JSON lines on stdout; it stops training when its parent goes away. A caller
+that no longer wants the result (the user left the screen or quit) says so through ``stop``, and
+the child is ended at once rather than left training.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from engine.child_process import wait_unless_stopped
 from engine.errors import DbtuiError
 from engine.events import Event, event_from_dict
 from engine.runs.fit import FitResult, fit_test
@@ -32,9 +35,11 @@ class FitProcessError(DbtuiError):
 
 
 def run_fit_process(
-    profile: Profile, steps: int = 10, emit: Callable[[Event], None] | None = None, *, price_per_hour: float | None = None
-) -> FitResult:
-    """``engine.runs.fit.fit_test`` in a child process; events reach ``emit`` as they happen."""
+    profile: Profile, steps: int = 10, emit: Callable[[Event], None] | None = None, *, price_per_hour: float | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> FitResult | None:
+    """``engine.runs.fit.fit_test`` in a child process; events reach ``emit`` as they happen. None when
+    ``stop()`` turned true first."""
     with tempfile.TemporaryDirectory(prefix="dbtui-fit-") as tmp:
         path = save_profile(profile, Path(tmp) / "profile.toml")
         command = [sys.executable, "-m", "engine.runs.fit_process", str(path), "--steps", str(steps)]
@@ -43,8 +48,16 @@ def run_fit_process(
         # stderr to a file: libraries write plenty there, and an unread pipe would block the child.
         with (Path(tmp) / "stderr.log").open("w+", encoding="utf-8") as errors:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
-            result = _read_output(process.stdout, emit)
-            process.wait()
+            # Read in a thread of its own, so that this one can watch ``stop`` while the child trains.
+            results: list[FitResult | None] = []
+            reader = threading.Thread(target=lambda: results.append(_read_output(process.stdout, emit)),
+                                      name="dbtui-fit-output", daemon=True)
+            reader.start()
+            finished = wait_unless_stopped(process, stop)
+            reader.join()  # the pipe ends with the child (it starts none that hold it)
+            if not finished:
+                return None
+            result = results[0] if results else None
             errors.seek(0)
             last_words = [line.strip() for line in errors if line.strip()]
     if process.returncode != 0 or result is None:
