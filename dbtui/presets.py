@@ -121,6 +121,16 @@ def presets_for(family_id: str | None) -> list[str]:
         return [name for name in PRESETS if FAMILY_ONLY.get(name) == "flux" or name in MODIFIERS]
     return [name for name in PRESETS if name not in FAMILY_ONLY]
 
+
+def recommended_preset(hardware: Any, family_id: str | None) -> str | None:
+    """The preset the hardware advice (engine.hardware.verdict) recommends on ``hardware`` for a model of
+    ``family_id`` (None: not checked yet, advised as SD1.5), where the wizard offers it for that model."""
+    from engine.hardware import FAMILIES, verdict
+
+    _, preset = verdict(hardware, family_id if family_id in FAMILIES else "sd")
+    return preset if preset in presets_for(family_id) else None
+
+
 PRESET_LABELS = {
     "cpu-demo": "CPU demo (tiny model, fp32)",
     "lora": "LoRA (under 8 GB)",

@@ -16,7 +16,7 @@ from textual.worker import get_current_worker
 from dbtui.format import PriceError, duration, read_price
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.field_rules import FAMILY, applies, settle
-from dbtui.presets import PRESET_LABELS, PRESETS, presets_for
+from dbtui.presets import PRESET_LABELS, PRESETS, presets_for, recommended_preset
 from dbtui.screens.base import WizardScreen
 from dbtui.widgets.ordered_keys import OrderedInput
 from dbtui.widgets.profile_form import ProfileForm
@@ -71,11 +71,12 @@ whether to resume it.
     def compose_body(self) -> ComposeResult:
         hardware = self.session.hardware
         offered = presets_for(self.session.family_id)
-        preset = hardware.preset if hardware is not None and hardware.preset in offered else Select.NULL
+        # For this model's family: the hardware step advised before the model was chosen, as for SD1.5.
+        preset = recommended_preset(hardware.hardware, self.session.family_id) if hardware is not None else None
         with VerticalScroll(classes="body", id="par-body"):
             with Horizontal(classes="par-row"):
                 yield Label("Preset")
-                yield Select([(PRESET_LABELS[key], key) for key in offered], value=preset, compact=True,
+                yield Select([(PRESET_LABELS[key], key) for key in offered], value=preset or Select.NULL, compact=True,
                              prompt="choose a preset", id="par-preset")
                 yield Button("Apply", id="par-apply")
             with Horizontal(classes="par-row", id="par-quantize-row"):

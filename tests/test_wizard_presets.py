@@ -1,0 +1,52 @@
+"""The presets the parameters screen offers and pre-selects: the model family's own, for this machine."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Select
+
+from dbtui.app import make_app
+from dbtui.engine_facade import HardwareReport
+from dbtui.session import Session
+from engine.hardware import Gpu, Hardware, verdict
+from wizard_fakes import FakeEngine
+from wizard_steps import at_step
+
+SIZE = (80, 24)
+
+
+def gpu_machine(gb: int) -> Hardware:
+    return Hardware(gpus=[Gpu(0, "RTX", gb * 1024, gb * 1024, "8.9", True)])
+
+
+class GpuEngine(FakeEngine):
+    """The fake engine on a machine with one ``gb`` GB card, advised as the hardware step does (for SD1.5)."""
+
+    def __init__(self, gb: int) -> None:
+        super().__init__()
+        self.machine = gpu_machine(gb)
+
+    def probe_hardware(self, path: str) -> HardwareReport:
+        return HardwareReport(self.machine, *verdict(self.machine))
+
+
+async def preselected(engine: FakeEngine, model: str) -> str | None:
+    """The preset the parameters screen pre-selects for a draft of ``model``, after the hardware step."""
+    session = Session()
+    session.set("model.pretrained", model)
+    session.hardware = engine.probe_hardware(".")
+    session.adopt_model(engine.inspect_model(model))
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app._started(session)
+        await pilot.pause(0.2)
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        value = screen.query_one("#par-preset", Select).value
+        return None if value is Select.NULL else value
+
+
+@pytest.mark.parametrize(("gb", "model", "family"), [(24, "models/sdxl-base", "sdxl"), (8, "models/sdxl-base", "sdxl"),
+                                                     (24, "models/flux", "flux"), (24, "models/sd21", "sd")])
+async def test_the_preset_preselected_is_the_one_advised_for_the_models_family(gb: int, model: str, family: str) -> None:
+    engine = GpuEngine(gb)
+    assert await preselected(engine, model) == verdict(engine.machine, family)[1]
