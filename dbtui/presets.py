@@ -1,10 +1,11 @@
 """Presets: partial profiles merged into the draft. Values follow the hardware verdict's tiers
 and the usual DreamBooth advice (person/object: prior preservation; style: no class images).
 
-The SD presets keep the draft's resolution; the SDXL ones set SDXL's 1024 px and bf16 (on a GPU
+The wizard offers each model family its own (``presets_for``), and cpu-demo in the demo alone. The
+SD presets keep the draft's resolution; the SDXL ones set SDXL's 1024 px and bf16 (on a GPU
 without bf16 the trainer falls back to fp16 and keeps the VAE in fp32, since SDXL's VAE
-overflows in fp16). profiles/sdxl-*.toml explain the same choices. The Flux ones (offered only for
-Flux models) train a LoRA on a quantized base; profiles/flux-lora-*.toml explain them.
+overflows in fp16). profiles/sdxl-*.toml explain the same choices. The Flux ones train a LoRA on a
+quantized base; profiles/flux-lora-*.toml explain them.
 
 Each full fine-tune preset fits the smallest card of its tier by the memory meter (bench/memory.py
 --presets stores the estimates; ``dbtui hardware`` shows them): where it would not, it takes the
@@ -110,25 +111,27 @@ PRESETS: dict[str, dict[str, Any]] = {
 # others each set how to train for a tier of cards, and bench/memory.py --presets measures them.
 MODIFIERS = ("person", "style")
 TIER_PRESETS = tuple(name for name in PRESETS if name not in MODIFIERS)
-# The tier presets made for one family only: the wizard offers them for that family's models alone.
-FAMILY_ONLY = {"flux-lora-16gb": "flux", "flux-lora-24gb": "flux"}
+DEMO_ONLY = "cpu-demo"  # 64 px, 30 steps, fp32: right for the demo's tiny model alone
 
 
-def presets_for(family_id: str | None) -> list[str]:
-    """The presets that suit a model of ``family_id`` (None: not checked yet): Flux's own and the
-    modifiers for Flux, the rest for other models."""
-    if family_id == "flux":
-        return [name for name in PRESETS if FAMILY_ONLY.get(name) == "flux" or name in MODIFIERS]
-    return [name for name in PRESETS if name not in FAMILY_ONLY]
+def presets_for(family_id: str | None, demo: bool = False) -> list[str]:
+    """The presets that suit a model of ``family_id`` (None: not checked yet): the family's own tier presets,
+    those its hardware advice recommends from (engine.hardware.FAMILY_PRESETS; SD1.5's and SDXL's while the
+    family is unknown), cpu-demo in the ``demo`` session alone, and the modifiers."""
+    from engine.hardware import FAMILY_PRESETS
+
+    families = [family_id] if family_id in FAMILY_PRESETS else ["sd", "sdxl"]
+    tiers = {name for family in families for name in FAMILY_PRESETS[family]} | ({DEMO_ONLY} if demo else set())
+    return [name for name in PRESETS if name in tiers or name in MODIFIERS]
 
 
-def recommended_preset(hardware: Any, family_id: str | None) -> str | None:
+def recommended_preset(hardware: Any, family_id: str | None, demo: bool = False) -> str | None:
     """The preset the hardware advice (engine.hardware.verdict) recommends on ``hardware`` for a model of
     ``family_id`` (None: not checked yet, advised as SD1.5), where the wizard offers it for that model."""
     from engine.hardware import FAMILIES, verdict
 
     _, preset = verdict(hardware, family_id if family_id in FAMILIES else "sd")
-    return preset if preset in presets_for(family_id) else None
+    return preset if preset in presets_for(family_id, demo) else None
 
 
 PRESET_LABELS = {

@@ -7,6 +7,7 @@ from textual.widgets import Select
 
 from dbtui.app import make_app
 from dbtui.engine_facade import HardwareReport
+from dbtui.presets import MODIFIERS, TIER_PRESETS, presets_for
 from dbtui.session import Session
 from engine.hardware import Gpu, Hardware, verdict
 from wizard_fakes import FakeEngine
@@ -50,3 +51,29 @@ async def preselected(engine: FakeEngine, model: str) -> str | None:
 async def test_the_preset_preselected_is_the_one_advised_for_the_models_family(gb: int, model: str, family: str) -> None:
     engine = GpuEngine(gb)
     assert await preselected(engine, model) == verdict(engine.machine, family)[1]
+
+
+# -- which presets, for which model ----------------------------------------------------------
+
+def test_each_family_is_offered_its_own_tier_presets_and_the_demo_alone_cpu_demo() -> None:
+    sd, sdxl, flux = (set(presets_for(family)) for family in ("sd", "sdxl", "flux"))
+    assert sd == {"lora", "full-8bit", "full", "full-text-encoder", *MODIFIERS}
+    assert sdxl == {"sdxl-lora", "sdxl-full", *MODIFIERS}
+    assert flux == {"flux-lora-16gb", "flux-lora-24gb", *MODIFIERS}
+    assert set(presets_for(None)) == sd | sdxl  # not checked yet: either
+    assert set(presets_for("sd", demo=True)) == sd | {"cpu-demo"}
+    assert all(any(name in offered for offered in (sd, sdxl, flux)) for name in TIER_PRESETS if name != "cpu-demo")
+
+
+async def test_without_a_gpu_a_real_model_gets_no_cpu_demo_preset_and_the_demo_does() -> None:
+    engine = FakeEngine()  # no GPU: the advice says cpu-demo
+    assert await preselected(engine, "models/sd21") is None
+    session = Session.for_demo()
+    session.hardware = engine.probe_hardware(".")
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app._started(session)
+        await pilot.pause(0.2)
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        assert screen.query_one("#par-preset", Select).value == "cpu-demo"
+

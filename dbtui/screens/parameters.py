@@ -70,9 +70,10 @@ whether to resume it.
 
     def compose_body(self) -> ComposeResult:
         hardware = self.session.hardware
-        offered = presets_for(self.session.family_id)
+        family, demo = self.session.family_id, self.session.demo
+        offered = presets_for(family, demo)
         # For this model's family: the hardware step advised before the model was chosen, as for SD1.5.
-        preset = recommended_preset(hardware.hardware, self.session.family_id) if hardware is not None else None
+        preset = recommended_preset(hardware.hardware, family, demo) if hardware is not None else None
         with VerticalScroll(classes="body", id="par-body"):
             with Horizontal(classes="par-row"):
                 yield Label("Preset")
