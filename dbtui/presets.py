@@ -5,7 +5,8 @@ The wizard offers each model family its own (``presets_for``), and cpu-demo in t
 SD presets keep the draft's resolution; the SDXL ones set SDXL's 1024 px and bf16 (on a GPU
 without bf16 the trainer falls back to fp16 and keeps the VAE in fp32, since SDXL's VAE
 overflows in fp16). profiles/sdxl-*.toml explain the same choices. The Flux ones train a LoRA on a
-quantized base; profiles/flux-lora-*.toml explain them.
+quantized base; profiles/flux-lora-*.toml explain them. A tier preset applied after another puts
+back what the first set and it does not (``preset_values``).
 
 Each full fine-tune preset fits the smallest card of its tier by the memory meter (bench/memory.py
 --presets stores the estimates; ``dbtui hardware`` shows them): where it would not, it takes the
@@ -19,7 +20,10 @@ preset that fits that way.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
+
+from dbtui.session import Session
 
 
 def _flux_lora(resolution: int) -> dict[str, Any]:
@@ -123,6 +127,52 @@ def presets_for(family_id: str | None, demo: bool = False) -> list[str]:
     families = [family_id] if family_id in FAMILY_PRESETS else ["sd", "sdxl"]
     tiers = {name for family in families for name in FAMILY_PRESETS[family]} | ({DEMO_ONLY} if demo else set())
     return [name for name in PRESETS if name in tiers or name in MODIFIERS]
+
+
+def preset_values(session: Session, name: str) -> dict[str, Any]:
+    """What applying preset ``name`` merges into the draft. For a tier preset, also the draft's own values
+    back for the settings the tier preset applied before it set and this one does not, where the user left
+    them as that preset put them: one tier preset after another then leaves the draft as the second alone
+    would (cpu-demo's 30 steps, sdxl-full's warm-up and 1024 px stayed behind)."""
+    preset = PRESETS[name]
+    if name not in TIER_PRESETS:
+        return preset
+    untouched = {key: before for key, (before, put) in session.preset_left.items() if session.get(key) == put}
+    draft = Session(data=copy.deepcopy(session.data))  # the draft as it was before those settings were put
+    draft.merge(_nested(untouched))
+    owned = _flat(preset)
+    session.preset_left = {key: (draft.get(key), value) for key, value in owned.items()}
+    return _overlay(_nested({key: before for key, before in untouched.items() if key not in owned}), preset)
+
+
+def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A partial profile's settings by dotted key."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def _nested(flat: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        *parents, last = key.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = copy.deepcopy(value)
+    return nested
+
+
+def _overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``top``'s values over it, nested dicts merged."""
+    merged = dict(base)
+    for key, value in top.items():
+        merged[key] = _overlay(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
 
 
 def recommended_preset(hardware: Any, family_id: str | None, demo: bool = False) -> str | None:

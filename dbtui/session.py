@@ -52,6 +52,9 @@ class Session:
     step: int = 0  # index into STEPS
     adopted_resolution: int | None = None  # dataset.resolution as taken from the model, until the user changes it
     aside: dict[str, Any] = field(default_factory=dict)  # values that do not apply now, kept to restore (field_rules)
+    # dotted key → (the draft's value before the last tier preset applied, the value it put), for each setting
+    # it put: the next tier preset puts the first back where it sets none (dbtui/presets.py preset_values)
+    preset_left: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
     @classmethod
     def for_demo(cls, output_dir: str = "runs") -> Session:
@@ -122,11 +125,16 @@ class Session:
             parts = parts[:-1]
 
     def merge(self, values: dict[str, Any]) -> None:
-        """Apply a preset: nested dicts merge, other values replace."""
+        """Apply a preset: nested dicts merge, other values replace, None removes; a section emptied by the
+        removals goes too, as with ``set``."""
         def into(target: dict[str, Any], source: dict[str, Any]) -> None:
             for key, value in source.items():
-                if isinstance(value, dict) and isinstance(target.get(key), dict):
+                if isinstance(value, dict):
+                    if not isinstance(target.get(key), dict):
+                        target[key] = {}
                     into(target[key], value)
+                    if value and not target[key]:
+                        del target[key]
                 elif value is None:
                     target.pop(key, None)
                 else:

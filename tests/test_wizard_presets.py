@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import itertools
+
 import pytest
 from textual.widgets import Select
 
 from dbtui.app import make_app
 from dbtui.engine_facade import HardwareReport
-from dbtui.presets import MODIFIERS, TIER_PRESETS, presets_for
+from dbtui.field_rules import controls_of, settle
+from dbtui.presets import MODIFIERS, TIER_PRESETS, preset_values, presets_for
 from dbtui.session import Session
 from engine.hardware import Gpu, Hardware, verdict
 from wizard_fakes import FakeEngine
@@ -77,3 +81,68 @@ async def test_without_a_gpu_a_real_model_gets_no_cpu_demo_preset_and_the_demo_d
         screen = await at_step(app, pilot, 3, "ParametersScreen")
         assert screen.query_one("#par-preset", Select).value == "cpu-demo"
 
+
+# -- one preset after another ----------------------------------------------------------------
+
+def applied(session: Session, *names: str) -> Session:
+    """``session`` with each preset applied in turn, as the parameters screen's Apply does."""
+    for name in names:
+        values = preset_values(session, name)
+        session.merge(values)
+        settle(session, controls_of(values))
+    return session
+
+
+def drafts() -> list[Session]:
+    """A new profile (family not known yet), the demo, and a checked model of each family."""
+    found = [Session(), Session.for_demo()]
+    for model in ("models/sd21", "models/sdxl-base", "models/flux"):
+        session = Session.for_demo()
+        session.set("model.pretrained", model)
+        session.adopt_model(FakeEngine().inspect_model(model))
+        found.append(session)
+    return found
+
+
+def test_a_tier_preset_after_others_leaves_the_draft_as_it_alone_would() -> None:
+    for draft in drafts():
+        offered = [name for name in presets_for(draft.family_id, draft.demo) if name in TIER_PRESETS]
+        for chain in itertools.product(offered, repeat=2):
+            alone = applied(copy.deepcopy(draft), chain[-1])
+            assert applied(copy.deepcopy(draft), *chain).data == alone.data, (draft.get("model.pretrained"), chain)
+        for chain in itertools.permutations(offered, 3):
+            alone = applied(copy.deepcopy(draft), chain[-1])
+            assert applied(copy.deepcopy(draft), *chain).data == alone.data, (draft.get("model.pretrained"), chain)
+
+
+def test_what_qa_found_left_behind_is_put_back() -> None:
+    demo = Session.for_demo()
+    steps, resolution = demo.get("training.max_train_steps"), demo.get("dataset.resolution")
+    session = applied(Session.for_demo(), "cpu-demo", "lora")
+    assert session.get("training.max_train_steps") == steps
+    session = applied(Session.for_demo(), "sdxl-full", "lora")
+    assert session.get("dataset.resolution") == resolution
+    assert session.get("optimizer.lr_scheduler") is None and session.get("optimizer.lr_warmup_steps") is None
+    assert session.get("saving.unet_half") is False
+
+
+def test_a_setting_the_user_changed_after_a_preset_stays() -> None:
+    session = applied(Session.for_demo(), "sdxl-lora")
+    session.set("dataset.resolution", 768)
+    assert applied(session, "lora").get("dataset.resolution") == 768
+
+
+async def test_apply_on_the_screen_puts_back_what_the_preset_before_set() -> None:
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app._started(Session())
+        await pilot.pause(0.2)
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        resolution = app.session.get("dataset.resolution")
+        for name in ("sdxl-full", "full"):
+            screen.query_one("#par-preset", Select).value = name
+            await pilot.click("#par-apply")
+            await pilot.pause(0.2)
+        assert app.session.get("dataset.resolution") == resolution
+        assert app.session.get("optimizer.lr_scheduler") is None and app.session.get("optimizer.lr_warmup_steps") is None
+        assert app.session.get("saving.unet_half") is None

@@ -16,7 +16,7 @@ from textual.worker import get_current_worker
 from dbtui.format import PriceError, duration, read_price
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.field_rules import FAMILY, applies, settle
-from dbtui.presets import PRESET_LABELS, PRESETS, presets_for, recommended_preset
+from dbtui.presets import PRESET_LABELS, preset_values, presets_for, recommended_preset
 from dbtui.screens.base import WizardScreen
 from dbtui.widgets.ordered_keys import OrderedInput
 from dbtui.widgets.profile_form import ProfileForm
@@ -156,7 +156,7 @@ whether to resume it.
         if preset is Select.NULL:
             return
         form = self.query_one(ProfileForm)
-        form.merge(PRESETS[preset])
+        form.merge(preset_values(self.session, preset))
         if settle(self.session, {FAMILY}):  # a preset's setting the model's family cannot honour
             form.refresh_values()
             form.show_what_applies()
