@@ -41,8 +41,9 @@ def test_the_fit_test_reports_events_and_its_result_and_the_caller_imports_no_to
 
 def test_a_fit_test_that_fails_raises_its_own_message(tmp_path: Path) -> None:
     profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(tmp_path / "no-such-folder"), "instance_prompt": "photo of zwx disc"}])
-    with pytest.raises(FitProcessError, match="no-such-folder"):
+    with pytest.raises(FitProcessError, match="no-such-folder") as raised:
         run_fit_process(profile, 2)
+    assert not str(raised.value).startswith("fit test"), "the wizard says 'Fit test failed: ' before it"
 
 
 def test_a_fit_test_its_caller_stops_ends_its_trainer_at_once(tmp_path: Path) -> None:

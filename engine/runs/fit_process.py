@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         result = fit_test(load_profile(args.profile), args.steps, lambda event: print(event.to_json(), flush=True),
                           price_per_hour=args.price_per_hour, cancel=cancel)
     except DbtuiError as error:
-        print(f"fit test: {error}", file=sys.stderr, flush=True)
+        print(error, file=sys.stderr, flush=True)  # its reader says it is the fit test's
         return 1
     print(json.dumps({RESULT_KEY: dataclasses.asdict(result)}), flush=True)
     return 0
