@@ -78,6 +78,10 @@ def test_identifier_and_class_noun_come_from_the_prompts() -> None:
     assert concept_words("a photo of ohwx", "a photo of a dog") == ("ohwx", "dog")  # the noun from the class prompt
     assert concept_words("painting in zwx style", None) == (None, None)
     assert concept_words("a photo of zwx dog", None) == ("zwx", "dog")  # no class prompt (prior preservation off)
+    # Without one, only an identifier beside its noun is taken: these named 'portrait', 'style', 'painting', 'closeup'.
+    for prompt in ("a portrait of ohwx", "in the style of zwx", "painting of zwx", "closeup photo of ohwx"):
+        assert concept_words(prompt, None) == (None, None), prompt
+    assert without_identifiers("zwx's zwx dog next to a zwxy", ["zwx"]) == "zwx's dog next to a zwxy"
 
 
 def test_evaluation_prompts_naming_a_concept_without_a_class_prompt_are_no_problem(tmp_path: Path) -> None:
@@ -86,7 +90,6 @@ def test_evaluation_prompts_naming_a_concept_without_a_class_prompt_are_no_probl
     profile = tiny_profile(tmp_path, evaluation={"enabled": True, "prompts": ["a zwx disc on the beach"], **TINY_SCORERS})
     assert profile.concepts[0].class_prompt is None and evaluation_problems(profile) == []
     assert [p.is_subject for p in evaluation_prompts(profile)] == [True]
-    assert without_identifiers("zwx's zwx dog next to a zwxy", ["zwx"]) == "zwx's dog next to a zwxy"
 
 
 def test_clip_t_reads_the_prompt_without_the_identifier(tmp_path: Path, scorers, disc: Image.Image) -> None:
