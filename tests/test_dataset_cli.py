@@ -135,7 +135,7 @@ def test_prepare_says_how_many_files_of_the_users_were_kept(tmp_path: Path, caps
     assert (tmp_path / "X" / "a.png").read_bytes() == before
 
 
-def test_prepare_names_the_captions_it_removed_as_their_originals_are_gone(tmp_path: Path, capsys) -> None:
+def test_prepare_names_the_captions_it_set_aside_as_their_originals_are_gone_and_where(tmp_path: Path, capsys) -> None:
     (tmp_path / "src").mkdir()
     textured(1, (80, 80)).save(tmp_path / "src" / "a.jpg")
     (tmp_path / "src" / "a.txt").write_text("a caption\n")
@@ -145,7 +145,10 @@ def test_prepare_names_the_captions_it_removed_as_their_originals_are_gone(tmp_p
     capsys.readouterr()
     assert main(command) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert f"caption removed {tmp_path / 'out' / 'a.txt'}: an earlier prepare copied it, and its original caption is gone" in out
+    kept = next((tmp_path / "out").glob(".dbtui-captions-history/removed-*/a.txt"))
+    assert kept.read_text() == "a caption\n"
+    assert (f"caption set aside {tmp_path / 'out' / 'a.txt'} → {kept}: an earlier prepare copied it, and its original "
+            "caption is gone; move it back to train with it") in out
 
 
 def test_check_with_a_profile_counts_the_class_images_a_run_generated_earlier(tmp_path: Path, clean: Path, tiny_sd1: Path,

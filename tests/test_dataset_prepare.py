@@ -243,7 +243,7 @@ def test_a_copy_that_fails_to_be_made_again_stays_dbtuis(tmp_path: Path) -> None
     assert third.kept == () and [Path(p).name for p in third.written] == ["a.png"]
 
 
-def test_a_caption_deleted_from_the_originals_is_removed_from_the_copies_unless_edited_there(tmp_path: Path) -> None:
+def test_a_caption_deleted_from_the_originals_is_set_aside_from_the_copies_unless_edited_there(tmp_path: Path) -> None:
     """The copy kept the caption an earlier run wrote, so training from the prepared folder used a removed caption."""
     src, out = tmp_path / "src", tmp_path / "out"
     src.mkdir()
@@ -258,6 +258,7 @@ def test_a_caption_deleted_from_the_originals_is_removed_from_the_copies_unless_
     (src / "b.txt").unlink()
     again = prepare_dataset(src, out, resolution=64, workers=1)
     assert again.stale_captions == (str(out / "a.txt"),) and not (out / "a.txt").exists()
+    assert (Path(again.set_aside_in) / "a.txt").read_text() == "a caption\n"
     assert (out / "b.txt").read_text() == "b as I edited it in the copies\n"  # edited since: the user's now
     assert (out / "c.txt").read_text() == "c caption\n"
     assert (out / "d.txt").read_text() == "d captioned in the copies\n"  # dbtui never wrote it
@@ -266,3 +267,37 @@ def test_a_caption_deleted_from_the_originals_is_removed_from_the_copies_unless_
     third = prepare_dataset(src, out, resolution=64, workers=1)
     assert third.stale_captions == () and third.captions_copied == 1 and (out / "a.txt").read_text() == "a again\n"
     assert (out / "b.txt").exists() and len(third.up_to_date) == 4
+
+
+def test_captions_whose_originals_are_gone_are_moved_into_the_hidden_history_never_deleted(tmp_path: Path) -> None:
+    """The originals replaced by images alone: the prepared folder's captions were deleted, maybe the last copy of
+    the user's text. They are moved, keeping their sub-folders, into a folder per run that training and the check skip."""
+    from engine.data.images import list_images
+    from engine.dataset.captions import HISTORY_DIR
+    from engine.dataset.files import scan_folder
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    (src / "sub").mkdir(parents=True)
+    for image in (src / "a.png", src / "sub" / "b.png"):
+        textured(1, (80, 80)).save(image)
+        image.with_suffix(".txt").write_text(f"{image.stem}, written by hand\n")
+    prepare_dataset(src, out, resolution=64, workers=1, recursive=True)
+    for caption in src.rglob("*.txt"):
+        caption.unlink()
+    first = prepare_dataset(src, out, resolution=64, workers=1, recursive=True)
+    aside = Path(first.set_aside_in)
+    assert aside.parent == out / HISTORY_DIR and aside.name.startswith("removed-")
+    assert sorted(first.stale_captions) == [str(out / "a.txt"), str(out / "sub" / "b.txt")]
+    assert (aside / "a.txt").read_text() == "a, written by hand\n"
+    assert (aside / "sub" / "b.txt").read_text() == "b, written by hand\n"
+    assert all(HISTORY_DIR in str(p) for p in out.rglob("*.txt"))
+    assert [p.name for p in list_images(out)] == ["a.png"]  # training reads none of the history
+    listing = scan_folder(out, recursive=True, caption_extension=".txt")
+    assert sorted(p.name for p in listing.images) == ["a.png", "b.png"] and listing.captions == []
+    (src / "a.txt").write_text("a again\n")  # copied, then gone again in the same second: a folder of its own
+    prepare_dataset(src, out, resolution=64, workers=1, recursive=True)
+    (src / "a.txt").unlink()
+    second = prepare_dataset(src, out, resolution=64, workers=1, recursive=True)
+    assert second.set_aside_in != first.set_aside_in and (Path(second.set_aside_in) / "a.txt").read_text() == "a again\n"
+    assert (aside / "a.txt").read_text() == "a, written by hand\n"
+    assert prepare_dataset(src, out, resolution=64, workers=1, recursive=True).set_aside_in == ""

@@ -145,6 +145,28 @@ async def test_prepare_keeps_a_file_of_the_users_in_the_prepared_folder_and_says
         assert mine.read_bytes() == b"the user's own file"
 
 
+async def test_prepare_says_how_many_captions_it_set_aside_and_where(tmp_path: Path, demo_data: Path,
+                                                                      monkeypatch) -> None:
+    """The originals' captions gone since an earlier prepare: the notice said nothing of the captions moved away."""
+    from engine.dataset import prepare_dataset
+
+    monkeypatch.chdir(tmp_path)
+    images = Path(shutil.copytree(demo_data / "instance", tmp_path / "pics"))
+    prepare_dataset(images, tmp_path / "pics-prepared", resolution=64, workers=1)
+    captions = sorted(images.glob("*.txt"))
+    for caption in captions:
+        caption.unlink()
+    app = make_app(RealFolderEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await _dataset_step(app, pilot, str(images))
+        await pilot.click("#ds-prepare")
+        await settle(pilot, 0.3)
+        said = " ".join(_messages(app))
+        aside = next((tmp_path / "pics-prepared" / ".dbtui-captions-history").glob("removed-*"))
+        assert f"{len(captions)} caption(s) whose original is gone were moved to {aside}" in said
+        assert len(list(aside.glob("*.txt"))) == len(captions) > 0
+
+
 async def test_a_failed_dataset_check_is_said_once_on_next_and_said_once_when_it_fails(tmp_path: Path,
                                                                                        monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)

@@ -243,8 +243,9 @@ def _prepare(args: argparse.Namespace) -> int:
     for caption in result.orphan_captions:
         console.print(f"[yellow]caption not copied[/] {markup_safe(caption)}: no image has its name")
     for caption in result.stale_captions:
-        console.print(f"[yellow]caption removed[/] {markup_safe(caption)}: an earlier prepare copied it, and its "
-                      "original caption is gone")
+        kept = Path(result.set_aside_in) / Path(caption).relative_to(result.destination)
+        console.print(f"[yellow]caption set aside[/] {markup_safe(caption)} → {markup_safe(str(kept))}: an earlier "
+                      "prepare copied it, and its original caption is gone; move it back to train with it")
     for _, reason in result.kept:
         console.print(f"[red]kept[/] {markup_safe(reason)}")
     nested = [copy for copy in (*result.written, *result.up_to_date) if Path(copy).parent != Path(result.destination)]

@@ -262,6 +262,9 @@ the line under the prompts says. Your original images are never changed.
         if result.kept:  # files of the user's own where copies go: left alone, so their images are not prepared
             failed = "; ".join(filter(None, [failed, f"{len(result.kept)} image(s) not prepared: {result.destination} "
                                              "holds files of the same names that dbtui did not make (kept)"]))
+        if result.stale_captions:  # not a failure: said so that the user knows where their text went
+            failed = "; ".join(filter(None, [failed, f"{len(result.stale_captions)} caption(s) whose original is gone "
+                                             f"were moved to {result.set_aside_in}"]))
         if not (result.written or result.up_to_date):
             self.notify(f"{failed or 'No image could be prepared'}; the concept still uses its own folder.",
                         title="Nothing prepared", severity="error", timeout=10)

@@ -4,7 +4,7 @@ Each copy has its EXIF rotation applied, is 8-bit RGB (transparency flattened on
 colour), is cropped and resized to the training size (or to its aspect-ratio bucket), and is
 saved as PNG next to a copy of its caption. A manifest remembers what each copy was made
 from, so re-running only redoes images whose source or settings changed, and the caption it copied,
-so that one whose source caption is gone is removed (unless edited since). A file already in the
+so that one whose source caption is gone is moved into the caption history (unless edited since). A file already in the
 prepared folder that the manifest does not list is the user's: it is never overwritten.
 """
 
@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -24,7 +25,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.caption_text import CaptionFileError
 from engine.data.images import IMAGE_SUFFIXES, to_rgb, upright, verify_png, within_reach
-from engine.dataset.captions import atomic_write_text, read_caption
+from engine.dataset.captions import HISTORY_DIR, atomic_write_text, read_caption
 from engine.dataset.errors import DatasetError
 from engine.dataset.files import caption_path, file_problem, scan_folder
 from engine.dataset.image_probe import (
@@ -76,7 +77,8 @@ class PrepareResult:
     orphan_captions: tuple[str, ...] = ()  # caption files with no image of the same name: not copied
     without_original: tuple[str, ...] = ()  # copies an earlier run made whose original is gone: they would still train
     kept: tuple[tuple[str, str], ...] = ()  # (file, reason) of files dbtui did not make where a copy goes: left alone
-    stale_captions: tuple[str, ...] = ()  # captions an earlier run copied whose source caption is gone: removed
+    stale_captions: tuple[str, ...] = ()  # captions an earlier run copied whose source caption is gone: moved into
+    set_aside_in: str = ""  # ...this folder (hidden: neither training nor the check reads it), at the same relative path
 
     @property
     def has_failures(self) -> bool:
@@ -162,7 +164,7 @@ def prepare_dataset(
             written.append(job.output)
     without_original = _without_original(manifest, outputs, dst)
     _write_output(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
-    copied, caption_failures, stale = 0, [], []
+    copied, caption_failures, stale, aside = 0, [], [], _SetAside(dst)
     failed_sources = {s for s, _ in failed}
     recorded = json.dumps(manifest, sort_keys=True)
     for image, output in zip(images, outputs):
@@ -171,12 +173,12 @@ def prepare_dataset(
             continue
         source, target = caption_path(image, caption_extension), caption_path(output, caption_extension)
         try:
-            done, made = _copy_caption(source, target, src, manifest[key].get(CAPTION))
+            done, made = _copy_caption(source, target, src, manifest[key].get(CAPTION), aside)
         except (CaptionFileError, DatasetError) as error:
             caption_failures.append((str(source), str(error)))
             continue
         copied += 1 if done == "copied" else 0
-        if done == "removed":
+        if done == "set aside":
             stale.append(str(target))
         manifest[key].pop(CAPTION, None)
         if made:
@@ -185,7 +187,8 @@ def prepare_dataset(
         _write_output(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
     orphans = tuple(str(c) for c in listing.orphan_captions)
     return PrepareResult(str(dst), tuple(written), tuple(up_to_date), tuple(failed), copied,
-                         tuple(caption_failures), orphans, tuple(without_original), tuple(kept), tuple(stale))
+                         tuple(caption_failures), orphans, tuple(without_original), tuple(kept), tuple(stale),
+                         str(aside.folder or ""))
 
 
 def _caption_record(entry: object) -> dict:
@@ -275,22 +278,41 @@ def _stamp(image: Path, settings: PrepareSettings) -> dict:
             "settings": json.loads(json.dumps(asdict(settings)))}
 
 
-def _copy_caption(source: Path, target: Path, root: Path, made: str | None) -> tuple[str, str | None]:
-    """Copy one caption as UTF-8 (whatever readable encoding it had). Returns what was done ("copied", "removed" or
+class _SetAside:
+    """Moves the captions whose source caption is gone into a new folder of the prepared folder's caption history,
+    made on the first one: it may be the last copy of text the user wrote (the originals replaced by images alone)."""
+
+    def __init__(self, dst: Path):
+        self.dst, self.folder = dst, None
+
+    def move(self, caption: Path) -> None:
+        if self.folder is None:
+            base = self.dst / HISTORY_DIR / time.strftime("removed-%Y%m%d-%H%M%S")
+            self.folder, count = base, 1
+            while self.folder.exists():  # another run within the same second
+                count += 1
+                self.folder = base.with_name(f"{base.name}-{count}")
+        kept = self.folder / caption.relative_to(self.dst)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(caption, kept)
+
+
+def _copy_caption(source: Path, target: Path, root: Path, made: str | None, aside: _SetAside) -> tuple[str, str | None]:
+    """Copy one caption as UTF-8 (whatever readable encoding it had). Returns what was done ("copied", "set aside" or
     "") and the SHA-256 of the caption dbtui now has beside the copy (None when none).
 
     With the source caption gone, the one an earlier run copied (``made``, its SHA-256) would go on training from
-    the prepared folder: it is removed, unless the user has edited it since (then it is theirs and stays)."""
+    the prepared folder: it is set aside, unless the user has edited it since (then it is theirs and stays)."""
     text = read_caption(source, root)
     if text is None:
         try:
             if made is None or target.is_symlink() or not target.is_file() or _digest(target.read_bytes()) != made:
                 return "", None
-            target.unlink()
+            aside.move(target)
         except OSError as error:
-            raise DatasetError(f"cannot remove {target}, whose source caption is gone ({error.strerror or error}): "
-                               "delete it yourself, or it still trains") from None
-        return "removed", None
+            raise DatasetError(f"cannot move {target}, whose source caption is gone, into {aside.folder} "
+                               f"({error.strerror or error}): move or delete it yourself, or it still trains") from None
+        return "set aside", None
     data = text.encode("utf-8")
     if target.is_file() and target.read_bytes() == data:
         return "", _digest(data)
