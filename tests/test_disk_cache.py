@@ -64,11 +64,11 @@ def test_a_killed_writers_temporary_files_are_dropped_and_a_live_ones_kept(tmp_p
     tmp_path.joinpath("latents").mkdir()
     gone = subprocess.Popen(["true"])
     gone.wait()
-    from engine.data.disk_cache import _HOST
+    from engine.convert._files import THIS_HOST
 
-    dead = tmp_path / "latents" / f".abc.safetensors.{_HOST}.{gone.pid}.0123abcd.tmp"
+    dead = tmp_path / "latents" / f".abc.safetensors.{THIS_HOST}.{gone.pid}.0123abcd.tmp"
     older = tmp_path / "latents" / f".abd.safetensors.{gone.pid}.0123abcd.tmp"  # named before the host was
-    live = tmp_path / "latents" / f".def.safetensors.{_HOST}.{os.getpid()}.4567ef01.tmp"
+    live = tmp_path / "latents" / f".def.safetensors.{THIS_HOST}.{os.getpid()}.4567ef01.tmp"
     # Another machine's writer on a shared run folder: its pid means nothing here.
     elsewhere = tmp_path / "latents" / f".abe.safetensors.other-machine.{gone.pid}.0123abcd.tmp"
     stray = tmp_path / "latents" / ".x.tmp"

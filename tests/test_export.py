@@ -147,6 +147,46 @@ def test_temporary_folders_a_killed_write_left_are_removed_once_a_day_old(tmp_pa
     atomic_folder(target, lambda folder: folder.mkdir())
     assert sorted(p.name for p in tmp_path.iterdir()) == [young.name, "lora"]  # the young one may be being written
 
+def test_a_killed_writes_temporary_folder_is_removed_at_once_when_its_process_is_gone(tmp_path: Path) -> None:
+    """Kept for a day, it held a second full pipeline's room (~7 GB for SDXL) for a re-export right after a kill."""
+    import os
+    import subprocess
+
+    from engine.convert._files import THIS_HOST
+    from engine.training.outputs import atomic_folder
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    target = tmp_path / "diffusers"
+    dead, live, elsewhere = (tmp_path / f".diffusers.{writer}.0badf00d.partial" for writer in (
+        f"{THIS_HOST}.{gone.pid}", f"{THIS_HOST}.{os.getpid()}", f"other-machine.{gone.pid}"))
+    for folder in (dead, live, elsewhere):
+        (folder / "unet").mkdir(parents=True)
+    atomic_folder(target, lambda folder: folder.mkdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, elsewhere.name, "diffusers"])
+
+
+def test_two_exports_finishing_at_once_leave_the_first_output_and_no_temporary_folder(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    """The second's rename met the first's folder (ENOTEMPTY): a raw OSError, and its temporary folder stayed."""
+    import os
+
+    from engine.training.outputs import WrittenMeanwhileError, atomic_folder
+
+    target = tmp_path / "step-2" / "lora"
+    rename = os.replace
+
+    def other_finishes_first(source, destination) -> None:
+        monkeypatch.setattr(os, "replace", rename)
+        atomic_folder(target, lambda other: (other.mkdir(), (other / "w.txt").write_text("other")))
+        rename(source, destination)
+
+    monkeypatch.setattr(os, "replace", other_finishes_first)
+    with pytest.raises(WrittenMeanwhileError, match="another export of the same output that finished at the same"):
+        atomic_folder(target, lambda folder: (folder.mkdir(), (folder / "w.txt").write_text("this")))
+    assert (target / "w.txt").read_text() == "other" and [p.name for p in target.parent.iterdir()] == ["lora"]
+
+
 def test_an_output_folders_weights_get_the_usual_permissions_not_safetensors_owner_only(tmp_path: Path) -> None:
     """A second user's WebUI, or `dbtui export` as another user, could not read the trained model."""
     from safetensors.torch import save_file

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from engine.errors import os_error_in
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 
 Emit = Callable[[Event], None]
+THIS_HOST = socket.gethostname().replace(".", "-") or "host"  # dots out: names holding it are split on dots
 
 
 def _ignore(_: Event) -> None:
@@ -86,10 +88,24 @@ def usual_permissions(root: Path) -> None:
             os.chmod(file, FILE_MODE)
 
 
+def writer_tag() -> str:
+    """``HOST.PID`` of this process, for temporary names: ``writer_gone`` tells from it when a leftover is garbage."""
+    return f"{THIS_HOST}.{os.getpid()}"
+
+
+def writer_gone(host: str, pid: str) -> bool:
+    """Whether the writer a temporary name's ``HOST.PID`` names has died. Only this machine's can be known: on a
+    folder several machines share, another's writer is alive where its pid is not."""
+    import psutil
+
+    return host == THIS_HOST and pid.isdigit() and not psutil.pid_exists(int(pid))
+
+
 def partial_path(target: Path) -> Path:
-    """A temporary name beside ``target``, its own to each write, so that two writes of one output never share it."""
+    """A temporary name beside ``target``, its own to each write (``.NAME.HOST.PID.HEX.partial``), so that two writes
+    of one output never share it."""
     # Not tempfile.mkstemp/mkdtemp: they create owner-only outputs too.
-    return target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
+    return target.with_name(f".{target.name}.{writer_tag()}.{uuid.uuid4().hex[:8]}.partial")
 
 
 def _write_error(target: Path, error: Exception) -> ConvertError | None:

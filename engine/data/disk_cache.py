@@ -10,17 +10,15 @@ same key cannot interleave.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from pathlib import Path
 from typing import Protocol
 
 import torch
 
-from engine.convert._files import usual_permissions
+from engine.convert._files import THIS_HOST, usual_permissions, writer_gone, writer_tag
 
 Entry = dict[str, torch.Tensor]
-_HOST = socket.gethostname().replace(".", "-") or "host"  # in temporary names: whose writer made them
 
 
 class TensorStore(Protocol):
@@ -61,17 +59,15 @@ class DiskStore:
 
     def _drop_leftovers(self) -> None:
         """Temporary files of a writer killed mid-write (its process is gone): never read, only taking disk. Only
-        this machine's: on a run folder that several machines share, another's writer is alive where its pid is not."""
-        import psutil
-
+        this machine's (``writer_gone``)."""
         for temporary in self.folder.glob(".*.tmp"):
             parts = temporary.name.rsplit(".", 3)  # .NAME.HOST.PID.HEX.tmp, as ``put`` names them
             if len(parts) < 4:
                 continue  # not one of ours
             host, pid = parts[0].rsplit(".", 1)[-1], parts[1]
-            if host not in (_HOST, "safetensors"):  # "safetensors": named before the host was, .NAME.PID.HEX.tmp
-                continue
-            if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            if host == "safetensors":  # named before the host was: .NAME.PID.HEX.tmp, taken for this machine's
+                host = THIS_HOST
+            if writer_gone(host, pid):
                 temporary.unlink(missing_ok=True)
 
     def path(self, key: str) -> Path:
@@ -106,7 +102,7 @@ class DiskStore:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         target = self.path(key)
-        temporary = target.with_name(f".{target.name}.{_HOST}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        temporary = target.with_name(f".{target.name}.{writer_tag()}.{uuid.uuid4().hex}.tmp")
         try:
             save_file({name: tensor.detach().cpu().contiguous() for name, tensor in entry.items()}, temporary)
             usual_permissions(temporary)

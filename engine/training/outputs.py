@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import shutil
 import time
@@ -12,10 +13,15 @@ from typing import Any, Callable
 
 import torch
 
-from engine.convert._files import partial_path, usual_permissions
+from engine.convert._files import partial_path, usual_permissions, writer_gone
+from engine.errors import DbtuiError
 from engine.events import Event, PhaseFinished, PhaseStarted
 
 STALE_PARTIAL_S = 24 * 3600
+
+
+class WrittenMeanwhileError(DbtuiError):
+    """Another write of the same output (two exports of one step) finished while this one was renaming its own."""
 
 
 def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
@@ -31,22 +37,34 @@ def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # a full disk or a Ctrl-C leaves nothing half-written behind
         raise
-    if target.exists():
-        previous = target.with_name(f"{target.name}.previous")
-        shutil.rmtree(previous, ignore_errors=True)
-        target.rename(previous)
-    os.replace(tmp, target)
+    try:
+        if target.exists():
+            previous = target.with_name(f"{target.name}.previous")
+            shutil.rmtree(previous, ignore_errors=True)
+            target.rename(previous)
+        os.replace(tmp, target)
+    except OSError as error:
+        shutil.rmtree(tmp, ignore_errors=True)
+        # Renames that lost to another writer's: the target or its previous copy came or went between two of ours.
+        if error.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+            raise WrittenMeanwhileError(f"{target} was written by another export of the same output that finished at "
+                                        "the same moment; it is kept and this one was dropped: export again to have "
+                                        "this one instead") from None
+        raise
     return target
 
 
 def _remove_stale_partials(target: Path) -> None:
     """Temporary folders of earlier writes of ``target`` that a kill or a power cut stopped (an error or a Ctrl-C
-    removes its own), gigabytes each. Only those untouched for a day: a younger one may be another export of the same
-    step being written now, and no write takes a day."""
+    removes its own), gigabytes each: at once when their writer's process is gone, else once untouched for a day
+    (another machine's writer, or a name of an earlier version without it), as no write takes a day. A live writer's
+    may be another export of the same step being written now."""
     cutoff = time.time() - STALE_PARTIAL_S
     for path in target.parent.glob(f".{target.name}.*partial"):  # ".NAME.partial" too, the one name earlier versions used
+        writer = path.name[len(target.name) + 2:].split(".")  # HOST, PID, HEX, "partial" (see partial_path)
         with suppress(OSError):
-            if path.is_dir() and not path.is_symlink() and path.stat().st_mtime < cutoff:
+            if path.is_dir() and not path.is_symlink() and (
+                    (len(writer) == 4 and writer_gone(writer[0], writer[1])) or path.stat().st_mtime < cutoff):
                 shutil.rmtree(path, ignore_errors=True)
 
 
