@@ -113,6 +113,12 @@ class Session:
         else:
             node[last] = value
 
+    def edit(self, key: str, value: Any = _MISSING) -> None:
+        """The user's own edit of ``key`` (a form field): set as ``set`` does, and no longer the last tier preset's
+        to put back, even at the value that preset put (preset_values would take it for untouched)."""
+        self.set(key, value)
+        self.preset_left.pop(key, None)
+
     def _drop_empty(self, parts: list[str]) -> None:
         """Remove sections emptied by a removal: an empty [training.lora] is not the same as none."""
         while parts:

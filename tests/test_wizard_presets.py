@@ -146,3 +146,33 @@ async def test_apply_on_the_screen_puts_back_what_the_preset_before_set() -> Non
         assert app.session.get("dataset.resolution") == resolution
         assert app.session.get("optimizer.lr_scheduler") is None and app.session.get("optimizer.lr_warmup_steps") is None
         assert app.session.get("saving.unet_half") is None
+
+
+async def test_settings_typed_in_the_form_stay_even_at_the_values_the_preset_put() -> None:
+    """sdxl-full's 1024 px and warm-up of 100 typed again by hand (cleared, then the same value): full took them for
+    untouched and put the draft's own back (warm-up none)."""
+    from textual.widgets import Button, Input
+
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app._started(Session())
+        await pilot.pause(0.2)
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        screen.query_one("#par-preset", Select).value = "sdxl-full"
+        await pilot.click("#par-apply")
+        await pilot.pause(0.2)
+        screen.query_one("#sec-optimizer").collapsed = False  # advanced rows are built when opened
+        await pilot.pause(0.2)
+        for key, value in (("dataset--resolution", "1024"), ("optimizer--lr_warmup_steps", "100")):
+            for typed in ("", value):
+                screen.query_one(f"#f-{key}", Input).value = typed
+                await pilot.pause(0.1)
+        screen.query_one("#par-preset", Select).value = "full"
+        screen.query_one("#par-apply", Button).press()  # scrolled out of view by the opened section
+        await pilot.pause(0.2)
+        assert app.session.get("dataset.resolution") == 1024
+        # full puts the constant scheduler back (not edited), under which a warm-up is an error: set aside, not lost.
+        assert app.session.get("optimizer.lr_scheduler") is None and app.session.aside["optimizer.lr_warmup_steps"] == 100
+        screen.query_one("#f-optimizer--lr_scheduler", Select).value = "constant_with_warmup"
+        await pilot.pause(0.2)
+        assert app.session.get("optimizer.lr_warmup_steps") == 100

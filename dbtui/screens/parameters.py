@@ -130,7 +130,7 @@ whether to resume it.
     def _quantize_chosen(self, event: Select.Changed) -> None:
         value = None if event.value in ("none", Select.NULL) else event.value
         if value != self.session.get("model.quantize"):
-            self.session.set("model.quantize", value)
+            self.session.edit("model.quantize", value)
             self._validate()
 
     def _validate(self, *, estimate_now: bool = False) -> bool:

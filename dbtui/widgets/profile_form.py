@@ -223,7 +223,7 @@ class ProfileForm(Vertical):
     def _store(self, spec: FieldSpec, value: Any) -> None:
         if value == self.current(spec):
             return  # also swallows the Changed events widgets post when first mounted
-        self.session.set(spec.key, value)
+        self.session.edit(spec.key, value)
         if spec.key in CONTROLS:
             if settle(self.session, {spec.key}):
                 self.refresh_values()
