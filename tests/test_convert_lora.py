@@ -186,13 +186,43 @@ def test_an_sd2_lora_is_filed_under_sd2_by_its_base_model_when_its_weights_do_no
     """A LoRA on to_q and to_out.0 alone reads no text width: it was said to be SD1, which WebUIs hide beside an SD2 model."""
     from types import SimpleNamespace
 
+    from engine.models.deferred_parts import DeferredParts
     from engine.models.registry import family_of
 
     key = "unet.mid_block.attentions.0.transformer_blocks.0.attn2.to_q"
     source = tmp_path / "lora.safetensors"
     save_file({f"{key}.lora_A.weight": torch.zeros(2, 64), f"{key}.lora_B.weight": torch.zeros(64, 2)}, source)
     for folder, version in ((tiny_sd1, "sd_v1"), (tiny_sd2v, "sd_v2")):
-        out = family_of(folder).export_lora_kohya(source, tmp_path / f"{version}.safetensors", SimpleNamespace(folder=folder))
-        with safe_open(str(out), framework="pt") as file:
-            metadata = file.metadata()
-        assert (metadata["ss_base_model_version"], metadata["ss_v2"]) == (version, str(version == "sd_v2"))
+        dropped = DeferredParts(lambda: pytest.fail("loaded to read a setting of its config"))  # as after caching
+        components = SimpleNamespace(folder=folder, text_encoder_parts=dropped)
+        out = family_of(folder).export_lora_kohya(source, tmp_path / f"{version}.safetensors", components)
+        assert _base_model_version(out) == (version, str(version == "sd_v2"))
+
+
+def _base_model_version(kohya: Path) -> tuple[str, str]:
+    with safe_open(str(kohya), framework="pt") as file:
+        metadata = file.metadata()
+    return metadata["ss_base_model_version"], metadata["ss_v2"]
+
+
+def test_the_kohya_export_reads_the_loaded_text_encoder_and_without_its_config_file_guesses(tmp_path: Path, tiny_sd2v) -> None:
+    """The base's text_encoder/config.json was read from disk at export time: gone, a raw FileNotFoundError."""
+    import shutil
+    from types import SimpleNamespace
+
+    from transformers import CLIPTextModel
+
+    from engine.models.deferred_parts import DeferredParts
+    from engine.models.registry import family_of
+
+    family = family_of(tiny_sd2v)
+    encoder = CLIPTextModel.from_pretrained(tiny_sd2v, subfolder="text_encoder")
+    base = Path(shutil.copytree(tiny_sd2v, tmp_path / "base"))
+    (base / "text_encoder" / "config.json").unlink()
+    key = "unet.mid_block.attentions.0.transformer_blocks.0.attn2.to_k"  # reads the text: 32 wide, SD1's guess
+    source = tmp_path / "lora.safetensors"
+    save_file({f"{key}.lora_A.weight": torch.zeros(2, 32), f"{key}.lora_B.weight": torch.zeros(64, 2)}, source)
+    loaded = SimpleNamespace(folder=base, text_encoder_parts=DeferredParts.ready([encoder]))
+    assert _base_model_version(family.export_lora_kohya(source, tmp_path / "a.safetensors", loaded)) == ("sd_v2", "True")
+    dropped = SimpleNamespace(folder=base, text_encoder_parts=DeferredParts(lambda: pytest.fail("loaded")))
+    assert _base_model_version(family.export_lora_kohya(source, tmp_path / "b.safetensors", dropped)) == ("sd_v1", "False")

@@ -88,9 +88,21 @@ class StableDiffusion(UNetNoiseFamily):
 
     def export_lora_kohya(self, lora_dir: Path, out_file: Path, components: Components, emit: Any = None) -> Path:
         from engine.convert import export_lora_kohya
+
+        return export_lora_kohya(lora_dir, out_file, sdxl=False, sd2=self._base_is_sd2(components), emit=emit)
+
+    def _base_is_sd2(self, components: Components) -> bool | None:
+        """SD2 is told by its base model's text encoder, OpenCLIP (as the single-file export tells it): the LoRA's
+        own weights show it only where a layer reads the text's width, and WebUIs hide a LoRA filed under SD1. From
+        the encoder where it is loaded, else its config file (the encoders are dropped once the captions are cached);
+        None, the weights' guess, where that cannot be read."""
         from engine.convert.keymap import is_open_clip
 
-        # SD2 is told by its base model's text encoder, OpenCLIP (as the single-file export tells it): the LoRA's
-        # own weights show it only where a layer reads the text's width, and WebUIs hide a LoRA filed under SD1.
-        text_config = json.loads((components.folder / self.text_encoder_names[0] / "config.json").read_text(encoding="utf-8"))
-        return export_lora_kohya(lora_dir, out_file, sdxl=False, sd2=is_open_clip(text_config), emit=emit)
+        loaded = components.text_encoder_parts.loaded()
+        if loaded:
+            return is_open_clip(loaded[0].config.to_dict())
+        try:
+            config = json.loads((components.folder / self.text_encoder_names[0] / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return is_open_clip(config) if isinstance(config, dict) else None
