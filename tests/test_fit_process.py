@@ -57,3 +57,22 @@ def test_a_fit_test_its_caller_stops_ends_its_trainer_at_once(tmp_path: Path) ->
     assert result is None
     assert time.monotonic() - started < 120
     assert not [p for p in psutil.Process().children(recursive=True) if "engine.runs.fit_process" in " ".join(p.cmdline())]
+
+
+def test_the_fit_tests_output_pipe_is_closed_when_it_fails_and_when_it_is_stopped(tmp_path: Path, monkeypatch) -> None:
+    """It was left to the garbage collector: a ResourceWarning (unclosed file) each time."""
+    from engine.runs import fit_process
+
+    started = []
+
+    class Recorded(subprocess.Popen):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr(fit_process.subprocess, "Popen", Recorded)
+    profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(tmp_path / "none"), "instance_prompt": "photo of zwx"}])
+    with pytest.raises(FitProcessError):
+        run_fit_process(profile, 2)
+    assert run_fit_process(profile, 2, stop=lambda: True) is None
+    assert len(started) == 2 and all(process.stdout.closed for process in started)

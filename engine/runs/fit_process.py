@@ -55,6 +55,7 @@ def run_fit_process(
             reader.start()
             finished = wait_unless_stopped(process, stop)
             reader.join()  # the pipe ends with the child (it starts none that hold it)
+            process.stdout.close()
             if not finished:
                 return None
             result = results[0] if results else None
