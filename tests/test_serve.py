@@ -174,12 +174,14 @@ def test_a_port_in_use_is_refused_before_the_server_says_it_serves(capsys) -> No
     assert f"port {port} on 127.0.0.1 is in use" in err and "--port" in err and "serve:" not in out
 
 
-@pytest.mark.parametrize(("error", "said"), [
-    (PermissionError(errno.EACCES, "Permission denied"), "port 80 on 127.0.0.1 needs root (ports below 1024 do)"),
-    (OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address"),
+@pytest.mark.parametrize(("port", "error", "said"), [
+    (80, PermissionError(errno.EACCES, "Permission denied"), "port 80 on 127.0.0.1 needs root (ports below 1024 do)"),
+    # Above 1024 (an SELinux or container policy): the below-1024 rule was told all the same.
+    (8080, PermissionError(errno.EACCES, "Permission denied"), "port 8080 on 127.0.0.1 is refused to this user"),
+    (80, OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address"),
      "cannot listen on port 80 on 127.0.0.1 (Cannot assign requested address)"),
 ])
-def test_a_port_the_system_refuses_is_said_with_what_to_do_not_as_a_bug(error: OSError, said: str, monkeypatch,
+def test_a_port_the_system_refuses_is_said_with_what_to_do_not_as_a_bug(port: int, error: OSError, said: str, monkeypatch,
                                                                          capsys) -> None:
     """A privileged port as a normal user was reported as a bug in dbtui (rc 3)."""
     from dbtui.cli import main
@@ -188,9 +190,10 @@ def test_a_port_the_system_refuses_is_said_with_what_to_do_not_as_a_bug(error: O
         raise error
 
     monkeypatch.setattr(socket.socket, "bind", refuse)
-    assert main(["serve", "--port", "80"]) == 2
+    assert main(["serve", "--port", str(port)]) == 2
     out, err = capsys.readouterr()
     assert said in err and "--port" in err and "bug" not in err and "serve:" not in out
+    assert ("below 1024" in err) == (port < 1024 and error.errno == errno.EACCES)
 
 
 def test_a_public_url_must_be_an_address_and_loses_its_trailing_slash() -> None:

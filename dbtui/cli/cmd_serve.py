@@ -99,7 +99,9 @@ def check_port_free(port: int) -> None:
                 raise PortInUseError(f"port {port} on {HOST} is in use (another dbtui serve?); "
                                      "choose another with --port") from None
             if error.errno == errno.EACCES:
-                raise PortRefusedError(f"port {port} on {HOST} needs root (ports below 1024 do); "
+                why = ("needs root (ports below 1024 do)" if port < 1024 else "is refused to this user by the system "
+                       "(a security policy, or net.ipv4.ip_unprivileged_port_start set above it)")
+                raise PortRefusedError(f"port {port} on {HOST} {why}; "
                                        "choose one from 8000 up with --port, e.g. --port 8000") from None
             raise PortRefusedError(f"cannot listen on port {port} on {HOST} ({error.strerror or error}); "
                                    "choose another with --port, from 8000 up") from None
