@@ -118,9 +118,8 @@ _NOMINAL_MARGIN_GB = 0.5
 # Published anchors (sd-scripts, batch 1 at 1024 px): an SDXL LoRA needs 8 GB at least, 10 GB is
 # recommended; its full fine-tune takes about 17 GB with the optimizer step fused into the backward
 # pass and Adafactor. dbtui's sdxl-full preset does the same with fp32 weights, which the memory
-# meter puts at about 19.6 GB on the card: a 24 GB card. (With bf16 weights it needs less; the meter's
-# table in the README shows how much.) Without bf16 there is no fused step, and with a full set
-# of fp32 gradients the meter says it does not fit 24 GB: the advice checks the meter's estimate.
+# meter puts at about 14.5 GB on the card. Without bf16 there is no fused step, and with a full set
+# of fp32 gradients the meter says 23.4 GB: a tight fit on 24 GB. The advice checks the meter's estimate.
 SDXL_LORA_MIN_GB = 8
 SDXL_LORA_RECOMMENDED_GB = 10
 SDXL_FULL_GB = 24
