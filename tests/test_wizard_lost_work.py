@@ -120,8 +120,8 @@ async def test_attach_then_back_opens_the_parameters_without_a_hardware_check(tm
         await pilot.press("escape")
         await pilot.pause(0.3)
         assert type(app.screen).__name__ == "ParametersScreen" and app.is_running
-        # Not the run's own profile.toml, which `dbtui resume` reads: a save goes to profiles/.
-        assert app.screen.query_one("#par-path").value == str(Path("profiles") / "attached.toml")
+        # Not the run's own profile.toml, which `dbtui resume` reads: a save goes to profiles/, named as the run is.
+        assert app.screen.query_one("#par-path").value == str(Path("profiles") / "tiny-demo.toml")
 
 
 async def _shown_training_screen(app, pilot, session: Session, engine: FakeEngine):

@@ -105,6 +105,10 @@ or start training.
             session.path = None
         except ProfileError:
             session = Session()  # the dashboard needs only the run folder
+        # The draft names this run wherever dbtui was started: Train (after Esc) then offers to resume it, where the
+        # run's own relative saving.output_dir would start a new run in the current folder.
+        session.set("saving.output_dir", str(folder.absolute().parent))
+        session.set("name", folder.name)
         session.run_folder = folder
         session.step = STEPS.index("training")
         self.dismiss(session)

@@ -1,0 +1,49 @@
+"""The Training step over a run's life: attached from elsewhere, starting, stopped, crashed, already live, left."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Input, OptionList
+
+from dbtui.app import make_app
+from dbtui.session import Session
+from engine.profile import dumps_profile
+from engine.runs.folder import run_dir_for
+from wizard_fakes import FakeEngine
+from wizard_steps import settle
+
+SIZE = (80, 24)
+
+
+async def test_train_after_attaching_from_another_folder_resumes_that_run(tmp_path: Path, monkeypatch) -> None:
+    """The run's profile keeps output_dir = "runs": Train read it from the current folder and started a new run there."""
+    run = tmp_path / "work" / "runs" / "tiny-demo"
+    run.mkdir(parents=True)
+    (run / "profile.toml").write_text(dumps_profile(Session.for_demo("runs").profile()), encoding="utf-8")
+    (tmp_path / "home").mkdir()
+    monkeypatch.chdir(tmp_path / "home")
+    engine = FakeEngine(has_checkpoints=True)
+    started: list[tuple[Path, str | None]] = []
+    fake_start = engine.start_run
+    monkeypatch.setattr(engine, "start_run", lambda profile, resume=None: (started.append((run_dir_for(profile), resume)),
+                                                                           fake_start(profile, resume))[1])
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        await pilot.pause()
+        app.screen.query_one(Input).value = str(run.parent)
+        app.screen.query_one(Input).focus()
+        await pilot.press("enter")
+        app.screen.query_one(OptionList).focus()
+        await pilot.press("enter")  # the first run listed: tiny-demo
+        await settle(pilot, 0.3)
+        assert type(app.screen).__name__ == "TrainingScreen"
+        await pilot.press("escape")
+        await settle(pilot, 0.3)
+        await pilot.press("ctrl+n")
+        await settle(pilot, 0.3)
+        assert type(app.screen).__name__ == "ResumeScreen"
+        await pilot.press("r")
+        await settle(pilot, 0.3)
+    assert started == [(run, None), (run, "latest")]
