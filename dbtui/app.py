@@ -6,6 +6,7 @@ import importlib
 import shlex
 from collections.abc import Iterable
 from functools import partial
+from pathlib import Path
 
 from textual.app import SystemCommand
 from textual.notifications import SeverityLevel
@@ -99,7 +100,7 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
         """Quitting never stops a run (the trainer is its own process): say where it goes on, as Detach does."""
         from engine.runs.folder import ACTIVE
 
-        folder = self.session.run_folder
+        folder = self.session.run_folder or await self._run_being_started()
         try:
             live = folder is not None and any(run.path == folder and run.status in ACTIVE
                                               for run in self.engine.list_runs(str(folder.parent)))
@@ -107,6 +108,20 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
             live = False
         self.exit(message=f"Quit; the run goes on in {folder}: `dbtui attach {shlex.quote(str(folder))}` follows it, "
                           f"`dbtui stop {shlex.quote(str(folder))}` stops it." if live else None)
+
+    async def _run_being_started(self) -> Path | None:
+        """The folder of the run whose start is under way (Train a moment ago), once its trainer is started."""
+        from textual.worker import WorkerCancelled, WorkerFailed
+
+        from dbtui.messages import RUN_START
+
+        for worker in list(self.workers):
+            if worker.group == RUN_START and not worker.is_finished:
+                try:
+                    return await worker.wait()
+                except (WorkerCancelled, WorkerFailed):
+                    return None
+        return None
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"

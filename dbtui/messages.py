@@ -56,6 +56,10 @@ class ResumeOffered(Message):
     detail: str
 
 
+# The worker group that starts a run: Ctrl+Q waits for it, since the trainer it starts outlives the app.
+RUN_START = "run"
+
+
 @dataclass
 class RunAttached(Message):
     """The dashboard now follows the run in ``folder``."""

@@ -47,3 +47,49 @@ async def test_train_after_attaching_from_another_folder_resumes_that_run(tmp_pa
         await pilot.press("r")
         await settle(pilot, 0.3)
     assert started == [(run, None), (run, "latest")]
+
+
+def _slow_start(engine: FakeEngine, monkeypatch, seconds: float = 0.5) -> None:
+    """Its start_run takes a while, as the real one does (it checks the inputs and writes the run folder)."""
+    import time
+
+    fake_start = engine.start_run
+
+    def start(profile, resume=None):
+        time.sleep(seconds)
+        return fake_start(profile, resume)
+
+    monkeypatch.setattr(engine, "start_run", start)
+
+
+def _exits(app, monkeypatch) -> list:
+    said: list = []
+    real_exit = app.exit
+    monkeypatch.setattr(app, "exit", lambda *args, **kwargs: (said.append(kwargs.get("message")), real_exit(*args, **kwargs)))
+    return said
+
+
+def _live_demo(tmp_path: Path) -> Session:
+    """A demo draft whose run the fake engine lists as running (person-v2)."""
+    session = Session.for_demo(str(tmp_path / "runs"))
+    session.set("name", "person-v2")
+    return session
+
+
+async def test_quitting_while_the_run_starts_says_where_it_goes_on(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl+Q just after Train quit without a word while the trainer started in the background."""
+    from dbtui.screens.training import TrainingScreen
+
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine()
+    _slow_start(engine, monkeypatch)
+    session = _live_demo(tmp_path)
+    app = make_app(engine, session, image_renderer="none")
+    said = _exits(app, monkeypatch)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(TrainingScreen(session, engine))
+        await pilot.pause()
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.2)
+    [message] = said
+    assert message and f"the run goes on in {tmp_path / 'runs' / 'person-v2'}" in message

@@ -17,7 +17,7 @@ from textual.widgets import Button, Label, Log, ProgressBar
 from textual.worker import get_current_worker
 
 from dbtui import gpu_live
-from dbtui.messages import EngineEvent, ResumeOffered, RunAttached, WorkFailed
+from dbtui.messages import RUN_START, EngineEvent, ResumeOffered, RunAttached, WorkFailed
 from dbtui.screens.resume import ResumeScreen
 from dbtui.screens.base import WizardScreen
 from dbtui.widgets.end_actions import EndActions
@@ -132,12 +132,15 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             return
         self.start(profile)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="run")
-    def start(self, profile, resume: str | None = None) -> None:
+    @work(thread=True, exclusive=True, exit_on_error=False, group=RUN_START)
+    def start(self, profile, resume: str | None = None) -> Path | None:
+        """The folder of the run started (None: none was), which Ctrl+Q waits for (app.py)."""
         from engine.runs.launcher import RunExistsError, RunFinishedError
 
         try:
-            self.post_message(RunAttached(self.engine.start_run(profile, resume=resume)))
+            folder = self.engine.start_run(profile, resume=resume)
+            self.post_message(RunAttached(folder))
+            return folder
         except RunExistsError as error:
             self.post_message(ResumeOffered(profile, str(error)))
         except RunFinishedError:
@@ -146,6 +149,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
                                               "Go back (Esc) to Parameters and give the run a new name."))
         except Exception as error:  # noqa: BLE001 - shown to the user
             self.post_message(self.NotStarted(str(error), "Go back (Esc), change what it names, and come back."))
+        return None
 
     def on_training_screen_not_started(self, message: NotStarted) -> None:
         """Nothing runs: the screen says so and why, and offers no control of a run."""
