@@ -44,7 +44,7 @@ def take_requests(folder: RunFolder) -> set[str]:
 
 
 def drop_stale_requests(folder: RunFolder, before: float) -> None:
-    """Remove requests made before ``before`` (this trainer's start): they were asked of a trainer that was killed
+    """Remove requests made before ``before`` (a trainer's launch): they were asked of a trainer that was killed
     before it could act on them, and would stop or sample the new one unasked."""
     for what in REQUESTS:
         path = folder.control / what

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from engine.errors import DbtuiError
 from engine.runs.command import through_accelerate, worker_command
+from engine.runs.control import drop_stale_requests
 from engine.profile import Profile, dumps_profile
 from engine.runs.folder import run_dir_for
 from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of, read_manifest
@@ -127,6 +128,10 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
             if not held_a_run:
                 machine_profile(folder, rank).unlink(missing_ok=True)
 
+        if rank == 0:
+            # Asked of a trainer killed before it could act; dropped here, not in the trainer once its imports are done,
+            # which also dropped a stop asked the moment this returned (the wizard's s, pressed while starting).
+            drop_stale_requests(folder, before=time.time())
         try:
             log = log_path.open("ab")
         except OSError as error:  # another user's log, say

@@ -12,14 +12,12 @@ import shlex
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 from engine.errors import DbtuiError
 
 
 def main(argv: list[str] | None = None) -> int:
-    began = time.time()
     # Seconds of imports come before the supervisor's handlers: a Ctrl-C or SIGTERM then is kept and acted on
     # (stopped in set-up) rather than a KeyboardInterrupt traceback that leaves the run "starting", then crashed.
     asked_to_stop: list[int] = []
@@ -36,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.profile import load_profile
     from engine.runs.in_process import train
     from engine.runs.checkpoints import CheckpointError, epoch_leftovers, latest_checkpoint
-    from engine.runs.control import drop_stale_requests, take_requests
+    from engine.runs.control import take_requests
     from engine.runs.folder import RunFolder, TrainerLock
     from engine.runs.report import write_report_at_end
     from engine.runs.supervisor import Supervisor
@@ -53,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if main_process:
             lock.acquire()
-            drop_stale_requests(folder, before=began)
         if args.resume:
             resume = latest_checkpoint(folder) if args.resume == "latest" else Path(args.resume)
             if resume is None:
