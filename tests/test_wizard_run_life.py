@@ -93,3 +93,22 @@ async def test_quitting_while_the_run_starts_says_where_it_goes_on(tmp_path: Pat
         await pilot.pause(0.2)
     [message] = said
     assert message and f"the run goes on in {tmp_path / 'runs' / 'person-v2'}" in message
+
+
+async def test_stop_pressed_while_the_run_starts_stops_it_once_started(tmp_path: Path, monkeypatch) -> None:
+    """It said "No run is going." and the run then trained."""
+    from dbtui.screens.training import TrainingScreen
+
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine(events=[])
+    _slow_start(engine, monkeypatch)
+    session = _live_demo(tmp_path)
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(TrainingScreen(session, engine))
+        await pilot.pause()
+        await pilot.press("s")
+        await pilot.pause()
+        assert not any(n.message == "No run is going." for n in app._notifications)
+        await settle(pilot, 0.2)
+        assert [c for c in engine.calls if c[0] == "control"] == [("control", "stop")]

@@ -96,6 +96,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self.finished = False
         self.total_steps = 0  # of the run being followed, from its run_started event
         self.best_logged: int | None = None
+        self.stop_asked = False  # Stop pressed while the run was being started
 
     def compose(self) -> ComposeResult:
         yield StepIndicator(self.STEP)
@@ -167,6 +168,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self.notify(f"{reason} {message.advice}", title="Not started", severity="error", timeout=60)
 
     def on_resume_offered(self, message: ResumeOffered) -> None:
+        self.stop_asked = False  # nothing was started: the dialog's answer is the user's last word
         def chosen(resume: bool | None) -> None:
             if resume:
                 self.start(message.profile, resume="latest")
@@ -184,6 +186,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self.following_since = time.time() - REPLAY_SLACK_S
         self.query_one(Log).write_line(f"Following {folder}")
         self.follow(self.folder)
+        if self.stop_asked:
+            self.stop_asked = False
+            self.action_control("stop")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
     def follow(self, folder: Path) -> None:
@@ -340,6 +345,13 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             self.query_one(RunStats).show(nvml_mb=used)
 
     def action_control(self, what: str) -> None:
+        if self.folder is None and not self.finished:  # Train a moment ago: the trainer is being started
+            if what == "stop":
+                self.stop_asked = True  # sent once the run is there (_attached): it would otherwise train on
+                self.query_one(Log).write_line("Stop requested: it is sent as soon as the run has started…")
+            else:
+                self.notify("The run is starting: ask again in a moment.", severity="warning")
+            return
         if self.folder is None or self.finished:
             self.notify("No run is going.", severity="warning")
             return
