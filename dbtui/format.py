@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import math
+import shlex
+from typing import TYPE_CHECKING
 
 from engine.errors import DbtuiError
+
+if TYPE_CHECKING:
+    from engine.runs.folder import RunFolder
 
 
 class PriceError(DbtuiError, ValueError):
@@ -34,3 +39,14 @@ def duration(seconds: float | None) -> str:
     if minutes:
         return f"{minutes}m {secs:02d}s"
     return f"{secs}s"
+
+
+def resume_hint(folder: RunFolder) -> str:
+    """How to go on with a run that stopped: from its latest checkpoint, or from the start when it saved none."""
+    from engine.runs.checkpoints import complete_checkpoints
+
+    command = f"dbtui resume {shlex.quote(str(folder.path))}"
+    done = complete_checkpoints(folder)
+    if done:
+        return f"Resume from its latest checkpoint (step {done[-1][0]}) with: {command}"
+    return f"No checkpoint was saved yet; `{command}` trains it from the start."

@@ -55,7 +55,7 @@ def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(tmp_pa
     from engine.profile import dumps_profile
     from engine.runs.folder import RunState
 
-    from dbtui.cli.watch import resume_hint
+    from dbtui.format import resume_hint
     from tests.training_helpers import tiny_profile
 
     folder = RunFolder(tmp_path / "runs" / "early").create()

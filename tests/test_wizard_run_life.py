@@ -112,3 +112,23 @@ async def test_stop_pressed_while_the_run_starts_stops_it_once_started(tmp_path:
         assert not any(n.message == "No run is going." for n in app._notifications)
         await settle(pilot, 0.2)
         assert [c for c in engine.calls if c[0] == "control"] == [("control", "stop")]
+
+
+async def test_a_crashed_run_without_a_checkpoint_is_not_said_to_resume_from_one(tmp_path: Path, monkeypatch) -> None:
+    """The notice said "continues from the latest checkpoint" of a run that had saved none."""
+    from dbtui.engine_facade import RunSummary
+    from dbtui.screens.training import TrainingScreen
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "runs" / "x"
+    engine = FakeEngine(events=[])  # the events end without a last word
+    monkeypatch.setattr(engine, "list_runs", lambda output_dir: [RunSummary(folder, "crashed", 0, 0)])
+    session = Session()
+    session.run_folder = folder
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(TrainingScreen(session, engine))
+        await settle(pilot, 0.3)
+        [notice] = [n.message for n in app._notifications if n.title == "Run crashed"]
+    assert "latest checkpoint" not in notice
+    assert notice.endswith(f"No checkpoint was saved yet; `dbtui resume {folder}` trains it from the start.")

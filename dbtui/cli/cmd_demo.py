@@ -58,7 +58,8 @@ def builtins_built(profile: Profile) -> bool:
 
 def _demo(args: argparse.Namespace) -> int:
     from dbtui.cli.boundary import EXIT_INTERRUPTED
-    from dbtui.cli.watch import resume_hint, watch
+    from dbtui.cli.watch import watch
+    from dbtui.format import resume_hint
     from dbtui.console import make_display
     from engine.builtin import demo_profile_text
     from engine.profile import loads_profile, save_profile

@@ -120,7 +120,8 @@ def _age(seconds: float) -> str:
 
 
 def _attach(args: argparse.Namespace) -> int:
-    from dbtui.cli.watch import resume_hint, watch
+    from dbtui.cli.watch import watch
+    from dbtui.format import resume_hint
     from dbtui.console import make_display
     from engine.runs.folder import CRASHED
 

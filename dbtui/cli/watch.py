@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dbtui.cli.boundary import EXIT_INTERRUPTED
+from dbtui.format import resume_hint
 from engine.errors import DbtuiError
 from engine.events import Event
 from engine.runs.control import request
@@ -150,17 +151,6 @@ def _log_tail(folder: RunFolder, start: int, lines: int = 15) -> list[str]:
             return log.read().decode(errors="replace").splitlines()[-lines:]
     except OSError:
         return []
-
-
-def resume_hint(folder: RunFolder) -> str:
-    """How to go on with a run that stopped: from its latest checkpoint, or from the start when it saved none."""
-    from engine.runs.checkpoints import complete_checkpoints
-
-    command = f"dbtui resume {shlex.quote(str(folder.path))}"
-    done = complete_checkpoints(folder)
-    if done:
-        return f"Resume from its latest checkpoint (step {done[-1][0]}) with: {command}"
-    return f"No checkpoint was saved yet; `{command}` trains it from the start."
 
 
 def show_started_run(started: Any, title: str, *, plain: bool, every: int, detach: bool) -> int:

@@ -3,7 +3,6 @@ when it ends, export its best step and write its report."""
 
 from __future__ import annotations
 
-import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from textual.widgets import Button, Label, Log, ProgressBar
 from textual.worker import get_current_worker
 
 from dbtui import gpu_live
+from dbtui.format import resume_hint
 from dbtui.messages import RUN_START, EngineEvent, ResumeOffered, RunAttached, WorkFailed
 from dbtui.screens.resume import ResumeScreen
 from dbtui.screens.base import WizardScreen
@@ -32,7 +32,7 @@ from engine.evaluation.best import branch_point
 from engine.events import (CheckpointSaved, PhaseFinished, PhaseProgress, PhaseStarted, RunFailed, RunFinished,
                            RunStarted, SampleSaved, SamplesScored, StepEnded, Warning)
 from engine.profile import ProfileError
-from engine.runs.folder import CRASHED
+from engine.runs.folder import CRASHED, RunFolder
 
 # A checkpoint saved this many seconds before the run is followed is still news (the wizard starts following
 # a run it launched a moment after the trainer starts writing).
@@ -212,10 +212,10 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             self.post_message(WorkFailed("Following the run", str(error)))
 
     def on_training_screen_trainer_gone(self, message: TrainerGone) -> None:
-        resume = f"`dbtui resume {shlex.quote(str(self.folder))}` continues from the latest checkpoint"
+        resume = resume_hint(RunFolder(self.folder))  # from the start when it saved no checkpoint
         self._ended(message.status, f"the trainer process ended without a last word; see {self.folder}/logs/trainer.log. "
                     + resume)
-        self.notify(f"The trainer process is gone. {resume}.", title=f"Run {message.status}", severity="error", timeout=15)
+        self.notify(f"The trainer process is gone. {resume}", title=f"Run {message.status}", severity="error", timeout=15)
         self._offer_export()
 
     def on_engine_event(self, message: EngineEvent) -> None:
