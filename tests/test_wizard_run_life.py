@@ -132,3 +132,29 @@ async def test_a_crashed_run_without_a_checkpoint_is_not_said_to_resume_from_one
         [notice] = [n.message for n in app._notifications if n.title == "Run crashed"]
     assert "latest checkpoint" not in notice
     assert notice.endswith(f"No checkpoint was saved yet; `dbtui resume {folder}` trains it from the start.")
+
+
+async def test_a_stopped_run_says_how_to_resume_it_in_the_log_a_notification_and_on_detach(tmp_path: Path, monkeypatch) -> None:
+    import time
+
+    from engine.events import RunFinished
+    from textual.widgets import Log
+    from wizard_fakes import run_events
+
+    monkeypatch.chdir(tmp_path)
+    steps = [e for e in run_events() if e.kind != "run_finished" and getattr(e, "step", 0) <= 3]
+    engine = FakeEngine(events=[*steps, RunFinished(time=time.time() + 60, step=3, outputs={}, seconds=3.0, status="stopped")])
+    session = Session.for_demo()
+    app = make_app(engine, session, image_renderer="none")
+    said = _exits(app, monkeypatch)
+    hint = "No checkpoint was saved yet; `dbtui resume runs/tiny-demo` trains it from the start."
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(4)
+        await settle(pilot, 0.3)
+        log = " ".join(line.strip() for line in app.screen.query_one(Log).lines)
+        assert f"Run stopped: no outputs. Esc then Ctrl+N resumes it in the wizard. {hint}" in log
+        [notice] = [n.message for n in app._notifications if n.title == "Run stopped at step 3"]
+        assert notice == f"Esc then Ctrl+N resumes it in the wizard. {hint}"
+        await pilot.press("d")
+        await pilot.pause()
+    assert said == [f"The run in runs/tiny-demo stopped (not finished). {hint}"]

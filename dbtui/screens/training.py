@@ -255,7 +255,12 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             log.write_line(f"⚠ {event.message}" + (f" — {event.advice}" if event.advice else ""))
         elif isinstance(event, RunFinished):
             self.query_one(ScorePanel).add(event)  # a stop at a resume's step drops the branch it left, as a start does
-            self._ended(event.status, "; ".join(f"{k}: {v}" for k, v in event.outputs.items()) or "no outputs", event.step)
+            detail = "; ".join(f"{k}: {v}" for k, v in event.outputs.items()) or "no outputs"
+            if event.status == "stopped":
+                detail += f". {self._how_to_resume()}"
+                if event.time >= self.following_since:
+                    self.notify(self._how_to_resume(), title=f"Run stopped at step {event.step}", timeout=30)
+            self._ended(event.status, detail, event.step)
             if event.status == "finished":
                 self._offer_export(finished_at=event.step)
             else:
@@ -265,6 +270,10 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             # Long enough to read whole: at 80x24 the log's five lines keep only the end of a long reason.
             self.notify(event.reason, title="Training failed", severity="error", timeout=60)
             self._offer_export()
+
+    def _how_to_resume(self) -> str:
+        """A stopped run goes on from the shell or from here: Train of the same draft asks to resume it."""
+        return f"Esc then Ctrl+N resumes it in the wizard. {resume_hint(RunFolder(self.folder))}"  # no stop after a command
 
     def _scored(self, event: SamplesScored) -> None:
         self.query_one(ScorePanel).add(event)
@@ -371,6 +380,8 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             self.app.exit(message=f"Detached; the run goes on in {self.folder}.")
         elif self.query_one(RunStats).status == "finished":
             self.app.exit(message=f"The run in {self.folder} has ended; its outputs and report are there.")
+        elif self.query_one(RunStats).status == "stopped":
+            self.app.exit(message=f"The run in {self.folder} stopped (not finished). {resume_hint(RunFolder(self.folder))}")
         else:
             self.app.exit(message=f"The run in {self.folder} {self.query_one(RunStats).status} (not finished); its log "
                                   f"is {self.folder}/logs/trainer.log.")
