@@ -158,3 +158,30 @@ async def test_a_stopped_run_says_how_to_resume_it_in_the_log_a_notification_and
         await pilot.press("d")
         await pilot.pause()
     assert said == [f"The run in runs/tiny-demo stopped (not finished). {hint}"]
+
+
+async def test_train_on_a_run_that_is_already_training_follows_it(tmp_path: Path, monkeypatch) -> None:
+    """Re-opening the wizard on a live run said "Not started … Go back (Esc), change what it names"."""
+    from textual.widgets import Log
+
+    from engine.runs.launcher import RunLiveError
+    from wizard_fakes import run_events
+
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine(events=[e for e in run_events() if e.kind != "run_finished"])
+
+    def live(profile, resume=None):
+        raise RunLiveError(run_dir_for(profile))
+
+    monkeypatch.setattr(engine, "start_run", live)
+    session = Session.for_demo()
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(4)
+        await settle(pilot, 0.3)
+        screen = app.screen
+        assert not [n for n in app._notifications if n.title == "Not started"]
+        assert screen.folder == Path("runs/tiny-demo") and not screen.finished
+        assert "A trainer is already running in runs/tiny-demo: following it." in screen.query_one(Log).lines
+        await pilot.press("s")
+        assert [c for c in engine.calls if c[0] == "control"] == [("control", "stop")]

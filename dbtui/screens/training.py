@@ -82,6 +82,12 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         advice: str
 
     @dataclass
+    class AlreadyRunning(Message):
+        """The profile's run is live: a trainer started before is at work in ``folder``."""
+
+        folder: Path
+
+    @dataclass
     class TrainerGone(Message):
         """The run's events ended without a last word, and its status says why (e.g. "crashed")."""
 
@@ -136,12 +142,15 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
     @work(thread=True, exclusive=True, exit_on_error=False, group=RUN_START)
     def start(self, profile, resume: str | None = None) -> Path | None:
         """The folder of the run started (None: none was), which Ctrl+Q waits for (app.py)."""
-        from engine.runs.launcher import RunExistsError, RunFinishedError
+        from engine.runs.launcher import RunExistsError, RunFinishedError, RunLiveError
 
         try:
             folder = self.engine.start_run(profile, resume=resume)
             self.post_message(RunAttached(folder))
             return folder
+        except RunLiveError as error:  # started before (the wizard left, or another terminal): watch it
+            self.post_message(self.AlreadyRunning(error.folder))
+            return error.folder
         except RunExistsError as error:
             self.post_message(ResumeOffered(profile, str(error)))
         except RunFinishedError:
@@ -177,6 +186,10 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
                                                   "Go back (Esc) to Parameters and give the run a new name."))
 
         self.app.push_screen(ResumeScreen(message.detail), chosen)
+
+    def on_training_screen_already_running(self, message: AlreadyRunning) -> None:
+        self.query_one(Log).write_line(f"A trainer is already running in {message.folder}: following it.")
+        self._attached(message.folder)
 
     def on_run_attached(self, message: RunAttached) -> None:
         self._attached(message.folder)

@@ -37,6 +37,14 @@ class RunFinishedError(RunFolderError):
     """The run folder holds a finished run: neither a resume nor a re-run may replace its outputs."""
 
 
+class RunLiveError(RunFolderError):
+    """A trainer is already running in the run folder: it is watched, not started again."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(f"a trainer is already running in {folder}; `dbtui attach {shlex.quote(str(folder))}` to watch it")
+        self.folder = folder
+
+
 class NoRunToResumeError(RunFolderError):
     """A resume was asked for where no run was ever started (a misspelt name, another working folder)."""
 
@@ -179,8 +187,7 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
     main_machine = profile.launch.machine_rank == 0
     # On a shared disk machine 0's trainer may be running here already: the others join it.
     if main_machine and folder.is_live():
-        raise RunFolderError(f"a trainer is already running in {folder.path}; "
-                             f"`dbtui attach {shlex.quote(str(folder.path))}` to watch it")
+        raise RunLiveError(folder.path)
     shown = given_as or "PROFILE"
     foreign = foreign_entries(folder)
     if foreign:
