@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import shlex
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
@@ -98,6 +97,7 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
 
     async def action_quit(self) -> None:
         """Quitting never stops a run (the trainer is its own process): say where it goes on, as Detach does."""
+        from dbtui.format import goes_on
         from engine.runs.folder import ACTIVE
 
         folder = self.session.run_folder or await self._run_being_started()
@@ -106,8 +106,7 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
                                               for run in self.engine.list_runs(str(folder.parent)))
         except OSError:  # a folder gone or unreadable: quitting must still quit
             live = False
-        self.exit(message=f"Quit; the run goes on in {folder}: `dbtui attach {shlex.quote(str(folder))}` follows it, "
-                          f"`dbtui stop {shlex.quote(str(folder))}` stops it." if live else None)
+        self.exit(message=f"Quit; {goes_on(folder)}" if live else None)
 
     async def _run_being_started(self) -> Path | None:
         """The folder of the run whose start is under way (Train a moment ago), once its trainer is started."""

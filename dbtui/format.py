@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import shlex
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.errors import DbtuiError
@@ -50,3 +51,10 @@ def resume_hint(folder: RunFolder) -> str:
     if done:
         return f"Resume from its latest checkpoint (step {done[-1][0]}) with: {command}"
     return f"No checkpoint was saved yet; `{command}` trains it from the start."
+
+
+def goes_on(folder: Path) -> str:
+    """Where a run the app leaves goes on, and the commands that follow and stop it: absolute, for a shell opened
+    anywhere (after an SSH drop it starts in ~)."""
+    where = shlex.quote(str(folder.absolute()))
+    return f"the run goes on in {folder.absolute()}: `dbtui attach {where}` follows it, `dbtui stop {where}` stops it."

@@ -147,17 +147,17 @@ async def test_a_stopped_run_says_how_to_resume_it_in_the_log_a_notification_and
     session = Session.for_demo()
     app = make_app(engine, session, image_renderer="none")
     said = _exits(app, monkeypatch)
-    hint = "No checkpoint was saved yet; `dbtui resume runs/tiny-demo` trains it from the start."
+    hint = f"No checkpoint was saved yet; `dbtui resume {tmp_path / 'runs/tiny-demo'}` trains it from the start."
     async with app.run_test(size=SIZE) as pilot:
         app.goto(4)
         await settle(pilot, 0.3)
-        log = " ".join(line.strip() for line in app.screen.query_one(Log).lines)
-        assert f"Run stopped: no outputs. Esc then Ctrl+N resumes it in the wizard. {hint}" in log
+        log = "".join("".join(app.screen.query_one(Log).lines).split())  # wrapped within the path too
+        assert "".join(f"Run stopped: no outputs. Esc then Ctrl+N resumes it in the wizard. {hint}".split()) in log
         [notice] = [n.message for n in app._notifications if n.title == "Run stopped at step 3"]
         assert notice == f"Esc then Ctrl+N resumes it in the wizard. {hint}"
         await pilot.press("d")
         await pilot.pause()
-    assert said == [f"The run in runs/tiny-demo stopped (not finished). {hint}"]
+    assert said == [f"The run in {tmp_path / 'runs/tiny-demo'} stopped (not finished). {hint}"]
 
 
 async def test_train_on_a_run_that_is_already_training_follows_it(tmp_path: Path, monkeypatch) -> None:
@@ -185,3 +185,24 @@ async def test_train_on_a_run_that_is_already_training_follows_it(tmp_path: Path
         assert "A trainer is already running in runs/tiny-demo: following it." in screen.query_one(Log).lines
         await pilot.press("s")
         assert [c for c in engine.calls if c[0] == "control"] == [("control", "stop")]
+
+
+async def test_quit_and_detach_name_the_run_by_its_absolute_path(tmp_path: Path, monkeypatch) -> None:
+    """"dbtui attach runs/tiny-demo" fails in the shell an SSH drop reopens in ~."""
+    from wizard_fakes import run_events
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "runs" / "person-v2"
+    expected = (f"the run goes on in {folder}: `dbtui attach {folder}` follows it, `dbtui stop {folder}` stops it.")
+    for key, word in (("ctrl+q", "Quit"), ("d", "Detached")):
+        session = Session.for_demo()
+        session.run_folder = Path("runs/person-v2")  # the fake engine lists it as running
+        engine = FakeEngine(events=[e for e in run_events() if e.kind != "run_finished"])
+        app = make_app(engine, session, image_renderer="none")
+        said = _exits(app, monkeypatch)
+        async with app.run_test(size=SIZE) as pilot:
+            app.goto(4)
+            await settle(pilot, 0.3)
+            await pilot.press(key)
+            await pilot.pause()
+        assert said == [f"{word}; {expected}"]

@@ -16,7 +16,7 @@ from textual.widgets import Button, Label, Log, ProgressBar
 from textual.worker import get_current_worker
 
 from dbtui import gpu_live
-from dbtui.format import resume_hint
+from dbtui.format import goes_on, resume_hint
 from dbtui.messages import RUN_START, EngineEvent, ResumeOffered, RunAttached, WorkFailed
 from dbtui.screens.resume import ResumeScreen
 from dbtui.screens.base import WizardScreen
@@ -225,7 +225,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             self.post_message(WorkFailed("Following the run", str(error)))
 
     def on_training_screen_trainer_gone(self, message: TrainerGone) -> None:
-        resume = resume_hint(RunFolder(self.folder))  # from the start when it saved no checkpoint
+        resume = resume_hint(RunFolder(self.folder.absolute()))  # from the start when it saved no checkpoint
         self._ended(message.status, f"the trainer process ended without a last word; see {self.folder}/logs/trainer.log. "
                     + resume)
         self.notify(f"The trainer process is gone. {resume}", title=f"Run {message.status}", severity="error", timeout=15)
@@ -286,7 +286,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
 
     def _how_to_resume(self) -> str:
         """A stopped run goes on from the shell or from here: Train of the same draft asks to resume it."""
-        return f"Esc then Ctrl+N resumes it in the wizard. {resume_hint(RunFolder(self.folder))}"  # no stop after a command
+        return f"Esc then Ctrl+N resumes it in the wizard. {resume_hint(RunFolder(self.folder.absolute()))}"  # no stop after a command
 
     def _scored(self, event: SamplesScored) -> None:
         self.query_one(ScorePanel).add(event)
@@ -389,15 +389,17 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         if self.folder is None:
             # No run to leave: quitting here would only lose the wizard's unsaved settings.
             self.notify("No run is going, so there is nothing to detach from: Esc goes back to Parameters, Ctrl+Q quits.")
-        elif not self.finished:
-            self.app.exit(message=f"Detached; the run goes on in {self.folder}.")
+            return
+        folder = self.folder.absolute()  # said in the shell, which may be opened anywhere later (after an SSH drop: ~)
+        if not self.finished:
+            self.app.exit(message=f"Detached; {goes_on(folder)}")
         elif self.query_one(RunStats).status == "finished":
-            self.app.exit(message=f"The run in {self.folder} has ended; its outputs and report are there.")
+            self.app.exit(message=f"The run in {folder} has ended; its outputs and report are there.")
         elif self.query_one(RunStats).status == "stopped":
-            self.app.exit(message=f"The run in {self.folder} stopped (not finished). {resume_hint(RunFolder(self.folder))}")
+            self.app.exit(message=f"The run in {folder} stopped (not finished). {resume_hint(RunFolder(folder))}")
         else:
-            self.app.exit(message=f"The run in {self.folder} {self.query_one(RunStats).status} (not finished); its log "
-                                  f"is {self.folder}/logs/trainer.log.")
+            self.app.exit(message=f"The run in {folder} {self.query_one(RunStats).status} (not finished); its log "
+                                  f"is {folder}/logs/trainer.log.")
 
     def action_next(self) -> None:
         self.notify("This is the last step. d detaches, Ctrl+Q quits.")
