@@ -16,8 +16,9 @@ from textual.widgets import Button, Label, Log, ProgressBar
 from textual.worker import get_current_worker
 
 from dbtui import gpu_live
-from dbtui.format import goes_on, resume_hint
+from dbtui.format import resume_hint
 from dbtui.messages import RUN_START, EngineEvent, ResumeOffered, RunAttached, WorkFailed
+from dbtui.screens.run_life import AlreadyRunning, NotStarted, leaving_words, start_outcome
 from dbtui.screens.resume import ResumeScreen
 from dbtui.screens.base import WizardScreen
 from dbtui.widgets.end_actions import EndActions
@@ -75,19 +76,6 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
     ]
 
     @dataclass
-    class NotStarted(Message):
-        """Starting the run failed, or the user declined to resume: ``reason``, and what to do in the wizard."""
-
-        reason: str
-        advice: str
-
-    @dataclass
-    class AlreadyRunning(Message):
-        """The profile's run is live: a trainer started before is at work in ``folder``."""
-
-        folder: Path
-
-    @dataclass
     class TrainerGone(Message):
         """The run's events ended without a last word, and its status says why (e.g. "crashed")."""
 
@@ -135,33 +123,18 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             profile = self.session.profile()
         except ProfileError as error:
             self.query_one(Log).write_line(str(error))
-            self.post_message(self.NotStarted("the profile has problems (above)", "Go back (Esc) to Parameters and fix them."))
+            self.post_message(NotStarted("the profile has problems (above)", "Go back (Esc) to Parameters and fix them."))
             return
         self.start(profile)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=RUN_START)
     def start(self, profile, resume: str | None = None) -> Path | None:
         """The folder of the run started (None: none was), which Ctrl+Q waits for (app.py)."""
-        from engine.runs.launcher import RunExistsError, RunFinishedError, RunLiveError
+        message, folder = start_outcome(self.engine, profile, resume)
+        self.post_message(message)
+        return folder
 
-        try:
-            folder = self.engine.start_run(profile, resume=resume)
-            self.post_message(RunAttached(folder))
-            return folder
-        except RunLiveError as error:  # started before (the wizard left, or another terminal): watch it
-            self.post_message(self.AlreadyRunning(error.folder))
-            return error.folder
-        except RunExistsError as error:
-            self.post_message(ResumeOffered(profile, str(error)))
-        except RunFinishedError:
-            folder = Path(profile.saving.output_dir) / profile.name
-            self.post_message(self.NotStarted(f"{folder} holds a finished run, whose outputs are kept",
-                                              "Go back (Esc) to Parameters and give the run a new name."))
-        except Exception as error:  # noqa: BLE001 - shown to the user
-            self.post_message(self.NotStarted(str(error), "Go back (Esc), change what it names, and come back."))
-        return None
-
-    def on_training_screen_not_started(self, message: NotStarted) -> None:
+    def on_not_started(self, message: NotStarted) -> None:
         """Nothing runs: the screen says so and why, and offers no control of a run."""
         self.finished = True
         self.query_one(RunStats).show(status="not started")
@@ -178,16 +151,17 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
 
     def on_resume_offered(self, message: ResumeOffered) -> None:
         self.stop_asked = False  # nothing was started: the dialog's answer is the user's last word
+
         def chosen(resume: bool | None) -> None:
             if resume:
                 self.start(message.profile, resume="latest")
             else:
-                self.post_message(self.NotStarted("the run's folder already has checkpoints, and you chose not to resume",
+                self.post_message(NotStarted("the run's folder already has checkpoints, and you chose not to resume",
                                                   "Go back (Esc) to Parameters and give the run a new name."))
 
         self.app.push_screen(ResumeScreen(message.detail), chosen)
 
-    def on_training_screen_already_running(self, message: AlreadyRunning) -> None:
+    def on_already_running(self, message: AlreadyRunning) -> None:
         self.query_one(Log).write_line(f"A trainer is already running in {message.folder}: following it.")
         self._attached(message.folder)
 
@@ -390,16 +364,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             # No run to leave: quitting here would only lose the wizard's unsaved settings.
             self.notify("No run is going, so there is nothing to detach from: Esc goes back to Parameters, Ctrl+Q quits.")
             return
-        folder = self.folder.absolute()  # said in the shell, which may be opened anywhere later (after an SSH drop: ~)
-        if not self.finished:
-            self.app.exit(message=f"Detached; {goes_on(folder)}")
-        elif self.query_one(RunStats).status == "finished":
-            self.app.exit(message=f"The run in {folder} has ended; its outputs and report are there.")
-        elif self.query_one(RunStats).status == "stopped":
-            self.app.exit(message=f"The run in {folder} stopped (not finished). {resume_hint(RunFolder(folder))}")
-        else:
-            self.app.exit(message=f"The run in {folder} {self.query_one(RunStats).status} (not finished); its log "
-                                  f"is {folder}/logs/trainer.log.")
+        self.app.exit(message=leaving_words(self.folder, self.query_one(RunStats).status if self.finished else None))
 
     def action_next(self) -> None:
         self.notify("This is the last step. d detaches, Ctrl+Q quits.")

@@ -1,0 +1,62 @@
+"""The dashboard's run seen from the wizard: the launcher's answer to a start as the message the screen acts on,
+and what the wizard says of the run when the user leaves it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual.message import Message
+
+from dbtui.format import goes_on, resume_hint
+from dbtui.messages import ResumeOffered, RunAttached
+from engine.runs.folder import RunFolder
+
+
+@dataclass
+class NotStarted(Message):
+    """Starting the run failed, or the user declined to resume: ``reason``, and what to do in the wizard."""
+
+    reason: str
+    advice: str
+
+
+@dataclass
+class AlreadyRunning(Message):
+    """The profile's run is live: a trainer started before is at work in ``folder``."""
+
+    folder: Path
+
+
+def start_outcome(engine: Any, profile: Any, resume: str | None) -> tuple[Message, Path | None]:
+    """Start the profile's run (in a worker: it takes seconds); what the dashboard is told, and the folder of the run
+    now training (None: none is)."""
+    from engine.runs.launcher import RunExistsError, RunFinishedError, RunLiveError
+
+    try:
+        folder = engine.start_run(profile, resume=resume)
+        return RunAttached(folder), folder
+    except RunLiveError as error:  # started before (the wizard left, or another terminal): watch it
+        return AlreadyRunning(error.folder), error.folder
+    except RunExistsError as error:
+        return ResumeOffered(profile, str(error)), None
+    except RunFinishedError:
+        folder = Path(profile.saving.output_dir) / profile.name
+        return NotStarted(f"{folder} holds a finished run, whose outputs are kept",
+                          "Go back (Esc) to Parameters and give the run a new name."), None
+    except Exception as error:  # noqa: BLE001 - shown to the user
+        return NotStarted(str(error), "Go back (Esc), change what it names, and come back."), None
+
+
+def leaving_words(folder: Path, status: str | None) -> str:
+    """What the shell is told when the wizard leaves the run in ``folder``; ``status``: how it ended (None: live).
+    Paths are absolute: the shell may be opened anywhere later (after an SSH drop: in ~)."""
+    folder = folder.absolute()
+    if status is None:
+        return f"Detached; {goes_on(folder)}"
+    if status == "finished":
+        return f"The run in {folder} has ended; its outputs and report are there."
+    if status == "stopped":
+        return f"The run in {folder} stopped (not finished). {resume_hint(RunFolder(folder))}"
+    return f"The run in {folder} {status} (not finished); its log is {folder}/logs/trainer.log."
