@@ -206,3 +206,29 @@ async def test_quit_and_detach_name_the_run_by_its_absolute_path(tmp_path: Path,
             await pilot.press(key)
             await pilot.pause()
         assert said == [f"{word}; {expected}"]
+
+
+async def test_a_stop_before_the_first_step_does_not_promise_a_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    """Stopped during the class images or the caching, it said "Stopping after a checkpoint…": none is written."""
+    from textual.widgets import Log
+
+    from dbtui.screens.training import TrainingScreen
+    from engine.events import PhaseStarted
+    from wizard_fakes import run_events
+
+    monkeypatch.chdir(tmp_path)
+    caching = [PhaseStarted(time=1.0, phase="caching", total=14, description="encoding images")]
+    training = [e for e in run_events() if e.kind != "run_finished"]
+    for events, said in ((caching, "Stopping before the first step: nothing new to save, so no checkpoint is written…"),
+                         (training, "Stopping after a checkpoint…")):
+        session = Session()
+        session.run_folder = tmp_path / "runs" / "x"
+        engine = FakeEngine(events=events)
+        app = make_app(engine, session, image_renderer="none")
+        async with app.run_test(size=SIZE) as pilot:
+            app.push_screen(TrainingScreen(session, engine))
+            await settle(pilot, 0.3)
+            await pilot.press("s")
+            await pilot.pause()
+            assert ("control", "stop") in engine.calls
+            assert " ".join(line.strip() for line in app.screen.query_one(Log).lines).endswith(said)

@@ -91,6 +91,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self.total_steps = 0  # of the run being followed, from its run_started event
         self.best_logged: int | None = None
         self.stop_asked = False  # Stop pressed while the run was being started
+        self.stepped = False  # a step was trained since the trainer started: a stop then saves a checkpoint
 
     def compose(self) -> ComposeResult:
         yield StepIndicator(self.STEP)
@@ -210,6 +211,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         stats = self.query_one(RunStats)
         bar, phase = self.query_one("#tr-progress", ProgressBar), self.query_one("#tr-phase", Label)
         if isinstance(event, StepEnded):
+            self.stepped = True
             stats.show(event, status="training")
             bar.display = True
             bar.update(total=event.total_steps, progress=event.step)
@@ -217,6 +219,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         elif isinstance(event, RunStarted):
             resumed = f", resumed at step {event.resumed_from_step}" if event.resumed_from_step else ""
             log.write_line(f"Run started: {event.total_steps} steps{resumed}")
+            self.stepped = False
             self.total_steps = event.total_steps
             self.query_one(ScorePanel).add(event)
             self._live_again()
@@ -293,6 +296,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
 
     def _ended(self, status: str, detail: str, step: int | None = None) -> None:
         self.finished = True
+        self.stepped = False  # a resume's set-up comes next
         if step is not None and self.total_steps:
             bar = self.query_one("#tr-progress", ProgressBar)
             bar.display = True
@@ -352,8 +356,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             self.notify("No run is going.", severity="warning")
             return
         self.engine.control(self.folder, what)
-        self.query_one(Log).write_line({"stop": "Stopping after a checkpoint…", "save": "Checkpoint requested…",
-                                        "sample": "Sample requested…"}[what])
+        stopping = ("Stopping after a checkpoint…" if self.stepped
+                    else "Stopping before the first step: nothing new to save, so no checkpoint is written…")
+        self.query_one(Log).write_line({"stop": stopping, "save": "Checkpoint requested…", "sample": "Sample requested…"}[what])
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """A run that has ended (or never started) takes no controls: their keys show disabled."""
