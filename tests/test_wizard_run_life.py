@@ -232,3 +232,20 @@ async def test_a_stop_before_the_first_step_does_not_promise_a_checkpoint(tmp_pa
             await pilot.pause()
             assert ("control", "stop") in engine.calls
             assert " ".join(line.strip() for line in app.screen.query_one(Log).lines).endswith(said)
+
+
+async def test_the_resume_question_speaks_of_its_own_keys_not_of_the_cli(tmp_path: Path, monkeypatch) -> None:
+    """It told a wizard user to run `dbtui resume` or `--set name=NEW_NAME`, while its own r resumes."""
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine(has_checkpoints=True)
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(4)
+        await settle(pilot, 0.3)
+        assert type(app.screen).__name__ == "ResumeScreen"
+        assert str(app.screen.query_one("#resume-detail").render()) == "runs/tiny-demo already has checkpoints (up to step 4)."
+    from engine.runs.launcher import RunExistsError
+
+    assert str(RunExistsError(Path("runs/x"), 4)) == (  # the CLI's words stay
+        "runs/x already has checkpoints (up to step 4). Resume it with `dbtui resume runs/x` (its own profile and "
+        "overrides), or start a new run with `--set name=NEW_NAME`.")

@@ -229,7 +229,7 @@ class FakeEngine:
         if self.finished_run:
             raise RunFinishedError(f"runs/{profile.name} holds a finished run (step 30; outputs in runs/{profile.name}/outputs)")
         if self.has_checkpoints and resume is None:
-            raise RunExistsError(f"runs/{profile.name} already has checkpoints (up to step 4).")
+            raise RunExistsError(Path(profile.saving.output_dir) / profile.name, 4)
         return Path(profile.saving.output_dir) / profile.name
 
     def follow_run(self, folder: Path, stop) -> Iterator[Event]:

@@ -39,8 +39,8 @@ def start_outcome(engine: Any, profile: Any, resume: str | None) -> tuple[Messag
         return RunAttached(folder), folder
     except RunLiveError as error:  # started before (the wizard left, or another terminal): watch it
         return AlreadyRunning(error.folder), error.folder
-    except RunExistsError as error:
-        return ResumeOffered(profile, str(error)), None
+    except RunExistsError as error:  # the dialog's own keys resume or go back: not the CLI's commands
+        return ResumeOffered(profile, f"{error.folder} already has checkpoints (up to step {error.step})."), None
     except RunFinishedError:
         folder = Path(profile.saving.output_dir) / profile.name
         return NotStarted(f"{folder} holds a finished run, whose outputs are kept",

@@ -30,7 +30,14 @@ from engine.runs.launch_lock import launching
 
 
 class RunExistsError(RunFolderError):
-    """The run folder already holds work; the user must say whether to resume or start anew."""
+    """The run folder already holds work; the user must say whether to resume or start anew. The message says how with
+    the CLI; ``folder`` and ``step`` (its latest checkpoint's) let the wizard say it its own way."""
+
+    def __init__(self, folder: Path, step: int) -> None:
+        super().__init__(f"{folder} already has checkpoints (up to step {step}). Resume it with "
+                         f"`dbtui resume {shlex.quote(str(folder))}` (its own profile and overrides), or start a new run "
+                         f"with `--set name=NEW_NAME`.")
+        self.folder, self.step = folder, step
 
 
 class RunFinishedError(RunFolderError):
@@ -205,11 +212,7 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
         )
     done = complete_checkpoints(folder)
     if done and not resume:
-        raise RunExistsError(
-            f"{folder.path} already has checkpoints (up to step {done[-1][0]}). Resume it with "
-            f"`dbtui resume {shlex.quote(str(folder.path))}` (its own profile and overrides), or start a new run with "
-            f"`--set name=NEW_NAME`."
-        )
+        raise RunExistsError(folder.path, done[-1][0])
     if resume and done:
         check_same_model(folder, profile)
     from_step = None
