@@ -135,6 +135,8 @@ def preset_values(session: Session, name: str) -> dict[str, Any]:
     back for the settings the tier preset applied before it set and this one does not, where the user left
     them as that preset put them: one tier preset after another then leaves the draft as the second alone
     would (cpu-demo's 30 steps, sdxl-full's warm-up and 1024 px stayed behind)."""
+    from engine.profile import merged_tables
+
     preset = PRESETS[name]
     if name not in TIER_PRESETS:
         return preset
@@ -143,7 +145,7 @@ def preset_values(session: Session, name: str) -> dict[str, Any]:
     draft.merge(_nested(untouched))
     owned = _flat(preset)
     session.preset_left = {key: (draft.get(key), value) for key, value in owned.items()}
-    return _overlay(_nested({key: before for key, before in untouched.items() if key not in owned}), preset)
+    return merged_tables(_nested({key: before for key, before in untouched.items() if key not in owned}), preset)
 
 
 def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -166,14 +168,6 @@ def _nested(flat: dict[str, Any]) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[last] = copy.deepcopy(value)
     return nested
-
-
-def _overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``top``'s values over it, nested dicts merged."""
-    merged = dict(base)
-    for key, value in top.items():
-        merged[key] = _overlay(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
-    return merged
 
 
 def recommended_preset(hardware: Any, family_id: str | None, demo: bool = False) -> str | None:

@@ -128,6 +128,16 @@ async def test_prepare_with_no_usable_image_keeps_the_concept_on_its_folder(cont
         assert not any("now uses them" in message for message in _messages(app))
 
 
+async def _prepare_in_the_wizard(images: Path) -> str:
+    """What the wizard says after Prepare on the demo's dataset step with ``images``."""
+    app = make_app(RealFolderEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await _dataset_step(app, pilot, str(images))
+        await pilot.click("#ds-prepare")
+        await settle(pilot, 0.3)
+        return " ".join(_messages(app))
+
+
 async def test_prepare_keeps_a_file_of_the_users_in_the_prepared_folder_and_says_so(tmp_path: Path, demo_data: Path,
                                                                                    monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
@@ -135,14 +145,9 @@ async def test_prepare_keeps_a_file_of_the_users_in_the_prepared_folder_and_says
     mine = tmp_path / "pics-prepared" / sorted(images.glob("*.png"))[0].name
     mine.parent.mkdir()
     mine.write_bytes(b"the user's own file")
-    app = make_app(RealFolderEngine(), Session.for_demo(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        await _dataset_step(app, pilot, str(images))
-        await pilot.click("#ds-prepare")
-        await settle(pilot, 0.3)
-        said = " ".join(_messages(app))
-        assert "1 image(s) not prepared" in said and "holds files of the same names that dbtui did not make" in said
-        assert mine.read_bytes() == b"the user's own file"
+    said = await _prepare_in_the_wizard(images)
+    assert "1 image(s) not prepared" in said and "holds files of the same names that dbtui did not make" in said
+    assert mine.read_bytes() == b"the user's own file"
 
 
 async def test_prepare_says_how_many_captions_it_set_aside_and_where(tmp_path: Path, demo_data: Path,
@@ -156,15 +161,10 @@ async def test_prepare_says_how_many_captions_it_set_aside_and_where(tmp_path: P
     captions = sorted(images.glob("*.txt"))
     for caption in captions:
         caption.unlink()
-    app = make_app(RealFolderEngine(), Session.for_demo(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        await _dataset_step(app, pilot, str(images))
-        await pilot.click("#ds-prepare")
-        await settle(pilot, 0.3)
-        said = " ".join(_messages(app))
-        aside = next((tmp_path / "pics-prepared" / ".dbtui-captions-history").glob("removed-*"))
-        assert f"{len(captions)} caption(s) whose original is gone were moved to {aside}" in said
-        assert len(list(aside.glob("*.txt"))) == len(captions) > 0
+    said = await _prepare_in_the_wizard(images)
+    aside = next((tmp_path / "pics-prepared" / ".dbtui-captions-history").glob("removed-*"))
+    assert f"{len(captions)} caption(s) whose original is gone were moved to {aside}" in said
+    assert len(list(aside.glob("*.txt"))) == len(captions) > 0
 
 
 async def test_a_failed_dataset_check_is_said_once_on_next_and_said_once_when_it_fails(tmp_path: Path,

@@ -72,20 +72,20 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             if not last.isdigit() or int(last) >= len(node):
                 raise ProfileError([Problem(key, f"no item {last} in this list (it has {len(node)})", override=text)])
             item = node[int(last)]
-            node[int(last)] = _merged(item, value) if isinstance(value, dict) and isinstance(item, dict) else value
+            node[int(last)] = merged_tables(item, value) if isinstance(value, dict) and isinstance(item, dict) else value
         elif isinstance(value, dict) and isinstance(node.get(last), dict):
             # A table (--set 'optimizer={learning_rate=2e-6}') changes the keys it names; the section's others stay.
-            node[last] = _merged(node[last], value)
+            node[last] = merged_tables(node[last], value)
         else:
             node[last] = value
     return result
 
 
-def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+def merged_tables(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     """``base`` with ``changes`` written over it, tables within tables merged the same way."""
     merged = dict(base)
     for key, value in changes.items():
-        merged[key] = _merged(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        merged[key] = merged_tables(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
     return merged
 
 
