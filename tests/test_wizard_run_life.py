@@ -249,3 +249,27 @@ async def test_the_resume_question_speaks_of_its_own_keys_not_of_the_cli(tmp_pat
     assert str(RunExistsError(Path("runs/x"), 4)) == (  # the CLI's words stay
         "runs/x already has checkpoints (up to step 4). Resume it with `dbtui resume runs/x` (its own profile and "
         "overrides), or start a new run with `--set name=NEW_NAME`.")
+
+
+async def test_esc_or_d_while_the_run_starts_waits_for_it(tmp_path: Path, monkeypatch) -> None:
+    """Esc cancelled the start worker, whose thread still started the trainer: the wizard lost the run, a Stop pressed
+    before it was never sent, and d said "Esc goes back to Parameters"."""
+    from dbtui.screens.training import TrainingScreen
+
+    monkeypatch.chdir(tmp_path)
+    for keys in (("escape",), ("s", "escape"), ("d",)):
+        engine = FakeEngine(events=[])
+        _slow_start(engine, monkeypatch)
+        session = _live_demo(tmp_path)
+        app = make_app(engine, session, image_renderer="none")
+        async with app.run_test(size=SIZE) as pilot:
+            app.push_screen(TrainingScreen(session, engine))
+            await pilot.pause()
+            for key in keys:
+                await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, TrainingScreen)
+            assert [n.message for n in app._notifications][-1] == "The run is starting…; a moment."
+            await settle(pilot, 0.7)
+            assert session.run_folder == tmp_path / "runs" / "person-v2"
+            assert [c for c in engine.calls if c[0] == "control"] == ([("control", "stop")] if "s" in keys else [])

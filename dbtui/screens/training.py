@@ -344,8 +344,12 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         if used is not None:
             self.query_one(RunStats).show(nvml_mb=used)
 
+    def _starting(self) -> bool:
+        """Train a moment ago: the trainer is being started, and the screen must stay to learn its folder."""
+        return self.folder is None and not self.finished
+
     def action_control(self, what: str) -> None:
-        if self.folder is None and not self.finished:  # Train a moment ago: the trainer is being started
+        if self._starting():
             if what == "stop":
                 self.stop_asked = True  # sent once the run is there (_attached): it would otherwise train on
                 self.query_one(Log).write_line("Stop requested: it is sent as soon as the run has started…")
@@ -365,6 +369,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         return None if action == "control" and self.finished else True
 
     def action_detach(self) -> None:
+        if self._starting():  # leaving now would leave a trainer started unseen, and a Stop asked unsent
+            self.notify("The run is starting…; a moment.", severity="warning")
+            return
         if self.folder is None:
             # No run to leave: quitting here would only lose the wizard's unsaved settings.
             self.notify("No run is going, so there is nothing to detach from: Esc goes back to Parameters, Ctrl+Q quits.")
@@ -377,6 +384,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
     def action_back(self) -> None:
         """Back to the parameters: a run that has ended is let go, so that Train starts the run the form describes
         (a live one is still followed when the user comes back)."""
+        if self._starting():  # as detach: the start worker would be cancelled while its thread starts the trainer
+            self.notify("The run is starting…; a moment.", severity="warning")
+            return
         if self.finished:
             self.session.run_folder = None
         super().action_back()
