@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import shlex
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
@@ -23,6 +25,8 @@ SCREENS_BY_STEP = {
     "parameters": "dbtui.screens.parameters:ParametersScreen",
     "training": "dbtui.screens.training:TrainingScreen",
 }
+# How long Ctrl+Q waits for a run's start to learn where it goes on (the launch lock alone may take a minute).
+START_WAIT_S = 10.0
 
 
 def _load(spec: str) -> type:
@@ -100,7 +104,13 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
         from dbtui.format import goes_on
         from engine.runs.folder import ACTIVE
 
-        folder = self.session.run_folder or await self._run_being_started()
+        folder = self.session.run_folder
+        if folder is None:
+            try:
+                folder = await self._run_being_started()
+            except TimeoutError:
+                self.exit(message=self._maybe_starting())
+                return
         try:
             live = folder is not None and any(run.path == folder and run.status in ACTIVE
                                               for run in self.engine.list_runs(str(folder.parent)))
@@ -109,18 +119,28 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
         self.exit(message=f"Quit; {goes_on(folder)}" if live else None)
 
     async def _run_being_started(self) -> Path | None:
-        """The folder of the run whose start is under way (Train a moment ago), once its trainer is started."""
+        """The folder of the run whose start is under way (Train a moment ago), once its trainer is started;
+        TimeoutError past START_WAIT_S."""
         from textual.worker import WorkerCancelled, WorkerFailed
 
         from dbtui.messages import RUN_START
 
         for worker in list(self.workers):
             if worker.group == RUN_START and not worker.is_finished:
-                try:
-                    return await worker.wait()
+                self.notify("Waiting for the run's start before quitting…")
+                try:  # shielded: the timeout must not cancel the start, whose thread goes on anyway
+                    return await asyncio.wait_for(asyncio.shield(worker.wait()), START_WAIT_S)
                 except (WorkerCancelled, WorkerFailed):
                     return None
         return None
+
+    def _maybe_starting(self) -> str:
+        """What the shell is told when the app quits before the run's start has answered."""
+        from engine.runs.folder import run_dir_for
+
+        folder = run_dir_for(self.session.profile()).absolute()  # a start is under way: the draft is valid
+        return (f"Quit while the run was still starting: a run may be starting in {folder}; check with "
+                f"`dbtui runs {shlex.quote(str(folder.parent))}` or `dbtui attach {shlex.quote(str(folder))}`.")
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"

@@ -273,3 +273,27 @@ async def test_esc_or_d_while_the_run_starts_waits_for_it(tmp_path: Path, monkey
             await settle(pilot, 0.7)
             assert session.run_folder == tmp_path / "runs" / "person-v2"
             assert [c for c in engine.calls if c[0] == "control"] == ([("control", "stop")] if "s" in keys else [])
+
+
+async def test_quitting_while_a_slow_start_hangs_says_so_and_quits(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl+Q waited for the start with no word and no limit (a minute behind another launch's lock, more on a hung
+    disk)."""
+    import dbtui.app
+    from dbtui.screens.training import TrainingScreen
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(dbtui.app, "START_WAIT_S", 0.3)
+    engine = FakeEngine()
+    _slow_start(engine, monkeypatch, seconds=1.5)
+    session = _live_demo(tmp_path)
+    app = make_app(engine, session, image_renderer="none")
+    said = _exits(app, monkeypatch)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(TrainingScreen(session, engine))
+        await pilot.pause()
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert "Waiting for the run's start before quitting…" in [n.message for n in app._notifications]
+    folder = tmp_path / "runs" / "person-v2"
+    assert said == [f"Quit while the run was still starting: a run may be starting in {folder}; check with "
+                    f"`dbtui runs {folder.parent}` or `dbtui attach {folder}`."]
