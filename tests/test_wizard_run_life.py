@@ -297,3 +297,36 @@ async def test_quitting_while_a_slow_start_hangs_says_so_and_quits(tmp_path: Pat
     folder = tmp_path / "runs" / "person-v2"
     assert said == [f"Quit while the run was still starting: a run may be starting in {folder}; check with "
                     f"`dbtui runs {folder.parent}` or `dbtui attach {folder}`."]
+
+
+async def test_attaching_to_a_folder_whose_name_is_no_run_name_keeps_a_usable_draft(tmp_path: Path, monkeypatch) -> None:
+    """Attached to "my run", the draft took the folder's name: Parameters refused Train, and the stopped run's hint
+    "Esc then Ctrl+N resumes it in the wizard" was false."""
+    import time
+
+    from textual.widgets import Log
+
+    from dbtui.engine_facade import RunSummary
+    from engine.events import RunFinished
+
+    run = tmp_path / "work" / "runs" / "my run"
+    run.mkdir(parents=True)
+    (run / "profile.toml").write_text(dumps_profile(Session.for_demo("runs").profile()), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine(events=[RunFinished(time=time.time(), step=3, outputs={}, seconds=3.0, status="stopped")])
+    monkeypatch.setattr(engine, "list_runs", lambda output_dir: [RunSummary(run, "stopped", 3, 10)])
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        await pilot.pause()
+        app.screen.query_one(Input).value = str(run.parent)
+        app.screen.query_one(Input).focus()
+        await pilot.press("enter")
+        app.screen.query_one(OptionList).focus()
+        await pilot.press("enter")
+        await settle(pilot, 0.3)
+        assert app.session.get("name") == "tiny-demo" and app.session.profile()
+        [note] = [n.message for n in app._notifications if n.title == "Attached"]
+        assert note.startswith("The run's folder name 'my run' is not a usable run name") and "dbtui resume" in note
+        log = " ".join(app.screen.query_one(Log).lines)
+        assert "Run stopped" in log and "Ctrl+N" not in log

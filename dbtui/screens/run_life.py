@@ -11,7 +11,8 @@ from textual.message import Message
 
 from dbtui.format import goes_on, resume_hint
 from dbtui.messages import ResumeOffered, RunAttached
-from engine.runs.folder import RunFolder
+from engine.profile import ProfileError
+from engine.runs.folder import RunFolder, run_dir_for
 
 
 @dataclass
@@ -47,6 +48,15 @@ def start_outcome(engine: Any, profile: Any, resume: str | None) -> tuple[Messag
                           "Go back (Esc) to Parameters and give the run a new name."), None
     except Exception as error:  # noqa: BLE001 - shown to the user
         return NotStarted(str(error), "Go back (Esc), change what it names, and come back."), None
+
+
+def resumes_here(session: Any, folder: Path) -> bool:
+    """Whether Train of the session's draft (after Esc) would ask to resume the run in ``folder``: not when the draft
+    names another run (attached to a folder whose name is no valid run name) or does not validate."""
+    try:
+        return run_dir_for(session.profile()).absolute() == folder.absolute()
+    except ProfileError:
+        return False
 
 
 def leaving_words(folder: Path, status: str | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -96,6 +97,7 @@ or start training.
 
     def _attached(self, folder: Path | None) -> None:
         from engine.profile import ProfileError
+        from engine.profile.fields import run_name_problem
 
         if folder is None:
             return
@@ -108,7 +110,12 @@ or start training.
         # The draft names this run wherever dbtui was started: Train (after Esc) then offers to resume it, where the
         # run's own relative saving.output_dir would start a new run in the current folder.
         session.set("saving.output_dir", str(folder.absolute().parent))
-        session.set("name", folder.name)
+        if (problem := run_name_problem(folder.name)) is None:
+            session.set("name", folder.name)
+        else:  # as the folder's name, Parameters would refuse Train; the profile's own name starts a run beside it
+            self.app.notify(f"The run's folder name {problem}. Train in the wizard starts a run under the profile's "
+                            f"name instead; `dbtui resume {shlex.quote(str(folder.absolute()))}` resumes this one.",
+                            title="Attached", severity="warning", timeout=30)
         session.run_folder = folder
         session.step = STEPS.index("training")
         self.dismiss(session)

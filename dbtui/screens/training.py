@@ -18,7 +18,7 @@ from textual.worker import get_current_worker
 from dbtui import gpu_live
 from dbtui.format import resume_hint
 from dbtui.messages import RUN_START, EngineEvent, ResumeOffered, RunAttached, WorkFailed
-from dbtui.screens.run_life import AlreadyRunning, NotStarted, leaving_words, start_outcome
+from dbtui.screens.run_life import AlreadyRunning, NotStarted, leaving_words, resumes_here, start_outcome
 from dbtui.screens.resume import ResumeScreen
 from dbtui.screens.base import WizardScreen
 from dbtui.widgets.end_actions import EndActions
@@ -262,8 +262,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             self._offer_export()
 
     def _how_to_resume(self) -> str:
-        """A stopped run goes on from the shell or from here: Train of the same draft asks to resume it."""
-        return f"Esc then Ctrl+N resumes it in the wizard. {resume_hint(RunFolder(self.folder.absolute()))}"  # no stop after a command
+        """A stopped run goes on from the shell, or from here when Train of the draft (after Esc) would resume it."""
+        here = "Esc then Ctrl+N resumes it in the wizard. " if resumes_here(self.session, self.folder) else ""
+        return here + resume_hint(RunFolder(self.folder.absolute()))  # no stop after a command
 
     def _scored(self, event: SamplesScored) -> None:
         self.query_one(ScorePanel).add(event)
@@ -369,12 +370,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         return None if action == "control" and self.finished else True
 
     def action_detach(self) -> None:
-        if self._starting():  # leaving now would leave a trainer started unseen, and a Stop asked unsent
-            self.notify("The run is starting…; a moment.", severity="warning")
-            return
-        if self.folder is None:
-            # No run to leave: quitting here would only lose the wizard's unsaved settings.
-            self.notify("No run is going, so there is nothing to detach from: Esc goes back to Parameters, Ctrl+Q quits.")
+        if self.folder is None:  # starting: the start's answer must reach this screen; none: nothing to leave
+            self.notify("The run is starting…; a moment." if self._starting() else
+                        "No run is going, so there is nothing to detach from: Esc goes back to Parameters, Ctrl+Q quits.")
             return
         self.app.exit(message=leaving_words(self.folder, self.query_one(RunStats).status if self.finished else None))
 

@@ -121,6 +121,15 @@ ModelSource = Annotated[str, AfterValidator(_model_source)]
 PromptText = Annotated[str, AfterValidator(_prompt)]
 """A prompt: at most MAX_PROMPT_CHARS characters."""
 RunName = Annotated[str, AfterValidator(_run_name)]
+
+
+def run_name_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a run's name (None: it can), e.g. a run folder renamed by hand to "my run"."""
+    try:
+        _run_name(value)
+    except ValueError as error:
+        return str(error)
+    return None
 """The run's folder name: letters, digits, '.', '_' and '-'."""
 CaptionExtension = Annotated[str, AfterValidator(caption_extension)]
 """The extension of per-image caption files, with its dot: one plain extension, not an image's."""
