@@ -313,3 +313,22 @@ def test_a_trainer_log_that_cannot_be_opened_is_said_as_the_folders_problem(tmp_
     with pytest.raises(RunFolderError, match="cannot use the folder"):
         launcher.start_run(tiny_profile(tmp_path))
     assert not folder.profile.exists()  # the launch's own, taken back: the folder takes the next launch
+
+
+def test_requests_that_cannot_be_dropped_refuse_the_launch_as_an_unusable_folder(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """An EACCES or EROFS there escaped start_run raw, leaving the launch's profile behind."""
+    import errno
+
+    from engine.runs import launcher
+    from engine.runs.folder import RunFolderError
+    from training_helpers import tiny_profile
+
+    def refused(folder: RunFolder) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", str(folder.control / "stop"))
+
+    monkeypatch.setattr(launcher, "drop_requests", refused)
+    fresh = tmp_path / "runs" / "fresh"
+    with pytest.raises(RunFolderError, match=f"cannot use the folder {fresh}: permission denied"):
+        launcher.start_run(tiny_profile(tmp_path), run_dir=fresh)
+    assert not (fresh / "profile.toml").exists()

@@ -43,13 +43,9 @@ def take_requests(folder: RunFolder) -> set[str]:
     return taken
 
 
-def drop_stale_requests(folder: RunFolder, before: float) -> None:
-    """Remove requests made before ``before`` (a trainer's launch): they were asked of a trainer that was killed
-    before it could act on them, and would stop or sample the new one unasked."""
+def drop_requests(folder: RunFolder) -> None:
+    """Remove every request. The launcher calls this holding the launch lock, with no trainer live: each one there was
+    asked of a trainer killed before it could act, and would stop or sample the new one unasked. Their times are not
+    compared with now: a clock skewed across NFS kept a dead trainer's stop dated in the future."""
     for what in REQUESTS:
-        path = folder.control / what
-        try:
-            if path.stat().st_mtime < before:
-                path.unlink()
-        except FileNotFoundError:
-            continue
+        (folder.control / what).unlink(missing_ok=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from engine.errors import DbtuiError
 from engine.runs.command import through_accelerate, worker_command
-from engine.runs.control import drop_stale_requests
+from engine.runs.control import drop_requests
 from engine.profile import Profile, dumps_profile
 from engine.runs.folder import run_dir_for
 from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of, read_manifest
@@ -146,7 +146,11 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
         if rank == 0:
             # Asked of a trainer killed before it could act; dropped here, not in the trainer once its imports are done,
             # which also dropped a stop asked the moment this returned (the wizard's s, pressed while starting).
-            drop_stale_requests(folder, before=time.time())
+            try:
+                drop_requests(folder)
+            except OSError as error:  # a control folder of another user's, a read-only disk
+                undo()
+                raise unusable_folder(folder.path, error) from None
         try:
             log = log_path.open("ab")
         except OSError as error:  # another user's log, say
