@@ -330,3 +330,29 @@ async def test_attaching_to_a_folder_whose_name_is_no_run_name_keeps_a_usable_dr
         assert note.startswith("The run's folder name 'my run' is not a usable run name") and "dbtui resume" in note
         log = " ".join(app.screen.query_one(Log).lines)
         assert "Run stopped" in log and "Ctrl+N" not in log
+
+
+async def test_a_stop_right_after_attaching_to_a_training_run_promises_its_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    """Its history not replayed yet, the screen said "Stopping before the first step: nothing … saved"."""
+    import os
+    import time
+
+    from textual.widgets import Log
+
+    from dbtui.screens.training import TrainingScreen
+    from engine.runs.folder import RunFolder, RunState
+
+    folder = RunFolder(tmp_path / "runs" / "x").create()
+    folder.write_state(RunState(pid=os.getpid(), status="running", step=40, total_steps=100, started=time.time(),
+                                heartbeat=time.time()))
+    session = Session()
+    session.run_folder = folder.path
+    engine = FakeEngine(events=[])
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(TrainingScreen(session, engine))
+        await pilot.pause()
+        await pilot.press("s")
+        await pilot.pause()
+        assert ("control", "stop") in engine.calls
+        assert app.screen.query_one(Log).lines[-1].strip() == "Stopping after a checkpoint…"

@@ -361,7 +361,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             self.notify("No run is going.", severity="warning")
             return
         self.engine.control(self.folder, what)
-        stopping = ("Stopping after a checkpoint…" if self.stepped
+        # Past set-up, the trainer saves at its next step; attached a moment ago, the history may not be replayed yet.
+        training = self.stepped or getattr(RunFolder(self.folder).read_state(), "status", None) == "running"
+        stopping = ("Stopping after a checkpoint…" if training
                     else "Stopping before the first step: nothing new to save, so no checkpoint is written…")
         self.query_one(Log).write_line({"stop": stopping, "save": "Checkpoint requested…", "sample": "Sample requested…"}[what])
 
