@@ -164,8 +164,9 @@ async def test_an_unkept_best_step_offers_the_nearest_kept_one(tmp_path: Path, m
     async with app.run_test(size=SIZE) as pilot:
         screen = await dashboard(engine, pilot)
         assert "Best step 4: step 4's checkpoint was not kept" in log_text(screen)
-        assert "the nearest kept one is step 6" in log_text(screen)
-        assert shown_buttons(screen)[0] == "Export step 6 (nearest to best 4) (e)"
+        # Step 6 lost too much CLIP-T: offered, but said not to qualify.
+        assert "no kept step qualifies: the nearest kept one, step 6, lost too much prompt fidelity" in log_text(screen)
+        assert shown_buttons(screen)[0] == "Export step 6 (nearest to best 4, did not qualify) (e)"
         await pilot.click("#tr-export")
         await pilot.app.workers.wait_for_complete()
         await pilot.pause(0.1)

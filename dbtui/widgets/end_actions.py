@@ -98,13 +98,14 @@ class EndActions(Horizontal):
         if keep.export_step is None:
             return
         button = self.query_one("#tr-export", Button)
-        which = "best" if keep.exact else f"nearest to best {keep.best.step}"
-        button.label = f"Export step {keep.export_step} ({which}) (e)"
+        button.label = f"Export step {keep.export_step} ({keep.choice}) (e)"
         button.disabled = False
         self.show(True)
         if not keep.exact:
-            self.notify(f"Step {keep.best.step} has no kept checkpoint; step {keep.export_step} is the nearest. "
-                        "e exports it.", title="Best step")
+            which = ("nearest, but it did not qualify (likely overfit)" if keep.rejected else
+                     "nearest" if keep.export_step not in keep.best.qualifying else "best kept one that qualifies")
+            self.notify(f"Step {keep.best.step} has no kept checkpoint; step {keep.export_step} is the {which}. e exports it.",
+                        title="Best step", severity="warning" if keep.rejected else "information")
 
     def export_best(self) -> None:
         keep, folder = self.keep, self.folder

@@ -28,6 +28,9 @@ class BestStep:
     clip_t: float
     start_clip_t: float
     tolerance: float
+    # The other steps, for keeping the best step whose checkpoint still exists; empty when not known (built by hand).
+    qualifying: tuple[int, ...] = ()  # every step the rule accepts, best first (this one first)
+    failing: frozenset[int] = frozenset()  # the scored steps after the base the rule rejects
 
     def describe(self) -> str:
         return (f"step {self.step}: subject fidelity {self.subject:.3f}, CLIP-T {self.clip_t:.3f} "
@@ -75,8 +78,11 @@ def best_step(events: Iterable[Event]) -> BestStep | None:
                 if step > 0 and s.get("subject") is not None and s["clip_t"] >= start - tolerance]  # type: ignore[operator]
     if not eligible:
         return None
-    step, scores = max(eligible, key=lambda item: (item[1]["subject"], -item[0]))
-    return BestStep(step, scores["subject"], scores["clip_t"], start, tolerance)  # type: ignore[arg-type]
+    ranked = sorted(eligible, key=lambda item: (-item[1]["subject"], item[0]))  # type: ignore[operator]
+    step, scores = ranked[0]
+    qualifying = tuple(step for step, _ in ranked)
+    failing = frozenset(step for step, _ in scored if step > 0) - set(qualifying)
+    return BestStep(step, scores["subject"], scores["clip_t"], start, tolerance, qualifying, failing)  # type: ignore[arg-type]
 
 
 def best_step_of_run(events_file: Path) -> BestStep | None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.convert._files import usual_permissions
 from engine.errors import DbtuiError, os_error_in
+from engine.evaluation.best import best_step_of_run
 from engine.events import CheckpointSaved, Warning
 from engine.runs.folder import RunFolder
 from engine.training.distributed import main_process_says
@@ -127,6 +128,13 @@ def complete_checkpoints(folder: RunFolder) -> list[tuple[int, Path]]:
             except (ValueError, KeyError, OSError):
                 continue
     return sorted(found)
+
+
+def kept_best(folder: RunFolder, steps: list[int]) -> int | None:
+    """Of ``steps``, the one the best-step rule ranks highest by the run's scores so far; None when it accepts none.
+    An overfit run's best step is often early: the rotation keeps its checkpoint beside the latest ones."""
+    best = best_step_of_run(folder.events)
+    return next((step for step in best.qualifying if step in steps), None) if best is not None else None
 
 
 def latest_checkpoint(folder: RunFolder) -> Path | None:
@@ -315,8 +323,14 @@ class Checkpointer:
         return target
 
     def _rotate(self) -> None:
-        keep = self.trainer.profile.saving.keep_last_n
-        for _, path in complete_checkpoints(self.folder)[:-keep]:
+        """Delete all but the latest ``keep_last_n`` checkpoints and the one ``kept_best`` names.
+
+        Runs on the main process only, which alone writes events.jsonl: the scores so far are all there."""
+        found = complete_checkpoints(self.folder)
+        best = kept_best(self.folder, [step for step, _ in found]) if self.trainer.profile.evaluation.enabled else None
+        for step, path in found[:-self.trainer.profile.saving.keep_last_n]:
+            if step == best:
+                continue
             # The manifest goes first: a delete cut short (a kill, a power loss) leaves no checkpoint that looks
             # complete with its weights gone, and the folder is cleared at the next rotation.
             (path / MANIFEST).unlink(missing_ok=True)

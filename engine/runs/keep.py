@@ -19,8 +19,9 @@ from engine.runs.folder import RunFolder, finished_by_events
 @dataclass(frozen=True)
 class Keep:
     best: BestStep
-    step: int | None  # the model to keep: the best step, or the nearest one that exists; None when none does
+    step: int | None  # the model to keep: the best step, the best kept one that qualifies, or the nearest kept one
     in_outputs: bool = False  # that step is a finished run's last: RUN/outputs/ already hold it, nothing to export
+    rejected: bool = False  # that step was scored and the best-step rule rejected it (no kept step qualifies)
 
     @property
     def exact(self) -> bool:
@@ -31,20 +32,38 @@ class Keep:
         """The kept checkpoint to export, when keeping the step needs an export."""
         return None if self.in_outputs else self.step
 
+    @property
+    def choice(self) -> str:
+        """Which step this is, in a few words: "best", "best kept that qualifies", "nearest to best N"…"""
+        if self.exact:
+            return "best"
+        if self.step in self.best.qualifying:
+            return "best kept that qualifies"
+        return f"nearest to best {self.best.step}" + (", did not qualify" if self.rejected else "")
+
     def advice(self, run: str) -> str:
         """One sentence: what to run (or where to look) to keep the best step."""
         best = self.best.step
         if self.step is None:
             return (f"no checkpoint of this run was kept, so step {best} cannot be exported; set saving.every_n_steps "
                     "and saving.keep_last_n to keep candidates next time")
-        if self.in_outputs:
-            where = f"its model is already in {run}/outputs/"
-            return (f"step {best} is the run's last: {where}" if self.exact else
-                    f"step {best}'s checkpoint was not kept; the nearest step is the run's last, {self.step}: {where}")
-        command = f"`dbtui export {shlex.quote(str(run))} --step {self.step}`"
         if self.exact:
-            return f"keep it with {command}"
-        return f"step {best}'s checkpoint was not kept (saving.keep_last_n); the nearest kept one is step {self.step}: {command}"
+            how = "keep it with" if not self.in_outputs else f"step {best} is the run's last:"
+            return f"{how} {self._where(run)}"
+        said = f"step {best}'s checkpoint was not kept (saving.keep_last_n)"
+        last = "the run's last, " if self.in_outputs else ""
+        if self.step in self.best.qualifying:
+            return f"{said}; the best kept step that qualifies is {last}step {self.step}: {self._where(run)}"
+        if self.rejected:
+            return (f"{said}, and no kept step qualifies: the nearest kept one, {last}step {self.step}, lost too much prompt "
+                    f"fidelity (CLIP-T more than {self.best.tolerance:g} below the start {self.best.start_clip_t:.3f}), "
+                    f"so it is likely overfit; only if it looks right: {self._where(run)}")
+        return f"{said}; the nearest kept one is {last}step {self.step}: {self._where(run)}"
+
+    def _where(self, run: str) -> str:
+        if self.in_outputs:
+            return f"its model is already in {run}/outputs/"
+        return f"`dbtui export {shlex.quote(str(run))} --step {self.step}`"
 
 
 def nearest_step(steps: Iterable[int], step: int) -> int | None:
@@ -54,10 +73,15 @@ def nearest_step(steps: Iterable[int], step: int) -> int | None:
 
 def how_to_keep(best: BestStep, kept: Iterable[int], finished_at: int | None = None) -> Keep:
     """``kept``: the steps of the run's complete checkpoints; ``finished_at``: the last step of a run
-    that finished (its outputs/ are that step's model), None for a stopped, failed or live run."""
+    that finished (its outputs/ are that step's model), None for a stopped, failed or live run.
+
+    The best step when it is kept, else the best kept step the rule accepts, else the nearest kept one."""
     candidates = set(kept) | ({finished_at} if finished_at is not None else set())
-    step = nearest_step(candidates, best.step)
-    return Keep(best, step, in_outputs=step is not None and step == finished_at)
+    step = next((s for s in best.qualifying or (best.step,) if s in candidates), None)
+    if step is None:
+        step = nearest_step(candidates, best.step)
+    in_outputs = step is not None and step == finished_at
+    return Keep(best, step, in_outputs=in_outputs, rejected=step in best.failing)
 
 
 def keep_of_run(folder: RunFolder) -> Keep | None:

@@ -1,0 +1,70 @@
+"""Keeping the best step of an overfitting run: the rotation keeps its checkpoint beside the latest ones, and
+the advice never offers a kept step the best-step rule rejected as the best one's stand-in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+from engine.evaluation.best import best_step
+from engine.events import RunStarted, SamplesScored
+from engine.runs.checkpoints import Checkpointer, complete_checkpoints
+from engine.runs.folder import RunFolder
+from engine.runs.keep import how_to_keep, keep_of_run
+from engine.runs.sinks import JsonlSink
+from tests.training_helpers import tiny_profile
+
+# CLIP-T falls from 0.30 as subject fidelity rises: steps 300-500 lose too much of it, step 100 is the best.
+ROUNDS = [(0, 0.50, 0.30), (100, 0.70, 0.30), (200, 0.60, 0.29), (300, 0.75, 0.25), (400, 0.80, 0.20), (500, 0.85, 0.18)]
+
+
+def scored(step: int, subject: float, clip_t: float) -> SamplesScored:
+    return SamplesScored(step=step, scores={"subject": subject, "clip_t": clip_t, "dino": subject, "clip_i": subject})
+
+
+def overfit_run(tmp_path: Path, evaluation: bool) -> tuple[RunFolder, Checkpointer]:
+    """A run folder scored at ``ROUNDS`` whose trainer saves a checkpoint (a manifest) at every scored step and rotates."""
+    folder = RunFolder(tmp_path / "overfit").create()
+    profile = tiny_profile(tmp_path, saving={"keep_last_n": 2}, evaluation={"enabled": evaluation})
+    checkpointer = object.__new__(Checkpointer)
+    checkpointer.trainer, checkpointer.folder = SimpleNamespace(profile=profile), folder
+    sink = JsonlSink(folder.events)
+    sink(RunStarted(run_dir=str(folder.path), profile={}, hardware={}, versions={}, total_steps=600))
+    for step, subject, clip_t in ROUNDS:
+        sink(scored(step, subject, clip_t))  # the round's scores come before its checkpoint (Trainer.after_step)
+        if step:
+            path = folder.checkpoints / f"step-{step:08d}"
+            path.mkdir(parents=True)
+            (path / "manifest.json").write_text(json.dumps({"step": step}))
+            checkpointer._rotate()
+    sink.close()
+    return folder, checkpointer
+
+
+def test_the_rotation_keeps_the_best_steps_checkpoint_beside_the_latest(tmp_path: Path) -> None:
+    folder, _ = overfit_run(tmp_path, evaluation=True)
+    assert [step for step, _ in complete_checkpoints(folder)] == [100, 400, 500]
+    keep = keep_of_run(folder)
+    assert keep is not None and keep.exact and keep.export_step == 100
+    assert keep.advice("runs/x") == "keep it with `dbtui export runs/x --step 100`"
+
+
+def test_without_evaluation_the_rotation_keeps_the_latest_only(tmp_path: Path) -> None:
+    folder, _ = overfit_run(tmp_path / "off", evaluation=False)
+    assert [step for step, _ in complete_checkpoints(folder)] == [400, 500]
+
+
+def test_an_unkept_best_step_is_kept_by_the_best_kept_step_that_qualifies_never_a_nearer_rejected_one() -> None:
+    late = scored(600, 0.65, 0.295)  # a late step that still qualifies
+    best = best_step([RunStarted(run_dir="x", profile={}, hardware={}, versions={}, total_steps=700),
+                      *(scored(*r) for r in ROUNDS), late])
+    assert best is not None and best.step == 100
+    fallback = how_to_keep(best, [300, 600])  # 300 is nearer, but lost too much CLIP-T
+    assert fallback.step == 600 and not fallback.rejected
+    assert "the best kept step that qualifies is step 600: `dbtui export runs/x --step 600`" in fallback.advice("runs/x")
+    nearest = how_to_keep(best, [400, 500])
+    assert nearest.step == 400 and nearest.rejected and nearest.choice == "nearest to best 100, did not qualify"
+    said = nearest.advice("runs/x")
+    assert "no kept step qualifies: the nearest kept one, step 400, lost too much prompt fidelity" in said
+    assert "the nearest kept one is step 400" not in said
