@@ -68,3 +68,17 @@ def test_an_unkept_best_step_is_kept_by_the_best_kept_step_that_qualifies_never_
     said = nearest.advice("runs/x")
     assert "no kept step qualifies: the nearest kept one, step 400, lost too much prompt fidelity" in said
     assert "the nearest kept one is step 400" not in said
+
+
+def started() -> RunStarted:
+    return RunStarted(run_dir="x", profile={}, hardware={}, versions={}, total_steps=100)
+
+
+def test_a_non_finite_score_counts_as_missing() -> None:
+    nan = float("nan")
+    # A NaN subject met first won: max() keeps it, since NaN compares false with every other score.
+    best = best_step([started(), scored(0, 0.5, 0.3), scored(10, nan, 0.3), scored(20, 0.8, 0.3)])
+    assert best is not None and best.step == 20 and best.qualifying == (20,) and not best.failing
+    # A NaN base CLIP-T failed every step ("no step qualifies yet"): the start is the first finite one's.
+    best = best_step([started(), scored(0, 0.5, nan), scored(10, 0.6, 0.3), scored(20, 0.8, float("inf"))])
+    assert best is not None and best.step == 10 and best.start_clip_t == 0.3

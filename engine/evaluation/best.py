@@ -11,6 +11,7 @@ the step where the subject is learnt best before prompts stop working.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ class BestStep:
     tolerance: float
     # The other steps, for keeping the best step whose checkpoint still exists; empty when not known (built by hand).
     qualifying: tuple[int, ...] = ()  # every step the rule accepts, best first (this one first)
-    failing: frozenset[int] = frozenset()  # the scored steps after the base the rule rejects
+    failing: frozenset[int] = frozenset()  # the steps after the base the rule rejects: their CLIP-T fell too far
 
     def describe(self) -> str:
         return (f"step {self.step}: subject fidelity {self.subject:.3f}, CLIP-T {self.clip_t:.3f} "
@@ -59,6 +60,12 @@ def forget_after(by_step: dict[int, Any], step: int | None) -> set[int]:
     return later
 
 
+def finite(scores: dict[str, Any]) -> dict[str, float | None]:
+    """``scores`` with a non-finite one (a NaN from a scorer given black images, say) as missing: NaN compares false
+    with everything, so it would win the best step when met first, or fail every step as the start."""
+    return {name: value if isinstance(value, (int, float)) and math.isfinite(value) else None for name, value in scores.items()}
+
+
 def best_step(events: Iterable[Event]) -> BestStep | None:
     """The best step by the rule above, or None when no step after the base is eligible."""
     tolerance = DEFAULT_TOLERANCE
@@ -68,20 +75,20 @@ def best_step(events: Iterable[Event]) -> BestStep | None:
         if isinstance(event, RunStarted):
             tolerance = event.profile.get("evaluation", {}).get("prompt_fidelity_tolerance", tolerance)
         elif isinstance(event, SamplesScored):
-            rounds[event.step] = event.scores  # a step scored again after a resume: the latest counts
+            rounds[event.step] = finite(event.scores)  # a step scored again after a resume: the latest counts
     scored = sorted((step, s) for step, s in rounds.items() if s.get("clip_t") is not None)
     if not scored:
         return None
     start = scored[0][1]["clip_t"]
     assert start is not None
-    eligible = [(step, s) for step, s in scored
-                if step > 0 and s.get("subject") is not None and s["clip_t"] >= start - tolerance]  # type: ignore[operator]
+    lost = {step for step, s in scored if s["clip_t"] < start - tolerance}  # type: ignore[operator]
+    eligible = [(step, s) for step, s in scored if step > 0 and s.get("subject") is not None and step not in lost]
     if not eligible:
         return None
     ranked = sorted(eligible, key=lambda item: (-item[1]["subject"], item[0]))  # type: ignore[operator]
     step, scores = ranked[0]
     qualifying = tuple(step for step, _ in ranked)
-    failing = frozenset(step for step, _ in scored if step > 0) - set(qualifying)
+    failing = frozenset(step for step in lost if step > 0)
     return BestStep(step, scores["subject"], scores["clip_t"], start, tolerance, qualifying, failing)  # type: ignore[arg-type]
 
 
