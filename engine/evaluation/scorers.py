@@ -58,13 +58,42 @@ def _load(loader: Any, name: str, **kwargs: Any) -> Any:
     except (OSError, ValueError) as cached_error:
         if os.path.isdir(source):
             raise ScorersUnavailableError(f"cannot load the scorer '{name}': the folder holds no usable model ({cached_error})",
-                                          advice="name a transformers CLIP or ViT model folder, or a hub id") from cached_error
+                                          advice="name a transformers CLIP or DINO model folder, or a hub id") from cached_error
         if not _hub_reachable():
             raise ScorersUnavailableError(f"cannot load the scorer '{name}': offline, and not in the Hugging Face cache") from cached_error
     try:
         return loader.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as error:
         raise ScorersUnavailableError(f"cannot load the scorer '{name}' (offline and not cached?): {error}") from error
+
+
+# The DINO model types whose model's last_hidden_state[:, 0] is the CLS token after the final layer norm.
+DINO_CLASSES = {"vit": "ViTModel", "dinov2": "Dinov2Model", "dinov2_with_registers": "Dinov2WithRegistersModel"}
+
+
+def _load_model(name: str, setting: str, classes: dict[str, str], wanted: str) -> Any:
+    """The scorer model ``name`` (the profile's ``setting``), refused unless every weight is in the checkpoint.
+
+    transformers loads a checkpoint of another kind (a CLIP folder as a ViT) with random weights and only
+    a log line: the best step would then be chosen from noise, so the model type is checked first and a
+    checkpoint that leaves any weight unset is refused.
+    """
+    import transformers
+
+    model_type = getattr(_load(transformers.AutoConfig, name), "model_type", None)
+    advice = f"set {setting} to {wanted}, or set evaluation.enabled = false"
+    if model_type not in classes:
+        raise ScorersUnavailableError(
+            f"cannot use '{name}' as {setting}: it is a {model_type or 'unknown'} model, not one of "
+            f"{', '.join(sorted(classes))}", advice=advice)
+    # ViT's pooling head is untrained in DINO checkpoints; the score reads the CLS token instead.
+    kwargs = {"add_pooling_layer": False} if model_type == "vit" else {}
+    model, info = _load(getattr(transformers, classes[model_type]), name, output_loading_info=True, **kwargs)
+    if info["missing_keys"]:
+        raise ScorersUnavailableError(
+            f"cannot use '{name}' as {setting}: its checkpoint lacks {len(info['missing_keys'])} of the model's weights "
+            f"(e.g. {sorted(info['missing_keys'])[0]})", advice=advice)
+    return model
 
 
 @dataclass
@@ -105,14 +134,15 @@ def loaded_scorers(clip_model: str, dino_model: str, device: torch.device) -> It
 
     Raises ScorersUnavailableError when either cannot be loaded.
     """
-    from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel, ViTModel
+    from transformers import AutoImageProcessor, AutoTokenizer
 
     scorers = Scorers(
-        clip=_load(CLIPModel, clip_model).to(device).eval(),
+        clip=_load_model(clip_model, "evaluation.clip_model", {"clip": "CLIPModel"},
+                         "a CLIP model (openai/clip-vit-base-patch32, builtin:tiny-clip)").to(device).eval(),
         clip_images=_load(AutoImageProcessor, clip_model),
         clip_tokenizer=_load(AutoTokenizer, clip_model),
-        # DINO's score reads the CLS token: no pooling head (DINO checkpoints ship none that is trained).
-        dino=_load(ViTModel, dino_model, add_pooling_layer=False).to(device).eval(),
+        dino=_load_model(dino_model, "evaluation.dino_model", DINO_CLASSES,
+                         "a DINO model (facebook/dino-vits16, facebook/dinov2-small, builtin:tiny-dino)").to(device).eval(),
         dino_images=_load(AutoImageProcessor, dino_model),
         device=device,
     )

@@ -257,7 +257,7 @@ class EvaluationSection(Section):
     clip_model: PathText = "openai/clip-vit-base-patch32"
     """CLIP for CLIP-I and CLIP-T: a hub id (downloaded once to the Hugging Face cache), a local folder, or builtin:tiny-clip."""
     dino_model: PathText = "facebook/dino-vits16"
-    """DINO ViT for subject fidelity: a hub id, a local folder, or builtin:tiny-dino."""
+    """DINO (a ViT such as facebook/dino-vits16, or DINOv2) for subject fidelity: a hub id, a local folder, or builtin:tiny-dino."""
     prompt_fidelity_tolerance: float = Field(0.02, ge=0.0, le=2.0)
     """The best step is the one with the highest subject fidelity whose CLIP-T stays within this much of the base model's."""
 

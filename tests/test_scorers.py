@@ -1,0 +1,52 @@
+"""Loading the scorers: a setting that names the wrong kind of model, or a checkpoint that leaves weights
+unset, is refused instead of scoring with random weights; DINOv2 loads with its own model class."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from engine.builtin import resolve_scorer
+from engine.evaluation.scorers import ScorersUnavailableError, loaded_scorers
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize(("clip", "dino", "setting"), [
+    ("builtin:tiny-clip", "builtin:tiny-clip", "evaluation.dino_model"),
+    ("builtin:tiny-dino", "builtin:tiny-dino", "evaluation.clip_model"),
+])
+def test_a_scorer_of_the_wrong_kind_is_refused(clip: str, dino: str, setting: str) -> None:
+    with pytest.raises(ScorersUnavailableError, match=setting) as caught:
+        with loaded_scorers(clip, dino, CPU):
+            pass
+    assert setting in caught.value.advice
+
+
+def test_a_checkpoint_missing_weights_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "dino"
+    shutil.copytree(resolve_scorer("builtin:tiny-dino"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["num_hidden_layers"] += 1  # the last layer has no weights in the checkpoint
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ScorersUnavailableError, match="lacks"):
+        with loaded_scorers("builtin:tiny-clip", str(folder), CPU):
+            pass
+
+
+def test_a_dinov2_scorer_loads_as_dinov2(tmp_path: Path) -> None:
+    from transformers import Dinov2Config, Dinov2Model
+
+    folder = tmp_path / "dinov2"
+    Dinov2Model(Dinov2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, image_size=32,
+                             patch_size=8)).save_pretrained(folder)
+    shutil.copy(Path(resolve_scorer("builtin:tiny-dino")) / "preprocessor_config.json", folder)
+    with loaded_scorers("builtin:tiny-clip", str(folder), CPU) as scorers:
+        assert type(scorers.dino).__name__ == "Dinov2Model"
+        features = scorers.dino_features([Image.new("RGB", (40, 40), (200, 10, 10))])
+    assert features.shape == (1, 32) and torch.isfinite(features).all()
