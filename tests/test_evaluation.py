@@ -81,7 +81,19 @@ def test_identifier_and_class_noun_come_from_the_prompts() -> None:
     # Without one, only an identifier beside its noun is taken: these named 'portrait', 'style', 'painting', 'closeup'.
     for prompt in ("a portrait of ohwx", "in the style of zwx", "painting of zwx", "closeup photo of ohwx"):
         assert concept_words(prompt, None) == (None, None), prompt
-    assert without_identifiers("zwx's zwx dog next to a zwxy", ["zwx"]) == "zwx's dog next to a zwxy"
+    # A possessive goes with its identifier (the prompt names the concept); 'zwxy' is another word.
+    assert without_identifiers("zwx's zwx dog next to a zwxy", ["zwx"]) == "dog next to a zwxy"
+
+
+def test_an_identifier_is_recognised_in_any_case_and_as_a_possessive(tmp_path: Path) -> None:
+    from engine.evaluation.prompt_problems import evaluation_problems
+
+    texts = ["a ZWX disc on the beach", "Zwx disc", "photo of zwx's disc"]
+    profile = tiny_profile(tmp_path, evaluation={"enabled": True, "prompts": texts, **TINY_SCORERS})
+    prompts = evaluation_prompts(profile)
+    assert [(p.concept, p.scored_prompt) for p in prompts] == [(0, "a disc on the beach"), (0, "disc"), (0, "photo of disc")]
+    upper_only = tiny_profile(tmp_path, evaluation={"enabled": True, "prompts": texts[:1], **TINY_SCORERS})
+    assert evaluation_problems(upper_only) == []
 
 
 def test_evaluation_prompts_naming_a_concept_without_a_class_prompt_are_no_problem(tmp_path: Path) -> None:

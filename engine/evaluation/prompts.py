@@ -38,10 +38,19 @@ def concept_words(instance_prompt: str, class_prompt: str | None) -> tuple[str |
     return identifier, noun
 
 
+def _identifier_word(identifier: str) -> re.Pattern[str]:
+    """The identifier as a whole word, in any case (CLIP's tokenizer lowercases: ZWX is zwx), possessive or not
+    ("zwx's dog"); 'zwxy' is another word."""
+    return re.compile(rf"(?<![\w']){re.escape(identifier)}(?:'s)?(?![\w'])", re.IGNORECASE)
+
+
 def without_identifiers(prompt: str, identifiers: list[str]) -> str:
-    """``prompt`` with each identifier word removed: CLIP never learnt 'zwx', so CLIP-T reads 'photo of dog'."""
+    """``prompt`` with each identifier word removed: CLIP never learnt 'zwx', so CLIP-T reads 'photo of dog'.
+
+    A possessive goes with its identifier ("zwx's dog" is read 'dog'): the prompt counts as naming the concept,
+    so the made-up token must not reach CLIP-T, and a lone "'s" would mean nothing."""
     for identifier in identifiers:
-        prompt = re.sub(rf"(?<![\w']){re.escape(identifier)}(?![\w'])", "", prompt)
+        prompt = _identifier_word(identifier).sub("", prompt)
     return re.sub(r"\s+", " ", prompt).strip()
 
 
@@ -66,7 +75,7 @@ def evaluation_prompts(profile: Profile) -> list[EvalPrompt]:
 def _concept_of(text: str, profile: Profile, words: list[tuple[str | None, str | None]]) -> int | None:
     """The concept a prompt is about: the one whose identifier (or, without one, instance prompt) it holds."""
     for i, (concept, (identifier, _)) in enumerate(zip(profile.concepts, words)):
-        if identifier and re.search(rf"(?<![\w']){re.escape(identifier)}(?![\w'])", text):
+        if identifier and _identifier_word(identifier).search(text):
             return i
         if identifier is None and text == concept.instance_prompt:
             return i
