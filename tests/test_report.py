@@ -211,6 +211,13 @@ def test_large_grids_are_scaled_down(tmp_path: Path) -> None:
     assert report.stat().st_size < 600_000  # a 3072 px PNG of noise is ~9 MB
 
 
+def test_a_grid_past_pillows_decompression_bomb_limit_is_a_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = fake_run(tmp_path, grid_size=(64, 64))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 64×64 is past twice this: Pillow raises, not warns
+    page = Page(write_report(folder.path).read_text(encoding="utf-8"))
+    assert page.images == [] and "grid.png could not be read, or is too large to show here" in page.text
+
+
 def test_a_report_that_cannot_be_written_never_fails_the_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     write_report_at_end(tmp_path / "not-a-run")  # no exception: the trainer's exit status stays its own
     assert "report.html was not written" in capsys.readouterr().err

@@ -294,7 +294,7 @@ def _grid_of(folder: Path | None) -> Path | None:
 def _figure(path: Path, caption: str) -> str:
     embedded = image_data_uri(path)
     if embedded is None:
-        return f'<p class="note">{escape(path.name)} could not be read.</p>'
+        return f'<p class="note">{escape(str(path))} could not be read, or is too large to show here.</p>'
     uri, (width, height) = embedded
     # Tiny pictures (the demo's 64 px) are shown enlarged with sharp pixels; others at their size.
     zoom = max(1, MIN_SHOWN // max(width, height, 1))
@@ -303,13 +303,14 @@ def _figure(path: Path, caption: str) -> str:
 
 
 def image_data_uri(path: Path, cap: int = IMAGE_CAP) -> tuple[str, tuple[int, int]] | None:
-    """The picture as an inline JPEG no larger than ``cap`` on its long side, and its size; None when unreadable."""
+    """The picture as an inline JPEG no larger than ``cap`` on its long side, and its size; None when unreadable,
+    or past Pillow's decompression-bomb limit (a huge evaluation grid: decoding it whole would take gigabytes)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
             picture = image.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError):
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
         return None
     picture.thumbnail((cap, cap), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
