@@ -189,6 +189,20 @@ def test_an_unscored_run_has_its_loss_and_says_it_was_not_scored(tmp_path: Path)
     assert "output: diffusers" in page.text and "20 of 20" in page.text
 
 
+def test_a_run_whose_scorers_would_not_load_points_to_the_warning(tmp_path: Path) -> None:
+    from engine.events import Warning
+
+    folder = fake_run(tmp_path)
+    lines = folder.events.read_text(encoding="utf-8").splitlines()
+    started = json.loads(lines[0])
+    started["profile"]["evaluation"] = {"enabled": True}
+    scorer_warning = Warning(time=101.0, message="cannot load the scorer 'x'; scoring is skipped", advice="set evaluation.clip_model")
+    folder.events.write_text("\n".join([json.dumps(started), scorer_warning.to_json(), *lines[1:]]) + "\n", encoding="utf-8")
+    page = Page(write_report(folder.path).read_text(encoding="utf-8"))
+    assert "Scoring was on, but no round was scored: the warnings below say why" in page.text
+    assert "enabled = true" not in page.text and "set evaluation.clip_model" in page.text
+
+
 def test_a_run_whose_prompts_name_no_subject_says_why_no_step_is_chosen(tmp_path: Path) -> None:
     from engine.events import SamplesScored
 

@@ -167,11 +167,22 @@ def _summary(record: RunRecord) -> str:
     return f'<table class="facts">{cells}</table>'
 
 
+def _why_not_scored(record: RunRecord) -> str:
+    """Why a run has no scored round: scoring was off, or on but never scored (the scorers would not load)."""
+    evaluation = record.started.profile.get("evaluation", {}) if record.started else {}
+    if not evaluation.get("enabled"):
+        return ("This run was not scored. With <code>[evaluation] enabled = true</code> every preview round is scored "
+                "and the best step is named here.")
+    if record.warnings:
+        return ("Scoring was on, but no round was scored: the warnings below say why (most often the scorer models "
+                "could not be loaded) and what to change.")
+    return "Scoring was on, but the run ended before its first scored round."
+
+
 def _choice(record: RunRecord) -> str:
     """The chosen step and why, or why there is none."""
     if not record.rounds:
-        return ("<h2>Which step to keep</h2><p>This run was not scored. With <code>[evaluation] enabled = true</code> "
-                "every preview round is scored and the best step is named here; until then, compare the previews below.</p>")
+        return f"<h2>Which step to keep</h2><p>{_why_not_scored(record)} Compare the previews below.</p>"
     best = record.best
     if best is None and all(scored.scores.get("subject") is None for scored in record.rounds.values()):
         return ("<h2>Which step to keep</h2><p>No round scored the subject: none of the evaluation prompts names a "
