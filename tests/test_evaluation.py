@@ -122,6 +122,31 @@ def test_clip_t_reads_the_prompt_without_the_identifier(tmp_path: Path, scorers,
     assert abs(clip_t("photo of zwx disc") - clip_t("photo of disc")) > 1e-4  # the identifier would change the score
 
 
+def test_instance_photos_are_shrunk_as_they_are_read_and_score_alike(tmp_path: Path, scorers, disc: Image.Image) -> None:
+    from engine.evaluation.rounds import SCORING_SIDE, Evaluation
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    big = disc.resize((1800, 1200), Image.Resampling.BICUBIC)
+    big.save(photos / "big.png")
+    seen: list[tuple[int, int]] = []
+
+    class Recording:
+        def dino_features(self, images):
+            seen.extend(image.size for image in images)
+            return scorers.dino_features(images)
+
+        def clip_image_features(self, images):
+            return scorers.clip_image_features(images)
+
+    profile = tiny_profile(tmp_path, concepts=[CONCEPT], evaluation={"enabled": True, **TINY_SCORERS})
+    evaluation = Evaluation(profile, tmp_path, [photos], torch.device("cpu"), emit=lambda event: None)
+    dino, clip = evaluation._instance_features(0, Recording())
+    assert seen == [(SCORING_SIDE * 3 // 2, SCORING_SIDE)]
+    assert mean_similarity(dino, scorers.dino_features([big])) > 0.99
+    assert mean_similarity(clip, scorers.clip_image_features([big])) > 0.99
+
+
 # -- the best-step rule ----------------------------------------------------------------
 
 
