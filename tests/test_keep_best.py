@@ -23,8 +23,9 @@ def scored(step: int, subject: float, clip_t: float) -> SamplesScored:
     return SamplesScored(step=step, scores={"subject": subject, "clip_t": clip_t, "dino": subject, "clip_i": subject})
 
 
-def overfit_run(tmp_path: Path, evaluation: bool) -> tuple[RunFolder, Checkpointer]:
-    """A run folder scored at ``ROUNDS`` whose trainer saves a checkpoint (a manifest) at every scored step and rotates."""
+def overfit_run(tmp_path: Path, evaluation: bool, scored_rounds: bool = True) -> tuple[RunFolder, Checkpointer]:
+    """A run folder scored at ``ROUNDS`` (unless not ``scored_rounds``) whose trainer saves a checkpoint (a manifest)
+    at every such step and rotates, with ``evaluation`` as the profile's setting."""
     folder = RunFolder(tmp_path / "overfit").create()
     profile = tiny_profile(tmp_path, saving={"keep_last_n": 2}, evaluation={"enabled": evaluation})
     checkpointer = object.__new__(Checkpointer)
@@ -32,7 +33,8 @@ def overfit_run(tmp_path: Path, evaluation: bool) -> tuple[RunFolder, Checkpoint
     sink = JsonlSink(folder.events)
     sink(RunStarted(run_dir=str(folder.path), profile={}, hardware={}, versions={}, total_steps=600))
     for step, subject, clip_t in ROUNDS:
-        sink(scored(step, subject, clip_t))  # the round's scores come before its checkpoint (Trainer.after_step)
+        if scored_rounds:
+            sink(scored(step, subject, clip_t))  # the round's scores come before its checkpoint (Trainer.after_step)
         if step:
             path = folder.checkpoints / f"step-{step:08d}"
             path.mkdir(parents=True)
@@ -51,8 +53,15 @@ def test_the_rotation_keeps_the_best_steps_checkpoint_beside_the_latest(tmp_path
 
 
 def test_without_evaluation_the_rotation_keeps_the_latest_only(tmp_path: Path) -> None:
-    folder, _ = overfit_run(tmp_path / "off", evaluation=False)
+    folder, _ = overfit_run(tmp_path / "off", evaluation=False, scored_rounds=False)
     assert [step for step, _ in complete_checkpoints(folder)] == [400, 500]
+
+
+def test_a_resume_without_evaluation_still_keeps_the_best_step_an_earlier_attempt_scored(tmp_path: Path) -> None:
+    """The best step is the run's, read from every attempt's scores: a resume with scoring off deleted its checkpoint
+    while `dbtui runs`, attach and the report still named it."""
+    folder, _ = overfit_run(tmp_path, evaluation=False)
+    assert 100 in [step for step, _ in complete_checkpoints(folder)]
 
 
 def test_an_unkept_best_step_is_kept_by_the_best_kept_step_that_qualifies_never_a_nearer_rejected_one() -> None:

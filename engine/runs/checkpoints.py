@@ -327,7 +327,8 @@ class Checkpointer:
 
         Runs on the main process only, which alone writes events.jsonl: the scores so far are all there."""
         found = complete_checkpoints(self.folder)
-        best = kept_best(self.folder, [step for step, _ in found]) if self.trainer.profile.evaluation.enabled else None
+        # Whatever this attempt's evaluation setting: an earlier one's scores still name the run's best step.
+        best = kept_best(self.folder, [step for step, _ in found])
         for step, path in found[:-self.trainer.profile.saving.keep_last_n]:
             if step == best:
                 continue
