@@ -83,6 +83,8 @@ def test_identifier_and_class_noun_come_from_the_prompts() -> None:
         assert concept_words(prompt, None) == (None, None), prompt
     # A possessive goes with its identifier (the prompt names the concept); 'zwxy' is another word.
     assert without_identifiers("zwx's zwx dog next to a zwxy", ["zwx"]) == "dog next to a zwxy"
+    assert without_identifiers("zwx’s dog", ["zwx"]) == "dog"  # a typographic apostrophe too
+    assert without_identifiers("a T-rex toy at REX speed", ["rex"]) == "a T-rex toy at speed"  # 'T-rex' is another word
 
 
 def test_an_identifier_is_recognised_in_any_case_and_as_a_possessive(tmp_path: Path) -> None:

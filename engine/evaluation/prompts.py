@@ -40,8 +40,8 @@ def concept_words(instance_prompt: str, class_prompt: str | None) -> tuple[str |
 
 def _identifier_word(identifier: str) -> re.Pattern[str]:
     """The identifier as a whole word, in any case (CLIP's tokenizer lowercases: ZWX is zwx), possessive or not
-    ("zwx's dog"); 'zwxy' is another word."""
-    return re.compile(rf"(?<![\w']){re.escape(identifier)}(?:'s)?(?![\w'])", re.IGNORECASE)
+    ("zwx's dog", "zwx’s dog"); 'zwxy' and 'T-rex' (for 'rex') are other words."""
+    return re.compile(rf"(?<![\w'’-]){re.escape(identifier)}(?:['’]s)?(?![\w'’-])", re.IGNORECASE)
 
 
 def without_identifiers(prompt: str, identifiers: list[str]) -> str:
