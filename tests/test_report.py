@@ -199,7 +199,7 @@ def test_a_run_whose_scorers_would_not_load_points_to_the_warning(tmp_path: Path
     scorer_warning = Warning(time=101.0, message="cannot load the scorer 'x'; scoring is skipped", advice="set evaluation.clip_model")
     folder.events.write_text("\n".join([json.dumps(started), scorer_warning.to_json(), *lines[1:]]) + "\n", encoding="utf-8")
     page = Page(write_report(folder.path).read_text(encoding="utf-8"))
-    assert "Scoring was on, but no round was scored: the warnings below say why" in page.text
+    assert "Scoring was on, but no round was scored: where the warnings below name the scorer models" in page.text
     assert "enabled = true" not in page.text and "set evaluation.clip_model" in page.text
 
 

@@ -174,8 +174,8 @@ def _why_not_scored(record: RunRecord) -> str:
         return ("This run was not scored. With <code>[evaluation] enabled = true</code> every preview round is scored "
                 "and the best step is named here.")
     if record.warnings:
-        return ("Scoring was on, but no round was scored: the warnings below say why (most often the scorer models "
-                "could not be loaded) and what to change.")
+        return ("Scoring was on, but no round was scored: where the warnings below name the scorer models, they say "
+                "what to change; otherwise the run ended before its first scored round.")
     return "Scoring was on, but the run ended before its first scored round."
 
 
