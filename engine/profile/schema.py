@@ -268,7 +268,7 @@ class SavingSection(Section):
     every_n_steps: int | None = Field(500, ge=1, le=MAX_INTERVAL)
     """Save a resumable checkpoint every N steps; empty saves none (the final model is saved either way)."""
     keep_last_n: int = Field(2, ge=1, le=1000)
-    """Keep this many latest checkpoints; older ones are deleted, except with evaluation on the best step's (the best-ranked scored step that has one), kept besides."""
+    """Keep this many latest checkpoints; older ones are deleted, except in a scored run the best step's (the best-ranked scored step that has one), kept besides."""
     unet_half: bool = False
     """Save the trained UNet (the denoiser) in fp16, half the size; the single files (safetensors, ckpt) are written all in fp16, VAE and text encoders too, as WebUIs' fp16 checkpoints are."""
     export: list[ExportFormat] = Field(["diffusers"], min_length=1)
