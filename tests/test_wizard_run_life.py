@@ -30,14 +30,7 @@ async def test_train_after_attaching_from_another_folder_resumes_that_run(tmp_pa
                                                                            fake_start(profile, resume))[1])
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("a")
-        await pilot.pause()
-        app.screen.query_one(Input).value = str(run.parent)
-        app.screen.query_one(Input).focus()
-        await pilot.press("enter")
-        app.screen.query_one(OptionList).focus()
-        await pilot.press("enter")  # the first run listed: tiny-demo
-        await settle(pilot, 0.3)
+        await _attach_first_run(app, pilot, run.parent)  # tiny-demo
         assert type(app.screen).__name__ == "TrainingScreen"
         await pilot.press("escape")
         await settle(pilot, 0.3)
@@ -47,6 +40,18 @@ async def test_train_after_attaching_from_another_folder_resumes_that_run(tmp_pa
         await pilot.press("r")
         await settle(pilot, 0.3)
     assert started == [(run, None), (run, "latest")]
+
+
+async def _attach_first_run(app, pilot, runs: Path) -> None:
+    """From the start screen: Attach, the runs folder ``runs``, and the first run it lists."""
+    await pilot.press("a")
+    await pilot.pause()
+    app.screen.query_one(Input).value = str(runs)
+    app.screen.query_one(Input).focus()
+    await pilot.press("enter")
+    app.screen.query_one(OptionList).focus()
+    await pilot.press("enter")
+    await settle(pilot, 0.3)
 
 
 def _slow_start(engine: FakeEngine, monkeypatch, seconds: float = 0.5) -> None:
@@ -317,14 +322,7 @@ async def test_attaching_to_a_folder_whose_name_is_no_run_name_keeps_a_usable_dr
     monkeypatch.setattr(engine, "list_runs", lambda output_dir: [RunSummary(run, "stopped", 3, 10)])
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("a")
-        await pilot.pause()
-        app.screen.query_one(Input).value = str(run.parent)
-        app.screen.query_one(Input).focus()
-        await pilot.press("enter")
-        app.screen.query_one(OptionList).focus()
-        await pilot.press("enter")
-        await settle(pilot, 0.3)
+        await _attach_first_run(app, pilot, run.parent)
         assert app.session.get("name") == "tiny-demo" and app.session.profile()
         [note] = [n.message for n in app._notifications if n.title == "Attached"]
         assert note.startswith("The run's folder name 'my run' is not a usable run name") and "dbtui resume" in note
