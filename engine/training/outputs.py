@@ -173,15 +173,16 @@ def save_outputs(
                                                               unet_half=profile.saving.unet_half and not lora))
         outputs["diffusers"] = str(pipeline_dir)
     single_files = {fmt: out_dir / f"{profile.name}.{fmt}" for fmt in ("safetensors", "ckpt") if fmt in formats}
-    keep_previous(*single_files.values())
-    for fmt, target in single_files.items():
+    if single_files:
         from engine.convert import export_single_file
         from engine.profile.io import dumps_profile
 
+        keep_previous(*single_files.values())
         # The keys `dbtui convert to-single-file --base-model --profile` writes: where it came from, and how.
         metadata = {"dbtui.base_model": profile.model.pretrained, "dbtui.profile": dumps_profile(profile)}
-        export_single_file(pipeline_dir, target, half=profile.saving.unet_half, fmt=fmt, metadata=metadata, emit=emit)
-        outputs[fmt] = str(target)
+        for fmt, target in single_files.items():
+            export_single_file(pipeline_dir, target, half=profile.saving.unet_half, fmt=fmt, metadata=metadata, emit=emit)
+            outputs[fmt] = str(target)
     if "lora_kohya" in formats:
         target = out_dir / f"{profile.name}-lora-kohya.safetensors"
         keep_previous(target)
