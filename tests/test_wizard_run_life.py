@@ -67,6 +67,13 @@ def _slow_start(engine: FakeEngine, monkeypatch, seconds: float = 0.5) -> None:
     monkeypatch.setattr(engine, "start_run", start)
 
 
+def _app_starting_a_run(tmp_path: Path, engine: FakeEngine, monkeypatch, seconds: float = 0.5):
+    """The app on a live demo draft in ``tmp_path`` whose ``engine`` takes ``seconds`` to start a run; and that draft."""
+    _slow_start(engine, monkeypatch, seconds)
+    session = _live_demo(tmp_path)
+    return make_app(engine, session, image_renderer="none"), session
+
+
 def _exits(app, monkeypatch) -> list:
     said: list = []
     real_exit = app.exit
@@ -87,9 +94,7 @@ async def test_quitting_while_the_run_starts_says_where_it_goes_on(tmp_path: Pat
 
     monkeypatch.chdir(tmp_path)
     engine = FakeEngine()
-    _slow_start(engine, monkeypatch)
-    session = _live_demo(tmp_path)
-    app = make_app(engine, session, image_renderer="none")
+    app, session = _app_starting_a_run(tmp_path, engine, monkeypatch)
     said = _exits(app, monkeypatch)
     async with app.run_test(size=SIZE) as pilot:
         app.push_screen(TrainingScreen(session, engine))
@@ -106,9 +111,7 @@ async def test_stop_pressed_while_the_run_starts_stops_it_once_started(tmp_path:
 
     monkeypatch.chdir(tmp_path)
     engine = FakeEngine(events=[])
-    _slow_start(engine, monkeypatch)
-    session = _live_demo(tmp_path)
-    app = make_app(engine, session, image_renderer="none")
+    app, session = _app_starting_a_run(tmp_path, engine, monkeypatch)
     async with app.run_test(size=SIZE) as pilot:
         app.push_screen(TrainingScreen(session, engine))
         await pilot.pause()
@@ -264,9 +267,7 @@ async def test_esc_or_d_while_the_run_starts_waits_for_it(tmp_path: Path, monkey
     monkeypatch.chdir(tmp_path)
     for keys in (("escape",), ("s", "escape"), ("d",)):
         engine = FakeEngine(events=[])
-        _slow_start(engine, monkeypatch)
-        session = _live_demo(tmp_path)
-        app = make_app(engine, session, image_renderer="none")
+        app, session = _app_starting_a_run(tmp_path, engine, monkeypatch)
         async with app.run_test(size=SIZE) as pilot:
             app.push_screen(TrainingScreen(session, engine))
             await pilot.pause()
@@ -289,9 +290,7 @@ async def test_quitting_while_a_slow_start_hangs_says_so_and_quits(tmp_path: Pat
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(dbtui.app, "START_WAIT_S", 0.3)
     engine = FakeEngine()
-    _slow_start(engine, monkeypatch, seconds=1.5)
-    session = _live_demo(tmp_path)
-    app = make_app(engine, session, image_renderer="none")
+    app, session = _app_starting_a_run(tmp_path, engine, monkeypatch, seconds=1.5)
     said = _exits(app, monkeypatch)
     async with app.run_test(size=SIZE) as pilot:
         app.push_screen(TrainingScreen(session, engine))
