@@ -311,3 +311,23 @@ def test_a_resume_names_both_values_of_a_changed_lora_shape_flow_or_base_model_s
         check_same_model(folder, changed)
     said = str(refused.value)
     assert "training.lora.rank = 8, not 16" in said and "'shift': 3.0" in said and "model.vae = None, not 'some/vae'" in said
+
+
+def test_a_resume_takes_a_model_or_vae_path_written_another_way_for_the_same_one(tmp_path: Path, monkeypatch) -> None:
+    """A relative path and its absolute spelling (or a symlink) were refused as another model or VAE."""
+    from engine.runs.folder import RunFolderError
+    from engine.runs.resume_point import check_same_model
+
+    (tmp_path / "base").mkdir()
+    (tmp_path / "vae").mkdir()
+    (tmp_path / "vae-link").symlink_to(tmp_path / "vae")
+    monkeypatch.chdir(tmp_path)
+    folder, _ = run_with_checkpoints(tmp_path, [4])
+    written = {"max_train_steps": 2000, "seed": 7}
+    save_profile(tiny_profile(tmp_path, training=written, model={"pretrained": "base", "vae": "./vae"}), folder.profile)
+    check_same_model(folder, tiny_profile(tmp_path, training=written,
+                                          model={"pretrained": str(tmp_path / "base"), "vae": str(tmp_path / "vae-link")}))
+    (tmp_path / "other").mkdir()
+    with pytest.raises(RunFolderError) as refused:
+        check_same_model(folder, tiny_profile(tmp_path, training=written, model={"pretrained": "base", "vae": "other"}))
+    assert "model.vae = './vae', not 'other'" in str(refused.value)

@@ -68,7 +68,7 @@ def check_same_model(folder: RunFolder, profile: Profile) -> None:
     if before is None:
         return  # nothing readable: the checkpoints' own files are checked when they load
     said = []
-    if before.model.pretrained != profile.model.pretrained:
+    if not _same_source(before.model.pretrained, profile.model.pretrained):
         said.append(f"model {before.model.pretrained}, not {profile.model.pretrained}")
     if before.training.method != profile.training.method:
         said.append(f"method {before.training.method}, not {profile.training.method}")
@@ -84,7 +84,7 @@ def check_same_model(folder: RunFolder, profile: Profile) -> None:
     for key in fixed:
         section, field = key.split(".")
         was, now = getattr(getattr(before, section), field), getattr(getattr(profile, section), field)
-        if was != now:
+        if was != now and not (key == "model.vae" and was and now and _same_source(was, now)):
             said.append(f"{key} = {was!r}, not {now!r}")
     if said:
         raise RunFolderError(
@@ -92,6 +92,14 @@ def check_same_model(folder: RunFolder, profile: Profile) -> None:
             f"this profile. Resume with the settings they were trained with (`dbtui resume {shlex.quote(str(folder.path))}` reads "
             f"{folder.profile}: put them back there if you changed it), or start a new run with `--set name=NEW_NAME`."
         )
+
+
+def _same_source(was: str, now: str) -> bool:
+    """One model or VAE, however its path is written: `./models/base` and its absolute path, or a symlink to it,
+    were refused as another model."""
+    if was == now:
+        return True
+    return os.path.exists(was) and os.path.exists(now) and os.path.realpath(was) == os.path.realpath(now)
 
 
 def _trained_with(folder: RunFolder) -> Profile | None:
