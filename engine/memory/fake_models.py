@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from engine.memory.architecture import Architecture
+from engine.memory.inputs import as_metered
 from engine.memory.quantized_layers import stand_in_quantized
 from engine.models.deferred_parts import DeferredParts
 from engine.models.family import Components
@@ -60,7 +61,9 @@ class PreparedModel:
 def _as_measured(profile: Any) -> Any:
     """The profile ``prepare_models`` sets the fake model up with. xformers cannot run on the CPU; its
     memory-efficient kernel keeps no attention matrix, as SDPA's does. A quantized base is put in
-    place beforehand (engine/memory/quantized_layers.py), since bitsandbytes cannot quantize fake tensors."""
+    place beforehand (engine/memory/quantized_layers.py), since bitsandbytes cannot quantize fake tensors.
+    The exports are the meter's own (engine/memory/inputs.py): lora_kohya's check of the LoRA targets is the run's."""
+    profile = as_metered(profile)
     update: dict[str, Any] = {}
     if profile.precision.attention != "sdpa":
         update["precision"] = profile.precision.model_copy(update={"attention": "sdpa"})

@@ -24,6 +24,17 @@ NOT_MEMORY = frozenset({
 })
 
 
+# The one format every family writes and every training method may: the meter measures a profile as exporting only
+# this, so that a format's own checks (lora_kohya's targets, Flux's refusal of single files) never decide its answer,
+# as ``meter_key`` promises by leaving ``saving.export`` out. The run itself checks the real formats.
+MEASURED_EXPORT = ("diffusers",)
+
+
+def as_metered(profile: Any) -> Any:
+    """``profile`` (a ``Profile``) as the meter measures it: exporting MEASURED_EXPORT only."""
+    return profile.model_copy(update={"saving": profile.saving.model_copy(update={"export": list(MEASURED_EXPORT)})})
+
+
 def _kept(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     kept = {}
     for key, value in data.items():

@@ -1,0 +1,37 @@
+"""The memory meter's answer as the wizard gets it: the same for every export, and its failures in its own words."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.memory.inputs import meter_key
+from tests.training_helpers import tiny_profile
+
+# A LoRA on CLIP's token embedding, which the kohya format has no place for (engine/training/trainable.py).
+EMBEDDING_LORA = {"training": {"method": "lora", "train_text_encoder": True,
+                               "lora": {"text_encoder_targets": ["q_proj", "token_embedding"]}}}
+
+
+def test_the_exports_never_decide_the_meters_answer(tmp_path: Path, tiny_sd1: Path) -> None:
+    """lora_kohya with an embedding target failed the meter's setup, lora_diffusers did not: one key, two answers."""
+    from engine.memory import estimate_peak
+
+    kohya = tiny_profile(tmp_path, **EMBEDDING_LORA, saving={"export": ["lora_kohya"], "output_dir": str(tmp_path)})
+    diffusers = tiny_profile(tmp_path, **EMBEDDING_LORA, saving={"export": ["lora_diffusers"], "output_dir": str(tmp_path)})
+    assert meter_key(kohya) == meter_key(diffusers)
+    assert estimate_peak(kohya).peak_allocated == estimate_peak(diffusers).peak_allocated
+
+
+def test_the_child_estimates_a_flux_profile_whatever_files_it_exports(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Flux refuses single-file exports for the run; the meter's child measured them as the run and failed."""
+    from engine.memory.__main__ import main
+    from engine.memory.process import RESULT_KEY
+    from engine.profile import save_profile
+
+    profile = tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-flux"}, training={"method": "lora"},
+                           saving={"export": ["diffusers", "safetensors"], "output_dir": str(tmp_path)})
+    assert main([str(save_profile(profile, tmp_path / "flux.toml"))]) == 0, capsys.readouterr().err
+    assert RESULT_KEY in json.loads(capsys.readouterr().out.splitlines()[-1])
