@@ -35,3 +35,29 @@ def test_the_child_estimates_a_flux_profile_whatever_files_it_exports(tmp_path: 
                            saving={"export": ["diffusers", "safetensors"], "output_dir": str(tmp_path)})
     assert main([str(save_profile(profile, tmp_path / "flux.toml"))]) == 0, capsys.readouterr().err
     assert RESULT_KEY in json.loads(capsys.readouterr().out.splitlines()[-1])
+
+
+# Stand-ins for the meter's child: a library's warning on stderr, then the end. bitsandbytes writes the first without
+# CUDA, diffusers the second when it loads a model; either was taken for the meter's reason.
+BNB_WARNING = "UserWarning: Failed to load CPU gemm_4bit_forward from kernels-community"
+AT_EXIT_WARNING = "import atexit, sys; atexit.register(lambda: print('modules [] are kept in float32', file=sys.stderr))"
+CHILDREN = {
+    "killed": (f"import os, signal, sys; print({BNB_WARNING!r}, file=sys.stderr, flush=True); os.kill(os.getpid(), signal.SIGKILL)",
+               r"the memory meter was ended by signal 9 \(SIGKILL\) \(out of memory\?\)"),
+    "traceback": (f"{AT_EXIT_WARNING}; raise RuntimeError('the UNet config has no sample_size')",
+                  "^RuntimeError: the UNet config has no sample_size$"),
+    "its own word": (f"{AT_EXIT_WARNING}; import json; print(json.dumps({{'memory_meter_error': 'no model_index.json'}})); "
+                     "raise SystemExit(1)", "^no model_index.json$"),
+}
+
+
+@pytest.mark.parametrize("child", CHILDREN)
+def test_a_failed_child_gives_its_reason_never_a_librarys_warning(child: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from engine.memory import process
+
+    code, reason = CHILDREN[child]
+    monkeypatch.setattr(process, "COMMAND", (sys.executable, "-c", code))
+    with pytest.raises(process.MeterProcessError, match=reason):
+        process.estimate_in_child(tiny_profile(tmp_path))

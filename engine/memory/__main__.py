@@ -1,4 +1,4 @@
-"""``python -m engine.memory PROFILE``: the meter's estimate as one JSON line, for another process to read
+"""``python -m engine.memory PROFILE``: the meter's estimate, or why there is none, as one JSON line, for another process to read
 (engine/memory/process.py). People use ``dbtui fit PROFILE --estimate-only``."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import DbtuiError
-from engine.memory.process import RESULT_KEY
+from engine.memory.process import ERROR_KEY, RESULT_KEY
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         # As metered throughout, the family's own check of the profile included: the wizard keys answers without exports.
         estimate = estimate_peak(as_metered(load_profile(args.profile)))
     except DbtuiError as error:
-        print(error, file=sys.stderr, flush=True)  # the caller's last word, which names the meter itself
+        # On stdout, tagged: stderr holds the libraries' warnings too. The caller's words name the meter itself.
+        print(json.dumps({ERROR_KEY: str(error)}), flush=True)
         return 1
     print(json.dumps({RESULT_KEY: estimate.to_dict()}), flush=True)
     return 0

@@ -1,7 +1,7 @@
 """The memory meter in a process of its own, for callers that must stay free of torch (the wizard).
 
-``python -m engine.memory PROFILE`` (engine/memory/__main__.py) prints the estimate as one JSON
-line; ``estimate_in_child`` starts it and reads the line back. A caller that no longer wants the
+``python -m engine.memory PROFILE`` (engine/memory/__main__.py) prints the estimate, or why there is
+none, as one JSON line; ``estimate_in_child`` starts it and reads the line back. A caller that no longer wants the
 answer (newer settings came in) says so through ``stop``, and the child is ended at once rather
 than left to spend the CPU for half a minute.
 """
@@ -9,6 +9,7 @@ than left to spend the CPU for half a minute.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -21,10 +22,13 @@ from engine.errors import DbtuiError
 from engine.memory.estimate import MemoryEstimate
 
 RESULT_KEY = "memory_estimate"
+ERROR_KEY = "memory_meter_error"  # the child's own word on why it has no estimate
+COMMAND = (sys.executable, "-m", "engine.memory")  # the child, given the profile's path
+TRACEBACK = "Traceback (most recent call last):"
 
 
 class MeterProcessError(DbtuiError):
-    """The meter's process failed; the message is its own last word."""
+    """The meter's process failed; the message is its own word, or how it ended."""
 
 
 def estimate_in_child(profile: Any, stop: Callable[[], bool] | None = None) -> MemoryEstimate | None:
@@ -36,19 +40,20 @@ def estimate_in_child(profile: Any, stop: Callable[[], bool] | None = None) -> M
         path = save_profile(profile, folder / "profile.toml")
         # Files, not pipes: libraries write plenty to stderr, and an unread pipe would block the child.
         with (folder / "stdout.log").open("w+", encoding="utf-8") as out, (folder / "stderr.log").open("w+", encoding="utf-8") as errors:
-            process = subprocess.Popen([sys.executable, "-m", "engine.memory", str(path)], stdout=out, stderr=errors, text=True)
+            process = subprocess.Popen([*COMMAND, str(path)], stdout=out, stderr=errors, text=True)
             if not wait_unless_stopped(process, stop):
                 return None
             out.seek(0)
-            estimate = _read(out)
+            answer = _read(out)
             errors.seek(0)
-            last_words = [line.strip() for line in errors if line.strip()]
-    if process.returncode != 0 or estimate is None:
-        raise MeterProcessError(last_words[-1] if last_words else f"the memory meter stopped with exit status {process.returncode}")
-    return estimate
+            stderr = errors.read()
+    if isinstance(answer, MemoryEstimate) and process.returncode == 0:
+        return answer
+    raise MeterProcessError(answer if isinstance(answer, str) else _how_it_ended(process.returncode, stderr))
 
 
-def _read(lines: IO[str]) -> MemoryEstimate | None:
+def _read(lines: IO[str]) -> MemoryEstimate | str | None:
+    """The child's estimate, or its own reason for having none."""
     for line in lines:
         try:
             data = json.loads(line)
@@ -56,4 +61,24 @@ def _read(lines: IO[str]) -> MemoryEstimate | None:
             continue  # a library's own print
         if isinstance(data, dict) and RESULT_KEY in data:
             return MemoryEstimate.from_dict(data[RESULT_KEY])
+        if isinstance(data, dict) and ERROR_KEY in data:
+            return str(data[ERROR_KEY])
     return None
+
+
+def _how_it_ended(returncode: int, stderr: str) -> str:
+    """A child that gave no reason: killed (the OOM killer's SIGKILL, a segfault), or a traceback's last word. Never
+    stderr's last line as such: libraries write warnings there (bitsandbytes' CPU kernels, diffusers' fp32 modules)."""
+    if returncode < 0:
+        try:
+            name = f" ({signal.Signals(-returncode).name})"
+        except ValueError:
+            name = ""
+        return f"the memory meter was ended by signal {-returncode}{name} (out of memory?)"
+    if TRACEBACK in stderr:
+        frames = stderr[stderr.rindex(TRACEBACK):].splitlines()[1:]
+        # The exception's own line is the first after the frames, which are indented.
+        last_word = next((line for line in frames if line.strip() and not line[0].isspace()), "")
+        if last_word:
+            return last_word
+    return f"the memory meter stopped with exit status {returncode}"
