@@ -167,12 +167,11 @@ def _meter_need(preset: str, hw: Hardware) -> MemoryEstimate | None:
     return None if row is None else row.need(hw.gpus[0].bf16)
 
 
-def _meter_fits(preset: str, hw: Hardware, *, caching: bool = False) -> bool:
-    """Whether the preset's step fits the card by the meter; ``caching``: its caching pass too."""
+def _meter_fits(preset: str, hw: Hardware) -> bool:
+    """Whether the preset's whole run (its step, caching pass and previews) fits the card by the meter, as `dbtui
+    hardware`'s table judges it."""
     need = _meter_need(preset, hw)
-    if need is None:
-        return True
-    return (need.run_need if caching else need.card_need) <= _nominal_gb(hw) * 2**30
+    return need is None or need.fits(_nominal_gb(hw))
 
 
 def _sd_verdict(hw: Hardware) -> tuple[str, str]:
@@ -212,7 +211,7 @@ def _sdxl_verdict(hw: Hardware) -> tuple[str, str]:
         sentence = f"{about} a LoRA fits; {full}."
     elif not full_fits:
         sentence = (f"{about} a LoRA fits; a full fine-tune without bf16 needs about "
-                    f"{_meter_need('sdxl-full', hw).card_need / 2**30:.0f} GB by the memory meter.")
+                    f"{_meter_need('sdxl-full', hw).run_need / 2**30:.0f} GB by the memory meter.")
     elif not fits(SDXL_FULL_TEXT_ENCODERS_GB):
         sentence = (f"{about} a full fine-tune fits (Adafactor with its step fused into the backward pass, bf16, gradient "
                     f"checkpointing, cached latents); training the text encoders too needs about {SDXL_FULL_TEXT_ENCODERS_GB} GB.")
@@ -225,8 +224,8 @@ def _sdxl_verdict(hw: Hardware) -> tuple[str, str]:
 
 # Flux.1 LoRA presets, largest first: (preset, what it trains). Flux's 12 B-parameter transformer
 # trains only as a LoRA on a quantized base on one card (a full fine-tune needs several 80 GB GPUs);
-# which preset fits is the memory meter's call, at the larger of the training step and the caching
-# pass before it, when the trainer caches the prompts with T5-XXL (9 GB) beside the transformer.
+# which preset fits is the memory meter's call for the whole run, as for every family: the caching pass
+# before the steps holds T5-XXL (9 GB) beside the transformer while the trainer caches the prompts.
 _FLUX_TIERS = (
     ("flux-lora-24gb", "a LoRA on an NF4 base at Flux's native 1024 px fits"),
     ("flux-lora-16gb", "a LoRA on an NF4 base at 512 px fits"),
@@ -241,7 +240,7 @@ def _flux_verdict(hw: Hardware) -> tuple[str, str]:
     gpu = hw.gpus[0]
     about = f"{gpu.name} with {hw.vram_mb / 1024:.0f} GB, Flux.1:"
     for preset, what in _FLUX_TIERS:
-        if _meter_fits(preset, hw, caching=True):
+        if _meter_fits(preset, hw):
             sentence = f"{about} {what} (the 12 B transformer trains only as a LoRA on one card)."
             break
     else:

@@ -1,4 +1,5 @@
-"""The hardware probe reports bitsandbytes without importing it, and library notices stay quiet."""
+"""The hardware probe reports bitsandbytes without importing it, library notices stay quiet, and its advice judges
+the presets as its table does."""
 
 from __future__ import annotations
 
@@ -73,3 +74,19 @@ def test_each_held_back_library_notice_is_dropped_and_its_loggers_other_warnings
     finally:
         logger.removeHandler(kept)
     assert kept.messages == ["some other warning"]
+
+
+def test_the_advice_recommends_a_preset_only_where_its_whole_run_fits_as_the_table_judges(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SD advice judged the steps alone: a preset whose previews miss the card was recommended beside a ✗."""
+    from dataclasses import replace
+
+    from engine import hardware
+    from engine.hardware import Gpu, Hardware, verdict
+    from engine.memory.estimate import GIB
+    from engine.memory.preset_table import load_preset_estimates
+
+    previews_miss = replace(load_preset_estimates()["full"].need(True), sampling=17 * GIB)
+    assert previews_miss.card_need < 16 * GIB and not previews_miss.fits(16)  # the steps fit; the whole run does not
+    stored = hardware._meter_need
+    monkeypatch.setattr(hardware, "_meter_need", lambda preset, hw: previews_miss if preset == "full" else stored(preset, hw))
+    assert verdict(Hardware(gpus=[Gpu(0, "GPU", 16 * 1024 - 10, None, "8.6", True)]), "sd")[1] == "full-8bit"
