@@ -4,7 +4,8 @@ An estimate takes the meter half a minute of CPU in a child process (the wizard 
 torch), and settings change with every key typed. So a request waits ``delay`` seconds after the
 last change before it starts; a newer request ends the child of an older one; and an answer is
 shown only if the form still holds the settings it was made for. Answers are kept by the meter's
-key (engine/memory/inputs.py): going back to earlier settings shows theirs at once.
+key (engine/memory/inputs.py): going back to earlier settings shows theirs at once. A failed estimate
+is made again at the next request for its settings (any change in the form), never on its own.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class VramLine(Static):
         self.delay = delay
         self.key: str | None = None  # the settings shown, or being estimated; None while the form has problems
         self._known: dict[str, MemoryEstimate] = {}
-        self.failures: dict[str, str] = {}  # why settings were not estimated (asked again when they come back)
+        self.failures: dict[str, str] = {}  # why settings were not estimated (until they are requested again)
         self._timer: Timer | None = None
         self._pending: Profile | None = None  # waiting for the timer
 
@@ -69,12 +70,15 @@ class VramLine(Static):
     def request(self, profile: Profile | None, *, now: bool = False) -> None:
         """Estimate ``profile`` once the settings rest for ``delay`` seconds, or ``now``; None: the form has problems."""
         key = None if profile is None else meter_key(profile)
-        if key is not None and key == self.key:
+        if key is not None and key == self.key and key not in self.failures:
             if now and self._pending is not None:
                 self._start(self._pending, key)
             return  # shown, waiting or under way already
         self._stop()
         self.key = key
+        if key is not None:
+            # Asked again, so tried again: what failed may pass now (a child the OOM killer ended, a hub timeout).
+            self.failures.pop(key, None)
         if profile is None or key is None:
             self.update("VRAM: estimated once the problems below are fixed")
         elif key in self._known:
