@@ -13,6 +13,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
+from dbtui.pasted_path import pasted_path
 from dbtui.screens.base import WizardScreen
 from dbtui.screens.user_errors import notify_user_errors
 from dbtui.widgets.findings import FindingsView
@@ -27,6 +28,7 @@ FIELDS = [
     ("class_prompt", "Class prompt", "e.g. photo of a dog (for prior preservation)"),
     ("class_dir", "Class folder", "folder of (or for generated) class images"),
 ]
+FOLDER_FIELDS = {"instance_dir", "class_dir"}  # read as pasted paths: quoted, escaped or file:// (dbtui/pasted_path.py)
 
 
 def guess_identifier(instance_prompt: str, class_prompt: str | None) -> str | None:
@@ -109,10 +111,11 @@ the line under the prompts says. Your original images are never changed.
         if key not in {k for k, _, _ in FIELDS}:
             return
         concept = self.session.get(f"concepts.{self.concept}")
-        if event.value.strip() == (concept.get(key) or ""):
+        value = pasted_path(event.value) if key in FOLDER_FIELDS else event.value.strip()
+        if value == (concept.get(key) or ""):
             return  # the field filled from the session (a concept shown): nothing changed
-        if event.value.strip():
-            concept[key] = event.value.strip()
+        if value:
+            concept[key] = value
         elif key in ("class_dir", "class_prompt"):
             concept.pop(key, None)
         else:

@@ -66,6 +66,8 @@ def scan_folder(
     Hidden entries and ``exclude`` (e.g. the prepared-copies folder inside the originals) are skipped.
     """
     root = Path(folder)
+    if root.is_file():  # a picture dragged in instead of its folder
+        raise DatasetError(f"{root} is a file, not a folder: give the folder that holds it ({root.parent})")
     if not root.is_dir():
         raise DatasetError(f"{root} is not a folder: give the folder that holds your training images")
     real_root = Path(os.path.realpath(root))
