@@ -7,7 +7,9 @@ from pathlib import Path
 from PIL import Image
 from textual.app import App, ComposeResult
 
+import dbtui.widgets.preview as preview_module
 from dbtui.widgets.preview import PREVIEW_SIDE, ImagePreview
+from wizard_steps import settle
 
 
 class PreviewApp(App):
@@ -29,10 +31,10 @@ async def test_a_phone_photo_is_shown_upright_and_a_large_one_reduced(tmp_path: 
     async with app.run_test() as pilot:
         preview = app.query_one(ImagePreview)
         preview.show(photo)
-        await pilot.pause()
+        await settle(pilot)
         assert preview.query_one(".image").image.size == (20, 60)
         preview.show(large)
-        await pilot.pause()
+        await settle(pilot)
         assert preview.query_one(".image").image.size == (PREVIEW_SIDE, PREVIEW_SIDE // 3)
 
 
@@ -47,3 +49,36 @@ async def test_a_folder_is_not_called_an_image_file(tmp_path: Path) -> None:
         preview.show(tmp_path / "empty")
         await pilot.pause()
         assert str(preview.query_one(Static).render()) == "empty/ is a folder: no picture to show"
+
+
+async def test_pictures_load_off_the_main_thread_and_only_the_latest_is_shown(tmp_path: Path, monkeypatch) -> None:
+    """A 6000×4000 PNG froze the whole UI for 1.85 s per highlighted image: it was decoded on the main thread. A slow
+    load passed over for another image must not replace that image's picture when it ends."""
+    import threading
+
+    slow, quick = tmp_path / "slow.png", tmp_path / "quick.png"
+    Image.new("RGB", (30, 30), (200, 0, 0)).save(slow)
+    Image.new("RGB", (40, 20), (0, 0, 200)).save(quick)
+    release, threads = threading.Event(), []
+    real_load = preview_module.load_rgb
+
+    def load(path, side):
+        threads.append(threading.current_thread())
+        if Path(path) == slow:
+            release.wait(5)  # on the main thread (the bug) this stalls the test, and the thread check fails
+        return real_load(path, side)
+
+    monkeypatch.setattr(preview_module, "load_rgb", load)
+    app = PreviewApp()
+    async with app.run_test() as pilot:
+        preview = app.query_one(ImagePreview)
+        preview.show(slow)
+        await pilot.pause()
+        assert "loading slow.png" in str(preview.query_one("Static").render())
+        preview.show(quick)
+        await pilot.pause(0.2)
+        release.set()
+        await settle(pilot)
+        assert threading.main_thread() not in threads
+        [shown] = preview.query(".image")
+        assert shown.image.size == (40, 20) and preview.path == quick

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PIL import Image
 from rich.markup import escape
-
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Container
+from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Static
+from textual.worker import get_current_worker
 
 from engine.data.images import IMAGE_SUFFIXES, load_rgb
 
@@ -26,11 +30,21 @@ def image_class(renderer: str):
 
 
 class ImagePreview(Container):
+    """The picture of ``show``'s path. Decoding a camera's picture takes seconds, so it is loaded in a thread: moving
+    through a list cancels the loads of the pictures passed over, and only the latest path's picture is shown."""
+
     DEFAULT_CSS = """
     ImagePreview { height: 10; border: round $panel; }
     ImagePreview > Static { color: $text-muted; content-align: center middle; height: 1fr; }
     ImagePreview > .image { width: auto; height: 1fr; }
     """
+
+    class Loaded(Message):
+        """A picture decoded for ``path`` (``picture``), or why it could not be (``error``)."""
+
+        def __init__(self, path: Path, picture: Image.Image | None, error: str = "") -> None:
+            super().__init__()
+            self.path, self.picture, self.error = path, picture, error
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -45,19 +59,40 @@ class ImagePreview(Container):
             return
         self.path = path
         self.border_title = escape(path.name) if path else None
-        self.remove_children()
         widget_class = image_class(getattr(self.app, "image_renderer", "auto"))
         if path is None:
-            self.mount(Static("no image selected"))
+            self._put(Static("no image selected"))
         elif path.is_dir():  # a finding of the whole folder (it has no images, say)
-            self.mount(Static(f"{path.name}/ is a folder: no picture to show", markup=False))
+            self._put(Static(f"{path.name}/ is a folder: no picture to show", markup=False))
         elif path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
-            self.mount(Static(f"{path.name}: not an image file", markup=False))
+            self._put(Static(f"{path.name}: not an image file", markup=False))
         elif widget_class is None:
-            self.mount(Static(path.name, markup=False))
+            self._put(Static(path.name, markup=False))
         else:
-            try:
-                # The picture as training reads it (upright, colour profile applied), not the stored one.
-                self.mount(widget_class(load_rgb(path, PREVIEW_SIDE), classes="image"))
-            except Exception as error:  # noqa: BLE001 - a broken picture must not break the screen
-                self.mount(Static(f"cannot show {path.name}: {error}", markup=False))
+            self._put(Static(f"loading {path.name}…", markup=False))
+            self._load(path)
+            return
+        self.workers.cancel_group(self, "preview")  # a load still running is for a path no longer shown
+
+    def _put(self, widget: Widget) -> None:
+        self.remove_children()
+        self.mount(widget)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
+    def _load(self, path: Path) -> None:
+        try:
+            # The picture as training reads it (upright, colour profile applied), not the stored one.
+            picture, error = load_rgb(path, PREVIEW_SIDE), ""
+        except Exception as failure:  # noqa: BLE001 - a broken picture must not break the screen
+            picture, error = None, str(failure)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Loaded(path, picture, error))
+
+    def on_image_preview_loaded(self, message: Loaded) -> None:
+        message.stop()
+        if message.path != self.path:  # a load that finished after another path was chosen
+            return
+        if message.picture is None:
+            self._put(Static(f"cannot show {message.path.name}: {message.error}", markup=False))
+        else:  # loads start only where the app draws pictures: there is a widget class
+            self._put(image_class(getattr(self.app, "image_renderer", "auto"))(message.picture, classes="image"))
