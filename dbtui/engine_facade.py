@@ -68,7 +68,8 @@ class Engine(Protocol):
         folder or hub id) and ``part_files`` ({"vae"|"clip_l"|"t5": file}) say where its other parts come from."""
     def check_dataset(self, profile: Profile, concept: int, emit: Emit | None = None) -> Any: ...
     def prepare_dataset(self, profile: Profile, concept: int, emit: Emit | None = None) -> Any:
-        """The concept's images prepared into a folder beside its own (``engine.dataset.folder_beside``): a PrepareResult."""
+        """The concept's images prepared into a folder beside its own (``engine.dataset.folder_beside``): a PrepareResult.
+        A concept on copies dbtui prepared has its originals prepared again into the same folder."""
     def caption_store(self, folder: str, extension: str) -> Any: ...
     def autocaption(self, folder: str, extension: str, emit: Emit | None = None) -> int: ...
     def identifier_tokens(self, model: str, identifier: str) -> list[str] | None:
@@ -140,8 +141,11 @@ class RealEngine:
         from engine.builtin import resolve_dir
 
         dataset = self._dataset()
-        source = resolve_dir(profile.concepts[concept].instance_dir)
-        return dataset.prepare_dataset(source, dataset.folder_beside(source), **dataset.prepare_settings(profile), emit=emit)
+        source = Path(resolve_dir(profile.concepts[concept].instance_dir))
+        origin = dataset.prepared_from(source)
+        # On the copies: their originals again (and the images added since), never copies of the copies.
+        source, destination = (origin, source) if origin is not None else (source, dataset.folder_beside(source))
+        return dataset.prepare_dataset(source, destination, **dataset.prepare_settings(profile), emit=emit)
 
     def caption_store(self, folder: str, extension: str) -> Any:
         from engine.builtin import resolve_dir

@@ -246,6 +246,9 @@ def _prepare(args: argparse.Namespace) -> int:
         kept = Path(result.set_aside_in) / Path(caption).relative_to(result.destination)
         console.print(f"[yellow]caption set aside[/] {markup_safe(caption)} → {markup_safe(str(kept))}: an earlier "
                       "prepare copied it, and its original caption is gone; move it back to train with it")
+    for caption in result.edited_captions:
+        console.print(f"[yellow]caption kept[/] {markup_safe(caption)}: edited there since it was copied, so its "
+                      "original's text did not replace it; delete it to take the original's again")
     for _, reason in result.kept:
         console.print(f"[red]kept[/] {markup_safe(reason)}")
     nested = [copy for copy in (*result.written, *result.up_to_date) if Path(copy).parent != Path(result.destination)]

@@ -4,17 +4,16 @@ Each copy has its EXIF rotation applied, is 8-bit RGB (transparency flattened on
 colour), is cropped and resized to the training size (or to its aspect-ratio bucket), and is
 saved as PNG next to a copy of its caption. A manifest remembers what each copy was made
 from, so re-running only redoes images whose source or settings changed, and the caption it copied,
-so that one whose source caption is gone is moved into the caption history (unless edited since). A file already in the
-prepared folder that the manifest does not list is the user's: it is never overwritten.
+so that one whose source caption is gone is moved into the caption history and one edited there since is kept
+(engine/dataset/prepare_captions.py). A file already in the prepared folder that the manifest does not list is the
+user's: it is never overwritten. The prepared folder records its originals' folder (engine/dataset/prepared_origin.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,9 +22,7 @@ from pathlib import Path
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from engine.data.buckets import Bucket, nearest_bucket
-from engine.data.caption_text import CaptionFileError
 from engine.data.images import IMAGE_SUFFIXES, to_rgb, upright, verify_png, within_reach
-from engine.dataset.captions import HISTORY_DIR, atomic_write_text, read_caption
 from engine.dataset.errors import DatasetError
 from engine.dataset.files import caption_path, file_problem, scan_folder
 from engine.dataset.image_probe import (
@@ -36,6 +33,9 @@ from engine.dataset.image_probe import (
 )
 from engine.dataset.options import bucket_list, checked_caption_extension, checked_resolution
 from engine.dataset.pool import run_phase
+from engine.dataset.prepare_captions import CAPTION, copy_captions
+from engine.dataset.prepare_captions import write_prepared_file as _write_output
+from engine.dataset.prepared_origin import record_origin, refuse_copies_of_copies
 from engine.events import Event
 
 MANIFEST = ".dbtui-prepared.json"
@@ -44,9 +44,6 @@ MANIFEST = ".dbtui-prepared.json"
 # How images are decoded (engine/data/images.to_rgb): raised when that changes what a copy holds, so that copies an
 # earlier version made are made again. 2: colour profiles applied; float, LAB and transparent 16-bit images read.
 DECODING = 2
-# A manifest entry's record of the caption dbtui last copied beside the copy (its SHA-256): only a caption that still
-# holds just that is dbtui's to remove when its source caption is gone; one the user has since edited stays.
-CAPTION = "caption"
 
 
 @dataclass(frozen=True)
@@ -79,6 +76,7 @@ class PrepareResult:
     kept: tuple[tuple[str, str], ...] = ()  # (file, reason) of files dbtui did not make where a copy goes: left alone
     stale_captions: tuple[str, ...] = ()  # captions an earlier run copied whose source caption is gone: moved into
     set_aside_in: str = ""  # ...this folder (hidden: neither training nor the check reads it), at the same relative path
+    edited_captions: tuple[str, ...] = ()  # captions edited beside the copies since dbtui copied them: kept, not replaced
 
     @property
     def has_failures(self) -> bool:
@@ -106,11 +104,13 @@ def prepare_dataset(
     caption_extension = checked_caption_extension(caption_extension)
     if os.path.realpath(dst) == os.path.realpath(src):
         raise DatasetError(f"the prepared folder must not be the originals' folder ({src}): choose another one")
+    refuse_copies_of_copies(src)
     listing = scan_folder(src, recursive=recursive, exclude=dst, caption_extension=caption_extension)
     images = listing.images
     if not images and not listing.refused:
         raise DatasetError(f"no images in {src} ({', '.join(sorted(IMAGE_SUFFIXES))}): nothing to prepare, so no folder was made")
     _make_folder(dst)
+    record_origin(dst, src)
     settings = PrepareSettings(resolution, bucketing, tuple(map(tuple, bucket_list(resolution, buckets, size_multiple))),
                                center_crop, tuple(flatten_color), DECODING)
     manifest_path = dst / MANIFEST
@@ -164,31 +164,17 @@ def prepare_dataset(
             written.append(job.output)
     without_original = _without_original(manifest, outputs, dst)
     _write_output(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
-    copied, caption_failures, stale, aside = 0, [], [], _SetAside(dst)
     failed_sources = {s for s, _ in failed}
     recorded = json.dumps(manifest, sort_keys=True)
-    for image, output in zip(images, outputs):
-        key = str(output.relative_to(dst))
-        if str(image) in failed_sources or key not in manifest:  # failed, or the user's
-            continue
-        source, target = caption_path(image, caption_extension), caption_path(output, caption_extension)
-        try:
-            done, made = _copy_caption(source, target, src, manifest[key].get(CAPTION), aside)
-        except (CaptionFileError, DatasetError) as error:
-            caption_failures.append((str(source), str(error)))
-            continue
-        copied += 1 if done == "copied" else 0
-        if done == "set aside":
-            stale.append(str(target))
-        manifest[key].pop(CAPTION, None)
-        if made:
-            manifest[key][CAPTION] = made
+    copies = [(image, output, manifest[key]) for image, output in zip(images, outputs)  # neither failed nor the user's
+              if str(image) not in failed_sources and (key := str(output.relative_to(dst))) in manifest]
+    captions = copy_captions(copies, src, dst, caption_extension)
     if json.dumps(manifest, sort_keys=True) != recorded:
         _write_output(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
     orphans = tuple(str(c) for c in listing.orphan_captions)
-    return PrepareResult(str(dst), tuple(written), tuple(up_to_date), tuple(failed), copied,
-                         tuple(caption_failures), orphans, tuple(without_original), tuple(kept), tuple(stale),
-                         str(aside.folder or ""))
+    return PrepareResult(str(dst), tuple(written), tuple(up_to_date), tuple(failed), captions.copied,
+                         tuple(captions.failures), orphans, tuple(without_original), tuple(kept), tuple(captions.stale),
+                         str(captions.set_aside_in or ""), tuple(captions.edited))
 
 
 def _caption_record(entry: object) -> dict:
@@ -200,14 +186,6 @@ def _foreign_file(copy: Path, caption: Path) -> Path | None:
     """The copy's or its caption's path when something is there though the manifest does not list the copy: the
     user's own file (links, even broken ones, included), which must not be overwritten."""
     return next((path for path in (copy, caption) if os.path.lexists(path)), None)
-
-
-def folder_beside(src: Path | str) -> Path:
-    """Where the wizard writes a folder's prepared copies: beside it, named after it ("pics" → "pics-prepared")."""
-    source = Path(os.path.abspath(src))
-    if source.parent == source:
-        raise DatasetError(f"{source} is the root of the file system: put the images in a folder of their own")
-    return source.with_name(f"{source.name}-prepared")
 
 
 def _without_original(manifest: dict, outputs: list[Path], dst: Path) -> list[str]:
@@ -242,14 +220,6 @@ def _read_manifest(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _write_output(path: Path, text: str) -> None:
-    try:
-        atomic_write_text(path, text)
-    except OSError as error:
-        raise DatasetError(f"cannot write {path} ({error.strerror or error}): check that the prepared folder "
-                           "is writable and has free space") from None
-
-
 def output_paths(images: list[Path], src: Path, dst: Path) -> list[Path]:
     """The prepared copy of each image: same relative path, ``.png``.
 
@@ -276,52 +246,6 @@ def _stamp(image: Path, settings: PrepareSettings) -> dict:
     stat = image.stat()
     return {"source": os.path.realpath(image), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
             "settings": json.loads(json.dumps(asdict(settings)))}
-
-
-class _SetAside:
-    """Moves the captions whose source caption is gone into a new folder of the prepared folder's caption history,
-    made on the first one: it may be the last copy of text the user wrote (the originals replaced by images alone)."""
-
-    def __init__(self, dst: Path):
-        self.dst, self.folder = dst, None
-
-    def move(self, caption: Path) -> None:
-        if self.folder is None:
-            base = self.dst / HISTORY_DIR / time.strftime("removed-%Y%m%d-%H%M%S")
-            self.folder, count = base, 1
-            while self.folder.exists():  # another run within the same second
-                count += 1
-                self.folder = base.with_name(f"{base.name}-{count}")
-        kept = self.folder / caption.relative_to(self.dst)
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(caption, kept)
-
-
-def _copy_caption(source: Path, target: Path, root: Path, made: str | None, aside: _SetAside) -> tuple[str, str | None]:
-    """Copy one caption as UTF-8 (whatever readable encoding it had). Returns what was done ("copied", "set aside" or
-    "") and the SHA-256 of the caption dbtui now has beside the copy (None when none).
-
-    With the source caption gone, the one an earlier run copied (``made``, its SHA-256) would go on training from
-    the prepared folder: it is set aside, unless the user has edited it since (then it is theirs and stays)."""
-    text = read_caption(source, root)
-    if text is None:
-        try:
-            if made is None or target.is_symlink() or not target.is_file() or _digest(target.read_bytes()) != made:
-                return "", None
-            aside.move(target)
-        except OSError as error:
-            raise DatasetError(f"cannot move {target}, whose source caption is gone, into {aside.folder} "
-                               f"({error.strerror or error}): move or delete it yourself, or it still trains") from None
-        return "set aside", None
-    data = text.encode("utf-8")
-    if target.is_file() and target.read_bytes() == data:
-        return "", _digest(data)
-    _write_output(target, text)
-    return "copied", _digest(data)
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def prepare_image(job: PrepareJob) -> str:

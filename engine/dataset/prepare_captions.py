@@ -1,0 +1,120 @@
+"""The captions beside prepared copies: copied as UTF-8, set aside when their original is gone, and kept as they are
+when the user has edited them there since dbtui copied them.
+
+Each copy's manifest entry records (under ``CAPTION``) the SHA-256 of the caption dbtui last put beside it: a caption
+that still holds just that is dbtui's to replace or set aside; one that differs was edited in the prepared folder
+(the wizard's caption review edits the folder the concept trains from, which after Prepare is the copies') and is
+the user's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.data.caption_text import CaptionFileError
+from engine.dataset.captions import HISTORY_DIR, atomic_write_text, read_caption
+from engine.dataset.errors import DatasetError
+from engine.dataset.files import caption_path
+
+CAPTION = "caption"  # the manifest entry's key for the SHA-256 of the caption dbtui last copied beside the copy
+
+
+@dataclass
+class CaptionCopies:
+    copied: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (caption file, reason) of captions not copied
+    stale: list[str] = field(default_factory=list)  # captions whose source caption is gone, set aside
+    edited: list[str] = field(default_factory=list)  # captions edited beside the copies since: kept, not replaced
+    set_aside_in: Path | None = None
+
+
+def write_prepared_file(path: Path, text: str) -> None:
+    try:
+        atomic_write_text(path, text)
+    except OSError as error:
+        raise DatasetError(f"cannot write {path} ({error.strerror or error}): check that the prepared folder "
+                           "is writable and has free space") from None
+
+
+def copy_captions(copies: list[tuple[Path, Path, dict]], src: Path, dst: Path, extension: str) -> CaptionCopies:
+    """Each (image, its copy, the copy's manifest entry)'s caption beside the copy; the entries' ``CAPTION`` follow."""
+    done, aside = CaptionCopies(), _SetAside(dst)
+    for image, output, entry in copies:
+        source, target = caption_path(image, extension), caption_path(output, extension)
+        try:
+            what, made = _copy_caption(source, target, src, entry.get(CAPTION), aside)
+        except (CaptionFileError, DatasetError) as error:
+            done.failures.append((str(source), str(error)))
+            continue
+        done.copied += 1 if what == "copied" else 0
+        if what == "set aside":
+            done.stale.append(str(target))
+        elif what == "edited":
+            done.edited.append(str(target))
+        entry.pop(CAPTION, None)
+        if made:
+            entry[CAPTION] = made
+    done.set_aside_in = aside.folder
+    return done
+
+
+class _SetAside:
+    """Moves the captions whose source caption is gone into a new folder of the prepared folder's caption history,
+    made on the first one: it may be the last copy of text the user wrote (the originals replaced by images alone)."""
+
+    def __init__(self, dst: Path):
+        self.dst, self.folder = dst, None
+
+    def move(self, caption: Path) -> None:
+        if self.folder is None:
+            base = self.dst / HISTORY_DIR / time.strftime("removed-%Y%m%d-%H%M%S")
+            self.folder, count = base, 1
+            while self.folder.exists():  # another run within the same second
+                count += 1
+                self.folder = base.with_name(f"{base.name}-{count}")
+        kept = self.folder / caption.relative_to(self.dst)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(caption, kept)
+
+
+def _copy_caption(source: Path, target: Path, root: Path, made: str | None, aside: _SetAside) -> tuple[str, str | None]:
+    """Copy one caption as UTF-8 (whatever readable encoding it had). Returns what was done ("copied", "set aside",
+    "edited" or "") and the SHA-256 to record for the caption now beside the copy (None when none).
+
+    With the source caption gone, the one an earlier run copied (``made``, its SHA-256) would go on training from
+    the prepared folder: it is set aside, unless the user has edited it since (then it is theirs and stays)."""
+    text = read_caption(source, root)
+    edited = _edited(target, made)
+    if text is None:
+        if made is None or edited or target.is_symlink() or not target.is_file():
+            return "", None
+        try:
+            aside.move(target)
+        except OSError as error:
+            raise DatasetError(f"cannot move {target}, whose source caption is gone, into {aside.folder} "
+                               f"({error.strerror or error}): move or delete it yourself, or it still trains") from None
+        return "set aside", None
+    data = text.encode("utf-8")
+    if target.is_file() and target.read_bytes() == data:
+        return "", _digest(data)
+    if edited:  # the record stays dbtui's last copy, so the caption stays the user's on every later run
+        return "edited", made
+    write_prepared_file(target, text)
+    return "copied", _digest(data)
+
+
+def _edited(target: Path, made: str | None) -> bool:
+    """Whether ``target`` is a caption dbtui copied (``made``) that has been changed since. Unreadable, it is left
+    to the steps that follow, which say so."""
+    try:
+        return made is not None and not target.is_symlink() and target.is_file() and _digest(target.read_bytes()) != made
+    except OSError:
+        return False
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
