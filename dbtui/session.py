@@ -48,6 +48,8 @@ class Session:
     hardware: Any = None  # engine_facade.HardwareReport once probed
     model_info: Any = None  # engine_facade.ModelInfo once checked
     reports: dict[int, Any] = field(default_factory=dict)  # concept index → dataset report
+    # concept index → (the prepared folder, findings of what the last Prepare left out of it: a check of it cannot see them)
+    left_out: dict[int, tuple[str, tuple]] = field(default_factory=dict)
     run_folder: Path | None = None  # the run the dashboard follows
     step: int = 0  # index into STEPS
     adopted_resolution: int | None = None  # dataset.resolution as taken from the model, until the user changes it

@@ -41,6 +41,20 @@ def guess_identifier(instance_prompt: str, class_prompt: str | None) -> str | No
     return extra[0] if extra else None
 
 
+def errors_advice(report) -> str:
+    """What to do about the report's errors, promising of Prepare only what it does: it leaves unusable images out of
+    its copies, and mends no caption, prompt or setting."""
+    from engine.dataset.image_probe import PROBLEMS
+
+    errors = [finding for finding in report.findings if finding.severity == "error"]
+    images = sum(finding.code in PROBLEMS for finding in errors)
+    others = len(errors) - images
+    advice = [f"Prepare makes copies without the {images} unusable image(s)"] if images else []
+    if others:
+        advice.append(f"fix {f'the other {others}' if images else 'them'} as each finding says (Prepare does not)")
+    return "; ".join(advice)
+
+
 class DatasetScreen(WizardScreen):
     STEP = 2
     CSS_PATH = "dataset.tcss"
@@ -198,6 +212,7 @@ the line under the prompts says. Your original images are never changed.
             return
         concepts.pop(self.concept)
         self.session.reports.clear()
+        self.session.left_out.clear()
         self.concept = min(self.concept, len(concepts) - 1)
         self._refresh_concepts()
 
@@ -251,6 +266,7 @@ the line under the prompts says. Your original images are never changed.
         elif message.what == "check":
             self.query_one("#ds-progress").display = False
             concept, report = message.result
+            report = self._with_left_out(concept, report)
             self.session.reports[concept] = report
             self.failed_check = None
             if concept == self.concept:
@@ -260,23 +276,44 @@ the line under the prompts says. Your original images are never changed.
             self._prepared(*message.result)
 
     def _prepared(self, concept: int, result) -> None:
-        """The concept moves to the copies only when some image was prepared; the failures are said either way."""
-        failed = f"{len(result.failed)} image(s) could not be prepared (Check says why)" if result.failed else ""
+        """The concept moves to the copies only when some image was prepared; the failures are said either way, and
+        listed among the findings of the copies' check, which cannot see what is not among them."""
+        from engine.dataset.prepare_findings import left_out_findings
+
+        moved = bool(result.written or result.up_to_date)
+        failed = f"{len(result.failed)} image(s) could not be prepared" if result.failed else ""
+        if result.caption_failures:
+            failed = " and ".join(filter(None, [failed, f"{len(result.caption_failures)} caption(s) could not be copied"]))
+        if failed:  # unmoved, the concept's own folder is checked, which shows the images' problems itself
+            failed += ": the findings list each, with why and what to do" if moved else " (Check says why)"
         if result.kept:  # files of the user's own where copies go: left alone, so their images are not prepared
             failed = "; ".join(filter(None, [failed, f"{len(result.kept)} image(s) not prepared: {result.destination} "
                                              "holds files of the same names that dbtui did not make (kept)"]))
         if result.stale_captions:  # not a failure: said so that the user knows where their text went
             failed = "; ".join(filter(None, [failed, f"{len(result.stale_captions)} caption(s) whose original is gone "
                                              f"were moved to {result.set_aside_in}"]))
-        if not (result.written or result.up_to_date):
+        if result.edited_captions:
+            failed = "; ".join(filter(None, [failed, f"{len(result.edited_captions)} caption(s) edited among the copies "
+                                             "were kept, not replaced by the originals'"]))
+        if not moved:
             self.notify(f"{failed or 'No image could be prepared'}; the concept still uses its own folder.",
                         title="Nothing prepared", severity="error", timeout=10)
             return
+        self.session.left_out[concept] = (result.destination, left_out_findings(result))
         self.session.set(f"concepts.{concept}.instance_dir", result.destination)
         self.notify(f"Prepared copies in {result.destination}; the profile now uses them." + (f" {failed}." if failed else ""),
                     severity="warning" if failed else "information")
         self._refresh_concepts()
         self.action_check()
+
+    def _with_left_out(self, concept: int, report):
+        """The check's report, with what the last Prepare left out when the check was of its copies."""
+        from engine.dataset.prepare_findings import with_findings
+
+        folder, findings = self.session.left_out.get(concept, ("", ()))
+        if folder != self.session.get(f"concepts.{concept}.instance_dir"):
+            return report
+        return with_findings(report, findings)
 
     def on_work_failed(self, message: WorkFailed) -> None:
         self.query_one("#ds-progress").display = False
@@ -315,8 +352,7 @@ the line under the prompts says. Your original images are never changed.
         errors = report.summary.counts.get("error", 0) if report is not None else 0
         if errors and not self.errors_accepted:
             self.errors_accepted = True  # said once: Next again goes on
-            return (f"{errors} error(s) in this concept: unreadable images or captions stop the run as it starts. "
-                    "Prepare writes a clean copy without them; Next again goes on anyway.")
+            return f"{errors} error(s) in this concept: {errors_advice(report)}; Next again goes on anyway."
         for index, concept in enumerate(self.session.get("concepts") or []):
             if not concept.get("instance_dir"):
                 return f"Concept {index + 1} has no images folder."

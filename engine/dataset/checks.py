@@ -53,7 +53,7 @@ _DEEP_WARNING = ("stores {bits} bits per channel: prepare keeps only the top 8, 
 _DEEP_MODES = {"I": 32, "F": 32}
 _PROMPT_MODES = {"instance_prompt", "caption_file_then_prompt", "prompt_then_caption_file"}
 _CAPTION_MODES = {"caption_file", "caption_file_then_prompt", "prompt_then_caption_file"}
-_PROBE_FIXES = {
+PROBE_FIXES = {
     "unreadable": "check the file's permissions or copy it again",
     "truncated": "download or copy it again",
     "not_image": "remove it or replace it with the real picture",
@@ -70,7 +70,7 @@ def image_findings(
     """What is wrong with one image's pixels (nothing about captions)."""
     path = probe.path
     if not probe.ok:
-        return [Finding(path, probe.error, "error", problem_text(probe.error, probe.reason), _PROBE_FIXES[probe.error])]
+        return [Finding(path, probe.error, "error", problem_text(probe.error, probe.reason), PROBE_FIXES[probe.error])]
     found = []
     w, h = probe.width, probe.height
     if probe.orientation != 1:
