@@ -48,6 +48,9 @@ class Session:
     hardware: Any = None  # engine_facade.HardwareReport once probed
     model_info: Any = None  # engine_facade.ModelInfo once checked
     reports: dict[int, Any] = field(default_factory=dict)  # concept index → dataset report
+    # concept index → (its images folder, its last check's report), kept when ``reports`` drops the report (captions
+    # changed): the findings are no longer current, but Next still holds that folder to what they found
+    checked: dict[int, tuple[str, Any]] = field(default_factory=dict)
     # concept index → (the prepared folder, findings of what the last Prepare left out of it: a check of it cannot see them)
     left_out: dict[int, tuple[str, tuple]] = field(default_factory=dict)
     run_folder: Path | None = None  # the run the dashboard follows

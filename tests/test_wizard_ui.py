@@ -91,6 +91,12 @@ async def test_the_whole_flow_by_keyboard(workdir: Path) -> None:
         assert app.screen is screen
         assert app.session.get("concepts.0.caption_mode") == "caption_file_then_prompt"
 
+        await pilot.press("ctrl+n")  # the check found an error before the changes: made again first
+        await settle(pilot)
+        assert app.screen is screen and "1 err" in text_of(screen, "#findings-summary")
+        await pilot.press("ctrl+n")  # the error is said once
+        await settle(pilot)
+        assert app.screen is screen
         await pilot.press("ctrl+n")
         await settle(pilot)
         params = app.screen

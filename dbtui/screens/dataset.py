@@ -113,10 +113,29 @@ the line under the prompts says. Your original images are never changed.
     def _load_concept(self) -> None:
         for key, _, _ in FIELDS:
             self.query_one(f"#ds-{key}", Input).value = self.session.get(f"concepts.{self.concept}.{key}") or ""
+        self._show_findings("changed since the last check: ctrl+r checks again")
+        self._token_check()
+
+    def _show_findings(self, stale: str) -> None:
+        """The concept's findings; where its report was dropped since its check, ``stale`` says they are not current."""
+        view = self.query_one(FindingsView)
         report = self.session.reports.get(self.concept)
         if report is not None:
-            self.query_one(FindingsView).show(report)
-        self._token_check()
+            view.show(report)
+        else:
+            view.clear(f"[yellow]{stale}[/]" if self._last_check() is not None else "not checked yet")
+
+    def _last_check(self):
+        """The report of the concept's last check while its folder is the one checked, kept even once dropped."""
+        folder, report = self.session.checked.get(self.concept, (None, None))
+        return report if folder == self.session.get(f"concepts.{self.concept}.instance_dir") else None
+
+    def on_screen_resume(self) -> None:
+        # Back from caption review, which drops the reports of the captions it changed: not shown as current.
+        view = self.query_one(FindingsView)
+        if view.report is not None and self.session.reports.get(self.concept) is not view.report:
+            self.errors_accepted = False  # the errors accepted were those of the findings dropped
+            self._show_findings("captions changed since the check: ctrl+r checks again")
 
     # -- editing concepts ---------------------------------------------------------------
     @on(Input.Changed)
@@ -212,6 +231,7 @@ the line under the prompts says. Your original images are never changed.
             return
         concepts.pop(self.concept)
         self.session.reports.clear()
+        self.session.checked.clear()
         self.session.left_out.clear()
         self.concept = min(self.concept, len(concepts) - 1)
         self._refresh_concepts()
@@ -268,6 +288,7 @@ the line under the prompts says. Your original images are never changed.
             concept, report = message.result
             report = self._with_left_out(concept, report)
             self.session.reports[concept] = report
+            self.session.checked[concept] = (self.session.get(f"concepts.{concept}.instance_dir"), report)
             self.failed_check = None
             if concept == self.concept:
                 self.query_one(FindingsView).show(report)
@@ -347,6 +368,11 @@ the line under the prompts says. Your original images are never changed.
             self.errors_accepted = True  # said once: the folder may be meant for another machine
             return f"The check failed: {self.failed_check}. Fix the folder, or Next again goes on anyway."
         report = self.session.reports.get(self.concept)
+        last = self._last_check()
+        if report is None and last is not None and (last.summary.usable == 0 or last.summary.counts.get("error", 0)):
+            self.action_check()  # dropped (captions changed): what it found may be mended, or may not
+            found = "no usable images" if last.summary.usable == 0 else f"{last.summary.counts['error']} error(s)"
+            return f"The last check found {found} before the last changes: checking again. Next again once it is done."
         if report is not None and report.summary.usable == 0:
             return "No usable images in this concept: fix the errors the check shows."
         errors = report.summary.counts.get("error", 0) if report is not None else 0
