@@ -99,3 +99,18 @@ def test_flux_is_told_of_a_quantized_base_first_and_no_card_size_is_promised(tmp
     full = memory_advice(tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-flux"}))
     assert 'train a LoRA on a quantized base instead (training.method = "lora", model.quantize = "nf4")' in full
     assert "8 GB" not in full and "8 GB" not in memory_advice(tiny_profile(tmp_path))
+
+
+def test_an_sd_lora_of_a_high_rank_is_told_to_lower_it_beside_the_quantized_base(tmp_path: Path) -> None:
+    """The rank tip sat behind the quantized-base tip in one elif chain: an SD LoRA without quantization never had it."""
+    advice = memory_advice(tiny_profile(tmp_path, training={"method": "lora", "lora": {"rank": 32}}))
+    assert 'model.quantize = "nf4"' in advice and "training.lora.rank = 16" in advice
+
+
+def test_an_fp16_profile_is_offered_bf16_weights_and_the_fused_step_only_with_bf16(tmp_path: Path) -> None:
+    """The profile rules refuse bf16 weights outside bf16 and the fused step under fp16: the tips say to switch."""
+    fp16 = memory_advice(tiny_profile(tmp_path, precision={"mixed_precision": "fp16"}))
+    assert 'precision.mixed_precision = "bf16", precision.bf16_weights = true' in fp16
+    assert 'precision.mixed_precision = "bf16", optimizer.fused_backward = true' in fp16
+    bf16 = memory_advice(tiny_profile(tmp_path, precision={"mixed_precision": "bf16"}))
+    assert "(precision.bf16_weights = true" in bf16 and "(optimizer.fused_backward = true" in bf16

@@ -6,9 +6,9 @@ Every ``sampling.every_n_steps`` (or checkpoint), at the end, and at each ``[eva
 text encoders too unless the prompts were cached with the captions. The denoiser runs in eval mode
 without gradients at ``num_images`` images a call (twice that where the family's pipeline guides
 with a negative prompt), then the VAE decodes in its own dtype outside autocast
-(engine/training/sampling.py ``generate_images``; a large image one at a time, in tiles). Autocast's
-half-precision copies of fp32 weights stay cached until the whole generation ends, so they are still
-there during the decode.
+(engine/training/sampling.py ``generate_images``; a large image one at a time, in tiles). Autocast runs
+without its cache (``Trainer.half_precision``): each half-precision copy of an fp32 weight lives only while
+its layer runs, so none is left during the decode.
 
 Not counted: a scoring round's CLIP and DINO (about 0.7 GB for the default ones), which come to the GPU
 after its images are generated and the VAE has left again (engine/evaluation/scorers.py).

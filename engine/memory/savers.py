@@ -23,12 +23,15 @@ def memory_advice(profile: Any) -> str:
         tips.append("use mixed precision (precision.mixed_precision = \"fp16\", or \"bf16\" on Ampere and newer)")
     if profile.optimizer.name in ("adamw", "lion"):
         tips.append(f"use the 8-bit optimizer (optimizer.name = \"{profile.optimizer.name}8bit\")")
+    # The profile rules let bf16 weights train only in bf16, and refuse the fused step under fp16: the tip says so.
+    in_bf16 = "" if profile.precision.mixed_precision == "bf16" else "precision.mixed_precision = \"bf16\", "
     if profile.training.method == "full":
         if not profile.precision.bf16_weights:
-            tips.append("keep the weights in bf16, with no fp32 copy (precision.bf16_weights = true, on Ampere and newer)")
+            tips.append(f"keep the weights in bf16, with no fp32 copy ({in_bf16}precision.bf16_weights = true, on Ampere and newer)")
         if not profile.optimizer.fused_backward:
+            unscaled = in_bf16 if profile.precision.mixed_precision == "fp16" else ""
             tips.append("fuse the optimizer step into the backward pass, so no full set of gradients exists "
-                        "(optimizer.fused_backward = true, with gradient_accumulation_steps = 1)")
+                        f"({unscaled}optimizer.fused_backward = true, with gradient_accumulation_steps = 1)")
     if profile.training.train_text_encoder:
         tips.append("stop training the text encoder (training.train_text_encoder = false)")
     if not profile.dataset.cache_latents:
@@ -39,10 +42,11 @@ def memory_advice(profile: Any) -> str:
     if profile.training.method == "full":
         tips.append("train a LoRA on a quantized base instead (training.method = \"lora\", model.quantize = \"nf4\")"
                     if flux else "train a LoRA instead (training.method = \"lora\"), which needs far less")
-    elif not flux and not profile.model.quantize:
-        tips.append(quantize)
-    elif profile.training.lora is not None and profile.training.lora.rank > 8:
-        tips.append(f"lower the LoRA rank (training.lora.rank = {profile.training.lora.rank // 2})")
+    else:
+        if not flux and not profile.model.quantize:
+            tips.append(quantize)
+        if profile.training.lora is not None and profile.training.lora.rank > 8:
+            tips.append(f"lower the LoRA rank (training.lora.rank = {profile.training.lora.rank // 2})")
     if profile.dataset.resolution > 512:
         tips.append("lower dataset.resolution")
     return "; ".join(tips) or "this setup is already as lean as dbtui can make it: use a GPU with more memory"
