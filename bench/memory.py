@@ -230,7 +230,8 @@ def measure_preset(settings: dict, pretrained: str):
     from engine.memory.preset_table import PresetEstimate, preset_profile, uses_bf16
 
     def estimate(**how):
-        return estimate_peak(preset_profile(settings, pretrained, **how))
+        # Stored for any dataset: the pictures assumed, not the demo folder's read (engine/memory/pictures.py).
+        return estimate_peak(preset_profile(settings, pretrained, **how), read_pictures=False)
 
     return PresetEstimate(settings, pretrained, no_prior=estimate(prior=False), prior=estimate(prior=True),
                           prior_fp16=estimate(prior=True, fp16=True) if uses_bf16(settings) else None)

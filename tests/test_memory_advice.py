@@ -31,7 +31,7 @@ def _fit_estimate_only(tmp_path: Path, monkeypatch, capsys, weights_gib: float, 
     estimate = MemoryEstimate(weights=int(weights_gib * GIB), gradients=0, optimizer_state=0, activations=0, caches=0,
                               autocast_weight_copies=0, peak_phase="backward", model="m", batch=1, height=8, width=8,
                               seconds=0.0, caching=int(caching_gib * GIB))
-    monkeypatch.setattr(engine.memory, "estimate_peak", lambda profile: estimate)
+    monkeypatch.setattr(engine.memory, "estimate_peak", lambda profile, **how: estimate)
     path = save_profile(tiny_profile(tmp_path, precision={"mixed_precision": precision}, **sections), tmp_path / "p.toml")
     assert main(["fit", str(path), "--estimate-only"]) == 0
     return capsys.readouterr().out

@@ -318,7 +318,7 @@ def test_the_stored_cpu_demo_row_is_what_the_meter_says_today(tiny_sd1: Path) ->
 
     row = load_preset_estimates()["cpu-demo"]
     for prior, stored in ((False, row.no_prior), (True, row.prior)):
-        today = estimate_peak(preset_profile(PRESETS["cpu-demo"], row.pretrained, prior=prior))
+        today = estimate_peak(preset_profile(PRESETS["cpu-demo"], row.pretrained, prior=prior), read_pictures=False)
         assert (today.weights, today.optimizer_state) == (stored.weights, stored.optimizer_state)
         assert today.peak_allocated == pytest.approx(stored.peak_allocated, rel=0.02)
 
@@ -377,3 +377,22 @@ def test_dbtui_hardware_states_what_the_whole_run_needs_beside_the_fits(tmp_path
     assert main(["hardware", "--family", "sd", "--output-dir", str(tmp_path)]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("lora "))
     assert f"{need.run_need / 2**30:.1f} GB  {need.fit_line()}" in row
+
+
+async def test_on_a_gpu_without_bf16_the_wizard_estimates_bf16_settings_as_it_trains_them_in_fp16() -> None:
+    """The VRAM line and the fit test's breakdown counted bf16 weights and the fused step, which such a GPU never runs."""
+    from dbtui.engine_facade import HardwareReport
+    from engine.hardware import Gpu, Hardware
+
+    engine = FakeEngine()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await parameters(pilot)
+        app.session.hardware = HardwareReport(Hardware(gpus=[Gpu(0, "T4", 15_000, 15_000, "7.5", False)]), "", "lora")
+        app.session.edit("precision.mixed_precision", "bf16")
+        screen._validate(estimate_now=True)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        asked = engine.estimated[-1]
+        assert asked.precision.mixed_precision == "fp16" and not asked.optimizer.fused_backward
+        assert app.session.profile().precision.mixed_precision == "bf16"  # the profile itself is as the user set it

@@ -54,10 +54,12 @@ def _estimate(profile):
     from engine.errors import DbtuiError
     from engine.memory import estimate_peak
     from engine.memory.estimate import CARD_SIZES_GB
+    from engine.memory.meter import gpu_precision
 
     print("memory estimate (no GPU needed) …", flush=True)
     try:
-        estimate = estimate_peak(profile)
+        # As this machine's GPU trains it (fp16 on one without bf16), which the fit test then measures.
+        estimate = estimate_peak(profile, precision=gpu_precision(profile.precision.mixed_precision))
     except DbtuiError as error:
         print(f"memory estimate:   not available ({error})")
         return None

@@ -24,7 +24,7 @@ from dbtui.widgets.vram_line import VramLine
 from engine.events import StepEnded
 from engine.events import Warning as RunWarning
 from engine.memory.estimate import GIB
-from engine.memory.inputs import meter_key
+from engine.memory.inputs import as_trained_in, meter_key
 from engine.profile import ProfileError
 
 
@@ -65,6 +65,7 @@ whether to resume it.
     ]
     _fit_key: str | None = None  # the meter's key (engine/memory/inputs.py) of the settings the last fit test trained
     _fit_text = ""  # its progress or result
+    _fit_in_fp16 = False  # those settings were estimated in fp16, as this GPU without bf16 trains them
     _fitting = False  # a fit test is running: its trainer cannot be stopped by starting another, so none starts
     _default_shown = ""  # the Save as path the screen filled in: a run name edit follows it, but not a path typed over it
 
@@ -133,9 +134,19 @@ whether to resume it.
             self.session.edit("model.quantize", value)
             self._validate()
 
+    def _without_bf16(self) -> bool:
+        """Whether this machine's GPU lacks bf16 (the hardware step's probe): it trains bf16 profiles in fp16."""
+        report = self.session.hardware
+        return bool(report is not None and report.hardware.gpus and not report.hardware.gpus[0].bf16)
+
+    def _as_trained_here(self, profile):
+        """``profile`` as this machine's GPU trains it, for the meter: in fp16, with fp32 weights and no fused step, on
+        a GPU without bf16 (the fit test measures that); as the profile says without a GPU."""
+        return as_trained_in(profile, "fp16") if self._without_bf16() and profile.precision.mixed_precision == "bf16" else profile
+
     def _validate(self, *, estimate_now: bool = False) -> bool:
         profile, problems = self.session.validate()
-        self.query_one(VramLine).request(profile, now=estimate_now)
+        self.query_one(VramLine).request(None if profile is None else self._as_trained_here(profile), now=estimate_now)
         self.query_one(ProfileForm).mark_problems({p.key for p in problems})
         panel = self.query_one("#par-problems", Static)
         if problems:
@@ -229,8 +240,9 @@ whether to resume it.
             return
         self._fit_running(True)
         # The estimate comes first (the meter needs no GPU): the VRAM line starts it now if it is not known yet.
-        self._fit_key = meter_key(profile)
-        self.query_one(VramLine).request(profile, now=True)
+        metered = self._as_trained_here(profile)
+        self._fit_key, self._fit_in_fp16 = meter_key(metered), metered is not profile
+        self.query_one(VramLine).request(metered, now=True)
         self._fit_status("Fit test running: loading the model…")
         # After the next layout, so that the result's lines count: the breakdown comes into view.
         self.call_after_refresh(self.query_one("#par-fit-result").scroll_visible, top=True, animate=False)
@@ -261,7 +273,9 @@ whether to resume it.
             return ["Memory meter: the settings changed before their estimate was made"]
         if estimate is None:
             return ["Memory meter: [i]estimating…[/i] (no GPU needed)"]
-        return [f"Memory meter (no GPU needed): {estimate.fit_line()}",
+        here = ["  note: this GPU has no bf16, so it trains these settings in fp16, with fp32 weights and no fused step: "
+                "estimated so"] if self._fit_in_fp16 else []
+        return [f"Memory meter (no GPU needed): {estimate.fit_line()}", *here,
                 f"  {escape(estimate.model)}, {estimate.batch} image(s) of {estimate.width}x{estimate.height} per step",
                 *(f"  {escape(line)}" for line in estimate.breakdown_lines()),
                 *(f"  note: {escape(note)}" for note in estimate.notes)]

@@ -20,7 +20,7 @@ import torch
 from engine.data.cache_keys import content_hash, latent_key, module_fingerprint, text_key
 from engine.data.disk_cache import MemoryStore, TensorStore
 from engine.data.examples import Example
-from engine.data.images import DataError, cover_size, load_rgb, named_files, within_reach
+from engine.data.images import DataError, encode_size, load_rgb, named_files, within_reach
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 from engine.models.deferred_parts import DeferredParts
 from engine.models.family import Family, ImageGeometry, TextEmbeddings, stack_embeddings, vae_scale_factor
@@ -29,9 +29,9 @@ from engine.models.family import Family, ImageGeometry, TextEmbeddings, stack_em
 def _pixels(example: Example, multiple: int, flip: bool) -> torch.Tensor:
     from PIL import Image, ImageOps
 
-    image = within_reach(load_rgb(example.path), example.bucket)
-    size = cover_size(image.width, image.height, example.bucket, multiple)
-    image = image.resize(size, Image.Resampling.BICUBIC)
+    picture = load_rgb(example.path)
+    size = encode_size(picture.width, picture.height, example.bucket, multiple)
+    image = within_reach(picture, example.bucket).resize(size, Image.Resampling.BICUBIC)
     if flip:
         image = ImageOps.mirror(image)
     data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).reshape(size[1], size[0], 3)

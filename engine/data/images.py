@@ -236,18 +236,33 @@ def image_size(path: Path) -> tuple[int, int]:
 MAX_SPARE = 4
 
 
-def within_reach(image, bucket: tuple[int, int]):
-    """``image`` with its middle kept where it is more than ``MAX_SPARE`` times longer than ``bucket``'s shape."""
-    width, height = image.size
+def reach_size(width: int, height: int, bucket: tuple[int, int]) -> tuple[int, int]:
+    """The part of a ``width`` x ``height`` picture that is used for ``bucket``: at most ``MAX_SPARE`` times longer
+    than the bucket's shape."""
     most_width = math.ceil(height * bucket[0] * MAX_SPARE / bucket[1])
     most_height = math.ceil(width * bucket[1] * MAX_SPARE / bucket[0])
     if width > most_width:
-        left = (width - most_width) // 2
-        return image.crop((left, 0, left + most_width, height))
+        return most_width, height
     if height > most_height:
-        top = (height - most_height) // 2
-        return image.crop((0, top, width, top + most_height))
-    return image
+        return width, most_height
+    return width, height
+
+
+def within_reach(image, bucket: tuple[int, int]):
+    """``image`` with its middle kept where it is more than ``MAX_SPARE`` times longer than ``bucket``'s shape."""
+    width, height = image.size
+    kept = reach_size(width, height, bucket)
+    if kept == (width, height):
+        return image
+    left, top = (width - kept[0]) // 2, (height - kept[1]) // 2
+    return image.crop((left, top, left + kept[0], top + kept[1]))
+
+
+def encode_size(width: int, height: int, bucket: tuple[int, int], multiple: int) -> tuple[int, int]:
+    """The size the VAE encodes a ``width`` x ``height`` picture at for ``bucket`` (steps of ``multiple``): its part
+    within reach, covering the bucket with its aspect ratio kept, so that random crops have room. The trainer's
+    LatentSource and the memory meter both size the encode here."""
+    return cover_size(*reach_size(width, height, bucket), bucket, multiple)
 
 
 def cover_size(width: int, height: int, target: tuple[int, int], multiple: int) -> tuple[int, int]:

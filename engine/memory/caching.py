@@ -51,11 +51,12 @@ def measure_caching(model: PreparedModel, profile: Any, shape: StepShape) -> Cac
     text_bytes = storage_bytes([t for m in components.text_encoders for t in [*m.parameters(), *m.buffers()]])
     moments = []
     if profile.dataset.cache_latents:
-        images = 2 if profile.dataset.hflip else 1  # LatentSource encodes an image and its mirror image together
+        # LatentSource encodes a picture and its mirror image together, whole: the largest one decides.
+        images = 2 if profile.dataset.hflip else 1
 
         def encode_image() -> None:
             with torch.no_grad(), torch.autocast(DEVICE.type, enabled=False):
-                vae.encode(torch.zeros(images, 3, shape.height, shape.width, dtype=vae.dtype, device=DEVICE))
+                vae.encode(torch.zeros(images, 3, *shape.encode, dtype=vae.dtype, device=DEVICE))
 
         # Frozen text encoders are not loaded yet; those that train are on the device already.
         moments.append(CachingMeasure(vae_bytes + (0 if text_cached else text_bytes), _peak(model, encode_image)))

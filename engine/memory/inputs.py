@@ -46,5 +46,19 @@ def _kept(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def meter_key(profile: Any) -> str:
-    """The settings of a ``Profile`` that the meter may read, as text: two profiles with the same key get the same estimate."""
-    return json.dumps(_kept(profile.model_dump(mode="json")), sort_keys=True)
+    """The settings of a ``Profile`` that the meter may read, as text: two profiles with the same key get the same estimate.
+    The pictures' sizes count too (the VAE's encode), through their folders and when they last changed."""
+    from engine.memory.pictures import dataset_key
+
+    return json.dumps({"settings": _kept(profile.model_dump(mode="json")), "pictures": dataset_key(profile)}, sort_keys=True)
+
+
+def as_trained_in(profile: Any, precision: str) -> Any:
+    """``profile`` as a machine that gives ``precision`` trains it (engine.training.precision.effective_precision): bf16
+    weights only in bf16, and no fused step under fp16 (``bf16_weights_in_force``, ``fused_backward_in_force``)."""
+    if precision == profile.precision.mixed_precision:
+        return profile
+    section = profile.precision.model_copy(update={"mixed_precision": precision,
+                                                   "bf16_weights": profile.precision.bf16_weights and precision == "bf16"})
+    optimizer = profile.optimizer.model_copy(update={"fused_backward": profile.optimizer.fused_backward and precision != "fp16"})
+    return profile.model_copy(update={"precision": section, "optimizer": optimizer})

@@ -13,6 +13,9 @@ step (the VAE and the text encoders on the GPU while the caches fill, engine/mem
 reported beside the step (``MemoryEstimate.caching``): with Flux's T5-XXL it is close to the step.
 So is the sampling moment between steps (previews and scoring rounds: the denoiser, the VAE back
 on the GPU and the optimizer's state, engine/memory/sampling.py; ``MemoryEstimate.sampling``).
+The VAE encodes the dataset's largest picture whole, at its size read from the headers where the folders
+can be read (engine/memory/pictures.py). ``launch.sharding`` splits weights, gradients and optimizer
+state among the processes as FSDP or DeepSpeed do (engine/memory/sharding.py).
 
 Not counted: class-image generation (a phase of its own, before the steps), cuDNN and cuBLAS
 workspaces, and DDP's communication buffers beyond its gradient buckets.
@@ -31,9 +34,12 @@ from engine.memory.architecture import Architecture, architecture_of, from_folde
 from engine.memory.caching import measure_caching
 from engine.memory.estimate import GIB, MemoryEstimate
 from engine.memory.fake_models import PreparedModel, build_fake_model
+from engine.memory.inputs import as_trained_in
 from engine.memory.live_bytes import storage_bytes
 from engine.memory.optimizer_state import ParamShape, state_bytes, update_temporaries
+from engine.memory.pictures import largest_encode
 from engine.memory.sampling import measure_sampling, samples_between_steps
+from engine.memory.sharding import StepParts, shard
 from engine.memory.step import StepShape, cached_text, largest_bucket, measure_step
 
 # Trainer._sources writes cached latents and text embeddings to the run's cache folder on disk and
@@ -77,23 +83,39 @@ def _optimizer(model: PreparedModel, profile: Any, *, bf16_weights: bool) -> tup
     return state, temporaries
 
 
-def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | None = None) -> MemoryEstimate:
+def gpu_precision(requested: str) -> str | None:
+    """The precision this machine's CUDA GPU trains ``requested`` at (the trainer's ``effective_precision``); None
+    without one, where the estimate is for a GPU elsewhere: ``estimate_peak``'s ``precision``."""
+    from engine.training.precision import effective_precision
+
+    return effective_precision(requested)[0] if torch.cuda.is_available() else None
+
+
+def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | None = None, precision: str | None = None,
+                  read_pictures: bool = True) -> MemoryEstimate:
     """Peak GPU memory of one training step of ``profile``, on any machine, in about half a minute for SD1.5.
 
     ``architecture``: an ``Architecture``, a diffusers folder, or a ``model.pretrained`` value (by
-    default the profile's own). Precision is the profile's, as a GPU with bf16 trains it.
+    default the profile's own). ``precision``: the mixed precision the machine will really train at
+    (``gpu_precision``: fp16 on a GPU without bf16, with fp32 weights and no fused
+    step); by default the profile's, as a GPU with bf16 trains it. ``read_pictures``: False to assume
+    camera photos rather than read the dataset's picture sizes (engine/memory/pictures.py).
     """
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     from engine.data.examples import bucket_list
-    from engine.training.precision import bf16_weights_in_force, fused_backward_in_force
+    from engine.training.precision import bf16_weights_in_force, fused_backward_in_force, maths_name
 
     started = time.perf_counter()
+    notes = [CACHES_NOTE]
+    if precision is not None and precision != profile.precision.mixed_precision:
+        notes.append(f"estimated as this machine trains it, in {maths_name(precision)} rather than the profile's "
+                     f"{maths_name(profile.precision.mixed_precision)}")
+        profile = as_trained_in(profile, precision)
     arch = _architecture(architecture, profile)
     precision = profile.precision.mixed_precision
     bf16_weights = bf16_weights_in_force(profile.precision.bf16_weights, precision)[0]
     fused = fused_backward_in_force(profile.optimizer.fused_backward, precision)[0]
-    notes = [CACHES_NOTE]
     if profile.precision.attention == "xformers":
         notes.append("xformers attention is measured as SDPA: neither keeps an attention matrix")
     training = profile.training
@@ -106,9 +128,13 @@ def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | Non
         components.family.check_profile(profile)  # as the trainer does: a size Flux cannot take is said, not a shape error
         buckets = bucket_list(profile.dataset.resolution, profile.dataset.bucketing, profile.dataset.buckets, components.size_multiple)
         width, height = largest_bucket(buckets)
+        encode = largest_encode(profile, buckets, components.vae_scale_factor, (width, height), read_pictures=read_pictures)
+        if encode.note:
+            notes.append(encode.note)
         shape = StepShape(batch=training.train_batch_size * (2 if profile.prior.enabled else 1), instances=training.train_batch_size,
-                          height=height, width=width)
+                          height=height, width=width, encode_height=encode.height, encode_width=encode.width)
         weights = storage_bytes([t for m in model.on_device(profile) for t in [*m.parameters(), *m.buffers()]])
+        trained = storage_bytes(model.trainable)
         state, temporaries = _optimizer(model, profile, bf16_weights=bf16_weights)
         accumulated = 0
         if training.gradient_accumulation_steps > 1:
@@ -120,29 +146,35 @@ def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | Non
         sampling = measure_sampling(model, profile)
         text_cache = None if training.train_text_encoder else cached_text(model, training.clip_skip)
         step = measure_step(model, profile, shape, text_cache, free_gradients=fused)
-    # DDP keeps its own bucket copy of every gradient (accelerate leaves gradient_as_bucket_view off).
-    bucket_copy = step.gradients if profile.launch.num_processes > 1 else 0
-    base = weights + state + bucket_copy
-    backward = base + accumulated + step.peak + (temporaries if fused else 0)
-    update = 0 if fused else base + step.gradients + temporaries
+    parts = StepParts(weights=weights, state=state, gradients=step.gradients, gradients_at_peak=step.gradients_at_peak,
+                      accumulated=accumulated, held=step.peak - step.gradients_at_peak, copies=step.weight_copies_at_peak,
+                      temporaries=temporaries,
+                      # DDP keeps its own bucket copy of every gradient (accelerate leaves gradient_as_bucket_view off).
+                      bucket_copy=step.gradients if profile.launch.num_processes > 1 else 0)
+    if profile.launch.sharding != "none":
+        parts, sharding_note = shard(parts, profile, model.components.unet, trained)
+        notes.append(sharding_note)
+    base = parts.weights + parts.state + parts.bucket_copy
+    backward = base + parts.accumulated + parts.held + parts.gradients_at_peak + (parts.temporaries if fused else 0)
+    update = 0 if fused else base + parts.gradients + parts.temporaries
     caching_bytes = caching.weights + caching.encoding if caching is not None else 0
     if caching_bytes > max(backward, update):
         notes.append(f"{CACHING_NOTE}: {_size(caching_bytes)} allocated, more than the training step's {_size(max(backward, update))}")
     sampling_bytes = 0
     if sampling is not None:
         # Between steps the optimizer's state (and DDP's buckets) stay; after the last step they are freed.
-        kept = state + bucket_copy if samples_between_steps(profile) else 0
+        kept = parts.state + parts.bucket_copy if samples_between_steps(profile) else 0
         sampling_bytes = sampling.weights + kept + sampling.generation
         if sampling_bytes > max(backward, update):
             notes.append(f"{SAMPLING_NOTE}: {_size(sampling_bytes)} allocated, more than the training step's "
                          f"{_size(max(backward, update))}")
     if backward >= update:
-        phase, gradients, activations = "backward", accumulated + step.gradients_at_peak + bucket_copy, backward - base - accumulated - step.gradients_at_peak
-        copies = step.weight_copies_at_peak
+        phase, gradients = "backward", parts.accumulated + parts.gradients_at_peak + parts.bucket_copy
+        activations, copies = backward - base - parts.accumulated - parts.gradients_at_peak, parts.copies
     else:
-        phase, gradients, activations, copies = "optimizer step", step.gradients + bucket_copy, temporaries, 0
+        phase, gradients, activations, copies = "optimizer step", parts.gradients + parts.bucket_copy, parts.temporaries, 0
     return MemoryEstimate(
-        weights=weights, gradients=gradients, optimizer_state=state, activations=activations, caches=0,
+        weights=parts.weights, gradients=gradients, optimizer_state=parts.state, activations=activations, caches=0,
         autocast_weight_copies=copies, peak_phase=phase, model=arch.label, batch=shape.batch, height=height, width=width,
         seconds=time.perf_counter() - started, notes=tuple(notes), caching=caching_bytes, sampling=sampling_bytes,
     )

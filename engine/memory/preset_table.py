@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.memory.estimate import MemoryEstimate
+from engine.memory.inputs import as_trained_in
 
 TABLE = Path(__file__).with_name("preset_estimates.json")
 GENERATED_BY = "python bench/memory.py --presets"
@@ -87,6 +88,5 @@ def preset_profile(settings: dict[str, Any], pretrained: str, *, prior: bool, fp
     }
     _merge(data, settings)
     _merge(data, {"prior": {"enabled": prior}})
-    if fp16:
-        _merge(data, {"precision": {"mixed_precision": "fp16", "bf16_weights": False}, "optimizer": {"fused_backward": False}})
-    return Profile.model_validate(data)
+    profile = Profile.model_validate(data)
+    return as_trained_in(profile, "fp16") if fp16 else profile

@@ -28,6 +28,14 @@ class StepShape:
     instances: int  # of which instance images (the rest are class images)
     height: int  # pixels
     width: int
+    # The largest picture as the VAE encodes it (engine/memory/pictures.py); by default the step's own size.
+    encode_height: int = 0
+    encode_width: int = 0
+
+    @property
+    def encode(self) -> tuple[int, int]:
+        """(height, width) of the VAE's encode."""
+        return self.encode_height or self.height, self.encode_width or self.width
 
 
 @dataclass(frozen=True)
@@ -50,8 +58,8 @@ def _latents(model: PreparedModel, profile: Any, shape: StepShape) -> torch.Tens
     vae = model.components.vae
     scale = model.components.vae_scale_factor
     if not profile.dataset.cache_latents:
-        # The trainer encodes one image at a time, in the VAE's own dtype.
-        pixels = torch.zeros(1, 3, shape.height, shape.width, dtype=vae.dtype)
+        # The trainer encodes one picture at a time, whole (for random crops), in the VAE's own dtype.
+        pixels = torch.zeros(1, 3, *shape.encode, dtype=vae.dtype)
         with torch.no_grad(), torch.autocast(DEVICE.type, enabled=False):
             encoded = vae.encode(pixels).latent_dist.parameters  # mean and log-variance
         channels = encoded.shape[1] // 2

@@ -1,0 +1,106 @@
+"""The size the VAE encodes the dataset's largest picture at: the caching pass's (and an uncached step's) encode.
+
+LatentSource encodes each picture whole, not at its bucket's size: its part within reach
+(``MAX_SPARE``) resized to cover the bucket with its aspect ratio kept, so that random crops have
+room (engine/data/images.py ``encode_size``). A 16:9 photo at 1024 px without bucketing is encoded at
+1824x1024, where SDXL's VAE holds 2.24 GB against 1.26 GB at 1024x1024. So the meter reads the
+pictures' sizes from their headers, as ``build_examples`` does, with the trainer's bucket choice. Where
+the folders cannot be read here (an estimate made on another machine) it assumes camera photos and
+says so. No torch here: the wizard keys its estimates on ``dataset_key``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.data.buckets import Bucket, nearest_bucket
+from engine.data.images import MAX_SPARE, DataError, encode_size, image_size, list_images
+
+# Camera and phone photos, landscape and portrait: what is assumed where the pictures cannot be read.
+ASSUMED_PICTURES = ((1920, 1080), (1080, 1920))
+
+
+@dataclass(frozen=True)
+class EncodeSize:
+    width: int
+    height: int
+    note: str | None  # what the estimate should say of it; None where it is the step's own size
+
+
+def _class_pictures(concept: Any, resolution: int) -> tuple[list[Path], int]:
+    """(the user's own class images a run takes, how many it generates: square, at the resolution)."""
+    from engine.builtin import resolve_dir
+
+    folder = Path(resolve_dir(concept.class_dir)) if concept.class_dir else None
+    own = list_images(folder)[:concept.num_class_images] if folder is not None and folder.is_dir() else []
+    return own, concept.num_class_images - len(own)
+
+
+def _picture_sizes(profile: Any) -> tuple[list[tuple[int, int]], list[str]]:
+    """(the sizes of the pictures a run trains on, that can be read here; the folders that cannot)."""
+    from engine.builtin import resolve_dir
+
+    sizes: list[tuple[int, int]] = []
+    unread: list[str] = []
+    paths: list[Path] = []
+    for concept in profile.concepts:
+        try:
+            images = list_images(Path(resolve_dir(concept.instance_dir)))
+        except (DataError, OSError):
+            images = []
+        if not images:
+            unread.append(concept.instance_dir)
+        paths += images
+        if profile.prior.enabled:
+            own, generated = _class_pictures(concept, profile.dataset.resolution)
+            paths += own
+            if generated > 0:
+                sizes.append((profile.dataset.resolution, profile.dataset.resolution))
+    for path in paths:
+        try:
+            sizes.append(image_size(path))
+        except DataError:
+            continue  # the trainer refuses it before caching: it is never encoded
+    return sizes, unread
+
+
+def largest_encode(profile: Any, buckets: list[Bucket], multiple: int, step: tuple[int, int], *,
+                   read_pictures: bool = True) -> EncodeSize:
+    """The largest size (in pixels) the VAE encodes a picture of ``profile``'s dataset at, in steps of ``multiple``
+    (the VAE's scale); ``step`` is the step's (width, height). ``read_pictures``: False to assume camera photos
+    whatever the folders hold (the stored preset estimates, which stand for any dataset)."""
+    sizes, unread = _picture_sizes(profile) if read_pictures else ([], ["the preset's"])
+    assumed = bool(unread)
+    if assumed:
+        sizes += ASSUMED_PICTURES
+    encodes = [encode_size(w, h, nearest_bucket(w, h, buckets), multiple) for w, h in sizes]
+    width, height = max(encodes, key=lambda size: (size[0] * size[1], size)) if encodes else step
+    if assumed:
+        return EncodeSize(width, height, (
+            f"the pictures of {', '.join(unread)} are not read here: the VAE's encode counts 16:9 photos, encoded whole at "
+            f"{width}x{height} for random crops; a wider picture is encoded larger (up to {MAX_SPARE}x its bucket's "
+            "length). "
+            "Estimate where the images are to count them"))
+    if width * height > step[0] * step[1]:
+        return EncodeSize(width, height, f"the VAE encodes each picture whole for random crops: the largest here at "
+                                         f"{width}x{height}, beyond the {step[0]}x{step[1]} step")
+    return EncodeSize(width, height, None)
+
+
+def dataset_key(profile: Any) -> list[Any]:
+    """What of the dataset the meter reads, cheaply: each concept's folders and their modification times (a picture
+    added or taken away changes its folder's), so that an estimate is not reused for another dataset."""
+    from engine.builtin import is_builtin
+
+    def stamp(name: str | None) -> Any:
+        if not name or is_builtin(name):
+            return name  # a built-in folder's pictures are fixed
+        try:
+            return [name, os.stat(name).st_mtime_ns]
+        except OSError:
+            return [name, None]
+
+    return [[stamp(c.instance_dir), stamp(c.class_dir), c.num_class_images] for c in profile.concepts]
