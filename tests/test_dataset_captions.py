@@ -235,3 +235,66 @@ def test_a_caption_link_to_a_missing_file_is_left_alone_and_named(store: Caption
     assert "is a symbolic link to 'captions/c-caption.txt', which does not exist" in changes.skipped[0].reason
     CaptionStore(store.folder).undo()
     assert os.readlink(link) == "captions/c-caption.txt"
+
+
+def _original(store: CaptionStore, name: str) -> Path:
+    from engine.dataset.captions import ORIGINALS_DIR
+
+    return store.folder / HISTORY_DIR / ORIGINALS_DIR / name
+
+
+def test_the_first_version_is_kept_byte_for_byte_through_any_number_of_saves_and_bulk_edits(store: CaptionStore) -> None:
+    """One backup per caption was overwritten by each save: after two saves (moving to another image saves too) the
+    user's own caption, and its encoding, were gone."""
+    mine = "zwx, café".encode("utf-16")
+    (store.folder / "a.txt").write_bytes(mine)
+    store.write("a.jpg", "first edit")
+    store.write("a.jpg", "second edit")
+    store.add_tag("ohwx")
+    store.remove_tag("ohwx")
+    assert _original(store, "a.txt").read_bytes() == mine
+    assert store.previous("a.jpg") == "ohwx, second edit\n"  # what F2 needs: the version the last write replaced
+    assert _original(store, "b.txt").read_text(encoding="utf-8") == CAPTIONS["b"] + "\n"
+
+
+def test_a_history_kept_before_originals_were_gives_its_older_version_as_the_original(store: CaptionStore) -> None:
+    (store.folder / HISTORY_DIR).mkdir()
+    (store.folder / HISTORY_DIR / "a.txt").write_bytes(b"the oldest known\n")  # the layout of earlier versions
+    store.write("a.jpg", "newest")
+    assert _original(store, "a.txt").read_bytes() == b"the oldest known\n"
+    assert store.previous("a.jpg") == CAPTIONS["a"] + "\n"
+
+
+def test_revert_swaps_the_bytes_whatever_the_encoding(store: CaptionStore) -> None:
+    """F2 decoded the kept version as UTF-8, so a Latin-1 caption could not be put back."""
+    latin = "zwx café".encode("latin-1")
+    (store.folder / "a.txt").write_bytes(latin)
+    store.write("a.jpg", "zwx cafe, typed")
+    assert store.revert("a.jpg")
+    assert (store.folder / "a.txt").read_bytes() == latin
+    assert store.revert("a.jpg")  # again: the newer one
+    assert store.read("a.jpg") == "zwx cafe, typed"
+    assert _original(store, "a.txt").read_bytes() == latin
+    assert not store.revert("c.jpg")  # no earlier version
+
+
+def test_remove_tag_ignores_letter_case_as_add_tag_does_and_names_sentences_that_still_say_it(store: CaptionStore) -> None:
+    (store.folder / "a.txt").write_text("OHWX, dog\n", encoding="utf-8")
+    (store.folder / "d.txt").write_text("a photo of Ohwx dog, ohwx\n", encoding="utf-8")
+    changes = store.remove_tag("ohwx")
+    assert store.read("a.jpg") == "dog" and store.read("d.jpg") == "a photo of Ohwx dog"
+    assert store.read("b.jpg") == "dog, dog, sky"
+    assert [item.path.name for item in changes.skipped] == ["d.txt"]
+    assert "'ohwx' is still said inside a longer tag" in changes.skipped[0].reason
+
+
+def test_bulk_edits_and_undo_say_their_progress(store: CaptionStore) -> None:
+    from engine.events import PhaseProgress, PhaseStarted
+
+    events: list = []
+    store.add_tag("zwx", emit=events.append)
+    assert isinstance(events[0], PhaseStarted) and events[0].total == 4
+    assert [e.done for e in events[1:] if isinstance(e, PhaseProgress)] == [1, 2, 3, 4]
+    events.clear()
+    store.undo(emit=events.append)
+    assert isinstance(events[0], PhaseStarted) and (events[-1].done, events[-1].total) == (4, 4)

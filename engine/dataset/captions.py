@@ -1,69 +1,37 @@
-"""Caption files: atomic reads and writes that keep the previous version, bulk tag edits, undo.
+"""Caption files: atomic reads and writes that keep the earlier versions, bulk tag edits, undo.
 
 Captions are comma-separated tags (or one sentence, which is a single "tag"). Each write goes
 to a temporary file that replaces the caption only when complete, so an interrupted write
-leaves the old caption intact. The previous version of every rewritten caption is kept under
-``.dbtui-captions-history/``, and the last bulk operation is journaled there so ``undo()``
-works in a later session too.
+leaves the old caption intact. Under ``.dbtui-captions-history/`` each rewritten caption keeps,
+byte for byte, the version its last write replaced (at its own relative path: what ``revert``
+swaps back) and, under ``.originals/``, the first version dbtui replaced, which is never
+overwritten. The last bulk operation is journaled there so ``undo()`` works in a later session too.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import os
 import re
 import stat
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from engine.data.caption_text import CaptionFileError, read_caption, read_caption_file
 from engine.data.captions import caption_for
 from engine.data.images import DataError
+from engine.dataset.caption_changes import Change, ChangeSet, JournalEntry, Unreadable, journal_text, read_journal
 from engine.dataset.errors import CaptionError
 from engine.dataset.files import caption_path, list_images
 from engine.dataset.options import checked_caption_extension
+from engine.events import Event, PhaseProgress, PhaseStarted
 
 HISTORY_DIR = ".dbtui-captions-history"
+ORIGINALS_DIR = ".originals"  # a hidden name: no caption's own relative path can be it
 _JOURNAL = "last-bulk-operation.json"
-
-
-@dataclass(frozen=True)
-class Change:
-    """One caption file changed by a bulk operation; ``None`` means the file did not exist."""
-
-    path: Path
-    before: str | None
-    after: str | None
-
-
-@dataclass(frozen=True)
-class Unreadable:
-    """A caption file a bulk operation left alone because it cannot be read as text."""
-
-    path: Path
-    reason: str
-
-
-@dataclass(frozen=True)
-class ChangeSet:
-    """What a bulk operation (or its undo) changed, and the caption files it had to skip."""
-
-    operation: str
-    changes: tuple[Change, ...]
-    skipped: tuple[Unreadable, ...] = ()
-
-    def __len__(self) -> int:
-        return len(self.changes)
-
-    @property
-    def created(self) -> int:
-        """How many of the changes made a caption file where the image had none."""
-        return sum(1 for change in self.changes if change.before is None and change.after is not None)
+Emit = Callable[[Event], None]
 
 
 def split_tags(caption: str) -> list[str]:
@@ -134,6 +102,25 @@ class CaptionStore:
         except CaptionFileError as error:
             raise CaptionError(str(error)) from None
 
+    def revert(self, image: Path | str) -> bool:
+        """Swap the caption with the version its last write replaced, byte for byte whatever its encoding (a second
+        revert swaps them back); False when it has no such version."""
+        path = self.path_for(image)
+        previous = self._kept(path)
+        with self._writable():
+            if not previous.is_file():
+                return False
+            older = previous.read_bytes()
+            if not path.is_file():
+                atomic_write_bytes(path, older)
+                previous.unlink()
+                return True
+            newer = path.read_bytes()
+            self._keep_original(path, newer)
+            atomic_write_bytes(path, older)
+            atomic_write_bytes(previous, newer)
+        return True
+
     def captions(self) -> dict[Path, str | None]:
         """Each image's caption (None: no caption file); images whose caption cannot be read are left out."""
         readable = {}
@@ -163,25 +150,38 @@ class CaptionStore:
 
     # Bulk operations: each returns what it changed and can be undone with undo().
 
-    def add_tag(self, tag: str, front: bool = True) -> ChangeSet:
+    def add_tag(self, tag: str, front: bool = True, *, emit: Emit | None = None) -> ChangeSet:
         """Add ``tag`` to every image's caption that lacks it (creating missing caption files).
 
         A caption that already says the tag as a whole word, in any case, has it: "ohwx" is not added
         to "a photo of ohwx dog", where a second identifier would be trained as part of the prompt.
         """
         tag = _one_tag(tag)
-        said = re.compile(rf"(?<!\w){re.escape(tag)}(?!\w)", re.IGNORECASE)
+        said = _said(tag)
 
         def edit(tags: list[str]) -> list[str]:
             if any(said.search(t) for t in tags):
                 return tags
             return [tag, *tags] if front else [*tags, tag]
 
-        return self._bulk(f"add tag '{tag}'", edit, include_missing=True)
+        return self._bulk(f"add tag '{tag}'", edit, include_missing=True, emit=emit)
 
-    def remove_tag(self, tag: str) -> ChangeSet:
+    def remove_tag(self, tag: str, *, emit: Emit | None = None) -> ChangeSet:
+        """Remove ``tag`` from every caption, in any letter case, as ``add_tag`` finds it.
+
+        A longer tag that says it as a word ("a photo of ohwx dog") is left whole, since a bulk edit does not
+        rewrite sentences; its caption is named in ``skipped``, so nobody believes the word gone from it.
+        """
         tag = _one_tag(tag)
-        return self._bulk(f"remove tag '{tag}'", lambda tags: [t for t in tags if t != tag])
+        said, key = _said(tag), tag.casefold()
+
+        def still_said(caption: str) -> str | None:
+            if not said.search(caption):
+                return None
+            return f"'{tag}' is still said inside a longer tag, which Remove tag leaves whole: edit it by hand"
+
+        return self._bulk(f"remove tag '{tag}'", lambda tags: [t for t in tags if t.casefold() != key],
+                          left=still_said, emit=emit)
 
     def replace(self, find: str, replacement: str, *, regex: bool = False) -> ChangeSet:
         """Find and replace text in every caption (plain text unless ``regex``)."""
@@ -207,19 +207,21 @@ class CaptionStore:
         """Collapse runs of spaces, strip each tag, drop empty tags."""
         return self._bulk("trim", lambda tags: [re.sub(r"\s+", " ", t).strip() for t in tags if t.strip()])
 
-    def undo(self) -> ChangeSet:
+    def undo(self, *, emit: Emit | None = None) -> ChangeSet:
         """Put back every caption the last bulk operation changed; files it created are removed."""
         journal = self.history / _JOURNAL
         if not journal.exists():
             raise CaptionError("nothing to undo: undo puts back the last bulk caption operation only, and this folder has none "
                                "to put back (none was done here, or the last one is undone already)")
-        operation, entries = _journal(journal)
+        operation, entries = read_journal(journal)
         with self._writable():
-            return self._undo(operation, entries, journal)
+            return self._undo(operation, entries, journal, emit or _silent)
 
-    def _undo(self, operation: str, entries: list[_Entry], journal: Path) -> ChangeSet:
+    def _undo(self, operation: str, entries: list[JournalEntry], journal: Path, emit: Emit) -> ChangeSet:
         changes, skipped = [], []
-        for entry in entries:
+        emit(PhaseStarted(phase="captions", total=len(entries), description=f"undo {operation}"))
+        for done, entry in enumerate(entries, 1):
+            emit(PhaseProgress(phase="captions", done=done, total=len(entries)))
             path = self.folder / entry.path  # an absolute path (a journal written before paths were relative) stays
             try:
                 current = read_caption(path, self.folder)
@@ -240,14 +242,17 @@ class CaptionStore:
         journal.unlink()
         return ChangeSet(f"undo {operation}", tuple(changes), tuple(skipped))
 
-    def _bulk(self, operation: str, edit: Callable[[list[str]], list[str]], include_missing: bool = False) -> ChangeSet:
+    def _bulk(self, operation: str, edit: Callable[[list[str]], list[str]], include_missing: bool = False,
+              left: Callable[[str], str | None] | None = None, emit: Emit | None = None) -> ChangeSet:
         def on_text(text: str) -> str:
             tags = [t for t in split_tags(text) if t] if text.strip() else []
             return join_tags(edit(tags))
 
-        return self._bulk_text(operation, on_text, include_missing)
+        return self._bulk_text(operation, on_text, include_missing, left, emit)
 
-    def _bulk_text(self, operation: str, edit: Callable[[str], str], include_missing: bool = False) -> ChangeSet:
+    def _bulk_text(self, operation: str, edit: Callable[[str], str], include_missing: bool = False,
+                   left: Callable[[str], str | None] | None = None, emit: Emit | None = None) -> ChangeSet:
+        """Apply ``edit`` to every caption; ``left`` says why an edited caption still needs the user (or None)."""
         changes, skipped = [], []
         for image in self.images():
             path = self.path_for(image)
@@ -266,23 +271,19 @@ class CaptionStore:
             after = edit((before or "").strip())
             if after != (before or "").strip():
                 changes.append(Change(path, before, after))
+            if left is not None and (reason := left(after)):
+                skipped.append(Unreadable(path, f"caption file '{path}': {reason}"))
         with self._writable():
-            return self._apply(operation, changes, skipped)
+            return self._apply(operation, changes, skipped, emit or _silent)
 
-    def _apply(self, operation: str, changes: list[Change], skipped: list[Unreadable]) -> ChangeSet:
+    def _apply(self, operation: str, changes: list[Change], skipped: list[Unreadable], emit: Emit) -> ChangeSet:
         # Journal first: if we are interrupted mid-way, undo still knows every original text.
         self.history.mkdir(exist_ok=True)
-        # "bytes" keeps each file exactly as it was (a UTF-16 caption is undone to UTF-16, not re-encoded).
-        # Paths relative to the folder, so that a copied or moved folder undoes its own files; "after" tells an
-        # undo which captions were edited by hand since, which it then keeps.
-        journal = {"operation": operation, "changes": [
-            {"path": str(c.path.relative_to(self.folder)), "before": c.before, "after": (c.after or "").strip(),
-             "bytes": None if c.before is None else base64.b64encode(c.path.read_bytes()).decode("ascii")}
-            for c in changes]}
-        # ASCII escapes keep file names that are not valid UTF-8 (lone surrogates) round-tripping.
-        atomic_write_text(self.history / _JOURNAL, json.dumps(journal))
-        for change in changes:
+        atomic_write_text(self.history / _JOURNAL, journal_text(operation, self.folder, changes))
+        emit(PhaseStarted(phase="captions", total=len(changes), description=operation))
+        for done, change in enumerate(changes, 1):
             self._write(change.path, change.after or "")
+            emit(PhaseProgress(phase="captions", done=done, total=len(changes)))
         return ChangeSet(operation, tuple(changes), tuple(skipped))
 
     @contextlib.contextmanager
@@ -298,13 +299,38 @@ class CaptionStore:
     def _kept(self, path: Path) -> Path:
         return self.history / path.relative_to(self.folder)
 
+    def _original(self, path: Path) -> Path:
+        return self.history / ORIGINALS_DIR / path.relative_to(self.folder)
+
     def _write(self, path: Path, caption: str) -> None:
-        text = caption.strip() + "\n"
         if path.is_file():
-            kept = self._kept(path)
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(kept, path.read_bytes())  # the previous version exactly, whatever its encoding
-        atomic_write_text(path, text)
+            current = path.read_bytes()  # the version replaced exactly, whatever its encoding
+            self._keep_original(path, current)
+            _write_kept(self._kept(path), current)
+        atomic_write_text(path, caption.strip() + "\n")
+
+    def _keep_original(self, path: Path, current: bytes) -> None:
+        """Keep ``current`` as the caption's original unless one is kept already: the first version is never lost."""
+        original = self._original(path)
+        if original.is_file():
+            return
+        # A history kept before originals were has the previous version only, which is older than the caption now.
+        previous = self._kept(path)
+        _write_kept(original, previous.read_bytes() if previous.is_file() else current)
+
+
+def _write_kept(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, data)
+
+
+def _silent(event: Event) -> None:
+    """The progress sink of a caller that shows none."""
+
+
+def _said(tag: str) -> re.Pattern[str]:
+    """``tag`` said as a whole word, in any letter case: how both add_tag and remove_tag find it."""
+    return re.compile(rf"(?<!\w){re.escape(tag)}(?!\w)", re.IGNORECASE)
 
 
 def _one_tag(tag: str) -> str:
@@ -315,35 +341,6 @@ def _one_tag(tag: str) -> str:
     if "," in tag:
         raise CaptionError(f"'{tag}' holds a comma, which separates tags: give one tag at a time")
     return tag
-
-
-@dataclass(frozen=True)
-class _Entry:
-    path: Path
-    before: str | None  # None: the bulk operation created the file
-    raw: bytes  # the file exactly as it was
-    after: str | None  # the text the operation wrote (stripped); None in a journal that did not record it
-
-
-def _journal(path: Path) -> tuple[str, list[_Entry]]:
-    """The operation and its entries; anything unexpected in the file is a CaptionError, not a crash."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        entries = []
-        for item in data["changes"]:
-            before = item["before"]
-            if not isinstance(before, (str, type(None))):
-                raise TypeError(before)
-            raw = item.get("bytes")
-            raw = base64.b64decode(raw, validate=True) if raw else (before or "").encode("utf-8")
-            after = item.get("after")
-            if not isinstance(after, (str, type(None))):
-                raise TypeError(after)
-            entries.append(_Entry(Path(item["path"]), before, raw, after))
-        return str(data.get("operation", "the last bulk edit")), entries
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        raise CaptionError(f"the undo journal {path} is damaged, so the last bulk operation cannot be undone; "
-                           f"the previous version of each caption is kept in {path.parent}") from None
 
 
 def training_caption(image: Path, caption_mode: str, instance_prompt: str | None, extension: str = ".txt") -> str | None:

@@ -1,0 +1,86 @@
+"""What a bulk caption operation changed, and its journal: the record that lets ``undo()`` put it back."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.dataset.errors import CaptionError
+
+
+@dataclass(frozen=True)
+class Change:
+    """One caption file changed by a bulk operation; ``None`` means the file did not exist."""
+
+    path: Path
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A caption file a bulk operation left alone (it cannot be read as text, or was edited since), and why."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """What a bulk operation (or its undo) changed, and the caption files it had to skip."""
+
+    operation: str
+    changes: tuple[Change, ...]
+    skipped: tuple[Unreadable, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.changes)
+
+    @property
+    def created(self) -> int:
+        """How many of the changes made a caption file where the image had none."""
+        return sum(1 for change in self.changes if change.before is None and change.after is not None)
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    path: Path
+    before: str | None  # None: the bulk operation created the file
+    raw: bytes  # the file exactly as it was
+    after: str | None  # the text the operation wrote (stripped); None in a journal that did not record it
+
+
+def journal_text(operation: str, folder: Path, changes: list[Change]) -> str:
+    """The journal of ``changes`` (read before any is written), as JSON."""
+    # "bytes" keeps each file exactly as it was (a UTF-16 caption is undone to UTF-16, not re-encoded).
+    # Paths relative to the folder, so that a copied or moved folder undoes its own files; "after" tells an
+    # undo which captions were edited by hand since, which it then keeps.
+    journal = {"operation": operation, "changes": [
+        {"path": str(c.path.relative_to(folder)), "before": c.before, "after": (c.after or "").strip(),
+         "bytes": None if c.before is None else base64.b64encode(c.path.read_bytes()).decode("ascii")}
+        for c in changes]}
+    # ASCII escapes keep file names that are not valid UTF-8 (lone surrogates) round-tripping.
+    return json.dumps(journal)
+
+
+def read_journal(path: Path) -> tuple[str, list[JournalEntry]]:
+    """The operation and its entries; anything unexpected in the file is a CaptionError, not a crash."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entries = []
+        for item in data["changes"]:
+            before = item["before"]
+            if not isinstance(before, (str, type(None))):
+                raise TypeError(before)
+            raw = item.get("bytes")
+            raw = base64.b64decode(raw, validate=True) if raw else (before or "").encode("utf-8")
+            after = item.get("after")
+            if not isinstance(after, (str, type(None))):
+                raise TypeError(after)
+            entries.append(JournalEntry(Path(item["path"]), before, raw, after))
+        return str(data.get("operation", "the last bulk edit")), entries
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        raise CaptionError(f"the undo journal {path} is damaged, so the last bulk operation cannot be undone; "
+                           f"the previous version of each caption is kept in {path.parent}") from None
