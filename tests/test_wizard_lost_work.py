@@ -46,8 +46,10 @@ async def test_undo_with_nothing_to_undo_keeps_the_app_and_says_so(tmp_path: Pat
     async with app.run_test(size=SIZE) as pilot:
         screen = await _shown_caption_screen(app, pilot, images)
         await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()  # undo runs in a worker
         await pilot.pause()
         await pilot.click("#cap-undo")
+        await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.screen is screen and app.is_running
         assert sum("nothing to undo" in message for message in _messages(app)) == 2

@@ -80,8 +80,10 @@ async def test_the_whole_flow_by_keyboard(workdir: Path) -> None:
         assert (workdir / "images" / "small.txt").read_text(encoding="utf-8") == "zwx disc, seen from above"
         captions.query_one("#cap-tag", Input).value = "sks"
         await pilot.click("#cap-add")
+        await settle(pilot)  # bulk edits run in a worker
         assert (workdir / "images" / "zwx_05.txt").read_text(encoding="utf-8") == "sks"
         await pilot.press("ctrl+r")  # undo the bulk edit
+        await settle(pilot)
         assert not (workdir / "images" / "zwx_05.txt").exists()
         await pilot.press("escape")  # captions were edited: which caption mode should training use?
         await pilot.pause()

@@ -14,6 +14,7 @@ from pathlib import Path
 from dbtui.engine_facade import HardwareReport, ModelInfo, RealEngine, RunSummary
 from engine.events import (CheckpointSaved, Event, PhaseFinished, PhaseProgress, PhaseStarted, RunFinished, RunStarted,
                            SampleSaved, StepEnded, Warning)
+from engine.dataset.caption_changes import Change, ChangeSet
 from engine.dataset.prepare import PrepareResult
 from engine.runs.fit import FitResult
 from engine.hardware import Hardware
@@ -65,7 +66,7 @@ class SimpleCaptions:
     def write(self, image, caption: str) -> None:
         self.path_for(image).write_text(caption, encoding="utf-8")
 
-    def _bulk(self, edit: Callable[[list[str]], list[str]]) -> list[Path]:
+    def _bulk(self, edit: Callable[[list[str]], list[str]]) -> ChangeSet:
         before, changed = {}, []
         for image in self.images():
             old = self.read(image) or ""
@@ -74,23 +75,26 @@ class SimpleCaptions:
             if new != old:
                 before[image] = self.read(image)
                 self.write(image, new)
-                changed.append(image)
+                changed.append(Change(self.path_for(image), before[image], new))
         self._undo.append(before)
-        return changed
+        return ChangeSet("bulk edit", tuple(changed))
 
-    def add_tag(self, tag: str, front: bool = True) -> list[Path]:
+    def add_tag(self, tag: str, front: bool = True, *, emit=None) -> ChangeSet:
         return self._bulk(lambda tags: tags if tag in tags else ([tag, *tags] if front else [*tags, tag]))
 
-    def remove_tag(self, tag: str) -> list[Path]:
+    def remove_tag(self, tag: str, *, emit=None) -> ChangeSet:
         return self._bulk(lambda tags: [t for t in tags if t != tag])
 
-    def undo(self) -> list[Path]:
+    def undo(self, *, emit=None) -> ChangeSet:
         if not self._undo:
-            return []
+            return ChangeSet("undo", ())
         before = self._undo.pop()
         for image, text in before.items():
             self.path_for(image).unlink(missing_ok=True) if text is None else self.write(image, text)
-        return list(before)
+        return ChangeSet("undo", tuple(Change(self.path_for(image), None, text) for image, text in before.items()))
+
+    def revert(self, image) -> bool:
+        return False
 
     def tag_frequency(self) -> list[tuple[str, int]]:
         counts: dict[str, int] = {}

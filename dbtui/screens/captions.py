@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.markup import escape
 from textual import on, work
@@ -10,17 +13,24 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Input, OptionList, Static, TextArea
+from textual.widgets import Button, Input, OptionList, ProgressBar, Static, TextArea
 from textual.widgets.option_list import Option
 
 from dbtui.engine_facade import Engine
-from engine.dataset.errors import CaptionError
-from dbtui.messages import WorkDone, WorkFailed
+from dbtui.messages import EngineEvent, WorkDone, WorkFailed
+from dbtui.screens.caption_rows import CaptionRows, read_caption_row
 from dbtui.screens.user_errors import notify_user_errors
 from dbtui.session import Session
 from dbtui.widgets.key_footer import KeyFooter
 from dbtui.widgets.ordered_keys import OrderedInput, OrderedTextArea
 from dbtui.widgets.preview import ImagePreview
+from engine.errors import DbtuiError
+from engine.events import Event, PhaseProgress, PhaseStarted
+from engine.profile.fields import expanded_path
+
+AUTO = "auto-captioning"  # the one job that leaves the editor open: people caption by hand while it runs
+# Each job's worker (its WorkDone.what), and the title of its failure.
+_JOB_TITLES = {"bulk": "Bulk edit not done", "undo": "Nothing undone", "autocaption": "Auto-caption failed"}
 
 
 class CaptionScreen(Screen[None]):
@@ -29,15 +39,19 @@ class CaptionScreen(Screen[None]):
 
 One caption per image, in a text file beside it (`zwx_01.txt` for `zwx_01.png`). Pick an
 image on the left, edit its caption, **^s** saves it. A bulk edit adds or removes a tag in
-every caption at once; **^r** undoes the last one. **F2** puts back the version of this
-caption that the last save replaced. Auto-caption writes captions for the images that have
-none (it needs the captioning model).
+every caption at once (in any letter case; a sentence that says the tag is left whole and
+named); **^r** undoes the last one. **F2** puts back the version of this caption that the last
+save replaced, byte for byte. Auto-caption writes captions for the images that have none (it
+needs the captioning model). The first version of each caption that dbtui replaced is kept in
+`.dbtui-captions-history/.originals/` in the images folder.
 
 Watch out: training reads these files only when the concept's `caption_mode` says so
 (`caption_file` and the like); by default every image gets the instance prompt, so leaving
 this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in each caption.
 """
     CSS_PATH = "captions.tcss"
+    # Below 18 rows the preview gives its room to the editor (captions.tcss).
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (18, "-tall")]
     BINDINGS = [
         Binding("ctrl+s", "save", "Save caption", priority=True),
         Binding("ctrl+r", "undo", "Undo bulk edit"),
@@ -50,13 +64,15 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self.session = session
         self.engine = engine
         self.folder = folder
-        # The concept whose images these are, as the dataset step knows it: its instance_dir may read "~/pics".
-        self.concept_key = f"concepts.{concept}" if concept is not None else None
+        self.concept = concept  # the concept whose images these are, as the dataset step knows it
         self.store = engine.caption_store(folder, session.get("dataset.caption_extension") or ".txt")
-        self.store.images()  # a folder that cannot be listed is refused here, before the screen shows
+        self.images = self.store.images()  # a folder that cannot be listed is refused here, before the screen shows
+        self.rows = CaptionRows()
         self.image: Path | None = None
         self.shown = ""  # the caption as loaded into the editor: what a change is measured against
+        self.unsaved: str | None = None  # a text whose save failed: moving on (or Esc) again goes without it
         self.edited = False  # any caption changed here: training may have to be told to use them
+        self.job: str | None = None  # the caption job running in a worker (a bulk edit, its undo, auto-caption)
 
     def compose(self) -> ComposeResult:
         yield Static(f"Captions in {self.folder}", classes="title", markup=False)
@@ -73,82 +89,116 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
             yield Button("Undo", id="cap-undo", compact=True)
             yield Button("Auto-caption", id="cap-auto", compact=True)
         yield Static("", id="cap-tags", classes="help")
+        yield ProgressBar(id="cap-progress", show_eta=False)
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self._reload()
-        self.query_one("#cap-images").focus()
-
-    def _reload(self) -> None:
+        self.rows = CaptionRows.read(self.store, self.images)  # each caption read once (the tag counts with it)
         images = self.query_one("#cap-images", OptionList)
-        highlighted = images.highlighted
-        images.clear_options()
-        for path in self.store.images():
-            text, problem = self._read(path)
-            mark = " [red](unreadable)[/]" if problem else ("" if text else " [dim](none)[/]")
-            images.add_option(Option(f"{escape(Path(path).name)}{mark}", id=str(path)))
+        images.add_options([Option(self.rows.label(image), id=str(image)) for image in self.images])
         if images.option_count:
-            images.highlighted = min(highlighted or 0, images.option_count - 1)
-        tags = self.store.tag_frequency()[:8]
-        self.query_one("#cap-tags", Static).update("Tags: " + ", ".join(f"{escape(t)} ×{n}" for t, n in tags) if tags else "No tags yet.")
+            images.highlighted = 0
+        self._show_tags()
+        images.focus()
 
-    def _read(self, image: Path | str) -> tuple[str, str]:
-        """(caption, "") or ("", why it cannot be read): one unreadable file never stops the screen."""
-        try:
-            return self.store.read(image) or "", ""
-        except CaptionError as error:
-            return "", str(error)
-
+    # -- one caption ----------------------------------------------------------------------
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        image = Path(event.option.id)
+        image = Path(event.option.id or "")
         if image == self.image:
-            return  # the list was rebuilt around the same image (after a save): keep its text and status
-        self._keep_edit()
+            return  # the highlight came back to the image shown (a failed save keeps it): keep its text and status
+        if not self._keep_edit():
+            self._highlight(self.image)  # its typed text could not be saved: stay on it, text and all
+            return
         self.image = image
+        self._show(image)
+
+    def _show(self, image: Path) -> None:
         self.query_one(ImagePreview).show(image)
-        text, problem = self._read(image)
+        self._show_caption(image)
+
+    def _show_caption(self, image: Path, note: str = "") -> None:
+        """Show the caption of ``image`` read afresh (a file changed outside dbtui shows as it is now)."""
+        text, problem = read_caption_row(self.store, image)
+        self._set_row(image, text, problem)
         self.shown = text
         self.query_one("#cap-text", TextArea).text = text
-        self.query_one("#cap-status", Static).update(
-            f"[red]{escape(problem)}[/] Typing a caption and saving writes it as UTF-8; F2 brings the old file back."
-            if problem else "Ctrl+S saves this caption.")
+        # What to do first: the status shows three lines, and the reason can be long (the notification has it all).
+        status = (f"[red]Unreadable caption:[/] typing one and saving writes it as UTF-8; F2 brings the old file back. "
+                  f"{escape(problem)}" if problem else "Ctrl+S saves this caption.")
+        self.query_one("#cap-status", Static).update(f"{note} {status}" if note else status)
 
-    def _keep_edit(self) -> None:
-        """Leaving an image (or the screen) with its caption changed saves it: the previous version stays (F2)."""
-        if self.image is not None and self.query_one("#cap-text", TextArea).text != self.shown:
-            self.action_save()
+    def _keep_edit(self) -> bool:
+        """Leaving an image (or the screen) with its caption changed saves it: the previous version stays (F2).
 
-    @notify_user_errors("Caption not saved")
-    def action_save(self) -> None:
+        False when that save failed: the caller stays, so the typed text is not lost. The same text a second time
+        goes without it, as the failure said; else a folder nobody can write would hold the user here.
+        """
         if self.image is None:
-            return
-        text = " ".join(self.query_one("#cap-text", TextArea).text.split())
-        self.store.write(self.image, text)
-        self.shown = self.query_one("#cap-text", TextArea).text
+            return True
+        typed = self.query_one("#cap-text", TextArea).text
+        if typed in (self.shown, self.unsaved):
+            self.unsaved = None
+            return True
+        return self._save()
+
+    def action_save(self) -> None:
+        if not self._waiting(for_auto=False):
+            self._save()
+
+    def _save(self) -> bool:
+        """Save the editor's caption; False when it cannot be, with the text kept in the editor and the reason said."""
+        if self.image is None:
+            return True
+        typed = self.query_one("#cap-text", TextArea).text
+        text = " ".join(typed.split())
+        try:
+            self.store.write(self.image, text)
+        except DbtuiError as error:
+            self.unsaved = typed
+            what_to_do = ("Your text stays in the editor; Prepare on the Dataset step makes an editable copy of the "
+                          "folder. Moving on or Esc again goes without it.")
+            self.query_one("#cap-status", Static).update(f"[red]Not saved.[/] {what_to_do} {escape(str(error))}")
+            self.notify(f"{str(error).rstrip('.')}. {what_to_do}", title="Caption not saved", severity="error",
+                        timeout=10)
+            return False
+        self.unsaved = None
+        self.shown = typed
         self.edited = True
-        self._reload()
+        self._set_row(self.image, text)
         name = self.store.path_for(self.image).name
         self.query_one("#cap-status", Static).update(f"Saved {escape(name)}.")
         self.notify(f"Saved {name}.")
+        return True
 
-    @notify_user_errors("Bulk edit not done")
-    def _bulk(self, operation: str) -> None:
-        tag = self.query_one("#cap-tag", Input).value.strip()
-        if not tag:
-            self.notify("Type a tag first.", severity="warning")
+    @notify_user_errors("Caption not reverted")
+    def action_revert(self) -> None:
+        """Swap this caption with the version the last save replaced (F2 again: the newer one)."""
+        if self.image is None or self._waiting(for_auto=False) or not self._keep_edit():
+            return  # typing not yet saved is saved first, so that F2 again brings it back
+        if not self.store.revert(self.image):
+            self.notify("This caption has no earlier version.", severity="warning")
             return
-        self._keep_edit()  # the bulk edit reloads the editor
-        changes = self.store.add_tag(tag) if operation == "add" else self.store.remove_tag(tag)
-        self.edited = self.edited or bool(len(changes))
-        self.notify(f"{operation} '{tag}': {len(changes)} caption(s) changed (Ctrl+R undoes)")
-        self._after_bulk()
+        self.edited = True
+        self._show_caption(self.image, "Reverted to the earlier version (F2 again: the newer one).")
+        self.notify(f"Reverted {self.store.path_for(self.image).name} to its earlier version.")
 
-    def _after_bulk(self) -> None:
-        self._reload()
-        if self.image is not None:
-            self.shown = self._read(self.image)[0]
-            self.query_one("#cap-text", TextArea).text = self.shown
+    def _set_row(self, image: Path, text: str, problem: str = "") -> None:
+        """One row of the list (and the tag counts) brought up to date, without reading the other captions."""
+        if self.rows.set(image, text, problem):
+            self.query_one("#cap-images", OptionList).replace_option_prompt_at_index(
+                self.images.index(image), self.rows.label(image))
+            self._show_tags()
 
+    def _highlight(self, image: Path | None) -> None:
+        if image is not None:
+            self.query_one("#cap-images", OptionList).highlighted = self.images.index(image)
+
+    def _show_tags(self) -> None:
+        tags = self.rows.top_tags(8)
+        self.query_one("#cap-tags", Static).update(
+            "Tags: " + ", ".join(f"{escape(t)} ×{n}" for t, n in tags) if tags else "No tags yet.")
+
+    # -- jobs over every caption, in a worker ------------------------------------------------
     @on(Button.Pressed, "#cap-add")
     def _add(self) -> None:
         self._bulk("add")
@@ -157,63 +207,144 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
     def _remove(self) -> None:
         self._bulk("remove")
 
+    def _bulk(self, operation: str) -> None:
+        tag = self.query_one("#cap-tag", Input).value.strip()
+        if not tag:
+            self.notify("Type a tag first.", severity="warning")
+            return
+        if self._waiting(for_auto=True) or not self._keep_edit():  # the bulk edit reloads the editor
+            return
+        if operation == "add":
+            self._start(f"adding tag '{tag}'", "bulk", lambda emit: self.store.add_tag(tag, emit=emit))
+        else:
+            self._start(f"removing tag '{tag}'", "bulk", lambda emit: self.store.remove_tag(tag, emit=emit))
+
     @on(Button.Pressed, "#cap-undo")
-    @notify_user_errors("Nothing undone")
     def action_undo(self) -> None:
-        changes = self.store.undo()
-        self.edited = True
-        self.notify(f"Undone: {len(changes)} caption(s) restored" if changes else "Nothing to undo.")
-        self._after_bulk()
+        if not self._waiting(for_auto=True) and self._keep_edit():
+            self._start("undoing the last bulk edit", "undo", lambda emit: self.store.undo(emit=emit))
 
     @on(Button.Pressed, "#cap-auto")
     def _auto(self) -> None:
+        if self._waiting(for_auto=True) or not self._keep_edit():
+            return
         self.notify("Auto-captioning the images without a caption…")
-        self.autocaption()
+        self._start(AUTO, "autocaption", lambda emit: self.engine.autocaption(
+            self.folder, self.session.get("dataset.caption_extension") or ".txt", emit=emit))
 
-    @work(thread=True, exclusive=True, exit_on_error=False)
-    def autocaption(self) -> None:
+    def _start(self, job: str, what: str, run: Callable[[Callable[[Event], None]], Any]) -> None:
+        """Run ``run`` in a worker with its progress shown; a bulk edit or an undo locks the editor meanwhile."""
+        self.job = job
+        self.query_one("#cap-text", TextArea).read_only = job != AUTO
+        self.query_one("#cap-tags").display = False
+        bar = self.query_one("#cap-progress", ProgressBar)
+        bar.update(total=None, progress=0)
+        bar.display = True
+        self.query_one("#cap-status", Static).update(f"{escape(job[:1].upper() + job[1:])}…")
+        self._run_job(what, run)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="caption-job")
+    def _run_job(self, what: str, run: Callable[[Callable[[Event], None]], Any]) -> None:
         try:
-            count = self.engine.autocaption(self.folder, self.session.get("dataset.caption_extension") or ".txt")
-            self.post_message(WorkDone("autocaption", count))
-        except Exception as error:  # noqa: BLE001 - shown to the user (e.g. the captioner is not installed)
-            self.post_message(WorkFailed("Auto-caption", str(error)))
+            result = run(lambda event: self.post_message(EngineEvent(event)))
+        except Exception as error:  # noqa: BLE001 - shown to the user (a folder it cannot write, no captioner)
+            self.post_message(WorkFailed(what, str(error)))
+            return
+        self.post_message(WorkDone(what, (result, CaptionRows.read(self.store, self.images))))
 
-    @notify_user_errors("Caption not reverted")
-    def action_revert(self) -> None:
-        """Put back the version of this caption that the last save replaced (F2 again: the newer one)."""
-        if self.image is None:
-            return
-        previous = self.store.previous(self.image)
-        if previous is None:
-            self.notify("This caption has no earlier version.", severity="warning")
-            return
-        self.store.write(self.image, previous)
-        self.edited = True
-        self._after_bulk()
-        self.query_one("#cap-status", Static).update("Reverted to the earlier version (F2 again: the newer one).")
-        self.notify(f"Reverted {self.store.path_for(self.image).name} to its earlier version.")
+    def _waiting(self, *, for_auto: bool) -> bool:
+        """True, and said, when a caption job runs that this action must wait for (auto-caption: only if ``for_auto``)."""
+        if self.job is None or (self.job == AUTO and not for_auto):
+            return False
+        self.notify(f"Wait until {self.job} has finished.", severity="warning")
+        return True
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        event = message.event
+        if isinstance(event, (PhaseStarted, PhaseProgress)):
+            self.query_one("#cap-progress", ProgressBar).update(
+                total=event.total, progress=event.done if isinstance(event, PhaseProgress) else 0)
 
     def on_work_done(self, message: WorkDone) -> None:
-        self.edited = self.edited or bool(message.result)
-        self.notify(f"Auto-captioned {message.result} image(s).")
-        self._after_bulk()
+        if message.what not in _JOB_TITLES:
+            return  # another widget's worker (the preview's)
+        result, fresh = message.result
+        if message.what == "autocaption":
+            self.edited = self.edited or bool(result)
+            self.notify(f"Auto-captioned {result} image(s).")
+        else:
+            self.edited = self.edited or bool(len(result))
+            self._said(result, "(Ctrl+R undoes)" if message.what == "bulk" else "")
+        self._job_ended(fresh)
 
     def on_work_failed(self, message: WorkFailed) -> None:
-        self.notify(message.message, title=f"{message.what} failed", severity="error", timeout=10)
+        self.notify(message.message, title=_JOB_TITLES.get(message.what, f"{message.what} failed"), severity="error",
+                    timeout=10)
+        if message.what in _JOB_TITLES:
+            self._job_ended(CaptionRows.read(self.store, self.images))  # a bulk edit may have stopped half-way
 
+    def _said(self, changes: Any, hint: str) -> None:
+        """The notification of a bulk edit or undo: what changed, and how many captions it left alone, and why."""
+        said = f"{changes.operation}: {len(changes)} caption(s) changed" + (f" {hint}" if hint and len(changes) else "")
+        skipped = changes.skipped
+        if skipped:
+            more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+            said += f". {len(skipped)} left as they were: {skipped[0].reason}{more}"
+        self.notify(said, severity="warning" if skipped else "information", timeout=10 if skipped else 5)
+
+    def _job_ended(self, fresh: CaptionRows) -> None:
+        """Every row whose caption the job changed, and the editor where the user has not typed since it showed."""
+        self.job = None
+        self.query_one("#cap-text", TextArea).read_only = False
+        self.query_one("#cap-progress").display = False
+        self.query_one("#cap-tags").display = True
+        images = self.query_one("#cap-images", OptionList)
+        for index, image in enumerate(self.images):
+            if fresh.get(image) != self.rows.get(image):
+                images.replace_option_prompt_at_index(index, fresh.label(image))
+        self.rows = fresh
+        self._show_tags()
+        if self.image is None:
+            return
+        if self.query_one("#cap-text", TextArea).text == self.shown:
+            self._show_caption(self.image)
+            return
+        self.shown = self.rows.get(self.image)[0]  # leaving saves the typing over it; F2 then brings it back
+        self.query_one("#cap-status", Static).update(
+            "Your typing is kept: Ctrl+S saves it over this caption's new text (F2 then brings that back).")
+
+    # -- leaving ---------------------------------------------------------------------------
     def action_close(self) -> None:
-        self._keep_edit()
-        self.session.reports.clear()  # captions changed: the doctor's findings may be stale
-        concept = self.concept_key
-        if self.edited and concept and (self.session.get(f"{concept}.caption_mode") or "instance_prompt") == "instance_prompt":
+        if self._waiting(for_auto=False) or not self._keep_edit():
+            return
+        if self.edited or self.job == AUTO:
+            self._forget_findings()
+        concept = self.concept
+        if self.edited and concept is not None and (
+                self.session.get(f"concepts.{concept}.caption_mode") or "instance_prompt") == "instance_prompt":
             from dbtui.screens.caption_mode import CaptionModeScreen
 
             self.app.push_screen(CaptionModeScreen(), lambda mode: self._chosen(concept, mode))
             return
         self.dismiss(None)
 
-    def _chosen(self, concept: str, mode: str | None) -> None:
+    def _forget_findings(self) -> None:
+        """Captions changed: the findings of the concepts that read this folder may be stale; the others still hold."""
+        here = os.path.realpath(self.folder)
+        for index, concept in enumerate(self.session.get("concepts") or []):
+            if index == self.concept or _real_folder(concept.get("instance_dir") or "") == here:
+                self.session.reports.pop(index, None)
+
+    def _chosen(self, concept: int, mode: str | None) -> None:
         if mode:
-            self.session.set(f"{concept}.caption_mode", mode)
+            self.session.set(f"concepts.{concept}.caption_mode", mode)
             self.notify(f"Caption mode: {mode.replace('_', ' ')}")
         self.dismiss(None)
+
+
+def _real_folder(instance_dir: str) -> str | None:
+    """The folder a concept's ``instance_dir`` names, as the dataset step opens it (None: it names none)."""
+    try:
+        return os.path.realpath(expanded_path(instance_dir)) if instance_dir else None
+    except ValueError:
+        return None

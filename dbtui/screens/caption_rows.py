@@ -1,0 +1,69 @@
+"""The caption screen's table: each image's caption (or why it cannot be read) and the tag counts.
+
+Read once, then kept up to date a row at a time: a save changes one caption, so it must not read
+every caption of a 3,000-image folder again. No widgets here: a worker thread may build one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+
+from engine.dataset.captions import split_tags
+from engine.errors import DbtuiError
+
+
+def read_caption_row(store: Any, image: Path) -> tuple[str, str]:
+    """(caption, "") or ("", why it cannot be read): one unreadable file never stops the screen."""
+    try:
+        return store.read(image) or "", ""
+    except DbtuiError as error:
+        return "", str(error)
+
+
+class CaptionRows:
+    """Captions by image, with the number of captions that hold each tag."""
+
+    def __init__(self) -> None:
+        self._rows: dict[Path, tuple[str, str]] = {}
+        self._counts: Counter[str] = Counter()
+
+    @classmethod
+    def read(cls, store: Any, images: list[Path]) -> CaptionRows:
+        rows = cls()
+        for image in images:
+            rows.set(image, *read_caption_row(store, image))
+        return rows
+
+    def get(self, image: Path) -> tuple[str, str]:
+        return self._rows.get(image, ("", ""))
+
+    def set(self, image: Path, text: str, problem: str = "") -> bool:
+        """Record ``image``'s caption; True when that changed its row."""
+        old = self._rows.get(image)
+        if old == (text, problem):
+            return False
+        if old is not None:
+            self._counts.subtract(_tags(old[0]))
+        self._rows[image] = (text, problem)
+        self._counts.update(_tags(text))
+        return True
+
+    def label(self, image: Path) -> str:
+        """The image's line in the list (markup): its name, and whether its caption is missing or unreadable."""
+        text, problem = self.get(image)
+        mark = " [red](unreadable)[/]" if problem else ("" if text else " [dim](none)[/]")
+        return f"{escape(image.name)}{mark}"
+
+    def top_tags(self, count: int) -> list[tuple[str, int]]:
+        """The ``count`` tags most captions hold, most frequent first (as ``CaptionStore.tag_frequency``)."""
+        held = [(tag, n) for tag, n in self._counts.items() if n > 0]
+        return sorted(held, key=lambda item: (-item[1], item[0]))[:count]
+
+
+def _tags(caption: str) -> set[str]:
+    """A caption's tags, each once: the counts are of captions, not of repeats."""
+    return {tag for tag in split_tags(caption) if tag}

@@ -1,0 +1,218 @@
+"""The caption screen keeps what the user has: the doctor's findings, typed text, original captions, and the UI
+responsive while a bulk edit runs."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from pathlib import Path
+
+from textual.widgets import Input, OptionList, Static, TextArea
+
+from dbtui.app import make_app
+from dbtui.screens.captions import CaptionScreen
+from dbtui.session import Session
+from engine.dataset import captions
+from wizard_fakes import FakeEngine
+from wizard_steps import at_step, settle
+
+SIZE = (80, 24)
+
+
+class RealCaptionsEngine(FakeEngine):
+    """The fake engine with the real caption files (history, undo journal, encodings)."""
+
+    def caption_store(self, folder: str, extension: str):
+        return captions.CaptionStore(folder, extension)
+
+
+def _images(tmp_path: Path, demo_data: Path, name: str = "images") -> Path:
+    return Path(shutil.copytree(demo_data / "instance", tmp_path / name))
+
+
+def _status(screen) -> str:
+    return str(screen.query_one("#cap-status", Static).render())
+
+
+def _messages(app) -> list[str]:
+    return [notification.message for notification in app._notifications]
+
+
+async def _captions(app, pilot, images: Path, concept: int | None = None) -> CaptionScreen:
+    screen = CaptionScreen(app.session, app.engine, str(images), concept)
+    app.push_screen(screen)
+    await pilot.pause()
+    return screen
+
+
+async def test_closing_captions_unedited_keeps_the_findings_so_next_still_refuses_a_folder_of_no_usable_image(
+        tmp_path: Path, demo_data: Path) -> None:
+    """Esc from captions cleared every report, so Next went on with 0 usable images (Ctrl+R, Ctrl+O, Esc, Next)."""
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(demo_data / "instance" / "zwx_00.png", images / "small.png")  # the fake doctor: unusable
+    session = Session.for_demo()
+    session.set("concepts.0.instance_dir", str(images))
+    app = make_app(FakeEngine(), session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        dataset = await at_step(app, pilot, 2, "DatasetScreen")
+        for key in ("ctrl+r", "ctrl+o", "escape", "ctrl+n"):
+            await pilot.press(key)
+            await settle(pilot)
+        assert app.screen is dataset and 0 in session.reports
+        assert any("No usable images" in message for message in _messages(app))
+
+
+async def test_an_edit_forgets_the_findings_of_the_concepts_of_this_folder_only(tmp_path: Path, demo_data: Path) -> None:
+    mine, other = _images(tmp_path, demo_data), _images(tmp_path, demo_data, "other")
+    session = Session.for_demo()
+    session.set("concepts", [{"instance_dir": str(mine), "instance_prompt": "photo of zwx disc",
+                              "caption_mode": "caption_file"},
+                             {"instance_dir": str(other), "instance_prompt": "photo of zwx disc"}])
+    session.reports.update({0: "findings of images", 1: "findings of other"})
+    app = make_app(RealCaptionsEngine(), session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _captions(app, pilot, mine, concept=0)
+        screen.query_one(TextArea).text = "zwx disc, edited"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is not screen and session.reports == {1: "findings of other"}
+
+
+async def test_a_caption_that_cannot_be_saved_keeps_its_text_its_image_and_the_screen(
+        tmp_path: Path, demo_data: Path, monkeypatch) -> None:
+    """The save failed, but the list moved on (or the screen closed) and the typed text was gone."""
+    images = _images(tmp_path, demo_data)
+
+    def refused(path, data) -> None:  # as a read-only folder answers a user (root writes anyway)
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(captions, "atomic_write_bytes", refused)
+    app = make_app(RealCaptionsEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _captions(app, pilot, images)
+        first = screen.image
+        screen.query_one(TextArea).text = "zwx disc, my careful words"
+        await pilot.press("down")  # the list has focus: moving on saves, which fails
+        await pilot.pause()
+        assert screen.image == first and screen.query_one(OptionList).highlighted == 0
+        assert screen.query_one(TextArea).text == "zwx disc, my careful words"
+        assert "Prepare" in _status(screen) and any("Prepare" in message for message in _messages(app))
+        screen.query_one(TextArea).text = "zwx disc, my careful words, and more"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen and screen.query_one(TextArea).text.endswith("and more")
+        await pilot.press("escape")  # again: the user was told it goes without the text
+        await pilot.pause()
+        assert app.screen is not screen
+
+
+async def test_f2_puts_back_a_latin1_caption_byte_for_byte(tmp_path: Path, demo_data: Path) -> None:
+    images = _images(tmp_path, demo_data)
+    first = sorted(images.glob("*.png"))[0]
+    latin = "zwx café".encode("latin-1")
+    first.with_suffix(".txt").write_bytes(latin)
+    app = make_app(RealCaptionsEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _captions(app, pilot, images)
+        assert screen.image == first and "typing one and saving writes it as UTF-8" in _status(screen)
+        screen.query_one(TextArea).text = "zwx cafe"
+        await pilot.press("ctrl+s", "f2")
+        await pilot.pause()
+        assert first.with_suffix(".txt").read_bytes() == latin
+        assert "Reverted to the earlier version" in _status(screen)
+        assert not [m for m in _messages(app) if "not reverted" in m or ".dbtui-captions-history" in m]
+
+
+async def test_a_bulk_edit_runs_in_a_worker_and_says_what_it_skipped(tmp_path: Path, demo_data: Path,
+                                                                    monkeypatch) -> None:
+    """A bulk edit of 3,000 captions blocked the screen for half a minute, and said nothing of those it skipped."""
+    import threading
+
+    images = _images(tmp_path, demo_data)
+    pictures = sorted(images.glob("*.png"))
+    pictures[1].with_suffix(".txt").write_bytes(b"caf\xe9")  # unreadable: left alone, and said
+    app = make_app(RealCaptionsEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _captions(app, pilot, images)
+        release, real_add = threading.Event(), screen.store.add_tag
+        monkeypatch.setattr(screen.store, "add_tag", lambda *args, **kwargs: release.wait(10) and real_add(*args, **kwargs))
+        screen.query_one("#cap-tag", Input).value = "sks"
+        await pilot.click("#cap-add")
+        assert screen.job == "adding tag 'sks'" and screen.query_one("#cap-progress").display
+        assert screen.query_one(TextArea).read_only  # nobody types into a caption the edit is rewriting
+        screen.query_one(OptionList).focus()
+        await pilot.press("down")  # the screen answers meanwhile
+        await pilot.pause()
+        assert screen.image == pictures[1]
+        await pilot.press("up")
+        await pilot.pause()
+        release.set()
+        await settle(pilot)
+        assert screen.job is None and not screen.query_one("#cap-progress").display
+        said = _messages(app)[-1]
+        assert f"{len(pictures) - 1} caption(s) changed" in said and "1 left as they were" in said
+        assert "is not UTF-8 text" in said
+        assert screen.query_one(TextArea).text.startswith("sks, ")  # the editor shows the edited caption
+        assert "sks ×" in str(screen.query_one("#cap-tags", Static).render())
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert "caption(s) changed" in _messages(app)[-1] and not screen.query_one(TextArea).text.startswith("sks")
+
+
+async def test_auto_caption_finishing_keeps_what_the_user_typed_meanwhile(tmp_path: Path, demo_data: Path) -> None:
+    import threading
+
+    images = _images(tmp_path, demo_data)
+    release = threading.Event()
+
+    class SlowCaptioner(RealCaptionsEngine):
+        def autocaption(self, folder: str, extension: str, emit=None) -> int:
+            release.wait(10)
+            store = self.caption_store(folder, extension)
+            for image in store.images():
+                store.write(image, "a photo of a thing")
+            return len(store.images())
+
+    app = make_app(SlowCaptioner(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _captions(app, pilot, images)
+        await pilot.click("#cap-auto")
+        await pilot.pause()
+        screen.query_one(TextArea).text = "zwx disc, my own words"
+        release.set()
+        await settle(pilot)
+        assert screen.query_one(TextArea).text == "zwx disc, my own words"
+        assert "Your typing is kept" in _status(screen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert screen.store.read(screen.image) == "zwx disc, my own words"
+
+
+async def test_a_save_updates_its_row_and_the_tag_counts_without_reading_every_caption(
+        tmp_path: Path, demo_data: Path, monkeypatch) -> None:
+    images = _images(tmp_path, demo_data)
+    app = make_app(RealCaptionsEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _captions(app, pilot, images)
+        reads = []
+        real_read = screen.store.read
+        monkeypatch.setattr(screen.store, "read", lambda image: reads.append(image) or real_read(image))
+        screen.query_one(TextArea).text = "zwx disc, brandnew"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert reads == []
+        assert "brandnew ×1" in str(screen.query_one("#cap-tags", Static).render())
+
+
+async def test_at_the_smallest_terminal_the_editor_and_a_wrapped_status_show(tmp_path: Path, demo_data: Path) -> None:
+    """At 40x10 the preview's minimum height took every row and clipped the editor away."""
+    images = _images(tmp_path, demo_data)
+    app = make_app(RealCaptionsEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=(40, 10)) as pilot:
+        screen = await _captions(app, pilot, images)
+        editor = screen.query_one(TextArea).region
+        assert editor.height >= 2 and screen.query_one("#cap-main").region.contains_region(editor)
+        screen.query_one("#cap-status", Static).update("word " * 30)
+        await pilot.pause()
+        assert screen.query_one("#cap-status").region.height >= 2
