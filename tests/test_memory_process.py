@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -25,16 +24,14 @@ def test_the_exports_never_decide_the_meters_answer(tmp_path: Path, tiny_sd1: Pa
     assert estimate_peak(kohya).peak_allocated == estimate_peak(diffusers).peak_allocated
 
 
-def test_the_child_estimates_a_flux_profile_whatever_files_it_exports(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    """Flux refuses single-file exports for the run; the meter's child measured them as the run and failed."""
-    from engine.memory.__main__ import main
-    from engine.memory.process import RESULT_KEY
-    from engine.profile import save_profile
+def test_a_flux_profile_is_estimated_whatever_files_it_exports(tmp_path: Path) -> None:
+    """Flux refuses single-file exports for the run; the meter (`dbtui fit --estimate-only`, the wizard's child)
+    measured them as the run and failed."""
+    from engine.memory import estimate_peak
 
     profile = tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-flux"}, training={"method": "lora"},
                            saving={"export": ["diffusers", "safetensors"], "output_dir": str(tmp_path)})
-    assert main([str(save_profile(profile, tmp_path / "flux.toml"))]) == 0, capsys.readouterr().err
-    assert RESULT_KEY in json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert estimate_peak(profile).peak_allocated > 0
 
 
 # Stand-ins for the meter's child: a library's warning on stderr, then the end. bitsandbytes writes the first without

@@ -16,13 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.memory", description=__doc__)
     parser.add_argument("profile", type=Path)
     args = parser.parse_args(argv)
-    from engine.memory.inputs import as_metered
     from engine.memory.meter import estimate_peak
     from engine.profile import load_profile
 
     try:
         # As metered throughout, the family's own check of the profile included: the wizard keys answers without exports.
-        estimate = estimate_peak(as_metered(load_profile(args.profile)))
+        estimate = estimate_peak(load_profile(args.profile))
     except DbtuiError as error:
         # On stdout, tagged: stderr holds the libraries' warnings too. The caller's words name the meter itself.
         print(json.dumps({ERROR_KEY: str(error)}), flush=True)

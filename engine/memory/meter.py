@@ -34,7 +34,7 @@ from engine.memory.architecture import Architecture, architecture_of, from_folde
 from engine.memory.caching import measure_caching
 from engine.memory.estimate import GIB, MemoryEstimate
 from engine.memory.fake_models import PreparedModel, build_fake_model
-from engine.memory.inputs import as_trained_in
+from engine.memory.inputs import as_metered, as_trained_in
 from engine.memory.live_bytes import storage_bytes
 from engine.memory.optimizer_state import ParamShape, state_bytes, update_temporaries
 from engine.memory.pictures import largest_encode
@@ -107,6 +107,7 @@ def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | Non
     from engine.training.precision import bf16_weights_in_force, fused_backward_in_force, maths_name
 
     started = time.perf_counter()
+    profile = as_metered(profile)
     notes = [CACHES_NOTE]
     if precision is not None and precision != profile.precision.mixed_precision:
         notes.append(f"estimated as this machine trains it, in {maths_name(precision)} rather than the profile's "
