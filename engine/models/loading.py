@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine.builtin import resolve_model
+from engine.errors import DbtuiError
 from engine.events import Event
 from engine.models.family import Components, LoadDtypes
 from engine.models.parts import ModelNotFoundError
@@ -22,16 +23,35 @@ CONVERTED_FROM = "dbtui-converted-from.json"  # in a folder converted from a sin
 
 
 def native_resolution(folder: Path | str) -> int | None:
-    """The image size a diffusers folder's UNet was made for (its latent size × the VAE's
-    downscale), from the configs alone; None when they do not say."""
-    import json
+    """The image size a diffusers folder's model was made for, from the configs alone; None when they do not say.
+
+    A UNet says it by its latent size (× the VAE's downscale). Flux's transformer has no size in its config: its
+    VAE's sample_size says it (1024 in Flux.1, 64 in builtin:tiny-flux), else the family's usual size.
+    """
+    folder = Path(folder)
+    vae = _read_config(folder / "vae" / "config.json")
+    try:
+        return int(_read_config(folder / "unet" / "config.json")["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
+    except (KeyError, ValueError, TypeError):
+        pass
+    if not (folder / "transformer").is_dir():
+        return None
+    if isinstance(vae.get("sample_size"), int) and vae["sample_size"] > 0:
+        return vae["sample_size"]
+    from engine.models.registry import family_of
 
     try:
-        unet = json.loads((Path(folder) / "unet" / "config.json").read_text(encoding="utf-8"))
-        vae = json.loads((Path(folder) / "vae" / "config.json").read_text(encoding="utf-8"))
-        return int(unet["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
-    except (OSError, ValueError, KeyError, TypeError):
+        return family_of(folder).default_resolution
+    except DbtuiError:
         return None
+
+
+def _read_config(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def resolve_model_folder(
