@@ -78,8 +78,10 @@ def describe_model(source: str) -> ModelDescription:
     if kind == "builtin":
         from engine.builtin import MODELS, PREFIX, resolve_model
 
+        size, variant, pretrained = MODELS[source.removeprefix(PREFIX)]
+        if size != "tiny":
+            return _unbuilt_builtin(source, size, variant)
         folder = resolve_model(source)
-        size, _, pretrained = MODELS[source.removeprefix(PREFIX)]
         family, family_id = describe_folder(Path(folder))
         words = f"built-in {'tiny ' if size == 'tiny' else ''}{family} with {'demo' if pretrained else 'random'} weights"
         return ModelDescription(source, kind, words, folder, family_id is not None, native_resolution(folder), family_id)
@@ -102,6 +104,21 @@ def describe_model(source: str) -> ModelDescription:
     family_id = detected.trains_as if detected.supported else None
     return ModelDescription(source, kind, f"single file: {detected.description}", None, supported=detected.supported,
                             resolution=detected.resolution, family_id=family_id)
+
+
+def _unbuilt_builtin(source: str, size: str, variant: str) -> ModelDescription:
+    """A built-in larger than tiny, described from its family without building it: building reads nothing it does
+    not know already, and takes minutes and tens of GB (builtin:flux-random 34 GB, more than many machines hold)."""
+    from engine.builtin import builtin_family
+    from engine.builtin.tiny_model import default_resolution
+    from engine.models.registry import family_named
+
+    family = family_named(builtin_family(source) or "sd")
+    # The SD sizes are tiny_model's (medium-sd1 256 px, sd15-random 512); SDXL's and Flux's are their families' own.
+    resolution = default_resolution(size) if family.id == "sd" else family.default_resolution
+    words = "Stable Diffusion 1.x" if variant == "sd1" else family.label
+    return ModelDescription(source, "builtin", f"built-in {words} with random weights, built when first used", source,
+                            True, resolution, family.id)
 
 
 def likely_family(source: str) -> str:

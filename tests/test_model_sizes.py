@@ -7,6 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from dbtui.engine_facade import RealEngine
 from dbtui.session import Session
 from engine.model_info import describe_model
@@ -33,3 +35,21 @@ def test_a_flux_folder_whose_vae_says_no_size_is_made_for_fluxs_own(tiny_flux: P
 
 def test_the_unet_families_keep_their_size_from_the_unet(tiny_sdxl: Path) -> None:
     assert describe_model("builtin:tiny-sdxl").resolution == 64
+
+
+@pytest.mark.parametrize(("name", "family", "size"), [("builtin:flux-random", "flux", 1024),
+                                                     ("builtin:sdxl-random", "sdxl", 1024),
+                                                     ("builtin:sd15-random", "sd", 512),
+                                                     ("builtin:medium-sd1", "sd", 256)])
+def test_a_full_size_builtin_is_described_without_building_it(name: str, family: str, size: int, monkeypatch) -> None:
+    """Checking builtin:flux-random in the model step built the 34 GB Flux, and a 24 GB machine killed it."""
+    import engine.builtin
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("built a full-size model to describe it")
+
+    monkeypatch.setattr(engine.builtin, "_build_model", no_build)
+    monkeypatch.setattr(engine.builtin, "resolve_model", no_build)
+    described = describe_model(name)
+    assert (described.family_id, described.resolution, described.supported) == (family, size, True)
+    assert not engine.builtin.built(name)
