@@ -52,8 +52,12 @@ def describe(event: Event) -> str | None:
     if kind == "phase_finished":
         return f"[{event.phase}] done in {event.seconds:.1f}s"
     if kind == "run_started":
+        from engine.runs.summary import run_summary
+
         resumed = f", resumed at step {event.resumed_from_step}" if event.resumed_from_step else ""
-        return f"training {event.total_steps} steps on {event.num_processes} process(es){resumed}"
+        said = [run_summary(event.profile, event.hardware),
+                f"training {event.total_steps} steps on {event.num_processes} process(es){resumed}"]
+        return "\n".join(line for line in said if line)
     if kind == "step_ended":
         vram = f" vram {event.vram_allocated_peak_mb:.0f}MB" if event.vram_allocated_peak_mb else ""
         rss = f" ram {event.rss_mb:.0f}MB" if event.rss_mb else ""

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from dbtui.app import make_app
+from dbtui.console import PlainPrinter
 from dbtui.screens.training import TrainingScreen
 from dbtui.session import Session
-from engine.events import RunFinished
+from engine.events import RunFinished, RunStarted
 from wizard_fakes import FakeEngine, run_events
 
 SIZE = (80, 24)
@@ -68,3 +69,32 @@ async def test_the_loss_plot_of_a_short_run_marks_whole_steps(tmp_path: Path) ->
         lines = _terminal(app)
         [axis] = [index for index, line in enumerate(lines) if "└┬" in line]
         assert lines[axis + 1].partition("╰")[0].split() == ["1", "2", "3"]
+
+
+FLUX_NF4 = {"model": {"pretrained": "builtin:tiny-flux", "quantize": "nf4"}, "training": {"method": "lora", "lora": {"rank": 16}},
+            "precision": {"mixed_precision": "bf16"}}
+
+
+def flux_started(hardware: dict) -> RunStarted:
+    return RunStarted(time=1.0, run_dir="runs/flux", profile=FLUX_NF4, hardware=hardware, versions={}, total_steps=6)
+
+
+async def test_the_dashboard_says_what_the_run_trains(tmp_path: Path) -> None:
+    """Neither the dashboard nor the plain output named the family, the method or the base weights."""
+    engine = FakeEngine(events=[flux_started({"gpus": []}), *run_events()[1:]])
+    session = Session()
+    session.run_folder = tmp_path / "runs" / "x"
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _dashboard(app, pilot, session)
+        assert screen.query_one("#tr-stats").trains == "Flux.1 LoRA r16 · NF4 base · fp32 (CPU)"
+        assert any(" run     Flux.1 LoRA r16" in line for line in _terminal(app))  # a row, wrapped where narrow
+
+
+def test_the_plain_output_says_what_the_run_trains_and_in_which_maths(capsys) -> None:
+    printer = PlainPrinter()
+    printer(flux_started({"gpus": []}))
+    printer(flux_started({"gpus": [{"name": "Tesla T4", "bf16": False}]}))  # bf16 falls back to fp16 there
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["Flux.1 LoRA r16 · NF4 base · fp32 (CPU)", "training 6 steps on 1 process(es)",
+                     "Flux.1 LoRA r16 · NF4 base · fp16 (Tesla T4)", "training 6 steps on 1 process(es)"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 from textual.widgets import Static
 
 from dbtui.format import duration
-from engine.events import StepEnded
+from dbtui.messages import EngineEvent
+from engine.events import RunStarted, StepEnded
 
 
 def _mb(value: float | None) -> str:
@@ -22,9 +24,19 @@ class RunStats(Static):
         self.status = "starting"
         self.nvml_mb: float | None = None
         self.ended = False  # the run stopped, finished or failed: its last step's ETA is stale
+        self.trains = ""  # what the run trains (engine/runs/summary.py), from its run_started event
 
     def on_mount(self) -> None:
+        # The screen handles the run's events; this widget only reads its run_started, as they reach the screen.
+        self.screen.message_signal.subscribe(self, self._screen_message)
         self.show()
+
+    def _screen_message(self, message: object) -> None:
+        if isinstance(message, EngineEvent) and isinstance(message.event, RunStarted):
+            from engine.runs.summary import run_summary
+
+            self.trains = run_summary(message.event.profile, message.event.hardware)
+            self.show()
 
     def show(self, step: StepEnded | None = None, status: str | None = None, nvml_mb: float | None = None) -> None:
         self.ended = self.ended and step is None  # a step again: a resume goes on
@@ -33,8 +45,10 @@ class RunStats(Static):
         self.nvml_mb = nvml_mb if nvml_mb is not None else self.nvml_mb
         table = Table(show_header=False, box=None, pad_edge=False)
         table.add_column(style="bold", no_wrap=True)
-        table.add_column(no_wrap=True)
+        table.add_column()  # wraps where the pane is narrow (the run line), rather than losing its end
         table.add_row("status", self.status)
+        if self.trains:
+            table.add_row("run", Text(self.trains))
         s = self.step
         if s is not None:
             table.add_row("step", f"{s.step}/{s.total_steps}  (epoch {s.epoch})")
