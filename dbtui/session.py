@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # pydantic costs ~0.3 s: import it after the first screen is up
     from engine.profile import Problem, Profile
@@ -34,6 +34,14 @@ def demo_profile_data(output_dir: str = "runs") -> dict[str, Any]:
     data = tomllib.loads(demo_profile_text())
     data["saving"]["output_dir"] = output_dir
     return data
+
+
+class Review(NamedTuple):
+    """The draft as its checks found it."""
+
+    profile: Profile | None  # None while there is a problem
+    problems: list[Problem]  # what stops a save or a run
+    warnings: list[Problem]  # settings the model's family runs with, likely not as meant
 
 
 @dataclass
@@ -154,12 +162,25 @@ class Session:
 
     # -- validation and files ---------------------------------------------------------
     def validate(self) -> tuple[Profile | None, list[Problem]]:
+        """(the draft as a valid profile or None, what stops a save or a run), as ``review`` finds them."""
+        review = self.review()
+        return review.profile, review.problems
+
+    def review(self) -> Review:
+        """The draft checked as the run will check it: the profile's schema, then (once the model step has read the
+        model's family) what that family refuses, as ``dbtui validate`` does (engine.model_info)."""
         from engine.profile import ProfileError, validate_data
 
         try:
-            return validate_data(self.data), []
+            profile = validate_data(self.data)
         except ProfileError as error:
-            return None, error.problems
+            return Review(None, error.problems, [])
+        if self.family_id is None:
+            return Review(profile, [], [])
+        from engine.model_info import family_setting_problems
+
+        refused, warnings, _ = family_setting_problems(profile, self.family_id)  # read from its files: certain
+        return Review(None if refused else profile, refused, warnings)
 
     def profile(self) -> Profile:
         """The draft as a valid profile; raises ProfileError listing every problem."""
@@ -171,8 +192,12 @@ class Session:
         return self.path or self.profiles_dir / f"{self.data.get('name') or 'profile'}.toml"
 
     def save(self, path: str | Path | None = None) -> Path:
-        from engine.profile import save_profile
+        """Write the draft; raises ProfileError listing every problem, its model family's refusals among them."""
+        from engine.profile import ProfileError, save_profile
 
-        self.path = save_profile(self.profile(), Path(path) if path else self.default_path())
+        profile, problems = self.validate()
+        if profile is None:
+            raise ProfileError(problems)
+        self.path = save_profile(profile, Path(path) if path else self.default_path())
         self.written_path = self.path
         return self.path

@@ -232,8 +232,9 @@ class FamilySettings(NamedTuple):
     certain: bool  # the family was read from the model's files (or a built-in's name), not guessed from a name
 
 
-def family_setting_problems(profile: Any) -> FamilySettings:
-    """The profile's settings its model's family refuses or warns of, known before any weights load.
+def family_setting_problems(profile: Any, family_id: str | None = None) -> FamilySettings:
+    """The profile's settings its model's family refuses or warns of, known before any weights load. ``family_id``:
+    the family already read from the model's files (the wizard's model step), taken as certain.
 
     The trainer asks the family (``Family.check_profile``, ``Family.profile_warnings``) once the model has
     loaded; ``dbtui validate`` and ``dbtui run`` ask the same family here, so that what the load would refuse
@@ -244,7 +245,7 @@ def family_setting_problems(profile: Any) -> FamilySettings:
     from engine.models.registry import family_named
 
     source = profile.model.pretrained
-    known = family_from_files(source)
+    known = family_id or family_from_files(source)
     try:
         family = family_named(known or _family_by_name(source))  # the files were read once, just above
     except (DbtuiError, KeyError):
@@ -258,3 +259,4 @@ def family_setting_problems(profile: Any) -> FamilySettings:
         refused = [Problem(key, f"{message} (as a {family.label} model)") for key, message in error.refused]
         return FamilySettings(refused, warnings, known is not None)
     return FamilySettings([], warnings, known is not None)
+

@@ -25,7 +25,7 @@ from engine.events import StepEnded
 from engine.events import Warning as RunWarning
 from engine.memory.estimate import GIB
 from engine.memory.inputs import as_trained_in, meter_key
-from engine.profile import ProfileError
+from engine.profile import Problem, ProfileError
 
 
 FIT_STEPS = 10
@@ -145,20 +145,20 @@ whether to resume it.
         return as_trained_in(profile, "fp16") if self._without_bf16() and profile.precision.mixed_precision == "bf16" else profile
 
     def _validate(self, *, estimate_now: bool = False) -> bool:
-        profile, problems = self.session.validate()
+        profile, problems, warnings = self.session.review()
         self.query_one(VramLine).request(None if profile is None else self._as_trained_here(profile), now=estimate_now)
         self.query_one(ProfileForm).mark_problems({p.key for p in problems})
         panel = self.query_one("#par-problems", Static)
+        noted = [f"⚠ {_line(p)}" for p in warnings]  # the model's family runs with these: said, never blocking
         if problems:
-            lines = [f"{p.key or 'profile'}: {p.message}" + (f" (did you mean {p.suggestion}?)" if p.suggestion else "")
-                     for p in problems]
+            lines = [_line(p) for p in problems]
             # The count comes first: at 80x24 the panel's four lines may cut off the rest, which the tooltip holds.
             header = [f"✗ {len(problems)} problems to fix (their fields are marked; Next lists them all):"] if len(lines) > 1 else []
             panel.update(Content("\n".join(header + [f"✗ {line}" for line in lines[:PROBLEMS_SHOWN]])))
-            panel.tooltip = Content("\n".join(lines))
+            panel.tooltip = Content("\n".join(lines + noted))
         else:
-            panel.update("[green]✓ The profile is valid.[/]")
-            panel.tooltip = None
+            panel.update(Content.assemble(("✓ The profile is valid.", "green"), *(f"\n{line}" for line in noted[:PROBLEMS_SHOWN])))
+            panel.tooltip = Content("\n".join(noted)) if noted else None
         return not problems
 
     @on(Button.Pressed, "#par-apply")
@@ -340,3 +340,7 @@ whether to resume it.
             # Every one, for the keyboard: the panel shows only the first few at 80x24, the rest in its tooltip.
             return "Fix these first:\n" + str(self.query_one("#par-problems", Static).tooltip or "the problems shown at the bottom")
         return None
+
+
+def _line(problem: Problem) -> str:
+    return f"{problem.key or 'profile'}: {problem.message}" + (f" (did you mean {problem.suggestion}?)" if problem.suggestion else "")
