@@ -1,5 +1,5 @@
 """The parameters step checks a draft as the run will: what the model's family refuses is a problem there (no save,
-no Train), and what it only warns of is a line under the problems."""
+no Train), what it only warns of is a line under the problems, and help quoting Flux.1 [dev] shows its brackets."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dbtui.app import make_app
 from dbtui.session import Session
 from engine.profile import ProfileError
 from test_flux_wizard import flux_draft, open_parameters
-from test_wizard_sdxl import SIZE, settle, text_of
+from test_wizard_sdxl import SIZE, help_of, settle, text_of
 from wizard_fakes import FakeEngine
 
 
@@ -61,3 +61,15 @@ async def test_the_panel_says_a_flux_refusal_and_a_flux_warning_without_blocking
         await settle(pilot)
         assert type(app.screen).__name__ == "ParametersScreen"
 
+
+async def test_help_quoting_flux_1_dev_keeps_its_brackets() -> None:
+    """Rich read "[dev]" as a style tag: the help said "Flux.1 's previews"."""
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_parameters(pilot, flux_draft(FakeEngine()))
+        screen = app.screen
+        for section in ("#sec-sampling", "#sec-training--flow"):
+            screen.query_one(section).collapsed = False
+        await settle(pilot, 0.3)
+        assert "Flux.1 [dev]'s previews" in help_of(screen, "sampling.guidance_scale")
+        assert "([schnell])" in help_of(screen, "training.flow.guidance")

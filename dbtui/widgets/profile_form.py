@@ -166,7 +166,7 @@ class ProfileForm(Vertical):
             spec = self.specs[key]
             if spec.section != heading:
                 heading = spec.section
-                yield Static(heading, classes="form-section")
+                yield Static(heading, classes="form-section", markup=False)
             yield from self.row_widgets(spec)
         sections: dict[str, list[FieldSpec]] = {}
         for spec in self.specs.values():
@@ -197,7 +197,8 @@ class ProfileForm(Vertical):
         else:
             field = OrderedInput(to_text(value), id=spec.widget_id, compact=True)
         row = Horizontal(Label(spec.label), field, classes="row", id=f"row-{spec.widget_id}")
-        help_ = Static(self.help_text(spec), classes="field-help")
+        # Plain text: the schema's words quote "Flux.1 [dev]", which Rich markup would take for a tag and drop.
+        help_ = Static(self.help_text(spec), classes="field-help", markup=False)
         row.display = help_.display = self.shows(spec)
         self.rows[spec.key] = (row, help_)
         return [row, help_]
