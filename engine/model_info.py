@@ -260,3 +260,29 @@ def family_setting_problems(profile: Any, family_id: str | None = None) -> Famil
         return FamilySettings(refused, warnings, known is not None)
     return FamilySettings([], warnings, known is not None)
 
+
+def native_size(source: str) -> int | None:
+    """The image size ``model.pretrained`` was made for, where that is known on this machine without a download or
+    a build: a built-in's, a diffusers folder's or a cached hub model's configs; None otherwise (a single file)."""
+    from engine.builtin import MODELS, PREFIX, is_builtin
+    from engine.models.loading import native_resolution
+
+    entry = MODELS.get(source.removeprefix(PREFIX)) if is_builtin(source) else None
+    if entry is not None and entry[0] != "tiny":
+        return _unbuilt_builtin(source, entry[0], entry[1]).resolution
+    folder = _config_folder(source)
+    return native_resolution(folder) if folder is not None else None
+
+
+def resolution_problems(profile: Any) -> list[Problem]:
+    """dataset.resolution far from the model's own size (above 1.5× or below half of it), where that size is known
+    here: it trains, but not as the user likely means."""
+    native, size = native_size(profile.model.pretrained), profile.dataset.resolution
+    if native is None or native / 2 <= size <= native * 1.5:
+        return []
+    if size > native:
+        effect = "each step costs far more memory and time, and its images may repeat parts of the subject"
+    else:
+        effect = "its images lose detail, and the model drifts from what it learned"
+    return [Problem("dataset.resolution", f"{size} px is {size / native:.2g}× the {native} px this model was made for: "
+                                          f"{effect}; train at {native} px, or near it")]

@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Exit status 2 when there is any problem, settings the model's family cannot use among them "
         "(where its files are on this machine; else they are warnings). Missing data folders and caption files are "
         "listed as warnings (the profile may be meant for another machine), as are settings that run "
-        "but likely not as meant (e.g. two concepts with one prompt).",
+        "but likely not as meant (e.g. two concepts with one prompt, or dataset.resolution far from the size the "
+        "model was made for, where its files are on this machine).",
     )
     parser.add_argument("profile", help="path to a .toml profile")
     add_overrides(parser)
@@ -26,7 +27,7 @@ def _validate(args: argparse.Namespace) -> int:
     from engine.profile import ProfileError, load_profile, located
     from engine.dataset.profile_paths import builtin_name_problems, path_problems
     from engine.evaluation.prompt_problems import evaluation_problems, shared_identifier_problems
-    from engine.model_info import family_setting_problems
+    from engine.model_info import family_setting_problems, resolution_problems
     from engine.profile.concept_warnings import shared_prompt_problems
     from engine.profile.schedule_warnings import schedule_problems
 
@@ -35,7 +36,8 @@ def _validate(args: argparse.Namespace) -> int:
     # The family read from the model's files, or a misspelt built-in name: wrong on any machine, and the run refuses them.
     errors = builtin_name_problems(profile) + (refused if certain else [])
     warnings = (path_problems(profile, builtins=False) + ([] if certain else refused) + family_warnings + evaluation_problems(profile)
-                + shared_prompt_problems(profile) + shared_identifier_problems(profile) + schedule_problems(profile))
+                + shared_prompt_problems(profile) + shared_identifier_problems(profile) + schedule_problems(profile)
+                + resolution_problems(profile))
     if not errors:
         print(f"{args.profile}: valid ({len(profile.concepts)} concept(s), method {profile.training.method})")
     for problem in located(warnings, args.profile, args.set):  # every one at once, beside the errors too

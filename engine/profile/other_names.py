@@ -24,3 +24,20 @@ OTHER_TOOLS_NAMES: dict[str, str] = {
     "checkpointing_steps": "saving.every_n_steps",
     "sample_every_n_steps": "sampling.every_n_steps",
 }
+
+# Names that mean one of our keys only in their place (list items as N): a model's "path" is model.pretrained, a
+# concept's "path" its instance_dir. Written anywhere else they are left to the nearest spelling.
+PLACED_NAMES: dict[str, str] = {
+    "path": "model.pretrained",
+    "model_path": "model.pretrained",
+    "model.path": "model.pretrained",
+    "model.model": "model.pretrained",
+    "model.model_path": "model.pretrained",
+    "model.file": "model.pretrained",
+    "model.checkpoint": "model.pretrained",
+    "model.id": "model.pretrained",
+    "model.repo": "model.pretrained",
+    "concepts.N.path": "concepts.N.instance_dir",
+    "concepts.N.dir": "concepts.N.instance_dir",
+    "concepts.N.prompt": "concepts.N.instance_prompt",
+}

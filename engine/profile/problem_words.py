@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from engine.profile.other_names import OTHER_TOOLS_NAMES
+from engine.profile.other_names import OTHER_TOOLS_NAMES, PLACED_NAMES
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
 
@@ -89,7 +89,10 @@ def problems_from(error: ValidationError) -> list[Problem]:
             # near spelling here: training.gradient_checkpointing is precision's, not training.gradient_accumulation_steps.
             elsewhere = [path for path in field_paths(Profile) if path.rsplit(".", 1)[-1] == str(loc[-1])]
             close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
-            suggestion = (OTHER_TOOLS_NAMES.get(str(loc[-1])) or (elsewhere[0] if elsewhere else None)
+            placed = PLACED_NAMES.get(".".join("N" if isinstance(part, int) else str(part) for part in loc))
+            if placed and loc[0] == "concepts":
+                placed = placed.replace(".N.", f".{loc[1]}.")  # this concept's own key
+            suggestion = (placed or OTHER_TOOLS_NAMES.get(str(loc[-1])) or (elsewhere[0] if elsewhere else None)
                           or (".".join([*(str(p) for p in loc[:-1]), close[0]]) if close else None))
             if elsewhere and suggestion == elsewhere[0] and "." not in suggestion:
                 message = "unknown key here: top-level keys go above the first [section] of the file"
@@ -132,6 +135,10 @@ def problems_from(error: ValidationError) -> list[Problem]:
             # Each bucket is a pair: name the list once, not each of its items.
             key = ".".join(str(p) for p in loc[:-1])
             message = "takes a list of [width, height] pairs, e.g. buckets = [[512, 512], [576, 448]]"
+        elif item["type"] == "model_type" and loc == ("model",):
+            # model = "name" for the [model] section: the name goes in its pretrained key.
+            message = "is a section, [model]: the model's name or path goes in its pretrained key"
+            suggestion = "model.pretrained"
         elif item["type"] == "model_type" and loc[:1] == ("concepts",):
             # A whole concept given one value (--set concepts.0="x"): name its keys, not pydantic's class.
             message = "is a concept: a table of keys (instance_dir, instance_prompt, …); set one key, e.g. concepts.0.instance_prompt"

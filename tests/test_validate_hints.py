@@ -1,0 +1,39 @@
+"""``dbtui validate`` points a key written from habit (model.path, model = "…") to its place, and warns of a
+dataset.resolution far from the size the model was made for, where the model's files are on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dbtui.cli import main
+from test_bad_profiles import DEMO, user_error
+
+
+@pytest.mark.parametrize(("override", "meant"), [("model.path=x", "model.pretrained"), ("path=x", "model.pretrained"),
+                                                 ("model.model=x", "model.pretrained"), ("model=x", "model.pretrained"),
+                                                 ("concepts.0.path=x", "concepts.0.instance_dir")])
+def test_a_key_written_from_habit_is_pointed_to_its_place(override: str, meant: str, capsys) -> None:
+    said = user_error(capsys, ["validate", str(DEMO), "--set", override])
+    assert f"(did you mean '{meant}'?)" in said
+
+
+def test_a_concepts_path_elsewhere_is_not_taken_for_the_model(capsys) -> None:
+    assert "model.pretrained" not in user_error(capsys, ["validate", str(DEMO), "--set", "dataset.path=x"])
+
+
+@pytest.mark.parametrize(("resolution", "warned"), [(128, True), (96, False), (32, False)])
+def test_a_resolution_far_from_the_models_own_is_a_warning(resolution: int, warned: bool, tiny_sd1: Path, capsys) -> None:
+    assert main(["validate", str(DEMO), "--set", f"dataset.resolution={resolution}"]) == 0
+    out = capsys.readouterr().out
+    assert ("128 px is 2× the 64 px this model was made for" in out) == warned
+
+
+def test_a_full_size_builtin_is_judged_by_its_size_unbuilt(capsys, monkeypatch) -> None:
+    import engine.builtin
+
+    monkeypatch.setattr(engine.builtin, "_build_model", lambda *a: pytest.fail("built a full-size model"))
+    argv = ["validate", str(DEMO), "--set", 'model.pretrained="builtin:sdxl-random"', "--set", "dataset.resolution=256"]
+    assert main(argv) == 0
+    assert "256 px is 0.25× the 1024 px this model was made for" in capsys.readouterr().out
