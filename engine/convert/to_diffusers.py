@@ -122,18 +122,17 @@ def _mismatch(state_dict: dict[str, Any], config: Path, family: ModelFamily, nam
 
 
 def _scheduler(config: Path, family: ModelFamily, zero_snr: bool) -> Any:
-    """The config folder's scheduler, else the family's shipped one (SDXL base's EulerDiscrete for SDXL)."""
+    """The config folder's scheduler, else the family's shipped one (SDXL base's EulerDiscrete for SDXL), predicting
+    what the detected family predicts."""
     import diffusers
 
     scheduler_dir = config if (config / "scheduler" / "scheduler_config.json").is_file() else CONFIGS / family.config_name
     scheduler_config = json.loads((scheduler_dir / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
-    overrides: dict[str, Any] = {}
-    if family.xl:
-        # An SDXL file says itself what it predicts (the v_pred marker, or none for epsilon); a config
-        # folder only describes the architecture.
-        overrides["prediction_type"] = family.prediction_type
-        if zero_snr:
-            overrides["rescale_betas_zero_snr"] = True
+    # What the file predicts was detected from it (a marker, a sidecar, metadata, the weights); a config folder only
+    # describes the architecture, and an SD2.x-v file converted with an SD2.x-base folder must still predict v.
+    overrides: dict[str, Any] = {"prediction_type": family.prediction_type}
+    if family.xl and zero_snr:
+        overrides["rescale_betas_zero_snr"] = True
     scheduler_class = getattr(diffusers, scheduler_config["_class_name"])
     return scheduler_class.from_pretrained(scheduler_dir, subfolder="scheduler", **overrides)
 
