@@ -59,6 +59,14 @@ def test_prediction_hint_overrides_the_statistic() -> None:
     assert detect_family(_sd(text="sd2", context=1024, norm_std=0.5), prediction_type="epsilon").id == "sd2"
 
 
+def test_an_sd1_file_that_says_it_predicts_v_is_sd1_v() -> None:
+    """dbtui writes dbtui.prediction_type into a v-prediction SD1.x export; reading it back ignored it."""
+    family = detect_family(_sd(), prediction_type="v_prediction")
+    assert (family.id, family.prediction_type, family.config_name) == ("sd1-v", "v_prediction", "sd1")
+    assert "v-prediction" in family.description
+    assert detect_family(_sd(), prediction_type="epsilon").id == "sd1"
+
+
 def _sdxl(*, text: str | None = "base", in_channels: int = 4, context: int = 2048, adm: int = 2816) -> dict:
     """Keys and shapes of sd_xl_base_1.0 (``text="refiner"``: the refiner's bigG-only conditioner)."""
     sd = {

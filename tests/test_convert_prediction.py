@@ -32,3 +32,15 @@ def test_a_config_folder_does_not_decide_what_the_file_predicts(random_sd2v: Pat
     epsilon_file = export_single_file(epsilon_config, tmp_path / "e.safetensors")
     assert not (tmp_path / "e.yaml").exists()
     assert _prediction(import_single_file(epsilon_file, tmp_path / "e", config=random_sd2v)) == "epsilon"
+
+
+def test_a_v_prediction_sd1_export_reads_back_as_v(random_sd1: Path, tmp_path: Path) -> None:
+    """dbtui's own v-prediction SD1.x export (its metadata says so) came back as an epsilon model."""
+    events = []
+    for name in ("m.safetensors", "m.ckpt"):
+        epsilon_config = _predicting(random_sd1, tmp_path / f"e-{name}", "epsilon")  # tiny: a config is needed
+        exported = export_single_file(_predicting(random_sd1, tmp_path / f"v-{name}", "v_prediction"), tmp_path / name,
+                                      fmt=name.split(".")[1], emit=events.append)
+        folder = import_single_file(exported, tmp_path / f"back-{name}", config=epsilon_config, emit=events.append)
+        assert _prediction(folder) == "v_prediction", name
+    assert any("1.x, v-prediction" in getattr(event, "description", "") for event in events)

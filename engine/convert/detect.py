@@ -66,11 +66,13 @@ class ModelFamily:
 
     @property
     def config_name(self) -> str:
-        """The folder under configs/ that describes this family's architecture."""
-        return "sdxl" if self.xl else self.id
+        """The folder under configs/ that describes this family's architecture (an SD1.x v-prediction fine-tune has
+        SD1.x's: only what its scheduler predicts differs, and that is the family's)."""
+        return "sdxl" if self.xl else "sd1" if self.id == "sd1-v" else self.id
 
 
 SD1 = ModelFamily("sd1", "Stable Diffusion 1.x (512 px, epsilon)")
+SD1_V = ModelFamily("sd1-v", "Stable Diffusion 1.x, v-prediction (512 px)", prediction_type="v_prediction")
 SD1_INPAINT = ModelFamily("sd1-inpaint", "Stable Diffusion 1.x inpainting (512 px)", inpainting=True)
 SD2 = ModelFamily("sd2", "Stable Diffusion 2.x base (512 px, epsilon)")
 SD2_V = ModelFamily("sd2-v", "Stable Diffusion 2.x-v (768 px, v-prediction)", prediction_type="v_prediction",
@@ -81,7 +83,7 @@ SDXL_V = ModelFamily("sdxl-v", "Stable Diffusion XL, v-prediction (1024 px)", pr
                      resolution=1024)
 SDXL_REFINER = ModelFamily("sdxl-refiner", f"Stable Diffusion XL refiner: {REFINER_ADVICE}", supported=False,
                            resolution=1024)
-FAMILIES = {f.id: f for f in (SD1, SD1_INPAINT, SD2, SD2_V, SD2_INPAINT, SDXL, SDXL_V)}
+FAMILIES = {f.id: f for f in (SD1, SD1_V, SD1_INPAINT, SD2, SD2_V, SD2_INPAINT, SDXL, SDXL_V)}
 # A Flux.1 transformer file holds the transformer alone; its VAE and text encoders come from elsewhere.
 FLUX_DEV = ModelFamily("flux-dev", "Flux.1 [dev] transformer (1024 px, flow matching)", prediction_type="flow_matching",
                        resolution=1024)
@@ -190,7 +192,8 @@ def detect_family(state_dict: Mapping[str, Any], *, prediction_type: str | None 
     if in_channels != 4:
         return unknown(f"a Stable Diffusion variant with {in_channels} input channels (depth or upscaler?): not supported")
     if not sd2:
-        return SD1
+        # SD1.x has no statistic to tell v by; a file that says it predicts v (dbtui writes it so) is taken at its word.
+        return SD1_V if prediction_type == "v_prediction" else SD1
     if prediction_type is not None:
         return SD2_V if prediction_type == "v_prediction" else SD2
     return SD2_V if _looks_v_prediction(state_dict) else SD2

@@ -64,6 +64,15 @@ def _read_pickle(path: Path, zipped: bool) -> Any:
         raise CheckpointReadError(f"{path} is a {what} that is damaged or truncated; download it again") from error
 
 
+def _pickle_metadata(data: Any) -> dict[str, str]:
+    """What dbtui's own .ckpt export records beside ``state_dict`` (family, prediction type, base model), as
+    safetensors keep it in their header."""
+    recorded = data.get("dbtui_metadata") if isinstance(data, dict) else None
+    if not isinstance(recorded, dict):
+        return {}
+    return {k: v for k, v in recorded.items() if isinstance(k, str) and isinstance(v, str)}
+
+
 def read_checkpoint(path: str | Path) -> Checkpoint:
     """Every tensor of a checkpoint; a top-level ``state_dict`` wrapper is unwrapped."""
     import torch
@@ -77,7 +86,8 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     if kind == "safetensors":
         data, metadata = _read_safetensors(path)
     else:
-        data, metadata = _read_pickle(path, zipped=kind == "torch-zip"), {}
+        data = _read_pickle(path, zipped=kind == "torch-zip")
+        metadata = _pickle_metadata(data)
     # Training frameworks save {"state_dict": {...}, "global_step": ..., ...}, sometimes nested.
     while isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
         data = data["state_dict"]
