@@ -150,6 +150,7 @@ def test_a_yaml_of_the_users_beside_an_sd2v_file_is_kept_unless_overwrite_is_sai
     assert notes.read_text() == "my notes" and not (tmp_path / "m.safetensors").exists()
     notes.unlink()
     export_single_file(random_sd2v, tmp_path / "m.safetensors", overwrite=False)
+    (tmp_path / "m.safetensors").unlink()
     export_single_file(random_sd2v, tmp_path / "m.safetensors", overwrite=False, half=True)  # its own .yaml again: no change
     assert yaml.safe_load(notes.read_text())["model"]["params"]["parameterization"] == "v"
 

@@ -194,7 +194,7 @@ def _lora_to_kohya(args: argparse.Namespace) -> int:
     from engine.convert import lora_to_kohya
 
     _keep_existing(args.output, args.overwrite)
-    return _run(lambda emit: lora_to_kohya(args.input, args.output, emit=emit))
+    return _run(lambda emit: lora_to_kohya(args.input, args.output, emit=emit, overwrite=args.overwrite))
 
 
 def _lora_to_diffusers(args: argparse.Namespace) -> int:

@@ -156,16 +156,44 @@ def check_file_output(target: Path, *, folder: bool = False) -> None:
         raise ConvertError(f"cannot write to {place} (read-only, or not yours); choose an output location you can write to")
 
 
+# What os.link answers on a file system without hard links (FAT, exFAT, some network shares).
+NO_HARD_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS)
+
+
+def _appeared(target: Path) -> OutputExistsError:
+    return OutputExistsError(f"{target} appeared while converting (another conversion to the same name?) and is "
+                             "kept: choose another name, or add --overwrite to replace it")
+
+
+def _publish_new_file(tmp: Path, target: Path) -> None:
+    """``tmp`` as ``target`` only where nothing is: a hard link fails where a file is, at once, where a check and
+    then a rename would replace a file another conversion wrote between the two."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise _appeared(target) from None
+    except OSError as error:
+        if error.errno not in NO_HARD_LINKS:
+            raise
+        if target.exists() or target.is_symlink():  # no hard links here: the best such a file system allows
+            raise _appeared(target) from None
+        os.replace(tmp, target)
+
+
 @contextmanager
-def atomic_file(target: Path) -> Iterator[Path]:
-    """A temporary path beside ``target``, renamed onto it only when the block succeeds."""
+def atomic_file(target: Path, *, overwrite: bool = True) -> Iterator[Path]:
+    """A temporary path beside ``target``, put in its place only when the block succeeds: over a file there with
+    ``overwrite``, else only where none is (one that appeared meanwhile is kept, and OutputExistsError said)."""
     check_file_output(target)
     make_folder(target.parent)
     tmp = partial_path(target)
     with _written_as(target, tmp, lambda path: path.unlink(missing_ok=True)):
         yield tmp
         usual_permissions(tmp)
-        os.replace(tmp, target)
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            _publish_new_file(tmp, target)
 
 
 def check_new_folder(target: Path) -> None:

@@ -142,8 +142,10 @@ def _fused(parts: dict[int, tuple[Any, Any, float]], count: int) -> tuple[Any, A
     return torch.cat(downs), up, scales.pop() * rank
 
 
-def flux_lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: Emit | None = None) -> Path:
-    """Convert a diffusers Flux LoRA (folder or .safetensors) to one kohya-layout .safetensors."""
+def flux_lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: Emit | None = None,
+                       overwrite: bool = True) -> Path:
+    """Convert a diffusers Flux LoRA (folder or .safetensors) to one kohya-layout .safetensors (a file already there
+    is replaced only with ``overwrite``)."""
     import torch
     from safetensors.torch import save_file
 
@@ -164,7 +166,7 @@ def flux_lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, em
         down, up, alpha = _fused(parts, 4 if name.endswith("linear1") else 3)
         out.update({f"{name}.lora_down.weight": down, f"{name}.lora_up.weight": up, f"{name}.alpha": torch.tensor(alpha)})
     progress.step()
-    with atomic_file(out_file) as tmp:
+    with atomic_file(out_file, overwrite=overwrite) as tmp:
         save_file({k: v.contiguous() for k, v in out.items()}, str(tmp), metadata=kohya_metadata("flux1", out, "networks.lora_flux"))
     progress.step()
     progress.finish()

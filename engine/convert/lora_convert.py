@@ -13,9 +13,11 @@ from engine.convert.lora_export import LORA_WEIGHTS, export_lora_kohya
 from engine.convert.run_folder_hint import run_folder_hint
 
 
-def lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: Emit | None = None) -> Path:
+def lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: Emit | None = None,
+                  overwrite: bool = True) -> Path:
     """A diffusers LoRA (folder or file) as one kohya-format file: Flux's (``transformer.`` names) in the
-    original model's layout, SD1.x/SD2.x/SDXL's as the WebUIs name their UNet and text encoders."""
+    original model's layout, SD1.x/SD2.x/SDXL's as the WebUIs name their UNet and text encoders. A file already
+    there is replaced only with ``overwrite``."""
     source = Path(lora_dir_or_file)
     if source.is_dir() and not (source / LORA_WEIGHTS).exists() and (source / "model_index.json").exists():
         raise ConvertError(f"{source} is a whole diffusers model, not a LoRA: give a LoRA folder (one holding "
@@ -35,5 +37,5 @@ def lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: E
     keys = read_checkpoint(weights).state_dict
     check_file_output(Path(out_file))
     if any(key.startswith(FLUX_PREFIX) for key in keys):
-        return flux_lora_to_kohya(source, out_file, emit=emit)
-    return export_lora_kohya(source, out_file, emit=emit)
+        return flux_lora_to_kohya(source, out_file, emit=emit, overwrite=overwrite)
+    return export_lora_kohya(source, out_file, emit=emit, overwrite=overwrite)

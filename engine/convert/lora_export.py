@@ -194,9 +194,10 @@ def _peft_keys(state_dict: Mapping[str, Any], source: Path) -> dict[str, Any]:
 
 def export_lora_kohya(
     lora_dir_or_file: str | Path, out_file: str | Path, *, sdxl: bool | None = None, sd2: bool | None = None,
-    emit: Emit | None = None,
+    emit: Emit | None = None, overwrite: bool = True,
 ) -> Path:
-    """Convert a diffusers-format LoRA (folder or .safetensors) to one kohya-format .safetensors.
+    """Convert a diffusers-format LoRA (folder or .safetensors) to one kohya-format .safetensors (a file already
+    there is replaced only with ``overwrite``).
 
     ``sdxl`` says which family the LoRA is for; ``None`` tells it from the layer names (see
     ``looks_sdxl``). SDXL files name their parts ``lora_unet_`` (in the original UNet's layout,
@@ -232,7 +233,7 @@ def export_lora_kohya(
         name = next(component for prefix, component in prefixes.items() if module.startswith(prefix))
         rank = out[module + ".lora_down.weight"].shape[0]
         out[key] = torch.tensor(_kohya_alpha(configs[name], rank, name))
-    with atomic_file(out_file) as tmp:
+    with atomic_file(out_file, overwrite=overwrite) as tmp:
         version = "sdxl_base_v1-0" if sdxl else "sd_v2" if (_looks_sd2(layers) if sd2 is None else sd2) else "sd_v1"
         save_file(out, str(tmp), metadata=kohya_metadata(version, out))
     progress.step()

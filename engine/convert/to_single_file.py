@@ -9,7 +9,7 @@ from pathlib import Path
 
 from engine.convert._files import Emit, Progress, atomic_file, check_file_output, check_free_space
 from engine.convert.detect import SDXL_REFINER, V_PRED_KEY, ZERO_SNR_KEY, folder_family
-from engine.convert.errors import ConvertError, UnsupportedModelError
+from engine.convert.errors import ConvertError, OutputExistsError, UnsupportedModelError
 from engine.convert.keymap import UnmappedKeyError, is_open_clip, to_original
 from engine.convert.run_folder_hint import run_folder_hint
 from engine.events import Warning as WarningEvent
@@ -25,6 +25,35 @@ def _family_id(unet_config: Mapping, text_config: Mapping, prediction_type: str,
     if unet_config.get("in_channels") == 9:
         return family + "-inpaint"
     return family + ("-v" if prediction_type == "v_prediction" else "")
+
+
+def _is_v_sidecar(sidecar: Path) -> bool:
+    """Whether ``sidecar`` is the v-prediction config an SD2.x-v export writes (not a .yaml of the user's)."""
+    return sidecar.is_file() and sidecar.read_bytes() == SIDECAR_V.read_bytes()
+
+
+def _sidecar_taken(sidecar: Path) -> ConvertError:
+    return OutputExistsError(f"{sidecar} already exists and is kept; an SD2.x-v file needs its own .yaml of that name "
+                             "beside it: choose another output name, or add --overwrite to replace both")
+
+
+def _check_sidecar(sidecar: Path, family: str) -> None:
+    """Without overwrite: refuse a .yaml of that name that is not this model's (before converting, and again once
+    the file is written, as another conversion may have written one meanwhile)."""
+    if family == "sd2-v" and sidecar.is_file() and not _is_v_sidecar(sidecar):
+        raise _sidecar_taken(sidecar)
+    if family != "sd2-v" and _is_v_sidecar(sidecar):
+        raise ConvertError(f"{sidecar} is there, the v-prediction config of another model, which AUTOMATIC1111 would read "
+                           f"for this ({family}) model too: choose another output name, or add --overwrite to remove it")
+
+
+def _keep_sidecar_of_another(out_file: Path, sidecar: Path, family: str) -> None:
+    """The file just written (new: not overwrite) is removed again where another model's .yaml came meanwhile."""
+    try:
+        _check_sidecar(sidecar, family)
+    except ConvertError:
+        out_file.unlink(missing_ok=True)
+        raise
 
 
 def _scheduler_config(diffusers_dir: Path) -> dict:
@@ -71,9 +100,10 @@ def export_single_file(
     fp16 (half the size), else all in fp32; ``metadata`` (e.g. base model, training profile) goes
     into the safetensors header, or beside ``state_dict`` in a ckpt. SD2.x-v exports also get a
     same-named ``.yaml`` so AUTOMATIC1111 knows the model predicts v; v-prediction SDXL files
-    carry the ``v_pred`` marker instead. Without ``overwrite`` a different ``.yaml`` already there is kept, and
-    nothing is written. Another model written where that ``.yaml`` is removes it with ``overwrite`` (AUTOMATIC1111
-    would read it as the new model's config), and is refused without.
+    carry the ``v_pred`` marker instead. Without ``overwrite`` a file already there is kept (OutputExistsError, also
+    for one another conversion wrote meanwhile), and so is a different ``.yaml``: nothing is written. Another model
+    written where that ``.yaml`` is removes it with ``overwrite`` (AUTOMATIC1111 would read it as the new model's
+    config), and is refused without.
     """
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
@@ -105,6 +135,9 @@ def export_single_file(
         raise ConvertError(f"{out_file} is {diffusers_dir}'s own {where}, which is being converted: choose an output "
                            "outside the model (a new file beside model_index.json is fine)")
     check_file_output(out_file)  # before minutes of loading and converting
+    if not overwrite and (out_file.exists() or out_file.is_symlink()):
+        raise OutputExistsError(f"{out_file} already exists and is kept: choose another name, or add --overwrite to "
+                                "replace it")
     # At least this much (the parts' weight files, halved for --half): a full disk is said before the load too.
     stored = sum(f.stat().st_size for sub in parts for f in (diffusers_dir / sub).glob("*") if f.suffix in (".safetensors", ".bin"))
     check_free_space(out_file.parent, stored // 2 if half else stored)
@@ -129,13 +162,9 @@ def export_single_file(
     prediction_type = scheduler.get("prediction_type", "epsilon")
     family = _family_id(unet.config, text_config, prediction_type, xl)
     sidecar = out_file.with_suffix(".yaml")
-    v_sidecar = sidecar.is_file() and sidecar.read_bytes() == SIDECAR_V.read_bytes()
-    if family == "sd2-v" and not overwrite and sidecar.is_file() and not v_sidecar:
-        raise ConvertError(f"{sidecar} already exists and is kept; an SD2.x-v file needs its own .yaml of that name beside "
-                           "it: choose another output name, or add --overwrite to replace both")
-    if family != "sd2-v" and not overwrite and v_sidecar:
-        raise ConvertError(f"{sidecar} is there, the v-prediction config of another model, which AUTOMATIC1111 would read "
-                           f"for this ({family}) model too: choose another output name, or add --overwrite to remove it")
+    v_sidecar = _is_v_sidecar(sidecar)
+    if not overwrite:
+        _check_sidecar(sidecar, family)
     try:
         state_dict = to_original(
             unet.state_dict(), unet.config, vae.state_dict(), vae.config, text_encoder.state_dict(), text_config,
@@ -152,16 +181,23 @@ def export_single_file(
     metadata = {"format": "pt", "dbtui.family": family, "dbtui.prediction_type": prediction_type, **metadata}
 
     check_free_space(out_file.parent, sum(v.numel() * v.element_size() for v in state_dict.values()))
-    with atomic_file(out_file) as tmp:
+    with atomic_file(out_file, overwrite=overwrite) as tmp:
         if fmt == "safetensors":
             from safetensors.torch import save_file
 
             save_file(state_dict, str(tmp), metadata=metadata)
         else:
             torch.save({"state_dict": state_dict, "dbtui_metadata": metadata}, tmp)
+    if not overwrite:
+        _keep_sidecar_of_another(out_file, sidecar, family)
     if family == "sd2-v":
-        with atomic_file(out_file.with_suffix(".yaml")) as tmp:
-            shutil.copyfile(SIDECAR_V, tmp)
+        if overwrite or not _is_v_sidecar(sidecar):
+            try:
+                with atomic_file(sidecar, overwrite=overwrite) as tmp:
+                    shutil.copyfile(SIDECAR_V, tmp)
+            except OutputExistsError:
+                out_file.unlink(missing_ok=True)  # new (not overwrite): without its .yaml it would draw noise
+                raise _sidecar_taken(sidecar) from None
         if emit is not None:
             emit(WarningEvent(message=f"{out_file.with_suffix('.yaml').name} was written beside {out_file.name}: it says the "
                                       "model predicts v", advice="keep the two together (AUTOMATIC1111 and ComfyUI read it)"))

@@ -1,0 +1,77 @@
+"""How converters put their outputs in place: never over a file that is not to be replaced, whatever came meanwhile."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from convert_helpers import random_sd1, random_sd2v  # noqa: F401
+
+from engine.convert import ConvertError, OutputExistsError, export_single_file
+from engine.convert._files import atomic_file
+from engine.convert.to_single_file import SIDECAR_V
+from engine.events import PhaseProgress
+
+
+def _meanwhile(write):
+    """An emit that runs ``write`` once, at the first progress: as another conversion finishing during this one."""
+    done = []
+
+    def emit(event) -> None:
+        if isinstance(event, PhaseProgress) and not done:
+            done.append(write())
+
+    return emit
+
+
+def test_a_file_that_appears_while_writing_is_kept_without_overwrite(tmp_path: Path) -> None:
+    target = tmp_path / "m.safetensors"
+    with pytest.raises(OutputExistsError, match="appeared while converting"):
+        with atomic_file(target, overwrite=False) as tmp:
+            tmp.write_text("ours")
+            target.write_text("theirs")
+    assert target.read_text() == "theirs" and [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+    with atomic_file(target) as tmp:  # overwrite, the default of the engine's callers that keep a previous copy
+        tmp.write_text("ours")
+    assert target.read_text() == "ours" and [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+def test_two_conversions_to_one_name_do_not_both_succeed(random_sd1: Path, tmp_path: Path) -> None:
+    target = tmp_path / "m.safetensors"
+    with pytest.raises(OutputExistsError, match="m.safetensors appeared while converting"):
+        export_single_file(random_sd1, target, overwrite=False, emit=_meanwhile(lambda: target.write_text("theirs")))
+    assert target.read_text() == "theirs"
+    with pytest.raises(OutputExistsError, match="already exists and is kept"):  # said before converting, too
+        export_single_file(random_sd1, target, overwrite=False)
+
+
+def test_a_v_yaml_that_appears_meanwhile_is_not_left_beside_another_model(random_sd1: Path, random_sd2v: Path,
+                                                                         tmp_path: Path) -> None:
+    """An SD1.x file could end up beside another conversion's SD2.x-v .yaml, which makes its images noise."""
+    sidecar = tmp_path / "m.yaml"
+    with pytest.raises(ConvertError, match="v-prediction config of another model"):
+        export_single_file(random_sd1, tmp_path / "m.ckpt", fmt="ckpt", overwrite=False,
+                           emit=_meanwhile(lambda: shutil.copyfile(SIDECAR_V, sidecar)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.yaml"]
+
+    sidecar.unlink()
+    with pytest.raises(OutputExistsError, match="v.yaml already exists and is kept"):
+        export_single_file(random_sd2v, tmp_path / "v.safetensors", overwrite=False,
+                           emit=_meanwhile(lambda: (tmp_path / "v.yaml").write_text("my notes")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.yaml"] and (tmp_path / "v.yaml").read_text() == "my notes"
+
+
+def test_a_kohya_lora_that_appears_meanwhile_is_kept_without_overwrite(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    from engine.convert import lora_to_kohya
+
+    module = "unet.mid_block.attentions.0.transformer_blocks.0.attn1.to_q"
+    save_file({f"{module}.lora_A.weight": torch.randn(4, 64), f"{module}.lora_B.weight": torch.randn(64, 4)},
+              tmp_path / "pytorch_lora_weights.safetensors")
+    out = tmp_path / "kohya.safetensors"
+    with pytest.raises(OutputExistsError, match="appeared while converting"):
+        lora_to_kohya(tmp_path, out, overwrite=False, emit=_meanwhile(lambda: out.write_text("theirs")))
+    assert out.read_text() == "theirs"
