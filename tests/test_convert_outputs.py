@@ -75,3 +75,50 @@ def test_a_kohya_lora_that_appears_meanwhile_is_kept_without_overwrite(tmp_path:
     with pytest.raises(OutputExistsError, match="appeared while converting"):
         lora_to_kohya(tmp_path, out, overwrite=False, emit=_meanwhile(lambda: out.write_text("theirs")))
     assert out.read_text() == "theirs"
+
+
+def test_an_output_folder_that_is_a_link_or_a_mount_point_is_refused_up_front(tmp_path: Path, monkeypatch) -> None:
+    """Renaming the converted folder onto them failed after all the work, as a bug in dbtui."""
+    from engine.convert import check_new_folder
+
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(OutputExistsError, match=r"link is a link \(to .*elsewhere\); give the folder it links to"):
+        check_new_folder(tmp_path / "link")
+    import os
+
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    monkeypatch.setattr(os.path, "ismount", lambda path: Path(path) == mount)
+    with pytest.raises(OutputExistsError, match="mnt is a mount point.*e.g. .*mnt/model"):
+        check_new_folder(mount)
+
+
+@pytest.mark.parametrize("meanwhile", ["filled", "linked", "busy"])
+def test_a_folder_taken_while_converting_is_left_alone_and_the_result_kept(meanwhile: str, tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    import errno
+    import os
+
+    from engine.convert._files import atomic_dir
+
+    target = tmp_path / "out"
+    says = {"filled": "was filled while converting", "linked": "became a file or a link", "busy": "is a mount point"}
+    with pytest.raises(OutputExistsError, match=f"out {says[meanwhile]}.*converted folder is kept as") as error:
+        with atomic_dir(target) as tmp:
+            (tmp / "model_index.json").write_text("ours")
+            if meanwhile == "filled":
+                (target / "theirs").mkdir(parents=True)
+            elif meanwhile == "linked":
+                (tmp_path / "elsewhere").mkdir()
+                target.symlink_to(tmp_path / "elsewhere")
+            else:
+                target.mkdir()
+                real_rmdir = os.rmdir
+                monkeypatch.setattr(os, "rmdir", lambda path, *a, **k: (_ for _ in ()).throw(
+                    OSError(errno.EBUSY, "busy", str(path))) if Path(path) == target else real_rmdir(path, *a, **k))
+    kept = Path(str(error.value).split("kept as ")[1].split(":")[0])
+    assert (kept / "model_index.json").read_text() == "ours"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+    if meanwhile == "filled":
+        assert [p.name for p in target.iterdir()] == ["theirs"]

@@ -197,12 +197,50 @@ def atomic_file(target: Path, *, overwrite: bool = True) -> Iterator[Path]:
 
 
 def check_new_folder(target: Path) -> None:
-    """Refuse an output folder that holds something, or whose place cannot be written: asked first, before minutes
-    of converting."""
+    """Refuse an output folder that holds something, that a rename cannot replace (a link, a mount point), or whose
+    place cannot be written: asked first, before minutes of converting."""
     target = Path(target)
+    if target.is_symlink():
+        # The converted folder is renamed into place: it would replace the link, and the folder it names stay empty.
+        raise OutputExistsError(f"{target} is a link (to {os.readlink(target)}); give the folder it links to, or a new "
+                                "output folder")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise OutputExistsError(f"{target} already exists and is not empty; choose a new output folder or remove it")
+    if target.is_dir() and os.path.ismount(target):
+        raise OutputExistsError(f"{target} is a mount point, which the converted folder cannot be renamed onto; give a "
+                                f"new folder inside it, e.g. {target / 'model'}")
     check_file_output(target, folder=True)
+
+
+# What renaming a folder onto ``target`` answers when something else took the place meanwhile: a folder that was
+# filled, a file or a link, a mount point.
+TAKEN_MEANWHILE = {
+    errno.ENOTEMPTY: "was filled while converting (by another conversion or program?)",
+    errno.EEXIST: "was filled while converting (by another conversion or program?)",
+    errno.ENOTDIR: "became a file or a link while converting",
+    errno.EBUSY: "is a mount point or in use",
+}
+
+
+def _publish_folder(tmp: Path, target: Path) -> None:
+    """Rename ``tmp`` onto ``target`` (absent, or the empty folder check_new_folder accepted). Where something took
+    its place meanwhile, that is left alone and the converted folder kept under a name of its own."""
+    try:
+        if target.exists() or target.is_symlink():
+            target.rmdir()
+        os.replace(tmp, target)
+    except OSError as error:
+        happened = TAKEN_MEANWHILE.get(error.errno or 0)
+        if happened is None:
+            raise
+        kept = target.with_name(f"{target.name}-converted-{uuid.uuid4().hex[:6]}")
+        try:
+            os.rename(tmp, kept)
+        except OSError:
+            raise OutputExistsError(f"{target} {happened}; it is left as it is and nothing was written: choose a new "
+                                    "output folder and convert again") from None
+        raise OutputExistsError(f"{target} {happened}; it is left as it is, and the converted folder is kept as {kept}: "
+                                "use it from there, or move it where you want it") from None
 
 
 @contextmanager
@@ -215,6 +253,4 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     with _written_as(target, tmp, lambda path: shutil.rmtree(path, ignore_errors=True)):
         yield tmp
         usual_permissions(tmp)
-        if target.exists():
-            target.rmdir()
-        os.replace(tmp, target)
+        _publish_folder(tmp, target)
