@@ -122,3 +122,30 @@ def test_a_folder_taken_while_converting_is_left_alone_and_the_result_kept(meanw
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
     if meanwhile == "filled":
         assert [p.name for p in target.iterdir()] == ["theirs"]
+
+
+def test_a_full_disk_under_a_ckpt_write_is_said_as_such(random_sd1: Path, tmp_path: Path, monkeypatch) -> None:
+    """torch.save reports ENOSPC as a RuntimeError of its zip writer, which was said to be a bug in dbtui."""
+    from collections import namedtuple
+
+    import torch
+
+    from engine.convert import NotEnoughDiskError
+
+    usage = namedtuple("usage", "total used free")
+    full = []
+
+    def save(obj, path, *args, **kwargs) -> None:
+        Path(path).write_bytes(b"PK")
+        full.append(True)
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 4503680 vs 4503576")
+
+    monkeypatch.setattr(torch, "save", save)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**12, 10**12, 4096) if full else usage(10**12, 0, 10**12))
+    with pytest.raises(NotEnoughDiskError, match="not enough disk space in .* to write m.ckpt"):
+        export_single_file(random_sd1, tmp_path / "m.ckpt", fmt="ckpt")
+    assert list(tmp_path.iterdir()) == []
+    full.clear()  # the same error with room left is not a full disk, and is not said to be one
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**12, 0, 10**12))
+    with pytest.raises(RuntimeError, match="unexpected pos"):
+        export_single_file(random_sd1, tmp_path / "m.ckpt", fmt="ckpt")

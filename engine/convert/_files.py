@@ -108,22 +108,42 @@ def partial_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.{writer_tag()}.{uuid.uuid4().hex[:8]}.partial")
 
 
+# Below this much free space a failed write is put down to a full disk (a write fails with less than its buffer left).
+NEARLY_FULL_BYTES = 64 * 2**20
+
+
+def _full_disk_under_torch(folder: Path, error: Exception) -> bool:
+    """Whether ``error`` is torch.save's writer failing (it reports ENOSPC only as "[enforce fail at
+    inline_container.cc …] unexpected pos …" or "PytorchStreamWriter failed writing file …") on a disk that is full."""
+    text = str(error)
+    if not isinstance(error, RuntimeError) or ("inline_container.cc" not in text and "PytorchStreamWriter" not in text):
+        return False
+    try:
+        return shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
+    except OSError:
+        return False
+
+
 def _write_error(target: Path, error: Exception) -> ConvertError | None:
     """The message for the machine's error while writing ``target`` (a full or read-only disk, a folder not
     writable), or None when ``error`` is none of those (it is then raised as it is)."""
+    folder = target.parent
     machine = os_error_in(error)
     if machine is None:
-        return None
-    folder = target.parent
+        return _not_enough_disk(target) if _full_disk_under_torch(folder, error) else None
     if machine.errno in (errno.ENOSPC, errno.EDQUOT):
-        return NotEnoughDiskError(f"not enough disk space in {folder} to write {target.name}. Free some space or choose "
-                                  "an output on another disk.")
+        return _not_enough_disk(target)
     if machine.errno == errno.EROFS:
         return ConvertError(f"cannot write {target}: its file system is read-only; choose another output location")
     # Permission on the output's folder only: an input that cannot be read says so where it is read.
     if machine.errno in (errno.EACCES, errno.EPERM) and str(machine.filename or "").startswith(str(folder)):
         return ConvertError(f"cannot write to {folder}: permission denied; choose an output location you can write to")
     return None
+
+
+def _not_enough_disk(target: Path) -> NotEnoughDiskError:
+    return NotEnoughDiskError(f"not enough disk space in {target.parent} to write {target.name}. Free some space or "
+                              "choose an output on another disk.")
 
 
 @contextmanager
