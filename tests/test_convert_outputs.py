@@ -149,3 +149,28 @@ def test_a_full_disk_under_a_ckpt_write_is_said_as_such(random_sd1: Path, tmp_pa
     monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**12, 0, 10**12))
     with pytest.raises(RuntimeError, match="unexpected pos"):
         export_single_file(random_sd1, tmp_path / "m.ckpt", fmt="ckpt")
+
+
+def test_leftovers_of_killed_conversions_are_removed_and_a_live_ones_kept(tmp_path: Path) -> None:
+    """A killed conversion left its hidden .NAME.HOST.PID.HEX.partial file or folder behind for good."""
+    import os
+    import subprocess
+    import sys
+
+    from engine.convert._files import THIS_HOST, atomic_dir
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = dead.stdout.strip()
+    for name in ("m.safetensors", "out"):
+        (tmp_path / f".{name}.{THIS_HOST}.{dead_pid}.0badc0de.partial").mkdir()
+        (tmp_path / f".{name}.{THIS_HOST}.{dead_pid}.0badc0de.partial" / "unet").write_text("half")
+        (tmp_path / f".{name}.{THIS_HOST}.{dead_pid}.1badc0de.partial").write_text("half")
+        (tmp_path / f".{name}.{THIS_HOST}.{os.getppid()}.2badc0de.partial").write_text("live")  # its writer runs
+        (tmp_path / f".{name}.otherhost.{dead_pid}.3badc0de.partial").write_text("?")  # cannot be known
+    with atomic_file(tmp_path / "m.safetensors") as tmp:
+        tmp.write_text("model")
+    with atomic_dir(tmp_path / "out") as tmp:
+        (tmp / "model_index.json").write_text("{}")
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".partial"))
+    assert left == sorted(f".{name}.{writer}.partial" for name in ("m.safetensors", "out")
+                          for writer in (f"{THIS_HOST}.{os.getppid()}.2badc0de", f"otherhost.{dead_pid}.3badc0de"))

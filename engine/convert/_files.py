@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import glob
 import os
 import shutil
 import socket
@@ -124,6 +125,21 @@ def _full_disk_under_torch(folder: Path, error: Exception) -> bool:
         return False
 
 
+def remove_dead_partials(target: Path) -> None:
+    """Temporary files and folders of earlier writes of ``target`` whose writer was killed (an error or a Ctrl-C
+    removes its own): gigabytes each, hidden, and never removed otherwise. A live writer's (another conversion to
+    the same name, now) is left to it."""
+    for path in target.parent.glob(f".{glob.escape(target.name)}.*.partial"):
+        writer = path.name[len(target.name) + 2:].split(".")  # HOST, PID, HEX, "partial" (see partial_path)
+        if len(writer) != 4 or not writer_gone(writer[0], writer[1]):
+            continue
+        with suppress(OSError):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+
 def _write_error(target: Path, error: Exception) -> ConvertError | None:
     """The message for the machine's error while writing ``target`` (a full or read-only disk, a folder not
     writable), or None when ``error`` is none of those (it is then raised as it is)."""
@@ -206,6 +222,7 @@ def atomic_file(target: Path, *, overwrite: bool = True) -> Iterator[Path]:
     ``overwrite``, else only where none is (one that appeared meanwhile is kept, and OutputExistsError said)."""
     check_file_output(target)
     make_folder(target.parent)
+    remove_dead_partials(target)
     tmp = partial_path(target)
     with _written_as(target, tmp, lambda path: path.unlink(missing_ok=True)):
         yield tmp
@@ -268,6 +285,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     """A temporary folder beside ``target``, renamed onto it only when the block succeeds."""
     check_new_folder(target)
     make_folder(target.parent)
+    remove_dead_partials(target)
     tmp = partial_path(target)
     make_folder(tmp)
     with _written_as(target, tmp, lambda path: shutil.rmtree(path, ignore_errors=True)):
