@@ -41,28 +41,38 @@ def sd1_file(random_sd1: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     return export_single_file(random_sd1, tmp_path_factory.mktemp("sd1-file") / "model.safetensors")
 
 
-@pytest.mark.parametrize("container", ["torch-zip", "raw-pickle"])
-def test_malicious_pickle_is_refused_and_never_runs(container: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("container", ["torch-zip", "raw-pickle", "torch-zip-4", "raw-pickle-4"])
+def test_malicious_pickle_is_refused_and_never_runs(container: str, tmp_path: Path, recwarn) -> None:
+    """A protocol-4 pickle (FRAME, STACK_GLOBAL) was said to be damaged, with torch's protocol warning on stderr."""
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.ckpt"
     payload = {"x": _Payload(marker), "state_dict": {"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(1)}}
-    if container == "torch-zip":
-        torch.save(payload, evil)
+    protocol = 4 if container.endswith("-4") else 2
+    if container.startswith("torch-zip"):
+        torch.save(payload, evil, pickle_protocol=protocol)
     else:
-        evil.write_bytes(pickle.dumps(payload, protocol=2))
+        evil.write_bytes(pickle.dumps(payload, protocol=protocol))
 
     with pytest.raises(UnsafeCheckpointError, match=r"\.safetensors") as error:
         import_single_file(evil, tmp_path / "out", config=tmp_path)
     assert "calls posix.system" in str(error.value)  # names what it would have run
     assert not marker.exists()
     assert not (tmp_path / "out").exists()
+    assert not [w for w in recwarn if "pickle protocol" in str(w.message)]
 
     # The payload is real: an unrestricted load does run it.
-    if container == "torch-zip":
+    if container.startswith("torch-zip"):
         torch.load(evil, weights_only=False)
     else:
         pickle.loads(evil.read_bytes())
     assert marker.exists()
+
+
+def test_a_tensors_only_pickle_of_a_newer_protocol_is_not_said_to_be_damaged(tmp_path: Path) -> None:
+    legacy = tmp_path / "legacy.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, legacy, _use_new_zipfile_serialization=False, pickle_protocol=4)
+    with pytest.raises(CheckpointReadError, match="pickle protocol that PyTorch's safe .* cannot read.*safetensors"):
+        read_checkpoint(legacy)
 
 
 def test_state_dict_wrapped_ckpt_imports(sd1_file: Path, random_sd1: Path, tmp_path: Path) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.convert.errors import CheckpointReadError, UnsafeCheckpointError
 from engine.convert.file_format import checkpoint_kind
+from engine.convert.pickle_globals import unsafe_globals
 
 SAFETENSORS_ADVICE = "get the .safetensors version of this model (most model sites offer one)"
 
@@ -44,21 +46,35 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     return tensors, metadata
 
 
+def _refused(path: Path, culprit: str) -> UnsafeCheckpointError:
+    return UnsafeCheckpointError(
+        f"{path} refused: this pickle needs more than tensors to load (it calls {culprit}). "
+        f"Loading it would run code the file names, so dbtui does not. Instead, {SAFETENSORS_ADVICE}."
+    )
+
+
 def _read_pickle(path: Path, zipped: bool) -> Any:
     import torch
 
     what = "PyTorch checkpoint (ZIP)" if zipped else "PyTorch pickle checkpoint"
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
+        with warnings.catch_warnings():
+            # torch warns of any pickle protocol but 2 on stderr; what it cannot read is said below.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
     except pickle.UnpicklingError as error:
-        # The weights-only unpickler names a GLOBAL when the file asks for code; any other
-        # complaint is about bytes it cannot parse.
+        # The weights-only unpickler names a GLOBAL when the file asks for code. Opcodes of newer protocols stop it
+        # before it sees one ("Unsupported operand"): the file's own opcodes then tell what it would call.
         culprit = re.search(r"GLOBAL ([\w.]+)", str(error))
         if culprit:
-            raise UnsafeCheckpointError(
-                f"{path} refused: this pickle needs more than tensors to load (it calls {culprit.group(1)}). "
-                f"Loading it would run code the file names, so dbtui does not. Instead, {SAFETENSORS_ADVICE}."
-            ) from None
+            raise _refused(path, culprit.group(1)) from None
+        unsafe = unsafe_globals(path, zipped)
+        if unsafe:
+            raise _refused(path, unsafe[0]) from None
+        if "Unsupported operand" in str(error):
+            raise CheckpointReadError(f"{path} is a {what} written with a pickle protocol that PyTorch's safe "
+                                      f"(weights-only) loader cannot read, and dbtui loads no other way; instead, "
+                                      f"{SAFETENSORS_ADVICE}") from None
         raise CheckpointReadError(f"{path} is a {what} that is damaged or truncated; download it again") from error
     except Exception as error:  # noqa: BLE001 - torch raises many types for malformed bytes
         raise CheckpointReadError(f"{path} is a {what} that is damaged or truncated; download it again") from error
