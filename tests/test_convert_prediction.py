@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from convert_helpers import random_sd1, random_sd2v  # noqa: F401
 
 from engine.convert import export_single_file, import_single_file
@@ -44,3 +45,53 @@ def test_a_v_prediction_sd1_export_reads_back_as_v(random_sd1: Path, tmp_path: P
         folder = import_single_file(exported, tmp_path / f"back-{name}", config=epsilon_config, emit=events.append)
         assert _prediction(folder) == "v_prediction", name
     assert any("1.x, v-prediction" in getattr(event, "description", "") for event in events)
+
+
+def test_a_guess_from_the_weights_is_said_and_prediction_type_settles_it(random_sd2v: Path, tmp_path: Path,
+                                                                          capsys) -> None:
+    """An SD2.x file that does not say what it predicts was guessed silently, and the guess could not be overridden."""
+    from safetensors.torch import load_file, save_file
+
+    from dbtui.cli import main
+    from engine.convert import ConvertError
+    from engine.events import Warning as WarningEvent
+
+    export_single_file(random_sd2v, tmp_path / "m.safetensors")
+    bare = tmp_path / "bare.safetensors"  # no .yaml beside it, no metadata
+    save_file(load_file(tmp_path / "m.safetensors"), bare)
+    events = []
+    guessed = import_single_file(bare, tmp_path / "guessed", config=random_sd2v, emit=events.append)
+    warnings = [e for e in events if isinstance(e, WarningEvent)]
+    assert [w.message for w in warnings] == [f"bare.safetensors: {_prediction(guessed)} is a guess from its weights "
+                                             "(SD2.x-base and SD2.x-v files look alike, and neither a same-named .yaml "
+                                             "beside it nor its metadata says which it is)"]
+    assert "--prediction-type" in warnings[0].advice
+
+    assert main(["convert", "to-diffusers", str(bare), str(tmp_path / "e"), "--config", str(random_sd2v),
+                 "--prediction-type", "epsilon"]) == 0
+    printed = capsys.readouterr().out
+    assert "2.x base (512 px, epsilon)" in printed and "a guess" not in printed
+    assert _prediction(tmp_path / "e") == "epsilon"
+    events.clear()  # the user's word is over the file's too
+    said = import_single_file(tmp_path / "m.safetensors", tmp_path / "said", config=random_sd2v,
+                              prediction_type="epsilon", emit=events.append)
+    assert _prediction(said) == "epsilon" and not [e for e in events if isinstance(e, WarningEvent)]
+    with pytest.raises(ConvertError, match="unknown prediction type 'v'"):
+        import_single_file(bare, tmp_path / "x", config=random_sd2v, prediction_type="v")
+
+
+def test_prediction_type_applies_where_the_family_has_both() -> None:
+    from engine.convert.detect import FLUX_DEV, SD1, SD1_INPAINT, SDXL, with_prediction
+
+    assert with_prediction(SD1, "v_prediction").id == "sd1-v"
+    assert with_prediction(SDXL, "v_prediction").id == "sdxl-v"
+    assert with_prediction(SD1_INPAINT, "v_prediction") is None and with_prediction(FLUX_DEV, "epsilon") is None
+
+
+def test_help_says_where_the_prediction_type_comes_from(capsys) -> None:
+    from dbtui.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["convert", "to-diffusers", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--prediction-type {epsilon,v_prediction}" in text and "a same-named .yaml beside the file" in text

@@ -25,6 +25,10 @@ one of another part or size is refused, saying what it holds. The tokenizers and
 always come from --components: a folder, the hub cache, or a download of a few MB when the three
 files are given (only the parts' configs and no weights are fetched for those).
 
+What an SD model predicts (epsilon or v) is read from a same-named .yaml beside the file (as AUTOMATIC1111 keeps
+one: model.params.parameterization "v"), else from the file's metadata (dbtui's exports record it), else, for
+SD2.x, guessed from the weights, which the output says; --prediction-type settles it.
+
 A .ckpt is read with PyTorch's weights-only loader: a file that would run code is refused.
 """
 
@@ -87,6 +91,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     to_diffusers.add_argument("--config", type=Path, metavar="DIR",
                               help="a diffusers folder whose configs describe a non-standard architecture")
     to_diffusers.add_argument("--ema", action="store_true", help="use the EMA weights stored in the file")
+    to_diffusers.add_argument("--prediction-type", choices=["epsilon", "v_prediction"],
+                              help="what the model predicts, over what the file says or its weights suggest "
+                                   "(SD2.x-base and SD2.x-v files look alike: the output says when it is a guess)")
     to_diffusers.add_argument("--components", metavar="DIR_OR_HUB_ID",
                               help="for a Flux transformer file: the diffusers Flux folder or hub id whose VAE, text "
                                    "encoders and tokenizers go with it (default: black-forest-labs/FLUX.1-dev or "
@@ -152,7 +159,7 @@ def _to_diffusers(args: argparse.Namespace) -> int:
     part_files = FluxPartFiles(vae=args.vae, clip_l=args.clip_l, t5=args.t5)
     return _run(lambda emit: import_single_file(
         args.input, args.output, tokenizer=args.tokenizer, use_ema=args.ema, emit=emit, config=args.config,
-        components=args.components, part_files=part_files,
+        components=args.components, part_files=part_files, prediction_type=args.prediction_type,
     ))
 
 

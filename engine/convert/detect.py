@@ -199,6 +199,26 @@ def detect_family(state_dict: Mapping[str, Any], *, prediction_type: str | None 
     return SD2_V if _looks_v_prediction(state_dict) else SD2
 
 
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+# The same architecture predicting the other way: what a user's --prediction-type turns a detected family into.
+_OTHER_PREDICTION = {SD1.id: SD1_V, SD1_V.id: SD1, SD2.id: SD2_V, SD2_V.id: SD2, SDXL.id: SDXL_V, SDXL_V.id: SDXL}
+
+
+def with_prediction(family: ModelFamily, prediction_type: str) -> ModelFamily | None:
+    """``family`` predicting ``prediction_type`` (the user's word, over the file's), or None where that family
+    cannot (inpainting models and Flux have one way)."""
+    if family.prediction_type == prediction_type:
+        return family
+    other = _OTHER_PREDICTION.get(family.id)
+    return other if other is not None and other.prediction_type == prediction_type else None
+
+
+def prediction_guessed(family: ModelFamily, hint: str | None) -> bool:
+    """Whether what ``family`` predicts was guessed from the weights: SD2.x-base and SD2.x-v files have the same
+    keys and shapes, and nothing (no sidecar .yaml, no metadata) said which this is."""
+    return hint is None and family.id in (SD2.id, SD2_V.id)
+
+
 def folder_family(folder: Path) -> ModelFamily | None:
     """SDXL (or its refiner) for a diffusers SDXL folder, from model_index.json; None for any other folder.
 

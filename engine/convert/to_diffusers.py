@@ -21,10 +21,13 @@ from engine.convert.detect import (
     SDXL_CLIP_TEXT,
     SDXL_OPEN_CLIP_TEXT,
     ZERO_SNR_KEY,
+    PREDICTION_TYPES,
     ModelFamily,
     detect_family,
     has_ema,
+    prediction_guessed,
     prediction_hint,
+    with_prediction,
 )
 from engine.convert.errors import ConvertError, ModelMismatchError, TokenizerNotFoundError, UnsupportedModelError
 from engine.convert.expected import explain_mismatch
@@ -185,6 +188,17 @@ def _pipeline(family: ModelFamily, models: dict[str, Any], tokenizers: list[Any]
     )
 
 
+def _predicting(family: ModelFamily, prediction_type: str, name: str) -> ModelFamily:
+    """The detected family made to predict what the user says."""
+    if prediction_type not in PREDICTION_TYPES:
+        raise ConvertError(f"unknown prediction type '{prediction_type}'; choose one of: {', '.join(PREDICTION_TYPES)}")
+    predicting = with_prediction(family, prediction_type)
+    if predicting is None:
+        raise ConvertError(f"{name} is a {family.description} model, which predicts {family.prediction_type} only: "
+                           "leave --prediction-type out")
+    return predicting
+
+
 def _check_text_encoders(state_dict: dict[str, Any], family: ModelFamily, name: str) -> None:
     missing = [what for _, what, prefixes in _text_encoders(family) if not any(k.startswith(prefixes) for k in state_dict)]
     if missing:
@@ -203,8 +217,12 @@ def import_single_file(
     config: str | Path | None = None,
     components: str | Path | None = None,
     part_files: FluxPartFiles | None = None,
+    prediction_type: str | None = None,
 ) -> Path:
     """Convert ``path`` (.safetensors or .ckpt) into the diffusers folder ``out_dir``; returns it.
+
+    ``prediction_type`` ("epsilon" or "v_prediction") is what the model predicts, over what the file says or its
+    weights suggest (SD2.x-base and SD2.x-v files look alike).
 
     ``config`` is a diffusers folder describing the architecture (default: the shipped config of
     the detected family); ``tokenizer`` a tokenizer or model folder (default: the config folder's,
@@ -220,9 +238,12 @@ def import_single_file(
     check_new_folder(out_dir)
     checkpoint = read_checkpoint(path)
     state_dict = _with_text_model_prefix(checkpoint.state_dict)
-    family = detect_family(state_dict, prediction_type=prediction_hint(path, checkpoint.metadata))
+    said = prediction_hint(path, checkpoint.metadata)
+    family = detect_family(state_dict, prediction_type=said)
     if not family.supported:
         raise UnsupportedModelError(f"{path.name}: {family.description}")
+    if prediction_type is not None:
+        family = _predicting(family, prediction_type, path.name)
     if family.flux:
         if tokenizer is not None or config is not None or use_ema:
             raise ConvertError(f"{path.name} is a Flux.1 transformer: a tokenizer, a config folder and EMA weights are "
@@ -239,6 +260,13 @@ def import_single_file(
 
     parts = ["unet", "vae"] + [sub for sub, _, _ in _text_encoders(family)]
     progress = Progress(emit, "convert", total=len(parts) + 1, description=f"{path.name}: {family.description}")
+    if prediction_type is None and prediction_guessed(family, said) and emit is not None:
+        other = "epsilon" if family.prediction_type == "v_prediction" else "v_prediction"
+        emit(WarningEvent(
+            message=f"{path.name}: {family.prediction_type} is a guess from its weights (SD2.x-base and SD2.x-v files "
+                    "look alike, and neither a same-named .yaml beside it nor its metadata says which it is)",
+            advice=f"if its images come out as noise or flat colour, convert again with --prediction-type {other}",
+        ))
     if has_ema(state_dict) and not use_ema and emit is not None:
         emit(WarningEvent(
             message=f"{path.name} also holds EMA weights; the regular (non-EMA) weights were used",
