@@ -176,3 +176,17 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_conversion_work(
     captured = capsys.readouterr()
     assert f"cannot write to {tmp_path} (read-only, or not yours)" in captured.err and "reading" not in captured.out
     assert not (tmp_path / "new").exists()  # nothing made for an output that cannot be written
+
+
+def test_a_tilde_in_any_path_is_the_home_folder(random_sd1: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    """`--config=~/m` was not found, and '~/t.safetensors' made a folder named ~ in the current one."""
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir()
+    cwd.mkdir()
+    (home / "model").symlink_to(random_sd1)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(cwd)
+    assert main(["convert", "to-single-file", "~/model", "~/t.safetensors"]) == 0
+    assert main(["convert", "to-diffusers", "~/t.safetensors", "~/back", "--config=~/model", "--tokenizer=~/model"]) == 0
+    assert (home / "t.safetensors").is_file() and (home / "back" / "model_index.json").is_file()
+    assert list(cwd.iterdir()) == []

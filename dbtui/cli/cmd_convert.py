@@ -70,6 +70,12 @@ alpha into the weights.
 """
 
 
+def user_path(text: str) -> Path:
+    """An argparse ``type``: a path as the user wrote it, ``~`` expanded (the shell leaves it in ``--config=~/m``
+    and in quotes)."""
+    return Path(text).expanduser()
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "convert",
@@ -83,12 +89,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "to-diffusers", help="single file (.safetensors/.ckpt) → diffusers folder",
         description=IMPORT_HELP, epilog=IMPORT_EPILOG, formatter_class=raw,
     )
-    to_diffusers.add_argument("input", type=Path, help="the .safetensors or .ckpt file")
-    to_diffusers.add_argument("output", type=Path, help="the diffusers folder to create (must not exist or be empty)")
-    to_diffusers.add_argument("--tokenizer", type=Path, metavar="PATH",
+    to_diffusers.add_argument("input", type=user_path, help="the .safetensors or .ckpt file")
+    to_diffusers.add_argument("output", type=user_path, help="the diffusers folder to create (must not exist or be empty)")
+    to_diffusers.add_argument("--tokenizer", type=user_path, metavar="PATH",
                               help="a CLIP tokenizer folder, or a diffusers model folder that has tokenizer/ "
                                    "(default: the CLIP tokenizer that ships with dbtui)")
-    to_diffusers.add_argument("--config", type=Path, metavar="DIR",
+    to_diffusers.add_argument("--config", type=user_path, metavar="DIR",
                               help="a diffusers folder whose configs describe a non-standard architecture")
     to_diffusers.add_argument("--ema", action="store_true", help="use the EMA weights stored in the file")
     to_diffusers.add_argument("--prediction-type", choices=["epsilon", "v_prediction"],
@@ -102,10 +108,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     part_files = to_diffusers.add_argument_group(
         "Flux part files", "for a Flux transformer file: single files that replace the components' parts\n"
                            "(the architecture comes from the components' config, else Flux.1's own)")
-    part_files.add_argument("--vae", type=Path, metavar="FILE",
+    part_files.add_argument("--vae", type=user_path, metavar="FILE",
                             help="the VAE: Black Forest Labs' ae.safetensors (or a diffusers VAE's weights)")
-    part_files.add_argument("--clip-l", type=Path, metavar="FILE", help="CLIP-L: ComfyUI's clip_l.safetensors")
-    part_files.add_argument("--t5", type=Path, metavar="FILE",
+    part_files.add_argument("--clip-l", type=user_path, metavar="FILE", help="CLIP-L: ComfyUI's clip_l.safetensors")
+    part_files.add_argument("--t5", type=user_path, metavar="FILE",
                             help="T5-XXL: t5xxl_fp16.safetensors or t5xxl_fp8_e4m3fn(_scaled).safetensors")
     to_diffusers.set_defaults(handler=_to_diffusers)
 
@@ -113,13 +119,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "to-single-file", help="diffusers folder → single file for AUTOMATIC1111/ComfyUI",
         description=EXPORT_HELP, epilog=EXPORT_EPILOG, formatter_class=raw,
     )
-    to_single.add_argument("input", type=Path, help="the diffusers model folder")
-    to_single.add_argument("output", type=Path, help="the file to write (.safetensors or .ckpt)")
+    to_single.add_argument("input", type=user_path, help="the diffusers model folder")
+    to_single.add_argument("output", type=user_path, help="the file to write (.safetensors or .ckpt)")
     to_single.add_argument("--half", action="store_true", help="store fp16 weights: half the size, same images")
     to_single.add_argument("--format", choices=["safetensors", "ckpt"],
                            help="file format (default: from OUTPUT's extension, else safetensors)")
     to_single.add_argument("--base-model", metavar="NAME", help="record the base model's name in the file's metadata")
-    to_single.add_argument("--profile", type=Path, metavar="TOML", help="record this training profile in the file's metadata")
+    to_single.add_argument("--profile", type=user_path, metavar="TOML", help="record this training profile in the file's metadata")
     to_single.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (it is kept otherwise)")
     to_single.set_defaults(handler=_to_single_file)
 
@@ -127,8 +133,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "lora-to-kohya", help="diffusers LoRA → kohya LoRA for AUTOMATIC1111/ComfyUI",
         description=LORA_HELP, formatter_class=raw,
     )
-    lora.add_argument("input", type=Path, help="a diffusers LoRA folder or its .safetensors file")
-    lora.add_argument("output", type=Path, help="the kohya-format .safetensors to write")
+    lora.add_argument("input", type=user_path, help="a diffusers LoRA folder or its .safetensors file")
+    lora.add_argument("output", type=user_path, help="the kohya-format .safetensors to write")
     lora.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (it is kept otherwise)")
     lora.set_defaults(handler=_lora_to_kohya)
 
@@ -136,8 +142,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "lora-to-diffusers", help="kohya/ComfyUI Flux LoRA → diffusers LoRA folder",
         description=LORA_BACK_HELP, formatter_class=raw,
     )
-    back.add_argument("input", type=Path, help="the kohya- or ComfyUI-format Flux LoRA .safetensors")
-    back.add_argument("output", type=Path, help="the diffusers LoRA folder to create (must not exist or be empty)")
+    back.add_argument("input", type=user_path, help="the kohya- or ComfyUI-format Flux LoRA .safetensors")
+    back.add_argument("output", type=user_path, help="the diffusers LoRA folder to create (must not exist or be empty)")
     back.set_defaults(handler=_lora_to_diffusers)
 
 
