@@ -190,3 +190,29 @@ def test_a_tilde_in_any_path_is_the_home_folder(random_sd1: Path, tmp_path: Path
     assert main(["convert", "to-diffusers", "~/t.safetensors", "~/back", "--config=~/model", "--tokenizer=~/model"]) == 0
     assert (home / "t.safetensors").is_file() and (home / "back" / "model_index.json").is_file()
     assert list(cwd.iterdir()) == []
+
+
+def test_a_wrong_kind_of_input_is_named_with_the_command_it_needs(random_sd1: Path, tmp_path: Path, capsys) -> None:
+    model_file = tmp_path / "model.safetensors"
+    assert main(["convert", "to-single-file", str(random_sd1), str(model_file)]) == 0
+    capsys.readouterr()
+    assert main(["convert", "lora-to-kohya", str(model_file), str(tmp_path / "k.safetensors")]) == 2
+    printed = capsys.readouterr()
+    assert "is a full model checkpoint (Stable Diffusion 1.x" in printed.err and "started" not in printed.out
+    assert main(["convert", "to-diffusers", str(random_sd1), str(tmp_path / "out")]) == 2
+    assert "is a diffusers model folder already: train from it as it is" in capsys.readouterr().err
+    lora = tmp_path / "lora"
+    lora.mkdir()
+    module = "unet.mid_block.attentions.0.transformer_blocks.0.attn1.to_q"
+    save_file({f"{module}.lora_A.weight": torch.randn(4, 64), f"{module}.lora_B.weight": torch.randn(64, 4)},
+              lora / "pytorch_lora_weights.safetensors")
+    assert main(["convert", "to-single-file", str(lora), str(tmp_path / "l.safetensors")]) == 2
+    assert f"is a LoRA, not a whole model: `dbtui convert lora-to-kohya {lora}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("command", "says"), [([], "Flux.1"), (["lora-to-kohya"], "examples:"),
+                                               (["lora-to-diffusers"], "examples:")])
+def test_help_names_flux_and_gives_examples(command: list[str], says: str, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["convert", *command, "--help"])
+    assert says in capsys.readouterr().out

@@ -69,6 +69,17 @@ and the profile's outputs use. diffusers' own reader splits the fused modules an
 alpha into the weights.
 """
 
+LORA_EPILOG = """\
+examples:
+  dbtui convert lora-to-kohya runs/zwx/outputs/lora zwx-lora.safetensors
+  dbtui convert lora-to-kohya runs/zwx/outputs/lora/pytorch_lora_weights.safetensors zwx-lora.safetensors --overwrite
+"""
+
+LORA_BACK_EPILOG = """\
+examples:
+  dbtui convert lora-to-diffusers my-flux-lora.safetensors loras/my-flux-lora
+"""
+
 
 def user_path(text: str) -> Path:
     """An argparse ``type``: a path as the user wrote it, ``~`` expanded (the shell leaves it in ``--config=~/m``
@@ -80,7 +91,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "convert",
         help="convert checkpoints between single files and diffusers folders",
-        description="Convert Stable Diffusion checkpoints and LoRAs. Run a sub-command with --help for details.",
+        description="Convert Stable Diffusion (SD1.x, SD2.x, SDXL) and Flux.1 checkpoints and LoRAs between single "
+                    "files and diffusers folders. Run a sub-command with --help for details.",
     )
     commands = parser.add_subparsers(dest="convert_command", metavar="SUBCOMMAND", required=True)
     raw = ExamplesFormatter
@@ -131,7 +143,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     lora = commands.add_parser(
         "lora-to-kohya", help="diffusers LoRA → kohya LoRA for AUTOMATIC1111/ComfyUI",
-        description=LORA_HELP, formatter_class=raw,
+        description=LORA_HELP, epilog=LORA_EPILOG, formatter_class=raw,
     )
     lora.add_argument("input", type=user_path, help="a diffusers LoRA folder or its .safetensors file")
     lora.add_argument("output", type=user_path, help="the kohya-format .safetensors to write")
@@ -140,7 +152,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     back = commands.add_parser(
         "lora-to-diffusers", help="kohya/ComfyUI Flux LoRA → diffusers LoRA folder",
-        description=LORA_BACK_HELP, formatter_class=raw,
+        description=LORA_BACK_HELP, epilog=LORA_BACK_EPILOG, formatter_class=raw,
     )
     back.add_argument("input", type=user_path, help="the kohya- or ComfyUI-format Flux LoRA .safetensors")
     back.add_argument("output", type=user_path, help="the diffusers LoRA folder to create (must not exist or be empty)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.convert._files import Emit, check_file_output
+from engine.convert.detect import detect_family
 from engine.convert.errors import ConvertError
 from engine.convert.flux_lora import PREFIX as FLUX_PREFIX
 from engine.convert.flux_lora import flux_lora_to_kohya
@@ -35,6 +36,11 @@ def lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: E
     if Path(out_file).resolve() == weights.resolve():
         raise ConvertError(f"{out_file} is the LoRA being converted: writing it would replace it; choose another name")
     keys = read_checkpoint(weights).state_dict
+    family = detect_family(keys)
+    if family.supported:
+        raise ConvertError(f"{weights} is a full model checkpoint ({family.description}), not a LoRA: WebUIs load it as "
+                           "it is, and `dbtui convert to-diffusers` makes a diffusers folder of it; lora-to-kohya takes "
+                           f"a LoRA folder (a run's outputs/lora/) or its {LORA_WEIGHTS}")
     check_file_output(Path(out_file))
     if any(key.startswith(FLUX_PREFIX) for key in keys):
         return flux_lora_to_kohya(source, out_file, emit=emit, overwrite=overwrite)

@@ -235,6 +235,9 @@ def import_single_file(
     hint = run_folder_hint(path, "model") if path.is_dir() else None
     if hint:
         raise ConvertError(hint)
+    if (path / "model_index.json").is_file():
+        raise ConvertError(f"{path} is a diffusers model folder already: train from it as it is (model.pretrained = "
+                           f"\"{path}\" in the profile); nothing to convert")
     check_new_folder(out_dir)
     checkpoint = read_checkpoint(path)
     state_dict = _with_text_model_prefix(checkpoint.state_dict)

@@ -10,6 +10,7 @@ from pathlib import Path
 from engine.convert._files import Emit, Progress, atomic_file, check_file_output, check_free_space
 from engine.convert.detect import SDXL_REFINER, V_PRED_KEY, ZERO_SNR_KEY, folder_family
 from engine.convert.errors import ConvertError, OutputExistsError, UnsupportedModelError
+from engine.convert.lora_export import LORA_WEIGHTS
 from engine.convert.keymap import UnmappedKeyError, is_open_clip, to_original
 from engine.convert.run_folder_hint import run_folder_hint
 from engine.events import Warning as WarningEvent
@@ -115,6 +116,9 @@ def export_single_file(
     if not diffusers_dir.is_dir():
         raise ConvertError(f"{diffusers_dir} {'is a file' if diffusers_dir.exists() else 'does not exist'}: give the "
                            "diffusers model folder (the one holding model_index.json, e.g. RUN/outputs/diffusers)")
+    if (diffusers_dir / LORA_WEIGHTS).is_file() and not (diffusers_dir / "model_index.json").is_file():
+        raise ConvertError(f"{diffusers_dir} is a LoRA, not a whole model: `dbtui convert lora-to-kohya {diffusers_dir} "
+                           "OUT.safetensors` writes it as one file for AUTOMATIC1111, ComfyUI and Forge")
     detected = folder_family(diffusers_dir)
     if detected == SDXL_REFINER:
         raise UnsupportedModelError(f"{diffusers_dir} is the {SDXL_REFINER.description}")
