@@ -76,6 +76,16 @@ def test_add_time_ids_for_a_bucketed_image(tmp_path: Path, sdxl_pipe: Any) -> No
     assert (geometry.original, geometry.crop_top_left, geometry.target) == ((100, 200), (0, 0), (48, 96))
 
 
+def test_add_time_ids_of_a_panorama_count_the_middle_cut_before_encoding(tmp_path: Path, sdxl_pipe: Any) -> None:
+    """A picture over MAX_SPARE times its bucket's length is cut to its middle first; the crop named only the cut
+    inside what was left, as if the 64x64 square came from near the top of the 600 px strip."""
+    source = _source(sdxl_pipe.vae, _image(tmp_path, 64, 600), (64, 600), (64, 64))
+    latents, [geometry] = source.sample_with_geometry((0,), [False], True, torch.Generator().manual_seed(0))
+    assert latents.shape == (1, 4, 32, 32)
+    # 256 px of the 600 are kept (172 cut above), and the centre crop of those starts 96 px down: at (600 - 64) / 2.
+    assert (geometry.original, geometry.crop_top_left) == ((600, 64), (268, 0))
+
+
 def test_the_denoiser_gets_the_pooled_prompt_and_the_time_ids(sdxl_pipe: Any) -> None:
     seen = {}
 

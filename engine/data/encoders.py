@@ -20,7 +20,7 @@ import torch
 from engine.data.cache_keys import content_hash, latent_key, module_fingerprint, text_key
 from engine.data.disk_cache import MemoryStore, TensorStore
 from engine.data.examples import Example
-from engine.data.images import DataError, encode_size, load_rgb, named_files, within_reach
+from engine.data.images import DataError, encode_size, load_rgb, named_files, reach_size, within_reach
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 from engine.models.deferred_parts import DeferredParts
 from engine.models.family import Family, ImageGeometry, TextEmbeddings, stack_embeddings, vae_scale_factor
@@ -36,6 +36,17 @@ def _pixels(example: Example, multiple: int, flip: bool) -> torch.Tensor:
         image = ImageOps.mirror(image)
     data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).reshape(size[1], size[0], 3)
     return data.permute(2, 0, 1).float().div(127.5).sub(1.0)
+
+
+def _cut_before_encoding(example: Example, encoded_height: int, encoded_width: int) -> tuple[int, int]:
+    """What ``within_reach`` cut off the top and left of a long picture, in the encoded picture's pixels: SDXL's crop
+    coordinates count from the picture's own corner, so a panorama's middle is conditioned as the crop it is."""
+    if not example.size:
+        return 0, 0
+    width, height = example.size
+    kept_width, kept_height = reach_size(width, height, example.bucket)
+    return (round((height - kept_height) // 2 * encoded_height / kept_height),
+            round((width - kept_width) // 2 * encoded_width / kept_width))
 
 
 class LatentSource:
@@ -144,7 +155,8 @@ class LatentSource:
             noise = torch.randn(mean.shape, generator=generator).to(mean.device)
             out.append((mean + std * noise - self.shift_factor) * self.scaling_factor)
             original = (example.size[1], example.size[0]) if example.size else (height, width)
-            geometry.append(ImageGeometry(original, (top * self.scale, left * self.scale), (height, width)))
+            cut_top, cut_left = _cut_before_encoding(example, params.shape[1] * self.scale, params.shape[2] * self.scale)
+            geometry.append(ImageGeometry(original, (cut_top + top * self.scale, cut_left + left * self.scale), (height, width)))
         return torch.stack(out), geometry
 
     def release(self) -> None:
