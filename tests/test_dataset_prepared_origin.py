@@ -70,4 +70,4 @@ def test_the_cli_refuses_to_prepare_copies_and_names_captions_it_kept(tmp_path: 
     (src / "1.txt").write_text("zwx dog, theirs\n")
     assert main(["dataset", "prepare", str(src), str(out), "--resolution", "64"]) == 0
     said = " ".join(capsys.readouterr().out.split())
-    assert f"caption kept {out / '1.txt'}: edited there since it was copied" in said
+    assert f"caption kept {out / '1.txt'}: written or edited there since dbtui prepared it" in said

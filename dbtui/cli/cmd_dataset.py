@@ -247,8 +247,8 @@ def _prepare(args: argparse.Namespace) -> int:
         console.print(f"[yellow]caption set aside[/] {markup_safe(caption)} → {markup_safe(str(kept))}: an earlier "
                       "prepare copied it, and its original caption is gone; move it back to train with it")
     for caption in result.edited_captions:
-        console.print(f"[yellow]caption kept[/] {markup_safe(caption)}: edited there since it was copied, so its "
-                      "original's text did not replace it; delete it to take the original's again")
+        console.print(f"[yellow]caption kept[/] {markup_safe(caption)}: written or edited there since dbtui prepared "
+                      "it, so its original's text did not replace it; delete it to take the original's again")
     for _, reason in result.kept:
         console.print(f"[red]kept[/] {markup_safe(reason)}")
     nested = [copy for copy in (*result.written, *result.up_to_date) if Path(copy).parent != Path(result.destination)]

@@ -95,6 +95,15 @@ class CaptionStore:
         with self._writable():
             self._write(self.path_for(image), caption)
 
+    def keep(self, path: Path) -> None:
+        """Keep the caption file ``path`` (in the folder) in the history, as ``write`` does before it replaces one:
+        for a caller about to replace it itself (prepare writes the originals' text byte for byte)."""
+        with self._writable():
+            if path.is_file():
+                current = path.read_bytes()  # the version replaced exactly, whatever its encoding
+                self._keep_original(path, current)
+                _write_kept(self._kept(path), current)
+
     def previous(self, image: Path | str) -> str | None:
         """The version the last write replaced, if any."""
         try:
@@ -303,10 +312,7 @@ class CaptionStore:
         return self.history / ORIGINALS_DIR / path.relative_to(self.folder)
 
     def _write(self, path: Path, caption: str) -> None:
-        if path.is_file():
-            current = path.read_bytes()  # the version replaced exactly, whatever its encoding
-            self._keep_original(path, current)
-            _write_kept(self._kept(path), current)
+        self.keep(path)
         atomic_write_text(path, caption.strip() + "\n")
 
     def _keep_original(self, path: Path, current: bytes) -> None:

@@ -76,7 +76,7 @@ class PrepareResult:
     kept: tuple[tuple[str, str], ...] = ()  # (file, reason) of files dbtui did not make where a copy goes: left alone
     stale_captions: tuple[str, ...] = ()  # captions an earlier run copied whose source caption is gone: moved into
     set_aside_in: str = ""  # ...this folder (hidden: neither training nor the check reads it), at the same relative path
-    edited_captions: tuple[str, ...] = ()  # captions edited beside the copies since dbtui copied them: kept, not replaced
+    edited_captions: tuple[str, ...] = ()  # captions the user wrote or edited beside the copies: kept, not replaced
 
     @property
     def has_failures(self) -> bool:

@@ -2,9 +2,10 @@
 when the user has edited them there since dbtui copied them.
 
 Each copy's manifest entry records (under ``CAPTION``) the SHA-256 of the caption dbtui last put beside it: a caption
-that still holds just that is dbtui's to replace or set aside; one that differs was edited in the prepared folder
-(the wizard's caption review edits the folder the concept trains from, which after Prepare is the copies') and is
-the user's.
+that still holds just that is dbtui's to replace or set aside; any other one (also beside a copy dbtui never put a
+caption beside) was written in the prepared folder (the wizard's caption review edits the folder the concept trains
+from, which after Prepare is the copies') and is the user's. A caption replaced is first kept in the prepared
+folder's caption history (engine/dataset/captions.py), as a bulk edit keeps it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.data.caption_text import CaptionFileError
-from engine.dataset.captions import HISTORY_DIR, atomic_write_text, read_caption
-from engine.dataset.errors import DatasetError
+from engine.dataset.captions import HISTORY_DIR, CaptionStore, atomic_write_text, read_caption
+from engine.dataset.errors import CaptionError, DatasetError
 from engine.dataset.files import caption_path
 
 CAPTION = "caption"  # the manifest entry's key for the SHA-256 of the caption dbtui last copied beside the copy
@@ -42,11 +43,11 @@ def write_prepared_file(path: Path, text: str) -> None:
 
 def copy_captions(copies: list[tuple[Path, Path, dict]], src: Path, dst: Path, extension: str) -> CaptionCopies:
     """Each (image, its copy, the copy's manifest entry)'s caption beside the copy; the entries' ``CAPTION`` follow."""
-    done, aside = CaptionCopies(), _SetAside(dst)
+    done, aside, history = CaptionCopies(), _SetAside(dst), CaptionStore(dst, extension)
     for image, output, entry in copies:
         source, target = caption_path(image, extension), caption_path(output, extension)
         try:
-            what, made = _copy_caption(source, target, src, entry.get(CAPTION), aside)
+            what, made = _copy_caption(source, target, src, entry.get(CAPTION), aside, history)
         except (CaptionFileError, DatasetError) as error:
             done.failures.append((str(source), str(error)))
             continue
@@ -81,39 +82,46 @@ class _SetAside:
         os.replace(caption, kept)
 
 
-def _copy_caption(source: Path, target: Path, root: Path, made: str | None, aside: _SetAside) -> tuple[str, str | None]:
+def _copy_caption(source: Path, target: Path, root: Path, made: str | None, aside: _SetAside,
+                  history: CaptionStore) -> tuple[str, str | None]:
     """Copy one caption as UTF-8 (whatever readable encoding it had). Returns what was done ("copied", "set aside",
     "edited" or "") and the SHA-256 to record for the caption now beside the copy (None when none).
 
     With the source caption gone, the one an earlier run copied (``made``, its SHA-256) would go on training from
-    the prepared folder: it is set aside, unless the user has edited it since (then it is theirs and stays)."""
+    the prepared folder: it is set aside, unless the user has edited it since (then it is theirs and stays, and so
+    does the record, which keeps it theirs once the source caption is back)."""
     text = read_caption(source, root)
-    edited = _edited(target, made)
-    if text is None:
-        if made is None or edited or target.is_symlink() or not target.is_file():
-            return "", None
+    data = None if text is None else text.encode("utf-8")
+    theirs = _users(target, made, data)
+    if data is None:
+        if theirs or made is None or target.is_symlink() or not target.is_file():
+            return "", made if theirs else None
         try:
             aside.move(target)
         except OSError as error:
             raise DatasetError(f"cannot move {target}, whose source caption is gone, into {aside.folder} "
                                f"({error.strerror or error}): move or delete it yourself, or it still trains") from None
         return "set aside", None
-    data = text.encode("utf-8")
     if target.is_file() and target.read_bytes() == data:
         return "", _digest(data)
-    if edited:  # the record stays dbtui's last copy, so the caption stays the user's on every later run
+    if theirs:  # the record stays dbtui's last copy (or none), so the caption stays the user's on every later run
         return "edited", made
+    try:
+        history.keep(target)
+    except CaptionError as error:
+        raise DatasetError(f"{error}; {target} was not replaced by its original's caption") from None
     write_prepared_file(target, text)
     return "copied", _digest(data)
 
 
-def _edited(target: Path, made: str | None) -> bool:
-    """Whether ``target`` is a caption dbtui copied (``made``) that has been changed since. Unreadable, it is left
-    to the steps that follow, which say so."""
+def _users(target: Path, made: str | None, data: bytes | None) -> bool:
+    """Whether ``target`` is a caption of the user's: one holding neither ``data`` (the source caption's text) nor
+    what dbtui last put there (``made``). Unreadable, it is left to the steps that follow, which say so."""
     try:
-        return made is not None and not target.is_symlink() and target.is_file() and _digest(target.read_bytes()) != made
+        current = target.read_bytes() if target.is_file() else None
     except OSError:
         return False
+    return current is not None and current != data and _digest(current) != made
 
 
 def _digest(data: bytes) -> str:

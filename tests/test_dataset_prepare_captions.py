@@ -1,0 +1,57 @@
+"""The captions beside prepared copies: the user's are never replaced, and dbtui's are kept in the history first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dataset_fixture import textured
+
+from engine.dataset import prepare_dataset
+from engine.dataset.captions import HISTORY_DIR, ORIGINALS_DIR, CaptionStore
+
+
+def _one_image(tmp_path: Path) -> tuple[Path, Path]:
+    src, out = tmp_path / "pics", tmp_path / "pics-prepared"
+    src.mkdir()
+    textured(0, (80, 80)).save(src / "a.png")
+    return src, out
+
+
+def _prepare(src: Path, out: Path):
+    return prepare_dataset(src, out, resolution=64, workers=1)
+
+
+def test_a_caption_written_beside_a_copy_dbtui_gave_none_is_kept_when_the_original_gets_one(tmp_path: Path) -> None:
+    src, out = _one_image(tmp_path)
+    _prepare(src, out)
+    CaptionStore(out).write("a.png", "my own words")
+    (src / "a.txt").write_text("auto caption\n")
+    again = _prepare(src, out)
+    assert (out / "a.txt").read_text() == "my own words\n"
+    assert again.edited_captions == (str(out / "a.txt"),) and again.captions_copied == 0
+    assert (out / "a.txt").read_text() == "my own words\n" and _prepare(src, out).captions_copied == 0
+
+
+def test_a_caption_edited_among_the_copies_stays_the_users_while_its_original_is_away(tmp_path: Path) -> None:
+    src, out = _one_image(tmp_path)
+    (src / "a.txt").write_text("orig\n")
+    _prepare(src, out)
+    (out / "a.txt").write_text("edited by me\n")
+    (src / "a.txt").rename(tmp_path / "a.txt")
+    away = _prepare(src, out)
+    assert away.stale_captions == () and (out / "a.txt").read_text() == "edited by me\n"
+    (tmp_path / "a.txt").rename(src / "a.txt")
+    back = _prepare(src, out)
+    assert (out / "a.txt").read_text() == "edited by me\n"
+    assert back.edited_captions == (str(out / "a.txt"),) and back.captions_copied == 0
+
+
+def test_a_caption_prepare_replaces_is_kept_in_the_prepared_folders_history(tmp_path: Path) -> None:
+    src, out = _one_image(tmp_path)
+    (src / "a.txt").write_text("first\n")
+    _prepare(src, out)
+    (src / "a.txt").write_text("second\n")
+    assert _prepare(src, out).captions_copied == 1 and (out / "a.txt").read_text() == "second\n"
+    assert (out / HISTORY_DIR / "a.txt").read_text() == "first\n"
+    assert (out / HISTORY_DIR / ORIGINALS_DIR / "a.txt").read_text() == "first\n"
+    assert CaptionStore(out).revert("a.png") and (out / "a.txt").read_text() == "first\n"
