@@ -10,6 +10,7 @@ from dataset_fixture import textured
 
 from dbtui.cli import main
 from engine.dataset import DatasetError, prepare_dataset, prepared_from
+from engine.dataset.prepared_origin import ORIGIN_RECORD
 
 
 def _originals(tmp_path: Path) -> Path:
@@ -71,3 +72,37 @@ def test_the_cli_refuses_to_prepare_copies_and_names_captions_it_kept(tmp_path: 
     assert main(["dataset", "prepare", str(src), str(out), "--resolution", "64"]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert f"caption kept {out / '1.txt'}: written or edited there since dbtui prepared it" in said
+
+
+def test_a_folder_of_the_users_own_images_is_not_marked_as_copies(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Marked, it was refused as copies, and the wizard prepared the other folder into it."""
+    monkeypatch.setenv("COLUMNS", "400")
+    src = _originals(tmp_path)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    textured(5, (80, 80)).save(mine / "own.jpg")
+    result = prepare_dataset(src, mine, resolution=64, workers=1)
+    assert prepared_from(mine) is None and f"{mine} already held files" in result.origin_not_recorded
+    assert len(result.written) == 2 and (mine / "own.jpg").exists()
+    assert main(["dataset", "prepare", str(mine), str(tmp_path / "mine-prepared"), "--resolution", "64"]) == 0
+    assert main(["dataset", "prepare", str(src), str(mine), "--resolution", "64"]) == 0
+    assert "not marked as copies" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_record_naming_another_folder_is_not_replaced_and_an_empty_folder_is_marked(tmp_path: Path) -> None:
+    src = _originals(tmp_path)
+    out = tmp_path / "pics-prepared"
+    prepare_dataset(src, out, resolution=64, workers=1)
+    (out / ORIGIN_RECORD).unlink()  # as a folder an earlier dbtui prepared: its copies, their captions, a manifest
+    assert prepare_dataset(src, out, resolution=64, workers=1).origin_not_recorded == "" and prepared_from(out) == src
+    other = tmp_path / "other"
+    other.mkdir()
+    textured(7, (80, 80)).save(other / "x.jpg")
+    result = prepare_dataset(other, out, resolution=64, workers=1)
+    assert prepared_from(out) == src and f"holds copies prepared from {src}" in result.origin_not_recorded
+    assert prepare_dataset(src, out, resolution=64, workers=1).origin_not_recorded == ""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / ".DS_Store").write_text("")
+    assert prepare_dataset(src, empty, resolution=64, workers=1).origin_not_recorded == ""
+    assert prepared_from(empty) == src

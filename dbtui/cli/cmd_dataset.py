@@ -251,6 +251,8 @@ def _prepare(args: argparse.Namespace) -> int:
                       "it, so its original's text did not replace it; delete it to take the original's again")
     for _, reason in result.kept:
         console.print(f"[red]kept[/] {markup_safe(reason)}")
+    if result.origin_not_recorded:
+        console.print(f"[yellow]not marked as copies[/] {markup_safe(result.origin_not_recorded)}")
     nested = [copy for copy in (*result.written, *result.up_to_date) if Path(copy).parent != Path(result.destination)]
     if nested:
         console.print(f"[yellow]{len(nested)} {'copy is' if len(nested) == 1 else 'copies are'} in sub-folders of {markup_safe(result.destination)}[/]: training "

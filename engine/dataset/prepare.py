@@ -6,7 +6,7 @@ saved as PNG next to a copy of its caption. A manifest remembers what each copy 
 from, so re-running only redoes images whose source or settings changed, and the caption it copied,
 so that one whose source caption is gone is moved into the caption history and one edited there since is kept
 (engine/dataset/prepare_captions.py). A file already in the prepared folder that the manifest does not list is the
-user's: it is never overwritten. The prepared folder records its originals' folder (engine/dataset/prepared_origin.py).
+user's: it is never overwritten. A new prepared folder records its originals' folder (engine/dataset/prepared_origin.py).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from engine.dataset.options import bucket_list, checked_caption_extension, check
 from engine.dataset.pool import run_phase
 from engine.dataset.prepare_captions import CAPTION, copy_captions
 from engine.dataset.prepare_captions import write_prepared_file as _write_output
-from engine.dataset.prepared_origin import record_origin, refuse_copies_of_copies
+from engine.dataset.prepared_origin import record_origin, refuse_copies_of_copies, unrecordable
 from engine.events import Event
 
 MANIFEST = ".dbtui-prepared.json"
@@ -77,6 +77,7 @@ class PrepareResult:
     stale_captions: tuple[str, ...] = ()  # captions an earlier run copied whose source caption is gone: moved into
     set_aside_in: str = ""  # ...this folder (hidden: neither training nor the check reads it), at the same relative path
     edited_captions: tuple[str, ...] = ()  # captions the user wrote or edited beside the copies: kept, not replaced
+    origin_not_recorded: str = ""  # why the folder was not marked as the originals' prepared folder ("" when it was)
 
     @property
     def has_failures(self) -> bool:
@@ -109,12 +110,14 @@ def prepare_dataset(
     images = listing.images
     if not images and not listing.refused:
         raise DatasetError(f"no images in {src} ({', '.join(sorted(IMAGE_SUFFIXES))}): nothing to prepare, so no folder was made")
-    _make_folder(dst)
-    record_origin(dst, src)
-    settings = PrepareSettings(resolution, bucketing, tuple(map(tuple, bucket_list(resolution, buckets, size_multiple))),
-                               center_crop, tuple(flatten_color), DECODING)
     manifest_path = dst / MANIFEST
     manifest = _read_manifest(manifest_path)
+    unrecorded = unrecordable(dst, src, manifest)  # before the folder is made: a folder made now is new
+    _make_folder(dst)
+    if not unrecorded:
+        record_origin(dst, src)
+    settings = PrepareSettings(resolution, bucketing, tuple(map(tuple, bucket_list(resolution, buckets, size_multiple))),
+                               center_crop, tuple(flatten_color), DECODING)
     originals = {os.path.realpath(p) for p in images}
     outputs = output_paths(images, src, dst)
     jobs, up_to_date, kept = [], [], []
@@ -174,7 +177,7 @@ def prepare_dataset(
     orphans = tuple(str(c) for c in listing.orphan_captions)
     return PrepareResult(str(dst), tuple(written), tuple(up_to_date), tuple(failed), captions.copied,
                          tuple(captions.failures), orphans, tuple(without_original), tuple(kept), tuple(captions.stale),
-                         str(captions.set_aside_in or ""), tuple(captions.edited))
+                         str(captions.set_aside_in or ""), tuple(captions.edited), unrecorded)
 
 
 def _caption_record(entry: object) -> dict:

@@ -2,7 +2,9 @@
 
 Prepare records the originals' folder in the prepared folder (``ORIGIN_RECORD``). Preparing that folder again then
 means preparing its originals again into it, which picks up the images added to them since, rather than cropping
-and resizing the copies a second time into "pics-prepared-prepared".
+and resizing the copies a second time into "pics-prepared-prepared". Only a new (or empty) folder, or one holding
+copies of that same folder, is marked so: marking the user's own images as copies would refuse to prepare them and
+make the wizard prepare the other folder into them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import os
 from pathlib import Path
 
+from engine.data.images import IMAGE_SUFFIXES
 from engine.dataset.errors import DatasetError
 from engine.dataset.prepare_captions import write_prepared_file
 
@@ -37,16 +40,56 @@ def record_origin(dst: Path, src: Path) -> None:
     write_prepared_file(record, text)
 
 
+def unrecordable(dst: Path, src: Path, manifest: dict) -> str:
+    """Why ``dst`` (before it is made; ``manifest`` its copies' entries) is not to be marked as ``src``'s prepared
+    folder, or "" when it is: new, or holding (hidden files aside) only copies prepared from ``src`` and their
+    captions, as a folder an earlier dbtui prepared before folders were marked."""
+    recorded = _recorded_source(dst)
+    if recorded is not None:
+        if os.path.realpath(recorded) == os.path.realpath(src):
+            return ""
+        return (f"{dst} holds copies prepared from {recorded}, and still says so (not that they come from {src}): "
+                f"prepare {src} into a folder of its own to keep the two apart")
+    sources = [e["source"] for e in manifest.values() if isinstance(e, dict) and isinstance(e.get("source"), str)]
+    try:
+        names = [entry.name for entry in os.scandir(dst) if not entry.name.startswith(".")]
+    except FileNotFoundError:
+        return ""
+    except OSError:  # not a folder, or unreadable: said by the steps that follow
+        names = None
+    theirs = all(Path(s).is_relative_to(os.path.realpath(src)) for s in sources)
+    if names is not None and theirs and all(_a_copy(name, manifest) for name in names):
+        return ""
+    return (f"{dst} already held files that are not copies prepared from {src}, so it is not marked as {src}'s "
+            f"prepared folder: it can still be prepared as a folder of its own; prepare into a new folder to have "
+            f"one that preparing it again updates from {src}")
+
+
+def _a_copy(name: str, manifest: dict) -> bool:
+    """Whether the entry ``name`` of the prepared folder is (or holds) the manifest's copies, or a copy's caption."""
+    keys = [Path(key) for key in manifest]
+    if any(key.parts[0] == name and len(key.parts) > 1 for key in keys) or any(str(key) == name for key in keys):
+        return True
+    return Path(name).suffix.lower() not in IMAGE_SUFFIXES and any(str(key.with_suffix("")) == Path(name).stem
+                                                                   for key in keys)
+
+
 def prepared_from(folder: Path | str) -> Path | None:
     """The originals' folder of ``folder``'s copies, when dbtui prepared them and that folder is still there."""
+    source = _recorded_source(Path(folder))
+    if source is None or not os.path.isdir(source) or os.path.realpath(source) == os.path.realpath(folder):
+        return None
+    return Path(source)
+
+
+def _recorded_source(folder: Path) -> str | None:
+    """The originals' folder ``folder``'s record names, whether or not it is still there."""
     try:
-        data = json.loads((Path(folder) / ORIGIN_RECORD).read_text(encoding="utf-8"))
+        data = json.loads((folder / ORIGIN_RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     source = data.get("source") if isinstance(data, dict) else None
-    if not isinstance(source, str) or not os.path.isdir(source) or os.path.realpath(source) == os.path.realpath(folder):
-        return None
-    return Path(source)
+    return source if isinstance(source, str) else None
 
 
 def refuse_copies_of_copies(src: Path) -> None:
