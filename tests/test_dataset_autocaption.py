@@ -159,3 +159,24 @@ def test_a_damaged_wd14_tagger_is_a_message(images: Path, tmp_path: Path) -> Non
     (folder / "model.onnx").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n")
     with pytest.raises(CaptionerUnavailableError, match="model.onnx cannot be loaded as a WD14 tagger .*git lfs pull"):
         autocaption(images, backend="wd14", model=str(folder))
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_caption_written_while_the_captioner_runs_is_kept_and_named(images: Path, monkeypatch,
+                                                                      overwrite: bool) -> None:
+    """The wizard's editor stays open while auto-caption runs: a caption saved there meanwhile is the user's."""
+    module = sys.modules["engine.dataset.autocaption"]  # the package's ``autocaption`` is the function
+
+    class TypedMeanwhile:
+        def __init__(self, model: str):
+            pass
+
+        def __call__(self, pictures: list) -> list[str]:
+            CaptionStore(images).write("2.png", "typed by hand meanwhile")
+            return ["a photo"] * len(pictures)
+
+    monkeypatch.setattr(module, "_Blip", TypedMeanwhile)
+    result = autocaption(images, backend="blip", model="unused", batch_size=10, overwrite=overwrite)
+    assert CaptionStore(images).read("2.png") == "typed by hand meanwhile"
+    assert str(images / "2.png") in result.skipped and str(images / "2.txt") not in result.written
+    assert len(result.written) == (4 if overwrite else 3)

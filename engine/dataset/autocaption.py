@@ -1,7 +1,8 @@
 """Write captions with a model: BLIP (sentences, transformers) or a WD14 tagger (tags, onnxruntime).
 
 Only images without a caption are captioned unless ``overwrite``; every write goes through
-``CaptionStore`` so an overwritten caption is kept in the history folder.
+``CaptionStore`` so an overwritten caption is kept in the history folder. A caption written while the captioner
+runs (typed by hand in the wizard meanwhile) is kept: each write first checks that the caption is as it was.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ WD14_GENERAL, WD14_CHARACTER = 0, 4  # category column of selected_tags.csv (9 i
 @dataclass(frozen=True)
 class AutocaptionResult:
     written: tuple[str, ...]  # caption files written
-    skipped: tuple[str, ...]  # images that already had a caption
+    skipped: tuple[str, ...]  # images that already had a caption, or were given one while the captioner ran: kept
     failed: tuple[tuple[str, str], ...]  # (image, reason)
 
 
@@ -56,7 +57,9 @@ def autocaption(
     emit = emit or (lambda event: None)
     store = CaptionStore(folder, extension, recursive=recursive)
     skipped, todo, failed = [], [], []
+    before: dict[Path, bytes | None] = {}  # each image's caption file as it was when listed to caption
     for image in store.images():
+        before[image] = store.raw(image)
         try:
             captioned = bool(store.read(image))
         except CaptionError as error:  # never replaced unasked: the user may want to fix it instead
@@ -77,7 +80,7 @@ def autocaption(
     unread_captions = len(failed)
     emit(PhaseStarted(phase="autocaption", total=len(todo), description=f"captioning {len(todo)} images with {backend}"))
     started = time.monotonic()
-    written = []
+    written, meanwhile = [], []  # meanwhile: images given a caption while the captioner ran
     for batch in _batches(todo, batch_size):
         pictures, ready = [], []
         for image in batch:
@@ -94,11 +97,14 @@ def autocaption(
             except Exception as error:  # noqa: BLE001 - any decoder error is about this one file
                 failed.append((str(image), problem_text(*decode_problem(error))))
         for image, caption in zip(ready, captioner(pictures) if pictures else []):
-            store.write(image, caption)
-            written.append(str(store.path_for(image)))
-        emit(PhaseProgress(phase="autocaption", done=len(written) + len(failed) - unread_captions, total=len(todo)))
+            if store.write_if_unchanged(image, caption, before[image]):
+                written.append(str(store.path_for(image)))
+            else:
+                meanwhile.append(str(image))
+        done = len(written) + len(meanwhile) + len(failed) - unread_captions
+        emit(PhaseProgress(phase="autocaption", done=done, total=len(todo)))
     emit(PhaseFinished(phase="autocaption", seconds=time.monotonic() - started))
-    return AutocaptionResult(tuple(written), tuple(skipped), tuple(failed))
+    return AutocaptionResult(tuple(written), tuple(skipped + meanwhile), tuple(failed))
 
 
 def _batches(items: list[Path], size: int) -> Iterator[list[Path]]:

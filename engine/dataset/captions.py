@@ -95,6 +95,21 @@ class CaptionStore:
         with self._writable():
             self._write(self.path_for(image), caption)
 
+    def raw(self, image: Path | str) -> bytes | None:
+        """The caption file of ``image`` byte for byte; None when it has none (or it cannot be read)."""
+        try:
+            return self.path_for(image).read_bytes()
+        except OSError:
+            return None
+
+    def write_if_unchanged(self, image: Path | str, caption: str, before: bytes | None) -> bool:
+        """``write``, only while the caption file still holds ``before`` (``raw`` when the caller looked): False,
+        and nothing written, when it was written since (typed by hand while a long job ran), which stays."""
+        if self.raw(image) != before:
+            return False
+        self.write(image, caption)
+        return True
+
     def keep(self, path: Path) -> None:
         """Keep the caption file ``path`` (in the folder) in the history, as ``write`` does before it replaces one:
         for a caller about to replace it itself (prepare writes the originals' text byte for byte)."""
