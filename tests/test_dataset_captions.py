@@ -284,8 +284,9 @@ def test_remove_tag_ignores_letter_case_as_add_tag_does_and_names_sentences_that
     changes = store.remove_tag("ohwx")
     assert store.read("a.jpg") == "dog" and store.read("d.jpg") == "a photo of Ohwx dog"
     assert store.read("b.jpg") == "dog, dog, sky"
-    assert [item.path.name for item in changes.skipped] == ["d.txt"]
-    assert "'ohwx' is still said inside a longer tag" in changes.skipped[0].reason
+    assert changes.skipped == ()  # d.txt was changed too: not "left as it was"
+    assert [item.path.name for item in changes.still_said] == ["d.txt"]
+    assert "'ohwx' is still said inside a longer tag" in changes.still_said[0].reason
 
 
 def test_bulk_edits_and_undo_say_their_progress(store: CaptionStore) -> None:

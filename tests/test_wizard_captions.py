@@ -216,3 +216,20 @@ async def test_at_the_smallest_terminal_the_editor_and_a_wrapped_status_show(tmp
         screen.query_one("#cap-status", Static).update("word " * 30)
         await pilot.pause()
         assert screen.query_one("#cap-status").region.height >= 2
+
+
+async def test_remove_tag_says_which_captions_still_say_it_not_that_it_left_them(tmp_path: Path, demo_data: Path) -> None:
+    """A caption it changed was counted as "left as they were" when a longer tag still said the word."""
+    images = _images(tmp_path, demo_data)
+    pictures = sorted(images.glob("*.png"))
+    pictures[0].with_suffix(".txt").write_text("a photo of sks disc, sks\n")
+    app = make_app(RealCaptionsEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _captions(app, pilot, images)
+        screen.query_one("#cap-tag", Input).value = "sks"
+        await pilot.click("#cap-remove")
+        await settle(pilot)
+        said = _messages(app)[-1]
+        assert "1 caption(s) changed" in said and "left as they were" not in said
+        assert "1 still say it inside a longer tag" in said
+        assert pictures[0].with_suffix(".txt").read_text() == "a photo of sks disc\n"

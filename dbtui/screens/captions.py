@@ -290,7 +290,11 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         if skipped:
             more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
             said += f". {len(skipped)} left as they were: {skipped[0].reason}{more}"
-        self.notify(said, severity="warning" if skipped else "information", timeout=10 if skipped else 5)
+        still = changes.still_said
+        if still:
+            said += f". {len(still)} still say it inside a longer tag, which Remove tag leaves whole: edit them by hand"
+        warn = bool(skipped or still)
+        self.notify(said, severity="warning" if warn else "information", timeout=10 if warn else 5)
 
     def _job_ended(self, fresh: CaptionRows) -> None:
         """Every row whose caption the job changed, and the editor where the user has not typed since it showed."""

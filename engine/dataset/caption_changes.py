@@ -34,6 +34,8 @@ class ChangeSet:
     operation: str
     changes: tuple[Change, ...]
     skipped: tuple[Unreadable, ...] = ()
+    # Captions, changed or not, that still say the tag remove_tag removed, inside a longer tag it leaves whole.
+    still_said: tuple[Unreadable, ...] = ()
 
     def __len__(self) -> int:
         return len(self.changes)

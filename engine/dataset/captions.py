@@ -194,7 +194,7 @@ class CaptionStore:
         """Remove ``tag`` from every caption, in any letter case, as ``add_tag`` finds it.
 
         A longer tag that says it as a word ("a photo of ohwx dog") is left whole, since a bulk edit does not
-        rewrite sentences; its caption is named in ``skipped``, so nobody believes the word gone from it.
+        rewrite sentences; its caption is named in ``still_said``, so nobody believes the word gone from it.
         """
         tag = _one_tag(tag)
         said, key = _said(tag), tag.casefold()
@@ -277,7 +277,7 @@ class CaptionStore:
     def _bulk_text(self, operation: str, edit: Callable[[str], str], include_missing: bool = False,
                    left: Callable[[str], str | None] | None = None, emit: Emit | None = None) -> ChangeSet:
         """Apply ``edit`` to every caption; ``left`` says why an edited caption still needs the user (or None)."""
-        changes, skipped = [], []
+        changes, skipped, still = [], [], []
         for image in self.images():
             path = self.path_for(image)
             try:
@@ -296,11 +296,12 @@ class CaptionStore:
             if after != (before or "").strip():
                 changes.append(Change(path, before, after))
             if left is not None and (reason := left(after)):
-                skipped.append(Unreadable(path, f"caption file '{path}': {reason}"))
+                still.append(Unreadable(path, f"caption file '{path}': {reason}"))
         with self._writable():
-            return self._apply(operation, changes, skipped, emit or _silent)
+            return self._apply(operation, changes, skipped, emit or _silent, still)
 
-    def _apply(self, operation: str, changes: list[Change], skipped: list[Unreadable], emit: Emit) -> ChangeSet:
+    def _apply(self, operation: str, changes: list[Change], skipped: list[Unreadable], emit: Emit,
+               still: list[Unreadable]) -> ChangeSet:
         # Journal first: if we are interrupted mid-way, undo still knows every original text.
         self.history.mkdir(exist_ok=True)
         atomic_write_text(self.history / _JOURNAL, journal_text(operation, self.folder, changes))
@@ -308,7 +309,7 @@ class CaptionStore:
         for done, change in enumerate(changes, 1):
             self._write(change.path, change.after or "")
             emit(PhaseProgress(phase="captions", done=done, total=len(changes)))
-        return ChangeSet(operation, tuple(changes), tuple(skipped))
+        return ChangeSet(operation, tuple(changes), tuple(skipped), tuple(still))
 
     @contextlib.contextmanager
     def _writable(self) -> Iterator[None]:
