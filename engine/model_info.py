@@ -78,7 +78,10 @@ def describe_model(source: str) -> ModelDescription:
     if kind == "builtin":
         from engine.builtin import MODELS, PREFIX, resolve_model
 
-        size, variant, pretrained = MODELS[source.removeprefix(PREFIX)]
+        name = source.removeprefix(PREFIX)
+        if name not in MODELS:
+            resolve_model(source)  # a misspelt name: raises UnknownBuiltinError, which names the built-in models
+        size, variant, pretrained = MODELS[name]
         if size != "tiny":
             return _unbuilt_builtin(source, size, variant)
         folder = resolve_model(source)

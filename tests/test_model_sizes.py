@@ -53,3 +53,11 @@ def test_a_full_size_builtin_is_described_without_building_it(name: str, family:
     described = describe_model(name)
     assert (described.family_id, described.resolution, described.supported) == (family, size, True)
     assert not engine.builtin.built(name)
+
+
+def test_a_misspelt_builtin_is_said_with_the_builtins_there_are() -> None:
+    """A bare KeyError came first, which the model step showed as "✗ 'tiny-sdd'"."""
+    from engine.builtin import UnknownBuiltinError
+
+    with pytest.raises(UnknownBuiltinError, match="unknown built-in model 'builtin:tiny-sdd'; choose one of: .*builtin:tiny-sd"):
+        describe_model("builtin:tiny-sdd")
