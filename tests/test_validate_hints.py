@@ -13,7 +13,9 @@ from test_bad_profiles import DEMO, user_error
 
 @pytest.mark.parametrize(("override", "meant"), [("model.path=x", "model.pretrained"), ("path=x", "model.pretrained"),
                                                  ("model.model=x", "model.pretrained"), ("model=x", "model.pretrained"),
-                                                 ("concepts.0.path=x", "concepts.0.instance_dir")])
+                                                 ("concepts.0.path=x", "concepts.0.instance_dir"),
+                                                 ("concepts.0.instance_data_dir=x", "concepts.0.instance_dir"),
+                                                 ("instance_data_dir=x", "concepts.N.instance_dir")])
 def test_a_key_written_from_habit_is_pointed_to_its_place(override: str, meant: str, capsys) -> None:
     said = user_error(capsys, ["validate", str(DEMO), "--set", override])
     assert f"(did you mean '{meant}'?)" in said

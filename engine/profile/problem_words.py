@@ -90,10 +90,10 @@ def problems_from(error: ValidationError) -> list[Problem]:
             elsewhere = [path for path in field_paths(Profile) if path.rsplit(".", 1)[-1] == str(loc[-1])]
             close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
             placed = PLACED_NAMES.get(".".join("N" if isinstance(part, int) else str(part) for part in loc))
-            if placed and loc[0] == "concepts":
-                placed = placed.replace(".N.", f".{loc[1]}.")  # this concept's own key
             suggestion = (placed or OTHER_TOOLS_NAMES.get(str(loc[-1])) or (elsewhere[0] if elsewhere else None)
                           or (".".join([*(str(p) for p in loc[:-1]), close[0]]) if close else None))
+            if suggestion and loc[0] == "concepts" and len(loc) > 1 and isinstance(loc[1], int):
+                suggestion = suggestion.replace("concepts.N.", f"concepts.{loc[1]}.")  # this concept's own key
             if elsewhere and suggestion == elsewhere[0] and "." not in suggestion:
                 message = "unknown key here: top-level keys go above the first [section] of the file"
         elif item["type"] == "missing":
