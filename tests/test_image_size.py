@@ -1,0 +1,38 @@
+"""A picture's size is read from its header: ``image_size`` runs for every picture at each estimate and each run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageFile
+
+from engine.data.images import image_size, load_rgb
+
+
+def _decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files whose pixels get decoded from now on."""
+    decoded: list[str] = []
+    load = ImageFile.ImageFile.load
+
+    def spying(image):
+        decoded.append(str(getattr(image, "filename", "")))
+        return load(image)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", spying)
+    return decoded
+
+
+def test_a_pngs_size_is_read_without_decoding_its_pixels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow's getexif decoded a PNG whole to look for EXIF after the pixels: 46 ms a 1024² picture, 8 minutes an
+    estimate for a prepared folder of 10,000."""
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (96, 160), (200, 40, 40)).save(plain)
+    turned = tmp_path / "turned.png"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown portrait: Pillow writes the eXIf chunk before the pixels
+    Image.new("RGB", (160, 96), (200, 40, 40)).save(turned, exif=exif)
+    decoded = _decodes(monkeypatch)
+    assert image_size(plain) == (96, 160) and image_size(turned) == (96, 160)
+    assert decoded == []
+    assert load_rgb(turned).size == (96, 160)  # training turns it as the size says
