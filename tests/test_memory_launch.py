@@ -43,7 +43,7 @@ def test_fsdp_splits_weights_gradients_and_state_and_keeps_no_ddp_copy(launched)
 
 def test_deepspeed_zero2_keeps_whole_weights_and_splits_gradients_and_state(launched) -> None:
     ddp, deepspeed = launched["none"], launched["deepspeed"]
-    assert deepspeed.weights == ddp.weights
+    assert deepspeed.weights == ddp.weights + _trained_bytes() // 2  # without mixed precision: ZeRO's fp32 master besides
     assert deepspeed.optimizer_state == ddp.optimizer_state // 2
     assert any(note.startswith("DeepSpeed ZeRO-2 across 2 processes") and "reduce bucket" in note for note in deepspeed.notes)
     assert not any("across 2 processes" in note for note in ddp.notes)
@@ -82,3 +82,37 @@ def test_dbtui_fit_estimates_at_the_precision_of_the_gpu_it_runs_on(tmp_path: Pa
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
     assert main(["fit", str(path), "--estimate-only"]) == 0
     assert asked == [{"precision": None}, {"precision": "fp16"}]  # without a GPU: as a GPU with bf16 trains it
+
+
+def _sharded(tmp_path: Path, sharding: str, precision: str, accumulation: int = 1):
+    """(the parts one GPU holds, the note) for a 1000-weight denoiser trained whole on 4 processes."""
+    import torch
+
+    from engine.memory.sharding import StepParts, shard
+
+    profile = tiny_profile(tmp_path, launch={"num_processes": 4, "sharding": sharding},
+                           precision={"mixed_precision": precision},
+                           training={"gradient_accumulation_steps": accumulation})
+    denoiser = torch.nn.Linear(40, 25, bias=False)
+    parts = StepParts(weights=4000, state=8000, gradients=4000, gradients_at_peak=4000,
+                      accumulated=4000 if accumulation > 1 else 0, held=0, copies=0, temporaries=0, bucket_copy=4000)
+    return shard(parts, profile, denoiser, trained=4000)
+
+
+@pytest.mark.parametrize(("precision", "itemsize"), [("bf16", 2), ("fp16", 2), ("no", 4)])
+def test_fsdp_with_gradient_accumulation_keeps_the_summed_gradients_whole(tmp_path: Path, precision: str, itemsize: int) -> None:
+    """Micro-batches run under no_sync, where FSDP2 keeps each weight's whole gradient (in its reduce dtype) on every
+    GPU: the meter counted a quarter of them on 4 processes."""
+    parts, note = _sharded(tmp_path, "fsdp", precision, accumulation=2)
+    assert parts.accumulated == 1000 * itemsize
+    assert "whole gradient" in note and "between micro-batches" in note
+    alone, note = _sharded(tmp_path, "fsdp", precision)
+    assert alone.accumulated == 0 and "micro-batches" not in note
+
+
+def test_deepspeed_without_mixed_precision_counts_the_fp32_master_share_beside_the_fp32_weights(tmp_path: Path) -> None:
+    """ZeRO-2 clones its 1/N of the weights into an fp32 master copy even when they are fp32 already."""
+    plain, note = _sharded(tmp_path, "deepspeed", "no")
+    assert plain.weights == 4000 + 4000 // 4 and "1/4 of their fp32 master copy" in note
+    mixed, _ = _sharded(tmp_path, "deepspeed", "bf16")
+    assert mixed.weights == 4000  # its bf16 copy and a quarter of the fp32 master: at most the fp32 weights counted
