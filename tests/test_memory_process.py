@@ -40,11 +40,15 @@ BNB_WARNING = "UserWarning: Failed to load CPU gemm_4bit_forward from kernels-co
 AT_EXIT_WARNING = "import atexit, sys; atexit.register(lambda: print('modules [] are kept in float32', file=sys.stderr))"
 CHILDREN = {
     "killed": (f"import os, signal, sys; print({BNB_WARNING!r}, file=sys.stderr, flush=True); os.kill(os.getpid(), signal.SIGKILL)",
-               r"the memory meter was ended by signal 9 \(SIGKILL\) \(out of memory\?\)"),
+               r"the memory meter was ended by signal 9 \(SIGKILL\) \(out of memory\?\)", False),
     "traceback": (f"{AT_EXIT_WARNING}; raise RuntimeError('the UNet config has no sample_size')",
-                  "^RuntimeError: the UNet config has no sample_size$"),
+                  "^RuntimeError: the UNet config has no sample_size$", False),
     "its own word": (f"{AT_EXIT_WARNING}; import json; print(json.dumps({{'memory_meter_error': 'no model_index.json'}})); "
-                     "raise SystemExit(1)", "^no model_index.json$"),
+                     "raise SystemExit(1)", "^no model_index.json$", True),
+    # A library's print left without its newline, the tagged line glued to it.
+    "its own word after a print": ("import json; print('loading...', end=''); "
+                                   "print(json.dumps({'memory_meter_error': 'no model_index.json'})); raise SystemExit(1)",
+                                   "^no model_index.json$", True),
 }
 
 
@@ -54,7 +58,36 @@ def test_a_failed_child_gives_its_reason_never_a_librarys_warning(child: str, tm
 
     from engine.memory import process
 
-    code, reason = CHILDREN[child]
+    code, reason, recurs = CHILDREN[child]
     monkeypatch.setattr(process, "COMMAND", (sys.executable, "-c", code))
-    with pytest.raises(process.MeterProcessError, match=reason):
+    with pytest.raises(process.MeterProcessError, match=reason) as raised:
         process.estimate_in_child(tiny_profile(tmp_path))
+    assert raised.value.recurs is recurs  # its own word comes again for the same settings; a kill may not
+
+
+def test_an_estimate_is_read_after_a_librarys_unfinished_line_and_kept_when_an_exit_handler_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from engine.memory import process
+    from engine.memory.estimate import MemoryEstimate
+
+    estimate = MemoryEstimate(weights=1, gradients=0, optimizer_state=0, activations=0, caches=0, autocast_weight_copies=0,
+                              peak_phase="backward", model="m", batch=1, height=8, width=8, seconds=0.0)
+    code = (f"import json; print('loading...', end=''); print(json.dumps({{'memory_estimate': {estimate.to_dict()!r}}})); "
+            "raise SystemExit(3)")
+    monkeypatch.setattr(process, "COMMAND", (sys.executable, "-c", code))
+    assert process.estimate_in_child(tiny_profile(tmp_path)) == estimate
+
+
+def test_the_meters_child_starts_its_answer_on_a_line_of_its_own(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import json
+    from io import StringIO
+
+    from engine.memory.__main__ import main
+    from engine.memory.process import _read
+
+    print("loading...", end="")  # a library's print, left without its newline
+    assert main([str(tmp_path / "missing.toml")]) == 1
+    out = capsys.readouterr().out
+    assert "memory_meter_error" in json.loads(out.splitlines()[1])
+    assert _read(StringIO(out)) == _read(StringIO(out.replace("\n", "", 1)))

@@ -24,9 +24,10 @@ def main(argv: list[str] | None = None) -> int:
         estimate = estimate_peak(load_profile(args.profile))
     except DbtuiError as error:
         # On stdout, tagged: stderr holds the libraries' warnings too. The caller's words name the meter itself.
-        print(json.dumps({ERROR_KEY: str(error)}), flush=True)
+        # On a line of its own: a library may have left its last print without a newline.
+        print(f"\n{json.dumps({ERROR_KEY: str(error)})}", flush=True)
         return 1
-    print(json.dumps({RESULT_KEY: estimate.to_dict()}), flush=True)
+    print(f"\n{json.dumps({RESULT_KEY: estimate.to_dict()})}", flush=True)
     return 0
 
 

@@ -25,10 +25,17 @@ RESULT_KEY = "memory_estimate"
 ERROR_KEY = "memory_meter_error"  # the child's own word on why it has no estimate
 COMMAND = (sys.executable, "-m", "engine.memory")  # the child, given the profile's path
 TRACEBACK = "Traceback (most recent call last):"
+TAGS = tuple(f'{{"{key}":' for key in (RESULT_KEY, ERROR_KEY))  # how json.dumps starts each tagged line
 
 
 class MeterProcessError(DbtuiError):
-    """The meter's process failed; the message is its own word, or how it ended."""
+    """The meter's process failed; the message is its own word, or how it ended. ``recurs``: the child's own word
+    (the settings cannot be estimated: the same settings fail again); else it was ended (the OOM killer) or
+    crashed, which may pass next time."""
+
+    def __init__(self, message: str, *, recurs: bool = False) -> None:
+        super().__init__(message)
+        self.recurs = recurs
 
 
 def estimate_in_child(profile: Any, stop: Callable[[], bool] | None = None) -> MemoryEstimate | None:
@@ -47,21 +54,28 @@ def estimate_in_child(profile: Any, stop: Callable[[], bool] | None = None) -> M
             answer = _read(out)
             errors.seek(0)
             stderr = errors.read()
-    if isinstance(answer, MemoryEstimate) and process.returncode == 0:
-        return answer
-    raise MeterProcessError(answer if isinstance(answer, str) else _how_it_ended(process.returncode, stderr))
+    if isinstance(answer, MemoryEstimate):
+        return answer  # whole, even where a library's exit handler then failed the process
+    if isinstance(answer, str):
+        raise MeterProcessError(answer, recurs=True)
+    raise MeterProcessError(_how_it_ended(process.returncode, stderr))
 
 
 def _read(lines: IO[str]) -> MemoryEstimate | str | None:
-    """The child's estimate, or its own reason for having none."""
+    """The child's estimate, or its own reason for having none: a tagged JSON object, wherever it starts in its line
+    (a library's print without its newline may come before it)."""
+    decoder = json.JSONDecoder()
     for line in lines:
-        try:
-            data = json.loads(line)
-        except ValueError:
-            continue  # a library's own print
-        if isinstance(data, dict) and RESULT_KEY in data:
-            return MemoryEstimate.from_dict(data[RESULT_KEY])
-        if isinstance(data, dict) and ERROR_KEY in data:
+        for tag in TAGS:
+            start = line.find(tag)
+            if start < 0:
+                continue
+            try:
+                data, _ = decoder.raw_decode(line, start)
+            except ValueError:
+                continue  # a library's own print that names the tag
+            if RESULT_KEY in data:
+                return MemoryEstimate.from_dict(data[RESULT_KEY])
             return str(data[ERROR_KEY])
     return None
 
