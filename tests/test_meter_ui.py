@@ -265,30 +265,6 @@ async def test_settings_the_meter_cannot_estimate_say_why_in_the_line_and_the_fi
         assert "0.50 s/step" in result and "Memory meter: not available: the configs of 'someone/model'" in result
 
 
-async def test_a_failed_estimate_is_made_again_at_the_next_request_and_only_then() -> None:
-    """A failure was kept for its settings: a child the OOM killer ended stayed "not estimated" until they changed."""
-    class KilledOnce(FakeEngine):
-        def estimate_memory(self, profile, stop=None):
-            self.estimated.append(profile)
-            if len(self.estimated) == 1:
-                raise MeterProcessError("the memory meter was ended by signal 9 (SIGKILL) (out of memory?)")
-            return fake_estimate(profile)
-
-    engine = KilledOnce()
-    app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        screen = await parameters(pilot)
-        screen.query_one(VramLine).delay = 0.1
-        await pilot.pause(0.3)
-        assert "ended by signal 9" in text_of(screen, "#par-vram") and len(engine.estimated) == 1  # not tried on its own
-        screen.query_one("#f-training--max_train_steps", Input).value = "7"  # a change the meter's key leaves out
-        await pilot.pause(0.3)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert len(engine.estimated) == 2 and meter_key(engine.estimated[1]) == meter_key(engine.estimated[0])
-        assert fake_estimate(engine.estimated[1]).fit_line() in text_of(screen, "#par-vram")
-
-
 # -- the presets -----------------------------------------------------------------------------
 
 

@@ -5,11 +5,17 @@ torch), and settings change with every key typed. So a request waits ``delay`` s
 last change before it starts; a newer request ends the child of an older one; and an answer is
 shown only if the form still holds the settings it was made for. Answers are kept by the meter's
 key (engine/memory/inputs.py): going back to earlier settings shows theirs at once. A failed estimate
-is made again at the next request for its settings (any change in the form), never on its own.
+is never made again on its own, and an edit the meter's key leaves out (the run's name, its steps)
+does not always make it again either: the child's own word on why it cannot estimate (a model it
+cannot read) comes back for the same settings, so it is asked again only when the settings change to
+them or the fit test asks; a child that was ended (the OOM killer) or crashed may pass next time, so
+it is tried again at a request, at most once every ``RETRY_S`` seconds: else each pause in typing
+would start another child that fills the memory again.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,6 +29,7 @@ from textual.worker import get_current_worker
 
 from engine.memory.estimate import GIB, MemoryEstimate
 from engine.memory.inputs import meter_key
+from engine.memory.process import MeterProcessError
 
 if TYPE_CHECKING:
     from engine.profile import Profile
@@ -30,6 +37,7 @@ if TYPE_CHECKING:
 # (profile, stop) -> the estimate, or None when stop() turned true first: Engine.estimate_memory.
 Estimator = Callable[[Any, Callable[[], bool]], MemoryEstimate | None]
 DEBOUNCE_S = 1.5
+RETRY_S = 60.0  # how soon settings whose child was ended or crashed are estimated again at a request
 ESTIMATING = "VRAM ≈ [i]estimating…[/i] (the memory meter: no GPU needed)"
 
 
@@ -37,6 +45,10 @@ def card_line(estimate: MemoryEstimate) -> str:
     """``VRAM ≈ 9.4 GB on the card · fits 8 GB ✗ · 12 GB ✓ · 16 GB ✓ · 24 GB ✓``: the run's largest moment
     (the step, the caching pass or a preview), as the verdicts judge it."""
     return f"VRAM ≈ {estimate.run_need / GIB:.1f} GB on the card · {estimate.fit_line()}"
+
+
+def failure_line(reason: str) -> str:
+    return f"VRAM: not estimated: {escape(reason)}"
 
 
 class VramLine(Static):
@@ -53,6 +65,7 @@ class VramLine(Static):
     class Failed(Message):
         key: str
         reason: str
+        recurs: bool = False  # the child's own word: the same settings fail again (MeterProcessError.recurs)
 
     def __init__(self, estimate: Estimator, *, delay: float = DEBOUNCE_S, id: str | None = None) -> None:
         super().__init__("", id=id)
@@ -60,7 +73,10 @@ class VramLine(Static):
         self.delay = delay
         self.key: str | None = None  # the settings shown, or being estimated; None while the form has problems
         self._known: dict[str, MemoryEstimate] = {}
-        self.failures: dict[str, str] = {}  # why settings were not estimated (until they are requested again)
+        self.failures: dict[str, str] = {}  # why settings were not estimated (until they are tried again)
+        self.retry_s = RETRY_S
+        # When settings failed (time.monotonic); None: the child's own word, asked again only as they come back or now.
+        self._failed_at: dict[str, float | None] = {}
         self._timer: Timer | None = None
         self._pending: Profile | None = None  # waiting for the timer
 
@@ -70,6 +86,12 @@ class VramLine(Static):
     def request(self, profile: Profile | None, *, now: bool = False) -> None:
         """Estimate ``profile`` once the settings rest for ``delay`` seconds, or ``now``; None: the form has problems."""
         key = None if profile is None else meter_key(profile)
+        if key is not None and key in self.failures and not now and not self._may_retry(key):
+            if key != self.key:
+                self._stop()
+                self.key = key
+                self.update(failure_line(self.failures[key]))
+            return
         if key is not None and key == self.key and key not in self.failures:
             if now and self._pending is not None:
                 self._start(self._pending, key)
@@ -77,7 +99,6 @@ class VramLine(Static):
         self._stop()
         self.key = key
         if key is not None:
-            # Asked again, so tried again: what failed may pass now (a child the OOM killer ended, a hub timeout).
             self.failures.pop(key, None)
         if profile is None or key is None:
             self.update("VRAM: estimated once the problems below are fixed")
@@ -90,6 +111,12 @@ class VramLine(Static):
             self.update(ESTIMATING)
             self._pending = profile
             self._timer = self.set_timer(self.delay, lambda: self._start(profile, key))
+
+    def _may_retry(self, key: str) -> bool:
+        """Whether failed settings, requested again, are tried again: the child's own word as the settings come back
+        to them from others; a child that was ended or crashed once its back-off is over."""
+        failed_at = self._failed_at.get(key)
+        return key != self.key if failed_at is None else time.monotonic() - failed_at >= self.retry_s
 
     def _stop(self) -> None:
         """Forget the waiting request and end the running one."""
@@ -110,7 +137,7 @@ class VramLine(Static):
         try:
             estimate = self._estimate(profile, lambda: worker.is_cancelled)
         except Exception as error:  # noqa: BLE001 - shown in the line: a model whose configs cannot be read, a bug
-            self.post_message(self.Failed(key, str(error)))
+            self.post_message(self.Failed(key, str(error), isinstance(error, MeterProcessError) and error.recurs))
             return
         if estimate is not None:
             self.post_message(self.Estimated(key, estimate))
@@ -122,5 +149,6 @@ class VramLine(Static):
 
     def on_vram_line_failed(self, message: Failed) -> None:
         self.failures[message.key] = message.reason
+        self._failed_at[message.key] = None if message.recurs else time.monotonic()
         if message.key == self.key:
-            self.update(f"VRAM: not estimated: {escape(message.reason)}")
+            self.update(failure_line(message.reason))

@@ -1,0 +1,77 @@
+"""When the VRAM line estimates failed settings again: a child the OOM killer ended, started again at every pause in
+typing, filled the memory again each time; a model the meter cannot read cost half a minute of CPU at every edit."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Input
+
+from dbtui.app import make_app
+from dbtui.session import Session
+from dbtui.widgets.vram_line import VramLine
+from engine.memory.inputs import meter_key
+from engine.memory.process import MeterProcessError
+from tests.test_meter_ui import SIZE, parameters, text_of
+from wizard_fakes import FakeEngine, fake_estimate
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+
+async def _edit(pilot, field: str, value: str) -> None:
+    pilot.app.screen.query_one(field, Input).value = value
+    await pilot.pause(0.3)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def test_a_killed_estimate_is_made_again_at_an_edit_only_after_its_back_off() -> None:
+    class KilledOnce(FakeEngine):
+        def estimate_memory(self, profile, stop=None):
+            self.estimated.append(profile)
+            if len(self.estimated) == 1:
+                raise MeterProcessError("the memory meter was ended by signal 9 (SIGKILL) (out of memory?)")
+            return fake_estimate(profile)
+
+    engine = KilledOnce()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await parameters(pilot)
+        line = screen.query_one(VramLine)
+        line.delay, line.retry_s = 0.1, 1.0
+        await pilot.pause(0.3)
+        assert "ended by signal 9" in text_of(screen, "#par-vram") and len(engine.estimated) == 1  # not tried on its own
+        await _edit(pilot, "#f-training--max_train_steps", "7")  # a change the meter's key leaves out, at once
+        assert "ended by signal 9" in text_of(screen, "#par-vram") and len(engine.estimated) == 1
+        await pilot.pause(1.0)
+        await _edit(pilot, "#f-training--max_train_steps", "8")  # after the back-off
+        assert len(engine.estimated) == 2 and meter_key(engine.estimated[1]) == meter_key(engine.estimated[0])
+        assert fake_estimate(engine.estimated[1]).fit_line() in text_of(screen, "#par-vram")
+
+
+async def test_the_childs_own_word_is_asked_again_only_as_the_settings_change_or_the_fit_test_asks() -> None:
+    class NoModelForOne(FakeEngine):
+        def estimate_memory(self, profile, stop=None):
+            self.estimated.append(profile)
+            if profile.training.train_batch_size == 1:
+                raise MeterProcessError("no model_index.json", recurs=True)
+            return fake_estimate(profile)
+
+    engine = NoModelForOne()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await parameters(pilot)
+        line = screen.query_one(VramLine)
+        line.delay, line.retry_s = 0.1, 0.0
+        assert text_of(screen, "#par-vram") == "VRAM: not estimated: no model_index.json"
+        await _edit(pilot, "#f-training--max_train_steps", "7")
+        assert len(engine.estimated) == 1 and "no model_index.json" in text_of(screen, "#par-vram")
+        await _edit(pilot, "#f-training--train_batch_size", "2")
+        await _edit(pilot, "#f-training--train_batch_size", "1")  # back to the failed settings from others
+        assert [p.training.train_batch_size for p in engine.estimated] == [1, 2, 1]
+        await pilot.press("ctrl+f")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert [p.training.train_batch_size for p in engine.estimated] == [1, 2, 1, 1]
