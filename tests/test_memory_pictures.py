@@ -99,3 +99,17 @@ def test_the_meters_key_follows_the_pictures_folders_and_what_they_hold(tmp_path
     os.replace(tmp_path / "a2" / "0.png", tmp_path / "a" / "1.png")  # a wide picture added
     os.utime(first, ns=(10**18, 10**18))  # a folder's time changes at once, whatever the file system's clock step
     assert meter_key(_of(tmp_path, first)) != key
+
+
+def test_the_meters_key_follows_a_picture_overwritten_in_place(tmp_path: Path) -> None:
+    """Writing over a picture leaves its folder's time as it was: the key did not change, and the wizard showed the
+    estimate of the picture that was there before."""
+    import os
+
+    folder = _pictures(tmp_path / "a", (64, 64))
+    os.utime(folder, ns=(10**18, 10**18))
+    key = meter_key(_of(tmp_path, folder))
+    _pictures(tmp_path / "a", (1024, 64))  # 0.png, written over
+    os.utime(Path(folder) / "0.png", ns=(2 * 10**18, 2 * 10**18))  # its time changes, whatever the file system's clock step
+    os.utime(folder, ns=(10**18, 10**18))
+    assert meter_key(_of(tmp_path, folder)) != key

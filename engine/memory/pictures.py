@@ -90,17 +90,36 @@ def largest_encode(profile: Any, buckets: list[Bucket], multiple: int, step: tup
     return EncodeSize(width, height, None)
 
 
+def _folder_stamp(name: str) -> list[Any]:
+    """[the folder, its modification time, how many files it holds, the newest one's time]: a picture added or taken
+    away changes the folder's time, one overwritten in place only its own. One stat a file, as a directory listing
+    already costs: cheap enough at each edit in the wizard."""
+    try:
+        folder_time = os.stat(name).st_mtime_ns
+    except OSError:
+        return [name, None]
+    count, newest = 0, 0
+    try:
+        with os.scandir(name) as entries:
+            for entry in entries:
+                try:
+                    modified = entry.stat().st_mtime_ns  # through links, as the pictures are read
+                except OSError:
+                    continue
+                count, newest = count + 1, max(newest, modified)
+    except OSError:
+        return [name, folder_time]
+    return [name, folder_time, count, newest]
+
+
 def dataset_key(profile: Any) -> list[Any]:
-    """What of the dataset the meter reads, cheaply: each concept's folders and their modification times (a picture
-    added or taken away changes its folder's), so that an estimate is not reused for another dataset."""
+    """What of the dataset the meter reads, cheaply: each concept's folders and when they and their files last
+    changed, so that an estimate is not reused for another dataset."""
     from engine.builtin import is_builtin
 
     def stamp(name: str | None) -> Any:
         if not name or is_builtin(name):
             return name  # a built-in folder's pictures are fixed
-        try:
-            return [name, os.stat(name).st_mtime_ns]
-        except OSError:
-            return [name, None]
+        return _folder_stamp(name)
 
     return [[stamp(c.instance_dir), stamp(c.class_dir), c.num_class_images] for c in profile.concepts]
