@@ -113,3 +113,43 @@ def test_the_meters_key_follows_a_picture_overwritten_in_place(tmp_path: Path) -
     os.utime(Path(folder) / "0.png", ns=(2 * 10**18, 2 * 10**18))  # its time changes, whatever the file system's clock step
     os.utime(folder, ns=(10**18, 10**18))
     assert meter_key(_of(tmp_path, folder)) != key
+
+
+def _note(profile, **how: Any) -> str:
+    from engine.memory.pictures import largest_encode
+
+    return largest_encode(profile, [(64, 64)], SCALE, (64, 64), **how).note or ""
+
+
+def test_class_images_the_cache_cannot_hold_are_assumed_photos_rather_than_failing_the_estimate(tmp_path: Path, monkeypatch) -> None:
+    """A read-only cache (the built-in class folder cannot be built) or an unreadable class folder failed the whole
+    estimate."""
+    import engine.builtin
+    from engine.builtin import BuiltinCacheError
+
+    resolve = engine.builtin.resolve_dir
+
+    def read_only(name: str) -> str:
+        if name == "builtin:demo-class":
+            raise BuiltinCacheError("the cache folder is read-only")
+        return resolve(name)
+
+    monkeypatch.setattr(engine.builtin, "resolve_dir", read_only)
+    folder = _pictures(tmp_path / "square", (64, 64))
+    profile = tiny_profile(tmp_path, concepts=[{"instance_dir": folder, "instance_prompt": "photo of zwx disc",
+                                                "class_dir": "builtin:demo-class", "class_prompt": "photo of a disc",
+                                                "num_class_images": 2}], prior={"enabled": True})
+    assert "the class images of 'builtin:demo-class' are not read here" in _note(profile)
+
+
+def test_the_note_says_why_no_picture_was_read(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert _note(_of(tmp_path, str(empty))).startswith(f"'{empty}' holds no pictures: the VAE's encode counts 16:9 photos")
+    preset = _note(_of(tmp_path, _pictures(tmp_path / "square", (64, 64))), read_pictures=False)
+    assert preset.startswith("a preset's figures stand for any dataset, whose pictures are not read: ")
+    from engine.memory.preset_table import load_preset_estimates
+
+    for name, row in load_preset_estimates().items():  # the stored figures say it as the meter does today
+        for estimate in filter(None, (row.no_prior, row.prior, row.prior_fp16)):
+            assert any(note.startswith(preset.split(":")[0]) for note in estimate.notes), name

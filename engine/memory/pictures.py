@@ -18,9 +18,11 @@ from typing import Any
 
 from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.images import MAX_SPARE, DataError, encode_size, image_size, list_images
+from engine.errors import DbtuiError
 
 # Camera and phone photos, landscape and portrait: what is assumed where the pictures cannot be read.
 ASSUMED_PICTURES = ((1920, 1080), (1080, 1920))
+PRESET_PICTURES = "a preset's figures stand for any dataset, whose pictures are not read"
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,9 @@ class EncodeSize:
     note: str | None  # what the estimate should say of it; None where it is the step's own size
 
 
-def _class_pictures(concept: Any, resolution: int) -> tuple[list[Path], int]:
-    """(the user's own class images a run takes, how many it generates: square, at the resolution)."""
+def _class_pictures(concept: Any) -> tuple[list[Path], int]:
+    """(the user's own class images a run takes, how many it generates: square, at the resolution). Raises what
+    ``resolve_dir`` and ``list_images`` raise: a built-in folder the cache cannot hold, a folder that cannot be read."""
     from engine.builtin import resolve_dir
 
     folder = Path(resolve_dir(concept.class_dir)) if concept.class_dir else None
@@ -40,7 +43,7 @@ def _class_pictures(concept: Any, resolution: int) -> tuple[list[Path], int]:
 
 
 def _picture_sizes(profile: Any) -> tuple[list[tuple[int, int]], list[str]]:
-    """(the sizes of the pictures a run trains on, that can be read here; the folders that cannot)."""
+    """(the sizes of the pictures a run trains on, that can be read here; what of them cannot, in words)."""
     from engine.builtin import resolve_dir
 
     sizes: list[tuple[int, int]] = []
@@ -49,13 +52,18 @@ def _picture_sizes(profile: Any) -> tuple[list[tuple[int, int]], list[str]]:
     for concept in profile.concepts:
         try:
             images = list_images(Path(resolve_dir(concept.instance_dir)))
-        except (DataError, OSError):
+            if not images:
+                unread.append(f"'{concept.instance_dir}' holds no pictures")
+        except (DbtuiError, OSError):  # a folder on another machine or unreadable; a read-only cache
             images = []
-        if not images:
-            unread.append(concept.instance_dir)
+            unread.append(f"the pictures of '{concept.instance_dir}' are not read here")
         paths += images
         if profile.prior.enabled:
-            own, generated = _class_pictures(concept, profile.dataset.resolution)
+            try:
+                own, generated = _class_pictures(concept)
+            except (DbtuiError, OSError):
+                own, generated = [], 0
+                unread.append(f"the class images of '{concept.class_dir}' are not read here")
             paths += own
             if generated > 0:
                 sizes.append((profile.dataset.resolution, profile.dataset.resolution))
@@ -72,7 +80,7 @@ def largest_encode(profile: Any, buckets: list[Bucket], multiple: int, step: tup
     """The largest size (in pixels) the VAE encodes a picture of ``profile``'s dataset at, in steps of ``multiple``
     (the VAE's scale); ``step`` is the step's (width, height). ``read_pictures``: False to assume camera photos
     whatever the folders hold (the stored preset estimates, which stand for any dataset)."""
-    sizes, unread = _picture_sizes(profile) if read_pictures else ([], ["the preset's"])
+    sizes, unread = _picture_sizes(profile) if read_pictures else ([], [PRESET_PICTURES])
     assumed = bool(unread)
     if assumed:
         sizes += ASSUMED_PICTURES
@@ -80,7 +88,7 @@ def largest_encode(profile: Any, buckets: list[Bucket], multiple: int, step: tup
     width, height = max(encodes, key=lambda size: (size[0] * size[1], size)) if encodes else step
     if assumed:
         return EncodeSize(width, height, (
-            f"the pictures of {', '.join(unread)} are not read here: the VAE's encode counts 16:9 photos, encoded whole at "
+            f"{'; '.join(unread)}: the VAE's encode counts 16:9 photos, encoded whole at "
             f"{width}x{height} for random crops; a wider picture is encoded larger (up to {MAX_SPARE}x its bucket's "
             "length). "
             "Estimate where the images are to count them"))
