@@ -372,3 +372,9 @@ async def test_on_a_gpu_without_bf16_the_wizard_estimates_bf16_settings_as_it_tr
         asked = engine.estimated[-1]
         assert asked.precision.mixed_precision == "fp16" and not asked.optimizer.fused_backward
         assert app.session.profile().precision.mixed_precision == "bf16"  # the profile itself is as the user set it
+        assert "on the card (as fp16 here) · fits" in text_of(screen, "#par-vram")  # its figure is fp16's, and says so
+        app.session.hardware = None  # no GPU known: estimated and shown as the profile says
+        screen._validate(estimate_now=True)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "as fp16" not in text_of(screen, "#par-vram") and engine.estimated[-1].precision.mixed_precision == "bf16"

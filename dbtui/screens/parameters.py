@@ -30,6 +30,7 @@ from engine.profile import Problem, ProfileError
 
 FIT_STEPS = 10
 PROBLEMS_SHOWN = 3  # more would not show in the panel's 4 lines anyway
+AS_FP16 = "(as fp16 here)"  # after the VRAM line's figure where this GPU, without bf16, trains bf16 settings in fp16
 # model.quantize as the parameters screen offers it (Flux LoRAs only); the VRAM line shows the effect.
 QUANTIZE_CHOICES = [("none: the weight dtype (bf16)", "none"), ("nf4: 4-bit, about a quarter", "nf4"),
                     ("int8: 8-bit, about half", "int8"), ("fp8: 8-bit float, about half", "fp8")]
@@ -146,7 +147,8 @@ whether to resume it.
 
     def _validate(self, *, estimate_now: bool = False) -> bool:
         profile, problems, warnings = self.session.review()
-        self.query_one(VramLine).request(None if profile is None else self._as_trained_here(profile), now=estimate_now)
+        metered = None if profile is None else self._as_trained_here(profile)
+        self.query_one(VramLine).request(metered, now=estimate_now, hint=AS_FP16 if metered is not profile else "")
         self.query_one(ProfileForm).mark_problems({p.key for p in problems})
         panel = self.query_one("#par-problems", Static)
         noted = [f"⚠ {_line(p)}" for p in warnings]  # the model's family runs with these: said, never blocking
@@ -242,7 +244,7 @@ whether to resume it.
         # The estimate comes first (the meter needs no GPU): the VRAM line starts it now if it is not known yet.
         metered = self._as_trained_here(profile)
         self._fit_key, self._fit_in_fp16 = meter_key(metered), metered is not profile
-        self.query_one(VramLine).request(metered, now=True)
+        self.query_one(VramLine).request(metered, now=True, hint=AS_FP16 if metered is not profile else "")
         self._fit_status("Fit test running: loading the model…")
         # After the next layout, so that the result's lines count: the breakdown comes into view.
         self.call_after_refresh(self.query_one("#par-fit-result").scroll_visible, top=True, animate=False)

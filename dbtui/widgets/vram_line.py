@@ -41,10 +41,10 @@ RETRY_S = 60.0  # how soon settings whose child was ended or crashed are estimat
 ESTIMATING = "VRAM ≈ [i]estimating…[/i] (the memory meter: no GPU needed)"
 
 
-def card_line(estimate: MemoryEstimate) -> str:
+def card_line(estimate: MemoryEstimate, hint: str = "") -> str:
     """``VRAM ≈ 9.4 GB on the card · fits 8 GB ✗ · 12 GB ✓ · 16 GB ✓ · 24 GB ✓``: the run's largest moment
-    (the step, the caching pass or a preview), as the verdicts judge it."""
-    return f"VRAM ≈ {estimate.run_need / GIB:.1f} GB on the card · {estimate.fit_line()}"
+    (the step, the caching pass or a preview), as the verdicts judge it; ``hint`` after the figure."""
+    return f"VRAM ≈ {estimate.run_need / GIB:.1f} GB on the card{f' {hint}' if hint else ''} · {estimate.fit_line()}"
 
 
 def failure_line(reason: str) -> str:
@@ -79,13 +79,19 @@ class VramLine(Static):
         self._failed_at: dict[str, float | None] = {}
         self._timer: Timer | None = None
         self._pending: Profile | None = None  # waiting for the timer
+        self._hint = ""  # said after the figure shown
 
     def known(self, key: str) -> MemoryEstimate | None:
         return self._known.get(key)
 
-    def request(self, profile: Profile | None, *, now: bool = False) -> None:
-        """Estimate ``profile`` once the settings rest for ``delay`` seconds, or ``now``; None: the form has problems."""
+    def request(self, profile: Profile | None, *, now: bool = False, hint: str = "") -> None:
+        """Estimate ``profile`` once the settings rest for ``delay`` seconds, or ``now``; None: the form has problems.
+        ``hint``: said after its figure (how this machine trains the settings the form holds)."""
         key = None if profile is None else meter_key(profile)
+        if hint != self._hint:
+            self._hint = hint
+            if key is not None and key == self.key and key in self._known:  # the same settings, reached otherwise
+                self.update(card_line(self._known[key], hint))
         if key is not None and key in self.failures and not now and not self._may_retry(key):
             if key != self.key:
                 self._stop()
@@ -103,7 +109,7 @@ class VramLine(Static):
         if profile is None or key is None:
             self.update("VRAM: estimated once the problems below are fixed")
         elif key in self._known:
-            self.update(card_line(self._known[key]))
+            self.update(card_line(self._known[key], hint))
         elif now:
             self.update(ESTIMATING)
             self._start(profile, key)
@@ -145,7 +151,7 @@ class VramLine(Static):
     def on_vram_line_estimated(self, message: Estimated) -> None:
         self._known[message.key] = message.estimate
         if message.key == self.key:
-            self.update(card_line(message.estimate))
+            self.update(card_line(message.estimate, self._hint))
 
     def on_vram_line_failed(self, message: Failed) -> None:
         self.failures[message.key] = message.reason
