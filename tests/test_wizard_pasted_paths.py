@@ -17,16 +17,37 @@ from wizard_fakes import FakeEngine
 from wizard_steps import at_step, settle
 
 
-@pytest.mark.parametrize("pasted", ["'/x/my pics'", '"/x/my pics"', "/x/my\\ pics", "file:///x/my%20pics",
-                                    "file://localhost/x/my%20pics", "  '/x/my pics' "])
-def test_a_wrapped_path_is_the_path_it_wraps(pasted: str) -> None:
-    assert pasted_path(pasted) == "/x/my pics"
+@pytest.mark.parametrize("pasted", ["'{}'", '"{}"', "escaped", "file://{}", "file://localhost{}", "  '{}' "])
+def test_a_wrapped_path_is_the_path_it_wraps(pasted: str, tmp_path: Path) -> None:
+    folder = tmp_path / "my pics"
+    folder.mkdir()
+    text = str(folder).replace(" ", "\\ ") if pasted == "escaped" else pasted.format(
+        str(folder).replace(" ", "%20") if pasted.startswith("file") else folder)
+    assert pasted_path(text) == str(folder)
 
 
 @pytest.mark.parametrize("typed", ["/x/my pics", "/x/bob's pics", "builtin:demo-instance", "~/pics", "'a' 'b'",
-                                   "file://server/share/pics", "/x/it's \\"])
+                                   "file://server/share/pics", "/x/it's \\", "'/x/my pics'", "/x/my\\ pics",
+                                   "C:\\Users\\me\\pics"])
 def test_a_plain_path_is_left_as_typed(typed: str) -> None:
+    """What unwraps to no existing path is left as typed: \\ and quotes may be the name's own (C:\\Users\\me)."""
     assert pasted_path(typed) == typed
+
+
+@pytest.mark.parametrize("name", ["a\\b", "'quoted'", '"q"', "x\\ y"])
+def test_a_path_that_exists_as_typed_is_never_unwrapped(name: str, tmp_path: Path, monkeypatch) -> None:
+    """shlex read /tmp/a\\b as /tmp/ab, and a folder named 'quoted' (quotes included) as quoted."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).mkdir()
+    (tmp_path / name.strip("'\"").replace("\\", "")).mkdir(exist_ok=True)  # the unwrapped one exists too
+    assert pasted_path(f" {name} ") == name
+    assert pasted_path(str(tmp_path / name)) == str(tmp_path / name)
+
+
+@pytest.mark.parametrize("url, path", [("file:///x/a#b", "/x/a#b"), ("file:///x/a%23b%3F", "/x/a#b?"),
+                                       ("file:///x/a?b#c", "/x/a?b#c"), ("FILE://LOCALHOST/x/%C3%A9", "/x/é")])
+def test_a_file_url_keeps_its_hash_and_question_mark_as_part_of_the_name(url: str, path: str) -> None:
+    assert pasted_path(url) == path
 
 
 class RealCaptionsEngine(FakeEngine):
