@@ -89,7 +89,7 @@ async def test_what_prepare_left_out_is_listed_with_why_and_what_to_do(tmp_path:
 
 
 def test_the_errors_advice_promises_of_prepare_only_what_it_does() -> None:
-    from dbtui.screens.dataset import errors_advice
+    from dbtui.screens.dataset_advice import errors_advice
     from wizard_fakes import Finding, Report, Summary
 
     def advice(*codes: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from rich.markup import escape
@@ -15,6 +14,7 @@ from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.pasted_path import pasted_path
 from dbtui.screens.base import WizardScreen
+from dbtui.screens.dataset_advice import errors_advice, guess_identifier, tokens_said
 from dbtui.screens.user_errors import notify_user_errors
 from dbtui.widgets.findings import FindingsView
 from dbtui.widgets.ordered_keys import OrderedInput
@@ -29,30 +29,6 @@ FIELDS = [
     ("class_dir", "Class folder", "folder of (or for generated) class images"),
 ]
 FOLDER_FIELDS = {"instance_dir", "class_dir"}  # read as pasted paths: quoted, escaped or file:// (dbtui/pasted_path.py)
-
-
-def guess_identifier(instance_prompt: str, class_prompt: str | None) -> str | None:
-    """The word of the instance prompt that the class prompt lacks ('photo of zwx dog' vs 'photo of a dog')."""
-    words = re.findall(r"[\w-]+", instance_prompt.lower())
-    others = set(re.findall(r"[\w-]+", (class_prompt or "").lower())) | {"photo", "of", "a", "an", "the", "in", "sks"}
-    extra = [w for w in words if w not in others]
-    if "sks" in words:
-        return "sks"
-    return extra[0] if extra else None
-
-
-def errors_advice(report) -> str:
-    """What to do about the report's errors, promising of Prepare only what it does: it leaves unusable images out of
-    its copies, and mends no caption, prompt or setting."""
-    from engine.dataset.image_probe import PROBLEMS
-
-    errors = [finding for finding in report.findings if finding.severity == "error"]
-    images = sum(finding.code in PROBLEMS for finding in errors)
-    others = len(errors) - images
-    advice = [f"Prepare makes copies without the {images} unusable image(s)"] if images else []
-    if others:
-        advice.append(f"fix {f'the other {others}' if images else 'them'} as each finding says (Prepare does not)")
-    return "; ".join(advice)
 
 
 class DatasetScreen(WizardScreen):
@@ -186,22 +162,7 @@ the line under the prompts says. Your original images are never changed.
             self.post_message(WorkDone("tokens", (identifier, str(error))))
 
     def _show_tokens(self, identifier: str, tokens: list[str] | str | None) -> None:
-        line = self.query_one("#ds-tokens", Static)
-        identifier = escape(identifier)  # the user's words, shown as typed
-        if isinstance(tokens, str):
-            tokens = escape(tokens)
-        elif tokens is not None:
-            tokens = [escape(token) for token in tokens]
-        if tokens is None:
-            line.update(f"Identifier '{identifier}': [dim]not judged: this model's tokenizer spells every word "
-                        "letter by letter (the built-in demo's)[/]")
-        elif isinstance(tokens, str):
-            line.update(f"Identifier '{identifier}': [dim]token check unavailable ({tokens})[/]")
-        elif len(tokens) == 1:
-            line.update(f"Identifier '{identifier}': [green]one token ✓[/]")
-        else:
-            line.update(f"Identifier '{identifier}': [yellow]splits into {len(tokens)} tokens ({' + '.join(tokens)}); "
-                        "a rare single-token word trains better[/]")
+        self.query_one("#ds-tokens", Static).update(tokens_said(identifier, tokens))
 
     @on(Select.Changed, "#ds-concept")
     def _concept_chosen(self, event: Select.Changed) -> None:
