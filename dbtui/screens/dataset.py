@@ -11,10 +11,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 
-from dbtui.messages import EngineEvent, WorkDone, WorkFailed
+from dbtui.messages import EngineEvent, WorkDone
 from dbtui.pasted_path import pasted_path
 from dbtui.screens.base import WizardScreen
 from dbtui.screens.dataset_advice import errors_advice, guess_identifier, tokens_said
+from dbtui.screens.dataset_jobs import Job, prepare_said
 from dbtui.screens.user_errors import notify_user_errors
 from dbtui.widgets.findings import FindingsView
 from dbtui.widgets.ordered_keys import OrderedInput
@@ -56,6 +57,9 @@ the line under the prompts says. Your original images are never changed.
         self.concept = 0
         self.errors_accepted = False  # the user was told of the check's errors and chose to go on
         self.failed_check: str | None = None  # why the last check of this concept could not run
+        self.checks = 0  # checks started: a check's result comes back with its number, and only the last one's counts
+        self.checking: Job | None = None
+        self.preparing: Job | None = None  # while set, the step is not left: the result moves its concept to the copies
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(classes="body"):
@@ -120,9 +124,12 @@ the line under the prompts says. Your original images are never changed.
         if key not in {k for k, _, _ in FIELDS}:
             return
         concept = self.session.get(f"concepts.{self.concept}")
-        value = pasted_path(event.value) if key in FOLDER_FIELDS else event.value.strip()
+        typed = event.value.strip()
+        if typed == (concept.get(key) or ""):
+            return  # the field filled from the session (a concept shown): nothing changed, nothing to unwrap
+        value = pasted_path(typed) if key in FOLDER_FIELDS else typed
         if value == (concept.get(key) or ""):
-            return  # the field filled from the session (a concept shown): nothing changed
+            return
         if value:
             concept[key] = value
         elif key in ("class_dir", "class_prompt"):
@@ -144,9 +151,12 @@ the line under the prompts says. Your original images are never changed.
             select.set_options(self._concept_options())
             select.value = self.concept
 
+    def _identifier(self) -> str | None:
+        return guess_identifier(self.session.get(f"concepts.{self.concept}.instance_prompt") or "",
+                                self.session.get(f"concepts.{self.concept}.class_prompt"))
+
     def _token_check(self) -> None:
-        identifier = guess_identifier(self.session.get(f"concepts.{self.concept}.instance_prompt") or "",
-                                      self.session.get(f"concepts.{self.concept}.class_prompt"))
+        identifier = self._identifier()
         line = self.query_one("#ds-tokens", Static)
         if identifier is None:
             line.update("[yellow]No identifier found: put a rare word such as 'zwx' in the instance prompt.[/]")
@@ -169,6 +179,7 @@ the line under the prompts says. Your original images are never changed.
         if isinstance(event.value, int) and event.value != self.concept:
             self.concept = event.value
             self.failed_check = None
+            self.errors_accepted = False  # the errors accepted were another concept's
             self._load_concept()
 
     def _refresh_concepts(self) -> None:
@@ -200,38 +211,51 @@ the line under the prompts says. Your original images are never changed.
     # -- the doctor ---------------------------------------------------------------------
     @on(Button.Pressed, "#ds-check")
     def action_check(self) -> None:
+        self._start_check(self.concept)
+
+    def _start_check(self, index: int) -> None:
         try:
             profile = self.session.profile()
         except ProfileError as error:
-            mine = [p for p in error.problems if p.key.startswith(f"concepts.{self.concept}")] or error.problems
+            mine = [p for p in error.problems if p.key.startswith(f"concepts.{index}")] or error.problems
             self.notify("\n".join(f"{p.key}: {p.message}" for p in mine[:4]), title="Fix these first", severity="error")
             return
-        self.check(profile, self.concept)
+        self.checks += 1
+        self.checking = Job.of(self.session, index, self.checks)
+        self.check(profile, index, self.checking)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="doctor")
-    def check(self, profile, concept: int) -> None:
+    @work(thread=True, exclusive=True, exit_on_error=False, group="check")
+    def check(self, profile, concept: int, job: Job) -> None:
         try:
-            report = self.engine.check_dataset(profile, concept, emit=lambda e: self.post_message(EngineEvent(e)))
-            self.post_message(WorkDone("check", (concept, report)))
+            outcome = self.engine.check_dataset(profile, concept, emit=lambda e: self.post_message(EngineEvent(e)))
         except Exception as error:  # noqa: BLE001 - shown to the user
-            self.post_message(WorkFailed("Dataset check", str(error)))
+            outcome = str(error)
+        self.post_message(WorkDone("check", (job, outcome)))
 
     @on(Button.Pressed, "#ds-prepare")
     def action_prepare(self) -> None:
+        if self.preparing is not None:  # a second one would write the same copies at the same time
+            self.notify(self._still_preparing(), severity="warning")
+            return
         try:
             profile = self.session.profile()
         except ProfileError as error:
             self.notify(str(error.problems[0]), severity="error")
             return
-        self.prepare(profile, self.concept)
+        self.preparing = Job.of(self.session, self.concept)
+        self.prepare(profile, self.concept, self.preparing)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="doctor")
-    def prepare(self, profile, concept: int) -> None:
+    @work(thread=True, exit_on_error=False, group="prepare")
+    def prepare(self, profile, concept: int, job: Job) -> None:
         try:
-            result = self.engine.prepare_dataset(profile, concept, emit=lambda e: self.post_message(EngineEvent(e)))
-            self.post_message(WorkDone("prepare", (concept, result)))
+            outcome = self.engine.prepare_dataset(profile, concept, emit=lambda e: self.post_message(EngineEvent(e)))
         except Exception as error:  # noqa: BLE001 - shown to the user
-            self.post_message(WorkFailed("Prepare", str(error)))
+            outcome = str(error)
+        self.post_message(WorkDone("prepare", (job, outcome)))
+
+    def _still_preparing(self) -> str:
+        return (f"Prepare is still making copies of {self.preparing.folder}: wait until it is done, so that the "
+                "concept moves to them (the bar shows how far it is).")
 
     def on_engine_event(self, message: EngineEvent) -> None:
         bar = self.query_one("#ds-progress", ProgressBar)
@@ -243,50 +267,69 @@ the line under the prompts says. Your original images are never changed.
 
     def on_work_done(self, message: WorkDone) -> None:
         if message.what == "tokens":
-            self._show_tokens(*message.result)
+            identifier, tokens = message.result
+            if identifier == self._identifier():  # else the result of a concept or prompt since replaced
+                self._show_tokens(identifier, tokens)
         elif message.what == "check":
-            self.query_one("#ds-progress").display = False
-            concept, report = message.result
-            report = self._with_left_out(concept, report)
-            self.session.reports[concept] = report
-            self.session.checked[concept] = (self.session.get(f"concepts.{concept}.instance_dir"), report)
-            self.failed_check = None
-            if concept == self.concept:
-                self.query_one(FindingsView).show(report)
+            self._checked(*message.result)
         elif message.what == "prepare":
-            self.query_one("#ds-progress").display = False
-            self._prepared(*message.result)
+            self.preparing = None
+            self._show_progress()
+            job, outcome = message.result
+            if isinstance(outcome, str):
+                self.notify(outcome, title="Prepare failed", severity="error", timeout=10)
+            else:
+                self._prepared(job, outcome)
 
-    def _prepared(self, concept: int, result) -> None:
-        """The concept moves to the copies only when some image was prepared; the failures are said either way, and
-        listed among the findings of the copies' check, which cannot see what is not among them."""
+    def _show_progress(self) -> None:
+        self.query_one("#ds-progress").display = self.checking is not None or self.preparing is not None
+
+    def _checked(self, job: Job, outcome) -> None:
+        """A check's report, or why it failed, filed under the concept checked while it still has the folder checked;
+        a check replaced by a later one (its worker cancelled, its thread not stopped) says nothing."""
+        if job.number != self.checks:
+            return
+        self.checking = None
+        self._show_progress()
+        concept = job.index_in(self.session)
+        if concept is None:  # removed, or given another folder: the findings shown say so already
+            return
+        if isinstance(outcome, str):
+            self.notify(outcome, title="Dataset check failed", severity="error", timeout=10)
+            if concept == self.concept:
+                # Lasting, not only a notification: the findings of another folder must not stay as if they were these.
+                self.query_one(FindingsView).clear(f"[red]check failed:[/] {escape(outcome)}")
+                self.failed_check = outcome
+            return
+        report = self._with_left_out(concept, outcome)
+        self.session.reports[concept] = report
+        self.session.checked[concept] = (job.folder, report)
+        if concept == self.concept:
+            self.failed_check = None
+            self.query_one(FindingsView).show(report)
+
+    def _prepared(self, job: Job, result) -> None:
+        """The concept prepared moves to the copies, unless it was removed or given another folder since."""
         from engine.dataset.prepare_findings import left_out_findings
 
-        moved = bool(result.written or result.up_to_date)
-        failed = f"{len(result.failed)} image(s) could not be prepared" if result.failed else ""
-        if result.caption_failures:
-            failed = " and ".join(filter(None, [failed, f"{len(result.caption_failures)} caption(s) could not be copied"]))
-        if failed:  # unmoved, the concept's own folder is checked, which shows the images' problems itself
-            failed += ": the findings list each, with why and what to do" if moved else " (Check says why)"
-        if result.kept:  # files of the user's own where copies go: left alone, so their images are not prepared
-            failed = "; ".join(filter(None, [failed, f"{len(result.kept)} image(s) not prepared: {result.destination} "
-                                             "holds files of the same names that dbtui did not make (kept)"]))
-        if result.stale_captions:  # not a failure: said so that the user knows where their text went
-            failed = "; ".join(filter(None, [failed, f"{len(result.stale_captions)} caption(s) whose original is gone "
-                                             f"were moved to {result.set_aside_in}"]))
-        if result.edited_captions:
-            failed = "; ".join(filter(None, [failed, f"{len(result.edited_captions)} caption(s) edited among the copies "
-                                             "were kept, not replaced by the originals'"]))
+        concept = job.index_in(self.session)
+        if concept is None:
+            self.notify(f"Prepared copies in {result.destination}, but the concept they were made of was removed or "
+                        "given another images folder meanwhile: no concept uses them.", title="Copies not used",
+                        severity="warning", timeout=10)
+            return
+        moved, failed = prepare_said(result)
         if not moved:
             self.notify(f"{failed or 'No image could be prepared'}; the concept still uses its own folder.",
                         title="Nothing prepared", severity="error", timeout=10)
             return
         self.session.left_out[concept] = (result.destination, left_out_findings(result))
         self.session.set(f"concepts.{concept}.instance_dir", result.destination)
+        self.session.reports.pop(concept, None)  # of the originals
         self.notify(f"Prepared copies in {result.destination}; the profile now uses them." + (f" {failed}." if failed else ""),
                     severity="warning" if failed else "information")
         self._refresh_concepts()
-        self.action_check()
+        self._start_check(concept)
 
     def _with_left_out(self, concept: int, report):
         """The check's report, with what the last Prepare left out when the check was of its copies."""
@@ -296,13 +339,6 @@ the line under the prompts says. Your original images are never changed.
         if folder != self.session.get(f"concepts.{concept}.instance_dir"):
             return report
         return with_findings(report, findings)
-
-    def on_work_failed(self, message: WorkFailed) -> None:
-        self.query_one("#ds-progress").display = False
-        if message.what == "Dataset check":
-            # Lasting, not only a notification: the findings of another folder must not stay as if they were these.
-            self.query_one(FindingsView).clear(f"[red]check failed:[/] {escape(message.message)}")
-            self.failed_check = message.message
 
     def on_findings_view_highlighted(self, message: FindingsView.Highlighted) -> None:
         self.query_one(ImagePreview).show(message.path)
@@ -324,13 +360,23 @@ the line under the prompts says. Your original images are never changed.
             return
         self.app.push_screen(CaptionScreen(self.session, self.engine, folder, self.concept))
 
+    def action_back(self) -> None:
+        if self.preparing is not None:
+            self.notify(self._still_preparing(), severity="warning", title="Not yet")
+            return
+        super().action_back()
+
     def leave_problem(self) -> str | None:
+        if self.preparing is not None:
+            return self._still_preparing()
         if self.failed_check is not None and not self.errors_accepted:
             self.errors_accepted = True  # said once: the folder may be meant for another machine
             return f"The check failed: {self.failed_check}. Fix the folder, or Next again goes on anyway."
         report = self.session.reports.get(self.concept)
         last = self._last_check()
-        if report is None and last is not None and (last.summary.usable == 0 or last.summary.counts.get("error", 0)):
+        # Once told of a failed re-check (errors_accepted), Next goes on as promised: checking again would loop.
+        if report is None and last is not None and not self.errors_accepted and (
+                last.summary.usable == 0 or last.summary.counts.get("error", 0)):
             self.action_check()  # dropped (captions changed): what it found may be mended, or may not
             found = "no usable images" if last.summary.usable == 0 else f"{last.summary.counts['error']} error(s)"
             return f"The last check found {found} before the last changes: checking again. Next again once it is done."
