@@ -27,15 +27,23 @@ async def _edit(pilot, field: str, value: str) -> None:
     await pilot.pause()
 
 
-async def test_a_killed_estimate_is_made_again_at_an_edit_only_after_its_back_off() -> None:
-    class KilledOnce(FakeEngine):
-        def estimate_memory(self, profile, stop=None):
-            self.estimated.append(profile)
-            if len(self.estimated) == 1:
-                raise MeterProcessError("the memory meter was ended by signal 9 (SIGKILL) (out of memory?)")
-            return fake_estimate(profile)
+class FailingEngine(FakeEngine):
+    """The meter fails with ``error`` where ``fails(profile, times asked)`` says so, and estimates otherwise."""
 
-    engine = KilledOnce()
+    def __init__(self, error: MeterProcessError, fails) -> None:
+        super().__init__()
+        self.error, self.fails = error, fails
+
+    def estimate_memory(self, profile, stop=None):
+        self.estimated.append(profile)
+        if self.fails(profile, len(self.estimated)):
+            raise self.error
+        return fake_estimate(profile)
+
+
+async def test_a_killed_estimate_is_made_again_at_an_edit_only_after_its_back_off() -> None:
+    engine = FailingEngine(MeterProcessError("the memory meter was ended by signal 9 (SIGKILL) (out of memory?)"),
+                           lambda profile, asked: asked == 1)
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         screen = await parameters(pilot)
@@ -52,14 +60,8 @@ async def test_a_killed_estimate_is_made_again_at_an_edit_only_after_its_back_of
 
 
 async def test_the_childs_own_word_is_asked_again_only_as_the_settings_change_or_the_fit_test_asks() -> None:
-    class NoModelForOne(FakeEngine):
-        def estimate_memory(self, profile, stop=None):
-            self.estimated.append(profile)
-            if profile.training.train_batch_size == 1:
-                raise MeterProcessError("no model_index.json", recurs=True)
-            return fake_estimate(profile)
-
-    engine = NoModelForOne()
+    engine = FailingEngine(MeterProcessError("no model_index.json", recurs=True),
+                           lambda profile, asked: profile.training.train_batch_size == 1)
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         screen = await parameters(pilot)
