@@ -101,9 +101,9 @@ def describe_model(source: str) -> ModelDescription:
                                 native_resolution(folder), family_id)
     if kind == "hub":
         return ModelDescription(source, kind, "Hugging Face hub id: downloaded when training starts", source)
-    from engine.convert import detect_family, read_checkpoint
+    from engine.convert import checkpoint_family, read_checkpoint
 
-    detected = detect_family(read_checkpoint(source).state_dict)
+    detected = checkpoint_family(read_checkpoint(source))  # with what its .yaml or metadata says it predicts
     family_id = detected.trains_as if detected.supported else None
     return ModelDescription(source, kind, f"single file: {detected.description}", None, supported=detected.supported,
                             resolution=detected.resolution, family_id=family_id)

@@ -5,7 +5,7 @@ Everything here works offline and imports torch/diffusers only when a function r
 """
 
 from engine.convert._files import check_new_folder
-from engine.convert.detect import FAMILIES, ModelFamily, detect_family, is_flux_transformer
+from engine.convert.detect import FAMILIES, ModelFamily, checkpoint_family, detect_family, is_flux_transformer
 from engine.convert.errors import (
     CheckpointReadError,
     ConvertError,
@@ -37,6 +37,7 @@ __all__ = [
     "UnsafeCheckpointError",
     "UnsupportedModelError",
     "check_new_folder",
+    "checkpoint_family",
     "detect_family",
     "export_lora_diffusers",
     "export_lora_kohya",

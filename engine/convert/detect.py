@@ -256,5 +256,11 @@ def prediction_hint(path: Path, metadata: Mapping[str, str]) -> str | None:
     return None
 
 
+def checkpoint_family(checkpoint: Any) -> ModelFamily:
+    """The family of a read ``Checkpoint``, predicting what its sidecar .yaml or its metadata says, as the import
+    converts it: what a model check shows must be what training will get."""
+    return detect_family(checkpoint.state_dict, prediction_type=prediction_hint(checkpoint.path, checkpoint.metadata))
+
+
 def has_ema(state_dict: Mapping[str, Any]) -> bool:
     return any(k.startswith(EMA_PREFIX) and k not in ("model_ema.decay", "model_ema.num_updates") for k in state_dict)

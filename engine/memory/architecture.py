@@ -156,10 +156,10 @@ def _hub_configs(name: str, revision: str | None) -> Path:
 
 
 def _single_file(path: Path) -> Architecture:
-    from engine.convert import detect_family, read_checkpoint
+    from engine.convert import checkpoint_family, read_checkpoint
     from engine.convert.to_diffusers import CONFIGS
 
-    detected = detect_family(read_checkpoint(path).state_dict)
+    detected = checkpoint_family(read_checkpoint(path))  # an SD2.x-v file's .yaml says so: 768 px configs, not 512
     if not detected.supported:
         raise ArchitectureUnavailableError(f"{path.name}: {detected.description}")
     if detected.flux:

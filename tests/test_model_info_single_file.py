@@ -1,0 +1,69 @@
+"""A single file as the model check and the meter see it: what it predicts, told as the import converts it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from convert_helpers import random_sd1, random_sd2v  # noqa: F401
+from safetensors.torch import load_file, save_file
+
+from engine.convert import export_single_file
+from engine.convert.detect import detect_family
+
+
+def _predicting(model: Path, folder: Path, prediction_type: str) -> Path:
+    shutil.copytree(model, folder)
+    config = folder / "scheduler" / "scheduler_config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "prediction_type": prediction_type}))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sd1_v_file(random_sd1: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
+    """dbtui's own v-prediction SD1.x export: its metadata says it predicts v, which its weights cannot tell."""
+    place = tmp_path_factory.mktemp("sd1-v")
+    return export_single_file(_predicting(random_sd1, place / "model", "v_prediction"), place / "sd1v.safetensors")
+
+
+@pytest.fixture(scope="module")
+def sd2_file_against_its_weights(random_sd2v: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
+    """An SD2.x file whose .yaml says the opposite of what its weights suggest (no metadata: the .yaml decides)."""
+    place = tmp_path_factory.mktemp("sd2")
+    exported = export_single_file(random_sd2v, place / "exported.safetensors")
+    bare = place / "m.safetensors"
+    save_file(load_file(exported), bare)
+    guess = detect_family(load_file(bare))
+    parameterization = "eps" if guess.prediction_type == "v_prediction" else "v"
+    bare.with_suffix(".yaml").write_text(f"model:\n  params:\n    parameterization: {parameterization}\n")
+    return bare
+
+
+def test_the_model_check_tells_what_a_single_file_predicts_by_its_metadata_and_yaml(
+        sd1_v_file: Path, sd2_file_against_its_weights: Path) -> None:
+    """The wizard described an SD2.x-v file (with its .yaml) as SD2.x base at 512 px, and an SD1.x-v one as epsilon,
+    while the import converted both as v."""
+    from engine.model_info import describe_model
+
+    assert "1.x, v-prediction" in describe_model(str(sd1_v_file)).family
+    said = detect_family(load_file(sd2_file_against_its_weights),
+                         prediction_type=_yaml_says(sd2_file_against_its_weights))
+    described = describe_model(str(sd2_file_against_its_weights))
+    assert described.family == f"single file: {said.description}" and described.resolution == said.resolution
+
+
+def test_the_meter_builds_a_single_file_from_the_configs_its_yaml_and_metadata_pick(
+        sd1_v_file: Path, sd2_file_against_its_weights: Path) -> None:
+    from engine.memory.architecture import architecture_of
+
+    assert "1.x, v-prediction" in architecture_of(str(sd1_v_file)).label
+    expected = _yaml_says(sd2_file_against_its_weights)
+    parts = architecture_of(str(sd2_file_against_its_weights)).build()
+    assert parts.scheduler.config.prediction_type == expected
+    assert parts.unet.config.sample_size == (96 if expected == "v_prediction" else 64)  # 768 px or 512 px
+
+
+def _yaml_says(file: Path) -> str:
+    return "v_prediction" if "parameterization: v" in file.with_suffix(".yaml").read_text() else "epsilon"
