@@ -38,6 +38,9 @@ from engine.convert.run_folder_hint import run_folder_hint
 from engine.events import Warning as WarningEvent
 
 CONFIGS = Path(__file__).parent / "configs"
+# Raised whenever a conversion comes out otherwise, so that the folders training converted earlier are made again.
+# 2: what a file predicts is read from its .yaml and metadata (an SD1.x-v file was converted as epsilon).
+CONVERTER_VERSION = 2
 # Each family's text encoders: (diffusers subfolder, what people call it, its key prefix in the file).
 SD_TEXT = (("text_encoder", "text encoder", (SD1_TEXT, SD2_TEXT)),)
 XL_TEXT = (

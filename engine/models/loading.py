@@ -78,20 +78,40 @@ def resolve_model_folder(
 
 
 def _converted(path: Path, work_dir: Path | None, emit: Callable[[Event], None] | None, tokenizer: str | None) -> Path:
-    """The diffusers folder converted from the single file ``path``, made once and reused while ``path`` is the
-    file it was made from: another file of the same name, or one written over, is converted again."""
+    """The diffusers folder converted from the single file ``path``, made once and reused while it is what this
+    converter would make now: another file of the same name, one written over, a .yaml beside it added or changed
+    (it says what the model predicts), or a conversion by an older converter is converted again."""
     from engine.convert import import_single_file
 
     out = (work_dir or path.parent) / f"{path.stem}-diffusers"
-    source = _file_identity(path)
+    source = _source_identity(path)
     if (out / "model_index.json").exists():
         made_from = _read_note(out / CONVERTED_FROM)
-        if made_from is None or made_from == source:  # None: converted before dbtui noted the source
+        # None: converted before dbtui noted the source, so not known to be ours to replace. A note without what the
+        # conversion became was written by a converter that read no .yaml nor metadata (an SD1.x-v file as epsilon).
+        if made_from is None or (all(made_from.get(key) == value for key, value in source.items())
+                                 and {"family", "prediction_type"} <= made_from.keys()):
             return out
-        shutil.rmtree(out)  # ours (it notes its source), and made from another file
+        shutil.rmtree(out)  # ours (it notes its source), and made from another file or by another converter
     made = Path(import_single_file(path, out, tokenizer=tokenizer, emit=emit))
-    (made / CONVERTED_FROM).write_text(json.dumps(source), encoding="utf-8")
+    (made / CONVERTED_FROM).write_text(json.dumps({**source, **_what_it_became(made)}), encoding="utf-8")
     return made
+
+
+def _source_identity(path: Path) -> dict[str, object]:
+    """What a conversion of ``path`` depends on: the file, the same-named .yaml beside it, the converter's version."""
+    from engine.convert.to_diffusers import CONVERTER_VERSION
+
+    sidecar = path.with_suffix(".yaml")
+    return {**_file_identity(path), "sidecar": _file_identity(sidecar) if sidecar.is_file() else None,
+            "converter": CONVERTER_VERSION}
+
+
+def _what_it_became(folder: Path) -> dict[str, object]:
+    from engine.models.registry import family_of
+
+    scheduler = _read_config(folder / "scheduler" / "scheduler_config.json")
+    return {"family": family_of(folder).id, "prediction_type": scheduler.get("prediction_type", "epsilon")}
 
 
 def _file_identity(path: Path) -> dict[str, object]:

@@ -1,0 +1,67 @@
+"""The diffusers folder training converts a single file into: reused while it is what the converter would make now."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.models.loading import CONVERTED_FROM, resolve_model_folder
+
+
+@pytest.fixture
+def conversions(tiny_sd1: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Each conversion made, in order; each "converts" into a copy of the tiny SD1.x model (a real one takes the
+    full-size configs)."""
+    import engine.convert
+
+    made: list[Path] = []
+
+    def convert(path: Path, out: Path, **_: object) -> Path:
+        shutil.copytree(tiny_sd1, out)
+        made.append(path)
+        return out
+
+    monkeypatch.setattr(engine.convert, "import_single_file", convert)
+    return made
+
+
+def test_a_folder_is_converted_again_when_its_yaml_or_the_converter_changes(conversions: list[Path],
+                                                                             tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reused for good while the file stood: a .yaml added or edited beside it (what it predicts) was never read."""
+    import engine.convert.to_diffusers
+
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"weights")
+    work = tmp_path / "run" / "model"
+
+    def resolve() -> int:
+        resolve_model_folder(str(model), work_dir=work)
+        return len(conversions)
+
+    assert resolve() == 1 and resolve() == 1
+    note = json.loads((work / "m-diffusers" / CONVERTED_FROM).read_text())
+    assert note["family"] == "sd" and note["prediction_type"] == "epsilon" and note["sidecar"] is None
+    sidecar = model.with_suffix(".yaml")
+    sidecar.write_text("model:\n  params:\n    parameterization: v\n")
+    assert resolve() == 2 and resolve() == 2
+    sidecar.write_text("model:\n  params:\n    parameterization: eps\n")
+    assert resolve() == 3
+    monkeypatch.setattr(engine.convert.to_diffusers, "CONVERTER_VERSION", 10**6)
+    assert resolve() == 4 and resolve() == 4
+
+
+def test_a_folder_an_earlier_converter_noted_is_converted_again(conversions: list[Path], tmp_path: Path) -> None:
+    """An SD1.x-v file converted as epsilon before what it predicts was read was reused for good."""
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"weights")
+    work = tmp_path / "run" / "model"
+    resolve_model_folder(str(model), work_dir=work)
+    note = work / "m-diffusers" / CONVERTED_FROM
+    old = {key: value for key, value in json.loads(note.read_text()).items() if key in ("path", "size", "mtime_ns")}
+    note.write_text(json.dumps(old))
+    resolve_model_folder(str(model), work_dir=work)
+    assert len(conversions) == 2 and json.loads(note.read_text())["converter"] >= 2
