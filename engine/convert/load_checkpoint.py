@@ -68,7 +68,13 @@ def _read_pickle(path: Path, zipped: bool) -> Any:
         culprit = re.search(r"GLOBAL ([\w.]+)", str(error))
         if culprit:
             raise _refused(path, culprit.group(1)) from None
-        unsafe = unsafe_globals(path, zipped)
+        try:
+            unsafe = unsafe_globals(path, zipped)
+        except Exception as read_error:  # noqa: BLE001 - zipfile raises many types for a crafted or damaged archive
+            raise CheckpointReadError(f"{path} is a {what} whose pickle cannot be opened to see what it would call "
+                                      f"({type(read_error).__name__}: {read_error}): it is damaged or was not written "
+                                      f"by PyTorch, and dbtui does not load it; download it again, or "
+                                      f"{SAFETENSORS_ADVICE}") from None
         if unsafe:
             raise _refused(path, unsafe[0]) from None
         if "Unsupported operand" in str(error):
