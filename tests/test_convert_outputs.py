@@ -152,25 +152,36 @@ def test_a_full_disk_under_a_ckpt_write_is_said_as_such(random_sd1: Path, tmp_pa
 
 
 def test_leftovers_of_killed_conversions_are_removed_and_a_live_ones_kept(tmp_path: Path) -> None:
-    """A killed conversion left its hidden .NAME.HOST.PID.HEX.partial file or folder behind for good."""
+    """A killed conversion left its hidden .NAME.HOST.PID.HEX.partial file or folder behind for good; then one whose
+    pid is not seen here was removed at once, though another container sharing the host name may be writing it."""
     import os
     import subprocess
     import sys
+    import time
 
-    from engine.convert._files import THIS_HOST, atomic_dir
+    from engine.convert._files import DEAD_WRITER_IDLE_S, THIS_HOST, atomic_dir
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = dead.stdout.strip()
+    idle = time.time() - DEAD_WRITER_IDLE_S - 60
     for name in ("m.safetensors", "out"):
         (tmp_path / f".{name}.{THIS_HOST}.{dead_pid}.0badc0de.partial").mkdir()
         (tmp_path / f".{name}.{THIS_HOST}.{dead_pid}.0badc0de.partial" / "unet").write_text("half")
         (tmp_path / f".{name}.{THIS_HOST}.{dead_pid}.1badc0de.partial").write_text("half")
         (tmp_path / f".{name}.{THIS_HOST}.{os.getppid()}.2badc0de.partial").write_text("live")  # its writer runs
         (tmp_path / f".{name}.otherhost.{dead_pid}.3badc0de.partial").write_text("?")  # cannot be known
+        for path in tmp_path.glob(f".{name}.*.partial"):
+            for touched in [path, *path.rglob("*")]:
+                os.utime(touched, (idle, idle))
+        (tmp_path / f".{name}.{THIS_HOST}.{dead_pid}.4badc0de.partial").write_text("being written")  # just now
+        (tmp_path / f".{name}.{THIS_HOST}.{dead_pid}.5badc0de.partial").mkdir()
+        os.utime(tmp_path / f".{name}.{THIS_HOST}.{dead_pid}.5badc0de.partial", (idle, idle))
+        (tmp_path / f".{name}.{THIS_HOST}.{dead_pid}.5badc0de.partial" / "vae").write_text("a file in it, just now")
     with atomic_file(tmp_path / "m.safetensors") as tmp:
         tmp.write_text("model")
     with atomic_dir(tmp_path / "out") as tmp:
         (tmp / "model_index.json").write_text("{}")
     left = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".partial"))
     assert left == sorted(f".{name}.{writer}.partial" for name in ("m.safetensors", "out")
-                          for writer in (f"{THIS_HOST}.{os.getppid()}.2badc0de", f"otherhost.{dead_pid}.3badc0de"))
+                          for writer in (f"{THIS_HOST}.{os.getppid()}.2badc0de", f"otherhost.{dead_pid}.3badc0de",
+                                         f"{THIS_HOST}.{dead_pid}.4badc0de", f"{THIS_HOST}.{dead_pid}.5badc0de"))

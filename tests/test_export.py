@@ -131,39 +131,50 @@ def test_two_writes_of_one_output_at_once_each_keep_their_own_temporary_folder(t
     assert sorted(p.name for p in target.parent.iterdir()) == ["lora", "lora.previous"]
 
 
-def test_temporary_folders_a_killed_write_left_are_removed_once_a_day_old(tmp_path: Path) -> None:
+def _untouched_for(folder: Path, seconds: float) -> None:
     import os
     import time
 
-    from engine.training.outputs import STALE_PARTIAL_S, atomic_folder
+    then = time.time() - seconds
+    for path in [folder, *folder.rglob("*")]:
+        os.utime(path, (then, then))
+
+
+def test_temporary_folders_a_killed_write_left_are_removed_once_a_day_old(tmp_path: Path) -> None:
+    from engine.convert._files import STALE_PARTIAL_S
+    from engine.training.outputs import atomic_folder
 
     target = tmp_path / "lora"
     old, legacy, young = (tmp_path / name for name in (".lora.0badf00d.partial", ".lora.partial", ".lora.1234abcd.partial"))
     for folder in (old, legacy, young):
         (folder / "unet").mkdir(parents=True)
     for folder in (old, legacy):
-        long_ago = time.time() - STALE_PARTIAL_S - 60
-        os.utime(folder, (long_ago, long_ago))
+        _untouched_for(folder, STALE_PARTIAL_S + 60)
     atomic_folder(target, lambda folder: folder.mkdir())
     assert sorted(p.name for p in tmp_path.iterdir()) == [young.name, "lora"]  # the young one may be being written
 
-def test_a_killed_writes_temporary_folder_is_removed_at_once_when_its_process_is_gone(tmp_path: Path) -> None:
-    """Kept for a day, it held a second full pipeline's room (~7 GB for SDXL) for a re-export right after a kill."""
+
+def test_a_killed_writes_temporary_folder_is_removed_once_idle_when_its_process_is_gone(tmp_path: Path) -> None:
+    """Kept for a day, it held a second full pipeline's room (~7 GB for SDXL) for a re-export soon after a kill; but
+    one being written, whose pid is another container's that shares the host name, was removed at once."""
     import os
     import subprocess
 
-    from engine.convert._files import THIS_HOST
+    from engine.convert._files import DEAD_WRITER_IDLE_S, THIS_HOST
     from engine.training.outputs import atomic_folder
 
     gone = subprocess.Popen(["true"])
     gone.wait()
     target = tmp_path / "diffusers"
-    dead, live, elsewhere = (tmp_path / f".diffusers.{writer}.0badf00d.partial" for writer in (
-        f"{THIS_HOST}.{gone.pid}", f"{THIS_HOST}.{os.getpid()}", f"other-machine.{gone.pid}"))
-    for folder in (dead, live, elsewhere):
+    dead, live, elsewhere, writing = (tmp_path / f".diffusers.{writer}.partial" for writer in (
+        f"{THIS_HOST}.{gone.pid}.0badf00d", f"{THIS_HOST}.{os.getpid()}.0badf00d", f"other-machine.{gone.pid}.0badf00d",
+        f"{THIS_HOST}.{gone.pid}.1badf00d"))
+    for folder in (dead, live, elsewhere, writing):
         (folder / "unet").mkdir(parents=True)
+        _untouched_for(folder, DEAD_WRITER_IDLE_S + 60)
+    (writing / "unet" / "weights.safetensors").write_text("being written")
     atomic_folder(target, lambda folder: folder.mkdir())
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, elsewhere.name, "diffusers"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, elsewhere.name, writing.name, "diffusers"])
 
 
 def test_two_exports_finishing_at_once_leave_the_first_output_and_no_temporary_folder(tmp_path: Path,

@@ -125,15 +125,40 @@ def _full_disk_under_torch(folder: Path, error: Exception) -> bool:
         return False
 
 
+# A temporary whose writer's process is gone is removed once untouched this long: the pid may be another container's
+# that shares this host name (its processes are not seen here), writing now; a write touches its temporary far more
+# often. Any temporary untouched for a day is removed (another machine's, or a name without the writer's): no write
+# takes a day.
+DEAD_WRITER_IDLE_S = 15 * 60
+STALE_PARTIAL_S = 24 * 3600
+
+
+def last_touched(path: Path) -> float:
+    """When ``path`` last changed: for a folder, the newest of it and everything inside (a folder's own time changes
+    only when an entry comes or goes, not while a file in it is written)."""
+    times = [path.lstat().st_mtime]
+    if path.is_dir() and not path.is_symlink():
+        times += [inside.lstat().st_mtime for inside in path.rglob("*")]
+    return max(times)
+
+
+def abandoned_partial(path: Path, target_name: str) -> bool:
+    """Whether ``path``, a temporary of a write of ``target_name`` (``.NAME.HOST.PID.HEX.partial``, see partial_path;
+    earlier versions' names lack the writer), is garbage: its writer gone and it idle for DEAD_WRITER_IDLE_S, or it
+    idle for STALE_PARTIAL_S."""
+    writer = path.name[len(target_name) + 2:].split(".")  # HOST, PID, HEX, "partial"
+    idle = time.time() - last_touched(path)
+    return idle > STALE_PARTIAL_S or (idle > DEAD_WRITER_IDLE_S and len(writer) == 4 and writer_gone(writer[0], writer[1]))
+
+
 def remove_dead_partials(target: Path) -> None:
     """Temporary files and folders of earlier writes of ``target`` whose writer was killed (an error or a Ctrl-C
     removes its own): gigabytes each, hidden, and never removed otherwise. A live writer's (another conversion to
     the same name, now) is left to it."""
     for path in target.parent.glob(f".{glob.escape(target.name)}.*.partial"):
-        writer = path.name[len(target.name) + 2:].split(".")  # HOST, PID, HEX, "partial" (see partial_path)
-        if len(writer) != 4 or not writer_gone(writer[0], writer[1]):
-            continue
-        with suppress(OSError):
+        with suppress(OSError):  # gone meanwhile, or not ours to remove
+            if not abandoned_partial(path, target.name):
+                continue
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import glob
 import os
 import shutil
 import time
@@ -13,11 +14,9 @@ from typing import Any, Callable
 
 import torch
 
-from engine.convert._files import partial_path, usual_permissions, writer_gone
+from engine.convert._files import abandoned_partial, partial_path, usual_permissions
 from engine.errors import DbtuiError
 from engine.events import Event, PhaseFinished, PhaseStarted
-
-STALE_PARTIAL_S = 24 * 3600
 
 
 class WrittenMeanwhileError(DbtuiError):
@@ -56,15 +55,11 @@ def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
 
 def _remove_stale_partials(target: Path) -> None:
     """Temporary folders of earlier writes of ``target`` that a kill or a power cut stopped (an error or a Ctrl-C
-    removes its own), gigabytes each: at once when their writer's process is gone, else once untouched for a day
-    (another machine's writer, or a name of an earlier version without it), as no write takes a day. A live writer's
-    may be another export of the same step being written now."""
-    cutoff = time.time() - STALE_PARTIAL_S
-    for path in target.parent.glob(f".{target.name}.*partial"):  # ".NAME.partial" too, the one name earlier versions used
-        writer = path.name[len(target.name) + 2:].split(".")  # HOST, PID, HEX, "partial" (see partial_path)
+    removes its own), gigabytes each: as the converters' (``abandoned_partial``). A live writer's may be another
+    export of the same step being written now."""
+    for path in target.parent.glob(f".{glob.escape(target.name)}.*partial"):  # ".NAME.partial" too, earlier versions'
         with suppress(OSError):
-            if path.is_dir() and not path.is_symlink() and (
-                    (len(writer) == 4 and writer_gone(writer[0], writer[1])) or path.stat().st_mtime < cutoff):
+            if path.is_dir() and not path.is_symlink() and abandoned_partial(path, target.name):
                 shutil.rmtree(path, ignore_errors=True)
 
 
