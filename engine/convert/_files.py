@@ -113,16 +113,22 @@ def partial_path(target: Path) -> Path:
 NEARLY_FULL_BYTES = 64 * 2**20
 
 
-def _full_disk_under_torch(folder: Path, error: Exception) -> bool:
-    """Whether ``error`` is torch.save's writer failing (it reports ENOSPC only as "[enforce fail at
-    inline_container.cc …] unexpected pos …" or "PytorchStreamWriter failed writing file …") on a disk that is full."""
+def _torch_write_error(target: Path, error: Exception) -> ConvertError | None:
+    """The message for torch.save's writer failing, which reports the machine's error only as "[enforce fail at
+    inline_container.cc …] unexpected pos …" or "PytorchStreamWriter failed writing file …": a full disk where little
+    is free, else a write the disk refused for a reason it does not tell. None for any other error."""
     text = str(error)
     if not isinstance(error, RuntimeError) or ("inline_container.cc" not in text and "PytorchStreamWriter" not in text):
-        return False
+        return None
     try:
-        return shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
+        full = shutil.disk_usage(target.parent).free < NEARLY_FULL_BYTES
     except OSError:
-        return False
+        full = False
+    if full:
+        return _not_enough_disk(target)
+    return ConvertError(f"writing {target} failed ({text.splitlines()[0][:160]}) with room left on its disk: a disk "
+                        "quota used up, a file too large for the file system (FAT32 takes at most 4 GB a file) or a "
+                        "failing disk; check them (quota -s, df -T), or choose an output on another disk")
 
 
 # A temporary whose writer's process is gone is removed once untouched this long: the pid may be another container's
@@ -171,9 +177,15 @@ def _write_error(target: Path, error: Exception) -> ConvertError | None:
     folder = target.parent
     machine = os_error_in(error)
     if machine is None:
-        return _not_enough_disk(target) if _full_disk_under_torch(folder, error) else None
-    if machine.errno in (errno.ENOSPC, errno.EDQUOT):
+        return _torch_write_error(target, error)
+    if machine.errno == errno.ENOSPC:
         return _not_enough_disk(target)
+    if machine.errno == errno.EDQUOT:
+        return NotEnoughDiskError(f"your disk quota is used up in {folder}, writing {target.name}: free some of your "
+                                  "files there, or choose an output on another disk")
+    if machine.errno == errno.EFBIG:
+        return ConvertError(f"cannot write {target}: the file is too large for this file system (FAT32 takes at most "
+                            "4 GB a file); write to another disk")
     if machine.errno == errno.EROFS:
         return ConvertError(f"cannot write {target}: its file system is read-only; choose another output location")
     # Permission on the output's folder only: an input that cannot be read says so where it is read.
@@ -217,10 +229,6 @@ def check_file_output(target: Path, *, folder: bool = False) -> None:
         raise ConvertError(f"cannot write to {place} (read-only, or not yours); choose an output location you can write to")
 
 
-# What os.link answers on a file system without hard links (FAT, exFAT, some network shares).
-NO_HARD_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS)
-
-
 def _appeared(target: Path) -> OutputExistsError:
     return OutputExistsError(f"{target} appeared while converting (another conversion to the same name?) and is "
                              "kept: choose another name, or add --overwrite to replace it")
@@ -233,10 +241,10 @@ def _publish_new_file(tmp: Path, target: Path) -> None:
         os.link(tmp, target)
     except FileExistsError:
         raise _appeared(target) from None
-    except OSError as error:
-        if error.errno not in NO_HARD_LINKS:
-            raise
-        if target.exists() or target.is_symlink():  # no hard links here: the best such a file system allows
+    except OSError:
+        # No hard links here: FAT and exFAT answer EPERM, FUSE and SMB mounts EACCES, EINVAL or EIO as well. ``tmp``
+        # was just written in this folder, so the folder takes files; the best such a file system allows follows.
+        if target.exists() or target.is_symlink():
             raise _appeared(target) from None
         os.replace(tmp, target)
 
