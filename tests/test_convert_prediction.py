@@ -65,7 +65,9 @@ def test_a_guess_from_the_weights_is_said_and_prediction_type_settles_it(random_
     assert [w.message for w in warnings] == [f"bare.safetensors: {_prediction(guessed)} is a guess from its weights "
                                              "(SD2.x-base and SD2.x-v files look alike, and neither a same-named .yaml "
                                              "beside it nor its metadata says which it is)"]
-    assert "--prediction-type" in warnings[0].advice
+    # Said by the wizard's import and training's own conversion too, which have no --prediction-type to add.
+    assert f"dbtui convert to-diffusers {bare} OUT --prediction-type" in warnings[0].advice
+    assert "train from OUT" in warnings[0].advice and "bare.yaml" in warnings[0].advice
 
     assert main(["convert", "to-diffusers", str(bare), str(tmp_path / "e"), "--config", str(random_sd2v),
                  "--prediction-type", "epsilon"]) == 0
@@ -95,3 +97,25 @@ def test_help_says_where_the_prediction_type_comes_from(capsys) -> None:
         main(["convert", "to-diffusers", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--prediction-type {epsilon,v_prediction}" in text and "a same-named .yaml beside the file" in text
+
+
+def test_a_config_folder_that_predicts_otherwise_than_an_undecided_file_is_said(random_sd1: Path,  # noqa: F811
+                                                                                 tmp_path: Path) -> None:
+    """Nothing said what an SD1.x file predicts, and the --config folder's v_prediction was overridden silently."""
+    from safetensors.torch import load_file, save_file
+
+    from engine.events import Warning as WarningEvent
+
+    bare = tmp_path / "bare.safetensors"  # no .yaml, no metadata: SD1.x's epsilon, by default
+    save_file(load_file(export_single_file(random_sd1, tmp_path / "m.safetensors")), bare)
+    events = []
+    folder = import_single_file(bare, tmp_path / "out", config=_predicting(random_sd1, tmp_path / "v", "v_prediction"),
+                                emit=events.append)
+    assert _prediction(folder) == "epsilon"
+    warnings = [e for e in events if isinstance(e, WarningEvent)]
+    assert len(warnings) == 1 and "--config folder's scheduler predicts v_prediction" in warnings[0].message
+    assert warnings[0].advice == "if bare.safetensors predicts v_prediction, convert again with --prediction-type v_prediction"
+    events.clear()  # the file's own word, or a folder that agrees, leaves nothing to say
+    import_single_file(tmp_path / "m.safetensors", tmp_path / "said", config=tmp_path / "v", emit=events.append)
+    import_single_file(bare, tmp_path / "agrees", config=random_sd1, emit=events.append)
+    assert not [e for e in events if isinstance(e, WarningEvent)]

@@ -202,6 +202,38 @@ def _predicting(family: ModelFamily, prediction_type: str, name: str) -> ModelFa
     return predicting
 
 
+def _prediction_warning(path: Path, family: ModelFamily, said: str | None,
+                        config: str | Path | None) -> WarningEvent | None:
+    """Where neither the file (its .yaml, its metadata) nor --prediction-type said what the model predicts: the
+    guess from SD2.x weights, and a --config folder whose scheduler predicts the other way (not followed: a config
+    folder describes its own model's architecture). The advice fits every caller: the wizard's import and training's
+    own conversion have no --prediction-type."""
+    other = "epsilon" if family.prediction_type == "v_prediction" else "v_prediction"
+    guessed = prediction_guessed(family, said)
+    folder_says = (said is None and config is not None and with_prediction(family, other) is not None
+                   and _scheduler_prediction(Path(config)) == other)
+    if not guessed and not folder_says:
+        return None
+    message = (f"{path.name}: {family.prediction_type} is a guess from its weights (SD2.x-base and SD2.x-v files look "
+               "alike, and neither a same-named .yaml beside it nor its metadata says which it is)" if guessed else
+               f"{path.name} is converted to predict {family.prediction_type}, as its family does where neither a "
+               "same-named .yaml beside it nor its metadata says otherwise")
+    if folder_says:
+        return WarningEvent(message=f"{message}; the --config folder's scheduler predicts {other}, which is not "
+                                    "followed (it describes that folder's model)",
+                            advice=f"if {path.name} predicts {other}, convert again with --prediction-type {other}")
+    return WarningEvent(message=message, advice=(
+        f"if its images come out as noise or flat colour, it predicts {other}: run `dbtui convert to-diffusers {path} "
+        f"OUT --prediction-type {other}` and train from OUT, or put the model's .yaml beside it as {path.stem}.yaml"))
+
+
+def _scheduler_prediction(config: Path) -> str | None:
+    try:
+        return json.loads((config / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8")).get("prediction_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def _check_text_encoders(state_dict: dict[str, Any], family: ModelFamily, name: str) -> None:
     missing = [what for _, what, prefixes in _text_encoders(family) if not any(k.startswith(prefixes) for k in state_dict)]
     if missing:
@@ -266,13 +298,9 @@ def import_single_file(
 
     parts = ["unet", "vae"] + [sub for sub, _, _ in _text_encoders(family)]
     progress = Progress(emit, "convert", total=len(parts) + 1, description=f"{path.name}: {family.description}")
-    if prediction_type is None and prediction_guessed(family, said) and emit is not None:
-        other = "epsilon" if family.prediction_type == "v_prediction" else "v_prediction"
-        emit(WarningEvent(
-            message=f"{path.name}: {family.prediction_type} is a guess from its weights (SD2.x-base and SD2.x-v files "
-                    "look alike, and neither a same-named .yaml beside it nor its metadata says which it is)",
-            advice=f"if its images come out as noise or flat colour, convert again with --prediction-type {other}",
-        ))
+    warning = _prediction_warning(path, family, said, config) if prediction_type is None else None
+    if warning is not None and emit is not None:
+        emit(warning)
     if has_ema(state_dict) and not use_ema and emit is not None:
         emit(WarningEvent(
             message=f"{path.name} also holds EMA weights; the regular (non-EMA) weights were used",
