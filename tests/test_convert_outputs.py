@@ -75,6 +75,14 @@ def test_a_kohya_lora_that_appears_meanwhile_is_kept_without_overwrite(tmp_path:
     with pytest.raises(OutputExistsError, match="appeared while converting"):
         lora_to_kohya(tmp_path, out, overwrite=False, emit=_meanwhile(lambda: out.write_text("theirs")))
     assert out.read_text() == "theirs"
+    # One there before, even a link to nothing, is said before converting, not as having appeared meanwhile.
+    dangling = tmp_path / "dangling.safetensors"
+    dangling.symlink_to(tmp_path / "nowhere")
+    for there in (out, dangling):
+        converted = []
+        with pytest.raises(OutputExistsError, match="already exists and is kept"):
+            lora_to_kohya(tmp_path, there, overwrite=False, emit=converted.append)
+        assert not converted
 
 
 def test_an_output_folder_that_is_a_link_or_a_mount_point_is_refused_up_front(tmp_path: Path, monkeypatch) -> None:

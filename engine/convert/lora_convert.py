@@ -6,7 +6,7 @@ from pathlib import Path
 
 from engine.convert._files import Emit, check_file_output
 from engine.convert.detect import detect_family
-from engine.convert.errors import ConvertError
+from engine.convert.errors import ConvertError, OutputExistsError
 from engine.convert.flux_lora import PREFIX as FLUX_PREFIX
 from engine.convert.flux_lora import flux_lora_to_kohya
 from engine.convert.load_checkpoint import read_checkpoint
@@ -41,7 +41,10 @@ def lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: E
         raise ConvertError(f"{weights} is a full model checkpoint ({family.description}), not a LoRA: WebUIs load it as "
                            "it is, and `dbtui convert to-diffusers` makes a diffusers folder of it; lora-to-kohya takes "
                            f"a LoRA folder (a run's outputs/lora/) or its {LORA_WEIGHTS}")
-    check_file_output(Path(out_file))
+    check_file_output(Path(out_file))  # before the conversion, as export_single_file does
+    if not overwrite and (Path(out_file).exists() or Path(out_file).is_symlink()):
+        raise OutputExistsError(f"{out_file} already exists and is kept: choose another name, or add --overwrite to "
+                                "replace it")
     if any(key.startswith(FLUX_PREFIX) for key in keys):
         return flux_lora_to_kohya(source, out_file, emit=emit, overwrite=overwrite)
     return export_lora_kohya(source, out_file, emit=emit, overwrite=overwrite)
