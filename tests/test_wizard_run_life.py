@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 
 from textual.widgets import Input, OptionList
@@ -54,24 +56,27 @@ async def _attach_first_run(app, pilot, runs: Path) -> None:
     await settle(pilot, 0.3)
 
 
-def _slow_start(engine: FakeEngine, monkeypatch, seconds: float = 0.5) -> None:
-    """Its start_run takes a while, as the real one does (it checks the inputs and writes the run folder)."""
-    import time
-
+def _slow_start(engine: FakeEngine, monkeypatch, seconds: float) -> threading.Event:
+    """Its start_run takes a while, as the real one does (it checks the inputs and writes the run folder): until the
+    event returned is set, or ``seconds`` at most. A test sets it once its keys are pressed: a fixed wait let a loaded
+    machine finish the start before them."""
     fake_start = engine.start_run
+    release = threading.Event()
 
     def start(profile, resume=None):
-        time.sleep(seconds)
+        release.wait(seconds)
         return fake_start(profile, resume)
 
     monkeypatch.setattr(engine, "start_run", start)
+    return release
 
 
-def _app_starting_a_run(tmp_path: Path, engine: FakeEngine, monkeypatch, seconds: float = 0.5):
-    """The app on a live demo draft in ``tmp_path`` whose ``engine`` takes ``seconds`` to start a run; and that draft."""
-    _slow_start(engine, monkeypatch, seconds)
+def _app_starting_a_run(tmp_path: Path, engine: FakeEngine, monkeypatch, seconds: float = 30.0):
+    """The app on a live demo draft in ``tmp_path`` whose ``engine`` starts a run once released (``seconds`` at most);
+    that draft, and the release."""
+    release = _slow_start(engine, monkeypatch, seconds)
     session = _live_demo(tmp_path)
-    return make_app(engine, session, image_renderer="none"), session
+    return make_app(engine, session, image_renderer="none"), session, release
 
 
 def _exits(app, monkeypatch) -> list:
@@ -94,11 +99,13 @@ async def test_quitting_while_the_run_starts_says_where_it_goes_on(tmp_path: Pat
 
     monkeypatch.chdir(tmp_path)
     engine = FakeEngine()
-    app, session = _app_starting_a_run(tmp_path, engine, monkeypatch)
+    app, session, release = _app_starting_a_run(tmp_path, engine, monkeypatch)
     said = _exits(app, monkeypatch)
     async with app.run_test(size=SIZE) as pilot:
         app.push_screen(TrainingScreen(session, engine))
         await pilot.pause()
+        # Ctrl+Q waits for the start inside the key's handling: the start ends while it waits.
+        asyncio.get_running_loop().call_later(0.3, release.set)
         await pilot.press("ctrl+q")
         await pilot.pause(0.2)
     [message] = said
@@ -111,13 +118,14 @@ async def test_stop_pressed_while_the_run_starts_stops_it_once_started(tmp_path:
 
     monkeypatch.chdir(tmp_path)
     engine = FakeEngine(events=[])
-    app, session = _app_starting_a_run(tmp_path, engine, monkeypatch)
+    app, session, release = _app_starting_a_run(tmp_path, engine, monkeypatch)
     async with app.run_test(size=SIZE) as pilot:
         app.push_screen(TrainingScreen(session, engine))
         await pilot.pause()
         await pilot.press("s")
         await pilot.pause()
         assert not any(n.message == "No run is going." for n in app._notifications)
+        release.set()
         await settle(pilot, 0.2)
         assert [c for c in engine.calls if c[0] == "control"] == [("control", "stop")]
 
@@ -267,7 +275,7 @@ async def test_esc_or_d_while_the_run_starts_waits_for_it(tmp_path: Path, monkey
     monkeypatch.chdir(tmp_path)
     for keys in (("escape",), ("s", "escape"), ("d",)):
         engine = FakeEngine(events=[])
-        app, session = _app_starting_a_run(tmp_path, engine, monkeypatch)
+        app, session, release = _app_starting_a_run(tmp_path, engine, monkeypatch)
         async with app.run_test(size=SIZE) as pilot:
             app.push_screen(TrainingScreen(session, engine))
             await pilot.pause()
@@ -276,6 +284,7 @@ async def test_esc_or_d_while_the_run_starts_waits_for_it(tmp_path: Path, monkey
             await pilot.pause()
             assert isinstance(app.screen, TrainingScreen)
             assert [n.message for n in app._notifications][-1] == "The run is starting…; a moment."
+            release.set()
             await settle(pilot, 0.7)
             assert session.run_folder == tmp_path / "runs" / "person-v2"
             assert [c for c in engine.calls if c[0] == "control"] == ([("control", "stop")] if "s" in keys else [])
@@ -290,7 +299,7 @@ async def test_quitting_while_a_slow_start_hangs_says_so_and_quits(tmp_path: Pat
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(dbtui.app, "START_WAIT_S", 0.3)
     engine = FakeEngine()
-    app, session = _app_starting_a_run(tmp_path, engine, monkeypatch, seconds=1.5)
+    app, session, _ = _app_starting_a_run(tmp_path, engine, monkeypatch, seconds=1.5)
     said = _exits(app, monkeypatch)
     async with app.run_test(size=SIZE) as pilot:
         app.push_screen(TrainingScreen(session, engine))
