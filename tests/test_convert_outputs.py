@@ -168,7 +168,8 @@ def test_leftovers_of_killed_conversions_are_removed_and_a_live_ones_kept(tmp_pa
     import sys
     import time
 
-    from engine.convert._files import DEAD_WRITER_IDLE_S, THIS_HOST, atomic_dir
+    from engine.convert._files import atomic_dir
+    from engine.convert.partials import DEAD_WRITER_IDLE_S, THIS_HOST
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = dead.stdout.strip()

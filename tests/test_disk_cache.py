@@ -64,7 +64,7 @@ def test_a_killed_writers_temporary_files_are_dropped_and_a_live_ones_kept(tmp_p
     tmp_path.joinpath("latents").mkdir()
     gone = subprocess.Popen(["true"])
     gone.wait()
-    from engine.convert._files import THIS_HOST
+    from engine.convert.partials import THIS_HOST
 
     dead = tmp_path / "latents" / f".abc.safetensors.{THIS_HOST}.{gone.pid}.0123abcd.tmp"
     older = tmp_path / "latents" / f".abd.safetensors.{gone.pid}.0123abcd.tmp"  # named before the host was

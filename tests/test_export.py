@@ -141,7 +141,7 @@ def _untouched_for(folder: Path, seconds: float) -> None:
 
 
 def test_temporary_folders_a_killed_write_left_are_removed_once_a_day_old(tmp_path: Path) -> None:
-    from engine.convert._files import STALE_PARTIAL_S
+    from engine.convert.partials import STALE_PARTIAL_S
     from engine.training.outputs import atomic_folder
 
     target = tmp_path / "lora"
@@ -160,7 +160,7 @@ def test_a_killed_writes_temporary_folder_is_removed_once_idle_when_its_process_
     import os
     import subprocess
 
-    from engine.convert._files import DEAD_WRITER_IDLE_S, THIS_HOST
+    from engine.convert.partials import DEAD_WRITER_IDLE_S, THIS_HOST
     from engine.training.outputs import atomic_folder
 
     gone = subprocess.Popen(["true"])

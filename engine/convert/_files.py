@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import errno
-import glob
 import os
 import shutil
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,11 +12,11 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from engine.convert.errors import ConvertError, NotEnoughDiskError, OutputExistsError
+from engine.convert.partials import partial_path, partials_of, remove_dead_partials, size_of
 from engine.errors import os_error_in
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 
 Emit = Callable[[Event], None]
-THIS_HOST = socket.gethostname().replace(".", "-") or "host"  # dots out: names holding it are split on dots
 
 
 def _ignore(_: Event) -> None:
@@ -56,17 +54,25 @@ def make_folder(folder: Path) -> None:
         raise ConvertError(f"cannot create {folder} ({error.strerror or type(error).__name__}); choose another output location") from None
 
 
-def check_free_space(folder: Path, needed_bytes: int) -> None:
-    """Refuse before writing when the output cannot fit (10% margin for headers and metadata)."""
+def check_free_space(target: Path, needed_bytes: int) -> None:
+    """Refuse before writing ``target`` when it cannot fit (10% margin for headers and metadata). Killed writes'
+    temporaries of it go first: gigabytes each, they would else count as used and refuse the write that replaces
+    them."""
+    folder = target.parent
     make_folder(folder)
+    remove_dead_partials(target)
     free = shutil.disk_usage(folder).free
     needed = int(needed_bytes * 1.1)
     if free < needed:
         from rich.filesize import decimal
 
+        left = [f"{path.name} ({decimal(size_of(path))})" for path in partials_of(target)]
+        kept = (f" Beside it are temporaries of other writes of {target.name}, too recent to be known abandoned: "
+                f"{', '.join(left)}; delete them once no conversion or export writes it any more."
+                if left else "")
         raise NotEnoughDiskError(
             f"not enough disk space in {folder}: the output needs about {decimal(needed)}, "
-            f"{decimal(free)} is free. Free some space or choose an output on another disk."
+            f"{decimal(free)} is free. Free some space or choose an output on another disk.{kept}"
         )
 
 
@@ -89,26 +95,6 @@ def usual_permissions(root: Path) -> None:
             os.chmod(file, FILE_MODE)
 
 
-def writer_tag() -> str:
-    """``HOST.PID`` of this process, for temporary names: ``writer_gone`` tells from it when a leftover is garbage."""
-    return f"{THIS_HOST}.{os.getpid()}"
-
-
-def writer_gone(host: str, pid: str) -> bool:
-    """Whether the writer a temporary name's ``HOST.PID`` names has died. Only this machine's can be known: on a
-    folder several machines share, another's writer is alive where its pid is not."""
-    import psutil
-
-    return host == THIS_HOST and pid.isdigit() and not psutil.pid_exists(int(pid))
-
-
-def partial_path(target: Path) -> Path:
-    """A temporary name beside ``target``, its own to each write (``.NAME.HOST.PID.HEX.partial``), so that two writes
-    of one output never share it."""
-    # Not tempfile.mkstemp/mkdtemp: they create owner-only outputs too.
-    return target.with_name(f".{target.name}.{writer_tag()}.{uuid.uuid4().hex[:8]}.partial")
-
-
 # Below this much free space a failed write is put down to a full disk (a write fails with less than its buffer left).
 NEARLY_FULL_BYTES = 64 * 2**20
 
@@ -129,46 +115,6 @@ def _torch_write_error(target: Path, error: Exception) -> ConvertError | None:
     return ConvertError(f"writing {target} failed ({text.splitlines()[0][:160]}) with room left on its disk: a disk "
                         "quota used up, a file too large for the file system (FAT32 takes at most 4 GB a file) or a "
                         "failing disk; check them (quota -s, df -T), or choose an output on another disk")
-
-
-# A temporary whose writer's process is gone is removed once untouched this long: the pid may be another container's
-# that shares this host name (its processes are not seen here), writing now; a write touches its temporary far more
-# often. Any temporary untouched for a day is removed (another machine's, or a name without the writer's): no write
-# takes a day.
-DEAD_WRITER_IDLE_S = 15 * 60
-STALE_PARTIAL_S = 24 * 3600
-
-
-def last_touched(path: Path) -> float:
-    """When ``path`` last changed: for a folder, the newest of it and everything inside (a folder's own time changes
-    only when an entry comes or goes, not while a file in it is written)."""
-    times = [path.lstat().st_mtime]
-    if path.is_dir() and not path.is_symlink():
-        times += [inside.lstat().st_mtime for inside in path.rglob("*")]
-    return max(times)
-
-
-def abandoned_partial(path: Path, target_name: str) -> bool:
-    """Whether ``path``, a temporary of a write of ``target_name`` (``.NAME.HOST.PID.HEX.partial``, see partial_path;
-    earlier versions' names lack the writer), is garbage: its writer gone and it idle for DEAD_WRITER_IDLE_S, or it
-    idle for STALE_PARTIAL_S."""
-    writer = path.name[len(target_name) + 2:].split(".")  # HOST, PID, HEX, "partial"
-    idle = time.time() - last_touched(path)
-    return idle > STALE_PARTIAL_S or (idle > DEAD_WRITER_IDLE_S and len(writer) == 4 and writer_gone(writer[0], writer[1]))
-
-
-def remove_dead_partials(target: Path) -> None:
-    """Temporary files and folders of earlier writes of ``target`` whose writer was killed (an error or a Ctrl-C
-    removes its own): gigabytes each, hidden, and never removed otherwise. A live writer's (another conversion to
-    the same name, now) is left to it."""
-    for path in target.parent.glob(f".{glob.escape(target.name)}.*.partial"):
-        with suppress(OSError):  # gone meanwhile, or not ours to remove
-            if not abandoned_partial(path, target.name):
-                continue
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
 
 
 def _write_error(target: Path, error: Exception) -> ConvertError | None:

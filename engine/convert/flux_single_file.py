@@ -161,7 +161,7 @@ def import_flux_transformer(checkpoint: Checkpoint, family: ModelFamily, out_dir
     out_parent = out_dir.resolve().parent
     make_folder(out_parent)
     model_bytes = sum(p.numel() * p.element_size() for p in transformer.parameters())
-    check_free_space(out_parent, model_bytes + _parts_bytes(checkpoint, sources) + copy_bytes(folder, copied, out_parent))
+    check_free_space(out_parent / out_dir.name, model_bytes + _parts_bytes(checkpoint, sources) + copy_bytes(folder, copied, out_parent))
     with atomic_dir(out_dir) as tmp:
         # The parts first, one file in memory at a time: a wrong file is refused before the long transformer write.
         for slot_name, path in sources.items():

@@ -316,7 +316,7 @@ def import_single_file(
                            f"{', '.join(missing)}); give a diffusers model folder of that family")
     tokenizers = load_tokenizers(family, tokenizer, Path(config) if config is not None else None)
     model_bytes = sum(v.numel() for k, v in state_dict.items() if not k.startswith(EMA_PREFIX)) * 4  # saved as fp32
-    check_free_space(out_dir.parent, model_bytes)
+    check_free_space(out_dir, model_bytes)
 
     models = _load_components(state_dict, config_dir, family, path.name, use_ema, progress)
     pipe = _pipeline(family, models, tokenizers)

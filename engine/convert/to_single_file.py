@@ -144,7 +144,7 @@ def export_single_file(
                                 "replace it")
     # At least this much (the parts' weight files, halved for --half): a full disk is said before the load too.
     stored = sum(f.stat().st_size for sub in parts for f in (diffusers_dir / sub).glob("*") if f.suffix in (".safetensors", ".bin"))
-    check_free_space(out_file.parent, stored // 2 if half else stored)
+    check_free_space(out_file, stored // 2 if half else stored)
     metadata = dict(metadata or {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise ConvertError("metadata keys and values must be strings")
@@ -184,7 +184,7 @@ def export_single_file(
         state_dict.update(_xl_markers(prediction_type, scheduler))
     metadata = {"format": "pt", "dbtui.family": family, "dbtui.prediction_type": prediction_type, **metadata}
 
-    check_free_space(out_file.parent, sum(v.numel() * v.element_size() for v in state_dict.values()))
+    check_free_space(out_file, sum(v.numel() * v.element_size() for v in state_dict.values()))
     with atomic_file(out_file, overwrite=overwrite) as tmp:
         if fmt == "safetensors":
             from safetensors.torch import save_file

@@ -16,7 +16,8 @@ from typing import Protocol
 
 import torch
 
-from engine.convert._files import THIS_HOST, usual_permissions, writer_gone, writer_tag
+from engine.convert._files import usual_permissions
+from engine.convert.partials import THIS_HOST, writer_gone, writer_tag
 
 Entry = dict[str, torch.Tensor]
 

@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 import torch
 
-from engine.convert._files import abandoned_partial, partial_path, usual_permissions
+from engine.convert._files import usual_permissions
+from engine.convert.partials import abandoned_partial, partial_path
 from engine.errors import DbtuiError
 from engine.events import Event, PhaseFinished, PhaseStarted
 
