@@ -258,3 +258,28 @@ def test_an_export_says_where_the_final_outputs_are_and_that_a_moved_base_model_
     with pytest.raises(BaseModelGoneError, match=f"does not exist on this machine.*model.pretrained in {re.escape(str(folder.profile))}"):
         _check_base_model(str(tmp_path / "base-moved"), folder)
     _check_base_model("builtin:tiny-sd1", folder)
+
+
+def test_an_export_keeps_the_runs_converted_base(tmp_path: Path, monkeypatch) -> None:
+    """`dbtui export RUN` deleted and converted again the run's base wherever its note differed, a live trainer's
+    too: it resolves the base as the run's own, which is kept."""
+    import engine.models.loading
+    from engine.runs.export import export_checkpoint
+
+    folder = RunFolder(tmp_path / "run")
+    (folder.checkpoints / "step-00000004").mkdir(parents=True)
+    (folder.checkpoints / "step-00000004" / "manifest.json").write_text('{"step": 4}')
+    shutil.copyfile(profile_file(tmp_path), folder.profile)
+    asked: dict[str, Any] = {}
+
+    class Asked(Exception):
+        """What follows is not this test's."""
+
+    def resolve(name: str, **options: Any) -> Path:
+        asked.update(options)
+        raise Asked
+
+    monkeypatch.setattr(engine.models.loading, "resolve_model_folder", resolve)
+    with pytest.raises(Asked):
+        export_checkpoint(folder.path)
+    assert asked["work_dir"] == folder.path / "model" and asked["run_base"] is True

@@ -61,8 +61,10 @@ def resolve_model_folder(
     work_dir: Path | None = None,
     emit: Callable[[Event], None] | None = None,
     tokenizer: str | None = None,
+    run_base: bool = False,
 ) -> Path:
-    """A local diffusers folder for ``name``: builtin, folder, single file (converted) or hub id."""
+    """A local diffusers folder for ``name``: builtin, folder, single file (converted) or hub id. ``run_base``:
+    ``work_dir`` is a run's own, and a conversion there the base it trains on, kept whatever changed since."""
     name = resolve_model(name)
     path = Path(name).expanduser()
     if path.is_dir():
@@ -71,16 +73,18 @@ def resolve_model_folder(
         return path
     if path.is_file():
         # Whatever its name: the converter tells the format from the bytes and says what is wrong.
-        return _converted(path, work_dir, emit, tokenizer)
+        return _converted(path, work_dir, emit, tokenizer, run_base)
     if path.suffix.lower() in SINGLE_FILE_SUFFIXES:
         raise ModelNotFoundError(f"model file '{path}' does not exist")
     return _from_hub(name, revision)
 
 
-def _converted(path: Path, work_dir: Path | None, emit: Callable[[Event], None] | None, tokenizer: str | None) -> Path:
+def _converted(path: Path, work_dir: Path | None, emit: Callable[[Event], None] | None, tokenizer: str | None,
+               run_base: bool) -> Path:
     """The diffusers folder converted from the single file ``path``, made once and reused while it is what this
     converter would make now: another file of the same name, one written over, a .yaml beside it added or changed
-    (it says what the model predicts), or a conversion by an older converter is converted again."""
+    (it says what the model predicts), or a conversion by an older converter is converted again, except as a run's
+    base (see _kept_as_base)."""
     from engine.convert import import_single_file
 
     out = (work_dir or path.parent) / f"{path.stem}-diffusers"
@@ -92,10 +96,48 @@ def _converted(path: Path, work_dir: Path | None, emit: Callable[[Event], None] 
         if made_from is None or (all(made_from.get(key) == value for key, value in source.items())
                                  and {"family", "prediction_type"} <= made_from.keys()):
             return out
+        if run_base:
+            return _kept_as_base(path, out, made_from, source, emit)
         shutil.rmtree(out)  # ours (it notes its source), and made from another file or by another converter
     made = Path(import_single_file(path, out, tokenizer=tokenizer, emit=emit))
     (made / CONVERTED_FROM).write_text(json.dumps({**source, **_what_it_became(made)}), encoding="utf-8")
     return made
+
+
+def _kept_as_base(path: Path, out: Path, made_from: dict[str, object], source: dict[str, object],
+                  emit: Callable[[Event], None] | None) -> Path:
+    """A run's conversion, kept: its checkpoints were trained on it, and a live trainer reads it. An older
+    converter's, or one noted before what it became was, is the same model; where the file or what its .yaml says it
+    predicts changed, the run keeps its base and is told so, not silently trained or exported on another."""
+    file_changed = any(made_from.get(key) != source[key] for key in ("path", "size", "mtime_ns"))
+    sidecar_changed = made_from.get("sidecar") != source["sidecar"]
+    before = made_from.get("prediction_type") or _read_config(out / "scheduler" / "scheduler_config.json").get(
+        "prediction_type", "epsilon")
+    # A note without it: converted before the .yaml was read, which may say otherwise.
+    now = _said_prediction(path) if sidecar_changed or "prediction_type" not in made_from else before
+    if file_changed:
+        what = f"{path} changed since this run's base was converted from it"
+    elif now is not None and now != before:
+        what = f"{path.with_suffix('.yaml')} says the model predicts {now}; this run's base was converted as {before}"
+    elif now is None and sidecar_changed:
+        what = f"the .yaml beside {path} was removed since this run's base was converted from it"
+    else:
+        return out  # the same model: an older converter's conversion, or a note of before what it became was
+    if emit is not None:
+        from engine.events import Warning
+
+        emit(Warning(message=f"{what}; the run keeps its base, {out}",
+                     advice="to train on the file as it is now, start a new run from this profile (dbtui run "
+                            "PROFILE, or New run in the app), not a resume of this one"))
+    return out
+
+
+def _said_prediction(path: Path) -> str | None:
+    """What the .yaml beside ``path`` says the model predicts; None where none is (the file's own metadata, or a
+    guess from its weights, then decides, which only a conversion reads)."""
+    from engine.convert.detect import prediction_hint
+
+    return prediction_hint(path, {}) if path.with_suffix(".yaml").is_file() else None
 
 
 def _source_identity(path: Path) -> dict[str, object]:
@@ -108,10 +150,16 @@ def _source_identity(path: Path) -> dict[str, object]:
 
 
 def _what_it_became(folder: Path) -> dict[str, object]:
+    """Its family (None where not told: the note is written still, or the folder would pass for one converted before
+    notes were, never checked again) and what it predicts."""
     from engine.models.registry import family_of
 
     scheduler = _read_config(folder / "scheduler" / "scheduler_config.json")
-    return {"family": family_of(folder).id, "prediction_type": scheduler.get("prediction_type", "epsilon")}
+    try:
+        family: str | None = family_of(folder).id
+    except (DbtuiError, OSError, ValueError, TypeError, AttributeError):  # a model_index.json not as diffusers writes
+        family = None
+    return {"family": family, "prediction_type": scheduler.get("prediction_type", "epsilon")}
 
 
 def _file_identity(path: Path) -> dict[str, object]:

@@ -71,7 +71,7 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
     profile = load_profile(folder.profile)
     _check_base_model(profile.model.pretrained, folder)
     model = resolve_model_folder(profile.model.pretrained, revision=profile.model.revision, work_dir=folder.path / "model",
-                                 emit=emit, tokenizer=profile.model.tokenizer)
+                                 emit=emit, tokenizer=profile.model.tokenizer, run_base=True)
     components = load_components(model, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
     if profile.training.method == "lora":
         add_lora_adapters(components, profile)
