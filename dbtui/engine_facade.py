@@ -141,10 +141,7 @@ class RealEngine:
         from engine.builtin import resolve_dir
 
         dataset = self._dataset()
-        source = Path(resolve_dir(profile.concepts[concept].instance_dir))
-        origin = dataset.prepared_from(source)
-        # On the copies: their originals again (and the images added since), never copies of the copies.
-        source, destination = (origin, source) if origin is not None else (source, dataset.folder_beside(source))
+        source, destination = dataset.prepare_paths(resolve_dir(profile.concepts[concept].instance_dir))
         return dataset.prepare_dataset(source, destination, **dataset.prepare_settings(profile), emit=emit)
 
     def caption_store(self, folder: str, extension: str) -> Any:

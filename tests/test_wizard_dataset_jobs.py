@@ -187,11 +187,11 @@ async def test_the_step_is_not_left_while_prepare_runs(tmp_path: Path, monkeypat
         await pilot.press("ctrl+r")  # a check meanwhile: its end does not hide Prepare's progress
         await _until(pilot, lambda: 0 in app.session.reports)
         assert screen.query_one("#ds-progress").display
-        for key in ("ctrl+n", "escape"):
-            await pilot.press(key)
-            await pilot.pause(0.2)
-            assert app.screen is screen
-            assert _messages(app)[-1].startswith(f"Prepare is still making copies of {folder}: wait until it is done")
+        await pilot.press("ctrl+n")
+        await pilot.pause(0.2)
+        assert app.screen is screen
+        assert _messages(app)[-1].startswith(f"Prepare is still making copies of {folder}: wait until it is done")
+        assert _messages(app)[-1].endswith("Back or Next again leaves anyway, the concept on its own folder.")
         await pilot.click("#ds-prepare")
         await pilot.pause(0.2)
         assert _messages(app)[-1].startswith("Prepare is still making copies")
@@ -202,6 +202,54 @@ async def test_the_step_is_not_left_while_prepare_runs(tmp_path: Path, monkeypat
         await pilot.press("ctrl+n")
         await settle(pilot)
         assert type(app.screen).__name__ == "ParametersScreen"
+
+
+async def test_a_second_back_leaves_while_prepare_hangs(tmp_path: Path, monkeypatch) -> None:
+    """A Prepare that hung (a stalled network share) kept the step for good: only Ctrl+Q left it."""
+    monkeypatch.chdir(tmp_path)
+    folder = _pictures(tmp_path, "H")
+    engine = GatedEngine()
+    app = make_app(engine, _session((folder, "photo of zwx dog")), image_renderer="none")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await at_step(app, pilot, 2, "DatasetScreen")
+        engine.held = {"prepare"}
+        await pilot.click("#ds-prepare")
+        await pilot.pause(0.2)
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert app.screen is screen
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert app.screen is not screen and app.session.step == 1
+        assert _messages(app)[-1] == (f"Left while Prepare ran: the concept keeps {folder}; the copies made so far "
+                                      f"stay in {folder}-prepared.")
+        engine.gate.set()
+        await settle(pilot)
+        assert app.session.get("concepts.0.instance_dir") == folder
+
+
+async def test_what_escapes_prepare_does_not_keep_the_step(tmp_path: Path, monkeypatch) -> None:
+    """Anything but an Exception left ``preparing`` set, and the step refused Next and Back for good."""
+    class Escaped(BaseException):
+        pass
+
+    def escapes(profile, concept: int, emit=None):
+        raise Escaped()
+
+    monkeypatch.chdir(tmp_path)
+    folder = _pictures(tmp_path, "X")
+    engine = FakeEngine()
+    engine.prepare_dataset = escapes
+    app = make_app(engine, _session((folder, "photo of zwx dog")), image_renderer="none")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await at_step(app, pilot, 2, "DatasetScreen")
+        await pilot.click("#ds-prepare")
+        await settle(pilot)
+        assert screen.preparing is None and not screen.query_one("#ds-progress").display
+        assert "Prepare stopped without a result (see the log)" in _messages(app)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is not screen
 
 
 async def test_next_goes_on_once_a_failed_recheck_was_said(tmp_path: Path, monkeypatch) -> None:

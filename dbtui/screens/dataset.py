@@ -15,7 +15,8 @@ from dbtui.messages import EngineEvent, WorkDone
 from dbtui.pasted_path import pasted_path
 from dbtui.screens.base import WizardScreen
 from dbtui.screens.dataset_advice import errors_advice, guess_identifier, tokens_said
-from dbtui.screens.dataset_jobs import Job, prepare_said
+from dbtui.screens.dataset_jobs import Job
+from dbtui.screens.dataset_prepare import PrepareJob
 from dbtui.screens.user_errors import notify_user_errors
 from dbtui.widgets.findings import FindingsView
 from dbtui.widgets.ordered_keys import OrderedInput
@@ -32,7 +33,7 @@ FIELDS = [
 FOLDER_FIELDS = {"instance_dir", "class_dir"}  # read as pasted paths: quoted, escaped or file:// (dbtui/pasted_path.py)
 
 
-class DatasetScreen(WizardScreen):
+class DatasetScreen(PrepareJob, WizardScreen):
     STEP = 2
     CSS_PATH = "dataset.tcss"
     BINDINGS = [Binding("ctrl+r", "check", "Check"), Binding("ctrl+o", "captions", "Captions")]
@@ -59,7 +60,8 @@ the line under the prompts says. Your original images are never changed.
         self.failed_check: str | None = None  # why the last check of this concept could not run
         self.checks = 0  # checks started: a check's result comes back with its number, and only the last one's counts
         self.checking: Job | None = None
-        self.preparing: Job | None = None  # while set, the step is not left: the result moves its concept to the copies
+        self.preparing = None
+        self.leave_said = False
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(classes="body"):
@@ -233,29 +235,8 @@ the line under the prompts says. Your original images are never changed.
         self.post_message(WorkDone("check", (job, outcome)))
 
     @on(Button.Pressed, "#ds-prepare")
-    def action_prepare(self) -> None:
-        if self.preparing is not None:  # a second one would write the same copies at the same time
-            self.notify(self._still_preparing(), severity="warning")
-            return
-        try:
-            profile = self.session.profile()
-        except ProfileError as error:
-            self.notify(str(error.problems[0]), severity="error")
-            return
-        self.preparing = Job.of(self.session, self.concept)
-        self.prepare(profile, self.concept, self.preparing)
-
-    @work(thread=True, exit_on_error=False, group="prepare")
-    def prepare(self, profile, concept: int, job: Job) -> None:
-        try:
-            outcome = self.engine.prepare_dataset(profile, concept, emit=lambda e: self.post_message(EngineEvent(e)))
-        except Exception as error:  # noqa: BLE001 - shown to the user
-            outcome = str(error)
-        self.post_message(WorkDone("prepare", (job, outcome)))
-
-    def _still_preparing(self) -> str:
-        return (f"Prepare is still making copies of {self.preparing.folder}: wait until it is done, so that the "
-                "concept moves to them (the bar shows how far it is).")
+    def _prepare_pressed(self) -> None:
+        self.action_prepare()
 
     def on_engine_event(self, message: EngineEvent) -> None:
         bar = self.query_one("#ds-progress", ProgressBar)
@@ -273,13 +254,7 @@ the line under the prompts says. Your original images are never changed.
         elif message.what == "check":
             self._checked(*message.result)
         elif message.what == "prepare":
-            self.preparing = None
-            self._show_progress()
-            job, outcome = message.result
-            if isinstance(outcome, str):
-                self.notify(outcome, title="Prepare failed", severity="error", timeout=10)
-            else:
-                self._prepared(job, outcome)
+            self._prepare_done(*message.result)
 
     def _show_progress(self) -> None:
         self.query_one("#ds-progress").display = self.checking is not None or self.preparing is not None
@@ -307,29 +282,6 @@ the line under the prompts says. Your original images are never changed.
         if concept == self.concept:
             self.failed_check = None
             self.query_one(FindingsView).show(report)
-
-    def _prepared(self, job: Job, result) -> None:
-        """The concept prepared moves to the copies, unless it was removed or given another folder since."""
-        from engine.dataset.prepare_findings import left_out_findings
-
-        concept = job.index_in(self.session)
-        if concept is None:
-            self.notify(f"Prepared copies in {result.destination}, but the concept they were made of was removed or "
-                        "given another images folder meanwhile: no concept uses them.", title="Copies not used",
-                        severity="warning", timeout=10)
-            return
-        moved, failed = prepare_said(result)
-        if not moved:
-            self.notify(f"{failed or 'No image could be prepared'}; the concept still uses its own folder.",
-                        title="Nothing prepared", severity="error", timeout=10)
-            return
-        self.session.left_out[concept] = (result.destination, left_out_findings(result))
-        self.session.set(f"concepts.{concept}.instance_dir", result.destination)
-        self.session.reports.pop(concept, None)  # of the originals
-        self.notify(f"Prepared copies in {result.destination}; the profile now uses them." + (f" {failed}." if failed else ""),
-                    severity="warning" if failed else "information")
-        self._refresh_concepts()
-        self._start_check(concept)
 
     def _with_left_out(self, concept: int, report):
         """The check's report, with what the last Prepare left out when the check was of its copies."""
@@ -361,14 +313,16 @@ the line under the prompts says. Your original images are never changed.
         self.app.push_screen(CaptionScreen(self.session, self.engine, folder, self.concept))
 
     def action_back(self) -> None:
-        if self.preparing is not None:
-            self.notify(self._still_preparing(), severity="warning", title="Not yet")
+        problem = self._preparing_problem()
+        if problem:
+            self.notify(problem, severity="warning", title="Not yet")
             return
         super().action_back()
 
     def leave_problem(self) -> str | None:
-        if self.preparing is not None:
-            return self._still_preparing()
+        problem = self._preparing_problem()
+        if problem:
+            return problem
         if self.failed_check is not None and not self.errors_accepted:
             self.errors_accepted = True  # said once: the folder may be meant for another machine
             return f"The check failed: {self.failed_check}. Fix the folder, or Next again goes on anyway."

@@ -28,6 +28,18 @@ class Job:
         return None
 
 
+def copies_of(folder: str) -> str:
+    """Where a Prepare of ``folder`` (as a concept names it) writes its copies."""
+    from engine.builtin import resolve_dir
+    from engine.dataset.prepared_origin import prepare_paths
+    from engine.errors import DbtuiError
+
+    try:
+        return str(prepare_paths(resolve_dir(folder))[1])
+    except (DbtuiError, OSError, ValueError):
+        return f"the folder beside {folder}"
+
+
 def prepare_said(result) -> tuple[bool, str]:
     """(whether the concept moves to the copies: only when some image was prepared, what went wrong or elsewhere).
     The failures are said either way, and listed among the findings of the copies' check, which cannot see what is

@@ -7,7 +7,7 @@ from engine.dataset.errors import CaptionError, CaptionerUnavailableError, Datas
 from engine.dataset.files import IMAGE_EXTENSIONS, caption_path, list_images
 from engine.dataset.image_probe import ImageProbe
 from engine.dataset.prepare import PrepareResult, prepare_dataset
-from engine.dataset.prepared_origin import folder_beside, prepared_from
+from engine.dataset.prepared_origin import folder_beside, prepare_paths, prepared_from
 from engine.dataset.profile_settings import check_concept, concept_settings, prepare_settings
 from engine.dataset.report import DatasetReport, Finding, Summary
 from engine.dataset.tokens import TextReader, guess_identifier, load_readers, load_tokenizer
@@ -39,6 +39,7 @@ __all__ = [
     "load_readers",
     "load_tokenizer",
     "prepare_dataset",
+    "prepare_paths",
     "prepare_settings",
     "prepared_from",
     "training_caption",

@@ -98,3 +98,10 @@ def refuse_copies_of_copies(src: Path) -> None:
     if origin is not None:
         raise DatasetError(f"{src} holds copies dbtui prepared from {origin}: preparing them again would crop and "
                            f"resize them twice; prepare {origin} instead (into {src} to update these copies)")
+
+
+def prepare_paths(folder: Path | str) -> tuple[Path, Path]:
+    """(the originals, where their copies go) when Prepare is asked for ``folder``: on copies dbtui prepared, their
+    originals again into them (and the images added since), never copies of the copies; else ``folder`` beside it."""
+    origin = prepared_from(folder)
+    return (origin, Path(folder)) if origin is not None else (Path(folder), folder_beside(folder))
