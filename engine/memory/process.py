@@ -8,8 +8,6 @@ than left to spend the CPU for half a minute.
 
 from __future__ import annotations
 
-import json
-import signal
 import subprocess
 import sys
 import tempfile
@@ -17,15 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from engine.child_process import wait_unless_stopped
+from engine.child_process import how_it_ended, tagged, wait_unless_stopped
 from engine.errors import DbtuiError
 from engine.memory.estimate import MemoryEstimate
 
 RESULT_KEY = "memory_estimate"
 ERROR_KEY = "memory_meter_error"  # the child's own word on why it has no estimate
 COMMAND = (sys.executable, "-m", "engine.memory")  # the child, given the profile's path
-TRACEBACK = "Traceback (most recent call last):"
-TAGS = tuple(f'{{"{key}":' for key in (RESULT_KEY, ERROR_KEY))  # how json.dumps starts each tagged line
 
 
 class MeterProcessError(DbtuiError):
@@ -58,41 +54,16 @@ def estimate_in_child(profile: Any, stop: Callable[[], bool] | None = None) -> M
         return answer  # whole, even where a library's exit handler then failed the process
     if isinstance(answer, str):
         raise MeterProcessError(answer, recurs=True)
-    raise MeterProcessError(_how_it_ended(process.returncode, stderr))
+    raise MeterProcessError(how_it_ended("the memory meter", process.returncode, stderr))
 
 
 def _read(lines: IO[str]) -> MemoryEstimate | str | None:
-    """The child's estimate, or its own reason for having none: a tagged JSON object, wherever it starts in its line
-    (a library's print without its newline may come before it)."""
-    decoder = json.JSONDecoder()
+    """The child's estimate, or its own reason for having none."""
     for line in lines:
-        for tag in TAGS:
-            start = line.find(tag)
-            if start < 0:
-                continue
-            try:
-                data, _ = decoder.raw_decode(line, start)
-            except ValueError:
-                continue  # a library's own print that names the tag
-            if RESULT_KEY in data:
-                return MemoryEstimate.from_dict(data[RESULT_KEY])
-            return str(data[ERROR_KEY])
+        data = tagged(line, (RESULT_KEY, ERROR_KEY))
+        if data is None:
+            continue
+        if RESULT_KEY in data:
+            return MemoryEstimate.from_dict(data[RESULT_KEY])
+        return str(data[ERROR_KEY])
     return None
-
-
-def _how_it_ended(returncode: int, stderr: str) -> str:
-    """A child that gave no reason: killed (the OOM killer's SIGKILL, a segfault), or a traceback's last word. Never
-    stderr's last line as such: libraries write warnings there (bitsandbytes' CPU kernels, diffusers' fp32 modules)."""
-    if returncode < 0:
-        try:
-            name = f" ({signal.Signals(-returncode).name})"
-        except ValueError:
-            name = ""
-        return f"the memory meter was ended by signal {-returncode}{name} (out of memory?)"
-    if TRACEBACK in stderr:
-        frames = stderr[stderr.rindex(TRACEBACK):].splitlines()[1:]
-        # The exception's own line is the first after the frames, which are indented.
-        last_word = next((line for line in frames if line.strip() and not line[0].isspace()), "")
-        if last_word:
-            return last_word
-    return f"the memory meter stopped with exit status {returncode}"
