@@ -82,3 +82,21 @@ def test_the_fit_tests_output_pipe_is_closed_when_it_fails_and_when_it_is_stoppe
         run_fit_process(profile, 2)
     assert run_fit_process(profile, 2, stop=lambda: True) is None
     assert len(started) == 2 and all(process.stdout.closed for process in started)
+
+
+def test_the_fit_tests_answer_is_read_when_a_library_print_comes_before_it_on_its_line(tmp_path: Path, capsys) -> None:
+    """Its reader took the last line of stderr as the child's reason (libraries write warnings there, even at exit),
+    and a result glued to a library's print without its newline was lost."""
+    import dataclasses
+
+    from engine.profile import save_profile
+    from engine.runs.fit import FitResult
+    from engine.runs.fit_process import RESULT_KEY, _read_output, main
+
+    profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(tmp_path / "no-such-folder"), "instance_prompt": "photo of zwx"}])
+    assert main([str(save_profile(profile, tmp_path / "fit.toml"))]) == 1
+    said = _read_output(capsys.readouterr().out.splitlines(), None)
+    assert isinstance(said, str) and "no-such-folder" in said
+    fields = {field.name: 1 for field in dataclasses.fields(FitResult)}
+    glued = "Loading weights: 100%" + json.dumps({RESULT_KEY: fields})
+    assert _read_output([glued], None) == FitResult(**fields)

@@ -21,13 +21,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.child_process import wait_unless_stopped
+from engine.child_process import how_it_ended, tagged, wait_unless_stopped
 from engine.errors import DbtuiError
 from engine.events import Event, event_from_dict
 from engine.runs.fit import FitResult, fit_test
 from engine.profile import Profile, load_profile, save_profile
 
 RESULT_KEY = "fit_result"
+ERROR_KEY = "fit_error"  # the child's own word on why it has no result
 
 
 class FitProcessError(DbtuiError):
@@ -49,7 +50,7 @@ def run_fit_process(
         with (Path(tmp) / "stderr.log").open("w+", encoding="utf-8") as errors:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
             # Read in a thread of its own, so that this one can watch ``stop`` while the child trains.
-            results: list[FitResult | None] = []
+            results: list[FitResult | str | None] = []
             reader = threading.Thread(target=lambda: results.append(_read_output(process.stdout, emit)),
                                       name="dbtui-fit-output", daemon=True)
             reader.start()
@@ -58,32 +59,35 @@ def run_fit_process(
             process.stdout.close()
             if not finished:
                 return None
-            result = results[0] if results else None
+            answer = results[0] if results else None
             errors.seek(0)
-            last_words = [line.strip() for line in errors if line.strip()]
-    if process.returncode != 0 or result is None:
-        raise FitProcessError(last_words[-1] if last_words else f"the fit test stopped with exit status {process.returncode}")
-    return result
+            stderr = errors.read()
+    if isinstance(answer, FitResult):
+        return answer
+    raise FitProcessError(answer if isinstance(answer, str) else how_it_ended("the fit test", process.returncode, stderr))
 
 
-def _read_output(lines, emit: Callable[[Event], None] | None) -> FitResult | None:
-    result = None
+def _read_output(lines, emit: Callable[[Event], None] | None) -> FitResult | str | None:
+    """The events, passed to ``emit`` as they come; then the result, or the child's own word on why it has none."""
+    answer: FitResult | str | None = None
     for line in lines:
+        ended = tagged(line, (RESULT_KEY, ERROR_KEY))
+        if ended is not None:
+            answer = FitResult(**ended[RESULT_KEY]) if RESULT_KEY in ended else str(ended[ERROR_KEY])
+            continue
         try:
             data = json.loads(line)
         except ValueError:
             continue  # a library's own print
         if not isinstance(data, dict):
             continue
-        if RESULT_KEY in data:
-            result = FitResult(**data[RESULT_KEY])
-        elif emit:
+        if emit:
             try:
                 event = event_from_dict(data)
             except (ValueError, TypeError, KeyError):
                 continue
             emit(event)
-    return result
+    return answer
 
 
 def _stop_when_orphaned(cancel: threading.Event) -> None:
@@ -110,9 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         result = fit_test(load_profile(args.profile), args.steps, lambda event: print(event.to_json(), flush=True),
                           price_per_hour=args.price_per_hour, cancel=cancel)
     except DbtuiError as error:
-        print(error, file=sys.stderr, flush=True)  # its reader says it is the fit test's
+        # On a line of its own (a library's print may lack its newline); stderr holds libraries' warnings.
+        print("\n" + json.dumps({ERROR_KEY: str(error)}), flush=True)
         return 1
-    print(json.dumps({RESULT_KEY: dataclasses.asdict(result)}), flush=True)
+    print("\n" + json.dumps({RESULT_KEY: dataclasses.asdict(result)}), flush=True)
     return 0
 
 
