@@ -4,6 +4,7 @@ left while Prepare writes copies, and a folder the step shows is not rewritten b
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -173,10 +174,12 @@ async def test_a_check_replaced_by_a_later_one_is_dropped(tmp_path: Path, monkey
         assert screen.query_one("#ds-findings").report is app.session.reports[0]
 
 
-async def test_the_step_is_not_left_while_prepare_runs(tmp_path: Path, monkeypatch) -> None:
-    """Left meanwhile, the copies were written and the concept went on with its originals, unsaid."""
+@contextlib.asynccontextmanager
+async def _preparing(tmp_path: Path, monkeypatch, name: str):
+    """The Dataset step with a Prepare of the pictures in ``tmp_path/name`` held running until ``engine.gate`` is set;
+    the app, its pilot, the screen, the engine and the folder."""
     monkeypatch.chdir(tmp_path)
-    folder = _pictures(tmp_path, "E")
+    folder = _pictures(tmp_path, name)
     engine = GatedEngine()
     app = make_app(engine, _session((folder, "photo of zwx dog")), image_renderer="none")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -184,6 +187,12 @@ async def test_the_step_is_not_left_while_prepare_runs(tmp_path: Path, monkeypat
         engine.held = {"prepare"}
         await pilot.click("#ds-prepare")
         await pilot.pause(0.2)
+        yield app, pilot, screen, engine, folder
+
+
+async def test_the_step_is_not_left_while_prepare_runs(tmp_path: Path, monkeypatch) -> None:
+    """Left meanwhile, the copies were written and the concept went on with its originals, unsaid."""
+    async with _preparing(tmp_path, monkeypatch, "E") as (app, pilot, screen, engine, folder):
         await pilot.press("ctrl+r")  # a check meanwhile: its end does not hide Prepare's progress
         await _until(pilot, lambda: 0 in app.session.reports)
         assert screen.query_one("#ds-progress").display
@@ -206,15 +215,7 @@ async def test_the_step_is_not_left_while_prepare_runs(tmp_path: Path, monkeypat
 
 async def test_a_second_back_leaves_while_prepare_hangs(tmp_path: Path, monkeypatch) -> None:
     """A Prepare that hung (a stalled network share) kept the step for good: only Ctrl+Q left it."""
-    monkeypatch.chdir(tmp_path)
-    folder = _pictures(tmp_path, "H")
-    engine = GatedEngine()
-    app = make_app(engine, _session((folder, "photo of zwx dog")), image_renderer="none")
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = await at_step(app, pilot, 2, "DatasetScreen")
-        engine.held = {"prepare"}
-        await pilot.click("#ds-prepare")
-        await pilot.pause(0.2)
+    async with _preparing(tmp_path, monkeypatch, "H") as (app, pilot, screen, engine, folder):
         await pilot.press("escape")
         await pilot.pause(0.2)
         assert app.screen is screen
