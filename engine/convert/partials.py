@@ -105,8 +105,9 @@ def abandoned_partial(path: Path, target_name: str) -> bool:
 
 
 def partials_of(target: Path) -> list[Path]:
-    """The temporaries of writes of ``target`` beside it, whoever's."""
-    return sorted(target.parent.glob(f".{glob.escape(target.name)}.*.partial"))
+    """The temporaries of writes of ``target`` beside it, whoever's (``.NAME.partial`` too, earlier versions')."""
+    name = glob.escape(target.name)
+    return sorted([*target.parent.glob(f".{name}.partial"), *target.parent.glob(f".{name}.*.partial")])
 
 
 def remove_dead_partials(target: Path) -> None:

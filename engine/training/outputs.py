@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import glob
 import os
 import shutil
 import time
-from contextlib import suppress
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
 from engine.convert._files import usual_permissions
-from engine.convert.partials import abandoned_partial, partial_path
+from engine.convert.partials import partial_path, remove_dead_partials
 from engine.errors import DbtuiError
 from engine.events import Event, PhaseFinished, PhaseStarted
 
@@ -29,7 +27,7 @@ def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
     ``NAME.previous`` (a resumed run's outputs replace those of its stop): one copy, not one per
     write, since each can be gigabytes and a repeated export writes the same weights again."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_partials(target)
+    remove_dead_partials(target)  # killed writes' temporaries, gigabytes each
     tmp = partial_path(target)  # two exports of one step at once each write their own
     try:
         write(tmp)
@@ -52,16 +50,6 @@ def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
                                         "this one instead") from None
         raise
     return target
-
-
-def _remove_stale_partials(target: Path) -> None:
-    """Temporary folders of earlier writes of ``target`` that a kill or a power cut stopped (an error or a Ctrl-C
-    removes its own), gigabytes each: as the converters' (``abandoned_partial``). A live writer's may be another
-    export of the same step being written now."""
-    for path in target.parent.glob(f".{glob.escape(target.name)}.*partial"):  # ".NAME.partial" too, earlier versions'
-        with suppress(OSError):
-            if path.is_dir() and not path.is_symlink() and abandoned_partial(path, target.name):
-                shutil.rmtree(path, ignore_errors=True)
 
 
 def keep_previous(*targets: Path) -> None:
