@@ -7,13 +7,13 @@ engine.convert on its own. It reads configs and file headers only: no torch.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from engine.errors import DbtuiError
+from engine.json_file import read_json_object
 from engine.profile.model_source import ModelKind, local_path, model_kind
 from engine.profile.problems import Problem
 
@@ -33,11 +33,7 @@ class ModelDescription:
 
 
 def _config(folder: Path, part: str, name: str = "config.json") -> dict[str, Any]:
-    try:
-        data = json.loads((folder / part / name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_json_object(folder / part / name)
 
 
 def _variant(folder: Path, family_id: str, label: str) -> str:

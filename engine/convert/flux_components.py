@@ -9,13 +9,13 @@ come: they describe the architecture the files are read into).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Collection
 from pathlib import Path
 
 from engine.convert.errors import ConvertError
+from engine.json_file import read_json_object
 
 REPOSITORIES = {"flux-dev": "black-forest-labs/FLUX.1-dev", "flux-schnell": "black-forest-labs/FLUX.1-schnell"}
 # What the components give, as people call each part.
@@ -60,10 +60,7 @@ def _is_component(folder: Path, part: str) -> bool:
 
 def check_components(folder: Path, source: str, parts: list[str]) -> None:
     """Raise, naming every missing one, unless ``folder`` is a diffusers Flux folder with ``parts``."""
-    try:
-        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        index = {}
+    index = read_json_object(folder / "model_index.json")
     missing = [] if index.get("_class_name") == "FluxPipeline" else ["model_index.json naming FluxPipeline"]
     missing += [PARTS[part] for part in parts if not _is_component(folder, part)]
     if missing:
@@ -105,10 +102,7 @@ def resolve_components(components: str | Path, variant: str, replaced: Collectio
 
 def transformer_base_config(folder: Path) -> dict:
     """The components' transformer config (its rotary axes and variant), or {} when they have none."""
-    try:
-        return json.loads((folder / "transformer" / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    return read_json_object(folder / "transformer" / "config.json")
 
 
 def _link_or_copy(source: str, target: str) -> None:

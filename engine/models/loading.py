@@ -13,6 +13,7 @@ from typing import Callable
 from engine.builtin import resolve_model
 from engine.errors import DbtuiError
 from engine.events import Event
+from engine.json_file import read_json_object
 from engine.models.family import Components, LoadDtypes
 from engine.models.parts import ModelNotFoundError
 
@@ -29,9 +30,9 @@ def native_resolution(folder: Path | str) -> int | None:
     VAE's sample_size says it (1024 in Flux.1, 64 in builtin:tiny-flux), else the family's usual size.
     """
     folder = Path(folder)
-    vae = _read_config(folder / "vae" / "config.json")
+    vae = read_json_object(folder / "vae" / "config.json")
     try:
-        return int(_read_config(folder / "unet" / "config.json")["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
+        return int(read_json_object(folder / "unet" / "config.json")["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
     except (KeyError, ValueError, TypeError):
         pass
     if not (folder / "transformer").is_dir():
@@ -44,14 +45,6 @@ def native_resolution(folder: Path | str) -> int | None:
         return family_of(folder).default_resolution
     except DbtuiError:
         return None
-
-
-def _read_config(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def resolve_model_folder(
@@ -111,7 +104,7 @@ def _kept_as_base(path: Path, out: Path, made_from: dict[str, object], source: d
     predicts changed, the run keeps its base and is told so, not silently trained or exported on another."""
     file_changed = any(made_from.get(key) != source[key] for key in ("path", "size", "mtime_ns"))
     sidecar_changed = made_from.get("sidecar") != source["sidecar"]
-    before = made_from.get("prediction_type") or _read_config(out / "scheduler" / "scheduler_config.json").get(
+    before = made_from.get("prediction_type") or read_json_object(out / "scheduler" / "scheduler_config.json").get(
         "prediction_type", "epsilon")
     # A note without it: converted before the .yaml was read, which may say otherwise.
     now = _said_prediction(path) if sidecar_changed or "prediction_type" not in made_from else before
@@ -154,7 +147,7 @@ def _what_it_became(folder: Path) -> dict[str, object]:
     notes were, never checked again) and what it predicts."""
     from engine.models.registry import family_of
 
-    scheduler = _read_config(folder / "scheduler" / "scheduler_config.json")
+    scheduler = read_json_object(folder / "scheduler" / "scheduler_config.json")
     try:
         family: str | None = family_of(folder).id
     except (DbtuiError, OSError, ValueError, TypeError, AttributeError):  # a model_index.json not as diffusers writes

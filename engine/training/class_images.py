@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from engine.data.images import list_images
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
+from engine.json_file import read_json_object
 
 if TYPE_CHECKING:
     from engine.models.family import Family
@@ -93,13 +94,6 @@ def generated_folder(folder: Path, settings: dict[str, Any]) -> Path:
     return Path(folder) / f"generated-{digest}"
 
 
-def _read_manifest(folder: Path) -> dict[str, Any]:
-    try:
-        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
 def _write_manifest(folder: Path, settings: dict[str, Any], images: list[str]) -> None:
     tmp = folder / f".{MANIFEST}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps({**settings, "images": images}, indent=2), encoding="utf-8")
@@ -110,7 +104,7 @@ def existing_class_images(request: ClassRequest, settings: dict[str, Any]) -> tu
     """(the user's own images, generated images recorded for these settings)."""
     own = list_images(request.folder) if request.folder.is_dir() else []
     gen_dir = generated_folder(request.folder, settings)
-    manifest = _read_manifest(gen_dir)
+    manifest = read_json_object(gen_dir / MANIFEST)
     generated = [gen_dir / name for name in manifest.get("images", []) if (gen_dir / name).is_file()]
     return own, generated
 
@@ -122,7 +116,7 @@ def generated_earlier(folder: Path, known: dict[str, Any]) -> tuple[Path | None,
     found: tuple[Path | None, int] = (None, 0)
     newest = -1
     for gen_dir in Path(folder).glob("generated-*"):
-        manifest = _read_manifest(gen_dir)
+        manifest = read_json_object(gen_dir / MANIFEST)
         if not manifest or not _agrees(manifest, known):
             continue
         made = (gen_dir / MANIFEST).stat().st_mtime_ns
