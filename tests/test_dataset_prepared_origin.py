@@ -9,7 +9,7 @@ import pytest
 from dataset_fixture import textured
 
 from dbtui.cli import main
-from engine.dataset import DatasetError, prepare_dataset, prepared_from
+from engine.dataset import DatasetError, prepare_dataset, prepare_paths, prepared_from
 from engine.dataset.prepared_origin import ORIGIN_RECORD
 
 
@@ -106,3 +106,35 @@ def test_a_record_naming_another_folder_is_not_replaced_and_an_empty_folder_is_m
     (empty / ".DS_Store").write_text("")
     assert prepare_dataset(src, empty, resolution=64, workers=1).origin_not_recorded == ""
     assert prepared_from(empty) == src
+
+
+def test_a_folder_prepared_before_folders_were_marked_is_known_by_its_manifest(tmp_path: Path) -> None:
+    """Its Prepare made "pics-prepared-prepared" (the copies cropped twice) and never saw new originals."""
+    src = _originals(tmp_path)
+    (src / "sub").mkdir()
+    textured(3, (80, 80)).save(src / "sub" / "3.jpg")
+    out = tmp_path / "pics-prepared"
+    prepare_dataset(src, out, resolution=64, recursive=True, workers=1)
+    (out / ORIGIN_RECORD).unlink()
+    assert prepared_from(out) == src.resolve()
+    assert prepare_paths(out) == (src.resolve(), out)
+    with pytest.raises(DatasetError, match="holds copies dbtui prepared from"):
+        prepare_dataset(out, tmp_path / "pics-prepared-prepared", resolution=64, workers=1)
+    textured(4, (80, 80)).save(src / "4.jpg")
+    again = prepare_dataset(*prepare_paths(out), resolution=64, recursive=True, workers=1)
+    assert again.written == (str(out / "4.png"),) and (out / ORIGIN_RECORD).exists()
+
+
+def test_an_unmarked_folder_is_not_taken_for_copies_unless_it_holds_only_one_folders(tmp_path: Path) -> None:
+    src = _originals(tmp_path)
+    out = tmp_path / "pics-prepared"
+    prepare_dataset(src, out, resolution=64, workers=1)
+    (out / ORIGIN_RECORD).unlink()
+    textured(5, (80, 80)).save(out / "own.jpg")  # the user's own picture among the copies
+    assert prepared_from(out) is None
+    (out / "own.jpg").unlink()
+    other = tmp_path / "other"
+    other.mkdir()
+    textured(7, (80, 80)).save(other / "x.jpg")
+    prepare_dataset(other, out, resolution=64, workers=1)  # copies of a second folder join the first's
+    assert prepared_from(out) is None

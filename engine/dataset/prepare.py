@@ -35,10 +35,10 @@ from engine.dataset.options import bucket_list, checked_caption_extension, check
 from engine.dataset.pool import run_phase
 from engine.dataset.prepare_captions import CAPTION, copy_captions
 from engine.dataset.prepare_captions import write_prepared_file as _write_output
-from engine.dataset.prepared_origin import record_origin, refuse_copies_of_copies, unrecordable
+from engine.dataset.prepared_origin import MANIFEST, record_origin, refuse_copies_of_copies, unrecordable
 from engine.events import Event
+from engine.json_file import read_json_object
 
-MANIFEST = ".dbtui-prepared.json"
 
 
 # How images are decoded (engine/data/images.to_rgb): raised when that changes what a copy holds, so that copies an
@@ -111,7 +111,7 @@ def prepare_dataset(
     if not images and not listing.refused:
         raise DatasetError(f"no images in {src} ({', '.join(sorted(IMAGE_SUFFIXES))}): nothing to prepare, so no folder was made")
     manifest_path = dst / MANIFEST
-    manifest = _read_manifest(manifest_path)
+    manifest = read_json_object(manifest_path)  # damaged: the copies already there are taken for the user's own
     unrecorded = unrecordable(dst, src, manifest)  # before the folder is made: a folder made now is new
     _make_folder(dst)
     if not unrecorded:
@@ -212,15 +212,6 @@ def _make_folder(dst: Path) -> None:
     except OSError as error:
         raise DatasetError(f"cannot create the prepared folder {dst} ({error.strerror or error}): "
                            "choose a folder you can write to") from None
-
-
-def _read_manifest(path: Path) -> dict:
-    """What earlier runs prepared; with a damaged manifest, the copies already there are taken for the user's own."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def output_paths(images: list[Path], src: Path, dst: Path) -> list[Path]:

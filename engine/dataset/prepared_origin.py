@@ -4,7 +4,8 @@ Prepare records the originals' folder in the prepared folder (``ORIGIN_RECORD``)
 means preparing its originals again into it, which picks up the images added to them since, rather than cropping
 and resizing the copies a second time into "pics-prepared-prepared". Only a new (or empty) folder, or one holding
 copies of that same folder, is marked so: marking the user's own images as copies would refuse to prepare them and
-make the wizard prepare the other folder into them.
+make the wizard prepare the other folder into them. A folder an earlier dbtui prepared before it wrote the record is
+known by its manifest instead, when it holds nothing but the copies of one folder.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from pathlib import Path
 from engine.data.images import IMAGE_SUFFIXES
 from engine.dataset.errors import DatasetError
 from engine.dataset.prepare_captions import write_prepared_file
+from engine.json_file import read_json_object
 
 ORIGIN_RECORD = ".dbtui-prepared-from.json"  # hidden: neither training nor the check reads it
+MANIFEST = ".dbtui-prepared.json"  # the copies prepare made: relative path → the original and its settings
 
 
 def folder_beside(src: Path | str) -> Path:
@@ -76,7 +79,7 @@ def _a_copy(name: str, manifest: dict) -> bool:
 
 def prepared_from(folder: Path | str) -> Path | None:
     """The originals' folder of ``folder``'s copies, when dbtui prepared them and that folder is still there."""
-    source = _recorded_source(Path(folder))
+    source = _recorded_source(Path(folder)) or _unmarked_source(Path(folder))
     if source is None or not os.path.isdir(source) or os.path.realpath(source) == os.path.realpath(folder):
         return None
     return Path(source)
@@ -84,12 +87,30 @@ def prepared_from(folder: Path | str) -> Path | None:
 
 def _recorded_source(folder: Path) -> str | None:
     """The originals' folder ``folder``'s record names, whether or not it is still there."""
-    try:
-        data = json.loads((folder / ORIGIN_RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    source = data.get("source") if isinstance(data, dict) else None
+    source = read_json_object(folder / ORIGIN_RECORD).get("source")
     return source if isinstance(source, str) else None
+
+
+def _unmarked_source(folder: Path) -> str | None:
+    """The originals' folder of copies prepared before prepared folders were marked: the one folder every copy in
+    the manifest came from (each copy keeps its original's path below it), when ``folder`` holds nothing else."""
+    manifest = read_json_object(folder / MANIFEST)
+    origins = {_original_folder(key, entry["source"]) for key, entry in manifest.items()
+               if isinstance(entry, dict) and isinstance(entry.get("source"), str)}
+    if len(origins) != 1 or None in origins:
+        return None
+    try:
+        names = [entry.name for entry in os.scandir(folder) if not entry.name.startswith(".")]
+    except OSError:
+        return None
+    return origins.pop() if all(_a_copy(name, manifest) for name in names) else None
+
+
+def _original_folder(copy: str, original: str) -> str | None:
+    """The folder prepared, from a copy's path in it and its original's: the original's, as many levels up."""
+    depth = len(Path(copy).parts)
+    source = Path(original)
+    return str(source.parents[depth - 1]) if 0 < depth < len(source.parts) else None
 
 
 def refuse_copies_of_copies(src: Path) -> None:
