@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from engine.events import Event
 
 if TYPE_CHECKING:
+    from engine.dataset.autocaption import AutocaptionResult
     from engine.memory.estimate import MemoryEstimate
     from engine.profile import Profile
 
@@ -71,7 +72,8 @@ class Engine(Protocol):
         """The concept's images prepared into a folder beside its own (``engine.dataset.folder_beside``): a PrepareResult.
         A concept on copies dbtui prepared has its originals prepared again into the same folder."""
     def caption_store(self, folder: str, extension: str) -> Any: ...
-    def autocaption(self, folder: str, extension: str, emit: Emit | None = None) -> int: ...
+    def autocaption(self, folder: str, extension: str, emit: Emit | None = None) -> AutocaptionResult:
+        """Captions for the folder's images without one; what was written, kept and could not be captioned."""
     def identifier_tokens(self, model: str, identifier: str) -> list[str] | None:
         """The identifier's tokens; None when the model's tokenizer cannot judge words (the tiny demo's)."""
     def fit_test(self, profile: Profile, steps: int, emit: Emit | None = None, price_per_hour: float | None = None,
@@ -149,12 +151,11 @@ class RealEngine:
 
         return self._dataset().CaptionStore(resolve_dir(folder), extension)
 
-    def autocaption(self, folder: str, extension: str, emit: Emit | None = None) -> int:
+    def autocaption(self, folder: str, extension: str, emit: Emit | None = None) -> AutocaptionResult:
         from engine.builtin import resolve_dir
 
         _transformers_loaded()
-        result = self._dataset().autocaption(resolve_dir(folder), extension=extension, emit=emit)
-        return len(getattr(result, "written", ()) or ())
+        return self._dataset().autocaption(resolve_dir(folder), extension=extension, emit=emit)
 
     def identifier_tokens(self, model: str, identifier: str) -> list[str] | None:
         from engine.dataset.tokens import identifier_pieces, judges_words

@@ -13,6 +13,7 @@ from dbtui.app import make_app
 from dbtui.screens.captions import CaptionScreen
 from dbtui.session import Session
 from engine.dataset import captions
+from engine.dataset.autocaption import AutocaptionResult
 from wizard_fakes import FakeEngine
 from wizard_steps import at_step, settle
 
@@ -167,12 +168,12 @@ async def test_auto_caption_finishing_keeps_what_the_user_typed_meanwhile(tmp_pa
     release = threading.Event()
 
     class SlowCaptioner(RealCaptionsEngine):
-        def autocaption(self, folder: str, extension: str, emit=None) -> int:
+        def autocaption(self, folder: str, extension: str, emit=None) -> AutocaptionResult:
             release.wait(10)
             store = self.caption_store(folder, extension)
             for image in store.images():
                 store.write(image, "a photo of a thing")
-            return len(store.images())
+            return AutocaptionResult(tuple(str(store.path_for(image)) for image in store.images()), (), ())
 
     app = make_app(SlowCaptioner(), Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
@@ -187,6 +188,26 @@ async def test_auto_caption_finishing_keeps_what_the_user_typed_meanwhile(tmp_pa
         await pilot.press("escape")
         await pilot.pause()
         assert screen.store.read(screen.image) == "zwx disc, my own words"
+
+
+async def test_auto_caption_says_the_captions_it_kept_and_the_images_it_could_not_caption(
+        tmp_path: Path, demo_data: Path) -> None:
+    """It said only how many it wrote: captions kept (one saved while it ran) and unreadable images went unsaid."""
+    images = _images(tmp_path, demo_data)
+
+    class PartCaptioner(RealCaptionsEngine):
+        def autocaption(self, folder: str, extension: str, emit=None) -> AutocaptionResult:
+            return AutocaptionResult(("a.txt", "b.txt"), ("c.png",), (("d.png", "cannot be read"), ("e.png", "empty")))
+
+    app = make_app(PartCaptioner(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await _captions(app, pilot, images)
+        await pilot.click("#cap-auto")
+        await settle(pilot)
+        said = _messages(app)[-1]
+        assert said.startswith("Auto-captioned 2 image(s); 1 kept the caption they had")
+        assert "2 not captioned: d.png: cannot be read (and 1 more)" in said
+        assert [notification.severity for notification in app._notifications][-1] == "warning"
 
 
 async def test_a_save_updates_its_row_and_the_tag_counts_without_reading_every_caption(

@@ -14,6 +14,7 @@ from pathlib import Path
 from dbtui.engine_facade import HardwareReport, ModelInfo, RealEngine, RunSummary
 from engine.events import (CheckpointSaved, Event, PhaseFinished, PhaseProgress, PhaseStarted, RunFinished, RunStarted,
                            SampleSaved, StepEnded, Warning)
+from engine.dataset.autocaption import AutocaptionResult
 from engine.dataset.caption_changes import Change, ChangeSet
 from engine.dataset.prepare import PrepareResult
 from engine.runs.fit import FitResult
@@ -211,8 +212,8 @@ class FakeEngine:
 
         return SimpleCaptions(resolve_dir(folder), extension)
 
-    def autocaption(self, folder: str, extension: str, emit=None) -> int:
-        return 0
+    def autocaption(self, folder: str, extension: str, emit=None) -> AutocaptionResult:
+        return AutocaptionResult((), (), ())
 
     def identifier_tokens(self, model: str, identifier: str) -> list[str]:
         return fake_tokens(identifier)

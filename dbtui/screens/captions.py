@@ -270,8 +270,8 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
             return  # another widget's worker (the preview's)
         result, fresh = message.result
         if message.what == "autocaption":
-            self.edited = self.edited or bool(result)
-            self.notify(f"Auto-captioned {result} image(s).")
+            self.edited = self.edited or bool(result.written)
+            self._auto_said(result)
         else:
             self.edited = self.edited or bool(len(result))
             self._said(result, "(Ctrl+R undoes)" if message.what == "bulk" else "")
@@ -282,6 +282,19 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
                     timeout=10)
         if message.what in _JOB_TITLES:
             self._job_ended(CaptionRows.read(self.store, self.images))  # a bulk edit may have stopped half-way
+
+    def _auto_said(self, result: Any) -> None:
+        """What auto-caption wrote, which captions it left (written before it, or saved while it ran), and which
+        images it could not caption, with the first one's reason."""
+        said = f"Auto-captioned {len(result.written)} image(s)"
+        if result.skipped:
+            said += f"; {len(result.skipped)} kept the caption they had (or were given while it ran)"
+        if result.failed:
+            image, reason = result.failed[0]
+            more = f" (and {len(result.failed) - 1} more)" if len(result.failed) > 1 else ""
+            said += f"; {len(result.failed)} not captioned: {image}: {reason}{more}"
+        self.notify(said + ".", severity="warning" if result.failed else "information",
+                    timeout=10 if result.failed else 5)
 
     def _said(self, changes: Any, hint: str) -> None:
         """The notification of a bulk edit or undo: what changed, and how many captions it left alone, and why."""
