@@ -99,3 +99,21 @@ def test_the_errors_advice_promises_of_prepare_only_what_it_does() -> None:
     assert advice("caption_unreadable") == "fix them as each finding says (Prepare does not)"
     assert advice("not_image", "caption_missing") == ("Prepare makes copies without the 1 unusable image(s); "
                                                      "fix the other 1 as each finding says (Prepare does not)")
+
+
+async def test_copies_put_among_the_users_own_files_are_said_to_be_left_unmarked(tmp_path: Path, demo_data: Path,
+                                                                                monkeypatch) -> None:
+    """The CLI said it; the wizard did not, so Prepare pressed on the copies later made pics-prepared-prepared."""
+    monkeypatch.chdir(tmp_path)
+    images = Path(shutil.copytree(demo_data / "instance", tmp_path / "pics"))
+    (tmp_path / "pics-prepared").mkdir()
+    Image.new("RGB", (96, 96), (200, 20, 30)).save(tmp_path / "pics-prepared" / "mine.jpg")
+    app = make_app(RealPrepareEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _dataset_step(app, pilot, images)
+        await pilot.click("#ds-prepare")
+        await settle(pilot, 0.3)
+        assert app.session.get("concepts.0.instance_dir") == str(tmp_path / "pics-prepared")
+        said = " ".join(" ".join(_messages(app)).split())
+        assert f"{tmp_path / 'pics-prepared'} already held files that are not copies prepared from" in said
+        assert (tmp_path / "pics-prepared" / "mine.jpg").is_file()

@@ -59,4 +59,6 @@ def prepare_said(result) -> tuple[bool, str]:
     if result.edited_captions:
         failed = "; ".join(filter(None, [failed, f"{len(result.edited_captions)} caption(s) edited among the copies "
                                          "were kept, not replaced by the originals'"]))
+    if result.origin_not_recorded:  # Prepare on the copies would then copy them, not update them from the originals
+        failed = "; ".join(filter(None, [failed, result.origin_not_recorded]))
     return moved, failed
