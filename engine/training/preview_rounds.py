@@ -31,6 +31,7 @@ class PreviewRounds:
         self.trainer = trainer
         self.evaluation: Any = None  # engine.evaluation.rounds.Evaluation
         self.last_images: list[Any] = []
+        self.sampled: tuple[int, list[Path]] | None = None  # the last round's step and preview files
 
     def sample(self, step: int) -> list[Path]:
         """Preview images for the sample prompts into samples/step-XXXXXX/, then the round's scores."""
@@ -38,6 +39,8 @@ class PreviewRounds:
         profile = trainer.profile
         if not trainer.accelerator.is_main_process:
             return []
+        if self.sampled is not None and self.sampled[0] == step:  # asked for at a step it previews anyway (p, or the end)
+            return self.sampled[1]
         paths: list[Path] = []
         if profile.sampling.num_images:
             prompts = profile.sampling.prompts or list(dict.fromkeys(c.instance_prompt for c in profile.concepts))
@@ -50,6 +53,7 @@ class PreviewRounds:
             if images_look_broken(self.last_images):
                 trainer.emit(Warning(message=f"every sample image at step {step} is black: the model may be producing NaNs", advice=NAN_ADVICE))
         self.score(step)
+        self.sampled = (step, paths)
         return paths
 
     def score(self, step: int) -> None:
