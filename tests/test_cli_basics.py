@@ -478,3 +478,22 @@ def test_runs_names_the_folders_that_hold_runs_when_its_own_holds_none(tmp_path:
     assert "tiny-demo" in capsys.readouterr().out
     assert main(["attach"]) == 2
     assert "runs are in dbtui-demo/runs: add `--dir dbtui-demo/runs`" in capsys.readouterr().err
+
+
+def test_the_demos_closing_words_name_its_report_and_what_its_scores_are_worth(tmp_path: Path) -> None:
+    """They named no report.html (the one page to open), and the random scorers' "best step" read as a verdict."""
+    from dbtui.cli.cmd_demo import closing_words
+    from engine.builtin import demo_profile_text
+    from engine.profile import loads_profile
+    from engine.runs.folder import RunFolder
+
+    folder = RunFolder(tmp_path / "runs" / "tiny-demo")
+    said = closing_words(loads_profile(demo_profile_text()), folder, tmp_path / "tiny-demo.toml")
+    assert f"report:  {folder.path / 'report.html'}" in said
+    assert f"{folder.path / 'evaluation' / 'step-000000'} (the model before training)" in said
+    assert "random-weight scorers (builtin:tiny-clip, builtin:tiny-dino)" in said
+    real = loads_profile(demo_profile_text(), ['evaluation.clip_model="openai/clip-vit-base-patch32"',
+                                               'evaluation.dino_model="facebook/dino-vits16"'])
+    assert "random-weight" not in closing_words(real, folder, tmp_path / "tiny-demo.toml")
+    unscored = closing_words(loads_profile(demo_profile_text(), ["evaluation.enabled=false"]), folder, tmp_path / "p.toml")
+    assert "random-weight" not in unscored and "before:" not in unscored

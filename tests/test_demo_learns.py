@@ -24,7 +24,7 @@ from engine.builtin.tiny_pretrain import Schedule, pretrain
 from engine.builtin.tiny_weights import ARCHITECTURE, PARTS
 
 DEMO_OVERRIDES = ["evaluation.enabled=false"]  # the scorers' previews are not what is measured here
-PREVIEWS = 4  # more previews than the demo's own, for a steadier mean
+PREVIEWS = 4  # the demo's own previews (its sampling.num_images), for a steadier mean than one
 CENTRE = 0.55  # the share of the disc's radius compared: the star (points at 0.5) and the rings between its points
 FLAT = 0.05  # a pixel spread (0-1 scale) every window is taken to have, so flat areas match nothing
 MARGIN = 0.08
@@ -114,6 +114,7 @@ def test_the_demo_teaches_its_previews_the_zwx_disc(tmp_path: Path, tiny_sd1: Pa
     """
     profile = loads_profile(demo_profile_text(), [f"saving.output_dir={str(tmp_path / 'runs')!r}", *DEMO_OVERRIDES])
     before = [zwx_likeness(image) for image in _previews(tiny_sd1, profile, tmp_path / "before")]
+    assert profile.sampling.num_images == PREVIEWS  # what the user sees is what is measured
     result = train(profile)
     assert result.status == "finished"
     after = [zwx_likeness(image) for image in _previews(Path(result.outputs["diffusers"]), profile, tmp_path / "after")]

@@ -12,6 +12,7 @@ from engine.errors import DbtuiError
 
 if TYPE_CHECKING:
     from engine.profile import Profile
+    from engine.runs.folder import RunFolder
 
 
 class DemoProfileExistsError(DbtuiError):
@@ -90,6 +91,24 @@ def _demo(args: argparse.Namespace) -> int:
         print(resume_hint(folder))  # the display said the step
     if last is None or last.kind != "run_finished" or last.status != "finished":
         return EXIT_INTERRUPTED if watched.interrupted else 1
-    print(f"\nthe demo ran end to end.\n  model:   {folder.outputs / 'diffusers'}\n  samples: {folder.samples}\n"
-          f"  events:  {folder.events}\ntrain it again headless under a new name: dbtui run {shlex.quote(str(path))} --set name=another-run")
+    print(closing_words(profile, folder, path))
     return 0
+
+
+def closing_words(profile: Profile, folder: RunFolder, path: Path) -> str:
+    """Where a finished demo's results are, the report first; and what its scores are worth when the demo's
+    random-weight scorers made them."""
+    from engine.runs.report import REPORT
+
+    lines = ["", "the demo ran end to end.", f"  report:  {folder.path / REPORT} (open it in a browser)",
+             f"  model:   {folder.outputs / 'diffusers'}", f"  samples: {folder.samples}"]
+    evaluation = profile.evaluation
+    if evaluation.enabled:
+        lines.append(f"  before:  {folder.path / 'evaluation' / 'step-000000'} (the model before training)")
+    lines.append(f"  events:  {folder.events}")
+    random = [name for name in (evaluation.clip_model, evaluation.dino_model) if name.startswith("builtin:")]
+    if evaluation.enabled and random:
+        lines.append(f"its scores come from random-weight scorers ({', '.join(random)}): they show how scoring "
+                     "works, not how good the model is")
+    lines.append(f"train it again headless under a new name: dbtui run {shlex.quote(str(path))} --set name=another-run")
+    return "\n".join(lines)
