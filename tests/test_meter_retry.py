@@ -41,7 +41,9 @@ class FailingEngine(FakeEngine):
         return fake_estimate(profile)
 
 
-async def test_a_killed_estimate_is_made_again_at_an_edit_only_after_its_back_off() -> None:
+async def test_a_killed_estimate_is_made_again_at_an_edit_only_after_its_back_off(monkeypatch) -> None:
+    now = [0.0]  # the back-off's clock, moved by hand: a loaded machine's pauses ran past a real one's
+    monkeypatch.setattr(VramLine, "clock", staticmethod(lambda: now[0]))
     engine = FailingEngine(MeterProcessError("the memory meter was ended by signal 9 (SIGKILL) (out of memory?)"),
                            lambda profile, asked: asked == 1)
     app = make_app(engine, Session(), image_renderer="none")
@@ -53,7 +55,7 @@ async def test_a_killed_estimate_is_made_again_at_an_edit_only_after_its_back_of
         assert "ended by signal 9" in text_of(screen, "#par-vram") and len(engine.estimated) == 1  # not tried on its own
         await _edit(pilot, "#f-training--max_train_steps", "7")  # a change the meter's key leaves out, at once
         assert "ended by signal 9" in text_of(screen, "#par-vram") and len(engine.estimated) == 1
-        await pilot.pause(1.0)
+        now[0] = 1.0
         await _edit(pilot, "#f-training--max_train_steps", "8")  # after the back-off
         assert len(engine.estimated) == 2 and meter_key(engine.estimated[1]) == meter_key(engine.estimated[0])
         assert fake_estimate(engine.estimated[1]).fit_line() in text_of(screen, "#par-vram")

@@ -299,13 +299,17 @@ async def test_quitting_while_a_slow_start_hangs_says_so_and_quits(tmp_path: Pat
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(dbtui.app, "START_WAIT_S", 0.3)
     engine = FakeEngine()
-    app, session, _ = _app_starting_a_run(tmp_path, engine, monkeypatch, seconds=1.5)
+    app, session, release = _app_starting_a_run(tmp_path, engine, monkeypatch)
     said = _exits(app, monkeypatch)
     async with app.run_test(size=SIZE) as pilot:
         app.push_screen(TrainingScreen(session, engine))
         await pilot.pause()
         await pilot.press("ctrl+q")
-        await pilot.pause()
+        for _ in range(200):  # the quit gives up on the start first; a start let end at a fixed time beat it under load
+            if said:
+                break
+            await pilot.pause(0.05)
+        release.set()
         assert "Waiting for the run's start before quitting…" in [n.message for n in app._notifications]
     folder = tmp_path / "runs" / "person-v2"
     assert said == [f"Quit while the run was still starting: a run may be starting in {folder}; check with "

@@ -67,6 +67,8 @@ class VramLine(Static):
         reason: str
         recurs: bool = False  # the child's own word: the same settings fail again (MeterProcessError.recurs)
 
+    clock = staticmethod(time.monotonic)  # the back-off's clock (a test's own, to be load-proof)
+
     def __init__(self, estimate: Estimator, *, delay: float = DEBOUNCE_S, id: str | None = None) -> None:
         super().__init__("", id=id)
         self._estimate = estimate
@@ -75,7 +77,7 @@ class VramLine(Static):
         self._known: dict[str, MemoryEstimate] = {}
         self.failures: dict[str, str] = {}  # why settings were not estimated (until they are tried again)
         self.retry_s = RETRY_S
-        # When settings failed (time.monotonic); None: the child's own word, asked again only as they come back or now.
+        # When settings failed (self.clock); None: the child's own word, asked again only as they come back or now.
         self._failed_at: dict[str, float | None] = {}
         self._timer: Timer | None = None
         self._pending: Profile | None = None  # waiting for the timer
@@ -122,7 +124,7 @@ class VramLine(Static):
         """Whether failed settings, requested again, are tried again: the child's own word as the settings come back
         to them from others; a child that was ended or crashed once its back-off is over."""
         failed_at = self._failed_at.get(key)
-        return key != self.key if failed_at is None else time.monotonic() - failed_at >= self.retry_s
+        return key != self.key if failed_at is None else self.clock() - failed_at >= self.retry_s
 
     def _stop(self) -> None:
         """Forget the waiting request and end the running one."""
@@ -155,6 +157,6 @@ class VramLine(Static):
 
     def on_vram_line_failed(self, message: Failed) -> None:
         self.failures[message.key] = message.reason
-        self._failed_at[message.key] = None if message.recurs else time.monotonic()
+        self._failed_at[message.key] = None if message.recurs else self.clock()
         if message.key == self.key:
             self.update(failure_line(message.reason))
