@@ -47,6 +47,10 @@ class WizardScreen(Screen):
         if problem:
             self.notify(problem, severity="warning", title="Not yet")
             return
+        self.go_next()
+
+    def go_next(self) -> None:
+        """On to the next step, the checks passed (a step may first ask the user something)."""
         self.app.goto(self.STEP + 1)
 
     def action_back(self) -> None:

@@ -3,6 +3,7 @@ and what the wizard says of the run when the user leaves it."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from textual.message import Message
 from dbtui.format import goes_on, resume_hint
 from dbtui.messages import ResumeOffered, RunAttached
 from engine.profile import ProfileError
-from engine.runs.folder import RunFolder, run_dir_for
+from engine.runs.folder import ACTIVE, RunFolder, run_dir_for
 
 
 @dataclass
@@ -56,6 +57,46 @@ def resumes_here(session: Any, folder: Path) -> bool:
     try:
         return run_dir_for(session.profile()).absolute() == folder.absolute()
     except ProfileError:
+        return False
+
+
+def draft_elsewhere(session: Any, folder: Path) -> Path | None:
+    """The folder Train of the session's draft would start its run in, when that is not ``folder`` (None: it is, or
+    the draft does not validate, and Train follows the run in ``folder``)."""
+    try:
+        other = run_dir_for(session.profile()).absolute()
+    except ProfileError:
+        return None
+    return None if other == folder.absolute() else other
+
+
+def trains(engine: Any, folder: Path) -> bool:
+    """Whether a trainer still works in ``folder``, as the runs list says."""
+    try:
+        return any(run.path.absolute() == folder.absolute() and run.status in ACTIVE
+                   for run in engine.list_runs(str(folder.parent)))
+    except OSError:  # a folder gone or unreadable: nothing trains there that the wizard can follow
+        return False
+
+
+def draft_differs(session: Any, folder: Path) -> bool:
+    """Whether the session's draft asks for something else than the profile the run in ``folder`` trains with (its
+    folders compared as absolute paths, as the run keeps them); False when either cannot be read."""
+    from engine.builtin import is_builtin
+    from engine.profile import load_profile
+
+    def comparable(profile: Any) -> dict[str, Any]:
+        data = profile.model_dump(mode="json")
+        data["saving"].pop("output_dir")  # the same run folder: written relative or absolute
+        for concept in data["concepts"]:
+            for key in ("instance_dir", "class_dir"):
+                if concept.get(key) and not is_builtin(concept[key]):
+                    concept[key] = os.path.abspath(concept[key])
+        return data
+
+    try:
+        return comparable(session.profile()) != comparable(load_profile(folder / "profile.toml"))
+    except (ProfileError, OSError):
         return False
 
 

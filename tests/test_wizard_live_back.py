@@ -1,0 +1,108 @@
+"""Esc from a live run's dashboard, edits in Parameters, Train again: the edits are not silently dropped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Input
+
+from dbtui.app import make_app
+from dbtui.session import Session
+from engine.profile import dumps_profile
+from wizard_fakes import FakeEngine, run_events
+from wizard_steps import settle
+
+SIZE = (80, 24)
+
+
+def _live_engine() -> FakeEngine:
+    """Its run trains on (no run_finished); it lists person-v2 as running and tiny-demo as finished."""
+    return FakeEngine(events=[e for e in run_events() if e.kind != "run_finished"])
+
+
+async def _train_then_back(app, pilot, edits: dict[str, str]) -> None:
+    """Train the draft, Esc while its run trains, type ``edits`` into Parameters, Train again."""
+    app.goto(4)
+    await settle(pilot, 0.2)
+    assert not app.screen.finished
+    await pilot.press("escape")
+    await settle(pilot, 0.2)
+    for field, value in edits.items():
+        app.screen.query_one(f"#f-{field}", Input).value = value
+    await settle(pilot, 0.3)
+    await pilot.press("ctrl+n")
+    await settle(pilot, 0.3)
+
+
+def _session(tmp_path: Path, name: str) -> Session:
+    session = Session.for_demo(str(tmp_path / "runs"))
+    session.set("name", name)
+    return session
+
+
+async def test_train_naming_another_run_while_one_trains_asks_and_can_start_it(tmp_path: Path, monkeypatch) -> None:
+    """The dashboard followed the old run again: run-b never started and nothing said so."""
+    monkeypatch.chdir(tmp_path)
+    engine = _live_engine()
+    app = make_app(engine, _session(tmp_path, "person-v2"), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await _train_then_back(app, pilot, {"name": "run-b"})
+        assert type(app.screen).__name__ == "LiveRunScreen"
+        await pilot.press("t")
+        await settle(pilot, 0.3)
+        assert app.screen.folder == tmp_path / "runs" / "run-b"
+        [note] = [n for n in app._notifications if n.title == "person-v2 goes on"]
+        assert f"`dbtui stop {tmp_path / 'runs' / 'person-v2'}` stops it" in note.message
+    assert [c for c in engine.calls if c[0] == "start_run"] == [("start_run", "person-v2"), ("start_run", "run-b")]
+
+
+async def test_the_live_run_can_be_followed_again_or_left_for_parameters(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = _live_engine()
+    session = _session(tmp_path, "person-v2")
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await _train_then_back(app, pilot, {"name": "run-b"})
+        await pilot.press("escape")  # back: nothing starts, the live run is still the one the wizard knows
+        await settle(pilot, 0.2)
+        assert type(app.screen).__name__ == "ParametersScreen"
+        assert session.run_folder == tmp_path / "runs" / "person-v2"
+        await pilot.press("ctrl+n")
+        await settle(pilot, 0.3)
+        await pilot.press("f")
+        await settle(pilot, 0.3)
+        assert app.screen.folder == tmp_path / "runs" / "person-v2"
+    assert [c for c in engine.calls if c[0] == "start_run"] == [("start_run", "person-v2")]
+
+
+async def test_a_run_that_ended_meanwhile_lets_train_start_the_edited_run(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = _live_engine()  # tiny-demo is listed as finished: it ended while the user was in Parameters
+    app = make_app(engine, _session(tmp_path, "tiny-demo"), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await _train_then_back(app, pilot, {"name": "run-b"})
+        assert type(app.screen).__name__ == "TrainingScreen"
+        assert app.screen.folder == tmp_path / "runs" / "run-b"
+    assert [c for c in engine.calls if c[0] == "start_run"] == [("start_run", "tiny-demo"), ("start_run", "run-b")]
+
+
+async def test_edits_to_the_run_still_followed_are_said_to_apply_to_a_new_run(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = _live_engine()
+    session = _session(tmp_path, "person-v2")
+    run = tmp_path / "runs" / "person-v2"
+    run.mkdir(parents=True)
+    (run / "profile.toml").write_text(dumps_profile(session.profile()), encoding="utf-8")
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await _train_then_back(app, pilot, {})
+        assert not [n for n in app._notifications if n.title == "Same run"]  # unchanged: nothing to say
+        await pilot.press("escape")
+        await settle(pilot, 0.2)
+        app.screen.query_one("#f-training--max_train_steps", Input).value = "50"
+        await settle(pilot, 0.3)
+        await pilot.press("ctrl+n")
+        await settle(pilot, 0.3)
+        assert app.screen.folder == run
+        [note] = [n for n in app._notifications if n.title == "Same run"]
+        assert note.message.startswith("Still following person-v2: your changes apply to a new run")
