@@ -60,6 +60,7 @@ the line under the prompts says. Your original images are never changed.
         self.failed_check: str | None = None  # why the last check of this concept could not run
         self.checks = 0  # checks started: a check's result comes back with its number, and only the last one's counts
         self.checking: Job | None = None
+        self.check_failed: set[int] = set()  # concepts whose last check failed: Next does not check them again (a loop)
         self.preparing = None
         self.leave_said = False
 
@@ -107,10 +108,12 @@ the line under the prompts says. Your original images are never changed.
         else:
             view.clear(f"[yellow]{stale}[/]" if self._last_check() is not None else "not checked yet")
 
-    def _last_check(self):
-        """The report of the concept's last check while its folder is the one checked, kept even once dropped."""
-        folder, report = self.session.checked.get(self.concept, (None, None))
-        return report if folder == self.session.get(f"concepts.{self.concept}.instance_dir") else None
+    def _last_check(self, index: int | None = None):
+        """The report of the last check of concept ``index`` (the one shown by default) while its folder is the one
+        checked, kept even once dropped."""
+        index = self.concept if index is None else index
+        folder, report = self.session.checked.get(index, (None, None))
+        return report if folder == self.session.get(f"concepts.{index}.instance_dir") else None
 
     def on_screen_resume(self) -> None:
         # Back from caption review, which drops the reports of the captions it changed: not shown as current.
@@ -185,9 +188,7 @@ the line under the prompts says. Your original images are never changed.
             self._load_concept()
 
     def _refresh_concepts(self) -> None:
-        select = self.query_one("#ds-concept", Select)
-        select.set_options(self._concept_options())
-        select.value = self.concept
+        self._relabel_concepts()  # unannounced: the first concept, picked on the way, would take the fields' changes
         self._load_concept()
 
     @on(Button.Pressed, "#ds-add")
@@ -203,10 +204,14 @@ the line under the prompts says. Your original images are never changed.
         if len(concepts) <= 1:
             self.notify("A profile needs at least one concept.", severity="warning")
             return
-        concepts.pop(self.concept)
-        self.session.reports.clear()
-        self.session.checked.clear()
-        self.session.left_out.clear()
+        removed = self.concept
+        concepts.pop(removed)
+        # The other concepts keep their checks, under their new numbers (a running job finds its concept by identity).
+        for by_concept in (self.session.reports, self.session.checked, self.session.left_out):
+            kept = {index - (index > removed): value for index, value in by_concept.items() if index != removed}
+            by_concept.clear()
+            by_concept.update(kept)
+        self.check_failed = {index - (index > removed) for index in self.check_failed if index != removed}
         self.concept = min(self.concept, len(concepts) - 1)
         self._refresh_concepts()
 
@@ -271,12 +276,14 @@ the line under the prompts says. Your original images are never changed.
             return
         if isinstance(outcome, str):
             self.notify(outcome, title="Dataset check failed", severity="error", timeout=10)
+            self.check_failed.add(concept)
             if concept == self.concept:
                 # Lasting, not only a notification: the findings of another folder must not stay as if they were these.
                 self.query_one(FindingsView).clear(f"[red]check failed:[/] {escape(outcome)}")
                 self.failed_check = outcome
             return
         report = self._with_left_out(concept, outcome)
+        self.check_failed.discard(concept)
         self.session.reports[concept] = report
         self.session.checked[concept] = (job.folder, report)
         if concept == self.concept:
@@ -319,6 +326,12 @@ the line under the prompts says. Your original images are never changed.
             return
         super().action_back()
 
+    def _named(self, index: int) -> str:
+        """How a message names concept ``index``: the one shown, or another by its number and folder."""
+        if index == self.concept:
+            return "this concept"
+        return f"concept {index + 1} ({Path(self.session.get(f'concepts.{index}.instance_dir') or '?').name})"
+
     def leave_problem(self) -> str | None:
         problem = self._preparing_problem()
         if problem:
@@ -326,20 +339,27 @@ the line under the prompts says. Your original images are never changed.
         if self.failed_check is not None and not self.errors_accepted:
             self.errors_accepted = True  # said once: the folder may be meant for another machine
             return f"The check failed: {self.failed_check}. Fix the folder, or Next again goes on anyway."
-        report = self.session.reports.get(self.concept)
-        last = self._last_check()
-        # Once told of a failed re-check (errors_accepted), Next goes on as promised: checking again would loop.
-        if report is None and last is not None and not self.errors_accepted and (
-                last.summary.usable == 0 or last.summary.counts.get("error", 0)):
-            self.action_check()  # dropped (captions changed): what it found may be mended, or may not
-            found = "no usable images" if last.summary.usable == 0 else f"{last.summary.counts['error']} error(s)"
-            return f"The last check found {found} before the last changes: checking again. Next again once it is done."
-        if report is not None and report.summary.usable == 0:
-            return "No usable images in this concept: fix the errors the check shows."
-        errors = report.summary.counts.get("error", 0) if report is not None else 0
-        if errors and not self.errors_accepted:
+        # Every concept, the one shown first: Parameters and the run read them all.
+        indices = sorted(range(len(self.session.get("concepts") or [])), key=lambda index: index != self.concept)
+        with_errors = []
+        for index in indices:
+            report, last, named = self.session.reports.get(index), self._last_check(index), self._named(index)
+            # Once told of a failed re-check, Next goes on as promised: checking again would loop.
+            told = index in self.check_failed or (index == self.concept and self.errors_accepted)
+            if report is None and last is not None and not told and (
+                    last.summary.usable == 0 or last.summary.counts.get("error", 0)):
+                self._start_check(index)  # dropped (captions changed): what it found may be mended, or may not
+                found = "no usable images" if last.summary.usable == 0 else f"{last.summary.counts['error']} error(s)"
+                of = "" if index == self.concept else f" of {named}"
+                return f"The last check{of} found {found} before the last changes: checking again. Next again once it is done."
+            if report is not None and report.summary.usable == 0:
+                shown = "" if index == self.concept else " (choose it above)"
+                return f"No usable images in {named}: fix the errors the check shows{shown}."
+            if report is not None and report.summary.counts.get("error", 0):
+                with_errors.append(f"{report.summary.counts['error']} error(s) in {named}: {errors_advice(report)}")
+        if with_errors and not self.errors_accepted:
             self.errors_accepted = True  # said once: Next again goes on
-            return f"{errors} error(s) in this concept: {errors_advice(report)}; Next again goes on anyway."
+            return "; ".join(with_errors) + "; Next again goes on anyway."
         for index, concept in enumerate(self.session.get("concepts") or []):
             if not concept.get("instance_dir"):
                 return f"Concept {index + 1} has no images folder."

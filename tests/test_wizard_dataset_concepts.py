@@ -1,0 +1,112 @@
+"""Next on the dataset step looks at every concept, not only the one shown; Remove keeps the other concepts' checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+from textual.widgets import Select
+
+from dbtui.app import make_app
+from dbtui.session import Session
+from wizard_fakes import FakeEngine
+from wizard_steps import at_step, settle
+
+
+def _folder(tmp_path: Path, name: str, *images: str) -> str:
+    """A folder of captioned images; FakeEngine finds an error in each image named small*."""
+    folder = tmp_path / name
+    folder.mkdir()
+    for image in images:
+        Image.new("RGB", (64, 64), (90, 20, 20)).save(folder / image)
+        (folder / image).with_suffix(".txt").write_text("zwx")
+    return str(folder)
+
+
+def _session(*folders: str) -> Session:
+    session = Session.for_demo()
+    session.set("prior.enabled", False)
+    session.set("concepts", [{"instance_dir": folder, "instance_prompt": "photo of zwx dog"} for folder in folders])
+    return session
+
+
+async def _check_each(app, pilot, count: int):
+    """Every concept checked, from the last to the first (shown last)."""
+    screen = await at_step(app, pilot, 2, "DatasetScreen")
+    for index in reversed(range(count)):
+        screen.query_one("#ds-concept", Select).value = index
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+    assert screen.concept == 0
+    return screen
+
+
+def _said(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def test_next_refuses_a_concept_not_shown_that_has_no_usable_image(tmp_path: Path, monkeypatch) -> None:
+    """Next looked only at the concept shown: an empty third concept went on to Parameters."""
+    monkeypatch.chdir(tmp_path)
+    session = _session(_folder(tmp_path, "a", "one.png"), _folder(tmp_path, "b", "small.png"))
+    app = make_app(FakeEngine(), session, image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _check_each(app, pilot, 2)
+        for _ in range(2):  # not once: an unusable concept is no warning to pass
+            await pilot.press("ctrl+n")
+            await settle(pilot)
+            assert app.screen is screen
+            assert _said(app)[-1] == "No usable images in concept 2 (b): fix the errors the check shows (choose it above)."
+
+
+async def test_next_names_the_errors_of_every_concept_once(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    session = _session(_folder(tmp_path, "a", "one.png"), _folder(tmp_path, "b", "one.png", "small.png"))
+    app = make_app(FakeEngine(), session, image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _check_each(app, pilot, 2)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert app.screen is screen
+        assert _said(app)[-1] == ("1 error(s) in concept 2 (b): fix them as each finding says (Prepare does not); Next again "
+                                  "goes on anyway.")
+        await pilot.press("ctrl+n")  # told once: Next again goes on
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ParametersScreen"
+
+
+async def test_a_dropped_report_of_a_concept_not_shown_is_checked_again_on_next(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    session = _session(_folder(tmp_path, "a", "one.png"), _folder(tmp_path, "b", "small.png"))
+    engine = FakeEngine()
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _check_each(app, pilot, 2)
+        session.reports.pop(1)  # as caption review does when the concept's captions changed
+        await pilot.press("ctrl+n")
+        assert _said(app)[-1].startswith("The last check of concept 2 (b) found no usable images before the last "
+                                         "changes: checking again.")
+        await settle(pilot)
+        assert engine.calls.count(("check_dataset", 1)) == 2 and 1 in session.reports
+        assert app.screen is screen
+
+
+async def test_remove_keeps_the_checks_of_the_other_concepts(tmp_path: Path, monkeypatch) -> None:
+    """Remove dropped every concept's check: the empty concept after the one removed then passed Next unchecked."""
+    monkeypatch.chdir(tmp_path)
+    a, b, c = (_folder(tmp_path, "a", "one.png"), _folder(tmp_path, "b", "one.png"), _folder(tmp_path, "c", "small.png"))
+    session = _session(a, b, c)
+    app = make_app(FakeEngine(), session, image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _check_each(app, pilot, 3)
+        screen.query_one("#ds-concept", Select).value = 1
+        await settle(pilot)
+        await pilot.click("#ds-remove")
+        await settle(pilot)
+        assert [session.checked[index][0] for index in sorted(session.checked)] == [a, c]
+        assert sorted(session.reports) == [0, 1] and session.reports[1].folder == c
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert app.screen is screen
+        assert _said(app)[-1].startswith("No usable images in")
