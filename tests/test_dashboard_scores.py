@@ -211,3 +211,22 @@ def test_the_scored_dashboard_at_80x24(snap_compare, tmp_path: Path, monkeypatch
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+async def test_after_an_export_the_bar_shows_the_run_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The export's phases took the bar, and "finished" stood over the last of them: 0%."""
+    from textual.widgets import Label, ProgressBar
+
+    monkeypatch.chdir(tmp_path)
+    engine = ScoredEngine(events=scored_run(), kept=[2, 4])
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await dashboard(engine, pilot)
+        bar = screen.query_one("#tr-progress", ProgressBar)
+        assert (bar.display, bar.total, bar.progress) == (True, 6, 6)
+        await pilot.press("e")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.1)
+        assert ("export_checkpoint", "runs/tiny-demo", 4) in engine.calls
+        assert str(screen.query_one("#tr-phase", Label).render()) == "finished"
+        assert (bar.display, bar.total, bar.progress) == (True, 6, 6)

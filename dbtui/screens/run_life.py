@@ -60,6 +60,12 @@ def resumes_here(session: Any, folder: Path) -> bool:
         return False
 
 
+def how_to_resume(session: Any, folder: Path) -> str:
+    """A stopped run goes on from the shell, or from the wizard when Train of the draft (after Esc) would resume it."""
+    here = "Esc then Ctrl+N resumes it in the wizard. " if resumes_here(session, folder) else ""
+    return here + resume_hint(RunFolder(folder.absolute()))  # no stop after a command
+
+
 def draft_elsewhere(session: Any, folder: Path) -> Path | None:
     """The folder Train of the session's draft would start its run in, when that is not ``folder`` (None: it is, or
     the draft does not validate, and Train follows the run in ``folder``)."""

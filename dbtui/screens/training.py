@@ -18,7 +18,7 @@ from textual.worker import get_current_worker
 from dbtui import gpu_live
 from dbtui.format import resume_hint
 from dbtui.messages import RUN_START, EngineEvent, ResumeOffered, RunAttached, WorkFailed
-from dbtui.screens.run_life import AlreadyRunning, NotStarted, leaving_words, resumes_here, start_outcome
+from dbtui.screens.run_life import AlreadyRunning, NotStarted, how_to_resume, leaving_words, start_outcome
 from dbtui.screens.resume import ResumeScreen
 from dbtui.screens.base import WizardScreen
 from dbtui.widgets.end_actions import EndActions
@@ -92,6 +92,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self.best_logged: int | None = None
         self.stop_asked = False  # Stop pressed while the run was being started
         self.stepped = False  # a step was trained since the trainer started: a stop then saves a checkpoint
+        self.bar_before: tuple[bool, float | None, float] | None = None  # the run's bar, while an export shows its own
 
     def compose(self) -> ComposeResult:
         yield StepIndicator(self.STEP)
@@ -247,9 +248,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             self.query_one(ScorePanel).add(event)  # a stop at a resume's step drops the branch it left, as a start does
             detail = "; ".join(f"{k}: {v}" for k, v in event.outputs.items()) or "no outputs"
             if event.status == "stopped":
-                detail += f". {self._how_to_resume()}"
+                detail += f". {(hint := how_to_resume(self.session, self.folder))}"
                 if event.time >= self.following_since:
-                    self.notify(self._how_to_resume(), title=f"Run stopped at step {event.step}", timeout=30)
+                    self.notify(hint, title=f"Run stopped at step {event.step}", timeout=30)
             self._ended(event.status, detail, event.step)
             if event.status == "finished":
                 self._offer_export(finished_at=event.step)
@@ -260,11 +261,6 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             # Long enough to read whole: at 80x24 the log's five lines keep only the end of a long reason.
             self.notify(event.reason, title="Training failed", severity="error", timeout=60)
             self._offer_export()
-
-    def _how_to_resume(self) -> str:
-        """A stopped run goes on from the shell, or from here when Train of the draft (after Esc) would resume it."""
-        here = "Esc then Ctrl+N resumes it in the wizard. " if resumes_here(self.session, self.folder) else ""
-        return here + resume_hint(RunFolder(self.folder.absolute()))  # no stop after a command
 
     def _scored(self, event: SamplesScored) -> None:
         self.query_one(ScorePanel).add(event)
@@ -324,6 +320,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         bar, phase = self.query_one("#tr-progress", ProgressBar), self.query_one("#tr-phase", Label)
         if isinstance(event, PhaseStarted):
             phase.update(f"export: {event.phase.replace('_', ' ')}")
+            self.bar_before = self.bar_before or (bar.display, bar.total, bar.progress)
             bar.display = event.total is not None
             bar.update(total=event.total, progress=0)
         elif isinstance(event, PhaseProgress):
@@ -333,6 +330,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
 
     def on_end_actions_export_ended(self, message: EndActions.ExportEnded) -> None:
         self.query_one("#tr-phase", Label).update(self.query_one(RunStats).status)
+        if self.bar_before is not None:  # as the run left it: "finished" over an export's emptied bar read 0%
+            bar = self.query_one("#tr-progress", ProgressBar)
+            (bar.display, bar.total, bar.progress), self.bar_before = self.bar_before, None
 
     def action_export_best(self) -> None:
         self.query_one(EndActions).export_best()
