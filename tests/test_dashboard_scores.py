@@ -81,6 +81,11 @@ def log_text(screen: TrainingScreen) -> str:
     return "\n".join(screen.query_one(Log).lines).replace("\n  ", " ")
 
 
+def unwrapped(text: str) -> str:
+    """Without spaces: the log wraps a long path anywhere, and log_text joins its pieces with one."""
+    return text.replace(" ", "")
+
+
 def shown_buttons(screen: TrainingScreen) -> list[str]:
     return [str(b.label) for b in screen.query("#tr-buttons Button") if b.is_on_screen]
 
@@ -136,12 +141,14 @@ async def test_the_ended_run_exports_its_best_step(tmp_path: Path, monkeypatch: 
     async with app.run_test(size=SIZE) as pilot:
         screen = await dashboard(engine, pilot)
         assert shown_buttons(screen) == ["Export step 4 (best) (e)", "Report (r)", "Detach (d)"]
+        # Absolute, as every path the wizard gives: the shell may be opened anywhere later.
+        assert unwrapped(f"Best step 4: keep it with `dbtui export {tmp_path}/runs/tiny-demo --step 4`") in unwrapped(log_text(screen))
         await pilot.press("e")
         await pilot.app.workers.wait_for_complete()
         await pilot.pause(0.1)
         assert ("export_checkpoint", "runs/tiny-demo", 4) in engine.calls
         text = log_text(screen)
-        assert "Exported step 4 into runs/tiny-demo/exports/step-4/" in text
+        assert unwrapped(f"Exported step 4 into {tmp_path}/runs/tiny-demo/exports/step-4/") in unwrapped(text)
         assert "diffusers: runs/tiny-demo/exports/step-4/diffusers" in text
         button = screen.query_one("#tr-export", Button)
         assert button.disabled and str(button.label) == "Step 4 exported"
@@ -180,7 +187,8 @@ async def test_a_finished_runs_last_step_as_best_needs_no_export(tmp_path: Path,
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         screen = await dashboard(engine, pilot)
-        assert "Best step 6: step 6 is the run's last: its model is already in runs/tiny-demo/outputs/" in log_text(screen)
+        assert unwrapped(f"Best step 6: step 6 is the run's last: its model is already in {tmp_path}/runs/tiny-demo/outputs/") in \
+            unwrapped(log_text(screen))
         assert shown_buttons(screen) == ["Report (r)", "Detach (d)"]
 
 
@@ -201,8 +209,11 @@ async def test_in_dbtui_serve_the_report_opens_in_the_browser(tmp_path: Path, mo
         assert screen.finished
 
 
-def test_the_scored_dashboard_at_80x24(snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
+def test_the_scored_dashboard_at_80x24(snap_compare, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A folder of the same name on every machine: the log shows the run's absolute path. The fake engine writes nothing.
+    stable = Path("/tmp/dbtui-snapshot-cwd")
+    stable.mkdir(exist_ok=True)
+    monkeypatch.chdir(stable)
     engine = ScoredEngine(events=scored_run())
     app = make_app(engine, Session(), image_renderer="halfcell")
 

@@ -269,6 +269,18 @@ def test_a_finished_runs_last_step_is_kept_by_its_outputs() -> None:
     assert how_to_keep(best_at(800), [600, 800]).export_step == 800  # stopped, not finished: export it
 
 
+def test_the_cli_names_the_run_to_export_by_its_absolute_path(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`dbtui attach runs/x` said "keep it with `dbtui export runs/x --step 20`", while its other paths are absolute:
+    a shell opened elsewhere later (in ~ after an SSH drop) finds no runs/x."""
+    import engine.runs.keep
+    from dbtui.cli.cmd_runs import _print_best
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(engine.runs.keep, "keep_of_run", lambda folder: how_to_keep(best_at(20), [20]))
+    _print_best(RunFolder(Path("runs/x")))
+    assert f"keep it with `dbtui export {tmp_path / 'runs' / 'x'} --step 20`" in capsys.readouterr().out
+
+
 def test_a_resume_from_an_earlier_checkpoint_drops_the_branch_it_left_everywhere(tmp_path: Path, capsys, monkeypatch) -> None:
     """The set-aside branch's round at step 40 was the best step in `dbtui runs`, attach and the report, and its loss
     points stayed in the curves."""

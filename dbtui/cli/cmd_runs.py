@@ -149,7 +149,7 @@ def _print_best(folder) -> None:
     keep = keep_of_run(folder)
     if keep is not None:
         # The wizard's and the report's words: the checkpoint may not be kept, or the outputs may hold it.
-        print(f"best step so far: {keep.best.describe()}; {keep.advice(str(folder.path))}")
+        print(f"best step so far: {keep.best.describe()}; {keep.advice(str(folder.path.absolute()))}")
 
 
 def _makes_no_previews(folder) -> bool:

@@ -94,7 +94,7 @@ class EndActions(Horizontal):
         if not self.display:
             return  # the run was resumed meanwhile: its next end brings a new offer
         keep = self.keep = message.keep
-        self.post_message(self.Said(f"Best step {keep.best.step}: {keep.advice(str(message.folder))}"))
+        self.post_message(self.Said(f"Best step {keep.best.step}: {keep.advice(str(message.folder.absolute()))}"))
         if keep.export_step is None:
             return
         button = self.query_one("#tr-export", Button)
@@ -110,7 +110,7 @@ class EndActions(Horizontal):
     def export_best(self) -> None:
         keep, folder = self.keep, self.folder
         if keep is not None and keep.export_step is None and folder is not None:
-            self.notify(keep.advice(str(folder)).capitalize() + ".", title=f"Best step {keep.best.step}")
+            self.notify(keep.advice(str(folder.absolute())).capitalize() + ".", title=f"Best step {keep.best.step}")
             return
         if keep is None or keep.export_step is None or folder is None:
             self.notify("No best step to export: it is offered when a scored run ends with a kept checkpoint.",
@@ -140,7 +140,7 @@ class EndActions(Horizontal):
             button.disabled = False
             button.label = f"Export step {message.step} (e)"
             return
-        where = Path(self.folder or ".") / "exports" / f"step-{message.step}"
+        where = Path(self.folder or ".").absolute() / "exports" / f"step-{message.step}"
         button.label = f"Step {message.step} exported"
         self.post_message(self.Said(f"Exported step {message.step} into {where}/"))
         for kind, path in message.outputs.items():
