@@ -17,6 +17,7 @@ from dbtui.format import PriceError, duration, read_price
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.field_rules import FAMILY, applies, settle
 from dbtui.presets import PRESET_LABELS, preset_values, presets_for, recommended_preset
+from dbtui.screens.base import WizardScreen
 from dbtui.screens.train_again import TrainAgain
 from dbtui.widgets.ordered_keys import OrderedInput
 from dbtui.widgets.profile_form import ProfileForm
@@ -36,7 +37,7 @@ QUANTIZE_CHOICES = [("none: the weight dtype (bf16)", "none"), ("nf4: 4-bit, abo
                     ("int8: 8-bit, about half", "int8"), ("fp8: 8-bit float, about half", "fp8")]
 
 
-class ParametersScreen(TrainAgain):
+class ParametersScreen(TrainAgain, WizardScreen):
     STEP = 3
     NEXT_LABEL = "Train"
     CSS_PATH = "parameters.tcss"

@@ -7,13 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from dbtui.format import goes_on
-from dbtui.screens.base import WizardScreen
 from dbtui.screens.live_run import LiveChoice, LiveRunScreen
 from dbtui.screens.run_life import draft_differs, draft_elsewhere, trains
 
 
-class TrainAgain(WizardScreen):
-    """The Parameters step's Train, past its checks."""
+class TrainAgain:
+    """The Parameters step's Train, past its checks: mixed into ParametersScreen ahead of WizardScreen, whose
+    ``go_next`` it goes on to."""
 
     def go_next(self) -> None:
         folder = self.session.run_folder
