@@ -126,6 +126,15 @@ def test_every_problem_is_reported_together_field_and_cross_field() -> None:
     assert all(p.line for p in problems)
 
 
+@pytest.mark.parametrize("override", ['training.method="Full"', "training.method=5", "training=5"])
+def test_a_rule_is_not_told_of_the_default_that_stands_in_for_a_bad_key(override: str) -> None:
+    """The bad key is set aside to check the rest, and its default ("lora") must not break a rule (unet_half is for full
+    fine-tunes) that the user's own value may keep; the rules that do not read it still speak."""
+    text = MINIMAL + "[prior]\nenabled = true\n[saving]\nunet_half = true\n"
+    problems = problems_of(text, [override])
+    assert {p.key for p in problems} == {override.partition("=")[0], "concepts.0.class_dir", "concepts.0.class_prompt"}
+
+
 def test_error_message_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(MINIMAL + "[training]\nmax_train_step = 10\n")

@@ -119,13 +119,14 @@ def _drop(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:
     return False
 
 
-def _set_aside(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:
-    """Remove a bad key so the rest can be validated; False when that is not possible."""
+def _set_aside(data: dict[str, Any], loc: tuple[Any, ...]) -> str | None:
+    """Remove a bad key so the rest can be validated: the dotted key whose value is now a stand-in (a default), or
+    None when that is not possible."""
     if loc[:1] == ("model",):
-        # No cross-field rule reads the model section, and its one required key may be the bad one.
+        # Its one required key may be the bad one: the whole section is a stand-in.
         data["model"] = {"pretrained": "builtin:tiny-sd1"}
-        return True
-    return _drop(data, loc)
+        return "model"
+    return ".".join(str(part) for part in loc) if _drop(data, loc) else None
 
 
 def validate_data(
@@ -150,15 +151,18 @@ def validate_data(
         profile = Profile.model_validate(data)
     except ValidationError as error:
         problems = _located(problems_from(error), lines, file, overrides)
-        # Drop the bad keys and validate again so that cross-field rules can be reported too.
+        # Drop the bad keys and validate again so that cross-field rules can be reported too, but for those that
+        # read a dropped key: they would judge its default, not the user's value.
         trimmed = copy.deepcopy(data)
-        if all(_set_aside(trimmed, tuple(e["loc"])) for e in error.errors()):
+        aside = [_set_aside(trimmed, tuple(e["loc"])) for e in error.errors()]
+        if None not in aside:
             try:
                 partial = Profile.model_validate(trimmed)
             except ValidationError:
                 partial = None
             if partial is not None:
-                problems += _located(cross_field_problems(partial), lines, file, overrides)
+                unknown = [key for key in aside if key is not None]
+                problems += _located(cross_field_problems(partial, unknown), lines, file, overrides)
         raise ProfileError(problems) from None
     problems = _located(cross_field_problems(profile), lines, file, overrides)
     if problems:

@@ -6,12 +6,8 @@ from engine.profile.problems import Problem
 from engine.profile.schema import Profile
 
 
-def launch_problems(profile: Profile) -> list[Problem]:
-    """Every [launch] rule the profile breaks."""
-    return _machine_problems(profile) + _sharding_problems(profile)
-
-
-def _machine_problems(profile: Profile) -> list[Problem]:
+def machine_problems(profile: Profile) -> list[Problem]:
+    """How many machines and processes, and which is this one."""
     launch = profile.launch
     machines = launch.num_machines
     problems: list[Problem] = []
@@ -32,7 +28,8 @@ def _machine_problems(profile: Profile) -> list[Problem]:
     return problems
 
 
-def _sharding_problems(profile: Profile) -> list[Problem]:
+def sharding_problems(profile: Profile) -> list[Problem]:
+    """What launch.sharding can train with."""
     sharding = profile.launch.sharding
     if sharding == "none":
         return []
