@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import json
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
@@ -81,6 +82,7 @@ def problems_from(error: ValidationError) -> list[Problem]:
         key = ".".join(str(p) for p in loc)
         suggestion = None
         message = item["msg"]
+        in_bucket = loc[:2] == ("dataset", "buckets") and len(loc) > 2  # a bucket, or a side of one
         if item["type"] == "extra_forbidden":
             owner = _model_at(loc)
             valid = list(owner.model_fields) if owner else []
@@ -96,7 +98,7 @@ def problems_from(error: ValidationError) -> list[Problem]:
                 suggestion = suggestion.replace("concepts.N.", f"concepts.{loc[1]}.")  # this concept's own key
             if elsewhere and suggestion == elsewhere[0] and "." not in suggestion:
                 message = "unknown key here: top-level keys go above the first [section] of the file"
-        elif item["type"] == "missing":
+        elif item["type"] == "missing" and not in_bucket:
             owner = _model_at(loc)
             field = owner.model_fields.get(str(loc[-1])) if owner else None
             help_text = field.description if field else None
@@ -125,15 +127,15 @@ def problems_from(error: ValidationError) -> list[Problem]:
             message = "takes a list of [width, height] pairs, e.g. buckets = [[512, 512], [576, 448]]"
         elif item["type"] == "list_type" and loc == ("concepts",):
             message = "is a list of tables: write each concept under [[concepts]] in the file, or set one key, e.g. concepts.0.instance_dir"
-        elif item["type"] in ("bool_parsing", "bool_type"):
+        elif item["type"] in ("bool_parsing", "bool_type") and not isinstance(item.get("input"), (list, dict)):
             message = f"takes true or false, not {item.get('input')!r}"
         elif item["type"] == "float_parsing" and isinstance(item.get("input"), str):
             message = f"takes a number, not {item['input']!r}: write digits, with a dot for decimals (7.5)"
         elif item["type"] == "int_parsing" and isinstance(item.get("input"), str):
             message = f"takes a whole number, not {item['input']!r}"
-        elif item["type"] == "tuple_type" and loc[-2:-1] == ("buckets",):
+        elif item["type"] in ("tuple_type", "too_short", "too_long", "missing") and in_bucket:
             # Each bucket is a pair: name the list once, not each of its items.
-            key = ".".join(str(p) for p in loc[:-1])
+            key = "dataset.buckets"
             message = "takes a list of [width, height] pairs, e.g. buckets = [[512, 512], [576, 448]]"
         elif item["type"] == "model_type" and loc == ("model",):
             # model = "name" for the [model] section: the name goes in its pretrained key.
@@ -142,6 +144,14 @@ def problems_from(error: ValidationError) -> list[Problem]:
         elif item["type"] == "model_type" and loc[:1] == ("concepts",):
             # A whole concept given one value (--set concepts.0="x"): name its keys, not pydantic's class.
             message = "is a concept: a table of keys (instance_dir, instance_prompt, …); set one key, e.g. concepts.0.instance_prompt"
+        elif item["type"] == "model_type":
+            # A section given one value (--set training=5): name its keys, not pydantic's class.
+            owner = _model_at((*loc, ""))
+            names = list(owner.model_fields)[:2] if owner else []
+            message = (f"is a section, [{key}]: a table of keys ({', '.join(names)}, …); set one key, e.g. {key}.{names[0]}"
+                       if names else f"is a section, [{key}]: set its keys, not a value")
+        elif item["type"] == "too_short" and loc == ("concepts",):
+            message = "needs at least one concept: write one under [[concepts]], with its instance_dir and instance_prompt"
         elif item["type"] == "too_short" and loc == ("saving", "export"):
             message = 'names no format: list at least one, e.g. export = ["diffusers"]'
         elif item["type"] == "too_short" and loc[-1] in ("unet_targets", "text_encoder_targets"):
@@ -151,7 +161,55 @@ def problems_from(error: ValidationError) -> list[Problem]:
         elif item["type"] == "value_error":
             # Our own checks (fields.py) word their messages for users; drop pydantic's prefix.
             message = str(item["ctx"]["error"])
+        else:
+            message = _plain_words(item) or message
         problem = Problem(key, message, suggestion=suggestion)
         if problem not in problems:
             problems.append(problem)
     return problems
+
+
+_BOUNDS = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "more than"),
+           "less_than_equal": ("le", "at most"), "less_than": ("lt", "less than"), "multiple_of": ("multiple_of", "a multiple of")}
+_TAKES = {"int_type": "a whole number", "float_type": "a number", "bool_type": "true or false", "string_type": "text",
+          "list_type": "a list"}
+
+
+def _plain_words(item: Any) -> str | None:
+    """pydantic's generic errors (a bound, a kind of value, a length) in the words used above; None for others."""
+    kind, value, ctx = item["type"], item.get("input"), item.get("ctx") or {}
+    if kind in _BOUNDS:
+        name, words = _BOUNDS[kind]
+        return f"must be {words} {_shown(ctx[name])}, not {_shown(value)}"
+    if kind in _TAKES:
+        return f"takes {_TAKES[kind]}, and {_read_as(value)}"
+    if kind == "int_from_float":
+        return f"takes a whole number, not {_shown(value)}"
+    if kind == "literal_error":
+        return f"takes {ctx['expected']}, not {_shown(value)}"
+    if kind == "too_short":
+        count = ctx["min_length"]
+        return f"needs at least {count} item{'s' if count != 1 else ''}"
+    if kind == "too_long":
+        count = ctx["max_length"]
+        return f"takes at most {count} item{'s' if count != 1 else ''}"
+    return None
+
+
+def _shown(value: Any) -> str:
+    """A value as it is told above ('text', 1.0 as 1, true), cut when long."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    text = json.dumps(value, default=str) if isinstance(value, list) else repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _read_as(value: Any) -> str:
+    """What the value given was read as: "[512] was read as a list"."""
+    if isinstance(value, dict):
+        return "a table was given"
+    kind = ("list" if isinstance(value, list) else "boolean" if isinstance(value, bool) else "number"
+            if isinstance(value, (int, float)) else "text" if isinstance(value, str) else "date")
+    return f"{_shown(value)} was read as {kind if kind == 'text' else 'a ' + kind}"
