@@ -28,25 +28,44 @@ CACHING_DECIDES = ("the caching pass before the first step needs the most here: 
                    "resume reads the captions from RUN/cache/")
 
 
-def _advice(profile, estimate, card_gb: float) -> str:
-    """What would let the run fit a ``card_gb`` card. The step's savers cannot shrink the caching pass: where that
-    pass alone is too large for it, with its encoders already in half precision, that is said first, and the savers
-    only when the steps (or the previews) miss the card too."""
-    from engine.memory.estimate import GIB
-    from engine.memory.savers import memory_advice
+def _advice(profile, estimate, card_gb: float, fitting_gb: float | None) -> str:
+    """What would let the run fit a ``card_gb`` card (``fitting_gb``: the smallest that holds it, if any). The step's
+    savers cannot shrink the caching pass: where that pass alone is too large for it, with its encoders already in half
+    precision, that is said first, and the savers only when the steps (or the previews) miss the card too. Where even
+    every saver at once, taking the whole of each part of the estimate it shrinks, leaves the steps too large, no
+    saver is offered: the card is."""
+    from engine.memory.estimate import ALLOCATOR_SLACK, GIB
+    from engine.memory.savers import memory_advice, most_saved
 
     card = card_gb * GIB
     steps_need = max(estimate.card_need, estimate.sampling_card_need)
-    to_need_less = f"to need less: {memory_advice(profile)}"
-    # In fp32 the encoders load in fp32: the savers' mixed precision halves the caching pass too.
-    if estimate.caching_card_need <= card or profile.precision.mixed_precision == "no":
-        return to_need_less
+    a_card = f"{'an' if f'{card_gb:g}'.startswith(('8', '11', '18')) else 'a'} {card_gb:g} GB card"
+    lean = estimate.card_need - most_saved(profile, estimate) * (1 + ALLOCATOR_SLACK) > card
+    bigger = f"rent {fitting_gb:g} GB or more" if fitting_gb else f"use a card of more than {card_gb:g} GB"
+
+    def settings(too: str = "") -> str:
+        what = "the previews" if estimate.sampling_card_need > estimate.card_need else "the steps"
+        need = f"{what}{too} need more than {a_card} ({steps_need / GIB:.1f} GB)"
+        if lean:
+            return f"{need}, and no setting here brings them under {card_gb:g} GB: {bigger}"
+        return f"{need}; to need less: {memory_advice(profile)}"
+
+    if estimate.caching_card_need <= card:
+        return settings()
+    if profile.precision.mixed_precision == "no":
+        # In fp32 the encoders load in fp32: the savers' mixed precision halves the caching pass too.
+        if steps_need > card:
+            return settings()
+        return (f"the caching pass before the first step needs more than {a_card} ({estimate.caching_card_need / GIB:.1f} GB); "
+                f"to need less: {memory_advice(profile)}")
     if steps_need <= card:
         return CACHING_DECIDES
     if estimate.caching_card_need >= steps_need:
-        return f"{CACHING_DECIDES}; the steps too need more than the card, {to_need_less}"
-    return (f"{to_need_less}; even then the caching pass before the first step needs "
-            f"{estimate.caching_card_need / GIB:.2f} GB on the card, which no training setting shrinks")
+        return f"{CACHING_DECIDES}; {settings(' too')}"
+    if lean:
+        return settings()  # the card that holds the steps holds the caching pass too
+    return (f"{settings()}; even then the caching pass before the first step needs {estimate.caching_card_need / GIB:.2f} GB "
+            "on the card, which no training setting shrinks")
 
 
 def _estimate(profile):
@@ -68,7 +87,7 @@ def _estimate(profile):
     missed = [card for card in CARD_SIZES_GB if not estimate.fits(card)]
     if missed and (not fitting or fitting[0] != CARD_SIZES_GB[0]):
         print(f"  {'none of these cards holds it;' if not fitting else f'for a card below {fitting[0]} GB,'} "
-              f"{_advice(profile, estimate, missed[-1])}")
+              f"{_advice(profile, estimate, missed[-1], fitting[0] if fitting else None)}")
     print(f"  {estimate.model}, {estimate.batch} image(s) of {estimate.width}x{estimate.height} per step, "
           f"estimated in {estimate.seconds:.0f} s")
     for line in estimate.breakdown_lines():
