@@ -175,6 +175,7 @@ def test_two_launches_at_the_same_moment_start_one_trainer_and_refuse_the_other(
         assert (len(started), len(refused)) == (1, 1), outcomes
         assert "already running" in str(refused[0])
         assert started[0].folder.read_state().pid == started[0].process.pid
+        assert not started[0].folder.launching.exists()  # neither launch leaves its lock file behind
     finally:
         for run in started:
             run.process.kill()
@@ -280,6 +281,19 @@ def test_a_run_never_starts_among_files_that_are_not_a_runs(tmp_path: Path, monk
     started.process.kill()
     started.process.wait()
     assert started.folder.profile.is_file()
+
+
+def test_a_started_run_keeps_no_lock_file_of_its_launch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty RUN/.launching stayed in every run folder once its trainer had started; a second launch still waits on
+    the lock while the first holds it (test_two_launches_at_the_same_moment_start_one_trainer_and_refuse_the_other)."""
+    from engine.runs import launcher
+    from training_helpers import tiny_profile
+
+    monkeypatch.setattr(launcher, "worker_command", lambda *args: [sys.executable, "-c", "import time; time.sleep(60)"])
+    started = launcher.start_run(tiny_profile(tmp_path), run_dir=tmp_path / "runs" / "once")
+    started.process.kill()
+    started.process.wait()
+    assert started.folder.profile.is_file() and not started.folder.launching.exists()
 
 
 def test_the_trainer_is_given_its_run_folder_as_an_absolute_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,30 +20,30 @@ def launching(folder: RunFolder) -> Iterator[None]:
 
     An OS lock (flock), so one left by a killed launcher is gone with its process. Where it cannot be
     had (a folder this user cannot write, a disk without locks) the launch goes on unlocked, and the
-    launcher's own checks say what is wrong. A folder or lock file made for the lock goes again if the launch
-    fails: a refused folder of the user's is left as it was.
+    launcher's own checks say what is wrong. The lock file goes when the launch ends, and a folder made for
+    the lock goes too if the launch fails: a refused folder of the user's is left as it was, and a run's
+    folder keeps no empty file of the launch.
     """
     try:
         made = not os.path.lexists(folder.path)
-        made_file = not os.path.lexists(folder.launching)
         fd = _take_launch_lock(folder)
     except OSError:
         fd = None
     if fd is None:
         yield
         return
+    started = False
     try:
         yield
-    except BaseException:
-        # Only the lock file goes, and the folder only while empty: nothing of the user's or of another
-        # launch. A launcher waiting on the lock file finds it gone and takes a new one (_take_launch_lock).
-        if made or made_file:
-            folder.launching.unlink(missing_ok=True)
-        if made:
-            with contextlib.suppress(OSError):
-                folder.path.rmdir()
-        raise
+        started = True
     finally:
+        # Removed while still locked: a launcher waiting on it then locks a removed file, sees so, and takes a new
+        # one (_take_launch_lock), which it locks at once, as this launch is done. The folder goes only while empty:
+        # nothing of the user's or of another launch.
+        with contextlib.suppress(OSError):
+            folder.launching.unlink(missing_ok=True)
+            if made and not started:
+                folder.path.rmdir()
         os.close(fd)  # releases the lock
 
 
