@@ -283,3 +283,21 @@ def test_an_export_keeps_the_runs_converted_base(tmp_path: Path, monkeypatch) ->
     with pytest.raises(Asked):
         export_checkpoint(folder.path)
     assert asked["work_dir"] == folder.path / "model" and asked["run_base"] is True
+
+
+def test_the_export_phase_names_the_lora_a_lora_run_always_writes(tmp_path: Path) -> None:
+    """A LoRA run asked for lora_kohya (or diffusers) writes its diffusers LoRA too, which its log left out:
+    "[export] started diffusers" above lora_diffusers and diffusers."""
+    from types import SimpleNamespace
+
+    from engine.events import PhaseStarted
+    from engine.training.outputs import save_outputs
+    from tests.training_helpers import tiny_profile
+
+    family = SimpleNamespace(export_lora=lambda folder, unet, encoders: folder.mkdir(),
+                             export_lora_kohya=lambda lora, target, components, emit: target.write_bytes(b""))
+    events: list[Any] = []
+    profile = tiny_profile(tmp_path, training={"method": "lora"}, saving={"export": ["lora_kohya"]})
+    outputs = save_outputs(profile, SimpleNamespace(family=family), None, None, tmp_path / "out", events.append)
+    [started] = [event for event in events if isinstance(event, PhaseStarted)]
+    assert started.description == "lora_diffusers, lora_kohya" and started.total == 2 and set(outputs) == {"lora_diffusers", "lora_kohya"}

@@ -447,3 +447,14 @@ def test_phone_photos_and_tiffs_are_trained_upright_with_their_upright_size(tmp_
         picture = load_rgb(path)
         assert picture.size == (96, 160) and picture.getpixel((48, 10))[0] > 200, name
         assert image_size(path) == (96, 160) and (probe_image(path).width, probe_image(path).height) == (96, 160), name
+
+
+def test_a_run_with_no_class_images_to_make_says_so_in_words() -> None:
+    """The log said "[class_images] started 0 class images to generate"."""
+    from engine.events import PhaseStarted
+    from engine.training.class_images import ensure_class_images
+
+    events: list = []
+    ensure_class_images([], make_pipeline=lambda: None, prompt_kwargs=lambda request: {}, model=None, resolution=64, seed=0,
+                        steps=1, guidance=1.0, batch_size=1, emit=events.append)
+    assert [event.description for event in events if isinstance(event, PhaseStarted)] == ["no class images to generate"]

@@ -170,7 +170,8 @@ def ensure_class_images(
     total_missing = sum(needed.values())
     result: dict[int, list[Path]] = {}
     started = time.perf_counter()
-    emit(PhaseStarted(phase=PHASE, total=total_missing, description=f"{total_missing} class images to generate"))
+    emit(PhaseStarted(phase=PHASE, total=total_missing,
+                      description=f"{total_missing} class images to generate" if total_missing else "no class images to generate"))
     pipe = make_pipeline() if total_missing else None
     done = 0
     for request, settings in plans:

@@ -140,9 +140,11 @@ def save_outputs(
     and a whole pipeline reads them from the base model."""
     started = time.perf_counter()
     formats = list(profile.saving.export)
-    emit(PhaseStarted(phase="export", total=len(formats), description=", ".join(formats)))
-    outputs: dict[str, str] = {}
     lora = profile.training.method == "lora"
+    # A LoRA run writes its diffusers LoRA whatever the formats: the other exports are made from it.
+    written = list(dict.fromkeys(["lora_diffusers", *formats] if lora else formats))
+    emit(PhaseStarted(phase="export", total=len(written), description=", ".join(written)))
+    outputs: dict[str, str] = {}
     # The family's export takes its own trained encoders from the list (Flux's CLIP-L, not its T5).
     trained_text_encoders = text_encoders if profile.training.train_text_encoder else None
     lora_dir = out_dir / "lora"
