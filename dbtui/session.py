@@ -37,11 +37,12 @@ def demo_profile_data(output_dir: str = "runs") -> dict[str, Any]:
 
 
 class Review(NamedTuple):
-    """The draft as its checks found it."""
+    """The draft as its checks found it: what ``dbtui validate`` says of it (engine.profile_checks)."""
 
     profile: Profile | None  # None while there is a problem
-    problems: list[Problem]  # what stops a save or a run
-    warnings: list[Problem]  # settings the model's family runs with, likely not as meant
+    problems: list[Problem]  # what stops a save or a run: the schema's, and what is wrong on any machine
+    missing_here: list[Problem]  # what this machine lacks (an empty images folder): it stops a run here, not a save
+    warnings: list[Problem]  # settings that run, likely not as meant
 
 
 @dataclass
@@ -68,6 +69,8 @@ class Session:
     # dotted key → (the draft's value before the last tier preset applied, the value it put), for each setting
     # it put: the next tier preset puts the first back where it sets none (dbtui/presets.py preset_values)
     preset_left: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    # (the settings the folder checks read, what they found): each edit re-reads the disk only when those change
+    _missing_here: tuple[tuple, list[Problem]] | None = field(default=None, repr=False)
 
     @classmethod
     def for_demo(cls, output_dir: str = "runs") -> Session:
@@ -166,21 +169,23 @@ class Session:
         review = self.review()
         return review.profile, review.problems
 
-    def review(self) -> Review:
-        """The draft checked as the run will check it: the profile's schema, then (once the model step has read the
-        model's family) what that family refuses, as ``dbtui validate`` does (engine.model_info)."""
+    def review(self, *, fresh: bool = False) -> Review:
+        """The draft checked as ``dbtui validate`` checks it (engine.profile_checks), the model's family taken from the
+        model step where it read one. What this machine lacks is read from the disk again when ``fresh``, else only when
+        the settings it depends on change (each keystroke reviews the draft)."""
+        from engine.dataset.profile_paths import path_inputs, path_problems
         from engine.profile import ProfileError, validate_data
+        from engine.profile_checks import check_profile
 
         try:
             profile = validate_data(self.data)
         except ProfileError as error:
-            return Review(None, error.problems, [])
-        if self.family_id is None:
-            return Review(profile, [], [])
-        from engine.model_info import family_setting_problems
-
-        refused, warnings, _ = family_setting_problems(profile, self.family_id)  # read from its files: certain
-        return Review(None if refused else profile, refused, warnings)
+            return Review(None, error.problems, [], [])
+        inputs = path_inputs(profile)
+        if fresh or self._missing_here is None or self._missing_here[0] != inputs:
+            self._missing_here = (inputs, path_problems(profile, builtins=False))
+        errors, missing_here, warnings = check_profile(profile, self.family_id, self._missing_here[1])
+        return Review(None if errors else profile, errors, missing_here, warnings)
 
     def profile(self) -> Profile:
         """The draft as a valid profile; raises ProfileError listing every problem."""

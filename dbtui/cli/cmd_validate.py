@@ -25,19 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     from engine.profile import ProfileError, load_profile, located
-    from engine.dataset.profile_paths import builtin_name_problems, path_problems
-    from engine.evaluation.prompt_problems import evaluation_problems, shared_identifier_problems
-    from engine.model_info import family_setting_problems, resolution_problems
-    from engine.profile.concept_warnings import shared_prompt_problems
-    from engine.profile.schedule_warnings import schedule_problems
+    from engine.profile_checks import check_profile
 
     profile = load_profile(args.profile, args.set)
-    refused, family_warnings, certain = family_setting_problems(profile)
-    # The family read from the model's files, or a misspelt built-in name: wrong on any machine, and the run refuses them.
-    errors = builtin_name_problems(profile) + (refused if certain else [])
-    warnings = (path_problems(profile, builtins=False) + ([] if certain else refused) + family_warnings + evaluation_problems(profile)
-                + shared_prompt_problems(profile) + shared_identifier_problems(profile) + schedule_problems(profile)
-                + resolution_problems(profile))
+    # Errors are wrong on any machine; what this one lacks is a warning, as the profile may be meant for another.
+    errors, missing_here, settings = check_profile(profile)
+    warnings = missing_here + settings
     if not errors:
         print(f"{args.profile}: valid ({len(profile.concepts)} concept(s), method {profile.training.method})")
     for problem in located(warnings, args.profile, args.set):  # every one at once, beside the errors too

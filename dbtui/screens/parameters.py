@@ -110,7 +110,7 @@ whether to resume it.
             self.query_one(ProfileForm).refresh_values()
             self.query_one(ProfileForm).show_what_applies()
         self._show_quantize()
-        self._validate(estimate_now=True)
+        self._validate(estimate_now=True, fresh=True)
         self.query_one("#f-name").focus()
 
     def on_profile_form_edited(self, message: ProfileForm.Edited) -> None:
@@ -146,13 +146,16 @@ whether to resume it.
         a GPU without bf16 (the fit test measures that); as the profile says without a GPU."""
         return as_trained_in(profile, "fp16") if self._without_bf16() and profile.precision.mixed_precision == "bf16" else profile
 
-    def _validate(self, *, estimate_now: bool = False) -> bool:
-        profile, problems, warnings = self.session.review()
+    def _validate(self, *, estimate_now: bool = False, fresh: bool = False) -> bool:
+        """Show the draft's problems and warnings; whether none stops a run here. ``fresh``: read the data folders
+        again, else (as the user types) only when the settings they depend on changed."""
+        profile, invalid, missing_here, warnings = self.session.review(fresh=fresh)
+        problems = invalid + missing_here  # what this machine lacks stops Train, as it stops the run
         metered = None if profile is None else self._as_trained_here(profile)
         self.query_one(VramLine).request(metered, now=estimate_now, hint=AS_FP16 if metered is not profile else "")
         self.query_one(ProfileForm).mark_problems({p.key for p in problems})
         panel = self.query_one("#par-problems", Static)
-        noted = [f"⚠ {_line(p)}" for p in warnings]  # the model's family runs with these: said, never blocking
+        noted = [f"⚠ {_line(p)}" for p in warnings]  # the run goes on with these: said, never blocking
         if problems:
             lines = [_line(p) for p in problems]
             # The count comes first: at 80x24 the panel's four lines may cut off the rest, which the tooltip holds.
@@ -231,10 +234,11 @@ whether to resume it.
     def action_fit(self) -> None:
         if self._fitting:  # the palette and a key pressed before the footer caught up come here too
             return
-        profile, _ = self.session.validate()
-        if profile is None:
+        # The fit test trains here, as the run will: what this machine lacks stops it too (as `dbtui fit` refuses it).
+        if not self._validate(fresh=True):
             self.notify("Fix the problems first.", severity="error")
             return
+        profile, _ = self.session.validate()
         text = self.query_one("#par-price", Input).value.strip()
         try:
             price = read_price(text) if text else None
@@ -339,7 +343,7 @@ whether to resume it.
         self._fit_status(f"[red]Fit test failed: {escape(message.message)}[/]")
 
     def leave_problem(self) -> str | None:
-        if not self._validate():
+        if not self._validate(fresh=True):  # the folders as Train will find them
             # Every one, for the keyboard: the panel shows only the first few at 80x24, the rest in its tooltip.
             return "Fix these first:\n" + str(self.query_one("#par-problems", Static).tooltip or "the problems shown at the bottom")
         return None

@@ -51,6 +51,12 @@ def path_problems(profile: Profile, *, builtins: bool = True) -> list[Problem]:
     return problems
 
 
+def path_inputs(profile: Profile) -> tuple:
+    """The settings ``path_problems`` reads: while they are the same, only the disk can change its answer."""
+    return (profile.model.pretrained, profile.logging.logger, profile.prior.enabled, profile.dataset.caption_extension,
+            tuple((c.instance_dir, c.class_dir, c.caption_mode) for c in profile.concepts))
+
+
 def _class_folder_problems(profile: Profile, index: int) -> list[Problem]:
     """A class folder that is a file, or an instance folder (whose photos would then be the class images)."""
     concept = profile.concepts[index]

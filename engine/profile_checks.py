@@ -1,0 +1,39 @@
+"""Every check of a profile short of loading its model, in one place: ``dbtui validate`` and the wizard's review
+both call ``check_profile``, so that what one says the other says too.
+
+Here rather than in engine.profile, which stays plain data: these read the model's files and the data folders.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from engine.dataset.profile_paths import builtin_name_problems, path_problems
+from engine.evaluation.prompt_problems import evaluation_problems, shared_identifier_problems
+from engine.model_info import family_setting_problems, resolution_problems
+from engine.profile import Problem, Profile
+from engine.profile.concept_warnings import shared_prompt_problems
+from engine.profile.schedule_warnings import schedule_problems
+
+
+class ProfileChecks(NamedTuple):
+    """A profile's problems, by who must act on them."""
+
+    errors: list[Problem]  # wrong on any machine (a misspelt built-in, a setting the model's family refuses): no run starts
+    missing_here: list[Problem]  # what this machine lacks (folders, images, captions, the model): no run starts here
+    warnings: list[Problem]  # settings that run, likely not as meant
+
+
+def check_profile(profile: Profile, family_id: str | None = None,
+                  missing_here: list[Problem] | None = None) -> ProfileChecks:
+    """What ``dbtui validate`` reports of ``profile``. ``family_id``: the model's family as already read from its files
+    (the wizard's model step), taken as certain; without it the family is read here, or guessed from the model's name,
+    and what a guessed family refuses is only a warning. ``missing_here``: ``path_problems(profile, builtins=False)``
+    as found already (the wizard's, while the settings they read are unchanged), so that they are not read again."""
+    refused, family_warnings, certain = family_setting_problems(profile, family_id)
+    errors = builtin_name_problems(profile) + (refused if certain else [])
+    here = path_problems(profile, builtins=False) if missing_here is None else missing_here
+    warnings = (([] if certain else refused) + family_warnings + evaluation_problems(profile) + shared_prompt_problems(profile)
+                + shared_identifier_problems(profile) + schedule_problems(profile)
+                + resolution_problems(profile))
+    return ProfileChecks(errors, here, warnings)

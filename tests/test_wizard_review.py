@@ -1,0 +1,110 @@
+"""The wizard's review says what ``dbtui validate`` says (one engine function, engine.profile_checks): its warnings
+under "✓ The profile is valid.", and what this machine lacks (an empty images folder) as a problem that stops Train,
+as the run itself would refuse it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dbtui.app import make_app
+from dbtui.cli import main
+from dbtui.session import Session
+from test_flux_wizard import open_parameters
+from test_wizard_sdxl import SIZE, settle, text_of
+from wizard_fakes import FakeEngine
+
+SHARED = "photo of zwx disc"
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+def _folder(path: Path, images: int) -> str:
+    from PIL import Image
+
+    path.mkdir()
+    for index in range(images):
+        Image.new("RGB", (8, 8)).save(path / f"{index}.png")
+    return str(path)
+
+
+def _draft(tmp_path: Path, *, empty: bool) -> Session:
+    """The demo on the tiny SD1 without prior preservation, its model step done: two concepts with one prompt and,
+    if ``empty``, one with an empty folder."""
+    session = Session.for_demo()
+    session.adopt_model(FakeEngine().inspect_model("builtin:tiny-sd1"))
+    concepts = [{"instance_dir": _folder(tmp_path / "a", 2), "instance_prompt": SHARED},
+                {"instance_dir": _folder(tmp_path / "b", 2), "instance_prompt": SHARED}]
+    if empty:
+        concepts.append({"instance_dir": _folder(tmp_path / "empty", 0), "instance_prompt": "photo of qrt disc"})
+    session.set("concepts", concepts)
+    session.set("prior.enabled", False)  # as a new profile has it
+    return session
+
+
+def _validate_warnings(capsys: pytest.CaptureFixture[str], path: Path) -> set[str]:
+    """``dbtui validate``'s warnings, without the file and line each starts with."""
+    assert main(["validate", str(path)]) == 0
+    lines = [line.removeprefix("  warning: ") for line in capsys.readouterr().out.splitlines()[1:]]
+    return {line.split(": ", 1)[1] for line in lines}
+
+
+def test_the_review_says_what_validate_says_and_an_empty_folder_stops_the_run(tmp_path: Path, capsys) -> None:
+    session = _draft(tmp_path, empty=True)
+    profile, problems, missing_here, warnings = session.review()
+    assert profile is not None and problems == []  # it saves: the folder may be filled, or the profile be for elsewhere
+    assert [(p.key, p.message) for p in missing_here] == [("concepts.2.instance_dir", f"no images in '{tmp_path / 'empty'}'")]
+    assert [p.key for p in warnings] == ["concepts.1.instance_prompt"]
+    assert "learns both folders as one subject" in warnings[0].message
+    said = _validate_warnings(capsys, session.save(tmp_path / "p.toml"))
+    assert said == {f"{p.key}: {p.message}" for p in missing_here + warnings}
+
+
+def test_typing_reads_the_folders_again_only_when_their_settings_change(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.dataset.profile_paths as profile_paths
+
+    session = _draft(tmp_path, empty=False)
+    reads = []
+    real = profile_paths.path_problems
+    monkeypatch.setattr(profile_paths, "path_problems", lambda *a, **k: reads.append(1) or real(*a, **k))
+    session.review()
+    session.set("training.max_train_steps", 123)
+    session.review()
+    assert len(reads) == 1
+    session.review(fresh=True)  # the folders may have changed on disk meanwhile
+    session.set("dataset.caption_extension", ".caption")
+    session.review()
+    assert len(reads) == 3
+
+
+async def test_the_parameters_step_warns_as_validate_does_and_train_waits_for_an_empty_folder(tmp_path: Path) -> None:
+    engine = FakeEngine()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_parameters(pilot, _draft(tmp_path, empty=True))
+        screen = app.screen
+        panel = text_of(screen, "#par-problems")
+        assert "✗ concepts.2.instance_dir: no images in" in panel and "valid" not in panel
+        await pilot.press("ctrl+n")  # Train
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ParametersScreen" and not [c for c in engine.calls if c[0] == "start_run"]
+        from PIL import Image
+
+        Image.new("RGB", (8, 8)).save(tmp_path / "empty" / "0.png")  # no setting changed: Train reads the folders again
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert [c for c in engine.calls if c[0] == "start_run"]
+
+
+async def test_the_panel_shows_validates_warning_under_valid(tmp_path: Path) -> None:
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_parameters(pilot, _draft(tmp_path, empty=False))
+        panel = text_of(app.screen, "#par-problems")
+        assert "✓ The profile is valid." in panel
+        assert "⚠ concepts.1.instance_prompt: is concept 0's prompt too" in panel
