@@ -12,7 +12,7 @@ from engine.dataset.profile_paths import builtin_name_problems, path_problems
 from engine.evaluation.prompt_problems import evaluation_problems, shared_identifier_problems
 from engine.model_info import family_setting_problems, resolution_problems
 from engine.profile import Problem, Profile
-from engine.profile.concept_warnings import shared_prompt_problems
+from engine.profile.concept_warnings import shared_prompt_problems, unused_class_problems
 from engine.profile.schedule_warnings import schedule_problems
 
 
@@ -34,6 +34,6 @@ def check_profile(profile: Profile, family_id: str | None = None,
     errors = builtin_name_problems(profile) + (refused if certain else [])
     here = path_problems(profile, builtins=False) if missing_here is None else missing_here
     warnings = (([] if certain else refused) + family_warnings + evaluation_problems(profile) + shared_prompt_problems(profile)
-                + shared_identifier_problems(profile) + schedule_problems(profile)
+                + shared_identifier_problems(profile) + unused_class_problems(profile) + schedule_problems(profile)
                 + resolution_problems(profile))
     return ProfileChecks(errors, here, warnings)

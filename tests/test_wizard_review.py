@@ -1,6 +1,6 @@
 """The wizard's review says what ``dbtui validate`` says (one engine function, engine.profile_checks): its warnings
 under "✓ The profile is valid.", and what this machine lacks (an empty images folder) as a problem that stops Train,
-as the run itself would refuse it."""
+as the run itself would refuse it; class settings while prior preservation is off are a warning in both."""
 
 from __future__ import annotations
 
@@ -62,6 +62,23 @@ def test_the_review_says_what_validate_says_and_an_empty_folder_stops_the_run(tm
     assert "learns both folders as one subject" in warnings[0].message
     said = _validate_warnings(capsys, session.save(tmp_path / "p.toml"))
     assert said == {f"{p.key}: {p.message}" for p in missing_here + warnings}
+
+
+def test_class_settings_while_prior_preservation_is_off_are_a_warning(tmp_path: Path, capsys) -> None:
+    session = _draft(tmp_path, empty=False)
+    session.set("concepts.1.class_dir", str(tmp_path / "class"))
+    session.set("concepts.1.class_prompt", "photo of a disc")
+    session.set("concepts.0.class_prompt", "photo of a disc")
+    warned = {p.key: p.message for p in session.review().warnings}
+    assert warned["concepts.1.class_dir"].startswith("is not used in training: prior preservation is off; turn it on in "
+                                                     "Parameters ([prior] enabled = true")
+    assert warned["concepts.1.class_dir"].endswith("or leave the class folder and class prompt empty")
+    assert warned["concepts.0.class_prompt"].endswith("or leave the class prompt empty")
+    assert any("concepts.1.class_dir: is not used in training" in line
+               for line in _validate_warnings(capsys, session.save(tmp_path / "p.toml")))
+    session.set("prior.enabled", True)
+    session.set("concepts.0.class_dir", str(tmp_path / "class0"))
+    assert not [p for p in session.review().warnings if "prior preservation is off" in p.message]
 
 
 def test_typing_reads_the_folders_again_only_when_their_settings_change(tmp_path: Path,

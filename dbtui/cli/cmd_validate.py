@@ -15,8 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Exit status 2 when there is any problem, settings the model's family cannot use among them "
         "(where its files are on this machine; else they are warnings). Missing data folders and caption files are "
         "listed as warnings (the profile may be meant for another machine), as are settings that run "
-        "but likely not as meant (e.g. two concepts with one prompt, or dataset.resolution far from the size the "
-        "model was made for, where its files are on this machine).",
+        "but likely not as meant (e.g. two concepts with one prompt, a class folder while prior preservation is off, or "
+        "dataset.resolution far from the size the model was made for, where its files are on this machine).",
     )
     parser.add_argument("profile", help="path to a .toml profile")
     add_overrides(parser)

@@ -1,6 +1,8 @@
-"""Concepts that would train as one subject: two concepts whose images are captioned with the same prompt.
+"""Concept settings that run, but not as meant: two concepts captioned with one prompt (they train as one subject), and
+class settings that nothing reads while prior preservation is off.
 
-A warning, not an error: a subject's photos split over two folders is a fair reason to do it.
+Warnings, not errors: a subject's photos split over two folders is a fair reason to share a prompt, and class settings
+are kept for when prior preservation is switched on.
 """
 
 from __future__ import annotations
@@ -30,4 +32,24 @@ def shared_prompt_problems(profile: Profile) -> list[Problem]:
                 f"is concept {earlier}'s prompt too, so the model learns both folders as one subject: give each subject "
                 "its own identifier (e.g. 'photo of zwx dog' and 'photo of qxr cat'), or put one subject's photos in one concept",
             ))
+    return problems
+
+
+def unused_class_problems(profile: Profile) -> list[Problem]:
+    """A concept with a class folder or class prompt while prior preservation, which alone trains on class images, is
+    off: a new profile has it off, and the wizard asks for those settings on the Dataset step, before Parameters."""
+    if profile.prior.enabled:
+        return []
+    problems: list[Problem] = []
+    for index, concept in enumerate(profile.concepts):
+        if not (concept.class_dir or concept.class_prompt):
+            continue
+        key = f"concepts.{index}.{'class_dir' if concept.class_dir else 'class_prompt'}"
+        what = " and ".join(name for name, value in (("class folder", concept.class_dir), ("class prompt", concept.class_prompt))
+                            if value)
+        problems.append(Problem(
+            key,
+            f"is not used in training: prior preservation is off; turn it on in Parameters ([prior] enabled = true, for every "
+            f"concept: each then needs a class folder and prompt), or leave the {what} empty",
+        ))
     return problems
