@@ -27,7 +27,7 @@ from engine.profile import ProfileError
 FIELDS = [
     ("instance_dir", "Images folder", "folder with 5–20 pictures of your subject"),
     ("instance_prompt", "Instance prompt", "e.g. photo of zwx dog: 'zwx' is the identifier"),
-    ("class_prompt", "Class prompt", "e.g. photo of a dog (for prior preservation)"),
+    ("class_prompt", "Class prompt", "e.g. photo of a dog (with prior preservation, set in Parameters)"),
     ("class_dir", "Class folder", "folder of (or for generated) class images"),
 ]
 FOLDER_FIELDS = {"instance_dir", "class_dir"}  # read as pasted paths: quoted, escaped or file:// (dbtui/pasted_path.py)
@@ -44,8 +44,9 @@ The pictures of your subject and the prompts that name it. A concept is an image
 plus an instance prompt with a rare identifier ("photo of zwx dog"); add a concept per
 subject.
 
-To do: set the images folder and the instance prompt; for prior preservation also a class
-prompt ("photo of a dog") and a class folder. **Check** (^r) runs the dataset doctor: each
+To do: set the images folder and the instance prompt. Prior preservation (switched on in
+Parameters; it applies to every concept) also needs a class prompt ("photo of a dog") and a
+class folder for each concept; while it is off they are not used. **Check** (^r) runs the dataset doctor: each
 image's problems, with a preview. **Prepare** writes fixed copies beside the folder.
 **Captions** (^o) reviews the caption files.
 
