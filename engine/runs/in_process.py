@@ -110,4 +110,5 @@ def _report_bug(emitter: Emitter, trainer: Trainer, run_dir: Path, error: Except
     """An error no check of ours foresaw: the run fails as a bug, with its traceback beside the log."""
     emitter(RunFailed(reason=f"{type(error).__name__}: {error}", advice="this is a bug in dbtui; the traceback is in the run's log",
                       step=trainer.global_step))
-    (run_dir / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8")
+    # Errors may name a file of bytes that are not UTF-8 (a lone surrogate): written as an escape, not a second error.
+    (run_dir / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8", errors="backslashreplace")

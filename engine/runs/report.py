@@ -12,6 +12,7 @@ JPEGs, each scaled down to ``IMAGE_CAP`` pixels on its long side, so it opens fr
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import os
 import re
@@ -112,10 +113,14 @@ def write_report(run_dir: Path) -> Path:
     partial = target.with_name(f".{REPORT}.{os.getpid()}.tmp")
     try:
         with said_as_run_files_error(record.folder.path, then=f"then `dbtui report {shlex.quote(str(record.folder.path))}` writes it"):
-            partial.write_text(page, encoding="utf-8")
+            # A file name of bytes that are not UTF-8 (a lone surrogate, in a warning or a failure's reason) as an escape.
+            partial.write_text(page, encoding="utf-8", errors="backslashreplace")
             os.replace(partial, target)
     finally:
-        partial.unlink(missing_ok=True)  # after a failed write or rename, nothing half-written stays
+        # After a failed write or rename, nothing half-written stays; on a read-only disk the removal fails as well,
+        # and must not hide the error that says so.
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
     return target
 
 

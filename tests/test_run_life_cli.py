@@ -1,0 +1,81 @@
+"""The run-life commands (report, runs, attach, resume, stop) on awkward run folders: a file name of bytes that are not
+UTF-8, a read-only disk, a reused pid, odd folder names, missing or damaged files."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dbtui.cli import main
+from engine.events import RunFailed, RunStarted
+from engine.runs.folder import RunFolder, RunState
+from engine.runs.report import REPORT, write_report
+
+UNDECODABLE = "junk\udcff.png"  # what Python makes of the file name b"junk\xff.png"
+
+
+def _failed_run(path: Path, reason: str = "bad input") -> RunFolder:
+    folder = RunFolder(path).create()
+    started = RunStarted(run_dir=str(folder.path), profile={}, hardware={}, versions={}, total_steps=3)
+    folder.events.write_text(started.to_json() + "\n" + RunFailed(reason=reason, step=0).to_json() + "\n", encoding="utf-8")
+    return folder
+
+
+def test_a_report_names_a_file_of_undecodable_bytes_as_an_escape(tmp_path: Path) -> None:
+    folder = _failed_run(tmp_path / "run", f"1 image file(s) cannot be read as pictures: '/data/{UNDECODABLE}'")
+    page = write_report(folder.path).read_text(encoding="utf-8")
+    assert "junk\\udcff.png" in page
+
+
+def test_a_report_on_a_read_only_disk_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _failed_run(tmp_path / "run")
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(Path, "write_text", read_only)
+    monkeypatch.setattr(Path, "unlink", read_only)  # removing the partial page fails there as well
+    assert main(["report", str(folder.path)]) == 2
+    assert "read-only" in capsys.readouterr().err
+    assert not (folder.path / REPORT).exists()
+
+
+def test_a_launch_whose_cleanup_fails_too_says_the_first_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.runs import launcher
+    from engine.runs.folder import RunFolderError
+    from training_helpers import tiny_profile
+
+    def refused(folder: RunFolder) -> None:
+        raise OSError(errno.EACCES, "Permission denied")  # another user's control folder
+
+    unlink = Path.unlink
+
+    def cannot_remove(path: Path, missing_ok: bool = False) -> None:
+        if path.name.endswith(".tmp") or path.name == "profile.toml":  # as on a disk gone read-only meanwhile
+            raise OSError(errno.EROFS, "Read-only file system")
+        unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(launcher, "drop_requests", refused)
+    monkeypatch.setattr(Path, "unlink", cannot_remove)
+    with pytest.raises(RunFolderError, match="permission denied"):
+        launcher.start_run(tiny_profile(tmp_path), run_dir=tmp_path / "runs" / "new")
+
+
+def test_a_bugs_traceback_naming_a_file_of_undecodable_bytes_is_written(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from engine.runs.in_process import _report_bug
+
+    said = []
+    try:
+        raise ValueError(f"cannot open {UNDECODABLE}")
+    except ValueError as error:
+        _report_bug(said.append, SimpleNamespace(global_step=2), tmp_path, error)
+    assert "junk\\udcff.png" in (tmp_path / "traceback.txt").read_text(encoding="utf-8") and len(said) == 1
