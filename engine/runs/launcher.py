@@ -10,6 +10,7 @@ machines other than 0 add only their own profile and log there (``profile-machin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import subprocess
@@ -141,7 +142,8 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
             # which the next would take for the user's (foreign_entries).
             put_back(folder, set_aside)
             if not held_a_run:
-                machine_profile(folder, rank).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # the error that called this is the one to say
+                    machine_profile(folder, rank).unlink(missing_ok=True)
 
         if rank == 0:
             # Asked of a trainer killed before it could act; dropped here, not in the trainer once its imports are done,
@@ -236,7 +238,8 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
         written.write_text(dumps_profile(_anchored(profile)), encoding="utf-8")
         os.replace(written, target)
     finally:
-        written.unlink(missing_ok=True)  # what a full disk left of it
+        with contextlib.suppress(OSError):  # a read-only disk refuses this too: the write's error is the one to say
+            written.unlink(missing_ok=True)  # what a full disk left of it
     # Last, when nothing else here can fail: a launch refused or failed leaves the run's checkpoints where they were.
     set_aside = set_aside_later(folder, from_step) if main_machine and from_step is not None else []
     return (folder.events.stat().st_size if folder.events.exists() else 0), set_aside
