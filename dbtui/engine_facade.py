@@ -211,7 +211,7 @@ class RealEngine:
         for folder in list_runs(Path(output_dir)):
             state = folder.read_state()
             best = best_step_of_run(folder.events)
-            runs.append(RunSummary(folder.path, run_status(state), state.step if state else 0,
+            runs.append(RunSummary(folder.path, run_status(state, folder.path), state.step if state else 0,
                                    state.total_steps if state else 0, best.step if best else None))
         return runs
 

@@ -86,13 +86,21 @@ def encode_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     return calls
 
 
-@pytest.fixture(scope="session")
-def trainer_pid() -> int:
-    """A live process that reads as a dbtui trainer (its command names engine.runs.worker), for runs shown as running."""
+@pytest.fixture
+def trainer_of():
+    """Start a live process that reads as the dbtui trainer of a run folder (its command names engine.runs.worker and
+    the folder), for runs shown as running; returns its pid."""
     import subprocess
     import sys
 
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)", "engine.runs.worker"])
-    yield process.pid
-    process.kill()
-    process.wait()
+    processes: list[subprocess.Popen] = []
+
+    def start(run_dir: Path) -> int:
+        processes.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)", "engine.runs.worker",
+                                           str(run_dir)]))
+        return processes[-1].pid
+
+    yield start
+    for process in processes:
+        process.kill()
+        process.wait()

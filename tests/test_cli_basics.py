@@ -328,7 +328,7 @@ def test_an_instance_folder_that_is_a_file_or_empty_is_said_as_such(tmp_path: Pa
     assert "concepts.0.instance_dir=\" \": is empty; give the folder" in capsys.readouterr().err
 
 
-def test_sample_is_refused_for_a_run_that_makes_no_previews(tmp_path: Path, capsys, monkeypatch, trainer_pid: int) -> None:
+def test_sample_is_refused_for_a_run_that_makes_no_previews(tmp_path: Path, capsys, monkeypatch, trainer_of) -> None:
     from engine.profile import save_profile
     from engine.runs.folder import RunFolder, RunState
     from tests.training_helpers import tiny_profile
@@ -336,7 +336,7 @@ def test_sample_is_refused_for_a_run_that_makes_no_previews(tmp_path: Path, caps
     folder = RunFolder(tmp_path / "runs" / "t").create()
     folder.events.write_text("")
     save_profile(tiny_profile(tmp_path, sampling={"num_images": 0}), folder.profile)
-    folder.write_state(RunState(pid=trainer_pid, status="running", step=3, total_steps=10))
+    folder.write_state(RunState(pid=trainer_of(folder.path), status="running", step=3, total_steps=10))
     assert main(["sample", str(folder.path)]) == 2
     assert "makes no previews (sampling.num_images = 0" in capsys.readouterr().err
     assert not (folder.path / "control" / "sample").exists()

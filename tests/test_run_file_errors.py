@@ -169,11 +169,12 @@ def _keep_this_process_signals(monkeypatch) -> None:
 
 
 def test_a_trainer_refused_by_a_live_runs_lock_leaves_that_runs_state_alone(tmp_path: Path, monkeypatch,
-                                                                           trainer_pid: int) -> None:
+                                                                           trainer_of) -> None:
     from engine.runs import worker
 
     _keep_this_process_signals(monkeypatch)
     folder = RunFolder(tmp_path / "run").create()
+    trainer_pid = trainer_of(folder.path)
     live = RunState(pid=trainer_pid, status="running", step=40, total_steps=300)
     folder.write_state(live)
     folder.lock.write_text(str(trainer_pid))  # held by a live trainer that is not this one

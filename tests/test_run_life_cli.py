@@ -16,6 +16,7 @@ from dbtui.cli import main
 from engine.events import RunFailed, RunStarted
 from engine.runs.folder import RunFolder, RunState
 from engine.runs.report import REPORT, write_report
+from tests.runs_helpers import wait_for
 
 UNDECODABLE = "junk\udcff.png"  # what Python makes of the file name b"junk\xff.png"
 
@@ -79,3 +80,47 @@ def test_a_bugs_traceback_naming_a_file_of_undecodable_bytes_is_written(tmp_path
     except ValueError as error:
         _report_bug(said.append, SimpleNamespace(global_step=2), tmp_path, error)
     assert "junk\\udcff.png" in (tmp_path / "traceback.txt").read_text(encoding="utf-8") and len(said) == 1
+
+
+def _sleeper(*args: str, cwd: Path | None = None) -> subprocess.Popen:
+    """A live process whose command reads as a trainer's: it names engine.runs.worker and ``args``."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "engine.runs.worker", *args], cwd=cwd)
+    wait_for(lambda: Path(f"/proc/{process.pid}/cmdline").read_bytes(), timeout=10)  # empty until its exec ends
+    return process
+
+
+def test_a_pid_reused_by_another_runs_trainer_is_not_this_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """After a container restart the crashed run's pid went to another run's trainer: `runs` said running, `stop`
+    asked no one and `resume` was refused as already running."""
+    from engine.runs.folder import TrainerLock
+
+    other = _sleeper(str(tmp_path / "runs" / "other"))
+    try:
+        folder = RunFolder(tmp_path / "runs" / "crashed").create()
+        folder.events.write_text("", encoding="utf-8")
+        folder.write_state(RunState(pid=other.pid, status="running", step=3, total_steps=10, heartbeat=time.time()))
+        assert folder.status() == "crashed"
+        assert main(["stop", str(folder.path)]) == 2
+        assert "(status: crashed)" in capsys.readouterr().err
+        folder.lock.write_text(str(other.pid))
+        lock = TrainerLock(folder)
+        lock.acquire()  # taken over: its owner trains another folder
+        lock.release()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_trainer_given_its_folder_relative_or_through_a_link_is_alive(tmp_path: Path) -> None:
+    (tmp_path / "runs" / "r").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "runs")
+    relative, linked = _sleeper("runs/r", cwd=tmp_path), _sleeper(str(tmp_path / "link" / "r"))
+    try:
+        for trainer in (relative, linked):
+            RunFolder(tmp_path / "runs" / "r").write_state(RunState(pid=trainer.pid, status="running"))
+            assert RunFolder(tmp_path / "runs" / "r").status() == "running"
+            assert RunFolder(tmp_path / "link" / "r").status() == "running"
+    finally:
+        for trainer in (relative, linked):
+            trainer.kill()
+            trainer.wait()

@@ -34,22 +34,25 @@ def _run(tmp_path: Path, name: str, status: str, pid: int) -> RunFolder:
     return folder
 
 
-def test_the_status_word_comes_from_the_state_and_the_process(trainer_pid: int) -> None:
+def test_the_status_word_comes_from_the_state_and_the_process(tmp_path: Path, trainer_of) -> None:
     dead = _dead_pid()
-    assert run_status(None) == "unknown"
-    assert run_status(RunState(pid=trainer_pid, status="running")) == "running"
-    # After a reboot or a container restart the crashed trainer's pid may be another live process's.
-    assert run_status(RunState(pid=os.getpid(), status="running")) == "crashed"
-    assert run_status(RunState(pid=dead, status="running")) == "crashed"
-    assert run_status(RunState(pid=dead, status="starting")) == "crashed"
-    assert run_status(RunState(pid=dead, status="finished")) == "finished"  # a finished trainer is meant to be gone
+    run = tmp_path / "run"
+    assert run_status(None, run) == "unknown"
+    assert run_status(RunState(pid=trainer_of(run), status="running"), run) == "running"
+    # After a reboot or a container restart the crashed trainer's pid may be another live process's,
+    assert run_status(RunState(pid=os.getpid(), status="running"), run) == "crashed"
+    # another run's trainer's included.
+    assert run_status(RunState(pid=trainer_of(tmp_path / "other"), status="running"), run) == "crashed"
+    assert run_status(RunState(pid=dead, status="running"), run) == "crashed"
+    assert run_status(RunState(pid=dead, status="starting"), run) == "crashed"
+    assert run_status(RunState(pid=dead, status="finished"), run) == "finished"  # a finished trainer is meant to be gone
 
 
 def test_the_cli_and_the_wizard_say_crashed_for_the_same_run(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                             monkeypatch: pytest.MonkeyPatch, trainer_pid: int) -> None:
+                                                             monkeypatch: pytest.MonkeyPatch, trainer_of) -> None:
     crashed = _run(tmp_path, "gone", "running", _dead_pid())
     assert crashed.status() == "crashed" and not crashed.is_live()
-    _run(tmp_path, "live", "running", trainer_pid)
+    _run(tmp_path, "live", "running", trainer_of(tmp_path / "runs" / "live"))
 
     monkeypatch.setenv("COLUMNS", "300")  # one table row a line, however long the tmp path
     assert main(["runs", "--dir", str(tmp_path / "runs")]) == 0
@@ -124,12 +127,12 @@ def test_a_trainer_that_dies_before_writing_anything_reads_as_crashed(tmp_path: 
     assert "No module named engine" in started.log.read_text()
 
 
-def test_commands_to_paste_quote_a_run_path_with_spaces(tmp_path: Path, trainer_pid: int) -> None:
+def test_commands_to_paste_quote_a_run_path_with_spaces(tmp_path: Path, trainer_of) -> None:
     """`dbtui attach my runs/sp` was printed as it is, and failed when pasted."""
     from engine.runs.folder import RunFolderError, TrainerLock
 
     folder = RunFolder(tmp_path / "my runs" / "sp").create()
-    folder.lock.write_text(str(trainer_pid))
+    folder.lock.write_text(str(trainer_of(folder.path)))
     with pytest.raises(RunFolderError) as refused:
         TrainerLock(folder).acquire()
     assert f"`dbtui attach '{folder.path}'`" in str(refused.value) and f"`dbtui stop '{folder.path}'`" in str(refused.value)
@@ -145,7 +148,8 @@ def test_two_launches_at_the_same_moment_start_one_trainer_and_refuse_the_other(
     from training_helpers import tiny_profile
 
     monkeypatch.setattr(launcher, "worker_command",
-                        lambda *args: [sys.executable, "-c", "import time; time.sleep(60)", "engine.runs.worker"])
+                        lambda profile, run_dir, extra: [sys.executable, "-c", "import time; time.sleep(60)",
+                                                         "engine.runs.worker", str(run_dir)])
     spawn = subprocess.Popen
 
     def slow_spawn(*args, **kwargs):  # widens the moment between the check and the state written

@@ -265,7 +265,7 @@ def test_requests_left_by_a_killed_trainer_are_dropped_and_a_stop_acts_before_th
 
 def test_one_trainer_per_folder_and_a_stale_lock_is_taken_over(tmp_path: Path) -> None:
     folder = RunFolder(tmp_path).create()
-    trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "engine.runs.worker"])
+    trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "engine.runs.worker", str(tmp_path)])
     folder.lock.write_text(str(trainer.pid))
     with pytest.raises(RunFolderError, match="already running"):
         TrainerLock(folder).acquire()
@@ -292,7 +292,7 @@ def test_a_lock_read_between_its_creation_and_its_pid_is_not_taken_over(tmp_path
     import threading
 
     folder = RunFolder(tmp_path).create()
-    trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "engine.runs.worker"])
+    trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "engine.runs.worker", str(tmp_path)])
     folder.lock.write_text("")  # just created by the other trainer, which writes its pid next
     writer = threading.Timer(0.2, lambda: folder.lock.write_text(str(trainer.pid)))
     writer.start()

@@ -88,7 +88,7 @@ def _runs(args: argparse.Namespace) -> int:
         age = time.time() - (state.heartbeat if state and state.heartbeat else modified(folder.path))
         best = best_step_of_run(folder.events)
         table.add_row(
-            markup_safe(folder.path), run_status(state), f"{state.step}/{state.total_steps}" if state and state.total_steps else "-",
+            markup_safe(folder.path), run_status(state, folder.path), f"{state.step}/{state.total_steps}" if state and state.total_steps else "-",
             f"{state.last_loss:.4f}" if state and state.last_loss is not None else "-",
             str(best.step) if best else "-", _age(age),
         )

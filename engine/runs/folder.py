@@ -187,28 +187,29 @@ class RunFolder:
 
     def status(self) -> str:
         """The run's status in one word (see ``run_status``)."""
-        return run_status(self.read_state())
+        return run_status(self.read_state(), self.path)
 
     def is_live(self) -> bool:
         """True while a trainer process holds this folder."""
         return self.status() in ACTIVE
 
 
-def run_status(state: RunState | None) -> str:
+def run_status(state: RunState | None, run_dir: Path) -> str:
     """A run's status in one word, the same for the CLI, the wizard and the browser: the state
     file's own, "crashed" when it says starting or running but its process is gone (killed, out
     of memory, the machine rebooted), or "unknown" when there is no readable state file."""
     if state is None:
         return "unknown"
-    if state.status in ACTIVE and not trainer_alive(state.pid):
+    if state.status in ACTIVE and not trainer_alive(state.pid, run_dir):
         return CRASHED
     return state.status
 
 
-def trainer_alive(pid: int) -> bool:
-    """True while ``pid`` is a live dbtui trainer. After a reboot or a container restart (a rented pod's), a crashed
-    trainer's pid can belong to another process, and the run read as running for ever, never to be resumed: where
-    /proc says what a process runs, one that is not engine.runs.worker is not the trainer."""
+def trainer_alive(pid: int, run_dir: Path) -> bool:
+    """True while ``pid`` is a live dbtui trainer of ``run_dir``. After a reboot or a container restart (a rented pod's),
+    a crashed trainer's pid can belong to another process, another run's trainer included, and the run read as running
+    for ever, never to be resumed: where /proc says what a process runs, one that is not engine.runs.worker given this
+    folder is not its trainer."""
     if not pid_alive(pid):
         return False
     try:
@@ -217,7 +218,23 @@ def trainer_alive(pid: int) -> bool:
         return True  # no /proc (macOS), or not ours to read: alive as far as can be told
     # An empty command cannot be told: a process between fork and exec, or an exited one not yet reaped (a zombie),
     # whose state file says how it ended.
-    return not command or b"engine.runs.worker" in command
+    return not command or (b"engine.runs.worker" in command and _names_folder(pid, command, run_dir))
+
+
+def _names_folder(pid: int, command: bytes, run_dir: Path) -> bool:
+    """Whether one of the command's arguments is ``run_dir``, symbolic links resolved: the launcher passes it absolute,
+    a worker started by hand may have it relative to its own working folder."""
+    wanted = os.path.realpath(run_dir)
+    try:
+        cwd: str | None = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:  # another user's process: its absolute arguments are still compared
+        cwd = None
+    for argument in filter(None, (os.fsdecode(arg) for arg in command.split(b"\0"))):
+        if not os.path.isabs(argument) and cwd is None:
+            continue
+        if os.path.realpath(os.path.join(cwd or "", argument)) == wanted:
+            return True
+    return False
 
 
 def pid_alive(pid: int) -> bool:
@@ -244,7 +261,7 @@ class TrainerLock:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 owner = _lock_owner(path)
-                if owner and owner != os.getpid() and trainer_alive(owner):
+                if owner and owner != os.getpid() and trainer_alive(owner, self.folder.path):
                     shown = shlex.quote(str(self.folder.path))
                     raise RunFolderError(
                         f"a trainer (pid {owner}) is already running in {self.folder.path}; "

@@ -27,7 +27,7 @@ from engine.evaluation.best import BestStep, best_step, branch_point, forget_aft
 from engine.events import Event, RunFailed, RunFinished, RunStarted, SamplesScored, StepEnded, Warning
 from engine.runs.checkpoints import complete_checkpoints
 from engine.runs.file_errors import said_as_run_files_error
-from engine.runs.folder import RunFolder, run_status
+from engine.runs.folder import RunFolder
 from engine.runs.keep import how_to_keep
 from engine.runs.report_chart import Series, bucket_means, escape, line_chart
 from engine.runs.sinks import read_events
@@ -80,7 +80,7 @@ def read_run(run_dir: Path) -> RunRecord:
     if not folder.events.is_file():
         raise NotARunError(f"'{run_dir}' is not a run folder (no events.jsonl); `dbtui runs` lists them")
     events: list[Event] = list(read_events(folder.events))
-    record = RunRecord(folder, run_status(folder.read_state()))
+    record = RunRecord(folder, folder.status())
     for event in events:
         record.first_time = record.first_time or event.time
         record.last_time = event.time
