@@ -124,3 +124,31 @@ def test_a_trainer_given_its_folder_relative_or_through_a_link_is_alive(tmp_path
         for trainer in (relative, linked):
             trainer.kill()
             trainer.wait()
+
+
+def test_runs_elsewhere_are_suggested_quoted_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("odd[red]dir", "my runs"):
+        _failed_run(tmp_path / name / "r")
+    (tmp_path / "runs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert "`dbtui runs 'my runs'`" in out and "`dbtui runs 'odd[red]dir'`" in out and "''" not in out
+
+
+def test_runs_says_why_a_folder_it_is_given_holds_no_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["runs", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere' does not exist" in capsys.readouterr().err
+    (tmp_path / "a-file").write_text("")
+    assert main(["runs", "--dir", str(tmp_path / "a-file")]) == 2
+    assert "a-file' is a file, not a folder of runs" in capsys.readouterr().err
+    run = _failed_run(tmp_path / "runs" / "r")
+    assert main(["runs", str(run.path)]) == 0
+    out = capsys.readouterr().out
+    assert "/runs/r" in out and f"is a run folder itself; `dbtui attach {run.path}` follows it" in out
+    assert main(["runs", str(tmp_path / "runs"), "--dir", str(tmp_path)]) == 2
+    assert "name two folders; give one of them" in capsys.readouterr().err
+    assert main(["runs", str(tmp_path / "runs"), "--dir", str(tmp_path / "runs")]) == 0

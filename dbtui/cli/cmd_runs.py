@@ -15,10 +15,11 @@ from engine.errors import DbtuiError
 def register(subparsers: argparse._SubParsersAction) -> None:
     runs = subparsers.add_parser("runs", help="list runs with status, step, last loss, best step and age",
                                  description="List the run folders under DIR (default: runs). When DIR holds none, "
-                                 "the folders below this one that hold runs are named.",
+                                 "the folders below this one that hold runs are named; a run folder given as DIR is "
+                                 "listed alone.",
                                  epilog="examples:\n  dbtui runs\n  dbtui runs dbtui-demo/runs", formatter_class=ExamplesFormatter)
     runs.add_argument("folder", nargs="?", metavar="DIR", help="folder holding run folders (saving.output_dir)")
-    runs.add_argument("--dir", default="runs", help="the same as DIR (default: %(default)s)")
+    runs.add_argument("--dir", help="the same as DIR (give one of them; default: runs)")
     runs.set_defaults(handler=_runs)
 
     attach = subparsers.add_parser("attach", help="show a run's history, then follow it live",
@@ -73,17 +74,19 @@ def _runs(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from dbtui.cli.printable import markup_safe
+    from dbtui.cli.printable import markup_safe, printable
     from engine.evaluation.best import best_step_of_run
-    from engine.runs.folder import list_runs, modified, run_status
+    from engine.runs.folder import RunFolder, holds_a_run, list_runs, modified, run_status
 
-    base = Path(args.folder or args.dir)
+    base = _listed_folder(args.folder, args.dir)
+    # A run folder given for the folder of runs: its own row, rather than "no runs" under it.
+    folders = [RunFolder(base)] if holds_a_run(base) else list_runs(base)
     table = Table()
     # The path whole, over several lines if need be: it is what one copies into `dbtui attach` or `resume`.
     table.add_column("run", overflow="fold", ratio=1)
     for name in ("status", "step", "last loss", "best step", "age"):
         table.add_column(name)
-    for folder in list_runs(base):
+    for folder in folders:
         state = folder.read_state()
         age = time.time() - (state.heartbeat if state and state.heartbeat else modified(folder.path))
         best = best_step_of_run(folder.events)
@@ -94,22 +97,43 @@ def _runs(args: argparse.Namespace) -> int:
         )
     if table.row_count:
         Console().print(table)
+        if holds_a_run(base):
+            print(f"{printable(base)} is a run folder itself; `dbtui attach {printable(shlex.quote(str(base)))}` follows it")
         return 0
-    print(f"no runs in '{base}'" + _runs_elsewhere(base, option=False))
+    print(f"no runs in '{printable(base)}'" + _runs_elsewhere(base, option=False))
     return 0
+
+
+def _listed_folder(folder: str | None, option: str | None) -> Path:
+    """The folder `dbtui runs` lists: DIR or --dir (not two different ones), refused where it is no folder."""
+    from dbtui.cli.printable import printable
+
+    if folder is not None and option is not None and Path(folder) != Path(option):
+        raise DbtuiError(f"DIR ({printable(folder)}) and --dir ({printable(option)}) name two folders; give one of them")
+    given = folder or option
+    base = Path(given or "runs")
+    if given is None or base.is_dir():
+        return base  # the default runs/ missing: said with where runs are instead
+    if base.exists():
+        raise DbtuiError(f"'{printable(base)}' is a file, not a folder of runs; give the folder that holds run folders "
+                         "(saving.output_dir)")
+    raise DbtuiError(f"'{printable(base)}' does not exist; `dbtui runs` with no folder looks in runs/ and names the "
+                     "folders below this one that hold runs")
 
 
 def _runs_elsewhere(base: Path, option: bool) -> str:
     """Where runs are, when ``base`` holds none: the folders below this one that do, as DIR or as --dir."""
     from engine.runs.folder import run_dirs_near
 
-    near = [shlex.quote(str(path.relative_to(Path.cwd())))
+    from dbtui.cli.printable import printable
+
+    near = [printable(shlex.quote(str(path.relative_to(Path.cwd()))))  # quoted once, ready to paste
             for path in run_dirs_near(Path.cwd()) if path.resolve() != base.resolve()][:5]
     if not near:
         return "; start one with `dbtui run PROFILE`"
     if option:
         return f"; runs are in {', '.join(near)}: add `--dir {near[0]}`"
-    return "; runs are in " + ", ".join(f"`dbtui runs {shlex.quote(str(path))}`" for path in near)
+    return "; runs are in " + ", ".join(f"`dbtui runs {path}`" for path in near)
 
 
 def _age(seconds: float) -> str:
