@@ -152,3 +152,17 @@ def test_runs_says_why_a_folder_it_is_given_holds_no_runs(tmp_path: Path, monkey
     assert main(["runs", str(tmp_path / "runs"), "--dir", str(tmp_path)]) == 2
     assert "name two folders; give one of them" in capsys.readouterr().err
     assert main(["runs", str(tmp_path / "runs"), "--dir", str(tmp_path / "runs")]) == 0
+
+
+def test_run_resume_before_the_profile_takes_it_as_the_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`dbtui run --resume my.toml`: --resume's optional value took the profile, and argparse said a profile was
+    required."""
+    from tests.runs_helpers import profile_file
+
+    path = profile_file(tmp_path, name="never")
+    assert main(["run", "--resume", str(path)]) == 2
+    assert f"there is no run to resume in {tmp_path / 'runs' / 'never'}" in capsys.readouterr().err  # resumed: latest
+    assert main(["run", "--resume", str(tmp_path / "runs" / "x" / "checkpoints" / "step-00000004")]) == 2
+    assert "`dbtui run PROFILE --resume " in capsys.readouterr().err
+    assert main(["run"]) == 2
+    assert "give the profile to train: `dbtui run PROFILE`" in capsys.readouterr().err

@@ -16,14 +16,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "writes <saving.output_dir>/<name>/. Progress shows as a live dashboard on a terminal, or as "
         "plain lines under nohup/CI/--plain. Ctrl-C saves a checkpoint and stops (twice: at once).",
         epilog="examples:\n  dbtui run my.toml\n  dbtui run my.toml --detach     # survives logout; dbtui attach to watch\n"
+        "  dbtui run my.toml --resume     # continue its run from the latest checkpoint (so does --resume my.toml)\n"
         "  dbtui resume runs/my-run       # continue a stopped run (its own profile and --set values)",
         formatter_class=ExamplesFormatter,
     )
-    parser.add_argument("profile", help="path to a .toml profile")
+    parser.add_argument("profile", nargs="?", help="path to a .toml profile")
     add_overrides(parser)
     parser.add_argument("--detach", action="store_true", help="start the trainer in the background and return; it survives the terminal closing")
     parser.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT",
-                        help="continue from a checkpoint folder (default: the latest complete one)")
+                        help="continue from a checkpoint folder (default: the latest complete one); a .toml file "
+                        "given here is taken as PROFILE, resumed from the latest one")
     parser.add_argument("--plain", action="store_true", help="plain log lines instead of the live dashboard")
     parser.set_defaults(handler=_run)
 
@@ -35,11 +37,29 @@ def equivalent_command(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
+def _take_profile_from_resume(args: argparse.Namespace) -> None:
+    """``dbtui run --resume my.toml``: --resume's optional value took the profile. A checkpoint is a folder, never a
+    .toml file, so it is the profile, resumed from the latest checkpoint."""
+    from pathlib import Path
+
+    from engine.errors import DbtuiError
+
+    if args.profile is not None:
+        return
+    if args.resume is None or args.resume == "latest":
+        raise DbtuiError("give the profile to train: `dbtui run PROFILE` (`dbtui run --help` lists the options)")
+    if not (args.resume.endswith(".toml") or Path(args.resume).is_file()):
+        raise DbtuiError(f"give the profile to train: `dbtui run PROFILE --resume {shlex.quote(args.resume)}` "
+                         "(--resume takes a checkpoint folder, so the profile goes before it)")
+    args.profile, args.resume = args.resume, "latest"
+
+
 def _run(args: argparse.Namespace) -> int:
     from dbtui.cli.watch import show_started_run
     from engine.profile import load_profile
     from engine.runs.launcher import start_run
 
+    _take_profile_from_resume(args)
     profile = load_profile(args.profile, args.set)
     print(f"running: {equivalent_command(args)}", flush=True)
     # A refusal's suggested command keeps the user's other overrides; only the name is to change.
