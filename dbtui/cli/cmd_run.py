@@ -24,8 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_overrides(parser)
     parser.add_argument("--detach", action="store_true", help="start the trainer in the background and return; it survives the terminal closing")
     parser.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT",
-                        help="continue from a checkpoint folder (default: the latest complete one); a .toml file "
-                        "given here is taken as PROFILE, resumed from the latest one")
+                        help="continue from a checkpoint: its step, its folder's name in the run's checkpoints/ or its "
+                        "path (default: the latest complete one); a .toml file given here is taken as PROFILE, resumed "
+                        "from the latest one")
     parser.add_argument("--plain", action="store_true", help="plain log lines instead of the live dashboard")
     parser.set_defaults(handler=_run)
 

@@ -35,12 +35,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Continue RUN exactly where its latest complete checkpoint left off, with the profile "
         "stored in RUN/profile.toml (so every --set it was started with still applies). A finished run "
         "is refused: its outputs are kept.",
-        epilog="examples:\n  dbtui resume runs/my-run\n  dbtui resume my-run --detach",
+        epilog="examples:\n  dbtui resume runs/my-run\n  dbtui resume my-run --detach\n"
+        "  dbtui resume runs/my-run --from 800   # from an earlier checkpoint: the later ones are set aside",
         formatter_class=ExamplesFormatter)
     resume.add_argument("run", help="run folder or name under runs/")
     resume.add_argument("--dir", default="runs", help="where to look for run names (default: %(default)s)")
     resume.add_argument("--from", dest="checkpoint", default="latest", metavar="CHECKPOINT",
-                        help="a checkpoint folder of the run (default: the latest complete one)")
+                        help="a checkpoint of the run: its step (800), its folder's name in RUN/checkpoints "
+                        "(step-00000800) or its path (default: the latest complete one)")
     resume.add_argument("--detach", action="store_true", help="continue in the background and return")
     resume.add_argument("--plain", action="store_true", help="plain log lines instead of the live dashboard")
     resume.set_defaults(handler=_resume)

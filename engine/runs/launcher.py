@@ -24,7 +24,7 @@ from engine.runs.control import drop_requests
 from engine.profile import Profile, dumps_profile
 from engine.runs.folder import run_dir_for
 from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of, read_manifest
-from engine.runs.resume_point import check_same_model, chosen_step, put_back, set_aside_later
+from engine.runs.resume_point import check_same_model, checkpoint_named, chosen_step, put_back, set_aside_later
 from engine.runs.folder import (RunFolder, RunFolderError, RunState, foreign_entries, holds_a_run, list_runs,
                                 unusable_folder)
 from engine.runs.launch_lock import launching
@@ -108,6 +108,8 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     """
     check_inputs(profile)
     folder = RunFolder(Path(run_dir or run_dir_for(profile)))
+    if resume and resume != "latest":
+        resume = checkpoint_named(folder, resume)
     # Machine 0 writes the run's events and state; another machine's own disk holds none of them.
     if resume == "latest" and profile.launch.machine_rank == 0 and not folder.events.exists() and not folder.state_file.exists():
         raise NoRunToResumeError(f"there is no run to resume in {folder.path}: nothing was ever trained there"

@@ -22,6 +22,20 @@ from engine.runs.folder import RunFolder, RunFolderError
 SET_ASIDE = "checkpoints-set-aside"
 
 
+def checkpoint_named(folder: RunFolder, given: str) -> str:
+    """The checkpoint folder ``--from``/``--resume`` names as the user wrote it: a step number (16, as `dbtui export
+    --step` takes), a path, or a folder name inside RUN/checkpoints (step-00000016). Which one is checked by
+    chosen_step, whose refusal lists the run's kept checkpoints."""
+    if given.isdigit():
+        step = int(given)
+        kept = [path for kept_step, path in complete_checkpoints(folder) if kept_step == step]
+        aside = sorted((folder.path / SET_ASIDE).glob(f"*/step-{step:08d}"))  # chosen_step says how to take it back
+        return str((kept or aside or [folder.checkpoints / f"step-{step:08d}"])[-1])
+    if not Path(given).exists() and (folder.checkpoints / given).is_dir():
+        return str(folder.checkpoints / given)
+    return given
+
+
 def chosen_step(folder: RunFolder, checkpoint: Path) -> int:
     """The step of the checkpoint ``--from`` names, or a CheckpointError that lists the run's kept ones.
 
