@@ -208,3 +208,29 @@ def test_resume_from_takes_a_step_or_a_checkpoints_name(given: str, tmp_path: Pa
     assert main(["resume", str(folder.path), "--from", "16"]) == 2
     err = capsys.readouterr().err
     assert f"no checkpoint folder {folder.checkpoints / 'step-00000016'}; the run's kept checkpoints: " in err
+
+
+def test_attach_and_report_say_a_run_has_no_events(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With state.json and no or an empty events.jsonl, attach printed nothing and exited 0, and report said "not a
+    run folder" of a run `dbtui runs` lists."""
+    folder = RunFolder(tmp_path / "run").create()
+    folder.write_state(RunState(pid=os.getpid(), status="failed"))
+    for command in ("attach", "report"):
+        assert main([command, str(folder.path)]) == 2
+        assert "has no events: its events.jsonl is missing (status: failed)" in capsys.readouterr().err
+    folder.events.write_text("")
+    assert main(["attach", str(folder.path), "--plain"]) == 2
+    assert "its events.jsonl is empty" in capsys.readouterr().err
+
+
+def test_an_event_log_that_cannot_be_read_is_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.runs.follow import EventFollower
+    from engine.runs.folder import RunFolderError
+
+    folder = RunFolder(tmp_path / "run").create()
+    folder.events.mkdir()  # a folder in its place: attach crashed with IsADirectoryError
+    folder.write_state(RunState(pid=os.getpid(), status="stopped"))
+    assert main(["attach", str(folder.path), "--plain"]) == 2
+    assert "its events.jsonl is not a file (damaged)" in capsys.readouterr().err
+    with pytest.raises(RunFolderError, match="cannot read the run's event log .*: Is a directory; it is damaged"):
+        list(EventFollower(folder).events(follow=False))

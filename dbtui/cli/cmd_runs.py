@@ -150,8 +150,12 @@ def _attach(args: argparse.Namespace) -> int:
     from dbtui.format import resume_hint
     from dbtui.console import make_display
     from engine.runs.folder import CRASHED
+    from engine.runs.follow import events_missing
 
     folder = find_run(args.run, args.dir)
+    missing = None if folder.is_live() else events_missing(folder)  # a live one's trainer is yet to write them
+    if missing and folder.status() != CRASHED:  # a crashed one is said as such below
+        raise DbtuiError(f"{missing}; there is nothing to show")
     try:
         last = watch(folder, make_display(folder.path.name, plain=args.plain)).last
     except KeyboardInterrupt:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from engine.events import Event, event_from_dict
-from engine.runs.folder import RunFolder
+from engine.runs.folder import RunFolder, RunFolderError
 
 END_KINDS = {"run_finished", "run_failed"}
 
@@ -70,6 +70,9 @@ class EventFollower:
                 chunk = file.read()
         except FileNotFoundError:
             return []
+        except OSError as error:  # a folder in its place, another user's file, a disk error
+            raise RunFolderError(f"cannot read the run's event log {self.folder.events}: {error.strerror or error}; "
+                                 "it is damaged or not readable by this user") from None
         lines, offset = [], self.position
         for line in chunk.splitlines(keepends=True):
             if not line.endswith(b"\n"):
@@ -77,6 +80,24 @@ class EventFollower:
             offset += len(line)
             lines.append((line, offset))
         return lines
+
+
+def events_missing(folder: RunFolder) -> str | None:
+    """What to say of a run folder whose events.jsonl holds no event (a trainer killed or failed before it wrote one, a
+    copy of the folder without it, a damaged one); None when it holds some."""
+    if folder.events.is_file():
+        try:
+            if folder.events.stat().st_size:
+                return None
+        except OSError:
+            return None  # its reader says why
+        how = "is empty"
+    elif folder.events.exists():
+        how = "is not a file (damaged)"
+    else:
+        how = "is missing"
+    log = f"; its trainer's output is in {folder.log}" if folder.log.is_file() else ""
+    return f"the run in {folder.path} has no events: its events.jsonl {how} (status: {folder.status()}){log}"
 
 
 def _parse(line: bytes) -> Event | None:

@@ -27,7 +27,8 @@ from engine.evaluation.best import BestStep, best_step, branch_point, forget_aft
 from engine.events import Event, RunFailed, RunFinished, RunStarted, SamplesScored, StepEnded, Warning
 from engine.runs.checkpoints import complete_checkpoints
 from engine.runs.file_errors import said_as_run_files_error
-from engine.runs.folder import RunFolder
+from engine.runs.folder import RunFolder, holds_a_run
+from engine.runs.follow import events_missing
 from engine.runs.keep import how_to_keep
 from engine.runs.report_chart import Series, bucket_means, escape, line_chart
 from engine.runs.sinks import read_events
@@ -78,6 +79,8 @@ class RunRecord:
 def read_run(run_dir: Path) -> RunRecord:
     folder = RunFolder(Path(run_dir))
     if not folder.events.is_file():
+        if holds_a_run(folder.path):  # `dbtui runs` lists it by its state.json
+            raise NotARunError(f"{events_missing(folder)}; there is nothing to report")
         raise NotARunError(f"'{run_dir}' is not a run folder (no events.jsonl); `dbtui runs` lists them")
     events: list[Event] = list(read_events(folder.events))
     record = RunRecord(folder, folder.status())
