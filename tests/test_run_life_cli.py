@@ -234,3 +234,26 @@ def test_an_event_log_that_cannot_be_read_is_said(tmp_path: Path, capsys: pytest
     assert "its events.jsonl is not a file (damaged)" in capsys.readouterr().err
     with pytest.raises(RunFolderError, match="cannot read the run's event log .*: Is a directory; it is damaged"):
         list(EventFollower(folder).events(follow=False))
+
+
+def test_refusals_suggest_commands_that_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Resuming a finished run suggested `dbtui run PROFILE …` with PROFILE as it is; stop on a run without its
+    profile.toml suggested a resume that fails for the lack of it."""
+    import shlex
+
+    folder, _ = _stopped_with_checkpoints(tmp_path, [500])
+    folder.write_state(RunState(pid=os.getpid(), status="finished", step=2000, total_steps=2000))
+    assert main(["resume", str(folder.path)]) == 2
+    assert f"`dbtui run {shlex.quote(str(folder.profile))} --set name=NEW_NAME`" in capsys.readouterr().err
+    folder.state_file.unlink()
+    folder.profile.unlink()
+    assert main(["stop", str(folder.path)]) == 2
+    err = capsys.readouterr().err
+    assert "(status: unknown); it has no profile.toml to resume it with" in err and "dbtui resume" not in err
+
+
+def test_export_help_says_an_export_again_keeps_the_previous_one() -> None:
+    from dbtui.cli import build_parser
+
+    [commands] = [action for action in build_parser()._actions if action.choices and "export" in action.choices]
+    assert "diffusers.previous/" in " ".join(commands.choices["export"].format_help().split())

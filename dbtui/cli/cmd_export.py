@@ -12,7 +12,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export", help="write the outputs of any kept checkpoint, not only the last step's",
         description="Write the model at a kept checkpoint of RUN in the formats its profile's saving.export "
         "lists (diffusers folder, single file, LoRA) into RUN/exports/step-N/. Use it on the step whose "
-        "previews look best: DreamBooth often overfits before the last step.",
+        "previews look best: DreamBooth often overfits before the last step. Exporting a step again keeps what it "
+        "wrote before as one copy beside the new (diffusers.previous/, NAME.previous.safetensors): each can be "
+        "gigabytes, so delete them once the new one is right.",
         epilog="examples:\n  dbtui export runs/my-run --step 800\n  dbtui export my-run          # the latest checkpoint",
         formatter_class=ExamplesFormatter)
     export.add_argument("run", help="run folder or name under runs/")

@@ -201,7 +201,9 @@ def _resume(args: argparse.Namespace) -> int:
         raise DbtuiError(f"{folder.profile} is missing, and resume trains the profile kept there; resume with the profile "
                          f"the run was started from instead: `dbtui run PROFILE --resume` (same name and output_dir)")
     profile = load_profile(folder.profile)
-    started = start_run(profile, detach=args.detach, resume=args.checkpoint, run_dir=folder.path)
+    # A refusal's suggested command (a new run of a finished one) names the profile the run keeps.
+    started = start_run(profile, detach=args.detach, resume=args.checkpoint, run_dir=folder.path,
+                        given_as=shlex.quote(str(folder.profile)))
     print(f"resuming {folder.path} ({profile.name})", flush=True)  # once it is sure to: a refusal says why alone
     return show_started_run(started, profile.name, plain=args.plain, every=profile.logging.every_n_steps,
                             detach=args.detach)
@@ -213,8 +215,12 @@ def _control(args: argparse.Namespace) -> int:
     folder = find_run(args.run, args.dir)
     if not folder.is_live():
         status = folder.status()
-        hint = (f"; it finished: its outputs are in {folder.outputs} and its previews in {folder.samples}"
-                if status == "finished" else f"; `dbtui resume {shlex.quote(str(folder.path))}` continues it")
+        if status == "finished":
+            hint = f"; it finished: its outputs are in {folder.outputs} and its previews in {folder.samples}"
+        elif folder.profile.is_file():
+            hint = f"; `dbtui resume {shlex.quote(str(folder.path))}` continues it"
+        else:  # resume trains the profile kept there, and would be refused
+            hint = f"; it has no {folder.profile.name} to resume it with"
         raise DbtuiError(f"no trainer is running in {folder.path} (status: {status}){hint}")
     if args.request == "sample" and _makes_no_previews(folder):
         raise DbtuiError(f"the run in {folder.path} makes no previews (sampling.num_images = 0 in its profile), so "
