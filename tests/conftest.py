@@ -92,12 +92,17 @@ def trainer_of():
     the folder), for runs shown as running; returns its pid."""
     import subprocess
     import sys
+    import time
 
     processes: list[subprocess.Popen] = []
 
     def start(run_dir: Path) -> int:
         processes.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)", "engine.runs.worker",
                                            str(run_dir)]))
+        command = Path(f"/proc/{processes[-1].pid}/cmdline")
+        deadline = time.monotonic() + 10
+        while command.exists() and not command.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.01)  # empty until its exec ends, and an empty command reads as any run's trainer
         return processes[-1].pid
 
     yield start
