@@ -125,9 +125,8 @@ def _listed_folder(folder: str | None, option: str | None) -> Path:
 
 def _runs_elsewhere(base: Path, option: bool) -> str:
     """Where runs are, when ``base`` holds none: the folders below this one that do, as DIR or as --dir."""
-    from engine.runs.folder import run_dirs_near
-
     from dbtui.cli.printable import printable
+    from engine.runs.folder import run_dirs_near
 
     near = [printable(shlex.quote(str(path.relative_to(Path.cwd()))))  # quoted once, ready to paste
             for path in run_dirs_near(Path.cwd()) if path.resolve() != base.resolve()][:5]
