@@ -260,3 +260,18 @@ def test_a_single_bracketed_concepts_table_says_to_write_two_brackets() -> None:
 def test_dumps_drops_empty_options() -> None:
     text = dumps_profile(loads_profile(MINIMAL))
     assert "revision" not in text and "schema_version = 1" in text
+
+
+def test_a_profile_write_failing_on_a_read_only_disk_says_so_not_the_cleanups_error(tmp_path: Path, monkeypatch) -> None:
+    """The temporary file's removal failed too (EROFS even for a missing file) and its error replaced the write's."""
+    import errno
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "write_text", lambda self, *a, **k: read_only(self))
+    monkeypatch.setattr(Path, "unlink", lambda self, missing_ok=False: read_only(self))
+    with pytest.raises(OSError) as raised:
+        save_profile(loads_profile(MINIMAL), tmp_path / "p.toml")
+    assert raised.value.errno == errno.EROFS and raised.value.filename.endswith(".p.toml.tmp")
+    assert raised.value.__context__ is None  # the write's own error, not the cleanup's raised while handling it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import errno
 import re
@@ -283,5 +284,8 @@ def save_profile(profile: Profile, path: str | Path) -> Path:
         tmp.write_text(dumps_profile(profile), encoding="utf-8")
         tmp.replace(path)
     finally:
-        tmp.unlink(missing_ok=True)  # after a failed write or rename, nothing half-written stays
+        # After a failed write or rename nothing half-written stays; on a disk gone read-only this fails too, and
+        # must not hide the write's own error.
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     return path
