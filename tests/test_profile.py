@@ -135,6 +135,24 @@ def test_a_rule_is_not_told_of_the_default_that_stands_in_for_a_bad_key(override
     assert {p.key for p in problems} == {override.partition("=")[0], "concepts.0.class_dir", "concepts.0.class_prompt"}
 
 
+def test_a_misspelt_key_leaves_the_key_it_means_unknown_to_the_rules() -> None:
+    """metod = "full" leaves method at its default ("lora"): unet_half must not be told it is for full fine-tunes."""
+    problems = problems_of(MINIMAL + "[training]\nmetod = \"full\"\n[saving]\nunet_half = true\n")
+    assert [(p.key, p.suggestion) for p in problems] == [("training.metod", "training.method")]
+    # Where the key meant is written too, it is the user's own value: its rules speak.
+    problems = problems_of(MINIMAL + "[training]\nmethod = \"lora\"\nmetod = \"full\"\n[saving]\nunet_half = true\n")
+    assert {p.key for p in problems} == {"training.metod", "saving.unet_half"}
+
+
+def test_a_bad_key_in_one_concept_leaves_the_other_concepts_checked() -> None:
+    text = (MINIMAL.replace("photo of zwx dog", " ") + "[[concepts]]\ninstance_dir = \"data/cat\"\n"
+            "instance_prompt = \"photo of zwx cat\"\ncaption_mode = \"bogus\"\n")
+    assert {p.key for p in problems_of(text)} == {"concepts.1.caption_mode", "concepts.0.instance_prompt"}
+    # A bad prior.enabled leaves out the prior's rules for every concept, and only those.
+    problems = problems_of(text.replace("bogus", "instance_prompt"), ['prior.enabled="yes please"'])
+    assert {p.key for p in problems} == {"prior.enabled", "concepts.0.instance_prompt"}
+
+
 def test_error_message_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(MINIMAL + "[training]\nmax_train_step = 10\n")

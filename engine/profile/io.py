@@ -130,6 +130,26 @@ def _set_aside(data: dict[str, Any], loc: tuple[Any, ...]) -> str | None:
     return ".".join(str(part) for part in loc) if _drop(data, loc) else None
 
 
+def _meant(data: dict[str, Any], problems: list[Problem], error: ValidationError) -> list[str]:
+    """The keys that misspelt (or misplaced) ones seem to mean, where the profile leaves them out: each holds a
+    default, not the value the user wrote (training.metod = "full" leaves training.method "lora")."""
+    suggested = {problem.key: problem.suggestion for problem in problems if problem.suggestion}
+    keys = (".".join(str(part) for part in e["loc"]) for e in error.errors() if e["type"] == "extra_forbidden")
+    return [suggested[key] for key in keys if key in suggested and not _is_set(data, suggested[key])]
+
+
+def _is_set(data: dict[str, Any], key: str) -> bool:
+    node: Any = data
+    for part in key.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    return True
+
+
 def validate_data(
     data: dict[str, Any],
     *,
@@ -151,7 +171,8 @@ def validate_data(
     try:
         profile = Profile.model_validate(data)
     except ValidationError as error:
-        problems = _located(problems_from(error), lines, file, overrides)
+        found = problems_from(error)
+        problems = _located(found, lines, file, overrides)
         # Drop the bad keys and validate again so that cross-field rules can be reported too, but for those that
         # read a dropped key: they would judge its default, not the user's value.
         trimmed = copy.deepcopy(data)
@@ -162,7 +183,7 @@ def validate_data(
             except ValidationError:
                 partial = None
             if partial is not None:
-                unknown = [key for key in aside if key is not None]
+                unknown = [key for key in aside if key is not None] + _meant(data, found, error)
                 problems += _located(cross_field_problems(partial, unknown), lines, file, overrides)
         raise ProfileError(problems) from None
     problems = _located(cross_field_problems(profile), lines, file, overrides)

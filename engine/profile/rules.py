@@ -8,6 +8,7 @@ stand-in default, not what the user wrote (method = "Full" set aside reads as "l
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from functools import partial
 from pathlib import PurePath
 from typing import Any, cast
 
@@ -26,11 +27,16 @@ def cross_field_problems(profile: Profile, unknown: Collection[str] = ()) -> lis
     seen = cast(Profile, _Reading(profile, "", tuple(unknown))) if unknown else profile
     problems: list[Problem] = []
     for rule in _RULES:
-        try:
-            problems += rule(seen)
-        except _ReadsUnknown:
-            continue
+        problems += _told(partial(rule, seen))
     return problems
+
+
+def _told(rule: Callable[[], list[Problem]]) -> list[Problem]:
+    """The rule's problems, or none when it reads a key set aside."""
+    try:
+        return rule()
+    except _ReadsUnknown:
+        return []
 
 
 class _ReadsUnknown(Exception):
@@ -59,19 +65,32 @@ def _read(value: Any, path: str, unknown: tuple[str, ...]) -> Any:
 
 
 def _concept_problems(profile: Profile) -> list[Problem]:
+    """Each concept's rules one by one: a key set aside in one concept, or prior.enabled, leaves the rest told."""
     problems: list[Problem] = []
-    for index, concept in enumerate(profile.concepts):
-        key = f"concepts.{index}"
-        if profile.prior.enabled:
-            if not concept.class_dir:
-                problems.append(Problem(f"{key}.class_dir", "prior preservation needs a class folder for every concept"))
-            if not concept.class_prompt:
-                problems.append(Problem(f"{key}.class_prompt", "prior preservation needs a class prompt for every concept"))
-            if concept.num_class_images < 1:
-                problems.append(Problem(f"{key}.num_class_images", "prior preservation needs at least 1 class image"))
-        if concept.caption_mode == "instance_prompt" and not concept.instance_prompt.strip():
-            problems.append(Problem(f"{key}.instance_prompt", "the instance prompt is empty; name your subject, e.g. 'photo of zwx dog'"))
+    for index in range(len(profile.concepts)):
+        problems += _told(partial(_concept_prior, profile, index)) + _told(partial(_concept_prompt, profile, index))
     return problems
+
+
+def _concept_prior(profile: Profile, index: int) -> list[Problem]:
+    if not profile.prior.enabled:
+        return []
+    concept, key = profile.concepts[index], f"concepts.{index}"
+    problems: list[Problem] = []
+    if not concept.class_dir:
+        problems.append(Problem(f"{key}.class_dir", "prior preservation needs a class folder for every concept"))
+    if not concept.class_prompt:
+        problems.append(Problem(f"{key}.class_prompt", "prior preservation needs a class prompt for every concept"))
+    if concept.num_class_images < 1:
+        problems.append(Problem(f"{key}.num_class_images", "prior preservation needs at least 1 class image"))
+    return problems
+
+
+def _concept_prompt(profile: Profile, index: int) -> list[Problem]:
+    concept = profile.concepts[index]
+    if concept.caption_mode == "instance_prompt" and not concept.instance_prompt.strip():
+        return [Problem(f"concepts.{index}.instance_prompt", "the instance prompt is empty; name your subject, e.g. 'photo of zwx dog'")]
+    return []
 
 
 def _lora_options(profile: Profile) -> list[Problem]:
