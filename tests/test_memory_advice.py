@@ -21,9 +21,10 @@ def test_a_full_fine_tune_is_told_of_the_savers_it_does_not_use(tmp_path: Path) 
 
 
 def _fit_estimate_only(tmp_path: Path, monkeypatch, capsys, weights_gib: float, caching_gib: float = 0.0,
-                       precision: str = "no", optimizer_gib: float = 0.0, checkpointing: bool = False, **sections) -> str:
+                       precision: str = "no", optimizer_gib: float = 0.0, checkpointing: bool = False,
+                       sampling_gib: float = 0.0, **sections) -> str:
     """What `dbtui fit --estimate-only` prints for the tiny profile when the meter says ``weights_gib`` of weights
-    (and ``caching_gib`` at the caching pass, ``optimizer_gib`` of optimizer state)."""
+    (and ``caching_gib`` at the caching pass, ``optimizer_gib`` of optimizer state, ``sampling_gib`` at the previews)."""
     import engine.memory
     from dbtui.cli import main
     from engine.profile import save_profile
@@ -31,7 +32,7 @@ def _fit_estimate_only(tmp_path: Path, monkeypatch, capsys, weights_gib: float, 
     estimate = MemoryEstimate(weights=int(weights_gib * GIB), gradients=0, optimizer_state=int(optimizer_gib * GIB),
                               activations=0, caches=0,
                               autocast_weight_copies=0, peak_phase="backward", model="m", batch=1, height=8, width=8,
-                              seconds=0.0, caching=int(caching_gib * GIB))
+                              seconds=0.0, caching=int(caching_gib * GIB), sampling=int(sampling_gib * GIB))
     monkeypatch.setattr(engine.memory, "estimate_peak", lambda profile, **how: estimate)
     precision_section = {"mixed_precision": precision, "gradient_checkpointing": checkpointing}
     path = save_profile(tiny_profile(tmp_path, precision=precision_section, **sections), tmp_path / "p.toml")
@@ -138,3 +139,23 @@ def test_where_no_setting_can_bring_the_steps_under_the_card_a_larger_card_is_na
                              checkpointing=True, optimizer={"name": "adamw"}, **lean)
     assert ("; the steps too need more than an 8 GB card (9.0 GB); to need less: use the 8-bit optimizer "
             '(optimizer.name = "adamw8bit"); lower the LoRA rank (training.lora.rank = 8)\n') in out
+
+
+def test_where_the_previews_need_the_most_their_own_savers_are_judged(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The previews' need was named, but the savers were judged by the steps': those that shrink only the step
+    (gradient checkpointing) were offered, and the rank's 0.3 GB was offered for a gap of more than 1 GB."""
+    out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 5, sampling_gib=10, sampling={"num_images": 4})
+    assert "for a card below 12 GB, the previews need more than an 8 GB card (11.8 GB); to need less: use mixed precision" in out
+    assert "; generate fewer images at once (sampling.num_images = 2)\n" in out
+    assert "gradient checkpointing" not in out and "fused_backward" not in out
+    lean = {"training": {"method": "lora", "lora": {"rank": 16}}, "dataset": {"cache_latents": True},
+            "model": {"pretrained": "builtin:tiny-sd1", "quantize": "nf4"}, "optimizer": {"name": "adamw8bit"}}
+    out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 7.4, sampling_gib=15, precision="bf16", optimizer_gib=0.1,
+                             checkpointing=True, sampling={"num_images": 1}, evaluation={"enabled": False}, **lean)
+    assert ("for a card below 24 GB, the previews need more than a 16 GB card (17.2 GB), and no setting here brings them "
+            "under 16 GB: rent 24 GB or more\n") in out
+    # Fewer images at once could close the gap: offered, beside the rank.
+    out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 7.4, sampling_gib=15, precision="bf16", optimizer_gib=0.1,
+                             checkpointing=True, sampling={"num_images": 4}, evaluation={"enabled": False}, **lean)
+    assert ("the previews need more than a 16 GB card (17.2 GB); to need less: lower the LoRA rank (training.lora.rank = 8); "
+            "generate fewer images at once (sampling.num_images = 2)\n") in out

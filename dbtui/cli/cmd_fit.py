@@ -31,24 +31,24 @@ CACHING_DECIDES = ("the caching pass before the first step needs the most here: 
 def _advice(profile, estimate, card_gb: float, fitting_gb: float | None) -> str:
     """What would let the run fit a ``card_gb`` card (``fitting_gb``: the smallest that holds it, if any). The step's
     savers cannot shrink the caching pass: where that pass alone is too large for it, with its encoders already in half
-    precision, that is said first, and the savers only when the steps (or the previews) miss the card too. Where even
-    every saver at once, taking the whole of each part of the estimate it shrinks, leaves the steps too large, no
-    saver is offered: the card is."""
-    from engine.memory.estimate import ALLOCATOR_SLACK, GIB
-    from engine.memory.savers import memory_advice, most_saved
+    precision, that is said first, and the savers only when the steps (or the previews) miss the card too: those that
+    shrink what misses it. Where even every such saver at once, taking the whole of each part of the estimate it
+    shrinks, leaves the steps or the previews too large, no saver is offered: the card is."""
+    from engine.memory.estimate import GIB
+    from engine.memory.savers import advice_text, fit_savers, memory_advice
 
     card = card_gb * GIB
     steps_need = max(estimate.card_need, estimate.sampling_card_need)
     a_card = f"{'an' if f'{card_gb:g}'.startswith(('8', '11', '18')) else 'a'} {card_gb:g} GB card"
-    lean = estimate.card_need - most_saved(profile, estimate) * (1 + ALLOCATOR_SLACK) > card
+    found = fit_savers(profile, estimate, card)
     bigger = f"rent {fitting_gb:g} GB or more" if fitting_gb else f"use a card of more than {card_gb:g} GB"
 
     def settings(too: str = "") -> str:
         what = "the previews" if estimate.sampling_card_need > estimate.card_need else "the steps"
         need = f"{what}{too} need more than {a_card} ({steps_need / GIB:.1f} GB)"
-        if lean:
+        if found is None:
             return f"{need}, and no setting here brings them under {card_gb:g} GB: {bigger}"
-        return f"{need}; to need less: {memory_advice(profile)}"
+        return f"{need}; to need less: {advice_text(found)}"
 
     if estimate.caching_card_need <= card:
         return settings()
@@ -62,7 +62,7 @@ def _advice(profile, estimate, card_gb: float, fitting_gb: float | None) -> str:
         return CACHING_DECIDES
     if estimate.caching_card_need >= steps_need:
         return f"{CACHING_DECIDES}; {settings(' too')}"
-    if lean:
+    if found is None:
         return settings()  # the card that holds the steps holds the caching pass too
     return (f"{settings()}; even then the caching pass before the first step needs {estimate.caching_card_need / GIB:.2f} GB "
             "on the card, which no training setting shrinks")

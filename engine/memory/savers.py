@@ -7,10 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.memory.estimate import MemoryEstimate
+from engine.memory.estimate import ALLOCATOR_SLACK, MemoryEstimate
 
-# The estimate's parts (MemoryEstimate) a saver can shrink; "lora" is the LoRA's own weights, inside "weights".
-_ALL = frozenset({"weights", "gradients", "optimizer_state", "activations", "caches"})
+# The estimate's parts (MemoryEstimate) a saver can shrink; "lora" is the LoRA's own weights, inside "weights", and
+# "previews" is what the sampling moment (MemoryEstimate.sampling) holds beyond the step's weights and optimizer state:
+# the VAE back on the GPU and one generation.
+_ALL = frozenset({"weights", "gradients", "optimizer_state", "activations", "caches", "previews"})
+# What is on the GPU at a step's peak, and at the sampling moment (the step's gradients, activations and caches are
+# gone by then).
+_IN_STEP = frozenset({"weights", "lora", "gradients", "optimizer_state", "activations", "caches"})
+_AT_SAMPLING = frozenset({"weights", "lora", "optimizer_state", "previews"})
 # fp32 weights per byte of optimizer state (engine/memory/optimizer_state.py): the LoRA's size read from its state, as
 # its gradients may not be alive at the peak. Adafactor's factored state says nothing of it.
 _WEIGHTS_PER_STATE_BYTE = {"adamw": 0.5, "adamw8bit": 2.0, "lion": 1.0, "lion8bit": 4.0, "prodigy": 1.0}
@@ -26,19 +32,49 @@ class Saver:
 
 def memory_advice(profile: Any) -> str:
     """The savers this profile does not use yet, as settings to write; one sentence when it uses them all."""
-    return "; ".join(saver.tip for saver in savers(profile)) or "this setup is already as lean as dbtui can make it: use a GPU with more memory"
+    return advice_text(savers(profile))
 
 
-def most_saved(profile: Any, estimate: MemoryEstimate) -> int:
-    """Bytes of the step's peak that all of the profile's savers together could take away at most: the parts they
-    shrink, each counted once, whole. When even that leaves the steps too large for a card, no setting helps."""
-    parts = frozenset().union(*(saver.shrinks for saver in savers(profile)))
+def advice_text(found: list[Saver]) -> str:
+    """Savers as settings to write; one sentence when there are none."""
+    return "; ".join(saver.tip for saver in found) or "this setup is already as lean as dbtui can make it: use a GPU with more memory"
+
+
+def fit_savers(profile: Any, estimate: MemoryEstimate, card: int) -> list[Saver] | None:
+    """The savers that shrink what misses a card of ``card`` bytes: the step's where the steps miss it, those that
+    shrink the sampling moment where the previews do. None where even all of them, each part they shrink taken
+    whole, leave one of those too large: no setting helps, only a larger card."""
+    steps_over, previews_over = estimate.card_need > card, estimate.sampling_card_need > card
+    step_savers = savers(profile)
+    sampling_savers = [saver for saver in [*step_savers, *_preview_savers(profile)] if saver.shrinks & _AT_SAMPLING]
+    if steps_over and estimate.card_need - _most_saved(step_savers, profile, estimate) * (1 + ALLOCATOR_SLACK) > card:
+        return None
+    at_sampling = min(estimate.sampling, _most_saved(sampling_savers, profile, estimate, _AT_SAMPLING))
+    if previews_over and estimate.sampling_card_need - at_sampling * (1 + ALLOCATOR_SLACK) > card:
+        return None
+    found = step_savers if steps_over else []
+    return (found + [saver for saver in sampling_savers if saver not in found]) if previews_over else found
+
+
+def _most_saved(found: list[Saver], profile: Any, estimate: MemoryEstimate, present: frozenset[str] = _IN_STEP) -> int:
+    """Bytes that all of ``found`` together could take away at most of the parts ``present`` (the step's, or the
+    sampling moment's): the parts they shrink, each counted once, whole."""
+    parts = frozenset().union(*(saver.shrinks for saver in found)) & present
     ratio = _WEIGHTS_PER_STATE_BYTE.get(profile.optimizer.name)
     lora = max(estimate.gradients, int(estimate.optimizer_state * ratio)) if ratio else estimate.weights
+    previews = max(0, estimate.sampling - estimate.weights - estimate.optimizer_state)  # at most: the VAE is in it too
     sizes = {"weights": estimate.weights, "gradients": estimate.gradients, "optimizer_state": estimate.optimizer_state,
-             "activations": estimate.activations, "caches": estimate.caches, "lora": lora}
+             "activations": estimate.activations, "caches": estimate.caches, "lora": lora, "previews": previews}
     # The LoRA's weights are inside "weights": counted once when that is counted whole.
     return sum(sizes[part] for part in parts if not (part == "lora" and "weights" in parts))
+
+
+def _preview_savers(profile: Any) -> list[Saver]:
+    """Fewer images a pipeline call: the previews' and scoring's own saver, which no step setting is."""
+    fewer = [f"{key} = {count // 2}" for key, count in (("sampling.num_images", profile.sampling.num_images),
+             ("evaluation.images_per_prompt", profile.evaluation.images_per_prompt if profile.evaluation.enabled else 0))
+             if count > 1]
+    return [Saver(f"generate fewer images at once ({', '.join(fewer)})", frozenset({"previews"}))] if fewer else []
 
 
 def savers(profile: Any) -> list[Saver]:
@@ -58,7 +94,8 @@ def savers(profile: Any) -> list[Saver]:
     if not profile.precision.gradient_checkpointing:
         add("turn on gradient checkpointing (precision.gradient_checkpointing = true)", "activations")
     if profile.precision.mixed_precision == "no":
-        add("use mixed precision (precision.mixed_precision = \"fp16\", or \"bf16\" on Ampere and newer)", "weights", "activations", "caches")
+        add("use mixed precision (precision.mixed_precision = \"fp16\", or \"bf16\" on Ampere and newer)", "weights", "activations", "caches",
+            "previews")
     if profile.optimizer.name in ("adamw", "lion"):
         add(f"use the 8-bit optimizer (optimizer.name = \"{profile.optimizer.name}8bit\")", "optimizer_state")
     # The profile rules let bf16 weights train only in bf16, and refuse the fused step under fp16: the tip says so.
@@ -87,5 +124,5 @@ def savers(profile: Any) -> list[Saver]:
         if profile.training.lora is not None and profile.training.lora.rank > 8:
             add(f"lower the LoRA rank (training.lora.rank = {profile.training.lora.rank // 2})", "lora", "gradients", "optimizer_state")
     if profile.dataset.resolution > 512:
-        add("lower dataset.resolution", "activations", "caches")
+        add("lower dataset.resolution", "activations", "caches", "previews")
     return found
