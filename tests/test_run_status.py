@@ -249,6 +249,32 @@ def test_a_lock_file_removed_while_a_launch_waited_on_it_is_not_taken(tmp_path: 
         os.close(fd)
 
 
+def test_a_folder_removed_between_a_launchs_mkdir_and_open_is_made_again(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed launch removes the folder it made; one that had just made it too found no folder to open its lock file
+    in, and launched unlocked. The lock must still be taken, in the folder made again."""
+    import fcntl
+
+    from engine.runs import launch_lock
+
+    folder = RunFolder(tmp_path / "runs" / "new")
+    real_open = os.open
+    calls = []
+
+    def open_as_the_folder_goes(path, flags, mode=0o777):
+        calls.append(path)
+        if len(calls) == 1:  # the other launch removes the folder between this one's mkdir and open
+            folder.path.rmdir()
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", open_as_the_folder_goes)
+    with launch_lock.launching(folder):
+        monkeypatch.setattr(os, "open", real_open)
+        assert len(calls) == 2 and folder.launching.is_file()
+        with open(folder.launching) as other, pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by this launch
+
+
 def test_a_run_never_starts_among_files_that_are_not_a_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A run folder that was the user's project folder (their commented profile.toml, a report.html) or their photos:
     the run wrote its profile and report over theirs, and its folders among them, and said nothing."""

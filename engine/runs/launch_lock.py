@@ -54,17 +54,18 @@ def _take_launch_lock(folder: RunFolder) -> int | None:
     deadline = time.monotonic() + LAUNCH_WAIT_S
     while True:
         folder.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder.launching, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fd = os.open(folder.launching, os.O_CREAT | os.O_RDWR, 0o644)
+        except FileNotFoundError:
+            # A failed launch removed the folder it made between this one's mkdir and open: make it again, as the
+            # OSError would let this launch go on unlocked (launching).
+            _wait_or_give_up(folder, deadline)
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            if time.monotonic() > deadline:
-                raise RunFolderError(
-                    f"another launch into {folder.path} has been starting its trainer for over {LAUNCH_WAIT_S:.0f} s "
-                    f"(it takes a second or two); see what runs there with `dbtui runs {shlex.quote(str(folder.path.parent))}`, "
-                    "then try again") from None
-            time.sleep(0.05)
+            _wait_or_give_up(folder, deadline)
             continue
         except OSError:  # no locks on this disk
             os.close(fd)
@@ -76,3 +77,13 @@ def _take_launch_lock(folder: RunFolder) -> int | None:
         if same:
             return fd
         os.close(fd)  # a failed launch removed the file while this one waited on it: lock the one there now
+
+
+def _wait_or_give_up(folder: RunFolder, deadline: float) -> None:
+    """A moment's wait before trying the lock again; RunFolderError once another launch has held it past ``deadline``."""
+    if time.monotonic() > deadline:
+        raise RunFolderError(
+            f"another launch into {folder.path} has been starting its trainer for over {LAUNCH_WAIT_S:.0f} s "
+            f"(it takes a second or two); see what runs there with `dbtui runs {shlex.quote(str(folder.path.parent))}`, "
+            "then try again") from None
+    time.sleep(0.05)
