@@ -110,3 +110,53 @@ async def test_remove_keeps_the_checks_of_the_other_concepts(tmp_path: Path, mon
         await settle(pilot)
         assert app.screen is screen
         assert _said(app)[-1].startswith("No usable images in")
+
+
+class _FailingEngine(FakeEngine):
+    """Its check of a folder named bad fails, as an unreadable folder's does."""
+
+    def check_dataset(self, profile, concept, emit=None):
+        if Path(profile.concepts[concept].instance_dir).name == "bad":
+            raise RuntimeError("cannot read folder bad")
+        return super().check_dataset(profile, concept, emit)
+
+
+async def _failed_second(app, pilot):
+    """The second concept (bad) shown, and its check failed."""
+    screen = await at_step(app, pilot, 2, "DatasetScreen")
+    screen.query_one("#ds-concept", Select).value = 1
+    await settle(pilot)
+    await pilot.press("ctrl+r")
+    await settle(pilot)
+    assert screen.failed_check == "cannot read folder bad"
+    return screen
+
+
+async def test_add_after_a_failed_check_does_not_report_it_for_the_new_concept(tmp_path: Path, monkeypatch) -> None:
+    """Add kept the failed check of the concept shown before: Next blamed the new, empty concept for it."""
+    monkeypatch.chdir(tmp_path)
+    session = _session(_folder(tmp_path, "good", "one.png"), _folder(tmp_path, "bad", "one.png"))
+    app = make_app(_FailingEngine(), session, image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _failed_second(app, pilot)
+        await pilot.click("#ds-add")
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert app.screen is screen
+        assert _said(app)[-1] == "Concept 3 has no images folder."
+
+
+async def test_remove_the_failing_concept_lets_next_go_on(tmp_path: Path, monkeypatch) -> None:
+    """Removing the concept whose check failed kept its failure: Next reported it for the concept left."""
+    monkeypatch.chdir(tmp_path)
+    session = _session(_folder(tmp_path, "good", "one.png"), _folder(tmp_path, "bad", "one.png"))
+    app = make_app(_FailingEngine(), session, image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _failed_second(app, pilot)
+        await pilot.click("#ds-remove")
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ParametersScreen"
+        assert not [n for n in app._notifications if n.title == "Not yet"]

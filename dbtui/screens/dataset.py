@@ -59,6 +59,7 @@ the line under the prompts says. Your original images are never changed.
         self.concept = 0
         self.errors_accepted = False  # the user was told of the check's errors and chose to go on
         self.failed_check: str | None = None  # why the last check of this concept could not run
+        self.shown: dict | None = None  # the concept (the draft's own) that failed_check and errors_accepted are of
         self.checks = 0  # checks started: a check's result comes back with its number, and only the last one's counts
         self.checking: Job | None = None
         self.check_failed: set[int] = set()  # concepts whose last check failed: Next does not check them again (a loop)
@@ -95,6 +96,13 @@ the line under the prompts says. Your original images are never changed.
         self.query_one("#ds-instance_dir").focus()
 
     def _load_concept(self) -> None:
+        """Show concept ``self.concept``; when it is another concept than before (chosen, added, or moved up by a
+        Remove), the failed check and the errors accepted were the other's: Next must not report them."""
+        concept = self.session.get(f"concepts.{self.concept}")
+        if concept is not self.shown:  # by identity: an index stays when a Remove moves the next concept up
+            self.shown = concept
+            self.failed_check = None
+            self.errors_accepted = False
         for key, _, _ in FIELDS:
             self.query_one(f"#ds-{key}", Input).value = self.session.get(f"concepts.{self.concept}.{key}") or ""
         self._show_findings("changed since the last check: ctrl+r checks again")
@@ -184,8 +192,6 @@ the line under the prompts says. Your original images are never changed.
     def _concept_chosen(self, event: Select.Changed) -> None:
         if isinstance(event.value, int) and event.value != self.concept:
             self.concept = event.value
-            self.failed_check = None
-            self.errors_accepted = False  # the errors accepted were another concept's
             self._load_concept()
 
     def _refresh_concepts(self) -> None:
