@@ -157,8 +157,19 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
             key = binding.key_display or binding.key
             yield SystemCommand(binding.description, f"{binding.description} ({key})",
                                 partial(active.node.run_action, binding.action))
-        for index, name in enumerate(STEPS):
-            yield SystemCommand(f"Go to {name}", f"step {index + 1} of the wizard", partial(self.goto, index))
+        yield from self._step_commands(screen)
+
+    def _step_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Going to another step passes the checks its keys do: any earlier step through Back's, the next one through
+        Next's (a run's start among them); a step further on is reached by Next, step after step."""
+        from dbtui.screens.base import WizardScreen
+
+        if not isinstance(screen, WizardScreen):  # a dialog, or a screen over a step (captions): its own keys
+            return
+        for index, name in enumerate(STEPS[:screen.STEP + 2]):
+            if index != screen.STEP:
+                go = partial(screen.action_back, index) if index < screen.STEP else screen.action_next
+                yield SystemCommand(f"Go to {name}", f"step {index + 1} of the wizard", go)
 
 
 def make_app(engine: Engine | None = None, session: Session | None = None, *, image_renderer: str = "auto") -> DbtuiApp:

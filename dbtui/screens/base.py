@@ -53,8 +53,9 @@ class WizardScreen(Screen):
         """On to the next step, the checks passed (a step may first ask the user something)."""
         self.app.goto(self.STEP + 1)
 
-    def action_back(self) -> None:
-        self.app.goto(self.STEP - 1)
+    def action_back(self, step: int | None = None) -> None:
+        """Back to the step before, or to an earlier ``step`` (the palette's); a step overrides it for its checks."""
+        self.app.goto(self.STEP - 1 if step is None else step)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "nav-next":

@@ -326,12 +326,12 @@ the line under the prompts says. Your original images are never changed.
             return
         self.app.push_screen(CaptionScreen(self.session, self.engine, folder, self.concept))
 
-    def action_back(self) -> None:
+    def action_back(self, step: int | None = None) -> None:
         problem = self._preparing_problem()
         if problem:
             self.notify(problem, severity="warning", title="Not yet")
             return
-        super().action_back()
+        super().action_back(step)
 
     def _named(self, index: int) -> str:
         """How a message names concept ``index``: the one shown, or another by its number and folder."""

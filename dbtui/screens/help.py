@@ -30,7 +30,7 @@ EVERYWHERE = """\
 
 - **Tab** / **Shift+Tab** move between fields and buttons; the focused one is lit.
 - **Enter** / **Space** press a button, pick an option, toggle a switch.
-- **^p** (Ctrl+P) the command palette: every action of the screen, and the steps.
+- **^p** (Ctrl+P) the command palette: every action of the screen, the earlier steps and the next one.
 - **f1** this help (again to close it), **^t** light / dark theme, **^q** quit.
 """
 

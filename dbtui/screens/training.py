@@ -381,7 +381,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
     def action_next(self) -> None:
         self.notify("This is the last step. d detaches, Ctrl+Q quits.")
 
-    def action_back(self) -> None:
+    def action_back(self, step: int | None = None) -> None:
         """Back to the parameters: a run that has ended is let go, so that Train starts the run the form describes
         (a live one is still followed when the user comes back)."""
         if self._starting():  # as detach: the start worker would be cancelled while its thread starts the trainer
@@ -389,7 +389,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             return
         if self.finished:
             self.session.run_folder = None
-        super().action_back()
+        super().action_back(step)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         what = (event.button.id or "").removeprefix("tr-")
