@@ -7,8 +7,10 @@ from pathlib import Path
 from textual.widgets import Input
 
 from dbtui.app import make_app
+from dbtui.screens.run_life import draft_differs
 from dbtui.session import Session
 from engine.profile import dumps_profile
+from engine.runs.launcher import anchored_profile
 from wizard_fakes import FakeEngine, run_events
 from wizard_steps import settle
 
@@ -106,3 +108,19 @@ async def test_edits_to_the_run_still_followed_are_said_to_apply_to_a_new_run(tm
         assert app.screen.folder == run
         [note] = [n for n in app._notifications if n.title == "Same run"]
         assert note.message.startswith("Still following person-v2: your changes apply to a new run")
+
+
+def test_a_draft_naming_its_folders_relative_is_the_run_the_launcher_kept(tmp_path: Path, monkeypatch) -> None:
+    """The run keeps its concepts' folders absolute (the launcher's anchored_profile): the same draft, written
+    relative, asks for nothing else; Train follows the run without saying the changes apply to a new one."""
+    monkeypatch.chdir(tmp_path)
+    session = _session(tmp_path, "person-v2")
+    session.set("concepts", [{"instance_dir": "pics", "instance_prompt": "photo of zwx dog", "class_dir": "dogs",
+                              "class_prompt": "photo of a dog"}])
+    run = tmp_path / "runs" / "person-v2"
+    run.mkdir(parents=True)
+    (run / "profile.toml").write_text(dumps_profile(anchored_profile(session.profile())), encoding="utf-8")
+    assert f'"{tmp_path / "dogs"}"' in (run / "profile.toml").read_text(encoding="utf-8")
+    assert not draft_differs(session, run)
+    session.set("concepts.0.instance_prompt", "photo of zwx cat")
+    assert draft_differs(session, run)

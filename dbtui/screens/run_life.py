@@ -3,7 +3,6 @@ and what the wizard says of the run when the user leaves it."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,16 +87,12 @@ def trains(engine: Any, folder: Path) -> bool:
 def draft_differs(session: Any, folder: Path) -> bool:
     """Whether the session's draft asks for something else than the profile the run in ``folder`` trains with (its
     folders compared as absolute paths, as the run keeps them); False when either cannot be read."""
-    from engine.builtin import is_builtin
     from engine.profile import load_profile
+    from engine.runs.launcher import anchored_profile
 
     def comparable(profile: Any) -> dict[str, Any]:
-        data = profile.model_dump(mode="json")
+        data = anchored_profile(profile).model_dump(mode="json")  # as the run keeps it
         data["saving"].pop("output_dir")  # the same run folder: written relative or absolute
-        for concept in data["concepts"]:
-            for key in ("instance_dir", "class_dir"):
-                if concept.get(key) and not is_builtin(concept[key]):
-                    concept[key] = os.path.abspath(concept[key])
         return data
 
     try:

@@ -237,7 +237,7 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
     target = machine_profile(folder, profile.launch.machine_rank)
     written = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # renamed whole: a trainer may be starting to read it
     try:
-        written.write_text(dumps_profile(_anchored(profile)), encoding="utf-8")
+        written.write_text(dumps_profile(anchored_profile(profile)), encoding="utf-8")
         os.replace(written, target)
     finally:
         with contextlib.suppress(OSError):  # a read-only disk refuses this too: the write's error is the one to say
@@ -277,7 +277,7 @@ def _check_steps_left(folder: RunFolder, profile: Profile, step: int) -> None:
             f"`dbtui export {shlex.quote(str(folder.path))} --step {step}`")
 
 
-def _anchored(profile: Profile) -> Profile:
+def anchored_profile(profile: Profile) -> Profile:
     """The profile as the run folder keeps it: its concepts' folders made absolute, so that `dbtui resume` from another
     folder trains the images and class images the run started with, not whatever has the same name there (a relative
     class_dir made a new set of class images, silently)."""
