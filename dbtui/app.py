@@ -111,11 +111,7 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
             except TimeoutError:
                 self.exit(message=self._maybe_starting())
                 return
-        try:
-            live = folder is not None and any(run.path == folder and run.status in ACTIVE
-                                              for run in self.engine.list_runs(str(folder.parent)))
-        except OSError:  # a folder gone or unreadable: quitting must still quit
-            live = False
+        live = folder is not None and self.engine.run_status(folder) in ACTIVE  # a folder gone: "unknown"
         self.exit(message=f"Quit; {goes_on(folder)}" if live else None)
 
     async def _run_being_started(self) -> Path | None:

@@ -85,6 +85,8 @@ class Engine(Protocol):
     def follow_run(self, folder: Path, stop: Callable[[], bool]) -> Iterator[Event]: ...
     def control(self, folder: Path, what: str) -> None: ...
     def list_runs(self, output_dir: str) -> list[RunSummary]: ...
+    def run_status(self, folder: Path) -> str:
+        """The status word of the run in ``folder`` alone (engine.runs.folder.run_status): no other run's log is read."""
     def kept_checkpoints(self, folder: Path) -> list[int]:
         """The steps of the run's complete checkpoints, oldest first."""
     def export_checkpoint(self, folder: Path, step: int, emit: Emit | None = None) -> dict[str, str]:
@@ -214,6 +216,11 @@ class RealEngine:
             runs.append(RunSummary(folder.path, run_status(state, folder.path), state.step if state else 0,
                                    state.total_steps if state else 0, best.step if best else None))
         return runs
+
+    def run_status(self, folder: Path) -> str:
+        from engine.runs.folder import RunFolder
+
+        return RunFolder(Path(folder)).status()
 
     def kept_checkpoints(self, folder: Path) -> list[int]:
         from engine.runs.checkpoints import complete_checkpoints

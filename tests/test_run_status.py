@@ -62,6 +62,8 @@ def test_the_cli_and_the_wizard_say_crashed_for_the_same_run(tmp_path: Path, cap
     assert [line.split("│")[2].strip() for line in lines if "/live" in line] == ["running"]
     summaries = {run.path.name: run.status for run in RealEngine().list_runs(str(tmp_path / "runs"))}
     assert summaries == {"gone": "crashed", "live": "running"}
+    assert [RealEngine().run_status(tmp_path / "runs" / name) for name in ("gone", "live", "none")] == [
+        "crashed", "running", "unknown"]
 
     assert main(["stop", str(crashed.path)]) == 2
     assert f"(status: crashed); `dbtui resume {crashed.path}` continues it" in capsys.readouterr().err

@@ -7,6 +7,7 @@ from pathlib import Path
 from textual.widgets import Input
 
 from dbtui.app import make_app
+from dbtui.format import goes_on
 from dbtui.screens.run_life import draft_differs
 from dbtui.session import Session
 from engine.profile import dumps_profile
@@ -34,6 +35,16 @@ async def _train_then_back(app, pilot, edits: dict[str, str]) -> None:
     await settle(pilot, 0.3)
     await pilot.press("ctrl+n")
     await settle(pilot, 0.3)
+
+
+class _OneRunEngine(FakeEngine):
+    """Says one run's status alone; listing every run (the real engine reads each one's whole log) fails the test."""
+
+    def list_runs(self, output_dir: str):
+        raise AssertionError("every run listed to learn one run's status")
+
+    def run_status(self, folder: Path) -> str:
+        return "running" if Path(folder).name == "person-v2" else "unknown"
 
 
 def _session(tmp_path: Path, name: str) -> Session:
@@ -124,3 +135,20 @@ def test_a_draft_naming_its_folders_relative_is_the_run_the_launcher_kept(tmp_pa
     assert not draft_differs(session, run)
     session.set("concepts.0.instance_prompt", "photo of zwx cat")
     assert draft_differs(session, run)
+
+
+async def test_train_and_quit_read_the_followed_runs_status_alone(tmp_path: Path, monkeypatch) -> None:
+    """Train and Ctrl+Q listed every run in the folder, on the UI thread, to learn whether the one followed trains."""
+    monkeypatch.chdir(tmp_path)
+    engine = _OneRunEngine(events=[e for e in run_events() if e.kind != "run_finished"])
+    app = make_app(engine, _session(tmp_path, "person-v2"), image_renderer="none")
+    said = []
+    async with app.run_test(size=SIZE) as pilot:
+        await _train_then_back(app, pilot, {"name": "run-b"})
+        assert type(app.screen).__name__ == "LiveRunScreen"
+        await pilot.press("escape")
+        await settle(pilot, 0.2)
+        monkeypatch.setattr(app, "exit", lambda message=None: said.append(message))
+        await pilot.press("ctrl+q")
+        await settle(pilot, 0.2)
+    assert said == [f"Quit; {goes_on(tmp_path / 'runs' / 'person-v2')}"]

@@ -247,6 +247,11 @@ class FakeEngine:
         return [RunSummary(Path(output_dir) / "tiny-demo", "finished", 30, 30),
                 RunSummary(Path(output_dir) / "person-v2", "running", 120, 800)]
 
+    def run_status(self, folder: Path) -> str:
+        """As list_runs says; "unknown" (no state file) for any folder it does not list."""
+        folder = Path(folder).absolute()
+        return next((run.status for run in self.list_runs(str(folder.parent)) if run.path == folder), "unknown")
+
 
 class HybridEngine(RealEngine):
     """The real engine; the dataset doctor comes from the fake until engine.dataset lands."""

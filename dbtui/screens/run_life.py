@@ -76,12 +76,8 @@ def draft_elsewhere(session: Any, folder: Path) -> Path | None:
 
 
 def trains(engine: Any, folder: Path) -> bool:
-    """Whether a trainer still works in ``folder``, as the runs list says."""
-    try:
-        return any(run.path.absolute() == folder.absolute() and run.status in ACTIVE
-                   for run in engine.list_runs(str(folder.parent)))
-    except OSError:  # a folder gone or unreadable: nothing trains there that the wizard can follow
-        return False
+    """Whether a trainer still works in ``folder``, as the runs list says (a folder gone or unreadable: no)."""
+    return engine.run_status(folder) in ACTIVE
 
 
 def draft_differs(session: Any, folder: Path) -> bool:

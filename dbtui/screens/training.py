@@ -194,7 +194,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             if worker.is_cancelled or isinstance(last, (RunFinished, RunFailed)):
                 return
             # The events stop when the trainer is gone: say so in the attach list's own word.
-            status = next((run.status for run in self.engine.list_runs(str(folder.parent)) if run.path == folder), None)
+            status = self.engine.run_status(folder)
             if status == CRASHED:
                 self.post_message(self.TrainerGone(status))
         except Exception as error:  # noqa: BLE001 - shown to the user
