@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from PIL import Image
@@ -160,3 +161,82 @@ async def test_remove_the_failing_concept_lets_next_go_on(tmp_path: Path, monkey
         await settle(pilot)
         assert type(app.screen).__name__ == "ParametersScreen"
         assert not [n for n in app._notifications if n.title == "Not yet"]
+
+
+class _HeldEngine(FakeEngine):
+    """Its checks of folder b wait for ``go`` once ``hold`` is set; then fail when ``fail`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold, self.go, self.fail = threading.Event(), threading.Event(), False
+
+    def check_dataset(self, profile, concept, emit=None):
+        if Path(profile.concepts[concept].instance_dir).name == "b" and self.hold.is_set():
+            self.go.wait(10)
+            if self.fail:
+                raise RuntimeError("cannot read folder b")
+        return super().check_dataset(profile, concept, emit)
+
+
+async def _b_dropped(app, pilot):
+    """Both concepts checked, the second's (b: no usable image) report dropped as caption review does."""
+    screen = await _check_each(app, pilot, 2)
+    app.session.reports.pop(1)
+    return screen
+
+
+def _two(tmp_path: Path) -> Session:
+    return _session(_folder(tmp_path, "a", "one.png"), _folder(tmp_path, "b", "small.png"))
+
+
+async def test_next_while_the_recheck_runs_waits_for_it_instead_of_starting_it_again(tmp_path: Path,
+                                                                                    monkeypatch) -> None:
+    """Each Next started the re-check again, cancelling the one under way: pressed quickly, none ever finished."""
+    monkeypatch.chdir(tmp_path)
+    engine = _HeldEngine()
+    app = make_app(engine, _two(tmp_path), image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _b_dropped(app, pilot)
+        engine.hold.set()
+        await pilot.press("ctrl+n")
+        await pilot.pause(0.1)
+        await pilot.press("ctrl+n")
+        await pilot.pause(0.1)
+        assert _said(app)[-1] == "Still checking concept 2 (b): Next again once it is done."
+        engine.go.set()
+        await settle(pilot)
+        assert engine.calls.count(("check_dataset", 1)) == 2 and 1 in app.session.reports
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert app.screen is screen
+        assert _said(app)[-1].startswith("No usable images in concept 2 (b)")
+
+
+async def test_a_failed_recheck_of_a_concept_not_shown_names_it(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = _HeldEngine()
+    app = make_app(engine, _two(tmp_path), image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _b_dropped(app, pilot)
+        engine.hold.set()
+        engine.go.set()
+        engine.fail = True
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        [failed] = [n for n in app._notifications if n.severity == "error"]
+        assert (failed.title, failed.message) == ("Dataset check of concept 2 (b) failed", "cannot read folder b")
+
+
+async def test_next_does_not_promise_a_recheck_the_draft_keeps_from_starting(tmp_path: Path, monkeypatch) -> None:
+    """Next said "checking again" while the check, refused by the draft's problems, never started."""
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine()
+    app = make_app(engine, _two(tmp_path), image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _b_dropped(app, pilot)
+        app.session.set("dataset.resolution", 7)  # no profile validates: no check can start
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert app.screen is screen and engine.calls.count(("check_dataset", 1)) == 1
+        assert _said(app)[-1] == ("The last check of concept 2 (b) found no usable images before the last changes; fix "
+                                  "the problems shown to check it again.")

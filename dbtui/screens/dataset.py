@@ -227,16 +227,18 @@ the line under the prompts says. Your original images are never changed.
     def action_check(self) -> None:
         self._start_check(self.concept)
 
-    def _start_check(self, index: int) -> None:
+    def _start_check(self, index: int) -> bool:
+        """Check concept ``index``; False when the draft does not validate (the problems are shown instead)."""
         try:
             profile = self.session.profile()
         except ProfileError as error:
             mine = [p for p in error.problems if p.key.startswith(f"concepts.{index}")] or error.problems
             self.notify("\n".join(f"{p.key}: {p.message}" for p in mine[:4]), title="Fix these first", severity="error")
-            return
+            return False
         self.checks += 1
         self.checking = Job.of(self.session, index, self.checks)
         self.check(profile, index, self.checking)
+        return True
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="check")
     def check(self, profile, concept: int, job: Job) -> None:
@@ -282,7 +284,8 @@ the line under the prompts says. Your original images are never changed.
         if concept is None:  # removed, or given another folder: the findings shown say so already
             return
         if isinstance(outcome, str):
-            self.notify(outcome, title="Dataset check failed", severity="error", timeout=10)
+            of = "" if concept == self.concept else f" of {self._named(concept)}"  # Next's re-check of another
+            self.notify(outcome, title=f"Dataset check{of} failed", severity="error", timeout=10)
             self.check_failed.add(concept)
             if concept == self.concept:
                 # Lasting, not only a notification: the findings of another folder must not stay as if they were these.
@@ -339,6 +342,18 @@ the line under the prompts says. Your original images are never changed.
             return "this concept"
         return f"concept {index + 1} ({Path(self.session.get(f'concepts.{index}.instance_dir') or '?').name})"
 
+    def _check_again(self, index: int, last) -> str:
+        """Next's check of concept ``index`` again, whose ``last`` check found errors: what Next says of it. A check
+        under way is waited for, not replaced (a new one cancels it: Next pressed again and again would finish none)."""
+        running = self.checking.index_in(self.session) if self.checking is not None else None
+        if running is not None:
+            return f"Still checking {self._named(running)}: Next again once it is done."
+        found = "no usable images" if last.summary.usable == 0 else f"{last.summary.counts['error']} error(s)"
+        of = "" if index == self.concept else f" of {self._named(index)}"
+        if not self._start_check(index):
+            return f"The last check{of} found {found} before the last changes; fix the problems shown to check it again."
+        return f"The last check{of} found {found} before the last changes: checking again. Next again once it is done."
+
     def leave_problem(self) -> str | None:
         problem = self._preparing_problem()
         if problem:
@@ -355,10 +370,7 @@ the line under the prompts says. Your original images are never changed.
             told = index in self.check_failed or (index == self.concept and self.errors_accepted)
             if report is None and last is not None and not told and (
                     last.summary.usable == 0 or last.summary.counts.get("error", 0)):
-                self._start_check(index)  # dropped (captions changed): what it found may be mended, or may not
-                found = "no usable images" if last.summary.usable == 0 else f"{last.summary.counts['error']} error(s)"
-                of = "" if index == self.concept else f" of {named}"
-                return f"The last check{of} found {found} before the last changes: checking again. Next again once it is done."
+                return self._check_again(index, last)  # dropped (captions changed): what it found may be mended
             if report is not None and report.summary.usable == 0:
                 shown = "" if index == self.concept else " (choose it above)"
                 return f"No usable images in {named}: fix the errors the check shows{shown}."
