@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Input
+from textual.widgets import Input, Log
 
 from dbtui.app import make_app
 from dbtui.format import goes_on
@@ -152,3 +152,28 @@ async def test_train_and_quit_read_the_followed_runs_status_alone(tmp_path: Path
         await pilot.press("ctrl+q")
         await settle(pilot, 0.2)
     assert said == [f"Quit; {goes_on(tmp_path / 'runs' / 'person-v2')}"]
+
+
+async def test_train_of_the_same_run_that_ended_meanwhile_starts_as_for_a_fresh_draft(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    """Train went back to the ended run's dashboard (with edits, saying "Still following" it): it starts the draft's
+    run as Train of a fresh draft does, which for a finished run of that name says so."""
+    monkeypatch.chdir(tmp_path)
+    engine = _live_engine()  # tiny-demo is listed as finished: it ended while the user was in Parameters
+    session = _session(tmp_path, "tiny-demo")
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(4)
+        await settle(pilot, 0.2)
+        await pilot.press("escape")
+        await settle(pilot, 0.2)
+        engine.finished_run = True
+        app.screen.query_one("#f-training--max_train_steps", Input).value = "50"
+        await settle(pilot, 0.3)
+        await pilot.press("ctrl+n")
+        await settle(pilot, 0.3)
+        assert not [n for n in app._notifications if n.title == "Same run"]
+        assert session.run_folder is None and type(app.screen).__name__ == "TrainingScreen"
+        log = app.screen.query_one(Log).lines
+        assert log[0] == "Not started:" and log[-1] == "Go back (Esc) to Parameters and give the run a new name."
+    assert [c for c in engine.calls if c[0] == "start_run"] == [("start_run", "tiny-demo")] * 2

@@ -1,6 +1,7 @@
 """Train in Parameters while the wizard still follows a run (the user pressed Esc on its dashboard while it trained):
-the dashboard follows that run again only when the parameters still name it. Another run starts at once when the
-followed one has ended; while it trains the user chooses, since on one GPU two runs share its memory."""
+the dashboard follows that run again only when the parameters still name it and it still trains; once it has ended,
+Train does what it does for a fresh draft. While it trains and the parameters name another run, the user chooses,
+since on one GPU two runs share its memory."""
 
 from __future__ import annotations
 
@@ -17,19 +18,20 @@ class TrainAgain:
 
     def go_next(self) -> None:
         folder = self.session.run_folder
+        if folder is not None and not trains(self.engine, folder):
+            # It ended while the user was here: Train does what it does for a fresh draft (a finished run of the
+            # same name is not started over, a stopped one is offered to resume), not show the old dashboard.
+            self.session.run_folder = folder = None
         if folder is None:
             super().go_next()
             return
         other = draft_elsewhere(self.session, folder)
-        if other is None:
-            if draft_differs(self.session, folder):
-                self.notify(f"Still following {folder.name}: your changes apply to a new run (give it another name "
-                            "here).", title="Same run", severity="warning", timeout=20)
-        elif trains(self.engine, folder):
+        if other is not None:
             self.app.push_screen(LiveRunScreen(folder, other), lambda choice: self._chosen(folder, choice))
             return
-        else:  # it ended while the user was here: the parameters' run starts
-            self.session.run_folder = None
+        if draft_differs(self.session, folder):
+            self.notify(f"Still following {folder.name}: your changes apply to a new run (give it another name here).",
+                        title="Same run", severity="warning", timeout=20)
         super().go_next()
 
     def _chosen(self, live: Path, choice: LiveChoice | None) -> None:
