@@ -17,6 +17,7 @@ from dbtui.engine_facade import RealEngine
 from dbtui.session import Session
 from engine.runs.folder import RunFolder
 from wizard_fakes import FakeEngine
+from wizard_steps import settle
 
 SIZE = (80, 24)
 
@@ -28,11 +29,6 @@ def _in_tmp(tmp_path, monkeypatch):
 
 def text_of(screen, selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
-
-
-async def settle(pilot, seconds: float = 0.1) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause(seconds)
 
 
 async def at_a_new_profiles_model_step(pilot) -> None:

@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Input, Select, Static, TextArea
 from dbtui.app import make_app
 from dbtui.session import Session
 from wizard_fakes import FakeEngine, run_events
+from wizard_steps import settle
 
 SIZE = (80, 24)
 
@@ -29,11 +30,6 @@ def workdir(tmp_path, monkeypatch, demo_data) -> Path:
 
 def text_of(screen, selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
-
-
-async def settle(pilot, seconds: float = 0.1) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause(seconds)
 
 
 async def test_the_whole_flow_by_keyboard(workdir: Path) -> None:

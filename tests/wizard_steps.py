@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from textual.worker import WorkerCancelled
+import time
+
+from textual.worker import WorkerCancelled, WorkerState
+
+
+SETTLE_S = 30.0  # how long workers that keep starting others may go on: only a failing test waits it out
 
 
 async def settle(pilot, seconds: float = 0.1) -> None:
-    """Every worker done. A prepare starts a check and a token check that replace (cancel) their group's
-    running worker, and waiting on a cancelled worker raises: wait again for those left."""
+    """Every worker done, and the messages they posted handled, until those start no other: a screen's start worker
+    posts what starts its follow worker. A fixed pause after the first ones was the only wait for the next, and a
+    loaded machine's threads outran it. A prepare starts a check and a token check that replace (cancel) their
+    group's running worker, and waiting on a cancelled worker raises: wait again for those left."""
+    app = pilot.app
+    deadline = time.monotonic() + SETTLE_S
     while True:
+        await pilot.pause()  # a screen just pushed mounts, and starts its workers
         try:
-            await pilot.app.workers.wait_for_complete()
-            break
+            await app.workers.wait_for_complete()
         except WorkerCancelled:
             continue
+        await pilot.pause()  # what they posted is handled: a handler may start another
+        if not any(worker.state in (WorkerState.PENDING, WorkerState.RUNNING) for worker in app.workers):
+            break
+        assert time.monotonic() < deadline, "workers still running"
     await pilot.pause(seconds)
 
 
