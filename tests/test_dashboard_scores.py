@@ -15,6 +15,7 @@ from dbtui.session import Session
 from dbtui.widgets.score_plot import ScorePanel, ScorePlot
 from engine.events import Event, PhaseProgress, PhaseStarted, RunFinished, RunStarted, SamplesScored
 from wizard_fakes import FakeEngine, run_events
+from wizard_steps import settle
 
 SIZE = (80, 24)
 # (step, subject fidelity, CLIP-T): step 6 has the best subject but its CLIP-T fell 0.10 from the
@@ -67,10 +68,7 @@ async def dashboard(engine: FakeEngine, pilot) -> TrainingScreen:
     await pilot.press("d")  # the demo
     await pilot.pause()
     pilot.app.goto(4)
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.3)
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.1)
+    await settle(pilot)
     screen = pilot.app.screen
     assert isinstance(screen, TrainingScreen)
     return screen

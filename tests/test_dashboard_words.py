@@ -10,6 +10,7 @@ from dbtui.screens.training import TrainingScreen
 from dbtui.session import Session
 from engine.events import RunFinished, RunStarted
 from wizard_fakes import FakeEngine, run_events
+from wizard_steps import settle
 
 SIZE = (80, 24)
 
@@ -21,9 +22,7 @@ def _terminal(app) -> list[str]:
 async def _dashboard(app, pilot, session: Session) -> TrainingScreen:
     screen = TrainingScreen(session, app.engine)
     app.push_screen(screen)
-    await pilot.pause(0.3)
-    await app.workers.wait_for_complete()
-    await pilot.pause(0.2)
+    await settle(pilot, 0.2)
     return screen
 
 

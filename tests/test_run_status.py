@@ -19,6 +19,7 @@ from dbtui.screens.training import TrainingScreen
 from dbtui.session import Session
 from engine.runs.folder import RunFolder, RunState, run_status
 from wizard_fakes import FakeEngine, RunSummary, run_events
+from wizard_steps import settle
 
 
 def _dead_pid() -> int:
@@ -102,9 +103,7 @@ async def test_the_dashboard_says_crashed_when_the_trainer_is_gone(tmp_path: Pat
     async with app.run_test(size=(80, 24)) as pilot:
         screen = TrainingScreen(session, engine)
         app.push_screen(screen)
-        await pilot.pause(0.3)
-        await app.workers.wait_for_complete()
-        await pilot.pause(0.2)
+        await settle(pilot, 0.2)
         assert screen.finished
         assert str(screen.query_one("#tr-phase").render()) == "crashed"
         assert any("dbtui resume" in n.message for n in app._notifications)

@@ -11,6 +11,7 @@ from dbtui.screens.captions import CaptionScreen
 from dbtui.screens.parameters import ParametersScreen
 from dbtui.session import Session
 from wizard_fakes import FakeEngine
+from wizard_steps import settle
 
 SIZE = (80, 24)
 
@@ -132,9 +133,7 @@ async def _shown_training_screen(app, pilot, session: Session, engine: FakeEngin
 
     screen = TrainingScreen(session, engine)
     app.push_screen(screen)
-    await pilot.pause(0.3)
-    await app.workers.wait_for_complete()
-    await pilot.pause(0.2)
+    await settle(pilot, 0.2)
     return screen
 
 
