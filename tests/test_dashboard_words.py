@@ -8,9 +8,10 @@ from dbtui.app import make_app
 from dbtui.console import PlainPrinter
 from dbtui.screens.training import TrainingScreen
 from dbtui.session import Session
+from dbtui.widgets.loss_plot import LossPlot
 from engine.events import RunFinished, RunStarted
 from wizard_fakes import FakeEngine, run_events
-from wizard_steps import settle
+from wizard_steps import settle, until
 
 SIZE = (80, 24)
 
@@ -63,8 +64,10 @@ async def test_the_loss_plot_of_a_short_run_marks_whole_steps(tmp_path: Path) ->
     session.run_folder = tmp_path / "runs" / "x"
     app = make_app(engine, session, image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        await _dashboard(app, pilot, session)
-        await pilot.pause(0.4)  # the plot redraws on a timer
+        screen = await _dashboard(app, pilot, session)
+        plot = screen.query_one(LossPlot)
+        await until(pilot, lambda: plot._drawn == len(plot.history))  # it redraws on a timer, late on a loaded machine
+        await pilot.pause()
         lines = _terminal(app)
         [axis] = [index for index, line in enumerate(lines) if "└┬" in line]
         assert lines[axis + 1].partition("╰")[0].split() == ["1", "2", "3"]

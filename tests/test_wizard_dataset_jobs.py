@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from pathlib import Path
 
 from PIL import Image
@@ -15,7 +14,7 @@ from textual.widgets import Input, Select
 from dbtui.app import make_app
 from dbtui.session import Session
 from wizard_fakes import FakeEngine, Report, Summary, fake_report
-from wizard_steps import at_step, settle
+from wizard_steps import at_step, settle, until
 
 
 class GatedEngine(FakeEngine):
@@ -59,14 +58,6 @@ def _session(*concepts: tuple[str, str]) -> Session:
     session.data["prior"] = {"enabled": False}
     session.data["concepts"] = [{"instance_dir": folder, "instance_prompt": prompt} for folder, prompt in concepts]
     return session
-
-
-async def _until(pilot, done, seconds: float = 10.0) -> None:
-    """Wait for ``done()`` while a held worker keeps ``settle`` from returning."""
-    end = time.monotonic() + seconds
-    while not done():
-        assert time.monotonic() < end, "timed out"
-        await pilot.pause(0.05)
 
 
 def _messages(app) -> list[str]:
@@ -167,7 +158,7 @@ async def test_a_check_replaced_by_a_later_one_is_dropped(tmp_path: Path, monkey
         await pilot.pause(0.2)
         engine.check_dataset = lambda profile, concept, emit=None: fake_report(folder)
         await pilot.press("ctrl+r")  # cancels the first check's worker; its thread goes on
-        await _until(pilot, lambda: 0 in app.session.reports)
+        await until(pilot, lambda: 0 in app.session.reports)
         engine.gate.set()
         await settle(pilot, 0.3)
         assert app.session.reports[0].summary.usable == 1
@@ -194,7 +185,7 @@ async def test_the_step_is_not_left_while_prepare_runs(tmp_path: Path, monkeypat
     """Left meanwhile, the copies were written and the concept went on with its originals, unsaid."""
     async with _preparing(tmp_path, monkeypatch, "E") as (app, pilot, screen, engine, folder):
         await pilot.press("ctrl+r")  # a check meanwhile: its end does not hide Prepare's progress
-        await _until(pilot, lambda: 0 in app.session.reports)
+        await until(pilot, lambda: 0 in app.session.reports)
         assert screen.query_one("#ds-progress").display
         await pilot.press("ctrl+n")
         await pilot.pause(0.2)

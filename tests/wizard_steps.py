@@ -30,6 +30,15 @@ async def settle(pilot, seconds: float = 0.1) -> None:
     await pilot.pause(seconds)
 
 
+async def until(pilot, done, seconds: float = SETTLE_S) -> None:
+    """Wait for ``done()``: what a timer or a held worker brings about, which no fixed pause waits for on a loaded
+    machine. ``seconds`` bounds only a failing test's wait."""
+    end = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < end, "timed out"
+        await pilot.pause(0.05)
+
+
 async def at_step(app, pilot, index: int, name: str):
     """The wizard's step ``index`` (a ``name`` screen), shown and settled."""
     app.goto(index)
