@@ -17,6 +17,7 @@ from dbtui.widgets.vram_line import VramLine
 from engine.runs.folder import RunFolder
 from test_wizard_sdxl import SIZE, check_model, settle, text_of, through_the_dataset_step, until, visible
 from wizard_fakes import FakeEngine
+from wizard_steps import vram_estimated
 
 FLUX_REFUSES = {"training.clip_skip": 2, "training.min_snr_gamma": 5.0, "training.train_text_encoder": True,
                 "training.text_encoder_stop_fraction": 0.5}
@@ -119,8 +120,8 @@ async def test_the_base_weights_choice_is_a_flux_loras_and_the_meter_is_asked_wi
         screen = app.screen
         screen.query_one(VramLine).delay = 0.1
         assert visible(screen, "#par-quantize-row")
-        screen.query_one("#par-quantize", Select).value = "nf4"
-        await pilot.pause(0.3)  # the VRAM line waits a moment after the last change
+        async with vram_estimated(pilot):  # the VRAM line waits a moment after the last change
+            screen.query_one("#par-quantize", Select).value = "nf4"
         await settle(pilot)
         assert session.get("model.quantize") == "nf4"
         assert engine.estimated[-1].model.quantize == "nf4"

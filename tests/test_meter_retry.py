@@ -13,6 +13,7 @@ from engine.memory.inputs import meter_key
 from engine.memory.process import MeterProcessError
 from tests.test_meter_ui import SIZE, parameters, text_of
 from wizard_fakes import FakeEngine, fake_estimate
+from wizard_steps import vram_estimated
 
 
 @pytest.fixture(autouse=True)
@@ -21,10 +22,8 @@ def _in_tmp(tmp_path, monkeypatch):
 
 
 async def _edit(pilot, field: str, value: str) -> None:
-    pilot.app.screen.query_one(field, Input).value = value
-    await pilot.pause(0.3)
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    async with vram_estimated(pilot):
+        pilot.app.screen.query_one(field, Input).value = value
 
 
 class FailingEngine(FakeEngine):

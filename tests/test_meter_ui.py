@@ -21,6 +21,7 @@ from engine.memory.process import MeterProcessError, estimate_in_child
 from tests.runs_helpers import ROOT, env
 from tests.training_helpers import tiny_profile
 from wizard_fakes import FakeEngine, fake_estimate
+from wizard_steps import vram_estimated
 
 SIZE = (80, 24)
 
@@ -136,17 +137,15 @@ async def test_quick_changes_make_one_estimate_and_the_figure_follows_them() -> 
     async with app.run_test(size=SIZE) as pilot:
         screen = await parameters(pilot)
         line = screen.query_one(VramLine)
-        line.delay = 0.5
+        line.delay = 2.0  # the changes come well within it, even on a loaded machine
         before = text_of(screen, "#par-vram")
         field = screen.query_one("#f-training--train_batch_size", Input)
-        for value in ("2", "3", "4"):  # typed one after another, each well within the delay
-            field.value = value
-            await pilot.pause(0.05)
-        assert "estimating" in text_of(screen, "#par-vram")
-        assert len(engine.estimated) == 1  # only the screen's first
-        await pilot.pause(0.8)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        async with vram_estimated(pilot, requests=3):
+            for value in ("2", "3", "4"):  # typed one after another, each well within the delay
+                field.value = value
+                await pilot.pause(0.05)
+            assert "estimating" in text_of(screen, "#par-vram")
+            assert len(engine.estimated) == 1  # only the screen's first
         assert len(engine.estimated) == 2 and engine.estimated[-1].training.train_batch_size == 4
         after = text_of(screen, "#par-vram")
         assert after != before and fake_estimate(engine.estimated[-1]).fit_line() in after
@@ -181,10 +180,8 @@ async def test_a_newer_request_ends_the_older_one_and_its_answer_is_never_shown(
         screen = app.screen
         assert "estimating" in text_of(screen, "#par-vram")
         screen.query_one(VramLine).delay = 0.1
-        screen.query_one("#f-training--train_batch_size", Input).value = "3"
-        await pilot.pause(0.4)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        async with vram_estimated(pilot):
+            screen.query_one("#f-training--train_batch_size", Input).value = "3"
         assert ended == [True]  # the first request was ended, not waited for
         assert [p.training.train_batch_size for p in engine.estimated] == [1, 3]
         assert fake_estimate(engine.estimated[-1]).fit_line() in text_of(screen, "#par-vram")

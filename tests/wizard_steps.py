@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 from textual.worker import WorkerCancelled, WorkerState
+
+from dbtui.widgets.vram_line import VramLine
 
 
 SETTLE_S = 30.0  # how long workers that keep starting others may go on: only a failing test waits it out
@@ -37,6 +41,22 @@ async def until(pilot, done, seconds: float = SETTLE_S) -> None:
     while not done():
         assert time.monotonic() < end, "timed out"
         await pilot.pause(0.05)
+
+
+@contextlib.asynccontextmanager
+async def vram_estimated(pilot, requests: int = 1) -> AsyncIterator[None]:
+    """The changes made within reach the VRAM line (``requests`` of them, through the form's messages), its waiting
+    request starts and every worker is done: a fixed pause raced the line's timer, which a loaded machine fires late."""
+    line = pilot.app.screen.query_one(VramLine)
+    asked: list[tuple] = []
+    request = line.request
+    line.request = lambda *args, **kwargs: (asked.append(args), request(*args, **kwargs))[1]
+    try:
+        yield
+        await until(pilot, lambda: len(asked) >= requests and not line.waiting)
+    finally:
+        del line.request
+    await settle(pilot, 0)
 
 
 async def at_step(app, pilot, index: int, name: str):

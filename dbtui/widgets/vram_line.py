@@ -83,6 +83,11 @@ class VramLine(Static):
         self._pending: Profile | None = None  # waiting for the timer
         self._hint = ""  # said after the figure shown
 
+    @property
+    def waiting(self) -> bool:
+        """Whether a request waits for the settings to rest (``delay``) before its estimate starts."""
+        return self._pending is not None
+
     def known(self, key: str) -> MemoryEstimate | None:
         return self._known.get(key)
 
