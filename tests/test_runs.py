@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -215,6 +214,13 @@ def test_a_collective_failing_because_another_process_died_is_said_so_not_as_a_b
     assert peer_process_lost(RuntimeError("mat1 and mat2 shapes cannot be multiplied"), 2, "runs/mp") is None
 
 
+def _catches(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler of its own for ``signum`` (the worker sets SIGINT's and SIGTERM's
+    together; Python sets SIGINT's as it starts)."""
+    caught = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) & 1 << (signum - 1))
+
+
 def test_a_ctrl_c_while_the_trainer_still_imports_stops_it_in_set_up_not_as_a_crash(tmp_path: Path) -> None:
     """It printed a KeyboardInterrupt traceback and left the run "starting", then listed as crashed."""
     from engine.profile import save_profile
@@ -223,7 +229,9 @@ def test_a_ctrl_c_while_the_trainer_still_imports_stops_it_in_set_up_not_as_a_cr
     save_profile(tiny_profile(tmp_path), folder.profile)
     worker = subprocess.Popen([sys.executable, "-m", "engine.runs.worker", str(folder.path)], cwd=Path(__file__).parents[1],
                               env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1])), stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)  # within its imports (seconds of torch and diffusers)
+    # Its handlers set, within its imports (seconds of torch and diffusers): a fixed 0.5 s came before them on a
+    # loaded machine, and Python's own KeyboardInterrupt ended the interpreter still starting.
+    wait_for(lambda: _catches(worker.pid, signal.SIGTERM), timeout=60, poll=0.01)
     worker.send_signal(signal.SIGINT)
     _, err = worker.communicate(timeout=300)
     assert worker.returncode == 0 and "Traceback" not in err, err
