@@ -145,3 +145,23 @@ threads = [Path(f"/proc/self/task/{task}/comm").read_text().strip() for task in 
 Path(sys.argv[1], f"threads-{os.environ['RANK']}.json").write_text(json.dumps(threads))
 sys.exit(status)
 """
+
+
+def run_with_checkpoints(tmp_path: Path, steps: list[int]) -> tuple[RunFolder, object]:
+    """A stopped run folder of the tiny profile whose checkpoints (manifests only) are at ``steps``."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 2000})
+    folder = RunFolder(tmp_path / "runs" / profile.name).create()
+    save_profile(profile, folder.profile)
+    folder.events.write_text("")
+    for step in steps:
+        checkpoint = folder.checkpoints / f"step-{step:08d}"
+        checkpoint.mkdir(parents=True)
+        save_file({"step": torch.tensor([step])}, checkpoint / "model.safetensors")
+        files = {"model.safetensors": (checkpoint / "model.safetensors").stat().st_size}
+        (checkpoint / "manifest.json").write_text(json.dumps({"step": step, "method": "full", "files": files}))
+    return folder, profile

@@ -8,31 +8,15 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from dbtui.cli import main
 from engine.profile import save_profile
 from engine.runs.checkpoints import CheckpointError, complete_checkpoints, latest_checkpoint
-from engine.runs.folder import RunFolder
 from engine.runs.launcher import _prepare
 from engine.runs.resume_point import SET_ASIDE, chosen_step, set_aside_later
+from tests.runs_helpers import run_with_checkpoints
 from tests.training_helpers import tiny_profile
-
-
-def run_with_checkpoints(tmp_path: Path, steps: list[int]) -> tuple[RunFolder, object]:
-    """A stopped run folder of the tiny profile whose checkpoints (manifests only) are at ``steps``."""
-    profile = tiny_profile(tmp_path, training={"max_train_steps": 2000})
-    folder = RunFolder(tmp_path / "runs" / profile.name).create()
-    save_profile(profile, folder.profile)
-    folder.events.write_text("")
-    for step in steps:
-        checkpoint = folder.checkpoints / f"step-{step:08d}"
-        checkpoint.mkdir(parents=True)
-        save_file({"step": torch.tensor([step])}, checkpoint / "model.safetensors")
-        files = {"model.safetensors": (checkpoint / "model.safetensors").stat().st_size}
-        (checkpoint / "manifest.json").write_text(json.dumps({"step": step, "method": "full", "files": files}))
-    return folder, profile
 
 
 def test_resuming_from_an_earlier_checkpoint_sets_the_later_ones_aside_whole(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from dbtui.cli import main
 from engine.events import RunFailed, RunStarted
 from engine.runs.folder import RunFolder, RunState
 from engine.runs.report import REPORT, write_report
-from tests.runs_helpers import wait_for
+from tests.runs_helpers import run_with_checkpoints, wait_for
 
 UNDECODABLE = "junk\udcff.png"  # what Python makes of the file name b"junk\xff.png"
 
@@ -168,36 +168,13 @@ def test_run_resume_before_the_profile_takes_it_as_the_profile(tmp_path: Path, c
     assert "give the profile to train: `dbtui run PROFILE`" in capsys.readouterr().err
 
 
-def _stopped_with_checkpoints(tmp_path: Path, steps: list[int]) -> tuple[RunFolder, object]:
-    """A stopped run folder of the tiny profile whose checkpoints (manifests only) are at ``steps``."""
-    import json
-
-    import torch
-    from safetensors.torch import save_file
-
-    from engine.profile import save_profile
-    from training_helpers import tiny_profile
-
-    profile = tiny_profile(tmp_path, training={"max_train_steps": 2000})
-    folder = RunFolder(tmp_path / "runs" / profile.name).create()
-    save_profile(profile, folder.profile)
-    folder.events.write_text("")
-    for step in steps:
-        checkpoint = folder.checkpoints / f"step-{step:08d}"
-        checkpoint.mkdir(parents=True)
-        save_file({"step": torch.tensor([step])}, checkpoint / "model.safetensors")
-        files = {"model.safetensors": (checkpoint / "model.safetensors").stat().st_size}
-        (checkpoint / "manifest.json").write_text(json.dumps({"step": step, "method": "full", "files": files}))
-    return folder, profile
-
-
 @pytest.mark.parametrize("given", ["500", "step-00000500"])
 def test_resume_from_takes_a_step_or_a_checkpoints_name(given: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     """`--from 16` and `--from step-00000016` were refused, though the refusal listed that checkpoint."""
     from engine.runs import launcher
 
-    folder, profile = _stopped_with_checkpoints(tmp_path, [500, 1000])
+    folder, profile = run_with_checkpoints(tmp_path, [500, 1000])
     asked: list[list[str]] = []
     monkeypatch.setattr(launcher, "worker_command",
                         lambda profile, run_dir, extra: asked.append(list(extra)) or [sys.executable, "-c", "pass"])
@@ -241,7 +218,7 @@ def test_refusals_suggest_commands_that_work(tmp_path: Path, capsys: pytest.Capt
     profile.toml suggested a resume that fails for the lack of it."""
     import shlex
 
-    folder, _ = _stopped_with_checkpoints(tmp_path, [500])
+    folder, _ = run_with_checkpoints(tmp_path, [500])
     folder.write_state(RunState(pid=os.getpid(), status="finished", step=2000, total_steps=2000))
     assert main(["resume", str(folder.path)]) == 2
     assert f"`dbtui run {shlex.quote(str(folder.profile))} --set name=NEW_NAME`" in capsys.readouterr().err
