@@ -26,6 +26,7 @@ from typing import Any
 
 from engine.errors import DbtuiError
 from engine.events import RunFinished, event_from_dict
+from engine.runs.trainer_process import trainer_alive
 
 
 def run_dir_for(profile: Any) -> Path:
@@ -203,48 +204,6 @@ def run_status(state: RunState | None, run_dir: Path) -> str:
     if state.status in ACTIVE and not trainer_alive(state.pid, run_dir):
         return CRASHED
     return state.status
-
-
-def trainer_alive(pid: int, run_dir: Path) -> bool:
-    """True while ``pid`` is a live dbtui trainer of ``run_dir``. After a reboot or a container restart (a rented pod's),
-    a crashed trainer's pid can belong to another process, another run's trainer included, and the run read as running
-    for ever, never to be resumed: where /proc says what a process runs, one that is not engine.runs.worker given this
-    folder is not its trainer."""
-    if not pid_alive(pid):
-        return False
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True  # no /proc (macOS), or not ours to read: alive as far as can be told
-    # An empty command cannot be told: a process between fork and exec, or an exited one not yet reaped (a zombie),
-    # whose state file says how it ended.
-    return not command or (b"engine.runs.worker" in command and _names_folder(pid, command, run_dir))
-
-
-def _names_folder(pid: int, command: bytes, run_dir: Path) -> bool:
-    """Whether one of the command's arguments is ``run_dir``, symbolic links resolved: the launcher passes it absolute,
-    a worker started by hand may have it relative to its own working folder."""
-    wanted = os.path.realpath(run_dir)
-    try:
-        cwd: str | None = os.readlink(f"/proc/{pid}/cwd")
-    except OSError:  # another user's process: its absolute arguments are still compared
-        cwd = None
-    for argument in filter(None, (os.fsdecode(arg) for arg in command.split(b"\0"))):
-        if not os.path.isabs(argument) and cwd is None:
-            continue
-        if os.path.realpath(os.path.join(cwd or "", argument)) == wanted:
-            return True
-    return False
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class TrainerLock:
