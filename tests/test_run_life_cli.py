@@ -189,15 +189,17 @@ def test_resume_from_takes_a_step_or_a_checkpoints_name(given: str, tmp_path: Pa
 
 def test_attach_and_report_say_a_run_has_no_events(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """With state.json and no or an empty events.jsonl, attach printed nothing and exited 0, and report said "not a
-    run folder" of a run `dbtui runs` lists."""
+    run folder" of a run `dbtui runs` lists, or of an empty one wrote a page of no steps and exited 0."""
     folder = RunFolder(tmp_path / "run").create()
     folder.write_state(RunState(pid=os.getpid(), status="failed"))
     for command in ("attach", "report"):
         assert main([command, str(folder.path)]) == 2
         assert "has no events: its events.jsonl is missing (status: failed)" in capsys.readouterr().err
     folder.events.write_text("")
-    assert main(["attach", str(folder.path), "--plain"]) == 2
-    assert "its events.jsonl is empty" in capsys.readouterr().err
+    for command in (["attach", "--plain"], ["report"]):
+        assert main([command[0], str(folder.path), *command[1:]]) == 2
+        assert "its events.jsonl is empty" in capsys.readouterr().err
+    assert not (folder.path / REPORT).exists()
 
 
 def test_an_event_log_that_cannot_be_read_is_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

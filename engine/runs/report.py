@@ -78,9 +78,10 @@ class RunRecord:
 
 def read_run(run_dir: Path) -> RunRecord:
     folder = RunFolder(Path(run_dir))
-    if not folder.events.is_file():
+    missing = events_missing(folder)  # as attach says it: an empty log made a page of no steps
+    if missing is not None:
         if holds_a_run(folder.path):  # `dbtui runs` lists it by its state.json
-            raise NotARunError(f"{events_missing(folder)}; there is nothing to report")
+            raise NotARunError(f"{missing}; there is nothing to report")
         raise NotARunError(f"'{run_dir}' is not a run folder (no events.jsonl); `dbtui runs` lists them")
     events: list[Event] = list(read_events(folder.events))
     record = RunRecord(folder, folder.status())
