@@ -152,6 +152,10 @@ def test_runs_says_why_a_folder_it_is_given_holds_no_runs(tmp_path: Path, monkey
     assert main(["runs", str(tmp_path / "runs"), "--dir", str(tmp_path)]) == 2
     assert "name two folders; give one of them" in capsys.readouterr().err
     assert main(["runs", str(tmp_path / "runs"), "--dir", str(tmp_path / "runs")]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert main(["runs", "runs", "--dir", str(tmp_path / "runs")]) == 0  # one folder spelled two ways
+    assert main(["runs", "nowhere", "--dir", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere' does not exist" in capsys.readouterr().err
 
 
 def test_run_resume_before_the_profile_takes_it_as_the_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
@@ -110,7 +111,7 @@ def _listed_folder(folder: str | None, option: str | None) -> Path:
     """The folder `dbtui runs` lists: DIR or --dir (not two different ones), refused where it is no folder."""
     from dbtui.cli.printable import printable
 
-    if folder is not None and option is not None and Path(folder) != Path(option):
+    if folder is not None and option is not None and not _same_folder(folder, option):
         raise DbtuiError(f"DIR ({printable(folder)}) and --dir ({printable(option)}) name two folders; give one of them")
     given = folder or option
     base = Path(given or "runs")
@@ -121,6 +122,14 @@ def _listed_folder(folder: str | None, option: str | None) -> Path:
                          "(saving.output_dir)")
     raise DbtuiError(f"'{printable(base)}' does not exist; `dbtui runs` with no folder looks in runs/ and names the "
                      "folders below this one that hold runs")
+
+
+def _same_folder(one: str, other: str) -> bool:
+    """Whether two spellings name one folder (runs and /abs/path/runs, or a link to it)."""
+    try:
+        return os.path.samefile(one, other)
+    except OSError:  # one is missing: said as such next
+        return os.path.realpath(one) == os.path.realpath(other)
 
 
 def _runs_elsewhere(base: Path, option: bool) -> str:
