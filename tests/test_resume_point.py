@@ -272,13 +272,15 @@ def test_a_resume_from_an_earlier_checkpoint_is_shown_at_that_step_while_it_star
     from engine.runs.folder import RunState
 
     folder, profile = run_with_checkpoints(tmp_path, [500, 1000, 1154])
-    folder.write_state(RunState(pid=0, status="stopped", step=1160, total_steps=2000))
+    folder.write_state(RunState(pid=0, status="stopped", step=1160, total_steps=2000, last_loss=0.25))
     monkeypatch.setattr(launcher, "worker_command", lambda *args: [sys.executable, "-c", "import time; time.sleep(60)"])
-    started = launcher.start_run(profile, resume=str(folder.checkpoints / "step-00001000"))
-    started.process.kill()
-    started.process.wait()
-    state = folder.read_state()
-    assert (state.status, state.step, state.total_steps) == ("starting", 1000, 2000)
+    for resume, step, loss in (("latest", 1160, 0.25), (str(folder.checkpoints / "step-00001000"), 1000, None)):
+        started = launcher.start_run(profile, resume=resume)
+        started.process.kill()
+        started.process.wait()
+        state = folder.read_state()
+        # Its loss too, which went to "-" in `dbtui runs`; the set-aside branch's is not the earlier step's.
+        assert (state.status, state.step, state.total_steps, state.last_loss) == ("starting", step, 2000, loss)
 
 
 def test_a_resume_names_both_values_of_a_changed_lora_shape_flow_or_base_model_setting(tmp_path: Path) -> None:

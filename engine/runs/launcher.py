@@ -173,13 +173,14 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
         if rank == 0:
             # Until the trainer writes its own state, the folder names its process: one that dies before
             # that (a broken install, an import error) then reads as crashed instead of starting forever.
-            # A resume keeps showing the step the run had reached.
+            # A resume keeps showing the step the run had reached, and its loss.
             step = before.step if before else 0
             if resume not in (None, "latest"):  # from an earlier checkpoint: its step, not the branch set aside
                 step = int(read_manifest(Path(resume))["step"])
+            loss = before.last_loss if before and before.step == step else None  # the set-aside branch's is not this step's
             folder.write_state(RunState(pid=process.pid, status="starting", step=step,
-                                        total_steps=before.total_steps if before else 0, started=time.time(),
-                                        heartbeat=time.time()))
+                                        total_steps=before.total_steps if before else 0, last_loss=loss,
+                                        started=time.time(), heartbeat=time.time()))
     return StartedRun(folder, process, command, offset, rank, log_path, log_offset, from_start, tuple(set_aside), own_session)
 
 
