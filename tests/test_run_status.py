@@ -243,7 +243,7 @@ def test_a_lock_file_removed_while_a_launch_waited_on_it_is_not_taken(tmp_path: 
         real_flock(fd, operation)
 
     monkeypatch.setattr(fcntl, "flock", flock_as_the_file_goes)
-    fd = launch_lock._take_launch_lock(folder)
+    fd, _ = launch_lock._take_launch_lock(folder)
     try:
         assert len(calls) == 2 and os.path.samestat(os.fstat(fd), os.stat(folder.launching))
     finally:

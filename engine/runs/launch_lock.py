@@ -25,8 +25,7 @@ def launching(folder: RunFolder) -> Iterator[None]:
     folder keeps no empty file of the launch.
     """
     try:
-        made = not os.path.lexists(folder.path)
-        fd = _take_launch_lock(folder)
+        fd, made = _take_launch_lock(folder)
     except OSError:
         fd = None
     if fd is None:
@@ -47,16 +46,21 @@ def launching(folder: RunFolder) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def _take_launch_lock(folder: RunFolder) -> int | None:
-    """The locked file descriptor of RUN/.launching, waiting at most LAUNCH_WAIT_S; None on a disk without locks."""
+def _take_launch_lock(folder: RunFolder) -> tuple[int | None, bool]:
+    """The locked file descriptor of RUN/.launching, waiting at most LAUNCH_WAIT_S (None on a disk without locks), and
+    whether this launch made the run folder: at any try, as a failed launch may remove the one this one waited in."""
     import fcntl
 
     deadline = time.monotonic() + LAUNCH_WAIT_S
+    made = False
     while True:
+        made = made or not os.path.lexists(folder.path)
         folder.path.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(folder.launching, os.O_CREAT | os.O_RDWR, 0o644)
         except FileNotFoundError:
+            if folder.path.is_dir():
+                raise  # RUN/.launching a dangling link, say: no wait mends it, and it is no other launch's
             # A failed launch removed the folder it made between this one's mkdir and open: make it again, as the
             # OSError would let this launch go on unlocked (launching).
             _wait_or_give_up(folder, deadline)
@@ -69,13 +73,13 @@ def _take_launch_lock(folder: RunFolder) -> int | None:
             continue
         except OSError:  # no locks on this disk
             os.close(fd)
-            return None
+            return None, made
         try:
             same = os.path.samestat(os.fstat(fd), os.stat(folder.launching))
         except FileNotFoundError:
             same = False
         if same:
-            return fd
+            return fd, made
         os.close(fd)  # a failed launch removed the file while this one waited on it: lock the one there now
 
 

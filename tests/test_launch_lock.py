@@ -1,0 +1,42 @@
+"""The launch lock (RUN/.launching) where its file cannot be made, and a run folder made again while a launch waits."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from engine.runs import launch_lock
+from engine.runs.folder import RunFolder
+
+
+def test_a_lock_file_that_cannot_be_made_is_no_other_launchs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RUN/.launching a dangling link: its ENOENT was tried again for a minute, then blamed on "another launch"."""
+    monkeypatch.setattr(launch_lock, "LAUNCH_WAIT_S", 0.3)
+    folder = RunFolder(tmp_path / "runs" / "r").create()
+    folder.launching.symlink_to(tmp_path / "gone" / "lock")
+    with launch_lock.launching(folder):
+        pass  # unlocked, as where the lock cannot be had; the launcher's own checks say what is wrong
+    assert folder.launching.is_symlink()
+
+
+def test_a_folder_a_launch_made_again_goes_when_it_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether the launch made the folder was read once, before its tries: one a failed launch removed while this one
+    waited, and this one made again, was left behind empty when this one failed too."""
+    folder = RunFolder(tmp_path / "runs" / "r")
+    folder.path.mkdir(parents=True)
+    real_open = os.open
+    calls = []
+
+    def open_as_the_folder_goes(path, flags, mode=0o777):
+        calls.append(path)
+        if len(calls) == 1:  # the launch that made it fails, and removes it, between this one's mkdir and open
+            folder.path.rmdir()
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", open_as_the_folder_goes)
+    with pytest.raises(RuntimeError), launch_lock.launching(folder):
+        monkeypatch.setattr(os, "open", real_open)
+        raise RuntimeError("refused")
+    assert len(calls) == 2 and not folder.path.exists()
