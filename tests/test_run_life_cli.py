@@ -188,7 +188,7 @@ def test_resume_from_takes_a_step_or_a_checkpoints_name(given: str, tmp_path: Pa
     assert [path.name for path in (folder.path / "checkpoints-set-aside").glob("*/*")] == ["step-00001000"]
     assert main(["resume", str(folder.path), "--from", "16"]) == 2
     err = capsys.readouterr().err
-    assert f"no checkpoint folder {folder.checkpoints / 'step-00000016'}; the run's kept checkpoints: " in err
+    assert f"no checkpoint at step 16; the run's kept checkpoints: {folder.checkpoints / 'step-00000500'}" in err
 
 
 def test_attach_and_report_say_a_run_has_no_events(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

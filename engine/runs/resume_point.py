@@ -25,12 +25,15 @@ SET_ASIDE = "checkpoints-set-aside"
 def checkpoint_named(folder: RunFolder, given: str) -> str:
     """The checkpoint folder ``--from``/``--resume`` names as the user wrote it: a step number (16, as `dbtui export
     --step` takes), a path, or a folder name inside RUN/checkpoints (step-00000016). Which one is checked by
-    chosen_step, whose refusal lists the run's kept checkpoints."""
+    chosen_step, whose refusal lists the run's kept checkpoints; a step none is at is refused here, by its number."""
     if given.isdigit():
         step = int(given)
-        kept = [path for kept_step, path in complete_checkpoints(folder) if kept_step == step]
+        done = complete_checkpoints(folder)
+        kept = [path for kept_step, path in done if kept_step == step]
         aside = sorted((folder.path / SET_ASIDE).glob(f"*/step-{step:08d}"))  # chosen_step says how to take it back
-        return str((kept or aside or [folder.checkpoints / f"step-{step:08d}"])[-1])
+        if not kept and not aside:  # not a folder the user named: "no checkpoint folder …/step-00000015" puzzled
+            raise CheckpointError(f"no checkpoint at step {step}; {_kept_listing(folder, done)}")
+        return str((kept or aside)[-1])
     if not Path(given).exists() and (folder.checkpoints / given).is_dir():
         return str(folder.checkpoints / given)
     return given
@@ -44,8 +47,7 @@ def chosen_step(folder: RunFolder, checkpoint: Path) -> int:
     run without its latest checkpoints and then fails to load.
     """
     kept = complete_checkpoints(folder)
-    listed = ("the run's kept checkpoints: " + ", ".join(str(path) for _, path in kept)) if kept else \
-        f"the run has no complete checkpoint in {folder.checkpoints}"
+    listed = _kept_listing(folder, kept)
     if not checkpoint.is_dir():
         raise CheckpointError(f"no checkpoint folder {checkpoint}; {listed}")
     try:
@@ -67,6 +69,13 @@ def chosen_step(folder: RunFolder, checkpoint: Path) -> int:
                               f"move its folder into {folder.checkpoints} first; {listed}")
     raise CheckpointError(f"{checkpoint} is not one of this run's complete checkpoints (a resume continues the run "
                           f"in {folder.path} with its own weights); {listed}")
+
+
+def _kept_listing(folder: RunFolder, kept: list[tuple[int, Path]]) -> str:
+    """The run's kept checkpoints, for a refusal of the one asked for."""
+    if not kept:
+        return f"the run has no complete checkpoint in {folder.checkpoints}"
+    return "the run's kept checkpoints: " + ", ".join(str(path) for _, path in kept)
 
 
 def check_same_model(folder: RunFolder, profile: Profile) -> None:
