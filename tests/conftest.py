@@ -102,7 +102,7 @@ def trainer_of():
         command = Path(f"/proc/{processes[-1].pid}/cmdline")
         deadline = time.monotonic() + 10
         while command.exists() and not command.read_bytes() and time.monotonic() < deadline:
-            time.sleep(0.01)  # empty until its exec ends, and an empty command is no trainer
+            time.sleep(0.01)  # empty until its exec ends: read then as any run's trainer (cannot tell)
         return processes[-1].pid
 
     yield start

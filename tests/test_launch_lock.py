@@ -40,3 +40,27 @@ def test_a_folder_a_launch_made_again_goes_when_it_fails(tmp_path: Path, monkeyp
         monkeypatch.setattr(os, "open", real_open)
         raise RuntimeError("refused")
     assert len(calls) == 2 and not folder.path.exists()
+
+
+def test_a_folder_made_again_by_a_third_launch_is_waited_for_not_launched_unlocked(tmp_path: Path,
+                                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A launch's ENOENT, the folder made again meanwhile by a third launch: it went on unlocked beside that one."""
+    monkeypatch.setattr(launch_lock, "LAUNCH_WAIT_S", 5)
+    folder = RunFolder(tmp_path / "runs" / "r")
+    folder.path.mkdir(parents=True)
+    real_open = os.open
+    calls = []
+
+    def open_as_a_third_launch_remakes_it(path, flags, mode=0o777):
+        calls.append(path)
+        if len(calls) == 1:  # removed by a failed launch, made again by a third: still a folder when ENOENT is seen
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", open_as_a_third_launch_remakes_it)
+    taken = []
+    real_take = launch_lock._take_launch_lock
+    monkeypatch.setattr(launch_lock, "_take_launch_lock", lambda f: taken.append(real_take(f)) or taken[-1])
+    with launch_lock.launching(folder):
+        pass
+    assert len(calls) == 2 and taken[0][0] is not None  # tried again, and locked

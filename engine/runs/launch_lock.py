@@ -59,8 +59,8 @@ def _take_launch_lock(folder: RunFolder) -> tuple[int | None, bool]:
         try:
             fd = os.open(folder.launching, os.O_CREAT | os.O_RDWR, 0o644)
         except FileNotFoundError:
-            if folder.path.is_dir():
-                raise  # RUN/.launching a dangling link, say: no wait mends it, and it is no other launch's
+            if os.path.islink(folder.launching):
+                raise  # a dangling link: no wait mends it, and it is no other launch's
             # A failed launch removed the folder it made between this one's mkdir and open: make it again, as the
             # OSError would let this launch go on unlocked (launching).
             _wait_or_give_up(folder, deadline)

@@ -17,9 +17,10 @@ def trainer_alive(pid: int, run_dir: Path) -> bool:
         command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True  # no /proc (macOS), or not ours to read: alive as far as can be told
-    # Empty for a kernel thread or a zombie (told above by their stat, as neither is alive): not the trainer, whose
-    # command names its folder. The launcher writes the state after Popen, which returns once the exec is done.
-    return b"engine.runs.worker" in command and _names_folder(pid, command, run_dir)
+    # Empty for a kernel thread or a zombie (told above by their stat), and for a moment after Popen returns, before
+    # the kernel has the new program's arguments (tens of ms on a loaded machine): a trainer just started, read then
+    # as crashed, would let a second launch start another on its run. So empty is "cannot tell": alive.
+    return not command or b"engine.runs.worker" in command and _names_folder(pid, command, run_dir)
 
 
 _PF_KTHREAD = 0x00200000  # the kernel-thread bit of a process's flags (linux/sched.h)
@@ -37,8 +38,9 @@ def _exited_or_kernel(pid: int) -> bool:
 
 def stat_fields(pid: int) -> list[str]:
     """The fields of /proc/PID/stat after the process's name, from its state on (so flags is the 7th)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return stat[stat.rindex(")") + 1:].split()  # the name, in brackets, may hold spaces and brackets
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    # The name, in brackets, may hold spaces, brackets and bytes that are not UTF-8: the fields start after the last.
+    return stat[stat.rindex(b")") + 1:].decode("ascii", "replace").split()
 
 
 def _names_folder(pid: int, command: bytes, run_dir: Path) -> bool:
