@@ -13,7 +13,7 @@ from dbtui.session import Session
 from engine.profile import dumps_profile
 from engine.runs.launcher import anchored_profile
 from wizard_fakes import FakeEngine, run_events
-from wizard_steps import settle
+from wizard_steps import back_from_a_live_run, settle
 
 SIZE = (80, 24)
 
@@ -25,11 +25,7 @@ def _live_engine() -> FakeEngine:
 
 async def _train_then_back(app, pilot, edits: dict[str, str]) -> None:
     """Train the draft, Esc while its run trains, type ``edits`` into Parameters, Train again."""
-    app.goto(4)
-    await settle(pilot, 0.2)
-    assert not app.screen.finished
-    await pilot.press("escape")
-    await settle(pilot, 0.2)
+    await back_from_a_live_run(app, pilot)
     for field, value in edits.items():
         app.screen.query_one(f"#f-{field}", Input).value = value
     await settle(pilot, 0.3)
@@ -163,10 +159,7 @@ async def test_train_of_the_same_run_that_ended_meanwhile_starts_as_for_a_fresh_
     session = _session(tmp_path, "tiny-demo")
     app = make_app(engine, session, image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        app.goto(4)
-        await settle(pilot, 0.2)
-        await pilot.press("escape")
-        await settle(pilot, 0.2)
+        await back_from_a_live_run(app, pilot)
         engine.finished_run = True
         app.screen.query_one("#f-training--max_train_steps", Input).value = "50"
         await settle(pilot, 0.3)

@@ -9,7 +9,7 @@ from textual.widgets import Input
 from dbtui.app import make_app
 from dbtui.session import Session
 from wizard_fakes import FakeEngine, run_events
-from wizard_steps import at_step, settle
+from wizard_steps import at_step, back_from_a_live_run, settle
 
 SIZE = (80, 24)
 
@@ -27,10 +27,7 @@ async def test_go_to_training_asks_as_train_does_while_another_run_trains(tmp_pa
     session.set("name", "person-v2")
     app = make_app(engine, session, image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
-        app.goto(4)
-        await settle(pilot, 0.2)
-        await pilot.press("escape")
-        await settle(pilot, 0.2)
+        await back_from_a_live_run(app, pilot)
         app.screen.query_one("#f-name", Input).value = "run-b"
         await settle(pilot, 0.3)
         _goes_to(app)["Go to training"]()

@@ -65,3 +65,12 @@ async def at_step(app, pilot, index: int, name: str):
     await settle(pilot)
     assert type(app.screen).__name__ == name
     return app.screen
+
+
+async def back_from_a_live_run(app, pilot) -> None:
+    """Train the draft, whose run the fake engine keeps training, then Esc back to Parameters while it trains."""
+    app.goto(4)
+    await settle(pilot, 0.2)
+    assert not app.screen.finished
+    await pilot.press("escape")
+    await settle(pilot, 0.2)
