@@ -21,23 +21,30 @@ def test_a_lock_file_that_cannot_be_made_is_no_other_launchs(tmp_path: Path, mon
     assert folder.launching.is_symlink()
 
 
+def _first_open_meets(monkeypatch: pytest.MonkeyPatch, happening) -> list:
+    """os.open calls, the first of them preceded by ``happening()`` (another launch's doing, or an error it raises)."""
+    real_open = os.open
+    calls: list = []
+
+    def open_after(path, flags, mode=0o777):
+        calls.append(path)
+        if len(calls) == 1:
+            happening()
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", open_after)
+    return calls
+
+
 def test_a_folder_a_launch_made_again_goes_when_it_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Whether the launch made the folder was read once, before its tries: one a failed launch removed while this one
     waited, and this one made again, was left behind empty when this one failed too."""
     folder = RunFolder(tmp_path / "runs" / "r")
     folder.path.mkdir(parents=True)
-    real_open = os.open
-    calls = []
-
-    def open_as_the_folder_goes(path, flags, mode=0o777):
-        calls.append(path)
-        if len(calls) == 1:  # the launch that made it fails, and removes it, between this one's mkdir and open
-            folder.path.rmdir()
-        return real_open(path, flags, mode)
-
-    monkeypatch.setattr(os, "open", open_as_the_folder_goes)
+    # The launch that made it fails, and removes it, between this one's mkdir and open.
+    calls = _first_open_meets(monkeypatch, folder.path.rmdir)
     with pytest.raises(RuntimeError), launch_lock.launching(folder):
-        monkeypatch.setattr(os, "open", real_open)
+        monkeypatch.undo()
         raise RuntimeError("refused")
     assert len(calls) == 2 and not folder.path.exists()
 
@@ -48,16 +55,11 @@ def test_a_folder_made_again_by_a_third_launch_is_waited_for_not_launched_unlock
     monkeypatch.setattr(launch_lock, "LAUNCH_WAIT_S", 5)
     folder = RunFolder(tmp_path / "runs" / "r")
     folder.path.mkdir(parents=True)
-    real_open = os.open
-    calls = []
 
-    def open_as_a_third_launch_remakes_it(path, flags, mode=0o777):
-        calls.append(path)
-        if len(calls) == 1:  # removed by a failed launch, made again by a third: still a folder when ENOENT is seen
-            raise FileNotFoundError(2, "No such file or directory", str(path))
-        return real_open(path, flags, mode)
+    def gone_and_made_again() -> None:  # by a failed launch, then a third: still a folder when ENOENT is seen
+        raise FileNotFoundError(2, "No such file or directory", str(folder.launching))
 
-    monkeypatch.setattr(os, "open", open_as_a_third_launch_remakes_it)
+    calls = _first_open_meets(monkeypatch, gone_and_made_again)
     taken = []
     real_take = launch_lock._take_launch_lock
     monkeypatch.setattr(launch_lock, "_take_launch_lock", lambda f: taken.append(real_take(f)) or taken[-1])
