@@ -1,0 +1,82 @@
+"""The OS lock (flock) a trainer holds on its RUN/trainer.lock for its whole life, and the test of whether one does.
+
+A recorded pid means nothing outside its own PID namespace: a run trained in a container and looked at from the host
+(or the other way round) read as crashed, and `resume` started a second trainer on it. The kernel drops a flock when
+its holder ends, however it ends (killed, out of memory; a rebooted machine holds none), whoever looks, and it stays
+with the file when the run folder is moved.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+
+TAKE_WAIT_S = 1.0  # a test of the lock holds it for microseconds: a trainer taking it waits that out, not a trainer
+
+_OWN: dict[tuple[int, int], int] = {}  # (device, inode) of each lock this process holds: its fd
+
+
+def lock_exclusive(fd: int) -> bool | None:
+    """Lock ``fd`` for this process alone: True once locked, False while another holds it (after TAKE_WAIT_S), None
+    on a disk without locks."""
+    deadline = time.monotonic() + TAKE_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        except OSError:
+            return None
+
+
+def remember(fd: int) -> None:
+    """Note ``fd`` as a lock this process holds (see ``held``)."""
+    stat = os.fstat(fd)
+    _OWN[(stat.st_dev, stat.st_ino)] = fd
+
+
+def forget(fd: int) -> None:
+    stat = os.fstat(fd)
+    _OWN.pop((stat.st_dev, stat.st_ino), None)
+
+
+def held(path: Path) -> bool | None:
+    """Whether a process holds ``path`` locked: True or False, or None where it cannot be told (no such file, not ours
+    to read, a disk without locks).
+
+    This process's own locks are known without opening the file: where flock is emulated by POSIX locks (NFS),
+    closing any descriptor of the file would drop this process's lock on it.
+    """
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    if (stat.st_dev, stat.st_ino) in _OWN:
+        return True
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a shared lock needs only reading, on NFS too
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # and the shared lock with it
+    return False
+
+
+def same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd``: a trainer ending removes its lock file while it holds it,
+    and one that then locked the removed file would hold nothing."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
