@@ -13,7 +13,6 @@ import pytest
 
 from engine.runs import held_file
 from engine.runs.folder import RunFolder, RunFolderError, RunState, TrainerLock
-from runs_helpers import wait_for
 
 _HOLD = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR); "
          "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(3600)")
