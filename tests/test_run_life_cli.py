@@ -203,6 +203,9 @@ def test_attach_and_report_say_a_run_has_no_events(tmp_path: Path, capsys: pytes
     for command in (["attach", "--plain"], ["report"]):
         assert main([command[0], str(folder.path), *command[1:]]) == 2
         assert "its events.jsonl is empty" in capsys.readouterr().err
+    folder.events.write_text("\n  \n{not json\n")  # a log of blank and damaged lines wrote a page of no steps
+    assert main(["report", str(folder.path)]) == 2
+    assert "no line of its events.jsonl is one dbtui can read (status: failed)" in capsys.readouterr().err
     assert not (folder.path / REPORT).exists()
 
 

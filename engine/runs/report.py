@@ -84,6 +84,9 @@ def read_run(run_dir: Path) -> RunRecord:
             raise NotARunError(f"{missing}; there is nothing to report")
         raise NotARunError(f"'{run_dir}' is not a run folder (no events.jsonl); `dbtui runs` lists them")
     events: list[Event] = list(read_events(folder.events))
+    if not events:  # blank or damaged lines only: as empty a log as one of no bytes
+        raise NotARunError(f"the run in {folder.path} has no events: no line of its events.jsonl is one dbtui can read "
+                           f"(status: {folder.status()}); there is nothing to report")
     record = RunRecord(folder, folder.status())
     for event in events:
         record.first_time = record.first_time or event.time
