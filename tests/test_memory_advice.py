@@ -144,10 +144,12 @@ def test_where_no_setting_can_bring_the_steps_under_the_card_a_larger_card_is_na
 def test_where_the_previews_need_the_most_their_own_savers_are_judged(tmp_path: Path, monkeypatch, capsys) -> None:
     """The previews' need was named, but the savers were judged by the steps': those that shrink only the step
     (gradient checkpointing) were offered, and the rank's 0.3 GB was offered for a gap of more than 1 GB."""
-    out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 5, sampling_gib=10, sampling={"num_images": 4})
+    out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 5, sampling_gib=10, sampling={"num_images": 4},
+                             dataset={"resolution": 64, "cache_latents": False})
     assert "for a card below 12 GB, the previews need more than an 8 GB card (11.8 GB); to need less: use mixed precision" in out
     assert "; generate fewer images at once (sampling.num_images = 2)\n" in out
     assert "gradient checkpointing" not in out and "fused_backward" not in out
+    assert "cache latents" not in out  # the VAE that caching takes off the GPU is back on it for the previews
     lean = {"training": {"method": "lora", "lora": {"rank": 16}}, "dataset": {"cache_latents": True},
             "model": {"pretrained": "builtin:tiny-sd1", "quantize": "nf4"}, "optimizer": {"name": "adamw8bit"}}
     out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 7.4, sampling_gib=15, precision="bf16", optimizer_gib=0.1,

@@ -9,13 +9,14 @@ from typing import Any
 
 from engine.memory.estimate import ALLOCATOR_SLACK, MemoryEstimate
 
-# The estimate's parts (MemoryEstimate) a saver can shrink; "lora" is the LoRA's own weights, inside "weights", and
-# "previews" is what the sampling moment (MemoryEstimate.sampling) holds beyond the step's weights and optimizer state:
-# the VAE back on the GPU and one generation.
+# The estimate's parts (MemoryEstimate) a saver can shrink; "lora" is the LoRA's own weights, inside "weights";
+# "step_weights" is "weights" at the steps only (cached latents take the VAE off the GPU, and the previews bring it
+# back); and "previews" is what the sampling moment (MemoryEstimate.sampling) holds beyond the step's weights and
+# optimizer state: the VAE back on the GPU and one generation.
 _ALL = frozenset({"weights", "gradients", "optimizer_state", "activations", "caches", "previews"})
 # What is on the GPU at a step's peak, and at the sampling moment (the step's gradients, activations and caches are
 # gone by then).
-_IN_STEP = frozenset({"weights", "lora", "gradients", "optimizer_state", "activations", "caches"})
+_IN_STEP = frozenset({"weights", "step_weights", "lora", "gradients", "optimizer_state", "activations", "caches"})
 _AT_SAMPLING = frozenset({"weights", "lora", "optimizer_state", "previews"})
 # fp32 weights per byte of optimizer state (engine/memory/optimizer_state.py): the LoRA's size read from its state, as
 # its gradients may not be alive at the peak. Adafactor's factored state says nothing of it.
@@ -63,10 +64,12 @@ def _most_saved(found: list[Saver], profile: Any, estimate: MemoryEstimate, pres
     ratio = _WEIGHTS_PER_STATE_BYTE.get(profile.optimizer.name)
     lora = max(estimate.gradients, int(estimate.optimizer_state * ratio)) if ratio else estimate.weights
     previews = max(0, estimate.sampling - estimate.weights - estimate.optimizer_state)  # at most: the VAE is in it too
-    sizes = {"weights": estimate.weights, "gradients": estimate.gradients, "optimizer_state": estimate.optimizer_state,
-             "activations": estimate.activations, "caches": estimate.caches, "lora": lora, "previews": previews}
-    # The LoRA's weights are inside "weights": counted once when that is counted whole.
-    return sum(sizes[part] for part in parts if not (part == "lora" and "weights" in parts))
+    sizes = {"weights": estimate.weights, "step_weights": estimate.weights, "gradients": estimate.gradients,
+             "optimizer_state": estimate.optimizer_state, "activations": estimate.activations, "caches": estimate.caches,
+             "lora": lora, "previews": previews}
+    # The LoRA's weights are inside "weights", and "step_weights" is "weights": each counted once.
+    inside = {"lora": {"weights", "step_weights"}, "step_weights": {"weights"}}
+    return sum(sizes[part] for part in parts if not inside.get(part, set()) & parts)
 
 
 def _preview_savers(profile: Any) -> list[Saver]:
@@ -111,7 +114,7 @@ def savers(profile: Any) -> list[Saver]:
     if profile.training.train_text_encoder:
         add("stop training the text encoder (training.train_text_encoder = false)", *_ALL)
     if not profile.dataset.cache_latents:
-        add("cache latents (dataset.cache_latents = true)", "weights", "activations")
+        add("cache latents (dataset.cache_latents = true)", "step_weights", "activations")
     if profile.training.train_batch_size > 1:
         add(f"lower training.train_batch_size to {max(1, profile.training.train_batch_size // 2)} "
             "and raise gradient_accumulation_steps to match", "activations", "caches")
