@@ -196,6 +196,17 @@ def test_a_port_the_system_refuses_is_said_with_what_to_do_not_as_a_bug(port: in
     assert ("below 1024" in err) == (port < 1024 and error.errno == errno.EACCES)
 
 
+def test_without_textual_serve_it_says_what_to_install_before_any_address(monkeypatch, capsys) -> None:
+    """It printed the address, then called the ModuleNotFoundError a bug in dbtui (rc 3)."""
+    from dbtui.cli import main
+
+    monkeypatch.setitem(sys.modules, "textual_serve.server", None)  # import fails as if not installed
+    assert main(["serve", "--port", str(_free_port())]) == 2
+    out, err = capsys.readouterr()
+    assert "textual-serve is missing" in err and "pip install textual-serve" in err and "scripts/setup.sh" in err
+    assert "bug" not in err and "serve:" not in out
+
+
 def test_a_public_url_must_be_an_address_and_loses_its_trailing_slash() -> None:
     from dbtui.cli.cmd_serve import public_url
 

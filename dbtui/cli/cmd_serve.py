@@ -28,6 +28,10 @@ class PortRefusedError(DbtuiError):
     """The system will not let dbtui listen on the port asked for: a privileged one, or one it cannot bind."""
 
 
+class ServeMissingError(DbtuiError):
+    """textual-serve, which dbtui serve runs on, cannot be imported."""
+
+
 def public_url(text: str) -> str:
     """An http(s) address with a host, without its trailing slash: textual-serve appends "/static/…" and "/ws"
     to it, and a doubled slash reaches no route."""
@@ -52,12 +56,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_serve)
 
 
-def build_server(port: int, public_url: str | None = None):
-    from textual_serve.server import Server
+def _server_class():
+    try:
+        from textual_serve.server import Server
+    except ImportError as error:
+        raise ServeMissingError(f"textual-serve is missing ({error}): reinstall dbtui (bash scripts/setup.sh) "
+                                "or `pip install textual-serve`") from None
+    return Server
 
+
+def build_server(port: int, public_url: str | None = None):
+    server_class = _server_class()
     open_apps: set[asyncio.Task] = set()
 
-    class BrowserAddressServer(Server):
+    class BrowserAddressServer(server_class):
         """textual-serve writes http://127.0.0.1:PORT into the page for its scripts and websocket;
         through `ssh -L 9000:127.0.0.1:8000` the browser is on port 9000 and that address fails.
         Unless told a public URL, each page is built from the address the browser asked for.
@@ -109,6 +121,7 @@ def check_port_free(port: int) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     check_port_free(args.port)
+    server = build_server(args.port, args.public_url)  # textual-serve missing is said before any address
     print(f"dbtui serve: http://{HOST}:{args.port} (from elsewhere: ssh -L {args.port}:{HOST}:{args.port} this-host)")
-    build_server(args.port, args.public_url).serve()
+    server.serve()
     return 0
