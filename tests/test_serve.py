@@ -45,6 +45,23 @@ async def _forward(local_port: int, target_port: int) -> asyncio.AbstractServer:
     return await asyncio.start_server(handle, "127.0.0.1", local_port)
 
 
+def _start_serve(tmp_path: Path, port: int) -> tuple[subprocess.Popen, str]:
+    """`dbtui serve --port PORT` in the background, and the token its printed address holds."""
+    env = {**os.environ, "DBTUI_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    printed = tmp_path / "serve.out"
+    with printed.open("w") as out:
+        server = subprocess.Popen([sys.executable, "-m", "dbtui", "serve", "--port", str(port)], cwd=tmp_path, env=env,
+                                  stdout=out, stderr=subprocess.DEVNULL)
+    _wait_for_port(port, 60)
+    found = re.search(rf"http://127\.0\.0\.1:{port}/\?token=(\S+)", printed.read_text())
+    assert found, printed.read_text()
+    return server, found.group(1)
+
+
+def _browser_session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # keeps cookies for 127.0.0.1, as a browser
+
+
 def _wait_for_port(port: int, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -55,18 +72,18 @@ def _wait_for_port(port: int, seconds: float) -> None:
     raise AssertionError(f"nothing listens on {port} after {seconds} s")
 
 
-async def _through_the_forwarded_port(served: int, local: int) -> tuple[str, bytes]:
+async def _through_the_forwarded_port(served: int, local: int, token: str) -> tuple[str, bytes]:
     forwarder = await _forward(local, served)
     try:
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{local}/") as page:
+        async with _browser_session() as http:
+            async with http.get(f"http://127.0.0.1:{local}/?token={token}") as page:
                 html = await page.text()
             script = re.search(r'<script src="([^"]+textual\.js)"', html).group(1)
             async with http.get(script) as js:
                 assert js.status == 200
             socket_url = re.search(r'data-session-websocket-url="([^"]+)"', html).group(1)
             received = b""
-            async with http.ws_connect(f"{socket_url}?width=80&height=24") as ws:
+            async with http.ws_connect(f"{socket_url}?width=80&height=24", origin=f"http://127.0.0.1:{local}") as ws:
                 deadline = time.monotonic() + 60
                 while len(received) < 200 and time.monotonic() < deadline:
                     message = await ws.receive(timeout=60)
@@ -81,12 +98,9 @@ async def _through_the_forwarded_port(served: int, local: int) -> tuple[str, byt
 
 def test_the_page_works_through_another_local_port(tmp_path: Path) -> None:
     served, local = _free_port(), _free_port()
-    env = {**os.environ, "DBTUI_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "dbtui", "serve", "--port", str(served)], cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, token = _start_serve(tmp_path, served)
     try:
-        _wait_for_port(served, 60)
-        html, received = asyncio.run(_through_the_forwarded_port(served, local))
+        html, received = asyncio.run(_through_the_forwarded_port(served, local, token))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -141,16 +155,13 @@ def _forward_in_background(local: int, target: int) -> subprocess.Popen:
 def test_a_headless_browser_connects_through_another_local_port(tmp_path: Path) -> None:
     chromium = _chromium()
     served, local = _free_unreachable_port(), _free_port()
-    env = {**os.environ, "DBTUI_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "dbtui", "serve", "--port", str(served)], cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, token = _start_serve(tmp_path, served)
     forwarder = _forward_in_background(local, served)
     try:
-        _wait_for_port(served, 60)
         _wait_for_port(local, 30)
         page = subprocess.run(
             [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
-             f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", f"http://127.0.0.1:{local}/"],
+             f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", f"http://127.0.0.1:{local}/?token={token}"],
             capture_output=True, text=True, timeout=120,
         )
     finally:
@@ -159,7 +170,8 @@ def test_a_headless_browser_connects_through_another_local_port(tmp_path: Path) 
             process.wait(timeout=30)
     body = re.search(r"<body[^>]*>", page.stdout)
     assert body, page.stderr[-2000:]
-    assert "-loaded" in body.group(0)  # textual-serve's page marks the body once its websocket is open
+    # textual-serve's page marks the body once its websocket is open: the browser gave it the token's cookie
+    assert "-loaded" in body.group(0)
 
 
 def test_a_port_in_use_is_refused_before_the_server_says_it_serves(capsys) -> None:
@@ -217,34 +229,35 @@ def test_a_public_url_must_be_an_address_and_loses_its_trailing_slash() -> None:
             public_url(wrong)
 
 
-async def _connected_then_interrupted(server: subprocess.Popen, port: int) -> float:
+async def _connected_then_interrupted(server: subprocess.Popen, port: int, token: str) -> float:
     """Seconds from Ctrl+C (SIGINT) to the server's exit, with a browser's websocket still open."""
     import signal
 
-    async with aiohttp.ClientSession() as http, http.ws_connect(f"http://127.0.0.1:{port}/ws?width=80&height=24") as ws:
-        received = b""
-        while len(received) < 200:  # the wizard's first screen: its app is running
-            message = await ws.receive(timeout=60)
-            assert message.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT), message
-            received += message.data if message.type == aiohttp.WSMsgType.BINARY else b""
-        server.send_signal(signal.SIGINT)
-        started = time.monotonic()
-        while not ws.closed and time.monotonic() - started < 30:  # as a browser does, answering the close
-            await ws.receive(timeout=30)
-        while server.poll() is None and time.monotonic() - started < 30:
-            await asyncio.sleep(0.1)
-        return time.monotonic() - started
+    here = f"http://127.0.0.1:{port}"
+    async with _browser_session() as http:
+        async with http.get(f"{here}/?token={token}") as page:
+            assert page.status == 200
+        async with http.ws_connect(f"{here}/ws?width=80&height=24", origin=here) as ws:
+            received = b""
+            while len(received) < 200:  # the wizard's first screen: its app is running
+                message = await ws.receive(timeout=60)
+                assert message.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT), message
+                received += message.data if message.type == aiohttp.WSMsgType.BINARY else b""
+            server.send_signal(signal.SIGINT)
+            started = time.monotonic()
+            while not ws.closed and time.monotonic() - started < 30:  # as a browser does, answering the close
+                await ws.receive(timeout=30)
+            while server.poll() is None and time.monotonic() - started < 30:
+                await asyncio.sleep(0.1)
+            return time.monotonic() - started
 
 
 def test_ctrl_c_stops_the_server_at_once_with_a_browser_connected(tmp_path: Path) -> None:
     """aiohttp waited 10 s or more for the open websocket's handler; now each is closed and its app quit."""
     port = _free_port()
-    env = {**os.environ, "DBTUI_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "dbtui", "serve", "--port", str(port)], cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, token = _start_serve(tmp_path, port)
     try:
-        _wait_for_port(port, 60)
-        seconds = asyncio.run(_connected_then_interrupted(server, port))
+        seconds = asyncio.run(_connected_then_interrupted(server, port, token))
     finally:
         server.kill()
         server.wait(timeout=30)

@@ -1,7 +1,8 @@
 """``dbtui serve``: the same wizard in a browser, through textual-serve, on 127.0.0.1 only.
 
 textual-serve has no authentication, so it never listens beyond loopback; reach it from
-another machine with ``ssh -L PORT:127.0.0.1:PORT host``.
+another machine with ``ssh -L PORT:127.0.0.1:PORT host``. Other web pages in the same browser
+are kept out by serve_access: a token in the printed URL, and Host and Origin checks.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from urllib.parse import urlsplit
 
 from dbtui.cli.common import int_in
+from dbtui.cli.serve_access import ServeAccess
 from engine.errors import DbtuiError
 
 HOST = "127.0.0.1"
@@ -46,8 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "serve",
         help="serve the wizard to a browser on 127.0.0.1 (use ssh -L to reach it)",
         description="Serve the wizard to a web browser with textual-serve. It listens on 127.0.0.1 "
-        "only (there is no login): from your computer run `ssh -L 8000:127.0.0.1:8000 HOST` "
-        "and open http://127.0.0.1:8000.",
+        "only: from your computer run `ssh -L 8000:127.0.0.1:8000 HOST` and open the address it prints, "
+        "http://127.0.0.1:8000/?token=…. The token is new each time and is the only login: without it "
+        "any web page open in your browser could reach 127.0.0.1 and drive the wizard. Keep it to yourself.",
     )
     parser.add_argument("--port", type=int_in(1, 65535), default=8000, help="port on 127.0.0.1 (default: %(default)s)")
     parser.add_argument("--public-url", metavar="URL", type=public_url,
@@ -65,25 +68,44 @@ def _server_class():
     return Server
 
 
-def build_server(port: int, public_url: str | None = None):
+def build_server(port: int, access: ServeAccess):
+    """The server on ``port``; ``access`` holds its public URL, if any, and the token its page needs."""
     server_class = _server_class()
+    from aiohttp import web
+
+    public_url = access.public_url
     open_apps: set[asyncio.Task] = set()
+
+    def refuse(reason: str | None) -> None:
+        if reason:
+            raise web.HTTPForbidden(text=f"{reason}\n")
 
     class BrowserAddressServer(server_class):
         """textual-serve writes http://127.0.0.1:PORT into the page for its scripts and websocket;
         through `ssh -L 9000:127.0.0.1:8000` the browser is on port 9000 and that address fails.
         Unless told a public URL, each page is built from the address the browser asked for.
 
+        The page and its websocket are refused to anyone but the holder of the token (serve_access says why).
+
         On Ctrl+C aiohttp waits for every open websocket's handler before it exits: about 10 s with a
         browser still connected. Each is cancelled instead, which closes its socket and quits its app."""
 
         async def handle_index(self, request):  # type: ignore[override]
+            refuse(access.page_refusal(request.host, request.query.get("token"),
+                                       request.cookies.get(access.cookie_name)))
             if public_url is None:
                 # No await before the page is rendered, so no other request sees this value.
                 self.public_url = f"{request.scheme}://{request.host}"
-            return await super().handle_index(request)
+            response = await super().handle_index(request)
+            # Strict: no other site's page or link carries it, so only this page's own websocket presents it.
+            response.set_cookie(access.cookie_name, access.token, path=access.cookie_path, httponly=True,
+                                samesite="Strict", secure=access.cookie_secure)
+            return response
 
         async def handle_websocket(self, request):  # type: ignore[override]
+            # Before the handshake: a refused socket never starts a wizard.
+            refuse(access.socket_refusal(request.host, request.scheme, request.headers.get("Origin"),
+                                         request.cookies.get(access.cookie_name)))
             task = asyncio.current_task()
             if task is not None:
                 open_apps.add(task)
@@ -91,6 +113,10 @@ def build_server(port: int, public_url: str | None = None):
                 return await super().handle_websocket(request)
             finally:
                 open_apps.discard(task)
+
+        async def on_startup(self, app) -> None:  # type: ignore[override]
+            # textual-serve would print its address without the token, which opens only a refusal.
+            self.console.print("Press Ctrl+C to quit")
 
         async def on_shutdown(self, app) -> None:  # type: ignore[override]
             for task in list(open_apps):
@@ -121,7 +147,10 @@ def check_port_free(port: int) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     check_port_free(args.port)
-    server = build_server(args.port, args.public_url)  # textual-serve missing is said before any address
-    print(f"dbtui serve: http://{HOST}:{args.port} (from elsewhere: ssh -L {args.port}:{HOST}:{args.port} this-host)")
+    access = ServeAccess(args.public_url)
+    server = build_server(args.port, access)  # textual-serve missing is said before any address
+    print(f"dbtui serve: {access.address(HOST, args.port)}\n"
+          f"  (from elsewhere: ssh -L {args.port}:{HOST}:{args.port} this-host, then open that address; "
+          "the token in it is the login)", flush=True)
     server.serve()
     return 0

@@ -1,0 +1,143 @@
+"""`dbtui serve` keeps other web pages out: any page in the browser could open ws://127.0.0.1:PORT/ws and
+drive the wizard (textual-serve checks no Origin and has no login), and a rebinding name could read the page.
+Served in-process with the wizard's process stubbed: a refused socket must not start one."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from dbtui.cli.cmd_serve import build_server
+from dbtui.cli.serve_access import ServeAccess
+
+
+class FakeApp:
+    """Stands in for textual-serve's AppService: records what a websocket made it do."""
+
+    started: list[FakeApp] = []
+
+    def __init__(self, command: str, **_) -> None:
+        self.received = b""
+
+    async def start(self, width: int, height: int) -> None:
+        FakeApp.started.append(self)
+
+    async def send_bytes(self, data: bytes) -> None:
+        self.received += data
+
+    async def set_terminal_size(self, width: int, height: int) -> None: ...
+
+    async def blur(self) -> None: ...
+
+    async def focus(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@pytest.fixture(autouse=True)
+def fake_app(monkeypatch) -> None:
+    FakeApp.started = []
+    monkeypatch.setattr("textual_serve.server.AppService", FakeApp)
+
+
+@contextlib.asynccontextmanager
+async def _served(access: ServeAccess) -> AsyncIterator[tuple[TestClient, str]]:
+    """A client of the server, and the address its browser would be at."""
+    app = await build_server(0, access)._make_app()
+    async with TestClient(TestServer(app, host="127.0.0.1"), cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+        yield client, f"http://127.0.0.1:{client.port}"
+
+
+async def _socket_status(client: TestClient, **options) -> int:
+    try:
+        async with client.ws_connect("/ws?width=80&height=24", **options) as ws:
+            await ws.send_json(["stdin", "q"])
+            await ws.send_json(["ping", "1"])
+            assert (await ws.receive_json(timeout=10)) == ["pong", "1"]
+            return 101
+    except aiohttp.WSServerHandshakeError as error:
+        return error.status
+
+
+async def test_a_websocket_from_another_site_is_refused_and_starts_no_wizard() -> None:
+    async with _served(ServeAccess()) as (client, here):
+        for origin in ("https://evil.example.com", here.replace("127.0.0.1", "localhost"), "null", None):
+            assert await _socket_status(client, origin=origin) == 403, origin
+    assert FakeApp.started == []
+
+
+async def test_the_page_needs_the_token_and_its_websocket_the_cookie() -> None:
+    access = ServeAccess()
+    async with _served(access) as (client, here):
+        assert (await client.get("/")).status == 403
+        assert (await client.get("/", params={"token": "guessed"})).status == 403
+        # The right Origin is not enough: a page of the attacker's could reach 127.0.0.1:PORT too.
+        assert await _socket_status(client, origin=here) == 403
+        assert FakeApp.started == []
+
+        page = await client.get("/", params={"token": access.token})
+        assert page.status == 200 and "data-session-websocket-url" in await page.text()
+        cookie = page.headers["Set-Cookie"]
+        assert access.token in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert (await client.get("/")).status == 200  # reloaded without the token: the cookie is enough
+        assert await _socket_status(client, origin=here) == 101
+    assert len(FakeApp.started) == 1 and FakeApp.started[0].received == b"q"  # it was driven
+
+
+async def test_a_foreign_host_is_refused_even_with_the_token() -> None:
+    """DNS rebinding: evil.example.com resolves to 127.0.0.1, and its page would read ours as its own."""
+    access = ServeAccess()
+    async with _served(access) as (client, here):
+        assert (await client.get("/", params={"token": access.token})).status == 200
+        rebound = {"Host": f"evil.example.com:{client.port}"}
+        page = await client.get("/", params={"token": access.token}, headers=rebound)
+        assert page.status == 403 and access.token not in await page.text()
+        assert await _socket_status(client, origin=f"http://evil.example.com:{client.port}", headers=rebound) == 403
+        assert await _socket_status(client, origin=here) == 101
+    assert len(FakeApp.started) == 1
+
+
+async def test_behind_a_proxy_the_public_origin_is_the_one_accepted() -> None:
+    access = ServeAccess("https://your.host/dbtui")
+    async with _served(access) as (client, _):
+        proxied = {"Host": "your.host"}
+        page = await client.get("/", params={"token": access.token}, headers=proxied)
+        assert page.status == 200 and "wss://your.host/dbtui/ws" in await page.text()
+        assert "Path=/dbtui" in page.headers["Set-Cookie"] and "Secure" in page.headers["Set-Cookie"]
+        cookie = {"Cookie": f"{access.cookie_name}={access.token}"}
+        assert await _socket_status(client, origin="https://evil.example.com", headers={**proxied, **cookie}) == 403
+        assert await _socket_status(client, origin="https://your.host", headers={**proxied, **cookie}) == 101
+
+
+@pytest.mark.parametrize(("host", "allowed"), [
+    ("127.0.0.1:8000", True), ("localhost:9000", True), ("LOCALHOST:9000", True), ("[::1]:8000", True),
+    ("localhost", True), ("your.host", True), ("your.host:443", True),
+    ("evil.example.com:8000", False), ("127.0.0.1.evil.example.com:8000", False), ("evil@127.0.0.1:8000", False),
+    ("127.0.0.1:8000/x", False), ("127.0.0.1:port", False), ("", False),
+])
+def test_the_hosts_answered_are_loopback_names_and_the_public_one(host: str, allowed: bool) -> None:
+    access = ServeAccess("https://your.host")
+    assert (access.host_refusal(host) is None) == allowed
+
+
+def test_the_origin_must_be_the_address_the_page_was_served_at() -> None:
+    access = ServeAccess()
+    cookie = access.token
+    assert access.socket_refusal("127.0.0.1:9000", "http", "http://127.0.0.1:9000", cookie) is None
+    assert access.socket_refusal("localhost", "http", "http://localhost:80", cookie) is None  # the default port
+    for origin in ("http://127.0.0.1:8000", "https://127.0.0.1:9000", "http://127.0.0.1:9000/x", None):
+        assert "another web page" in access.socket_refusal("127.0.0.1:9000", "http", origin, cookie), origin
+    assert "no token" in access.socket_refusal("127.0.0.1:9000", "http", "http://127.0.0.1:9000", "wrong")
+
+
+def test_each_server_has_its_own_token_and_cookie() -> None:
+    """Cookies are kept per host name, not per port: two servers tunnelled to two ports share 127.0.0.1."""
+    first, second = ServeAccess(), ServeAccess()
+    assert first.token != second.token and first.cookie_name != second.cookie_name
+    assert len(first.token) >= 40
+    assert first.address("127.0.0.1", 8000) == f"http://127.0.0.1:8000/?token={first.token}"
+    assert ServeAccess("https://your.host/dbtui", "t").address("127.0.0.1", 8000) == "https://your.host/dbtui/?token=t"
