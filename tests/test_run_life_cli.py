@@ -92,7 +92,7 @@ def _sleeper(*args: str, cwd: Path | None = None) -> subprocess.Popen:
 def test_a_pid_reused_by_another_runs_trainer_is_not_this_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """After a container restart the crashed run's pid went to another run's trainer: `runs` said running, `stop`
     asked no one and `resume` was refused as already running."""
-    from engine.runs.folder import TrainerLock
+    from engine.runs.trainer_lock import TrainerLock
 
     other = _sleeper(str(tmp_path / "runs" / "other"))
     try:

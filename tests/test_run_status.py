@@ -131,7 +131,8 @@ def test_a_trainer_that_dies_before_writing_anything_reads_as_crashed(tmp_path: 
 
 def test_commands_to_paste_quote_a_run_path_with_spaces(tmp_path: Path, trainer_of) -> None:
     """`dbtui attach my runs/sp` was printed as it is, and failed when pasted."""
-    from engine.runs.folder import RunFolderError, TrainerLock
+    from engine.runs.folder import RunFolderError
+    from engine.runs.trainer_lock import TrainerLock
 
     folder = RunFolder(tmp_path / "my runs" / "sp").create()
     folder.lock.write_text(str(trainer_of(folder.path)))

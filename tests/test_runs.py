@@ -18,7 +18,8 @@ from engine.errors import DbtuiError
 from engine.runs.in_process import train
 from engine.runs.checkpoints import complete_checkpoints, latest_checkpoint, read_manifest
 from engine.runs.control import request, take_requests
-from engine.runs.folder import RunFolder, RunFolderError, TrainerLock
+from engine.runs.folder import RunFolder, RunFolderError
+from engine.runs.trainer_lock import TrainerLock
 from engine.runs.supervisor import Supervisor
 from engine.training.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, images_look_broken
 from engine.runs.sinks import read_events

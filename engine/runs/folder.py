@@ -17,7 +17,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shlex
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -26,7 +25,7 @@ from typing import Any
 
 from engine.errors import DbtuiError
 from engine.events import RunFinished, event_from_dict
-from engine.runs.held_file import forget, held, lock_exclusive, remember, same_file
+from engine.runs.held_file import held
 from engine.runs.trainer_process import trainer_alive
 
 
@@ -205,84 +204,6 @@ def run_status(state: RunState | None, run_dir: Path) -> str:
     if state.status in ACTIVE and not (held(RunFolder(run_dir).lock) or trainer_alive(state.pid, run_dir)):
         return CRASHED
     return state.status
-
-
-class TrainerLock:
-    """One trainer per run folder: an OS lock on RUN/trainer.lock, held for the trainer's whole life and gone with its
-    process (a crash's is taken over). The file also names the holder's pid, for messages and for the trainers of
-    older dbtui versions, and of disks without locks, which are known by that pid alone."""
-
-    def __init__(self, folder: RunFolder):
-        self.folder = folder
-        self._fd: int | None = None
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
-    def acquire(self) -> None:
-        path = self.folder.lock
-        for _ in range(3):
-            try:
-                fd, made = _open_lock(path)
-            except FileNotFoundError:
-                continue  # removed between the two opens by a trainer ending
-            except OSError as error:
-                raise unusable_folder(self.folder.path, error) from None
-            locked = lock_exclusive(fd)
-            if locked and not same_file(fd, path):
-                os.close(fd)
-                continue
-            owner = 0 if made else _lock_owner(path)
-            if locked is False or owner and owner != os.getpid() and trainer_alive(owner, self.folder.path):
-                os.close(fd)
-                raise self._running(owner)
-            if locked is None and not made:  # a crash's, on a disk without locks: made anew, as only creating is atomic
-                os.close(fd)
-                path.unlink(missing_ok=True)
-                continue
-            os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
-            if locked:
-                remember(fd)
-            self._fd = fd
-            return
-        raise RunFolderError(f"cannot take the lock {path}")
-
-    def _running(self, owner: int) -> RunFolderError:
-        shown = shlex.quote(str(self.folder.path))
-        trainer = f"a trainer (pid {owner})" if owner else "a trainer"
-        return RunFolderError(f"{trainer} is already running in {self.folder.path}; "
-                              f"watch it with `dbtui attach {shown}` or stop it with `dbtui stop {shown}`")
-
-    def release(self) -> None:
-        if self._fd is not None:
-            forget(self._fd)
-            self.folder.lock.unlink(missing_ok=True)  # before the lock goes: see same_file
-            os.close(self._fd)
-            self._fd = None
-
-
-def _open_lock(path: Path) -> tuple[int, bool]:
-    """The lock file open for writing, and whether this call made it."""
-    try:
-        return os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644), True
-    except FileExistsError:
-        return os.open(path, os.O_RDWR), False
-
-
-def _lock_owner(path: Path) -> int:
-    """The pid a trainer lock holds; 0 for none. Its taker writes the pid just after creating the file, so an empty
-    one is read again for a moment before it counts as a crash's: taken over at once, both trainers held it."""
-    for _ in range(20):
-        try:
-            text = path.read_text().strip()
-        except OSError:
-            return 0
-        if text:
-            return int(text) if text.isdigit() else 0
-        time.sleep(0.05)
-    return 0
 
 
 def _well_typed(state: RunState) -> bool:

@@ -8,6 +8,7 @@ with the file when the run folder is moved.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
@@ -16,6 +17,8 @@ from pathlib import Path
 TAKE_WAIT_S = 1.0  # a test of the lock holds it for microseconds: a trainer taking it waits that out, not a trainer
 
 _OWN: dict[tuple[int, int], int] = {}  # (device, inode) of each lock this process holds: its fd
+# What a disk without locks answers. Any other error (ESTALE, EIO) is no sign that no trainer holds the lock.
+_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 
 
 def lock_exclusive(fd: int) -> bool | None:
@@ -30,8 +33,10 @@ def lock_exclusive(fd: int) -> bool | None:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.02)
-        except OSError:
-            return None
+        except OSError as error:
+            if error.errno in _NO_LOCKS:
+                return None
+            raise
 
 
 def remember(fd: int) -> None:
@@ -53,13 +58,14 @@ def held(path: Path) -> bool | None:
     closing any descriptor of the file would drop this process's lock on it.
     """
     try:
-        stat = os.stat(path)
+        stat = os.lstat(path)
     except OSError:
         return None
     if (stat.st_dev, stat.st_ino) in _OWN:
         return True
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a shared lock needs only reading, on NFS too
+        # A shared lock needs only reading, on NFS too; a link in the lock's place is no trainer's.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError:
         return None
     try:
@@ -77,6 +83,6 @@ def same_file(fd: int, path: Path) -> bool:
     """Whether ``path`` still names the file open as ``fd``: a trainer ending removes its lock file while it holds it,
     and one that then locked the removed file would hold nothing."""
     try:
-        return os.path.samestat(os.fstat(fd), os.stat(path))
+        return os.path.samestat(os.fstat(fd), os.lstat(path))
     except FileNotFoundError:
         return False

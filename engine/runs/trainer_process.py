@@ -60,9 +60,11 @@ def _names_folder(pid: int, command: bytes, run_dir: Path) -> bool:
 
 
 def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False  # 0 and below name process groups (a damaged state file's), which os.kill finds alive
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # a pid beyond any the kernel gives
         return False
     except PermissionError:
         return True

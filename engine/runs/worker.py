@@ -8,13 +8,19 @@ through the run folder (events.jsonl, state.json), so whoever started it can go 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.errors import DbtuiError
+
+if TYPE_CHECKING:
+    from engine.runs.folder import RunFolder
+    from engine.runs.trainer_lock import TrainerLock
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,18 +36,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, help="the profile to train instead of RUN_DIR/profile.toml")
     args = parser.parse_args(argv)
 
-    from engine.training.distributed import process_state
-    from engine.profile import load_profile
-    from engine.runs.in_process import train
-    from engine.runs.checkpoints import CheckpointError, epoch_leftovers, latest_checkpoint
     from engine.runs.control import take_requests
-    from engine.runs.folder import RunFolder, TrainerLock
+    from engine.runs.folder import RunFolder
+    from engine.runs.trainer_lock import TrainerLock
+
+    folder = RunFolder(args.run_dir)
+    lock = TrainerLock(folder)
+    try:
+        folder.create()
+        # Taken before the seconds of imports and the processes' meeting: until then only the launcher's pid says the
+        # run is alive, which means nothing from another PID namespace. The process of rank 0 takes it (accelerate and
+        # torchrun set RANK; a lone trainer has none).
+        if os.environ.get("RANK", "0") == "0":
+            lock.acquire()
+        return _train(args, folder, lock, asked_to_stop)
+    except DbtuiError as error:
+        print(f"dbtui trainer: {error}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        if lock.held:
+            take_requests(folder)  # asked after the last step boundary: no later run of this folder acts on them
+        lock.release()
+
+
+def _train(args: argparse.Namespace, folder: RunFolder, lock: TrainerLock, asked_to_stop: list[int]) -> int:
+    from engine.profile import load_profile
+    from engine.runs.checkpoints import CheckpointError, epoch_leftovers, latest_checkpoint
+    from engine.runs.in_process import train
     from engine.runs.report import write_report_at_end
     from engine.runs.supervisor import Supervisor
+    from engine.training.distributed import process_state
 
-    folder = RunFolder(args.run_dir).create()
     main_process = process_state().is_main_process
-    lock = TrainerLock(folder)
+    if main_process and not lock.held:
+        lock.acquire()  # started by a launcher that sets no RANK
+    elif lock.held and not main_process:
+        lock.release()
     cancel = threading.Event()
     supervisor = Supervisor(folder, cancel=cancel, main_process=main_process)
     supervisor.install_signals()
@@ -49,8 +79,6 @@ def main(argv: list[str] | None = None) -> int:
         supervisor.stop_requested = True
         cancel.set()
     try:
-        if main_process:
-            lock.acquire()
         if args.resume:
             resume = latest_checkpoint(folder) if args.resume == "latest" else Path(args.resume)
             if resume is None:
@@ -71,20 +99,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"stopped at step {step}; resume with: dbtui resume {shlex.quote(str(folder.path))}", flush=True)
             write_report_at_end(folder.path)
         return 0
-    except DbtuiError as error:
-        # Only the lock's holder speaks for the run: a trainer refused because another holds it leaves its state alone.
-        if main_process and lock.held:
-            supervisor.write_failed()
-        print(f"dbtui trainer: {error}", file=sys.stderr, flush=True)
-        return 1
     except BaseException:
+        # Only the lock's holder speaks for the run.
         if main_process and lock.held:
             supervisor.write_failed()
         raise
-    finally:
-        if lock.held:
-            take_requests(folder)  # asked after the last step boundary: no later run of this folder acts on them
-        lock.release()
 
 
 if __name__ == "__main__":
