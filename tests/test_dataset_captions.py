@@ -299,3 +299,32 @@ def test_bulk_edits_and_undo_say_their_progress(store: CaptionStore) -> None:
     events.clear()
     store.undo(emit=events.append)
     assert isinstance(events[0], PhaseStarted) and (events[-1].done, events[-1].total) == (4, 4)
+
+
+def test_a_caption_file_two_images_share_is_edited_once_and_undone(tmp_path: Path, capsys) -> None:
+    """a.jpg and a.png share a.txt: --add-tag said 2 changed, its history kept the half-edited text, and --undo
+    called it edited since."""
+    from dbtui.cli import main
+
+    textured(1, (32, 32)).save(tmp_path / "a.jpg")
+    textured(2, (32, 32)).save(tmp_path / "a.png")
+    (tmp_path / "a.txt").write_text("dog\n", encoding="utf-8")
+    assert main(["dataset", "caption", str(tmp_path), "--add-tag", "zzz"]) == 0
+    assert "1 caption(s) changed" in capsys.readouterr().out
+    store = CaptionStore(tmp_path)
+    assert store.read("a.jpg") == "zzz, dog" and store.previous("a.png") == "dog\n"
+    assert [item.path.name for item in store.unreadable()] == []
+    assert store.tag_frequency() == [("dog", 1), ("zzz", 1)]
+    assert main(["dataset", "caption", str(tmp_path), "--undo"]) == 0
+    assert "1 caption(s) changed" in capsys.readouterr().out and store.read("a.png") == "dog"
+    store.add_tag("zzz")
+    assert store.revert("a.jpg") and store.read("a.jpg") == "dog"
+
+
+def test_a_missing_caption_two_images_share_is_created_once(tmp_path: Path) -> None:
+    textured(1, (32, 32)).save(tmp_path / "a.jpg")
+    textured(2, (32, 32)).save(tmp_path / "a.png")
+    changes = CaptionStore(tmp_path).add_tag("zzz")
+    assert (len(changes), changes.created) == (1, 1) and (tmp_path / "a.txt").read_text() == "zzz\n"
+    (tmp_path / "a.txt").write_bytes(b"caf\xe9")  # Latin-1: not UTF-8
+    assert len(CaptionStore(tmp_path).unreadable()) == 1

@@ -255,3 +255,15 @@ def test_a_cameras_mpo_jpeg_is_one_picture_not_an_animation(tmp_path: Path) -> N
     assert "animated" not in {f.code for f in report.findings}
     with Image.open(tmp_path / "camera.jpg") as opened:
         assert opened.format == "MPO"  # the file is what a camera writes
+
+
+def test_two_images_of_one_name_sharing_a_caption_file_are_named(tmp_path: Path) -> None:
+    textured(1, (96, 96)).save(tmp_path / "a.jpg")
+    textured(2, (96, 96)).save(tmp_path / "a.png")
+    textured(3, (96, 96)).save(tmp_path / "b.jpg")
+    (tmp_path / "a.txt").write_text("dog")
+    report = check_dataset(tmp_path, resolution=64, workers=1)
+    shared = [f for f in report.findings if f.code == "caption_shared"]
+    assert [(Path(f.path).name, f.severity) for f in shared] == [("a.txt", "warning")]
+    assert "a.txt is the caption of a.jpg and a.png" in shared[0].message
+    assert "rename one (e.g. a.png to a_2.png)" in shared[0].fix

@@ -254,3 +254,22 @@ async def test_remove_tag_says_which_captions_still_say_it_not_that_it_left_them
         assert "1 caption(s) changed" in said and "left as they were" not in said
         assert "1 still say it inside a longer tag" in said
         assert pictures[0].with_suffix(".txt").read_text() == "a photo of sks disc\n"
+
+
+async def test_a_save_updates_the_row_of_the_image_that_shares_its_caption_file(tmp_path: Path, demo_data: Path) -> None:
+    """zwx_00.jpg and zwx_00.png share zwx_00.txt: saving one left the other's row showing the old caption."""
+    from PIL import Image
+
+    images = _images(tmp_path, demo_data)
+    png = sorted(images.glob("*.png"))[0]
+    png.with_suffix(".txt").unlink(missing_ok=True)
+    Image.open(png).convert("RGB").save(png.with_suffix(".jpg"))
+    app = make_app(RealCaptionsEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _captions(app, pilot, images)
+        assert screen.image == png.with_suffix(".jpg")
+        screen.query_one(TextArea).text = "zwx disc, brandnew"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert screen.rows.get(png) == ("zwx disc, brandnew", "")
+        assert "(none)" not in str(screen.query_one(OptionList).get_option_at_index(1).prompt)

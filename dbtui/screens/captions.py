@@ -183,10 +183,15 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self.notify(f"Reverted {self.store.path_for(self.image).name} to its earlier version.")
 
     def _set_row(self, image: Path, text: str, problem: str = "") -> None:
-        """One row of the list (and the tag counts) brought up to date, without reading the other captions."""
-        if self.rows.set(image, text, problem):
-            self.query_one("#cap-images", OptionList).replace_option_prompt_at_index(
-                self.images.index(image), self.rows.label(image))
+        """The rows of this caption file (a.jpg and a.png share a.txt) and the tag counts brought up to date,
+        without reading the other captions."""
+        caption = self.store.path_for(image)
+        changed = False
+        for index, other in enumerate(self.images):
+            if (other == image or self.store.path_for(other) == caption) and self.rows.set(other, text, problem):
+                self.query_one("#cap-images", OptionList).replace_option_prompt_at_index(index, self.rows.label(other))
+                changed = True
+        if changed:
             self._show_tags()
 
     def _highlight(self, image: Path | None) -> None:

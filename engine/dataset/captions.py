@@ -158,18 +158,29 @@ class CaptionStore:
     def unreadable(self) -> tuple[Unreadable, ...]:
         """The caption files that cannot be read as text, and why (see ``captions``)."""
         found = []
-        for image in self.images():
+        for image, path in self._caption_files():
             try:
                 self.read(image)
             except CaptionError as error:
-                found.append(Unreadable(self.path_for(image), str(error)))
+                found.append(Unreadable(path, str(error)))
         return tuple(found)
+
+    def _caption_files(self) -> Iterator[tuple[Path, Path]]:
+        """(image, caption file) for each caption file once: a.jpg and a.png share a.txt, which an edit must
+        handle once (twice, its history would keep the half-edited text, and undo would call it edited since)."""
+        seen = set()
+        for image in self.images():
+            path = self.path_for(image)
+            if path not in seen:
+                seen.add(path)
+                yield image, path
 
     def tag_frequency(self) -> list[tuple[str, int]]:
         """Each tag and the number of readable captions that have it, most frequent first."""
         counts: Counter[str] = Counter()
-        for caption in self.captions().values():
-            counts.update({t for t in split_tags(caption or "") if t})
+        for image, _ in self._caption_files():
+            with contextlib.suppress(CaptionError):  # unreadable ones are named by ``unreadable``
+                counts.update({t for t in split_tags(self.read(image) or "") if t})
         return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
     # Bulk operations: each returns what it changed and can be undone with undo().
@@ -278,8 +289,7 @@ class CaptionStore:
                    left: Callable[[str], str | None] | None = None, emit: Emit | None = None) -> ChangeSet:
         """Apply ``edit`` to every caption; ``left`` says why an edited caption still needs the user (or None)."""
         changes, skipped, still = [], [], []
-        for image in self.images():
-            path = self.path_for(image)
+        for image, path in self._caption_files():
             try:
                 before = read_caption(path, self.folder)
             except CaptionFileError as error:  # one bad file never stops the others; it is reported

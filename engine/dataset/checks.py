@@ -227,6 +227,22 @@ def orphan_caption_findings(orphans: list[Path]) -> list[Finding]:
             for c in orphans]
 
 
+def shared_caption_findings(images: list[Path], extension: str) -> list[Finding]:
+    """Images of one name but different extensions (a.jpg, a.png) have one caption file, which cannot say both."""
+    sharing: dict[Path, list[Path]] = {}
+    for image in images:
+        sharing.setdefault(caption_path(image, extension), []).append(image)
+    found = []
+    for caption, owners in sharing.items():
+        if len(owners) > 1:
+            names = ", ".join(o.name for o in owners[:-1]) + f" and {owners[-1].name}"
+            found.append(Finding(str(caption), "caption_shared", "warning",
+                                 f"caption file {caption.name} is the caption of {names}: they share it, so an edit "
+                                 "of one is an edit of the other", f"rename one (e.g. {owners[-1].name} to "
+                                 f"{owners[-1].stem}_2{owners[-1].suffix}) so each image has a caption of its own"))
+    return found
+
+
 def prompt_findings(
     folder: str, *, caption_mode: str, instance_prompt: str | None, identifier: str | None, tokenizer: Any,
     readers: list[TextReader] | None = None,
@@ -348,6 +364,7 @@ def check_dataset(
     # A caption named but for case or accents is reported on its image (caption_misnamed), not again as an orphan.
     wanted = {(image.parent, name_key(caption_path(image, caption_extension).name)) for image in images}
     findings += orphan_caption_findings([c for c in listing.orphan_captions if (c.parent, name_key(c.name)) not in wanted])
+    findings += shared_caption_findings(images, caption_extension)
     findings += prompt_findings(folder_name, caption_mode=caption_mode, instance_prompt=instance_prompt,
                                 identifier=identifier, tokenizer=tokenizer, readers=readers)
     image_buckets = {p.path: nearest_bucket(p.width, p.height, buckets) for p in probes if p.ok}
