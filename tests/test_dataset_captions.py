@@ -294,8 +294,8 @@ def test_bulk_edits_and_undo_say_their_progress(store: CaptionStore) -> None:
 
     events: list = []
     store.add_tag("zwx", emit=events.append)
-    assert isinstance(events[0], PhaseStarted) and events[0].total == 4
-    assert [e.done for e in events[1:] if isinstance(e, PhaseProgress)] == [1, 2, 3, 4]
+    assert [(e.phase, e.total) for e in events if isinstance(e, PhaseStarted)] == [("caption_images", 1), ("captions", 4)]
+    assert [e.done for e in events if isinstance(e, PhaseProgress) and e.phase == "captions"] == [1, 2, 3, 4]
     events.clear()
     store.undo(emit=events.append)
     assert isinstance(events[0], PhaseStarted) and (events[-1].done, events[-1].total) == (4, 4)
@@ -328,3 +328,20 @@ def test_a_missing_caption_two_images_share_is_created_once(tmp_path: Path) -> N
     assert (len(changes), changes.created) == (1, 1) and (tmp_path / "a.txt").read_text() == "zzz\n"
     (tmp_path / "a.txt").write_bytes(b"caf\xe9")  # Latin-1: not UTF-8
     assert len(CaptionStore(tmp_path).unreadable()) == 1
+
+
+def test_add_tag_creates_no_caption_beside_a_file_that_is_not_an_image(store: CaptionStore) -> None:
+    """--add-tag wrote a caption beside an empty file, a web page and a truncated JPEG, which the doctor calls no image."""
+    (store.folder / "empty.jpg").write_bytes(b"")
+    (store.folder / "page.png").write_text("<!DOCTYPE html><html><body>404</body></html>")
+    jpeg = (store.folder / "a.jpg").read_bytes()
+    (store.folder / "cut.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    changes = store.add_tag("zwx")
+    for name in ("empty", "page", "cut"):
+        assert not (store.folder / f"{name}.txt").exists(), name
+    reasons = sorted(item.reason for item in changes.skipped)
+    assert len(reasons) == 3 and all("so no caption file was created for it" in reason for reason in reasons)
+    assert f"'{store.folder / 'empty.jpg'}' is not an image: it is an empty file (0 bytes)" in reasons[1]
+    assert changes.created == 1 and store.read("c.jpg") == "zwx"  # a real picture still gets its caption
+    store.undo()
+    assert store.read("c.jpg") is None

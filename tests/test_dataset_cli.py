@@ -178,3 +178,10 @@ def test_check_with_a_profile_counts_the_class_images_a_run_generated_earlier(tm
     profile.write_text(text.replace("seed = 1", "seed = 2"))  # another seed: those images are not the next run's
     main(["dataset", "check", "--profile", str(profile)])
     assert "3 wanted, 1 present, 2 to generate" in capsys.readouterr().out
+
+
+def test_caption_help_says_add_tag_creates_the_captions_images_lack(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("COLUMNS", "400")
+    with pytest.raises(SystemExit):
+        main(["dataset", "caption", "--help"])
+    assert "create a caption of the tag for each image that has none" in capsys.readouterr().out

@@ -273,3 +273,21 @@ async def test_a_save_updates_the_row_of_the_image_that_shares_its_caption_file(
         await pilot.pause()
         assert screen.rows.get(png) == ("zwx disc, brandnew", "")
         assert "(none)" not in str(screen.query_one(OptionList).get_option_at_index(1).prompt)
+
+
+async def test_add_tag_says_the_captions_it_created_and_the_file_that_is_no_picture(tmp_path: Path, demo_data: Path) -> None:
+    """The notice said "6 caption(s) changed" when one of them was created, and a caption was made beside an empty file."""
+    images = _images(tmp_path, demo_data)
+    pictures = sorted(images.glob("*.png"))
+    pictures[0].with_suffix(".txt").unlink()
+    (images / "empty.png").write_bytes(b"")
+    app = make_app(RealCaptionsEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _captions(app, pilot, images)
+        screen.query_one("#cap-tag", Input).value = "sks"
+        await pilot.click("#cap-add")
+        await settle(pilot)
+        said = _messages(app)[-1]
+        assert f"{len(pictures) - 1} caption(s) changed, 1 created for images that had none (Ctrl+R undoes)" in said
+        assert "1 left as they were: " in said and "empty.png' is not an image" in said
+        assert not (images / "empty.txt").exists()

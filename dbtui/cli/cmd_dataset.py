@@ -94,7 +94,8 @@ def _register_caption(commands: argparse._SubParsersAction) -> None:
     action = caption.add_mutually_exclusive_group(required=True)
     action.add_argument("--auto", choices=["blip", "wd14"], help="caption images with a model")
     action.add_argument("--add-tag", metavar="TAG",
-                        help="add a tag to every caption that does not already say it as a word (at the front; --back for the end)")
+                        help="add a tag to every caption that does not already say it as a word (at the front; --back for "
+                             "the end), and create a caption of the tag for each image that has none")
     action.add_argument("--remove-tag", metavar="TAG", help="remove a tag from every caption")
     action.add_argument("--replace", nargs=2, metavar=("FIND", "REPLACEMENT"), help="find and replace text in every caption")
     action.add_argument("--dedupe", action="store_true", help="remove repeated tags")

@@ -40,9 +40,10 @@ class CaptionScreen(Screen[None]):
 One caption per image, in a text file beside it (`zwx_01.txt` for `zwx_01.png`). Pick an
 image on the left, edit its caption, **^s** saves it. A bulk edit adds or removes a tag in
 every caption at once (in any letter case; a sentence that says the tag is left whole and
-named); **^r** undoes the last one. **F2** puts back the version of this caption that the last
-save replaced, byte for byte. Auto-caption writes captions for the images that have none (it
-needs the captioning model). The first version of each caption that dbtui replaced is kept in
+named), and Add tag gives each image without a caption one of the tag; **^r** undoes the last
+one. **F2** puts back the version of this caption that the last save replaced, byte for byte.
+Auto-caption writes captions for the images that have none (it needs the captioning model).
+The first version of each caption that dbtui replaced is kept in
 `.dbtui-captions-history/.originals/` in the images folder.
 
 Watch out: training reads these files only when the concept's `caption_mode` says so
@@ -303,7 +304,10 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
 
     def _said(self, changes: Any, hint: str) -> None:
         """The notification of a bulk edit or undo: what changed, and how many captions it left alone, and why."""
-        said = f"{changes.operation}: {len(changes)} caption(s) changed" + (f" {hint}" if hint and len(changes) else "")
+        created = changes.created
+        said = f"{changes.operation}: {len(changes) - created} caption(s) changed" + (
+            f", {created} created for images that had none" if created else "") + (
+            f" {hint}" if hint and len(changes) else "")
         skipped = changes.skipped
         if skipped:
             more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""

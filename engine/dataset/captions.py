@@ -25,7 +25,9 @@ from engine.data.images import DataError
 from engine.dataset.caption_changes import Change, ChangeSet, JournalEntry, Unreadable, journal_text, read_journal
 from engine.dataset.errors import CaptionError
 from engine.dataset.files import caption_path, list_images
+from engine.dataset.image_probe import probe_image, problem_text
 from engine.dataset.options import checked_caption_extension
+from engine.dataset.pool import run_phase
 from engine.events import Event, PhaseProgress, PhaseStarted
 
 HISTORY_DIR = ".dbtui-captions-history"
@@ -145,18 +147,8 @@ class CaptionStore:
             atomic_write_bytes(previous, newer)
         return True
 
-    def captions(self) -> dict[Path, str | None]:
-        """Each image's caption (None: no caption file); images whose caption cannot be read are left out."""
-        readable = {}
-        for image in self.images():
-            try:
-                readable[image] = self.read(image)
-            except CaptionError:
-                continue
-        return readable
-
     def unreadable(self) -> tuple[Unreadable, ...]:
-        """The caption files that cannot be read as text, and why (see ``captions``)."""
+        """The caption files that cannot be read as text, and why (``tag_frequency`` leaves them out)."""
         found = []
         for image, path in self._caption_files():
             try:
@@ -288,7 +280,7 @@ class CaptionStore:
     def _bulk_text(self, operation: str, edit: Callable[[str], str], include_missing: bool = False,
                    left: Callable[[str], str | None] | None = None, emit: Emit | None = None) -> ChangeSet:
         """Apply ``edit`` to every caption; ``left`` says why an edited caption still needs the user (or None)."""
-        changes, skipped, still = [], [], []
+        changes, skipped, still, found = [], [], [], []
         for image, path in self._caption_files():
             try:
                 before = read_caption(path, self.folder)
@@ -301,6 +293,13 @@ class CaptionStore:
                 skipped.append(Unreadable(path, f"caption file '{path}' is a symbolic link to '{os.readlink(path)}', "
                                                 "which does not exist, so it is left as it is: point the link at a "
                                                 "caption file, or delete it"))
+                continue
+            found.append((image, path, before))
+        refused = _not_images([image for image, _, before in found if before is None], emit or _silent)
+        for image, path, before in found:
+            if image in refused:
+                skipped.append(Unreadable(path, f"'{image}' {refused[image]}, so no caption file was created for "
+                                                "it (`dbtui dataset check` says what to do)"))
                 continue
             after = edit((before or "").strip())
             if after != (before or "").strip():
@@ -354,6 +353,16 @@ class CaptionStore:
 def _write_kept(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, data)
+
+
+def _not_images(images: list[Path], emit: Emit) -> dict[Path, str]:
+    """Why each of ``images`` that the doctor finds no picture in (empty, truncated, a saved web page…) is none: a
+    caption created beside it would train nothing. A picture over the pixel limit is one, and keeps its caption."""
+    if not images:
+        return {}
+    probes = run_phase("caption_images", probe_image, [str(i) for i in images], emit=emit,
+                       description=f"reading the {len(images)} images without a caption")
+    return {Path(p.path): problem_text(p.error, p.reason) for p in probes if p.error not in (None, "too_many_pixels")}
 
 
 def _silent(event: Event) -> None:
