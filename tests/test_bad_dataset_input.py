@@ -277,7 +277,8 @@ def test_check_through_the_cli_exits_1_prints_every_file_and_never_the_contents(
     # The progress line and the summary count the same entries: those refused unopened are named.
     checked, refused = map(int, re.search(r"checking (\d+) images \((\d+) more refused without opening", out).groups())
     assert f"{checked + refused} images," in out
-    assert "wanted (a suggestion: 40 per usable image, at least 100;" in out  # no profile: how the figure came about
+    # No profile: how the figure came about.
+    assert "wanted (a suggestion: 40 per usable image, at least 100 and at most 2000;" in out
     assert _fingerprint(corpus, corpus.parent / "elsewhere") == before
 
 

@@ -267,3 +267,27 @@ def test_two_images_of_one_name_sharing_a_caption_file_are_named(tmp_path: Path)
     assert [(Path(f.path).name, f.severity) for f in shared] == [("a.txt", "warning")]
     assert "a.txt is the caption of a.jpg and a.png" in shared[0].message
     assert "rename one (e.g. a.png to a_2.png)" in shared[0].fix
+
+
+def test_the_rules_of_thumb_stop_growing_past_a_small_subject_set() -> None:
+    """1,220 images were advised 122,000 steps and 48,800 class images: the rules are for about 3–50 images."""
+    import io
+
+    from rich.console import Console
+
+    from dbtui.cli.cmd_dataset import _print_report
+    from engine.dataset.image_probe import ImageProbe
+    from engine.dataset.report import summarise
+
+    probes = [ImageProbe(f"/d/{i}.jpg") for i in range(1220)]
+    assert (summarise(probes[:12], [], {}, None, None).suggested_steps,
+            summarise(probes[:12], [], {}, None, None).class_images_wanted) == (1200, 480)
+    summary = summarise(probes, [], {}, None, None)
+    assert (summary.suggested_steps, summary.class_images_wanted) == (5000, 2000)
+    assert summarise(probes, [], {}, 3000, None).class_images_wanted == 3000  # a profile's own figure stands
+    out = io.StringIO()
+    _print_report(Console(file=out, width=400), DatasetReport("/d", 512, (), summary, tuple(probes), {}), show_info=False)
+    said = out.getvalue()
+    assert ("Suggested training steps: 5000 (100 per usable image up to 50 images: the rule is for a subject's small "
+            "set of about 3–50; set training.max_train_steps, as an empty one trains 122000)") in said
+    assert "2000 wanted (a suggestion: 40 per usable image, at least 100 and at most 2000;" in said

@@ -183,7 +183,8 @@ def _model_size_multiple(model: str | None) -> int:
 def _print_report(console, report, show_info: bool, profile_counts: bool = False) -> None:
     from rich.table import Table
 
-    from engine.dataset.report import CLASS_IMAGES_PER_IMAGE, MIN_CLASS_IMAGES
+    from engine.dataset.report import (CLASS_IMAGES_PER_IMAGE, MAX_CLASS_IMAGES, MIN_CLASS_IMAGES, RULE_MAX_IMAGES,
+                                       STEPS_PER_IMAGE)
 
     root = Path(report.folder)
     shown = [f for f in report.findings if show_info or f.severity != "info"]
@@ -207,14 +208,18 @@ def _print_report(console, report, show_info: bool, profile_counts: bool = False
     if s.buckets:
         console.print("Buckets with aspect-ratio bucketing: "
                       + ", ".join(f"{w}×{h}: {n}" for (w, h), n in s.buckets.items()))
-    console.print(f"Suggested training steps: {s.suggested_steps} (100 per usable image)")
+    by_rule = STEPS_PER_IMAGE * s.usable
+    # An empty training.max_train_steps trains the rule's figure uncapped: said where the suggestion is less.
+    cap = (f" up to {RULE_MAX_IMAGES} images: the rule is for a subject's small set of about 3–{RULE_MAX_IMAGES}; set "
+           f"training.max_train_steps, as an empty one trains {by_rule}" if by_rule > s.suggested_steps else "")
+    console.print(f"Suggested training steps: {s.suggested_steps} ({STEPS_PER_IMAGE} per usable image{cap})")
     earlier = (f", {s.class_images_generated} generated earlier in {markup_safe(s.class_images_generated_in)} (reused unless the "
                "model's files changed)" if s.class_images_generated else "")
     present = ("" if s.class_images_present is None
                else f", {s.class_images_present} present{earlier}, {s.class_images_to_generate} to generate")
     # Without a profile the figure is a suggestion; with one it is the concept's num_class_images.
-    rule = "" if profile_counts else (f" (a suggestion: {CLASS_IMAGES_PER_IMAGE} per usable image, at least {MIN_CLASS_IMAGES}; "
-                                      "a profile sets it as concepts.N.num_class_images)")
+    rule = "" if profile_counts else (f" (a suggestion: {CLASS_IMAGES_PER_IMAGE} per usable image, at least {MIN_CLASS_IMAGES} "
+                                      f"and at most {MAX_CLASS_IMAGES}; a profile sets it as concepts.N.num_class_images)")
     console.print(f"Class images for prior preservation: {s.class_images_wanted} wanted{present}{rule}")
 
 

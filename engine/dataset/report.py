@@ -15,6 +15,11 @@ STEPS_PER_IMAGE = 100  # the guide's rule of thumb: 100 steps per instance image
 # profile's default asks for at least 100.
 CLASS_IMAGES_PER_IMAGE = 40
 MIN_CLASS_IMAGES = 100
+# Both rules are for a subject's small set (about 3–50 images): per image of a 1,000-image folder they would
+# suggest 100,000 steps and 40,000 class images to generate. The suggestions stop growing at this many images.
+RULE_MAX_IMAGES = 50
+MAX_SUGGESTED_STEPS = STEPS_PER_IMAGE * RULE_MAX_IMAGES
+MAX_CLASS_IMAGES = CLASS_IMAGES_PER_IMAGE * RULE_MAX_IMAGES
 
 
 @dataclass(frozen=True)
@@ -78,13 +83,14 @@ def summarise(
     histogram: dict[tuple[int, int], int] = {}
     for bucket in image_buckets.values():
         histogram[bucket] = histogram.get(bucket, 0) + 1
-    wanted = class_images_wanted if class_images_wanted is not None else max(MIN_CLASS_IMAGES, CLASS_IMAGES_PER_IMAGE * usable)
+    wanted = class_images_wanted if class_images_wanted is not None else min(
+        MAX_CLASS_IMAGES, max(MIN_CLASS_IMAGES, CLASS_IMAGES_PER_IMAGE * usable))
     return Summary(
         images=len(probes),
         usable=usable,
         counts={s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES},
         buckets=dict(sorted(histogram.items(), key=lambda item: item[0][0] / item[0][1])),
-        suggested_steps=STEPS_PER_IMAGE * usable,
+        suggested_steps=min(MAX_SUGGESTED_STEPS, STEPS_PER_IMAGE * usable),
         class_images_wanted=wanted,
         class_images_present=class_images_present,
         class_images_generated=class_generated[1],
