@@ -185,3 +185,16 @@ def test_caption_help_says_add_tag_creates_the_captions_images_lack(monkeypatch,
     with pytest.raises(SystemExit):
         main(["dataset", "caption", "--help"])
     assert "create a caption of the tag for each image that has none" in capsys.readouterr().out
+
+
+def test_many_unreadable_captions_are_named_ten_and_counted_past_that(tmp_path: Path, capsys) -> None:
+    """200 unreadable captions printed 600 lines from --add-tag, --frequency and prepare."""
+    for i in range(13):
+        textured(i, (64, 64)).save(tmp_path / f"{i:02d}.jpg")
+        (tmp_path / f"{i:02d}.txt").write_bytes(b"caf\xe9")  # Latin-1: not UTF-8
+    for command in (["caption", str(tmp_path), "--add-tag", "x"], ["caption", str(tmp_path), "--frequency"],
+                    ["prepare", str(tmp_path), str(tmp_path / "out"), "--resolution", "64", "--workers", "1"]):
+        main(["dataset", *command])
+        out = capsys.readouterr().out
+        assert "09.txt" in out and "10.txt" not in out, command
+        assert "… and 3 more" in out and "--caption-mode caption_file` names each caption that cannot be read" in out

@@ -244,8 +244,8 @@ def _prepare(args: argparse.Namespace) -> int:
                   f"{result.captions_copied} captions copied → {markup_safe(result.destination)}")
     for source, reason in result.failed:
         console.print(f"[red]skipped[/] {markup_safe(source)}: {markup_safe(reason)}")
-    for caption, reason in result.caption_failures:
-        console.print(f"[red]caption not copied[/] {markup_safe(caption)}: {markup_safe(reason)}")
+    _print_first([f"[red]caption not copied[/] {markup_safe(caption)}: {markup_safe(reason)}"
+                  for caption, reason in result.caption_failures], console, "caption(s) not copied")
     for caption in result.orphan_captions:
         console.print(f"[yellow]caption not copied[/] {markup_safe(caption)}: no image has its name")
     for caption in result.stale_captions:
@@ -337,7 +337,18 @@ def _caption(args: argparse.Namespace) -> int:
 
 
 def _report_unreadable(console, unreadable) -> int:
-    """Print each caption file left alone because it cannot be read; 1 when there was any."""
-    for item in unreadable:
-        console.print(f"[red]skipped[/] {markup_safe(item.reason)}")
+    """Print the caption files left alone because they cannot be read; 1 when there was any."""
+    _print_first([f"[red]skipped[/] {markup_safe(item.reason)}" for item in unreadable], console, "skipped")
     return 1 if unreadable else 0
+
+
+NAMED = 10  # problems printed one by one; 200 unreadable captions took 600 lines, hiding what came before
+
+
+def _print_first(lines: list[str], console, more: str) -> None:
+    """The first ``NAMED`` of ``lines``, then how many more there are (``more`` says of what)."""
+    for line in lines[:NAMED]:
+        console.print(line)
+    if len(lines) > NAMED:
+        console.print(f"[red]… and {len(lines) - NAMED} more {more}[/] (`dbtui dataset check FOLDER --caption-mode "
+                      "caption_file` names each caption that cannot be read)")
