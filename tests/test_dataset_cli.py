@@ -198,3 +198,10 @@ def test_many_unreadable_captions_are_named_ten_and_counted_past_that(tmp_path: 
         out = capsys.readouterr().out
         assert "09.txt" in out and "10.txt" not in out, command
         assert "… and 3 more" in out and "--caption-mode caption_file` names each caption that cannot be read" in out
+
+
+def test_frequency_only_reads_so_an_unreadable_caption_is_named_and_it_exits_0(clean: Path, capsys) -> None:
+    (clean / "1.txt").write_bytes(b"caf\xe9")  # Latin-1: not UTF-8
+    assert main(["dataset", "caption", str(clean), "--frequency"]) == 0
+    out = capsys.readouterr().out
+    assert "     2  ohwx" in out and f"skipped caption file '{clean / '1.txt'}'" in " ".join(out.split())

@@ -314,7 +314,8 @@ def _caption(args: argparse.Namespace) -> int:
     if args.frequency:
         for tag, count in store.tag_frequency():
             console.print(f"{count:6d}  {markup_safe(tag)}", highlight=False)
-        return _report_unreadable(console, store.unreadable())
+        _report_unreadable(console, store.unreadable())
+        return 0  # it only reads: the captions it could not count are named, and nothing was left undone
     if args.undo:
         changes = store.undo()
     elif args.add_tag is not None:  # an empty tag is the store's to refuse, not a trim
