@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from engine.dataset.profile_paths import builtin_name_problems, path_problems
-from engine.evaluation.prompt_problems import evaluation_problems, shared_identifier_problems
+from engine.evaluation.prompt_problems import evaluation_problems, scorer_problems, shared_identifier_problems
 from engine.model_info import family_setting_problems, resolution_problems
 from engine.profile import Problem, Profile
 from engine.profile.concept_warnings import shared_prompt_problems, unused_class_problems
@@ -33,7 +33,8 @@ def check_profile(profile: Profile, family_id: str | None = None,
     refused, family_warnings, certain = family_setting_problems(profile, family_id)
     errors = builtin_name_problems(profile) + (refused if certain else [])
     here = path_problems(profile, builtins=False) if missing_here is None else missing_here
-    warnings = (([] if certain else refused) + family_warnings + evaluation_problems(profile) + shared_prompt_problems(profile)
-                + shared_identifier_problems(profile) + unused_class_problems(profile) + schedule_problems(profile)
-                + resolution_problems(profile))
+    # A scorer folder missing here is a warning, not what this machine lacks: the run goes on, unscored.
+    warnings = (([] if certain else refused) + family_warnings + evaluation_problems(profile) + scorer_problems(profile)
+                + shared_prompt_problems(profile) + shared_identifier_problems(profile) + unused_class_problems(profile)
+                + schedule_problems(profile) + resolution_problems(profile))
     return ProfileChecks(errors, here, warnings)

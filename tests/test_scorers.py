@@ -50,3 +50,19 @@ def test_a_dinov2_scorer_loads_as_dinov2(tmp_path: Path) -> None:
         assert type(scorers.dino).__name__ == "Dinov2Model"
         features = scorers.dino_features([Image.new("RGB", (40, 40), (200, 10, 10))])
     assert features.shape == (1, 32) and torch.isfinite(features).all()
+
+
+@pytest.mark.parametrize("name", ["/nonexistent/dino", "./no-such-dino", "~/no-such-dino-folder"])
+def test_a_scorer_folder_that_is_not_there_is_said_so(tmp_path: Path, name: str) -> None:
+    """A path was looked up as a hub id: "offline, and not in the Hugging Face cache", and validate said valid."""
+    from engine.profile_checks import check_profile
+    from tests.training_helpers import tiny_profile
+
+    with pytest.raises(ScorersUnavailableError, match=f"the folder '{name}' does not exist"):
+        with loaded_scorers("builtin:tiny-clip", name, CPU):
+            pass
+    profile = tiny_profile(tmp_path, evaluation={"enabled": True, "clip_model": "builtin:tiny-clip", "dino_model": name})
+    said = [problem for problem in check_profile(profile).warnings if problem.key == "evaluation.dino_model"]
+    assert len(said) == 1 and "does not exist" in said[0].message
+    off = tiny_profile(tmp_path, evaluation={"enabled": False, "dino_model": name})
+    assert not [problem for problem in check_profile(off).warnings if problem.key.startswith("evaluation.")]

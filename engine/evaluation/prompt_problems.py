@@ -1,7 +1,9 @@
-"""Evaluation settings that can never name a best step, and concepts it would score against another's photos: said by
-``dbtui validate`` before a run spends its rounds."""
+"""Evaluation settings that can never name a best step (no prompt names a concept, a scorer folder that is not there),
+and concepts it would score against another's photos: said by ``dbtui validate`` before a run spends its rounds."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from engine.evaluation.prompts import concept_words, evaluation_prompts
 from engine.profile import Profile
@@ -42,4 +44,27 @@ def shared_identifier_problems(profile: Profile) -> list[Problem]:
                 f"would score this concept's prompts against concept {earlier}'s photos; give each concept its own rare token "
                 "(e.g. 'photo of zwx dog' and 'photo of qxr cat')",
             ))
+    return problems
+
+
+def missing_scorer_folder(name: str) -> str | None:
+    """Why the scorer ``name`` cannot be loaded when it is written as a path (/, ./, ../, ~) to no folder; None otherwise
+    (a hub id, a built-in name, a folder that is there). Without this a path was looked up as a hub id and said to be
+    "offline, and not in the Hugging Face cache"."""
+    if not name.startswith(("/", "./", "../", "~")) or Path(name).expanduser().is_dir():
+        return None
+    where = "" if Path(name).expanduser().is_absolute() else f" (relative paths are read from the folder dbtui runs in, {Path.cwd()})"
+    return f"the folder '{name}' does not exist{where}"
+
+
+def scorer_problems(profile: Profile) -> list[Problem]:
+    """Scorers named as folders that are not on this machine: the run would go on unscored, with one warning."""
+    if not profile.evaluation.enabled:
+        return []
+    problems = []
+    for key in ("clip_model", "dino_model"):
+        missing = missing_scorer_folder(getattr(profile.evaluation, key))
+        if missing:
+            problems.append(Problem(f"evaluation.{key}", f"{missing}: the run would not be scored; give a model folder, a hub "
+                                                         "id, or builtin:tiny-clip / builtin:tiny-dino"))
     return problems

@@ -51,8 +51,13 @@ def _hub_reachable() -> bool:
 def _load(loader: Any, name: str, **kwargs: Any) -> Any:
     """``loader.from_pretrained`` from the cache first (no network wait when it is there), then the hub."""
     from engine.builtin import resolve_scorer
+    from engine.evaluation.prompt_problems import missing_scorer_folder
 
-    source = resolve_scorer(name)
+    missing = missing_scorer_folder(name)
+    if missing:
+        raise ScorersUnavailableError(f"cannot load the scorer '{name}': {missing}",
+                                      advice="name a transformers CLIP or DINO model folder, or a hub id")
+    source = os.path.expanduser(resolve_scorer(name))  # from_pretrained would take '~/models/clip' for a hub id
     try:
         return loader.from_pretrained(source, local_files_only=True, **kwargs)
     except (OSError, ValueError) as cached_error:
