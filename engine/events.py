@@ -124,13 +124,16 @@ class SamplesScored(Event):
     ``subject`` (their mean), ``clip_t`` (prompt fidelity, the prompt without the identifier) and
     ``class_drift`` (1 − DINO similarity of identifier-free prompts' images to the base model's);
     a score that does not apply is null. ``prompts``: one object per prompt with ``prompt``,
-    ``scored_prompt`` (the text CLIP-T read) and the same scores.
+    ``scored_prompt`` (the text CLIP-T read) and the same scores. ``settings``: what the scores were
+    measured with (engine/evaluation/rounds.py ``round_settings``); the best-step rule compares only
+    rounds of the newest base round's settings (null: a round of an older dbtui).
     """
 
     step: int
     scores: dict[str, float | None]
     prompts: list[dict[str, Any]] = field(default_factory=list)
     folder: str | None = None  # the round's images
+    settings: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -149,6 +149,32 @@ def test_instance_photos_are_shrunk_as_they_are_read_and_score_alike(tmp_path: P
     assert mean_similarity(clip, scorers.clip_image_features([big])) > 0.99
 
 
+def test_instance_photos_are_embedded_in_batches(tmp_path: Path, scorers, disc: Image.Image) -> None:
+    """A concept's photos went through each scorer in one pass: 200 photos held at once on the device."""
+    from engine.evaluation.rounds import SCORING_BATCH, Evaluation
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(SCORING_BATCH + 3):
+        disc.save(photos / f"{i:02d}.png")
+    batches: dict[str, list[int]] = {"dino": [], "clip": []}
+
+    class Recording:
+        def dino_features(self, images):
+            batches["dino"].append(len(images))
+            return scorers.dino_features(images)
+
+        def clip_image_features(self, images):
+            batches["clip"].append(len(images))
+            return scorers.clip_image_features(images)
+
+    profile = tiny_profile(tmp_path, concepts=[CONCEPT], evaluation={"enabled": True, **TINY_SCORERS})
+    evaluation = Evaluation(profile, tmp_path, [photos], torch.device("cpu"), emit=lambda event: None)
+    dino, clip = evaluation._instance_features(0, Recording())
+    assert batches == {"dino": [SCORING_BATCH, 3], "clip": [SCORING_BATCH, 3]}
+    assert dino.shape[0] == clip.shape[0] == SCORING_BATCH + 3
+
+
 # -- the best-step rule ----------------------------------------------------------------
 
 

@@ -6,6 +6,8 @@ A round comes every few hundred steps, so the plot is redrawn on each one rather
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.color import Color
@@ -14,7 +16,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from dbtui.widgets.loss_plot import step_ticks
-from engine.evaluation.best import BestStep, best_step, branch_point, forget_after
+from engine.evaluation.best import BestStep, best_step, branch_point, finite, forget_after, step_number
 from engine.events import Event, RunFinished, RunStarted, SamplesScored
 
 # (score key, legend label, colour), in the report's order (engine/runs/report.py). Colours are RGB,
@@ -35,17 +37,22 @@ def rgb(colour: str) -> tuple[int, int, int]:
 
 
 class ScoreHistory:
-    """The run's scored rounds (the latest per step, as the best-step rule counts them)."""
+    """The run's scored rounds (the latest per step, as the best-step rule counts them): those of the newest base
+    round's settings, since a base round scored again for other [evaluation] settings starts another scale."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []  # what best_step reads: run starts (the tolerance) and rounds
         self.rounds: dict[int, dict[str, float | None]] = {}
+        self.settings: Any = None  # the [evaluation] settings of the rounds held
 
     def add(self, event: RunStarted | SamplesScored | RunFinished) -> None:
         self.events.append(event)
         forget_after(self.rounds, branch_point(event))  # a resume from an earlier step: the branch it left goes
-        if isinstance(event, SamplesScored):
-            self.rounds[event.step] = event.scores
+        if isinstance(event, SamplesScored) and step_number(event.step) is not None and isinstance(event.scores, dict):
+            if event.step == 0 and event.settings != self.settings:
+                self.rounds.clear()
+            self.settings = event.settings
+            self.rounds[event.step] = finite(event.scores)  # plotext refuses an infinite value
 
     def series(self, key: str) -> tuple[list[int], list[float]]:
         points = [(step, scores[key]) for step, scores in sorted(self.rounds.items()) if scores.get(key) is not None]

@@ -5,7 +5,9 @@ The rule: among the scored steps after the base model (step 0), those whose prom
 best is the eligible step with the highest subject fidelity (the mean of DINO and CLIP-I), the
 earliest on a tie. The start is the base model's CLIP-T, or the first scored step's when the base
 was not scored. DreamBooth overfits by trading prompt fidelity for subject fidelity, so this keeps
-the step where the subject is learnt best before prompts stop working.
+the step where the subject is learnt best before prompts stop working. Only rounds scored with the same
+[evaluation] settings as the newest base round are compared (a resume that changed them scored the base
+model again): other prompts, scorers or seeds measure on another scale.
 """
 
 from __future__ import annotations
@@ -43,11 +45,16 @@ def branch_point(event: Event) -> int | None:
     stop's that came at a step. What was read of later steps belongs to a branch no longer followed: a resume from an
     earlier checkpoint set it aside, or it was trained after the checkpoint a crashed attempt resumed from."""
     if isinstance(event, RunStarted):
-        return event.resumed_from_step
+        return step_number(event.resumed_from_step)
     # Step 0 is left out: it is what a stop before the first step said before it said a resume's checkpoint's step.
     if isinstance(event, RunFinished) and event.status == "stopped" and event.step:
-        return event.step
+        return step_number(event.step)
     return None
+
+
+def step_number(value: Any) -> int | None:
+    """``value`` when it is a step (a whole number from 0); None for what a damaged events line holds instead."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def forget_after(by_step: dict[int, Any], step: int | None) -> set[int]:
@@ -66,17 +73,27 @@ def finite(scores: dict[str, Any]) -> dict[str, float | None]:
     return {name: value if isinstance(value, (int, float)) and math.isfinite(value) else None for name, value in scores.items()}
 
 
+def tolerance_of(event: RunStarted, tolerance: float) -> float:
+    """The run's ``evaluation.prompt_fidelity_tolerance`` as ``event`` says it; ``tolerance`` where it says none."""
+    evaluation = event.profile.get("evaluation") if isinstance(event.profile, dict) else None
+    value = evaluation.get("prompt_fidelity_tolerance") if isinstance(evaluation, dict) else None
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else tolerance
+
+
 def best_step(events: Iterable[Event]) -> BestStep | None:
     """The best step by the rule above, or None when no step after the base is eligible."""
     tolerance = DEFAULT_TOLERANCE
-    rounds: dict[int, dict[str, float | None]] = {}
+    rounds: dict[int, tuple[dict[str, float | None], Any]] = {}  # step → (scores, the settings they were scored with)
+    newest: Any = None  # the settings of the newest round: the scale when no base round was scored
     for event in events:
         forget_after(rounds, branch_point(event))
         if isinstance(event, RunStarted):
-            tolerance = event.profile.get("evaluation", {}).get("prompt_fidelity_tolerance", tolerance)
-        elif isinstance(event, SamplesScored):
-            rounds[event.step] = finite(event.scores)  # a step scored again after a resume: the latest counts
-    scored = sorted((step, s) for step, s in rounds.items() if s.get("clip_t") is not None)
+            tolerance = tolerance_of(event, tolerance)
+        elif isinstance(event, SamplesScored) and step_number(event.step) is not None and isinstance(event.scores, dict):
+            rounds[event.step] = (finite(event.scores), event.settings)  # a step scored again after a resume: the latest counts
+            newest = event.settings
+    scale = rounds[0][1] if 0 in rounds else newest
+    scored = sorted((step, s) for step, (s, settings) in rounds.items() if settings == scale and s.get("clip_t") is not None)
     if not scored:
         return None
     start = scored[0][1]["clip_t"]

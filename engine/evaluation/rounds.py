@@ -3,11 +3,15 @@
 The trainer generates each round's images (``RUN/evaluation/step-NNNNNN/``, one fixed seed per
 image) and hands them here. Step 0 is the base model, scored before the first step: its images of
 identifier-free prompts are what class drift is measured from, and its CLIP-T is the start the
-best-step rule compares with. A resumed run reads those images back from ``step-000000/``.
+best-step rule compares with. A resumed run reads those images back from ``step-000000/``, whose
+``settings.json`` says what they were made and scored with (``round_settings``): a resume under other
+settings scores the base model again (``PreviewRounds.score_base_again``), since its images and its
+CLIP-T would measure the new rounds on another scale.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,7 @@ from engine.evaluation.metrics import mean_of, mean_similarity, paired_similarit
 from engine.evaluation.prompts import EvalPrompt, evaluation_prompts
 from engine.evaluation.scorers import Scorers, ScorersUnavailableError, loaded_scorers
 from engine.events import Event, SamplesScored, Warning
+from engine.json_file import read_json_object
 from engine.profile import Profile
 
 BASE_STEP = 0
@@ -26,10 +31,23 @@ BASE_STEP = 0
 # short side, DINO's whole image; 336 for the largest CLIP), so their input is unchanged in substance,
 # while 30 photos of 24 MP no longer hold about 2 GB at once.
 SCORING_SIDE = 512
+BASE_SETTINGS = "settings.json"  # in the base round's folder: the settings its images were made and scored with
+# Images a scorer embeds at once: a concept's instance photos in one pass held them all as tensors on the device.
+SCORING_BATCH = 16
 
 
 def round_folder(run_dir: Path, step: int) -> Path:
     return Path(run_dir) / "evaluation" / f"step-{step:06d}"
+
+
+def round_settings(profile: Profile) -> dict[str, Any]:
+    """What a round's scores are measured on: rounds under other settings score other images (the prompts, their
+    number and seeds, how they are generated) with other scorers, so they are not compared with each other."""
+    evaluation, sampling = profile.evaluation, profile.sampling
+    return {"prompts": [p.prompt for p in evaluation_prompts(profile)], "clip_model": evaluation.clip_model,
+            "dino_model": evaluation.dino_model, "images_per_prompt": evaluation.images_per_prompt, "seed": evaluation.seed,
+            "sampling.steps": sampling.steps, "sampling.guidance_scale": sampling.guidance_scale,
+            "sampling.negative_prompt": sampling.negative_prompt}
 
 
 def image_name(prompt_index: int, image_index: int) -> str:
@@ -43,6 +61,7 @@ class Evaluation:
     def __init__(self, profile: Profile, run_dir: Path, instance_dirs: list[Path], device: torch.device,
                  emit: Callable[[Event], None]):
         self.settings = profile.evaluation
+        self.scale = round_settings(profile)
         self.prompts: list[EvalPrompt] = evaluation_prompts(profile)
         self.run_dir = Path(run_dir)
         self.instance_dirs = list(instance_dirs)
@@ -58,6 +77,13 @@ class Evaluation:
 
     def folder(self, step: int) -> Path:
         return round_folder(self.run_dir, step)
+
+    def base_changes(self) -> list[str] | None:
+        """None when the base round's folder records this run's settings; else what differs (every setting when it
+        records none: no base round was scored, or an older dbtui scored it)."""
+        recorded = read_json_object(self.folder(BASE_STEP) / BASE_SETTINGS)
+        changed = [name for name, value in self.scale.items() if recorded.get(name) != value]
+        return changed or None
 
     def score(self, step: int, images: list[Any]) -> SamplesScored | None:
         """The round's event, from its images (``images_per_prompt`` per prompt, in prompt order)."""
@@ -86,7 +112,9 @@ class Evaluation:
             "class_drift": mean_of([r["class_drift"] for r in rows]),
         }
         scores["subject"] = mean_of([scores["dino"], scores["clip_i"]])
-        return SamplesScored(step=step, scores=scores, prompts=rows, folder=str(self.folder(step)))
+        if step == BASE_STEP:  # written once scored: a base round cut short records nothing and is scored again
+            (self.folder(step) / BASE_SETTINGS).write_text(json.dumps(self.scale, indent=1), encoding="utf-8")
+        return SamplesScored(step=step, scores=scores, prompts=rows, folder=str(self.folder(step)), settings=self.scale)
 
     def _score_prompt(self, index: int, prompt: EvalPrompt, images: list[Any], scorers: Scorers,
                       base: dict[int, torch.Tensor] | None) -> dict[str, Any]:
@@ -109,8 +137,13 @@ class Evaluation:
     def _instance_features(self, concept: int, scorers: Scorers) -> tuple[torch.Tensor, torch.Tensor]:
         """The real images' embeddings, computed once per run (they never change)."""
         if concept not in self._instances:
-            real = [_for_scoring(path) for path in list_images(self.instance_dirs[concept])]
-            self._instances[concept] = (scorers.dino_features(real), scorers.clip_image_features(real))
+            paths = list_images(self.instance_dirs[concept])
+            dino, clip = [], []
+            for start in range(0, len(paths), SCORING_BATCH):
+                real = [_for_scoring(path) for path in paths[start:start + SCORING_BATCH]]
+                dino.append(scorers.dino_features(real))
+                clip.append(scorers.clip_image_features(real))
+            self._instances[concept] = (torch.cat(dino), torch.cat(clip))
         return self._instances[concept]
 
     def _base_features(self, scorers: Scorers) -> dict[int, torch.Tensor] | None:

@@ -108,6 +108,7 @@ class Supervisor:
         self.trainer = trainer
         self.checkpointer = Checkpointer(trainer, self.folder)
         if self.resume is not None:
+            trainer.rounds.score_base_again()  # while the models are the base model's: the checkpoint loads next
             self.checkpointer.load(self.resume)
         self.training = True
         if trainer.accelerator.is_main_process:

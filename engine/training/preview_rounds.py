@@ -9,6 +9,7 @@ when the text encoders are frozen, so no text encoder comes back to the device.
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,29 @@ class PreviewRounds:
             trainer.emit(event)
             if trainer.accelerator.trackers:
                 trainer.accelerator.log(tracker_values(event), step=step)
+
+    def score_base_again(self) -> None:
+        """A resume's, before its checkpoint loads (the models are still the base model): the base round again when
+        ``evaluation/step-000000/`` was made under other [evaluation] settings or records none, since class drift is
+        measured from its images and prompt fidelity from its CLIP-T; the rounds scored before are not compared."""
+        trainer = self.trainer
+        if not trainer.profile.evaluation.enabled or not trainer.accelerator.is_main_process:
+            return
+        from engine.evaluation.rounds import BASE_STEP, Evaluation
+
+        self.evaluation = self.evaluation or Evaluation(trainer.profile, trainer.run_dir, trainer.instance_dirs, trainer.device,
+                                                        trainer.emit)
+        changed = self.evaluation.base_changes()
+        if changed is None:
+            return
+        base = self.evaluation.folder(BASE_STEP)
+        if base.is_dir():
+            trainer.emit(Warning(
+                message=f"the [evaluation] settings differ from those the base round in {base} was scored with "
+                        f"({', '.join(changed)}): the base model is scored again for them, and the rounds scored before are "
+                        "not compared with the new ones for the best step"))
+            shutil.rmtree(base)  # the earlier settings' images: another prompt list left files a reader took as this one's
+        self.score(BASE_STEP)
 
     @contextlib.contextmanager
     def _eval_models(self, with_text_encoders: bool) -> Iterator[tuple[Any, list[Any]]]:
