@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from engine.evaluation.best import best_step
 from engine.events import RunStarted, SamplesScored
 from engine.runs.checkpoints import Checkpointer, complete_checkpoints
@@ -91,3 +93,43 @@ def test_a_non_finite_score_counts_as_missing() -> None:
     # A NaN base CLIP-T failed every step ("no step qualifies yet"): the start is the first finite one's.
     best = best_step([started(), scored(0, 0.5, nan), scored(10, 0.6, 0.3), scored(20, 0.8, float("inf"))])
     assert best is not None and best.step == 10 and best.start_clip_t == 0.3
+
+
+def test_a_damaged_best_checkpoint_is_never_offered(tmp_path: Path) -> None:
+    """A truncated best checkpoint was still offered (`dbtui export … --step 100`), and the export then refused it."""
+    folder, _ = overfit_run(tmp_path, evaluation=True)
+    weights = folder.checkpoints / "step-00000100" / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.parent.mkdir()
+    weights.write_bytes(b"x" * 10)  # cut short: the manifest says 100 bytes were written
+    manifest = weights.parents[1] / "manifest.json"
+    manifest.write_text(json.dumps({"step": 100, "files": {"unet/diffusion_pytorch_model.safetensors": 100}}))
+    keep = keep_of_run(folder)
+    assert keep is not None and keep.step == 400 and keep.damaged == (100,)
+    said = keep.advice("runs/x")
+    assert said.startswith("step 100's checkpoint is damaged") and "--step 100" not in said
+
+
+def test_damaged_json_records_are_skipped_not_raised(tmp_path: Path) -> None:
+    """Valid JSON of the wrong shape raised TypeError out of attach, export, the rotation and the best-step rule."""
+    from engine.evaluation.best import best_step_of_run
+    from engine.runs.checkpoints import CheckpointError, read_manifest
+
+    folder, _ = overfit_run(tmp_path, evaluation=True)
+    for name, manifest in (("step-00000600", "[]"), ("step-00000700", '{"step": null}'), ("step-00000800", '{"step": "8"}')):
+        (folder.checkpoints / name).mkdir()
+        (folder.checkpoints / name / "manifest.json").write_text(manifest)
+    assert [step for step, _ in complete_checkpoints(folder)] == [100, 400, 500]
+    with pytest.raises(CheckpointError, match="not a complete dbtui checkpoint"):
+        read_manifest(folder.checkpoints / "step-00000600")
+    damaged = ['{"event": "samples_scored", "step": 150, "scores": null}',
+               '{"event": "samples_scored", "step": 160, "scores": [1, 2]}',
+               '{"event": "samples_scored", "step": "5", "scores": {"subject": 0.99, "clip_t": 0.3}}',
+               '{"event": "run_started", "run_dir": "x", "profile": null, "hardware": {}, "versions": {}, "total_steps": 9, '
+               '"resumed_from_step": 500}',
+               '{"event": "run_started", "run_dir": "x", "profile": {"evaluation": {"prompt_fidelity_tolerance": "lots"}}, '
+               '"hardware": {}, "versions": {}, "total_steps": 9, "resumed_from_step": "7"}',
+               '{"event": "run_finished", "step": "3", "outputs": {}, "seconds": 1, "status": "stopped"}']
+    with folder.events.open("a") as events:
+        events.write("\n".join(damaged) + "\n")
+    best = best_step_of_run(folder.events)
+    assert best is not None and best.step == 100 and best.tolerance == 0.02

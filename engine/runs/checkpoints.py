@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from engine.convert._files import usual_permissions
 from engine.errors import DbtuiError, os_error_in
-from engine.evaluation.best import best_step_of_run
+from engine.evaluation.best import best_step_of_run, step_number
 from engine.events import CheckpointSaved, Warning
+from engine.json_file import read_json_object
 from engine.runs.folder import RunFolder
 from engine.training.distributed import main_process_says
 
@@ -123,10 +124,9 @@ def complete_checkpoints(folder: RunFolder) -> list[tuple[int, Path]]:
             manifest = path / MANIFEST
             if path.name.endswith(PARTIAL) or not manifest.is_file():
                 continue
-            try:
-                found.append((int(json.loads(manifest.read_text())["step"]), path))
-            except (ValueError, KeyError, OSError):
-                continue
+            step = step_number(read_json_object(manifest).get("step"))
+            if step is not None:  # else damaged (`[]`, a null step): no checkpoint to resume, export or rotate by
+                found.append((step, path))
     return sorted(found)
 
 
@@ -148,7 +148,10 @@ def damage_of(checkpoint: Path) -> str | None:
     from engine.convert.errors import CheckpointReadError
     from engine.convert.file_format import checkpoint_kind
 
-    for name, size in read_manifest(checkpoint).get("files", {}).items():
+    files = read_manifest(checkpoint).get("files", {})
+    if not isinstance(files, dict) or not all(isinstance(size, int) for size in files.values()):
+        return f"its {MANIFEST} lists its files in a form dbtui never writes"
+    for name, size in files.items():
         file = checkpoint / name
         if not file.is_file():
             return f"{name} is missing"
@@ -163,10 +166,10 @@ def damage_of(checkpoint: Path) -> str | None:
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise CheckpointError(f"'{path}' is not a complete dbtui checkpoint (no readable {MANIFEST})") from None
+    manifest = read_json_object(Path(path) / MANIFEST)
+    if not manifest:  # missing, unreadable, or not the object dbtui writes (`[]`): every reader's .get would fail on it
+        raise CheckpointError(f"'{path}' is not a complete dbtui checkpoint (no readable {MANIFEST})")
+    return manifest
 
 
 def restore_part(model: Any, name: str, checkpoint: Path) -> None:
@@ -346,6 +349,9 @@ class Checkpointer:
 
         manifest = read_manifest(path)
         trainer = self.trainer
+        step = step_number(manifest.get("step"))
+        if step is None:  # said before the state loads, which takes minutes on a large model
+            raise CheckpointError(f"checkpoint {path} is damaged: its {MANIFEST} names no step")
         if manifest.get("method") != trainer.profile.training.method:
             raise CheckpointError(f"checkpoint {path} was made with method '{manifest.get('method')}', this profile uses "
                                   f"'{trainer.profile.training.method}'")
@@ -364,7 +370,7 @@ class Checkpointer:
             raise CheckpointError(f"checkpoint {path} is damaged and cannot be loaded ({error}); resume from another "
                                   f"one with `dbtui resume {shlex.quote(str(self.folder.path))} --from CHECKPOINT`"
                                   + (f" (kept: {', '.join(earlier)})" if earlier else "")) from None
-        trainer.global_step = int(manifest["step"])
+        trainer.global_step = step
         if trainer.train_text_encoder and trainer.global_step >= trainer.profile.training.text_encoder_stop_fraction * trainer.total_steps:
             trainer.stop_text_encoder()
         return trainer.global_step

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from engine.evaluation.best import BestStep, best_step_of_run
-from engine.runs.checkpoints import complete_checkpoints
+from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of
 from engine.runs.folder import RunFolder, finished_by_events
 
 
@@ -22,6 +22,7 @@ class Keep:
     step: int | None  # the model to keep: the best step, the best kept one that qualifies, or the nearest kept one
     in_outputs: bool = False  # that step is a finished run's last: RUN/outputs/ already hold it, nothing to export
     rejected: bool = False  # that step was scored and the best-step rule rejected it (no kept step qualifies)
+    damaged: tuple[int, ...] = ()  # kept checkpoints left out because damage_of found them damaged (an export would fail)
 
     @property
     def exact(self) -> bool:
@@ -45,12 +46,17 @@ class Keep:
         """One sentence: what to run (or where to look) to keep the best step."""
         best = self.best.step
         if self.step is None:
+            if best in self.damaged:
+                return f"step {best}'s checkpoint is damaged and no other checkpoint of this run is whole, so it cannot be exported"
             return (f"no checkpoint of this run was kept, so step {best} cannot be exported; set saving.every_n_steps "
                     "and saving.keep_last_n to keep candidates next time")
         if self.exact:
             how = "keep it with" if not self.in_outputs else f"step {best} is the run's last:"
             return f"{how} {self._where(run)}"
-        said = f"step {best}'s checkpoint was not kept (saving.keep_last_n)"
+        if best in self.damaged:
+            said = f"step {best}'s checkpoint is damaged (`dbtui export` refuses it)"
+        else:
+            said = f"step {best}'s checkpoint was not kept (saving.keep_last_n)"
         last = "the run's last, " if self.in_outputs else ""
         if self.step in self.best.qualifying:
             return f"{said}; the best kept step that qualifies is {last}step {self.step}: {self._where(run)}"
@@ -71,9 +77,10 @@ def nearest_step(steps: Iterable[int], step: int) -> int | None:
     return min(steps, key=lambda s: (abs(s - step), s), default=None)
 
 
-def how_to_keep(best: BestStep, kept: Iterable[int], finished_at: int | None = None) -> Keep:
-    """``kept``: the steps of the run's complete checkpoints; ``finished_at``: the last step of a run
-    that finished (its outputs/ are that step's model), None for a stopped, failed or live run.
+def how_to_keep(best: BestStep, kept: Iterable[int], finished_at: int | None = None, damaged: Iterable[int] = ()) -> Keep:
+    """``kept``: the steps of the run's whole checkpoints; ``finished_at``: the last step of a run
+    that finished (its outputs/ are that step's model), None for a stopped, failed or live run;
+    ``damaged``: the steps of its damaged checkpoints, which the advice names but never offers.
 
     The best step when it is kept, else the best kept step the rule accepts, else the nearest kept one."""
     candidates = set(kept) | ({finished_at} if finished_at is not None else set())
@@ -81,13 +88,25 @@ def how_to_keep(best: BestStep, kept: Iterable[int], finished_at: int | None = N
     if step is None:
         step = nearest_step(candidates, best.step)
     in_outputs = step is not None and step == finished_at
-    return Keep(best, step, in_outputs=in_outputs, rejected=step in best.failing)
+    return Keep(best, step, in_outputs=in_outputs, rejected=step in best.failing, damaged=tuple(damaged))
 
 
 def keep_of_run(folder: RunFolder) -> Keep | None:
-    """How to keep a run's best step, read from its folder (events and kept checkpoints); None when no
-    step qualifies yet."""
+    """How to keep a run's best step, read from its folder (events and kept checkpoints, checked for damage as an
+    export checks them); None when no step qualifies yet."""
     best = best_step_of_run(folder.events)
     if best is None:
         return None
-    return how_to_keep(best, [step for step, _ in complete_checkpoints(folder)], finished_by_events(folder.events))
+    whole, damaged = checked_checkpoints(folder)
+    return how_to_keep(best, whole, finished_by_events(folder.events), damaged)
+
+
+def checked_checkpoints(folder: RunFolder) -> tuple[list[int], list[int]]:
+    """The steps of the run's complete checkpoints: (whole ones, damaged ones), by ``damage_of``, as export checks them."""
+    whole, damaged = [], []
+    for step, path in complete_checkpoints(folder):
+        try:
+            (damaged if damage_of(path) else whole).append(step)
+        except CheckpointError:  # its manifest went between the listing and the check
+            damaged.append(step)
+    return whole, damaged
