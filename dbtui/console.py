@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from dbtui.cli.printable import printable
 from engine.evaluation.best import branch_point, forget_after
 from engine.events import Event
+from engine.runs.score_words import ScoreTrack, measures
 
 SPARK = "▁▂▃▄▅▆▇█"
 PHASE_KINDS = ("phase_started", "phase_progress", "phase_finished")
@@ -156,13 +157,14 @@ class PhaseDisplay:
 
 
 class PlainPrinter:
-    """One line per phase (and at each tenth of its progress), sample, checkpoint and warning;
-    a step line every N steps."""
+    """One line per phase (and at each tenth of its progress), sample, scored round, checkpoint and
+    warning; a step line every N steps."""
 
     def __init__(self, every: int = 10, out: Any = None):
         self.every = every
         self.out = out or sys.stdout
         self.phases = PhaseDisplay(plain=True, out=self.out)
+        self.scores = ScoreTrack()  # a round's line names the start its CLIP-T is measured from
 
     def __enter__(self) -> PlainPrinter:
         return self
@@ -171,8 +173,12 @@ class PlainPrinter:
         pass
 
     def __call__(self, event: Event) -> None:
+        self.scores.add(event)
         if event.kind in PHASE_KINDS:
             self.phases(event)
+            return
+        if event.kind == "samples_scored":
+            print(f"scores at {self.scores.said(event.step)}", file=self.out, flush=True)
             return
         if event.kind == "step_ended" and not (event.step == 1 or event.step % self.every == 0 or event.step == event.total_steps):
             return
@@ -182,7 +188,8 @@ class PlainPrinter:
 
 
 class RichDashboard:
-    """A live panel: progress, loss chart, speed, memory, phases, latest samples and warnings."""
+    """A live panel: progress, loss chart, speed, memory, phases, latest samples and scores, the best step, and
+    warnings."""
 
     def __init__(self, title: str, console: Any = None):
         from rich.console import Console
@@ -198,6 +205,8 @@ class RichDashboard:
         self.warnings: deque[str] = deque(maxlen=3)
         self.notes: deque[str] = deque(maxlen=2)
         self.samples = ""
+        self.scores = ScoreTrack()
+        self.ended = False  # the run said its last word: no step qualifies, rather than none yet
         self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
         self._last = 0.0
 
@@ -235,6 +244,11 @@ class RichDashboard:
             table.add_row("phases", phases)
         if self.samples:
             table.add_row("samples", Text(self.samples))
+        if self.scores.rounds:
+            best = self.scores.best
+            table.add_row("scores", Text(self.scores.said(max(self.scores.rounds))))
+            table.add_row("best step", Text(f"{best.step} — {measures(best)}" if best else
+                                            self.scores.why_none(ended=self.ended) or ""))
         for warning in self.warnings:
             table.add_row("warning", Text(warning, style="yellow"))
         for note in self.notes:
@@ -244,6 +258,9 @@ class RichDashboard:
     def __call__(self, event: Event) -> None:
         kind = event.kind
         forget_after(self.losses, branch_point(event))
+        self.scores.add(event)
+        if kind in ("run_started", "run_finished", "run_failed"):
+            self.ended = kind != "run_started"  # a resume's start: the run goes on
         if kind == "step_ended":
             self.last_step = event
             self.losses[event.step] = event.smoothed_loss

@@ -1,0 +1,122 @@
+"""A run's scores in words, the same in the terminal and in the report: each scored round, the best step,
+and why no step qualifies when none does.
+
+The rule and its numbers are ``engine/evaluation/best.py``'s; this only says them.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from engine.evaluation.best import DEFAULT_TOLERANCE, BestStep, best_step, branch_point, finite, forget_after
+from engine.events import Event, RunFinished, RunStarted, SamplesScored
+from engine.runs.folder import RunFolder
+from engine.runs.sinks import read_events
+
+
+def score(value: float | None) -> str:
+    """A score to three places; "–" where it does not apply, or is no number (a NaN from black images)."""
+    return f"{value:.3f}" if isinstance(value, (int, float)) and math.isfinite(value) else "–"
+
+
+def sentence(words: str) -> str:
+    """``words`` begun with a capital; str.capitalize() would lower the rest: a path's /home/Alice, "CLIP-T"."""
+    return words[:1].upper() + words[1:]
+
+
+def measures(best: BestStep) -> str:
+    """The best step's scores, for after words that name the step already."""
+    return best.describe().removeprefix(f"step {best.step}: ")
+
+
+class ScoreTrack:
+    """A run's scored rounds as its events come: the latest per step, without the branch a resume left, as the
+    best-step rule counts them."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []  # what best_step reads: starts (the tolerance), rounds, stops (branch points)
+        self.rounds: dict[int, dict[str, float | None]] = {}
+        self.tolerance = DEFAULT_TOLERANCE
+
+    def add(self, event: Event) -> None:
+        if not isinstance(event, (RunStarted, SamplesScored, RunFinished)):
+            return
+        self.events.append(event)
+        forget_after(self.rounds, branch_point(event))
+        if isinstance(event, RunStarted):
+            self.tolerance = event.profile.get("evaluation", {}).get("prompt_fidelity_tolerance", self.tolerance)
+        elif isinstance(event, SamplesScored):
+            self.rounds[event.step] = finite(event.scores)
+
+    @property
+    def best(self) -> BestStep | None:
+        return best_step(self.events)
+
+    @property
+    def start(self) -> tuple[int, float] | None:
+        """The step and CLIP-T prompt fidelity is measured from: the base model's, or the first scored step's."""
+        return next(((step, s["clip_t"]) for step, s in sorted(self.rounds.items()) if s.get("clip_t") is not None), None)
+
+    def lost(self, step: int) -> bool:
+        """Whether the step's CLIP-T fell more than the tolerance below the start: the rule rejects it."""
+        clip_t, start = self.rounds.get(step, {}).get("clip_t"), self.start
+        return clip_t is not None and start is not None and clip_t < start[1] - self.tolerance
+
+    def said(self, step: int) -> str:
+        """A scored round in one line (after ``add``), and what the rule makes of it."""
+        scores, start = self.rounds.get(step, {}), self.start
+        clip_t = score(scores.get("clip_t"))
+        if start is not None and start[0] != step and scores.get("clip_t") is not None:
+            clip_t += f" (start {start[1]:.3f})"
+        line = (f"step {step}{' (base model)' if step == 0 else ''}: subject {score(scores.get('subject'))}, "
+                f"CLIP-T {clip_t}, drift {score(scores.get('class_drift'))}")
+        if self.lost(step):
+            return f"{line} — CLIP-T fell more than {self.tolerance:g} below the start: likely overfit"
+        best = self.best
+        return f"{line} — best step so far" if best is not None and best.step == step else line
+
+    def why_none(self, *, ended: bool) -> str | None:
+        """Why no step qualifies; None where one does, or where nothing was scored."""
+        if not self.rounds or self.best is not None:
+            return None
+        yet = "" if ended else " yet"
+        if all(s.get("subject") is None for s in self.rounds.values()):
+            return ("no round scored the subject: none of the evaluation prompts names a concept's identifier (as in "
+                    "“a zwx dog on the beach”), so no step can be chosen, however long the run; name it in "
+                    "evaluation.prompts, or leave that list empty for the defaults")
+        if not any(step > 0 and s.get("subject") is not None and s.get("clip_t") is not None
+                   for step, s in self.rounds.items()):
+            return ("no step qualifies: the run ended before a step after the base model was scored" if ended
+                    else "no step qualifies yet: no step after the base model has been scored yet")
+        start = self.start
+        assert start is not None  # a step with a CLIP-T was scored
+        # Every step after the base lost prompt fidelity: the best-step rule's own reason, which says what to change.
+        return (f"no step qualifies{yet}: every scored step's CLIP-T fell more than {self.tolerance:g} "
+                f"(evaluation.prompt_fidelity_tolerance) below the start, {start[1]:.3f}, so each is likely overfit; "
+                "train with a lower learning rate, or raise evaluation.prompt_fidelity_tolerance to accept more drift")
+
+
+def track_of_run(events_file: Path) -> ScoreTrack:
+    """The scored rounds of a run's events.jsonl (none when it cannot be read)."""
+    track = ScoreTrack()
+    try:
+        for event in read_events(events_file):
+            track.add(event)
+    except OSError:
+        pass  # no log, or one gone meanwhile: nothing was scored that we can say
+    return track
+
+
+def best_of_run_said(folder: RunFolder, *, ended: bool) -> str | None:
+    """The best step of a scored run and how to keep it, or why no step qualifies; None for an unscored run.
+    ``ended``: no trainer runs it now, so the best step is no longer one "so far"."""
+    # Here, not above: keeping reads checkpoints (the convert package), which the terminal's dashboard never needs.
+    from engine.runs.keep import keep_of_run
+
+    keep = keep_of_run(folder)
+    if keep is None:
+        return track_of_run(folder.events).why_none(ended=ended)
+    # The wizard's and the report's words: the checkpoint may not be kept, or the outputs may hold it.
+    return (f"best step{'' if ended else ' so far'}: {keep.best.step} — {measures(keep.best)}; "
+            f"{keep.advice(str(folder.path.absolute()))}")

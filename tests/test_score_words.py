@@ -1,0 +1,93 @@
+"""[evaluation]'s scores in a headless run's terminal: a line per scored round, in the wizard's and the report's
+words."""
+
+from __future__ import annotations
+
+import io
+from rich.console import Console
+
+from dbtui.console import PlainPrinter, RichDashboard
+from engine.events import Event, RunStarted, SamplesScored
+from engine.runs.score_words import ScoreTrack, sentence
+
+
+def scored(step: int, subject: float | None, clip_t: float | None, drift: float | None = 0.005) -> SamplesScored:
+    return SamplesScored(step=step, scores={"subject": subject, "dino": subject, "clip_i": subject, "clip_t": clip_t,
+                                            "class_drift": drift})
+
+
+def started(tolerance: float = 0.02) -> RunStarted:
+    return RunStarted(run_dir="r", profile={"evaluation": {"enabled": True, "prompt_fidelity_tolerance": tolerance}},
+                      hardware={}, versions={}, total_steps=60)
+
+
+# Step 60 has the best subject, but its CLIP-T fell 0.06 below the base model's: the best step is 30.
+ROUNDS = [started(), scored(0, 0.5, 0.178, None), scored(30, 0.925, 0.173), scored(60, 0.95, 0.118)]
+
+
+def printed(events: list[Event]) -> list[str]:
+    out = io.StringIO()
+    printer = PlainPrinter(out=out)
+    for event in events:
+        printer(event)
+    return [line for line in out.getvalue().splitlines() if line.startswith("scores")]
+
+
+def test_the_plain_log_says_each_scored_round_and_what_the_rule_makes_of_it() -> None:
+    """The log said "[scoring] done in 1.6s" and never a score."""
+    assert printed(ROUNDS) == [
+        "scores at step 0 (base model): subject 0.500, CLIP-T 0.178, drift –",
+        "scores at step 30: subject 0.925, CLIP-T 0.173 (start 0.178), drift 0.005 — best step so far",
+        "scores at step 60: subject 0.950, CLIP-T 0.118 (start 0.178), drift 0.005 — CLIP-T fell more than 0.02 "
+        "below the start: likely overfit",
+    ]
+
+
+def test_a_round_that_is_no_number_says_so_as_a_dash() -> None:
+    [line] = printed([started(), scored(10, float("nan"), 0.3, float("inf"))])
+    assert line == "scores at step 10: subject –, CLIP-T 0.300, drift –"
+
+
+def test_the_live_dashboard_shows_the_latest_scores_and_the_best_step() -> None:
+    dashboard = RichDashboard("t", console=Console(file=io.StringIO(), width=200, color_system=None))
+    for event in ROUNDS:
+        dashboard(event)
+    rendered = io.StringIO()
+    Console(file=rendered, width=200, color_system=None).print(dashboard._render())
+    shown = rendered.getvalue()
+    assert "scores step 60: subject 0.950, CLIP-T 0.118 (start 0.178), drift 0.005 — CLIP-T fell more" in shown
+    assert "best step 30 — subject fidelity 0.925, CLIP-T 0.173 (start 0.178, allowed drop 0.02)" in shown
+
+
+def test_when_every_step_lost_prompt_fidelity_the_dashboard_says_why_none_qualifies() -> None:
+    dashboard = RichDashboard("t", console=Console(file=io.StringIO(), width=300, color_system=None))
+    for event in [started(), scored(0, 0.5, 0.3), scored(30, 0.9, 0.2)]:
+        dashboard(event)
+    rendered = io.StringIO()
+    Console(file=rendered, width=300, color_system=None).print(dashboard._render())
+    assert "no step qualifies yet: every scored step's CLIP-T fell more than 0.02" in rendered.getvalue()
+
+
+def test_why_no_step_qualifies() -> None:
+    track = ScoreTrack()
+    for event in [started(0.05), scored(0, 0.5, 0.3), scored(30, 0.9, 0.2), scored(60, 0.95, 0.1)]:
+        track.add(event)
+    assert track.why_none(ended=True) == (
+        "no step qualifies: every scored step's CLIP-T fell more than 0.05 (evaluation.prompt_fidelity_tolerance) below "
+        "the start, 0.300, so each is likely overfit; train with a lower learning rate, or raise "
+        "evaluation.prompt_fidelity_tolerance to accept more drift")
+    assert track.why_none(ended=False).startswith("no step qualifies yet: ")
+    base_only = ScoreTrack()
+    base_only.add(scored(0, 0.5, 0.3))
+    assert base_only.why_none(ended=False) == "no step qualifies yet: no step after the base model has been scored yet"
+    assert "the run ended before" in base_only.why_none(ended=True)
+    no_subject = ScoreTrack()
+    for step in (0, 10):
+        no_subject.add(scored(step, None, None))
+    assert no_subject.why_none(ended=True).startswith("no round scored the subject: none of the evaluation prompts")
+    assert ScoreTrack().why_none(ended=True) is None  # not scored: nothing to say
+
+
+def test_a_sentence_keeps_the_case_of_what_follows_its_first_letter() -> None:
+    assert sentence("its model is in /home/Alice/Runs/MyRun, CLIP-T 0.3") == "Its model is in /home/Alice/Runs/MyRun, CLIP-T 0.3"
+    assert sentence("") == ""
