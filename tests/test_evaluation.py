@@ -325,7 +325,7 @@ def test_runs_and_attach_show_the_best_step(two_runs, capsys: pytest.CaptureFixt
     assert rows == {str(run): str(best.step), str(run_off): "-"}
     assert main(["attach", str(run), "--plain"]) == 0
     out = capsys.readouterr().out
-    assert f"best step so far: step {best.step}:" in out
+    assert f"best step: {best.step} — subject fidelity" in out  # the run is over: no "so far"
     # The advice the wizard and the report give: never an export of a checkpoint that was not kept.
     from engine.runs.checkpoints import complete_checkpoints
     from engine.runs.folder import RunFolder

@@ -273,11 +273,11 @@ def test_the_cli_names_the_run_to_export_by_its_absolute_path(tmp_path: Path, mo
     """`dbtui attach runs/x` said "keep it with `dbtui export runs/x --step 20`", while its other paths are absolute:
     a shell opened elsewhere later (in ~ after an SSH drop) finds no runs/x."""
     import engine.runs.keep
-    from dbtui.cli.cmd_runs import _print_best
+    from dbtui.cli.watch import print_best
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(engine.runs.keep, "keep_of_run", lambda folder: how_to_keep(best_at(20), [20]))
-    _print_best(RunFolder(Path("runs/x")))
+    print_best(RunFolder(Path("runs/x")), ended=False)
     assert f"keep it with `dbtui export {tmp_path / 'runs' / 'x'} --step 20`" in capsys.readouterr().out
 
 
@@ -324,7 +324,7 @@ def test_a_resume_from_an_earlier_checkpoint_drops_the_branch_it_left_everywhere
     assert main(["runs", "--dir", str(folder.path.parent)]) == 0
     assert [line.split("│")[5].strip() for line in capsys.readouterr().out.splitlines() if str(folder.path) in line] == ["20"]
     assert main(["attach", str(folder.path), "--plain"]) == 0
-    assert "best step so far: step 20:" in capsys.readouterr().out
+    assert "best step: 20 — subject fidelity 0.500" in capsys.readouterr().out  # ended: not one "so far"
 
     events = list(read_events(folder.events))
     dashboard, losses, scores = RichDashboard("t"), LossHistory(), ScoreHistory()

@@ -1,14 +1,22 @@
-"""[evaluation]'s scores in a headless run's terminal: a line per scored round, in the wizard's and the report's
-words."""
+"""[evaluation]'s scores in a headless run's terminal: a line per scored round, the best step (or why no step
+qualifies) when `dbtui run`, `resume`, `demo` and `attach` end, in the wizard's and the report's words."""
 
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 from rich.console import Console
 
 from dbtui.console import PlainPrinter, RichDashboard
-from engine.events import Event, RunStarted, SamplesScored
+from engine.events import Event, RunFinished, RunStarted, SamplesScored
+from engine.runs.folder import RunFolder, RunState
 from engine.runs.score_words import ScoreTrack, sentence
+from engine.runs.sinks import JsonlSink
 
 
 def scored(step: int, subject: float | None, clip_t: float | None, drift: float | None = 0.005) -> SamplesScored:
@@ -91,3 +99,76 @@ def test_why_no_step_qualifies() -> None:
 def test_a_sentence_keeps_the_case_of_what_follows_its_first_letter() -> None:
     assert sentence("its model is in /home/Alice/Runs/MyRun, CLIP-T 0.3") == "Its model is in /home/Alice/Runs/MyRun, CLIP-T 0.3"
     assert sentence("") == ""
+
+
+# -- at the end of a run ---------------------------------------------------------------------
+
+
+def scored_folder(tmp_path: Path, rounds: list[Event], end: RunFinished | None = None) -> RunFolder:
+    folder = RunFolder(tmp_path / "runs" / "t").create()
+    sink = JsonlSink(folder.events)
+    for event in [*rounds, end or RunFinished(step=60, outputs={"diffusers": "outputs/diffusers"}, seconds=1.0)]:
+        sink(event)
+    sink.close()
+    last = end.status if end else "finished"
+    folder.write_state(RunState(pid=1, status=last, step=60, total_steps=60))
+    return folder
+
+
+def foreground(folder: RunFolder) -> SimpleNamespace:
+    """What start_run returns, for a trainer that has already ended."""
+    trainer = subprocess.Popen([sys.executable, "-c", ""])
+    trainer.wait()
+    return SimpleNamespace(folder=folder, main_machine=True, from_start=False, set_aside=(), process=trainer,
+                           events_offset=0, log_offset=0, own_session=False)
+
+
+def test_a_foreground_run_ends_with_its_best_step(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`dbtui run` and `dbtui resume` ended on "outputs are in …", never naming the best step."""
+    from dbtui.cli.watch import show_started_run
+
+    folder = scored_folder(tmp_path, ROUNDS)
+    assert show_started_run(foreground(folder), "t", plain=True, every=10, detach=False) == 0
+    out = capsys.readouterr().out
+    assert ("best step: 30 — subject fidelity 0.925, CLIP-T 0.173 (start 0.178, allowed drop 0.02); step 30's "
+            "checkpoint was not kept") in out
+    assert "so far" not in out.replace("best step so far", "")  # the round's line said it while the run trained
+
+
+def test_a_stopped_run_says_its_best_step_before_how_to_resume(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from dbtui.cli.watch import show_started_run
+
+    folder = scored_folder(tmp_path, ROUNDS, RunFinished(step=60, outputs={}, seconds=1.0, status="stopped"))
+    assert show_started_run(foreground(folder), "t", plain=True, every=10, detach=False) == 0
+    out = capsys.readouterr().out
+    assert out.index("best step: 30 — ") < out.index("dbtui resume")
+
+
+def test_attach_on_an_ended_run_says_why_no_step_qualifies(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`dbtui attach` said nothing of scoring when no step qualified."""
+    from dbtui.cli import main
+
+    folder = scored_folder(tmp_path, [started(), scored(0, 0.5, 0.3), scored(30, 0.9, 0.2)])
+    assert main(["attach", str(folder.path), "--plain"]) == 0
+    out = capsys.readouterr().out
+    assert "no step qualifies: every scored step's CLIP-T fell more than 0.02" in out
+    assert "lower learning rate" in out and "qualifies yet" not in out
+
+
+def test_attach_on_a_finished_run_names_its_best_step_not_a_best_so_far(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from dbtui.cli import main
+
+    folder = scored_folder(tmp_path, ROUNDS)
+    assert main(["attach", str(folder.path), "--plain"]) == 0
+    [best] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("best step")]
+    assert best.startswith("best step: 30 — subject fidelity 0.925")
+
+
+def test_the_demos_closing_words_name_its_best_step(tmp_path: Path) -> None:
+    from dbtui.cli.cmd_demo import closing_words
+    from engine.builtin import demo_profile_text
+    from engine.profile import loads_profile
+
+    folder = scored_folder(tmp_path, ROUNDS)
+    said = closing_words(loads_profile(demo_profile_text()), folder, tmp_path / "tiny-demo.toml")
+    assert "\nbest step: 30 — subject fidelity 0.925" in said

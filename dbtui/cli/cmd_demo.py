@@ -59,7 +59,7 @@ def builtins_built(profile: Profile) -> bool:
 
 def _demo(args: argparse.Namespace) -> int:
     from dbtui.cli.boundary import EXIT_INTERRUPTED
-    from dbtui.cli.watch import watch
+    from dbtui.cli.watch import print_best, watch
     from dbtui.format import resume_hint
     from dbtui.console import make_display
     from engine.builtin import demo_profile_text
@@ -88,6 +88,7 @@ def _demo(args: argparse.Namespace) -> int:
                     started.log_offset, started.own_session)
     last = watched.last
     if last is not None and last.kind == "run_finished" and last.status == "stopped":
+        print_best(folder, ended=True)
         print(resume_hint(folder))  # the display said the step
     if last is None or last.kind != "run_finished" or last.status != "finished":
         return EXIT_INTERRUPTED if watched.interrupted else 1
@@ -99,6 +100,7 @@ def closing_words(profile: Profile, folder: RunFolder, path: Path) -> str:
     """Where a finished demo's results are, the report first; and what its scores are worth when the demo's
     random-weight scorers made them."""
     from engine.runs.report import REPORT
+    from engine.runs.score_words import best_of_run_said
 
     lines = ["", "the demo ran end to end.", f"  report:  {folder.path / REPORT} (open it in a browser)",
              f"  model:   {folder.outputs / 'diffusers'}", f"  samples: {folder.samples}"]
@@ -106,6 +108,9 @@ def closing_words(profile: Profile, folder: RunFolder, path: Path) -> str:
     if evaluation.enabled:
         lines.append(f"  before:  {folder.path / 'evaluation' / 'step-000000'} (the model before training)")
     lines.append(f"  events:  {folder.events}")
+    best = best_of_run_said(folder, ended=True) if evaluation.enabled else None
+    if best:
+        lines.append(best)
     random = [name for name in (evaluation.clip_model, evaluation.dino_model) if name.startswith("builtin:")]
     if evaluation.enabled and random:
         lines.append(f"its scores come from random-weight scorers ({', '.join(random)}): they show how scoring "

@@ -154,7 +154,7 @@ def _age(seconds: float) -> str:
 
 
 def _attach(args: argparse.Namespace) -> int:
-    from dbtui.cli.watch import watch
+    from dbtui.cli.watch import print_best, watch
     from dbtui.format import resume_hint
     from dbtui.console import make_display
     from engine.runs.folder import CRASHED
@@ -168,9 +168,9 @@ def _attach(args: argparse.Namespace) -> int:
         last = watch(folder, make_display(folder.path.name, plain=args.plain)).last
     except KeyboardInterrupt:
         print(f"\ndetached; the run goes on. `dbtui attach {shlex.quote(str(folder.path))}` to come back.")
-        _print_best(folder)
+        print_best(folder, ended=not folder.is_live())  # it may have ended meanwhile, or long before
         return 0
-    _print_best(folder)
+    print_best(folder, ended=True)  # followed to its end
     if last is not None and last.kind == "run_finished" and last.status == "stopped":
         print(resume_hint(folder))  # as the foreground run says it; the display said the step
     if (last is None or last.kind not in ("run_finished", "run_failed")) and folder.status() == CRASHED:
@@ -178,16 +178,6 @@ def _attach(args: argparse.Namespace) -> int:
         print(f"the trainer is gone without a last word (crashed); see {folder.log}. {resume_hint(folder)}", file=sys.stderr)
         return 1
     return 0 if last is None or last.kind != "run_failed" else 1
-
-
-def _print_best(folder) -> None:
-    """The best step so far by [evaluation]'s scores (engine/evaluation/best.py's rule), when it was scored."""
-    from engine.runs.keep import keep_of_run
-
-    keep = keep_of_run(folder)
-    if keep is not None:
-        # The wizard's and the report's words: the checkpoint may not be kept, or the outputs may hold it.
-        print(f"best step so far: {keep.best.describe()}; {keep.advice(str(folder.path.absolute()))}")
 
 
 def _makes_no_previews(folder) -> bool:

@@ -153,6 +153,16 @@ def _log_tail(folder: RunFolder, start: int, lines: int = 15) -> list[str]:
         return []
 
 
+def print_best(folder: RunFolder, *, ended: bool) -> None:
+    """The best step by [evaluation]'s scores and how to keep it, or why no step qualifies; nothing for an
+    unscored run. ``ended``: no trainer runs it any more."""
+    from engine.runs.score_words import best_of_run_said
+
+    said = best_of_run_said(folder, ended=ended)
+    if said:
+        print(said)
+
+
 def show_started_run(started: Any, title: str, *, plain: bool, every: int, detach: bool) -> int:
     """What ``dbtui run`` and ``dbtui resume`` print once the trainer is started; the exit status."""
     from dbtui.console import make_display
@@ -188,6 +198,8 @@ def show_started_run(started: Any, title: str, *, plain: bool, every: int, detac
     watched = watch(folder, make_display(title, plain=plain, every=every), started.process, started.events_offset,
                     started.log_offset, started.own_session)
     last = watched.last
+    if last is not None:  # the run ended; a failed one's scored checkpoints are worth keeping too
+        print_best(folder, ended=True)
     if last is not None and last.kind == "run_finished":
         if last.status == "stopped":
             # The display said the step. From the run folder: its profile.toml holds every --set the run was started with.
