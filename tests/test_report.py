@@ -98,9 +98,9 @@ def test_the_trainer_writes_a_self_contained_report(scored_run: RunFolder) -> No
     assert "http://" not in text and "https://" not in text
     best = best_step_of_run(scored_run.events)
     if best is None:
-        assert "No step qualifies yet" in page.text
+        assert "No step qualifies: " in page.text  # the run is over: no "yet"
     else:
-        assert f"{best.describe()}." in page.text
+        assert f"Which step to keep: step {best.step}Subject fidelity {best.subject:.3f}, CLIP-T" in page.text
         assert f"dbtui export {scored_run.path} --step {best.step}" in page.text or "run's last" in page.text
     assert 'instance_prompt = "photo of zwx disc"' in page.text  # the resolved profile
     assert "status" in page.text and "finished" in page.text
@@ -213,7 +213,41 @@ def test_a_run_whose_prompts_name_no_subject_says_why_no_step_is_chosen(tmp_path
             events.write(SamplesScored(time=101.0 + step, step=step, scores=scores, prompts=[]).to_json() + "\n")
     page = Page(write_report(folder.path).read_text(encoding="utf-8"))
     assert "No round scored the subject: none of the evaluation prompts names a concept's identifier" in page.text
-    assert "No step qualifies yet" not in page.text
+    assert "No step qualifies" not in page.text
+
+
+def scored_fake_run(tmp_path: Path, rounds: list[tuple[int, float, float]]) -> RunFolder:
+    """``fake_run`` (finished at step 20) with a scored round of (step, subject fidelity, CLIP-T) each."""
+    from engine.events import SamplesScored
+
+    folder = fake_run(tmp_path)
+    with folder.events.open("a", encoding="utf-8") as events:
+        for step, subject, clip_t in rounds:
+            scores = {"dino": subject, "clip_i": subject, "subject": subject, "clip_t": clip_t, "class_drift": 0.01}
+            events.write(SamplesScored(time=131.0 + step, step=step, scores=scores, prompts=[]).to_json() + "\n")
+    return folder
+
+
+def test_a_finished_run_where_every_step_lost_prompt_fidelity_says_what_to_change(tmp_path: Path) -> None:
+    """It said "No step qualifies yet" of a run that was over, and not why none did."""
+    folder = scored_fake_run(tmp_path, [(0, 0.4, 0.30), (10, 0.7, 0.25), (20, 0.8, 0.20)])
+    page = Page(write_report(folder.path).read_text(encoding="utf-8"))
+    assert ("No step qualifies: every scored step's CLIP-T fell more than 0.02 (evaluation.prompt_fidelity_tolerance) "
+            "below the start, 0.300, so each is likely overfit; train with a lower learning rate, or raise "
+            "evaluation.prompt_fidelity_tolerance to accept more drift. Compare the previews below.") in page.text
+    assert "qualifies yet" not in page.text
+
+
+def test_the_best_step_is_named_once_and_a_score_that_is_no_number_is_a_dash(tmp_path: Path) -> None:
+    """The heading read "Which step to keep: step 10 step 10: subject fidelity…", and the table "nan"."""
+    folder = scored_fake_run(tmp_path, [(0, float("nan"), 0.30), (10, 0.7, 0.295), (20, float("inf"), 0.29)])
+    text = write_report(folder.path).read_text(encoding="utf-8")
+    page = Page(text)
+    assert "Which step to keep: step 10Subject fidelity 0.700, CLIP-T 0.295 (start 0.300, allowed drop 0.02)." in page.text
+    assert page.text.count("step 10:") == 0
+    table = text[text.index('<table class="scores">'):]
+    assert "nan" not in table and "inf" not in table
+    assert "<td>0 (base model)</td><td>–</td>" in table
 
 
 def test_large_grids_are_scaled_down(tmp_path: Path) -> None:

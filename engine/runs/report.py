@@ -23,14 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import DbtuiError
-from engine.evaluation.best import BestStep, best_step, branch_point, forget_after
+from engine.evaluation.best import BestStep, branch_point, forget_after
 from engine.events import Event, RunFailed, RunFinished, RunStarted, SamplesScored, StepEnded, Warning
 from engine.runs.checkpoints import complete_checkpoints
 from engine.runs.file_errors import said_as_run_files_error
-from engine.runs.folder import RunFolder, holds_a_run
+from engine.runs.folder import ACTIVE, RunFolder, holds_a_run
 from engine.runs.follow import events_missing
 from engine.runs.keep import how_to_keep
 from engine.runs.report_chart import Series, bucket_means, escape, line_chart
+from engine.runs.score_words import ScoreTrack, measures, score, sentence
 from engine.runs.sinks import read_events
 
 REPORT = "report.html"
@@ -68,6 +69,7 @@ class RunRecord:
     first_time: float | None = None
     last_time: float | None = None
     best: BestStep | None = None
+    scores: ScoreTrack = field(default_factory=ScoreTrack)  # the rounds as the best-step rule counts them
     kept: list[int] = field(default_factory=list)
     set_aside: set[int] = field(default_factory=set)  # steps read only of a branch a resume left: their pictures too
 
@@ -91,6 +93,7 @@ def read_run(run_dir: Path) -> RunRecord:
     for event in events:
         record.first_time = record.first_time or event.time
         record.last_time = event.time
+        record.scores.add(event)
         point = branch_point(event)
         record.set_aside |= forget_after(record.losses, point) | forget_after(record.rounds, point)
         if isinstance(event, RunStarted):
@@ -107,7 +110,7 @@ def read_run(run_dir: Path) -> RunRecord:
                 record.warnings.append(text)
         elif isinstance(event, (RunFinished, RunFailed)):
             record.end = event
-    record.best = best_step(events)
+    record.best = record.scores.best
     record.kept = [step for step, _ in complete_checkpoints(folder)]
     return record
 
@@ -196,24 +199,20 @@ def _choice(record: RunRecord) -> str:
     if not record.rounds:
         return f"<h2>Which step to keep</h2><p>{_why_not_scored(record)} Compare the previews below.</p>"
     best = record.best
-    if best is None and all(scored.scores.get("subject") is None for scored in record.rounds.values()):
-        return ("<h2>Which step to keep</h2><p>No round scored the subject: none of the evaluation prompts names a "
-                "concept's identifier (as in <code>a zwx dog on the beach</code>), so no step can be chosen, however "
-                "long the run. Name it in <code>evaluation.prompts</code>, or leave that list empty for the defaults. "
-                "Compare the previews below.</p>")
     if best is None:
-        return ("<h2>Which step to keep</h2><p>No step qualifies yet: the rule needs a scored step after the base model "
-                "whose prompt fidelity (CLIP-T) stays within <code>evaluation.prompt_fidelity_tolerance</code> of the "
-                "start. Compare the previews below.</p>")
+        # The trainer writes the page after its last event, while it still holds the run: ended by that event.
+        ended = record.end is not None or record.status not in ACTIVE
+        why = record.scores.why_none(ended=ended) or ""
+        return f"<h2>Which step to keep</h2><p>{escape(sentence(why))}. Compare the previews below.</p>"
     finished_at = record.end.step if isinstance(record.end, RunFinished) and record.end.status == "finished" else None
     keep = how_to_keep(best, record.kept, finished_at)
     return (f'<h2>Which step to keep: <span class="best">step {best.step}</span></h2>'
-            f"<p><strong>{escape(best.describe())}</strong>.</p>"
+            f"<p><strong>{escape(sentence(measures(best)))}</strong>.</p>"
             "<p>Why: among the steps scored after the base model, those whose prompt fidelity (CLIP-T) stayed at "
             f"least the start ({best.start_clip_t:.3f}) minus {best.tolerance:g} qualify; the one with the highest "
             "subject fidelity (the mean of DINO and CLIP-I) is kept, the earliest on a tie. Past it, DreamBooth "
             "usually trades prompts for copies of the training pictures.</p>"
-            f"<p>{escape(keep.advice(str(record.folder.path.absolute())))}.</p>")
+            f"<p>{escape(sentence(keep.advice(str(record.folder.path.absolute()))))}.</p>")
 
 
 def _loss_section(record: RunRecord) -> str:
@@ -239,7 +238,7 @@ def _scores_section(record: RunRecord) -> str:
     rows = []
     for step in steps:
         scores = record.rounds[step].scores
-        cells = "".join(f"<td>{_score(scores.get(key))}</td>" for key, *_ in SCORES)
+        cells = "".join(f"<td>{score(scores.get(key))}</td>" for key, *_ in SCORES)
         kept = "kept" if step in record.kept else ""
         classes = ' class="best"' if record.best and step == record.best.step else ""
         note = " (base model)" if step == 0 else ""
@@ -342,10 +341,6 @@ def image_data_uri(path: Path, cap: int = IMAGE_CAP) -> tuple[str, tuple[int, in
 
 
 # -- words -----------------------------------------------------------------------------------
-
-
-def _score(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
 
 
 def _when(seconds: float) -> str:
