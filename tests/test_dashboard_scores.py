@@ -179,15 +179,21 @@ async def test_an_unkept_best_step_offers_the_nearest_kept_one(tmp_path: Path, m
 
 
 async def test_a_finished_runs_last_step_as_best_needs_no_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
+    home = tmp_path / "Alice" / "MyRuns"  # capitals, which e's notice once wrote in lower case
+    home.mkdir(parents=True)
+    monkeypatch.chdir(home)
     rounds = [(0, 0.40, 0.300), (2, 0.55, 0.296), (4, 0.60, 0.290), (6, 0.80, 0.299)]  # step 6 is the best
     engine = ScoredEngine(events=scored_run(rounds), kept=[4, 6])
     app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         screen = await dashboard(engine, pilot)
-        assert unwrapped(f"Best step 6: step 6 is the run's last: its model is already in {tmp_path}/runs/tiny-demo/outputs/") in \
+        assert unwrapped(f"Best step 6: step 6 is the run's last: its model is already in {home}/runs/tiny-demo/outputs/") in \
             unwrapped(log_text(screen))
         assert shown_buttons(screen) == ["Report (r)", "Detach (d)"]
+        await pilot.press("e")
+        await pilot.pause()
+        said = [n.message for n in app._notifications if n.title == "Best step 6"]
+        assert said == [f"Step 6 is the run's last: its model is already in {home}/runs/tiny-demo/outputs/."]
 
 
 async def test_in_dbtui_serve_the_report_opens_in_the_browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ from dbtui.messages import WorkFailed
 from engine.evaluation.best import BestStep
 from engine.events import Event, PhaseProgress
 from engine.runs.keep import Keep, how_to_keep
+from engine.runs.score_words import sentence
 
 
 class EndActions(Horizontal):
@@ -110,7 +111,7 @@ class EndActions(Horizontal):
     def export_best(self) -> None:
         keep, folder = self.keep, self.folder
         if keep is not None and keep.export_step is None and folder is not None:
-            self.notify(keep.advice(str(folder.absolute())).capitalize() + ".", title=f"Best step {keep.best.step}")
+            self.notify(sentence(keep.advice(str(folder.absolute()))) + ".", title=f"Best step {keep.best.step}")
             return
         if keep is None or keep.export_step is None or folder is None:
             self.notify("No best step to export: it is offered when a scored run ends with a kept checkpoint.",
