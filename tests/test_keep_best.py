@@ -25,9 +25,10 @@ def scored(step: int, subject: float, clip_t: float) -> SamplesScored:
     return SamplesScored(step=step, scores={"subject": subject, "clip_t": clip_t, "dino": subject, "clip_i": subject})
 
 
-def overfit_run(tmp_path: Path, evaluation: bool, scored_rounds: bool = True) -> tuple[RunFolder, Checkpointer]:
+def overfit_run(tmp_path: Path, evaluation: bool, scored_rounds: bool = True,
+                damaged: tuple[int, ...] = ()) -> tuple[RunFolder, Checkpointer]:
     """A run folder scored at ``ROUNDS`` (unless not ``scored_rounds``) whose trainer saves a checkpoint (a manifest)
-    at every such step and rotates, with ``evaluation`` as the profile's setting."""
+    at every such step and rotates, with ``evaluation`` as the profile's setting; those at ``damaged`` lack a file."""
     folder = RunFolder(tmp_path / "overfit").create()
     profile = tiny_profile(tmp_path, saving={"keep_last_n": 2}, evaluation={"enabled": evaluation})
     checkpointer = object.__new__(Checkpointer)
@@ -40,7 +41,8 @@ def overfit_run(tmp_path: Path, evaluation: bool, scored_rounds: bool = True) ->
         if step:
             path = folder.checkpoints / f"step-{step:08d}"
             path.mkdir(parents=True)
-            (path / "manifest.json").write_text(json.dumps({"step": step}))
+            files = {"unet/diffusion_pytorch_model.safetensors": 10} if step in damaged else {}
+            (path / "manifest.json").write_text(json.dumps({"step": step, "files": files}))
             checkpointer._rotate()
     sink.close()
     return folder, checkpointer
@@ -52,6 +54,12 @@ def test_the_rotation_keeps_the_best_steps_checkpoint_beside_the_latest(tmp_path
     keep = keep_of_run(folder)
     assert keep is not None and keep.exact and keep.export_step == 100
     assert keep.advice("runs/x") == "keep it with `dbtui export runs/x --step 100`"
+
+
+def test_the_rotation_keeps_the_best_whole_checkpoint_not_a_damaged_best_one(tmp_path: Path) -> None:
+    """A damaged checkpoint of the best step was kept, and the next best whole one deleted: no export could be made."""
+    folder, _ = overfit_run(tmp_path, evaluation=True, damaged=(100,))
+    assert [step for step, _ in complete_checkpoints(folder)] == [200, 400, 500]
 
 
 def test_without_evaluation_the_rotation_keeps_the_latest_only(tmp_path: Path) -> None:

@@ -137,6 +137,17 @@ def kept_best(folder: RunFolder, steps: list[int]) -> int | None:
     return next((step for step in best.qualifying if step in steps), None) if best is not None else None
 
 
+def checked_checkpoints(folder: RunFolder) -> tuple[list[int], list[int]]:
+    """The steps of the run's complete checkpoints: (whole ones, damaged ones), by ``damage_of``, as export checks them."""
+    whole, damaged = [], []
+    for step, path in complete_checkpoints(folder):
+        try:
+            (damaged if damage_of(path) else whole).append(step)
+        except CheckpointError:  # its manifest went between the listing and the check
+            damaged.append(step)
+    return whole, damaged
+
+
 def latest_checkpoint(folder: RunFolder) -> Path | None:
     found = complete_checkpoints(folder)
     return found[-1][1] if found else None
@@ -330,8 +341,9 @@ class Checkpointer:
 
         Runs on the main process only, which alone writes events.jsonl: the scores so far are all there."""
         found = complete_checkpoints(self.folder)
-        # Whatever this attempt's evaluation setting: an earlier one's scores still name the run's best step.
-        best = kept_best(self.folder, [step for step, _ in found])
+        # Whatever this attempt's evaluation setting: an earlier one's scores still name the run's best step. A damaged
+        # checkpoint of it would be kept in place of the next best whole one, which no export could then be made from.
+        best = kept_best(self.folder, checked_checkpoints(self.folder)[0])
         for step, path in found[:-self.trainer.profile.saving.keep_last_n]:
             if step == best:
                 continue

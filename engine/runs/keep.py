@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from engine.evaluation.best import BestStep, best_step_of_run
-from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of
+from engine.runs.checkpoints import checked_checkpoints
 from engine.runs.folder import RunFolder, finished_by_events
 
 
@@ -99,14 +99,3 @@ def keep_of_run(folder: RunFolder) -> Keep | None:
         return None
     whole, damaged = checked_checkpoints(folder)
     return how_to_keep(best, whole, finished_by_events(folder.events), damaged)
-
-
-def checked_checkpoints(folder: RunFolder) -> tuple[list[int], list[int]]:
-    """The steps of the run's complete checkpoints: (whole ones, damaged ones), by ``damage_of``, as export checks them."""
-    whole, damaged = [], []
-    for step, path in complete_checkpoints(folder):
-        try:
-            (damaged if damage_of(path) else whole).append(step)
-        except CheckpointError:  # its manifest went between the listing and the check
-            damaged.append(step)
-    return whole, damaged
