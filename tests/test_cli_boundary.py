@@ -61,6 +61,37 @@ def test_ctrl_c_is_exit_130(capsys: pytest.CaptureFixture[str]) -> None:
     assert "interrupted" in capsys.readouterr().err
 
 
+def test_ctrl_c_during_an_import_is_exit_130_not_a_bug(capsys: pytest.CaptureFixture[str]) -> None:
+    """A Ctrl-C while save_pretrained made diffusers import onnxruntime reached the boundary as "ImportError:
+    initialization failed" wrapped in a RuntimeError, and was reported as a bug (exit 3)."""
+    def command() -> int:
+        try:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as interrupt:
+                raise ImportError("initialization failed") from interrupt
+        except ImportError as failed:
+            raise RuntimeError("Failed to import diffusers.pipelines.onnx_utils") from failed
+
+    assert run_guarded(command, []) == EXIT_INTERRUPTED
+    err = capsys.readouterr().err
+    assert "dbtui: interrupted" in err and "bug" not in err
+
+
+def test_an_error_whose_chain_loops_without_a_ctrl_c_is_still_a_bug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DBTUI_CACHE", str(tmp_path))
+
+    def command() -> int:
+        first, second = ValueError("first"), RuntimeError("second")
+        first.__context__, second.__cause__ = second, first
+        raise second
+
+    assert run_guarded(command, []) == EXIT_BUG
+    assert "This is a bug in dbtui" in capsys.readouterr().err
+
+
 def test_the_installed_command_reports_a_bug_without_a_traceback(tmp_path: Path) -> None:
     """End to end through the real entry point: a handler that crashes is caught by the boundary."""
     code = (

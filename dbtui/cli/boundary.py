@@ -81,8 +81,7 @@ def run_guarded(command: Callable[[], int], argv: list[str]) -> int:
         print(f"dbtui: {error}" + (f"\n  advice: {advice}" if advice else ""), file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("dbtui: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted()
     except BrokenPipeError:
         # `dbtui … | head` closed our output: nothing left to tell anyone.
         _discard_output()
@@ -114,8 +113,32 @@ def _discard_output() -> None:
         pass  # stdout is not a file here (a test's capture): nothing will be flushed to one
 
 
+def _interrupted() -> int:
+    print("dbtui: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _caused_by_ctrl_c(error: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is anywhere in ``error``'s chain of causes: a Ctrl-C in the middle of an import
+    reaches us as another error (a C extension's "ImportError: initialization failed", which diffusers' lazy import,
+    e.g. of onnxruntime in save_pretrained, wraps in a RuntimeError)."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:  # a chain can loop back on itself
+            continue
+        seen.add(id(current))
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        pending += [linked for linked in (current.__cause__, current.__context__) if linked is not None]
+    return False
+
+
 def _bug(argv: list[str], error: BaseException) -> int:
-    """Say that ``error`` is dbtui's bug, with the log its traceback went to."""
+    """Say that ``error`` is dbtui's bug, with the log its traceback went to; an error a Ctrl-C caused is none."""
+    if _caused_by_ctrl_c(error):
+        return _interrupted()
     log = write_crash_log(argv)
     where = f"the traceback is in {log}" if log else "no log could be written"
     print(
