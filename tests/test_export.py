@@ -93,11 +93,24 @@ def test_a_lora_checkpoint_exports_its_adapter_and_an_unkept_step_is_named(tmp_p
     assert not checkpoint.exists() and _same(lora(long.path / "exports" / "step-2"), exported)
     assert not list(long.path.glob(".export-*"))  # its hard links go with it
 
-    # Removed before the export could hold on to it (during the model load): said as such.
+    # Removed during the model load: the export holds it from before the load, and still writes it.
     shutil.copytree(whole, checkpoint)
+    monkeypatch.setattr(export, "restore_part", read)
     import engine.training.trainable as trainable
 
-    monkeypatch.setattr(trainable, "add_lora_adapters", lambda components, profile: shutil.rmtree(checkpoint))
+    add_lora_adapters = trainable.add_lora_adapters
+
+    def rotated_while_loading(components, profile) -> None:
+        shutil.rmtree(checkpoint)
+        add_lora_adapters(components, profile)
+
+    monkeypatch.setattr(trainable, "add_lora_adapters", rotated_while_loading)
+    export.export_checkpoint(long.path, 2)
+    assert _same(lora(long.path / "exports" / "step-2"), exported) and not list(long.path.glob(".export-*"))
+
+    # Removed before the export could hold on to it (between its choice and the pin): said as such.
+    shutil.copytree(whole, checkpoint)
+    monkeypatch.setattr(export, "damage_of", lambda path: shutil.rmtree(checkpoint))
     with pytest.raises(export.NoSuchCheckpointError, match="the checkpoint at step 2 was removed while it was read"):
         export.export_checkpoint(long.path, 2)
 
@@ -283,6 +296,35 @@ def test_an_export_keeps_the_runs_converted_base(tmp_path: Path, monkeypatch) ->
     with pytest.raises(Asked):
         export_checkpoint(folder.path)
     assert asked["work_dir"] == folder.path / "model" and asked["run_base"] is True
+
+
+@pytest.mark.parametrize("ends", [RuntimeError, KeyboardInterrupt])
+def test_an_export_pins_its_checkpoint_before_the_base_model_loads_and_lets_go_however_it_ends(
+        ends: type[BaseException], tmp_path: Path, monkeypatch) -> None:
+    """It pinned the checkpoint only after the whole base model had loaded: a live run's rotation (every_n_steps=3,
+    keep_last_n=1) removed it first in 3 exports of 4 ("the checkpoint at step N was removed while it was read")."""
+    import engine.models.loading
+    from safetensors.torch import load
+
+    from engine.runs.export import export_checkpoint
+    from tests.runs_helpers import run_with_checkpoints
+
+    folder, _ = run_with_checkpoints(tmp_path, [3])
+    checkpoint = folder.checkpoints / "step-00000003"
+    held: list[bytes] = []
+
+    def rotated_while_loading(*args: Any, **kwargs: Any) -> None:
+        shutil.rmtree(checkpoint)  # the live run's next checkpoint, and its rotation, during the load's minutes
+        held.extend(pinned.read_bytes() for pinned in folder.path.glob(".export-*/model.safetensors"))
+        raise ends("what follows is not this test's")
+
+    monkeypatch.setattr(engine.models.loading, "resolve_model_folder", lambda name, **options: tmp_path)
+    monkeypatch.setattr(engine.models.loading, "load_components", rotated_while_loading)
+    with pytest.raises(ends):
+        export_checkpoint(folder.path)
+    [weights] = held  # the export still holds the removed checkpoint's files
+    assert load(weights)["step"].item() == 3
+    assert not list(folder.path.glob(".export-*"))  # the pin goes with the export, whatever ended it
 
 
 def test_the_export_phase_names_the_lora_a_lora_run_always_writes(tmp_path: Path) -> None:

@@ -53,11 +53,6 @@ def checkpoint_at(folder: RunFolder, step: int | None) -> tuple[int, Path]:
 
 def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Event], None] | None = None) -> dict[str, str]:
     """Write the profile's export formats for the checkpoint at ``step`` (latest by default); returns {format: path}."""
-    from engine.models.loading import load_components, resolve_model_folder
-    from engine.profile import load_profile
-    from engine.training.outputs import save_outputs
-    from engine.training.trainable import add_lora_adapters
-
     emit = emit or (lambda event: None)
     folder = RunFolder(Path(run_dir))
     if not folder.profile.is_file():
@@ -68,6 +63,28 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
         others = [str(kept) for kept, _ in complete_checkpoints(folder) if kept != step]
         raise CheckpointError(f"checkpoint {checkpoint} is damaged: {damage}"
                               + (f"; export another with --step (kept: {', '.join(others)})" if others else ""))
+    removed = NoSuchCheckpointError(f"the checkpoint at step {step} was removed while it was read: the running trainer "
+                                    "keeps only its last saving.keep_last_n; export again for its latest, or once the "
+                                    "run has ended")
+    with contextlib.ExitStack() as held:
+        try:
+            # Held from here, not from when its weights are read: a live run's rotation removed it during the
+            # minutes the base model takes to load. Released however the export ends.
+            files = held.enter_context(_pinned(checkpoint, folder))
+        except CheckpointError:
+            raise removed from None  # between the choice and the pin (its manifest goes first)
+        return _export_from(folder, step, checkpoint, files, removed, emit)
+
+
+def _export_from(folder: RunFolder, step: int, checkpoint: Path, files: Path, removed: NoSuchCheckpointError,
+                 emit: Callable[[Event], None]) -> dict[str, str]:
+    """export_checkpoint's work once ``files`` (the pinned checkpoint, or the checkpoint itself where the disk has no
+    hard links) are held: the base model with the checkpoint's weights, written as the profile's exports."""
+    from engine.models.loading import load_components, resolve_model_folder
+    from engine.profile import load_profile
+    from engine.training.outputs import save_outputs
+    from engine.training.trainable import add_lora_adapters
+
     profile = load_profile(folder.profile)
     _check_base_model(profile.model.pretrained, folder)
     model = resolve_model_folder(profile.model.pretrained, revision=profile.model.revision, work_dir=folder.path / "model",
@@ -75,16 +92,12 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
     components = load_components(model, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
     if profile.training.method == "lora":
         add_lora_adapters(components, profile)
-    removed = NoSuchCheckpointError(f"the checkpoint at step {step} was removed while it was read: the running trainer "
-                                    "keeps only its last saving.keep_last_n; export again for its latest, or once the "
-                                    "run has ended")
     try:
-        with _pinned(checkpoint, folder) as files:
-            text_encoders = _restore(components, profile, files)
+        text_encoders = _restore(components, profile, files)
     except CheckpointError:
-        if (checkpoint / MANIFEST).exists():
+        if files != checkpoint or (checkpoint / MANIFEST).exists():
             raise
-        raise removed from None  # a live run's rotation removed it before it was pinned (its manifest goes first)
+        raise removed from None  # not pinned (no hard links here), and a live run's rotation removed it meanwhile
     target = folder.path / "exports" / f"step-{step}"
     try:
         with said_as_run_files_error(folder.path, then=f"then `dbtui export {shlex.quote(str(folder.path))} --step {step}` writes it again"):
@@ -97,7 +110,7 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
 
 @contextlib.contextmanager
 def _pinned(checkpoint: Path, folder: RunFolder) -> Iterator[Path]:
-    """The checkpoint's files, hard-linked into a folder of the export's own for as long as it reads them: a live
+    """The checkpoint's files, hard-linked into a folder of the export's own for as long as the export runs: a live
     run's rotation (saving.keep_last_n) then removes only the checkpoint's names, and the export still reads them
     whole. Where the disk has no hard links, the checkpoint itself."""
     pin = folder.path / f".export-{os.getpid()}-{checkpoint.name}"
