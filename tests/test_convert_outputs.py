@@ -102,6 +102,27 @@ def test_an_output_folder_that_is_a_link_or_a_mount_point_is_refused_up_front(tm
         check_new_folder(mount)
 
 
+def test_a_bind_mount_on_the_same_file_system_is_refused_up_front_by_the_mount_table(tmp_path: Path, monkeypatch) -> None:
+    """os.path.ismount misses a bind mount of the same file system: the whole conversion ran, and only the final
+    rename failed."""
+    import os
+
+    from engine.convert import check_new_folder, mount_points
+
+    mount, plain = tmp_path / "bind mnt\\x", tmp_path / "plain"
+    mount.mkdir()
+    plain.mkdir()
+    listed = os.fsencode(os.path.realpath(mount)).replace(b"\\", b"\\134").replace(b" ", b"\\040")
+    mountinfo = (b"22 27 0:21 / /proc rw,relatime - proc proc rw\n"
+                 b"101 27 8:1 /data/shared " + listed + b" rw,relatime shared:1 - ext4 /dev/sda1 rw\n")
+    monkeypatch.setattr(mount_points, "read_mountinfo", lambda: mountinfo)
+    with pytest.raises(OutputExistsError, match=r"bind mnt\\x is a mount point"):
+        check_new_folder(mount)
+    check_new_folder(plain)
+    monkeypatch.setattr(mount_points, "read_mountinfo", lambda: None)  # no /proc (macOS): ismount alone
+    check_new_folder(mount)
+
+
 @pytest.mark.parametrize("meanwhile", ["filled", "linked", "busy"])
 def test_a_folder_taken_while_converting_is_left_alone_and_the_result_kept(meanwhile: str, tmp_path: Path,
                                                                           monkeypatch) -> None:

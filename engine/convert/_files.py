@@ -12,6 +12,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from engine.convert.errors import ConvertError, NotEnoughDiskError, OutputExistsError
+from engine.convert.mount_points import is_mount_point
 from engine.convert.partials import partial_path, partials_of, remove_dead_partials, size_of
 from engine.errors import os_error_in
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
@@ -222,7 +223,7 @@ def check_new_folder(target: Path) -> None:
                                 "output folder")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise OutputExistsError(f"{target} already exists and is not empty; choose a new output folder or remove it")
-    if target.is_dir() and os.path.ismount(target):
+    if target.is_dir() and is_mount_point(target):
         raise OutputExistsError(f"{target} is a mount point, which the converted folder cannot be renamed onto; give a "
                                 f"new folder inside it, e.g. {target / 'model'}")
     check_file_output(target, folder=True)
