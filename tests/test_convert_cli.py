@@ -125,6 +125,9 @@ def test_errors_are_one_line_messages(tmp_path: Path, capsys) -> None:
     assert main(["convert", "to-diffusers", str(tmp_path / "missing.ckpt"), str(taken)]) == 2
     captured = capsys.readouterr()
     assert "already exists and is not empty" in captured.err and "reading" not in captured.out  # asked before any work
+    (tmp_path / "file").write_text("mine")  # it said "already exists and is not empty", as of a folder
+    assert main(["convert", "to-diffusers", str(tmp_path / "missing.ckpt"), str(tmp_path / "file")]) == 2
+    assert "file is a file, not a folder: the output is a folder" in capsys.readouterr().err
 
 
 

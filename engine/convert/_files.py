@@ -221,7 +221,10 @@ def check_new_folder(target: Path) -> None:
         # The converted folder is renamed into place: it would replace the link, and the folder it names stay empty.
         raise OutputExistsError(f"{target} is a link (to {os.readlink(target)}); give the folder it links to, or a new "
                                 "output folder")
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+    if target.exists() and not target.is_dir():
+        raise OutputExistsError(f"{target} is a file, not a folder: the output is a folder, so give a new folder's name "
+                                "(or remove the file)")
+    if target.exists() and any(target.iterdir()):
         raise OutputExistsError(f"{target} already exists and is not empty; choose a new output folder or remove it")
     if target.is_dir() and is_mount_point(target):
         raise OutputExistsError(f"{target} is a mount point, which the converted folder cannot be renamed onto; give a "
