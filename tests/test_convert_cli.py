@@ -211,6 +211,14 @@ def test_a_wrong_kind_of_input_is_named_with_the_command_it_needs(random_sd1: Pa
               lora / "pytorch_lora_weights.safetensors")
     assert main(["convert", "to-single-file", str(lora), str(tmp_path / "l.safetensors")]) == 2
     assert f"is a LoRA, not a whole model: `dbtui convert lora-to-kohya {lora}" in capsys.readouterr().err
+    # It was told "Stable Diffusion LoRAs in kohya format load as they are".
+    assert main(["convert", "lora-to-diffusers", str(lora / "pytorch_lora_weights.safetensors"), str(tmp_path / "d")]) == 2
+    assert "is already a diffusers-format Stable Diffusion LoRA: load_lora_weights loads it" in capsys.readouterr().err
+    # The UNet's file was "one component in diffusers format"; the VAE's, "not a Stable Diffusion checkpoint".
+    for part in ("unet", "vae"):
+        assert main(["convert", "to-diffusers", str(random_sd1 / part / "diffusion_pytorch_model.safetensors"),
+                     str(tmp_path / "out")]) == 2
+        assert "one component in diffusers format, not a single-file checkpoint" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("command", "says"), [([], "Flux.1"), (["lora-to-kohya"], "examples:"),

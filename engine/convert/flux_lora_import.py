@@ -76,6 +76,22 @@ def _diffusers_layers(state_dict: dict[str, Any], source: Path) -> dict[str, dic
     return split
 
 
+def _not_original_flux_lora(state_dict: Mapping[str, Any], source: Path) -> str:
+    """What the LoRA is instead, and how it loads."""
+    def diffusers_lora_of(*components: str) -> bool:
+        return any(key.startswith(components) and (".lora_A." in key or ".lora.down." in key or "_lora.down." in key)
+                   for key in state_dict)
+
+    if diffusers_lora_of("transformer."):
+        return f"{source} is already a diffusers-format Flux LoRA"
+    if diffusers_lora_of("unet.", "text_encoder."):  # text_encoder_2. too
+        return (f"{source} is already a diffusers-format Stable Diffusion LoRA: load_lora_weights loads it as it is "
+                "(lora-to-diffusers converts kohya and ComfyUI Flux LoRAs)")
+    return (f"{source} is not a kohya or ComfyUI Flux LoRA (no lora_unet_double_blocks_… or "
+            "diffusion_model.double_blocks.… names); Stable Diffusion LoRAs in kohya format load as they are with "
+            "load_lora_weights")
+
+
 def flux_lora_to_diffusers(lora_file: str | Path, out_dir: str | Path, *, emit: Emit | None = None) -> Path:
     """Write ``out_dir``: the kohya/ComfyUI Flux LoRA ``lora_file`` in diffusers format, for
     ``FluxPipeline.load_lora_weights``."""
@@ -87,11 +103,7 @@ def flux_lora_to_diffusers(lora_file: str | Path, out_dir: str | Path, *, emit: 
     check_new_folder(out_dir)  # before reading the input: a Flux LoRA can be hundreds of MB
     state_dict = dict(read_checkpoint(source).state_dict)
     if not is_original_flux_lora(state_dict):
-        already = any(key.startswith("transformer.") and ".lora_A." in key for key in state_dict)
-        raise ConvertError(f"{source} is already a diffusers-format Flux LoRA" if already else
-                           f"{source} is not a kohya or ComfyUI Flux LoRA (no lora_unet_double_blocks_… or "
-                           "diffusion_model.double_blocks.… names); Stable Diffusion LoRAs in kohya format load as they "
-                           "are with load_lora_weights")
+        raise ConvertError(_not_original_flux_lora(state_dict, source))
     # Announced once the file is known to be one: a refused file shows no "→ … (diffusers Flux LoRA)" line.
     progress = Progress(emit, "convert", total=2, description=f"{source.name} → {out_dir.name} (diffusers Flux LoRA)")
     layers = _diffusers_layers(state_dict, source)
