@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import errno
 import re
 import tomllib
@@ -254,8 +255,16 @@ def load_profile(path: str | Path, overrides: list[str] = ()) -> Profile:
 def read_profile_text(path: str | Path) -> str:
     """A profile file's text, checked to be TOML but not validated as a profile (to be recorded as it is); a
     ProfileError naming the file says why it cannot be read (missing, not UTF-8, binary, a syntax error)."""
-    text = strip_text(_read_text(Path(path)), Path(path))
-    parse_text(text, Path(path))
+    path = Path(path)
+    text = strip_text(_read_text(path), path)
+    try:
+        parse_text(text, path)
+    except ProfileError as error:
+        if path.suffix.lower() == ".toml":
+            raise
+        # Any file may be given (a README, notes): a syntax error there says that it is no profile, with where.
+        raise ProfileError([dataclasses.replace(problem, message=f"not a profile (a TOML file): {problem.message}")
+                            for problem in error.problems]) from None
     return text
 
 
