@@ -5,6 +5,7 @@ rotation mixes the branch it leaves with the one it starts."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from tests.training_helpers import tiny_profile
 
 def test_resuming_from_an_earlier_checkpoint_sets_the_later_ones_aside_whole(tmp_path: Path) -> None:
     folder, profile = run_with_checkpoints(tmp_path, [500, 1000, 1154])
-    _, moved = _prepare(folder, profile, str(folder.checkpoints / "step-00001000"), None)
+    moved = _prepare(folder, profile, str(folder.checkpoints / "step-00001000"), None).set_aside
     assert [step for step, _ in complete_checkpoints(folder)] == [500, 1000]
     assert latest_checkpoint(folder) == folder.checkpoints / "step-00001000"  # a plain resume continues the new branch
     assert [path.name for path in moved] == ["step-00001154"]
@@ -67,6 +68,31 @@ def test_a_missing_or_incomplete_checkpoint_is_refused_with_the_kept_ones(tmp_pa
     incomplete.mkdir()
     with pytest.raises(CheckpointError, match="not a complete dbtui checkpoint.*kept checkpoints"):
         chosen_step(folder, incomplete)
+
+
+@pytest.mark.parametrize("step", ["null", "Infinity", "true", "-3", "1.5", '"500"', None])
+def test_a_checkpoint_whose_manifest_names_no_step_is_refused_as_damaged_before_a_trainer_starts(
+        step: str | None, tmp_path: Path, monkeypatch) -> None:
+    """{"step": null} was "not a complete dbtui checkpoint", true or -3 "not one of this run's", and Infinity raised
+    OverflowError out of `dbtui resume --from`; the launcher read the step again, with int(), after the trainer started."""
+    import subprocess
+
+    from engine.runs import launcher
+
+    folder, profile = run_with_checkpoints(tmp_path, [500, 1000])
+    damaged = folder.checkpoints / "step-00000500"
+    manifest = json.loads((damaged / "manifest.json").read_text())
+    del manifest["step"]
+    written = json.dumps(manifest)
+    if step is not None:
+        written = written.replace("{", f'{{"step": {step}, ', 1)
+    (damaged / "manifest.json").write_text(written)
+    monkeypatch.setattr(subprocess, "Popen", lambda *args, **kwargs: pytest.fail("a trainer was started"))
+    held = f'"step": {step}' if step is not None else 'no "step"'
+    with pytest.raises(CheckpointError, match=f"checkpoint {re.escape(str(damaged))} is damaged: its manifest.json names "
+                                              f"no step \\({re.escape(held)}\\); the run's kept checkpoints: .*step-00001000"):
+        launcher.start_run(profile, resume=str(damaged))
+    assert [step for step, _ in complete_checkpoints(folder)] == [1000]  # nothing was set aside
 
 
 def test_dbtui_resume_from_a_missing_checkpoint_exits_2_before_a_trainer_starts(tmp_path: Path, capsys) -> None:
@@ -129,7 +155,7 @@ def test_rotation_takes_the_manifest_first_and_clears_what_a_cut_short_delete_le
 
 def test_a_set_aside_checkpoint_is_refused_with_how_to_go_back_to_it(tmp_path: Path) -> None:
     folder, profile = run_with_checkpoints(tmp_path, [500, 1000])
-    _, [moved] = _prepare(folder, profile, str(folder.checkpoints / "step-00000500"), None)
+    [moved] = _prepare(folder, profile, str(folder.checkpoints / "step-00000500"), None).set_aside
     with pytest.raises(CheckpointError, match=f"set aside by an earlier resume.*move its folder into {folder.checkpoints}"):
         chosen_step(folder, moved)
 

@@ -17,13 +17,14 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from engine.errors import DbtuiError
 from engine.runs.command import through_accelerate, worker_command
 from engine.runs.control import drop_requests
 from engine.profile import Profile, dumps_profile
 from engine.runs.folder import run_dir_for
-from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of, read_manifest
+from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of
 from engine.runs.resume_point import check_same_model, checkpoint_named, chosen_step, put_back, set_aside_later
 from engine.runs.folder import (RunFolder, RunFolderError, RunState, foreign_entries, holds_a_run, list_runs,
                                 unusable_folder)
@@ -131,7 +132,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
         before = folder.read_state() if resume else None
         held_a_run = holds_a_run(folder.path)
         try:
-            offset, set_aside = _prepare(folder, profile, resume, given_as)
+            prepared = _prepare(folder, profile, resume, given_as)
         except OSError as error:  # a read-only disk, a file where a folder should be, a full disk…
             raise unusable_folder(folder.path, error) from None
         # Its own session: no SIGHUP or Ctrl-C from this terminal. accelerate's launcher always needs one, even in the
@@ -142,7 +143,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
         def undo() -> None:
             # No trainer started: the run stays as it was, and a folder that held none keeps no profile of this launch's,
             # which the next would take for the user's (foreign_entries).
-            put_back(folder, set_aside)
+            put_back(folder, prepared.set_aside)
             if not held_a_run:
                 with contextlib.suppress(OSError):  # the error that called this is the one to say
                     machine_profile(folder, rank).unlink(missing_ok=True)
@@ -175,13 +176,14 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
             # that (a broken install, an import error) then reads as crashed instead of starting forever.
             # A resume keeps showing the step the run had reached, and its loss.
             step = before.step if before else 0
-            if resume not in (None, "latest"):  # from an earlier checkpoint: its step, not the branch set aside
-                step = int(read_manifest(Path(resume))["step"])
+            if prepared.from_step is not None:  # from an earlier checkpoint: its step, not the branch set aside
+                step = prepared.from_step
             loss = before.last_loss if before and before.step == step else None  # the set-aside branch's is not this step's
             folder.write_state(RunState(pid=process.pid, status="starting", step=step,
                                         total_steps=before.total_steps if before else 0, last_loss=loss,
                                         started=time.time(), heartbeat=time.time()))
-    return StartedRun(folder, process, command, offset, rank, log_path, log_offset, from_start, tuple(set_aside), own_session)
+    return StartedRun(folder, process, command, prepared.events_offset, rank, log_path, log_offset, from_start,
+                      tuple(prepared.set_aside), own_session)
 
 
 def check_inputs(profile: Profile) -> None:
@@ -197,9 +199,16 @@ def check_inputs(profile: Profile) -> None:
                                     + ". `dbtui validate PROFILE` lists these too.")
 
 
-def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: str | None) -> tuple[int, list[Path]]:
-    """Check and write the run folder; returns where this run's events will begin, and the checkpoints
-    a resume from an earlier one set aside."""
+class Prepared(NamedTuple):
+    """What _prepare found and did."""
+
+    events_offset: int  # where this run's events will begin
+    set_aside: list[Path]  # the later checkpoints a resume from an earlier one moved aside
+    from_step: int | None  # the step of the checkpoint --resume PATH names, as its manifest says; None for the latest
+
+
+def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: str | None) -> Prepared:
+    """Check and write the run folder."""
     main_machine = profile.launch.machine_rank == 0
     # On a shared disk machine 0's trainer may be running here already: the others join it.
     if main_machine and folder.is_live():
@@ -245,7 +254,7 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
             written.unlink(missing_ok=True)  # what a full disk left of it
     # Last, when nothing else here can fail: a launch refused or failed leaves the run's checkpoints where they were.
     set_aside = set_aside_later(folder, from_step) if main_machine and from_step is not None else []
-    return (folder.events.stat().st_size if folder.events.exists() else 0), set_aside
+    return Prepared(folder.events.stat().st_size if folder.events.exists() else 0, set_aside, from_step)
 
 
 def _runs_near(path: Path) -> str:

@@ -10,13 +10,15 @@ into ``RUN/checkpoints-set-aside/``, where nothing resumes or deletes them.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import time
 from pathlib import Path
 
+from engine.evaluation.best import step_number
 from engine.profile import Profile, ProfileError, load_profile
-from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of, read_manifest
+from engine.runs.checkpoints import MANIFEST, CheckpointError, complete_checkpoints, damage_of, read_manifest
 from engine.runs.folder import RunFolder, RunFolderError
 
 SET_ASIDE = "checkpoints-set-aside"
@@ -51,11 +53,13 @@ def chosen_step(folder: RunFolder, checkpoint: Path) -> int:
     if not checkpoint.is_dir():
         raise CheckpointError(f"no checkpoint folder {checkpoint}; {listed}")
     try:
-        step = int(read_manifest(checkpoint)["step"])
-    except (KeyError, ValueError, TypeError):
-        raise CheckpointError(f"{checkpoint} is not a complete dbtui checkpoint (its manifest has no step); {listed}") from None
+        manifest = read_manifest(checkpoint)
     except CheckpointError as error:
         raise CheckpointError(f"{error}; {listed}") from None
+    step = step_number(manifest.get("step"))
+    if step is None:  # null, text, a fraction, Infinity (whose int() raised OverflowError): never what dbtui writes
+        held = f"\"step\": {json.dumps(manifest['step'])}" if "step" in manifest else "no \"step\""
+        raise CheckpointError(f"checkpoint {checkpoint} is damaged: its {MANIFEST} names no step ({held}); {listed}")
     real = os.path.realpath(checkpoint)
     if any(os.path.realpath(path) == real for _, path in kept):
         damage = damage_of(checkpoint)
