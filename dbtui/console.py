@@ -178,7 +178,9 @@ class PlainPrinter:
             self.phases(event)
             return
         if event.kind == "samples_scored":
-            print(f"scores at {self.scores.said(event.step)}", file=self.out, flush=True)
+            said = self.scores.said(event.step)
+            if said is not None:  # else a damaged line's round, which the rule skips too
+                print(f"scores at {said}", file=self.out, flush=True)
             return
         if event.kind == "step_ended" and not (event.step == 1 or event.step % self.every == 0 or event.step == event.total_steps):
             return
@@ -246,7 +248,7 @@ class RichDashboard:
             table.add_row("samples", Text(self.samples))
         if self.scores.rounds:
             best = self.scores.best
-            table.add_row("scores", Text(self.scores.said(max(self.scores.rounds))))
+            table.add_row("scores", Text(self.scores.said(max(self.scores.rounds)) or ""))
             table.add_row("best step", Text(f"{best.step} — {measures(best)}" if best else
                                             self.scores.why_none(ended=self.ended) or ""))
         for warning in self.warnings:

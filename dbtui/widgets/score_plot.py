@@ -6,8 +6,6 @@ A round comes every few hundred steps, so the plot is redrawn on each one rather
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.color import Color
@@ -16,8 +14,8 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from dbtui.widgets.loss_plot import step_ticks
-from engine.evaluation.best import BestStep, best_step, branch_point, finite, forget_after, step_number
-from engine.events import Event, RunFinished, RunStarted, SamplesScored
+from engine.evaluation.best import BestStep, ScoredRounds
+from engine.events import RunFinished, RunStarted, SamplesScored
 
 # (score key, legend label, colour), in the report's order (engine/runs/report.py). Colours are RGB,
 # not the terminal's named ones, which themes may draw alike; subject fidelity and its parts are blues.
@@ -37,30 +35,26 @@ def rgb(colour: str) -> tuple[int, int, int]:
 
 
 class ScoreHistory:
-    """The run's scored rounds (the latest per step, as the best-step rule counts them): those of the newest base
-    round's settings, since a base round scored again for other [evaluation] settings starts another scale."""
+    """The run's scored rounds as the best-step rule counts them (``ScoredRounds``): the latest per step, of the newest
+    base round's settings, since a base round scored again for other [evaluation] settings starts another scale."""
 
     def __init__(self) -> None:
-        self.events: list[Event] = []  # what best_step reads: run starts (the tolerance) and rounds
-        self.rounds: dict[int, dict[str, float | None]] = {}
-        self.settings: Any = None  # the [evaluation] settings of the rounds held
+        self.scored = ScoredRounds()
 
     def add(self, event: RunStarted | SamplesScored | RunFinished) -> None:
-        self.events.append(event)
-        forget_after(self.rounds, branch_point(event))  # a resume from an earlier step: the branch it left goes
-        if isinstance(event, SamplesScored) and step_number(event.step) is not None and isinstance(event.scores, dict):
-            if event.step == 0 and event.settings != self.settings:
-                self.rounds.clear()
-            self.settings = event.settings
-            self.rounds[event.step] = finite(event.scores)  # plotext refuses an infinite value
+        self.scored.add(event)
+
+    @property
+    def rounds(self) -> dict[int, dict[str, float | None]]:
+        return self.scored.rounds  # finite scores only: plotext refuses an infinite value
 
     def series(self, key: str) -> tuple[list[int], list[float]]:
-        points = [(step, scores[key]) for step, scores in sorted(self.rounds.items()) if scores.get(key) is not None]
+        points = [(step, scores[key]) for step, scores in self.rounds.items() if scores.get(key) is not None]
         return [step for step, _ in points], [value for _, value in points]  # type: ignore[misc]
 
     @property
     def best(self) -> BestStep | None:
-        return best_step(self.events)
+        return self.scored.best
 
 
 def best_line(best: BestStep | None) -> str:

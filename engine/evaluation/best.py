@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,33 +80,74 @@ def tolerance_of(event: RunStarted, tolerance: float) -> float:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else tolerance
 
 
+def scored_round(event: Event) -> SamplesScored | None:
+    """``event`` as a round the rule reads: its scores finite (``finite``), its prompts only the objects among them; None
+    for another event, or a damaged line's round (a step no whole number from 0, scores no object)."""
+    if not isinstance(event, SamplesScored) or step_number(event.step) is None or not isinstance(event.scores, dict):
+        return None
+    prompts = [row for row in event.prompts if isinstance(row, dict)] if isinstance(event.prompts, list) else []
+    return replace(event, scores=finite(event.scores), prompts=prompts)
+
+
+class ScoredRounds:
+    """A run's scored rounds as its events come, as the rule counts them: the latest per step, without the branch a
+    resume left, of the newest base round's [evaluation] settings (its scale), under the run's tolerance."""
+
+    def __init__(self) -> None:
+        self.tolerance = DEFAULT_TOLERANCE
+        self.held: dict[int, tuple[dict[str, float | None], Any]] = {}  # step → (scores, the settings they were scored with)
+        self.newest: Any = None  # the settings of the newest round: the scale when no base round was scored
+        self.rescaled = False  # the newest base round replaced rounds of other settings
+        self.changed_at: int | None = None  # the step the resume that rescaled them started from, once its start came
+
+    def add(self, event: Event) -> None:
+        forget_after(self.held, branch_point(event))
+        if isinstance(event, RunStarted):
+            self.tolerance = tolerance_of(event, self.tolerance)
+            if self.rescaled and self.changed_at is None:  # the resume scored the base again before its start
+                self.changed_at = step_number(event.resumed_from_step)
+        elif (scored := scored_round(event)) is not None:
+            if scored.step == 0 and self.held and scored.settings != self.scale:
+                self.rescaled, self.changed_at = True, None
+            self.held[scored.step] = (scored.scores, scored.settings)  # a step scored again after a resume: the latest counts
+            self.newest = scored.settings
+
+    @property
+    def scale(self) -> Any:
+        """The settings of the rounds compared: other prompts, scorers or seeds measure on another scale."""
+        return self.held[0][1] if 0 in self.held else self.newest
+
+    @property
+    def rounds(self) -> dict[int, dict[str, float | None]]:
+        """The compared rounds' scores by step, in step order."""
+        scale = self.scale
+        return {step: scores for step, (scores, settings) in sorted(self.held.items()) if settings == scale}
+
+    @property
+    def best(self) -> BestStep | None:
+        """The best step by the rule above, or None when no step after the base is eligible."""
+        scored = [(step, s) for step, s in self.rounds.items() if s.get("clip_t") is not None]
+        if not scored:
+            return None
+        start, tolerance = scored[0][1]["clip_t"], self.tolerance
+        assert start is not None
+        lost = {step for step, s in scored if s["clip_t"] < start - tolerance}  # type: ignore[operator]
+        eligible = [(step, s) for step, s in scored if step > 0 and s.get("subject") is not None and step not in lost]
+        if not eligible:
+            return None
+        ranked = sorted(eligible, key=lambda item: (-item[1]["subject"], item[0]))  # type: ignore[operator]
+        step, scores = ranked[0]
+        qualifying = tuple(step for step, _ in ranked)
+        failing = frozenset(step for step in lost if step > 0)
+        return BestStep(step, scores["subject"], scores["clip_t"], start, tolerance, qualifying, failing)  # type: ignore[arg-type]
+
+
 def best_step(events: Iterable[Event]) -> BestStep | None:
     """The best step by the rule above, or None when no step after the base is eligible."""
-    tolerance = DEFAULT_TOLERANCE
-    rounds: dict[int, tuple[dict[str, float | None], Any]] = {}  # step → (scores, the settings they were scored with)
-    newest: Any = None  # the settings of the newest round: the scale when no base round was scored
+    rounds = ScoredRounds()
     for event in events:
-        forget_after(rounds, branch_point(event))
-        if isinstance(event, RunStarted):
-            tolerance = tolerance_of(event, tolerance)
-        elif isinstance(event, SamplesScored) and step_number(event.step) is not None and isinstance(event.scores, dict):
-            rounds[event.step] = (finite(event.scores), event.settings)  # a step scored again after a resume: the latest counts
-            newest = event.settings
-    scale = rounds[0][1] if 0 in rounds else newest
-    scored = sorted((step, s) for step, (s, settings) in rounds.items() if settings == scale and s.get("clip_t") is not None)
-    if not scored:
-        return None
-    start = scored[0][1]["clip_t"]
-    assert start is not None
-    lost = {step for step, s in scored if s["clip_t"] < start - tolerance}  # type: ignore[operator]
-    eligible = [(step, s) for step, s in scored if step > 0 and s.get("subject") is not None and step not in lost]
-    if not eligible:
-        return None
-    ranked = sorted(eligible, key=lambda item: (-item[1]["subject"], item[0]))  # type: ignore[operator]
-    step, scores = ranked[0]
-    qualifying = tuple(step for step, _ in ranked)
-    failing = frozenset(step for step in lost if step > 0)
-    return BestStep(step, scores["subject"], scores["clip_t"], start, tolerance, qualifying, failing)  # type: ignore[arg-type]
+        rounds.add(event)
+    return rounds.best
 
 
 def best_step_of_run(events_file: Path) -> BestStep | None:

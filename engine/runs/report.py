@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import DbtuiError
-from engine.evaluation.best import BestStep, branch_point, forget_after
+from engine.evaluation.best import BestStep, branch_point, forget_after, scored_round
 from engine.events import Event, RunFailed, RunFinished, RunStarted, SamplesScored, StepEnded, Warning
 from engine.runs.checkpoints import complete_checkpoints
 from engine.runs.file_errors import said_as_run_files_error
@@ -101,9 +101,9 @@ def read_run(run_dir: Path) -> RunRecord:
         elif isinstance(event, StepEnded):
             record.losses[event.step] = (event.loss, event.smoothed_loss)
             record.set_aside.discard(event.step)
-        elif isinstance(event, SamplesScored):
-            record.rounds[event.step] = event
-            record.set_aside.discard(event.step)
+        elif (scored := scored_round(event)) is not None:  # a damaged line's round is skipped, as the rule skips it
+            record.rounds[scored.step] = scored
+            record.set_aside.discard(scored.step)
         elif isinstance(event, Warning):
             text = event.message + (f" — {event.advice}" if event.advice else "")
             if text not in record.warnings:

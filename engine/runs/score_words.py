@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from engine.evaluation.best import DEFAULT_TOLERANCE, BestStep, best_step, branch_point, finite, forget_after
-from engine.events import Event, RunFinished, RunStarted, SamplesScored
+from engine.evaluation.best import BestStep, ScoredRounds, step_number
+from engine.events import Event
 from engine.runs.folder import RunFolder
 from engine.runs.sinks import read_events
 
@@ -31,27 +31,26 @@ def measures(best: BestStep) -> str:
 
 
 class ScoreTrack:
-    """A run's scored rounds as its events come: the latest per step, without the branch a resume left, as the
-    best-step rule counts them."""
+    """A run's scored rounds as its events come, as the best-step rule counts them (``ScoredRounds``): the latest per
+    step, without the branch a resume left, of the newest base round's [evaluation] settings."""
 
     def __init__(self) -> None:
-        self.events: list[Event] = []  # what best_step reads: starts (the tolerance), rounds, stops (branch points)
-        self.rounds: dict[int, dict[str, float | None]] = {}
-        self.tolerance = DEFAULT_TOLERANCE
+        self.scored = ScoredRounds()
 
     def add(self, event: Event) -> None:
-        if not isinstance(event, (RunStarted, SamplesScored, RunFinished)):
-            return
-        self.events.append(event)
-        forget_after(self.rounds, branch_point(event))
-        if isinstance(event, RunStarted):
-            self.tolerance = event.profile.get("evaluation", {}).get("prompt_fidelity_tolerance", self.tolerance)
-        elif isinstance(event, SamplesScored):
-            self.rounds[event.step] = finite(event.scores)
+        self.scored.add(event)
+
+    @property
+    def rounds(self) -> dict[int, dict[str, float | None]]:
+        return self.scored.rounds
+
+    @property
+    def tolerance(self) -> float:
+        return self.scored.tolerance
 
     @property
     def best(self) -> BestStep | None:
-        return best_step(self.events)
+        return self.scored.best
 
     @property
     def start(self) -> tuple[int, float] | None:
@@ -63,9 +62,13 @@ class ScoreTrack:
         clip_t, start = self.rounds.get(step, {}).get("clip_t"), self.start
         return clip_t is not None and start is not None and clip_t < start[1] - self.tolerance
 
-    def said(self, step: int) -> str:
-        """A scored round in one line (after ``add``), and what the rule makes of it."""
-        scores, start = self.rounds.get(step, {}), self.start
+    def said(self, step: int) -> str | None:
+        """A scored round in one line (after ``add``), and what the rule makes of it; None where ``step`` holds no round
+        the rule compares (a damaged line's, or one of other [evaluation] settings than the base round's)."""
+        rounds, start = self.rounds, self.start
+        if step_number(step) not in rounds:  # a damaged line's step may be no number, or unhashable
+            return None
+        scores = rounds[step]
         clip_t = score(scores.get("clip_t"))
         if start is not None and start[0] != step and scores.get("clip_t") is not None:
             clip_t += f" (start {start[1]:.3f})"
@@ -85,6 +88,11 @@ class ScoreTrack:
             return ("no round scored the subject: none of the evaluation prompts names a concept's identifier (as in "
                     "“a zwx dog on the beach”), so no step can be chosen, however long the run; name it in "
                     "evaluation.prompts, or leave that list empty for the defaults")
+        if self.scored.rescaled and not any(step > 0 for step in self.rounds):
+            at = "" if self.scored.changed_at is None else f" at step {self.scored.changed_at}"
+            return (f"no step qualifies{yet}: the [evaluation] settings changed{at}, so the rounds scored before are not "
+                    "compared; " + ("the run ended before a step was scored under them" if ended
+                                    else "no step has been scored under them yet"))
         if not any(step > 0 and s.get("subject") is not None and s.get("clip_t") is not None
                    for step, s in self.rounds.items()):
             return ("no step qualifies: the run ended before a step after the base model was scored" if ended
