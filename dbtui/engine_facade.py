@@ -18,6 +18,7 @@ from engine.events import Event
 if TYPE_CHECKING:
     from engine.dataset.autocaption import AutocaptionResult
     from engine.memory.estimate import MemoryEstimate
+    from engine.model_import import ConversionTarget
     from engine.profile import Profile
 
 Emit = Callable[[Event], None]
@@ -63,10 +64,14 @@ class RunSummary:
 class Engine(Protocol):
     def probe_hardware(self, path: str) -> HardwareReport: ...
     def inspect_model(self, source: str) -> ModelInfo: ...
+    def conversion_target(self, source: str) -> ConversionTarget:
+        """Where to convert a single file: models/STEM-diffusers, or a free -2, -3… beside it, or the folder that holds
+        its conversion already (``holds_it``)."""
     def import_model(self, source: str, out_dir: Path, emit: Emit | None = None, components: str | None = None,
                      part_files: dict[str, str] | None = None) -> Path:
-        """A single file into the diffusers folder ``out_dir``; for a Flux transformer file, ``components`` (a
-        folder or hub id) and ``part_files`` ({"vae"|"clip_l"|"t5": file}) say where its other parts come from."""
+        """A single file into the diffusers folder ``out_dir`` (one that holds its conversion already is used as it
+        is); for a Flux transformer file, ``components`` (a folder or hub id) and ``part_files``
+        ({"vae"|"clip_l"|"t5": file}) say where its other parts come from."""
     def check_dataset(self, profile: Profile, concept: int, emit: Emit | None = None) -> Any: ...
     def prepare_dataset(self, profile: Profile, concept: int, emit: Emit | None = None) -> Any:
         """The concept's images prepared into a folder beside its own (``engine.dataset.folder_beside``): a PrepareResult.
@@ -123,14 +128,17 @@ class RealEngine:
         return ModelInfo(d.source, d.kind, d.family, d.folder, supported=d.supported, resolution=d.resolution,
                          family_id=d.family_id)
 
+    def conversion_target(self, source: str) -> ConversionTarget:
+        from engine.model_import import conversion_target
+
+        return conversion_target(source)
+
     def import_model(self, source: str, out_dir: Path, emit: Emit | None = None, components: str | None = None,
                      part_files: dict[str, str] | None = None) -> Path:
-        from engine.convert import import_single_file
-        from engine.convert.flux_part_files import FluxPartFiles
+        from engine.model_import import import_model
 
         _transformers_loaded()
-        files = FluxPartFiles(**{slot: Path(file) for slot, file in (part_files or {}).items()})
-        return Path(import_single_file(source, out_dir, emit=emit, components=components, part_files=files))
+        return import_model(source, out_dir, emit=emit, components=components, part_files=part_files)
 
     def _dataset(self) -> Any:
         import engine.dataset as dataset

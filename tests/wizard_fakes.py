@@ -20,6 +20,7 @@ from engine.dataset.prepare import PrepareResult
 from engine.runs.fit import FitResult
 from engine.hardware import Hardware
 from engine.memory.estimate import GIB, MemoryEstimate
+from engine.model_import import ConversionTarget
 
 IMAGES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -191,6 +192,9 @@ class FakeEngine:
             return ModelInfo(source, "hub", "Hugging Face hub id: downloaded when training starts", source)
         return ModelInfo(source, "builtin", "built-in tiny Stable Diffusion 1.x with demo weights", "/cache/tiny-sd1",
                          resolution=64, family_id="sd")
+
+    def conversion_target(self, source: str) -> ConversionTarget:
+        return ConversionTarget(Path("models") / f"{Path(source).stem}-diffusers", False)
 
     def import_model(self, source: str, out_dir: Path, emit=None) -> Path:
         self.calls.append(("import_model", source))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 
 from rich.markup import escape
@@ -14,6 +16,7 @@ from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.screens.base import WizardScreen
 from dbtui.widgets.ordered_keys import OrderedInput
 from engine.events import PhaseProgress, PhaseStarted
+from engine.events import Warning as WarningEvent
 
 SOURCE_HELP = ("A diffusers folder (with model_index.json), a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5, "
                "a .safetensors/.ckpt file (converted to a diffusers folder here), or builtin:tiny-sd1 for the demo.")
@@ -27,6 +30,21 @@ FLUX_PART_FIELDS = (
     ("model-clip-l", "CLIP-L file", "optional: clip_l.safetensors", "clip_l"),
     ("model-t5", "T5 file", "optional: t5xxl_fp16.safetensors or t5xxl_fp8_e4m3fn.safetensors", "t5"),
 )
+
+
+def terminal_command(said: str, source: str, out_dir: str) -> str | None:
+    """The command for a conversion the engine's message asks to run with --config or --prediction-type, which the
+    wizard does not pass, with this file and folder filled in; None when it asks neither."""
+    options = ["--config FOLDER"] if "--config" in said else []
+    prediction = re.search(r"--prediction-type (epsilon|v_prediction)", said)
+    if prediction:
+        options.append(prediction.group(0))
+    elif "--prediction-type" in said:
+        options.append("--prediction-type epsilon|v_prediction")
+    if not options:
+        return None
+    command = " ".join([shlex.join(["dbtui", "convert", "to-diffusers", source, out_dir]), *options])
+    return f"In a terminal: {command}\nthen give that folder as the base model above."
 
 
 def size_line(native: int, trains: int | None) -> str:
@@ -46,8 +64,10 @@ The model you fine-tune: a diffusers folder (with `model_index.json`), a hub id,
 single `.safetensors`/`.ckpt` file.
 
 To do: type or paste it and press Enter (or Check); the family found shows below. A single
-file can be converted to a diffusers folder here, once; otherwise training converts it
-into the run folder. For a Flux transformer file (as ComfyUI and Forge have it), name the
+file can be converted here, once, into the folder named beside Convert (yours to change);
+one that holds its conversion already is offered as it is. Otherwise training converts it
+into the run folder. Where the conversion needs --config or --prediction-type, the step
+says the `dbtui convert` command to run in a terminal. For a Flux transformer file (as ComfyUI and Forge have it), name the
 components (a diffusers Flux folder or hub id) and, if you have them, the VAE, CLIP-L and
 T5 files before converting.
 
@@ -62,6 +82,8 @@ aside (and come back if you return to the earlier model).
         self.failed_check: str | None = None  # why the check of the model now named failed
         self.failure_said = False
         self.checking: str | None = None  # the source being checked: Next waits for its family's rules
+        self.target = None  # the engine's ConversionTarget for the single file shown: where Convert suggests writing
+        self.converted: str | None = None  # the folder Convert wrote last, checked once it is done
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(classes="body"):
@@ -78,13 +100,17 @@ aside (and come back if you return to the earlier model).
                         yield Static(label, classes="model-part-label")
                         yield OrderedInput(placeholder=placeholder, id=input_id, compact=True)
             with Horizontal(id="model-convert-row"):
+                yield Static("Into", id="model-convert-to-label")
+                yield OrderedInput(placeholder="the diffusers folder to write", id="model-convert-to", compact=True)
                 yield Button("Convert to diffusers", id="model-convert", variant="primary", compact=True)
                 yield ProgressBar(id="model-progress", show_eta=False)
             yield Static(id="model-folder")
+            yield Static(id="model-warning")
 
     def on_mount(self) -> None:
         self.query_one("#model-convert-row").display = False
         self.query_one("#model-flux-parts").display = False
+        self._warn("")
         info = self.session.model_info
         if info is not None and info.source == self.session.get("model.pretrained"):
             self._show(info)
@@ -102,6 +128,8 @@ aside (and come back if you return to the earlier model).
         self.failed_check = None
         self.failure_said = False
         self.checking = source
+        if source != self.converted:
+            self._warn("")  # the conversion's warnings: of another model
         self.query_one("#model-family", Static).update("checking…")
         self._forget_shown()
         self.inspect(source)
@@ -118,9 +146,20 @@ aside (and come back if you return to the earlier model).
         info = self.session.model_info
         if info is None or info.kind != "single-file" or info.source != self.session.get("model.pretrained"):
             return
-        out_dir = Path("models") / f"{Path(info.source).stem}-diffusers"
+        typed = self.query_one("#model-convert-to", Input).value.strip()
+        if not typed:
+            self.query_one("#model-folder", Static).update("[red]Name the folder to convert into.[/]")
+            return
         self.query_one("#model-convert", Button).disabled = True
-        self.convert(info.source, out_dir, self._flux_sources() if info.family_id == "flux" else {})
+        self._warn("")
+        self.convert(info.source, Path(typed), self._flux_sources() if info.family_id == "flux" else {})
+
+    @on(Input.Changed, "#model-convert-to")
+    def _target_edited(self) -> None:
+        """The button says what it does: a folder that holds this file's conversion is used as it is."""
+        typed = self.query_one("#model-convert-to", Input).value.strip()
+        reuse = self.target is not None and self.target.holds_it and Path(typed) == self.target.folder
+        self.query_one("#model-convert", Button).label = "Use this conversion" if reuse else "Convert to diffusers"
 
     def _flux_sources(self) -> dict:
         """The engine's keywords for where a Flux file's other parts come from, as typed (blank: the default)."""
@@ -135,6 +174,13 @@ aside (and come back if you return to the earlier model).
         except Exception as error:  # noqa: BLE001 - shown to the user
             self.post_message(WorkFailed("Model check", str(error), source))
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="model-target")
+    def suggest_target(self, source: str) -> None:
+        try:
+            self.post_message(WorkDone("target", (source, self.engine.conversion_target(source))))
+        except Exception as error:  # noqa: BLE001 - shown to the user
+            self.post_message(WorkFailed("Output folder", str(error), source))
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="model")
     def convert(self, source: str, out_dir: Path, flux_sources: dict) -> None:
         try:
@@ -142,7 +188,7 @@ aside (and come back if you return to the earlier model).
                                               **flux_sources)
             self.post_message(WorkDone("convert", folder))
         except Exception as error:  # noqa: BLE001 - shown to the user
-            self.post_message(WorkFailed("Conversion", str(error)))
+            self.post_message(WorkFailed("Conversion", str(error), str(out_dir)))
 
     def on_engine_event(self, message: EngineEvent) -> None:
         bar = self.query_one("#model-progress", ProgressBar)
@@ -151,6 +197,14 @@ aside (and come back if you return to the earlier model).
             bar.update(total=event.total, progress=0)
         elif isinstance(event, PhaseProgress):
             bar.update(total=event.total, progress=event.done)
+        elif isinstance(event, WarningEvent):
+            # Kept on screen: it says how to convert otherwise (a guessed prediction type), after the toast is gone.
+            other = re.search(r"--prediction-type (\w+)", event.advice)
+            into = f"{self.query_one('#model-convert-to', Input).value.strip()}-{other.group(1) if other else 'again'}"
+            said = f"{event.message}; {event.advice}" if event.advice else event.message
+            command = terminal_command(said, self.session.get("model.pretrained"), into)
+            self._warn(f"[yellow]⚠ {escape(said)}[/]" + (f"\n{escape(command)}" if command else ""))
+            self.notify(said, severity="warning")
 
     def on_work_done(self, message: WorkDone) -> None:
         if message.what == "inspect":
@@ -162,20 +216,35 @@ aside (and come back if you return to the earlier model).
             self.session.adopt_model(message.result)
             settle(self.session, {FAMILY})  # settings this model's family cannot honour are set aside
             self._show(message.result)
+        elif message.what == "target":
+            source, self.target = message.result
+            if source == self.session.get("model.pretrained"):
+                self._offer(self.target)
         else:
             folder = str(message.result)
+            self.converted = folder
             self.session.set("model.pretrained", folder)
             self.query_one("#model-source", Input).value = folder
             self.query_one("#model-convert-row").display = False
             self.query_one("#model-flux-parts").display = False
-            self.notify(f"Converted into {folder}")
+            reused = self.target is not None and self.target.holds_it and Path(folder) == self.target.folder
+            self.notify(f"Using {folder}, which holds this file's conversion" if reused else f"Converted into {folder}")
             self.action_check()
 
     def on_work_failed(self, message: WorkFailed) -> None:
         if message.what == "Model check" and message.about != self.session.get("model.pretrained"):
             return  # a check of a source the user has since replaced: the one named now is still being checked
+        if message.what == "Output folder":
+            if message.about == self.session.get("model.pretrained"):
+                self.query_one("#model-folder", Static).update(f"[red]✗ {escape(message.message)}[/] Name the folder to "
+                                                               "convert into above.")
+            return
         self.query_one("#model-convert", Button).disabled = False
-        self.query_one("#model-family", Static).update(f"[red]✗ {escape(message.message)}[/]")
+        text = f"[red]✗ {escape(message.message)}[/]"
+        command = terminal_command(message.message, self.session.get("model.pretrained"), message.about or "OUT")
+        if message.what == "Conversion" and command:
+            text += f"\n{escape(command)}"
+        self.query_one("#model-family", Static).update(text)
         if message.what == "Model check":
             self.checking = None
             self.failed_check = message.message
@@ -192,6 +261,10 @@ aside (and come back if you return to the earlier model).
         self.query_one("#model-convert-row").display = single
         self.query_one("#model-convert", Button).disabled = False  # a new file, even after converting another
         self.query_one("#model-flux-parts").display = single and info.family_id == "flux"
+        if single:
+            self.target = None
+            self.query_one("#model-convert-to", Input).value = ""
+            self.suggest_target(info.source)
         if info.folder and info.supported:
             text = f"The profile will use: [b]{escape(info.folder)}[/b]"
         elif single and info.family_id == "flux":
@@ -201,6 +274,20 @@ aside (and come back if you return to the earlier model).
         else:
             text = ""
         self.query_one("#model-folder", Static).update(text)
+
+    def _warn(self, text: str) -> None:
+        warning = self.query_one("#model-warning", Static)
+        warning.update(text)
+        warning.display = bool(text)  # none: no blank line where it would be
+
+    def _offer(self, target) -> None:
+        """The folder Convert writes into, editable; one that holds this file's conversion already is offered."""
+        self.query_one("#model-convert-to", Input).value = str(target.folder)
+        self._target_edited()
+        if target.holds_it:
+            self.query_one("#model-folder", Static).update(
+                f"{escape(str(target.folder))} holds this file's conversion already: [b]Use this conversion[/b] puts "
+                "it in the profile as it is. To convert again, name another folder.")
 
     def leave_problem(self) -> str | None:
         typed = self.query_one("#model-source", Input).value.strip()

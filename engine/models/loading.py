@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -14,13 +13,13 @@ from engine.builtin import resolve_model
 from engine.errors import DbtuiError
 from engine.events import Event
 from engine.json_file import read_json_object
+from engine.models.conversion_note import CONVERTED_FROM, note_conversion, read_note, source_identity
 from engine.models.family import Components, LoadDtypes
 from engine.models.parts import ModelNotFoundError
 
 __all__ = ["Components", "ModelNotFoundError", "load_components", "native_resolution", "resolve_model_folder"]
 
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
-CONVERTED_FROM = "dbtui-converted-from.json"  # in a folder converted from a single file: which file, as it stood
 
 
 def native_resolution(folder: Path | str) -> int | None:
@@ -81,9 +80,9 @@ def _converted(path: Path, work_dir: Path | None, emit: Callable[[Event], None] 
     from engine.convert import import_single_file
 
     out = (work_dir or path.parent) / f"{path.stem}-diffusers"
-    source = _source_identity(path)
+    source = source_identity(path)
     if (out / "model_index.json").exists():
-        made_from = _read_note(out / CONVERTED_FROM)
+        made_from = read_note(out / CONVERTED_FROM)
         # None: converted before dbtui noted the source, so not known to be ours to replace. A note without what the
         # conversion became was written by a converter that read no .yaml nor metadata (an SD1.x-v file as epsilon).
         if made_from is None or (all(made_from.get(key) == value for key, value in source.items())
@@ -93,7 +92,7 @@ def _converted(path: Path, work_dir: Path | None, emit: Callable[[Event], None] 
             return _kept_as_base(path, out, made_from, source, emit)
         shutil.rmtree(out)  # ours (it notes its source), and made from another file or by another converter
     made = Path(import_single_file(path, out, tokenizer=tokenizer, emit=emit))
-    (made / CONVERTED_FROM).write_text(json.dumps({**source, **_what_it_became(made)}), encoding="utf-8")
+    note_conversion(made, path)
     return made
 
 
@@ -131,41 +130,6 @@ def _said_prediction(path: Path) -> str | None:
     from engine.convert.detect import prediction_hint
 
     return prediction_hint(path, {}) if path.with_suffix(".yaml").is_file() else None
-
-
-def _source_identity(path: Path) -> dict[str, object]:
-    """What a conversion of ``path`` depends on: the file, the same-named .yaml beside it, the converter's version."""
-    from engine.convert.to_diffusers import CONVERTER_VERSION
-
-    sidecar = path.with_suffix(".yaml")
-    return {**_file_identity(path), "sidecar": _file_identity(sidecar) if sidecar.is_file() else None,
-            "converter": CONVERTER_VERSION}
-
-
-def _what_it_became(folder: Path) -> dict[str, object]:
-    """Its family (None where not told: the note is written still, or the folder would pass for one converted before
-    notes were, never checked again) and what it predicts."""
-    from engine.models.registry import family_of
-
-    scheduler = read_json_object(folder / "scheduler" / "scheduler_config.json")
-    try:
-        family: str | None = family_of(folder).id
-    except (DbtuiError, OSError, ValueError, TypeError, AttributeError):  # a model_index.json not as diffusers writes
-        family = None
-    return {"family": family, "prediction_type": scheduler.get("prediction_type", "epsilon")}
-
-
-def _file_identity(path: Path) -> dict[str, object]:
-    stat = path.stat()
-    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-def _read_note(path: Path) -> dict[str, object] | None:
-    try:
-        note = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return note if isinstance(note, dict) else None
 
 
 def _from_hub(name: str, revision: str | None) -> Path:

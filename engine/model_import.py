@@ -1,0 +1,68 @@
+"""The wizard's conversion of a single file: which folder it goes to, and a conversion already there reused.
+
+The entry point for the UI, as engine/model_info.py is for describing a model: the UI reaches neither
+engine.models nor engine.convert on its own. Each conversion notes its source (engine/models/conversion_note.py),
+so that converting the same file again finds its folder rather than failing on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import count
+from pathlib import Path
+
+from engine.events import Event
+from engine.models.conversion_note import holds_conversion_of, note_conversion
+
+DEFAULT_BASE = Path("models")
+
+
+@dataclass(frozen=True)
+class ConversionTarget:
+    folder: Path
+    holds_it: bool  # the folder holds this file's conversion already: the profile can use it as it is
+
+
+def _flux_parts(components: str | None, part_files: dict[str, str] | None) -> dict[str, object]:
+    """What a Flux conversion took its other parts from, as noted: a folder made from other parts is another model."""
+    parts = {slot: str(Path(file).expanduser().resolve()) for slot, file in (part_files or {}).items()}
+    return {"flux_parts": {"components": components, **parts} if components or parts else None}
+
+
+def _free(folder: Path) -> bool:
+    if folder.is_symlink():
+        return False
+    return not folder.exists() or (folder.is_dir() and not any(folder.iterdir()))
+
+
+def _offered(folder: Path, path: Path) -> ConversionTarget | None:
+    if holds_conversion_of(folder, path, _flux_parts(None, None)):
+        return ConversionTarget(folder, True)
+    return ConversionTarget(folder, False) if _free(folder) else None
+
+
+def conversion_target(source: str, base: Path = DEFAULT_BASE) -> ConversionTarget:
+    """Where the wizard suggests converting ``source``: BASE/STEM-diffusers, else (it holds another model) the first
+    of STEM-diffusers-2, -3… that is free or holds this file's conversion (with the default Flux parts)."""
+    path = Path(source).expanduser()
+    folders = (base / (f"{path.stem}-diffusers" if number == 1 else f"{path.stem}-diffusers-{number}")
+               for number in count(1))
+    return next(target for target in (_offered(folder, path) for folder in folders) if target is not None)
+
+
+def import_model(source: str, out_dir: Path, emit: Callable[[Event], None] | None = None, components: str | None = None,
+                 part_files: dict[str, str] | None = None) -> Path:
+    """``source`` converted into ``out_dir``, which is returned; one that holds its conversion already (from the same
+    file as it stands, and the same Flux parts) is returned as it is."""
+    from engine.convert import import_single_file
+    from engine.convert.flux_part_files import FluxPartFiles
+
+    path, out_dir = Path(source).expanduser(), Path(out_dir).expanduser()
+    parts = _flux_parts(components, part_files)
+    if holds_conversion_of(out_dir, path, parts):
+        return out_dir
+    files = FluxPartFiles(**{slot: Path(file) for slot, file in (part_files or {}).items()})
+    made = Path(import_single_file(path, out_dir, emit=emit, components=components, part_files=files))
+    note_conversion(made, path, parts)
+    return made

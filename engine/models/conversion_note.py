@@ -1,0 +1,67 @@
+"""The note a folder converted from a single file keeps: which file, as it stood, and what it became.
+
+Training's own conversion (loading.py) and the wizard's (engine/model_import.py) both write it, so that either can
+tell a folder that already holds a file's conversion from one that holds something else.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from engine.errors import DbtuiError
+from engine.json_file import read_json_object
+
+CONVERTED_FROM = "dbtui-converted-from.json"  # in a folder converted from a single file: which file, as it stood
+
+
+def source_identity(path: Path) -> dict[str, object]:
+    """What a conversion of ``path`` depends on: the file, the same-named .yaml beside it, the converter's version."""
+    from engine.convert.to_diffusers import CONVERTER_VERSION
+
+    sidecar = path.with_suffix(".yaml")
+    return {**_file_identity(path), "sidecar": _file_identity(sidecar) if sidecar.is_file() else None,
+            "converter": CONVERTER_VERSION}
+
+
+def what_it_became(folder: Path) -> dict[str, object]:
+    """Its family (None where not told: the note is written still, or the folder would pass for one converted before
+    notes were, never checked again) and what it predicts."""
+    from engine.models.registry import family_of
+
+    scheduler = read_json_object(folder / "scheduler" / "scheduler_config.json")
+    try:
+        family: str | None = family_of(folder).id
+    except (DbtuiError, OSError, ValueError, TypeError, AttributeError):  # a model_index.json not as diffusers writes
+        family = None
+    return {"family": family, "prediction_type": scheduler.get("prediction_type", "epsilon")}
+
+
+def read_note(path: Path) -> dict[str, object] | None:
+    try:
+        note = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return note if isinstance(note, dict) else None
+
+
+def note_conversion(folder: Path, path: Path, extra: dict[str, object] | None = None) -> None:
+    """Write the note into ``folder``, just converted from ``path``; ``extra``: more that the conversion depended on."""
+    note = {**source_identity(path), **(extra or {}), **what_it_became(folder)}
+    (folder / CONVERTED_FROM).write_text(json.dumps(note), encoding="utf-8")
+
+
+def holds_conversion_of(folder: Path, path: Path, extra: dict[str, object] | None = None) -> bool:
+    """Whether ``folder`` is a diffusers folder this converter made from ``path`` as it stands now (and from ``extra``,
+    where the note has it: a note without a key was made with none of it)."""
+    if not (folder / "model_index.json").is_file():
+        return False
+    made_from = read_note(folder / CONVERTED_FROM)
+    wanted = {**source_identity(path), **(extra or {})}
+    return (made_from is not None and all(made_from.get(key) == value for key, value in wanted.items())
+            and {"family", "prediction_type"} <= made_from.keys())
+
+
+def _file_identity(path: Path) -> dict[str, object]:
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
