@@ -92,8 +92,9 @@ class Engine(Protocol):
     def list_runs(self, output_dir: str) -> list[RunSummary]: ...
     def run_status(self, folder: Path) -> str:
         """The status word of the run in ``folder`` alone (engine.runs.folder.run_status): no other run's log is read."""
-    def kept_checkpoints(self, folder: Path) -> list[int]:
-        """The steps of the run's complete checkpoints, oldest first."""
+    def checked_checkpoints(self, folder: Path) -> tuple[list[int], list[int]]:
+        """The steps of the run's complete checkpoints, oldest first: (whole ones, damaged ones), checked as an export
+        checks them (engine.runs.keep.checked_checkpoints)."""
     def export_checkpoint(self, folder: Path, step: int, emit: Emit | None = None) -> dict[str, str]:
         """The checkpoint's outputs into RUN/exports/step-N/; {format: path}."""
     def write_report(self, folder: Path) -> Path:
@@ -230,11 +231,11 @@ class RealEngine:
 
         return RunFolder(Path(folder)).status()
 
-    def kept_checkpoints(self, folder: Path) -> list[int]:
-        from engine.runs.checkpoints import complete_checkpoints
+    def checked_checkpoints(self, folder: Path) -> tuple[list[int], list[int]]:
         from engine.runs.folder import RunFolder
+        from engine.runs.keep import checked_checkpoints
 
-        return [step for step, _ in complete_checkpoints(RunFolder(Path(folder)))]
+        return checked_checkpoints(RunFolder(Path(folder)))
 
     def export_checkpoint(self, folder: Path, step: int, emit: Emit | None = None) -> dict[str, str]:
         from engine.runs.export import export_checkpoint

@@ -49,9 +49,10 @@ class ScoredEngine(FakeEngine):
     """The fake engine with checkpoints kept at ``kept`` and an instant export."""
 
     kept: list[int] = field(default_factory=lambda: [2, 4])
+    damaged: list[int] = field(default_factory=list)
 
-    def kept_checkpoints(self, folder: Path) -> list[int]:
-        return list(self.kept)
+    def checked_checkpoints(self, folder: Path) -> tuple[list[int], list[int]]:
+        return list(self.kept), list(self.damaged)
 
     def export_checkpoint(self, folder: Path, step: int, emit=None) -> dict[str, str]:
         self.calls.append(("export_checkpoint", str(folder), step))

@@ -151,7 +151,7 @@ def test_the_wizard_lists_and_exports_the_best_step(scored_run: RunFolder) -> No
     best = best_step_of_run(scored_run.events)
     [summary] = engine.list_runs(str(scored_run.path.parent))
     assert summary.best_step == (best.step if best else None)
-    assert engine.kept_checkpoints(scored_run.path) == [2]  # the last step's model is outputs/, not a checkpoint
+    assert engine.checked_checkpoints(scored_run.path) == ([2], [])  # the last step's model is outputs/, not a checkpoint
     events = []
     outputs = engine.export_checkpoint(scored_run.path, 2, emit=events.append)
     assert outputs["diffusers"] == str(scored_run.path / "exports" / "step-2" / "diffusers")

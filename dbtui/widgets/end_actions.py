@@ -86,7 +86,8 @@ class EndActions(Horizontal):
     @work(thread=True, exclusive=True, exit_on_error=False, group="keep")
     def _find_export(self, folder: Path, best: BestStep, finished_at: int | None) -> None:
         try:
-            self.post_message(self.ExportOffered(folder, how_to_keep(best, self.engine.kept_checkpoints(folder), finished_at)))
+            whole, damaged = self.engine.checked_checkpoints(folder)
+            self.post_message(self.ExportOffered(folder, how_to_keep(best, whole, finished_at, damaged)))
         except Exception as error:  # noqa: BLE001 - shown to the user
             self.post_message(WorkFailed("Listing the checkpoints", str(error)))
 
@@ -105,7 +106,8 @@ class EndActions(Horizontal):
         if not keep.exact:
             which = ("nearest, but it did not qualify (likely overfit)" if keep.rejected else
                      "nearest" if keep.export_step not in keep.best.qualifying else "best kept one that qualifies")
-            self.notify(f"Step {keep.best.step} has no kept checkpoint; step {keep.export_step} is the {which}. e exports it.",
+            missing = "'s checkpoint is damaged" if keep.best.step in keep.damaged else " has no kept checkpoint"
+            self.notify(f"Step {keep.best.step}{missing}; step {keep.export_step} is the {which}. e exports it.",
                         title="Best step", severity="warning" if keep.rejected else "information")
 
     def export_best(self) -> None:

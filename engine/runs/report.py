@@ -25,11 +25,10 @@ from pathlib import Path
 from engine.errors import DbtuiError
 from engine.evaluation.best import BestStep, branch_point, forget_after, scored_round
 from engine.events import Event, RunFailed, RunFinished, RunStarted, SamplesScored, StepEnded, Warning
-from engine.runs.checkpoints import complete_checkpoints
 from engine.runs.file_errors import said_as_run_files_error
 from engine.runs.folder import ACTIVE, RunFolder, holds_a_run
 from engine.runs.follow import events_missing
-from engine.runs.keep import how_to_keep
+from engine.runs.keep import checked_checkpoints, how_to_keep
 from engine.runs.report_chart import Series, bucket_means, escape, line_chart
 from engine.runs.score_words import ScoreTrack, measures, score, sentence
 from engine.runs.sinks import read_events
@@ -70,7 +69,8 @@ class RunRecord:
     last_time: float | None = None
     best: BestStep | None = None
     scores: ScoreTrack = field(default_factory=ScoreTrack)  # the rounds as the best-step rule counts them
-    kept: list[int] = field(default_factory=list)
+    kept: list[int] = field(default_factory=list)  # the steps of whole checkpoints
+    damaged: list[int] = field(default_factory=list)  # of checkpoints an export would refuse: never offered
     set_aside: set[int] = field(default_factory=set)  # steps read only of a branch a resume left: their pictures too
 
     @property
@@ -111,7 +111,7 @@ def read_run(run_dir: Path) -> RunRecord:
         elif isinstance(event, (RunFinished, RunFailed)):
             record.end = event
     record.best = record.scores.best
-    record.kept = [step for step, _ in complete_checkpoints(folder)]
+    record.kept, record.damaged = checked_checkpoints(folder)
     return record
 
 
@@ -205,7 +205,7 @@ def _choice(record: RunRecord) -> str:
         why = record.scores.why_none(ended=ended) or ""
         return f"<h2>Which step to keep</h2><p>{escape(sentence(why))}. Compare the previews below.</p>"
     finished_at = record.end.step if isinstance(record.end, RunFinished) and record.end.status == "finished" else None
-    keep = how_to_keep(best, record.kept, finished_at)
+    keep = how_to_keep(best, record.kept, finished_at, record.damaged)
     return (f'<h2>Which step to keep: <span class="best">step {best.step}</span></h2>'
             f"<p><strong>{escape(sentence(measures(best)))}</strong>.</p>"
             "<p>Why: among the steps scored after the base model, those whose prompt fidelity (CLIP-T) stayed at "
@@ -239,7 +239,7 @@ def _scores_section(record: RunRecord) -> str:
     for step in steps:
         scores = record.rounds[step].scores
         cells = "".join(f"<td>{score(scores.get(key))}</td>" for key, *_ in SCORES)
-        kept = "kept" if step in record.kept else ""
+        kept = "kept" if step in record.kept else "damaged" if step in record.damaged else ""
         classes = ' class="best"' if record.best and step == record.best.step else ""
         note = " (base model)" if step == 0 else ""
         rows.append(f"<tr{classes}><td>{step}{note}</td>{cells}<td>{kept}</td></tr>")
