@@ -69,6 +69,7 @@ class RunRecord:
     last_time: float | None = None
     best: BestStep | None = None
     scores: ScoreTrack = field(default_factory=ScoreTrack)  # the rounds as the best-step rule counts them
+    compared: set[int] = field(default_factory=set)  # the scored steps the rule compares (the newest base's settings)
     kept: list[int] = field(default_factory=list)  # the steps of whole checkpoints
     damaged: list[int] = field(default_factory=list)  # of checkpoints an export would refuse: never offered
     set_aside: set[int] = field(default_factory=set)  # steps read only of a branch a resume left: their pictures too
@@ -111,6 +112,7 @@ def read_run(run_dir: Path) -> RunRecord:
         elif isinstance(event, (RunFinished, RunFailed)):
             record.end = event
     record.best = record.scores.best
+    record.compared = set(record.scores.rounds)
     record.kept, record.damaged = checked_checkpoints(folder)
     return record
 
@@ -230,10 +232,15 @@ def _scores_section(record: RunRecord) -> str:
     if not record.rounds:
         return ""
     steps = sorted(record.rounds)
-    series = [Series(label, [(s, record.rounds[s].scores[key]) for s in steps if record.rounds[s].scores.get(key) is not None],
+    # Rounds of other [evaluation] settings measure on another scale: the chart, like the best-step rule, leaves them out.
+    charted = [s for s in steps if s in record.compared]
+    series = [Series(label, [(s, record.rounds[s].scores[key]) for s in charted if record.rounds[s].scores.get(key) is not None],
                      colour, width, dashed=dashed, dots=True) for key, label, colour, width, dashed in SCORES]
     chart = line_chart([s for s in series if s.points], label="scores over steps",
                        marker=record.best.step if record.best else None)
+    if len(charted) < len(steps):
+        chart += ('<p class="note">Rounds scored under earlier [evaluation] settings (other prompts, scorers or seeds) '
+                  "are not in the chart, and not compared when choosing the step to keep.</p>")
     header = "".join(f"<th>{escape(label)}</th>" for _, label, *_ in SCORES)
     rows = []
     for step in steps:
@@ -242,6 +249,8 @@ def _scores_section(record: RunRecord) -> str:
         kept = "kept" if step in record.kept else "damaged" if step in record.damaged else ""
         classes = ' class="best"' if record.best and step == record.best.step else ""
         note = " (base model)" if step == 0 else ""
+        if step not in record.compared:
+            classes, note = ' class="other"', ' <span class="note">not compared (scored under earlier [evaluation] settings)</span>'
         rows.append(f"<tr{classes}><td>{step}{note}</td>{cells}<td>{kept}</td></tr>")
     table = f'<table class="scores"><tr><th>step</th>{header}<th>checkpoint</th></tr>{"".join(rows)}</table>'
     return f"<h2>Scores</h2>{chart}{table}"
@@ -366,6 +375,7 @@ table { border-collapse: collapse; margin: .6em 0; }
 th, td { padding: .2em .7em; text-align: left; border-bottom: 1px solid var(--line); }
 table.scores td, table.scores th { text-align: right; }
 tr.best td { background: rgba(245, 158, 11, .18); font-weight: 600; }
+tr.other td { color: var(--muted); }
 .best { color: #b45309; }
 code, pre { font-family: ui-monospace, monospace; }
 pre { background: var(--card); padding: 1em; overflow-x: auto; border: 1px solid var(--line); }
