@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from textual import on, work
@@ -17,6 +18,9 @@ from dbtui.screens.base import WizardScreen
 from dbtui.widgets.ordered_keys import OrderedInput
 from engine.events import PhaseProgress, PhaseStarted
 from engine.events import Warning as WarningEvent
+
+if TYPE_CHECKING:
+    from engine.model_import import ConversionTarget
 
 SOURCE_HELP = ("A diffusers folder (with model_index.json), a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5, "
                "a .safetensors/.ckpt file (converted to a diffusers folder here), or builtin:tiny-sd1 for the demo.")
@@ -67,7 +71,8 @@ To do: type or paste it and press Enter (or Check); the family found shows below
 file can be converted here, once, into the folder named beside Convert (yours to change);
 one that holds its conversion already is offered as it is. Otherwise training converts it
 into the run folder. Where the conversion needs --config or --prediction-type, the step
-says the `dbtui convert` command to run in a terminal. For a Flux transformer file (as ComfyUI and Forge have it), name the
+says the `dbtui convert` command to run in a terminal. For a Flux transformer file (as
+ComfyUI and Forge have it), name the
 components (a diffusers Flux folder or hub id) and, if you have them, the VAE, CLIP-L and
 T5 files before converting.
 
@@ -82,7 +87,7 @@ aside (and come back if you return to the earlier model).
         self.failed_check: str | None = None  # why the check of the model now named failed
         self.failure_said = False
         self.checking: str | None = None  # the source being checked: Next waits for its family's rules
-        self.target = None  # the engine's ConversionTarget for the single file shown: where Convert suggests writing
+        self.target: ConversionTarget | None = None  # the engine's ConversionTarget for the single file shown: where Convert suggests writing
         self.converted: str | None = None  # the folder Convert wrote last, checked once it is done
 
     def compose_body(self) -> ComposeResult:
@@ -217,9 +222,10 @@ aside (and come back if you return to the earlier model).
             settle(self.session, {FAMILY})  # settings this model's family cannot honour are set aside
             self._show(message.result)
         elif message.what == "target":
-            source, self.target = message.result
-            if source == self.session.get("model.pretrained"):
-                self._offer(self.target)
+            source, target = message.result
+            if source == self.session.get("model.pretrained"):  # else a file the user has since replaced
+                self.target = target
+                self._offer(target)
         else:
             folder = str(message.result)
             self.converted = folder
@@ -280,7 +286,7 @@ aside (and come back if you return to the earlier model).
         warning.update(text)
         warning.display = bool(text)  # none: no blank line where it would be
 
-    def _offer(self, target) -> None:
+    def _offer(self, target: ConversionTarget) -> None:
         """The folder Convert writes into, editable; one that holds this file's conversion already is offered."""
         self.query_one("#model-convert-to", Input).value = str(target.folder)
         self._target_edited()
