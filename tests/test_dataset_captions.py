@@ -330,6 +330,21 @@ def test_a_missing_caption_two_images_share_is_created_once(tmp_path: Path) -> N
     assert len(CaptionStore(tmp_path).unreadable()) == 1
 
 
+def test_a_missing_caption_is_created_when_any_image_sharing_it_is_a_picture(tmp_path: Path) -> None:
+    """a.jpg (a saved web page) and a.png (a picture) share a.txt: --add-tag probed a.jpg alone, created no a.txt,
+    and the picture a.png trained with no caption."""
+    (tmp_path / "a.jpg").write_text("<!DOCTYPE html><html><body>404</body></html>")
+    textured(2, (32, 32)).save(tmp_path / "a.png")
+    (tmp_path / "b.jpg").write_bytes(b"")
+    (tmp_path / "b.png").write_bytes(b"")
+    changes = CaptionStore(tmp_path).add_tag("zzz")
+    assert changes.created == 1 and (tmp_path / "a.txt").read_text() == "zzz\n"
+    assert not (tmp_path / "b.txt").exists()
+    [skipped] = changes.skipped
+    assert skipped.path == tmp_path / "b.txt" and "'" + str(tmp_path / "b.png") + "' is not an image" in skipped.reason
+    assert skipped.reason.endswith("so no caption file was created for them (`dbtui dataset check` says what to do)")
+
+
 def test_add_tag_creates_no_caption_beside_a_file_that_is_not_an_image(store: CaptionStore) -> None:
     """--add-tag wrote a caption beside an empty file, a web page and a truncated JPEG, which the doctor calls no image."""
     (store.folder / "empty.jpg").write_bytes(b"")

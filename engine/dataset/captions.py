@@ -160,12 +160,15 @@ class CaptionStore:
     def _caption_files(self) -> Iterator[tuple[Path, Path]]:
         """(image, caption file) for each caption file once: a.jpg and a.png share a.txt, which an edit must
         handle once (twice, its history would keep the half-edited text, and undo would call it edited since)."""
-        seen = set()
+        for path, owners in self._owners().items():
+            yield owners[0], path
+
+    def _owners(self) -> dict[Path, list[Path]]:
+        """Each caption file and the images that share it, in the folder's order."""
+        owners: dict[Path, list[Path]] = {}
         for image in self.images():
-            path = self.path_for(image)
-            if path not in seen:
-                seen.add(path)
-                yield image, path
+            owners.setdefault(self.path_for(image), []).append(image)
+        return owners
 
     def tag_frequency(self) -> list[tuple[str, int]]:
         """Each tag and the number of readable captions that have it, most frequent first."""
@@ -281,7 +284,7 @@ class CaptionStore:
                    left: Callable[[str], str | None] | None = None, emit: Emit | None = None) -> ChangeSet:
         """Apply ``edit`` to every caption; ``left`` says why an edited caption still needs the user (or None)."""
         changes, skipped, still, found = [], [], [], []
-        for image, path in self._caption_files():
+        for path, owners in self._owners().items():
             try:
                 before = read_caption(path, self.folder)
             except CaptionFileError as error:  # one bad file never stops the others; it is reported
@@ -294,12 +297,15 @@ class CaptionStore:
                                                 "which does not exist, so it is left as it is: point the link at a "
                                                 "caption file, or delete it"))
                 continue
-            found.append((image, path, before))
-        refused = _not_images([image for image, _, before in found if before is None], emit or _silent)
-        for image, path, before in found:
-            if image in refused:
-                skipped.append(Unreadable(path, f"'{image}' {refused[image]}, so no caption file was created for "
-                                                "it (`dbtui dataset check` says what to do)"))
+            found.append((owners, path, before))
+        refused = _not_images([i for owners, _, before in found if before is None for i in owners], emit or _silent)
+        for owners, path, before in found:
+            # a.jpg and a.png share a.txt: it is created when either is a picture, for that one trains with it.
+            if before is None and all(image in refused for image in owners):
+                why = "; ".join(f"'{image}' {refused[image]}" for image in owners)
+                skipped.append(Unreadable(path, f"{why}, so no caption file was created for "
+                                                f"{'it' if len(owners) == 1 else 'them'} (`dbtui dataset check` says "
+                                                "what to do)"))
                 continue
             after = edit((before or "").strip())
             if after != (before or "").strip():
