@@ -180,3 +180,32 @@ def test_a_caption_written_while_the_captioner_runs_is_kept_and_named(images: Pa
     assert CaptionStore(images).read("2.png") == "typed by hand meanwhile"
     assert str(images / "2.png") in result.skipped and str(images / "2.txt") not in result.written
     assert len(result.written) == (4 if overwrite else 3)
+
+
+def test_a_caption_file_two_images_share_is_written_or_kept_once(tmp_path: Path, monkeypatch) -> None:
+    """a.png's caption a.txt, just written for a.jpg, was counted as kept (given while the captioner ran); c.txt,
+    which c.jpg and c.png share, was counted as kept twice; a web page saved as d.jpg left the picture d.png
+    uncaptioned only when it came first, and was named as not captioned though d.txt was written."""
+    module = sys.modules["engine.dataset.autocaption"]
+    for name in ("a.jpg", "a.png", "c.jpg", "c.png", "d.png"):
+        textured(len(name), (48, 40)).save(tmp_path / name)
+    (tmp_path / "c.txt").write_text("my own caption\n")
+    (tmp_path / "d.jpg").write_text("<!DOCTYPE html><html><body>404</body></html>")
+    (tmp_path / "e.jpg").write_bytes(b"")
+    (tmp_path / "e.png").write_bytes(b"")
+
+    class Fixed:
+        def __init__(self, model: str):
+            pass
+
+        def __call__(self, pictures: list) -> list[str]:
+            return ["a photo"] * len(pictures)
+
+    monkeypatch.setattr(module, "_Blip", Fixed)
+    events: list = []
+    result = autocaption(tmp_path, backend="blip", model="unused", batch_size=2, emit=events.append)
+    assert sorted(Path(p).name for p in result.written) == ["a.txt", "d.txt"]
+    assert [Path(p).name for p in result.skipped] == ["c.jpg"]
+    assert [Path(p).name for p, _ in result.failed] == ["e.jpg", "e.png"]
+    assert (tmp_path / "d.txt").read_text() == "a photo\n" and (tmp_path / "c.txt").read_text() == "my own caption\n"
+    assert events[0].total == 3 and [e.done for e in events if isinstance(e, PhaseProgress)] == [2, 3]

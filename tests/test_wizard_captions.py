@@ -10,6 +10,7 @@ from pathlib import Path
 from textual.widgets import Input, OptionList, Static, TextArea
 
 from dbtui.app import make_app
+from dbtui.screens.caption_rows import CaptionRows
 from dbtui.screens.captions import CaptionScreen
 from dbtui.session import Session
 from engine.dataset import captions
@@ -205,7 +206,7 @@ async def test_auto_caption_says_the_captions_it_kept_and_the_images_it_could_no
         await pilot.click("#cap-auto")
         await settle(pilot)
         said = _messages(app)[-1]
-        assert said.startswith("Auto-captioned 2 image(s); 1 kept the caption they had")
+        assert said.startswith("Auto-caption wrote 2 caption(s); 1 kept as they were (written before it, or while it ran)")
         assert "2 not captioned: d.png: cannot be read (and 1 more)" in said
         assert [notification.severity for notification in app._notifications][-1] == "warning"
 
@@ -273,6 +274,10 @@ async def test_a_save_updates_the_row_of_the_image_that_shares_its_caption_file(
         await pilot.pause()
         assert screen.rows.get(png) == ("zwx disc, brandnew", "")
         assert "(none)" not in str(screen.query_one(OptionList).get_option_at_index(1).prompt)
+        # The shared caption counts once, as --frequency counts it (the tags said brandnew ×2).
+        assert "brandnew ×1" in str(screen.query_one("#cap-tags", Static).render())
+        assert screen.rows.top_tags(8) == captions.CaptionStore(images).tag_frequency()[:8]
+        assert CaptionRows.read(screen.store, screen.images).top_tags(8) == screen.rows.top_tags(8)
 
 
 async def test_add_tag_says_the_captions_it_created_and_the_file_that_is_no_picture(tmp_path: Path, demo_data: Path) -> None:

@@ -7,6 +7,7 @@ every caption of a 3,000-image folder again. No widgets here: a worker thread ma
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +26,18 @@ def read_caption_row(store: Any, image: Path) -> tuple[str, str]:
 
 
 class CaptionRows:
-    """Captions by image, with the number of captions that hold each tag."""
+    """Captions by image, with the number of caption files that hold each tag: a.jpg and a.png share a.txt,
+    which counts once, as ``CaptionStore.tag_frequency`` and ``dataset caption --frequency`` count it."""
 
-    def __init__(self) -> None:
+    def __init__(self, caption_of: Callable[[Path], Path]) -> None:
+        self._caption_of = caption_of  # an image's caption file
         self._rows: dict[Path, tuple[str, str]] = {}
+        self._captions: dict[Path, str] = {}  # each caption file's text, which the counts are of
         self._counts: Counter[str] = Counter()
 
     @classmethod
     def read(cls, store: Any, images: list[Path]) -> CaptionRows:
-        rows = cls()
+        rows = cls(store.path_for)
         for image in images:
             rows.set(image, *read_caption_row(store, image))
         return rows
@@ -43,13 +47,16 @@ class CaptionRows:
 
     def set(self, image: Path, text: str, problem: str = "") -> bool:
         """Record ``image``'s caption; True when that changed its row."""
-        old = self._rows.get(image)
-        if old == (text, problem):
+        if self._rows.get(image) == (text, problem):
             return False
-        if old is not None:
-            self._counts.subtract(_tags(old[0]))
         self._rows[image] = (text, problem)
-        self._counts.update(_tags(text))
+        caption = self._caption_of(image)
+        old = self._captions.get(caption)
+        if old != text:
+            if old is not None:
+                self._counts.subtract(_tags(old))
+            self._captions[caption] = text
+            self._counts.update(_tags(text))
         return True
 
     def label(self, image: Path) -> str:
@@ -59,7 +66,7 @@ class CaptionRows:
         return f"{escape(image.name)}{mark}"
 
     def top_tags(self, count: int) -> list[tuple[str, int]]:
-        """The ``count`` tags most captions hold, most frequent first (as ``CaptionStore.tag_frequency``)."""
+        """The ``count`` tags most caption files hold, most frequent first."""
         held = [(tag, n) for tag, n in self._counts.items() if n > 0]
         return sorted(held, key=lambda item: (-item[1], item[0]))[:count]
 

@@ -68,7 +68,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self.concept = concept  # the concept whose images these are, as the dataset step knows it
         self.store = engine.caption_store(folder, session.get("dataset.caption_extension") or ".txt")
         self.images = self.store.images()  # a folder that cannot be listed is refused here, before the screen shows
-        self.rows = CaptionRows()
+        self.rows = CaptionRows(self.store.path_for)
         self.image: Path | None = None
         self.shown = ""  # the caption as loaded into the editor: what a change is measured against
         self.unsaved: str | None = None  # a text whose save failed: moving on (or Esc) again goes without it
@@ -292,9 +292,10 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
     def _auto_said(self, result: Any) -> None:
         """What auto-caption wrote, which captions it left (written before it, or saved while it ran), and which
         images it could not caption, with the first one's reason."""
-        said = f"Auto-captioned {len(result.written)} image(s)"
+        # Counted in caption files: a.jpg and a.png share one, written (or kept) once.
+        said = f"Auto-caption wrote {len(result.written)} caption(s)"
         if result.skipped:
-            said += f"; {len(result.skipped)} kept the caption they had (or were given while it ran)"
+            said += f"; {len(result.skipped)} kept as they were (written before it, or while it ran)"
         if result.failed:
             image, reason = result.failed[0]
             more = f" (and {len(result.failed) - 1} more)" if len(result.failed) > 1 else ""

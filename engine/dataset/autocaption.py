@@ -33,7 +33,8 @@ WD14_GENERAL, WD14_CHARACTER = 0, 4  # category column of selected_tags.csv (9 i
 @dataclass(frozen=True)
 class AutocaptionResult:
     written: tuple[str, ...]  # caption files written
-    skipped: tuple[str, ...]  # images that already had a caption, or were given one while the captioner ran: kept
+    # Caption files kept, each named by an image it belongs to: it had a caption, or was given one while the captioner ran.
+    skipped: tuple[str, ...]
     failed: tuple[tuple[str, str], ...]  # (image, reason)
 
 
@@ -57,59 +58,78 @@ def autocaption(
     emit = emit or (lambda event: None)
     store = CaptionStore(folder, extension, recursive=recursive)
     skipped, todo, failed = [], [], []
-    before: dict[Path, bytes | None] = {}  # each image's caption file as it was when listed to caption
-    for image in store.images():
-        before[image] = store.raw(image)
+    before: dict[Path, bytes | None] = {}  # each caption file as it was when listed to caption
+    # One caption per caption file: a.jpg and a.png share a.txt, which is written (or kept) once, not twice.
+    for path, owners in store.owners().items():
+        before[path] = store.raw(owners[0])
         try:
-            captioned = bool(store.read(image))
+            captioned = bool(store.read(owners[0]))
         except CaptionError as error:  # never replaced unasked: the user may want to fix it instead
             if not overwrite:
-                failed.append((str(image), f"{error} (or use --overwrite to replace it)"))
+                failed.append((str(owners[0]), f"{error} (or use --overwrite to replace it)"))
                 continue
             captioned = False
         if captioned and not overwrite:
-            skipped.append(str(image))
+            skipped.append(str(owners[0]))
         else:
-            todo.append(image)
-    if backend == "blip":
-        captioner = _Blip(model or DEFAULT_MODELS["blip"])
-    elif backend == "wd14":
-        captioner = _Wd14(model or DEFAULT_MODELS["wd14"], threshold, character_threshold)
-    else:
-        raise CaptionerUnavailableError(f"unknown caption backend '{backend}': choose blip or wd14")
-    unread_captions = len(failed)
-    emit(PhaseStarted(phase="autocaption", total=len(todo), description=f"captioning {len(todo)} images with {backend}"))
+            todo.append(owners)
+    captioner = _captioner(backend, model, threshold, character_threshold)
+    emit(PhaseStarted(phase="autocaption", total=len(todo), description=f"writing {len(todo)} captions with {backend}"))
     started = time.monotonic()
     written, meanwhile = [], []  # meanwhile: images given a caption while the captioner ran
-    for batch in _batches(todo, batch_size):
+    for done, batch in _batches(todo, batch_size):
         pictures, ready = [], []
-        for image in batch:
-            problem = file_problem(str(image))
-            if problem:
-                failed.append((str(image), problem_text(*problem)))
-                continue
-            try:
-                with Image.open(image) as opened:
-                    pictures.append(to_rgb(upright(opened), (255, 255, 255)))
+        for owners in batch:
+            problems = []
+            for image in owners:  # the first that is a picture: a.jpg a saved web page, a.png is captioned
+                picture = _picture(image)
+                if isinstance(picture, str):
+                    problems.append((str(image), picture))
+                    continue
+                pictures.append(picture)
                 ready.append(image)
-            except UnidentifiedImageError:
-                failed.append((str(image), problem_text(*identify_file(str(image)))))
-            except Exception as error:  # noqa: BLE001 - any decoder error is about this one file
-                failed.append((str(image), problem_text(*decode_problem(error))))
+                break
+            else:
+                failed += problems
         for image, caption in zip(ready, captioner(pictures) if pictures else []):
-            if store.write_if_unchanged(image, caption, before[image]):
-                written.append(str(store.path_for(image)))
+            path = store.path_for(image)
+            if store.write_if_unchanged(image, caption, before[path]):
+                written.append(str(path))
             else:
                 meanwhile.append(str(image))
-        done = len(written) + len(meanwhile) + len(failed) - unread_captions
         emit(PhaseProgress(phase="autocaption", done=done, total=len(todo)))
     emit(PhaseFinished(phase="autocaption", seconds=time.monotonic() - started))
     return AutocaptionResult(tuple(written), tuple(skipped + meanwhile), tuple(failed))
 
 
-def _batches(items: list[Path], size: int) -> Iterator[list[Path]]:
-    for start in range(0, len(items), max(1, size)):
-        yield items[start:start + size]
+def _captioner(backend: str, model: str | None, threshold: float,
+               character_threshold: float) -> Callable[[list[Image.Image]], list[str]]:
+    if backend == "blip":
+        return _Blip(model or DEFAULT_MODELS["blip"])
+    if backend == "wd14":
+        return _Wd14(model or DEFAULT_MODELS["wd14"], threshold, character_threshold)
+    raise CaptionerUnavailableError(f"unknown caption backend '{backend}': choose blip or wd14")
+
+
+def _picture(image: Path) -> Image.Image | str:
+    """The picture in ``image``, upright and RGB; or why the file holds none."""
+    problem = file_problem(str(image))
+    if problem:
+        return problem_text(*problem)
+    try:
+        with Image.open(image) as opened:
+            return to_rgb(upright(opened), (255, 255, 255))
+    except UnidentifiedImageError:
+        return problem_text(*identify_file(str(image)))
+    except Exception as error:  # noqa: BLE001 - any decoder error is about this one file
+        return problem_text(*decode_problem(error))
+
+
+def _batches(items: list[list[Path]], size: int) -> Iterator[tuple[int, list[list[Path]]]]:
+    """Each batch of ``items`` with the number of items up to its end."""
+    size = max(1, size)
+    for start in range(0, len(items), size):
+        yield min(start + size, len(items)), items[start:start + size]
 
 
 class _Blip:

@@ -160,11 +160,11 @@ class CaptionStore:
     def _caption_files(self) -> Iterator[tuple[Path, Path]]:
         """(image, caption file) for each caption file once: a.jpg and a.png share a.txt, which an edit must
         handle once (twice, its history would keep the half-edited text, and undo would call it edited since)."""
-        for path, owners in self._owners().items():
+        for path, owners in self.owners().items():
             yield owners[0], path
 
-    def _owners(self) -> dict[Path, list[Path]]:
-        """Each caption file and the images that share it, in the folder's order."""
+    def owners(self) -> dict[Path, list[Path]]:
+        """Each caption file and the images that share it (a.jpg and a.png share a.txt), in the folder's order."""
         owners: dict[Path, list[Path]] = {}
         for image in self.images():
             owners.setdefault(self.path_for(image), []).append(image)
@@ -284,7 +284,7 @@ class CaptionStore:
                    left: Callable[[str], str | None] | None = None, emit: Emit | None = None) -> ChangeSet:
         """Apply ``edit`` to every caption; ``left`` says why an edited caption still needs the user (or None)."""
         changes, skipped, still, found = [], [], [], []
-        for path, owners in self._owners().items():
+        for path, owners in self.owners().items():
             try:
                 before = read_caption(path, self.folder)
             except CaptionFileError as error:  # one bad file never stops the others; it is reported
