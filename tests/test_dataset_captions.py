@@ -176,7 +176,7 @@ def test_undo_keeps_captions_edited_by_hand_since_the_bulk_edit(store: CaptionSt
     undone = CaptionStore(store.folder).undo()
     assert store.read("a.jpg") == "my careful hand edit" and store.read("c.jpg") == "zwx, written by hand"
     assert sorted(item.path.name for item in undone.skipped) == ["a.txt", "c.txt"]
-    assert all("edited since the bulk operation" in item.reason for item in undone.skipped)
+    assert all("edited since the bulk operation" in item.reason and item.kind == "edited" for item in undone.skipped)
     assert store.read("b.jpg") == CAPTIONS["b"].strip() and store.read("d.jpg") == CAPTIONS["d"]  # the others go back
 
 

@@ -289,5 +289,6 @@ def test_the_rules_of_thumb_stop_growing_past_a_small_subject_set() -> None:
     _print_report(Console(file=out, width=400), DatasetReport("/d", 512, (), summary, tuple(probes), {}), show_info=False)
     said = out.getvalue()
     assert ("Suggested training steps: 5000 (100 per usable image up to 50 images: the rule is for a subject's small "
-            "set of about 3–50; set training.max_train_steps, as an empty one trains 122000)") in said
+            "set of about 3–50; set training.max_train_steps: with it and training.num_train_epochs both empty, "
+            "training runs 122000 steps)") in said
     assert "2000 wanted (a suggestion: 40 per usable image, at least 100 and at most 2000;" in said

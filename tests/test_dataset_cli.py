@@ -200,6 +200,26 @@ def test_many_unreadable_captions_are_named_ten_and_counted_past_that(tmp_path: 
         assert "… and 3 more" in out and "--caption-mode caption_file` names each caption that cannot be read" in out
 
 
+def test_the_check_hint_past_ten_skipped_is_given_for_unreadable_captions_only_and_keeps_r(
+        tmp_path: Path, capsys, monkeypatch) -> None:
+    """Files that are no picture got the hint of `dataset check`, which does not name them, and -r was dropped."""
+    monkeypatch.setenv("COLUMNS", "400")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    for i in range(12):
+        (sub / f"{i:02d}.jpg").write_bytes(b"")  # no picture: --add-tag creates no caption beside it
+    assert main(["dataset", "caption", str(tmp_path), "-r", "--add-tag", "x"]) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "… and 2 more skipped"
+    for i in range(12):
+        (sub / f"{i:02d}.jpg").unlink()
+        textured(i, (64, 64)).save(sub / f"{i:02d}.jpg")
+        (sub / f"{i:02d}.txt").write_bytes(b"caf\xe9")  # Latin-1: not UTF-8
+    assert main(["dataset", "caption", str(tmp_path), "-r", "--add-tag", "x"]) == 1
+    out = capsys.readouterr().out
+    assert f"(`dbtui dataset check {tmp_path} --caption-mode caption_file -r` names each caption" in out
+
+
 def test_frequency_only_reads_so_an_unreadable_caption_is_named_and_it_exits_0(clean: Path, capsys) -> None:
     (clean / "1.txt").write_bytes(b"caf\xe9")  # Latin-1: not UTF-8
     assert main(["dataset", "caption", str(clean), "--frequency"]) == 0

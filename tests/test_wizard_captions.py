@@ -294,5 +294,5 @@ async def test_add_tag_says_the_captions_it_created_and_the_file_that_is_no_pict
         await settle(pilot)
         said = _messages(app)[-1]
         assert f"{len(pictures) - 1} caption(s) changed, 1 created for images that had none (Ctrl+R undoes)" in said
-        assert "1 left as they were: " in said and "empty.png' is not an image" in said
+        assert "1 not created: " in said and "empty.png' is not an image" in said and "left as they were" not in said
         assert not (images / "empty.txt").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from dbtui.cli.common import ExamplesFormatter, finite_at_least
@@ -209,9 +210,11 @@ def _print_report(console, report, show_info: bool, profile_counts: bool = False
         console.print("Buckets with aspect-ratio bucketing: "
                       + ", ".join(f"{w}×{h}: {n}" for (w, h), n in s.buckets.items()))
     by_rule = STEPS_PER_IMAGE * s.usable
-    # An empty training.max_train_steps trains the rule's figure uncapped: said where the suggestion is less.
+    # With training.max_train_steps and num_train_epochs both empty, training runs the rule's figure uncapped
+    # (engine.data.batches.default_total_steps): said where the suggestion is less.
     cap = (f" up to {RULE_MAX_IMAGES} images: the rule is for a subject's small set of about 3–{RULE_MAX_IMAGES}; set "
-           f"training.max_train_steps, as an empty one trains {by_rule}" if by_rule > s.suggested_steps else "")
+           f"training.max_train_steps: with it and training.num_train_epochs both empty, training runs {by_rule} steps"
+           if by_rule > s.suggested_steps else "")
     console.print(f"Suggested training steps: {s.suggested_steps} ({STEPS_PER_IMAGE} per usable image{cap})")
     earlier = (f", {s.class_images_generated} generated earlier in {markup_safe(s.class_images_generated_in)} (reused unless the "
                "model's files changed)" if s.class_images_generated else "")
@@ -245,7 +248,8 @@ def _prepare(args: argparse.Namespace) -> int:
     for source, reason in result.failed:
         console.print(f"[red]skipped[/] {markup_safe(source)}: {markup_safe(reason)}")
     _print_first([f"[red]caption not copied[/] {markup_safe(caption)}: {markup_safe(reason)}"
-                  for caption, reason in result.caption_failures], console, "caption(s) not copied")
+                  for caption, reason in result.caption_failures], console, "caption(s) not copied",
+                 _check_hint(args.folder, options["caption_extension"], args.recursive))
     for caption in result.orphan_captions:
         console.print(f"[yellow]caption not copied[/] {markup_safe(caption)}: no image has its name")
     for caption in result.stale_captions:
@@ -314,7 +318,7 @@ def _caption(args: argparse.Namespace) -> int:
     if args.frequency:
         for tag, count in store.tag_frequency():
             console.print(f"{count:6d}  {markup_safe(tag)}", highlight=False)
-        _report_unreadable(console, store.unreadable())
+        _report_unreadable(console, store.unreadable(), args)
         return 0  # it only reads: the captions it could not count are named, and nothing was left undone
     if args.undo:
         changes = store.undo()
@@ -334,22 +338,32 @@ def _caption(args: argparse.Namespace) -> int:
     console.print(markup_safe(f"{changes.operation}: {counts}") + ("" if args.undo else " (--undo reverts)"), soft_wrap=True)
     for item in changes.still_said:
         console.print(f"[yellow]still said[/] {markup_safe(item.reason)}")
-    return _report_unreadable(console, changes.skipped)
+    return _report_unreadable(console, changes.skipped, args)
 
 
-def _report_unreadable(console, unreadable) -> int:
-    """Print the caption files left alone because they cannot be read; 1 when there was any."""
-    _print_first([f"[red]skipped[/] {markup_safe(item.reason)}" for item in unreadable], console, "skipped")
-    return 1 if unreadable else 0
+def _report_unreadable(console, skipped, args: argparse.Namespace) -> int:
+    """Print the caption files a caption command left alone or did not create, and why; 1 when there was any."""
+    # `dataset check` names unreadable captions, not one edited since an undo, a link to no file or a file no picture.
+    hint = all(item.kind == "unreadable" for item in skipped[NAMED:])
+    _print_first([f"[red]skipped[/] {markup_safe(item.reason)}" for item in skipped], console, "skipped",
+                 _check_hint(args.folder, args.extension, args.recursive) if hint else "")
+    return 1 if skipped else 0
 
 
 NAMED = 10  # problems printed one by one; 200 unreadable captions took 600 lines, hiding what came before
 
 
-def _print_first(lines: list[str], console, more: str) -> None:
-    """The first ``NAMED`` of ``lines``, then how many more there are (``more`` says of what)."""
+def _print_first(lines: list[str], console, more: str, hint: str) -> None:
+    """The first ``NAMED`` of ``lines``, then how many more there are (``more`` says of what) and ``hint``."""
     for line in lines[:NAMED]:
         console.print(line)
     if len(lines) > NAMED:
-        console.print(f"[red]… and {len(lines) - NAMED} more {more}[/] (`dbtui dataset check FOLDER --caption-mode "
-                      "caption_file` names each caption that cannot be read)")
+        console.print(f"[red]… and {len(lines) - NAMED} more {more}[/]" + (f" {hint}" if hint else ""))
+
+
+def _check_hint(folder: str, extension: str, recursive: bool) -> str:
+    """The `dataset check` that names each caption of ``folder`` that cannot be read, as the command read them."""
+    words = ["dbtui", "dataset", "check", folder, "--caption-mode", "caption_file"]
+    words += ["--caption-extension", extension] if extension != ".txt" else []
+    words += ["-r"] if recursive else []
+    return markup_safe(f"(`{shlex.join(words)}` names each caption that cannot be read)")

@@ -309,14 +309,17 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         said = f"{changes.operation}: {len(changes) - created} caption(s) changed" + (
             f", {created} created for images that had none" if created else "") + (
             f" {hint}" if hint and len(changes) else "")
-        skipped = changes.skipped
-        if skipped:
-            more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
-            said += f". {len(skipped)} left as they were: {skipped[0].reason}{more}"
+        # A caption never created (beside a file that is no picture) was not "left as it was".
+        left = [item for item in changes.skipped if item.kind != "not_created"]
+        not_made = [item for item in changes.skipped if item.kind == "not_created"]
+        for items, what in ((left, "left as they were"), (not_made, "not created")):
+            if items:
+                more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
+                said += f". {len(items)} {what}: {items[0].reason}{more}"
         still = changes.still_said
         if still:
             said += f". {len(still)} still say it inside a longer tag, which Remove tag leaves whole: edit them by hand"
-        warn = bool(skipped or still)
+        warn = bool(changes.skipped or still)
         self.notify(said, severity="warning" if warn else "information", timeout=10 if warn else 5)
 
     def _job_ended(self, fresh: CaptionRows) -> None:

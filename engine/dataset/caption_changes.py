@@ -6,6 +6,7 @@ import base64
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from engine.dataset.errors import CaptionError
 
@@ -21,10 +22,14 @@ class Change:
 
 @dataclass(frozen=True)
 class Unreadable:
-    """A caption file a bulk operation left alone (it cannot be read as text, or was edited since), and why."""
+    """A caption file a bulk operation left alone (it cannot be read as text, or was edited since) or did not
+    create, and why."""
 
     path: Path
     reason: str
+    # "unreadable": not readable text, which `dataset check --caption-mode caption_file` names too; "edited": changed
+    # since the operation undo would put back; "not_created": missing, and left so (a link to no file, no picture).
+    kind: Literal["unreadable", "edited", "not_created"] = "unreadable"
 
 
 @dataclass(frozen=True)

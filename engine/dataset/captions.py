@@ -262,7 +262,7 @@ class CaptionStore:
                 continue
             if entry.after is not None and (current or "").strip() != entry.after:
                 skipped.append(Unreadable(path, f"caption file '{path}' was edited since the bulk operation, so it is "
-                                                "kept as it is"))
+                                                "kept as it is", "edited"))
                 continue
             if entry.before is None:
                 path.unlink(missing_ok=True)
@@ -295,7 +295,7 @@ class CaptionStore:
             if before is None and path.is_symlink():  # writing would replace the link, and undo delete it
                 skipped.append(Unreadable(path, f"caption file '{path}' is a symbolic link to '{os.readlink(path)}', "
                                                 "which does not exist, so it is left as it is: point the link at a "
-                                                "caption file, or delete it"))
+                                                "caption file, or delete it", "not_created"))
                 continue
             found.append((owners, path, before))
         refused = _not_images([i for owners, _, before in found if before is None for i in owners], emit or _silent)
@@ -305,7 +305,7 @@ class CaptionStore:
                 why = "; ".join(f"'{image}' {refused[image]}" for image in owners)
                 skipped.append(Unreadable(path, f"{why}, so no caption file was created for "
                                                 f"{'it' if len(owners) == 1 else 'them'} (`dbtui dataset check` says "
-                                                "what to do)"))
+                                                "what to do)", "not_created"))
                 continue
             after = edit((before or "").strip())
             if after != (before or "").strip():
