@@ -47,7 +47,8 @@ async def _forward(local_port: int, target_port: int) -> asyncio.AbstractServer:
 
 def _start_serve(tmp_path: Path, port: int) -> tuple[subprocess.Popen, str]:
     """`dbtui serve --port PORT` in the background, and the token its printed address holds."""
-    env = {**os.environ, "DBTUI_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    # Wide: a token wrapped over two lines of the access log would slip past the check that it is never there.
+    env = {**os.environ, "DBTUI_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1", "COLUMNS": "400"}
     printed = tmp_path / "serve.out"
     with printed.open("w") as out:
         server = subprocess.Popen([sys.executable, "-m", "dbtui", "serve", "--port", str(port)], cwd=tmp_path, env=env,
@@ -78,6 +79,7 @@ async def _through_the_forwarded_port(served: int, local: int, token: str) -> tu
         async with _browser_session() as http:
             async with http.get(f"http://127.0.0.1:{local}/?token={token}") as page:
                 html = await page.text()
+                assert str(page.url) == f"http://127.0.0.1:{local}/"  # sent on without the token, by its cookie
             script = re.search(r'<script src="([^"]+textual\.js)"', html).group(1)
             async with http.get(script) as js:
                 assert js.status == 200
@@ -106,6 +108,8 @@ def test_the_page_works_through_another_local_port(tmp_path: Path) -> None:
         server.wait(timeout=30)
     assert f"127.0.0.1:{local}/" in html and f"127.0.0.1:{served}" not in html
     assert len(received) >= 200  # the wizard's first screen arrived over the websocket
+    printed = (tmp_path / "serve.out").read_text()
+    assert printed.count(token) == 1 and "GET /?token=… " in printed  # its address alone: the access log has none
 
 
 # Chromium refuses to connect to a few well-known ports (ERR_UNSAFE_PORT): a server on one of
@@ -172,6 +176,8 @@ def test_a_headless_browser_connects_through_another_local_port(tmp_path: Path) 
     assert body, page.stderr[-2000:]
     # textual-serve's page marks the body once its websocket is open: the browser gave it the token's cookie
     assert "-loaded" in body.group(0)
+    printed = (tmp_path / "serve.out").read_text()  # it followed the redirect that drops the token, by its cookie
+    assert '"GET /?token=… HTTP/1.1" 302' in printed and '"GET / HTTP/1.1" 200' in printed
 
 
 def test_a_port_in_use_is_refused_before_the_server_says_it_serves(capsys) -> None:

@@ -5,6 +5,7 @@ Served in-process with the wizard's process stubbed: a refused socket must not s
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -81,11 +82,30 @@ async def test_the_page_needs_the_token_and_its_websocket_the_cookie() -> None:
 
         page = await client.get("/", params={"token": access.token})
         assert page.status == 200 and "data-session-websocket-url" in await page.text()
-        cookie = page.headers["Set-Cookie"]
+        # Set with a redirect to the page without the token: it leaves the address bar and the history.
+        [sent_on] = page.history
+        assert (sent_on.status, sent_on.headers["Location"], str(page.url)) == (302, "/", f"{here}/")
+        cookie = sent_on.headers["Set-Cookie"]
         assert access.token in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
         assert (await client.get("/")).status == 200  # reloaded without the token: the cookie is enough
         assert await _socket_status(client, origin=here) == 101
     assert len(FakeApp.started) == 1 and FakeApp.started[0].received == b"q"  # it was driven
+
+
+async def test_the_token_leaves_the_address_the_rest_of_the_query_stays_and_the_log_never_has_it(caplog) -> None:
+    """aiohttp's access log printed "GET /?token=…" on every page load, and the token stayed in the address bar."""
+    access = ServeAccess()
+    caplog.set_level(logging.INFO, logger="aiohttp.access")
+    async with _served(access) as (client, _):
+        page = await client.get("/", params={"fontsize": "20", "token": access.token}, allow_redirects=False)
+        assert (page.status, page.headers["Location"]) == (302, "/?fontsize=20")
+        # A link on another site's page: its redirect would carry no Strict cookie, so the page is served as it is.
+        linked = await client.get("/", params={"token": access.token}, headers={"Sec-Fetch-Site": "cross-site"},
+                                  allow_redirects=False)
+        assert linked.status == 200 and access.token in linked.headers["Set-Cookie"]
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "GET /?fontsize=20&token=… HTTP/1.1" in logged and access.token not in logged
+    assert access.token not in repr(access)
 
 
 async def test_a_foreign_host_is_refused_even_with_the_token() -> None:
@@ -105,10 +125,12 @@ async def test_behind_a_proxy_the_public_origin_is_the_one_accepted() -> None:
     access = ServeAccess("https://your.host/dbtui")
     async with _served(access) as (client, _):
         proxied = {"Host": "your.host"}
-        page = await client.get("/", params={"token": access.token}, headers=proxied)
-        assert page.status == 200 and "wss://your.host/dbtui/ws" in await page.text()
-        assert "Path=/dbtui" in page.headers["Set-Cookie"] and "Secure" in page.headers["Set-Cookie"]
+        sent_on = await client.get("/", params={"token": access.token}, headers=proxied, allow_redirects=False)
+        assert (sent_on.status, sent_on.headers["Location"]) == (302, "/dbtui/")  # the proxy's path, not the server's
+        assert "Path=/dbtui" in sent_on.headers["Set-Cookie"] and "Secure" in sent_on.headers["Set-Cookie"]
         cookie = {"Cookie": f"{access.cookie_name}={access.token}"}
+        page = await client.get("/", headers={**proxied, **cookie})  # /dbtui/ as the proxy passes it on
+        assert page.status == 200 and "wss://your.host/dbtui/ws" in await page.text()
         assert await _socket_status(client, origin="https://evil.example.com", headers={**proxied, **cookie}) == 403
         assert await _socket_status(client, origin="https://your.host", headers={**proxied, **cookie}) == 101
 
@@ -141,3 +163,12 @@ def test_each_server_has_its_own_token_and_cookie() -> None:
     assert len(first.token) >= 40
     assert first.address("127.0.0.1", 8000) == f"http://127.0.0.1:8000/?token={first.token}"
     assert ServeAccess("https://your.host/dbtui", "t").address("127.0.0.1", 8000) == "https://your.host/dbtui/?token=t"
+
+
+def test_the_printed_way_in_is_the_tunnel_or_the_reverse_proxy() -> None:
+    """With --public-url it said "ssh -L …, then open that address", which was then the proxy's."""
+    from dbtui.cli.cmd_serve import reach
+
+    assert reach(8000, ServeAccess()) == "from elsewhere: ssh -L 8000:127.0.0.1:8000 this-host, then open that address"
+    through_proxy = reach(8000, ServeAccess("https://your.host/dbtui"))
+    assert "ssh" not in through_proxy and "reverse proxy" in through_proxy and "http://127.0.0.1:8000" in through_proxy

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import logging
+import re
 import shlex
 import socket
 import sys
@@ -91,12 +93,18 @@ def build_server(port: int, access: ServeAccess):
         browser still connected. Each is cancelled instead, which closes its socket and quits its app."""
 
         async def handle_index(self, request):  # type: ignore[override]
-            refuse(access.page_refusal(request.host, request.query.get("token"),
-                                       request.cookies.get(access.cookie_name)))
-            if public_url is None:
-                # No await before the page is rendered, so no other request sees this value.
-                self.public_url = f"{request.scheme}://{request.host}"
-            response = await super().handle_index(request)
+            token = request.query.get("token")
+            refuse(access.page_refusal(request.host, token, request.cookies.get(access.cookie_name)))
+            # Jupyter's way: the token leaves the address bar and history; the page loads again by its cookie.
+            # Not after a link on another site's page: a redirect that starts there carries no Strict cookie.
+            if access.knows(token) and request.headers.get("Sec-Fetch-Site") != "cross-site":
+                page = access.page_without_token(request.query.items())
+                response = web.Response(status=302, headers={"Location": page})
+            else:
+                if public_url is None:
+                    # No await before the page is rendered, so no other request sees this value.
+                    self.public_url = f"{request.scheme}://{request.host}"
+                response = await super().handle_index(request)
             # Strict: no other site's page or link carries it, so only this page's own websocket presents it.
             response.set_cookie(access.cookie_name, access.token, path=access.cookie_path, httponly=True,
                                 samesite="Strict", secure=access.cookie_secure)
@@ -122,8 +130,27 @@ def build_server(port: int, access: ServeAccess):
             for task in list(open_apps):
                 task.cancel()
 
+    # aiohttp's access log (which textual-serve prints) writes each request line, the token's too.
+    logging.getLogger("aiohttp.access").addFilter(NO_TOKEN_IN_LOG)
     return BrowserAddressServer(f"{shlex.quote(sys.executable)} -m dbtui", host=HOST, port=port, title="dbtui",
                                 public_url=public_url)
+
+
+class _NoTokenInLog(logging.Filter):
+    """Writes "token=…" for the token's value in a log line ("GET /?token=… HTTP/1.1"): it is the login."""
+
+    _TOKEN = re.compile(r"([?&]token=)[^&\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = self._TOKEN.sub(r"\1…", record.msg)
+        line = getattr(record, "first_request_line", None)  # aiohttp passes the request line along on its own
+        if isinstance(line, str):
+            record.first_request_line = self._TOKEN.sub(r"\1…", line)
+        return True
+
+
+NO_TOKEN_IN_LOG = _NoTokenInLog()  # one instance: a logger adds a filter it holds already only once
 
 
 def check_port_free(port: int) -> None:
@@ -145,12 +172,18 @@ def check_port_free(port: int) -> None:
                                    "choose another with --port, from 8000 up") from None
 
 
+def reach(port: int, access: ServeAccess) -> str:
+    """How a browser elsewhere gets to the printed address: the tunnel to 127.0.0.1, or the reverse proxy."""
+    if access.public_url:
+        return f"through your reverse proxy at that address, which passes requests on to http://{HOST}:{port}"
+    return f"from elsewhere: ssh -L {port}:{HOST}:{port} this-host, then open that address"
+
+
 def _serve(args: argparse.Namespace) -> int:
     check_port_free(args.port)
     access = ServeAccess(args.public_url)
     server = build_server(args.port, access)  # textual-serve missing is said before any address
-    print(f"dbtui serve: {access.address(HOST, args.port)}\n"
-          f"  (from elsewhere: ssh -L {args.port}:{HOST}:{args.port} this-host, then open that address; "
-          "the token in it is the login)", flush=True)
+    print(f"dbtui serve: {access.address(HOST, args.port)}\n  ({reach(args.port, access)}; the token in it is the "
+          "login)", flush=True)
     server.serve()
     return 0

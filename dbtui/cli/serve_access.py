@@ -5,8 +5,9 @@ A browser lets any page open a websocket to ws://127.0.0.1:PORT/ws, and a page o
 that resolves to 127.0.0.1 (DNS rebinding) reads the server's pages as its own. So: the Host must be a
 loopback name or the --public-url host; a websocket must come from the page's own origin; and the page
 needs a random token, given in the printed URL as Jupyter does, then kept in a cookie for its websocket
-(whose URL textual.js builds itself, with no room for a token). Plain functions of the request's headers,
-so they are tested without a server.
+(whose URL textual.js builds itself, with no room for a token); once the cookie is set, the browser is sent
+on to the page without the token, so that it stays out of the address bar, its history and the access log.
+Plain functions of the request's headers, so they are tested without a server.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from collections.abc import Iterable
+from urllib.parse import urlencode, urlsplit
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -46,7 +48,7 @@ class ServeAccess:
     """The token of one ``dbtui serve`` and the checks its page and its websocket pass."""
 
     public_url: str | None = None
-    token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)  # the login: never logged
 
     @property
     def cookie_name(self) -> str:
@@ -66,6 +68,13 @@ class ServeAccess:
         """The URL to open: the page with the token."""
         return f"{self.public_url or f'http://{host}:{port}'}/?token={self.token}"
 
+    def page_without_token(self, query: Iterable[tuple[str, str]]) -> str:
+        """Where the page is, with the rest of its query but not the token: where the browser goes once the
+        token's cookie is set (a path on the address the browser asked for, or under the --public-url one)."""
+        page = (urlsplit(self.public_url).path if self.public_url else "") + "/"
+        rest = urlencode([(name, value) for name, value in query if name != "token"])
+        return f"{page}?{rest}" if rest else page
+
     def _host_names(self) -> tuple[str, ...]:
         public = urlsplit(self.public_url).hostname if self.public_url else None
         return LOOPBACK_NAMES + ((public,) if public else ())
@@ -82,7 +91,7 @@ class ServeAccess:
         """Why the page is refused (None: it is served): a foreign Host, or neither the token nor its cookie."""
         if refusal := self.host_refusal(host):
             return refusal
-        if self._knows(token) or self._knows(cookie):
+        if self.knows(token) or self.knows(cookie):
             return None
         return ("this page needs the token `dbtui serve` printed: open the whole address it printed, "
                 "http://…/?token=…")
@@ -99,9 +108,10 @@ class ServeAccess:
         allowed.discard(None)
         if origin is None or _origin_header(origin) not in allowed:
             return f"a websocket from another web page ({origin or 'no Origin'}) may not drive the wizard"
-        if not self._knows(cookie):
+        if not self.knows(cookie):
             return "this websocket has no token: open the whole address `dbtui serve` printed, http://…/?token=…"
         return None
 
-    def _knows(self, offered: str | None) -> bool:
+    def knows(self, offered: str | None) -> bool:
+        """Whether ``offered`` is this server's token."""
         return offered is not None and secrets.compare_digest(offered.encode(), self.token.encode())
