@@ -131,6 +131,7 @@ def test_cli_hardware_fit_and_serve(workdir: Path, capsys) -> None:
     assert "not measured (no CUDA)" in out
 
     from dbtui.cli.cmd_serve import build_server
+    from dbtui.cli.serve_access import ServeAccess
 
-    server = build_server(8123)
+    server = build_server(8123, ServeAccess())
     assert server.host == "127.0.0.1" and server.port == 8123
