@@ -189,6 +189,21 @@ def test_an_unscored_run_has_its_loss_and_says_it_was_not_scored(tmp_path: Path)
     assert "output: diffusers" in page.text and "20 of 20" in page.text
 
 
+def test_a_damaged_step_line_is_skipped(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A step_ended line with a null step or a loss that is text (a hand edit) crashed `dbtui report` (exit 3)."""
+    from dbtui.cli import main
+
+    folder = fake_run(tmp_path)
+    with folder.events.open("a", encoding="utf-8") as events:
+        for step, loss in ((None, 0.1), (30, "0.1"), (True, 0.1)):
+            line = StepEnded(step=30, total_steps=20, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4, it_per_s=1.0,
+                             eta_s=None).to_dict()
+            events.write(json.dumps({**line, "step": step, "loss": loss}) + "\n")
+    assert main(["report", str(folder.path)]) == 0
+    page = Page((folder.path / REPORT).read_text(encoding="utf-8"))
+    assert page.charts == 1 and "20 of 20" in page.text
+
+
 def test_a_run_whose_scorers_would_not_load_points_to_the_warning(tmp_path: Path) -> None:
     from engine.events import Warning
 
