@@ -66,3 +66,26 @@ def test_a_scorer_folder_that_is_not_there_is_said_so(tmp_path: Path, name: str)
     assert len(said) == 1 and "does not exist" in said[0].message
     off = tiny_profile(tmp_path, evaluation={"enabled": False, "dino_model": name})
     assert not [problem for problem in check_profile(off).warnings if problem.key.startswith("evaluation.")]
+
+
+
+def test_a_scorer_path_to_no_user_is_said_so() -> None:
+    """Path.expanduser raised RuntimeError out of the round (a profile says it first: its paths are expanded as read)."""
+    with pytest.raises(ScorersUnavailableError, match="'~nosuchuser-of-dbtui', which names no user here"):
+        with loaded_scorers("~nosuchuser-of-dbtui/clip", "builtin:tiny-dino", CPU):
+            pass
+
+
+def test_a_scorer_path_to_a_file_is_said_to_be_no_folder(tmp_path: Path) -> None:
+    """It was "the folder … does not exist", with the file in plain view."""
+    from engine.profile_checks import check_profile
+    from tests.training_helpers import tiny_profile
+
+    name = str(tmp_path / "clip.safetensors")
+    Path(name).write_bytes(b"weights")
+    with pytest.raises(ScorersUnavailableError, match="is a file, not a folder"):
+        with loaded_scorers(name, "builtin:tiny-dino", CPU):
+            pass
+    profile = tiny_profile(tmp_path, evaluation={"enabled": True, "clip_model": name, "dino_model": "builtin:tiny-dino"})
+    problems = [problem for problem in check_profile(profile).warnings if problem.key == "evaluation.clip_model"]
+    assert len(problems) == 1 and "is a file, not a folder" in problems[0].message

@@ -3,6 +3,7 @@ and concepts it would score against another's photos: said by ``dbtui validate``
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from engine.evaluation.prompts import concept_words, evaluation_prompts
@@ -51,9 +52,18 @@ def missing_scorer_folder(name: str) -> str | None:
     """Why the scorer ``name`` cannot be loaded when it is written as a path (/, ./, ../, ~) to no folder; None otherwise
     (a hub id, a built-in name, a folder that is there). Without this a path was looked up as a hub id and said to be
     "offline, and not in the Hugging Face cache"."""
-    if not name.startswith(("/", "./", "../", "~")) or Path(name).expanduser().is_dir():
+    if not name.startswith(("/", "./", "../", "~")):
         return None
-    where = "" if Path(name).expanduser().is_absolute() else f" (relative paths are read from the folder dbtui runs in, {Path.cwd()})"
+    try:
+        path = Path(name).expanduser()
+    except RuntimeError:  # '~someone/clip' for a user this machine does not have
+        return f"the path '{name}' starts with '{name.split('/')[0]}', which names no user here: write the path out"
+    # os.path's tests, not Path's: they answer False for a name the system refuses (too long, say) instead of raising.
+    if os.path.isdir(path):
+        return None
+    if os.path.exists(path):
+        return f"the path '{name}' is a file, not a folder: give the model's folder (the one holding its config.json)"
+    where = "" if path.is_absolute() else f" (relative paths are read from the folder dbtui runs in, {Path.cwd()})"
     return f"the folder '{name}' does not exist{where}"
 
 
