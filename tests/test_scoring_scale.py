@@ -40,6 +40,7 @@ def rounds_for(tmp_path: Path, demo_data: Path, evaluation: dict, emitted: list)
     rounds = PreviewRounds(trainer)
 
     def generate(folder: Path, prompts: list[str], num_images: int, seed: int):
+        generated.append(folder)
         folder.mkdir(parents=True, exist_ok=True)
         images = [picture(prompt, seed + k) for prompt in prompts for k in range(num_images)]
         for i, image in enumerate(images):
@@ -47,6 +48,7 @@ def rounds_for(tmp_path: Path, demo_data: Path, evaluation: dict, emitted: list)
         return [], None, images
 
     rounds._generate = generate  # type: ignore[method-assign]
+    rounds.generated = generated = []  # type: ignore[attr-defined]  # the folders generated into
     return rounds
 
 
@@ -124,3 +126,28 @@ def test_a_resume_scores_the_base_again_before_its_checkpoint_loads(tmp_path: Pa
                               accelerator=SimpleNamespace(is_main_process=False))
     supervisor.attach(trainer)
     assert done == ["base", "load"]
+
+
+def test_scorers_that_cannot_load_are_found_out_before_any_image_is_generated(
+        tmp_path: Path, demo_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The base images were generated (minutes on SDXL) before the scorers failed, so settings.json was never written,
+    and each later resume warned that every setting had changed, deleted the base images and generated them again."""
+    import engine.evaluation.scorers as scorers_module
+
+    monkeypatch.setattr(scorers_module, "_hub_reachable", lambda: False)
+    offline = {**OLD, "dino_model": "nosuchorg/no-such-dino"}  # offline, and not in the Hugging Face cache
+    first: list = []
+    rounds = rounds_for(tmp_path, demo_data, offline, first)
+    rounds.score(0)
+    rounds.score(20)
+    assert rounds.generated == []  # type: ignore[attr-defined]
+    assert [type(e) for e in first] == [Warning] and "offline, and not in the Hugging Face cache" in first[0].message
+
+    base = tmp_path / "run" / "evaluation" / "step-000000"  # as the earlier dbtui left it: images, no settings.json
+    base.mkdir(parents=True)
+    (base / "prompt00_00.png").write_bytes(b"png")
+    resumed: list = []
+    rounds = rounds_for(tmp_path, demo_data, offline, resumed)
+    rounds.score_base_again()
+    assert rounds.generated == [] and (base / "prompt00_00.png").exists()  # type: ignore[attr-defined]
+    assert [type(e) for e in resumed] == [Warning] and "differ" not in resumed[0].message

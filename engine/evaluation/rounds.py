@@ -21,7 +21,7 @@ import torch
 from engine.data.images import list_images, load_rgb
 from engine.evaluation.metrics import mean_of, mean_similarity, paired_similarity
 from engine.evaluation.prompts import EvalPrompt, evaluation_prompts
-from engine.evaluation.scorers import Scorers, ScorersUnavailableError, loaded_scorers
+from engine.evaluation.scorers import Scorers, ScorersUnavailableError, check_scorers, loaded_scorers
 from engine.events import Event, SamplesScored, Warning
 from engine.json_file import read_json_object
 from engine.profile import Profile
@@ -85,6 +85,16 @@ class Evaluation:
         changed = [name for name, value in self.scale.items() if recorded.get(name) != value]
         return changed or None
 
+    def check_scorers(self) -> bool:
+        """Whether the scorers can be loaded, as far as their small files say (``check_scorers``): found out before a
+        round generates its images, which a scorer failing afterwards wasted (minutes of SDXL or Flux work)."""
+        if self.available:
+            try:
+                check_scorers(self.settings.clip_model, self.settings.dino_model)
+            except ScorersUnavailableError as error:
+                self._unavailable(error)
+        return self.available
+
     def score(self, step: int, images: list[Any]) -> SamplesScored | None:
         """The round's event, from its images (``images_per_prompt`` per prompt, in prompt order)."""
         if not self.available:
@@ -92,10 +102,13 @@ class Evaluation:
         try:
             with loaded_scorers(self.settings.clip_model, self.settings.dino_model, self.device) as scorers:
                 return self._score(step, images, scorers)
-        except ScorersUnavailableError as error:
-            self.available = False
-            self.emit(Warning(message=f"{error}; scoring is skipped for the rest of this run", advice=error.advice))
+        except ScorersUnavailableError as error:  # a failure the small files did not show (the weights' own)
+            self._unavailable(error)
             return None
+
+    def _unavailable(self, error: ScorersUnavailableError) -> None:
+        self.available = False
+        self.emit(Warning(message=f"{error}; scoring is skipped for the rest of this run", advice=error.advice))
 
     def _score(self, step: int, images: list[Any], scorers: Scorers) -> SamplesScored:
         per_image = self.settings.images_per_prompt

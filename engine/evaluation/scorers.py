@@ -76,29 +76,57 @@ def _load(loader: Any, name: str, **kwargs: Any) -> Any:
 DINO_CLASSES = {"vit": "ViTModel", "dinov2": "Dinov2Model", "dinov2_with_registers": "Dinov2WithRegistersModel"}
 
 
-def _load_model(name: str, setting: str, classes: dict[str, str], wanted: str) -> Any:
-    """The scorer model ``name`` (the profile's ``setting``), refused unless every weight is in the checkpoint.
+# The profile's setting of each scorer, the model types it takes, and what it should name instead.
+CLIP = ("evaluation.clip_model", {"clip": "CLIPModel"}, "a CLIP model (openai/clip-vit-base-patch32, builtin:tiny-clip)")
+DINO = ("evaluation.dino_model", DINO_CLASSES, "a DINO model (facebook/dino-vits16, facebook/dinov2-small, builtin:tiny-dino)")
+
+
+def _model_class(name: str, setting: str, classes: dict[str, str], wanted: str) -> tuple[Any, dict[str, Any]]:
+    """The transformers class that loads the scorer ``name`` (the profile's ``setting``) and its arguments, from its
+    config alone; refused when the config is of another kind of model.
 
     transformers loads a checkpoint of another kind (a CLIP folder as a ViT) with random weights and only
-    a log line: the best step would then be chosen from noise, so the model type is checked first and a
-    checkpoint that leaves any weight unset is refused.
+    a log line: the best step would then be chosen from noise, so the model type is checked first.
     """
     import transformers
 
     model_type = getattr(_load(transformers.AutoConfig, name), "model_type", None)
-    advice = f"set {setting} to {wanted}, or set evaluation.enabled = false"
     if model_type not in classes:
         raise ScorersUnavailableError(
             f"cannot use '{name}' as {setting}: it is a {model_type or 'unknown'} model, not one of "
-            f"{', '.join(sorted(classes))}", advice=advice)
+            f"{', '.join(sorted(classes))}", advice=_advice(setting, wanted))
     # ViT's pooling head is untrained in DINO checkpoints; the score reads the CLS token instead.
     kwargs = {"add_pooling_layer": False} if model_type == "vit" else {}
-    model, info = _load(getattr(transformers, classes[model_type]), name, output_loading_info=True, **kwargs)
+    return getattr(transformers, classes[model_type]), kwargs
+
+
+def _advice(setting: str, wanted: str) -> str:
+    return f"set {setting} to {wanted}, or set evaluation.enabled = false"
+
+
+def _load_model(name: str, setting: str, classes: dict[str, str], wanted: str) -> Any:
+    """The scorer model ``name``, refused unless every weight is in the checkpoint (any left unset is random)."""
+    model_class, kwargs = _model_class(name, setting, classes, wanted)
+    model, info = _load(model_class, name, output_loading_info=True, **kwargs)
     if info["missing_keys"]:
         raise ScorersUnavailableError(
             f"cannot use '{name}' as {setting}: its checkpoint lacks {len(info['missing_keys'])} of the model's weights "
-            f"(e.g. {sorted(info['missing_keys'])[0]})", advice=advice)
+            f"(e.g. {sorted(info['missing_keys'])[0]})", advice=_advice(setting, wanted))
     return model
+
+
+def check_scorers(clip_model: str, dino_model: str) -> None:
+    """Raises ScorersUnavailableError where ``loaded_scorers`` would for want of the scorers' files (a folder that is not
+    there, offline and not cached) or for a model of the wrong kind, reading their small files only (no weights). A
+    round generates its images before it scores them: minutes of SDXL or Flux work that a scorer failing then wasted,
+    and for the base round, the record that it was scored."""
+    from transformers import AutoImageProcessor, AutoTokenizer
+
+    _model_class(clip_model, *CLIP)
+    _model_class(dino_model, *DINO)
+    _load(AutoTokenizer, clip_model)
+    _load(AutoImageProcessor, clip_model)
+    _load(AutoImageProcessor, dino_model)
 
 
 @dataclass
@@ -142,12 +170,10 @@ def loaded_scorers(clip_model: str, dino_model: str, device: torch.device) -> It
     from transformers import AutoImageProcessor, AutoTokenizer
 
     scorers = Scorers(
-        clip=_load_model(clip_model, "evaluation.clip_model", {"clip": "CLIPModel"},
-                         "a CLIP model (openai/clip-vit-base-patch32, builtin:tiny-clip)").to(device).eval(),
+        clip=_load_model(clip_model, *CLIP).to(device).eval(),
         clip_images=_load(AutoImageProcessor, clip_model),
         clip_tokenizer=_load(AutoTokenizer, clip_model),
-        dino=_load_model(dino_model, "evaluation.dino_model", DINO_CLASSES,
-                         "a DINO model (facebook/dino-vits16, facebook/dinov2-small, builtin:tiny-dino)").to(device).eval(),
+        dino=_load_model(dino_model, *DINO).to(device).eval(),
         dino_images=_load(AutoImageProcessor, dino_model),
         device=device,
     )

@@ -20,6 +20,7 @@ from engine.events import SampleSaved, Warning
 from engine.models.family import TextEmbeddings, embeddings_to, guidance_for
 
 if TYPE_CHECKING:
+    from engine.evaluation.rounds import Evaluation
     from engine.training.trainer import Trainer
 
 
@@ -30,7 +31,7 @@ class PreviewRounds:
 
     def __init__(self, trainer: Trainer):
         self.trainer = trainer
-        self.evaluation: Any = None  # engine.evaluation.rounds.Evaluation
+        self.evaluation: Evaluation | None = None
         self.last_images: list[Any] = []
         self.sampled: tuple[int, list[Path]] | None = None  # the last round's step and preview files
 
@@ -61,15 +62,11 @@ class PreviewRounds:
         """The [evaluation] round at ``step`` (step 0: the base model). The global RNG is forked and
         images use their own seeds, so a run with scoring trains exactly as one without."""
         trainer = self.trainer
-        if not trainer.profile.evaluation.enabled or not trainer.accelerator.is_main_process:
+        evaluation = self._scoring()
+        if evaluation is None:
             return
-        from engine.evaluation.rounds import Evaluation, tracker_values
+        from engine.evaluation.rounds import tracker_values
 
-        if self.evaluation is None:
-            self.evaluation = Evaluation(trainer.profile, trainer.run_dir, trainer.instance_dirs, trainer.device, trainer.emit)
-        evaluation = self.evaluation
-        if not evaluation.available:
-            return
         settings = trainer.profile.evaluation
         with torch.random.fork_rng(devices=[trainer.device] if trainer.device.type == "cuda" else []):
             with trainer.phase("scoring", f"step {step}", total=len(evaluation.prompts) * settings.images_per_prompt):
@@ -84,24 +81,35 @@ class PreviewRounds:
         """A resume's, before its checkpoint loads (the models are still the base model): the base round again when
         ``evaluation/step-000000/`` was made under other [evaluation] settings or records none, since class drift is
         measured from its images and prompt fidelity from its CLIP-T; the rounds scored before are not compared."""
-        trainer = self.trainer
-        if not trainer.profile.evaluation.enabled or not trainer.accelerator.is_main_process:
+        evaluation = self._scoring()
+        if evaluation is None:  # nothing is set aside or generated for scorers that cannot score it
             return
-        from engine.evaluation.rounds import BASE_STEP, Evaluation
+        from engine.evaluation.rounds import BASE_STEP
 
-        self.evaluation = self.evaluation or Evaluation(trainer.profile, trainer.run_dir, trainer.instance_dirs, trainer.device,
-                                                        trainer.emit)
-        changed = self.evaluation.base_changes()
+        changed = evaluation.base_changes()
         if changed is None:
             return
-        base = self.evaluation.folder(BASE_STEP)
+        base = evaluation.folder(BASE_STEP)
         if base.is_dir():
-            trainer.emit(Warning(
+            self.trainer.emit(Warning(
                 message=f"the [evaluation] settings differ from those the base round in {base} was scored with "
                         f"({', '.join(changed)}): the base model is scored again for them, and the rounds scored before are "
                         "not compared with the new ones for the best step"))
             shutil.rmtree(base)  # the earlier settings' images: another prompt list left files a reader took as this one's
         self.score(BASE_STEP)
+
+    def _scoring(self) -> Evaluation | None:
+        """The run's scoring, made at its first use; None when [evaluation] is off, on the other
+        processes, and once the scorers cannot be loaded (found out before any image is generated, and said once)."""
+        trainer = self.trainer
+        if not trainer.profile.evaluation.enabled or not trainer.accelerator.is_main_process:
+            return None
+        if self.evaluation is None:
+            from engine.evaluation.rounds import Evaluation
+
+            self.evaluation = Evaluation(trainer.profile, trainer.run_dir, trainer.instance_dirs, trainer.device, trainer.emit)
+            self.evaluation.check_scorers()
+        return self.evaluation if self.evaluation.available else None
 
     @contextlib.contextmanager
     def _eval_models(self, with_text_encoders: bool) -> Iterator[tuple[Any, list[Any]]]:
