@@ -111,10 +111,10 @@ def start(resumed_from: int = 0) -> RunStarted:
 
 def resumed_under_new_settings(at: int) -> list[Event]:
     """Rounds at 0, 100 and 200, stopped at 200, and resumed from ``at`` under other settings: the base model is scored
-    again for them before the resume's start."""
+    again for them before the resume's checkpoint loads, and said right after its start."""
     return [start(), scored(0, 0.30, OLD, 0.4), scored(100, 0.30, OLD), scored(200, 0.30, OLD),
             RunFinished(step=200, outputs={}, seconds=1.0, status="stopped"),
-            Warning(message="the [evaluation] settings differ"), scored(0, 0.32, NEW, 0.4), start(at)]
+            Warning(message="the [evaluation] settings differ"), start(at), scored(0, 0.32, NEW, 0.4)]
 
 
 def test_a_resume_under_other_settings_compares_only_their_rounds() -> None:

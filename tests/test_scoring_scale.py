@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,7 +16,7 @@ from PIL import Image
 
 from dbtui.widgets.score_plot import ScoreHistory
 from engine.evaluation.best import best_step
-from engine.events import SamplesScored, Warning
+from engine.events import RunStarted, SamplesScored, Warning
 from engine.training.preview_rounds import PreviewRounds
 from tests.training_helpers import tiny_profile
 
@@ -151,3 +152,63 @@ def test_scorers_that_cannot_load_are_found_out_before_any_image_is_generated(
     rounds.score_base_again()
     assert rounds.generated == [] and (base / "prompt00_00.png").exists()  # type: ignore[attr-defined]
     assert [type(e) for e in resumed] == [Warning] and "differ" not in resumed[0].message
+
+
+def older_dbtuis_run(tmp_path: Path, demo_data: Path, events: bool = True) -> Path:
+    """A run an older dbtui scored: its base round records no settings, and its rounds' events none either."""
+    rounds = rounds_for(tmp_path, demo_data, OLD, [])
+    rounds.score(0)
+    base = tmp_path / "run" / "evaluation" / "step-000000"
+    (base / "settings.json").unlink()
+    if events:
+        started = RunStarted(run_dir=str(tmp_path / "run"), profile=rounds.trainer.profile.model_dump(mode="json"), hardware={},
+                             versions={}, total_steps=60)
+        lines = [started, scored(0, 0.4, 0.3, None), scored(20, 0.9, 0.3, None)]
+        (tmp_path / "run" / "events.jsonl").write_text("".join(event.to_json() + "\n" for event in lines), encoding="utf-8")
+    return base
+
+
+def test_an_older_dbtuis_base_round_of_this_runs_settings_is_kept_and_recorded(tmp_path: Path, demo_data: Path) -> None:
+    """It was deleted and made again, with a warning that every setting had changed, and the rounds scored before were
+    no longer compared."""
+    base = older_dbtuis_run(tmp_path, demo_data)
+    images = {path.name: path.read_bytes() for path in base.glob("*.png")}
+    emitted: list = []
+    rounds = rounds_for(tmp_path, demo_data, OLD, emitted)
+    rounds.score_base_again()
+    assert emitted == [] and rounds.generated == []  # type: ignore[attr-defined]
+    assert {path.name: path.read_bytes() for path in base.glob("*.png")} == images
+    assert json.loads((base / "settings.json").read_text())["prompts"] == OLD["prompts"]
+    rounds.score_base_again()  # recorded now: nothing to find out again
+    assert emitted == [] and rounds.generated == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("evaluation", "events", "said"), [
+    (NEW, True, "differ from those of the profile the base round in"),
+    (OLD, False, "records no [evaluation] settings"),  # nothing says what the older dbtui made it with
+])
+def test_an_older_dbtuis_base_round_is_moved_aside_when_it_is_not_this_runs(
+        tmp_path: Path, demo_data: Path, evaluation: dict, events: bool, said: str) -> None:
+    """The user's earlier images were deleted (rmtree); they are the report's "before" pictures."""
+    base = older_dbtuis_run(tmp_path, demo_data, events)
+    images = {path.name: path.read_bytes() for path in base.glob("*.png")}
+    emitted: list = []
+    rounds_for(tmp_path, demo_data, evaluation, emitted).score_base_again()
+    warning, rescored = emitted
+    aside = base.with_name("step-000000-earlier-1")
+    assert isinstance(warning, Warning) and said in warning.message and str(aside) in warning.message
+    assert ("(prompts)" in warning.message) == events
+    assert {path.name: path.read_bytes() for path in aside.glob("*.png")} == images
+    assert isinstance(rescored, SamplesScored) and rescored.step == 0 and (base / "settings.json").is_file()
+
+
+def test_an_older_dbtuis_rounds_count_with_the_new_ones_where_the_base_round_was_kept() -> None:
+    """They record no settings; the rounds after the resume do: the rule compared only those of the base's (none)."""
+    settings = {"prompts": ["a"]}
+    kept = [scored(0, 0.4, 0.30, None), scored(20, 0.6, 0.30, None), scored(40, 0.9, 0.30, settings)]
+    best = best_step(kept)
+    assert best is not None and best.qualifying == (40, 20)
+    # Where the resume scored the base model again instead, the older rounds are of another scale.
+    again = [*kept[:2], scored(0, 0.4, 0.20, settings), scored(60, 0.5, 0.20, settings)]
+    best = best_step(again)
+    assert best is not None and (best.step, best.start_clip_t, best.qualifying) == (60, 0.20, (60,))

@@ -7,7 +7,8 @@ earliest on a tie. The start is the base model's CLIP-T, or the first scored ste
 was not scored. DreamBooth overfits by trading prompt fidelity for subject fidelity, so this keeps
 the step where the subject is learnt best before prompts stop working. Only rounds scored with the same
 [evaluation] settings as the newest base round are compared (a resume that changed them scored the base
-model again): other prompts, scorers or seeds measure on another scale.
+model again): other prompts, scorers or seeds measure on another scale. A round of an older dbtui records
+none: it is taken to be of the settings of the rounds scored after the same base round (``Scales``).
 """
 
 from __future__ import annotations
@@ -89,39 +90,67 @@ def scored_round(event: Event) -> SamplesScored | None:
     return replace(event, scores=finite(event.scores), prompts=prompts)
 
 
+class Scales:
+    """The [evaluation] settings rounds were scored with, where their events record none (an older dbtui's): those of
+    the rounds scored after the same base round that record some. A resume that found an older dbtui's base round to be
+    of its settings kept it (engine/evaluation/base_round.py), so its rounds and the new ones are one scale; one that
+    did not scored the base model again, which starts another."""
+
+    def __init__(self) -> None:
+        self.recorded: list[Any] = [None]  # per base round read (the first: rounds before any), its rounds' settings
+        self.newest: tuple[Any, int] = (None, 0)  # the newest round's settings and base: the scale where no base was scored
+
+    def add(self, event: SamplesScored) -> int:
+        """Read ``event``; returns the base round it follows, for ``of``."""
+        if event.step == 0:
+            self.recorded.append(None)
+        base = len(self.recorded) - 1
+        if self.recorded[base] is None:
+            self.recorded[base] = event.settings
+        self.newest = (event.settings, base)
+        return base
+
+    def of(self, settings: Any, base: int) -> Any:
+        """The settings a round was scored with: its own, or its base round's rounds'."""
+        return self.recorded[base] if settings is None else settings
+
+
 class ScoredRounds:
     """A run's scored rounds as its events come, as the rule counts them: the latest per step, without the branch a
     resume left, of the newest base round's [evaluation] settings (its scale), under the run's tolerance."""
 
     def __init__(self) -> None:
         self.tolerance = DEFAULT_TOLERANCE
-        self.held: dict[int, tuple[dict[str, float | None], Any]] = {}  # step → (scores, the settings they were scored with)
-        self.newest: Any = None  # the settings of the newest round: the scale when no base round was scored
+        # step → (scores, the settings they were scored with, the base round they follow: see Scales)
+        self.held: dict[int, tuple[dict[str, float | None], Any, int]] = {}
+        self.scales = Scales()
         self.rescaled = False  # the newest base round replaced rounds of other settings
-        self.changed_at: int | None = None  # the step the resume that rescaled them started from, once its start came
+        self.started_at: int | None = None  # the step the newest start (a resume's) began from
+        self.changed_at: int | None = None  # the step the resume that rescaled them started from
 
     def add(self, event: Event) -> None:
         forget_after(self.held, branch_point(event))
         if isinstance(event, RunStarted):
             self.tolerance = tolerance_of(event, self.tolerance)
-            if self.rescaled and self.changed_at is None:  # the resume scored the base again before its start
-                self.changed_at = step_number(event.resumed_from_step)
+            self.started_at = step_number(event.resumed_from_step)
         elif (scored := scored_round(event)) is not None:
-            if scored.step == 0 and self.held and scored.settings != self.scale:
-                self.rescaled, self.changed_at = True, None
-            self.held[scored.step] = (scored.scores, scored.settings)  # a step scored again after a resume: the latest counts
-            self.newest = scored.settings
+            before = self.scale if self.held else None
+            base = self.scales.add(scored)
+            if scored.step == 0 and self.held and self.scales.of(scored.settings, base) != before:
+                # A resume's base round comes right after its start (engine/training/preview_rounds.py).
+                self.rescaled, self.changed_at = True, self.started_at
+            self.held[scored.step] = (scored.scores, scored.settings, base)  # a step scored again after a resume: the latest counts
 
     @property
     def scale(self) -> Any:
         """The settings of the rounds compared: other prompts, scorers or seeds measure on another scale."""
-        return self.held[0][1] if 0 in self.held else self.newest
+        return self.scales.of(*(self.held[0][1:] if 0 in self.held else self.scales.newest))
 
     @property
     def rounds(self) -> dict[int, dict[str, float | None]]:
         """The compared rounds' scores by step, in step order."""
         scale = self.scale
-        return {step: scores for step, (scores, settings) in sorted(self.held.items()) if settings == scale}
+        return {step: scores for step, (scores, *made) in sorted(self.held.items()) if self.scales.of(*made) == scale}
 
     @property
     def best(self) -> BestStep | None:

@@ -6,7 +6,7 @@ identifier-free prompts are what class drift is measured from, and its CLIP-T is
 best-step rule compares with. A resumed run reads those images back from ``step-000000/``, whose
 ``settings.json`` says what they were made and scored with (``round_settings``): a resume under other
 settings scores the base model again (``PreviewRounds.score_base_again``), since its images and its
-CLIP-T would measure the new rounds on another scale.
+CLIP-T would measure the new rounds on another scale (``base_round.py``).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import Any
 import torch
 
 from engine.data.images import list_images, load_rgb
+from engine.evaluation.base_round import BASE_SETTINGS, base_round_difference, image_name, round_settings
 from engine.evaluation.metrics import mean_of, mean_similarity, paired_similarity
 from engine.evaluation.prompts import EvalPrompt, evaluation_prompts
 from engine.evaluation.scorers import Scorers, ScorersUnavailableError, check_scorers, loaded_scorers
 from engine.events import Event, SamplesScored, Warning
-from engine.json_file import read_json_object
 from engine.profile import Profile
 
 BASE_STEP = 0
@@ -31,28 +31,12 @@ BASE_STEP = 0
 # short side, DINO's whole image; 336 for the largest CLIP), so their input is unchanged in substance,
 # while 30 photos of 24 MP no longer hold about 2 GB at once.
 SCORING_SIDE = 512
-BASE_SETTINGS = "settings.json"  # in the base round's folder: the settings its images were made and scored with
 # Images a scorer embeds at once: a concept's instance photos in one pass held them all as tensors on the device.
 SCORING_BATCH = 16
 
 
 def round_folder(run_dir: Path, step: int) -> Path:
     return Path(run_dir) / "evaluation" / f"step-{step:06d}"
-
-
-def round_settings(profile: Profile) -> dict[str, Any]:
-    """What a round's scores are measured on: rounds under other settings score other images (the prompts, their
-    number and seeds, how they are generated) with other scorers, so they are not compared with each other."""
-    evaluation, sampling = profile.evaluation, profile.sampling
-    return {"prompts": [p.prompt for p in evaluation_prompts(profile)], "clip_model": evaluation.clip_model,
-            "dino_model": evaluation.dino_model, "images_per_prompt": evaluation.images_per_prompt, "seed": evaluation.seed,
-            "sampling.steps": sampling.steps, "sampling.guidance_scale": sampling.guidance_scale,
-            "sampling.negative_prompt": sampling.negative_prompt}
-
-
-def image_name(prompt_index: int, image_index: int) -> str:
-    """The file name ``save_samples`` gives an image (so a resumed run finds the base images)."""
-    return f"prompt{prompt_index:02d}_{image_index:02d}.png"
 
 
 class Evaluation:
@@ -78,12 +62,10 @@ class Evaluation:
     def folder(self, step: int) -> Path:
         return round_folder(self.run_dir, step)
 
-    def base_changes(self) -> list[str] | None:
-        """None when the base round's folder records this run's settings; else what differs (every setting when it
-        records none: no base round was scored, or an older dbtui scored it)."""
-        recorded = read_json_object(self.folder(BASE_STEP) / BASE_SETTINGS)
-        changed = [name for name, value in self.scale.items() if recorded.get(name) != value]
-        return changed or None
+    def base_difference(self) -> str | None:
+        """None when the base round (whose folder exists) was made with this run's settings; else what differs
+        (``base_round_difference``)."""
+        return base_round_difference(self.folder(BASE_STEP), self.scale, self.run_dir / "events.jsonl")
 
     def check_scorers(self) -> bool:
         """Whether the scorers can be loaded, as far as their small files say (``check_scorers``): found out before a

@@ -9,7 +9,6 @@ when the text encoders are frozen, so no text encoder comes back to the device.
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,23 +78,24 @@ class PreviewRounds:
 
     def score_base_again(self) -> None:
         """A resume's, before its checkpoint loads (the models are still the base model): the base round again when
-        ``evaluation/step-000000/`` was made under other [evaluation] settings or records none, since class drift is
-        measured from its images and prompt fidelity from its CLIP-T; the rounds scored before are not compared."""
+        ``evaluation/step-000000/`` was made under other [evaluation] settings, or what it was made with is not known,
+        since class drift is measured from its images and prompt fidelity from its CLIP-T; the rounds scored before
+        are not compared, and the earlier images are moved aside (``base_round.py``)."""
         evaluation = self._scoring()
         if evaluation is None:  # nothing is set aside or generated for scorers that cannot score it
             return
+        from engine.evaluation.base_round import set_aside
         from engine.evaluation.rounds import BASE_STEP
 
-        changed = evaluation.base_changes()
-        if changed is None:
-            return
         base = evaluation.folder(BASE_STEP)
         if base.is_dir():
+            difference = evaluation.base_difference()
+            if difference is None:
+                return
+            aside = set_aside(base)
             self.trainer.emit(Warning(
-                message=f"the [evaluation] settings differ from those the base round in {base} was scored with "
-                        f"({', '.join(changed)}): the base model is scored again for them, and the rounds scored before are "
-                        "not compared with the new ones for the best step"))
-            shutil.rmtree(base)  # the earlier settings' images: another prompt list left files a reader took as this one's
+                message=f"{difference}: the base model is scored again for this run's settings (the earlier images are kept "
+                        f"in {aside}), and the rounds scored before are not compared with the new ones for the best step"))
         self.score(BASE_STEP)
 
     def _scoring(self) -> Evaluation | None:

@@ -1,0 +1,112 @@
+"""Whether a run's base round (``evaluation/step-000000/``) measures on this attempt's scale.
+
+Its ``settings.json`` says what its images were made and scored with (``round_settings``). A base round that
+records none was made by an older dbtui, or its round was cut short: the profiles of the run's attempts (their
+run_started events) then say what it was made with, computed as ``round_settings`` computes them now. Where every
+one gives this attempt's settings and the round's images are all there, it is this run's: it is recorded, and the
+rounds scored with it (whose events record no settings) keep counting for the best step. Otherwise the base model is
+scored again (``PreviewRounds.score_base_again``), and the earlier images are moved aside, never deleted: a user
+made them, and they were the report's "before" pictures.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from engine.errors import DbtuiError
+from engine.evaluation.prompts import evaluation_prompts
+from engine.events import RunStarted, event_from_dict
+from engine.json_file import read_json_object
+from engine.profile import Profile
+from engine.profile.migrations import migrate
+
+BASE_SETTINGS = "settings.json"  # in the base round's folder: the settings its images were made and scored with
+
+
+def round_settings(profile: Profile) -> dict[str, Any]:
+    """What a round's scores are measured on: rounds under other settings score other images (the prompts, their
+    number and seeds, how they are generated) with other scorers, so they are not compared with each other."""
+    evaluation, sampling = profile.evaluation, profile.sampling
+    return {"prompts": [p.prompt for p in evaluation_prompts(profile)], "clip_model": evaluation.clip_model,
+            "dino_model": evaluation.dino_model, "images_per_prompt": evaluation.images_per_prompt, "seed": evaluation.seed,
+            "sampling.steps": sampling.steps, "sampling.guidance_scale": sampling.guidance_scale,
+            "sampling.negative_prompt": sampling.negative_prompt}
+
+
+def image_name(prompt_index: int, image_index: int) -> str:
+    """The file name ``save_samples`` gives an image (so a resumed run finds the base images)."""
+    return f"prompt{prompt_index:02d}_{image_index:02d}.png"
+
+
+def base_round_difference(folder: Path, scale: dict[str, Any], events_file: Path) -> str | None:
+    """None when the base round in ``folder`` (which exists) was made with the settings ``scale``; else what differs,
+    as the start of a warning. An older dbtui's round found to be of these settings is recorded as it is checked."""
+    recorded = read_json_object(folder / BASE_SETTINGS)
+    if recorded:
+        changed = _changed(scale, [recorded])
+        return f"the [evaluation] settings differ from those the base round in {folder} was scored with ({changed})" if changed \
+            else None
+    earlier = attempt_scales(events_file)
+    if earlier is None:
+        return (f"the base round in {folder} records no [evaluation] settings (an older dbtui made it, or its round was cut "
+                "short) and the run's events do not say the profile it was made with")
+    changed = _changed(scale, earlier)
+    if changed:
+        return f"the [evaluation] settings differ from those of the profile the base round in {folder} was made with ({changed})"
+    names = {image_name(i, k) for i in range(len(scale["prompts"])) for k in range(scale["images_per_prompt"])}
+    if names != {path.name for path in folder.glob("prompt*.png")}:
+        return (f"the base round in {folder} records no [evaluation] settings, and its images are not those of this run's "
+                f"{len(names)} (its round was cut short, or made from another prompt list)")
+    (folder / BASE_SETTINGS).write_text(json.dumps(scale, indent=1), encoding="utf-8")
+    return None
+
+
+def attempt_scales(events_file: Path) -> list[dict[str, Any]] | None:
+    """The settings of each attempt of the run that scored (its run_started event's profile, with [evaluation] on); None
+    when they cannot be known: no such attempt, a damaged line, a profile this dbtui no longer reads."""
+    try:
+        lines = Path(events_file).read_bytes().splitlines()
+    except OSError:
+        return None
+    scales = []
+    for line in lines:
+        if b'"run_started"' not in line:
+            continue
+        try:
+            event = event_from_dict(json.loads(line))
+        except (ValueError, TypeError):
+            return None
+        profile = _profile(event.profile) if isinstance(event, RunStarted) else None
+        if profile is None:
+            return None
+        if profile.evaluation.enabled:
+            scales.append(round_settings(profile))
+    return scales or None
+
+
+def _profile(data: Any) -> Profile | None:
+    """The profile an event or a manifest stored (``model_dump``), read as this dbtui reads it; None when it cannot be."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return Profile.model_validate(migrate(copy.deepcopy(data)))
+    except (DbtuiError, ValueError, TypeError):  # pydantic's ValidationError is a ValueError
+        return None
+
+
+def _changed(scale: dict[str, Any], records: list[dict[str, Any]]) -> str:
+    """The settings of ``scale`` any of ``records`` holds otherwise, named with commas; empty when none."""
+    return ", ".join(name for name, value in scale.items() if any(record.get(name) != value for record in records))
+
+
+def set_aside(folder: Path) -> Path:
+    """Move an earlier base round out of the way, to ``step-000000-earlier-N`` beside it (the first N free): the
+    report and the round read ``step-000000`` as the base round of this scale, and its images stay the user's."""
+    number = 1
+    while (aside := folder.with_name(f"{folder.name}-earlier-{number}")).exists():
+        number += 1
+    folder.rename(aside)
+    return aside
