@@ -65,6 +65,7 @@ def test_a_resume_under_other_evaluation_settings_scores_the_base_again(tmp_path
     resumed: list = []
     rounds = rounds_for(tmp_path, demo_data, NEW, resumed)
     rounds.score_base_again()
+    rounds.begin(40)  # after the attempt's run_started
     warning, base = resumed
     assert isinstance(warning, Warning) and "prompts" in warning.message and "not compared" in warning.message
     assert isinstance(base, SamplesScored) and base.step == 0 and base.settings["prompts"] == NEW["prompts"]
@@ -75,7 +76,9 @@ def test_a_resume_under_other_evaluation_settings_scores_the_base_again(tmp_path
     assert drift["photo of a cat"] == pytest.approx(0.0, abs=1e-5)
 
     growing: list = []
-    rounds_for(tmp_path, demo_data, {**NEW, "images_per_prompt": 2}, growing).score_base_again()
+    rounds = rounds_for(tmp_path, demo_data, {**NEW, "images_per_prompt": 2}, growing)
+    rounds.score_base_again()
+    rounds.begin(40)
     assert "images_per_prompt" in growing[0].message and growing[1].step == 0
 
 
@@ -193,7 +196,9 @@ def test_an_older_dbtuis_base_round_is_moved_aside_when_it_is_not_this_runs(
     base = older_dbtuis_run(tmp_path, demo_data, events)
     images = {path.name: path.read_bytes() for path in base.glob("*.png")}
     emitted: list = []
-    rounds_for(tmp_path, demo_data, evaluation, emitted).score_base_again()
+    rounds = rounds_for(tmp_path, demo_data, evaluation, emitted)
+    rounds.score_base_again()
+    rounds.begin(40)
     warning, rescored = emitted
     aside = base.with_name("step-000000-earlier-1")
     assert isinstance(warning, Warning) and said in warning.message and str(aside) in warning.message
@@ -212,3 +217,24 @@ def test_an_older_dbtuis_rounds_count_with_the_new_ones_where_the_base_round_was
     again = [*kept[:2], scored(0, 0.4, 0.20, settings), scored(60, 0.5, 0.20, settings)]
     best = best_step(again)
     assert best is not None and (best.step, best.start_clip_t, best.qualifying) == (60, 0.20, (60,))
+
+
+def test_a_resumes_base_round_is_said_after_its_run_started_and_not_to_the_trackers(tmp_path: Path, demo_data: Path) -> None:
+    """Its samples_scored came before the attempt's run_started, and went to TensorBoard/wandb as step 0 after step N
+    (wandb drops a step lower than one it logged)."""
+    rounds_for(tmp_path, demo_data, OLD, []).score(0)
+    emitted: list = []
+    rounds = rounds_for(tmp_path, demo_data, NEW, emitted)
+    logged: list = []
+    rounds.trainer.accelerator.trackers = ["tensorboard"]
+    rounds.trainer.accelerator.log = lambda values, step: logged.append(step)
+    rounds.score_base_again()  # before the checkpoint loads
+    base = tmp_path / "run" / "evaluation" / "step-000000"
+    assert [type(e) for e in emitted] == [Warning] and not (base / "settings.json").exists()
+    emitted.append("run_started")
+    rounds.begin(40)
+    assert [getattr(e, "step", e) for e in emitted[1:]] == ["run_started", 0] and logged == []
+    assert (base / "settings.json").is_file()  # recorded once its event is in the run's events
+    rounds.begin(40)
+    rounds.score(50)
+    assert [getattr(e, "step", e) for e in emitted[1:]] == ["run_started", 0, 50] and logged == [50]

@@ -77,6 +77,11 @@ class Evaluation:
                 self._unavailable(error)
         return self.available
 
+    def record_base(self) -> None:
+        """Write the base round's settings: once its event is said, so that a round cut short records nothing and is
+        scored again, and a recorded one is in the run's events (the best-step rule reads its scale there)."""
+        (self.folder(BASE_STEP) / BASE_SETTINGS).write_text(json.dumps(self.scale, indent=1), encoding="utf-8")
+
     def score(self, step: int, images: list[Any]) -> SamplesScored | None:
         """The round's event, from its images (``images_per_prompt`` per prompt, in prompt order)."""
         if not self.available:
@@ -107,8 +112,6 @@ class Evaluation:
             "class_drift": mean_of([r["class_drift"] for r in rows]),
         }
         scores["subject"] = mean_of([scores["dino"], scores["clip_i"]])
-        if step == BASE_STEP:  # written once scored: a base round cut short records nothing and is scored again
-            (self.folder(step) / BASE_SETTINGS).write_text(json.dumps(self.scale, indent=1), encoding="utf-8")
         return SamplesScored(step=step, scores=scores, prompts=rows, folder=str(self.folder(step)), settings=self.scale)
 
     def _score_prompt(self, index: int, prompt: EvalPrompt, images: list[Any], scorers: Scorers,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from engine.events import SampleSaved, Warning
+from engine.events import SampleSaved, SamplesScored, Warning
 from engine.models.family import TextEmbeddings, embeddings_to, guidance_for
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ class PreviewRounds:
         self.evaluation: Evaluation | None = None
         self.last_images: list[Any] = []
         self.sampled: tuple[int, list[Path]] | None = None  # the last round's step and preview files
+        self.held: SamplesScored | None = None  # a resume's base round, scored before its run_started (``begin``)
 
     def sample(self, step: int) -> list[Path]:
         """Preview images for the sample prompts into samples/step-XXXXXX/, then the round's scores."""
@@ -57,30 +58,51 @@ class PreviewRounds:
         self.sampled = (step, paths)
         return paths
 
-    def score(self, step: int) -> None:
-        """The [evaluation] round at ``step`` (step 0: the base model). The global RNG is forked and
-        images use their own seeds, so a run with scoring trains exactly as one without."""
+    def score(self, step: int, *, hold: bool = False) -> None:
+        """The [evaluation] round at ``step`` (step 0: the base model); ``hold``: its event waits for ``begin``. The global
+        RNG is forked and images use their own seeds, so a run with scoring trains exactly as one without."""
         trainer = self.trainer
         evaluation = self._scoring()
         if evaluation is None:
             return
-        from engine.evaluation.rounds import tracker_values
-
         settings = trainer.profile.evaluation
         with torch.random.fork_rng(devices=[trainer.device] if trainer.device.type == "cuda" else []):
             with trainer.phase("scoring", f"step {step}", total=len(evaluation.prompts) * settings.images_per_prompt):
                 _, _, images = self._generate(evaluation.folder(step), evaluation.texts, settings.images_per_prompt, settings.seed)
                 event = evaluation.score(step, images)
-        if event is not None:
-            trainer.emit(event)
-            if trainer.accelerator.trackers:
-                trainer.accelerator.log(tracker_values(event), step=step)
+        if event is not None and hold:
+            self.held = event
+        elif event is not None:
+            self._report(event, track=True)
+
+    def begin(self, step: int) -> None:
+        """Once the attempt's run_started is said: a new run's base round is scored; a resume's, scored again before its
+        checkpoint loaded, is said now, after the start it belongs to (before it, it ended the earlier attempt in
+        events.jsonl). An attempt that fails before this says nothing of it and records no settings for it, so the
+        next resume scores it again."""
+        if self.held is not None:
+            # Not to the trackers: after step N, wandb drops a step-0 point, and TensorBoard would draw the new scale's
+            # start into the old one's curves. events.jsonl, the plot and the report have it.
+            self._report(self.held, track=False)
+            self.held = None
+        elif step == 0:
+            self.score(0)
+
+    def _report(self, event: SamplesScored, track: bool) -> None:
+        trainer = self.trainer
+        if event.step == 0 and self.evaluation is not None:
+            self.evaluation.record_base()
+        trainer.emit(event)
+        if track and trainer.accelerator.trackers:
+            from engine.evaluation.rounds import tracker_values
+
+            trainer.accelerator.log(tracker_values(event), step=event.step)
 
     def score_base_again(self) -> None:
         """A resume's, before its checkpoint loads (the models are still the base model): the base round again when
         ``evaluation/step-000000/`` was made under other [evaluation] settings, or what it was made with is not known,
         since class drift is measured from its images and prompt fidelity from its CLIP-T; the rounds scored before
-        are not compared, and the earlier images are moved aside (``base_round.py``)."""
+        are not compared, and the earlier images are moved aside (``base_round.py``). Its event waits for ``begin``."""
         evaluation = self._scoring()
         if evaluation is None:  # nothing is set aside or generated for scorers that cannot score it
             return
@@ -96,7 +118,7 @@ class PreviewRounds:
             self.trainer.emit(Warning(
                 message=f"{difference}: the base model is scored again for this run's settings (the earlier images are kept "
                         f"in {aside}), and the rounds scored before are not compared with the new ones for the best step"))
-        self.score(BASE_STEP)
+        self.score(BASE_STEP, hold=True)
 
     def _scoring(self) -> Evaluation | None:
         """The run's scoring, made at its first use; None when [evaluation] is off, on the other

@@ -295,8 +295,7 @@ class Trainer:
             ))
             for problem in shared_prompt_problems(profile):
                 self.emit(Warning(message=f"{problem.key} {problem.message}"))
-        if self.global_step == 0:
-            self.rounds.score(0)  # the base model: where prompt fidelity starts and class drift is measured from
+        self.rounds.begin(self.global_step)  # the base round: where prompt fidelity starts and class drift is measured from
         meter, skips = StepMeter(self.total_steps, self.global_step), SkippedSteps()
         span = f"steps {self.global_step + 1}-{self.total_steps} of {self.total_steps}" if self.global_step else f"{self.total_steps} steps"
         self.emit(PhaseStarted(phase="training", total=self.total_steps, description=span))  # a resume trains the rest
