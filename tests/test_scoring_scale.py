@@ -238,3 +238,65 @@ def test_a_resumes_base_round_is_said_after_its_run_started_and_not_to_the_track
     rounds.begin(40)
     rounds.score(50)
     assert [getattr(e, "step", e) for e in emitted[1:]] == ["run_started", 0, 50] and logged == [50]
+
+
+def started_with(tmp_path: Path, rounds: PreviewRounds, *events: SamplesScored) -> None:
+    """events.jsonl as the run's first attempt wrote it: its start, then ``events``."""
+    start = RunStarted(run_dir=str(tmp_path / "run"), profile=rounds.trainer.profile.model_dump(mode="json"), hardware={},
+                       versions={}, total_steps=60)
+    (tmp_path / "run" / "events.jsonl").write_text("".join(e.to_json() + "\n" for e in (start, *events)), encoding="utf-8")
+
+
+@pytest.mark.parametrize("older", [False, True])
+def test_a_base_round_whose_attempt_ended_before_its_start_is_scored_again(
+        tmp_path: Path, demo_data: Path, older: bool) -> None:
+    """A resume under other settings made their base images and was stopped before its run_started: the next resume,
+    under the first settings, took the folder (no settings.json) for an older dbtui's, which the run's starts all said
+    was of its settings, and kept the other settings' images as its base round."""
+    if older:
+        base = older_dbtuis_run(tmp_path, demo_data)
+    else:
+        first: list = []
+        rounds = rounds_for(tmp_path, demo_data, OLD, first)
+        rounds.score(0)
+        started_with(tmp_path, rounds, *first)
+        base = tmp_path / "run" / "evaluation" / "step-000000"
+    own = (base / "prompt00_00.png").read_bytes()
+    rounds_for(tmp_path, demo_data, {**OLD, "seed": 999}, []).score_base_again()  # never begins
+    assert (base / "prompt00_00.png").read_bytes() != own
+    emitted: list = []
+    rounds = rounds_for(tmp_path, demo_data, OLD, emitted)
+    rounds.score_base_again()
+    rounds.begin(40)
+    warning, rescored = emitted
+    assert "was cut short" in warning.message and "only where they were scored under these settings" in warning.message
+    assert rounds.generated == [base] and (base / "prompt00_00.png").read_bytes() == own  # type: ignore[attr-defined]
+    assert isinstance(rescored, SamplesScored) and json.loads((base / "settings.json").read_text())["seed"] == rescored.settings["seed"]
+    assert sorted(p.name for p in base.iterdir()) == ["prompt00_00.png", "prompt01_00.png", "settings.json"]
+
+
+def test_a_base_round_whose_scorers_failed_after_its_images_is_scored_again(
+        tmp_path: Path, demo_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scorers whose small files were there and weights not: the base images were made, then scoring was skipped."""
+    import engine.evaluation.rounds as rounds_module
+    from engine.evaluation.scorers import ScorersUnavailableError
+
+    @contextlib.contextmanager
+    def no_weights(*args: object, **kwargs: object):
+        raise ScorersUnavailableError("cannot load the scorer: offline, and not in the Hugging Face cache")
+        yield
+
+    real = rounds_module.loaded_scorers
+    monkeypatch.setattr(rounds_module, "loaded_scorers", no_weights)
+    first: list = []
+    rounds = rounds_for(tmp_path, demo_data, OLD, first)
+    rounds.begin(0)
+    started_with(tmp_path, rounds)
+    assert [type(e) for e in first] == [Warning] and rounds.generated  # type: ignore[attr-defined]
+    monkeypatch.setattr(rounds_module, "loaded_scorers", real)
+    resumed: list = []
+    rounds = rounds_for(tmp_path, demo_data, OLD, resumed)
+    rounds.score_base_again()
+    rounds.begin(40)
+    assert [type(e) for e in resumed] == [Warning, SamplesScored] and "cut short" in resumed[0].message
+

@@ -1,8 +1,10 @@
 """Whether a run's base round (``evaluation/step-000000/``) measures on this attempt's scale.
 
-Its ``settings.json`` says what its images were made and scored with (``round_settings``). A base round that
-records none was made by an older dbtui, or its round was cut short: the profiles of the run's attempts (their
-run_started events) then say what it was made with, computed as ``round_settings`` computes them now. Where every
+Its ``settings.json`` says what its images were made and scored with (``round_settings``), written once its event is
+said; until then the folder holds ``UNFINISHED``: an attempt that ended first (a resume killed before it started
+training, scorers that failed after its images were made) left images no event or record stands for, scored again. A
+base round that records none and holds no such mark was made by an older dbtui: the profiles of the run's attempts
+(their run_started events) then say what it was made with, computed as ``round_settings`` computes them now. Where every
 one gives this attempt's settings and the round's images are all there, it is this run's: it is recorded, and the
 rounds scored with it (whose events record no settings) keep counting for the best step. Otherwise the base model is
 scored again (``PreviewRounds.score_base_again``), and the earlier images are moved aside, never deleted: a user
@@ -24,6 +26,7 @@ from engine.profile import Profile
 from engine.profile.migrations import migrate
 
 BASE_SETTINGS = "settings.json"  # in the base round's folder: the settings its images were made and scored with
+UNFINISHED = "unfinished"  # in the base round's folder from before its images are made until BASE_SETTINGS is written
 
 
 def round_settings(profile: Profile) -> dict[str, Any]:
@@ -44,6 +47,8 @@ def image_name(prompt_index: int, image_index: int) -> str:
 def base_round_difference(folder: Path, scale: dict[str, Any], events_file: Path) -> str | None:
     """None when the base round in ``folder`` (which exists) was made with the settings ``scale``; else what differs,
     as the start of a warning. An older dbtui's round found to be of these settings is recorded as it is checked."""
+    if cut_short(folder):
+        return f"the base round in {folder} was cut short before its scores were said"
     recorded = read_json_object(folder / BASE_SETTINGS)
     if recorded:
         changed = _changed(scale, [recorded])
@@ -62,6 +67,13 @@ def base_round_difference(folder: Path, scale: dict[str, Any], events_file: Path
                 f"{len(names)} (its round was cut short, or made from another prompt list)")
     (folder / BASE_SETTINGS).write_text(json.dumps(scale, indent=1), encoding="utf-8")
     return None
+
+
+def cut_short(folder: Path) -> bool:
+    """Whether the base round in ``folder`` was made by an attempt that ended before its scores were said and recorded:
+    without the mark it would be taken for an older dbtui's, of the settings the run's starts name, whatever it was
+    made with (a resume under other settings that was stopped before it started training)."""
+    return (folder / UNFINISHED).exists()
 
 
 def attempt_scales(events_file: Path) -> list[dict[str, Any]] | None:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from engine.data.images import list_images, load_rgb
-from engine.evaluation.base_round import BASE_SETTINGS, base_round_difference, image_name, round_settings
+from engine.evaluation.base_round import BASE_SETTINGS, UNFINISHED, base_round_difference, image_name, round_settings
 from engine.evaluation.metrics import mean_of, mean_similarity, paired_similarity
 from engine.evaluation.prompts import EvalPrompt, evaluation_prompts
 from engine.evaluation.scorers import Scorers, ScorersUnavailableError, check_scorers, loaded_scorers
@@ -77,10 +77,19 @@ class Evaluation:
                 self._unavailable(error)
         return self.available
 
+    def start_base(self) -> None:
+        """Mark the base round unfinished before its images are made (``base_round.cut_short``)."""
+        folder = self.folder(BASE_STEP)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / UNFINISHED).write_text("these images were never scored: a resume moves them aside and scores the base "
+                                         "model again\n", encoding="utf-8")
+
     def record_base(self) -> None:
         """Write the base round's settings: once its event is said, so that a round cut short records nothing and is
         scored again, and a recorded one is in the run's events (the best-step rule reads its scale there)."""
-        (self.folder(BASE_STEP) / BASE_SETTINGS).write_text(json.dumps(self.scale, indent=1), encoding="utf-8")
+        folder = self.folder(BASE_STEP)
+        (folder / BASE_SETTINGS).write_text(json.dumps(self.scale, indent=1), encoding="utf-8")
+        (folder / UNFINISHED).unlink(missing_ok=True)
 
     def score(self, step: int, images: list[Any]) -> SamplesScored | None:
         """The round's event, from its images (``images_per_prompt`` per prompt, in prompt order)."""

@@ -66,6 +66,8 @@ class PreviewRounds:
         if evaluation is None:
             return
         settings = trainer.profile.evaluation
+        if step == 0:
+            evaluation.start_base()
         with torch.random.fork_rng(devices=[trainer.device] if trainer.device.type == "cuda" else []):
             with trainer.phase("scoring", f"step {step}", total=len(evaluation.prompts) * settings.images_per_prompt):
                 _, _, images = self._generate(evaluation.folder(step), evaluation.texts, settings.images_per_prompt, settings.seed)
@@ -106,7 +108,7 @@ class PreviewRounds:
         evaluation = self._scoring()
         if evaluation is None:  # nothing is set aside or generated for scorers that cannot score it
             return
-        from engine.evaluation.base_round import set_aside
+        from engine.evaluation.base_round import cut_short, set_aside
         from engine.evaluation.rounds import BASE_STEP
 
         base = evaluation.folder(BASE_STEP)
@@ -114,10 +116,13 @@ class PreviewRounds:
             difference = evaluation.base_difference()
             if difference is None:
                 return
+            # A cut-short round may have been of other settings than the rounds before it: the events say which count.
+            compared = ("the rounds scored before count for the best step only where they were scored under these settings"
+                        if cut_short(base) else "the rounds scored before are not compared with the new ones for the best step")
             aside = set_aside(base)
             self.trainer.emit(Warning(
                 message=f"{difference}: the base model is scored again for this run's settings (the earlier images are kept "
-                        f"in {aside}), and the rounds scored before are not compared with the new ones for the best step"))
+                        f"in {aside}), and {compared}"))
         self.score(BASE_STEP, hold=True)
 
     def _scoring(self) -> Evaluation | None:
