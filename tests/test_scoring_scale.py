@@ -300,3 +300,13 @@ def test_a_base_round_whose_scorers_failed_after_its_images_is_scored_again(
     rounds.begin(40)
     assert [type(e) for e in resumed] == [Warning, SamplesScored] and "cut short" in resumed[0].message
 
+
+
+def test_the_base_rounds_settings_are_written_after_its_event_is_said(tmp_path: Path, demo_data: Path) -> None:
+    """A record without its event: the best-step rule reads the base round's scale from the events."""
+    settings = tmp_path / "run" / "evaluation" / "step-000000" / "settings.json"
+    recorded: list[bool] = []
+    rounds = rounds_for(tmp_path, demo_data, OLD, [])
+    rounds.trainer.emit = lambda event: recorded.append(settings.exists())
+    rounds.begin(0)
+    assert recorded == [False] and settings.is_file()

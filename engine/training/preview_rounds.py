@@ -92,9 +92,9 @@ class PreviewRounds:
 
     def _report(self, event: SamplesScored, track: bool) -> None:
         trainer = self.trainer
+        trainer.emit(event)
         if event.step == 0 and self.evaluation is not None:
             self.evaluation.record_base()
-        trainer.emit(event)
         if track and trainer.accelerator.trackers:
             from engine.evaluation.rounds import tracker_values
 
