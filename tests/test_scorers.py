@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from engine.builtin import resolve_scorer
-from engine.evaluation.scorers import ScorersUnavailableError, loaded_scorers
+from engine.evaluation.scorers import ScorersUnavailableError, check_scorers, loaded_scorers
 
 CPU = torch.device("cpu")
 
@@ -89,3 +89,32 @@ def test_a_scorer_path_to_a_file_is_said_to_be_no_folder(tmp_path: Path) -> None
     profile = tiny_profile(tmp_path, evaluation={"enabled": True, "clip_model": name, "dino_model": "builtin:tiny-dino"})
     problems = [problem for problem in check_profile(profile).warnings if problem.key == "evaluation.clip_model"]
     assert len(problems) == 1 and "is a file, not a folder" in problems[0].message
+
+
+def test_a_scorer_folder_without_weights_is_found_out_before_loading(tmp_path: Path) -> None:
+    """Its config, tokenizer and processor loaded: the round's images were made, then loading the weights failed."""
+    folder = tmp_path / "dino"
+    shutil.copytree(resolve_scorer("builtin:tiny-dino"), folder)
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(ScorersUnavailableError, match="holds no model weights"):
+        check_scorers("builtin:tiny-clip", str(folder))
+    check_scorers("builtin:tiny-clip", "builtin:tiny-dino")
+
+
+@pytest.mark.parametrize(("cached", "refused"), [(set(), True), ({"model.safetensors.index.json"}, False)])
+def test_a_hub_scorer_whose_weights_are_not_cached_is_refused_offline(
+        monkeypatch: pytest.MonkeyPatch, cached: set, refused: bool) -> None:
+    import huggingface_hub
+
+    import engine.evaluation.scorers as scorers_module
+
+    monkeypatch.setattr(scorers_module, "_hub_reachable", lambda: False)
+    monkeypatch.setattr(scorers_module, "_load", lambda *args, **kwargs: None)  # the small files are cached
+    monkeypatch.setattr(scorers_module, "_model_class", lambda *args: (None, {}))
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache",
+                        lambda repo, name: f"/cache/{repo}/{name}" if repo == "org/dino" or name in cached else None)
+    if refused:
+        with pytest.raises(ScorersUnavailableError, match="its weights are not in the Hugging Face cache"):
+            check_scorers("org/clip", "org/dino")
+    else:
+        check_scorers("org/clip", "org/dino")

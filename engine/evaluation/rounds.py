@@ -68,7 +68,8 @@ class Evaluation:
         return base_round_difference(self.folder(BASE_STEP), self.scale, self.run_dir / "events.jsonl")
 
     def check_scorers(self) -> bool:
-        """Whether the scorers can be loaded, as far as their small files say (``check_scorers``): found out before a
+        """Whether the scorers can be loaded, as far as their small files and their weights' being there say
+        (``check_scorers``): found out before a
         round generates its images, which a scorer failing afterwards wasted (minutes of SDXL or Flux work)."""
         if self.available:
             try:

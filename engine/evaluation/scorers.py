@@ -115,15 +115,44 @@ def _load_model(name: str, setting: str, classes: dict[str, str], wanted: str) -
     return model
 
 
+# The files from_pretrained reads a PyTorch model's weights from (one file, or an index of shards).
+WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def _check_weights(name: str) -> None:
+    """Raises ScorersUnavailableError where the scorer ``name``'s weights are neither there nor to be downloaded: its
+    config, tokenizer and processors can be cached without them (a download cut short). Only whether a file exists."""
+    from huggingface_hub import try_to_load_from_cache
+
+    from engine.builtin import resolve_scorer
+
+    source = os.path.expanduser(resolve_scorer(name))
+    if os.path.isdir(source):
+        if not any(os.path.isfile(os.path.join(source, weights)) for weights in WEIGHTS):
+            raise ScorersUnavailableError(f"cannot load the scorer '{name}': the folder holds no model weights (none of "
+                                          f"{', '.join(WEIGHTS)})", advice="name a transformers CLIP or DINO model folder, or a hub id")
+        return
+    try:
+        cached = any(isinstance(try_to_load_from_cache(source, weights), str) for weights in WEIGHTS)
+    except ValueError:  # not a hub id; its config loaded, so from_pretrained reads it otherwise and will say so
+        return
+    if not cached and not _hub_reachable():
+        raise ScorersUnavailableError(f"cannot load the scorer '{name}': offline, and its weights are not in the Hugging Face "
+                                      "cache (its other files are)")
+
+
 def check_scorers(clip_model: str, dino_model: str) -> None:
     """Raises ScorersUnavailableError where ``loaded_scorers`` would for want of the scorers' files (a folder that is not
-    there, offline and not cached) or for a model of the wrong kind, reading their small files only (no weights). A
-    round generates its images before it scores them: minutes of SDXL or Flux work that a scorer failing then wasted,
-    and for the base round, the record that it was scored."""
+    there, offline and not cached, weights missing) or for a model of the wrong kind, reading their small files only
+    and whether their weights are there (``_check_weights``). A round generates its images before it scores them:
+    minutes of SDXL or Flux work that a scorer failing then wasted, and for the base round, the record that it was
+    scored."""
     from transformers import AutoImageProcessor, AutoTokenizer
 
     _model_class(clip_model, *CLIP)
     _model_class(dino_model, *DINO)
+    _check_weights(clip_model)
+    _check_weights(dino_model)
     _load(AutoTokenizer, clip_model)
     _load(AutoImageProcessor, clip_model)
     _load(AutoImageProcessor, dino_model)
