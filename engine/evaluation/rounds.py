@@ -69,8 +69,8 @@ class Evaluation:
 
     def check_scorers(self) -> bool:
         """Whether the scorers can be loaded, as far as their small files and their weights' being there say
-        (``check_scorers``): found out before a
-        round generates its images, which a scorer failing afterwards wasted (minutes of SDXL or Flux work)."""
+        (``check_scorers``): found out before a round generates its images, which a scorer failing afterwards wasted
+        (minutes of SDXL or Flux work)."""
         if self.available:
             try:
                 check_scorers(self.settings.clip_model, self.settings.dino_model)
