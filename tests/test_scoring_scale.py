@@ -310,3 +310,14 @@ def test_the_base_rounds_settings_are_written_after_its_event_is_said(tmp_path: 
     rounds.trainer.emit = lambda event: recorded.append(settings.exists())
     rounds.begin(0)
     assert recorded == [False] and settings.is_file()
+
+
+def test_an_event_naming_run_started_is_no_start(tmp_path: Path, demo_data: Path) -> None:
+    """A newer dbtui's event whose value is the words "run_started": the base round was scored again for it."""
+    base = older_dbtuis_run(tmp_path, demo_data)
+    with (tmp_path / "run" / "events.jsonl").open("a", encoding="utf-8") as events:
+        events.write(json.dumps({"event": "stage", "time": 1.0, "after": "run_started"}) + "\n")
+    emitted: list = []
+    rounds = rounds_for(tmp_path, demo_data, OLD, emitted)
+    rounds.score_base_again()
+    assert emitted == [] and rounds.generated == [] and (base / "settings.json").is_file()  # type: ignore[attr-defined]

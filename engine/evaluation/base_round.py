@@ -78,7 +78,8 @@ def cut_short(folder: Path) -> bool:
 
 def attempt_scales(events_file: Path) -> list[dict[str, Any]] | None:
     """The settings of each attempt of the run that scored (its run_started event's profile, with [evaluation] on); None
-    when they cannot be known: no such attempt, a damaged line, a profile this dbtui no longer reads."""
+    when they cannot be known: no such attempt, a damaged line that may be a start, a profile this dbtui no longer
+    reads. Another event that holds the words "run_started" (a warning quoting them) is no start."""
     try:
         lines = Path(events_file).read_bytes().splitlines()
     except OSError:
@@ -88,7 +89,10 @@ def attempt_scales(events_file: Path) -> list[dict[str, Any]] | None:
         if b'"run_started"' not in line:
             continue
         try:
-            event = event_from_dict(json.loads(line))
+            data = json.loads(line)
+            if not isinstance(data, dict) or data.get("event") != "run_started":
+                continue
+            event = event_from_dict(data)
         except (ValueError, TypeError):
             return None
         profile = _profile(event.profile) if isinstance(event, RunStarted) else None
