@@ -161,3 +161,17 @@ def test_the_score_plot_and_the_rule_agree_on_the_scale() -> None:
     for event in (start(), scored(0, 0.30, OLD), scored(100, 0.30, OLD), scored(200, 0.30, NEW)):
         history.add(event)
     assert history.series("clip_t")[0] == [0, 100] and history.best is not None and history.best.step == 100
+
+
+def test_what_a_branch_left_behind_no_longer_says_the_settings_changed() -> None:
+    """After a resume from an earlier checkpoint, the step said was the dropped branch's; after a restart from the start
+    under the same settings, the settings were still said to have changed."""
+    track = ScoreTrack()
+    for event in [*resumed_under_new_settings(200), scored(300, 0.31, NEW), RunFinished(step=300, outputs={}, seconds=1.0,
+                                                                                          status="stopped"), start(100)]:
+        track.add(event)
+    assert "changed at step 100," in (track.why_none(ended=False) or "")
+    for event in (start(0), scored(0, 0.32, NEW, 0.4)):
+        track.add(event)
+    assert not track.scored.rescaled and track.scored.changed_at is None
+    assert track.why_none(ended=False) == "no step qualifies yet: no step after the base model has been scored yet"

@@ -124,21 +124,27 @@ class ScoredRounds:
         # step → (scores, the settings they were scored with, the base round they follow: see Scales)
         self.held: dict[int, tuple[dict[str, float | None], Any, int]] = {}
         self.scales = Scales()
-        self.rescaled = False  # the newest base round replaced rounds of other settings
+        self.rescaled = False  # the newest base round replaced rounds after the base of other settings
         self.started_at: int | None = None  # the step the newest start (a resume's) began from
         self.changed_at: int | None = None  # the step the resume that rescaled them started from
 
     def add(self, event: Event) -> None:
-        forget_after(self.held, branch_point(event))
+        point = branch_point(event)
+        forget_after(self.held, point)
+        if point is not None and self.changed_at is not None and self.changed_at > point:
+            self.changed_at = point  # the run stands before it now: the rounds of the old scale it kept end there
         if isinstance(event, RunStarted):
             self.tolerance = tolerance_of(event, self.tolerance)
             self.started_at = step_number(event.resumed_from_step)
         elif (scored := scored_round(event)) is not None:
+            earlier = any(step > 0 for step in self.held)  # rounds the new base round could set aside
             before = self.scale if self.held else None
             base = self.scales.add(scored)
-            if scored.step == 0 and self.held and self.scales.of(scored.settings, base) != before:
-                # A resume's base round comes right after its start (engine/training/preview_rounds.py).
-                self.rescaled, self.changed_at = True, self.started_at
+            if scored.step == 0:
+                # A resume's base round comes right after its start (engine/training/preview_rounds.py); one of the scale
+                # before it (a restart from the start, settings changed back) sets no round aside.
+                changed = earlier and self.scales.of(scored.settings, base) != before
+                self.rescaled, self.changed_at = changed, self.started_at if changed else None
             self.held[scored.step] = (scored.scores, scored.settings, base)  # a step scored again after a resume: the latest counts
 
     @property
