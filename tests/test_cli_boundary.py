@@ -61,9 +61,13 @@ def test_ctrl_c_is_exit_130(capsys: pytest.CaptureFixture[str]) -> None:
     assert "interrupted" in capsys.readouterr().err
 
 
-def test_ctrl_c_during_an_import_is_exit_130_not_a_bug(capsys: pytest.CaptureFixture[str]) -> None:
+def test_ctrl_c_during_an_import_is_exit_130_not_a_bug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A Ctrl-C while save_pretrained made diffusers import onnxruntime reached the boundary as "ImportError:
     initialization failed" wrapped in a RuntimeError, and was reported as a bug (exit 3)."""
+    monkeypatch.setenv("DBTUI_CACHE", str(tmp_path))
+
     def command() -> int:
         try:
             try:
@@ -76,6 +80,26 @@ def test_ctrl_c_during_an_import_is_exit_130_not_a_bug(capsys: pytest.CaptureFix
     assert run_guarded(command, []) == EXIT_INTERRUPTED
     err = capsys.readouterr().err
     assert "dbtui: interrupted" in err and "bug" not in err
+
+
+def test_a_bug_raised_while_a_ctrl_c_is_handled_is_exit_130_with_its_traceback_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`dbtui attach` detached on Ctrl-C and printed the best step inside its `except KeyboardInterrupt`: a bug there
+    (or in a launch's undo) said "dbtui: interrupted" and left no trace of itself."""
+    monkeypatch.setenv("DBTUI_CACHE", str(tmp_path))
+
+    def command() -> int:
+        try:
+            raise KeyboardInterrupt  # the user detaches
+        except KeyboardInterrupt:
+            return {}["best"]
+
+    assert run_guarded(command, ["attach", "x"]) == EXIT_INTERRUPTED
+    err = capsys.readouterr().err
+    [log] = (tmp_path / "logs").glob("dbtui-crash-*.log")
+    assert f"dbtui: interrupted; an error followed it (KeyError: 'best'), its traceback is in {log}" in err
+    assert "KeyError: 'best'" in log.read_text() and "KeyboardInterrupt" in log.read_text()
 
 
 def test_an_error_whose_chain_loops_without_a_ctrl_c_is_still_a_bug(

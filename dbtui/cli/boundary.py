@@ -136,10 +136,14 @@ def _caused_by_ctrl_c(error: BaseException) -> bool:
 
 
 def _bug(argv: list[str], error: BaseException) -> int:
-    """Say that ``error`` is dbtui's bug, with the log its traceback went to; an error a Ctrl-C caused is none."""
-    if _caused_by_ctrl_c(error):
-        return _interrupted()
+    """Say that ``error`` is dbtui's bug, with the log its traceback went to. After a Ctrl-C it is said as an
+    interruption (exit 130), but its traceback is still written: an import the Ctrl-C broke, and a bug in the code
+    that handled it (a summary printed on detach, an undo that failed), read alike from here."""
     log = write_crash_log(argv)
+    if _caused_by_ctrl_c(error):
+        where = f"its traceback is in {log}" if log else "no log could be written"
+        print(f"dbtui: interrupted; an error followed it ({type(error).__name__}: {error}), {where}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     where = f"the traceback is in {log}" if log else "no log could be written"
     print(
         f"dbtui: unexpected error ({type(error).__name__}: {error}). This is a bug in dbtui; "
