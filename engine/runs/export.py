@@ -8,16 +8,15 @@ the trained weights (full parts, or LoRA adapters) in diffusers format. Outputs 
 from __future__ import annotations
 
 import contextlib
-import os
 import shlex
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from engine.errors import DbtuiError
 from engine.events import Event
 from engine.runs.checkpoints import MANIFEST, CheckpointError, complete_checkpoints, damage_of, restore_part
+from engine.runs.export_pin import pinned
 from engine.runs.file_errors import said_as_run_files_error
 from engine.runs.folder import RunFolder
 from engine.runs.resume_point import SET_ASIDE
@@ -70,7 +69,7 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
         try:
             # Held from here, not from when its weights are read: a live run's rotation removed it during the
             # minutes the base model takes to load. Released however the export ends.
-            files = held.enter_context(_pinned(checkpoint, folder))
+            files = held.enter_context(pinned(checkpoint, folder.path))
         except CheckpointError:
             raise removed from None  # between the choice and the pin (its manifest goes first)
         return _export_from(folder, step, checkpoint, files, removed, emit)
@@ -106,33 +105,6 @@ def _export_from(folder: RunFolder, step: int, checkpoint: Path, files: Path, re
         with contextlib.suppress(OSError):
             target.rmdir()  # made for this export and left empty by its failure; one holding earlier outputs stays
         raise
-
-
-@contextlib.contextmanager
-def _pinned(checkpoint: Path, folder: RunFolder) -> Iterator[Path]:
-    """The checkpoint's files, hard-linked into a folder of the export's own for as long as the export runs: a live
-    run's rotation (saving.keep_last_n) then removes only the checkpoint's names, and the export still reads them
-    whole. Where the disk has no hard links, the checkpoint itself."""
-    pin = folder.path / f".export-{os.getpid()}-{checkpoint.name}"
-    try:
-        shutil.copytree(checkpoint, pin, copy_function=os.link)
-    except shutil.Error as error:  # some files could not be linked: gone meanwhile, or not linkable here
-        shutil.rmtree(pin, ignore_errors=True)
-        if not (checkpoint / MANIFEST).exists():
-            raise CheckpointError(f"checkpoint {checkpoint} was removed while it was read") from error
-        yield checkpoint
-        return
-    except FileNotFoundError as error:
-        shutil.rmtree(pin, ignore_errors=True)
-        raise CheckpointError(f"checkpoint {checkpoint} was removed while it was read") from error
-    except OSError:  # no hard links on this disk (FAT, some network shares), or no room for the folder
-        shutil.rmtree(pin, ignore_errors=True)
-        yield checkpoint
-        return
-    try:
-        yield pin
-    finally:
-        shutil.rmtree(pin, ignore_errors=True)
 
 
 class BaseModelGoneError(DbtuiError):

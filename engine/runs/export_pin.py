@@ -1,0 +1,125 @@
+"""An export's pin: its checkpoint's files hard-linked into RUN/.export-step-N-XXXX for as long as the export runs.
+
+A live run's rotation (saving.keep_last_n) then removes only the checkpoint's names, and the export still reads them
+whole. The export holds a flock on the pin's lock file for its whole life: the kernel drops it however the export
+ends (killed, out of memory, its terminal closed), so the next export of the run removes the pins no process holds,
+each of which would otherwise keep a whole checkpoint's disk space, unseen (a dot name). A pin whose lock cannot be
+told (no lock file, a disk without locks) is left alone: it may be a live export's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from engine.runs.checkpoints import MANIFEST, CheckpointError
+from engine.runs.held_file import forget, held, lock_exclusive, remember, same_file
+
+PIN_PREFIX = ".export-"
+PIN_LOCK = ".export.lock"  # in the pin, held by its export: no checkpoint has a file of that name
+_TRIES = 3  # a pin swept by another export between its making and its lock is made again
+
+
+@contextlib.contextmanager
+def pinned(checkpoint: Path, run: Path) -> Iterator[Path]:
+    """The checkpoint's files, pinned in ``run`` while the block runs; where the disk has no hard links (or no room
+    for the folder), the checkpoint itself. CheckpointError where the checkpoint was removed before it was pinned."""
+    sweep_pins(run)
+    made = _new_pin(checkpoint, run)
+    if made is None:
+        yield checkpoint
+        return
+    pin, lock = made
+    try:
+        files = _linked(checkpoint, pin)
+        if files == pin:
+            yield pin
+            return
+    finally:
+        _drop(pin, lock)  # made by this call, under a name no other export takes
+    yield checkpoint  # the pin, of no use, is gone already
+
+
+def _drop(pin: Path, lock: int | None) -> None:
+    shutil.rmtree(pin, ignore_errors=True)
+    if lock is not None:
+        forget(lock)
+        os.close(lock)
+
+
+def _new_pin(checkpoint: Path, run: Path) -> tuple[Path, int | None] | None:
+    """A new empty pin and its held lock (None where the disk has no locks); None where no folder can be made."""
+    for _ in range(_TRIES):
+        try:
+            pin = Path(tempfile.mkdtemp(prefix=f"{PIN_PREFIX}{checkpoint.name}-", dir=run))
+        except OSError:  # a read-only run folder, no room
+            return None
+        try:
+            lock = os.open(pin / PIN_LOCK, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError:
+            shutil.rmtree(pin, ignore_errors=True)
+            return None
+        try:
+            taken = lock_exclusive(lock)
+        except OSError:  # the disk cannot say (ESTALE, EIO): as on a disk without locks
+            taken = None
+        if taken is None:  # the pin works still, and no sweep will take it
+            os.close(lock)
+            return pin, None
+        if taken and same_file(lock, pin / PIN_LOCK):
+            remember(lock)
+            return pin, lock
+        _drop(pin, None)  # another export's sweep took it before the lock did (and is removing it)
+        os.close(lock)
+    return None
+
+
+def _linked(checkpoint: Path, pin: Path) -> Path:
+    """The files an export reads: ``pin`` once the checkpoint is linked into it, else the checkpoint itself."""
+    removed = f"checkpoint {checkpoint} was removed while it was read"
+    try:
+        shutil.copytree(checkpoint, pin, copy_function=os.link, dirs_exist_ok=True)
+    except shutil.Error as error:  # some files could not be linked: gone meanwhile, or not linkable here
+        if not (checkpoint / MANIFEST).exists():
+            raise CheckpointError(removed) from error
+        return checkpoint
+    except FileNotFoundError as error:
+        raise CheckpointError(removed) from error
+    except OSError:  # no hard links on this disk (FAT, some network shares)
+        return checkpoint
+    if not (pin / MANIFEST).is_file():  # listed once rotation had begun (its manifest goes first): not whole
+        raise CheckpointError(removed)
+    return pin
+
+
+def sweep_pins(run: Path) -> None:
+    """Remove the pins in ``run`` whose export is gone: those whose lock no process holds."""
+    with contextlib.suppress(OSError):
+        for pin in run.glob(f"{PIN_PREFIX}*"):
+            _sweep(pin)
+
+
+def _sweep(pin: Path) -> None:
+    lock_path = pin / PIN_LOCK
+    if held(lock_path) is not False:  # held, this process's own (never opened: that drops an NFS lock), or not told
+        return
+    try:
+        lock = os.open(lock_path, os.O_RDWR | os.O_NOFOLLOW)  # an exclusive NFS lock needs writing
+    except OSError:
+        return
+    try:
+        # Taken, not only tested: an export that locks it after this finds its lock file gone (same_file) and makes
+        # another pin.
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(lock)
+        return
+    try:
+        shutil.rmtree(pin, ignore_errors=True)
+    finally:
+        os.close(lock)

@@ -1,0 +1,98 @@
+"""An export's pin (its checkpoint hard-linked in RUN/.export-…): gone with the export however it ends, a killed
+export's removed by the next, a live one's never, and a pin listed once rotation had begun said as the removal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.runs.checkpoints import MANIFEST
+from engine.runs.export import NoSuchCheckpointError, export_checkpoint
+from engine.runs.export_pin import PIN_LOCK, pinned
+from tests.runs_helpers import run_with_checkpoints
+
+HOLD = """\
+import sys, time
+from pathlib import Path
+from engine.runs.export_pin import pinned
+with pinned(Path(sys.argv[1]), Path(sys.argv[2])) as files:
+    print(files, flush=True)
+    time.sleep(600)
+"""
+
+
+def _holding_export(checkpoint: Path, run: Path) -> tuple[subprocess.Popen[str], Path]:
+    """Another process's export, holding its pin until it is killed."""
+    process = subprocess.Popen([sys.executable, "-c", HOLD, str(checkpoint), str(run)], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    line = process.stdout.readline().strip() if process.stdout else ""
+    assert line, "the holding export did not start"
+    return process, Path(line)
+
+
+def test_a_killed_exports_pin_is_removed_by_the_next_export_and_a_live_ones_is_kept(tmp_path: Path) -> None:
+    """A kill (ssh closed, out of memory) during the minutes an export holds its pin left RUN/.export-PID-step-N: a
+    whole checkpoint's disk space, unseen, for good once rotation removed the checkpoint."""
+    folder, _ = run_with_checkpoints(tmp_path, [3])
+    checkpoint = folder.checkpoints / "step-00000003"
+    killed, left = _holding_export(checkpoint, folder.path)
+    live, kept = _holding_export(checkpoint, folder.path)
+    try:
+        assert left.name.startswith(".export-step-00000003-") and (left / "model.safetensors").is_file()
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=30)
+        assert left.is_dir()  # nothing ran to remove it
+        with pinned(checkpoint, folder.path) as files:
+            assert files.parent == folder.path and (files / MANIFEST).is_file()
+            assert not left.exists() and (kept / "model.safetensors").is_file()  # the live export's is its own
+        assert not files.exists()
+    finally:
+        live.kill()
+        live.wait(timeout=30)
+        killed.kill()
+
+
+def test_an_export_never_removes_a_pin_it_did_not_make(tmp_path: Path) -> None:
+    """Pins were named .export-PID-step-N: where PIDs repeat (containers sharing a disk), the name was taken, and the
+    FileExistsError removed the other export's pin. One without a lock file may be being made: it stays too."""
+    folder, _ = run_with_checkpoints(tmp_path, [3])
+    other = folder.path / f".export-{os.getpid()}-step-00000003"
+    other.mkdir()
+    (other / "model.safetensors").write_bytes(b"another export's")
+    with pinned(folder.checkpoints / "step-00000003", folder.path) as files:
+        assert files != other and (files / "model.safetensors").read_bytes() != b"another export's"
+    assert (other / "model.safetensors").read_bytes() == b"another export's"
+
+
+def test_a_pin_listed_after_rotation_removed_the_manifest_is_said_as_the_removal(tmp_path: Path, monkeypatch) -> None:
+    """The pin held the parts still there, with no manifest and no error: the export failed later on the pin's own
+    path (RUN/.export-…), which was gone by then."""
+    import engine.runs.export as export
+
+    folder, _ = run_with_checkpoints(tmp_path, [3, 6])
+    checkpoint = folder.checkpoints / "step-00000003"
+    monkeypatch.setattr(export, "damage_of", lambda path: (path / MANIFEST).unlink())  # rotation's first removal
+    with pytest.raises(NoSuchCheckpointError, match="the checkpoint at step 3 was removed while it was read"):
+        export_checkpoint(folder.path, 3)
+    assert not list(folder.path.glob(".export-*")) and (checkpoint / "model.safetensors").is_file()
+
+
+def test_without_hard_links_the_export_reads_the_checkpoint_itself(tmp_path: Path, monkeypatch) -> None:
+    folder, _ = run_with_checkpoints(tmp_path, [3])
+    checkpoint = folder.checkpoints / "step-00000003"
+
+    def no_hard_links(source: str, target: str) -> None:
+        raise PermissionError(1, "Operation not permitted")  # as FAT or some network shares answer
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+    with pinned(checkpoint, folder.path) as files:
+        assert files == checkpoint and not list(folder.path.glob(".export-*"))
+    (checkpoint / MANIFEST).unlink()  # and rotation removing it before it was read: said as such
+    with pytest.raises(Exception, match="was removed while it was read"), pinned(checkpoint, folder.path):
+        pass
+    assert not list(folder.path.glob(".export-*")) and not (folder.path / PIN_LOCK).exists()
