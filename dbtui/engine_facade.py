@@ -64,9 +64,10 @@ class RunSummary:
 class Engine(Protocol):
     def probe_hardware(self, path: str) -> HardwareReport: ...
     def inspect_model(self, source: str) -> ModelInfo: ...
-    def conversion_target(self, source: str) -> ConversionTarget:
+    def conversion_target(self, source: str, components: str | None = None, part_files: dict[str, str] | None = None,
+                          into: Path | None = None) -> ConversionTarget:
         """Where to convert a single file: models/STEM-diffusers, or a free -2, -3… beside it, or the folder that holds
-        its conversion already (``holds_it``)."""
+        its conversion (with import_model's Flux parts) already (``holds_it``); ``into``: whether that folder does."""
     def import_model(self, source: str, out_dir: Path, emit: Emit | None = None, components: str | None = None,
                      part_files: dict[str, str] | None = None) -> Path:
         """A single file into the diffusers folder ``out_dir`` (one that holds its conversion already is used as it
@@ -129,10 +130,11 @@ class RealEngine:
         return ModelInfo(d.source, d.kind, d.family, d.folder, supported=d.supported, resolution=d.resolution,
                          family_id=d.family_id)
 
-    def conversion_target(self, source: str) -> ConversionTarget:
+    def conversion_target(self, source: str, components: str | None = None, part_files: dict[str, str] | None = None,
+                          into: Path | None = None) -> ConversionTarget:
         from engine.model_import import conversion_target
 
-        return conversion_target(source)
+        return conversion_target(source, components=components, part_files=part_files, into=into)
 
     def import_model(self, source: str, out_dir: Path, emit: Emit | None = None, components: str | None = None,
                      part_files: dict[str, str] | None = None) -> Path:

@@ -36,19 +36,25 @@ def _free(folder: Path) -> bool:
     return not folder.exists() or (folder.is_dir() and not any(folder.iterdir()))
 
 
-def _offered(folder: Path, path: Path) -> ConversionTarget | None:
-    if holds_conversion_of(folder, path, _flux_parts(None, None)):
+def _offered(folder: Path, path: Path, parts: dict[str, object]) -> ConversionTarget | None:
+    if holds_conversion_of(folder, path, parts):
         return ConversionTarget(folder, True)
     return ConversionTarget(folder, False) if _free(folder) else None
 
 
-def conversion_target(source: str, base: Path = DEFAULT_BASE) -> ConversionTarget:
+def conversion_target(source: str, base: Path = DEFAULT_BASE, *, components: str | None = None,
+                      part_files: dict[str, str] | None = None, into: Path | None = None) -> ConversionTarget:
     """Where the wizard suggests converting ``source``: BASE/STEM-diffusers, else (it holds another model) the first
-    of STEM-diffusers-2, -3… that is free or holds this file's conversion (with the default Flux parts)."""
+    of STEM-diffusers-2, -3… that is free or holds this file's conversion. ``into``: the folder the user named
+    instead, told whether it holds the conversion. A Flux file's conversion is its only with the same ``components``
+    and ``part_files`` (import_model's): one from other parts is another model."""
     path = Path(source).expanduser()
+    parts = _flux_parts(components, part_files)
+    if into is not None:
+        return ConversionTarget(into, holds_conversion_of(Path(into).expanduser(), path, parts))
     folders = (base / (f"{path.stem}-diffusers" if number == 1 else f"{path.stem}-diffusers-{number}")
                for number in count(1))
-    return next(target for target in (_offered(folder, path) for folder in folders) if target is not None)
+    return next(target for target in (_offered(folder, path, parts) for folder in folders) if target is not None)
 
 
 def import_model(source: str, out_dir: Path, emit: Callable[[Event], None] | None = None, components: str | None = None,

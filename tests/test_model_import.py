@@ -4,7 +4,7 @@ rather than refused ("models/X-diffusers already exists and is not empty")."""
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -67,12 +67,28 @@ def test_a_flux_conversion_from_other_parts_is_not_reused(conversions: list[Path
         import_model(source, Path("models/m-diffusers"))
 
 
+def test_a_flux_conversion_is_offered_for_the_parts_it_was_made_from(conversions: list[Path]) -> None:
+    """The offer was made for the default parts, and import_model checked the typed ones: a conversion made with a
+    components folder or part files was never offered (a second conversion of tens of GB ran into -2), and one made
+    from the default parts was offered, then refused ("already exists") once a component was typed."""
+    source = _file(Path("a"))
+    typed = {"components": "black-forest-labs/FLUX.1-dev", "part_files": {"t5": "t5xxl.safetensors"}}
+    import_model(source, Path("models/m-diffusers"), **typed)
+    assert conversion_target(source, **typed) == ConversionTarget(Path("models/m-diffusers"), True)
+    assert conversion_target(source, components="black-forest-labs/FLUX.1-dev") == ConversionTarget(
+        Path("models/m-diffusers-2"), False)  # without the T5 file: another model
+    import_model(source, Path("models/m-diffusers-2"))
+    assert conversion_target(source) == ConversionTarget(Path("models/m-diffusers-2"), True)
+    assert conversion_target(source, into=Path("models/m-diffusers")) == ConversionTarget(Path("models/m-diffusers"), False)
+    assert conversion_target(source, **typed, into=Path("models/m-diffusers")).holds_it and len(conversions) == 2
+
+
 @dataclass
 class ConvertingEngine(FakeEngine):
     """The fake, with the engine's own choice of folder and conversion (its converter a copy of the tiny model)."""
 
-    def conversion_target(self, source: str) -> ConversionTarget:
-        return conversion_target(source)
+    def conversion_target(self, source: str, **asked) -> ConversionTarget:
+        return conversion_target(source, **asked)
 
     def import_model(self, source: str, out_dir: Path, emit=None, **flux) -> Path:
         self.calls.append(("import_model", source, str(out_dir)))
@@ -145,3 +161,54 @@ async def test_the_wizard_says_the_command_for_what_it_cannot_pass(warn: bool) -
                     "In a terminal: dbtui convert to-diffusers 'odd file.safetensors' 'models/odd file-diffusers' "
                     "--config FOLDER")
         assert expected in said
+
+
+@dataclass
+class FluxConvertingEngine(ConvertingEngine):
+    """The converting fake, for which m.safetensors is a Flux transformer file."""
+
+    def inspect_model(self, source: str):
+        info = super().inspect_model(source)
+        if source.endswith("m.safetensors"):
+            return replace(info, family="single file: Flux.1 [dev] transformer", family_id="flux", resolution=1024)
+        return info
+
+
+async def _type(pilot, field: str, text: str) -> None:
+    pilot.app.screen.query_one(field, Input).value = text
+    await settle(pilot)
+
+
+def _said(screen) -> tuple[str, str]:
+    return (screen.query_one("#model-convert-to", Input).value, str(screen.query_one("#model-convert", Button).label))
+
+
+async def test_the_wizard_offers_a_flux_conversion_for_the_parts_typed_and_says_a_typed_folder_is_reused(
+        conversions: list[Path]) -> None:
+    source = _file(Path("a"))
+    app = make_app(FluxConvertingEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await at_a_new_profiles_model_step(pilot)
+        screen = app.screen
+        await check_model(pilot, source)
+        await _type(pilot, "#model-components", "black-forest-labs/FLUX.1-dev")
+        await _convert(pilot)
+        assert app.session.get("model.pretrained") == "models/m-diffusers" and len(conversions) == 1
+
+        screen.query_one("#model-source", Input).focus()
+        await check_model(pilot, source)  # the components still typed: the conversion made with them is offered
+        assert _said(screen) == ("models/m-diffusers", "Use this conversion")
+        await _type(pilot, "#model-components", "")  # the default parts: another model, and another folder
+        assert _said(screen) == ("models/m-diffusers-2", "Convert to diffusers")
+        await _type(pilot, "#model-components", "black-forest-labs/FLUX.1-dev")
+        assert _said(screen) == ("models/m-diffusers", "Use this conversion")
+
+        shutil.copytree("models/m-diffusers", "elsewhere/copy")  # a folder of the user's that holds it too
+        await _type(pilot, "#model-convert-to", "elsewhere/copy")
+        assert _said(screen) == ("elsewhere/copy", "Use this conversion")
+        await _type(pilot, "#model-components", "other/flux")  # a folder the user named is kept, and told again
+        assert _said(screen) == ("elsewhere/copy", "Convert to diffusers")
+        await _type(pilot, "#model-components", "black-forest-labs/FLUX.1-dev")
+        await _convert(pilot)
+        assert app.session.get("model.pretrained") == "elsewhere/copy" and len(conversions) == 1
+        assert any(n.message == "Using elsewhere/copy, which holds this file's conversion" for n in app._notifications)

@@ -193,8 +193,8 @@ class FakeEngine:
         return ModelInfo(source, "builtin", "built-in tiny Stable Diffusion 1.x with demo weights", "/cache/tiny-sd1",
                          resolution=64, family_id="sd")
 
-    def conversion_target(self, source: str) -> ConversionTarget:
-        return ConversionTarget(Path("models") / f"{Path(source).stem}-diffusers", False)
+    def conversion_target(self, source: str, components=None, part_files=None, into=None) -> ConversionTarget:
+        return ConversionTarget(into or Path("models") / f"{Path(source).stem}-diffusers", False)
 
     def import_model(self, source: str, out_dir: Path, emit=None) -> Path:
         self.calls.append(("import_model", source))

@@ -87,7 +87,10 @@ aside (and come back if you return to the earlier model).
         self.failed_check: str | None = None  # why the check of the model now named failed
         self.failure_said = False
         self.checking: str | None = None  # the source being checked: Next waits for its family's rules
-        self.target: ConversionTarget | None = None  # the engine's ConversionTarget for the single file shown: where Convert suggests writing
+        self.target: ConversionTarget | None = None  # the engine's answer for the folder in Into…
+        self.target_for: tuple[str, dict] | None = None  # …for this file and these Flux parts (import_model's keywords)
+        self.suggested: str | None = None  # the folder the engine suggested: Into left at it follows the Flux parts
+        self.folder_line = ""  # what #model-folder says of the file shown, where no conversion is offered
         self.converted: str | None = None  # the folder Convert wrote last, checked once it is done
 
     def compose_body(self) -> ComposeResult:
@@ -157,14 +160,38 @@ aside (and come back if you return to the earlier model).
             return
         self.query_one("#model-convert", Button).disabled = True
         self._warn("")
-        self.convert(info.source, Path(typed), self._flux_sources() if info.family_id == "flux" else {})
+        self.convert(info.source, Path(typed), self._parts(info))
 
     @on(Input.Changed, "#model-convert-to")
+    @on(Input.Changed, "#model-flux-parts Input")
     def _target_edited(self) -> None:
-        """The button says what it does: a folder that holds this file's conversion is used as it is."""
+        """The button says what it does, as the engine answers for this folder and these Flux parts (a conversion from
+        other parts is another model); Into left empty or at the engine's suggestion is suggested again."""
+        info = self.session.model_info
+        if info is None or info.kind != "single-file" or not info.supported:
+            return
         typed = self.query_one("#model-convert-to", Input).value.strip()
-        reuse = self.target is not None and self.target.holds_it and Path(typed) == self.target.folder
+        parts = self._parts(info)
+        self._say_target()  # "Convert to diffusers" until the engine says the folder holds the conversion
+        if not self._answered(typed, info.source, parts):
+            self.suggest_target(info.source, parts, None if typed in ("", self.suggested) else Path(typed))
+
+    def _answered(self, typed: str, source: str, parts: dict) -> bool:
+        return (self.target is not None and self.target_for == (source, parts) and bool(typed)
+                and Path(typed) == self.target.folder)
+
+    def _say_target(self) -> None:
+        info = self.session.model_info
+        typed = self.query_one("#model-convert-to", Input).value.strip()
+        reuse = (info is not None and self.target is not None and self.target.holds_it
+                 and self._answered(typed, info.source, self._parts(info)))
         self.query_one("#model-convert", Button).label = "Use this conversion" if reuse else "Convert to diffusers"
+        self.query_one("#model-folder", Static).update(
+            f"{escape(typed)} holds this file's conversion already: [b]Use this conversion[/b] puts it in the profile "
+            "as it is. To convert again, name another folder." if reuse else self.folder_line)
+
+    def _parts(self, info) -> dict:
+        return self._flux_sources() if info.family_id == "flux" else {}
 
     def _flux_sources(self) -> dict:
         """The engine's keywords for where a Flux file's other parts come from, as typed (blank: the default)."""
@@ -180,18 +207,21 @@ aside (and come back if you return to the earlier model).
             self.post_message(WorkFailed("Model check", str(error), source))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-target")
-    def suggest_target(self, source: str) -> None:
+    def suggest_target(self, source: str, parts: dict, into: Path | None) -> None:
         try:
-            self.post_message(WorkDone("target", (source, self.engine.conversion_target(source))))
+            target = self.engine.conversion_target(source, **parts, into=into)
+            self.post_message(WorkDone("target", (source, parts, into, target)))
         except Exception as error:  # noqa: BLE001 - shown to the user
             self.post_message(WorkFailed("Output folder", str(error), source))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model")
     def convert(self, source: str, out_dir: Path, flux_sources: dict) -> None:
         try:
+            # Asked here, as the conversion starts: an answer the label waits for may not have come yet.
+            reused = self.engine.conversion_target(source, **flux_sources, into=out_dir).holds_it
             folder = self.engine.import_model(source, out_dir, emit=lambda e: self.post_message(EngineEvent(e)),
                                               **flux_sources)
-            self.post_message(WorkDone("convert", folder))
+            self.post_message(WorkDone("convert", (folder, reused)))
         except Exception as error:  # noqa: BLE001 - shown to the user
             self.post_message(WorkFailed("Conversion", str(error), str(out_dir)))
 
@@ -222,18 +252,15 @@ aside (and come back if you return to the earlier model).
             settle(self.session, {FAMILY})  # settings this model's family cannot honour are set aside
             self._show(message.result)
         elif message.what == "target":
-            source, target = message.result
-            if source == self.session.get("model.pretrained"):  # else a file the user has since replaced
-                self.target = target
-                self._offer(target)
+            self._answer(*message.result)
         else:
-            folder = str(message.result)
+            made, reused = message.result
+            folder = str(made)
             self.converted = folder
             self.session.set("model.pretrained", folder)
             self.query_one("#model-source", Input).value = folder
             self.query_one("#model-convert-row").display = False
             self.query_one("#model-flux-parts").display = False
-            reused = self.target is not None and self.target.holds_it and Path(folder) == self.target.folder
             self.notify(f"Using {folder}, which holds this file's conversion" if reused else f"Converted into {folder}")
             self.action_check()
 
@@ -267,10 +294,6 @@ aside (and come back if you return to the earlier model).
         self.query_one("#model-convert-row").display = single
         self.query_one("#model-convert", Button).disabled = False  # a new file, even after converting another
         self.query_one("#model-flux-parts").display = single and info.family_id == "flux"
-        if single:
-            self.target = None
-            self.query_one("#model-convert-to", Input).value = ""
-            self.suggest_target(info.source)
         if info.folder and info.supported:
             text = f"The profile will use: [b]{escape(info.folder)}[/b]"
         elif single and info.family_id == "flux":
@@ -279,21 +302,31 @@ aside (and come back if you return to the earlier model).
             text = "Convert it once here, or leave it: training converts it into the run folder."
         else:
             text = ""
+        self.folder_line = text
         self.query_one("#model-folder", Static).update(text)
+        if single:
+            self.target, self.target_for, self.suggested = None, None, None
+            self.query_one("#model-convert-to", Input).value = ""
+            self._target_edited()
 
     def _warn(self, text: str) -> None:
         warning = self.query_one("#model-warning", Static)
         warning.update(text)
         warning.display = bool(text)  # none: no blank line where it would be
 
-    def _offer(self, target: ConversionTarget) -> None:
-        """The folder Convert writes into, editable; one that holds this file's conversion already is offered."""
-        self.query_one("#model-convert-to", Input).value = str(target.folder)
-        self._target_edited()
-        if target.holds_it:
-            self.query_one("#model-folder", Static).update(
-                f"{escape(str(target.folder))} holds this file's conversion already: [b]Use this conversion[/b] puts "
-                "it in the profile as it is. To convert again, name another folder.")
+    def _answer(self, source: str, parts: dict, into: Path | None, target: ConversionTarget) -> None:
+        """The engine's answer for Into: a suggestion fills it where the user has named no folder of their own."""
+        info = self.session.model_info
+        if source != self.session.get("model.pretrained") or info is None or parts != self._parts(info):
+            return  # of a file, or of Flux parts, the user has since replaced
+        field = self.query_one("#model-convert-to", Input)
+        typed = field.value.strip()
+        if into is None and typed in ("", self.suggested):
+            self.target, self.target_for, self.suggested = target, (source, parts), str(target.folder)
+            field.value = str(target.folder)
+        elif into is not None and typed and Path(typed) == into:
+            self.target, self.target_for = target, (source, parts)
+        self._say_target()
 
     def leave_problem(self) -> str | None:
         typed = self.query_one("#model-source", Input).value.strip()
