@@ -118,29 +118,38 @@ def _interrupted() -> int:
     return EXIT_INTERRUPTED
 
 
-def _caused_by_ctrl_c(error: BaseException) -> bool:
-    """Whether a KeyboardInterrupt is anywhere in ``error``'s chain of causes: a Ctrl-C in the middle of an import
-    reaches us as another error (a C extension's "ImportError: initialization failed", which diffusers' lazy import,
-    e.g. of onnxruntime in save_pretrained, wraps in a RuntimeError)."""
+def _ctrl_c_in(error: BaseException) -> str | None:
+    """How a Ctrl-C in ``error``'s chain of causes led to it: "import" where an import it cut short raised (a C
+    extension's "ImportError: initialization failed", which diffusers' lazy import, e.g. of onnxruntime in
+    save_pretrained, wraps in a RuntimeError), a plain interruption; "handling" where the error came while the
+    KeyboardInterrupt was handled (a bug in that code: a summary printed on detach, an undo that failed); None without
+    one."""
     seen: set[int] = set()
     pending: list[BaseException] = [error]
+    found = None
     while pending:
         current = pending.pop()
         if id(current) in seen:  # a chain can loop back on itself
             continue
         seen.add(id(current))
+        links = [linked for linked in (current.__cause__, current.__context__) if linked is not None]
+        if isinstance(current, ImportError) and any(isinstance(linked, KeyboardInterrupt) for linked in links):
+            return "import"
         if isinstance(current, KeyboardInterrupt):
-            return True
-        pending += [linked for linked in (current.__cause__, current.__context__) if linked is not None]
-    return False
+            found = "handling"
+        pending += links
+    return found
 
 
 def _bug(argv: list[str], error: BaseException) -> int:
     """Say that ``error`` is dbtui's bug, with the log its traceback went to. After a Ctrl-C it is said as an
-    interruption (exit 130), but its traceback is still written: an import the Ctrl-C broke, and a bug in the code
-    that handled it (a summary printed on detach, an undo that failed), read alike from here."""
+    interruption (exit 130): a plain one where it broke an import, else with the traceback of the error that followed
+    it, which is a bug in the code that handled it."""
+    ctrl_c = _ctrl_c_in(error)
+    if ctrl_c == "import":
+        return _interrupted()
     log = write_crash_log(argv)
-    if _caused_by_ctrl_c(error):
+    if ctrl_c == "handling":
         where = f"its traceback is in {log}" if log else "no log could be written"
         print(f"dbtui: interrupted; an error followed it ({type(error).__name__}: {error}), {where}", file=sys.stderr)
         return EXIT_INTERRUPTED
