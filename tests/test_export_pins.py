@@ -96,3 +96,49 @@ def test_without_hard_links_the_export_reads_the_checkpoint_itself(tmp_path: Pat
     with pytest.raises(Exception, match="was removed while it was read"), pinned(checkpoint, folder.path):
         pass
     assert not list(folder.path.glob(".export-*")) and not (folder.path / PIN_LOCK).exists()
+
+
+def test_a_pin_whose_lock_failed_once_is_never_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lock refused once (EIO, ESTALE on a network disk) left the pin's lock file unheld: the next export's sweep took
+    it and removed the pin while its export read it."""
+    import errno
+
+    from engine.runs import export_pin
+
+    folder, _ = run_with_checkpoints(tmp_path, [3])
+    checkpoint = folder.checkpoints / "step-00000003"
+
+    def refused(fd: int) -> bool:
+        raise OSError(errno.EIO, "Input/output error")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(export_pin, "lock_exclusive", refused)
+        made = export_pin._new_pin(checkpoint, folder.path)
+    assert made is not None and made[1] is None
+    export_pin.sweep_pins(folder.path)
+    assert made[0].is_dir()
+    export_pin._drop(*made)
+    assert not made[0].exists()
+
+
+def test_a_pin_whose_removal_is_cut_short_keeps_its_lock_for_a_later_sweep(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """rmtree removed the lock file among the first: a kill then left linked weights with no lock, never swept."""
+    from engine.runs import export_pin
+
+    pin = tmp_path / ".export-step-3-x"
+    (pin / "unet").mkdir(parents=True)
+    (pin / PIN_LOCK).write_text("")
+    (pin / "unet" / "w.safetensors").write_text("w")
+    (pin / "a.json").write_text("{}")
+    real_unlink = Path.unlink
+
+    def killed(self: Path, missing_ok: bool = False) -> None:
+        if self.name != PIN_LOCK:
+            raise KeyboardInterrupt
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", killed)
+    with pytest.raises(KeyboardInterrupt):
+        export_pin._remove(pin)
+    assert (pin / PIN_LOCK).exists()

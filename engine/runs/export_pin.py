@@ -46,7 +46,7 @@ def pinned(checkpoint: Path, run: Path) -> Iterator[Path]:
 
 
 def _drop(pin: Path, lock: int | None) -> None:
-    shutil.rmtree(pin, ignore_errors=True)
+    _remove(pin)
     if lock is not None:
         forget(lock)
         os.close(lock)
@@ -68,7 +68,9 @@ def _new_pin(checkpoint: Path, run: Path) -> tuple[Path, int | None] | None:
             taken = lock_exclusive(lock)
         except OSError:  # the disk cannot say (ESTALE, EIO): as on a disk without locks
             taken = None
-        if taken is None:  # the pin works still, and no sweep will take it
+        if taken is None:  # the pin works still; without its lock file no sweep takes it (held() cannot tell)
+            with contextlib.suppress(OSError):
+                (pin / PIN_LOCK).unlink()
             os.close(lock)
             return pin, None
         if taken and same_file(lock, pin / PIN_LOCK):
@@ -120,6 +122,22 @@ def _sweep(pin: Path) -> None:
         os.close(lock)
         return
     try:
-        shutil.rmtree(pin, ignore_errors=True)
+        _remove(pin)
     finally:
         os.close(lock)
+
+
+def _remove(pin: Path) -> None:
+    """Remove ``pin``, its lock file last: a removal cut short (a kill) leaves its lock, for a later sweep to take, never
+    linked weights without one, which no sweep can tell abandoned."""
+    with contextlib.suppress(OSError):
+        for entry in pin.iterdir():
+            if entry.name == PIN_LOCK:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        (pin / PIN_LOCK).unlink(missing_ok=True)
+        pin.rmdir()
