@@ -175,3 +175,21 @@ def test_what_a_branch_left_behind_no_longer_says_the_settings_changed() -> None
         track.add(event)
     assert not track.scored.rescaled and track.scored.changed_at is None
     assert track.why_none(ended=False) == "no step qualifies yet: no step after the base model has been scored yet"
+
+
+def test_a_base_round_scored_again_under_the_same_new_settings_still_says_they_changed() -> None:
+    """A resume under the new settings that scored the base again (its round lost, say) kept the old rounds held and set
+    aside, but was taken for one that changed nothing: the reason fell back to 'no step scored yet'."""
+    track = ScoreTrack()
+    again = (RunFinished(step=200, outputs={}, seconds=1.0, status="stopped"), start(200), scored(0, 0.32, NEW, 0.4))
+    for event in (*resumed_under_new_settings(200), *again):
+        track.add(event)
+    assert track.scored.rescaled and track.scored.changed_at == 200
+    assert track.why_none(ended=False) == (
+        "no step qualifies yet: the [evaluation] settings changed at step 200, so the rounds scored before are not "
+        "compared; no step has been scored under them yet")
+    for event in (scored(300, 0.31, NEW), RunFinished(step=300, outputs={}, seconds=1.0, status="stopped"), start(300),
+                  scored(0, 0.32, NEW, 0.4)):
+        track.add(event)
+    assert track.scored.rescaled and track.scored.changed_at == 200  # the change, not this resume
+    assert sorted(track.rounds) == [0, 300] and track.best is not None and track.best.step == 300

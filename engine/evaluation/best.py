@@ -137,15 +137,23 @@ class ScoredRounds:
             self.tolerance = tolerance_of(event, self.tolerance)
             self.started_at = step_number(event.resumed_from_step)
         elif (scored := scored_round(event)) is not None:
-            earlier = any(step > 0 for step in self.held)  # rounds the new base round could set aside
             before = self.scale if self.held else None
             base = self.scales.add(scored)
             if scored.step == 0:
-                # A resume's base round comes right after its start (engine/training/preview_rounds.py); one of the scale
-                # before it (a restart from the start, settings changed back) sets no round aside.
-                changed = earlier and self.scales.of(scored.settings, base) != before
-                self.rescaled, self.changed_at = changed, self.started_at if changed else None
+                self.rebased(self.scales.of(scored.settings, base), before)
             self.held[scored.step] = (scored.scores, scored.settings, base)  # a step scored again after a resume: the latest counts
+
+    def rebased(self, scale: Any, before: Any) -> None:
+        """Say whether the rounds held after the base are set aside by a new base round of ``scale`` (``before``: the
+        scale compared until now). Read from what is held, not from the previous base round alone: a resume under the
+        same new settings scores the base again while the old scale's rounds are still held and still set aside."""
+        self.rescaled = any(step > 0 and self.scales.of(*made) != scale for step, (_, *made) in self.held.items())
+        if not self.rescaled:
+            self.changed_at = None
+        elif scale != before or self.changed_at is None:
+            # A resume's base round comes right after its start (engine/training/preview_rounds.py): it changed them. One
+            # of the scale before it keeps the earlier change's step: the rounds set aside are that change's.
+            self.changed_at = self.started_at
 
     @property
     def scale(self) -> Any:
