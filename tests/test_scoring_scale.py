@@ -301,6 +301,38 @@ def test_a_base_round_whose_scorers_failed_after_its_images_is_scored_again(
     assert [type(e) for e in resumed] == [Warning, SamplesScored] and "cut short" in resumed[0].message
 
 
+@pytest.mark.parametrize("recorded", [False, True])
+def test_a_base_round_made_again_whose_scorers_fail_puts_the_earlier_one_back(
+        tmp_path: Path, demo_data: Path, monkeypatch: pytest.MonkeyPatch, recorded: bool) -> None:
+    """Scorers that fail past check_scorers (corrupt weights): each resume set the earlier base round aside as
+    step-000000-earlier-N and made it again (minutes on SDXL or Flux), to fail again, piling up copies."""
+    import engine.evaluation.rounds as rounds_module
+    from engine.evaluation.scorers import ScorersUnavailableError
+
+    @contextlib.contextmanager
+    def corrupt(*args: object, **kwargs: object):
+        raise ScorersUnavailableError("cannot load the scorer: its weights are damaged")
+        yield
+
+    if not recorded:  # the first attempt's scoring failed too: its round is cut short
+        monkeypatch.setattr(rounds_module, "loaded_scorers", corrupt)
+    rounds = rounds_for(tmp_path, demo_data, OLD, [])
+    rounds.begin(0)
+    started_with(tmp_path, rounds)
+    base = tmp_path / "run" / "evaluation" / "step-000000"
+    before = {path.name: path.read_bytes() for path in base.iterdir()}
+    monkeypatch.setattr(rounds_module, "loaded_scorers", corrupt)
+    for _ in range(2):
+        emitted: list = []
+        rounds = rounds_for(tmp_path, demo_data, NEW, emitted)
+        rounds.score_base_again()
+        rounds.begin(40)
+        assert rounds.generated == [base] and [type(e) for e in emitted] == [Warning] * 3  # type: ignore[attr-defined]
+        assert "the scorers failed" in emitted[-1].message and f"back in {base}" in emitted[-1].message
+        assert {path.name: path.read_bytes() for path in base.iterdir()} == before
+        assert sorted(path.name for path in base.parent.iterdir()) == ["step-000000"]
+
+
 
 def test_the_base_rounds_settings_are_written_after_its_event_is_said(tmp_path: Path, demo_data: Path) -> None:
     """A record without its event: the best-step rule reads the base round's scale from the events."""

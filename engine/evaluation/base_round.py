@@ -8,13 +8,15 @@ base round that records none and holds no such mark was made by an older dbtui: 
 one gives this attempt's settings and the round's images are all there, it is this run's: it is recorded, and the
 rounds scored with it (whose events record no settings) keep counting for the best step. Otherwise the base model is
 scored again (``PreviewRounds.score_base_again``), and the earlier images are moved aside, never deleted: a user
-made them, and they were the report's "before" pictures.
+made them, and they were the report's "before" pictures. Where scoring the new images fails, they are removed and the
+earlier round put back (``put_back``): it is as it was, for the next resume.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +128,14 @@ def set_aside(folder: Path) -> Path:
         number += 1
     folder.rename(aside)
     return aside
+
+
+def put_back(folder: Path, aside: Path | None) -> bool:
+    """Undo a base round made again and never scored (its scorers failed past ``check_scorers``): its images in
+    ``folder`` are removed and the round ``set_aside`` moved to ``aside`` (None: none was) comes back, so that each
+    resume does not set aside one more copy of it. Whether the earlier round is back in ``folder``."""
+    shutil.rmtree(folder, ignore_errors=True)  # images no event stands for: a resume would only make them again
+    if aside is None or folder.exists():
+        return False
+    aside.rename(folder)
+    return True

@@ -58,13 +58,14 @@ class PreviewRounds:
         self.sampled = (step, paths)
         return paths
 
-    def score(self, step: int, *, hold: bool = False) -> None:
+    def score(self, step: int, *, hold: bool = False) -> bool:
         """The [evaluation] round at ``step`` (step 0: the base model); ``hold``: its event waits for ``begin``. The global
-        RNG is forked and images use their own seeds, so a run with scoring trains exactly as one without."""
+        RNG is forked and images use their own seeds, so a run with scoring trains exactly as one without. Whether it
+        was scored."""
         trainer = self.trainer
         evaluation = self._scoring()
         if evaluation is None:
-            return
+            return False
         settings = trainer.profile.evaluation
         if step == 0:
             evaluation.start_base()
@@ -76,6 +77,7 @@ class PreviewRounds:
             self.held = event
         elif event is not None:
             self._report(event, track=True)
+        return event is not None
 
     def begin(self, step: int) -> None:
         """Once the attempt's run_started is said: a new run's base round is scored; a resume's, scored again before its
@@ -108,10 +110,11 @@ class PreviewRounds:
         evaluation = self._scoring()
         if evaluation is None:  # nothing is set aside or generated for scorers that cannot score it
             return
-        from engine.evaluation.base_round import cut_short, set_aside
+        from engine.evaluation.base_round import cut_short, put_back, set_aside
         from engine.evaluation.rounds import BASE_STEP
 
         base = evaluation.folder(BASE_STEP)
+        aside = None
         if base.is_dir():
             difference = evaluation.base_difference()
             if difference is None:
@@ -123,7 +126,14 @@ class PreviewRounds:
             self.trainer.emit(Warning(
                 message=f"{difference}: the base model is scored again for this run's settings (the earlier images are kept "
                         f"in {aside}), and {compared}"))
-        self.score(BASE_STEP, hold=True)
+        if not self.score(BASE_STEP, hold=True):
+            # Its scorers failed as they loaded their weights, after its images were made: each resume set the earlier
+            # round aside once more and made them again, piling up copies of one unscored round.
+            back = put_back(base, aside)
+            kept = f", and the earlier base round is back in {base}" if back else f" (the earlier ones stay in {aside})" \
+                if aside is not None else ""
+            self.trainer.emit(Warning(message=f"the scorers failed, so the base model was not scored again: its new images "
+                                              f"were removed{kept}; a resume scores it once the scorers load"))
 
     def _scoring(self) -> Evaluation | None:
         """The run's scoring, made at its first use; None when [evaluation] is off, on the other
