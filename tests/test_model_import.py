@@ -4,6 +4,7 @@ rather than refused ("models/X-diffusers already exists and is not empty")."""
 from __future__ import annotations
 
 import shutil
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -212,3 +213,50 @@ async def test_the_wizard_offers_a_flux_conversion_for_the_parts_typed_and_says_
         await _convert(pilot)
         assert app.session.get("model.pretrained") == "elsewhere/copy" and len(conversions) == 1
         assert any(n.message == "Using elsewhere/copy, which holds this file's conversion" for n in app._notifications)
+
+
+@dataclass
+class RefusingEngine(FakeEngine):
+    """The fake, whose answer for the folder "slow" is a refusal that comes once the test lets it."""
+
+    def __post_init__(self) -> None:
+        self.asked, self.let_go = threading.Event(), threading.Event()
+
+    def conversion_target(self, source: str, components=None, part_files=None, into=None) -> ConversionTarget:
+        if into == Path("slow"):
+            self.asked.set()
+            self.let_go.wait(10)
+            raise ValueError("slow cannot be written")
+        return super().conversion_target(source, components, part_files, into)
+
+
+async def _until(pilot, done) -> None:
+    for _ in range(500):
+        if done():
+            break
+        await pilot.pause(0.01)
+    await pilot.pause()
+
+
+async def test_a_failure_for_a_folder_retyped_since_does_not_replace_the_answer_for_the_new_one() -> None:
+    """The worker asked for the earlier folder, replaced by the newer one's, still posts its failure, after that answer."""
+    engine = RefusingEngine()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await at_a_new_profiles_model_step(pilot)
+        screen = app.screen
+        await check_model(pilot, "m.safetensors")
+        posted: list = []
+        post = screen.post_message
+        screen.post_message = lambda message: posted.append(message) or post(message)  # type: ignore[method-assign]
+        field = screen.query_one("#model-convert-to", Input)
+        field.value = "slow"
+        await _until(pilot, engine.asked.is_set)
+        field.value = "fine"
+        await settle(pilot)
+        engine.let_go.set()
+        await _until(pilot, lambda: "cannot be written" in str([getattr(m, "message", "") for m in posted]))
+        assert "cannot be written" not in str(screen.query_one("#model-folder", Static).render())
+        field.value = "slow"  # asked now: its failure is said
+        await settle(pilot)
+        assert "✗ slow cannot be written" in str(screen.query_one("#model-folder", Static).render())

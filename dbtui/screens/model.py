@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Button, Input, ProgressBar, Static
 
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
@@ -81,6 +83,16 @@ Watch out: a hub id downloads several GB on the first run. dbtui trains Stable D
 families stop here, with the reason. Settings the new model's family cannot use are set
 aside (and come back if you return to the earlier model).
 """
+
+    @dataclass
+    class TargetFailed(Message):
+        """The engine could not answer for Into, asked for this file, these Flux parts and this folder (None: a
+        suggestion); ``message`` is shown only where they are still those named (``_asked``)."""
+
+        source: str
+        parts: dict
+        into: Path | None
+        message: str
 
     def __init__(self, session, engine) -> None:
         super().__init__(session, engine)
@@ -212,7 +224,7 @@ aside (and come back if you return to the earlier model).
             target = self.engine.conversion_target(source, **parts, into=into)
             self.post_message(WorkDone("target", (source, parts, into, target)))
         except Exception as error:  # noqa: BLE001 - shown to the user
-            self.post_message(WorkFailed("Output folder", str(error), source))
+            self.post_message(self.TargetFailed(source, parts, into, str(error)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model")
     def convert(self, source: str, out_dir: Path, flux_sources: dict) -> None:
@@ -267,11 +279,6 @@ aside (and come back if you return to the earlier model).
     def on_work_failed(self, message: WorkFailed) -> None:
         if message.what == "Model check" and message.about != self.session.get("model.pretrained"):
             return  # a check of a source the user has since replaced: the one named now is still being checked
-        if message.what == "Output folder":
-            if message.about == self.session.get("model.pretrained"):
-                self.query_one("#model-folder", Static).update(f"[red]✗ {escape(message.message)}[/] Name the folder to "
-                                                               "convert into above.")
-            return
         self.query_one("#model-convert", Button).disabled = False
         text = f"[red]✗ {escape(message.message)}[/]"
         command = terminal_command(message.message, self.session.get("model.pretrained"), message.about or "OUT")
@@ -282,6 +289,12 @@ aside (and come back if you return to the earlier model).
             self.checking = None
             self.failed_check = message.message
             self._forget_shown()
+
+    def on_model_screen_target_failed(self, message: TargetFailed) -> None:
+        # Its worker, replaced by a newer one, still posts: a failure for a folder since retyped came after that one's answer.
+        if self._asked(message.source, message.parts) and self._asked_into(message.into):
+            self.query_one("#model-folder", Static).update(f"[red]✗ {escape(message.message)}[/] Name the folder to "
+                                                           "convert into above.")
 
     def _show(self, info) -> None:
         # The mark says it without colour too (a monochrome terminal, colour blindness).
@@ -316,17 +329,24 @@ aside (and come back if you return to the earlier model).
 
     def _answer(self, source: str, parts: dict, into: Path | None, target: ConversionTarget) -> None:
         """The engine's answer for Into: a suggestion fills it where the user has named no folder of their own."""
-        info = self.session.model_info
-        if source != self.session.get("model.pretrained") or info is None or parts != self._parts(info):
+        if not self._asked(source, parts):
             return  # of a file, or of Flux parts, the user has since replaced
-        field = self.query_one("#model-convert-to", Input)
-        typed = field.value.strip()
-        if into is None and typed in ("", self.suggested):
-            self.target, self.target_for, self.suggested = target, (source, parts), str(target.folder)
-            field.value = str(target.folder)
-        elif into is not None and typed and Path(typed) == into:
+        if self._asked_into(into):
             self.target, self.target_for = target, (source, parts)
+            if into is None:
+                self.suggested = str(target.folder)
+                self.query_one("#model-convert-to", Input).value = str(target.folder)
         self._say_target()
+
+    def _asked(self, source: str, parts: dict) -> bool:
+        """Whether an answer for Into (or its failure) is of the file and the Flux parts named now."""
+        info = self.session.model_info
+        return source == self.session.get("model.pretrained") and info is not None and parts == self._parts(info)
+
+    def _asked_into(self, into: Path | None) -> bool:
+        """Whether it is of the folder in Into now: a suggestion's (None) while Into is empty or at the last one."""
+        typed = self.query_one("#model-convert-to", Input).value.strip()
+        return typed in ("", self.suggested) if into is None else bool(typed) and Path(typed) == into
 
     def leave_problem(self) -> str | None:
         typed = self.query_one("#model-source", Input).value.strip()
