@@ -18,7 +18,7 @@ from engine.events import Warning as WarningEvent
 from engine.model_import import ConversionTarget, conversion_target, import_model
 from test_wizard_sdxl import SIZE, at_a_new_profiles_model_step, check_model, visible
 from wizard_fakes import FakeEngine
-from wizard_steps import settle
+from wizard_steps import settle, until
 
 
 @pytest.fixture
@@ -230,14 +230,6 @@ class RefusingEngine(FakeEngine):
         return super().conversion_target(source, components, part_files, into)
 
 
-async def _until(pilot, done) -> None:
-    for _ in range(500):
-        if done():
-            break
-        await pilot.pause(0.01)
-    await pilot.pause()
-
-
 async def test_a_failure_for_a_folder_retyped_since_does_not_replace_the_answer_for_the_new_one() -> None:
     """The worker asked for the earlier folder, replaced by the newer one's, still posts its failure, after that answer."""
     engine = RefusingEngine()
@@ -251,11 +243,12 @@ async def test_a_failure_for_a_folder_retyped_since_does_not_replace_the_answer_
         screen.post_message = lambda message: posted.append(message) or post(message)  # type: ignore[method-assign]
         field = screen.query_one("#model-convert-to", Input)
         field.value = "slow"
-        await _until(pilot, engine.asked.is_set)
+        await until(pilot, engine.asked.is_set)
         field.value = "fine"
         await settle(pilot)
         engine.let_go.set()
-        await _until(pilot, lambda: "cannot be written" in str([getattr(m, "message", "") for m in posted]))
+        await until(pilot, lambda: "cannot be written" in str([getattr(m, "message", "") for m in posted]))
+        await settle(pilot)  # the late failure handled, not only posted
         assert "cannot be written" not in str(screen.query_one("#model-folder", Static).render())
         field.value = "slow"  # asked now: its failure is said
         await settle(pilot)
