@@ -15,3 +15,8 @@ def read_json_object(path: Path | str) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def is_number(value: Any) -> bool:
+    """Whether a value read from JSON is a number (true and false are not: bool is int's subclass in Python)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

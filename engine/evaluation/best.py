@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.events import Event, RunFinished, RunStarted, SamplesScored, event_from_dict
+from engine.json_file import is_number
 
 DEFAULT_TOLERANCE = 0.02  # the default of evaluation.prompt_fidelity_tolerance
 
@@ -78,7 +79,7 @@ def tolerance_of(event: RunStarted, tolerance: float) -> float:
     """The run's ``evaluation.prompt_fidelity_tolerance`` as ``event`` says it; ``tolerance`` where it says none."""
     evaluation = event.profile.get("evaluation") if isinstance(event.profile, dict) else None
     value = evaluation.get("prompt_fidelity_tolerance") if isinstance(evaluation, dict) else None
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else tolerance
+    return value if is_number(value) and math.isfinite(value) else tolerance
 
 
 def scored_round(event: Event) -> SamplesScored | None:

@@ -25,6 +25,7 @@ from typing import Any
 
 from engine.errors import DbtuiError
 from engine.events import RunFinished, event_from_dict
+from engine.json_file import is_number
 from engine.runs.held_file import held
 from engine.runs.trainer_process import trainer_alive
 
@@ -210,7 +211,7 @@ def _well_typed(state: RunState) -> bool:
     numbers = (state.step, state.total_steps, state.heartbeat, state.started,
                0 if state.last_loss is None else state.last_loss)
     return (type(state.pid) is int and isinstance(state.status, str)
-            and all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in numbers))
+            and all(is_number(n) for n in numbers))
 
 
 def modified(path: Path) -> float:

@@ -25,6 +25,7 @@ from pathlib import Path
 from engine.errors import DbtuiError
 from engine.evaluation.best import BestStep, branch_point, forget_after, scored_round, step_number
 from engine.events import Event, RunFailed, RunFinished, RunStarted, SamplesScored, StepEnded, Warning
+from engine.json_file import is_number
 from engine.runs.file_errors import said_as_run_files_error
 from engine.runs.folder import ACTIVE, RunFolder, holds_a_run
 from engine.runs.follow import events_missing
@@ -99,7 +100,7 @@ def read_run(run_dir: Path) -> RunRecord:
         record.set_aside |= forget_after(record.losses, point) | forget_after(record.rounds, point)
         if isinstance(event, RunStarted):
             record.started, record.end = event, None  # a resume: what ended the run before is history
-        elif isinstance(event, StepEnded) and step_number(event.step) is not None and _numbers(event.loss, event.smoothed_loss):
+        elif isinstance(event, StepEnded) and step_number(event.step) is not None and is_number(event.loss) and is_number(event.smoothed_loss):
             record.losses[event.step] = (event.loss, event.smoothed_loss)
             record.set_aside.discard(event.step)
         elif (scored := scored_round(event)) is not None:  # a damaged line's round is skipped, as the rule skips it
@@ -115,11 +116,6 @@ def read_run(run_dir: Path) -> RunRecord:
     record.compared = set(record.scores.rounds)
     record.kept, record.damaged = checked_checkpoints(folder)
     return record
-
-
-def _numbers(*values: object) -> bool:
-    """Whether each value is a number (a damaged or hand-edited step line holds null or text instead)."""
-    return all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in values)
 
 
 def write_report(run_dir: Path) -> Path:
