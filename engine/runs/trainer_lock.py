@@ -118,7 +118,7 @@ def _owner(fd: int) -> int:
     for _ in range(20):
         text = os.pread(fd, 32, 0).strip()
         if text:
-            return int(text) if text.isdigit() else 0  # bytes: ASCII digits only
+            return _pid(text)
         time.sleep(0.05)
     return 0
 
@@ -130,7 +130,10 @@ def _owner_by_path(path: Path) -> int:
     except OSError:
         return 0
     try:
-        text = os.pread(fd, 32, 0).strip()
+        return _pid(os.pread(fd, 32, 0).strip())
     finally:
         os.close(fd)
-    return int(text) if text.isdigit() else 0
+
+
+def _pid(text: bytes) -> int:
+    return int(text) if text.isdigit() else 0  # bytes: ASCII digits only
