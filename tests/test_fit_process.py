@@ -46,9 +46,16 @@ def test_a_fit_test_that_fails_raises_its_own_message(tmp_path: Path) -> None:
     assert not str(raised.value).startswith("fit test"), "the wizard says 'Fit test failed: ' before it"
 
 
-def test_a_fit_test_its_caller_stops_ends_its_trainer_at_once(tmp_path: Path) -> None:
+def test_a_fit_test_its_caller_stops_ends_its_trainer_at_once_and_leaves_no_folder(tmp_path: Path, monkeypatch) -> None:
+    """Killed at once, the child could not remove its run folder (latents and all): one was left in /tmp each time."""
+    import tempfile
+
     import psutil
 
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))  # the child's temp folder
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # and ours
     profile = tiny_profile(tmp_path, training={"max_train_steps": 5000})
     seen, asked = [], []
 
@@ -63,6 +70,7 @@ def test_a_fit_test_its_caller_stops_ends_its_trainer_at_once(tmp_path: Path) ->
     # Timed from the stop, not the start: the child's start-up (importing torch) is slow on a loaded machine.
     assert time.monotonic() - asked[0] < 30
     assert not [p for p in psutil.Process().children(recursive=True) if "engine.runs.fit_process" in " ".join(p.cmdline())]
+    assert not list(temp.glob("dbtui-fit-*"))  # libraries leave their own files there (torch's inductor cache)
 
 
 def test_the_fit_tests_output_pipe_is_closed_when_it_fails_and_when_it_is_stopped(tmp_path: Path, monkeypatch) -> None:

@@ -43,7 +43,8 @@ def run_fit_process(
     ``stop()`` turned true first."""
     with tempfile.TemporaryDirectory(prefix="dbtui-fit-") as tmp:
         path = save_profile(profile, Path(tmp) / "profile.toml")
-        command = [sys.executable, "-m", "engine.runs.fit_process", str(path), "--steps", str(steps)]
+        # The child trains in a folder of ours: when it is stopped it is killed, before it could remove its own.
+        command = [sys.executable, "-m", "engine.runs.fit_process", str(path), "--steps", str(steps), "--work-dir", tmp]
         if price_per_hour is not None:
             command += ["--price-per-hour", repr(price_per_hour)]
         # stderr to a file: libraries write plenty there, and an unread pipe would block the child.
@@ -106,13 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("profile", type=Path)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--price-per-hour", type=float)
+    parser.add_argument("--work-dir", type=Path, help="where the test's run folder goes (the system's temp folder by default)")
     args = parser.parse_args(argv)
 
     cancel = threading.Event()
     _stop_when_orphaned(cancel)
     try:
         result = fit_test(load_profile(args.profile), args.steps, lambda event: print(event.to_json(), flush=True),
-                          price_per_hour=args.price_per_hour, cancel=cancel)
+                          price_per_hour=args.price_per_hour, cancel=cancel, work_dir=args.work_dir)
     except DbtuiError as error:
         # On a line of its own (a library's print may lack its newline); stderr holds libraries' warnings.
         print("\n" + json.dumps({ERROR_KEY: str(error)}), flush=True)
