@@ -13,7 +13,7 @@ from itertools import count
 from pathlib import Path
 
 from engine.events import Event
-from engine.models.conversion_note import holds_conversion_of, note_conversion
+from engine.models.conversion_note import holds_conversion_of, note_conversion, source_identity
 
 DEFAULT_BASE = Path("models")
 
@@ -69,6 +69,7 @@ def import_model(source: str, out_dir: Path, emit: Callable[[Event], None] | Non
     if holds_conversion_of(out_dir, path, parts):
         return out_dir
     files = FluxPartFiles(**{slot: Path(file) for slot, file in (part_files or {}).items()})
+    source = source_identity(path)  # before converting: a file replaced meanwhile is not the one converted
     made = Path(import_single_file(path, out_dir, emit=emit, components=components, part_files=files))
-    note_conversion(made, path, parts)
+    note_conversion(made, source, parts)
     return made

@@ -124,3 +124,27 @@ def test_a_conversion_whose_family_is_not_told_is_noted_still(conversions: list[
     assert note["family"] is None and note["prediction_type"] == "epsilon" and note["size"] == 7
     resolve_model_folder(str(model), work_dir=work)
     assert len(conversions) == 1
+
+
+def test_a_file_replaced_while_it_converts_is_converted_again(tiny_sd1: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The note described the file as it stood after the conversion: the new file, reused as converted."""
+    import engine.convert
+
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"old weights")
+    made: list[bytes] = []
+
+    def convert(path: Path, out: Path, **_: object) -> Path:
+        made.append(path.read_bytes())
+        shutil.copytree(tiny_sd1, out)
+        model.write_bytes(b"the new, longer weights")  # a download finishing while it converts
+        return out
+
+    monkeypatch.setattr(engine.convert, "import_single_file", convert)
+    work = tmp_path / "run" / "model"
+    resolve_model_folder(str(model), work_dir=work)
+    monkeypatch.setattr(engine.convert, "import_single_file", lambda path, out, **_: made.append(b"") or
+                        shutil.copytree(tiny_sd1, out))
+    resolve_model_folder(str(model), work_dir=work)
+    assert made == [b"old weights", b""]

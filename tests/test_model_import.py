@@ -84,6 +84,23 @@ def test_a_flux_conversion_is_offered_for_the_parts_it_was_made_from(conversions
     assert conversion_target(source, **typed, into=Path("models/m-diffusers")).holds_it and len(conversions) == 2
 
 
+
+def test_a_file_replaced_while_it_converts_is_not_offered_as_converted(tiny_sd1: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The note described the file as it stood after the conversion: the new file, offered the old one's."""
+    import engine.convert
+
+    source = _file(tmp_path / "a")
+
+    def convert(path: Path, out: Path, **_: object) -> Path:
+        shutil.copytree(tiny_sd1, out)
+        Path(source).write_bytes(b"the new, longer weights")  # `mv new.safetensors m.safetensors` meanwhile
+        return out
+
+    monkeypatch.setattr(engine.convert, "import_single_file", convert)
+    import_model(source, tmp_path / "models/m-diffusers")
+    assert not conversion_target(source, tmp_path / "models").holds_it
+
 @dataclass
 class ConvertingEngine(FakeEngine):
     """The fake, with the engine's own choice of folder and conversion (its converter a copy of the tiny model)."""

@@ -45,9 +45,11 @@ def read_note(path: Path) -> dict[str, object] | None:
     return note if isinstance(note, dict) else None
 
 
-def note_conversion(folder: Path, path: Path, extra: dict[str, object] | None = None) -> None:
-    """Write the note into ``folder``, just converted from ``path``; ``extra``: more that the conversion depended on."""
-    note = {**source_identity(path), **(extra or {}), **what_it_became(folder)}
+def note_conversion(folder: Path, source: dict[str, object], extra: dict[str, object] | None = None) -> None:
+    """Write the note into ``folder``, just converted from the file whose ``source_identity`` was ``source`` when the
+    conversion began: taken after, it would describe a file replaced meanwhile, whose conversion this is not.
+    ``extra``: more that the conversion depended on, taken before it too."""
+    note = {**source, **(extra or {}), **what_it_became(folder)}
     (folder / CONVERTED_FROM).write_text(json.dumps(note), encoding="utf-8")
 
 

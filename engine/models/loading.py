@@ -92,7 +92,7 @@ def _converted(path: Path, work_dir: Path | None, emit: Callable[[Event], None] 
             return _kept_as_base(path, out, made_from, source, emit)
         shutil.rmtree(out)  # ours (it notes its source), and made from another file or by another converter
     made = Path(import_single_file(path, out, tokenizer=tokenizer, emit=emit))
-    note_conversion(made, path)
+    note_conversion(made, source)
     return made
 
 
