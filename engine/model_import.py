@@ -13,7 +13,7 @@ from itertools import count
 from pathlib import Path
 
 from engine.events import Event
-from engine.models.conversion_note import holds_conversion_of, note_conversion, source_identity
+from engine.models.conversion_note import file_identity, holds_conversion_of, note_conversion, source_identity
 
 DEFAULT_BASE = Path("models")
 
@@ -25,9 +25,18 @@ class ConversionTarget:
 
 
 def _flux_parts(components: str | None, part_files: dict[str, str] | None) -> dict[str, object]:
-    """What a Flux conversion took its other parts from, as noted: a folder made from other parts is another model."""
-    parts = {slot: str(Path(file).expanduser().resolve()) for slot, file in (part_files or {}).items()}
-    return {"flux_parts": {"components": components, **parts} if components or parts else None}
+    """What a Flux conversion took its other parts from, as noted: a folder made from other parts is another model.
+    Each part file as it stands (one written over at its path is another part), and a components folder by where it
+    resolves to (~/flux and /home/u/flux are one folder; a relative path typed elsewhere is another); a hub id as is."""
+    parts = {slot: _part(Path(file).expanduser()) for slot, file in (part_files or {}).items()}
+    folder = Path(components).expanduser() if components else None
+    named = str(folder.resolve()) if folder is not None and folder.is_dir() else components
+    return {"flux_parts": {"components": named, **parts} if components or parts else None}
+
+
+def _part(file: Path) -> dict[str, object]:
+    # A file not there (yet: the user is typing its name) has only its path; converting from it fails.
+    return file_identity(file) if file.is_file() else {"path": str(file.resolve())}
 
 
 def _free(folder: Path) -> bool:

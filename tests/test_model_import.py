@@ -85,6 +85,27 @@ def test_a_flux_conversion_is_offered_for_the_parts_it_was_made_from(conversions
 
 
 
+
+def test_a_flux_conversion_knows_its_parts_as_they_stand_and_its_components_folder_however_typed(
+        conversions: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts were noted by path text: a T5 file written over at its path still matched, and ~/flux and the same
+    folder typed in full did not (a second conversion of tens of GB), while models/flux typed elsewhere did."""
+    source = _file(Path("a"))
+    Path("flux").mkdir()
+    Path("t5.safetensors").write_bytes(b"t5 in fp16")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    typed = {"components": "~/flux", "part_files": {"t5": "t5.safetensors"}}
+    import_model(source, Path("models/m-diffusers"), **typed)
+    assert conversion_target(source, components=str(tmp_path / "flux"), part_files=typed["part_files"]).holds_it
+    Path("other").mkdir()
+    monkeypatch.chdir("other")
+    Path("flux").mkdir()
+    assert not conversion_target(str(tmp_path / source), tmp_path / "models", components="flux",
+                                 part_files={"t5": str(tmp_path / "t5.safetensors")}).holds_it
+    monkeypatch.chdir(tmp_path)
+    Path("t5.safetensors").write_bytes(b"t5 in fp8")  # another precision, downloaded under the same name
+    assert not conversion_target(source, **typed).holds_it
+
 def test_a_file_replaced_while_it_converts_is_not_offered_as_converted(tiny_sd1: Path, tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """The note described the file as it stood after the conversion: the new file, offered the old one's."""

@@ -20,7 +20,7 @@ def source_identity(path: Path) -> dict[str, object]:
     from engine.convert.to_diffusers import CONVERTER_VERSION
 
     sidecar = path.with_suffix(".yaml")
-    return {**_file_identity(path), "sidecar": _file_identity(sidecar) if sidecar.is_file() else None,
+    return {**file_identity(path), "sidecar": file_identity(sidecar) if sidecar.is_file() else None,
             "converter": CONVERTER_VERSION}
 
 
@@ -64,6 +64,7 @@ def holds_conversion_of(folder: Path, path: Path, extra: dict[str, object] | Non
             and {"family", "prediction_type"} <= made_from.keys())
 
 
-def _file_identity(path: Path) -> dict[str, object]:
+def file_identity(path: Path) -> dict[str, object]:
+    """The file at ``path`` as it stands: where it resolves to, its size and its modification time."""
     stat = path.stat()
     return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
