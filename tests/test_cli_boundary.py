@@ -102,6 +102,26 @@ def test_a_bug_raised_while_a_ctrl_c_is_handled_is_exit_130_with_its_traceback_l
     assert "KeyError: 'best'" in log.read_text() and "KeyboardInterrupt" in log.read_text()
 
 
+
+@pytest.mark.parametrize("statement", ["import dbtui.no_such_summary", "from engine import no_such_summary"])
+def test_an_import_that_fails_while_a_ctrl_c_is_handled_is_logged_not_taken_for_one_cut_short(
+    statement: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A detach summary importing a renamed module said a plain "dbtui: interrupted": any ImportError with the Ctrl-C
+    in its chain passed for an import it cut short, and the bug left no log."""
+    monkeypatch.setenv("DBTUI_CACHE", str(tmp_path))
+
+    def command() -> int:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            exec(statement)
+            return 0
+
+    assert run_guarded(command, ["attach", "x"]) == EXIT_INTERRUPTED
+    [log] = (tmp_path / "logs").glob("dbtui-crash-*.log")
+    assert "an error followed it" in capsys.readouterr().err and "no_such_summary" in log.read_text()
+
 def test_an_error_whose_chain_loops_without_a_ctrl_c_is_still_a_bug(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -133,12 +133,21 @@ def _ctrl_c_in(error: BaseException) -> str | None:
             continue
         seen.add(id(current))
         links = [linked for linked in (current.__cause__, current.__context__) if linked is not None]
-        if isinstance(current, ImportError) and any(isinstance(linked, KeyboardInterrupt) for linked in links):
+        if _cut_short(current):
             return "import"
         if isinstance(current, KeyboardInterrupt):
             found = "handling"
         pending += links
     return found
+
+
+def _cut_short(error: BaseException) -> bool:
+    """Whether ``error`` is an import's own failure raised from the Ctrl-C that cut it short: an extension's init turns
+    it into ImportError("initialization failed") with the KeyboardInterrupt as its cause (pybind11's raise_from). An
+    import that fails within an ``except KeyboardInterrupt`` has it as context only, and a module that is not there
+    is never a cut-short init: both are bugs in the handler, to be logged."""
+    return (isinstance(error, ImportError) and not isinstance(error, ModuleNotFoundError)
+            and isinstance(error.__cause__, KeyboardInterrupt))
 
 
 def _bug(argv: list[str], error: BaseException) -> int:
