@@ -193,3 +193,15 @@ def test_a_base_round_scored_again_under_the_same_new_settings_still_says_they_c
         track.add(event)
     assert track.scored.rescaled and track.scored.changed_at == 200  # the change, not this resume
     assert sorted(track.rounds) == [0, 300] and track.best is not None and track.best.step == 300
+
+
+def test_a_resume_that_drops_every_round_of_the_old_settings_no_longer_says_they_changed() -> None:
+    """Only a new base round said whether rounds were set aside: a later resume from an earlier checkpoint, which left
+    none of the old settings' rounds, still said the settings changed at its step."""
+    track = ScoreTrack()
+    for event in (start(), scored(0, 0.30, OLD, 0.4), scored(200, 0.30, OLD),
+                  RunFinished(step=200, outputs={}, seconds=1.0, status="stopped"), start(200),
+                  scored(0, 0.32, NEW, 0.4), start(100)):
+        track.add(event)
+    assert sorted(track.scored.held) == [0] and not track.scored.rescaled and track.scored.changed_at is None
+    assert track.why_none(ended=False) == "no step qualifies yet: no step after the base model has been scored yet"

@@ -131,9 +131,11 @@ class ScoredRounds:
 
     def add(self, event: Event) -> None:
         point = branch_point(event)
-        forget_after(self.held, point)
+        dropped = forget_after(self.held, point)
         if point is not None and self.changed_at is not None and self.changed_at > point:
             self.changed_at = point  # the run stands before it now: the rounds of the old scale it kept end there
+        if dropped and self.rescaled and not self.sets_aside(self.scale):  # the branch held every old-scale round
+            self.rescaled, self.changed_at = False, None
         if isinstance(event, RunStarted):
             self.tolerance = tolerance_of(event, self.tolerance)
             self.started_at = step_number(event.resumed_from_step)
@@ -148,13 +150,17 @@ class ScoredRounds:
         """Say whether the rounds held after the base are set aside by a new base round of ``scale`` (``before``: the
         scale compared until now). Read from what is held, not from the previous base round alone: a resume under the
         same new settings scores the base again while the old scale's rounds are still held and still set aside."""
-        self.rescaled = any(step > 0 and self.scales.of(*made) != scale for step, (_, *made) in self.held.items())
+        self.rescaled = self.sets_aside(scale)
         if not self.rescaled:
             self.changed_at = None
         elif scale != before or self.changed_at is None:
             # A resume's base round comes right after its start (engine/training/preview_rounds.py): it changed them. One
             # of the scale before it keeps the earlier change's step: the rounds set aside are that change's.
             self.changed_at = self.started_at
+
+    def sets_aside(self, scale: Any) -> bool:
+        """Whether a round held after the base is of other settings than ``scale``."""
+        return any(step > 0 and self.scales.of(*made) != scale for step, (_, *made) in self.held.items())
 
     @property
     def scale(self) -> Any:
