@@ -18,5 +18,13 @@ def read_json_object(path: Path | str) -> dict[str, Any]:
 
 
 def is_number(value: Any) -> bool:
-    """Whether a value read from JSON is a number (true and false are not: bool is int's subclass in Python)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """Whether a value read from JSON is a number a float holds: true and false are not (bool is int's subclass in
+    Python), nor a whole number past a float's range (a damaged line's), on which float arithmetic, formatting and
+    math.isfinite raise OverflowError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True

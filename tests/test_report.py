@@ -190,12 +190,13 @@ def test_an_unscored_run_has_its_loss_and_says_it_was_not_scored(tmp_path: Path)
 
 
 def test_a_damaged_step_line_is_skipped(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    """A step_ended line with a null step or a loss that is text (a hand edit) crashed `dbtui report` (exit 3)."""
+    """A step_ended line with a null step, a loss that is text (a hand edit) or a whole number past a float's range
+    crashed `dbtui report` (exit 3)."""
     from dbtui.cli import main
 
     folder = fake_run(tmp_path)
     with folder.events.open("a", encoding="utf-8") as events:
-        for step, loss in ((None, 0.1), (30, "0.1"), (True, 0.1)):
+        for step, loss in ((None, 0.1), (30, "0.1"), (True, 0.1), (30, 10**400)):
             line = StepEnded(step=30, total_steps=20, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4, it_per_s=1.0,
                              eta_s=None).to_dict()
             events.write(json.dumps({**line, "step": step, "loss": loss}) + "\n")

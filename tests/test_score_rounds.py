@@ -38,12 +38,13 @@ DAMAGED = [
     started("0.02"),  # "evaluation" no table
     started({"prompt_fidelity_tolerance": "0.02"}),  # a string tolerance
     started(None),
+    started({"prompt_fidelity_tolerance": 10**400}),  # whole numbers past a float's range: math.isfinite raised
     round_line(0, {**GOOD, "subject": 0.5}),
     round_line(10, None),  # no scores
     round_line(None, GOOD),  # no step
     round_line(-5, GOOD),
     round_line(20, {**GOOD, "clip_t": "0.3"}, prompts=None),  # a score no number, prompts no list
-    round_line(30, GOOD, prompts=[None, {"prompt": "a zwx dog"}]),
+    round_line(30, {**GOOD, "dino": 10**400}, prompts=[None, {"prompt": "a zwx dog"}]),
     {"event": "run_finished", "time": 3.0, "step": 30, "outputs": {}, "seconds": 1.0},
 ]
 

@@ -72,7 +72,7 @@ def forget_after(by_step: dict[int, Any], step: int | None) -> set[int]:
 def finite(scores: dict[str, Any]) -> dict[str, float | None]:
     """``scores`` with a non-finite one (a NaN from a scorer given black images, say) as missing: NaN compares false
     with everything, so it would win the best step when met first, or fail every step as the start."""
-    return {name: value if isinstance(value, (int, float)) and math.isfinite(value) else None for name, value in scores.items()}
+    return {name: value if is_number(value) and math.isfinite(value) else None for name, value in scores.items()}
 
 
 def tolerance_of(event: RunStarted, tolerance: float) -> float:
