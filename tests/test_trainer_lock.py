@@ -203,6 +203,22 @@ def test_a_crashed_trainers_lock_file_this_user_cannot_write_is_taken_over(tmp_p
     lock.release()
 
 
+def test_a_run_folder_this_user_may_not_write_is_said_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Creating the lock file refused, with no file there to clear: "other trainers keep taking it; try again", where
+    no trainer was involved and trying again changed nothing."""
+    folder = RunFolder(tmp_path).create()
+    real_open = os.open
+
+    def read_only_folder(path, flags, *mode):
+        if Path(path) == folder.lock and flags & os.O_CREAT:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_open(path, flags, *mode)
+
+    monkeypatch.setattr(trainer_lock, "os", SimpleNamespace(**{**vars(os), "open": read_only_folder}))
+    with pytest.raises(RunFolderError, match=f"may not write in the run folder {tmp_path}; make it writable"):
+        TrainerLock(folder).acquire()
+    assert not folder.lock.exists()
+
 def test_the_trainer_holds_its_lock_before_its_imports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """It took the lock after seconds of imports (and, on several machines, their meeting): meanwhile only the
     launcher's pid said the run was alive, which means nothing from another PID namespace."""

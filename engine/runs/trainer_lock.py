@@ -72,6 +72,8 @@ class TrainerLock:
         once no trainer holds it; raise when one does, or when it cannot be removed."""
         if not isinstance(error, PermissionError) and error.errno != errno.ELOOP:
             raise unusable_folder(self.folder.path, error) from None
+        if not os.path.lexists(path):  # no file refused it: the folder did, and would again on every try
+            raise self._unwritable()
         owner = _owner_by_path(path)
         if held(path) is True or owner and trainer_alive(owner, self.folder.path):
             raise self._running(owner)
@@ -79,6 +81,12 @@ class TrainerLock:
             path.unlink(missing_ok=True)
         except OSError:
             raise unusable_folder(self.folder.path, error) from None
+
+    def _unwritable(self) -> RunFolderError:
+        shown = shlex.quote(str(self.folder.path))
+        return RunFolderError(
+            f"cannot take the lock {self.folder.lock}: this user may not write in the run folder {self.folder.path}; "
+            f"make it writable (`chmod u+w {shown}` as its owner) or run dbtui as the user it belongs to")
 
     def _running(self, owner: int) -> RunFolderError:
         shown = shlex.quote(str(self.folder.path))
