@@ -108,6 +108,17 @@ async def test_the_token_leaves_the_address_the_rest_of_the_query_stays_and_the_
     assert access.token not in repr(access)
 
 
+async def test_the_page_and_its_redirect_may_not_be_framed_nor_send_a_referer() -> None:
+    """A same-site page (another localhost port) is sent the Strict cookie: it could frame the wizard and clickjack
+    it, and the frame's websocket passes the Origin check, being the page's own."""
+    access = ServeAccess()
+    async with _served(access) as (client, _):
+        page = await client.get("/", params={"token": access.token})
+        for response in (page.history[0], page):
+            assert response.headers["X-Frame-Options"] == "DENY"
+            assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+            assert response.headers["Referrer-Policy"] == "no-referrer"
+
 async def test_a_foreign_host_is_refused_even_with_the_token() -> None:
     """DNS rebinding: evil.example.com resolves to 127.0.0.1, and its page would read ours as its own."""
     access = ServeAccess()

@@ -18,7 +18,7 @@ import sys
 from urllib.parse import urlsplit
 
 from dbtui.cli.common import int_in
-from dbtui.cli.serve_access import ServeAccess
+from dbtui.cli.serve_access import PAGE_HEADERS, ServeAccess
 from engine.errors import DbtuiError
 
 HOST = "127.0.0.1"
@@ -108,6 +108,7 @@ def build_server(port: int, access: ServeAccess):
             # Strict: no other site's page or link carries it, so only this page's own websocket presents it.
             response.set_cookie(access.cookie_name, access.token, path=access.cookie_path, httponly=True,
                                 samesite="Strict", secure=access.cookie_secure)
+            response.headers.update(PAGE_HEADERS)
             return response
 
         async def handle_websocket(self, request):  # type: ignore[override]

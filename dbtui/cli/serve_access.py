@@ -23,6 +23,12 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 Origin = tuple[str, str, int]
 
+# On the page and its redirect. No other page may frame it: a same-site one (another localhost port, a sibling of the
+# --public-url host) is sent the Strict cookie, so its frame would be the wizard, to be clickjacked, and its websocket
+# would pass the Origin check. No Referer leaves it: a page served by a link with ?token= would send the token on.
+PAGE_HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'",
+                "Referrer-Policy": "no-referrer"}
+
 
 def origin_of(scheme: str, netloc: str) -> Origin | None:
     """(scheme, host, port) with the default port filled in, or None where ``netloc`` is not a plain host[:port]."""
