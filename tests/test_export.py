@@ -91,7 +91,7 @@ def test_a_lora_checkpoint_exports_its_adapter_and_an_unkept_step_is_named(tmp_p
     monkeypatch.setattr(export, "restore_part", rotated_while_read)
     export.export_checkpoint(long.path, 2)
     assert not checkpoint.exists() and _same(lora(long.path / "exports" / "step-2"), exported)
-    assert not list(long.path.glob(".export-*"))  # its hard links go with it
+    assert not list(long.checkpoints.glob(".export-*"))  # its hard links go with it
 
     # Removed during the model load: the export holds it from before the load, and still writes it.
     shutil.copytree(whole, checkpoint)
@@ -106,7 +106,7 @@ def test_a_lora_checkpoint_exports_its_adapter_and_an_unkept_step_is_named(tmp_p
 
     monkeypatch.setattr(trainable, "add_lora_adapters", rotated_while_loading)
     export.export_checkpoint(long.path, 2)
-    assert _same(lora(long.path / "exports" / "step-2"), exported) and not list(long.path.glob(".export-*"))
+    assert _same(lora(long.path / "exports" / "step-2"), exported) and not list(long.checkpoints.glob(".export-*"))
 
     # Removed before the export could hold on to it (between its choice and the pin): said as such.
     shutil.copytree(whole, checkpoint)
@@ -315,7 +315,7 @@ def test_an_export_pins_its_checkpoint_before_the_base_model_loads_and_lets_go_h
 
     def rotated_while_loading(*args: Any, **kwargs: Any) -> None:
         shutil.rmtree(checkpoint)  # the live run's next checkpoint, and its rotation, during the load's minutes
-        held.extend(pinned.read_bytes() for pinned in folder.path.glob(".export-*/model.safetensors"))
+        held.extend(pinned.read_bytes() for pinned in folder.checkpoints.glob(".export-*/model.safetensors"))
         raise ends("what follows is not this test's")
 
     monkeypatch.setattr(engine.models.loading, "resolve_model_folder", lambda name, **options: tmp_path)
@@ -324,7 +324,7 @@ def test_an_export_pins_its_checkpoint_before_the_base_model_loads_and_lets_go_h
         export_checkpoint(folder.path)
     [weights] = held  # the export still holds the removed checkpoint's files
     assert load(weights)["step"].item() == 3
-    assert not list(folder.path.glob(".export-*"))  # the pin goes with the export, whatever ended it
+    assert not list(folder.checkpoints.glob(".export-*"))  # the pin goes with the export, whatever ended it
 
 
 def test_the_export_phase_names_the_lora_a_lora_run_always_writes(tmp_path: Path) -> None:

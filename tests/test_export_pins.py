@@ -3,15 +3,18 @@ export's removed by the next, a live one's never, and a pin listed once rotation
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from engine.runs.checkpoints import MANIFEST
+from engine.runs.checkpoints import MANIFEST, Checkpointer, complete_checkpoints
 from engine.runs.export import NoSuchCheckpointError, export_checkpoint
 from engine.runs.export_pin import PIN_LOCK, pinned
 from tests.runs_helpers import run_with_checkpoints
@@ -20,15 +23,15 @@ HOLD = """\
 import sys, time
 from pathlib import Path
 from engine.runs.export_pin import pinned
-with pinned(Path(sys.argv[1]), Path(sys.argv[2])) as files:
+with pinned(Path(sys.argv[1])) as files:
     print(files, flush=True)
     time.sleep(600)
 """
 
 
-def _holding_export(checkpoint: Path, run: Path) -> tuple[subprocess.Popen[str], Path]:
+def _holding_export(checkpoint: Path) -> tuple[subprocess.Popen[str], Path]:
     """Another process's export, holding its pin until it is killed."""
-    process = subprocess.Popen([sys.executable, "-c", HOLD, str(checkpoint), str(run)], stdout=subprocess.PIPE, text=True,
+    process = subprocess.Popen([sys.executable, "-c", HOLD, str(checkpoint)], stdout=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     line = process.stdout.readline().strip() if process.stdout else ""
     assert line, "the holding export did not start"
@@ -40,15 +43,15 @@ def test_a_killed_exports_pin_is_removed_by_the_next_export_and_a_live_ones_is_k
     whole checkpoint's disk space, unseen, for good once rotation removed the checkpoint."""
     folder, _ = run_with_checkpoints(tmp_path, [3])
     checkpoint = folder.checkpoints / "step-00000003"
-    killed, left = _holding_export(checkpoint, folder.path)
-    live, kept = _holding_export(checkpoint, folder.path)
+    killed, left = _holding_export(checkpoint)
+    live, kept = _holding_export(checkpoint)
     try:
         assert left.name.startswith(".export-step-00000003-") and (left / "model.safetensors").is_file()
         killed.send_signal(signal.SIGKILL)
         killed.wait(timeout=30)
         assert left.is_dir()  # nothing ran to remove it
-        with pinned(checkpoint, folder.path) as files:
-            assert files.parent == folder.path and (files / MANIFEST).is_file()
+        with pinned(checkpoint) as files:
+            assert files.parent == folder.checkpoints and (files / MANIFEST).is_file()
             assert not left.exists() and (kept / "model.safetensors").is_file()  # the live export's is its own
         assert not files.exists()
     finally:
@@ -61,10 +64,10 @@ def test_an_export_never_removes_a_pin_it_did_not_make(tmp_path: Path) -> None:
     """Pins were named .export-PID-step-N: where PIDs repeat (containers sharing a disk), the name was taken, and the
     FileExistsError removed the other export's pin. One without a lock file may be being made: it stays too."""
     folder, _ = run_with_checkpoints(tmp_path, [3])
-    other = folder.path / f".export-{os.getpid()}-step-00000003"
+    other = folder.checkpoints / f".export-{os.getpid()}-step-00000003"
     other.mkdir()
     (other / "model.safetensors").write_bytes(b"another export's")
-    with pinned(folder.checkpoints / "step-00000003", folder.path) as files:
+    with pinned(folder.checkpoints / "step-00000003") as files:
         assert files != other and (files / "model.safetensors").read_bytes() != b"another export's"
     assert (other / "model.safetensors").read_bytes() == b"another export's"
 
@@ -79,7 +82,7 @@ def test_a_pin_listed_after_rotation_removed_the_manifest_is_said_as_the_removal
     monkeypatch.setattr(export, "damage_of", lambda path: (path / MANIFEST).unlink())  # rotation's first removal
     with pytest.raises(NoSuchCheckpointError, match="the checkpoint at step 3 was removed while it was read"):
         export_checkpoint(folder.path, 3)
-    assert not list(folder.path.glob(".export-*")) and (checkpoint / "model.safetensors").is_file()
+    assert not list(folder.checkpoints.glob(".export-*")) and (checkpoint / "model.safetensors").is_file()
 
 
 def test_without_hard_links_the_export_reads_the_checkpoint_itself(tmp_path: Path, monkeypatch) -> None:
@@ -90,12 +93,12 @@ def test_without_hard_links_the_export_reads_the_checkpoint_itself(tmp_path: Pat
         raise PermissionError(1, "Operation not permitted")  # as FAT or some network shares answer
 
     monkeypatch.setattr(os, "link", no_hard_links)
-    with pinned(checkpoint, folder.path) as files:
-        assert files == checkpoint and not list(folder.path.glob(".export-*"))
+    with pinned(checkpoint) as files:
+        assert files == checkpoint and not list(folder.checkpoints.glob(".export-*"))
     (checkpoint / MANIFEST).unlink()  # and rotation removing it before it was read: said as such
-    with pytest.raises(Exception, match="was removed while it was read"), pinned(checkpoint, folder.path):
+    with pytest.raises(Exception, match="was removed while it was read"), pinned(checkpoint):
         pass
-    assert not list(folder.path.glob(".export-*")) and not (folder.path / PIN_LOCK).exists()
+    assert not list(folder.checkpoints.glob(".export-*")) and not (folder.checkpoints / PIN_LOCK).exists()
 
 
 def test_a_pin_whose_lock_failed_once_is_never_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,9 +116,9 @@ def test_a_pin_whose_lock_failed_once_is_never_swept(tmp_path: Path, monkeypatch
 
     with monkeypatch.context() as patched:
         patched.setattr(export_pin, "lock_exclusive", refused)
-        made = export_pin._new_pin(checkpoint, folder.path)
+        made = export_pin._new_pin(checkpoint, folder.checkpoints)
     assert made is not None and made[1] is None
-    export_pin.sweep_pins(folder.path)
+    export_pin.sweep_pins(folder.checkpoints)
     assert made[0].is_dir()
     export_pin._drop(*made)
     assert not made[0].exists()
@@ -142,3 +145,40 @@ def test_a_pin_whose_removal_is_cut_short_keeps_its_lock_for_a_later_sweep(tmp_p
     with pytest.raises(KeyboardInterrupt):
         export_pin._remove(pin)
     assert (pin / PIN_LOCK).exists()
+
+
+def test_a_checkpoints_folder_on_another_disk_is_pinned_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RUN/checkpoints linked to a bigger disk: the pin, made in RUN, could not hard-link across disks (EXDEV), and the
+    export read the live checkpoint, which the run's rotation could remove while it was read."""
+    folder, _ = run_with_checkpoints(tmp_path, [3])
+    disk = (tmp_path / "big-disk").resolve()
+    folder.checkpoints.rename(disk)
+    folder.checkpoints.symlink_to(disk)
+    real_link = os.link
+
+    def one_disk(source: str, target: str, **options: object) -> None:
+        if Path(source).resolve().is_relative_to(disk) != Path(target).resolve().is_relative_to(disk):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_link(source, target, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "link", one_disk)
+    checkpoint = folder.checkpoints / "step-00000003"
+    with pinned(checkpoint) as files:
+        assert files != checkpoint and files.parent == disk
+        shutil.rmtree(checkpoint)  # the live run's rotation
+        assert (files / "model.safetensors").is_file()
+    assert not list(disk.iterdir())
+
+
+def test_a_pin_beside_its_checkpoint_is_no_checkpoint_to_list_or_rotate(tmp_path: Path) -> None:
+    """A pin holds its checkpoint's manifest: listed, it was a second checkpoint of its step, which the rotation
+    removed while the export read it."""
+    folder, _ = run_with_checkpoints(tmp_path, [3, 6])
+    checkpointer = object.__new__(Checkpointer)
+    checkpointer.trainer = SimpleNamespace(profile=SimpleNamespace(saving=SimpleNamespace(keep_last_n=1)))
+    checkpointer.folder = folder
+    with pinned(folder.checkpoints / "step-00000003") as files:
+        assert [path.name for _, path in complete_checkpoints(folder)] == ["step-00000003", "step-00000006"]
+        checkpointer._rotate()
+        assert [path.name for _, path in complete_checkpoints(folder)] == ["step-00000006"]
+        assert (files / MANIFEST).is_file() and (files / "model.safetensors").is_file()

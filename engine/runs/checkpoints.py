@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the launcher lists checkpoints in the UI's process, which m
 
 MANIFEST = "manifest.json"
 PARTIAL = ".partial"
+PIN_PREFIX = ".export-"  # an export's pin (engine/runs/export_pin.py), beside its checkpoint: no checkpoint of its own
 
 
 class CheckpointError(DbtuiError):
@@ -122,7 +123,7 @@ def complete_checkpoints(folder: RunFolder) -> list[tuple[int, Path]]:
     if folder.checkpoints.is_dir():
         for path in folder.checkpoints.iterdir():
             manifest = path / MANIFEST
-            if path.name.endswith(PARTIAL) or not manifest.is_file():
+            if path.name.endswith(PARTIAL) or path.name.startswith(PIN_PREFIX) or not manifest.is_file():
                 continue
             step = step_number(read_json_object(manifest).get("step"))
             if step is not None:  # else damaged (`[]`, a null step): no checkpoint to resume, export or rotate by

@@ -69,7 +69,7 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
         try:
             # Held from here, not from when its weights are read: a live run's rotation removed it during the
             # minutes the base model takes to load. Released however the export ends.
-            files = held.enter_context(pinned(checkpoint, folder.path))
+            files = held.enter_context(pinned(checkpoint))
         except CheckpointError:
             raise removed from None  # between the choice and the pin (its manifest goes first)
         return _export_from(folder, step, checkpoint, files, removed, emit)

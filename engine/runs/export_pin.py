@@ -1,4 +1,5 @@
-"""An export's pin: its checkpoint's files hard-linked into RUN/.export-step-N-XXXX for as long as the export runs.
+"""An export's pin: its checkpoint's files hard-linked into RUN/checkpoints/.export-step-N-XXXX for as long as the
+export runs: beside the checkpoint, so on its disk wherever RUN/checkpoints links to (hard links cannot cross disks).
 
 A live run's rotation (saving.keep_last_n) then removes only the checkpoint's names, and the export still reads them
 whole. The export holds a flock on the pin's lock file for its whole life: the kernel drops it however the export
@@ -17,20 +18,20 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from engine.runs.checkpoints import MANIFEST, CheckpointError
+from engine.runs.checkpoints import MANIFEST, PIN_PREFIX, CheckpointError
 from engine.runs.held_file import forget, held, lock_exclusive, remember, same_file
 
-PIN_PREFIX = ".export-"
 PIN_LOCK = ".export.lock"  # in the pin, held by its export: no checkpoint has a file of that name
 _TRIES = 3  # a pin swept by another export between its making and its lock is made again
 
 
 @contextlib.contextmanager
-def pinned(checkpoint: Path, run: Path) -> Iterator[Path]:
-    """The checkpoint's files, pinned in ``run`` while the block runs; where the disk has no hard links (or no room
+def pinned(checkpoint: Path) -> Iterator[Path]:
+    """The checkpoint's files, pinned beside it while the block runs; where the disk has no hard links (or no room
     for the folder), the checkpoint itself. CheckpointError where the checkpoint was removed before it was pinned."""
-    sweep_pins(run)
-    made = _new_pin(checkpoint, run)
+    beside = checkpoint.resolve().parent
+    sweep_pins(beside)
+    made = _new_pin(checkpoint, beside)
     if made is None:
         yield checkpoint
         return
@@ -52,11 +53,11 @@ def _drop(pin: Path, lock: int | None) -> None:
         os.close(lock)
 
 
-def _new_pin(checkpoint: Path, run: Path) -> tuple[Path, int | None] | None:
+def _new_pin(checkpoint: Path, beside: Path) -> tuple[Path, int | None] | None:
     """A new empty pin and its held lock (None where the disk has no locks); None where no folder can be made."""
     for _ in range(_TRIES):
         try:
-            pin = Path(tempfile.mkdtemp(prefix=f"{PIN_PREFIX}{checkpoint.name}-", dir=run))
+            pin = Path(tempfile.mkdtemp(prefix=f"{PIN_PREFIX}{checkpoint.name}-", dir=beside))
         except OSError:  # a read-only run folder, no room
             return None
         try:
@@ -99,10 +100,10 @@ def _linked(checkpoint: Path, pin: Path) -> Path:
     return pin
 
 
-def sweep_pins(run: Path) -> None:
-    """Remove the pins in ``run`` whose export is gone: those whose lock no process holds."""
+def sweep_pins(folder: Path) -> None:
+    """Remove the pins in ``folder`` whose export is gone: those whose lock no process holds."""
     with contextlib.suppress(OSError):
-        for pin in run.glob(f"{PIN_PREFIX}*"):
+        for pin in folder.glob(f"{PIN_PREFIX}*"):
             _sweep(pin)
 
 
