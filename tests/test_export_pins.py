@@ -7,6 +7,7 @@ import errno
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from engine.runs.checkpoints import MANIFEST, Checkpointer, complete_checkpoints
 from engine.runs.export import NoSuchCheckpointError, export_checkpoint
-from engine.runs.export_pin import PIN_LOCK, pinned
+from engine.runs.export_pin import PIN_LOCK, pinned, sweep_pins
 from tests.runs_helpers import run_with_checkpoints
 
 HOLD = """\
@@ -143,8 +144,64 @@ def test_a_pin_whose_removal_is_cut_short_keeps_its_lock_for_a_later_sweep(tmp_p
 
     monkeypatch.setattr(Path, "unlink", killed)
     with pytest.raises(KeyboardInterrupt):
-        export_pin._remove(pin)
+        export_pin._drop(pin, None)
     assert (pin / PIN_LOCK).exists()
+
+
+def _refused_as_for_any_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root removes names from folders it may not write: unlink and rmdir refuse there, as the kernel does to others."""
+    for name in ("unlink", "rmdir"):
+        def refusing(path, *, dir_fd=None, real=getattr(os, name)):  # type: ignore[no-untyped-def]
+            parent = os.fstat(dir_fd) if dir_fd is not None else os.stat(os.path.dirname(os.path.abspath(path)))
+            if not parent.st_mode & stat.S_IWUSR:
+                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            real(path, dir_fd=dir_fd)
+
+        monkeypatch.setattr(os, name, refusing)
+
+
+def test_the_pin_of_a_read_only_checkpoint_goes_with_its_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """copytree gives the pin's folders the checkpoint's modes: one a user made read-only (chmod a-w, to keep a step)
+    left the pin's weights unremovable, its lock file removed all the same, and no sweep ever took it: a hidden copy of
+    the whole checkpoint for good once rotation removed the checkpoint."""
+    folder, _ = run_with_checkpoints(tmp_path, [3])
+    checkpoint = folder.checkpoints / "step-00000003"
+    (checkpoint / "unet").mkdir()
+    (checkpoint / "unet" / "w.safetensors").write_bytes(b"w")
+    kept = (checkpoint / "unet", checkpoint)
+    for path in kept:
+        path.chmod(0o555)
+    if os.geteuid() == 0:
+        _refused_as_for_any_user(monkeypatch)
+    try:
+        with pinned(checkpoint) as files:
+            assert files != checkpoint
+        assert not list(folder.checkpoints.glob(".export-*"))
+        assert (checkpoint / "unet" / "w.safetensors").stat().st_nlink == 1
+        assert all(stat.S_IMODE(path.stat().st_mode) == 0o555 for path in kept)  # the checkpoint's own are as they were
+    finally:
+        for path in kept:
+            path.chmod(0o755)
+
+
+def test_a_pin_not_wholly_removed_keeps_its_lock_file_for_a_later_sweep(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its lock file was removed whatever was left: linked weights without a lock, which no sweep can tell abandoned."""
+    folder, _ = run_with_checkpoints(tmp_path, [3])
+    real_unlink = Path.unlink
+
+    def busy(self: Path, missing_ok: bool = False) -> None:
+        if self.name != PIN_LOCK:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        real_unlink(self, missing_ok=missing_ok)
+
+    with monkeypatch.context() as refused:
+        refused.setattr(Path, "unlink", busy)
+        with pinned(folder.checkpoints / "step-00000003") as files:
+            pass
+    assert (files / PIN_LOCK).is_file() and (files / "model.safetensors").is_file()
+    sweep_pins(folder.checkpoints)
+    assert not files.exists()
 
 
 def test_a_checkpoints_folder_on_another_disk_is_pinned_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,7 +48,9 @@ def pinned(checkpoint: Path) -> Iterator[Path]:
 
 
 def _drop(pin: Path, lock: int | None) -> None:
-    _remove(pin)
+    """Remove the pin this process made, ``lock`` its descriptor of the lock file (held, or None)."""
+    if _emptied(pin):
+        _remove_lock(pin)
     if lock is not None:
         forget(lock)
         os.close(lock)
@@ -77,8 +80,7 @@ def _new_pin(checkpoint: Path, beside: Path) -> tuple[Path, int | None] | None:
         if taken and same_file(lock, pin / PIN_LOCK):
             remember(lock)
             return pin, lock
-        _drop(pin, None)  # another export's sweep took it before the lock did (and is removing it)
-        os.close(lock)
+        _drop(pin, lock)  # another export's sweep took it before the lock did (and is removing it)
     return None
 
 
@@ -123,22 +125,49 @@ def _sweep(pin: Path) -> None:
         os.close(lock)
         return
     try:
-        _remove(pin)
+        if _emptied(pin):
+            _remove_lock(pin)
     finally:
         os.close(lock)
 
 
-def _remove(pin: Path) -> None:
-    """Remove ``pin``, its lock file last: a removal cut short (a kill) leaves its lock, for a later sweep to take, never
-    linked weights without one, which no sweep can tell abandoned."""
-    with contextlib.suppress(OSError):
+def _emptied(pin: Path) -> bool:
+    """Remove all of ``pin`` but its lock file; whether that is all that is left (else the lock file stays, for a later
+    sweep to take the rest)."""
+    _writable_folders(pin)
+    try:
         for entry in pin.iterdir():
             if entry.name == PIN_LOCK:
                 continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # and the others are removed still
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+        return all(entry.name == PIN_LOCK for entry in pin.iterdir())
+    except FileNotFoundError:  # removed already (by a sweep that took it first)
+        return True
+    except OSError:
+        return False
+
+
+def _writable_folders(pin: Path) -> None:
+    """Make ``pin`` and its folders this user's to empty: copytree gave them the checkpoint's modes (a kept step a user
+    made read-only). They are the pin's own folders, so the checkpoint keeps its modes; the files, links to the
+    checkpoint's, are left as they are, and so is what a link in the pin points to."""
+    with contextlib.suppress(OSError):
+        os.chmod(pin, stat.S_IRWXU)
+    for root, folders, _ in os.walk(pin):  # top-down: each folder is made readable before it is listed
+        for name in folders:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                with contextlib.suppress(OSError):
+                    os.chmod(path, stat.S_IRWXU)
+
+
+def _remove_lock(pin: Path) -> None:
+    """Remove an emptied pin's lock file and then the pin: last, so that a removal cut short (a kill) or failed leaves
+    its lock for a later sweep to take, never linked weights without one, which no sweep can tell abandoned."""
     with contextlib.suppress(OSError):
         (pin / PIN_LOCK).unlink(missing_ok=True)
         pin.rmdir()
