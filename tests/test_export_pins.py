@@ -10,6 +10,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -202,6 +203,41 @@ def test_a_pin_not_wholly_removed_keeps_its_lock_file_for_a_later_sweep(tmp_path
     assert (files / PIN_LOCK).is_file() and (files / "model.safetensors").is_file()
     sweep_pins(folder.checkpoints)
     assert not files.exists()
+
+
+def _open_here(path: Path) -> bool:
+    """Whether this process has ``path`` open."""
+    fds = Path("/proc/self/fd")
+    return any(os.readlink(fd) == str(path) for fd in list(fds.iterdir()) if fd.is_symlink())
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_an_export_closes_its_lock_before_removing_the_lock_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On NFS a file removed while open is only renamed (.nfsXXXX): the pin stayed, an empty folder no sweep took."""
+    folder, _ = run_with_checkpoints(tmp_path.resolve(), [3])
+    open_when_removed: list[bool] = []
+    real_unlink = Path.unlink
+
+    def noting(self: Path, missing_ok: bool = False) -> None:
+        if self.name == PIN_LOCK:
+            open_when_removed.append(_open_here(self))
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", noting)
+    with pinned(folder.checkpoints / "step-00000003") as files:
+        assert _open_here(files / PIN_LOCK)
+    assert open_when_removed == [False] and not files.exists()
+
+
+def test_an_empty_pin_without_a_lock_file_is_swept_once_old(tmp_path: Path) -> None:
+    """What NFS leaves of a pin whose lock file was removed while open; a new pin is empty only before its lock file
+    is made, and is left alone."""
+    old, new = tmp_path / ".export-step-00000003-old", tmp_path / ".export-step-00000003-new"
+    old.mkdir()
+    new.mkdir()
+    os.utime(old, (time.time() - 120, time.time() - 120))
+    sweep_pins(tmp_path)
+    assert not old.exists() and new.is_dir()
 
 
 def test_a_checkpoints_folder_on_another_disk_is_pinned_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,8 @@ A live run's rotation (saving.keep_last_n) then removes only the checkpoint's na
 whole. The export holds a flock on the pin's lock file for its whole life: the kernel drops it however the export
 ends (killed, out of memory, its terminal closed), so the next export of the run removes the pins no process holds,
 each of which would otherwise keep a whole checkpoint's disk space, unseen (a dot name). A pin whose lock cannot be
-told (no lock file, a disk without locks) is left alone: it may be a live export's.
+told (no lock file, a disk without locks) is left alone: it may be a live export's; only once empty and old is it
+removed (what NFS leaves of a pin whose lock file was removed while open).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from engine.runs.held_file import forget, held, lock_exclusive, remember, same_f
 
 PIN_LOCK = ".export.lock"  # in the pin, held by its export: no checkpoint has a file of that name
 _TRIES = 3  # a pin swept by another export between its making and its lock is made again
+_EMPTY_AGE_S = 60.0  # an empty pin with no lock file is swept once this old: never one whose lock is about to be made
 
 
 @contextlib.contextmanager
@@ -49,11 +52,14 @@ def pinned(checkpoint: Path) -> Iterator[Path]:
 
 def _drop(pin: Path, lock: int | None) -> None:
     """Remove the pin this process made, ``lock`` its descriptor of the lock file (held, or None)."""
-    if _emptied(pin):
-        _remove_lock(pin)
+    emptied = _emptied(pin)
     if lock is not None:
         forget(lock)
+        # Closed before its file is removed: on NFS a file removed while open stays, renamed .nfsXXXX, and its folder
+        # with it, for good. No export reads the pin now: a sweep that takes the lock meanwhile only removes it too.
         os.close(lock)
+    if emptied:
+        _remove_lock(pin)
 
 
 def _new_pin(checkpoint: Path, beside: Path) -> tuple[Path, int | None] | None:
@@ -111,7 +117,10 @@ def sweep_pins(folder: Path) -> None:
 
 def _sweep(pin: Path) -> None:
     lock_path = pin / PIN_LOCK
-    if held(lock_path) is not False:  # held, this process's own (never opened: that drops an NFS lock), or not told
+    told = held(lock_path)
+    if told is None:  # no lock file (or not told): never a pin to empty, but maybe an empty one NFS left behind
+        _remove_if_long_empty(pin)
+    if told is not False:  # held, this process's own (never opened: that drops an NFS lock), or not told
         return
     try:
         lock = os.open(lock_path, os.O_RDWR | os.O_NOFOLLOW)  # an exclusive NFS lock needs writing
@@ -125,10 +134,14 @@ def _sweep(pin: Path) -> None:
         os.close(lock)
         return
     try:
+        # Its file is removed while held, unlike an export's own: an export that made this pin a moment ago may be
+        # about to lock it, and must find that file gone, not hold a lock on one removed after.
         if _emptied(pin):
             _remove_lock(pin)
     finally:
         os.close(lock)
+    with contextlib.suppress(OSError):
+        pin.rmdir()  # where NFS kept the lock file (.nfsXXXX) until the close
 
 
 def _emptied(pin: Path) -> bool:
@@ -171,3 +184,11 @@ def _remove_lock(pin: Path) -> None:
     with contextlib.suppress(OSError):
         (pin / PIN_LOCK).unlink(missing_ok=True)
         pin.rmdir()
+
+
+def _remove_if_long_empty(pin: Path) -> None:
+    """Remove ``pin`` where it is an empty folder, its lock file removed long ago: one NFS kept (.nfsXXXX) past its
+    removal. A new pin is empty only for the moment before its lock file is made."""
+    with contextlib.suppress(OSError):
+        if time.time() - pin.stat().st_mtime > _EMPTY_AGE_S:
+            pin.rmdir()  # only ever an empty folder
