@@ -84,9 +84,9 @@ def test_a_lora_checkpoint_exports_its_adapter_and_an_unkept_step_is_named(tmp_p
     shutil.copytree(whole, checkpoint)
     read = export.restore_part
 
-    def rotated_while_read(model, name, files) -> None:
+    def rotated_while_read(model, name, files, **named) -> None:
         shutil.rmtree(checkpoint, ignore_errors=True)
-        read(model, name, files)
+        read(model, name, files, **named)
 
     monkeypatch.setattr(export, "restore_part", rotated_while_read)
     export.export_checkpoint(long.path, 2)

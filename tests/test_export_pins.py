@@ -275,3 +275,20 @@ def test_a_pin_beside_its_checkpoint_is_no_checkpoint_to_list_or_rotate(tmp_path
         checkpointer._rotate()
         assert [path.name for _, path in complete_checkpoints(folder)] == ["step-00000006"]
         assert (files / MANIFEST).is_file() and (files / "model.safetensors").is_file()
+
+
+def test_an_exports_checkpoint_errors_name_the_checkpoint_not_its_pin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """They named RUN/checkpoints/.export-step-N-XXXX, gone by the time they were read, and told to chmod it."""
+    import torch
+
+    import engine.models.loading
+    from engine.runs.checkpoints import CheckpointError
+
+    folder, _ = run_with_checkpoints(tmp_path, [3])
+    components = SimpleNamespace(unet=torch.nn.Linear(1, 1), family=SimpleNamespace(denoiser_name="unet"))
+    monkeypatch.setattr(engine.models.loading, "resolve_model_folder", lambda name, **options: tmp_path)
+    monkeypatch.setattr(engine.models.loading, "load_components", lambda *args, **options: components)
+    with pytest.raises(CheckpointError) as raised:
+        export_checkpoint(folder.path)  # a full run's checkpoint without its unet/ (manifests only)
+    assert str(raised.value).startswith(f"checkpoint {folder.checkpoints / 'step-00000003'} is incomplete: unet is missing")
+    assert ".export-" not in str(raised.value)

@@ -184,9 +184,10 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def restore_part(model: Any, name: str, checkpoint: Path) -> None:
+def restore_part(model: Any, name: str, checkpoint: Path, shown: Path | None = None) -> None:
     """Load a checkpoint's weights of one part (``unet``, ``text_encoder``…) into ``model``: its LoRA
-    when the model has one, else its full weights."""
+    when the model has one, else its full weights. Errors name ``shown`` where given: the checkpoint that
+    ``checkpoint``, an export's pin of it, links to (the pin is gone by the time they are read)."""
     from peft import set_peft_model_state_dict
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -194,8 +195,9 @@ def restore_part(model: Any, name: str, checkpoint: Path) -> None:
     lora = bool(getattr(model, "peft_config", None))
     source = checkpoint / "lora" / f"{name}.safetensors" if lora else checkpoint / name
     other_steps = "use another kept step (`dbtui export RUN --step N`, `dbtui resume RUN --from CHECKPOINT`)"
+    said = shown or checkpoint
     if not source.exists():
-        raise CheckpointError(f"checkpoint {checkpoint} is incomplete: {source.relative_to(checkpoint)} is missing; {other_steps}")
+        raise CheckpointError(f"checkpoint {said} is incomplete: {source.relative_to(checkpoint)} is missing; {other_steps}")
     try:
         if lora:
             result = set_peft_model_state_dict(model, load_file(source))
@@ -204,11 +206,11 @@ def restore_part(model: Any, name: str, checkpoint: Path) -> None:
     except (OSError, ValueError, SafetensorError) as error:
         machine = os_error_in(error)
         if machine is not None and machine.errno in (errno.EACCES, errno.EPERM):
-            raise CheckpointError(f"checkpoint {checkpoint}: this user may not read its {name} weights; run it as the user "
-                                  f"who trained it, or make them readable (`chmod -R a+r {checkpoint}`)") from None
-        raise CheckpointError(f"checkpoint {checkpoint} is damaged: its {name} weights cannot be read ({error}); {other_steps}") from None
+            raise CheckpointError(f"checkpoint {said}: this user may not read its {name} weights; run it as the user "
+                                  f"who trained it, or make them readable (`chmod -R a+r {shlex.quote(str(said))}`)") from None
+        raise CheckpointError(f"checkpoint {said} is damaged: its {name} weights cannot be read ({error}); {other_steps}") from None
     if lora and getattr(result, "unexpected_keys", None):
-        raise CheckpointError(f"checkpoint {checkpoint} does not match this profile's LoRA settings")
+        raise CheckpointError(f"checkpoint {said} does not match this profile's LoRA settings")
 
 
 def _fsync_tree(root: Path) -> None:

@@ -92,7 +92,7 @@ def _export_from(folder: RunFolder, step: int, checkpoint: Path, files: Path, re
     if profile.training.method == "lora":
         add_lora_adapters(components, profile)
     try:
-        text_encoders = _restore(components, profile, files)
+        text_encoders = _restore(components, profile, files, checkpoint)
     except CheckpointError:
         if files != checkpoint or (checkpoint / MANIFEST).exists():
             raise
@@ -121,14 +121,14 @@ def _check_base_model(source: str, folder: RunFolder) -> None:
                                  f"found it, or write its new place as model.pretrained in {folder.profile}")
 
 
-def _restore(components: Any, profile: Any, checkpoint: Path) -> list[Any] | None:
-    """The checkpoint's trained weights into ``components``; the text encoders when they trained (else None: a
-    whole pipeline reads the frozen ones from the base model)."""
-    restore_part(components.unet, components.family.denoiser_name, checkpoint)
+def _restore(components: Any, profile: Any, files: Path, checkpoint: Path) -> list[Any] | None:
+    """The checkpoint's trained weights, read from ``files`` (its pin), into ``components``; the text encoders when
+    they trained (else None: a whole pipeline reads the frozen ones from the base model). Errors name the checkpoint."""
+    restore_part(components.unet, components.family.denoiser_name, files, shown=checkpoint)
     if not profile.training.train_text_encoder:
         return None
     text_encoders = list(components.text_encoders)
     for name, text_encoder in zip(components.family.text_encoder_names, text_encoders):
-        if (checkpoint / name).is_dir() or (checkpoint / "lora" / f"{name}.safetensors").is_file():
-            restore_part(text_encoder, name, checkpoint)
+        if (files / name).is_dir() or (files / "lora" / f"{name}.safetensors").is_file():
+            restore_part(text_encoder, name, files, shown=checkpoint)
     return text_encoders
