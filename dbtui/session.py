@@ -79,10 +79,9 @@ class Session:
     @classmethod
     def from_file(cls, path: str | Path) -> Session:
         """A session editing an existing profile (raises ProfileError when it is invalid)."""
-        from engine.profile import load_profile
+        from engine.profile import load_profile, profile_data
 
-        profile = load_profile(path)
-        return cls(data=profile.model_dump(mode="json", exclude_none=True), path=Path(path))
+        return cls(data=profile_data(load_profile(path)), path=Path(path))
 
     def adopt_model(self, info: Any) -> None:
         """Remember what the model step found. A draft that names no resolution, or the one taken

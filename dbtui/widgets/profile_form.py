@@ -105,6 +105,8 @@ def parse_text(spec: FieldSpec, text: str) -> Any:
     ("[", '["a"') is kept as typed: the profile's check then marks the row, as for any value of the wrong type."""
     text = text.strip()
     if not text:
+        if spec.optional and spec.default is not None:
+            return ""  # the key stays, read as empty: removed, its default would apply (every_n_steps: 500, not none)
         return None if spec.optional or spec.kind != "string" else ""
     if spec.kind == "string":
         return text

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from engine.profile.decode import decode_profile, strip_text
 from engine.profile.locate import key_lines, line_of, override_of
@@ -288,17 +288,35 @@ def located(problems: list[Problem], path: str | Path, overrides: list[str] = ()
     return _located(problems, key_lines(text), path, override_sources(list(overrides)))
 
 
-def _drop_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple)):
-        return [_drop_none(v) for v in value]
+def profile_data(profile: Profile) -> dict[str, Any]:
+    """The profile as TOML data, as it is written and as the wizard edits it. TOML has no null: an empty setting is
+    left out where that means the same, and written "" (which the schema reads back as empty) where its default is a
+    value: saving.every_n_steps left out would save a checkpoint every 500 steps where empty saves none."""
+    return _toml_data(profile, profile.model_dump(mode="json"))
+
+
+def _toml_data(section: BaseModel, data: dict[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for key, value in data.items():
+        if value is None:
+            if type(section).model_fields[key].get_default(call_default_factory=True) is not None:
+                kept[key] = ""
+        else:
+            kept[key] = _toml_value(getattr(section, key), value)
+    return kept
+
+
+def _toml_value(part: Any, value: Any) -> Any:
+    if isinstance(part, BaseModel):
+        return _toml_data(part, value)
+    if isinstance(part, (list, tuple)):
+        return [_toml_value(p, v) for p, v in zip(part, value, strict=True)]
     return value
 
 
 def dumps_profile(profile: Profile) -> str:
-    """The profile as TOML (TOML has no null, so empty options are left out)."""
-    return tomli_w.dumps(_drop_none(profile.model_dump(mode="json")))
+    """The profile as TOML (``profile_data``)."""
+    return tomli_w.dumps(profile_data(profile))
 
 
 def save_profile(profile: Profile, path: str | Path) -> Path:
