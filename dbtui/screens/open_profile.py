@@ -49,7 +49,12 @@ Esc goes back.
 
     def _open(self, text: str) -> None:
         path = Path(text).expanduser()
-        if not path.is_file():
+        try:  # pathlib answers False only for a missing path: a name too long, a folder it may not look into raise
+            is_file = path.is_file()
+        except OSError as error:
+            self.notify(f"Cannot open {path}: {error.strerror}", severity="error")
+            return
+        if not is_file:
             self.notify(f"{path} is not a file", severity="error")
             return
         self.dismiss(path)

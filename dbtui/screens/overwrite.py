@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -24,7 +25,7 @@ def free_name(path: Path) -> Path:
     number = 2
     while True:
         candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
-        if not candidate.exists():
+        if not os.path.exists(candidate):  # False for a name too long too: the save then says so
             return candidate
         number += 1
 

@@ -185,10 +185,15 @@ whether to resume it.
     @on(Input.Submitted, "#par-path")
     def action_save(self) -> None:
         path = Path(self.query_one("#par-path", Input).value.strip() or self.session.default_path()).expanduser()
-        if path.is_dir():
+        try:  # pathlib answers False only for a missing path: a name too long, a folder it may not look into raise
+            is_dir, exists = path.is_dir(), path.exists()
+        except OSError as error:
+            self.notify(f"Cannot use {path}: {error.strerror}; give another path", severity="error")
+            return
+        if is_dir:
             self.notify(f"{path} is a folder: give a file name, such as {path / 'my-run.toml'}", severity="error")
             return
-        if path.exists() and path != self.session.written_path:
+        if exists and path != self.session.written_path:
             from dbtui.screens.overwrite import OverwriteScreen
 
             self.app.push_screen(OverwriteScreen(path), lambda choice: self._save_after_asking(path, choice))

@@ -1,0 +1,78 @@
+"""A Save as or Open path the file system refuses to look at (a name over 255 bytes, a folder the user may not enter)
+is a notification, not a crash: pathlib answers False only for a path that is missing, and raises for these."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Input
+
+from dbtui.app import make_app
+from dbtui.session import Session
+from wizard_fakes import FakeEngine
+from wizard_steps import at_step, settle
+
+SIZE = (80, 24)
+TOO_LONG = "x" * 300 + ".toml"
+
+
+def _errors(app) -> list[str]:
+    return [n.message for n in app._notifications if n.severity == "error"]
+
+
+async def test_a_save_as_name_too_long_is_said_and_the_wizard_goes_on(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        screen.query_one("#par-path", Input).value = TOO_LONG
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.is_running and type(app.screen).__name__ == "ParametersScreen"
+        assert _errors(app) == [f"Cannot use {TOO_LONG}: File name too long; give another path"]
+
+
+async def test_an_open_path_too_long_is_said_and_the_open_screen_stays(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("o")
+        await settle(pilot)
+        app.screen.query_one("#open-path", Input).value = TOO_LONG
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.is_running and type(app.screen).__name__ == "OpenProfileScreen"
+        assert _errors(app) == [f"Cannot open {TOO_LONG}: File name too long"]
+
+
+async def test_a_folder_the_user_may_not_enter_is_said_on_save(tmp_path: Path, monkeypatch) -> None:
+    """As an ordinary user saving into another user's home: stat() answers EACCES (root cannot be refused, so the
+    refusal is the file system's stand-in here)."""
+    monkeypatch.chdir(tmp_path)
+    private = tmp_path / "private"
+    stat = Path.stat
+
+    def refused(path: Path, *args, **kwargs):
+        if private in path.parents:
+            raise PermissionError(13, "Permission denied", str(path))
+        return stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", refused)
+
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        screen.query_one("#par-path", Input).value = str(private / "p.toml")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.is_running
+        assert _errors(app) == [f"Cannot use {private / 'p.toml'}: Permission denied; give another path"]
+
+
+def test_a_free_name_one_byte_too_long_is_offered_for_the_save_to_refuse(tmp_path: Path) -> None:
+    """Beside a 254-byte name, name-2.toml is 256 bytes: looking for it raised inside the Overwrite dialog."""
+    from dbtui.screens.overwrite import free_name
+
+    taken = tmp_path / ("x" * 249 + ".toml")
+    taken.write_text("")
+    assert free_name(taken) == tmp_path / ("x" * 249 + "-2.toml")
