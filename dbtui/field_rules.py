@@ -52,10 +52,11 @@ def _text_encoder_trains_here(family: Any, method: Any) -> bool:
 
 RULES = (
     Rule(("training.lora",), "training.method", _is("lora"), set_aside=True),
-    # Flux refuses min-SNR, clip_skip and a full fine-tune's text encoder; only Flux has flow options and offers a quantized base.
+    # Flux refuses min-SNR, clip_skip and a full fine-tune's text encoder; only Flux has flow options. A quantized base
+    # suits any family's LoRA (the wizard offers it for Flux, parameters.py), so only the method sets it aside.
     Rule(("training.min_snr_gamma", "training.clip_skip"), FAMILY, _not_flux, set_aside=True),
     Rule(("training.train_text_encoder",), (FAMILY, "training.method"), _text_encoder_trains_here, set_aside=True),
-    Rule(("training.flow", "model.quantize"), FAMILY, _is("flux"), set_aside=True),
+    Rule(("training.flow",), FAMILY, _is("flux"), set_aside=True),
     Rule(("model.quantize",), "training.method", _is("lora"), set_aside=True),
     Rule(("training.text_encoder_stop_fraction",), "training.train_text_encoder", _on, set_aside=True),
     Rule(("training.lora.text_encoder_targets",), "training.train_text_encoder", _on),
@@ -112,9 +113,9 @@ def controls_of(values: dict[str, Any], prefix: str = "") -> set[str]:
     return found
 
 
-def settle(session: Session, changed: Iterable[str]) -> bool:
+def settle(session: Session, changed: Iterable[str]) -> set[str]:
     """After the ``changed`` controls moved: set aside the values that stopped applying and are
-    errors there, and restore those that apply again. Whether the draft changed."""
+    errors there, and restore those that apply again. The keys moved either way (none: the draft is as it was)."""
     changed = set(changed)
     moved: set[str] = set()
     for rule in RULES:
@@ -134,5 +135,16 @@ def settle(session: Session, changed: Iterable[str]) -> bool:
                 session.aside.pop(key, None)  # the draft has its own value now (a preset's)
     # A control set aside or restored moves the fields it decides (Flux sets train_text_encoder aside).
     if moved & CONTROLS - changed:
-        settle(session, moved & CONTROLS)
-    return bool(moved)
+        moved |= settle(session, moved & CONTROLS)
+    return moved
+
+
+def aside_note(session: Session, moved: set[str]) -> str | None:
+    """What ``settle`` just set aside, for a notification (None: nothing): a value that leaves the draft unseen would
+    be missing from the saved profile and the run."""
+    shown = [key if isinstance(session.aside[key], dict) else f"{key} = {session.aside[key]!r}"
+             for key in sorted(moved) if key in session.aside]
+    if not shown:
+        return None
+    return (f"Set aside, as they do not apply now: {', '.join(shown)}. They come back if you change back what ruled them "
+            "out (the model or a setting).")

@@ -81,7 +81,7 @@ T5 files before converting.
 Watch out: a hub id downloads several GB on the first run. dbtui trains Stable Diffusion
 1.x, 2.x and XL, Flux.1 ([dev], [schnell]) and their fine-tunes; the SDXL refiner and other
 families stop here, with the reason. Settings the new model's family cannot use are set
-aside (and come back if you return to the earlier model).
+aside, with a notification naming them (they come back if you return to the earlier model).
 """
 
     @dataclass
@@ -258,10 +258,12 @@ aside (and come back if you return to the earlier model).
             if message.result.source != self.session.get("model.pretrained"):
                 return  # a check of a source the user has since replaced
             self.checking = None
-            from dbtui.field_rules import FAMILY, settle  # the profile schema: imported once a model is checked
+            from dbtui.field_rules import FAMILY, aside_note, settle  # the profile schema: imported once a model is checked
 
             self.session.adopt_model(message.result)
-            settle(self.session, {FAMILY})  # settings this model's family cannot honour are set aside
+            note = aside_note(self.session, settle(self.session, {FAMILY}))  # what this model's family cannot honour
+            if note:
+                self.notify(note, title="Set aside", timeout=10)
             self._show(message.result)
         elif message.what == "target":
             self._answer(*message.result)

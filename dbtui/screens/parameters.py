@@ -32,7 +32,7 @@ from engine.profile import Problem, ProfileError
 FIT_STEPS = 10
 PROBLEMS_SHOWN = 3  # more would not show in the panel's 4 lines anyway
 AS_FP16 = "(as fp16 here)"  # after the VRAM line's figure where this GPU, without bf16, trains bf16 settings in fp16
-# model.quantize as the parameters screen offers it (Flux LoRAs only); the VRAM line shows the effect.
+# model.quantize as the parameters screen offers it (LoRAs; see _show_quantize); the VRAM line shows the effect.
 QUANTIZE_CHOICES = [("none: the weight dtype (bf16)", "none"), ("nf4: 4-bit, about a quarter", "nf4"),
                     ("int8: 8-bit, about half", "int8"), ("fp8: 8-bit float, about half", "fp8")]
 
@@ -106,9 +106,11 @@ whether to resume it.
 
     def on_mount(self) -> None:
         self.query_one("#par-fit-status").display = False
-        if settle(self.session, {FAMILY}):  # settings the model's family cannot honour, set aside
+        moved = settle(self.session, {FAMILY})  # settings the model's family cannot honour, set aside
+        if moved:
             self.query_one(ProfileForm).refresh_values()
             self.query_one(ProfileForm).show_what_applies()
+            self.query_one(ProfileForm).tell_aside(moved)
         self._show_quantize()
         self._validate(estimate_now=True, fresh=True)
         self.query_one("#f-name").focus()
@@ -121,8 +123,10 @@ whether to resume it.
         self._validate()
 
     def _show_quantize(self) -> None:
-        """The base-weights choice, where it applies (a Flux LoRA), showing the draft's value."""
-        self.query_one("#par-quantize-row").display = applies(self.session, "model.quantize")
+        """The base-weights choice for a LoRA, showing the draft's value: offered for Flux, shown for another family
+        only where the profile sets one (any family takes it), so that it can be seen and changed."""
+        offered = self.session.family_id == "flux" or bool(self.session.get("model.quantize"))
+        self.query_one("#par-quantize-row").display = offered and applies(self.session, "model.quantize")
         choice = self.query_one("#par-quantize", Select)
         value = self.session.get("model.quantize") or "none"
         if choice.value != value:
@@ -174,9 +178,11 @@ whether to resume it.
             return
         form = self.query_one(ProfileForm)
         form.merge(preset_values(self.session, preset))
-        if settle(self.session, {FAMILY}):  # a preset's setting the model's family cannot honour
+        moved = settle(self.session, {FAMILY})  # a preset's setting the model's family cannot honour
+        if moved:
             form.refresh_values()
             form.show_what_applies()
+            form.tell_aside(moved)
         self._show_quantize()
         self._validate()
         self.notify(f"Applied: {PRESET_LABELS[preset]}")

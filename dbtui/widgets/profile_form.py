@@ -21,7 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, Input, Label, Select, Static, Switch
 
 from dbtui.family_help import field_help
-from dbtui.field_rules import CONTROLS, applies, controls_of, settle
+from dbtui.field_rules import CONTROLS, applies, aside_note, controls_of, settle
 from dbtui.session import Session
 from dbtui.widgets.ordered_keys import OrderedInput
 from engine.profile import Profile, ProfileError, parse_override
@@ -228,17 +228,25 @@ class ProfileForm(Vertical):
             return  # also swallows the Changed events widgets post when first mounted
         self.session.edit(spec.key, value)
         if spec.key in CONTROLS:
-            if settle(self.session, {spec.key}):
+            moved = settle(self.session, {spec.key})
+            if moved:
                 self.refresh_values()
+                self.tell_aside(moved)
             self.show_what_applies()
         self.post_message(self.Edited(spec.key))
 
     def merge(self, values: dict[str, Any]) -> None:
         """Apply a preset: the draft takes its values, and the fields it switches on or off follow."""
         self.session.merge(values)
-        settle(self.session, controls_of(values))
+        self.tell_aside(settle(self.session, controls_of(values)))
         self.refresh_values()
         self.show_what_applies()
+
+    def tell_aside(self, moved: set[str]) -> None:
+        """Say what ``settle`` set aside: nothing leaves the draft without a word."""
+        note = aside_note(self.session, moved)
+        if note:
+            self.notify(note, title="Set aside", timeout=10)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         spec = self._spec_for(event.input.id)
