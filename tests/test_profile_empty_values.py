@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
 import pytest
+import tomli_w
 from pydantic import BaseModel
 from textual.widgets import Input
 
 from dbtui.app import make_app
 from dbtui.session import Session
 from dbtui.widgets.profile_form import field_specs, parse_text
-from engine.profile import Profile, load_profile, loads_profile, profile_data, save_profile, validate_data
+from engine.profile import Profile, ProfileError, load_profile, loads_profile, profile_data, save_profile, validate_data
 from engine.profile.io import dumps_profile
 from training_helpers import tiny_profile
 from wizard_fakes import FakeEngine
@@ -111,3 +112,18 @@ def test_a_run_with_checkpoints_off_trains_with_none_through_the_launcher_and_th
     assert load_profile(started.folder.profile).saving.every_n_steps is None
     trained = [event.profile for event in read_events(started.folder.events) if isinstance(event, RunStarted)]
     assert [p["saving"]["every_n_steps"] for p in trained] == [None]
+
+
+@pytest.mark.parametrize("key", ["saving.output_dir", "evaluation.clip_model", "evaluation.dino_model"])
+def test_an_empty_text_where_a_folder_or_model_must_be_named_is_refused(key: str, tmp_path: Path) -> None:
+    """Empty, output_dir put the run folder in whatever folder dbtui ran in, and an empty scorer left an evaluating run
+    unscored; `dbtui validate` and the wizard's panel both called such a profile valid."""
+    section, name = key.split(".")
+    data = profile_data(tiny_profile(tmp_path))
+    data.setdefault(section, {})[name] = ""
+    with pytest.raises(ProfileError) as refused:
+        loads_profile(tomli_w.dumps(data))
+    [problem] = refused.value.problems
+    assert (problem.key, problem.message.split(";")[0]) == (key, "is empty")
+    session = Session(data=data)
+    assert [p.key for p in session.review().problems] == [key]  # the panel says what validate says
