@@ -76,3 +76,20 @@ def test_a_free_name_one_byte_too_long_is_offered_for_the_save_to_refuse(tmp_pat
     taken = tmp_path / ("x" * 249 + ".toml")
     taken.write_text("")
     assert free_name(taken) == tmp_path / ("x" * 249 + "-2.toml")
+
+
+async def test_a_failed_save_names_the_file_asked_for_and_what_is_wrong_with_its_folder(tmp_path: Path,
+                                                                                       monkeypatch) -> None:
+    """It said "Cannot write blocker: File exists", and "Cannot write /proc/.p.toml.tmp" (save_profile's temporary file)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "blocker").write_text("mine")
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        for typed in ("blocker/p.toml", "/proc/p.toml"):
+            screen.query_one("#par-path", Input).value = typed
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+        blocked, proc = _errors(app)
+        assert blocked.startswith("Cannot write blocker/p.toml: ") and "'blocker' is a file, not a folder" in blocked
+        assert proc.startswith("Cannot write /proc/p.toml: ") and ".tmp" not in proc

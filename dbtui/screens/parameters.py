@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 from rich.markup import escape
@@ -35,6 +36,16 @@ AS_FP16 = "(as fp16 here)"  # after the VRAM line's figure where this GPU, witho
 # model.quantize as the parameters screen offers it (LoRAs; see _show_quantize); the VRAM line shows the effect.
 QUANTIZE_CHOICES = [("none: the weight dtype (bf16)", "none"), ("nf4: 4-bit, about a quarter", "nf4"),
                     ("int8: 8-bit, about half", "int8"), ("fp8: 8-bit float, about half", "fp8")]
+
+
+def _save_failure(path: Path, error: OSError) -> str:
+    """Why ``path`` could not be saved, naming it (not save_profile's temporary file beside it). Save_profile's own
+    refusals (a folder, a NUL) say what to do already; any other failure is its folder's, worded as a run folder's."""
+    if error.errno in (errno.EISDIR, errno.EINVAL):
+        return f"Cannot write {path}: {error.strerror}"
+    from engine.runs.folder import unusable_folder
+
+    return f"Cannot write {path}: {unusable_folder(path.parent, error, 'the Save as path')}"
 
 
 class ParametersScreen(TrainAgain, WizardScreen):
@@ -222,7 +233,7 @@ whether to resume it.
             self.notify(f"{len(error.problems)} problem(s) to fix before saving.", severity="error")
             return
         except OSError as error:
-            self.notify(f"Cannot write {error.filename or path}: {error.strerror}", severity="error")
+            self.notify(_save_failure(path, error), severity="error")
             return
         self.query_one("#par-path", Input).value = str(saved)
         self.notify(f"Saved {saved}")
