@@ -169,9 +169,10 @@ async def test_open_a_profile(workdir: Path) -> None:
         app.screen.query_one("#open-path", Input).value = str(bad)
         await pilot.press("enter")
         await pilot.pause()
-        assert type(app.screen).__name__ == "StartScreen"  # refused, with the problems shown
-        await pilot.press("o")
-        await pilot.pause()
+        # Refused, with the problems shown; the screen stays, with the path, to fix the file and press Enter again.
+        assert type(app.screen).__name__ == "OpenProfileScreen"
+        assert app.screen.query_one("#open-path", Input).value == str(bad)
+        assert [n.title for n in app._notifications] == [f"Cannot open {bad}"]
         await pilot.press("tab", "enter")  # the profiles folder's only file
         await settle(pilot)
         assert type(app.screen).__name__ == "HardwareScreen"

@@ -12,17 +12,18 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from dbtui.session import Session
 from dbtui.widgets.key_footer import KeyFooter
 from dbtui.widgets.ordered_keys import OrderedInput
 
 
-class OpenProfileScreen(ModalScreen[Path | None]):
+class OpenProfileScreen(ModalScreen[Session | None]):
     HELP = """\
 ## Open a profile
 
 Type a profile's path and press Enter, or pick one of the profiles folder. The wizard
-opens with every value of the file; a file with problems is refused, with the reasons.
-Esc goes back.
+opens with every value of the file; a file with problems is refused, with the reasons,
+and this screen stays open to fix it and try again. Esc goes back.
 """
     CSS_PATH = "open_profile.tcss"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
@@ -57,4 +58,12 @@ Esc goes back.
         if not is_file:
             self.notify(f"{path} is not a file", severity="error")
             return
-        self.dismiss(path)
+        from engine.profile import ProfileError
+
+        try:
+            session = Session.from_file(path)
+        except ProfileError as error:  # stays open, with the path, for the user to fix the file and press Enter again
+            self.notify(str(error), title=f"Cannot open {path}", severity="error", timeout=15)
+            self.query_one("#open-path", Input).value = text  # one picked from the list too
+            return
+        self.dismiss(session)

@@ -82,15 +82,8 @@ or start training.
             output_dir = self.session.get("saving.output_dir") or "runs"
             self.app.push_screen(AttachScreen(self.engine, output_dir), self._attached)
 
-    def _opened(self, path: Path | None) -> None:
-        from engine.profile import ProfileError
-
-        if path is None:
-            return
-        try:
-            session = Session.from_file(path)
-        except ProfileError as error:
-            self.notify(str(error), title=f"Cannot open {path}", severity="error", timeout=15)
+    def _opened(self, session: Session | None) -> None:
+        if session is None:
             return
         session.profiles_dir = self.session.profiles_dir
         self.dismiss(session)
