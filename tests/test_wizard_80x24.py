@@ -322,3 +322,14 @@ async def test_a_dialog_narrows_with_a_terminal_below_80_columns_rather_than_run
         boxes = [widget for widget in app.screen.query("Vertical, VerticalScroll") if widget.id and widget.parent is app.screen]
         assert boxes and all(box.region.right <= 60 for box in boxes), [(box.id, box.region) for box in boxes]
         assert all(button.region.right <= 60 for button in app.screen.query("Button") if button.region.width)
+
+
+async def test_the_overwrite_dialogs_buttons_stay_on_a_40_column_screen() -> None:
+    """Three 16-column buttons in a row ran to column 52: Cancel was cut off below about 55 columns."""
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=(40, 12)) as pilot:
+        await SCREENS["OverwriteScreen"](pilot)
+        buttons = list(app.screen.query("Button"))
+        assert len(buttons) == 3
+        assert all(b.region.width and b.region.right <= 40 and b.region.bottom <= 11 for b in buttons), \
+            [b.region for b in buttons]

@@ -8,7 +8,7 @@ from typing import Literal
 
 from rich.markup import escape
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -18,6 +18,7 @@ from textual.widgets import Button, Static
 from dbtui.widgets.key_footer import KeyFooter
 
 OverwriteChoice = Literal["overwrite", "new"]
+NARROW_COLUMNS = 56  # below this the three buttons in a row would run off the box
 
 
 def free_name(path: Path) -> Path:
@@ -67,6 +68,10 @@ Esc cancels the save.
 
     def on_mount(self) -> None:
         self.query_one("#ow-new", Button).focus()
+
+    def on_resize(self, event: events.Resize) -> None:
+        # The three buttons in a row need about 55 columns; Textual's layouts do not wrap them.
+        self.query_one("#ow-buttons").set_class(event.size.width < NARROW_COLUMNS, "-narrow")
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
