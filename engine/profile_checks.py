@@ -12,7 +12,8 @@ from engine.dataset.profile_paths import builtin_name_problems, path_problems
 from engine.evaluation.prompt_problems import evaluation_problems, scorer_problems, shared_identifier_problems
 from engine.model_info import family_setting_problems, resolution_problems
 from engine.profile import Problem, Profile
-from engine.profile.concept_warnings import shared_prompt_problems, unused_class_problems
+from engine.profile.concept_warnings import (class_prompt_problems, prior_weight_problems, shared_prompt_problems,
+                                            unused_class_problems)
 from engine.profile.schedule_warnings import schedule_problems
 
 
@@ -36,5 +37,6 @@ def check_profile(profile: Profile, family_id: str | None = None,
     # A scorer folder missing here is a warning, not what this machine lacks: the run goes on, unscored.
     warnings = (([] if certain else refused) + family_warnings + evaluation_problems(profile) + scorer_problems(profile)
                 + shared_prompt_problems(profile) + shared_identifier_problems(profile) + unused_class_problems(profile)
+                + class_prompt_problems(profile) + prior_weight_problems(profile)
                 + schedule_problems(profile) + resolution_problems(profile))
     return ProfileChecks(errors, here, warnings)

@@ -10,7 +10,8 @@ from engine.dataset.prepare import PrepareResult, prepare_dataset
 from engine.dataset.prepared_origin import folder_beside, prepare_paths, prepared_from
 from engine.dataset.profile_settings import check_concept, concept_settings, prepare_settings
 from engine.dataset.report import DatasetReport, Finding, Summary
-from engine.dataset.tokens import TextReader, guess_identifier, load_readers, load_tokenizer
+from engine.dataset.tokens import TextReader, load_readers, load_tokenizer
+from engine.profile.identifier import guess_identifier
 
 __all__ = [
     "IMAGE_EXTENSIONS",

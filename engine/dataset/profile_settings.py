@@ -21,7 +21,7 @@ def concept_settings(profile: Any, concept_index: int = 0, tokenizer: Any = None
     dataset. Given ``readers`` (``load_readers``) are used as they are, a given tokenizer as CLIP.
     """
     from engine.builtin import resolve_dir
-    from engine.dataset.tokens import guess_identifier
+    from engine.profile.identifier import guess_identifier
 
     concept = profile.concepts[concept_index]
     if readers is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from engine.dataset.tokens import guess_identifier
+from engine.profile.identifier import guess_identifier
 from engine.profile import Profile
 
 # DreamBench's recontextualisation prompts ("a {identifier} {class} on the beach"…); three of them

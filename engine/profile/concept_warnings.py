@@ -1,12 +1,16 @@
-"""Concept settings that run, but not as meant: two concepts captioned with one prompt (they train as one subject), and
-class settings that nothing reads while prior preservation is off.
+"""Concept settings that run, but not as meant: two concepts captioned with one prompt (they train as one subject),
+class settings that nothing reads while prior preservation is off, a class prompt that names the subject, and a prior
+loss weighted 0.
 
-Warnings, not errors: a subject's photos split over two folders is a fair reason to share a prompt, and class settings
-are kept for when prior preservation is switched on.
+Warnings, not errors: a subject's photos split over two folders is a fair reason to share a prompt, class settings
+are kept for when prior preservation is switched on, and a guessed identifier may be a word the class shares.
 """
 
 from __future__ import annotations
 
+import re
+
+from engine.profile.identifier import FILLER_WORDS, guess_identifier
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
 
@@ -53,3 +57,52 @@ def unused_class_problems(profile: Profile) -> list[Problem]:
             f"concept: each then needs a class folder and prompt), or leave the {what} empty",
         ))
     return problems
+
+
+def class_prompt_problems(profile: Profile) -> list[Problem]:
+    """A class prompt that is the concept's instance prompt, or names its identifier: the class images are then the base
+    model's picture of the subject's own prompt, and the prior loss pulls that prompt back to it, against what the
+    instance images teach."""
+    if not profile.prior.enabled:
+        return []  # unused_class_problems' to say
+    problems: list[Problem] = []
+    for index, concept in enumerate(profile.concepts):
+        instance, wanted = concept.instance_prompt, (concept.class_prompt or "").strip()
+        if concept.caption_mode not in _PROMPT_MODES or not instance.strip() or not wanted:
+            continue
+        identifier = guess_identifier(instance, None)
+        if _same_text(wanted) == _same_text(instance):
+            said = "is the instance prompt"
+        elif identifier and identifier.casefold() in _words(wanted):
+            said = f"names the subject's identifier '{identifier}'"
+        elif _words(instance) - FILLER_WORDS <= _words(wanted):
+            said = "holds every word of the instance prompt, its identifier among them"
+        else:
+            continue
+        problems.append(Problem(
+            f"concepts.{index}.class_prompt",
+            f"{said}: the class images would show the base model's idea of the subject's own prompt, and prior "
+            "preservation would pull that prompt back to it, against the instance images; write the class alone, without "
+            "the identifier (e.g. 'photo of a dog' for 'photo of zwx dog')",
+        ))
+    return problems
+
+
+def _words(prompt: str) -> set[str]:
+    return {word.casefold() for word in re.findall(r"[\w']+", prompt)}
+
+
+def prior_weight_problems(profile: Profile) -> list[Problem]:
+    """Prior preservation on with its loss weighted 0: every class image is still generated and each step still runs the
+    denoiser on them, for a loss that counts for nothing."""
+    if not profile.prior.enabled or profile.prior.loss_weight > 0:
+        return []
+    return [Problem("prior.loss_weight", "is 0: the class images would be generated and each step would run on twice the "
+                                         "images, for a loss that trains nothing; turn prior preservation off ([prior] "
+                                         "enabled = false), or give the class loss a weight (1.0 is usual)")]
+
+
+def warned_in_the_run(profile: Profile) -> list[Problem]:
+    """Those of these warnings a run's log says too, for a run started without `dbtui validate` (headless, or the wizard's
+    review passed by)."""
+    return shared_prompt_problems(profile) + class_prompt_problems(profile) + prior_weight_problems(profile)

@@ -1,0 +1,22 @@
+"""A concept's identifier as its prompts tell it: plain text, read by the profile's own warnings and the dataset doctor."""
+
+from __future__ import annotations
+
+import re
+
+# Words around a subject's name in an instance prompt ('a photo of zwx dog'), as the wizard's dataset step skips them.
+FILLER_WORDS = {"photo", "of", "a", "an", "the", "in"}
+
+
+def guess_identifier(instance_prompt: str, class_prompt: str | None) -> str | None:
+    """The word of the instance prompt that the class prompt lacks ('photo of zwx dog' vs 'photo of a dog'). Without a
+    class prompt: the first of the prompt's two words besides 'a photo of' and the like, where they stand side by
+    side (an identifier before its class noun, as the guide writes it); none for a prompt of another shape, such as
+    'painting in zwx style' or 'a portrait of ohwx'."""
+    if not class_prompt:
+        words = re.findall(r"[\w']+", instance_prompt)
+        kept = [i for i, word in enumerate(words) if word.lower() not in FILLER_WORDS]
+        return words[kept[0]] if len(kept) == 2 and kept[1] == kept[0] + 1 else None
+    class_words = set(re.findall(r"[\w']+", class_prompt.lower()))
+    extra = [w for w in re.findall(r"[\w']+", instance_prompt) if w.lower() not in class_words]
+    return extra[0] if len(extra) == 1 else None
