@@ -79,7 +79,7 @@ def _concept_prior(profile: Profile, index: int) -> list[Problem]:
     problems: list[Problem] = []
     if not concept.class_dir:
         problems.append(Problem(f"{key}.class_dir", "prior preservation needs a class folder for every concept"))
-    if not concept.class_prompt:
+    if not (concept.class_prompt or "").strip():  # blanks alone would generate unconditioned images
         problems.append(Problem(f"{key}.class_prompt", "prior preservation needs a class prompt for every concept"))
     if concept.num_class_images < 1:
         problems.append(Problem(f"{key}.num_class_images", "prior preservation needs at least 1 class image"))
