@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from engine.dataset.profile_paths import builtin_name_problems, path_problems
+from engine.dataset.profile_paths import every_machine_problems, path_problems
 from engine.evaluation.prompt_problems import evaluation_problems, scorer_problems, shared_identifier_problems
 from engine.model_info import family_setting_problems, resolution_problems
 from engine.profile import Problem, Profile
@@ -32,7 +32,7 @@ def check_profile(profile: Profile, family_id: str | None = None,
     and what a guessed family refuses is only a warning. ``missing_here``: ``path_problems(profile, builtins=False)``
     as found already (the wizard's, while the settings they read are unchanged), so that they are not read again."""
     refused, family_warnings, certain = family_setting_problems(profile, family_id)
-    errors = builtin_name_problems(profile) + (refused if certain else [])
+    errors = every_machine_problems(profile) + (refused if certain else [])
     here = path_problems(profile, builtins=False) if missing_here is None else missing_here
     # A scorer folder missing here is a warning, not what this machine lacks: the run goes on, unscored.
     warnings = (([] if certain else refused) + family_warnings + evaluation_problems(profile) + scorer_problems(profile)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from engine.builtin import is_builtin, known_builtin
 from engine.data.caption_text import CaptionFileError, read_caption
@@ -32,11 +32,23 @@ def builtin_name_problems(profile: Profile) -> list[Problem]:
     return problems
 
 
+def every_machine_problems(profile: Profile) -> list[Problem]:
+    """What ``dbtui validate`` calls errors of the folders: misspelt built-in names, and a class folder written as an
+    instance folder (the same path as typed), which no machine can train as meant."""
+    problems = builtin_name_problems(profile)
+    if profile.prior.enabled:
+        for index, concept in enumerate(profile.concepts):
+            owner = _instance_folder_spelled(profile, concept.class_dir)
+            if owner is not None:
+                problems.append(_instance_folder_problem(index, owner))
+    return problems
+
+
 def path_problems(profile: Profile, *, builtins: bool = True) -> list[Problem]:
     """What is missing on this machine for this profile to train: folders, files, the logger's package; and, unless
-    ``builtins`` is false, misspelt built-in names (``builtin_name_problems``)."""
+    ``builtins`` is false, what is wrong on every machine (``every_machine_problems``)."""
     source = profile.model.pretrained
-    problems = (builtin_name_problems(profile) if builtins else []) + ([] if is_builtin(source) else model_source_problems(source))
+    problems = (every_machine_problems(profile) if builtins else []) + ([] if is_builtin(source) else model_source_problems(source))
     problems += _logger_problems(profile.logging.logger)
     for index, concept in enumerate(profile.concepts):
         if profile.prior.enabled:
@@ -58,9 +70,10 @@ def path_inputs(profile: Profile) -> tuple:
 
 
 def _class_folder_problems(profile: Profile, index: int) -> list[Problem]:
-    """A class folder that is a file, or an instance folder (whose photos would then be the class images)."""
+    """A class folder that is a file, or reaches an instance folder on this machine (whose photos would then be the class
+    images); one written as an instance folder is ``every_machine_problems``' to say."""
     concept = profile.concepts[index]
-    if not concept.class_dir:
+    if not concept.class_dir or _instance_folder_spelled(profile, concept.class_dir) is not None:
         return []
     folder = Path(concept.class_dir)
     key = f"concepts.{index}.class_dir"
@@ -68,10 +81,24 @@ def _class_folder_problems(profile: Profile, index: int) -> list[Problem]:
         return [Problem(key, f"'{folder}' is a file: give a folder for the class images (it is made if missing)")]
     for other, owner in enumerate(profile.concepts):
         if _same_folder(concept.class_dir, owner.instance_dir):
-            whose = "the instance folder" if other == index else f"concept {other}'s instance folder"
-            return [Problem(key, f"is {whose}: those subject photos would be this concept's class images, which "
-                                 "defeats prior preservation; give another folder (dbtui generates the class images there)")]
+            return [_instance_folder_problem(index, other)]
     return []
+
+
+def _instance_folder_spelled(profile: Profile, class_dir: str | None) -> int | None:
+    """The concept whose instance folder ``class_dir`` is as written (as paths: "data/dog/" is "./data/dog"), if any."""
+    if not class_dir:
+        return None
+    spelled = PurePath(os.path.expanduser(class_dir))
+    return next((other for other, owner in enumerate(profile.concepts)
+                 if PurePath(os.path.expanduser(owner.instance_dir)) == spelled), None)
+
+
+def _instance_folder_problem(index: int, owner: int) -> Problem:
+    whose = "the instance folder" if owner == index else f"concept {owner}'s instance folder"
+    return Problem(f"concepts.{index}.class_dir", f"is {whose}: those subject photos would be this concept's class images, "
+                                                  "which defeats prior preservation; give another folder (dbtui generates "
+                                                  "the class images there)")
 
 
 def _shared_instance_problems(profile: Profile, index: int) -> list[Problem]:

@@ -1,0 +1,103 @@
+"""Prior preservation settings that run, but not as meant, or not at all: said by `dbtui validate` (and the wizard's
+review, through ``check_profile``) before a run spends its time on class images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dbtui.cli import main
+from engine.profile.problems import Problem
+from engine.profile_checks import check_profile
+from test_bad_profiles import DEMO, user_error
+from tests.training_helpers import tiny_profile
+
+
+def _prior(tmp_path: Path, **concept: object):
+    return tiny_profile(tmp_path, prior={"enabled": True, "steps": 2},
+                        concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
+                                   "class_dir": str(tmp_path / "class"), "class_prompt": "photo of a disc", **concept}])
+
+
+def _keys(problems: list[Problem]) -> list[str]:
+    return [problem.key for problem in problems]
+
+
+@pytest.mark.parametrize(("class_prompt", "said"), [
+    ("photo of zwx disc", "is the instance prompt"),
+    ("  Photo of ZWX   disc ", "is the instance prompt"),
+    ("a zwx", "names the subject's identifier 'zwx'"),
+    ("a photo of zwx disc, high quality", "names the subject's identifier 'zwx'"),
+])
+def test_a_class_prompt_that_names_the_subject_is_a_warning(tmp_path: Path, class_prompt: str, said: str) -> None:
+    warnings = check_profile(_prior(tmp_path, class_prompt=class_prompt)).warnings
+    [problem] = [p for p in warnings if p.key == "concepts.0.class_prompt"]
+    assert said in problem.message and "without the identifier" in problem.message
+
+
+def test_a_class_prompt_holding_a_long_instance_prompt_is_a_warning(tmp_path: Path) -> None:
+    """An identifier the guess cannot single out ('zwx man in a suit' has three words) is still among its words."""
+    profile = _prior(tmp_path, instance_prompt="a photo of zwx man in a suit", class_prompt="photo of zwx man in a suit, 4k")
+    assert "concepts.0.class_prompt" in _keys(check_profile(profile).warnings)
+
+
+@pytest.mark.parametrize("class_prompt", ["photo of a disc", "disc", "photo of a round disc"])
+def test_a_class_prompt_without_the_identifier_is_fine(tmp_path: Path, class_prompt: str) -> None:
+    assert "concepts.0.class_prompt" not in _keys(check_profile(_prior(tmp_path, class_prompt=class_prompt)).warnings)
+
+
+def test_validate_says_a_class_prompt_equal_to_the_instance_prompt(capsys) -> None:
+    assert main(["validate", str(DEMO), "--set", 'concepts.0.class_prompt="photo of zwx disc"']) == 0
+    assert "concepts.0.class_prompt" in capsys.readouterr().out
+
+
+def test_a_prior_loss_weighted_0_is_a_warning(tmp_path: Path) -> None:
+    profile = tiny_profile(tmp_path, prior={"enabled": True, "loss_weight": 0.0},
+                           concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
+                                      "class_dir": "builtin:demo-class", "class_prompt": "photo of a disc", "num_class_images": 8}])
+    [problem] = [p for p in check_profile(profile).warnings if p.key == "prior.loss_weight"]
+    assert "enabled = false" in problem.message
+    weighted = profile.model_copy(update={"prior": profile.prior.model_copy(update={"loss_weight": 0.5})})
+    assert "prior.loss_weight" not in _keys(check_profile(weighted).warnings)
+
+
+def test_the_run_warns_of_a_class_prompt_naming_the_subject_and_a_0_weight(tmp_path: Path) -> None:
+    from engine.runs.in_process import train
+
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 1}, prior={"enabled": True, "loss_weight": 0.0},
+                           concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
+                                      "class_dir": "builtin:demo-class", "class_prompt": "photo of zwx disc", "num_class_images": 2}])
+    events = []
+    train(profile, tmp_path / "run", sinks=[events.append])
+    said = [e.message for e in events if e.kind == "warning"]
+    assert any(m.startswith("concepts.0.class_prompt is the instance prompt") for m in said)
+    assert any(m.startswith("prior.loss_weight is 0") for m in said)
+
+
+def test_a_blank_class_prompt_is_refused_with_prior_preservation(capsys) -> None:
+    said = user_error(capsys, ["validate", str(DEMO), "--set", 'concepts.0.class_prompt="   "'])
+    assert "concepts.0.class_prompt" in said and "needs a class prompt" in said
+
+
+@pytest.mark.parametrize("spelled", ["{d}", "{d}/", "{d}/./"])
+def test_a_class_folder_written_as_the_instance_folder_is_an_error(tmp_path: Path, spelled: str, capsys) -> None:
+    """Wrong on every machine, so `validate` fails as `run` does (it said "valid" and exited 0)."""
+    folder = tmp_path / "inst"
+    folder.mkdir()
+    argv = ["validate", str(DEMO), "--set", f'concepts.0.instance_dir="{folder}"',
+            "--set", f'concepts.0.class_dir="{spelled.format(d=folder)}"']
+    said = user_error(capsys, argv)
+    assert "concepts.0.class_dir" in said and "is the instance folder" in said
+
+
+def test_a_class_folder_reaching_the_instance_folder_by_a_link_or_a_file_stays_a_warning(tmp_path: Path, capsys) -> None:
+    """On another machine the link may lead elsewhere, and the file may be a folder: `run` refuses them here."""
+    folder = tmp_path / "inst"
+    folder.mkdir()
+    (tmp_path / "link").symlink_to(folder)
+    (tmp_path / "afile").write_text("x")
+    for class_dir, said in ((tmp_path / "link", "is the instance folder"), (tmp_path / "afile", "is a file")):
+        argv = ["validate", str(DEMO), "--set", f'concepts.0.instance_dir="{folder}"', "--set", f'concepts.0.class_dir="{class_dir}"']
+        assert main(argv) == 0
+        assert said in capsys.readouterr().out
