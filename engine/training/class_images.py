@@ -9,9 +9,11 @@ old one alone. Image N is always made from seed + N, so a deleted image is made 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from engine.data.images import list_images
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 from engine.json_file import read_json_object
+from engine.training.class_folder_errors import said_of_class_folder
 
 if TYPE_CHECKING:
     from engine.models.family import Family
@@ -95,18 +98,72 @@ def generated_folder(folder: Path, settings: dict[str, Any]) -> Path:
 
 
 def _write_manifest(folder: Path, settings: dict[str, Any], images: list[str]) -> None:
-    tmp = folder / f".{MANIFEST}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({**settings, "images": images}, indent=2), encoding="utf-8")
-    os.replace(tmp, folder / MANIFEST)
+    _replace_whole(folder / MANIFEST, lambda tmp: tmp.write_text(json.dumps({**settings, "images": images}, indent=2),
+                                                                 encoding="utf-8"))
+
+
+def _replace_whole(path: Path, write: Callable[[Path], Any]) -> None:
+    """``write`` a temporary file beside ``path``, then put it in its place: never half a file. The temporary goes
+    when the write fails or is interrupted (a second Ctrl-C), so the folder is not left with it for good."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{_TMP}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+_TMP = ".tmp"
+# A temporary of ``_replace_whole``, with the process that wrote it.
+_TEMPORARY = re.compile(r"\..+\.(?P<pid>\d+)" + re.escape(_TMP))
+_STALE_SECONDS = 60
+
+
+def _sweep_temporaries(folder: Path) -> None:
+    """The temporaries a killed process left in ``folder`` (one killed outright cannot remove its own): those of a
+    process not running on this machine, and a minute old, since a run on another machine sharing the folder may be
+    writing one now."""
+    for path in folder.iterdir():
+        found = _TEMPORARY.fullmatch(path.name)
+        if found is None or _running(int(found["pid"])):
+            continue
+        with contextlib.suppress(OSError):  # gone already, or another process's sweep took it
+            if time.time() - path.lstat().st_mtime > _STALE_SECONDS:
+                path.unlink()
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except PermissionError:  # another user's
+        return True
+    except (ProcessLookupError, OverflowError):  # none, or a number no process can have
+        return False
+    return True
+
+
+# The names ``_name`` gives: a manifest entry of another kind (a number, '../x.png', a sub-folder's image) was written
+# by hand or damaged, and is taken as not generated rather than read from outside the folder.
+_IMAGE_NAME = re.compile(r"class_\d{5,}\.png")
+
+
+def _listed(gen_dir: Path, manifest: dict[str, Any]) -> list[Path]:
+    """The images ``manifest`` lists that are in ``gen_dir``, each once."""
+    names = manifest.get("images")
+    if not isinstance(names, list):
+        return []
+    kept = dict.fromkeys(name for name in names if isinstance(name, str) and _IMAGE_NAME.fullmatch(name))
+    return [gen_dir / name for name in kept if (gen_dir / name).is_file()]
 
 
 def existing_class_images(request: ClassRequest, settings: dict[str, Any]) -> tuple[list[Path], list[Path]]:
     """(the user's own images, generated images recorded for these settings)."""
     own = list_images(request.folder) if request.folder.is_dir() else []
     gen_dir = generated_folder(request.folder, settings)
-    manifest = read_json_object(gen_dir / MANIFEST)
-    generated = [gen_dir / name for name in manifest.get("images", []) if (gen_dir / name).is_file()]
-    return own, generated
+    return own, _listed(gen_dir, read_json_object(gen_dir / MANIFEST))
 
 
 def generated_earlier(folder: Path, known: dict[str, Any]) -> tuple[Path | None, int]:
@@ -121,7 +178,7 @@ def generated_earlier(folder: Path, known: dict[str, Any]) -> tuple[Path | None,
             continue
         made = (gen_dir / MANIFEST).stat().st_mtime_ns
         if made > newest:
-            newest, found = made, (gen_dir, sum((gen_dir / name).is_file() for name in manifest.get("images", [])))
+            newest, found = made, (gen_dir, len(_listed(gen_dir, manifest)))
     return found
 
 
@@ -164,14 +221,22 @@ def ensure_class_images(
              for request in requests]
     # Concepts that share a class folder and its settings share its images: the largest count is made, once.
     needed: dict[Path, int] = {}
+    first: dict[Path, ClassRequest] = {}
     for request, settings in plans:
         key = generated_folder(request.folder, settings)
         needed[key] = max(needed.get(key, 0), missing_count(request, settings))
+        first.setdefault(key, request)
     total_missing = sum(needed.values())
     result: dict[int, list[Path]] = {}
     started = time.perf_counter()
     emit(PhaseStarted(phase=PHASE, total=total_missing,
                       description=f"{total_missing} class images to generate" if total_missing else "no class images to generate"))
+    for gen_dir, request in first.items():
+        if needed[gen_dir]:
+            # Before the model is built: a class folder that cannot be written is said in seconds, not after the load.
+            with said_of_class_folder(request.concept, request.folder):
+                gen_dir.mkdir(parents=True, exist_ok=True)
+                _sweep_temporaries(gen_dir)
     pipe = make_pipeline() if total_missing else None
     done = 0
     for request, settings in plans:
@@ -179,20 +244,18 @@ def ensure_class_images(
         missing = max(0, request.count - len(own) - len(generated))
         if missing:
             gen_dir = generated_folder(request.folder, settings)
-            gen_dir.mkdir(parents=True, exist_ok=True)
             names = [p.name for p in generated]
             for batch in _batches(_free_indices(names, missing), batch_size):
                 if should_stop():
                     break
                 images = _generate(pipe, request, settings, indices=batch, prompt_kwargs=prompt_kwargs, family=family)
-                for index, image in zip(batch, images):
-                    name = _name(index)
-                    tmp = gen_dir / f".{name}.{os.getpid()}.tmp"
-                    image.save(tmp, format="PNG")
-                    os.replace(tmp, gen_dir / name)
-                    names.append(name)
-                names.sort()
-                _write_manifest(gen_dir, settings, names)
+                with said_of_class_folder(request.concept, request.folder):
+                    for index, image in zip(batch, images):
+                        name = _name(index)
+                        _replace_whole(gen_dir / name, lambda tmp, image=image: image.save(tmp, format="PNG"))
+                        names.append(name)
+                    names.sort()
+                    _write_manifest(gen_dir, settings, names)
                 done += len(batch)
                 emit(PhaseProgress(phase=PHASE, done=done, total=total_missing))
             generated = [gen_dir / name for name in names]
