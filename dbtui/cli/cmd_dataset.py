@@ -218,8 +218,10 @@ def _print_report(console, report, show_info: bool, profile_counts: bool = False
     console.print(f"Suggested training steps: {s.suggested_steps} ({STEPS_PER_IMAGE} per usable image{cap})")
     earlier = (f", {s.class_images_generated} generated earlier in {markup_safe(s.class_images_generated_in)} (reused unless the "
                "model's files changed)" if s.class_images_generated else "")
+    unused = (f" ({s.class_images_unused} more picture(s) in the folder not used: see its warning)"
+              if s.class_images_unused else "")
     present = ("" if s.class_images_present is None
-               else f", {s.class_images_present} present{earlier}, {s.class_images_to_generate} to generate")
+               else f", {s.class_images_present} present{unused}{earlier}, {s.class_images_to_generate} to generate")
     # Without a profile the figure is a suggestion; with one it is the concept's num_class_images.
     rule = "" if profile_counts else (f" (a suggestion: {CLASS_IMAGES_PER_IMAGE} per usable image, at least {MIN_CLASS_IMAGES} "
                                       f"and at most {MAX_CLASS_IMAGES}; a profile sets it as concepts.N.num_class_images)")

@@ -49,16 +49,40 @@ def list_images(folder: Path) -> list[Path]:
     )
 
 
+def _links_out(folder: Path) -> list[Path]:
+    real = Path(os.path.realpath(folder))
+    return [p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+            and p.is_symlink() and p.exists() and not Path(os.path.realpath(p)).is_relative_to(real)]
+
+
 def links_out_of(folder: Path) -> str:
     """What to add to "no images in FOLDER" where the folder holds image links that lead out of it, which
     ``list_images`` leaves out: the user sees files there."""
-    real = Path(os.path.realpath(folder))
-    links = [p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-             and p.is_symlink() and p.exists() and not Path(os.path.realpath(p)).is_relative_to(real)]
+    links = _links_out(folder)
     if not links:
         return ""
     return (f": its {len(links)} image link(s) lead out of the folder, which training does not follow (the dataset "
             "check reads only the folder's own files); copy the images in, or link the whole folder instead")
+
+
+def unused_class_images(folder: Path) -> tuple[int, str]:
+    """(how many, why) of the pictures a user sees in a class folder that ``list_images`` leaves out, so that the run
+    generates class images in their place: links that lead out of it (``links_out_of``), and images in its
+    sub-folders (a downloaded regularisation set keeps them a level down), dbtui's generated-… ones aside. (0, "")
+    when there are none, or the folder is not there."""
+    if not Path(folder).is_dir():
+        return 0, ""
+    below = {sub.name: len(list_images(sub)) for sub in sorted(Path(folder).iterdir())
+             if sub.is_dir() and not sub.name.startswith((".", "generated-"))}
+    below = {name: count for name, count in below.items() if count}
+    links = len(_links_out(folder))
+    why = links_out_of(folder)
+    if below:
+        names = ", ".join(f"'{name}'" for name in list(below)[:3]) + (f" and {len(below) - 3} more" if len(below) > 3 else "")
+        why += (f"{';' if why else ':'} its sub-folder(s) {names} hold {sum(below.values())} image(s), which are not read "
+                "(only the images directly in a class folder are); move them up into it, or give the sub-folder as the "
+                "class folder")
+    return links + sum(below.values()), why
 
 
 # Modes whose values Pillow's convert() clips to 8 bits instead of scaling: 16- and 32-bit integers, 32-bit floats.

@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.caption_text import CaptionFileError
+from engine.data.images import unused_class_images
 from engine.dataset.captions import read_caption, training_caption
 from engine.dataset.duplicates import DEFAULT_MAX_DISTANCE, duplicate_groups
 from engine.dataset.files import caption_path, list_images, misnamed_caption, name_key, scan_folder
@@ -369,13 +370,18 @@ def check_dataset(
                                 identifier=identifier, tokenizer=tokenizer, readers=readers)
     image_buckets = {p.path: nearest_bucket(p.width, p.height, buckets) for p in probes if p.ok}
     present = len(list_images(class_dir)) if class_dir and Path(class_dir).is_dir() else None
+    unused, why = unused_class_images(Path(class_dir)) if present is not None and num_class_images != 0 else (0, "")
+    if unused:
+        findings.append(Finding(str(class_dir), "class_images_unused", "warning",
+                                f"{unused} picture(s) in the class folder are not used as class images{why}",
+                                "else the run generates class images in their place"))
     order = {"error": 0, "warning": 1, "info": 2}
     findings.sort(key=lambda f: (f.path, order[f.severity], f.code))
     return DatasetReport(
         folder=folder_name,
         resolution=resolution,
         findings=tuple(findings),
-        summary=summarise(probes, findings, image_buckets, num_class_images, present, class_generated),
+        summary=summarise(probes, findings, image_buckets, num_class_images, present, class_generated, unused),
         probes=tuple(probes),
         image_buckets=image_buckets,
     )

@@ -44,6 +44,7 @@ class Summary:
     class_images_present: int | None  # None when no class folder was given
     class_images_generated: int = 0  # in the folder's generated-*/ set that the next run would reuse
     class_images_generated_in: str | None = None  # that set's folder
+    class_images_unused: int = 0  # pictures in the class folder that are not used (links out of it, sub-folders)
 
     @property
     def class_images_to_generate(self) -> int:
@@ -77,6 +78,7 @@ def summarise(
     class_images_wanted: int | None,
     class_images_present: int | None,
     class_generated: tuple[Path | None, int] = (None, 0),
+    class_images_unused: int = 0,
 ) -> Summary:
     failed = {f.path for f in findings if f.severity == "error"}
     usable = sum(1 for p in probes if p.path not in failed)
@@ -95,4 +97,5 @@ def summarise(
         class_images_present=class_images_present,
         class_images_generated=class_generated[1],
         class_images_generated_in=str(class_generated[0]) if class_generated[0] else None,
+        class_images_unused=class_images_unused,
     )

@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from engine.data.images import unused_class_images
+from engine.events import Warning
 from engine.models.family import Components, TextEmbeddings, embeddings_to, guidance_for, stack_embeddings
 from engine.training.class_images import ClassRequest, ensure_class_images, model_identity
 from engine.training.distributed import made_by_the_main_process, main_process_says
@@ -104,6 +106,8 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
     base = ClassImageModel(trainer.components, profile, trainer.device, trainer.dtype,
                            [r.prompt for r in requests] + [r.negative_prompt for r in requests])
     if trainer.accelerator.is_main_process:
+        for message in unused_class_image_warnings(requests):
+            trainer.emit(Warning(message=message))
         # Without cuDNN's benchmark: its search held 129 GB of an H200 for a moment here, which the fit test's
         # peak then reported as what the run needs.
         with trainer.half_precision(), without_conv_benchmark():
@@ -123,3 +127,19 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
         return None
     return ensure_class_images(requests, make_pipeline=made_by_the_main_process("class images"), prompt_kwargs=base.prompt_kwargs,
                                batch_size=1, **kwargs)
+
+
+def unused_class_image_warnings(requests: list[ClassRequest]) -> list[str]:
+    """Each class folder's pictures that are not used as class images (links out of it, sub-folders' images): without a
+    word, the run generated class images in place of the user's own."""
+    said: list[str] = []
+    seen: set[Path] = set()
+    for request in requests:
+        if request.folder in seen:  # a folder concepts share: said once
+            continue
+        seen.add(request.folder)
+        count, why = unused_class_images(request.folder)
+        if count:
+            said.append(f"concepts.{request.concept}.class_dir: {count} picture(s) in '{request.folder}' are not used as "
+                        f"class images{why}; class images are generated in their place")
+    return said
