@@ -17,6 +17,8 @@ NOT_MEMORY = frozenset({
     "sampling.prompts", "sampling.negative_prompt", "sampling.steps", "sampling.seed",
     "evaluation.prompts", "evaluation.seed", "evaluation.clip_model", "evaluation.dino_model", "evaluation.prompt_fidelity_tolerance",
     "saving.output_dir", "saving.keep_last_n", "saving.unet_half", "saving.export",
+    # Class images decode one at a time (engine.training.sampling.decode_one_by_one), so their batch size does not
+    # multiply the decode, the moment's largest part at 1024 px.
     "prior.sample_batch_size", "prior.steps", "prior.guidance_scale",
     "training.seed", "training.max_train_steps", "training.num_train_epochs", "training.text_encoder_stop_fraction",
     "optimizer.learning_rate", "optimizer.scale_lr", "optimizer.lr_scheduler", "optimizer.lr_warmup_steps",

@@ -41,8 +41,7 @@ def generate_images(pipe: Any, family: Family | None = None, *, previews: bool =
     vae = pipe.vae
     with torch.autocast(latents.device.type, enabled=False):
         for_vae = (family or family_of_pipeline(pipe)).latents_for_vae(pipe, latents, kwargs.get("height"), kwargs.get("width"))
-        # Class images train the model: they are decoded whole, never in tiles (nothing else is on the GPU then).
-        images = decode_previews(vae, for_vae) if previews else vae.decode(for_vae, return_dict=False)[0]
+        images = decode_previews(vae, for_vae) if previews else decode_one_by_one(vae, for_vae)
     return pipe.image_processor.postprocess(images, output_type="pil")
 
 
@@ -70,6 +69,15 @@ def _sliced_and_tiled(vae: Any) -> Iterator[None]:
     finally:
         for name, value in saved.items():
             setattr(vae, name, value)
+
+
+def decode_one_by_one(vae: Any, latents: torch.Tensor) -> torch.Tensor:
+    """Class images from ``latents``, decoded whole (they train the model: never in tiles, whose blended seams change
+    pixels) and one at a time, as diffusers' VAE slicing does, to the byte. Decoded as one batch, prior.sample_batch_size
+    images at 1024 px held 1.5-3 GB each at once; one at a time the decode holds one image's, whatever that setting, so
+    the memory meter need not read it (engine/memory/inputs.py). The decoder sees each image alone either way: a batch's
+    pixels differ only by the batched kernels' rounding."""
+    return torch.cat([vae.decode(latent, return_dict=False)[0] for latent in latents.split(1)])
 
 
 def decode_previews(vae: Any, latents: torch.Tensor) -> torch.Tensor:
