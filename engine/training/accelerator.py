@@ -31,6 +31,7 @@ def make_accelerator(profile: Any, precision: str, run_dir: Path) -> Any:
     from accelerate.utils import GradientAccumulationPlugin
 
     from engine.training.distributed import on_cpu, process_state
+    from engine.training.same_profile import check_same_profile
 
     log_with = None if profile.logging.logger == "none" else profile.logging.logger
     if log_with:
@@ -42,7 +43,8 @@ def make_accelerator(profile: Any, precision: str, run_dir: Path) -> Any:
     # accelerate keeps one state per process, fixed by its first Accelerator; a later run in the
     # same process (a second fit test, say) may ask for another precision. The process group
     # (PartialState) stays. transformers' Trainer resets it the same way.
-    process_state()  # the process group, joined the way engine.training.distributed says
+    state = process_state()  # the process group, joined the way engine.training.distributed says
+    check_same_profile(profile, state.num_processes)
     AcceleratorState._reset_state()
     from accelerate.utils import AutocastKwargs
 

@@ -1,0 +1,60 @@
+"""Every machine of a run trains machine 0's profile: one that differs stops the run on every machine, at once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from engine.profile import save_profile
+from engine.training.same_profile import differences, shared_settings
+from tests.runs_helpers import launch_two_processes
+from tests.training_helpers import tiny_profile
+
+TWO_MACHINES = {"num_processes": 2, "num_machines": 2, "main_process_ip": "127.0.0.1"}
+
+# Each process plays one machine: it reads that machine's profile (p0.toml, p1.toml) and sets up its accelerator.
+SET_UP_ON_EACH_MACHINE = """
+import json, os, sys
+from pathlib import Path
+from engine.profile import load_profile
+from engine.training.accelerator import make_accelerator
+from engine.training.same_profile import ProfilesDifferError
+rank, folder = os.environ["RANK"], Path(sys.argv[1])
+try:
+    make_accelerator(load_profile(folder / f"p{rank}.toml"), "no", folder)
+    said = None
+except ProfilesDifferError as error:
+    said = str(error)
+(folder / f"said-{rank}.json").write_text(json.dumps(said))
+"""
+
+
+def machine(tmp_path: Path, rank: int, **sections) -> Path:
+    profile = tiny_profile(tmp_path, launch={**TWO_MACHINES, "machine_rank": rank}, **sections)
+    return save_profile(profile, tmp_path / f"p{rank}.toml")
+
+
+def test_a_machine_whose_profile_differs_stops_every_machine_naming_the_settings(tmp_path: Path) -> None:
+    """Another max_train_steps hung both machines for the 3-hour meeting timeout; another learning rate trained
+    them silently apart. What is each machine's own (its number, its disk's run folder) is not compared."""
+    machine(tmp_path, 0)
+    machine(tmp_path, 1, training={"max_train_steps": 9}, optimizer={"learning_rate": 1e-2},
+            saving={"output_dir": str(tmp_path / "machine-1-disk")})
+    script = tmp_path / "set_up.py"
+    script.write_text(SET_UP_ON_EACH_MACHINE)
+    done = launch_two_processes(script, str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = [json.loads((tmp_path / f"said-{rank}.json").read_text()) for rank in (0, 1)]
+    assert said[0] == said[1]  # machine 0 hears it too: it shows the run
+    assert said[0].startswith("machine 1's profile differs from machine 0's in 2 setting(s), machine 1's value vs "
+                              "machine 0's: optimizer.learning_rate (0.01 vs 0.0001), training.max_train_steps (9 vs 6)")
+    assert "copy machine 0's profile to the others" in said[0]
+    assert "machine_rank (" not in said[0] and "output_dir" not in said[0]
+
+
+def test_the_compared_settings_leave_out_what_is_each_machines_own(tmp_path: Path) -> None:
+    mine = shared_settings(tiny_profile(tmp_path, launch={**TWO_MACHINES, "machine_rank": 1, "extra_args": ["--x"]},
+                                        model={"pretrained": str(tmp_path / "copy")},
+                                        concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "a"}]))
+    main = shared_settings(tiny_profile(tmp_path, launch=TWO_MACHINES))
+    assert differences(mine, main) == ["concepts[0].instance_prompt ('a' vs 'photo of zwx disc')"]
