@@ -95,6 +95,8 @@ def test_the_accelerate_command_carries_every_machine_setting(tmp_path: Path) ->
     assert [option(command, f"--{name}") for name in ("num_processes", "num_machines", "machine_rank")] == ["2", "2", "1"]
     assert (option(command, "--main_process_ip"), option(command, "--main_process_port")) == ("127.0.0.1", "29555")
     assert "--multi_gpu" in command
+    # torch elastic's logs go into the run folder, one folder per machine, not into a torchelastic_* temporary folder
+    assert option(command, "--log_dir") == str(tmp_path / "run" / "logs" / "elastic-machine-1")
     # extra_args come after dbtui's own options, then the worker
     assert command[-5:] == ["--rdzv_backend", "static", "-m", "engine.runs.worker", str(tmp_path / "run")]
 
@@ -196,6 +198,8 @@ def test_two_machines_over_loopback_train_one_run_written_by_machine_0(
     from engine.runs.launcher import start_run
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     port = free_port()
     models = {0: str(tiny_sd1), 1: str(shutil.copytree(tiny_sd1, tmp_path / "machine-1-model"))}
 
@@ -225,6 +229,10 @@ def test_two_machines_over_loopback_train_one_run_written_by_machine_0(
     assert "machine_rank = 1" in (second.folder.path / "profile-machine-1.toml").read_text()
     assert second.log.name == "trainer-machine-1.log" and second.log.is_file()
     assert not second.folder.events.exists() and not second.folder.state_file.exists() and not second.folder.outputs.exists()
+    # torch elastic logged into each machine's run folder, and left nothing in the temporary folder
+    assert [path.name for path in (tmp_path / "tmp").glob("torchelastic_*")] == []
+    assert (first.folder.path / "logs" / "elastic-machine-0").is_dir()
+    assert (second.folder.path / "logs" / "elastic-machine-1").is_dir()
 
 
 def test_the_whole_model_of_an_fsdp_run_is_rebuilt_from_the_gathered_state(tiny_sd1: Path) -> None:

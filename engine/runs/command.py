@@ -22,7 +22,16 @@ def worker_command(profile: Profile, run_dir: Path, extra: list[str] = ()) -> li
     if not through_accelerate(launch):
         return [sys.executable, *worker]
     check_sharding_installed(launch.sharding)
-    return [sys.executable, "-m", "accelerate.commands.launch", *accelerate_args(profile), *launch.extra_args, *worker]
+    # torch elastic's logs (one folder per process) go into the run folder, one per machine (the folder may be on a
+    # disk the machines share): by default each run left a torchelastic_* folder in the temporary folder.
+    logs = ["--log_dir", str(elastic_logs(run_dir, launch.machine_rank))]
+    return [sys.executable, "-m", "accelerate.commands.launch", *accelerate_args(profile), *logs, *launch.extra_args,
+            *worker]
+
+
+def elastic_logs(run_dir: Path, machine_rank: int) -> Path:
+    """Where ``accelerate launch`` (torch elastic) keeps this machine's logs of the run in ``run_dir``."""
+    return run_dir / "logs" / f"elastic-machine-{machine_rank}"
 
 
 def accelerate_args(profile: Profile) -> list[str]:
