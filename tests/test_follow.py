@@ -104,6 +104,7 @@ class _Killed:
 
 def test_a_trainer_stopped_at_once_says_so_and_shows_only_this_starts_log(tmp_path: Path, capsys) -> None:
     folder = RunFolder(tmp_path / "run").create()
+    folder.profile.write_text("# written by the launch\n", encoding="utf-8")
     folder.log.write_text("an earlier start's last line\n", encoding="utf-8")
     start = folder.log.stat().st_size
     with folder.log.open("a", encoding="utf-8") as log:
@@ -298,6 +299,19 @@ def test_a_run_folder_deleted_while_training_is_said_to_be_gone(tmp_path: Path, 
 
     watch(folder, _DisplayCall(delete), _Killed())
     assert f"the run folder {folder.path} is gone: it was moved or deleted while the run trained" in capsys.readouterr().err
+
+
+def test_a_launch_that_failed_before_the_trainer_began_shows_its_log_not_a_gone_folder(tmp_path: Path, capsys) -> None:
+    """accelerate launch refused a bad address: no events.jsonl was ever written, and the run folder was said to be
+    moved or deleted, with torch's reason in a log nobody was pointed to."""
+    folder = RunFolder(tmp_path / "run").create()
+    folder.profile.write_text("# written by the launch\n", encoding="utf-8")
+    folder.log.write_text("ValueError: The hostname of the rendezvous endpoint 'not an ip!:29622' must be ...\n",
+                          encoding="utf-8")
+    watched = watch(folder, _DisplayCall(lambda event: None), _Killed())
+    err = capsys.readouterr().err
+    assert watched.last is None and "is gone" not in err
+    assert "the trainer ended before it began the run; end of its log:\n  ValueError: The hostname" in err
 
 
 def test_an_attempt_after_a_cut_off_last_line_starts_its_events_on_a_line_of_their_own(tmp_path: Path) -> None:

@@ -76,12 +76,16 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
         if last is None or last.kind not in ("run_finished", "run_failed"):
             if interrupted:
                 print(f"the trainer was stopped at once, without saving. {resume_hint(folder)}", file=sys.stderr)
-            elif not folder.path.is_dir() or not folder.events.exists():  # gone, or made again in part by the trainer
+            elif not folder.path.is_dir() or not folder.profile.is_file():
+                # The launch wrote the profile before starting the trainer, which never writes it again: without it the
+                # folder is gone, or made again in part by the dying trainer.
                 print(f"the run folder {folder.path} is gone: it was moved or deleted while the run trained", file=sys.stderr)
             else:
-                # The trainer ended without a last event: show what it printed this time.
+                # The trainer ended without a last event: show what it printed this time. Without any event it never
+                # began the run: accelerate launch failed (a bad address, say), or the trainer could not start.
                 tail = [line for line in _log_tail(folder, log_start) if line.strip()]
-                print("the trainer stopped unexpectedly, without a last word (killed, or out of host memory?)"
+                print(("the trainer stopped unexpectedly, without a last word (killed, or out of host memory?)"
+                       if folder.events.exists() else "the trainer ended before it began the run")
                       + ("; end of its log:\n  " + "\n  ".join(tail) if tail else "") + f"\n{resume_hint(folder)}",
                       file=sys.stderr)
     return Watched(last, interrupted)
