@@ -70,7 +70,25 @@ def find_run(run: str | None, base: str):
     for candidate in (Path(run), Path(base) / run):
         if (candidate / "events.jsonl").exists() or (candidate / "state.json").exists():
             return RunFolder(candidate)
+        _refuse_another_machines_part(candidate)
     raise DbtuiError(f"'{run}' is not a run folder (no events.jsonl); `dbtui runs` lists them")
+
+
+def _refuse_another_machines_part(folder: Path) -> None:
+    """A run folder on the disk of a machine other than 0, which holds no events: say where the run is controlled."""
+    from engine.runs.meeting import running_pid
+
+    parts = sorted(folder.glob("profile-machine-*.toml"))
+    if not parts:
+        return
+    rank = parts[0].stem.removeprefix("profile-machine-")
+    pid = running_pid(folder / "logs" / f"trainer-machine-{rank}.log")
+    alive = (f"its trainer runs (pid {pid}): Ctrl-C in the terminal that started it ends it while it still waits "
+             f"for machine 0, and `kill {pid}` ends it at any time (once it trains with the run, the run then fails on "
+             "every machine)") if pid else "no trainer of it runs here now"
+    raise DbtuiError(f"{folder} holds machine {rank}'s part of a run of several machines, whose events, state and "
+                     f"controls are machine 0's: watch and stop the run there (`dbtui stop` on machine 0 saves a "
+                     f"checkpoint first). On this machine {alive}.")
 
 
 def _runs(args: argparse.Namespace) -> int:

@@ -173,20 +173,9 @@ def show_started_run(started: Any, title: str, *, plain: bool, every: int, detac
 
     folder = started.folder
     if not started.main_machine:
-        # Machine 0 writes the events; this machine's trainer only computes (and logs).
-        print(f"machine {started.machine_rank} joined the run (pid {started.process.pid}); its progress shows on machine 0\n"
-              f"  this machine's log: {started.log}")
-        if detach:
-            return 0
-        try:
-            status = started.process.wait()
-        except KeyboardInterrupt:
-            # Its own session heard nothing: it trains on with the others, which machine 0 alone can stop.
-            print(f"this machine's trainer goes on (pid {started.process.pid}); to stop the run, run "
-                  f"`dbtui stop {shlex.quote(str(folder.path))}` on machine 0", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        print(f"this machine's trainer {'finished' if status == 0 else f'stopped with exit status {status}; see its log'}")
-        return 0 if status == 0 else 1
+        from dbtui.cli.other_machine import show_other_machine
+
+        return show_other_machine(started, detach=detach)
     if started.from_start:
         print(f"{folder.path} saved no checkpoint before it stopped: training it from the start", flush=True)
     if started.set_aside:

@@ -29,6 +29,7 @@ from engine.runs.resume_point import check_same_model, checkpoint_named, chosen_
 from engine.runs.folder import (RunFolder, RunFolderError, RunState, foreign_entries, holds_a_run, list_runs,
                                 unusable_folder)
 from engine.runs.launch_lock import launching
+from engine.runs.meeting import write_pid
 
 
 class RunExistsError(RunFolderError):
@@ -78,6 +79,7 @@ class StartedRun:
     from_start: bool = False  # asked to resume, but no checkpoint was saved yet: trains from step 0
     set_aside: tuple[Path, ...] = ()  # later checkpoints a resume from an earlier one moved aside (resume_point.py)
     own_session: bool = False  # no signal from this terminal reaches it: it is asked to stop through the run folder
+    meets_at: str = ""  # with several machines: machine 0's address and port, where the machines meet
 
     @property
     def main_machine(self) -> bool:
@@ -171,6 +173,8 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
             if process is None:
                 undo()
             raise
+        if rank:
+            write_pid(log_path, process.pid)  # for `dbtui stop` on this machine to say what ends it
         if rank == 0:
             # Until the trainer writes its own state, the folder names its process: one that dies before
             # that (a broken install, an import error) then reads as crashed instead of starting forever.
@@ -182,8 +186,10 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
             folder.write_state(RunState(pid=process.pid, status="starting", step=step,
                                         total_steps=before.total_steps if before else 0, last_loss=loss,
                                         started=time.time(), heartbeat=time.time()))
+    launch = profile.launch
+    meets_at = f"{launch.main_process_ip}:{launch.main_process_port or 29500}" if launch.num_machines > 1 else ""
     return StartedRun(folder, process, command, prepared.events_offset, rank, log_path, log_offset, from_start,
-                      tuple(prepared.set_aside), own_session)
+                      tuple(prepared.set_aside), own_session, meets_at)
 
 
 def check_inputs(profile: Profile) -> None:

@@ -65,9 +65,13 @@ def _train(args: argparse.Namespace, folder: RunFolder, lock: TrainerLock, asked
     from engine.runs.in_process import train
     from engine.runs.report import write_report_at_end
     from engine.runs.supervisor import Supervisor
+    from engine.runs.meeting import say_met
     from engine.training.distributed import process_state
 
-    main_process = process_state().is_main_process
+    state = process_state()  # returns once every process of the run has met
+    main_process = state.is_main_process
+    if state.num_processes > 1 and state.is_local_main_process:
+        say_met(state.num_processes)  # for `dbtui run` on a machine other than 0, which sees no events
     if main_process and not lock.held:
         lock.acquire()  # started by a launcher that sets no RANK
     elif lock.held and not main_process:

@@ -51,7 +51,7 @@ def differences(mine: dict[str, Any], main: dict[str, Any]) -> list[str]:
 
 
 def _shown(value: Any, missing: object) -> str:
-    return "unset" if value is missing or value is None else repr(value)
+    return "not set" if value is missing or value is None else repr(value)
 
 
 def check_same_profile(profile: Any, num_processes: int) -> None:

@@ -1,0 +1,62 @@
+"""Whether a machine's trainer has met the run's other machines, as its own log says.
+
+A machine other than 0 writes no events (machine 0 keeps the run's), and its ``accelerate launch`` waits, silently
+and for a quarter of an hour at a time, until it reaches machine 0. Once the processes have met, the trainer says so
+in its log, where ``dbtui run`` on that machine reads it; a pid file beside the log names the launcher, for a
+``dbtui stop`` there to say what ends it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+MET = "dbtui trainer: the processes of the run have met"
+
+
+def say_met(num_processes: int) -> None:
+    """Into this process's log (its standard output): called once the process group is up."""
+    print(f"{MET} ({num_processes} processes)", flush=True)
+
+
+class MeetingInLog:
+    """Reads a trainer log from ``start`` (where this start's lines begin) for the line ``say_met`` writes."""
+
+    def __init__(self, log: Path, start: int) -> None:
+        self.log, self.position, self.met = log, start, False
+        self._kept = b""  # the end of what was read last: the line may be cut between two reads
+
+    def check(self) -> bool:
+        if not self.met:
+            try:
+                with self.log.open("rb") as log:
+                    log.seek(self.position)
+                    read = log.read()
+            except OSError:
+                return False
+            self.position += len(read)
+            seen = self._kept + read
+            self.met = MET.encode() in seen
+            self._kept = seen[-len(MET):]
+        return self.met
+
+
+def pid_file(log: Path) -> Path:
+    """Where the launcher of the trainer writing ``log`` is named (a machine other than 0)."""
+    return log.with_suffix(".pid")
+
+
+def write_pid(log: Path, pid: int) -> None:
+    with contextlib.suppress(OSError):  # only a refusal's advice reads it
+        pid_file(log).write_text(f"{pid}\n", encoding="utf-8")
+
+
+def running_pid(log: Path) -> int | None:
+    """The pid the file beside ``log`` names, where that process still runs on this machine; else None."""
+    try:
+        pid = int(pid_file(log).read_text(encoding="utf-8"))
+        os.kill(pid, 0)
+    except (OSError, ValueError):  # no file, not a number, no such process (or another user's)
+        return None
+    return pid

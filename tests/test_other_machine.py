@@ -1,0 +1,96 @@
+"""`dbtui run` on a machine other than 0: it waits for machine 0 until its trainer says they met, Ctrl-C ends a trainer
+that never met it, and `dbtui stop` there says what controls the run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import dbtui.cli.other_machine as other_machine
+from dbtui.cli.boundary import EXIT_INTERRUPTED
+from dbtui.cli.cmd_runs import find_run
+from engine.errors import DbtuiError
+from engine.runs.meeting import MET, MeetingInLog, write_pid
+
+
+@pytest.fixture
+def launcher(tmp_path: Path):
+    """A stand-in for machine 1's accelerate launcher: a process of its own session, as the launcher starts it."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    yield process
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def started(tmp_path: Path, process: subprocess.Popen, log_lines: str) -> SimpleNamespace:
+    log = tmp_path / "run" / "logs" / "trainer-machine-1.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("an earlier start's line: " + MET + "\n", encoding="utf-8")
+    start = log.stat().st_size
+    with log.open("a", encoding="utf-8") as file:
+        file.write(log_lines)
+    return SimpleNamespace(folder=SimpleNamespace(path=tmp_path / "run"), machine_rank=1, process=process, log=log,
+                           log_offset=start, meets_at="10.0.0.1:29500")
+
+
+def interrupted(*args) -> int:
+    raise KeyboardInterrupt
+
+
+def test_a_machine_that_never_reached_machine_0_waits_for_it_and_a_ctrl_c_ends_it(
+        tmp_path: Path, launcher, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """It said "machine 1 joined the run" and, at Ctrl-C, to stop the run on a machine 0 that was never there, while its
+    launcher retried for a quarter of an hour at a time, which only `kill` ended."""
+    monkeypatch.setattr(other_machine, "_wait", interrupted)
+    status = other_machine.show_other_machine(started(tmp_path, launcher, "accelerate's warnings\n"), detach=False)
+    out, err = capsys.readouterr()
+    assert status == EXIT_INTERRUPTED
+    assert f"machine 1 started (pid {launcher.pid}): it waits for machine 0 at 10.0.0.1:29500" in out
+    assert "joined" not in out
+    assert "machine 0 was never reached at 10.0.0.1:29500: this machine's trainer is ended" in err
+    assert launcher.poll() is not None  # its whole group, ended
+
+
+def test_once_met_a_ctrl_c_leaves_the_trainer_training_with_the_run(
+        tmp_path: Path, launcher, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setattr(other_machine, "_wait", interrupted)
+    status = other_machine.show_other_machine(started(tmp_path, launcher, MET + " (2 processes)\n"), detach=False)
+    assert status == EXIT_INTERRUPTED and launcher.poll() is None
+    err = capsys.readouterr().err
+    assert "goes on with the run" in err and f"`dbtui stop {tmp_path / 'run'}` on machine 0" in err
+
+
+def test_the_meeting_line_is_read_from_this_start_even_cut_between_two_reads(tmp_path: Path) -> None:
+    log = tmp_path / "trainer-machine-1.log"
+    log.write_text(MET + "\n", encoding="utf-8")
+    meeting = MeetingInLog(log, log.stat().st_size)
+    assert not meeting.check()  # an earlier start's line does not count
+    with log.open("a", encoding="utf-8") as file:
+        file.write("warnings\n" + MET[:10])
+    assert not meeting.check()
+    with log.open("a", encoding="utf-8") as file:
+        file.write(MET[10:] + " (2 processes)\n")
+    assert meeting.check()
+
+
+def test_stop_on_another_machine_says_where_the_run_is_controlled_and_what_ends_this_machines_part(
+        tmp_path: Path, launcher) -> None:
+    """`dbtui stop` there said "not a run folder (no events.jsonl)"."""
+    run = tmp_path / "run"
+    (run / "logs").mkdir(parents=True)
+    (run / "profile-machine-1.toml").write_text("", encoding="utf-8")
+    write_pid(run / "logs" / "trainer-machine-1.log", launcher.pid)
+    with pytest.raises(DbtuiError) as refused:
+        find_run(str(run), "runs")
+    said = str(refused.value)
+    assert "holds machine 1's part of a run of several machines" in said and "stop the run there" in said
+    assert f"kill {launcher.pid}" in said
+    launcher.kill()
+    launcher.wait()
+    with pytest.raises(DbtuiError, match="no trainer of it runs here now"):
+        find_run(str(run), "runs")
