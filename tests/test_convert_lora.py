@@ -67,8 +67,8 @@ def test_kohya_lora_reproduces_the_in_memory_model(trained, tmp_path: Path) -> N
     assert all(k.startswith(("lora_unet_", "lora_te_")) for k in weights)
     assert "lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight" in weights
     assert "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_out_0.lora_up.weight" in weights
-    assert float(weights["lora_unet_mid_block_attentions_0_transformer_blocks_0_attn2_to_k.alpha"]) == UNET_ALPHA
-    assert float(weights["lora_te_text_model_encoder_layers_1_self_attn_v_proj.alpha"]) == TEXT_ALPHA
+    # The diffusers file holds each scale in its weights (alpha = rank), so the kohya one does too.
+    assert {float(v) for k, v in weights.items() if k.endswith(".alpha")} == {RANK}
     with safe_open(str(out), framework="pt") as file:
         metadata = file.metadata()
     # AUTOMATIC1111 and Forge file a LoRA under SD1, SD2 or SDXL by these two (and hide the others' in their Lora tab).
@@ -86,13 +86,40 @@ def test_kohya_lora_reproduces_the_in_memory_model(trained, tmp_path: Path) -> N
     assert np.abs(base_image - want).max() > 0.05
 
 
-def test_diffusers_lora_keeps_alpha_and_reloads(trained) -> None:
+def test_diffusers_lora_holds_each_scale_in_its_weights_and_reloads_the_same(trained) -> None:
+    """ComfyUI ignores the adapter config in the file's metadata and applies B·A as it is: that must be
+    the trained (alpha / rank)·B·A, and diffusers, which reads alpha = rank from the config, the same."""
+    from peft.tuners.lora import LoraLayer
+
     pipe, folder = trained
+    weights = load_file(folder / "pytorch_lora_weights.safetensors")
     with safe_open(str(folder / "pytorch_lora_weights.safetensors"), framework="pt") as file:
-        assert '"unet.lora_alpha": 8' in file.metadata()["lora_adapter_metadata"]
+        packed = json.loads(file.metadata()["lora_adapter_metadata"])
+    assert packed["unet.lora_alpha"] == packed["text_encoder.lora_alpha"] == RANK
+    checked = 0
+    for component, model in (("unet", pipe.unet), ("text_encoder", pipe.text_encoder)):
+        for name, module in model.named_modules():
+            if isinstance(module, LoraLayer):
+                key = f"{component}.{name if component == 'unet' else 'text_model.' + name.removeprefix('text_model.')}"
+                trained_delta = module.scaling["default"] * module.lora_B["default"].weight @ module.lora_A["default"].weight
+                delta = weights[f"{key}.lora_B.weight"] @ weights[f"{key}.lora_A.weight"]
+                assert torch.allclose(delta, trained_delta, atol=1e-6), key
+                checked += 1
+    assert checked == len(weights) // 2
     fresh = build_pipeline(seed=0)
     fresh.load_lora_weights(str(folder))
     assert torch.allclose(_text_features(fresh), _text_features(pipe), atol=1e-5)
+    assert np.abs(_image(fresh) - _image(pipe)).max() < 1e-4
+
+
+def test_a_diffusers_lora_with_alpha_only_in_its_metadata_converts_with_that_alpha(tmp_path: Path) -> None:
+    """A file from elsewhere (or an older dbtui) keeps alpha in the adapter config: kohya's alpha is it."""
+    key = "unet.mid_block.attentions.0.transformer_blocks.0.attn2.to_k"
+    source = tmp_path / "pytorch_lora_weights.safetensors"
+    save_file({f"{key}.lora_A.weight": torch.ones(RANK, 32), f"{key}.lora_B.weight": torch.ones(32, RANK)}, source,
+              metadata={"lora_adapter_metadata": json.dumps({"unet.r": RANK, "unet.lora_alpha": UNET_ALPHA})})
+    weights = load_file(export_lora_kohya(source, tmp_path / "k.safetensors"))
+    assert float(weights["lora_unet_mid_block_attentions_0_transformer_blocks_0_attn2_to_k.alpha"]) == UNET_ALPHA
 
 
 def test_without_adapter_metadata_alpha_is_the_rank(trained, tmp_path: Path) -> None:
@@ -107,6 +134,9 @@ def test_alpha_rules() -> None:
     assert _kohya_alpha({"lora_alpha": 8, "use_rslora": True}, 4, "unet") == 8 * math.sqrt(4)
     with pytest.raises(UnsupportedModelError, match="alpha_pattern"):
         _kohya_alpha({"lora_alpha": 8, "alpha_pattern": {"to_q": 2}}, 4, "unet")
+    # As dbtui's diffusers files say it, each scale folded in: alpha = rank, module by module.
+    folded = {"r": 4, "lora_alpha": 4, "rank_pattern": {"to_q": 2}, "alpha_pattern": {"to_q": 2}}
+    assert _kohya_alpha(folded, 2, "unet") == 2 and _kohya_alpha(folded, 4, "unet") == 4
     with pytest.raises(UnsupportedModelError, match="DoRA"):
         _kohya_alpha({"use_dora": True}, 4, "unet")
 

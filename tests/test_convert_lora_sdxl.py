@@ -34,11 +34,13 @@ def _lora_pipeline(*, text_encoders: bool, unet_targets: list[str] = ATTENTION):
             encoder.peft_config = {"default": config}
             models.append(encoder)
     generator = torch.Generator().manual_seed(3)
+    # Large enough to change the image, small enough that the UNet stays well-conditioned: at 0.3 its attention
+    # turned a 1e-6 change in the text embeddings into 0.05 in its output, so a reload matched only bit for bit.
     with torch.no_grad():
         for model in models:
             for name, param in model.named_parameters():
                 if "lora_" in name:
-                    param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
+                    param.copy_(torch.randn(param.shape, generator=generator) * 0.15)
     return pipe
 
 
@@ -89,9 +91,8 @@ def test_diffusers_lora_carries_each_components_config_and_text_model_keys(full)
     file = folder / "pytorch_lora_weights.safetensors"
     with safe_open(str(file), framework="pt") as handle:
         packed = json.loads(handle.metadata()["lora_adapter_metadata"])
-    assert (packed["unet.lora_alpha"], packed["text_encoder.lora_alpha"], packed["text_encoder_2.lora_alpha"]) == (
-        UNET_ALPHA, TEXT_ALPHA, TEXT_2_ALPHA,
-    )
+    # Each scale is folded into the weights (the alphas differ from the rank), so alpha = rank for every component.
+    assert (packed["unet.lora_alpha"], packed["text_encoder.lora_alpha"], packed["text_encoder_2.lora_alpha"]) == (RANK,) * 3
     assert "text_encoder_2.peft_version" not in packed and "text_encoder_2.rank_pattern" in packed
     keys = load_file(file)
     for encoder in ("text_encoder.", "text_encoder_2."):
@@ -110,9 +111,7 @@ def test_kohya_lora_reproduces_the_in_memory_model(base, full, tmp_path: Path) -
     assert "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.lora_down.weight" in weights
     assert "lora_unet_output_blocks_2_1_transformer_blocks_1_attn2_to_out_0.lora_up.weight" in weights
     assert not any("down_blocks" in k or "up_blocks" in k for k in weights)
-    assert float(weights["lora_unet_middle_block_1_transformer_blocks_0_attn2_to_k.alpha"]) == UNET_ALPHA
-    assert float(weights["lora_te1_text_model_encoder_layers_0_self_attn_q_proj.alpha"]) == TEXT_ALPHA
-    assert float(weights["lora_te2_text_model_encoder_layers_2_self_attn_out_proj.alpha"]) == TEXT_2_ALPHA
+    assert {float(v) for k, v in weights.items() if k.endswith(".alpha")} == {RANK}  # the scales are in the weights
     with safe_open(str(out), framework="pt") as file:
         assert file.metadata()["ss_base_model_version"] == "sdxl_base_v1-0"  # what AUTOMATIC1111 files it as SDXL by
 

@@ -92,6 +92,38 @@ def test_clip_l_trains_a_lora_while_t5_stays_frozen_bit_for_bit(trained: Any, ti
     assert all(torch.equal(own[key], value) for key, value in base_clip.items())  # its own weights frozen too
 
 
+def _deltas(model: Any) -> dict[str, torch.Tensor]:
+    """{module: the weight change its LoRA makes, (alpha / rank)·B·A}, named without CLIP's "text_model."."""
+    from peft.tuners.lora import LoraLayer
+
+    return {name.removeprefix("text_model."): m.scaling[a] * m.lora_B[a].weight @ m.lora_A[a].weight
+            for name, m in model.named_modules() if isinstance(m, LoraLayer) for a in m.scaling}
+
+
+def test_the_diffusers_lora_holds_each_scale_in_its_weights(trained: Any, tiny_flux: Path) -> None:
+    """ComfyUI takes the diffusers file's names but not its metadata (alpha), and applies B·A as it is: that is the
+    trained change, with alpha = rank in the metadata for diffusers, which loads the same changes."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    file = trained.outputs["lora_diffusers"]
+    saved = load_file(file)
+    with safe_open(file, framework="pt") as handle:
+        packed = json.loads(handle.metadata()["lora_adapter_metadata"])
+    assert packed["transformer.lora_alpha"] == packed["text_encoder.lora_alpha"] == 4  # the rank; the profile's is 2
+    pipe = _pipe(tiny_flux)
+    pipe.load_lora_weights(file)
+    for prefix, model, loaded in (("transformer.", trained.components.unet, pipe.transformer),
+                                  ("text_encoder.text_model.", trained.components.text_encoders[0], pipe.text_encoder)):
+        expected, reloaded = _deltas(model), _deltas(loaded)
+        assert expected and set(reloaded) == set(expected)
+        for name, delta in expected.items():
+            as_is = saved[f"{prefix}{name}.lora_B.weight"] @ saved[f"{prefix}{name}.lora_A.weight"]
+            assert torch.allclose(as_is, delta, atol=1e-6) and torch.allclose(reloaded[name], delta, atol=1e-6), name
+
+
 def test_the_diffusers_lora_loads_clip_l_into_a_plain_flux_pipeline(trained: Any, tiny_flux: Path) -> None:
     from safetensors.torch import load_file
 
@@ -122,7 +154,7 @@ def test_the_kohya_file_names_clip_l_lora_te1_and_converts_back_to_the_same_embe
     layers = trained.components.text_encoders[0].config.num_hidden_layers
     assert te == {f"lora_te1_text_model_encoder_layers_{i}_self_attn_{m}.{part}" for i in range(layers)
                   for m in ("q_proj", "k_proj", "v_proj", "out_proj") for part in ("lora_down.weight", "lora_up.weight", "alpha")}
-    assert all(float(kohya[k]) == 2.0 for k in te if k.endswith(".alpha"))  # the profile's alpha
+    assert all(float(kohya[k]) == 4.0 for k in te if k.endswith(".alpha"))  # the rank: the scale is in the weights
     assert not any(k.startswith(("lora_te2_", "lora_te_")) for k in kohya)
 
     back = flux_lora_to_diffusers(trained.outputs["lora_kohya"], tmp_path / "back")

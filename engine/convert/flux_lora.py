@@ -1,12 +1,14 @@
 """Flux LoRA files: diffusers format, and the kohya layout that ComfyUI, Forge and sd-scripts load.
 
 The diffusers file (``transformer.<module>.lora_A/B.weight``, adapter config in the metadata)
-loads with ``FluxPipeline.load_lora_weights``. For the WebUIs we write kohya sd-scripts' layout,
-named after Black Forest Labs' original modules: ``lora_unet_double_blocks_0_img_attn_qkv``,
+loads with ``FluxPipeline.load_lora_weights``; ComfyUI takes its names too, but not its metadata,
+so each module's scale is folded into its weights. For the WebUIs we write kohya sd-scripts'
+layout, named after Black Forest Labs' original modules: ``lora_unet_double_blocks_0_img_attn_qkv``,
 ``lora_unet_single_blocks_0_linear1``… with ``lora_down``/``lora_up``/``alpha``. ComfyUI's
-``comfy/lora.py`` maps every ``lora_unet_<original name>`` onto its Flux weights, Forge shares
-that loader, and diffusers converts the layout back on load. (ComfyUI also takes the diffusers
-names under ``transformer.``; the kohya names are the ones every Flux client reads.)
+``comfy/lora.py`` maps every ``lora_unet_<original name>`` onto its Flux weights, and Forge shares
+that loader. diffusers' own reader of this layout takes the blocks back but drops trained outer layers
+(``x_embedder``, ``context_embedder``, ``time_text_embed``, ``proj_out``) and the final layer's alpha,
+so diffusers users load the diffusers file, or what ``lora-to-diffusers`` makes of a kohya one.
 
 The original model fuses modules that diffusers keeps apart: q, k and v into one ``qkv`` layer
 per stream of a double block, and q, k, v and the MLP input into a single block's ``linear1``.
@@ -35,8 +37,8 @@ from engine.convert.lora_export import (
     _text_model_key,
     kohya_metadata,
     open_lora,
-    portable_lora_config,
     refuse_embedding_loras,
+    scale_folded_lora,
 )
 
 PREFIX = "transformer."
@@ -47,20 +49,17 @@ _BLOCK = re.compile(r"^(transformer_blocks|single_transformer_blocks)\.(\d+)\.(.
 
 def export_flux_lora(out_dir: Path, transformer: Any, text_encoder: Any = None) -> Path:
     """Save the transformer's peft LoRA (and CLIP-L's, when given) as a diffusers Flux LoRA folder, the
-    adapter configs in the metadata."""
+    adapter configs in the metadata and each module's scale in its weights (see ``scale_folded_lora``)."""
     from diffusers import FluxPipeline
-    from peft import get_peft_model_state_dict
 
     layers: dict[str, Any] = {}
     for name, model in (("transformer", transformer), ("text_encoder", text_encoder)):
         if model is None:
             continue
-        if not getattr(model, "peft_config", None):
-            raise ConvertError(f"the {name} has no LoRA adapter to save")
-        weights = get_peft_model_state_dict(model)
+        weights, config = scale_folded_lora(model, name)
         # One spelling of CLIP's modules that diffusers loads under transformers 4 and 5 (see _text_model_key).
         layers[f"{name}_lora_layers"] = {_text_model_key(k): v for k, v in weights.items()} if model is text_encoder else weights
-        layers[f"{name}_lora_adapter_metadata"] = portable_lora_config(next(iter(model.peft_config.values())), name)
+        layers[f"{name}_lora_adapter_metadata"] = config
     FluxPipeline.save_lora_weights(out_dir, **layers)
     return Path(out_dir)
 

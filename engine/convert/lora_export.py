@@ -68,6 +68,46 @@ def portable_lora_config(config: Any, name: str) -> dict[str, Any]:
     }
 
 
+# Where peft multiplies by a module's scale: the up weights (and their bias), an embedding's up matrix.
+_SCALED = (".lora_B.weight", ".lora_B.bias", ".lora_embedding_B")
+
+
+def scale_folded_lora(model: Any, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(weights, portable adapter config) of ``model``'s peft LoRA, each module's scale (alpha / rank, as
+    peft applies it) folded into its up weights and the config saying alpha = rank, so scale 1.
+
+    A diffusers LoRA file keeps alpha only in its metadata, which ComfyUI and Forge ignore: they apply
+    B·A as it is. Folded, the file means the same to them as to diffusers, and ``lora-to-kohya``
+    (alpha = rank) stays exact.
+    """
+    import torch
+    from peft import get_peft_model_state_dict
+    from peft.tuners.lora import LoraLayer
+
+    if not getattr(model, "peft_config", None):
+        raise ConvertError(f"the {name} has no LoRA adapter to save")
+    adapter, peft_config = next(iter(model.peft_config.items()))
+    config = portable_lora_config(peft_config, name)
+    scales = {module_name: float(module.scaling[adapter]) for module_name, module in model.named_modules()
+              if isinstance(module, LoraLayer) and adapter in module.scaling}
+    weights = get_peft_model_state_dict(model, adapter_name=adapter)
+    with torch.no_grad():
+        for key, value in weights.items():
+            suffix = next((s for s in _SCALED if key.endswith(s)), None)
+            if suffix is not None:
+                scale = scales[key.removesuffix(suffix)]
+                weights[key] = (value.float() * scale).to(value.dtype)
+    # Every module's alpha its rank: the pattern of ranks, when there is one, is that of alphas too.
+    config.update(lora_alpha=config["r"], alpha_pattern=dict(config.get("rank_pattern") or {}), use_rslora=False)
+    return weights, config
+
+
+def _scale_is_one(config: Mapping[str, Any]) -> bool:
+    """Whether the adapter config says alpha = rank for every module, as ``scale_folded_lora`` writes it."""
+    return ("r" in config and config.get("lora_alpha") == config["r"] and not config.get("use_rslora")
+            and (config.get("alpha_pattern") or {}) == (config.get("rank_pattern") or {}))
+
+
 def _text_model_key(key: str) -> str:
     """A CLIP text-encoder LoRA key spelled with ``text_model.``, as transformers 4 names the modules.
 
@@ -83,12 +123,11 @@ def export_lora_diffusers(
     """Save the peft LoRA of ``unet`` (and the text encoders given) as a diffusers LoRA folder.
 
     ``sdxl`` saves through SDXL's pipeline, whose files name its second encoder
-    ``text_encoder_2``. The adapter configs go into the file's metadata; without them a loader
-    must assume alpha == rank, which is wrong for any LoRA trained with another alpha. The file
-    loads with every diffusers/transformers/peft release that pyproject.toml allows.
+    ``text_encoder_2``. The adapter configs go into the file's metadata, and each module's scale into its
+    weights (see ``scale_folded_lora``). The file loads with every diffusers/transformers/peft release
+    that pyproject.toml allows.
     """
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-    from peft import get_peft_model_state_dict
 
     if text_encoder_2 is not None and not sdxl:
         raise ValueError("text_encoder_2 is SDXL's second text encoder: pass sdxl=True")
@@ -97,13 +136,11 @@ def export_lora_diffusers(
     for name, model in (("unet", unet), ("text_encoder", text_encoder), ("text_encoder_2", text_encoder_2)):
         if model is None:
             continue
-        if not getattr(model, "peft_config", None):
-            raise ConvertError(f"the {name} has no LoRA adapter to save")
-        weights = get_peft_model_state_dict(model)
+        weights, config = scale_folded_lora(model, name)
         layers[f"{name}_lora_layers"] = (
             {_text_model_key(k): v for k, v in weights.items()} if name in TEXT_ENCODERS else weights
         )
-        layers[f"{name}_lora_adapter_metadata"] = portable_lora_config(next(iter(model.peft_config.values())), name)
+        layers[f"{name}_lora_adapter_metadata"] = config
     pipeline = StableDiffusionXLPipeline if sdxl else StableDiffusionPipeline
     with atomic_dir(out_dir) as tmp:
         pipeline.save_lora_weights(tmp, **layers)
@@ -123,10 +160,12 @@ def _adapter_configs(metadata: Mapping[str, str]) -> dict[str, dict[str, Any]]:
 
 def _kohya_alpha(config: Mapping[str, Any], rank: int, name: str) -> float:
     """The kohya ``alpha`` giving the same scale as peft (alpha / rank, or alpha / sqrt(rank))."""
-    if config.get("alpha_pattern"):
-        raise UnsupportedModelError(f"the {name} LoRA uses per-layer alphas (alpha_pattern), which kohya files cannot express")
     if config.get("use_dora"):
         raise UnsupportedModelError(f"the {name} adapter is DoRA; export it in diffusers format instead")
+    if _scale_is_one(config):
+        return float(rank)  # the module's own rank, which a rank_pattern may set
+    if config.get("alpha_pattern"):
+        raise UnsupportedModelError(f"the {name} LoRA uses per-layer alphas (alpha_pattern), which kohya files cannot express")
     alpha = float(config.get("lora_alpha", rank))
     return alpha * math.sqrt(rank) if config.get("use_rslora") else alpha
 
