@@ -52,7 +52,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         # 8-bit Adam like profiles/sd15-lora-8gb.toml: the tier under 8 GB takes every memory saver.
         "optimizer": {"name": "adamw8bit", "learning_rate": 1e-4, "fused_backward": False},
         "precision": {"mixed_precision": "fp16", "gradient_checkpointing": True, "bf16_weights": False},
-        "dataset": {"cache_latents": True}, "saving": {"export": ["lora_diffusers"], "unet_half": False},
+        # kohya too, as profiles/sd15-lora-8gb.toml: ComfyUI and the WebUIs load that one, not the diffusers file.
+        "dataset": {"cache_latents": True}, "saving": {"export": ["lora_diffusers", "lora_kohya"], "unet_half": False},
     },
     # 8 GB: in fp16 with fp32 weights this needs about 9.9 GB on the card; bf16 weights and the fused
     # step bring it to about 5.2 GB.

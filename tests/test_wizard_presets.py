@@ -11,7 +11,7 @@ from textual.widgets import Select
 from dbtui.app import make_app
 from dbtui.engine_facade import HardwareReport
 from dbtui.field_rules import controls_of, settle
-from dbtui.presets import MODIFIERS, TIER_PRESETS, preset_values, presets_for
+from dbtui.presets import MODIFIERS, PRESETS, TIER_PRESETS, preset_values, presets_for
 from dbtui.session import Session
 from engine.hardware import Gpu, Hardware, verdict
 from wizard_fakes import FakeEngine
@@ -68,6 +68,12 @@ def test_each_family_is_offered_its_own_tier_presets_and_the_demo_alone_cpu_demo
     assert set(presets_for("sd", demo=True)) == sd | {"cpu-demo"}
     assert all(any(name in offered for offered in (sd, sdxl, flux)) for name in TIER_PRESETS if name != "cpu-demo")
 
+
+
+def test_every_lora_preset_exports_the_kohya_file_that_comfyui_and_the_webuis_load() -> None:
+    loras = {name: preset for name, preset in PRESETS.items() if preset.get("training", {}).get("method") == "lora"}
+    assert {"lora", "sdxl-lora", "flux-lora-16gb", "flux-lora-24gb"} <= set(loras)
+    assert all(preset["saving"]["export"] == ["lora_diffusers", "lora_kohya"] for preset in loras.values())
 
 async def test_without_a_gpu_a_real_model_gets_no_cpu_demo_preset_and_the_demo_does() -> None:
     engine = FakeEngine()  # no GPU: the advice says cpu-demo
