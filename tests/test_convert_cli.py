@@ -229,3 +229,16 @@ def test_help_names_flux_and_gives_examples(command: list[str], says: str, capsy
     with pytest.raises(SystemExit):
         main(["convert", *command, "--help"])
     assert says in capsys.readouterr().out
+
+
+def test_a_refused_lora_shows_no_conversion_line(tmp_path: Path, capsys) -> None:
+    """lora-to-kohya announced "[convert] started X → Y" before refusing the file; lora-to-diffusers does not."""
+    kohya = tmp_path / "kohya.safetensors"
+    save_file({"lora_unet_mid_block_attentions_0_proj_in.lora_down.weight": torch.zeros(2, 4)}, kohya)
+    flux = tmp_path / "flux.safetensors"  # a transformer's LoRA beside a part a Flux LoRA has not
+    save_file({"transformer.x_embedder.lora_A.weight": torch.zeros(2, 4), "vae.x.lora_A.weight": torch.zeros(2, 4)}, flux)
+    for source, says in ((kohya, "already in kohya format"), (flux, "has LoRA weights for vae")):
+        assert main(["convert", "lora-to-kohya", str(source), str(tmp_path / "out.safetensors")]) == 2
+        printed = capsys.readouterr()
+        assert says in printed.err and "→" not in printed.out and "started" not in printed.out
+

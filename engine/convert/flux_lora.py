@@ -36,6 +36,7 @@ from engine.convert.lora_export import (
     _kohya_alpha,
     _text_model_key,
     kohya_metadata,
+    lora_progress,
     open_lora,
     refuse_embedding_loras,
     scale_folded_lora,
@@ -148,9 +149,10 @@ def flux_lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, em
     import torch
     from safetensors.torch import save_file
 
-    source, out_file, progress, checkpoint = open_lora(lora_dir_or_file, out_file, emit, "kohya Flux LoRA")
+    source, out_file, checkpoint = open_lora(lora_dir_or_file, out_file)
     config = _adapter_config(checkpoint.metadata)
     _check_components(checkpoint.state_dict, source)
+    progress = lora_progress(emit, source, out_file, "kohya Flux LoRA")
     out: dict[str, Any] = _clip_l_kohya(checkpoint.state_dict, checkpoint.metadata)
     fused: dict[str, dict[int, tuple[Any, Any, float]]] = {}
     for module, (a, b) in _modules(checkpoint.state_dict, PREFIX).items():

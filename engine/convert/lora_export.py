@@ -16,14 +16,18 @@ from engine.convert.load_checkpoint import read_checkpoint
 LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
 
 
-def open_lora(lora_dir_or_file: str | Path, out_file: str | Path, emit: Emit | None,
-              kind: str) -> tuple[Path, Path, Progress, Any]:
-    """A diffusers LoRA's weights file (given it or its folder), read, with a two-step progress."""
+def open_lora(lora_dir_or_file: str | Path, out_file: str | Path) -> tuple[Path, Path, Any]:
+    """A diffusers LoRA's weights file (given it or its folder), read."""
     source, out_file = Path(lora_dir_or_file), Path(out_file)
     if source.is_dir():
         source = source / LORA_WEIGHTS
-    progress = Progress(emit, "convert", total=2, description=f"{source.name} → {out_file.name} ({kind})")
-    return source, out_file, progress, read_checkpoint(source)
+    return source, out_file, read_checkpoint(source)
+
+
+def lora_progress(emit: Emit | None, source: Path, out_file: Path, kind: str) -> Progress:
+    """The conversion's two-step progress. Made once the input is known to be a LoRA it converts, so a refused
+    file shows no "→ …" line (as lora-to-diffusers)."""
+    return Progress(emit, "convert", total=2, description=f"{source.name} → {out_file.name} ({kind})")
 COMPONENTS = ("unet", "text_encoder", "text_encoder_2")
 TEXT_ENCODERS = ("text_encoder", "text_encoder_2")
 # kohya names per component: SD1/SD2's single text encoder is "lora_te", SDXL's two are te1/te2.
@@ -249,7 +253,7 @@ def export_lora_kohya(
     from diffusers.utils import convert_state_dict_to_kohya
     from safetensors.torch import save_file
 
-    source, out_file, progress, checkpoint = open_lora(lora_dir_or_file, out_file, emit, "kohya LoRA")
+    source, out_file, checkpoint = open_lora(lora_dir_or_file, out_file)
     configs = _adapter_configs(checkpoint.metadata)
     layers = _peft_keys(checkpoint.state_dict, source)
     refuse_embedding_loras(layers, source)
@@ -257,6 +261,7 @@ def export_lora_kohya(
         sdxl = looks_sdxl(layers)
     if not sdxl and any(k.startswith("text_encoder_2.") for k in layers):
         raise ConvertError(f"{source} has a second text encoder, which only SDXL has: convert it with sdxl=True")
+    progress = lora_progress(emit, source, out_file, "kohya LoRA")
     kohya = convert_state_dict_to_kohya(sgm_unet_keys(layers) if sdxl else layers)
     progress.step()
 
