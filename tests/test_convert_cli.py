@@ -204,6 +204,8 @@ def test_a_wrong_kind_of_input_is_named_with_the_command_it_needs(random_sd1: Pa
     assert main(["convert", "lora-to-kohya", str(model_file), str(tmp_path / "k.safetensors")]) == 2
     printed = capsys.readouterr()
     assert "is a full model checkpoint (Stable Diffusion 1.x" in printed.err and "started" not in printed.out
+    assert main(["convert", "lora-to-diffusers", str(model_file), str(tmp_path / "d")]) == 2
+    assert "is a full model checkpoint (Stable Diffusion 1.x" in capsys.readouterr().err  # was "not a kohya … LoRA"
     assert main(["convert", "to-diffusers", str(random_sd1), str(tmp_path / "out")]) == 2
     assert "is a diffusers model folder already: train from it as it is" in capsys.readouterr().err
     lora = tmp_path / "lora"
@@ -242,3 +244,28 @@ def test_a_refused_lora_shows_no_conversion_line(tmp_path: Path, capsys) -> None
         printed = capsys.readouterr()
         assert says in printed.err and "→" not in printed.out and "started" not in printed.out
 
+
+def test_a_run_and_its_outputs_folder_are_answered_with_where_the_lora_is(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "runs" / "zwx"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "outputs" / "lora").mkdir(parents=True)
+    module = "unet.mid_block.attentions.0.transformer_blocks.0.attn1.to_q"
+    save_file({f"{module}.lora_A.weight": torch.randn(4, 64), f"{module}.lora_B.weight": torch.randn(64, 4)},
+              run / "outputs" / "lora" / "pytorch_lora_weights.safetensors")
+    assert main(["convert", "lora-to-diffusers", str(run), str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err  # was "is a folder; give the checkpoint file"
+    assert f"{run} is a dbtui run folder" in err and str(run / "outputs" / "lora") in err and "dbtui export" in err
+    adapter = run / "checkpoints" / "step-00000002" / "lora" / "transformer.safetensors"  # peft's names, no prefix
+    adapter.parent.mkdir(parents=True)
+    (adapter.parent.parent / "manifest.json").write_text("{}")
+    save_file({"transformer_blocks.0.attn.to_q.lora_A.weight": torch.zeros(2, 4)}, adapter)
+    assert main(["convert", "lora-to-diffusers", str(adapter), str(tmp_path / "d")]) == 2
+    assert f"training checkpoint, not a LoRA: `dbtui export {run} --step 2`" in capsys.readouterr().err
+    assert main(["convert", "lora-to-diffusers", str(run / "outputs"), str(tmp_path / "d")]) == 2
+    assert f"its LoRA is in {run / 'outputs' / 'lora'}, in diffusers format already" in capsys.readouterr().err
+    # lora-to-kohya said ".../outputs/pytorch_lora_weights.safetensors: no such file".
+    assert main(["convert", "lora-to-kohya", str(run / "outputs"), str(tmp_path / "k.safetensors")]) == 2
+    assert f"holds no pytorch_lora_weights.safetensors: the LoRA is in {run / 'outputs' / 'lora'}" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["convert", "lora-to-kohya", str(tmp_path / "empty"), str(tmp_path / "k.safetensors")]) == 2
+    assert "holds no pytorch_lora_weights.safetensors: give a diffusers LoRA folder" in capsys.readouterr().err

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from engine.convert._files import Emit, Progress, atomic_dir, check_new_folder
+from engine.convert.detect import detect_family
 from engine.convert.errors import ConvertError, UnsupportedModelError
 from engine.convert.flux_layout import SWAPPED, TOP_LEVEL
 from engine.convert.load_checkpoint import read_checkpoint
 from engine.convert.lora_export import LORA_WEIGHTS
+from engine.convert.run_folder_hint import run_folder_hint
 
 ORIGINAL_NAMES = ("lora_unet_double_blocks_", "lora_unet_single_blocks_", "diffusion_model.double_blocks.",
                   "diffusion_model.single_blocks.")
@@ -77,11 +79,18 @@ def _diffusers_layers(state_dict: dict[str, Any], source: Path) -> dict[str, dic
 
 
 def _not_original_flux_lora(state_dict: Mapping[str, Any], source: Path) -> str:
-    """What the LoRA is instead, and how it loads."""
+    """What the file is instead, and how it loads."""
     def diffusers_lora_of(*components: str) -> bool:
         return any(key.startswith(components) and (".lora_A." in key or ".lora.down." in key or "_lora.down." in key)
                    for key in state_dict)
 
+    hint = run_folder_hint(source.parent, "LoRA")  # a checkpoint's adapter file (lora/transformer.safetensors)
+    if hint:
+        return hint
+    family = detect_family(state_dict)
+    if family.supported:
+        return (f"{source} is a full model checkpoint ({family.description}), not a LoRA: `dbtui convert to-diffusers` "
+                "makes a diffusers folder of it; lora-to-diffusers takes a kohya or ComfyUI Flux LoRA")
     if diffusers_lora_of("transformer."):
         return f"{source} is already a diffusers-format Flux LoRA"
     if diffusers_lora_of("unet.", "text_encoder."):  # text_encoder_2. too
@@ -100,6 +109,11 @@ def flux_lora_to_diffusers(lora_file: str | Path, out_dir: str | Path, *, emit: 
     source, out_dir = Path(lora_file), Path(out_dir)
     if (source / LORA_WEIGHTS).is_file():
         raise ConvertError(f"{source} is already a diffusers LoRA folder: load_lora_weights loads it as it is")
+    hint = run_folder_hint(source, "LoRA") if source.is_dir() else None
+    if hint:
+        raise ConvertError(f"{hint}; a run's LoRA is in diffusers format already")
+    if (source / "lora" / LORA_WEIGHTS).is_file():  # a run's outputs/
+        raise ConvertError(f"{source} holds no LoRA file: its LoRA is in {source / 'lora'}, in diffusers format already")
     check_new_folder(out_dir)  # before reading the input: a Flux LoRA can be hundreds of MB
     state_dict = dict(read_checkpoint(source).state_dict)
     if not is_original_flux_lora(state_dict):

@@ -28,6 +28,11 @@ def lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: E
         hint = run_folder_hint(source if source.is_dir() else source.parent, "LoRA")
         if hint:
             raise ConvertError(hint)
+        if source.is_dir():  # a run's outputs/, or an empty folder
+            found = source / "lora"
+            raise ConvertError(f"{source} holds no {LORA_WEIGHTS}: " + (
+                f"the LoRA is in {found}" if (found / LORA_WEIGHTS).is_file()
+                else "give a diffusers LoRA folder (one holding it, as a run's outputs/lora/) or that file"))
     if Path(out_file).suffix.lower() != ".safetensors":
         # WebUIs list LoRAs by extension, and open a .pt or .ckpt with torch.load, which safetensors bytes fail.
         raise ConvertError(f"{out_file}: a kohya LoRA is one .safetensors file; name it "
