@@ -10,12 +10,15 @@ Exit statuses (the README lists them too):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import errno
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from engine.builtin import cache_dir
@@ -113,8 +116,33 @@ def _discard_output() -> None:
         pass  # stdout is not a file here (a test's capture): nothing will be flushed to one
 
 
+@contextlib.contextmanager
+def stops_as_interrupts() -> Iterator[None]:
+    """While a command works in this process (no trainer of its own to pass a stop to, as `dbtui run` has):
+    SIGTERM (`kill`, `timeout`) and SIGHUP (a closed terminal or SSH session) stop it as Ctrl-C does, so that
+    its ``finally`` blocks remove what it made and it ends with status 130. By default either ends the process
+    at once, leaving its temporary folders. Only the first is raised: a second would cut that clean-up short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    seen: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        if not seen:
+            seen.append(signum)
+            raise KeyboardInterrupt
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def _interrupted() -> int:
-    print("dbtui: interrupted", file=sys.stderr)
+    with contextlib.suppress(OSError):  # after a SIGHUP the terminal may be gone: the status says it all
+        print("dbtui: interrupted", file=sys.stderr)
     return EXIT_INTERRUPTED
 
 

@@ -111,6 +111,14 @@ def _against_meter(what: str, measured_mb: float, estimated: int) -> str:
 
 
 def _fit(args: argparse.Namespace) -> int:
+    from dbtui.cli.boundary import stops_as_interrupts
+
+    # The test trains here, in a temporary folder that only a clean stop removes (its caches included).
+    with stops_as_interrupts():
+        return _estimate_and_test(args)
+
+
+def _estimate_and_test(args: argparse.Namespace) -> int:
     import dataclasses
 
     from engine.events import StepEnded
