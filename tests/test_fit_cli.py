@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from dbtui.cli import main
 from dbtui.cli.boundary import EXIT_INTERRUPTED
+from engine.runs.fit import fit_profile, launch_note
 from tests.runs_helpers import ROOT, env, profile_file, wait_for
+from tests.training_helpers import tiny_profile
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
@@ -35,3 +38,29 @@ def test_a_fit_test_ended_by_sigterm_or_sighup_removes_its_temporary_folder(sign
                 fit.kill()
     assert not list(tmp.glob("dbtui-fit-*")), out.read_text()
     assert "dbtui: interrupted" in out.read_text() and "Traceback" not in out.read_text()
+
+
+def test_a_sharded_profiles_fit_test_trains_one_unsharded_process_and_says_so(tmp_path: Path, tiny_sd1: Path,
+                                                                              demo_data: Path, capsys) -> None:
+    """It was refused with "On a machine without GPUs set sharding = none", on any machine; and a profile of two
+    processes was measured as one without a word."""
+    profile = profile_file(tmp_path, training={"max_train_steps": 2}, launch={"num_processes": 2, "sharding": "fsdp"})
+    assert main(["fit", str(profile)]) == 0, capsys.readouterr()
+    out = capsys.readouterr().out
+    assert ('the run trains 2 processes with sharding = "fsdp"; the fit test trains one process without sharding' in out
+            and "(sharded)" in out)
+    # Grammar: one step is "its first step", two are "2 steps".
+    assert "the fit test measures its first step (the last" in out and "whole run:         2 steps," in out
+
+
+def test_the_note_on_several_processes_names_ddps_copy_and_a_run_of_one_process_gets_none(tmp_path: Path) -> None:
+    note = launch_note(tiny_profile(tmp_path, launch={"num_processes": 4, "num_machines": 2, "main_process_ip": "10.0.0.1"}))
+    assert note is not None and note.startswith("the run trains 4 processes on 2 machines; ") and "DDP's copy" in note
+    assert launch_note(tiny_profile(tmp_path)) is None
+    fitted = fit_profile(tiny_profile(tmp_path, launch={"num_processes": 2, "sharding": "fsdp"}))
+    assert (fitted.launch.num_processes, fitted.launch.sharding) == (1, "none")
+
+
+def test_a_run_of_one_step_is_said_as_one_step(tmp_path: Path, tiny_sd1: Path, demo_data: Path, capsys) -> None:
+    assert main(["fit", str(profile_file(tmp_path, training={"max_train_steps": 1}))]) == 0
+    assert "whole run:         1 step," in capsys.readouterr().out

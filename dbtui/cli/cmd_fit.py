@@ -123,7 +123,7 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
 
     from engine.events import StepEnded
     from engine.events import Warning as RunWarning
-    from engine.runs.fit import LACKS_STATE, MIN_STEPS, fit_test
+    from engine.runs.fit import LACKS_STATE, MIN_STEPS, fit_test, launch_note
     from engine.profile import load_profile
     from engine.runs.folder import run_dir_for
     from engine.runs.folder import check_creatable
@@ -155,15 +155,19 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
         print("the run has 1 step: the fit test trains it whole, and its export is written to a temporary folder", flush=True)
     elif run_steps and run_steps <= steps:
         steps = run_steps - 1
-        print(f"the run has only {run_steps} steps: the fit test measures the first {_steps(steps)} (the last would end "
-              "the run and export it)", flush=True)
+        first = "its first step" if steps == 1 else f"the first {steps} steps"
+        print(f"the run has only {run_steps} steps: the fit test measures {first} (the last would end the run and export "
+              "it)", flush=True)
+    launched = launch_note(profile)
+    if launched:
+        print(launched, flush=True)
     print(f"fit test: {_steps(steps)} of {args.profile}", flush=True)
     result = dataclasses.replace(fit_test(profile, steps, progress, price_per_hour=args.price_per_hour), memory_estimate=estimate)
     vram = f"{result.peak_vram_mb / 1024:.2f} GB" if result.peak_vram_mb is not None else "not measured (no CUDA)"
     print(f"peak VRAM (torch): {vram}")
     if result.lacks_optimizer_state:
         print(f"  {LACKS_STATE}" + ("; the meter's estimate counts it" if estimate is not None else ""))
-    if result.peak_vram_allocated_mb is not None and estimate is not None:
+    if result.peak_vram_allocated_mb is not None and estimate is not None and not launched:
         print("  " + _against_meter("steps", result.peak_vram_allocated_mb, estimate.peak_allocated))
         if result.setup_vram_allocated_mb and estimate.caching:
             print("  " + _against_meter("caching pass", result.setup_vram_allocated_mb, estimate.caching))
@@ -171,7 +175,7 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
         print(f"peak RAM:          {result.peak_rss_mb / 1024:.2f} GB")
     print(f"setup:             {duration(result.setup_s)}")
     print(f"speed:             {result.s_per_step:.3f} s/step")
-    print(f"whole run:         {result.total_steps} steps, about {duration(result.eta_s)} "
+    print(f"whole run:         {_steps(result.total_steps)}, about {duration(result.eta_s)} "
           "(set-up and steps; previews, scoring rounds and exports come on top)")
     if result.est_cost is not None:
         print(f"cost:              about {result.est_cost:.2f} at {args.price_per_hour}/hour")

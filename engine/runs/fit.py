@@ -106,14 +106,32 @@ class SetupPeak:
 
 
 def fit_profile(profile: Profile) -> Profile:
-    """The profile as the fit test trains it: no previews, no scoring rounds, no checkpoints, no tracker."""
+    """The profile as the fit test trains it: no previews, no scoring rounds, no checkpoints, no tracker, and one
+    process without sharding (see ``launch_note``)."""
     data = profile.model_dump(mode="python")
+    # The test trains in its caller's process: accelerate shards only in processes its launcher started, and no
+    # other process would meet this one.
+    data["launch"].update(num_processes=1, num_machines=1, machine_rank=0, sharding="none")
     data["sampling"]["num_images"] = 0
     data["evaluation"]["enabled"] = False
     data["sampling"]["every_n_steps"] = None
     data["saving"]["every_n_steps"] = None
     data["logging"]["logger"] = "none"
     return Profile.model_validate(data)
+
+
+def launch_note(profile: Profile) -> str | None:
+    """What the fit test measures of a run launched as several processes or sharded (it trains one, unsharded), in
+    words; None for a run of one process, which it measures as it runs."""
+    launch = profile.launch
+    if launch.num_processes == 1 and launch.sharding == "none":
+        return None
+    run = f"{launch.num_processes} processes" + (f" on {launch.num_machines} machines" if launch.num_machines > 1 else "")
+    run += f' with sharding = "{launch.sharding}"' if launch.sharding != "none" else ""
+    as_launched = "sharded" if launch.sharding != "none" else "with DDP's copy of the gradients"
+    return (f"the run trains {run}; the fit test trains one process without sharding: its peak VRAM is one GPU holding "
+            f"the whole model, where the memory meter's figure is per GPU of the run as launched ({as_launched}), so the "
+            "two are not compared; its speed and ETA are one process's")
 
 
 def fit_test(
@@ -130,7 +148,9 @@ def fit_test(
     ``cancel`` set from elsewhere stops it early, as it stops any run.
     """
     from engine.runs.in_process import train
+    from engine.training.accelerator import check_sharding_installed
 
+    check_sharding_installed(profile.launch.sharding)  # the test trains unsharded: only the run would find it missing
     steps = max(MIN_STEPS, steps)
     cancel = cancel or threading.Event()
     seen: list[StepEnded] = []
