@@ -115,17 +115,19 @@ def probe(path: str | Path = ".") -> Hardware:
 # Cards are sold by their nominal size but report a little less (a 24 GB RTX 4090 reads 23.99 GiB,
 # a 12 GB RTX 4070 11.99 GiB), so an SDXL tier counts a card within this margin as that size.
 _NOMINAL_MARGIN_GB = 0.5
-# Published anchors (sd-scripts, batch 1 at 1024 px): an SDXL LoRA needs 8 GB at least, 10 GB is
-# recommended; its full fine-tune takes about 17 GB with the optimizer step fused into the backward
-# pass and Adafactor. dbtui's sdxl-full preset does the same with fp32 weights, which the memory
-# meter puts at about 14.5 GB on the card. Without bf16 there is no fused step, and with a full set
-# of fp32 gradients the meter says 23.4 GB: a tight fit on 24 GB. The advice checks the meter's estimate.
+# Which preset fits a card is the memory meter's call, from its stored table (what `dbtui hardware` prints
+# under the advice), so the two cannot disagree; a tier's card size below is used only for a preset the
+# table lacks. Published anchors (sd-scripts, batch 1 at 1024 px): an SDXL LoRA needs 8 GB at least, 10 GB
+# is recommended (below it the advice says "tightly"); its full fine-tune takes about 17 GB with the
+# optimizer step fused into the backward pass and Adafactor, which dbtui's sdxl-full does with fp32 weights
+# (the meter: 14.5 GB on the card; 23.4 GB without bf16, hence without the fused step).
 SDXL_LORA_MIN_GB = 8
 SDXL_LORA_RECOMMENDED_GB = 10
 SDXL_FULL_GB = 24
-# Training SDXL's two text encoders as well adds their 0.8 B parameters, about 7 GB of fp32 weights
-# and gradients: more than a 24 GB card has left; the 40 GB class (A100) has room.
-SDXL_FULL_TEXT_ENCODERS_GB = 40
+# sdxl-full with training.train_text_encoder = true (the encoders' 0.8 B parameters trained too), by the memory
+# meter as the table's rows are measured (preset_table.preset_profile with prior preservation): no preset, so not
+# in the table. By bf16 on the GPU: with it, and in fp16 (no fused step) without it.
+SDXL_FULL_TEXT_ENCODERS_GB = {True: 18.2, False: 30.0}
 
 
 def verdict(hw: Hardware, family: str = "sd") -> tuple[str, str]:
@@ -138,19 +140,21 @@ def verdict(hw: Hardware, family: str = "sd") -> tuple[str, str]:
     return _VERDICTS[family](hw)
 
 
-# SD1.x/SD2.x tiers, largest first: (smallest card in GB, preset, what fits). A tier's preset is
-# recommended only where the memory meter's stored estimate of it fits the card as it trains there
-# (a GPU without bf16 trains the bf16 presets in fp16, with neither bf16 weights nor the fused step);
-# otherwise the next tier down is.
+# SD1.x/SD2.x tiers, largest first: (preset, its card where the meter's table lacks it, what fits). The largest
+# preset whose stored estimate fits the card as it trains there is recommended (a GPU without bf16 trains the
+# bf16 presets in fp16, with neither bf16 weights nor the fused step). "{te}": the text encoder's tier's need.
 _SD_TIERS = (
-    (24, "full-text-encoder", "full fine-tune with text-encoder training."),
-    (16, "full", "full fine-tune comfortably; text-encoder training is tight."),
-    (8, "full-8bit", "full fine-tune with 8-bit Adam, bf16 weights, the optimizer step fused into the backward pass, "
+    ("full-text-encoder", 24, "full fine-tune with text-encoder training."),
+    ("full", 16, "full fine-tune; training the text encoder too needs {te}."),
+    ("full-8bit", 8, "full fine-tune with 8-bit Adam, bf16 weights, the optimizer step fused into the backward pass, "
                      "gradient checkpointing and cached latents."),
-    (0, "lora", "LoRA training fits; full fine-tuning does not."),
+    ("lora", 0, "LoRA training fits; full fine-tuning does not."),
 )
+# full-8bit as a GPU without bf16 trains it.
+_SD_FULL_8BIT_FP16 = ("full fine-tune with 8-bit Adam, gradient checkpointing and cached latents; this GPU has no bf16, "
+                      "so it trains in fp16, keeping fp32 weights and a plain optimizer step.")
 # The presets each family's advice recommends, smallest first (dbtui hardware lists their estimates).
-FAMILY_PRESETS = {"sd": tuple(preset for _, preset, _ in reversed(_SD_TIERS)), "sdxl": ("sdxl-lora", "sdxl-full"),
+FAMILY_PRESETS = {"sd": tuple(preset for preset, _, _ in reversed(_SD_TIERS)), "sdxl": ("sdxl-lora", "sdxl-full"),
                   "flux": ("flux-lora-16gb", "flux-lora-24gb")}
 
 
@@ -167,11 +171,17 @@ def _meter_need(preset: str, hw: Hardware) -> MemoryEstimate | None:
     return None if row is None else row.need(hw.gpus[0].bf16)
 
 
-def _meter_fits(preset: str, hw: Hardware) -> bool:
+def _meter_fits(preset: str, hw: Hardware, unmeasured_gb: float = 0) -> bool:
     """Whether the preset's whole run (its step, caching pass and previews) fits the card by the meter, as `dbtui
-    hardware`'s table judges it."""
+    hardware`'s table judges it; a preset the table lacks fits a card of ``unmeasured_gb`` or more."""
     need = _meter_need(preset, hw)
-    return need is None or need.fits(_nominal_gb(hw))
+    return _nominal_gb(hw) >= unmeasured_gb if need is None else need.fits(_nominal_gb(hw))
+
+
+def _needs(preset: str, hw: Hardware, unmeasured_gb: float) -> str:
+    """"14.5 GB by the memory meter", or the tier's card where the table lacks the preset."""
+    need = _meter_need(preset, hw)
+    return f"a {unmeasured_gb:g} GB card" if need is None else f"{need.run_need / 2**30:.1f} GB by the memory meter"
 
 
 def _sd_verdict(hw: Hardware) -> tuple[str, str]:
@@ -179,19 +189,22 @@ def _sd_verdict(hw: Hardware) -> tuple[str, str]:
     if not hw.gpus:
         return ("No NVIDIA GPU found: training real models here would take days. Try `dbtui demo` to see everything work.", "cpu-demo")
     gpu = hw.gpus[0]
-    for smallest, preset, what in _SD_TIERS:
-        if _nominal_gb(hw) >= smallest and (preset == "lora" or _meter_fits(preset, hw)):
+    for preset, card_gb, what in _SD_TIERS:
+        if _meter_fits(preset, hw, card_gb):
             break
-    sentence = f"{gpu.name} with {vram:.0f} GB: {what}"
-    if not gpu.bf16 and preset == "full-8bit":
-        sentence += " This GPU has no bf16: it trains in fp16, keeping fp32 weights and a plain optimizer step."
-    return sentence, preset
+    else:  # even the LoRA misses the card
+        return (f"{gpu.name} with {vram:.0f} GB: too little even for a LoRA, which needs {_needs(preset, hw, 0)} "
+                "(with prior preservation and previews); use a larger card.", preset)
+    if preset == "full-8bit" and not gpu.bf16:
+        what = _SD_FULL_8BIT_FP16
+    te_preset, te_card, _ = _SD_TIERS[0]
+    return f"{gpu.name} with {vram:.0f} GB: {what.format(te=_needs(te_preset, hw, te_card))}", preset
 
 
 def _sdxl_verdict(hw: Hardware) -> tuple[str, str]:
     if not hw.gpus:
-        return (f"No NVIDIA GPU found: SDXL needs a GPU with at least {SDXL_LORA_MIN_GB} GB even for a LoRA. "
-                "Try `dbtui demo` to see everything work.", "cpu-demo")
+        return (f"No NVIDIA GPU found: SDXL needs a GPU with at least {_smallest_card('sdxl-lora', SDXL_LORA_MIN_GB)} GB "
+                "even for a LoRA. Try `dbtui demo` to see everything work.", "cpu-demo")
     gpu = hw.gpus[0]
     vram = hw.vram_mb / 1024
 
@@ -199,29 +212,35 @@ def _sdxl_verdict(hw: Hardware) -> tuple[str, str]:
         return vram >= gb - _NOMINAL_MARGIN_GB
 
     about = f"{gpu.name} with {vram:.0f} GB, SDXL at 1024 px:"
-    full = f"a full fine-tune needs a {SDXL_FULL_GB} GB card"
-    full_fits = fits(SDXL_FULL_GB) and _meter_fits("sdxl-full", hw)
-    if not fits(SDXL_LORA_MIN_GB):
-        sentence = (f"{about} too little even for a LoRA ({SDXL_LORA_MIN_GB} GB at least, {SDXL_LORA_RECOMMENDED_GB} GB "
-                    "recommended); train an SD1.5 model here, or use a larger card.")
-    elif not fits(SDXL_LORA_RECOMMENDED_GB):
+    full = f"a full fine-tune needs {_needs('sdxl-full', hw, SDXL_FULL_GB)}" + ("" if gpu.bf16 else " in fp16")
+    full_fits = _meter_fits("sdxl-full", hw, SDXL_FULL_GB)
+    if not _meter_fits("sdxl-lora", hw, SDXL_LORA_MIN_GB):
+        sentence = (f"{about} too little even for a LoRA, which needs {_needs('sdxl-lora', hw, SDXL_LORA_MIN_GB)} "
+                    f"({SDXL_LORA_RECOMMENDED_GB} GB recommended); train an SD1.5 model here, or use a larger card.")
+    elif not full_fits and not fits(SDXL_LORA_RECOMMENDED_GB):
         sentence = (f"{about} a LoRA fits, tightly: keep gradient checkpointing, cached latents and 8-bit Adam, and lower "
                     f"the rank if memory runs out; {full}.")
-    elif not fits(SDXL_FULL_GB):
-        sentence = f"{about} a LoRA fits; {full}."
     elif not full_fits:
-        sentence = (f"{about} a LoRA fits; a full fine-tune without bf16 needs about "
-                    f"{_meter_need('sdxl-full', hw).run_need / 2**30:.0f} GB by the memory meter.")
-    elif not fits(SDXL_FULL_TEXT_ENCODERS_GB):
-        sentence = (f"{about} a full fine-tune fits (Adafactor with its step fused into the backward pass, bf16, gradient "
-                    f"checkpointing, cached latents); training the text encoders too needs about {SDXL_FULL_TEXT_ENCODERS_GB} GB.")
+        sentence = f"{about} a LoRA fits; {full}."
     else:
-        sentence = f"{about} a full fine-tune fits, with room to train the text encoders too."
+        how = ("Adafactor with its step fused into the backward pass, bf16" if gpu.bf16
+               else "Adafactor with a full set of fp32 gradients, in fp16")
+        encoders = SDXL_FULL_TEXT_ENCODERS_GB[gpu.bf16]
+        sentence = f"{about} a full fine-tune fits ({how}, gradient checkpointing, cached latents)"
+        sentence += (f"; training the text encoders too needs {encoders:.1f} GB by the memory meter."
+                     if _nominal_gb(hw) < encoders else ", with room to train the text encoders too.")
     if not gpu.bf16:
         sentence += " This GPU has no bf16: the SDXL presets train in fp16 instead, with the VAE kept in fp32."
     return sentence, "sdxl-full" if full_fits else "sdxl-lora"
 
 
+def _smallest_card(preset: str, unmeasured_gb: int) -> float:
+    """The smallest card of the meter's table that holds ``preset`` with bf16; ``unmeasured_gb`` where it lacks it."""
+    from engine.memory.estimate import CARD_SIZES_GB
+    from engine.memory.preset_table import load_preset_estimates
+
+    row = load_preset_estimates().get(preset)
+    return next((card for card in CARD_SIZES_GB if row is not None and row.need().fits(card)), unmeasured_gb)
 # Flux.1 LoRA presets, largest first: (preset, what it trains). Flux's 12 B-parameter transformer
 # trains only as a LoRA on a quantized base on one card (a full fine-tune needs several 80 GB GPUs);
 # which preset fits is the memory meter's call for the whole run, as for every family: the caching pass
