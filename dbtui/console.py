@@ -21,6 +21,19 @@ SPARK = "▁▂▃▄▅▆▇█"
 PHASE_KINDS = ("phase_started", "phase_progress", "phase_finished")
 
 
+def make_console(**options: Any) -> Any:
+    """A Rich console whose output closed under it (`dbtui … | head`) raises BrokenPipeError, which the CLI's boundary
+    ends with status 0 as for plain prints; Rich's own handler exits with status 1, which fails a `set -o pipefail` script."""
+    from rich.console import Console
+
+    class PipedConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return PipedConsole(**options)
+
+
 def want_plain(force: bool = False) -> bool:
     return force or not sys.stdout.isatty() or bool(os.environ.get("CI")) or os.environ.get("TERM") == "dumb"
 
@@ -97,11 +110,10 @@ class PhaseDisplay:
         self._tasks: dict[str, Any] = {}  # on a terminal: each phase's bar
         self.console, self.bars = console, None
         if not self.plain:
-            from rich.console import Console
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                        TimeRemainingColumn)
 
-            self.console = console or Console()
+            self.console = console or make_console()
             # markup off: "[phase]" is text here, not a Rich style.
             self.bars = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=True)
@@ -194,11 +206,10 @@ class RichDashboard:
     warnings."""
 
     def __init__(self, title: str, console: Any = None):
-        from rich.console import Console
         from rich.live import Live
 
         self.title = title
-        self.console = console or Console()
+        self.console = console or make_console()
         self.losses: dict[int, float] = {}  # step → smoothed loss, in step order: a branch a resume left is dropped
         self.last_step: Any = None
         self.phases = PhaseDisplay(plain=False, console=self.console)

@@ -119,11 +119,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def _check(args: argparse.Namespace) -> int:
     from engine.dataset import check_dataset, concept_settings, load_readers
 
-    from rich.console import Console
+    from dbtui.console import PhaseDisplay, make_console
 
-    from dbtui.console import PhaseDisplay
-
-    console = Console()
+    console = make_console()
     readers = load_readers(args.model) if args.model else None  # every tokenizer the model's family reads with
     runs = []
     if args.profile:
@@ -231,9 +229,7 @@ def _print_report(console, report, show_info: bool, profile_counts: bool = False
 def _prepare(args: argparse.Namespace) -> int:
     from engine.dataset import prepare_dataset, prepare_settings
 
-    from rich.console import Console
-
-    from dbtui.console import PhaseDisplay
+    from dbtui.console import PhaseDisplay, make_console
 
     options = {"resolution": args.resolution, "bucketing": args.bucketing, "center_crop": not args.no_center_crop,
                "caption_extension": args.caption_extension, "size_multiple": _model_size_multiple(args.model)}
@@ -241,7 +237,7 @@ def _prepare(args: argparse.Namespace) -> int:
         from engine.profile import load_profile
 
         options = prepare_settings(load_profile(args.profile))
-    console = Console()
+    console = make_console()
     with PhaseDisplay(console=console) as progress:
         result = prepare_dataset(args.folder, args.output, flatten_color=_colour(args.flatten_color),
                                  recursive=args.recursive, workers=args.workers, emit=progress, **options)
@@ -303,11 +299,9 @@ def _colour(text: str) -> tuple[int, int, int]:
 def _caption(args: argparse.Namespace) -> int:
     from engine.dataset import CaptionStore, autocaption
 
-    from rich.console import Console
+    from dbtui.console import PhaseDisplay, make_console
 
-    from dbtui.console import PhaseDisplay
-
-    console = Console()
+    console = make_console()
     if args.auto:
         with PhaseDisplay(console=console) as progress:
             result = autocaption(args.folder, backend=args.auto, model=args.model, overwrite=args.overwrite,

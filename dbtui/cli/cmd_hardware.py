@@ -43,12 +43,11 @@ def _hardware(args: argparse.Namespace) -> int:
         print(json.dumps({**hardware.to_dict(), "family": family, "verdict": sentence, "preset": preset, "presets": presets},
                          indent=2))
         return 0
-    from rich.console import Console
-
+    from dbtui.console import make_console
     from dbtui.presets import PRESET_LABELS
     from dbtui.widgets.hardware_table import hardware_table
 
-    console = Console()
+    console = make_console()
     console.print(hardware_table(hardware))
     console.print(f"\n[b]{sentence}[/b]\nRecommended preset: [b]{PRESET_LABELS.get(preset, preset)}[/b] ({preset})")
     if estimates:

@@ -92,7 +92,7 @@ def _refuse_another_machines_part(folder: Path) -> None:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from dbtui.console import make_console
     from rich.table import Table
 
     from dbtui.cli.printable import markup_safe, printable
@@ -117,7 +117,7 @@ def _runs(args: argparse.Namespace) -> int:
             str(best.step) if best else "-", _age(age),
         )
     if table.row_count:
-        Console().print(table)
+        make_console().print(table)
         if holds_a_run(base):
             print(f"{printable(base)} is a run folder itself; `dbtui attach {printable(shlex.quote(str(base)))}` follows it")
         return 0
