@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from dbtui.cli import main
+from engine.memory.preset_table import load_preset_estimates
 from tests.runs_helpers import ROOT, env
 
 
@@ -25,3 +27,18 @@ def test_a_closed_output_pipe_ends_dbtui_hardware_with_status_0(json: bool, tmp_
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "Broken pipe" not in result.stderr
 
+
+def test_below_80_columns_the_preset_table_keeps_each_size_and_card_whole(tmp_path: Path, monkeypatch, capsys) -> None:
+    """At 60 columns it printed `flux-lora-16gb (5…  11…`; at 40 `s…  7…`: the names and the sizes gone."""
+    table = load_preset_estimates()
+    for columns in ("40", "60"):
+        monkeypatch.setenv("COLUMNS", columns)
+        assert main(["hardware", "--family", "flux", "--output-dir", str(tmp_path)]) == 0
+        out = capsys.readouterr().out
+        assert all(len(line) <= int(columns) for line in out.splitlines()), out
+        for name in ("flux-lora-16gb", "flux-lora-24gb"):
+            need = table[name].need()
+            assert f"{need.run_need / 2**30:.1f} GB" in out, out
+            marks = need.fit_line().removeprefix("fits ").split(" · ")
+            assert all(mark in out for mark in marks), out
+        assert "…" not in out.split("whole run")[1], out  # the probe's table above may shorten a long disk path

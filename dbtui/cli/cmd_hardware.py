@@ -80,6 +80,7 @@ def _as_json(need, alone) -> dict:
 def _estimates_table(estimates: dict, recommended: str, bf16: bool):
     """A heading, then one row a preset (names, not labels: a row fits 80 columns): what the card must hold for the
     whole run (the largest of the steps, the caching pass and the previews, as the fits judge), which cards fit."""
+    from rich.columns import Columns
     from rich.console import Group
     from rich.markup import escape
     from rich.table import Table
@@ -91,13 +92,16 @@ def _estimates_table(estimates: dict, recommended: str, bf16: bool):
     # Presets of one size say it once; Flux's differ in size, so each row says its own.
     sizes = {row.need(bf16).width for row in estimates.values()}
     table = Table(box=None, pad_edge=False)
-    table.add_column("preset", no_wrap=True)
-    table.add_column("whole run", justify="right", no_wrap=True)
-    table.add_column("", no_wrap=True)
+    # Below 80 columns the name folds and the card marks wrap between cards; the size, the point of the table, never.
+    table.add_column("preset", overflow="fold")
+    table.add_column("whole run", justify="right", no_wrap=True, min_width=len("99.9 GB"))
+    table.add_column("")
     for name, row in estimates.items():
         need = row.need(bf16)
         label = name if len(sizes) == 1 else f"{name} ({need.width} px)"
-        table.add_row(f"[b]{label}[/b] ◂" if name == recommended else label, f"{need.run_need / GIB:.1f} GB", need.fit_line())
+        fit, *others = need.fit_line().split(" · ")
+        cards = Columns([fit, *(f"· {card}" for card in others)], padding=(0, 1))
+        table.add_row(f"[b]{label}[/b] ◂" if name == recommended else label, f"{need.run_need / GIB:.1f} GB", cards)
     size = f"{first.width} px, " if len(sizes) == 1 else ""
     # The caching pass before the first step (the encoders on the GPU) and the previews between steps (the VAE
     # back beside the denoiser and the optimizer's state), where they need more than the steps.
