@@ -102,7 +102,7 @@ def test_the_fit_command_measures_a_short_run_to_its_step_before_last_and_prints
     out = fit_of(1)
     assert "the run has 1 step: the fit test trains it whole" in out and "fit test: 1 step of" in out  # not "10 steps"
     out = fit_of(2)
-    assert "measures the first 1 step (the last" in out and "fit test: 1 step of" in out
+    assert "measures its first step (the last" in out and "fit test: 1 step of" in out
     out = fit_of(40)
     assert asked[-1] == 10 and "the run has" not in out and "fit test: 10 steps of" in out
     out = fit_of(40, steps=1)  # two at least: the speed is a gap between steps
