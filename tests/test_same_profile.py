@@ -58,3 +58,17 @@ def test_the_compared_settings_leave_out_what_is_each_machines_own(tmp_path: Pat
                                         concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "a"}]))
     main = shared_settings(tiny_profile(tmp_path, launch=TWO_MACHINES))
     assert differences(mine, main) == ["concepts[0].instance_prompt ('a' vs 'photo of zwx disc')"]
+
+
+def test_machines_that_met_are_not_refused_over_how_each_names_machine_0_or_its_own_copies_of_the_models(
+        tmp_path: Path) -> None:
+    """An empty port (29500) against 29500, a hostname against its IP, a VAE or scorer copied to another folder:
+    each refused a run whose machines had met at that very address and trained the same models."""
+    mine = shared_settings(tiny_profile(tmp_path, launch={**TWO_MACHINES, "machine_rank": 1, "main_process_port": 29500,
+                                                          "main_process_ip": "gpu-a.lan"},
+                                        model={"pretrained": "builtin:tiny-sd1", "vae": "/home/bob/vae",
+                                               "tokenizer": "/home/bob/tokenizer"},
+                                        evaluation={"clip_model": "/home/bob/clip", "dino_model": "/home/bob/dino"}))
+    main = shared_settings(tiny_profile(tmp_path, launch=TWO_MACHINES,
+                                        model={"pretrained": "builtin:tiny-sd1", "vae": "/home/alice/vae"}))
+    assert differences(mine, main) == []

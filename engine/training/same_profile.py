@@ -13,10 +13,13 @@ from engine.errors import DbtuiError
 
 # What may differ from machine to machine, as README "Running on two machines" has it: the machine's own number,
 # how its launcher is started (an accelerate config file and launcher options are each machine's), where the run
-# folder lies (each machine's own disk, or a shared one) and where this machine keeps its copy of the model (the
-# class images are matched by machine 0's model, engine/training/class_generation.py).
-PER_MACHINE = frozenset({"launch.machine_rank", "launch.config_file", "launch.extra_args", "saving.output_dir",
-                         "model.pretrained"})
+# folder lies (each machine's own disk, or a shared one) and where this machine keeps its copies of the models (the
+# class images are matched by machine 0's model, engine/training/class_generation.py). Machine 0's address and port
+# are left out too: the processes met there, which proves them the same whatever each profile wrote (a hostname or
+# its IP; 29500 or empty, its default).
+PER_MACHINE = frozenset({"launch.machine_rank", "launch.config_file", "launch.extra_args", "launch.main_process_ip",
+                         "launch.main_process_port", "saving.output_dir", "model.pretrained", "model.revision",
+                         "model.vae", "model.tokenizer", "evaluation.clip_model", "evaluation.dino_model"})
 
 SHOWN = 6  # differing keys named per machine; the rest are counted
 
