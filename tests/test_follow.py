@@ -314,6 +314,19 @@ def test_a_launch_that_failed_before_the_trainer_began_shows_its_log_not_a_gone_
     assert "the trainer ended before it began the run; end of its log:\n  ValueError: The hostname" in err
 
 
+def test_a_resume_that_failed_before_its_trainer_began_is_not_said_to_be_killed(tmp_path: Path, capsys) -> None:
+    """The earlier attempts' events.jsonl was taken for this attempt's: "stopped unexpectedly, without a last word
+    (killed, or out of host memory?)" for an accelerate launch that refused a bad address."""
+    folder = RunFolder(tmp_path / "run").create()
+    folder.profile.write_text("# written by the launch\n", encoding="utf-8")
+    _write(folder, _started(), _step(1))
+    folder.log.write_text("ValueError: bad main_process_ip\n", encoding="utf-8")
+    watched = watch(folder, _DisplayCall(lambda event: None), _Killed(), start=folder.events.stat().st_size)
+    err = capsys.readouterr().err
+    assert watched.last is None and "stopped unexpectedly" not in err
+    assert "the trainer ended before it began the run; end of its log:\n  ValueError: bad main_process_ip" in err
+
+
 def test_an_attempt_after_a_cut_off_last_line_starts_its_events_on_a_line_of_their_own(tmp_path: Path) -> None:
     """A full disk or a power loss cut the log's last line; the next attempt's first event joined it, and every reader
     dropped that event (a resumed run's run_started, so its finish was read as the earlier attempt's)."""

@@ -77,15 +77,17 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
             if interrupted:
                 print(f"the trainer was stopped at once, without saving. {resume_hint(folder)}", file=sys.stderr)
             elif not folder.path.is_dir() or not folder.profile.is_file():
-                # The launch wrote the profile before starting the trainer, which never writes it again: without it the
-                # folder is gone, or made again in part by the dying trainer.
+                # The launch wrote the profile before starting the trainer, which writes it again only as it begins
+                # (in_process.train): a folder without it was moved or deleted, or made again in part by the dying
+                # trainer. One deleted before the trainer began is made again whole, and reads as a trainer's end below.
                 print(f"the run folder {folder.path} is gone: it was moved or deleted while the run trained", file=sys.stderr)
             else:
-                # The trainer ended without a last event: show what it printed this time. Without any event it never
-                # began the run: accelerate launch failed (a bad address, say), or the trainer could not start.
+                # The trainer ended without a last event: show what it printed this time. Without an event of this
+                # attempt (a resume's events.jsonl holds the earlier ones) it never began the run: accelerate launch
+                # failed (a bad address, say), or the trainer could not start.
                 tail = [line for line in _log_tail(folder, log_start) if line.strip()]
                 print(("the trainer stopped unexpectedly, without a last word (killed, or out of host memory?)"
-                       if folder.events.exists() else "the trainer ended before it began the run")
+                       if last is not None else "the trainer ended before it began the run")
                       + ("; end of its log:\n  " + "\n  ".join(tail) if tail else "") + f"\n{resume_hint(folder)}",
                       file=sys.stderr)
     return Watched(last, interrupted)
