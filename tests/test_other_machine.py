@@ -3,11 +3,14 @@ that never met it, and `dbtui stop` there says what controls the run."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import psutil
 import pytest
 
 import dbtui.cli.other_machine as other_machine
@@ -15,6 +18,7 @@ from dbtui.cli.boundary import EXIT_INTERRUPTED
 from dbtui.cli.cmd_runs import find_run
 from engine.errors import DbtuiError
 from engine.runs.meeting import MET, MeetingInLog, write_pid
+from tests.runs_helpers import ROOT, env, wait_for
 
 
 @pytest.fixture
@@ -52,8 +56,101 @@ def test_a_machine_that_never_reached_machine_0_waits_for_it_and_a_ctrl_c_ends_i
     assert status == EXIT_INTERRUPTED
     assert f"machine 1 started (pid {launcher.pid}): it waits for machine 0 at 10.0.0.1:29500" in out
     assert "joined" not in out
-    assert "machine 0 was never reached at 10.0.0.1:29500: this machine's trainer is ended" in err
+    assert ("this machine's trainer is ended before it met machine 0 at 10.0.0.1:29500: nothing was trained. If it "
+            "waited long, check that machine 0 runs") in err
     assert launcher.poll() is not None  # its whole group, ended
+
+
+def test_a_trainer_that_met_machine_0_as_it_was_ended_is_not_said_to_have_trained_nothing(
+        tmp_path: Path, launcher, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """Ended between the meeting and its line in the log, it was said that "machine 0 was never reached … nothing was
+    trained", while machine 0's run was failing for want of it."""
+    run = started(tmp_path, launcher, "accelerate's warnings\n")
+
+    def end_after_the_meeting(process) -> list[int]:
+        with run.log.open("a", encoding="utf-8") as log:
+            log.write(MET + " (2 processes)\n")
+        process.kill()
+        process.wait()
+        return []
+
+    monkeypatch.setattr(other_machine, "_wait", interrupted)
+    monkeypatch.setattr(other_machine, "_end", end_after_the_meeting)
+    assert other_machine.show_other_machine(run, detach=False) == EXIT_INTERRUPTED
+    err = capsys.readouterr().err
+    assert "just after it had met machine 0: the run fails on every machine" in err and "nothing was trained" not in err
+
+
+# A trainer as torch elastic starts one, in a session of its own; this one only takes note of a SIGTERM.
+TRAINER = """
+import os, signal, sys
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+with open(sys.argv[1] + ".tmp", "w") as file:
+    file.write(str(os.getpid()))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+signal.pause()
+"""
+LAUNCHER = "import signal, subprocess, sys; subprocess.Popen([sys.executable, '-c', sys.argv[1], sys.argv[2]], " \
+           "start_new_session=True); signal.pause()"
+
+
+def test_ending_this_machines_part_reaches_trainers_outside_the_launchers_group(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch elastic starts each trainer in a session of its own: the signal to the launcher's group ended the launcher
+    alone, and the trainers went on, orphaned, after "nothing was trained"."""
+    named = tmp_path / "trainer.pid"
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, TRAINER, str(named)], start_new_session=True)
+    trainer = None
+    try:
+        trainer = psutil.Process(int(wait_for(lambda: named.exists() and named.read_text(), timeout=60)))
+        monkeypatch.setattr(other_machine, "END_GRACE_S", 0.5)  # this trainer never ends on a SIGTERM
+        assert other_machine._end(launcher) == []
+        assert launcher.poll() is not None and not _running(trainer)
+    finally:
+        for process in (launcher, trainer):
+            with contextlib.suppress(psutil.Error, ProcessLookupError, AttributeError):
+                process.kill()
+        launcher.wait()
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE  # an orphan is reaped by whoever took it, or not at all
+    except psutil.NoSuchProcess:
+        return False
+
+
+# Machine 1's trainer while machine 0 is not there yet: torch waits for it in C++, where no Python handler runs.
+WAITING_FOR_MACHINE_0 = """
+import sys, threading
+from pathlib import Path
+import engine.training.distributed as distributed
+
+
+def meeting():
+    Path(sys.argv[2]).write_text("waiting", encoding="utf-8")
+    threading.Event().wait(300)
+
+
+distributed.process_state = meeting
+from engine.runs.worker import main
+sys.exit(main([sys.argv[1]]))
+"""
+
+
+def test_before_it_met_machine_0_another_machines_trainer_ends_at_once_on_a_sigterm(tmp_path: Path) -> None:
+    """It only took note of it, for after the meeting: torch elastic, asked to end, waited 30 s before its SIGKILL, and
+    `dbtui run` had killed the launcher by then, so the trainers lived on."""
+    waiting = tmp_path / "waiting"
+    trainer = subprocess.Popen([sys.executable, "-c", WAITING_FOR_MACHINE_0, str(tmp_path / "run"), str(waiting)],
+                               cwd=ROOT, env=dict(env(), GROUP_RANK="1", RANK="1", LOCAL_RANK="0"))
+    try:
+        wait_for(waiting.exists, timeout=120)
+        trainer.send_signal(signal.SIGTERM)
+        assert trainer.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        trainer.kill()
+        trainer.wait()
 
 
 def test_once_met_a_ctrl_c_leaves_the_trainer_training_with_the_run(
@@ -94,3 +191,4 @@ def test_stop_on_another_machine_says_where_the_run_is_controlled_and_what_ends_
     launcher.wait()
     with pytest.raises(DbtuiError, match="no trainer of it runs here now"):
         find_run(str(run), "runs")
+

@@ -8,12 +8,17 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from typing import Any
+
+import psutil
 
 from dbtui.cli.boundary import EXIT_INTERRUPTED
 from engine.runs.meeting import MET, MeetingInLog
 
 POLL_S = 0.5
+END_GRACE_S = 10.0  # a trainer that met nobody ends at once on SIGTERM; the launcher then follows within seconds
+END_POLL_S = 0.05
 
 
 def show_other_machine(started: Any, *, detach: bool) -> int:
@@ -31,11 +36,10 @@ def show_other_machine(started: Any, *, detach: bool) -> int:
         status = _wait(started.process, meeting, rank)
     except KeyboardInterrupt:
         if not meeting.check():
-            # It never reached machine 0: nothing trained, nothing to save, and nothing else would ever end it.
-            _end(started.process)
-            print(f"\nmachine 0 was never reached at {started.meets_at}: this machine's trainer is ended (nothing was "
-                  "trained). Check that machine 0 runs and that this machine reaches that address and port.",
-                  file=sys.stderr)
+            # Not known to have met machine 0: nothing would ever end it. Its log, read again once it has ended, says
+            # whether its processes met machine 0's meanwhile (they print that line before anything else).
+            left = _end(started.process)
+            print(f"\n{_ended(left, meeting.check(), started.meets_at)}", file=sys.stderr)
             return EXIT_INTERRUPTED
         # Its own session heard nothing: it trains on with the others, which machine 0 alone can stop.
         print(f"\nthis machine's trainer goes on with the run (pid {pid}); to stop the run, run `dbtui stop {run}` on "
@@ -60,14 +64,67 @@ def _wait(process: subprocess.Popen, meeting: MeetingInLog, rank: int) -> int:
             print(f"machine {rank} met machine 0: it trains with the run", flush=True)
 
 
-def _end(process: subprocess.Popen) -> None:
-    """End the launcher's whole group (its own session): a SIGTERM, then a SIGKILL if it lingers."""
+def _end(process: subprocess.Popen) -> list[int]:
+    """End the launcher and every process below it: torch elastic starts each trainer in a session of its own, which a
+    signal to the launcher's group misses, and the launcher killed first leaves them running. A SIGTERM (a trainer that
+    has not met machine 0 ends at once, engine/runs/worker.py), then a SIGKILL for what is left after END_GRACE_S.
+    The pids still alive then (none, unless the kernel holds one)."""
+    launcher = _as_psutil(process.pid)
+    below = _below(launcher)
     for signum in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signum)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=30)
-            return
+        signalled: set[psutil.Process] = set()
+        deadline = time.monotonic() + END_GRACE_S
+        while True:
+            for child in below - signalled:
+                with contextlib.suppress(psutil.Error):
+                    child.send_signal(signum)
+            signalled |= below
+            below = {child for child in below if _alive(child)}
+            if process.poll() is not None and not below:
+                return []
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(END_POLL_S)
+            if process.poll() is None:
+                below |= _below(launcher)  # one the launcher was starting as the signal came
+    return sorted(child.pid for child in below) + ([process.pid] if process.poll() is None else [])
+
+
+def _as_psutil(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.Error:
+        return None
+
+
+def _below(launcher: psutil.Process | None) -> set[psutil.Process]:
+    try:
+        return set(launcher.children(recursive=True)) if launcher else set()
+    except psutil.Error:
+        return set()
+
+
+def _alive(child: psutil.Process) -> bool:
+    """Running, and not ended (a zombie its dead launcher left for a parent that may never reap it)."""
+    try:
+        return child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _ended(left: list[int], met: bool, meets_at: str) -> str:
+    """What ending this machine's trainer did, as far as it is known."""
+    if left:
+        return (f"this machine's trainer could not be ended: processes {', '.join(map(str, left))} still run; "
+                f"`kill -9` them")
+    if met:
+        # It met machine 0 between the last look at its log and its end: the run had begun on every machine.
+        return ("this machine's trainer is ended, just after it had met machine 0: the run fails on every machine "
+                "(see machine 0)")
+    return (f"this machine's trainer is ended before it met machine 0 at {meets_at}: nothing was trained. If it waited "
+            "long, check that machine 0 runs and that this machine reaches that address and port.")
 
 
 def _tail(log: Any, start: int, lines: int = 40) -> list[str]:
