@@ -17,7 +17,7 @@ import dbtui.cli.other_machine as other_machine
 from dbtui.cli.boundary import EXIT_INTERRUPTED
 from dbtui.cli.cmd_runs import find_run
 from engine.errors import DbtuiError
-from engine.runs.meeting import MET, MeetingInLog, write_pid
+from engine.runs.meeting import MET, MeetingInLog, pid_file, running_pid, write_pid
 from tests.runs_helpers import ROOT, env, wait_for
 
 
@@ -191,4 +191,25 @@ def test_stop_on_another_machine_says_where_the_run_is_controlled_and_what_ends_
     launcher.wait()
     with pytest.raises(DbtuiError, match="no trainer of it runs here now"):
         find_run(str(run), "runs")
+
+
+def test_a_pid_file_is_believed_only_while_it_names_the_very_launcher_that_wrote_it(tmp_path: Path, launcher) -> None:
+    """A bare pid, never removed, named whatever process had the number after a reboot or a wrap (the user's shell, a
+    `sleep`), and `dbtui stop` told the user to `kill` it."""
+    log = tmp_path / "trainer-machine-1.log"
+    write_pid(log, launcher.pid)
+    assert running_pid(log) == launcher.pid
+    started_at = float(pid_file(log).read_text(encoding="utf-8").split()[1])
+    pid_file(log).write_text(f"{launcher.pid} {started_at - 3600!r}\n", encoding="utf-8")  # the number, given again
+    assert running_pid(log) is None
+    pid_file(log).write_text(f"{launcher.pid}\n", encoding="utf-8")  # an older dbtui's: whose, nobody can tell
+    assert running_pid(log) is None
+
+
+def test_the_pid_file_goes_when_this_machines_launcher_ends(tmp_path: Path, launcher, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = started(tmp_path, launcher, "")
+    write_pid(run.log, launcher.pid)
+    monkeypatch.setattr(other_machine, "_wait", lambda process, meeting, rank: (process.kill(), process.wait())[1])
+    other_machine.show_other_machine(run, detach=False)
+    assert not pid_file(run.log).exists()
 

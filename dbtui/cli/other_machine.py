@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 
 from dbtui.cli.boundary import EXIT_INTERRUPTED
-from engine.runs.meeting import MET, MeetingInLog
+from engine.runs.meeting import MET, MeetingInLog, forget_pid
 
 POLL_S = 0.5
 END_GRACE_S = 10.0  # a trainer that met nobody ends at once on SIGTERM; the launcher then follows within seconds
@@ -39,6 +39,8 @@ def show_other_machine(started: Any, *, detach: bool) -> int:
             # Not known to have met machine 0: nothing would ever end it. Its log, read again once it has ended, says
             # whether its processes met machine 0's meanwhile (they print that line before anything else).
             left = _end(started.process)
+            if started.process.poll() is not None:
+                forget_pid(started.log, pid)
             print(f"\n{_ended(left, meeting.check(), started.meets_at)}", file=sys.stderr)
             return EXIT_INTERRUPTED
         # Its own session heard nothing: it trains on with the others, which machine 0 alone can stop.
@@ -46,6 +48,7 @@ def show_other_machine(started: Any, *, detach: bool) -> int:
               f"machine 0 (it saves a checkpoint first). `kill {pid}` ends this machine's part alone: the run then "
               "fails on every machine, unsaved since its last checkpoint.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    forget_pid(started.log, pid)
     if status == 0:
         print("this machine's trainer finished")
         return 0

@@ -9,10 +9,12 @@ in its log, where ``dbtui run`` on that machine reads it; a pid file beside the 
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
+import psutil
+
 MET = "dbtui trainer: the processes of the run have met"
+START_SLACK_S = 0.01
 
 
 def say_met(num_processes: int) -> None:
@@ -48,15 +50,26 @@ def pid_file(log: Path) -> Path:
 
 
 def write_pid(log: Path, pid: int) -> None:
-    with contextlib.suppress(OSError):  # only a refusal's advice reads it
-        pid_file(log).write_text(f"{pid}\n", encoding="utf-8")
+    """Name the launcher with its start time, which tells it from a later process given the same number (after a
+    reboot, or once the numbers wrap): a bare pid sent users to `kill` whatever process had it then."""
+    with contextlib.suppress(OSError, psutil.Error):  # only a refusal's advice and the next launcher's check read it
+        pid_file(log).write_text(f"{pid} {psutil.Process(pid).create_time()!r}\n", encoding="utf-8")
 
 
 def running_pid(log: Path) -> int | None:
-    """The pid the file beside ``log`` names, where that process still runs on this machine; else None."""
+    """The launcher the file beside ``log`` names, where that very process still runs on this machine; else None."""
     try:
-        pid = int(pid_file(log).read_text(encoding="utf-8"))
-        os.kill(pid, 0)
-    except (OSError, ValueError):  # no file, not a number, no such process (or another user's)
+        pid, started = pid_file(log).read_text(encoding="utf-8").split()
+        # The same boot time and clock ticks give the same figure in every process; a slack for a float's last digits.
+        if abs(psutil.Process(int(pid)).create_time() - float(started)) > START_SLACK_S:
+            return None
+    except (OSError, ValueError, psutil.Error):  # no file, an older dbtui's bare pid, no such process (or not ours)
         return None
-    return pid
+    return int(pid)
+
+
+def forget_pid(log: Path, pid: int) -> None:
+    """Remove the file beside ``log`` once the launcher it names (``pid``) has ended."""
+    with contextlib.suppress(OSError, ValueError):
+        if int(pid_file(log).read_text(encoding="utf-8").split()[0]) == pid:
+            pid_file(log).unlink()
