@@ -19,6 +19,7 @@ from dbtui.cli.cmd_runs import find_run
 from engine.errors import DbtuiError
 from engine.runs.meeting import MET, MeetingInLog, pid_file, running_pid, write_pid
 from tests.runs_helpers import ROOT, env, wait_for
+from tests.training_helpers import tiny_profile
 
 
 @pytest.fixture
@@ -213,3 +214,20 @@ def test_the_pid_file_goes_when_this_machines_launcher_ends(tmp_path: Path, laun
     other_machine.show_other_machine(run, detach=False)
     assert not pid_file(run.log).exists()
 
+
+def test_a_second_launcher_for_the_same_machine_is_refused_while_the_first_lives(
+        tmp_path: Path, launcher, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It overwrote the first one's pid, and its `dbtui run` took the first trainer's line in the shared log for its
+    own meeting: "machine 1 met machine 0" of a launcher that had met nobody."""
+    import engine.runs.launcher as launching
+
+    profile = tiny_profile(tmp_path, launch={"num_processes": 2, "num_machines": 2, "main_process_ip": "127.0.0.1",
+                                             "machine_rank": 1})
+    run = tmp_path / "run"
+    (run / "logs").mkdir(parents=True)
+    write_pid(run / "logs" / "trainer-machine-1.log", launcher.pid)
+    monkeypatch.setattr(launching, "subprocess", SimpleNamespace(Popen=None))  # it must start nothing
+    with pytest.raises(launching.MachineLiveError, match=f"machine 1 of the run in {run} is already started on this "
+                                                         f"machine \\(pid {launcher.pid}\\)"):
+        launching.start_run(profile, run_dir=run)
+    assert not (run / "profile-machine-1.toml").exists()

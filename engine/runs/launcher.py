@@ -29,7 +29,7 @@ from engine.runs.resume_point import check_same_model, checkpoint_named, chosen_
 from engine.runs.folder import (RunFolder, RunFolderError, RunState, foreign_entries, holds_a_run, list_runs,
                                 unusable_folder)
 from engine.runs.launch_lock import launching
-from engine.runs.meeting import write_pid
+from engine.runs.meeting import running_pid, write_pid
 
 
 class RunExistsError(RunFolderError):
@@ -53,6 +53,17 @@ class RunLiveError(RunFolderError):
     def __init__(self, folder: Path) -> None:
         super().__init__(f"a trainer is already running in {folder}; `dbtui attach {shlex.quote(str(folder))}` to watch it")
         self.folder = folder
+
+
+class MachineLiveError(RunFolderError):
+    """This machine's part of a run of several machines is already started here: a second launcher for the same
+    machine would take the first one's line in the log for its own meeting, and train as a machine too many."""
+
+    def __init__(self, folder: Path, rank: int, pid: int) -> None:
+        super().__init__(f"machine {rank} of the run in {folder} is already started on this machine (pid {pid}): watch and "
+                         f"stop the run on machine 0. `kill {pid}` ends this machine's part (once it trains with the run, "
+                         "the run then fails on every machine); start it again only after that")
+        self.folder, self.rank, self.pid = folder, rank, pid
 
 
 class NoRunToResumeError(RunFolderError):
@@ -219,6 +230,10 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
     # On a shared disk machine 0's trainer may be running here already: the others join it.
     if main_machine and folder.is_live():
         raise RunLiveError(folder.path)
+    rank = profile.launch.machine_rank
+    live = None if main_machine else running_pid(machine_log(folder, rank))
+    if live is not None:
+        raise MachineLiveError(folder.path, rank, live)
     shown = given_as or "PROFILE"
     foreign = foreign_entries(folder)
     if foreign:
@@ -250,7 +265,7 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
     if main_machine and folder.events.exists() and not resume:
         # An earlier attempt that never checkpointed: keep its log, start a fresh one.
         folder.events.rename(folder.events.with_name(f"events.{int(folder.events.stat().st_mtime)}.jsonl"))
-    target = machine_profile(folder, profile.launch.machine_rank)
+    target = machine_profile(folder, rank)
     written = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # renamed whole: a trainer may be starting to read it
     try:
         written.write_text(dumps_profile(anchored_profile(profile)), encoding="utf-8")

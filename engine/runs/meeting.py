@@ -3,7 +3,7 @@
 A machine other than 0 writes no events (machine 0 keeps the run's), and its ``accelerate launch`` waits, silently
 and for a quarter of an hour at a time, until it reaches machine 0. Once the processes have met, the trainer says so
 in its log, where ``dbtui run`` on that machine reads it; a pid file beside the log names the launcher, for a
-``dbtui stop`` there to say what ends it.
+``dbtui stop`` there to say what ends it, and for a second launcher of the same machine to be refused.
 """
 
 from __future__ import annotations
