@@ -17,7 +17,7 @@ from engine.training.class_images import ClassRequest
 
 @pytest.fixture(autouse=True)
 def _wide_console(monkeypatch) -> None:
-    monkeypatch.setenv("COLUMNS", "240")  # Rich wraps table cells at 80 columns when piped
+    monkeypatch.setenv("COLUMNS", "400")  # Rich wraps table cells at 80 columns when piped, and the paths are long under xdist
 
 
 def _pictures(folder: Path, count: int, prefix: str = "disc") -> list[Path]:

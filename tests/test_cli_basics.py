@@ -302,19 +302,19 @@ def test_a_class_folder_that_is_a_file_or_the_instance_folder_is_a_problem(tmp_p
     assert main(["validate", str(profile)]) == 0
     assert "concepts.0.class_dir: '" in (out := capsys.readouterr().out) and "a.png' is a file: give a folder" in out
     profile.write_text(base.replace('class_prompt', f'class_dir = "{images}/"\nclass_prompt'))
-    assert main(["validate", str(profile)]) == 0
-    assert "concepts.0.class_dir: is the instance folder" in capsys.readouterr().out
+    assert main(["validate", str(profile)]) == 2  # typed as the instance folder: wrong on every machine
+    assert "concepts.0.class_dir: is the instance folder" in capsys.readouterr().err
     other = tmp_path / "cat"
     other.mkdir()
     profile.write_text(base.replace('class_prompt', f'class_dir = "{other}"\nclass_prompt')
                        + f'[[concepts]]\ninstance_dir = "{other}"\ninstance_prompt = "qxr"\n'
                        f'class_dir = "{tmp_path / "cats"}"\nclass_prompt = "a cat"\n')
-    assert main(["validate", str(profile)]) == 0
-    assert "concepts.0.class_dir: is concept 1's instance folder: those subject photos" in capsys.readouterr().out
+    assert main(["validate", str(profile)]) == 2
+    assert "concepts.0.class_dir: is concept 1's instance folder: those subject photos" in capsys.readouterr().err
     demo = str(ROOT / "profiles" / "tiny-demo.toml")  # a built-in folder is the same folder by its name
     assert main(["validate", demo, "--set", "prior.enabled=true", "--set", 'concepts.0.class_dir="builtin:demo-instance"',
-                 "--set", 'concepts.0.class_prompt="a disc"']) == 0
-    assert 'class_dir="builtin:demo-instance": is the instance folder' in capsys.readouterr().out
+                 "--set", 'concepts.0.class_prompt="a disc"']) == 2
+    assert 'class_dir="builtin:demo-instance": is the instance folder' in capsys.readouterr().err
 
 
 def test_an_instance_folder_that_is_a_file_or_empty_is_said_as_such(tmp_path: Path, capsys) -> None:
