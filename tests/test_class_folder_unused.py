@@ -59,9 +59,54 @@ def test_the_run_says_each_class_folder_with_unused_pictures_once(tmp_path: Path
     folder = _linked(tmp_path, 2)
     requests = [ClassRequest(0, folder, "photo of a disc", "", 4), ClassRequest(1, folder, "photo of a disc", "", 4),
                 ClassRequest(2, tmp_path / "photos", "photo of a disc", "", 4)]
-    [said] = unused_class_image_warnings(requests)
+    [said] = unused_class_image_warnings(requests, **_SETTINGS)
     assert said.startswith(f"concepts.0.class_dir: 2 picture(s) in '{folder}' are not used as class images: its 2 image")
     assert said.endswith("class images are generated in their place")
+
+
+_SETTINGS = dict(model={"pretrained": "m"}, resolution=64, seed=1, steps=2, guidance=7.5)
+
+
+def test_a_sub_folder_that_cannot_be_read_is_passed_over(tmp_path: Path, monkeypatch) -> None:
+    """A disk's lost+found (drwx------ root) as a class folder's sub-folder stopped the run and the dataset check."""
+    folder = tmp_path / "cls"
+    _pictures(folder, 1)
+    _pictures(folder / "lost+found", 1)
+    _pictures(folder / "extra", 2)
+    listed = Path.iterdir
+
+    def iterdir(self: Path):
+        if self.name == "lost+found":
+            raise PermissionError(13, "Permission denied", str(self))
+        return listed(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    count, why = unused_class_images(folder)
+    assert count == 2 and "'extra'" in why and "lost+found" not in why
+    [said] = unused_class_image_warnings([ClassRequest(0, folder, "photo of a disc", "", 4)], **_SETTINGS)
+    assert "2 picture(s)" in said
+
+
+def test_the_warning_says_whether_class_images_are_generated(tmp_path: Path) -> None:
+    folder = tmp_path / "cls"
+    _pictures(folder, 3)
+    _pictures(folder / "extra", 2)
+    [enough] = unused_class_image_warnings([ClassRequest(0, folder, "photo of a disc", "", 3)], **_SETTINGS)
+    assert enough.endswith("none are needed: the class images already there make the 3 wanted")
+    assert "generated" not in enough
+    [short] = unused_class_image_warnings([ClassRequest(0, folder, "photo of a disc", "", 5)], **_SETTINGS)
+    assert short.endswith("class images are generated in their place")
+
+
+def test_the_instance_folder_below_the_class_folder_is_not_counted(tmp_path: Path) -> None:
+    """A class folder 'data' above the instance folder 'data/dog': advising to give 'dog' as the class folder pointed
+    at the instance folder."""
+    folder = tmp_path / "data"
+    _pictures(folder, 2)
+    _pictures(folder / "dog", 3)
+    assert unused_class_images(folder, (tmp_path / "data" / "dog",)) == (0, "")
+    requests = [ClassRequest(0, folder, "photo of a dog", "", 4)]
+    assert unused_class_image_warnings(requests, (folder / "dog",), **_SETTINGS) == []
 
 
 def test_a_run_on_a_class_folder_of_links_warns_that_it_generates_instead(tmp_path: Path) -> None:
@@ -94,3 +139,19 @@ def test_dataset_check_says_why_a_class_folder_of_links_has_none_present(tmp_pat
     profile.write_text(profile.read_text().replace("enabled = true", "enabled = false"))
     main(["dataset", "check", "--profile", str(profile)])
     assert "not used as class images" not in capsys.readouterr().out  # no class images are wanted
+
+
+def test_dataset_check_says_nothing_is_generated_when_the_class_folder_holds_enough(tmp_path: Path, capsys) -> None:
+    instance = tmp_path / "data" / "inst"
+    _pictures(instance, 3, "zwx")
+    folder = tmp_path / "data"
+    _pictures(folder, 2)
+    _pictures(folder / "extra", 2)
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'[model]\npretrained = "builtin:tiny-sd1"\n[[concepts]]\ninstance_dir = "{instance}"\n'
+                       f'instance_prompt = "photo of zwx disc"\nclass_dir = "{folder}"\nclass_prompt = "photo of a disc"\n'
+                       'num_class_images = 2\n[dataset]\nresolution = 64\n[prior]\nenabled = true\nsteps = 2\n')
+    main(["dataset", "check", "--profile", str(profile)])
+    out = capsys.readouterr().out
+    assert "2 picture(s) in the class folder are not used" in out and "'inst'" not in out
+    assert "nothing to do if the class images already there" in out and "in their place" not in out

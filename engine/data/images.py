@@ -65,18 +65,28 @@ def links_out_of(folder: Path) -> str:
             "check reads only the folder's own files); copy the images in, or link the whole folder instead")
 
 
-def unused_class_images(folder: Path) -> tuple[int, str]:
-    """(how many, why) of the pictures a user sees in a class folder that ``list_images`` leaves out, so that the run
-    generates class images in their place: links that lead out of it (``links_out_of``), and images in its
-    sub-folders (a downloaded regularisation set keeps them a level down), dbtui's generated-… ones aside. (0, "")
-    when there are none, or the folder is not there."""
-    if not Path(folder).is_dir():
+def unused_class_images(folder: Path, instance_dirs: tuple[Path, ...] = ()) -> tuple[int, str]:
+    """(how many, why) of the pictures a user sees in a class folder that ``list_images`` leaves out: links that lead
+    out of it (``links_out_of``), and images in its sub-folders (a downloaded regularisation set keeps them a level
+    down), dbtui's generated-… ones and the concepts' ``instance_dirs`` (a class folder above the instance folder)
+    aside. (0, "") when there are none, or the folder is not there. Only a warning is made of it, so a sub-folder that
+    cannot be read (a disk's lost+found) is passed over, never raised."""
+    try:
+        if not Path(folder).is_dir():
+            return 0, ""
+        subs = sorted(Path(folder).iterdir())
+        links = len(_links_out(folder))
+        why = links_out_of(folder)
+    except OSError:
         return 0, ""
-    below = {sub.name: len(list_images(sub)) for sub in sorted(Path(folder).iterdir())
-             if sub.is_dir() and not sub.name.startswith((".", "generated-"))}
+    instances = {Path(os.path.realpath(place)) for place in instance_dirs}
+    below: dict[str, int] = {}
+    for sub in subs:
+        with contextlib.suppress(OSError):
+            if (sub.is_dir() and not sub.name.startswith((".", "generated-"))
+                    and Path(os.path.realpath(sub)) not in instances):
+                below[sub.name] = len(list_images(sub))
     below = {name: count for name, count in below.items() if count}
-    links = len(_links_out(folder))
-    why = links_out_of(folder)
     if below:
         names = ", ".join(f"'{name}'" for name in list(below)[:3]) + (f" and {len(below) - 3} more" if len(below) > 3 else "")
         why += (f"{';' if why else ':'} its sub-folder(s) {names} hold {sum(below.values())} image(s), which are not read "

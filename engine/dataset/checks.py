@@ -370,11 +370,14 @@ def check_dataset(
                                 identifier=identifier, tokenizer=tokenizer, readers=readers)
     image_buckets = {p.path: nearest_bucket(p.width, p.height, buckets) for p in probes if p.ok}
     present = len(list_images(class_dir)) if class_dir and Path(class_dir).is_dir() else None
-    unused, why = unused_class_images(Path(class_dir)) if present is not None and num_class_images != 0 else (0, "")
+    unused, why = (unused_class_images(Path(class_dir), (Path(folder),)) if present is not None and num_class_images != 0
+                   else (0, ""))
     if unused:
+        enough = num_class_images is not None and present + class_generated[1] >= num_class_images
         findings.append(Finding(str(class_dir), "class_images_unused", "warning",
                                 f"{unused} picture(s) in the class folder are not used as class images{why}",
-                                "else the run generates class images in their place"))
+                                "nothing to do if the class images already there are the ones you want" if enough
+                                else "else the run generates class images in their place"))
     order = {"error": 0, "warning": 1, "info": 2}
     findings.sort(key=lambda f: (f.path, order[f.severity], f.code))
     return DatasetReport(

@@ -18,7 +18,7 @@ import torch
 from engine.data.images import unused_class_images
 from engine.events import Warning
 from engine.models.family import Components, TextEmbeddings, embeddings_to, guidance_for, stack_embeddings
-from engine.training.class_images import ClassRequest, ensure_class_images, model_identity
+from engine.training.class_images import ClassRequest, ensure_class_images, missing_count, model_identity, settings_of
 from engine.training.distributed import made_by_the_main_process, main_process_says
 from engine.training.precision import without_conv_benchmark
 from engine.training.trainable import quantize_frozen_base, trained_text_encoders, vae_dtype, weights_trained
@@ -106,7 +106,7 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
     base = ClassImageModel(trainer.components, profile, trainer.device, trainer.dtype,
                            [r.prompt for r in requests] + [r.negative_prompt for r in requests])
     if trainer.accelerator.is_main_process:
-        for message in unused_class_image_warnings(requests):
+        for message in unused_class_image_warnings(requests, tuple(trainer.instance_dirs), **kwargs):
             trainer.emit(Warning(message=message))
         # Without cuDNN's benchmark: its search held 129 GB of an H200 for a moment here, which the fit test's
         # peak then reported as what the run needs.
@@ -129,17 +129,20 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
                                batch_size=1, **kwargs)
 
 
-def unused_class_image_warnings(requests: list[ClassRequest]) -> list[str]:
-    """Each class folder's pictures that are not used as class images (links out of it, sub-folders' images): without a
-    word, the run generated class images in place of the user's own."""
+def unused_class_image_warnings(requests: list[ClassRequest], instance_dirs: tuple[Path, ...] = (),
+                                **settings: Any) -> list[str]:
+    """Each class folder's pictures that are not used as class images (links out of it, sub-folders' images other than
+    ``instance_dirs``): without a word, the run generated class images in place of the user's own. ``settings``:
+    ``settings_of``'s, which tell whether any are generated."""
     said: list[str] = []
-    seen: set[Path] = set()
-    for request in requests:
-        if request.folder in seen:  # a folder concepts share: said once
+    for folder in dict.fromkeys(request.folder for request in requests):  # a folder concepts share: said once
+        sharing = [request for request in requests if request.folder == folder]
+        count, why = unused_class_images(folder, instance_dirs)
+        if not count:
             continue
-        seen.add(request.folder)
-        count, why = unused_class_images(request.folder)
-        if count:
-            said.append(f"concepts.{request.concept}.class_dir: {count} picture(s) in '{request.folder}' are not used as "
-                        f"class images{why}; class images are generated in their place")
+        missing = max(missing_count(request, settings_of(request, **settings)) for request in sharing)
+        what = ("class images are generated in their place" if missing else
+                f"none are needed: the class images already there make the {max(r.count for r in sharing)} wanted")
+        said.append(f"concepts.{sharing[0].concept}.class_dir: {count} picture(s) in '{folder}' are not used as "
+                    f"class images{why}; {what}")
     return said
