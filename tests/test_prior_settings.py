@@ -73,6 +73,10 @@ def test_the_run_warns_of_a_class_prompt_naming_the_subject_and_a_0_weight(tmp_p
     said = [e.message for e in events if e.kind == "warning"]
     assert any(m.startswith("concepts.0.class_prompt is the instance prompt") for m in said)
     assert any(m.startswith("prior.loss_weight is 0") for m in said)
+    # Before the class images are generated, which is the cost they warn of (said after them, it came too late).
+    generating = next(i for i, e in enumerate(events) if e.kind == "phase_started" and e.phase == "class_images")
+    early = [e.message for e in events[:generating] if e.kind == "warning"]
+    assert any(m.startswith("concepts.0.class_prompt") for m in early) and any(m.startswith("prior.loss_weight") for m in early)
 
 
 def test_a_blank_class_prompt_is_refused_with_prior_preservation(capsys) -> None:

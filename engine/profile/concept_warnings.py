@@ -102,7 +102,8 @@ def prior_weight_problems(profile: Profile) -> list[Problem]:
                                          "enabled = false), or give the class loss a weight (1.0 is usual)")]
 
 
-def warned_in_the_run(profile: Profile) -> list[Problem]:
+def warned_before_class_images(profile: Profile) -> list[Problem]:
     """Those of these warnings a run's log says too, for a run started without `dbtui validate` (headless, or the wizard's
-    review passed by)."""
-    return shared_prompt_problems(profile) + class_prompt_problems(profile) + prior_weight_problems(profile)
+    review passed by), before it generates class images: they are about what that costs. ``shared_prompt_problems``
+    the run says as it starts training."""
+    return class_prompt_problems(profile) + prior_weight_problems(profile)

@@ -18,6 +18,7 @@ import torch
 from engine.data.images import unused_class_images
 from engine.events import Warning
 from engine.models.family import Components, TextEmbeddings, embeddings_to, guidance_for, stack_embeddings
+from engine.profile.concept_warnings import warned_before_class_images
 from engine.training.class_images import ClassRequest, ensure_class_images, missing_count, model_identity, settings_of
 from engine.training.distributed import made_by_the_main_process, main_process_says
 from engine.training.precision import without_conv_benchmark
@@ -106,6 +107,8 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
     base = ClassImageModel(trainer.components, profile, trainer.device, trainer.dtype,
                            [r.prompt for r in requests] + [r.negative_prompt for r in requests])
     if trainer.accelerator.is_main_process:
+        for problem in warned_before_class_images(profile):  # about what generating costs: said before it
+            trainer.emit(Warning(message=f"{problem.key} {problem.message}"))
         for message in unused_class_image_warnings(requests, tuple(trainer.instance_dirs), **kwargs):
             trainer.emit(Warning(message=message))
         # Without cuDNN's benchmark: its search held 129 GB of an H200 for a moment here, which the fit test's

@@ -32,7 +32,7 @@ from engine.events import Event, PhaseFinished, PhaseStarted, RunStarted, Warnin
 from engine.models.family import Components
 from engine.models.loading import load_components, resolve_model_folder
 from engine.profile import Profile, dumps_profile
-from engine.profile.concept_warnings import warned_in_the_run
+from engine.profile.concept_warnings import shared_prompt_problems
 from engine.profile.schema import MAX_SEED
 from engine.training.preview_rounds import PreviewRounds, generation_prompts
 from engine.training.steps import batch_loss, optimizer_step
@@ -293,7 +293,7 @@ class Trainer:
                 versions=versions(), total_steps=self.total_steps, resumed_from_step=self.global_step,
                 num_processes=self.accelerator.num_processes,
             ))
-            for problem in warned_in_the_run(profile):
+            for problem in shared_prompt_problems(profile):
                 self.emit(Warning(message=f"{problem.key} {problem.message}"))
         self.rounds.begin(self.global_step)  # the base round: where prompt fidelity starts and class drift is measured from
         meter, skips = StepMeter(self.total_steps, self.global_step), SkippedSteps()
