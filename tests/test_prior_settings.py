@@ -47,6 +47,24 @@ def test_a_class_prompt_without_the_identifier_is_fine(tmp_path: Path, class_pro
     assert "concepts.0.class_prompt" not in _keys(check_profile(_prior(tmp_path, class_prompt=class_prompt)).warnings)
 
 
+@pytest.mark.parametrize(("instance_prompt", "class_prompt"), [
+    ("a red zwx", "a red car"), ("photo of man ohwx", "photo of a man"), ("photo of zwx disc", "photo of a disc"),
+])
+def test_a_word_both_prompts_share_is_not_taken_for_the_identifier(tmp_path: Path, instance_prompt: str,
+                                                                   class_prompt: str) -> None:
+    """The identifier was guessed from the instance prompt alone: 'red' of 'a red zwx', 'man' of 'photo of man ohwx'."""
+    profile = _prior(tmp_path, instance_prompt=instance_prompt, class_prompt=class_prompt)
+    assert "concepts.0.class_prompt" not in _keys(check_profile(profile).warnings)
+
+
+def test_a_class_prompt_holding_an_instance_prompt_without_identifier_does_not_claim_one(tmp_path: Path) -> None:
+    profile = _prior(tmp_path, instance_prompt="photo of disc", class_prompt="a photo of a disc on a table")
+    [problem] = [p for p in check_profile(profile).warnings if p.key == "concepts.0.class_prompt"]
+    assert "holds every word of the instance prompt" in problem.message and "its identifier" not in problem.message
+    possessive = _prior(tmp_path, class_prompt="photo of a disc's zwx")
+    assert "concepts.0.class_prompt" in _keys(check_profile(possessive).warnings)
+
+
 def test_validate_says_a_class_prompt_equal_to_the_instance_prompt(capsys) -> None:
     assert main(["validate", str(DEMO), "--set", 'concepts.0.class_prompt="photo of zwx disc"']) == 0
     assert "concepts.0.class_prompt" in capsys.readouterr().out

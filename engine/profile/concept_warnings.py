@@ -73,10 +73,12 @@ def class_prompt_problems(profile: Profile) -> list[Problem]:
         identifier = guess_identifier(instance, None)
         if _same_text(wanted) == _same_text(instance):
             said = "is the instance prompt"
+        elif guess_identifier(instance, wanted.replace("'", " ")):  # 'dog's' holds the word 'dog'
+            continue  # the class prompt lacks one word of the instance prompt: that one is the identifier, not a shared one
         elif identifier and identifier.casefold() in _words(wanted):
             said = f"names the subject's identifier '{identifier}'"
         elif _words(instance) - FILLER_WORDS <= _words(wanted):
-            said = "holds every word of the instance prompt, its identifier among them"
+            said = "holds every word of the instance prompt, so whichever of them names the subject"
         else:
             continue
         problems.append(Problem(
