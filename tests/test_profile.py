@@ -291,5 +291,12 @@ def test_a_profile_write_failing_on_a_read_only_disk_says_so_not_the_cleanups_er
     monkeypatch.setattr(Path, "unlink", lambda self, missing_ok=False: read_only(self))
     with pytest.raises(OSError) as raised:
         save_profile(loads_profile(MINIMAL), tmp_path / "p.toml")
-    assert raised.value.errno == errno.EROFS and raised.value.filename.endswith(".p.toml.tmp")
+    assert raised.value.errno == errno.EROFS and raised.value.filename.endswith(".tmp")
     assert raised.value.__context__ is None  # the write's own error, not the cleanup's raised while handling it
+
+
+def test_a_file_name_of_255_bytes_is_saved(tmp_path: Path) -> None:
+    """The temporary file was the name with 5 bytes added, which no file system takes past 250."""
+    path = save_profile(loads_profile(MINIMAL), tmp_path / ("a" * 250 + ".toml"))
+    assert loads_profile(path.read_text(encoding="utf-8")) == loads_profile(MINIMAL)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]

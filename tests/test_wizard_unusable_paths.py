@@ -93,3 +93,17 @@ async def test_a_failed_save_names_the_file_asked_for_and_what_is_wrong_with_its
         blocked, proc = _errors(app)
         assert blocked.startswith("Cannot write blocker/p.toml: ") and "'blocker' is a file, not a folder" in blocked
         assert proc.startswith("Cannot write /proc/p.toml: ") and ".tmp" not in proc
+
+
+def test_a_path_too_long_to_write_blames_the_name_not_the_folder(tmp_path: Path) -> None:
+    """It read "cannot use the folder …: the path is too long for the file system; use a shorter the Save as path"."""
+    import errno
+
+    from dbtui.screens.parameters import _save_failure
+    from engine.runs.folder import unusable_folder
+
+    path = tmp_path / ("a" * 250 + ".toml")
+    said = _save_failure(path, OSError(errno.ENAMETOOLONG, "File name too long", str(path)))
+    assert said == f"Cannot write {path}: the file system takes no file name or path this long; give a shorter one"
+    worded = str(unusable_folder(tmp_path, OSError(errno.ENAMETOOLONG, "File name too long"), "the Save as path"))
+    assert worded.endswith("set the Save as path to a shorter one")

@@ -40,9 +40,12 @@ QUANTIZE_CHOICES = [("none: the weight dtype (bf16)", "none"), ("nf4: 4-bit, abo
 
 def _save_failure(path: Path, error: OSError) -> str:
     """Why ``path`` could not be saved, naming it (not save_profile's temporary file beside it). Save_profile's own
-    refusals (a folder, a NUL) say what to do already; any other failure is its folder's, worded as a run folder's."""
+    refusals (a folder, a NUL) say what to do already, as does a name or path too long; any other failure is its
+    folder's, worded as a run folder's."""
     if error.errno in (errno.EISDIR, errno.EINVAL):
         return f"Cannot write {path}: {error.strerror}"
+    if error.errno == errno.ENAMETOOLONG:  # the name's or the whole path's fault, not the folder's
+        return f"Cannot write {path}: the file system takes no file name or path this long; give a shorter one"
     from engine.runs.folder import unusable_folder
 
     return f"Cannot write {path}: {unusable_folder(path.parent, error, 'the Save as path')}"

@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import errno
 import re
+import secrets
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -327,7 +328,8 @@ def save_profile(profile: Profile, path: str | Path) -> Path:
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a folder: give a file name such as my-run.toml", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    # A short name of its own, not the file's with more added: a legal 255-byte file name would leave no room.
+    tmp = path.with_name(f".dbtui-{secrets.token_hex(6)}.tmp")
     try:
         tmp.write_text(dumps_profile(profile), encoding="utf-8")
         tmp.replace(path)

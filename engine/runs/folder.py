@@ -56,7 +56,7 @@ def unusable_folder(path: Path, error: OSError, setting: str = "saving.output_di
     elif error.errno == errno.ENOENT:  # mkdir with parents still failed: a special file system (/proc)
         why = f"this file system does not allow new folders here; set {setting} to a folder on a normal disk"
     elif error.errno == errno.ENAMETOOLONG:
-        why = f"the path is too long for the file system; use a shorter {setting}"
+        why = f"the path is too long for the file system; set {setting} to a shorter one"
     else:
         why = f"{error.strerror or error}; set {setting} to a folder you can write to"
     return RunFolderError(f"cannot use the folder {path}: {why}")
