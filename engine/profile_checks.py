@@ -14,6 +14,7 @@ from engine.model_info import family_setting_problems, resolution_problems
 from engine.profile import Problem, Profile
 from engine.profile.concept_warnings import (class_prompt_problems, prior_weight_problems, shared_prompt_problems,
                                             unused_class_problems)
+from engine.profile.empty_settings import empty_setting_problems
 from engine.profile.schedule_warnings import schedule_problems
 
 
@@ -32,7 +33,7 @@ def check_profile(profile: Profile, family_id: str | None = None,
     and what a guessed family refuses is only a warning. ``missing_here``: ``path_problems(profile, builtins=False)``
     as found already (the wizard's, while the settings they read are unchanged), so that they are not read again."""
     refused, family_warnings, certain = family_setting_problems(profile, family_id)
-    errors = every_machine_problems(profile) + (refused if certain else [])
+    errors = empty_setting_problems(profile) + every_machine_problems(profile) + (refused if certain else [])
     here = path_problems(profile, builtins=False) if missing_here is None else missing_here
     # A scorer folder missing here is a warning, not what this machine lacks: the run goes on, unscored.
     warnings = (([] if certain else refused) + family_warnings + evaluation_problems(profile) + scorer_problems(profile)

@@ -114,16 +114,46 @@ def test_a_run_with_checkpoints_off_trains_with_none_through_the_launcher_and_th
     assert [p["saving"]["every_n_steps"] for p in trained] == [None]
 
 
+def _empty(tmp_path: Path, key: str, evaluating: bool) -> dict[str, Any]:
+    section, name = key.split(".")
+    data = profile_data(tiny_profile(tmp_path, evaluation={"enabled": evaluating}))
+    data.setdefault(section, {})[name] = ""
+    return data
+
+
 @pytest.mark.parametrize("key", ["saving.output_dir", "evaluation.clip_model", "evaluation.dino_model"])
-def test_an_empty_text_where_a_folder_or_model_must_be_named_is_refused(key: str, tmp_path: Path) -> None:
+def test_an_empty_text_where_a_folder_or_model_must_be_named_is_an_error(key: str, tmp_path: Path, capsys) -> None:
     """Empty, output_dir put the run folder in whatever folder dbtui ran in, and an empty scorer left an evaluating run
     unscored; `dbtui validate` and the wizard's panel both called such a profile valid."""
-    section, name = key.split(".")
-    data = profile_data(tiny_profile(tmp_path))
-    data.setdefault(section, {})[name] = ""
-    with pytest.raises(ProfileError) as refused:
-        loads_profile(tomli_w.dumps(data))
-    [problem] = refused.value.problems
+    from dbtui.cli import main
+    from engine.profile_checks import check_profile
+
+    data = _empty(tmp_path, key, evaluating=True)
+    profile = loads_profile(tomli_w.dumps(data))  # read as it is: older versions wrote such files
+    [problem] = check_profile(profile).errors
     assert (problem.key, problem.message.split(";")[0]) == (key, "is empty")
-    session = Session(data=data)
-    assert [p.key for p in session.review().problems] == [key]  # the panel says what validate says
+    assert [p.key for p in Session(data=data).review().problems] == [key]  # the panel says what validate says
+    path = tmp_path / "p.toml"
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    assert main(["validate", str(path)]) == 2
+    assert f"{key}: is empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key", ["evaluation.clip_model", "evaluation.dino_model"])
+def test_an_empty_scorer_is_fine_while_evaluation_is_off(key: str, tmp_path: Path) -> None:
+    """Nothing reads it then, and the wizard stored "" where such a field was cleared."""
+    from engine.profile_checks import check_profile
+
+    data = _empty(tmp_path, key, evaluating=False)
+    assert check_profile(validate_data(data)).errors == []
+    assert Session(data=data).review().problems == []
+
+
+def test_a_new_run_from_an_empty_output_dir_is_refused_before_it_makes_a_folder(tmp_path: Path, monkeypatch) -> None:
+    from engine.runs.launcher import RunInputsMissingError, start_run
+
+    monkeypatch.chdir(tmp_path)
+    profile = validate_data(_empty(tmp_path, "saving.output_dir", evaluating=False))
+    with pytest.raises(RunInputsMissingError, match="saving.output_dir: is empty; give the folder that holds the run"):
+        start_run(profile)
+    assert not (tmp_path / profile.name).exists()

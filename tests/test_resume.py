@@ -69,6 +69,27 @@ def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(tmp_pa
     assert folder.read_state().status == "finished" and folder.read_state().step == 2
 
 
+def test_a_run_whose_stored_profile_has_an_empty_output_dir_resumes(tmp_path: Path) -> None:
+    """Versions that took an empty saving.output_dir (or scorer) wrote it so into RUN/profile.toml; refused when read,
+    the run could not be resumed."""
+    import tomli_w
+
+    from engine.profile import profile_data
+    from engine.runs.folder import RunState
+    from tests.training_helpers import tiny_profile
+
+    folder = RunFolder(tmp_path / "runs" / "early").create()
+    data = profile_data(tiny_profile(tmp_path, name="early", training={"max_train_steps": 2}))
+    data["saving"]["output_dir"] = ""
+    data.setdefault("evaluation", {})["clip_model"] = ""
+    folder.profile.write_text(tomli_w.dumps(data), encoding="utf-8")
+    folder.write_state(RunState(pid=0, status="stopped"))
+    resumed = dbtui("resume", str(folder.path), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, out
+    assert folder.read_state().status == "finished" and folder.read_state().step == 2
+
+
 def _stopped_run(tmp_path: Path, steps: list[int], **sections) -> tuple[RunFolder, Path]:
     """A stopped run's folder with complete (empty) checkpoints at ``steps``, and its profile file."""
     import json

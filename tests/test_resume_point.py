@@ -231,6 +231,20 @@ def test_an_edit_of_the_runs_own_profile_is_checked_against_what_the_checkpoint_
         check_same_model(folder, load_profile(folder.profile))
 
 
+def test_a_checkpoint_recorded_with_an_empty_scorer_is_still_checked_against(tmp_path: Path) -> None:
+    """Such a record no longer loaded, and the check that a resume trains the same model was skipped in silence."""
+    from engine.runs.folder import RunFolderError
+    from engine.runs.resume_point import check_same_model
+
+    folder, profile = run_with_checkpoints(tmp_path, [4])
+    recorded = profile.model_dump(mode="json")
+    recorded["evaluation"]["clip_model"] = recorded["saving"]["output_dir"] = ""
+    manifest = folder.checkpoints / "step-00000004" / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "profile": recorded}))
+    with pytest.raises(RunFolderError, match=r"optimizer.learning_rate = 0.0001, not 1e-05"):
+        check_same_model(folder, tiny_profile(tmp_path, optimizer={"learning_rate": 1e-5}))
+
+
 def test_an_export_of_a_damaged_checkpoint_names_the_checkpoint_before_any_model_loads(tmp_path: Path) -> None:
     """It named the export's own temporary copy (RUN/.export-PID-step-…), after the base model had loaded."""
     from engine.runs.export import export_checkpoint

@@ -69,21 +69,6 @@ def _folder(value: str) -> str:
     return _path(value)
 
 
-def _output_folder(value: str) -> str:
-    # Empty, the run folder was NAME in whatever folder dbtui ran in, its files mixed with the user's.
-    if not value.strip():
-        raise ValueError("is empty; give the folder that holds the run folders, e.g. runs (the default)")
-    return _path(value)
-
-
-def _scorer_model(value: str) -> str:
-    # Empty, an evaluating run started and then went unscored, "cannot load the scorer ''" its only word.
-    if not value.strip():
-        raise ValueError("is empty; name the scorer model: a hub id (as the default is), a local folder, or "
-                         "builtin:tiny-clip / builtin:tiny-dino")
-    return _path(value)
-
-
 def _model_source(value: str) -> str:
     if not value.strip():
         raise ValueError(f"is empty; name the base model to train: {MODEL_HINT}")
@@ -131,10 +116,6 @@ PathText = Annotated[str, AfterValidator(_path)]
 """A file or folder path (or hub id): no NUL character, at most MAX_PATH_CHARS characters."""
 FolderPath = Annotated[str, AfterValidator(_folder)]
 """A folder that must be given: not blank, and a valid path."""
-OutputFolder = Annotated[str, AfterValidator(_output_folder)]
-"""saving.output_dir: not blank, and a valid path."""
-ScorerModel = Annotated[str, AfterValidator(_scorer_model)]
-"""An evaluation scorer (hub id, folder or builtin:): not blank, and a valid path."""
 ModelSource = Annotated[str, AfterValidator(_model_source)]
 """Where the base model comes from: not blank, and a valid path."""
 PromptText = Annotated[str, AfterValidator(_prompt)]

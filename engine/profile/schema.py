@@ -11,8 +11,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from engine.profile.fields import (CaptionExtension, FolderPath, ModelSource, OutputFolder, PathText, PromptText, RunName,
-                                   ScorerModel)
+from engine.profile.fields import CaptionExtension, FolderPath, ModelSource, PathText, PromptText, RunName
 
 SCHEMA_VERSION = 1
 
@@ -255,16 +254,16 @@ class EvaluationSection(Section):
     """Images generated per evaluation prompt at each round (one fixed seed each)."""
     seed: Seed = 2024
     """First seed of the evaluation images; image i uses seed + i at every round, so rounds compare alike."""
-    clip_model: ScorerModel = "openai/clip-vit-base-patch32"
+    clip_model: PathText = "openai/clip-vit-base-patch32"
     """CLIP for CLIP-I and CLIP-T: a hub id (downloaded once to the Hugging Face cache), a local folder, or builtin:tiny-clip."""
-    dino_model: ScorerModel = "facebook/dino-vits16"
+    dino_model: PathText = "facebook/dino-vits16"
     """DINO (a ViT such as facebook/dino-vits16, or DINOv2) for subject fidelity: a hub id, a local folder, or builtin:tiny-dino."""
     prompt_fidelity_tolerance: float = Field(0.02, ge=0.0, le=2.0)
     """The best step is the one with the highest subject fidelity whose CLIP-T stays within this much of the base model's."""
 
 
 class SavingSection(Section):
-    output_dir: OutputFolder = "runs"
+    output_dir: PathText = "runs"
     """Folder that holds one run folder per run."""
     every_n_steps: int | None = Field(500, ge=1, le=MAX_INTERVAL)
     """Save a resumable checkpoint every N steps; empty saves none (the final model is saved either way)."""

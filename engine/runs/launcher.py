@@ -120,7 +120,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     start). Without it, a folder that already has checkpoints is refused (RunExistsError) instead of
     silently starting over.
     """
-    check_inputs(profile)
+    check_inputs(profile, run_dir)
     folder = RunFolder(Path(run_dir or run_dir_for(profile)))
     if resume and resume != "latest":
         resume = checkpoint_named(folder, resume)
@@ -203,14 +203,17 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
                       tuple(prepared.set_aside), own_session, meets_at)
 
 
-def check_inputs(profile: Profile) -> None:
+def check_inputs(profile: Profile, run_dir: Path | None = None) -> None:
     """What ``dbtui validate`` warns of (a profile may be written for another machine) stops a run here, in
-    seconds, rather than in the trainer after the model has loaded; so do settings the model's family refuses."""
+    seconds, rather than in the trainer after the model has loaded; so do settings the model's family refuses, and
+    empty ones a new run cannot start from (``run_dir`` given: the run folder is not made from saving.output_dir)."""
     from engine.dataset.profile_paths import path_problems
     from engine.model_info import family_setting_problems
+    from engine.profile.empty_settings import empty_setting_problems
 
     refused, _, certain = family_setting_problems(profile)
-    problems = path_problems(profile) + (refused if certain else [])
+    problems = (empty_setting_problems(profile, new_run=run_dir is None) + path_problems(profile)
+                + (refused if certain else []))
     if problems:
         raise RunInputsMissingError("cannot start the run: " + "; ".join(f"{p.key}: {p.message}" for p in problems)
                                     + ". `dbtui validate PROFILE` lists these too.")
