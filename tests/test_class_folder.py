@@ -175,3 +175,49 @@ def test_the_next_generation_sweeps_what_a_killed_process_left(tmp_path: Path, m
             os.utime(path, (hour_ago, hour_ago))
     _ensure(folder, 2)
     assert not any(path.exists() for path in left) and fresh.exists() and alive.exists()
+
+
+def test_the_sweep_tells_a_temporarys_age_by_the_folders_clock_not_this_machines(tmp_path: Path, monkeypatch) -> None:
+    """A machine whose clock ran over a minute ahead of the file server's took another machine's live temporary in a
+    shared class folder for a stale one, and removed it."""
+    _fake_generation(monkeypatch)
+    folder = tmp_path / "class"
+    _ensure(folder, 1)
+    gen_dir = _gen_dir(folder)
+    writing = gen_dir / f".class_00001.png.{_dead_pid()}.tmp"  # another machine's pid, as this one sees it
+    writing.write_bytes(b"x")
+    ahead = time.time
+    monkeypatch.setattr(time, "time", lambda: ahead() + 600)
+    _ensure(folder, 2)
+    assert writing.exists()
+    assert not [p for p in gen_dir.iterdir() if p.name.startswith(".clock.")]
+
+
+def test_a_temporary_another_sweep_took_is_written_again(tmp_path: Path) -> None:
+    target = tmp_path / "class_00000.png"
+    tries = []
+
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(b"png")
+        tries.append(tmp)
+        if len(tries) == 1:
+            tmp.unlink()  # as another machine's sweep would, between the write and the rename
+
+    class_images._replace_whole(target, write)
+    assert target.read_bytes() == b"png" and len(tries) == 2
+
+
+def test_a_generated_folder_removed_while_written_is_said_not_raised_raw(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "class"
+
+    class _Removed(_Picture):
+        def save(self, path: Path, format: str | None = None) -> None:  # noqa: A002 - PIL's name
+            import shutil
+
+            shutil.rmtree(Path(path).parent)
+            super().save(path, format=format)
+
+    monkeypatch.setattr(class_images, "_generate", lambda pipe, request, settings, **kw: [_Removed() for _ in kw["indices"]])
+    with pytest.raises(ClassFolderError, match="was removed meanwhile"):
+        _ensure(folder, 1)
+

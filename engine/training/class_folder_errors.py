@@ -49,6 +49,12 @@ def class_folder_error(error: OSError, concept: int, folder: Path) -> ClassFolde
                                 "be generated into it",
                                 f"{elsewhere} (a writable one), remount this one writable, or put num_class_images images of "
                                 f"your own in it (a read-only class folder that holds enough is fine); {AGAIN}")
+    if code == errno.ENOENT:
+        # The generated folder, or a file being written in it, was removed meanwhile: by hand, or by another run
+        # generating into this class folder at the same time.
+        return ClassFolderError(f"{key}: a class image being written into {shown} was removed meanwhile, or its folder",
+                                f"let one run at a time generate into this class folder, and leave its generated-… "
+                                f"folders alone while it does; {AGAIN}")
     if code == errno.EIO:
         return ClassFolderError(f"{key}: the disk reported an input/output error writing class images into {shown}",
                                 f"the disk may be failing (see `dmesg`); {elsewhere}; {AGAIN}")

@@ -104,16 +104,24 @@ def _write_manifest(folder: Path, settings: dict[str, Any], images: list[str]) -
 
 def _replace_whole(path: Path, write: Callable[[Path], Any]) -> None:
     """``write`` a temporary file beside ``path``, then put it in its place: never half a file. The temporary goes
-    when the write fails or is interrupted (a second Ctrl-C), so the folder is not left with it for good."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{_TMP}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    when the write fails or is interrupted (a second Ctrl-C), so the folder is not left with it for good. One that
+    vanished before its rename is written again: another machine's sweep took it (see ``_sweep_temporaries``)."""
+    for attempt in range(_WRITES):
+        tmp = path.with_name(f".{path.name}.{os.getpid()}{_TMP}")
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+            return
+        except FileNotFoundError:
+            tmp.unlink(missing_ok=True)
+            if attempt + 1 == _WRITES or not path.parent.is_dir():  # the folder itself is gone: class_folder_error's
+                raise
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
+_WRITES = 3
 _TMP = ".tmp"
 # A temporary of ``_replace_whole``, with the process that wrote it.
 _TEMPORARY = re.compile(r"\..+\.(?P<pid>\d+)" + re.escape(_TMP))
@@ -123,14 +131,27 @@ _STALE_SECONDS = 60
 def _sweep_temporaries(folder: Path) -> None:
     """The temporaries a killed process left in ``folder`` (one killed outright cannot remove its own): those of a
     process not running on this machine, and a minute old, since a run on another machine sharing the folder may be
-    writing one now."""
-    for path in folder.iterdir():
-        found = _TEMPORARY.fullmatch(path.name)
-        if found is None or _running(int(found["pid"])):
-            continue
+    writing one now. Their age is told by the clock that stamps the folder's files (a file server's, for a shared
+    folder), not this machine's, which may run ahead of it."""
+    left = [path for path in folder.iterdir()
+            if (found := _TEMPORARY.fullmatch(path.name)) is not None and not _running(int(found["pid"]))]
+    if not left:
+        return
+    now = _folder_clock(folder)
+    for path in left:
         with contextlib.suppress(OSError):  # gone already, or another process's sweep took it
-            if time.time() - path.lstat().st_mtime > _STALE_SECONDS:
+            if now - path.lstat().st_mtime > _STALE_SECONDS:
                 path.unlink()
+
+
+def _folder_clock(folder: Path) -> float:
+    """The time now as ``folder``'s file system stamps it: the modification time of a file just written there."""
+    probe = folder / f".clock.{os.getpid()}{_TMP}"  # a temporary's name: swept if a kill leaves it
+    try:
+        probe.write_bytes(b"")
+        return probe.stat().st_mtime
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def _running(pid: int) -> bool:
