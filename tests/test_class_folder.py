@@ -221,3 +221,29 @@ def test_a_generated_folder_removed_while_written_is_said_not_raised_raw(tmp_pat
     with pytest.raises(ClassFolderError, match="was removed meanwhile"):
         _ensure(folder, 1)
 
+
+def _no_mkdir(self: Path, *args, **kwargs) -> None:
+    raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+
+def test_a_machine_that_only_reads_class_images_is_told_to_copy_them_not_to_make_its_folder_writable(
+        tmp_path: Path, monkeypatch) -> None:
+    """On machine N of a run whose class folder is not shared (and read-only there), the folder was made before the
+    stand-in pipeline said where the images are: "permission denied … make it writable"."""
+    import threading
+    from types import SimpleNamespace
+
+    from engine.training.class_generation import run_class_images
+    from engine.training.distributed import MadeElsewhereError
+    from tests.training_helpers import tiny_profile
+
+    profile = tiny_profile(tmp_path, prior={"enabled": True, "steps": 2, "guidance_scale": 5.0},
+                           concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
+                                      "class_dir": str(tmp_path / "class"), "class_prompt": "photo of a disc",
+                                      "num_class_images": 2}])
+    accelerator = SimpleNamespace(num_processes=1, is_main_process=False, wait_for_everyone=lambda: None)
+    trainer = SimpleNamespace(profile=profile, class_dirs=[tmp_path / "class"], model_folder=tmp_path, accelerator=accelerator,
+                              components=SimpleNamespace(family=None), device=None, dtype=None, cancel=threading.Event())
+    monkeypatch.setattr(Path, "mkdir", _no_mkdir)
+    with pytest.raises(MadeElsewhereError, match="keep them on a disk the machines share"):
+        run_class_images(trainer)

@@ -129,7 +129,7 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
     if main_process_says(trainer.accelerator, trainer.cancel.is_set()):
         return None
     return ensure_class_images(requests, make_pipeline=made_by_the_main_process("class images"), prompt_kwargs=base.prompt_kwargs,
-                               batch_size=1, **kwargs)
+                               batch_size=1, generates=False, **kwargs)
 
 
 def unused_class_image_warnings(requests: list[ClassRequest], instance_dirs: tuple[Path, ...] = (),

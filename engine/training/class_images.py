@@ -234,10 +234,12 @@ def ensure_class_images(
     emit: Callable[[Event], None] = lambda e: None,
     should_stop: Callable[[], bool] = lambda: False,
     family: Family | None = None,
+    generates: bool = True,
 ) -> dict[int, list[Path]]:
     """Class images per concept, generating the missing ones with ``make_pipeline()``, given each request's
     prompts as ``prompt_kwargs`` makes them (in a run: embeddings made before the pipeline, which then has
-    no text encoders, so its ``family`` is given: see ``generate_images``)."""
+    no text encoders, so its ``family`` is given: see ``generate_images``). ``generates`` false: ``make_pipeline``
+    only says why images are missing (a process that reads what the main process made), so no folder is made here."""
     plans = [(request, settings_of(request, model=model, resolution=resolution, seed=seed, steps=steps, guidance=guidance))
              for request in requests]
     # Concepts that share a class folder and its settings share its images: the largest count is made, once.
@@ -253,7 +255,7 @@ def ensure_class_images(
     emit(PhaseStarted(phase=PHASE, total=total_missing,
                       description=f"{total_missing} class images to generate" if total_missing else "no class images to generate"))
     for gen_dir, request in first.items():
-        if needed[gen_dir]:
+        if needed[gen_dir] and generates:
             # Before the model is built: a class folder that cannot be written is said in seconds, not after the load.
             with said_of_class_folder(request.concept, request.folder):
                 gen_dir.mkdir(parents=True, exist_ok=True)
