@@ -3,6 +3,7 @@ message that names a crash log holding the traceback, with exit 3; never a bare 
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -151,3 +152,35 @@ def test_the_installed_command_reports_a_bug_without_a_traceback(tmp_path: Path)
     assert result.returncode == EXIT_BUG
     assert "Traceback" not in result.stderr and "RuntimeError: boom" in result.stderr
     assert any((tmp_path / "logs").iterdir())
+
+
+def test_a_signal_inherited_as_ignored_stays_ignored_and_sigterm_still_stops() -> None:
+    """`nohup dbtui fit …` ignores SIGHUP so the job outlives its SSH session: stops_as_interrupts keeps it ignored."""
+    code = (
+        "import signal, sys\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup leaves it\n"
+        "from dbtui.cli.boundary import run_guarded, stops_as_interrupts\n"
+        "def command() -> int:\n"
+        "    with stops_as_interrupts():\n"
+        "        print('ready', flush=True)\n"
+        "        sys.stdin.readline()\n"
+        "        print('ran on', flush=True)\n"
+        "        sys.stdin.readline()\n"
+        "    return 0\n"
+        "sys.exit(run_guarded(command, ['fit']))\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).parents[1])}
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline() == "ready\n"
+        child.send_signal(signal.SIGHUP)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == "ran on\n"
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=30)
+    finally:
+        child.kill()
+    assert child.returncode == EXIT_INTERRUPTED and "dbtui: interrupted" in err

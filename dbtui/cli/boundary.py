@@ -121,7 +121,8 @@ def stops_as_interrupts() -> Iterator[None]:
     """While a command works in this process (no trainer of its own to pass a stop to, as `dbtui run` has):
     SIGTERM (`kill`, `timeout`) and SIGHUP (a closed terminal or SSH session) stop it as Ctrl-C does, so that
     its ``finally`` blocks remove what it made and it ends with status 130. By default either ends the process
-    at once, leaving its temporary folders. Only the first is raised: a second would cut that clean-up short."""
+    at once, leaving its temporary folders. Only the first is raised: a second would cut that clean-up short.
+    A signal the process inherited as ignored stays ignored: `nohup` ignores SIGHUP so the job outlives its session."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -132,7 +133,8 @@ def stops_as_interrupts() -> Iterator[None]:
             seen.append(signum)
             raise KeyboardInterrupt
 
-    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGHUP)
+                if signal.getsignal(signum) is not signal.SIG_IGN}
     try:
         yield
     finally:
