@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -239,7 +240,23 @@ def test_a_refused_lora_shows_no_conversion_line(tmp_path: Path, capsys) -> None
     save_file({"lora_unet_mid_block_attentions_0_proj_in.lora_down.weight": torch.zeros(2, 4)}, kohya)
     flux = tmp_path / "flux.safetensors"  # a transformer's LoRA beside a part a Flux LoRA has not
     save_file({"transformer.x_embedder.lora_A.weight": torch.zeros(2, 4), "vae.x.lora_A.weight": torch.zeros(2, 4)}, flux)
-    for source, says in ((kohya, "already in kohya format"), (flux, "has LoRA weights for vae")):
+    refused = [(kohya, "already in kohya format"), (flux, "has LoRA weights for vae")]
+    # Refusals of the adapter config, or of a module, came after the line (and "1/2").
+    sd_module, flux_block = "unet.mid_block.attentions.0.transformer_blocks.0.attn2.to_k", "transformer.transformer_blocks.0.attn"
+    for name, modules, config, says in (
+        ("sd-dora", {sd_module: 4}, {"unet.r": 4, "unet.use_dora": True}, "DoRA, which kohya files cannot hold; keep the diffusers file"),
+        ("sd-alphas", {sd_module: 4}, {"unet.r": 4, "unet.lora_alpha": 8, "unet.alpha_pattern": {"to_q": 2}}, "alpha_pattern"),
+        ("flux-dora", {"transformer.x_embedder": 4}, {"transformer.r": 4, "transformer.use_dora": True}, "DoRA"),
+        ("flux-scales", {f"{flux_block}.to_q": 2, f"{flux_block}.to_k": 4},
+         {"transformer.r": 4, "transformer.lora_alpha": 8, "transformer.rank_pattern": {"to_q": 2}}, "different scales"),
+        ("flux-module", {"transformer.pos_embed": 4}, {}, "has no place in the kohya/ComfyUI layout"),
+    ):
+        weights = {}
+        for module, rank in modules.items():
+            weights.update({f"{module}.lora_A.weight": torch.zeros(rank, 8), f"{module}.lora_B.weight": torch.zeros(8, rank)})
+        save_file(weights, tmp_path / f"{name}.safetensors", metadata={"lora_adapter_metadata": json.dumps(config)})
+        refused.append((tmp_path / f"{name}.safetensors", says))
+    for source, says in refused:
         assert main(["convert", "lora-to-kohya", str(source), str(tmp_path / "out.safetensors")]) == 2
         printed = capsys.readouterr()
         assert says in printed.err and "→" not in printed.out and "started" not in printed.out

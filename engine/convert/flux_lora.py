@@ -123,14 +123,10 @@ def _fused(parts: dict[int, tuple[Any, Any, float]], count: int) -> tuple[Any, A
     from its trained parts {place: (A, B, scale)}."""
     import torch
 
-    scales = {scale for _, _, scale in parts.values()}
-    if len(scales) > 1:
-        raise UnsupportedModelError("the fused modules' LoRAs have different scales (per-module ranks or alphas), which one "
-                                    "kohya alpha cannot express; export in diffusers format instead")
     width = next(b.shape[0] if place < 3 else b.shape[0] // MLP_RATIO for place, (_, b, _) in parts.items())
     rows = [width] * 3 + [width * MLP_RATIO] * (count - 3)
     rank = sum(a.shape[0] for a, _, _ in parts.values())
-    first = next(iter(parts.values()))[1]
+    _, first, first_scale = next(iter(parts.values()))
     up = torch.zeros(sum(rows), rank, dtype=first.dtype)
     downs, column = [], 0
     for place in sorted(parts):
@@ -139,7 +135,14 @@ def _fused(parts: dict[int, tuple[Any, Any, float]], count: int) -> tuple[Any, A
         up[top : top + b.shape[0], column : column + a.shape[0]] = b
         downs.append(a)
         column += a.shape[0]
-    return torch.cat(downs), up, scales.pop() * rank
+    return torch.cat(downs), up, first_scale * rank
+
+
+def _refuse_mixed_scales(fused: Mapping[str, dict[int, tuple[Any, Any, float]]]) -> None:
+    """One kohya alpha per fused module: its parts' LoRAs must share one scale."""
+    if any(len({scale for _, _, scale in parts.values()}) > 1 for parts in fused.values()):
+        raise UnsupportedModelError("the fused modules' LoRAs have different scales (per-module ranks or alphas), which "
+                                    "one kohya alpha cannot express; keep the diffusers file")
 
 
 def flux_lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: Emit | None = None,
@@ -152,7 +155,7 @@ def flux_lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, em
     source, out_file, checkpoint = open_lora(lora_dir_or_file, out_file)
     config = _adapter_config(checkpoint.metadata)
     _check_components(checkpoint.state_dict, source)
-    progress = lora_progress(emit, source, out_file, "kohya Flux LoRA")
+    # Every refusal (a module kohya has no name for, DoRA, alphas it cannot express) before the conversion is announced.
     out: dict[str, Any] = _clip_l_kohya(checkpoint.state_dict, checkpoint.metadata)
     fused: dict[str, dict[int, tuple[Any, Any, float]]] = {}
     for module, (a, b) in _modules(checkpoint.state_dict, PREFIX).items():
@@ -163,6 +166,8 @@ def flux_lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, em
             out.update({f"{name}.lora_down.weight": a, f"{name}.lora_up.weight": b, f"{name}.alpha": torch.tensor(alpha)})
         else:
             fused.setdefault(name, {})[place] = (a, b, alpha / rank)
+    _refuse_mixed_scales(fused)
+    progress = lora_progress(emit, source, out_file, "kohya Flux LoRA")
     for name, parts in fused.items():
         down, up, alpha = _fused(parts, 4 if name.endswith("linear1") else 3)
         out.update({f"{name}.lora_down.weight": down, f"{name}.lora_up.weight": up, f"{name}.alpha": torch.tensor(alpha)})

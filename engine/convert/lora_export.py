@@ -162,14 +162,21 @@ def _adapter_configs(metadata: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     return configs
 
 
+def refuse_unlike_kohya(config: Mapping[str, Any], name: str) -> None:
+    """Refuse the ``name`` adapter's config where no kohya alpha can express it: called before the conversion is
+    announced, so a refused file shows no "→ …" line."""
+    if config.get("use_dora"):
+        raise UnsupportedModelError(f"the {name} adapter is DoRA, which kohya files cannot hold; keep the diffusers "
+                                    "file: load_lora_weights loads it as it is")
+    if not _scale_is_one(config) and config.get("alpha_pattern"):
+        raise UnsupportedModelError(f"the {name} LoRA uses per-layer alphas (alpha_pattern), which kohya files cannot express")
+
+
 def _kohya_alpha(config: Mapping[str, Any], rank: int, name: str) -> float:
     """The kohya ``alpha`` giving the same scale as peft (alpha / rank, or alpha / sqrt(rank))."""
-    if config.get("use_dora"):
-        raise UnsupportedModelError(f"the {name} adapter is DoRA; export it in diffusers format instead")
+    refuse_unlike_kohya(config, name)
     if _scale_is_one(config):
         return float(rank)  # the module's own rank, which a rank_pattern may set
-    if config.get("alpha_pattern"):
-        raise UnsupportedModelError(f"the {name} LoRA uses per-layer alphas (alpha_pattern), which kohya files cannot express")
     alpha = float(config.get("lora_alpha", rank))
     return alpha * math.sqrt(rank) if config.get("use_rslora") else alpha
 
@@ -261,6 +268,8 @@ def export_lora_kohya(
         sdxl = looks_sdxl(layers)
     if not sdxl and any(k.startswith("text_encoder_2.") for k in layers):
         raise ConvertError(f"{source} has a second text encoder, which only SDXL has: convert it with sdxl=True")
+    for name in sorted({key.partition(".")[0] for key in layers}):
+        refuse_unlike_kohya(configs[name], name)
     progress = lora_progress(emit, source, out_file, "kohya LoRA")
     kohya = convert_state_dict_to_kohya(sgm_unet_keys(layers) if sdxl else layers)
     progress.step()
