@@ -265,6 +265,7 @@ def test_a_refused_lora_shows_no_conversion_line(tmp_path: Path, capsys) -> None
 def test_a_run_and_its_outputs_folder_are_answered_with_where_the_lora_is(tmp_path: Path, capsys) -> None:
     run = tmp_path / "runs" / "zwx"
     (run / "checkpoints").mkdir(parents=True)
+    (run / "events.jsonl").write_text("")
     (run / "outputs" / "lora").mkdir(parents=True)
     module = "unet.mid_block.attentions.0.transformer_blocks.0.attn1.to_q"
     save_file({f"{module}.lora_A.weight": torch.randn(4, 64), f"{module}.lora_B.weight": torch.randn(64, 4)},
@@ -286,3 +287,18 @@ def test_a_run_and_its_outputs_folder_are_answered_with_where_the_lora_is(tmp_pa
     (tmp_path / "empty").mkdir()
     assert main(["convert", "lora-to-kohya", str(tmp_path / "empty"), str(tmp_path / "k.safetensors")]) == 2
     assert "holds no pytorch_lora_weights.safetensors: give a diffusers LoRA folder" in capsys.readouterr().err
+
+
+def test_a_lora_beside_a_checkpoints_folder_that_is_no_runs_converts(tmp_path: Path, capsys) -> None:
+    """ComfyUI's models/ holds checkpoints/ (full models) and LoRAs: it was refused as "a dbtui run folder"."""
+    models = tmp_path / "ComfyUI" / "models"
+    (models / "checkpoints").mkdir(parents=True)
+    (models / "checkpoints" / "sd15.safetensors").write_bytes(b"")
+    module = "unet.mid_block.attentions.0.transformer_blocks.0.attn1.to_q"
+    save_file({f"{module}.lora_A.weight": torch.randn(4, 64), f"{module}.lora_B.weight": torch.randn(64, 4)},
+              models / "zwx.safetensors")
+    assert main(["convert", "lora-to-kohya", str(models / "zwx.safetensors"), str(tmp_path / "k.safetensors")]) == 0
+    assert (tmp_path / "k.safetensors").is_file()
+    assert main(["convert", "lora-to-diffusers", str(models / "zwx.safetensors"), str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert "is already a diffusers-format Stable Diffusion LoRA" in err and "run folder" not in err

@@ -10,7 +10,7 @@ def run_folder_hint(folder: Path, wanted: str) -> str | None:
     """The advice for ``folder`` when it is a run folder or (a part of) one of its checkpoints, else None.
     ``wanted``: "model" or "LoRA", what the converter reads."""
     output = "outputs/diffusers" if wanted == "model" else "outputs/lora"
-    if (folder / "checkpoints").is_dir():
+    if _is_run_folder(folder):
         return (f"{folder} is a dbtui run folder, not a {wanted}: the {wanted} it finished with is in "
                 f"{folder / output}, and `dbtui export {folder} --step N` writes a kept step's")
     for checkpoint in (folder, folder.parent):
@@ -19,3 +19,17 @@ def run_folder_hint(folder: Path, wanted: str) -> str | None:
             return (f"{folder} is (part of) a training checkpoint, not a {wanted}: `dbtui export {run} --step {step}` "
                     f"writes its {wanted} into {run / 'exports' / f'step-{step}'}")
     return None
+
+
+def _is_run_folder(folder: Path) -> bool:
+    """A checkpoints/ folder beside dbtui's own run files, or holding one of its checkpoints: a bare checkpoints/ is
+    also ComfyUI's models/ folder (its full-model files), where users keep their LoRAs too."""
+    checkpoints = folder / "checkpoints"
+    if not checkpoints.is_dir():
+        return False
+    if any((folder / name).is_file() for name in ("profile.toml", "events.jsonl", "state.json")):
+        return True
+    try:
+        return any((entry / "manifest.json").is_file() for entry in checkpoints.iterdir())
+    except OSError:  # unreadable: nothing says it is a run's
+        return False
