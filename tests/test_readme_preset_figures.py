@@ -1,0 +1,44 @@
+"""The README's figures for the presets are those of the stored table that `dbtui hardware` prints."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from engine.memory.estimate import GIB
+from engine.memory.preset_table import load_preset_estimates
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+FIGURE = re.compile(r"\b\d+\.\d GB")
+
+
+def _gb(size: int) -> str:
+    return f"{size / GIB:.1f} GB"  # as `dbtui hardware` prints a run's need
+
+
+def _presets_section() -> tuple[str, str]:
+    """(the paragraph on how the presets are measured, the table of each family's presets)."""
+    text = README.read_text(encoding="utf-8")
+    paragraph = text.split("The presets (the wizard's *Preset*", 1)[1].split("\n\n", 1)[0]
+    table = text.split("| model family | presets |", 1)[1].split("\n\n", 1)[0]
+    return paragraph, table
+
+
+def test_the_tier_table_gives_each_presets_whole_run_need_with_bf16_and_without() -> None:
+    rows = load_preset_estimates()
+    _, table = _presets_section()
+    named = re.findall(r"`([a-z0-9-]+)` \((\d+\.\d GB)(?:; (\d+\.\d GB))?", table)
+    assert len(named) >= 6
+    for name, figure, without_bf16 in named:
+        assert figure == _gb(rows[name].need().run_need), name
+        if without_bf16:
+            assert without_bf16 == _gb(rows[name].need(bf16=False).run_need), name
+
+
+def test_the_paragraph_gives_only_figures_of_the_table() -> None:
+    """It said `full-8bit` 5.2 GB and `full` 12.1 GB, the step alone, where the table under it says 5.3 and 12.3."""
+    rows = load_preset_estimates().values()
+    stored = {_gb(row.need(bf16).run_need) for row in rows for bf16 in (True, False)}
+    paragraph, _ = _presets_section()
+    figures = FIGURE.findall(" ".join(paragraph.split()))
+    assert figures and set(figures) <= stored, sorted(set(figures) - stored)
