@@ -29,9 +29,10 @@ def test_a_closed_output_pipe_ends_dbtui_hardware_with_status_0(json: bool, tmp_
 
 
 def test_below_80_columns_the_preset_table_keeps_each_size_and_card_whole(tmp_path: Path, monkeypatch, capsys) -> None:
-    """At 60 columns it printed `flux-lora-16gb (5…  11…`; at 40 `s…  7…`: the names and the sizes gone."""
+    """At 60 columns it printed `flux-lora-16gb (5…  11…`; at 40 `s…  7…`: the names and the sizes gone; at 30 "fits 8 GB"
+    apart from its ✗."""
     table = load_preset_estimates()
-    for columns in ("40", "60"):
+    for columns in ("30", "40", "60"):
         monkeypatch.setenv("COLUMNS", columns)
         assert main(["hardware", "--family", "flux", "--output-dir", str(tmp_path)]) == 0
         out = capsys.readouterr().out

@@ -52,7 +52,7 @@ def _hardware(args: argparse.Namespace) -> int:
     console.print(f"\n[b]{sentence}[/b]\nRecommended preset: [b]{PRESET_LABELS.get(preset, preset)}[/b] ({preset})")
     if estimates:
         console.print()
-        console.print(_estimates_table(estimates, preset, bf16))
+        console.print(_estimates_table(estimates, preset, bf16, console.width))
     return 0
 
 
@@ -77,7 +77,7 @@ def _as_json(need, alone) -> dict:
             "resolution": [need.width, need.height]}
 
 
-def _estimates_table(estimates: dict, recommended: str, bf16: bool):
+def _estimates_table(estimates: dict, recommended: str, bf16: bool, width: int):
     """A heading, then one row a preset (names, not labels: a row fits 80 columns): what the card must hold for the
     whole run (the largest of the steps, the caching pass and the previews, as the fits judge), which cards fit."""
     from rich.columns import Columns
@@ -93,14 +93,17 @@ def _estimates_table(estimates: dict, recommended: str, bf16: bool):
     sizes = {row.need(bf16).width for row in estimates.values()}
     table = Table(box=None, pad_edge=False)
     # Below 80 columns the name folds and the card marks wrap between cards; the size, the point of the table, never.
-    table.add_column("preset", overflow="fold")
+    marks = {name: row.need(bf16).fit_line().replace(" · ", "\n· ").splitlines() for name, row in estimates.items()}
+    widest_mark = max(len(mark) for row in marks.values() for mark in row)
+    # The name folds to leave the size and the widest card mark their room (4: the padding between the columns):
+    # Rich narrows the widest columns first, and at 30 columns split "fits 8 GB" from its ✗.
+    table.add_column("preset", overflow="fold", max_width=max(6, width - len("whole run") - widest_mark - 4))
     table.add_column("whole run", justify="right", no_wrap=True, min_width=len("99.9 GB"))
     table.add_column("")
     for name, row in estimates.items():
         need = row.need(bf16)
         label = name if len(sizes) == 1 else f"{name} ({need.width} px)"
-        fit, *others = need.fit_line().split(" · ")
-        cards = Columns([fit, *(f"· {card}" for card in others)], padding=(0, 1))
+        cards = Columns(marks[name], padding=(0, 1))
         table.add_row(f"[b]{label}[/b] ◂" if name == recommended else label, f"{need.run_need / GIB:.1f} GB", cards)
     size = f"{first.width} px, " if len(sizes) == 1 else ""
     # The caching pass before the first step (the encoders on the GPU) and the previews between steps (the VAE
