@@ -29,31 +29,56 @@ def _hardware(args: argparse.Namespace) -> int:
     from engine.hardware import probe, verdict
     from engine.model_info import likely_family
 
-    family = args.family or "sd"
+    family, family_note = args.family or "sd", None
     if args.profile:
         from engine.profile import load_profile
 
-        family = likely_family(load_profile(args.profile).model.pretrained)
+        source = load_profile(args.profile).model.pretrained
+        family = likely_family(source)
+        family_note = _guessed_from_name(source, family)
     hardware = probe(args.output_dir)
     sentence, preset = verdict(hardware, family)
     bf16 = hardware.gpus[0].bf16 if hardware.gpus else True  # without a GPU: as a GPU with bf16 trains them
     estimates = _family_estimates(family, bf16)
     if args.json:
         presets = {name: _as_json(row.need(bf16), row.no_prior) for name, row in estimates.items()}
-        print(json.dumps({**hardware.to_dict(), "family": family, "verdict": sentence, "preset": preset, "presets": presets},
+        print(json.dumps({**hardware.to_dict(), "family": family,
+                          "family_note": family_note, "verdict": sentence, "preset": preset, "presets": presets},
                          indent=2))
         return 0
+    from rich.markup import escape
+
     from dbtui.console import make_console
     from dbtui.presets import PRESET_LABELS
     from dbtui.widgets.hardware_table import hardware_table
 
     console = make_console()
     console.print(hardware_table(hardware))
+    if family_note:
+        console.print(f"\n{escape(family_note)}")
     console.print(f"\n[b]{sentence}[/b]\nRecommended preset: [b]{PRESET_LABELS.get(preset, preset)}[/b] ({preset})")
     if estimates:
         console.print()
         console.print(_estimates_table(estimates, preset, bf16, console.width))
     return 0
+
+
+FAMILY_NAMES = {"sd": "SD1.x/SD2.x", "sdxl": "SDXL", "flux": "Flux"}
+
+
+def _guessed_from_name(source: str, family: str) -> str | None:
+    """None where the model's own files gave its ``family``; otherwise the sentence that says it was guessed from its
+    name (its files are not on this machine, or do not say it)."""
+    from engine.model_info import family_from_files
+    from engine.profile.model_source import local_path
+
+    if family_from_files(source) is not None:
+        return None
+    why = "its files do not say its family" if local_path(source).expanduser().exists() else "it is not on this machine"
+    if family == "sd":  # likely_family's default: the name said neither XL nor flux
+        return (f"The model '{source}': {why}, and its name says neither SDXL nor Flux, so this advice is for "
+                "SD1.x/SD2.x; for another family ask with --family sdxl or --family flux.")
+    return f"The model '{source}': {why}, so its family, {FAMILY_NAMES[family]}, is guessed from its name."
 
 
 def _family_estimates(family: str, bf16: bool) -> dict:

@@ -36,6 +36,7 @@ class Architecture:
     label: str  # what the model is, for people
     family: Family
     build: Callable[[], Parts]
+    note: str = ""  # what the estimate must say of it: a guessed architecture says so (engine/memory/absent_model.py)
 
 
 def _text_encoder(folder: Path) -> Any:
@@ -178,6 +179,10 @@ def architecture_of(source: str, revision: str | None = None) -> Architecture:
     kind = model_kind(source)
     if kind == "builtin":
         return from_folder(Path(resolve_model(source)), source)  # the small built-ins build in seconds
+    from engine.memory.absent_model import absent_architecture, is_absent
+
+    if is_absent(source):  # a profile written for the machine to rent: estimated before the model is there
+        return absent_architecture(source)
     if kind == "single-file":
         return _single_file(Path(source).expanduser())
     if kind == "diffusers":

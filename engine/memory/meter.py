@@ -114,6 +114,8 @@ def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | Non
                      f"{maths_name(profile.precision.mixed_precision)}")
         profile = as_trained_in(profile, precision)
     arch = _architecture(architecture, profile)
+    if arch.note:
+        notes.insert(0, arch.note)
     precision = profile.precision.mixed_precision
     bf16_weights = bf16_weights_in_force(profile.precision.bf16_weights, precision)[0]
     fused = fused_backward_in_force(profile.optimizer.fused_backward, precision)[0]

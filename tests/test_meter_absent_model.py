@@ -1,0 +1,103 @@
+"""The memory meter on a profile written for the machine to rent, whose model is not on this one: estimated on the
+published architecture of the family its name says, and said so; `dbtui hardware --profile` says its guess too."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.memory.architecture import ArchitectureUnavailableError, architecture_of
+from tests.training_helpers import tiny_profile
+
+NOTE = "the model is not on this machine: estimated as {}'s published architecture (guessed from its name;"
+
+
+def _denoiser_size(source: str) -> float:
+    architecture = architecture_of(source)
+    with torch.device("meta"):
+        parts = architecture.build()
+    return sum(p.numel() for p in parts.unet.parameters())
+
+
+@pytest.mark.parametrize(("source", "family", "who", "size"), [
+    ("/workspace/models/juggernautXL_v9.safetensors", "sdxl", "SDXL base", 2.57e9),
+    ("/nonexistent/sdxl-model", "sdxl", "SDXL base", 2.57e9),
+    ("/workspace/sd15-finetune", "sd", "SD1.5", 0.86e9),
+    ("/workspace/models/flux1-schnell-fp8.safetensors", "flux", "FLUX.1 [schnell]", 11.9e9),
+])
+def test_a_model_absent_here_is_estimated_as_the_published_architecture_its_name_says(
+        source: str, family: str, who: str, size: float) -> None:
+    """It said "not available (…: no such file)", or of a folder that does not exist "is not a diffusers model folder"."""
+    architecture = architecture_of(source)
+    assert architecture.family.id == family
+    assert architecture.note.startswith(NOTE.format(who)) and "--set 'model.pretrained=" in architecture.note
+    assert f"{Path(source).name}, not on this machine" in architecture.label
+    assert _denoiser_size(source) == pytest.approx(size, rel=0.02)
+
+
+def test_an_absent_model_whose_name_says_no_family_is_said_to_be_absent_with_how_to_estimate_it() -> None:
+    with pytest.raises(ArchitectureUnavailableError) as raised:
+        architecture_of("/data/models/my-finetune")
+    message = str(raised.value)
+    assert message.startswith("'/data/models/my-finetune' does not exist on this machine and its name does not say")
+    assert "--set 'model.pretrained=\"stabilityai/stable-diffusion-xl-base-1.0\"'" in message
+    assert "model_index.json" not in message
+
+
+def test_a_folder_that_is_here_but_no_diffusers_model_is_still_said_so(tmp_path: Path) -> None:
+    with pytest.raises(ArchitectureUnavailableError, match="is not a diffusers model folder"):
+        architecture_of(str(tmp_path))
+
+
+def test_fit_estimate_only_of_a_profile_for_another_machine_estimates_and_says_the_guess(
+        tmp_path: Path, tiny_sd1: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """Model and images absent: the estimate is made (rc 0), on the guessed architecture (here the tiny model stands
+    for SD1.5's configs, to stay fast), with the note first."""
+    import engine.convert.to_diffusers as to_diffusers
+    from dbtui.cli import main
+    from engine.profile import save_profile
+
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "sd1").symlink_to(tiny_sd1)
+    monkeypatch.setattr(to_diffusers, "CONFIGS", configs)
+    profile = tiny_profile(tmp_path, model={"pretrained": "/workspace/models/sd15-person.safetensors"},
+                           concepts=[{"instance_dir": "/workspace/photos", "instance_prompt": "photo of zwx dog"}])
+    path = save_profile(profile, tmp_path / "rented.toml")
+    assert main(["fit", str(path), "--estimate-only"]) == 0
+    out = capsys.readouterr().out
+    assert "not available" not in out
+    assert "SD1.5's published architecture (sd15-person.safetensors, not on this machine)" in out
+    assert "  note: " + NOTE.format("SD1.5") in out
+    assert "the pictures of '/workspace/photos' are not read here" in out
+
+
+@pytest.mark.parametrize(("pretrained", "family", "said"), [
+    ("/data/juggernautXL_v9.safetensors", "sdxl", "it is not on this machine, so its family, SDXL, is guessed from its name"),
+    ("/data/models/my-finetune", "sd", "its name says neither SDXL nor Flux, so this advice is for SD1.x/SD2.x; "
+                                       "for another family ask with --family sdxl or --family flux"),
+])
+def test_hardware_profile_says_the_family_was_guessed_from_the_name(
+        tmp_path: Path, pretrained: str, family: str, said: str, capsys) -> None:
+    """With a model not here and a name without XL or flux, it gave SD advice silently."""
+    from dbtui.cli import main
+    from engine.profile import save_profile
+
+    path = save_profile(tiny_profile(tmp_path, model={"pretrained": pretrained}), tmp_path / "p.toml")
+    assert main(["hardware", "--profile", str(path), "--output-dir", str(tmp_path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["family"] == family and said in data["family_note"]
+    assert main(["hardware", "--profile", str(path), "--output-dir", str(tmp_path)]) == 0
+    assert said.split(",")[0] in " ".join(capsys.readouterr().out.split())
+
+
+def test_hardware_profile_of_a_model_here_says_no_guess(tmp_path: Path, tiny_sd1: Path, capsys) -> None:
+    from dbtui.cli import main
+    from engine.profile import save_profile
+
+    path = save_profile(tiny_profile(tmp_path, model={"pretrained": str(tiny_sd1)}), tmp_path / "p.toml")
+    assert main(["hardware", "--profile", str(path), "--output-dir", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["family_note"] is None
