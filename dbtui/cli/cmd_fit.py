@@ -3,8 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from dbtui.cli.common import add_overrides, int_in, price
+
+CARD_HELP = ("a card size in GB to judge the memory estimates against, e.g. --card 40 --card 80 (repeat for several; "
+             "replaces the default 8, 12, 16 and 24)")
+
+
+def card_size(text: str) -> float:
+    """An argparse ``type``: a card's memory in GB (GiB, as cards are sold), a finite number above 0; "80GB" reads as 80."""
+    number = text.strip()
+    for unit in ("GiB", "GB", "gib", "gb"):
+        number = number.removesuffix(unit).strip()
+    try:
+        value = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a card size: give its memory in GB, e.g. 24 or 80") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a card size: give its memory in GB, above 0, e.g. 24 or 80")
+    return value
+
+
+def cards_asked(asked: list[float] | None) -> tuple[float, ...]:
+    """The cards to judge by: those asked for, smallest first, else the default sizes."""
+    from engine.memory.estimate import CARD_SIZES_GB
+
+    return tuple(sorted(set(asked))) if asked else CARD_SIZES_GB
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=int_in(1), default=10, help="steps to measure (default: %(default)s)")
     parser.add_argument("--price-per-hour", type=price, default=None, metavar="X", help="hourly price of this machine")
     parser.add_argument("--estimate-only", action="store_true", help="print the memory estimate and train nothing")
+    parser.add_argument("--card", action="append", type=card_size, metavar="GB", help=CARD_HELP)
     add_overrides(parser)
     parser.set_defaults(handler=_fit)
 
@@ -68,11 +94,11 @@ def _advice(profile, estimate, card_gb: float, fitting_gb: float | None) -> str:
             "on the card, which no training setting shrinks")
 
 
-def _estimate(profile):
-    """The meter's estimate, printed; None (with the reason printed) when it cannot be made here."""
+def _estimate(profile, cards: tuple[float, ...]):
+    """The meter's estimate, printed, judged against ``cards`` (GB); None (with the reason printed) when it cannot be
+    made here."""
     from engine.errors import DbtuiError
     from engine.memory import estimate_peak
-    from engine.memory.estimate import CARD_SIZES_GB
     from engine.memory.meter import gpu_precision
 
     print("memory estimate (no GPU needed) …", flush=True)
@@ -82,11 +108,11 @@ def _estimate(profile):
     except DbtuiError as error:
         print(f"memory estimate:   not available ({error})")
         return None
-    print(f"memory estimate:   {estimate.fit_line()}")
-    fitting = [card for card in CARD_SIZES_GB if estimate.fits(card)]
-    missed = [card for card in CARD_SIZES_GB if not estimate.fits(card)]
-    if missed and (not fitting or fitting[0] != CARD_SIZES_GB[0]):
-        print(f"  {'none of these cards holds it;' if not fitting else f'for a card below {fitting[0]} GB,'} "
+    print(f"memory estimate:   {estimate.fit_line(cards)}")
+    fitting = [card for card in cards if estimate.fits(card)]
+    missed = [card for card in cards if not estimate.fits(card)]
+    if missed and (not fitting or fitting[0] != cards[0]):
+        print(f"  {'none of these cards holds it;' if not fitting else f'for a card below {fitting[0]:g} GB,'} "
               f"{_advice(profile, estimate, missed[-1], fitting[0] if fitting else None)}")
     print(f"  {estimate.model}, {estimate.batch} image(s) of {estimate.width}x{estimate.height} per step, "
           f"estimated in {estimate.seconds:.0f} s")
@@ -138,7 +164,7 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
         # only fail after the measurement, so it is refused first.
         check_creatable(run_dir_for(profile))
         check_inputs(profile)  # a missing folder or caption stops here, not after the estimate and the model's load
-    estimate = _estimate(profile)
+    estimate = _estimate(profile, cards_asked(args.card))
     if args.estimate_only:
         return 0 if estimate is not None else 2  # only the estimate was asked for, and the reason is printed
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from dbtui.cli.cmd_fit import CARD_HELP, card_size, cards_asked
 from engine.hardware import FAMILIES  # standard library only at import: --help stays fast
 
 
@@ -19,6 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--output-dir", default=".", help="where runs will be written: free disk is measured there (or at its nearest folder that exists)")
     parser.add_argument("--json", action="store_true", help="print the probe as JSON")
+    parser.add_argument("--card", action="append", type=card_size, metavar="GB", help=CARD_HELP)
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--family", choices=FAMILIES, help="advice for this model family: sd (SD1.x/SD2.x, the default), sdxl or flux")
     which.add_argument("--profile", metavar="PROFILE", help="advice for the model this profile trains (model.pretrained)")
@@ -40,8 +42,9 @@ def _hardware(args: argparse.Namespace) -> int:
     sentence, preset = verdict(hardware, family)
     bf16 = hardware.gpus[0].bf16 if hardware.gpus else True  # without a GPU: as a GPU with bf16 trains them
     estimates = _family_estimates(family, bf16)
+    cards = cards_asked(args.card)
     if args.json:
-        presets = {name: _as_json(row.need(bf16), row.no_prior) for name, row in estimates.items()}
+        presets = {name: _as_json(row.need(bf16), row.no_prior, cards) for name, row in estimates.items()}
         print(json.dumps({**hardware.to_dict(), "family": family,
                           "family_note": family_note, "verdict": sentence, "preset": preset, "presets": presets},
                          indent=2))
@@ -59,7 +62,7 @@ def _hardware(args: argparse.Namespace) -> int:
     console.print(f"\n[b]{sentence}[/b]\nRecommended preset: [b]{PRESET_LABELS.get(preset, preset)}[/b] ({preset})")
     if estimates:
         console.print()
-        console.print(_estimates_table(estimates, preset, bf16, console.width))
+        console.print(_estimates_table(estimates, preset, bf16, console.width, cards))
     return 0
 
 
@@ -90,19 +93,19 @@ def _family_estimates(family: str, bf16: bool) -> dict:
     return {name: table[name] for name in FAMILY_PRESETS[family] if name in table}
 
 
-def _as_json(need, alone) -> dict:
-    from engine.memory.estimate import CARD_SIZES_GB, GIB
+def _as_json(need, alone, cards: tuple[float, ...]) -> dict:
+    from engine.memory.estimate import GIB
 
     # run_card_gb is what "fits" judges (the largest moment); card_gb stays the steps' alone, as it always was.
     return {"run_card_gb": round(need.run_need / GIB, 2), "card_gb": round(need.card_need / GIB, 2),
             "peak_gb": round(need.peak_allocated / GIB, 2),
             "caching_card_gb": round(need.caching_card_need / GIB, 2), "sampling_card_gb": round(need.sampling_card_need / GIB, 2),
             "run_card_gb_without_prior": round(alone.run_need / GIB, 2), "card_gb_without_prior": round(alone.card_need / GIB, 2),
-            "fits": {str(card): need.fits(card) for card in CARD_SIZES_GB}, "model": need.model,
+            "fits": {f"{card:g}": need.fits(card) for card in cards}, "model": need.model,
             "resolution": [need.width, need.height]}
 
 
-def _estimates_table(estimates: dict, recommended: str, bf16: bool, width: int):
+def _estimates_table(estimates: dict, recommended: str, bf16: bool, width: int, cards: tuple[float, ...]):
     """A heading, then one row a preset (names, not labels: a row fits 80 columns): what the card must hold for the
     whole run (the largest of the steps, the caching pass and the previews, as the fits judge), which cards fit."""
     from rich.columns import Columns
@@ -118,7 +121,7 @@ def _estimates_table(estimates: dict, recommended: str, bf16: bool, width: int):
     sizes = {row.need(bf16).width for row in estimates.values()}
     table = Table(box=None, pad_edge=False)
     # Below 80 columns the name folds and the card marks wrap between cards; the size, the point of the table, never.
-    marks = {name: row.need(bf16).fit_line().replace(" · ", "\n· ").splitlines() for name, row in estimates.items()}
+    marks = {name: row.need(bf16).fit_line(cards).replace(" · ", "\n· ").splitlines() for name, row in estimates.items()}
     widest_mark = max(len(mark) for row in marks.values() for mark in row)
     # The name folds to leave the size and the widest card mark their room (4: the padding between the columns):
     # Rich narrows the widest columns first, and at 30 columns split "fits 8 GB" from its ✗.

@@ -1,0 +1,64 @@
+"""`--card GB` on `dbtui fit --estimate-only` and `dbtui hardware`: the cards judged are those asked about (a 40 or 80 GB
+rental, a 10, 11 or 20 GB card), not only 8, 12, 16 and 24 GB."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dbtui.cli import main
+from engine.memory.estimate import GIB, MemoryEstimate
+from engine.memory.preset_table import load_preset_estimates
+from tests.training_helpers import tiny_profile
+
+
+def _fit_estimate_only(tmp_path: Path, monkeypatch, capsys, *cards: str) -> str:
+    """What `dbtui fit --estimate-only --card …` prints when the meter says 30 GB of weights."""
+    import engine.memory
+    from engine.profile import save_profile
+
+    estimate = MemoryEstimate(weights=30 * GIB, gradients=0, optimizer_state=0, activations=0, caches=0,
+                              autocast_weight_copies=0, peak_phase="backward", model="m", batch=1, height=8, width=8,
+                              seconds=0.0)
+    monkeypatch.setattr(engine.memory, "estimate_peak", lambda profile, **how: estimate)
+    path = save_profile(tiny_profile(tmp_path), tmp_path / "p.toml")
+    assert main(["fit", str(path), "--estimate-only", *[arg for card in cards for arg in ("--card", card)]]) == 0
+    return capsys.readouterr().out
+
+
+def test_fit_judges_the_cards_asked_about_smallest_first(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A 30 GB need heard only "none of these cards holds it … more than a 24 GB card"."""
+    out = _fit_estimate_only(tmp_path, monkeypatch, capsys, "80", "20", "40GB")
+    assert "memory estimate:   fits 20 GB ✗ · 40 GB ✓ · 80 GB ✓" in out
+    assert "for a card below 40 GB, the steps need more than a 20 GB card (33.8 GB)" in out
+    assert "24 GB" not in out
+
+
+def test_fit_without_card_keeps_the_default_sizes(tmp_path: Path, monkeypatch, capsys) -> None:
+    out = _fit_estimate_only(tmp_path, monkeypatch, capsys)
+    assert "fits 8 GB ✗ · 12 GB ✗ · 16 GB ✗ · 24 GB ✗" in out and "none of these cards holds it" in out
+
+
+@pytest.mark.parametrize("command", ["fit", "hardware"])
+@pytest.mark.parametrize(("card", "said"), [("0", "above 0"), ("-8", "above 0"), ("nan", "above 0"), ("inf", "above 0"),
+                                            ("big", "'big' is not a card size")])
+def test_a_card_size_that_is_no_positive_number_is_refused(command: str, card: str, said: str, tmp_path: Path,
+                                                             capsys) -> None:
+    arguments = ["fit", str(tmp_path / "p.toml")] if command == "fit" else ["hardware"]
+    with pytest.raises(SystemExit) as exited:
+        main([*arguments, "--card", card])
+    assert exited.value.code == 2
+    assert "argument --card: " in (err := capsys.readouterr().err) and said in err and "give its memory in GB" in err
+
+
+def test_hardware_judges_its_presets_against_the_cards_asked_about(tmp_path: Path, capsys) -> None:
+    need = load_preset_estimates()["sdxl-full"].need()
+    assert main(["hardware", "--family", "sdxl", "--output-dir", str(tmp_path), "--card", "11", "--card", "48",
+                 "--json"]) == 0
+    fits = json.loads(capsys.readouterr().out)["presets"]["sdxl-full"]["fits"]
+    assert fits == {"11": need.fits(11), "48": True}
+    assert main(["hardware", "--family", "sdxl", "--output-dir", str(tmp_path), "--card", "11", "--card", "48"]) == 0
+    out = capsys.readouterr().out
+    assert "fits 11 GB ✗" in out and "48 GB ✓" in out and "24 GB" not in out.split("whole run")[1]
