@@ -66,9 +66,30 @@ def test_machines_that_met_are_not_refused_over_how_each_names_machine_0_or_its_
     each refused a run whose machines had met at that very address and trained the same models."""
     mine = shared_settings(tiny_profile(tmp_path, launch={**TWO_MACHINES, "machine_rank": 1, "main_process_port": 29500,
                                                           "main_process_ip": "gpu-a.lan"},
-                                        model={"pretrained": "builtin:tiny-sd1", "vae": "/home/bob/vae",
-                                               "tokenizer": "/home/bob/tokenizer"},
+                                        model={"pretrained": "/home/bob/sd", "vae": "/home/bob/vae",
+                                               "tokenizer": "stabilityai/tokenizer", "revision": "old"},
                                         evaluation={"clip_model": "/home/bob/clip", "dino_model": "/home/bob/dino"}))
     main = shared_settings(tiny_profile(tmp_path, launch=TWO_MACHINES,
-                                        model={"pretrained": "builtin:tiny-sd1", "vae": "/home/alice/vae"}))
+                                        model={"pretrained": "org/sd", "vae": "stabilityai/sd-vae-ft-mse",
+                                               "tokenizer": "/home/alice/tokenizer"}))
     assert differences(mine, main) == []
+
+
+def test_machines_that_load_other_models_are_refused(tmp_path: Path) -> None:
+    """A VAE or tokenizer on one machine only, another hub id, another hub revision: the frozen parts each machine
+    encodes with differ, and the run trained silently out of step."""
+    def compared(mine: dict, main: dict) -> list[str]:
+        return differences(shared_settings(tiny_profile(tmp_path, launch={**TWO_MACHINES, "machine_rank": 1},
+                                                        model=mine)),
+                           shared_settings(tiny_profile(tmp_path, launch=TWO_MACHINES, model=main)))
+
+    tiny = {"pretrained": "builtin:tiny-sd1"}
+    assert compared({**tiny, "vae": "/home/bob/vae"}, tiny) == ["model.vae ('/home/bob/vae' vs not set)"]
+    assert compared(tiny, {**tiny, "tokenizer": "/home/alice/tok"}) == ["model.tokenizer (not set vs '/home/alice/tok')"]
+    assert compared({**tiny, "vae": "stabilityai/sd-vae-ft-ema"}, {**tiny, "vae": "stabilityai/sd-vae-ft-mse"}) == [
+        "model.vae ('stabilityai/sd-vae-ft-ema' vs 'stabilityai/sd-vae-ft-mse')"]
+    assert compared({"pretrained": "org/sd", "revision": "fp16"}, {"pretrained": "org/sd", "revision": "main"}) == [
+        "model.revision ('fp16' vs 'main')"]
+    assert compared({"pretrained": "org/sd"}, {"pretrained": "org/sd", "revision": "main"}) == []
+    assert compared({"pretrained": "org/sd"}, {"pretrained": "org/other"}) == [
+        "model.pretrained ('org/sd' vs 'org/other')"]

@@ -12,14 +12,17 @@ from typing import Any
 from engine.errors import DbtuiError
 
 # What may differ from machine to machine, as README "Running on two machines" has it: the machine's own number,
-# how its launcher is started (an accelerate config file and launcher options are each machine's), where the run
-# folder lies (each machine's own disk, or a shared one) and where this machine keeps its copies of the models (the
-# class images are matched by machine 0's model, engine/training/class_generation.py). Machine 0's address and port
-# are left out too: the processes met there, which proves them the same whatever each profile wrote (a hostname or
-# its IP; 29500 or empty, its default).
+# how its launcher is started (an accelerate config file and launcher options are each machine's) and where the run
+# folder lies (each machine's own disk, or a shared one). Machine 0's address and port are left out too: the
+# processes met there, which proves them the same whatever each profile wrote (a hostname or its IP; 29500 or empty,
+# its default). The scorers run on machine 0's main process only.
 PER_MACHINE = frozenset({"launch.machine_rank", "launch.config_file", "launch.extra_args", "launch.main_process_ip",
-                         "launch.main_process_port", "saving.output_dir", "model.pretrained", "model.revision",
-                         "model.vae", "model.tokenizer", "evaluation.clip_model", "evaluation.dino_model"})
+                         "launch.main_process_port", "saving.output_dir", "evaluation.clip_model",
+                         "evaluation.dino_model"})
+# Which model each machine loads: a local path may differ (each machine's own copy), but not whether one is set at
+# all (a VAE swapped in on one machine only), nor a hub id or built-in name, nor the hub revision of the base model.
+SOURCES = ("model.pretrained", "model.vae", "model.tokenizer")
+REVISION = "model.revision"
 
 SHOWN = 6  # differing keys named per machine; the rest are counted
 
@@ -29,7 +32,8 @@ class ProfilesDifferError(DbtuiError):
 
 
 def shared_settings(profile: Any) -> dict[str, Any]:
-    """The profile's settings as dotted keys (``concepts[0].instance_dir``), less those of ``PER_MACHINE``."""
+    """The profile's settings as dotted keys (``concepts[0].instance_dir``), less those of ``PER_MACHINE``; each of
+    ``SOURCES`` as ``[kind, value]`` (kind ``path`` or ``id``, told on this machine, where its paths are) or None."""
     flat: dict[str, Any] = {}
 
     def walk(value: Any, key: str) -> None:
@@ -39,6 +43,8 @@ def shared_settings(profile: Any) -> dict[str, Any]:
         elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
             for index, inner in enumerate(value):
                 walk(inner, f"{key}[{index}]")
+        elif key in SOURCES:
+            flat[key] = _source(value)
         elif key not in PER_MACHINE:
             flat[key] = value
 
@@ -48,13 +54,40 @@ def shared_settings(profile: Any) -> dict[str, Any]:
 
 def differences(mine: dict[str, Any], main: dict[str, Any]) -> list[str]:
     """``key (this machine's value vs machine 0's)`` for every shared key whose values differ, in key order."""
-    missing = object()
-    return [f"{key} ({_shown(mine.get(key, missing), missing)} vs {_shown(main.get(key, missing), missing)})"
-            for key in sorted(mine.keys() | main.keys()) if mine.get(key, missing) != main.get(key, missing)]
+    return [f"{key} ({_shown(key, mine.get(key, MISSING))} vs {_shown(key, main.get(key, MISSING))})"
+            for key in sorted(mine.keys() | main.keys()) if not _same(key, mine, main)]
 
 
-def _shown(value: Any, missing: object) -> str:
-    return "not set" if value is missing or value is None else repr(value)
+MISSING = object()
+
+
+def _source(value: str | None) -> list[str] | None:
+    from engine.profile.model_source import model_kind
+
+    if value is None:
+        return None
+    return ["id" if model_kind(value) in ("hub", "builtin") else "path", value]
+
+
+def _same(key: str, mine: dict[str, Any], main: dict[str, Any]) -> bool:
+    ours, theirs = mine.get(key, MISSING), main.get(key, MISSING)
+    if key in SOURCES and isinstance(ours, list) and isinstance(theirs, list) and "path" in (ours[0], theirs[0]):
+        return True  # both set, one a local copy: it may be a copy of the other's model
+    if key == REVISION:
+        if not all(_is_id(settings.get("model.pretrained")) for settings in (mine, main)):
+            return True  # a revision is only read from the hub
+        return (ours or "main") == (theirs or "main")  # no revision is the hub's default branch
+    return ours == theirs
+
+
+def _is_id(source: Any) -> bool:
+    return isinstance(source, list) and source[0] == "id"
+
+
+def _shown(key: str, value: Any) -> str:
+    if key in SOURCES and isinstance(value, list):
+        value = value[1]  # shown as written
+    return "not set" if value is MISSING or value is None else repr(value)
 
 
 def check_same_profile(profile: Any, num_processes: int) -> None:
