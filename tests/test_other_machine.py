@@ -4,6 +4,7 @@ that never met it, and `dbtui stop` there says what controls the run."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -98,15 +99,26 @@ LAUNCHER = "import signal, subprocess, sys; subprocess.Popen([sys.executable, '-
 def test_ending_this_machines_part_reaches_trainers_outside_the_launchers_group(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """torch elastic starts each trainer in a session of its own: the signal to the launcher's group ended the launcher
-    alone, and the trainers went on, orphaned, after "nothing was trained"."""
+    alone, and the trainers went on, orphaned, after "nothing was trained". The SIGKILL went to the launcher's group
+    even once the launcher was reaped, when its number may be another process's group."""
     named = tmp_path / "trainer.pid"
     launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, TRAINER, str(named)], start_new_session=True)
     trainer = None
+    groups_signalled_after_reaping = []
+    real_killpg = os.killpg
+
+    def killpg(group: int, signum: int) -> None:
+        if launcher.returncode is not None:
+            groups_signalled_after_reaping.append(group)
+        real_killpg(group, signum)
+
     try:
         trainer = psutil.Process(int(wait_for(lambda: named.exists() and named.read_text(), timeout=60)))
         monkeypatch.setattr(other_machine, "END_GRACE_S", 0.5)  # this trainer never ends on a SIGTERM
+        monkeypatch.setattr(os, "killpg", killpg)
         assert other_machine._end(launcher) == []
         assert launcher.poll() is not None and not _running(trainer)
+        assert groups_signalled_after_reaping == []
     finally:
         for process in (launcher, trainer):
             with contextlib.suppress(psutil.Error, ProcessLookupError, AttributeError):

@@ -75,8 +75,9 @@ def _end(process: subprocess.Popen) -> list[int]:
     launcher = _as_psutil(process.pid)
     below = _below(launcher)
     for signum in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signum)
+        if process.poll() is None:  # reaped, its pid (and so its group's number) may be another process's by now
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signum)
         signalled: set[psutil.Process] = set()
         deadline = time.monotonic() + END_GRACE_S
         while True:
