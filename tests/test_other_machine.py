@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 import dbtui.cli.other_machine as other_machine
+import engine.runs.worker as worker
 from dbtui.cli.boundary import EXIT_INTERRUPTED
 from dbtui.cli.cmd_runs import find_run
 from engine.errors import DbtuiError
@@ -147,16 +148,17 @@ def meeting():
 
 distributed.process_state = meeting
 from engine.runs.worker import main
-sys.exit(main([sys.argv[1]]))
+sys.exit(main([sys.argv[1], "--profile", sys.argv[1] + "/profile-machine-1.toml"]))
 """
 
 
 def test_before_it_met_machine_0_another_machines_trainer_ends_at_once_on_a_sigterm(tmp_path: Path) -> None:
     """It only took note of it, for after the meeting: torch elastic, asked to end, waited 30 s before its SIGKILL, and
-    `dbtui run` had killed the launcher by then, so the trainers lived on."""
+    `dbtui run` had killed the launcher by then, so the trainers lived on. Told by its own profile, not by GROUP_RANK,
+    which --rdzv_backend c10d gives in the order the machines arrive: 0 here."""
     waiting = tmp_path / "waiting"
     trainer = subprocess.Popen([sys.executable, "-c", WAITING_FOR_MACHINE_0, str(tmp_path / "run"), str(waiting)],
-                               cwd=ROOT, env=dict(env(), GROUP_RANK="1", RANK="1", LOCAL_RANK="0"))
+                               cwd=ROOT, env=dict(env(), GROUP_RANK="0", RANK="1", LOCAL_RANK="0"))
     try:
         wait_for(waiting.exists, timeout=120)
         trainer.send_signal(signal.SIGTERM)
@@ -164,6 +166,21 @@ def test_before_it_met_machine_0_another_machines_trainer_ends_at_once_on_a_sigt
     finally:
         trainer.kill()
         trainer.wait()
+
+
+def test_machine_0s_trainer_keeps_a_stop_for_later_whatever_group_rank_the_rendezvous_gave_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GROUP_RANK 1 (c10d numbers machines as they arrive) took machine 0's trainer for one that waits for machine 0:
+    a SIGTERM in set-up ended it at once, leaving the run "starting"."""
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    monkeypatch.setenv("GROUP_RANK", "1")
+    monkeypatch.setenv("RANK", "1")  # takes no trainer lock
+    monkeypatch.setattr(worker, "_train", lambda *args: signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL)
+    try:
+        assert worker.main([str(tmp_path / "run")]) is True
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
 
 
 def test_once_met_a_ctrl_c_leaves_the_trainer_training_with_the_run(

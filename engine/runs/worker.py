@@ -24,13 +24,15 @@ if TYPE_CHECKING:
 
 
 def main(argv: list[str] | None = None) -> int:
-    asked_to_stop: list[int] = []
-    keep_stops(asked_to_stop, met=False)
     parser = argparse.ArgumentParser(prog="python -m engine.runs.worker", description="Train the profile in RUN_DIR/profile.toml.")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", help="a checkpoint folder, or 'latest'")
     parser.add_argument("--profile", type=Path, help="the profile to train instead of RUN_DIR/profile.toml")
     args = parser.parse_args(argv)
+    asked_to_stop: list[int] = []
+    # The launcher names a profile only on a machine other than 0 (engine/runs/launcher.py): torch elastic's GROUP_RANK
+    # is no machine number under a dynamic rendezvous (--rdzv_backend c10d numbers the machines as they arrive).
+    keep_stops(asked_to_stop, waits_for_machine_0=args.profile is not None)
 
     from engine.runs.control import take_requests
     from engine.runs.folder import RunFolder
@@ -55,15 +57,14 @@ def main(argv: list[str] | None = None) -> int:
         lock.release()
 
 
-def keep_stops(asked_to_stop: list[int], *, met: bool) -> None:
+def keep_stops(asked_to_stop: list[int], *, waits_for_machine_0: bool) -> None:
     """Keep a Ctrl-C or SIGTERM that comes before the supervisor's handlers in ``asked_to_stop``, for it to act on
     (stopped in set-up), where it was a KeyboardInterrupt traceback that left the run "starting", then crashed.
 
-    A machine other than 0 (torch elastic's GROUP_RANK) writes nothing of the run's until its processes have met
-    machine 0's (``met``): until then either signal ends it at once, even inside the meeting's C++ wait. Its `dbtui
-    run` ends it so on a Ctrl-C, through torch elastic, which passes on a SIGTERM and waited 30 s more for a trainer
-    that only took note of it."""
-    waits_for_machine_0 = os.environ.get("GROUP_RANK", "0") != "0" and not met
+    A machine other than 0 writes nothing of the run's until its processes have met machine 0's: while it
+    ``waits_for_machine_0`` either signal ends it at once, even inside the meeting's C++ wait. Its `dbtui run` ends it
+    so on a Ctrl-C, through torch elastic, which passes on a SIGTERM and waited 30 s more for a trainer that only took
+    note of it."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL if waits_for_machine_0 else lambda signum, frame: asked_to_stop.append(signum))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -79,7 +80,7 @@ def _train(args: argparse.Namespace, folder: RunFolder, lock: TrainerLock, asked
     from engine.training.distributed import process_state
 
     state = process_state()  # returns once every process of the run has met
-    keep_stops(asked_to_stop, met=True)
+    keep_stops(asked_to_stop, waits_for_machine_0=False)
     main_process = state.is_main_process
     if state.num_processes > 1 and state.is_local_main_process:
         say_met(state.num_processes)  # for `dbtui run` on a machine other than 0, which sees no events
