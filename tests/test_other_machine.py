@@ -59,8 +59,9 @@ def test_a_machine_that_never_reached_machine_0_waits_for_it_and_a_ctrl_c_ends_i
     assert status == EXIT_INTERRUPTED
     assert f"machine 1 started (pid {launcher.pid}): it waits for machine 0 at 10.0.0.1:29500" in out
     assert "joined" not in out
-    assert ("this machine's trainer is ended before it met machine 0 at 10.0.0.1:29500: nothing was trained. If it "
-            "waited long, check that machine 0 runs") in err
+    assert ("this machine's trainer is ended before its log said it met machine 0 at 10.0.0.1:29500: this machine "
+            "trained nothing, but if machine 0 was meeting it just then, machine 0's run fails too: check it there. If "
+            "it waited long, check that machine 0 runs") in err  # a SIGTERM inside the meeting fails machine 0's run
     assert launcher.poll() is not None  # its whole group, ended
 
 
@@ -81,7 +82,7 @@ def test_a_trainer_that_met_machine_0_as_it_was_ended_is_not_said_to_have_traine
     monkeypatch.setattr(other_machine, "_end", end_after_the_meeting)
     assert other_machine.show_other_machine(run, detach=False) == EXIT_INTERRUPTED
     err = capsys.readouterr().err
-    assert "just after it had met machine 0: the run fails on every machine" in err and "nothing was trained" not in err
+    assert "just after it had met machine 0: the run fails on every machine" in err and "trained nothing" not in err
 
 
 # A trainer as torch elastic starts one, in a session of its own; this one only takes note of a SIGTERM.

@@ -127,8 +127,10 @@ def _ended(left: list[int], met: bool, meets_at: str) -> str:
         # It met machine 0 between the last look at its log and its end: the run had begun on every machine.
         return ("this machine's trainer is ended, just after it had met machine 0: the run fails on every machine "
                 "(see machine 0)")
-    return (f"this machine's trainer is ended before it met machine 0 at {meets_at}: nothing was trained. If it waited "
-            "long, check that machine 0 runs and that this machine reaches that address and port.")
+    # The meeting ends on each machine in turn: machine 0 may be through it while this one's SIGTERM came inside it.
+    return (f"this machine's trainer is ended before its log said it met machine 0 at {meets_at}: this machine trained "
+            "nothing, but if machine 0 was meeting it just then, machine 0's run fails too: check it there. If it "
+            "waited long, check that machine 0 runs and that this machine reaches that address and port.")
 
 
 def _tail(log: Any, start: int, lines: int = 40) -> list[str]:
