@@ -19,7 +19,7 @@ import engine.runs.worker as worker
 from dbtui.cli.boundary import EXIT_INTERRUPTED
 from dbtui.cli.cmd_runs import find_run
 from engine.errors import DbtuiError
-from engine.runs.meeting import MET, MeetingInLog, pid_file, running_pid, write_pid
+from engine.runs.meeting import MET, MeetingInLog, machine_trainer, pid_file, running_pid, write_pid
 from tests.runs_helpers import ROOT, env, wait_for
 from tests.training_helpers import tiny_profile
 
@@ -162,6 +162,8 @@ def test_before_it_met_machine_0_another_machines_trainer_ends_at_once_on_a_sigt
                                cwd=ROOT, env=dict(env(), GROUP_RANK="0", RANK="1", LOCAL_RANK="0"))
     try:
         wait_for(waiting.exists, timeout=120)
+        # It holds this machine's lock while it waits: a second launcher is refused even once its own is killed.
+        assert machine_trainer(tmp_path / "run" / "logs" / "profile-machine-1.lock") == trainer.pid
         trainer.send_signal(signal.SIGTERM)
         assert trainer.wait(timeout=30) == -signal.SIGTERM
     finally:
@@ -261,3 +263,39 @@ def test_a_second_launcher_for_the_same_machine_is_refused_while_the_first_lives
                                                          f"machine \\(pid {launcher.pid}\\)"):
         launching.start_run(profile, run_dir=run)
     assert not (run / "profile-machine-1.toml").exists()
+
+
+# A trainer of machine 1 whose launcher was killed hard: torch elastic started it in a session of its own.
+ORPHANED_TRAINER = """
+import sys, threading
+from pathlib import Path
+from engine.runs.meeting import hold_machine_lock
+hold_machine_lock(Path(sys.argv[1]))
+Path(sys.argv[2]).write_text("held", encoding="utf-8")
+threading.Event().wait(300)
+"""
+
+
+def test_a_second_launcher_is_refused_while_trainers_of_a_killed_launcher_live_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the launcher's pid was looked at: its trainers, orphaned by a `kill -9` or the OOM killer, went on waiting in
+    the meeting beside a new launch, sharing its log (their line read as its meeting) and its ranks."""
+    import engine.runs.launcher as launching
+
+    profile = tiny_profile(tmp_path, launch={"num_processes": 2, "num_machines": 2, "main_process_ip": "127.0.0.1",
+                                             "machine_rank": 1})
+    run = tmp_path / "run"
+    (run / "logs").mkdir(parents=True)
+    held = tmp_path / "held"
+    trainer = subprocess.Popen([sys.executable, "-c", ORPHANED_TRAINER, str(run / "logs" / "profile-machine-1.lock"),
+                                str(held)], cwd=ROOT, env=env())
+    try:
+        wait_for(held.exists, timeout=60)
+        monkeypatch.setattr(launching, "subprocess", SimpleNamespace(Popen=None))  # it must start nothing
+        with pytest.raises(launching.MachineLiveError, match=f"still trained on this machine by trainers whose launcher "
+                                                             f"has ended \\(the first: pid {trainer.pid}\\)"):
+            launching.start_run(profile, run_dir=run)
+    finally:
+        trainer.kill()
+        trainer.wait()
+    assert machine_trainer(run / "logs" / "profile-machine-1.lock") is None  # freed by its end, however it ended

@@ -29,7 +29,7 @@ from engine.runs.resume_point import check_same_model, checkpoint_named, chosen_
 from engine.runs.folder import (RunFolder, RunFolderError, RunState, foreign_entries, holds_a_run, list_runs,
                                 unusable_folder)
 from engine.runs.launch_lock import launching
-from engine.runs.meeting import running_pid, write_pid
+from engine.runs.meeting import machine_lock, machine_trainer, running_pid, write_pid
 
 
 class RunExistsError(RunFolderError):
@@ -59,10 +59,16 @@ class MachineLiveError(RunFolderError):
     """This machine's part of a run of several machines is already started here: a second launcher for the same
     machine would take the first one's line in the log for its own meeting, and train as a machine too many."""
 
-    def __init__(self, folder: Path, rank: int, pid: int) -> None:
-        super().__init__(f"machine {rank} of the run in {folder} is already started on this machine (pid {pid}): watch and "
-                         f"stop the run on machine 0. `kill {pid}` ends this machine's part (once it trains with the run, "
-                         "the run then fails on every machine); start it again only after that")
+    def __init__(self, folder: Path, rank: int, pid: int, *, launcher_ended: bool = False) -> None:
+        if launcher_ended:  # killed hard, it left its trainers (each in a session of its own) waiting or training
+            super().__init__(f"machine {rank} of the run in {folder} is still trained on this machine by trainers whose "
+                             f"launcher has ended (the first: pid {pid}): watch and stop the run on machine 0, or end "
+                             f"them (`kill {pid}` and this run's other trainers here, as `ps -ef` lists them; the run "
+                             "then fails on every machine); start it again only after that")
+        else:
+            super().__init__(f"machine {rank} of the run in {folder} is already started on this machine (pid {pid}): "
+                             f"watch and stop the run on machine 0. `kill {pid}` ends this machine's part (once it trains "
+                             "with the run, the run then fails on every machine); start it again only after that")
         self.folder, self.rank, self.pid = folder, rank, pid
 
 
@@ -237,6 +243,9 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
     live = None if main_machine else running_pid(machine_log(folder, rank))
     if live is not None:
         raise MachineLiveError(folder.path, rank, live)
+    orphaned = None if main_machine else machine_trainer(machine_lock(folder.log.parent, machine_profile(folder, rank)))
+    if orphaned is not None:
+        raise MachineLiveError(folder.path, rank, orphaned, launcher_ended=True)
     shown = given_as or "PROFILE"
     foreign = foreign_entries(folder)
     if foreign:

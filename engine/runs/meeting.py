@@ -3,15 +3,20 @@
 A machine other than 0 writes no events (machine 0 keeps the run's), and its ``accelerate launch`` waits, silently
 and for a quarter of an hour at a time, until it reaches machine 0. Once the processes have met, the trainer says so
 in its log, where ``dbtui run`` on that machine reads it; a pid file beside the log names the launcher, for a
-``dbtui stop`` there to say what ends it, and for a second launcher of the same machine to be refused.
+``dbtui stop`` there to say what ends it, and for a second launcher of the same machine to be refused. So does a lock
+its first trainer holds: a launcher killed hard leaves its trainers running (each in a session of its own).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import psutil
+
+from engine.errors import DbtuiError
+from engine.runs.held_file import held, lock_exclusive, remember
 
 MET = "dbtui trainer: the processes of the run have met"
 START_SLACK_S = 0.01
@@ -73,3 +78,41 @@ def forget_pid(log: Path, pid: int) -> None:
     with contextlib.suppress(OSError, ValueError):
         if int(pid_file(log).read_text(encoding="utf-8").split()[0]) == pid:
             pid_file(log).unlink()
+
+
+class MachineTrainedError(DbtuiError):
+    """Another trainer of this machine's part of the run holds its lock: it would train as a machine too many."""
+
+
+def machine_lock(logs: Path, profile: Path) -> Path:
+    """The file that the first trainer of the machine training ``profile`` (RUN/profile-machine-N.toml) holds locked
+    for its whole life, in the run's ``logs`` folder."""
+    return logs / f"{profile.stem}.lock"
+
+
+def hold_machine_lock(path: Path) -> None:
+    """Lock ``path`` until this process ends, however it ends (held_file), and write this process's pid in it. Where
+    the disk has no locks it goes on unlocked, as the launch lock does."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    locked = lock_exclusive(fd)
+    if locked is False:
+        os.close(fd)
+        raise MachineTrainedError(f"another trainer (pid {machine_trainer(path)}) trains this machine's part of the "
+                                  "run already: end it before starting this machine again")
+    if locked is None:
+        os.close(fd)
+        return
+    remember(fd)  # left open: the lock goes with the process
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+
+
+def machine_trainer(path: Path) -> int | None:
+    """The pid of the trainer that holds ``path`` locked (0 where it has not written it yet); None where none does or
+    it cannot be told."""
+    if held(path) is not True:
+        return None
+    try:
+        return int(path.read_text(encoding="utf-8") or 0)
+    except (OSError, ValueError):
+        return 0

@@ -36,12 +36,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from engine.runs.control import take_requests
     from engine.runs.folder import RunFolder
+    from engine.runs.meeting import hold_machine_lock, machine_lock
     from engine.runs.trainer_lock import TrainerLock
 
     folder = RunFolder(args.run_dir)
     lock = TrainerLock(folder)
     try:
         folder.create()
+        if args.profile is not None and os.environ.get("LOCAL_RANK", "0") == "0":
+            # Held for this machine's part of the run: its launcher killed hard leaves this process running.
+            hold_machine_lock(machine_lock(folder.log.parent, args.profile))
         # Taken before the seconds of imports and the processes' meeting: until then only the launcher's pid says the
         # run is alive, which means nothing from another PID namespace. The process of rank 0 takes it (accelerate and
         # torchrun set RANK; a lone trainer has none).
