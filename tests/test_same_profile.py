@@ -18,14 +18,18 @@ import json, os, sys
 from pathlib import Path
 from engine.profile import load_profile
 from engine.training.accelerator import make_accelerator
+from engine.training.distributed import leave_gloo_group
 from engine.training.same_profile import ProfilesDifferError
+import torch.distributed
 rank, folder = os.environ["RANK"], Path(sys.argv[1])
 try:
     make_accelerator(load_profile(folder / f"p{rank}.toml"), "no", folder)
     said = None
 except ProfilesDifferError as error:
     said = str(error)
-(folder / f"said-{rank}.json").write_text(json.dumps(said))
+finally:
+    leave_gloo_group()  # as the trainer does: a group left up may abort the process at exit
+(folder / f"said-{rank}.json").write_text(json.dumps([said, torch.distributed.is_initialized()]))
 """
 
 
@@ -44,7 +48,8 @@ def test_a_machine_whose_profile_differs_stops_every_machine_naming_the_settings
     script.write_text(SET_UP_ON_EACH_MACHINE)
     done = launch_two_processes(script, str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
-    said = [json.loads((tmp_path / f"said-{rank}.json").read_text()) for rank in (0, 1)]
+    said, still_up = zip(*(json.loads((tmp_path / f"said-{rank}.json").read_text()) for rank in (0, 1)))
+    assert still_up == (False, False)  # the process group is left: its gloo threads aborted a process at exit now and then
     assert said[0] == said[1]  # machine 0 hears it too: it shows the run
     assert said[0].startswith("machine 1's profile differs from machine 0's in 2 setting(s), machine 1's value vs "
                               "machine 0's: optimizer.learning_rate (0.01 vs 0.0001), training.max_train_steps (9 vs 6)")
@@ -93,3 +98,16 @@ def test_machines_that_load_other_models_are_refused(tmp_path: Path) -> None:
     assert compared({"pretrained": "org/sd"}, {"pretrained": "org/sd", "revision": "main"}) == []
     assert compared({"pretrained": "org/sd"}, {"pretrained": "org/other"}) == [
         "model.pretrained ('org/sd' vs 'org/other')"]
+
+
+def test_a_trainer_that_fails_leaves_its_process_group(tmp_path: Path, monkeypatch) -> None:
+    """A failure after the processes met (machines' profiles that differ) skipped accelerate's end_training: the gloo
+    group's threads lived on into interpreter exit, where one aborted the process now and then."""
+    from engine.runs import worker
+    from engine.training import distributed
+
+    left = []
+    monkeypatch.setattr(distributed, "leave_gloo_group", lambda: left.append(True))
+    monkeypatch.setattr(worker, "keep_stops", lambda *args, **kwargs: None)  # this process's own signal handlers stay
+    assert worker.main([str(tmp_path / "run")]) == 1  # no profile.toml there
+    assert left == [True]

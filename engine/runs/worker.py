@@ -59,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         if lock.held:
             take_requests(folder)  # asked after the last step boundary: no later run of this folder acts on them
         lock.release()
+        from engine.training.distributed import leave_gloo_group
+
+        leave_gloo_group()
+
 
 
 def keep_stops(asked_to_stop: list[int], *, waits_for_machine_0: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -65,6 +66,18 @@ def process_state() -> Any:
         import torch.distributed.nn.functional  # noqa: F401
 
     return PartialState(cpu=on_cpu(), timeout=MEETING_TIMEOUT)
+
+
+def leave_gloo_group() -> None:
+    """A run that failed once its processes met (machines' profiles that differ, a set-up error) never reached
+    accelerate's ``end_training``, which destroys the process group: its gloo threads then live on into interpreter
+    exit, where one aborts the process ("terminate called without an active exception", status 134 for a clean
+    error). NCCL's group is left to its own exit: destroying it while another process hangs in a collective could
+    hang this one, and accelerate launch ends them all anyway."""
+    distributed = sys.modules.get("torch.distributed")
+    if distributed is not None and distributed.is_available() and distributed.is_initialized() \
+            and distributed.get_backend() == "gloo":
+        distributed.destroy_process_group()
 
 
 def whole_model(accelerator: Any, model: Any) -> Any:
