@@ -132,11 +132,14 @@ def likely_family(source: str) -> str:
 
 
 def _family_by_name(source: str) -> str:
+    # The file's or folder's own name (a hub id's repo part) decides, not the folders it is in: FluxGym keeps
+    # SDXL models under /workspace/fluxgym/models.
+    name = source.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
     # Flux and its fine-tunes say so in their names (FLUX.1-dev, flux1-dev-fp8, fluxmania).
-    if "flux" in source.lower():
+    if "flux" in name.lower():
         return "flux"
     # "XL" in any case-joined name (animagineXLV3, sdxlTurbo), but not the "xl" inside a word (xlarge, pixlart).
-    return "sdxl" if re.search(r"XL|xl(?![a-z])", Path(source).expanduser().name) else "sd"
+    return "sdxl" if re.search(r"XL|xl(?![a-z])", name) else "sd"
 
 
 def family_from_files(source: str) -> str | None:

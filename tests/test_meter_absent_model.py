@@ -27,6 +27,9 @@ def _denoiser_size(source: str) -> float:
     ("/nonexistent/sdxl-model", "sdxl", "SDXL base", 2.57e9),
     ("/workspace/sd15-finetune", "sd", "SD1.5", 0.86e9),
     ("/workspace/models/flux1-schnell-fp8.safetensors", "flux", "FLUX.1 [schnell]", 11.9e9),
+    # FluxGym's folder, or a folder of Flux runs, does not make the model in it a Flux.
+    ("/workspace/fluxgym/models/juggernautXL_v9.safetensors", "sdxl", "SDXL base", 2.57e9),
+    ("/workspace/flux-runs/v1-5-pruned-emaonly.safetensors", "sd", "SD1.5", 0.86e9),
 ])
 def test_a_model_absent_here_is_estimated_as_the_published_architecture_its_name_says(
         source: str, family: str, who: str, size: float) -> None:
@@ -101,3 +104,18 @@ def test_hardware_profile_of_a_model_here_says_no_guess(tmp_path: Path, tiny_sd1
     path = save_profile(tiny_profile(tmp_path, model={"pretrained": str(tiny_sd1)}), tmp_path / "p.toml")
     assert main(["hardware", "--profile", str(path), "--output-dir", str(tmp_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["family_note"] is None
+
+
+@pytest.mark.parametrize(("source", "family"), [
+    ("/workspace/fluxgym/models/juggernautXL_v9.safetensors", "sdxl"),
+    ("/workspace/flux-runs/my-finetune", "sd"),
+    ("/workspace/XL-models/v1-5-pruned.safetensors", "sd"),
+    ("/workspace/models/flux1-dev-fp8.safetensors", "flux"),
+    ("someorg/FLUX-thing", "flux"),
+    ("fluxorg/juggernautXL_v9", "sdxl"),
+])
+def test_the_family_is_guessed_from_the_models_own_name_not_its_folders(source: str, family: str) -> None:
+    """A "flux" anywhere in the path made an SDXL model in /workspace/fluxgym/models a FLUX.1 estimate."""
+    from engine.model_info import likely_family
+
+    assert likely_family(source) == family
