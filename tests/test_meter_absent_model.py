@@ -119,3 +119,23 @@ def test_the_family_is_guessed_from_the_models_own_name_not_its_folders(source: 
     from engine.model_info import likely_family
 
     assert likely_family(source) == family
+
+
+@pytest.mark.parametrize("name", [
+    "flux2-dev.safetensors", "FLUX.2-dev", "flux1-fill-dev.safetensors", "flux1-depth-dev", "flux1-canny-dev.safetensors",
+    "flux1-redux-dev.safetensors", "chroma-unlocked-v35.safetensors", "sd_xl_refiner_1.0.safetensors",
+    "SSD-1B.safetensors", "PixArt-Sigma-XL-2-1024-MS", "t5xxl_fp16.safetensors", "clip_l.safetensors",
+    "sdxl_vae.safetensors", "my_sdxl_lora.safetensors"])
+def test_an_absent_model_whose_name_is_no_base_model_dbtui_trains_is_not_guessed(name: str) -> None:
+    """FLUX.2 was estimated as FLUX.1 [dev], the refiner and t5xxl as SDXL base, SSD-1B as SD1.5."""
+    with pytest.raises(ArchitectureUnavailableError) as raised:
+        architecture_of(f"/workspace/models/{name}")
+    assert "names no base model dbtui trains" in str(raised.value)
+    assert "--set 'model.pretrained=\"stabilityai/stable-diffusion-xl-base-1.0\"'" in str(raised.value)
+
+
+@pytest.mark.parametrize(("name", "family"), [
+    ("realvisxlV40_v40LightningBakedvae.safetensors", "sdxl"), ("sd-v1-5-baked-vae.safetensors", "sd"),
+    ("floralXL.safetensors", "sdxl"), ("flux1-dev-fp8.safetensors", "flux")])
+def test_base_models_whose_names_hold_such_a_word_are_still_guessed(name: str, family: str) -> None:
+    assert architecture_of(f"/workspace/models/{name}").family.id == family

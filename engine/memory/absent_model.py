@@ -27,6 +27,15 @@ PUBLISHED = {
 _SD1 = re.compile(r"(sd|diffusion)[-_ .]?v?1(?:[-_.]?[45])?(?!\d)|v1[-_.][45](?!\d)")
 _SD2 = re.compile(r"(sd|diffusion)[-_ .]?v?2(?:[-_.]?[01])?(?!\d)|v2[-_.][01](?!\d)")
 
+# Names of models dbtui refuses, or of another family, that the guesses above would take for a base model: FLUX.2
+# (far larger), FLUX.1 Fill/Depth/Canny/Redux/Kontext (other inputs), Chroma, the SDXL refiner, SSD-1B ("sd-1"),
+# PixArt-…-XL-2 and t5xxl ("XL"), and a text encoder, VAE or LoRA file. An absent one is not guessed: a confident
+# estimate on the wrong architecture is worse than the error that says how to get one.
+_NOT_A_BASE_MODEL = re.compile(
+    r"flux[-_. ]?2|(?<![a-z])(fill|depth|canny|redux|kontext|inpaint(ing)?)(?![a-z])|chroma|refiner|ssd[-_. ]?1b"
+    r"|pixart|(?<![a-z0-9])(t5|umt5)|(?<![a-z])clip|(?<!baked)(?<!baked[-_ ])(?<![a-z])vae(?![a-z])|^ae\.|^ae$"
+    r"|lora(?![a-z])|locon|lycoris")
+
 
 def is_absent(source: str) -> bool:
     """Whether ``model.pretrained`` is a local path (a file or a folder) that does not exist on this machine."""
@@ -36,10 +45,13 @@ def is_absent(source: str) -> bool:
 
 
 def guessed_family(source: str) -> str | None:
-    """A key of ``PUBLISHED`` from the model's name, or None where the name does not say the family."""
+    """A key of ``PUBLISHED`` from the model's name, or None where the name does not say the family or names a model
+    that is no base model of one (``_NOT_A_BASE_MODEL``)."""
     from engine.model_info import likely_family
 
     name = Path(source).name.lower()
+    if _NOT_A_BASE_MODEL.search(name):
+        return None
     family = likely_family(source)
     if family == "flux":
         return "flux-schnell" if "schnell" in name else "flux"
@@ -62,9 +74,11 @@ def absent_architecture(source: str) -> Architecture:
 
     guess = guessed_family(source)
     if guess is None:
+        why = ("names no base model dbtui trains (FLUX.2, FLUX.1 Fill or Depth, Chroma, the SDXL refiner, a text "
+               "encoder, VAE or LoRA …)" if _NOT_A_BASE_MODEL.search(Path(source).name.lower())
+               else "does not say its family (SD1.x, SD2.x, SDXL or Flux)")
         raise ArchitectureUnavailableError(
-            f"'{source}' does not exist on this machine and its name does not say its family (SD1.x, SD2.x, SDXL or "
-            f"Flux): to estimate it here, name its family's base model instead, e.g. "
+            f"'{source}' does not exist on this machine and its name {why}: to estimate it here, name its family's base model instead, e.g. "
             f"{_set_base(PUBLISHED['sdxl'][1])} for an SDXL model or {_set_base(PUBLISHED['sd1'][1])} for an SD1.5 one "
             "(or estimate where the model is)")
     who, hub_id, configs = PUBLISHED[guess]
