@@ -12,7 +12,7 @@ import torch
 from engine.memory.architecture import ArchitectureUnavailableError, architecture_of
 from tests.training_helpers import tiny_profile
 
-NOTE = "the model is not on this machine: estimated as {}'s published architecture (guessed from its name;"
+NOTE = "'{}' does not exist on this machine: estimated as {}'s published architecture (guessed from its name;"
 
 
 def _denoiser_size(source: str) -> float:
@@ -36,7 +36,7 @@ def test_a_model_absent_here_is_estimated_as_the_published_architecture_its_name
     """It said "not available (…: no such file)", or of a folder that does not exist "is not a diffusers model folder"."""
     architecture = architecture_of(source)
     assert architecture.family.id == family
-    assert architecture.note.startswith(NOTE.format(who)) and "--set 'model.pretrained=" in architecture.note
+    assert architecture.note.startswith(NOTE.format(source, who)) and "--set 'model.pretrained=" in architecture.note
     assert f"{Path(source).name}, not on this machine" in architecture.label
     assert _denoiser_size(source) == pytest.approx(size, rel=0.02)
 
@@ -74,7 +74,8 @@ def test_fit_estimate_only_of_a_profile_for_another_machine_estimates_and_says_t
     out = capsys.readouterr().out
     assert "not available" not in out
     assert "SD1.5's published architecture (sd15-person.safetensors, not on this machine)" in out
-    assert "  note: " + NOTE.format("SD1.5") in out
+    assert "  note: " + NOTE.format("/workspace/models/sd15-person.safetensors", "SD1.5") in out
+    assert "fits 8 GB" in out and "(on an architecture guessed from the model's name: see the first note)" in out
     assert "the pictures of '/workspace/photos' are not read here" in out
 
 
@@ -139,3 +140,13 @@ def test_an_absent_model_whose_name_is_no_base_model_dbtui_trains_is_not_guessed
     ("floralXL.safetensors", "sdxl"), ("flux1-dev-fp8.safetensors", "flux")])
 def test_base_models_whose_names_hold_such_a_word_are_still_guessed(name: str, family: str) -> None:
     assert architecture_of(f"/workspace/models/{name}").family.id == family
+
+
+def test_an_absent_model_whose_folder_is_here_is_said_to_be_a_path_to_check(tmp_path: Path) -> None:
+    """A typo (".safetensor", "models" for "Models") was told only "juggernautXL_v9.safetensor, not on this machine"."""
+    source = str(tmp_path / "juggernautXL_v9.safetensor")
+    architecture = architecture_of(source)
+    assert architecture.guessed and architecture.family.id == "sdxl"
+    assert architecture.note.startswith(f"'{source}' does not exist on this machine (check the path: its folder "
+                                        f"'{tmp_path}' is here): estimated as SDXL base's published architecture")
+    assert "check the path" not in architecture_of("/workspace/nowhere/juggernautXL_v9.safetensors").note

@@ -108,7 +108,8 @@ def _estimate(profile, cards: tuple[float, ...]):
     except DbtuiError as error:
         print(f"memory estimate:   not available ({error})")
         return None
-    print(f"memory estimate:   {estimate.fit_line(cards)}")
+    guessed = " (on an architecture guessed from the model's name: see the first note)" if estimate.guessed_architecture else ""
+    print(f"memory estimate:   {estimate.fit_line(cards)}{guessed}")
     fitting = [card for card in cards if estimate.fits(card)]
     missed = [card for card in cards if not estimate.fits(card)]
     if missed and (not fitting or fitting[0] != cards[0]):

@@ -84,7 +84,16 @@ def absent_architecture(source: str) -> Architecture:
     who, hub_id, configs = PUBLISHED[guess]
     arch = from_folder(CONFIGS / configs) if configs else flux_architecture("schnell" if guess == "flux-schnell" else "dev")
     other = PUBLISHED["sd1" if guess == "sdxl" else "sdxl"]
-    note = (f"the model is not on this machine: estimated as {who}'s published architecture (guessed from its name; "
-            f"if wrong, name its family's base model, e.g. {_set_base(other[1])} for {other[0]})")
+    note = (f"'{source}' does not exist on this machine{_typo_hint(source)}: estimated as {who}'s published "
+            f"architecture (guessed from its name; if wrong, name its family's base model, e.g. {_set_base(other[1])} "
+            f"for {other[0]})")
     return dataclasses.replace(arch, label=f"{who}'s published architecture ({Path(source).name}, not on this machine)",
-                               note=note)
+                               note=note, guessed=True)
+
+
+def _typo_hint(source: str) -> str:
+    """Where the model's folder is on this machine, the path more likely has a typo than names the machine to rent."""
+    from engine.profile.model_source import local_path
+
+    folder = local_path(source).parent
+    return f" (check the path: its folder '{folder}' is here)" if folder != folder.parent and folder.is_dir() else ""

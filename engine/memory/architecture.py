@@ -37,6 +37,7 @@ class Architecture:
     family: Family
     build: Callable[[], Parts]
     note: str = ""  # what the estimate must say of it: a guessed architecture says so (engine/memory/absent_model.py)
+    guessed: bool = False  # guessed from the name of a model not on this machine: the verdicts say so too
 
 
 def _text_encoder(folder: Path) -> Any:

@@ -54,6 +54,8 @@ class MemoryEstimate:
     # Allocated while previews or scoring images are generated (engine/memory/sampling.py): the denoiser,
     # the VAE back on the GPU, the optimizer's state, one generation. 0 when the run neither samples nor scores.
     sampling: int = 0
+    # Made on a family's published architecture guessed from the name of a model not on this machine.
+    guessed_architecture: bool = False
 
     @property
     def peak_allocated(self) -> int:
