@@ -38,13 +38,16 @@ if TYPE_CHECKING:
 Estimator = Callable[[Any, Callable[[], bool]], MemoryEstimate | None]
 DEBOUNCE_S = 1.5
 RETRY_S = 60.0  # how soon settings whose child was ended or crashed are estimated again at a request
+GUESSED = "(model not here: architecture guessed from its name)"
 ESTIMATING = "VRAM ≈ [i]estimating…[/i] (the memory meter: no GPU needed)"
 
 
 def card_line(estimate: MemoryEstimate, hint: str = "") -> str:
     """``VRAM ≈ 9.4 GB on the card · fits 8 GB ✗ · 12 GB ✓ · 16 GB ✓ · 24 GB ✓``: the run's largest moment
-    (the step, the caching pass or a preview), as the verdicts judge it; ``hint`` after the figure."""
-    return f"VRAM ≈ {estimate.run_need / GIB:.1f} GB on the card{f' {hint}' if hint else ''} · {estimate.fit_line()}"
+    (the step, the caching pass or a preview), as the verdicts judge it; ``hint`` after the figure, and a caveat where
+    the model is not on this machine and its architecture was guessed from its name."""
+    said = " ".join(part for part in (hint, GUESSED if estimate.guessed_architecture else "") if part)
+    return f"VRAM ≈ {estimate.run_need / GIB:.1f} GB on the card{f' {said}' if said else ''} · {estimate.fit_line()}"
 
 
 def failure_line(reason: str) -> str:
