@@ -62,3 +62,25 @@ def test_hardware_judges_its_presets_against_the_cards_asked_about(tmp_path: Pat
     assert main(["hardware", "--family", "sdxl", "--output-dir", str(tmp_path), "--card", "11", "--card", "48"]) == 0
     out = capsys.readouterr().out
     assert "fits 11 GB ✗" in out and "48 GB ✓" in out and "24 GB" not in out.split("whole run")[1]
+
+
+@pytest.mark.parametrize("command", ["fit", "hardware"])
+@pytest.mark.parametrize("card", ["1e20", "4097", "5000GB"])
+def test_a_card_size_above_any_card_is_refused(command: str, card: str, tmp_path: Path, capsys) -> None:
+    """1e20 was judged and printed as "1e+20 GB"."""
+    from engine.profile import save_profile
+
+    path = save_profile(tiny_profile(tmp_path), tmp_path / "p.toml")
+    arguments = ["fit", str(path), "--estimate-only"] if command == "fit" else ["hardware", "--output-dir", str(tmp_path)]
+    with pytest.raises(SystemExit) as exited:
+        main([*arguments, "--card", card])
+    assert exited.value.code == 2 and "at most 4096" in capsys.readouterr().err
+
+
+def test_sizes_in_g_and_sizes_that_print_alike_are_one_card(tmp_path: Path, monkeypatch, capsys) -> None:
+    """"24G" and "80Gb" were refused; 10.0000001 and 10.0000002 printed as two "10 GB" and shared one JSON key."""
+    out = _fit_estimate_only(tmp_path, monkeypatch, capsys, "24G", "80Gb", "10.0000001", "10.0000002", "80 gib")
+    assert "memory estimate:   fits 10 GB ✗ · 24 GB ✗ · 80 GB ✓" in out
+    assert main(["hardware", "--family", "sdxl", "--output-dir", str(tmp_path), "--json", "--card", "10.0000001",
+                 "--card", "10.0000002", "--card", "12.04"]) == 0
+    assert list(json.loads(capsys.readouterr().out)["presets"]["sdxl-full"]["fits"]) == ["10", "12"]

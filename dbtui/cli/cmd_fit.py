@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 from dbtui.cli.common import add_overrides, int_in, price
 
@@ -11,18 +12,24 @@ CARD_HELP = ("a card size in GB to judge the memory estimates against, e.g. --ca
              "replaces the default 8, 12, 16 and 24)")
 
 
+MAX_CARD_GB = 4096  # far above any one card: a larger size is a typo (1e20, a size in MB)
+
+
 def card_size(text: str) -> float:
-    """An argparse ``type``: a card's memory in GB (GiB, as cards are sold), a finite number above 0; "80GB" reads as 80."""
-    number = text.strip()
-    for unit in ("GiB", "GB", "gib", "gb"):
-        number = number.removesuffix(unit).strip()
+    """An argparse ``type``: a card's memory in GB (GiB, as cards are sold), a finite number above 0 and at most
+    ``MAX_CARD_GB``; "80GB", "80 GiB" and "24G" in any case read as 80 and 24. Rounded to 0.1 GB, as the verdicts print
+    sizes: two that print alike are one card."""
+    number = re.sub(r"\s*(gib|gb|g)$", "", text.strip(), flags=re.IGNORECASE)
     try:
         value = float(number)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a card size: give its memory in GB, e.g. 24 or 80") from None
-    if not math.isfinite(value) or value <= 0:
+    if not math.isfinite(value) or round(value, 1) <= 0:
         raise argparse.ArgumentTypeError(f"{text} is not a card size: give its memory in GB, above 0, e.g. 24 or 80")
-    return value
+    if value > MAX_CARD_GB:
+        raise argparse.ArgumentTypeError(f"{text} is not a card size: give its memory in GB, at most {MAX_CARD_GB}, "
+                                         "e.g. 24 or 80")
+    return round(value, 1)
 
 
 def cards_asked(asked: list[float] | None) -> tuple[float, ...]:
