@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from dbtui.cli import build_parser
 from engine.events import StepEnded
 from engine.runs.fit import MAX_EXTRA_STEPS, measure, measured_enough
 from engine.training.precision import without_conv_benchmark
@@ -60,11 +61,10 @@ def test_the_fit_command_says_when_the_peak_lacks_the_optimizers_state(monkeypat
 
     all_skipped = measure([step(1, True), step(2, True)], setup_s=1.0)
     monkeypatch.setattr(fit, "fit_test", lambda *a, **k: all_skipped)
-    monkeypatch.setattr(cmd_fit, "_estimate", lambda profile: None)
+    monkeypatch.setattr(cmd_fit, "_estimate", lambda profile, cards: None)
     profile = tmp_path / "p.toml"
     profile.write_text((Path(__file__).parents[1] / "profiles" / "tiny-demo.toml").read_text())
-    args = cmd_fit.argparse.Namespace(profile=str(profile), steps=2, price_per_hour=None, estimate_only=False,
-                                      set=[f'saving.output_dir="{tmp_path / "runs"}"'])
+    args = build_parser().parse_args(["fit", str(profile), "--steps", "2", "--set", f'saving.output_dir="{tmp_path / "runs"}"'])
     assert cmd_fit._fit(args) == 0
     assert "fp16's loss scaler skipped the steps measured" in capsys.readouterr().out
     monkeypatch.setattr(fit, "fit_test", lambda *a, **k: dataclasses.replace(all_skipped, lacks_optimizer_state=False))
@@ -86,13 +86,13 @@ def test_the_fit_command_measures_a_short_run_to_its_step_before_last_and_prints
         return measure([step(1, False), step(2, False)], setup_s=1.0)
 
     monkeypatch.setattr(fit, "fit_test", fake_fit_test)
-    monkeypatch.setattr(cmd_fit, "_estimate", lambda profile: None)
+    monkeypatch.setattr(cmd_fit, "_estimate", lambda profile, cards: None)
     profile = tmp_path / "p.toml"
     profile.write_text((Path(__file__).parents[1] / "profiles" / "tiny-demo.toml").read_text())
 
     def fit_of(run_steps: int, steps: int = 10) -> str:
-        args = cmd_fit.argparse.Namespace(profile=str(profile), steps=steps, price_per_hour=None, estimate_only=False,
-                                          set=[f'saving.output_dir="{tmp_path / "runs"}"', f"training.max_train_steps={run_steps}"])
+        args = build_parser().parse_args(["fit", str(profile), "--steps", str(steps), "--set", f'saving.output_dir="{tmp_path / "runs"}"',
+                                          "--set", f"training.max_train_steps={run_steps}"])
         assert cmd_fit._fit(args) == 0
         return capsys.readouterr().out
 
