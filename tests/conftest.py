@@ -16,6 +16,19 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     os.environ.setdefault("OMP_NUM_THREADS", str(_share))
 
 
+@pytest.fixture(autouse=True)
+def _signal_handlers_kept() -> object:
+    """The trainer's entry point, called in-process by some tests, sets its own SIGINT/SIGTERM/SIGHUP handlers (SIGHUP
+    ignored): left so, every process a later test of the same worker started inherited SIGHUP ignored, and one that
+    should stop on it (a fit test) rightly kept running."""
+    import signal
+
+    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    yield
+    for signum, handler in kept.items():
+        signal.signal(signum, handler)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Built-in assets go to a per-session folder, never the user's ~/.cache."""
