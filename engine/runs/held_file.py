@@ -39,6 +39,29 @@ def lock_exclusive(fd: int) -> bool | None:
             raise
 
 
+
+def sign(fd: int) -> None:
+    """Write this process's pid in the lock file open as ``fd``, over whatever an earlier holder wrote."""
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+
+
+def pid_in(text: bytes) -> int:
+    """The pid a lock file's ``text`` names; 0 for none."""
+    return int(text) if text.isdigit() else 0  # bytes: ASCII digits only
+
+
+def holder_pid(path: Path) -> int:
+    """The pid the lock file ``path`` names, read without this process locking it; 0 for none or unreadable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return 0
+    try:
+        return pid_in(os.pread(fd, 32, 0).strip())
+    finally:
+        os.close(fd)
+
 def remember(fd: int) -> None:
     """Note ``fd`` as a lock this process holds (see ``held``)."""
     stat = os.fstat(fd)

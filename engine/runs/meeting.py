@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 
 from engine.errors import DbtuiError
-from engine.runs.held_file import held, lock_exclusive, remember
+from engine.runs.held_file import held, holder_pid, lock_exclusive, remember, sign
 
 MET = "dbtui trainer: the processes of the run have met"
 START_SLACK_S = 0.01
@@ -103,16 +103,10 @@ def hold_machine_lock(path: Path) -> None:
         os.close(fd)
         return
     remember(fd)  # left open: the lock goes with the process
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    sign(fd)
 
 
 def machine_trainer(path: Path) -> int | None:
     """The pid of the trainer that holds ``path`` locked (0 where it has not written it yet); None where none does or
     it cannot be told."""
-    if held(path) is not True:
-        return None
-    try:
-        return int(path.read_text(encoding="utf-8") or 0)
-    except (OSError, ValueError):
-        return 0
+    return holder_pid(path) if held(path) is True else None

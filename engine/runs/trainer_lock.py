@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from engine.runs.folder import RunFolder, RunFolderError, unusable_folder
-from engine.runs.held_file import forget, held, lock_exclusive, remember, same_file
+from engine.runs.held_file import forget, held, holder_pid, lock_exclusive, pid_in, remember, same_file, sign
 from engine.runs.trainer_process import trainer_alive
 
 
@@ -60,8 +60,7 @@ class TrainerLock:
         if locked is None and not made:  # a crash's, on a disk without locks: made anew, as only creating is atomic
             path.unlink(missing_ok=True)
             return False
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        sign(fd)
         if locked:
             remember(fd)
         self._fd = fd
@@ -74,7 +73,7 @@ class TrainerLock:
             raise unusable_folder(self.folder.path, error) from None
         if not os.path.lexists(path):  # no file refused it: the folder did, and would again on every try
             raise self._unwritable()
-        owner = _owner_by_path(path)
+        owner = holder_pid(path)
         if held(path) is True or owner and trainer_alive(owner, self.folder.path):
             raise self._running(owner)
         try:
@@ -126,22 +125,6 @@ def _owner(fd: int) -> int:
     for _ in range(20):
         text = os.pread(fd, 32, 0).strip()
         if text:
-            return _pid(text)
+            return pid_in(text)
         time.sleep(0.05)
     return 0
-
-
-def _owner_by_path(path: Path) -> int:
-    """The pid a lock file this process holds no lock on names; 0 for none or unreadable."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return 0
-    try:
-        return _pid(os.pread(fd, 32, 0).strip())
-    finally:
-        os.close(fd)
-
-
-def _pid(text: bytes) -> int:
-    return int(text) if text.isdigit() else 0  # bytes: ASCII digits only
