@@ -275,3 +275,8 @@ def _flux_verdict(hw: Hardware) -> tuple[str, str]:
 
 _VERDICTS = {"sd": _sd_verdict, "sdxl": _sdxl_verdict, "flux": _flux_verdict}
 FAMILIES = tuple(_VERDICTS)
+
+
+def card_verdict(card_gb: float, family: str = "sd") -> tuple[str, str]:
+    """``verdict`` for a card of ``card_gb`` not in this machine (the one to rent), as a card with bf16 trains."""
+    return verdict(Hardware(gpus=[Gpu(0, "A card", card_gb * 1024, None, "8.0", True)]), family)

@@ -43,3 +43,23 @@ def test_below_80_columns_the_preset_table_keeps_each_size_and_card_whole(tmp_pa
             marks = need.fit_line().removeprefix("fits ").split(" · ")
             assert all(mark in out for mark in marks), out
         assert "…" not in out.split("whole run")[1], out  # the probe's table above may shorten a long disk path
+
+
+def test_each_card_asked_about_gets_its_own_recommended_preset(tmp_path: Path, monkeypatch, capsys) -> None:
+    """With no GPU here (before renting), `--card 8 --card 24` judged the table by those cards, but the advice stayed
+    "No NVIDIA GPU found" with the CPU demo: nothing said which preset to pick on the card to rent."""
+    import json
+
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["hardware", "--family", "sdxl", "--card", "24", "--card", "8", "--output-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    small, large = out.index("--card 8:"), out.index("--card 24:")
+    assert small < large, out
+    assert "Recommended preset for it: " in out[small:large] and "(sdxl-lora)" in out[small:large], out
+    assert "(sdxl-full)" in out[large:].split("GPU memory by the memory meter")[0], out
+
+    assert main(["hardware", "--family", "sd", "--card", "12", "--json", "--output-dir", str(tmp_path)]) == 0
+    by_card = json.loads(capsys.readouterr().out)["card_verdicts"]
+    assert by_card["12"]["preset"] == "full-8bit" and by_card["12"]["verdict"].startswith("A card with 12 GB"), by_card
+    assert main(["hardware", "--family", "sd", "--json", "--output-dir", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out)["card_verdicts"] == {}

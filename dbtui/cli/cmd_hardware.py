@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--output-dir", default=".", help="where runs will be written: free disk is measured there (or at its nearest folder that exists)")
     parser.add_argument("--json", action="store_true", help="print the probe as JSON")
-    parser.add_argument("--card", action="append", type=card_size, metavar="GB", help=CARD_HELP)
+    parser.add_argument("--card", action="append", type=card_size, metavar="GB",
+                        help=CARD_HELP + "; the advice then also names the preset to pick on each of those cards")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--family", choices=FAMILIES, help="advice for this model family: sd (SD1.x/SD2.x, the default), sdxl or flux")
     which.add_argument("--profile", metavar="PROFILE", help="advice for the model this profile trains (model.pretrained)")
@@ -28,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _hardware(args: argparse.Namespace) -> int:
-    from engine.hardware import probe, verdict
+    from engine.hardware import card_verdict, probe, verdict
     from engine.model_info import likely_family
 
     family, family_note = args.family or "sd", None
@@ -43,11 +44,13 @@ def _hardware(args: argparse.Namespace) -> int:
     bf16 = hardware.gpus[0].bf16 if hardware.gpus else True  # without a GPU: as a GPU with bf16 trains them
     estimates = _family_estimates(family, bf16)
     cards = cards_asked(args.card)
+    # The advice for each card asked about: the card to rent is seldom the one this machine has.
+    card_advice = {card: card_verdict(card, family) for card in sorted(set(args.card or ()))}
     if args.json:
         presets = {name: _as_json(row.need(bf16), row.no_prior, cards) for name, row in estimates.items()}
-        print(json.dumps({**hardware.to_dict(), "family": family,
-                          "family_note": family_note, "verdict": sentence, "preset": preset, "presets": presets},
-                         indent=2))
+        by_card = {f"{card:g}": {"verdict": said, "preset": best} for card, (said, best) in card_advice.items()}
+        print(json.dumps({**hardware.to_dict(), "family": family, "family_note": family_note, "verdict": sentence,
+                          "preset": preset, "card_verdicts": by_card, "presets": presets}, indent=2))
         return 0
     from rich.markup import escape
 
@@ -60,6 +63,9 @@ def _hardware(args: argparse.Namespace) -> int:
     if family_note:
         console.print(f"\n{escape(family_note)}")
     console.print(f"\n[b]{sentence}[/b]\nRecommended preset: [b]{PRESET_LABELS.get(preset, preset)}[/b] ({preset})")
+    for card, (said, best) in card_advice.items():
+        console.print(f"\n[b]--card {card:g}:[/b] {escape(said)}\nRecommended preset for it: "
+                      f"[b]{PRESET_LABELS.get(best, best)}[/b] ({best})")
     if estimates:
         console.print()
         console.print(_estimates_table(estimates, preset, bf16, console.width, cards))
