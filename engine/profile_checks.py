@@ -15,6 +15,7 @@ from engine.profile import Problem, Profile
 from engine.profile.concept_warnings import (class_prompt_problems, prior_weight_problems, shared_prompt_problems,
                                             unused_class_problems)
 from engine.profile.empty_settings import empty_setting_problems
+from engine.profile.library_problems import missing_library_problems
 from engine.profile.schedule_warnings import schedule_problems
 
 
@@ -34,7 +35,7 @@ def check_profile(profile: Profile, family_id: str | None = None,
     as found already (the wizard's, while the settings they read are unchanged), so that they are not read again."""
     refused, family_warnings, certain = family_setting_problems(profile, family_id)
     errors = empty_setting_problems(profile) + every_machine_problems(profile) + (refused if certain else [])
-    here = path_problems(profile, builtins=False) if missing_here is None else missing_here
+    here = (path_problems(profile, builtins=False) if missing_here is None else missing_here) + missing_library_problems(profile)
     # A scorer folder missing here is a warning, not what this machine lacks: the run goes on, unscored.
     warnings = (([] if certain else refused) + family_warnings + evaluation_problems(profile) + scorer_problems(profile)
                 + shared_prompt_problems(profile) + shared_identifier_problems(profile) + unused_class_problems(profile)

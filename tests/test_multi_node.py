@@ -16,6 +16,7 @@ import torch
 from engine.profile import ProfileError, validate_data
 from engine.runs.command import accelerate_args, worker_command
 from engine.runs.sinks import read_events
+from engine.profile_checks import check_profile
 from engine.training.accelerator import ShardingUnavailableError, make_accelerator
 from engine.training.distributed import MEETING_TIMEOUT
 from tests.runs_helpers import ROOT, env
@@ -120,6 +121,10 @@ def test_fsdp_and_deepspeed_are_asked_of_accelerate_launch(tmp_path: Path, monke
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "deepspeed" else real_find_spec(name, *a))
     with pytest.raises(ShardingUnavailableError, match="pip install deepspeed"):
         worker_command(deepspeed, tmp_path / "run")
+    # `dbtui validate` and the wizard's review said nothing of it: only the run refused.
+    missing = check_profile(deepspeed).missing_here
+    assert [p.key for p in missing] == ["launch.sharding"] and "pip install deepspeed" in missing[0].message
+    assert check_profile(tiny_profile(tmp_path, **FULL_SHARDED)).missing_here == []
 
 
 def test_sharding_is_refused_where_accelerate_would_not_shard(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ def worker_command(profile: Profile, run_dir: Path, extra: list[str] = ()) -> li
     launch = profile.launch
     if not through_accelerate(launch):
         return [sys.executable, *worker]
-    check_sharding_installed(launch.sharding)
+    check_sharding_installed(profile)
     # torch elastic's logs (one folder per process) go into the run folder, one per machine (the folder may be on a
     # disk the machines share): by default each run left a torchelastic_* folder in the temporary folder.
     logs = ["--log_dir", str(elastic_logs(run_dir, launch.machine_rank))]

@@ -150,7 +150,7 @@ def fit_test(
     from engine.runs.in_process import train
     from engine.training.accelerator import check_sharding_installed
 
-    check_sharding_installed(profile.launch.sharding)  # the test trains unsharded: only the run would find it missing
+    check_sharding_installed(profile)  # the test trains unsharded: only the run would find it missing
     steps = max(MIN_STEPS, steps)
     cancel = cancel or threading.Event()
     seen: list[StepEnded] = []

@@ -17,11 +17,12 @@ class ShardingUnavailableError(DbtuiError):
     """launch.sharding asks for what this machine or this start cannot do."""
 
 
-def check_sharding_installed(sharding: str) -> None:
-    """Refuse DeepSpeed sharding where deepspeed is not installed (found, not imported)."""
-    if sharding == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
-        raise ShardingUnavailableError('launch.sharding = "deepspeed" needs DeepSpeed: pip install deepspeed, or set '
-                                       'sharding = "fsdp" (PyTorch\'s own) or "none"')
+def check_sharding_installed(profile: Any) -> None:
+    """Refuse DeepSpeed sharding where deepspeed is not installed."""
+    from engine.profile.library_problems import missing_library_problems
+
+    for problem in missing_library_problems(profile):
+        raise ShardingUnavailableError(f"{problem.key} = {problem.message}")
 
 
 def make_accelerator(profile: Any, precision: str, run_dir: Path) -> Any:
@@ -59,7 +60,7 @@ def make_accelerator(profile: Any, precision: str, run_dir: Path) -> Any:
         # A text encoder read below its last layer (clip_skip, and always SDXL's first) leaves that
         # layer out of the loss: DDP must expect it. The model's family is not known yet here.
         handlers.append(DistributedDataParallelKwargs(find_unused_parameters=True))
-    check_sharding_installed(profile.launch.sharding)
+    check_sharding_installed(profile)
     # The trainer accumulates by itself. A plain gradient_accumulation_steps would still be read from an
     # ACCELERATE_GRADIENT_ACCUMULATION_STEPS left in the shell by another tool, and accelerate would then
     # shrink every loss by it; a plugin given outright is never overridden.
