@@ -108,13 +108,18 @@ async def test_the_token_leaves_the_address_the_rest_of_the_query_stays_and_the_
     assert access.token not in repr(access)
 
 
-async def test_the_page_and_its_redirect_may_not_be_framed_nor_send_a_referer() -> None:
+async def test_no_response_may_be_framed_nor_send_a_referer() -> None:
     """A same-site page (another localhost port) is sent the Strict cookie: it could frame the wizard and clickjack
-    it, and the frame's websocket passes the Origin check, being the page's own."""
+    it, and the frame's websocket passes the Origin check, being the page's own. The page and its redirect had the
+    headers, a refusal, a static file or a missing download none."""
     access = ServeAccess()
     async with _served(access) as (client, _):
         page = await client.get("/", params={"token": access.token})
-        for response in (page.history[0], page):
+        refused = await client.get("/", headers={"Host": f"evil.example.com:{client.port}"})
+        static = await client.get("/static/js/textual.js")
+        download = await client.get("/download/nothing")
+        assert (refused.status, static.status, download.status) == (403, 200, 404)
+        for response in (page.history[0], page, refused, static, download):
             assert response.headers["X-Frame-Options"] == "DENY"
             assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
             assert response.headers["Referrer-Policy"] == "no-referrer"

@@ -108,8 +108,13 @@ def build_server(port: int, access: ServeAccess):
             # Strict: no other site's page or link carries it, so only this page's own websocket presents it.
             response.set_cookie(access.cookie_name, access.token, path=access.cookie_path, httponly=True,
                                 samesite="Strict", secure=access.cookie_secure)
-            response.headers.update(PAGE_HEADERS)
             return response
+
+        async def _make_app(self):  # type: ignore[override]
+            app = await super()._make_app()
+            # On every response, not only the page's: a refusal, a download or a static file may not be framed either.
+            app.on_response_prepare.append(_with_page_headers)
+            return app
 
         async def handle_websocket(self, request):  # type: ignore[override]
             # Before the handshake: a refused socket never starts a wizard.
@@ -135,6 +140,10 @@ def build_server(port: int, access: ServeAccess):
     logging.getLogger("aiohttp.access").addFilter(NO_TOKEN_IN_LOG)
     return BrowserAddressServer(f"{shlex.quote(sys.executable)} -m dbtui", host=HOST, port=port, title="dbtui",
                                 public_url=public_url)
+
+
+async def _with_page_headers(request, response) -> None:
+    response.headers.update(PAGE_HEADERS)
 
 
 class _NoTokenInLog(logging.Filter):
