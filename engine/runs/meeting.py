@@ -10,12 +10,14 @@ its first trainer holds: a launcher killed hard leaves its trainers running (eac
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from pathlib import Path
 
 import psutil
 
 from engine.errors import DbtuiError
+from engine.runs.folder import RunFolderError, unusable_folder
 from engine.runs.held_file import held, holder_pid, lock_exclusive, remember, sign
 
 MET = "dbtui trainer: the processes of the run have met"
@@ -93,8 +95,22 @@ def machine_lock(logs: Path, profile: Path) -> Path:
 def hold_machine_lock(path: Path) -> None:
     """Lock ``path`` until this process ends, however it ends (held_file), and write this process's pid in it. Where
     the disk has no locks it goes on unlocked, as the launch lock does."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    locked = lock_exclusive(fd)
+    try:
+        # Never through a link: its target, no lock of this run's, would be written over, and the readers (held,
+        # holder_pid) skip a link, so no second launch of this machine would be refused.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as error:
+        raise _unusable_lock(path, error) from None
+    try:
+        locked = lock_exclusive(fd)
+        if locked:
+            sign(fd)
+    except OSError as error:
+        os.close(fd)
+        raise _unusable_lock(path, error) from None
+    except BaseException:
+        os.close(fd)
+        raise
     if locked is False:
         os.close(fd)
         raise MachineTrainedError(f"another trainer (pid {machine_trainer(path)}) trains this machine's part of the "
@@ -103,7 +119,13 @@ def hold_machine_lock(path: Path) -> None:
         os.close(fd)
         return
     remember(fd)  # left open: the lock goes with the process
-    sign(fd)
+
+
+def _unusable_lock(path: Path, error: OSError) -> RunFolderError:
+    if error.errno in (errno.ELOOP, errno.EISDIR):
+        return RunFolderError(f"cannot take the lock {path}: something other than a file (a link, a folder) is in its "
+                              "place; delete it and start this machine again")
+    return unusable_folder(path.parent, error)
 
 
 def machine_trainer(path: Path) -> int | None:

@@ -1,0 +1,62 @@
+"""The lock the first trainer of a machine other than 0 holds for its part of the run (logs/profile-machine-N.lock):
+never taken through a link, and what keeps it from being taken is said as a dbtui error, not a traceback."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+import engine.runs.meeting as meeting
+from engine.runs.folder import RunFolderError
+from engine.runs.held_file import held
+from engine.runs.meeting import hold_machine_lock
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_a_link_in_the_locks_place_is_refused_and_its_target_left_alone(tmp_path: Path) -> None:
+    """It was followed: the target's content was written over with the trainer's pid, and the readers, which skip a
+    link, saw no lock, so a second launch of the machine was not refused."""
+    target = tmp_path / "precious.txt"
+    target.write_text("important data\n", encoding="utf-8")
+    lock = tmp_path / "profile-machine-1.lock"
+    lock.symlink_to(target)
+    with pytest.raises(RunFolderError, match=f"cannot take the lock {lock}: something other than a file"):
+        hold_machine_lock(lock)
+    assert target.read_text(encoding="utf-8") == "important data\n"
+
+
+def test_a_lock_that_cannot_be_written_is_a_dbtui_error_and_leaves_nothing_open(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk escaped as an OSError traceback, and the lock stayed held by the process that had failed."""
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(meeting, "sign", full_disk)
+    lock = tmp_path / "profile-machine-1.lock"
+    before = open_fds()
+    with pytest.raises(RunFolderError, match="the disk is full"):
+        hold_machine_lock(lock)
+    assert open_fds() == before and held(lock) is False
+
+
+def test_a_trainer_that_cannot_take_its_machines_lock_says_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """A folder in the lock's place (or a lock this user may not open) ended machine N's trainer with a traceback."""
+    from engine.runs import worker
+
+    def train(*args) -> int:
+        raise AssertionError("trained without its machine's lock")
+
+    run = tmp_path / "run"
+    (run / "logs" / "profile-machine-1.lock").mkdir(parents=True)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setattr(worker, "_train", train)
+    assert worker.main([str(run), "--profile", str(run / "profile-machine-1.toml")]) == 1
+    assert "dbtui trainer: cannot take the lock" in capsys.readouterr().err
