@@ -4,7 +4,10 @@ never taken through a link, and what keeps it from being taken is said as a dbtu
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,20 @@ import pytest
 import engine.runs.meeting as meeting
 from engine.runs.folder import RunFolderError
 from engine.runs.held_file import held
-from engine.runs.meeting import hold_machine_lock
+from engine.runs.launcher import MachineLiveError
+from engine.runs.meeting import MachineTrainedError, hold_machine_lock, machine_trainer
+
+
+@contextmanager
+def held_by_another(lock: Path, pid: bytes = b"") -> Iterator[None]:
+    """``lock`` locked through a descriptor of its own, as another process's trainer holds it, naming ``pid``."""
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, pid)
+        yield
+    finally:
+        os.close(fd)
 
 
 def open_fds() -> set[str]:
@@ -60,3 +76,16 @@ def test_a_trainer_that_cannot_take_its_machines_lock_says_why(
     monkeypatch.setattr(worker, "_train", train)
     assert worker.main([str(run), "--profile", str(run / "profile-machine-1.toml")]) == 1
     assert "dbtui trainer: cannot take the lock" in capsys.readouterr().err
+
+
+def test_a_lock_whose_pid_is_not_yet_written_sends_nobody_to_kill_0(tmp_path: Path) -> None:
+    """Held between its lock and its pid (or with a pid that cannot be read), it was "pid 0" and "`kill 0`", which
+    signals the user's own process group."""
+    lock = tmp_path / "profile-machine-1.lock"
+    with held_by_another(lock):
+        assert machine_trainer(lock) == 0
+        said = str(MachineLiveError(tmp_path, 1, 0, launcher_ended=True))
+        with pytest.raises(MachineTrainedError) as refused:
+            hold_machine_lock(lock)
+    for message in (said, str(refused.value)):
+        assert "its pid not yet written" in message and "pid 0" not in message and "kill 0" not in message

@@ -61,10 +61,13 @@ class MachineLiveError(RunFolderError):
 
     def __init__(self, folder: Path, rank: int, pid: int, *, launcher_ended: bool = False) -> None:
         if launcher_ended:  # killed hard, it left its trainers (each in a session of its own) waiting or training
+            # pid 0: its lock is held, its pid not yet written; `kill 0` would signal the user's own process group.
+            first, end = (f"the first: pid {pid}", f"`kill {pid}` and this run's other trainers here") if pid else (
+                "the first: a trainer, its pid not yet written", "this run's trainers here")
             super().__init__(f"machine {rank} of the run in {folder} is still trained on this machine by trainers whose "
-                             f"launcher has ended (the first: pid {pid}): watch and stop the run on machine 0, or end "
-                             f"them (`kill {pid}` and this run's other trainers here, as `ps -ef` lists them; the run "
-                             "then fails on every machine); start it again only after that")
+                             f"launcher has ended ({first}): watch and stop the run on machine 0, or end them ({end}, "
+                             "as `ps -ef` lists them; the run then fails on every machine); start it again only after "
+                             "that")
         else:
             super().__init__(f"machine {rank} of the run in {folder} is already started on this machine (pid {pid}): "
                              f"watch and stop the run on machine 0. `kill {pid}` ends this machine's part (once it trains "

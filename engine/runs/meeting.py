@@ -113,8 +113,11 @@ def hold_machine_lock(path: Path) -> None:
         raise
     if locked is False:
         os.close(fd)
-        raise MachineTrainedError(f"another trainer (pid {machine_trainer(path)}) trains this machine's part of the "
-                                  "run already: end it before starting this machine again")
+        pid = machine_trainer(path)
+        # 0: locked, its pid not yet written (or unreadable); "pid 0" would send users to `kill 0`, their own group.
+        trainer = f"another trainer (pid {pid})" if pid else "another trainer (its pid not yet written)"
+        raise MachineTrainedError(f"{trainer} trains this machine's part of the run already: end it before starting "
+                                  "this machine again")
     if locked is None:
         os.close(fd)
         return
