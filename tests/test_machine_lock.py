@@ -25,6 +25,7 @@ def held_by_another(lock: Path, pid: bytes = b"") -> Iterator[None]:
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
         os.write(fd, pid)
         yield
     finally:
@@ -89,3 +90,22 @@ def test_a_lock_whose_pid_is_not_yet_written_sends_nobody_to_kill_0(tmp_path: Pa
             hold_machine_lock(lock)
     for message in (said, str(refused.value)):
         assert "its pid not yet written" in message and "pid 0" not in message and "kill 0" not in message
+
+
+def test_stop_on_another_machine_names_the_trainers_a_killed_launcher_left(tmp_path: Path) -> None:
+    """Only the launcher's pid file was read: with the launcher killed hard and its trainers training on, `dbtui stop`
+    there said that no trainer of it ran."""
+    from dbtui.cli.cmd_runs import find_run
+    from engine.errors import DbtuiError
+
+    run = tmp_path / "run"
+    (run / "logs").mkdir(parents=True)
+    (run / "profile-machine-1.toml").write_text("", encoding="utf-8")
+    lock = run / "logs" / "profile-machine-1.lock"
+    with held_by_another(lock, b"4242"), pytest.raises(DbtuiError) as refused:
+        find_run(str(run), "runs")
+    assert "trainers whose launcher has ended run it (the first: pid 4242): `kill 4242`" in str(refused.value)
+    with held_by_another(lock), pytest.raises(DbtuiError) as refused:
+        find_run(str(run), "runs")
+    said = str(refused.value)
+    assert "the first has not written its pid yet" in said and "kill 0" not in said

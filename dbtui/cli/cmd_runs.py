@@ -76,16 +76,26 @@ def find_run(run: str | None, base: str):
 
 def _refuse_another_machines_part(folder: Path) -> None:
     """A run folder on the disk of a machine other than 0, which holds no events: say where the run is controlled."""
-    from engine.runs.meeting import running_pid
+    from engine.runs.meeting import machine_lock, machine_trainer, running_pid
 
     parts = sorted(folder.glob("profile-machine-*.toml"))
     if not parts:
         return
     rank = parts[0].stem.removeprefix("profile-machine-")
     pid = running_pid(folder / "logs" / f"trainer-machine-{rank}.log")
-    alive = (f"its trainer runs (pid {pid}): Ctrl-C in the terminal that started it ends it while it still waits "
-             f"for machine 0, and `kill {pid}` ends it at any time (once it trains with the run, the run then fails on "
-             "every machine)") if pid else "no trainer of it runs here now"
+    # A launcher killed hard leaves its trainers running (each in a session of its own): they hold the machine's lock.
+    orphaned = None if pid else machine_trainer(machine_lock(folder / "logs", parts[0]))
+    ends = "(once it trains with the run, the run then fails on every machine)"
+    if pid:
+        alive = (f"its trainer runs (pid {pid}): Ctrl-C in the terminal that started it ends it while it still waits "
+                 f"for machine 0, and `kill {pid}` ends it at any time {ends}")
+    elif orphaned:
+        alive = (f"trainers whose launcher has ended run it (the first: pid {orphaned}): `kill {orphaned}` and this "
+                 f"run's other trainers here, as `ps -ef` lists them, end it {ends}")
+    elif orphaned == 0:  # locked, its pid not yet written: `kill 0` would signal the user's own process group
+        alive = "trainers whose launcher has ended run it (the first has not written its pid yet; `ps -ef` lists them)"
+    else:
+        alive = "no trainer of it runs here now"
     raise DbtuiError(f"{folder} holds machine {rank}'s part of a run of several machines, whose events, state and "
                      f"controls are machine 0's: watch and stop the run there (`dbtui stop` on machine 0 saves a "
                      f"checkpoint first). On this machine {alive}.")
