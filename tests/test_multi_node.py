@@ -50,6 +50,8 @@ def problems(tmp_path: Path, **sections) -> list[tuple[str, str]]:
 
 def test_a_two_machine_launch_section_validates(tmp_path: Path) -> None:
     assert problems(tmp_path, launch={**TWO_MACHINES, "machine_rank": 1, "main_process_port": 29555}) == []
+    assert problems(tmp_path, launch={**TWO_MACHINES, "extra_args": ["--rdzv_backend=static"]}) == []
+    assert problems(tmp_path, launch={"extra_args": ["--rdzv_backend", "c10d"]}) == []  # one machine: no numbering
 
 
 @pytest.mark.parametrize(("launch", "key", "words"), [
@@ -57,6 +59,9 @@ def test_a_two_machine_launch_section_validates(tmp_path: Path) -> None:
     ({"num_machines": 2, "num_processes": 1, "main_process_ip": "10.0.0.1"}, "launch.num_processes", "at least one per machine"),
     ({"num_machines": 2, "num_processes": 3, "main_process_ip": "10.0.0.1"}, "launch.num_processes", "multiple of num_machines (2), e.g. 4"),
     ({"num_machines": 2, "num_processes": 2}, "launch.main_process_ip", "address of machine 0"),
+    # c10d numbered the machines as they arrived: machine 1 could act as machine 0, in its own run folder.
+    ({**TWO_MACHINES, "extra_args": ["--rdzv_backend", "c10d"]}, "launch.extra_args", "--rdzv_backend c10d numbers the machines"),
+    ({**TWO_MACHINES, "extra_args": ["--rdzv-backend=etcd"]}, "launch.extra_args", "remove it: dbtui numbers the machines"),
 ])
 def test_machine_settings_that_cannot_meet_are_named(tmp_path: Path, launch: dict, key: str, words: str) -> None:
     found = problems(tmp_path, launch=launch)

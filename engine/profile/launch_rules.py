@@ -25,7 +25,22 @@ def machine_problems(profile: Profile) -> list[Problem]:
     if machines > 1 and not launch.main_process_ip:
         problems.append(Problem("launch.main_process_ip", "several machines need the address of machine 0 that the others can reach, "
                                                           'e.g. main_process_ip = "10.0.0.1"'))
+    backend = _rendezvous_backend(launch.extra_args)
+    if machines > 1 and backend not in (None, "static"):
+        problems.append(Problem("launch.extra_args", f"--rdzv_backend {backend} numbers the machines as they arrive, so machine 0's "
+                                                     "part of the run (its events, checkpoints and outputs) may land on another "
+                                                     "machine; remove it: dbtui numbers the machines by launch.machine_rank"))
     return problems
+
+
+def _rendezvous_backend(extra_args: list[str]) -> str | None:
+    """The --rdzv_backend that ``extra_args`` give accelerate launch (which reads - for _ in its options), if any."""
+    backend = None
+    for at, arg in enumerate(extra_args):
+        name, equals, value = arg.partition("=")
+        if name.replace("-", "_") == "__rdzv_backend":
+            backend = value if equals else next(iter(extra_args[at + 1:at + 2]), None)
+    return backend
 
 
 def sharding_problems(profile: Profile) -> list[Problem]:

@@ -306,7 +306,7 @@ class LaunchSection(Section):
     sharding: Literal["none", "fsdp", "deepspeed"] = "none"
     """Split a full fine-tune's weights, gradients and optimizer state across the GPUs: fsdp (PyTorch FSDP2), deepspeed (ZeRO stage 2, needs deepspeed), or none (each GPU holds everything)."""
     extra_args: list[str] = []
-    """Extra arguments for accelerate launch, e.g. ["--rdzv_backend", "c10d"]."""
+    """Extra arguments for accelerate launch, e.g. ["--num_cpu_threads_per_process", "8"]."""
 
 
 class Profile(Section):
