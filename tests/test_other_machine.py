@@ -226,6 +226,16 @@ def test_stop_on_another_machine_says_where_the_run_is_controlled_and_what_ends_
         find_run(str(run), "runs")
 
 
+def test_a_ctrl_c_after_the_launcher_was_reaped_signals_no_process_that_took_its_pid(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The launcher's pid was looked up before asking whether it had been reaped: by then the number may be another
+    process's, whose children were sent SIGTERM, then SIGKILL."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    monkeypatch.setattr(other_machine, "_as_psutil", lambda pid: pytest.fail(f"looked up pid {pid}, reaped"))
+    assert other_machine._end(process) == []
+
+
 def test_a_pid_file_is_believed_only_while_it_names_the_very_launcher_that_wrote_it(tmp_path: Path, launcher) -> None:
     """A bare pid, never removed, named whatever process had the number after a reboot or a wrap (the user's shell, a
     `sleep`), and `dbtui stop` told the user to `kill` it."""

@@ -72,7 +72,8 @@ def _end(process: subprocess.Popen) -> list[int]:
     signal to the launcher's group misses, and the launcher killed first leaves them running. A SIGTERM (a trainer that
     has not met machine 0 ends at once, engine/runs/worker.py), then a SIGKILL for what is left after END_GRACE_S.
     The pids still alive then (none, unless the kernel holds one)."""
-    launcher = _as_psutil(process.pid)
+    # Reaped, its pid may be another process's by now, whose children are no trainers of this run.
+    launcher = _as_psutil(process.pid) if process.poll() is None else None
     below = _below(launcher)
     for signum in (signal.SIGTERM, signal.SIGKILL):
         if process.poll() is None:  # reaped, its pid (and so its group's number) may be another process's by now
