@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
+
+import pytest
 
 from engine.profile import save_profile
 from engine.training.same_profile import differences, shared_settings
@@ -109,4 +112,27 @@ def test_a_trainer_that_fails_leaves_its_process_group(tmp_path: Path, monkeypat
     left = []
     monkeypatch.setattr(distributed, "leave_gloo_group", lambda: left.append(True))
     assert worker.main([str(tmp_path / "run")]) == 1  # no profile.toml there
+    assert left == [True]
+
+
+def test_the_process_group_is_left_even_where_letting_go_of_the_run_fails(tmp_path: Path, monkeypatch) -> None:
+    """It was left last, after the control requests were taken and the run's lock let go: either one raising skipped
+    it."""
+    from engine.runs import worker
+    from engine.runs.trainer_lock import TrainerLock
+    from engine.training import distributed
+
+    let_go = TrainerLock.release
+
+    def release_on_a_failing_disk(lock: TrainerLock) -> None:
+        let_go(lock)
+        raise OSError(errno.EIO, "Input/output error")
+
+    left = []
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.setattr(worker, "_train", lambda *args: 0)
+    monkeypatch.setattr(TrainerLock, "release", release_on_a_failing_disk)
+    monkeypatch.setattr(distributed, "leave_gloo_group", lambda: left.append(True))
+    with pytest.raises(OSError):
+        worker.main([str(tmp_path / "run")])
     assert left == [True]

@@ -56,13 +56,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dbtui trainer: {error}", file=sys.stderr, flush=True)
         return 1
     finally:
-        if lock.held:
-            take_requests(folder)  # asked after the last step boundary: no later run of this folder acts on them
-        lock.release()
-        from engine.training.distributed import leave_gloo_group
+        try:
+            if lock.held:
+                take_requests(folder)  # asked after the last step boundary: no later run of this folder acts on them
+            lock.release()
+        finally:  # however those end: a gloo group left up may abort the process at exit
+            from engine.training.distributed import leave_gloo_group
 
-        leave_gloo_group()
-
+            leave_gloo_group()
 
 
 def keep_stops(asked_to_stop: list[int], *, waits_for_machine_0: bool) -> None:
