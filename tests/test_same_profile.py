@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.profile import save_profile
-from engine.training.same_profile import differences, shared_settings
+from engine.training.same_profile import ProfilesDifferError, differences, shared_settings
 from tests.runs_helpers import launch_two_processes
 from tests.training_helpers import tiny_profile
 
@@ -103,15 +103,24 @@ def test_machines_that_load_other_models_are_refused(tmp_path: Path) -> None:
         "model.pretrained ('org/sd' vs 'org/other')"]
 
 
-def test_a_trainer_that_fails_leaves_its_process_group(tmp_path: Path, monkeypatch) -> None:
+def test_a_trainer_that_fails_leaves_its_process_group(tmp_path: Path, monkeypatch, capsys) -> None:
     """A failure after the processes met (machines' profiles that differ) skipped accelerate's end_training: the gloo
     group's threads lived on into interpreter exit, where one aborted the process now and then."""
     from engine.runs import worker
+    from engine.runs.meeting import MET, say_met
     from engine.training import distributed
 
+    def met_then_differs(*args) -> int:
+        say_met(2)  # as the trainer does once process_state has returned
+        raise ProfilesDifferError("machine 1's profile differs from machine 0's")
+
     left = []
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.setattr(worker, "_train", met_then_differs)
     monkeypatch.setattr(distributed, "leave_gloo_group", lambda: left.append(True))
-    assert worker.main([str(tmp_path / "run")]) == 1  # no profile.toml there
+    assert worker.main([str(tmp_path / "run")]) == 1
+    out, err = capsys.readouterr()
+    assert MET in out and "dbtui trainer: machine 1's profile differs" in err
     assert left == [True]
 
 
