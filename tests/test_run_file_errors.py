@@ -160,19 +160,9 @@ def test_a_report_that_cannot_be_written_is_said_and_leaves_no_half_written_file
     assert sorted(p.name for p in folder.path.iterdir() if p.name.startswith(".")) == []
 
 
-def _keep_this_process_signals(monkeypatch) -> None:
-    """worker.main runs here, in the test process, which keeps its own signal handlers."""
-    import signal
-
-    monkeypatch.setattr(Supervisor, "install_signals", lambda self: None)
-    monkeypatch.setattr(signal, "signal", lambda signum, handler: None)
-
-
-def test_a_trainer_refused_by_a_live_runs_lock_leaves_that_runs_state_alone(tmp_path: Path, monkeypatch,
-                                                                           trainer_of) -> None:
+def test_a_trainer_refused_by_a_live_runs_lock_leaves_that_runs_state_alone(tmp_path: Path, trainer_of) -> None:
     from engine.runs import worker
 
-    _keep_this_process_signals(monkeypatch)
     folder = RunFolder(tmp_path / "run").create()
     trainer_pid = trainer_of(folder.path)
     live = RunState(pid=trainer_pid, status="running", step=40, total_steps=300)
@@ -189,7 +179,6 @@ def test_a_resume_stopped_before_its_first_step_keeps_the_runs_step(tmp_path: Pa
     from engine.training.trainer import RunResult
     from tests.training_helpers import tiny_profile
 
-    _keep_this_process_signals(monkeypatch)
     monkeypatch.setattr(Supervisor, "watch_setup_requests", lambda self: None)
     monkeypatch.setattr(in_process, "train", lambda *args, **kwargs: RunResult("stopped", 0, 0))
     folder = RunFolder(tmp_path / "run").create()

@@ -1,4 +1,6 @@
-"""The OS lock (flock) a trainer holds on its RUN/trainer.lock for its whole life, and the test of whether one does.
+"""The OS locks (flock) a trainer holds for its whole life, and the test of whether one does: RUN/trainer.lock (one
+trainer per run folder, trainer_lock.py) and, on a machine other than 0, RUN/logs/profile-machine-N.lock (one launch
+of that machine's part of the run, meeting.py).
 
 A recorded pid means nothing outside its own PID namespace: a run trained in a container and looked at from the host
 (or the other way round) read as crashed, and `resume` started a second trainer on it. The kernel drops a flock when
@@ -39,7 +41,6 @@ def lock_exclusive(fd: int) -> bool | None:
             raise
 
 
-
 def sign(fd: int) -> None:
     """Write this process's pid in the lock file open as ``fd``, over whatever an earlier holder wrote."""
     os.ftruncate(fd, 0)
@@ -52,7 +53,9 @@ def pid_in(text: bytes) -> int:
 
 
 def holder_pid(path: Path) -> int:
-    """The pid the lock file ``path`` names, read without this process locking it; 0 for none or unreadable."""
+    """The pid the lock file ``path`` names, read without this process locking it; 0 for none or unreadable. Its
+    caller must not hold that lock itself: where flock is emulated by POSIX locks (NFS), closing this other descriptor
+    of the file would drop it."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
@@ -61,6 +64,7 @@ def holder_pid(path: Path) -> int:
         return pid_in(os.pread(fd, 32, 0).strip())
     finally:
         os.close(fd)
+
 
 def remember(fd: int) -> None:
     """Note ``fd`` as a lock this process holds (see ``held``)."""
