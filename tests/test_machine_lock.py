@@ -104,7 +104,9 @@ def test_stop_on_another_machine_names_the_trainers_a_killed_launcher_left(tmp_p
     lock = run / "logs" / "profile-machine-1.lock"
     with held_by_another(lock, b"4242"), pytest.raises(DbtuiError) as refused:
         find_run(str(run), "runs")
-    assert "trainers whose launcher has ended run it (the first: pid 4242): `kill 4242`" in str(refused.value)
+    said = str(refused.value)
+    assert "Trainers whose launcher has ended run it (the first: pid 4242), on this machine or" in said
+    assert "`kill 4242` and this run's other trainers there" in said
     with held_by_another(lock), pytest.raises(DbtuiError) as refused:
         find_run(str(run), "runs")
     said = str(refused.value)

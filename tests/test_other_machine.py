@@ -297,8 +297,8 @@ def test_a_second_launcher_is_refused_while_trainers_of_a_killed_launcher_live_o
     try:
         wait_for(held.exists, timeout=60)
         monkeypatch.setattr(launching, "subprocess", SimpleNamespace(Popen=None))  # it must start nothing
-        with pytest.raises(launching.MachineLiveError, match=f"still trained on this machine by trainers whose launcher "
-                                                             f"has ended \\(the first: pid {trainer.pid}\\)"):
+        with pytest.raises(launching.MachineLiveError, match=f"still trained by trainers whose launcher has ended "
+                                                             f"\\(the first: pid {trainer.pid}\\), on this machine or"):
             launching.start_run(profile, run_dir=run)
     finally:
         trainer.kill()

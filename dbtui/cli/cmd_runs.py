@@ -86,19 +86,23 @@ def _refuse_another_machines_part(folder: Path) -> None:
     # A launcher killed hard leaves its trainers running (each in a session of its own): they hold the machine's lock.
     orphaned = None if pid else machine_trainer(machine_lock(folder / "logs", parts[0]))
     ends = "(once it trains with the run, the run then fails on every machine)"
+    # Their lock may be held from another machine that started this part, where the folder is on a disk they share.
+    where = (f"on this machine or, where this folder is on a disk that machines share, on another that started "
+             f"machine {rank}")
     if pid:
-        alive = (f"its trainer runs (pid {pid}): Ctrl-C in the terminal that started it ends it while it still waits "
-                 f"for machine 0, and `kill {pid}` ends it at any time {ends}")
+        alive = (f"On this machine its trainer runs (pid {pid}): Ctrl-C in the terminal that started it ends it while "
+                 f"it still waits for machine 0, and `kill {pid}` ends it at any time {ends}")
     elif orphaned:
-        alive = (f"trainers whose launcher has ended run it (the first: pid {orphaned}): `kill {orphaned}` and this "
-                 f"run's other trainers here, as `ps -ef` lists them, end it {ends}")
+        alive = (f"Trainers whose launcher has ended run it (the first: pid {orphaned}), {where}: `kill {orphaned}` and "
+                 f"this run's other trainers there, as `ps -ef` lists them, end it {ends}")
     elif orphaned == 0:  # locked, its pid not yet written: `kill 0` would signal the user's own process group
-        alive = "trainers whose launcher has ended run it (the first has not written its pid yet; `ps -ef` lists them)"
+        alive = (f"Trainers whose launcher has ended run it (the first has not written its pid yet), {where}; `ps -ef` "
+                 "lists them there")
     else:
-        alive = "no trainer of it runs here now"
+        alive = "On this machine no trainer of it runs here now"
     raise DbtuiError(f"{folder} holds machine {rank}'s part of a run of several machines, whose events, state and "
                      f"controls are machine 0's: watch and stop the run there (`dbtui stop` on machine 0 saves a "
-                     f"checkpoint first). On this machine {alive}.")
+                     f"checkpoint first). {alive}.")
 
 
 def _runs(args: argparse.Namespace) -> int:

@@ -56,18 +56,21 @@ class RunLiveError(RunFolderError):
 
 
 class MachineLiveError(RunFolderError):
-    """This machine's part of a run of several machines is already started here: a second launcher for the same
-    machine would take the first one's line in the log for its own meeting, and train as a machine too many."""
+    """This machine's part of a run of several machines is already started: a second launcher for the same machine
+    would take the first one's line in the log for its own meeting, and train as a machine too many. Its trainers found
+    by their lock may run on another machine that started the same part, where the run folder is on a disk they share
+    (NFS); where the disk has no locks they are not found."""
 
     def __init__(self, folder: Path, rank: int, pid: int, *, launcher_ended: bool = False) -> None:
         if launcher_ended:  # killed hard, it left its trainers (each in a session of its own) waiting or training
             # pid 0: its lock is held, its pid not yet written; `kill 0` would signal the user's own process group.
-            first, end = (f"the first: pid {pid}", f"`kill {pid}` and this run's other trainers here") if pid else (
-                "the first: a trainer, its pid not yet written", "this run's trainers here")
-            super().__init__(f"machine {rank} of the run in {folder} is still trained on this machine by trainers whose "
-                             f"launcher has ended ({first}): watch and stop the run on machine 0, or end them ({end}, "
-                             "as `ps -ef` lists them; the run then fails on every machine); start it again only after "
-                             "that")
+            first, end = (f"the first: pid {pid}", f"`kill {pid}` and this run's other trainers there") if pid else (
+                "the first: a trainer, its pid not yet written", "this run's trainers there")
+            super().__init__(f"machine {rank} of the run in {folder} is still trained by trainers whose launcher has "
+                             f"ended ({first}), on this machine or, where the run folder is on a disk that machines "
+                             f"share, on another that started machine {rank}: watch and stop the run on machine 0, or end "
+                             f"them ({end}, as `ps -ef` lists them; the run then fails on every machine); start it again "
+                             "only after that")
         else:
             super().__init__(f"machine {rank} of the run in {folder} is already started on this machine (pid {pid}): "
                              f"watch and stop the run on machine 0. `kill {pid}` ends this machine's part (once it trains "
