@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import DbtuiError
+from engine.profile.changes import flat_settings
 
 # What may differ from machine to machine, as README "Running on two machines" has it: the machine's own number,
 # how its launcher is started (an accelerate config file and launcher options are each machine's) and where the run
@@ -34,22 +35,8 @@ class ProfilesDifferError(DbtuiError):
 def shared_settings(profile: Any) -> dict[str, Any]:
     """The profile's settings as dotted keys (``concepts[0].instance_dir``), less those of ``PER_MACHINE``; each of
     ``SOURCES`` as ``[kind, value]`` (kind ``path`` or ``id``, told on this machine, where its paths are) or None."""
-    flat: dict[str, Any] = {}
-
-    def walk(value: Any, key: str) -> None:
-        if isinstance(value, dict):
-            for name, inner in value.items():
-                walk(inner, f"{key}.{name}" if key else name)
-        elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
-            for index, inner in enumerate(value):
-                walk(inner, f"{key}[{index}]")
-        elif key in SOURCES:
-            flat[key] = _source(value)
-        elif key not in PER_MACHINE:
-            flat[key] = value
-
-    walk(profile.model_dump(mode="json"), "")
-    return flat
+    return {key: _source(value) if key in SOURCES else value for key, value in flat_settings(profile).items()
+            if key not in PER_MACHINE}
 
 
 def differences(mine: dict[str, Any], main: dict[str, Any]) -> list[str]:
