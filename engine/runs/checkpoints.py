@@ -380,12 +380,14 @@ class Checkpointer:
         except (RuntimeError, ValueError, EOFError, KeyError, pickle.UnpicklingError) as error:
             if isinstance(error, torch.OutOfMemoryError):
                 raise
-            # A file cut short (a copy between machines that stopped) or overwritten: torch's own words say which.
-            earlier = [str(kept) for _, kept in complete_checkpoints(self.folder) if kept != Path(path)]
-            raise CheckpointError(f"checkpoint {path} is damaged and cannot be loaded ({error}); resume from another "
-                                  f"one with `dbtui resume {shlex.quote(str(self.folder.path))} --from CHECKPOINT`"
-                                  + (f" (kept: {', '.join(earlier)})" if earlier else "")) from None
+            from engine.runs.load_failure import load_failure  # it lists the checkpoints with this module's helpers
+
+            raise load_failure(error, Path(path), self.folder) from None
         trainer.global_step = step
+        from engine.runs.resume_changes import resume_warnings
+
+        for warning in resume_warnings(manifest, trainer.profile, trainer.accelerator.num_processes):
+            trainer.emit(warning)
         if trainer.train_text_encoder and trainer.global_step >= trainer.profile.training.text_encoder_stop_fraction * trainer.total_steps:
             trainer.stop_text_encoder()
         return trainer.global_step

@@ -106,12 +106,13 @@ def check_same_model(folder: RunFolder, profile: Profile) -> None:
         said.append(f"training.flow = {before.flow.model_dump()}, not {profile.flow.model_dump()}")
     # Settings the checkpoint fixes (the optimizer's and scheduler's state hold the learning rate) or that would
     # change the run halfway (image size, batch, precision): resumed, they were ignored or applied mid-run silently.
-    # Steps, saving, sampling, evaluation and the data's folders may change.
+    # Steps, saving, sampling, evaluation and the data's folders may change; the other changes are warned of once the
+    # checkpoint has loaded (resume_changes.py).
     fixed = [f"optimizer.{name}" for name in type(profile.optimizer).model_fields] + list(_FIXED_BY_THE_RUN)
     for key in fixed:
         section, field = key.split(".")
         was, now = getattr(getattr(before, section), field), getattr(getattr(profile, section), field)
-        if was != now and not (key == "model.vae" and was and now and _same_source(was, now)):
+        if was != now and not (key in ("model.vae", "model.tokenizer") and was and now and _same_source(was, now)):
             said.append(f"{key} = {was!r}, not {now!r}")
     if said:
         raise RunFolderError(
@@ -143,10 +144,13 @@ def _trained_with(folder: RunFolder) -> Profile | None:
 
 # Besides every optimizer setting (its state and the scheduler's, in the checkpoint, hold the learning rate).
 # train_text_encoder: the optimizer state holds a group for the text encoder's weights, or none; it loads with neither
-# other setting, and the failure read as a damaged checkpoint.
-_FIXED_BY_THE_RUN = ("model.quantize", "model.vae", "model.revision", "training.seed", "training.train_batch_size",
-                     "training.gradient_accumulation_steps", "training.train_text_encoder", "training.noise_offset",
-                     "training.min_snr_gamma", "dataset.resolution", "dataset.bucketing", "dataset.buckets",
+# other setting, and the failure read as a damaged checkpoint. The tokenizer, clip_skip, the noise offset, min-SNR and
+# prior preservation's switch and weight define the loss the steps so far were trained on. Other settings that train
+# the steps to come otherwise (captions, flips, crops) are allowed, and warned of (resume_changes.py).
+_FIXED_BY_THE_RUN = ("model.quantize", "model.vae", "model.tokenizer", "model.revision", "training.seed",
+                     "training.train_batch_size", "training.gradient_accumulation_steps", "training.train_text_encoder",
+                     "training.noise_offset", "training.min_snr_gamma", "training.clip_skip", "prior.enabled",
+                     "prior.loss_weight", "dataset.resolution", "dataset.bucketing", "dataset.buckets",
                      "precision.mixed_precision", "precision.bf16_weights")
 
 

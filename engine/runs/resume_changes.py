@@ -1,0 +1,55 @@
+"""What a resume changes of its run without being refused, said as warnings once its checkpoint has loaded.
+
+A change of a setting the checkpoint fixes is refused before the trainer starts (resume_point.check_same_model); a
+change of what trains the steps still to come (captions, flips, crops, when the text encoder stops) is allowed, but
+the steps from the checkpoint on are then trained otherwise than those before it, and the resume is no longer exact:
+applied without a word, it looked like the same run.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from engine.events import Warning
+from engine.profile import Profile, ProfileError, validate_data
+from engine.profile.changes import changed_settings, said_changes
+
+# What a resume may change without a word, as README "Resume" has it: how long the run trains and what it saves,
+# previews, scores and logs; where the data's folders are; how it runs on this machine (memory, attention kernel,
+# launcher: the number of processes is warned of on its own); how missing class images are made. The model's paths
+# too: another model is refused at launch, and another spelling of the same path is the same model.
+_MAY_CHANGE = re.compile(r"name|schema_version|training\.(max_train_steps|num_train_epochs)|(saving|sampling|evaluation|"
+                         r"logging|launch)\..*|precision\.(gradient_checkpointing|attention)|dataset\.cache_latents|"
+                         r"prior\.(sample_batch_size|steps|guidance_scale)|model\.(pretrained|vae|tokenizer)|"
+                         r"concepts\[\d+\]\.(instance_dir|class_dir|class_negative_prompt)")
+
+
+def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: int) -> list[Warning]:
+    """The warnings of a resume of the checkpoint whose manifest is ``manifest`` with ``profile`` on ``num_processes``
+    processes: another number of processes than made it, and the settings that train the steps to come otherwise."""
+    step = manifest.get("step")
+    warnings = []
+    made_by = manifest.get("num_processes")
+    if isinstance(made_by, int) and made_by != num_processes:
+        # Warned of, not refused as another train_batch_size is: going on with fewer GPUs after a machine was lost (or
+        # with more once it is back) is a fair need; the run goes on, only no longer as it would have.
+        per_process = profile.training.train_batch_size * profile.training.gradient_accumulation_steps
+        warnings.append(Warning(
+            message=f"the checkpoint of step {step} was made by {made_by} process(es), this resume runs {num_processes}: "
+                    f"the batch per step changes ({made_by * per_process} → {num_processes * per_process} images) and "
+                    "the resume is not exact",
+            advice=f"to continue the run exactly, resume it with launch.num_processes = {made_by}"))
+    recorded = manifest.get("profile")
+    try:
+        before = validate_data(recorded) if isinstance(recorded, dict) else None
+    except ProfileError:  # a manifest of another version's: the launcher checked what it could read
+        before = None
+    changed = [change for change in changed_settings(before, profile) if not _MAY_CHANGE.fullmatch(change[0])] if before else []
+    if changed:
+        warnings.append(Warning(
+            message=f"changed since step {step}: {said_changes(changed)}",
+            advice=f"the steps from {step} on are trained with these settings, those before with the checkpoint's (its "
+                   "manifest.json holds them): the run is no longer one run of either; to continue it as it was, stop "
+                   "it and resume with the checkpoint's settings"))
+    return warnings

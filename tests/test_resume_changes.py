@@ -1,0 +1,114 @@
+"""What a resume changes of its run: settings that define the loss are refused, the others said once the checkpoint
+has loaded, and a checkpoint whose state files cannot be unpickled is named as damaged without torch's advice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+
+from engine.events import Warning
+from engine.profile import Profile
+from engine.runs.checkpoints import Checkpointer, CheckpointError
+from engine.runs.folder import RunFolder, RunFolderError
+from engine.runs.resume_point import check_same_model
+from tests.runs_helpers import run_with_checkpoints
+from tests.training_helpers import merge, tiny_profile
+
+
+class _Accelerator:
+    """As much of accelerate's Accelerator as Checkpointer.load uses; ``load_state`` is the test's."""
+
+    is_main_process = True
+
+    def __init__(self, num_processes: int, load_state: Any) -> None:
+        self.num_processes, self.load_state = num_processes, load_state
+
+    def register_for_checkpointing(self, *objects: Any) -> None:
+        pass
+
+    def register_save_state_pre_hook(self, hook: Any) -> None:
+        pass
+
+    def register_load_state_pre_hook(self, hook: Any) -> None:
+        pass
+
+
+def _loaded(folder: RunFolder, checkpoint: Path, profile: Profile, num_processes: int = 1,
+            load_state: Any = lambda path: None) -> list[Any]:
+    """The events a trainer of ``profile`` on ``num_processes`` processes emits loading ``checkpoint``."""
+    events: list[Any] = []
+    trainer = SimpleNamespace(profile=profile, accelerator=_Accelerator(num_processes, load_state), generator=None,
+                              lr_scheduler=None, bf16_weights=False, fused_backward=False, train_text_encoder=False,
+                              global_step=0, emit=events.append)
+    assert Checkpointer(trainer, folder).load(checkpoint) == 8
+    return events
+
+
+def _checkpoint(tmp_path: Path, made_with: Profile, num_processes: int = 1) -> tuple[RunFolder, Path]:
+    folder = RunFolder(tmp_path / "run").create()
+    for step in (4, 8):
+        checkpoint = folder.checkpoints / f"step-{step:08d}"
+        checkpoint.mkdir()
+        (checkpoint / "manifest.json").write_text(json.dumps({
+            "step": step, "method": "full", "num_processes": num_processes, "files": {},
+            "profile": made_with.model_dump(mode="json")}))
+    return folder, checkpoint
+
+
+_WITH_CLASSES = [{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
+                  "class_dir": "builtin:demo-class", "class_prompt": "photo of a disc"}]
+
+
+@pytest.mark.parametrize("changed", [{"training": {"clip_skip": 2}},
+                                     {"model": {"tokenizer": "some/tokenizer"}},
+                                     {"prior": {"enabled": True}, "concepts": _WITH_CLASSES}, {"prior": {"loss_weight": 0.5}}])
+def test_a_resume_that_changes_the_loss_so_far_is_refused_naming_both_values(changed: dict, tmp_path: Path) -> None:
+    """clip_skip, the tokenizer and prior preservation were applied from the resumed step on, without a word."""
+    folder, _ = run_with_checkpoints(tmp_path, [4])
+    with pytest.raises(RunFolderError, match=r"checkpoints were trained with (training.clip_skip = 1, not 2|model."
+                                             r"tokenizer = None, not 'some/tokenizer'|prior.enabled = False, not True|"
+                                             r"prior.loss_weight = 1.0, not 0.5)"):
+        check_same_model(folder, tiny_profile(tmp_path, **merge({"training": {"max_train_steps": 2000}}, changed)))
+
+
+def test_a_resume_warns_of_the_settings_it_changes_since_the_checkpoint_and_of_another_process_count(tmp_path: Path) -> None:
+    """hflip, center_crop, captions and the text encoder's stop applied mid-run silently; so did another number of
+    processes, which doubled the batch per step."""
+    training = {"method": "full", "max_train_steps": 6, "seed": 7, "train_text_encoder": True}
+    made_with = tiny_profile(tmp_path, training=training)
+    folder, checkpoint = _checkpoint(tmp_path, made_with)
+    assert _loaded(folder, checkpoint, made_with) == []
+    # What a resume may change without a word: steps, saving, previews, the data's folders.
+    quiet = tiny_profile(tmp_path, training={**training, "max_train_steps": 60}, sampling={"num_images": 2},
+                         saving={"output_dir": str(tmp_path / "elsewhere")})
+    assert _loaded(folder, checkpoint, quiet) == []
+    changed = tiny_profile(tmp_path, dataset={"resolution": 64, "hflip": True, "center_crop": False},
+                           training={**training, "text_encoder_stop_fraction": 0.5})
+    warnings = _loaded(folder, checkpoint, changed, num_processes=2)
+    assert all(isinstance(warning, Warning) for warning in warnings) and len(warnings) == 2
+    assert warnings[0].message == ("the checkpoint of step 8 was made by 1 process(es), this resume runs 2: the batch "
+                                   "per step changes (1 → 2 images) and the resume is not exact")
+    assert "launch.num_processes = 1" in warnings[0].advice
+    assert warnings[1].message == ("changed since step 8: dataset.center_crop: true → false; dataset.hflip: false → "
+                                   "true; training.text_encoder_stop_fraction: 1.0 → 0.5")
+
+
+def test_a_checkpoint_whose_state_cannot_be_unpickled_is_named_damaged_without_torchs_advice(tmp_path: Path) -> None:
+    """The refusal quoted torch: "Re-running torch.load with weights_only set to False will likely succeed", advice
+    that runs whatever the file holds, with its line breaks printed as \\x0a."""
+    profile = tiny_profile(tmp_path)
+    folder, checkpoint = _checkpoint(tmp_path, profile)
+    torch.save({"state": {0: {"step": torch.ones(1)}}}, checkpoint / "optimizer.bin")
+    data = (checkpoint / "optimizer.bin").read_bytes()
+    (checkpoint / "optimizer.bin").write_bytes(b"\0" * 100 + data[100:])  # damaged where its size still matches
+    with pytest.raises(CheckpointError) as refused:
+        _loaded(folder, checkpoint, profile, load_state=lambda path: torch.load(Path(path) / "optimizer.bin"))
+    said = str(refused.value)
+    assert said == (f"checkpoint {checkpoint} is damaged and cannot be loaded: its optimizer.bin is damaged; resume from "
+                    f"another one with `dbtui resume {folder.path} --from CHECKPOINT` (kept: "
+                    f"{folder.checkpoints / 'step-00000004'})")
