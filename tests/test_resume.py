@@ -116,6 +116,8 @@ def test_a_resume_whose_steps_end_before_the_checkpoint_is_refused_before_it_sta
     assert main(["run", str(path), "--resume", "--set", "training.max_train_steps=10"]) == 2
     err = capsys.readouterr().err
     assert "the run is at step 21 and training.max_train_steps is 10: nothing is left to train" in err
+    # It said "above 21" while exactly 21 is taken, and ends the run.
+    assert "set max_train_steps above 21 (21 ends the run at this step, with its outputs)" in err
     assert f"`dbtui export {folder.path} --step 21`" in err
     assert folder.read_state().status == "stopped"
     assert main(["run", str(path), "--set", "training.max_train_steps=10",
@@ -212,3 +214,68 @@ def test_a_stopped_foreground_run_says_its_step_once_then_how_to_resume(tmp_path
     assert show_started_run(started, "t", plain=True, every=10, detach=False) == 0
     out = capsys.readouterr().out
     assert out.count("stopped at step 67") == 1 and "No checkpoint was saved yet; `dbtui resume" in out, out
+
+
+def test_run_resume_that_would_end_the_run_sooner_than_its_own_steps_is_refused_unless_told(tmp_path: Path, capsys) -> None:
+    """`dbtui run P --resume` (the README's restart recipe) read P again without the `--set training.max_train_steps=24`
+    the run was started with: it trained to P's 12 steps and marked the run finished for good, without a word."""
+    import pytest
+
+    from dbtui.cli import main
+    from engine.profile import load_profile, save_profile
+    from engine.runs.launcher import ResumeEndsSoonerError, _prepare
+
+    folder, path = _stopped_run(tmp_path, [8], training={"max_train_steps": 12})
+    save_profile(load_profile(path, ["training.max_train_steps=24"]), folder.profile)  # as `--set` started it
+    stored = folder.profile.read_text()
+    assert main(["run", str(path), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "was started to train 24 steps" in err and "add `--set training.max_train_steps=24`" in err, err
+    assert f"`dbtui resume {folder.path}`" in err and "training.max_train_steps: 24 → 12" in err
+    assert folder.profile.read_text() == stored
+    with pytest.raises(ResumeEndsSoonerError):
+        _prepare(folder, load_profile(path), "latest", None, given_keys=["name"])
+    # Told so, it is the user's choice, and the changes are said.
+    shorter = load_profile(path, ["training.max_train_steps=12", "dataset.hflip=true"])
+    changed = _prepare(folder, shorter, "latest", None, given_keys=["training.max_train_steps", "dataset.hflip"]).changed
+    assert changed == "dataset.hflip: false → true; training.max_train_steps: 24 → 12"
+
+
+def test_run_resume_says_the_settings_it_changes_of_the_runs_stored_profile(tmp_path: Path, capsys, monkeypatch) -> None:
+    import sys
+
+    from dbtui.cli import main
+    from engine.runs import launcher
+
+    folder, path = _stopped_run(tmp_path, [8], training={"max_train_steps": 12})
+    monkeypatch.setattr(launcher, "worker_command", lambda *args: [sys.executable, "-c", ""])
+    assert main(["run", str(path), "--resume", "--detach", "--set", "training.max_train_steps=30"]) == 0
+    out = capsys.readouterr().out
+    assert "this profile changes the run's settings, as its profile.toml kept them: training.max_train_steps: 12 → 30" in out
+    assert main(["resume", str(folder.path), "--detach"]) == 0  # its own profile: nothing to say
+    assert "changes the run's settings" not in capsys.readouterr().out
+
+
+def test_a_resume_in_a_folder_it_cannot_write_says_what_a_resume_can_do(tmp_path: Path, monkeypatch) -> None:
+    """It said "set saving.output_dir to a folder on a writable disk", which no resume can: the run is where it is."""
+    import errno
+
+    import pytest
+
+    from engine.profile import load_profile
+    from engine.runs import launcher
+    from engine.runs.folder import RunFolderError
+
+    folder, path = _stopped_run(tmp_path, [4])
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(launcher, "dumps_profile", read_only)
+    with pytest.raises(RunFolderError) as refused:
+        launcher.start_run(load_profile(folder.profile), resume="latest", run_dir=folder.path)
+    assert str(refused.value) == (f"cannot use the folder {folder.path}: the file system is read-only; remount it "
+                                  "writable, or copy the run folder to a folder on a writable disk and resume the copy "
+                                  "(`dbtui resume COPY`)")
+    with pytest.raises(RunFolderError, match="read-only; set saving.output_dir to a folder on a writable disk"):
+        launcher.start_run(load_profile(path, ["name='new'"]))

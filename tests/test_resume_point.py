@@ -314,7 +314,8 @@ def test_a_resume_from_an_earlier_checkpoint_is_shown_at_that_step_while_it_star
     folder, profile = run_with_checkpoints(tmp_path, [500, 1000, 1154])
     folder.write_state(RunState(pid=0, status="stopped", step=1160, total_steps=2000, last_loss=0.25))
     monkeypatch.setattr(launcher, "worker_command", lambda *args: [sys.executable, "-c", "import time; time.sleep(60)"])
-    for resume, step, loss in (("latest", 1160, 0.25), (str(folder.checkpoints / "step-00001000"), 1000, None)):
+    # The latest checkpoint's step too: the steps trained after it are lost, and their loss is not this step's.
+    for resume, step, loss in (("latest", 1154, None), (str(folder.checkpoints / "step-00001000"), 1000, None)):
         started = launcher.start_run(profile, resume=resume)
         started.process.kill()
         started.process.wait()
@@ -357,3 +358,25 @@ def test_a_resume_takes_a_model_or_vae_path_written_another_way_for_the_same_one
     with pytest.raises(RunFolderError) as refused:
         check_same_model(folder, tiny_profile(tmp_path, training=written, model={"pretrained": "base", "vae": "other"}))
     assert "model.vae = './vae', not 'other'" in str(refused.value)
+
+
+def test_a_resume_shows_no_loss_of_the_steps_it_loses_after_its_checkpoint(tmp_path: Path) -> None:
+    """Killed at step 9 (checkpoint 8), then resumed with max_train_steps = 8, the run read `finished 8/8` with step
+    9's loss."""
+    from types import SimpleNamespace
+
+    from engine.runs.folder import RunState
+    from engine.runs.supervisor import Supervisor
+
+    folder, _ = run_with_checkpoints(tmp_path, [4, 8])
+    folder.write_state(RunState(pid=0, status="running", step=9, total_steps=24, last_loss=0.5))
+    supervisor = Supervisor(folder, resume=folder.checkpoints / "step-00000008")
+    supervisor.write_state("finished", 8, 8, float("nan"))  # no step trained in this attempt
+    assert (folder.read_state().step, folder.read_state().last_loss) == (8, None)
+    supervisor.trainer = SimpleNamespace(global_step=10, total_steps=24, last_loss=0.25)
+    supervisor.write_failed()  # the trainer's own last loss, where it has one
+    assert (folder.read_state().step, folder.read_state().last_loss) == (10, 0.25)
+    # Stopped at its checkpoint, the run's loss is that step's, and stays shown until a step is trained.
+    folder.write_state(RunState(pid=0, status="stopped", step=8, total_steps=24, last_loss=0.5))
+    Supervisor(folder, resume=folder.checkpoints / "step-00000008").write_failed()
+    assert folder.read_state().last_loss == 0.5

@@ -64,7 +64,12 @@ def _run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile, args.set)
     print(f"running: {equivalent_command(args)}", flush=True)
     # A refusal's suggested command keeps the user's other overrides; only the name is to change.
-    kept = [f"--set {shlex.quote(item)}" for item in args.set if item.partition("=")[0].strip() != "name"]
-    started = start_run(profile, detach=args.detach, resume=args.resume, given_as=" ".join([shlex.quote(args.profile), *kept]))
+    keys = [item.partition("=")[0].strip() for item in args.set]
+    kept = [f"--set {shlex.quote(item)}" for item, key in zip(args.set, keys) if key != "name"]
+    started = start_run(profile, detach=args.detach, resume=args.resume, given_as=" ".join([shlex.quote(args.profile), *kept]),
+                        given_keys=keys)
+    if started.changed:  # the profile file read again, without the --set values the run was started with
+        print(f"this profile changes the run's settings, as its {started.folder.profile.name} kept them: "
+              f"{started.changed}", flush=True)
     return show_started_run(started, profile.name, plain=args.plain, every=profile.logging.every_n_steps,
                             detach=args.detach)

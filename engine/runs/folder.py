@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shlex
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -39,26 +40,34 @@ class RunFolderError(DbtuiError):
     """A run folder that cannot be used as asked."""
 
 
-def unusable_folder(path: Path, error: OSError, setting: str = "saving.output_dir") -> RunFolderError:
+def unusable_folder(path: Path, error: OSError, setting: str = "saving.output_dir", *, resumed: bool = False) -> RunFolderError:
     """The error for a folder the OS would not create or write: why, and what to do.
 
-    ``setting`` is what the user changes to pick another folder.
+    ``setting`` is what the user changes to pick another folder. ``resumed``: ``path`` is a run to continue, which no
+    setting moves (a resume trains the run where it is): the run folder is to be made writable, or copied elsewhere
+    and the copy resumed (it keeps its checkpoints and stored profile: `dbtui resume COPY` continues it there).
     """
+    def elsewhere(where: str) -> str:
+        if not resumed:
+            return f"set {setting} to {where}"
+        return f"copy the run folder to {where} and resume the copy (`dbtui resume COPY`)"
+
     blocker = _file_in_the_way(path)
     if blocker is not None:
-        why = f"'{blocker}' is a file, not a folder; move it away or set {setting} to another folder"
+        why = f"'{blocker}' is a file, not a folder; move it away or {elsewhere('another folder')}"
     elif error.errno == errno.EROFS:
-        why = f"the file system is read-only; set {setting} to a folder on a writable disk"
+        why = f"the file system is read-only; {'remount it writable, or ' if resumed else ''}{elsewhere('a folder on a writable disk')}"
     elif error.errno in (errno.EACCES, errno.EPERM):
-        why = f"permission denied; set {setting} to a folder you can write to"
+        mine = f"make it writable by this user (`chmod -R u+w {shlex.quote(str(path))}`), or " if resumed else ""
+        why = f"permission denied; {mine}{elsewhere('a folder you can write to')}"
     elif error.errno in (errno.ENOSPC, errno.EDQUOT):
-        why = f"the disk is full; free some space or set {setting} to another disk"
+        why = f"the disk is full; free some space or {elsewhere('another disk')}"
     elif error.errno == errno.ENOENT:  # mkdir with parents still failed: a special file system (/proc)
-        why = f"this file system does not allow new folders here; set {setting} to a folder on a normal disk"
+        why = f"this file system does not allow new folders here; {elsewhere('a folder on a normal disk')}"
     elif error.errno == errno.ENAMETOOLONG:
-        why = f"the path is too long for the file system; set {setting} to a shorter one"
+        why = f"the path is too long for the file system; {elsewhere('a shorter path' if resumed else 'a shorter one')}"
     else:
-        why = f"{error.strerror or error}; set {setting} to a folder you can write to"
+        why = f"{error.strerror or error}; {elsewhere('a folder you can write to')}"
     return RunFolderError(f"cannot use the folder {path}: {why}")
 
 

@@ -15,14 +15,16 @@ import os
 import shlex
 import subprocess
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from engine.errors import DbtuiError
 from engine.runs.command import through_accelerate, worker_command
 from engine.runs.control import drop_requests
-from engine.profile import Profile, dumps_profile
+from engine.profile import Profile, ProfileError, dumps_profile, load_profile
+from engine.profile.changes import changed_settings, said_changes
 from engine.runs.folder import run_dir_for
 from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of
 from engine.runs.resume_point import check_same_model, checkpoint_named, chosen_step, put_back, set_aside_later
@@ -86,6 +88,11 @@ class ResumePastTheEndError(RunFolderError):
     """A resume whose profile ends the run before the step its checkpoint reached."""
 
 
+class ResumeEndsSoonerError(RunFolderError):
+    """A resume whose profile ends the run sooner than the run's own profile, without being told so: the profile file
+    read again without the ``--set training.max_train_steps`` the run was started with."""
+
+
 class RunInputsMissingError(DbtuiError):
     """The model or the images the profile names are not on this machine: found before the trainer starts."""
 
@@ -103,6 +110,7 @@ class StartedRun:
     set_aside: tuple[Path, ...] = ()  # later checkpoints a resume from an earlier one moved aside (resume_point.py)
     own_session: bool = False  # no signal from this terminal reaches it: it is asked to stop through the run folder
     meets_at: str = ""  # with several machines: machine 0's address and port, where the machines meet
+    changed: str = ""  # a resume's settings that differ from the run's stored profile: "key: before → now; …"
 
     @property
     def main_machine(self) -> bool:
@@ -122,11 +130,12 @@ def machine_profile(folder: RunFolder, machine_rank: int) -> Path:
 
 
 def start_run(profile: Profile, *, detach: bool = False, resume: str | None = None, run_dir: Path | None = None,
-              given_as: str | None = None) -> StartedRun:
+              given_as: str | None = None, given_keys: Collection[str] | None = None) -> StartedRun:
     """Write the run folder and start the trainer process.
 
     ``given_as``: the profile as the user named it (its path, and the command line's other ``--set``
-    overrides), for the command a refusal suggests.
+    overrides), for the command a refusal suggests. ``given_keys``: the keys of those ``--set`` overrides; given, a
+    resume whose profile file ends the run sooner than the run's stored profile is refused unless one of them says so.
 
     ``resume``: a checkpoint path or "latest" ("latest" of a run that saved none trains it from the
     start). Without it, a folder that already has checkpoints is refused (RunExistsError) instead of
@@ -157,9 +166,9 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
         before = folder.read_state() if resume else None
         held_a_run = holds_a_run(folder.path)
         try:
-            prepared = _prepare(folder, profile, resume, given_as)
+            prepared = _prepare(folder, profile, resume, given_as, given_keys)
         except OSError as error:  # a read-only disk, a file where a folder should be, a full disk…
-            raise unusable_folder(folder.path, error) from None
+            raise unusable_folder(folder.path, error, resumed=bool(resume)) from None
         # Its own session: no SIGHUP or Ctrl-C from this terminal. accelerate's launcher always needs one, even in the
         # foreground: it passes a SIGHUP, SIGINT or SIGTERM on to the trainers and kills them 30 s later, in the middle
         # of their last checkpoint or, for a closed SSH connection, of training. dbtui's watcher asks for the stop in the
@@ -180,12 +189,12 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
                 drop_requests(folder)
             except OSError as error:  # a control folder of another user's, a read-only disk
                 undo()
-                raise unusable_folder(folder.path, error) from None
+                raise unusable_folder(folder.path, error, resumed=bool(resume)) from None
         try:
             log = log_path.open("ab")
         except OSError as error:  # another user's log, say
             undo()
-            raise unusable_folder(folder.path, error) from None
+            raise unusable_folder(folder.path, error, resumed=bool(resume)) from None
         process = None
         try:
             with log:
@@ -201,18 +210,19 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
         if rank == 0:
             # Until the trainer writes its own state, the folder names its process: one that dies before
             # that (a broken install, an import error) then reads as crashed instead of starting forever.
-            # A resume keeps showing the step the run had reached, and its loss.
+            # A resume shows the step of the checkpoint it continues, and the run's loss where it is that step's.
             step = before.step if before else 0
-            if prepared.from_step is not None:  # from an earlier checkpoint: its step, not the branch set aside
+            if prepared.from_step is not None:  # the checkpoint's step, not the steps trained after it and lost
                 step = prepared.from_step
-            loss = before.last_loss if before and before.step == step else None  # the set-aside branch's is not this step's
+            # The loss of a step after the checkpoint (a set-aside branch, or steps a kill lost) is not this step's.
+            loss = before.last_loss if before and before.step == step else None
             folder.write_state(RunState(pid=process.pid, status="starting", step=step,
                                         total_steps=before.total_steps if before else 0, last_loss=loss,
                                         started=time.time(), heartbeat=time.time()))
     launch = profile.launch
     meets_at = f"{launch.main_process_ip}:{launch.main_process_port or 29500}" if launch.num_machines > 1 else ""
     return StartedRun(folder, process, command, prepared.events_offset, rank, log_path, log_offset, from_start,
-                      tuple(prepared.set_aside), own_session, meets_at)
+                      tuple(prepared.set_aside), own_session, meets_at, prepared.changed)
 
 
 def check_inputs(profile: Profile, run_dir: Path | None = None) -> None:
@@ -236,10 +246,12 @@ class Prepared(NamedTuple):
 
     events_offset: int  # where this run's events will begin
     set_aside: list[Path]  # the later checkpoints a resume from an earlier one moved aside
-    from_step: int | None  # the step of the checkpoint --resume PATH names, as its manifest says; None for the latest
+    from_step: int | None  # the step of the checkpoint the resume continues, as its manifest says; None: no resume
+    changed: str = ""  # the settings that differ from the run's stored profile: "key: before → now; …"
 
 
-def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: str | None) -> Prepared:
+def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: str | None,
+             given_keys: Collection[str] | None = None) -> Prepared:
     """Check and write the run folder."""
     main_machine = profile.launch.machine_rank == 0
     # On a shared disk machine 0's trainer may be running here already: the others join it.
@@ -272,10 +284,12 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
         raise RunExistsError(folder.path, done[-1][0])
     if resume and done:
         check_same_model(folder, profile)
+    changed = _changes_from_stored(folder, profile, given_keys) if resume else []
     from_step = None
     if resume == "latest" and done:
         _check_latest(folder, done)
-        _check_steps_left(folder, profile, done[-1][0])
+        from_step = done[-1][0]
+        _check_steps_left(folder, profile, from_step)
     if resume and resume != "latest":
         from_step = chosen_step(folder, Path(resume))
         _check_steps_left(folder, profile, from_step)
@@ -293,7 +307,8 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
             written.unlink(missing_ok=True)  # what a full disk left of it
     # Last, when nothing else here can fail: a launch refused or failed leaves the run's checkpoints where they were.
     set_aside = set_aside_later(folder, from_step) if main_machine and from_step is not None else []
-    return Prepared(folder.events.stat().st_size if folder.events.exists() else 0, set_aside, from_step)
+    return Prepared(folder.events.stat().st_size if folder.events.exists() else 0, set_aside, from_step,
+                    said_changes(changed))
 
 
 def _runs_near(path: Path) -> str:
@@ -315,6 +330,31 @@ def _check_latest(folder: RunFolder, done: list[tuple[int, Path]]) -> None:
                                  "the run keeps no other checkpoint, so it can only start again under a new name"))
 
 
+def _changes_from_stored(folder: RunFolder, profile: Profile, given_keys: Collection[str] | None) -> list[tuple[str, Any, Any]]:
+    """What a resume's profile changes of the one the run folder keeps (this machine's), to be said: `dbtui run P
+    --resume` reads P and its overrides again, and the ``--set`` values the run was started with are not in P.
+
+    A run ended sooner than its own total is refused unless ``given_keys`` (the command line's ``--set`` keys) set
+    training.max_train_steps: it would have been marked finished for good at the file's number of steps, unsaid."""
+    try:
+        stored = load_profile(machine_profile(folder, profile.launch.machine_rank))
+    except ProfileError:  # none, or unreadable: nothing to compare with (the checkpoint's manifest was checked)
+        return []
+    changed = changed_settings(stored, anchored_profile(profile))
+    was, now = stored.training.max_train_steps, profile.training.max_train_steps
+    told = given_keys is None or bool({"training", "training.max_train_steps"} & set(given_keys))
+    if was and now and now < was and not told:
+        run = shlex.quote(str(folder.path))
+        raise ResumeEndsSoonerError(
+            f"{folder.path} was started to train {was} steps (training.max_train_steps in its {folder.profile.name}), "
+            f"and this profile ends it at {now}: resumed so, it would be finished for good at step {now}. To keep the "
+            f"run's own total, add `--set training.max_train_steps={was}` (the --set values it was started with are "
+            f"kept in {folder.profile}), or resume it with `dbtui resume {run}`, which trains that profile; to end it at "
+            f"step {now}, say so with `--set training.max_train_steps={now}` (this profile differs from the run's in "
+            f"{said_changes(changed)})")
+    return changed
+
+
 def _check_steps_left(folder: RunFolder, profile: Profile, step: int) -> None:
     """Refuse a resume whose training.max_train_steps ends before the checkpoint's step: the run would be marked
     finished at once, with its outputs exported from the checkpoint, and could never be resumed again."""
@@ -322,7 +362,7 @@ def _check_steps_left(folder: RunFolder, profile: Profile, step: int) -> None:
     if steps and steps < step:
         raise ResumePastTheEndError(
             f"the run is at step {step} and training.max_train_steps is {steps}: nothing is left to train. To train on, "
-            f"set max_train_steps above {step}; to keep the model as it is at step {step}, export it: "
+            f"set max_train_steps above {step} ({step} ends the run at this step, with its outputs); to keep the model as it is at step {step}, export it: "
             f"`dbtui export {shlex.quote(str(folder.path))} --step {step}`")
 
 

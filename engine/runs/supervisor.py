@@ -44,9 +44,12 @@ class Supervisor:
         a resume from an earlier checkpoint sets that later step's branch aside, and a stop in setup reports this one."""
         self.resume = checkpoint
         try:
-            self.resume_step = self._step_before = int(read_manifest(checkpoint)["step"])
+            step = int(read_manifest(checkpoint)["step"])
         except (CheckpointError, KeyError, TypeError, ValueError):
-            pass  # its load says what is wrong with it, as the run's failure
+            return  # its load says what is wrong with it, as the run's failure
+        if step != self._step_before:  # the state's loss is of a step after the checkpoint's, lost with it
+            self._loss_before = None
+        self.resume_step = self._step_before = step
 
     # -- signals -------------------------------------------------------------------
     def install_signals(self) -> None:
@@ -94,7 +97,7 @@ class Supervisor:
         return step, getattr(trainer, "total_steps", 0) or self._total_before
 
     def write_failed(self) -> None:
-        self.write_state("failed", *self.position())
+        self.write_state("failed", *self.position(), getattr(self.trainer, "last_loss", None))
 
     def write_state(self, status: str, step: int = 0, total: int = 0, loss: float | None = None) -> None:
         if loss is None or not math.isfinite(loss):
