@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +36,33 @@ def test_workers_leave_ctrl_c_to_the_parent_which_stops_without_waiting(monkeypa
     with pytest.raises(KeyboardInterrupt):
         pool.run_phase("check", _interrupt, list(range(2000)), emit=interrupted, workers=2)
     assert seen and seen[0] < 2000
+
+
+# In a fresh process, as a Textual app leaves it: sys.stderr replaced by a capture whose fileno() is -1.
+# (A pytest-xdist worker already runs a resource tracker, which would hide the failure.)
+_CHECK_WITH_CAPTURED_STDERR = """
+import sys
+from PIL import Image
+from engine.dataset import check_dataset
+from engine.dataset.pool import MIN_FILES_FOR_POOL
+
+class Capture:  # what it is given goes to stdout, so a failure shows in the test's message
+    def write(self, text): return sys.stdout.write(text)
+    def flush(self): sys.stdout.flush()
+    def fileno(self): return -1
+
+folder = sys.argv[1]
+for i in range(MIN_FILES_FOR_POOL):
+    Image.new("RGB", (64, 64), (i * 5, 0, 0)).save(f"{folder}/{i}.png")
+sys.stderr = Capture()
+report = check_dataset(folder, resolution=64, workers=2)
+print(report.summary.images)
+"""
+
+
+def test_the_pool_starts_when_stderr_has_no_file_descriptor(tmp_path) -> None:
+    root = Path(__file__).parents[1]
+    done = subprocess.run([sys.executable, "-c", _CHECK_WITH_CAPTURED_STDERR, str(tmp_path)], cwd=root,
+                          env=dict(os.environ, PYTHONPATH=str(root)), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.split()[-1] == str(pool.MIN_FILES_FOR_POOL)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import resource_tracker
 from typing import TypeVar
 
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
@@ -63,6 +66,7 @@ def run_phase(
     else:
         # "spawn": forking a process that may hold torch threads or a UI event loop is unsafe.
         context = multiprocessing.get_context("spawn")
+        _start_resource_tracker()
         chunk = max(1, min(32, total // (workers * 8)))
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_leave_interrupts_to_the_parent)
         try:
@@ -75,6 +79,24 @@ def run_phase(
         pool.shutdown()
     emit(PhaseFinished(phase=phase, seconds=time.monotonic() - started))
     return results
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with the real stderr when sys.stderr has no usable fd.
+
+    The pool starts the tracker on first use, passing ``sys.stderr.fileno()`` to its process. Inside a
+    Textual app sys.stderr is a capture whose fileno() is -1, and the start fails with "bad value(s) in
+    fds_to_keep"; any caller that replaced stderr the same way would fail alike. The tracker then lives
+    for the rest of the process, so this is needed once.
+    """
+    try:
+        usable = sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        usable = True  # no fileno at all: the tracker itself skips passing one
+    if usable:
+        return
+    with contextlib.redirect_stderr(sys.__stderr__):
+        resource_tracker.ensure_running()
 
 
 def _leave_interrupts_to_the_parent() -> None:
