@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from engine.dataset.captions import split_tags
+from engine.dataset.caption_tags import split_tags
 from engine.errors import DbtuiError
 
 

@@ -16,13 +16,14 @@ import re
 import stat
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from engine.data.caption_text import CaptionFileError, read_caption, read_caption_file
 from engine.data.captions import caption_for
 from engine.data.images import DataError
 from engine.dataset.caption_changes import Change, ChangeSet, JournalEntry, Unreadable, journal_text, read_journal
+from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags
 from engine.dataset.errors import CaptionError
 from engine.dataset.files import caption_path, list_images
 from engine.dataset.image_probe import probe_image, problem_text
@@ -34,14 +35,6 @@ HISTORY_DIR = ".dbtui-captions-history"
 ORIGINALS_DIR = ".originals"  # a hidden name: no caption's own relative path can be it
 _JOURNAL = "last-bulk-operation.json"
 Emit = Callable[[Event], None]
-
-
-def split_tags(caption: str) -> list[str]:
-    return [t.strip() for t in caption.split(",")]
-
-
-def join_tags(tags: Iterable[str]) -> str:
-    return ", ".join(tags)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -186,8 +179,8 @@ class CaptionStore:
         A caption that already says the tag as a whole word, in any case, has it: "ohwx" is not added
         to "a photo of ohwx dog", where a second identifier would be trained as part of the prompt.
         """
-        tag = _one_tag(tag)
-        said = _said(tag)
+        tag = one_tag(tag)
+        said = said_pattern(tag)
 
         def edit(tags: list[str]) -> list[str]:
             if any(said.search(t) for t in tags):
@@ -202,8 +195,8 @@ class CaptionStore:
         A longer tag that says it as a word ("a photo of ohwx dog") is left whole, since a bulk edit does not
         rewrite sentences; its caption is named in ``still_said``, so nobody believes the word gone from it.
         """
-        tag = _one_tag(tag)
-        said, key = _said(tag), tag.casefold()
+        tag = one_tag(tag)
+        said, key = said_pattern(tag), tag.casefold()
 
         def still_said(caption: str) -> str | None:
             if not said.search(caption):
@@ -373,21 +366,6 @@ def _not_images(images: list[Path], emit: Emit) -> dict[Path, str]:
 
 def _silent(event: Event) -> None:
     """The progress sink of a caller that shows none."""
-
-
-def _said(tag: str) -> re.Pattern[str]:
-    """``tag`` said as a whole word, in any letter case: how both add_tag and remove_tag find it."""
-    return re.compile(rf"(?<!\w){re.escape(tag)}(?!\w)", re.IGNORECASE)
-
-
-def _one_tag(tag: str) -> str:
-    """``tag`` stripped, refused when empty or holding the comma that separates tags."""
-    tag = tag.strip()
-    if not tag:
-        raise CaptionError("the tag is empty: give the tag's text, e.g. ohwx")
-    if "," in tag:
-        raise CaptionError(f"'{tag}' holds a comma, which separates tags: give one tag at a time")
-    return tag
 
 
 def training_caption(image: Path, caption_mode: str, instance_prompt: str | None, extension: str = ".txt") -> str | None:

@@ -1,0 +1,31 @@
+"""Captions as comma-separated tags: splitting, joining, and finding one tag the way bulk edits do."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from engine.dataset.errors import CaptionError
+
+
+def split_tags(caption: str) -> list[str]:
+    return [t.strip() for t in caption.split(",")]
+
+
+def join_tags(tags: Iterable[str]) -> str:
+    return ", ".join(tags)
+
+
+def said_pattern(tag: str) -> re.Pattern[str]:
+    """``tag`` said as a whole word, in any letter case: how both add_tag and remove_tag find it."""
+    return re.compile(rf"(?<!\w){re.escape(tag)}(?!\w)", re.IGNORECASE)
+
+
+def one_tag(tag: str) -> str:
+    """``tag`` stripped, refused when empty or holding the comma that separates tags."""
+    tag = tag.strip()
+    if not tag:
+        raise CaptionError("the tag is empty: give the tag's text, e.g. ohwx")
+    if "," in tag:
+        raise CaptionError(f"'{tag}' holds a comma, which separates tags: give one tag at a time")
+    return tag
