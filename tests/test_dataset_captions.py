@@ -192,6 +192,20 @@ def test_undo_names_each_caption_it_keeps(store: CaptionStore, capsys, monkeypat
     assert f"skipped caption file '{store.folder / 'a.txt'}' was edited since the bulk operation" in said
 
 
+def test_a_bulk_edit_that_changes_nothing_leaves_the_undo_of_the_one_before(store: CaptionStore, capsys) -> None:
+    """--remove-tag with a typo rewrote the journal with 0 changes, so the --add-tag before it could not be undone."""
+    from dbtui.cli import main
+
+    before = _files(store.folder)
+    assert main(["dataset", "caption", str(store.folder), "--add-tag", "zwx"]) == 0
+    capsys.readouterr()
+    assert main(["dataset", "caption", str(store.folder), "--remove-tag", "ohxw"]) == 0  # a typo: matches nothing
+    said = capsys.readouterr().out
+    assert "0 caption(s) changed" in said and "--undo" not in said  # nothing to revert, so no hint
+    undone = CaptionStore(store.folder).undo()
+    assert undone.operation == "undo add tag 'zwx'" and _files(store.folder) == before
+
+
 def test_a_copied_folder_undoes_its_own_captions(store: CaptionStore, tmp_path: Path) -> None:
     import shutil
 

@@ -331,7 +331,8 @@ def _caption(args: argparse.Namespace) -> int:
     created = changes.created
     counts = f"{len(changes) - created} caption(s) changed" + (
         f", {created} created for images that had no caption file" if created else "")
-    console.print(markup_safe(f"{changes.operation}: {counts}") + ("" if args.undo else " (--undo reverts)"), soft_wrap=True)
+    undoes = " (--undo reverts)" if len(changes) and not args.undo else ""  # nothing changed: the journal stays
+    console.print(markup_safe(f"{changes.operation}: {counts}") + undoes, soft_wrap=True)
     for item in changes.still_said:
         console.print(f"[yellow]still said[/] {markup_safe(item.reason)}")
     return _report_unreadable(console, changes.skipped, args)

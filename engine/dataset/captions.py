@@ -310,9 +310,11 @@ class CaptionStore:
 
     def _apply(self, operation: str, changes: list[Change], skipped: list[Unreadable], emit: Emit,
                still: list[Unreadable]) -> ChangeSet:
-        # Journal first: if we are interrupted mid-way, undo still knows every original text.
-        self.history.mkdir(exist_ok=True)
-        atomic_write_text(self.history / _JOURNAL, journal_text(operation, self.folder, changes))
+        # Journal first: if we are interrupted mid-way, undo still knows every original text. An edit that changed
+        # nothing keeps the journal there, so a typo in the tag does not take away the undo of the edit before it.
+        if changes:
+            self.history.mkdir(exist_ok=True)
+            atomic_write_text(self.history / _JOURNAL, journal_text(operation, self.folder, changes))
         emit(PhaseStarted(phase="captions", total=len(changes), description=operation))
         for done, change in enumerate(changes, 1):
             self._write(change.path, change.after or "")
