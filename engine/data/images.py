@@ -65,6 +65,24 @@ def links_out_of(folder: Path) -> str:
             "check reads only the folder's own files); copy the images in, or link the whole folder instead")
 
 
+def images_in_sub_folders(folder: Path, skip: tuple[Path, ...] = ()) -> dict[str, int]:
+    """How many images (as ``list_images`` finds them) each sub-folder of ``folder`` that holds any has, by name: what
+    a user sees there that training does not read. Hidden folders (dbtui's caption history), dbtui's generated-… class
+    images and ``skip`` are passed over, and so is a sub-folder that cannot be read (a disk's lost+found)."""
+    try:
+        subs = sorted(Path(folder).iterdir())
+    except OSError:
+        return {}
+    skipped = {Path(os.path.realpath(place)) for place in skip}
+    below: dict[str, int] = {}
+    for sub in subs:
+        with contextlib.suppress(OSError):
+            if (sub.is_dir() and not sub.name.startswith((".", "generated-"))
+                    and Path(os.path.realpath(sub)) not in skipped):
+                below[sub.name] = len(list_images(sub))
+    return {name: count for name, count in below.items() if count}
+
+
 def unused_class_images(folder: Path, instance_dirs: tuple[Path, ...] = ()) -> tuple[int, str]:
     """(how many, why) of the pictures a user sees in a class folder that ``list_images`` leaves out: links that lead
     out of it (``links_out_of``), and images in its sub-folders (a downloaded regularisation set keeps them a level
@@ -74,19 +92,11 @@ def unused_class_images(folder: Path, instance_dirs: tuple[Path, ...] = ()) -> t
     try:
         if not Path(folder).is_dir():
             return 0, ""
-        subs = sorted(Path(folder).iterdir())
         links = len(_links_out(folder))
         why = links_out_of(folder)
     except OSError:
         return 0, ""
-    instances = {Path(os.path.realpath(place)) for place in instance_dirs}
-    below: dict[str, int] = {}
-    for sub in subs:
-        with contextlib.suppress(OSError):
-            if (sub.is_dir() and not sub.name.startswith((".", "generated-"))
-                    and Path(os.path.realpath(sub)) not in instances):
-                below[sub.name] = len(list_images(sub))
-    below = {name: count for name, count in below.items() if count}
+    below = images_in_sub_folders(folder, instance_dirs)
     if below:
         names = ", ".join(f"'{name}'" for name in list(below)[:3]) + (f" and {len(below) - 3} more" if len(below) > 3 else "")
         why += (f"{';' if why else ':'} its sub-folder(s) {names} hold {sum(below.values())} image(s), which are not read "

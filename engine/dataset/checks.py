@@ -20,6 +20,7 @@ from engine.dataset.image_probe import ImageProbe, probe_image, problem_text
 from engine.dataset.options import bucket_list, checked_caption_extension, checked_resolution
 from engine.dataset.pool import run_phase
 from engine.dataset.report import DatasetReport, Finding, summarise
+from engine.dataset.sub_folders import folder_findings
 from engine.dataset.tokens import (
     DISCOURAGED_IDENTIFIERS,
     Overflow,
@@ -324,12 +325,14 @@ def check_dataset(
     class_generated: tuple[Path | None, int] = (None, 0),
     emit: Callable[[Event], None] | None = None,
     workers: int | None = None,
+    concept_folders: tuple[Path, ...] = (),
 ) -> DatasetReport:
     """Check every image of ``folder`` for what spoils DreamBooth training; originals are only read.
 
     ``tokenizer`` judges the identifier; captions are measured against ``readers``, the model family's
     tokenizers (``load_readers``), or against ``tokenizer`` read as CLIP when none are given. ``class_generated``:
     the generated class images a run would reuse (see ``profile_settings.concept_settings``), beside ``class_dir``'s own.
+    ``concept_folders``: the profile's other concepts' folders, which are not unused images when they are sub-folders.
     """
     resolution = checked_resolution(resolution)
     if readers is None:
@@ -347,9 +350,8 @@ def check_dataset(
     probes.sort(key=lambda p: p.path)
     buckets = bucket_list(resolution, buckets, size_multiple)
     findings: list[Finding] = []
-    if not images:
-        findings.append(Finding(folder_name, "no_images", "error", "the folder has no images (.jpg, .png, .webp…)",
-                                "point to the folder that holds your training images"))
+    others = (*concept_folders, Path(class_dir)) if class_dir else concept_folders
+    findings += folder_findings(folder, images, recursive=recursive, skip=others)
     for item in probes:
         findings += image_findings(item, resolution=resolution, bucketing=bucketing, buckets=buckets,
                                    blur_threshold=blur_threshold)

@@ -1,0 +1,38 @@
+"""The images in sub-folders of an image folder, which neither the check nor training reads: said, not passed over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.data.images import images_in_sub_folders
+from engine.dataset.prepared_origin import MANIFEST, ORIGIN_RECORD
+from engine.dataset.report import Finding
+
+_NO_IMAGES = "the folder has no images (.jpg, .png, .webp…)"
+_POINT_TO_IT = "point to the folder that holds your training images"
+
+
+def folder_findings(folder: Path | str, images: list[Path], *, recursive: bool,
+                    skip: tuple[Path, ...] = ()) -> list[Finding]:
+    """``no_images`` when ``folder`` has no images, and where the images of its sub-folders are (a set sorted into
+    folders by date or pose), which are not read. ``skip``: the folders that are something else (the class folder,
+    the profile's other concepts); dbtui's prepared copies are passed over too. A recursive check reads them all."""
+    below = {} if recursive else images_in_sub_folders(Path(folder), (*skip, *_prepared_copies(Path(folder))))
+    if below:
+        names = ", ".join(f"{name}/" for name in list(below)[:3]) + (f" and {len(below) - 3} more" if len(below) > 3 else "")
+        unused = (f"{sum(below.values())} image(s) in sub-folders ({names}) are not used: training reads only the "
+                  "images directly in the folder")
+        fix = "move them up into the folder, or make each sub-folder a concept of its own (concepts.N.instance_dir)"
+        if not images:
+            return [Finding(str(folder), "no_images", "error", f"the folder has no images of its own; {unused}", fix)]
+        return [Finding(str(folder), "images_in_sub_folders", "warning", unused, fix)]
+    return [] if images else [Finding(str(folder), "no_images", "error", _NO_IMAGES, _POINT_TO_IT)]
+
+
+def _prepared_copies(folder: Path) -> list[Path]:
+    """The sub-folders holding copies dbtui prepared (``dbtui dataset prepare pics pics/out``): not the user's images."""
+    try:
+        subs = [sub for sub in folder.iterdir() if sub.is_dir()]
+    except OSError:
+        return []
+    return [sub for sub in subs if (sub / ORIGIN_RECORD).is_file() or (sub / MANIFEST).is_file()]

@@ -1,0 +1,59 @@
+"""Images in sub-folders of an instance folder are not read: the check says where they are, not "no images"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dataset_fixture import textured
+
+from engine.dataset import check_concept, check_dataset
+from engine.dataset.captions import HISTORY_DIR, ORIGINALS_DIR
+from engine.dataset.prepared_origin import ORIGIN_RECORD
+from engine.profile import Profile
+
+
+def _images(folder: Path, count: int, seed: int = 0) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        textured(seed + i, (64, 64)).save(folder / f"{i}.png")
+
+
+def _folder_findings(report) -> dict[str, str]:
+    return {f.code: f.message for f in report.findings if f.path == report.folder}
+
+
+def test_a_folder_whose_images_are_all_in_sub_folders_says_where_they_are(tmp_path: Path) -> None:
+    _images(tmp_path / "a", 2)
+    _images(tmp_path / "b", 3, seed=10)
+    found = _folder_findings(check_dataset(tmp_path, workers=1))
+    assert found["no_images"] == ("the folder has no images of its own; 5 image(s) in sub-folders (a/, b/) are not "
+                                  "used: training reads only the images directly in the folder")
+    assert "images_in_sub_folders" not in found
+    assert "no_images" not in _folder_findings(check_dataset(tmp_path, workers=1, recursive=True))  # it reads them
+
+
+def test_images_at_the_top_too_get_a_warning_naming_the_sub_folders(tmp_path: Path) -> None:
+    _images(tmp_path, 1)
+    _images(tmp_path / "more", 2, seed=5)
+    report = check_dataset(tmp_path, workers=1)
+    finding = next(f for f in report.findings if f.code == "images_in_sub_folders")
+    assert finding.severity == "warning" and "2 image(s) in sub-folders (more/)" in finding.message
+    assert "make each sub-folder a concept" in finding.fix
+    assert "no_images" not in _folder_findings(report)
+
+
+def test_dbtuis_own_folders_the_class_folder_and_other_concepts_are_not_counted(tmp_path: Path) -> None:
+    folder = tmp_path / "pics"
+    _images(folder, 1)
+    for sub in (HISTORY_DIR, f"{HISTORY_DIR}/{ORIGINALS_DIR}", ".originals", "generated-1a2b", "copies", "class",
+                "second"):
+        _images(folder / sub, 1, seed=3)
+    (folder / "copies" / ORIGIN_RECORD).write_text('{"source": "%s"}' % folder, encoding="utf-8")  # prepared into it
+    assert "images_in_sub_folders" not in _folder_findings(check_dataset(folder, workers=1, class_dir=folder / "class",
+                                                                         concept_folders=(folder / "second",)))
+    profile = Profile(model={"pretrained": str(tmp_path / "no-model")}, concepts=[
+        {"instance_dir": str(folder), "instance_prompt": "photo of zwx dog", "class_dir": str(folder / "class")},
+        {"instance_dir": str(folder / "second"), "instance_prompt": "photo of zwx cat"}])
+    assert "images_in_sub_folders" not in _folder_findings(check_concept(profile, 0, workers=1))
+    _images(folder / "mine", 1, seed=8)
+    assert "(mine/)" in _folder_findings(check_concept(profile, 0, workers=1))["images_in_sub_folders"]
