@@ -374,3 +374,19 @@ def test_add_tag_creates_no_caption_beside_a_file_that_is_not_an_image(store: Ca
     assert changes.created == 1 and store.read("c.jpg") == "zwx"  # a real picture still gets its caption
     store.undo()
     assert store.read("c.jpg") is None
+
+
+def test_add_tag_leaves_an_image_whose_caption_is_named_but_for_case_and_says_so(store: CaptionStore, capsys,
+                                                                                  monkeypatch) -> None:
+    """--add-tag created a.txt beside a.TXT: training then read the tag alone, and the doctor's error went away."""
+    from dbtui.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")  # the path on one line
+    (store.folder / "a.txt").rename(store.folder / "a.TXT")
+    assert store.misnamed() == {store.folder / "a.txt": store.folder / "a.TXT"}
+    assert main(["dataset", "caption", str(store.folder), "--add-tag", "zwx"]) == 1
+    said = " ".join(capsys.readouterr().out.split())
+    assert "1 created for images that had no caption file" in said  # c.jpg's, which has none at all
+    assert f"skipped caption file '{store.folder / 'a.TXT'}' differs from a.txt only in letter case" in said
+    assert not (store.folder / "a.txt").exists()
+    assert (store.folder / "a.TXT").read_text(encoding="utf-8") == CAPTIONS["a"] + "\n"

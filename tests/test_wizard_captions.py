@@ -296,3 +296,23 @@ async def test_add_tag_says_the_captions_it_created_and_the_file_that_is_no_pict
         assert f"{len(pictures) - 1} caption(s) changed, 1 created for images that had none (Ctrl+R undoes)" in said
         assert "1 not created: " in said and "empty.png' is not an image" in said and "left as they were" not in said
         assert not (images / "empty.txt").exists()
+
+
+async def test_a_caption_named_but_for_case_is_said_in_the_review_and_add_tag_leaves_it(tmp_path: Path,
+                                                                                        demo_data: Path) -> None:
+    """photo.jpg with photo.TXT showed "(none)", and Add tag created photo.txt beside it, hiding the user's text."""
+    images = _images(tmp_path, demo_data)
+    first = sorted(images.glob("*.png"))[0]
+    first.with_suffix(".txt").rename(first.with_suffix(".TXT"))
+    app = make_app(RealCaptionsEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _captions(app, pilot, images)
+        assert screen.image == first and screen.rows.label(first) == f"{first.name} [yellow](misnamed)[/]"
+        status = " ".join(_status(screen).split())
+        assert status.startswith(f"Caption misnamed: Its caption file is named {first.stem}.TXT, not {first.stem}.txt")
+        screen.query_one("#cap-tag", Input).value = "sks"
+        await pilot.click("#cap-add")
+        await settle(pilot)
+        said = _messages(app)[-1]
+        assert "0 created" not in said and "1 not created: " in said and f"{first.stem}.TXT' differs from" in said
+        assert not first.with_suffix(".txt").exists()

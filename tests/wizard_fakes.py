@@ -61,6 +61,9 @@ class SimpleCaptions:
     def path_for(self, image) -> Path:
         return Path(image).with_suffix(self.extension)
 
+    def misnamed(self, images=None) -> dict[Path, Path]:
+        return {}
+
     def read(self, image) -> str | None:
         path = self.path_for(image)
         return path.read_text(encoding="utf-8").strip() if path.exists() else None

@@ -17,12 +17,33 @@ from engine.dataset.caption_tags import split_tags
 from engine.errors import DbtuiError
 
 
-def read_caption_row(store: Any, image: Path) -> tuple[str, str]:
-    """(caption, "") or ("", why it cannot be read): one unreadable file never stops the screen."""
+# How the problem of a caption named but for case or accents begins: it is there, though training does not read it.
+_MISNAMED = "Its caption file is named "
+
+
+def read_caption_row(store: Any, image: Path, misnamed: dict[Path, Path] | None = None) -> tuple[str, str]:
+    """(caption, "") or ("", why it cannot be read or is not the image's): one unreadable file never stops the
+    screen. ``misnamed``: ``store.misnamed()`` of every image, read once for the whole folder."""
     try:
-        return store.read(image) or "", ""
+        text = store.read(image)
     except DbtuiError as error:
         return "", str(error)
+    caption = store.path_for(image)
+    near = None if text is not None else (store.misnamed([image]) if misnamed is None else misnamed).get(caption)
+    if near is not None:  # "(none)" said nothing of the user's text there, which a caption saved here would hide
+        return "", (f"{_MISNAMED}{near.name}, not {caption.name}, so training does not read it: rename it to "
+                    f"{caption.name}. A caption saved here is written to {caption.name} beside it.")
+    return text or "", ""
+
+
+def row_status(problem: str) -> str:
+    """The editor's status line (markup) for a caption with ``problem`` ("": none)."""
+    if problem.startswith(_MISNAMED):
+        return f"[yellow]Caption misnamed:[/] {escape(problem)}"
+    if problem:  # what to do first: the status shows three lines, and the reason can be long
+        return (f"[red]Unreadable caption:[/] typing one and saving writes it as UTF-8; F2 brings the old file back. "
+                f"{escape(problem)}")
+    return "Ctrl+S saves this caption."
 
 
 class CaptionRows:
@@ -38,8 +59,9 @@ class CaptionRows:
     @classmethod
     def read(cls, store: Any, images: list[Path]) -> CaptionRows:
         rows = cls(store.path_for)
+        misnamed = store.misnamed(images)
         for image in images:
-            rows.set(image, *read_caption_row(store, image))
+            rows.set(image, *read_caption_row(store, image, misnamed))
         return rows
 
     def get(self, image: Path) -> tuple[str, str]:
@@ -62,6 +84,8 @@ class CaptionRows:
     def label(self, image: Path) -> str:
         """The image's line in the list (markup): its name, and whether its caption is missing or unreadable."""
         text, problem = self.get(image)
+        if problem.startswith(_MISNAMED):
+            return f"{escape(image.name)} [yellow](misnamed)[/]"
         mark = " [red](unreadable)[/]" if problem else ("" if text else " [dim](none)[/]")
         return f"{escape(image.name)}{mark}"
 

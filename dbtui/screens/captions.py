@@ -18,7 +18,7 @@ from textual.widgets.option_list import Option
 
 from dbtui.engine_facade import Engine
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
-from dbtui.screens.caption_rows import CaptionRows, read_caption_row
+from dbtui.screens.caption_rows import CaptionRows, read_caption_row, row_status
 from dbtui.screens.user_errors import notify_user_errors
 from dbtui.session import Session
 from dbtui.widgets.key_footer import KeyFooter
@@ -123,9 +123,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self._set_row(image, text, problem)
         self.shown = text
         self.query_one("#cap-text", TextArea).text = text
-        # What to do first: the status shows three lines, and the reason can be long (the notification has it all).
-        status = (f"[red]Unreadable caption:[/] typing one and saving writes it as UTF-8; F2 brings the old file back. "
-                  f"{escape(problem)}" if problem else "Ctrl+S saves this caption.")
+        status = row_status(problem)
         self.query_one("#cap-status", Static).update(f"{note} {status}" if note else status)
 
     def _keep_edit(self) -> bool:

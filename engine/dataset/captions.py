@@ -25,7 +25,7 @@ from engine.data.images import DataError
 from engine.dataset.caption_changes import Change, ChangeSet, JournalEntry, Unreadable, journal_text, read_journal
 from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags
 from engine.dataset.errors import CaptionError
-from engine.dataset.files import caption_path, list_images
+from engine.dataset.files import caption_path, how_misnamed, list_images, misnamed_captions
 from engine.dataset.image_probe import probe_image, problem_text
 from engine.dataset.options import checked_caption_extension
 from engine.dataset.pool import run_phase
@@ -76,6 +76,12 @@ class CaptionStore:
 
     def path_for(self, image: Path | str) -> Path:
         return caption_path(self.folder / image, self.extension)
+
+    def misnamed(self, images: list[Path] | None = None) -> dict[Path, Path]:
+        """The caption files of ``images`` (all by default) that are missing while one named but for letter case or
+        accents is there (photo.TXT for photo.jpg), and that one: training does not read it (``caption_misnamed``)."""
+        return misnamed_captions([self.path_for(i) for i in images] if images is not None else list(self.owners()),
+                                 self.extension)
 
     def read(self, image: Path | str) -> str | None:
         """The caption of ``image`` (a path or a name in the folder), or None when it has none."""
@@ -292,7 +298,15 @@ class CaptionStore:
                 continue
             found.append((owners, path, before))
         refused = _not_images([i for owners, _, before in found if before is None for i in owners], emit or _silent)
+        misnamed = misnamed_captions([path for _, path, before in found if before is None], self.extension)
         for owners, path, before in found:
+            if path in misnamed:  # a new caption beside it would hide the user's text, and the doctor's error with it
+                near = misnamed[path]
+                skipped.append(Unreadable(path, f"caption file '{near}' differs from {path.name} only in "
+                                                f"{how_misnamed(path, near)}: training does not read it, and no "
+                                                f"{path.name} was created to hide it; rename it to {path.name}",
+                                          "not_created"))
+                continue
             # a.jpg and a.png share a.txt: it is created when either is a picture, for that one trains with it.
             if before is None and all(image in refused for image in owners):
                 why = "; ".join(f"'{image}' {refused[image]}" for image in owners)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from engine.data.caption_text import CaptionFileError
 from engine.data.images import unused_class_images
 from engine.dataset.captions import read_caption, training_caption
 from engine.dataset.duplicates import DEFAULT_MAX_DISTANCE, duplicate_groups
-from engine.dataset.files import caption_path, list_images, misnamed_caption, name_key, scan_folder
+from engine.dataset.files import caption_path, how_misnamed, list_images, misnamed_caption, name_key, scan_folder
 from engine.dataset.image_probe import ImageProbe, probe_image, problem_text
 from engine.dataset.options import bucket_list, checked_caption_extension, checked_resolution
 from engine.dataset.pool import run_phase
@@ -215,11 +214,9 @@ def caption_findings(
 
 
 def _misnamed(path: str, expected: Path, near: Path, severity: str) -> Finding:
-    same_letters = unicodedata.normalize("NFC", near.name) == unicodedata.normalize("NFC", expected.name)
-    differs = "how its accented letters are encoded" if same_letters else "letter case"
     return Finding(path, "caption_misnamed", severity,
                    f"its caption file must be named {expected.name}: {near.name} is there, but its name differs in "
-                   f"{differs}, and names must match exactly here", f"rename {near.name} to {expected.name}")
+                   f"{how_misnamed(expected, near)}, and names must match exactly here", f"rename {near.name} to {expected.name}")
 
 
 def orphan_caption_findings(orphans: list[Path]) -> list[Finding]:

@@ -58,6 +58,32 @@ def misnamed_caption(expected: Path, captions: dict[tuple[Path, str], Path]) -> 
     return near if near is not None and near.name != expected.name else None
 
 
+def how_misnamed(expected: Path, near: Path) -> str:
+    """How the name of ``near`` differs from ``expected``'s (``misnamed_caption``): in what people cannot see."""
+    same_letters = unicodedata.normalize("NFC", near.name) == unicodedata.normalize("NFC", expected.name)
+    return "how its accented letters are encoded" if same_letters else "letter case"
+
+
+def misnamed_captions(expected: list[Path], extension: str) -> dict[Path, Path]:
+    """Each of the ``expected`` caption files that is not there while one named but for case or accents is
+    (photo.TXT for photo.txt), and that one; each folder is listed once."""
+    listed: dict[Path, dict[tuple[Path, str], Path]] = {}
+    found = {}
+    for path in expected:
+        if os.path.lexists(path):
+            continue
+        if path.parent not in listed:
+            try:
+                names = [name for name in os.listdir(path.parent) if Path(name).suffix.lower() == extension.lower()]
+            except OSError:
+                names = []
+            listed[path.parent] = {(path.parent, name_key(name)): path.parent / name for name in names}
+        near = misnamed_caption(path, listed[path.parent])
+        if near is not None:
+            found[path] = near
+    return found
+
+
 def scan_folder(
     folder: Path | str, *, recursive: bool = False, exclude: Path | None = None, caption_extension: str | None = None
 ) -> Listing:
