@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def find_run(run: str | None, base: str):
-    from engine.runs.folder import RunFolder, list_runs
+    from engine.runs.folder import RunFolder, holds_a_run, list_runs, look_into
 
     if run is None:
         runs = list_runs(Path(base))
@@ -68,7 +68,8 @@ def find_run(run: str | None, base: str):
             raise DbtuiError(f"no runs in '{base}'" + _runs_elsewhere(Path(base), option=True))
         return runs[0]
     for candidate in (Path(run), Path(base) / run):
-        if (candidate / "events.jsonl").exists() or (candidate / "state.json").exists():
+        look_into(candidate)  # another user's run folder: said so, rather than "not a run folder"
+        if holds_a_run(candidate):
             return RunFolder(candidate)
         _refuse_another_machines_part(candidate)
     raise DbtuiError(f"'{run}' is not a run folder (no events.jsonl); `dbtui runs` lists them")

@@ -13,6 +13,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from dbtui.engine_facade import Engine
+from engine.errors import DbtuiError
 from engine.profile.fields import expanded_path
 from dbtui.widgets.key_footer import KeyFooter
 from dbtui.widgets.ordered_keys import OrderedInput
@@ -62,7 +63,11 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
         except ValueError as error:
             self.query_one("#attach-note", Static).update(Content(f"The folder {error}."))
             return
-        runs = self.engine.list_runs(output_dir)
+        try:
+            runs = self.engine.list_runs(output_dir)
+        except DbtuiError as error:  # a folder of another user's
+            self.query_one("#attach-note", Static).update(Content(str(error)))
+            return
         for run in runs:
             progress = f"{run.step}/{run.total_steps}" if run.total_steps else ""
             best = f"  best {run.best_step}" if run.best_step is not None else ""

@@ -24,7 +24,7 @@ from engine.errors import DbtuiError, os_error_in
 from engine.evaluation.best import best_step_of_run, step_number
 from engine.events import CheckpointSaved, Warning
 from engine.json_file import read_json_object
-from engine.runs.folder import RunFolder
+from engine.runs.folder import RunFolder, unreadable
 from engine.training.distributed import main_process_says
 
 if TYPE_CHECKING:  # the launcher lists checkpoints in the UI's process, which must not load torch
@@ -120,14 +120,16 @@ def epoch_leftovers(resume: Path | None) -> bool:
 def complete_checkpoints(folder: RunFolder) -> list[tuple[int, Path]]:
     """(step, path) of every checkpoint with a manifest, oldest first."""
     found = []
-    if folder.checkpoints.is_dir():
-        for path in folder.checkpoints.iterdir():
+    try:
+        for path in folder.checkpoints.iterdir() if folder.checkpoints.is_dir() else ():
             manifest = path / MANIFEST
             if path.name.endswith(PARTIAL) or path.name.startswith(PIN_PREFIX) or not manifest.is_file():
                 continue
             step = step_number(read_json_object(manifest).get("step"))
             if step is not None:  # else damaged (`[]`, a null step): no checkpoint to resume, export or rotate by
                 found.append((step, path))
+    except PermissionError as error:  # another user's folder, or one chmod-ed: not "none", which a resume starts over on
+        raise unreadable(folder.checkpoints, error) from None
     return sorted(found)
 
 

@@ -234,15 +234,43 @@ def modified(path: Path) -> float:
 def list_runs(output_dir: Path) -> list[RunFolder]:
     """Run folders under ``output_dir`` (those with an events log), newest first."""
     output_dir = Path(output_dir)
-    if not output_dir.is_dir():
-        return []
-    runs = [RunFolder(p) for p in output_dir.iterdir() if holds_a_run(p)]
+    try:
+        if not output_dir.is_dir():
+            return []
+        runs = [RunFolder(p) for p in output_dir.iterdir() if holds_a_run(p)]
+    except OSError as error:
+        raise unreadable(output_dir, error) from None
     return sorted(runs, key=lambda r: modified(r.path), reverse=True)
 
 
 def holds_a_run(path: Path) -> bool:
-    """Whether a trainer was ever started in ``path`` (the launcher writes its state before it runs)."""
+    """Whether a trainer was ever started in ``path`` (the launcher writes its state before it runs). False for a
+    folder this user may not look into (another user's run, a file system's lost+found): listings skip it, and
+    ``look_into`` says why of one named on purpose."""
+    try:
+        return _has_run_files(path)
+    except OSError:  # Python 3.11's exists() raises for EACCES
+        return False
+
+
+def look_into(path: Path) -> None:
+    """Raise RunFolderError where this user may not look into ``path``: a run named there would read as no run."""
+    try:
+        _has_run_files(path)
+    except OSError as error:
+        raise unreadable(path, error) from None
+
+
+def _has_run_files(path: Path) -> bool:
     return (path / "events.jsonl").exists() or (path / "state.json").exists()
+
+
+def unreadable(path: Path, error: OSError) -> RunFolderError:
+    """The error for a run's file or folder (or a folder of runs) the OS would not let this user read: what to do."""
+    shown = shlex.quote(str(path))
+    return RunFolderError(f"cannot read {path}: {error.strerror or error}; it belongs to another user, or its mode shuts "
+                          f"this user out (`ls -ld {shown}` shows both): its owner can let others read it (`chmod -R a+rX "
+                          f"{shown}`), or run dbtui as its owner")
 
 
 # What dbtui puts in a run folder before its trainer writes state.json or events.jsonl: the folders RunFolder.create

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from engine.events import Event, event_from_dict
-from engine.runs.folder import RunFolder, RunFolderError
+from engine.runs.folder import RunFolder, RunFolderError, unreadable
 
 END_KINDS = {"run_finished", "run_failed"}
 
@@ -70,7 +70,9 @@ class EventFollower:
                 chunk = file.read()
         except FileNotFoundError:
             return []
-        except OSError as error:  # a folder in its place, another user's file, a disk error
+        except PermissionError as error:  # another user's file
+            raise unreadable(self.folder.events, error) from None
+        except OSError as error:  # a folder in its place, a disk error
             raise RunFolderError(f"cannot read the run's event log {self.folder.events}: {error.strerror or error}; "
                                  "it is damaged or not readable by this user") from None
         lines, offset = [], self.position

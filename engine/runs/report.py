@@ -27,7 +27,7 @@ from engine.evaluation.best import BestStep, branch_point, forget_after, scored_
 from engine.events import Event, RunFailed, RunFinished, RunStarted, SamplesScored, StepEnded, Warning
 from engine.json_file import is_number
 from engine.runs.file_errors import said_as_run_files_error
-from engine.runs.folder import ACTIVE, RunFolder, holds_a_run
+from engine.runs.folder import ACTIVE, RunFolder, holds_a_run, unreadable
 from engine.runs.follow import events_missing
 from engine.runs.keep import checked_checkpoints, how_to_keep
 from engine.runs.report_chart import Series, bucket_means, escape, line_chart
@@ -120,8 +120,11 @@ def read_run(run_dir: Path) -> RunRecord:
 
 def write_report(run_dir: Path) -> Path:
     """Write ``RUN/report.html`` (atomically: a reader never sees half a page); returns its path."""
-    record = read_run(run_dir)
-    page = render(record)
+    try:
+        record = read_run(run_dir)
+        page = render(record)
+    except PermissionError as error:  # another user's events, samples or checkpoints: said, as attach says it
+        raise unreadable(Path(error.filename or run_dir), error) from None
     target = record.folder.path / REPORT
     partial = target.with_name(f".{REPORT}.{os.getpid()}.tmp")
     try:
