@@ -91,7 +91,7 @@ class Engine(Protocol):
     def follow_run(self, folder: Path, stop: Callable[[], bool]) -> Iterator[Event]: ...
     def control(self, folder: Path, what: str) -> None: ...
     def list_runs(self, output_dir: str) -> list[RunSummary]:
-        """The runs in ``output_dir``, newest first; RunFolderError where it cannot be read."""
+        """The runs in ``output_dir``, the one that trained last first; RunFolderError where it cannot be read."""
     def run_status(self, folder: Path) -> str:
         """The status word of the run in ``folder`` alone (engine.runs.folder.run_status): no other run's log is read."""
     def checked_checkpoints(self, folder: Path) -> tuple[list[int], list[int]]:
@@ -219,13 +219,13 @@ class RealEngine:
 
     def list_runs(self, output_dir: str) -> list[RunSummary]:
         from engine.evaluation.best import best_step_of_run
-        from engine.runs.folder import list_runs, run_status
+        from engine.runs.folder import list_runs
 
         runs = []
         for folder in list_runs(Path(output_dir)):
             state = folder.read_state()
             best = best_step_of_run(folder.events)
-            runs.append(RunSummary(folder.path, run_status(state, folder.path), state.step if state else 0,
+            runs.append(RunSummary(folder.path, folder.status(), state.step if state else 0,
                                    state.total_steps if state else 0, best.step if best else None))
         return runs
 

@@ -108,36 +108,62 @@ def _refuse_another_machines_part(folder: Path) -> None:
 
 def _runs(args: argparse.Namespace) -> int:
     from dbtui.console import make_console
-    from rich.table import Table
+    from rich.padding import Padding
 
-    from dbtui.cli.printable import markup_safe, printable
-    from engine.evaluation.best import best_step_of_run
-    from engine.runs.folder import RunFolder, holds_a_run, list_runs, modified, run_status
+    from dbtui.cli.printable import printable
+    from engine.runs.folder import RunFolder, holds_a_run, list_runs
 
     base = _listed_folder(args.folder, args.dir)
     # A run folder given for the folder of runs: its own row, rather than "no runs" under it.
-    folders = [RunFolder(base)] if holds_a_run(base) else list_runs(base)
-    table = Table()
-    # The path whole, over several lines if need be: it is what one copies into `dbtui attach` or `resume`.
-    table.add_column("run", overflow="fold", ratio=1)
-    for name in ("status", "step", "last loss", "best step", "age"):
-        table.add_column(name)
-    for folder in folders:
-        state = folder.read_state()
-        age = time.time() - (state.heartbeat if state and state.heartbeat else modified(folder.path))
-        best = best_step_of_run(folder.events)
-        table.add_row(
-            markup_safe(folder.path), run_status(state, folder.path), f"{state.step}/{state.total_steps}" if state and state.total_steps else "-",
-            f"{state.last_loss:.4f}" if state and state.last_loss is not None else "-",
-            str(best.step) if best else "-", _age(age),
-        )
-    if table.row_count:
-        make_console().print(table)
+    rows = [_row(folder) for folder in ([RunFolder(base)] if holds_a_run(base) else list_runs(base))]
+    if rows:
+        console = make_console()
+        if console.width >= TABLE_WIDTH:
+            console.print(_table(rows))
+        else:
+            for path, status, step, loss, best, age in rows:
+                console.print(path, soft_wrap=True)  # whole on one line, however the terminal folds it, to copy
+                console.print(Padding(f"{status}, step {step}, last loss {loss}, best step {best}, {age}", (0, 0, 0, 2), expand=False))
         if holds_a_run(base):
             print(f"{printable(base)} is a run folder itself; `dbtui attach {printable(shlex.quote(str(base)))}` follows it")
         return 0
     print(f"no runs in '{printable(base)}'" + _runs_elsewhere(base, option=False))
     return 0
+
+
+# Columns below which the table's run column is a few letters wide: each run is then its path on a line, its figures below.
+TABLE_WIDTH = 70
+
+
+def _row(folder) -> tuple[str, str, str, str, str, str]:
+    """A run's path, status, step, last loss, best step and age, as `dbtui runs` shows them."""
+    from dbtui.cli.printable import markup_safe
+    from engine.evaluation.best import best_step_of_run
+
+    state = folder.read_state()
+    best = best_step_of_run(folder.events)
+    return (markup_safe(folder.path), markup_safe(folder.status()),
+            f"{state.step}/{state.total_steps}" if state and state.total_steps else "-",
+            f"{state.last_loss:.4f}" if state and state.last_loss is not None else "-",
+            str(best.step) if best else "-", _age(time.time() - folder.last_active()))
+
+
+def _table(rows: list[tuple[str, ...]]):
+    from rich.table import Table
+
+    table = Table()
+    # The path whole, over several lines if need be: it is what one copies into `dbtui attach` or `resume`. It and
+    # the loss give way to a narrow terminal; the status and the step stay whole. A damaged state file's status or
+    # loss, of any length, is cut short rather than squeezing the path.
+    table.add_column("run", overflow="fold")
+    table.add_column("status", no_wrap=True, max_width=len("finished"))
+    table.add_column("step", no_wrap=True)
+    table.add_column("last loss", overflow="ellipsis", max_width=len("last loss"))
+    table.add_column("best step")
+    table.add_column("age")
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def _listed_folder(folder: str | None, option: str | None) -> Path:

@@ -197,12 +197,24 @@ class RunFolder:
         return finished_by_events(self.events)
 
     def status(self) -> str:
-        """The run's status in one word (see ``run_status``)."""
-        return run_status(self.read_state(), self.path)
+        """The run's status in one word (see ``run_status``): "finished" too where its state file is lost, damaged or
+        was not rewritten (the trainer killed after its last event) and its events say it finished."""
+        status = run_status(self.read_state(), self.path)
+        if status in ("unknown", CRASHED) and finished_by_events(self.events) is not None:
+            return "finished"
+        return status
 
     def is_live(self) -> bool:
         """True while a trainer process holds this folder."""
-        return self.status() in ACTIVE
+        return run_status(self.read_state(), self.path) in ACTIVE
+
+    def last_active(self) -> float:
+        """When the run last trained: its heartbeat, else when it started, else when its events or its folder last
+        changed. Not the folder's own time, which a report, an export or a copy into it sets long after. A time to
+        come is a damaged state file's."""
+        state, now = self.read_state(), time.time()
+        moments = (state.heartbeat, state.started) if state is not None else ()
+        return next((moment for moment in moments if 0 < moment <= now), 0.0) or modified(self.events) or modified(self.path)
 
 
 def run_status(state: RunState | None, run_dir: Path) -> str:
@@ -232,7 +244,7 @@ def modified(path: Path) -> float:
 
 
 def list_runs(output_dir: Path) -> list[RunFolder]:
-    """Run folders under ``output_dir`` (those with an events log), newest first."""
+    """Run folders under ``output_dir`` (those with an events log), the one that trained last first."""
     output_dir = Path(output_dir)
     try:
         if not output_dir.is_dir():
@@ -240,7 +252,7 @@ def list_runs(output_dir: Path) -> list[RunFolder]:
         runs = [RunFolder(p) for p in output_dir.iterdir() if holds_a_run(p)]
     except OSError as error:
         raise unreadable(output_dir, error) from None
-    return sorted(runs, key=lambda r: modified(r.path), reverse=True)
+    return sorted(runs, key=RunFolder.last_active, reverse=True)
 
 
 def holds_a_run(path: Path) -> bool:

@@ -1,0 +1,92 @@
+"""`dbtui runs` and the run a bare `dbtui attach` picks: which run is the newest, what a finished run whose state file
+is lost is called, and a listing that stays readable in a narrow terminal."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from dbtui.cli import main
+from dbtui.cli.cmd_runs import TABLE_WIDTH, find_run
+from engine.events import RunFinished, RunStarted
+from engine.runs.folder import RunFolder, RunState, list_runs
+
+
+def _run(path: Path, status: str, step: int, total: int, *, heartbeat: float = 0.0, end: str | None = None) -> RunFolder:
+    folder = RunFolder(path).create()
+    lines = [RunStarted(run_dir=str(folder.path), profile={}, hardware={}, versions={}, total_steps=total)]
+    if end is not None:
+        lines.append(RunFinished(step=step, outputs={}, seconds=1.0, status=end))
+    folder.events.write_text("".join(event.to_json() + "\n" for event in lines), encoding="utf-8")
+    if status:
+        folder.write_state(RunState(pid=os.getpid(), status=status, step=step, total_steps=total, heartbeat=heartbeat,
+                                    last_loss=0.1234, started=heartbeat))
+    return folder
+
+
+def _age(folder: RunFolder, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(folder.events, (then, then))
+
+
+def test_the_newest_run_is_the_one_that_trained_last_not_the_folder_touched_last(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A report or an export of an old run changed its folder's time, and made it the one `dbtui attach` picked."""
+    now = time.time()
+    old = _run(tmp_path / "runs" / "old", "stopped", 5, 10, heartbeat=now - 86400, end="stopped")
+    new = _run(tmp_path / "runs" / "new", "stopped", 5, 10, heartbeat=now - 600, end="stopped")
+    stateless = _run(tmp_path / "runs" / "stateless", "", 5, 10, end="stopped")
+    damaged = _run(tmp_path / "runs" / "damaged", "stopped", 5, 10, heartbeat=now + 1e9, end="stopped")  # a time to come
+    _age(stateless, 3600)
+    _age(damaged, 7200)
+    os.utime(old.path)  # `dbtui report` wrote its report.html just now
+    assert [run.path.name for run in list_runs(tmp_path / "runs")] == ["new", "stateless", "damaged", "old"]
+    assert find_run(None, str(tmp_path / "runs")).path == new.path  # what `dbtui attach` with no run follows
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert out.index("runs/new") < out.index("runs/old") and "1d ago" in out and "1h ago" in out
+
+
+def test_a_finished_run_whose_state_file_is_lost_is_said_finished(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`dbtui stop` offered such a run a resume, and `dbtui runs` listed it as unknown or crashed."""
+    from dbtui.engine_facade import RealEngine
+
+    lost = _run(tmp_path / "runs" / "lost", "", 3, 3, end="finished")
+    stale = _run(tmp_path / "runs" / "stale", "running", 2, 3, end="finished")  # killed before it rewrote its state
+    (stale.path / "profile.toml").write_text("", encoding="utf-8")
+    again = _run(tmp_path / "runs" / "again", "", 3, 3, end="finished")
+    with again.events.open("a", encoding="utf-8") as file:  # resumed since: no longer finished
+        file.write(RunStarted(run_dir=str(again.path), profile={}, hardware={}, versions={}, total_steps=6).to_json() + "\n")
+    for folder in (lost, stale):
+        assert folder.status() == "finished"
+        assert main(["stop", str(folder.path)]) == 2
+        err = capsys.readouterr().err
+        assert "(status: finished); it finished: its outputs are in" in err and "resume" not in err
+    assert again.status() == "unknown"
+    summaries = {run.path.name: run.status for run in RealEngine().list_runs(str(tmp_path / "runs"))}
+    assert summaries == {"lost": "finished", "stale": "finished", "again": "unknown"}
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    rows = {name: line for line in capsys.readouterr().out.splitlines() for name in summaries if f"runs/{name} " in line}
+    assert [rows[name].split("│")[2].strip() for name in ("lost", "stale", "again")] == ["finished", "finished", "unknown"]
+
+
+@pytest.mark.parametrize("columns", [40, 60, 80])
+def test_runs_keeps_each_status_and_step_whole_in_a_narrow_terminal(
+        columns: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """At 40 columns it showed `st…`, `29/…` and `0.…`, the path folded over four lines; at 60 `finish…`."""
+    runs = tmp_path / "runs"
+    _run(runs / "a-run-name-long-enough-to-need-folding", "finished", 30, 30, heartbeat=time.time(), end="finished")
+    _run(runs / "stopped-one", "stopped", 1200, 4000, heartbeat=time.time(), end="stopped")
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert main(["runs", str(runs)]) == 0
+    out = capsys.readouterr().out
+    for word in ("finished", "30/30", "stopped", "1200/4000"):
+        assert word in out, out
+    if columns >= TABLE_WIDTH:  # below, a path has a line of its own, whole for copying however long
+        assert max(len(line) for line in out.splitlines()) <= columns
