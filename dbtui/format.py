@@ -46,6 +46,9 @@ def resume_hint(folder: RunFolder) -> str:
     """How to go on with a run that stopped: from its latest checkpoint, or from the start when it saved none."""
     from engine.runs.checkpoints import complete_checkpoints
 
+    if not folder.profile.is_file():  # resume trains the profile kept there, and refuses a run without it
+        return (f"Its {folder.profile.name} is missing, which `dbtui resume` trains: resume it with the profile it was "
+                "started from, `dbtui run PROFILE --resume` (same name and output_dir).")
     command = f"dbtui resume {shlex.quote(str(folder.path))}"
     done = complete_checkpoints(folder)
     if done:

@@ -267,6 +267,7 @@ def test_ctrl_c_after_training_says_the_outputs_are_written_and_twice_gives_the_
     from engine.events import PhaseFinished, PhaseStarted
 
     folder = RunFolder(tmp_path / "run").create()
+    folder.profile.write_text("# written by the launch\n", encoding="utf-8")  # what a resume trains
     (folder.checkpoints / "step-00000002").mkdir(parents=True)
     (folder.checkpoints / "step-00000002" / "manifest.json").write_text('{"step": 2}')
     _write(folder, _started(), _step(3), PhaseFinished(phase="training", seconds=1.0), PhaseStarted(phase="export"))

@@ -243,3 +243,30 @@ def test_export_help_says_an_export_again_keeps_the_previous_one() -> None:
 
     [commands] = [action for action in build_parser()._actions if action.choices and "export" in action.choices]
     assert "diffusers.previous/" in " ".join(commands.choices["export"].format_help().split())
+
+
+def test_attach_says_a_run_it_cannot_show_or_that_ended_without_a_last_word(tmp_path: Path,
+                                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """With garbage lines alone and no state, attach printed nothing and exited 0; with its state.json gone, a killed
+    run replayed and exited 0 with no word of its end; a crashed run without its profile.toml was told to
+    `dbtui resume`, which refuses it."""
+    from engine.events import StepEnded
+
+    folder = RunFolder(tmp_path / "garbage").create()
+    folder.events.write_bytes(b"\x00\xff not json\n[1, 2]\n{\"event\": \"run_started\"}\n")
+    assert main(["attach", str(folder.path), "--plain"]) == 2
+    assert ("no line of its events.jsonl is one dbtui can read (status: unknown); there is nothing to show"
+            in capsys.readouterr().err)
+
+    folder = _failed_run(tmp_path / "killed")
+    step = StepEnded(step=1, total_steps=3, epoch=0, loss=0.5, smoothed_loss=0.5, lr=1e-4, it_per_s=1.0, eta_s=2.0)
+    folder.events.write_text(folder.events.read_text().splitlines()[0] + "\n" + step.to_json() + "\n", encoding="utf-8")
+    assert main(["attach", str(folder.path), "--plain"]) == 1
+    err = capsys.readouterr().err
+    assert "events end without a last word and its state.json is missing or damaged" in err
+    assert "`dbtui run PROFILE --resume`" in err and f"dbtui resume {folder.path}" not in err  # it has no profile.toml
+    folder.write_state(RunState(pid=os.getpid(), status="running", step=1, total_steps=3))  # a process that is no trainer
+    assert main(["attach", str(folder.path), "--plain"]) == 1
+    err = capsys.readouterr().err
+    assert "gone without a last word (crashed)" in err and "`dbtui run PROFILE --resume`" in err
+    assert f"dbtui resume {folder.path}" not in err

@@ -142,6 +142,8 @@ async def test_a_crashed_run_without_a_checkpoint_is_not_said_to_resume_from_one
 
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / "runs" / "x"
+    folder.mkdir(parents=True)
+    (folder / "profile.toml").write_text("# written by the launch\n", encoding="utf-8")  # what a resume trains
     engine = FakeEngine(events=[])  # the events end without a last word
     monkeypatch.setattr(engine, "list_runs", lambda output_dir: [RunSummary(folder, "crashed", 0, 0)])
     session = Session()
@@ -166,6 +168,8 @@ async def test_a_stopped_run_says_how_to_resume_it_in_the_log_a_notification_and
     steps = [e for e in run_events() if e.kind != "run_finished" and getattr(e, "step", 0) <= 3]
     engine = FakeEngine(events=[*steps, RunFinished(time=time.time() + 60, step=3, outputs={}, seconds=3.0, status="stopped")])
     session = Session.for_demo()
+    (tmp_path / "runs" / "tiny-demo").mkdir(parents=True)
+    (tmp_path / "runs" / "tiny-demo" / "profile.toml").write_text("# written by the launch\n", encoding="utf-8")
     app = make_app(engine, session, image_renderer="none")
     said = _exits(app, monkeypatch)
     hint = f"No checkpoint was saved yet; `dbtui resume {tmp_path / 'runs/tiny-demo'}` trains it from the start."

@@ -217,7 +217,7 @@ def _attach(args: argparse.Namespace) -> int:
     from dbtui.format import resume_hint
     from dbtui.console import make_display
     from engine.runs.folder import CRASHED
-    from engine.runs.follow import events_missing
+    from engine.runs.follow import events_missing, no_event_read
 
     folder = find_run(args.run, args.dir)
     missing = None if folder.is_live() else events_missing(folder)  # a live one's trainer is yet to write them
@@ -229,13 +229,21 @@ def _attach(args: argparse.Namespace) -> int:
         print(f"\ndetached; the run goes on. `dbtui attach {shlex.quote(str(folder.path))}` to come back.")
         print_best(folder, ended=not folder.is_live())  # it may have ended meanwhile, or long before
         return 0
+    status = folder.status()
+    if last is None and status != CRASHED:  # a crashed one is said as such below
+        raise DbtuiError(f"{no_event_read(folder)}; there is nothing to show")
     print_best(folder, ended=True)  # followed to its end
     if last is not None and last.kind == "run_finished" and last.status == "stopped":
         print(resume_hint(folder))  # as the foreground run says it; the display said the step
-    if (last is None or last.kind not in ("run_finished", "run_failed")) and folder.status() == CRASHED:
+    if last is None or last.kind not in ("run_finished", "run_failed"):
         # The events end without a last word: the trainer was killed (out of host memory, kill -9, a reboot).
-        print(f"the trainer is gone without a last word (crashed); see {folder.log}. {resume_hint(folder)}", file=sys.stderr)
-        return 1
+        if status == CRASHED:
+            print(f"the trainer is gone without a last word (crashed); see {folder.log}. {resume_hint(folder)}", file=sys.stderr)
+            return 1
+        if status == "unknown":  # no state file to tell a crash by
+            print(f"the run's events end without a last word and its state.json is missing or damaged: its trainer was "
+                  f"most likely killed (crashed); see {folder.log}. {resume_hint(folder)}", file=sys.stderr)
+            return 1
     return 0 if last is None or last.kind != "run_failed" else 1
 
 

@@ -102,6 +102,11 @@ def events_missing(folder: RunFolder) -> str | None:
     return f"the run in {folder.path} has no events: its events.jsonl {how} (status: {folder.status()}){log}"
 
 
+def no_event_read(folder: RunFolder) -> str:
+    """What to say of a run folder whose events.jsonl holds lines, none of them an event (blank or damaged ones)."""
+    return f"the run in {folder.path} has no events: no line of its events.jsonl is one dbtui can read (status: {folder.status()})"
+
+
 def _parse(line: bytes) -> Event | None:
     if not line.strip():
         return None

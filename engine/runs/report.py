@@ -28,7 +28,7 @@ from engine.events import Event, RunFailed, RunFinished, RunStarted, SamplesScor
 from engine.json_file import is_number
 from engine.runs.file_errors import said_as_run_files_error
 from engine.runs.folder import ACTIVE, RunFolder, holds_a_run, unreadable
-from engine.runs.follow import events_missing
+from engine.runs.follow import events_missing, no_event_read
 from engine.runs.keep import checked_checkpoints, how_to_keep
 from engine.runs.report_chart import Series, bucket_means, escape, line_chart
 from engine.runs.score_words import ScoreTrack, measures, score, sentence
@@ -89,8 +89,7 @@ def read_run(run_dir: Path) -> RunRecord:
         raise NotARunError(f"'{run_dir}' is not a run folder (no events.jsonl); `dbtui runs` lists them")
     events: list[Event] = list(read_events(folder.events))
     if not events:  # blank or damaged lines only: as empty a log as one of no bytes
-        raise NotARunError(f"the run in {folder.path} has no events: no line of its events.jsonl is one dbtui can read "
-                           f"(status: {folder.status()}); there is nothing to report")
+        raise NotARunError(f"{no_event_read(folder)}; there is nothing to report")
     record = RunRecord(folder, folder.status())
     for event in events:
         record.first_time = record.first_time or event.time
