@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from engine.models.deferred_parts import DeferredParts
 from engine.models.family import CaptionReader, Components, ImageGeometry, LoadDtypes, SettingsRefusedError, TextEmbeddings
 from engine.models.flow_objective import FlowObjective
-from engine.models.parts import load_clip_tokenizer, load_vae
+from engine.models.parts import load_clip_tokenizer, load_t5_tokenizer, load_vae
 
 if TYPE_CHECKING:
     import torch
@@ -104,13 +104,12 @@ class Flux:
 
     def load(self, folder: Path, *, vae: str | None, tokenizer: str | None, dtypes: LoadDtypes = LoadDtypes()) -> Components:
         from diffusers import FlowMatchEulerDiscreteScheduler
-        from transformers import T5TokenizerFast
 
         return Components(
             family=self,
             folder=folder,
             tokenizers=[load_clip_tokenizer(folder, "tokenizer", tokenizer),
-                        T5TokenizerFast.from_pretrained(folder, subfolder="tokenizer_2")],
+                        load_t5_tokenizer(folder, "tokenizer_2")],
             text_encoder_parts=DeferredParts(lambda: [self.load_text_encoder(folder, i, dtypes.text_encoders)
                                                       for i in range(len(self.text_encoder_names))]),
             vae=load_vae(folder, vae),

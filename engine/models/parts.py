@@ -16,6 +16,11 @@ class ModelNotFoundError(DbtuiError):
     """The base model is neither a local folder or file nor reachable on the hub."""
 
 
+# The files a tokenizer reads (one of each set): without them transformers builds an empty tokenizer, with no error,
+# that reads every caption as unknown tokens.
+CLIP_TOKENIZER_FILES = ("vocab.json", "tokenizer.json")
+T5_TOKENIZER_FILES = ("spiece.model", "tokenizer.json")
+
 # The UNet's attention projections: where SD and SDXL LoRAs train when the profile names no modules.
 UNET_ATTENTION_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 
@@ -47,7 +52,7 @@ def load_clip_tokenizer(folder: Path, subfolder: str, override: str | None = Non
     source = Path(resolve_model(override)) if override else folder
     candidates = [source / subfolder, source] if override else [source / subfolder]
     for candidate in candidates:
-        if (candidate / "vocab.json").exists() or (candidate / "tokenizer.json").exists():
+        if any((candidate / name).exists() for name in CLIP_TOKENIZER_FILES):
             try:
                 return CLIPTokenizer.from_pretrained(candidate)
             except (OSError, ValueError) as error:
@@ -58,6 +63,19 @@ def load_clip_tokenizer(folder: Path, subfolder: str, override: str | None = Non
         except OSError:
             pass
     raise ModelNotFoundError(f"no CLIP tokenizer in '{candidates[0]}': set model.tokenizer to a folder that has one")
+
+
+def load_t5_tokenizer(folder: Path, subfolder: str) -> Any:
+    """The T5 tokenizer in ``folder/subfolder``, refused where its files are not there."""
+    from transformers import T5TokenizerFast
+
+    where = folder / subfolder
+    if not any((where / name).is_file() for name in T5_TOKENIZER_FILES):
+        raise ModelNotFoundError(f"no T5 tokenizer in '{where}' (neither {' nor '.join(T5_TOKENIZER_FILES)}), so every "
+                                 f"caption would train as unknown tokens: copy the model's {subfolder}/ folder there (every "
+                                 "Flux.1 has the same one, e.g. black-forest-labs/FLUX.1-dev's), or give a complete model "
+                                 "folder or a hub id")
+    return T5TokenizerFast.from_pretrained(folder, subfolder=subfolder)
 
 
 def load_vae(folder: Path, vae: str | None = None) -> Any:
