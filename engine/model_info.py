@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from engine.errors import DbtuiError
 from engine.json_file import read_json_object
+from engine.models.folder_parts import missing_parts, missing_parts_message
 from engine.profile.model_source import ModelKind, local_path, model_kind
 from engine.profile.problems import Problem
 
@@ -93,6 +94,9 @@ def describe_model(source: str) -> ModelDescription:
             return ModelDescription(source, kind, said[0] if said else "not a diffusers folder (no model_index.json)", None,
                                     supported=False)
         family, family_id = describe_folder(folder)
+        if family_id is not None and (missing := missing_parts(folder)):
+            return ModelDescription(source, kind, f"diffusers folder: {family}, but {missing_parts_message(source, missing)}",
+                                    None, supported=False, family_id=family_id)
         return ModelDescription(source, kind, f"diffusers folder: {family}", str(folder), family_id is not None,
                                 native_resolution(folder), family_id)
     if kind == "hub":
@@ -274,6 +278,17 @@ def native_size(source: str) -> int | None:
         return _unbuilt_builtin(source, entry[0], entry[1]).resolution
     folder = _config_folder(source)
     return native_resolution(folder) if folder is not None else None
+
+
+def model_part_problems(profile: Any) -> list[Problem]:
+    """The parts training reads that the local diffusers folder ``model.pretrained`` lacks (a partial copy or
+    download): what this machine lacks, said before the run loads the parts it has."""
+    source = profile.model.pretrained
+    folder = local_path(source)
+    if model_kind(source) != "diffusers" or not (folder / "model_index.json").is_file():
+        return []  # not a folder, or not a model: model_source_problems says so
+    missing = missing_parts(folder, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
+    return [Problem("model.pretrained", missing_parts_message(source, missing))] if missing else []
 
 
 def resolution_problems(profile: Any) -> list[Problem]:

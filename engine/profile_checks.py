@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from engine.dataset.profile_paths import every_machine_problems, path_problems
 from engine.evaluation.prompt_problems import evaluation_problems, scorer_problems, shared_identifier_problems
-from engine.model_info import family_setting_problems, resolution_problems
+from engine.model_info import family_setting_problems, model_part_problems, resolution_problems
 from engine.profile import Problem, Profile
 from engine.profile.concept_warnings import (class_prompt_problems, prior_weight_problems, shared_prompt_problems,
                                             unused_class_problems)
@@ -35,7 +35,8 @@ def check_profile(profile: Profile, family_id: str | None = None,
     as found already (the wizard's, while the settings they read are unchanged), so that they are not read again."""
     refused, family_warnings, certain = family_setting_problems(profile, family_id)
     errors = empty_setting_problems(profile) + every_machine_problems(profile) + (refused if certain else [])
-    here = (path_problems(profile, builtins=False) if missing_here is None else missing_here) + missing_library_problems(profile)
+    here = ((path_problems(profile, builtins=False) if missing_here is None else missing_here) + model_part_problems(profile)
+            + missing_library_problems(profile))
     # A scorer folder missing here is a warning, not what this machine lacks: the run goes on, unscored.
     warnings = (([] if certain else refused) + family_warnings + evaluation_problems(profile) + scorer_problems(profile)
                 + shared_prompt_problems(profile) + shared_identifier_problems(profile) + unused_class_problems(profile)

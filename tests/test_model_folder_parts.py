@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from engine.model_info import describe_model
 from engine.models.flux import Flux
+from engine.models.folder_parts import ModelPartMissingError, missing_parts
+from engine.models.loading import load_components
 from engine.models.parts import ModelNotFoundError
+from engine.profile_checks import check_profile
+from engine.runs.launcher import RunInputsMissingError, check_inputs
+from tests.training_helpers import tiny_profile
 
 
 def _without(model: Path, tmp_path: Path, part: str) -> Path:
@@ -27,3 +33,31 @@ def test_a_flux_folder_without_t5_tokenizer_files_is_refused_not_read_as_an_empt
     folder = _without(tiny_flux, tmp_path, "tokenizer_2/tokenizer.json")
     with pytest.raises(ModelNotFoundError, match=r"no T5 tokenizer in .*tokenizer_2.*spiece\.model nor tokenizer\.json"):
         Flux().load(folder, vae=None, tokenizer=None)
+
+
+@pytest.mark.parametrize("part", ["transformer", "vae", "scheduler", "text_encoder", "text_encoder_2", "tokenizer_2"])
+def test_a_flux_folder_missing_a_part_is_refused_by_name_before_anything_loads(tiny_flux: Path, tmp_path: Path, part: str,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _without(tiny_flux, tmp_path, part)
+    [said] = missing_parts(folder)
+    assert said.startswith(f"{part}/ ")
+    monkeypatch.setattr(Flux, "load", lambda *a, **k: pytest.fail("a part loaded"))
+    with pytest.raises(ModelPartMissingError, match=f"lacks {part}/"):
+        load_components(folder)
+    profile = tiny_profile(tmp_path, model={"pretrained": str(folder)}, training={"method": "lora"})
+    # `dbtui validate` and the wizard's review: what this machine lacks; `dbtui run`: refused before its folder is made.
+    assert [(p.key, f"lacks {part}/" in p.message) for p in check_profile(profile).missing_here] == [("model.pretrained", True)]
+    with pytest.raises(RunInputsMissingError, match=f"lacks {part}/"):
+        check_inputs(profile)
+    # The wizard's model step: ✗ with what is missing, not ✓.
+    described = describe_model(str(folder))
+    assert not described.supported and f"lacks {part}/" in described.family
+
+
+def test_an_sd_folder_without_its_unet_is_refused_and_overrides_stand_for_their_parts(tiny_sd1: Path, tmp_path: Path) -> None:
+    assert missing_parts(tiny_sd1) == []
+    assert missing_parts(_without(tiny_sd1, tmp_path, "unet"))[0].startswith("unet/ ")
+    # model.vae and model.tokenizer replace the folder's own VAE and CLIP tokenizer: not missing then.
+    lacking = _without(_without(tiny_sd1, tmp_path, "vae"), tmp_path / "more", "tokenizer")
+    assert [said.split()[0] for said in missing_parts(lacking)] == ["vae/", "tokenizer/"]
+    assert missing_parts(lacking, vae=str(tiny_sd1 / "vae"), tokenizer=str(tiny_sd1)) == []

@@ -231,7 +231,9 @@ SDXL_SIZE = {"unet/config.json": {"sample_size": 128}, "vae/config.json": {"bloc
 
 
 def test_an_sdxl_folder_whose_configs_say_1024_sets_1024(tmp_path: Path) -> None:
-    folder = configs_only_folder(tmp_path, "sdxl", SDXL_INDEX, SDXL_SIZE)
+    # Every part the index lists is there: one missing is said instead (tests/test_model_folder_parts.py).
+    encoders = {"text_encoder/config.json": {}, "text_encoder_2/config.json": {}}
+    folder = configs_only_folder(tmp_path, "sdxl", SDXL_INDEX, {**SDXL_SIZE, **encoders})
     info = RealEngine().inspect_model(str(folder))
     assert (info.family, info.family_id, info.supported, info.resolution) == (
         "diffusers folder: Stable Diffusion XL", "sdxl", True, 1024)

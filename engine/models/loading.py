@@ -161,8 +161,11 @@ def _offline_advice(name: str) -> str:
 def load_components(folder: Path, *, vae: str | None = None, tokenizer: str | None = None, revision: str | None = None,
                     dtypes: LoadDtypes | None = None) -> Components:
     """Load every part the trainer uses from a diffusers folder, through the folder's family;
-    ``dtypes`` says which large parts load in a narrower dtype than fp32."""
+    ``dtypes`` says which large parts load in a narrower dtype than fp32. A part missing is refused before any loads."""
+    from engine.models.folder_parts import check_parts
     from engine.models.registry import family_of
 
     folder = Path(folder)
-    return family_of(folder).load(folder, vae=vae, tokenizer=tokenizer, dtypes=dtypes or LoadDtypes())
+    family = family_of(folder)
+    check_parts(folder, vae=vae, tokenizer=tokenizer)
+    return family.load(folder, vae=vae, tokenizer=tokenizer, dtypes=dtypes or LoadDtypes())

@@ -230,12 +230,12 @@ def check_inputs(profile: Profile, run_dir: Path | None = None) -> None:
     seconds, rather than in the trainer after the model has loaded; so do settings the model's family refuses, and
     empty ones a new run cannot start from (``run_dir`` given: the run folder is not made from saving.output_dir)."""
     from engine.dataset.profile_paths import path_problems
-    from engine.model_info import family_setting_problems
+    from engine.model_info import family_setting_problems, model_part_problems
     from engine.profile.empty_settings import empty_setting_problems
 
     refused, _, certain = family_setting_problems(profile)
     problems = (empty_setting_problems(profile, new_run=run_dir is None) + path_problems(profile)
-                + (refused if certain else []))
+                + model_part_problems(profile) + (refused if certain else []))
     if problems:
         raise RunInputsMissingError("cannot start the run: " + "; ".join(f"{p.key}: {p.message}" for p in problems)
                                     + ". `dbtui validate PROFILE` lists these too.")
