@@ -1,5 +1,6 @@
 """Libraries a profile's settings need that this machine lacks (found, not imported: importing DeepSpeed takes
-seconds). What a machine lacks, not what the profile gets wrong: ``dbtui validate`` warns, a run here refuses."""
+seconds, bitsandbytes one or two). What a machine lacks, not what the profile gets wrong: ``dbtui validate`` warns,
+a run here refuses, before its model loads."""
 
 from __future__ import annotations
 
@@ -10,10 +11,29 @@ from engine.profile.schema import Profile
 
 DEEPSPEED_MISSING = ('"deepspeed" needs DeepSpeed, which is not installed here: pip install deepspeed, or set sharding = '
                      '"fsdp" (PyTorch\'s own) or "none"')
+# fp8 stores its weights with torch alone (engine/models/fp8_linear.py): only NF4 and int8 are bitsandbytes'.
+BITSANDBYTES_QUANTIZE = ("nf4", "int8")
 
 
 def missing_library_problems(profile: Profile) -> list[Problem]:
     """One problem per library the profile needs and this machine lacks."""
+    problems = []
     if profile.launch.sharding == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
-        return [Problem("launch.sharding", DEEPSPEED_MISSING)]
-    return []
+        problems.append(Problem("launch.sharding", DEEPSPEED_MISSING))
+    if importlib.util.find_spec("bitsandbytes") is None:
+        problems += _bitsandbytes_problems(profile)
+    return problems
+
+
+def _bitsandbytes_problems(profile: Profile) -> list[Problem]:
+    """The settings that need bitsandbytes; a quantized base only in a LoRA (a full fine-tune of one is refused)."""
+    problems = []
+    quantize = profile.model.quantize
+    if quantize in BITSANDBYTES_QUANTIZE and profile.training.method == "lora":
+        problems.append(Problem("model.quantize", f'"{quantize}" needs bitsandbytes, which is not installed here: pip install '
+                                                  'bitsandbytes, or set quantize = "fp8" (no library needed) or remove it'))
+    name = profile.optimizer.name
+    if name.endswith("8bit"):
+        problems.append(Problem("optimizer.name", f'"{name}" needs bitsandbytes, which is not installed here: pip install '
+                                                  f'bitsandbytes, or set name = "{name.removesuffix("8bit")}"'))
+    return problems

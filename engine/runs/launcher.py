@@ -232,10 +232,11 @@ def check_inputs(profile: Profile, run_dir: Path | None = None) -> None:
     from engine.dataset.profile_paths import path_problems
     from engine.model_info import family_setting_problems, model_part_problems
     from engine.profile.empty_settings import empty_setting_problems
+    from engine.profile.library_problems import missing_library_problems
 
     refused, _, certain = family_setting_problems(profile)
     problems = (empty_setting_problems(profile, new_run=run_dir is None) + path_problems(profile)
-                + model_part_problems(profile) + (refused if certain else []))
+                + model_part_problems(profile) + missing_library_problems(profile) + (refused if certain else []))
     if problems:
         raise RunInputsMissingError("cannot start the run: " + "; ".join(f"{p.key}: {p.message}" for p in problems)
                                     + ". `dbtui validate PROFILE` lists these too.")

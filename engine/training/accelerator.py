@@ -22,7 +22,8 @@ def check_sharding_installed(profile: Any) -> None:
     from engine.profile.library_problems import missing_library_problems
 
     for problem in missing_library_problems(profile):
-        raise ShardingUnavailableError(f"{problem.key} = {problem.message}")
+        if problem.key == "launch.sharding":  # the others are the trainer's to refuse, each with its own error
+            raise ShardingUnavailableError(f"{problem.key} = {problem.message}")
 
 
 def make_accelerator(profile: Any, precision: str, run_dir: Path) -> Any:
