@@ -1,17 +1,25 @@
 """bitsandbytes, where a profile needs it (an NF4 or int8 base under a LoRA, an 8-bit optimizer): missing, it is said
-by `dbtui validate` and the wizard and refused by `dbtui run` before the model loads."""
+by `dbtui validate` and the wizard and refused by `dbtui run` before the model loads; installed but broken (its
+import raising, as a failed CUDA setup does), the run fails with what to do, not as a bug in dbtui."""
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
+from engine.deferred_import import defer
+from engine.models.quantize import QuantizeError
+from engine.models.quantize import _bitsandbytes as quantize_bitsandbytes
 from engine.profile.library_problems import missing_library_problems
 from engine.profile_checks import check_profile
 from engine.runs.launcher import RunInputsMissingError, check_inputs
-from engine.training.accelerator import check_sharding_installed
+from engine.training.accelerator import check_sharding_installed, make_accelerator
+from engine.training.bitsandbytes_check import BitsandbytesBrokenError, check_bitsandbytes_loads
+from engine.training.optim import OptimizerUnavailableError
+from engine.training.optim import _bitsandbytes as optimizer_bitsandbytes
 from tests.training_helpers import tiny_profile
 
 LORA = {"method": "lora"}
@@ -21,6 +29,18 @@ LORA = {"method": "lora"}
 def no_bitsandbytes(monkeypatch: pytest.MonkeyPatch) -> None:
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real_find_spec(name, *a))
+
+
+@pytest.fixture
+def broken_bitsandbytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bitsandbytes whose import raises, deferred as the trainer's process defers it (engine/runs/in_process.py)."""
+    package = tmp_path / "broken" / "bitsandbytes"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text('raise RuntimeError("CUDA Setup failed despite GPU being available.")\n')
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # so that the real one, if imported, comes back after
+    monkeypatch.delitem(sys.modules, "bitsandbytes")
+    monkeypatch.syspath_prepend(str(package.parent))
+    defer("bitsandbytes")
 
 
 def _keys(profile) -> list[str]:
@@ -47,3 +67,22 @@ def test_nothing_is_said_where_bitsandbytes_is_installed_or_not_needed(tmp_path:
         assert _keys(tiny_profile(tmp_path, optimizer={"name": "adamw8bit"}, model={"quantize": "nf4"}, training=LORA)) == []
     assert _keys(tiny_profile(tmp_path)) == []
 
+
+def test_a_broken_bitsandbytes_is_said_as_such_by_the_optimizer_and_the_quantizer(broken_bitsandbytes: None) -> None:
+    with pytest.raises(OptimizerUnavailableError, match="needs bitsandbytes, which cannot be loaded here .CUDA Setup failed"):
+        optimizer_bitsandbytes("adamw8bit")
+    with pytest.raises(QuantizeError, match="needs bitsandbytes, which cannot be loaded here .CUDA Setup failed"):
+        quantize_bitsandbytes()
+
+
+def test_a_run_that_uses_a_broken_bitsandbytes_is_refused_before_its_model_loads(tmp_path: Path,
+                                                                                   broken_bitsandbytes: None) -> None:
+    check_bitsandbytes_loads(tiny_profile(tmp_path))  # a full fine-tune with AdamW never loads it
+    # peft loads it for every LoRA layer it adds, 8-bit optimizer or not.
+    with pytest.raises(BitsandbytesBrokenError, match="pip uninstall bitsandbytes.$"):
+        check_bitsandbytes_loads(tiny_profile(tmp_path, training=LORA))
+    with pytest.raises(BitsandbytesBrokenError, match="--force-reinstall bitsandbytes., or change optimizer.name$"):
+        check_bitsandbytes_loads(tiny_profile(tmp_path, optimizer={"name": "lion8bit"}))
+    # The trainer asks as it sets up its accelerator, before the model loads.
+    with pytest.raises(BitsandbytesBrokenError):
+        make_accelerator(tiny_profile(tmp_path, training=LORA), "no", tmp_path)

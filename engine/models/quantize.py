@@ -30,10 +30,16 @@ class QuantizeError(DbtuiError):
 
 
 def _bitsandbytes() -> Any:
+    from engine.deferred_import import load
+
     try:
         import bitsandbytes
-    except ImportError:
-        raise QuantizeError("model.quantize needs bitsandbytes: pip install bitsandbytes, or remove model.quantize") from None
+
+        # Deferred (engine/runs/in_process.py): its code, and so a broken install's error, runs only now.
+        load(bitsandbytes)
+    except Exception as error:  # noqa: BLE001 - a broken install (its CUDA setup failing) means the same to the user
+        raise QuantizeError(f"model.quantize needs bitsandbytes, which cannot be loaded here ({error}): pip install "
+                            "bitsandbytes, or set model.quantize = \"fp8\" (no library needed) or remove it") from None
     return bitsandbytes
 
 

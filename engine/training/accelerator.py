@@ -32,6 +32,7 @@ def make_accelerator(profile: Any, precision: str, run_dir: Path) -> Any:
     from accelerate.state import AcceleratorState
     from accelerate.utils import GradientAccumulationPlugin
 
+    from engine.training.bitsandbytes_check import check_bitsandbytes_loads
     from engine.training.distributed import on_cpu, process_state
     from engine.training.same_profile import check_same_profile
 
@@ -62,6 +63,8 @@ def make_accelerator(profile: Any, precision: str, run_dir: Path) -> Any:
         # layer out of the loss: DDP must expect it. The model's family is not known yet here.
         handlers.append(DistributedDataParallelKwargs(find_unused_parameters=True))
     check_sharding_installed(profile)
+    # Here, once the process has its GPU (loading bitsandbytes may touch CUDA), and before the model loads.
+    check_bitsandbytes_loads(profile)
     # The trainer accumulates by itself. A plain gradient_accumulation_steps would still be read from an
     # ACCELERATE_GRADIENT_ACCUMULATION_STEPS left in the shell by another tool, and accelerate would then
     # shrink every loss by it; a plugin given outright is never overridden.

@@ -16,8 +16,13 @@ class OptimizerUnavailableError(DbtuiError):
 
 
 def _bitsandbytes(name: str) -> Any:
+    from engine.deferred_import import load
+
     try:
         import bitsandbytes as bnb
+
+        # Deferred (engine/runs/in_process.py): its code, and so a broken install's error, runs only now.
+        load(bnb)
     except Exception as error:  # noqa: BLE001 - any import failure means the same to the user
         raise OptimizerUnavailableError(
             f"optimizer '{name}' needs bitsandbytes, which cannot be loaded here ({error}). "
