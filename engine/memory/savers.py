@@ -91,8 +91,8 @@ def savers(profile: Any) -> list[Saver]:
 
     # Flux's frozen 12B transformer is most of its memory (23 GB in bf16): a quantized base is the saver that counts.
     flux = likely_family(profile.model.pretrained) == "flux"
-    quantize = "load the frozen base quantized (model.quantize = \"nf4\": a quarter of its weights' memory)"
-    if flux and profile.training.method == "lora" and not profile.model.quantize:
+    quantize = _nf4_tip(profile.model.quantize)
+    if flux and profile.training.method == "lora" and quantize:
         add(quantize, "weights")
     if not profile.precision.gradient_checkpointing:
         add("turn on gradient checkpointing (precision.gradient_checkpointing = true)", "activations")
@@ -122,10 +122,19 @@ def savers(profile: Any) -> list[Saver]:
         add("train a LoRA on a quantized base instead (training.method = \"lora\", model.quantize = \"nf4\")"
             if flux else "train a LoRA instead (training.method = \"lora\"), which needs far less", *_ALL)
     else:
-        if not flux and not profile.model.quantize:
+        if not flux and quantize:
             add(quantize, "weights")
         if profile.training.lora is not None and profile.training.lora.rank > 8:
             add(f"lower the LoRA rank (training.lora.rank = {profile.training.lora.rank // 2})", "lora", "gradients", "optimizer_state")
     if profile.dataset.resolution > 512:
         add("lower dataset.resolution", "activations", "caches", "previews")
     return found
+
+
+def _nf4_tip(quantize: str | None) -> str | None:
+    """NF4 for a base loaded whole, or in 8 bits (int8 or fp8: NF4 halves those again); None where it is NF4."""
+    if quantize == "nf4":
+        return None
+    if quantize:
+        return f"load the frozen base in 4 bits (model.quantize = \"nf4\" rather than \"{quantize}\": half its weights' memory)"
+    return "load the frozen base quantized (model.quantize = \"nf4\": a quarter of its weights' memory)"
