@@ -171,3 +171,10 @@ def test_flux_in_8_bits_is_offered_nf4(tmp_path: Path) -> None:
         advice = memory_advice(tiny_profile(tmp_path, **merge(flux, {"model": {"quantize": quantize}})))
         assert f'model.quantize = "nf4" rather than "{quantize}"' in advice
     assert 'quantize = "nf4"' not in memory_advice(tiny_profile(tmp_path, **merge(flux, {"model": {"quantize": "nf4"}})))
+
+
+def test_flux_is_told_of_bf16_mixed_precision_only(tmp_path: Path) -> None:
+    """fp16 overflows to NaN in Flux (its profile warnings say so): its mixed-precision tip is bf16 alone."""
+    advice = memory_advice(tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-flux"}, training={"method": "lora"}))
+    assert 'precision.mixed_precision = "bf16"' in advice and "fp16" not in advice
+    assert 'mixed_precision = "fp16", or "bf16"' in memory_advice(tiny_profile(tmp_path))

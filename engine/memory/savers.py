@@ -97,8 +97,9 @@ def savers(profile: Any) -> list[Saver]:
     if not profile.precision.gradient_checkpointing:
         add("turn on gradient checkpointing (precision.gradient_checkpointing = true)", "activations")
     if profile.precision.mixed_precision == "no":
-        add("use mixed precision (precision.mixed_precision = \"fp16\", or \"bf16\" on Ampere and newer)", "weights", "activations", "caches",
-            "previews")
+        # Flux in fp16 overflows to NaN (Flux.profile_warnings): bf16 only.
+        precisions = "\"bf16\", on Ampere and newer" if flux else "\"fp16\", or \"bf16\" on Ampere and newer"
+        add(f"use mixed precision (precision.mixed_precision = {precisions})", "weights", "activations", "caches", "previews")
     if profile.optimizer.name in ("adamw", "lion"):
         add(f"use the 8-bit optimizer (optimizer.name = \"{profile.optimizer.name}8bit\")", "optimizer_state")
     # The profile rules let bf16 weights train only in bf16, and refuse the fused step under fp16: the tip says so.
