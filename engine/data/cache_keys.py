@@ -73,9 +73,11 @@ def latent_key(image_hash: str, vae_fingerprint: str, bucket: tuple[int, int], f
 def text_key(caption: str, family: str, clip_skip: int, encoder_fingerprints: list[str], tokenizers: list[Any]) -> str:
     """The key of one caption's text embeddings. The token ids stand for the tokenizers: they are what
     the encoders read, so a changed vocabulary (a textual-inversion token, say) changes the key. They are
-    taken unpadded and whole, so what pads and cuts them to the encoder's length is in the key too: a
-    tokenizer that differs only in its pad token or sides makes other embeddings."""
-    tokens = [{"ids": tokenizer(caption).input_ids, "max_length": tokenizer.model_max_length,
+    taken unpadded, cut at the tokenizer's own limit (as the encoder reads them; the whole caption is in the key, and
+    a longer one would have transformers warn of "indexing errors" that cutting avoids), and what pads and cuts them
+    to the encoder's length is in the key too: a tokenizer that differs only in its pad token or sides makes other
+    embeddings."""
+    tokens = [{"ids": tokenizer(caption, truncation=True).input_ids, "max_length": tokenizer.model_max_length,
                "pad_token_id": tokenizer.pad_token_id, "padding_side": tokenizer.padding_side,
                "truncation_side": tokenizer.truncation_side} for tokenizer in tokenizers]
     return digest({"kind": "text", "caption": caption, "family": family, "clip_skip": clip_skip,

@@ -21,7 +21,7 @@ from engine.data.cache_keys import content_hash, latent_key, module_fingerprint,
 from engine.data.disk_cache import MemoryStore, TensorStore
 from engine.data.examples import Example
 from engine.data.images import DataError, encode_size, load_rgb, named_files, reach_size, within_reach
-from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
+from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted, Warning
 from engine.models.deferred_parts import DeferredParts
 from engine.models.family import Family, ImageGeometry, TextEmbeddings, stack_embeddings, vae_scale_factor
 
@@ -202,6 +202,22 @@ class TextSource:
                 self._encoder_fingerprints = self._fingerprints()
             self._keys[caption] = text_key(caption, self.family.id, self.clip_skip, self._encoder_fingerprints, self.tokenizers)
         return self._keys[caption]
+
+    def cut_warning(self, examples: list[Example]) -> Warning | None:
+        """A warning of how many of the examples' distinct captions are cut, longer than the text encoder that reads
+        them last takes (Flux's T5, which reads what CLIP-L misses); None where none is. Cheap enough for every start:
+        each is tokenized once, only to one token past the limit."""
+        captions = sorted({example.caption for example in examples})
+        for reader, tokenizer in zip(self.family.caption_readers, self.tokenizers):
+            if reader.read_by:
+                continue
+            limit = min(reader.context, tokenizer.model_max_length)
+            cut = [c for c in captions if len(tokenizer(c, truncation=True, max_length=limit + 1).input_ids) > limit]
+            if cut:
+                return Warning(message=f"{len(cut)} of {len(captions)} captions are longer than the {limit} tokens "
+                                       f"{reader.name} reads, so their ends are cut (e.g. “{cut[0][:80]}…”)",
+                               advice="shorten them, what matters first; `dbtui dataset check --profile PROFILE` names each and where it is cut")
+        return None
 
     def encode(self, captions: list[str], device: torch.device | None = None) -> TextEmbeddings:
         """Embeddings for the captions; gradients flow when a text encoder trains."""

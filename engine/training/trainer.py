@@ -241,9 +241,9 @@ class Trainer:
                                   accelerator.process_index, accelerator.num_processes)
         accum = profile.training.gradient_accumulation_steps
         self.steps_per_epoch = max(1, len(optimizer_steps(batches, accum)) if self.epoch_leftovers else len(batches) // accum)
-        unreachable = unreachable_batch_size(batches, profile.training.train_batch_size)
-        if unreachable:
-            self.emit(unreachable)
+        for warning in (unreachable_batch_size(batches, profile.training.train_batch_size), self.texts.cut_warning(self.examples)):
+            if warning:
+                self.emit(warning)
         instances = sum(1 for e in self.examples if not e.is_class)
         self.total_steps = default_total_steps(profile, instances, self.steps_per_epoch)
         self.lr_scheduler = build_lr_scheduler(optimizer, profile.optimizer, self.total_steps)
