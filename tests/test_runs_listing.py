@@ -90,3 +90,25 @@ def test_runs_keeps_each_status_and_step_whole_in_a_narrow_terminal(
         assert word in out, out
     if columns >= TABLE_WIDTH:  # below, a path has a line of its own, whole for copying however long
         assert max(len(line) for line in out.splitlines()) <= columns
+
+
+def test_a_finished_run_resumed_and_killed_in_its_set_up_is_crashed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A resume writes its state ("starting") before the models load, and its RunStarted only after: killed there (the
+    OOM killer), the events still end with the earlier finish, and the run was listed `finished 100/200` with no
+    resume offered."""
+    from dbtui.engine_facade import RealEngine
+
+    folder = _run(tmp_path / "runs" / "r", "", 100, 100, end="finished")
+    (folder.path / "profile.toml").write_text("", encoding="utf-8")
+    folder.write_state(RunState(pid=os.getpid(), status="starting", step=100, total_steps=200, heartbeat=time.time() + 5,
+                                started=time.time() + 5))  # a process that is no trainer: killed
+    assert folder.status() == "crashed" and folder.finished_step() is None
+    assert [run.status for run in RealEngine().list_runs(str(tmp_path / "runs"))] == ["crashed"]
+    assert main(["stop", str(folder.path)]) == 2
+    assert f"(status: crashed); `dbtui resume {folder.path}` continues it" in capsys.readouterr().err
+    assert main(["attach", str(folder.path), "--plain"]) == 1
+    assert "gone without a last word (crashed)" in capsys.readouterr().err
+    folder.write_state(RunState(pid=os.getpid(), status="running", step=100, total_steps=100, started=1.0))
+    assert folder.status() == "finished"  # killed after its finish, before it rewrote its state: finished as before
+    assert main(["attach", str(folder.path), "--plain"]) == 0

@@ -8,9 +8,13 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dbtui.cli.common import ExamplesFormatter
 from engine.errors import DbtuiError
+
+if TYPE_CHECKING:
+    from engine.events import Event
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -235,7 +239,7 @@ def _attach(args: argparse.Namespace) -> int:
     print_best(folder, ended=True)  # followed to its end
     if last is not None and last.kind == "run_finished" and last.status == "stopped":
         print(resume_hint(folder))  # as the foreground run says it; the display said the step
-    if last is None or last.kind not in ("run_finished", "run_failed"):
+    if not _said_its_end(last, status):
         # The events end without a last word: the trainer was killed (out of host memory, kill -9, a reboot).
         if status == CRASHED:
             print(f"the trainer is gone without a last word (crashed); see {folder.log}. {resume_hint(folder)}", file=sys.stderr)
@@ -245,6 +249,16 @@ def _attach(args: argparse.Namespace) -> int:
                   f"most likely killed (crashed); see {folder.log}. {resume_hint(folder)}", file=sys.stderr)
             return 1
     return 0 if last is None or last.kind != "run_failed" else 1
+
+
+def _said_its_end(last: Event | None, status: str) -> bool:
+    """Whether the events end with the last word of the run's latest trainer. A finish is an earlier one's where the run
+    crashed since: a finished run resumed and killed in its set-up, which writes no RunStarted before the models load."""
+    from engine.runs.folder import CRASHED
+
+    if last is None or last.kind not in ("run_finished", "run_failed"):
+        return False
+    return not (status == CRASHED and last.kind == "run_finished" and last.status == "finished")
 
 
 def _makes_no_previews(folder) -> bool:

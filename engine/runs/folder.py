@@ -190,19 +190,30 @@ class RunFolder:
     def finished_step(self) -> int | None:
         """The step a finished run ended at (its outputs/ hold that step), else None: by the state file, or by the
         event log where the state file says otherwise (missing, damaged, or not yet rewritten when the trainer was
-        killed after its last event), so that a finished run is never trained over again."""
+        killed after its last event), so that a finished run is never trained over again. Not where a trainer started
+        since wrote the state file: the run is that attempt's, as ``status`` says it."""
         state = self.read_state()
         if state is not None and state.status == "finished":
             return state.step
-        return finished_by_events(self.events)
+        finish = self._finish_by_events(state)
+        return None if finish is None else finish.step
 
     def status(self) -> str:
         """The run's status in one word (see ``run_status``): "finished" too where its state file is lost, damaged or
         was not rewritten (the trainer killed after its last event) and its events say it finished."""
-        status = run_status(self.read_state(), self.path)
-        if status in ("unknown", CRASHED) and finished_by_events(self.events) is not None:
+        state = self.read_state()
+        status = run_status(state, self.path)
+        if status in ("unknown", CRASHED) and self._finish_by_events(state) is not None:
             return "finished"
         return status
+
+    def _finish_by_events(self, state: RunState | None) -> RunFinished | None:
+        """The events' finish, unless the state file is a trainer's started after it: a finished run resumed and killed
+        in its set-up (its RunStarted comes after the models load) is that attempt's, crashed, not finished."""
+        finish = last_finish(self.events)
+        if finish is None or (state is not None and is_number(finish.time) and state.started > finish.time):
+            return None
+        return finish
 
     def is_live(self) -> bool:
         """True while a trainer process holds this folder."""
@@ -335,6 +346,12 @@ def heartbeat_age(state: RunState) -> float:
 
 def finished_by_events(events_file: Path) -> int | None:
     """The last step of a run whose last end was a finish (its outputs/ hold that step); None otherwise."""
+    finish = last_finish(events_file)
+    return None if finish is None else finish.step
+
+
+def last_finish(events_file: Path) -> RunFinished | None:
+    """The RunFinished of a run whose last start or end was a finish; None otherwise."""
     try:
         lines = events_file.read_bytes().splitlines()
     except OSError:
@@ -345,5 +362,5 @@ def finished_by_events(events_file: Path) -> int | None:
                 event = event_from_dict(json.loads(line))
             except (ValueError, TypeError):
                 continue  # a line being written
-            return event.step if isinstance(event, RunFinished) and event.status == "finished" else None
+            return event if isinstance(event, RunFinished) and event.status == "finished" else None
     return None
