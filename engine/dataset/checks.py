@@ -354,7 +354,7 @@ def check_dataset(
                                    blur_threshold=blur_threshold)
     findings += duplicate_findings(probes, duplicate_distance)
     broken = {p.path for p in probes if not p.ok}
-    captions = listing.captions_by_key
+    captions = listing.captions_by_key(caption_extension)
     for image in images:
         if str(image) in broken:
             continue

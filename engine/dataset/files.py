@@ -34,10 +34,11 @@ class Listing:
     refused: list[Refused] = field(default_factory=list)
     captions: list[Path] = field(default_factory=list)  # files with the caption extension
 
-    @property
-    def captions_by_key(self) -> dict[tuple[Path, str], Path]:
-        """The caption files by folder and ``name_key``, to find one named but for case or accents (``misnamed_caption``)."""
-        return {(c.parent, name_key(c.name)): c for c in self.captions}
+    def captions_by_key(self, extension: str) -> dict[tuple[Path, str], Path]:
+        """The caption files that are no image's own by folder and ``name_key``, to find one named but for case or
+        accents (``misnamed_caption``): Photo.txt beside Photo.png is that image's, not photo.jpg's misnamed one."""
+        owned = {caption_path(p, extension) for p in (*self.images, *(r.path for r in self.refused))}
+        return {(c.parent, name_key(c.name)): c for c in self.captions if c not in owned}
 
     @property
     def orphan_captions(self) -> list[Path]:
@@ -73,15 +74,23 @@ def misnamed_captions(expected: list[Path], extension: str) -> dict[Path, Path]:
         if os.path.lexists(path):
             continue
         if path.parent not in listed:
-            try:
-                names = [name for name in os.listdir(path.parent) if Path(name).suffix.lower() == extension.lower()]
-            except OSError:
-                names = []
-            listed[path.parent] = {(path.parent, name_key(name)): path.parent / name for name in names}
+            listed[path.parent] = _unowned_captions(path.parent, extension)
         near = misnamed_caption(path, listed[path.parent])
         if near is not None:
             found[path] = near
     return found
+
+
+def _unowned_captions(folder: Path, extension: str) -> dict[tuple[Path, str], Path]:
+    """The caption files in ``folder`` by ``name_key`` that no image-named entry there owns: Photo.txt beside Photo.png
+    is that image's, and renaming it after photo.jpg would take it away (as ``Listing.orphan_captions``)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return {}
+    owned = {caption_path(Path(name), extension).name for name in names if Path(name).suffix.lower() in IMAGE_EXTENSIONS}
+    return {(folder, name_key(name)): folder / name for name in names
+            if Path(name).suffix.lower() == extension.lower() and name not in owned}
 
 
 def scan_folder(
