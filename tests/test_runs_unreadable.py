@@ -137,3 +137,35 @@ def test_a_run_whose_events_samples_or_checkpoints_cannot_be_read_is_said_by_rep
     for command in (["attach", "--plain"], ["report"]):
         assert main([command[0], str(folder.path), *command[1:]]) == 2
         assert f"cannot read {folder.events}: Permission denied" in capsys.readouterr().err
+
+
+def test_an_error_other_than_a_permission_is_said_as_it_is_and_a_listing_names_the_folder_it_leaves_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A name too long, a disk's or an NFS error was said as another user's folder (`chmod -R a+rX`), and a listing
+    dropped the run it could not look into without a word."""
+    name = "x" * 300
+    assert main(["attach", name]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot read {name}: File name too long" in err and "chmod" not in err and "another user" not in err
+
+    runs = tmp_path / "runs"
+    kept, stale = stopped_run(runs / "kept"), stopped_run(runs / "stale")
+    stat = Path.stat
+
+    def failing_stat(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
+        if stale.path in self.absolute().parents:
+            raise OSError(errno.ESTALE, "Stale file handle", str(self))
+        return stat(self, follow_symlinks=follow_symlinks)
+
+    monkeypatch.setattr(Path, "stat", failing_stat)
+    assert list_runs(runs) == [kept]
+    assert f"dbtui: cannot read {stale.path}: Stale file handle; it is left out of the list of runs" in capsys.readouterr().err
+    skipped: list[RunFolderError] = []
+    assert list_runs(runs, skipped.append) == [kept] and len(skipped) == 1
+    assert main(["runs", str(runs)]) == 0
+    out, err = capsys.readouterr()
+    assert "kept" in out and "stale" not in out and f"cannot read {stale.path}: Stale file handle" in err
+    assert main(["attach", str(stale.path)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot read {stale.path}: Stale file handle" in err and "chmod" not in err
+    assert run_dirs_near(tmp_path) == [runs]  # a hint of where runs are passes over what it cannot tell

@@ -18,8 +18,10 @@ import errno
 import json
 import os
 import shlex
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -254,26 +256,42 @@ def modified(path: Path) -> float:
         return 0.0
 
 
-def list_runs(output_dir: Path) -> list[RunFolder]:
-    """Run folders under ``output_dir`` (those with an events log), the one that trained last first."""
+def list_runs(output_dir: Path, on_skip: Callable[[RunFolderError], None] | None = None) -> list[RunFolder]:
+    """Run folders under ``output_dir`` (those with an events log), the one that trained last first. One that cannot be
+    looked into for another reason than its permissions (a disk or network error) is left out, and said to ``on_skip``
+    (by default on stderr): one folder's error does not hide the others, nor is it dropped unsaid."""
     output_dir = Path(output_dir)
     try:
         if not output_dir.is_dir():
             return []
-        runs = [RunFolder(p) for p in output_dir.iterdir() if holds_a_run(p)]
+        children = list(output_dir.iterdir())
     except OSError as error:
         raise unreadable(output_dir, error) from None
+    runs = []
+    for child in children:
+        try:
+            if holds_a_run(child):
+                runs.append(RunFolder(child))
+        except RunFolderError as error:
+            (on_skip or _said_on_stderr)(error)
     return sorted(runs, key=RunFolder.last_active, reverse=True)
+
+
+def _said_on_stderr(error: RunFolderError) -> None:
+    print(f"dbtui: {error}; it is left out of the list of runs", file=sys.stderr, flush=True)
 
 
 def holds_a_run(path: Path) -> bool:
     """Whether a trainer was ever started in ``path`` (the launcher writes its state before it runs). False for a
     folder this user may not look into (another user's run, a file system's lost+found): listings skip it, and
-    ``look_into`` says why of one named on purpose."""
+    ``look_into`` says why of one named on purpose. Any other error (a disk's, a network file system's) is a
+    RunFolderError: reading it as no run would drop a run from listings, or take its folder for a new one."""
     try:
         return _has_run_files(path)
-    except OSError:  # Python 3.11's exists() raises for EACCES
+    except PermissionError:  # Python 3.11's exists() raises for EACCES
         return False
+    except OSError as error:
+        raise unreadable(path, error) from None
 
 
 def look_into(path: Path) -> None:
@@ -289,7 +307,10 @@ def _has_run_files(path: Path) -> bool:
 
 
 def unreadable(path: Path, error: OSError) -> RunFolderError:
-    """The error for a run's file or folder (or a folder of runs) the OS would not let this user read: what to do."""
+    """The error for a run's file or folder (or a folder of runs) the OS would not let this user read: what to do. An
+    error other than a permission's (a name too long, a disk's or a network file system's) is said as it is."""
+    if not isinstance(error, PermissionError):
+        return RunFolderError(f"cannot read {path}: {error.strerror or error}")
     shown = shlex.quote(str(path))
     return RunFolderError(f"cannot read {path}: {error.strerror or error}; it belongs to another user, or its mode shuts "
                           f"this user out (`ls -ld {shown}` shows both): its owner can let others read it (`chmod -R a+rX "
@@ -333,11 +354,20 @@ def run_dirs_near(root: Path, depth: int = 3, budget: int = 2000) -> list[Path]:
             budget -= 1
             if budget < 0:
                 return found
-            if any(holds_a_run(c) for c in children):
+            runs = {c for c in children if _may_hold_a_run(c)}
+            if runs:
                 found.append(folder)
-            below.extend(c for c in children if not holds_a_run(c))
+            below.extend(c for c in children if c not in runs)
         level = below
     return found
+
+
+def _may_hold_a_run(path: Path) -> bool:
+    """``holds_a_run`` for a hint of where runs may be: a folder it cannot tell is passed over, unsaid."""
+    try:
+        return holds_a_run(path)
+    except RunFolderError:
+        return False
 
 
 def heartbeat_age(state: RunState) -> float:
