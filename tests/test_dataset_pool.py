@@ -66,3 +66,54 @@ def test_the_pool_starts_when_stderr_has_no_file_descriptor(tmp_path) -> None:
                           env=dict(os.environ, PYTHONPATH=str(root)), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.split()[-1] == str(pool.MIN_FILES_FOR_POOL)
+
+
+# Each pool swapped the global sys.stderr from its (worker) thread to start the tracker: other threads' output went to
+# the terminal meanwhile, and a quit in that window restored a dead capture. Fresh process: no tracker runs yet.
+_TWO_POOLS_WITH_CAPTURED_STDERR = """
+import contextlib
+import sys
+from engine.dataset import pool
+
+class Capture:
+    def write(self, text): return sys.stdout.write(text)
+    def flush(self): sys.stdout.flush()
+    def fileno(self): return -1
+
+swaps, redirect = [], contextlib.redirect_stderr
+contextlib.redirect_stderr = lambda target: swaps.append(target) or redirect(target)
+sys.stderr = Capture()
+for _ in range(2):
+    assert pool.run_phase("check", abs, list(range(-pool.MIN_FILES_FOR_POOL, 0)), workers=2)[0] == pool.MIN_FILES_FOR_POOL
+print("swaps", len(swaps))
+"""
+
+
+def test_the_tracker_is_started_once_and_stderr_swapped_only_then(tmp_path) -> None:
+    root = Path(__file__).parents[1]
+    done = subprocess.run([sys.executable, "-c", _TWO_POOLS_WITH_CAPTURED_STDERR], cwd=root,
+                          env=dict(os.environ, PYTHONPATH=str(root)), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "swaps 1" in done.stdout, done.stdout + done.stderr
+
+
+def test_the_wizard_starts_the_tracker_before_textual_takes_stderr(monkeypatch) -> None:
+    """`dbtui serve` runs the wizard as `python -m dbtui`, through the same run_wizard."""
+    import argparse
+
+    import dbtui.app
+    from dbtui.cli import cmd_wizard
+
+    said: list[str] = []
+
+    class App:
+        return_code = 0
+
+        def run(self) -> None:
+            said.append("app ran")
+
+    monkeypatch.setattr(cmd_wizard, "check_terminal_size", lambda: None)
+    monkeypatch.setattr(cmd_wizard, "check_terminal_attached", lambda: None)
+    monkeypatch.setattr(dbtui.app, "make_app", App)
+    monkeypatch.setattr(pool, "start_resource_tracker", lambda: said.append("tracker started"))
+    assert cmd_wizard.run_wizard(argparse.Namespace()) == 0
+    assert said == ["tracker started", "app ran"]

@@ -58,7 +58,10 @@ def run_wizard(args: argparse.Namespace) -> int:
     import textual_image.widget  # noqa: F401
 
     from dbtui.app import make_app
+    from engine.dataset.pool import start_resource_tracker
 
+    # Before Textual replaces sys.stderr with a capture that has no fd: the dataset pool's tracker needs a real one.
+    start_resource_tracker()
     app = make_app()
     app.run()
     return app.return_code or 0

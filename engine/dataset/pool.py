@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -66,7 +67,7 @@ def run_phase(
     else:
         # "spawn": forking a process that may hold torch threads or a UI event loop is unsafe.
         context = multiprocessing.get_context("spawn")
-        _start_resource_tracker()
+        start_resource_tracker()
         chunk = max(1, min(32, total // (workers * 8)))
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_leave_interrupts_to_the_parent)
         try:
@@ -81,22 +82,33 @@ def run_phase(
     return results
 
 
-def _start_resource_tracker() -> None:
-    """Start multiprocessing's resource tracker with the real stderr when sys.stderr has no usable fd.
+def start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker once for this process, with the real stderr.
 
     The pool starts the tracker on first use, passing ``sys.stderr.fileno()`` to its process. Inside a
     Textual app sys.stderr is a capture whose fileno() is -1, and the start fails with "bad value(s) in
-    fds_to_keep"; any caller that replaced stderr the same way would fail alike. The tracker then lives
-    for the rest of the process, so this is needed once.
+    fds_to_keep"; any caller that replaced stderr the same way would fail alike. The app calls this from
+    the main thread before it runs; here it is the fallback for other callers. sys.stderr is swapped only
+    while the tracker starts, once: a swap on every pool, from a worker thread, sent other threads' output
+    to the terminal meanwhile, and a quit in that window restored a dead capture.
     """
-    try:
-        usable = sys.stderr.fileno() >= 0
-    except (AttributeError, OSError, ValueError):
-        usable = True  # no fileno at all: the tracker itself skips passing one
-    if usable:
-        return
-    with contextlib.redirect_stderr(sys.__stderr__):
-        resource_tracker.ensure_running()
+    with _tracker_lock:
+        if _tracker_running():
+            return
+        try:
+            usable = sys.stderr.fileno() >= 0
+        except (AttributeError, OSError, ValueError):
+            usable = True  # no fileno at all: the tracker itself skips passing one
+        with contextlib.nullcontext() if usable else contextlib.redirect_stderr(sys.__stderr__):
+            resource_tracker.ensure_running()
+
+
+_tracker_lock = threading.Lock()
+
+
+def _tracker_running() -> bool:
+    # multiprocessing has no public way to ask; its tracker keeps the pipe to its process in _fd once started.
+    return getattr(getattr(resource_tracker, "_resource_tracker", None), "_fd", None) is not None
 
 
 def _leave_interrupts_to_the_parent() -> None:
