@@ -57,3 +57,33 @@ def test_dbtuis_own_folders_the_class_folder_and_other_concepts_are_not_counted(
     assert "images_in_sub_folders" not in _folder_findings(check_concept(profile, 0, workers=1))
     _images(folder / "mine", 1, seed=8)
     assert "(mine/)" in _folder_findings(check_concept(profile, 0, workers=1))["images_in_sub_folders"]
+
+
+def test_a_link_to_the_folder_itself_or_above_it_is_no_sub_folder(tmp_path: Path) -> None:
+    """pics/self -> . and pics/abs_alias -> /…/pics said "6 image(s) in sub-folders (abs_alias/, self/) are not used"
+    of the images training does use."""
+    folder = tmp_path / "pics"
+    _images(tmp_path, 2, seed=20)
+    _images(folder, 3)
+    (folder / "self").symlink_to(".")
+    (folder / "abs_alias").symlink_to(folder)
+    (folder / "up").symlink_to("..")
+    assert "images_in_sub_folders" not in _folder_findings(check_dataset(folder, workers=1))
+    _images(folder / "more", 1, seed=8)
+    assert "1 image(s) in sub-folders (more/)" in _folder_findings(check_dataset(folder, workers=1))["images_in_sub_folders"]
+
+
+def test_other_concepts_class_folders_are_not_counted(tmp_path: Path) -> None:
+    """Only their instance folders were passed over: another concept's class folder inside this one's instance or class
+    folder was said to hold unused images."""
+    for sub, seed in (("pics", 0), ("pics/cat-class", 6), ("reg", 16), ("reg/bird-class", 12), ("cats", 4), ("birds", 5)):
+        _images(tmp_path / sub, 1 if "-" not in sub else 2, seed=seed)
+
+    def concept(name: str, class_dir: str) -> dict[str, object]:
+        return {"instance_dir": str(tmp_path / name), "instance_prompt": f"photo of zwx {name}",
+                "class_dir": str(tmp_path / class_dir), "class_prompt": f"photo of a {name}", "num_class_images": 1}
+
+    profile = Profile(model={"pretrained": str(tmp_path / "no-model")}, prior={"enabled": True}, concepts=[
+        concept("pics", "reg"), concept("cats", "pics/cat-class"), concept("birds", "reg/bird-class")])
+    findings = check_concept(profile, 0, workers=1).findings
+    assert not [f for f in findings if f.code in ("images_in_sub_folders", "class_images_unused")], findings

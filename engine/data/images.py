@@ -68,12 +68,14 @@ def links_out_of(folder: Path) -> str:
 def images_in_sub_folders(folder: Path, skip: tuple[Path, ...] = ()) -> dict[str, int]:
     """How many images (as ``list_images`` finds them) each sub-folder of ``folder`` that holds any has, by name: what
     a user sees there that training does not read. Hidden folders (dbtui's caption history), dbtui's generated-… class
-    images and ``skip`` are passed over, and so is a sub-folder that cannot be read (a disk's lost+found)."""
+    images and ``skip`` are passed over, and so is a sub-folder that cannot be read (a disk's lost+found), and a link
+    to the folder itself or to a folder above it (pics/self -> .), whose images are the folder's own or none of these."""
     try:
         subs = sorted(Path(folder).iterdir())
     except OSError:
         return {}
-    skipped = {Path(os.path.realpath(place)) for place in skip}
+    real = Path(os.path.realpath(folder))
+    skipped = {real, *real.parents, *(Path(os.path.realpath(place)) for place in skip)}
     below: dict[str, int] = {}
     for sub in subs:
         with contextlib.suppress(OSError):
@@ -83,11 +85,11 @@ def images_in_sub_folders(folder: Path, skip: tuple[Path, ...] = ()) -> dict[str
     return {name: count for name, count in below.items() if count}
 
 
-def unused_class_images(folder: Path, instance_dirs: tuple[Path, ...] = ()) -> tuple[int, str]:
+def unused_class_images(folder: Path, concept_dirs: tuple[Path, ...] = ()) -> tuple[int, str]:
     """(how many, why) of the pictures a user sees in a class folder that ``list_images`` leaves out: links that lead
     out of it (``links_out_of``), and images in its sub-folders (a downloaded regularisation set keeps them a level
-    down), dbtui's generated-… ones and the concepts' ``instance_dirs`` (a class folder above the instance folder)
-    aside. (0, "") when there are none, or the folder is not there. Only a warning is made of it, so a sub-folder that
+    down), dbtui's generated-… ones and ``concept_dirs``, the concepts' instance and class folders (a class folder
+    above the instance folder), aside. (0, "") when there are none, or the folder is not there. Only a warning is made of it, so a sub-folder that
     cannot be read (a disk's lost+found) is passed over, never raised."""
     try:
         if not Path(folder).is_dir():
@@ -96,7 +98,7 @@ def unused_class_images(folder: Path, instance_dirs: tuple[Path, ...] = ()) -> t
         why = links_out_of(folder)
     except OSError:
         return 0, ""
-    below = images_in_sub_folders(folder, instance_dirs)
+    below = images_in_sub_folders(folder, concept_dirs)
     if below:
         names = ", ".join(f"'{name}'" for name in list(below)[:3]) + (f" and {len(below) - 3} more" if len(below) > 3 else "")
         why += (f"{';' if why else ':'} its sub-folder(s) {names} hold {sum(below.values())} image(s), which are not read "

@@ -329,7 +329,7 @@ def check_dataset(
     ``tokenizer`` judges the identifier; captions are measured against ``readers``, the model family's
     tokenizers (``load_readers``), or against ``tokenizer`` read as CLIP when none are given. ``class_generated``:
     the generated class images a run would reuse (see ``profile_settings.concept_settings``), beside ``class_dir``'s own.
-    ``concept_folders``: the profile's other concepts' folders, which are not unused images when they are sub-folders.
+    ``concept_folders``: the profile's other concepts' instance and class folders: not unused images as sub-folders.
     """
     resolution = checked_resolution(resolution)
     if readers is None:
@@ -369,7 +369,7 @@ def check_dataset(
                                 identifier=identifier, tokenizer=tokenizer, readers=readers)
     image_buckets = {p.path: nearest_bucket(p.width, p.height, buckets) for p in probes if p.ok}
     present = len(list_images(class_dir)) if class_dir and Path(class_dir).is_dir() else None
-    unused, why = (unused_class_images(Path(class_dir), (Path(folder),)) if present is not None and num_class_images != 0
+    unused, why = (unused_class_images(Path(class_dir), (Path(folder), *concept_folders)) if present is not None and num_class_images != 0
                    else (0, ""))
     if unused:
         enough = num_class_images is not None and present + class_generated[1] >= num_class_images

@@ -36,7 +36,9 @@ def concept_settings(profile: Any, concept_index: int = 0, tokenizer: Any = None
         "tokenizer": readers[0].tokenizer if readers else None,
         "readers": readers,
         "class_dir": class_dir,
-        "concept_folders": tuple(Path(resolve_dir(other.instance_dir)) for other in profile.concepts if other is not concept),
+        # Sub-folders that are other concepts' instance or class folders hold no unused images of this one.
+        "concept_folders": tuple(Path(resolve_dir(place)) for other in profile.concepts if other is not concept
+                                 for place in (other.instance_dir, other.class_dir) if place),
         "num_class_images": concept.num_class_images if profile.prior.enabled else 0,
         "class_generated": (_class_generated(profile, concept_index, Path(class_dir)) if class_dir and profile.prior.enabled
                             else (None, 0)),

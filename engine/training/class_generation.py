@@ -109,7 +109,8 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
     if trainer.accelerator.is_main_process:
         for problem in warned_before_class_images(profile):  # about what generating costs: said before it
             trainer.emit(Warning(message=f"{problem.key} {problem.message}"))
-        for message in unused_class_image_warnings(requests, tuple(trainer.instance_dirs), **kwargs):
+        concept_dirs = (*trainer.instance_dirs, *(folder for folder in trainer.class_dirs if folder))
+        for message in unused_class_image_warnings(requests, concept_dirs, **kwargs):
             trainer.emit(Warning(message=message))
         # Without cuDNN's benchmark: its search held 129 GB of an H200 for a moment here, which the fit test's
         # peak then reported as what the run needs.
@@ -132,15 +133,15 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
                                batch_size=1, generates=False, **kwargs)
 
 
-def unused_class_image_warnings(requests: list[ClassRequest], instance_dirs: tuple[Path, ...] = (),
+def unused_class_image_warnings(requests: list[ClassRequest], concept_dirs: tuple[Path, ...] = (),
                                 **settings: Any) -> list[str]:
     """Each class folder's pictures that are not used as class images (links out of it, sub-folders' images other than
-    ``instance_dirs``): without a word, the run generated class images in place of the user's own. ``settings``:
+    ``concept_dirs``, the concepts' instance and class folders): without a word, the run generated class images in place of the user's own. ``settings``:
     ``settings_of``'s, which tell whether any are generated."""
     said: list[str] = []
     for folder in dict.fromkeys(request.folder for request in requests):  # a folder concepts share: said once
         sharing = [request for request in requests if request.folder == folder]
-        count, why = unused_class_images(folder, instance_dirs)
+        count, why = unused_class_images(folder, concept_dirs)
         if not count:
             continue
         missing = max(missing_count(request, settings_of(request, **settings)) for request in sharing)
