@@ -112,3 +112,19 @@ def test_a_finished_run_resumed_and_killed_in_its_set_up_is_crashed(
     folder.write_state(RunState(pid=os.getpid(), status="running", step=100, total_steps=100, started=1.0))
     assert folder.status() == "finished"  # killed after its finish, before it rewrote its state: finished as before
     assert main(["attach", str(folder.path), "--plain"]) == 0
+
+
+@pytest.mark.parametrize("columns", [30, 40, 50])
+def test_a_narrow_listing_pads_no_line_and_breaks_no_figure(
+        columns: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Below 70 columns the figures were padded with blanks to the terminal's width (`dbtui runs | cat`) and broken in
+    the middle: `best step` on a line, `-, 7s ago` on the next."""
+    runs = tmp_path / "runs"
+    _run(runs / "stopped-one", "stopped", 1200, 4000, heartbeat=time.time() - 600, end="stopped")
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert main(["runs", str(runs)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("runs/stopped-one") and all(line == line.rstrip() for line in lines), lines
+    figures = [figure for line in lines[1:] for figure in line.strip().split(", ")]
+    assert figures == ["stopped", "step 1200/4000", "last loss 0.1234", "best step -", "10m ago"], lines
+    assert all(len(line) <= columns for line in lines[1:])

@@ -112,7 +112,6 @@ def _refuse_another_machines_part(folder: Path) -> None:
 
 def _runs(args: argparse.Namespace) -> int:
     from dbtui.console import make_console
-    from rich.padding import Padding
 
     from dbtui.cli.printable import printable
     from engine.runs.folder import RunFolder, holds_a_run, list_runs
@@ -125,9 +124,9 @@ def _runs(args: argparse.Namespace) -> int:
         if console.width >= TABLE_WIDTH:
             console.print(_table(rows))
         else:
-            for path, status, step, loss, best, age in rows:
+            for path, *figures in rows:
                 console.print(path, soft_wrap=True)  # whole on one line, however the terminal folds it, to copy
-                console.print(Padding(f"{status}, step {step}, last loss {loss}, best step {best}, {age}", (0, 0, 0, 2), expand=False))
+                _print_figures(console, *figures)
         if holds_a_run(base):
             print(f"{printable(base)} is a run folder itself; `dbtui attach {printable(shlex.quote(str(base)))}` follows it")
         return 0
@@ -137,6 +136,25 @@ def _runs(args: argparse.Namespace) -> int:
 
 # Columns below which the table's run column is a few letters wide: each run is then its path on a line, its figures below.
 TABLE_WIDTH = 70
+
+
+def _print_figures(console, status: str, step: str, loss: str, best: str, age: str) -> None:
+    """A run's figures under its path in a narrow terminal, indented, each (``step 29/30``) moved whole to the next line
+    rather than broken where it would not fit, and no line padded with blanks. A longer one than the terminal (a damaged
+    state's status) is left for the terminal to fold."""
+    from rich.text import Text
+
+    indent = "  "
+    line = Text(indent)
+    for figure in (Text.from_markup(text) for text in (status, f"step {step}", f"last loss {loss}", f"best step {best}", age)):
+        if line.cell_len > len(indent):
+            if line.cell_len + len(", ") + figure.cell_len > console.width:
+                console.print(line, soft_wrap=True)
+                line = Text(indent)
+            else:
+                line.append(", ")
+        line.append_text(figure)
+    console.print(line, soft_wrap=True)
 
 
 def _row(folder) -> tuple[str, str, str, str, str, str]:
