@@ -390,23 +390,3 @@ def test_add_tag_leaves_an_image_whose_caption_is_named_but_for_case_and_says_so
     assert f"skipped caption file '{store.folder / 'a.TXT'}' differs from a.txt only in letter case" in said
     assert not (store.folder / "a.txt").exists()
     assert (store.folder / "a.TXT").read_text(encoding="utf-8") == CAPTIONS["a"] + "\n"
-
-
-def test_a_caption_that_is_another_images_own_is_not_called_misnamed(tmp_path: Path) -> None:
-    """photo.jpg beside Photo.png and Photo.txt: photo.jpg was told to rename Photo.txt after it (taking Photo.png's
-    caption), bulk edits left it, the wizard's review marked it and the doctor said caption_misnamed."""
-    from engine.dataset import check_dataset
-    from dbtui.screens.caption_rows import CaptionRows
-
-    textured(0, (64, 64)).save(tmp_path / "photo.jpg")
-    textured(1, (64, 64)).save(tmp_path / "Photo.png")
-    (tmp_path / "Photo.txt").write_text("Photo.png's own\n", encoding="utf-8")
-    store = CaptionStore(tmp_path)
-    assert store.misnamed() == {}
-    assert CaptionRows.read(store, store.images()).label(tmp_path / "photo.jpg") == "photo.jpg [dim](none)[/]"
-    report = check_dataset(tmp_path, resolution=64, caption_mode="caption_file", workers=1)
-    assert {(Path(f.path).name, f.code) for f in report.findings if f.code.startswith("caption")} == {
-        ("photo.jpg", "caption_missing")}
-    changes = store.add_tag("zwx")
-    assert changes.created == 1 and not changes.skipped and store.read("photo.jpg") == "zwx"
-    assert store.read("Photo.png") == "zwx, Photo.png's own"

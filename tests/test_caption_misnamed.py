@@ -1,0 +1,29 @@
+"""A caption named but for case or accents is the image's misnamed one only where it is no other image's own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dataset_fixture import textured
+
+from engine.dataset import CaptionStore
+
+
+def test_a_caption_that_is_another_images_own_is_not_called_misnamed(tmp_path: Path) -> None:
+    """photo.jpg beside Photo.png and Photo.txt: photo.jpg was told to rename Photo.txt after it (taking Photo.png's
+    caption), bulk edits left it, the wizard's review marked it and the doctor said caption_misnamed."""
+    from dbtui.screens.caption_rows import CaptionRows
+    from engine.dataset import check_dataset
+
+    textured(0, (64, 64)).save(tmp_path / "photo.jpg")
+    textured(1, (64, 64)).save(tmp_path / "Photo.png")
+    (tmp_path / "Photo.txt").write_text("Photo.png's own\n", encoding="utf-8")
+    store = CaptionStore(tmp_path)
+    assert store.misnamed() == {}
+    assert CaptionRows.read(store, store.images()).label(tmp_path / "photo.jpg") == "photo.jpg [dim](none)[/]"
+    report = check_dataset(tmp_path, resolution=64, caption_mode="caption_file", workers=1)
+    assert {(Path(f.path).name, f.code) for f in report.findings if f.code.startswith("caption")} == {
+        ("photo.jpg", "caption_missing")}
+    changes = store.add_tag("zwx")
+    assert changes.created == 1 and not changes.skipped and store.read("photo.jpg") == "zwx"
+    assert store.read("Photo.png") == "zwx, Photo.png's own"
