@@ -217,7 +217,7 @@ def test_stop_on_another_machine_says_where_the_run_is_controlled_and_what_ends_
     assert f"kill {launcher.pid}" in said
     launcher.kill()
     launcher.wait()
-    with pytest.raises(DbtuiError, match="no trainer of it runs here now"):
+    with pytest.raises(DbtuiError, match="No trainer of it was found on this machine"):
         find_run(str(run), "runs")
 
 

@@ -104,7 +104,9 @@ def _refuse_another_machines_part(folder: Path) -> None:
         alive = (f"Trainers whose launcher has ended run it (the first has not written its pid yet), {where}; `ps -ef` "
                  "lists them there")
     else:
-        alive = "On this machine no trainer of it runs here now"
+        # machine_trainer cannot tell a free lock from a disk without locks: say what was looked at, not more.
+        alive = ("No trainer of it was found on this machine: its launcher's pid file names none alive, and none "
+                 "holds its lock")
     raise DbtuiError(f"{folder} holds machine {rank}'s part of a run of several machines, whose events, state and "
                      f"controls are machine 0's: watch and stop the run there (`dbtui stop` on machine 0 saves a "
                      f"checkpoint first). {alive}.")
