@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -69,6 +70,37 @@ def keep_previous(*targets: Path) -> None:
 
 def _previous(path: Path) -> Path:
     return path.with_name(f"{path.stem}.previous{path.suffix}")
+
+
+_WORK = "export"  # the work folder's name within its temporary name (.export.HOST.PID.HEX.partial)
+
+
+@contextlib.contextmanager
+def _work_folder(out_dir: Path) -> Iterator[Path]:
+    """A hidden folder in ``out_dir`` for the files written before they take their usual names there; removed however
+    the export ends (one a kill left is removed by the next write of the outputs, as a dead writer's)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    remove_dead_partials(out_dir / _WORK)
+    work = partial_path(out_dir / _WORK)
+    try:
+        work.mkdir()
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _publish(work: Path, *targets: Path) -> None:
+    """Move the new files written in ``work`` to ``targets`` (their names in the output folder), with their ``.yaml``
+    where one was written. The files they replace go to ``NAME.previous.EXT`` only now: until the new ones are whole,
+    the usual names hold the last complete export (a Ctrl-C left only the previous copies)."""
+    keep_previous(*targets)
+    for target in targets:
+        os.replace(work / target.name, target)
+    for sidecar in {target.with_suffix(".yaml") for target in targets}:
+        if (work / sidecar.name).is_file():
+            os.replace(work / sidecar.name, sidecar)
+        else:  # left of files of this name that were not there to keep: AUTOMATIC1111 would read it for the new ones
+            sidecar.unlink(missing_ok=True)
 
 
 def full_precision_models(profile: Any, components: Any, unet: Any, text_encoders: list[Any] | None) -> tuple[Any, list[Any], Any]:
@@ -152,30 +184,36 @@ def save_outputs(
         atomic_folder(lora_dir, lambda tmp: components.family.export_lora(tmp, unet, trained_text_encoders))
         outputs["lora_diffusers"] = str(lora_dir / "pytorch_lora_weights.safetensors")
     pipeline_dir = out_dir / "diffusers"
-    needs_pipeline = not lora or "diffusers" in formats or {"safetensors", "ckpt"} & set(formats)
-    if needs_pipeline:
-        unet_out, text_encoders_out, vae_out = full_precision_models(profile, components, unet, text_encoders)
-        atomic_folder(pipeline_dir, lambda tmp: save_pipeline(tmp, components, unet_out, text_encoders_out, vae=vae_out,
-                                                              unet_half=profile.saving.unet_half and not lora))
-        outputs["diffusers"] = str(pipeline_dir)
     single_files = {fmt: out_dir / f"{profile.name}.{fmt}" for fmt in ("safetensors", "ckpt") if fmt in formats}
-    if single_files:
-        from engine.convert import export_single_file
-        from engine.profile.io import dumps_profile
+    kohya = out_dir / f"{profile.name}-lora-kohya.safetensors" if "lora_kohya" in formats else None
+    with _work_folder(out_dir) as work:
+        if "diffusers" in formats or single_files:
+            # Asked for single files only, the pipeline they are made from is a temporary: left in out_dir, it was an
+            # output nobody asked for (gigabytes for SDXL), and the next export kept it again as diffusers.previous/.
+            source = pipeline_dir if "diffusers" in formats else work / "diffusers"
+            unet_out, text_encoders_out, vae_out = full_precision_models(profile, components, unet, text_encoders)
+            write = lambda tmp: save_pipeline(tmp, components, unet_out, text_encoders_out, vae=vae_out,  # noqa: E731
+                                              unet_half=profile.saving.unet_half and not lora)
+            if source == pipeline_dir:
+                atomic_folder(pipeline_dir, write)
+                outputs["diffusers"] = str(pipeline_dir)
+            else:
+                write(source)
+        if single_files:
+            from engine.convert import export_single_file
+            from engine.profile.io import dumps_profile
 
-        keep_previous(*single_files.values())
-        # The keys `dbtui convert to-single-file --base-model --profile` writes: where it came from, and how.
-        metadata = {"dbtui.base_model": profile.model.pretrained, "dbtui.profile": dumps_profile(profile)}
-        for fmt, target in single_files.items():
-            export_single_file(pipeline_dir, target, half=profile.saving.unet_half, fmt=fmt, metadata=metadata, emit=emit)
-            outputs[fmt] = str(target)
-    if "lora_kohya" in formats:
-        target = out_dir / f"{profile.name}-lora-kohya.safetensors"
-        keep_previous(target)
-        components.family.export_lora_kohya(lora_dir, target, components, emit=emit)
-        outputs["lora_kohya"] = str(target)
-    if "diffusers" not in formats:
-        outputs.pop("diffusers", None)
+            # The keys `dbtui convert to-single-file --base-model --profile` writes: where it came from, and how.
+            metadata = {"dbtui.base_model": profile.model.pretrained, "dbtui.profile": dumps_profile(profile)}
+            for fmt, target in single_files.items():
+                export_single_file(source, work / target.name, half=profile.saving.unet_half, fmt=fmt, metadata=metadata,
+                                   emit=emit)
+            _publish(work, *single_files.values())
+            outputs.update({fmt: str(target) for fmt, target in single_files.items()})
+        if kohya is not None:
+            components.family.export_lora_kohya(lora_dir, work / kohya.name, components, emit=emit)
+            _publish(work, kohya)
+            outputs["lora_kohya"] = str(kohya)
     emit(PhaseFinished(phase="export", seconds=time.perf_counter() - started))
     return outputs
 

@@ -1,0 +1,94 @@
+"""How an export's files take their place in the output folder: the single files' pipeline a temporary when no
+diffusers folder was asked for, and the user's files kept under their usual names until the new ones are whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from tests.training_helpers import tiny_profile
+
+
+class Stop(BaseException):
+    """A Ctrl-C in the middle of a write."""
+
+
+def _writes(monkeypatch, written: list[str], during=lambda target: None) -> None:
+    """save_outputs with the pipeline and the single-file conversion faked: each single file holds ``written[-1]``,
+    and ``during(target)`` runs while it is written."""
+    import engine.convert
+    import engine.training.outputs as outputs
+
+    def single_file(source: Path, target: Path, **options: Any) -> Path:
+        assert (source / "model_index.json").is_file()  # made from the pipeline written just before
+        during(target)
+        target.write_text(written[-1])
+        return target
+
+    monkeypatch.setattr(outputs, "full_precision_models", lambda *args: (None, [], None))
+    monkeypatch.setattr(outputs, "save_pipeline", lambda folder, *args, **options: (
+        folder.mkdir(parents=True), (folder / "model_index.json").write_text("{}")))
+    monkeypatch.setattr(engine.convert, "export_single_file", single_file)
+
+
+def _save(tmp_path: Path, out: Path, export: list[str]) -> dict[str, str]:
+    from engine.training.outputs import save_outputs
+
+    family = SimpleNamespace(export_lora=lambda folder, unet, encoders: folder.mkdir())
+    profile = tiny_profile(tmp_path, training={"method": "lora"}, saving={"export": export})
+    return save_outputs(profile, SimpleNamespace(family=family), None, None, out, lambda event: None)
+
+
+def test_single_files_asked_without_diffusers_leave_no_pipeline_behind(tmp_path: Path, monkeypatch) -> None:
+    """The pipeline the single files are made from stayed in the output folder as diffusers/ (gigabytes for SDXL),
+    hidden from the listed outputs, and a second export added diffusers.previous/."""
+    out = tmp_path / "exports" / "step-8"
+    written = ["first"]
+    _writes(monkeypatch, written)
+    for version in ("first", "second"):
+        written.append(version)
+        outputs = _save(tmp_path, out, ["safetensors"])
+    assert set(outputs) == {"lora_diffusers", "safetensors"}
+    assert sorted(path.name for path in out.iterdir()) == ["lora", "lora.previous", "t.previous.safetensors", "t.safetensors"]
+
+    def interrupted(target: Path) -> None:
+        raise Stop
+
+    _writes(monkeypatch, written, interrupted)
+    with pytest.raises(Stop):
+        _save(tmp_path, out, ["safetensors"])
+    assert not [path.name for path in out.iterdir() if path.name.startswith(".")]  # its temporary pipeline went too
+    _writes(monkeypatch, written)
+    outputs = _save(tmp_path, out, ["diffusers", "safetensors"])
+    assert outputs["diffusers"] == str(out / "diffusers") and (out / "diffusers" / "model_index.json").is_file()
+
+
+def test_an_interrupted_export_again_leaves_the_users_single_file_under_its_usual_name(tmp_path: Path, monkeypatch) -> None:
+    """The file was renamed NAME.previous.safetensors before the new one was written: a Ctrl-C meanwhile left no
+    NAME.safetensors at all."""
+    out = tmp_path / "outputs"
+    written = ["first"]
+    _writes(monkeypatch, written)
+    _save(tmp_path, out, ["safetensors", "ckpt"])
+    (out / "t.yaml").write_text("v model")  # an SD2.x-v export's config, read for every file of the name
+
+    def interrupted(target: Path) -> None:
+        assert (out / "t.safetensors").read_text() == "first" and (out / "t.ckpt").read_text() == "first"
+        if target.suffix == ".ckpt":
+            raise Stop
+
+    written.append("second")
+    _writes(monkeypatch, written, interrupted)
+    with pytest.raises(Stop):
+        _save(tmp_path, out, ["safetensors", "ckpt"])
+    assert sorted(path.name for path in out.iterdir()) == ["lora", "lora.previous", "t.ckpt", "t.safetensors", "t.yaml"]
+    assert (out / "t.safetensors").read_text() == "first"
+
+    _writes(monkeypatch, written)
+    _save(tmp_path, out, ["safetensors", "ckpt"])
+    assert [(out / f"t.{ext}").read_text() for ext in ("safetensors", "ckpt")] == ["second", "second"]
+    assert [(out / f"t.previous.{ext}").read_text() for ext in ("safetensors", "ckpt", "yaml")] == ["first", "first", "v model"]
+    assert not (out / "t.yaml").exists()  # the new files wrote none: the old one went with the files it was for
