@@ -31,6 +31,8 @@ from engine.training.distributed import main_process_says
 if TYPE_CHECKING:  # the launcher lists checkpoints in the UI's process, which must not load torch
     import torch
 
+    from engine.profile import Profile
+
 MANIFEST = "manifest.json"
 PARTIAL = ".partial"
 PIN_PREFIX = ".export-"  # an export's pin (engine/runs/export_pin.py), beside its checkpoint: no checkpoint of its own
@@ -150,6 +152,18 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
+def recorded_profile(manifest: dict[str, Any]) -> Profile | None:
+    """The profile a checkpoint was trained with, as its manifest holds it; None where it holds none (written before
+    manifests held it) or one this dbtui cannot read (another version's)."""
+    from engine.profile import ProfileError, validate_data
+
+    recorded = manifest.get("profile")
+    try:
+        return validate_data(recorded) if isinstance(recorded, dict) else None
+    except ProfileError:
+        return None
+
+
 def restore_part(model: Any, name: str, checkpoint: Path, shown: Path | None = None) -> None:
     """Load a checkpoint's weights of one part (``unet``, ``text_encoder``…) into ``model``: its LoRA
     when the model has one, else its full weights. Errors name ``shown`` where given: the checkpoint that
@@ -169,12 +183,20 @@ def restore_part(model: Any, name: str, checkpoint: Path, shown: Path | None = N
             result = set_peft_model_state_dict(model, load_file(source))
         else:
             model.load_state_dict(type(model).from_pretrained(source).state_dict())
+    except RuntimeError as error:  # torch's load_state_dict: a LoRA of another rank, another model's weights
+        if "size mismatch" not in str(error) and "loading state_dict" not in str(error):
+            raise  # out of memory, and the like: not the checkpoint's
+        raise CheckpointError(f"checkpoint {said} does not match the profile's settings: its {name} weights do not fit "
+                              "the model they make (another training.lora rank or targets, another base model): put back in "
+                              "the profile the settings it was trained with") from None
     except (OSError, ValueError, SafetensorError) as error:
         machine = os_error_in(error)
         if machine is not None and machine.errno in (errno.EACCES, errno.EPERM):
             raise CheckpointError(f"checkpoint {said}: this user may not read its {name} weights; run it as the user "
                                   f"who trained it, or make them readable (`chmod -R a+r {shlex.quote(str(said))}`)") from None
-        raise CheckpointError(f"checkpoint {said} is damaged: its {name} weights cannot be read ({error}); {other_steps}") from None
+        # The file named is the pin's, gone by the time the message is read: the checkpoint's own is named instead.
+        read = str(error).replace(str(checkpoint), str(said))
+        raise CheckpointError(f"checkpoint {said} is damaged: its {name} weights cannot be read ({read}); {other_steps}") from None
     if lora and getattr(result, "unexpected_keys", None):
         raise CheckpointError(f"checkpoint {said} does not match this profile's LoRA settings")
 

@@ -1,23 +1,26 @@
 """``dbtui export RUN --step N``: the outputs of any kept checkpoint, not only the last step's.
 
 The run folder's own profile says what to export and from which base model; the checkpoint holds
-the trained weights (full parts, or LoRA adapters) in diffusers format. Outputs go to
+the trained weights (full parts, or LoRA adapters) in diffusers format, and its manifest the settings they were
+trained with, which build the model they are read into (export_settings.py). Outputs go to
 ``RUN/exports/step-N/`` and are written the same way as a finished run's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from engine.errors import DbtuiError
-from engine.events import Event
-from engine.runs.checkpoints import MANIFEST, CheckpointError, complete_checkpoints, damage_of, restore_part
+from engine.events import Event, Warning
+from engine.runs.checkpoints import MANIFEST, CheckpointError, complete_checkpoints, damage_of, read_manifest, restore_part
 from engine.runs.export_pin import pinned
-from engine.runs.file_errors import said_as_run_files_error
+from engine.runs.export_settings import export_settings
+from engine.runs.file_errors import RunFilesError, said_as_run_files_error
 from engine.runs.folder import RunFolder
 from engine.runs.resume_point import SET_ASIDE
 
@@ -47,7 +50,31 @@ def checkpoint_at(folder: RunFolder, step: int | None) -> tuple[int, Path]:
     if aside:  # a resume --from an earlier step moved it, whole, out of the way of the new branch
         raise NoSuchCheckpointError(f"step {step} was set aside by a resume from an earlier step: it is in {aside[-1]}. To "
                                     f"export it, move that folder back into {folder.checkpoints}; the kept steps are: {kept}")
+    incomplete = incomplete_checkpoints(folder, found).get(step)
+    if incomplete is not None:
+        raise NoSuchCheckpointError(f"{incomplete} is there but incomplete: its {MANIFEST} is missing or damaged (a save "
+                                    f"or a deletion cut short), so its weights cannot be trusted; the kept steps are: {kept}")
     raise NoSuchCheckpointError(f"{folder.path} has no checkpoint at step {step}; the kept steps are: {kept}")
+
+
+def incomplete_checkpoints(folder: RunFolder, found: list[tuple[int, Path]]) -> dict[int, Path]:
+    """The run's checkpoint folders that are not among its complete ones ``found`` (no readable manifest), by the step
+    their names say: they have nothing else to tell it by."""
+    complete = {path for _, path in found}
+    named = [(path.name.removeprefix("step-"), path) for path in folder.checkpoints.glob("step-*")]
+    return {int(step): path for step, path in named if step.isdigit() and path.is_dir() and path not in complete}
+
+
+def _said_if_later_incomplete(folder: RunFolder, step: int, emit: Callable[[Event], None]) -> None:
+    """Warn that the latest checkpoint exported is not the latest folder, where a later one is incomplete: without a
+    word, an export of the run's latest step silently wrote an earlier one."""
+    later = {at: path for at, path in incomplete_checkpoints(folder, complete_checkpoints(folder)).items() if at > step}
+    if later:
+        last = max(later)
+        emit(Warning(message=f"exporting step {step}, the latest complete checkpoint: {later[last]} (step {last}) is "
+                             f"incomplete, its {MANIFEST} missing or damaged",
+                     advice="a save or a deletion cut short leaves such a folder, which cannot be exported: remove it, "
+                            f"or put back its {MANIFEST} if you have it"))
 
 
 def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Event], None] | None = None) -> dict[str, str]:
@@ -56,7 +83,10 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
     folder = RunFolder(Path(run_dir))
     if not folder.profile.is_file():
         raise NoSuchCheckpointError(f"'{run_dir}' is not a run folder (no profile.toml); `dbtui runs` lists them")
+    asked = step
     step, checkpoint = checkpoint_at(folder, step)
+    if asked is None:
+        _said_if_later_incomplete(folder, step, emit)
     damage = damage_of(checkpoint)  # said of the checkpoint itself, in seconds: read later, it was of the export's copy
     if damage:
         others = [str(kept) for kept, _ in complete_checkpoints(folder) if kept != step]
@@ -84,7 +114,15 @@ def _export_from(folder: RunFolder, step: int, checkpoint: Path, files: Path, re
     from engine.training.outputs import save_outputs
     from engine.training.trainable import add_lora_adapters
 
-    profile = load_profile(folder.profile)
+    try:
+        profile = export_settings(load_profile(folder.profile), read_manifest(files), checkpoint, folder.profile, emit)
+    except CheckpointError:
+        if files != checkpoint or (checkpoint / MANIFEST).exists():
+            raise
+        raise removed from None  # as below
+    target = folder.path / "exports" / f"step-{step}"
+    again = f"then `dbtui export {shlex.quote(str(folder.path))} --step {step}` writes it again"
+    _check_writable(target, again)  # before the minutes the base model takes to load
     _check_base_model(profile.model.pretrained, folder)
     model = resolve_model_folder(profile.model.pretrained, revision=profile.model.revision, work_dir=folder.path / "model",
                                  emit=emit, tokenizer=profile.model.tokenizer, run_base=True)
@@ -97,14 +135,33 @@ def _export_from(folder: RunFolder, step: int, checkpoint: Path, files: Path, re
         if files != checkpoint or (checkpoint / MANIFEST).exists():
             raise
         raise removed from None  # not pinned (no hard links here), and a live run's rotation removed it meanwhile
-    target = folder.path / "exports" / f"step-{step}"
     try:
-        with said_as_run_files_error(folder.path, then=f"then `dbtui export {shlex.quote(str(folder.path))} --step {step}` writes it again"):
+        with said_as_run_files_error(folder.path, then=again):
             return save_outputs(profile, components, components.unet, text_encoders, target, emit)
     except BaseException:
         with contextlib.suppress(OSError):
             target.rmdir()  # made for this export and left empty by its failure; one holding earlier outputs stays
         raise
+
+
+def _check_writable(target: Path, then: str) -> None:
+    """Refuse an output folder that cannot be written: a file in its way, or a folder this user may not write to. An
+    export has no output option: the advice says what makes its one place writable."""
+    place = target
+    while not place.exists():  # nothing made yet: the nearest of its folders that is there decides
+        place = place.parent
+    if not place.is_dir():
+        raise RunFilesError(f"'{place}' is in the way: a file stands where the export writes a folder",
+                            f"move it out of the run folder; {then}")
+    if os.access(place, os.W_OK | os.X_OK):
+        return
+    if os.statvfs(place).f_flag & os.ST_RDONLY:
+        advice = "remount that disk writable, or copy the run folder to a writable disk and export it there"
+    elif place == target:
+        advice = f"make it writable (`chmod -R u+w {shlex.quote(str(place))}`), or rename or remove it for a new one"
+    else:
+        advice = f"make it writable (`chmod u+w {shlex.quote(str(place))}`)"
+    raise RunFilesError(f"the export writes into {target}, and {place} is read-only (or not this user's)", f"{advice}; {then}")
 
 
 class BaseModelGoneError(DbtuiError):

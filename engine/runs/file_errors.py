@@ -33,8 +33,11 @@ def run_files_error(error: OSError, run_dir: Path, then: str | None = None) -> R
                       f"then `dbtui resume {shlex.quote(str(run_dir))}` trains it again from the start: it has no checkpoint")
     code = error.errno
     if code in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
-        # A rename names its target second: that is what stands in the way.
-        where = f"'{error.filename2 or error.filename}'" if error.filename else "a file of the run"
+        # A rename names its target second: that, or the nearest folder of its path that is a file, is in the way
+        # (RUN/exports a file: the folder RUN/exports/step-8, named by the error, was never there).
+        named = Path(error.filename2 or error.filename) if error.filename else None
+        blocking = next((path for path in (named, *named.parents) if path.exists() and not path.is_dir()), named) if named else None
+        where = f"'{blocking}'" if blocking else "a file of the run"
         return RunFilesError(f"{where} is in the way: a file stands where dbtui writes a folder, or a folder where it "
                              "writes a file", f"move it out of the run folder; {resume}")
     if code in (errno.EACCES, errno.EPERM):

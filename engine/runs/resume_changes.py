@@ -12,14 +12,15 @@ import re
 from typing import Any
 
 from engine.events import Warning
-from engine.profile import Profile, ProfileError, validate_data
+from engine.profile import Profile
 from engine.profile.changes import changed_settings, said_changes
+from engine.runs.checkpoints import recorded_profile
 
 # What a resume may change without a word, as README "Resume" has it: how long the run trains and what it saves,
 # previews, scores and logs; where the data's folders are; how it runs on this machine (memory, attention kernel,
 # launcher: the number of processes is warned of on its own); how missing class images are made. The model's paths
 # too: another model is refused at launch, and another spelling of the same path is the same model.
-_MAY_CHANGE = re.compile(r"name|schema_version|training\.(max_train_steps|num_train_epochs)|(saving|sampling|evaluation|"
+MAY_CHANGE = re.compile(r"name|schema_version|training\.(max_train_steps|num_train_epochs)|(saving|sampling|evaluation|"
                          r"logging|launch)\..*|precision\.(gradient_checkpointing|attention)|dataset\.cache_latents|"
                          r"prior\.(sample_batch_size|steps|guidance_scale)|model\.(pretrained|vae|tokenizer)|"
                          r"concepts\[\d+\]\.(instance_dir|class_dir|class_negative_prompt)")
@@ -40,12 +41,8 @@ def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: i
                     f"the batch per step changes ({made_by * per_process} → {num_processes * per_process} images) and "
                     "the resume is not exact",
             advice=f"to continue the run exactly, resume it with launch.num_processes = {made_by}"))
-    recorded = manifest.get("profile")
-    try:
-        before = validate_data(recorded) if isinstance(recorded, dict) else None
-    except ProfileError:  # a manifest of another version's: the launcher checked what it could read
-        before = None
-    changed = [change for change in changed_settings(before, profile) if not _MAY_CHANGE.fullmatch(change[0])] if before else []
+    before = recorded_profile(manifest)  # None for a manifest of another version's: the launcher checked what it could
+    changed = [change for change in changed_settings(before, profile) if not MAY_CHANGE.fullmatch(change[0])] if before else []
     if changed:
         warnings.append(Warning(
             message=f"changed since step {step}: {said_changes(changed)}",

@@ -1,0 +1,46 @@
+"""The settings an export builds a checkpoint's model with: those it was trained with, not RUN/profile.toml's now.
+
+The weights a checkpoint holds are defined by how it trained (the method, whether the text encoder trained, the LoRA's
+rank, alpha and targets, the flow settings). Read from RUN/profile.toml, edited since, they made an export fail on a
+shape mismatch, a LoRA of another strength, or one without its text encoders' layers, all said as nothing wrong or as a
+damaged checkpoint. RUN/profile.toml still says what an export may change: where the base model, its VAE and tokenizer
+are now, the run's name and the saving section (the formats).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.events import Event, Warning
+from engine.profile import Profile, ProfileError, validate_data
+from engine.profile.changes import changed_settings, said_changes
+from engine.runs.checkpoints import CheckpointError, recorded_profile
+from engine.runs.resume_changes import MAY_CHANGE
+
+def export_settings(now: Profile, manifest: dict[str, Any], checkpoint: Path, profile_file: Path,
+                    emit: Callable[[Event], None]) -> Profile:
+    """The profile to export the checkpoint whose manifest is ``manifest`` with; ``now``: RUN/profile.toml's. A
+    manifest of before manifests held the profile leaves ``now`` as it is, once its method is seen to be the same."""
+    trained = recorded_profile(manifest)
+    if trained is None:
+        method = manifest.get("method")
+        if method in ("full", "lora") and method != now.training.method:
+            raise CheckpointError(f"checkpoint {checkpoint} was trained with training.method = \"{method}\", and "
+                                  f"{profile_file} now says \"{now.training.method}\": put \"{method}\" back to export it")
+        return now
+    data = trained.model_dump(mode="json")
+    data.update(name=now.name, saving=now.saving.model_dump(mode="json"))
+    data["model"].update(pretrained=now.model.pretrained, vae=now.model.vae, tokenizer=now.model.tokenizer)
+    try:
+        profile = validate_data(data)
+    except ProfileError as error:  # saving.export asks for a format the trained method has none of (lora_kohya)
+        raise CheckpointError(f"{profile_file}'s saving section does not fit how checkpoint {checkpoint} was trained "
+                              f"(training.method = \"{trained.training.method}\"): {error}") from None
+    changed = [change for change in changed_settings(profile, now) if not MAY_CHANGE.fullmatch(change[0])]
+    if changed:
+        emit(Warning(message=f"{profile_file} is not as the checkpoint was trained: {said_changes(changed)}",
+                     advice=f"the export builds the model with the checkpoint's own settings (its manifest.json holds "
+                            f"them); from {profile_file.name} it takes only the base model's place and the saving section"))
+    return profile

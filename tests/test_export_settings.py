@@ -1,0 +1,158 @@
+"""dbtui export builds a checkpoint's model with the settings it was trained with, and says what stands in its way."""
+
+from __future__ import annotations
+
+import errno
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from engine.events import Warning
+from engine.profile import load_profile, save_profile, validate_data
+from engine.runs.checkpoints import CheckpointError
+from engine.runs.folder import RunFolder
+from tests.runs_helpers import dbtui, profile_file, run_with_checkpoints
+from tests.training_helpers import merge
+
+
+def _edited(folder: RunFolder, **sections: Any) -> None:
+    """RUN/profile.toml with ``sections`` changed, as a user edits it after the run."""
+    save_profile(validate_data(merge(load_profile(folder.profile).model_dump(mode="json"), sections)), folder.profile)
+
+
+def _without_profiles(folder: RunFolder) -> None:
+    """Manifests as a dbtui of before they held the profile wrote them."""
+    for manifest in folder.checkpoints.glob("step-*/manifest.json"):
+        held = json.loads(manifest.read_text())
+        del held["profile"]
+        manifest.write_text(json.dumps(held))
+
+
+def test_an_edited_profile_exports_the_checkpoint_as_it_was_trained(tmp_path: Path) -> None:
+    """A LoRA rank edited in RUN/profile.toml failed as "a bug in dbtui" (a shape mismatch); its alpha made a LoRA 4×
+    too strong; train_text_encoder turned off dropped the text encoders' trained layers, all without a word."""
+    from engine.runs.export import export_checkpoint
+
+    path = profile_file(tmp_path, optimizer={"learning_rate": 1e-2}, training={
+        "method": "lora", "train_text_encoder": True, "max_train_steps": 4},
+        saving={"every_n_steps": 2, "export": ["lora_diffusers"]})
+    assert dbtui("run", str(path), "--plain", stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT).wait(timeout=600) == 0
+    folder = RunFolder(tmp_path / "runs" / "t")
+    lora = folder.path / "exports" / "step-2" / "lora" / "pytorch_lora_weights.safetensors"
+    export_checkpoint(folder.path, 2)
+    trained = load_file(lora)
+    assert any(key.startswith("text_encoder.") for key in trained)
+
+    _edited(folder, training={"train_text_encoder": False, "lora": {"rank": 4, "alpha": 32.0}})
+    events: list[Any] = []
+    export_checkpoint(folder.path, 2, emit=events.append)
+    again = load_file(lora)
+    assert again.keys() == trained.keys() and all(torch.equal(again[key], trained[key]) for key in trained)
+    [warning] = [event for event in events if isinstance(event, Warning)]
+    assert "training.train_text_encoder: true → false" in warning.message and "training.lora" in warning.message
+
+    _without_profiles(folder)  # the settings then come from RUN/profile.toml, and a mismatch is said as one
+    with pytest.raises(CheckpointError, match="step-00000002 does not match the profile's settings: its unet weights"):
+        export_checkpoint(folder.path, 2)
+    _edited(folder, training={"method": "full", "lora": None}, saving={"export": ["diffusers"]})
+    with pytest.raises(CheckpointError, match='was trained with training.method = "lora", and .* now says "full"'):
+        export_checkpoint(folder.path, 2)
+
+
+def test_a_checkpoint_folder_without_its_manifest_is_said_incomplete_and_the_step_exported_instead_named(
+        tmp_path: Path, monkeypatch) -> None:
+    """Said as "has no checkpoint at step 8", and `dbtui export RUN` wrote step 4 without a word."""
+    import engine.models.loading
+    from engine.runs.export import NoSuchCheckpointError, checkpoint_at, export_checkpoint
+
+    folder, _ = run_with_checkpoints(tmp_path, [4])
+    (folder.checkpoints / "step-00000008").mkdir()
+    (folder.checkpoints / "step-00000012").mkdir()
+    (folder.checkpoints / "step-00000012" / "manifest.json").write_text("garbage")
+    for step in (8, 12):
+        with pytest.raises(NoSuchCheckpointError, match=f"step-{step:08d} is there but incomplete: its manifest.json is "
+                                                        "missing or damaged .*the kept steps are: 4"):
+            checkpoint_at(folder, step)
+
+    class Loading(Exception):
+        """What follows is not this test's."""
+
+    def resolve(name: str, **options: Any) -> Path:
+        raise Loading
+
+    monkeypatch.setattr(engine.models.loading, "resolve_model_folder", resolve)
+    events: list[Any] = []
+    with pytest.raises(Loading):
+        export_checkpoint(folder.path, emit=events.append)
+    [warning] = events
+    assert warning.message.startswith("exporting step 4, the latest complete checkpoint: ") and "(step 12) is incomplete" in warning.message
+
+
+def test_an_output_folder_in_the_way_or_read_only_is_said_before_the_model_loads(tmp_path: Path, monkeypatch) -> None:
+    """RUN/exports a file was said as 'RUN/exports/step-4' in the way; a read-only RUN/exports/step-4 got "choose an
+    output location you can write to", which an export has no option for."""
+    import os
+
+    from engine.runs import export
+    from engine.runs.file_errors import RunFilesError, run_files_error
+
+    folder, _ = run_with_checkpoints(tmp_path, [4])
+    exports = folder.path / "exports"
+    exports.write_text("")
+    with pytest.raises(RunFilesError, match=f"'{re.escape(str(exports))}' is in the way") as raised:
+        export.export_checkpoint(folder.path)
+    assert "--step 4` writes it again" in raised.value.advice
+    said = run_files_error(OSError(errno.ENOTDIR, "Not a directory", str(exports / "step-4")), folder.path)
+    assert said is not None and str(said).startswith(f"'{exports}' is in the way")
+
+    exports.unlink()
+    (exports / "step-4").mkdir(parents=True)
+    monkeypatch.setattr(export.os, "access", lambda path, mode: Path(path) != exports / "step-4")  # root writes anywhere
+    with pytest.raises(RunFilesError, match="step-4 is read-only") as raised:
+        export.export_checkpoint(folder.path)
+    assert "rename or remove it for a new one" in raised.value.advice and "chmod -R u+w" in raised.value.advice
+    assert os.access(folder.path, os.W_OK)
+
+
+def test_a_checkpoint_read_through_its_pin_is_named_by_its_own_path_and_a_mismatch_is_typed(tmp_path: Path) -> None:
+    from engine.runs.checkpoints import restore_part
+
+    pin, checkpoint = tmp_path / "checkpoints" / ".export-step-00000008-x", tmp_path / "checkpoints" / "step-00000008"
+    (pin / "unet").mkdir(parents=True)
+
+    class Damaged:
+        @classmethod
+        def from_pretrained(cls, source):
+            raise OSError(f"Error no file named diffusion_pytorch_model.safetensors found in directory {source}.")
+
+        def load_state_dict(self, state):
+            raise AssertionError("nothing was read")
+
+    with pytest.raises(CheckpointError) as raised:
+        restore_part(Damaged(), "unet", pin, shown=checkpoint)
+    assert str(pin) not in str(raised.value) and f"found in directory {checkpoint / 'unet'}" in str(raised.value)
+
+    class OtherShape(Damaged):
+        @classmethod
+        def from_pretrained(cls, source):
+            return torch.nn.Linear(2, 3)
+
+        def load_state_dict(self, state):
+            return torch.nn.Linear(2, 2).load_state_dict(state)
+
+    with pytest.raises(CheckpointError, match="step-00000008 does not match the profile's settings: its unet weights"):
+        restore_part(OtherShape(), "unet", pin, shown=checkpoint)
+
+
+def test_export_help_says_the_formats_come_from_the_runs_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    from dbtui.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    assert "saving.export lists in RUN/profile.toml" in " ".join(capsys.readouterr().out.split())
