@@ -98,6 +98,19 @@ def test_a_resume_warns_of_the_settings_it_changes_since_the_checkpoint_and_of_a
                                    "true; training.text_encoder_stop_fraction: 1.0 → 0.5")
 
 
+def test_a_resume_that_writes_out_the_lora_options_in_force_changes_nothing(tmp_path: Path) -> None:
+    """`[training.lora] rank = 8` added to the profile (the rank in force) was "changed since step 8:
+    training.lora.rank: unset → 8; training.lora.alpha: unset → 8.0 …": the section left out was one unset key."""
+    from engine.runs.resume_changes import resume_warnings
+
+    lora = {"method": "lora", "max_train_steps": 6, "seed": 7}
+    made_with = tiny_profile(tmp_path, training=lora)
+    manifest = {"step": 8, "num_processes": 1, "profile": made_with.model_dump(mode="json")}
+    assert resume_warnings(manifest, tiny_profile(tmp_path, training={**lora, "lora": {"rank": 8}}), 1) == []
+    warnings = resume_warnings(manifest, tiny_profile(tmp_path, training={**lora, "lora": {"dropout": 0.1}}), 1)
+    assert [warning.message for warning in warnings] == ["changed since step 8: training.lora.dropout: 0.0 → 0.1"]
+
+
 def test_a_checkpoint_whose_state_cannot_be_unpickled_is_named_damaged_without_torchs_advice(tmp_path: Path) -> None:
     """The refusal quoted torch: "Re-running torch.load with weights_only set to False will likely succeed", advice
     that runs whatever the file holds, with its line breaks printed as \\x0a."""

@@ -83,6 +83,18 @@ def test_machines_that_met_are_not_refused_over_how_each_names_machine_0_or_its_
     assert differences(mine, main) == []
 
 
+def test_a_section_left_out_is_the_same_as_that_section_written_with_its_defaults(tmp_path: Path) -> None:
+    """Left out, [training.lora] was one setting "not set", written with its defaults four: two machines that train
+    the same LoRA were refused as differing in training.lora.rank, alpha, dropout and text_encoder_targets."""
+    lora = {"method": "lora", "max_train_steps": 6, "seed": 7}
+    main = tiny_profile(tmp_path, launch=TWO_MACHINES, training=lora)
+    written = {**lora, "lora": {"rank": 8}, "flow": {}}
+    mine = tiny_profile(tmp_path, launch={**TWO_MACHINES, "machine_rank": 1}, training=written)
+    assert differences(shared_settings(mine), shared_settings(main)) == []
+    other = tiny_profile(tmp_path, launch={**TWO_MACHINES, "machine_rank": 1}, training={**lora, "lora": {"rank": 4}})
+    assert differences(shared_settings(other), shared_settings(main)) == ["training.lora.rank (4 vs 8)"]
+
+
 def test_machines_that_load_other_models_are_refused(tmp_path: Path) -> None:
     """A VAE or tokenizer on one machine only, another hub id, another hub revision: the frozen parts each machine
     encodes with differ, and the run trained silently out of step."""

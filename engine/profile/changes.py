@@ -10,7 +10,9 @@ from engine.profile.schema import Profile
 
 def flat_settings(profile: Profile) -> dict[str, Any]:
     """The profile's settings as dotted keys (``training.clip_skip``, ``concepts[0].instance_dir``), each in its JSON
-    form; an unset optional section (``training.lora``) is one key whose value is None."""
+    form. The LoRA and flow-matching options are those in force: a section left out trains its defaults, so it is
+    the same as that section written with them (as None, it was every option "unset → default", a change that was
+    none)."""
     flat: dict[str, Any] = {}
 
     def walk(value: Any, key: str) -> None:
@@ -23,7 +25,10 @@ def flat_settings(profile: Profile) -> dict[str, Any]:
         else:
             flat[key] = value
 
-    walk(profile.model_dump(mode="json"), "")
+    data = profile.model_dump(mode="json")
+    data["training"]["lora"] = profile.lora.model_dump(mode="json")
+    data["training"]["flow"] = profile.flow.model_dump(mode="json")
+    walk(data, "")
     return flat
 
 
