@@ -111,6 +111,22 @@ def test_a_resume_that_writes_out_the_lora_options_in_force_changes_nothing(tmp_
     assert [warning.message for warning in warnings] == ["changed since step 8: training.lora.dropout: 0.0 → 0.1"]
 
 
+def test_a_resume_does_not_warn_of_class_prompts_and_counts_without_prior_preservation(tmp_path: Path) -> None:
+    """They were said as "changed since step 8" and advised to be put back, though without prior preservation they
+    train nothing."""
+    from engine.runs.resume_changes import resume_warnings
+
+    with_classes = [{**_WITH_CLASSES[0], "num_class_images": 4}]
+    made_with = tiny_profile(tmp_path, concepts=with_classes)
+    manifest = {"step": 8, "num_processes": 1, "profile": made_with.model_dump(mode="json")}
+    unused = [{**_WITH_CLASSES[0], "class_prompt": "photo of a plate", "num_class_images": 8}]
+    assert resume_warnings(manifest, tiny_profile(tmp_path, concepts=unused), 1) == []
+    manifest["profile"] = merge(manifest["profile"], {"prior": {"enabled": True}})
+    [warning] = resume_warnings(manifest, tiny_profile(tmp_path, concepts=unused, prior={"enabled": True}), 1)
+    assert warning.message == ('changed since step 8: concepts[0].class_prompt: "photo of a disc" → "photo of a plate"; '
+                               "concepts[0].num_class_images: 4 → 8")
+
+
 def test_a_checkpoint_whose_state_cannot_be_unpickled_is_named_damaged_without_torchs_advice(tmp_path: Path) -> None:
     """The refusal quoted torch: "Re-running torch.load with weights_only set to False will likely succeed", advice
     that runs whatever the file holds, with its line breaks printed as \\x0a."""

@@ -24,6 +24,9 @@ MAY_CHANGE = re.compile(r"name|schema_version|training\.(max_train_steps|num_tra
                          r"logging|launch)\..*|precision\.(gradient_checkpointing|attention)|dataset\.cache_latents|"
                          r"prior\.(sample_batch_size|steps|guidance_scale)|model\.(pretrained|vae|tokenizer)|"
                          r"concepts\[\d+\]\.(instance_dir|class_dir|class_negative_prompt)")
+# What trains nothing without prior preservation (a change of its switch is refused, resume_point.py). The text
+# encoder's stop needs no such rule: without train_text_encoder (fixed by the run too) a profile must keep it at 1.0.
+_UNUSED_WITHOUT_PRIOR = re.compile(r"concepts\[\d+\]\.(class_prompt|num_class_images)")
 
 
 def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: int) -> list[Warning]:
@@ -42,7 +45,8 @@ def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: i
                     "the resume is not exact",
             advice=f"to continue the run exactly, resume it with launch.num_processes = {made_by}"))
     before = recorded_profile(manifest)  # None for a manifest of another version's: the launcher checked what it could
-    changed = [change for change in changed_settings(before, profile) if not MAY_CHANGE.fullmatch(change[0])] if before else []
+    changed = [change for change in changed_settings(before, profile) if not MAY_CHANGE.fullmatch(change[0])
+               and (profile.prior.enabled or not _UNUSED_WITHOUT_PRIOR.fullmatch(change[0]))] if before else []
     if changed:
         warnings.append(Warning(
             message=f"changed since step {step}: {said_changes(changed)}",
