@@ -141,3 +141,25 @@ def test_a_checkpoint_whose_state_cannot_be_unpickled_is_named_damaged_without_t
     assert said == (f"checkpoint {checkpoint} is damaged and cannot be loaded: its optimizer.bin is damaged; resume from "
                     f"another one with `dbtui resume {folder.path} --from CHECKPOINT` (kept: "
                     f"{folder.checkpoints / 'step-00000004'})")
+
+
+def test_a_state_file_that_names_a_global_this_torch_refuses_is_told_intact_with_the_runs_versions(tmp_path: Path) -> None:
+    """After a numpy 1 → 2 upgrade every checkpoint's file named a global torch refuses ("Unsupported global: GLOBAL
+    numpy.core…"): each was called damaged, with the advice to resume from another one, which fails alike."""
+    import datetime
+
+    profile = tiny_profile(tmp_path)
+    folder, checkpoint = _checkpoint(tmp_path, profile)
+    started = {"event": "run_started", "resumed_from_step": 0, "versions": {"dbtui": "0.1", "torch": "2.5.1"}}
+    later = {**started, "resumed_from_step": 8, "versions": {"torch": "9.9"}}  # a start after the checkpoint
+    folder.events.write_text("\n".join(json.dumps(event) for event in (started, later)) + "\n")
+    torch.save({"when": datetime.date(2020, 1, 1)}, checkpoint / "scheduler.bin")  # intact, a global torch refuses
+    with pytest.raises(CheckpointError) as refused:
+        _loaded(folder, checkpoint, profile, load_state=lambda path: torch.load(Path(path) / "scheduler.bin"))
+    said = str(refused.value)
+    assert said.startswith(f"checkpoint {checkpoint} cannot be loaded: its scheduler.bin holds datetime.date, which "
+                           f"torch's weights-only loader does not allow here (torch {torch.__version__}). The file is "
+                           "most likely intact but written with other library versions")
+    assert "as the run's events.jsonl records them for the start that made it: torch 2.5.1)" in said
+    assert f"`dbtui export {folder.path} --step 8` reads only its trained weights" in said
+    assert "damaged" not in said and "--from" not in said and "weights_only=False" not in said
