@@ -223,7 +223,8 @@ def test_run_resume_that_would_end_the_run_sooner_than_its_own_steps_is_refused_
 
     from dbtui.cli import main
     from engine.profile import load_profile, save_profile
-    from engine.runs.launcher import ResumeEndsSoonerError, _prepare
+    from engine.runs.launcher import _prepare
+    from engine.runs.resume_length import ResumeEndsSoonerError
 
     folder, path = _stopped_run(tmp_path, [8], training={"max_train_steps": 12})
     save_profile(load_profile(path, ["training.max_train_steps=24"]), folder.profile)  # as `--set` started it

@@ -58,7 +58,7 @@ def _take_profile_from_resume(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> int:
     from dbtui.cli.watch import show_started_run
     from engine.profile import load_profile
-    from engine.runs.launcher import start_run
+    from engine.runs.launcher import machine_profile, start_run
 
     _take_profile_from_resume(args)
     profile = load_profile(args.profile, args.set)
@@ -69,7 +69,8 @@ def _run(args: argparse.Namespace) -> int:
     started = start_run(profile, detach=args.detach, resume=args.resume, given_as=" ".join([shlex.quote(args.profile), *kept]),
                         given_keys=keys)
     if started.changed:  # the profile file read again, without the --set values the run was started with
-        print(f"this profile changes the run's settings, as its {started.folder.profile.name} kept them: "
+        kept = machine_profile(started.folder, started.machine_rank)  # machine N keeps its own
+        print(f"this profile changes the run's settings, as its {kept.name} kept them: "
               f"{started.changed}", flush=True)
     return show_started_run(started, profile.name, plain=args.plain, every=profile.logging.every_n_steps,
                             detach=args.detach)

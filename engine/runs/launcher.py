@@ -27,6 +27,7 @@ from engine.profile import Profile, ProfileError, dumps_profile, load_profile
 from engine.profile.changes import changed_settings, said_changes
 from engine.runs.folder import run_dir_for
 from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of
+from engine.runs.resume_length import check_length, check_steps_left
 from engine.runs.resume_point import check_same_model, checkpoint_named, chosen_step, put_back, set_aside_later
 from engine.runs.folder import (RunFolder, RunFolderError, RunState, foreign_entries, holds_a_run, list_runs,
                                 unusable_folder)
@@ -82,15 +83,6 @@ class MachineLiveError(RunFolderError):
 
 class NoRunToResumeError(RunFolderError):
     """A resume was asked for where no run was ever started (a misspelt name, another working folder)."""
-
-
-class ResumePastTheEndError(RunFolderError):
-    """A resume whose profile ends the run before the step its checkpoint reached."""
-
-
-class ResumeEndsSoonerError(RunFolderError):
-    """A resume whose profile ends the run sooner than the run's own profile, without being told so: the profile file
-    read again without the ``--set training.max_train_steps`` the run was started with."""
 
 
 class RunInputsMissingError(DbtuiError):
@@ -285,15 +277,16 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
         raise RunExistsError(folder.path, done[-1][0])
     if resume and done:
         check_same_model(folder, profile)
-    changed = _changes_from_stored(folder, profile, given_keys) if resume else []
     from_step = None
     if resume == "latest" and done:
         _check_latest(folder, done)
         from_step = done[-1][0]
-        _check_steps_left(folder, profile, from_step)
     if resume and resume != "latest":
         from_step = chosen_step(folder, Path(resume))
-        _check_steps_left(folder, profile, from_step)
+    # Before the steps left: the run's own total is what a resume that ends before its checkpoint most likely lost.
+    changed = _changes_from_stored(folder, profile, given_keys, from_step, shown) if resume else []
+    if from_step is not None:
+        check_steps_left(folder.path, profile, from_step)
     folder.create()
     if main_machine and folder.events.exists() and not resume:
         # An earlier attempt that never checkpointed: keep its log, start a fresh one.
@@ -331,40 +324,22 @@ def _check_latest(folder: RunFolder, done: list[tuple[int, Path]]) -> None:
                                  "the run keeps no other checkpoint, so it can only start again under a new name"))
 
 
-def _changes_from_stored(folder: RunFolder, profile: Profile, given_keys: Collection[str] | None) -> list[tuple[str, Any, Any]]:
+def _changes_from_stored(folder: RunFolder, profile: Profile, given_keys: Collection[str] | None,
+                         from_step: int | None, shown: str) -> list[tuple[str, Any, Any]]:
     """What a resume's profile changes of the one the run folder keeps (this machine's), to be said: `dbtui run P
-    --resume` reads P and its overrides again, and the ``--set`` values the run was started with are not in P.
-
-    A run ended sooner than its own total is refused unless ``given_keys`` (the command line's ``--set`` keys) set
-    training.max_train_steps: it would have been marked finished for good at the file's number of steps, unsaid."""
+    --resume` reads P and its overrides again, and the ``--set`` values the run was started with are not in P. One
+    that may end the run sooner is refused unless ``given_keys`` (the command line's ``--set`` keys) say how long it
+    trains (resume_length.check_length)."""
+    rank = profile.launch.machine_rank
+    stored_path = machine_profile(folder, rank)
     try:
-        stored = load_profile(machine_profile(folder, profile.launch.machine_rank))
+        stored = load_profile(stored_path)
     except ProfileError:  # none, or unreadable: nothing to compare with (the checkpoint's manifest was checked)
         return []
     changed = changed_settings(stored, anchored_profile(profile))
-    was, now = stored.training.max_train_steps, profile.training.max_train_steps
-    told = given_keys is None or bool({"training", "training.max_train_steps"} & set(given_keys))
-    if was and now and now < was and not told:
-        run = shlex.quote(str(folder.path))
-        raise ResumeEndsSoonerError(
-            f"{folder.path} was started to train {was} steps (training.max_train_steps in its {folder.profile.name}), "
-            f"and this profile ends it at {now}: resumed so, it would be finished for good at step {now}. To keep the "
-            f"run's own total, add `--set training.max_train_steps={was}` (the --set values it was started with are "
-            f"kept in {folder.profile}), or resume it with `dbtui resume {run}`, which trains that profile; to end it at "
-            f"step {now}, say so with `--set training.max_train_steps={now}` (this profile differs from the run's in "
-            f"{said_changes(changed)})")
+    check_length(stored, stored_path, profile, changed, run=folder.path, machine_rank=rank, given_keys=given_keys,
+                 from_step=from_step, shown=shown)
     return changed
-
-
-def _check_steps_left(folder: RunFolder, profile: Profile, step: int) -> None:
-    """Refuse a resume whose training.max_train_steps ends before the checkpoint's step: the run would be marked
-    finished at once, with its outputs exported from the checkpoint, and could never be resumed again."""
-    steps = profile.training.max_train_steps
-    if steps and steps < step:
-        raise ResumePastTheEndError(
-            f"the run is at step {step} and training.max_train_steps is {steps}: nothing is left to train. To train on, "
-            f"set max_train_steps above {step} ({step} ends the run at this step, with its outputs); to keep the model as it is at step {step}, export it: "
-            f"`dbtui export {shlex.quote(str(folder.path))} --step {step}`")
 
 
 def anchored_profile(profile: Profile) -> Profile:

@@ -1,0 +1,89 @@
+"""How long a resumed run trains: `dbtui run P --resume` reads P again, without the --set values the run was started
+with, so a profile that may end the run sooner than its own is refused unless told, and what the refusal offers can be
+done, on machine 0 and on the others alike."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.profile import load_profile, save_profile
+from engine.runs.launcher import _prepare, machine_profile
+from engine.runs.resume_length import ResumeEndsSoonerError, ResumePastTheEndError
+from tests.test_resume import _stopped_run
+
+TWO_MACHINES = {"num_processes": 2, "num_machines": 2, "main_process_ip": "10.0.0.1", "main_process_port": 29500}
+
+
+def _refused(folder, profile, given_keys=(), given_as=None) -> str:
+    with pytest.raises(ResumeEndsSoonerError) as refused:
+        _prepare(folder, profile, "latest", given_as, given_keys=list(given_keys))
+    return str(refused.value)
+
+
+def test_a_shorter_run_before_the_checkpoint_is_not_offered_as_the_way_to_end_it(tmp_path: Path) -> None:
+    """Started to 24 steps, checkpoint at 20, the file says 12: the refusal offered `--set training.max_train_steps=12`,
+    which was then refused for ending before the checkpoint."""
+    folder, path = _stopped_run(tmp_path, [8, 20], training={"max_train_steps": 12})
+    save_profile(load_profile(path, ["training.max_train_steps=24"]), folder.profile)
+    said = _refused(folder, load_profile(path))
+    assert "this profile ends it at step 12, before its checkpoint's step 20" in said
+    assert "max_train_steps=12" not in said and "a `--set training.max_train_steps` of 20 or more" in said
+    with pytest.raises(ResumePastTheEndError):  # told so, the steps left are what refuses it
+        _prepare(folder, load_profile(path, ["training.max_train_steps=12"]), "latest", None,
+                 given_keys=["training.max_train_steps"])
+
+
+def test_machine_n_is_told_its_own_stored_profile_and_a_command_it_can_run(tmp_path: Path) -> None:
+    """Machine 1's refusal named RUN/profile.toml (machine 0's) and advised `dbtui resume RUN`, which machine 1
+    refuses."""
+    folder, path = _stopped_run(tmp_path, [8], training={"max_train_steps": 12}, launch=TWO_MACHINES)
+    save_profile(load_profile(path, ["training.max_train_steps=24", "launch.machine_rank=1"]), machine_profile(folder, 1))
+    given_as = f"{path} --set launch.machine_rank=1"
+    said = _refused(folder, load_profile(path, ["launch.machine_rank=1"]), ["launch.machine_rank"], given_as)
+    assert "(training.max_train_steps in its profile-machine-1.toml)" in said
+    assert f"kept in {machine_profile(folder, 1)})" in said and "profile.toml" not in said.replace("-machine-1.toml", "")
+    assert f"`dbtui run {given_as} --resume --set training.max_train_steps=24`" in said
+    assert "dbtui resume" not in said
+
+
+def test_the_runs_epochs_are_kept_as_its_steps_are(tmp_path: Path) -> None:
+    """A run started with `--set training.num_train_epochs=20` and resumed from a file saying 10 ended early, unsaid;
+    so did one started to 24 steps resumed from a file with no steps and a few epochs."""
+    folder, path = _stopped_run(tmp_path, [8], training={"max_train_steps": None, "num_train_epochs": 10})
+    save_profile(load_profile(path, ["training.num_train_epochs=20"]), folder.profile)
+    said = _refused(folder, load_profile(path))
+    assert said.startswith(f"{folder.path} was started to train 20 epochs (training.num_train_epochs in its profile.toml), "
+                           "and this profile ends it after epoch 10")
+    assert "add `--set training.num_train_epochs=20`" in said and "`--set training.num_train_epochs=10`" in said
+    assert _prepare(folder, load_profile(path, ["training.num_train_epochs=10"]), "latest", None,
+                    given_keys=["training.num_train_epochs"]).changed == "training.num_train_epochs: 20 → 10"
+
+    save_profile(load_profile(path, ["training.max_train_steps=24"]), folder.profile)
+    said = _refused(folder, load_profile(path))
+    assert ("was started to train 24 steps (training.max_train_steps in its profile.toml), and this profile trains 10 "
+            "epochs (training.num_train_epochs) instead, which may end it sooner") in said
+    assert "add `--set training.max_train_steps=24`" in said
+
+    # Steps in the file count before the run's epochs: the file's own setting is to go, not only --set to be added.
+    save_profile(load_profile(path, ["training.num_train_epochs=20"]), folder.profile)
+    said = _refused(folder, load_profile(path, ["training.max_train_steps=30"]))
+    assert "take training.max_train_steps out of this profile and add `--set training.num_train_epochs=20`" in said
+    # More epochs than the run's is no shorter run.
+    assert _prepare(folder, load_profile(path, ["training.num_train_epochs=30"]), "latest", None, given_keys=[]).changed
+
+
+def test_machine_n_says_the_changes_of_its_own_stored_profile(tmp_path: Path, capsys, monkeypatch) -> None:
+    from dbtui.cli import main
+    from engine.runs import launcher
+
+    folder, path = _stopped_run(tmp_path, [8], training={"max_train_steps": 12}, launch=TWO_MACHINES)
+    save_profile(load_profile(path, ["launch.machine_rank=1"]), machine_profile(folder, 1))
+    monkeypatch.setattr(launcher, "worker_command", lambda *args: [sys.executable, "-c", ""])
+    assert main(["run", str(path), "--resume", "--detach", "--set", "launch.machine_rank=1",
+                 "--set", "training.max_train_steps=30"]) == 0
+    out = capsys.readouterr().out
+    assert ("this profile changes the run's settings, as its profile-machine-1.toml kept them: "
+            "training.max_train_steps: 12 → 30") in out
