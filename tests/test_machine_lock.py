@@ -57,6 +57,30 @@ def test_a_lock_that_cannot_be_written_is_a_dbtui_error_and_leaves_nothing_open(
     assert held(lock) is False  # its descriptor closed: a leaked one would keep it locked
 
 
+def test_a_lock_file_this_user_may_not_write_is_named_and_a_resume_is_told_what_a_resume_can_do(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """Permission denied on the lock file itself blamed its folder ("cannot use the folder …/logs: make it writable"),
+    and a resume was told to set saving.output_dir, which moves no run."""
+    def refused(*args, **kwargs) -> int:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(meeting.os, "open", refused)
+    lock = tmp_path / "profile-machine-1.lock"
+    with pytest.raises(RunFolderError, match="cannot use the folder .*copy the run folder to a folder you can write to "
+                                             r"and resume the copy \(`dbtui resume COPY`\)"):
+        hold_machine_lock(lock, resumed=True)
+    from engine.runs import worker
+
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    run = tmp_path / "run"
+    assert worker.main([str(run), "--resume", "latest", "--profile", str(run / "profile-machine-1.toml")]) == 1
+    assert "resume the copy (`dbtui resume COPY`)" in capsys.readouterr().err  # the trainer says a resume's words
+    lock.write_text("", encoding="utf-8")  # another user's, as root cannot be refused it here
+    with pytest.raises(RunFolderError) as said:
+        hold_machine_lock(lock, resumed=True)
+    assert str(said.value).startswith(f"cannot take the lock {lock}: this user may not write the lock file itself")
+
+
 def test_a_trainer_that_cannot_take_its_machines_lock_says_why(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """A folder in the lock's place (or a lock this user may not open) ended machine N's trainer with a traceback."""

@@ -32,6 +32,17 @@ def test_the_machines_file_errors_say_what_happened_and_what_to_do(code: int, sa
     assert isinstance(error, RunFilesError) and said in str(error) and advice in error.advice
 
 
+def test_a_read_only_disk_is_told_what_a_run_can_do_where_it_is(tmp_path: Path) -> None:
+    """It said "put saving.output_dir on a writable disk … then `dbtui resume RUN`": a resume trains the run where it
+    is, whatever saving.output_dir says (the launcher's wording for a resume's folder says so)."""
+    read_only = OSError(errno.EROFS, "Read-only file system", str(tmp_path / "samples" / "step-000200"))
+    advice = run_files_error(read_only, tmp_path).advice
+    assert "saving.output_dir" not in advice
+    assert advice.startswith(f"remount it writable; then `dbtui resume {tmp_path}` trains it again from the start")
+    assert advice.endswith("Or copy the run folder to a folder on a writable disk and resume the copy (`dbtui resume COPY`)")
+    assert run_files_error(read_only, tmp_path, then="then export again").advice == "remount it writable; then export again"
+
+
 def test_the_advice_to_resume_says_whether_the_run_has_a_checkpoint_to_resume_from(tmp_path: Path) -> None:
     full = OSError(errno.ENOSPC, "No space left on device", "runs/x/outputs/.diffusers.partial/unet")
     assert "trains it again from the start: it has no checkpoint" in run_files_error(full, tmp_path).advice

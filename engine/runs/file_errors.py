@@ -48,8 +48,10 @@ def run_files_error(error: OSError, run_dir: Path, then: str | None = None) -> R
         return RunFilesError(f"the disk is full (or the quota used up) writing {where}",
                              f"free some space (`df -h {run_dir}`){fewer}; {resume}")
     if code == errno.EROFS:
+        # The run trains where its folder is, started anew or resumed: no saving.output_dir moves it.
+        elsewhere = "" if then else f". Or {resume_a_copy('a folder on a writable disk')}"
         return RunFilesError(f"the file system holding {where} is read-only",
-                             f"put saving.output_dir on a writable disk, or remount this one writable; {resume}")
+                             f"remount it writable; {resume}{elsewhere}")
     if code == errno.EIO:
         return RunFilesError(f"the disk reported an input/output error on {where}",
                              "the disk may be failing (see `dmesg`); copy the run folder to another disk and resume it there")
@@ -57,6 +59,13 @@ def run_files_error(error: OSError, run_dir: Path, then: str | None = None) -> R
         return RunFilesError(f"the run folder {run_dir} is gone: it was moved or deleted while the run trained",
                              "start the run again (`dbtui run PROFILE`), or resume it where you moved it (`dbtui resume FOLDER`)")
     return None
+
+
+def resume_a_copy(where: str) -> str:
+    """What a run whose folder cannot be used where it is can do instead: a resume never moves the run folder (no
+    saving.output_dir does), but a copy keeps its checkpoints and stored profile. engine/runs/folder.py's
+    unusable_folder says it in the same words for a resume the launcher refuses."""
+    return f"copy the run folder to {where} and resume the copy (`dbtui resume COPY`)"
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shlex
 from pathlib import Path
 
 import psutil
@@ -92,22 +93,23 @@ def machine_lock(logs: Path, profile: Path) -> Path:
     return logs / f"{profile.stem}.lock"
 
 
-def hold_machine_lock(path: Path) -> None:
+def hold_machine_lock(path: Path, *, resumed: bool = False) -> None:
     """Lock ``path`` until this process ends, however it ends (held_file), and write this process's pid in it. Where
-    the disk has no locks it goes on unlocked, as the launch lock does."""
+    the disk has no locks it goes on unlocked, as the launch lock does. ``resumed``: the trainer resumes the run, so
+    a refusal says what a resume can do (it trains the run where it is)."""
     try:
         # Never through a link: its target, no lock of this run's, would be written over, and the readers (held,
         # holder_pid) skip a link, so no second launch of this machine would be refused.
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as error:
-        raise _unusable_lock(path, error) from None
+        raise _unusable_lock(path, error, resumed) from None
     try:
         locked = lock_exclusive(fd)
         if locked:
             sign(fd)
     except OSError as error:
         os.close(fd)
-        raise _unusable_lock(path, error) from None
+        raise _unusable_lock(path, error, resumed) from None
     except BaseException:
         os.close(fd)
         raise
@@ -124,11 +126,17 @@ def hold_machine_lock(path: Path) -> None:
     remember(fd)  # left open: the lock goes with the process
 
 
-def _unusable_lock(path: Path, error: OSError) -> RunFolderError:
+def _unusable_lock(path: Path, error: OSError, resumed: bool) -> RunFolderError:
     if error.errno in (errno.ELOOP, errno.EISDIR):
         return RunFolderError(f"cannot take the lock {path}: something other than a file (a link, a folder) is in its "
                               "place; delete it and start this machine again")
-    return unusable_folder(path.parent, error)
+    if error.errno in (errno.EACCES, errno.EPERM) and os.path.lexists(path):
+        # It is there: the file itself refuses this user (another user's, or made read-only), not its folder.
+        return RunFolderError(f"cannot take the lock {path}: this user may not write the lock file itself (`ls -l "
+                              f"{shlex.quote(str(path))}`: another user's trainer may have made it); start this machine "
+                              "as the user who owns it, or, once no trainer of this machine's part runs, delete it and "
+                              "start this machine again")
+    return unusable_folder(path.parent, error, resumed=resumed)
 
 
 def machine_trainer(path: Path) -> int | None:

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         folder.create()
         if args.profile is not None and os.environ.get("LOCAL_RANK", "0") == "0":
             # Held for this machine's part of the run: its launcher killed hard leaves this process running.
-            hold_machine_lock(machine_lock(folder.log.parent, args.profile))
+            hold_machine_lock(machine_lock(folder.log.parent, args.profile), resumed=args.resume is not None)
         # Taken before the seconds of imports and the processes' meeting: until then only the launcher's pid says the
         # run is alive, which means nothing from another PID namespace. The process of rank 0 takes it (accelerate and
         # torchrun set RANK; a lone trainer has none).
