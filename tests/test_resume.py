@@ -203,6 +203,7 @@ def test_a_stopped_foreground_run_says_its_step_once_then_how_to_resume(tmp_path
     from engine.runs.sinks import JsonlSink
 
     folder = RunFolder(tmp_path / "run").create()
+    folder.profile.write_text("# written by the launch\n", encoding="utf-8")  # what a resume trains
     sink = JsonlSink(folder.events)
     sink(RunFinished(step=67, outputs={}, seconds=1.0, status="stopped"))
     sink.close()
