@@ -39,6 +39,7 @@ class HardwareReport:
     hardware: Any  # engine.hardware.Hardware
     sentence: str
     preset: str  # "cpu-demo", "lora", "full-8bit", "full", "full-text-encoder"
+    fits: bool = True  # False: the GPU is too small for even this, the family's smallest preset
 
 
 @dataclass(frozen=True)
@@ -118,11 +119,11 @@ class RealEngine:
         self._tokenizers: dict[str, Any] = {}
 
     def probe_hardware(self, path: str) -> HardwareReport:
-        from engine.hardware import probe, verdict
+        from engine.hardware import probe, too_small, verdict
 
         hardware = probe(path)
         sentence, preset = verdict(hardware)
-        return HardwareReport(hardware, sentence, preset)
+        return HardwareReport(hardware, sentence, preset, fits=not too_small(hardware, preset))
 
     def inspect_model(self, source: str) -> ModelInfo:
         from engine.model_info import describe_model

@@ -277,6 +277,17 @@ _VERDICTS = {"sd": _sd_verdict, "sdxl": _sdxl_verdict, "flux": _flux_verdict}
 FAMILIES = tuple(_VERDICTS)
 
 
+def card_hardware(card_gb: float) -> Hardware:
+    """A machine with one card of ``card_gb`` not in this one (the one to rent), as a card with bf16 trains."""
+    return Hardware(gpus=[Gpu(0, "A card", card_gb * 1024, None, "8.0", True)])
+
+
 def card_verdict(card_gb: float, family: str = "sd") -> tuple[str, str]:
-    """``verdict`` for a card of ``card_gb`` not in this machine (the one to rent), as a card with bf16 trains."""
-    return verdict(Hardware(gpus=[Gpu(0, "A card", card_gb * 1024, None, "8.0", True)]), family)
+    """``verdict`` for a card of ``card_gb`` not in this machine (the one to rent)."""
+    return verdict(card_hardware(card_gb), family)
+
+
+def too_small(hw: Hardware, preset: str) -> bool:
+    """Whether ``verdict`` named ``preset`` for this GPU only as the family's smallest, which does not fit it either."""
+    unmeasured = {name: card for name, card, _ in _SD_TIERS} | {"sdxl-lora": SDXL_LORA_MIN_GB, "sdxl-full": SDXL_FULL_GB}
+    return bool(hw.gpus) and not _meter_fits(preset, hw, unmeasured.get(preset, 0))

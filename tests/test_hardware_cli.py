@@ -63,3 +63,55 @@ def test_each_card_asked_about_gets_its_own_recommended_preset(tmp_path: Path, m
     assert by_card["12"]["preset"] == "full-8bit" and by_card["12"]["verdict"].startswith("A card with 12 GB"), by_card
     assert main(["hardware", "--family", "sd", "--json", "--output-dir", str(tmp_path)]) == 0
     assert json.loads(capsys.readouterr().out)["card_verdicts"] == {}
+
+
+def test_a_card_too_small_for_every_preset_is_recommended_none(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`--card 4` said "too little even for a LoRA" and then "Recommended preset for it: LoRA (lora)"."""
+    import json
+
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["hardware", "--family", "sd", "--card", "2", "--card", "12", "--output-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    small, large = out.index("--card 2:"), out.index("--card 12:")
+    assert "too little even for a LoRA" in out[small:large], out
+    assert "Recommended preset for it: none, as even the smallest, LoRA" in out[small:large], out
+    assert "none" not in out[large:].split("GPU memory by the memory meter")[0], out
+    assert main(["hardware", "--family", "flux", "--card", "8", "--card", "24", "--json", "--output-dir", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["card_verdicts"]["8"]["fits"] is False and report["card_verdicts"]["24"]["fits"] is True, report
+    assert report["preset"] == "cpu-demo" and report["preset_fits"] is True  # no GPU here: the CPU demo runs
+
+
+def test_the_wizard_recommends_no_preset_on_a_gpu_too_small_for_all(monkeypatch) -> None:
+    """The hardware step said "too little even for a LoRA" then "Recommended preset: LoRA"."""
+    import engine.hardware
+    from dbtui.engine_facade import RealEngine
+    from engine.hardware import Gpu, Hardware
+
+    for gb, fits in ((2, False), (12, True)):
+        machine = Hardware(gpus=[Gpu(0, "Small", gb * 1024, gb * 1024, "7.5", False)])
+        monkeypatch.setattr(engine.hardware, "probe", lambda path, machine=machine: machine)
+        assert RealEngine().probe_hardware(".").fits is fits, gb
+
+
+async def test_the_hardware_step_says_none_fits_where_the_report_says_so() -> None:
+    from textual.widgets import Static
+
+    from dbtui.app import make_app
+    from dbtui.engine_facade import HardwareReport
+    from dbtui.session import Session
+    from engine.hardware import Gpu, Hardware
+    from wizard_fakes import FakeEngine
+    from wizard_steps import settle
+
+    class SmallGpu(FakeEngine):
+        def probe_hardware(self, path: str) -> HardwareReport:
+            machine = Hardware(gpus=[Gpu(0, "Small", 2048, 2048, "7.5", False)])
+            return HardwareReport(machine, "Small with 2 GB: too little even for a LoRA.", "lora", fits=False)
+
+    app = make_app(SmallGpu(), Session(), image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("d")
+        await settle(pilot)
+        said = str(app.screen.query_one("#hw-verdict", Static).render())
+        assert "Recommended preset: none, as even the smallest, LoRA" in said, said

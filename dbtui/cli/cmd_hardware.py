@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _hardware(args: argparse.Namespace) -> int:
-    from engine.hardware import card_verdict, probe, verdict
+    from engine.hardware import card_hardware, card_verdict, probe, too_small, verdict
     from engine.model_info import likely_family
 
     family, family_note = args.family or "sd", None
@@ -46,30 +46,42 @@ def _hardware(args: argparse.Namespace) -> int:
     cards = cards_asked(args.card)
     # The advice for each card asked about: the card to rent is seldom the one this machine has.
     card_advice = {card: card_verdict(card, family) for card in sorted(set(args.card or ()))}
+    # A card too small for even the family's smallest preset is told so, not told to pick that preset.
+    small = too_small(hardware, preset)
+    small_cards = {card: too_small(card_hardware(card), best) for card, (_, best) in card_advice.items()}
     if args.json:
         presets = {name: _as_json(row.need(bf16), row.no_prior, cards) for name, row in estimates.items()}
-        by_card = {f"{card:g}": {"verdict": said, "preset": best} for card, (said, best) in card_advice.items()}
+        by_card = {f"{card:g}": {"verdict": said, "preset": best, "fits": not small_cards[card]}
+                   for card, (said, best) in card_advice.items()}
         print(json.dumps({**hardware.to_dict(), "family": family, "family_note": family_note, "verdict": sentence,
-                          "preset": preset, "card_verdicts": by_card, "presets": presets}, indent=2))
+                          "preset": preset, "preset_fits": not small, "card_verdicts": by_card, "presets": presets},
+                         indent=2))
         return 0
     from rich.markup import escape
 
     from dbtui.console import make_console
-    from dbtui.presets import PRESET_LABELS
     from dbtui.widgets.hardware_table import hardware_table
 
     console = make_console()
     console.print(hardware_table(hardware))
     if family_note:
         console.print(f"\n{escape(family_note)}")
-    console.print(f"\n[b]{sentence}[/b]\nRecommended preset: [b]{PRESET_LABELS.get(preset, preset)}[/b] ({preset})")
+    console.print(f"\n[b]{sentence}[/b]\nRecommended preset: {_recommended(preset, small)}")
     for card, (said, best) in card_advice.items():
         console.print(f"\n[b]--card {card:g}:[/b] {escape(said)}\nRecommended preset for it: "
-                      f"[b]{PRESET_LABELS.get(best, best)}[/b] ({best})")
+                      f"{_recommended(best, small_cards[card])}")
     if estimates:
         console.print()
         console.print(_estimates_table(estimates, preset, bf16, console.width, cards))
     return 0
+
+
+def _recommended(preset: str, small: bool) -> str:
+    """The preset to pick, in markup; none where even the family's smallest does not fit the card."""
+    from dbtui.presets import PRESET_LABELS
+
+    name = f"[b]{PRESET_LABELS.get(preset, preset)}[/b] ({preset})"
+    return f"none, as even the smallest, {name}, does not fit" if small else name
 
 
 FAMILY_NAMES = {"sd": "SD1.x/SD2.x", "sdxl": "SDXL", "flux": "Flux"}

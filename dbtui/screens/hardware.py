@@ -76,8 +76,10 @@ make the profile here and train it on a rented GPU.
     def _show(self, report) -> None:
         self.query_one("#hw-loading").display = False
         self.query_one("#hw-table", Static).update(hardware_table(report.hardware))
-        preset = PRESET_LABELS.get(report.preset, report.preset)
-        self.query_one("#hw-verdict", Static).update(f"[b]{report.sentence}[/b]\nRecommended preset: [b]{preset}[/b]")
+        preset = f"[b]{PRESET_LABELS.get(report.preset, report.preset)}[/b]"
+        if not report.fits:
+            preset = f"none, as even the smallest, {preset}, does not fit"
+        self.query_one("#hw-verdict", Static).update(f"[b]{report.sentence}[/b]\nRecommended preset: {preset}")
         cpu_only = not report.hardware.gpus
         self.query_one("#hw-demo").display = cpu_only and not self.session.demo
         if cpu_only and not self.session.demo:
