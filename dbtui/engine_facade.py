@@ -91,8 +91,9 @@ class Engine(Protocol):
     def start_run(self, profile: Profile, resume: str | None = None) -> Path: ...
     def follow_run(self, folder: Path, stop: Callable[[], bool]) -> Iterator[Event]: ...
     def control(self, folder: Path, what: str) -> None: ...
-    def list_runs(self, output_dir: str) -> list[RunSummary]:
-        """The runs in ``output_dir``, the one that trained last first; RunFolderError where it cannot be read."""
+    def list_runs(self, output_dir: str, on_skip: Callable[[str], None] | None = None) -> list[RunSummary]:
+        """The runs in ``output_dir``, the one that trained last first; RunFolderError where it cannot be read. A run
+        folder left out as unreadable (a disk's or network's error) is said to ``on_skip``."""
     def run_status(self, folder: Path) -> str:
         """The status word of the run in ``folder`` alone (engine.runs.folder.run_status): no other run's log is read."""
     def checked_checkpoints(self, folder: Path) -> tuple[list[int], list[int]]:
@@ -218,12 +219,12 @@ class RealEngine:
 
         request(RunFolder(Path(folder)), what)
 
-    def list_runs(self, output_dir: str) -> list[RunSummary]:
+    def list_runs(self, output_dir: str, on_skip: Callable[[str], None] | None = None) -> list[RunSummary]:
         from engine.evaluation.best import best_step_of_run
         from engine.runs.folder import list_runs
 
         runs = []
-        for folder in list_runs(Path(output_dir)):
+        for folder in list_runs(Path(output_dir), None if on_skip is None else lambda error: on_skip(str(error))):
             state = folder.read_state()
             best = best_step_of_run(folder.events)
             runs.append(RunSummary(folder.path, folder.status(), state.step if state else 0,

@@ -169,3 +169,35 @@ def test_an_error_other_than_a_permission_is_said_as_it_is_and_a_listing_names_t
     err = capsys.readouterr().err
     assert f"cannot read {stale.path}: Stale file handle" in err and "chmod" not in err
     assert run_dirs_near(tmp_path) == [runs]  # a hint of where runs are passes over what it cannot tell
+
+
+async def test_the_wizards_attach_list_says_which_run_folder_it_left_out_as_unreadable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run folder a disk's or NFS error hid was said on stderr, under the wizard's screen: the Attach list dropped
+    it without a word."""
+    from dbtui.app import make_app
+    from dbtui.engine_facade import RealEngine
+    from dbtui.screens.attach import AttachScreen
+    from dbtui.session import Session
+    from wizard_steps import settle
+
+    runs = tmp_path / "runs"
+    stopped_run(runs / "kept")
+    stale = stopped_run(runs / "stale")
+    stat = Path.stat
+
+    def failing_stat(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
+        if stale.path in self.absolute().parents:
+            raise OSError(errno.ESTALE, "Stale file handle", str(self))
+        return stat(self, follow_symlinks=follow_symlinks)
+
+    monkeypatch.setattr(Path, "stat", failing_stat)
+    engine = RealEngine()
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = AttachScreen(engine, str(runs))
+        app.push_screen(screen)
+        await settle(pilot)
+        note = str(screen.query_one("#attach-note", Static).render())
+    assert "1 run(s)" in note and f"left out, as unreadable: cannot read {stale.path}: Stale file handle" in note, note
+    assert "left out" not in capsys.readouterr().err  # said on the screen, not under it

@@ -250,7 +250,7 @@ class FakeEngine:
     def control(self, folder: Path, what: str) -> None:
         self.calls.append(("control", what))
 
-    def list_runs(self, output_dir: str) -> list[RunSummary]:
+    def list_runs(self, output_dir: str, on_skip: Callable[[str], None] | None = None) -> list[RunSummary]:
         return [RunSummary(Path(output_dir) / "tiny-demo", "finished", 30, 30),
                 RunSummary(Path(output_dir) / "person-v2", "running", 120, 800)]
 

@@ -63,8 +63,9 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
         except ValueError as error:
             self.query_one("#attach-note", Static).update(Content(f"The folder {error}."))
             return
+        skipped: list[str] = []  # a run folder a disk's or network's error hides: said, not dropped in silence
         try:
-            runs = self.engine.list_runs(output_dir)
+            runs = self.engine.list_runs(output_dir, skipped.append)
         except DbtuiError as error:  # a folder of another user's
             self.query_one("#attach-note", Static).update(Content(str(error)))
             return
@@ -76,6 +77,8 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
             options.highlighted = 0
         shown = output_dir.rstrip("/") + "/"
         note = f"{len(runs)} run(s) in {shown} (Enter attaches)" if runs else f"no runs in {shown}"
+        if skipped:
+            note += f"; left out, as unreadable: {skipped[0]}" + (f" (and {len(skipped) - 1} more)" if skipped[1:] else "")
         self.query_one("#attach-note", Static).update(Content(note))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
