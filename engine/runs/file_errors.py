@@ -64,7 +64,7 @@ def run_files_error(error: OSError, run_dir: Path, then: str | None = None) -> R
 def resume_a_copy(where: str) -> str:
     """What a run whose folder cannot be used where it is can do instead: a resume never moves the run folder (no
     saving.output_dir does), but a copy keeps its checkpoints and stored profile. engine/runs/folder.py's
-    unusable_folder says it in the same words for a resume the launcher refuses."""
+    unusable_folder says it for a resume the launcher refuses."""
     return f"copy the run folder to {where} and resume the copy (`dbtui resume COPY`)"
 
 

@@ -29,6 +29,7 @@ from typing import Any
 from engine.errors import DbtuiError
 from engine.events import RunFinished, event_from_dict
 from engine.json_file import is_number
+from engine.runs.file_errors import resume_a_copy
 from engine.runs.held_file import held
 from engine.runs.trainer_process import trainer_alive
 
@@ -52,7 +53,7 @@ def unusable_folder(path: Path, error: OSError, setting: str = "saving.output_di
     def elsewhere(where: str) -> str:
         if not resumed:
             return f"set {setting} to {where}"
-        return f"copy the run folder to {where} and resume the copy (`dbtui resume COPY`)"
+        return resume_a_copy(where)
 
     blocker = _file_in_the_way(path)
     if blocker is not None:
