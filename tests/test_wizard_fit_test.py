@@ -96,3 +96,35 @@ async def test_quitting_ends_a_running_fit_test() -> None:
         assert engine.stopped.wait(5), "the fit test went on after the app quit"
     finally:
         engine.release.set()
+
+
+class GpuFitEngine(FakeEngine):
+    """A fit test on a GPU: torch measured a peak the meter's estimate can be compared with."""
+
+    def fit_test(self, profile, steps: int, emit=None, price_per_hour=None, stop=None):
+        import dataclasses
+
+        result = super().fit_test(profile, steps, emit, price_per_hour, stop)
+        return dataclasses.replace(result, peak_vram_mb=9000.0, peak_vram_allocated_mb=8000.0, device="cuda")
+
+
+async def test_a_fit_test_of_a_run_of_several_processes_says_it_measured_one_and_makes_no_meter_error_of_it() -> None:
+    """`dbtui fit` said the fit test trains one process unsharded; the wizard's fit test said nothing of it, and compared
+    that one process's peak with the meter's per-GPU figure of the run as launched, as the meter's error."""
+    from textual.widgets import Static
+
+    for processes in (1, 2):
+        session = Session.for_demo()
+        session.set("launch.num_processes", processes)
+        app = make_app(GpuFitEngine(), session, image_renderer="none")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.2)
+            screen = await at_step(app, pilot, 3, "ParametersScreen")
+            await app.workers.wait_for_complete()
+            await pilot.press("ctrl+f")
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.3)
+            result = str(screen.query_one("#par-fit-result", Static).render())
+        assert "Fit test: 8.8 GB peak VRAM" in result, result
+        several = "the run trains 2 processes; the fit test trains one process without sharding" in result
+        assert several is (processes == 2) and ("the meter said" in result) is (processes == 1), result

@@ -82,6 +82,7 @@ whether to resume it.
     _fit_key: str | None = None  # the meter's key (engine/memory/inputs.py) of the settings the last fit test trained
     _fit_text = ""  # its progress or result
     _fit_in_fp16 = False  # those settings were estimated in fp16, as this GPU without bf16 trains them
+    _fit_launched: str | None = None  # how the fit test's one process differs from a run of several or a sharded one
     _fitting = False  # a fit test is running: its trainer cannot be stopped by starting another, so none starts
     _default_shown = ""  # the Save as path the screen filled in: a run name edit follows it, but not a path typed over it
 
@@ -274,6 +275,9 @@ whether to resume it.
         # The estimate comes first (the meter needs no GPU): the VRAM line starts it now if it is not known yet.
         metered = self._as_trained_here(profile)
         self._fit_key, self._fit_in_fp16 = meter_key(metered), metered is not profile
+        from engine.runs.fit import launch_note
+
+        self._fit_launched = launch_note(profile)
         self.query_one(VramLine).request(metered, now=True, hint=AS_FP16 if metered is not profile else "")
         self._fit_status("Fit test running: loading the model…")
         # After the next layout, so that the result's lines count: the breakdown comes into view.
@@ -351,8 +355,11 @@ whether to resume it.
         vram = f"{result.peak_vram_mb / 1024:.1f} GB peak VRAM (torch)" if result.peak_vram_mb else "no GPU: VRAM not measured"
         cost = f", about [b]{result.est_cost:.2f}[/b] at that price" if result.est_cost is not None else ""
         skipped = f" Note: {LACKS_STATE}." if result.lacks_optimizer_state else ""
-        self._fit_status(f"Fit test: {vram}{self._meter_error(result)}, [b]{result.s_per_step:.2f} s/step[/b]; set-up and "
-                         f"{result.total_steps} steps (previews and exports aside) take about [b]{duration(result.eta_s)}[/b]{cost}.{skipped}")
+        # One process unsharded measures a run of several or a sharded one only in part: no meter error is made of it.
+        launched = f" Note: {escape(self._fit_launched)}." if self._fit_launched else ""
+        error = "" if self._fit_launched else self._meter_error(result)
+        self._fit_status(f"Fit test: {vram}{error}, [b]{result.s_per_step:.2f} s/step[/b]; set-up and {result.total_steps} "
+                         f"steps (previews and exports aside) take about [b]{duration(result.eta_s)}[/b]{cost}.{skipped}{launched}")
 
     def _meter_error(self, result) -> str:
         """How far the meter was from torch's own peak, where a GPU measured one."""
