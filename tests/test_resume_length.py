@@ -4,6 +4,7 @@ done, on machine 0 and on the others alike."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from engine.profile import load_profile, save_profile
 from engine.runs.launcher import _prepare, machine_profile
-from engine.runs.resume_length import ResumeEndsSoonerError, ResumePastTheEndError
+from engine.runs.resume_length import ResumeEndsSoonerError, ResumePastTheEndError, _name_override
 from tests.test_resume import _stopped_run
 
 TWO_MACHINES = {"num_processes": 2, "num_machines": 2, "main_process_ip": "10.0.0.1", "main_process_port": 29500}
@@ -87,3 +88,23 @@ def test_machine_n_says_the_changes_of_its_own_stored_profile(tmp_path: Path, ca
     out = capsys.readouterr().out
     assert ("this profile changes the run's settings, as its profile-machine-1.toml kept them: "
             "training.max_train_steps: 12 → 30") in out
+
+
+def test_the_command_offered_keeps_the_run_name_given_by_set(tmp_path: Path, capsys, monkeypatch) -> None:
+    """A run started with `--set name=r` from a file named otherwise: the refusal of `dbtui run P --resume --set
+    name=r` offered `dbtui run P --resume --set training.max_train_steps=24`, which resumes the file's own run."""
+    import shlex
+
+    from dbtui.cli import main
+    from engine.runs import launcher
+
+    folder, path = _stopped_run(tmp_path, [8], training={"max_train_steps": 12})
+    save_profile(load_profile(path, ["training.max_train_steps=24"]), folder.profile)
+    save_profile(load_profile(path, ["name=other"]), path)
+    assert main(["run", str(path), "--resume", "--set", "name=r"]) == 2
+    offered = re.search(r"as in `(dbtui run [^`]*)`", capsys.readouterr().err).group(1)
+    assert offered == f"dbtui run {path} --set name=r --resume --set training.max_train_steps=24"
+    monkeypatch.setattr(launcher, "worker_command", lambda *args: [sys.executable, "-c", ""])
+    assert main([*shlex.split(offered)[1:], "--detach"]) == 0
+    assert folder.read_state().status == "starting"  # this run resumed, not the file's own
+    assert _name_override("123") == """--set 'name="123"'"""  # TOML would read a bare 123 as a number
