@@ -128,3 +128,18 @@ def test_a_narrow_listing_pads_no_line_and_breaks_no_figure(
     figures = [figure for line in lines[1:] for figure in line.strip().split(", ")]
     assert figures == ["stopped", "step 1200/4000", "last loss 0.1234", "best step -", "10m ago"], lines
     assert all(len(line) <= columns for line in lines[1:])
+
+
+@pytest.mark.parametrize("end", ["stopped", "failed"])
+def test_attach_says_a_stopped_run_resumed_and_killed_in_its_set_up_crashed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], end: str) -> None:
+    """`dbtui runs` said crashed, and `dbtui attach` replayed the earlier trainer's stop as the run's end (exit 0), or
+    its failure, never saying that the resume's trainer was killed."""
+    folder = _run(tmp_path / "runs" / "r", "", 8, 100, end=end)
+    (folder.path / "profile.toml").write_text("", encoding="utf-8")
+    folder.write_state(RunState(pid=os.getpid(), status="starting", step=8, total_steps=100, heartbeat=time.time() + 5,
+                                started=time.time() + 5))  # a process that is no trainer: killed
+    assert folder.status() == "crashed"
+    assert main(["attach", str(folder.path), "--plain"]) == 1
+    err = capsys.readouterr().err
+    assert "gone without a last word (crashed)" in err and err.count("dbtui resume") == 1

@@ -15,6 +15,7 @@ from engine.errors import DbtuiError
 
 if TYPE_CHECKING:
     from engine.events import Event
+    from engine.runs.folder import RunFolder
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -257,9 +258,10 @@ def _attach(args: argparse.Namespace) -> int:
     if last is None and status != CRASHED:  # a crashed one is said as such below
         raise DbtuiError(f"{no_event_read(folder)}; there is nothing to show")
     print_best(folder, ended=True)  # followed to its end
-    if last is not None and last.kind == "run_finished" and last.status == "stopped":
+    said_its_end = _said_its_end(last, status, folder)
+    if said_its_end and last is not None and last.kind == "run_finished" and last.status == "stopped":
         print(resume_hint(folder))  # as the foreground run says it; the display said the step
-    if not _said_its_end(last, status):
+    if not said_its_end:
         # The events end without a last word: the trainer was killed (out of host memory, kill -9, a reboot).
         if status == CRASHED:
             print(f"the trainer is gone without a last word (crashed); see {folder.log}. {resume_hint(folder)}", file=sys.stderr)
@@ -271,14 +273,17 @@ def _attach(args: argparse.Namespace) -> int:
     return 0 if last is None or last.kind != "run_failed" else 1
 
 
-def _said_its_end(last: Event | None, status: str) -> bool:
-    """Whether the events end with the last word of the run's latest trainer. A finish is an earlier one's where the run
-    crashed since: a finished run resumed and killed in its set-up, which writes no RunStarted before the models load."""
+def _said_its_end(last: Event | None, status: str, folder: RunFolder) -> bool:
+    """Whether the events end with the last word of the run's latest trainer. An end is an earlier one's where the run
+    crashed since that trainer started: a stopped (or failed) run resumed and killed in its set-up, which writes no
+    RunStarted before the models load."""
+    from engine.json_file import is_number
     from engine.runs.folder import CRASHED
 
     if last is None or last.kind not in ("run_finished", "run_failed"):
         return False
-    return not (status == CRASHED and last.kind == "run_finished" and last.status == "finished")
+    state = folder.read_state()
+    return not (status == CRASHED and state is not None and is_number(last.time) and state.started > last.time)
 
 
 def _makes_no_previews(folder) -> bool:
