@@ -66,15 +66,18 @@ def test_a_lock_file_this_user_may_not_write_is_named_and_a_resume_is_told_what_
 
     monkeypatch.setattr(meeting.os, "open", refused)
     lock = tmp_path / "profile-machine-1.lock"
-    with pytest.raises(RunFolderError, match="cannot use the folder .*copy the run folder to a folder you can write to "
-                                             r"and resume the copy \(`dbtui resume COPY`\)"):
+    # Only machine N takes this lock, whose `dbtui resume` is refused, or trains machine 0's part (it was told so).
+    with pytest.raises(RunFolderError, match="cannot use the folder .*copy the run folder to a folder you can write to, "
+                                             "under its own name, and resume this machine's part from there") as said:
         hold_machine_lock(lock, resumed=True)
+    assert "`dbtui run PROFILE --resume` with `--set saving.output_dir=`" in str(said.value)
+    assert "dbtui resume COPY" not in str(said.value)
     from engine.runs import worker
 
     monkeypatch.setenv("LOCAL_RANK", "0")
     run = tmp_path / "run"
     assert worker.main([str(run), "--resume", "latest", "--profile", str(run / "profile-machine-1.toml")]) == 1
-    assert "resume the copy (`dbtui resume COPY`)" in capsys.readouterr().err  # the trainer says a resume's words
+    assert "resume this machine's part from there" in capsys.readouterr().err  # the trainer says a resume's words
     lock.write_text("", encoding="utf-8")  # another user's, as root cannot be refused it here
     with pytest.raises(RunFolderError) as said:
         hold_machine_lock(lock, resumed=True)

@@ -108,3 +108,18 @@ def test_the_command_offered_keeps_the_run_name_given_by_set(tmp_path: Path, cap
     assert main([*shlex.split(offered)[1:], "--detach"]) == 0
     assert folder.read_state().status == "starting"  # this run resumed, not the file's own
     assert _name_override("123") == """--set 'name="123"'"""  # TOML would read a bare 123 as a number
+
+
+def test_machine_n_whose_run_folder_cannot_be_written_is_not_sent_to_dbtui_resume(tmp_path: Path) -> None:
+    """Machine 1's resume, its log not writable, was told to resume a copy with `dbtui resume COPY`: refused on
+    machine 1's own disk, and on a shared one it trains the copy's profile.toml, machine 0's part."""
+    from engine.runs.folder import RunFolderError
+    from engine.runs.launcher import start_run
+
+    folder, path = _stopped_run(tmp_path, [8], training={"max_train_steps": 12}, launch=TWO_MACHINES)
+    save_profile(load_profile(path, ["launch.machine_rank=1"]), machine_profile(folder, 1))
+    (folder.log.parent / "trainer-machine-1.log").mkdir()  # what opening it for writing then refuses
+    with pytest.raises(RunFolderError) as refused:
+        start_run(load_profile(path, ["launch.machine_rank=1"]), resume="latest", given_keys=["launch.machine_rank"])
+    assert "resume this machine's part from there" in str(refused.value)
+    assert "dbtui resume" not in str(refused.value).replace("(not `dbtui resume`", "")

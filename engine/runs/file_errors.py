@@ -61,11 +61,17 @@ def run_files_error(error: OSError, run_dir: Path, then: str | None = None) -> R
     return None
 
 
-def resume_a_copy(where: str) -> str:
+def resume_a_copy(where: str, main_machine: bool = True) -> str:
     """What a run whose folder cannot be used where it is can do instead: a resume never moves the run folder (no
     saving.output_dir does), but a copy keeps its checkpoints and stored profile. engine/runs/folder.py's
-    unusable_folder says it for a resume the launcher refuses."""
-    return f"copy the run folder to {where} and resume the copy (`dbtui resume COPY`)"
+    unusable_folder says it in the same words for a resume the launcher refuses. A machine other than 0 (not
+    ``main_machine``) resumes its part with `dbtui run`: `dbtui resume` trains the profile.toml kept there, machine 0's
+    part, or is refused where the folder holds only this machine's files."""
+    if main_machine:
+        return f"copy the run folder to {where} and resume the copy (`dbtui resume COPY`)"
+    return (f"copy the run folder to {where}, under its own name, and resume this machine's part from there: its "
+            "`dbtui run PROFILE --resume` with `--set saving.output_dir=` the folder that holds the copy (not `dbtui "
+            "resume`, which trains machine 0's part)")
 
 
 @contextlib.contextmanager

@@ -43,17 +43,16 @@ class RunFolderError(DbtuiError):
     """A run folder that cannot be used as asked."""
 
 
-def unusable_folder(path: Path, error: OSError, setting: str = "saving.output_dir", *, resumed: bool = False) -> RunFolderError:
+def unusable_folder(path: Path, error: OSError, setting: str = "saving.output_dir", *, resumed: bool = False,
+                    main_machine: bool = True) -> RunFolderError:
     """The error for a folder the OS would not create or write: why, and what to do.
 
     ``setting`` is what the user changes to pick another folder. ``resumed``: ``path`` is a run to continue, which no
     setting moves (a resume trains the run where it is): the run folder is to be made writable, or copied elsewhere
-    and the copy resumed (it keeps its checkpoints and stored profile: `dbtui resume COPY` continues it there).
+    and the copy resumed (file_errors.resume_a_copy, for machine 0 or, not ``main_machine``, another machine).
     """
     def elsewhere(where: str) -> str:
-        if not resumed:
-            return f"set {setting} to {where}"
-        return resume_a_copy(where)
+        return resume_a_copy(where, main_machine) if resumed else f"set {setting} to {where}"
 
     blocker = _file_in_the_way(path)
     if blocker is not None:

@@ -160,7 +160,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
         try:
             prepared = _prepare(folder, profile, resume, given_as, given_keys)
         except OSError as error:  # a read-only disk, a file where a folder should be, a full disk…
-            raise unusable_folder(folder.path, error, resumed=bool(resume)) from None
+            raise unusable_folder(folder.path, error, resumed=bool(resume), main_machine=rank == 0) from None
         # Its own session: no SIGHUP or Ctrl-C from this terminal. accelerate's launcher always needs one, even in the
         # foreground: it passes a SIGHUP, SIGINT or SIGTERM on to the trainers and kills them 30 s later, in the middle
         # of their last checkpoint or, for a closed SSH connection, of training. dbtui's watcher asks for the stop in the
@@ -181,12 +181,12 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
                 drop_requests(folder)
             except OSError as error:  # a control folder of another user's, a read-only disk
                 undo()
-                raise unusable_folder(folder.path, error, resumed=bool(resume)) from None
+                raise unusable_folder(folder.path, error, resumed=bool(resume), main_machine=rank == 0) from None
         try:
             log = log_path.open("ab")
         except OSError as error:  # another user's log, say
             undo()
-            raise unusable_folder(folder.path, error, resumed=bool(resume)) from None
+            raise unusable_folder(folder.path, error, resumed=bool(resume), main_machine=rank == 0) from None
         process = None
         try:
             with log:

@@ -136,7 +136,7 @@ def _unusable_lock(path: Path, error: OSError, resumed: bool) -> RunFolderError:
                               f"{shlex.quote(str(path))}`: another user's trainer may have made it); start this machine "
                               "as the user who owns it, or, once no trainer of this machine's part runs, delete it and "
                               "start this machine again")
-    return unusable_folder(path.parent, error, resumed=resumed)
+    return unusable_folder(path.parent, error, resumed=resumed, main_machine=False)  # only another machine's lock
 
 
 def machine_trainer(path: Path) -> int | None:
