@@ -123,3 +123,16 @@ def test_machine_n_whose_run_folder_cannot_be_written_is_not_sent_to_dbtui_resum
         start_run(load_profile(path, ["launch.machine_rank=1"]), resume="latest", given_keys=["launch.machine_rank"])
     assert "resume this machine's part from there" in str(refused.value)
     assert "dbtui resume" not in str(refused.value).replace("(not `dbtui resume`", "")
+
+
+def test_epochs_given_where_the_files_steps_count_first_are_not_taken_as_told(tmp_path: Path) -> None:
+    """Started to 400 steps, resumed from a file saying 12 with `--set training.num_train_epochs=30`: taken as told,
+    the run ended at the file's 12 steps for good (max_train_steps counts before the epochs)."""
+    folder, path = _stopped_run(tmp_path, [8], training={"max_train_steps": 12})
+    save_profile(load_profile(path, ["training.max_train_steps=400"]), folder.profile)
+    said = _refused(folder, load_profile(path, ["training.num_train_epochs=30"]), ["training.num_train_epochs"])
+    assert "this profile ends it at step 12" in said and "add `--set training.max_train_steps=400`" in said
+    # Without steps in the file, the epochs given are the run's length, as told.
+    save_profile(load_profile(path, ['training.max_train_steps=""']), path)
+    assert _prepare(folder, load_profile(path, ["training.num_train_epochs=30"]), "latest", None,
+                    given_keys=["training.num_train_epochs"]).changed

@@ -28,6 +28,13 @@ class ResumeEndsSoonerError(RunFolderError):
 LENGTH_KEYS = frozenset({"training", "training.max_train_steps", "training.num_train_epochs"})
 
 
+def _told(profile: Profile, given_keys: set[str]) -> bool:
+    """Whether the command line says how long ``profile`` trains. Epochs given where max_train_steps is set (the
+    file's, which counts first) say nothing of it: the run ended at the file's steps for good, unasked."""
+    said = LENGTH_KEYS & given_keys
+    return bool(said) and (said != {"training.num_train_epochs"} or not profile.training.max_train_steps)
+
+
 def run_length(profile: Profile) -> tuple[str, int] | None:
     """The setting that says how many steps ``profile`` trains, and its value: max_train_steps, else
     num_train_epochs; None for neither (100 steps per instance image)."""
@@ -51,7 +58,7 @@ def check_length(stored: Profile, stored_path: Path, profile: Profile, changed: 
     (machine N's own `dbtui resume` is refused, so it is told the `dbtui run` to give)."""
     was, now = run_length(stored), run_length(profile)
     same_kind = was is not None and now is not None and was[0] == now[0]
-    if was == now or (same_kind and now[1] > was[1]) or given_keys is None or LENGTH_KEYS & set(given_keys):
+    if was == now or (same_kind and now[1] > was[1]) or given_keys is None or _told(profile, set(given_keys)):
         return
     before_checkpoint = now is not None and now[0] == "max_train_steps" and from_step is not None and now[1] < from_step
     if before_checkpoint:  # not "to end it at N, say so": that would be refused (check_steps_left)
