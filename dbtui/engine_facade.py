@@ -64,7 +64,7 @@ class RunSummary:
 
 class Engine(Protocol):
     def probe_hardware(self, path: str) -> HardwareReport: ...
-    def inspect_model(self, source: str) -> ModelInfo: ...
+    def inspect_model(self, source: str, *, vae: str | None = None, tokenizer: str | None = None) -> ModelInfo: ...
     def conversion_target(self, source: str, components: str | None = None, part_files: dict[str, str] | None = None,
                           into: Path | None = None) -> ConversionTarget:
         """Where to convert a single file: models/STEM-diffusers, or a free -2, -3… beside it, or the folder that holds
@@ -126,10 +126,10 @@ class RealEngine:
         sentence, preset = verdict(hardware)
         return HardwareReport(hardware, sentence, preset, fits=not too_small(hardware, preset))
 
-    def inspect_model(self, source: str) -> ModelInfo:
+    def inspect_model(self, source: str, *, vae: str | None = None, tokenizer: str | None = None) -> ModelInfo:
         from engine.model_info import describe_model
 
-        d = describe_model(source)
+        d = describe_model(source, vae=vae, tokenizer=tokenizer)
         return ModelInfo(d.source, d.kind, d.family, d.folder, supported=d.supported, resolution=d.resolution,
                          family_id=d.family_id)
 

@@ -67,8 +67,9 @@ def describe_folder(folder: Path) -> tuple[str, str | None]:
     return _variant(folder, family.id, family.label), family.id
 
 
-def describe_model(source: str) -> ModelDescription:
-    """Describe ``model.pretrained`` before anything is downloaded or converted."""
+def describe_model(source: str, *, vae: str | None = None, tokenizer: str | None = None) -> ModelDescription:
+    """Describe ``model.pretrained`` before anything is downloaded or converted; ``vae`` and ``tokenizer``
+    (model.vae, model.tokenizer) stand for the folder's parts they replace."""
     from engine.models.loading import native_resolution
 
     kind = model_kind(source)
@@ -94,7 +95,7 @@ def describe_model(source: str) -> ModelDescription:
             return ModelDescription(source, kind, said[0] if said else "not a diffusers folder (no model_index.json)", None,
                                     supported=False)
         family, family_id = describe_folder(folder)
-        if family_id is not None and (missing := missing_parts(folder)):
+        if family_id is not None and (missing := missing_parts(folder, vae=vae, tokenizer=tokenizer)):
             return ModelDescription(source, kind, f"diffusers folder: {family}, but {missing_parts_message(source, missing)}",
                                     None, supported=False, family_id=family_id)
         return ModelDescription(source, kind, f"diffusers folder: {family}", str(folder), family_id is not None,

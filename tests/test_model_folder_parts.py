@@ -8,7 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from textual.widgets import Static
 
+from dbtui.app import make_app
+from dbtui.engine_facade import RealEngine
+from dbtui.session import Session
 from engine.model_info import describe_model
 from engine.models.flux import Flux
 from engine.models.folder_parts import ModelPartMissingError, missing_parts
@@ -17,6 +21,7 @@ from engine.models.parts import ModelNotFoundError
 from engine.profile_checks import check_profile
 from engine.runs.launcher import RunInputsMissingError, check_inputs
 from tests.training_helpers import tiny_profile
+from wizard_steps import at_step, until
 
 
 def _without(model: Path, tmp_path: Path, part: str) -> Path:
@@ -61,3 +66,17 @@ def test_an_sd_folder_without_its_unet_is_refused_and_overrides_stand_for_their_
     lacking = _without(_without(tiny_sd1, tmp_path, "vae"), tmp_path / "more", "tokenizer")
     assert [said.split()[0] for said in missing_parts(lacking)] == ["vae/", "tokenizer/"]
     assert missing_parts(lacking, vae=str(tiny_sd1 / "vae"), tokenizer=str(tiny_sd1)) == []
+
+
+async def test_the_wizard_s_model_step_lets_an_opened_profile_s_model_vae_stand_for_the_folder_s_vae(
+        tiny_sd1: Path, tmp_path: Path) -> None:
+    # `dbtui validate` and the run take model.vae for the missing vae/: the model step said ✗ and held Next.
+    session = Session.for_demo()
+    session.set("model.pretrained", str(_without(tiny_sd1, tmp_path, "vae")))
+    session.set("model.vae", str(tiny_sd1 / "vae"))
+    app = make_app(RealEngine(), session, image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_step(app, pilot, 1, "ModelScreen")
+        await until(pilot, lambda: screen.checking is None)
+        assert "✓ diffusers folder: Stable Diffusion 1.x" in str(screen.query_one("#model-family", Static).render())
+        assert screen.leave_problem() is None

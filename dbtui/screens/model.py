@@ -152,7 +152,8 @@ aside, with a notification naming them (they come back if you return to the earl
             self._warn("")  # the conversion's warnings: of another model
         self.query_one("#model-family", Static).update("checking…")
         self._forget_shown()
-        self.inspect(source)
+        # model.vae and model.tokenizer (an opened profile's) stand for the folder's parts they replace.
+        self.inspect(source, {key: value for key in ("vae", "tokenizer") if (value := self.session.get(f"model.{key}"))})
 
     def _forget_shown(self) -> None:
         """What the screen said of the model checked before: it is not the one named now (its Convert converted
@@ -212,9 +213,9 @@ aside, with a notification naming them (they come back if you return to the earl
         return {"components": components or None, "part_files": {name: value for name, value in typed.items() if value}}
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model")
-    def inspect(self, source: str) -> None:
+    def inspect(self, source: str, overrides: dict[str, str]) -> None:
         try:
-            self.post_message(WorkDone("inspect", self.engine.inspect_model(source)))
+            self.post_message(WorkDone("inspect", self.engine.inspect_model(source, **overrides)))
         except Exception as error:  # noqa: BLE001 - shown to the user
             self.post_message(WorkFailed("Model check", str(error), source))
 
