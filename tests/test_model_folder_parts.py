@@ -68,6 +68,21 @@ def test_an_sd_folder_without_its_unet_is_refused_and_overrides_stand_for_their_
     assert missing_parts(lacking, vae=str(tiny_sd1 / "vae"), tokenizer=str(tiny_sd1)) == []
 
 
+def test_a_part_whose_weights_did_not_come_is_missing_and_sharded_weights_are_there(tiny_sd1: Path, tiny_flux: Path,
+                                                                                    tmp_path: Path) -> None:
+    # A partial download often has each part's small config and not its large weights: the load failed on them.
+    for part, weights in [("unet", "diffusion_pytorch_model"), ("text_encoder", "model")]:
+        folder = _without(tiny_sd1, tmp_path / part, f"{part}/{weights}.safetensors")
+        [said] = missing_parts(folder)
+        assert said.startswith(f"{part}/ ") and f"{weights}.safetensors or" in said
+        with pytest.raises(ModelPartMissingError, match=f"lacks {part}/"):
+            load_components(folder)
+    # T5 in shards, as FLUX.1-dev's text_encoder_2/ is: its index stands for the weights.
+    sharded = _without(tiny_flux, tmp_path / "sharded", "text_encoder_2/model.safetensors")
+    (sharded / "text_encoder_2" / "model.safetensors.index.json").write_text("{}")
+    assert missing_parts(sharded) == []
+
+
 async def test_the_wizard_s_model_step_lets_an_opened_profile_s_model_vae_stand_for_the_folder_s_vae(
         tiny_sd1: Path, tmp_path: Path) -> None:
     # `dbtui validate` and the run take model.vae for the missing vae/: the model step said ✗ and held Next.

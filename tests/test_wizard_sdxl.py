@@ -232,7 +232,8 @@ SDXL_SIZE = {"unet/config.json": {"sample_size": 128}, "vae/config.json": {"bloc
 
 def test_an_sdxl_folder_whose_configs_say_1024_sets_1024(tmp_path: Path) -> None:
     # Every part the index lists is there: one missing is said instead (tests/test_model_folder_parts.py).
-    encoders = {"text_encoder/config.json": {}, "text_encoder_2/config.json": {}}
+    encoders = {f"{part}/{name}": {} for part in ("text_encoder", "text_encoder_2")
+                for name in ("config.json", "model.safetensors")}
     folder = configs_only_folder(tmp_path, "sdxl", SDXL_INDEX, {**SDXL_SIZE, **encoders})
     info = RealEngine().inspect_model(str(folder))
     assert (info.family, info.family_id, info.supported, info.resolution) == (

@@ -1,7 +1,8 @@
 """Which parts a diffusers folder lacks of those training reads, found from its files alone (no torch).
 
-A part that model_index.json lists but whose folder or config is not there would otherwise fail in the loader
-("no file named config.json"), and Flux's T5 only after the transformer has loaded and the images were cached.
+A part that model_index.json lists but whose folder, config or weights are not there would otherwise fail in the
+loader ("no file named config.json", "no file named diffusion_pytorch_model.bin"), and Flux's T5 only after the
+transformer has loaded and the images were cached.
 """
 
 from __future__ import annotations
@@ -19,11 +20,23 @@ class ModelPartMissingError(ModelNotFoundError):
     """A diffusers folder lacks a part that training reads."""
 
 
-def _files(class_name: str) -> tuple[str, ...]:
-    """The files of which a part of ``class_name`` needs one."""
+# The weights a model part loads (whole, or the index of its shards), by the library model_index.json names: a
+# partial download often has a part's config but not its large weights. A variant's (.fp16.) are not read.
+WEIGHT_FILES = {
+    "diffusers": ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin",
+                  "diffusion_pytorch_model.safetensors.index.json", "diffusion_pytorch_model.bin.index.json"),
+    "transformers": ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
+                     "pytorch_model.bin.index.json"),
+}
+
+
+def _files(library: str, class_name: str) -> list[tuple[str, ...]]:
+    """The sets of files a part of ``class_name`` needs one of each."""
     if "Tokenizer" in class_name:
-        return T5_TOKENIZER_FILES if class_name.startswith("T5") else CLIP_TOKENIZER_FILES
-    return ("scheduler_config.json",) if "Scheduler" in class_name else ("config.json",)
+        return [T5_TOKENIZER_FILES if class_name.startswith("T5") else CLIP_TOKENIZER_FILES]
+    if "Scheduler" in class_name:
+        return [("scheduler_config.json",)]
+    return [("config.json",)] + ([WEIGHT_FILES[library]] if library in WEIGHT_FILES else [])
 
 
 def missing_parts(folder: Path, *, vae: str | None = None, tokenizer: str | None = None) -> list[str]:
@@ -36,12 +49,13 @@ def missing_parts(folder: Path, *, vae: str | None = None, tokenizer: str | None
         entry = index.get(part)
         if not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[1], str):
             continue  # not listed, or listed as absent ([null, null]): the family's load says what it needs
-        class_name = entry[1]
+        library, class_name = entry
         if (part == "vae" and vae) or ("Tokenizer" in class_name and not class_name.startswith("T5") and tokenizer):
             continue
-        files = _files(class_name)
-        if not any((folder / part / name).is_file() for name in files):
-            missing.append(f"{part}/ (its {class_name}'s {' or '.join(files)})")
+        for files in _files(str(library), class_name):
+            if not any((folder / part / name).is_file() for name in files):
+                missing.append(f"{part}/ (its {class_name}'s {' or '.join(files)})")
+                break
     return missing
 
 
