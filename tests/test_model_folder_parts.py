@@ -83,6 +83,15 @@ def test_a_part_whose_weights_did_not_come_is_missing_and_sharded_weights_are_th
     assert missing_parts(sharded) == []
 
 
+def test_a_clip_tokenizer_copied_without_its_merges_is_missing(tiny_sd1: Path, tmp_path: Path) -> None:
+    # vocab.json alone: the load failed, "`vocab` and `merges` must be both be from memory or both filenames".
+    folder = _without(tiny_sd1, tmp_path, "tokenizer/tokenizer.json")
+    (folder / "tokenizer" / "vocab.json").write_text("{}")
+    assert missing_parts(folder) == ["tokenizer/ (its CLIPTokenizer's merges.txt or tokenizer.json)"]
+    (folder / "tokenizer" / "merges.txt").write_text("")
+    assert missing_parts(folder) == []
+
+
 async def test_the_wizard_s_model_step_lets_an_opened_profile_s_model_vae_stand_for_the_folder_s_vae(
         tiny_sd1: Path, tmp_path: Path) -> None:
     # `dbtui validate` and the run take model.vae for the missing vae/: the model step said ✗ and held Next.

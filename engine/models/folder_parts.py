@@ -33,7 +33,9 @@ WEIGHT_FILES = {
 def _files(library: str, class_name: str) -> list[tuple[str, ...]]:
     """The sets of files a part of ``class_name`` needs one of each."""
     if "Tokenizer" in class_name:
-        return [T5_TOKENIZER_FILES if class_name.startswith("T5") else CLIP_TOKENIZER_FILES]
+        # CLIP's: tokenizer.json, or vocab.json with its merges.txt (the slow tokenizer reads both).
+        clip = [CLIP_TOKENIZER_FILES, ("merges.txt", "tokenizer.json")]
+        return [T5_TOKENIZER_FILES] if class_name.startswith("T5") else clip
     if "Scheduler" in class_name:
         return [("scheduler_config.json",)]
     return [("config.json",)] + ([WEIGHT_FILES[library]] if library in WEIGHT_FILES else [])
