@@ -104,3 +104,25 @@ async def test_the_wizard_s_model_step_lets_an_opened_profile_s_model_vae_stand_
         await until(pilot, lambda: screen.checking is None)
         assert "✓ diffusers folder: Stable Diffusion 1.x" in str(screen.query_one("#model-family", Static).render())
         assert screen.leave_problem() is None
+
+
+def test_a_part_folder_this_user_may_not_enter_is_said_not_a_crash(tiny_sd1: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python 3.11's is_file raises PermissionError inside a folder of mode 700 of another user's: validate and the
+    run crashed on it (root reads through any mode, so the refusal comes from a stand-in, as the OS answers a user)."""
+    import errno
+    import os
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_sd1, folder)
+    stat = Path.stat
+
+    def refused(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
+        if folder / "unet" in self.absolute().parents:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return stat(self, follow_symlinks=follow_symlinks)
+
+    monkeypatch.setattr(Path, "stat", refused)
+    assert missing_parts(folder) == ["unet/ (which this user cannot read: Permission denied)"]
+    with pytest.raises(ModelPartMissingError, match=r"cannot read: Permission denied.*chmod -R a\+rX"):
+        load_components(folder)

@@ -55,7 +55,12 @@ def missing_parts(folder: Path, *, vae: str | None = None, tokenizer: str | None
         if (part == "vae" and vae) or ("Tokenizer" in class_name and not class_name.startswith("T5") and tokenizer):
             continue
         for files in _files(str(library), class_name):
-            if not any((folder / part / name).is_file() for name in files):
+            try:
+                there = any((folder / part / name).is_file() for name in files)
+            except OSError as error:  # Python 3.11's is_file raises for a folder this user may not enter
+                missing.append(f"{part}/ (which this user cannot read: {error.strerror})")
+                break
+            if not there:
                 missing.append(f"{part}/ (its {class_name}'s {' or '.join(files)})")
                 break
     return missing
@@ -63,9 +68,10 @@ def missing_parts(folder: Path, *, vae: str | None = None, tokenizer: str | None
 
 def missing_parts_message(source: str, missing: list[str]) -> str:
     """What to do about ``missing``, parts of the model folder ``source``."""
+    unreadable = " (or let this user read it: `chmod -R a+rX` the model folder)" if "cannot read" in str(missing) else ""
     return (f"'{source}' lacks {', '.join(missing)}, which its model_index.json lists: copy "
             f"{'that part' if len(missing) == 1 else 'those parts'} from where the model came from (a partial download "
-            "or copy leaves parts out), or give a complete model folder or a hub id")
+            f"or copy leaves parts out){unreadable}, or give a complete model folder or a hub id")
 
 
 def check_parts(folder: Path, *, vae: str | None = None, tokenizer: str | None = None) -> None:
