@@ -84,3 +84,21 @@ def test_sizes_in_g_and_sizes_that_print_alike_are_one_card(tmp_path: Path, monk
     assert main(["hardware", "--family", "sdxl", "--output-dir", str(tmp_path), "--json", "--card", "10.0000001",
                  "--card", "10.0000002", "--card", "12.04"]) == 0
     assert list(json.loads(capsys.readouterr().out)["presets"]["sdxl-full"]["fits"]) == ["10", "12"]
+
+
+@pytest.mark.parametrize(("card", "gb"), [("H100", "80"), ("RTX 4090", "24"), ("nvidia a10g", "24"), ("4090", "24"),
+                                          ("A100-40GB", "40"), ("NVIDIA H100 80GB HBM3", "80"), ("l40s", "48")])
+def test_a_card_named_is_judged_as_its_memory(card: str, gb: str, tmp_path: Path, capsys) -> None:
+    """One renting picks a card by its name; `--card H100` was refused ("not a card size"), and `--card 4090` read
+    as a card of 4090 GB."""
+    assert main(["hardware", "--family", "sdxl", "--output-dir", str(tmp_path), "--json", "--card", card]) == 0
+    assert list(json.loads(capsys.readouterr().out)["card_verdicts"]) == [gb]
+
+
+@pytest.mark.parametrize(("card", "said"), [("A100", "'A100' is sold with 40 or 80 GB"), ("3080", "with 10 or 12 GB"),
+                                            ("Z9000", "not a card size or a card known here")])
+def test_a_card_named_without_its_size_where_it_has_several_or_unknown_is_refused(card: str, said: str, tmp_path: Path,
+                                                                                  capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["hardware", "--output-dir", str(tmp_path), "--card", card])
+    assert exited.value.code == 2 and said in capsys.readouterr().err

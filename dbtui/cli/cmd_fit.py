@@ -8,8 +8,8 @@ import re
 
 from dbtui.cli.common import add_overrides, int_in, price
 
-CARD_HELP = ("a card size in GB to judge the memory estimates against, e.g. --card 40 --card 80 (repeat for several; "
-             "replaces the default 8, 12, 16 and 24)")
+CARD_HELP = ("a card to judge the memory estimates against, by its size in GB or its name, e.g. --card 40 --card H100 "
+             "--card 'RTX 4090' --card A100-40GB (repeat for several; replaces the default 8, 12, 16 and 24)")
 
 
 MAX_CARD_GB = 4096  # far above any one card: a larger size is a typo (1e20, a size in MB)
@@ -17,13 +17,20 @@ MAX_CARD_GB = 4096  # far above any one card: a larger size is a typo (1e20, a s
 
 def card_size(text: str) -> float:
     """An argparse ``type``: a card's memory in GB (GiB, as cards are sold), a finite number above 0 and at most
-    ``MAX_CARD_GB``; "80GB", "80 GiB" and "24G" in any case read as 80 and 24. Rounded to 0.1 GB, as the verdicts print
-    sizes: two that print alike are one card."""
+    ``MAX_CARD_GB``; "80GB", "80 GiB" and "24G" in any case read as 80 and 24, a card's name ("H100") as its memory
+    (engine.card_names). Rounded to 0.1 GB, as the verdicts print sizes: two that print alike are one card."""
+    from engine.card_names import UnknownCardError, card_gb_by_name, is_card_name
+
     number = re.sub(r"\s*(gib|gb|g)$", "", text.strip(), flags=re.IGNORECASE)
     try:
+        if is_card_name(text):
+            raise ValueError(text)  # "4090" is a card, not 4090 GB
         value = float(number)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a card size: give its memory in GB, e.g. 24 or 80") from None
+        try:
+            value = card_gb_by_name(text)
+        except UnknownCardError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
     if not math.isfinite(value) or round(value, 1) <= 0:
         raise argparse.ArgumentTypeError(f"{text} is not a card size: give its memory in GB, above 0, e.g. 24 or 80")
     if value > MAX_CARD_GB:

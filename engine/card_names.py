@@ -1,0 +1,53 @@
+"""Rental GPUs by name: the memory each is sold with, so `--card H100` judges an estimate as `--card 80` does.
+
+Written by hand: no library here lists cards' memory (NVML reads only the cards in this machine). Sizes are the
+makers' published ones; a model sold in several sizes (the A100 in 40 and 80 GB) is named with its size.
+"""
+
+from __future__ import annotations
+
+import re
+
+from engine.errors import DbtuiError
+
+# Names as users type them, folded by ``_folded``: lower case, without "nvidia", "geforce", "rtx" or separators.
+CARD_GB: dict[str, float] = {
+    "t4": 16, "l4": 24, "a10": 24, "a10g": 24, "a40": 48, "l40": 48, "l40s": 48, "a4000": 16, "a4500": 20,
+    "a5000": 24, "a6000": 48, "6000ada": 48, "h100": 80, "h100nvl": 94, "h200": 141, "b200": 180,
+    "2080ti": 11, "3070": 8, "3080ti": 12, "3090": 24, "3090ti": 24, "4060": 8, "4070": 12, "4070ti": 12,
+    "4080": 16, "4080super": 16, "4090": 24, "5080": 16, "5090": 32,
+}
+# Sold in several sizes: the name alone does not say which.
+SIZES_OF: dict[str, tuple[float, ...]] = {"a100": (40, 80), "v100": (16, 32), "3080": (10, 12), "4060ti": (8, 16),
+                                          "3060": (8, 12), "p100": (12, 16)}
+
+
+class UnknownCardError(DbtuiError, ValueError):
+    """A card named that is not known here, or that is sold in several sizes."""
+
+
+def _folded(name: str) -> str:
+    return re.sub(r"nvidia|geforce|rtx|[\s_-]", "", name.lower())
+
+
+def is_card_name(text: str) -> bool:
+    """Whether ``text`` names a card known here, sized or not: "4090" is a card, not 4090 GB."""
+    return _folded(text) in CARD_GB or _folded(text) in SIZES_OF
+
+
+def card_gb_by_name(name: str) -> float:
+    """The memory, in GB as sold, of the card ``name`` ("H100", "RTX 4090", "A100-80GB", "nvidia a10g")."""
+    # "A100-80GB", "H100 80GB HBM3": the size the name gives, apart from its model number ("A10G" is none).
+    sized = re.search(r"(?<=[\s_-])(\d+(?:\.\d+)?)\s*(?:gib|gb|g)\b", name, flags=re.IGNORECASE)
+    if sized and re.search(r"[a-z0-9]", name[:sized.start()], flags=re.IGNORECASE):
+        return float(sized.group(1))
+    folded = _folded(name)
+    if folded in CARD_GB:
+        return CARD_GB[folded]
+    if folded in SIZES_OF:
+        sizes = " or ".join(f"{size:g}" for size in SIZES_OF[folded])
+        largest = f"{SIZES_OF[folded][-1]:g}"
+        raise UnknownCardError(f"'{name}' is sold with {sizes} GB: give the size, e.g. {largest} or '{name.strip()} "
+                               f"{largest}GB'")
+    raise UnknownCardError(f"'{name}' is not a card size or a card known here: give its memory in GB, e.g. 24 or 80 "
+                           "(cards known by name: H100, H200, A100-80GB, L40S, A6000, RTX 4090, L4, T4 and others)")
