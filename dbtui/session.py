@@ -66,6 +66,10 @@ class Session:
     step: int = 0  # index into STEPS
     adopted_resolution: int | None = None  # dataset.resolution as taken from the model, until the user changes it
     aside: dict[str, Any] = field(default_factory=dict)  # values that do not apply now, kept to restore (field_rules)
+    # The parameters screen's own inputs, kept as typed when the user goes back a step and returns: a Save as path
+    # typed over the one the screen offers (None: the offered one), and the fit test's price per hour.
+    typed_save_as: str | None = None
+    price_text: str = ""
     # dotted key → (the draft's value before the last tier preset applied, the value it put), for each setting
     # it put: the next tier preset puts the first back where it sets none (dbtui/presets.py preset_values)
     preset_left: dict[str, tuple[Any, Any]] = field(default_factory=dict)

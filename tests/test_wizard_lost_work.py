@@ -406,3 +406,28 @@ async def test_quitting_with_a_live_run_says_where_it_goes_on(tmp_path: Path, mo
         await pilot.pause(0.2)
     [said] = exits
     assert f"the run goes on in {session.run_folder}" in said and f"dbtui stop {session.run_folder}" in said
+
+
+async def test_a_typed_save_as_path_and_price_are_kept_after_going_back_and_returning(tmp_path: Path, monkeypatch) -> None:
+    """Esc to the dataset step and back reset Save as to the offered path and emptied the price per hour."""
+    from textual.widgets import Input
+
+    from wizard_steps import at_step
+
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        offered = screen.query_one("#par-path", Input).value
+        screen.query_one("#par-path", Input).value = str(tmp_path / "mine.toml")
+        screen.query_one("#par-price", Input).value = "0.79"
+        await settle(pilot)
+        app.goto(2)
+        await settle(pilot)
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        assert screen.query_one("#par-path", Input).value == str(tmp_path / "mine.toml")
+        assert screen.query_one("#par-price", Input).value == "0.79"
+        screen.query_one("#par-path", Input).value = offered  # typed back to the offered path: it follows the name again
+        await settle(pilot)
+        assert app.session.typed_save_as is None

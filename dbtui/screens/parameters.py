@@ -105,14 +105,15 @@ whether to resume it.
             with Horizontal(classes="par-row"):
                 yield Label("Save as")
                 self._default_shown = str(self.session.default_path())
-                yield OrderedInput(self._default_shown, id="par-path", compact=True)
+                yield OrderedInput(self.session.typed_save_as or self._default_shown, id="par-path", compact=True)
                 yield Button("Save", id="par-save", variant="primary")
                 yield Button("Command", id="par-command")
             yield ProfileForm(self.session, id="par-form")
             yield Static(f"[b]Fit test[/b]: train {FIT_STEPS} real steps to measure memory, speed, time and cost.", id="par-fit-title")
             with Horizontal(classes="par-row"):
                 yield Label("Price per hour")
-                yield OrderedInput(placeholder="e.g. 0.79 (optional)", id="par-price", compact=True)
+                yield OrderedInput(self.session.price_text, placeholder="e.g. 0.79 (optional)", id="par-price",
+                                   compact=True)
                 yield Button("Fit test", id="par-fit")
             yield Static("", id="par-fit-result")
         yield Static("", id="par-fit-status")
@@ -203,6 +204,13 @@ whether to resume it.
         self.notify(f"Applied: {PRESET_LABELS[preset]}")
 
     @on(Button.Pressed, "#par-save")
+    @on(Input.Changed, "#par-path, #par-price")
+    def _keep_typed(self, event: Input.Changed) -> None:
+        if event.input.id == "par-price":
+            self.session.price_text = event.value
+        else:
+            self.session.typed_save_as = None if event.value == self._default_shown else event.value
+
     @on(Input.Submitted, "#par-path")
     def action_save(self) -> None:
         path = Path(self.query_one("#par-path", Input).value.strip() or self.session.default_path()).expanduser()
