@@ -132,7 +132,7 @@ def test_a_run_name_that_names_no_folder_of_its_own_is_refused(name: str, tmp_pa
 def test_a_run_name_says_in_words_which_characters_it_may_hold(name: str, tmp_path: Path, capsys) -> None:
     path = write(tmp_path, GOOD)
     err = user_error(capsys, ["validate", str(path), "--set", f'name="{name}"'])
-    assert "use letters, digits, '.', '_' and '-' (no spaces or slashes)" in err and "pattern" not in err
+    assert "use the letters a-z and A-Z, digits, '.', '_' and '-' (no spaces or slashes)" in err and "pattern" not in err
 
 
 def test_a_run_name_too_long_for_its_output_files_is_refused_before_training(tmp_path: Path, capsys) -> None:

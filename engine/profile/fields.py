@@ -82,7 +82,7 @@ def _run_name(value: str) -> str:
     # The name is a folder under saving.output_dir: "." or ".." would put the run's files (its
     # profile.toml among them) into output_dir itself or the folder above it.
     if not value or any(not (c.isascii() and (c.isalnum() or c in "._-")) for c in value):
-        raise ValueError(f"{value!r} is not a usable run name: use letters, digits, '.', '_' and '-' "
+        raise ValueError(f"{value!r} is not a usable run name: use the letters a-z and A-Z, digits, '.', '_' and '-' "
                          "(no spaces or slashes), e.g. my-subject-v1; it names the run's folder")
     if set(value) == {"."}:
         raise ValueError(f"{value!r} names no folder of its own; give the run a name, e.g. my-subject-v1")
@@ -130,6 +130,6 @@ def run_name_problem(value: str) -> str | None:
     except ValueError as error:
         return str(error)
     return None
-"""The run's folder name: letters, digits, '.', '_' and '-'."""
+"""The run's folder name: the letters a-z and A-Z, digits, '.', '_' and '-'."""
 CaptionExtension = Annotated[str, AfterValidator(caption_extension)]
 """The extension of per-image caption files, with its dot: one plain extension, not an image's."""
