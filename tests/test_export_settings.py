@@ -65,6 +65,25 @@ def test_an_edited_profile_exports_the_checkpoint_as_it_was_trained(tmp_path: Pa
         export_checkpoint(folder.path, 2)
 
 
+
+def test_a_checkpoint_that_does_not_fit_another_base_model_is_said_so_not_as_other_training_settings(tmp_path: Path) -> None:
+    """Its weights built with the settings its manifest records, a mismatch can only be the base model RUN/profile.toml
+    names: it was said as "another training.lora rank or targets ... put back the settings it was trained with", which
+    an edit of the profile's LoRA settings (not read) could never fix."""
+    from engine.runs.checkpoints import CheckpointMismatchError
+    from engine.runs.export import export_checkpoint
+
+    path = profile_file(tmp_path, training={"method": "lora", "max_train_steps": 4},
+                        saving={"every_n_steps": 2, "export": ["lora_diffusers"]})
+    assert dbtui("run", str(path), "--plain", stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT).wait(timeout=600) == 0
+    folder = RunFolder(tmp_path / "runs" / "t")
+    _edited(folder, model={"pretrained": "builtin:tiny-sdxl"})
+    with pytest.raises(CheckpointMismatchError) as raised:
+        export_checkpoint(folder.path, 2)
+    said = str(raised.value)
+    assert "do not fit the base model builtin:tiny-sdxl that model.pretrained names in" in said
+    assert "it was trained from builtin:tiny-sd1" in said and "training.lora" not in said
+
 def test_a_checkpoint_folder_without_its_manifest_is_said_incomplete_and_the_step_exported_instead_named(
         tmp_path: Path, monkeypatch) -> None:
     """Said as "has no checkpoint at step 8", and `dbtui export RUN` wrote step 4 without a word."""

@@ -42,6 +42,10 @@ class CheckpointError(DbtuiError):
     """A checkpoint that cannot be resumed from."""
 
 
+class CheckpointMismatchError(CheckpointError):
+    """A checkpoint's weights do not fit the model they are read into (other LoRA settings, another base model)."""
+
+
 class GeneratorState:
     """Lets accelerate checkpoint the trainer's noise generator, one state per process.
 
@@ -186,7 +190,7 @@ def restore_part(model: Any, name: str, checkpoint: Path, shown: Path | None = N
     except RuntimeError as error:  # torch's load_state_dict: a LoRA of another rank, another model's weights
         if "size mismatch" not in str(error) and "loading state_dict" not in str(error):
             raise  # out of memory, and the like: not the checkpoint's
-        raise CheckpointError(f"checkpoint {said} does not match the profile's settings: its {name} weights do not fit "
+        raise CheckpointMismatchError(f"checkpoint {said} does not match the profile's settings: its {name} weights do not fit "
                               "the model they make (another training.lora rank or targets, another base model): put back in "
                               "the profile the settings it was trained with") from None
     except (OSError, ValueError, SafetensorError) as error:
@@ -198,7 +202,7 @@ def restore_part(model: Any, name: str, checkpoint: Path, shown: Path | None = N
         read = str(error).replace(str(checkpoint), str(said))
         raise CheckpointError(f"checkpoint {said} is damaged: its {name} weights cannot be read ({read}); {other_steps}") from None
     if lora and getattr(result, "unexpected_keys", None):
-        raise CheckpointError(f"checkpoint {said} does not match this profile's LoRA settings")
+        raise CheckpointMismatchError(f"checkpoint {said} does not match this profile's LoRA settings")
 
 
 def _fsync_tree(root: Path) -> None:

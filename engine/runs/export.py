@@ -17,9 +17,10 @@ from typing import Any
 
 from engine.errors import DbtuiError
 from engine.events import Event, Warning
-from engine.runs.checkpoints import MANIFEST, CheckpointError, complete_checkpoints, damage_of, read_manifest, restore_part
+from engine.runs.checkpoints import (MANIFEST, CheckpointError, CheckpointMismatchError, complete_checkpoints, damage_of,
+                                    read_manifest, restore_part)
 from engine.runs.export_pin import pinned
-from engine.runs.export_settings import export_settings
+from engine.runs.export_settings import base_model_mismatch, export_settings
 from engine.runs.file_errors import RunFilesError, said_as_run_files_error
 from engine.runs.folder import RunFolder
 from engine.runs.resume_point import SET_ASIDE
@@ -115,7 +116,8 @@ def _export_from(folder: RunFolder, step: int, checkpoint: Path, files: Path, re
     from engine.training.trainable import add_lora_adapters
 
     try:
-        profile = export_settings(load_profile(folder.profile), read_manifest(files), checkpoint, folder.profile, emit)
+        manifest = read_manifest(files)
+        profile = export_settings(load_profile(folder.profile), manifest, checkpoint, folder.profile, emit)
     except CheckpointError:
         if files != checkpoint or (checkpoint / MANIFEST).exists():
             raise
@@ -131,6 +133,8 @@ def _export_from(folder: RunFolder, step: int, checkpoint: Path, files: Path, re
         add_lora_adapters(components, profile)
     try:
         text_encoders = _restore(components, profile, files, checkpoint)
+    except CheckpointMismatchError as error:
+        raise base_model_mismatch(error, manifest, checkpoint, profile, folder.profile) from None
     except CheckpointError:
         if files != checkpoint or (checkpoint / MANIFEST).exists():
             raise

@@ -16,7 +16,7 @@ from typing import Any
 from engine.events import Event, Warning
 from engine.profile import Profile, ProfileError, validate_data
 from engine.profile.changes import changed_settings, said_changes
-from engine.runs.checkpoints import CheckpointError, recorded_profile
+from engine.runs.checkpoints import CheckpointError, CheckpointMismatchError, recorded_profile
 from engine.runs.resume_changes import MAY_CHANGE
 
 def export_settings(now: Profile, manifest: dict[str, Any], checkpoint: Path, profile_file: Path,
@@ -44,3 +44,20 @@ def export_settings(now: Profile, manifest: dict[str, Any], checkpoint: Path, pr
                      advice=f"the export builds the model with the checkpoint's own settings (its manifest.json holds "
                             f"them); from {profile_file.name} it takes only the base model's place and the saving section"))
     return profile
+
+
+
+def base_model_mismatch(error: CheckpointMismatchError, manifest: dict[str, Any], checkpoint: Path, now: Profile,
+                        profile_file: Path) -> CheckpointMismatchError:
+    """``error`` (the checkpoint's weights do not fit the model built for them) said for an export: where the manifest
+    holds the settings it was trained with, they built the model, and only the base model RUN/profile.toml names can
+    differ; the generic advice, to put the training settings back in the profile, would change nothing."""
+    trained = recorded_profile(manifest)
+    if trained is None:
+        return error
+    was = trained.model.pretrained
+    where = (f"it was trained from {was}: write that model's place there" if was != now.model.pretrained else
+             "the model there is not the one it was trained from (replaced since?): put that one back")
+    return CheckpointMismatchError(f"checkpoint {checkpoint}'s weights do not fit the base model {now.model.pretrained} "
+                                   f"that model.pretrained names in {profile_file} (the rest of the model is built with "
+                                   f"the settings its manifest.json records): {where}")
