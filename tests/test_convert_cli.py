@@ -149,6 +149,12 @@ def test_a_run_folder_or_a_checkpoint_given_to_convert_says_what_to_give_instead
     assert f"the model it finished with is in {run / 'outputs/diffusers'}" in capsys.readouterr().err
     assert main(["convert", "to-diffusers", str(run), str(tmp_path / "model")]) == 2
     assert f"the model it finished with is in {run / 'outputs/diffusers'}" in capsys.readouterr().err
+    # saving.export without "diffusers" writes no outputs/diffusers: its single file is the model it finished with
+    (run / "outputs").mkdir()
+    for name in ("mine.previous.safetensors", "mine-lora-kohya.safetensors", "mine.safetensors"):
+        (run / "outputs" / name).write_bytes(b"")
+    assert main(["convert", "to-diffusers", str(run), str(tmp_path / "model")]) == 2
+    assert f"the model it finished with is in {run / 'outputs/mine.safetensors'}," in capsys.readouterr().err
 
 
 def test_convert_command_keeps_help_fast() -> None:

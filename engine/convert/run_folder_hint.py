@@ -9,16 +9,28 @@ from pathlib import Path
 def run_folder_hint(folder: Path, wanted: str) -> str | None:
     """The advice for ``folder`` when it is a run folder or (a part of) one of its checkpoints, else None.
     ``wanted``: "model" or "LoRA", what the converter reads."""
-    output = "outputs/diffusers" if wanted == "model" else "outputs/lora"
     if _is_run_folder(folder):
         return (f"{folder} is a dbtui run folder, not a {wanted}: the {wanted} it finished with is in "
-                f"{folder / output}, and `dbtui export {folder} --step N` writes a kept step's")
+                f"{_finished(folder / 'outputs', wanted)}, and `dbtui export {folder} --step N` writes a kept step's")
     for checkpoint in (folder, folder.parent):
         if (checkpoint / "manifest.json").is_file() and checkpoint.parent.name == "checkpoints":
             run, step = checkpoint.parent.parent, checkpoint.name.removeprefix("step-").lstrip("0") or "0"
             return (f"{folder} is (part of) a training checkpoint, not a {wanted}: `dbtui export {run} --step {step}` "
                     f"writes its {wanted} into {run / 'exports' / f'step-{step}'}")
     return None
+
+
+def _finished(outputs: Path, wanted: str) -> Path:
+    """Where a run's finished ``wanted`` is in ``outputs``. A model is outputs/diffusers, or, where saving.export
+    asked for single files alone (no diffusers folder is written then), its single file."""
+    if wanted != "model":
+        return outputs / "lora"
+    if not (outputs / "diffusers").is_dir():
+        singles = sorted(path for suffix in (".safetensors", ".ckpt") for path in outputs.glob(f"*{suffix}")
+                         if not path.stem.endswith((".previous", "-lora-kohya")))
+        if singles:
+            return singles[0]
+    return outputs / "diffusers"
 
 
 def _is_run_folder(folder: Path) -> bool:
