@@ -172,3 +172,19 @@ def test_the_demos_closing_words_name_its_best_step(tmp_path: Path) -> None:
     folder = scored_folder(tmp_path, ROUNDS)
     said = closing_words(loads_profile(demo_profile_text()), folder, tmp_path / "tiny-demo.toml")
     assert "\nbest step: 30 — subject fidelity 0.925" in said
+
+
+def test_the_demos_closing_words_name_the_model_it_wrote(tmp_path: Path) -> None:
+    """A demo run with --set saving.export='["safetensors"]' (no diffusers folder is written then) was told its model
+    was in outputs/diffusers, which is not there."""
+    from dbtui.cli.cmd_demo import closing_words
+    from engine.builtin import demo_profile_text
+    from engine.profile import loads_profile
+    from engine.runs.folder import RunFolder
+
+    folder = RunFolder(tmp_path / "runs" / "tiny-demo")
+    said = {export: closing_words(loads_profile(demo_profile_text(), [f"saving.export={export}", "name='tiny-demo'"]),
+                                  folder, tmp_path / "tiny-demo.toml")
+            for export in ('["diffusers", "safetensors"]', '["safetensors"]')}
+    assert f"model:   {folder.outputs / 'diffusers'}\n" in said['["diffusers", "safetensors"]']
+    assert f"model:   {folder.outputs / 'tiny-demo.safetensors'}\n" in said['["safetensors"]']

@@ -103,7 +103,7 @@ def closing_words(profile: Profile, folder: RunFolder, path: Path) -> str:
     from engine.runs.score_words import best_of_run_said
 
     lines = ["", "the demo ran end to end.", f"  report:  {folder.path / REPORT} (open it in a browser)",
-             f"  model:   {folder.outputs / 'diffusers'}", f"  samples: {folder.samples}"]
+             f"  model:   {_model_of(profile, folder)}", f"  samples: {folder.samples}"]
     evaluation = profile.evaluation
     if evaluation.enabled:
         lines.append(f"  before:  {folder.path / 'evaluation' / 'step-000000'} (the model before training)")
@@ -117,3 +117,13 @@ def closing_words(profile: Profile, folder: RunFolder, path: Path) -> str:
                      "works, not how good the model is")
     lines.append(f"train it again headless under a new name: dbtui run {shlex.quote(str(path))} --set name=another-run")
     return "\n".join(lines)
+
+
+def _model_of(profile: Profile, folder: RunFolder) -> Path:
+    """Where the finished demo's model is: outputs/diffusers only where saving.export asks for it (a --set that lists
+    single files alone writes none), else its single file, else (a LoRA's formats alone) its LoRA."""
+    export = profile.saving.export
+    if "diffusers" in export:
+        return folder.outputs / "diffusers"
+    single = next((fmt for fmt in ("safetensors", "ckpt") if fmt in export), None)
+    return folder.outputs / (f"{profile.name}.{single}" if single else "lora")
