@@ -60,6 +60,9 @@ def test_an_edited_profile_exports_the_checkpoint_as_it_was_trained(tmp_path: Pa
     _without_profiles(folder)  # the settings then come from RUN/profile.toml, and a mismatch is said as one
     with pytest.raises(CheckpointError, match="step-00000002 does not match the profile's settings: its unet weights"):
         export_checkpoint(folder.path, 2)
+    _edited(folder, training={"lora": None})  # its LoRA as trained, its text encoder's said left out: it was dropped
+    with pytest.raises(CheckpointError, match="holds its trained text_encoder, and .* says training.train_text_encoder"):
+        export_checkpoint(folder.path, 2)
     _edited(folder, training={"method": "full", "lora": None}, saving={"export": ["diffusers"]})
     with pytest.raises(CheckpointError, match='was trained with training.method = "lora", and .* now says "full"'):
         export_checkpoint(folder.path, 2)

@@ -132,7 +132,7 @@ def _export_from(folder: RunFolder, step: int, checkpoint: Path, files: Path, re
     if profile.training.method == "lora":
         add_lora_adapters(components, profile)
     try:
-        text_encoders = _restore(components, profile, files, checkpoint)
+        text_encoders = _restore(components, profile, files, checkpoint, folder.profile)
     except CheckpointMismatchError as error:
         raise base_model_mismatch(error, manifest, checkpoint, profile, folder.profile) from None
     except CheckpointError:
@@ -182,14 +182,20 @@ def _check_base_model(source: str, folder: RunFolder) -> None:
                                  f"found it, or write its new place as model.pretrained in {folder.profile}")
 
 
-def _restore(components: Any, profile: Any, files: Path, checkpoint: Path) -> list[Any] | None:
+def _restore(components: Any, profile: Any, files: Path, checkpoint: Path, profile_file: Path) -> list[Any] | None:
     """The checkpoint's trained weights, read from ``files`` (its pin), into ``components``; the text encoders when
     they trained (else None: a whole pipeline reads the frozen ones from the base model). Errors name the checkpoint."""
     restore_part(components.unet, components.family.denoiser_name, files, shown=checkpoint)
+    held = [name for name in components.family.text_encoder_names
+            if (files / name).is_dir() or (files / "lora" / f"{name}.safetensors").is_file()]
     if not profile.training.train_text_encoder:
+        if held:  # a manifest of before manifests held the profile: RUN/profile.toml's setting, edited since
+            raise CheckpointError(f"checkpoint {checkpoint} holds its trained {' and '.join(held)}, and {profile_file} "
+                                  "says training.train_text_encoder = false, which would leave what they learned out of "
+                                  "the export: put true back to export it")
         return None
     text_encoders = list(components.text_encoders)
     for name, text_encoder in zip(components.family.text_encoder_names, text_encoders):
-        if (files / name).is_dir() or (files / "lora" / f"{name}.safetensors").is_file():
+        if name in held:
             restore_part(text_encoder, name, files, shown=checkpoint)
     return text_encoders
