@@ -13,7 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Write the model at a kept checkpoint of RUN into RUN/exports/step-N/, in the formats "
         "saving.export lists in RUN/profile.toml (diffusers folder, single file, LoRA): edit that list there to "
         "choose them. The model is built with the settings the checkpoint was trained with (its manifest.json), "
-        "from the base model model.pretrained names in RUN/profile.toml. Use it on the step whose "
+        "from the base model model.pretrained names in RUN/profile.toml (with its model.vae and model.tokenizer; "
+        "the run's name names the files). Use it on the step whose "
         "previews look best: DreamBooth often overfits before the last step. Exporting a step again keeps what it "
         "wrote before as one copy beside the new (diffusers.previous/, NAME.previous.safetensors): each can be "
         "gigabytes, so delete them once the new one is right.",

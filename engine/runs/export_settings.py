@@ -42,7 +42,8 @@ def export_settings(now: Profile, manifest: dict[str, Any], checkpoint: Path, pr
     if changed:
         emit(Warning(message=f"{profile_file} is not as the checkpoint was trained: {said_changes(changed)}",
                      advice=f"the export builds the model with the checkpoint's own settings (its manifest.json holds "
-                            f"them); from {profile_file.name} it takes only the base model's place and the saving section"))
+                            f"them); from {profile_file.name} it takes only where the base model, its VAE and tokenizer are, the "
+                            f"run's name and the saving section"))
     return profile
 
 
