@@ -162,6 +162,7 @@ def test_an_error_other_than_a_permission_is_said_as_it_is_and_a_listing_names_t
     assert f"dbtui: cannot read {stale.path}: Stale file handle; it is left out of the list of runs" in capsys.readouterr().err
     skipped: list[RunFolderError] = []
     assert list_runs(runs, skipped.append) == [kept] and len(skipped) == 1
+    monkeypatch.setenv("COLUMNS", "300")  # one table row a line: at 80 the run column folds a long tmp path mid-name
     assert main(["runs", str(runs)]) == 0
     out, err = capsys.readouterr()
     assert "kept" in out and "stale" not in out and f"cannot read {stale.path}: Stale file handle" in err
