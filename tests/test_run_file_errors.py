@@ -215,3 +215,48 @@ def test_a_checkpoint_this_user_may_not_read_is_said_as_such_not_as_damaged(tmp_
     (tmp_path / "unet").mkdir()
     with pytest.raises(CheckpointError, match=r"may not read its unet weights.*chmod -R a\+r"):
         restore_part(Unreadable(), "unet", tmp_path)
+
+
+def test_machine_n_is_told_its_own_way_to_go_on_not_dbtui_resume(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Machine 1's trainer said "then `dbtui resume RUN` continues": refused where the folder holds only machine 1's
+    files, and on a disk the machines share it trains profile.toml, machine 0's part. Its log line had no advice."""
+    from engine.profile import save_profile
+    from engine.runs import in_process, worker
+    from tests.training_helpers import tiny_profile
+
+    full = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "cache" / "x"))
+    advice = run_files_error(full, tmp_path, machine_rank=1).advice
+    assert "then `dbtui run PROFILE --set launch.machine_rank=1` trains this machine's part again" in advice
+    assert f"kept in {tmp_path / 'profile-machine-1.toml'}" in advice and "dbtui resume" not in advice
+    (tmp_path / "checkpoints" / "step-00000020").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "step-00000020" / "manifest.json").write_text('{"step": 20}')
+    advice = run_files_error(full, tmp_path, machine_rank=1).advice
+    assert "then `dbtui run PROFILE --resume --set launch.machine_rank=1` resumes this machine's part" in advice
+    assert "dbtui resume" not in advice
+    read_only = run_files_error(OSError(errno.EROFS, "Read-only file system", str(tmp_path / "x")), tmp_path, machine_rank=1)
+    assert "resume this machine's part from there" in read_only.advice
+    assert "dbtui resume" not in read_only.advice.replace("(not `dbtui resume`", "")
+    gone = run_files_error(OSError(errno.ENOENT, "gone", str(tmp_path / "run" / "x")), tmp_path / "run", machine_rank=1)
+    assert "`dbtui run PROFILE --set launch.machine_rank=1`" in gone.advice and "dbtui resume" not in gone.advice
+    # Machine 0's words stay.
+    assert f"then `dbtui resume {tmp_path}` continues from its latest checkpoint" in run_files_error(full, tmp_path).advice
+
+    two_machines = {"num_processes": 2, "num_machines": 2, "main_process_ip": "10.0.0.1", "main_process_port": 29500}
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 2}, launch={**two_machines, "machine_rank": 1})
+
+    def refused(trainer, step: int) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "run" / "cache" / "x"))
+
+    with pytest.raises(RunFilesError) as raised:  # the trainer knows its machine
+        in_process.train(profile, tmp_path / "run", step_hooks=[refused])
+    assert "--set launch.machine_rank=1" in raised.value.advice and "dbtui resume" not in raised.value.advice
+
+    def fails(*args, **kwargs):
+        raise raised.value
+
+    monkeypatch.setattr(in_process, "train", fails)
+    run = tmp_path / "run"
+    save_profile(profile, run / "profile-machine-1.toml")
+    assert worker.main([str(run), "--profile", str(run / "profile-machine-1.toml")]) == 1
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dbtui trainer:")]
+    assert said == [f"dbtui trainer: {raised.value}; {raised.value.advice}"]  # the line its `dbtui run` shows

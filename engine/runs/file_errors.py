@@ -21,15 +21,17 @@ class RunFilesError(DbtuiError):
         self.advice = advice
 
 
-def run_files_error(error: OSError, run_dir: Path, then: str | None = None) -> RunFilesError | None:
+def run_files_error(error: OSError, run_dir: Path, then: str | None = None,
+                    machine_rank: int = 0) -> RunFilesError | None:
     """The RunFilesError for ``error``, or None when it is not one of the machine's (then it is a bug).
-    ``then``: what to run once it is fixed (default: resume the run)."""
+    ``then``: what to run once it is fixed (default: resume the run, as ``machine_rank`` does)."""
     where = f"'{error.filename}'" if error.filename else "a file of the run"
     from engine.runs.checkpoints import complete_checkpoints
     from engine.runs.folder import RunFolder
 
     kept = bool(complete_checkpoints(RunFolder(Path(run_dir))))
-    resume = then or (f"then `dbtui resume {shlex.quote(str(run_dir))}` continues from its latest checkpoint" if kept else
+    resume = then or (_resume_machine(run_dir, machine_rank, kept) if machine_rank else
+                      f"then `dbtui resume {shlex.quote(str(run_dir))}` continues from its latest checkpoint" if kept else
                       f"then `dbtui resume {shlex.quote(str(run_dir))}` trains it again from the start: it has no checkpoint")
     code = error.errno
     if code in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
@@ -49,16 +51,35 @@ def run_files_error(error: OSError, run_dir: Path, then: str | None = None) -> R
                              f"free some space (`df -h {run_dir}`){fewer}; {resume}")
     if code == errno.EROFS:
         # The run trains where its folder is, started anew or resumed: no saving.output_dir moves it.
-        elsewhere = "" if then else f". Or {resume_a_copy('a folder on a writable disk')}"
+        elsewhere = "" if then else f". Or {resume_a_copy('a folder on a writable disk', main_machine=not machine_rank)}"
         return RunFilesError(f"the file system holding {where} is read-only",
                              f"remount it writable; {resume}{elsewhere}")
     if code == errno.EIO:
         return RunFilesError(f"the disk reported an input/output error on {where}",
                              "the disk may be failing (see `dmesg`); copy the run folder to another disk and resume it there")
     if code == errno.ENOENT and not Path(run_dir).is_dir():
-        return RunFilesError(f"the run folder {run_dir} is gone: it was moved or deleted while the run trained",
-                             "start the run again (`dbtui run PROFILE`), or resume it where you moved it (`dbtui resume FOLDER`)")
+        again = ("start the run again (`dbtui run PROFILE`), or resume it where you moved it (`dbtui resume FOLDER`)"
+                 if not machine_rank else
+                 f"start this machine's part again (`dbtui run PROFILE --set launch.machine_rank={machine_rank}`), or "
+                 "resume it where you moved it (add `--resume --set saving.output_dir=` the folder that holds it)")
+        return RunFilesError(f"the run folder {run_dir} is gone: it was moved or deleted while the run trained", again)
     return None
+
+
+def _resume_machine(run_dir: Path, machine_rank: int, kept: bool) -> str:
+    """How machine ``machine_rank`` (not 0) goes on once it is fixed: its `dbtui resume` is refused where the folder
+    holds only its own files, and on a disk the machines share trains profile.toml, machine 0's part."""
+    from engine.runs.launcher import machine_profile
+    from engine.runs.folder import RunFolder
+
+    told = (f"add the --set values this machine was started with: they are kept in "
+            f"{machine_profile(RunFolder(Path(run_dir)), machine_rank)}")
+    if kept:
+        return (f"then `dbtui run PROFILE --resume --set launch.machine_rank={machine_rank}` resumes this machine's part "
+                f"from the latest checkpoint, as machine 0 resumes the run ({told})")
+    return (f"then `dbtui run PROFILE --set launch.machine_rank={machine_rank}` trains this machine's part again from the "
+            f"start, as machine 0 starts the run again: {run_dir} holds no checkpoint (where machine 0 resumes from one, "
+            f"copy it here and add --resume; {told})")
 
 
 def resume_a_copy(where: str, main_machine: bool = True) -> str:

@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
             lock.acquire()
         return _train(args, folder, lock, asked_to_stop)
     except DbtuiError as error:
-        print(f"dbtui trainer: {error}", file=sys.stderr, flush=True)
+        # The advice too: machine N writes no events, and its `dbtui run` shows this line of its log.
+        advice = getattr(error, "advice", "")
+        print(f"dbtui trainer: {error}" + (f"; {advice}" if advice else ""), file=sys.stderr, flush=True)
         return 1
     finally:
         try:
