@@ -125,6 +125,42 @@ def test_machine_n_whose_run_folder_cannot_be_written_is_not_sent_to_dbtui_resum
     assert "dbtui resume" not in str(refused.value).replace("(not `dbtui resume`", "")
 
 
+def test_a_resume_whose_run_folder_cannot_be_made_whole_is_told_what_a_resume_can_do(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """A resume whose run folder lacks a folder (samples/, on machine 1's own disk) that a read-only disk will not let
+    be made was told to "set saving.output_dir to a folder on a writable disk", which moves no run: by machine 1's
+    trainer and by the launcher, on every machine."""
+    import errno
+
+    from engine.runs import worker
+    from engine.runs.folder import RunFolderError
+    from engine.runs.launcher import start_run
+
+    folder, path = _stopped_run(tmp_path, [8], training={"max_train_steps": 12}, launch=TWO_MACHINES)
+    save_profile(load_profile(path, ["launch.machine_rank=1"]), machine_profile(folder, 1))
+    folder.samples.rmdir()
+    made = Path.mkdir
+
+    def read_only(self: Path, *args, **kwargs) -> None:
+        if self.is_relative_to(folder.path) and not self.is_dir():
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        made(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(RunFolderError) as refused:
+        start_run(load_profile(path, ["launch.machine_rank=1"]), resume="latest", given_keys=["launch.machine_rank"])
+    assert "remount it writable, or copy the run folder" in str(refused.value)
+    assert "resume this machine's part from there" in str(refused.value) and "saving.output_dir to" not in str(refused.value)
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert worker.main([str(folder.path), "--resume", "latest", "--profile", str(machine_profile(folder, 1))]) == 1
+    said = capsys.readouterr().err
+    assert "resume this machine's part from there" in said and "saving.output_dir to" not in said
+    with pytest.raises(RunFolderError) as refused:  # machine 0's resume: its own words
+        start_run(load_profile(path), resume="latest")
+    assert "resume the copy (`dbtui resume COPY`)" in str(refused.value) and "saving.output_dir to" not in str(refused.value)
+    with pytest.raises(RunFolderError, match="set saving.output_dir to a folder on a writable disk"):
+        folder.create()  # a new run's: another output_dir is its way
+
 def test_epochs_given_where_the_files_steps_count_first_are_not_taken_as_told(tmp_path: Path) -> None:
     """Started to 400 steps, resumed from a file saying 12 with `--set training.num_train_epochs=30`: taken as told,
     the run ended at the file's 12 steps for good (max_train_steps counts before the epochs)."""

@@ -168,12 +168,12 @@ class RunFolder:
     def launching(self) -> Path:
         return self.path / ".launching"
 
-    def create(self) -> RunFolder:
+    def create(self, *, resumed: bool = False, main_machine: bool = True) -> RunFolder:
         try:
             for folder in (self.path, self.control, self.checkpoints, self.samples, self.log.parent):
                 folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise unusable_folder(self.path, error) from None
+        except OSError as error:  # a resume's advice is not saving.output_dir's, which moves no run (unusable_folder)
+            raise unusable_folder(self.path, error, resumed=resumed, main_machine=main_machine) from None
         return self
 
     def read_state(self) -> RunState | None:

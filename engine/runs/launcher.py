@@ -287,7 +287,7 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
     changed = _changes_from_stored(folder, profile, given_keys, from_step, shown) if resume else []
     if from_step is not None:
         check_steps_left(folder.path, profile, from_step)
-    folder.create()
+    folder.create(resumed=bool(resume), main_machine=main_machine)
     if main_machine and folder.events.exists() and not resume:
         # An earlier attempt that never checkpointed: keep its log, start a fresh one.
         folder.events.rename(folder.events.with_name(f"events.{int(folder.events.stat().st_mtime)}.jsonl"))

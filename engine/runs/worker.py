@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = RunFolder(args.run_dir)
     lock = TrainerLock(folder)
     try:
-        folder.create()
+        folder.create(resumed=args.resume is not None, main_machine=args.profile is None)
         if args.profile is not None and os.environ.get("LOCAL_RANK", "0") == "0":
             # Held for this machine's part of the run: its launcher killed hard leaves this process running.
             hold_machine_lock(machine_lock(folder.log.parent, args.profile), resumed=args.resume is not None)
