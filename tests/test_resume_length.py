@@ -161,6 +161,30 @@ def test_a_resume_whose_run_folder_cannot_be_made_whole_is_told_what_a_resume_ca
     with pytest.raises(RunFolderError, match="set saving.output_dir to a folder on a writable disk"):
         folder.create()  # a new run's: another output_dir is its way
 
+def test_a_folder_or_file_in_the_place_of_a_run_file_is_named(tmp_path: Path) -> None:
+    """A folder where the trainer's log goes was said as "cannot use the folder RUN: Is a directory", and a file named
+    logs as "File exists": the run folder, not what stands in the way, was named."""
+    import shutil
+
+    from engine.runs.folder import RunFolderError
+    from engine.runs.launcher import machine_log, start_run
+
+    folder, path = _stopped_run(tmp_path, [8], training={"max_train_steps": 12}, launch=TWO_MACHINES)
+    save_profile(load_profile(path, ["launch.machine_rank=1"]), machine_profile(folder, 1))
+    for rank, profile in ((1, load_profile(path, ["launch.machine_rank=1"])), (0, load_profile(path))):
+        machine_log(folder, rank).unlink(missing_ok=True)
+        machine_log(folder, rank).mkdir()
+        with pytest.raises(RunFolderError) as refused:
+            start_run(profile, resume="latest", given_keys=["launch.machine_rank"])
+        assert str(refused.value).startswith(f"cannot use the folder {folder.path}: '{machine_log(folder, rank)}' is a "
+                                             "folder, where dbtui writes a file; move it away or copy the run folder")
+        shutil.rmtree(folder.log.parent)
+        folder.log.parent.write_text("")
+        with pytest.raises(RunFolderError, match=f"'{re.escape(str(folder.log.parent))}' is a file, not a folder; move"):
+            start_run(profile, resume="latest", given_keys=["launch.machine_rank"])
+        folder.log.parent.unlink()
+        folder.log.parent.mkdir()
+
 def test_epochs_given_where_the_files_steps_count_first_are_not_taken_as_told(tmp_path: Path) -> None:
     """Started to 400 steps, resumed from a file saying 12 with `--set training.num_train_epochs=30`: taken as told,
     the run ended at the file's 12 steps for good (max_train_steps counts before the epochs)."""

@@ -84,7 +84,7 @@ def _resume_machine(run_dir: Path, machine_rank: int, kept: bool) -> str:
 
 def resume_a_copy(where: str, main_machine: bool = True) -> str:
     """What a run whose folder cannot be used where it is can do instead: a resume never moves the run folder (no
-    saving.output_dir does), but a copy keeps its checkpoints and stored profile. engine/runs/folder.py's
+    saving.output_dir does), but a copy keeps its checkpoints and stored profile. engine/runs/folder_refusals.py's
     unusable_folder says it in the same words for a resume the launcher refuses. A machine other than 0 (not
     ``main_machine``) resumes its part with `dbtui run`: `dbtui resume` trains the profile.toml kept there, machine 0's
     part, or is refused where the folder holds only this machine's files."""
