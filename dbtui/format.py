@@ -53,7 +53,21 @@ def resume_hint(folder: RunFolder) -> str:
     done = complete_checkpoints(folder)
     if done:
         return f"Resume from its latest checkpoint (step {done[-1][0]}) with: {command}"
+    if _machines(folder) > 1:  # each machine's resume needs the checkpoint: the run starts again as it was started
+        return ("No checkpoint was saved yet; `dbtui run PROFILE` on every machine, as the run was started (without "
+                "--resume), trains it from the start.")
     return f"No checkpoint was saved yet; `{command}` trains it from the start."
+
+
+def _machines(folder: RunFolder) -> int:
+    """How many machines the run in ``folder`` trains on, by its profile.toml; 1 where that cannot be read (a resume
+    then says why)."""
+    from engine.profile import ProfileError, load_profile
+
+    try:
+        return load_profile(folder.profile).launch.num_machines
+    except (ProfileError, OSError):
+        return 1
 
 
 def goes_on(folder: Path) -> str:

@@ -260,3 +260,19 @@ def test_machine_n_is_told_its_own_way_to_go_on_not_dbtui_resume(tmp_path: Path,
     assert worker.main([str(run), "--profile", str(run / "profile-machine-1.toml")]) == 1
     said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dbtui trainer:")]
     assert said == [f"dbtui trainer: {raised.value}; {raised.value.advice}"]  # the line its `dbtui run` shows
+
+
+def test_machine_0_of_several_with_no_checkpoint_is_told_to_start_again_not_to_resume(tmp_path: Path) -> None:
+    """`dbtui resume RUN` trains a lone machine's run afresh where it saved no checkpoint, but a resume of several
+    machines needs one (each must find it): machine 0 was told to resume, which failed "no complete checkpoint"."""
+    from dbtui.format import resume_hint
+    from engine.profile import save_profile
+    from tests.training_helpers import tiny_profile
+
+    folder = RunFolder(tmp_path / "run").create()
+    for machines, said in ((1, f"`dbtui resume {folder.path}` trains it"), (2, "`dbtui run PROFILE` on every machine")):
+        launch = {"num_machines": machines, "num_processes": machines, "main_process_ip": "10.0.0.1"}
+        save_profile(tiny_profile(tmp_path, launch=launch), folder.profile)
+        assert said in resume_hint(folder), resume_hint(folder)
+        error = run_files_error(OSError(errno.ENOSPC, "No space left on device"), folder.path, machines=machines)
+        assert said in error.advice and ("without --resume" in error.advice) is (machines > 1), error.advice

@@ -22,9 +22,9 @@ class RunFilesError(DbtuiError):
 
 
 def run_files_error(error: OSError, run_dir: Path, then: str | None = None,
-                    machine_rank: int = 0) -> RunFilesError | None:
+                    machine_rank: int = 0, machines: int = 1) -> RunFilesError | None:
     """The RunFilesError for ``error``, or None when it is not one of the machine's (then it is a bug).
-    ``then``: what to run once it is fixed (default: resume the run, as ``machine_rank`` does)."""
+    ``then``: what to run once it is fixed (default: resume the run, as ``machine_rank`` of ``machines`` does)."""
     where = f"'{error.filename}'" if error.filename else "a file of the run"
     from engine.runs.checkpoints import complete_checkpoints
     from engine.runs.folder import RunFolder
@@ -32,7 +32,7 @@ def run_files_error(error: OSError, run_dir: Path, then: str | None = None,
     kept = bool(complete_checkpoints(RunFolder(Path(run_dir))))
     resume = then or (_resume_machine(run_dir, machine_rank, kept) if machine_rank else
                       f"then `dbtui resume {shlex.quote(str(run_dir))}` continues from its latest checkpoint" if kept else
-                      f"then `dbtui resume {shlex.quote(str(run_dir))}` trains it again from the start: it has no checkpoint")
+                      again_from_the_start(run_dir, machines))
     code = error.errno
     if code in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
         # A rename names its target second: that, or the nearest folder of its path that is a file, is in the way
@@ -64,6 +64,15 @@ def run_files_error(error: OSError, run_dir: Path, then: str | None = None,
                  "resume it where you moved it (add `--resume --set saving.output_dir=` the folder that holds it)")
         return RunFilesError(f"the run folder {run_dir} is gone: it was moved or deleted while the run trained", again)
     return None
+
+
+def again_from_the_start(run_dir: Path, machines: int) -> str:
+    """How machine 0 trains a run that saved no checkpoint again: a resume of several machines needs one (the launcher
+    starts a lone machine's resume afresh, but each of several must find the checkpoint it resumes from)."""
+    if machines > 1:
+        return ("then `dbtui run PROFILE` on every machine, as the run was started (without --resume: it has no "
+                "checkpoint to resume from), trains it again from the start")
+    return f"then `dbtui resume {shlex.quote(str(run_dir))}` trains it again from the start: it has no checkpoint"
 
 
 def _resume_machine(run_dir: Path, machine_rank: int, kept: bool) -> str:

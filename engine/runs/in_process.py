@@ -96,7 +96,8 @@ def train(
             raise lost from error
         machine = os_error_in(error)  # an OSError, or safetensors' writer's, which says its errno in its text only
         rank = profile.launch.machine_rank  # machine N resumes its part its own way
-        files_error = run_files_error(machine, run_dir, machine_rank=rank) if machine is not None else None
+        files_error = (run_files_error(machine, run_dir, machine_rank=rank, machines=profile.launch.num_machines)
+                       if machine is not None else None)
         if files_error is None:
             _report_bug(emitter, trainer, run_dir, error)
             raise
