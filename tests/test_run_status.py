@@ -379,3 +379,20 @@ def test_requests_that_cannot_be_dropped_refuse_the_launch_as_an_unusable_folder
     with pytest.raises(RunFolderError, match=f"cannot use the folder {fresh}: permission denied"):
         launcher.start_run(tiny_profile(tmp_path), run_dir=fresh)
     assert not (fresh / "profile.toml").exists()
+
+
+def test_the_wizard_tells_a_run_folder_of_the_users_own_files_its_own_way(tmp_path: Path) -> None:
+    """Train in the wizard on a folder of the user's files said the CLI's `dbtui run PROFILE --set name=NEW_NAME`,
+    which the wizard's user has no shell command for."""
+    from dbtui.engine_facade import RealEngine
+    from dbtui.screens.run_life import NotStarted, start_outcome
+    from training_helpers import tiny_profile
+
+    project = tmp_path / "runs" / "t"
+    project.mkdir(parents=True)
+    (project / "photo.jpg").write_bytes(b"mine")
+    message, folder = start_outcome(RealEngine(), tiny_profile(tmp_path), None)
+    assert isinstance(message, NotStarted) and folder is None
+    assert message.reason == f"{project} is not a run folder: it holds photo.jpg, which the run would write over or mix with its own files"
+    assert "Go back (Esc) to Parameters and give the run a name of its own" in message.advice
+    assert "--set" not in message.reason + message.advice and os.listdir(project) == ["photo.jpg"]

@@ -33,7 +33,7 @@ class AlreadyRunning(Message):
 def start_outcome(engine: Any, profile: Any, resume: str | None) -> tuple[Message, Path | None]:
     """Start the profile's run (in a worker: it takes seconds); what the dashboard is told, and the folder of the run
     now training (None: none is)."""
-    from engine.runs.launcher import RunExistsError, RunFinishedError, RunLiveError
+    from engine.runs.launcher import NotARunFolderError, RunExistsError, RunFinishedError, RunLiveError
 
     try:
         folder = engine.start_run(profile, resume=resume)
@@ -46,6 +46,11 @@ def start_outcome(engine: Any, profile: Any, resume: str | None) -> tuple[Messag
         folder = Path(profile.saving.output_dir) / profile.name
         return NotStarted(f"{folder} holds a finished run, whose outputs are kept",
                           "Go back (Esc) to Parameters and give the run a new name."), None
+    except NotARunFolderError as error:  # the user's own files: the wizard's way to another folder, not the CLI's
+        return NotStarted(f"{error.folder} is not a run folder: it holds {error.said}, which the run would write over "
+                          "or mix with its own files",
+                          "Go back (Esc) to Parameters and give the run a name of its own (or another output "
+                          "folder): the run's folder is the output folder / the run name."), None
     except Exception as error:  # noqa: BLE001 - shown to the user
         return NotStarted(str(error), "Go back (Esc), change what it names, and come back."), None
 

@@ -50,6 +50,17 @@ class RunFinishedError(RunFolderError):
     """The run folder holds a finished run: neither a resume nor a re-run may replace its outputs."""
 
 
+class NotARunFolderError(RunFolderError):
+    """The run folder holds the user's own files, no run: a run there would write over them or mix with them. The
+    message says what to do with the CLI; ``folder`` and ``said`` (what it holds) let the wizard say it its own way."""
+
+    def __init__(self, folder: Path, foreign: list[str], shown: str) -> None:
+        self.folder, self.said = folder, ", ".join(foreign[:4]) + (" and more" if len(foreign) > 4 else "")
+        super().__init__(f"{folder} is not a run folder: it holds {self.said}, which a run would write over or mix with "
+                         f"its own files. Give the run a folder of its own: `dbtui run {shown} --set name=NEW_NAME` (the "
+                         "run folder is saving.output_dir/name).")
+
+
 class RunLiveError(RunFolderError):
     """A trainer is already running in the run folder: it is watched, not started again."""
 
@@ -260,11 +271,7 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
     shown = given_as or "PROFILE"
     foreign = foreign_entries(folder)
     if foreign:
-        raise RunFolderError(
-            f"{folder.path} is not a run folder: it holds {', '.join(foreign[:4])}{' and more' if len(foreign) > 4 else ''}, "
-            f"which a run would write over or mix with its own files. Give the run a folder of its own: "
-            f"`dbtui run {shown} --set name=NEW_NAME` (the run folder is saving.output_dir/name)."
-        )
+        raise NotARunFolderError(folder.path, foreign, shown)
     finished = folder.finished_step()
     if finished is not None:
         raise RunFinishedError(
