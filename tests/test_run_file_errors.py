@@ -276,3 +276,12 @@ def test_machine_0_of_several_with_no_checkpoint_is_told_to_start_again_not_to_r
         assert said in resume_hint(folder), resume_hint(folder)
         error = run_files_error(OSError(errno.ENOSPC, "No space left on device"), folder.path, machines=machines)
         assert said in error.advice and ("without --resume" in error.advice) is (machines > 1), error.advice
+
+
+def test_a_special_file_system_is_said_to_refuse_files_too(tmp_path: Path) -> None:
+    """A Save as path under /proc was told the file system "does not allow new folders", where a file was refused."""
+    from engine.runs.folder import unusable_folder
+
+    said = str(unusable_folder(Path("/proc/p.toml").parent, OSError(errno.ENOENT, "No such file", "/proc/p.toml"),
+                               "the Save as path"))
+    assert "does not allow new files or folders here; set the Save as path to a folder on a normal disk" in said

@@ -41,7 +41,7 @@ def unusable_folder(path: Path, error: OSError, setting: str = "saving.output_di
     elif error.errno in (errno.ENOSPC, errno.EDQUOT):
         why = f"the disk is full; free some space or {elsewhere('another disk')}"
     elif error.errno == errno.ENOENT:  # mkdir with parents still failed: a special file system (/proc)
-        why = f"this file system does not allow new folders here; {elsewhere('a folder on a normal disk')}"
+        why = f"this file system does not allow new files or folders here; {elsewhere('a folder on a normal disk')}"
     elif error.errno == errno.ENAMETOOLONG:
         why = f"the path is too long for the file system; {elsewhere('a shorter path' if resumed else 'a shorter one')}"
     else:
