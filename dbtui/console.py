@@ -103,10 +103,13 @@ class PhaseDisplay:
     draws its bars inside its own panel, and the plain printer uses its lines.
     """
 
-    def __init__(self, *, plain: bool | None = None, console: Any = None, out: TextIO | None = None) -> None:
+    def __init__(self, *, plain: bool | None = None, console: Any = None, out: TextIO | None = None,
+                 clock: Any = time.monotonic) -> None:
         self.plain = want_plain() if plain is None else plain
         self.out = out or sys.stdout
         self._tenths: dict[str, int] = {}  # plain: the last tenth of each phase printed
+        self._began: dict[str, float] = {}  # plain: when each phase started, for its ETA
+        self._clock = clock
         self._tasks: dict[str, Any] = {}  # on a terminal: each phase's bar
         self.console, self.bars = console, None
         if not self.plain:
@@ -141,14 +144,27 @@ class PhaseDisplay:
             self._line(event)
 
     def _line(self, event: Event) -> None:
-        if event.kind == "phase_progress":
+        eta = ""
+        if event.kind == "phase_started":
+            self._began[event.phase] = self._clock()
+        elif event.kind == "phase_progress":
             tenth = event.done * 10 // event.total if event.total else -1
             if tenth <= self._tenths.get(event.phase, 0) and event.done != event.total:
                 return
             self._tenths[event.phase] = tenth
+            eta = self._eta(event)
         elif event.kind == "phase_finished":
             self._tenths.pop(event.phase, None)
-        print(describe(event), file=self.out, flush=True)
+            self._began.pop(event.phase, None)
+        print(describe(event) + eta, file=self.out, flush=True)
+
+    def _eta(self, event: Event) -> str:
+        """", eta 4m10s" at the pace so far, as the bars' time remaining says it; none for a phase under a second
+        so far (its lines come fast enough) or without a total."""
+        elapsed = self._clock() - self._began.setdefault(event.phase, self._clock())
+        if not event.total or not 0 < event.done < event.total or elapsed < 1:
+            return ""
+        return f", eta {_duration(elapsed / event.done * (event.total - event.done))}"
 
     def _bar(self, event: Event) -> None:
         phase = event.phase

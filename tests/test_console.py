@@ -121,3 +121,18 @@ def test_a_file_name_in_a_failure_or_warning_never_sends_control_characters_to_t
     warned = describe(Warning(message="'\x07bell.png' is odd", advice="rename \x1b[31m it"))
     assert "\x07" not in failed + warned and "\x1b" not in failed + warned
     assert "'\\x07bell.txt' is missing" in failed and "rename \\x1b[31m it" in warned
+
+
+def test_plain_progress_lines_of_a_long_phase_say_the_time_left() -> None:
+    """`--plain` (and nohup's log) gave 40/400 class images with no idea of the hours left, where the bars show it."""
+    now = [0.0]
+    out = io.StringIO()
+    display = PhaseDisplay(plain=True, out=out, clock=lambda: now[0])
+    display(PhaseStarted(phase="class_images", total=400, description="generating 400 class images"))
+    for done in range(1, 401):
+        now[0] += 3.0  # 3 s an image
+        display(PhaseProgress(phase="class_images", done=done, total=400))
+    display(PhaseFinished(phase="class_images", seconds=1200.0))
+    lines = out.getvalue().splitlines()
+    assert lines[1] == "[class_images] 40/400, eta 18m00s" and lines[5] == "[class_images] 200/400, eta 10m00s", lines
+    assert lines[-2] == "[class_images] 400/400" and lines[-1] == "[class_images] done in 1200.0s"
