@@ -215,6 +215,9 @@ def test_a_long_but_sane_prompt_is_accepted(tmp_path: Path, capsys) -> None:
                                    """quotes per item (with --set: --set 'sampling.prompts=["a cat"]')"""),
         ('dataset.hflip="maybe"', """--set dataset.hflip="maybe": takes true or false, not 'maybe'"""),
         ("saving.export=diffusers", """--set saving.export=diffusers: takes a list: write export = ["diffusers"]"""),
+        ('saving.export="diffusers, safetensors"', """takes a list: write export = ["diffusers", "safetensors"], one """
+                                                   """text in quotes per item"""),  # the choices named, not one of both
+        ('sampling.prompts="a cat, smiling"', """write prompts = ["a cat, smiling"]"""),  # a prompt's commas are its own
         ("dataset.buckets=512x512", "--set dataset.buckets=512x512: takes a list of [width, height] pairs"),
         ("concepts=photos", "--set concepts=photos: is a list of tables: write each concept under [[concepts]]"),
         ("dataset.buckets=[64,64]", "--set dataset.buckets=[64,64]: takes a list of [width, height] pairs, e.g. buckets = "

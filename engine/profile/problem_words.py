@@ -55,6 +55,14 @@ def _list_of_text(loc: tuple[Any, ...]) -> bool:
     return any(get_origin(kind) is list and _is_text(get_args(kind)[0]) for kind in kinds)
 
 
+def _list_of_choices(loc: tuple[Any, ...]) -> bool:
+    """The field at ``loc`` is a list of choices of texts (saving.export), optional or not."""
+    owner = _model_at(loc)
+    field = owner.model_fields.get(str(loc[-1])) if owner else None
+    kinds = [field.annotation, *get_args(field.annotation)] if field else []
+    return any(get_origin(kind) is list and get_origin(get_args(kind)[0]) is Literal for kind in kinds)
+
+
 def _is_text(annotation: Any) -> bool:
     """str, a str with checks (Annotated), or a choice of texts (Literal)."""
     if get_origin(annotation) is Literal:
@@ -120,9 +128,12 @@ def problems_from(error: ValidationError) -> list[Problem]:
                 message = (f"takes text, and {written} was read as a {kind}: put it in quotes, {loc[-1]} = \"{written}\" "
                            f"(with --set: --set '{key}=\"{written}\"')")
         elif item["type"] == "list_type" and isinstance(item.get("input"), str) and _list_of_text(loc):
-            text = item["input"]
-            message = (f"takes a list: write {loc[-1]} = [\"{text}\"], one text in quotes per item "
-                       f"(with --set: --set '{key}=[\"{text}\"]')")
+            # "diffusers, safetensors" for a list of choices: the items it names, each in quotes, not one item of the
+            # whole text (a prompt's commas are its own).
+            parts = item["input"].split(",") if _list_of_choices(loc) else [item["input"]]
+            items = ", ".join(f'"{part.strip()}"' for part in parts if part.strip())
+            message = (f"takes a list: write {loc[-1]} = [{items}], one text in quotes per item "
+                       f"(with --set: --set '{key}=[{items}]')")
         elif item["type"] in ("list_type", "tuple_type") and loc[-1] == "buckets":
             message = "takes a list of [width, height] pairs, e.g. buckets = [[512, 512], [576, 448]]"
         elif item["type"] == "list_type" and loc == ("concepts",):
