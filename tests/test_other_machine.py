@@ -304,3 +304,20 @@ def test_a_second_launcher_is_refused_while_trainers_of_a_killed_launcher_live_o
         trainer.kill()
         trainer.wait()
     assert machine_trainer(run / "logs" / "profile-machine-1.lock") is None  # freed by its end, however it ended
+
+
+def test_dbtui_runs_on_another_machine_names_its_part_of_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`dbtui runs` on machine 1 said "no runs", where its run folder holds its part of the run (no events: machine
+    0 keeps those)."""
+    from dbtui.cli import main
+
+    run = tmp_path / "runs" / "person"
+    (run / "logs").mkdir(parents=True)
+    (run / "profile-machine-1.toml").write_text("", encoding="utf-8")
+    for given in (tmp_path / "runs", run):
+        assert main(["runs", str(given)]) == 0
+        out = capsys.readouterr().out
+        assert f"{run}: machine 1's part of a run of several machines; machine 0 lists" in out and "no runs" not in out
+    (run / "profile-machine-1.toml").unlink()
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    assert "no runs in" in capsys.readouterr().out

@@ -132,9 +132,26 @@ def _runs(args: argparse.Namespace) -> int:
                 _print_figures(console, *figures)
         if holds_a_run(base):
             print(f"{printable(base)} is a run folder itself; `dbtui attach {printable(shlex.quote(str(base)))}` follows it")
-        return 0
-    print(f"no runs in '{printable(base)}'" + _runs_elsewhere(base, option=False))
+    parts = _other_machines_parts(base)
+    for folder, rank in parts:
+        print(f"{printable(folder)}: machine {rank}'s part of a run of several machines; machine 0 lists, watches and "
+              "stops the run")
+    if not rows and not parts:
+        print(f"no runs in '{printable(base)}'" + _runs_elsewhere(base, option=False))
     return 0
+
+
+def _other_machines_parts(base: Path) -> list[tuple[Path, str]]:
+    """The folders under ``base`` that hold another machine's part of a run (its profile-machine-N.toml, no events:
+    machine 0 keeps those), with that machine's number: `dbtui runs` on that machine listed nothing of them."""
+    from engine.runs.folder import RunFolderError, holds_a_run
+
+    try:
+        folders = [base, *sorted(child for child in base.iterdir() if child.is_dir())]  # base: such a folder given itself
+        return [(folder, part.stem.removeprefix("profile-machine-")) for folder in folders if not holds_a_run(folder)
+                for part in sorted(folder.glob("profile-machine-*.toml"))[:1]]
+    except (OSError, RunFolderError):  # a listing it cannot finish: the runs above are what it could read
+        return []
 
 
 # Columns below which the table's run column is a few letters wide: each run is then its path on a line, its figures below.
