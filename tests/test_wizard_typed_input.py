@@ -152,6 +152,20 @@ async def test_a_save_as_path_typed_by_the_user_stays_when_the_run_is_renamed(tm
         assert path.value == "my-folder/custom.toml"
 
 
+async def test_the_save_button_saves_to_the_typed_path(tmp_path: Path, monkeypatch) -> None:
+    """The Save button's handler was the one that keeps a typed path, which read the press as a typed value: a click
+    crashed the wizard."""
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        screen.query_one("#par-path", Input).value = str(tmp_path / "mine.toml")
+        await settle(pilot)
+        await pilot.click("#par-save")
+        await settle(pilot)
+        assert app.is_running and (tmp_path / "mine.toml").is_file()
+
+
 @pytest.mark.parametrize("typed", ["-2", "nan", "inf", "abc"])
 async def test_the_fit_test_refuses_a_price_that_is_not_one(typed: str, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)

@@ -203,7 +203,6 @@ whether to resume it.
         self._validate()
         self.notify(f"Applied: {PRESET_LABELS[preset]}")
 
-    @on(Button.Pressed, "#par-save")
     @on(Input.Changed, "#par-path, #par-price")
     def _keep_typed(self, event: Input.Changed) -> None:
         if event.input.id == "par-price":
@@ -211,6 +210,7 @@ whether to resume it.
         else:
             self.session.typed_save_as = None if event.value == self._default_shown else event.value
 
+    @on(Button.Pressed, "#par-save")
     @on(Input.Submitted, "#par-path")
     def action_save(self) -> None:
         path = Path(self.query_one("#par-path", Input).value.strip() or self.session.default_path()).expanduser()
