@@ -10,16 +10,21 @@ import re
 
 from engine.errors import DbtuiError
 
-# Names as users type them, folded by ``_folded``: lower case, without "nvidia", "geforce", "rtx" or separators.
+# Names as users type them, folded by ``_folded``: lower case, without "nvidia", "geforce", "rtx", "gtx" or separators.
 CARD_GB: dict[str, float] = {
     "t4": 16, "l4": 24, "a10": 24, "a10g": 24, "a40": 48, "l40": 48, "l40s": 48, "a4000": 16, "a4500": 20,
     "a5000": 24, "a6000": 48, "6000ada": 48, "h100": 80, "h100nvl": 94, "h200": 141, "b200": 180,
     "2080ti": 11, "3070": 8, "3080ti": 12, "3090": 24, "3090ti": 24, "4060": 8, "4070": 12, "4070ti": 12,
     "4080": 16, "4080super": 16, "4090": 24, "5080": 16, "5090": 32,
+    # Older and in-between cards: a model number left out here was read as that many GB ("--card 2080": 2080 GB).
+    "1070": 8, "1070ti": 8, "1080": 8, "1080ti": 11, "1660": 6, "1660super": 6, "1660ti": 6, "2060super": 8,
+    "2070": 8, "2070super": 8, "2080": 8, "2080super": 8, "titanrtx": 24, "3060ti": 8, "3070ti": 8,
+    "4070super": 12, "4070tisuper": 16, "5060": 8, "5070": 12, "5070ti": 16,
 }
 # Sold in several sizes: the name alone does not say which.
 SIZES_OF: dict[str, tuple[float, ...]] = {"a100": (40, 80), "v100": (16, 32), "3080": (10, 12), "4060ti": (8, 16),
-                                          "3060": (8, 12), "p100": (12, 16)}
+                                          "3060": (8, 12), "p100": (12, 16),
+                                          "2060": (6, 12), "3050": (6, 8), "5060ti": (8, 16)}
 
 
 class UnknownCardError(DbtuiError, ValueError):
@@ -27,7 +32,7 @@ class UnknownCardError(DbtuiError, ValueError):
 
 
 def _folded(name: str) -> str:
-    return re.sub(r"nvidia|geforce|rtx|[\s_-]", "", name.lower())
+    return re.sub(r"nvidia|geforce|rtx|gtx|[\s_-]", "", name.lower())
 
 
 def is_card_name(text: str) -> bool:

@@ -102,3 +102,21 @@ def test_a_card_named_without_its_size_where_it_has_several_or_unknown_is_refuse
     with pytest.raises(SystemExit) as exited:
         main(["hardware", "--output-dir", str(tmp_path), "--card", card])
     assert exited.value.code == 2 and said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("card", "gb"), [("2080", 8), ("1080", 8), ("GTX 1080 Ti", 11), ("RTX 2070 Super", 8),
+                                          ("5070", 12)])
+def test_an_older_card_s_model_number_is_the_card_not_as_many_gb(card: str, gb: float) -> None:
+    """`--card 2080` was judged as a card of 2080 GB, which everything fits."""
+    from dbtui.cli.cmd_fit import card_size
+
+    assert card_size(card) == gb
+
+
+def test_a_model_number_sold_in_several_sizes_asks_for_the_size() -> None:
+    import argparse
+
+    from dbtui.cli.cmd_fit import card_size
+
+    with pytest.raises(argparse.ArgumentTypeError, match="'2060' is sold with 6 or 12 GB"):
+        card_size("2060")
