@@ -10,7 +10,8 @@ import re
 
 from engine.errors import DbtuiError
 
-# Names as users type them, folded by ``_folded``: lower case, without "nvidia", "geforce", "rtx", "gtx" or separators.
+# Names as users type them, folded by ``_folded``: lower case, without "nvidia", "geforce", "rtx", "gtx", "tesla",
+# the form factor (SXM, PCIe: one memory for both, or a size to give for both) or separators.
 CARD_GB: dict[str, float] = {
     "t4": 16, "l4": 24, "a10": 24, "a10g": 24, "a40": 48, "l40": 48, "l40s": 48, "a4000": 16, "a4500": 20,
     "a5000": 24, "a6000": 48, "6000ada": 48, "h100": 80, "h100nvl": 94, "h200": 141, "b200": 180,
@@ -32,7 +33,7 @@ class UnknownCardError(DbtuiError, ValueError):
 
 
 def _folded(name: str) -> str:
-    return re.sub(r"nvidia|geforce|rtx|gtx|[\s_-]", "", name.lower())
+    return re.sub(r"nvidia|geforce|rtx|gtx|tesla|sxm\d?|pcie|[\s_-]", "", name.lower())
 
 
 def is_card_name(text: str) -> bool:

@@ -120,3 +120,11 @@ def test_a_model_number_sold_in_several_sizes_asks_for_the_size() -> None:
 
     with pytest.raises(argparse.ArgumentTypeError, match="'2060' is sold with 6 or 12 GB"):
         card_size("2060")
+
+
+@pytest.mark.parametrize(("card", "gb"), [("H100 SXM", 80), ("H100 PCIe", 80), ("Tesla T4", 16), ("H200-SXM5", 141)])
+def test_a_card_named_with_its_form_factor_is_that_card(card: str, gb: float) -> None:
+    """`--card 'H100 SXM'`, as rental sites list it, was refused as 'not a card known here', the H100 among them."""
+    from dbtui.cli.cmd_fit import card_size
+
+    assert card_size(card) == gb
