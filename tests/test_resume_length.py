@@ -110,15 +110,25 @@ def test_the_command_offered_keeps_the_run_name_given_by_set(tmp_path: Path, cap
     assert _name_override("123") == """--set 'name="123"'"""  # TOML would read a bare 123 as a number
 
 
-def test_machine_n_whose_run_folder_cannot_be_written_is_not_sent_to_dbtui_resume(tmp_path: Path) -> None:
+def test_machine_n_whose_run_folder_cannot_be_written_is_not_sent_to_dbtui_resume(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Machine 1's resume, its log not writable, was told to resume a copy with `dbtui resume COPY`: refused on
     machine 1's own disk, and on a shared one it trains the copy's profile.toml, machine 0's part."""
+    import errno
+
     from engine.runs.folder import RunFolderError
     from engine.runs.launcher import start_run
 
     folder, path = _stopped_run(tmp_path, [8], training={"max_train_steps": 12}, launch=TWO_MACHINES)
     save_profile(load_profile(path, ["launch.machine_rank=1"]), machine_profile(folder, 1))
-    (folder.log.parent / "trainer-machine-1.log").mkdir()  # what opening it for writing then refuses
+    opened = Path.open
+
+    def refused(self: Path, mode: str = "r", *args: object, **kwargs: object):  # as root, chmod refuses nothing
+        if self.name == "trainer-machine-1.log" and "a" in mode:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return opened(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refused)
     with pytest.raises(RunFolderError) as refused:
         start_run(load_profile(path, ["launch.machine_rank=1"]), resume="latest", given_keys=["launch.machine_rank"])
     assert "resume this machine's part from there" in str(refused.value)
@@ -163,7 +173,8 @@ def test_a_resume_whose_run_folder_cannot_be_made_whole_is_told_what_a_resume_ca
 
 def test_a_folder_or_file_in_the_place_of_a_run_file_is_named(tmp_path: Path) -> None:
     """A folder where the trainer's log goes was said as "cannot use the folder RUN: Is a directory", and a file named
-    logs as "File exists": the run folder, not what stands in the way, was named."""
+    logs as "File exists": the run folder, not what stands in the way, was named. Moving it is the way: a copy of the
+    run folder, which the advice then offered too, holds it as well and is refused alike."""
     import shutil
 
     from engine.runs.folder import RunFolderError
@@ -177,10 +188,12 @@ def test_a_folder_or_file_in_the_place_of_a_run_file_is_named(tmp_path: Path) ->
         with pytest.raises(RunFolderError) as refused:
             start_run(profile, resume="latest", given_keys=["launch.machine_rank"])
         assert str(refused.value).startswith(f"cannot use the folder {folder.path}: '{machine_log(folder, rank)}' is a "
-                                             "folder, where dbtui writes a file; move it away or copy the run folder")
+                                             "folder, where dbtui writes a file; move it out of the run folder")
+        assert "copy" not in str(refused.value)
         shutil.rmtree(folder.log.parent)
         folder.log.parent.write_text("")
-        with pytest.raises(RunFolderError, match=f"'{re.escape(str(folder.log.parent))}' is a file, not a folder; move"):
+        with pytest.raises(RunFolderError, match=f"'{re.escape(str(folder.log.parent))}' is a file, not a folder; move "
+                                                 "it out of the run folder$"):
             start_run(profile, resume="latest", given_keys=["launch.machine_rank"])
         folder.log.parent.unlink()
         folder.log.parent.mkdir()

@@ -25,14 +25,19 @@ def unusable_folder(path: Path, error: OSError, setting: str = "saving.output_di
     def elsewhere(where: str) -> str:
         return resume_a_copy(where, main_machine) if resumed else f"set {setting} to {where}"
 
+    def move(away: Path) -> str:
+        # A copy of the run folder would hold what is in its way too: a resume can only move it.
+        return "move it out of the run folder" if resumed and path in away.parents else \
+            f"move it away or {elsewhere('another folder')}"
+
     # The file in the way may be inside the run folder (RUN/logs a file), or a folder where a file goes (its log).
     named = Path(error.filename2 or error.filename) if error.filename else None
     inside = named if named and error.errno in (errno.ENOTDIR, errno.EEXIST) else None
     blocker = _file_in_the_way(path) or (_file_in_the_way(inside) if inside else None)
     if blocker is not None:
-        why = f"'{blocker}' is a file, not a folder; move it away or {elsewhere('another folder')}"
+        why = f"'{blocker}' is a file, not a folder; {move(blocker)}"
     elif named and error.errno == errno.EISDIR:
-        why = f"'{named}' is a folder, where dbtui writes a file; move it away or {elsewhere('another folder')}"
+        why = f"'{named}' is a folder, where dbtui writes a file; {move(named)}"
     elif error.errno == errno.EROFS:
         why = f"the file system is read-only; {'remount it writable, or ' if resumed else ''}{elsewhere('a folder on a writable disk')}"
     elif error.errno in (errno.EACCES, errno.EPERM):
