@@ -115,3 +115,16 @@ async def test_the_hardware_step_says_none_fits_where_the_report_says_so() -> No
         await settle(pilot)
         said = str(app.screen.query_one("#hw-verdict", Static).render())
         assert "Recommended preset: none, as even the smallest, LoRA" in said, said
+
+
+def test_the_estimates_table_marks_no_preset_on_a_gpu_too_small_for_all(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The table marked lora ◂, the preset to pick, under "Recommended preset: none"."""
+    import engine.hardware
+    from engine.hardware import Gpu, Hardware
+
+    monkeypatch.setenv("COLUMNS", "200")
+    for gb, marked in ((2, False), (6, True)):
+        machine = Hardware(gpus=[Gpu(0, "Small", gb * 1024, gb * 1024, "7.5", False)])
+        monkeypatch.setattr(engine.hardware, "probe", lambda path, machine=machine: machine)
+        assert main(["hardware", "--family", "sd", "--output-dir", str(tmp_path)]) == 0
+        assert ("◂" in capsys.readouterr().out.split("GPU memory by the memory meter")[1]) is marked, gb

@@ -72,7 +72,8 @@ def _hardware(args: argparse.Namespace) -> int:
                       f"{_recommended(best, small_cards[card])}")
     if estimates:
         console.print()
-        console.print(_estimates_table(estimates, preset, bf16, console.width, cards))
+        # No row marked as the one to pick where even the smallest does not fit this GPU.
+        console.print(_estimates_table(estimates, None if small else preset, bf16, console.width, cards))
     return 0
 
 
@@ -123,7 +124,7 @@ def _as_json(need, alone, cards: tuple[float, ...]) -> dict:
             "resolution": [need.width, need.height]}
 
 
-def _estimates_table(estimates: dict, recommended: str, bf16: bool, width: int, cards: tuple[float, ...]):
+def _estimates_table(estimates: dict, recommended: str | None, bf16: bool, width: int, cards: tuple[float, ...]):
     """A heading, then one row a preset (names, not labels: a row fits 80 columns): what the card must hold for the
     whole run (the largest of the steps, the caching pass and the previews, as the fits judge), which cards fit."""
     from rich.columns import Columns
