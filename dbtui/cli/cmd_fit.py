@@ -12,7 +12,7 @@ CARD_HELP = ("a card to judge the memory estimates against, by its size in GB or
              "--card 'RTX 4090' --card A100-40GB (repeat for several; replaces the default 8, 12, 16 and 24)")
 
 
-MAX_CARD_GB = 4096  # far above any one card: a larger size is a typo (1e20, a size in MB)
+MAX_CARD_GB = 1024  # above any one card: a larger size is a typo (1e20, a size in MB) or a model number (GTX 1650)
 
 
 def card_size(text: str) -> float:
@@ -35,7 +35,7 @@ def card_size(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text} is not a card size: give its memory in GB, above 0, e.g. 24 or 80")
     if value > MAX_CARD_GB:
         raise argparse.ArgumentTypeError(f"{text} is not a card size: give its memory in GB, at most {MAX_CARD_GB}, "
-                                         "e.g. 24 or 80")
+                                         "e.g. 24 or 80, or a card's name with its size, e.g. 'GTX 1650 4GB'")
     return round(value, 1)
 
 
