@@ -13,6 +13,7 @@ import pytest
 from engine.profile import load_profile, save_profile
 from engine.runs.launcher import _prepare, machine_profile
 from engine.runs.resume_length import ResumeEndsSoonerError, ResumePastTheEndError, _name_override
+from tests.runs_helpers import profile_file
 from tests.test_resume import _stopped_run
 
 TWO_MACHINES = {"num_processes": 2, "num_machines": 2, "main_process_ip": "10.0.0.1", "main_process_port": 29500}
@@ -170,6 +171,35 @@ def test_a_resume_whose_run_folder_cannot_be_made_whole_is_told_what_a_resume_ca
     assert "resume the copy (`dbtui resume COPY`)" in str(refused.value) and "saving.output_dir to" not in str(refused.value)
     with pytest.raises(RunFolderError, match="set saving.output_dir to a folder on a writable disk"):
         folder.create()  # a new run's: another output_dir is its way
+
+def test_a_resume_of_a_run_with_no_checkpoint_on_a_read_only_disk_is_told_a_resumes_way(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lone machine's resume of a run that saved no checkpoint starts it afresh, and so was told "set
+    saving.output_dir to a folder on a writable disk", which `dbtui resume` cannot take (it has no --set)."""
+    import errno
+
+    from engine.runs.folder import RunFolder, RunFolderError, RunState
+    from engine.runs.launcher import start_run
+
+    path = profile_file(tmp_path, name="r")
+    folder = RunFolder(tmp_path / "runs" / "r").create()
+    folder.profile.write_text(path.read_text())
+    folder.events.write_text("")
+    folder.write_state(RunState(pid=0, status="stopped", step=3, total_steps=100))
+    folder.samples.rmdir()
+    made = Path.mkdir
+
+    def read_only(self: Path, *args, **kwargs) -> None:
+        if self.is_relative_to(folder.path) and not self.is_dir():
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        made(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(RunFolderError) as refused:
+        start_run(load_profile(path), resume="latest")
+    assert "remount it writable, or copy the run folder" in str(refused.value)
+    assert "resume the copy (`dbtui resume COPY`)" in str(refused.value) and "saving.output_dir to" not in str(refused.value)
+
 
 def test_a_folder_or_file_in_the_place_of_a_run_file_is_named(tmp_path: Path) -> None:
     """A folder where the trainer's log goes was said as "cannot use the folder RUN: Is a directory", and a file named

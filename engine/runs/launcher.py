@@ -157,6 +157,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     # Stopped before its first checkpoint: nothing is lost by training from the start. With several
     # machines the worker's own check stays, since each machine must see the checkpoint.
     from_start = resume == "latest" and profile.launch.num_machines == 1 and not complete_checkpoints(folder)
+    asked = bool(resume)  # a resume, told as one (`dbtui resume` has no --set), even where it starts afresh
     if from_start:
         resume = None
     extra = ["--resume", resume] if resume else []
@@ -169,9 +170,9 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
         before = folder.read_state() if resume else None
         held_a_run = holds_a_run(folder.path)
         try:
-            prepared = _prepare(folder, profile, resume, given_as, given_keys)
+            prepared = _prepare(folder, profile, resume, given_as, given_keys, asked)
         except OSError as error:  # a read-only disk, a file where a folder should be, a full disk…
-            raise unusable_folder(folder.path, error, resumed=bool(resume), main_machine=rank == 0) from None
+            raise unusable_folder(folder.path, error, resumed=asked, main_machine=rank == 0) from None
         # Its own session: no SIGHUP or Ctrl-C from this terminal. accelerate's launcher always needs one, even in the
         # foreground: it passes a SIGHUP, SIGINT or SIGTERM on to the trainers and kills them 30 s later, in the middle
         # of their last checkpoint or, for a closed SSH connection, of training. dbtui's watcher asks for the stop in the
@@ -192,12 +193,12 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
                 drop_requests(folder)
             except OSError as error:  # a control folder of another user's, a read-only disk
                 undo()
-                raise unusable_folder(folder.path, error, resumed=bool(resume), main_machine=rank == 0) from None
+                raise unusable_folder(folder.path, error, resumed=asked, main_machine=rank == 0) from None
         try:
             log = log_path.open("ab")
         except OSError as error:  # another user's log, say
             undo()
-            raise unusable_folder(folder.path, error, resumed=bool(resume), main_machine=rank == 0) from None
+            raise unusable_folder(folder.path, error, resumed=asked, main_machine=rank == 0) from None
         process = None
         try:
             with log:
@@ -255,8 +256,8 @@ class Prepared(NamedTuple):
 
 
 def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: str | None,
-             given_keys: Collection[str] | None = None) -> Prepared:
-    """Check and write the run folder."""
+             given_keys: Collection[str] | None = None, asked: bool = False) -> Prepared:
+    """Check and write the run folder. ``asked``: a resume was asked for (``resume`` None: it starts afresh)."""
     main_machine = profile.launch.machine_rank == 0
     # On a shared disk machine 0's trainer may be running here already: the others join it.
     if main_machine and folder.is_live():
@@ -294,7 +295,7 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
     changed = _changes_from_stored(folder, profile, given_keys, from_step, shown) if resume else []
     if from_step is not None:
         check_steps_left(folder.path, profile, from_step)
-    folder.create(resumed=bool(resume), main_machine=main_machine)
+    folder.create(resumed=bool(resume) or asked, main_machine=main_machine)
     if main_machine and folder.events.exists() and not resume:
         # An earlier attempt that never checkpointed: keep its log, start a fresh one.
         folder.events.rename(folder.events.with_name(f"events.{int(folder.events.stat().st_mtime)}.jsonl"))
