@@ -6,6 +6,16 @@ import os
 from pathlib import Path
 
 
+# huggingface_hub's command line, as its 0.34 and later spell it: 1.0 (which transformers 5 needs) has no
+# `huggingface-cli`, so advice naming that one sent users to "command not found".
+LOGIN_COMMAND = "hf auth login"
+
+
+def download_command(repo: str) -> str:
+    """The command that downloads ``repo`` into a folder of its own, to copy to a machine without internet."""
+    return f"hf download {repo} --local-dir FOLDER"
+
+
 class HubUnavailable(Exception):
     """Neither cached nor downloadable. ``cause``: "offline" (HF_HUB_OFFLINE=1 forbids downloading) or
     the error's type name ("HFValidationError" for a malformed id, "GatedRepoError", "ConnectionError"…).

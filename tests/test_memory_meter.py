@@ -313,7 +313,7 @@ def test_a_hub_model_whose_configs_cannot_be_had_is_a_clear_error(monkeypatch) -
     from engine.memory.architecture import ArchitectureUnavailableError, architecture_of
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ArchitectureUnavailableError, match="huggingface-cli download"):
+    with pytest.raises(ArchitectureUnavailableError, match="hf download nobody-here/no-such-model --local-dir FOLDER"):
         architecture_of("nobody-here/no-such-model")
 
 

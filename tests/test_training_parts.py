@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -135,3 +136,15 @@ def test_unknown_hub_id_offline_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
         resolve_model_folder("nobody/no-such-model")
     with pytest.raises(ModelNotFoundError, match="does not exist"):
         resolve_model_folder("/no/such/model.safetensors")
+
+
+def test_offline_advice_names_a_download_command_huggingface_hub_has(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The advice said `huggingface-cli download NAME`, a command huggingface_hub 1.0 no longer installs."""
+    from importlib.metadata import entry_points
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError) as raised:
+        resolve_model_folder("nobody/no-such-model")
+    command = re.search(r"`([^`]+)`", str(raised.value)).group(1)
+    assert command == "hf download nobody/no-such-model --local-dir FOLDER"
+    assert entry_points(group="console_scripts", name=command.split()[0])

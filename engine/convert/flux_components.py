@@ -82,7 +82,7 @@ def resolve_components(components: str | Path, variant: str, replaced: Collectio
     if path.exists() or repo.count("/") != 1:
         raise ConvertError(f"components '{components}' is neither a folder nor a hub id (owner/name): give a diffusers "
                            "Flux folder or hub id")
-    from engine.hub_snapshot import HubUnavailable, hub_snapshot
+    from engine.hub_snapshot import LOGIN_COMMAND, HubUnavailable, hub_snapshot
 
     try:
         return hub_snapshot(repo, allow_patterns=download_patterns(replaced))
@@ -96,7 +96,7 @@ def resolve_components(components: str | Path, variant: str, replaced: Collectio
                            f"Face cache, and HF_HUB_OFFLINE=1 forbids downloading it; {advice}")
     if cause == "GatedRepoError":
         raise ConvertError(f"{repo} is gated: accept its licence on https://huggingface.co/{repo} and log in "
-                           f"(huggingface-cli login), then run this again; or {advice}")
+                           f"(`{LOGIN_COMMAND}`), then run this again; or {advice}")
     raise ConvertError(f"{needs} for this transformer come from {repo}, which could not be downloaded ({cause}); {advice}")
 
 

@@ -144,7 +144,7 @@ KNOWN_HUB_CONFIGS = {
 
 
 def _hub_configs(name: str, revision: str | None) -> Path:
-    from engine.hub_snapshot import HubUnavailable, hub_snapshot
+    from engine.hub_snapshot import HubUnavailable, download_command, hub_snapshot
 
     patterns = ["model_index.json", "*/config.json", "scheduler/scheduler_config.json"]
     try:
@@ -153,7 +153,7 @@ def _hub_configs(name: str, revision: str | None) -> Path:
         pass
     raise ArchitectureUnavailableError(
         f"the configs of '{name}' are neither in the Hugging Face cache nor downloadable here; "
-        "download the model (huggingface-cli download NAME) or give its folder"
+        f"download the model (`{download_command(name)}`) and give FOLDER instead"
     )
 
 

@@ -151,10 +151,12 @@ def _from_hub(name: str, revision: str | None) -> Path:
 
 
 def _offline_advice(name: str) -> str:
+    from engine.hub_snapshot import download_command
+
     return (
         f"model '{name}' is not a local folder and is not in the Hugging Face cache, and the hub "
-        "cannot be reached. Download it where there is internet (huggingface-cli download NAME), "
-        "copy the folder here and set model.pretrained to its path, or use a .safetensors file."
+        f"cannot be reached. Download it where there is internet (`{download_command(name)}`), "
+        "copy FOLDER here and set model.pretrained to its path, or use a .safetensors file."
     )
 
 
