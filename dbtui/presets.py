@@ -180,16 +180,18 @@ def recommended_preset(hardware: Any, family_id: str | None, demo: bool = False)
     return preset if preset in presets_for(family_id, demo) else None
 
 
+# The cards each is the hardware advice's pick for (engine.hardware.verdict, by the memory meter on a card with bf16):
+# the advice names the label, so "SDXL full (24 GB and up)" recommended for a 16 GB card told the user it would not fit.
 PRESET_LABELS = {
     "cpu-demo": "CPU demo (tiny model, fp32)",
     "lora": "LoRA (under 8 GB)",
-    "full-8bit": "Full fine-tune, 8-bit Adam, bf16 weights (8–16 GB)",
-    "full": "Full fine-tune (16–24 GB)",
-    "full-text-encoder": "Full + text encoder (24 GB and up)",
-    "sdxl-lora": "SDXL LoRA, 1024 px (10 GB and up)",
-    "sdxl-full": "SDXL full fine-tune, 1024 px, Adafactor (24 GB and up)",
-    "flux-lora-16gb": "Flux LoRA, NF4 base, 512 px (the 16 GB tier)",
-    "flux-lora-24gb": "Flux LoRA, NF4 base, 1024 px (24 GB)",
+    "full-8bit": "Full fine-tune, 8-bit Adam, bf16 weights (8–12 GB)",
+    "full": "Full fine-tune (16 GB)",
+    "full-text-encoder": "Full + text encoder (20 GB and up)",
+    "sdxl-lora": "SDXL LoRA, 1024 px (8–12 GB)",
+    "sdxl-full": "SDXL full fine-tune, 1024 px, Adafactor (16 GB and up)",
+    "flux-lora-16gb": "Flux LoRA, NF4 base, 512 px (12–16 GB)",
+    "flux-lora-24gb": "Flux LoRA, NF4 base, 1024 px (20 GB and up)",
     "person": "Person / object DreamBooth (prior preservation)",
     "style": "Style / native fine-tune (no class images)",
 }

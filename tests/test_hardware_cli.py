@@ -128,3 +128,22 @@ def test_the_estimates_table_marks_no_preset_on_a_gpu_too_small_for_all(tmp_path
         monkeypatch.setattr(engine.hardware, "probe", lambda path, machine=machine: machine)
         assert main(["hardware", "--family", "sd", "--output-dir", str(tmp_path)]) == 0
         assert ("◂" in capsys.readouterr().out.split("GPU memory by the memory meter")[1]) is marked, gb
+
+
+@pytest.mark.parametrize("family", ["sd", "sdxl", "flux"])
+def test_the_recommended_presets_label_names_the_card_it_is_recommended_for(family: str) -> None:
+    """On a 16 GB card the advice said "Recommended preset for it: SDXL full fine-tune, 1024 px, Adafactor (24 GB and
+    up)", and the wizard pre-selected it under that label: the label said the card was too small for it."""
+    import re
+
+    from dbtui.presets import PRESET_LABELS
+    from engine.hardware import card_hardware, card_verdict, too_small
+
+    for card in (8, 10, 12, 16, 20, 24, 32, 48, 80):
+        preset = card_verdict(card, family)[1]
+        if too_small(card_hardware(card), preset):
+            continue
+        sizes = re.search(r"\((\d+)(?:–(\d+))? GB( and up)?\)$", PRESET_LABELS[preset])
+        assert sizes, PRESET_LABELS[preset]
+        low, high, and_up = sizes.groups()
+        assert int(low) <= card and (and_up or card <= int(high or low)), (card, PRESET_LABELS[preset])
