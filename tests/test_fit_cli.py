@@ -64,3 +64,12 @@ def test_the_note_on_several_processes_names_ddps_copy_and_a_run_of_one_process_
 def test_a_run_of_one_step_is_said_as_one_step(tmp_path: Path, tiny_sd1: Path, demo_data: Path, capsys) -> None:
     assert main(["fit", str(profile_file(tmp_path, training={"max_train_steps": 1}))]) == 0
     assert "whole run:         1 step," in capsys.readouterr().out
+
+
+def test_a_fit_test_refused_for_missing_images_says_the_estimate_alone_needs_none(tmp_path: Path, capsys) -> None:
+    """On a laptop before renting, `dbtui fit my.toml` said only "cannot start the run: … folder 'data/dog' does not
+    exist": no estimate, and nothing said that --estimate-only makes one without the images."""
+    profile = profile_file(tmp_path, concepts=[{"instance_dir": str(tmp_path / "not-here"), "instance_prompt": "photo of zwx dog"}])
+    assert main(["fit", str(profile)]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "add --estimate-only" in err, err

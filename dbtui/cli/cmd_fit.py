@@ -168,7 +168,7 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
     from engine.profile import load_profile
     from engine.runs.folder import run_dir_for
     from engine.runs.folder import check_creatable
-    from engine.runs.launcher import check_inputs
+    from engine.runs.launcher import RunInputsMissingError, check_inputs
 
     from dbtui.console import describe
     from dbtui.format import duration
@@ -178,7 +178,12 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
         # The fit test trains in a temporary folder; a run folder the real run cannot write would
         # only fail after the measurement, so it is refused first.
         check_creatable(run_dir_for(profile))
-        check_inputs(profile)  # a missing folder or caption stops here, not after the estimate and the model's load
+        try:
+            check_inputs(profile)  # a missing folder or caption stops here, not after the estimate and the model's load
+        except RunInputsMissingError as missing:
+            # Typed before renting, where the images are not: the estimate that was wanted needs none of it.
+            raise RunInputsMissingError(f"{missing} For the memory estimate alone, which trains nothing and needs no "
+                                        "images, add --estimate-only.") from None
     estimate = _estimate(profile, cards_asked(args.card))
     if args.estimate_only:
         return 0 if estimate is not None else 2  # only the estimate was asked for, and the reason is printed
