@@ -192,6 +192,26 @@ def test_the_run_keeps_its_concepts_folders_absolute_so_a_resume_elsewhere_reads
     assert kept.concepts[1].instance_dir == "builtin:demo-instance"
 
 
+def test_the_run_keeps_a_relative_model_folder_absolute_and_a_hub_id_as_written(tmp_path: Path, monkeypatch) -> None:
+    """`dbtui resume RUN` from another folder failed to load `model.pretrained = "models/mine"`, said as a hub id that
+    cannot be downloaded (`hf download models/mine`)."""
+    from engine.profile import load_profile
+    from engine.runs.launcher import _prepare
+    from tests.training_helpers import tiny_profile
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models" / "mine").mkdir(parents=True)
+    (tmp_path / "vae.safetensors").touch()
+    profile = tiny_profile(tmp_path, model={"pretrained": "models/mine", "vae": "vae.safetensors",
+                                            "tokenizer": "openai/clip-vit-large-patch14"})
+    folder = RunFolder(tmp_path / "runs" / "t")
+    _prepare(folder, profile, None, None)
+    monkeypatch.chdir(tmp_path / "runs")
+    kept = load_profile(folder.profile).model
+    assert (kept.pretrained, kept.vae) == (str(tmp_path / "models" / "mine"), str(tmp_path / "vae.safetensors"))
+    assert kept.tokenizer == "openai/clip-vit-large-patch14"  # a hub id, not a folder here
+
+
 def test_a_stopped_foreground_run_says_its_step_once_then_how_to_resume(tmp_path: Path, capsys) -> None:
     """--plain printed "stopped at step 67" twice: the display's line, then again before the resume hint."""
     import sys

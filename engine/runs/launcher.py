@@ -353,7 +353,8 @@ def _changes_from_stored(folder: RunFolder, profile: Profile, given_keys: Collec
 def anchored_profile(profile: Profile) -> Profile:
     """The profile as the run folder keeps it: its concepts' folders made absolute, so that `dbtui resume` from another
     folder trains the images and class images the run started with, not whatever has the same name there (a relative
-    class_dir made a new set of class images, silently)."""
+    class_dir made a new set of class images, silently); so are its model, VAE and tokenizer where they are a folder or
+    file here (a relative model folder failed the resume's load, told as a hub id that cannot be downloaded)."""
     from engine.builtin import is_builtin
     from engine.profile import validate_data
 
@@ -363,4 +364,10 @@ def anchored_profile(profile: Profile) -> Profile:
             value = concept.get(key)
             if value and not is_builtin(value) and not os.path.isabs(value):
                 concept[key] = os.path.abspath(value)
+    model = data["model"]
+    for key in ("pretrained", "vae", "tokenizer"):
+        value = model.get(key)
+        # Only what is here: "owner/name" is a hub id unless a folder of that name is (which loading then reads).
+        if value and not is_builtin(value) and not os.path.isabs(value) and os.path.exists(value):
+            model[key] = os.path.abspath(value)
     return validate_data(data)
