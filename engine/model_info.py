@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from engine.errors import DbtuiError
 from engine.json_file import read_json_object
 from engine.models.folder_parts import missing_parts, missing_parts_message
-from engine.profile.model_source import ModelKind, local_path, model_kind
+from engine.profile.model_source import ModelKind, holds_model_index, local_path, model_kind
 from engine.profile.problems import Problem
 
 REFINER = ("the Stable Diffusion XL refiner, which refines finished images and cannot be DreamBooth-trained: "
@@ -88,7 +88,7 @@ def describe_model(source: str, *, vae: str | None = None, tokenizer: str | None
         return ModelDescription(source, kind, words, folder, family_id is not None, native_resolution(folder), family_id)
     if kind == "diffusers":
         folder = local_path(source)
-        if not (folder / "model_index.json").is_file():
+        if not holds_model_index(folder):
             from engine.dataset.profile_paths import model_source_problems
 
             said = [problem.message for problem in model_source_problems(source)]
@@ -155,7 +155,7 @@ def family_from_files(source: str) -> str | None:
         return builtin_family(source)  # asking its files would build it (Flux's full size is 34 GB)
     path = Path(source).expanduser()
     index = path / "model_index.json" if path.is_dir() else _cached_model_index(source)
-    if index is not None and index.is_file():
+    if index is not None and holds_model_index(index.parent):
         from engine.models.registry import family_of
 
         try:
@@ -215,7 +215,7 @@ def _config_folder(source: str) -> Path | None:
         return Path(resolve_model(source)) if entry and entry[0] == "tiny" else None
     path = Path(source).expanduser()
     index = path / "model_index.json" if path.is_dir() else _cached_model_index(source)
-    return index.parent if index is not None and index.is_file() else None
+    return index.parent if index is not None and holds_model_index(index.parent) else None
 
 
 def _cached_model_index(source: str) -> Path | None:
@@ -286,7 +286,7 @@ def model_part_problems(profile: Any) -> list[Problem]:
     download): what this machine lacks, said before the run loads the parts it has."""
     source = profile.model.pretrained
     folder = local_path(source)
-    if model_kind(source) != "diffusers" or not (folder / "model_index.json").is_file():
+    if model_kind(source) != "diffusers" or not holds_model_index(folder):
         return []  # not a folder, or not a model: model_source_problems says so
     missing = missing_parts(folder, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
     return [Problem("model.pretrained", missing_parts_message(source, missing))] if missing else []

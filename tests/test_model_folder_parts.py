@@ -110,19 +110,37 @@ def test_a_part_folder_this_user_may_not_enter_is_said_not_a_crash(tiny_sd1: Pat
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Python 3.11's is_file raises PermissionError inside a folder of mode 700 of another user's: validate and the
     run crashed on it (root reads through any mode, so the refusal comes from a stand-in, as the OS answers a user)."""
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_sd1, folder)
+    _may_not_enter(folder / "unet", monkeypatch)
+    assert missing_parts(folder) == ["unet/ (which this user cannot read: Permission denied)"]
+    with pytest.raises(ModelPartMissingError, match=r"cannot read: Permission denied.*chmod -R a\+rX"):
+        load_components(folder)
+
+
+def _may_not_enter(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``folder`` as this user sees another user's of mode 700: what is in it cannot even be stat'ed."""
     import errno
     import os
 
-    folder = tmp_path / "model"
-    shutil.copytree(tiny_sd1, folder)
     stat = Path.stat
 
     def refused(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
-        if folder / "unet" in self.absolute().parents:
+        if folder in self.absolute().parents:
             raise PermissionError(errno.EACCES, "Permission denied", str(self))
         return stat(self, follow_symlinks=follow_symlinks)
 
     monkeypatch.setattr(Path, "stat", refused)
-    assert missing_parts(folder) == ["unet/ (which this user cannot read: Permission denied)"]
-    with pytest.raises(ModelPartMissingError, match=r"cannot read: Permission denied.*chmod -R a\+rX"):
-        load_components(folder)
+
+
+def test_a_model_folder_this_user_may_not_enter_is_said_not_a_crash(tiny_sd1: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole model folder another user's, of mode 700: validate, the run's checks and the wizard's model step
+    crashed on its model_index.json's is_file (the part check's words are for a folder inside it)."""
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_sd1, folder)
+    _may_not_enter(folder, monkeypatch)
+    said = f"this user may not read the model folder '{folder}' (Permission denied): let it (`chmod -R a+rX {folder}`"
+    assert describe_model(str(folder)).family.startswith(said) and not describe_model(str(folder)).supported
+    checks = check_profile(tiny_profile(tmp_path, model={"pretrained": str(folder)}))
+    assert [problem.message[:len(said)] for problem in checks.missing_here] == [said]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
 from pathlib import Path, PurePath
 
 from engine.builtin import is_builtin, known_builtin
@@ -147,6 +148,10 @@ def model_source_problems(source: str) -> list[Problem]:
     if kind == "diffusers" and path.is_file():
         return [Problem("model.pretrained", f"'{source}' is a file, but not a model file: give a diffusers folder or a "
                                             ".safetensors/.ckpt file")]
+    if kind == "diffusers" and path.is_dir() and (unreadable := _unreadable(path)):
+        return [Problem("model.pretrained", f"this user may not read the model folder '{source}' ({unreadable}): let it "
+                                            f"(`chmod -R a+rX {shlex.quote(str(path))}`, as its owner or root), or run "
+                                            "dbtui as the user who owns it")]
     if kind == "diffusers" and path.is_dir() and not (path / "model_index.json").is_file():
         from engine.convert.run_folder_hint import run_folder_hint
 
@@ -159,6 +164,15 @@ def model_source_problems(source: str) -> list[Problem]:
             where = "give the folder that holds model_index.json, or a .safetensors/.ckpt file"
         return [Problem("model.pretrained", f"'{source}' is a folder but not a diffusers model (no model_index.json): {where}")]
     return []
+
+
+def _unreadable(folder: Path) -> str | None:
+    """Why this user may not look in ``folder`` (Python 3.11's is_file raises PermissionError there), else None."""
+    try:
+        (folder / "model_index.json").is_file()
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
 
 
 def _concept_problems(profile: Profile, index: int) -> list[Problem]:

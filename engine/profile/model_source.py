@@ -37,3 +37,12 @@ def model_kind(source: str) -> ModelKind:
     if path.exists() or source.startswith((".", "/", "~", "$")):  # a local file of another kind is no hub id either
         return "diffusers"
     return "hub"
+
+
+def holds_model_index(folder: Path) -> bool:
+    """Whether ``folder`` holds a model_index.json; False too where this user may not look in it (Python 3.11's is_file
+    raises PermissionError there): model_source_problems says why."""
+    try:
+        return (folder / "model_index.json").is_file()
+    except OSError:
+        return False
