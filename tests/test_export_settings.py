@@ -86,6 +86,16 @@ def test_a_checkpoint_that_does_not_fit_another_base_model_is_said_so_not_as_oth
     said = str(raised.value)
     assert "do not fit the base model builtin:tiny-sdxl that model.pretrained names in" in said
     assert "it was trained from builtin:tiny-sd1" in said and "training.lora" not in said
+    # A base of another family (a transformer, where the checkpoint holds a unet) was said "incomplete: use another
+    # kept step", which each step would fail alike.
+    _edited(folder, model={"pretrained": "builtin:tiny-flux"})
+    with pytest.raises(CheckpointMismatchError, match="do not fit the base model builtin:tiny-flux .* it was trained "
+                                                      "from builtin:tiny-sd1"):
+        export_checkpoint(folder.path, 2)
+    _without_profiles(folder)
+    with pytest.raises(CheckpointMismatchError, match="holds a trained unet, and the base model builtin:tiny-flux is "
+                                                      "Flux.1, whose transformer it has not: write the model"):
+        export_checkpoint(folder.path, 2)
 
 def test_a_checkpoint_folder_without_its_manifest_is_said_incomplete_and_the_step_exported_instead_named(
         tmp_path: Path, monkeypatch) -> None:

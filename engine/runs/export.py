@@ -185,9 +185,14 @@ def _check_base_model(source: str, folder: RunFolder) -> None:
 def _restore(components: Any, profile: Any, files: Path, checkpoint: Path, profile_file: Path) -> list[Any] | None:
     """The checkpoint's trained weights, read from ``files`` (its pin), into ``components``; the text encoders when
     they trained (else None: a whole pipeline reads the frozen ones from the base model). Errors name the checkpoint."""
-    restore_part(components.unet, components.family.denoiser_name, files, shown=checkpoint)
-    held = [name for name in components.family.text_encoder_names
-            if (files / name).is_dir() or (files / "lora" / f"{name}.safetensors").is_file()]
+    family = components.family
+    other = next((name for name in ("unet", "transformer") if name != family.denoiser_name and _holds(files, name)), None)
+    if other is not None and not _holds(files, family.denoiser_name):  # said "incomplete", as if another step would do
+        raise CheckpointMismatchError(f"checkpoint {checkpoint} holds a trained {other}, and the base model "
+                                      f"{profile.model.pretrained} is {family.label}, whose {family.denoiser_name} it has "
+                                      f"not: write the model it was trained from as model.pretrained in {profile_file}")
+    restore_part(components.unet, family.denoiser_name, files, shown=checkpoint)
+    held = [name for name in family.text_encoder_names if _holds(files, name)]
     if not profile.training.train_text_encoder:
         if held:  # a manifest of before manifests held the profile: RUN/profile.toml's setting, edited since
             raise CheckpointError(f"checkpoint {checkpoint} holds its trained {' and '.join(held)}, and {profile_file} "
@@ -199,3 +204,8 @@ def _restore(components: Any, profile: Any, files: Path, checkpoint: Path, profi
         if name in held:
             restore_part(text_encoder, name, files, shown=checkpoint)
     return text_encoders
+
+
+def _holds(files: Path, name: str) -> bool:
+    """Whether a checkpoint holds the part ``name``'s trained weights: whole, or its LoRA."""
+    return (files / name).is_dir() or (files / "lora" / f"{name}.safetensors").is_file()
