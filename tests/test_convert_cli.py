@@ -155,6 +155,13 @@ def test_a_run_folder_or_a_checkpoint_given_to_convert_says_what_to_give_instead
         (run / "outputs" / name).write_bytes(b"")
     assert main(["convert", "to-diffusers", str(run), str(tmp_path / "model")]) == 2
     assert f"the model it finished with is in {run / 'outputs/mine.safetensors'}," in capsys.readouterr().err
+    # A LoRA run's saving.export of LoRA formats alone writes no model at all: outputs/diffusers was named
+    for name in ("mine.previous.safetensors", "mine.safetensors"):
+        (run / "outputs" / name).unlink()
+    (run / "outputs" / "lora").mkdir()
+    assert main(["convert", "to-single-file", str(run), str(tmp_path / "model.safetensors")]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"it trained a LoRA, in {run / 'outputs/lora'}, and wrote no model" in err and "outputs/diffusers" not in err
 
 
 def test_convert_command_keeps_help_fast() -> None:

@@ -10,6 +10,11 @@ def run_folder_hint(folder: Path, wanted: str) -> str | None:
     """The advice for ``folder`` when it is a run folder or (a part of) one of its checkpoints, else None.
     ``wanted``: "model" or "LoRA", what the converter reads."""
     if _is_run_folder(folder):
+        if wanted == "model" and _lora_alone(folder / "outputs"):
+            return (f"{folder} is a dbtui run folder, not a model: it trained a LoRA, in {folder / 'outputs' / 'lora'}, "
+                    "and wrote no model (its saving.export lists LoRA formats alone); give the model it trained from, "
+                    f"or add \"diffusers\" to saving.export in {folder / 'profile.toml'}: then `dbtui export {folder} "
+                    "--step N` writes a kept step's model")
         return (f"{folder} is a dbtui run folder, not a {wanted}: the {wanted} it finished with is in "
                 f"{_finished(folder / 'outputs', wanted)}, and `dbtui export {folder} --step N` writes a kept step's")
     for checkpoint in (folder, folder.parent):
@@ -26,11 +31,21 @@ def _finished(outputs: Path, wanted: str) -> Path:
     if wanted != "model":
         return outputs / "lora"
     if not (outputs / "diffusers").is_dir():
-        singles = sorted(path for suffix in (".safetensors", ".ckpt") for path in outputs.glob(f"*{suffix}")
-                         if not path.stem.endswith((".previous", "-lora-kohya")))
+        singles = _single_files(outputs)
         if singles:
             return singles[0]
     return outputs / "diffusers"
+
+
+def _single_files(outputs: Path) -> list[Path]:
+    """The single-file models in a run's ``outputs``, not their previous copies nor a LoRA's kohya file."""
+    return sorted(path for suffix in (".safetensors", ".ckpt") for path in outputs.glob(f"*{suffix}")
+                  if not path.stem.endswith((".previous", "-lora-kohya")))
+
+
+def _lora_alone(outputs: Path) -> bool:
+    """Whether a run's ``outputs`` hold its LoRA and no model (a LoRA run's saving.export of LoRA formats alone)."""
+    return (outputs / "lora").is_dir() and not (outputs / "diffusers").is_dir() and not _single_files(outputs)
 
 
 def _is_run_folder(folder: Path) -> bool:
