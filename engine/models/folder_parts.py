@@ -7,6 +7,7 @@ transformer has loaded and the images were cached.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from engine.json_file import read_json_object
@@ -67,11 +68,20 @@ def missing_parts(folder: Path, *, vae: str | None = None, tokenizer: str | None
 
 
 def missing_parts_message(source: str, missing: list[str]) -> str:
-    """What to do about ``missing``, parts of the model folder ``source``."""
-    unreadable = " (or let this user read it: `chmod -R a+rX` the model folder)" if "cannot read" in str(missing) else ""
-    return (f"'{source}' lacks {', '.join(missing)}, which its model_index.json lists: copy "
-            f"{'that part' if len(missing) == 1 else 'those parts'} from where the model came from (a partial download "
-            f"or copy leaves parts out){unreadable}, or give a complete model folder or a hub id")
+    """What to do about ``missing``, parts of the model folder ``source``: those there but unreadable are not said
+    lacking, nor to be copied again."""
+    unreadable = [part for part in missing if "cannot read" in part]
+    absent = [part for part in missing if part not in unreadable]
+    said = []
+    if absent:
+        said.append(f"'{source}' lacks {', '.join(absent)}, which its model_index.json lists: copy "
+                    f"{'that part' if len(absent) == 1 else 'those parts'} from where the model came from (a partial "
+                    "download or copy leaves parts out), or give a complete model folder or a hub id")
+    if unreadable:
+        said.append(f"'{source}' has {', '.join(unreadable)}: let this user read "
+                    f"{'it' if len(unreadable) == 1 else 'them'} (`chmod -R a+rX {shlex.quote(source)}`, as its owner "
+                    "or root), or run dbtui as the user who owns the model folder")
+    return "; ".join(said)
 
 
 def check_parts(folder: Path, *, vae: str | None = None, tokenizer: str | None = None) -> None:
