@@ -148,3 +148,13 @@ def test_offline_advice_names_a_download_command_huggingface_hub_has(monkeypatch
     command = re.search(r"`([^`]+)`", str(raised.value)).group(1)
     assert command == "hf download nobody/no-such-model --local-dir FOLDER"
     assert entry_points(group="console_scripts", name=command.split()[0])
+
+
+def test_a_relative_model_folder_not_found_here_says_where_relative_folders_are_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`model.pretrained = "models/mine"` from another folder was said only as a hub id that cannot be downloaded."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelNotFoundError) as raised:
+        resolve_model_folder("models/mine")
+    assert f"If 'models/mine' is a folder, it is read from the folder dbtui runs in ({tmp_path})" in str(raised.value)
