@@ -469,3 +469,13 @@ def test_a_folder_of_image_links_that_lead_out_of_it_is_said_to_be_so(tmp_path: 
     assert main(["validate", str(path), "--set", f'concepts.0.instance_dir="{linked}"']) == 0
     out = capsys.readouterr().out
     assert f"no images in '{linked}': its 1 image link(s) lead out of the folder" in out
+
+
+def test_an_export_format_listed_twice_is_one_output() -> None:
+    """`saving.export = ["safetensors", "diffusers", "diffusers"]` was taken as three outputs."""
+    from dbtui.session import Session
+
+    session = Session.for_demo()
+    session.set("saving.export", ["safetensors", "diffusers", "diffusers"])
+    profile, _ = session.validate()
+    assert profile is not None and profile.saving.export == ["safetensors", "diffusers"]

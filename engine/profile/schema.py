@@ -274,6 +274,12 @@ class SavingSection(Section):
     export: list[ExportFormat] = Field(["diffusers"], min_length=1)
     """Final outputs: diffusers folder, single-file safetensors/ckpt, LoRA (diffusers or kohya)."""
 
+    @field_validator("export")
+    @classmethod
+    def _each_format_once(cls, formats: list[str]) -> list[str]:
+        # A format listed twice (a hand-edited list) is one output, written once.
+        return list(dict.fromkeys(formats))
+
 
 class LoggingSection(Section):
     logger: Literal["none", "tensorboard", "wandb"] = "none"
