@@ -90,7 +90,7 @@ def test_a_run_that_never_learnt_its_length_shows_no_step_count(tmp_path: Path, 
 class CrashedRunEngine(FakeEngine):
     """A run whose events end mid-training, and whose folder says its trainer is gone."""
 
-    def list_runs(self, output_dir: str) -> list[RunSummary]:
+    def list_runs(self, output_dir: str, on_skip=None) -> list[RunSummary]:
         return [RunSummary(Path(output_dir) / "x", "crashed", 3, 6)]
 
 

@@ -284,7 +284,7 @@ async def test_attach_with_no_folder_says_what_to_type_and_reads_home_and_variab
     monkeypatch.setenv("HOME", str(tmp_path))
     engine = FakeEngine()
     asked = []
-    engine.list_runs = lambda output_dir: asked.append(output_dir) or []
+    engine.list_runs = lambda output_dir, on_skip=None: asked.append(output_dir) or []
     app = make_app(engine, Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         screen = AttachScreen(engine, "")

@@ -36,7 +36,7 @@ async def _train_then_back(app, pilot, edits: dict[str, str]) -> None:
 class _OneRunEngine(FakeEngine):
     """Says one run's status alone; listing every run (the real engine reads each one's whole log) fails the test."""
 
-    def list_runs(self, output_dir: str):
+    def list_runs(self, output_dir: str, on_skip=None):
         raise AssertionError("every run listed to learn one run's status")
 
     def run_status(self, folder: Path) -> str:

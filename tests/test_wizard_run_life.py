@@ -145,7 +145,7 @@ async def test_a_crashed_run_without_a_checkpoint_is_not_said_to_resume_from_one
     folder.mkdir(parents=True)
     (folder / "profile.toml").write_text("# written by the launch\n", encoding="utf-8")  # what a resume trains
     engine = FakeEngine(events=[])  # the events end without a last word
-    monkeypatch.setattr(engine, "list_runs", lambda output_dir: [RunSummary(folder, "crashed", 0, 0)])
+    monkeypatch.setattr(engine, "list_runs", lambda output_dir, on_skip=None: [RunSummary(folder, "crashed", 0, 0)])
     session = Session()
     session.run_folder = folder
     app = make_app(engine, session, image_renderer="none")
@@ -340,7 +340,7 @@ async def test_attaching_to_a_folder_whose_name_is_no_run_name_keeps_a_usable_dr
     (run / "profile.toml").write_text(dumps_profile(Session.for_demo("runs").profile()), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     engine = FakeEngine(events=[RunFinished(time=time.time(), step=3, outputs={}, seconds=3.0, status="stopped")])
-    monkeypatch.setattr(engine, "list_runs", lambda output_dir: [RunSummary(run, "stopped", 3, 10)])
+    monkeypatch.setattr(engine, "list_runs", lambda output_dir, on_skip=None: [RunSummary(run, "stopped", 3, 10)])
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         await _attach_first_run(app, pilot, run.parent)
