@@ -136,13 +136,25 @@ def test_machine_n_whose_run_folder_cannot_be_written_is_not_sent_to_dbtui_resum
     assert "dbtui resume" not in str(refused.value).replace("(not `dbtui resume`", "")
 
 
+def no_new_folders(monkeypatch: pytest.MonkeyPatch, run: Path) -> None:
+    """``run`` on a read-only disk: no folder can be made in it."""
+    import errno
+
+    made = Path.mkdir
+
+    def read_only(self: Path, *args, **kwargs) -> None:
+        if self.is_relative_to(run) and not self.is_dir():
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        made(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+
+
 def test_a_resume_whose_run_folder_cannot_be_made_whole_is_told_what_a_resume_can_do(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """A resume whose run folder lacks a folder (samples/, on machine 1's own disk) that a read-only disk will not let
     be made was told to "set saving.output_dir to a folder on a writable disk", which moves no run: by machine 1's
     trainer and by the launcher, on every machine."""
-    import errno
-
     from engine.runs import worker
     from engine.runs.folder import RunFolderError
     from engine.runs.launcher import start_run
@@ -150,14 +162,7 @@ def test_a_resume_whose_run_folder_cannot_be_made_whole_is_told_what_a_resume_ca
     folder, path = _stopped_run(tmp_path, [8], training={"max_train_steps": 12}, launch=TWO_MACHINES)
     save_profile(load_profile(path, ["launch.machine_rank=1"]), machine_profile(folder, 1))
     folder.samples.rmdir()
-    made = Path.mkdir
-
-    def read_only(self: Path, *args, **kwargs) -> None:
-        if self.is_relative_to(folder.path) and not self.is_dir():
-            raise OSError(errno.EROFS, "Read-only file system", str(self))
-        made(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "mkdir", read_only)
+    no_new_folders(monkeypatch, folder.path)
     with pytest.raises(RunFolderError) as refused:
         start_run(load_profile(path, ["launch.machine_rank=1"]), resume="latest", given_keys=["launch.machine_rank"])
     assert "remount it writable, or copy the run folder" in str(refused.value)
@@ -172,12 +177,11 @@ def test_a_resume_whose_run_folder_cannot_be_made_whole_is_told_what_a_resume_ca
     with pytest.raises(RunFolderError, match="set saving.output_dir to a folder on a writable disk"):
         folder.create()  # a new run's: another output_dir is its way
 
+
 def test_a_resume_of_a_run_with_no_checkpoint_on_a_read_only_disk_is_told_a_resumes_way(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A lone machine's resume of a run that saved no checkpoint starts it afresh, and so was told "set
     saving.output_dir to a folder on a writable disk", which `dbtui resume` cannot take (it has no --set)."""
-    import errno
-
     from engine.runs.folder import RunFolder, RunFolderError, RunState
     from engine.runs.launcher import start_run
 
@@ -187,14 +191,7 @@ def test_a_resume_of_a_run_with_no_checkpoint_on_a_read_only_disk_is_told_a_resu
     folder.events.write_text("")
     folder.write_state(RunState(pid=0, status="stopped", step=3, total_steps=100))
     folder.samples.rmdir()
-    made = Path.mkdir
-
-    def read_only(self: Path, *args, **kwargs) -> None:
-        if self.is_relative_to(folder.path) and not self.is_dir():
-            raise OSError(errno.EROFS, "Read-only file system", str(self))
-        made(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "mkdir", read_only)
+    no_new_folders(monkeypatch, folder.path)
     with pytest.raises(RunFolderError) as refused:
         start_run(load_profile(path), resume="latest")
     assert "remount it writable, or copy the run folder" in str(refused.value)

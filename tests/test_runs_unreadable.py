@@ -139,6 +139,18 @@ def test_a_run_whose_events_samples_or_checkpoints_cannot_be_read_is_said_by_rep
         assert f"cannot read {folder.events}: Permission denied" in capsys.readouterr().err
 
 
+def gone_stale(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """``folder`` as a stale NFS handle: nothing in it can be looked at."""
+    stat = Path.stat
+
+    def failing_stat(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
+        if folder in self.absolute().parents:
+            raise OSError(errno.ESTALE, "Stale file handle", str(self))
+        return stat(self, follow_symlinks=follow_symlinks)
+
+    monkeypatch.setattr(Path, "stat", failing_stat)
+
+
 def test_an_error_other_than_a_permission_is_said_as_it_is_and_a_listing_names_the_folder_it_leaves_out(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """A name too long, a disk's or an NFS error was said as another user's folder (`chmod -R a+rX`), and a listing
@@ -150,14 +162,7 @@ def test_an_error_other_than_a_permission_is_said_as_it_is_and_a_listing_names_t
 
     runs = tmp_path / "runs"
     kept, stale = stopped_run(runs / "kept"), stopped_run(runs / "stale")
-    stat = Path.stat
-
-    def failing_stat(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
-        if stale.path in self.absolute().parents:
-            raise OSError(errno.ESTALE, "Stale file handle", str(self))
-        return stat(self, follow_symlinks=follow_symlinks)
-
-    monkeypatch.setattr(Path, "stat", failing_stat)
+    gone_stale(monkeypatch, stale.path)
     assert list_runs(runs) == [kept]
     assert f"dbtui: cannot read {stale.path}: Stale file handle; it is left out of the list of runs" in capsys.readouterr().err
     skipped: list[RunFolderError] = []
@@ -185,14 +190,7 @@ async def test_the_wizards_attach_list_says_which_run_folder_it_left_out_as_unre
     runs = tmp_path / "runs"
     stopped_run(runs / "kept")
     stale = stopped_run(runs / "stale")
-    stat = Path.stat
-
-    def failing_stat(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
-        if stale.path in self.absolute().parents:
-            raise OSError(errno.ESTALE, "Stale file handle", str(self))
-        return stat(self, follow_symlinks=follow_symlinks)
-
-    monkeypatch.setattr(Path, "stat", failing_stat)
+    gone_stale(monkeypatch, stale.path)
     engine = RealEngine()
     app = make_app(engine, Session.for_demo(), image_renderer="none")
     async with app.run_test(size=(80, 24)) as pilot:
