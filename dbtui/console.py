@@ -103,13 +103,12 @@ class PhaseDisplay:
     draws its bars inside its own panel, and the plain printer uses its lines.
     """
 
-    def __init__(self, *, plain: bool | None = None, console: Any = None, out: TextIO | None = None,
-                 clock: Any = time.monotonic) -> None:
+    def __init__(self, *, plain: bool | None = None, console: Any = None, out: TextIO | None = None) -> None:
         self.plain = want_plain() if plain is None else plain
         self.out = out or sys.stdout
         self._tenths: dict[str, int] = {}  # plain: the last tenth of each phase printed
-        self._began: dict[str, float] = {}  # plain: when each phase started, for its ETA
-        self._clock = clock
+        # plain: (time, done) where each phase's pace is measured from: its start, or its first progress seen
+        self._began: dict[str, tuple[float, int]] = {}
         self._tasks: dict[str, Any] = {}  # on a terminal: each phase's bar
         self.console, self.bars = console, None
         if not self.plain:
@@ -146,7 +145,7 @@ class PhaseDisplay:
     def _line(self, event: Event) -> None:
         eta = ""
         if event.kind == "phase_started":
-            self._began[event.phase] = self._clock()
+            self._began[event.phase] = (event.time, 0)
         elif event.kind == "phase_progress":
             tenth = event.done * 10 // event.total if event.total else -1
             if tenth <= self._tenths.get(event.phase, 0) and event.done != event.total:
@@ -160,11 +159,14 @@ class PhaseDisplay:
 
     def _eta(self, event: Event) -> str:
         """", eta 4m10s" at the pace so far, as the bars' time remaining says it; none for a phase under a second
-        so far (its lines come fast enough) or without a total."""
-        elapsed = self._clock() - self._began.setdefault(event.phase, self._clock())
-        if not event.total or not 0 < event.done < event.total or elapsed < 1:
+        so far (its lines come fast enough) or without a total. Timed by the events' own times: `dbtui attach`
+        replays a run's history at once, and a phase begun before it looked had its earlier items counted as done
+        in no time (an ETA many times too short)."""
+        since, done_then = self._began.setdefault(event.phase, (event.time, event.done))
+        elapsed = event.time - since
+        if not event.total or not done_then < event.done < event.total or elapsed < 1:
             return ""
-        return f", eta {_duration(elapsed / event.done * (event.total - event.done))}"
+        return f", eta {_duration(elapsed / (event.done - done_then) * (event.total - event.done))}"
 
     def _bar(self, event: Event) -> None:
         phase = event.phase

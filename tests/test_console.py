@@ -125,14 +125,40 @@ def test_a_file_name_in_a_failure_or_warning_never_sends_control_characters_to_t
 
 def test_plain_progress_lines_of_a_long_phase_say_the_time_left() -> None:
     """`--plain` (and nohup's log) gave 40/400 class images with no idea of the hours left, where the bars show it."""
-    now = [0.0]
     out = io.StringIO()
-    display = PhaseDisplay(plain=True, out=out, clock=lambda: now[0])
-    display(PhaseStarted(phase="class_images", total=400, description="generating 400 class images"))
+    display = PhaseDisplay(plain=True, out=out)
+    display(PhaseStarted(phase="class_images", total=400, description="generating 400 class images", time=0.0))
     for done in range(1, 401):
-        now[0] += 3.0  # 3 s an image
-        display(PhaseProgress(phase="class_images", done=done, total=400))
-    display(PhaseFinished(phase="class_images", seconds=1200.0))
+        display(PhaseProgress(phase="class_images", done=done, total=400, time=3.0 * done))  # 3 s an image
+    display(PhaseFinished(phase="class_images", seconds=1200.0, time=1200.0))
     lines = out.getvalue().splitlines()
     assert lines[1] == "[class_images] 40/400, eta 18m00s" and lines[5] == "[class_images] 200/400, eta 10m00s", lines
     assert lines[-2] == "[class_images] 400/400" and lines[-1] == "[class_images] done in 1200.0s"
+
+
+def test_an_attach_that_replays_a_phase_under_way_says_its_time_left_at_the_phase_s_own_pace() -> None:
+    """`dbtui attach --plain` replays the run's events at once: the replayed lines said "eta 0s" where the replay
+    took a second, and a phase begun before the attach was paced from the attach, its earlier items counted as done
+    in no time ("200/400, eta 1m40s" for 10 minutes left). Its events' own times say its pace."""
+    import time
+
+    out = io.StringIO()
+    display = PhaseDisplay(plain=True, out=out)
+    began = time.time() - 600  # 3 s an image for 10 minutes, replayed now
+    display(PhaseStarted(phase="class_images", total=400, time=began))
+    for done in range(1, 201):
+        display(PhaseProgress(phase="class_images", done=done, total=400, time=began + 3.0 * done))
+    time.sleep(1.1)  # a replay long enough to have paced itself
+    display(PhaseProgress(phase="class_images", done=240, total=400, time=began + 720.0))
+    lines = out.getvalue().splitlines()
+    assert lines[2] == "[class_images] 80/400, eta 16m00s" and lines[-1] == "[class_images] 240/400, eta 8m00s", lines
+
+
+def test_a_phase_first_seen_under_way_is_paced_from_there() -> None:
+    """Progress of a phase whose start was not seen (followed from the middle of the log) counted its earlier items
+    as done at the first line seen."""
+    out = io.StringIO()
+    display = PhaseDisplay(plain=True, out=out)
+    display(PhaseProgress(phase="caching", done=500, total=1000, time=100.0))
+    display(PhaseProgress(phase="caching", done=600, total=1000, time=150.0))  # 2 images a second
+    assert out.getvalue().splitlines() == ["[caching] 500/1000", "[caching] 600/1000, eta 3m20s"]
