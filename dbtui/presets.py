@@ -180,18 +180,20 @@ def recommended_preset(hardware: Any, family_id: str | None, demo: bool = False)
     return preset if preset in presets_for(family_id, demo) else None
 
 
-# The cards each is the hardware advice's pick for (engine.hardware.verdict, by the memory meter on a card with bf16):
-# the advice names the label, so "SDXL full (24 GB and up)" recommended for a 16 GB card told the user it would not fit.
+# The cards each is the hardware advice's pick for (engine.hardware.verdict, by the memory meter), with bf16 and, where
+# they differ, without it (the bf16 presets then train in fp16, with no fused step): the advice names the label, so
+# "SDXL full (24 GB and up)" recommended for a 16 GB card told the user it would not fit, and "SDXL full (16 GB and up)"
+# beside the LoRA recommended for a 16 GB T4 told them the full one would.
 PRESET_LABELS = {
     "cpu-demo": "CPU demo (tiny model, fp32)",
-    "lora": "LoRA (under 8 GB)",
-    "full-8bit": "Full fine-tune, 8-bit Adam, bf16 weights (8–12 GB)",
-    "full": "Full fine-tune (16 GB)",
-    "full-text-encoder": "Full + text encoder (20 GB and up)",
-    "sdxl-lora": "SDXL LoRA, 1024 px (8–12 GB)",
-    "sdxl-full": "SDXL full fine-tune, 1024 px, Adafactor (16 GB and up)",
-    "flux-lora-16gb": "Flux LoRA, NF4 base, 512 px (12–16 GB)",
-    "flux-lora-24gb": "Flux LoRA, NF4 base, 1024 px (20 GB and up)",
+    "lora": "LoRA (5 GB; 5–9 GB without bf16)",
+    "full-8bit": "Full fine-tune, 8-bit Adam, bf16 weights (6–12 GB; 10–15 GB without bf16)",
+    "full": "Full fine-tune (13–17 GB; 16–17 GB without bf16)",
+    "full-text-encoder": "Full + text encoder (18 GB and up)",
+    "sdxl-lora": "SDXL LoRA, 1024 px (8–14 GB; 8–23 GB without bf16)",
+    "sdxl-full": "SDXL full fine-tune, 1024 px, Adafactor (15 GB and up; 24 GB and up without bf16)",
+    "flux-lora-16gb": "Flux LoRA, NF4 base, 512 px (12–17 GB)",
+    "flux-lora-24gb": "Flux LoRA, NF4 base, 1024 px (18 GB and up)",
     "person": "Person / object DreamBooth (prior preservation)",
     "style": "Style / native fine-tune (no class images)",
 }

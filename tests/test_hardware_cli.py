@@ -131,19 +131,25 @@ def test_the_estimates_table_marks_no_preset_on_a_gpu_too_small_for_all(tmp_path
 
 
 @pytest.mark.parametrize("family", ["sd", "sdxl", "flux"])
-def test_the_recommended_presets_label_names_the_card_it_is_recommended_for(family: str) -> None:
+@pytest.mark.parametrize("bf16", [True, False])
+def test_the_recommended_presets_label_names_the_card_it_is_recommended_for(family: str, bf16: bool) -> None:
     """On a 16 GB card the advice said "Recommended preset for it: SDXL full fine-tune, 1024 px, Adafactor (24 GB and
-    up)", and the wizard pre-selected it under that label: the label said the card was too small for it."""
+    up)", and the wizard pre-selected it under that label: the label said the card was too small for it. So did
+    "Full fine-tune, 8-bit Adam, bf16 weights (8–12 GB)" on a 6 GB card, and on a 16 GB card without bf16 (a T4,
+    a V100) "SDXL LoRA (8–12 GB)" was recommended beside "SDXL full (16 GB and up)", which does not fit it there."""
     import re
 
     from dbtui.presets import PRESET_LABELS
-    from engine.hardware import card_hardware, card_verdict, too_small
+    from engine.hardware import Gpu, Hardware, too_small, verdict
 
-    for card in (8, 10, 12, 16, 20, 24, 32, 48, 80):
-        preset = card_verdict(card, family)[1]
-        if too_small(card_hardware(card), preset):
+    for card in range(4, 81):
+        machine = Hardware(gpus=[Gpu(0, "GPU", card * 1024, None, "8.0" if bf16 else "7.5", bf16)], bitsandbytes=True)
+        preset = verdict(machine, family)[1]
+        if too_small(machine, preset):
             continue
-        sizes = re.search(r"\((\d+)(?:–(\d+))? GB( and up)?\)$", PRESET_LABELS[preset])
-        assert sizes, PRESET_LABELS[preset]
-        low, high, and_up = sizes.groups()
-        assert int(low) <= card and (and_up or card <= int(high or low)), (card, PRESET_LABELS[preset])
+        label = PRESET_LABELS[preset]
+        sizes = r"(\d+)(?:–(\d+))? GB( and up)?"
+        found = re.search(rf"\({sizes}(?:; {sizes} without bf16)?\)$", label)
+        assert found, label
+        low, high, and_up = found.groups()[:3] if bf16 or not found.group(4) else found.groups()[3:]
+        assert int(low) <= card and (and_up or card <= int(high or low)), (card, label)
