@@ -146,6 +146,7 @@ class PhaseDisplay:
         eta = ""
         if event.kind == "phase_started":
             self._began[event.phase] = (event.time, 0)
+            self._tenths.pop(event.phase, None)  # started again (a resume after a crash in it): its tenths from the first
         elif event.kind == "phase_progress":
             tenth = event.done * 10 // event.total if event.total else -1
             if tenth <= self._tenths.get(event.phase, 0) and event.done != event.total:

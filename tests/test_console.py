@@ -162,3 +162,17 @@ def test_a_phase_first_seen_under_way_is_paced_from_there() -> None:
     display(PhaseProgress(phase="caching", done=500, total=1000, time=100.0))
     display(PhaseProgress(phase="caching", done=600, total=1000, time=150.0))  # 2 images a second
     assert out.getvalue().splitlines() == ["[caching] 500/1000", "[caching] 600/1000, eta 3m20s"]
+
+
+def test_a_phase_started_again_before_it_finished_prints_its_progress_from_the_start() -> None:
+    """`dbtui attach --plain` of a run resumed after a crash in its caching pass replays the pass twice: the second
+    printed nothing until it passed the tenth the crashed one had reached."""
+    out = io.StringIO()
+    display = PhaseDisplay(plain=True, out=out)
+    for attempt in range(2):
+        display(PhaseStarted(phase="caching", total=10, time=0.0))
+        for done in range(1, 6 + 4 * attempt):
+            display(PhaseProgress(phase="caching", done=done, total=10, time=0.0))
+    lines = out.getvalue().splitlines()
+    assert lines[lines.index("[caching] started", 1):] == ["[caching] started"] + [f"[caching] {done}/10"
+                                                                                   for done in range(1, 10)], lines
