@@ -212,6 +212,22 @@ def test_the_run_keeps_a_relative_model_folder_absolute_and_a_hub_id_as_written(
     assert kept.tokenizer == "openai/clip-vit-large-patch14"  # a hub id, not a folder here
 
 
+def test_a_run_that_kept_its_model_folder_relative_is_resumed_with_it_as_no_change(tmp_path: Path, monkeypatch) -> None:
+    """A run started before its model's folder was kept absolute, resumed with `dbtui run P --resume` from the same
+    folder, was told 'this profile changes the run's settings: model.pretrained: "models/mine" → "/…/models/mine"'."""
+    from engine.profile import dumps_profile
+    from engine.runs.launcher import _changes_from_stored, _prepare
+    from tests.training_helpers import tiny_profile
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models" / "mine").mkdir(parents=True)
+    profile = tiny_profile(tmp_path, model={"pretrained": "models/mine"})
+    folder = RunFolder(tmp_path / "runs" / "t")
+    _prepare(folder, profile, None, None)
+    folder.profile.write_text(dumps_profile(profile), encoding="utf-8")  # as such a run kept it
+    assert _changes_from_stored(folder, profile, None, None, "P") == []
+
+
 def test_a_stopped_foreground_run_says_its_step_once_then_how_to_resume(tmp_path: Path, capsys) -> None:
     """--plain printed "stopped at step 67" twice: the display's line, then again before the resume hint."""
     import sys

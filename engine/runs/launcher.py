@@ -344,7 +344,8 @@ def _changes_from_stored(folder: RunFolder, profile: Profile, given_keys: Collec
         stored = load_profile(stored_path)
     except ProfileError:  # none, or unreadable: nothing to compare with (the checkpoint's manifest was checked)
         return []
-    changed = changed_settings(stored, anchored_profile(profile))
+    # Both anchored: a run started before its model's folder was kept absolute keeps "models/mine", the same folder.
+    changed = changed_settings(anchored_profile(stored), anchored_profile(profile))
     check_length(stored, stored_path, profile, changed, run=folder.path, machine_rank=rank, given_keys=given_keys,
                  from_step=from_step, shown=shown)
     return changed
