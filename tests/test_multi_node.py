@@ -159,7 +159,7 @@ import torch
 from accelerate.utils import FullyShardedDataParallelPlugin
 from engine.profile import load_profile
 from engine.training.accelerator import ShardingUnavailableError, make_accelerator
-from engine.training.distributed import process_state
+from engine.training.distributed import leave_gloo_group, process_state
 plugin = FullyShardedDataParallelPlugin()
 state = process_state()
 try:
@@ -172,6 +172,7 @@ Path(sys.argv[2], f"rank-{state.process_index}.json").write_text(json.dumps({
     "state_dict_type": plugin.state_dict_type.name, "auto_wrap_policy": getattr(plugin.auto_wrap_policy, "__name__", None),
     "distributed_type": state.distributed_type.value, "num_processes": state.num_processes, "error": error,
     "timeout_s": torch.distributed.group.WORLD._get_backend(torch.device("cpu")).options._timeout.total_seconds()}))
+leave_gloo_group()  # as the trainer does on a refusal: a gloo group left up may abort the process at exit
 """
 
 
