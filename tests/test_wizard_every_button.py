@@ -7,78 +7,22 @@ used in an app of its own, so that one button's effect (a step left, a dialog cl
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import pytest
-from textual.screen import Screen
 from textual.widgets import Button
 
 from dbtui.app import make_app
-from dbtui.screens.caption_mode import CaptionModeScreen
-from dbtui.screens.overwrite import OverwriteScreen
-from dbtui.screens.resume import ResumeScreen
 from dbtui.session import Session
 from wizard_fakes import FakeEngine
+from tests.test_wizard_80x24 import SCREENS  # how each screen is reached, as the 80x24 layout tests reach it
 from wizard_steps import settle
 
 SIZE = (80, 24)
-
-Reach = Callable[[object], Awaitable[None]]
 
 
 @pytest.fixture(autouse=True)
 def _in_tmp(tmp_path, monkeypatch, demo_data):
     monkeypatch.chdir(tmp_path)
-
-
-async def _demo_at(pilot, step: int) -> None:
-    await pilot.press("d")  # the demo: a model and a dataset the fake engine answers for
-    await settle(pilot)
-    pilot.app.goto(step)
-    await settle(pilot)
-
-
-def keys_then(*keys: str) -> Reach:
-    async def reach(pilot) -> None:
-        await settle(pilot)
-        await pilot.press(*keys)
-        await settle(pilot)
-    return reach
-
-
-def step_then(step: int, *keys: str) -> Reach:
-    async def reach(pilot) -> None:
-        await _demo_at(pilot, step)
-        if keys:
-            await pilot.press(*keys)
-            await settle(pilot)
-    return reach
-
-
-def pushed(make: Callable[[], Screen]) -> Reach:
-    async def reach(pilot) -> None:
-        await _demo_at(pilot, 3)
-        pilot.app.push_screen(make())
-        await settle(pilot)
-    return reach
-
-
-SCREENS: dict[str, Reach] = {
-    "StartScreen": keys_then(),
-    "HardwareScreen": keys_then("n"),
-    "ModelScreen": step_then(1),
-    "DatasetScreen": step_then(2),
-    "CaptionScreen": step_then(2, "ctrl+o"),
-    "ParametersScreen": step_then(3),
-    "CommandScreen": step_then(3, "ctrl+g"),
-    "TrainingScreen": step_then(4),
-    "HelpScreen": keys_then("f1"),
-    "AttachScreen": keys_then("a"),
-    "OpenProfileScreen": keys_then("o"),
-    "ResumeScreen": pushed(lambda: ResumeScreen("runs/tiny-demo holds checkpoint-30")),
-    "OverwriteScreen": pushed(lambda: OverwriteScreen(Path("profiles/tiny-demo.toml"))),
-    "CaptionModeScreen": pushed(lambda: CaptionModeScreen()),
-}
 
 
 def _enabled_buttons(app) -> list[str]:
