@@ -497,3 +497,16 @@ def test_the_demos_closing_words_name_its_report_and_what_its_scores_are_worth(t
     assert "random-weight" not in closing_words(real, folder, tmp_path / "tiny-demo.toml")
     unscored = closing_words(loads_profile(demo_profile_text(), ["evaluation.enabled=false"]), folder, tmp_path / "p.toml")
     assert "random-weight" not in unscored and "before:" not in unscored
+
+
+def test_version_names_dbtui_its_commit_and_the_training_libraries(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib import metadata
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"dbtui {metadata.version('dbtui')}")
+    if (ROOT / ".git").exists():
+        assert "(commit " in out.splitlines()[0]
+    assert f"torch {metadata.version('torch')}" in out and f"diffusers {metadata.version('diffusers')}" in out

@@ -12,6 +12,7 @@ import sys
 
 from dbtui.cli.boundary import run_guarded
 from dbtui.cli.common import ExamplesFormatter
+from dbtui.cli.version_text import PrintVersion
 
 COMMANDS = [
     "dbtui.cli.cmd_validate",
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dbtui", description=DESCRIPTION, epilog=EPILOG, formatter_class=ExamplesFormatter
     )
+    parser.add_argument("--version", action=PrintVersion)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(name).register(subparsers)

@@ -1,0 +1,56 @@
+"""What ``dbtui --version`` prints: dbtui's version, its commit where it runs from a git checkout, and
+the versions of the libraries a run's numbers depend on, so that the machines of one run can be
+compared line by line (the README asks for the same dbtui on each)."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+LIBRARIES = ("torch", "diffusers", "transformers", "accelerate", "peft", "bitsandbytes")
+
+
+def version_text() -> str:
+    lines = [f"dbtui {_installed('dbtui')}{_commit()}"]
+    lines += [f"  {name} {_installed(name)}" for name in LIBRARIES]
+    return "\n".join(lines)
+
+
+def _installed(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _commit() -> str:
+    source = Path(__file__).resolve().parents[2]
+    if not (source / ".git").exists():
+        return ""
+    try:
+        described = subprocess.run(
+            ["git", "-C", str(source), "describe", "--always", "--dirty"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f" (commit {described})" if described else ""
+
+
+class PrintVersion(argparse.Action):
+    """``--version``, worked out only when asked: git and the package metadata cost every other
+    command nothing."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+            help="print dbtui's version (and commit) and the versions of torch, diffusers and the "
+            "other libraries training uses, then exit",
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(version_text())
+        parser.exit()
