@@ -107,8 +107,8 @@ class PhaseDisplay:
         self.plain = want_plain() if plain is None else plain
         self.out = out or sys.stdout
         self._tenths: dict[str, int] = {}  # plain: the last tenth of each phase printed
-        # plain: (time, done) where each phase's pace is measured from: its start, or its first progress seen
-        self._began: dict[str, tuple[float, int]] = {}
+        # plain: (time, done) where each phase's pace is measured from: its last line printed (or its start)
+        self._paced_from: dict[str, tuple[float, int]] = {}
         self._tasks: dict[str, Any] = {}  # on a terminal: each phase's bar
         self.console, self.bars = console, None
         if not self.plain:
@@ -145,7 +145,7 @@ class PhaseDisplay:
     def _line(self, event: Event) -> None:
         eta = ""
         if event.kind == "phase_started":
-            self._began[event.phase] = (event.time, 0)
+            self._paced_from[event.phase] = (event.time, 0)
             self._tenths.pop(event.phase, None)  # started again (a resume after a crash in it): its tenths from the first
         elif event.kind == "phase_progress":
             tenth = event.done * 10 // event.total if event.total else -1
@@ -153,17 +153,20 @@ class PhaseDisplay:
                 return
             self._tenths[event.phase] = tenth
             eta = self._eta(event)
+            self._paced_from[event.phase] = (event.time, event.done)
         elif event.kind == "phase_finished":
             self._tenths.pop(event.phase, None)
-            self._began.pop(event.phase, None)
+            self._paced_from.pop(event.phase, None)
         print(describe(event) + eta, file=self.out, flush=True)
 
     def _eta(self, event: Event) -> str:
-        """", eta 4m10s" at the pace so far, as the bars' time remaining says it; none for a phase under a second
-        so far (its lines come fast enough) or without a total. Timed by the events' own times: `dbtui attach`
+        """", eta 4m10s" at the pace since the line before (a tenth of the phase), as the bars' time remaining
+        paces recent items; none where that took under a second (the phase's lines come fast enough) or without a
+        total. The whole phase's pace said far too little time left where its first items went fast, e.g. a caching
+        pass whose first pictures were cached by an earlier run. Timed by the events' own times: `dbtui attach`
         replays a run's history at once, and a phase begun before it looked had its earlier items counted as done
         in no time (an ETA many times too short)."""
-        since, done_then = self._began.setdefault(event.phase, (event.time, event.done))
+        since, done_then = self._paced_from.setdefault(event.phase, (event.time, event.done))
         elapsed = event.time - since
         if not event.total or not done_then < event.done < event.total or elapsed < 1:
             return ""

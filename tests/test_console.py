@@ -176,3 +176,18 @@ def test_a_phase_started_again_before_it_finished_prints_its_progress_from_the_s
     lines = out.getvalue().splitlines()
     assert lines[lines.index("[caching] started", 1):] == ["[caching] started"] + [f"[caching] {done}/10"
                                                                                    for done in range(1, 10)], lines
+
+
+def test_the_time_left_follows_the_recent_pace_not_items_that_went_fast_before() -> None:
+    """A caching pass whose first half was cached by an earlier run (done in half a second) said 3m20s left at 60 %
+    where 20 minutes remained: the whole phase's pace counted the cached items."""
+    out = io.StringIO()
+    display = PhaseDisplay(plain=True, out=out)
+    display(PhaseStarted(phase="caching", total=1000, time=0.0))
+    for done in range(1, 501):
+        display(PhaseProgress(phase="caching", done=done, total=1000, time=done / 1000))
+    for done in range(501, 701):
+        display(PhaseProgress(phase="caching", done=done, total=1000, time=0.5 + 3.0 * (done - 500)))
+    lines = out.getvalue().splitlines()
+    assert lines[5] == "[caching] 500/1000" and lines[6] == "[caching] 600/1000, eta 20m00s", lines
+    assert lines[7] == "[caching] 700/1000, eta 15m00s", lines
