@@ -60,6 +60,62 @@ def test_a_machine_whose_profile_differs_stops_every_machine_naming_the_settings
     assert "machine_rank (" not in said[0] and "output_dir" not in said[0]
 
 
+def copy_of_the_demo_images(folder: Path) -> str:
+    import shutil
+
+    from engine.builtin import resolve_dir
+
+    return str(shutil.copytree(resolve_dir("builtin:demo-instance"), folder))
+
+
+def test_machines_that_keep_the_same_images_at_other_paths_meet(tmp_path: Path) -> None:
+    """Each machine's copy of the images under its own mount (/workspace/data, /root/data), or a relative folder
+    read from another working directory: the run was refused as differing in concepts[0].instance_dir."""
+    for rank in (0, 1):
+        concept = {"instance_dir": copy_of_the_demo_images(tmp_path / f"machine-{rank}" / "data"),
+                   "instance_prompt": "photo of zwx disc", "class_dir": str(tmp_path / f"machine-{rank}" / "none-yet")}
+        machine(tmp_path, rank, concepts=[concept])
+    script = tmp_path / "set_up.py"
+    script.write_text(SET_UP_ON_EACH_MACHINE)
+    done = launch_two_processes(script, str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [json.loads((tmp_path / f"said-{rank}.json").read_text())[0] for rank in (0, 1)] == [None, None]
+
+
+def test_machines_whose_image_folders_hold_other_files_are_refused_wherever_the_folders_lie(
+        tmp_path: Path, monkeypatch) -> None:
+    """Another data set, or a stale copy at the very same path, trains the machines on other images: named by file,
+    with what to do."""
+    from accelerate import utils
+
+    from engine.training.same_profile import check_same_profile
+
+    def settings(folder: str, rank: int) -> dict:
+        return shared_settings(tiny_profile(tmp_path, launch={**TWO_MACHINES, "machine_rank": rank},
+                                            concepts=[{"instance_dir": folder, "instance_prompt": "a"}]))
+
+    main_folder = copy_of_the_demo_images(tmp_path / "workspace" / "data")
+    other = Path(copy_of_the_demo_images(tmp_path / "root" / "data"))
+    main = settings(main_folder, 0)
+    (other / "zwx_01.txt").write_text("another caption")
+    (other / "extra.png").write_bytes((other / "zwx_00.png").read_bytes())
+    (other / "zwx_02.png").unlink()
+    assert differences(settings(str(other), 1), main) == [
+        f"concepts[0].instance_dir ({str(other)!r} vs {main_folder!r}: 'extra.png' only on machine 1, 'zwx_02.png' only "
+        "on machine 0, 'zwx_01.txt' of another size)"]
+    (Path(main_folder) / "zwx_03.txt").write_text("changed after machine 0 listed it")
+    assert differences(settings(main_folder, 1), main) == [
+        f"concepts[0].instance_dir ({main_folder!r} vs {main_folder!r}: 'zwx_03.txt' of another size)"]
+    assert differences(settings("builtin:demo-instance", 1), main) == [
+        f"concepts[0].instance_dir ('builtin:demo-instance' vs {main_folder!r})"]
+
+    monkeypatch.setattr(utils, "gather_object", lambda mine: [[0, main], [1, settings(str(other), 1)]])
+    with pytest.raises(ProfilesDifferError, match="'extra.png' only on machine 1.*must hold the same files .names and "
+                                                  "sizes.: copy machine 0's folder to the others") as refused:
+        check_same_profile(tiny_profile(tmp_path, launch={**TWO_MACHINES, "machine_rank": 1}), 2)
+    assert "copy machine 0's profile" not in str(refused.value)  # the profiles were the same: it was what they did
+
+
 def test_the_compared_settings_leave_out_what_is_each_machines_own(tmp_path: Path) -> None:
     mine = shared_settings(tiny_profile(tmp_path, launch={**TWO_MACHINES, "machine_rank": 1, "extra_args": ["--x"]},
                                         model={"pretrained": str(tmp_path / "copy")},

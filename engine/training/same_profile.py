@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.errors import DbtuiError
 from engine.profile.changes import flat_settings
+from engine.training.same_folders import folder_setting, is_folder, is_folder_key, said_folders, same_files
 
 # What may differ from machine to machine, as README "Running on two machines" has it: the machine's own number,
 # how its launcher is started (an accelerate config file and launcher options are each machine's) and where the run
@@ -34,15 +35,29 @@ class ProfilesDifferError(DbtuiError):
 
 def shared_settings(profile: Any) -> dict[str, Any]:
     """The profile's settings as dotted keys (``concepts[0].instance_dir``), less those of ``PER_MACHINE``; each of
-    ``SOURCES`` as ``[kind, value]`` (kind ``path`` or ``id``, told on this machine, where its paths are) or None."""
-    return {key: _source(value) if key in SOURCES else value for key, value in flat_settings(profile).items()
-            if key not in PER_MACHINE}
+    ``SOURCES`` as ``[kind, value]`` (kind ``path`` or ``id``, told on this machine, where its paths are) or None;
+    each concept's folder with the files it holds here (``same_folders.folder_setting``)."""
+    extension = profile.dataset.caption_extension
+
+    def shared(key: str, value: Any) -> Any:
+        if key in SOURCES:
+            return _source(value)
+        return folder_setting(value, extension) if is_folder_key(key) else value
+
+    return {key: shared(key, value) for key, value in flat_settings(profile).items() if key not in PER_MACHINE}
 
 
-def differences(mine: dict[str, Any], main: dict[str, Any]) -> list[str]:
-    """``key (this machine's value vs machine 0's)`` for every shared key whose values differ, in key order."""
-    return [f"{key} ({_shown(key, mine.get(key, MISSING))} vs {_shown(key, main.get(key, MISSING))})"
+def differences(mine: dict[str, Any], main: dict[str, Any], machine: int = 1) -> list[str]:
+    """``key (this machine's value vs machine 0's)`` for every shared key whose values differ, in key order; ``machine``
+    is this machine's number."""
+    return [f"{key} ({_said(key, mine.get(key, MISSING), main.get(key, MISSING), machine)})"
             for key in sorted(mine.keys() | main.keys()) if not _same(key, mine, main)]
+
+
+def _said(key: str, ours: Any, theirs: Any, machine: int) -> str:
+    if is_folder(ours) and is_folder(theirs):
+        return said_folders(ours, theirs, machine)
+    return f"{_shown(key, ours)} vs {_shown(key, theirs)}"
 
 
 MISSING = object()
@@ -64,7 +79,7 @@ def _same(key: str, mine: dict[str, Any], main: dict[str, Any]) -> bool:
         if not all(_is_id(settings.get("model.pretrained")) for settings in (mine, main)):
             return True  # a revision is only read from the hub
         return (ours or "main") == (theirs or "main")  # no revision is the hub's default branch
-    return ours == theirs
+    return same_files(ours, theirs) if is_folder_key(key) else ours == theirs
 
 
 def _is_id(source: Any) -> bool:
@@ -72,7 +87,7 @@ def _is_id(source: Any) -> bool:
 
 
 def _shown(key: str, value: Any) -> str:
-    if key in SOURCES and isinstance(value, list):
+    if key in SOURCES and isinstance(value, list) or is_folder(value):
         value = value[1]  # shown as written
     return "not set" if value is MISSING or value is None else repr(value)
 
@@ -90,7 +105,7 @@ def check_same_profile(profile: Any, num_processes: int) -> None:
     told: dict[int, list[str]] = {}
     for machine, settings in gathered[1:]:
         if machine not in told:
-            found = differences(settings, main)
+            found = differences(settings, main, machine)
             if found:
                 told[machine] = found
     if not told:
@@ -99,6 +114,13 @@ def check_same_profile(profile: Any, num_processes: int) -> None:
                      f"{machine}'s value vs machine 0's: " + ", ".join(found[:SHOWN])
                      + (f" and {len(found) - SHOWN} more" if len(found) > SHOWN else "")
                      for machine, found in sorted(told.items()))
+    keys = {line.split(" ", 1)[0] for found in told.values() for line in found}
+    advice = []
+    if any(not is_folder_key(key) for key in keys):
+        advice.append("copy machine 0's profile to the others, and start every machine again with the same --set "
+                      "options")
+    if any(is_folder_key(key) for key in keys):
+        advice.append("a concept's folder may lie at another path on each machine but must hold the same files (names "
+                      "and sizes): copy machine 0's folder to the others")
     raise ProfilesDifferError(f"{said}. Every machine must train the same profile (only launch.machine_rank differs): "
-                              "copy machine 0's profile to the others, and start every machine again with the same "
-                              "--set options")
+                              + "; ".join(advice))
