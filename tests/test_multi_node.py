@@ -246,6 +246,46 @@ def test_two_machines_over_loopback_train_one_run_written_by_machine_0(
     assert (second.folder.path / "logs" / "elastic-machine-1").is_dir()
 
 
+@pytest.mark.parametrize("shared", [False, True], ids=["own-disks", "shared-disk"])
+def test_each_machine_keeps_its_part_of_each_checkpoint_rotated_with_machine_0s(
+        tmp_path: Path, shared: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a disk of its own machine 1 kept a step-N.partial folder of its random-number states at every checkpoint,
+    never rotated, and a resume after the README's copy of machine 0's step-N never read them."""
+    import subprocess
+
+    from engine.runs.checkpoints import damage_of, latest_checkpoint
+    from engine.runs.launcher import start_run
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    port = free_port()
+
+    def machine(rank: int):
+        disk = tmp_path / ("disk" if shared else f"disk{rank}")
+        return tiny_profile(tmp_path, training={"max_train_steps": 5},
+                            saving={"output_dir": str(disk), "every_n_steps": 2, "keep_last_n": 1},
+                            launch={**TWO_MACHINES, "machine_rank": rank, "main_process_port": port})
+
+    first, second = start_run(machine(0)), start_run(machine(1))
+    assert second.process.wait(timeout=600) == 0, second.log.read_text()[-3000:]
+    assert first.process.wait(timeout=600) == 0, first.log.read_text()[-3000:]
+    assert [e.step for e in read_events(first.folder.events) if e.kind == "checkpoint_saved"] == [2, 4]
+
+    def kept(folder) -> dict[str, set[str]]:
+        return {path.name: {file.name for file in path.iterdir()} for path in folder.checkpoints.iterdir()}
+
+    main_part = {"manifest.json", "optimizer.bin", "random_states_0.pkl", "unet", "custom_checkpoint_0.pkl",
+                 "custom_checkpoint_1.pkl"}
+    if shared:  # one folder, whole, as before
+        assert kept(second.folder) == {"step-00000004": main_part | {"random_states_1.pkl"}}
+        return
+    assert kept(second.folder) == {"step-00000004": {"random_states_1.pkl"}}  # step 2 went as machine 0's did
+    # README, Resume: machine 0's step-N copied into this machine's checkpoints folder joins this machine's part.
+    subprocess.run(["cp", "-r", str(first.folder.checkpoints / "step-00000004"), f"{second.folder.checkpoints}/"], check=True)
+    latest = latest_checkpoint(second.folder)
+    assert latest == second.folder.checkpoints / "step-00000004" and damage_of(latest) is None
+    assert main_part | {"random_states_1.pkl"} <= kept(second.folder)["step-00000004"]  # accelerate reads random_states_1 there
+
+
 def test_the_whole_model_of_an_fsdp_run_is_rebuilt_from_the_gathered_state(tiny_sd1: Path) -> None:
     """What exports and checkpoints write under FSDP: the main process's copy, loaded from the state
     accelerate gathers (here a stand-in accelerator hands over the model's own state), every weight equal."""

@@ -25,6 +25,7 @@ from engine.evaluation.best import best_step_of_run, step_number
 from engine.events import CheckpointSaved, Warning
 from engine.json_file import read_json_object
 from engine.runs.folder import RunFolder, unreadable
+from engine.runs.machine_part import settle_machine_part
 from engine.runs.optimizer_layout import layout_mismatch, optimizer_layout
 from engine.training.distributed import main_process_says
 
@@ -282,7 +283,7 @@ class Checkpointer:
         started = time.perf_counter()
         target = self.folder.checkpoints / f"step-{step:08d}"
         partial = target.with_name(target.name + PARTIAL)
-        if accelerator.is_main_process:
+        if accelerator.is_local_main_process:  # each machine's: one with a disk of its own has its part's leftovers
             # A save cut short (a second Ctrl-C, a kill) leaves its folder, as large as a checkpoint: no save is
             # under way now, so every one of them is a leftover.
             for leftover in self.folder.checkpoints.glob(f"step-*{PARTIAL}"):
@@ -305,8 +306,11 @@ class Checkpointer:
             return None
         accelerator.save_state(str(partial))
         accelerator.wait_for_everyone()
+        files: dict[str, int] = {}
+        removed: list[str] = []
         if accelerator.is_main_process:
             usual_permissions(partial)  # safetensors writes weights owner-only: `dbtui export` as another user reads them
+            files = {str(file.relative_to(partial)): file.stat().st_size for file in sorted(partial.rglob("*")) if file.is_file()}
             manifest = {
                 "step": step,
                 "total_steps": trainer.total_steps,
@@ -319,26 +323,28 @@ class Checkpointer:
                 "epoch_leftovers": trainer.epoch_leftovers,  # see epoch_leftovers()
                 "profile": trainer.profile.model_dump(mode="json"),  # what it was trained with, whatever profile.toml says later
                 # What a resume will read, with sizes: a checkpoint damaged later is told before it is chosen.
-                "files": {str(file.relative_to(partial)): file.stat().st_size for file in sorted(partial.rglob("*")) if file.is_file()},
+                "files": files,
             }
             (partial / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
             _fsync_tree(partial)
             if target.exists():
                 shutil.rmtree(target)
             os.replace(partial, target)
-            self._rotate()
+            removed = self._rotate()
             trainer.emit(CheckpointSaved(step=step, path=str(target), seconds=time.perf_counter() - started))
+        if trainer.profile.launch.num_machines > 1:
+            settle_machine_part(accelerator, partial, target, list(files), removed)
         accelerator.wait_for_everyone()
         return target
 
-    def _rotate(self) -> None:
-        """Delete all but the latest ``keep_last_n`` checkpoints and the one ``kept_best`` names.
-
-        Runs on the main process only, which alone writes events.jsonl: the scores so far are all there."""
+    def _rotate(self) -> list[str]:
+        """Delete all but the latest ``keep_last_n`` checkpoints and the one ``kept_best`` names; returns the names of the
+        folders deleted. Runs on the main process only, which alone writes events.jsonl: the scores so far are all there."""
         found = complete_checkpoints(self.folder)
         # Whatever this attempt's evaluation setting: an earlier one's scores still name the run's best step. A damaged
         # checkpoint of it would be kept in place of the next best whole one, which no export could then be made from.
         best = kept_best(self.folder, checked_checkpoints(self.folder)[0])
+        removed = []
         for step, path in found[:-self.trainer.profile.saving.keep_last_n]:
             if step == best:
                 continue
@@ -346,9 +352,12 @@ class Checkpointer:
             # complete with its weights gone, and the folder is cleared at the next rotation.
             (path / MANIFEST).unlink(missing_ok=True)
             shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
         for path in self.folder.checkpoints.glob("step-*"):
             if not path.name.endswith(PARTIAL) and not (path / MANIFEST).exists():
                 shutil.rmtree(path, ignore_errors=True)
+                removed.append(path.name)
+        return removed
 
     def load(self, path: Path) -> int:
         """Restore everything from ``path``; returns the step to continue from."""
