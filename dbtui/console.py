@@ -194,11 +194,12 @@ class PlainPrinter:
     """One line per phase (and at each tenth of its progress), sample, scored round, checkpoint and
     warning; a step line every N steps."""
 
-    def __init__(self, every: int = 10, out: Any = None):
+    def __init__(self, every: int = 10, out: Any = None, scores: ScoreTrack | None = None):
         self.every = every
         self.out = out or sys.stdout
         self.phases = PhaseDisplay(plain=True, out=self.out)
-        self.scores = ScoreTrack()  # a round's line names the start its CLIP-T is measured from
+        # A round's line names the start its CLIP-T is measured from; ``scores``: a resume's earlier rounds.
+        self.scores = scores or ScoreTrack()
 
     def __enter__(self) -> PlainPrinter:
         return self
@@ -227,7 +228,7 @@ class RichDashboard:
     """A live panel: progress, loss chart, speed, memory, phases, latest samples and scores, the best step, and
     warnings."""
 
-    def __init__(self, title: str, console: Any = None):
+    def __init__(self, title: str, console: Any = None, scores: ScoreTrack | None = None):
         from rich.live import Live
 
         self.title = title
@@ -240,7 +241,7 @@ class RichDashboard:
         self.warnings: deque[str] = deque(maxlen=3)
         self.notes: deque[str] = deque(maxlen=2)
         self.samples = ""
-        self.scores = ScoreTrack()
+        self.scores = scores or ScoreTrack()  # ``scores``: a resume's earlier rounds, which its best step is chosen among
         self.ended = False  # the run said its last word: no step qualifies, rather than none yet
         self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
         self._last = 0.0
@@ -317,5 +318,6 @@ class RichDashboard:
             self.live.update(self._render())
 
 
-def make_display(title: str, *, plain: bool = False, every: int = 10) -> Any:
-    return PlainPrinter(every) if want_plain(plain) else RichDashboard(title)
+def make_display(title: str, *, plain: bool = False, every: int = 10, scores: ScoreTrack | None = None) -> Any:
+    """``scores``: the rounds scored before the events shown (a resume's earlier attempts')."""
+    return PlainPrinter(every, scores=scores) if want_plain(plain) else RichDashboard(title, scores=scores)

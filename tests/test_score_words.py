@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -188,3 +189,21 @@ def test_the_demos_closing_words_name_the_model_it_wrote(tmp_path: Path) -> None
             for export in ('["diffusers", "safetensors"]', '["safetensors"]')}
     assert f"model:   {folder.outputs / 'diffusers'}\n" in said['["diffusers", "safetensors"]']
     assert f"model:   {folder.outputs / 'tiny-demo.safetensors'}\n" in said['["safetensors"]']
+
+
+def test_a_resumes_rounds_are_said_against_the_rounds_scored_before_it(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`dbtui resume` said of its first round "— best step so far" and measured CLIP-T from that round, knowing none
+    of the rounds the earlier attempt scored: step 40 was named best where step 30, scored before, is."""
+    from dbtui.cli.watch import show_started_run
+
+    stopped = RunFinished(step=30, outputs={}, seconds=1.0, status="stopped")
+    folder = scored_folder(tmp_path, ROUNDS[:3], stopped)
+    trainer = foreground(folder)
+    trainer.events_offset = folder.events.stat().st_size  # where the resume's events begin
+    sink = JsonlSink(folder.events)
+    for event in [replace(started(), resumed_from_step=30), scored(40, 0.9, 0.172), RunFinished(step=60, outputs={}, seconds=1.0)]:
+        sink(event)
+    sink.close()
+    assert show_started_run(trainer, "t", plain=True, every=10, detach=False) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("scores")]
+    assert said == ["scores at step 40: subject 0.900, CLIP-T 0.172 (start 0.178), drift 0.005"]

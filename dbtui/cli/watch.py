@@ -190,8 +190,12 @@ def show_started_run(started: Any, title: str, *, plain: bool, every: int, detac
               f"  run folder: {folder.path}\n  watch it:   dbtui attach {shlex.quote(str(folder.path))}\n"
               f"  stop it:    dbtui stop {shlex.quote(str(folder.path))}   (saves a checkpoint first)")
         return 0
-    watched = watch(folder, make_display(title, plain=plain, every=every), started.process, started.events_offset,
-                    started.log_offset, started.own_session)
+    from engine.runs.score_words import track_of_run
+
+    # A resume shows its own events only; its rounds are said against those its earlier attempts scored.
+    earlier = track_of_run(folder.events, started.events_offset)
+    watched = watch(folder, make_display(title, plain=plain, every=every, scores=earlier), started.process,
+                    started.events_offset, started.log_offset, started.own_session)
     last = watched.last
     if last is not None:  # the run ended; a failed one's scored checkpoints are worth keeping too
         print_best(folder, ended=True)

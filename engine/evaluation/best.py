@@ -201,16 +201,23 @@ def best_step(events: Iterable[Event]) -> BestStep | None:
 
 
 def best_step_of_run(events_file: Path) -> BestStep | None:
-    """``best_step`` over a run's events.jsonl, parsing only the lines it needs (logs hold a line per step)."""
+    """``best_step`` over a run's events.jsonl."""
+    return best_step(scoring_events(events_file))
+
+
+def scoring_events(events_file: Path, end: int | None = None) -> list[Event]:
+    """The events of a run's events.jsonl the rule reads, up to byte ``end`` (None: all), parsing only their lines (logs
+    hold a line per step); none when it cannot be read."""
     try:
-        lines = Path(events_file).read_bytes().splitlines()
+        with Path(events_file).open("rb") as file:
+            lines = file.read(-1 if end is None else end).splitlines()
     except OSError:
-        return None
-    events = []
+        return []
+    events: list[Event] = []
     for line in lines:
         if b'"samples_scored"' in line or b'"run_started"' in line or b'"run_finished"' in line:
             try:
                 events.append(event_from_dict(json.loads(line)))
             except (ValueError, TypeError):
                 continue  # a line being written
-    return best_step(events)
+    return events

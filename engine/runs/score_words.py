@@ -9,10 +9,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from engine.evaluation.best import BestStep, ScoredRounds, step_number
+from engine.evaluation.best import BestStep, ScoredRounds, scoring_events, step_number
 from engine.events import Event
 from engine.runs.folder import RunFolder
-from engine.runs.sinks import read_events
 
 
 def score(value: float | None) -> str:
@@ -105,14 +104,11 @@ class ScoreTrack:
                 "train with a lower learning rate, or raise evaluation.prompt_fidelity_tolerance to accept more drift")
 
 
-def track_of_run(events_file: Path) -> ScoreTrack:
-    """The scored rounds of a run's events.jsonl (none when it cannot be read)."""
+def track_of_run(events_file: Path, end: int | None = None) -> ScoreTrack:
+    """The scored rounds of a run's events.jsonl up to byte ``end`` (None: all; none when it cannot be read)."""
     track = ScoreTrack()
-    try:
-        for event in read_events(events_file):
-            track.add(event)
-    except OSError:
-        pass  # no log, or one gone meanwhile: nothing was scored that we can say
+    for event in scoring_events(events_file, end):
+        track.add(event)
     return track
 
 
