@@ -16,7 +16,7 @@ from dbtui.session import Session
 from engine.dataset import captions
 from engine.dataset.autocaption import AutocaptionResult
 from wizard_fakes import FakeEngine
-from wizard_steps import at_step, settle
+from wizard_steps import at_step, settle, until
 
 SIZE = (80, 24)
 
@@ -43,7 +43,8 @@ def _messages(app) -> list[str]:
 async def _captions(app, pilot, images: Path, concept: int | None = None) -> CaptionScreen:
     screen = CaptionScreen(app.session, app.engine, str(images), concept)
     app.push_screen(screen)
-    await pilot.pause()
+    await pilot.pause()  # mounted: the captions are read in a worker it starts
+    await until(pilot, lambda: screen.job is None)
     return screen
 
 

@@ -11,7 +11,7 @@ from dbtui.screens.captions import CaptionScreen
 from dbtui.screens.parameters import ParametersScreen
 from dbtui.session import Session
 from wizard_fakes import FakeEngine
-from wizard_steps import settle
+from wizard_steps import settle, until
 
 SIZE = (80, 24)
 
@@ -36,7 +36,8 @@ async def _shown_caption_screen(app, pilot, images: Path, concept: int | None = 
     """The caption screen of ``images`` (concept ``concept``'s) pushed over the app, on the app's engine, and shown."""
     screen = CaptionScreen(app.session, app.engine, str(images), concept)
     app.push_screen(screen)
-    await pilot.pause()
+    await pilot.pause()  # mounted: the captions are read in a worker it starts
+    await until(pilot, lambda: screen.job is None)
     return screen
 
 

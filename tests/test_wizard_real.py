@@ -17,6 +17,7 @@ from dbtui.cli import main
 from dbtui.engine_facade import RealEngine
 from dbtui.session import Session
 from engine.runs.folder import RunFolder
+from wizard_steps import settle
 
 pytestmark = pytest.mark.slow
 SIZE = (80, 24)
@@ -63,7 +64,7 @@ async def test_whole_flow_on_the_tiny_model(workdir: Path) -> None:
         assert screen.query_one("#findings-table", DataTable).row_count >= 1
 
         await pilot.press("ctrl+o")
-        await pilot.pause()
+        await settle(pilot)  # the captions are read in a worker
         captions = app.screen
         captions.query_one(TextArea).text = "zwx disc on a red table"
         await pilot.press("ctrl+s")

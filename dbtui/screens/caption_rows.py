@@ -17,6 +17,8 @@ from engine.dataset.caption_tags import split_tags
 from engine.errors import DbtuiError
 
 
+_PROGRESS_EVERY = 50  # captions read between two progress reports: a message each would flood the screen's queue
+
 # How the problem of a caption named but for case or accents begins: it is there, though training does not read it.
 _MISNAMED = "Its caption file is named "
 
@@ -57,11 +59,22 @@ class CaptionRows:
         self._counts: Counter[str] = Counter()
 
     @classmethod
-    def read(cls, store: Any, images: list[Path]) -> CaptionRows:
+    def read(cls, store: Any, images: list[Path], progress: Callable[[int], None] | None = None) -> CaptionRows:
+        """Every image's row; ``progress`` is told how many are read, now and then (a worker shows it)."""
         rows = cls(store.path_for)
         misnamed = store.misnamed(images)
-        for image in images:
+        for done, image in enumerate(images, 1):
             rows.set(image, *read_caption_row(store, image, misnamed))
+            if progress is not None and (done % _PROGRESS_EVERY == 0 or done == len(images)):
+                progress(done)
+        return rows
+
+    @classmethod
+    def unread(cls, caption_of: Callable[[Path], Path], images: list[Path], reason: str) -> CaptionRows:
+        """Every image's row as unreadable for ``reason``: the captions could not be read at all."""
+        rows = cls(caption_of)
+        for image in images:
+            rows.set(image, "", reason)
         return rows
 
     def get(self, image: Path) -> tuple[str, str]:

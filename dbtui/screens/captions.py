@@ -19,6 +19,7 @@ from textual.widgets.option_list import Option
 from dbtui.engine_facade import Engine
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.screens.caption_rows import CaptionRows, read_caption_row, row_status
+from dbtui.screens.caption_said import autocaption_said, changes_said
 from dbtui.screens.user_errors import notify_user_errors
 from dbtui.session import Session
 from dbtui.widgets.key_footer import KeyFooter
@@ -29,8 +30,10 @@ from engine.events import Event, PhaseProgress, PhaseStarted
 from engine.profile.fields import expanded_path
 
 AUTO = "auto-captioning"  # the one job that leaves the editor open: people caption by hand while it runs
+READING = "reading the captions"  # the first job, started on mount: the list fills when it ends
 # Each job's worker (its WorkDone.what), and the title of its failure.
-_JOB_TITLES = {"bulk": "Bulk edit not done", "undo": "Nothing undone", "autocaption": "Auto-caption failed"}
+_JOB_TITLES = {"read": "Captions not read", "bulk": "Bulk edit not done", "undo": "Nothing undone",
+               "autocaption": "Auto-caption failed"}
 
 
 class CaptionScreen(Screen[None]):
@@ -94,13 +97,19 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.rows = CaptionRows.read(self.store, self.images)  # each caption read once (the tag counts with it)
+        # Each caption read once (the tag counts with it), in a worker: 3,000 of them on a slow disk froze the screen
+        # for seconds. Until the list fills, every action waits for it (``_waiting``) but Esc.
+        self._start(READING, "read", lambda emit: None)
+        self.query_one("#cap-images", OptionList).focus()
+
+    def _loaded(self, rows: CaptionRows) -> None:
+        self.rows = rows
         images = self.query_one("#cap-images", OptionList)
-        images.add_options([Option(self.rows.label(image), id=str(image)) for image in self.images])
+        images.add_options([Option(rows.label(image), id=str(image)) for image in self.images])
+        self._job_ended(rows)
+        self.query_one("#cap-status", Static).update("")  # the first image's status replaces "Reading…", if any
         if images.option_count:
             images.highlighted = 0
-        self._show_tags()
-        images.focus()
 
     # -- one caption ----------------------------------------------------------------------
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -249,12 +258,15 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="caption-job")
     def _run_job(self, what: str, run: Callable[[Callable[[Event], None]], Any]) -> None:
+        total = len(self.images)
         try:
             result = run(lambda event: self.post_message(EngineEvent(event)))
+            fresh = CaptionRows.read(self.store, self.images, lambda done: self.post_message(
+                EngineEvent(PhaseProgress(phase="captions", done=done, total=total))))
         except Exception as error:  # noqa: BLE001 - shown to the user (a folder it cannot write, no captioner)
             self.post_message(WorkFailed(what, str(error)))
             return
-        self.post_message(WorkDone(what, (result, CaptionRows.read(self.store, self.images))))
+        self.post_message(WorkDone(what, (result, fresh)))
 
     def _waiting(self, *, for_auto: bool) -> bool:
         """True, and said, when a caption job runs that this action must wait for (auto-caption: only if ``for_auto``)."""
@@ -273,52 +285,28 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         if message.what not in _JOB_TITLES:
             return  # another widget's worker (the preview's)
         result, fresh = message.result
+        if message.what == "read":
+            self._loaded(fresh)
+            return
         if message.what == "autocaption":
             self.edited = self.edited or bool(result.written)
-            self._auto_said(result)
+            self._tell(autocaption_said(result))
         else:
             self.edited = self.edited or bool(len(result))
-            self._said(result, "(Ctrl+R undoes)" if message.what == "bulk" else "")
+            self._tell(changes_said(result, "(Ctrl+R undoes)" if message.what == "bulk" else ""))
         self._job_ended(fresh)
 
     def on_work_failed(self, message: WorkFailed) -> None:
         self.notify(message.message, title=_JOB_TITLES.get(message.what, f"{message.what} failed"), severity="error",
                     timeout=10)
-        if message.what in _JOB_TITLES:
+        if message.what == "read":  # each row says why, and showing one reads it again
+            self._loaded(CaptionRows.unread(self.store.path_for, self.images, message.message))
+        elif message.what in _JOB_TITLES:
             self._job_ended(CaptionRows.read(self.store, self.images))  # a bulk edit may have stopped half-way
 
-    def _auto_said(self, result: Any) -> None:
-        """What auto-caption wrote, which captions it left (written before it, or saved while it ran), and which
-        images it could not caption, with the first one's reason."""
-        # Counted in caption files: a.jpg and a.png share one, written (or kept) once.
-        said = f"Auto-caption wrote {len(result.written)} caption(s)"
-        if result.skipped:
-            said += f"; {len(result.skipped)} kept as they were (written before it, or while it ran)"
-        if result.failed:
-            image, reason = result.failed[0]
-            more = f" (and {len(result.failed) - 1} more)" if len(result.failed) > 1 else ""
-            said += f"; {len(result.failed)} not captioned: {image}: {reason}{more}"
-        self.notify(said + ".", severity="warning" if result.failed else "information",
-                    timeout=10 if result.failed else 5)
-
-    def _said(self, changes: Any, hint: str) -> None:
-        """The notification of a bulk edit or undo: what changed, and how many captions it left alone, and why."""
-        created = changes.created
-        said = f"{changes.operation}: {len(changes) - created} caption(s) changed" + (
-            f", {created} created for images that had none" if created else "") + (
-            f" {hint}" if hint and len(changes) else "")
-        # A caption never created (beside a file that is no picture) was not "left as it was".
-        left = [item for item in changes.skipped if item.kind != "not_created"]
-        not_made = [item for item in changes.skipped if item.kind == "not_created"]
-        for items, what in ((left, "left as they were"), (not_made, "not created")):
-            if items:
-                more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
-                said += f". {len(items)} {what}: {items[0].reason}{more}"
-        still = changes.still_said
-        if still:
-            said += f". {len(still)} still say it inside a longer tag, which Remove tag leaves whole: edit them by hand"
-        warn = bool(changes.skipped or still)
-        self.notify(said, severity="warning" if warn else "information", timeout=10 if warn else 5)
+    def _tell(self, said: tuple[str, bool]) -> None:
+        text, warn = said
+        self.notify(text, severity="warning" if warn else "information", timeout=10 if warn else 5)
 
     def _job_ended(self, fresh: CaptionRows) -> None:
         """Every row whose caption the job changed, and the editor where the user has not typed since it showed."""
@@ -343,6 +331,9 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
 
     # -- leaving ---------------------------------------------------------------------------
     def action_close(self) -> None:
+        if self.job == READING:  # nothing shown yet, so nothing to keep; the worker's rows go with the screen
+            self.dismiss(None)
+            return
         if self._waiting(for_auto=False) or not self._keep_edit():
             return
         if self.edited or self.job == AUTO:

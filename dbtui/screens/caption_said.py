@@ -1,0 +1,38 @@
+"""What the caption screen says when a job over every caption ends: (the notification's text, whether it warns)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def autocaption_said(result: Any) -> tuple[str, bool]:
+    """What auto-caption wrote, which captions it left (written before it, or saved while it ran), and which
+    images it could not caption, with the first one's reason."""
+    # Counted in caption files: a.jpg and a.png share one, written (or kept) once.
+    said = f"Auto-caption wrote {len(result.written)} caption(s)"
+    if result.skipped:
+        said += f"; {len(result.skipped)} kept as they were (written before it, or while it ran)"
+    if result.failed:
+        image, reason = result.failed[0]
+        more = f" (and {len(result.failed) - 1} more)" if len(result.failed) > 1 else ""
+        said += f"; {len(result.failed)} not captioned: {image}: {reason}{more}"
+    return said + ".", bool(result.failed)
+
+
+def changes_said(changes: Any, hint: str) -> tuple[str, bool]:
+    """A bulk edit or undo: what changed, and how many captions it left alone, and why."""
+    created = changes.created
+    said = f"{changes.operation}: {len(changes) - created} caption(s) changed" + (
+        f", {created} created for images that had none" if created else "") + (
+        f" {hint}" if hint and len(changes) else "")
+    # A caption never created (beside a file that is no picture) was not "left as it was".
+    left = [item for item in changes.skipped if item.kind != "not_created"]
+    not_made = [item for item in changes.skipped if item.kind == "not_created"]
+    for items, what in ((left, "left as they were"), (not_made, "not created")):
+        if items:
+            more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
+            said += f". {len(items)} {what}: {items[0].reason}{more}"
+    still = changes.still_said
+    if still:
+        said += f". {len(still)} still say it inside a longer tag, which Remove tag leaves whole: edit them by hand"
+    return said, bool(changes.skipped or still)
