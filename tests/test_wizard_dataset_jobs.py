@@ -186,7 +186,7 @@ async def test_the_step_is_not_left_while_prepare_runs(tmp_path: Path, monkeypat
     async with _preparing(tmp_path, monkeypatch, "E") as (app, pilot, screen, engine, folder):
         await pilot.press("ctrl+r")  # a check meanwhile: its end does not hide Prepare's progress
         await until(pilot, lambda: 0 in app.session.reports)
-        assert screen.query_one("#ds-progress").display
+        assert screen.query_one("#ds-prepare-progress").display
         await pilot.press("ctrl+n")
         await pilot.pause(0.2)
         assert app.screen is screen
@@ -198,7 +198,7 @@ async def test_the_step_is_not_left_while_prepare_runs(tmp_path: Path, monkeypat
         engine.gate.set()
         await settle(pilot)
         assert app.session.get("concepts.0.instance_dir") == f"{folder}-prepared"
-        assert not screen.query_one("#ds-progress").display
+        assert not screen.query_one("#ds-prepare-progress").display
         await pilot.press("ctrl+n")
         await settle(pilot)
         assert type(app.screen).__name__ == "ParametersScreen"
@@ -237,7 +237,7 @@ async def test_what_escapes_prepare_does_not_keep_the_step(tmp_path: Path, monke
         screen = await at_step(app, pilot, 2, "DatasetScreen")
         await pilot.click("#ds-prepare")
         await settle(pilot)
-        assert screen.preparing is None and not screen.query_one("#ds-progress").display
+        assert screen.preparing is None and not screen.query_one("#ds-prepare-progress").display
         assert "Prepare stopped without a result (see the log)" in _messages(app)
         await pilot.press("escape")
         await settle(pilot)

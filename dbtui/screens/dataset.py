@@ -11,11 +11,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 
-from dbtui.messages import EngineEvent, WorkDone
+from dbtui.messages import WorkDone
 from dbtui.pasted_path import pasted_path
 from dbtui.screens.base import WizardScreen
 from dbtui.screens.dataset_advice import errors_advice, guess_identifier, tokens_said
-from dbtui.screens.dataset_jobs import Job
+from dbtui.screens.dataset_jobs import PROGRESS_LABELS, Job, JobEvent
 from dbtui.screens.dataset_prepare import PrepareJob
 from dbtui.screens.user_errors import notify_user_errors
 from dbtui.widgets.findings import FindingsView
@@ -81,7 +81,10 @@ the line under the prompts says. Your original images are never changed.
                 yield Button("Check", id="ds-check", variant="primary", compact=True)
                 yield Button("Prepare", id="ds-prepare", compact=True)
                 yield Button("Captions…", id="ds-captions", compact=True)
-                yield ProgressBar(id="ds-progress", show_eta=False)
+            with Horizontal(id="ds-progress"):  # a row of its own: two bars beside the buttons left no room at 80
+                for job, label in PROGRESS_LABELS.items():
+                    yield Label(label, id=f"ds-{job}-progress-label")
+                    yield ProgressBar(id=f"ds-{job}-progress", show_eta=False)
             with Horizontal(id="ds-results"):
                 yield FindingsView(id="ds-findings")
                 yield ImagePreview(id="ds-preview")
@@ -91,7 +94,7 @@ the line under the prompts says. Your original images are never changed.
         return [(f"Concept {i + 1}: {Path(c.get('instance_dir') or '?').name}", i) for i, c in enumerate(concepts)]
 
     def on_mount(self) -> None:
-        self.query_one("#ds-progress").display = False  # shown while the doctor works
+        self._show_progress()  # none: each is shown while its job runs
         self._load_concept()
         self.query_one("#ds-instance_dir").focus()
 
@@ -237,13 +240,14 @@ the line under the prompts says. Your original images are never changed.
             return False
         self.checks += 1
         self.checking = Job.of(self.session, index, self.checks)
+        self._show_progress()
         self.check(profile, index, self.checking)
         return True
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="check")
     def check(self, profile, concept: int, job: Job) -> None:
         try:
-            outcome = self.engine.check_dataset(profile, concept, emit=lambda e: self.post_message(EngineEvent(e)))
+            outcome = self.engine.check_dataset(profile, concept, emit=lambda e: self.post_message(JobEvent(e, "check")))
         except Exception as error:  # noqa: BLE001 - shown to the user
             outcome = str(error)
         self.post_message(WorkDone("check", (job, outcome)))
@@ -252,10 +256,9 @@ the line under the prompts says. Your original images are never changed.
     def _prepare_pressed(self) -> None:
         self.action_prepare()
 
-    def on_engine_event(self, message: EngineEvent) -> None:
-        bar = self.query_one("#ds-progress", ProgressBar)
+    def on_job_event(self, message: JobEvent) -> None:
+        bar = self.query_one(f"#ds-{message.job}-progress", ProgressBar)
         if isinstance(message.event, PhaseStarted):
-            bar.display = True
             bar.update(total=message.event.total, progress=0)
         elif isinstance(message.event, PhaseProgress):
             bar.update(total=message.event.total, progress=message.event.done)
@@ -271,6 +274,12 @@ the line under the prompts says. Your original images are never changed.
             self._prepare_done(*message.result)
 
     def _show_progress(self) -> None:
+        for job, running in (("check", self.checking), ("prepare", self.preparing)):
+            self.query_one(f"#ds-{job}-progress-label").display = running is not None
+            bar = self.query_one(f"#ds-{job}-progress", ProgressBar)
+            if running is not None and not bar.display:  # a new job: not the last one's end
+                bar.update(total=None, progress=0)
+            bar.display = running is not None
         self.query_one("#ds-progress").display = self.checking is not None or self.preparing is not None
 
     def _checked(self, job: Job, outcome) -> None:

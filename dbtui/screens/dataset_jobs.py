@@ -6,6 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from textual.message import Message
+
+from dbtui.messages import EngineEvent
+
 
 @dataclass(frozen=True)
 class Job:
@@ -26,6 +30,20 @@ class Job:
             if concept is self.concept:
                 return index if (concept.get("instance_dir") or "") == self.folder else None
         return None
+
+
+# Each job's bar is named: a Check pressed while Prepare runs took Prepare's bar, left full when the check ended.
+PROGRESS_LABELS = {"check": "Checking", "prepare": "Preparing"}
+
+
+@dataclass
+class JobEvent(EngineEvent):
+    """An engine event of the step's Check or Prepare (``job``), for that job's own bar."""
+
+    job: str = "check"
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, JobEvent) and message.job == self.job and super().can_replace(message)
 
 
 def copies_of(folder: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from textual import work
 
-from dbtui.messages import EngineEvent, WorkDone
-from dbtui.screens.dataset_jobs import Job, copies_of, prepare_said
+from dbtui.messages import WorkDone
+from dbtui.screens.dataset_jobs import Job, JobEvent, copies_of, prepare_said
 from engine.profile import ProfileError
 
 
@@ -29,6 +29,7 @@ class PrepareJob:
             return
         self.preparing = Job.of(self.session, self.concept)
         self.leave_said = False
+        self._show_progress()
         self.prepare(profile, self.concept, self.preparing)
 
     @work(thread=True, exit_on_error=False, group="prepare")
@@ -36,7 +37,7 @@ class PrepareJob:
         # Said whatever escapes the engine: the step is not left while ``preparing`` is set.
         outcome: object = "Prepare stopped without a result (see the log)"
         try:
-            outcome = self.engine.prepare_dataset(profile, concept, emit=lambda e: self.post_message(EngineEvent(e)))
+            outcome = self.engine.prepare_dataset(profile, concept, emit=lambda e: self.post_message(JobEvent(e, "prepare")))
         except Exception as error:  # noqa: BLE001 - shown to the user
             outcome = str(error)
         finally:
