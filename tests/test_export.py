@@ -343,3 +343,28 @@ def test_the_export_phase_names_the_lora_a_lora_run_always_writes(tmp_path: Path
     outputs = save_outputs(profile, SimpleNamespace(family=family), None, None, tmp_path / "out", events.append)
     [started] = [event for event in events if isinstance(event, PhaseStarted)]
     assert started.description == "lora_diffusers, lora_kohya" and started.total == 2 and set(outputs) == {"lora_diffusers", "lora_kohya"}
+
+
+def test_an_export_refuses_a_format_the_runs_family_cannot_take_before_the_base_model_loads(tmp_path: Path,
+                                                                                              monkeypatch) -> None:
+    """`dbtui export` of a Flux run whose RUN/profile.toml lists "safetensors" (its --help says to edit that list)
+    loaded the base, wrote the whole merged diffusers folder (gigabytes for Flux.1), then failed on the single file;
+    it now says which format the family refuses, in which file, before anything loads or is written."""
+    import engine.models.loading
+    from engine.profile import load_profile, save_profile, validate_data
+    from engine.runs.export import ExportFormatError, export_checkpoint
+    from tests.runs_helpers import run_with_checkpoints
+    from tests.training_helpers import merge
+
+    folder, _ = run_with_checkpoints(tmp_path, [2])
+    edited = {"model": {"pretrained": "builtin:tiny-flux"}, "saving": {"export": ["diffusers", "safetensors"]}}
+    save_profile(validate_data(merge(load_profile(folder.profile).model_dump(mode="json"), edited)), folder.profile)
+
+    def loaded(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the base model loaded before the formats were checked")
+
+    monkeypatch.setattr(engine.models.loading, "resolve_model_folder", loaded)
+    with pytest.raises(ExportFormatError, match=f"{re.escape(str(folder.profile))}: saving.export lists safetensors.*"
+                                                "keep \"diffusers\""):
+        export_checkpoint(folder.path)
+    assert not (folder.path / "exports").exists()

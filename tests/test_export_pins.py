@@ -285,7 +285,7 @@ def test_an_exports_checkpoint_errors_name_the_checkpoint_not_its_pin(tmp_path: 
     from engine.runs.checkpoints import CheckpointError
 
     folder, _ = run_with_checkpoints(tmp_path, [3])
-    components = SimpleNamespace(unet=torch.nn.Linear(1, 1), family=SimpleNamespace(denoiser_name="unet"))
+    components = SimpleNamespace(unet=torch.nn.Linear(1, 1), family=SimpleNamespace(id="sd", denoiser_name="unet"))
     monkeypatch.setattr(engine.models.loading, "resolve_model_folder", lambda name, **options: tmp_path)
     monkeypatch.setattr(engine.models.loading, "load_components", lambda *args, **options: components)
     with pytest.raises(CheckpointError) as raised:

@@ -126,9 +126,11 @@ def _export_from(folder: RunFolder, step: int, checkpoint: Path, files: Path, re
     again = f"then `dbtui export {shlex.quote(str(folder.path))} --step {step}` writes it again"
     _check_writable(target, again)  # before the minutes the base model takes to load
     _check_base_model(profile.model.pretrained, folder)
+    _check_formats(profile, folder, None, again)  # by the family the model's files say, before its minutes of loading
     model = resolve_model_folder(profile.model.pretrained, revision=profile.model.revision, work_dir=folder.path / "model",
                                  emit=emit, tokenizer=profile.model.tokenizer, run_base=True)
     components = load_components(model, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
+    _check_formats(profile, folder, components.family.id, again)  # a family only its weights could tell
     if profile.training.method == "lora":
         add_lora_adapters(components, profile)
     try:
@@ -180,6 +182,21 @@ def _check_base_model(source: str, folder: RunFolder) -> None:
         raise BaseModelGoneError(f"the run's base model cannot be read: {problems[0].message}. An export takes the parts "
                                  f"that did not train (the VAE, frozen text encoders) from it: put it back where the run "
                                  f"found it, or write its new place as model.pretrained in {folder.profile}")
+
+
+class ExportFormatError(DbtuiError):
+    """RUN/profile.toml's saving.export lists a format the run's model family is not written in."""
+
+
+def _check_formats(profile: Any, folder: RunFolder, family_id: str | None, then: str) -> None:
+    """Refuse the formats the family cannot take (Flux's single files) before anything is written: the export wrote
+    the others first (a Flux diffusers folder is gigabytes), then failed. ``family_id`` None: as the files say."""
+    from engine.model_info import family_setting_problems
+
+    settings = family_setting_problems(profile, family_id)
+    refused = [problem for problem in settings.refused if problem.key == "saving.export"]
+    if refused and settings.certain:
+        raise ExportFormatError(f"{folder.profile}: saving.export {refused[0].message}: edit that list; {then}")
 
 
 def _restore(components: Any, profile: Any, files: Path, checkpoint: Path, profile_file: Path) -> list[Any] | None:
