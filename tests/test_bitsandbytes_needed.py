@@ -86,3 +86,19 @@ def test_a_run_that_uses_a_broken_bitsandbytes_is_refused_before_its_model_loads
     # The trainer asks as it sets up its accelerator, before the model loads.
     with pytest.raises(BitsandbytesBrokenError):
         make_accelerator(tiny_profile(tmp_path, training=LORA), "no", tmp_path)
+
+
+def test_a_resume_is_told_to_install_bitsandbytes_not_to_change_what_its_checkpoints_trained_with(
+        tmp_path: Path, no_bitsandbytes: None) -> None:
+    """`dbtui resume` of an NF4, 8-bit Adam run on a machine without bitsandbytes advised quantize = "fp8" and
+    name = "adamw": followed, the resume refused them, its checkpoints having been trained otherwise."""
+    from engine.runs.launcher import start_run
+
+    profile = tiny_profile(tmp_path, optimizer={"name": "adamw8bit"}, model={"quantize": "nf4"}, training=LORA)
+    with pytest.raises(RunInputsMissingError) as refused:
+        start_run(profile, resume="latest", run_dir=tmp_path / "runs" / profile.name)
+    said = str(refused.value)
+    assert said.count("pip install bitsandbytes") == 2 and "fp8" not in said and "set name" not in said
+    assert "a resume keeps it" in said
+    with pytest.raises(RunInputsMissingError, match='set quantize = "fp8"'):  # a new run may change them
+        start_run(profile, run_dir=tmp_path / "runs" / profile.name)

@@ -15,25 +15,29 @@ DEEPSPEED_MISSING = ('"deepspeed" needs DeepSpeed, which is not installed here: 
 BITSANDBYTES_QUANTIZE = ("nf4", "int8")
 
 
-def missing_library_problems(profile: Profile) -> list[Problem]:
-    """One problem per library the profile needs and this machine lacks."""
+def missing_library_problems(profile: Profile, resuming: bool = False) -> list[Problem]:
+    """One problem per library the profile needs and this machine lacks. ``resuming``: the bitsandbytes settings are
+    what the run's checkpoints were trained with, which a resume refuses changed: installing it is the way on."""
     problems = []
     if profile.launch.sharding == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
         problems.append(Problem("launch.sharding", DEEPSPEED_MISSING))
     if importlib.util.find_spec("bitsandbytes") is None:
-        problems += _bitsandbytes_problems(profile)
+        problems += _bitsandbytes_problems(profile, resuming)
     return problems
 
 
-def _bitsandbytes_problems(profile: Profile) -> list[Problem]:
+def _bitsandbytes_problems(profile: Profile, resuming: bool) -> list[Problem]:
     """The settings that need bitsandbytes; a quantized base only in a LoRA (a full fine-tune of one is refused)."""
     problems = []
+    kept = " (the run's checkpoints were trained with it, so a resume keeps it)"
     quantize = profile.model.quantize
     if quantize in BITSANDBYTES_QUANTIZE and profile.training.method == "lora":
         problems.append(Problem("model.quantize", f'"{quantize}" needs bitsandbytes, which is not installed here: pip install '
-                                                  'bitsandbytes, or set quantize = "fp8" (no library needed) or remove it'))
+                                                  'bitsandbytes' + (kept if resuming else
+                                                                    ', or set quantize = "fp8" (no library needed) or remove it')))
     name = profile.optimizer.name
     if name.endswith("8bit"):
         problems.append(Problem("optimizer.name", f'"{name}" needs bitsandbytes, which is not installed here: pip install '
-                                                  f'bitsandbytes, or set name = "{name.removesuffix("8bit")}"'))
+                                                  'bitsandbytes' + (kept if resuming else
+                                                                    f', or set name = "{name.removesuffix("8bit")}"')))
     return problems

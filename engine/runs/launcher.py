@@ -144,7 +144,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     start). Without it, a folder that already has checkpoints is refused (RunExistsError) instead of
     silently starting over.
     """
-    check_inputs(profile, run_dir)
+    check_inputs(profile, run_dir, resuming=resume is not None)
     folder = RunFolder(Path(run_dir or run_dir_for(profile)))
     if resume and resume != "latest":
         resume = checkpoint_named(folder, resume)
@@ -229,10 +229,11 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
                       tuple(prepared.set_aside), own_session, meets_at, prepared.changed)
 
 
-def check_inputs(profile: Profile, run_dir: Path | None = None) -> None:
+def check_inputs(profile: Profile, run_dir: Path | None = None, resuming: bool = False) -> None:
     """What ``dbtui validate`` warns of (a profile may be written for another machine) stops a run here, in
     seconds, rather than in the trainer after the model has loaded; so do settings the model's family refuses, and
-    empty ones a new run cannot start from (``run_dir`` given: the run folder is not made from saving.output_dir)."""
+    empty ones a new run cannot start from (``run_dir`` given: the run folder is not made from saving.output_dir).
+    ``resuming``: a missing library's advice keeps the settings the checkpoints were trained with."""
     from engine.dataset.profile_paths import path_problems
     from engine.model_info import family_setting_problems, model_part_problems
     from engine.profile.empty_settings import empty_setting_problems
@@ -240,7 +241,7 @@ def check_inputs(profile: Profile, run_dir: Path | None = None) -> None:
 
     refused, _, certain = family_setting_problems(profile)
     problems = (empty_setting_problems(profile, new_run=run_dir is None) + path_problems(profile)
-                + model_part_problems(profile) + missing_library_problems(profile) + (refused if certain else []))
+                + model_part_problems(profile) + missing_library_problems(profile, resuming) + (refused if certain else []))
     if problems:
         raise RunInputsMissingError("cannot start the run: " + "; ".join(f"{p.key}: {p.message}" for p in problems)
                                     + ". `dbtui validate PROFILE` lists these too.")
