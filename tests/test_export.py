@@ -52,7 +52,7 @@ def test_a_lora_checkpoint_exports_its_adapter_and_an_unkept_step_is_named(tmp_p
     sections = dict(training={"method": "lora"}, saving={"every_n_steps": 2, "keep_last_n": 3, "export": ["lora_diffusers", "lora_kohya"]})
     short = _train(tmp_path, "short", 2, **sections)
     long = _train(tmp_path, "long", 4, **sections)
-    code, out = _export("t", "--dir", str(long.path.parent), "--step", "2")
+    code, out = _export("t", "--dir", str(long.path.parent), "--step", "step-00000002")  # as resume --from takes it
     assert code == 0, out
     lora = lambda folder: load_file(folder / "lora" / "pytorch_lora_weights.safetensors")  # noqa: E731
     exported = lora(long.path / "exports" / "step-2")

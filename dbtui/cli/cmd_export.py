@@ -22,8 +22,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=ExamplesFormatter)
     export.add_argument("run", help="run folder or name under runs/")
     export.add_argument("--dir", default="runs", help="where to look for run names (default: %(default)s)")
-    export.add_argument("--step", type=int, help="the checkpoint's step (default: the latest kept one)")
+    export.add_argument("--step", type=checkpoint_step, metavar="STEP",
+                        help="the checkpoint's step (800) or its folder's name in RUN/checkpoints (step-00000800), as "
+                        "`dbtui resume --from` takes them (default: the latest kept one)")
     export.set_defaults(handler=_export)
+
+
+def checkpoint_step(text: str) -> int:
+    """A step as ``resume --from`` takes it by number or by folder name: a user who resumed ``--from step-00000800``
+    gave export the same and was refused as "invalid int value"."""
+    digits = text.strip().removeprefix("step-")
+    if not digits.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a checkpoint: give its step (800) or its folder's name in "
+                                         "RUN/checkpoints (step-00000800); `dbtui runs` lists the kept steps")
+    return int(digits)
 
 
 def _export(args: argparse.Namespace) -> int:
