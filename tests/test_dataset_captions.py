@@ -390,3 +390,13 @@ def test_add_tag_leaves_an_image_whose_caption_is_named_but_for_case_and_says_so
     assert f"skipped caption file '{store.folder / 'a.TXT'}' differs from a.txt only in letter case" in said
     assert not (store.folder / "a.txt").exists()
     assert (store.folder / "a.TXT").read_text(encoding="utf-8") == CAPTIONS["a"] + "\n"
+
+
+@pytest.mark.parametrize("edit", [lambda s: s.replace("dog", "x" * 70_000), lambda s: s.add_tag("y" * 70_000),
+                                  lambda s: s.write("a.jpg", "z" * 70_000)], ids=["replace", "add_tag", "write"])
+def test_an_edit_that_would_make_a_caption_too_big_to_read_changes_nothing(store: CaptionStore, edit) -> None:
+    # Written, such a caption would be one no reader takes (training, the check, undo): undo left it behind.
+    before = _files(store.folder)
+    with pytest.raises(CaptionError, match="64 KiB"):
+        edit(store)
+    assert _files(store.folder) == before

@@ -22,7 +22,8 @@ from pathlib import Path
 from engine.data.caption_text import CaptionFileError, read_caption, read_caption_file
 from engine.data.captions import caption_for
 from engine.data.images import DataError
-from engine.dataset.caption_changes import Change, ChangeSet, JournalEntry, Unreadable, journal_text, read_journal
+from engine.dataset.caption_changes import (Change, ChangeSet, JournalEntry, Unreadable, journal_text, read_journal,
+                                           refuse_too_big)
 from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags
 from engine.dataset.errors import CaptionError
 from engine.dataset.files import caption_path, how_misnamed, list_images, misnamed_captions
@@ -93,6 +94,7 @@ class CaptionStore:
 
     def write(self, image: Path | str, caption: str) -> None:
         """Replace the caption atomically; the old one is kept in the history folder."""
+        refuse_too_big(self.path_for(image), caption)
         with self._writable():
             self._write(self.path_for(image), caption)
 
@@ -315,6 +317,7 @@ class CaptionStore:
                                                 "what to do)", "not_created"))
                 continue
             after = edit((before or "").strip())
+            refuse_too_big(path, after)
             if after != (before or "").strip():
                 changes.append(Change(path, before, after))
             if left is not None and (reason := left(after)):
