@@ -225,3 +225,19 @@ def test_frequency_only_reads_so_an_unreadable_caption_is_named_and_it_exits_0(c
     assert main(["dataset", "caption", str(clean), "--frequency"]) == 0
     out = capsys.readouterr().out
     assert "     2  ohwx" in out and f"skipped caption file '{clean / '1.txt'}'" in " ".join(out.split())
+
+
+@pytest.mark.parametrize(("command", "given"), [
+    (["check"], ["--resolution", "1024"]), (["check"], ["--caption-mode", "caption_file"]),
+    (["check"], ["--bucketing"]), (["prepare"], ["--resolution", "1024"]), (["prepare"], ["--no-center-crop"]),
+    (["prepare"], ["--caption-extension", ".caption"])])
+def test_a_setting_the_profile_gives_is_refused_beside_it_not_left_unused(command: list[str], given: list[str],
+                                                                          clean: Path, tmp_path: Path, capsys) -> None:
+    # It was dropped without a word: prepare --profile P --resolution 1024 wrote copies at the profile's 512 px.
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'[model]\npretrained = "builtin:tiny-sd1"\n[[concepts]]\ninstance_dir = "{clean}"\n'
+                       'instance_prompt = "photo of ohwx dog"\n')
+    folders = [str(clean), str(tmp_path / "out")] if command == ["prepare"] else []
+    assert main(["dataset", *command, *folders, "--profile", str(profile), *given]) == 2
+    assert f"{given[0]}: with --profile" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

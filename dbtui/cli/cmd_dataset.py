@@ -41,9 +41,8 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--profile", help="take resolution, caption mode, prompts and model from this profile")
     check.add_argument("--concept", type=int, help="with --profile: only this concept (0-based)")
     check.add_argument("--resolution", type=int, help="training resolution in px (default: --model's own size, else 512)")
-    check.add_argument("--caption-mode", choices=CAPTION_MODES, default="instance_prompt",
-                       help="where captions come from (default: %(default)s)")
-    check.add_argument("--caption-extension", default=".txt", help="caption file extension (default: %(default)s)")
+    check.add_argument("--caption-mode", choices=CAPTION_MODES, help="where captions come from (default: instance_prompt)")
+    check.add_argument("--caption-extension", help="caption file extension (default: .txt)")
     check.add_argument("--prompt", help="the instance prompt, e.g. 'photo of ohwx dog'")
     check.add_argument("--identifier", help="the rare word naming your subject, e.g. ohwx")
     check.add_argument("--model", help="model folder (or tokenizer folder, or hub id) whose tokenizer counts tokens "
@@ -67,7 +66,7 @@ def _register_prepare(commands: argparse._SubParsersAction) -> None:
     prepare.add_argument("output", help="folder for the prepared copies (must differ from the originals')")
     prepare.add_argument("--profile", help="take resolution, bucketing (with its model's bucket sizes), crop and caption "
                                          "extension from this profile")
-    prepare.add_argument("--resolution", type=int, default=512, help="training resolution in px (default: %(default)s)")
+    prepare.add_argument("--resolution", type=int, help="training resolution in px (default: 512)")
     prepare.add_argument("--bucketing", action="store_true", help="resize to each image's aspect-ratio bucket")
     prepare.add_argument("--model", help="with --bucketing: the model (folder, file or hub id) whose size steps make the "
                                          "buckets, as training will have them (default: SD's 64 px)")
@@ -75,7 +74,7 @@ def _register_prepare(commands: argparse._SubParsersAction) -> None:
                          help="keep the whole image, short side at the resolution (for random-crop training)")
     prepare.add_argument("--flatten-color", default="255,255,255", metavar="R,G,B",
                          help="background for transparent pixels (default: %(default)s)")
-    prepare.add_argument("--caption-extension", default=".txt", help="caption file extension (default: %(default)s)")
+    prepare.add_argument("--caption-extension", help="caption file extension (default: .txt)")
     _add_common(prepare)
     prepare.set_defaults(handler=_prepare)
 
@@ -127,6 +126,9 @@ def _check(args: argparse.Namespace) -> int:
     if args.profile:
         from engine.profile import load_profile
 
+        _profile_decides({"--resolution": args.resolution is not None, "--caption-mode": args.caption_mode is not None,
+                          "--caption-extension": args.caption_extension is not None, "--prompt": args.prompt is not None,
+                          "--identifier": args.identifier is not None, "--bucketing": args.bucketing})
         profile = load_profile(args.profile)
         count = len(profile.concepts)
         if args.concept is not None and not 0 <= args.concept < count:
@@ -145,8 +147,9 @@ def _check(args: argparse.Namespace) -> int:
 
             raise DatasetError("dataset check needs a FOLDER, or --profile to check each concept's instance_dir")
         runs.append({"folder": args.folder, "resolution": args.resolution if args.resolution is not None else _model_resolution(args.model) or 512,
-                     "caption_mode": args.caption_mode,
-                     "caption_extension": args.caption_extension, "instance_prompt": args.prompt,
+                     "caption_mode": args.caption_mode or "instance_prompt",
+                     "caption_extension": ".txt" if args.caption_extension is None else args.caption_extension,
+                     "instance_prompt": args.prompt,
                      "identifier": args.identifier, "tokenizer": readers[0].tokenizer if readers else None,
                      "readers": readers, "bucketing": args.bucketing, "size_multiple": _model_size_multiple(args.model)})
     failed = False
@@ -159,6 +162,18 @@ def _check(args: argparse.Namespace) -> int:
         _print_report(console, report, show_info=args.all, profile_counts=bool(args.profile))
         failed |= report.has_errors
     return 1 if failed else 0
+
+
+def _profile_decides(given: dict[str, bool]) -> None:
+    """With --profile, the profile gives these settings, as training takes them: one given beside it is refused, not
+    left unused without a word."""
+    flags = [flag for flag, was_given in given.items() if was_given]
+    if flags:
+        from engine.errors import DbtuiError
+
+        it = "it" if len(flags) == 1 else "them"
+        raise DbtuiError(f"{', '.join(flags)}: with --profile the profile gives {it}, as training takes {it}: change "
+                         f"{it} in the profile, or leave out --profile to give {it} here")
 
 
 def _model_resolution(model: str | None) -> int | None:
@@ -231,12 +246,18 @@ def _prepare(args: argparse.Namespace) -> int:
 
     from dbtui.console import PhaseDisplay, make_console
 
-    options = {"resolution": args.resolution, "bucketing": args.bucketing, "center_crop": not args.no_center_crop,
-               "caption_extension": args.caption_extension, "size_multiple": _model_size_multiple(args.model)}
     if args.profile:
         from engine.profile import load_profile
 
+        _profile_decides({"--resolution": args.resolution is not None, "--bucketing": args.bucketing,
+                          "--model": args.model is not None, "--no-center-crop": args.no_center_crop,
+                          "--caption-extension": args.caption_extension is not None})
         options = prepare_settings(load_profile(args.profile))
+    else:
+        options = {"resolution": 512 if args.resolution is None else args.resolution, "bucketing": args.bucketing,
+                   "center_crop": not args.no_center_crop,
+                   "caption_extension": ".txt" if args.caption_extension is None else args.caption_extension,
+                   "size_multiple": _model_size_multiple(args.model)}
     console = make_console()
     with PhaseDisplay(console=console) as progress:
         result = prepare_dataset(args.folder, args.output, flatten_color=_colour(args.flatten_color),
