@@ -70,6 +70,19 @@ def test_a_utf8_bom_is_accepted(tmp_path: Path, capsys) -> None:
     assert "valid" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_a_model_file_given_as_the_profile_is_refused_without_reading_it_whole(command: str, tmp_path: Path, capsys,
+                                                                              monkeypatch) -> None:
+    # `dbtui run sdxl.safetensors` read all 6.5 GB into memory (twice over) to say it holds NUL bytes.
+    path = tmp_path / "model.safetensors"
+    with path.open("wb") as file:
+        file.truncate(4 * 1024**3)  # sparse: no disk used
+    read_bytes = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("read whole") if self == path else read_bytes(self))
+    err = user_error(capsys, [command, str(path)])
+    assert str(path) in err and "far more than a profile" in err and "model.pretrained" in err
+
+
 def test_nesting_too_deep_for_the_toml_reader_is_a_profile_error(tmp_path: Path, capsys) -> None:
     path = write(tmp_path, "a = " + "[" * 5000 + "]" * 5000 + "\n")
     assert "nested too deeply" in user_error(capsys, ["validate", str(path)])

@@ -269,15 +269,25 @@ def read_profile_text(path: str | Path) -> str:
     return text
 
 
+# A profile is a few KB of TOML: a bigger file (a model given by mistake, `dbtui run sdxl.safetensors`) is refused
+# before it is read whole, which took twice its size in memory.
+MAX_PROFILE_BYTES = 1024 * 1024
+
+
 def _read_text(path: Path) -> str:
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            raw = file.read(MAX_PROFILE_BYTES + 1)
     except FileNotFoundError:
         raise ProfileError([Problem("", "file not found; create one with `dbtui` or copy one from profiles/", None, None, path)]) from None
     except OSError as error:
         raise ProfileError([Problem("", f"cannot read the file: {error.strerror}", None, None, path)]) from None
     except ValueError:  # a NUL character in the path itself
         raise ProfileError([Problem("", "the path contains a NUL character (\\0); retype it", None, None, path)]) from None
+    if len(raw) > MAX_PROFILE_BYTES:
+        raise ProfileError([Problem("", f"is over {MAX_PROFILE_BYTES // 1024**2} MiB, far more than a profile holds (a few "
+                                        "KB of TOML): give the profile's .toml file (a model's file goes in its "
+                                        "model.pretrained)", None, None, path)])
     return decode_profile(raw, path)
 
 
