@@ -88,6 +88,14 @@ def test_nesting_too_deep_for_the_toml_reader_is_a_profile_error(tmp_path: Path,
     assert "nested too deeply" in user_error(capsys, ["validate", str(path)])
 
 
+@pytest.mark.parametrize("key", ['"model.pretrained"', "'model.pretrained'", 'model."pretrained.x"'])
+def test_a_dotted_key_in_quotes_is_said_to_be_one_key(key: str, tmp_path: Path, capsys) -> None:
+    # It said "model.pretrained: unknown key", the very key the user meant to write.
+    path = write(tmp_path, GOOD.replace("[model]\npretrained", key))
+    err = user_error(capsys, ["validate", str(path)])
+    assert "in quotes, a name with dots is one key" in err and "without the quotes" in err
+
+
 # -- model.pretrained ------------------------------------------------------------------
 
 
