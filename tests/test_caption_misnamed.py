@@ -27,3 +27,18 @@ def test_a_caption_that_is_another_images_own_is_not_called_misnamed(tmp_path: P
     changes = store.add_tag("zwx")
     assert changes.created == 1 and not changes.skipped and store.read("photo.jpg") == "zwx"
     assert store.read("Photo.png") == "zwx, Photo.png's own"
+
+
+def test_a_caption_named_with_its_images_extension_is_that_images_misnamed_one(tmp_path: Path) -> None:
+    """photo.jpg.txt, as some taggers name captions: the doctor called it a caption with no image and told the user to
+    delete it, said photo.jpg had no caption, and --add-tag wrote a photo.txt of the tag alone beside it."""
+    from engine.dataset import check_dataset
+
+    textured(0, (64, 64)).save(tmp_path / "photo.jpg")
+    (tmp_path / "photo.jpg.txt").write_text("a photo of zwx dog\n", encoding="utf-8")
+    report = check_dataset(tmp_path, resolution=64, caption_mode="caption_file", workers=1)
+    found = [(Path(f.path).name, f.code, f.fix) for f in report.findings if f.code.startswith("caption")]
+    assert found == [("photo.jpg", "caption_misnamed", "rename photo.jpg.txt to photo.txt")]
+    changes = CaptionStore(tmp_path).add_tag("zwx")
+    assert not changes.changes and not (tmp_path / "photo.txt").exists()
+    assert "rename it to photo.txt" in changes.skipped[0].reason

@@ -49,8 +49,11 @@ class Listing:
 
 def name_key(name: str) -> str:
     """A file name as people read it: letter case and how accents are encoded (macOS writes é as e + accent) set
-    aside. Linux tells such names apart, so a caption named this way is not the image's."""
-    return unicodedata.normalize("NFC", name).casefold()
+    aside, and an image's extension before the last (photo.jpg.txt, as some taggers name captions). Linux tells such
+    names apart, so a caption named this way is not the image's."""
+    path = Path(unicodedata.normalize("NFC", name).casefold())
+    stem = path.with_suffix("")
+    return (stem.with_suffix("").name + path.suffix) if stem.suffix in IMAGE_EXTENSIONS else path.name
 
 
 def misnamed_caption(expected: Path, captions: dict[tuple[Path, str], Path]) -> Path | None:
@@ -61,6 +64,8 @@ def misnamed_caption(expected: Path, captions: dict[tuple[Path, str], Path]) -> 
 
 def how_misnamed(expected: Path, near: Path) -> str:
     """How the name of ``near`` differs from ``expected``'s (``misnamed_caption``): in what people cannot see."""
+    if Path(near.stem).suffix.lower() in IMAGE_EXTENSIONS:
+        return "keeping its image's extension"
     same_letters = unicodedata.normalize("NFC", near.name) == unicodedata.normalize("NFC", expected.name)
     return "how its accented letters are encoded" if same_letters else "letter case"
 
