@@ -214,8 +214,12 @@ class TextSource:
             limit = min(reader.context, tokenizer.model_max_length)
             cut = [c for c in captions if len(tokenizer(c, truncation=True, max_length=limit + 1).input_ids) > limit]
             if cut:
-                return Warning(message=f"{len(cut)} of {len(captions)} captions are longer than the {limit} tokens "
-                                       f"{reader.name} reads, so their ends are cut (e.g. “{cut[0][:80]}…”)",
+                # Said in the caption's own tokens, as `dataset check` says it (T5 reads 511 besides its end token).
+                words = limit - tokenizer.num_special_tokens_to_add()
+                many = "s" if len(captions) > 1 else ""
+                return Warning(message=f"{len(cut)} of {len(captions)} distinct caption{many} (the images' captions, "
+                                       f"each counted once) are longer than the {words} tokens {reader.name} reads, so "
+                                       f"their ends are cut (e.g. “{cut[0][:80]}…”)",
                                advice="shorten them, what matters first; `dbtui dataset check --profile PROFILE` names each and where it is cut")
         return None
 
