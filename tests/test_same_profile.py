@@ -116,6 +116,33 @@ def test_machines_whose_image_folders_hold_other_files_are_refused_wherever_the_
     assert "copy machine 0's profile" not in str(refused.value)  # the profiles were the same: it was what they did
 
 
+def test_a_folder_one_machine_cannot_list_is_said_not_raised_before_the_machines_meet(
+        tmp_path: Path, monkeypatch) -> None:
+    """shared_settings runs before the collective: a machine whose copy of the images it could not list (another
+    user's folder) raised there, and the others waited in the collective for the 3-hour meeting timeout."""
+    import os
+
+    folder = copy_of_the_demo_images(tmp_path / "data")
+
+    def settings(rank: int) -> dict:
+        return shared_settings(tiny_profile(tmp_path, launch={**TWO_MACHINES, "machine_rank": rank},
+                                            concepts=[{"instance_dir": folder, "instance_prompt": "a"}]))
+
+    main = settings(0)
+    listed = os.scandir
+
+    def refused(path):  # noqa: ANN001, ANN202 - os.scandir's stand-in
+        if str(path) == folder:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return listed(path)
+
+    monkeypatch.setattr(os, "scandir", refused)
+    mine = settings(1)
+    assert differences(mine, main) == [
+        f"concepts[0].instance_dir ({folder!r} vs {folder!r}: machine 1's copy cannot be listed (Permission denied))"]
+    assert differences(mine, mine) == []  # unlistable on every machine: the trainer says so, alike on each
+
+
 def test_the_compared_settings_leave_out_what_is_each_machines_own(tmp_path: Path) -> None:
     mine = shared_settings(tiny_profile(tmp_path, launch={**TWO_MACHINES, "machine_rank": 1, "extra_args": ["--x"]},
                                         model={"pretrained": str(tmp_path / "copy")},

@@ -26,7 +26,7 @@ def is_folder_key(key: str) -> bool:
 
 def folder_setting(value: Any, caption_extension: str) -> Any:
     """``["folder", path as written, [[name, size], ...]]`` for a folder on this machine (no files where there is no
-    such folder); a ``builtin:`` name or None as it is, compared as written."""
+    such folder, why not where it cannot be listed); a ``builtin:`` name or None as it is, compared as written."""
     from engine.builtin import is_builtin
 
     if not isinstance(value, str) or is_builtin(value):
@@ -34,13 +34,18 @@ def folder_setting(value: Any, caption_extension: str) -> Any:
     return ["folder", value, _files(Path(value), caption_extension.lower())]
 
 
-def _files(folder: Path, caption_extension: str) -> list[list[Any]]:
+def _files(folder: Path, caption_extension: str) -> list[list[Any]] | str:
     if not folder.is_dir():
         return []
     read = {*IMAGE_SUFFIXES, caption_extension}
-    return sorted([entry.name, entry.stat().st_size] for entry in os.scandir(folder)
-                  if not entry.name.startswith(".") and os.path.splitext(entry.name)[1].lower() in read
-                  and entry.is_file())
+    # Said, not raised: the machines compare in a collective, which a machine that raised here never joins, so the
+    # others waited there for the 3-hour meeting timeout.
+    try:
+        return sorted([entry.name, entry.stat().st_size] for entry in os.scandir(folder)
+                      if not entry.name.startswith(".") and os.path.splitext(entry.name)[1].lower() in read
+                      and entry.is_file())
+    except OSError as error:
+        return f"cannot be listed ({error.strerror or error})"
 
 
 def is_folder(value: Any) -> bool:
@@ -57,6 +62,9 @@ def same_files(ours: Any, theirs: Any) -> bool:
 def said_folders(ours: list[Any], theirs: list[Any], machine: int) -> str:
     """``'/root/data' vs '/workspace/data': 'b.png' only on machine 1, ...``: both paths and what their files differ
     in."""
+    for files, where in ((ours[2], machine), (theirs[2], 0)):
+        if isinstance(files, str):  # one that cannot be listed: the trainer would say so on that machine alone
+            return f"{ours[1]!r} vs {theirs[1]!r}: machine {where}'s copy {files}"
     mine, main = dict(ours[2]), dict(theirs[2])
     found = [(sorted(mine.keys() - main.keys()), f"only on machine {machine}"),
              (sorted(main.keys() - mine.keys()), "only on machine 0"),
