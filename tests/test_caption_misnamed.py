@@ -42,3 +42,16 @@ def test_a_caption_named_with_its_images_extension_is_that_images_misnamed_one(t
     changes = CaptionStore(tmp_path).add_tag("zwx")
     assert not changes.changes and not (tmp_path / "photo.txt").exists()
     assert "rename it to photo.txt" in changes.skipped[0].reason
+
+
+def test_a_caption_named_with_its_images_extension_beside_its_own_caption_is_an_orphan(tmp_path: Path) -> None:
+    """photo.jpg.txt (a tagger's) beside photo.txt, which training reads: the doctor said nothing of it, where it had
+    said that it has no image; the user went on editing a caption training never reads."""
+    from engine.dataset import check_dataset
+
+    textured(0, (64, 64)).save(tmp_path / "photo.jpg")
+    (tmp_path / "photo.txt").write_text("a photo of zwx dog\n", encoding="utf-8")
+    (tmp_path / "photo.jpg.txt").write_text("zwx, dog, grass\n", encoding="utf-8")
+    report = check_dataset(tmp_path, resolution=64, caption_mode="caption_file", workers=1)
+    found = [(Path(f.path).name, f.code) for f in report.findings if f.code.startswith("caption")]
+    assert found == [("photo.jpg.txt", "caption_orphan")]

@@ -361,8 +361,10 @@ def check_dataset(
         findings += caption_findings(image, caption_mode=caption_mode, extension=caption_extension,
                                      instance_prompt=instance_prompt, identifier=identifier, readers=readers,
                                      root=Path(folder), captions=captions)
-    # A caption named but for case or accents is reported on its image (caption_misnamed), not again as an orphan.
-    wanted = {(image.parent, name_key(caption_path(image, caption_extension).name)) for image in images}
+    # A caption named but for case or accents is reported on its image (caption_misnamed), not again as an orphan;
+    # beside the image's own caption it is one training does not read (photo.jpg.txt beside photo.txt), an orphan.
+    wanted = {(image.parent, name_key(caption.name)) for image in images
+              if not (caption := caption_path(image, caption_extension)).exists()}
     findings += orphan_caption_findings([c for c in listing.orphan_captions if (c.parent, name_key(c.name)) not in wanted])
     findings += shared_caption_findings(images, caption_extension)
     findings += prompt_findings(folder_name, caption_mode=caption_mode, instance_prompt=instance_prompt,
