@@ -96,6 +96,18 @@ def test_a_dotted_key_in_quotes_is_said_to_be_one_key(key: str, tmp_path: Path, 
     assert "in quotes, a name with dots is one key" in err and "without the quotes" in err
 
 
+@pytest.mark.parametrize("text", [
+    '[model]\n"model.pretrained" = "builtin:tiny-sd1"\n[[concepts]]\ninstance_dir = "d"\ninstance_prompt = "a zwx"\n',
+    '[model]\npretrained = "builtin:tiny-sd1"\n[[concepts]]\ninstance_dir = "d"\ninstance_prompt = "a zwx"\n'
+    '"model.revision" = "main"\n'])
+def test_a_dotted_key_in_quotes_under_a_section_is_said_to_go_above_the_first_section(text: str, tmp_path: Path,
+                                                                                      capsys) -> None:
+    # Written without the quotes where it stood, as it said, it became model.model.pretrained (or
+    # concepts.0.model.revision): unknown again.
+    err = user_error(capsys, ["validate", str(write(tmp_path, text))])
+    assert "write it without the quotes above the first [section] of the file" in err
+
+
 # -- model.pretrained ------------------------------------------------------------------
 
 

@@ -107,8 +107,12 @@ def problems_from(error: ValidationError) -> list[Problem]:
             if elsewhere and suggestion == elsewhere[0] and "." not in suggestion:
                 message = "unknown key here: top-level keys go above the first [section] of the file"
             if "." in str(loc[-1]):  # "model.pretrained" = …: TOML reads a quoted name as one key, dots and all
+                # A whole key's path under a [section]: without quotes it is read inside that section
+                # (training.model.pretrained), as unknown as before.
+                whole = len(loc) > 1 and str(loc[-1]) in field_paths(Profile)
+                where = " above the first [section] of the file (below one it is read inside it)" if whole else ""
                 message = (f'unknown key: in quotes, a name with dots is one key, "{loc[-1]}"; write it without the '
-                           f"quotes, {loc[-1]} = …, for the key {str(loc[-1]).rsplit('.', 1)[-1]} of its section")
+                           f"quotes{where}, {loc[-1]} = …, for the key {str(loc[-1]).rsplit('.', 1)[-1]} of its section")
         elif item["type"] == "missing" and not in_bucket:
             owner = _model_at(loc)
             field = owner.model_fields.get(str(loc[-1])) if owner else None
