@@ -117,3 +117,35 @@ def test_the_wizard_starts_the_tracker_before_textual_takes_stderr(monkeypatch) 
     monkeypatch.setattr(pool, "start_resource_tracker", lambda: said.append("tracker started"))
     assert cmd_wizard.run_wizard(argparse.Namespace()) == 0
     assert said == ["tracker started", "app ran"]
+
+
+def test_the_pool_starts_no_more_processes_than_cpus_or_files(monkeypatch) -> None:
+    """`dataset check --workers 400` on 120 images started a process per chunk: a minute instead of a second."""
+    started = []
+
+    class Recorded:
+        def __init__(self, *, max_workers: int, **_: object) -> None:
+            started.append(max_workers)
+
+        def map(self, function, items, chunksize: int):
+            return map(function, items)
+
+        def shutdown(self, **_: object) -> None:
+            pass
+
+    monkeypatch.setattr(pool, "ProcessPoolExecutor", Recorded)
+    monkeypatch.setattr(pool, "start_resource_tracker", lambda: None)
+    monkeypatch.setattr(pool, "default_workers", lambda: 8)
+    assert pool.run_phase("check", _interrupt, list(range(120)), workers=400) == list(range(120))
+    monkeypatch.setattr(pool, "MIN_FILES_FOR_POOL", 1)
+    pool.run_phase("check", _interrupt, list(range(3)), workers=400)
+    assert started == [8, 3]
+
+
+@pytest.mark.parametrize("workers", ["-3", "0"])
+def test_workers_below_one_are_refused(workers: str, tmp_path: Path, capsys) -> None:
+    from dbtui.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["dataset", "check", str(tmp_path), "--workers", workers])
+    assert exit_.value.code == 2 and f"--workers: {workers} is too small: give 1 or more" in capsys.readouterr().err

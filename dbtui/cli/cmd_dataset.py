@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from dbtui.cli.common import ExamplesFormatter, finite_at_least
+from dbtui.cli.common import ExamplesFormatter, finite_at_least, int_in
 from dbtui.cli.printable import markup_safe
 
 CAPTION_MODES = ["instance_prompt", "caption_file", "caption_file_then_prompt", "prompt_then_caption_file", "file_name"]
@@ -112,7 +112,7 @@ def _register_caption(commands: argparse._SubParsersAction) -> None:
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recursive", "-r", action="store_true", help="include sub-folders")
-    parser.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
+    parser.add_argument("--workers", type=int_in(1), help="worker processes (default and most: one per CPU)")
 
 
 def _check(args: argparse.Namespace) -> int:
