@@ -12,14 +12,22 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from functools import cache
+from typing import Annotated, Any, ClassVar, get_type_hints
+
+from pydantic import Field, SkipValidation, TypeAdapter
+
+# A time and a duration are finite and not negative, and a time is one a date can show (up to 9999-12-31): a damaged
+# line's NaN or 1e308 otherwise fails where it is formatted (int(nan), datetime.fromtimestamp).
+Timestamp = Annotated[float, Field(ge=0, le=253402214400.0, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 @dataclass(frozen=True, kw_only=True)
 class Event:
     """Base of all events."""
 
-    time: float = field(default_factory=time.time)
+    time: Timestamp = field(default_factory=time.time)
     registry: ClassVar[dict[str, type[Event]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -42,13 +50,24 @@ def _snake(name: str) -> str:
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:
-    """Rebuild an event from its JSON object; unknown kinds and extra fields are tolerated."""
+    """Rebuild an event from its JSON object; unknown kinds and extra fields are tolerated. A field of the wrong JSON
+    type (another writer's, a hand edit's: no text for a number) raises ValueError (pydantic's ValidationError):
+    readers skip the line as they skip one that is not JSON."""
+    if not isinstance(data, dict):
+        raise ValueError(f"an event is a JSON object, not {type(data).__name__}")
     data = dict(data)
     cls = Event.registry.get(data.pop("event", ""), UnknownEvent)
-    names = {f.name for f in dataclasses.fields(cls)}
     if cls is UnknownEvent:
-        return UnknownEvent(time=data.get("time", 0.0), data=data)
-    return cls(**{k: v for k, v in data.items() if k in names})
+        data = {"time": data.get("time", 0.0), "data": data}
+    fields = _field_types(cls)
+    # Strict: JSON's own types only ("3" is no step), but a whole number is a float (JSON writes 1.0 as 1).
+    return cls(**{k: fields[k].validate_python(v, strict=True) for k, v in data.items() if k in fields})
+
+
+@cache
+def _field_types(cls: type[Event]) -> dict[str, TypeAdapter[Any]]:
+    hints = get_type_hints(cls, include_extras=True)
+    return {f.name: TypeAdapter(hints[f.name]) for f in dataclasses.fields(cls)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,7 +107,7 @@ class PhaseProgress(Event):
 @dataclass(frozen=True, kw_only=True)
 class PhaseFinished(Event):
     phase: str
-    seconds: float
+    seconds: Seconds
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,8 +149,9 @@ class SamplesScored(Event):
     """
 
     step: int
-    scores: dict[str, float | None]
-    prompts: list[dict[str, Any]] = field(default_factory=list)
+    # Not checked here: the best-step rule reads a damaged round's numbers and prompt rows one by one (scored_round).
+    scores: SkipValidation[dict[str, float | None]]
+    prompts: SkipValidation[list[dict[str, Any]]] = field(default_factory=list)
     folder: str | None = None  # the round's images
     settings: dict[str, Any] | None = None
 
@@ -140,7 +160,7 @@ class SamplesScored(Event):
 class CheckpointSaved(Event):
     step: int
     path: str
-    seconds: float = 0.0
+    seconds: Seconds = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,7 +173,7 @@ class Warning(Event):  # noqa: A001 - the event's public name in the JSONL is "w
 class RunFinished(Event):
     step: int
     outputs: dict[str, str]
-    seconds: float
+    seconds: Seconds
     status: str = "finished"  # "finished" or "stopped"
 
 

@@ -1,0 +1,68 @@
+"""An events.jsonl line whose fields have the wrong types (another dbtui's writer, a hand edit, a cut-off disk) is skipped
+as a line that is not JSON is: attach, report and runs crashed on it with "a bug in dbtui"."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dbtui.cli import main
+from engine.events import (CheckpointSaved, PhaseFinished, PhaseStarted, RunFinished, RunStarted, StepEnded,
+                           event_from_dict)
+from engine.runs.folder import RunFolder, RunState
+from engine.runs.sinks import read_events
+
+CORRUPTIONS = [
+    ("run_finished", "outputs", "x"),
+    ("run_finished", "seconds", "x"),
+    ("run_finished", "seconds", float("nan")),
+    ("run_finished", "time", 1e308),
+    ("run_finished", "time", float("inf")),
+    ("run_started", "profile", [1]),
+    ("step_ended", "step", "seven"),
+    ("step_ended", "loss", "x"),
+    ("step_ended", "eta_s", "soon"),
+    ("phase_finished", "seconds", "x"),
+]
+
+
+def _events() -> list[dict]:
+    events = [RunStarted(run_dir="r", profile={}, hardware={}, versions={}, total_steps=10),
+              PhaseStarted(phase="training", total=10),
+              StepEnded(step=2, total_steps=10, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4, it_per_s=1.0, eta_s=1.0),
+              CheckpointSaved(step=2, path="checkpoints/step-00000002", seconds=1.0),
+              PhaseFinished(phase="training", seconds=1.0),
+              RunFinished(step=2, outputs={"diffusers": "x"}, seconds=2.0)]
+    return [event.to_dict() for event in events]
+
+
+@pytest.mark.parametrize(("kind", "key", "value"), CORRUPTIONS)
+def test_a_line_of_the_wrong_types_is_skipped_and_attach_report_and_runs_go_on(kind: str, key: str, value: object,
+                                                                               tmp_path: Path, capsys) -> None:
+    folder = RunFolder(tmp_path / "run").create()
+    lines = _events()
+    for line in lines:
+        if line["event"] == kind:
+            line[key] = value
+    folder.events.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    folder.write_state(RunState(pid=999999, status="finished", step=2, total_steps=10))
+    assert kind not in [event.kind for event in read_events(folder.events)]
+    assert len(list(read_events(folder.events))) == len(lines) - 1
+    for command in (["attach", str(folder.path), "--plain"], ["report", str(folder.path)], ["runs", "--dir", str(tmp_path)]):
+        assert main(command) == 0, command
+    assert "bug in dbtui" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("line", [[1], "x", None, 3])
+def test_a_line_that_is_json_but_not_an_object_is_no_event(line: object) -> None:
+    with pytest.raises(ValueError, match="an event is a JSON object"):
+        event_from_dict(line)  # type: ignore[arg-type]
+
+
+def test_a_nan_loss_is_still_an_event_and_a_whole_number_a_float() -> None:
+    """A diverged run's NaN loss is what happened, not damage; JSON writes 1.0 as 1."""
+    step = event_from_dict({"event": "step_ended", "step": 3, "total_steps": 10, "epoch": 0, "loss": float("nan"),
+                            "smoothed_loss": 1, "lr": 1e-4, "it_per_s": 1.0, "eta_s": None})
+    assert isinstance(step, StepEnded) and step.loss != step.loss and step.smoothed_loss == 1.0
