@@ -26,7 +26,7 @@ from engine.dataset.caption_changes import (Change, ChangeSet, JournalEntry, Unr
                                            refuse_too_big)
 from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags
 from engine.dataset.errors import CaptionError
-from engine.dataset.files import caption_path, how_misnamed, list_images, misnamed_captions
+from engine.dataset.files import caption_path, how_misnamed, linked_captions, list_images, misnamed_captions
 from engine.dataset.image_probe import probe_image, problem_text
 from engine.dataset.options import checked_caption_extension
 from engine.dataset.pool import run_phase
@@ -285,7 +285,7 @@ class CaptionStore:
                    left: Callable[[str], str | None] | None = None, emit: Emit | None = None) -> ChangeSet:
         """Apply ``edit`` to every caption; ``left`` says why an edited caption still needs the user (or None)."""
         changes, skipped, still, found = [], [], [], []
-        for path, owners in self.owners().items():
+        for path, owners in linked_captions(self.owners(), self.folder).items():
             try:
                 before = read_caption(path, self.folder)
             except CaptionFileError as error:  # one bad file never stops the others; it is reported

@@ -130,6 +130,21 @@ def leaves_folder(path: Path | str, real_root: Path) -> bool:
     return not Path(os.path.realpath(path)).is_relative_to(real_root)
 
 
+def linked_captions(owners: dict[Path, list[Path]], folder: Path) -> dict[Path, list[Path]]:
+    """``owners`` (each caption file and its images) with a caption file that is a link to a file in ``folder`` (b.txt
+    -> a.txt) taken as that file, their images together: a bulk edit writes the shared file once and the link stays a
+    link (written through its own name, the link was replaced by a copy, and undo put back a copy). A broken link, or
+    one leading out of the folder, stays itself: its readers say why it is not read."""
+    real_root = Path(os.path.realpath(folder))
+    merged: dict[Path, list[Path]] = {}
+    for path, images in owners.items():
+        target = Path(os.path.realpath(path))
+        if path.is_symlink() and target.is_file() and target.is_relative_to(real_root):
+            path = folder / target.relative_to(real_root)
+        merged.setdefault(path, []).extend(images)
+    return merged
+
+
 def caption_path(image: Path, extension: str = ".txt") -> Path:
     """The caption file of an image: same name, caption extension (``a.jpg`` → ``a.txt``)."""
     return image.with_suffix(extension if extension.startswith(".") else "." + extension)

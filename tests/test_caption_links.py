@@ -1,0 +1,34 @@
+"""A caption file that is a link to another caption of the folder (b.txt -> a.txt, one caption shared by two images)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dataset_fixture import textured
+
+from engine.dataset import CaptionStore
+
+
+def test_a_bulk_edit_writes_a_shared_caption_once_through_its_link_and_undo_keeps_the_link(tmp_path: Path) -> None:
+    """--add-tag replaced the link b.txt with a copy of the edited text, and --undo put back a copy too: the two images
+    no longer shared their caption, and an edit of a.txt by hand no longer reached b.png."""
+    for i, name in enumerate("abcd"):
+        textured(i, (32, 32)).save(tmp_path / f"{name}.jpg")
+    (tmp_path / "a.txt").write_text("dog, grass\n", encoding="utf-8")
+    (tmp_path / "b.txt").symlink_to("a.txt")
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "common.txt").write_text("cat\n", encoding="utf-8")
+    (tmp_path / "c.txt").symlink_to("shared/common.txt")  # a file no image owns: still edited once
+    (tmp_path / "d.txt").symlink_to("shared/common.txt")
+    store = CaptionStore(tmp_path)
+    changes = store.add_tag("zwx")
+    assert sorted(change.path.relative_to(tmp_path).as_posix() for change in changes.changes) == ["a.txt", "shared/common.txt"]
+    links = ["a.txt", "shared/common.txt", "shared/common.txt"]
+    assert [os.readlink(tmp_path / name) for name in ("b.txt", "c.txt", "d.txt")] == links
+    assert store.read("b.jpg") == "zwx, dog, grass" and store.read("d.jpg") == "zwx, cat"
+    CaptionStore(tmp_path).undo()
+    assert [os.readlink(tmp_path / name) for name in ("b.txt", "c.txt", "d.txt")] == links
+    assert (tmp_path / "a.txt").read_text() == "dog, grass\n" and (tmp_path / "shared" / "common.txt").read_text() == "cat\n"
+    assert [change.path.name for change in store.replace("dog", "wolf").changes] == ["a.txt"]
+    assert os.readlink(tmp_path / "b.txt") == "a.txt" and store.read("b.jpg") == "wolf, grass"
