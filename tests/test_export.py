@@ -62,8 +62,10 @@ def test_a_lora_checkpoint_exports_its_adapter_and_an_unkept_step_is_named(tmp_p
     code, out = _export(str(long.path), "--step", "3")
     assert code == 2 and "no checkpoint at step 3" in out and "kept steps are: 2" in out, out
 
-    code, out = _export(str(long.path), "--step", "4")
-    assert code == 2 and "step 4 is where" in out and "outputs are already in" in out, out
+    code, out = _export(str(long.path), "--step", "4")  # where it finished: built from RUN/outputs, which stay
+    assert code == 0 and "No LoRA keys" not in out, out
+    assert _same(lora(long.path / "exports" / "step-4"), lora(long.outputs))
+    assert (long.path / "exports" / "step-4" / "t-lora-kohya.safetensors").is_file()
 
     checkpoint = long.path / "checkpoints" / "step-00000002"
     whole = tmp_path / "whole-step-2"

@@ -14,17 +14,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "saving.export lists in RUN/profile.toml (diffusers folder, single file, LoRA): edit that list there to "
         "choose them. The model is built with the settings the checkpoint was trained with (its manifest.json), "
         "from the base model model.pretrained names in RUN/profile.toml (with its model.vae and model.tokenizer; "
-        "the run's name names the files). Use it on the step whose "
+        "the run's name names the files). The step where the run finished, when no checkpoint was kept there, is "
+        "built from its final weights in RUN/outputs (its LoRA, or its diffusers folder), which stay as they are: "
+        "a full fine-tune that wrote single files only is refused with the `dbtui convert` command that makes its "
+        "diffusers folder. Use it on the step whose "
         "previews look best: DreamBooth often overfits before the last step. Exporting a step again keeps what it "
         "wrote before as one copy beside the new (diffusers.previous/, NAME.previous.safetensors): each can be "
         "gigabytes, so delete them once the new one is right.",
-        epilog="examples:\n  dbtui export runs/my-run --step 800\n  dbtui export my-run          # the latest checkpoint",
+        epilog="examples:\n  dbtui export runs/my-run --step 800\n  dbtui export my-run          # the latest checkpoint\n"
+        "  dbtui export my-run --step 1000   # where it finished, in the formats saving.export lists now",
         formatter_class=ExamplesFormatter)
     export.add_argument("run", help="run folder or name under runs/")
     export.add_argument("--dir", default="runs", help="where to look for run names (default: %(default)s)")
     export.add_argument("--step", type=checkpoint_step, metavar="STEP",
                         help="the checkpoint's step (800) or its folder's name in RUN/checkpoints (step-00000800), as "
-                        "`dbtui resume --from` takes them (default: the latest kept one)")
+                        "`dbtui resume --from` takes them, or the step the run finished at (default: the latest kept checkpoint)")
     export.set_defaults(handler=_export)
 
 

@@ -35,7 +35,8 @@ def checkpoint_at(folder: RunFolder, step: int | None) -> tuple[int, Path]:
     found = complete_checkpoints(folder)
     finished = folder.finished_step()  # by the state file, or the event log where that is lost
     if not found:
-        outputs = f"; its final outputs (step {finished}) are in {folder.outputs}" if finished is not None else ""
+        outputs = (f"; its final outputs (step {finished}) are in {folder.outputs}, and `--step {finished}` writes them in "
+                   "the formats saving.export lists" if finished is not None else "")
         raise NoSuchCheckpointError(f"{folder.path} has no complete checkpoint (saving.every_n_steps decides when they are "
                                     f"kept){outputs}")
     if step is None:
@@ -44,9 +45,6 @@ def checkpoint_at(folder: RunFolder, step: int | None) -> tuple[int, Path]:
         if kept_step == step:
             return kept_step, path
     kept = ", ".join(str(s) for s, _ in found)
-    if finished == step:
-        raise NoSuchCheckpointError(f"step {step} is where {folder.path} finished: its outputs are already in {folder.outputs} "
-                                    f"(the kept {'checkpoint is at step' if len(found) == 1 else 'checkpoints are at steps'} {kept})")
     aside = sorted((folder.path / SET_ASIDE).glob(f"*/step-{step:08d}"))
     if aside:  # a resume --from an earlier step moved it, whole, out of the way of the new branch
         raise NoSuchCheckpointError(f"step {step} was set aside by a resume from an earlier step: it is in {aside[-1]}. To "
@@ -84,6 +82,10 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
     folder = RunFolder(Path(run_dir))
     if not folder.profile.is_file():
         raise NoSuchCheckpointError(f"'{run_dir}' is not a run folder (no profile.toml); `dbtui runs` lists them")
+    if step is not None and step == folder.finished_step() and step not in dict(complete_checkpoints(folder)):
+        from engine.runs.export_finished import export_finished
+
+        return export_finished(folder, step, emit)  # built from RUN/outputs, which hold that step's weights
     asked = step
     step, checkpoint = checkpoint_at(folder, step)
     if asked is None:
@@ -110,10 +112,7 @@ def _export_from(folder: RunFolder, step: int, checkpoint: Path, files: Path, re
                  emit: Callable[[Event], None]) -> dict[str, str]:
     """export_checkpoint's work once ``files`` (the pinned checkpoint, or the checkpoint itself where the disk has no
     hard links) are held: the base model with the checkpoint's weights, written as the profile's exports."""
-    from engine.models.loading import load_components, resolve_model_folder
     from engine.profile import load_profile
-    from engine.training.outputs import save_outputs
-    from engine.training.trainable import add_lora_adapters
 
     try:
         manifest = read_manifest(files)
@@ -124,6 +123,31 @@ def _export_from(folder: RunFolder, step: int, checkpoint: Path, files: Path, re
         raise removed from None  # as below
     target = folder.path / "exports" / f"step-{step}"
     again = f"then `dbtui export {shlex.quote(str(folder.path))} --step {step}` writes it again"
+
+    def restore(components: Any) -> list[Any] | None:
+        from engine.training.trainable import add_lora_adapters
+
+        if profile.training.method == "lora":
+            add_lora_adapters(components, profile)
+        try:
+            return _restore(components, profile, files, checkpoint, folder.profile)
+        except CheckpointMismatchError as error:
+            raise base_model_mismatch(error, manifest, checkpoint, profile, folder.profile) from None
+        except CheckpointError:
+            if files != checkpoint or (checkpoint / MANIFEST).exists():
+                raise
+            raise removed from None  # not pinned (no hard links here), and a live run's rotation removed it meanwhile
+
+    return build_export(folder, profile, target, again, restore, emit)
+
+
+def build_export(folder: RunFolder, profile: Any, target: Path, again: str, restore: Callable[[Any], list[Any] | None],
+                 emit: Callable[[Event], None]) -> dict[str, str]:
+    """The base model with the trained weights ``restore`` puts into its components (returning the text encoders
+    when they trained, else None), written into ``target`` as the profile's exports; ``again`` says how to redo it."""
+    from engine.models.loading import load_components, resolve_model_folder
+    from engine.training.outputs import save_outputs
+
     _check_writable(target, again)  # before the minutes the base model takes to load
     _check_base_model(profile.model.pretrained, folder)
     _check_formats(profile, folder, None, again)  # by the family the model's files say, before its minutes of loading
@@ -131,16 +155,7 @@ def _export_from(folder: RunFolder, step: int, checkpoint: Path, files: Path, re
                                  emit=emit, tokenizer=profile.model.tokenizer, run_base=True)
     components = load_components(model, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
     _check_formats(profile, folder, components.family.id, again)  # a family only its weights could tell
-    if profile.training.method == "lora":
-        add_lora_adapters(components, profile)
-    try:
-        text_encoders = _restore(components, profile, files, checkpoint, folder.profile)
-    except CheckpointMismatchError as error:
-        raise base_model_mismatch(error, manifest, checkpoint, profile, folder.profile) from None
-    except CheckpointError:
-        if files != checkpoint or (checkpoint / MANIFEST).exists():
-            raise
-        raise removed from None  # not pinned (no hard links here), and a live run's rotation removed it meanwhile
+    text_encoders = restore(components)
     try:
         with said_as_run_files_error(folder.path, then=again):
             return save_outputs(profile, components, components.unet, text_encoders, target, emit)

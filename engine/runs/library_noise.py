@@ -15,6 +15,8 @@ HELD_BACK = [
     ("transformers.utils.import_utils", "requires torchvision (not installed)"),
     # diffusers warns on every cast of a model with no module to keep in fp32 (an empty list): nothing happens.
     ("diffusers.models.modeling_utils", "should be kept in float32: []."),
+    # diffusers' load_lora_weights (an export of a run's final LoRA) on a text encoder the LoRA did not train.
+    ("diffusers.loaders.lora_base", "No LoRA keys associated to"),
 ]
 
 

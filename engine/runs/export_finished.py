@@ -1,0 +1,113 @@
+"""``dbtui export RUN --step N`` at the step where the run finished, which no checkpoint may hold.
+
+The run's final weights are in RUN/outputs: its LoRA folder, or its diffusers folder. The export reads them into the
+base model, as an export of a checkpoint reads the checkpoint's, and writes the formats RUN/profile.toml's
+saving.export lists into RUN/exports/step-N/ (RUN/outputs is only read). A full fine-tune that wrote single files
+only has no weights to read in that way: the refusal names the conversion that makes its other formats.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.errors import DbtuiError
+from engine.events import Event
+from engine.runs.checkpoints import restore_part
+from engine.runs.export_settings import export_settings
+from engine.runs.folder import RunFolder
+
+LORA_FILE = "pytorch_lora_weights.safetensors"
+
+
+class FinishedOutputsError(DbtuiError):
+    """The run's outputs lack the weights an export of the step it finished at is built from."""
+
+
+def export_finished(folder: RunFolder, step: int, emit: Callable[[Event], None]) -> dict[str, str]:
+    """Write the profile's export formats of the model the run ended with (at ``step``); returns {format: path}."""
+    from engine.runs.export import build_export
+
+    profile = _settings(folder, emit)
+    target = folder.path / "exports" / f"step-{step}"
+    run = shlex.quote(str(folder.path))
+    source = _source(folder, profile, target, step)
+    again = f"then `dbtui export {run} --step {step}` writes it again"
+    restore = _lora_restore if profile.training.method == "lora" else _full_restore
+    return build_export(folder, profile, target, again, lambda components: restore(components, profile, source), emit)
+
+
+def _settings(folder: RunFolder, emit: Callable[[Event], None]) -> Any:
+    """RUN/profile.toml's saving section, name and base model's place over the settings the run trained with
+    (RUN/outputs/profile.toml, as a checkpoint's manifest holds them)."""
+    from engine.profile import ProfileError, load_profile
+
+    now = load_profile(folder.profile)
+    try:
+        trained = load_profile(folder.outputs / "profile.toml")
+    except (OSError, ProfileError):  # written before outputs held it, or removed: RUN/profile.toml's settings
+        return export_settings(now, {}, folder.outputs, folder.profile, emit)
+    return export_settings(now, {"profile": trained.model_dump(mode="json")}, folder.outputs, folder.profile, emit)
+
+
+def _source(folder: RunFolder, profile: Any, target: Path, step: int) -> Path:
+    """The folder of RUN/outputs the final weights are read from, or a refusal saying what makes the export."""
+    outputs = folder.outputs
+    if profile.training.method == "lora":
+        if not (outputs / "lora" / LORA_FILE).is_file():
+            raise FinishedOutputsError(f"step {step} is where {folder.path} finished, and its final LoRA, "
+                                       f"{outputs / 'lora' / LORA_FILE}, is missing: put it back to export it")
+        return outputs / "lora"
+    if (outputs / "diffusers" / "model_index.json").is_file():
+        return outputs / "diffusers"
+    singles = sorted(path for path in outputs.glob("*.*") if path.suffix in (".safetensors", ".ckpt")
+                     and not path.stem.endswith(".previous"))
+    if not singles:
+        raise FinishedOutputsError(f"step {step} is where {folder.path} finished, and {outputs} holds neither its "
+                                   "diffusers folder nor a single file of its model: put them back to export it")
+    folder_out = target / "diffusers"
+    steps = [f"dbtui convert to-diffusers {shlex.quote(str(singles[0]))} {shlex.quote(str(folder_out))}"
+             + _base_options(profile)]
+    steps += [f"dbtui convert to-single-file {shlex.quote(str(folder_out))} "
+              f"{shlex.quote(str(target / f'{profile.name}.{fmt}'))}"
+              for fmt in ("safetensors", "ckpt") if fmt in profile.saving.export]
+    raise FinishedOutputsError(f"step {step} is where {folder.path} finished, and the run wrote its model as "
+                               f"{singles[0].name} only, no diffusers folder, which an export is built from: "
+                               f"`{'` then `'.join(steps)}` writes it in the formats {folder.profile} lists")
+
+
+def _base_options(profile: Any) -> str:
+    """to-diffusers' options that take the architecture and tokenizer from the run's base model, where it is a diffusers
+    folder: the fine-tune has its shapes, which a model of a non-standard size needs to be converted at all."""
+    from engine.builtin import is_builtin, resolve_model
+
+    base = resolve_model(profile.model.pretrained) if is_builtin(profile.model.pretrained) else profile.model.pretrained
+    if not (Path(base) / "model_index.json").is_file():
+        return ""  # a hub id or a single file: a standard architecture, which to-diffusers knows
+    tokenizer = f" --tokenizer {shlex.quote(profile.model.tokenizer)}" if profile.model.tokenizer else ""
+    return f" --config {shlex.quote(str(base))}{tokenizer}"
+
+
+def _lora_restore(components: Any, profile: Any, source: Path) -> list[Any] | None:
+    """The run's final LoRA folder on the base model's parts, read by diffusers as any user's pipeline reads it: the
+    file's scales are folded into its weights (alpha = rank), which the export folds in again unchanged."""
+    text_encoders = list(components.text_encoders)
+    pipe = components.family.pipeline(components, components.unet, text_encoders, components.noise_scheduler)
+    pipe.load_lora_weights(source)
+    return text_encoders if profile.training.train_text_encoder else None
+
+
+def _full_restore(components: Any, profile: Any, source: Path) -> list[Any] | None:
+    """The run's final diffusers folder's trained parts (the denoiser, and the text encoders that trained)."""
+    from engine.training.trainable import trained_text_encoders
+
+    family = components.family
+    restore_part(components.unet, family.denoiser_name, source)
+    if not profile.training.train_text_encoder:
+        return None
+    text_encoders = list(components.text_encoders)
+    for index in trained_text_encoders(family, profile.training):
+        restore_part(text_encoders[index], family.text_encoder_names[index], source)
+    return text_encoders

@@ -1,0 +1,78 @@
+"""dbtui export RUN --step N at the step the run finished, which no checkpoint holds: built from RUN/outputs, in the
+formats RUN/profile.toml lists now, and equal to an export of a checkpoint kept at the same step."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+from tests.runs_helpers import dbtui
+from tests.test_export import _export, _same, _train
+
+
+def _formats(run: Path, formats: list[str]) -> None:
+    """saving.export edited in RUN/profile.toml, as the export's help says to choose its formats."""
+    profile = run / "profile.toml"
+    listed = ", ".join(f'"{fmt}"' for fmt in formats)
+    profile.write_text(re.sub(r"export = \[[^\]]*\]", f"export = [{listed}]", profile.read_text()))
+
+
+def _files(folder: Path) -> dict[str, float]:
+    return {str(path.relative_to(folder)): path.stat().st_mtime for path in folder.rglob("*")}
+
+
+def test_a_finished_lora_runs_last_step_exports_in_new_formats_as_its_kept_checkpoint_would(tmp_path: Path) -> None:
+    sections = dict(training={"method": "lora"}, saving={"every_n_steps": 2, "keep_last_n": 3, "export": ["lora_diffusers"]})
+    finished = _train(tmp_path, "finished", 2, **sections)  # ends at step 2, with no checkpoint there
+    kept = _train(tmp_path, "kept", 4, **sections)  # its checkpoint at step 2 holds the same weights
+    assert not (finished.checkpoints / "step-00000002").exists() and (kept.checkpoints / "step-00000002").is_dir()
+    outputs = _files(finished.outputs)
+    for run in (finished, kept):
+        _formats(run.path, ["lora_kohya", "diffusers"])
+        code, out = _export(str(run.path), "--step", "2")
+        assert code == 0, out
+    assert _files(finished.outputs) == outputs  # only read
+    ours, theirs = finished.path / "exports" / "step-2", kept.path / "exports" / "step-2"
+    lora = "lora/pytorch_lora_weights.safetensors"
+    assert _same(load_file(ours / lora), load_file(finished.outputs / lora))
+    assert _same(load_file(ours / lora), load_file(theirs / lora))
+    for name in ("t-lora-kohya.safetensors", "diffusers/unet/diffusion_pytorch_model.safetensors",
+                 "diffusers/text_encoder/model.safetensors"):
+        assert _same(load_file(ours / name), load_file(theirs / name)), name
+
+
+def test_a_finished_full_runs_last_step_exports_from_its_diffusers_folder_else_the_conversion_is_named(tmp_path: Path) -> None:
+    saving = {"every_n_steps": 2, "keep_last_n": 3, "export": ["diffusers"]}
+    finished = _train(tmp_path, "finished", 2, saving=saving)
+    kept = _train(tmp_path, "kept", 4, saving=saving)
+    for run in (finished, kept):
+        _formats(run.path, ["safetensors", "diffusers"])
+        code, out = _export(str(run.path), "--step", "2")
+        assert code == 0, out
+    ours, theirs = finished.path / "exports" / "step-2", kept.path / "exports" / "step-2"
+    unet = "diffusers/unet/diffusion_pytorch_model.safetensors"
+    assert _same(load_file(ours / unet), load_file(finished.outputs / unet))
+    assert _same(load_file(ours / unet), load_file(theirs / unet))
+    assert _same(load_file(ours / "t.safetensors"), load_file(theirs / "t.safetensors"))
+
+    # A run that wrote a single file only: no diffusers folder to build from, and the conversion that makes one named.
+    (ours / "diffusers").rename(tmp_path / "set-aside")
+    _formats(finished.path, ["safetensors"])
+    assert _export(str(finished.path), "--step", "2")[0] == 0
+    (ours / "t.safetensors").rename(finished.outputs / "t.safetensors")
+    (finished.outputs / "diffusers").rename(tmp_path / "outputs-diffusers")
+    _formats(finished.path, ["diffusers"])
+    code, out = _export(str(finished.path), "--step", "2")
+    said = " ".join(out.split())
+    command = said[said.index("`dbtui convert") + 1:said.index("` writes it")]
+    assert code == 2 and "t.safetensors only, no diffusers folder" in said, out
+    assert command.startswith(f"dbtui convert to-diffusers {finished.outputs / 't.safetensors'} {ours / 'diffusers'} --config "), out
+    converted = dbtui(*shlex.split(command)[1:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert converted.wait(timeout=600) == 0, converted.communicate()[0]
+    converted = "diffusers/unet/diffusion_pytorch_model.safetensors"
+    assert _same(load_file(ours / converted), load_file(tmp_path / "outputs-diffusers" / "unet" / "diffusion_pytorch_model.safetensors"))
+
