@@ -189,3 +189,39 @@ def test_a_stop_asked_the_moment_the_run_starts_stops_it_and_one_asked_before_do
     assert started.process.wait(timeout=300) == 0
     state = started.folder.read_state()
     assert state.status == "stopped" and state.step < 200
+
+
+# Runs the worker with `dbtui stop` asked as its set-up ends (the last moment of caching_text), inside the second
+# that the set-up's stop watcher sleeps between its looks at the run folder.
+WORKER_STOPPED_AS_SETUP_ENDS = """
+import sys
+from pathlib import Path
+from engine.runs.control import request
+from engine.runs.folder import RunFolder
+from engine.runs.worker import main
+from engine.training.trainer import Trainer
+original = Trainer.setup
+def setup(self):
+    original(self)
+    request(RunFolder(Path(sys.argv[1])), "stop")
+Trainer.setup = setup
+sys.exit(main([sys.argv[1]]))
+"""
+
+
+def test_a_stop_asked_as_setup_ends_stops_before_the_first_step_without_a_checkpoint(tmp_path: Path) -> None:
+    """The watcher quit as training began and the stop file it had not seen yet was taken at step 1: the run trained a
+    step and saved a checkpoint, though `dbtui run` had said that before the first step nothing needs saving."""
+    from tests.runs_helpers import python
+
+    folder = RunFolder(tmp_path / "run").create()
+    folder.profile.write_text(profile_file(tmp_path, training={"max_train_steps": 4}).read_text())
+    process = python(WORKER_STOPPED_AS_SETUP_ENDS, str(folder.path), stderr=subprocess.PIPE, text=True)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-3000:]
+    events = list(read_events(folder.events))
+    assert not [e for e in events if e.kind == "step_ended"]
+    assert events[-1].kind == "run_finished" and events[-1].status == "stopped"
+    assert not list(folder.checkpoints.glob("step-*")) and not (folder.control / "stop").exists()
+    state = folder.read_state()
+    assert state.status == "stopped" and state.step == 0

@@ -115,7 +115,18 @@ class Supervisor:
             self.checkpointer.load(self.resume)
         self.training = True
         if trainer.accelerator.is_main_process:
+            self._take_setup_stop()
             self.write_state("running", trainer.global_step, trainer.total_steps)
+
+    def _take_setup_stop(self) -> None:
+        """A stop asked in set-up's last second, which the set-up watcher (asleep between looks) has not taken: it
+        ends the run before the first step, as set-up's stops do, not after a step and a checkpoint."""
+        try:
+            (self.folder.control / "stop").unlink()
+        except FileNotFoundError:
+            return
+        self.stop_requested = True
+        self.cancel.set()
 
     def on_step(self, trainer: Any, step: int) -> None:
         loss = trainer.last_loss
