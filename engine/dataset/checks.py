@@ -13,6 +13,7 @@ from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.caption_text import CaptionFileError
 from engine.data.images import unused_class_images
 from engine.dataset.captions import read_caption, training_caption
+from engine.dataset.class_checks import class_image_findings
 from engine.dataset.duplicates import DEFAULT_MAX_DISTANCE, duplicate_groups
 from engine.dataset.files import caption_path, how_misnamed, list_images, misnamed_caption, name_key, scan_folder
 from engine.dataset.image_probe import ImageProbe, probe_image, problem_text
@@ -379,6 +380,8 @@ def check_dataset(
                                 f"{unused} picture(s) in the class folder are not used as class images{why}",
                                 "nothing to do if the class images already there are the ones you want" if enough
                                 else "else the run generates class images in their place"))
+    if present and num_class_images != 0:
+        findings += class_image_findings(Path(class_dir), num_class_images, max_pixels=max_pixels, workers=workers, emit=emit)
     order = {"error": 0, "warning": 1, "info": 2}
     findings.sort(key=lambda f: (f.path, order[f.severity], f.code))
     return DatasetReport(

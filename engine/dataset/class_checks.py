@@ -1,0 +1,27 @@
+"""The class folder's own pictures, read as a run reads them: one it cannot decode stops the run after the caching
+pass, so ``dataset check --profile`` names it as an error, as it names an instance image's."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.data.images import list_images
+from engine.dataset.image_probe import probe_image, problem_text
+from engine.dataset.pool import run_phase
+from engine.dataset.report import Finding
+from engine.events import Event
+
+FIX = "move it out of the class folder (dbtui generates one in its place), or copy it again"
+
+
+def class_image_findings(class_dir: Path, count: int | None, *, max_pixels: int | None, workers: int | None,
+                         emit: Callable[[Event], None] | None) -> list[Finding]:
+    """An error for each of the ``count`` pictures a run takes from ``class_dir`` (all without a count) that it
+    cannot read; the generated ones in its sub-folders are dbtui's, written whole."""
+    images = [str(path) for path in list_images(class_dir)[:count]]
+    probe = functools.partial(probe_image, max_pixels=max_pixels) if max_pixels else probe_image
+    probes = run_phase("dataset_check", probe, images, workers=workers, emit=emit,
+                       description=f"checking {len(images)} class images")
+    return [Finding(p.path, p.error, "error", problem_text(p.error, p.reason), FIX) for p in probes if not p.ok]
