@@ -23,3 +23,26 @@ def test_a_damaged_picture_of_the_class_folder_is_an_error_not_a_class_image_pre
     errors = [(Path(f.path).name, f.code) for f in report.findings if f.severity == "error"]
     assert errors == [("cut.png", "truncated")]
     assert report.has_errors
+
+
+def test_images_generated_at_another_guidance_are_not_said_reused_when_the_profile_sets_none(tmp_path: Path) -> None:
+    """With prior.guidance_scale unset the check matched a set made at guidance 5 and said '0 to generate'; the run,
+    at the family's usual 7.5, generated every image again."""
+    from engine.dataset.profile_settings import concept_settings
+    from engine.training.class_images import ClassRequest, _write_manifest, generated_folder, model_settings, settings_of
+    from tests.training_helpers import tiny_profile
+
+    classes = tmp_path / "class"
+    profile = tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{
+        "instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc", "class_dir": str(classes),
+        "class_prompt": "photo of a disc", "num_class_images": 2}])
+    request = ClassRequest(0, classes, "photo of a disc", "", 2)
+    for guidance in (5.0, 7.5):
+        settings = settings_of(request, model=model_settings(profile.model), resolution=64, seed=7, steps=profile.prior.steps,
+                               guidance=guidance)
+        made = generated_folder(classes, settings)
+        made.mkdir(parents=True)
+        (made / "class_00000.png").write_bytes(b"")
+        _write_manifest(made, settings, ["class_00000.png"])
+        found = concept_settings(profile, 0)["class_generated"]
+        assert found == ((made, 1) if guidance == 7.5 else (None, 0))

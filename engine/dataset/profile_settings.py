@@ -47,8 +47,8 @@ def concept_settings(profile: Any, concept_index: int = 0, tokenizer: Any = None
 
 def _class_generated(profile: Any, concept_index: int, class_dir: Path) -> tuple[Path | None, int]:
     """The images a run generated earlier into ``class_dir`` for this concept, which the next run reuses: found by
-    the settings they were made with, as far as the profile tells them without the model loaded (its files and its
-    family's usual guidance are not compared)."""
+    the settings they were made with, as far as the profile tells them without the model loaded (its files are not
+    compared, nor the guidance where the family is not told without it)."""
     from engine.training.class_images import ClassRequest, generated_earlier, model_settings, settings_of
 
     concept, prior = profile.concepts[concept_index], profile.prior
@@ -57,8 +57,26 @@ def _class_generated(profile: Any, concept_index: int, class_dir: Path) -> tuple
     known = settings_of(request, model=model_settings(profile.model), resolution=profile.dataset.resolution,
                         seed=profile.training.seed, steps=prior.steps, guidance=prior.guidance_scale or 0.0)
     if prior.guidance_scale is None:
-        del known["guidance_scale"]
+        usual = _usual_guidance(profile.model.pretrained)
+        if usual is None:
+            del known["guidance_scale"]
+        else:
+            known["guidance_scale"] = usual
     return generated_earlier(class_dir, known)
+
+
+def _usual_guidance(source: str) -> float | None:
+    """The guidance a run makes class images at when the profile sets none, its family's, where the model's files tell
+    the family (a built-in, a local folder); None where they do not (a hub id not downloaded)."""
+    from engine.errors import DbtuiError
+    from engine.model_info import describe_model
+    from engine.models.registry import FAMILIES
+
+    try:
+        family_id = describe_model(source).family_id
+    except (DbtuiError, OSError):
+        return None
+    return next((family.usual_guidance for family in FAMILIES if family.id == family_id), None)
 
 
 def prepare_settings(profile: Any) -> dict[str, Any]:
