@@ -511,3 +511,11 @@ def test_version_names_dbtui_its_commit_and_the_training_libraries(capsys: pytes
     if (ROOT / ".git").exists():
         assert "(commit " in out.splitlines()[0]
     assert f"torch {metadata.version('torch')}" in out and f"diffusers {metadata.version('diffusers')}" in out
+
+
+def test_demo_help_names_the_folder_that_holds_the_before_picture(monkeypatch, capsys) -> None:
+    """It said the previews in samples/ turn from a white shape: samples/ holds only steps 150 and 300, never the
+    model before training, whose pictures are in evaluation/step-000000/."""
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    assert "white shape (evaluation/step-000000/ in the run folder" in " ".join(capsys.readouterr().out.split())

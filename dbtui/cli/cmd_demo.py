@@ -26,8 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Build the tiny built-in Stable Diffusion model and a synthetic dataset, then run "
         "the whole pipeline on them: class images, caching, training, samples, checkpoints and outputs. "
         "Needs no GPU and no downloads. The tiny model is pre-trained on coloured shapes but has never "
-        "seen the demo's subject, the zwx disc (a blue star in red and yellow rings): within the run its "
-        "previews turn from a white shape to its rings around a blue centre (samples/ in the run folder).",
+        "seen the demo's subject, the zwx disc (a blue star in red and yellow rings): within the run it turns "
+        "from a white shape (evaluation/step-000000/ in the run folder: the model before training) to its rings "
+        "around a blue centre (the previews in samples/, the last step's most of all).",
     )
     parser.add_argument("--workdir", default="dbtui-demo", help="folder for the demo's profile and runs (default: %(default)s)")
     parser.add_argument("--plain", action="store_true", help="plain log lines instead of the live dashboard")
