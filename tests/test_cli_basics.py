@@ -519,3 +519,18 @@ def test_demo_help_names_the_folder_that_holds_the_before_picture(monkeypatch, c
     with pytest.raises(SystemExit):
         main(["demo", "--help"])
     assert "white shape (evaluation/step-000000/ in the run folder" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("command", [["report"], ["attach"], ["resume"], ["export"], ["stop"]])
+def test_a_run_named_but_kept_in_another_output_folder_is_told_the_dir_to_add(
+        command: list[str], tmp_path: Path, monkeypatch, capsys) -> None:
+    """`dbtui report tiny-demo` after `dbtui demo` said only "'tiny-demo' is not a run folder (no events.jsonl)":
+    the demo's run is in dbtui-demo/runs, which --dir names."""
+    from engine.runs.folder import RunFolder, RunState
+
+    RunFolder(tmp_path / "dbtui-demo" / "runs" / "tiny-demo").create().write_state(RunState(pid=1, status="finished"))
+    monkeypatch.chdir(tmp_path)
+    assert main([*command, "tiny-demo"]) == 2
+    assert "a run named 'tiny-demo' is in dbtui-demo/runs: add `--dir dbtui-demo/runs`" in capsys.readouterr().err
+    assert main([*command, "other-name"]) == 2  # no run of that name anywhere: as before
+    assert "'other-name' is not a run folder (no events.jsonl); `dbtui runs` lists them" in capsys.readouterr().err

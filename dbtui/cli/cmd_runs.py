@@ -77,7 +77,7 @@ def find_run(run: str | None, base: str):
         if holds_a_run(candidate):
             return RunFolder(candidate)
         _refuse_another_machines_part(candidate)
-    raise DbtuiError(f"'{run}' is not a run folder (no events.jsonl); `dbtui runs` lists them")
+    raise DbtuiError(f"'{run}' is not a run folder (no events.jsonl)" + _named_run_elsewhere(run, Path(base)))
 
 
 def _refuse_another_machines_part(folder: Path) -> None:
@@ -245,6 +245,20 @@ def _runs_elsewhere(base: Path, option: bool) -> str:
     if option:
         return f"; runs are in {', '.join(near)}: add `--dir {near[0]}`"
     return "; runs are in " + ", ".join(f"`dbtui runs {path}`" for path in near)
+
+
+def _named_run_elsewhere(run: str, base: Path) -> str:
+    """Where a run named ``run`` is, when ``base`` has none of that name: `dbtui report tiny-demo` after `dbtui demo`
+    (whose runs are in dbtui-demo/runs) is told the --dir to add."""
+    from dbtui.cli.printable import printable
+    from engine.runs.folder import holds_a_run, run_dirs_near
+
+    if Path(run).name == run:  # a bare name, not a path
+        for path in run_dirs_near(Path.cwd()):
+            if path.resolve() != base.resolve() and holds_a_run(path / run):
+                shown = printable(shlex.quote(str(path.relative_to(Path.cwd()))))
+                return f"; a run named {printable(run)!r} is in {shown}: add `--dir {shown}`"
+    return "; `dbtui runs` lists them"
 
 
 def _age(seconds: float) -> str:
