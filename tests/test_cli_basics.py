@@ -113,6 +113,32 @@ def test_a_demo_writes_over_no_earlier_run_and_no_edited_profile(tmp_path: Path)
     assert demo_name(tmp_path) == "tiny-demo-3"
 
 
+def test_a_demo_in_a_workdir_written_with_a_tilde_keeps_the_earlier_demos_edited_profile(
+        tmp_path: Path, monkeypatch, capsys) -> None:
+    """`dbtui demo --workdir=~/demo` (the shell leaves that ~ alone) a second time wrote over the first demo's profile,
+    which the user may have edited, then failed on its finished run; and its closing hint, `dbtui run
+    '~/demo/tiny-demo.toml'`, quoted the ~ so that no shell expands it, naming a file that is not there."""
+    import engine.runs.launcher
+    from engine.errors import DbtuiError
+
+    class Started(DbtuiError):
+        pass
+
+    def start_run(profile, given_as):
+        raise Started(f"started {profile.name} as {given_as}")
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(engine.runs.launcher, "start_run", start_run)
+    edited = tmp_path / "home" / "demo" / "tiny-demo.toml"
+    edited.parent.mkdir(parents=True)
+    edited.write_text("# the user's edits\n")
+    assert main(["demo", "--workdir", "~/demo", "--plain"]) == 2
+    assert edited.read_text() == "# the user's edits\n"
+    assert f"started tiny-demo-2 as {edited.parent / 'tiny-demo-2.toml'}" in capsys.readouterr().err
+    assert not (tmp_path / "~").exists()
+
+
 def test_a_demo_named_with_set_keeps_an_existing_profile_of_that_name(tmp_path: Path, capsys) -> None:
     mine = tmp_path / "mine.toml"
     mine.write_text("# the user's own profile\n")

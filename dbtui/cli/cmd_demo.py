@@ -68,7 +68,8 @@ def _demo(args: argparse.Namespace) -> int:
     from engine.runs.folder import unusable_folder
     from engine.runs.launcher import start_run
 
-    workdir = Path(args.workdir)
+    # `--workdir=~/demo` reaches us unexpanded; save_profile expands it, so every other use of it must too.
+    workdir = Path(args.workdir).expanduser()
     runs = workdir / "runs"
     name = demo_name(workdir)
     profile = loads_profile(demo_profile_text(),
