@@ -560,3 +560,17 @@ def test_a_run_named_but_kept_in_another_output_folder_is_told_the_dir_to_add(
     assert "a run named 'tiny-demo' is in dbtui-demo/runs: add `--dir dbtui-demo/runs`" in capsys.readouterr().err
     assert main([*command, "other-name"]) == 2  # no run of that name anywhere: as before
     assert "'other-name' is not a run folder (no events.jsonl); `dbtui runs` lists them" in capsys.readouterr().err
+
+
+def test_a_runs_folder_written_with_a_tilde_is_the_home_folders(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`dbtui runs --dir=~/demo/runs` (the shell leaves that ~ alone) said '~/demo/runs' does not exist, and
+    `dbtui report tiny-demo --dir=~/demo/runs` that tiny-demo is not a run folder."""
+    from engine.runs.folder import RunFolder, RunState
+
+    RunFolder(tmp_path / "home" / "runs" / "tiny-demo").create().write_state(RunState(pid=1, status="finished"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["runs", "--dir", "~/runs"]) == 0
+    assert "finished" in capsys.readouterr().out  # its row (the path itself folds in the table's narrow column)
+    assert main(["stop", "tiny-demo", "--dir", "~/runs"]) == 2  # found: refused only because it is finished
+    assert "no trainer is running" in capsys.readouterr().err
