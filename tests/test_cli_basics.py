@@ -574,3 +574,15 @@ def test_a_runs_folder_written_with_a_tilde_is_the_home_folders(tmp_path: Path, 
     assert "finished" in capsys.readouterr().out  # its row (the path itself folds in the table's narrow column)
     assert main(["stop", "tiny-demo", "--dir", "~/runs"]) == 2  # found: refused only because it is finished
     assert "no trainer is running" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["validate"], ["fit", "--estimate-only"], ["hardware", "--profile"],
+                                     ["dataset", "check", "--profile"]])
+def test_a_profile_path_written_with_a_quoted_tilde_is_the_home_folders(command: list[str], tmp_path: Path,
+                                                                        monkeypatch, capsys) -> None:
+    """`dbtui validate '~/demo/tiny-demo.toml'` (a ~ the shell leaves in quotes) was "file not found"."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "p.toml").write_text((ROOT / "profiles" / "tiny-demo.toml").read_text())
+    argv = [*command[:1], *command[2:], "~/p.toml", *command[1:2]] if command[0] == "fit" else [*command, "~/p.toml"]
+    main(argv)
+    assert "not found" not in capsys.readouterr().err

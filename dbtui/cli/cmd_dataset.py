@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from dbtui.cli.common import ExamplesFormatter, finite_at_least, int_in
+from dbtui.cli.common import ExamplesFormatter, finite_at_least, int_in, profile_path
 from dbtui.cli.printable import markup_safe
 
 CAPTION_MODES = ["instance_prompt", "caption_file", "caption_file_then_prompt", "prompt_then_caption_file", "file_name"]
@@ -38,7 +38,7 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
         formatter_class=ExamplesFormatter,
     )
     check.add_argument("folder", nargs="?", help="image folder (default with --profile: each concept's instance_dir)")
-    check.add_argument("--profile", help="take resolution, caption mode, prompts and model from this profile")
+    check.add_argument("--profile", type=profile_path, help="take resolution, caption mode, prompts and model from this profile")
     check.add_argument("--concept", type=int, help="with --profile: only this concept (0-based)")
     check.add_argument("--resolution", type=int, help="training resolution in px (default: --model's own size, else 512)")
     check.add_argument("--caption-mode", choices=CAPTION_MODES, help="where captions come from (default: instance_prompt)")
@@ -64,7 +64,7 @@ def _register_prepare(commands: argparse._SubParsersAction) -> None:
     )
     prepare.add_argument("folder", help="folder with the original images")
     prepare.add_argument("output", help="folder for the prepared copies (must differ from the originals')")
-    prepare.add_argument("--profile", help="take resolution, bucketing (with its model's bucket sizes), crop and caption "
+    prepare.add_argument("--profile", type=profile_path, help="take resolution, bucketing (with its model's bucket sizes), crop and caption "
                                          "extension from this profile")
     prepare.add_argument("--resolution", type=int, help="training resolution in px (default: 512)")
     prepare.add_argument("--bucketing", action="store_true", help="resize to each image's aspect-ratio bucket")

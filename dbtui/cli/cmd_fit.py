@@ -6,7 +6,7 @@ import argparse
 import math
 import re
 
-from dbtui.cli.common import add_overrides, int_in, price
+from dbtui.cli.common import add_overrides, int_in, price, profile_path
 
 CARD_HELP = ("a card to judge the memory estimates against, by its size in GB or its name, e.g. --card 40 --card H100 "
              "--card 'RTX 4090' --card A100-40GB (repeat for several; replaces the default 8, 12, 16 and 24)")
@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "where the memory goes), then train a few steps in a temporary folder (no samples, no checkpoints, nothing "
         "exported) and report peak VRAM, seconds per step, the whole run's ETA and its cost.",
     )
-    parser.add_argument("profile", help="path to a .toml profile")
+    parser.add_argument("profile", type=profile_path, help="path to a .toml profile")
     parser.add_argument("--steps", type=int_in(1), default=10, help="steps to measure (default: %(default)s)")
     parser.add_argument("--price-per-hour", type=price, default=None, metavar="X", help="hourly price of this machine")
     parser.add_argument("--estimate-only", action="store_true", help="print the memory estimate and train nothing")

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from dbtui.cli.cmd_fit import CARD_HELP, card_size, cards_asked
+from dbtui.cli.common import profile_path
 from engine.hardware import FAMILIES  # standard library only at import: --help stays fast
 
 
@@ -24,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=CARD_HELP + "; the advice then also names the preset to pick on each of those cards")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--family", choices=FAMILIES, help="advice for this model family: sd (SD1.x/SD2.x, the default), sdxl or flux")
-    which.add_argument("--profile", metavar="PROFILE", help="advice for the model this profile trains (model.pretrained)")
+    which.add_argument("--profile", type=profile_path, metavar="PROFILE", help="advice for the model this profile trains (model.pretrained)")
     parser.set_defaults(handler=_hardware)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dbtui.cli.common import add_overrides
+from dbtui.cli.common import add_overrides, profile_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "but likely not as meant (e.g. two concepts with one prompt, a class folder while prior preservation is off, or "
         "dataset.resolution far from the size the model was made for, where its files are on this machine).",
     )
-    parser.add_argument("profile", help="path to a .toml profile")
+    parser.add_argument("profile", type=profile_path, help="path to a .toml profile")
     add_overrides(parser)
     parser.set_defaults(handler=_validate)
 

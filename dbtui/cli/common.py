@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 
 from dbtui.format import PriceError, read_price
 
@@ -33,6 +34,12 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
         help="override a profile value, e.g. --set training.max_train_steps=400 "
         "(values are read as TOML; repeat for several)",
     )
+
+
+def profile_path(text: str) -> str:
+    """An argparse ``type`` for a profile's path: ``~`` expanded, which the shell leaves in quotes and after ``=``
+    (``dbtui validate '~/demo/tiny-demo.toml'`` was "file not found" where the demo's own hint wrote it so)."""
+    return os.path.expanduser(text)
 
 
 def price(text: str) -> float:
