@@ -586,3 +586,21 @@ def test_a_profile_path_written_with_a_quoted_tilde_is_the_home_folders(command:
     argv = [*command[:1], *command[2:], "~/p.toml", *command[1:2]] if command[0] == "fit" else [*command, "~/p.toml"]
     main(argv)
     assert "not found" not in capsys.readouterr().err
+
+
+def test_a_run_or_runs_folder_starting_with_a_tilde_of_no_user_is_looked_for_as_written(tmp_path: Path, monkeypatch,
+                                                                                         capsys) -> None:
+    """'~old' (a folder kept by hand, or no user of that name) crashed 'dbtui report', 'dbtui runs --dir' and
+    'dbtui demo --workdir' as 'a bug in dbtui': pathlib raises where the home of ~old is not known."""
+    from engine.runs.folder import RunFolder, RunState
+
+    RunFolder(tmp_path / "~no-such-user-x" / "tiny-demo").create().write_state(RunState(pid=1, status="finished"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["runs", "--dir", "~no-such-user-x"]) == 0
+    assert "finished" in capsys.readouterr().out
+    assert main(["stop", "tiny-demo", "--dir", "~no-such-user-x"]) == 2  # found: refused only because it is finished
+    assert "no trainer is running" in capsys.readouterr().err
+    assert main(["report", "~no-such-user-y"]) == 2
+    assert "'~no-such-user-y' is not a run folder" in capsys.readouterr().err
+    assert main(["demo", "--plain", "--workdir", "~no-such-user-z"]) == 2  # said before anything is written
+    assert "names no user here" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,7 +70,7 @@ def _demo(args: argparse.Namespace) -> int:
     from engine.runs.launcher import start_run
 
     # `--workdir=~/demo` reaches us unexpanded; save_profile expands it, so every other use of it must too.
-    workdir = Path(args.workdir).expanduser()
+    workdir = Path(os.path.expanduser(args.workdir))  # '~old' of no user: as written
     runs = workdir / "runs"
     name = demo_name(workdir)
     profile = loads_profile(demo_profile_text(),

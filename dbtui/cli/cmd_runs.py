@@ -72,8 +72,9 @@ def find_run(run: str | None, base: str):
         if not runs:
             raise DbtuiError(f"no runs in '{base}'" + _runs_elsewhere(Path(base), option=True))
         return runs[0]
-    # `--dir=~/runs` or a quoted '~/runs/x': a ~ the shell leaves alone, read as a profile's saving.output_dir reads it.
-    for candidate in (Path(run).expanduser(), Path(base).expanduser() / run):
+    # `--dir=~/runs` or a quoted '~/runs/x': a ~ the shell leaves alone, read as a profile's saving.output_dir reads it
+    # (os.path's: '~old' of no such user stays as written, where pathlib's raises).
+    for candidate in (Path(os.path.expanduser(run)), Path(os.path.expanduser(base)) / run):
         look_into(candidate)  # another user's run folder: said so, rather than "not a run folder"
         if holds_a_run(candidate):
             return RunFolder(candidate)
@@ -216,7 +217,7 @@ def _listed_folder(folder: str | None, option: str | None) -> Path:
     if folder is not None and option is not None and not _same_folder(folder, option):
         raise DbtuiError(f"DIR ({printable(folder)}) and --dir ({printable(option)}) name two folders; give one of them")
     given = folder or option
-    base = Path(given or "runs").expanduser()  # `--dir=~/runs`: a ~ the shell leaves alone
+    base = Path(os.path.expanduser(given or "runs"))  # `--dir=~/runs`: a ~ the shell leaves alone
     if given is None or base.is_dir():
         return base  # the default runs/ missing: said with where runs are instead
     if base.exists():
