@@ -76,3 +76,28 @@ def test_a_finished_full_runs_last_step_exports_from_its_diffusers_folder_else_t
     converted = "diffusers/unet/diffusion_pytorch_model.safetensors"
     assert _same(load_file(ours / converted), load_file(tmp_path / "outputs-diffusers" / "unet" / "diffusion_pytorch_model.safetensors"))
 
+
+
+def test_a_finished_runs_last_step_on_a_base_model_it_does_not_fit_is_said_so(tmp_path: Path) -> None:
+    """model.pretrained edited in RUN/profile.toml to a model the final weights do not fit: a LoRA's failed as 'a bug in
+    dbtui' (diffusers' size mismatch), a full fine-tune's said to put back the training settings, which are not read."""
+    import pytest
+
+    from engine.runs.checkpoints import CheckpointMismatchError
+    from engine.runs.export import export_checkpoint
+
+    for method in ("lora", "full"):
+        run = _train(tmp_path, method, 2, training={"method": method}, saving={"every_n_steps": 100, "export": ["diffusers"]})
+        profile = run.profile
+        profile.write_text(profile.read_text().replace('"builtin:tiny-sd1"', '"builtin:tiny-sdxl"'))
+        with pytest.raises(CheckpointMismatchError) as raised:
+            export_checkpoint(run.path, 2)
+        said = str(raised.value)
+        assert "do not fit the base model builtin:tiny-sdxl that model.pretrained names in" in said, said
+        assert "it was trained from builtin:tiny-sd1" in said and "training.lora" not in said, said
+        # A base of another family (Flux.1's transformer where a unet trained): 'the transformer has no LoRA adapter to
+        # save' once loaded, or 'incomplete ... use another kept step', which none is.
+        profile.write_text(profile.read_text().replace('"builtin:tiny-sdxl"', '"builtin:tiny-flux"'))
+        with pytest.raises(CheckpointMismatchError, match="do not fit the base model builtin:tiny-flux .* it was trained "
+                                                          "from builtin:tiny-sd1"):
+            export_checkpoint(run.path, 2)

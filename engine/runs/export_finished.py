@@ -15,8 +15,8 @@ from typing import Any
 
 from engine.errors import DbtuiError
 from engine.events import Event
-from engine.runs.checkpoints import restore_part
-from engine.runs.export_settings import export_settings
+from engine.runs.checkpoints import CheckpointMismatchError, restore_part
+from engine.runs.export_settings import base_model_mismatch, export_settings
 from engine.runs.folder import RunFolder
 
 LORA_FILE = "pytorch_lora_weights.safetensors"
@@ -28,28 +28,36 @@ class FinishedOutputsError(DbtuiError):
 
 def export_finished(folder: RunFolder, step: int, emit: Callable[[Event], None]) -> dict[str, str]:
     """Write the profile's export formats of the model the run ended with (at ``step``); returns {format: path}."""
+    from engine.profile import load_profile
     from engine.runs.export import build_export
 
-    profile = _settings(folder, emit)
+    trained = _trained(folder)
+    profile = export_settings(load_profile(folder.profile), trained, folder.outputs, folder.profile, emit)
     target = folder.path / "exports" / f"step-{step}"
     run = shlex.quote(str(folder.path))
     source = _source(folder, profile, target, step)
     again = f"then `dbtui export {run} --step {step}` writes it again"
-    restore = _lora_restore if profile.training.method == "lora" else _full_restore
-    return build_export(folder, profile, target, again, lambda components: restore(components, profile, source), emit)
+    read = _lora_restore if profile.training.method == "lora" else _full_restore
+
+    def restore(components: Any) -> list[Any] | None:
+        try:
+            return read(components, profile, source)
+        except CheckpointMismatchError as error:  # the trained settings build the model: only the base can differ
+            raise base_model_mismatch(error, trained, source, profile, folder.profile) from None
+
+    return build_export(folder, profile, target, again, restore, emit)
 
 
-def _settings(folder: RunFolder, emit: Callable[[Event], None]) -> Any:
-    """RUN/profile.toml's saving section, name and base model's place over the settings the run trained with
-    (RUN/outputs/profile.toml, as a checkpoint's manifest holds them)."""
+def _trained(folder: RunFolder) -> dict[str, Any]:
+    """The settings the run trained with (RUN/outputs/profile.toml) as a checkpoint's manifest holds them; export_settings
+    lays RUN/profile.toml's saving section, name and base model's place over them. Empty where outputs hold none (written
+    before they held it, or removed): RUN/profile.toml's settings are used."""
     from engine.profile import ProfileError, load_profile
 
-    now = load_profile(folder.profile)
     try:
-        trained = load_profile(folder.outputs / "profile.toml")
-    except (OSError, ProfileError):  # written before outputs held it, or removed: RUN/profile.toml's settings
-        return export_settings(now, {}, folder.outputs, folder.profile, emit)
-    return export_settings(now, {"profile": trained.model_dump(mode="json")}, folder.outputs, folder.profile, emit)
+        return {"profile": load_profile(folder.outputs / "profile.toml").model_dump(mode="json")}
+    except (OSError, ProfileError):
+        return {}
 
 
 def _source(folder: RunFolder, profile: Any, target: Path, step: int) -> Path:
@@ -95,7 +103,19 @@ def _lora_restore(components: Any, profile: Any, source: Path) -> list[Any] | No
     file's scales are folded into its weights (alpha = rank), which the export folds in again unchanged."""
     text_encoders = list(components.text_encoders)
     pipe = components.family.pipeline(components, components.unet, text_encoders, components.noise_scheduler)
-    pipe.load_lora_weights(source)
+    try:
+        pipe.load_lora_weights(source)
+    except RuntimeError as error:  # torch's load_state_dict: the LoRA of a model of other shapes
+        if "size mismatch" not in str(error):
+            raise
+        raise CheckpointMismatchError(f"{source}'s weights do not fit the model the profile's settings make (another "
+                                      "base model, training.lora rank or targets): put back in the profile the settings "
+                                      "it was trained with") from None
+    family = components.family
+    if not getattr(components.unet, "peft_config", None):  # diffusers loads none of another family's layers, silently
+        raise CheckpointMismatchError(f"{source} holds no LoRA of the {family.denoiser_name} of the base model "
+                                      f"{profile.model.pretrained} ({family.label}): write the model it was trained from "
+                                      "as model.pretrained in the profile")
     return text_encoders if profile.training.train_text_encoder else None
 
 
@@ -104,6 +124,10 @@ def _full_restore(components: Any, profile: Any, source: Path) -> list[Any] | No
     from engine.training.trainable import trained_text_encoders
 
     family = components.family
+    if not (source / family.denoiser_name).is_dir():  # another family's folder: said "incomplete" by restore_part
+        raise CheckpointMismatchError(f"{source} holds no {family.denoiser_name} of the base model "
+                                      f"{profile.model.pretrained} ({family.label}): write the model it was trained from "
+                                      "as model.pretrained in the profile")
     restore_part(components.unet, family.denoiser_name, source)
     if not profile.training.train_text_encoder:
         return None
