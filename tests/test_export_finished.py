@@ -101,3 +101,18 @@ def test_a_finished_runs_last_step_on_a_base_model_it_does_not_fit_is_said_so(tm
         with pytest.raises(CheckpointMismatchError, match="do not fit the base model builtin:tiny-flux .* it was trained "
                                                           "from builtin:tiny-sd1"):
             export_checkpoint(run.path, 2)
+
+
+def test_a_finished_runs_last_step_exported_with_an_edited_profile_names_where_its_settings_are_read(tmp_path: Path) -> None:
+    """The warning of settings edited since (read from RUN/outputs/profile.toml) spoke of 'the checkpoint' and 'its
+    manifest.json', where the step has no checkpoint, to send the user looking for one."""
+    from engine.events import Warning
+    from engine.runs.export import export_checkpoint
+
+    run = _train(tmp_path, "lora", 2, training={"method": "lora"}, saving={"every_n_steps": 100, "export": ["lora_diffusers"]})
+    run.profile.write_text(run.profile.read_text() + "\n[training.lora]\nrank = 4\n")
+    said: list[str] = []
+    export_checkpoint(run.path, 2, lambda event: said.extend([event.message, event.advice]) if isinstance(event, Warning) else None)
+    text = " ".join(said)
+    assert "training.lora.rank: 8 → 4" in text and str(run.outputs / "profile.toml") in text, text
+    assert "checkpoint" not in text and "manifest.json" not in text, text

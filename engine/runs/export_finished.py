@@ -32,7 +32,9 @@ def export_finished(folder: RunFolder, step: int, emit: Callable[[Event], None])
     from engine.runs.export import build_export
 
     trained = _trained(folder)
-    profile = export_settings(load_profile(folder.profile), trained, folder.outputs, folder.profile, emit)
+    record = str(folder.outputs / "profile.toml")
+    profile = export_settings(load_profile(folder.profile), trained, folder.outputs, folder.profile, emit,
+                              weights="the run's final model", record=record)
     target = folder.path / "exports" / f"step-{step}"
     run = shlex.quote(str(folder.path))
     source = _source(folder, profile, target, step)
@@ -43,7 +45,7 @@ def export_finished(folder: RunFolder, step: int, emit: Callable[[Event], None])
         try:
             return read(components, profile, source)
         except CheckpointMismatchError as error:  # the trained settings build the model: only the base can differ
-            raise base_model_mismatch(error, trained, source, profile, folder.profile) from None
+            raise base_model_mismatch(error, trained, source, profile, folder.profile, record=record) from None
 
     return build_export(folder, profile, target, again, restore, emit)
 

@@ -20,9 +20,12 @@ from engine.runs.checkpoints import CheckpointError, CheckpointMismatchError, re
 from engine.runs.resume_changes import MAY_CHANGE
 
 def export_settings(now: Profile, manifest: dict[str, Any], checkpoint: Path, profile_file: Path,
-                    emit: Callable[[Event], None]) -> Profile:
+                    emit: Callable[[Event], None], *, weights: str = "the checkpoint",
+                    record: str = "its manifest.json") -> Profile:
     """The profile to export the checkpoint whose manifest is ``manifest`` with; ``now``: RUN/profile.toml's. A
-    manifest of before manifests held the profile leaves ``now`` as it is, once its method is seen to be the same."""
+    manifest of before manifests held the profile leaves ``now`` as it is, once its method is seen to be the same.
+    ``weights`` and ``record`` name what is exported and the file its settings are read from, where no checkpoint is
+    (a finished run's final outputs)."""
     trained = recorded_profile(manifest)
     if trained is None:
         method = manifest.get("method")
@@ -40,8 +43,8 @@ def export_settings(now: Profile, manifest: dict[str, Any], checkpoint: Path, pr
                               f"(training.method = \"{trained.training.method}\"): {error}") from None
     changed = [change for change in changed_settings(profile, now) if not MAY_CHANGE.fullmatch(change[0])]
     if changed:
-        emit(Warning(message=f"{profile_file} is not as the checkpoint was trained: {said_changes(changed)}",
-                     advice=f"the export builds the model with the checkpoint's own settings (its manifest.json holds "
+        emit(Warning(message=f"{profile_file} is not as {weights} was trained: {said_changes(changed)}",
+                     advice=f"the export builds the model with the settings {weights} was trained with ({record} holds "
                             f"them); from {profile_file.name} it takes only where the base model, its VAE and tokenizer are, the "
                             f"run's name and the saving section"))
     return profile
@@ -49,7 +52,7 @@ def export_settings(now: Profile, manifest: dict[str, Any], checkpoint: Path, pr
 
 
 def base_model_mismatch(error: CheckpointMismatchError, manifest: dict[str, Any], checkpoint: Path, now: Profile,
-                        profile_file: Path) -> CheckpointMismatchError:
+                        profile_file: Path, *, record: str = "its manifest.json") -> CheckpointMismatchError:
     """``error`` (the checkpoint's weights do not fit the model built for them) said for an export: where the manifest
     holds the settings it was trained with, they built the model, and only the base model RUN/profile.toml names can
     differ; the generic advice, to put the training settings back in the profile, would change nothing."""
@@ -61,4 +64,4 @@ def base_model_mismatch(error: CheckpointMismatchError, manifest: dict[str, Any]
              "the model there is not the one it was trained from (replaced since?): put that one back")
     return CheckpointMismatchError(f"checkpoint {checkpoint}'s weights do not fit the base model {now.model.pretrained} "
                                    f"that model.pretrained names in {profile_file} (the rest of the model is built with "
-                                   f"the settings its manifest.json records): {where}")
+                                   f"the settings {record} records): {where}")
