@@ -369,6 +369,20 @@ def test_sample_is_refused_for_a_run_that_makes_no_previews(tmp_path: Path, caps
     assert not (folder.path / "control" / "sample").exists()
 
 
+@pytest.mark.parametrize(("status", "said"), [("starting", "still setting up, so it stops before the first step"),
+                                               ("running", "it acts at the next step boundary")])
+def test_a_stop_asked_in_set_up_is_said_to_end_it_before_the_first_step(status: str, said: str, tmp_path: Path, capsys,
+                                                                        trainer_of) -> None:
+    """A stop during set-up ends the run before its first step; `dbtui stop` said it acts at the next step boundary."""
+    from engine.runs.folder import RunFolder, RunState
+
+    folder = RunFolder(tmp_path / "runs" / "t").create()
+    folder.write_state(RunState(pid=trainer_of(folder.path), status=status, step=0, total_steps=10))
+    assert main(["stop", str(folder.path)]) == 0
+    assert said in capsys.readouterr().out
+    assert (folder.path / "control" / "stop").exists()
+
+
 def test_evaluation_prompts_that_name_no_identifier_are_a_warning(capsys) -> None:
     demo = str(ROOT / "profiles" / "tiny-demo.toml")
     assert main(["validate", demo, "--set", 'evaluation.prompts=["photo of a disc", "a red square"]']) == 0

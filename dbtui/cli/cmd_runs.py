@@ -363,5 +363,11 @@ def _control(args: argparse.Namespace) -> int:
         raise DbtuiError(f"the run in {folder.path} makes no previews (sampling.num_images = 0 in its profile), so "
                          "there is nothing to sample")
     request(folder, args.request)
-    print(f"asked the trainer in {folder.path} to {args.request}; it acts at the next step boundary")
+    state = folder.read_state()
+    if state is not None and state.status == "starting" and args.request == "stop":
+        # Set-up's stops end the run before its first step, with nothing to save (engine.runs.supervisor).
+        print(f"asked the trainer in {folder.path} to stop; it is still setting up, so it stops before the first "
+              "step, with nothing to save")
+    else:
+        print(f"asked the trainer in {folder.path} to {args.request}; it acts at the next step boundary")
     return 0
