@@ -87,3 +87,16 @@ def test_other_concepts_class_folders_are_not_counted(tmp_path: Path) -> None:
         concept("pics", "reg"), concept("cats", "pics/cat-class"), concept("birds", "reg/bird-class")])
     findings = check_concept(profile, 0, workers=1).findings
     assert not [f for f in findings if f.code in ("images_in_sub_folders", "class_images_unused")], findings
+
+
+def test_a_class_folder_of_generated_class_images_only_is_said_so_not_empty(tmp_path: Path) -> None:
+    """`dbtui dataset check classA` of a folder holding only dbtui's generated class images said it had no images and
+    to point to the folder of the training images."""
+    _images(tmp_path / "generated-0123abcd", 3)
+    found = _folder_findings(check_dataset(tmp_path, workers=1))
+    assert "no_images" not in found
+    assert found["only_generated_class_images"].startswith("the folder holds only the 3 class image(s) dbtui generated")
+    (tmp_path / "generated-0123abcd" / "0.png").rename(tmp_path / "generated-0123abcd" / "0.txt")
+    (tmp_path / "generated-0123abcd" / "1.png").unlink()
+    (tmp_path / "generated-0123abcd" / "2.png").unlink()
+    assert "no_images" in _folder_findings(check_dataset(tmp_path, workers=1))  # an empty generated set is no images

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.data.images import images_in_sub_folders
+from engine.data.images import images_in_sub_folders, list_images
 from engine.dataset.prepared_origin import MANIFEST, ORIGIN_RECORD
 from engine.dataset.report import Finding
 
@@ -26,7 +26,24 @@ def folder_findings(folder: Path | str, images: list[Path], *, recursive: bool,
         if not images:
             return [Finding(str(folder), "no_images", "error", f"the folder has no images of its own; {unused}", fix)]
         return [Finding(str(folder), "images_in_sub_folders", "warning", unused, fix)]
-    return [] if images else [Finding(str(folder), "no_images", "error", _NO_IMAGES, _POINT_TO_IT)]
+    if images:
+        return []
+    generated = _generated_class_images(Path(folder))
+    if generated:
+        return [Finding(str(folder), "only_generated_class_images", "warning",
+                        f"the folder holds only the {generated} class image(s) dbtui generated (in its generated-…/ "
+                        "folders), which a run reads as class images, through the profile that made them",
+                        "check them with `dbtui dataset check --profile PROFILE`, which reads a concept's class folder "
+                        "as the run does; as an instance_dir, " + _POINT_TO_IT)]
+    return [Finding(str(folder), "no_images", "error", _NO_IMAGES, _POINT_TO_IT)]
+
+
+def _generated_class_images(folder: Path) -> int:
+    """How many images dbtui's class-image generation made in ``folder`` (its generated-… sub-folders)."""
+    try:
+        return sum(len(list_images(sub)) for sub in folder.glob("generated-*") if sub.is_dir())
+    except OSError:
+        return 0
 
 
 def _prepared_copies(folder: Path) -> list[Path]:
