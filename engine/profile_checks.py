@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from engine.dataset.profile_paths import every_machine_problems, path_problems
+from engine.dataset.shared_class_folder import shared_class_folder_problems
 from engine.evaluation.prompt_problems import evaluation_problems, scorer_problems, shared_identifier_problems
 from engine.model_info import family_setting_problems, model_part_problems, resolution_problems
 from engine.profile import Problem, Profile
@@ -40,6 +41,6 @@ def check_profile(profile: Profile, family_id: str | None = None,
     # A scorer folder missing here is a warning, not what this machine lacks: the run goes on, unscored.
     warnings = (([] if certain else refused) + family_warnings + evaluation_problems(profile) + scorer_problems(profile)
                 + shared_prompt_problems(profile) + shared_identifier_problems(profile) + unused_class_problems(profile)
-                + class_prompt_problems(profile) + prior_weight_problems(profile)
+                + class_prompt_problems(profile) + prior_weight_problems(profile) + shared_class_folder_problems(profile)
                 + schedule_problems(profile) + resolution_problems(profile))
     return ProfileChecks(errors, here, warnings)

@@ -123,3 +123,27 @@ def test_a_class_folder_reaching_the_instance_folder_by_a_link_or_a_file_stays_a
         argv = ["validate", str(DEMO), "--set", f'concepts.0.instance_dir="{folder}"', "--set", f'concepts.0.class_dir="{class_dir}"']
         assert main(argv) == 0
         assert said in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("second_prompt", "own", "warned"), [("photo of a plate", 1, True), ("photo of a plate", 0, False),
+                                                              ("Photo of a  DISC", 1, False)])
+def test_own_pictures_in_a_class_folder_two_class_prompts_share_are_a_warning(tmp_path: Path, second_prompt: str,
+                                                                              own: int, warned: bool) -> None:
+    """The run takes a class folder's own pictures first for every concept that names it: a disc photo put there for
+    'photo of a disc' served 'photo of a plate' too, without a word. Generated images are kept apart per prompt."""
+    from PIL import Image
+
+    shared = tmp_path / "class"
+    (shared / "generated-0123abcd").mkdir(parents=True)
+    Image.new("RGB", (64, 64)).save(shared / "generated-0123abcd" / "0.png")
+    for n in range(own):
+        Image.new("RGB", (64, 64)).save(shared / f"disc_{n}.png")
+    profile = tiny_profile(tmp_path, prior={"enabled": True, "steps": 2}, concepts=[
+        {"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc", "class_dir": str(shared),
+         "class_prompt": "photo of a disc"},
+        {"instance_dir": str(tmp_path / "plates"), "instance_prompt": "photo of qrv plate",
+         "class_dir": str(tmp_path / "." / "class"), "class_prompt": second_prompt}])
+    found = [p for p in check_profile(profile).warnings if p.key == "concepts.1.class_dir"]
+    assert bool(found) == warned, found
+    if warned:
+        assert "concept 0's class folder too, and its 1 picture(s) of your own serve as class images of both" in found[0].message

@@ -1,0 +1,43 @@
+"""A class folder that concepts of different class prompts share, holding pictures of the user's own: the run takes
+a folder's own pictures first for each concept (engine.training.class_images), so a disc photo put there for "photo of
+a disc" is a class image of "photo of a plate" too. Generated images are kept apart per prompt, so a shared folder of
+them only is fine, as the README says; a warning, not an error, since a shared regularisation set may be meant."""
+
+from __future__ import annotations
+
+import os
+
+from engine.builtin import is_builtin
+from engine.data.images import DataError, list_images
+from engine.profile.problems import Problem
+from engine.profile.schema import Profile
+
+
+def shared_class_folder_problems(profile: Profile) -> list[Problem]:
+    """A concept whose class folder an earlier concept of another class prompt uses, where it holds own pictures."""
+    if not profile.prior.enabled:
+        return []
+    problems: list[Problem] = []
+    first_by_folder: dict[str, int] = {}
+    for index, concept in enumerate(profile.concepts):
+        if not concept.class_dir or is_builtin(concept.class_dir):
+            continue
+        earlier = first_by_folder.setdefault(os.path.realpath(concept.class_dir), index)
+        owner = profile.concepts[earlier]
+        if earlier == index or _same_prompt(owner.class_prompt, concept.class_prompt):
+            continue
+        try:
+            own = len(list_images(concept.class_dir))
+        except (DataError, OSError):  # not here, or unreadable: what this machine lacks is said elsewhere
+            continue
+        if own:
+            problems.append(Problem(
+                f"concepts.{index}.class_dir",
+                f"is concept {earlier}'s class folder too, and its {own} picture(s) of your own serve as class images "
+                f"of both class prompts ('{owner.class_prompt}' and '{concept.class_prompt}'): give each class prompt "
+                "its own class folder, or keep only dbtui's generated images in a shared one"))
+    return problems
+
+
+def _same_prompt(one: str | None, other: str | None) -> bool:
+    return " ".join((one or "").casefold().split()) == " ".join((other or "").casefold().split())
