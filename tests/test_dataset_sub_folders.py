@@ -100,3 +100,14 @@ def test_a_class_folder_of_generated_class_images_only_is_said_so_not_empty(tmp_
     (tmp_path / "generated-0123abcd" / "1.png").unlink()
     (tmp_path / "generated-0123abcd" / "2.png").unlink()
     assert "no_images" in _folder_findings(check_dataset(tmp_path, workers=1))  # an empty generated set is no images
+
+
+def test_a_profile_instance_dir_of_generated_class_images_only_is_an_error(tmp_path: Path) -> None:
+    """`dataset check --profile` of a concept whose instance_dir held only generated class images (the folders mixed
+    up) said it as a warning, with 0 errors, and advised the very check run: the run then refused the folder."""
+    _images(tmp_path / "classes" / "generated-0123abcd", 3)
+    profile = Profile.model_validate({"model": {"pretrained": "builtin:tiny-sd1"}, "concepts": [
+        {"instance_dir": str(tmp_path / "classes"), "instance_prompt": "photo of zwx dog"}]})
+    report = check_concept(profile, 0, workers=1)
+    assert "only_generated_class_images" not in _folder_findings(report)
+    assert report.has_errors and "no_images" in _folder_findings(report)

@@ -324,6 +324,7 @@ def check_dataset(
     emit: Callable[[Event], None] | None = None,
     workers: int | None = None,
     concept_folders: tuple[Path, ...] = (),
+    instance_dir: bool = False,
 ) -> DatasetReport:
     """Check every image of ``folder`` for what spoils DreamBooth training; originals are only read.
 
@@ -331,6 +332,7 @@ def check_dataset(
     tokenizers (``load_readers``), or against ``tokenizer`` read as CLIP when none are given. ``class_generated``:
     the generated class images a run would reuse (see ``profile_settings.concept_settings``), beside ``class_dir``'s own.
     ``concept_folders``: the profile's other concepts' instance and class folders: not unused images as sub-folders.
+    ``instance_dir``: ``folder`` is a profile concept's, so generated class images alone there are no training images.
     """
     resolution = checked_resolution(resolution)
     if readers is None:
@@ -349,7 +351,7 @@ def check_dataset(
     buckets = bucket_list(resolution, buckets, size_multiple)
     findings: list[Finding] = []
     others = (*concept_folders, Path(class_dir)) if class_dir else concept_folders
-    findings += folder_findings(folder, images, recursive=recursive, skip=others)
+    findings += folder_findings(folder, images, recursive=recursive, skip=others, instance_dir=instance_dir)
     for item in probes:
         findings += image_findings(item, resolution=resolution, bucketing=bucketing, buckets=buckets,
                                    blur_threshold=blur_threshold)

@@ -29,6 +29,7 @@ def concept_settings(profile: Any, concept_index: int = 0, tokenizer: Any = None
     class_dir = resolve_dir(concept.class_dir) if concept.class_dir else None
     return {
         "folder": resolve_dir(concept.instance_dir),
+        "instance_dir": True,
         **_dataset_settings(profile),
         "caption_mode": concept.caption_mode,
         "instance_prompt": concept.instance_prompt,

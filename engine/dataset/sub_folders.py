@@ -13,10 +13,12 @@ _POINT_TO_IT = "point to the folder that holds your training images"
 
 
 def folder_findings(folder: Path | str, images: list[Path], *, recursive: bool,
-                    skip: tuple[Path, ...] = ()) -> list[Finding]:
+                    skip: tuple[Path, ...] = (), instance_dir: bool = False) -> list[Finding]:
     """``no_images`` when ``folder`` has no images, and where the images of its sub-folders are (a set sorted into
     folders by date or pose), which are not read. ``skip``: the folders that are something else (the class folder,
-    the profile's other concepts); dbtui's prepared copies are passed over too. A recursive check reads them all."""
+    the profile's other concepts); dbtui's prepared copies are passed over too. A recursive check reads them all.
+    ``instance_dir``: the folder is a profile concept's, where generated class images are no training images (the run
+    refuses it), so they leave it ``no_images``."""
     below = {} if recursive else images_in_sub_folders(Path(folder), (*skip, *_prepared_copies(Path(folder))))
     if below:
         names = ", ".join(f"{name}/" for name in list(below)[:3]) + (f" and {len(below) - 3} more" if len(below) > 3 else "")
@@ -28,7 +30,7 @@ def folder_findings(folder: Path | str, images: list[Path], *, recursive: bool,
         return [Finding(str(folder), "images_in_sub_folders", "warning", unused, fix)]
     if images:
         return []
-    generated = _generated_class_images(Path(folder))
+    generated = 0 if instance_dir else _generated_class_images(Path(folder))
     if generated:
         return [Finding(str(folder), "only_generated_class_images", "warning",
                         f"the folder holds only the {generated} class image(s) dbtui generated (in its generated-…/ "
