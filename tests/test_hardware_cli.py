@@ -1,4 +1,4 @@
-"""`dbtui hardware` in a pipe and in a narrow terminal."""
+"""`dbtui hardware` (and `dbtui --version`) in a pipe, and `dbtui hardware` in a narrow terminal."""
 
 from __future__ import annotations
 
@@ -153,3 +153,16 @@ def test_the_recommended_presets_label_names_the_card_it_is_recommended_for(fami
         assert found, label
         low, high, and_up = found.groups()[:3] if bf16 or not found.group(4) else found.groups()[3:]
         assert int(low) <= card and (and_up or card <= int(high or low)), (card, label)
+
+
+def test_a_closed_output_pipe_ends_dbtui_version_with_status_0() -> None:
+    """`dbtui --version | head -1` ended on a BrokenPipeError traceback (status 120, or 1 unbuffered)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run([sys.executable, "-m", "dbtui", "--version"], cwd=ROOT, env=env(), stdout=write,
+                                stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "Broken pipe" not in result.stderr

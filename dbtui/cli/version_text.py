@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -52,5 +53,7 @@ class PrintVersion(argparse.Action):
         )
 
     def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
-        print(version_text())
-        parser.exit()
+        from dbtui.cli.boundary import run_guarded
+
+        # Through the CLI's boundary: `dbtui --version | head -1` closed the pipe on a BrokenPipeError traceback.
+        parser.exit(run_guarded(lambda: print(version_text()) or 0, sys.argv[1:]))
