@@ -274,6 +274,7 @@ def test_a_run_whose_model_or_images_are_missing_stops_before_its_trainer_starts
     (["fit", "p.toml", "--price-per-hour", "nan"], "usage: dbtui fit", "nan is not a price"),
     (["export", "runs/x", "--plain"], "usage: dbtui export", "unrecognized arguments: --plain"),
     (["export", "runs/x", "--step", "latest"], "usage: dbtui export", "'latest' is not a checkpoint: give its step (800)"),
+    (["export", "runs/x", "--step", "\u0663"], "usage: dbtui export", "is not a checkpoint: give its step (800)"),
     (["convert", "to-single-file", "a", "b.safetensors", "--bogus"], "usage: dbtui convert to-single-file", "--bogus"),
 ])
 def test_a_bad_option_is_refused_with_the_commands_own_usage(argv: list[str], usage: str, message: str,

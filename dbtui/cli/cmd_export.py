@@ -36,7 +36,7 @@ def checkpoint_step(text: str) -> int:
     """A step as ``resume --from`` takes it by number or by folder name: a user who resumed ``--from step-00000800``
     gave export the same and was refused as "invalid int value"."""
     digits = text.strip().removeprefix("step-")
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):  # '٣' and '²' are digits to str.isdigit
         raise argparse.ArgumentTypeError(f"{text!r} is not a checkpoint: give its step (800) or its folder's name in "
                                          "RUN/checkpoints (step-00000800); `dbtui runs` lists the kept steps")
     return int(digits)
