@@ -34,7 +34,8 @@ def test_the_run_says_how_many_captions_t5_cuts(tokenizers: list) -> None:
     warning = texts.cut_warning(_examples(LONG, LONG, "photo of zwx disc"))
     # In the caption's own tokens, as `dataset check` counts them: T5 reads 511 besides its end token.
     assert warning is not None and warning.message.startswith(
-        "1 of 2 distinct captions (the images' captions, each counted once) are longer than the 511 tokens T5 reads")
+        "1 of 2 distinct captions (the images' captions, each counted once) is longer than the 511 tokens T5 reads, so "
+        "its end is cut")
 
 
 def test_a_long_caption_s_cache_key_logs_no_indexing_error_warning(tokenizers: list) -> None:

@@ -218,8 +218,9 @@ class TextSource:
                 words = limit - tokenizer.num_special_tokens_to_add()
                 many = "s" if len(captions) > 1 else ""
                 return Warning(message=f"{len(cut)} of {len(captions)} distinct caption{many} (the images' captions, "
-                                       f"each counted once) are longer than the {words} tokens {reader.name} reads, so "
-                                       f"their ends are cut (e.g. “{cut[0][:80]}…”)",
+                                       f"each counted once) {'is' if len(cut) == 1 else 'are'} longer than the {words} "
+                                       f"tokens {reader.name} reads, so {'its end is' if len(cut) == 1 else 'their ends are'} "
+                                       f"cut (e.g. “{cut[0][:80]}…”)",
                                advice="shorten them, what matters first; `dbtui dataset check --profile PROFILE` names each and where it is cut")
         return None
 
