@@ -211,16 +211,19 @@ sys.exit(main([sys.argv[1]]))
 
 def test_a_stop_asked_as_setup_ends_stops_before_the_first_step_without_a_checkpoint(tmp_path: Path) -> None:
     """The watcher quit as training began and the stop file it had not seen yet was taken at step 1: the run trained a
-    step and saved a checkpoint, though `dbtui run` had said that before the first step nothing needs saving."""
+    step and saved a checkpoint, though `dbtui run` had said that before the first step nothing needs saving. Once
+    that was fixed, a run with [evaluation] still scored its base round (minutes of images on SDXL/Flux) first."""
     from tests.runs_helpers import python
+    from tests.test_evaluation import TINY_SCORERS
 
     folder = RunFolder(tmp_path / "run").create()
-    folder.profile.write_text(profile_file(tmp_path, training={"max_train_steps": 4}).read_text())
+    evaluation = {"enabled": True, "prompts": ["a zwx disc"], **TINY_SCORERS}
+    folder.profile.write_text(profile_file(tmp_path, training={"max_train_steps": 4}, evaluation=evaluation).read_text())
     process = python(WORKER_STOPPED_AS_SETUP_ENDS, str(folder.path), stderr=subprocess.PIPE, text=True)
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr[-3000:]
     events = list(read_events(folder.events))
-    assert not [e for e in events if e.kind == "step_ended"]
+    assert not [e for e in events if e.kind in ("step_ended", "samples_scored")]
     assert events[-1].kind == "run_finished" and events[-1].status == "stopped"
     assert not list(folder.checkpoints.glob("step-*")) and not (folder.control / "stop").exists()
     state = folder.read_state()

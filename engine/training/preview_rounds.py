@@ -17,6 +17,7 @@ import torch
 
 from engine.events import SampleSaved, SamplesScored, Warning
 from engine.models.family import TextEmbeddings, embeddings_to, guidance_for
+from engine.training.distributed import main_process_says
 
 if TYPE_CHECKING:
     from engine.evaluation.rounds import Evaluation
@@ -89,7 +90,8 @@ class PreviewRounds:
             # start into the old one's curves. events.jsonl, the plot and the report have it.
             self._report(self.held, track=False)
             self.held = None
-        elif step == 0:
+        elif step == 0 and not main_process_says(self.trainer.accelerator, self.trainer.cancel.is_set()):
+            # A stop taken as set-up ended (supervisor.py) ends the run before this round: minutes of images on SDXL/Flux.
             self.score(0)
 
     def _report(self, event: SamplesScored, track: bool) -> None:
