@@ -8,6 +8,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
+import torch
 from safetensors.torch import load_file
 
 from tests.runs_helpers import dbtui
@@ -116,3 +117,19 @@ def test_a_finished_runs_last_step_exported_with_an_edited_profile_names_where_i
     text = " ".join(said)
     assert "training.lora.rank: 8 → 4" in text and str(run.outputs / "profile.toml") in text, text
     assert "checkpoint" not in text and "manifest.json" not in text, text
+
+
+def test_a_finished_full_runs_last_step_kept_in_fp16_exported_in_fp32_says_its_weights_were_rounded(tmp_path: Path) -> None:
+    """Saved with saving.unet_half and exported after switching it off, the export wrote fp32 files of the fp16 weights
+    in RUN/outputs without a word, as if they held the weights as trained."""
+    from engine.events import Warning
+    from engine.runs.export import export_checkpoint
+
+    run = _train(tmp_path, "half", 4, saving={"every_n_steps": 2, "keep_last_n": 3, "unet_half": True, "export": ["diffusers"]})
+    run.profile.write_text(run.profile.read_text().replace("unet_half = true", "unet_half = false"))
+    said: list[Warning] = []
+    export_checkpoint(run.path, 4, lambda event: said.append(event) if isinstance(event, Warning) else None)
+    text = " ".join(f"{w.message} {w.advice}" for w in said)
+    assert "fp16-rounded" in text and "step-00000002" in text, text
+    unet = load_file(run.path / "exports" / "step-4" / "diffusers" / "unet" / "diffusion_pytorch_model.safetensors")
+    assert all(t.dtype == torch.float32 and torch.equal(t, t.half().float()) for t in unet.values())

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import DbtuiError
-from engine.events import Event
+from engine.events import Event, Warning
 from engine.runs.checkpoints import CheckpointMismatchError, restore_part
 from engine.runs.export_settings import base_model_mismatch, export_settings
 from engine.runs.folder import RunFolder
@@ -38,6 +38,9 @@ def export_finished(folder: RunFolder, step: int, emit: Callable[[Event], None])
     target = folder.path / "exports" / f"step-{step}"
     run = shlex.quote(str(folder.path))
     source = _source(folder, profile, target, step)
+    half_kept = trained.get("profile", {}).get("saving", {}).get("unet_half")
+    if profile.training.method == "full" and half_kept and not profile.saving.unet_half:
+        emit(_half_outputs_warning(folder, source))
     again = f"then `dbtui export {run} --step {step}` writes it again"
     read = _lora_restore if profile.training.method == "lora" else _full_restore
 
@@ -60,6 +63,18 @@ def _trained(folder: RunFolder) -> dict[str, Any]:
         return {"profile": load_profile(folder.outputs / "profile.toml").model_dump(mode="json")}
     except (OSError, ProfileError):
         return {}
+
+
+def _half_outputs_warning(folder: RunFolder, source: Path) -> Warning:
+    """The run kept its final denoiser in fp16 (saving.unet_half), since switched off: the export's fp32 files cannot
+    hold more than those fp16-rounded weights, where a kept checkpoint's export holds the weights as trained."""
+    kept = sorted(path.name for path in folder.checkpoints.glob("step-*") if path.is_dir())
+    checkpoints = (f"the checkpoints {folder.checkpoints} keeps ({', '.join(kept)}) hold their steps' weights as trained, "
+                   "which their exports (`dbtui export RUN --step N`) write" if kept else
+                   f"no checkpoint is kept in {folder.checkpoints} to export the weights as trained from")
+    return Warning(message=f"the run kept its final denoiser in {source} in fp16 (saving.unet_half = true when it finished): "
+                           "this export's fp32 files hold those fp16-rounded weights, not the full-precision ones",
+                   advice=checkpoints)
 
 
 def _source(folder: RunFolder, profile: Any, target: Path, step: int) -> Path:
