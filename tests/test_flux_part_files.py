@@ -244,6 +244,10 @@ def test_with_all_three_files_the_hub_gives_only_configs_tokenizers_and_schedule
     message = capsys.readouterr().err
     assert "the tokenizers and the scheduler (a few MB) for this Flux.1 [dev] transformer come from " \
            "black-forest-labs/FLUX.1-dev" in message and "--components" in message
+    # Only those few MB to download, not the whole repository but its transformer/ (T5 alone is 9.5 GB).
+    said = " ".join(message.split())
+    assert "`hf download black-forest-labs/FLUX.1-dev --exclude '*.safetensors' --local-dir FOLDER`" in said, message
+    assert "transformer/ is not needed" not in said, message
     # A part neither given nor in the components is named, with the file option that would give it.
     assert main(["convert", "to-diffusers", str(transformer), str(tmp_path / "c"), "--components", str(components),
                  *args[:4]]) == 2

@@ -88,9 +88,15 @@ def resolve_components(components: str | Path, variant: str, replaced: Collectio
         return hub_snapshot(repo, allow_patterns=download_patterns(replaced))
     except HubUnavailable as unavailable:
         cause = unavailable.cause
-    needs = _needs_in_words(needed_parts(replaced))
-    advice = (f"download {repo} where there is internet (its transformer/ is not needed), copy the folder here, "
-              "convert with `dbtui convert to-diffusers FILE OUT --components FOLDER` and train from OUT")
+    needed = needed_parts(replaced)
+    needs = _needs_in_words(needed)
+    # Every weight file is a part's (or a whole model's, at the top): with every model part from files, what remains is
+    # a few MB. One --exclude, as `hf` reads a repeated --include differently across huggingface_hub's versions.
+    fetch = (f"run `hf download {repo} --exclude '*.safetensors' --local-dir FOLDER` where there is internet (the "
+             "configs, tokenizers and scheduler: a few MB)" if not set(needed) & set(MODELS) else
+             f"download {repo} where there is internet (its transformer/ is not needed)")
+    advice = (f"{fetch}, copy the folder here, convert with `dbtui convert to-diffusers FILE OUT --components FOLDER` "
+              "and train from OUT")
     if cause == "offline":
         raise ConvertError(f"{needs} for this Flux.1 {variant} transformer come from {repo}, which is not in the Hugging "
                            f"Face cache, and HF_HUB_OFFLINE=1 forbids downloading it; {advice}")
