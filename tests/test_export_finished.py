@@ -133,3 +133,17 @@ def test_a_finished_full_runs_last_step_kept_in_fp16_exported_in_fp32_says_its_w
     assert "fp16-rounded" in text and "step-00000002" in text, text
     unet = load_file(run.path / "exports" / "step-4" / "diffusers" / "unet" / "diffusion_pytorch_model.safetensors")
     assert all(t.dtype == torch.float32 and torch.equal(t, t.half().float()) for t in unet.values())
+
+
+def test_the_rounded_weights_warning_names_only_complete_checkpoints(tmp_path: Path) -> None:
+    """A save cut short (step-N.partial) was named among the checkpoints to export the weights as trained from, which
+    `dbtui export RUN --step N` then refused."""
+    from engine.runs.export_finished import _half_outputs_warning
+    from engine.runs.folder import RunFolder
+
+    folder = RunFolder(tmp_path / "run").create()
+    (folder.checkpoints / "step-00000002").mkdir(parents=True)
+    (folder.checkpoints / "step-00000002" / "manifest.json").write_text('{"step": 2}')
+    (folder.checkpoints / "step-00000003.partial").mkdir()
+    warning = _half_outputs_warning(folder, folder.outputs / "diffusers")
+    assert "step-00000002" in warning.advice and "partial" not in warning.advice, warning.advice

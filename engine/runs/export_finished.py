@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.errors import DbtuiError
 from engine.events import Event, Warning
-from engine.runs.checkpoints import CheckpointMismatchError, restore_part
+from engine.runs.checkpoints import CheckpointMismatchError, complete_checkpoints, restore_part
 from engine.runs.export_settings import base_model_mismatch, export_settings
 from engine.runs.folder import RunFolder
 
@@ -68,7 +68,8 @@ def _trained(folder: RunFolder) -> dict[str, Any]:
 def _half_outputs_warning(folder: RunFolder, source: Path) -> Warning:
     """The run kept its final denoiser in fp16 (saving.unet_half), since switched off: the export's fp32 files cannot
     hold more than those fp16-rounded weights, where a kept checkpoint's export holds the weights as trained."""
-    kept = sorted(path.name for path in folder.checkpoints.glob("step-*") if path.is_dir())
+    # Complete ones only: a save cut short (step-N.partial) or one without a manifest exports nothing.
+    kept = [path.name for _, path in complete_checkpoints(folder)]
     checkpoints = (f"the checkpoints {folder.checkpoints} keeps ({', '.join(kept)}) hold their steps' weights as trained, "
                    "which their exports (`dbtui export RUN --step N`) write" if kept else
                    f"no checkpoint is kept in {folder.checkpoints} to export the weights as trained from")
