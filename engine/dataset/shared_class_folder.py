@@ -9,6 +9,7 @@ import os
 
 from engine.builtin import is_builtin
 from engine.data.images import DataError, list_images
+from engine.profile.concept_warnings import same_text
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
 
@@ -24,7 +25,7 @@ def shared_class_folder_problems(profile: Profile) -> list[Problem]:
             continue
         earlier = first_by_folder.setdefault(os.path.realpath(concept.class_dir), index)
         owner = profile.concepts[earlier]
-        if earlier == index or _same_prompt(owner.class_prompt, concept.class_prompt):
+        if earlier == index or same_text(owner.class_prompt or "") == same_text(concept.class_prompt or ""):
             continue
         try:
             own = len(list_images(concept.class_dir))
@@ -37,7 +38,3 @@ def shared_class_folder_problems(profile: Profile) -> list[Problem]:
                 f"of both class prompts ('{owner.class_prompt}' and '{concept.class_prompt}'): give each class prompt "
                 "its own class folder, or keep only dbtui's generated images in a shared one"))
     return problems
-
-
-def _same_prompt(one: str | None, other: str | None) -> bool:
-    return " ".join((one or "").casefold().split()) == " ".join((other or "").casefold().split())

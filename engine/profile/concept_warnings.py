@@ -18,7 +18,8 @@ from engine.profile.schema import Profile
 _PROMPT_MODES = {"instance_prompt", "caption_file_then_prompt", "prompt_then_caption_file"}
 
 
-def _same_text(prompt: str) -> str:
+def same_text(prompt: str) -> str:
+    """A prompt as compared with another: case and spacing aside."""
     return " ".join(prompt.casefold().split())
 
 
@@ -29,7 +30,7 @@ def shared_prompt_problems(profile: Profile) -> list[Problem]:
     for index, concept in enumerate(profile.concepts):
         if concept.caption_mode not in _PROMPT_MODES or not concept.instance_prompt.strip():
             continue
-        earlier = first_with.setdefault(_same_text(concept.instance_prompt), index)
+        earlier = first_with.setdefault(same_text(concept.instance_prompt), index)
         if earlier != index:
             problems.append(Problem(
                 f"concepts.{index}.instance_prompt",
@@ -71,7 +72,7 @@ def class_prompt_problems(profile: Profile) -> list[Problem]:
         if concept.caption_mode not in _PROMPT_MODES or not instance.strip() or not wanted:
             continue
         identifier = guess_identifier(instance, None)
-        if _same_text(wanted) == _same_text(instance):
+        if same_text(wanted) == same_text(instance):
             said = "is the instance prompt"
         elif guess_identifier(instance, wanted.replace("'", " ")):  # 'dog's' holds the word 'dog'
             continue  # the class prompt lacks one word of the instance prompt: that one is the identifier, not a shared one
