@@ -71,13 +71,12 @@ def _usual_guidance(source: str) -> float | None:
     the family (a built-in, a local folder); None where they do not (a hub id not downloaded)."""
     from engine.errors import DbtuiError
     from engine.model_info import describe_model
-    from engine.models.registry import FAMILIES
+    from engine.models.registry import family_named
 
     try:
-        family_id = describe_model(source).family_id
-    except (DbtuiError, OSError):
+        return family_named(describe_model(source).family_id).usual_guidance
+    except (DbtuiError, OSError, KeyError):  # KeyError: no family (None) or one not known here
         return None
-    return next((family.usual_guidance for family in FAMILIES if family.id == family_id), None)
 
 
 def prepare_settings(profile: Any) -> dict[str, Any]:
