@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -35,9 +36,10 @@ def picture(prompt: str, seed: int) -> Image.Image:
 
 def rounds_for(tmp_path: Path, demo_data: Path, evaluation: dict, emitted: list) -> PreviewRounds:
     profile = tiny_profile(tmp_path, evaluation={"enabled": True, "images_per_prompt": 1, **TINY_SCORERS, **evaluation})
-    trainer = SimpleNamespace(profile=profile, accelerator=SimpleNamespace(is_main_process=True, trackers=[]),
+    trainer = SimpleNamespace(profile=profile, accelerator=SimpleNamespace(is_main_process=True, trackers=[], num_processes=1),
                               run_dir=tmp_path / "run", instance_dirs=[demo_data / "instance"], device=torch.device("cpu"),
-                              emit=emitted.append, phase=lambda *a, **k: contextlib.nullcontext())
+                              emit=emitted.append, phase=lambda *a, **k: contextlib.nullcontext(),
+                              cancel=threading.Event())  # as the trainer's: a stop asked in set-up skips the base round
     rounds = PreviewRounds(trainer)
 
     def generate(folder: Path, prompts: list[str], num_images: int, seed: int):
