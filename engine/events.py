@@ -8,19 +8,22 @@ type name in snake_case), ``"time"`` (Unix seconds) and the event's fields.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Annotated, Any, ClassVar, get_type_hints
 
-from pydantic import Field, SkipValidation, TypeAdapter
-
-# A time and a duration are finite and not negative, and a time is one a date can show (up to 9999-12-31): a damaged
-# line's NaN or 1e308 otherwise fails where it is formatted (int(nan), datetime.fromtimestamp).
-Timestamp = Annotated[float, Field(ge=0, le=253402214400.0, allow_inf_nan=False)]
-Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# Annotated markers, made into pydantic's checks when a line is read (``_field_types``): pydantic is not imported before
+# then, so the wizard's first screen, which imports these events, stays light. A time and a duration are finite and not
+# negative, and a time is one a date can show (up to 9999-12-31): a damaged line's NaN or 1e308 otherwise fails where
+# it is formatted (int(nan), datetime.fromtimestamp). An unchecked field is read as it is written (see SamplesScored).
+Timestamp = Annotated[float, "timestamp"]
+Seconds = Annotated[float, "seconds"]
+UNCHECKED = "unchecked"
+_LATEST_TIME = 253402214400.0  # 9999-12-31
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,14 +63,30 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     if cls is UnknownEvent:
         data = {"time": data.get("time", 0.0), "data": data}
     fields = _field_types(cls)
-    # Strict: JSON's own types only ("3" is no step), but a whole number is a float (JSON writes 1.0 as 1).
-    return cls(**{k: fields[k].validate_python(v, strict=True) for k, v in data.items() if k in fields})
+    return cls(**{k: fields[k](v) for k, v in data.items() if k in fields})
 
 
-@cache
-def _field_types(cls: type[Event]) -> dict[str, TypeAdapter[Any]]:
+@functools.cache
+def _field_types(cls: type[Event]) -> dict[str, Callable[[Any], Any]]:
+    """Each field's check of a value read: pydantic's, strict (JSON's own types only: "3" is no step, but a whole
+    number is a float, as JSON writes 1.0 as 1)."""
+    from pydantic import Field, TypeAdapter
+
+    bounds = {"timestamp": Field(ge=0, le=_LATEST_TIME, allow_inf_nan=False), "seconds": Field(ge=0, allow_inf_nan=False)}
     hints = get_type_hints(cls, include_extras=True)
-    return {f.name: TypeAdapter(hints[f.name]) for f in dataclasses.fields(cls)}
+    checks: dict[str, Callable[[Any], Any]] = {}
+    for name in (f.name for f in dataclasses.fields(cls)):
+        marks = getattr(hints[name], "__metadata__", ())
+        if UNCHECKED in marks:
+            checks[name] = _as_read
+            continue
+        read = Annotated[hints[name].__origin__, *(bounds[mark] for mark in marks)] if marks else hints[name]
+        checks[name] = functools.partial(TypeAdapter(read).validate_python, strict=True)
+    return checks
+
+
+def _as_read(value: Any) -> Any:
+    return value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,8 +169,8 @@ class SamplesScored(Event):
 
     step: int
     # Not checked here: the best-step rule reads a damaged round's numbers and prompt rows one by one (scored_round).
-    scores: SkipValidation[dict[str, float | None]]
-    prompts: SkipValidation[list[dict[str, Any]]] = field(default_factory=list)
+    scores: Annotated[dict[str, float | None], UNCHECKED]
+    prompts: Annotated[list[dict[str, Any]], UNCHECKED] = field(default_factory=list)
     folder: str | None = None  # the round's images
     settings: dict[str, Any] | None = None
 
