@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +166,16 @@ def run_with_checkpoints(tmp_path: Path, steps: list[int]) -> tuple[RunFolder, o
         files = {"model.safetensors": (checkpoint / "model.safetensors").stat().st_size}
         (checkpoint / "manifest.json").write_text(json.dumps({"step": step, "method": "full", "files": files}))
     return folder, profile
+
+
+def stat_fails_inside(monkeypatch: Any, folder: Path, error: Callable[[Path], OSError]) -> None:
+    """Everything inside ``folder`` fails to be stat'ed with ``error(path)`` (another user's folder of mode 700, a stale
+    NFS handle), the folder itself not."""
+    stat = Path.stat
+
+    def failing(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
+        if folder in self.absolute().parents:
+            raise error(self)
+        return stat(self, follow_symlinks=follow_symlinks)
+
+    monkeypatch.setattr(Path, "stat", failing)

@@ -123,16 +123,10 @@ def test_a_part_folder_this_user_may_not_enter_is_said_not_a_crash(tiny_sd1: Pat
 def _may_not_enter(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``folder`` as this user sees another user's of mode 700: what is in it cannot even be stat'ed."""
     import errno
-    import os
 
-    stat = Path.stat
+    from tests.runs_helpers import stat_fails_inside
 
-    def refused(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
-        if folder in self.absolute().parents:
-            raise PermissionError(errno.EACCES, "Permission denied", str(self))
-        return stat(self, follow_symlinks=follow_symlinks)
-
-    monkeypatch.setattr(Path, "stat", refused)
+    stat_fails_inside(monkeypatch, folder, lambda path: PermissionError(errno.EACCES, "Permission denied", str(path)))
 
 
 def test_a_model_folder_this_user_may_not_enter_is_said_not_a_crash(tiny_sd1: Path, tmp_path: Path,

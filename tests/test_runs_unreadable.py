@@ -15,7 +15,7 @@ from textual.widgets import Static
 from dbtui.cli import main
 from engine.events import RunFinished, RunStarted
 from engine.runs.folder import RunFolder, RunFolderError, RunState, list_runs, run_dirs_near
-from tests.runs_helpers import run_with_checkpoints
+from tests.runs_helpers import run_with_checkpoints, stat_fails_inside
 
 
 def _refused(path: Path) -> PermissionError:
@@ -141,14 +141,7 @@ def test_a_run_whose_events_samples_or_checkpoints_cannot_be_read_is_said_by_rep
 
 def gone_stale(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
     """``folder`` as a stale NFS handle: nothing in it can be looked at."""
-    stat = Path.stat
-
-    def failing_stat(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
-        if folder in self.absolute().parents:
-            raise OSError(errno.ESTALE, "Stale file handle", str(self))
-        return stat(self, follow_symlinks=follow_symlinks)
-
-    monkeypatch.setattr(Path, "stat", failing_stat)
+    stat_fails_inside(monkeypatch, folder, lambda path: OSError(errno.ESTALE, "Stale file handle", str(path)))
 
 
 def test_an_error_other_than_a_permission_is_said_as_it_is_and_a_listing_names_the_folder_it_leaves_out(
