@@ -31,9 +31,10 @@ from engine.profile.fields import expanded_path
 
 AUTO = "auto-captioning"  # the one job that leaves the editor open: people caption by hand while it runs
 READING = "reading the captions"  # the first job, started on mount: the list fills when it ends
+REREADING = "reading the captions again"  # after a job that failed, which may have stopped half-way
 # Each job's worker (its WorkDone.what), and the title of its failure.
-_JOB_TITLES = {"read": "Captions not read", "bulk": "Bulk edit not done", "undo": "Nothing undone",
-               "autocaption": "Auto-caption failed"}
+_JOB_TITLES = {"read": "Captions not read", "reread": "Captions not read again", "bulk": "Bulk edit not done",
+               "undo": "Nothing undone", "autocaption": "Auto-caption failed"}
 
 
 class CaptionScreen(Screen[None]):
@@ -288,6 +289,9 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         if message.what == "read":
             self._loaded(fresh)
             return
+        if message.what == "reread":
+            self._job_ended(fresh)
+            return
         if message.what == "autocaption":
             self.edited = self.edited or bool(result.written)
             self._tell(autocaption_said(result))
@@ -301,8 +305,10 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
                     timeout=10)
         if message.what == "read":  # each row says why, and showing one reads it again
             self._loaded(CaptionRows.unread(self.store.path_for, self.images, message.message))
-        elif message.what in _JOB_TITLES:
-            self._job_ended(CaptionRows.read(self.store, self.images))  # a bulk edit may have stopped half-way
+        elif message.what == "reread":  # the rows as they were: showing one reads it again
+            self._job_ended(self.rows)
+        elif message.what in _JOB_TITLES:  # a bulk edit may have stopped half-way; in a worker, as on mount
+            self._start(REREADING, "reread", lambda emit: None)
 
     def _tell(self, said: tuple[str, bool]) -> None:
         text, warn = said
