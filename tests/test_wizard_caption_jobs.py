@@ -78,3 +78,67 @@ async def test_after_a_failed_bulk_edit_the_captions_are_read_again_in_a_worker(
             assert not screen.query_one("#cap-progress").display
     finally:
         engine.release.set()
+
+
+async def test_the_list_of_3000_images_fills_in_batches_while_the_screen_answers(tmp_path: Path, monkeypatch) -> None:
+    """3,000 rows added at once held the event loop until all were laid out: no key, no redraw meanwhile. Between
+    two batches the screen's own queue runs: a callback asked for after the first batch runs before the last."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(3000):
+        (images / f"img_{i:04d}.png").touch()
+    (images / "img_0000.txt").write_text("zwx, first\n", encoding="utf-8")
+    batches: list[int] = []
+    seen: list[int] = []  # the rows listed when the screen's queue ran the callback
+    add_options = OptionList.add_options
+
+    def spy(self: OptionList, options):
+        options = list(options)
+        if self.id == "cap-images" and options:  # not the empty list its constructor adds
+            if not batches:
+                screen.call_later(lambda: seen.append(self.option_count))
+            batches.append(len(options))
+        return add_options(self, options)
+
+    monkeypatch.setattr(OptionList, "add_options", spy)
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        screen = CaptionScreen(app.session, app.engine, str(images))
+        app.push_screen(screen)
+        await pilot.pause()
+        await until(pilot, lambda: screen.job is None)
+        await settle(pilot)
+        listed = screen.query_one("#cap-images", OptionList)
+        assert sum(batches) == listed.option_count == 3000 and len(batches) > 1
+        assert seen and seen[0] < 3000, seen
+        assert listed.highlighted == 0 and screen.query_one("#cap-text", TextArea).text == "zwx, first"
+        assert not screen.query_one("#cap-text", TextArea).read_only
+
+
+async def test_leaving_while_the_list_fills_goes_back_and_raises_nothing(tmp_path: Path, monkeypatch) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(1000):
+        (images / f"img_{i:04d}.png").touch()
+    added: list[int] = []
+    add_options = OptionList.add_options
+
+    def spy(self: OptionList, options):
+        options = list(options)
+        if self.id == "cap-images" and options:
+            if not added:
+                screen.call_later(screen.action_close)  # Esc, between the first batch and the next
+            added.append(len(options))
+        return add_options(self, options)
+
+    monkeypatch.setattr(OptionList, "add_options", spy)
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        before = app.screen
+        screen = CaptionScreen(app.session, app.engine, str(images))
+        app.push_screen(screen)
+        await until(pilot, lambda: app.screen is before)
+        await settle(pilot)
+        assert app.is_running and not screen.is_attached
+        assert sum(added) < 1000  # the rest never added to a screen gone
+        assert not [n for n in app._notifications if n.severity == "error"]

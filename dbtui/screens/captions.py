@@ -32,6 +32,7 @@ from engine.profile.fields import expanded_path
 AUTO = "auto-captioning"  # the one job that leaves the editor open: people caption by hand while it runs
 READING = "reading the captions"  # the first job, started on mount: the list fills when it ends
 REREADING = "reading the captions again"  # after a job that failed, which may have stopped half-way
+_FILL_BATCH = 200  # rows added to the list between two redraws: each takes a fraction of a millisecond to lay out
 # Each job's worker (its WorkDone.what), and the title of its failure.
 _JOB_TITLES = {"read": "Captions not read", "reread": "Captions not read again", "bulk": "Bulk edit not done",
                "undo": "Nothing undone", "autocaption": "Auto-caption failed"}
@@ -105,9 +106,19 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
 
     def _loaded(self, rows: CaptionRows) -> None:
         self.rows = rows
+        self._fill(0)
+
+    def _fill(self, start: int) -> None:
+        """Add the next ``_FILL_BATCH`` rows to the list, the rest after the screen has drawn them: 3,000 added at
+        once held the event loop while each was laid out, no key or redraw meanwhile. The job ends with the last."""
         images = self.query_one("#cap-images", OptionList)
-        images.add_options([Option(rows.label(image), id=str(image)) for image in self.images])
-        self._job_ended(rows)
+        end = start + _FILL_BATCH
+        images.add_options([Option(self.rows.label(image), id=str(image)) for image in self.images[start:end]])
+        if end < len(self.images):
+            self.query_one("#cap-progress", ProgressBar).update(total=len(self.images), progress=end)
+            self.call_after_refresh(self._fill, end)
+            return
+        self._job_ended(self.rows)
         self.query_one("#cap-status", Static).update("")  # the first image's status replaces "Reading…", if any
         if images.option_count:
             images.highlighted = 0
