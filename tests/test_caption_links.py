@@ -32,3 +32,22 @@ def test_a_bulk_edit_writes_a_shared_caption_once_through_its_link_and_undo_keep
     assert (tmp_path / "a.txt").read_text() == "dog, grass\n" and (tmp_path / "shared" / "common.txt").read_text() == "cat\n"
     assert [change.path.name for change in store.replace("dog", "wolf").changes] == ["a.txt"]
     assert os.readlink(tmp_path / "b.txt") == "a.txt" and store.read("b.jpg") == "wolf, grass"
+
+
+def test_saving_one_caption_writes_through_its_link_and_f2_swaps_the_shared_file(tmp_path: Path) -> None:
+    """The wizard's save (CaptionStore.write) replaced the link b.txt with a plain file: b.jpg and a.jpg no longer
+    shared their caption, and the edit never reached a.jpg."""
+    for i, name in enumerate("ab"):
+        textured(i, (32, 32)).save(tmp_path / f"{name}.jpg")
+    (tmp_path / "a.txt").write_text("dog, grass\n", encoding="utf-8")
+    (tmp_path / "b.txt").symlink_to("a.txt")
+    store = CaptionStore(tmp_path)
+    assert store.caption_file("b.jpg") == tmp_path / "a.txt" and store.caption_file("a.jpg") == tmp_path / "a.txt"
+    store.write("b.jpg", "zwx, dog")
+    assert os.readlink(tmp_path / "b.txt") == "a.txt"
+    assert store.read("a.jpg") == store.read("b.jpg") == "zwx, dog"
+    assert store.previous("b.jpg") == store.previous("a.jpg") == "dog, grass\n"
+    assert store.revert("b.jpg")
+    assert os.readlink(tmp_path / "b.txt") == "a.txt" and (tmp_path / "a.txt").read_text() == "dog, grass\n"
+    assert store.write_if_unchanged("b.jpg", "cat", store.raw("a.jpg"))
+    assert os.readlink(tmp_path / "b.txt") == "a.txt" and store.read("a.jpg") == "cat"

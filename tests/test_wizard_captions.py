@@ -4,6 +4,7 @@ responsive while a bulk edit runs."""
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 from pathlib import Path
 
@@ -317,3 +318,27 @@ async def test_a_caption_named_but_for_case_is_said_in_the_review_and_add_tag_le
         said = _messages(app)[-1]
         assert "0 created" not in said and "1 not created: " in said and f"{first.stem}.TXT' differs from" in said
         assert not first.with_suffix(".txt").exists()
+
+
+async def test_a_caption_linked_to_another_is_saved_through_the_link_and_said_to_be_shared(
+        tmp_path: Path, demo_data: Path) -> None:
+    """zwx_01.txt -> zwx_00.txt: saving zwx_01's caption replaced the link with a plain file, so the two images no
+    longer shared it, and nothing said that the caption was zwx_00's too."""
+    images = _images(tmp_path, demo_data)
+    (images / "zwx_01.txt").unlink()
+    (images / "zwx_01.txt").symlink_to("zwx_00.txt")
+    app = make_app(RealCaptionsEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        screen = await _captions(app, pilot, images)
+        assert screen.image == images / "zwx_00.png" and "Shared with zwx_01.png" in _status(screen)
+        await pilot.press("down")
+        await pilot.pause()
+        assert screen.image == images / "zwx_01.png" and "Shared with zwx_00.png" in _status(screen)
+        screen.query_one(TextArea).text = "zwx disc, shared words"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert os.readlink(images / "zwx_01.txt") == "zwx_00.txt"
+        assert (images / "zwx_00.txt").read_text(encoding="utf-8") == "zwx disc, shared words\n"
+        assert screen.rows.get(images / "zwx_00.png")[0] == "zwx disc, shared words"
+        assert "Shared with zwx_00.png" in _status(screen) and "Saved zwx_00.txt" in _status(screen)
+        assert ("zwx disc ×1" in str(screen.query_one("#cap-tags", Static).render()))  # one file, counted once

@@ -61,6 +61,9 @@ class SimpleCaptions:
     def path_for(self, image) -> Path:
         return Path(image).with_suffix(self.extension)
 
+    def caption_file(self, image) -> Path:
+        return self.path_for(image)
+
     def misnamed(self, images=None) -> dict[Path, Path]:
         return {}
 

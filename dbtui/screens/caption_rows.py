@@ -38,6 +38,14 @@ def read_caption_row(store: Any, image: Path, misnamed: dict[Path, Path] | None 
     return text or "", ""
 
 
+def shared_note(others: list[Path]) -> str:
+    """What the status says first of a caption file other images share ("": none): a save changes theirs too."""
+    if not others:
+        return ""
+    more = f" and {len(others) - 1} more" if len(others) > 1 else ""
+    return f"[yellow]Shared[/] with {escape(others[0].name)}{more}: a save changes their caption too. "
+
+
 def row_status(problem: str) -> str:
     """The editor's status line (markup) for a caption with ``problem`` ("": none)."""
     if problem.startswith(_MISNAMED):
@@ -53,7 +61,9 @@ class CaptionRows:
     which counts once, as ``CaptionStore.tag_frequency`` and ``dataset caption --frequency`` count it."""
 
     def __init__(self, caption_of: Callable[[Path], Path]) -> None:
-        self._caption_of = caption_of  # an image's caption file
+        self._caption_of = caption_of  # the file an image's caption is written to (b.txt -> a.txt: a.txt)
+        self._files: dict[Path, Path] = {}  # each image's, found once: a save must not resolve 3,000 links again
+        self._images: dict[Path, list[Path]] = {}  # each caption file's images
         self._rows: dict[Path, tuple[str, str]] = {}
         self._captions: dict[Path, str] = {}  # each caption file's text, which the counts are of
         self._counts: Counter[str] = Counter()
@@ -61,7 +71,7 @@ class CaptionRows:
     @classmethod
     def read(cls, store: Any, images: list[Path], progress: Callable[[int], None] | None = None) -> CaptionRows:
         """Every image's row; ``progress`` is told how many are read, now and then (a worker shows it)."""
-        rows = cls(store.path_for)
+        rows = cls(store.caption_file)
         misnamed = store.misnamed(images)
         for done, image in enumerate(images, 1):
             rows.set(image, *read_caption_row(store, image, misnamed))
@@ -85,7 +95,7 @@ class CaptionRows:
         if self._rows.get(image) == (text, problem):
             return False
         self._rows[image] = (text, problem)
-        caption = self._caption_of(image)
+        caption = self.file_of(image)
         old = self._captions.get(caption)
         if old != text:
             if old is not None:
@@ -93,6 +103,17 @@ class CaptionRows:
             self._captions[caption] = text
             self._counts.update(_tags(text))
         return True
+
+    def file_of(self, image: Path) -> Path:
+        """The file ``image``'s caption is written to."""
+        if image not in self._files:
+            self._files[image] = caption = self._caption_of(image)
+            self._images.setdefault(caption, []).append(image)
+        return self._files[image]
+
+    def shared_with(self, image: Path) -> list[Path]:
+        """The other images whose caption is the same file (a.png beside a.jpg, b.jpg by its link b.txt -> a.txt)."""
+        return [other for other in self._images.get(self.file_of(image), []) if other != image]
 
     def label(self, image: Path) -> str:
         """The image's line in the list (markup): its name, and whether its caption is missing or unreadable."""

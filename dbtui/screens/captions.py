@@ -18,7 +18,7 @@ from textual.widgets.option_list import Option
 
 from dbtui.engine_facade import Engine
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
-from dbtui.screens.caption_rows import CaptionRows, read_caption_row, row_status
+from dbtui.screens.caption_rows import CaptionRows, read_caption_row, row_status, shared_note
 from dbtui.screens.caption_said import autocaption_said, changes_said
 from dbtui.screens.user_errors import notify_user_errors
 from dbtui.session import Session
@@ -43,7 +43,8 @@ class CaptionScreen(Screen[None]):
 ## Captions
 
 One caption per image, in a text file beside it (`zwx_01.txt` for `zwx_01.png`). Pick an
-image on the left, edit its caption, **^s** saves it. A bulk edit adds or removes a tag in
+image on the left, edit its caption, **^s** saves it. A caption file other images share (a.jpg and
+a.png both read a.txt, or b.txt is a link to a.txt) says so: saving it changes theirs too. A bulk edit adds or removes a tag in
 every caption at once (in any letter case; a sentence that says the tag is left whole and
 named), and Add tag gives each image without a caption one of the tag; **^r** undoes the last
 one. **F2** puts back the version of this caption that the last save replaced, byte for byte.
@@ -73,7 +74,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self.concept = concept  # the concept whose images these are, as the dataset step knows it
         self.store = engine.caption_store(folder, session.get("dataset.caption_extension") or ".txt")
         self.images = self.store.images()  # a folder that cannot be listed is refused here, before the screen shows
-        self.rows = CaptionRows(self.store.path_for)
+        self.rows = CaptionRows(self.store.caption_file)
         self.image: Path | None = None
         self.shown = ""  # the caption as loaded into the editor: what a change is measured against
         self.unsaved: str | None = None  # a text whose save failed: moving on (or Esc) again goes without it
@@ -144,7 +145,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self._set_row(image, text, problem)
         self.shown = text
         self.query_one("#cap-text", TextArea).text = text
-        status = row_status(problem)
+        status = shared_note(self.rows.shared_with(image)) + row_status(problem)
         self.query_one("#cap-status", Static).update(f"{note} {status}" if note else status)
 
     def _keep_edit(self) -> bool:
@@ -185,8 +186,9 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self.shown = typed
         self.edited = True
         self._set_row(self.image, text)
-        name = self.store.path_for(self.image).name
-        self.query_one("#cap-status", Static).update(f"Saved {escape(name)}.")
+        name = self.rows.file_of(self.image).name
+        shared = shared_note(self.rows.shared_with(self.image))
+        self.query_one("#cap-status", Static).update(f"{shared}Saved {escape(name)}.")
         self.notify(f"Saved {name}.")
         return True
 
@@ -200,15 +202,15 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
             return
         self.edited = True
         self._show_caption(self.image, "Reverted to the earlier version (F2 again: the newer one).")
-        self.notify(f"Reverted {self.store.path_for(self.image).name} to its earlier version.")
+        self.notify(f"Reverted {self.rows.file_of(self.image).name} to its earlier version.")
 
     def _set_row(self, image: Path, text: str, problem: str = "") -> None:
         """The rows of this caption file (a.jpg and a.png share a.txt) and the tag counts brought up to date,
         without reading the other captions."""
-        caption = self.store.path_for(image)
+        sharing = {image, *self.rows.shared_with(image)}
         changed = False
         for index, other in enumerate(self.images):
-            if (other == image or self.store.path_for(other) == caption) and self.rows.set(other, text, problem):
+            if other in sharing and self.rows.set(other, text, problem):
                 self.query_one("#cap-images", OptionList).replace_option_prompt_at_index(index, self.rows.label(other))
                 changed = True
         if changed:
@@ -315,7 +317,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self.notify(message.message, title=_JOB_TITLES.get(message.what, f"{message.what} failed"), severity="error",
                     timeout=10)
         if message.what == "read":  # each row says why, and showing one reads it again
-            self._loaded(CaptionRows.unread(self.store.path_for, self.images, message.message))
+            self._loaded(CaptionRows.unread(self.store.caption_file, self.images, message.message))
         elif message.what == "reread":  # the rows as they were: showing one reads it again
             self._job_ended(self.rows)
         elif message.what in _JOB_TITLES:  # a bulk edit may have stopped half-way; in a worker, as on mount

@@ -26,7 +26,7 @@ from engine.dataset.caption_changes import (Change, ChangeSet, JournalEntry, Unr
                                            refuse_too_big)
 from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags
 from engine.dataset.errors import CaptionError
-from engine.dataset.files import caption_path, how_misnamed, linked_captions, list_images, misnamed_captions
+from engine.dataset.files import caption_path, how_misnamed, link_target, linked_captions, list_images, misnamed_captions
 from engine.dataset.image_probe import probe_image, problem_text
 from engine.dataset.options import checked_caption_extension
 from engine.dataset.pool import run_phase
@@ -78,6 +78,10 @@ class CaptionStore:
     def path_for(self, image: Path | str) -> Path:
         return caption_path(self.folder / image, self.extension)
 
+    def caption_file(self, image: Path | str) -> Path:
+        """The file ``image``'s caption is written to: ``path_for``, or the caption of the folder it links to."""
+        return link_target(self.path_for(image), self.folder)
+
     def misnamed(self, images: list[Path] | None = None) -> dict[Path, Path]:
         """The caption files of ``images`` (all by default) that are missing while one named but for letter case or
         accents is there (photo.TXT for photo.jpg), and that one: training does not read it (``caption_misnamed``)."""
@@ -94,9 +98,9 @@ class CaptionStore:
 
     def write(self, image: Path | str, caption: str) -> None:
         """Replace the caption atomically; the old one is kept in the history folder."""
-        refuse_too_big(self.path_for(image), caption)
-        with self._writable():
-            self._write(self.path_for(image), caption)
+        refuse_too_big(self.caption_file(image), caption)
+        with self._writable():  # through a link (b.txt -> a.txt): the images keep sharing it
+            self._write(self.caption_file(image), caption)
 
     def raw(self, image: Path | str) -> bytes | None:
         """The caption file of ``image`` byte for byte; None when it has none (or it cannot be read)."""
@@ -125,14 +129,14 @@ class CaptionStore:
     def previous(self, image: Path | str) -> str | None:
         """The version the last write replaced, if any."""
         try:
-            return read_caption_file(self._kept(self.path_for(image)))
+            return read_caption_file(self._kept(self.caption_file(image)))
         except CaptionFileError as error:
             raise CaptionError(str(error)) from None
 
     def revert(self, image: Path | str) -> bool:
         """Swap the caption with the version its last write replaced, byte for byte whatever its encoding (a second
         revert swaps them back); False when it has no such version."""
-        path = self.path_for(image)
+        path = self.caption_file(image)
         previous = self._kept(path)
         with self._writable():
             if not previous.is_file():

@@ -138,11 +138,18 @@ def linked_captions(owners: dict[Path, list[Path]], folder: Path) -> dict[Path, 
     real_root = Path(os.path.realpath(folder))
     merged: dict[Path, list[Path]] = {}
     for path, images in owners.items():
-        target = Path(os.path.realpath(path))
-        if path.is_symlink() and target.is_file() and target.is_relative_to(real_root):
-            path = folder / target.relative_to(real_root)
-        merged.setdefault(path, []).extend(images)
+        merged.setdefault(link_target(path, folder, real_root), []).extend(images)
     return merged
+
+
+def link_target(path: Path, folder: Path, real_root: Path | None = None) -> Path:
+    """The caption file ``path`` is (b.txt -> a.txt: a.txt, under ``folder``), where its link leads to a file in
+    ``folder`` (``real_root``: that folder resolved): writing there keeps the link. Any other path is itself."""
+    real_root = real_root or Path(os.path.realpath(folder))
+    target = Path(os.path.realpath(path))
+    if path.is_symlink() and target.is_file() and target.is_relative_to(real_root):
+        return folder / target.relative_to(real_root)
+    return path
 
 
 def caption_path(image: Path, extension: str = ".txt") -> Path:
