@@ -51,3 +51,14 @@ def test_saving_one_caption_writes_through_its_link_and_f2_swaps_the_shared_file
     assert os.readlink(tmp_path / "b.txt") == "a.txt" and (tmp_path / "a.txt").read_text() == "dog, grass\n"
     assert store.write_if_unchanged("b.jpg", "cat", store.raw("a.jpg"))
     assert os.readlink(tmp_path / "b.txt") == "a.txt" and store.read("a.jpg") == "cat"
+
+
+def test_the_tag_counts_count_a_linked_caption_once_as_the_wizard_does(tmp_path: Path) -> None:
+    """--frequency counted a.txt and its link b.txt as two captions (zwx: 2), where a bulk edit changes one file
+    and the wizard's tag line says zwx ×1."""
+    for i, name in enumerate("abc"):
+        textured(i, (32, 32)).save(tmp_path / f"{name}.jpg")
+    (tmp_path / "a.txt").write_text("zwx, dog\n", encoding="utf-8")
+    (tmp_path / "b.txt").symlink_to("a.txt")
+    (tmp_path / "c.txt").write_text("zwx, cat\n", encoding="utf-8")
+    assert CaptionStore(tmp_path).tag_frequency() == [("zwx", 2), ("cat", 1), ("dog", 1)]

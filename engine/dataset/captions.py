@@ -163,9 +163,9 @@ class CaptionStore:
         return tuple(found)
 
     def _caption_files(self) -> Iterator[tuple[Path, Path]]:
-        """(image, caption file) for each caption file once: a.jpg and a.png share a.txt, which an edit must
-        handle once (twice, its history would keep the half-edited text, and undo would call it edited since)."""
-        for path, owners in self.owners().items():
+        """(image, caption file) for each caption file once: a.jpg and a.png share a.txt (or b.txt links to it), a
+        file handled once (twice, its history would keep the half-edited text, and undo would call it edited since)."""
+        for path, owners in linked_captions(self.owners(), self.folder).items():
             yield owners[0], path
 
     def owners(self) -> dict[Path, list[Path]]:
