@@ -292,3 +292,19 @@ async def test_a_token_result_of_another_concept_is_dropped(tmp_path: Path, monk
         await settle(pilot, 0.3)
         line = str(screen.query_one("#ds-tokens").render())
         assert line.startswith("Identifier 'qqx': one token"), line
+
+
+async def test_captions_wait_for_prepare(tmp_path: Path, monkeypatch) -> None:
+    """Opened while Prepare ran, caption review edited the originals' captions; Prepare's end then moved the concept
+    to its copies, which never got those edits: training read the captions as they were, unsaid."""
+    async with _preparing(tmp_path, monkeypatch, "E") as (app, pilot, screen, engine, folder):
+        await pilot.press("ctrl+o")
+        await pilot.pause(0.2)
+        assert app.screen is screen
+        assert _messages(app)[-1].startswith(f"Prepare is still making copies of {folder}: wait until it is done")
+        assert "captions of the copies" in _messages(app)[-1]
+        engine.gate.set()
+        await settle(pilot)
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "CaptionScreen" and app.screen.folder == f"{folder}-prepared"

@@ -328,6 +328,9 @@ the line under the prompts says. Your original images are never changed.
         from engine.profile.fields import expanded_path
 
         folder = self.session.get(f"concepts.{self.concept}.instance_dir")
+        if self.preparing is not None and self.preparing.folder == folder:  # copies that an edit here would miss
+            self.notify(f"{self._still_preparing()} Then review the captions of the copies.", severity="warning")
+            return
         if not folder:
             self.notify("Choose the images folder first.", severity="warning")
             return
