@@ -209,3 +209,25 @@ def test_a_caption_file_two_images_share_is_written_or_kept_once(tmp_path: Path,
     assert [Path(p).name for p, _ in result.failed] == ["e.jpg", "e.png"]
     assert (tmp_path / "d.txt").read_text() == "a photo\n" and (tmp_path / "c.txt").read_text() == "my own caption\n"
     assert events[0].total == 3 and [e.done for e in events if isinstance(e, PhaseProgress)] == [2, 3]
+
+
+def test_a_caption_linked_to_another_is_captioned_once_through_the_link(tmp_path: Path, monkeypatch) -> None:
+    """--overwrite wrote a.txt for a.jpg, then named b.jpg (its b.txt a link to a.txt) as kept, given a caption while
+    the captioner ran: it was the caption just written."""
+    module = sys.modules["engine.dataset.autocaption"]
+    for name in ("a.jpg", "b.jpg"):
+        textured(len(name), (48, 40)).save(tmp_path / name)
+    (tmp_path / "a.txt").write_text("old\n")
+    (tmp_path / "b.txt").symlink_to("a.txt")
+
+    class Fixed:
+        def __init__(self, model: str):
+            pass
+
+        def __call__(self, pictures: list) -> list[str]:
+            return ["a photo"] * len(pictures)
+
+    monkeypatch.setattr(module, "_Blip", Fixed)
+    result = autocaption(tmp_path, backend="blip", model="unused", batch_size=1, overwrite=True)
+    assert [Path(p).name for p in result.written] == ["a.txt"] and not result.skipped and not result.failed
+    assert (tmp_path / "b.txt").is_symlink() and (tmp_path / "a.txt").read_text() == "a photo\n"

@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from engine.dataset.captions import CaptionStore
 from engine.dataset.errors import CaptionError, CaptionerUnavailableError
-from engine.dataset.files import file_problem
+from engine.dataset.files import file_problem, linked_captions
 from engine.dataset.image_probe import decode_problem, identify_file, problem_text
 from engine.data.images import to_rgb, upright
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
@@ -59,8 +59,9 @@ def autocaption(
     store = CaptionStore(folder, extension, recursive=recursive)
     skipped, todo, failed = [], [], []
     before: dict[Path, bytes | None] = {}  # each caption file as it was when listed to caption
-    # One caption per caption file: a.jpg and a.png share a.txt, which is written (or kept) once, not twice.
-    for path, owners in store.owners().items():
+    # One caption per caption file: a.jpg and a.png share a.txt (as b.jpg does by a link b.txt -> a.txt), which is
+    # written (or kept) once, not twice.
+    for path, owners in linked_captions(store.owners(), store.folder).items():
         before[path] = store.raw(owners[0])
         try:
             captioned = bool(store.read(owners[0]))
@@ -92,7 +93,7 @@ def autocaption(
             else:
                 failed += problems
         for image, caption in zip(ready, captioner(pictures) if pictures else []):
-            path = store.path_for(image)
+            path = store.caption_file(image)
             if store.write_if_unchanged(image, caption, before[path]):
                 written.append(str(path))
             else:
