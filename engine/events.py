@@ -109,8 +109,8 @@ class RunStarted(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class PhaseStarted(Event):
-    # "load_model", "class_images", "caching", "load_text_encoders", "caching_text", "training", "sampling",
-    # "scoring", "export", "checkpoint"
+    # "load_model", "class_images", "caching" (or "checking_images", latents not cached), "load_text_encoders",
+    # "caching_text", "training", "sampling", "scoring", "export", "checkpoint"
     phase: str
     total: int | None = None
     description: str = ""

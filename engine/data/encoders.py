@@ -95,28 +95,32 @@ class LatentSource:
         return encoded
 
     def fill(self, emit: Callable[[Event], None], should_stop: Callable[[], bool] = lambda: False) -> None:
-        """Encode every example not in the store yet (both flips when flipping is on)."""
+        """Encode every example not in the store yet (both flips when flipping is on). Without a store (latents not
+        cached) each picture is decoded once instead: one damaged past its header stops the run now, not at the step
+        that first meets it, hours in."""
         import time
 
-        assert self.store is not None
         started = time.perf_counter()
-        emit(PhaseStarted(phase="caching", total=len(self.examples), description="encoding images with the VAE, or reading them from the cache"))
+        phase = "caching" if self.store is not None else "checking_images"
+        emit(PhaseStarted(phase=phase, total=len(self.examples), description="encoding images with the VAE, or reading "
+                          "them from the cache" if self.store is not None else "decoding every image once"))
         undecodable: list[Path] = []
         for index in range(len(self.examples)):
             if should_stop():
                 break
-            missing = [flip for flip in self.flips if not self.store.has(self._key(index, flip))]
-            if missing:
-                try:
+            try:
+                if self.store is None:
+                    load_rgb(self.examples[index].path)
+                elif missing := [flip for flip in self.flips if not self.store.has(self._key(index, flip))]:
                     self._encode_into_store(index, missing)
-                except DataError:
-                    undecodable.append(self.examples[index].path)  # the pass goes on, to name every one at once
-            emit(PhaseProgress(phase="caching", done=index + 1, total=len(self.examples)))
+            except DataError:
+                undecodable.append(self.examples[index].path)  # the pass goes on, to name every one at once
+            emit(PhaseProgress(phase=phase, done=index + 1, total=len(self.examples)))
         if undecodable:
             raise DataError(f"{len(undecodable)} image file(s) cannot be decoded (damaged or cut short): "
                             f"{named_files(undecodable)}. Move them out of the folder, or train from a clean copy made by "
                             "`dbtui dataset prepare`")
-        emit(PhaseFinished(phase="caching", seconds=time.perf_counter() - started))
+        emit(PhaseFinished(phase=phase, seconds=time.perf_counter() - started))
 
     def params(self, index: int, flip: bool) -> torch.Tensor:
         """The image's latent distribution (mean and logvar stacked on the channels), on the device."""
