@@ -111,3 +111,27 @@ def test_a_profile_instance_dir_of_generated_class_images_only_is_an_error(tmp_p
     report = check_concept(profile, 0, workers=1)
     assert "only_generated_class_images" not in _folder_findings(report)
     assert report.has_errors and "no_images" in _folder_findings(report)
+
+
+def test_validate_the_run_and_prepare_say_where_a_folders_images_are_not_just_no_images(tmp_path: Path) -> None:
+    """Photos sorted into photos/2023/: the doctor said where they were, but validate, the run and prepare said only
+    "no images in 'photos'", which the user, seeing them there, could not act on."""
+    import re
+
+    import pytest
+
+    from engine.data.examples import build_examples
+    from engine.data.images import DataError
+    from engine.dataset import prepare_dataset
+    from engine.dataset.errors import DatasetError
+    from engine.dataset.profile_paths import path_problems
+
+    _images(tmp_path / "photos" / "2023", 2)
+    profile = Profile.model_validate({"model": {"pretrained": "builtin:tiny-sd1"}, "concepts": [
+        {"instance_dir": str(tmp_path / "photos"), "instance_prompt": "photo of zwx dog"}]})
+    said = "its sub-folder(s) '2023' hold 2 image(s), which are not read"
+    assert any(said in problem.message for problem in path_problems(profile))
+    with pytest.raises(DataError, match=re.escape(said)):
+        build_examples(profile, [tmp_path / "photos"], {}, [(64, 64)])
+    with pytest.raises(DatasetError, match=re.escape(said) + ".*--recursive"):
+        prepare_dataset(tmp_path / "photos", tmp_path / "out", resolution=64, workers=1)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from engine.data.buckets import Bucket, nearest_bucket, standard_buckets
 from engine.data.captions import caption_for
-from engine.data.images import DataError, image_size, links_out_of, list_images, named_files
+from engine.data.images import DataError, image_size, list_images, named_files, why_no_images
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,8 @@ def build_examples(
     for index, (concept, folder) in enumerate(zip(profile.concepts, instance_dirs)):
         images = list_images(folder)
         if not images:
-            raise DataError(f"no images in '{folder}' (concept {index}){links_out_of(folder) or '; add .png/.jpg/.webp files'}")
+            why = why_no_images(folder)
+            raise DataError(f"no images in '{folder}' (concept {index}){why or '; add .png/.jpg/.webp files'}")
         for path in images:
             try:
                 caption = caption_for(path, concept.caption_mode, concept.instance_prompt, profile.dataset.caption_extension)

@@ -65,6 +65,19 @@ def links_out_of(folder: Path) -> str:
             "check reads only the folder's own files); copy the images in, or link the whole folder instead")
 
 
+def why_no_images(folder: Path, fix: str = "move them up into it, or make each sub-folder a concept of its own "
+                  "(concepts.N.instance_dir)") -> str:
+    """What to add to "no images in FOLDER": its links that lead out of it (``links_out_of``), and the images in its
+    sub-folders (photos sorted by date), which are not read either; ``fix`` says what to do about those."""
+    below = images_in_sub_folders(folder)
+    return links_out_of(folder) + (f"{';' if _links_out(folder) else ':'} its sub-folder(s) {_names(list(below))} hold "
+                                   f"{sum(below.values())} image(s), which are not read; {fix}" if below else "")
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"'{name}'" for name in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
 def images_in_sub_folders(folder: Path, skip: tuple[Path, ...] = ()) -> dict[str, int]:
     """How many images (as ``list_images`` finds them) each sub-folder of ``folder`` that holds any has, by name: what
     a user sees there that training does not read. Hidden folders (dbtui's caption history), dbtui's generated-… class
@@ -100,8 +113,7 @@ def unused_class_images(folder: Path, concept_dirs: tuple[Path, ...] = ()) -> tu
         return 0, ""
     below = images_in_sub_folders(folder, concept_dirs)
     if below:
-        names = ", ".join(f"'{name}'" for name in list(below)[:3]) + (f" and {len(below) - 3} more" if len(below) > 3 else "")
-        why += (f"{';' if why else ':'} its sub-folder(s) {names} hold {sum(below.values())} image(s), which are not read "
+        why += (f"{';' if why else ':'} its sub-folder(s) {_names(list(below))} hold {sum(below.values())} image(s), which are not read "
                 "(only the images directly in a class folder are); move them up into it, or give the sub-folder as the "
                 "class folder")
     return links + sum(below.values()), why

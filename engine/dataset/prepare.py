@@ -22,7 +22,7 @@ from pathlib import Path
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from engine.data.buckets import Bucket, nearest_bucket
-from engine.data.images import IMAGE_SUFFIXES, to_rgb, upright, verify_png, within_reach
+from engine.data.images import IMAGE_SUFFIXES, to_rgb, upright, verify_png, why_no_images, within_reach
 from engine.dataset.errors import DatasetError
 from engine.dataset.files import caption_path, file_problem, scan_folder
 from engine.dataset.image_probe import (
@@ -109,7 +109,10 @@ def prepare_dataset(
     listing = scan_folder(src, recursive=recursive, exclude=dst, caption_extension=caption_extension)
     images = listing.images
     if not images and not listing.refused:
-        raise DatasetError(f"no images in {src} ({', '.join(sorted(IMAGE_SUFFIXES))}): nothing to prepare, so no folder was made")
+        why = why_no_images(src, "move them up into it, or prepare each sub-folder (all of them: `dbtui dataset "
+                            "prepare --recursive`)")
+        raise DatasetError(f"no images in {src} ({', '.join(sorted(IMAGE_SUFFIXES))}): nothing to prepare, so no "
+                           f"folder was made{why}")
     manifest_path = dst / MANIFEST
     manifest = read_json_object(manifest_path)  # damaged: the copies already there are taken for the user's own
     unrecorded = unrecordable(dst, src, manifest)  # before the folder is made: a folder made now is new

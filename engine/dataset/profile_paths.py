@@ -14,7 +14,7 @@ from pathlib import Path, PurePath
 
 from engine.builtin import is_builtin, known_builtin
 from engine.data.caption_text import CaptionFileError, read_caption
-from engine.data.images import links_out_of, list_images
+from engine.data.images import list_images, why_no_images
 from engine.profile.model_source import local_path, model_kind
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
@@ -188,7 +188,8 @@ def _concept_problems(profile: Profile, index: int) -> list[Problem]:
     problems: list[Problem] = []
     images = list_images(folder)
     if not images:
-        problems.append(Problem(f"{key}.instance_dir", f"no images in '{folder}'{links_out_of(folder)}"))
+        why = why_no_images(folder)
+        problems.append(Problem(f"{key}.instance_dir", f"no images in '{folder}'{why}"))
     if "caption_file" in concept.caption_mode:
         problems += _caption_problems(key, concept.caption_mode, folder, images, profile.dataset.caption_extension)
     return problems
