@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, features
 
 from engine.data.images import load_rgb
 from engine.dataset import prepare_dataset
@@ -161,3 +161,34 @@ def test_a_damaged_heic_is_called_damaged_and_one_this_python_cannot_read_says_w
     monkeypatch.delitem(Image.OPEN, "HEIF")  # a Python without pillow-heif (a bare GPU image)
     monkeypatch.setattr(Image, "ID", [name for name in Image.ID if name != "HEIF"])
     assert "`pip install pillow-heif`" in probe_image(str(damaged)).reason
+
+
+def _damaged_avif(path: Path, box: bytes, offset: int, byte: int) -> Path:
+    """A real AVIF with one byte of ``box`` changed, as a bad download or disk leaves it."""
+    pixels = np.random.default_rng(1).integers(0, 255, (40, 60, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path.with_suffix(".tmp.avif"))
+    data = bytearray(path.with_suffix(".tmp.avif").read_bytes())
+    path.with_suffix(".tmp.avif").unlink()
+    data[data.index(box) + offset] = byte
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.skipif(not features.check("avif"), reason="this Pillow reads no AVIF")
+def test_a_damaged_avif_stops_the_run_with_its_name_not_a_runtime_error(tmp_path: Path) -> None:
+    """Pillow's AVIF reader raises RuntimeError on damaged data: the doctor named the file, the run failed with
+    "RuntimeError: Failed to decode image …, this is a bug in dbtui" (at its start, or mid-caching)."""
+    from engine.data.examples import build_examples
+    from engine.data.images import DataError, image_size
+    from tests.training_helpers import tiny_profile
+
+    Image.new("RGB", (64, 64), (0, 90, 200)).save(tmp_path / "good.png")
+    no_item = _damaged_avif(tmp_path / "no_item.avif", b"infe", 9, 0x3D)  # its item id no longer the primary one
+    bad_colours = _damaged_avif(tmp_path / "bad_colours.avif", b"nclx", 8, 0xCA)  # colour matrix out of range
+    for path in (no_item, bad_colours):
+        assert probe_image(str(path)).error == "unreadable"
+        with pytest.raises(DataError, match=f"cannot read image '{path}'"):
+            image_size(path) if path == no_item else load_rgb(path)
+    profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(tmp_path), "instance_prompt": "zwx"}])
+    with pytest.raises(DataError, match="1 image file\\(s\\) cannot be read as pictures: .*no_item.avif"):
+        build_examples(profile, [tmp_path], {}, [(64, 64)])

@@ -217,6 +217,10 @@ def verify_png(path: str | Path, fmt: str) -> None:
             again.verify()
 
 
+# What Pillow raises on a damaged file (UnidentifiedImageError is an OSError; its AVIF reader raises RuntimeError).
+_DAMAGED = (OSError, ValueError, TypeError, SyntaxError, RuntimeError, struct.error)
+
+
 @contextlib.contextmanager
 def _pixel_limit_is_an_error():
     """Pillow only warns between its pixel limit and twice it; the dataset doctor calls that an error, so training
@@ -273,9 +277,7 @@ def load_rgb(path: Path, most_side: int | None = None):
                 image.draft("RGB", (most_side, most_side))
             picture = to_rgb(upright(image), (255, 255, 255))
         verify_png(path, fmt)
-    except (OSError, ValueError, TypeError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning,
-            struct.error) as error:
-        # Pillow raises all of these for damaged files (UnidentifiedImageError is an OSError).
+    except (*_DAMAGED, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise DataError(f"cannot read image '{path}': {error}; run `dbtui dataset check` on its folder") from None
     if most_side:
         picture.thumbnail((most_side, most_side))
@@ -290,7 +292,7 @@ def image_size(path: Path) -> tuple[int, int]:
         with _pixel_limit_is_an_error(), Image.open(path) as image:
             width, height = image.size
             orientation = orientation_of(image)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+    except (*_DAMAGED, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         # A header larger than Pillow's decompression-bomb guard is refused at open, as load_rgb would refuse it.
         raise DataError(f"cannot read image '{path}': {error}") from None
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
