@@ -192,3 +192,28 @@ def test_a_damaged_avif_stops_the_run_with_its_name_not_a_runtime_error(tmp_path
     profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(tmp_path), "instance_prompt": "zwx"}])
     with pytest.raises(DataError, match="1 image file\\(s\\) cannot be read as pictures: .*no_item.avif"):
         build_examples(profile, [tmp_path], {}, [(64, 64)])
+
+
+def _float_rgb_tiff(path: Path, width: int = 8, height: int = 4) -> None:
+    """An uncompressed TIFF of three 32-bit float samples a pixel (an HDR export), which Pillow does not read."""
+    pixels = np.ones((height, width, 3), "<f4").tobytes()
+    tags = [(256, 3, 1, width), (257, 3, 1, height), (258, 3, 3, 0), (259, 3, 1, 1), (262, 3, 1, 2), (273, 4, 1, 0),
+            (277, 3, 1, 3), (278, 3, 1, height), (279, 4, 1, len(pixels)), (339, 3, 3, 0)]
+    arrays = 8 + 2 + 12 * len(tags) + 4  # where BitsPerSample's and SampleFormat's three values go
+    values = {258: arrays, 339: arrays + 6, 273: arrays + 12}
+    ifd = struct.pack("<H", len(tags)) + b"".join(
+        struct.pack("<HHI", tag, kind, count) + (struct.pack("<I", values[tag]) if tag in values else
+                                                 struct.pack("<HH" if kind == 3 else "<I", value, *([0] if kind == 3 else [])))
+        for tag, kind, count, value in tags)
+    path.write_bytes(b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + struct.pack("<6H", 32, 32, 32, 3, 3, 3)
+                     + pixels)
+
+
+def test_a_tiff_of_a_kind_pillow_does_not_read_is_not_called_damaged(tmp_path: Path) -> None:
+    """A 32-bit float colour TIFF was "a damaged TIFF file (its header cannot be read)": the user would copy it again,
+    to the same refusal, where exporting it otherwise is what helps."""
+    _float_rgb_tiff(tmp_path / "hdr.tif")
+    reason = probe_image(str(tmp_path / "hdr.tif")).reason
+    assert "damaged" not in reason and "3 samples of 32-bit floating point" in reason and "export it as" in reason
+    (tmp_path / "cut.tif").write_bytes(b"II*\x00\x08\x00\x00\x00\xff\xff")
+    assert probe_image(str(tmp_path / "cut.tif")).reason == "it is a damaged TIFF file (its header cannot be read)"

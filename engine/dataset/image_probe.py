@@ -8,6 +8,7 @@ scaling reads the whole file, so truncation is still noticed, at a fraction of t
 from __future__ import annotations
 
 import re
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,6 +212,10 @@ def identify_file(path: str) -> tuple[str, str]:
         return "unreadable", error.strerror or str(error)
     for offset, magic, fmt in _IMAGE_SIGNATURES:
         if head[offset:offset + len(magic)] == magic:
+            kind = _tiff_kind(path) if fmt == "TIFF" else ""
+            if kind:
+                return "unreadable", (f"it is a TIFF of {kind}, which Pillow does not read: export it as an 8- or "
+                                      "16-bit TIFF, a PNG or a JPEG")
             return "unreadable", f"it is a damaged {fmt} file (its header cannot be read)"
     for magic, fmt, plugin in _PHOTO_CONTAINERS:
         if head[4:4 + len(magic)] == magic:
@@ -219,6 +224,26 @@ def identify_file(path: str) -> tuple[str, str]:
             return "unreadable", (f"it is a {fmt} photo, which this Python cannot read: `pip install pillow-heif` "
                                   "(dbtui's setup installs it), or export it as JPEG")
     return "not_image", f"it is {describe_bytes(head)}"
+
+
+def _tiff_kind(path: str) -> str:
+    """What a TIFF of a kind Pillow does not open holds ("3 samples of 32-bit floating point per pixel": float colour,
+    64-bit samples); "" where its header does not read, or it is of a kind Pillow opens: then it is damaged."""
+    from PIL import TiffImagePlugin
+
+    try:
+        with open(path, "rb") as file, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a damaged header's warning: the finding says it
+            tags = TiffImagePlugin.ImageFileDirectory_v2(file.read(8))
+            file.seek(tags.next)
+            tags.load(file)
+        bits, number, samples = tags[258][0], tags.get(339, (1,))[0], tags.get(277, 1)
+    except (OSError, ValueError, SyntaxError, KeyError, IndexError, TypeError, struct.error):
+        return ""
+    if bits < 32 or (bits == 32 and samples == 1):
+        return ""  # a kind Pillow reads: it failed on damage
+    kind = {1: "unsigned integer", 2: "signed integer", 3: "floating point"}.get(number, "unknown")
+    return f"{samples} samples of {bits}-bit {kind} per pixel"
 
 
 def describe_bytes(head: bytes) -> str:
