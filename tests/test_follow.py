@@ -156,7 +156,7 @@ def test_sigterm_while_watching_stops_the_trainer_as_a_first_ctrl_c_would(tmp_pa
     sent = iter([True])
 
     def terminate_once(event) -> None:
-        if next(sent, False):
+        if event.kind == "step_ended" and next(sent, False):  # once a step is trained, a stop saves one
             os.kill(os.getpid(), signal.SIGTERM)
 
     before = signal.getsignal(signal.SIGTERM)
@@ -168,14 +168,14 @@ def test_sigterm_while_watching_stops_the_trainer_as_a_first_ctrl_c_would(tmp_pa
 
 
 def _ends_then_signals(folder: RunFolder, signum: int) -> _DisplayCall:
-    """A display that, at the first event, writes the run's end (as the trainer would once stopped), then sends this
-    process ``signum``."""
+    """A display that, at the first step (a stop from then on saves a checkpoint), writes the run's end (as the trainer
+    would once stopped), then sends this process ``signum``."""
     import os
 
     sent = iter([True])
 
     def once(event) -> None:
-        if next(sent, False):
+        if event.kind == "step_ended" and next(sent, False):
             _write(folder, RunFinished(step=1, outputs={}, seconds=1.0, status="stopped"))
             os.kill(os.getpid(), signum)
 

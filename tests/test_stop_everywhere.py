@@ -155,13 +155,15 @@ class CtrlCAtTheModelLoad:
 def test_a_ctrl_c_in_setup_says_nothing_needs_saving_and_once_set_up_that_a_checkpoint_comes(tmp_path: Path, capsys) -> None:
     """A Ctrl-C while the model loaded said "saving a checkpoint at the next step boundary": none is saved then."""
     from dbtui.cli.watch import watch
-    from engine.events import PhaseStarted, RunFinished, RunStarted
+    from engine.events import PhaseStarted, RunFinished, RunStarted, StepEnded
     from engine.runs.sinks import JsonlSink
 
     trainer = subprocess.Popen([sys.executable, "-c", ""])
     trainer.wait()
     said = []
-    for before in ([], [RunStarted(run_dir="r", profile={}, hardware={}, versions={}, total_steps=9)]):
+    started = RunStarted(run_dir="r", profile={}, hardware={}, versions={}, total_steps=9)
+    step = StepEnded(step=1, total_steps=9, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4, it_per_s=1.0, eta_s=8.0)
+    for before in ([], [started], [started, step]):
         folder = RunFolder(tmp_path / f"run{len(before)}").create()
         sink = JsonlSink(folder.events)
         for event in [*before, PhaseStarted(phase="load_model"), RunFinished(step=0, outputs={}, seconds=1.0, status="stopped")]:
@@ -171,7 +173,10 @@ def test_a_ctrl_c_in_setup_says_nothing_needs_saving_and_once_set_up_that_a_chec
         watch(folder, CtrlCAtTheModelLoad(), trainer)
         said.append(capsys.readouterr().err)
     assert "stopping: before the first step nothing needs saving" in said[0] and "checkpoint" not in said[0]
-    assert "stopping: saving a checkpoint at the next step boundary" in said[1]
+    # Set up but no step trained yet (the base round, say): the trainer ends before its first step, saving nothing.
+    assert "stopping: before the first step nothing needs saving; the run ends before it" in said[1]
+    assert "checkpoint" not in said[1]
+    assert "stopping: saving a checkpoint at the next step boundary" in said[2]
 
 
 def test_a_stop_asked_the_moment_the_run_starts_stops_it_and_one_asked_before_does_not(tmp_path: Path, monkeypatch) -> None:
@@ -228,3 +233,36 @@ def test_a_stop_asked_as_setup_ends_stops_before_the_first_step_without_a_checkp
     assert not list(folder.checkpoints.glob("step-*")) and not (folder.control / "stop").exists()
     state = folder.read_state()
     assert state.status == "stopped" and state.step == 0
+
+
+# Runs the worker with a Ctrl-C (SIGINT to the trainer) once set-up is done, before the run's first step.
+WORKER_INTERRUPTED_AS_THE_RUN_STARTS = """
+import os, signal, sys
+from engine.runs.supervisor import Supervisor
+from engine.runs.worker import main
+original = Supervisor.attach
+def attach(self, trainer):
+    original(self, trainer)
+    os.kill(os.getpid(), signal.SIGINT)
+Supervisor.attach = attach
+sys.exit(main([sys.argv[1]]))
+"""
+
+
+def test_a_ctrl_c_as_the_run_starts_stops_before_the_first_step_without_a_checkpoint(tmp_path: Path) -> None:
+    """A Ctrl-C between set-up's end and the first step trained that step and saved a checkpoint, as a stop asked
+    through the run folder in that moment no longer does, though `dbtui run` had said that nothing needs saving."""
+    from tests.runs_helpers import python
+
+    folder = RunFolder(tmp_path / "run").create()
+    folder.profile.write_text(profile_file(tmp_path, training={"max_train_steps": 4}).read_text())
+    process = python(WORKER_INTERRUPTED_AS_THE_RUN_STARTS, str(folder.path), stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, text=True)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-3000:]
+    events = list(read_events(folder.events))
+    assert not [e for e in events if e.kind == "step_ended"]
+    assert events[-1].kind == "run_finished" and events[-1].status == "stopped"
+    assert not list(folder.checkpoints.glob("step-*"))
+    assert folder.read_state().status == "stopped" and folder.read_state().step == 0
+    assert "stopped at step 0" in stdout

@@ -43,7 +43,8 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
     last: Event | None = None
     interrupted = False
     trained = False  # the training phase is over: what follows is the final samples and the outputs
-    began = False  # this attempt set up (its run_started): a stop before, in the model load or the caching, saves nothing
+    began = False  # this attempt set up (its run_started)
+    stepped = False  # this attempt trained a step: a stop before, in the set-up or the base round, saves nothing
     follower = EventFollower(folder, start)
     stopped = lambda: process is not None and process.poll() is not None  # noqa: E731
     with display, _signals_as_interrupts(process, folder, own_session):
@@ -54,6 +55,7 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
                     # What the event says holds once it is written, even for a Ctrl-C while it is shown.
                     trained |= event.kind == "phase_finished" and getattr(event, "phase", "") == "training"
                     began |= event.kind == "run_started"
+                    stepped |= event.kind == "step_ended"
                     display(event)
                     last = event
                 break
@@ -68,8 +70,9 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
                 print("\nstopping: " + ("training is over; the final samples and outputs are being written (Ctrl-C "
                                         "again to quit at once, leaving them unfinished)" if trained else
                                         "saving a checkpoint at the next step boundary (Ctrl-C again to quit at once)"
-                                        if began else "before the first step nothing needs saving; the run ends as soon "
-                                        "as its setup lets it (Ctrl-C again to quit at once)"),
+                                        if stepped else "before the first step nothing needs saving; the run ends "
+                                        + ("before it" if began else "as soon as its setup lets it")
+                                        + " (Ctrl-C again to quit at once)"),
                       file=sys.stderr, flush=True)
     if process is not None:
         process.wait()

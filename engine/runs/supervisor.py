@@ -26,7 +26,7 @@ class Supervisor:
         self.resume_step = 0
         self.cancel = cancel or threading.Event()
         self.stop_requested = False
-        self.training = False
+        self.training = False  # this attempt has trained a step: a stop from now on saves one first
         self.started = time.time()
         self._last_beat = 0.0
         self.checkpointer: Checkpointer | None = None
@@ -53,9 +53,9 @@ class Supervisor:
 
     # -- signals -------------------------------------------------------------------
     def install_signals(self) -> None:
-        """First SIGINT/SIGTERM: save at the step boundary and stop. Second SIGINT: exit now. SIGHUP (the terminal
-        or the SSH connection closing) is ignored: losing the connection never stops training, in the foreground
-        too, and `dbtui attach` follows the run again."""
+        """First SIGINT/SIGTERM: save at the step boundary and stop (before this attempt's first step: stop before it,
+        with nothing to save). Second SIGINT: exit now. SIGHUP (the terminal or the SSH connection closing) is ignored:
+        losing the connection never stops training, in the foreground too, and `dbtui attach` follows the run again."""
 
         def on_signal(signum: int, frame: Any) -> None:
             if self.stop_requested and signum == signal.SIGINT:
@@ -72,9 +72,9 @@ class Supervisor:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     def watch_setup_requests(self, every: float = 1.0) -> None:
-        """Until the first step, a stop asked through the control folder is acted on as SIGTERM is: class images and
-        caching take many minutes on a real model, and `dbtui stop` must not wait for them. (From the first step on,
-        ``on_step`` takes every request.)"""
+        """Until the first step is trained, a stop asked through the control folder is acted on as SIGTERM is: class
+        images, caching and the base round take many minutes on a real model, and `dbtui stop` must not wait for them.
+        (From the first step on, ``on_step`` takes every request.)"""
         stop = self.folder.control / "stop"
 
         def poll() -> None:
@@ -113,7 +113,6 @@ class Supervisor:
         if self.resume is not None:
             trainer.rounds.score_base_again()  # while the models are the base model's: the checkpoint loads next
             self.checkpointer.load(self.resume)
-        self.training = True
         if trainer.accelerator.is_main_process:
             self._take_setup_stop()
             self.write_state("running", trainer.global_step, trainer.total_steps)
@@ -129,6 +128,7 @@ class Supervisor:
         self.cancel.set()
 
     def on_step(self, trainer: Any, step: int) -> None:
+        self.training = True
         loss = trainer.last_loss
         if not math.isfinite(loss):
             raise NonFiniteLossError(f"the loss became {loss} at step {step}; the last good checkpoint is kept")
