@@ -217,6 +217,33 @@ def test_a_finished_run_whose_state_file_is_lost_or_damaged_is_known_finished_by
     assert [step for step, _ in complete_checkpoints(folder)] == [35]
 
 
+def test_a_finished_run_whose_state_file_is_lost_and_finish_line_damaged_is_known_finished_by_its_outputs(
+        tmp_path: Path) -> None:
+    """Its run_finished line skipped by the reader and its state file gone, it read "unknown": `dbtui resume` trained
+    again from its latest checkpoint and wrote over its outputs."""
+    import json
+
+    from engine.events import RunStarted, StepEnded
+    from engine.runs.launcher import RunFinishedError
+    from engine.runs.sinks import JsonlSink
+
+    folder, profile = run_with_checkpoints(tmp_path, [35])
+    sink = JsonlSink(folder.events)
+    for event in (RunStarted(run_dir=str(folder.path), profile={}, hardware={}, versions={}, total_steps=40),
+                  StepEnded(step=40, total_steps=40, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4, it_per_s=1.0, eta_s=0.0)):
+        sink(event)
+    sink.close()
+    with folder.events.open("a") as events:  # a finish whose step is not a number: the reader skips it
+        events.write(json.dumps({"kind": "run_finished", "time": 1.0, "step": "forty", "outputs": {}, "seconds": 1.0,
+                                 "status": "finished"}) + "\n")
+    assert folder.finished_step() is None and folder.status() == "unknown"  # neither the state nor the events say it
+    folder.outputs.mkdir()
+    (folder.outputs / "profile.toml").write_text("name = 't'\n")  # written by the trainer once its final model is whole
+    assert folder.finished_step() == 40 and folder.status() == "finished"
+    with pytest.raises(RunFinishedError, match="holds a finished run \\(step 40"):
+        _prepare(folder, profile, "latest", None)
+
+
 def test_an_edit_of_the_runs_own_profile_is_checked_against_what_the_checkpoint_was_trained_with(tmp_path: Path) -> None:
     """`dbtui resume RUN` reads RUN/profile.toml: edited there, a new size or learning rate went through unchecked."""
     from engine.profile import load_profile

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.events import RunFinished, event_from_dict
+from engine.events import RunFinished, StepEnded, event_from_dict
 from engine.json_file import is_number
 from engine.runs.folder_refusals import RunFolderError, unusable_folder
 from engine.runs.held_file import held
@@ -145,20 +145,21 @@ class RunFolder:
     def finished_step(self) -> int | None:
         """The step a finished run ended at (its outputs/ hold that step), else None: by the state file, or by the
         event log where the state file says otherwise (missing, damaged, or not yet rewritten when the trainer was
-        killed after its last event), so that a finished run is never trained over again. Not where a trainer started
-        since wrote the state file: the run is that attempt's, as ``status`` says it."""
+        killed after its last event), so that a finished run is never trained over again; where the events' finish
+        is damaged too, by its outputs. Not where a trainer started since wrote the state file: the run is that
+        attempt's, as ``status`` says it."""
         state = self.read_state()
         if state is not None and state.status == "finished":
             return state.step
         finish = self._finish_by_events(state)
-        return None if finish is None else finish.step
+        return self._finish_by_outputs(state) if finish is None else finish.step
 
     def status(self) -> str:
         """The run's status in one word (see ``run_status``): "finished" too where its state file is lost, damaged or
         was not rewritten (the trainer killed after its last event) and its events say it finished."""
         state = self.read_state()
         status = run_status(state, self.path)
-        if status in ("unknown", CRASHED) and self._finish_by_events(state) is not None:
+        if status in ("unknown", CRASHED) and (self._finish_by_events(state) or self._finish_by_outputs(state)) is not None:
             return "finished"
         return status
 
@@ -169,6 +170,19 @@ class RunFolder:
         if finish is None or (state is not None and is_number(finish.time) and state.started > finish.time):
             return None
         return finish
+
+    def _finish_by_outputs(self, state: RunState | None) -> int | None:
+        """The step of a run whose outputs say it finished: the trainer writes outputs/profile.toml once its final
+        model is whole, so it stands where the state file is lost and the events' finish is damaged (skipped by their
+        reader). Not where a trainer started after it: a finished run resumed by an older dbtui is that attempt's."""
+        try:
+            written = (self.outputs / "profile.toml").stat().st_mtime
+        except OSError:
+            return None
+        if state is not None and state.started > written:
+            return None
+        step = last_step(self.events)
+        return step if step is not None else state.total_steps if state is not None else 0
 
     def is_live(self) -> bool:
         """True while a trainer process holds this folder."""
@@ -331,6 +345,23 @@ def finished_by_events(events_file: Path) -> int | None:
     """The last step of a run whose last end was a finish (its outputs/ hold that step); None otherwise."""
     finish = last_finish(events_file)
     return None if finish is None else finish.step
+
+
+def last_step(events_file: Path) -> int | None:
+    """The step of the last readable step_ended event; None where there is none."""
+    try:
+        lines = events_file.read_bytes().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if b'"step_ended"' in line:
+            try:
+                event = event_from_dict(json.loads(line))
+            except (ValueError, TypeError):
+                continue
+            if isinstance(event, StepEnded):
+                return event.step
+    return None
 
 
 def last_finish(events_file: Path) -> RunFinished | None:
