@@ -292,3 +292,16 @@ def test_the_rules_of_thumb_stop_growing_past_a_small_subject_set() -> None:
             "set of about 3–50; set training.max_train_steps: with it and training.num_train_epochs both empty, "
             "training runs 122000 steps)") in said
     assert "2000 wanted (a suggestion: 40 per usable image, at least 100 and at most 2000;" in said
+
+
+@pytest.mark.parametrize("workers", [-3, 0])
+def test_fewer_than_one_worker_is_refused_from_python_as_the_cli_refuses_it(workers: int, fixture_dir: Path,
+                                                                               tmp_path: Path) -> None:
+    """check_dataset(workers=-3) ran one process and said nothing, where `--workers -3` is refused."""
+    from engine.dataset import WorkersError, prepare_dataset
+
+    with pytest.raises(WorkersError, match=f"workers {workers} is not usable: give 1 or more"):
+        check_dataset(fixture_dir, workers=workers)
+    with pytest.raises(ValueError, match="give 1 or more"):
+        prepare_dataset(fixture_dir, tmp_path / "prepared", resolution=64, workers=workers)
+    assert not (tmp_path / "prepared").exists()

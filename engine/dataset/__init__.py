@@ -3,7 +3,7 @@
 from engine.dataset.autocaption import AutocaptionResult, autocaption
 from engine.dataset.captions import CaptionStore, Change, ChangeSet, training_caption
 from engine.dataset.checks import check_dataset
-from engine.dataset.errors import CaptionError, CaptionerUnavailableError, DatasetError, TokenizerError
+from engine.dataset.errors import CaptionError, CaptionerUnavailableError, DatasetError, TokenizerError, WorkersError
 from engine.dataset.files import IMAGE_EXTENSIONS, caption_path, list_images
 from engine.dataset.image_probe import ImageProbe
 from engine.dataset.prepare import PrepareResult, prepare_dataset
@@ -29,6 +29,7 @@ __all__ = [
     "Summary",
     "TextReader",
     "TokenizerError",
+    "WorkersError",
     "autocaption",
     "caption_path",
     "check_concept",

@@ -17,7 +17,7 @@ from engine.dataset.class_checks import class_image_findings
 from engine.dataset.duplicates import DEFAULT_MAX_DISTANCE, duplicate_groups
 from engine.dataset.files import caption_path, how_misnamed, list_images, misnamed_caption, name_key, scan_folder
 from engine.dataset.image_probe import ImageProbe, probe_image, problem_text
-from engine.dataset.options import bucket_list, checked_caption_extension, checked_resolution
+from engine.dataset.options import bucket_list, checked_caption_extension, checked_resolution, checked_workers
 from engine.dataset.pool import run_phase
 from engine.dataset.report import DatasetReport, Finding, summarise
 from engine.dataset.sub_folders import folder_findings
@@ -335,6 +335,7 @@ def check_dataset(
     ``instance_dir``: ``folder`` is a profile concept's, so generated class images alone there are no training images.
     """
     resolution = checked_resolution(resolution)
+    workers = checked_workers(workers)
     if readers is None:
         readers = [TextReader(tokenizer)] if tokenizer is not None else []
     elif tokenizer is None and readers:

@@ -9,6 +9,10 @@ class DatasetError(DbtuiError):
     """A dataset folder that cannot be used as asked (missing, or the same as the output)."""
 
 
+class WorkersError(DatasetError, ValueError):
+    """A number of worker processes below 1 (None: one per CPU)."""
+
+
 class CaptionError(DbtuiError):
     """A caption operation that cannot be done (nothing to undo, unreadable file)."""
 

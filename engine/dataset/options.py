@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.data.buckets import Bucket, standard_buckets
 from engine.profile.fields import caption_extension
-from engine.dataset.errors import DatasetError
+from engine.dataset.errors import DatasetError, WorkersError
 
 # The profile's limits (engine/profile/schema.py: dataset.resolution), so a value the doctor
 # accepts is one a profile can train with.
@@ -18,6 +18,13 @@ def checked_resolution(resolution: int) -> int:
             f"{MAX_RESOLUTION}, a multiple of {RESOLUTION_STEP} (512 for SD 1.x, 768 for SD 2-v, 1024 for SDXL)"
         )
     return resolution
+
+
+def checked_workers(workers: int | None) -> int | None:
+    """``workers`` as given, refused below 1 as the CLI's --workers is: a negative number ran one process unsaid."""
+    if workers is not None and workers < 1:
+        raise WorkersError(f"workers {workers} is not usable: give 1 or more worker processes, or None for one per CPU")
+    return workers
 
 
 def checked_caption_extension(extension: str) -> str:

@@ -31,7 +31,7 @@ from engine.dataset.image_probe import (
     identify_file,
     problem_text,
 )
-from engine.dataset.options import bucket_list, checked_caption_extension, checked_resolution
+from engine.dataset.options import bucket_list, checked_caption_extension, checked_resolution, checked_workers
 from engine.dataset.pool import run_phase
 from engine.dataset.prepare_captions import CAPTION, copy_captions
 from engine.dataset.prepare_captions import write_prepared_file as _write_output
@@ -102,6 +102,7 @@ def prepare_dataset(
     """Prepare every image of ``src`` into ``dst`` (created if needed). See the module docstring."""
     src, dst = Path(src), Path(dst)
     resolution = checked_resolution(resolution)
+    workers = checked_workers(workers)
     caption_extension = checked_caption_extension(caption_extension)
     if os.path.realpath(dst) == os.path.realpath(src):
         raise DatasetError(f"the prepared folder must not be the originals' folder ({src}): choose another one")
