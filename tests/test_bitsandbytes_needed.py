@@ -93,12 +93,28 @@ def test_a_resume_is_told_to_install_bitsandbytes_not_to_change_what_its_checkpo
     """`dbtui resume` of an NF4, 8-bit Adam run on a machine without bitsandbytes advised quantize = "fp8" and
     name = "adamw": followed, the resume refused them, its checkpoints having been trained otherwise."""
     from engine.runs.launcher import start_run
+    from tests.runs_helpers import run_with_checkpoints
 
+    folder, _ = run_with_checkpoints(tmp_path, [5])
     profile = tiny_profile(tmp_path, optimizer={"name": "adamw8bit"}, model={"quantize": "nf4"}, training=LORA)
     with pytest.raises(RunInputsMissingError) as refused:
-        start_run(profile, resume="latest", run_dir=tmp_path / "runs" / profile.name)
+        start_run(profile, resume="latest", run_dir=folder.path)
     said = str(refused.value)
     assert said.count("pip install bitsandbytes") == 2 and "fp8" not in said and "set name" not in said
     assert "a resume keeps it" in said
     with pytest.raises(RunInputsMissingError, match='set quantize = "fp8"'):  # a new run may change them
-        start_run(profile, run_dir=tmp_path / "runs" / profile.name)
+        start_run(profile, run_dir=folder.path)
+
+
+def test_a_resume_with_no_checkpoint_is_offered_what_a_new_run_is(tmp_path: Path, no_bitsandbytes: None) -> None:
+    """A resume of a run stopped before its first checkpoint trains from the start, and may change its quantize: it
+    was told only to install bitsandbytes, "the run's checkpoints were trained with it", where it had none."""
+    from engine.runs.launcher import start_run
+    from tests.runs_helpers import run_with_checkpoints
+
+    folder, _ = run_with_checkpoints(tmp_path, [])
+    profile = tiny_profile(tmp_path, model={"quantize": "nf4"}, training=LORA)
+    with pytest.raises(RunInputsMissingError) as refused:
+        start_run(profile, resume="latest", run_dir=folder.path)
+    said = str(refused.value)
+    assert 'pip install bitsandbytes, or set quantize = "fp8"' in said and "checkpoints" not in said

@@ -144,8 +144,12 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     start). Without it, a folder that already has checkpoints is refused (RunExistsError) instead of
     silently starting over.
     """
-    check_inputs(profile, run_dir, resuming=resume is not None)
     folder = RunFolder(Path(run_dir or run_dir_for(profile)))
+    # Stopped before its first checkpoint: nothing is lost by training from the start. With several
+    # machines the worker's own check stays, since each machine must see the checkpoint.
+    from_start = resume == "latest" and profile.launch.num_machines == 1 and not complete_checkpoints(folder)
+    # A resume that trains from the start may change what no checkpoint was trained with: its advice says so.
+    check_inputs(profile, run_dir, resuming=resume is not None and not from_start)
     if resume and resume != "latest":
         resume = checkpoint_named(folder, resume)
     # Machine 0 writes the run's events and state; another machine's own disk holds none of them.
@@ -154,9 +158,6 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
                                  f"{_runs_near(folder.path)}. Check the profile's name and saving.output_dir (a relative "
                                  f"output_dir is read from the folder dbtui runs in, {Path.cwd()}), or start it without --resume.")
     rank = profile.launch.machine_rank
-    # Stopped before its first checkpoint: nothing is lost by training from the start. With several
-    # machines the worker's own check stays, since each machine must see the checkpoint.
-    from_start = resume == "latest" and profile.launch.num_machines == 1 and not complete_checkpoints(folder)
     asked = bool(resume)  # a resume, told as one (`dbtui resume` has no --set), even where it starts afresh
     if from_start:
         resume = None
