@@ -161,7 +161,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(work) -> int:
     from dbtui.console import PhaseDisplay
+    from engine.runs.library_noise import hide_library_progress_bars
 
+    hide_library_progress_bars()
     with PhaseDisplay() as display:
         result = work(display)
     print(f"wrote {result}")

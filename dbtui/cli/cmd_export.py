@@ -48,7 +48,9 @@ def _export(args: argparse.Namespace) -> int:
     from dbtui.cli.cmd_runs import find_run
     from dbtui.console import PhaseDisplay
     from engine.runs.export import export_checkpoint
+    from engine.runs.library_noise import hide_library_progress_bars
 
+    hide_library_progress_bars()
     folder = find_run(args.run, args.dir)
     with PhaseDisplay() as display:
         outputs = export_checkpoint(Path(folder.path), args.step, emit=display)

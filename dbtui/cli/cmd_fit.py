@@ -162,13 +162,14 @@ def _fit(args: argparse.Namespace) -> int:
 def _estimate_and_test(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from engine.events import StepEnded
+    from engine.events import PhaseStarted, StepEnded
     from engine.events import Warning as RunWarning
     from engine.runs.fit import LACKS_STATE, MIN_STEPS, fit_test, launch_note
     from engine.profile import load_profile
     from engine.runs.folder import run_dir_for
     from engine.runs.folder import check_creatable
     from engine.runs.launcher import RunInputsMissingError, check_inputs
+    from engine.runs.library_noise import hide_library_progress_bars
 
     from dbtui.console import describe
     from dbtui.format import duration
@@ -191,8 +192,8 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
     def progress(event) -> None:
         if isinstance(event, StepEnded):
             print(f"  step {event.step}: loss {event.loss:.4f}", flush=True)
-        elif isinstance(event, RunWarning):
-            print(f"  {describe(event)}", flush=True)
+        elif isinstance(event, RunWarning) or (isinstance(event, PhaseStarted) and event.phase != "training"):
+            print(f"  {describe(event)}", flush=True)  # a set-up phase's start: what its seconds or minutes go to
 
     steps = max(MIN_STEPS, args.steps)
     run_steps = profile.training.max_train_steps
@@ -208,6 +209,7 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
     if launched:
         print(launched, flush=True)
     print(f"fit test: {_steps(steps)} of {args.profile}", flush=True)
+    hide_library_progress_bars()
     result = dataclasses.replace(fit_test(profile, steps, progress, price_per_hour=args.price_per_hour), memory_estimate=estimate)
     vram = f"{result.peak_vram_mb / 1024:.2f} GB" if result.peak_vram_mb is not None else "not measured (no CUDA)"
     print(f"peak VRAM (torch): {vram}")

@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from engine.errors import DbtuiError
-from engine.events import Event, Warning
+from engine.events import Event, PhaseFinished, PhaseStarted, Warning
 from engine.runs.checkpoints import (MANIFEST, CheckpointError, CheckpointMismatchError, complete_checkpoints, damage_of,
                                     read_manifest, restore_part)
 from engine.runs.export_pin import pinned
@@ -151,9 +152,12 @@ def build_export(folder: RunFolder, profile: Any, target: Path, again: str, rest
     _check_writable(target, again)  # before the minutes the base model takes to load
     _check_base_model(profile.model.pretrained, folder)
     _check_formats(profile, folder, None, again)  # by the family the model's files say, before its minutes of loading
+    started = time.perf_counter()
+    emit(PhaseStarted(phase="load_model", description=profile.model.pretrained))  # the seconds or minutes that go here
     model = resolve_model_folder(profile.model.pretrained, revision=profile.model.revision, work_dir=folder.path / "model",
                                  emit=emit, tokenizer=profile.model.tokenizer, run_base=True)
     components = load_components(model, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
+    emit(PhaseFinished(phase="load_model", seconds=time.perf_counter() - started))
     _check_formats(profile, folder, components.family.id, again)  # a family only its weights could tell
     text_encoders = restore(components)
     try:

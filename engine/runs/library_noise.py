@@ -37,3 +37,18 @@ def hold_back_library_noise() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropMessage) and f.part == part for f in logger.filters):
             logger.addFilter(_DropMessage(part))
+
+
+def hide_library_progress_bars() -> None:
+    """Turn off diffusers' and transformers' tqdm bars ("Loading pipeline components", "Loading weights", "Writing
+    model shards"): they broke into the lines of dbtui's own phases, which say what is loading. The Hub's download
+    bars stay: a download of gigabytes has no progress of dbtui's to show. Imports both libraries."""
+    import huggingface_hub.utils as hub
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    downloads_shown = not hub.are_progress_bars_disabled()
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()  # which turns the Hub's bars off too
+    if downloads_shown:
+        hub.enable_progress_bars()
