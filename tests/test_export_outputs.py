@@ -92,3 +92,21 @@ def test_an_interrupted_export_again_leaves_the_users_single_file_under_its_usua
     assert [(out / f"t.{ext}").read_text() for ext in ("safetensors", "ckpt")] == ["second", "second"]
     assert [(out / f"t.previous.{ext}").read_text() for ext in ("safetensors", "ckpt", "yaml")] == ["first", "first", "v model"]
     assert not (out / "t.yaml").exists()  # the new files wrote none: the old one went with the files it was for
+
+
+@pytest.mark.parametrize("name, kohya", [("me-lora", "me-lora-kohya.safetensors"), ("me_LoRA", "me_LoRA-kohya.safetensors"),
+                                         ("zwx", "zwx-lora-kohya.safetensors"), ("flora", "flora-lora-kohya.safetensors")])
+def test_a_runs_kohya_file_says_lora_once_and_is_not_taken_for_its_model(tmp_path: Path, name: str, kohya: str) -> None:
+    """A run named me-lora wrote me-lora-lora-kohya.safetensors. The new name must still be told from the run's single
+    file, which `dbtui convert to-diffusers RUN` otherwise suggests converting."""
+    from engine.convert.run_folder_hint import _single_files
+    from engine.training.outputs import save_outputs
+
+    family = SimpleNamespace(export_lora=lambda folder, unet, encoders: folder.mkdir(),
+                             export_lora_kohya=lambda lora, out, components, emit: out.write_text("kohya"))
+    profile = tiny_profile(tmp_path, name=name, training={"method": "lora"}, saving={"export": ["lora_kohya"]})
+    out = tmp_path / "outputs"
+    outputs = save_outputs(profile, SimpleNamespace(family=family), None, None, out, lambda event: None)
+    assert outputs["lora_kohya"] == str(out / kohya) and (out / kohya).is_file()
+    (out / f"{name}.safetensors").write_text("model")
+    assert _single_files(out) == [out / f"{name}.safetensors"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,19 @@ from engine.convert.kohya_lora_names import looks_sdxl, sgm_unet_keys
 from engine.convert.load_checkpoint import read_checkpoint
 
 LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
+# A run name whose last word is "lora" (me-lora, me_LoRA): its kohya file says "lora" once, not me-lora-lora-kohya.
+_ENDS_IN_LORA = re.compile(r"(^|[-_.])lora$", re.IGNORECASE)
+
+
+def kohya_file_name(run_name: str) -> str:
+    """The name of a run's kohya LoRA file in its outputs and exports: NAME-lora-kohya.safetensors, or
+    NAME-kohya.safetensors where NAME ends in "lora" as a word of its own."""
+    return f"{run_name}-kohya.safetensors" if _ENDS_IN_LORA.search(run_name) else f"{run_name}-lora-kohya.safetensors"
+
+
+def is_kohya_file(path: Path) -> bool:
+    """Whether ``path`` is named as kohya_file_name names a run's kohya LoRA file (whatever the run's name)."""
+    return path.name.lower().endswith("-kohya.safetensors") and bool(_ENDS_IN_LORA.search(path.name[:-len("-kohya.safetensors")]))
 
 
 def open_lora(lora_dir_or_file: str | Path, out_file: str | Path) -> tuple[Path, Path, Any]:

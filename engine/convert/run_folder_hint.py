@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.convert.lora_export import is_kohya_file
+
 
 def run_folder_hint(folder: Path, wanted: str) -> str | None:
     """The advice for ``folder`` when it is a run folder or (a part of) one of its checkpoints, else None.
@@ -40,7 +42,7 @@ def _finished(outputs: Path, wanted: str) -> Path:
 def _single_files(outputs: Path) -> list[Path]:
     """The single-file models in a run's ``outputs``, not their previous copies nor a LoRA's kohya file."""
     return sorted(path for suffix in (".safetensors", ".ckpt") for path in outputs.glob(f"*{suffix}")
-                  if not path.stem.endswith((".previous", "-lora-kohya")))
+                  if not path.stem.endswith(".previous") and not is_kohya_file(path))
 
 
 def _lora_alone(outputs: Path) -> bool:

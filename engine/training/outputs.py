@@ -170,6 +170,8 @@ def save_outputs(
 ) -> dict[str, str]:
     """Write every export the profile asks for; returns {format: path}. ``text_encoders`` None: none trained,
     and a whole pipeline reads them from the base model."""
+    from engine.convert.lora_export import kohya_file_name
+
     started = time.perf_counter()
     formats = list(profile.saving.export)
     lora = profile.training.method == "lora"
@@ -185,7 +187,7 @@ def save_outputs(
         outputs["lora_diffusers"] = str(lora_dir / "pytorch_lora_weights.safetensors")
     pipeline_dir = out_dir / "diffusers"
     single_files = {fmt: out_dir / f"{profile.name}.{fmt}" for fmt in ("safetensors", "ckpt") if fmt in formats}
-    kohya = out_dir / f"{profile.name}-lora-kohya.safetensors" if "lora_kohya" in formats else None
+    kohya = out_dir / kohya_file_name(profile.name) if "lora_kohya" in formats else None
     with _work_folder(out_dir) as work:
         if "diffusers" in formats or single_files:
             # Asked for single files only, the pipeline they are made from is a temporary: left in out_dir, it was an
