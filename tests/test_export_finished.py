@@ -95,6 +95,7 @@ def test_a_finished_runs_last_step_on_a_base_model_it_does_not_fit_is_said_so(tm
             export_checkpoint(run.path, 2)
         said = str(raised.value)
         assert "do not fit the base model builtin:tiny-sdxl that model.pretrained names in" in said, said
+        assert said.startswith(f"the run's final weights in {run.outputs}") and "checkpoint" not in said, said
         assert "it was trained from builtin:tiny-sd1" in said and "training.lora" not in said, said
         # A base of another family (Flux.1's transformer where a unet trained): 'the transformer has no LoRA adapter to
         # save' once loaded, or 'incomplete ... use another kept step', which none is.

@@ -48,7 +48,8 @@ def export_finished(folder: RunFolder, step: int, emit: Callable[[Event], None])
         try:
             return read(components, profile, source)
         except CheckpointMismatchError as error:  # the trained settings build the model: only the base can differ
-            raise base_model_mismatch(error, trained, source, profile, folder.profile, record=record) from None
+            raise base_model_mismatch(error, trained, source, profile, folder.profile, record=record,
+                                      weights=f"the run's final weights in {source}") from None
 
     return build_export(folder, profile, target, again, restore, emit)
 

@@ -52,16 +52,18 @@ def export_settings(now: Profile, manifest: dict[str, Any], checkpoint: Path, pr
 
 
 def base_model_mismatch(error: CheckpointMismatchError, manifest: dict[str, Any], checkpoint: Path, now: Profile,
-                        profile_file: Path, *, record: str = "its manifest.json") -> CheckpointMismatchError:
+                        profile_file: Path, *, record: str = "its manifest.json", weights: str = "") -> CheckpointMismatchError:
     """``error`` (the checkpoint's weights do not fit the model built for them) said for an export: where the manifest
     holds the settings it was trained with, they built the model, and only the base model RUN/profile.toml names can
-    differ; the generic advice, to put the training settings back in the profile, would change nothing."""
+    differ; the generic advice, to put the training settings back in the profile, would change nothing. ``weights``
+    names them where they are not a checkpoint's (a finished run's final weights)."""
     trained = recorded_profile(manifest)
     if trained is None:
         return error
     was = trained.model.pretrained
     where = (f"it was trained from {was}: write that model's place there" if was != now.model.pretrained else
              "the model there is not the one it was trained from (replaced since?): put that one back")
-    return CheckpointMismatchError(f"checkpoint {checkpoint}'s weights do not fit the base model {now.model.pretrained} "
+    weights = weights or f"checkpoint {checkpoint}'s weights"
+    return CheckpointMismatchError(f"{weights} do not fit the base model {now.model.pretrained} "
                                    f"that model.pretrained names in {profile_file} (the rest of the model is built with "
                                    f"the settings {record} records): {where}")
