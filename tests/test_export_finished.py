@@ -146,5 +146,22 @@ def test_the_rounded_weights_warning_names_only_complete_checkpoints(tmp_path: P
     (folder.checkpoints / "step-00000002").mkdir(parents=True)
     (folder.checkpoints / "step-00000002" / "manifest.json").write_text('{"step": 2}')
     (folder.checkpoints / "step-00000003.partial").mkdir()
-    warning = _half_outputs_warning(folder, folder.outputs / "diffusers")
+    warning = _half_outputs_warning(folder, folder.outputs / "diffusers", {})
     assert "step-00000002" in warning.advice and "partial" not in warning.advice, warning.advice
+
+
+def test_the_rounded_weights_warning_is_not_given_for_weights_trained_in_bf16(tmp_path: Path) -> None:
+    """Said for a run with bf16 weights too, whose every value fp16 holds (within 3e-8 below 6.1e-5): the export holds
+    the weights as trained. Asked for on a machine without bf16, they trained in fp32 and the warning stands."""
+    import json
+
+    from engine.runs.export_finished import _half_outputs_warning
+    from engine.runs.folder import RunFolder
+
+    folder = RunFolder(tmp_path / "run").create()
+    trained = {"profile": {"precision": {"mixed_precision": "bf16", "bf16_weights": True}}}
+    for bf16, warned in ((True, False), (False, True)):
+        started = {"event": "run_started", "hardware": {"gpus": [{"name": "GPU", "bf16": bf16}]}}
+        folder.events.write_text(json.dumps(started) + "\n")
+        assert (_half_outputs_warning(folder, folder.outputs / "diffusers", trained) is not None) == warned, bf16
+    assert _half_outputs_warning(folder, folder.outputs / "diffusers", {"profile": {}}) is not None
