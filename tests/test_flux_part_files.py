@@ -248,6 +248,11 @@ def test_with_all_three_files_the_hub_gives_only_configs_tokenizers_and_schedule
     said = " ".join(message.split())
     assert "`hf download black-forest-labs/FLUX.1-dev --exclude '*.safetensors' --local-dir FOLDER`" in said, message
     assert "transformer/ is not needed" not in said, message
+    # Another repository may hold .bin weights, which that --exclude would download: its few files are named instead.
+    other = [*args, "--components", "someone/flux-variant"]
+    assert main(["convert", "to-diffusers", str(transformer), str(tmp_path / "other"), *other]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "--exclude" not in said and "someone/flux-variant's model_index.json, tokenizer/" in said, said
     # A part neither given nor in the components is named, with the file option that would give it.
     assert main(["convert", "to-diffusers", str(transformer), str(tmp_path / "c"), "--components", str(components),
                  *args[:4]]) == 2

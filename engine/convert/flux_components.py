@@ -90,11 +90,16 @@ def resolve_components(components: str | Path, variant: str, replaced: Collectio
         cause = unavailable.cause
     needed = needed_parts(replaced)
     needs = _needs_in_words(needed)
-    # Every weight file is a part's (or a whole model's, at the top): with every model part from files, what remains is
-    # a few MB. One --exclude, as `hf` reads a repeated --include differently across huggingface_hub's versions.
+    # In Black Forest Labs' repositories every weight file is a part's (or a whole model's, at the top), and each a
+    # .safetensors: with every model part from files, what remains is a few MB. One --exclude, as `hf` reads a repeated
+    # --include differently across huggingface_hub's versions. Another repository may hold .bin or other weights,
+    # which that --exclude would download: its few MB are named instead.
+    small = not set(needed) & set(MODELS)
     fetch = (f"run `hf download {repo} --exclude '*.safetensors' --local-dir FOLDER` where there is internet (the "
-             "configs, tokenizers and scheduler: a few MB)" if not set(needed) & set(MODELS) else
-             f"download {repo} where there is internet (its transformer/ is not needed)")
+             "configs, tokenizers and scheduler: a few MB)" if small and repo in REPOSITORIES.values() else
+             f"download, where there is internet, {repo}'s model_index.json, tokenizer/, tokenizer_2/, scheduler/ and "
+             "each part's config.json into a FOLDER of the same layout (a few MB; no weight file is needed)" if small
+             else f"download {repo} where there is internet (its transformer/ is not needed)")
     advice = (f"{fetch}, copy the folder here, convert with `dbtui convert to-diffusers FILE OUT --components FOLDER` "
               "and train from OUT")
     if cause == "offline":
