@@ -110,3 +110,20 @@ def test_a_runs_kohya_file_says_lora_once_and_is_not_taken_for_its_model(tmp_pat
     assert outputs["lora_kohya"] == str(out / kohya) and (out / kohya).is_file()
     (out / f"{name}.safetensors").write_text("model")
     assert _single_files(out) == [out / f"{name}.safetensors"]
+
+
+def test_a_kohya_file_an_older_version_named_twice_lora_is_kept_as_previous_not_left_as_current(tmp_path: Path) -> None:
+    """Resumed after the rename, a run named me-lora wrote me-lora-kohya.safetensors beside the older
+    me-lora-lora-kohya.safetensors of its earlier weights, both named as current outputs."""
+    from engine.training.outputs import save_outputs
+
+    family = SimpleNamespace(export_lora=lambda folder, unet, encoders: folder.mkdir(),
+                             export_lora_kohya=lambda lora, out, components, emit: out.write_text("new"))
+    profile = tiny_profile(tmp_path, name="me-lora", training={"method": "lora"}, saving={"export": ["lora_kohya"]})
+    out = tmp_path / "outputs"
+    out.mkdir()
+    (out / "me-lora-lora-kohya.safetensors").write_text("old")
+    save_outputs(profile, SimpleNamespace(family=family), None, None, out, lambda event: None)
+    assert sorted(path.name for path in out.glob("*.safetensors")) == [
+        "me-lora-kohya.safetensors", "me-lora-lora-kohya.previous.safetensors"]
+    assert (out / "me-lora-lora-kohya.previous.safetensors").read_text() == "old"

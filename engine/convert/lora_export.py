@@ -25,6 +25,12 @@ def kohya_file_name(run_name: str) -> str:
     return f"{run_name}-kohya.safetensors" if _ENDS_IN_LORA.search(run_name) else f"{run_name}-lora-kohya.safetensors"
 
 
+def older_kohya_file_name(run_name: str) -> str | None:
+    """The name an older dbtui gave this run's kohya file, where it differs from kohya_file_name's (NAME-lora-lora-kohya)."""
+    older = f"{run_name}-lora-kohya.safetensors"
+    return None if older == kohya_file_name(run_name) else older
+
+
 def is_kohya_file(path: Path) -> bool:
     """Whether ``path`` is named as kohya_file_name names a run's kohya LoRA file (whatever the run's name)."""
     return path.name.lower().endswith("-kohya.safetensors") and bool(_ENDS_IN_LORA.search(path.name[:-len("-kohya.safetensors")]))

@@ -170,7 +170,7 @@ def save_outputs(
 ) -> dict[str, str]:
     """Write every export the profile asks for; returns {format: path}. ``text_encoders`` None: none trained,
     and a whole pipeline reads them from the base model."""
-    from engine.convert.lora_export import kohya_file_name
+    from engine.convert.lora_export import kohya_file_name, older_kohya_file_name
 
     started = time.perf_counter()
     formats = list(profile.saving.export)
@@ -216,6 +216,11 @@ def save_outputs(
             components.family.export_lora_kohya(lora_dir, work / kohya.name, components, emit=emit)
             _publish(work, kohya)
             outputs["lora_kohya"] = str(kohya)
+            # A resume (or export) of a run an older dbtui named NAME-lora-lora-kohya: left as it was, that file of the
+            # earlier weights sat beside the new one under a name as current; it goes where replaced files go.
+            older = older_kohya_file_name(profile.name)
+            if older is not None and (out_dir / older).is_file():
+                keep_previous(out_dir / older)
     emit(PhaseFinished(phase="export", seconds=time.perf_counter() - started))
     return outputs
 
