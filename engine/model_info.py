@@ -258,10 +258,15 @@ def family_setting_problems(profile: Any, family_id: str | None = None) -> Famil
     except (DbtuiError, KeyError):
         return FamilySettings([], [], False)  # a model that cannot be told here is the load's to report
     warnings = [Problem(key, message) for key, message in family.profile_warnings(profile, profile.precision.mixed_precision)]
-    if profile.dataset.bucketing:  # the model's size step is read only where the buckets use it
-        warnings += [Problem(key, message) for key, message in resolution_warnings(profile.dataset, size_multiple(source))]
+    # The model's own size step (a tiny Flux's is 4, not 16) is read only where the sizes use it: buckets, or a
+    # resolution off the family's usual step.
+    step = None
+    if profile.dataset.bucketing or profile.dataset.resolution % family.usual_size_multiple:
+        step = size_multiple(source)
+    if profile.dataset.bucketing:
+        warnings += [Problem(key, message) for key, message in resolution_warnings(profile.dataset, step)]
     try:
-        family.check_profile(profile)
+        family.check_profile(profile, step)
     except SettingsRefusedError as error:
         refused = [Problem(key, f"{message} (as a {family.label} model)") for key, message in error.refused]
         return FamilySettings(refused, warnings, known is not None)

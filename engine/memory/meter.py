@@ -128,7 +128,7 @@ def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | Non
         # The CPU's fused-norm check meets a bf16 weight and fp32 input, which autocast casts on a GPU: not the user's.
         warnings.filterwarnings("ignore", message="Mismatch dtype between input and weight")
         components = model.components
-        components.family.check_profile(profile)  # as the trainer does: a size Flux cannot take is said, not a shape error
+        components.family.check_profile(profile, components.size_multiple)  # as the trainer does: a size Flux cannot take is said, not a shape error
         buckets = bucket_list(profile.dataset.resolution, profile.dataset.bucketing, profile.dataset.buckets, components.size_multiple)
         width, height = largest_bucket(buckets)
         encode = largest_encode(profile, buckets, components.vae_scale_factor, (width, height), read_pictures=read_pictures)

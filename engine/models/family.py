@@ -157,8 +157,9 @@ class Family(Protocol):
     def load_text_encoder(self, folder: Path, index: int, dtype: torch.dtype | None = None) -> Any:
         """Text encoder ``index`` as the base model has it, on the CPU, in ``dtype`` (None: fp32)."""
 
-    def check_profile(self, profile: Any) -> None:
-        """Refuse (with a SettingsRefusedError saying what to change) profile settings this family cannot honour."""
+    def check_profile(self, profile: Any, size_multiple: int | None = None) -> None:
+        """Refuse (with a SettingsRefusedError saying what to change) profile settings this family cannot honour.
+        ``size_multiple``: the model's own pixel step (``Components.size_multiple``); None: the family's usual one."""
 
     def profile_warnings(self, profile: Any, precision: str) -> list[tuple[str, str]]:
         """(profile key, message) for settings this family runs with but likely not as meant. ``precision`` is

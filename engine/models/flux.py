@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
 MAX_SEQUENCE_LENGTH = 512  # Flux.1's T5 context, as FluxPipeline defaults to
 PATCH = 2  # latents are packed 2×2 into one token
-# FLUX.1's VAE makes latents 8× smaller, then the patches: image sides are multiples of this.
-SIZE_MULTIPLE = 8 * PATCH
 # Where a Flux LoRA trains when the profile names no modules: every attention projection of the
 # image and text streams and their feed-forward layers in the double-stream blocks, and the
 # attention projections and MLP input of the single-stream blocks (as diffusers' and SimpleTuner's
@@ -48,17 +46,17 @@ class FluxSettingsError(SettingsRefusedError):
     """Profile settings Flux cannot honour."""
 
 
-def _nearest(size: tuple[int, ...]) -> str:
+def _nearest(size: tuple[int, ...], step: int) -> str:
     """What to write instead: each side's nearest multiples (a bucket's two sides may both be off)."""
     if len(size) == 1:
-        return "e.g. " + " or ".join(map(str, _nearest_multiples(size[0])))
-    return "e.g. " + "x".join("/".join(map(str, _nearest_multiples(side))) if side % SIZE_MULTIPLE else str(side)
+        return "e.g. " + " or ".join(map(str, _nearest_multiples(size[0], step)))
+    return "e.g. " + "x".join("/".join(map(str, _nearest_multiples(side, step))) if side % step else str(side)
                               for side in size)
 
 
-def _nearest_multiples(side: int) -> tuple[int, ...]:
-    below = side - side % SIZE_MULTIPLE
-    return tuple(n for n in (below, below + SIZE_MULTIPLE) if n >= SIZE_MULTIPLE)
+def _nearest_multiples(side: int, step: int) -> tuple[int, ...]:
+    below = side - side % step
+    return tuple(n for n in (below, below + step) if n >= step)
 
 
 def pack(latents: torch.Tensor) -> torch.Tensor:
@@ -129,8 +127,9 @@ class Flux:
         kind = T5EncoderModel if index == 1 else CLIPTextModel
         return kind.from_pretrained(folder, subfolder=self.text_encoder_names[index], torch_dtype=dtype or torch.float32)
 
-    def check_profile(self, profile: Any) -> None:
+    def check_profile(self, profile: Any, size_multiple: int | None = None) -> None:
         training, dataset = profile.training, profile.dataset
+        step = size_multiple or self.usual_size_multiple
         refused: list[tuple[str, str]] = []
         if training.min_snr_gamma:
             refused.append(("training.min_snr_gamma", "min-SNR weighting is for noise-schedule models; Flux trains by flow "
@@ -154,10 +153,11 @@ class Flux:
         if dataset.bucketing and dataset.buckets:
             sizes += [(f"dataset.buckets.{index}", bucket) for index, bucket in enumerate(dataset.buckets)]
         for key, size in sizes:
-            if any(side % SIZE_MULTIPLE for side in size):
+            if any(side % step for side in size):
                 shown = "x".join(map(str, size))
-                refused.append((key, f"{shown} is not a multiple of {SIZE_MULTIPLE} on every side, as Flux needs (its VAE "
-                                     f"makes latents 8× smaller and its transformer reads them in 2×2 patches): {_nearest(size)}"))
+                refused.append((key, f"{shown} is not a multiple of {step} on every side, as this Flux model needs (its VAE "
+                                     f"makes latents {step // PATCH}× smaller and its transformer reads them in 2×2 patches): "
+                                     f"{_nearest(size, step)}"))
         if refused:
             raise FluxSettingsError(refused)
 

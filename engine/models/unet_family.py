@@ -26,7 +26,7 @@ class UNetNoiseFamily:
     def load_denoiser(self, folder: Path, dtype: torch.dtype | None = None) -> Any:
         return load_unet(folder, dtype)
 
-    def check_profile(self, profile: Any) -> None:
+    def check_profile(self, profile: Any, size_multiple: int | None = None) -> None:
         refuse_flow_settings(profile, self.label)
 
     def profile_warnings(self, profile: Any, precision: str) -> list[tuple[str, str]]:

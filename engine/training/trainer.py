@@ -154,7 +154,7 @@ class Trainer:
             self.components: Components = load_components(folder, vae=profile.model.vae, tokenizer=profile.model.tokenizer,
                                                           dtypes=load_dtypes(profile, self.dtype, trained_dtype))
             # Settings the family cannot honour are refused now, before class images or caching.
-            self.components.family.check_profile(profile)
+            self.components.family.check_profile(profile, self.components.size_multiple)
             check_lora_targets_of(self.components, profile)
             for key, message in self.components.family.profile_warnings(profile, precision) + resolution_warnings(profile.dataset, self.components.size_multiple):
                 self.emit(Warning(message=f"{key}: {message}"))
