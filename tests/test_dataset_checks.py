@@ -269,6 +269,14 @@ def test_two_images_of_one_name_sharing_a_caption_file_are_named(tmp_path: Path)
     assert "rename one (e.g. a.png to a_2.png)" in shared[0].fix
 
 
+def test_images_of_one_name_with_no_caption_file_are_not_said_to_share_one(tmp_path: Path) -> None:
+    """fake.jpg and fake.png were said to share "caption file fake.txt", a file that does not exist."""
+    textured(1, (96, 96)).save(tmp_path / "fake.jpg")
+    textured(2, (96, 96)).save(tmp_path / "fake.png")
+    report = check_dataset(tmp_path, resolution=64, workers=1)
+    assert "caption_shared" not in {f.code for f in report.findings}
+
+
 def test_the_rules_of_thumb_stop_growing_past_a_small_subject_set() -> None:
     """1,220 images were advised 122,000 steps and 48,800 class images: the rules are for about 3–50 images."""
     import io

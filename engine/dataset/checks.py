@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -228,13 +229,14 @@ def orphan_caption_findings(orphans: list[Path]) -> list[Finding]:
 
 
 def shared_caption_findings(images: list[Path], extension: str) -> list[Finding]:
-    """Images of one name but different extensions (a.jpg, a.png) have one caption file, which cannot say both."""
+    """Images of one name but different extensions (a.jpg, a.png) have one caption file, which cannot say both.
+    Said only of a caption file that exists: the missing one is said on each image, where the captions are read."""
     sharing: dict[Path, list[Path]] = {}
     for image in images:
         sharing.setdefault(caption_path(image, extension), []).append(image)
     found = []
     for caption, owners in sharing.items():
-        if len(owners) > 1:
+        if len(owners) > 1 and os.path.lexists(caption):
             names = ", ".join(o.name for o in owners[:-1]) + f" and {owners[-1].name}"
             found.append(Finding(str(caption), "caption_shared", "warning",
                                  f"caption file {caption.name} is the caption of {names}: they share it, so an edit "
