@@ -464,6 +464,7 @@ def test_replace_is_literal_unless_asked_for_a_regex(tmp_path: Path) -> None:
         ("photo of ohwx".encode("utf-16-le"), "NUL characters"),  # UTF-16 without its mark is not guessed
         (b"\xff\xfe\x00", "starts like UTF-16 but is not"),
         (b"x" * (MAX_CAPTION_BYTES + 1), "over 64 KiB"),
+        (b"photo of \x1b[2Johwx", r"holds ESC \(U\+001B\)"),  # a terminal's escape, which would drive it when printed
     ],
 )
 def test_training_reads_captions_the_same_way_and_a_bad_one_is_a_typed_error(

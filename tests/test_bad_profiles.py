@@ -144,6 +144,24 @@ def test_a_nul_character_in_a_path_is_refused(key: str, tmp_path: Path, capsys) 
     assert f"{key}" in err and "NUL character" in err
 
 
+PROMPT_KEYS = ["concepts.0.instance_prompt", "concepts.0.class_prompt", "concepts.0.class_negative_prompt",
+               "sampling.negative_prompt"]
+
+
+@pytest.mark.parametrize("key", PROMPT_KEYS)
+@pytest.mark.parametrize(("character", "named"), [("\\u0000", "NUL (U+0000)"), ("\\u001b[2J", "ESC (U+001B)")])
+def test_a_prompt_holding_nul_or_a_terminal_escape_is_refused_as_a_caption_is(
+        key: str, character: str, named: str, tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, GOOD)
+    err = user_error(capsys, ["validate", str(path), "--set", f'{key}="photo of {character}zwx"'])
+    assert key in err and f"holds {named}" in err and "\x1b" not in err and "\x00" not in err
+    for prompts in ("sampling.prompts", "evaluation.prompts"):
+        err = user_error(capsys, ["validate", str(path), "--set", f'{prompts}=["photo of {character}zwx"]'])
+        assert f"{prompts}.0: holds {named}" in err
+    err = user_error(capsys, ["validate", str(path), "--set", f'{key}="photo of \x1b[2Jzwx"'])
+    assert "\x1b" not in err and "\\x1b[2J" in err  # the refused value is echoed with its escape written out
+
+
 def test_a_path_longer_than_the_os_allows_is_refused(tmp_path: Path, capsys) -> None:
     path = write(tmp_path, GOOD)
     err = user_error(capsys, ["validate", str(path), "--set", f'saving.output_dir="{"a/" * 3000}"'])

@@ -13,6 +13,7 @@ import stat
 from pathlib import Path
 
 from engine.data.images import DataError
+from engine.profile.text_characters import control_character
 
 # CLIP reads 77 tokens (about 300 characters); a file this big is not a caption, and tokenizing
 # it would only waste time before the text encoder cuts it anyway.
@@ -73,6 +74,10 @@ def _decode(path: Path, data: bytes) -> str:
             f"caption file '{path}' contains NUL characters (a binary file, or UTF-16 without a byte-order mark): "
             f"{_SAVE_AS_UTF8}"
         )
+    character = control_character(text)
+    if character:
+        raise CaptionFileError(f"caption file '{path}' holds {character}, which is no text a model reads and would "
+                               "drive the terminal that prints it: remove it in a text editor")
     return text
 
 

@@ -11,6 +11,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
+from engine.profile.text_characters import control_character
+
 # Linux's PATH_MAX: the kernel refuses any longer path, so a longer value cannot be a real path.
 MAX_PATH_CHARS = 4096
 # CLIP, the text encoder of SD1.x/SD2, reads 77 tokens (about 300 characters of English) and
@@ -104,6 +106,10 @@ def _utf8(value: str, message: str) -> None:
 
 def _prompt(value: str) -> str:
     _utf8(value, "holds bytes that are not UTF-8 text (is the terminal's encoding UTF-8? `locale` says): retype it")
+    character = control_character(value)
+    if character:
+        raise ValueError(f"holds {character}, which is no text a model reads (pasted from a terminal or a binary "
+                         "file?) and would drive the terminal that prints it: retype the prompt")
     if len(value) > MAX_PROMPT_CHARS:
         raise ValueError(
             f"is {len(value):,} characters long; prompts are capped at {MAX_PROMPT_CHARS:,} because CLIP reads "
@@ -119,7 +125,7 @@ FolderPath = Annotated[str, AfterValidator(_folder)]
 ModelSource = Annotated[str, AfterValidator(_model_source)]
 """Where the base model comes from: not blank, and a valid path."""
 PromptText = Annotated[str, AfterValidator(_prompt)]
-"""A prompt: at most MAX_PROMPT_CHARS characters."""
+"""A prompt: at most MAX_PROMPT_CHARS characters, no control character (as captions)."""
 RunName = Annotated[str, AfterValidator(_run_name)]
 
 

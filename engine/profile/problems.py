@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import DbtuiError
+from engine.profile.text_characters import printable
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,8 @@ class Problem:
     def __str__(self) -> str:
         if self.override is not None:
             # The file's line holds a value that was replaced: point at the override instead.
-            shown = self.override if len(self.override) <= 80 else self.override[:77] + "…"  # a pasted value can be huge
+            # A pasted value can be huge, or hold a terminal's escapes (refused, and not to be echoed as they are).
+            shown = printable(self.override if len(self.override) <= 80 else self.override[:77] + "…")
             where = f"--set {shown}"
             # A key the override already shows is not said again (a malformed one's key is the override itself).
             key = "" if self.key in (self.override, self.override.partition("=")[0].strip()) else self.key
