@@ -147,3 +147,21 @@ def test_own_pictures_in_a_class_folder_two_class_prompts_share_are_a_warning(tm
     assert bool(found) == warned, found
     if warned:
         assert "concept 0's class folder too, and its 1 picture(s) of your own serve as class images of both" in found[0].message
+
+
+@pytest.mark.parametrize("class_dir", ["builtin:demo-class", "~/class"])
+def test_a_built_in_or_home_class_folder_two_class_prompts_share_is_a_warning(tmp_path: Path, class_dir: str,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """builtin:demo-class was skipped, though its discs serve as class images of every concept naming it."""
+    from PIL import Image
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home" / "class").mkdir(parents=True)
+    Image.new("RGB", (64, 64)).save(tmp_path / "home" / "class" / "disc.png")
+    profile = tiny_profile(tmp_path, prior={"enabled": True, "steps": 2}, concepts=[
+        {"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc", "class_dir": class_dir,
+         "class_prompt": "photo of a disc"},
+        {"instance_dir": str(tmp_path / "plates"), "instance_prompt": "photo of qrv plate", "class_dir": class_dir,
+         "class_prompt": "photo of a plate"}])
+    found = [p for p in check_profile(profile).warnings if p.key == "concepts.1.class_dir"]
+    assert len(found) == 1 and "concept 0's class folder too" in found[0].message

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 
-from engine.builtin import is_builtin
+from engine.builtin import resolve_dir
 from engine.data.images import DataError, list_images
+from engine.errors import DbtuiError
 from engine.profile.concept_warnings import same_text
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
@@ -21,14 +22,19 @@ def shared_class_folder_problems(profile: Profile) -> list[Problem]:
     problems: list[Problem] = []
     first_by_folder: dict[str, int] = {}
     for index, concept in enumerate(profile.concepts):
-        if not concept.class_dir or is_builtin(concept.class_dir):
+        if not concept.class_dir:
             continue
-        earlier = first_by_folder.setdefault(os.path.realpath(concept.class_dir), index)
+        try:
+            # A built-in folder's pictures (builtin:demo-class's discs) are taken first as any folder's are.
+            folder = resolve_dir(concept.class_dir)
+        except DbtuiError:  # a built-in name that names nothing: said by builtin_name_problems
+            continue
+        earlier = first_by_folder.setdefault(os.path.realpath(folder), index)
         owner = profile.concepts[earlier]
         if earlier == index or same_text(owner.class_prompt or "") == same_text(concept.class_prompt or ""):
             continue
         try:
-            own = len(list_images(concept.class_dir))
+            own = len(list_images(folder))
         except (DataError, OSError):  # not here, or unreadable: what this machine lacks is said elsewhere
             continue
         if own:
