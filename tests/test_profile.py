@@ -275,6 +275,15 @@ def test_a_single_bracketed_concepts_table_says_to_write_two_brackets() -> None:
     assert "write [[concepts]], with two brackets" in problem.message
 
 
+def test_a_double_bracketed_section_says_to_write_one_bracket() -> None:
+    """[[dataset]], written as [[concepts]] is, was told "set one key, e.g. dataset.resolution", with no line."""
+    text = ('model.pretrained = "builtin:tiny-sd1"\n[[concepts]]\ninstance_dir = "x"\ninstance_prompt = "y"\n'
+            "[[dataset]]\nresolution = 64\n")
+    [problem] = problems_of(text)
+    assert problem.key == "dataset" and problem.line == 5
+    assert "write [dataset], with one bracket" in problem.message
+
+
 def test_dumps_drops_empty_options() -> None:
     text = dumps_profile(loads_profile(MINIMAL))
     assert "revision" not in text and "schema_version = 1" in text

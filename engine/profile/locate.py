@@ -36,6 +36,7 @@ def key_lines(text: str) -> dict[str, int]:
                 index = array_counts.get(base, -1) + 1
                 array_counts[base] = index
                 prefix = [*parts, str(index)]
+                lines.setdefault(base, number)  # the list's own line: where a [[section]] of one table is said
             else:
                 prefix = parts
             lines.setdefault(".".join(prefix), number)

@@ -45,6 +45,11 @@ def field_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
     return paths
 
 
+def _tables(value: Any) -> bool:
+    """A non-empty list of tables: what TOML reads from ``[[name]]`` headers."""
+    return isinstance(value, list) and bool(value) and all(isinstance(item, dict) for item in value)
+
+
 def _list_of_text(loc: tuple[Any, ...]) -> bool:
     """The field at ``loc`` is a list of texts (prompts, targets, export formats), optional or not."""
     owner = _model_at(loc)
@@ -162,6 +167,9 @@ def problems_from(error: ValidationError) -> list[Problem]:
         elif item["type"] == "model_type" and loc[:1] == ("concepts",):
             # A whole concept given one value (--set concepts.0="x"): name its keys, not pydantic's class.
             message = "is a concept: a table of keys (instance_dir, instance_prompt, …); set one key, e.g. concepts.0.instance_prompt"
+        elif item["type"] == "model_type" and len(loc) == 1 and _tables(item.get("input")):
+            # `[[dataset]]` written for `[dataset]` (as [[concepts]] is written): TOML reads a list of tables.
+            message = f"is one section: write [{key}], with one bracket (only [[concepts]] takes two)"
         elif item["type"] == "model_type":
             # A section given one value (--set training=5): name its keys, not pydantic's class.
             owner = _model_at((*loc, ""))
