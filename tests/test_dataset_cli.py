@@ -89,6 +89,21 @@ def test_an_empty_tag_or_find_text_is_refused_and_nothing_changes(action: list[s
     assert {path.name: path.read_bytes() for path in clean.glob("*.txt")} == before
 
 
+def test_dataset_folders_written_with_a_tilde_the_shell_left_are_in_the_home_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """`dbtui dataset prepare data '~/prepared'` made a folder named "~" in the working directory."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "home" / "data").mkdir(parents=True)
+    textured(1, (80, 80)).save(tmp_path / "home" / "data" / "a.jpg")
+    assert main(["dataset", "prepare", "~/data", "~/prepared", "--resolution", "64"]) == 0
+    assert (tmp_path / "home" / "prepared" / "a.png").is_file() and not (tmp_path / "~").exists()
+    assert main(["dataset", "check", "~/prepared", "--resolution", "64"]) == 0
+    assert main(["dataset", "caption", "~/prepared", "--add-tag", "zwx"]) == 0
+    assert (tmp_path / "home" / "prepared" / "a.txt").read_text().strip() == "zwx"
+    capsys.readouterr()
+
+
 def test_prepare_recursive_says_its_copies_in_sub_folders_need_a_concept_each(tmp_path: Path, capsys) -> None:
     (tmp_path / "src" / "sub").mkdir(parents=True)
     textured(1, (80, 80)).save(tmp_path / "src" / "top.jpg")

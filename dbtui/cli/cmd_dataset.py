@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from dbtui.cli.common import ExamplesFormatter, finite_at_least, int_in, profile_path
+from dbtui.cli.common import ExamplesFormatter, finite_at_least, int_in, profile_path, user_path
 from dbtui.cli.printable import markup_safe
 
 CAPTION_MODES = ["instance_prompt", "caption_file", "caption_file_then_prompt", "prompt_then_caption_file", "file_name"]
@@ -37,7 +37,7 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
         "  dbtui dataset check --profile my.toml",
         formatter_class=ExamplesFormatter,
     )
-    check.add_argument("folder", nargs="?", help="image folder (default with --profile: each concept's instance_dir)")
+    check.add_argument("folder", nargs="?", type=user_path, help="image folder (default with --profile: each concept's instance_dir)")
     check.add_argument("--profile", type=profile_path, help="take resolution, caption mode, prompts and model from this profile")
     check.add_argument("--concept", type=int, help="with --profile: only this concept (0-based)")
     check.add_argument("--resolution", type=int, help="training resolution in px (default: --model's own size, else 512)")
@@ -62,8 +62,8 @@ def _register_prepare(commands: argparse._SubParsersAction) -> None:
         "RGB (transparency flattened), centre-cropped or bucket-fitted to the resolution, PNG; "
         "captions are copied. Originals are never modified; re-running skips up-to-date copies.",
     )
-    prepare.add_argument("folder", help="folder with the original images")
-    prepare.add_argument("output", help="folder for the prepared copies (must differ from the originals')")
+    prepare.add_argument("folder", type=user_path, help="folder with the original images")
+    prepare.add_argument("output", type=user_path, help="folder for the prepared copies (must differ from the originals')")
     prepare.add_argument("--profile", type=profile_path, help="take resolution, bucketing (with its model's bucket sizes), crop and caption "
                                          "extension from this profile")
     prepare.add_argument("--resolution", type=int, help="training resolution in px (default: 512)")
@@ -90,7 +90,7 @@ def _register_caption(commands: argparse._SubParsersAction) -> None:
         "  dbtui dataset caption photos/ --add-tag ohwx\n  dbtui dataset caption photos/ --undo",
         formatter_class=ExamplesFormatter,
     )
-    caption.add_argument("folder", help="image folder (captions sit beside the images)")
+    caption.add_argument("folder", type=user_path, help="image folder (captions sit beside the images)")
     action = caption.add_mutually_exclusive_group(required=True)
     action.add_argument("--auto", choices=["blip", "wd14"], help="caption images with a model")
     action.add_argument("--add-tag", metavar="TAG",

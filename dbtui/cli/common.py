@@ -42,6 +42,12 @@ def profile_path(text: str) -> str:
     return os.path.expanduser(text)
 
 
+def user_path(text: str) -> str:
+    """An argparse ``type`` for a file or folder: ``~`` expanded as for ``profile_path`` (``dbtui dataset prepare
+    data '~/prepared'`` made a folder named "~" in the working directory)."""
+    return os.path.expanduser(text)
+
+
 def price(text: str) -> float:
     """An argparse ``type``: a finite amount of money, zero or more (the wizard's fit test reads it alike)."""
     try:
