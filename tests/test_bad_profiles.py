@@ -162,6 +162,16 @@ def test_a_prompt_holding_nul_or_a_terminal_escape_is_refused_as_a_caption_is(
     assert "\x1b" not in err and "\\x1b[2J" in err  # the refused value is echoed with its escape written out
 
 
+@pytest.mark.parametrize(("key", "said"), [("concepts.0.instance_prompt", "the instance prompt is empty"),
+                                           ("concepts.0.class_prompt", "prior preservation needs a class prompt")])
+def test_a_prompt_of_invisible_characters_alone_is_empty(key: str, said: str, tmp_path: Path, capsys) -> None:
+    """A zero-width space pasted from a web page passed where a blank is refused: the subject trained on no words."""
+    path = write(tmp_path, GOOD + "[prior]\nenabled = true\n")
+    err = user_error(capsys, ["validate", str(path), "--set", 'concepts.0.class_prompt="photo of a dog"',
+                              "--set", f'{key}="\\u200b \\ufeff"'])
+    assert said in err
+
+
 def test_a_path_longer_than_the_os_allows_is_refused(tmp_path: Path, capsys) -> None:
     path = write(tmp_path, GOOD)
     err = user_error(capsys, ["validate", str(path), "--set", f'saving.output_dir="{"a/" * 3000}"'])

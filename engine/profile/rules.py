@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from engine.profile.launch_rules import machine_problems, sharding_problems
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
+from engine.profile.text_characters import blank
 
 _LORA_EXPORTS = {"lora_diffusers", "lora_kohya"}
 
@@ -79,7 +80,7 @@ def _concept_prior(profile: Profile, index: int) -> list[Problem]:
     problems: list[Problem] = []
     if not concept.class_dir:
         problems.append(Problem(f"{key}.class_dir", "prior preservation needs a class folder for every concept"))
-    if not (concept.class_prompt or "").strip():  # blanks alone would generate unconditioned images
+    if blank(concept.class_prompt or ""):  # blanks alone would generate unconditioned images
         problems.append(Problem(f"{key}.class_prompt", "prior preservation needs a class prompt for every concept"))
     if concept.num_class_images < 1:
         problems.append(Problem(f"{key}.num_class_images", "prior preservation needs at least 1 class image"))
@@ -88,7 +89,7 @@ def _concept_prior(profile: Profile, index: int) -> list[Problem]:
 
 def _concept_prompt(profile: Profile, index: int) -> list[Problem]:
     concept = profile.concepts[index]
-    if concept.caption_mode == "instance_prompt" and not concept.instance_prompt.strip():
+    if concept.caption_mode == "instance_prompt" and blank(concept.instance_prompt):
         return [Problem(f"concepts.{index}.instance_prompt", "the instance prompt is empty; name your subject, e.g. 'photo of zwx dog'")]
     return []
 

@@ -1,6 +1,7 @@
 """The characters no caption or prompt may hold: NUL and the other control characters (ESC starts a terminal's
 escape sequences), which no one types in a caption and which would drive the terminal that prints the text.
-Captions (``engine.data.caption_text``) and the profile's prompts (``engine.profile.fields``) share this check."""
+Captions (``engine.data.caption_text``) and the profile's prompts (``engine.profile.fields``) share this check;
+and a prompt that shows nothing (``blank``) is an empty one."""
 
 from __future__ import annotations
 
@@ -22,3 +23,9 @@ def printable(text: str) -> str:
     """``text`` with each control character written as its escape (ESC as \\x1b), to echo a refused value safely."""
     return "".join(character.encode("unicode_escape").decode("ascii") if unicodedata.category(character) == "Cc"
                    else character for character in text)
+
+
+def blank(text: str) -> bool:
+    """True when ``text`` shows nothing: white space and invisible format characters (a zero-width space or a BOM
+    pasted from a web page) only, which a tokenizer reads as no word at all."""
+    return not "".join(character for character in text if unicodedata.category(character) != "Cf").strip()
