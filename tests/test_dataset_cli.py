@@ -50,6 +50,20 @@ def test_check_with_a_profile_uses_its_settings(tmp_path: Path, clean: Path, cap
     assert "identifier 'ohwx' cannot be judged" in out
 
 
+def test_check_with_a_profile_checks_every_concept_past_one_whose_folder_is_missing(
+        tmp_path: Path, clean: Path, capsys) -> None:
+    """It stopped at concept 0's missing folder, "nope is not a folder", naming no key and checking no other concept."""
+    profile = tmp_path / "p.toml"
+    profile.write_text('[model]\npretrained = "builtin:tiny-sd1"\n'
+                       f'[[concepts]]\ninstance_dir = "{tmp_path / "nope"}"\ninstance_prompt = "photo of zwx dog"\n'
+                       f'[[concepts]]\ninstance_dir = "{clean}"\ninstance_prompt = "photo of qrv cat"\n'
+                       '[dataset]\nresolution = 64\n')
+    assert main(["dataset", "check", "--profile", str(profile)]) == 2
+    said = capsys.readouterr()
+    assert "3 images, 3 usable" in said.out  # concept 1 is checked
+    assert f"concepts.0.instance_dir: {tmp_path / 'nope'} is not a folder" in said.err
+
+
 def test_prepare_and_caption_commands(clean: Path, tmp_path: Path, capsys) -> None:
     out_dir = tmp_path / "prepared"
     assert main(["dataset", "prepare", str(clean), str(out_dir), "--resolution", "64", "--flatten-color", "#00ff00"]) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
+from typing import Any
 
 from dbtui.cli.common import ExamplesFormatter, finite_at_least, int_in, profile_path, user_path
 from dbtui.cli.printable import markup_safe
@@ -116,13 +117,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from engine.dataset import check_dataset, concept_settings, load_readers
+    from engine.dataset import DatasetError, check_dataset, concept_settings, load_readers
 
     from dbtui.console import PhaseDisplay, make_console
 
     console = make_console()
     readers = load_readers(args.model) if args.model else None  # every tokenizer the model's family reads with
-    runs = []
+    runs: list[tuple[str | None, dict[str, Any]]] = []  # (the profile's key for the folder, check_dataset's arguments)
     if args.profile:
         from engine.profile import load_profile
 
@@ -132,35 +133,39 @@ def _check(args: argparse.Namespace) -> int:
         profile = load_profile(args.profile)
         count = len(profile.concepts)
         if args.concept is not None and not 0 <= args.concept < count:
-            from engine.dataset import DatasetError
-
             raise DatasetError(f"--concept {args.concept}: the profile has {count} concept(s), numbered 0 to {count - 1}")
         indices = [args.concept] if args.concept is not None else range(count)
         for index in indices:
             settings = concept_settings(profile, index, readers=readers)
             if args.folder:
                 settings["folder"] = args.folder
-            runs.append(settings)
+            runs.append((None if args.folder else f"concepts.{index}.instance_dir", settings))
     else:
         if not args.folder:
-            from engine.dataset import DatasetError
-
             raise DatasetError("dataset check needs a FOLDER, or --profile to check each concept's instance_dir")
-        runs.append({"folder": args.folder, "resolution": args.resolution if args.resolution is not None else _model_resolution(args.model) or 512,
+        runs.append((None, {"folder": args.folder, "resolution": args.resolution if args.resolution is not None else _model_resolution(args.model) or 512,
                      "caption_mode": args.caption_mode or "instance_prompt",
                      "caption_extension": ".txt" if args.caption_extension is None else args.caption_extension,
                      "instance_prompt": args.prompt,
                      "identifier": args.identifier, "tokenizer": readers[0].tokenizer if readers else None,
-                     "readers": readers, "bucketing": args.bucketing, "size_multiple": _model_size_multiple(args.model)})
-    failed = False
-    for settings in runs:
+                     "readers": readers, "bucketing": args.bucketing, "size_multiple": _model_size_multiple(args.model)}))
+    failed, unusable = False, []
+    for key, settings in runs:
         if args.blur_threshold is not None:
             settings["blur_threshold"] = args.blur_threshold
-        with PhaseDisplay(console=console) as progress:
-            report = check_dataset(settings.pop("folder"), **settings, recursive=args.recursive,
-                                   workers=args.workers, emit=progress)
+        try:
+            with PhaseDisplay(console=console) as progress:
+                report = check_dataset(settings.pop("folder"), **settings, recursive=args.recursive,
+                                       workers=args.workers, emit=progress)
+        except DatasetError as error:
+            if key is None:
+                raise
+            unusable.append(f"{key}: {error}")  # the other concepts are checked still, as validate says every problem
+            continue
         _print_report(console, report, show_info=args.all, profile_counts=bool(args.profile))
         failed |= report.has_errors
+    if unusable:
+        raise DatasetError("\n".join(unusable))
     return 1 if failed else 0
 
 
