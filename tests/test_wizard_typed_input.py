@@ -196,3 +196,24 @@ async def test_the_concept_selector_names_the_images_folder_as_it_is_typed(tmp_p
         await settle(pilot)
         assert "Concept 2: cat" in str(selector.query_one("SelectCurrent #label", Static).render())
         assert screen.concept == 1 and selector.value == 1
+
+
+async def test_a_prompt_list_with_an_emoji_is_shown_as_written_and_stays_a_list_when_edited(tmp_path: Path,
+                                                                                             monkeypatch) -> None:
+    """The list was shown as JSON's ASCII escapes, an emoji as two surrogates ("\\ud83d\\udc36") that TOML refuses:
+    adding a prompt to it turned the whole field into text, a problem on the row."""
+    monkeypatch.chdir(tmp_path)
+    session = Session.for_demo()
+    session.set("sampling.prompts", ["zwx dog 🐶 in a café"])
+    app = make_app(FakeEngine(), session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        screen.query_one("#sec-sampling").collapsed = False  # advanced fields are built when opened
+        await settle(pilot)
+        field = screen.query_one("#f-sampling--prompts", Input)
+        assert field.value == '["zwx dog 🐶 in a café"]'
+        field.focus()
+        await pilot.press("end", "left", *', "zwx cat"')
+        await settle(pilot)
+        assert session.get("sampling.prompts") == ["zwx dog 🐶 in a café", "zwx cat"]
+        assert not screen.query_one("#row-f-sampling--prompts").has_class("-invalid")

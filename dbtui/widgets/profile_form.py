@@ -97,7 +97,8 @@ def to_text(value: Any) -> str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    return json.dumps(value) if isinstance(value, (list, tuple, dict)) else str(value)
+    # As written, not as ASCII escapes: an emoji's would be two surrogates ("\\ud83d\\udc36"), which TOML refuses.
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, (list, tuple, dict)) else str(value)
 
 
 def parse_text(spec: FieldSpec, text: str) -> Any:
