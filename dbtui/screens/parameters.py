@@ -18,6 +18,7 @@ from dbtui.format import PriceError, duration, read_price
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.field_rules import FAMILY, applies, settle
 from dbtui.presets import PRESET_LABELS, preset_values, presets_for, recommended_preset
+from dbtui.problem_lines import problem_line
 from dbtui.screens.base import WizardScreen
 from dbtui.screens.train_again import TrainAgain
 from dbtui.widgets.ordered_keys import OrderedInput
@@ -27,7 +28,7 @@ from engine.events import StepEnded
 from engine.events import Warning as RunWarning
 from engine.memory.estimate import GIB
 from engine.memory.inputs import as_trained_in, meter_key
-from engine.profile import Problem, ProfileError
+from engine.profile import ProfileError
 
 
 FIT_STEPS = 10
@@ -175,9 +176,9 @@ whether to resume it.
         self.query_one(VramLine).request(metered, now=estimate_now, hint=AS_FP16 if metered is not profile else "")
         self.query_one(ProfileForm).mark_problems({p.key for p in problems})
         panel = self.query_one("#par-problems", Static)
-        noted = [f"⚠ {_line(p)}" for p in warnings]  # the run goes on with these: said, never blocking
+        noted = [f"⚠ {problem_line(p)}" for p in warnings]  # the run goes on with these: said, never blocking
         if problems:
-            lines = [_line(p) for p in problems]
+            lines = [problem_line(p, say_step=True) for p in problems]
             # The count comes first: at 80x24 the panel's four lines may cut off the rest, which the tooltip holds.
             header = [f"✗ {len(problems)} problems to fix (their fields are marked; Next lists them all):"] if len(lines) > 1 else []
             panel.update(Content("\n".join(header + [f"✗ {line}" for line in lines[:PROBLEMS_SHOWN]])))
@@ -387,7 +388,3 @@ whether to resume it.
             # Every one, for the keyboard: the panel shows only the first few at 80x24, the rest in its tooltip.
             return "Fix these first:\n" + str(self.query_one("#par-problems", Static).tooltip or "the problems shown at the bottom")
         return None
-
-
-def _line(problem: Problem) -> str:
-    return f"{problem.key or 'profile'}: {problem.message}" + (f" (did you mean {problem.suggestion}?)" if problem.suggestion else "")

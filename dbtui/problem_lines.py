@@ -1,0 +1,18 @@
+"""A profile problem as the Parameters step lists it: one whose key is set on an earlier step says which, since the
+form has no field for it (the concepts' folders and prompts, the model), and the user would look for it there."""
+
+from __future__ import annotations
+
+from engine.profile import Problem
+
+# Key prefix → where the wizard sets it, and the way back there from Parameters.
+EARLIER_STEPS = (("concepts.", "on the Dataset step (Esc)"), ("model.pretrained", "on the Model step (Esc twice)"))
+
+
+def problem_line(problem: Problem, *, say_step: bool = False) -> str:
+    """``key: message``; with ``say_step``, where the key is set when that is an earlier step."""
+    line = f"{problem.key or 'profile'}: {problem.message}"
+    if problem.suggestion:
+        line += f" (did you mean {problem.suggestion}?)"
+    where = next((step for prefix, step in EARLIER_STEPS if problem.key.startswith(prefix)), None) if say_step else None
+    return line + (f"; set it {where}" if where else "")

@@ -1,0 +1,48 @@
+"""A problem that Parameters cannot fix says on which step it is fixed: the form has no field for a concept's class
+folder and prompt, and the panel said their fields were marked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Input, Static, Switch
+
+from dbtui.app import make_app
+from dbtui.session import Session
+from wizard_fakes import FakeEngine
+from wizard_steps import at_step, settle
+
+SIZE = (80, 24)
+
+
+async def test_prior_preservation_switched_on_says_the_class_folder_and_prompt_are_set_on_the_dataset_step(
+        tmp_path: Path, monkeypatch, demo_data: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    session = Session()
+    session.set("model.pretrained", "builtin:tiny-sd1")
+    session.set("concepts.0.instance_dir", str(demo_data / "instance"))
+    said: list[str] = []
+    app = make_app(FakeEngine(), session, image_renderer="none")
+    notify = app.notify
+    app.notify = lambda message, **kw: (said.append(message), notify(message, **kw))[1]
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        screen.query_one("#f-prior--enabled", Switch).value = True
+        await settle(pilot)
+        panel = str(screen.query_one("#par-problems", Static).render())
+        assert "concepts.0.class_dir" in panel and "set it on the Dataset step (Esc)" in panel
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert "class_prompt: prior preservation needs a class prompt for every concept; set it on the Dataset step" in said[-1]
+
+        await pilot.press("escape")  # where the line says: both fields are there
+        await settle(pilot)
+        dataset = app.screen
+        assert type(dataset).__name__ == "DatasetScreen"
+        dataset.query_one("#ds-class_prompt", Input).value = "photo of a disc"
+        dataset.query_one("#ds-class_dir", Input).value = str(demo_data / "class")
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert "The profile is valid" in str(app.screen.query_one("#par-problems", Static).render())
