@@ -1,5 +1,6 @@
-"""A problem that Parameters cannot fix says on which step it is fixed: the form has no field for a concept's class
-folder and prompt, and the panel said their fields were marked."""
+"""What Parameters says of what is not on its form: a problem set on an earlier step says which step (the form has no
+field for a concept's class folder and prompt, and the panel said their fields were marked), and the command of a profile
+edited since it was saved says it is not saved."""
 
 from __future__ import annotations
 
@@ -46,3 +47,27 @@ async def test_prior_preservation_switched_on_says_the_class_folder_and_prompt_a
         await pilot.press("ctrl+n")
         await settle(pilot)
         assert "The profile is valid" in str(app.screen.query_one("#par-problems", Static).render())
+
+
+async def test_the_command_says_the_profile_is_not_saved_when_it_was_edited_after_saving(tmp_path: Path,
+                                                                                         monkeypatch) -> None:
+    """After a save and an edit, Ctrl+G showed the edited profile under the file's name with no note: its commands
+    would run the settings saved before the edit."""
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        assert "Not saved yet" not in str(app.screen.query_one("#cmd-lines", Static).render())
+        await pilot.press("escape")
+        await settle(pilot)
+        screen.query_one("#f-training--max_train_steps", Input).value = "7"
+        await settle(pilot)
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        lines = str(app.screen.query_one("#cmd-lines", Static).render())
+        assert "Not saved yet: Ctrl+S writes profiles/tiny-demo.toml first." in lines
+        assert "max_train_steps = 7" in str(app.screen.query_one("#cmd-toml", Static).render())

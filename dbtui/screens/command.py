@@ -13,8 +13,18 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from dbtui.session import Session
 from dbtui.widgets.key_footer import KeyFooter
-from engine.profile import Profile, dumps_profile
+from engine.profile import Profile, ProfileError, dumps_profile
+
+
+def holds(path: Path, profile: Profile) -> bool:
+    """Whether the file at ``path`` is ``profile``: one saved before and edited since is not, and its commands would
+    run the settings saved, not those shown."""
+    try:
+        return Session.from_file(path).profile() == profile
+    except (ProfileError, OSError):
+        return False
 
 
 class CommandScreen(ModalScreen[None]):

@@ -253,14 +253,15 @@ whether to resume it.
 
     @on(Button.Pressed, "#par-command")
     def action_command(self) -> None:
-        from dbtui.screens.command import CommandScreen
+        from dbtui.screens.command import CommandScreen, holds
 
         profile, problems = self.session.validate()
         if profile is None:
             self.notify("Fix the problems first: the command needs a valid profile.", severity="error")
             return
-        self.app.push_screen(CommandScreen(profile, self.session.path or self.session.default_path(),
-                                           saved=self.session.path is not None))
+        path = self.session.path
+        self.app.push_screen(CommandScreen(profile, path or self.session.default_path(),
+                                           saved=path is not None and holds(path, profile)))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return None if action == "fit" and self._fitting else True
