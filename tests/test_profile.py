@@ -221,6 +221,13 @@ def test_an_older_or_quoted_schema_version_is_not_told_to_upgrade(value: str, sa
     assert said in problem.message and "upgrade" not in problem.message
 
 
+@pytest.mark.parametrize(("value", "said"), [("true", "true is not"), ("1979-01-01", "1979-01-01 is not"),
+                                             ('"1"', '"1" is not'), ("1.0", "1.0 is not")])
+def test_a_schema_version_that_is_no_number_is_told_as_the_toml_written(value: str, said: str) -> None:
+    [problem] = problems_of(f"schema_version = {value}\n" + MINIMAL)
+    assert problem.message.startswith(said), problem.message  # not Python's True or datetime.date(1979, 1, 1)
+
+
 def test_an_item_of_a_list_the_profile_does_not_set_says_to_set_the_whole_list() -> None:
     with pytest.raises(ProfileError) as raised:
         loads_profile(MINIMAL, ['sampling.prompts.0="a photo"'])
