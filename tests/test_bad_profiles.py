@@ -294,7 +294,7 @@ def test_a_long_but_sane_prompt_is_accepted(tmp_path: Path, capsys) -> None:
                                                  """--set 'concepts.0.instance_prompt="[zwx] dog"'"""),
         ("optimizer.max_train_steps=3", "unknown key (did you mean 'training.max_train_steps'?)"),
         ("training.nope=1", "--set training.nope=1: unknown key"),
-        ("dataset.resolution=13", "--set dataset.resolution=13: must be a multiple of 8, not 13"),
+        ("dataset.resolution=36", "--set dataset.resolution=36: must be a multiple of 8, not 36"),
         ("training=5", "--set training=5: is a section, [training]: a table of keys (method, seed, …); set one key, e.g. "
                        "training.method\n"),
         ("concepts=[]", "--set concepts=[]: needs at least one concept: write one under [[concepts]]"),

@@ -228,6 +228,14 @@ def test_a_schema_version_that_is_no_number_is_told_as_the_toml_written(value: s
     assert problem.message.startswith(said), problem.message  # not Python's True or datetime.date(1979, 1, 1)
 
 
+@pytest.mark.parametrize(("value", "said"), [("99999999999999999999999", "must be at most 4096"),
+                                             ("5001", "must be at most 4096"), ("65", "must be a multiple of 8")])
+def test_a_resolution_out_of_range_is_told_so_before_its_multiple_of_8(value: str, said: str) -> None:
+    with pytest.raises(ProfileError) as raised:
+        loads_profile(MINIMAL, [f"dataset.resolution={value}"])
+    assert [problem.message.split(",")[0] for problem in raised.value.problems] == [said]
+
+
 def test_an_item_of_a_list_the_profile_does_not_set_says_to_set_the_whole_list() -> None:
     with pytest.raises(ProfileError) as raised:
         loads_profile(MINIMAL, ['sampling.prompts.0="a photo"'])

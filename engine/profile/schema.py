@@ -9,7 +9,7 @@ from __future__ import annotations
 import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from engine.profile.fields import CaptionExtension, FolderPath, ModelSource, PathText, PromptText, RunName
 
@@ -95,8 +95,15 @@ class ConceptSection(Section):
     """How many class images this concept needs; missing ones are generated."""
 
 
+def _multiple_of_8(value: int) -> int:
+    # Checked after the bounds (pydantic's multiple_of comes before them): 99999 is told as too big, not as not a multiple.
+    if value % 8:
+        raise ValueError(f"must be a multiple of 8, not {value}")
+    return value
+
+
 class DatasetSection(Section):
-    resolution: int = Field(512, ge=32, le=4096, multiple_of=8)
+    resolution: Annotated[int, Field(ge=32, le=4096), AfterValidator(_multiple_of_8)] = 512
     """Training resolution in pixels (SD1.x/SD2-base: 512, SD2-768: 768)."""
     center_crop: bool = True
     """Crop images at the centre (on) or at a random place each epoch (off)."""
