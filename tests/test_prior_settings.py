@@ -65,6 +65,14 @@ def test_a_class_prompt_holding_an_instance_prompt_without_identifier_does_not_c
     assert "concepts.0.class_prompt" in _keys(check_profile(possessive).warnings)
 
 
+@pytest.mark.parametrize("instance_prompt", ["!!!", "a photo", "photo of a"])
+def test_an_instance_prompt_of_no_real_word_is_not_said_to_be_held_by_the_class_prompt(tmp_path: Path,
+                                                                                       instance_prompt: str) -> None:
+    """Its words, fillers aside, are none: "holds every word" was true of any class prompt."""
+    profile = _prior(tmp_path, instance_prompt=instance_prompt, class_prompt="photo of a disc")
+    assert "concepts.0.class_prompt" not in _keys(check_profile(profile).warnings)
+
+
 def test_validate_says_a_class_prompt_equal_to_the_instance_prompt(capsys) -> None:
     assert main(["validate", str(DEMO), "--set", 'concepts.0.class_prompt="photo of zwx disc"']) == 0
     assert "concepts.0.class_prompt" in capsys.readouterr().out

@@ -78,7 +78,7 @@ def class_prompt_problems(profile: Profile) -> list[Problem]:
             continue  # the class prompt lacks one word of the instance prompt: that one is the identifier, not a shared one
         elif identifier and identifier.casefold() in _words(wanted):
             said = f"names the subject's identifier '{identifier}'"
-        elif _words(instance) - FILLER_WORDS <= _words(wanted):
+        elif (named := _words(instance) - FILLER_WORDS) and named <= _words(wanted):  # "!!!" names no word to hold
             said = "holds every word of the instance prompt, so whichever of them names the subject"
         else:
             continue
