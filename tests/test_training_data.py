@@ -56,6 +56,25 @@ def test_a_file_name_that_is_not_utf8_captions_as_the_user_reads_it(tmp_path: Pa
     CLIPTokenizer.from_pretrained(tiny_sd1 / "tokenizer")(caption_for(image, "file_name", "p"))
 
 
+def test_a_file_name_holding_a_control_character_is_refused_as_a_caption_file_holding_one_is(tmp_path: Path) -> None:
+    """caption_mode = "file_name" trained on "red\\x1b[2Jdog" (and validate passed it) where a caption file holding ESC
+    is refused; now the name is refused alike, at validate and in the run."""
+    from engine.dataset.profile_paths import path_problems
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.new("RGB", (64, 64), "red").save(folder / "red\x1b[2Jdog_1.png")
+    Image.new("RGB", (64, 64), "red").save(folder / "plain dog_2.png")
+    assert caption_for(folder / "plain dog_2.png", "file_name", "p") == "plain dog"
+    with pytest.raises(DataError, match=r"ESC \(U\+001B\) in its name.*rename the file") as raised:
+        caption_for(folder / "red\x1b[2Jdog_1.png", "file_name", "p")
+    assert "\x1b" not in str(raised.value)  # echoed escaped, never raw
+    profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(folder), "instance_prompt": "photo of zwx dog",
+                                                "caption_mode": "file_name"}])
+    [problem] = [p for p in path_problems(profile) if p.key == "concepts.0.caption_mode"]
+    assert "1 image name(s) cannot be captions" in problem.message
+
+
 def test_every_caption_that_cannot_be_used_is_named_at_once(tmp_path: Path) -> None:
     folder = tmp_path / "images"
     folder.mkdir()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from engine.data.caption_text import read_caption
 from engine.data.images import DataError
+from engine.profile.text_characters import control_character, printable
 
 
 def caption_file(image: Path, extension: str) -> Path:
@@ -36,7 +37,13 @@ def caption_for(image: Path, mode: str, instance_prompt: str, extension: str = "
         # "x100": after fewer than two letters, or with digits before them).
         stem = re.sub(r"(?:^|[\s_-]+)\d+$|\s*\(\d+\)$", "", readable_name(image.stem))
         stem = re.sub(r"(?:^|(?<=[\s_-]))([^\W\d_]{2,})\d+$", r"\1", stem)
-        return re.sub(r"[_-]+", " ", stem).strip() or instance_prompt
+        caption = re.sub(r"[_-]+", " ", stem).strip() or instance_prompt
+        character = control_character(caption)
+        if character:
+            # Refused as a caption file holding one is: stripping it would train on a caption no one wrote or saw.
+            raise DataError(f"image '{printable(str(image))}' has {character} in its name, which caption mode "
+                            "'file_name' would train on and which would drive the terminal that prints it: rename the file")
+        return caption
     text_path = caption_file(image, extension)
     text = read_caption(text_path, image.parent)  # a CaptionFileError names the file before any step runs
     if text is None:

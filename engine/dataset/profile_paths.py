@@ -14,7 +14,8 @@ from pathlib import Path, PurePath
 
 from engine.builtin import is_builtin, known_builtin
 from engine.data.caption_text import CaptionFileError, read_caption
-from engine.data.images import list_images, why_no_images
+from engine.data.captions import caption_for
+from engine.data.images import DataError, list_images, why_no_images
 from engine.profile.model_source import local_path, model_kind
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
@@ -192,7 +193,20 @@ def _concept_problems(profile: Profile, index: int) -> list[Problem]:
         problems.append(Problem(f"{key}.instance_dir", f"no images in '{folder}'{why}"))
     if "caption_file" in concept.caption_mode:
         problems += _caption_problems(key, concept.caption_mode, folder, images, profile.dataset.caption_extension)
+    elif concept.caption_mode == "file_name":
+        problems += _file_name_problems(key, images)
     return problems
+
+
+def _file_name_problems(key: str, images: list[Path]) -> list[Problem]:
+    """Image names the trainer would refuse as captions (a control character in one), after the model has loaded."""
+    refused = []
+    for image in images:
+        try:
+            caption_for(image, "file_name", "")
+        except DataError as error:
+            refused.append(str(error))
+    return [Problem(f"{key}.caption_mode", f"{len(refused)} image name(s) cannot be captions, e.g. {refused[0]}")] if refused else []
 
 
 def _caption_problems(key: str, mode: str, folder: Path, images: list[Path], extension: str) -> list[Problem]:
