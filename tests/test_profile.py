@@ -236,6 +236,20 @@ def test_a_resolution_out_of_range_is_told_so_before_its_multiple_of_8(value: st
     assert [problem.message.split(",")[0] for problem in raised.value.problems] == [said]
 
 
+def test_a_dollar_that_is_part_of_a_folder_name_is_taken_as_written_or_escaped(tmp_path: Path, monkeypatch) -> None:
+    """A folder named money$saver was refused as "the environment variable $saver, which is not set", with no escape."""
+    monkeypatch.delenv("saver", raising=False)
+    (tmp_path / "money$saver").mkdir()
+    folder = f"{tmp_path}/money$saver"
+    taken = loads_profile(MINIMAL, [f'concepts.0.instance_dir="{folder}"'])
+    assert taken.concepts[0].instance_dir == folder  # it exists as written
+    to_make = loads_profile(MINIMAL, [f'saving.output_dir="{tmp_path}/new$$runs"'])
+    assert to_make.saving.output_dir == f"{tmp_path}/new$runs"  # $$ is one $
+    assert loads_profile(dumps_profile(to_make)) == to_make  # written back as $$, and read as the same path
+    [problem] = problems_of(MINIMAL, [f'saving.output_dir="{tmp_path}/new$saver"'])  # a typo'd variable, say
+    assert "$saver, which is not set here" in problem.message and "written $$" in problem.message
+
+
 def test_an_item_of_a_list_the_profile_does_not_set_says_to_set_the_whole_list() -> None:
     with pytest.raises(ProfileError) as raised:
         loads_profile(MINIMAL, ['sampling.prompts.0="a photo"'])

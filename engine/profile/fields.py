@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Annotated
+from typing import Annotated, get_args
 
 from pydantic import AfterValidator
+from pydantic.fields import FieldInfo
 
 from engine.profile.text_characters import control_character
 
@@ -40,16 +41,44 @@ def _path(value: str) -> str:
     return expanded_path(value)
 
 
+# $NAME, ${NAME}, and $$: the escape of a $ that is part of a name ("money$$saver"), as in Make and docker compose.
+_VARIABLE = re.compile(r"\$(?:\$|([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
+
+
 def expanded_path(value: str) -> str:
     """``~`` and ``$VAR`` as a shell reads them: left as they are, "~/runs" would make a folder named "~"
-    in the working directory, which looks like the home folder in every message."""
-    expanded = os.path.expandvars(os.path.expanduser(value))
-    unset = re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", expanded)
-    if unset:
-        raise ValueError(f"names the environment variable ${unset[0]}, which is not set here; set it, or write the path out")
+    in the working directory, which looks like the home folder in every message. ``$$`` is one ``$``; an unset
+    variable is refused (a typo would otherwise name a folder of its own) unless the path as written exists: a
+    folder named "money$saver" is taken as it is."""
+    unset: list[str] = []
+
+    def variable(match: re.Match[str]) -> str:
+        name = match[1] or match[2]
+        if name is None:
+            return "$"
+        if name not in os.environ:
+            unset.append(name)
+            return match[0]
+        return os.environ[name]
+
+    expanded = _VARIABLE.sub(variable, os.path.expanduser(value))
+    if unset and not os.path.lexists(expanded):
+        raise ValueError(f"names the environment variable ${unset[0]}, which is not set here; set it, or write the path "
+                         f"out (a $ that is part of a name is written $$, e.g. money$$saver)")
     if expanded.startswith("~"):
         raise ValueError(f"starts with {expanded.split('/')[0]!r}, which names no user here; write the path out")
     return expanded
+
+
+def written_path(path: str) -> str:
+    """``path`` as a profile writes it, to be read back as ``path`` by ``expanded_path``: each ``$`` doubled."""
+    return path.replace("$", "$$")
+
+
+def is_path_field(field: FieldInfo) -> bool:
+    """Whether a profile setting holds a path (plain or optional), which ``expanded_path`` reads."""
+    checks = [*field.metadata, *(m for a in get_args(field.annotation) for m in getattr(a, "__metadata__", ()))]
+    return any(getattr(check, "func", None) in (_path, _folder, _model_source) for check in checks)
 
 
 def caption_extension(value: str) -> str:

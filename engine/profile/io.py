@@ -16,6 +16,7 @@ import tomli_w
 from pydantic import BaseModel, ValidationError
 
 from engine.profile.decode import decode_profile, strip_text
+from engine.profile.fields import is_path_field, written_path
 from engine.profile.locate import key_lines, line_of, override_of
 from engine.profile.migrations import migrate
 from engine.profile.problem_words import problems_from
@@ -312,6 +313,8 @@ def _toml_data(section: BaseModel, data: dict[str, Any]) -> dict[str, Any]:
         if value is None:
             if type(section).model_fields[key].get_default(call_default_factory=True) is not None:
                 kept[key] = ""
+        elif isinstance(value, str) and is_path_field(type(section).model_fields[key]):
+            kept[key] = written_path(value)  # read back as the same path, a "$" in it not taken for a variable
         else:
             kept[key] = _toml_value(getattr(section, key), value)
     return kept
