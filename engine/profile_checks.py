@@ -6,6 +6,7 @@ Here rather than in engine.profile, which stays plain data: these read the model
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 from engine.dataset.profile_paths import every_machine_problems, path_problems
@@ -28,15 +29,16 @@ class ProfileChecks(NamedTuple):
     warnings: list[Problem]  # settings that run, likely not as meant
 
 
-def check_profile(profile: Profile, family_id: str | None = None,
-                  missing_here: list[Problem] | None = None) -> ProfileChecks:
+def check_profile(profile: Profile, family_id: str | None = None, missing_here: list[Problem] | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> ProfileChecks:
     """What ``dbtui validate`` reports of ``profile``. ``family_id``: the model's family as already read from its files
     (the wizard's model step), taken as certain; without it the family is read here, or guessed from the model's name,
     and what a guessed family refuses is only a warning. ``missing_here``: ``path_problems(profile, builtins=False)``
-    as found already (the wizard's, while the settings they read are unchanged), so that they are not read again."""
+    as found already (the wizard's, while the settings they read are unchanged), so that they are not read again.
+    ``progress``: told (done, total) as the images' headers are read."""
     refused, family_warnings, certain = family_setting_problems(profile, family_id)
     errors = empty_setting_problems(profile) + every_machine_problems(profile) + (refused if certain else [])
-    here = ((path_problems(profile, builtins=False) if missing_here is None else missing_here) + model_part_problems(profile)
+    here = ((path_problems(profile, builtins=False, progress=progress) if missing_here is None else missing_here) + model_part_problems(profile)
             + missing_library_problems(profile))
     # A scorer folder missing here is a warning, not what this machine lacks: the run goes on, unscored.
     warnings = (([] if certain else refused) + family_warnings + evaluation_problems(profile) + scorer_problems(profile)

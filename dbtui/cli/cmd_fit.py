@@ -6,7 +6,7 @@ import argparse
 import math
 import re
 
-from dbtui.cli.common import add_overrides, int_in, price, profile_path
+from dbtui.cli.common import add_overrides, header_progress, int_in, price, profile_path
 
 CARD_HELP = ("a card to judge the memory estimates against, by its size in GB or its name, e.g. --card 40 --card H100 "
              "--card 'RTX 4090' --card A100-40GB (repeat for several; replaces the default 8, 12, 16 and 24)")
@@ -180,7 +180,7 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
         # only fail after the measurement, so it is refused first.
         check_creatable(run_dir_for(profile))
         try:
-            check_inputs(profile)  # a missing folder or caption stops here, not after the estimate and the model's load
+            check_inputs(profile, progress=header_progress())  # a missing folder or caption stops here, not after the estimate and the model's load
         except RunInputsMissingError as missing:
             # Typed before renting, where the images are not: the estimate that was wanted needs none of it.
             raise RunInputsMissingError(f"{missing} For the memory estimate alone, which trains nothing and needs no "

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dbtui.cli.common import ExamplesFormatter
+from dbtui.cli.common import ExamplesFormatter, header_progress
 from engine.errors import DbtuiError
 
 if TYPE_CHECKING:
@@ -340,7 +340,7 @@ def _resume(args: argparse.Namespace) -> int:
     profile = load_profile(folder.profile)
     # A refusal's suggested command (a new run of a finished one) names the profile the run keeps.
     started = start_run(profile, detach=args.detach, resume=args.checkpoint, run_dir=folder.path,
-                        given_as=shlex.quote(str(folder.profile)))
+                        given_as=shlex.quote(str(folder.profile)), progress=header_progress())
     print(f"resuming {folder.path} ({profile.name})", flush=True)  # once it is sure to: a refusal says why alone
     return show_started_run(started, profile.name, plain=args.plain, every=profile.logging.every_n_steps,
                             detach=args.detach)

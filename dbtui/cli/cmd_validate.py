@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dbtui.cli.common import add_overrides, profile_path
+from dbtui.cli.common import add_overrides, header_progress, profile_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,8 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="check a profile and list every problem",
         description="Check a profile (and --set overrides) and print every problem with its line. "
         "Exit status 2 when there is any problem, settings the model's family cannot use among them "
-        "(where its files are on this machine; else they are warnings). Missing data folders and caption files are "
-        "listed as warnings (the profile may be meant for another machine), as are settings that run "
+        "(where its files are on this machine; else they are warnings). Missing data folders and caption files, and "
+        "image files that cannot be read as pictures, are listed as warnings (the profile may be meant for another "
+        "machine; `dbtui run` refuses them on this one), as are settings that run "
         "but likely not as meant (e.g. two concepts with one prompt, a class folder while prior preservation is off, or "
         "dataset.resolution far from the size the model was made for, where its files are on this machine).",
     )
@@ -29,7 +30,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     profile = load_profile(args.profile, args.set)
     # Errors are wrong on any machine; what this one lacks is a warning, as the profile may be meant for another.
-    errors, missing_here, settings = check_profile(profile)
+    errors, missing_here, settings = check_profile(profile, progress=header_progress())
     warnings = missing_here + settings
     if not errors:
         print(f"{args.profile}: valid ({len(profile.concepts)} concept(s), method {profile.training.method})")

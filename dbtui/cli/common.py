@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
+import time
+from collections.abc import Callable
 
 from dbtui.format import PriceError, read_price
 
@@ -85,3 +88,27 @@ def int_in(low: int, high: int | None = None):
         return value
 
     return parse
+
+
+def header_progress(after: float = 1.0) -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` for the check of the images' headers before a run: silent on a folder read within
+    ``after`` seconds, then a line on stderr (rewritten in place on a terminal, one a second otherwise), so that a
+    big folder on a network disk does not look like a hang."""
+    started: float | None = None  # from the first header read: the checks before it are not this wait
+    shown = 0.0
+
+    def progress(done: int, total: int) -> None:
+        nonlocal started, shown
+        now = time.monotonic()
+        if started is None:
+            started = now
+        if now - started < after or (now - shown < 1.0 and done < total):
+            return
+        if not shown and done == total:
+            return  # the last header already read: nothing left to wait for
+        shown = now
+        tty = sys.stderr.isatty()
+        end = "\n" if done == total or not tty else ""
+        print(f"{chr(13) if tty else ''}checking image headers: {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    return progress

@@ -65,14 +65,19 @@ def build_examples(
         raise DataError(f"{len(caption_problems)} caption(s) cannot be used: " + "; ".join(caption_problems[:3]) + more
                         + ". `dbtui dataset check` lists every one.")
     if unreadable:
-        ours = [path for path in unreadable if path.parent.name.startswith("generated-")]
-        regenerated = (" Those in a generated-… folder are dbtui's own class images: delete them and the next run makes "
-                       "them again." if ours else "")
-        raise DataError(f"{len(unreadable)} image file(s) cannot be read as pictures: {named_files(unreadable)}. Move them "
-                        "out of the folder, or train from a clean copy made by `dbtui dataset prepare` (`dbtui dataset "
-                        "check` also finds images damaged past their header, which the trainer meets only when it decodes "
-                        f"them).{regenerated}")
+        raise DataError(unreadable_said(unreadable))
     return examples
+
+
+def unreadable_said(unreadable: list[Path]) -> str:
+    """What the trainer, ``dbtui validate`` and the launch say of image files whose header cannot be read."""
+    ours = [path for path in unreadable if path.parent.name.startswith("generated-")]
+    regenerated = (" Those in a generated-… folder are dbtui's own class images: delete them and the next run makes "
+                   "them again." if ours else "")
+    return (f"{len(unreadable)} image file(s) cannot be read as pictures: {named_files(unreadable)}. Move them "
+            "out of the folder, or train from a clean copy made by `dbtui dataset prepare` (`dbtui dataset "
+            "check` also finds images damaged past their header, which the trainer meets only when it decodes "
+            f"them).{regenerated}")
 
 
 def check_before_class_images(profile, instance_dirs: list[Path], class_dirs: list[Path | None], buckets: list[Bucket]) -> None:

@@ -7,6 +7,7 @@ import math
 import os
 import struct
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine.errors import DbtuiError
@@ -286,16 +287,48 @@ def load_rgb(path: Path, most_side: int | None = None):
 
 def image_size(path: Path) -> tuple[int, int]:
     """Width and height after EXIF orientation, read from the header only."""
+    with _pixel_limit_is_an_error():
+        return _header_size(path)
+
+
+def _header_size(path: Path) -> tuple[int, int]:
+    """``image_size`` where the caller has made Pillow's pixel-limit warning an error (a process-wide setting)."""
     from PIL import Image
 
     try:
-        with _pixel_limit_is_an_error(), Image.open(path) as image:
+        with Image.open(path) as image:
             width, height = image.size
             orientation = orientation_of(image)
     except (*_DAMAGED, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         # A header larger than Pillow's decompression-bomb guard is refused at open, as load_rgb would refuse it.
         raise DataError(f"cannot read image '{path}': {error}") from None
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def unreadable_headers(paths: Sequence[Path], progress: Callable[[int, int], None] | None = None) -> list[Path]:
+    """The ``paths`` whose header ``image_size`` cannot read, as the trainer finds them before caching; ``progress``
+    is told (done, total) after each. Eight at a time: on a network disk each read mostly waits for the disk."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    def readable(path: Path) -> bool:
+        try:
+            _header_size(path)
+        except DataError:
+            return False
+        return True
+
+    Image.init()  # every format's reader, loaded once here rather than raced for by the threads
+    bad = []
+    # The warnings filter is the process's: set once here, around all the threads.
+    with _pixel_limit_is_an_error(), ThreadPoolExecutor(max_workers=8) as pool:
+        for done, (path, ok) in enumerate(zip(paths, pool.map(readable, paths)), 1):
+            if not ok:
+                bad.append(path)
+            if progress is not None:
+                progress(done, len(paths))
+    return bad
 
 
 # A picture is used at most this many times longer than its bucket (in the bucket's proportions): room for

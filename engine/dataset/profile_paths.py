@@ -10,12 +10,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import shlex
+from collections.abc import Callable
 from pathlib import Path, PurePath
 
 from engine.builtin import is_builtin, known_builtin
 from engine.data.caption_text import CaptionFileError, read_caption
 from engine.data.captions import caption_for
 from engine.data.images import DataError, list_images, why_no_images
+from engine.dataset.image_headers import header_problems
 from engine.profile.model_source import local_path, model_kind
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
@@ -46,9 +48,11 @@ def every_machine_problems(profile: Profile) -> list[Problem]:
     return problems
 
 
-def path_problems(profile: Profile, *, builtins: bool = True) -> list[Problem]:
-    """What is missing on this machine for this profile to train: folders, files, the logger's package; and, unless
-    ``builtins`` is false, what is wrong on every machine (``every_machine_problems``)."""
+def path_problems(profile: Profile, *, builtins: bool = True,
+                  progress: Callable[[int, int], None] | None = None) -> list[Problem]:
+    """What is missing on this machine for this profile to train: folders, files, image files whose header cannot be
+    read, the logger's package; and, unless ``builtins`` is false, what is wrong on every machine
+    (``every_machine_problems``). ``progress``: told (done, total) as the images' headers are read."""
     source = profile.model.pretrained
     problems = (every_machine_problems(profile) if builtins else []) + ([] if is_builtin(source) else model_source_problems(source))
     problems += _logger_problems(profile.logging.logger)
@@ -62,7 +66,7 @@ def path_problems(profile: Profile, *, builtins: bool = True) -> list[Problem]:
             problems += _concept_problems(profile, index)
         except OSError as error:  # e.g. a name too long for the file system, or no permission
             problems.append(Problem(f"concepts.{index}.instance_dir", f"cannot read folder '{concept.instance_dir}': {error.strerror}"))
-    return problems
+    return problems + header_problems(profile, progress)
 
 
 def path_inputs(profile: Profile) -> tuple:

@@ -15,7 +15,7 @@ import os
 import shlex
 import subprocess
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -133,7 +133,8 @@ def machine_profile(folder: RunFolder, machine_rank: int) -> Path:
 
 
 def start_run(profile: Profile, *, detach: bool = False, resume: str | None = None, run_dir: Path | None = None,
-              given_as: str | None = None, given_keys: Collection[str] | None = None) -> StartedRun:
+              given_as: str | None = None, given_keys: Collection[str] | None = None,
+              progress: Callable[[int, int], None] | None = None) -> StartedRun:
     """Write the run folder and start the trainer process.
 
     ``given_as``: the profile as the user named it (its path, and the command line's other ``--set``
@@ -142,14 +143,14 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
 
     ``resume``: a checkpoint path or "latest" ("latest" of a run that saved none trains it from the
     start). Without it, a folder that already has checkpoints is refused (RunExistsError) instead of
-    silently starting over.
+    silently starting over. ``progress``: told (done, total) as the images' headers are checked (``check_inputs``).
     """
     folder = RunFolder(Path(run_dir or run_dir_for(profile)))
     # Stopped before its first checkpoint: nothing is lost by training from the start. With several
     # machines the worker's own check stays, since each machine must see the checkpoint.
     from_start = resume == "latest" and profile.launch.num_machines == 1 and not complete_checkpoints(folder)
     # A resume that trains from the start may change what no checkpoint was trained with: its advice says so.
-    check_inputs(profile, run_dir, resuming=resume is not None and not from_start)
+    check_inputs(profile, run_dir, resuming=resume is not None and not from_start, progress=progress)
     if resume and resume != "latest":
         resume = checkpoint_named(folder, resume)
     # Machine 0 writes the run's events and state; another machine's own disk holds none of them.
@@ -230,18 +231,20 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
                       tuple(prepared.set_aside), own_session, meets_at, prepared.changed)
 
 
-def check_inputs(profile: Profile, run_dir: Path | None = None, resuming: bool = False) -> None:
+def check_inputs(profile: Profile, run_dir: Path | None = None, resuming: bool = False,
+                 progress: Callable[[int, int], None] | None = None) -> None:
     """What ``dbtui validate`` warns of (a profile may be written for another machine) stops a run here, in
     seconds, rather than in the trainer after the model has loaded; so do settings the model's family refuses, and
     empty ones a new run cannot start from (``run_dir`` given: the run folder is not made from saving.output_dir).
-    ``resuming``: a missing library's advice keeps the settings the checkpoints were trained with."""
+    ``resuming``: a missing library's advice keeps the settings the checkpoints were trained with. ``progress``: told
+    (done, total) as the images' headers are read."""
     from engine.dataset.profile_paths import path_problems
     from engine.model_info import family_setting_problems, model_part_problems
     from engine.profile.empty_settings import empty_setting_problems
     from engine.profile.library_problems import missing_library_problems
 
     refused, _, certain = family_setting_problems(profile)
-    problems = (empty_setting_problems(profile, new_run=run_dir is None) + path_problems(profile)
+    problems = (empty_setting_problems(profile, new_run=run_dir is None) + path_problems(profile, progress=progress)
                 + model_part_problems(profile) + missing_library_problems(profile, resuming) + (refused if certain else []))
     if problems:
         raise RunInputsMissingError("cannot start the run: " + "; ".join(f"{p.key}: {p.message}" for p in problems)

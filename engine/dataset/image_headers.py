@@ -1,0 +1,36 @@
+"""Image files whose header cannot be read, found before a run starts: the trainer reads every header before caching,
+after its model has loaded, and stops on the first folder holding one (a text file named .jpg, a zero-byte .png)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.builtin import is_builtin
+from engine.data.examples import unreadable_said
+from engine.data.images import list_images, unreadable_headers
+from engine.profile.problems import Problem
+from engine.profile.schema import Profile
+
+
+def header_problems(profile: Profile, progress: Callable[[int, int], None] | None = None) -> list[Problem]:
+    """The images the trainer would read (each concept's, and the class images of the user's own it takes) whose header
+    cannot be read, one problem a folder, said as the trainer says it. Folders that are not here are passed over: the
+    folder checks say so. ``progress``: told (done, total) after each header."""
+    folders: list[tuple[str, list[Path]]] = []
+    for index, concept in enumerate(profile.concepts):
+        folders.append((f"concepts.{index}.instance_dir", _images(concept.instance_dir)))
+        if profile.prior.enabled and concept.class_dir:
+            folders.append((f"concepts.{index}.class_dir", _images(concept.class_dir)[:concept.num_class_images]))
+    every = [path for _, paths in folders for path in paths]
+    bad = set(unreadable_headers(every, progress))
+    return [Problem(key, unreadable_said(found)) for key, paths in folders if (found := [p for p in paths if p in bad])]
+
+
+def _images(folder: str) -> list[Path]:
+    if is_builtin(folder) or not Path(folder).is_dir():
+        return []
+    try:
+        return list_images(Path(folder))
+    except OSError:  # a folder this user may not read: the folder checks say so
+        return []
