@@ -379,6 +379,8 @@ def test_a_stop_asked_in_set_up_is_said_to_end_it_before_the_first_step(status: 
     from engine.runs.folder import RunFolder, RunState
 
     folder = RunFolder(tmp_path / "runs" / "t").create()
+    if status == "running":  # it has trained a step (engine.runs.control.trained_since)
+        folder.events.write_text('{"event": "step_ended", "time": 1.0}\n')
     folder.write_state(RunState(pid=trainer_of(folder.path), status=status, step=0, total_steps=10))
     assert main(["stop", str(folder.path)]) == 0
     assert said in capsys.readouterr().out

@@ -347,7 +347,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _control(args: argparse.Namespace) -> int:
-    from engine.runs.control import request
+    from engine.runs.control import request, trained_since
 
     folder = find_run(args.run, args.dir)
     if not folder.is_live():
@@ -364,8 +364,10 @@ def _control(args: argparse.Namespace) -> int:
                          "there is nothing to sample")
     request(folder, args.request)
     state = folder.read_state()
-    if state is not None and state.status == "starting" and args.request == "stop":
-        # Set-up's stops end the run before its first step, with nothing to save (engine.runs.supervisor).
+    # Set-up's stops end the run before its first step, with nothing to save (engine.runs.supervisor): so do those of a
+    # trainer that reads "running" from its set-up's end until its first step (the base scoring round, say).
+    if state is not None and args.request == "stop" and (state.status == "starting" or (
+            state.status == "running" and not trained_since(folder.events, state.started))):
         print(f"asked the trainer in {folder.path} to stop; it is still setting up, so it stops before the first "
               "step, with nothing to save")
     else:

@@ -5,6 +5,7 @@ survive the viewer going away, and need no server.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -49,3 +50,30 @@ def drop_requests(folder: RunFolder) -> None:
     compared with now: a clock skewed across NFS kept a dead trainer's stop dated in the future."""
     for what in REQUESTS:
         (folder.control / what).unlink(missing_ok=True)
+
+
+def trained_since(events: Path, since: float, block: int = 1 << 16) -> bool:
+    """Whether the events log has a step ended at ``since`` or later: the trainer started then has trained a step. Until
+    it has, it takes a stop at once and ends before its first step (set-up, caching, the base scoring round) with
+    nothing to save. Only the latest step_ended line counts, found reading back from the end in ``block`` bytes: a long
+    run's log holds a line a step. A log that cannot be read counts as trained, as before this was asked."""
+    marker = b'"event": "step_ended"'
+    try:
+        with events.open("rb") as file:
+            end, rest = file.seek(0, 2), b""
+            while end > 0:
+                start = max(0, end - block)
+                file.seek(start)
+                lines = (file.read(end - start) + rest).split(b"\n")
+                rest, lines, end = (lines[0], lines[1:], start) if start else (b"", lines, 0)
+                for line in reversed(lines):
+                    if marker in line:
+                        try:
+                            return float(json.loads(line)["time"]) >= since
+                        except (ValueError, KeyError, TypeError):
+                            continue  # a half-written or damaged line: the one before it
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return False
