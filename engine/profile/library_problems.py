@@ -11,6 +11,8 @@ from engine.profile.schema import Profile
 
 DEEPSPEED_MISSING = ('"deepspeed" needs DeepSpeed, which is not installed here: pip install deepspeed, or set sharding = '
                      '"fsdp" (PyTorch\'s own) or "none"')
+XFORMERS_MISSING = ('"xformers" needs the xformers package, which is not installed here: pip install xformers (a build '
+                    'for this torch), or set attention = "sdpa" (as fast on torch 2)')
 # fp8 stores its weights with torch alone (engine/models/fp8_linear.py): only NF4 and int8 are bitsandbytes'.
 BITSANDBYTES_QUANTIZE = ("nf4", "int8")
 
@@ -21,6 +23,8 @@ def missing_library_problems(profile: Profile, resuming: bool = False) -> list[P
     problems = []
     if profile.launch.sharding == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
         problems.append(Problem("launch.sharding", DEEPSPEED_MISSING))
+    if profile.precision.attention == "xformers" and importlib.util.find_spec("xformers") is None:
+        problems.append(Problem("precision.attention", XFORMERS_MISSING))
     if importlib.util.find_spec("bitsandbytes") is None:
         problems += _bitsandbytes_problems(profile, resuming)
     return problems
