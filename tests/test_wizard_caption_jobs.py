@@ -142,3 +142,40 @@ async def test_leaving_while_the_list_fills_goes_back_and_raises_nothing(tmp_pat
         assert app.is_running and not screen.is_attached
         assert sum(added) < 1000  # the rest never added to a screen gone
         assert not [n for n in app._notifications if n.severity == "error"]
+
+
+async def test_the_row_moved_to_while_the_list_fills_stays_highlighted(tmp_path: Path, monkeypatch) -> None:
+    """Between two batches the keys answer: the last batch jumped the highlight back to the first row, and cleared the
+    status of the image shown."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(1000):
+        (images / f"img_{i:04d}.png").touch()
+    (images / "img_0003.txt").write_text("fourth\n", encoding="utf-8")
+    added: list[int] = []
+    add_options = OptionList.add_options
+
+    def down_three_rows() -> None:
+        for _ in range(4):  # the first highlights row 0
+            screen.query_one("#cap-images", OptionList).action_cursor_down()
+
+    def spy(self: OptionList, options):
+        options = list(options)
+        if self.id == "cap-images" and options:
+            if not added:
+                screen.call_later(down_three_rows)  # between the first batch and the next
+            added.append(len(options))
+        return add_options(self, options)
+
+    monkeypatch.setattr(OptionList, "add_options", spy)
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        screen = CaptionScreen(app.session, app.engine, str(images))
+        app.push_screen(screen)
+        await pilot.pause()
+        await until(pilot, lambda: screen.job is None)
+        await settle(pilot)
+        listed = screen.query_one("#cap-images", OptionList)
+        assert len(added) > 1 and listed.option_count == 1000
+        assert listed.highlighted == 3 and screen.query_one("#cap-text", TextArea).text == "fourth"
+        assert str(screen.query_one("#cap-status", Static).render()) == "Ctrl+S saves this caption."

@@ -119,9 +119,9 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
             self.query_one("#cap-progress", ProgressBar).update(total=len(self.images), progress=end)
             self.call_after_refresh(self._fill, end)
             return
+        self.query_one("#cap-status", Static).update("")  # the shown image's status replaces "Reading…", if any
         self._job_ended(self.rows)
-        self.query_one("#cap-status", Static).update("")  # the first image's status replaces "Reading…", if any
-        if images.option_count:
+        if images.option_count and images.highlighted is None:  # where the user moved to during the fill stays
             images.highlighted = 0
 
     # -- one caption ----------------------------------------------------------------------
