@@ -266,3 +266,33 @@ def test_a_ctrl_c_as_the_run_starts_stops_before_the_first_step_without_a_checkp
     assert not list(folder.checkpoints.glob("step-*"))
     assert folder.read_state().status == "stopped" and folder.read_state().step == 0
     assert "stopped at step 0" in stdout
+
+
+# Runs the worker with `dbtui stop` asked once set-up is done, before the run's first step (the base round's moment).
+WORKER_STOPPED_FROM_THE_CLI_AS_THE_RUN_STARTS = """
+import sys
+from dbtui.cli import main as dbtui
+from engine.runs.supervisor import Supervisor
+from engine.runs.worker import main
+original = Supervisor.attach
+def attach(self, trainer):
+    original(self, trainer)
+    dbtui(["stop", sys.argv[1]])
+Supervisor.attach = attach
+sys.exit(main([sys.argv[1]]))
+"""
+
+
+def test_dbtui_stop_before_the_first_step_says_nothing_is_saved_as_none_is(tmp_path: Path) -> None:
+    """Between set-up's end and the first step the state said "running", so `dbtui stop` (and the wizard's Stop) said a
+    checkpoint comes at the next step boundary, though the run ends before that step with nothing saved."""
+    from tests.runs_helpers import python
+
+    folder = RunFolder(tmp_path / "run").create()
+    folder.profile.write_text(profile_file(tmp_path, training={"max_train_steps": 4}).read_text())
+    process = python(WORKER_STOPPED_FROM_THE_CLI_AS_THE_RUN_STARTS, str(folder.path), stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, text=True)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-3000:]
+    assert "stops before the first step, with nothing to save" in stdout, stdout
+    assert folder.read_state().status == "stopped"

@@ -115,7 +115,9 @@ class Supervisor:
             self.checkpointer.load(self.resume)
         if trainer.accelerator.is_main_process:
             self._take_setup_stop()
-            self.write_state("running", trainer.global_step, trainer.total_steps)
+            # Still "starting" until the first step: a stop before it ends the run with nothing saved, as `dbtui stop`
+            # and the wizard say by this state; the first step's heartbeat says "running".
+            self.write_state("starting", trainer.global_step, trainer.total_steps)
 
     def _take_setup_stop(self) -> None:
         """A stop asked in set-up's last second, which the set-up watcher (asleep between looks) has not taken: it
