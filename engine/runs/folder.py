@@ -174,7 +174,11 @@ class RunFolder:
     def _finish_by_outputs(self, state: RunState | None) -> int | None:
         """The step of a run whose outputs say it finished: the trainer writes outputs/profile.toml once its final
         model is whole, so it stands where the state file is lost and the events' finish is damaged (skipped by their
-        reader). Not where a trainer started after it: a finished run resumed by an older dbtui is that attempt's."""
+        reader). Not where the state says how the trainer ended (a final preview that failed after the outputs: "failed",
+        as ``status`` says, and resumed so), nor where a trainer started after it: a finished run resumed by an older
+        dbtui is that attempt's."""
+        if state is not None and state.status not in ACTIVE:
+            return None
         try:
             written = (self.outputs / "profile.toml").stat().st_mtime
         except OSError:
