@@ -208,7 +208,8 @@ class Trainer:
                                 clip_skip=profile.training.clip_skip, cache=cache_text, store=DiskStore(cache / "text", writes=writes),
                                 fingerprints=lambda: on_demand.fingerprints(book))
         with accelerator.local_main_process_first(), without_conv_benchmark():
-            self.latents.fill(self.emit, self.cancel.is_set)  # uncached, it still decodes each picture once
+            if profile.dataset.cache_latents or writes:  # uncached, one process a machine decodes each picture once
+                self.latents.fill(self.emit, self.cancel.is_set)
             if cache_text:
                 on_demand.fill(self.texts, [e.caption for e in self.examples] + generation_prompts(profile))
         if cache_text:
