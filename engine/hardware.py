@@ -39,6 +39,9 @@ class Hardware:
     disk_free_mb: float = 0.0
     disk_path: str = ""  # where disk_free_mb was measured: the output folder, or its nearest parent that exists
     python: str = platform.python_version()
+    # The card's memory as sold where the user gave it (a card to rent, `--card 7.6`); None: read from the GPU,
+    # whose reported size rounds to the nominal one (``_nominal_gb``).
+    sold_gb: float | None = None
 
     @property
     def vram_mb(self) -> float:
@@ -158,9 +161,10 @@ FAMILY_PRESETS = {"sd": tuple(preset for preset, _, _ in reversed(_SD_TIERS)), "
                   "flux": ("flux-lora-16gb", "flux-lora-24gb")}
 
 
-def _nominal_gb(hw: Hardware) -> int:
-    """The card's size as sold: cards report a little less (an 8 GB card 7.99 GiB)."""
-    return round(hw.vram_mb / 1024)
+def _nominal_gb(hw: Hardware) -> float:
+    """The card's size as sold: as given for a card to rent, else rounded, as cards report a little less (an 8 GB
+    card 7.99 GiB). A given 7.6 GB card rounded to 8 held a preset that the table beside the advice said it did not."""
+    return hw.sold_gb if hw.sold_gb is not None else round(hw.vram_mb / 1024)
 
 
 def _meter_need(preset: str, hw: Hardware) -> MemoryEstimate | None:
@@ -185,7 +189,6 @@ def _needs(preset: str, hw: Hardware, unmeasured_gb: float) -> str:
 
 
 def _sd_verdict(hw: Hardware) -> tuple[str, str]:
-    vram = hw.vram_mb / 1024
     if not hw.gpus:
         return ("No NVIDIA GPU found: training real models here would take days. Try `dbtui demo` to see everything work.", "cpu-demo")
     gpu = hw.gpus[0]
@@ -193,12 +196,12 @@ def _sd_verdict(hw: Hardware) -> tuple[str, str]:
         if _meter_fits(preset, hw, card_gb):
             break
     else:  # even the LoRA misses the card
-        return (f"{gpu.name} with {vram:.0f} GB: too little even for a LoRA, which needs {_needs(preset, hw, 0)} "
+        return (f"{gpu.name} with {_nominal_gb(hw):g} GB: too little even for a LoRA, which needs {_needs(preset, hw, 0)} "
                 "(with prior preservation and previews); use a larger card.", preset)
     if preset == "full-8bit" and not gpu.bf16:
         what = _SD_FULL_8BIT_FP16
     te_preset, te_card, _ = _SD_TIERS[0]
-    return f"{gpu.name} with {vram:.0f} GB: {what.format(te=_needs(te_preset, hw, te_card))}", preset
+    return f"{gpu.name} with {_nominal_gb(hw):g} GB: {what.format(te=_needs(te_preset, hw, te_card))}", preset
 
 
 def _sdxl_verdict(hw: Hardware) -> tuple[str, str]:
@@ -211,7 +214,7 @@ def _sdxl_verdict(hw: Hardware) -> tuple[str, str]:
     def fits(gb: int) -> bool:
         return vram >= gb - _NOMINAL_MARGIN_GB
 
-    about = f"{gpu.name} with {vram:.0f} GB, SDXL at 1024 px:"
+    about = f"{gpu.name} with {_nominal_gb(hw):g} GB, SDXL at 1024 px:"
     full = f"a full fine-tune needs {_needs('sdxl-full', hw, SDXL_FULL_GB)}" + ("" if gpu.bf16 else " in fp16")
     full_fits = _meter_fits("sdxl-full", hw, SDXL_FULL_GB)
     if not _meter_fits("sdxl-lora", hw, SDXL_LORA_MIN_GB):
@@ -257,7 +260,7 @@ def _flux_verdict(hw: Hardware) -> tuple[str, str]:
         return ("No NVIDIA GPU found: Flux.1 needs a large GPU even for a LoRA on a 4-bit base. "
                 "Try `dbtui demo` to see everything work.", "cpu-demo")
     gpu = hw.gpus[0]
-    about = f"{gpu.name} with {hw.vram_mb / 1024:.0f} GB, Flux.1:"
+    about = f"{gpu.name} with {_nominal_gb(hw):g} GB, Flux.1:"
     for preset, what in _FLUX_TIERS:
         if _meter_fits(preset, hw):
             sentence = f"{about} {what} (the 12 B transformer trains only as a LoRA on one card)."
@@ -279,7 +282,7 @@ FAMILIES = tuple(_VERDICTS)
 
 def card_hardware(card_gb: float) -> Hardware:
     """A machine with one card of ``card_gb`` not in this one (the one to rent), as a card with bf16 trains."""
-    return Hardware(gpus=[Gpu(0, "A card", card_gb * 1024, None, "8.0", True)])
+    return Hardware(gpus=[Gpu(0, "A card", card_gb * 1024, None, "8.0", True)], sold_gb=card_gb)
 
 
 def card_verdict(card_gb: float, family: str = "sd") -> tuple[str, str]:

@@ -4,6 +4,7 @@ rental, a 10, 11 or 20 GB card), not only 8, 12, 16 and 24 GB."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,16 @@ def test_a_card_named_with_its_form_factor_is_that_card(card: str, gb: float) ->
     from dbtui.cli.cmd_fit import card_size
 
     assert card_size(card) == gb
+
+
+def test_a_card_between_whole_sizes_is_advised_as_the_table_beside_it_judges_it(tmp_path: Path, capsys) -> None:
+    """`--card 7.6` was advised as an 8 GB card: "A card with 8 GB ... a LoRA fits" and sdxl-lora recommended, under a
+    table that said "sdxl-lora 7.6 GB fits 7.6 GB ✗" (the preset needs a little more than 7.6 GB)."""
+    need = load_preset_estimates()["sdxl-lora"].need()
+    card = math.floor(need.run_need / GIB * 10) / 10  # just under what the LoRA needs, rounding up to 8
+    assert not need.fits(card) and round(card) >= need.run_need / GIB
+    assert main(["hardware", "--family", "sdxl", "--output-dir", str(tmp_path), "--json", "--card", str(card)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    verdict = report["card_verdicts"][f"{card:g}"]
+    assert verdict["fits"] is False and report["presets"]["sdxl-lora"]["fits"][f"{card:g}"] is False
+    assert f"A card with {card:g} GB" in verdict["verdict"] and "too little even for a LoRA" in verdict["verdict"]
