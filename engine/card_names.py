@@ -27,6 +27,11 @@ SIZES_OF: dict[str, tuple[float, ...]] = {"a100": (40, 80), "v100": (16, 32), "3
                                           "3060": (8, 12), "p100": (12, 16),
                                           "2060": (6, 12), "3050": (6, 8), "5060ti": (8, 16)}
 
+# Named cards made before Ampere, which have no bf16: they train the bf16 presets in fp16, without the memory savers
+# (sdxl-full then needs 23.4 GB, not 14.5), so a T4 is advised as one.
+NO_BF16 = {"t4", "v100", "p100", "titanrtx", "2060", "2060super", "2070", "2070super", "2080", "2080super", "2080ti",
+           "1050", "1050ti", "1060", "1070", "1070ti", "1080", "1080ti", "1650", "1650super", "1660", "1660super", "1660ti"}
+
 
 class UnknownCardError(DbtuiError, ValueError):
     """A card named that is not known here, or that is sold in several sizes."""
@@ -57,3 +62,9 @@ def card_gb_by_name(name: str) -> float:
                                f"{largest}GB'")
     raise UnknownCardError(f"'{name}' is not a card size or a card known here: give its memory in GB, e.g. 24 or 80 "
                            "(cards known by name: H100, H200, A100-80GB, L40S, A6000, RTX 4090, L4, T4 and others)")
+
+
+def has_bf16(name: str) -> bool:
+    """Whether the card ``name`` has bf16; True for a size alone ("16"), which names no card."""
+    sized = re.search(r"(?<=[\s_-])\d+(?:\.\d+)?\s*(?:gib|gb|g)\b", name, flags=re.IGNORECASE)
+    return _folded(name[:sized.start()] if sized else name) not in NO_BF16

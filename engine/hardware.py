@@ -280,14 +280,14 @@ _VERDICTS = {"sd": _sd_verdict, "sdxl": _sdxl_verdict, "flux": _flux_verdict}
 FAMILIES = tuple(_VERDICTS)
 
 
-def card_hardware(card_gb: float) -> Hardware:
-    """A machine with one card of ``card_gb`` not in this one (the one to rent), as a card with bf16 trains."""
-    return Hardware(gpus=[Gpu(0, "A card", card_gb * 1024, None, "8.0", True)], sold_gb=card_gb)
+def card_hardware(card_gb: float, bf16: bool = True) -> Hardware:
+    """A machine with one card of ``card_gb`` not in this one (the one to rent), with bf16 or (a T4) without."""
+    return Hardware(gpus=[Gpu(0, "A card", card_gb * 1024, None, "8.0" if bf16 else "7.5", bf16)], sold_gb=card_gb)
 
 
-def card_verdict(card_gb: float, family: str = "sd") -> tuple[str, str]:
-    """``verdict`` for a card of ``card_gb`` not in this machine (the one to rent)."""
-    return verdict(card_hardware(card_gb), family)
+def card_verdict(card_gb: float, family: str = "sd", bf16: bool = True) -> tuple[str, str]:
+    """``verdict`` for a card of ``card_gb`` not in this machine (the one to rent), with bf16 or without."""
+    return verdict(card_hardware(card_gb, bf16), family)
 
 
 def too_small(hw: Hardware, preset: str) -> bool:

@@ -142,3 +142,15 @@ def test_a_card_between_whole_sizes_is_advised_as_the_table_beside_it_judges_it(
     verdict = report["card_verdicts"][f"{card:g}"]
     assert verdict["fits"] is False and report["presets"]["sdxl-lora"]["fits"][f"{card:g}"] is False
     assert f"A card with {card:g} GB" in verdict["verdict"] and "too little even for a LoRA" in verdict["verdict"]
+
+
+@pytest.mark.parametrize(("card", "preset"), [("T4", "sdxl-lora"), ("V100 16GB", "sdxl-lora"), ("16", "sdxl-full"),
+                                              ("RTX 4080", "sdxl-full")])
+def test_a_card_named_without_bf16_is_advised_as_it_trains(card: str, preset: str, tmp_path: Path, capsys) -> None:
+    """`--card T4` recommended sdxl-full, 14.5 GB with bf16, for a 16 GB card with no bf16, where it trains in fp16
+    without the fused step and needs 23.4 GB."""
+    assert load_preset_estimates()["sdxl-full"].need(bf16=False).run_need > 16 * GIB
+    assert main(["hardware", "--family", "sdxl", "--output-dir", str(tmp_path), "--json", "--card", card]) == 0
+    verdict = json.loads(capsys.readouterr().out)["card_verdicts"]["16"]
+    assert verdict["preset"] == preset and verdict["fits"] is True
+    assert ("no bf16" in verdict["verdict"]) is (preset == "sdxl-lora")

@@ -15,11 +15,17 @@ CARD_HELP = ("a card to judge the memory estimates against, by its size in GB or
 MAX_CARD_GB = 1024  # above any one card: a larger size is a typo (1e20, a size in MB) or a model number (GTX 1650)
 
 
-def card_size(text: str) -> float:
+class Card(float):
+    """A card's memory in GB, and whether it has bf16 (a card named from before Ampere, a T4, has not)."""
+
+    bf16: bool = True
+
+
+def card_size(text: str) -> Card:
     """An argparse ``type``: a card's memory in GB (GiB, as cards are sold), a finite number above 0 and at most
     ``MAX_CARD_GB``; "80GB", "80 GiB" and "24G" in any case read as 80 and 24, a card's name ("H100") as its memory
     (engine.card_names). Rounded to 0.1 GB, as the verdicts print sizes: two that print alike are one card."""
-    from engine.card_names import UnknownCardError, card_gb_by_name, is_card_name
+    from engine.card_names import UnknownCardError, card_gb_by_name, has_bf16, is_card_name
 
     number = re.sub(r"\s*(gib|gb|g)$", "", text.strip(), flags=re.IGNORECASE)
     try:
@@ -36,7 +42,9 @@ def card_size(text: str) -> float:
     if value > MAX_CARD_GB:
         raise argparse.ArgumentTypeError(f"{text} is not a card size: give its memory in GB, at most {MAX_CARD_GB}, "
                                          "e.g. 24 or 80, or a card's name with its size, e.g. 'GTX 1650 4GB'")
-    return round(value, 1)
+    card = Card(round(value, 1))
+    card.bf16 = has_bf16(text)
+    return card
 
 
 def cards_asked(asked: list[float] | None) -> tuple[float, ...]:

@@ -46,10 +46,10 @@ def _hardware(args: argparse.Namespace) -> int:
     estimates = _family_estimates(family, bf16)
     cards = cards_asked(args.card)
     # The advice for each card asked about: the card to rent is seldom the one this machine has.
-    card_advice = {card: card_verdict(card, family) for card in sorted(set(args.card or ()))}
+    card_advice = {card: card_verdict(card, family, card.bf16) for card in sorted(set(args.card or ()))}
     # A card too small for even the family's smallest preset is told so, not told to pick that preset.
     small = too_small(hardware, preset)
-    small_cards = {card: too_small(card_hardware(card), best) for card, (_, best) in card_advice.items()}
+    small_cards = {card: too_small(card_hardware(card, card.bf16), best) for card, (_, best) in card_advice.items()}
     if args.json:
         presets = {name: _as_json(row.need(bf16), row.no_prior, cards) for name, row in estimates.items()}
         by_card = {f"{card:g}": {"verdict": said, "preset": best, "fits": not small_cards[card]}
