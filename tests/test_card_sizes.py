@@ -151,6 +151,21 @@ def test_a_card_named_without_bf16_is_advised_as_it_trains(card: str, preset: st
     without the fused step and needs 23.4 GB."""
     assert load_preset_estimates()["sdxl-full"].need(bf16=False).run_need > 16 * GIB
     assert main(["hardware", "--family", "sdxl", "--output-dir", str(tmp_path), "--json", "--card", card]) == 0
-    verdict = json.loads(capsys.readouterr().out)["card_verdicts"]["16"]
+    verdict = json.loads(capsys.readouterr().out)["card_verdicts"]["16" if preset == "sdxl-full" else "16 no bf16"]
     assert verdict["preset"] == preset and verdict["fits"] is True
     assert ("no bf16" in verdict["verdict"]) is (preset == "sdxl-lora")
+
+
+def test_a_card_without_bf16_and_one_of_its_size_with_it_are_each_advised(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`--card T4 --card 16` read as one 16 GB card: one line, T4's no-bf16 advice under the label "--card 16"."""
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["hardware", "--family", "sdxl", "--output-dir", str(tmp_path), "--card", "T4", "--card", "16",
+                 "--card", "Tesla T4"]) == 0
+    out = capsys.readouterr().out
+    sixteen, t4 = out.index("--card 16:"), out.index("--card T4, Tesla T4:")
+    assert sixteen < t4 and "(sdxl-full)" in out[sixteen:t4] and "no bf16" not in out[sixteen:t4], out
+    assert "(sdxl-lora)" in out[t4:] and "no bf16" in out[t4:].split("Recommended")[0], out
+    assert main(["hardware", "--family", "sdxl", "--output-dir", str(tmp_path), "--json", "--card", "T4", "--card",
+                 "16"]) == 0
+    by_card = json.loads(capsys.readouterr().out)["card_verdicts"]
+    assert {key: verdict["preset"] for key, verdict in by_card.items()} == {"16": "sdxl-full", "16 no bf16": "sdxl-lora"}

@@ -16,9 +16,20 @@ MAX_CARD_GB = 1024  # above any one card: a larger size is a typo (1e20, a size 
 
 
 class Card(float):
-    """A card's memory in GB, and whether it has bf16 (a card named from before Ampere, a T4, has not)."""
+    """A card's memory in GB, whether it has bf16 (a card named from before Ampere, a T4, has not), and the names it
+    was asked by ("T4", "16"): a T4 and a 16 GB card with bf16 are two cards of one size."""
 
     bf16: bool = True
+    names: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return ", ".join(self.names) or f"{self:g}"
+
+    @property
+    def key(self) -> str:
+        """Its JSON key: the size, and where it has no bf16, that too."""
+        return f"{self:g}" if self.bf16 else f"{self:g} no bf16"
 
 
 def card_size(text: str) -> Card:
@@ -28,11 +39,13 @@ def card_size(text: str) -> Card:
     from engine.card_names import UnknownCardError, card_gb_by_name, has_bf16, is_card_name
 
     number = re.sub(r"\s*(gib|gb|g)$", "", text.strip(), flags=re.IGNORECASE)
+    named = False
     try:
         if is_card_name(text):
             raise ValueError(text)  # "4090" is a card, not 4090 GB
         value = float(number)
     except ValueError:
+        named = True
         try:
             value = card_gb_by_name(text)
         except UnknownCardError as error:
@@ -44,14 +57,25 @@ def card_size(text: str) -> Card:
                                          "e.g. 24 or 80, or a card's name with its size, e.g. 'GTX 1650 4GB'")
     card = Card(round(value, 1))
     card.bf16 = has_bf16(text)
+    card.names = (text.strip() if named else f"{card:g}",)
     return card
 
 
-def cards_asked(asked: list[float] | None) -> tuple[float, ...]:
-    """The cards to judge by: those asked for, smallest first, else the default sizes."""
+def cards_asked(asked: list[Card] | None) -> tuple[float, ...]:
+    """The cards to judge by: those asked for, smallest first, one a size and bf16 (its names joined), else the default
+    sizes. Equal as floats, a T4 and a 16 GB card were one, judged and labelled as whichever came first."""
     from engine.memory.estimate import CARD_SIZES_GB
 
-    return tuple(sorted(set(asked))) if asked else CARD_SIZES_GB
+    if not asked:
+        return CARD_SIZES_GB
+    cards: dict[tuple[float, bool], Card] = {}
+    for card in asked:
+        same = cards.setdefault((float(card), card.bf16), card)
+        if same is not card and card.names[0] not in same.names:
+            merged = Card(same)
+            merged.bf16, merged.names = same.bf16, same.names + card.names
+            cards[(float(card), card.bf16)] = merged
+    return tuple(cards[key] for key in sorted(cards, key=lambda key: (key[0], not key[1])))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -46,14 +46,14 @@ def _hardware(args: argparse.Namespace) -> int:
     estimates = _family_estimates(family, bf16)
     cards = cards_asked(args.card)
     # The advice for each card asked about: the card to rent is seldom the one this machine has.
-    card_advice = {card: card_verdict(card, family, card.bf16) for card in sorted(set(args.card or ()))}
+    card_advice = [(card, *card_verdict(card, family, card.bf16)) for card in cards] if args.card else []
     # A card too small for even the family's smallest preset is told so, not told to pick that preset.
     small = too_small(hardware, preset)
-    small_cards = {card: too_small(card_hardware(card, card.bf16), best) for card, (_, best) in card_advice.items()}
+    small_cards = [too_small(card_hardware(card, card.bf16), best) for card, _, best in card_advice]
     if args.json:
         presets = {name: _as_json(row.need(bf16), row.no_prior, cards) for name, row in estimates.items()}
-        by_card = {f"{card:g}": {"verdict": said, "preset": best, "fits": not small_cards[card]}
-                   for card, (said, best) in card_advice.items()}
+        by_card = {card.key: {"verdict": said, "preset": best, "fits": not too}
+                   for (card, said, best), too in zip(card_advice, small_cards)}
         print(json.dumps({**hardware.to_dict(), "family": family, "family_note": family_note, "verdict": sentence,
                           "preset": preset, "preset_fits": not small, "card_verdicts": by_card, "presets": presets},
                          indent=2))
@@ -68,9 +68,9 @@ def _hardware(args: argparse.Namespace) -> int:
     if family_note:
         console.print(f"\n{escape(family_note)}")
     console.print(f"\n[b]{sentence}[/b]\nRecommended preset: {_recommended(preset, small)}")
-    for card, (said, best) in card_advice.items():
-        console.print(f"\n[b]--card {card:g}:[/b] {escape(said)}\nRecommended preset for it: "
-                      f"{_recommended(best, small_cards[card])}")
+    for (card, said, best), too in zip(card_advice, small_cards):
+        console.print(f"\n[b]--card {escape(card.label)}:[/b] {escape(said)}\nRecommended preset for it: "
+                      f"{_recommended(best, too)}")
     if estimates:
         console.print()
         # No row marked as the one to pick where even the smallest does not fit this GPU.
@@ -121,7 +121,7 @@ def _as_json(need, alone, cards: tuple[float, ...]) -> dict:
             "peak_gb": round(need.peak_allocated / GIB, 2),
             "caching_card_gb": round(need.caching_card_need / GIB, 2), "sampling_card_gb": round(need.sampling_card_need / GIB, 2),
             "run_card_gb_without_prior": round(alone.run_need / GIB, 2), "card_gb_without_prior": round(alone.card_need / GIB, 2),
-            "fits": {f"{card:g}": need.fits(card) for card in cards}, "model": need.model,
+            "fits": {getattr(card, "key", f"{card:g}"): need.fits(card) for card in cards}, "model": need.model,
             "resolution": [need.width, need.height]}
 
 
