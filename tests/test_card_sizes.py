@@ -169,3 +169,39 @@ def test_a_card_without_bf16_and_one_of_its_size_with_it_are_each_advised(tmp_pa
                  "16"]) == 0
     by_card = json.loads(capsys.readouterr().out)["card_verdicts"]
     assert {key: verdict["preset"] for key, verdict in by_card.items()} == {"16": "sdxl-full", "16 no bf16": "sdxl-lora"}
+
+
+def test_fit_judges_a_card_without_bf16_by_the_estimate_it_trains_at(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`dbtui fit --estimate-only --card T4` judged the bf16 estimate: SDXL full "fits 16 GB ✓" at 14.5 GB, where the
+    T4 trains it in fp16 without the fused step and needs 23.4 GB. A second estimate is made only for such a card."""
+    import engine.memory
+    from engine.profile import save_profile
+
+    asked: list[str | None] = []
+
+    def estimate_peak(profile, *, precision=None, **how) -> MemoryEstimate:
+        asked.append(precision)
+        size = 20 * GIB if precision == "fp16" else 12 * GIB
+        return MemoryEstimate(weights=size, gradients=0, optimizer_state=0, activations=0, caches=0,
+                              autocast_weight_copies=0, peak_phase="backward", model="m", batch=1, height=8, width=8,
+                              seconds=0.0)
+
+    monkeypatch.setattr(engine.memory, "estimate_peak", estimate_peak)
+    path = save_profile(tiny_profile(tmp_path, precision={"mixed_precision": "bf16"}), tmp_path / "p.toml")
+    assert main(["fit", str(path), "--estimate-only", "--card", "16", "--card", "24"]) == 0
+    assert "memory estimate:   fits 16 GB ✓ · 24 GB ✓" in capsys.readouterr().out and asked == [None]
+    assert main(["fit", str(path), "--estimate-only", "--card", "T4", "--card", "16", "--card", "24"]) == 0
+    out = capsys.readouterr().out
+    assert "memory estimate:   fits 16 GB ✓ · T4 (no bf16): 22.8 GB ✗ · 24 GB ✓" in out and asked[1:] == [None, "fp16"]
+
+
+def test_hardware_s_table_judges_a_card_without_bf16_as_it_trains(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Under the advice of a LoRA for `--card T4`, the table read "sdxl-full 14.5 GB fits 16 GB ✓" (bf16)."""
+    row = load_preset_estimates()["sdxl-full"]
+    fp16 = row.need(bf16=False).run_need / GIB
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["hardware", "--family", "sdxl", "--output-dir", str(tmp_path), "--card", "T4", "--card", "16"]) == 0
+    full = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("sdxl-full"))
+    assert f"fits 16 GB ✓ · T4 (no bf16): {fp16:.1f} GB ✗" in full, full
+    assert main(["hardware", "--family", "sdxl", "--output-dir", str(tmp_path), "--json", "--card", "T4"]) == 0
+    assert json.loads(capsys.readouterr().out)["presets"]["sdxl-full"]["fits"] == {"16 no bf16": False}

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import math
 import re
+from typing import TYPE_CHECKING
 
 from dbtui.cli.common import add_overrides, header_progress, int_in, price, profile_path
+
+if TYPE_CHECKING:
+    from engine.memory.estimate import MemoryEstimate
 
 CARD_HELP = ("a card to judge the memory estimates against, by its size in GB or its name, e.g. --card 40 --card H100 "
              "--card 'RTX 4090' --card A100-40GB (repeat for several; replaces the default 8, 12, 16 and 24)")
@@ -78,6 +82,26 @@ def cards_asked(asked: list[Card] | None) -> tuple[float, ...]:
     return tuple(cards[key] for key in sorted(cards, key=lambda key: (key[0], not key[1])))
 
 
+def card_mark(card: float, need: MemoryEstimate, own_bf16: bool | None = None) -> str:
+    """"16 GB ✓": whether the estimate ``need`` fits ``card``; where the card trains otherwise than the estimate beside
+    its mark (``own_bf16``: a T4 has no bf16), its own need too: "T4 (no bf16): 23.4 GB ✗"."""
+    from engine.memory.estimate import GIB
+
+    fit = "✓" if need.fits(card) else "✗"
+    if own_bf16 is None:
+        return f"{card:g} GB {fit}"
+    return f"{getattr(card, 'label', f'{card:g}')} ({'bf16' if own_bf16 else 'no bf16'}): {need.run_need / GIB:.1f} GB {fit}"
+
+
+def trained_in(card: float, requested: str, here: str) -> str:
+    """The mixed precision ``card`` trains a profile asking for ``requested`` at, as the trainer chooses it
+    (engine.training.precision.effective_precision): bf16 falls back to fp16 on a card without it. A default size,
+    named by no one, is judged as ``here``, the precision of the estimate made for this machine."""
+    if not isinstance(card, Card):
+        return here
+    return "fp16" if requested == "bf16" and not card.bf16 else requested
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "fit",
@@ -142,20 +166,34 @@ def _advice(profile, estimate, card_gb: float, fitting_gb: float | None) -> str:
 
 def _estimate(profile, cards: tuple[float, ...]):
     """The meter's estimate, printed, judged against ``cards`` (GB); None (with the reason printed) when it cannot be
-    made here."""
+    made here. A card asked about that trains at another precision than this machine (a T4 without bf16, a 16 GB card
+    with it on a machine without) is judged by a second estimate at its precision, made only then: a T4 was told
+    that a bf16 estimate fitted it."""
     from engine.errors import DbtuiError
     from engine.memory import estimate_peak
     from engine.memory.meter import gpu_precision
 
     print("memory estimate (no GPU needed) …", flush=True)
+    requested = profile.precision.mixed_precision
     try:
         # As this machine's GPU trains it (fp16 on one without bf16), which the fit test then measures.
-        estimate = estimate_peak(profile, precision=gpu_precision(profile.precision.mixed_precision))
+        estimate = estimate_peak(profile, precision=gpu_precision(requested))
     except DbtuiError as error:
         print(f"memory estimate:   not available ({error})")
         return None
     guessed = " (on an architecture guessed from the model's name: see the first note)" if estimate.guessed_architecture else ""
-    print(f"memory estimate:   {estimate.fit_line(cards)}{guessed}")
+    here = gpu_precision(requested) or requested  # without a GPU: the profile's, as a GPU with bf16 trains it
+    judged = [(card, trained_in(card, requested, here)) for card in cards]  # a list: a T4 == a 16 GB card as floats
+    estimates = {here: estimate}
+    for precision in sorted({precision for _, precision in judged} - {here}):
+        try:
+            estimates[precision] = estimate_peak(profile, precision=precision)
+        except DbtuiError as error:
+            print(f"memory estimate in {precision}: not available ({error})")  # fp16 or bf16: cards differ only there
+    marks = [card_mark(card, estimates[precision], None if precision == here else precision == "bf16")
+             for card, precision in judged if precision in estimates]
+    print(f"memory estimate:   fits {' · '.join(marks)}{guessed}")
+    cards = tuple(card for card, precision in judged if precision == here)
     fitting = [card for card in cards if estimate.fits(card)]
     missed = [card for card in cards if not estimate.fits(card)]
     if missed and (not fitting or fitting[0] != cards[0]):

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
-from dbtui.cli.cmd_fit import CARD_HELP, card_size, cards_asked
+from dbtui.cli.cmd_fit import CARD_HELP, card_mark, card_size, cards_asked
 from dbtui.cli.common import profile_path
 from engine.hardware import FAMILIES  # standard library only at import: --help stays fast
+
+if TYPE_CHECKING:
+    from engine.memory.estimate import MemoryEstimate
+    from engine.memory.preset_table import PresetEstimate
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,7 +56,7 @@ def _hardware(args: argparse.Namespace) -> int:
     small = too_small(hardware, preset)
     small_cards = [too_small(card_hardware(card, card.bf16), best) for card, _, best in card_advice]
     if args.json:
-        presets = {name: _as_json(row.need(bf16), row.no_prior, cards) for name, row in estimates.items()}
+        presets = {name: _as_json(row, bf16, cards) for name, row in estimates.items()}
         by_card = {card.key: {"verdict": said, "preset": best, "fits": not too}
                    for (card, said, best), too in zip(card_advice, small_cards)}
         print(json.dumps({**hardware.to_dict(), "family": family, "family_note": family_note, "verdict": sentence,
@@ -113,15 +118,30 @@ def _family_estimates(family: str, bf16: bool) -> dict:
     return {name: table[name] for name in FAMILY_PRESETS[family] if name in table}
 
 
-def _as_json(need, alone, cards: tuple[float, ...]) -> dict:
+def _card_need(row: PresetEstimate, bf16: bool, card: float) -> tuple[MemoryEstimate, str]:
+    """(the preset's estimate as ``card`` trains it, what its mark says of it): a card asked about by name trains with
+    or without bf16 as that card does (a T4 in fp16, needing more), whatever this machine has."""
+    own = getattr(card, "bf16", bf16)
+    need = row.need(own)
+    return need, card_mark(card, need, None if own == bf16 else own)
+
+
+def _fit_line(row: PresetEstimate, bf16: bool, cards: tuple[float, ...]) -> str:
+    """The estimate's ``fit_line``, each card judged as it trains the preset (``_card_need``)."""
+    return "fits " + " · ".join(_card_need(row, bf16, card)[1] for card in cards)
+
+
+def _as_json(row: PresetEstimate, bf16: bool, cards: tuple[float, ...]) -> dict:
     from engine.memory.estimate import GIB
 
+    need, alone = row.need(bf16), row.no_prior
+    fits = {getattr(card, "key", f"{card:g}"): _card_need(row, bf16, card)[0].fits(card) for card in cards}
     # run_card_gb is what "fits" judges (the largest moment); card_gb stays the steps' alone, as it always was.
     return {"run_card_gb": round(need.run_need / GIB, 2), "card_gb": round(need.card_need / GIB, 2),
             "peak_gb": round(need.peak_allocated / GIB, 2),
             "caching_card_gb": round(need.caching_card_need / GIB, 2), "sampling_card_gb": round(need.sampling_card_need / GIB, 2),
             "run_card_gb_without_prior": round(alone.run_need / GIB, 2), "card_gb_without_prior": round(alone.card_need / GIB, 2),
-            "fits": {getattr(card, "key", f"{card:g}"): need.fits(card) for card in cards}, "model": need.model,
+            "fits": fits, "model": need.model,
             "resolution": [need.width, need.height]}
 
 
@@ -141,7 +161,7 @@ def _estimates_table(estimates: dict, recommended: str | None, bf16: bool, width
     sizes = {row.need(bf16).width for row in estimates.values()}
     table = Table(box=None, pad_edge=False)
     # Below 80 columns the name folds and the card marks wrap between cards; the size, the point of the table, never.
-    marks = {name: row.need(bf16).fit_line(cards).replace(" · ", "\n· ").splitlines() for name, row in estimates.items()}
+    marks = {name: _fit_line(row, bf16, cards).replace(" · ", "\n· ").splitlines() for name, row in estimates.items()}
     widest_mark = max(len(mark) for row in marks.values() for mark in row)
     # The name folds to leave the size and the widest card mark their room (4: the padding between the columns):
     # Rich narrows the widest columns first, and at 30 columns split "fits 8 GB" from its ✗.
