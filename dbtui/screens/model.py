@@ -353,7 +353,9 @@ aside, with a notification naming them (they come back if you return to the earl
 
     def leave_problem(self) -> str | None:
         typed = self.query_one("#model-source", Input).value.strip()
-        if typed and typed != self.session.get("model.pretrained"):
+        if not typed:  # else the model checked before, which the empty field no longer shows, would go on
+            return "Name the base model to fine-tune: a folder, hub id or file, or builtin:tiny-sd1 for the demo."
+        if typed != self.session.get("model.pretrained"):
             self.action_check()  # typed but not checked yet: Next must not drop it for the model before
             return f"Checking {typed} first: Next again once it shows ✓."
         if self.checking is not None:

@@ -1,0 +1,44 @@
+"""What a new user types on the Model step is what the profile gets: an emptied field, a path with a stray space or
+a ``~``, a file or folder that is no model, and a family switched after Parameters were set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Input
+
+from dbtui.app import make_app
+from dbtui.session import Session
+from wizard_fakes import FakeEngine
+from wizard_steps import at_step, settle
+
+SIZE = (80, 24)
+
+
+def _messages(app) -> list[str]:
+    return [notification.message for notification in app._notifications]
+
+
+async def test_an_emptied_model_field_is_refused_not_replaced_by_the_model_checked_before(tmp_path: Path,
+                                                                                          monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine()
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 1, "ModelScreen")
+
+        def check(source):
+            raise ValueError(f"unknown built-in model {source!r}")
+
+        engine.inspect_model = check
+        screen.query_one("#model-source", Input).value = "builtin:tiny-sd3"
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("ctrl+n")  # the failed check is said once
+        await settle(pilot)
+        screen.query_one("#model-source", Input).value = ""
+        for _ in range(2):
+            await pilot.press("ctrl+n")
+            await settle(pilot)
+            assert app.screen is screen
+        assert any(message.startswith("Name the base model") for message in _messages(app))
