@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from dbtui.app import make_app
 from dbtui.session import Session
@@ -42,3 +42,18 @@ async def test_an_emptied_model_field_is_refused_not_replaced_by_the_model_check
             await settle(pilot)
             assert app.screen is screen
         assert any(message.startswith("Name the base model") for message in _messages(app))
+
+
+async def test_caption_review_of_an_empty_folder_says_it_holds_no_images(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 2, "DatasetScreen")
+        screen.query_one("#ds-instance_dir", Input).value = str(tmp_path / "empty")
+        await settle(pilot)
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "CaptionScreen"
+        status = str(app.screen.query_one("#cap-status", Static).render())
+        assert "This folder holds no images" in status and "Dataset step" in status

@@ -32,6 +32,8 @@ from engine.profile.fields import expanded_path
 AUTO = "auto-captioning"  # the one job that leaves the editor open: people caption by hand while it runs
 READING = "reading the captions"  # the first job, started on mount: the list fills when it ends
 REREADING = "reading the captions again"  # after a job that failed, which may have stopped half-way
+NO_IMAGES = ("This folder holds no images: put the pictures to train on in it (.jpg, .png, .webp…), or choose "
+             "another folder on the Dataset step (Esc).")
 _FILL_BATCH = 200  # rows added to the list between two redraws: each takes a fraction of a millisecond to lay out
 # Each job's worker (its WorkDone.what), and the title of its failure.
 _JOB_TITLES = {"read": "Captions not read", "reread": "Captions not read again", "bulk": "Bulk edit not done",
@@ -119,7 +121,8 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
             self.query_one("#cap-progress", ProgressBar).update(total=len(self.images), progress=end)
             self.call_after_refresh(self._fill, end)
             return
-        self.query_one("#cap-status", Static).update("")  # the shown image's status replaces "Reading…", if any
+        # The shown image's status replaces "Reading…"; with no image, the list and the editor would say nothing of why.
+        self.query_one("#cap-status", Static).update("" if images.option_count else NO_IMAGES)
         self._job_ended(self.rows)
         if images.option_count and images.highlighted is None:  # where the user moved to during the fill stays
             images.highlighted = 0
