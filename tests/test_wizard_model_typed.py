@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input, Static
 
 from dbtui.app import make_app
+from dbtui.engine_facade import RealEngine
 from dbtui.session import Session
 from wizard_fakes import FakeEngine
 from wizard_steps import at_step, settle
@@ -57,3 +59,24 @@ async def test_caption_review_of_an_empty_folder_says_it_holds_no_images(tmp_pat
         assert type(app.screen).__name__ == "CaptionScreen"
         status = str(app.screen.query_one("#cap-status", Static).render())
         assert "This folder holds no images" in status and "Dataset step" in status
+
+
+@pytest.mark.parametrize("wrap", ["'{}'", '"{}"', "file://{}"])
+async def test_a_pasted_quoted_model_folder_is_checked_as_the_folder_not_passed_as_a_hub_id(wrap: str, tmp_path: Path,
+                                                                                           monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "my model"
+    folder.mkdir()
+    engine = FakeEngine()
+    engine.inspect_model = lambda source, **parts: RealEngine().inspect_model(source, **parts)
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 1, "ModelScreen")
+        screen.query_one("#model-source", Input).value = wrap.format(folder)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.session.get("model.pretrained") == str(folder)
+        assert "not a diffusers model" in str(screen.query_one("#model-family", Static).render())
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert app.screen is screen

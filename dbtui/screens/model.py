@@ -16,6 +16,7 @@ from textual.message import Message
 from textual.widgets import Button, Input, ProgressBar, Static
 
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
+from dbtui.pasted_path import pasted_path
 from dbtui.screens.base import WizardScreen
 from dbtui.widgets.ordered_keys import OrderedInput
 from engine.events import PhaseProgress, PhaseStarted
@@ -141,7 +142,8 @@ aside, with a notification naming them (they come back if you return to the earl
     @on(Input.Submitted, "#model-source")
     @on(Button.Pressed, "#model-check")
     def action_check(self) -> None:
-        source = self.query_one("#model-source", Input).value.strip()
+        # A folder or file pasted quoted or as a file:// URL: read literally, it passed as a hub id.
+        source = pasted_path(self.query_one("#model-source", Input).value)
         if not source:
             return
         self.session.set("model.pretrained", source)
@@ -352,7 +354,7 @@ aside, with a notification naming them (they come back if you return to the earl
         return typed in ("", self.suggested) if into is None else bool(typed) and Path(typed) == into
 
     def leave_problem(self) -> str | None:
-        typed = self.query_one("#model-source", Input).value.strip()
+        typed = pasted_path(self.query_one("#model-source", Input).value)
         if not typed:  # else the model checked before, which the empty field no longer shows, would go on
             return "Name the base model to fine-tune: a folder, hub id or file, or builtin:tiny-sd1 for the demo."
         if typed != self.session.get("model.pretrained"):
