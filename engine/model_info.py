@@ -101,6 +101,10 @@ def describe_model(source: str, *, vae: str | None = None, tokenizer: str | None
         return ModelDescription(source, kind, f"diffusers folder: {family}", str(folder), family_id is not None,
                                 native_resolution(folder), family_id)
     if kind == "hub":
+        from engine.dataset.profile_paths import model_source_problems
+
+        if said := [problem.message for problem in model_source_problems(source)]:
+            return ModelDescription(source, kind, said[0], None, supported=False)
         return ModelDescription(source, kind, "Hugging Face hub id: downloaded when training starts", source)
     from engine.convert import checkpoint_family, read_checkpoint
 

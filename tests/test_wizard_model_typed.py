@@ -80,3 +80,20 @@ async def test_a_pasted_quoted_model_folder_is_checked_as_the_folder_not_passed_
         await pilot.press("ctrl+n")
         await settle(pilot)
         assert app.screen is screen
+
+
+async def test_a_hub_page_address_is_refused_with_its_hub_id_not_passed_as_one(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine()
+    engine.inspect_model = lambda source, **parts: RealEngine().inspect_model(source, **parts)
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 1, "ModelScreen")
+        screen.query_one("#model-source", Input).value = "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0"
+        await pilot.press("enter")
+        await settle(pilot)
+        said = str(screen.query_one("#model-family", Static).render()).replace("\n", " ")
+        assert "✗" in said and "give its hub id, stabilityai/stable-diffusion-xl-base-1.0" in said
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert app.screen is screen

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shlex
 from collections.abc import Callable
 from pathlib import Path, PurePath
@@ -139,6 +140,8 @@ def model_source_problems(source: str) -> list[Problem]:
         unknown = known_builtin(source, "model")
         return [Problem("model.pretrained", unknown)] if unknown else []
     kind, path = model_kind(source), local_path(source)
+    if kind == "hub" and (wrong := _hub_id_problem(source)):
+        return [Problem("model.pretrained", wrong)]
     if kind in ("diffusers", "single-file") and not path.exists():
         return [Problem("model.pretrained", f"'{source}' does not exist on this machine: give a diffusers folder, a "
                         ".safetensors/.ckpt file, or a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5")]
@@ -169,6 +172,23 @@ def model_source_problems(source: str) -> list[Problem]:
             where = "give the folder that holds model_index.json, or a .safetensors/.ckpt file"
         return [Problem("model.pretrained", f"'{source}' is a folder but not a diffusers model (no model_index.json): {where}")]
     return []
+
+
+def _hub_id_problem(source: str) -> str | None:
+    """Why ``source``, no file or folder here, is no hub id either (a page's web address, a path in quotes), else None:
+    such a name passed as a hub id and failed only once the run tried to download it."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(source)
+        return None
+    except HFValidationError:
+        pass
+    page = re.match(r"https?://(?:www\.)?(?:huggingface\.co|hf\.co)/([\w.-]+/[\w.-]+)", source)
+    if page:
+        return f"'{source}' is a web page's address: give its hub id, {page.group(1)}"
+    return (f"'{source}' is not on this machine, nor a hub id: give a diffusers folder, a .safetensors/.ckpt file, or a "
+            "hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5")
 
 
 def _unreadable(folder: Path) -> str | None:
