@@ -142,9 +142,18 @@ def settle(session: Session, changed: Iterable[str]) -> set[str]:
 def aside_note(session: Session, moved: set[str]) -> str | None:
     """What ``settle`` just set aside, for a notification (None: nothing): a value that leaves the draft unseen would
     be missing from the saved profile and the run."""
+    # One at the schema's default (a preset's clip_skip = 1, lr_warmup_steps = 0) changes nothing by leaving: not said.
     shown = [key if isinstance(session.aside[key], dict) else f"{key} = {session.aside[key]!r}"
-             for key in sorted(moved) if key in session.aside]
+             for key in sorted(moved) if key in session.aside and not _is_default(key, session.aside[key])]
     if not shown:
         return None
     return (f"Set aside, as they do not apply now: {', '.join(shown)}. They come back if you change back what ruled them "
             "out (the model or a setting).")
+
+
+def _is_default(key: str, value: Any) -> bool:
+    """Whether ``value`` is the schema's default for ``key`` (a field of a section, such as ``training.clip_skip``)."""
+    section, _, name = key.partition(".")
+    default = Profile.model_fields[section].default  # none for a section the profile must name (model)
+    fields = getattr(type(default), "model_fields", {})
+    return "." not in name and name in fields and getattr(default, name) == value

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, Static
+from textual.widgets import Input, Select, Static
 
 from dbtui.app import make_app
 from dbtui.engine_facade import RealEngine
@@ -97,3 +97,32 @@ async def test_a_hub_page_address_is_refused_with_its_hub_id_not_passed_as_one(t
         await pilot.press("ctrl+n")
         await settle(pilot)
         assert app.screen is screen
+
+
+async def test_the_flux_preset_on_a_flux_model_sets_nothing_aside(tmp_path: Path, monkeypatch) -> None:
+    """It put clip_skip = 1, the default, which the Flux rules set aside at once: "Set aside ... clip_skip = 1" on
+    applying the preset made for this model."""
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 1, "ModelScreen")
+        screen.query_one("#model-source", Input).value = "models/flux"
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        screen.query_one("#par-preset", Select).value = "flux-lora-16gb"
+        screen.action_apply_preset()
+        await settle(pilot)
+        assert app.session.get("model.quantize") == "nf4"
+        assert [n.message for n in app._notifications if n.title == "Set aside"] == []
+
+
+def test_a_set_aside_value_at_its_default_is_not_said_and_one_off_it_is() -> None:
+    from dbtui.field_rules import aside_note
+
+    session = Session.for_demo()
+    session.aside = {"training.clip_skip": 1, "optimizer.lr_warmup_steps": 0, "model.quantize": "nf4",
+                     "training.flow": {"guidance": 1.0}}
+    assert aside_note(session, {"training.clip_skip", "optimizer.lr_warmup_steps"}) is None
+    note = aside_note(session, set(session.aside))
+    assert note is not None and "model.quantize = 'nf4'" in note and "training.flow" in note and "clip_skip" not in note
