@@ -108,7 +108,8 @@ def describe_model(source: str, *, vae: str | None = None, tokenizer: str | None
         return ModelDescription(source, kind, "Hugging Face hub id: downloaded when training starts", source)
     from engine.convert import checkpoint_family, read_checkpoint
 
-    detected = checkpoint_family(read_checkpoint(source))  # with what its .yaml or metadata says it predicts
+    # ``~`` and ``$VAR`` read as the profile reads them; with what its .yaml or metadata says it predicts.
+    detected = checkpoint_family(read_checkpoint(local_path(source)))
     family_id = detected.trains_as if detected.supported else None
     return ModelDescription(source, kind, f"single file: {detected.description}", None, supported=detected.supported,
                             resolution=detected.resolution, family_id=family_id)

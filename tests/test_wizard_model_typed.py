@@ -126,3 +126,22 @@ def test_a_set_aside_value_at_its_default_is_not_said_and_one_off_it_is() -> Non
     assert aside_note(session, {"training.clip_skip", "optimizer.lr_warmup_steps"}) is None
     note = aside_note(session, set(session.aside))
     assert note is not None and "model.quantize = 'nf4'" in note and "training.flow" in note and "clip_skip" not in note
+
+
+async def test_a_single_file_named_with_a_tilde_is_read_as_the_profile_reads_it(tmp_path: Path, monkeypatch) -> None:
+    """It said "~/tiny.safetensors: no such file" while a folder named with ``~`` was found."""
+    from engine.builtin import resolve_model
+    from engine.convert import export_single_file
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    export_single_file(resolve_model("builtin:tiny-sd1"), tmp_path / "tiny.safetensors")
+    engine = FakeEngine()
+    engine.inspect_model = lambda source, **parts: RealEngine().inspect_model(source, **parts)
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 1, "ModelScreen")
+        screen.query_one("#model-source", Input).value = "~/tiny.safetensors"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert str(screen.query_one("#model-family", Static).render()).startswith("✓ single file: Stable Diffusion 1.x")
