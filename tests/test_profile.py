@@ -250,6 +250,21 @@ def test_a_dollar_that_is_part_of_a_folder_name_is_taken_as_written_or_escaped(t
     assert "$saver, which is not set here" in problem.message and "written $$" in problem.message
 
 
+def test_a_path_read_from_a_dollar_escape_is_not_read_again_where_the_run_keeps_its_profile(tmp_path: Path,
+                                                                                              monkeypatch) -> None:
+    """saving.output_dir = "new$$runs" read as new$runs was read again, as "$runs", where `dbtui run` makes the
+    profile's folders absolute, and where a resume or an export reads a checkpoint's manifest (model_dump): refused as
+    "the environment variable $runs, which is not set", or another folder where that variable is set."""
+    from engine.runs.checkpoints import recorded_profile
+    from engine.runs.launcher import anchored_profile
+
+    monkeypatch.delenv("runs", raising=False)
+    profile = loads_profile(MINIMAL, [f'saving.output_dir="{tmp_path}/new$$runs"'])
+    assert anchored_profile(profile).saving.output_dir == f"{tmp_path}/new$runs"
+    monkeypatch.setenv("runs", "elsewhere")
+    assert recorded_profile({"profile": profile.model_dump(mode="json")}) == profile
+
+
 def test_an_item_of_a_list_the_profile_does_not_set_says_to_set_the_whole_list() -> None:
     with pytest.raises(ProfileError) as raised:
         loads_profile(MINIMAL, ['sampling.prompts.0="a photo"'])

@@ -25,6 +25,7 @@ from engine.evaluation.prompts import evaluation_prompts
 from engine.events import RunStarted, event_from_dict
 from engine.json_file import read_json_object
 from engine.profile import Profile
+from engine.profile.fields import PATHS_READ
 from engine.profile.migrations import migrate
 
 BASE_SETTINGS = "settings.json"  # in the base round's folder: the settings its images were made and scored with
@@ -110,7 +111,7 @@ def _profile(data: Any) -> Profile | None:
     if not isinstance(data, dict):
         return None
     try:
-        return Profile.model_validate(migrate(copy.deepcopy(data)))
+        return Profile.model_validate(migrate(copy.deepcopy(data)), context=PATHS_READ)
     except (DbtuiError, ValueError, TypeError):  # pydantic's ValidationError is a ValueError
         return None
 

@@ -9,7 +9,7 @@ import os
 import re
 from typing import Annotated, get_args
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, ValidationInfo
 from pydantic.fields import FieldInfo
 
 from engine.profile.text_characters import control_character
@@ -32,13 +32,18 @@ MODEL_HINT = (
 )
 
 
-def _path(value: str) -> str:
+# The validation context of data a Profile dumped (a run's stored profile, a manifest's): its paths were read once, and
+# read again "new$runs" (written new$$runs) would be taken for the variable $runs.
+PATHS_READ = {"paths_read": True}
+
+
+def _path(value: str, info: ValidationInfo) -> str:
     if "\x00" in value:
         raise ValueError("contains a NUL character (\\0), which no file system allows in a path; retype the path")
     _utf8(value, "names a file or folder whose name is not UTF-8 text (made under another encoding): rename it")
     if len(value) > MAX_PATH_CHARS:
         raise ValueError(f"is {len(value):,} characters long; paths are at most {MAX_PATH_CHARS:,} characters")
-    return expanded_path(value)
+    return value if info.context == PATHS_READ else expanded_path(value)
 
 
 # $NAME, ${NAME}, and $$: the escape of a $ that is part of a name ("money$$saver"), as in Make and docker compose.
@@ -94,16 +99,16 @@ def caption_extension(value: str) -> str:
     return extension
 
 
-def _folder(value: str) -> str:
+def _folder(value: str, info: ValidationInfo) -> str:
     if not value.strip():
         raise ValueError("is empty; give the folder, e.g. data/dog (a relative path is read from the folder dbtui runs in)")
-    return _path(value)
+    return _path(value, info)
 
 
-def _model_source(value: str) -> str:
+def _model_source(value: str, info: ValidationInfo) -> str:
     if not value.strip():
         raise ValueError(f"is empty; name the base model to train: {MODEL_HINT}")
-    return _path(value)
+    return _path(value, info)
 
 
 MAX_RUN_NAME_CHARS = 150

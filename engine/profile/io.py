@@ -16,7 +16,7 @@ import tomli_w
 from pydantic import BaseModel, ValidationError
 
 from engine.profile.decode import decode_profile, strip_text
-from engine.profile.fields import is_path_field, written_path
+from engine.profile.fields import PATHS_READ, is_path_field, written_path
 from engine.profile.locate import key_lines, line_of, override_of
 from engine.profile.migrations import migrate
 from engine.profile.problem_words import problems_from
@@ -159,12 +159,15 @@ def validate_data(
     lines: dict[str, int] | None = None,
     file: Path | None = None,
     overrides: dict[str, str] | None = None,
+    dumped: bool = False,
 ) -> Profile:
     """Validate a profile dict; raises ProfileError holding every field and cross-field problem.
 
     ``lines`` (dotted key → line) and ``overrides`` (dotted key → ``--set`` text, see
-    ``override_sources``) say where each problem's value came from.
+    ``override_sources``) say where each problem's value came from. ``dumped``: ``data`` is a Profile's
+    ``model_dump``, whose paths are not read again (``PATHS_READ``).
     """
+    context = PATHS_READ if dumped else None
     lines = lines or {}
     overrides = overrides or {}
     try:
@@ -172,7 +175,7 @@ def validate_data(
     except ProfileError as error:
         raise ProfileError(_located(error.problems, lines, file, overrides)) from None
     try:
-        profile = Profile.model_validate(data)
+        profile = Profile.model_validate(data, context=context)
     except ValidationError as error:
         found = problems_from(error)
         problems = _located(found, lines, file, overrides)
@@ -182,7 +185,7 @@ def validate_data(
         aside = [_set_aside(trimmed, tuple(e["loc"])) for e in error.errors()]
         if None not in aside:
             try:
-                partial = Profile.model_validate(trimmed)
+                partial = Profile.model_validate(trimmed, context=context)
             except ValidationError:
                 partial = None
             if partial is not None:

@@ -164,7 +164,7 @@ def recorded_profile(manifest: dict[str, Any]) -> Profile | None:
 
     recorded = manifest.get("profile")
     try:
-        return validate_data(recorded) if isinstance(recorded, dict) else None
+        return validate_data(recorded, dumped=True) if isinstance(recorded, dict) else None
     except ProfileError:
         return None
 

@@ -37,7 +37,7 @@ def export_settings(now: Profile, manifest: dict[str, Any], checkpoint: Path, pr
     data.update(name=now.name, saving=now.saving.model_dump(mode="json"))
     data["model"].update(pretrained=now.model.pretrained, vae=now.model.vae, tokenizer=now.model.tokenizer)
     try:
-        profile = validate_data(data)
+        profile = validate_data(data, dumped=True)
     except ProfileError as error:  # saving.export asks for a format the trained method has none of (lora_kohya)
         raise CheckpointError(f"{profile_file}'s saving section does not fit how checkpoint {checkpoint} was trained "
                               f"(training.method = \"{trained.training.method}\"): {error}") from None

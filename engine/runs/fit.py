@@ -24,6 +24,7 @@ from pathlib import Path
 from engine.events import Event, PhaseFinished, PhaseStarted, RunStarted, StepEnded
 from engine.memory.estimate import MemoryEstimate
 from engine.profile import Profile
+from engine.profile.fields import PATHS_READ
 from engine.training.class_images import PHASE as CLASS_IMAGES
 
 CACHING_PHASES = ("caching", "caching_text")  # engine/data/encoders.py, engine/training/text_encoders_on_demand.py
@@ -117,7 +118,7 @@ def fit_profile(profile: Profile) -> Profile:
     data["sampling"]["every_n_steps"] = None
     data["saving"]["every_n_steps"] = None
     data["logging"]["logger"] = "none"
-    return Profile.model_validate(data)
+    return Profile.model_validate(data, context=PATHS_READ)
 
 
 def launch_note(profile: Profile) -> str | None:

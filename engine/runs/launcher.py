@@ -376,4 +376,4 @@ def anchored_profile(profile: Profile) -> Profile:
         # Only what is here: "owner/name" is a hub id unless a folder of that name is (which loading then reads).
         if value and not is_builtin(value) and not os.path.isabs(value) and os.path.exists(value):
             model[key] = os.path.abspath(value)
-    return validate_data(data)
+    return validate_data(data, dumped=True)

@@ -137,7 +137,7 @@ def _trained_with(folder: RunFolder) -> Profile | None:
     latest = complete_checkpoints(folder)
     try:
         recorded = read_manifest(latest[-1][1]).get("profile") if latest else None
-        return validate_data(recorded) if isinstance(recorded, dict) else load_profile(folder.profile)
+        return validate_data(recorded, dumped=True) if isinstance(recorded, dict) else load_profile(folder.profile)
     except (OSError, ProfileError, CheckpointError):
         return None
 
