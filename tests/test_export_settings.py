@@ -122,7 +122,7 @@ def test_a_checkpoint_folder_without_its_manifest_is_said_incomplete_and_the_ste
     events: list[Any] = []
     with pytest.raises(Loading):
         export_checkpoint(folder.path, emit=events.append)
-    [warning] = events
+    [warning] = [event for event in events if isinstance(event, Warning)]  # beside the load_model phase's start
     assert warning.message.startswith("exporting step 4, the latest complete checkpoint: ") and "(step 12) is incomplete" in warning.message
 
 
