@@ -10,6 +10,7 @@ from engine.events import Event, event_from_dict
 from engine.runs.folder import RunFolder, RunFolderError, unreadable
 
 END_KINDS = {"run_finished", "run_failed"}
+READ_BLOCK = 1 << 20  # bytes of the log read at once
 
 
 class EventFollower:
@@ -42,7 +43,7 @@ class EventFollower:
                 later = index + 1 < len(lines) or self._size() > self.position
                 if event.kind in END_KINDS and not later and not (follow and self.folder.is_live()):
                     return
-            if last_pass or not follow:
+            if (last_pass or not follow) and not lines:  # read to the end of what is written
                 return
             if stop():
                 last_pass = True  # read once more: the trainer may have written its last lines just now
@@ -62,12 +63,16 @@ class EventFollower:
             return 0
 
     def _complete_lines(self) -> list[tuple[bytes, int]]:
-        """The whole lines written after ``position``, each with the byte offset after it (a
-        line still being written has no newline yet and waits for the next read)."""
+        """The whole lines of the next block written after ``position``, each with the byte offset after it (a line
+        still being written has no newline yet and waits for the next read)."""
         try:
             with self.folder.events.open("rb") as file:
                 file.seek(self.position)
-                chunk = file.read()
+                # A block at a time: a long run's log is hundreds of MB, replayed by attach from byte 0. A line longer
+                # than a block is read on to its end.
+                chunk = file.read(READ_BLOCK)
+                while b"\n" not in chunk and (more := file.read(READ_BLOCK)):
+                    chunk += more
         except FileNotFoundError:
             return []
         except PermissionError as error:  # another user's file

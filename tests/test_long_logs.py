@@ -1,0 +1,54 @@
+"""A long run's events log (a line a step, hundreds of MB after days) is read a block at a time: attach's replay and
+`dbtui runs`'s best step hold a block of it in memory, not the log."""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.events import RunFinished, RunStarted, SamplesScored, StepEnded
+from engine.runs.folder import RunFolder
+from engine.runs.follow import follow_events
+from engine.runs.sinks import JsonlSink
+
+STEPS = 3000
+
+
+def _long_run(run: Path) -> RunFolder:
+    """A run of STEPS steps, scored every 500 (best at 1500), resumed once from 1000, ended by a finish."""
+    sink = JsonlSink(run / "events.jsonl")
+    for resumed, end in ((0, 1200), (1000, STEPS)):
+        sink(RunStarted(run_dir=str(run), profile={}, hardware={}, versions={}, total_steps=STEPS, resumed_from_step=resumed))
+        for step in range(resumed + 1, end + 1):
+            sink(StepEnded(step=step, total_steps=STEPS, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4, it_per_s=1.0,
+                           eta_s=float(STEPS - step)))
+            if step % 500 == 0:
+                subject = 0.9 - abs(step - 1500) / 10000
+                sink(SamplesScored(step=step, scores={"dino": subject, "clip_i": subject, "subject": subject, "clip_t": 0.3}))
+    sink(RunFinished(step=STEPS, outputs={}, seconds=1.0))
+    sink.close()
+    return RunFolder(run)
+
+
+def _peak(read: Callable[[], Any]) -> tuple[Any, int]:
+    """What ``read`` gives and the most memory it held, past what its first call builds once (pydantic's checks)."""
+    read()
+    tracemalloc.start()
+    try:
+        value = read()
+        return value, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_attach_replays_a_long_log_a_block_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _long_run(tmp_path / "run")
+    size = folder.events.stat().st_size
+    monkeypatch.setattr("engine.runs.follow.READ_BLOCK", 8192, raising=False)
+    steps, peak = _peak(lambda: sum(event.kind == "step_ended" for event in follow_events(folder, follow=False)))
+    assert steps == 1200 + STEPS - 1000  # every line, the blocks' edges included
+    assert peak < size / 4, f"{peak} bytes held to replay a log of {size}"
