@@ -12,8 +12,9 @@ import functools
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, get_type_hints
 
 # Annotated markers, made into pydantic's checks when a line is read (``_field_types``): pydantic is not imported before
@@ -24,6 +25,7 @@ Timestamp = Annotated[float, "timestamp"]
 Seconds = Annotated[float, "seconds"]
 UNCHECKED = "unchecked"
 _LATEST_TIME = 253402214400.0  # 9999-12-31
+LOG_BLOCK = 1 << 20  # bytes of an events log read at once (marked_lines)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +48,36 @@ class Event:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), default=str, allow_nan=True)
+
+
+def marked_lines(path: Path, markers: tuple[bytes, ...], end: int | None = None) -> Iterator[bytes]:
+    """The lines of an events log up to byte ``end`` (None: all) that hold one of ``markers``, read a block at a time:
+    a long run's log holds a line a step, hundreds of MB, of which its readers want a few kinds. Raises OSError."""
+    with Path(path).open("rb") as file:
+        rest, left = b"", end
+        while left is None or left > 0:
+            chunk = file.read(LOG_BLOCK if left is None else min(LOG_BLOCK, left))
+            if not chunk:
+                break
+            left = None if left is None else left - len(chunk)
+            data = rest + chunk
+            cut = data.rfind(b"\n") + 1
+            whole, rest = data[:cut], data[cut:]
+            yield from _lines_holding(whole, markers)
+        if any(marker in rest for marker in markers):  # a last line without its newline: its reader judges it
+            yield rest
+
+
+def _lines_holding(whole: bytes, markers: tuple[bytes, ...]) -> Iterator[bytes]:
+    """The lines of ``whole`` (whole lines) that hold a marker, in order, found by searching rather than splitting."""
+    starts: set[int] = set()
+    for marker in markers:
+        at = whole.find(marker)
+        while at >= 0:
+            starts.add(whole.rfind(b"\n", 0, at) + 1)
+            at = whole.find(marker, whole.find(b"\n", at))
+    for start in sorted(starts):
+        yield whole[start:whole.find(b"\n", start)]
 
 
 def _snake(name: str) -> str:

@@ -52,3 +52,34 @@ def test_attach_replays_a_long_log_a_block_at_a_time(tmp_path: Path, monkeypatch
     steps, peak = _peak(lambda: sum(event.kind == "step_ended" for event in follow_events(folder, follow=False)))
     assert steps == 1200 + STEPS - 1000  # every line, the blocks' edges included
     assert peak < size / 4, f"{peak} bytes held to replay a log of {size}"
+
+
+def test_the_best_step_and_the_finish_of_a_long_log_read_a_block_at_a_time(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.evaluation.best import best_step_of_run
+    from engine.runs.folder import last_finish
+
+    folder = _long_run(tmp_path / "run")
+    size = folder.events.stat().st_size
+    monkeypatch.setattr("engine.events.LOG_BLOCK", 8192, raising=False)
+    best, peak = _peak(lambda: best_step_of_run(folder.events))
+    assert best is not None and best.step == 1500
+    assert peak < size / 4, f"{peak} bytes held to find the best step in a log of {size}"
+    finish, peak = _peak(lambda: last_finish(folder.events))
+    assert finish is not None and finish.step == STEPS
+    assert peak < size / 4, f"{peak} bytes held to find the finish in a log of {size}"
+
+
+@pytest.mark.parametrize("block", [100, 333, 4096])
+def test_lines_across_blocks_are_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    """Blocks shorter than a line, or ending mid-line, and a last line cut off (the trainer killed mid-write)."""
+    from engine.evaluation.best import scoring_events
+
+    folder = _long_run(tmp_path / "run")
+    with folder.events.open("ab") as file:
+        file.write(b'{"event": "samples_scored", "step": 3000, "sco')
+    monkeypatch.setattr("engine.events.LOG_BLOCK", block)
+    events = scoring_events(folder.events)
+    assert [event.kind for event in events].count("samples_scored") == 6
+    assert [event.kind for event in events].count("run_started") == 2
+    assert events[-1].kind == "run_finished"

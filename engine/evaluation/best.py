@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from engine.events import Event, RunFinished, RunStarted, SamplesScored, event_from_dict
+from engine.events import Event, RunFinished, RunStarted, SamplesScored, event_from_dict, marked_lines
 from engine.json_file import is_number
 
 DEFAULT_TOLERANCE = 0.02  # the default of evaluation.prompt_fidelity_tolerance
@@ -208,16 +208,13 @@ def best_step_of_run(events_file: Path) -> BestStep | None:
 def scoring_events(events_file: Path, end: int | None = None) -> list[Event]:
     """The events of a run's events.jsonl the rule reads, up to byte ``end`` (None: all), parsing only their lines (logs
     hold a line per step); none when it cannot be read."""
-    try:
-        with Path(events_file).open("rb") as file:
-            lines = file.read(-1 if end is None else end).splitlines()
-    except OSError:
-        return []
     events: list[Event] = []
-    for line in lines:
-        if b'"samples_scored"' in line or b'"run_started"' in line or b'"run_finished"' in line:
+    try:
+        for line in marked_lines(Path(events_file), (b'"samples_scored"', b'"run_started"', b'"run_finished"'), end):
             try:
                 events.append(event_from_dict(json.loads(line)))
             except (ValueError, TypeError):
                 continue  # a line being written
+    except OSError:
+        return []
     return events

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.events import RunFinished, StepEnded, event_from_dict
+from engine.events import RunFinished, StepEnded, event_from_dict, marked_lines
 from engine.json_file import is_number
 from engine.runs.folder_refusals import RunFolderError, unusable_folder
 from engine.runs.held_file import held
@@ -370,15 +370,13 @@ def last_step(events_file: Path) -> int | None:
 
 def last_finish(events_file: Path) -> RunFinished | None:
     """The RunFinished of a run whose last start or end was a finish; None otherwise."""
+    last = None
     try:
-        lines = events_file.read_bytes().splitlines()
-    except OSError:
-        return None
-    for line in reversed(lines):
-        if b'"run_finished"' in line or b'"run_started"' in line:
+        for line in marked_lines(events_file, (b'"run_finished"', b'"run_started"')):
             try:
-                event = event_from_dict(json.loads(line))
+                last = event_from_dict(json.loads(line))
             except (ValueError, TypeError):
                 continue  # a line being written
-            return event if isinstance(event, RunFinished) and event.status == "finished" else None
-    return None
+    except OSError:
+        return None
+    return last if isinstance(last, RunFinished) and last.status == "finished" else None
