@@ -83,3 +83,15 @@ def test_lines_across_blocks_are_read_whole(tmp_path: Path, monkeypatch: pytest.
     assert [event.kind for event in events].count("samples_scored") == 6
     assert [event.kind for event in events].count("run_started") == 2
     assert events[-1].kind == "run_finished"
+
+
+def test_the_report_reads_a_long_log_an_event_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.runs.report import read_run
+
+    folder = _long_run(tmp_path / "run")
+    size = folder.events.stat().st_size
+    monkeypatch.setattr("engine.events.LOG_BLOCK", 8192)  # the finish and best step, read apart
+    record, peak = _peak(lambda: read_run(folder.path))
+    assert sorted(record.losses) == list(range(1, STEPS + 1)) and record.best is not None and record.best.step == 1500
+    # What it keeps (a loss a step) and no more: not every event of the log.
+    assert peak < size * 0.75, f"{peak} bytes held to report on a log of {size}"

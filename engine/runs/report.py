@@ -24,7 +24,7 @@ from pathlib import Path
 
 from engine.errors import DbtuiError
 from engine.evaluation.best import BestStep, branch_point, forget_after, scored_round, step_number
-from engine.events import Event, RunFailed, RunFinished, RunStarted, SamplesScored, StepEnded, Warning
+from engine.events import RunFailed, RunFinished, RunStarted, SamplesScored, StepEnded, Warning
 from engine.json_file import is_number
 from engine.runs.file_errors import said_as_run_files_error
 from engine.runs.folder import ACTIVE, RunFolder, holds_a_run, unreadable
@@ -87,11 +87,10 @@ def read_run(run_dir: Path) -> RunRecord:
         if holds_a_run(folder.path):  # `dbtui runs` lists it by its state.json
             raise NotARunError(f"{missing}; there is nothing to report")
         raise NotARunError(f"'{run_dir}' is not a run folder (no events.jsonl); `dbtui runs` lists them")
-    events: list[Event] = list(read_events(folder.events))
-    if not events:  # blank or damaged lines only: as empty a log as one of no bytes
-        raise NotARunError(f"{no_event_read(folder)}; there is nothing to report")
     record = RunRecord(folder, folder.status())
-    for event in events:
+    read = 0
+    for event in read_events(folder.events):  # one at a time: a long run's log is hundreds of MB
+        read += 1
         record.first_time = record.first_time or event.time
         record.last_time = event.time
         record.scores.add(event)
@@ -111,6 +110,8 @@ def read_run(run_dir: Path) -> RunRecord:
                 record.warnings.append(text)
         elif isinstance(event, (RunFinished, RunFailed)):
             record.end = event
+    if not read:  # blank or damaged lines only: as empty a log as one of no bytes
+        raise NotARunError(f"{no_event_read(folder)}; there is nothing to report")
     record.best = record.scores.best
     record.compared = set(record.scores.rounds)
     record.kept, record.damaged = checked_checkpoints(folder)
