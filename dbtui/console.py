@@ -273,7 +273,9 @@ class RichDashboard:
             table.add_row("speed", f"{step.it_per_s:.2f} it/s   ETA {_duration(step.eta_s)}")
             memory = f"RAM {step.rss_mb:.0f} MB" if step.rss_mb else ""
             if step.vram_allocated_peak_mb:
-                memory = f"VRAM peak {step.vram_allocated_peak_mb:.0f} MB (reserved {step.vram_reserved_peak_mb:.0f})   " + memory
+                # Each may be null in the public format (another writer's line): the reserved peak is said where given.
+                reserved = f" (reserved {step.vram_reserved_peak_mb:.0f})" if step.vram_reserved_peak_mb is not None else ""
+                memory = f"VRAM peak {step.vram_allocated_peak_mb:.0f} MB{reserved}   " + memory
             table.add_row("memory", memory)
         phases = self.phases.renderable()
         if phases is not None:

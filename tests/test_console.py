@@ -191,3 +191,14 @@ def test_the_time_left_follows_the_recent_pace_not_items_that_went_fast_before()
     lines = out.getvalue().splitlines()
     assert lines[5] == "[caching] 500/1000" and lines[6] == "[caching] 600/1000, eta 20m00s", lines
     assert lines[7] == "[caching] 700/1000, eta 15m00s", lines
+
+
+def test_a_step_with_an_allocated_peak_and_no_reserved_one_is_drawn() -> None:
+    """Both peaks may be null in events.jsonl's public format; a line of another writer's that gives only the allocated
+    one crashed the dashboard of `dbtui attach`."""
+    dashboard = RichDashboard("demo", console=_console(io.StringIO(), terminal=False))
+    dashboard(StepEnded(step=1, total_steps=10, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4, it_per_s=1.0, eta_s=9.0,
+                        vram_allocated_peak_mb=1000.0, vram_reserved_peak_mb=None, rss_mb=2000.0))
+    rendered = io.StringIO()
+    Console(file=rendered, width=160, color_system=None).print(dashboard._render())
+    assert "VRAM peak 1000 MB   RAM 2000 MB" in rendered.getvalue()
