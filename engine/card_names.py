@@ -29,7 +29,8 @@ SIZES_OF: dict[str, tuple[float, ...]] = {"a100": (40, 80), "v100": (16, 32), "3
 
 # Named cards made before Ampere, which have no bf16: they train the bf16 presets in fp16, without the memory savers
 # (sdxl-full then needs 23.4 GB, not 14.5), so a T4 is advised as one.
-NO_BF16 = {"t4", "v100", "p100", "titanrtx", "2060", "2060super", "2070", "2070super", "2080", "2080super", "2080ti",
+NO_BF16 = {"t4", "v100", "p100", "p40", "p4", "k80", "m40", "m60", "titanrtx", "titanv", "titanxp", "titanx",
+           "2060", "2060super", "2070", "2070super", "2080", "2080super", "2080ti",
            "1050", "1050ti", "1060", "1070", "1070ti", "1080", "1080ti", "1650", "1650super", "1660", "1660super", "1660ti"}
 
 
@@ -38,7 +39,8 @@ class UnknownCardError(DbtuiError, ValueError):
 
 
 def _folded(name: str) -> str:
-    return re.sub(r"nvidia|geforce|rtx|gtx|tesla|sxm\d?|pcie|[\s_-]", "", name.lower())
+    # Separators go first: the Titan RTX keeps its "rtx" ("titan" alone is several cards).
+    return re.sub(r"nvidia|geforce|(?<!titan)rtx|gtx|tesla|sxm\d?|pcie", "", re.sub(r"[\s_-]", "", name.lower()))
 
 
 def is_card_name(text: str) -> bool:

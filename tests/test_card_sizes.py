@@ -205,3 +205,15 @@ def test_hardware_s_table_judges_a_card_without_bf16_as_it_trains(tmp_path: Path
     assert f"fits 16 GB ✓ · T4 (no bf16): {fp16:.1f} GB ✗" in full, full
     assert main(["hardware", "--family", "sdxl", "--output-dir", str(tmp_path), "--json", "--card", "T4"]) == 0
     assert json.loads(capsys.readouterr().out)["presets"]["sdxl-full"]["fits"] == {"16 no bf16": False}
+
+
+@pytest.mark.parametrize("name, gb", [("Titan RTX", 24), ("TITAN RTX 24GB", 24), ("Tesla P40 24GB", 24),
+                                      ("Tesla K80 12GB", 12), ("Titan V 12GB", 12)])
+def test_cards_made_before_ampere_by_name_have_no_bf16(name: str, gb: float) -> None:
+    """The Titan RTX folded to "titan" ("rtx" dropped): unknown without its size, and with it judged as a card with
+    bf16; a P40, a rented 24 GB Pascal card, was judged so too."""
+    from dbtui.cli.cmd_fit import card_size
+
+    card = card_size(name)
+    assert (float(card), card.bf16) == (gb, False)
+    assert card_size("RTX 4090").bf16 and card_size("RTX A6000 48GB").bf16
