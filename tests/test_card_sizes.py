@@ -217,3 +217,25 @@ def test_cards_made_before_ampere_by_name_have_no_bf16(name: str, gb: float) -> 
     card = card_size(name)
     assert (float(card), card.bf16) == (gb, False)
     assert card_size("RTX 4090").bf16 and card_size("RTX A6000 48GB").bf16
+
+
+def test_fit_advises_a_card_without_bf16_that_its_estimate_misses(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`fit --estimate-only --card T4` said "fits T4 (no bf16): 22.8 GB ✗" and nothing of what would fit it: the advice
+    was given only for the cards judged by this machine's estimate (bf16), none here."""
+    import engine.memory
+    from engine.profile import save_profile
+
+    def estimate_peak(profile, *, precision=None, **how) -> MemoryEstimate:
+        return MemoryEstimate(weights=(20 if precision == "fp16" else 12) * GIB, gradients=0, optimizer_state=0,
+                              activations=0, caches=0, autocast_weight_copies=0, peak_phase="backward", model="m",
+                              batch=1, height=8, width=8, seconds=0.0)
+
+    monkeypatch.setattr(engine.memory, "estimate_peak", estimate_peak)
+    path = save_profile(tiny_profile(tmp_path, precision={"mixed_precision": "bf16"}), tmp_path / "p.toml")
+    assert main(["fit", str(path), "--estimate-only", "--card", "T4"]) == 0
+    out = capsys.readouterr().out
+    assert "fits T4 (no bf16): 22.8 GB ✗" in out and "none of the cards trained in fp16 (T4) holds it" in out, out
+    assert "more than a 16 GB card (22.8 GB)" in out, out
+    assert main(["fit", str(path), "--estimate-only", "--card", "T4", "--card", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "16 GB ✓" in out and "none of these" not in out and "more than a 16 GB card (22.8 GB)" in out, out

@@ -193,12 +193,18 @@ def _estimate(profile, cards: tuple[float, ...]):
     marks = [card_mark(card, estimates[precision], None if precision == here else precision == "bf16")
              for card, precision in judged if precision in estimates]
     print(f"memory estimate:   fits {' · '.join(marks)}{guessed}")
-    cards = tuple(card for card, precision in judged if precision == here)
-    fitting = [card for card in cards if estimate.fits(card)]
-    missed = [card for card in cards if not estimate.fits(card)]
-    if missed and (not fitting or fitting[0] != cards[0]):
-        print(f"  {'none of these cards holds it;' if not fitting else f'for a card below {fitting[0]:g} GB,'} "
-              f"{_advice(profile, estimate, missed[-1], fitting[0] if fitting else None)}")
+    for precision, judged_by in estimates.items():  # each card advised by the estimate it is judged by (a T4's too)
+        cards = tuple(card for card, at in judged if at == precision)
+        fitting = [card for card in cards if judged_by.fits(card)]
+        missed = [card for card in cards if not judged_by.fits(card)]
+        if not missed or (fitting and fitting[0] == cards[0]):
+            continue
+        how = "" if precision == here else f" trained in {precision}"
+        if fitting:
+            said = f"for a card below {fitting[0]:g} GB{how},"
+        else:
+            said = f"none of {'these cards' if precision == here else f'the cards{how} ({_labels(cards)})'} holds it;"
+        print(f"  {said} {_advice(profile, judged_by, missed[-1], fitting[0] if fitting else None)}")
     print(f"  {estimate.model}, {estimate.batch} image(s) of {estimate.width}x{estimate.height} per step, "
           f"estimated in {estimate.seconds:.0f} s")
     for line in estimate.breakdown_lines():
@@ -206,6 +212,10 @@ def _estimate(profile, cards: tuple[float, ...]):
     for note in estimate.notes:
         print(f"  note: {note}")
     return estimate
+
+
+def _labels(cards: tuple[float, ...]) -> str:
+    return ", ".join(getattr(card, "label", f"{card:g}") for card in cards)
 
 
 def _steps(count: int) -> str:
