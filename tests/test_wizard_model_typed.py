@@ -145,3 +145,37 @@ async def test_a_single_file_named_with_a_tilde_is_read_as_the_profile_reads_it(
         await pilot.press("enter")
         await settle(pilot)
         assert str(screen.query_one("#model-family", Static).render()).startswith("✓ single file: Stable Diffusion 1.x")
+
+
+async def test_a_single_file_named_with_a_variable_converts_from_where_it_is(tmp_path: Path, monkeypatch) -> None:
+    """$MODELS/tiny.safetensors showed ✓ and offered Convert, which failed: "No such file or directory:
+    '$MODELS/tiny.safetensors'", the converter being given the name as typed."""
+    from textual.widgets import Button
+
+    from engine.builtin import resolve_model
+    from engine.convert import export_single_file
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DBTUI_TEST_MODELS", str(tmp_path / "files"))
+    export_single_file(resolve_model("builtin:tiny-sd1"), tmp_path / "files" / "tiny.safetensors")
+    engine, real, given = FakeEngine(), RealEngine(), []
+    engine.inspect_model = lambda source, **parts: real.inspect_model(source, **parts)
+    engine.conversion_target = lambda source, **asked: real.conversion_target(source, **asked)
+
+    def import_model(source: str, out_dir: Path, emit=None, **flux) -> Path:
+        given.append(source)
+        Path(source).stat()  # as the converter first does (the tiny file itself is no full checkpoint to convert)
+        return out_dir
+
+    engine.import_model = import_model
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 1, "ModelScreen")
+        screen.query_one("#model-source", Input).value = "$DBTUI_TEST_MODELS/tiny.safetensors"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert str(screen.query_one("#model-family", Static).render()).startswith("✓ single file")
+        screen.query_one("#model-convert", Button).press()
+        await settle(pilot)
+        assert given == [str(tmp_path / "files" / "tiny.safetensors")], _messages(app)
+        assert not any("No such file" in message for message in _messages(app)), _messages(app)

@@ -21,6 +21,7 @@ from dbtui.screens.base import WizardScreen
 from dbtui.widgets.ordered_keys import OrderedInput
 from engine.events import PhaseProgress, PhaseStarted
 from engine.events import Warning as WarningEvent
+from engine.profile.model_source import local_path
 
 if TYPE_CHECKING:
     from engine.model_import import ConversionTarget
@@ -224,7 +225,7 @@ aside, with a notification naming them (they come back if you return to the earl
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-target")
     def suggest_target(self, source: str, parts: dict, into: Path | None) -> None:
         try:
-            target = self.engine.conversion_target(source, **parts, into=into)
+            target = self.engine.conversion_target(_on_disk(source), **parts, into=into)
             self.post_message(WorkDone("target", (source, parts, into, target)))
         except Exception as error:  # noqa: BLE001 - shown to the user
             self.post_message(self.TargetFailed(source, parts, into, str(error)))
@@ -233,8 +234,8 @@ aside, with a notification naming them (they come back if you return to the earl
     def convert(self, source: str, out_dir: Path, flux_sources: dict) -> None:
         try:
             # Asked here, as the conversion starts: an answer the label waits for may not have come yet.
-            reused = self.engine.conversion_target(source, **flux_sources, into=out_dir).holds_it
-            folder = self.engine.import_model(source, out_dir, emit=lambda e: self.post_message(EngineEvent(e)),
+            reused = self.engine.conversion_target(_on_disk(source), **flux_sources, into=out_dir).holds_it
+            folder = self.engine.import_model(_on_disk(source), out_dir, emit=lambda e: self.post_message(EngineEvent(e)),
                                               **flux_sources)
             self.post_message(WorkDone("convert", (folder, reused)))
         except Exception as error:  # noqa: BLE001 - shown to the user
@@ -369,3 +370,9 @@ aside, with a notification naming them (they come back if you return to the earl
         if info is not None and info.source == self.session.get("model.pretrained") and not info.supported:
             return f"dbtui cannot train this model: {info.family}"
         return None
+
+
+def _on_disk(source: str) -> str:
+    """The file ``source`` names, ``~`` and ``$VAR`` read as the profile reads them (and the Model check does): the
+    converter takes a path, and was given "$MODELS/x.safetensors" as typed."""
+    return str(local_path(source))
