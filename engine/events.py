@@ -68,6 +68,23 @@ def marked_lines(path: Path, markers: tuple[bytes, ...], end: int | None = None)
             yield rest
 
 
+def marked_lines_from_the_end(path: Path, markers: tuple[bytes, ...]) -> Iterator[bytes]:
+    """The lines of an events log that hold one of ``markers``, last first, read a block at a time from the end: for
+    readers of the last such line, which the end of a long log holds (the last line, maybe cut off, included). Raises
+    OSError."""
+    with Path(path).open("rb") as file:
+        at, rest = file.seek(0, 2), b""
+        while at > 0:
+            size = min(LOG_BLOCK, at)
+            at -= size
+            file.seek(at)
+            data = file.read(size) + rest
+            # The block's first line may begin in the block before: kept until that one is read (all of it, no newline).
+            cut = (data.find(b"\n") + 1 or len(data)) if at > 0 else 0
+            whole, rest = data[cut:], data[:cut]
+            yield from reversed(list(_lines_holding(whole + b"\n", markers)))
+
+
 def _lines_holding(whole: bytes, markers: tuple[bytes, ...]) -> Iterator[bytes]:
     """The lines of ``whole`` (whole lines) that hold a marker, in order, found by searching rather than splitting."""
     starts: set[int] = set()

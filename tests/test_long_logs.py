@@ -18,18 +18,21 @@ from engine.runs.sinks import JsonlSink
 STEPS = 3000
 
 
-def _long_run(run: Path) -> RunFolder:
-    """A run of STEPS steps, scored every 500 (best at 1500), resumed once from 1000, ended by a finish."""
+def _long_run(run: Path, profile: dict[str, Any] | None = None, finished: bool = True) -> RunFolder:
+    """A run of STEPS steps, scored every 500 (best at 1500), resumed once from 1000, ended by a finish; each start of
+    ``profile`` (none: {}), on a bf16 GPU, of torch 2.1 then 2.2."""
     sink = JsonlSink(run / "events.jsonl")
     for resumed, end in ((0, 1200), (1000, STEPS)):
-        sink(RunStarted(run_dir=str(run), profile={}, hardware={}, versions={}, total_steps=STEPS, resumed_from_step=resumed))
+        sink(RunStarted(run_dir=str(run), profile=profile or {}, hardware={"gpus": [{"name": "GPU", "bf16": True}]},
+                        versions={"torch": f"2.{1 + bool(resumed)}"}, total_steps=STEPS, resumed_from_step=resumed))
         for step in range(resumed + 1, end + 1):
             sink(StepEnded(step=step, total_steps=STEPS, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4, it_per_s=1.0,
                            eta_s=float(STEPS - step)))
             if step % 500 == 0:
                 subject = 0.9 - abs(step - 1500) / 10000
                 sink(SamplesScored(step=step, scores={"dino": subject, "clip_i": subject, "subject": subject, "clip_t": 0.3}))
-    sink(RunFinished(step=STEPS, outputs={}, seconds=1.0))
+    if finished:
+        sink(RunFinished(step=STEPS, outputs={}, seconds=1.0))
     sink.close()
     return RunFolder(run)
 
@@ -95,3 +98,42 @@ def test_the_report_reads_a_long_log_an_event_at_a_time(tmp_path: Path, monkeypa
     assert sorted(record.losses) == list(range(1, STEPS + 1)) and record.best is not None and record.best.step == 1500
     # What it keeps (a loss a step) and no more: not every event of the log.
     assert peak < size * 0.75, f"{peak} bytes held to report on a log of {size}"
+
+
+def test_the_readers_of_a_runs_starts_and_last_step_read_a_block_at_a_time(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lost state file's last step, the base round's earlier settings, a checkpoint's library versions and the
+    final weights' precision: each read a line or few of a long log."""
+    from engine.evaluation.base_round import attempt_scales, round_settings
+    from engine.runs.export_finished import _trained_in_bf16
+    from engine.runs.folder import last_step
+    from engine.runs.load_failure import _versions_of_the_start
+    from tests.training_helpers import tiny_profile
+
+    profile = tiny_profile(tmp_path, evaluation={"enabled": True})
+    folder = _long_run(tmp_path / "run", profile.model_dump(mode="json"), finished=False)
+    size = folder.events.stat().st_size
+    monkeypatch.setattr("engine.events.LOG_BLOCK", 8192)
+    for read, expected in ((lambda: last_step(folder.events), STEPS),
+                           (lambda: attempt_scales(folder.events), [round_settings(profile)] * 2),
+                           (lambda: _versions_of_the_start(folder.events, 1000), {"torch": "2.1"}),
+                           (lambda: _versions_of_the_start(folder.events, 2000), {"torch": "2.2"}),
+                           (lambda: _trained_in_bf16(folder, {"profile": {"precision": {
+                               "mixed_precision": "bf16", "bf16_weights": True}}}), True)):
+        value, peak = _peak(read)
+        assert value == expected
+        assert peak < size / 4, f"{peak} bytes held to read a log of {size}"
+
+
+@pytest.mark.parametrize("block", [50, 333, 4096])
+def test_lines_read_from_the_end_are_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    """Blocks shorter than a line or ending mid-line, and a last line cut off: each line whole, last first."""
+    from engine.events import marked_lines_from_the_end
+
+    folder = _long_run(tmp_path / "run")
+    with folder.events.open("ab") as file:
+        file.write(b'{"event": "samples_scored", "step": 3000, "sco')
+    monkeypatch.setattr("engine.events.LOG_BLOCK", block)
+    markers = (b'"samples_scored"', b'"run_started"')
+    expected = [line for line in folder.events.read_bytes().split(b"\n") if any(m in line for m in markers)]
+    assert list(marked_lines_from_the_end(folder.events, markers)) == expected[::-1]

@@ -22,7 +22,7 @@ from typing import Any
 
 from engine.errors import DbtuiError
 from engine.evaluation.prompts import evaluation_prompts
-from engine.events import RunStarted, event_from_dict
+from engine.events import RunStarted, event_from_dict, marked_lines
 from engine.json_file import read_json_object
 from engine.profile import Profile
 from engine.profile.fields import PATHS_READ
@@ -84,13 +84,11 @@ def attempt_scales(events_file: Path) -> list[dict[str, Any]] | None:
     when they cannot be known: no such attempt, a damaged line that may be a start, a profile this dbtui no longer
     reads. Another event that holds the words "run_started" (a warning quoting them) is no start."""
     try:
-        lines = Path(events_file).read_bytes().splitlines()
+        starts = list(marked_lines(Path(events_file), (b'"run_started"',)))  # a start's line a start: a few
     except OSError:
         return None
     scales = []
-    for line in lines:
-        if b'"run_started"' not in line:
-            continue
+    for line in starts:
         try:
             data = json.loads(line)
             if not isinstance(data, dict) or data.get("event") != "run_started":

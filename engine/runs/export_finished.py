@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import DbtuiError
-from engine.events import Event, Warning
+from engine.events import Event, Warning, marked_lines_from_the_end
 from engine.runs.checkpoints import CheckpointMismatchError, complete_checkpoints, restore_part
 from engine.runs.export_settings import base_model_mismatch, export_settings
 from engine.runs.folder import RunFolder
@@ -95,15 +95,14 @@ def _trained_in_bf16(folder: RunFolder, trained: dict[str, Any]) -> bool:
         return False
     hardware: Any = {}
     try:
-        lines = folder.events.read_bytes().splitlines()
-    except OSError:
-        return False
-    for line in lines:
-        if b'"run_started"' in line:
+        for line in marked_lines_from_the_end(folder.events, (b'"run_started"',)):
             try:
                 hardware = json.loads(line).get("hardware") or {}
             except (ValueError, AttributeError):
                 continue
+            break
+    except OSError:
+        return False
     gpus = hardware.get("gpus") if isinstance(hardware, dict) else None
     return bool(gpus) and isinstance(gpus[0], dict) and bool(gpus[0].get("bf16"))
 

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.events import RunFinished, StepEnded, event_from_dict, marked_lines
+from engine.events import RunFinished, StepEnded, event_from_dict, marked_lines, marked_lines_from_the_end
 from engine.json_file import is_number
 from engine.runs.folder_refusals import RunFolderError, unusable_folder
 from engine.runs.held_file import held
@@ -354,17 +354,15 @@ def finished_by_events(events_file: Path) -> int | None:
 def last_step(events_file: Path) -> int | None:
     """The step of the last readable step_ended event; None where there is none."""
     try:
-        lines = events_file.read_bytes().splitlines()
-    except OSError:
-        return None
-    for line in reversed(lines):
-        if b'"step_ended"' in line:
+        for line in marked_lines_from_the_end(events_file, (b'"step_ended"',)):
             try:
                 event = event_from_dict(json.loads(line))
             except (ValueError, TypeError):
                 continue
             if isinstance(event, StepEnded):
                 return event.step
+    except OSError:
+        return None
     return None
 
 

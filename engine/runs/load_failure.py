@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from types import TracebackType
 
+from engine.events import marked_lines
 from engine.runs.checkpoints import CheckpointError, complete_checkpoints
 from engine.runs.folder import RunFolder
 
@@ -75,12 +76,10 @@ def _versions_of_the_start(events: Path, step: int | None) -> dict[str, str]:
     checkpoint of that step; {} where none can be read."""
     found: dict[str, str] = {}
     try:
-        lines = events.read_bytes().splitlines()
+        starts = list(marked_lines(events, (b'"run_started"',)))  # a start's line a start: a few
     except OSError:
         return found
-    for line in lines:
-        if b'"run_started"' not in line:
-            continue
+    for line in starts:
         try:
             data = json.loads(line)
         except ValueError:
