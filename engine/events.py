@@ -50,11 +50,13 @@ class Event:
         return json.dumps(self.to_dict(), default=str, allow_nan=True)
 
 
-def marked_lines(path: Path, markers: tuple[bytes, ...], end: int | None = None) -> Iterator[bytes]:
-    """The lines of an events log up to byte ``end`` (None: all) that hold one of ``markers``, read a block at a time:
-    a long run's log holds a line a step, hundreds of MB, of which its readers want a few kinds. Raises OSError."""
+def marked_lines(path: Path, markers: tuple[bytes, ...], end: int | None = None, start: int = 0) -> Iterator[bytes]:
+    """The lines of an events log from byte ``start`` (a line's start) up to byte ``end`` (None: all) that hold one of
+    ``markers``, read a block at a time: a long run's log holds a line a step, hundreds of MB, of which its readers want
+    a few kinds. Raises OSError."""
     with Path(path).open("rb") as file:
-        rest, left = b"", end
+        file.seek(start)
+        rest, left = b"", None if end is None else end - start
         while left is None or left > 0:
             chunk = file.read(LOG_BLOCK if left is None else min(LOG_BLOCK, left))
             if not chunk:

@@ -137,3 +137,54 @@ def test_lines_read_from_the_end_are_read_whole(tmp_path: Path, monkeypatch: pyt
     markers = (b'"samples_scored"', b'"run_started"')
     expected = [line for line in folder.events.read_bytes().split(b"\n") if any(m in line for m in markers)]
     assert list(marked_lines_from_the_end(folder.events, markers)) == expected[::-1]
+
+
+def _bytes_read() -> int:
+    """This process's bytes read so far (Linux's rchar: every read, cached or not)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")
+
+
+def _best_and_bytes(events: Path) -> tuple[int | None, int]:
+    from engine.evaluation.best import best_step_of_run
+
+    before = _bytes_read()
+    best = best_step_of_run(events)
+    return (best.step if best else None), _bytes_read() - before
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="counts bytes read by Linux's /proc/self/io")
+def test_runs_best_step_reads_only_what_the_log_gained_since_it_was_last_read(tmp_path: Path) -> None:
+    """`dbtui runs` again, a run that went on, one edited or copied without its times, an index damaged: each right, and
+    only a log that changed is read whole again."""
+    import os
+    import shutil
+
+    folder = _long_run(tmp_path / "run", finished=False)
+    size = folder.events.stat().st_size
+    assert _best_and_bytes(folder.events)[0] == 1500  # an older dbtui's run: no index, read whole
+    best, read = _best_and_bytes(folder.events)
+    assert best == 1500 and read < size / 10, f"{read} bytes read again of an unchanged log of {size}"
+
+    sink = JsonlSink(folder.events)  # the run goes on: a better round
+    sink(SamplesScored(step=3500, scores={"dino": 0.95, "clip_i": 0.95, "subject": 0.95, "clip_t": 0.3}))
+    sink.close()
+    best, read = _best_and_bytes(folder.events)
+    assert best == 3500 and read < size / 10, f"{read} bytes read of a log of {size} that gained a line"
+
+    copy = Path(shutil.copytree(folder.path, tmp_path / "copy", copy_function=shutil.copyfile))  # new times
+    data = folder.events.read_bytes()
+    worse = data.replace(b'"clip_i": 0.95, "subject": 0.95', b'"clip_i": 0.95, "subject": 0.15')
+    (copy / "events.jsonl").write_bytes(worse)  # the round edited in place: the same length
+    assert len(worse) == len(data) and _best_and_bytes(copy / "events.jsonl")[0] == 1500
+    (copy / "events.jsonl").write_bytes(data)  # copied with its times (cp -p): its index stands
+    (copy / ".scored-lines.json").write_bytes((folder.path / ".scored-lines.json").read_bytes())
+    os.utime(copy / "events.jsonl", ns=(0, folder.events.stat().st_mtime_ns))
+    best, read = _best_and_bytes(copy / "events.jsonl")
+    assert best == 3500 and read < size / 10, f"{read} bytes read of a copied log of {size}"
+    (copy / ".scored-lines.json").write_text('{"end": "x"}')
+    assert _best_and_bytes(copy / "events.jsonl")[0] == 3500
+    (copy / "events.jsonl").write_bytes(data.split(b'{"event": "samples_scored", "time": ')[0])  # cut short
+    assert _best_and_bytes(copy / "events.jsonl")[0] is None

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from engine.evaluation.scored_lines import SCORING_MARKERS, scoring_lines
 from engine.events import Event, RunFinished, RunStarted, SamplesScored, event_from_dict, marked_lines
 from engine.json_file import is_number
 
@@ -206,11 +207,13 @@ def best_step_of_run(events_file: Path) -> BestStep | None:
 
 
 def scoring_events(events_file: Path, end: int | None = None) -> list[Event]:
-    """The events of a run's events.jsonl the rule reads, up to byte ``end`` (None: all), parsing only their lines (logs
-    hold a line per step); none when it cannot be read."""
+    """The events of a run's events.jsonl the rule reads, up to byte ``end`` (None: all, past its index's length only:
+    engine/evaluation/scored_lines.py), parsing only their lines (logs hold a line per step); none when it cannot be
+    read."""
     events: list[Event] = []
     try:
-        for line in marked_lines(Path(events_file), (b'"samples_scored"', b'"run_started"', b'"run_finished"'), end):
+        lines = scoring_lines(events_file) if end is None else marked_lines(Path(events_file), SCORING_MARKERS, end)
+        for line in lines:
             try:
                 events.append(event_from_dict(json.loads(line)))
             except (ValueError, TypeError):

@@ -10,6 +10,7 @@
     RUN/logs/             trainer.log (stdout and stderr of the trainer process)
     RUN/trainer.lock      locked (flock) by the one trainer of this folder for its whole life
     RUN/.launching        locked while a launcher checks the folder and starts its trainer
+    RUN/.scored-lines.json  the best-step rule's lines of the log and how far they were read (evaluation/scored_lines)
 """
 
 from __future__ import annotations
