@@ -188,3 +188,17 @@ def test_runs_best_step_reads_only_what_the_log_gained_since_it_was_last_read(tm
     assert _best_and_bytes(copy / "events.jsonl")[0] == 3500
     (copy / "events.jsonl").write_bytes(data.split(b'{"event": "samples_scored", "time": ')[0])  # cut short
     assert _best_and_bytes(copy / "events.jsonl")[0] is None
+
+
+def test_runs_says_it_reads_long_logs_it_has_not_read_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A first listing of long runs took minutes and said nothing; a later one reads only what they gained, silently."""
+    from dbtui.cli import main
+
+    for name in ("one", "two"):
+        _long_run(tmp_path / "runs" / name)
+    monkeypatch.setattr("dbtui.cli.cmd_runs.LONG_READ", 1 << 20, raising=False)  # two logs of 0.9 MB
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    assert "GB of the runs' event logs for their best steps" in capsys.readouterr().err
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    assert capsys.readouterr().err == ""

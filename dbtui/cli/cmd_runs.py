@@ -123,7 +123,9 @@ def _runs(args: argparse.Namespace) -> int:
 
     base = _listed_folder(args.folder, args.dir)
     # A run folder given for the folder of runs: its own row, rather than "no runs" under it.
-    rows = [_row(folder) for folder in ([RunFolder(base)] if holds_a_run(base) else list_runs(base))]
+    folders = [RunFolder(base)] if holds_a_run(base) else list_runs(base)
+    _say_a_long_read(folders)
+    rows = [_row(folder) for folder in folders]
     if rows:
         console = make_console()
         if console.width >= TABLE_WIDTH:
@@ -157,6 +159,7 @@ def _other_machines_parts(base: Path) -> list[tuple[Path, str]]:
 
 
 # Columns below which the table's run column is a few letters wide: each run is then its path on a line, its figures below.
+LONG_READ = 1 << 30  # bytes of event logs not read before that `dbtui runs` says it reads (seconds to minutes)
 TABLE_WIDTH = 70
 
 
@@ -177,6 +180,17 @@ def _print_figures(console, status: str, step: str, loss: str, best: str, age: s
                 line.append(", ")
         line.append_text(figure)
     console.print(line, soft_wrap=True)
+
+
+def _say_a_long_read(folders: list[RunFolder]) -> None:
+    """A line before searching logs not read before for their best steps, where they are long (a first listing of long
+    runs: minutes, which said nothing); later listings read only what the logs gained (engine/evaluation/scored_lines)."""
+    from engine.evaluation.scored_lines import unread_bytes
+
+    unread = sum(unread_bytes(folder.events) for folder in folders)
+    if unread >= LONG_READ:
+        print(f"reading {unread / 1e9:.1f} GB of the runs' event logs for their best steps (once: later listings read "
+              "only what they gained)...", file=sys.stderr, flush=True)
 
 
 def _row(folder) -> tuple[str, str, str, str, str, str]:

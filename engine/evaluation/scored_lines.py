@@ -48,6 +48,17 @@ def scoring_lines(events_file: Path) -> list[bytes]:
     return lines + ([partial] if any(marker in partial for marker in SCORING_MARKERS) else [])
 
 
+def unread_bytes(events_file: Path) -> int:
+    """How much of ``events_file`` a ``scoring_lines`` now would search: what its index does not stand for."""
+    try:
+        stat = Path(events_file).stat()
+        with Path(events_file).open("rb") as file:
+            known = _still_true(_read_index(Path(events_file).with_name(INDEX_NAME)), file, stat)
+    except OSError:
+        return 0
+    return stat.st_size - (known[0] if known is not None else 0)
+
+
 def _read_index(index: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(index.read_text(encoding="utf-8"))
