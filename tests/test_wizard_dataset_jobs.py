@@ -308,3 +308,19 @@ async def test_captions_wait_for_prepare(tmp_path: Path, monkeypatch) -> None:
         await pilot.press("ctrl+o")
         await settle(pilot)
         assert type(app.screen).__name__ == "CaptionScreen" and app.screen.folder == f"{folder}-prepared"
+
+
+async def test_prepared_copies_of_a_folder_with_a_dollar_are_named_as_the_profile_reads_them(tmp_path: Path,
+                                                                                             monkeypatch) -> None:
+    """The folder a$$b (written a$$$$b) was prepared into a$$b-prepared, put into the draft as read: the profile then
+    read it as a$b-prepared, a folder that is not there, and the copies were never trained on."""
+    monkeypatch.chdir(tmp_path)
+    folder = _pictures(tmp_path, "a$$b")
+    app = make_app(GatedEngine(), _session((folder.replace("$", "$$"), "photo of zwx dog")), image_renderer="none")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await at_step(app, pilot, 2, "DatasetScreen")
+        await pilot.click("#ds-prepare")
+        await settle(pilot)
+        assert app.session.profile().concepts[0].instance_dir == f"{folder}-prepared"
+        assert app.session.left_out[0][0] == app.session.get("concepts.0.instance_dir")  # its findings kept
+        assert _messages(app)[-1].startswith(f"Prepared copies in {folder}-prepared;")

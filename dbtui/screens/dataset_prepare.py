@@ -75,6 +75,7 @@ class PrepareJob:
     def _prepared(self, job: Job, result) -> None:
         """The concept prepared moves to the copies, unless it was removed or given another folder since."""
         from engine.dataset.prepare_findings import left_out_findings
+        from engine.profile.fields import written_path
 
         concept = job.index_in(self.session)
         if concept is None:
@@ -87,8 +88,10 @@ class PrepareJob:
             self.notify(f"{failed or 'No image could be prepared'}; the concept still uses its own folder.",
                         title="Nothing prepared", severity="error", timeout=10)
             return
-        self.session.left_out[concept] = (result.destination, left_out_findings(result))
-        self.session.set(f"concepts.{concept}.instance_dir", result.destination)
+        # The draft holds the profile as written: "a$$b-prepared" put as it is would be read as a$b-prepared.
+        folder = written_path(result.destination)
+        self.session.left_out[concept] = (folder, left_out_findings(result))
+        self.session.set(f"concepts.{concept}.instance_dir", folder)
         self.session.reports.pop(concept, None)  # of the originals
         self.notify(f"Prepared copies in {result.destination}; the profile now uses them." + (f" {failed}." if failed else ""),
                     severity="warning" if failed else "information")
