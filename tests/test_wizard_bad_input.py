@@ -310,6 +310,22 @@ async def test_attach_with_no_folder_says_what_to_type_and_reads_home_and_variab
             screen.query_one("#attach-note", Static).render())
 
 
+async def test_a_run_attached_under_a_folder_with_a_dollar_keeps_that_folder(tmp_path: Path, monkeypatch) -> None:
+    """A run in runs$HOME_LIKE/r1 (where $HOME_LIKE is set) put its parent folder into the draft as read: the draft read
+    it as $HOME_LIKE's folder, so Train after Esc started a new run there instead of offering to resume this one."""
+    monkeypatch.setenv("HOME_LIKE", str(tmp_path / "elsewhere"))
+    run = tmp_path / "runs$HOME_LIKE" / "r1"
+    run.mkdir(parents=True)
+    Session.for_demo().save(run / "profile.toml")
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.screen._attached(run)
+        await settle(pilot)
+        assert app.session.run_folder == run
+        assert app.session.profile().saving.output_dir == str(run.parent)
+
+
 async def test_square_brackets_in_captions_file_names_and_paths_show_as_typed_never_crash(
         tmp_path: Path, demo_data: Path, monkeypatch) -> None:
     """Textual read them as markup: a caption holding "[/]" or a Save as path with it crashed the wizard (its draft

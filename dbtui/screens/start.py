@@ -90,7 +90,7 @@ or start training.
 
     def _attached(self, folder: Path | None) -> None:
         from engine.profile import ProfileError
-        from engine.profile.fields import run_name_problem
+        from engine.profile.fields import run_name_problem, written_path
 
         if folder is None:
             return
@@ -101,8 +101,9 @@ or start training.
         except ProfileError:
             session = Session()  # the dashboard needs only the run folder
         # The draft names this run wherever dbtui was started: Train (after Esc) then offers to resume it, where the
-        # run's own relative saving.output_dir would start a new run in the current folder.
-        session.set("saving.output_dir", str(folder.absolute().parent))
+        # run's own relative saving.output_dir would start a new run in the current folder. The draft holds paths as
+        # written: a "$" of the folder's name doubled, not read as a variable.
+        session.set("saving.output_dir", written_path(str(folder.absolute().parent)))
         if (problem := run_name_problem(folder.name)) is None:
             session.set("name", folder.name)
         else:  # as the folder's name, Parameters would refuse Train; the profile's own name starts a run beside it
