@@ -16,6 +16,7 @@ from dbtui.session import Session
 from engine.convert import ModelMismatchError
 from engine.events import Warning as WarningEvent
 from engine.model_import import ConversionTarget, conversion_target, import_model
+from engine.profile.fields import expanded_path
 from test_wizard_sdxl import SIZE, at_a_new_profiles_model_step, check_model, visible
 from wizard_fakes import FakeEngine
 from wizard_steps import settle, until
@@ -168,6 +169,22 @@ async def test_the_wizard_reuses_a_files_conversion_and_converts_into_the_folder
         await _convert(pilot)
         assert engine.calls[-1] == ("import_model", second, "elsewhere/mine")
         assert app.session.get("model.pretrained") == "elsewhere/mine" and len(conversions) == 2
+
+
+async def test_a_conversion_into_a_folder_with_a_dollar_is_the_model_the_profile_reads(conversions: list[Path],
+                                                                                       tmp_path: Path) -> None:
+    """Converted into out$$dir (a folder of that name), the draft took the folder as read, "out$$dir": the profile read
+    it as out$dir, a folder that is not there, and the Model step said the model it had just converted was missing."""
+    source = _file(Path("a"))
+    app = make_app(ConvertingEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await at_a_new_profiles_model_step(pilot)
+        await check_model(pilot, source)
+        await _type(pilot, "#model-convert-to", "out$$dir")
+        await _convert(pilot)
+        assert Path("out$$dir/model_index.json").is_file()
+        assert expanded_path(app.session.get("model.pretrained")) == "out$$dir"  # as the profile reads the draft
+        assert app.session.model_info.supported and app.session.model_info.source == app.session.get("model.pretrained")
 
 
 @dataclass

@@ -272,11 +272,13 @@ aside, with a notification naming them (they come back if you return to the earl
         elif message.what == "target":
             self._answer(*message.result)
         else:
+            from engine.profile.fields import written_path
+
             made, reused = message.result
             folder = str(made)
-            self.converted = folder
-            self.session.set("model.pretrained", folder)
-            self.query_one("#model-source", Input).value = folder
+            self.converted = written_path(folder)  # the draft's form: "out$$dir" would be read as out$dir
+            self.session.set("model.pretrained", self.converted)
+            self.query_one("#model-source", Input).value = self.converted
             self.query_one("#model-convert-row").display = False
             self.query_one("#model-flux-parts").display = False
             self.notify(f"Using {folder}, which holds this file's conversion" if reused else f"Converted into {folder}")
