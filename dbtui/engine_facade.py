@@ -128,9 +128,10 @@ class RealEngine:
 
     def inspect_model(self, source: str, *, vae: str | None = None, tokenizer: str | None = None) -> ModelInfo:
         from engine.model_info import describe_model
+        from engine.profile.model_source import read_source
 
-        d = describe_model(source, vae=vae, tokenizer=tokenizer)
-        return ModelInfo(d.source, d.kind, d.family, d.folder, supported=d.supported, resolution=d.resolution,
+        d = describe_model(read_source(source), vae=vae, tokenizer=tokenizer)  # the draft's model.pretrained, as written
+        return ModelInfo(source, d.kind, d.family, d.folder, supported=d.supported, resolution=d.resolution,
                          family_id=d.family_id)
 
     def conversion_target(self, source: str, components: str | None = None, part_files: dict[str, str] | None = None,

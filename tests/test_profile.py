@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path
 
 import pytest
@@ -263,6 +264,27 @@ def test_a_path_read_from_a_dollar_escape_is_not_read_again_where_the_run_keeps_
     assert anchored_profile(profile).saving.output_dir == f"{tmp_path}/new$runs"
     monkeypatch.setenv("runs", "elsewhere")
     assert recorded_profile({"profile": profile.model_dump(mode="json")}) == profile
+
+
+@pytest.mark.parametrize("name", ["m$$x", "x$HOME_LIKE"])
+def test_a_model_folder_with_a_dollar_is_looked_for_where_the_profile_read_it(name: str, tiny_sd1: Path, tmp_path: Path,
+                                                                              monkeypatch) -> None:
+    """model.pretrained read as .../m$$x (written m$$$$x) was read again where its folder is looked at (local_path):
+    validate and the run refused the model as "does not exist" (m$x), or looked in $HOME_LIKE's folder instead."""
+    from dbtui.engine_facade import RealEngine
+    from engine.dataset.profile_paths import model_source_problems
+    from engine.memory.absent_model import is_absent
+    from engine.model_info import model_part_problems
+
+    monkeypatch.setenv("HOME_LIKE", str(tmp_path / "elsewhere"))
+    shutil.copytree(tiny_sd1, tmp_path / name)
+    written = str(tmp_path / name).replace("$", "$$")
+    profile = loads_profile(MINIMAL, [f'model.pretrained="{written}"'])
+    assert profile.model.pretrained == str(tmp_path / name)
+    assert model_source_problems(profile.model.pretrained) == model_part_problems(profile) == []
+    assert not is_absent(profile.model.pretrained)
+    checked = RealEngine().inspect_model(written)  # the wizard's Model step, which checks the draft as written
+    assert checked.supported and checked.source == written
 
 
 def test_an_item_of_a_list_the_profile_does_not_set_says_to_set_the_whole_list() -> None:

@@ -16,13 +16,19 @@ SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 BUILTIN_PREFIX = "builtin:"
 
 
-def local_path(source: str) -> Path:
-    """The path ``source`` names, ``~`` and ``$VAR`` read as the profile reads them; as typed where they name
-    nothing here (the check of the model then says it is missing)."""
+def read_source(source: str) -> str:
+    """``model.pretrained`` as written (the wizard's draft, "$MODELS/x", "a$$b") read as the profile reads it; as
+    written where it names nothing here (the check of the model then says it is missing)."""
     try:
-        return Path(expanded_path(source))
+        return expanded_path(source)
     except ValueError:
-        return Path(source)
+        return source
+
+
+def local_path(source: str) -> Path:
+    """The path ``source``, a profile's ``model.pretrained`` as read, names: not read again, where "a$$b" read as a$b
+    would be another folder (the wizard's draft is read first: ``read_source``)."""
+    return Path(source).expanduser()
 
 
 def model_kind(source: str) -> ModelKind:
