@@ -139,6 +139,29 @@ def test_a_demo_in_a_workdir_written_with_a_tilde_keeps_the_earlier_demos_edited
     assert not (tmp_path / "~").exists()
 
 
+def test_a_demo_in_a_workdir_with_a_dollar_runs_in_that_workdir(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`dbtui demo --workdir 'x$HOME_LIKE'` (quoted: the shell leaves the $ alone; $HOME_LIKE set) saved its profile
+    there, but put its runs folder into the profile as read, so that the profile read it as $HOME_LIKE's folder: the
+    run trained elsewhere (with 'a$$b': in a$b, which nothing names)."""
+    import engine.runs.launcher
+    from engine.errors import DbtuiError
+    from engine.profile import load_profile
+
+    class Started(DbtuiError):
+        pass
+
+    def start_run(profile, given_as):
+        raise Started(f"runs in {profile.saving.output_dir}")
+
+    monkeypatch.setenv("HOME_LIKE", str(tmp_path / "elsewhere"))
+    monkeypatch.setattr(engine.runs.launcher, "start_run", start_run)
+    for name in ("x$HOME_LIKE", "a$$b"):
+        workdir = tmp_path / name
+        assert main(["demo", "--workdir", str(workdir), "--plain"]) == 2
+        assert f"runs in {workdir / 'runs'}" in capsys.readouterr().err
+        assert load_profile(workdir / "tiny-demo.toml").saving.output_dir == str(workdir / "runs")
+
+
 def test_a_demo_named_with_set_keeps_an_existing_profile_of_that_name(tmp_path: Path, capsys) -> None:
     mine = tmp_path / "mine.toml"
     mine.write_text("# the user's own profile\n")

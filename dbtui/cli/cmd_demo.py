@@ -66,6 +66,7 @@ def _demo(args: argparse.Namespace) -> int:
     from dbtui.console import make_display
     from engine.builtin import demo_profile_text
     from engine.profile import loads_profile, save_profile
+    from engine.profile.fields import written_path
     from engine.runs.folder import unusable_folder
     from engine.runs.launcher import start_run
 
@@ -73,8 +74,9 @@ def _demo(args: argparse.Namespace) -> int:
     workdir = Path(os.path.expanduser(args.workdir))  # '~old' of no user: as written
     runs = workdir / "runs"
     name = demo_name(workdir)
+    # The override is read as the profile's text is: a "$" of the workdir's name is doubled, not taken for a variable.
     profile = loads_profile(demo_profile_text(),
-                            [f"saving.output_dir={str(runs)!r}", f"name={name!r}", *args.set])
+                            [f"saving.output_dir={written_path(str(runs))!r}", f"name={name!r}", *args.set])
     path = workdir / f"{profile.name}.toml"
     if profile.name != name and path.exists():  # a name given with --set: its profile may be the user's own
         raise DemoProfileExistsError(f"{path} exists, and the demo keeps it as it is; give the demo another name "
