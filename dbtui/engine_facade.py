@@ -68,7 +68,8 @@ class Engine(Protocol):
     def conversion_target(self, source: str, components: str | None = None, part_files: dict[str, str] | None = None,
                           into: Path | None = None) -> ConversionTarget:
         """Where to convert a single file: models/STEM-diffusers, or a free -2, -3… beside it, or the folder that holds
-        its conversion (with import_model's Flux parts) already (``holds_it``); ``into``: whether that folder does."""
+        its conversion (with import_model's Flux parts) already (``holds_it``); ``into``: whether that folder does.
+        ``source``: the draft's model.pretrained, as written ("$MODELS/x.safetensors"), as for inspect_model."""
     def import_model(self, source: str, out_dir: Path, emit: Emit | None = None, components: str | None = None,
                      part_files: dict[str, str] | None = None) -> Path:
         """A single file into the diffusers folder ``out_dir`` (one that holds its conversion already is used as it
@@ -137,15 +138,17 @@ class RealEngine:
     def conversion_target(self, source: str, components: str | None = None, part_files: dict[str, str] | None = None,
                           into: Path | None = None) -> ConversionTarget:
         from engine.model_import import conversion_target
+        from engine.profile.model_source import read_source
 
-        return conversion_target(source, components=components, part_files=part_files, into=into)
+        return conversion_target(read_source(source), components=components, part_files=part_files, into=into)
 
     def import_model(self, source: str, out_dir: Path, emit: Emit | None = None, components: str | None = None,
                      part_files: dict[str, str] | None = None) -> Path:
         from engine.model_import import import_model
+        from engine.profile.model_source import read_source
 
         _transformers_loaded()
-        return import_model(source, out_dir, emit=emit, components=components, part_files=part_files)
+        return import_model(read_source(source), out_dir, emit=emit, components=components, part_files=part_files)
 
     def _dataset(self) -> Any:
         import engine.dataset as dataset

@@ -12,6 +12,7 @@ import pytest
 from textual.widgets import Button, Input, Static
 
 from dbtui.app import make_app
+from dbtui.engine_facade import RealEngine
 from dbtui.session import Session
 from engine.convert import ModelMismatchError
 from engine.events import Warning as WarningEvent
@@ -185,6 +186,32 @@ async def test_a_conversion_into_a_folder_with_a_dollar_is_the_model_the_profile
         assert Path("out$$dir/model_index.json").is_file()
         assert expanded_path(app.session.get("model.pretrained")) == "out$$dir"  # as the profile reads the draft
         assert app.session.model_info.supported and app.session.model_info.source == app.session.get("model.pretrained")
+
+
+class DraftReadingEngine(FakeEngine):
+    """The fake, whose conversions go through the wizard's real engine: given the draft's model.pretrained as written."""
+
+    def conversion_target(self, source: str, **asked) -> ConversionTarget:
+        return RealEngine().conversion_target(source, **asked)
+
+    def import_model(self, source: str, out_dir: Path, emit=None, **flux) -> Path:
+        return RealEngine().import_model(source, out_dir, emit=emit, **flux)
+
+
+@pytest.mark.parametrize("folder", ["a$$b", "$MODELS"])
+async def test_a_file_named_with_a_dollar_or_a_variable_is_converted(folder: str, conversions: list[Path],
+                                                                     tmp_path: Path, monkeypatch) -> None:
+    """The Model step converted the draft's model.pretrained as written: a$$$$b/m.safetensors (the file a$$b/m.safetensors)
+    or $MODELS/m.safetensors was looked for under that very name, and the conversion failed ("not found")."""
+    monkeypatch.setenv("MODELS", str(tmp_path / "models-here"))
+    _file(Path(expanded_path(folder.replace("$$", "$$$$"))))
+    app = make_app(DraftReadingEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await at_a_new_profiles_model_step(pilot)
+        await check_model(pilot, f"{folder.replace('$$', '$$$$')}/m.safetensors")
+        assert pilot.app.screen.query_one("#model-convert-to", Input).value == "models/m-diffusers"
+        await _convert(pilot)
+        assert app.session.get("model.pretrained") == "models/m-diffusers" and len(conversions) == 1
 
 
 @dataclass
