@@ -179,10 +179,11 @@ class RealEngine:
 
     def identifier_tokens(self, model: str, identifier: str) -> list[str] | None:
         from engine.dataset.tokens import identifier_pieces, judges_words
+        from engine.profile.model_source import read_source
 
         if model not in self._tokenizers:
             _transformers_loaded()
-            self._tokenizers[model] = self._dataset().load_tokenizer(model)
+            self._tokenizers[model] = self._dataset().load_tokenizer(read_source(model))  # the draft's, as written
         tokenizer = self._tokenizers[model]
         return identifier_pieces(tokenizer, identifier) if judges_words(tokenizer) else None
 

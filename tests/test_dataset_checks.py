@@ -221,6 +221,19 @@ def test_the_wizard_does_not_judge_identifiers_with_the_demo_model(tiny_sd1) -> 
     assert RealEngine().identifier_tokens("builtin:tiny-sd1", "zwx") is None
 
 
+def test_the_wizard_checks_identifiers_with_a_model_written_with_a_variable(tiny_sd1, tmp_path: Path, monkeypatch) -> None:
+    """The draft's "$MODELS/tiny" (or a$$$$b for the folder a$$b) was looked for under that very name: the dataset
+    step said the model "does not exist on this machine" where the Model step had just found it."""
+    import shutil
+
+    from dbtui.engine_facade import RealEngine
+
+    shutil.copytree(tiny_sd1, tmp_path / "a$$b")
+    monkeypatch.setenv("MODELS", str(tiny_sd1.parent))
+    for written in (f"$MODELS/{tiny_sd1.name}", str(tmp_path / "a$$$$b")):
+        assert RealEngine().identifier_tokens(written, "zwx") is None
+
+
 def test_plain_images_of_different_colours_are_not_near_duplicates_and_real_copies_are(tmp_path: Path) -> None:
     from PIL import Image
 
