@@ -161,13 +161,14 @@ async def test_a_single_file_named_with_a_variable_converts_from_where_it_is(tmp
     engine, real, given = FakeEngine(), RealEngine(), []
     engine.inspect_model = lambda source, **parts: real.inspect_model(source, **parts)
     engine.conversion_target = lambda source, **asked: real.conversion_target(source, **asked)
+    engine.import_model = real.import_model
 
-    def import_model(source: str, out_dir: Path, emit=None, **flux) -> Path:
-        given.append(source)
+    def import_model(source: str | Path, out_dir: Path, emit=None, **flux) -> Path:
+        given.append(str(source))
         Path(source).stat()  # as the converter first does (the tiny file itself is no full checkpoint to convert)
         return out_dir
 
-    engine.import_model = import_model
+    monkeypatch.setattr("engine.model_import.import_model", import_model)
     app = make_app(engine, Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         screen = await at_step(app, pilot, 1, "ModelScreen")

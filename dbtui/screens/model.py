@@ -21,7 +21,7 @@ from dbtui.screens.base import WizardScreen
 from dbtui.widgets.ordered_keys import OrderedInput
 from engine.events import PhaseProgress, PhaseStarted
 from engine.events import Warning as WarningEvent
-from engine.profile.model_source import local_path
+from engine.profile.model_source import read_source
 
 if TYPE_CHECKING:
     from engine.model_import import ConversionTarget
@@ -225,7 +225,7 @@ aside, with a notification naming them (they come back if you return to the earl
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-target")
     def suggest_target(self, source: str, parts: dict, into: Path | None) -> None:
         try:
-            target = self.engine.conversion_target(_on_disk(source), **parts, into=into)
+            target = self.engine.conversion_target(source, **parts, into=into)
             self.post_message(WorkDone("target", (source, parts, into, target)))
         except Exception as error:  # noqa: BLE001 - shown to the user
             self.post_message(self.TargetFailed(source, parts, into, str(error)))
@@ -234,8 +234,8 @@ aside, with a notification naming them (they come back if you return to the earl
     def convert(self, source: str, out_dir: Path, flux_sources: dict) -> None:
         try:
             # Asked here, as the conversion starts: an answer the label waits for may not have come yet.
-            reused = self.engine.conversion_target(_on_disk(source), **flux_sources, into=out_dir).holds_it
-            folder = self.engine.import_model(_on_disk(source), out_dir, emit=lambda e: self.post_message(EngineEvent(e)),
+            reused = self.engine.conversion_target(source, **flux_sources, into=out_dir).holds_it
+            folder = self.engine.import_model(source, out_dir, emit=lambda e: self.post_message(EngineEvent(e)),
                                               **flux_sources)
             self.post_message(WorkDone("convert", (folder, reused)))
         except Exception as error:  # noqa: BLE001 - shown to the user
@@ -253,7 +253,7 @@ aside, with a notification naming them (they come back if you return to the earl
             other = re.search(r"--prediction-type (\w+)", event.advice)
             into = f"{self.query_one('#model-convert-to', Input).value.strip()}-{other.group(1) if other else 'again'}"
             said = f"{event.message}; {event.advice}" if event.advice else event.message
-            command = terminal_command(said, self.session.get("model.pretrained"), into)
+            command = terminal_command(said, _on_disk(self.session.get("model.pretrained")), into)
             self._warn(f"[yellow]⚠ {escape(said)}[/]" + (f"\n{escape(command)}" if command else ""))
             self.notify(said, severity="warning")
 
@@ -289,7 +289,8 @@ aside, with a notification naming them (they come back if you return to the earl
             return  # a check of a source the user has since replaced: the one named now is still being checked
         self.query_one("#model-convert", Button).disabled = False
         text = f"[red]✗ {escape(message.message)}[/]"
-        command = terminal_command(message.message, self.session.get("model.pretrained"), message.about or "OUT")
+        command = terminal_command(message.message, _on_disk(self.session.get("model.pretrained")),
+                                   message.about or "OUT")
         if message.what == "Conversion" and command:
             text += f"\n{escape(command)}"
         self.query_one("#model-family", Static).update(text)
@@ -375,6 +376,6 @@ aside, with a notification naming them (they come back if you return to the earl
 
 
 def _on_disk(source: str) -> str:
-    """The file ``source`` names, ``~`` and ``$VAR`` read as the profile reads them (and the Model check does): the
-    converter takes a path, and was given "$MODELS/x.safetensors" as typed."""
-    return str(local_path(source))
+    """The file ``source`` names, ``~`` and ``$VAR`` read as the profile reads them, for a command the user copies: a
+    shell given '$MODELS/x.safetensors' in quotes passes it on as typed. (The engine calls read the draft themselves.)"""
+    return str(read_source(source))
