@@ -50,3 +50,13 @@ def test_the_latest_step_is_found_reading_back_over_many_lines(tmp_path: Path) -
     assert trained_since(folder.events, 100.0, block=64)
     assert not trained_since(folder.events, 150.0, block=64)
     assert not trained_since(folder.path / "none.jsonl", 0.0)
+
+
+def test_a_compact_json_log_from_another_writer_is_read(tmp_path: Path) -> None:
+    """The event log is a public format: compact JSON ("event":"step_ended") is a step as much as dbtui's own spacing.
+    A step_ended text inside another event is not one."""
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"event":"step_ended","time":200,"step":1}\n'
+                      '{"event":"warning","time":300,"message":"x","advice":"step_ended"}\n', encoding="utf-8")
+    assert trained_since(events, 100.0)
+    assert not trained_since(events, 250.0)
