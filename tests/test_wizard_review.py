@@ -125,3 +125,19 @@ async def test_the_panel_shows_validates_warning_under_valid(tmp_path: Path) -> 
         panel = text_of(app.screen, "#par-problems")
         assert "✓ The profile is valid." in panel
         assert "⚠ concepts.1.instance_prompt: is concept 0's prompt too" in panel
+
+
+def test_raising_the_class_image_count_reads_the_class_images_headers_again(tmp_path: Path) -> None:
+    """The launch reads the headers of the first num_class_images class images: raising it past a broken one is a
+    problem at once, not only after Parameters saves or trains."""
+    session = _draft(tmp_path, empty=False)
+    _folder(tmp_path / "class", 2)
+    (tmp_path / "class" / "2.png").write_bytes(b"not a png")
+    session.set("prior.enabled", True)
+    for index, folder in enumerate(("class", "class1")):
+        session.set(f"concepts.{index}.class_dir", str(tmp_path / folder))
+        session.set(f"concepts.{index}.class_prompt", "photo of a disc")
+    session.set("concepts.0.num_class_images", 2)
+    assert not [p for p in session.review().missing_here if p.key == "concepts.0.class_dir"]
+    session.set("concepts.0.num_class_images", 3)
+    assert [p.key for p in session.review().missing_here if "2.png" in p.message] == ["concepts.0.class_dir"]

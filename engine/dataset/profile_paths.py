@@ -71,9 +71,10 @@ def path_problems(profile: Profile, *, builtins: bool = True,
 
 
 def path_inputs(profile: Profile) -> tuple:
-    """The settings ``path_problems`` reads: while they are the same, only the disk can change its answer."""
+    """The settings ``path_problems`` reads: while they are the same, only the disk can change its answer. The class image
+    count says how many class images' headers are read."""
     return (profile.model.pretrained, profile.logging.logger, profile.prior.enabled, profile.dataset.caption_extension,
-            tuple((c.instance_dir, c.class_dir, c.caption_mode) for c in profile.concepts))
+            tuple((c.instance_dir, c.class_dir, c.caption_mode, c.num_class_images) for c in profile.concepts))
 
 
 def _class_folder_problems(profile: Profile, index: int) -> list[Problem]:
