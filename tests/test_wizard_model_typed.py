@@ -180,3 +180,11 @@ async def test_a_single_file_named_with_a_variable_converts_from_where_it_is(tmp
         await settle(pilot)
         assert given == [str(tmp_path / "files" / "tiny.safetensors")], _messages(app)
         assert not any("No such file" in message for message in _messages(app)), _messages(app)
+
+
+@pytest.mark.parametrize(("page", "said"), [("https://huggingface.co/datasets/o/n", "is a dataset's page"),
+                                            ("https://hf.co/spaces/o/n", "is a Space's (an app's) page")])
+def test_a_dataset_or_space_page_is_said_to_be_no_model(page: str, said: str) -> None:
+    """It was told to give the hub id 'datasets/o', which names no model."""
+    family = RealEngine().inspect_model(page).family
+    assert said in family and "not a model's" in family and "give its hub id" not in family

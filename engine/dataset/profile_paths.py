@@ -185,7 +185,13 @@ def _hub_id_problem(source: str) -> str | None:
         return None
     except HFValidationError:
         pass
-    page = re.match(r"https?://(?:www\.)?(?:huggingface\.co|hf\.co)/([\w.-]+/[\w.-]+)", source)
+    hub = r"https?://(?:www\.)?(?:huggingface\.co|hf\.co)/"
+    other = re.match(hub + r"(datasets|spaces)/", source)
+    if other:  # its path's first part is no owner: "datasets/o" is no model's hub id
+        what = "a dataset's" if other.group(1) == "datasets" else "a Space's (an app's)"
+        return (f"'{source}' is {what} page on the Hugging Face hub, not a model's: give a model's hub id (its page is "
+                "huggingface.co/OWNER/NAME), a diffusers folder, or a .safetensors/.ckpt file")
+    page = re.match(hub + r"([\w.-]+/[\w.-]+)", source)
     if page:
         return f"'{source}' is a web page's address: give its hub id, {page.group(1)}"
     return (f"'{source}' is not on this machine, nor a hub id: give a diffusers folder, a .safetensors/.ckpt file, or a "
