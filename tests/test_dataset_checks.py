@@ -135,6 +135,15 @@ def test_the_guides_sks_is_a_poor_identifier_even_without_a_tokenizer(one_clean_
     assert poor.severity == "warning" and "guide's example" in poor.message
 
 
+def test_a_control_character_in_a_name_the_caption_mode_trains_on_is_an_error(one_clean_image: Path) -> None:
+    """validate and the run refuse such a name under caption_mode 'file_name'; the doctor said nothing of it."""
+    textured(8).save(one_clean_image / "zwx\x1b[31mdog.jpg", quality=95)
+    report = check_dataset(one_clean_image, caption_mode="file_name", workers=1)
+    [refused] = [f for f in report.findings if f.code == "caption_unusable_name"]
+    assert Path(refused.path).name == "zwx\x1b[31mdog.jpg" and refused.severity == "error" and "ESC" in refused.message
+    assert report.has_errors
+
+
 @needs_vocab
 def test_instance_prompt_without_the_identifier_is_an_error(one_clean_image: Path, clip) -> None:
     report = check_dataset(one_clean_image, instance_prompt="photo of a dog", identifier="ohwx", tokenizer=clip, workers=1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -12,11 +11,13 @@ from typing import Any
 
 from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.caption_text import CaptionFileError
-from engine.data.images import unused_class_images
+from engine.data.captions import caption_for
+from engine.data.images import DataError, unused_class_images
+from engine.dataset.caption_file_findings import misnamed_finding, orphan_caption_findings, shared_caption_findings
 from engine.dataset.captions import read_caption, training_caption
 from engine.dataset.class_checks import class_image_findings
 from engine.dataset.duplicates import DEFAULT_MAX_DISTANCE, duplicate_groups
-from engine.dataset.files import caption_path, how_misnamed, list_images, misnamed_caption, name_key, scan_folder
+from engine.dataset.files import caption_path, list_images, misnamed_caption, name_key, scan_folder
 from engine.dataset.image_probe import ImageProbe, probe_image, problem_text
 from engine.dataset.options import bucket_list, checked_caption_extension, checked_resolution, checked_workers
 from engine.dataset.pool import run_phase
@@ -185,7 +186,7 @@ def caption_findings(
         file = caption_path(image, extension)
         near = misnamed_caption(file, captions or {}) if not file.exists() else None
         if near is not None:
-            return [_misnamed(path, file, near, "error" if caption_mode == "caption_file" else "warning")]
+            return [misnamed_finding(path, file, near, "error" if caption_mode == "caption_file" else "warning")]
         try:
             raw = read_caption(file, root or image.parent)
         except CaptionFileError as error:
@@ -206,42 +207,18 @@ def caption_findings(
             found.append(Finding(path, "caption_lacks_identifier", "warning",
                                  f"its caption does not contain the identifier '{identifier}'",
                                  f"add it, e.g. dbtui dataset caption --add-tag {identifier}"))
+    if caption_mode == "file_name":
+        try:
+            caption_for(image, caption_mode, instance_prompt or "", extension)
+        except DataError as error:  # as the run refuses it (training_caption reads it as no caption)
+            return [Finding(path, "caption_unusable_name", "error", str(error),
+                            "rename it, or choose another caption mode")]
     if readers and caption_mode != "instance_prompt":
         caption = training_caption(image, caption_mode, instance_prompt, extension)
         for reader in readers if caption else []:
             overflow = reader.overflow(caption)
             if overflow:
                 found.append(Finding(path, *_long_text(reader.reader, overflow, prompt=False)))
-    return found
-
-
-def _misnamed(path: str, expected: Path, near: Path, severity: str) -> Finding:
-    return Finding(path, "caption_misnamed", severity,
-                   f"its caption file must be named {expected.name}: {near.name} is there, but its name differs in "
-                   f"{how_misnamed(expected, near)}, and names must match exactly here", f"rename {near.name} to {expected.name}")
-
-
-def orphan_caption_findings(orphans: list[Path]) -> list[Finding]:
-    """A caption file whose image is gone (renamed, deleted, or never copied) trains nothing."""
-    return [Finding(str(c), "caption_orphan", "warning", f"caption file {c.name} has no image with the same name",
-                    "restore or rename its image, or delete the caption")
-            for c in orphans]
-
-
-def shared_caption_findings(images: list[Path], extension: str) -> list[Finding]:
-    """Images of one name but different extensions (a.jpg, a.png) have one caption file, which cannot say both.
-    Said only of a caption file that exists: the missing one is said on each image, where the captions are read."""
-    sharing: dict[Path, list[Path]] = {}
-    for image in images:
-        sharing.setdefault(caption_path(image, extension), []).append(image)
-    found = []
-    for caption, owners in sharing.items():
-        if len(owners) > 1 and os.path.lexists(caption):
-            names = ", ".join(o.name for o in owners[:-1]) + f" and {owners[-1].name}"
-            found.append(Finding(str(caption), "caption_shared", "warning",
-                                 f"caption file {caption.name} is the caption of {names}: they share it, so an edit "
-                                 "of one is an edit of the other", f"rename one (e.g. {owners[-1].name} to "
-                                 f"{owners[-1].stem}_2{owners[-1].suffix}) so each image has a caption of its own"))
     return found
 
 

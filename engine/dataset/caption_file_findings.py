@@ -1,0 +1,40 @@
+"""Findings on the caption files of a folder as files: misnamed, without an image, or shared by two images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from engine.dataset.files import caption_path, how_misnamed
+from engine.dataset.report import Finding
+
+
+def misnamed_finding(path: str, expected: Path, near: Path, severity: str) -> Finding:
+    """An image whose caption file is there under a name that differs in case or accents: the trainer does not read it."""
+    return Finding(path, "caption_misnamed", severity,
+                   f"its caption file must be named {expected.name}: {near.name} is there, but its name differs in "
+                   f"{how_misnamed(expected, near)}, and names must match exactly here", f"rename {near.name} to {expected.name}")
+
+
+def orphan_caption_findings(orphans: list[Path]) -> list[Finding]:
+    """A caption file whose image is gone (renamed, deleted, or never copied) trains nothing."""
+    return [Finding(str(c), "caption_orphan", "warning", f"caption file {c.name} has no image with the same name",
+                    "restore or rename its image, or delete the caption")
+            for c in orphans]
+
+
+def shared_caption_findings(images: list[Path], extension: str) -> list[Finding]:
+    """Images of one name but different extensions (a.jpg, a.png) have one caption file, which cannot say both.
+    Said only of a caption file that exists: the missing one is said on each image, where the captions are read."""
+    sharing: dict[Path, list[Path]] = {}
+    for image in images:
+        sharing.setdefault(caption_path(image, extension), []).append(image)
+    found = []
+    for caption, owners in sharing.items():
+        if len(owners) > 1 and os.path.lexists(caption):
+            names = ", ".join(o.name for o in owners[:-1]) + f" and {owners[-1].name}"
+            found.append(Finding(str(caption), "caption_shared", "warning",
+                                 f"caption file {caption.name} is the caption of {names}: they share it, so an edit "
+                                 "of one is an edit of the other", f"rename one (e.g. {owners[-1].name} to "
+                                 f"{owners[-1].stem}_2{owners[-1].suffix}) so each image has a caption of its own"))
+    return found
