@@ -285,3 +285,38 @@ def test_a_special_file_system_is_said_to_refuse_files_too(tmp_path: Path) -> No
     said = str(unusable_folder(Path("/proc/p.toml").parent, OSError(errno.ENOENT, "No such file", "/proc/p.toml"),
                                "the Save as path"))
     assert "does not allow new files or folders here; set the Save as path to a folder on a normal disk" in said
+
+
+def test_a_disk_filled_up_during_a_checkpoints_save_is_said_as_full_not_as_a_bug(tmp_path: Path, monkeypatch) -> None:
+    """torch.save's writer says a full disk as RuntimeError("… unexpected pos 64 vs 0"), with no errno: the run failed
+    as "a bug in dbtui", and its half-written checkpoint kept the disk full."""
+    import shutil
+    from collections import namedtuple
+
+    from accelerate import Accelerator
+
+    from engine.runs.in_process import train
+    from tests.training_helpers import tiny_profile
+
+    real_usage = shutil.disk_usage
+    filled: list[bool] = []
+
+    def usage(path):
+        total, used, free = real_usage(path)
+        return namedtuple("usage", "total used free")(total, used, 0 if filled else free)
+
+    def fills_the_disk(self, output_dir: str, **kwargs) -> None:
+        (Path(output_dir) / "model.safetensors").parent.mkdir(parents=True, exist_ok=True)
+        (Path(output_dir) / "model.safetensors").write_bytes(b"\0" * 64)
+        filled.append(True)
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(shutil, "disk_usage", usage)
+    monkeypatch.setattr(Accelerator, "save_state", fills_the_disk)
+    with pytest.raises(RunFilesError, match="the disk is full"):
+        supervisor = Supervisor(RunFolder(tmp_path / "run").create())
+        train(tiny_profile(tmp_path, training={"max_train_steps": 2}, saving={"every_n_steps": 1}), tmp_path / "run",
+              step_hooks=[supervisor.on_step], trainer_hook=supervisor.attach)
+    failed = [e for e in read_events(tmp_path / "run" / "events.jsonl") if e.kind == "run_failed"]
+    assert len(failed) == 1 and "bug" not in failed[0].advice and "df -h" in failed[0].advice
+    assert list((tmp_path / "run" / "checkpoints").iterdir()) == []  # no half-written checkpoint takes the disk

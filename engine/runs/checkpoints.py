@@ -24,6 +24,7 @@ from engine.errors import DbtuiError, os_error_in
 from engine.evaluation.best import best_step_of_run, step_number
 from engine.events import CheckpointSaved, Warning
 from engine.json_file import read_json_object
+from engine.runs.checkpoint_write import save_state_aside
 from engine.runs.folder import RunFolder, unreadable
 from engine.runs.machine_part import settle_machine_part
 from engine.runs.optimizer_layout import layout_mismatch, optimizer_layout
@@ -304,7 +305,7 @@ class Checkpointer:
                           "but no checkpoint is kept yet: a stop or a crash now loses every step so far"),
             ))
             return None
-        accelerator.save_state(str(partial))
+        save_state_aside(accelerator, partial, needed)
         accelerator.wait_for_everyone()
         files: dict[str, int] = {}
         removed: list[str] = []

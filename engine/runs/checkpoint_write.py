@@ -1,0 +1,26 @@
+"""Writing a checkpoint's state into its ``.partial`` folder, with a disk that fills up during it said as such."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+
+def save_state_aside(accelerator: Any, partial: Path, needed: int) -> None:
+    """accelerate's ``save_state`` into ``partial``; a failed save removes it and raises, as ENOSPC where the disk
+    that had ``needed`` bytes free before the save has no longer."""
+    try:
+        accelerator.save_state(str(partial))
+    except Exception as error:
+        # torch.save's writer says a full disk without its errno ("unexpected pos 64 vs 0"), so a run that filled
+        # the disk during a save failed as "a bug in dbtui".
+        said = str(error)
+        writer = isinstance(error, RuntimeError) and ("inline_container.cc" in said or "PytorchStreamWriter" in said)
+        full = writer and shutil.disk_usage(partial.parent).free < needed
+        shutil.rmtree(partial, ignore_errors=True)  # its space back, so that the failure can still be recorded
+        if full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(partial)) from error
+        raise
