@@ -320,3 +320,24 @@ def test_a_disk_filled_up_during_a_checkpoints_save_is_said_as_full_not_as_a_bug
     failed = [e for e in read_events(tmp_path / "run" / "events.jsonl") if e.kind == "run_failed"]
     assert len(failed) == 1 and "bug" not in failed[0].advice and "df -h" in failed[0].advice
     assert list((tmp_path / "run" / "checkpoints").iterdir()) == []  # no half-written checkpoint takes the disk
+
+
+def test_a_base_model_folder_deleted_while_the_run_trained_is_said_at_the_export(tmp_path: Path, tiny_sd1: Path) -> None:
+    """The export reads the frozen text encoder again from the base model's folder: deleted during the run, the run
+    failed as "a bug in dbtui" with huggingface's "Repo id must be in the form 'repo_name'"."""
+    import shutil
+
+    from engine.runs.in_process import train
+    from tests.training_helpers import tiny_profile
+
+    model = shutil.copytree(tiny_sd1, tmp_path / "model")
+
+    def delete_the_model(trainer, step: int) -> None:
+        if step == 2:
+            shutil.rmtree(model)
+
+    profile = tiny_profile(tmp_path, model={"pretrained": str(model)}, training={"max_train_steps": 2})
+    with pytest.raises(RunFilesError, match=f"the base model folder {model} is gone"):
+        train(profile, tmp_path / "run", step_hooks=[delete_the_model])
+    failed = [e for e in read_events(tmp_path / "run" / "events.jsonl") if e.kind == "run_failed"]
+    assert len(failed) == 1 and "bug" not in failed[0].advice and "put the model back there" in failed[0].advice

@@ -116,3 +116,15 @@ def said_as_run_files_error(run_dir: Path, then: str) -> Iterator[None]:
         if said is None:
             raise
         raise said from None
+
+
+def base_model_gone(model_folder: Path, run_dir: Path) -> RunFilesError:
+    """The export at a run's end reads the base model's frozen parts again: its folder was deleted while the run trained."""
+    from engine.runs.checkpoints import complete_checkpoints
+    from engine.runs.folder import RunFolder
+
+    kept = complete_checkpoints(RunFolder(Path(run_dir)))
+    resume = (f"then `dbtui resume {shlex.quote(str(run_dir))}` continues from its latest checkpoint (step {kept[-1][0]}) "
+              "and exports at its end" if kept else again_from_the_start(run_dir, 1))
+    return RunFilesError(f"the base model folder {model_folder} is gone: it was moved or deleted while the run trained, "
+                         "and the final export reads the base model's parts", f"put the model back there; {resume}")

@@ -17,7 +17,7 @@ import torch  # noqa: E402
 
 from engine.errors import DbtuiError, os_error_in  # noqa: E402
 from engine.events import Event, RunFailed, RunFinished  # noqa: E402
-from engine.runs.file_errors import run_files_error  # noqa: E402
+from engine.runs.file_errors import base_model_gone, run_files_error  # noqa: E402
 from engine.runs.folder import run_dir_for  # noqa: E402
 from engine.runs.library_noise import hold_back_library_noise  # noqa: E402
 from engine.profile import Profile, save_profile  # noqa: E402
@@ -67,7 +67,13 @@ def train(
         if result.status == "finished":
             trainer.release_training_state()
             # The model first: a final preview that fails (out of memory, say) must not lose it.
-            result.outputs = trainer.save_outputs()
+            try:
+                result.outputs = trainer.save_outputs()
+            except Exception as error:
+                model_folder = Path(trainer.components.folder)
+                if model_folder.is_dir():
+                    raise
+                raise base_model_gone(model_folder, run_dir) from error
             trainer.sample(result.step)
         trainer.end()
         trainer.emit(RunFinished(step=result.step, outputs=result.outputs, seconds=time.perf_counter() - started, status=result.status))
