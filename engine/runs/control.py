@@ -56,8 +56,9 @@ def trained_since(events: Path, since: float, block: int = 1 << 16) -> bool:
     """Whether the events log has a step ended at ``since`` or later: the trainer started then has trained a step. Until
     it has, it takes a stop at once and ends before its first step (set-up, caching, the base scoring round) with
     nothing to save. Only the latest step_ended line counts, found reading back from the end in ``block`` bytes: a long
-    run's log holds a line a step. A log that cannot be read counts as trained, as before this was asked. The line is
-    found by the event's quoted name and confirmed parsed: another writer's JSON may space it otherwise."""
+    run's log holds a line a step. A log that cannot be read counts as trained, as before this was asked, and so does a
+    log deleted under a running trainer (which goes on training: its stop saves a checkpoint). The line is found by
+    the event's quoted name and confirmed parsed: another writer's JSON may space it otherwise."""
     marker = b'"step_ended"'
     try:
         with events.open("rb") as file:
@@ -75,8 +76,6 @@ def trained_since(events: Path, since: float, block: int = 1 << 16) -> bool:
                                 return float(data["time"]) >= since
                         except (ValueError, KeyError, TypeError):
                             continue  # a half-written or damaged line: the one before it
-    except FileNotFoundError:
-        return False
     except OSError:
         return True
     return False
