@@ -239,3 +239,26 @@ def test_fit_advises_a_card_without_bf16_that_its_estimate_misses(tmp_path: Path
     assert main(["fit", str(path), "--estimate-only", "--card", "T4", "--card", "16"]) == 0
     out = capsys.readouterr().out
     assert "16 GB ✓" in out and "none of these" not in out and "more than a 16 GB card (22.8 GB)" in out, out
+
+
+def test_fit_advice_for_a_card_without_bf16_offers_no_bf16_only_setting(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`fit --estimate-only --card T4` on a full bf16 profile advised the T4 to "keep the weights in bf16 … on Ampere
+    and newer" (and counted what that saves towards fitting it): a T4 trains in fp16, where neither bf16 weights nor
+    the fused step can run."""
+    import engine.memory
+    from engine.profile import save_profile
+
+    def estimate_peak(profile, *, precision=None, **how) -> MemoryEstimate:
+        return MemoryEstimate(weights=(20 if precision == "fp16" else 12) * GIB, gradients=2 * GIB, optimizer_state=0,
+                              activations=0, caches=0, autocast_weight_copies=0, peak_phase="backward", model="m",
+                              batch=1, height=8, width=8, seconds=0.0)
+
+    monkeypatch.setattr(engine.memory, "estimate_peak", estimate_peak)
+    profile = tiny_profile(tmp_path, precision={"mixed_precision": "bf16"}, optimizer={"name": "adafactor"})
+    path = save_profile(profile, tmp_path / "p.toml")
+    assert main(["fit", str(path), "--estimate-only", "--card", "T4"]) == 0
+    out = capsys.readouterr().out
+    assert "none of the cards trained in fp16 (T4) holds it" in out, out
+    assert "bf16_weights" not in out and "fused_backward" not in out, out
+    assert main(["fit", str(path), "--estimate-only", "--card", "12"]) == 0  # a card with bf16 still hears of them
+    assert "bf16_weights = true" in capsys.readouterr().out

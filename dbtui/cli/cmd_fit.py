@@ -124,19 +124,20 @@ CACHING_DECIDES = ("the caching pass before the first step needs the most here: 
                    "resume reads the captions from RUN/cache/")
 
 
-def _advice(profile, estimate, card_gb: float, fitting_gb: float | None) -> str:
+def _advice(profile, estimate, card_gb: float, fitting_gb: float | None, bf16: bool = True) -> str:
     """What would let the run fit a ``card_gb`` card (``fitting_gb``: the smallest that holds it, if any). The step's
     savers cannot shrink the caching pass: where that pass alone is too large for it, with its encoders already in half
     precision, that is said first, and the savers only when the steps (or the previews) miss the card too: those that
     shrink what misses it. Where even every such saver at once, taking the whole of each part of the estimate it
-    shrinks, leaves the steps or the previews too large, no saver is offered: the card is."""
+    shrinks, leaves the steps or the previews too large, no saver is offered: the card is. ``bf16``: whether the card
+    trains in it (a T4 is offered no setting that needs it)."""
     from engine.memory.estimate import GIB
     from engine.memory.savers import advice_text, fit_savers, memory_advice
 
     card = card_gb * GIB
     steps_need = max(estimate.card_need, estimate.sampling_card_need)
     a_card = f"{'an' if f'{card_gb:g}'.startswith(('8', '11', '18')) else 'a'} {card_gb:g} GB card"
-    found = fit_savers(profile, estimate, card)
+    found = fit_savers(profile, estimate, card, bf16)
     bigger = f"rent {fitting_gb:g} GB or more" if fitting_gb else f"use a card of more than {card_gb:g} GB"
 
     def settings(too: str = "") -> str:
@@ -204,7 +205,8 @@ def _estimate(profile, cards: tuple[float, ...]):
             said = f"for a card below {fitting[0]:g} GB{how},"
         else:
             said = f"none of {'these cards' if precision == here else f'the cards{how} ({_labels(cards)})'} holds it;"
-        print(f"  {said} {_advice(profile, judged_by, missed[-1], fitting[0] if fitting else None)}")
+        without_bf16 = requested == "bf16" and precision != "bf16"  # cards that train it in fp16: a T4
+        print(f"  {said} {_advice(profile, judged_by, missed[-1], fitting[0] if fitting else None, not without_bf16)}")
     print(f"  {estimate.model}, {estimate.batch} image(s) of {estimate.width}x{estimate.height} per step, "
           f"estimated in {estimate.seconds:.0f} s")
     for line in estimate.breakdown_lines():

@@ -41,12 +41,12 @@ def advice_text(found: list[Saver]) -> str:
     return "; ".join(saver.tip for saver in found) or "this setup is already as lean as dbtui can make it: use a GPU with more memory"
 
 
-def fit_savers(profile: Any, estimate: MemoryEstimate, card: int) -> list[Saver] | None:
+def fit_savers(profile: Any, estimate: MemoryEstimate, card: int, bf16: bool = True) -> list[Saver] | None:
     """The savers that shrink what misses a card of ``card`` bytes: the step's where the steps miss it, those that
     shrink the sampling moment where the previews do. None where even all of them, each part they shrink taken
-    whole, leave one of those too large: no setting helps, only a larger card."""
+    whole, leave one of those too large: no setting helps, only a larger card. ``bf16``: whether the card has it."""
     steps_over, previews_over = estimate.card_need > card, estimate.sampling_card_need > card
-    step_savers = savers(profile)
+    step_savers = savers(profile, bf16)
     sampling_savers = [saver for saver in [*step_savers, *_preview_savers(profile)] if saver.shrinks & _AT_SAMPLING]
     if steps_over and estimate.card_need - _most_saved(step_savers, profile, estimate) * (1 + ALLOCATOR_SLACK) > card:
         return None
@@ -80,8 +80,9 @@ def _preview_savers(profile: Any) -> list[Saver]:
     return [Saver(f"generate fewer images at once ({', '.join(fewer)})", frozenset({"previews"}))] if fewer else []
 
 
-def savers(profile: Any) -> list[Saver]:
-    """The savers this profile does not use yet, most effective first."""
+def savers(profile: Any, bf16: bool = True) -> list[Saver]:
+    """The savers this profile does not use yet, most effective first; for a card without bf16 (``bf16`` False: a T4)
+    none that needs it, which it trains without (bf16 weights, the fused step: refused under fp16)."""
     from engine.model_info import likely_family
 
     found: list[Saver] = []
@@ -104,7 +105,7 @@ def savers(profile: Any) -> list[Saver]:
         add(f"use the 8-bit optimizer (optimizer.name = \"{profile.optimizer.name}8bit\")", "optimizer_state")
     # The profile rules let bf16 weights train only in bf16, and refuse the fused step under fp16: the tip says so.
     in_bf16 = "" if profile.precision.mixed_precision == "bf16" else "precision.mixed_precision = \"bf16\", "
-    if profile.training.method == "full":
+    if profile.training.method == "full" and bf16:
         if not profile.precision.bf16_weights:
             add(f"keep the weights in bf16, with no fp32 copy ({in_bf16}precision.bf16_weights = true, on Ampere and newer)",
                 "weights", "gradients", "optimizer_state", "activations")
