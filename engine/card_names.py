@@ -31,7 +31,10 @@ SIZES_OF: dict[str, tuple[float, ...]] = {"a100": (40, 80), "v100": (16, 32), "3
 # (sdxl-full then needs 23.4 GB, not 14.5), so a T4 is advised as one.
 NO_BF16 = {"t4", "v100", "p100", "p40", "p4", "k80", "m40", "m60", "titanrtx", "titanv", "titanxp", "titanx",
            "2060", "2060super", "2070", "2070super", "2080", "2080super", "2080ti",
-           "1050", "1050ti", "1060", "1070", "1070ti", "1080", "1080ti", "1650", "1650super", "1660", "1660super", "1660ti"}
+           "1050", "1050ti", "1060", "1070", "1070ti", "1080", "1080ti", "1650", "1650super", "1660", "1660super", "1660ti",
+           # Quadro RTX (Turing; "rtx" folded away), Pascal and Volta workstation cards, which clouds rent by these names.
+           "quadro4000", "quadro5000", "quadro6000", "quadro8000", "quadrop2000", "quadrop2200", "quadrop4000",
+           "quadrop5000", "quadrop6000", "quadrogp100", "quadrogv100"}
 
 
 class UnknownCardError(DbtuiError, ValueError):

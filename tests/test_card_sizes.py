@@ -262,3 +262,14 @@ def test_fit_advice_for_a_card_without_bf16_offers_no_bf16_only_setting(tmp_path
     assert "bf16_weights" not in out and "fused_backward" not in out, out
     assert main(["fit", str(path), "--estimate-only", "--card", "12"]) == 0  # a card with bf16 still hears of them
     assert "bf16_weights = true" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["Quadro RTX 8000 48GB", "Quadro RTX 6000 24GB", "Quadro RTX 5000 16GB",
+                                  "Quadro P6000 24GB", "Quadro P5000 16GB", "Quadro P4000 8GB", "Quadro GV100 32GB"])
+def test_quadro_cards_made_before_ampere_have_no_bf16(name: str) -> None:
+    """`--card 'Quadro RTX 8000 48GB'` (Turing) or 'Quadro P5000 16GB' (Pascal), as cloud rentals name them, was judged
+    by the bf16 estimate, though such a card trains the bf16 presets in fp16 and needs more."""
+    from dbtui.cli.cmd_fit import card_size
+
+    assert not card_size(name).bf16
+    assert card_size("RTX A6000 48GB").bf16 and card_size("RTX 6000 Ada 48GB").bf16
