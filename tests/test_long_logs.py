@@ -202,3 +202,17 @@ def test_runs_says_it_reads_long_logs_it_has_not_read_before(tmp_path: Path, mon
     assert "GB of the runs' event logs for their best steps" in capsys.readouterr().err
     assert main(["runs", str(tmp_path / "runs")]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_runs_says_it_reads_long_logs_again_where_it_cannot_keep_what_it_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """In another user's runs folder no index can be written: the line said "once: later listings read only what they
+    gained" at every listing."""
+    from dbtui.cli import main
+
+    _long_run(tmp_path / "runs" / "one")
+    monkeypatch.setattr("dbtui.cli.cmd_runs.LONG_READ", 1 << 19, raising=False)
+    monkeypatch.setattr("dbtui.cli.cmd_runs.os.access", lambda path, mode: False)
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    said = capsys.readouterr().err
+    assert "again at each listing" in said and "once" not in said

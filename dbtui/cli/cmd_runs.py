@@ -187,10 +187,14 @@ def _say_a_long_read(folders: list[RunFolder]) -> None:
     runs: minutes, which said nothing); later listings read only what the logs gained (engine/evaluation/scored_lines)."""
     from engine.evaluation.scored_lines import unread_bytes
 
-    unread = sum(unread_bytes(folder.events) for folder in folders)
-    if unread >= LONG_READ:
-        print(f"reading {unread / 1e9:.1f} GB of the runs' event logs for their best steps (once: later listings read "
-              "only what they gained)...", file=sys.stderr, flush=True)
+    unread = {folder: unread_bytes(folder.events) for folder in folders}
+    if sum(unread.values()) >= LONG_READ:
+        # What was read is kept in each run folder: in another user's runs this user cannot keep it, and reads again.
+        kept = all(os.access(folder.path, os.W_OK) for folder, size in unread.items() if size)
+        print(f"reading {sum(unread.values()) / 1e9:.1f} GB of the runs' event logs for their best steps "
+              + ("(once: later listings read only what they gained)..." if kept else
+                 "(again at each listing: what was read cannot be kept in run folders this user may not write)..."),
+              file=sys.stderr, flush=True)
 
 
 def _row(folder) -> tuple[str, str, str, str, str, str]:
