@@ -36,7 +36,7 @@ def _transformers_loaded() -> None:
 
 @dataclass(frozen=True)
 class HardwareReport:
-    hardware: Any  # engine.hardware.Hardware
+    hardware: Any  # engine.hardware.machine.Hardware
     sentence: str
     preset: str  # "cpu-demo", "lora", "full-8bit", "full", "full-text-encoder"
     fits: bool = True  # False: the GPU is too small for even this, the family's smallest preset
@@ -121,7 +121,7 @@ class RealEngine:
         self._tokenizers: dict[str, Any] = {}
 
     def probe_hardware(self, path: str) -> HardwareReport:
-        from engine.hardware import probe, too_small, verdict
+        from engine.hardware.machine import probe, too_small, verdict
 
         hardware = probe(path)
         sentence, preset = verdict(hardware)

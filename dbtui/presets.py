@@ -122,9 +122,9 @@ DEMO_ONLY = "cpu-demo"  # 64 px, 30 steps, fp32: right for the demo's tiny model
 
 def presets_for(family_id: str | None, demo: bool = False) -> list[str]:
     """The presets that suit a model of ``family_id`` (None: not checked yet): the family's own tier presets,
-    those its hardware advice recommends from (engine.hardware.FAMILY_PRESETS; SD1.5's and SDXL's while the
+    those its hardware advice recommends from (engine.hardware.machine.FAMILY_PRESETS; SD1.5's and SDXL's while the
     family is unknown), cpu-demo in the ``demo`` session alone, and the modifiers."""
-    from engine.hardware import FAMILY_PRESETS
+    from engine.hardware.machine import FAMILY_PRESETS
 
     families = [family_id] if family_id in FAMILY_PRESETS else ["sd", "sdxl"]
     tiers = {name for family in families for name in FAMILY_PRESETS[family]} | ({DEMO_ONLY} if demo else set())
@@ -172,15 +172,15 @@ def _nested(flat: dict[str, Any]) -> dict[str, Any]:
 
 
 def recommended_preset(hardware: Any, family_id: str | None, demo: bool = False) -> str | None:
-    """The preset the hardware advice (engine.hardware.verdict) recommends on ``hardware`` for a model of
+    """The preset the hardware advice (engine.hardware.machine.verdict) recommends on ``hardware`` for a model of
     ``family_id`` (None: not checked yet, advised as SD1.5), where the wizard offers it for that model."""
-    from engine.hardware import FAMILIES, verdict
+    from engine.hardware.machine import FAMILIES, verdict
 
     _, preset = verdict(hardware, family_id if family_id in FAMILIES else "sd")
     return preset if preset in presets_for(family_id, demo) else None
 
 
-# The cards each is the hardware advice's pick for (engine.hardware.verdict, by the memory meter), with bf16 and, where
+# The cards each is the hardware advice's pick for (engine.hardware.machine.verdict, by the memory meter), with bf16 and, where
 # they differ, without it (the bf16 presets then train in fp16, with no fused step): the advice names the label, so
 # "SDXL full (24 GB and up)" recommended for a 16 GB card told the user it would not fit, and "SDXL full (16 GB and up)"
 # beside the LoRA recommended for a 16 GB T4 told them the full one would.

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from engine.errors import DbtuiError
-from engine.json_file import read_json_object
 from engine.models.folder_parts import missing_parts, missing_parts_message
 from engine.profile.model_source import ModelKind, holds_model_index, local_path, model_kind
 from engine.profile.problems import Problem
+from engine.support.json_file import read_json_object
 
 REFINER = ("the Stable Diffusion XL refiner, which refines finished images and cannot be DreamBooth-trained: "
            "use the SDXL base model or a fine-tune of it")

@@ -215,7 +215,7 @@ def test_flux1s_real_part_files_fit_the_configs_kept_in_the_package_and_clip_g_i
 def test_with_all_three_files_the_hub_gives_only_configs_tokenizers_and_scheduler(
         tmp_path: Path, components: Path, tiny_flux: Path, tiny_weights: dict[str, dict[str, torch.Tensor]],
         monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    import engine.hub_snapshot
+    import engine.support.hub_snapshot
 
     transformer = write_bfl_file(tmp_path / "flux1-dev.safetensors", to_original(tiny_weights["transformer"]))
     args = ["--vae", str(save(tmp_path / "ae.safetensors", ae_layout(tiny_weights["vae"], tiny_flux))),
@@ -227,7 +227,7 @@ def test_with_all_three_files_the_hub_gives_only_configs_tokenizers_and_schedule
         asked.append((repo, allow_patterns))
         return components
 
-    monkeypatch.setattr(engine.hub_snapshot, "hub_snapshot", snapshot)
+    monkeypatch.setattr(engine.support.hub_snapshot, "hub_snapshot", snapshot)
     assert main(["convert", "to-diffusers", str(transformer), str(tmp_path / "out"), *args]) == 0
     [(repo, patterns)] = asked
     assert repo == "black-forest-labs/FLUX.1-dev"

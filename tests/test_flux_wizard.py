@@ -171,7 +171,7 @@ def test_the_shipped_flux_profiles_are_valid_flux_loras_on_an_nf4_base() -> None
 
 @pytest.mark.parametrize("bf16", [True, False], ids=["bf16", "no-bf16"])
 def test_the_flux_advice_recommends_what_the_meter_says_fits(bf16: bool) -> None:
-    from engine.hardware import Gpu, Hardware, verdict
+    from engine.hardware.machine import Gpu, Hardware, verdict
     from engine.memory.preset_table import load_preset_estimates
 
     table = load_preset_estimates()

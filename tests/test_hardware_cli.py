@@ -84,13 +84,13 @@ def test_a_card_too_small_for_every_preset_is_recommended_none(tmp_path: Path, m
 
 def test_the_wizard_recommends_no_preset_on_a_gpu_too_small_for_all(monkeypatch) -> None:
     """The hardware step said "too little even for a LoRA" then "Recommended preset: LoRA"."""
-    import engine.hardware
+    import engine.hardware.machine
     from dbtui.engine_facade import RealEngine
-    from engine.hardware import Gpu, Hardware
+    from engine.hardware.machine import Gpu, Hardware
 
     for gb, fits in ((2, False), (12, True)):
         machine = Hardware(gpus=[Gpu(0, "Small", gb * 1024, gb * 1024, "7.5", False)])
-        monkeypatch.setattr(engine.hardware, "probe", lambda path, machine=machine: machine)
+        monkeypatch.setattr(engine.hardware.machine, "probe", lambda path, machine=machine: machine)
         assert RealEngine().probe_hardware(".").fits is fits, gb
 
 
@@ -100,7 +100,7 @@ async def test_the_hardware_step_says_none_fits_where_the_report_says_so() -> No
     from dbtui.app import make_app
     from dbtui.engine_facade import HardwareReport
     from dbtui.session import Session
-    from engine.hardware import Gpu, Hardware
+    from engine.hardware.machine import Gpu, Hardware
     from wizard_fakes import FakeEngine
     from wizard_steps import settle
 
@@ -119,13 +119,13 @@ async def test_the_hardware_step_says_none_fits_where_the_report_says_so() -> No
 
 def test_the_estimates_table_marks_no_preset_on_a_gpu_too_small_for_all(tmp_path: Path, monkeypatch, capsys) -> None:
     """The table marked lora ◂, the preset to pick, under "Recommended preset: none"."""
-    import engine.hardware
-    from engine.hardware import Gpu, Hardware
+    import engine.hardware.machine
+    from engine.hardware.machine import Gpu, Hardware
 
     monkeypatch.setenv("COLUMNS", "200")
     for gb, marked in ((2, False), (6, True)):
         machine = Hardware(gpus=[Gpu(0, "Small", gb * 1024, gb * 1024, "7.5", False)])
-        monkeypatch.setattr(engine.hardware, "probe", lambda path, machine=machine: machine)
+        monkeypatch.setattr(engine.hardware.machine, "probe", lambda path, machine=machine: machine)
         assert main(["hardware", "--family", "sd", "--output-dir", str(tmp_path)]) == 0
         assert ("◂" in capsys.readouterr().out.split("GPU memory by the memory meter")[1]) is marked, gb
 
@@ -140,7 +140,7 @@ def test_the_recommended_presets_label_names_the_card_it_is_recommended_for(fami
     import re
 
     from dbtui.presets import PRESET_LABELS
-    from engine.hardware import Gpu, Hardware, too_small, verdict
+    from engine.hardware.machine import Gpu, Hardware, too_small, verdict
 
     for card in range(4, 81):
         machine = Hardware(gpus=[Gpu(0, "GPU", card * 1024, None, "8.0" if bf16 else "7.5", bf16)], bitsandbytes=True)

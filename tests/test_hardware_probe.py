@@ -40,7 +40,7 @@ def test_the_disk_is_named_where_it_was_measured_a_folder_yet_to_be_made_by_its_
     from rich.console import Console
 
     from dbtui.widgets.hardware_table import hardware_table
-    from engine.hardware import probe
+    from engine.hardware.machine import probe
 
     hardware = probe(tmp_path / "runs" / "not-yet")
     assert hardware.disk_path == str(tmp_path.resolve())
@@ -80,13 +80,13 @@ def test_the_advice_recommends_a_preset_only_where_its_whole_run_fits_as_the_tab
     """The SD advice judged the steps alone: a preset whose previews miss the card was recommended beside a ✗."""
     from dataclasses import replace
 
-    from engine import hardware
-    from engine.hardware import Gpu, Hardware, verdict
+    from engine.hardware import machine
+    from engine.hardware.machine import Gpu, Hardware, verdict
     from engine.memory.estimate import GIB
     from engine.memory.preset_table import load_preset_estimates
 
     previews_miss = replace(load_preset_estimates()["full"].need(True), sampling=17 * GIB)
     assert previews_miss.card_need < 16 * GIB and not previews_miss.fits(16)  # the steps fit; the whole run does not
-    stored = hardware._meter_need
-    monkeypatch.setattr(hardware, "_meter_need", lambda preset, hw: previews_miss if preset == "full" else stored(preset, hw))
+    stored = machine._meter_need
+    monkeypatch.setattr(machine, "_meter_need", lambda preset, hw: previews_miss if preset == "full" else stored(preset, hw))
     assert verdict(Hardware(gpus=[Gpu(0, "GPU", 16 * 1024 - 10, None, "8.6", True)]), "sd")[1] == "full-8bit"

@@ -48,7 +48,7 @@ def test_a_repo_neither_cached_nor_downloadable_says_why(monkeypatch: pytest.Mon
     import huggingface_hub
     from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError
 
-    from engine.hub_snapshot import HubUnavailable, hub_snapshot
+    from engine.support.hub_snapshot import HubUnavailable, hub_snapshot
 
     import requests
 

@@ -8,7 +8,7 @@ import pytest
 
 from engine.convert.errors import ConvertError
 from engine.convert.flux_components import check_components
-from engine.json_file import read_json_object
+from engine.support.json_file import read_json_object
 from engine.training.class_images import MANIFEST, ClassRequest, existing_class_images, generated_folder
 
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine.hardware import _free_mb
+from engine.hardware.machine import _free_mb
 
 
 class FakeNvml:
@@ -63,7 +63,7 @@ def test_a_deferred_module_runs_at_its_first_use_not_when_imported_or_scanned(tm
     import importlib
     import inspect
 
-    from engine.deferred_import import defer
+    from engine.support.deferred_import import defer
 
     make_package(tmp_path, "deferred_pkg")
     monkeypatch.syspath_prepend(str(tmp_path))

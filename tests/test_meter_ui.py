@@ -308,7 +308,7 @@ CARDS_GB = (6, 8, 10, 12, 16, 20, 24, 40, 48, 80)
 @pytest.mark.parametrize("family", ["sd", "sdxl"])
 @pytest.mark.parametrize("bf16", [True, False], ids=["bf16", "no-bf16"])
 def test_the_preset_the_advice_recommends_fits_the_card_by_the_meter(family: str, bf16: bool) -> None:
-    from engine.hardware import Gpu, Hardware, verdict
+    from engine.hardware.machine import Gpu, Hardware, verdict
     from engine.memory.preset_table import load_preset_estimates
 
     table = load_preset_estimates()
@@ -361,7 +361,7 @@ def test_dbtui_hardware_states_what_the_whole_run_needs_beside_the_fits(tmp_path
 async def test_on_a_gpu_without_bf16_the_wizard_estimates_bf16_settings_as_it_trains_them_in_fp16() -> None:
     """The VRAM line and the fit test's breakdown counted bf16 weights and the fused step, which such a GPU never runs."""
     from dbtui.engine_facade import HardwareReport
-    from engine.hardware import Gpu, Hardware
+    from engine.hardware.machine import Gpu, Hardware
 
     engine = FakeEngine()
     app = make_app(engine, Session(), image_renderer="none")

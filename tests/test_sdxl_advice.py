@@ -11,7 +11,7 @@ from dbtui.cli import main
 from dbtui.presets import PRESET_LABELS, PRESETS
 from dbtui.session import Session
 from engine.data.buckets import standard_buckets
-from engine.hardware import Gpu, Hardware, verdict
+from engine.hardware.machine import Gpu, Hardware, verdict
 from engine.model_info import likely_family
 from engine.profile import load_profile
 from tests.bench_helpers import bench_module
@@ -120,7 +120,7 @@ def test_the_advice_recommends_the_largest_preset_the_meters_table_fits(family: 
     """The advice said "a full fine-tune needs a 24 GB card" above the table's "sdxl-full 14.5 GB … 16 GB ✓" (and
     "text-encoder training is tight" on 20 GB beside full-text-encoder's 17.4 GB), and "LoRA training fits" on a 4 GB
     card the table says the LoRA misses."""
-    from engine.hardware import FAMILY_PRESETS
+    from engine.hardware.machine import FAMILY_PRESETS
     from engine.memory.preset_table import load_preset_estimates
 
     table = load_preset_estimates()

@@ -13,7 +13,7 @@ from dbtui.engine_facade import HardwareReport
 from dbtui.field_rules import controls_of, settle
 from dbtui.presets import MODIFIERS, PRESETS, TIER_PRESETS, preset_values, presets_for
 from dbtui.session import Session
-from engine.hardware import Gpu, Hardware, verdict
+from engine.hardware.machine import Gpu, Hardware, verdict
 from wizard_fakes import FakeEngine
 from wizard_steps import at_step
 

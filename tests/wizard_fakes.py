@@ -17,10 +17,10 @@ from engine.events import (CheckpointSaved, Event, PhaseFinished, PhaseProgress,
 from engine.dataset.autocaption import AutocaptionResult
 from engine.dataset.caption_changes import Change, ChangeSet
 from engine.dataset.prepare import PrepareResult
-from engine.runs.fit import FitResult
-from engine.hardware import Hardware
+from engine.hardware.machine import Hardware
 from engine.memory.estimate import GIB, MemoryEstimate
 from engine.model_import import ConversionTarget
+from engine.runs.fit import FitResult
 
 IMAGES = (".png", ".jpg", ".jpeg", ".webp")
 

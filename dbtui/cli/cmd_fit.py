@@ -39,8 +39,8 @@ class Card(float):
 def card_size(text: str) -> Card:
     """An argparse ``type``: a card's memory in GB (GiB, as cards are sold), a finite number above 0 and at most
     ``MAX_CARD_GB``; "80GB", "80 GiB" and "24G" in any case read as 80 and 24, a card's name ("H100") as its memory
-    (engine.card_names). Rounded to 0.1 GB, as the verdicts print sizes: two that print alike are one card."""
-    from engine.card_names import UnknownCardError, card_gb_by_name, has_bf16, is_card_name
+    (engine.hardware.card_names). Rounded to 0.1 GB, as the verdicts print sizes: two that print alike are one card."""
+    from engine.hardware.card_names import UnknownCardError, card_gb_by_name, has_bf16, is_card_name
 
     number = re.sub(r"\s*(gib|gb|g)$", "", text.strip(), flags=re.IGNORECASE)
     named = False

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from dbtui.cli.cmd_fit import CARD_HELP, card_mark, card_size, cards_asked
 from dbtui.cli.common import profile_path
-from engine.hardware import FAMILIES  # standard library only at import: --help stays fast
+from engine.hardware.machine import FAMILIES  # standard library only at import: --help stays fast
 
 if TYPE_CHECKING:
     from engine.memory.estimate import MemoryEstimate
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _hardware(args: argparse.Namespace) -> int:
-    from engine.hardware import card_hardware, card_verdict, probe, too_small, verdict
+    from engine.hardware.machine import card_hardware, card_verdict, probe, too_small, verdict
     from engine.model_info import likely_family
 
     family, family_note = args.family or "sd", None
@@ -111,7 +111,7 @@ def _guessed_from_name(source: str, family: str) -> str | None:
 
 def _family_estimates(family: str, bf16: bool) -> dict:
     """The memory meter's stored estimates of the family's presets, smallest first."""
-    from engine.hardware import FAMILY_PRESETS
+    from engine.hardware.machine import FAMILY_PRESETS
     from engine.memory.preset_table import load_preset_estimates
 
     table = load_preset_estimates()

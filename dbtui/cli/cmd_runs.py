@@ -328,8 +328,8 @@ def _said_its_end(last: Event | None, status: str, folder: RunFolder) -> bool:
     """Whether the events end with the last word of the run's latest trainer. An end is an earlier one's where the run
     crashed since that trainer started: a stopped (or failed) run resumed and killed in its set-up, which writes no
     RunStarted before the models load."""
-    from engine.json_file import is_number
     from engine.runs.folder import CRASHED
+    from engine.support.json_file import is_number
 
     if last is None or last.kind not in ("run_finished", "run_failed"):
         return False

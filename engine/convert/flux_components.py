@@ -15,7 +15,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from engine.convert.errors import ConvertError
-from engine.json_file import read_json_object
+from engine.support.json_file import read_json_object
 
 REPOSITORIES = {"flux-dev": "black-forest-labs/FLUX.1-dev", "flux-schnell": "black-forest-labs/FLUX.1-schnell"}
 # What the components give, as people call each part.
@@ -82,7 +82,7 @@ def resolve_components(components: str | Path, variant: str, replaced: Collectio
     if path.exists() or repo.count("/") != 1:
         raise ConvertError(f"components '{components}' is neither a folder nor a hub id (owner/name): give a diffusers "
                            "Flux folder or hub id")
-    from engine.hub_snapshot import LOGIN_COMMAND, HubUnavailable, hub_snapshot
+    from engine.support.hub_snapshot import LOGIN_COMMAND, HubUnavailable, hub_snapshot
 
     try:
         return hub_snapshot(repo, allow_patterns=download_patterns(replaced))

@@ -239,7 +239,7 @@ def _wd14_files(model: str) -> tuple[Path, Path]:
 def _model_folder(model: str, backend: Backend, patterns: list[str]) -> Path:
     """A local folder, or a hub id's files from the cache or downloaded: offline that fails at once, where
     a loader's own download would retry for minutes."""
-    from engine.hub_snapshot import HubUnavailable, hub_snapshot
+    from engine.support.hub_snapshot import HubUnavailable, hub_snapshot
 
     folder = Path(model).expanduser()
     if folder.is_dir():

@@ -37,7 +37,7 @@ from engine.dataset.prepare_captions import CAPTION, copy_captions
 from engine.dataset.prepare_captions import write_prepared_file as _write_output
 from engine.dataset.prepared_origin import MANIFEST, record_origin, refuse_copies_of_copies, unrecordable
 from engine.events import Event
-from engine.json_file import read_json_object
+from engine.support.json_file import read_json_object
 
 
 

@@ -23,10 +23,10 @@ from typing import Any
 from engine.errors import DbtuiError
 from engine.evaluation.prompts import evaluation_prompts
 from engine.events import RunStarted, event_from_dict, marked_lines
-from engine.json_file import read_json_object
 from engine.profile import Profile
 from engine.profile.fields import PATHS_READ
 from engine.profile.migrations import migrate
+from engine.support.json_file import read_json_object
 
 BASE_SETTINGS = "settings.json"  # in the base round's folder: the settings its images were made and scored with
 UNFINISHED = "unfinished"  # in the base round's folder from before its images are made until BASE_SETTINGS is written

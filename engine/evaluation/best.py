@@ -22,7 +22,7 @@ from typing import Any
 
 from engine.evaluation.scored_lines import SCORING_MARKERS, scoring_lines
 from engine.events import Event, RunFinished, RunStarted, SamplesScored, event_from_dict, marked_lines
-from engine.json_file import is_number
+from engine.support.json_file import is_number
 
 DEFAULT_TOLERANCE = 0.02  # the default of evaluation.prompt_fidelity_tolerance
 

@@ -144,7 +144,7 @@ KNOWN_HUB_CONFIGS = {
 
 
 def _hub_configs(name: str, revision: str | None) -> Path:
-    from engine.hub_snapshot import HubUnavailable, download_command, hub_snapshot
+    from engine.support.hub_snapshot import HubUnavailable, download_command, hub_snapshot
 
     patterns = ["model_index.json", "*/config.json", "scheduler/scheduler_config.json"]
     try:

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from engine.child_process import how_it_ended, tagged, wait_unless_stopped
 from engine.errors import DbtuiError
 from engine.memory.estimate import MemoryEstimate
+from engine.support.child_process import how_it_ended, tagged, wait_unless_stopped
 
 RESULT_KEY = "memory_estimate"
 ERROR_KEY = "memory_meter_error"  # the child's own word on why it has no estimate

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from engine.errors import DbtuiError
-from engine.json_file import read_json_object
+from engine.support.json_file import read_json_object
 
 CONVERTED_FROM = "dbtui-converted-from.json"  # in a folder converted from a single file: which file, as it stood
 

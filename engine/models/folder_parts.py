@@ -10,8 +10,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from engine.json_file import read_json_object
 from engine.models.parts import CLIP_TOKENIZER_FILES, T5_TOKENIZER_FILES, ModelNotFoundError
+from engine.support.json_file import read_json_object
 
 # The parts any family trains or encodes with; a pipeline's others (safety_checker, feature_extractor…) go unread.
 READ_PARTS = ("unet", "transformer", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler")

@@ -12,10 +12,10 @@ from typing import Callable
 from engine.builtin import resolve_model
 from engine.errors import DbtuiError
 from engine.events import Event
-from engine.json_file import read_json_object
 from engine.models.conversion_note import CONVERTED_FROM, note_conversion, read_note, source_identity
 from engine.models.family import Components, LoadDtypes
 from engine.models.parts import ModelNotFoundError
+from engine.support.json_file import read_json_object
 
 __all__ = ["Components", "ModelNotFoundError", "load_components", "native_resolution", "resolve_model_folder"]
 
@@ -133,7 +133,7 @@ def _said_prediction(path: Path) -> str | None:
 
 
 def _from_hub(name: str, revision: str | None) -> Path:
-    from engine.hub_snapshot import HubUnavailable, hub_snapshot
+    from engine.support.hub_snapshot import HubUnavailable, hub_snapshot
 
     # The parts' folders only: many repos also hold whole-model single files at the top
     # (flux1-dev.safetensors and ae.safetensors are 24 GB), which loading a folder never reads.
@@ -151,7 +151,7 @@ def _from_hub(name: str, revision: str | None) -> Path:
 
 
 def _offline_advice(name: str) -> str:
-    from engine.hub_snapshot import download_command
+    from engine.support.hub_snapshot import download_command
 
     # "models/mine" reads as a hub id where no such folder is here: a relative folder given from another folder.
     relative = (f" If '{name}' is a folder, it is read from the folder dbtui runs in ({Path.cwd()}): run dbtui there, "

@@ -30,7 +30,7 @@ class QuantizeError(DbtuiError):
 
 
 def _bitsandbytes() -> Any:
-    from engine.deferred_import import load
+    from engine.support.deferred_import import load
 
     try:
         import bitsandbytes

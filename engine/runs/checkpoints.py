@@ -23,11 +23,11 @@ from engine.convert._files import usual_permissions
 from engine.errors import DbtuiError, os_error_in
 from engine.evaluation.best import best_step_of_run, step_number
 from engine.events import CheckpointSaved, Warning
-from engine.json_file import read_json_object
 from engine.runs.checkpoint_write import save_state_aside
 from engine.runs.folder import RunFolder, unreadable
 from engine.runs.machine_part import settle_machine_part
 from engine.runs.optimizer_layout import layout_mismatch, optimizer_layout
+from engine.support.json_file import read_json_object
 from engine.training.distributed import main_process_says
 
 if TYPE_CHECKING:  # the launcher lists checkpoints in the UI's process, which must not load torch

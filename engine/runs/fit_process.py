@@ -21,11 +21,11 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.child_process import how_it_ended, tagged, wait_unless_stopped
 from engine.errors import DbtuiError
 from engine.events import Event, event_from_dict
-from engine.runs.fit import FitResult, fit_test
 from engine.profile import Profile, load_profile, save_profile
+from engine.runs.fit import FitResult, fit_test
+from engine.support.child_process import how_it_ended, tagged, wait_unless_stopped
 
 RESULT_KEY = "fit_result"
 ERROR_KEY = "fit_error"  # the child's own word on why it has no result

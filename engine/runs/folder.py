@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.events import RunFinished, StepEnded, event_from_dict, marked_lines, marked_lines_from_the_end
-from engine.json_file import is_number
 from engine.runs.folder_refusals import RunFolderError, unusable_folder
 from engine.runs.held_file import held
 from engine.runs.trainer_process import trainer_alive
+from engine.support.json_file import is_number
 
 
 def run_dir_for(profile: Any) -> Path:

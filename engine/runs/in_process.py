@@ -8,9 +8,9 @@ import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from engine.deferred_import import defer
+from engine.support.deferred_import import defer
 
-# Before the trainer's imports: diffusers and peft import bitsandbytes, which few runs use (engine/deferred_import.py).
+# Before the trainer's imports: diffusers and peft import bitsandbytes, which few runs use (engine/support/deferred_import.py).
 defer("bitsandbytes")
 
 import torch  # noqa: E402

@@ -25,7 +25,6 @@ from pathlib import Path
 from engine.errors import DbtuiError
 from engine.evaluation.best import BestStep, branch_point, forget_after, scored_round, step_number
 from engine.events import RunFailed, RunFinished, RunStarted, SamplesScored, StepEnded, Warning
-from engine.json_file import is_number
 from engine.runs.file_errors import said_as_run_files_error
 from engine.runs.folder import ACTIVE, RunFolder, holds_a_run, unreadable
 from engine.runs.follow import events_missing, no_event_read
@@ -33,6 +32,7 @@ from engine.runs.keep import checked_checkpoints, how_to_keep
 from engine.runs.report_chart import Series, bucket_means, escape, line_chart
 from engine.runs.score_words import ScoreTrack, measures, score, sentence
 from engine.runs.sinks import read_events
+from engine.support.json_file import is_number
 
 REPORT = "report.html"
 IMAGE_CAP = 768  # px: the long side of every embedded picture, so many rounds still make a page a browser opens at once

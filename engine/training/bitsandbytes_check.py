@@ -1,6 +1,6 @@
 """A bitsandbytes that is installed but cannot load (its CUDA setup failing), said before the model loads.
 
-Its import is deferred (engine/deferred_import.py), so a broken install fails at its first use, deep in a library:
+Its import is deferred (engine/support/deferred_import.py), so a broken install fails at its first use, deep in a library:
 peft asks it of every LoRA layer it adds, wherever it is installed, so a LoRA run fails there even with no 8-bit
 optimizer and no quantized base; an 8-bit optimizer or an NF4 or int8 base use it too. Only such runs load it here:
 one that never uses it keeps its start lean.
@@ -34,7 +34,7 @@ def check_bitsandbytes_loads(profile: Any) -> None:
     settings, lora = _settings(profile), profile.training.method == "lora"
     if not (settings or lora) or importlib.util.find_spec("bitsandbytes") is None:
         return  # not installed: the checks before the run said what needs it (engine/profile/library_problems.py)
-    from engine.deferred_import import load
+    from engine.support.deferred_import import load
 
     try:
         import bitsandbytes

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from engine.data.images import list_images
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
-from engine.json_file import read_json_object
+from engine.support.json_file import read_json_object
 from engine.training.class_folder_errors import said_of_class_folder
 
 if TYPE_CHECKING:

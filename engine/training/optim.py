@@ -16,7 +16,7 @@ class OptimizerUnavailableError(DbtuiError):
 
 
 def _bitsandbytes(name: str) -> Any:
-    from engine.deferred_import import load
+    from engine.support.deferred_import import load
 
     try:
         import bitsandbytes as bnb

@@ -279,7 +279,7 @@ class Trainer:
 
     def train(self) -> RunResult:
         """Run the steps from ``global_step`` to the end, or until cancelled."""
-        from engine.hardware import probe
+        from engine.hardware.machine import probe
 
         profile = self.profile
         accum = profile.training.gradient_accumulation_steps
