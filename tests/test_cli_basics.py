@@ -300,6 +300,16 @@ def test_a_run_whose_model_or_images_are_missing_stops_before_its_trainer_starts
     (["export", "runs/x", "--step", "latest"], "usage: dbtui export", "'latest' is not a checkpoint: give its step (800)"),
     (["export", "runs/x", "--step", "\u0663"], "usage: dbtui export", "is not a checkpoint: give its step (800)"),
     (["convert", "to-single-file", "a", "b.safetensors", "--bogus"], "usage: dbtui convert to-single-file", "--bogus"),
+    # A misspelling is answered with its closest match, not the usage alone (argparse < 3.14 names none).
+    (["run", "p.toml", "--detatch"], "usage: dbtui run", "unrecognized arguments: --detatch; did you mean --detach?"),
+    (["hardware", "--famliy", "sd"], "usage: dbtui hardware", "--famliy sd; did you mean --family?"),
+    (["run", "p.toml", "--detatch", "--plian"], "usage: dbtui run", "did you mean --detach for --detatch, --plain for --plian?"),
+    (["rnu", "p.toml"], "usage: dbtui ", "invalid choice: 'rnu' (choose from"),
+    (["rnu", "p.toml"], "usage: dbtui ", "; did you mean 'run'?"),
+    (["dataset", "chek", "photos"], "usage: dbtui dataset", "; did you mean 'check'?"),
+    (["convert", "to-diffuser", "a", "b"], "usage: dbtui convert", "; did you mean 'to-diffusers'?"),
+    (["hardware", "--family", "sdx"], "usage: dbtui hardware", "invalid choice: 'sdx' (choose from 'sd', 'sdxl', 'flux'); did you mean 'sdxl'?"),
+    (["wizard"], "usage: dbtui ", "; run `dbtui` with no command to open the wizard"),
 ])
 def test_a_bad_option_is_refused_with_the_commands_own_usage(argv: list[str], usage: str, message: str,
                                                              capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,6 +12,7 @@ import sys
 
 from dbtui.cli.boundary import run_guarded
 from dbtui.cli.common import ExamplesFormatter
+from dbtui.cli.suggest import SuggestingParser, unknown_hint
 from dbtui.cli.version_text import PrintVersion
 
 COMMANDS = [
@@ -44,7 +45,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SuggestingParser(
         prog="dbtui", description=DESCRIPTION, epilog=EPILOG, formatter_class=ExamplesFormatter
     )
     parser.add_argument("--version", action=PrintVersion)
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         # The command's own usage, which lists the options it does take (exits with status 2).
-        _reached(parser, argv).error(f"unrecognized arguments: {' '.join(unknown)}")
+        reached = _reached(parser, argv)
+        reached.error(f"unrecognized arguments: {' '.join(unknown)}{unknown_hint(reached, unknown)}")
     handler = getattr(args, "handler", None)
     if handler is None:
         from dbtui.cli.cmd_wizard import run_wizard
