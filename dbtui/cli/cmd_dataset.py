@@ -49,7 +49,9 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--model", help="model folder (or tokenizer folder, or hub id) whose tokenizer counts tokens "
                                        "and whose size steps make the buckets")
     check.add_argument("--bucketing", action="store_true", help="judge crops as aspect-ratio bucketing would")
-    check.add_argument("--blur-threshold", type=finite_at_least(0), help="sharpness below which an image is called blurry")
+    check.add_argument("--blur-threshold", type=finite_at_least(0),
+                       help="sharpness (the variance of the Laplacian of a grey copy, the figure a blur finding prints) "
+                       "below which an image is called blurry (default: 60)")
     _add_common(check)
     check.add_argument("--all", action="store_true", help="also list notes (info), not only errors and warnings")
     check.set_defaults(handler=_check)

@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "SD1.x/SD2.x unless --family or --profile names SDXL or Flux. Each preset of the family is listed with the "
         "GPU memory it needs by the memory meter and the cards it fits.",
     )
-    parser.add_argument("--output-dir", default=".", help="where runs will be written: free disk is measured there (or at its nearest folder that exists)")
+    parser.add_argument("--output-dir", default=".", help="where runs will be written: free disk is measured there (or at "
+                        "its nearest folder that exists; default: here, the folder dbtui runs in)")
     parser.add_argument("--json", action="store_true", help="print the probe as JSON")
     parser.add_argument("--card", action="append", type=card_size, metavar="GB",
                         help=CARD_HELP + "; the advice then also names the preset to pick on each of those cards")
