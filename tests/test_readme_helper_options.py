@@ -2,11 +2,12 @@
 left out --public-url, the option a reverse proxy needs."""
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
 
-from dbtui.cli import main
+from dbtui.cli import build_parser, main
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -24,3 +25,32 @@ def test_each_helpers_synopsis_names_every_option_of_its_help(command: str, caps
         main([command, "--help"])
     options = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", capsys.readouterr().out.split("options:", 1)[1])) - {"--help"}
     assert options and options <= set(re.findall(r"--[a-z][a-z-]+", _synopsis(command)))
+
+
+def _example_lines() -> list[str]:
+    """The README's example command lines: `dbtui …` lines of its code blocks, less trailing comments and the
+    synopses (those with [optional] parts)."""
+    lines, fenced = [], False
+    text = README.read_text(encoding="utf-8").replace("\\\n", "")  # a command continued on the next line
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif (line.startswith("dbtui ") if fenced else line.startswith("    dbtui ")) and "[" not in line:
+            lines.append(re.sub(r"\s+#.*$", "", line.strip()))
+    return lines
+
+
+def test_every_readme_example_line_parses() -> None:
+    """Each example the README shows names a command and options the CLI takes (a renamed option would otherwise
+    leave the README teaching one it refuses)."""
+    examples = _example_lines()
+    assert len(examples) > 20
+    refused = []
+    for example in examples:
+        try:
+            _, unknown = build_parser().parse_known_args(shlex.split(example)[1:])
+        except SystemExit:
+            unknown = ["(refused)"]
+        if unknown:
+            refused.append(f"{example}: {unknown}")
+    assert refused == []
