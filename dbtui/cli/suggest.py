@@ -28,6 +28,7 @@ def unknown_hint(parser: argparse.ArgumentParser, unknown: list[str]) -> str:
         return f"; did you mean {matches[0][1]}?"
     return "; did you mean " + ", ".join(f"{match} for {token}" for token, match in matches) + "?"
 
+
 class SuggestingParser(argparse.ArgumentParser):
     """An ArgumentParser whose 'invalid choice' error names the closest choice. Sub-command parsers are made of
     their parent's class, so setting it on the top-level parser covers every command."""
