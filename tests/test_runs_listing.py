@@ -143,3 +143,31 @@ def test_attach_says_a_stopped_run_resumed_and_killed_in_its_set_up_crashed(
     assert main(["attach", str(folder.path), "--plain"]) == 1
     err = capsys.readouterr().err
     assert "gone without a last word (crashed)" in err and err.count("dbtui resume") == 1
+
+
+def test_a_killed_run_is_listed_where_it_got_to_and_where_its_resume_goes_on_from(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """After a kill -9 `dbtui runs` showed the state file's step (17/400, rewritten once a second at most), while a
+    checkpoint at step 30 was complete and the log had reached step 33: a user deciding whether to resume saw neither."""
+    from engine.events import StepEnded
+    from tests.runs_helpers import run_with_checkpoints
+
+    folder, _ = run_with_checkpoints(tmp_path, [10, 30])
+    started = time.time() - 60
+    steps = [StepEnded(step=step, total_steps=400, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-6, it_per_s=1.0,
+                       eta_s=None, time=started + step) for step in range(1, 34)]
+    folder.events.write_text("".join(event.to_json() + "\n" for event in steps) + '{"event": "step_ended", "ti',
+                             encoding="utf-8")  # the line being written when it was killed
+    folder.write_state(RunState(pid=os.getpid(), status="running", step=17, total_steps=400, heartbeat=started + 17,
+                                last_loss=0.1, started=started))  # a process that is no trainer: killed
+    assert folder.status() == "crashed"
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    assert "33/400 · resumes from 30" in capsys.readouterr().out
+    # Killed in a later attempt's set-up: the log's last step is the earlier trainer's, and no checkpoint is left.
+    for checkpoint in folder.checkpoints.iterdir():
+        (checkpoint / "manifest.json").unlink()
+    folder.write_state(RunState(pid=os.getpid(), status="starting", step=0, total_steps=400, started=time.time()))
+    monkeypatch.setenv("COLUMNS", "40")
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    assert "step 0/400 · resumes from the start" in capsys.readouterr().out

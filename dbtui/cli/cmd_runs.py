@@ -201,11 +201,14 @@ def _row(folder) -> tuple[str, str, str, str, str, str]:
     """A run's path, status, step, last loss, best step and age, as `dbtui runs` shows them."""
     from dbtui.cli.printable import markup_safe
     from engine.evaluation.best import best_step_of_run
+    from engine.runs.crash_point import crashed_step
+    from engine.runs.folder import CRASHED
 
     state = folder.read_state()
     best = best_step_of_run(folder.events)
-    return (markup_safe(folder.path), markup_safe(folder.status()),
-            f"{state.step}/{state.total_steps}" if state and state.total_steps else "-",
+    status = folder.status()
+    return (markup_safe(folder.path), markup_safe(status), "-" if not state or not state.total_steps else
+            crashed_step(folder, state) if status == CRASHED else f"{state.step}/{state.total_steps}",
             f"{state.last_loss:.4f}" if state and state.last_loss is not None else "-",
             str(best.step) if best else "-", _age(time.time() - folder.last_active()))
 
