@@ -386,3 +386,34 @@ def test_a_second_ctrl_c_reaches_the_whole_group_of_a_trainer_in_its_own_session
     finally:
         os.killpg(launcher.pid, signal.SIGKILL)
         launcher.wait()
+
+
+def test_attach_says_a_live_runs_deleted_log_is_gone_rather_than_waiting_in_silence(tmp_path: Path) -> None:
+    """`dbtui attach` on a trainer whose events.jsonl was deleted while it trained printed nothing, for as long as one
+    waited: the trainer goes on (its trainer.log says so) and writes no event where attach reads."""
+    import os
+    import subprocess
+    import time
+
+    from engine.runs.folder import RunState
+    from engine.runs.trainer_lock import TrainerLock
+    from tests.runs_helpers import dbtui
+
+    folder = RunFolder(tmp_path / "r").create()
+    lock = TrainerLock(folder)
+    lock.acquire()  # this process is the live trainer
+    try:
+        folder.write_state(RunState(pid=os.getpid(), status="running", step=5, total_steps=120, heartbeat=time.time(),
+                                    started=time.time()))
+        assert folder.is_live() and not folder.events.exists()
+        attach = dbtui("attach", str(folder.path), "--plain", stderr=subprocess.PIPE, text=True)
+        try:
+            err = attach.communicate(timeout=60)[1]  # before: no end, nothing said
+        finally:
+            attach.kill()
+        assert attach.returncode != 0
+        assert "event log" in err and "is gone" in err and "the trainer goes on training" in err
+        assert f"dbtui stop {folder.path}" in err
+    finally:
+        lock.release()
+

@@ -45,7 +45,7 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
     trained = False  # the training phase is over: what follows is the final samples and the outputs
     began = False  # this attempt set up (its run_started)
     stepped = False  # this attempt trained a step: a stop before, in the set-up or the base round, saves nothing
-    follower = EventFollower(folder, start)
+    follower = EventFollower(folder, start, lost_log_ends=process is None)  # attach's: a foreground run waits its trainer
     stopped = lambda: process is not None and process.poll() is not None  # noqa: E731
     with display, _signals_as_interrupts(process, folder, own_session):
         while True:

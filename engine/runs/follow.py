@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Callable, Iterator
 
@@ -17,9 +18,10 @@ class EventFollower:
     """Reads a run's events from byte ``start``; ``position`` is the byte after the last event
     handed out, so a watcher interrupted between events can go on from there without a replay."""
 
-    def __init__(self, folder: RunFolder, start: int = 0) -> None:
+    def __init__(self, folder: RunFolder, start: int = 0, *, lost_log_ends: bool = False) -> None:
         self.folder = folder
         self.position = start
+        self.lost_log_ends = lost_log_ends  # a log deleted under a live trainer raises EventLogGone, not silence
 
     def events(
         self, *, poll: float = 0.2, stop: Callable[[], bool] = lambda: False, follow: bool = True
@@ -54,7 +56,17 @@ class EventFollower:
                 if not self.folder.is_live():
                     last_pass = True
                     continue
+                if self.lost_log_ends and self._log_deleted():
+                    raise EventLogGone(log_gone(self.folder))
                 time.sleep(poll)
+
+    def _log_deleted(self) -> bool:
+        """The log is missing where the trainer has written it: it read some, or has trained a step (its state says
+        "running"; it opens the log before that, in its set-up)."""
+        if self.folder.events.exists():
+            return False
+        state = self.folder.read_state()
+        return self.position > 0 or (state is not None and state.status == "running")
 
     def _size(self) -> int:
         try:
@@ -87,6 +99,16 @@ class EventFollower:
             offset += len(line)
             lines.append((line, offset))
         return lines
+
+
+class EventLogGone(RunFolderError):
+    """A live run's events.jsonl deleted while its trainer trains: nothing more can be shown of it."""
+
+
+def log_gone(folder: RunFolder) -> str:
+    return (f"the run's event log {folder.events} is gone (deleted while the run trains): there is nothing to show, "
+            f"but the trainer goes on training (its output: {folder.log}). `dbtui stop {shlex.quote(str(folder.path))}` "
+            f"saves a checkpoint and stops it; or wait for its model in {folder.outputs} at its end")
 
 
 def events_missing(folder: RunFolder) -> str | None:
