@@ -315,6 +315,7 @@ class Checkpointer:
             manifest = {
                 "step": step,
                 "total_steps": trainer.total_steps,
+                "instance_images": trainer.instance_images,  # what an epoch length's total was counted of (run_total.py)
                 "reason": reason,
                 "method": trainer.profile.training.method,
                 "profile_name": trainer.profile.name,

@@ -24,6 +24,7 @@ from engine.profile import Profile, save_profile  # noqa: E402
 from engine.memory.savers import memory_advice  # noqa: E402
 from engine.training.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, peer_process_lost  # noqa: E402
 from engine.runs.sinks import Emitter, JsonlSink  # noqa: E402
+from engine.training.run_total import KeptTotal  # noqa: E402
 from engine.training.trainer import RunResult, StepHook, StoppedInSetup, Trainer  # noqa: E402
 
 
@@ -37,11 +38,13 @@ def train(
     trainer_hook: Callable[[Trainer], None] | None = None,
     epoch_leftovers: bool = True,
     start_step: int = 0,
+    kept_total: KeptTotal | None = None,
 ) -> RunResult:
     """Train ``profile`` into ``run_dir``; every event also goes to ``run_dir/events.jsonl``.
 
     ``trainer_hook`` runs after setup and before the first step (resume and control use it). ``start_step``: a
     resume's, from its checkpoint's manifest; the hook's load sets it again, and a stop or failure before it reports it.
+    ``kept_total``: a resume's, where it goes on to the total steps its checkpoint recorded (resume_length.kept_total).
     Raises the DbtuiError that failed the run, after reporting it as a RunFailed event.
     """
     hold_back_library_noise()
@@ -51,6 +54,7 @@ def train(
     emitter = Emitter(sinks)
     trainer = Trainer(profile, run_dir, emit=emitter, cancel=cancel, step_hooks=step_hooks, epoch_leftovers=epoch_leftovers)
     trainer.global_step = start_step
+    trainer.kept_total = kept_total
     started = time.perf_counter()
     try:
         from engine.training.distributed import process_state

@@ -8,11 +8,15 @@ import shlex
 import tomllib
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.profile import Profile
 from engine.profile.changes import said_changes
+from engine.runs.checkpoints import CheckpointError, read_manifest, recorded_profile
 from engine.runs.folder import RunFolderError
+
+if TYPE_CHECKING:  # the launcher checks lengths in the UI's process, which must not load torch
+    from engine.training.run_total import KeptTotal
 
 
 class ResumePastTheEndError(RunFolderError):
@@ -118,3 +122,23 @@ def check_steps_left(run: Path, profile: Profile, step: int) -> None:
             f"the run is at step {step} and training.max_train_steps is {steps}: nothing is left to train. To train on, "
             f"set max_train_steps above {step} ({step} ends the run at this step, with its outputs); to keep the model as it is at step {step}, export it: "
             f"`dbtui export {shlex.quote(str(run))} --step {step}`")
+
+
+def kept_total(checkpoint: Path | None, profile: Profile) -> KeptTotal | None:
+    """What a resume from ``checkpoint`` with ``profile`` goes on to: the total steps the checkpoint recorded, where the
+    run's length is in epochs (or the default) and ``profile`` keeps the one it began with, so that images added or
+    taken away since do not make another run of it (engine/training/run_total.py). None otherwise: the profile's length
+    is counted, as for checkpoints made before manifests recorded the images counted."""
+    from engine.training.run_total import KeptTotal
+
+    try:
+        manifest = read_manifest(checkpoint) if checkpoint is not None else {}
+    except CheckpointError:
+        return None  # the load says what is wrong with it
+    step, total, images = (manifest.get(key) for key in ("step", "total_steps", "instance_images"))
+    before = recorded_profile(manifest)
+    length = run_length(profile)
+    if (before is None or not all(isinstance(value, int) for value in (step, total, images))
+            or (length is not None and length[0] == "max_train_steps") or run_length(before) != length):
+        return None
+    return KeptTotal(step=step, total_steps=total, instance_images=images)

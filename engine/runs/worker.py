@@ -86,6 +86,7 @@ def _train(args: argparse.Namespace, folder: RunFolder, lock: TrainerLock, asked
     from engine.runs.checkpoints import CheckpointError, epoch_leftovers, latest_checkpoint
     from engine.runs.in_process import train
     from engine.runs.report import write_report_at_end
+    from engine.runs.resume_length import kept_total
     from engine.runs.supervisor import Supervisor
     from engine.runs.meeting import say_met
     from engine.training.distributed import process_state
@@ -117,7 +118,8 @@ def _train(args: argparse.Namespace, folder: RunFolder, lock: TrainerLock, asked
             supervisor.watch_setup_requests()
         profile = load_profile(args.profile or folder.profile)
         result = train(profile, folder.path, cancel=cancel, step_hooks=[supervisor.on_step], trainer_hook=supervisor.attach,
-                       epoch_leftovers=epoch_leftovers(supervisor.resume), start_step=supervisor.resume_step)
+                       epoch_leftovers=epoch_leftovers(supervisor.resume), start_step=supervisor.resume_step,
+                       kept_total=kept_total(supervisor.resume, profile))
         if main_process:
             # Stopped in set-up (its steps not yet counted), a resumed run stands where its checkpoint left it.
             step, total = (result.step, result.total_steps) if result.total_steps else supervisor.position()

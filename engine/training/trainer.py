@@ -23,8 +23,8 @@ from engine.builtin import resolve_dir
 from engine.errors import DbtuiError
 from engine.training.class_generation import run_class_images
 from engine.training.distributed import main_process_says
-from engine.data.batches import (Batch, default_total_steps, epoch_batches, optimizer_steps, process_batches,
-                                 unreachable_batch_size)
+from engine.training.run_total import KeptTotal, run_total
+from engine.data.batches import Batch, epoch_batches, optimizer_steps, process_batches, unreachable_batch_size
 from engine.data.buckets import resolution_warnings
 from engine.data.encoders import LatentSource, TextSource
 from engine.data.examples import Example, bucket_list, build_examples, check_before_class_images
@@ -91,9 +91,9 @@ class Trainer:
         epoch_leftovers: bool = True,
     ):
         self.profile = profile
-        # False only to resume a checkpoint of a version that dropped each epoch's leftover micro-batches
-        # (engine/runs/checkpoints.py: its manifest lacks "epoch_leftovers"): its epochs then go on as they began.
+        # False only to resume a checkpoint of a version that dropped each epoch's leftovers (checkpoints.py).
         self.epoch_leftovers = epoch_leftovers
+        self.kept_total: KeptTotal | None = None  # a resume's, set before setup (engine/training/run_total.py)
         self.run_dir = Path(run_dir)
         self._emit = emit or (lambda event: None)
         self.cancel = cancel or threading.Event()
@@ -244,8 +244,8 @@ class Trainer:
         for warning in (unreachable_batch_size(batches, profile.training.train_batch_size), self.texts.cut_warning(self.examples)):
             if warning:
                 self.emit(warning)
-        instances = sum(1 for e in self.examples if not e.is_class)
-        self.total_steps = default_total_steps(profile, instances, self.steps_per_epoch)
+        self.instance_images = sum(1 for e in self.examples if not e.is_class)  # a checkpoint records it
+        self.total_steps = run_total(profile, self.instance_images, self.steps_per_epoch, self.kept_total, self.emit)
         self.lr_scheduler = build_lr_scheduler(optimizer, profile.optimizer, self.total_steps)
         short_run = warmup_warning(profile.optimizer, self.total_steps)
         if short_run:
