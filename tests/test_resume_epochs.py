@@ -70,3 +70,24 @@ def test_only_the_runs_own_epoch_length_keeps_its_recorded_total(tmp_path: Path)
     assert kept is not None and (kept.total_steps, kept.instance_images) == (12, 6)
     for told in ("training.num_train_epochs=3", "training.max_train_steps=20"):
         assert kept_total(checkpoint, load_profile(path, [told])) is None
+
+
+def test_fewer_epochs_than_the_checkpoint_reached_are_refused_before_the_model_loads(tmp_path: Path) -> None:
+    """Stopped at step 8 of 2 epochs of 6 images, resumed with `--set training.num_train_epochs=1` (6 steps): refused by
+    the trainer only once the model had loaded and the images were cached."""
+    import pytest
+
+    from engine.runs.launcher import _prepare
+    from engine.runs.resume_length import ResumePastTheEndError
+
+    folder, _ = _epoch_run_stopped_at(tmp_path, 8)
+    with pytest.raises(ResumePastTheEndError) as refused:
+        _prepare(folder, load_profile(folder.profile, ["training.num_train_epochs=1"]), "latest", None,
+                 given_keys=["training.num_train_epochs"])
+    assert str(refused.value) == (
+        f"the run is at step 8 and training.num_train_epochs is 1, 6 steps of its images (6 an epoch): nothing is left "
+        f"to train. To train on, set num_train_epochs to 2 or more (or max_train_steps above 8); to keep the model as it "
+        f"is at step 8, export it: `dbtui export {folder.path} --step 8`")
+    told = _prepare(folder, load_profile(folder.profile, ["training.num_train_epochs=3"]), "latest", None,
+                    given_keys=["training.num_train_epochs"])
+    assert told.changed == "training.num_train_epochs: 2 → 3"

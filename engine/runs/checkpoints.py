@@ -316,6 +316,7 @@ class Checkpointer:
                 "step": step,
                 "total_steps": trainer.total_steps,
                 "instance_images": trainer.instance_images,  # what an epoch length's total was counted of (run_total.py)
+                "steps_per_epoch": trainer.steps_per_epoch,  # another epoch count's steps, told before the model loads
                 "reason": reason,
                 "method": trainer.profile.training.method,
                 "profile_name": trainer.profile.name,

@@ -299,7 +299,7 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
     # Before the steps left: the run's own total is what a resume that ends before its checkpoint most likely lost.
     changed = _changes_from_stored(folder, profile, given_keys, from_step, shown) if resume else []
     if from_step is not None:
-        check_steps_left(folder.path, profile, from_step)
+        check_steps_left(folder.path, profile, from_step, done[-1][1] if resume == "latest" else Path(resume))
     folder.create(resumed=bool(resume) or asked, main_machine=main_machine)
     if main_machine and folder.events.exists() and not resume:
         # An earlier attempt that never checkpointed: keep its log, start a fresh one.

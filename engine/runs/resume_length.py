@@ -113,16 +113,41 @@ def _said(length: tuple[str, int] | None, kept_in: str | None = None) -> str:
     return f"{value} {'steps' if key == 'max_train_steps' else 'epochs'} (training.{key}{where})"
 
 
-def check_steps_left(run: Path, profile: Profile, step: int) -> None:
-    """Refuse a resume whose training.max_train_steps ends before the checkpoint's step: the run would be marked
-    finished at once, with its outputs exported from the checkpoint, and could never be resumed again."""
+def check_steps_left(run: Path, profile: Profile, step: int, checkpoint: Path) -> None:
+    """Refuse a resume whose training.max_train_steps, or num_train_epochs, ends before the checkpoint's step: the run
+    would be marked finished at once, with its outputs exported from the checkpoint, and could never be resumed again.
+    Epochs are counted in steps by the checkpoint's record of an epoch's, where the images are as many as it counted."""
     steps = profile.training.max_train_steps
     if steps and steps < step:
         raise ResumePastTheEndError(
             f"the run is at step {step} and training.max_train_steps is {steps}: nothing is left to train. To train on, "
             f"set max_train_steps above {step} ({step} ends the run at this step, with its outputs); to keep the model as it is at step {step}, export it: "
             f"`dbtui export {shlex.quote(str(run))} --step {step}`")
+    epochs = profile.training.num_train_epochs
+    per_epoch = _steps_per_epoch(profile, checkpoint) if epochs and not steps else None
+    if epochs and per_epoch and epochs * per_epoch < step and kept_total(checkpoint, profile) is None:
+        raise ResumePastTheEndError(
+            f"the run is at step {step} and training.num_train_epochs is {epochs}, {epochs * per_epoch} steps of its "
+            f"images ({per_epoch} an epoch): nothing is left to train. To train on, set num_train_epochs to "
+            f"{step // per_epoch + 1} or more (or max_train_steps above {step}); to keep the model as it is at step "
+            f"{step}, export it: `dbtui export {shlex.quote(str(run))} --step {step}`")
 
+
+def _steps_per_epoch(profile: Profile, checkpoint: Path) -> int | None:
+    """The steps of an epoch as ``checkpoint`` recorded them, where ``profile`` trains as many instance images on as
+    many processes (the batch's settings are the run's own: resume_point.check_same_model); None where it cannot say."""
+    from engine.builtin import resolve_dir
+    from engine.data.images import list_images
+    from engine.errors import DbtuiError
+
+    try:
+        manifest = read_manifest(checkpoint)
+        images = sum(len(list_images(resolve_dir(concept.instance_dir))) for concept in profile.concepts)
+    except (DbtuiError, OSError):
+        return None  # the trainer says what is wrong with them
+    per_epoch = manifest.get("steps_per_epoch")
+    same = manifest.get("instance_images") == images and manifest.get("num_processes") == profile.launch.num_processes
+    return per_epoch if same and isinstance(per_epoch, int) and per_epoch > 0 else None
 
 def kept_total(checkpoint: Path | None, profile: Profile) -> KeptTotal | None:
     """What a resume from ``checkpoint`` with ``profile`` goes on to: the total steps the checkpoint recorded, where the
