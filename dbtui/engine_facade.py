@@ -60,6 +60,7 @@ class RunSummary:
     step: int
     total_steps: int
     best_step: int | None = None  # the step to keep by [evaluation]'s scores (engine/evaluation/best.py)
+    resumes_from: int | None = None  # a crashed run's latest complete checkpoint (0: none); None for any other run
 
 
 class Engine(Protocol):
@@ -226,14 +227,19 @@ class RealEngine:
 
     def list_runs(self, output_dir: str, on_skip: Callable[[str], None] | None = None) -> list[RunSummary]:
         from engine.evaluation.best import best_step_of_run
-        from engine.runs.folder import list_runs
+        from engine.runs.crash_point import crash_point
+        from engine.runs.folder import CRASHED, list_runs
 
         runs = []
         for folder in list_runs(Path(output_dir), None if on_skip is None else lambda error: on_skip(str(error))):
             state = folder.read_state()
             best = best_step_of_run(folder.events)
-            runs.append(RunSummary(folder.path, folder.status(), state.step if state else 0,
-                                   state.total_steps if state else 0, best.step if best else None))
+            status = folder.status()
+            # A killed trainer's state file lags its log by up to a second: where it got to, as `dbtui runs` says.
+            point = crash_point(folder, state) if state and status == CRASHED else None
+            runs.append(RunSummary(folder.path, status, point.reached if point else state.step if state else 0,
+                                   state.total_steps if state else 0, best.step if best else None,
+                                   point.resumes_from if point else None))
         return runs
 
     def run_status(self, folder: Path) -> str:

@@ -145,10 +145,8 @@ def test_attach_says_a_stopped_run_resumed_and_killed_in_its_set_up_crashed(
     assert "gone without a last word (crashed)" in err and err.count("dbtui resume") == 1
 
 
-def test_a_killed_run_is_listed_where_it_got_to_and_where_its_resume_goes_on_from(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    """After a kill -9 `dbtui runs` showed the state file's step (17/400, rewritten once a second at most), while a
-    checkpoint at step 30 was complete and the log had reached step 33: a user deciding whether to resume saw neither."""
+def _killed_at_step_33_after_a_checkpoint_at_30(tmp_path: Path) -> RunFolder:
+    """A run killed with kill -9: its log reached step 33, its state file step 17, its latest checkpoint is step 30."""
     from engine.events import StepEnded
     from tests.runs_helpers import run_with_checkpoints
 
@@ -161,6 +159,14 @@ def test_a_killed_run_is_listed_where_it_got_to_and_where_its_resume_goes_on_fro
     folder.write_state(RunState(pid=os.getpid(), status="running", step=17, total_steps=400, heartbeat=started + 17,
                                 last_loss=0.1, started=started))  # a process that is no trainer: killed
     assert folder.status() == "crashed"
+    return folder
+
+
+def test_a_killed_run_is_listed_where_it_got_to_and_where_its_resume_goes_on_from(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """After a kill -9 `dbtui runs` showed the state file's step (17/400, rewritten once a second at most), while a
+    checkpoint at step 30 was complete and the log had reached step 33: a user deciding whether to resume saw neither."""
+    folder = _killed_at_step_33_after_a_checkpoint_at_30(tmp_path)
     monkeypatch.setenv("COLUMNS", "300")
     assert main(["runs", str(tmp_path / "runs")]) == 0
     assert "33/400 · resumes from 30" in capsys.readouterr().out
@@ -171,3 +177,26 @@ def test_a_killed_run_is_listed_where_it_got_to_and_where_its_resume_goes_on_fro
     monkeypatch.setenv("COLUMNS", "40")
     assert main(["runs", str(tmp_path / "runs")]) == 0
     assert "step 0/400 · resumes from the start" in capsys.readouterr().out
+
+
+async def test_the_wizards_run_list_shows_a_killed_run_where_it_got_to_and_where_its_resume_goes_on_from(
+        tmp_path: Path) -> None:
+    """The wizard's Attach list showed the killed run at the state file's step (17/400) where `dbtui runs` said
+    '33/400 · resumes from 30'."""
+    from textual.widgets import OptionList
+
+    from dbtui.app import make_app
+    from dbtui.engine_facade import RealEngine
+    from dbtui.screens.attach import AttachScreen
+    from dbtui.session import Session
+    from wizard_steps import settle
+
+    folder = _killed_at_step_33_after_a_checkpoint_at_30(tmp_path)
+    engine = RealEngine()
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=(100, 24)) as pilot:
+        screen = AttachScreen(engine, str(folder.path.parent))
+        app.push_screen(screen)
+        await settle(pilot)
+        row = str(screen.query_one(OptionList).get_option_at_index(0).prompt)
+    assert "crashed" in row and "33/400 · resumes from 30" in row, row

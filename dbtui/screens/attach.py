@@ -71,6 +71,8 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
             return
         for run in runs:
             progress = f"{run.step}/{run.total_steps}" if run.total_steps else ""
+            if progress and run.resumes_from is not None:
+                progress += f" · resumes from {run.resumes_from or 'the start'}"
             best = f"  best {run.best_step}" if run.best_step is not None else ""
             options.add_option(Option(Content(f"{run.path.name:<28} {run.status:<9} {progress:<11}{best}".rstrip()), id=str(run.path)))
         if runs:
