@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.runs.checkpoints import Checkpointer, CheckpointError, read_manifest
+from engine.runs.checkpoints import Checkpointer, CheckpointError, complete_checkpoints, read_manifest
 from engine.runs.control import take_requests
 from engine.runs.folder import RunFolder, RunState
 from engine.training.watchdogs import NonFiniteLossError
@@ -129,11 +129,17 @@ class Supervisor:
         self.stop_requested = True
         self.cancel.set()
 
+    def _kept_checkpoint(self) -> str:
+        """What a failed run leaves to go on from: a run that failed before its first checkpoint has none."""
+        done = complete_checkpoints(self.folder)
+        return (f"its last good checkpoint (step {done[-1][0]}) is kept" if done
+                else "no checkpoint was saved before it, so a new try trains from the start")
+
     def on_step(self, trainer: Any, step: int) -> None:
         self.training = True
         loss = trainer.last_loss
         if not math.isfinite(loss):
-            raise NonFiniteLossError(f"the loss became {loss} at step {step}; the last good checkpoint is kept")
+            raise NonFiniteLossError(f"the loss became {loss} at step {step}; {self._kept_checkpoint()}")
         main = trainer.accelerator.is_main_process
         if main and time.time() - self._last_beat >= 1.0:
             self._last_beat = time.time()

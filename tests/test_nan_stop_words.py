@@ -1,0 +1,29 @@
+"""What a run stopped by a NaN loss says it leaves: the wizard and `dbtui attach` show it as it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from engine.runs.folder import RunFolder
+from engine.runs.supervisor import Supervisor
+from engine.training.watchdogs import NonFiniteLossError
+from tests.runs_helpers import run_with_checkpoints
+
+
+def test_a_nan_before_the_first_checkpoint_does_not_promise_one(tmp_path: Path) -> None:
+    """A run whose loss became NaN at step 3, before any checkpoint, said 'the last good checkpoint is kept': the
+    user looked for a checkpoint to resume from that was never saved."""
+    supervisor = Supervisor(RunFolder(tmp_path / "run").create())
+    with pytest.raises(NonFiniteLossError) as caught:
+        supervisor.on_step(SimpleNamespace(last_loss=float("nan")), 3)
+    assert "no checkpoint was saved" in str(caught.value) and "is kept" not in str(caught.value)
+
+
+def test_a_nan_after_checkpoints_names_the_last_one_kept(tmp_path: Path) -> None:
+    folder, _ = run_with_checkpoints(tmp_path, [10, 30])
+    with pytest.raises(NonFiniteLossError) as caught:
+        Supervisor(folder).on_step(SimpleNamespace(last_loss=float("inf")), 33)
+    assert "the loss became inf at step 33; its last good checkpoint (step 30) is kept" in str(caught.value)
