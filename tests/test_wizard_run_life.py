@@ -157,6 +157,32 @@ async def test_a_crashed_run_without_a_checkpoint_is_not_said_to_resume_from_one
     assert notice.endswith(f"No checkpoint was saved yet; `dbtui resume {folder}` trains it from the start.")
 
 
+async def test_a_crashed_run_says_it_resumes_in_the_wizard_as_a_stopped_one_does(tmp_path: Path, monkeypatch) -> None:
+    """A crashed run was told only `dbtui resume …`, though Esc then Ctrl+N resumes it in the wizard as it does a
+    stopped one; and its trainer.log was named relative to the working folder, unlike the rest of the dashboard."""
+    from textual.widgets import Log
+
+    from dbtui.engine_facade import RunSummary
+    from dbtui.screens.training import TrainingScreen
+
+    monkeypatch.chdir(tmp_path)
+    folder = Path("runs") / "tiny-demo"  # as the run list names it: relative to where dbtui runs
+    folder.mkdir(parents=True)
+    (folder / "profile.toml").write_text("# written by the launch\n", encoding="utf-8")
+    engine = FakeEngine(events=[])  # the events end without a last word
+    monkeypatch.setattr(engine, "list_runs", lambda output_dir, on_skip=None: [RunSummary(folder.absolute(), "crashed", 0, 0)])
+    session = Session.for_demo("runs")  # its draft's Train resumes this very run
+    session.run_folder = folder
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(TrainingScreen(session, engine))
+        await settle(pilot, 0.3)
+        log = "".join("".join(app.screen.query_one(Log).lines).split())
+        [notice] = [n.message for n in app._notifications if n.title.startswith("Run ")]
+    assert "Esc then Ctrl+N resumes it in the wizard." in notice
+    assert "".join(str(tmp_path / "runs" / "tiny-demo" / "logs" / "trainer.log").split()) in log
+
+
 async def test_a_stopped_run_says_how_to_resume_it_in_the_log_a_notification_and_on_detach(tmp_path: Path, monkeypatch) -> None:
     import time
 

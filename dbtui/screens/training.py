@@ -16,7 +16,6 @@ from textual.widgets import Button, Label, Log, ProgressBar
 from textual.worker import get_current_worker
 
 from dbtui import gpu_live
-from dbtui.format import resume_hint
 from dbtui.messages import RUN_START, EngineEvent, ResumeOffered, RunAttached, WorkFailed
 from dbtui.screens.run_life import AlreadyRunning, NotStarted, how_to_resume, leaving_words, start_outcome
 from dbtui.screens.resume import ResumeScreen
@@ -201,9 +200,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             self.post_message(WorkFailed("Following the run", str(error)))
 
     def on_training_screen_trainer_gone(self, message: TrainerGone) -> None:
-        resume = resume_hint(RunFolder(self.folder.absolute()))  # from the start when it saved no checkpoint
-        self._ended(message.status, f"the trainer process ended without a last word; see {self.folder}/logs/trainer.log. "
-                    + resume)
+        resume = how_to_resume(self.session, self.folder)  # from the start when it saved no checkpoint
+        self._ended(message.status, "the trainer process ended without a last word; see "
+                    f"{self.folder.absolute() / 'logs' / 'trainer.log'}. {resume}")
         self.notify(f"The trainer process is gone. {resume}", title=f"Run {message.status}", severity="error", timeout=15)
         self._offer_export()
 
