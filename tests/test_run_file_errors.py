@@ -341,3 +341,25 @@ def test_a_base_model_folder_deleted_while_the_run_trained_is_said_at_the_export
         train(profile, tmp_path / "run", step_hooks=[delete_the_model])
     failed = [e for e in read_events(tmp_path / "run" / "events.jsonl") if e.kind == "run_failed"]
     assert len(failed) == 1 and "bug" not in failed[0].advice and "put the model back there" in failed[0].advice
+
+
+def test_a_failed_save_on_a_disk_with_room_left_is_not_said_as_full(tmp_path: Path, monkeypatch) -> None:
+    """A writer failure that is not the disk's (a network disk's I/O error says the same "unexpected pos") was said as
+    a full disk whenever the half-written checkpoint, or another program, had taken the disk below the save's estimate,
+    though gigabytes were still free."""
+    import shutil
+    from collections import namedtuple
+
+    from engine.runs.checkpoint_write import save_state_aside
+
+    needed = 10 * 2**30
+
+    class Accelerator:
+        def save_state(self, output_dir: str) -> None:
+            Path(output_dir).mkdir()
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: namedtuple("usage", "total used free")(0, 0, needed // 2))
+    with pytest.raises(RuntimeError, match="unexpected pos"):
+        save_state_aside(Accelerator(), tmp_path / "step-00000002.partial", needed)
+    assert not (tmp_path / "step-00000002.partial").exists()

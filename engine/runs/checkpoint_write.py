@@ -8,10 +8,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+# What a disk that a write filled still says it has free (a block, a file system's slop): a writer failure with more
+# free than this is not the disk's, though the half-written checkpoint or another program took it below the estimate.
+NEARLY_NOTHING_FREE = 256 * 2**20
+
 
 def save_state_aside(accelerator: Any, partial: Path, needed: int) -> None:
     """accelerate's ``save_state`` into ``partial``; a failed save removes it and raises, as ENOSPC where the disk
-    that had ``needed`` bytes free before the save has no longer."""
+    that had ``needed`` bytes free before the save has next to none left."""
     try:
         accelerator.save_state(str(partial))
     except Exception as error:
@@ -19,7 +23,7 @@ def save_state_aside(accelerator: Any, partial: Path, needed: int) -> None:
         # the disk during a save failed as "a bug in dbtui".
         said = str(error)
         writer = isinstance(error, RuntimeError) and ("inline_container.cc" in said or "PytorchStreamWriter" in said)
-        full = writer and shutil.disk_usage(partial.parent).free < needed
+        full = writer and shutil.disk_usage(partial.parent).free < min(needed, NEARLY_NOTHING_FREE)
         shutil.rmtree(partial, ignore_errors=True)  # its space back, so that the failure can still be recorded
         if full:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(partial)) from error
