@@ -363,3 +363,25 @@ def test_a_failed_save_on_a_disk_with_room_left_is_not_said_as_full(tmp_path: Pa
     with pytest.raises(RuntimeError, match="unexpected pos"):
         save_state_aside(Accelerator(), tmp_path / "step-00000002.partial", needed)
     assert not (tmp_path / "step-00000002.partial").exists()
+
+
+def test_a_part_deleted_from_the_base_model_folder_while_the_run_trained_is_said_at_the_export(tmp_path: Path,
+                                                                                               tiny_sd1: Path) -> None:
+    """The folder still there, its text_encoder/ gone: the run failed as "a bug in dbtui" with transformers' "Error no
+    file named model.safetensors … found in directory"."""
+    import shutil
+
+    from engine.runs.in_process import train
+    from tests.training_helpers import tiny_profile
+
+    model = shutil.copytree(tiny_sd1, tmp_path / "model")
+
+    def delete_a_part(trainer, step: int) -> None:
+        if step == 2:
+            shutil.rmtree(model / "text_encoder")
+
+    profile = tiny_profile(tmp_path, model={"pretrained": str(model)}, training={"max_train_steps": 2})
+    with pytest.raises(RunFilesError, match=f"the base model folder {model} no longer has text_encoder/"):
+        train(profile, tmp_path / "run", step_hooks=[delete_a_part])
+    failed = [e for e in read_events(tmp_path / "run" / "events.jsonl") if e.kind == "run_failed"]
+    assert len(failed) == 1 and "bug" not in failed[0].advice and "put text_encoder/ back" in failed[0].advice

@@ -118,13 +118,22 @@ def said_as_run_files_error(run_dir: Path, then: str) -> Iterator[None]:
         raise said from None
 
 
-def base_model_gone(model_folder: Path, run_dir: Path) -> RunFilesError:
-    """The export at a run's end reads the base model's frozen parts again: its folder was deleted while the run trained."""
+def base_model_gone(model_folder: Path, run_dir: Path, *, vae: str | None, tokenizer: str | None) -> RunFilesError | None:
+    """The export at a run's end reads the base model's frozen parts again: its folder, or a part of it, was deleted
+    while the run trained. None where the folder is whole (the export failed for another reason)."""
+    from engine.models.folder_parts import missing_parts
     from engine.runs.checkpoints import complete_checkpoints
     from engine.runs.folder import RunFolder
 
+    missing = missing_parts(model_folder, vae=vae, tokenizer=tokenizer) if model_folder.is_dir() else None
+    if missing == []:
+        return None
     kept = complete_checkpoints(RunFolder(Path(run_dir)))
     resume = (f"then `dbtui resume {shlex.quote(str(run_dir))}` continues from its latest checkpoint (step {kept[-1][0]}) "
               "and exports at its end" if kept else again_from_the_start(run_dir, 1))
-    return RunFilesError(f"the base model folder {model_folder} is gone: it was moved or deleted while the run trained, "
-                         "and the final export reads the base model's parts", f"put the model back there; {resume}")
+    if missing is None:
+        return RunFilesError(f"the base model folder {model_folder} is gone: it was moved or deleted while the run "
+                             "trained, and the final export reads the base model's parts", f"put the model back there; {resume}")
+    parts = ", ".join(part.split(" ")[0] for part in missing)
+    return RunFilesError(f"the base model folder {model_folder} no longer has {', '.join(missing)}, which the final "
+                         "export reads: it was changed while the run trained", f"put {parts} back; {resume}")

@@ -74,10 +74,11 @@ def train(
             try:
                 result.outputs = trainer.save_outputs()
             except Exception as error:
-                model_folder = Path(trainer.components.folder)
-                if model_folder.is_dir():
+                gone = base_model_gone(Path(trainer.components.folder), run_dir, vae=profile.model.vae,
+                                       tokenizer=profile.model.tokenizer)
+                if gone is None:
                     raise
-                raise base_model_gone(model_folder, run_dir) from error
+                raise gone from error
             trainer.sample(result.step)
         trainer.end()
         trainer.emit(RunFinished(step=result.step, outputs=result.outputs, seconds=time.perf_counter() - started, status=result.status))
