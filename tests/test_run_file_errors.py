@@ -385,3 +385,27 @@ def test_a_part_deleted_from_the_base_model_folder_while_the_run_trained_is_said
         train(profile, tmp_path / "run", step_hooks=[delete_a_part])
     failed = [e for e in read_events(tmp_path / "run" / "events.jsonl") if e.kind == "run_failed"]
     assert len(failed) == 1 and "bug" not in failed[0].advice and "put text_encoder/ back" in failed[0].advice
+
+
+def test_a_hub_models_download_deleted_while_the_run_trained_is_said_as_downloaded_again(tmp_path: Path, tiny_sd1: Path,
+                                                                                          monkeypatch) -> None:
+    """A hub id's folder is its download in the Hugging Face cache (cleared by `hf cache delete`, say): the run was told
+    to 'put the model back there', in the cache's snapshot folder, where a resume downloads it again."""
+    import shutil
+
+    import engine.models.loading as loading
+    from engine.runs.in_process import train
+    from tests.training_helpers import tiny_profile
+
+    snapshot = tmp_path / "hub" / "models--someone--tiny" / "snapshots" / "0123"
+    shutil.copytree(tiny_sd1, snapshot)
+    monkeypatch.setattr(loading, "_from_hub", lambda name, revision: snapshot)
+
+    def clear_the_cache(trainer, step: int) -> None:
+        if step == 2:
+            shutil.rmtree(tmp_path / "hub")
+
+    profile = tiny_profile(tmp_path, model={"pretrained": "someone/tiny"}, training={"max_train_steps": 2})
+    with pytest.raises(RunFilesError, match="copy of the base model someone/tiny .* is gone") as raised:
+        train(profile, tmp_path / "run", step_hooks=[clear_the_cache])
+    assert "put the model back" not in raised.value.advice and "downloads (or converts) it again" in raised.value.advice

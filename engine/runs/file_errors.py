@@ -118,9 +118,11 @@ def said_as_run_files_error(run_dir: Path, then: str) -> Iterator[None]:
         raise said from None
 
 
-def base_model_gone(model_folder: Path, run_dir: Path, *, vae: str | None, tokenizer: str | None) -> RunFilesError | None:
-    """The export at a run's end reads the base model's frozen parts again: its folder, or a part of it, was deleted
-    while the run trained. None where the folder is whole (the export failed for another reason)."""
+def base_model_gone(source: str, model_folder: Path, run_dir: Path, *, vae: str | None,
+                    tokenizer: str | None) -> RunFilesError | None:
+    """The export at a run's end reads the base model's frozen parts again: its folder (``model_folder``, for
+    model.pretrained ``source``), or a part of it, was deleted while the run trained. None where the folder is whole
+    (the export failed for another reason)."""
     from engine.models.folder_parts import missing_parts
     from engine.runs.checkpoints import complete_checkpoints
     from engine.runs.folder import RunFolder
@@ -131,6 +133,15 @@ def base_model_gone(model_folder: Path, run_dir: Path, *, vae: str | None, token
     kept = complete_checkpoints(RunFolder(Path(run_dir)))
     resume = (f"then `dbtui resume {shlex.quote(str(run_dir))}` continues from its latest checkpoint (step {kept[-1][0]}) "
               "and exports at its end" if kept else again_from_the_start(run_dir, 1))
+    if missing is None and Path(source).expanduser() != model_folder:
+        # Not a folder the profile names: a hub model's download (or dbtui's conversion of a file), which a resume
+        # makes again; its folder in a cache is no place to put a model back.
+        return RunFilesError(f"dbtui's copy of the base model {source} ({model_folder}) is gone: it was deleted while "
+                             "the run trained (a Hugging Face cache cleared, say), and the final export reads the base "
+                             "model's parts", f"`dbtui resume {shlex.quote(str(run_dir))}` downloads (or converts) it "
+                             "again, then " + (f"continues from its latest checkpoint (step {kept[-1][0]}) and exports at "
+                                               "its end" if kept else "trains the run again from the start: it has no "
+                                               "checkpoint"))
     if missing is None:
         return RunFilesError(f"the base model folder {model_folder} is gone: it was moved or deleted while the run "
                              "trained, and the final export reads the base model's parts", f"put the model back there; {resume}")

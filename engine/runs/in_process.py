@@ -74,7 +74,7 @@ def train(
             try:
                 result.outputs = trainer.save_outputs()
             except Exception as error:
-                gone = base_model_gone(Path(trainer.components.folder), run_dir, vae=profile.model.vae,
+                gone = base_model_gone(profile.model.pretrained, Path(trainer.components.folder), run_dir, vae=profile.model.vae,
                                        tokenizer=profile.model.tokenizer)
                 if gone is None:
                     raise
