@@ -273,3 +273,25 @@ def test_quadro_cards_made_before_ampere_have_no_bf16(name: str) -> None:
 
     assert not card_size(name).bf16
     assert card_size("RTX A6000 48GB").bf16 and card_size("RTX 6000 Ada 48GB").bf16
+
+
+def test_fit_advice_for_a_card_without_bf16_on_an_fp16_profile_offers_no_bf16_only_setting(tmp_path: Path, monkeypatch,
+                                                                                            capsys) -> None:
+    """A full fp16 profile's `fit --estimate-only --card T4` still advised the T4 to switch to bf16 and keep the weights
+    in it, "on Ampere and newer", and to fuse the optimizer step (which needs bf16 too): a T4 has no bf16."""
+    import engine.memory
+    from engine.profile import save_profile
+
+    def estimate_peak(profile, *, precision=None, **how) -> MemoryEstimate:
+        return MemoryEstimate(weights=20 * GIB, gradients=2 * GIB, optimizer_state=0, activations=0, caches=0,
+                              autocast_weight_copies=0, peak_phase="backward", model="m", batch=1, height=8, width=8,
+                              seconds=0.0)
+
+    monkeypatch.setattr(engine.memory, "estimate_peak", estimate_peak)
+    profile = tiny_profile(tmp_path, precision={"mixed_precision": "fp16"}, optimizer={"name": "adafactor"})
+    path = save_profile(profile, tmp_path / "p.toml")
+    assert main(["fit", str(path), "--estimate-only", "--card", "T4"]) == 0
+    out = capsys.readouterr().out
+    assert "bf16_weights" not in out and "fused_backward" not in out, out
+    assert main(["fit", str(path), "--estimate-only", "--card", "12"]) == 0  # a card that may have bf16 hears of them
+    assert "bf16_weights = true" in capsys.readouterr().out

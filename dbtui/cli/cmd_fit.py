@@ -205,7 +205,8 @@ def _estimate(profile, cards: tuple[float, ...]):
             said = f"for a card below {fitting[0]:g} GB{how},"
         else:
             said = f"none of {'these cards' if precision == here else f'the cards{how} ({_labels(cards)})'} holds it;"
-        without_bf16 = requested == "bf16" and precision != "bf16"  # cards that train it in fp16: a T4
+        # A card that trains it in fp16, or a card named as one without bf16 whatever the profile asks: a T4.
+        without_bf16 = (requested == "bf16" and precision != "bf16") or (isinstance(missed[-1], Card) and not missed[-1].bf16)
         print(f"  {said} {_advice(profile, judged_by, missed[-1], fitting[0] if fitting else None, not without_bf16)}")
     print(f"  {estimate.model}, {estimate.batch} image(s) of {estimate.width}x{estimate.height} per step, "
           f"estimated in {estimate.seconds:.0f} s")
