@@ -31,9 +31,10 @@ class Saver:
     shrinks: frozenset[str]
 
 
-def memory_advice(profile: Any) -> str:
-    """The savers this profile does not use yet, as settings to write; one sentence when it uses them all."""
-    return advice_text(savers(profile))
+def memory_advice(profile: Any, bf16: bool = True) -> str:
+    """The savers this profile does not use yet, as settings to write; one sentence when it uses them all. ``bf16``:
+    whether the card has it."""
+    return advice_text(savers(profile, bf16))
 
 
 def advice_text(found: list[Saver]) -> str:

@@ -96,7 +96,9 @@ def train(
             trainer.end()
         raise
     except torch.OutOfMemoryError as error:
-        advice = memory_advice(profile)
+        from engine.training.precision import gpu_has_bf16
+
+        advice = memory_advice(profile, gpu_has_bf16())  # a T4 is offered no setting that needs bf16
         emitter(RunFailed(reason="the GPU ran out of memory", advice=advice, step=trainer.global_step))
         raise OutOfMemoryAdviceError(f"the GPU ran out of memory at step {trainer.global_step}; {advice}", advice) from error
     except Exception as error:

@@ -15,9 +15,14 @@ def effective_precision(requested: str) -> tuple[str, str | None]:
     if not torch.cuda.is_available():
         return "no", f"mixed_precision = \"{requested}\" needs a CUDA GPU; training in fp32 on the CPU."
     # Pre-Ampere cards (T4, RTX 20xx) only emulate bf16, slowly: that counts as none.
-    if requested == "bf16" and not torch.cuda.is_bf16_supported(including_emulation=False):
+    if requested == "bf16" and not gpu_has_bf16():
         return "fp16", "this GPU has no bf16 support; training with fp16 instead (set precision.mixed_precision = \"fp16\")."
     return requested, None
+
+
+def gpu_has_bf16() -> bool:
+    """Whether this machine's GPU trains in bf16 (not a T4's emulation); the CPU does not."""
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
 
 
 def weight_dtype(precision: str) -> torch.dtype:
