@@ -295,3 +295,14 @@ def test_fit_advice_for_a_card_without_bf16_on_an_fp16_profile_offers_no_bf16_on
     assert "bf16_weights" not in out and "fused_backward" not in out, out
     assert main(["fit", str(path), "--estimate-only", "--card", "12"]) == 0  # a card that may have bf16 hears of them
     assert "bf16_weights = true" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["P5000 16GB", "P4000 8GB", "P6000 24GB", "RTX5000 16GB", "RTX4000 8GB",
+                                  "Quadro M4000 8GB", "M4000 8GB", "Quadro M6000 24GB"])
+def test_workstation_cards_by_their_rental_names_have_no_bf16(name: str) -> None:
+    """Paperspace rents the Quadros as "P5000", "RTX5000" or "M4000", without "Quadro", and the Maxwell Quadro M4000
+    is its free one: each was judged by the bf16 estimate, as a card with bf16."""
+    from dbtui.cli.cmd_fit import card_size
+
+    assert not card_size(name).bf16
+    assert card_size("RTX 4000 Ada 20GB").bf16 and card_size("RTX A4000 16GB").bf16 and card_size("A4000").bf16

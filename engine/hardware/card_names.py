@@ -34,7 +34,10 @@ NO_BF16 = {"t4", "v100", "p100", "p40", "p4", "k80", "m40", "m60", "titanrtx", "
            "1050", "1050ti", "1060", "1070", "1070ti", "1080", "1080ti", "1650", "1650super", "1660", "1660super", "1660ti",
            # Quadro RTX (Turing; "rtx" folded away), Pascal and Volta workstation cards, which clouds rent by these names.
            "quadro4000", "quadro5000", "quadro6000", "quadro8000", "quadrop2000", "quadrop2200", "quadrop4000",
-           "quadrop5000", "quadrop6000", "quadrogp100", "quadrogv100"}
+           "quadrop5000", "quadrop6000", "quadrogp100", "quadrogv100", "quadrom4000", "quadrom5000", "quadrom6000",
+           # The same as Paperspace names them, without "Quadro": "P5000", "RTX5000" (the Ada ones say "Ada"), "M4000".
+           "4000", "5000", "6000", "8000", "p2000", "p4000", "p5000", "p6000", "gp100", "gv100", "m4000", "m5000",
+           "m6000"}
 
 
 class UnknownCardError(DbtuiError, ValueError):
