@@ -306,3 +306,23 @@ def test_workstation_cards_by_their_rental_names_have_no_bf16(name: str) -> None
 
     assert not card_size(name).bf16
     assert card_size("RTX 4000 Ada 20GB").bf16 and card_size("RTX A4000 16GB").bf16 and card_size("A4000").bf16
+
+
+def test_fit_advice_for_an_fp32_caching_pass_on_a_card_without_bf16_offers_no_bf16_only_setting(
+        tmp_path: Path, monkeypatch, capsys) -> None:
+    """An fp32 full profile whose caching pass alone misses a T4 was advised to keep the weights in bf16 and fuse the
+    optimizer step ('on Ampere and newer'), which a T4 cannot run."""
+    import engine.memory
+    from engine.profile import save_profile
+
+    def estimate_peak(profile, *, precision=None, **how) -> MemoryEstimate:
+        return MemoryEstimate(weights=2 * GIB, gradients=2 * GIB, optimizer_state=0, activations=0, caches=0,
+                              autocast_weight_copies=0, peak_phase="backward", model="m", batch=1, height=8, width=8,
+                              seconds=0.0, caching=20 * GIB)
+
+    monkeypatch.setattr(engine.memory, "estimate_peak", estimate_peak)
+    profile = tiny_profile(tmp_path, precision={"mixed_precision": "no"}, optimizer={"name": "adafactor"})
+    path = save_profile(profile, tmp_path / "p.toml")
+    assert main(["fit", str(path), "--estimate-only", "--card", "T4"]) == 0
+    out = capsys.readouterr().out
+    assert "caching pass" in out and "bf16_weights" not in out, out

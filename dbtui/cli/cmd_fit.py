@@ -154,7 +154,7 @@ def _advice(profile, estimate, card_gb: float, fitting_gb: float | None, bf16: b
         if steps_need > card:
             return settings()
         return (f"the caching pass before the first step needs more than {a_card} ({estimate.caching_card_need / GIB:.1f} GB); "
-                f"to need less: {memory_advice(profile)}")
+                f"to need less: {memory_advice(profile, bf16)}")
     if steps_need <= card:
         return CACHING_DECIDES
     if estimate.caching_card_need >= steps_need:
