@@ -326,3 +326,14 @@ def test_fit_advice_for_an_fp32_caching_pass_on_a_card_without_bf16_offers_no_bf
     assert main(["fit", str(path), "--estimate-only", "--card", "T4"]) == 0
     out = capsys.readouterr().out
     assert "caching pass" in out and "bf16_weights" not in out, out
+
+
+def test_a_card_without_bf16_is_still_offered_the_fused_step_in_fp32(tmp_path: Path) -> None:
+    """The fused optimizer step is refused under fp16 only: an fp32 full run on a T4 may use it, and was not told of it
+    (nor was it counted towards fitting the card)."""
+    from engine.memory.savers import savers
+
+    tips = [saver.tip for saver in savers(tiny_profile(tmp_path, precision={"mixed_precision": "no"}), bf16=False)]
+    assert any("optimizer.fused_backward = true" in tip for tip in tips) and not any("bf16_weights" in tip for tip in tips)
+    fp16 = [saver.tip for saver in savers(tiny_profile(tmp_path, precision={"mixed_precision": "fp16"}), bf16=False)]
+    assert not any("fused_backward" in tip for tip in fp16)

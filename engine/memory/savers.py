@@ -106,11 +106,12 @@ def savers(profile: Any, bf16: bool = True) -> list[Saver]:
         add(f"use the 8-bit optimizer (optimizer.name = \"{profile.optimizer.name}8bit\")", "optimizer_state")
     # The profile rules let bf16 weights train only in bf16, and refuse the fused step under fp16: the tip says so.
     in_bf16 = "" if profile.precision.mixed_precision == "bf16" else "precision.mixed_precision = \"bf16\", "
-    if profile.training.method == "full" and bf16:
-        if not profile.precision.bf16_weights:
+    if profile.training.method == "full":
+        if bf16 and not profile.precision.bf16_weights:
             add(f"keep the weights in bf16, with no fp32 copy ({in_bf16}precision.bf16_weights = true, on Ampere and newer)",
                 "weights", "gradients", "optimizer_state", "activations")
-        if not profile.optimizer.fused_backward:
+        # Refused under fp16 only: a card without bf16 fuses it in fp32.
+        if not profile.optimizer.fused_backward and (bf16 or profile.precision.mixed_precision == "no"):
             unscaled = in_bf16 if profile.precision.mixed_precision == "fp16" else ""
             add("fuse the optimizer step into the backward pass, so no full set of gradients exists "
                 f"({unscaled}optimizer.fused_backward = true, with gradient_accumulation_steps = 1)", "gradients")
