@@ -84,6 +84,7 @@ def test_a_finished_runs_last_step_on_a_base_model_it_does_not_fit_is_said_so(tm
     dbtui' (diffusers' size mismatch), a full fine-tune's said to put back the training settings, which are not read."""
     import pytest
 
+    from engine.runs.base_identity import OtherBaseModelError
     from engine.runs.checkpoints import CheckpointMismatchError
     from engine.runs.export import export_checkpoint
 
@@ -91,6 +92,10 @@ def test_a_finished_runs_last_step_on_a_base_model_it_does_not_fit_is_said_so(tm
         run = _train(tmp_path, method, 2, training={"method": method}, saving={"every_n_steps": 100, "export": ["diffusers"]})
         profile = run.profile
         profile.write_text(profile.read_text().replace('"builtin:tiny-sd1"', '"builtin:tiny-sdxl"'))
+        with pytest.raises(OtherBaseModelError) as other:  # told by the base model's record, before it loads
+            export_checkpoint(run.path, 2)
+        assert "were trained on builtin:tiny-sd1, and the base model model.pretrained names in" in str(other.value)
+        (run.outputs / "base_model.json").unlink()  # outputs of before the record: told once the weights do not fit
         with pytest.raises(CheckpointMismatchError) as raised:
             export_checkpoint(run.path, 2)
         said = str(raised.value)

@@ -44,7 +44,7 @@ def _loaded(folder: RunFolder, checkpoint: Path, profile: Profile, num_processes
     events: list[Any] = []
     trainer = SimpleNamespace(profile=profile, accelerator=_Accelerator(num_processes, load_state), generator=None,
                               lr_scheduler=None, bf16_weights=False, fused_backward=False, train_text_encoder=False,
-                              global_step=0, emit=events.append)
+                              global_step=0, emit=events.append, components=SimpleNamespace(folder=folder.path))
     assert Checkpointer(trainer, folder).load(checkpoint) == 8
     return events
 

@@ -23,6 +23,7 @@ from engine.convert._files import usual_permissions
 from engine.errors import DbtuiError, os_error_in
 from engine.evaluation.best import best_step_of_run, step_number
 from engine.events import CheckpointSaved, Warning
+from engine.runs.base_identity import base_model_record
 from engine.runs.checkpoint_write import save_state_aside
 from engine.runs.folder import RunFolder, unreadable
 from engine.runs.machine_part import settle_machine_part
@@ -229,6 +230,7 @@ class Checkpointer:
     def __init__(self, trainer: Any, folder: RunFolder):
         self.trainer = trainer
         self.folder = folder
+        self.base_model = base_model_record(trainer.profile.model.pretrained, trainer.components.folder)
         accelerator = trainer.accelerator
         accelerator.register_for_checkpointing(trainer.lr_scheduler, GeneratorState(trainer.generator, accelerator))
         accelerator.register_save_state_pre_hook(self._save_models)
@@ -325,6 +327,7 @@ class Checkpointer:
                 "optimizer_layout": optimizer_layout(trainer),
                 "epoch_leftovers": trainer.epoch_leftovers,  # see epoch_leftovers()
                 "profile": trainer.profile.model_dump(mode="json"),  # what it was trained with, whatever profile.toml says later
+                "base_model": self.base_model,  # as loaded, which an export merging into another model refuses
                 # What a resume will read, with sizes: a checkpoint damaged later is told before it is chosen.
                 "files": files,
             }

@@ -139,13 +139,17 @@ def _export_from(folder: RunFolder, step: int, checkpoint: Path, files: Path, re
                 raise
             raise removed from None  # not pinned (no hard links here), and a live run's rotation removed it meanwhile
 
-    return build_export(folder, profile, target, again, restore, emit)
+    return build_export(folder, profile, target, again, restore, emit,
+                        trained_on=(manifest.get("base_model"), f"checkpoint {checkpoint}'s weights"))
 
 
 def build_export(folder: RunFolder, profile: Any, target: Path, again: str, restore: Callable[[Any], list[Any] | None],
-                 emit: Callable[[Event], None]) -> dict[str, str]:
+                 emit: Callable[[Event], None], trained_on: tuple[Any, str]) -> dict[str, str]:
     """The base model with the trained weights ``restore`` puts into its components (returning the text encoders
-    when they trained, else None), written into ``target`` as the profile's exports; ``again`` says how to redo it."""
+    when they trained, else None), written into ``target`` as the profile's exports; ``again`` says how to redo it.
+    ``trained_on``: the record of the base model they were trained on (None where none was kept), and what they are."""
+    from engine.runs.base_identity import check_base_model
+
     from engine.models.loading import load_components, resolve_model_folder
     from engine.training.outputs import save_outputs
 
@@ -156,6 +160,7 @@ def build_export(folder: RunFolder, profile: Any, target: Path, again: str, rest
     emit(PhaseStarted(phase="load_model", description=profile.model.pretrained))  # the seconds or minutes that go here
     model = resolve_model_folder(profile.model.pretrained, revision=profile.model.revision, work_dir=folder.path / "model",
                                  emit=emit, tokenizer=profile.model.tokenizer, run_base=True)
+    check_base_model(trained_on[0], model, profile, folder.profile, trained_on[1], emit)  # before its minutes of loading
     components = load_components(model, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
     emit(PhaseFinished(phase="load_model", seconds=time.perf_counter() - started))
     _check_formats(profile, folder, components.family.id, again)  # a family only its weights could tell

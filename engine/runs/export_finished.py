@@ -54,7 +54,10 @@ def export_finished(folder: RunFolder, step: int, emit: Callable[[Event], None])
             raise base_model_mismatch(error, trained, source, profile, folder.profile, record=record,
                                       weights=f"the run's final weights in {source}") from None
 
-    return build_export(folder, profile, target, again, restore, emit)
+    from engine.runs.base_identity import read_record
+
+    return build_export(folder, profile, target, again, restore, emit,
+                        trained_on=(read_record(folder.outputs), f"the run's final weights in {source}"))
 
 
 def _trained(folder: RunFolder) -> dict[str, Any]:

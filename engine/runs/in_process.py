@@ -17,6 +17,7 @@ import torch  # noqa: E402
 
 from engine.errors import DbtuiError, os_error_in  # noqa: E402
 from engine.events import Event, RunFailed, RunFinished  # noqa: E402
+from engine.runs.base_identity import base_model_record, write_record  # noqa: E402
 from engine.runs.file_errors import base_model_gone, run_files_error  # noqa: E402
 from engine.runs.folder import run_dir_for  # noqa: E402
 from engine.runs.library_noise import hold_back_library_noise  # noqa: E402
@@ -65,6 +66,7 @@ def train(
             jsonl = JsonlSink(run_dir / "events.jsonl")
             emitter.sinks.insert(0, jsonl)
         trainer.setup()
+        base_model = base_model_record(profile.model.pretrained, trainer.components.folder)  # as loaded, not as at the end
         if trainer_hook:
             trainer_hook(trainer)
         result = trainer.train()
@@ -79,6 +81,8 @@ def train(
                 if gone is None:
                     raise
                 raise gone from error
+            if result.outputs:  # the main process's
+                write_record(run_dir / "outputs", base_model)
             trainer.sample(result.step)
         trainer.end()
         trainer.emit(RunFinished(step=result.step, outputs=result.outputs, seconds=time.perf_counter() - started, status=result.status))

@@ -1,0 +1,100 @@
+"""The identity of the base model a run trained on, recorded with its weights and checked by ``dbtui export``.
+
+An export reads the trained weights into the base model RUN/profile.toml names now. Shapes alone told nothing of
+which model that is: a LoRA trained on one SD1.5 fine-tune merged silently into another, a model other than the one
+trained and previewed. The identity is the denoiser's config and a sample of its weight files' bytes (size, and
+64 KiB read at evenly spaced places), from the files alone: no loading, a copy of the folder keeps it, and the dtype
+a run loads the model in does not change it. A fine-tune, a merge or another model changes nearly every byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.errors import DbtuiError
+from engine.events import Event, Warning
+from engine.support.json_file import read_json_object
+
+RECORD = "base_model.json"  # in RUN/outputs, beside the final weights; a checkpoint's manifest holds it as "base_model"
+_CHUNKS = 16
+_CHUNK = 4096
+_LORA_ONLY = {"lora_diffusers", "lora_kohya"}
+
+
+class OtherBaseModelError(DbtuiError):
+    """The base model an export would merge trained weights into is not the one they were trained on."""
+
+
+def _loaded(name: str) -> bool:
+    """Whether ``name`` is a weight file diffusers loads (whole or a shard), not a variant's (.fp16.) nor an index."""
+    stem = name.removeprefix("diffusion_pytorch_model")
+    return stem != name and stem.endswith((".safetensors", ".bin")) and "." not in stem.rsplit(".", 1)[0]
+
+
+def base_model_identity(folder: Path | str) -> str | None:
+    """The identity of the diffusers folder's denoiser (unet or transformer); None where it cannot be read."""
+    part = next((Path(folder) / name for name in ("unet", "transformer") if (Path(folder) / name).is_dir()), None)
+    if part is None:
+        return None
+    config = {key: value for key, value in read_json_object(part / "config.json").items() if not key.startswith("_")}
+    hasher = hashlib.sha256(json.dumps({"part": part.name, "config": config}, sort_keys=True, default=str).encode())
+    try:
+        weights = sorted(path for path in part.iterdir() if _loaded(path.name) and path.is_file())
+        for path in weights:
+            size = path.stat().st_size
+            hasher.update(f"{path.name}:{size}".encode())
+            with open(path, "rb") as file:
+                for index in range(_CHUNKS):
+                    file.seek(size * index // _CHUNKS)
+                    hasher.update(file.read(_CHUNK))
+    except OSError:
+        return None
+    return hasher.hexdigest() if weights else None
+
+
+def base_model_record(pretrained: str, folder: Path | str) -> dict[str, Any]:
+    """What a checkpoint's manifest and RUN/outputs/base_model.json record of the base model: model.pretrained as the
+    run named it, and the identity of the folder it loaded."""
+    return {"pretrained": pretrained, "identity": base_model_identity(folder)}
+
+
+def write_record(outputs: Path, record: dict[str, Any]) -> None:
+    """RUN/outputs' record of the base model their weights were trained on (``base_model_record``)."""
+    (outputs / RECORD).write_text(json.dumps(record, indent=2), encoding="utf-8")
+
+
+def read_record(outputs: Path) -> dict[str, Any]:
+    """RUN/outputs' record of the base model; empty where there is none (outputs written before dbtui kept one)."""
+    return read_json_object(outputs / RECORD)
+
+
+def check_base_model(recorded: Any, model: Path, profile: Any, profile_file: Path, weights: str,
+                     emit: Callable[[Event], None]) -> None:
+    """Refuse to merge ``weights`` into ``model`` (the base model resolved now) where ``recorded`` (``{"pretrained",
+    "identity"}``, as they were trained) says they were trained on another; only warn where the profile asks for LoRA
+    files alone, which hold the trained adapters only and are the same on any base. No record (written before dbtui
+    kept one), or a model that cannot be read: nothing to compare."""
+    record = recorded if isinstance(recorded, dict) else {}
+    was = record.get("identity")
+    now = base_model_identity(model) if isinstance(was, str) else None
+    if now is None or now == was:
+        return
+    trained_from = str(record.get("pretrained") or "another model")
+    named = profile.model.pretrained
+    what = (f"{weights} were trained on {trained_from}, and the base model model.pretrained names in {profile_file} "
+            f"({named}) is another model" if trained_from != named else
+            f"{weights} were trained on {trained_from}, and the model there now is not that one (replaced since)")
+    put_back = (f"write {trained_from} back as model.pretrained in {profile_file} (an export reads the base model from "
+                "there)" if trained_from != named else f"put the model they were trained on back at {named}, or write where "
+                f"it is now as model.pretrained in {profile_file}")
+    if profile.training.method == "lora" and set(profile.saving.export) <= _LORA_ONLY:
+        emit(Warning(message=f"{what}: the LoRA files are written all the same, since they hold the trained adapters "
+                             f"only, none of the base model's weights",
+                     advice=f"used on {named} they make other images than the run's previews, made on {trained_from}"))
+        return
+    raise OtherBaseModelError(f"{what}: merged into it, they would make a model other than the one trained and "
+                              f"previewed. To export them, {put_back}")
