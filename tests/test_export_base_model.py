@@ -52,3 +52,16 @@ def test_weights_are_merged_only_into_the_base_model_they_were_trained_on(tmp_pa
     (folder.checkpoints / "step-00000002" / "manifest.json").write_text(json.dumps(held))
     _edited(folder, saving={"export": ["diffusers"]})
     assert "diffusers" in export_checkpoint(folder.path, 2)
+
+
+def test_a_base_model_whose_duplicate_bin_weights_were_deleted_is_the_same_model(tmp_path: Path) -> None:
+    # A clone of a hub repo holds unet/ weights as .safetensors and as .bin; diffusers loads the .safetensors only,
+    # so deleting the .bin (3.4 GB of SD1.5 saved) leaves the model the run trained on.
+    unet = tmp_path / "model" / "unet"
+    unet.mkdir(parents=True)
+    (unet / "config.json").write_text(json.dumps({"sample_size": 8, "_diffusers_version": "0.30.0"}))
+    (unet / "diffusion_pytorch_model.safetensors").write_bytes(bytes(range(256)) * 1000)
+    (unet / "diffusion_pytorch_model.bin").write_bytes(b"pickled" * 5000)
+    both = base_model_identity(tmp_path / "model")
+    (unet / "diffusion_pytorch_model.bin").unlink()
+    assert base_model_identity(tmp_path / "model") == both

@@ -44,6 +44,8 @@ def base_model_identity(folder: Path | str) -> str | None:
     hasher = hashlib.sha256(json.dumps({"part": part.name, "config": config}, sort_keys=True, default=str).encode())
     try:
         weights = sorted(path for path in part.iterdir() if _loaded(path.name) and path.is_file())
+        # diffusers loads a folder's .safetensors where it has them: a .bin beside them (a hub repo's clone) is unread.
+        weights = [path for path in weights if path.suffix == ".safetensors"] or weights
         for path in weights:
             size = path.stat().st_size
             hasher.update(f"{path.name}:{size}".encode())
