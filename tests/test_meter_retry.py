@@ -78,3 +78,25 @@ async def test_the_childs_own_word_is_asked_again_only_as_the_settings_change_or
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert [p.training.train_batch_size for p in engine.estimated] == [1, 2, 1, 1]
+
+
+async def test_a_long_failure_is_shown_whole_at_80_columns() -> None:
+    """At 80×24 the line held two rows, so a failure's advice (the command to run, what to give) was cut off."""
+    from textual.app import App, ComposeResult
+
+    from dbtui.widgets.vram_line import failure_line
+
+    reason = ("the configs of 'someone/weird-model' are neither in the Hugging Face cache nor downloadable here; "
+              "download the model (`hf download someone/weird-model --local-dir FOLDER`) and give FOLDER instead")
+
+    class One(App):
+        def compose(self) -> ComposeResult:
+            yield VramLine(lambda *args, **kwargs: None, id="v")
+
+    app = One()
+    async with app.run_test(size=(80, 24)) as pilot:
+        line = app.query_one(VramLine)
+        line.update(failure_line(reason))
+        await pilot.pause()
+        shown = "".join(strip.text for strip in line.render_lines(line.region.reset_offset)).replace(" ", "")
+    assert "giveFOLDERinstead" in shown

@@ -55,7 +55,8 @@ def failure_line(reason: str) -> str:
 
 
 class VramLine(Static):
-    DEFAULT_CSS = "VramLine { height: auto; max-height: 2; padding: 0 1; }"
+    # Four rows: a failure's advice (the command to run, what to give) comes last and took a third row at 80 columns.
+    DEFAULT_CSS = "VramLine { height: auto; max-height: 4; padding: 0 1; }"
 
     @dataclass
     class Estimated(Message):
