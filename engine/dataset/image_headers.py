@@ -28,9 +28,9 @@ def header_problems(profile: Profile, progress: Callable[[int, int], None] | Non
 
 
 def _images(folder: str) -> list[Path]:
-    if is_builtin(folder) or not Path(folder).is_dir():
+    if is_builtin(folder):
         return []
     try:
-        return list_images(Path(folder))
-    except OSError:  # a folder this user may not read: the folder checks say so
+        return list_images(Path(folder)) if Path(folder).is_dir() else []
+    except OSError:  # a folder this user may not read, or a name too long to look up: the folder checks say so
         return []
