@@ -28,3 +28,11 @@ def save_state_aside(accelerator: Any, partial: Path, needed: int) -> None:
         if full:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(partial)) from error
         raise
+
+
+def fsync_tree(root: Path) -> None:
+    """Every file under ``root`` flushed to the disk: a checkpoint renamed complete must be whole after a power cut."""
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as file:
+                os.fsync(file.fileno())

@@ -24,7 +24,7 @@ from engine.errors import DbtuiError, os_error_in
 from engine.evaluation.best import best_step_of_run, step_number
 from engine.events import CheckpointSaved, Warning
 from engine.runs.base_identity import base_model_record
-from engine.runs.checkpoint_write import save_state_aside
+from engine.runs.checkpoint_write import fsync_tree, save_state_aside
 from engine.runs.folder import RunFolder, unreadable
 from engine.runs.machine_part import settle_machine_part
 from engine.runs.optimizer_layout import layout_mismatch, optimizer_layout
@@ -208,13 +208,6 @@ def restore_part(model: Any, name: str, checkpoint: Path, shown: Path | None = N
         raise CheckpointMismatchError(f"checkpoint {said} does not match this profile's LoRA settings")
 
 
-def _fsync_tree(root: Path) -> None:
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            with path.open("rb") as file:
-                os.fsync(file.fileno())
-
-
 def _estimate_bytes(trainer: Any, folder: RunFolder) -> int:
     found = complete_checkpoints(folder)
     if found:
@@ -332,7 +325,7 @@ class Checkpointer:
                 "files": files,
             }
             (partial / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-            _fsync_tree(partial)
+            fsync_tree(partial)
             if target.exists():
                 shutil.rmtree(target)
             os.replace(partial, target)
