@@ -48,6 +48,32 @@ class HalfWayEngine(FakeEngine):
         return HalfWayCaptions(folder, extension, self.release)
 
 
+
+def _empty_images(tmp_path: Path, count: int) -> Path:
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(count):
+        (images / f"img_{i:04d}.png").touch()
+    return images
+
+
+def _batches(monkeypatch, at_first_batch) -> list[int]:
+    """The sizes of the batches the image list is filled with; ``at_first_batch`` is called as the first is added."""
+    added: list[int] = []
+    add_options = OptionList.add_options
+
+    def spy(self: OptionList, options):
+        options = list(options)
+        if self.id == "cap-images" and options:  # not the empty list its constructor adds
+            if not added:
+                at_first_batch()
+            added.append(len(options))
+        return add_options(self, options)
+
+    monkeypatch.setattr(OptionList, "add_options", spy)
+    return added
+
+
 async def test_after_a_failed_bulk_edit_the_captions_are_read_again_in_a_worker(tmp_path: Path,
                                                                               demo_data: Path) -> None:
     images = Path(shutil.copytree(demo_data / "instance", tmp_path / "images"))
@@ -83,24 +109,14 @@ async def test_after_a_failed_bulk_edit_the_captions_are_read_again_in_a_worker(
 async def test_the_list_of_3000_images_fills_in_batches_while_the_screen_answers(tmp_path: Path, monkeypatch) -> None:
     """3,000 rows added at once held the event loop until all were laid out: no key, no redraw meanwhile. Between
     two batches the screen's own queue runs: a callback asked for after the first batch runs before the last."""
-    images = tmp_path / "images"
-    images.mkdir()
-    for i in range(3000):
-        (images / f"img_{i:04d}.png").touch()
+    images = _empty_images(tmp_path, 3000)
     (images / "img_0000.txt").write_text("zwx, first\n", encoding="utf-8")
-    batches: list[int] = []
     seen: list[int] = []  # the rows listed when the screen's queue ran the callback
-    add_options = OptionList.add_options
 
-    def spy(self: OptionList, options):
-        options = list(options)
-        if self.id == "cap-images" and options:  # not the empty list its constructor adds
-            if not batches:
-                screen.call_later(lambda: seen.append(self.option_count))
-            batches.append(len(options))
-        return add_options(self, options)
+    def listed_now() -> None:
+        seen.append(screen.query_one("#cap-images", OptionList).option_count)
 
-    monkeypatch.setattr(OptionList, "add_options", spy)
+    batches = _batches(monkeypatch, lambda: screen.call_later(listed_now))
     app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         screen = CaptionScreen(app.session, app.engine, str(images))
@@ -116,22 +132,8 @@ async def test_the_list_of_3000_images_fills_in_batches_while_the_screen_answers
 
 
 async def test_leaving_while_the_list_fills_goes_back_and_raises_nothing(tmp_path: Path, monkeypatch) -> None:
-    images = tmp_path / "images"
-    images.mkdir()
-    for i in range(1000):
-        (images / f"img_{i:04d}.png").touch()
-    added: list[int] = []
-    add_options = OptionList.add_options
-
-    def spy(self: OptionList, options):
-        options = list(options)
-        if self.id == "cap-images" and options:
-            if not added:
-                screen.call_later(screen.action_close)  # Esc, between the first batch and the next
-            added.append(len(options))
-        return add_options(self, options)
-
-    monkeypatch.setattr(OptionList, "add_options", spy)
+    images = _empty_images(tmp_path, 1000)
+    added = _batches(monkeypatch, lambda: screen.call_later(screen.action_close))  # Esc, between two batches
     app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         before = app.screen
@@ -147,27 +149,14 @@ async def test_leaving_while_the_list_fills_goes_back_and_raises_nothing(tmp_pat
 async def test_the_row_moved_to_while_the_list_fills_stays_highlighted(tmp_path: Path, monkeypatch) -> None:
     """Between two batches the keys answer: the last batch jumped the highlight back to the first row, and cleared the
     status of the image shown."""
-    images = tmp_path / "images"
-    images.mkdir()
-    for i in range(1000):
-        (images / f"img_{i:04d}.png").touch()
+    images = _empty_images(tmp_path, 1000)
     (images / "img_0003.txt").write_text("fourth\n", encoding="utf-8")
-    added: list[int] = []
-    add_options = OptionList.add_options
 
     def down_three_rows() -> None:
         for _ in range(4):  # the first highlights row 0
             screen.query_one("#cap-images", OptionList).action_cursor_down()
 
-    def spy(self: OptionList, options):
-        options = list(options)
-        if self.id == "cap-images" and options:
-            if not added:
-                screen.call_later(down_three_rows)  # between the first batch and the next
-            added.append(len(options))
-        return add_options(self, options)
-
-    monkeypatch.setattr(OptionList, "add_options", spy)
+    added = _batches(monkeypatch, lambda: screen.call_later(down_three_rows))  # between the first batch and the next
     app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         screen = CaptionScreen(app.session, app.engine, str(images))
