@@ -182,6 +182,16 @@ def test_a_caption_written_while_the_captioner_runs_is_kept_and_named(images: Pa
     assert len(result.written) == (4 if overwrite else 3)
 
 
+class _SaysAPhoto:
+    """A captioner that says "a photo" of every picture."""
+
+    def __init__(self, model: str):
+        pass
+
+    def __call__(self, pictures: list) -> list[str]:
+        return ["a photo"] * len(pictures)
+
+
 def test_a_caption_file_two_images_share_is_written_or_kept_once(tmp_path: Path, monkeypatch) -> None:
     """a.png's caption a.txt, just written for a.jpg, was counted as kept (given while the captioner ran); c.txt,
     which c.jpg and c.png share, was counted as kept twice; a web page saved as d.jpg left the picture d.png
@@ -194,14 +204,7 @@ def test_a_caption_file_two_images_share_is_written_or_kept_once(tmp_path: Path,
     (tmp_path / "e.jpg").write_bytes(b"")
     (tmp_path / "e.png").write_bytes(b"")
 
-    class Fixed:
-        def __init__(self, model: str):
-            pass
-
-        def __call__(self, pictures: list) -> list[str]:
-            return ["a photo"] * len(pictures)
-
-    monkeypatch.setattr(module, "_Blip", Fixed)
+    monkeypatch.setattr(module, "_Blip", _SaysAPhoto)
     events: list = []
     result = autocaption(tmp_path, backend="blip", model="unused", batch_size=2, emit=events.append)
     assert sorted(Path(p).name for p in result.written) == ["a.txt", "d.txt"]
@@ -220,14 +223,7 @@ def test_a_caption_linked_to_another_is_captioned_once_through_the_link(tmp_path
     (tmp_path / "a.txt").write_text("old\n")
     (tmp_path / "b.txt").symlink_to("a.txt")
 
-    class Fixed:
-        def __init__(self, model: str):
-            pass
-
-        def __call__(self, pictures: list) -> list[str]:
-            return ["a photo"] * len(pictures)
-
-    monkeypatch.setattr(module, "_Blip", Fixed)
+    monkeypatch.setattr(module, "_Blip", _SaysAPhoto)
     result = autocaption(tmp_path, backend="blip", model="unused", batch_size=1, overwrite=True)
     assert [Path(p).name for p in result.written] == ["a.txt"] and not result.skipped and not result.failed
     assert (tmp_path / "b.txt").is_symlink() and (tmp_path / "a.txt").read_text() == "a photo\n"
