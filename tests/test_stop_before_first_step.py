@@ -42,13 +42,14 @@ def test_a_running_trainer_without_a_step_of_its_own_is_said_to_stop_before_it(t
     assert said in capsys.readouterr().out
 
 
-def test_the_latest_step_is_found_reading_back_over_many_lines(tmp_path: Path) -> None:
+def test_the_latest_step_is_found_reading_back_over_many_lines(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("engine.events.LOG_BLOCK", 64)  # many blocks
     folder = RunFolder(tmp_path / "runs" / "t").create()
     _log(folder, _step(1, 100.0), *[PhaseStarted(phase="caching", total=9, time=200.0 + n) for n in range(50)])
     with folder.events.open("a", encoding="utf-8") as file:
         file.write('{"event": "step_ended", "time": 300')  # half written: the one before it counts
-    assert trained_since(folder.events, 100.0, block=64)
-    assert not trained_since(folder.events, 150.0, block=64)
+    assert trained_since(folder.events, 100.0)
+    assert not trained_since(folder.events, 150.0)
     # Deleted under a trainer that reads "running" (it has trained a step): its stop saves a checkpoint, as said.
     assert trained_since(folder.path / "none.jsonl", 0.0)
 

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from engine.errors import DbtuiError
+from engine.events import marked_lines_from_the_end
 from engine.runs.folder import RunFolder
 
 REQUESTS = ("stop", "save", "sample")
@@ -52,30 +53,21 @@ def drop_requests(folder: RunFolder) -> None:
         (folder.control / what).unlink(missing_ok=True)
 
 
-def trained_since(events: Path, since: float, block: int = 1 << 16) -> bool:
+def trained_since(events: Path, since: float) -> bool:
     """Whether the events log has a step ended at ``since`` or later: the trainer started then has trained a step. Until
     it has, it takes a stop at once and ends before its first step (set-up, caching, the base scoring round) with
-    nothing to save. Only the latest step_ended line counts, found reading back from the end in ``block`` bytes: a long
-    run's log holds a line a step. A log that cannot be read counts as trained, as before this was asked, and so does a
+    nothing to save. Only the latest step_ended line counts, read back from the end a block at a time: a long run's log
+    holds a line a step. A log that cannot be read counts as trained, as before this was asked, and so does a
     log deleted under a running trainer (which goes on training: its stop saves a checkpoint). The line is found by
     the event's quoted name and confirmed parsed: another writer's JSON may space it otherwise."""
-    marker = b'"step_ended"'
     try:
-        with events.open("rb") as file:
-            end, rest = file.seek(0, 2), b""
-            while end > 0:
-                start = max(0, end - block)
-                file.seek(start)
-                lines = (file.read(end - start) + rest).split(b"\n")
-                rest, lines, end = (lines[0], lines[1:], start) if start else (b"", lines, 0)
-                for line in reversed(lines):
-                    if marker in line:
-                        try:
-                            data = json.loads(line)
-                            if data["event"] == "step_ended":
-                                return float(data["time"]) >= since
-                        except (ValueError, KeyError, TypeError):
-                            continue  # a half-written or damaged line: the one before it
+        for line in marked_lines_from_the_end(events, (b'"step_ended"',)):
+            try:
+                data = json.loads(line)
+                if data["event"] == "step_ended":
+                    return float(data["time"]) >= since
+            except (ValueError, KeyError, TypeError):
+                continue  # a half-written or damaged line: the one before it
     except OSError:
         return True
     return False
