@@ -65,8 +65,3 @@ class RunAttached(Message):
     """The dashboard now follows the run in ``folder``."""
 
     folder: Path
-
-
-class HardwareKnown(Message):
-    """The hardware step's probe answered after the user had gone on: a screen that judges the settings by this
-    machine's GPU (the VRAM line's fp16 on a GPU without bf16) judges them again."""

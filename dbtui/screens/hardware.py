@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, LoadingIndicator, Static
 
-from dbtui.messages import HardwareKnown, WorkDone, WorkFailed
+from dbtui.messages import WorkDone, WorkFailed
 from dbtui.presets import PRESET_LABELS
 from dbtui.screens.base import WizardScreen
 from dbtui.session import Session
@@ -72,9 +72,6 @@ make the profile here and train it on a rented GPU.
     def on_work_done(self, message: WorkDone) -> None:
         self.session.hardware = message.result
         self._show(message.result)
-        for screen in self.app.screen_stack:  # Next does not wait for the probe
-            if screen is not self:
-                screen.post_message(HardwareKnown())
 
     def _show(self, report) -> None:
         self.query_one("#hw-loading").display = False

@@ -15,7 +15,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from dbtui.format import PriceError, duration, read_price
-from dbtui.messages import EngineEvent, HardwareKnown, WorkDone, WorkFailed
+from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.field_rules import FAMILY, applies, settle
 from dbtui.presets import PRESET_LABELS, preset_values, presets_for, recommended_preset
 from dbtui.problem_lines import problem_line
@@ -138,9 +138,6 @@ whether to resume it.
             field.value = self._default_shown = str(self.session.default_path())
         self._show_quantize()
         self._validate()
-
-    def on_hardware_known(self, _: HardwareKnown) -> None:
-        self._validate()  # estimated before this GPU was known: as it trains the settings now
 
     def _show_quantize(self) -> None:
         """The base-weights choice for a LoRA, showing the draft's value: offered for Flux, shown for another family
