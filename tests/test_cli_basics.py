@@ -590,6 +590,22 @@ def test_version_names_dbtui_its_commit_and_the_training_libraries(capsys: pytes
     assert f"torch {metadata.version('torch')}" in out and f"diffusers {metadata.version('diffusers')}" in out
 
 
+def test_version_from_a_checkout_not_pip_installed_is_its_pyproject_version(monkeypatch) -> None:
+    """Run from a checkout (PYTHONPATH) with no dbtui package metadata, --version said "dbtui not installed
+    (commit ...)": the checkout's pyproject.toml has the version of the code that runs."""
+    import tomllib
+    from importlib import metadata
+
+    from dbtui.cli import version_text
+
+    def no_metadata(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(version_text.metadata, "version", no_metadata)
+    expected = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert version_text.version_text().splitlines()[0].startswith(f"dbtui {expected}")
+
+
 def test_demo_help_names_the_folder_that_holds_the_before_picture(monkeypatch, capsys) -> None:
     """It said the previews in samples/ turn from a white shape: samples/ holds only steps 150 and 300, never the
     model before training, whose pictures are in evaluation/step-000000/."""

@@ -7,15 +7,17 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tomllib
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 LIBRARIES = ("torch", "diffusers", "transformers", "accelerate", "peft", "bitsandbytes")
+_SOURCE = Path(__file__).resolve().parents[2]  # the checkout, where dbtui runs from one
 
 
 def version_text() -> str:
-    lines = [f"dbtui {_installed('dbtui')}{_commit()}"]
+    lines = [f"dbtui {_checkout_version() or _installed('dbtui')}{_commit()}"]
     lines += [f"  {name} {_installed(name)}" for name in LIBRARIES]
     return "\n".join(lines)
 
@@ -27,13 +29,23 @@ def _installed(name: str) -> str:
         return "not installed"
 
 
+def _checkout_version() -> str | None:
+    """The version in pyproject.toml where dbtui runs from a checkout: the code that runs is that checkout's,
+    whatever the package metadata (of another install, or none: "not installed") says."""
+    try:
+        project = tomllib.loads((_SOURCE / "pyproject.toml").read_text(encoding="utf-8")).get("project", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    version = project.get("version")
+    return version if project.get("name") == "dbtui" and isinstance(version, str) else None
+
+
 def _commit() -> str:
-    source = Path(__file__).resolve().parents[2]
-    if not (source / ".git").exists():
+    if not (_SOURCE / ".git").exists():
         return ""
     try:
         described = subprocess.run(
-            ["git", "-C", str(source), "describe", "--always", "--dirty"],
+            ["git", "-C", str(_SOURCE), "describe", "--always", "--dirty"],
             capture_output=True, text=True, timeout=10, check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
