@@ -3,6 +3,7 @@ rental, a 10, 11 or 20 GB card), not only 8, 12, 16 and 24 GB."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from pathlib import Path
@@ -337,3 +338,22 @@ def test_a_card_without_bf16_is_still_offered_the_fused_step_in_fp32(tmp_path: P
     assert any("optimizer.fused_backward = true" in tip for tip in tips) and not any("bf16_weights" in tip for tip in tips)
     fp16 = [saver.tip for saver in savers(tiny_profile(tmp_path, precision={"mixed_precision": "fp16"}), bf16=False)]
     assert not any("fused_backward" in tip for tip in fp16)
+
+
+@pytest.mark.parametrize(("name", "bf16"), [("RTX 4000 8GB", False), ("RTX 4000 20GB", True), ("RTX 5000 32GB", True),
+                                            ("RTX 6000 48GB", True), ("RTX 6000 24GB", False), ("RTX 8000", False),
+                                            ("Quadro RTX 4000", False), ("RTX 5000 Ada", True)])
+def test_rtx_4000_to_6000_without_quadro_or_ada_are_told_apart_by_their_size(name: str, bf16: bool) -> None:
+    """"RTX 6000 48GB" or "RTX 5000 32GB" (the Ada cards) were judged as the Turing Quadros, without bf16."""
+    from dbtui.cli.cmd_fit import card_size
+
+    assert card_size(name).bf16 is bf16
+
+
+@pytest.mark.parametrize("name", ["RTX 4000 16GB", "RTX 4000", "RTX 6000", "4000"])
+def test_rtx_4000_to_6000_without_quadro_ada_or_a_size_of_either_asks_for_the_full_name(name: str) -> None:
+    """`--card 'RTX 4000 16GB'` is neither the Quadro (8 GB) nor the Ada card (20 GB), yet was judged as one."""
+    from dbtui.cli.cmd_fit import card_size
+
+    with pytest.raises(argparse.ArgumentTypeError, match="names two cards.*give the full name"):
+        card_size(name)

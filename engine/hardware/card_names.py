@@ -21,11 +21,17 @@ CARD_GB: dict[str, float] = {
     "1070": 8, "1070ti": 8, "1080": 8, "1080ti": 11, "1660": 6, "1660super": 6, "1660ti": 6, "2060super": 8,
     "2070": 8, "2070super": 8, "2080": 8, "2080super": 8, "titanrtx": 24, "3060ti": 8, "3070ti": 8,
     "4070super": 12, "4070tisuper": 16, "5060": 8, "5070": 12, "5070ti": 16,
+    "quadro4000": 8, "quadro5000": 16, "quadro6000": 24, "quadro8000": 48, "8000": 48, "4000ada": 20, "5000ada": 32,
 }
 # Sold in several sizes: the name alone does not say which.
 SIZES_OF: dict[str, tuple[float, ...]] = {"a100": (40, 80), "v100": (16, 32), "3080": (10, 12), "4060ti": (8, 16),
                                           "3060": (8, 12), "p100": (12, 16),
                                           "2060": (6, 12), "3050": (6, 8), "5060ti": (8, 16)}
+# "RTX 4000" without "Quadro" or "Ada" is the Quadro (Turing, no bf16) as Paperspace rents it, or the Ada card (bf16):
+# the size tells which ("RTX 6000 48GB" is the Ada card or the A6000, both bf16), as a name alone or another size cannot.
+BARE_RTX: dict[str, tuple[str, str]] = {"4000": ("Quadro RTX 4000", "RTX 4000 Ada"),
+                                        "5000": ("Quadro RTX 5000", "RTX 5000 Ada"),
+                                        "6000": ("Quadro RTX 6000", "RTX 6000 Ada")}
 
 # Named cards made before Ampere, which have no bf16: they train the bf16 presets in fp16, without the memory savers
 # (sdxl-full then needs 23.4 GB, not 14.5), so a T4 is advised as one.
@@ -35,8 +41,8 @@ NO_BF16 = {"t4", "v100", "p100", "p40", "p4", "k80", "m40", "m60", "titanrtx", "
            # Quadro RTX (Turing; "rtx" folded away), Pascal and Volta workstation cards, which clouds rent by these names.
            "quadro4000", "quadro5000", "quadro6000", "quadro8000", "quadrop2000", "quadrop2200", "quadrop4000",
            "quadrop5000", "quadrop6000", "quadrogp100", "quadrogv100", "quadrom4000", "quadrom5000", "quadrom6000",
-           # The same as Paperspace names them, without "Quadro": "P5000", "RTX5000" (the Ada ones say "Ada"), "M4000".
-           "4000", "5000", "6000", "8000", "p2000", "p4000", "p5000", "p6000", "gp100", "gv100", "m4000", "m5000",
+           # The same as Paperspace names them, without "Quadro": "P5000", "M4000", "RTX5000" (BARE_RTX, by its size).
+           "8000", "p2000", "p4000", "p5000", "p6000", "gp100", "gv100", "m4000", "m5000",
            "m6000"}
 
 
@@ -51,7 +57,18 @@ def _folded(name: str) -> str:
 
 def is_card_name(text: str) -> bool:
     """Whether ``text`` names a card known here, sized or not: "4090" is a card, not 4090 GB."""
-    return _folded(text) in CARD_GB or _folded(text) in SIZES_OF
+    return _folded(text) in CARD_GB or _folded(text) in SIZES_OF or _folded(text) in BARE_RTX
+
+
+def _bare_rtx_card(name: str, folded: str, size: float | None) -> str:
+    """The folded name of the card that the bare "RTX 4000" ``folded`` of ``size`` GB is."""
+    for full in BARE_RTX[folded]:
+        if size == CARD_GB[_folded(full)]:
+            return _folded(full)
+    quadro, ada = BARE_RTX[folded]
+    raise UnknownCardError(f"'{name.strip()}' names two cards: the {quadro} ({CARD_GB[_folded(quadro)]:g} GB, no bf16) "
+                           f"and the {ada} ({CARD_GB[_folded(ada)]:g} GB): give the full name, e.g. '{quadro}' or "
+                           f"'{ada}' (or 'RTX A{folded}')")
 
 
 def card_gb_by_name(name: str) -> float:
@@ -59,8 +76,12 @@ def card_gb_by_name(name: str) -> float:
     # "A100-80GB", "H100 80GB HBM3": the size the name gives, apart from its model number ("A10G" is none).
     sized = re.search(r"(?<=[\s_-])(\d+(?:\.\d+)?)\s*(?:gib|gb|g)\b", name, flags=re.IGNORECASE)
     if sized and re.search(r"[a-z0-9]", name[:sized.start()], flags=re.IGNORECASE):
+        if _folded(name[:sized.start()]) in BARE_RTX:
+            _bare_rtx_card(name, _folded(name[:sized.start()]), float(sized.group(1)))
         return float(sized.group(1))
     folded = _folded(name)
+    if folded in BARE_RTX:
+        _bare_rtx_card(name, folded, None)
     if folded in CARD_GB:
         return CARD_GB[folded]
     if folded in SIZES_OF:
@@ -74,5 +95,8 @@ def card_gb_by_name(name: str) -> float:
 
 def has_bf16(name: str) -> bool:
     """Whether the card ``name`` has bf16; True for a size alone ("16"), which names no card."""
-    sized = re.search(r"(?<=[\s_-])\d+(?:\.\d+)?\s*(?:gib|gb|g)\b", name, flags=re.IGNORECASE)
-    return _folded(name[:sized.start()] if sized else name) not in NO_BF16
+    sized = re.search(r"(?<=[\s_-])(\d+(?:\.\d+)?)\s*(?:gib|gb|g)\b", name, flags=re.IGNORECASE)
+    folded = _folded(name[:sized.start()] if sized else name)
+    if folded in BARE_RTX and sized:
+        folded = _bare_rtx_card(name, folded, float(sized.group(1)))
+    return folded not in NO_BF16
