@@ -324,3 +324,15 @@ async def test_prepared_copies_of_a_folder_with_a_dollar_are_named_as_the_profil
         assert app.session.profile().concepts[0].instance_dir == f"{folder}-prepared"
         assert app.session.left_out[0][0] == app.session.get("concepts.0.instance_dir")  # its findings kept
         assert _messages(app)[-1].startswith(f"Prepared copies in {folder}-prepared;")
+
+
+def test_where_copies_go_is_named_as_the_profile_reads_the_folder(tmp_path: Path, monkeypatch) -> None:
+    """Left while Prepare ran, the copies of the folder a$$b (the draft writes it a$$$$b) were said to stay in
+    a$$$$b-prepared, and those of "$DATA/x" in a folder "$DATA" of the working directory: neither is where they are."""
+    from dbtui.screens.dataset_jobs import copies_of
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATA", str(tmp_path))
+    folder = _pictures(tmp_path, "a$$b")
+    assert copies_of(folder.replace("$", "$$")) == f"{folder}-prepared"
+    assert copies_of("$DATA/a$$$$b") == f"{folder}-prepared"

@@ -47,13 +47,14 @@ class JobEvent(EngineEvent):
 
 
 def copies_of(folder: str) -> str:
-    """Where a Prepare of ``folder`` (as a concept names it) writes its copies."""
+    """Where a Prepare of ``folder`` (as the draft writes it: "a$$b", "$DATA/x") writes its copies."""
     from engine.builtin import resolve_dir
     from engine.dataset.prepared_origin import prepare_paths
     from engine.errors import DbtuiError
+    from engine.profile.fields import expanded_path
 
-    try:
-        return str(prepare_paths(resolve_dir(folder))[1])
+    try:  # read as the profile reads it: "a$$b" is the folder a$b, whose copies go to a$b-prepared, not a$$b-prepared
+        return str(prepare_paths(resolve_dir(expanded_path(folder)))[1])
     except (DbtuiError, OSError, ValueError):
         return f"the folder beside {folder}"
 
