@@ -268,7 +268,8 @@ async def test_checkpoints_replayed_when_a_run_is_followed_again_are_logged_not_
     engine.events = [StepEnded(step=10, total_steps=50, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4, it_per_s=1.0,
                                eta_s=None, time=old),
                      CheckpointSaved(step=10, path="runs/tiny-demo/checkpoints/step-10", time=old),
-                     CheckpointSaved(step=20, path="runs/tiny-demo/checkpoints/step-20")]
+                     # saved while followed (the fake replays all at once): news
+                     CheckpointSaved(step=20, path="runs/tiny-demo/checkpoints/step-20", time=time.time() + 60)]
     app = make_app(engine, Session.for_demo(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         app.session.run_folder = tmp_path / "runs" / "tiny-demo"
@@ -276,6 +277,27 @@ async def test_checkpoints_replayed_when_a_run_is_followed_again_are_logged_not_
         await settle(pilot, 0.3)
         checkpoints = [message for message in _messages(app) if message.startswith("Checkpoint saved")]
         assert checkpoints == ["Checkpoint saved at step 20"]
+
+
+async def test_a_run_that_crashed_seconds_before_it_is_opened_pops_no_checkpoint_notices(tmp_path: Path,
+                                                                                          monkeypatch) -> None:
+    """Opened a few seconds after its trainer died, a run's last checkpoints popped up as news beside "The trainer
+    process is gone": the slack for a run the wizard launches itself was given to every run opened."""
+    monkeypatch.chdir(tmp_path)
+
+    class Crashed(FakeEngine):
+        def run_status(self, folder: Path) -> str:
+            return "crashed"
+
+    engine = Crashed()
+    engine.events = [CheckpointSaved(step=10, path="runs/tiny-demo/checkpoints/step-10", time=time.time() - 3)]
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.session.run_folder = tmp_path / "runs" / "tiny-demo"
+        app.goto(4)
+        await settle(pilot, 0.3)
+        assert not [message for message in _messages(app) if message.startswith("Checkpoint saved")]
+        assert any(message.startswith("The trainer process is gone") for message in _messages(app))
 
 
 async def test_attach_with_no_folder_says_what_to_type_and_reads_home_and_variables(tmp_path: Path, monkeypatch) -> None:

@@ -34,8 +34,8 @@ from engine.events import (CheckpointSaved, PhaseFinished, PhaseProgress, PhaseS
 from engine.profile import ProfileError
 from engine.runs.folder import CRASHED, RunFolder
 
-# A checkpoint saved this many seconds before the run is followed is still news (the wizard starts following
-# a run it launched a moment after the trainer starts writing).
+# A checkpoint saved this many seconds before a run the wizard launched is followed is still news (it starts following
+# a moment after the trainer starts writing); none for a run opened, whose last checkpoints a crash seconds ago left.
 REPLAY_SLACK_S = 10.0
 # A live run's controls; a run that has ended shows its EndActions in their place.
 CONTROLS = [("stop", "Stop & save", "s"), ("save", "Save now", "c"), ("sample", "Sample now", "p")]
@@ -167,11 +167,11 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self._attached(message.folder)
 
     def on_run_attached(self, message: RunAttached) -> None:
-        self._attached(message.folder)
+        self._attached(message.folder, REPLAY_SLACK_S)  # launched here: its first events may predate the following
 
-    def _attached(self, folder: Path) -> None:
+    def _attached(self, folder: Path, replay_slack_s: float = 0.0) -> None:
         self.folder = self.session.run_folder = Path(folder)
-        self.following_since = time.time() - REPLAY_SLACK_S
+        self.following_since = time.time() - replay_slack_s
         self.query_one(Log).write_line(f"Following {folder}")
         self.follow(self.folder)
         if self.stop_asked:
