@@ -27,6 +27,18 @@ def test_each_helpers_synopsis_names_every_option_of_its_help(command: str, caps
     assert options and options <= set(re.findall(r"--[a-z][a-z-]+", _synopsis(command)))
 
 
+
+@pytest.mark.parametrize("action", ["check", "prepare", "caption"])
+def test_the_dataset_commands_synopses_name_every_option_of_their_help(action: str,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The dataset sub-commands' finer options (--blur-threshold, --workers, --flatten-color...) were only in --help."""
+    section = README.read_text(encoding="utf-8").split("### Every option of `dbtui dataset`", 1)[1].split("\n#", 1)[0]
+    synopsis = section.split(f"    dbtui dataset {action} ", 1)[1].split("    dbtui dataset ", 1)[0]
+    with pytest.raises(SystemExit):
+        main(["dataset", action, "--help"])
+    options = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", capsys.readouterr().out.split("options:", 1)[1])) - {"--help"}
+    assert options and options <= set(re.findall(r"--[a-z][a-z-]+", synopsis))
+
 def _example_lines() -> list[str]:
     """The README's example command lines: `dbtui …` lines of its code blocks, less trailing comments and the
     synopses (those with [optional] parts)."""
