@@ -106,6 +106,23 @@ def test_evaluation_prompts_naming_a_concept_without_a_class_prompt_are_no_probl
     assert [p.is_subject for p in evaluation_prompts(profile)] == [True]
 
 
+@pytest.mark.parametrize(("instance_prompt", "class_prompt"), [
+    ("photo of zwx disc", "disc"), ("photo of zwx disc", "a disc"), ("a zwx", "disc"), ("a photo of zwx", "photo of disc"),
+])
+def test_a_class_prompt_without_the_instance_prompts_fillers_still_tells_the_identifier(
+        tmp_path: Path, instance_prompt: str, class_prompt: str) -> None:
+    """'photo of' or 'a' the class prompt lacks are no second word it lacks: the prompts naming 'zwx' were said to name
+    no concept, and no round scored the subject."""
+    from engine.evaluation.prompt_problems import evaluation_problems
+
+    concept = {"instance_dir": "builtin:demo-instance", "instance_prompt": instance_prompt, "class_prompt": class_prompt}
+    profile = tiny_profile(tmp_path, concepts=[concept],
+                           evaluation={"enabled": True, "prompts": ["a zwx disc on the beach"], **TINY_SCORERS})
+    assert concept_words(instance_prompt, class_prompt)[0] == "zwx"
+    assert evaluation_problems(profile) == [] and [p.is_subject for p in evaluation_prompts(profile)] == [True]
+    assert concept_words("photo of zwx disc", "a zwx") == (None, None)  # that class prompt names the identifier
+
+
 def test_clip_t_reads_the_prompt_without_the_identifier(tmp_path: Path, scorers, disc: Image.Image) -> None:
     from engine.evaluation.rounds import Evaluation
 

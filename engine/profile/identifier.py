@@ -9,14 +9,21 @@ FILLER_WORDS = {"photo", "of", "a", "an", "the", "in"}
 
 
 def guess_identifier(instance_prompt: str, class_prompt: str | None) -> str | None:
-    """The word of the instance prompt that the class prompt lacks ('photo of zwx dog' vs 'photo of a dog'). Without a
-    class prompt: the first of the prompt's two words besides 'a photo of' and the like, where they stand side by
-    side (an identifier before its class noun, as the guide writes it); none for a prompt of another shape, such as
-    'painting in zwx style' or 'a portrait of ohwx'."""
+    """The word of the instance prompt that the class prompt lacks ('photo of zwx dog' vs 'photo of a dog', or vs 'a
+    dog': fillers aside). Without a class prompt: the first of the prompt's two words besides 'a photo of' and the
+    like, where they stand side by side (an identifier before its class noun, as the guide writes it); none for a
+    prompt of another shape, such as 'painting in zwx style' or 'a portrait of ohwx'."""
     if not class_prompt:
         words = re.findall(r"[\w']+", instance_prompt)
         kept = [i for i, word in enumerate(words) if word.lower() not in FILLER_WORDS]
         return words[kept[0]] if len(kept) == 2 and kept[1] == kept[0] + 1 else None
+    words = re.findall(r"[\w']+", instance_prompt)
     class_words = set(re.findall(r"[\w']+", class_prompt.lower()))
-    extra = [w for w in re.findall(r"[\w']+", instance_prompt) if w.lower() not in class_words]
-    return extra[0] if len(extra) == 1 else None
+    extra = [i for i, w in enumerate(words) if w.lower() not in class_words]
+    if len(extra) == 1:
+        return words[extra[0]]
+    # A class prompt without the instance prompt's fillers ('photo of zwx disc' vs 'a disc'): its one other word, if
+    # no word the two share stands before it ('photo of zwx disc' vs 'a zwx' names the identifier, not 'disc').
+    named = [i for i in extra if words[i].lower() not in FILLER_WORDS]
+    shared = [i for i, w in enumerate(words) if w.lower() in class_words and w.lower() not in FILLER_WORDS]
+    return words[named[0]] if len(named) == 1 and not any(i < named[0] for i in shared) else None
