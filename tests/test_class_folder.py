@@ -247,3 +247,24 @@ def test_a_machine_that_only_reads_class_images_is_told_to_copy_them_not_to_make
     monkeypatch.setattr(Path, "mkdir", _no_mkdir)
     with pytest.raises(MadeElsewhereError, match="keep them on a disk the machines share"):
         run_class_images(trainer)
+
+
+def test_a_class_folder_two_concepts_spell_differently_is_counted_and_said_once(tmp_path: Path, monkeypatch) -> None:
+    """'class', its absolute path and a link to it are one folder: the progress said 6 to generate and stopped at 3."""
+    from engine.events import PhaseProgress, PhaseStarted
+    from engine.training.class_generation import unused_class_image_warnings
+
+    made = _fake_generation(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "class" / "sub").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "class" / "sub" / "x.png")
+    (tmp_path / "alias").symlink_to("class")
+    requests = [ClassRequest(i, folder, "photo of a disc", "", 3)
+                for i, folder in enumerate([Path("class"), tmp_path / "class", Path("alias")])]
+    events: list[object] = []
+    ensure_class_images(requests, make_pipeline=lambda: None, prompt_kwargs=lambda *a: {}, batch_size=2,
+                        emit=events.append, **SETTINGS)
+    assert made == [0, 1, 2]
+    [started] = [e for e in events if isinstance(e, PhaseStarted)]
+    assert started.total == 3 and [e.done for e in events if isinstance(e, PhaseProgress)] == [2, 3]
+    assert len(unused_class_image_warnings(requests, **SETTINGS)) == 1

@@ -139,8 +139,10 @@ def unused_class_image_warnings(requests: list[ClassRequest], concept_dirs: tupl
     ``concept_dirs``, the concepts' instance and class folders): without a word, the run generated class images in place of the user's own. ``settings``:
     ``settings_of``'s, which tell whether any are generated."""
     said: list[str] = []
-    for folder in dict.fromkeys(request.folder for request in requests):  # a folder concepts share: said once
-        sharing = [request for request in requests if request.folder == folder]
+    # A folder concepts share, however each spells it: said once.
+    for place in dict.fromkeys(request.folder.resolve() for request in requests):
+        sharing = [request for request in requests if request.folder.resolve() == place]
+        folder = sharing[0].folder
         count, why = unused_class_images(folder, concept_dirs)
         if not count:
             continue

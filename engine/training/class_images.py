@@ -242,11 +242,12 @@ def ensure_class_images(
     only says why images are missing (a process that reads what the main process made), so no folder is made here."""
     plans = [(request, settings_of(request, model=model, resolution=resolution, seed=seed, steps=steps, guidance=guidance))
              for request in requests]
-    # Concepts that share a class folder and its settings share its images: the largest count is made, once.
+    # Concepts that share a class folder and its settings share its images: the largest count is made, once. The folder
+    # as the file system finds it ('class' and '/abs/class' or a link to it are one folder, counted once).
     needed: dict[Path, int] = {}
     first: dict[Path, ClassRequest] = {}
     for request, settings in plans:
-        key = generated_folder(request.folder, settings)
+        key = generated_folder(request.folder, settings).resolve()
         needed[key] = max(needed.get(key, 0), missing_count(request, settings))
         first.setdefault(key, request)
     total_missing = sum(needed.values())
