@@ -585,6 +585,29 @@ def test_an_unreadable_image_past_the_class_images_a_run_takes_is_no_reason_to_s
             check_before_class_images(profile, [classes.parent / "photos"], [classes], [(64, 64)])
 
 
+def test_a_class_image_cut_short_past_its_header_stops_the_run_before_class_images_are_generated(tmp_path: Path) -> None:
+    """Its header read, so the missing class images were generated first and the caching pass met it after."""
+    from engine.data.examples import check_before_class_images
+    from engine.data.images import DataError
+    from tests.training_helpers import tiny_profile
+
+    classes, photos = tmp_path / "class", tmp_path / "photos"
+    classes.mkdir()
+    photos.mkdir()
+    textured(1, (64, 64)).save(photos / "a.png")
+    for name in ("c0", "c1"):
+        textured(0, (64, 64)).save(classes / f"{name}.png")
+    whole = (classes / "c1.png").read_bytes()
+    (classes / "c1.png").write_bytes(whole[:len(whole) // 2])
+    concept = {"instance_dir": str(photos), "instance_prompt": "zwx", "class_dir": str(classes), "class_prompt": "a disc"}
+    generating = tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{**concept, "num_class_images": 3}])
+    with pytest.raises(DataError, match="1 image file\\(s\\) cannot be decoded .*c1.png.*before any class image is generated"):
+        check_before_class_images(generating, [photos], [classes], [(64, 64)])
+    # None to generate: the caching pass, next, decodes them anyway.
+    enough = tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{**concept, "num_class_images": 2}])
+    check_before_class_images(enough, [photos], [classes], [(64, 64)])
+
+
 def test_a_damaged_generated_class_image_is_said_to_be_made_again_once_deleted(tmp_path: Path) -> None:
     from engine.data.examples import build_examples
     from engine.data.images import DataError

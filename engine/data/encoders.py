@@ -19,8 +19,8 @@ import torch
 
 from engine.data.cache_keys import content_hash, latent_key, module_fingerprint, text_key
 from engine.data.disk_cache import MemoryStore, TensorStore
-from engine.data.examples import Example
-from engine.data.images import DataError, encode_size, load_rgb, named_files, reach_size, within_reach
+from engine.data.examples import Example, undecodable_said
+from engine.data.images import DataError, encode_size, load_rgb, reach_size, within_reach
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted, Warning
 from engine.models.deferred_parts import DeferredParts
 from engine.models.family import Family, ImageGeometry, TextEmbeddings, stack_embeddings, vae_scale_factor
@@ -117,9 +117,7 @@ class LatentSource:
                 undecodable.append(self.examples[index].path)  # the pass goes on, to name every one at once
             emit(PhaseProgress(phase=phase, done=index + 1, total=len(self.examples)))
         if undecodable:
-            raise DataError(f"{len(undecodable)} image file(s) cannot be decoded (damaged or cut short): "
-                            f"{named_files(undecodable)}. Move them out of the folder, or train from a clean copy made by "
-                            "`dbtui dataset prepare`")
+            raise DataError(undecodable_said(undecodable))
         emit(PhaseFinished(phase=phase, seconds=time.perf_counter() - started))
 
     def params(self, index: int, flip: bool) -> torch.Tensor:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from engine.data.buckets import Bucket, nearest_bucket, standard_buckets
 from engine.data.captions import caption_for
-from engine.data.images import DataError, image_size, list_images, named_files, why_no_images
+from engine.data.images import DataError, image_size, list_images, load_rgb, named_files, why_no_images
 
 
 @dataclass(frozen=True)
@@ -85,4 +85,25 @@ def check_before_class_images(profile, instance_dirs: list[Path], class_dirs: li
     images of the user's own in each class folder), before minutes of generating class images rather than after."""
     own = {index: list_images(folder)[:profile.concepts[index].num_class_images]  # the first, as the run takes them
            for index, folder in enumerate(class_dirs) if folder is not None and folder.is_dir()}
-    build_examples(profile, instance_dirs, own, buckets)
+    examples = build_examples(profile, instance_dirs, own, buckets)
+    if all(len(own.get(index, [])) >= concept.num_class_images for index, concept in enumerate(profile.concepts)):
+        return  # none to generate: the caching pass decodes them next, as soon
+    # Decoded, not only their headers read: one cut short was met by the caching pass, after the generation.
+    undecodable = [example.path for example in examples if not _decodes(example.path)]
+    if undecodable:
+        raise DataError(undecodable_said(undecodable) + " (checked before any class image is generated; a class "
+                        "folder's image moved out is generated in its place)")
+
+
+def _decodes(path: Path) -> bool:
+    try:
+        load_rgb(path)
+    except DataError:
+        return False
+    return True
+
+
+def undecodable_said(undecodable: list[Path]) -> str:
+    """What the trainer says of image files whose header reads but whose pixels cannot be decoded."""
+    return (f"{len(undecodable)} image file(s) cannot be decoded (damaged or cut short): {named_files(undecodable)}. "
+            "Move them out of the folder, or train from a clean copy made by `dbtui dataset prepare`")
