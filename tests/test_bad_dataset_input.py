@@ -580,9 +580,9 @@ def test_an_unreadable_image_past_the_class_images_a_run_takes_is_no_reason_to_s
         profile = tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{**concept, "num_class_images": count}])
         if raises:
             with pytest.raises(DataError, match="z_broken.png"):
-                check_before_class_images(profile, [classes.parent / "photos"], [classes], [(64, 64)])
+                check_before_class_images(profile, [classes.parent / "photos"], [classes], [(64, 64)], lambda event: None)
         else:
-            check_before_class_images(profile, [classes.parent / "photos"], [classes], [(64, 64)])
+            check_before_class_images(profile, [classes.parent / "photos"], [classes], [(64, 64)], lambda event: None)
 
 
 def test_a_class_image_cut_short_past_its_header_stops_the_run_before_class_images_are_generated(tmp_path: Path) -> None:
@@ -602,10 +602,31 @@ def test_a_class_image_cut_short_past_its_header_stops_the_run_before_class_imag
     concept = {"instance_dir": str(photos), "instance_prompt": "zwx", "class_dir": str(classes), "class_prompt": "a disc"}
     generating = tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{**concept, "num_class_images": 3}])
     with pytest.raises(DataError, match="1 image file\\(s\\) cannot be decoded .*c1.png.*before any class image is generated"):
-        check_before_class_images(generating, [photos], [classes], [(64, 64)])
+        check_before_class_images(generating, [photos], [classes], [(64, 64)], lambda event: None)
     # None to generate: the caching pass, next, decodes them anyway.
     enough = tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{**concept, "num_class_images": 2}])
-    check_before_class_images(enough, [photos], [classes], [(64, 64)])
+    check_before_class_images(enough, [photos], [classes], [(64, 64)], lambda event: None)
+
+
+def test_the_decoding_before_class_images_shows_its_progress(tmp_path: Path) -> None:
+    """Decoding a large folder takes a while: a bar, not a silent pause before the class images."""
+    from engine.data.examples import check_before_class_images
+    from engine.events import PhaseFinished, PhaseProgress, PhaseStarted
+    from tests.training_helpers import tiny_profile
+
+    classes, photos = tmp_path / "class", tmp_path / "photos"
+    classes.mkdir()
+    photos.mkdir()
+    for index in range(3):
+        textured(index, (64, 64)).save(photos / f"p{index}.png")
+    textured(9, (64, 64)).save(classes / "c0.png")
+    concept = {"instance_dir": str(photos), "instance_prompt": "zwx", "class_dir": str(classes), "class_prompt": "a disc"}
+    events: list = []
+    check_before_class_images(tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{**concept, "num_class_images": 2}]),
+                              [photos], [classes], [(64, 64)], events.append)
+    assert isinstance(events[0], PhaseStarted) and events[0].total == 4
+    assert [e.done for e in events if isinstance(e, PhaseProgress)] == [1, 2, 3, 4]
+    assert isinstance(events[-1], PhaseFinished) and {e.phase for e in events} == {"checking_images"}
 
 
 def test_a_damaged_generated_class_image_is_said_to_be_made_again_once_deleted(tmp_path: Path) -> None:

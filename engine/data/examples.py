@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from engine.data.buckets import Bucket, nearest_bucket, standard_buckets
 from engine.data.captions import caption_for
 from engine.data.images import DataError, image_size, list_images, load_rgb, named_files, why_no_images
+from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,8 @@ def unreadable_said(unreadable: list[Path]) -> str:
             f"them).{regenerated}")
 
 
-def check_before_class_images(profile, instance_dirs: list[Path], class_dirs: list[Path | None], buckets: list[Bucket]) -> None:
+def check_before_class_images(profile, instance_dirs: list[Path], class_dirs: list[Path | None], buckets: list[Bucket],
+                              emit: Callable[[Event], None]) -> None:
     """The DataError ``build_examples`` would raise for the images already there (the instance images, the class
     images of the user's own in each class folder), before minutes of generating class images rather than after."""
     own = {index: list_images(folder)[:profile.concepts[index].num_class_images]  # the first, as the run takes them
@@ -89,10 +93,18 @@ def check_before_class_images(profile, instance_dirs: list[Path], class_dirs: li
     if all(len(own.get(index, [])) >= concept.num_class_images for index, concept in enumerate(profile.concepts)):
         return  # none to generate: the caching pass decodes them next, as soon
     # Decoded, not only their headers read: one cut short was met by the caching pass, after the generation.
-    undecodable = [example.path for example in examples if not _decodes(example.path)]
+    started = time.perf_counter()
+    emit(PhaseStarted(phase="checking_images", total=len(examples), description="decoding every image once, "
+                      "before class images are generated"))
+    undecodable: list[Path] = []
+    for done, example in enumerate(examples, start=1):
+        if not _decodes(example.path):
+            undecodable.append(example.path)
+        emit(PhaseProgress(phase="checking_images", done=done, total=len(examples)))
     if undecodable:
         raise DataError(undecodable_said(undecodable) + " (checked before any class image is generated; a class "
                         "folder's image moved out is generated in its place)")
+    emit(PhaseFinished(phase="checking_images", seconds=time.perf_counter() - started))
 
 
 def _decodes(path: Path) -> bool:

@@ -161,7 +161,7 @@ class Trainer:
         self.objective = self.components.family.objective(self.components.noise_scheduler, profile.training)
         self.buckets = bucket_list(profile.dataset.resolution, profile.dataset.bucketing, profile.dataset.buckets, self.components.size_multiple)
         if profile.prior.enabled:
-            check_before_class_images(profile, self.instance_dirs, self.class_dirs, self.buckets)
+            check_before_class_images(profile, self.instance_dirs, self.class_dirs, self.buckets, self.emit)
         class_images = run_class_images(self) if profile.prior.enabled else {}
         if class_images is None:
             raise StoppedInSetup()  # the class images are incomplete: reading them would call that a lost disk
