@@ -91,3 +91,26 @@ def test_fewer_epochs_than_the_checkpoint_reached_are_refused_before_the_model_l
     told = _prepare(folder, load_profile(folder.profile, ["training.num_train_epochs=3"]), "latest", None,
                     given_keys=["training.num_train_epochs"])
     assert told.changed == "training.num_train_epochs: 2 → 3"
+
+
+def test_fewer_epochs_of_changed_images_are_refused_before_the_model_loads(tmp_path: Path) -> None:
+    """Stopped at step 8 of 2 epochs of 6 images, 3 images taken away, resumed with `--set training.num_train_epochs=1`
+    (3 steps): the checkpoint's record of an epoch counted 6 images, so the launch let it by and the trainer refused it
+    only once the model had loaded and the images were cached. The images there now are counted instead."""
+    import pytest
+
+    from engine.runs.launcher import _prepare
+    from engine.runs.resume_length import ResumePastTheEndError
+
+    folder, images = _epoch_run_stopped_at(tmp_path, 8)
+    for image in sorted(images.glob("zwx_0[1-3].*")):
+        image.unlink()
+    with pytest.raises(ResumePastTheEndError) as refused:
+        _prepare(folder, load_profile(folder.profile, ["training.num_train_epochs=1"]), "latest", None,
+                 given_keys=["training.num_train_epochs"])
+    assert str(refused.value).startswith(
+        "the run is at step 8 and training.num_train_epochs is 1, 3 steps of its images (3 an epoch): nothing is left "
+        "to train. To train on, set num_train_epochs to 3 or more")
+    told = _prepare(folder, load_profile(folder.profile, ["training.num_train_epochs=3"]), "latest", None,
+                    given_keys=["training.num_train_epochs"])
+    assert told.changed == "training.num_train_epochs: 2 → 3"

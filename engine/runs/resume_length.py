@@ -135,10 +135,12 @@ def check_steps_left(run: Path, profile: Profile, step: int, checkpoint: Path) -
 
 def _steps_per_epoch(profile: Profile, checkpoint: Path) -> int | None:
     """The steps of an epoch as ``checkpoint`` recorded them, where ``profile`` trains as many instance images on as
-    many processes (the batch's settings are the run's own: resume_point.check_same_model); None where it cannot say."""
+    many processes (the batch's settings are the run's own: resume_point.check_same_model), else as the images there
+    now make them (counted before the model loads, which found them too few only after); None where it cannot say."""
     from engine.builtin import resolve_dir
     from engine.data.images import list_images
     from engine.errors import DbtuiError
+    from engine.runs.epoch_steps import steps_per_epoch_now
 
     try:
         manifest = read_manifest(checkpoint)
@@ -147,7 +149,9 @@ def _steps_per_epoch(profile: Profile, checkpoint: Path) -> int | None:
         return None  # the trainer says what is wrong with them
     per_epoch = manifest.get("steps_per_epoch")
     same = manifest.get("instance_images") == images and manifest.get("num_processes") == profile.launch.num_processes
-    return per_epoch if same and isinstance(per_epoch, int) and per_epoch > 0 else None
+    if same and isinstance(per_epoch, int) and per_epoch > 0:
+        return per_epoch
+    return steps_per_epoch_now(profile, bool(manifest.get("epoch_leftovers", False)))
 
 def kept_total(checkpoint: Path | None, profile: Profile) -> KeptTotal | None:
     """What a resume from ``checkpoint`` with ``profile`` goes on to: the total steps the checkpoint recorded, where the
