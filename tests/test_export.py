@@ -370,3 +370,29 @@ def test_an_export_refuses_a_format_the_runs_family_cannot_take_before_the_base_
                                                 "keep \"diffusers\""):
         export_checkpoint(folder.path)
     assert not (folder.path / "exports").exists()
+
+
+def test_an_export_refuses_a_format_the_weights_family_cannot_take_before_a_hub_model_downloads(tmp_path: Path,
+                                                                                                  monkeypatch) -> None:
+    """A Flux run from a hub id not downloaded here, "safetensors" added to RUN/profile.toml's saving.export since: the
+    id's name only guessed Flux, so the export went on to download and load the base model (tens of GB), and refused
+    the format only then. The checkpoint's trained transformer says Flux: refused before anything loads."""
+    import engine.models.loading
+    from engine.profile import load_profile, save_profile, validate_data
+    from engine.runs.export import ExportFormatError, export_checkpoint
+    from tests.runs_helpers import run_with_checkpoints
+    from tests.training_helpers import merge
+
+    folder, _ = run_with_checkpoints(tmp_path, [2])
+    (folder.checkpoints / "step-00000002" / "transformer").mkdir()
+    edited = {"model": {"pretrained": "someone/flux-dev-not-downloaded"}, "saving": {"export": ["diffusers", "safetensors"]}}
+    save_profile(validate_data(merge(load_profile(folder.profile).model_dump(mode="json"), edited)), folder.profile)
+
+    def loaded(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the base model was fetched before the formats were checked")
+
+    monkeypatch.setattr(engine.models.loading, "resolve_model_folder", loaded)
+    with pytest.raises(ExportFormatError, match=f"{re.escape(str(folder.profile))}: saving.export lists safetensors.*"
+                                                "as a Flux.*model"):
+        export_checkpoint(folder.path)
+    assert not (folder.path / "exports").exists()

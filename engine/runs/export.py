@@ -140,14 +140,17 @@ def _export_from(folder: RunFolder, step: int, checkpoint: Path, files: Path, re
             raise removed from None  # not pinned (no hard links here), and a live run's rotation removed it meanwhile
 
     return build_export(folder, profile, target, again, restore, emit,
-                        trained_on=(manifest.get("base_model"), f"checkpoint {checkpoint}'s weights"))
+                        trained_on=(manifest.get("base_model"), f"checkpoint {checkpoint}'s weights"),
+                        trained_family=family_of_weights(lambda name: _holds(files, name)))
 
 
 def build_export(folder: RunFolder, profile: Any, target: Path, again: str, restore: Callable[[Any], list[Any] | None],
-                 emit: Callable[[Event], None], trained_on: tuple[Any, str]) -> dict[str, str]:
+                 emit: Callable[[Event], None], trained_on: tuple[Any, str],
+                 trained_family: str | None = None) -> dict[str, str]:
     """The base model with the trained weights ``restore`` puts into its components (returning the text encoders
     when they trained, else None), written into ``target`` as the profile's exports; ``again`` says how to redo it.
-    ``trained_on``: the record of the base model they were trained on (None where none was kept), and what they are."""
+    ``trained_on``: the record of the base model they were trained on (None where none was kept), and what they are;
+    ``trained_family``: the family the weights' own files say they are of (family_of_weights), else None."""
     from engine.runs.base_identity import check_base_model
 
     from engine.models.loading import load_components, resolve_model_folder
@@ -155,7 +158,9 @@ def build_export(folder: RunFolder, profile: Any, target: Path, again: str, rest
 
     _check_writable(target, again)  # before the minutes the base model takes to load
     _check_base_model(profile.model.pretrained, folder)
-    _check_formats(profile, folder, None, again)  # by the family the model's files say, before its minutes of loading
+    # By the family the weights' or the base model's files say, before its minutes of loading (or of downloading a
+    # hub id, whose family its name only guesses).
+    _check_formats(profile, folder, trained_family, again)
     started = time.perf_counter()
     emit(PhaseStarted(phase="load_model", description=profile.model.pretrained))  # the seconds or minutes that go here
     model = resolve_model_folder(profile.model.pretrained, revision=profile.model.revision, work_dir=folder.path / "model",
@@ -221,6 +226,15 @@ def _check_formats(profile: Any, folder: RunFolder, family_id: str | None, then:
     refused = [problem for problem in settings.refused if problem.key == "saving.export"]
     if refused and settings.certain:
         raise ExportFormatError(f"{folder.profile}: saving.export {refused[0].message}: edit that list; {then}")
+
+
+def family_of_weights(holds: Callable[[str], bool]) -> str | None:
+    """The family whose denoiser trained weights hold (``holds(part)``: whether they hold that part's weights), where
+    no other family's denoiser has its name: Flux's transformer tells Flux, SD's and SDXL's unet tells neither."""
+    from engine.models.registry import FAMILIES
+
+    held = [family.id for family in FAMILIES if holds(family.denoiser_name)]
+    return held[0] if len(held) == 1 else None
 
 
 def _restore(components: Any, profile: Any, files: Path, checkpoint: Path, profile_file: Path) -> list[Any] | None:

@@ -30,7 +30,7 @@ class FinishedOutputsError(DbtuiError):
 def export_finished(folder: RunFolder, step: int, emit: Callable[[Event], None]) -> dict[str, str]:
     """Write the profile's export formats of the model the run ended with (at ``step``); returns {format: path}."""
     from engine.profile import load_profile
-    from engine.runs.export import build_export
+    from engine.runs.export import build_export, family_of_weights
 
     trained = _trained(folder)
     record = str(folder.outputs / "profile.toml")
@@ -57,7 +57,8 @@ def export_finished(folder: RunFolder, step: int, emit: Callable[[Event], None])
     from engine.runs.base_identity import read_record
 
     return build_export(folder, profile, target, again, restore, emit,
-                        trained_on=(read_record(folder.outputs), f"the run's final weights in {source}"))
+                        trained_on=(read_record(folder.outputs), f"the run's final weights in {source}"),
+                        trained_family=family_of_weights(lambda name: (source / name).is_dir()))
 
 
 def _trained(folder: RunFolder) -> dict[str, Any]:
