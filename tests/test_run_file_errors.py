@@ -409,3 +409,33 @@ def test_a_hub_models_download_deleted_while_the_run_trained_is_said_as_download
     with pytest.raises(RunFilesError, match="copy of the base model someone/tiny .* is gone") as raised:
         train(profile, tmp_path / "run", step_hooks=[clear_the_cache])
     assert "put the model back" not in raised.value.advice and "downloads (or converts) it again" in raised.value.advice
+
+
+def test_a_full_disk_during_an_export_names_the_output_folder_not_its_removed_work_folder(tmp_path: Path) -> None:
+    """The kohya file's writer filling the disk was said as "writing '…/step-2/.export.HOST.PID.HEX.partial/me-lora.
+    safetensors'", a hidden folder already removed: it names the output folder now, whose earlier export is kept."""
+    from types import SimpleNamespace
+
+    from engine.runs.file_errors import said_as_run_files_error
+    from engine.training.outputs import save_outputs
+    from tests.training_helpers import tiny_profile
+
+    def full(lora: Path, target: Path, components: object, emit: object) -> None:
+        target.write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+
+    out = tmp_path / "exports" / "step-2"
+    profile = tiny_profile(tmp_path, training={"method": "lora"}, saving={"export": ["lora_kohya"]})
+    family = SimpleNamespace(export_lora=lambda folder, unet, encoders: folder.mkdir(),
+                             export_lora_kohya=lambda lora, target, components, emit: target.write_text("earlier"))
+    save_outputs(profile, SimpleNamespace(family=family), None, None, out, lambda event: None)  # the earlier export
+    family.export_lora_kohya = full
+    before = {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()}
+    with pytest.raises(RunFilesError) as said:
+        with said_as_run_files_error(tmp_path, then="then export again"):
+            save_outputs(profile, SimpleNamespace(family=family), None, None, out, lambda event: None)
+    assert str(said.value).startswith(f"the disk is full (or the quota used up) writing '{out}' (its unfinished files "
+                                      "were removed; the outputs already there are kept)"), said.value
+    assert said.value.advice == f"free some space (`df -h {tmp_path}`); then export again"
+    assert not [path for path in out.iterdir() if path.name.endswith(".partial")]
+    assert {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()} == before

@@ -25,7 +25,7 @@ def run_files_error(error: OSError, run_dir: Path, then: str | None = None,
                     machine_rank: int = 0, machines: int = 1) -> RunFilesError | None:
     """The RunFilesError for ``error``, or None when it is not one of the machine's (then it is a bug).
     ``then``: what to run once it is fixed (default: resume the run, as ``machine_rank`` of ``machines`` does)."""
-    where = f"'{error.filename}'" if error.filename else "a file of the run"
+    where = _shown_place(error.filename) if error.filename else "a file of the run"
     from engine.runs.checkpoints import complete_checkpoints
     from engine.runs.folder import RunFolder
 
@@ -64,6 +64,17 @@ def run_files_error(error: OSError, run_dir: Path, then: str | None = None,
                  "resume it where you moved it (add `--resume --set saving.output_dir=` the folder that holds it)")
         return RunFilesError(f"the run folder {run_dir} is gone: it was moved or deleted while the run trained", again)
     return None
+
+
+def _shown_place(filename: str | bytes | int) -> str:
+    """``filename`` as the user knows it: a file in an output's hidden temporary (``.NAME.….partial``, removed as the
+    write fails, see engine/convert/partials.py) is said as the output folder that holds it, the outputs already
+    there kept as they were; named itself, it sent the user looking for a folder that no longer exists."""
+    path = Path(str(filename))
+    hidden = [place for place in (path, *path.parents) if place.name.startswith(".") and place.name.endswith(".partial")]
+    if not hidden:
+        return f"'{filename}'"
+    return f"'{hidden[-1].parent}' (its unfinished files were removed; the outputs already there are kept)"
 
 
 def again_from_the_start(run_dir: Path, machines: int) -> str:
