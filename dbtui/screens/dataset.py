@@ -14,7 +14,7 @@ from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 from dbtui.messages import WorkDone
 from dbtui.pasted_path import pasted_path
 from dbtui.screens.base import WizardScreen
-from dbtui.screens.dataset_advice import errors_advice, guess_identifier, tokens_said
+from dbtui.screens.dataset_advice import errors_advice, no_identifier_said, tokens_said
 from dbtui.screens.dataset_jobs import PROGRESS_LABELS, Job, JobEvent
 from dbtui.screens.dataset_prepare import PrepareJob
 from dbtui.screens.user_errors import notify_user_errors
@@ -23,6 +23,7 @@ from dbtui.widgets.ordered_keys import OrderedInput
 from dbtui.widgets.preview import ImagePreview
 from engine.events import PhaseProgress, PhaseStarted
 from engine.profile import ProfileError
+from engine.profile.identifier import guess_identifier
 
 FIELDS = [
     ("instance_dir", "Images folder", "folder with 5–20 pictures of your subject"),
@@ -176,7 +177,7 @@ the line under the prompts says. Your original images are never changed.
         identifier = self._identifier()
         line = self.query_one("#ds-tokens", Static)
         if identifier is None:
-            line.update("[yellow]No identifier found: put a rare word such as 'zwx' in the instance prompt.[/]")
+            line.update(no_identifier_said(self.session.get(f"concepts.{self.concept}.class_prompt")))
             return
         line.update(f"Identifier '{escape(identifier)}': checking its tokens…")
         self.tokens(self.session.get("model.pretrained") or "", identifier)

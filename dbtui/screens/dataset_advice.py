@@ -3,19 +3,16 @@ what to do about its check's errors."""
 
 from __future__ import annotations
 
-import re
-
 from rich.markup import escape
 
 
-def guess_identifier(instance_prompt: str, class_prompt: str | None) -> str | None:
-    """The word of the instance prompt that the class prompt lacks ('photo of zwx dog' vs 'photo of a dog')."""
-    words = re.findall(r"[\w-]+", instance_prompt.lower())
-    others = set(re.findall(r"[\w-]+", (class_prompt or "").lower())) | {"photo", "of", "a", "an", "the", "in", "sks"}
-    extra = [w for w in words if w not in others]
-    if "sks" in words:
-        return "sks"
-    return extra[0] if extra else None
+def no_identifier_said(class_prompt: str | None) -> str:
+    """The token line (markup) where the prompts tell no identifier (``engine.profile.identifier``'s guess, which the
+    run's evaluation and the dataset doctor read): how to write them so that one is told."""
+    if class_prompt:
+        return ("[yellow]No identifier found: the instance prompt should be the class prompt with one rare word added, "
+                "e.g. 'photo of zwx dog' with 'photo of a dog'.[/]")
+    return "[yellow]No identifier found: write the instance prompt as a rare word before the class word, e.g. 'photo of zwx dog'.[/]"
 
 
 def errors_advice(report) -> str:
