@@ -580,9 +580,11 @@ def test_an_unreadable_image_past_the_class_images_a_run_takes_is_no_reason_to_s
         profile = tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{**concept, "num_class_images": count}])
         if raises:
             with pytest.raises(DataError, match="z_broken.png"):
-                check_before_class_images(profile, [classes.parent / "photos"], [classes], [(64, 64)], lambda event: None)
+                check_before_class_images(profile, [classes.parent / "photos"], [classes], [(64, 64)], lambda event: None,
+                                          generating=True)
         else:
-            check_before_class_images(profile, [classes.parent / "photos"], [classes], [(64, 64)], lambda event: None)
+            check_before_class_images(profile, [classes.parent / "photos"], [classes], [(64, 64)], lambda event: None,
+                                      generating=False)
 
 
 def test_a_class_image_cut_short_past_its_header_stops_the_run_before_class_images_are_generated(tmp_path: Path) -> None:
@@ -602,10 +604,10 @@ def test_a_class_image_cut_short_past_its_header_stops_the_run_before_class_imag
     concept = {"instance_dir": str(photos), "instance_prompt": "zwx", "class_dir": str(classes), "class_prompt": "a disc"}
     generating = tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{**concept, "num_class_images": 3}])
     with pytest.raises(DataError, match="1 image file\\(s\\) cannot be decoded .*c1.png.*before any class image is generated"):
-        check_before_class_images(generating, [photos], [classes], [(64, 64)], lambda event: None)
+        check_before_class_images(generating, [photos], [classes], [(64, 64)], lambda event: None, generating=True)
     # None to generate: the caching pass, next, decodes them anyway.
     enough = tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{**concept, "num_class_images": 2}])
-    check_before_class_images(enough, [photos], [classes], [(64, 64)], lambda event: None)
+    check_before_class_images(enough, [photos], [classes], [(64, 64)], lambda event: None, generating=False)
 
 
 def test_the_decoding_before_class_images_shows_its_progress(tmp_path: Path) -> None:
@@ -623,7 +625,7 @@ def test_the_decoding_before_class_images_shows_its_progress(tmp_path: Path) -> 
     concept = {"instance_dir": str(photos), "instance_prompt": "zwx", "class_dir": str(classes), "class_prompt": "a disc"}
     events: list = []
     check_before_class_images(tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{**concept, "num_class_images": 2}]),
-                              [photos], [classes], [(64, 64)], events.append)
+                              [photos], [classes], [(64, 64)], events.append, generating=True)
     assert isinstance(events[0], PhaseStarted) and events[0].total == 4
     assert [e.done for e in events if isinstance(e, PhaseProgress)] == [1, 2, 3, 4]
     assert isinstance(events[-1], PhaseFinished) and {e.phase for e in events} == {"checking_images"}

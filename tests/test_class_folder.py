@@ -233,6 +233,7 @@ def test_a_machine_that_only_reads_class_images_is_told_to_copy_them_not_to_make
     import threading
     from types import SimpleNamespace
 
+    from engine.builtin import resolve_dir
     from engine.training.class_generation import run_class_images
     from engine.training.distributed import MadeElsewhereError
     from tests.training_helpers import tiny_profile
@@ -243,7 +244,8 @@ def test_a_machine_that_only_reads_class_images_is_told_to_copy_them_not_to_make
                                       "num_class_images": 2}])
     accelerator = SimpleNamespace(num_processes=1, is_main_process=False, wait_for_everyone=lambda: None)
     trainer = SimpleNamespace(profile=profile, class_dirs=[tmp_path / "class"], model_folder=tmp_path, accelerator=accelerator,
-                              components=SimpleNamespace(family=None), device=None, dtype=None, cancel=threading.Event())
+                              components=SimpleNamespace(family=None), device=None, dtype=None, cancel=threading.Event(),
+                              instance_dirs=[resolve_dir("builtin:demo-instance")], buckets=[(64, 64)], emit=lambda event: None)
     monkeypatch.setattr(Path, "mkdir", _no_mkdir)
     with pytest.raises(MadeElsewhereError, match="keep them on a disk the machines share"):
         run_class_images(trainer)
@@ -268,3 +270,19 @@ def test_a_class_folder_two_concepts_spell_differently_is_counted_and_said_once(
     [started] = [e for e in events if isinstance(e, PhaseStarted)]
     assert started.total == 3 and [e.done for e in events if isinstance(e, PhaseProgress)] == [2, 3]
     assert len(unused_class_image_warnings(requests, **SETTINGS)) == 1
+
+
+def test_a_run_whose_class_images_are_all_there_decodes_no_image_before_them(tmp_path: Path) -> None:
+    """Those of an earlier run (as on a resume) are in the class folder's generated-… folder: the run still decoded
+    every image, "before class images are generated", then said "no class images to generate"."""
+    from engine.runs.in_process import train
+    from engine.runs.sinks import read_events
+    from tests.training_helpers import tiny_profile
+
+    profile = tiny_profile(tmp_path, prior={"enabled": True, "steps": 2}, training={"max_train_steps": 1},
+                           concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
+                                      "class_dir": str(tmp_path / "class"), "class_prompt": "a disc", "num_class_images": 2}])
+    for run in ("first", "again"):
+        train(profile, tmp_path / run)
+    phases = {run: [getattr(e, "phase", "") for e in read_events(tmp_path / run / "events.jsonl")] for run in ("first", "again")}
+    assert "checking_images" in phases["first"] and "checking_images" not in phases["again"]

@@ -84,14 +84,14 @@ def unreadable_said(unreadable: list[Path]) -> str:
 
 
 def check_before_class_images(profile, instance_dirs: list[Path], class_dirs: list[Path | None], buckets: list[Bucket],
-                              emit: Callable[[Event], None]) -> None:
+                              emit: Callable[[Event], None], *, generating: bool) -> None:
     """The DataError ``build_examples`` would raise for the images already there (the instance images, the class
     images of the user's own in each class folder), before minutes of generating class images rather than after."""
     own = {index: list_images(folder)[:profile.concepts[index].num_class_images]  # the first, as the run takes them
            for index, folder in enumerate(class_dirs) if folder is not None and folder.is_dir()}
     examples = build_examples(profile, instance_dirs, own, buckets)
-    if all(len(own.get(index, [])) >= concept.num_class_images for index, concept in enumerate(profile.concepts)):
-        return  # none to generate: the caching pass decodes them next, as soon
+    if not generating:
+        return  # none to generate (the user's or an earlier run's are there): the caching pass decodes them next, as soon
     # Decoded, not only their headers read: one cut short was met by the caching pass, after the generation.
     started = time.perf_counter()
     emit(PhaseStarted(phase="checking_images", total=len(examples), description="decoding every image once, "

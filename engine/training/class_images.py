@@ -220,6 +220,30 @@ def missing_count(request: ClassRequest, settings: dict[str, Any]) -> int:
     return max(0, request.count - len(own) - len(generated))
 
 
+def _plans(requests: list[ClassRequest], **settings: Any) -> list[tuple[ClassRequest, dict[str, Any]]]:
+    return [(request, settings_of(request, **settings)) for request in requests]
+
+
+def _needed(plans: list[tuple[ClassRequest, dict[str, Any]]]) -> tuple[dict[Path, int], dict[Path, ClassRequest]]:
+    """The images to generate in each generated folder, and the first request for it. Concepts that share a class folder
+    and its settings share its images: the largest count is made, once. The folder as the file system finds it ('class'
+    and '/abs/class' or a link to it are one folder, counted once)."""
+    needed: dict[Path, int] = {}
+    first: dict[Path, ClassRequest] = {}
+    for request, settings in plans:
+        key = generated_folder(request.folder, settings).resolve()
+        needed[key] = max(needed.get(key, 0), missing_count(request, settings))
+        first.setdefault(key, request)
+    return needed, first
+
+
+def class_images_missing(requests: list[ClassRequest], *, model: Any, resolution: int, seed: int, steps: int,
+                         guidance: float) -> int:
+    """How many class images ``ensure_class_images`` would generate (0: those of earlier runs, or the user's, suffice)."""
+    plans = _plans(requests, model=model, resolution=resolution, seed=seed, steps=steps, guidance=guidance)
+    return sum(_needed(plans)[0].values())
+
+
 def ensure_class_images(
     requests: list[ClassRequest],
     *,
@@ -240,16 +264,8 @@ def ensure_class_images(
     prompts as ``prompt_kwargs`` makes them (in a run: embeddings made before the pipeline, which then has
     no text encoders, so its ``family`` is given: see ``generate_images``). ``generates`` false: ``make_pipeline``
     only says why images are missing (a process that reads what the main process made), so no folder is made here."""
-    plans = [(request, settings_of(request, model=model, resolution=resolution, seed=seed, steps=steps, guidance=guidance))
-             for request in requests]
-    # Concepts that share a class folder and its settings share its images: the largest count is made, once. The folder
-    # as the file system finds it ('class' and '/abs/class' or a link to it are one folder, counted once).
-    needed: dict[Path, int] = {}
-    first: dict[Path, ClassRequest] = {}
-    for request, settings in plans:
-        key = generated_folder(request.folder, settings).resolve()
-        needed[key] = max(needed.get(key, 0), missing_count(request, settings))
-        first.setdefault(key, request)
+    plans = _plans(requests, model=model, resolution=resolution, seed=seed, steps=steps, guidance=guidance)
+    needed, first = _needed(plans)
     total_missing = sum(needed.values())
     result: dict[int, list[Path]] = {}
     started = time.perf_counter()

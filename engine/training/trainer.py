@@ -27,7 +27,7 @@ from engine.training.run_total import KeptTotal, run_total
 from engine.data.batches import Batch, epoch_batches, optimizer_steps, process_batches, unreachable_batch_size
 from engine.data.buckets import resolution_warnings
 from engine.data.encoders import LatentSource, TextSource
-from engine.data.examples import Example, bucket_list, build_examples, check_before_class_images
+from engine.data.examples import Example, bucket_list, build_examples
 from engine.events import Event, PhaseFinished, PhaseStarted, RunStarted, Warning
 from engine.models.family import Components
 from engine.models.loading import load_components, resolve_model_folder
@@ -160,8 +160,6 @@ class Trainer:
                 self.emit(Warning(message=f"{key}: {message}"))
         self.objective = self.components.family.objective(self.components.noise_scheduler, profile.training)
         self.buckets = bucket_list(profile.dataset.resolution, profile.dataset.bucketing, profile.dataset.buckets, self.components.size_multiple)
-        if profile.prior.enabled:
-            check_before_class_images(profile, self.instance_dirs, self.class_dirs, self.buckets, self.emit)
         class_images = run_class_images(self) if profile.prior.enabled else {}
         if class_images is None:
             raise StoppedInSetup()  # the class images are incomplete: reading them would call that a lost disk
