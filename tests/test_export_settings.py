@@ -188,3 +188,15 @@ def test_export_help_says_the_formats_come_from_the_runs_profile(capsys: pytest.
     with pytest.raises(SystemExit):
         main(["export", "--help"])
     assert "saving.export lists in RUN/profile.toml" in " ".join(capsys.readouterr().out.split())
+
+
+def test_an_unkept_steps_refusal_names_the_step_the_run_finished_at(tmp_path: Path) -> None:
+    """`dbtui export RUN --step 3` of a run finished at 4 (no checkpoint kept there) said "the kept steps are: 2",
+    as if the final step could not be exported, while `--step 4` writes it from RUN/outputs."""
+    from engine.runs.export import NoSuchCheckpointError, checkpoint_at
+    from engine.runs.folder import RunState
+
+    folder, _ = run_with_checkpoints(tmp_path, [2])
+    folder.write_state(RunState(pid=1, status="finished", step=4, total_steps=4))
+    with pytest.raises(NoSuchCheckpointError, match=r"kept steps are: 2, and 4, where the run finished \(from its outputs\)$"):
+        checkpoint_at(folder, 3)

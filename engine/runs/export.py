@@ -46,6 +46,9 @@ def checkpoint_at(folder: RunFolder, step: int | None) -> tuple[int, Path]:
         if kept_step == step:
             return kept_step, path
     kept = ", ".join(str(s) for s, _ in found)
+    if finished is not None and finished not in dict(found):
+        # Exportable too (from RUN/outputs); left unnamed, the step a user most likely wants looked gone.
+        kept += f", and {finished}, where the run finished (from its outputs)"
     aside = sorted((folder.path / SET_ASIDE).glob(f"*/step-{step:08d}"))
     if aside:  # a resume --from an earlier step moved it, whole, out of the way of the new branch
         raise NoSuchCheckpointError(f"step {step} was set aside by a resume from an earlier step: it is in {aside[-1]}. To "
