@@ -304,6 +304,11 @@ def test_a_run_whose_model_or_images_are_missing_stops_before_its_trainer_starts
     (["run", "p.toml", "--detatch"], "usage: dbtui run", "unrecognized arguments: --detatch; did you mean --detach?"),
     (["hardware", "--famliy", "sd"], "usage: dbtui hardware", "--famliy sd; did you mean --family?"),
     (["run", "p.toml", "--detatch", "--plian"], "usage: dbtui run", "did you mean --detach for --detatch, --plain for --plian?"),
+    # --set brought to a command that reads the run's profile: what it does instead, not its close match.
+    (["resume", "runs/x", "--set", "training.max_train_steps=40"], "usage: dbtui resume",
+     "--set training.max_train_steps=40; resume trains the run's own profile.toml as it is; to change a setting, "
+     "`dbtui run PROFILE --resume --set KEY=VALUE`"),
+    (["export", "runs/x", "--set=saving.export=[]"], "usage: dbtui export", "; export reads RUN/profile.toml: edit its"),
     (["rnu", "p.toml"], "usage: dbtui ", "invalid choice: 'rnu' (choose from"),
     (["rnu", "p.toml"], "usage: dbtui ", "; did you mean 'run'?"),
     (["dataset", "chek", "photos"], "usage: dbtui dataset", "; did you mean 'check'?"),

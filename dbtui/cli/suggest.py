@@ -11,6 +11,15 @@ from collections.abc import Iterable
 ELSEWHERE = {"wizard": "run `dbtui` with no command to open the wizard"}
 
 
+# An option a command does not take that a user brings from another, with what that command does instead: its close
+# match (resume's --detach, export's --step) would lead them astray.
+OPTION_ELSEWHERE = {
+    ("dbtui resume", "--set"): "resume trains the run's own profile.toml as it is; to change a setting, "
+                               "`dbtui run PROFILE --resume --set KEY=VALUE`",
+    ("dbtui export", "--set"): "export reads RUN/profile.toml: edit its saving.export there to choose the formats",
+}
+
+
 def close_match(word: str, known: Iterable[str]) -> str | None:
     """The one of ``known`` that ``word`` most likely misspells, or None."""
     found = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
@@ -21,6 +30,9 @@ def unknown_hint(parser: argparse.ArgumentParser, unknown: list[str]) -> str:
     """'; did you mean --detach?' for each unknown option that is close to one ``parser`` takes."""
     options = [option for action in parser._actions for option in action.option_strings]
     typed = [token.split("=", 1)[0] for token in unknown if token.startswith("--")]
+    elsewhere = [OPTION_ELSEWHERE[parser.prog, token] for token in typed if (parser.prog, token) in OPTION_ELSEWHERE]
+    if elsewhere:
+        return "; " + "; ".join(elsewhere)
     matches = [(token, match) for token in typed if (match := close_match(token, options))]
     if not matches:
         return ""
