@@ -150,3 +150,18 @@ def test_an_absent_model_whose_folder_is_here_is_said_to_be_a_path_to_check(tmp_
     assert architecture.note.startswith(f"'{source}' does not exist on this machine (check the path: its folder "
                                         f"'{tmp_path}' is here): estimated as SDXL base's published architecture")
     assert "check the path" not in architecture_of("/workspace/nowhere/juggernautXL_v9.safetensors").note
+
+
+@pytest.mark.parametrize("part", ["vae", "text_encoder"])
+def test_a_model_folder_copied_without_a_part_is_refused_by_the_part_it_lacks(part: str, tmp_path: Path,
+                                                                              tiny_sd1: Path) -> None:
+    """`dbtui fit --estimate-only` crashed with diffusers' "no file named config.json found in directory FOLDER"."""
+    import shutil
+
+    from engine.memory import estimate_peak
+
+    folder = tmp_path / "my model"
+    shutil.copytree(tiny_sd1, folder)
+    shutil.rmtree(folder / part)
+    with pytest.raises(ArchitectureUnavailableError, match=rf"lacks {part}/config.json, which its model_index.json"):
+        estimate_peak(tiny_profile(tmp_path, model={"pretrained": str(folder)}))

@@ -70,6 +70,16 @@ def _scheduler(folder: Path, family: Family) -> Any:
     return load_scheduler(folder)
 
 
+def _configs_there(folder: Path, parts: list[str]) -> None:
+    """Refuse a partial copy of a model folder by the parts it lacks: diffusers' own error named no part."""
+    missing = [f"{part}/config.json" for part in parts if not (folder / part / "config.json").is_file()]
+    if missing:
+        raise ArchitectureUnavailableError(
+            f"'{folder}' lacks {', '.join(missing)}, which its model_index.json lists: copy "
+            f"{'that part' if len(missing) == 1 else 'those parts'} from where the model came from (a partial download "
+            "or copy leaves parts out), or give a complete model folder or a hub id")
+
+
 def from_folder(folder: Path, label: str | None = None) -> Architecture:
     """The architecture a diffusers folder's configs describe (its weights are never read)."""
     from engine.models.registry import family_of
@@ -78,6 +88,7 @@ def from_folder(folder: Path, label: str | None = None) -> Architecture:
     family = family_of(folder)
 
     def build() -> Parts:
+        _configs_there(folder, [family.denoiser_name, "vae", *family.text_encoder_names])
         return Parts(
             unet=_diffusers_part(folder, family.denoiser_name),  # a UNet, or Flux's transformer
             vae=_diffusers_part(folder, "vae"),
