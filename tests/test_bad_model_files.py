@@ -231,3 +231,22 @@ def test_to_single_file_reports_a_damaged_folder_and_a_folder_as_output(
     assert main(["convert", "to-single-file", str(random_sd1), str(folder)]) == 2
     assert "is a folder; give the name of the file to write" in capsys.readouterr().err
     assert not (tmp_path / "x.safetensors").exists() and not any(folder.iterdir())
+
+
+@pytest.mark.parametrize(("tensors", "expected"), [
+    ({"lora_unet_down_blocks_0_proj_in.lora_down.weight": torch.zeros(4, 8)}, "a LoRA, not a full model"),
+    ({"first_stage_model.encoder.conv_in.weight": torch.zeros(8, 3, 3, 3)}, "a VAE on its own"),
+    ({"conditioner.embedders.0.model.ln_final.weight": torch.zeros(8), **TENSORS}, "Stable Diffusion XL refiner"),
+])
+def test_a_file_that_is_no_base_model_is_a_problem_before_the_run(tensors: dict, expected: str, tmp_path: Path) -> None:
+    """A LoRA, a lone VAE or the refiner as model.pretrained passed `dbtui validate` ("valid"), and `run` started."""
+    from safetensors.torch import save_file
+
+    from engine.dataset.profile_paths import model_source_problems
+
+    source = tmp_path / "model.safetensors"
+    save_file(tensors, source)
+    problems = model_source_problems(str(source))
+    assert len(problems) == 1 and expected in problems[0].message and "takes a whole base model" in problems[0].message
+    save_file(TENSORS, source)
+    assert model_source_problems(str(source)) == []

@@ -202,6 +202,19 @@ def detect_family(state_dict: Mapping[str, Any], *, prediction_type: str | None 
     return SD2_V if _looks_v_prediction(state_dict) else SD2
 
 
+def header_family(path: Path) -> ModelFamily:
+    """A .safetensors file's family from its header alone (tensor names and shapes), for the checks before a run:
+    whether it is a model dbtui trains (a LoRA or a lone VAE is not), without reading its gigabytes. What it predicts
+    is not told here: epsilon is assumed."""
+    from types import SimpleNamespace
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as file:
+        shapes = {key: SimpleNamespace(shape=tuple(file.get_slice(key).get_shape())) for key in file.keys()}
+    return detect_family(shapes, prediction_type="epsilon")
+
+
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 # The same architecture predicting the other way: what a user's --prediction-type turns a detected family into.
 _OTHER_PREDICTION = {SD1.id: SD1_V, SD1_V.id: SD1, SD2.id: SD2_V, SD2_V.id: SD2, SDXL.id: SDXL_V, SDXL_V.id: SDXL}

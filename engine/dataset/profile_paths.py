@@ -151,9 +151,12 @@ def model_source_problems(source: str) -> list[Problem]:
         from engine.convert.file_format import checkpoint_kind
 
         try:
-            checkpoint_kind(path)  # its header only: a damaged or half-downloaded file is said before the run loads it
+            # Its header only: a damaged or half-downloaded file is said before the run loads it.
+            kind_of_file = checkpoint_kind(path)
         except CheckpointReadError as error:
             return [Problem("model.pretrained", str(error))]
+        if kind_of_file == "safetensors" and (not_trained := _not_a_base_model(path)):
+            return [Problem("model.pretrained", not_trained)]
     if kind == "diffusers" and path.is_file():
         return [Problem("model.pretrained", f"'{source}' is a file, but not a model file: give a diffusers folder or a "
                                             ".safetensors/.ckpt file")]
@@ -173,6 +176,23 @@ def model_source_problems(source: str) -> list[Problem]:
             where = "give the folder that holds model_index.json, or a .safetensors/.ckpt file"
         return [Problem("model.pretrained", f"'{source}' is a folder but not a diffusers model (no model_index.json): {where}")]
     return []
+
+
+def _not_a_base_model(path: Path) -> str | None:
+    """What a .safetensors file is where it is no model dbtui trains (a LoRA, a lone VAE, the SDXL refiner), read from
+    its header: such a file passed `validate` and the run failed only once it loaded it."""
+    from safetensors import SafetensorError
+
+    from engine.convert.detect import header_family
+
+    try:
+        family = header_family(path)
+    except (OSError, ValueError, SafetensorError):
+        return None  # damage inside the header: the load says what it is
+    if family.supported:
+        return None
+    return (f"'{path}': {family.description}; model.pretrained takes a whole base model: a diffusers folder, a "
+            ".safetensors/.ckpt checkpoint, or a hub id")
 
 
 def _hub_id_problem(source: str) -> str | None:
