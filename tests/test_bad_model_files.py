@@ -250,3 +250,17 @@ def test_a_file_that_is_no_base_model_is_a_problem_before_the_run(tensors: dict,
     assert len(problems) == 1 and expected in problems[0].message and "takes a whole base model" in problems[0].message
     save_file(TENSORS, source)
     assert model_source_problems(str(source)) == []
+
+
+@pytest.mark.parametrize("zipped", [True, False])
+def test_a_pickle_that_calls_code_is_a_problem_before_the_run(zipped: bool, tmp_path: Path) -> None:
+    """A .ckpt naming code beyond tensors (old ones often hold pytorch_lightning's callbacks) passed `dbtui validate`,
+    and `run` started, to refuse it only at the load."""
+    from engine.dataset.profile_paths import model_source_problems
+
+    source = tmp_path / "model.ckpt"
+    torch.save({"state_dict": TENSORS, "callback": _RunsCode()}, source, _use_new_zipfile_serialization=zipped)
+    problems = model_source_problems(str(source))
+    assert len(problems) == 1 and "needs more than tensors to load (it calls posix.getcwd)" in problems[0].message
+    torch.save({"state_dict": TENSORS, "global_step": 3}, source, _use_new_zipfile_serialization=zipped)
+    assert model_source_problems(str(source)) == []

@@ -53,6 +53,16 @@ def _refused(path: Path, culprit: str) -> UnsafeCheckpointError:
     )
 
 
+def pickle_refusal(path: Path, zipped: bool) -> str | None:
+    """Why the pickle checkpoint ``path`` would be refused, read from its opcodes without loading it (for the checks
+    before a run): what it calls beyond tensors; None where it calls nothing more, or cannot be read so."""
+    try:
+        unsafe = unsafe_globals(path, zipped)
+    except Exception:  # noqa: BLE001 - zipfile raises many types for a damaged archive: the load says what is wrong
+        return None
+    return str(_refused(path, unsafe[0])) if unsafe else None
+
+
 def _read_pickle(path: Path, zipped: bool) -> Any:
     import torch
 

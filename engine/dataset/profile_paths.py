@@ -149,6 +149,7 @@ def model_source_problems(source: str) -> list[Problem]:
     if kind == "single-file" and path.is_file():
         from engine.convert.errors import CheckpointReadError
         from engine.convert.file_format import checkpoint_kind
+        from engine.convert.load_checkpoint import pickle_refusal
 
         try:
             # Its header only: a damaged or half-downloaded file is said before the run loads it.
@@ -157,6 +158,8 @@ def model_source_problems(source: str) -> list[Problem]:
             return [Problem("model.pretrained", str(error))]
         if kind_of_file == "safetensors" and (not_trained := _not_a_base_model(path)):
             return [Problem("model.pretrained", not_trained)]
+        if kind_of_file != "safetensors" and (refused := pickle_refusal(path, kind_of_file == "torch-zip")):
+            return [Problem("model.pretrained", refused)]
     if kind == "diffusers" and path.is_file():
         return [Problem("model.pretrained", f"'{source}' is a file, but not a model file: give a diffusers folder or a "
                                             ".safetensors/.ckpt file")]
