@@ -264,3 +264,23 @@ def test_a_pickle_that_calls_code_is_a_problem_before_the_run(zipped: bool, tmp_
     assert len(problems) == 1 and "needs more than tensors to load (it calls posix.getcwd)" in problems[0].message
     torch.save({"state_dict": TENSORS, "global_step": 3}, source, _use_new_zipfile_serialization=zipped)
     assert model_source_problems(str(source)) == []
+
+
+def test_a_vae_file_or_a_vae_folder_not_here_in_model_vae_is_a_problem_before_the_run(tmp_path: Path) -> None:
+    """model.vae = a .safetensors VAE passed `dbtui validate`; the run then failed saying the VAE file was "a VAE on its
+    own, not a full Stable Diffusion checkpoint", as if it had been given as the base model."""
+    from safetensors.torch import save_file
+
+    from engine.dataset.profile_paths import path_problems
+    from engine.models.parts import ModelNotFoundError, load_vae
+    from tests.training_helpers import tiny_profile
+
+    vae = tmp_path / "vae-ft-mse-840000-ema-pruned.safetensors"
+    save_file({"encoder.conv_in.weight": torch.zeros(8, 3, 3, 3)}, vae)
+    for given, said in ((vae, "is a single file; model.vae takes a diffusers VAE folder"),
+                        (tmp_path / "nowhere", "does not exist on this machine")):
+        problems = [p for p in path_problems(tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-sd1", "vae": str(given)}))
+                    if p.key == "model.vae"]
+        assert len(problems) == 1 and said in problems[0].message
+    with pytest.raises(ModelNotFoundError, match="stabilityai/sd-vae-ft-mse"):
+        load_vae(tmp_path, str(vae))

@@ -56,6 +56,7 @@ def path_problems(profile: Profile, *, builtins: bool = True,
     (``every_machine_problems``). ``progress``: told (done, total) as the images' headers are read."""
     source = profile.model.pretrained
     problems = (every_machine_problems(profile) if builtins else []) + ([] if is_builtin(source) else model_source_problems(source))
+    problems += _vae_source_problems(profile.model.vae)
     problems += _logger_problems(profile.logging.logger)
     for index, concept in enumerate(profile.concepts):
         if profile.prior.enabled:
@@ -179,6 +180,20 @@ def model_source_problems(source: str) -> list[Problem]:
             where = "give the folder that holds model_index.json, or a .safetensors/.ckpt file"
         return [Problem("model.pretrained", f"'{source}' is a folder but not a diffusers model (no model_index.json): {where}")]
     return []
+
+
+def _vae_source_problems(vae: str | None) -> list[Problem]:
+    """model.vae as a local path that is not here, or a single file, which the VAE's loader does not read: such a
+    profile passed `validate`, and the run failed at the load ("a VAE on its own, not a full ... checkpoint")."""
+    if not vae or model_kind(vae) in ("hub", "builtin"):
+        return []
+    from engine.models.parts import vae_file_message
+
+    path = local_path(vae)
+    if not path.exists():
+        return [Problem("model.vae", f"'{vae}' does not exist on this machine: give a diffusers VAE folder or a hub id "
+                                     "such as stabilityai/sd-vae-ft-mse")]
+    return [Problem("model.vae", vae_file_message(vae))] if path.is_file() else []
 
 
 def _not_a_base_model(path: Path) -> str | None:

@@ -16,6 +16,14 @@ class ModelNotFoundError(DbtuiError):
     """The base model is neither a local folder or file nor reachable on the hub."""
 
 
+def vae_file_message(vae: str) -> str:
+    """Why model.vae, a single file, is not read: the VAE is loaded from diffusers' layout, and the file was taken for a
+    whole checkpoint to convert ("a VAE on its own, not a full Stable Diffusion checkpoint")."""
+    return (f"'{vae}' is a single file; model.vae takes a diffusers VAE folder (its config.json and weights) or a hub "
+            "id: stabilityai/sd-vae-ft-mse is vae-ft-mse-840000 for SD1.x and SD2.x, madebyollin/sdxl-vae-fp16-fix "
+            "SDXL's fp16-fix VAE")
+
+
 # The files a tokenizer reads (one of each set): without them transformers builds an empty tokenizer, with no error,
 # that reads every caption as unknown tokens.
 CLIP_TOKENIZER_FILES = ("vocab.json", "tokenizer.json")
@@ -86,6 +94,8 @@ def load_vae(folder: Path, vae: str | None = None) -> Any:
 
     if not vae:
         return AutoencoderKL.from_pretrained(folder, subfolder="vae")
+    if Path(vae).expanduser().is_file():
+        raise ModelNotFoundError(vae_file_message(vae))
     vae_folder = resolve_model_folder(vae, revision=None) if not Path(vae).is_dir() else Path(vae)
     if (vae_folder / "vae").is_dir():
         return AutoencoderKL.from_pretrained(vae_folder, subfolder="vae")
