@@ -152,8 +152,9 @@ def test_an_absent_model_whose_folder_is_here_is_said_to_be_a_path_to_check(tmp_
     assert "check the path" not in architecture_of("/workspace/nowhere/juggernautXL_v9.safetensors").note
 
 
-@pytest.mark.parametrize("part", ["vae", "text_encoder"])
-def test_a_model_folder_copied_without_a_part_is_refused_by_the_part_it_lacks(part: str, tmp_path: Path,
+@pytest.mark.parametrize(("part", "config"), [("vae", "config.json"), ("text_encoder", "config.json"),
+                                              ("scheduler", "scheduler_config.json")])
+def test_a_model_folder_copied_without_a_part_is_refused_by_the_part_it_lacks(part: str, config: str, tmp_path: Path,
                                                                               tiny_sd1: Path) -> None:
     """`dbtui fit --estimate-only` crashed with diffusers' "no file named config.json found in directory FOLDER"."""
     import shutil
@@ -163,5 +164,5 @@ def test_a_model_folder_copied_without_a_part_is_refused_by_the_part_it_lacks(pa
     folder = tmp_path / "my model"
     shutil.copytree(tiny_sd1, folder)
     shutil.rmtree(folder / part)
-    with pytest.raises(ArchitectureUnavailableError, match=rf"lacks {part}/config.json, which its model_index.json"):
+    with pytest.raises(ArchitectureUnavailableError, match=rf"lacks {part}/{config}, which its model_index.json"):
         estimate_peak(tiny_profile(tmp_path, model={"pretrained": str(folder)}))

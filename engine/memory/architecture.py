@@ -72,7 +72,8 @@ def _scheduler(folder: Path, family: Family) -> Any:
 
 def _configs_there(folder: Path, parts: list[str]) -> None:
     """Refuse a partial copy of a model folder by the parts it lacks: diffusers' own error named no part."""
-    missing = [f"{part}/config.json" for part in parts if not (folder / part / "config.json").is_file()]
+    wanted = [f"{part}/config.json" for part in parts] + ["scheduler/scheduler_config.json"]
+    missing = [name for name in wanted if not (folder / name).is_file()]
     if missing:
         raise ArchitectureUnavailableError(
             f"'{folder}' lacks {', '.join(missing)}, which its model_index.json lists: copy "
