@@ -266,9 +266,10 @@ def test_a_pickle_that_calls_code_is_a_problem_before_the_run(zipped: bool, tmp_
     assert model_source_problems(str(source)) == []
 
 
-def test_a_vae_file_or_a_vae_folder_not_here_in_model_vae_is_a_problem_before_the_run(tmp_path: Path) -> None:
+def test_a_vae_file_or_a_vae_or_tokenizer_folder_not_here_is_a_problem_before_the_run(tmp_path: Path) -> None:
     """model.vae = a .safetensors VAE passed `dbtui validate`; the run then failed saying the VAE file was "a VAE on its
-    own, not a full Stable Diffusion checkpoint", as if it had been given as the base model."""
+    own, not a full Stable Diffusion checkpoint", as if it had been given as the base model; a model.tokenizer folder not
+    here failed at the load, saying to leave out `--tokenizer`."""
     from safetensors.torch import save_file
 
     from engine.dataset.profile_paths import path_problems
@@ -282,5 +283,8 @@ def test_a_vae_file_or_a_vae_folder_not_here_in_model_vae_is_a_problem_before_th
         problems = [p for p in path_problems(tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-sd1", "vae": str(given)}))
                     if p.key == "model.vae"]
         assert len(problems) == 1 and said in problems[0].message
+    tokenizer = tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-sd1", "tokenizer": str(tmp_path / "tok")})
+    assert [p.message for p in path_problems(tokenizer) if p.key == "model.tokenizer"] == [
+        f"'{tmp_path / 'tok'}' does not exist on this machine: give a diffusers tokenizer folder or a hub id"]
     with pytest.raises(ModelNotFoundError, match="stabilityai/sd-vae-ft-mse"):
         load_vae(tmp_path, str(vae))

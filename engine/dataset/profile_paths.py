@@ -56,7 +56,8 @@ def path_problems(profile: Profile, *, builtins: bool = True,
     (``every_machine_problems``). ``progress``: told (done, total) as the images' headers are read."""
     source = profile.model.pretrained
     problems = (every_machine_problems(profile) if builtins else []) + ([] if is_builtin(source) else model_source_problems(source))
-    problems += _vae_source_problems(profile.model.vae)
+    problems += _part_source_problems("model.vae", profile.model.vae) + _part_source_problems("model.tokenizer",
+                                                                                             profile.model.tokenizer)
     problems += _logger_problems(profile.logging.logger)
     for index, concept in enumerate(profile.concepts):
         if profile.prior.enabled:
@@ -182,18 +183,19 @@ def model_source_problems(source: str) -> list[Problem]:
     return []
 
 
-def _vae_source_problems(vae: str | None) -> list[Problem]:
-    """model.vae as a local path that is not here, or a single file, which the VAE's loader does not read: such a
-    profile passed `validate`, and the run failed at the load ("a VAE on its own, not a full ... checkpoint")."""
-    if not vae or model_kind(vae) in ("hub", "builtin"):
+def _part_source_problems(key: str, source: str | None) -> list[Problem]:
+    """model.vae or model.tokenizer as a local path that is not here, or model.vae as a single file, which the VAE's
+    loader does not read: such a profile passed `validate`, and the run failed at the load (a VAE file as "a VAE on its
+    own, not a full ... checkpoint", a tokenizer folder not here with advice to leave out `--tokenizer`)."""
+    if not source or model_kind(source) in ("hub", "builtin"):
         return []
     from engine.models.parts import vae_file_message
 
-    path = local_path(vae)
+    path = local_path(source)
+    what = "VAE" if key == "model.vae" else "tokenizer"
     if not path.exists():
-        return [Problem("model.vae", f"'{vae}' does not exist on this machine: give a diffusers VAE folder or a hub id "
-                                     "such as stabilityai/sd-vae-ft-mse")]
-    return [Problem("model.vae", vae_file_message(vae))] if path.is_file() else []
+        return [Problem(key, f"'{source}' does not exist on this machine: give a diffusers {what} folder or a hub id")]
+    return [Problem(key, vae_file_message(source))] if key == "model.vae" and path.is_file() else []
 
 
 def _not_a_base_model(path: Path) -> str | None:
