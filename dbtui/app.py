@@ -9,12 +9,15 @@ from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 
+from textual import work
 from textual.app import SystemCommand
 from textual.notifications import SeverityLevel
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import WorkerState, get_current_worker
 
 from dbtui.engine_facade import Engine, RealEngine
+from dbtui.messages import HardwareKnown
 from dbtui.session import STEPS, Session
 from dbtui.widgets.ordered_keys import OrderedKeysApp
 
@@ -27,6 +30,18 @@ SCREENS_BY_STEP = {
 }
 # How long Ctrl+Q waits for a run's start to learn where it goes on (the launch lock alone may take a minute).
 START_WAIT_S = 10.0
+PROBE = "hardware"  # the hardware probe's worker group
+
+
+def _disk_path(output_dir: str) -> str:
+    """Where the free disk is measured: the output folder as the profile reads it ("~/runs" is the home
+    folder's), or the working folder while it names a variable that is not set (the profile refuses that)."""
+    from engine.profile.fields import expanded_path
+
+    try:
+        return expanded_path(output_dir)
+    except ValueError:
+        return "."
 
 
 def _load(spec: str) -> type:
@@ -84,6 +99,33 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
         index = min(index, len(STEPS) - 1)
         self.session.step = index
         self.switch_screen(self._step_screen(index))
+
+    @property
+    def probing(self) -> bool:
+        """Whether a hardware probe is under way."""
+        return any(w.group == PROBE and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers)
+
+    def probe_hardware(self) -> None:
+        """Probe this machine, measuring the free disk at the draft's output folder; a probe under way is replaced."""
+        self._probe(_disk_path(self.session.get("saving.output_dir") or "."))
+
+    # The app's, not the hardware step's: Next does not wait for it, and a screen's worker's answer is lost with the
+    # screen. The answer goes to the session and to every screen (HardwareKnown).
+    @work(thread=True, exclusive=True, exit_on_error=False, group=PROBE)
+    def _probe(self, path: str) -> None:
+        worker = get_current_worker()
+        try:
+            report = self.engine.probe_hardware(path)
+        except Exception as error:  # noqa: BLE001 - shown to the user, never a crash
+            self.notify(str(error), title="Hardware check failed", severity="error", timeout=10)  # posts: thread-safe
+            return
+        if not worker.is_cancelled:  # a re-check replaced it
+            self.post_message(HardwareKnown(report))
+
+    def on_hardware_known(self, message: HardwareKnown) -> None:
+        self.session.hardware = message.report
+        for screen in self.screen_stack:
+            screen.post_message(HardwareKnown(message.report))
 
     def action_help(self) -> None:
         from dbtui.screens.help import HelpScreen

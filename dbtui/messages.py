@@ -65,3 +65,12 @@ class RunAttached(Message):
     """The dashboard now follows the run in ``folder``."""
 
     folder: Path
+
+
+@dataclass
+class HardwareKnown(Message, bubble=False):
+    """The app's hardware probe answered (in ``Session.hardware`` now): sent to every screen, since one that asked
+    may be gone (Next does not wait for the probe) and one that judges the settings by this GPU may have come since.
+    Not bubbling: the app sends it, to each screen."""
+
+    report: Any  # engine_facade.HardwareReport

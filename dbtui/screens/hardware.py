@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, LoadingIndicator, Static
 
-from dbtui.messages import WorkDone, WorkFailed
+from dbtui.messages import HardwareKnown
 from dbtui.presets import PRESET_LABELS
 from dbtui.screens.base import WizardScreen
 from dbtui.session import Session
 from dbtui.widgets.hardware_table import hardware_table
-from engine.profile.fields import expanded_path
-
-
-def _disk_path(output_dir: str) -> str:
-    """Where the free disk is measured: the output folder as the profile reads it ("~/runs" is the home
-    folder's), or the working folder while it names a variable that is not set (the profile refuses that)."""
-    try:
-        return expanded_path(output_dir)
-    except ValueError:
-        return "."
 
 
 class HardwareScreen(WizardScreen):
@@ -60,18 +49,10 @@ make the profile here and train it on a rented GPU.
 
     def action_probe(self) -> None:
         self.query_one("#hw-loading").display = True
-        self.probe(_disk_path(self.session.get("saving.output_dir") or "."))
+        self.app.probe_hardware()
 
-    @work(thread=True, exclusive=True, exit_on_error=False)
-    def probe(self, path: str) -> None:
-        try:
-            self.post_message(WorkDone("hardware", self.engine.probe_hardware(path)))
-        except Exception as error:  # noqa: BLE001 - shown to the user, never a crash
-            self.post_message(WorkFailed("Hardware check", str(error)))
-
-    def on_work_done(self, message: WorkDone) -> None:
-        self.session.hardware = message.result
-        self._show(message.result)
+    def on_hardware_known(self, message: HardwareKnown) -> None:
+        self._show(message.report)
 
     def _show(self, report) -> None:
         self.query_one("#hw-loading").display = False

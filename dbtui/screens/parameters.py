@@ -15,7 +15,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from dbtui.format import PriceError, duration, read_price
-from dbtui.messages import EngineEvent, WorkDone, WorkFailed
+from dbtui.messages import EngineEvent, HardwareKnown, WorkDone, WorkFailed
 from dbtui.field_rules import FAMILY, applies, settle
 from dbtui.presets import PRESET_LABELS, preset_values, presets_for, recommended_preset
 from dbtui.problem_lines import problem_line
@@ -131,6 +131,11 @@ whether to resume it.
         self._show_quantize()
         self._validate(estimate_now=True, fresh=True)
         self.query_one("#f-name").focus()
+        if self.session.hardware is None and not self.app.probing:  # reached from an attached run's dashboard
+            self.app.probe_hardware()
+
+    def on_hardware_known(self, _: HardwareKnown) -> None:
+        self._validate()  # estimated while no GPU was known: now as this one trains the settings
 
     def on_profile_form_edited(self, message: ProfileForm.Edited) -> None:
         field = self.query_one("#par-path", Input)

@@ -1,0 +1,87 @@
+"""The VRAM line on a GPU without bf16 when the Parameters screen came before the hardware probe's answer: Next left
+the hardware step while its probe ran, or an attached run's dashboard led there without any probe. The line estimated
+bf16 settings as bf16 (no "(as fp16 here)"), while this GPU trains them in fp16 and `dbtui fit --estimate-only` says
+fp16's figure. The probe here answers when the test lets it, never by a timing."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from dbtui.app import make_app
+from dbtui.engine_facade import HardwareReport
+from dbtui.session import STEPS, Session
+from engine.hardware.machine import Gpu, Hardware
+from tests.test_meter_ui import SIZE, text_of
+from wizard_fakes import FakeEngine
+from wizard_steps import settle, until
+
+HELD_S = 60.0  # how long a probe waits for the test's word: only a failing test waits it out
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+
+class HeldT4(FakeEngine):
+    """A T4 (no bf16) whose probe answers once the test sets ``answer``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = threading.Event()
+        self.probes = 0
+
+    def probe_hardware(self, path: str) -> HardwareReport:
+        self.probes += 1
+        assert self.answer.wait(HELD_S), "the test never let the probe answer"
+        return HardwareReport(Hardware(gpus=[Gpu(0, "T4", 15_000, 15_000, "7.5", False)]), "", "lora")
+
+
+async def _estimated_as_bf16_then_fp16(pilot, engine: HeldT4) -> None:
+    """On Parameters with the probe held: the estimate is the profile's (no GPU known); once the probe answers, the
+    line is estimated again as this GPU trains the settings."""
+    app = pilot.app
+    await until(pilot, lambda: type(app.screen).__name__ == "ParametersScreen" and engine.probes == 1
+                and len(engine.estimated) >= 1 and not app.screen.query_one("#par-vram").waiting)
+    await until(pilot, lambda: "on the card" in text_of(app.screen, "#par-vram"))
+    assert app.session.hardware is None and "as fp16" not in text_of(app.screen, "#par-vram")
+    engine.answer.set()
+    await until(pilot, lambda: "as fp16" in text_of(app.screen, "#par-vram"))
+    assert app.session.hardware is not None and engine.estimated[-1].precision.mixed_precision == "fp16"
+    assert "on the card (as fp16 here) · fits" in text_of(app.screen, "#par-vram")
+    assert engine.probes == 1  # Parameters asked for no second probe while one was under way
+    engine.answer.set()
+
+
+async def test_a_probe_that_answers_after_next_estimates_again_as_this_gpu_trains() -> None:
+    engine = HeldT4()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            await pilot.press("d")  # the demo's hardware step, its probe under way
+            await until(pilot, lambda: engine.probes == 1)
+            app.session.set("precision.mixed_precision", "bf16")
+            app.goto(STEPS.index("parameters"))  # Next before the probe answered
+            await _estimated_as_bf16_then_fp16(pilot, engine)
+        finally:
+            engine.answer.set()
+        await settle(pilot)
+
+
+async def test_parameters_reached_without_the_hardware_step_probes_this_machine() -> None:
+    """As from an attached run's dashboard (Esc): the start screen hands on a session at a later step."""
+    engine = HeldT4()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            await pilot.pause()
+            session = Session.for_demo()
+            session.set("precision.mixed_precision", "bf16")
+            session.step = STEPS.index("parameters")
+            app.screen.dismiss(session)
+            await _estimated_as_bf16_then_fp16(pilot, engine)
+        finally:
+            engine.answer.set()
+        await settle(pilot)
