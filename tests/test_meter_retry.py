@@ -100,3 +100,24 @@ async def test_a_long_failure_is_shown_whole_at_80_columns() -> None:
         await pilot.pause()
         shown = "".join(strip.text for strip in line.render_lines(line.region.reset_offset)).replace(" ", "")
     assert "giveFOLDERinstead" in shown
+
+
+async def test_a_failure_longer_than_the_line_says_it_is_cut_and_where_it_is_whole() -> None:
+    """At 80×24 the line's four rows cut a longer failure off with no sign (its advice, at its end, unseen)."""
+    from dbtui.widgets.vram_line import CUT
+
+    reason = ("the memory meter could not read the configs: " + "/very/long/path/segment " * 20
+              + "; run `dbtui fit --estimate-only PROFILE` after downloading the model and give FOLDER instead")
+
+    app = make_app(FailingEngine(MeterProcessError(reason, recurs=True), lambda profile, times: True), Session(),
+                   image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await parameters(pilot)
+        line = screen.query_one(VramLine)
+        rows = [strip.text.replace(" ", "") for strip in line.render_lines(line.region.reset_offset)]
+        assert len(rows) == 4 and "".join(rows).endswith(CUT.replace(" ", ""))  # in view, at the line's end
+        assert line.tooltip == reason
+        await pilot.press("ctrl+f")  # as the cut line says: the fit test's breakdown holds it whole
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert f"Memory meter: not available: {reason}" in text_of(screen, "#par-fit-result").replace("\n", "")

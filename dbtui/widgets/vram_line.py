@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from textual import work
+from textual.content import Content
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Static
@@ -50,13 +51,31 @@ def card_line(estimate: MemoryEstimate, hint: str = "") -> str:
     return f"VRAM ≈ {estimate.run_need / GIB:.1f} GB on the card{f' {said}' if said else ''} · {estimate.fit_line()}"
 
 
-def failure_line(reason: str) -> str:
-    return f"VRAM: not estimated: {escape(reason)}"
+ROWS = 4  # the line's max-height
+CUT = "… (cut: the fit test, ^f, shows it whole, as does hovering here)"
+
+
+def failure_line(reason: str, width: int = 0) -> str:
+    """Why the settings were not estimated, cut at a word to the line's rows at ``width`` columns (0: whole): past
+    them it was cut off with no sign (a traceback's last word, a long path), and with it the advice at its end."""
+    def line(words: int | None) -> str:
+        return f"VRAM: not estimated: {escape(' '.join(reason.split(' ')[:words]))}{'' if words is None else CUT}"
+
+    def fits(text: str) -> bool:
+        return width <= 0 or len(Content.from_markup(text).wrap(width)) <= ROWS
+
+    if fits(line(None)):
+        return line(None)
+    low, high = 0, len(reason.split(" "))  # the most words that fit with CUT: line(low) fits, line(high) does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if fits(line(middle)) else (low, middle)
+    return line(low)
 
 
 class VramLine(Static):
     # Four rows: a failure's advice (the command to run, what to give) comes last and took a third row at 80 columns.
-    DEFAULT_CSS = "VramLine { height: auto; max-height: 4; padding: 0 1; }"
+    DEFAULT_CSS = f"VramLine {{ height: auto; max-height: {ROWS}; padding: 0 1; }}"
 
     @dataclass
     class Estimated(Message):
@@ -107,7 +126,7 @@ class VramLine(Static):
             if key != self.key:
                 self._stop()
                 self.key = key
-                self.update(failure_line(self.failures[key]))
+                self._show_failure(self.failures[key])
             return
         if key is not None and key == self.key and key not in self.failures:
             if now and self._pending is not None:
@@ -168,4 +187,17 @@ class VramLine(Static):
         self.failures[message.key] = message.reason
         self._failed_at[message.key] = None if message.recurs else self.clock()
         if message.key == self.key:
-            self.update(failure_line(message.reason))
+            self._show_failure(message.reason)
+
+    def _show_failure(self, reason: str) -> None:
+        shown = failure_line(reason, self.content_size.width)
+        self.update(shown)
+        self.tooltip = reason if shown.endswith(CUT) else None
+
+    def update(self, content: Any = "", *, layout: bool = True) -> None:
+        self.tooltip = None  # a cut failure's whole reason, shown no longer
+        super().update(content, layout=layout)
+
+    def on_resize(self) -> None:
+        if self.key is not None and self.key in self.failures:  # cut to the new width
+            self._show_failure(self.failures[self.key])
