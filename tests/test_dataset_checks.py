@@ -151,6 +151,27 @@ def test_instance_prompt_without_the_identifier_is_an_error(one_clean_image: Pat
     assert report.has_errors
 
 
+@pytest.mark.parametrize("instance_prompt", ["photo of zwx's dog", "photo of zwx’s dog"])
+def test_a_possessive_identifier_is_the_name_without_its_s(one_clean_image: Path, instance_prompt: str) -> None:
+    """'photo of zwx's dog' guessed "zwx's" (and with ’ no identifier at all): the doctor then warned that a caption
+    'zwx dog' lacked it, and the wizard judged the tokens of "zwx's"."""
+    from engine.evaluation.prompts import concept_words
+    from engine.profile.identifier import guess_identifier
+
+    assert guess_identifier(instance_prompt, "photo of a dog") == guess_identifier(instance_prompt, None) == "zwx"
+    assert concept_words(instance_prompt, "photo of a dog") == ("zwx", "dog")
+    (one_clean_image / "a.txt").write_text("zwx dog, sitting")
+    profile = Profile(model={"pretrained": "builtin:tiny-sd1"},
+                      concepts=[{"instance_dir": str(one_clean_image), "instance_prompt": instance_prompt,
+                                 "class_prompt": "photo of a dog", "caption_mode": "caption_file"}])
+    report = check_concept(profile, 0, workers=1)
+    assert "caption_lacks_identifier" not in {f.code for f in report.findings}
+    (one_clean_image / "a.txt").write_text("a dog, sitting")
+    report = check_concept(profile, 0, workers=1)
+    assert [f.message for f in report.findings if f.code == "caption_lacks_identifier"] == [
+        "its caption does not contain the identifier 'zwx'"]
+
+
 def test_empty_folder_and_missing_folder(tmp_path: Path) -> None:
     assert check_dataset(tmp_path, workers=1).findings[0].code == "no_images"
     from engine.dataset import DatasetError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from engine.profile.identifier import guess_identifier
+from engine.profile.identifier import guess_identifier, prompt_words
 from engine.profile import Profile
 
 # DreamBench's recontextualisation prompts ("a {identifier} {class} on the beach"…); three of them
@@ -32,9 +32,9 @@ def concept_words(instance_prompt: str, class_prompt: str | None) -> tuple[str |
     identifier = guess_identifier(instance_prompt, class_prompt)
     if identifier is None:
         return None, None
-    words = re.findall(r"[\w']+", instance_prompt)
+    words = prompt_words(instance_prompt)
     after = words.index(identifier) + 1
-    noun = words[after] if after < len(words) else (re.findall(r"[\w']+", class_prompt or "") or [None])[-1]
+    noun = words[after] if after < len(words) else (prompt_words(class_prompt or "") or [None])[-1]
     return identifier, noun
 
 

@@ -8,9 +8,7 @@ are kept for when prior preservation is switched on, and a guessed identifier ma
 
 from __future__ import annotations
 
-import re
-
-from engine.profile.identifier import FILLER_WORDS, guess_identifier
+from engine.profile.identifier import FILLER_WORDS, guess_identifier, prompt_words
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
 
@@ -92,7 +90,7 @@ def class_prompt_problems(profile: Profile) -> list[Problem]:
 
 
 def _words(prompt: str) -> set[str]:
-    return {word.casefold() for word in re.findall(r"[\w']+", prompt)}
+    return {word.casefold() for word in prompt_words(prompt)}
 
 
 def prior_weight_problems(profile: Profile) -> list[Problem]:

@@ -8,17 +8,24 @@ import re
 FILLER_WORDS = {"photo", "of", "a", "an", "the", "in"}
 
 
+def prompt_words(prompt: str) -> list[str]:
+    """A prompt's words, a possessive's 's (or ’s) dropped: in 'photo of zwx's dog' the subject's name is 'zwx', the
+    word a caption or the tokenizer is checked for."""
+    words = (re.sub(r"['’]s$", "", word, flags=re.IGNORECASE) for word in re.findall(r"[\w'’]+", prompt))
+    return [word for word in words if word]  # a lone "'s" names nothing
+
+
 def guess_identifier(instance_prompt: str, class_prompt: str | None) -> str | None:
     """The word of the instance prompt that the class prompt lacks ('photo of zwx dog' vs 'photo of a dog', or vs 'a
     dog': fillers aside). Without a class prompt: the first of the prompt's two words besides 'a photo of' and the
     like, where they stand side by side (an identifier before its class noun, as the guide writes it); none for a
     prompt of another shape, such as 'painting in zwx style' or 'a portrait of ohwx'."""
     if not class_prompt:
-        words = re.findall(r"[\w']+", instance_prompt)
+        words = prompt_words(instance_prompt)
         kept = [i for i, word in enumerate(words) if word.lower() not in FILLER_WORDS]
         return words[kept[0]] if len(kept) == 2 and kept[1] == kept[0] + 1 else None
-    words = re.findall(r"[\w']+", instance_prompt)
-    class_words = set(re.findall(r"[\w']+", class_prompt.lower()))
+    words = prompt_words(instance_prompt)
+    class_words = set(prompt_words(class_prompt.lower()))
     extra = [i for i, w in enumerate(words) if w.lower() not in class_words]
     if len(extra) == 1:
         return words[extra[0]]
