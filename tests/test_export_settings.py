@@ -198,5 +198,27 @@ def test_an_unkept_steps_refusal_names_the_step_the_run_finished_at(tmp_path: Pa
 
     folder, _ = run_with_checkpoints(tmp_path, [2])
     folder.write_state(RunState(pid=1, status="finished", step=4, total_steps=4))
+    (folder.outputs / "diffusers").mkdir(parents=True)
+    (folder.outputs / "diffusers" / "model_index.json").write_text("{}")  # what `--step 4` builds from
     with pytest.raises(NoSuchCheckpointError, match=r"kept steps are: 2, and 4, where the run finished \(from its outputs\)$"):
         checkpoint_at(folder, 3)
+
+
+@pytest.mark.parametrize("kept", [[], [2]])
+def test_the_finished_step_is_not_offered_where_the_run_wrote_a_single_file_only(tmp_path: Path, kept: list[int]) -> None:
+    """A full run exporting only "safetensors", with no checkpoint: `dbtui export RUN` said `--step 4` writes its final
+    outputs (and `--step 3` named 4 among the steps to export), and `--step 4` was then refused, the run having written
+    no diffusers folder. Both now give that refusal, which names the file and the conversion that makes the formats."""
+    from engine.runs.export import NoSuchCheckpointError, checkpoint_at
+    from engine.runs.folder import RunState
+
+    folder, _ = run_with_checkpoints(tmp_path, kept)
+    folder.write_state(RunState(pid=1, status="finished", step=4, total_steps=4))
+    folder.outputs.mkdir(parents=True, exist_ok=True)
+    (folder.outputs / "t.safetensors").write_bytes(b"")
+    with pytest.raises(NoSuchCheckpointError) as refused:
+        checkpoint_at(folder, 3 if kept else None)
+    said = str(refused.value)
+    assert "--step 4" not in said and "and 4, where the run finished" not in said, said
+    assert f"step 4 is where {folder.path} finished, and the run wrote its model as {folder.outputs / 't.safetensors'} " \
+           "only, no diffusers folder" in said and "`dbtui convert to-diffusers " in said, said

@@ -20,6 +20,7 @@ from engine.errors import DbtuiError
 from engine.events import Event, PhaseFinished, PhaseStarted, Warning
 from engine.runs.checkpoints import (MANIFEST, CheckpointError, CheckpointMismatchError, complete_checkpoints, damage_of,
                                     read_manifest, restore_part)
+from engine.runs.export_finished import export_finished, finished_refusal
 from engine.runs.export_pin import pinned
 from engine.runs.export_settings import base_model_mismatch, export_settings
 from engine.runs.file_errors import RunFilesError, said_as_run_files_error
@@ -35,9 +36,13 @@ def checkpoint_at(folder: RunFolder, step: int | None) -> tuple[int, Path]:
     """(step, path) of the run's checkpoint at ``step``, or its latest when ``step`` is None."""
     found = complete_checkpoints(folder)
     finished = folder.finished_step()  # by the state file, or the event log where that is lost
+    # Where RUN/outputs lacks what `--step FINISHED` builds from (a full run that wrote a single file only), that
+    # export's refusal, which says what does work: offered, the step sent the user to it.
+    refused = finished_refusal(folder, finished) if finished is not None and finished not in dict(found) else None
     if not found:
-        outputs = (f"; its final outputs (step {finished}) are in {folder.outputs}, and `--step {finished}` writes them in "
-                   "the formats saving.export lists" if finished is not None else "")
+        outputs = ("" if finished is None else f"; {refused}" if refused else
+                   f"; its final outputs (step {finished}) are in {folder.outputs}, and `--step {finished}` writes them "
+                   "in the formats saving.export lists")
         raise NoSuchCheckpointError(f"{folder.path} has no complete checkpoint (saving.every_n_steps decides when they are "
                                     f"kept){outputs}")
     if step is None:
@@ -46,7 +51,9 @@ def checkpoint_at(folder: RunFolder, step: int | None) -> tuple[int, Path]:
         if kept_step == step:
             return kept_step, path
     kept = ", ".join(str(s) for s, _ in found)
-    if finished is not None and finished not in dict(found):
+    if refused:
+        kept += f"; {refused}"
+    elif finished is not None and finished not in dict(found):
         # Exportable too (from RUN/outputs); left unnamed, the step a user most likely wants looked gone.
         kept += f", and {finished}, where the run finished (from its outputs)"
     aside = sorted((folder.path / SET_ASIDE).glob(f"*/step-{step:08d}"))
@@ -87,8 +94,6 @@ def export_checkpoint(run_dir: Path, step: int | None = None, emit: Callable[[Ev
     if not folder.profile.is_file():
         raise NoSuchCheckpointError(f"'{run_dir}' is not a run folder (no profile.toml); `dbtui runs` lists them")
     if step is not None and step == folder.finished_step() and step not in dict(complete_checkpoints(folder)):
-        from engine.runs.export_finished import export_finished
-
         return export_finished(folder, step, emit)  # built from RUN/outputs, which hold that step's weights
     asked = step
     step, checkpoint = checkpoint_at(folder, step)

@@ -61,6 +61,23 @@ def export_finished(folder: RunFolder, step: int, emit: Callable[[Event], None])
                         trained_family=family_of_weights(lambda name: (source / name).is_dir()))
 
 
+def finished_refusal(folder: RunFolder, step: int) -> str | None:
+    """Why `dbtui export RUN --step STEP` of the step the run finished at is refused, saying what writes its formats
+    instead (the conversion of the single file the run wrote): None where RUN/outputs holds the LoRA or diffusers
+    folder it builds from, or where RUN/profile.toml cannot be read (that export then says why)."""
+    from engine.profile import ProfileError, load_profile
+
+    try:
+        profile = load_profile(folder.profile)
+    except (OSError, ProfileError):
+        return None
+    try:
+        _source(folder, profile, folder.path / "exports" / f"step-{step}", step)
+    except FinishedOutputsError as error:
+        return str(error)
+    return None
+
+
 def _trained(folder: RunFolder) -> dict[str, Any]:
     """The settings the run trained with (RUN/outputs/profile.toml) as a checkpoint's manifest holds them; export_settings
     lays RUN/profile.toml's saving section, name and base model's place over them. Empty where outputs hold none (written
@@ -133,7 +150,7 @@ def _source(folder: RunFolder, profile: Any, target: Path, step: int) -> Path:
               f"{shlex.quote(str(target / f'{profile.name}.{fmt}'))}"
               for fmt in ("safetensors", "ckpt") if fmt in profile.saving.export]
     raise FinishedOutputsError(f"step {step} is where {folder.path} finished, and the run wrote its model as "
-                               f"{singles[0].name} only, no diffusers folder, which an export is built from: "
+                               f"{singles[0]} only, no diffusers folder, which an export is built from: "
                                f"`{'` then `'.join(steps)}` writes it in the formats {folder.profile} lists")
 
 
