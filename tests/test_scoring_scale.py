@@ -355,3 +355,26 @@ def test_an_event_naming_run_started_is_no_start(tmp_path: Path, demo_data: Path
     rounds = rounds_for(tmp_path, demo_data, OLD, emitted)
     rounds.score_base_again()
     assert emitted == [] and rounds.generated == [] and (base / "settings.json").is_file()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("spoil", ["damaged", "missing"])
+def test_a_resume_whose_base_drift_image_is_damaged_or_missing_scores_the_base_again(tmp_path: Path, demo_data: Path,
+                                                                                    spoil: str) -> None:
+    """Class drift reads the base images back: a damaged one failed the resumed run at its first round (with advice
+    to check a dataset), a missing one dropped that prompt's drift without a word."""
+    rounds_for(tmp_path, demo_data, OLD, []).score(0)
+    image = tmp_path / "run" / "evaluation" / "step-000000" / "prompt01_00.png"  # "photo of a disc": drift's
+    if spoil == "damaged":
+        image.write_bytes(image.read_bytes()[:100])
+    else:
+        image.unlink()
+    resumed: list = []
+    rounds = rounds_for(tmp_path, demo_data, OLD, resumed)
+    rounds.score_base_again()
+    rounds.begin(40)
+    warning, base = resumed
+    assert isinstance(warning, Warning) and str(image) in warning.message and spoil in warning.message
+    assert "still count" in warning.message and isinstance(base, SamplesScored) and base.step == 0
+    rounds.score(40)
+    drift = {row["prompt"]: row["class_drift"] for row in resumed[-1].prompts}
+    assert drift["photo of a disc"] == pytest.approx(0.0, abs=1e-5)

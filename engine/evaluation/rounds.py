@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from engine.data.images import list_images, load_rgb
+from engine.data.images import DataError, list_images, load_rgb
 from engine.evaluation.base_round import BASE_SETTINGS, UNFINISHED, base_round_difference, image_name, round_settings
 from engine.evaluation.metrics import mean_of, mean_similarity, paired_similarity
 from engine.evaluation.prompts import EvalPrompt, evaluation_prompts
@@ -66,6 +66,21 @@ class Evaluation:
         """None when the base round (whose folder exists) was made with this run's settings; else what differs
         (``base_round_difference``)."""
         return base_round_difference(self.folder(BASE_STEP), self.scale, self.run_dir / "events.jsonl")
+
+    def unreadable_base_image(self) -> str | None:
+        """Class drift reads the base round's identifier-free images back after a resume: a damaged one failed the run
+        at its first round, a missing one dropped that prompt's drift without a word. Either is made again."""
+        folder = self.folder(BASE_STEP)
+        for i, prompt in enumerate(self.prompts):
+            for k in range(0 if prompt.is_subject else self.settings.images_per_prompt):
+                path = folder / image_name(i, k)
+                if not path.is_file():
+                    return f"the base round's image {path} is missing"
+                try:
+                    load_rgb(path)
+                except DataError:
+                    return f"the base round's image {path} cannot be read (damaged)"
+        return None
 
     def check_scorers(self) -> bool:
         """Whether the scorers can be loaded, as far as their small files and their weights' being there say

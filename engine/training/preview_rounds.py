@@ -119,11 +119,14 @@ class PreviewRounds:
         aside = None
         if base.is_dir():
             difference = evaluation.base_difference()
-            if difference is None:
+            damaged = evaluation.unreadable_base_image() if difference is None else None
+            if difference is None and damaged is None:
                 return
             # A cut-short round may have been of other settings than the rounds before it: the events say which count.
-            compared = ("the rounds scored before count for the best step only where they were scored under these settings"
+            compared = ("the rounds scored before still count for the best step: their settings are these" if damaged else
+                        "the rounds scored before count for the best step only where they were scored under these settings"
                         if cut_short(base) else "the rounds scored before are not compared with the new ones for the best step")
+            difference = difference or damaged
             aside = set_aside(base)
             self.trainer.emit(Warning(
                 message=f"{difference}: the base model is scored again for this run's settings (the earlier images are kept "
