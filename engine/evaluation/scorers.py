@@ -60,6 +60,11 @@ def _load(loader: Any, name: str, **kwargs: Any) -> Any:
     source = os.path.expanduser(resolve_scorer(name))  # from_pretrained would take '~/models/clip' for a hub id
     try:
         return loader.from_pretrained(source, local_files_only=True, **kwargs)
+    except _damaged_weights() as error:
+        # It escaped as a bug of dbtui and failed the run: a scorer that cannot be loaded only skips scoring.
+        raise ScorersUnavailableError(f"cannot load the scorer '{name}': its weights cannot be read, damaged or cut short "
+                                      f"({error})", advice="download or copy the scorer again, or name another model "
+                                      "folder or hub id") from error
     except (OSError, ValueError) as cached_error:
         if os.path.isdir(source):
             raise ScorersUnavailableError(f"cannot load the scorer '{name}': the folder holds no usable model ({cached_error})",
@@ -70,6 +75,15 @@ def _load(loader: Any, name: str, **kwargs: Any) -> Any:
         return loader.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as error:
         raise ScorersUnavailableError(f"cannot load the scorer '{name}' (offline and not cached?): {error}") from error
+
+
+def _damaged_weights() -> tuple[type[BaseException], ...]:
+    """What reading a weights file cut short raises: safetensors' own error, torch.load's for a .bin, pickle's."""
+    import pickle
+
+    from safetensors import SafetensorError
+
+    return SafetensorError, RuntimeError, EOFError, pickle.UnpicklingError
 
 
 # The DINO model types whose model's last_hidden_state[:, 0] is the CLS token after the final layer norm.
