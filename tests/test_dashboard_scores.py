@@ -169,7 +169,7 @@ async def test_an_unkept_best_step_offers_the_nearest_kept_one(tmp_path: Path, m
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         screen = await dashboard(engine, pilot)
-        assert "Best step 4: step 4's checkpoint was not kept" in log_text(screen)
+        assert "Best step 4: step 4 has no checkpoint" in log_text(screen)
         # Step 6 lost too much CLIP-T: offered, but said not to qualify.
         assert "no kept step qualifies: the nearest kept one, step 6, lost too much prompt fidelity" in log_text(screen)
         assert shown_buttons(screen)[0] == "Export step 6 (nearest to best 4, did not qualify) (e)"

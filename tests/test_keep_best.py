@@ -82,6 +82,9 @@ def test_an_unkept_best_step_is_kept_by_the_best_kept_step_that_qualifies_never_
     fallback = how_to_keep(best, [300, 600])  # 300 is nearer, but lost too much CLIP-T
     assert fallback.step == 600 and not fallback.rejected
     assert "the best kept step that qualifies is step 600: `dbtui export runs/x --step 600`" in fallback.advice("runs/x")
+    # The rotation keeps the best step's checkpoint: raising keep_last_n, as the advice said, would not have kept it.
+    assert "saving.keep_last_n" not in fallback.advice("runs/x")
+    assert "scored between checkpoints: saving.every_n_steps equal to sampling.every_n_steps" in fallback.advice("runs/x")
     nearest = how_to_keep(best, [400, 500])
     assert nearest.step == 400 and nearest.rejected and nearest.choice == "nearest to best 100, did not qualify"
     said = nearest.advice("runs/x")

@@ -131,8 +131,8 @@ def test_a_foreground_run_ends_with_its_best_step(tmp_path: Path, capsys: pytest
     folder = scored_folder(tmp_path, ROUNDS)
     assert show_started_run(foreground(folder), "t", plain=True, every=10, detach=False) == 0
     out = capsys.readouterr().out
-    assert ("best step: 30 — subject fidelity 0.925, CLIP-T 0.173 (start 0.178, allowed drop 0.02); step 30's "
-            "checkpoint was not kept") in out
+    assert ("best step: 30 — subject fidelity 0.925, CLIP-T 0.173 (start 0.178, allowed drop 0.02); step 30 "
+            "has no checkpoint") in out
     assert "so far" not in out.replace("best step so far", "")  # the round's line said it while the run trained
 
 

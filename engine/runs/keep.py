@@ -56,7 +56,10 @@ class Keep:
         if best in self.damaged:
             said = f"step {best}'s checkpoint is damaged (`dbtui export` refuses it)"
         else:
-            said = f"step {best}'s checkpoint was not kept (saving.keep_last_n)"
+            # Not keep_last_n's doing, as it said: the rotation keeps the best step's checkpoint. A round scored between
+            # checkpoints never had one, or it was deleted by hand.
+            said = (f"step {best} has no checkpoint (its round was scored between checkpoints: saving.every_n_steps equal to "
+                    "sampling.every_n_steps saves one at each round; or it was deleted)")
         last = "the run's last, " if self.in_outputs else ""
         if self.step in self.best.qualifying:
             return f"{said}; the best kept step that qualifies is {last}step {self.step}: {self._where(run)}"
