@@ -270,6 +270,9 @@ def test_an_export_says_where_the_final_outputs_are_and_that_a_moved_base_model_
     aside.mkdir(parents=True)
     with pytest.raises(NoSuchCheckpointError, match=f"step 8 was set aside by a resume from an earlier step: it is in {re.escape(str(aside))}"):
         checkpoint_at(folder, 8)
+    # The step it finished at exports from its outputs: "the kept steps are: 4" left it out.
+    with pytest.raises(NoSuchCheckpointError, match="the kept steps are: 4, and 10, where the run finished"):
+        checkpoint_at(folder, 6)
     with pytest.raises(BaseModelGoneError, match=f"does not exist on this machine.*model.pretrained in {re.escape(str(folder.profile))}"):
         _check_base_model(str(tmp_path / "base-moved"), folder)
     _check_base_model("builtin:tiny-sd1", folder)
