@@ -202,14 +202,19 @@ def test_the_run_keeps_a_relative_model_folder_absolute_and_a_hub_id_as_written(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models" / "mine").mkdir(parents=True)
     (tmp_path / "vae.safetensors").touch()
+    (tmp_path / "scorers" / "clip").mkdir(parents=True)
     profile = tiny_profile(tmp_path, model={"pretrained": "models/mine", "vae": "vae.safetensors",
-                                            "tokenizer": "openai/clip-vit-large-patch14"})
+                                            "tokenizer": "openai/clip-vit-large-patch14"},
+                           evaluation={"enabled": True, "clip_model": "./scorers/clip", "dino_model": "facebook/dino-vits16"})
     folder = RunFolder(tmp_path / "runs" / "t")
     _prepare(folder, profile, None, None)
     monkeypatch.chdir(tmp_path / "runs")
-    kept = load_profile(folder.profile).model
-    assert (kept.pretrained, kept.vae) == (str(tmp_path / "models" / "mine"), str(tmp_path / "vae.safetensors"))
-    assert kept.tokenizer == "openai/clip-vit-large-patch14"  # a hub id, not a folder here
+    kept = load_profile(folder.profile)
+    assert (kept.model.pretrained, kept.model.vae) == (str(tmp_path / "models" / "mine"), str(tmp_path / "vae.safetensors"))
+    assert kept.model.tokenizer == "openai/clip-vit-large-patch14"  # a hub id, not a folder here
+    # A resume from another folder skipped scoring ("the folder './scorers/clip' does not exist"), or scored with
+    # another model of that name, its rounds compared with the earlier ones as one scale.
+    assert (kept.evaluation.clip_model, kept.evaluation.dino_model) == (str(tmp_path / "scorers" / "clip"), "facebook/dino-vits16")
 
 
 def test_a_run_that_kept_its_model_folder_relative_is_resumed_with_it_as_no_change(tmp_path: Path, monkeypatch) -> None:

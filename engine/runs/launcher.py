@@ -360,7 +360,8 @@ def anchored_profile(profile: Profile) -> Profile:
     """The profile as the run folder keeps it: its concepts' folders made absolute, so that `dbtui resume` from another
     folder trains the images and class images the run started with, not whatever has the same name there (a relative
     class_dir made a new set of class images, silently); so are its model, VAE and tokenizer where they are a folder or
-    file here (a relative model folder failed the resume's load, told as a hub id that cannot be downloaded)."""
+    file here (a relative model folder failed the resume's load, told as a hub id that cannot be downloaded), and its
+    scorers where they are a folder here."""
     from engine.builtin import is_builtin
     from engine.profile import validate_data
 
@@ -370,10 +371,12 @@ def anchored_profile(profile: Profile) -> Profile:
             value = concept.get(key)
             if value and not is_builtin(value) and not os.path.isabs(value):
                 concept[key] = os.path.abspath(value)
-    model = data["model"]
-    for key in ("pretrained", "vae", "tokenizer"):
-        value = model.get(key)
-        # Only what is here: "owner/name" is a hub id unless a folder of that name is (which loading then reads).
-        if value and not is_builtin(value) and not os.path.isabs(value) and os.path.exists(value):
-            model[key] = os.path.abspath(value)
+    # The scorers' folders too: a relative one, read from another folder, skipped scoring, or scored with another model
+    # under the same name (the rounds compared as one scale).
+    for section, keys in (("model", ("pretrained", "vae", "tokenizer")), ("evaluation", ("clip_model", "dino_model"))):
+        for key in keys:
+            value = data[section].get(key)
+            # Only what is here: "owner/name" is a hub id unless a folder of that name is (which loading then reads).
+            if value and not is_builtin(value) and not os.path.isabs(value) and os.path.exists(value):
+                data[section][key] = os.path.abspath(value)
     return validate_data(data, dumped=True)
