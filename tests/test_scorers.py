@@ -129,3 +129,18 @@ def test_a_hub_scorer_whose_weights_are_not_cached_is_refused_offline(
             check_scorers("org/clip", "org/dino")
     else:
         check_scorers("org/clip", "org/dino")
+
+
+def test_a_misspelt_builtin_scorer_is_refused_before_a_run_starts(tmp_path: Path) -> None:
+    """validate said valid, and the run failed at its base round, after the model had loaded."""
+    from engine.dataset.profile_paths import path_problems
+    from engine.profile_checks import check_profile
+    from tests.training_helpers import tiny_profile
+
+    profile = tiny_profile(tmp_path, evaluation={"enabled": True, "clip_model": "builtin:tiny-clipx",
+                                                 "dino_model": "builtin:tiny-dino"})
+    [error] = check_profile(profile).errors
+    assert error.key == "evaluation.clip_model" and "choose one of: builtin:tiny-clip, builtin:tiny-dino" in error.message
+    assert [problem.key for problem in path_problems(profile)] == ["evaluation.clip_model"]  # what `dbtui run` refuses
+    off = tiny_profile(tmp_path, evaluation={"enabled": False, "clip_model": "builtin:tiny-clipx"})
+    assert not check_profile(off).errors

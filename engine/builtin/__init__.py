@@ -118,9 +118,10 @@ def builtin_family(name: str) -> str | None:
 
 
 def known_builtin(name: str, kind: str) -> str | None:
-    """None when ``builtin:<key>`` names a built-in of ``kind`` ("model" or "folder"); else what to write instead."""
+    """None when ``builtin:<key>`` names a built-in of ``kind`` ("model", "folder" or "scorer"); else what to write
+    instead."""
     try:
-        _builtin_key(name, MODELS if kind == "model" else DATASETS, kind)
+        _builtin_key(name, {"model": MODELS, "folder": DATASETS, "scorer": SCORERS}[kind], kind)
     except UnknownBuiltinError as error:
         return str(error)
     return None

@@ -34,6 +34,11 @@ def builtin_name_problems(profile: Profile) -> list[Problem]:
             name = getattr(concept, key)
             if is_builtin(name) and (unknown := known_builtin(name, "folder")):
                 problems.append(Problem(f"concepts.{index}.{key}", unknown))
+    # A misspelt scorer: said valid, the run failed at its base round, once the model had loaded.
+    for key in ("clip_model", "dino_model") if profile.evaluation.enabled else ():
+        name = getattr(profile.evaluation, key)
+        if is_builtin(name) and (unknown := known_builtin(name, "scorer")):
+            problems.append(Problem(f"evaluation.{key}", unknown))
     return problems
 
 
