@@ -676,3 +676,17 @@ def test_a_run_or_runs_folder_starting_with_a_tilde_of_no_user_is_looked_for_as_
     assert "'~no-such-user-y' is not a run folder" in capsys.readouterr().err
     assert main(["demo", "--plain", "--workdir", "~no-such-user-z"]) == 2  # said before anything is written
     assert "names no user here" in capsys.readouterr().err
+
+
+def test_an_export_step_that_is_no_step_says_where_the_kept_checkpoints_are() -> None:
+    """It sent the user to `dbtui runs`, which lists no kept steps; a checkpoint's path (resume --from takes one) was
+    refused without a word of why."""
+    import argparse
+
+    from dbtui.cli.cmd_export import checkpoint_step
+
+    assert checkpoint_step("step-00000800") == 800 and checkpoint_step(" 800") == 800
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        checkpoint_step("runs/x/checkpoints/step-00000800")
+    assert "dbtui runs" not in str(refused.value)
+    assert "not its path; the folders there are the kept checkpoints" in str(refused.value)

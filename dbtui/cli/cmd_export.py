@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--dir", default="runs", help="where to look for run names (default: %(default)s)")
     export.add_argument("--step", type=checkpoint_step, metavar="STEP",
                         help="the checkpoint's step (800) or its folder's name in RUN/checkpoints (step-00000800), as "
-                        "`dbtui resume --from` takes them, or the step the run finished at (default: the latest kept checkpoint)")
+                        "`dbtui resume --from` takes them (not its path), or the step the run finished at (default: the "
+                        "latest kept checkpoint)")
     export.set_defaults(handler=_export)
 
 
@@ -37,8 +38,10 @@ def checkpoint_step(text: str) -> int:
     gave export the same and was refused as "invalid int value"."""
     digits = text.strip().removeprefix("step-")
     if not (digits.isascii() and digits.isdigit()):  # '٣' and '²' are digits to str.isdigit
+        # `dbtui runs`, named here before, lists no kept steps: the folders are where a user finds them.
         raise argparse.ArgumentTypeError(f"{text!r} is not a checkpoint: give its step (800) or its folder's name in "
-                                         "RUN/checkpoints (step-00000800); `dbtui runs` lists the kept steps")
+                                         "RUN/checkpoints (step-00000800), not its path; the folders there are the kept "
+                                         "checkpoints")
     return int(digits)
 
 
