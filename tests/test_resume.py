@@ -217,6 +217,25 @@ def test_the_run_keeps_a_relative_model_folder_absolute_and_a_hub_id_as_written(
     assert (kept.evaluation.clip_model, kept.evaluation.dino_model) == (str(tmp_path / "scorers" / "clip"), "facebook/dino-vits16")
 
 
+def test_a_fresh_start_over_an_attempt_that_never_checkpointed_sets_its_pictures_aside(tmp_path: Path) -> None:
+    """Its log was set aside, its previews and scored rounds left: the new run's report showed them as its own steps,
+    past where it ended, and its base round held the old prompt list's images."""
+    from engine.runs.launcher import _prepare
+    from tests.training_helpers import tiny_profile
+
+    folder = RunFolder(tmp_path / "runs" / "t")
+    for picture in ("samples/step-000003/grid.png", "evaluation/step-000000/prompt02_00.png"):
+        (folder.path / picture).parent.mkdir(parents=True)
+        (folder.path / picture).write_bytes(b"png")
+    folder.events.write_text("{}\n", encoding="utf-8")
+    _prepare(folder, tiny_profile(tmp_path), None, None)
+    assert not (folder.path / "evaluation").exists() and list(folder.samples.iterdir()) == []
+    [log] = folder.path.glob("events.*.jsonl")
+    stamp = log.name.split(".")[1]
+    assert (folder.path / f"samples.{stamp}" / "step-000003" / "grid.png").is_file()
+    assert (folder.path / f"evaluation.{stamp}" / "step-000000" / "prompt02_00.png").is_file()
+
+
 def test_a_run_that_kept_its_model_folder_relative_is_resumed_with_it_as_no_change(tmp_path: Path, monkeypatch) -> None:
     """A run started before its model's folder was kept absolute, resumed with `dbtui run P --resume` from the same
     folder, was told 'this profile changes the run's settings: model.pretrained: "models/mine" → "/…/models/mine"'."""

@@ -302,8 +302,14 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
         check_steps_left(folder.path, profile, from_step, done[-1][1] if resume == "latest" else Path(resume))
     folder.create(resumed=bool(resume) or asked, main_machine=main_machine)
     if main_machine and folder.events.exists() and not resume:
-        # An earlier attempt that never checkpointed: keep its log, start a fresh one.
-        folder.events.rename(folder.events.with_name(f"events.{int(folder.events.stat().st_mtime)}.jsonl"))
+        # An earlier attempt that never checkpointed: keep its log, start a fresh one. Its previews and scored rounds go
+        # beside it: left in place, the new run's report showed them as its own steps, past where it ended.
+        stamp = int(folder.events.stat().st_mtime)
+        for earlier in (folder.samples, folder.path / "evaluation"):
+            if earlier.is_dir() and any(earlier.iterdir()):
+                earlier.rename(earlier.with_name(f"{earlier.name}.{stamp}"))
+        folder.samples.mkdir(exist_ok=True)
+        folder.events.rename(folder.events.with_name(f"events.{stamp}.jsonl"))
     target = machine_profile(folder, rank)
     written = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # renamed whole: a trainer may be starting to read it
     try:
