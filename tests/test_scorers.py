@@ -144,3 +144,15 @@ def test_a_misspelt_builtin_scorer_is_refused_before_a_run_starts(tmp_path: Path
     assert [problem.key for problem in path_problems(profile)] == ["evaluation.clip_model"]  # what `dbtui run` refuses
     off = tiny_profile(tmp_path, evaluation={"enabled": False, "clip_model": "builtin:tiny-clipx"})
     assert not check_profile(off).errors
+
+
+def test_the_builtin_scorers_swapped_are_said_before_the_run(tmp_path: Path) -> None:
+    """validate said valid; the run loaded its model, then went on unscored with one warning."""
+    from engine.profile_checks import check_profile
+    from tests.training_helpers import tiny_profile
+
+    profile = tiny_profile(tmp_path, evaluation={"enabled": True, "clip_model": "builtin:tiny-dino",
+                                                 "dino_model": "builtin:tiny-clip"})
+    said = {problem.key: problem.message for problem in check_profile(profile).warnings}
+    assert "write builtin:tiny-clip" in said["evaluation.clip_model"]
+    assert "write builtin:tiny-dino" in said["evaluation.dino_model"]

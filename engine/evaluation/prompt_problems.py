@@ -72,8 +72,12 @@ def scorer_problems(profile: Profile) -> list[Problem]:
     if not profile.evaluation.enabled:
         return []
     problems = []
-    for key in ("clip_model", "dino_model"):
-        missing = missing_scorer_folder(getattr(profile.evaluation, key))
+    for key, own in (("clip_model", "builtin:tiny-clip"), ("dino_model", "builtin:tiny-dino")):
+        name = getattr(profile.evaluation, key)
+        if name in ("builtin:tiny-clip", "builtin:tiny-dino") and name != own:  # said only once the run had loaded
+            problems.append(Problem(f"evaluation.{key}", f"{name} is the other scorer: the run would not be scored; "
+                                                         f"write {own}"))
+        missing = missing_scorer_folder(name)
         if missing:
             problems.append(Problem(f"evaluation.{key}", f"{missing}: the run would not be scored; give a model folder, a hub "
                                                          "id, or builtin:tiny-clip / builtin:tiny-dino"))
