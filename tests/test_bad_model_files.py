@@ -288,3 +288,17 @@ def test_a_vae_file_or_a_vae_or_tokenizer_folder_not_here_is_a_problem_before_th
         f"'{tmp_path / 'tok'}' does not exist on this machine: give a diffusers tokenizer folder or a hub id"]
     with pytest.raises(ModelNotFoundError, match="stabilityai/sd-vae-ft-mse"):
         load_vae(tmp_path, str(vae))
+
+
+@pytest.mark.parametrize("zipped", [True, False])
+def test_a_protocol_2_pickle_of_allowed_builtins_passes_before_the_run(zipped: bool, tmp_path: Path) -> None:
+    """torch.save's default protocol 2 names a set, a complex or a bytearray by Python 2's names (``__builtin__.set``),
+    which torch's loader maps to allowed ones: the check before the run refused such a file, which loads."""
+    from engine.convert.load_checkpoint import read_checkpoint
+    from engine.dataset.profile_paths import model_source_problems
+
+    source = tmp_path / "model.ckpt"
+    torch.save({"state_dict": TENSORS, "tags": {"a", "b"}, "z": complex(1, 2), "raw": bytearray(b"x")}, source,
+               _use_new_zipfile_serialization=zipped, pickle_protocol=2)
+    assert read_checkpoint(source).state_dict.keys() == TENSORS.keys()
+    assert model_source_problems(str(source)) == []

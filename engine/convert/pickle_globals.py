@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickletools
 import zipfile
+from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,6 +20,16 @@ _NO_PUSH = {"MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT", "FRAME", "PROTO"}
 _LEGACY_PICKLES = 5
 
 
+def _python3_name(module: str, name: str) -> str:
+    """``module.name`` as torch's loader reads it: protocol 2 (torch.save's default) writes Python 2's names, as
+    ``__builtin__ set``, which it maps to Python 3's (``builtins.set``), an allowed global."""
+    if (module, name) in NAME_MAPPING:
+        module, name = NAME_MAPPING[(module, name)]
+    elif module in IMPORT_MAPPING:
+        module = IMPORT_MAPPING[module]
+    return f"{module}.{name}"
+
+
 def _one_pickle(file: IO[bytes], names: list[str]) -> None:
     """Add to ``names`` each global the next pickle in ``file`` names, as they come: a truncated or damaged pickle
     raises, and what it named before stands."""
@@ -27,7 +38,7 @@ def _one_pickle(file: IO[bytes], names: list[str]) -> None:
     for opcode, arg, _ in pickletools.genops(file):
         op = opcode.name
         if op in ("GLOBAL", "INST"):
-            names.append(str(arg).replace(" ", "."))
+            names.append(_python3_name(*str(arg).split(" ", 1)))
         elif op == "STACK_GLOBAL":
             module, name = (pushed[-2:] if len(pushed) >= 2 else [None, None])
             names.append(f"{module}.{name}" if isinstance(module, str) and isinstance(name, str) else "an unnamed global")
