@@ -192,7 +192,7 @@ class VramLine(Static):
     def _show_failure(self, reason: str) -> None:
         shown = failure_line(reason, self.content_size.width)
         self.update(shown)
-        self.tooltip = reason if shown.endswith(CUT) else None
+        self.tooltip = Content(reason) if shown.endswith(CUT) else None  # plain: a path's "[beta]" is no style
 
     def update(self, content: Any = "", *, layout: bool = True) -> None:
         self.tooltip = None  # a cut failure's whole reason, shown no longer
