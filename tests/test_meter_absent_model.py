@@ -166,3 +166,22 @@ def test_a_model_folder_copied_without_a_part_is_refused_by_the_part_it_lacks(pa
     shutil.rmtree(folder / part)
     with pytest.raises(ArchitectureUnavailableError, match=rf"lacks {part}/{config}, which its model_index.json"):
         estimate_peak(tiny_profile(tmp_path, model={"pretrained": str(folder)}))
+
+
+def test_a_model_folder_without_a_vae_is_estimated_with_model_vae(tmp_path: Path, tiny_sd1: Path) -> None:
+    """A folder without vae/ and model.vae naming one trains (the run loads that VAE alone), but the meter said to copy
+    the folder's vae/ part."""
+    import shutil
+
+    from engine.memory import estimate_peak
+
+    folder = tmp_path / "no vae"
+    shutil.copytree(tiny_sd1, folder)
+    shutil.rmtree(folder / "vae")
+    for vae in (tiny_sd1, tiny_sd1 / "vae"):  # a model with a vae/ part, or a VAE folder
+        profile = tiny_profile(tmp_path, model={"pretrained": str(folder), "vae": str(vae)})
+        assert estimate_peak(profile).run_need == estimate_peak(tiny_profile(tmp_path, model={"pretrained": str(tiny_sd1)})).run_need
+    single = tmp_path / "vae-ft-mse-840000-ema-pruned.safetensors"
+    single.write_bytes(b"")
+    with pytest.raises(ArchitectureUnavailableError, match="is a single file; model.vae takes a diffusers VAE folder"):
+        estimate_peak(tiny_profile(tmp_path, model={"pretrained": str(folder), "vae": str(single)}))

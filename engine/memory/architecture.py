@@ -81,18 +81,47 @@ def _configs_there(folder: Path, parts: list[str]) -> None:
             "or copy leaves parts out), or give a complete model folder or a hub id")
 
 
-def from_folder(folder: Path, label: str | None = None) -> Architecture:
-    """The architecture a diffusers folder's configs describe (its weights are never read)."""
+def _vae_config_folder(vae: str) -> Path:
+    """The folder of model.vae's config (a VAE folder, a model with a vae/ part, or a hub id), as training loads it."""
+    from engine.builtin import resolve_model
+
+    folder = Path(resolve_model(vae)).expanduser()
+    if folder.is_file():
+        from engine.models.parts import vae_file_message
+
+        raise ArchitectureUnavailableError(vae_file_message(vae))  # as the run refuses it
+    if not folder.is_dir():
+        from engine.support.hub_snapshot import HubUnavailable, download_command, hub_snapshot
+
+        try:
+            folder = hub_snapshot(vae, allow_patterns=["config.json", "vae/config.json"])
+        except HubUnavailable:
+            raise ArchitectureUnavailableError(
+                f"the config of model.vae '{vae}' is neither in the Hugging Face cache nor downloadable here; download "
+                f"it (`{download_command(vae)}`) and give its folder instead") from None
+    return folder / "vae" if (folder / "vae" / "config.json").is_file() else folder
+
+
+def _vae_of(vae: str) -> Any:
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL.from_config(AutoencoderKL.load_config(_vae_config_folder(vae)))
+
+
+def from_folder(folder: Path, label: str | None = None, vae: str | None = None) -> Architecture:
+    """The architecture a diffusers folder's configs describe (its weights are never read). ``vae``: model.vae, whose
+    config stands for the folder's VAE where the folder has none (training then loads that VAE alone)."""
     from engine.models.registry import family_of
 
     folder = Path(folder)
     family = family_of(folder)
+    vae_elsewhere = bool(vae) and not (folder / "vae" / "config.json").is_file()
 
     def build() -> Parts:
-        _configs_there(folder, [family.denoiser_name, "vae", *family.text_encoder_names])
+        _configs_there(folder, [family.denoiser_name, *([] if vae_elsewhere else ["vae"]), *family.text_encoder_names])
         return Parts(
             unet=_diffusers_part(folder, family.denoiser_name),  # a UNet, or Flux's transformer
-            vae=_diffusers_part(folder, "vae"),
+            vae=_vae_of(str(vae)) if vae_elsewhere else _diffusers_part(folder, "vae"),
             text_encoders=[_text_encoder(folder / name) for name in family.text_encoder_names],
             scheduler=_scheduler(folder, family),
         )
@@ -182,8 +211,8 @@ def _single_file(path: Path) -> Architecture:
     return from_folder(CONFIGS / detected.config_name, f"{detected.description} ({path.name})")
 
 
-def architecture_of(source: str, revision: str | None = None) -> Architecture:
-    """The architecture ``model.pretrained`` names: built-in, folder, single file or hub id."""
+def architecture_of(source: str, revision: str | None = None, vae: str | None = None) -> Architecture:
+    """The architecture ``model.pretrained`` names: built-in, folder, single file or hub id; ``vae``: model.vae."""
     from engine.builtin import resolve_model
     from engine.profile.model_source import model_kind
 
@@ -202,7 +231,7 @@ def architecture_of(source: str, revision: str | None = None) -> Architecture:
         folder = Path(source).expanduser()
         if not (folder / "model_index.json").is_file():
             raise ArchitectureUnavailableError(f"'{folder}' is not a diffusers model folder (no model_index.json)")
-        return from_folder(folder)
+        return from_folder(folder, vae=vae)
     try:
         folder = _hub_configs(source, revision)
     except ArchitectureUnavailableError:
@@ -213,4 +242,4 @@ def architecture_of(source: str, revision: str | None = None) -> Architecture:
         # Offline and not cached: the shipped profiles' base models have the same configs the converter keeps.
         return from_folder(CONFIGS / KNOWN_HUB_CONFIGS[source], f"{source} (its published architecture)")
     index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
-    return from_folder(folder, f"{index.get('_class_name', 'model')} ({source})")
+    return from_folder(folder, f"{index.get('_class_name', 'model')} ({source})", vae)

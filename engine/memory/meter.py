@@ -59,7 +59,7 @@ def _architecture(source: Architecture | str | Path | None, profile: Any) -> Arc
         return source
     if isinstance(source, Path):
         return from_folder(source)
-    return architecture_of(source or profile.model.pretrained, profile.model.revision)
+    return architecture_of(source or profile.model.pretrained, profile.model.revision, profile.model.vae)
 
 
 def trained_shapes(model: PreparedModel, *, stepped_in_fp32: bool = False) -> list[ParamShape]:
