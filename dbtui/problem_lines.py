@@ -7,6 +7,10 @@ from engine.profile import Problem
 
 # Key prefix → where the wizard sets it, and the way back there from Parameters.
 EARLIER_STEPS = (("concepts.", "on the Dataset step (Esc)"), ("model.pretrained", "on the Model step (Esc twice)"))
+# Keys an opened profile may hold that no step has a field for: where they are set instead.
+NO_FIELD = ("model.vae", "model.tokenizer")
+IN_THE_FILE = ("; the wizard has no field for it: edit it in the profile file (Ctrl+S writes the draft there) and open "
+               "that file again")
 
 
 def problem_line(problem: Problem, *, say_step: bool = False) -> str:
@@ -15,4 +19,6 @@ def problem_line(problem: Problem, *, say_step: bool = False) -> str:
     if problem.suggestion:
         line += f" (did you mean {problem.suggestion}?)"
     where = next((step for prefix, step in EARLIER_STEPS if problem.key.startswith(prefix)), None) if say_step else None
+    if say_step and problem.key in NO_FIELD:
+        return line + IN_THE_FILE
     return line + (f"; set it {where}" if where else "")

@@ -71,3 +71,20 @@ async def test_the_command_says_the_profile_is_not_saved_when_it_was_edited_afte
         lines = str(app.screen.query_one("#cmd-lines", Static).render())
         assert "Not saved yet: Ctrl+S writes profiles/tiny-demo.toml first." in lines
         assert "max_train_steps = 7" in str(app.screen.query_one("#cmd-toml", Static).render())
+
+
+async def test_a_model_vae_not_here_says_it_is_set_in_the_profile_file(tmp_path: Path, monkeypatch) -> None:
+    """An opened profile's model.vae (or model.tokenizer) not on this machine stops Train, and the wizard has no field
+    for it: the line named the key alone, sending the user looking for a field that is on no step."""
+    monkeypatch.chdir(tmp_path)
+    session = Session.for_demo()
+    session.set("model.vae", str(tmp_path / "vae-elsewhere"))
+    app = make_app(FakeEngine(), session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        panel = str(screen.query_one("#par-problems", Static).tooltip)
+        assert f"model.vae: '{tmp_path / 'vae-elsewhere'}' does not exist on this machine" in panel
+        assert "no field for it: edit it in the profile file" in panel
+        await pilot.press("ctrl+s")  # as the line says: the draft is written, to be edited there
+        await settle(pilot)
+        assert "vae-elsewhere" in (tmp_path / "profiles" / "tiny-demo.toml").read_text(encoding="utf-8")
