@@ -56,21 +56,23 @@ CUT = "… (cut: the fit test, ^f, shows it whole, as does hovering here)"
 
 
 def failure_line(reason: str, width: int = 0) -> str:
-    """Why the settings were not estimated, cut at a word to the line's rows at ``width`` columns (0: whole): past
-    them it was cut off with no sign (a traceback's last word, a long path), and with it the advice at its end."""
-    def line(words: int | None) -> str:
-        return f"VRAM: not estimated: {escape(' '.join(reason.split(' ')[:words]))}{'' if words is None else CUT}"
+    """Why the settings were not estimated, cut to the line's rows at ``width`` columns (0: whole): past them it was
+    cut off with no sign (a traceback's last word, a long path), and with it the advice at its end. The cut is at a
+    word unless that leaves a row unused: a long path (no spaces) cut at a word showed none of itself."""
+    def line(chars: int | None) -> str:
+        return f"VRAM: not estimated: {escape(reason[:chars])}{'' if chars is None else CUT}"
 
     def fits(text: str) -> bool:
         return width <= 0 or len(Content.from_markup(text).wrap(width)) <= ROWS
 
     if fits(line(None)):
         return line(None)
-    low, high = 0, len(reason.split(" "))  # the most words that fit with CUT: line(low) fits, line(high) does not
+    low, high = 0, len(reason)  # the most characters that fit with CUT: line(low) fits, line(high) does not
     while high - low > 1:
         middle = (low + high) // 2
         low, high = (middle, high) if fits(line(middle)) else (low, middle)
-    return line(low)
+    word = reason.rfind(" ", 0, low + 1)
+    return line(word if word > max(0, low - width) and fits(line(word)) else low)
 
 
 class VramLine(Static):
