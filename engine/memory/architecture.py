@@ -9,6 +9,7 @@ parameters take no memory.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,47 +82,34 @@ def _configs_there(folder: Path, parts: list[str]) -> None:
             "or copy leaves parts out), or give a complete model folder or a hub id")
 
 
-def _vae_config_folder(vae: str) -> Path:
-    """The folder of model.vae's config (a VAE folder, a model with a vae/ part, or a hub id), as training loads it."""
-    from engine.builtin import resolve_model
-
-    folder = Path(resolve_model(vae)).expanduser()
-    if folder.is_file():
-        from engine.models.parts import vae_file_message
-
-        raise ArchitectureUnavailableError(vae_file_message(vae))  # as the run refuses it
-    if not folder.is_dir():
-        from engine.support.hub_snapshot import HubUnavailable, download_command, hub_snapshot
-
-        try:
-            folder = hub_snapshot(vae, allow_patterns=["config.json", "vae/config.json"])
-        except HubUnavailable:
-            raise ArchitectureUnavailableError(
-                f"the config of model.vae '{vae}' is neither in the Hugging Face cache nor downloadable here; download "
-                f"it (`{download_command(vae)}`) and give its folder instead") from None
-    return folder / "vae" if (folder / "vae" / "config.json").is_file() else folder
-
-
-def _vae_of(vae: str) -> Any:
+def _vae(folder: Path) -> Any:
+    """The VAE of the config.json in ``folder``, an AutoencoderKL as the trainer's load_vae loads model.vae."""
     from diffusers import AutoencoderKL
 
-    return AutoencoderKL.from_config(AutoencoderKL.load_config(_vae_config_folder(vae)))
+    return AutoencoderKL.from_config(AutoencoderKL.load_config(folder))
 
 
-def from_folder(folder: Path, label: str | None = None, vae: str | None = None) -> Architecture:
-    """The architecture a diffusers folder's configs describe (its weights are never read). ``vae``: model.vae, whose
-    config stands for the folder's VAE where the folder has none (training then loads that VAE alone)."""
+def with_vae(arch: Architecture, vae: Path | None) -> Architecture:
+    """``arch`` with the VAE of the config in ``vae`` (model.vae's, engine/memory/vae_source.py) in place of its own."""
+    if vae is None:
+        return arch
+    own = arch.build
+    return dataclasses.replace(arch, build=lambda: dataclasses.replace(own(), vae=_vae(vae)))
+
+
+def from_folder(folder: Path, label: str | None = None, *, vae: Path | None = None) -> Architecture:
+    """The architecture a diffusers folder's configs describe (its weights are never read); ``vae``: the folder of
+    model.vae's config, whose VAE replaces the folder's own (which need not be there then, as in training)."""
     from engine.models.registry import family_of
 
     folder = Path(folder)
     family = family_of(folder)
-    vae_elsewhere = bool(vae) and not (folder / "vae" / "config.json").is_file()
 
     def build() -> Parts:
-        _configs_there(folder, [family.denoiser_name, *([] if vae_elsewhere else ["vae"]), *family.text_encoder_names])
+        _configs_there(folder, [family.denoiser_name, *([] if vae else ["vae"]), *family.text_encoder_names])
         return Parts(
             unet=_diffusers_part(folder, family.denoiser_name),  # a UNet, or Flux's transformer
-            vae=_vae_of(str(vae)) if vae_elsewhere else _diffusers_part(folder, "vae"),
+            vae=_vae(vae) if vae else _diffusers_part(folder, "vae"),
             text_encoders=[_text_encoder(folder / name) for name in family.text_encoder_names],
             scheduler=_scheduler(folder, family),
         )
@@ -211,22 +199,23 @@ def _single_file(path: Path) -> Architecture:
     return from_folder(CONFIGS / detected.config_name, f"{detected.description} ({path.name})")
 
 
-def architecture_of(source: str, revision: str | None = None, vae: str | None = None) -> Architecture:
-    """The architecture ``model.pretrained`` names: built-in, folder, single file or hub id; ``vae``: model.vae."""
+def architecture_of(source: str, revision: str | None = None, *, vae: Path | None = None) -> Architecture:
+    """The architecture ``model.pretrained`` names: built-in, folder, single file or hub id; ``vae``: the folder of
+    model.vae's config (engine/memory/vae_source.py), whose VAE replaces the model's own."""
     from engine.builtin import resolve_model
     from engine.profile.model_source import model_kind
 
     if source in BUILDERS:
-        return BUILDERS[source]()
+        return with_vae(BUILDERS[source](), vae)
     kind = model_kind(source)
     if kind == "builtin":
-        return from_folder(Path(resolve_model(source)), source)  # the small built-ins build in seconds
+        return from_folder(Path(resolve_model(source)), source, vae=vae)  # the small built-ins build in seconds
     from engine.memory.absent_model import absent_architecture, is_absent
 
     if is_absent(source):  # a profile written for the machine to rent: estimated before the model is there
-        return absent_architecture(source)
+        return with_vae(absent_architecture(source), vae)
     if kind == "single-file":
-        return _single_file(Path(source).expanduser())
+        return with_vae(_single_file(Path(source).expanduser()), vae)
     if kind == "diffusers":
         folder = Path(source).expanduser()
         if not (folder / "model_index.json").is_file():
@@ -240,6 +229,6 @@ def architecture_of(source: str, revision: str | None = None, vae: str | None = 
         from engine.convert.to_diffusers import CONFIGS
 
         # Offline and not cached: the shipped profiles' base models have the same configs the converter keeps.
-        return from_folder(CONFIGS / KNOWN_HUB_CONFIGS[source], f"{source} (its published architecture)")
+        return from_folder(CONFIGS / KNOWN_HUB_CONFIGS[source], f"{source} (its published architecture)", vae=vae)
     index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
-    return from_folder(folder, f"{index.get('_class_name', 'model')} ({source})", vae)
+    return from_folder(folder, f"{index.get('_class_name', 'model')} ({source})", vae=vae)

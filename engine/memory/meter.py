@@ -23,6 +23,7 @@ workspaces, and DDP's communication buffers beyond its gradient buckets.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from pathlib import Path
@@ -41,6 +42,7 @@ from engine.memory.pictures import largest_encode
 from engine.memory.sampling import measure_sampling, samples_between_steps
 from engine.memory.sharding import StepParts, shard
 from engine.memory.step import StepShape, cached_text, largest_bucket, measure_step
+from engine.memory.vae_source import NOT_HERE_NOTE, vae_config_folder
 
 # Trainer._sources writes cached latents and text embeddings to the run's cache folder on disk and
 # each step reads its batch back: nothing cached stays on the GPU.
@@ -59,7 +61,11 @@ def _architecture(source: Architecture | str | Path | None, profile: Any) -> Arc
         return source
     if isinstance(source, Path):
         return from_folder(source)
-    return architecture_of(source or profile.model.pretrained, profile.model.revision, profile.model.vae)
+    vae = vae_config_folder(profile.model.vae) if profile.model.vae else None
+    arch = architecture_of(source or profile.model.pretrained, profile.model.revision, vae=vae)
+    if profile.model.vae and vae is None:
+        arch = dataclasses.replace(arch, note="; ".join(filter(None, [arch.note, NOT_HERE_NOTE.format(vae=profile.model.vae)])))
+    return arch
 
 
 def trained_shapes(model: PreparedModel, *, stepped_in_fp32: bool = False) -> list[ParamShape]:
