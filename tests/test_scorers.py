@@ -156,3 +156,41 @@ def test_the_builtin_scorers_swapped_are_said_before_the_run(tmp_path: Path) -> 
     said = {problem.key: problem.message for problem in check_profile(profile).warnings}
     assert "write builtin:tiny-clip" in said["evaluation.clip_model"]
     assert "write builtin:tiny-dino" in said["evaluation.dino_model"]
+
+
+@pytest.mark.parametrize("recorded_in", ["settings.json", "run_started"])
+def test_a_run_that_kept_its_scorer_folder_relative_is_resumed_on_the_same_scale(tmp_path: Path, monkeypatch, recorded_in) -> None:
+    """Its base round recorded './scorers/clip', RUN/profile.toml now holds the folder absolute: the resume took it for
+    another scorer, scored the base model again and stopped comparing the rounds scored before with the new ones."""
+    from engine.evaluation.best import best_step
+    from engine.evaluation.rounds import Evaluation, round_settings
+    from engine.events import RunStarted, SamplesScored
+    from tests.training_helpers import tiny_profile
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scorers" / "clip").mkdir(parents=True)
+    scorers = {"enabled": True, "images_per_prompt": 1, "dino_model": "builtin:tiny-dino"}
+    old = tiny_profile(tmp_path, evaluation={**scorers, "clip_model": "./scorers/clip"})
+    now = tiny_profile(tmp_path, evaluation={**scorers, "clip_model": str(tmp_path / "scorers" / "clip")})
+    run = tmp_path / "run"
+    base = run / "evaluation" / "step-000000"
+    base.mkdir(parents=True)
+    if recorded_in == "settings.json":
+        (base / "settings.json").write_text(json.dumps(round_settings(old)), encoding="utf-8")
+    else:  # an older dbtui's round: the run's starts say what it was made with
+        for i, prompt in enumerate(round_settings(old)["prompts"]):
+            (base / f"prompt{i:02d}_00.png").write_bytes(b"png")
+        start = RunStarted(run_dir=str(run), profile=old.model_dump(mode="json"), hardware={}, versions={}, total_steps=20)
+        (run / "events.jsonl").write_text(json.dumps(start.to_dict()) + "\n", encoding="utf-8")
+    evaluation = Evaluation(now, run, [], torch.device("cpu"), lambda event: None)
+    assert evaluation.base_difference() is None
+    assert evaluation.scale["clip_model"] == "./scorers/clip" and evaluation.settings.clip_model == str(tmp_path / "scorers" / "clip")
+    rounds = [SamplesScored(step=0, scores={"subject": 0.1, "clip_t": 0.3}, settings=round_settings(old)),
+              SamplesScored(step=10, scores={"subject": 0.4, "clip_t": 0.3}, settings=round_settings(old)),
+              SamplesScored(step=20, scores={"subject": 0.5, "clip_t": 0.3}, settings=evaluation.scale)]
+    best = best_step(rounds)
+    assert best is not None and best.qualifying == (20, 10)
+    # Another folder of that name is another scorer: its base round is scored again.
+    (tmp_path / "elsewhere" / "scorers" / "clip").mkdir(parents=True)
+    other = tiny_profile(tmp_path, evaluation={**scorers, "clip_model": str(tmp_path / "elsewhere" / "scorers" / "clip")})
+    assert "clip_model" in (Evaluation(other, run, [], torch.device("cpu"), lambda event: None).base_difference() or "")

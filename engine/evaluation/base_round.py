@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+from engine.builtin import is_builtin
 from engine.errors import DbtuiError
 from engine.evaluation.prompts import evaluation_prompts
 from engine.events import RunStarted, event_from_dict, marked_lines
@@ -70,6 +72,24 @@ def base_round_difference(folder: Path, scale: dict[str, Any], events_file: Path
                 f"{len(names)} (its round was cut short, or made from another prompt list)")
     (folder / BASE_SETTINGS).write_text(json.dumps(scale, indent=1), encoding="utf-8")
     return None
+
+
+def spelt_as_recorded(scale: dict[str, Any], folder: Path, events_file: Path) -> dict[str, Any]:
+    """``scale`` with a scorer folder spelt as the base round in ``folder`` recorded it, where that names the same
+    folder: a run started before its scorer folders were kept absolute recorded './models/clip', its profile now holds
+    the folder absolute, read from the folder dbtui runs in (as the run keeps it, launcher.anchored_profile). Read as
+    another scorer, its base round was scored again and its earlier rounds no longer compared with the new ones."""
+    recorded = read_json_object(folder / BASE_SETTINGS)
+    records = [recorded] if recorded else attempt_scales(events_file) or []
+    spelt = dict(scale)
+    for key in ("clip_model", "dino_model"):
+        written = [record.get(key) for record in records]
+        old = written[0] if written and all(value == written[0] for value in written) else None
+        now = scale.get(key)
+        if (isinstance(old, str) and isinstance(now, str) and old and not is_builtin(old) and not os.path.isabs(old)
+                and os.path.isabs(now) and os.path.abspath(old) == os.path.normpath(now)):
+            spelt[key] = old
+    return spelt
 
 
 def cut_short(folder: Path) -> bool:

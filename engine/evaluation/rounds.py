@@ -19,7 +19,8 @@ from typing import Any
 import torch
 
 from engine.data.images import DataError, list_images, load_rgb
-from engine.evaluation.base_round import BASE_SETTINGS, UNFINISHED, base_round_difference, image_name, round_settings
+from engine.evaluation.base_round import (BASE_SETTINGS, UNFINISHED, base_round_difference, image_name, round_settings,
+                                         spelt_as_recorded)
 from engine.evaluation.metrics import mean_of, mean_similarity, paired_similarity
 from engine.evaluation.prompts import EvalPrompt, evaluation_prompts
 from engine.evaluation.scorers import Scorers, ScorersUnavailableError, check_scorers, loaded_scorers
@@ -64,8 +65,11 @@ class Evaluation:
 
     def base_difference(self) -> str | None:
         """None when the base round (whose folder exists) was made with this run's settings; else what differs
-        (``base_round_difference``)."""
-        return base_round_difference(self.folder(BASE_STEP), self.scale, self.run_dir / "events.jsonl")
+        (``base_round_difference``). A scorer folder the round names as this run does, spelt otherwise, is then spelt as
+        it was, in this round's record and the rounds' events: the best-step rule compares rounds by their settings."""
+        folder, events = self.folder(BASE_STEP), self.run_dir / "events.jsonl"
+        self.scale = spelt_as_recorded(self.scale, folder, events)
+        return base_round_difference(folder, self.scale, events)
 
     def unreadable_base_image(self) -> str | None:
         """Class drift reads the base round's identifier-free images back after a resume: a damaged one failed the run
