@@ -151,7 +151,8 @@ def test_instance_prompt_without_the_identifier_is_an_error(one_clean_image: Pat
     assert report.has_errors
 
 
-@pytest.mark.parametrize("instance_prompt", ["photo of zwx's dog", "photo of zwx’s dog"])
+@pytest.mark.parametrize("instance_prompt", ["photo of zwx's dog", "photo of zwx’s dog", "photo of zwx' dog",
+                                             "photo of zwx’ dog", "photo of 'zwx' dog"])
 def test_a_possessive_identifier_is_the_name_without_its_s(one_clean_image: Path, instance_prompt: str) -> None:
     """'photo of zwx's dog' guessed "zwx's" (and with ’ no identifier at all): the doctor then warned that a caption
     'zwx dog' lacked it, and the wizard judged the tokens of "zwx's"."""

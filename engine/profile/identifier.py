@@ -10,8 +10,9 @@ FILLER_WORDS = {"photo", "of", "a", "an", "the", "in"}
 
 def prompt_words(prompt: str) -> list[str]:
     """A prompt's words, a possessive's 's (or ’s) dropped: in 'photo of zwx's dog' the subject's name is 'zwx', the
-    word a caption or the tokenizer is checked for."""
-    words = (re.sub(r"['’]s$", "", word, flags=re.IGNORECASE) for word in re.findall(r"[\w'’]+", prompt))
+    word a caption or the tokenizer is checked for. So is a plural possessive's or a quote's apostrophe at either end
+    ("sks' dog", "'zwx' dog"); one inside a word stays (o'brien)."""
+    words = (re.sub(r"['’]s$", "", word, flags=re.IGNORECASE).strip("'’") for word in re.findall(r"[\w'’]+", prompt))
     return [word for word in words if word]  # a lone "'s" names nothing
 
 
