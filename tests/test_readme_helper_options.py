@@ -66,3 +66,38 @@ def test_every_readme_example_line_parses() -> None:
         if unknown:
             refused.append(f"{example}: {unknown}")
     assert refused == []
+
+
+def _profile_examples_with_their_comments() -> list[tuple[str, str]]:
+    """Each README example given a `--profile`, with the comment after it (and on the comment-only lines below it)."""
+    examples, lines = [], README.read_text(encoding="utf-8").splitlines()
+    for index, line in enumerate(lines):
+        if line.lstrip().startswith("dbtui ") and "--profile " in line and "#" in line and "[" not in line:
+            command, comment = line.split("#", 1)
+            for below in lines[index + 1:]:
+                if not below.lstrip().startswith("#"):
+                    break
+                comment += below
+            examples.append((command.strip(), comment))
+    return examples
+
+
+def test_options_a_profile_examples_comment_names_are_taken_beside_its_profile(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`dataset prepare photos/ prepared/ --profile my.toml` was followed by "(--no-center-crop: whole images, for
+    center_crop = false)", an option that --profile refuses ("with --profile the profile gives it")."""
+    examples = _profile_examples_with_their_comments()
+    assert any(" prepare " in command for command, _ in examples)
+    monkeypatch.chdir(tmp_path)  # no my.toml here: a run past the option check stops at the missing profile
+    refused = []
+    for command, comment in examples:
+        for option in re.findall(r"(?<![\w-])--[a-z][a-z-]+", comment):
+            args = shlex.split(command)[1:] + [option]
+            try:
+                build_parser().parse_args(args)
+            except SystemExit:
+                continue  # an option that takes a value: the comment names it, it does not give one
+            main(args)
+            if "the profile gives it" in capsys.readouterr().err:
+                refused.append(f"{command} {option}")
+    assert refused == []
