@@ -55,3 +55,19 @@ def test_a_caption_prepare_replaces_is_kept_in_the_prepared_folders_history(tmp_
     assert (out / HISTORY_DIR / "a.txt").read_text() == "first\n"
     assert (out / HISTORY_DIR / ORIGINALS_DIR / "a.txt").read_text() == "first\n"
     assert CaptionStore(out).revert("a.png") and (out / "a.txt").read_text() == "first\n"
+
+
+def test_a_caption_changed_since_is_copied_again_into_a_folder_named_relatively(tmp_path: Path, monkeypatch) -> None:
+    """`dbtui dataset prepare photos/ prepared/` run again after a caption changed in photos/ ended in "unexpected
+    error (ValueError: 'prepared/a.txt' is not in the subpath of '/…/prepared')", status 3: the copy's caption
+    history was found from the relative path."""
+    from dbtui.cli import main
+
+    src, _ = _one_image(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (src / "a.txt").write_text("first\n")
+    assert main(["dataset", "prepare", "pics/", "prepared/", "--resolution", "64", "--workers", "1"]) == 0
+    (src / "a.txt").write_text("second\n")
+    assert main(["dataset", "prepare", "pics/", "prepared/", "--resolution", "64", "--workers", "1"]) == 0
+    assert Path("prepared/a.txt").read_text() == "second\n"
+    assert Path("prepared", HISTORY_DIR, ORIGINALS_DIR, "a.txt").read_text() == "first\n"

@@ -352,11 +352,11 @@ class CaptionStore:
             raise CaptionError(f"cannot write captions in {self.folder}: {error.strerror or error}{where}; check that "
                                "the folder is writable by you (`ls -ld`) and the disk has room") from None
 
-    def _kept(self, path: Path) -> Path:
-        return self.history / path.relative_to(self.folder)
+    def _kept(self, path: Path) -> Path:  # path absolute, as self.folder is: prepare names its copies as typed
+        return self.history / Path(os.path.abspath(path)).relative_to(self.folder)
 
     def _original(self, path: Path) -> Path:
-        return self.history / ORIGINALS_DIR / path.relative_to(self.folder)
+        return self.history / ORIGINALS_DIR / Path(os.path.abspath(path)).relative_to(self.folder)
 
     def _write(self, path: Path, caption: str) -> None:
         self.keep(path)
