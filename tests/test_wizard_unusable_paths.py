@@ -99,11 +99,11 @@ def test_a_path_too_long_to_write_blames_the_name_not_the_folder(tmp_path: Path)
     """It read "cannot use the folder …: the path is too long for the file system; use a shorter the Save as path"."""
     import errno
 
-    from dbtui.screens.parameters import _save_failure
+    from dbtui.save_failure import save_failure
     from engine.runs.folder import unusable_folder
 
     path = tmp_path / ("a" * 250 + ".toml")
-    said = _save_failure(path, OSError(errno.ENAMETOOLONG, "File name too long", str(path)))
+    said = save_failure(path, OSError(errno.ENAMETOOLONG, "File name too long", str(path)))
     assert said == f"Cannot write {path}: the file system takes no file name or path this long; give a shorter one"
     worded = str(unusable_folder(tmp_path, OSError(errno.ENAMETOOLONG, "File name too long"), "the Save as path"))
     assert worded.endswith("set the Save as path to a shorter one")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 from pathlib import Path
 
 from rich.markup import escape
@@ -19,6 +18,7 @@ from dbtui.messages import EngineEvent, HardwareKnown, WorkDone, WorkFailed
 from dbtui.field_rules import FAMILY, applies, settle
 from dbtui.presets import PRESET_LABELS, preset_values, presets_for, recommended_preset
 from dbtui.problem_lines import problem_line
+from dbtui.save_failure import save_failure
 from dbtui.screens.base import WizardScreen
 from dbtui.screens.train_again import TrainAgain
 from dbtui.widgets.ordered_keys import OrderedInput
@@ -37,19 +37,6 @@ AS_FP16 = "(as fp16 here)"  # after the VRAM line's figure where this GPU, witho
 # model.quantize as the parameters screen offers it (LoRAs; see _show_quantize); the VRAM line shows the effect.
 QUANTIZE_CHOICES = [("none: the weight dtype (bf16)", "none"), ("nf4: 4-bit, about a quarter", "nf4"),
                     ("int8: 8-bit, about half", "int8"), ("fp8: 8-bit float, about half", "fp8")]
-
-
-def _save_failure(path: Path, error: OSError) -> str:
-    """Why ``path`` could not be saved, naming it (not save_profile's temporary file beside it). Save_profile's own
-    refusals (a folder, a NUL) say what to do already, as does a name or path too long; any other failure is its
-    folder's, worded as a run folder's."""
-    if error.errno in (errno.EISDIR, errno.EINVAL):
-        return f"Cannot write {path}: {error.strerror}"
-    if error.errno == errno.ENAMETOOLONG:  # the name's or the whole path's fault, not the folder's
-        return f"Cannot write {path}: the file system takes no file name or path this long; give a shorter one"
-    from engine.runs.folder import unusable_folder
-
-    return f"Cannot write {path}: {unusable_folder(path.parent, error, 'the Save as path')}"
 
 
 class ParametersScreen(TrainAgain, WizardScreen):
@@ -88,15 +75,11 @@ whether to resume it.
     _default_shown = ""  # the Save as path the screen filled in: a run name edit follows it, but not a path typed over it
 
     def compose_body(self) -> ComposeResult:
-        hardware = self.session.hardware
-        family, demo = self.session.family_id, self.session.demo
-        offered = presets_for(family, demo)
-        # For this model's family: the hardware step advised before the model was chosen, as for SD1.5.
-        preset = recommended_preset(hardware.hardware, family, demo) if hardware is not None else None
+        offered = presets_for(self.session.family_id, self.session.demo)
         with VerticalScroll(classes="body", id="par-body"):
             with Horizontal(classes="par-row"):
                 yield Label("Preset")
-                yield Select([(PRESET_LABELS[key], key) for key in offered], value=preset or Select.NULL, compact=True,
+                yield Select([(PRESET_LABELS[key], key) for key in offered], value=self._recommended() or Select.NULL, compact=True,
                              prompt="choose a preset", id="par-preset")
                 yield Button("Apply", id="par-apply")
             with Horizontal(classes="par-row", id="par-quantize-row"):
@@ -134,8 +117,16 @@ whether to resume it.
         if self.session.hardware is None and not self.app.probing:  # reached from an attached run's dashboard
             self.app.probe_hardware()
 
+    def _recommended(self) -> str | None:
+        """The hardware advice's preset for this model's family (advised as SD1.5 before the model was chosen), if probed."""
+        report = self.session.hardware
+        return None if report is None else recommended_preset(report.hardware, self.session.family_id, self.session.demo)
+
     def on_hardware_known(self, _: HardwareKnown) -> None:
         self._validate()  # estimated while no GPU was known: now as this one trains the settings
+        choice = self.query_one("#par-preset", Select)
+        if choice.value is Select.NULL:  # the answer came after Next (or an attached run): offered as then, not applied
+            choice.value = self._recommended() or Select.NULL
 
     def on_profile_form_edited(self, message: ProfileForm.Edited) -> None:
         field = self.query_one("#par-path", Input)
@@ -251,7 +242,7 @@ whether to resume it.
             self.notify(f"{len(error.problems)} problem(s) to fix before saving.", severity="error")
             return
         except OSError as error:
-            self.notify(_save_failure(path, error), severity="error")
+            self.notify(save_failure(path, error), severity="error")
             return
         self.query_one("#par-path", Input).value = str(saved)
         self.notify(f"Saved {saved}")

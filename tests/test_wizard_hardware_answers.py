@@ -1,0 +1,126 @@
+"""The hardware probe's answer, late or failed, as the wizard shows it: the preset Parameters recommends when the probe
+answered after Next (or Parameters came from an attached run), and the hardware step after a probe that failed. The
+probe here answers or fails when the test lets it, never by a timing."""
+
+from __future__ import annotations
+
+import copy
+import threading
+
+import pytest
+from textual.widgets import Select
+
+from dbtui.app import make_app
+from dbtui.engine_facade import HardwareReport
+from dbtui.presets import recommended_preset
+from dbtui.session import STEPS, Session
+from engine.hardware.machine import Gpu, Hardware
+from tests.test_meter_ui import SIZE
+from wizard_fakes import FakeEngine
+from wizard_steps import settle, until
+
+HELD_S = 60.0  # how long a probe waits for the test's word: only a failing test waits it out
+T4 = Hardware(gpus=[Gpu(0, "T4", 15_000, 15_000, "7.5", False)])
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+
+class HeldProbe(FakeEngine):
+    """A T4 whose probe answers once the test sets ``answer``; the first ``failing`` probes raise instead."""
+
+    def __init__(self, failing: int = 0) -> None:
+        super().__init__()
+        self.answer = threading.Event()
+        self.probes = 0
+        self.failing = failing
+
+    def probe_hardware(self, path: str) -> HardwareReport:
+        self.probes += 1
+        assert self.answer.wait(HELD_S), "the test never let the probe answer"
+        if self.probes <= self.failing:
+            raise RuntimeError("nvidia-smi timed out")
+        return HardwareReport(T4, "A T4: LoRA or a full fine-tune with 8-bit Adam.", "full-8bit")
+
+
+def _preset(app) -> object:
+    return app.screen.query_one("#par-preset", Select).value
+
+
+async def _on_parameters_held(pilot, engine: HeldProbe) -> None:
+    app = pilot.app
+    await until(pilot, lambda: type(app.screen).__name__ == "ParametersScreen" and engine.probes == 1)
+    await pilot.pause()
+    assert app.session.hardware is None and _preset(app) is Select.NULL
+
+
+async def test_a_probe_that_answers_after_next_fills_in_the_recommended_preset() -> None:
+    engine = HeldProbe()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            await pilot.press("n")  # a new profile: the hardware step, its probe under way
+            await until(pilot, lambda: engine.probes == 1)
+            app.goto(STEPS.index("parameters"))  # Next before the probe answered
+            await _on_parameters_held(pilot, engine)
+            engine.answer.set()
+            expected = recommended_preset(T4, app.session.family_id)
+            assert expected is not None
+            await until(pilot, lambda: _preset(app) == expected)
+        finally:
+            engine.answer.set()
+        await settle(pilot)
+
+
+async def test_parameters_from_an_attached_run_fills_in_the_recommended_preset_once_probed() -> None:
+    engine = HeldProbe()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            await pilot.pause()
+            session = Session.for_demo()
+            session.step = STEPS.index("parameters")
+            app.screen.dismiss(session)  # as Esc from an attached run's dashboard
+            await _on_parameters_held(pilot, engine)
+            engine.answer.set()
+            expected = recommended_preset(T4, app.session.family_id, demo=True)
+            assert expected is not None
+            await until(pilot, lambda: _preset(app) == expected)
+        finally:
+            engine.answer.set()
+        await settle(pilot)
+
+
+async def test_a_late_answer_keeps_the_preset_and_values_chosen_on_parameters(monkeypatch) -> None:
+    from dbtui.screens.parameters import ParametersScreen
+
+    heard: list[object] = []
+    handler = ParametersScreen.on_hardware_known
+
+    def on_hardware_known(screen, message) -> None:
+        handler(screen, message)
+        heard.append(message)
+
+    monkeypatch.setattr(ParametersScreen, "on_hardware_known", on_hardware_known)  # to wait until Parameters heard it
+    engine = HeldProbe()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            await pilot.press("n")
+            await until(pilot, lambda: engine.probes == 1)
+            app.goto(STEPS.index("parameters"))
+            await _on_parameters_held(pilot, engine)
+            app.screen.query_one("#par-preset", Select).value = "lora"  # the user's choice, before the answer
+            app.screen.action_apply_preset()
+            values = copy.deepcopy(app.session.data)
+            engine.answer.set()
+            await until(pilot, lambda: bool(heard))
+            await settle(pilot)
+            assert _preset(app) == "lora"
+            assert app.session.get("training.method") == "lora" and app.session.data == values
+        finally:
+            engine.answer.set()
+        await settle(pilot)
+
