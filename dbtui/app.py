@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.worker import WorkerState, get_current_worker
 
 from dbtui.engine_facade import Engine, RealEngine
-from dbtui.messages import HardwareKnown
+from dbtui.messages import HardwareFailed, HardwareKnown
 from dbtui.session import STEPS, Session
 from dbtui.widgets.ordered_keys import OrderedKeysApp
 
@@ -117,7 +117,8 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
         try:
             report = self.engine.probe_hardware(path)
         except Exception as error:  # noqa: BLE001 - shown to the user, never a crash
-            self.notify(str(error), title="Hardware check failed", severity="error", timeout=10)  # posts: thread-safe
+            if not worker.is_cancelled:
+                self.post_message(HardwareFailed(str(error)))
             return
         if not worker.is_cancelled:  # a re-check replaced it
             self.post_message(HardwareKnown(report))
@@ -126,6 +127,11 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
         self.session.hardware = message.report
         for screen in self.screen_stack:
             screen.post_message(HardwareKnown(message.report))
+
+    def on_hardware_failed(self, message: HardwareFailed) -> None:
+        self.notify(message.reason, title="Hardware check failed", severity="error", timeout=10)
+        for screen in self.screen_stack:  # the hardware step's loading indicator waits for an answer
+            screen.post_message(HardwareFailed(message.reason))
 
     def action_help(self) -> None:
         from dbtui.screens.help import HelpScreen

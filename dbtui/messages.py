@@ -74,3 +74,11 @@ class HardwareKnown(Message, bubble=False):
     Not bubbling: the app sends it, to each screen."""
 
     report: Any  # engine_facade.HardwareReport
+
+
+@dataclass
+class HardwareFailed(Message, bubble=False):
+    """The app's hardware probe raised: ``reason`` is shown on the hardware step, whose loading indicator ends.
+    Sent to every screen, as HardwareKnown is."""
+
+    reason: str

@@ -12,10 +12,10 @@ from textual.widgets import Select
 
 from dbtui.app import make_app
 from dbtui.engine_facade import HardwareReport
-from dbtui.presets import recommended_preset
+from dbtui.presets import PRESET_LABELS, recommended_preset
 from dbtui.session import STEPS, Session
 from engine.hardware.machine import Gpu, Hardware
-from tests.test_meter_ui import SIZE
+from tests.test_meter_ui import SIZE, text_of
 from wizard_fakes import FakeEngine
 from wizard_steps import settle, until
 
@@ -124,3 +124,26 @@ async def test_a_late_answer_keeps_the_preset_and_values_chosen_on_parameters(mo
             engine.answer.set()
         await settle(pilot)
 
+
+async def test_a_failed_probe_shows_the_failure_and_a_recheck_after_it_answers() -> None:
+    engine = HeldProbe(failing=1)
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            await pilot.press("n")
+            await until(pilot, lambda: engine.probes == 1)
+            screen = app.screen
+            assert type(screen).__name__ == "HardwareScreen" and screen.query_one("#hw-loading").display
+            engine.answer.set()
+            await until(pilot, lambda: not app.probing)
+            await until(pilot, lambda: not screen.query_one("#hw-loading").display)
+            assert "nvidia-smi timed out" in text_of(screen, "#hw-verdict")
+            await pilot.press("r")  # check again
+            await until(pilot, lambda: engine.probes == 2)
+            await until(pilot, lambda: app.session.hardware is not None)
+            await until(pilot, lambda: not screen.query_one("#hw-loading").display)
+            assert "A T4" in text_of(screen, "#hw-verdict") and "nvidia-smi" not in text_of(screen, "#hw-verdict")
+            assert PRESET_LABELS["full-8bit"] in text_of(screen, "#hw-verdict")
+        finally:
+            engine.answer.set()
+        await settle(pilot)

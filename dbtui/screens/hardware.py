@@ -5,9 +5,10 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.widgets import Button, LoadingIndicator, Static
 
-from dbtui.messages import HardwareKnown
+from dbtui.messages import HardwareFailed, HardwareKnown
 from dbtui.presets import PRESET_LABELS
 from dbtui.screens.base import WizardScreen
 from dbtui.session import Session
@@ -53,6 +54,11 @@ make the profile here and train it on a rented GPU.
 
     def on_hardware_known(self, message: HardwareKnown) -> None:
         self._show(message.report)
+
+    def on_hardware_failed(self, message: HardwareFailed) -> None:
+        self.query_one("#hw-loading").display = False
+        self.query_one("#hw-verdict", Static).update(
+            Content.assemble(("Hardware check failed: ", "bold red"), message.reason, "\nPress r to check again."))
 
     def _show(self, report) -> None:
         self.query_one("#hw-loading").display = False
