@@ -240,3 +240,16 @@ async def test_next_does_not_promise_a_recheck_the_draft_keeps_from_starting(tmp
         assert app.screen is screen and engine.calls.count(("check_dataset", 1)) == 1
         assert _said(app)[-1] == ("The last check of concept 2 (b) found no usable images before the last changes; fix "
                                   "the problems shown to check it again.")
+
+
+async def test_the_concept_selector_names_the_first_concept_by_the_folder_typed(tmp_path: Path, monkeypatch) -> None:
+    """It kept "Concept 1: ?" for the first concept while its folder was typed (it followed only another's)."""
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), _session(""), image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_step(app, pilot, 2, "DatasetScreen")
+        screen.query_one("#ds-instance_dir").focus()
+        await pilot.press(*"/data/zwx-dog")
+        await settle(pilot)
+        shown = [strip.text for strip in screen._compositor.render_strips()]
+        assert any("Concept 1: zwx-dog" in line for line in shown), shown[:3]

@@ -168,6 +168,7 @@ the line under the prompts says. Your original images are never changed.
         with select.prevent(Select.Changed):  # set_options picks the first concept on the way: not a choice
             select.set_options(self._concept_options())
             select.value = self.concept
+            select.mutate_reactive(Select.value)  # the first concept's new label: no value changed, so none was shown
 
     def _identifier(self) -> str | None:
         return guess_identifier(self.session.get(f"concepts.{self.concept}.instance_prompt") or "",
