@@ -112,6 +112,19 @@ def test_a_scorer_whose_weights_are_cut_short_is_unavailable(tmp_path: Path) -> 
             pass
 
 
+def test_a_scorer_whose_config_does_not_fit_its_weights_names_the_config(tmp_path: Path) -> None:
+    """transformers' size mismatch was worded as damaged weights, sending the user to copy weights that were sound."""
+    folder = tmp_path / "clip"
+    shutil.copytree(resolve_scorer("builtin:tiny-clip"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["projection_dim"] *= 2
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ScorersUnavailableError, match="config.json does not fit its weights") as refused:
+        with loaded_scorers(str(folder), "builtin:tiny-dino", CPU):
+            pass
+    assert "damaged" not in str(refused.value) and "config.json" in refused.value.advice
+
+
 @pytest.mark.parametrize(("cached", "refused"), [(set(), True), ({"model.safetensors.index.json"}, False)])
 def test_a_hub_scorer_whose_weights_are_not_cached_is_refused_offline(
         monkeypatch: pytest.MonkeyPatch, cached: set, refused: bool) -> None:

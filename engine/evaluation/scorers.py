@@ -62,9 +62,7 @@ def _load(loader: Any, name: str, **kwargs: Any) -> Any:
         return loader.from_pretrained(source, local_files_only=True, **kwargs)
     except _damaged_weights() as error:
         # It escaped as a bug of dbtui and failed the run: a scorer that cannot be loaded only skips scoring.
-        raise ScorersUnavailableError(f"cannot load the scorer '{name}': its weights cannot be read, damaged or cut short "
-                                      f"({error})", advice="download or copy the scorer again, or name another model "
-                                      "folder or hub id") from error
+        raise _unreadable_weights(name, error) from error
     except (OSError, ValueError) as cached_error:
         if os.path.isdir(source):
             raise ScorersUnavailableError(f"cannot load the scorer '{name}': the folder holds no usable model ({cached_error})",
@@ -84,6 +82,23 @@ def _damaged_weights() -> tuple[type[BaseException], ...]:
     from safetensors import SafetensorError
 
     return SafetensorError, RuntimeError, EOFError, pickle.UnpicklingError
+
+
+def _unreadable_weights(name: str, error: BaseException) -> ScorersUnavailableError:
+    """The scorer's weights read but do not fit its config.json (an edited config, another model's weights), or
+    cannot be read at all: each sends the user after the file at fault."""
+    text = str(error)
+    if isinstance(error, RuntimeError) and ("size mismatch" in text or "ignore_mismatched_sizes" in text):
+        # transformers' own text offers a from_pretrained argument the user cannot pass; its lines name the sizes.
+        sizes = [line.strip() for line in text.splitlines() if line.strip().startswith("size mismatch")]
+        return ScorersUnavailableError(
+            f"cannot load the scorer '{name}': its config.json does not fit its weights (the sizes it gives differ "
+            f"from those the weights were saved with{': ' + '; '.join(sizes) if sizes else ''})",
+            advice="put back the config.json that came with these weights (copy or download the scorer again), "
+                   "or name another model folder or hub id")
+    return ScorersUnavailableError(f"cannot load the scorer '{name}': its weights cannot be read, damaged or cut short "
+                                   f"({error})", advice="download or copy the scorer again, or name another model "
+                                   "folder or hub id")
 
 
 # The DINO model types whose model's last_hidden_state[:, 0] is the CLS token after the final layer norm.
