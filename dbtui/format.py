@@ -45,6 +45,7 @@ def duration(seconds: float | None) -> str:
 def resume_hint(folder: RunFolder) -> str:
     """How to go on with a run that stopped: from its latest checkpoint, or from the start when it saved none."""
     from engine.runs.checkpoints import complete_checkpoints
+    from engine.runs.resume_point import last_saved_step
 
     if not folder.profile.is_file():  # resume trains the profile kept there, and refuses a run without it
         return (f"Its {folder.profile.name} is missing, which `dbtui resume` trains: resume it with the profile it was "
@@ -53,6 +54,10 @@ def resume_hint(folder: RunFolder) -> str:
     done = complete_checkpoints(folder)
     if done:
         return f"Resume from its latest checkpoint (step {done[-1][0]}) with: {command}"
+    saved = last_saved_step(folder)
+    if saved is not None:  # deleted or moved by hand: the resume refuses to train it again from step 0
+        return (f"Its checkpoints (up to step {saved}) are gone from {folder.checkpoints}: put them back, then "
+                f"`{command}`.")
     if _machines(folder) > 1:  # each machine's resume needs the checkpoint: the run starts again as it was started
         return ("No checkpoint was saved yet; `dbtui run PROFILE` on every machine, as the run was started (without "
                 "--resume), trains it from the start.")

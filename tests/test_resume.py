@@ -137,6 +137,26 @@ def test_a_resume_of_a_run_that_never_started_is_refused(tmp_path: Path, capsys)
     assert not (tmp_path / "runs" / "typo").exists()
 
 
+def test_a_run_whose_checkpoints_were_deleted_is_not_trained_again_from_the_start(tmp_path: Path, capsys) -> None:
+    """checkpoints/ deleted or moved by hand: the resume said "saved no checkpoint before it stopped" and trained the
+    run again from step 0, and the hint after a stop promised that too."""
+    import json
+    import shutil
+
+    from dbtui.cli import main
+    from dbtui.format import resume_hint
+
+    folder, _ = _stopped_run(tmp_path, [4, 8])
+    folder.events.write_text("".join(json.dumps({"event": "checkpoint_saved", "time": 1.0, "step": step, "path":
+                                                 str(folder.checkpoints / f"step-{step:08d}")}) + "\n" for step in (4, 8)))
+    shutil.rmtree(folder.checkpoints)
+    assert main(["resume", str(folder.path)]) == 2
+    err = capsys.readouterr().err
+    assert "saved checkpoints up to step 8" in err and "put them back there to resume from step 8" in err
+    assert "--set name=NEW_NAME" in err and folder.read_state().step == 8 and not folder.log.exists()
+    assert resume_hint(folder).startswith(f"Its checkpoints (up to step 8) are gone from {folder.checkpoints}")
+
+
 def test_a_damaged_latest_checkpoint_is_said_before_anything_loads(tmp_path: Path, capsys) -> None:
     import json
 

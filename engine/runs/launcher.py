@@ -28,7 +28,8 @@ from engine.profile.changes import changed_settings, said_changes
 from engine.runs.folder import run_dir_for
 from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of
 from engine.runs.resume_length import check_length, check_steps_left
-from engine.runs.resume_point import check_same_model, checkpoint_named, chosen_step, put_back, set_aside_later
+from engine.runs.resume_point import (check_none_lost, check_same_model, checkpoint_named, chosen_step, put_back,
+                                      set_aside_later)
 from engine.runs.folder import (RunFolder, RunFolderError, RunState, foreign_entries, holds_a_run, list_runs,
                                 unusable_folder)
 from engine.runs.launch_lock import launching
@@ -149,6 +150,8 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     # Stopped before its first checkpoint: nothing is lost by training from the start. With several
     # machines the worker's own check stays, since each machine must see the checkpoint.
     from_start = resume == "latest" and profile.launch.num_machines == 1 and not complete_checkpoints(folder)
+    if from_start:
+        check_none_lost(folder)
     # A resume that trains from the start may change what no checkpoint was trained with: its advice says so.
     check_inputs(profile, run_dir, resuming=resume is not None and not from_start, progress=progress)
     if resume and resume != "latest":

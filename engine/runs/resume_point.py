@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from engine.evaluation.best import step_number
+from engine.events import CheckpointSaved, event_from_dict, marked_lines_from_the_end
 from engine.profile import Profile, ProfileError, load_profile
 from engine.runs.checkpoints import MANIFEST, CheckpointError, complete_checkpoints, damage_of, read_manifest
 from engine.runs.folder import RunFolder, RunFolderError
@@ -80,6 +81,33 @@ def _kept_listing(folder: RunFolder, kept: list[tuple[int, Path]]) -> str:
     if not kept:
         return f"the run has no complete checkpoint in {folder.checkpoints}"
     return "the run's kept checkpoints: " + ", ".join(str(path) for _, path in kept)
+
+
+def last_saved_step(folder: RunFolder) -> int | None:
+    """The step of the last checkpoint the run's events say was saved (since it last started from step 0); None where
+    they name none."""
+    try:
+        for line in marked_lines_from_the_end(folder.events, (b'"checkpoint_saved"',)):
+            try:
+                event = event_from_dict(json.loads(line))
+            except (ValueError, TypeError):
+                continue  # a line being written
+            if isinstance(event, CheckpointSaved):
+                return event.step
+    except OSError:
+        return None
+    return None
+
+
+def check_none_lost(folder: RunFolder) -> None:
+    """Refuse to train from step 0 a run whose checkpoints were saved but are gone from RUN/checkpoints/ (deleted or
+    moved by hand): the resume said it "saved no checkpoint" and trained again what it had trained."""
+    step = last_saved_step(folder)
+    if step is not None:
+        raise CheckpointError(
+            f"{folder.path} saved checkpoints up to step {step}, but {folder.checkpoints} holds no complete one now "
+            f"(deleted or moved?): put them back there to resume from step {step}, or train it again from step 0 as a "
+            f"new run: `dbtui run {shlex.quote(str(folder.profile))} --set name=NEW_NAME`")
 
 
 def check_same_model(folder: RunFolder, profile: Profile) -> None:
