@@ -42,13 +42,26 @@ def duration(seconds: float | None) -> str:
     return f"{secs}s"
 
 
+def profile_gone(folder: RunFolder) -> str | None:
+    """"missing" or "empty" where the run's profile.toml cannot be what resume trains; None otherwise (a profile
+    with problems is told them when it loads). An empty one, from a copy or write cut short, was told as a profile
+    lacking model.pretrained and concepts, to be filled in by hand."""
+    if not folder.profile.is_file():
+        return "missing"
+    try:
+        return None if folder.profile.read_bytes().strip() else "empty"
+    except OSError:
+        return None
+
+
 def resume_hint(folder: RunFolder) -> str:
     """How to go on with a run that stopped: from its latest checkpoint, or from the start when it saved none."""
     from engine.runs.checkpoints import complete_checkpoints
     from engine.runs.resume_point import last_saved_step
 
-    if not folder.profile.is_file():  # resume trains the profile kept there, and refuses a run without it
-        return (f"Its {folder.profile.name} is missing, which `dbtui resume` trains: resume it with the profile it was "
+    gone = profile_gone(folder)
+    if gone:  # resume trains the profile kept there, and refuses a run without it
+        return (f"Its {folder.profile.name} is {gone}, which `dbtui resume` trains: resume it with the profile it was "
                 "started from, `dbtui run PROFILE --resume` (same name and output_dir).")
     command = f"dbtui resume {shlex.quote(str(folder.path))}"
     done = complete_checkpoints(folder)

@@ -157,6 +157,20 @@ def test_a_run_whose_checkpoints_were_deleted_is_not_trained_again_from_the_star
     assert resume_hint(folder).startswith(f"Its checkpoints (up to step 8) are gone from {folder.checkpoints}")
 
 
+def test_a_run_whose_profile_toml_is_empty_is_told_so(tmp_path: Path, capsys) -> None:
+    """An empty RUN/profile.toml (a copy cut short) was told as a profile lacking model.pretrained and concepts, after
+    the hint had offered `dbtui resume`: both now say it is empty and to resume with the profile the run started from."""
+    from dbtui.cli import main
+    from dbtui.format import resume_hint
+
+    folder, _ = _stopped_run(tmp_path, [4])
+    folder.profile.write_text("\n")
+    assert resume_hint(folder).startswith("Its profile.toml is empty, which `dbtui resume` trains")
+    assert main(["resume", str(folder.path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder.profile} is empty" in err and "`dbtui run PROFILE --resume`" in err and "required key" not in err
+
+
 def test_a_damaged_latest_checkpoint_is_said_before_anything_loads(tmp_path: Path, capsys) -> None:
     import json
 

@@ -351,12 +351,13 @@ def _makes_no_previews(folder) -> bool:
 
 def _resume(args: argparse.Namespace) -> int:
     from dbtui.cli.watch import show_started_run
+    from dbtui.format import profile_gone
     from engine.profile import load_profile
     from engine.runs.launcher import start_run
 
     folder = find_run(args.run, args.dir)
-    if not folder.profile.is_file():
-        raise DbtuiError(f"{folder.profile} is missing, and resume trains the profile kept there; resume with the profile "
+    if gone := profile_gone(folder):
+        raise DbtuiError(f"{folder.profile} is {gone}, and resume trains the profile kept there; resume with the profile "
                          f"the run was started from instead: `dbtui run PROFILE --resume` (same name and output_dir)")
     profile = load_profile(folder.profile)
     # A refusal's suggested command (a new run of a finished one) names the profile the run keeps.
