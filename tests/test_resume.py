@@ -157,6 +157,23 @@ def test_a_run_whose_checkpoints_were_deleted_is_not_trained_again_from_the_star
     assert resume_hint(folder).startswith(f"Its checkpoints (up to step 8) are gone from {folder.checkpoints}")
 
 
+def test_an_export_of_a_run_whose_checkpoints_were_deleted_says_they_are_gone(tmp_path: Path) -> None:
+    """It said "saving.every_n_steps decides when they are kept", a setting that had saved them."""
+    import json
+    import shutil
+
+    import pytest
+
+    from engine.runs.export import NoSuchCheckpointError, checkpoint_at
+
+    folder, _ = _stopped_run(tmp_path, [4])
+    folder.events.write_text(json.dumps({"event": "checkpoint_saved", "time": 1.0, "step": 4, "path": ""}) + "\n")
+    shutil.rmtree(folder.checkpoints)
+    with pytest.raises(NoSuchCheckpointError, match="saved up to step 4, are gone from .*: put them back") as refused:
+        checkpoint_at(folder, 4)
+    assert "every_n_steps" not in str(refused.value)
+
+
 def test_a_run_whose_profile_toml_is_empty_is_told_so(tmp_path: Path, capsys) -> None:
     """An empty RUN/profile.toml (a copy cut short) was told as a profile lacking model.pretrained and concepts, after
     the hint had offered `dbtui resume`: both now say it is empty and to resume with the profile the run started from."""

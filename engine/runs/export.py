@@ -25,7 +25,7 @@ from engine.runs.export_pin import pinned
 from engine.runs.export_settings import base_model_mismatch, export_settings
 from engine.runs.file_errors import RunFilesError, said_as_run_files_error
 from engine.runs.folder import RunFolder
-from engine.runs.resume_point import SET_ASIDE
+from engine.runs.resume_point import SET_ASIDE, last_saved_step
 
 
 class NoSuchCheckpointError(DbtuiError):
@@ -43,8 +43,11 @@ def checkpoint_at(folder: RunFolder, step: int | None) -> tuple[int, Path]:
         outputs = ("" if finished is None else f"; {refused}" if refused else
                    f"; its final outputs (step {finished}) are in {folder.outputs}, and `--step {finished}` writes them "
                    "in the formats saving.export lists")
-        raise NoSuchCheckpointError(f"{folder.path} has no complete checkpoint (saving.every_n_steps decides when they are "
-                                    f"kept){outputs}")
+        saved = last_saved_step(folder)
+        # Deleted or moved by hand: "saving.every_n_steps decides" sent the user to a setting that had saved them.
+        why = (f"its checkpoints, saved up to step {saved}, are gone from {folder.checkpoints}: put them back to export "
+               "one" if saved is not None else "saving.every_n_steps decides when they are kept")
+        raise NoSuchCheckpointError(f"{folder.path} has no complete checkpoint ({why}){outputs}")
     if step is None:
         return found[-1]
     for kept_step, path in found:
