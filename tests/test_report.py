@@ -307,7 +307,9 @@ def test_the_best_step_is_kept_by_its_checkpoint_or_the_nearest_one() -> None:
     assert nearest.export_step == 400 and not nearest.exact  # a tie: the earlier, less trained one
     assert "the nearest kept one is step 400: `dbtui export runs/x --step 400`" in nearest.advice("runs/x")
     assert how_to_keep(best_at(500), []).export_step is None
-    assert "no checkpoint of this run was kept" in how_to_keep(best_at(500), []).advice("runs/x")
+    # checkpoints/ deleted or moved by hand: told only to set saving.every_n_steps next time.
+    assert "no checkpoint of this run was kept, so step 500 cannot be exported; put back any moved out of " \
+           "runs/x/checkpoints/, or set saving.every_n_steps" in how_to_keep(best_at(500), []).advice("runs/x")
     assert nearest_step([], 3) is None
 
 

@@ -48,8 +48,9 @@ class Keep:
         if self.step is None:
             if best in self.damaged:
                 return f"step {best}'s checkpoint is damaged and no other checkpoint of this run is whole, so it cannot be exported"
-            return (f"no checkpoint of this run was kept, so step {best} cannot be exported; set saving.every_n_steps "
-                    "and saving.keep_last_n to keep candidates next time")
+            # Also where checkpoints/ was deleted or moved by hand: a setting to change alone sent the user wrong.
+            return (f"no checkpoint of this run was kept, so step {best} cannot be exported; put back any moved out of "
+                    f"{run}/checkpoints/, or set saving.every_n_steps and saving.keep_last_n to keep candidates next time")
         if self.exact:
             how = "keep it with" if not self.in_outputs else f"step {best} is the run's last:"
             return f"{how} {self._where(run)}"
