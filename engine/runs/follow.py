@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
-from engine.events import Event, event_from_dict
+from engine.events import CheckpointSaved, Event, RunFinished, RunStarted, SampleSaved, SamplesScored, event_from_dict
 from engine.runs.folder import RunFolder, RunFolderError, unreadable
 
 END_KINDS = {"run_finished", "run_failed"}
@@ -22,6 +24,7 @@ class EventFollower:
         self.folder = folder
         self.position = start
         self.lost_log_ends = lost_log_ends  # a log deleted under a live trainer raises EventLogGone, not silence
+        self.moved = MovedRun(folder)
 
     def events(
         self, *, poll: float = 0.2, stop: Callable[[], bool] = lambda: False, follow: bool = True
@@ -41,7 +44,7 @@ class EventFollower:
                 event = _parse(line)
                 if event is None:
                     continue
-                yield event
+                yield self.moved(event)
                 later = index + 1 < len(lines) or self._size() > self.position
                 if event.kind in END_KINDS and not later and not (follow and self.folder.is_live()):
                     return
@@ -103,6 +106,36 @@ class EventFollower:
 
 class EventLogGone(RunFolderError):
     """A live run's events.jsonl deleted while its trainer trains: nothing more can be shown of it."""
+
+
+class MovedRun:
+    """The events of a run folder moved or copied since they were written name its files where it was then (each start's
+    run_dir): read from where it is now, its previews, checkpoints and outputs are named there, not at a place that
+    is gone or, for a copy, at the original's."""
+
+    def __init__(self, folder: RunFolder) -> None:
+        self.now = str(folder.path.absolute())
+        self.then: str | None = None
+
+    def __call__(self, event: Event) -> Event:
+        if isinstance(event, RunStarted):
+            self.then = event.run_dir if isinstance(event.run_dir, str) else None
+        elif self.then and self.then != self.now:
+            if isinstance(event, SampleSaved):
+                return replace(event, paths=[self._here(path) for path in event.paths], grid=self._here(event.grid))
+            if isinstance(event, SamplesScored):
+                return replace(event, folder=self._here(event.folder))
+            if isinstance(event, CheckpointSaved):
+                return replace(event, path=self._here(event.path))
+            if isinstance(event, RunFinished):
+                return replace(event, outputs={kind: self._here(path) for kind, path in event.outputs.items()})
+        return event
+
+    def _here(self, path: str | None) -> str | None:
+        then = self.then or ""
+        if isinstance(path, str) and (path == then or path.startswith(then + os.sep)):
+            return self.now + path[len(then):]
+        return path
 
 
 def log_gone(folder: RunFolder) -> str:

@@ -27,7 +27,7 @@ from engine.evaluation.best import BestStep, branch_point, forget_after, scored_
 from engine.events import RunFailed, RunFinished, RunStarted, SamplesScored, StepEnded, Warning
 from engine.runs.file_errors import said_as_run_files_error
 from engine.runs.folder import ACTIVE, RunFolder, holds_a_run, unreadable
-from engine.runs.follow import events_missing, no_event_read
+from engine.runs.follow import MovedRun, events_missing, no_event_read
 from engine.runs.keep import checked_checkpoints, how_to_keep
 from engine.runs.report_chart import Series, bucket_means, escape, line_chart
 from engine.runs.score_words import ScoreTrack, measures, score, sentence
@@ -89,7 +89,7 @@ def read_run(run_dir: Path) -> RunRecord:
         raise NotARunError(f"'{run_dir}' is not a run folder (no events.jsonl); `dbtui runs` lists them")
     record = RunRecord(folder, folder.status())
     read = 0
-    for event in read_events(folder.events):  # one at a time: a long run's log is hundreds of MB
+    for event in map(MovedRun(folder), read_events(folder.events)):  # one at a time: a log may be hundreds of MB
         read += 1
         record.first_time = record.first_time or event.time
         record.last_time = event.time
