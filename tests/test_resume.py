@@ -188,6 +188,24 @@ def test_a_run_whose_profile_toml_is_empty_is_told_so(tmp_path: Path, capsys) ->
     assert f"{folder.profile} is empty" in err and "`dbtui run PROFILE --resume`" in err and "required key" not in err
 
 
+
+def test_an_export_of_a_run_whose_profile_toml_is_empty_or_missing_says_to_put_it_back(tmp_path: Path, capsys) -> None:
+    """Empty, it was told as a profile lacking model.pretrained and concepts; missing, as "not a run folder"."""
+    from dbtui.cli import main
+
+    folder, _ = _stopped_run(tmp_path, [4])
+    folder.profile.write_text("")
+    assert main(["export", str(folder.path), "--step", "4"]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder.profile} is empty, and an export reads there" in err and "required key" not in err
+    folder.profile.unlink()
+    folder.outputs.mkdir()
+    (folder.outputs / "profile.toml").write_text("")
+    assert main(["export", str(folder.path), "--step", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "is missing" in err and f"`cp {folder.outputs / 'profile.toml'} {folder.profile}`" in err
+
+
 def test_a_damaged_latest_checkpoint_is_said_before_anything_loads(tmp_path: Path, capsys) -> None:
     import json
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from dbtui.cli.common import ExamplesFormatter
+from engine.errors import DbtuiError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,12 +51,20 @@ def _export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from dbtui.cli.cmd_runs import find_run
+    from dbtui.format import profile_gone
     from dbtui.console import PhaseDisplay
     from engine.runs.export import export_checkpoint
     from engine.runs.library_noise import hide_library_progress_bars
 
     hide_library_progress_bars()
     folder = find_run(args.run, args.dir)
+    if gone := profile_gone(folder):  # told as "not a run folder", or as a profile lacking model.pretrained and concepts
+        kept = folder.outputs / "profile.toml"  # a finished run's, as it was trained
+        source = shlex.quote(str(kept)) if kept.is_file() else "PROFILE"
+        raise DbtuiError(f"{folder.profile} is {gone}, and an export reads there the base model's place, the run's name "
+                         f"and its [saving] section: put back the profile the run was trained with (`cp {source} "
+                         f"{shlex.quote(str(folder.profile))}`" + (")" if kept.is_file() else
+                                                                   ", with the run's --set overrides written in)"))
     with PhaseDisplay() as display:
         outputs = export_checkpoint(Path(folder.path), args.step, emit=display)
     for fmt, path in outputs.items():
