@@ -204,6 +204,9 @@ def test_an_export_of_a_run_whose_profile_toml_is_empty_or_missing_says_to_put_i
     assert main(["export", str(folder.path), "--step", "4"]) == 2
     err = capsys.readouterr().err
     assert "is missing" in err and f"`cp {folder.outputs / 'profile.toml'} {folder.profile}`" in err
+    folder.profile.mkdir()  # a folder of that name was said to be missing
+    assert main(["export", str(folder.path), "--step", "4"]) == 2
+    assert f"{folder.profile} is not a file" in capsys.readouterr().err
 
 
 def test_a_damaged_latest_checkpoint_is_said_before_anything_loads(tmp_path: Path, capsys) -> None:
