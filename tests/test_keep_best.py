@@ -144,3 +144,21 @@ def test_damaged_json_records_are_skipped_not_raised(tmp_path: Path) -> None:
         events.write("\n".join(damaged) + "\n")
     best = best_step_of_run(folder.events)
     assert best is not None and best.step == 100 and best.tolerance == 0.02
+
+
+def test_a_checkpoints_folder_deleted_while_the_run_trains_is_made_again_at_the_next_save(tmp_path: Path) -> None:
+    """`rm -rf RUN/checkpoints` to free space under a live run: its next save failed as a bug of dbtui and the run ended."""
+    import shutil
+
+    from engine.training.trainer import Trainer
+
+    folder = RunFolder(tmp_path / "run").create()
+    trainer = Trainer(tiny_profile(tmp_path, training={"max_train_steps": 2}), folder.path)
+    trainer.setup()
+    try:
+        checkpointer = Checkpointer(trainer, folder)
+        shutil.rmtree(folder.checkpoints, ignore_errors=True)
+        saved = checkpointer.save(1)
+    finally:
+        trainer.end()
+    assert saved == folder.checkpoints / "step-00000001" and [step for step, _ in complete_checkpoints(folder)] == [1]

@@ -280,6 +280,8 @@ class Checkpointer:
         target = self.folder.checkpoints / f"step-{step:08d}"
         partial = target.with_name(target.name + PARTIAL)
         if accelerator.is_local_main_process:  # each machine's: one with a disk of its own has its part's leftovers
+            # Deleted by hand while the run trains (to free space): the save failed as a bug of dbtui and the run ended.
+            self.folder.checkpoints.mkdir(parents=True, exist_ok=True)
             # A save cut short (a second Ctrl-C, a kill) leaves its folder, as large as a checkpoint: no save is
             # under way now, so every one of them is a leftover.
             for leftover in self.folder.checkpoints.glob(f"step-*{PARTIAL}"):
