@@ -417,24 +417,3 @@ def test_attach_says_a_live_runs_deleted_log_is_gone_rather_than_waiting_in_sile
     finally:
         lock.release()
 
-
-
-def test_a_moved_run_folder_names_its_files_where_it_is_now(tmp_path: Path) -> None:
-    """`mv RUN elsewhere` (or a copy): attach and the report named the previews, checkpoints and outputs at the folder's
-    old place, gone (or, for a copy, the original's)."""
-    from engine.events import CheckpointSaved, SampleSaved
-    from engine.runs.report import read_run
-
-    then = str(tmp_path / "runs" / "r")
-    folder = RunFolder(tmp_path / "moved disk" / "r ü").create()
-    started = RunStarted(run_dir=then, profile={}, hardware={}, versions={}, total_steps=4)
-    _write(folder, started, _step(2), SampleSaved(step=2, paths=[f"{then}/samples/step-000002/0.png"],
-                                                  grid=f"{then}/samples/step-000002/grid.png"),
-           CheckpointSaved(step=2, path=f"{then}/checkpoints/step-00000002"),
-           RunFinished(step=4, outputs={"diffusers": f"{then}/outputs/diffusers", "other": f"{then}-v2/outputs"}, seconds=1.0))
-    now = str(folder.path)
-    sample, checkpoint, finished = list(follow_events(folder, follow=False))[2:]
-    assert sample.paths == [f"{now}/samples/step-000002/0.png"] and sample.grid == f"{now}/samples/step-000002/grid.png"
-    assert checkpoint.path == f"{now}/checkpoints/step-00000002"
-    assert finished.outputs == {"diffusers": f"{now}/outputs/diffusers", "other": f"{then}-v2/outputs"}
-    assert read_run(folder.path).end.outputs["diffusers"] == f"{now}/outputs/diffusers"
