@@ -51,3 +51,11 @@ def test_a_single_file_model_vae_is_refused_as_the_trainer_refuses_it(tmp_path: 
     file.write_bytes(b"x")
     with pytest.raises(ArchitectureUnavailableError, match="is a single file; model.vae takes a diffusers VAE folder"):
         vae_config_folder(str(file))
+
+
+@pytest.mark.parametrize(("model", "vae"), [("builtin:tiny-flux", "builtin:tiny-sd1"), ("builtin:tiny-sd1", "builtin:tiny-flux")])
+def test_a_vae_of_other_latents_than_the_denoiser_takes_is_refused(tmp_path: Path, model: str, vae: str) -> None:
+    """A Flux model given an SD VAE (4 latent channels, not 16) failed the estimate as "a bug in dbtui" (a shape error)."""
+    profile = tiny_profile(tmp_path, model={"pretrained": model, "vae": vae})
+    with pytest.raises(ArchitectureUnavailableError, match="makes latents of .* channels, where .* takes .*: give a VAE"):
+        estimate_peak(profile)

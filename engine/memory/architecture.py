@@ -89,12 +89,30 @@ def _vae(folder: Path) -> Any:
     return AutoencoderKL.from_config(AutoencoderKL.load_config(folder))
 
 
+def _vae_for(folder: Path, denoiser: Any, family: Family) -> Any:
+    """model.vae's VAE (config in ``folder``), refused where its latents are not what ``denoiser`` takes: a Flux model
+    given an SD or SDXL VAE (4 channels, not 16) failed the estimate as a bug in dbtui, and would fail the run."""
+    vae = _vae(folder)
+    config = denoiser.config
+    takes = config.in_channels // 4 if family.id == "flux" else config.out_channels  # Flux packs 2x2 latent patches
+    if vae.config.latent_channels != takes:
+        raise ArchitectureUnavailableError(
+            f"model.vae's VAE ({folder}) makes latents of {vae.config.latent_channels} channels, where "
+            f"{family.label}'s {family.denoiser_name} takes {takes}: give a VAE made for {family.label}, or none")
+    return vae
+
+
 def with_vae(arch: Architecture, vae: Path | None) -> Architecture:
     """``arch`` with the VAE of the config in ``vae`` (model.vae's, engine/memory/vae_source.py) in place of its own."""
     if vae is None:
         return arch
-    own = arch.build
-    return dataclasses.replace(arch, build=lambda: dataclasses.replace(own(), vae=_vae(vae)))
+    own, family = arch.build, arch.family
+
+    def build() -> Parts:
+        parts = own()
+        return dataclasses.replace(parts, vae=_vae_for(vae, parts.unet, family))
+
+    return dataclasses.replace(arch, build=build)
 
 
 def from_folder(folder: Path, label: str | None = None, *, vae: Path | None = None) -> Architecture:
@@ -107,9 +125,10 @@ def from_folder(folder: Path, label: str | None = None, *, vae: Path | None = No
 
     def build() -> Parts:
         _configs_there(folder, [family.denoiser_name, *([] if vae else ["vae"]), *family.text_encoder_names])
+        denoiser = _diffusers_part(folder, family.denoiser_name)  # a UNet, or Flux's transformer
         return Parts(
-            unet=_diffusers_part(folder, family.denoiser_name),  # a UNet, or Flux's transformer
-            vae=_vae(vae) if vae else _diffusers_part(folder, "vae"),
+            unet=denoiser,
+            vae=_vae_for(vae, denoiser, family) if vae else _diffusers_part(folder, "vae"),
             text_encoders=[_text_encoder(folder / name) for name in family.text_encoder_names],
             scheduler=_scheduler(folder, family),
         )
