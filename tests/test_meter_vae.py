@@ -59,3 +59,13 @@ def test_a_vae_of_other_latents_than_the_denoiser_takes_is_refused(tmp_path: Pat
     profile = tiny_profile(tmp_path, model={"pretrained": model, "vae": vae})
     with pytest.raises(ArchitectureUnavailableError, match="makes latents of .* channels, where .* takes .*: give a VAE"):
         estimate_peak(profile)
+
+
+def test_the_run_refuses_a_vae_of_other_latents_as_it_loads_not_at_its_first_encode(tiny_flux: Path, tiny_sd1: Path) -> None:
+    """The trainer loaded an SD VAE beside a Flux transformer, then failed at the first encode on a matrix shape."""
+    from engine.models.loading import load_components
+    from engine.models.parts import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="makes latents of 4 channels, where Flux.* takes 16: give a VAE made for"):
+        load_components(tiny_flux, vae=str(tiny_sd1 / "vae"))
+    assert load_components(tiny_sd1, vae=str(tiny_sd1 / "vae")).vae.config.latent_channels == 4

@@ -92,13 +92,11 @@ def _vae(folder: Path) -> Any:
 def _vae_for(folder: Path, denoiser: Any, family: Family) -> Any:
     """model.vae's VAE (config in ``folder``), refused where its latents are not what ``denoiser`` takes: a Flux model
     given an SD or SDXL VAE (4 channels, not 16) failed the estimate as a bug in dbtui, and would fail the run."""
+    from engine.models.vae_fit import vae_misfit
+
     vae = _vae(folder)
-    config = denoiser.config
-    takes = config.in_channels // 4 if family.id == "flux" else config.out_channels  # Flux packs 2x2 latent patches
-    if vae.config.latent_channels != takes:
-        raise ArchitectureUnavailableError(
-            f"model.vae's VAE ({folder}) makes latents of {vae.config.latent_channels} channels, where "
-            f"{family.label}'s {family.denoiser_name} takes {takes}: give a VAE made for {family.label}, or none")
+    if misfit := vae_misfit(vae.config.latent_channels, denoiser.config, family, str(folder)):
+        raise ArchitectureUnavailableError(misfit)
     return vae
 
 

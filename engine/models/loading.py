@@ -15,6 +15,7 @@ from engine.events import Event
 from engine.models.conversion_note import CONVERTED_FROM, note_conversion, read_note, source_identity
 from engine.models.family import Components, LoadDtypes
 from engine.models.parts import ModelNotFoundError
+from engine.models.vae_fit import vae_misfit
 from engine.support.json_file import read_json_object
 
 __all__ = ["Components", "ModelNotFoundError", "load_components", "native_resolution", "resolve_model_folder"]
@@ -173,4 +174,7 @@ def load_components(folder: Path, *, vae: str | None = None, tokenizer: str | No
     folder = Path(folder)
     family = family_of(folder)
     check_parts(folder, vae=vae, tokenizer=tokenizer)
-    return family.load(folder, vae=vae, tokenizer=tokenizer, dtypes=dtypes or LoadDtypes())
+    components = family.load(folder, vae=vae, tokenizer=tokenizer, dtypes=dtypes or LoadDtypes())
+    if vae and (misfit := vae_misfit(components.vae.config.latent_channels, components.unet.config, family, vae)):
+        raise ModelNotFoundError(misfit)
+    return components
