@@ -32,6 +32,24 @@ def test_a_run_whose_checkpoints_were_deleted_is_not_trained_again_from_the_star
     assert resume_hint(folder).startswith(f"Its checkpoints (up to step 8) are gone from {folder.checkpoints}")
 
 
+def test_a_finished_run_whose_checkpoints_were_deleted_is_said_finished(tmp_path: Path, capsys) -> None:
+    """Checkpoints deleted once the run finished (to free disk): the resume said to put them back to resume from the
+    last step, not that the run is finished and its outputs kept."""
+    import json
+    import shutil
+
+    from dbtui.cli import main
+    from engine.runs.folder import RunState
+
+    folder, _ = _stopped_run(tmp_path, [4])
+    folder.events.write_text(json.dumps({"event": "checkpoint_saved", "time": 1.0, "step": 4, "path": ""}) + "\n")
+    folder.write_state(RunState(pid=0, status="finished", step=4, total_steps=4))
+    shutil.rmtree(folder.checkpoints)
+    assert main(["resume", str(folder.path)]) == 2
+    err = capsys.readouterr().err
+    assert "holds a finished run (step 4" in err and "put them back" not in err
+
+
 def test_an_export_of_a_run_whose_checkpoints_were_deleted_says_they_are_gone(tmp_path: Path) -> None:
     """It said "saving.every_n_steps decides when they are kept", a setting that had saved them."""
     import json

@@ -150,8 +150,6 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     # Stopped before its first checkpoint: nothing is lost by training from the start. With several
     # machines the worker's own check stays, since each machine must see the checkpoint.
     from_start = resume == "latest" and profile.launch.num_machines == 1 and not complete_checkpoints(folder)
-    if from_start:
-        check_none_lost(folder)
     # A resume that trains from the start may change what no checkpoint was trained with: its advice says so.
     check_inputs(profile, run_dir, resuming=resume is not None and not from_start, progress=progress)
     if resume and resume != "latest":
@@ -291,6 +289,8 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
     done = complete_checkpoints(folder)
     if done and not resume:
         raise RunExistsError(folder.path, done[-1][0])
+    if asked and not resume:  # after the finished and live checks: a finished run's checkpoints are often deleted
+        check_none_lost(folder)
     if resume and done:
         check_same_model(folder, profile)
     from_step = None
