@@ -43,11 +43,12 @@ def duration(seconds: float | None) -> str:
 
 
 def profile_gone(folder: RunFolder) -> str | None:
-    """"missing", "not a file" or "empty" where the run's profile.toml cannot be what resume and export read; None
+    """"missing", "not a file (…)" or "empty" where the run's profile.toml cannot be what resume and export read; None
     otherwise (a profile with problems is told them when it loads). An empty one, from a copy or write cut short, was
     told as a profile lacking model.pretrained and concepts, to be filled in by hand."""
     if not folder.profile.is_file():
-        return "not a file" if folder.profile.exists() else "missing"
+        # A folder of that name takes the profile put back into it (`cp P RUN/profile.toml`), and resume refuses it.
+        return "not a file (move it out of the run folder first)" if folder.profile.exists() else "missing"
     try:
         return None if folder.profile.read_bytes().strip() else "empty"
     except OSError:
