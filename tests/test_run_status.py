@@ -31,7 +31,8 @@ def _dead_pid() -> int:
 def _run(tmp_path: Path, name: str, status: str, pid: int) -> RunFolder:
     folder = RunFolder(tmp_path / "runs" / name).create()
     folder.events.write_text("", encoding="utf-8")
-    folder.profile.write_text("", encoding="utf-8")  # what `dbtui resume` trains: a stopped one's hint names it
+    # What `dbtui resume` trains: a stopped one's hint names it (an empty one is told as empty).
+    folder.profile.write_text("# written by the launch\n", encoding="utf-8")
     folder.write_state(RunState(pid=pid, status=status, step=3, total_steps=10, heartbeat=time.time()))
     return folder
 
