@@ -95,7 +95,7 @@ def _vae_for(folder: Path, denoiser: Any, family: Family) -> Any:
     from engine.models.vae_fit import vae_misfit
 
     vae = _vae(folder)
-    if misfit := vae_misfit(vae.config.latent_channels, denoiser.config, family, str(folder)):
+    if misfit := vae_misfit(vae.config.latent_channels, denoiser, family, str(folder)):
         raise ArchitectureUnavailableError(misfit)
     return vae
 

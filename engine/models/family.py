@@ -168,6 +168,9 @@ class Family(Protocol):
     def latent_multiple(self, denoiser: Any) -> int:
         """Latent sizes must be multiples of this for the denoiser."""
 
+    def latent_channels(self, denoiser: Any) -> int:
+        """The channels of the VAE latents the denoiser takes (a model.vae must make as many)."""
+
     def objective(self, scheduler: Any, training: Any = None) -> Objective:
         """The training objective over ``scheduler``, with the profile's [training] settings (None: defaults)."""
 

@@ -178,6 +178,9 @@ class Flux:
     def latent_multiple(self, denoiser: Any) -> int:
         return PATCH
 
+    def latent_channels(self, denoiser: Any) -> int:
+        return int(denoiser.config.in_channels) // (PATCH * PATCH)  # each token packs a PATCH x PATCH latent patch
+
     def objective(self, scheduler: Any, training: Any = None) -> FlowObjective:
         from engine.profile.schema import FlowSection
 

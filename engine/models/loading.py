@@ -175,6 +175,6 @@ def load_components(folder: Path, *, vae: str | None = None, tokenizer: str | No
     family = family_of(folder)
     check_parts(folder, vae=vae, tokenizer=tokenizer)
     components = family.load(folder, vae=vae, tokenizer=tokenizer, dtypes=dtypes or LoadDtypes())
-    if vae and (misfit := vae_misfit(components.vae.config.latent_channels, components.unet.config, family, vae)):
+    if vae and (misfit := vae_misfit(components.vae.config.latent_channels, components.unet, family, vae)):
         raise ModelNotFoundError(misfit)
     return components

@@ -35,6 +35,9 @@ class UNetNoiseFamily:
     def latent_multiple(self, denoiser: Any) -> int:
         return unet_latent_multiple(denoiser)
 
+    def latent_channels(self, denoiser: Any) -> int:
+        return int(denoiser.config.out_channels)  # an inpainting UNet takes more in (mask, image) but denoises these
+
     def kohya_unplaced(self, layers: list[str]) -> list[str]:
         return []  # the UNet's key map (engine/convert/keymap.py) names every layer of the original layout
 
