@@ -5,19 +5,14 @@ fp16's figure. The probe here answers when the test lets it, never by a timing."
 
 from __future__ import annotations
 
-import threading
 
 import pytest
 
 from dbtui.app import make_app
-from dbtui.engine_facade import HardwareReport
 from dbtui.session import STEPS, Session
-from engine.hardware.machine import Gpu, Hardware
 from tests.test_meter_ui import SIZE, text_of
-from wizard_fakes import FakeEngine
+from wizard_fakes import HeldProbe
 from wizard_steps import settle, until
-
-HELD_S = 60.0  # how long a probe waits for the test's word: only a failing test waits it out
 
 
 @pytest.fixture(autouse=True)
@@ -25,21 +20,7 @@ def _in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-class HeldT4(FakeEngine):
-    """A T4 (no bf16) whose probe answers once the test sets ``answer``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.answer = threading.Event()
-        self.probes = 0
-
-    def probe_hardware(self, path: str) -> HardwareReport:
-        self.probes += 1
-        assert self.answer.wait(HELD_S), "the test never let the probe answer"
-        return HardwareReport(Hardware(gpus=[Gpu(0, "T4", 15_000, 15_000, "7.5", False)]), "", "lora")
-
-
-async def _estimated_as_bf16_then_fp16(pilot, engine: HeldT4) -> None:
+async def _estimated_as_bf16_then_fp16(pilot, engine: HeldProbe) -> None:
     """On Parameters with the probe held: the estimate is the profile's (no GPU known); once the probe answers, the
     line is estimated again as this GPU trains the settings."""
     app = pilot.app
@@ -56,7 +37,7 @@ async def _estimated_as_bf16_then_fp16(pilot, engine: HeldT4) -> None:
 
 
 async def test_a_probe_that_answers_after_next_estimates_again_as_this_gpu_trains() -> None:
-    engine = HeldT4()
+    engine = HeldProbe()
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         try:
@@ -72,7 +53,7 @@ async def test_a_probe_that_answers_after_next_estimates_again_as_this_gpu_train
 
 async def test_parameters_reached_without_the_hardware_step_probes_this_machine() -> None:
     """As from an attached run's dashboard (Esc): the start screen hands on a session at a later step."""
-    engine = HeldT4()
+    engine = HeldProbe()
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         try:

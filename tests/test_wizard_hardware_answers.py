@@ -5,44 +5,21 @@ probe here answers or fails when the test lets it, never by a timing."""
 from __future__ import annotations
 
 import copy
-import threading
 
 import pytest
 from textual.widgets import Select
 
 from dbtui.app import make_app
-from dbtui.engine_facade import HardwareReport
 from dbtui.presets import PRESET_LABELS, recommended_preset
 from dbtui.session import STEPS, Session
-from engine.hardware.machine import Gpu, Hardware
 from tests.test_meter_ui import SIZE, text_of
-from wizard_fakes import FakeEngine
+from wizard_fakes import T4, HeldProbe
 from wizard_steps import settle, until
-
-HELD_S = 60.0  # how long a probe waits for the test's word: only a failing test waits it out
-T4 = Hardware(gpus=[Gpu(0, "T4", 15_000, 15_000, "7.5", False)])
 
 
 @pytest.fixture(autouse=True)
 def _in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-
-
-class HeldProbe(FakeEngine):
-    """A T4 whose probe answers once the test sets ``answer``; the first ``failing`` probes raise instead."""
-
-    def __init__(self, failing: int = 0) -> None:
-        super().__init__()
-        self.answer = threading.Event()
-        self.probes = 0
-        self.failing = failing
-
-    def probe_hardware(self, path: str) -> HardwareReport:
-        self.probes += 1
-        assert self.answer.wait(HELD_S), "the test never let the probe answer"
-        if self.probes <= self.failing:
-            raise RuntimeError("nvidia-smi timed out")
-        return HardwareReport(T4, "A T4: LoRA or a full fine-tune with 8-bit Adam.", "full-8bit")
 
 
 def _preset(app) -> object:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from engine.events import (CheckpointSaved, Event, PhaseFinished, PhaseProgress,
 from engine.dataset.autocaption import AutocaptionResult
 from engine.dataset.caption_changes import Change, ChangeSet
 from engine.dataset.prepare import PrepareResult
-from engine.hardware.machine import Hardware
+from engine.hardware.machine import Gpu, Hardware
 from engine.memory.estimate import GIB, MemoryEstimate
 from engine.model_import import ConversionTarget
 from engine.runs.fit import FitResult
@@ -283,3 +284,23 @@ class HybridEngine(RealEngine):
         return object.__getattribute__(self, name)
 
 
+HELD_S = 60.0  # how long a held probe waits for the test's word: only a failing test waits it out
+T4 = Hardware(gpus=[Gpu(0, "T4", 15_000, 15_000, "7.5", False)])
+
+
+class HeldProbe(FakeEngine):
+    """A T4 (no bf16) whose probe answers once the test sets ``answer``, never by a timing; the first ``failing``
+    probes raise instead."""
+
+    def __init__(self, failing: int = 0) -> None:
+        super().__init__()
+        self.answer = threading.Event()
+        self.probes = 0
+        self.failing = failing
+
+    def probe_hardware(self, path: str) -> HardwareReport:
+        self.probes += 1
+        assert self.answer.wait(HELD_S), "the test never let the probe answer"
+        if self.probes <= self.failing:
+            raise RuntimeError("nvidia-smi timed out")
+        return HardwareReport(T4, "A T4: LoRA or a full fine-tune with 8-bit Adam.", "full-8bit")
