@@ -19,7 +19,7 @@ import torch
 
 from engine.data.cache_keys import content_hash, latent_key, module_fingerprint, text_key
 from engine.data.disk_cache import MemoryStore, TensorStore
-from engine.data.examples import Example, undecodable_said
+from engine.data.examples import Example, decode_each, undecodable_said
 from engine.data.images import DataError, encode_size, load_rgb, reach_size, within_reach
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted, Warning
 from engine.models.deferred_parts import DeferredParts
@@ -100,25 +100,26 @@ class LatentSource:
         that first meets it, hours in."""
         import time
 
+        if self.store is None:
+            decode_each([example.path for example in self.examples], emit, "decoding every image once",
+                        should_stop=should_stop)
+            return
         started = time.perf_counter()
-        phase = "caching" if self.store is not None else "checking_images"
-        emit(PhaseStarted(phase=phase, total=len(self.examples), description="encoding images with the VAE, or reading "
-                          "them from the cache" if self.store is not None else "decoding every image once"))
+        emit(PhaseStarted(phase="caching", total=len(self.examples), description="encoding images with the VAE, or "
+                          "reading them from the cache"))
         undecodable: list[Path] = []
         for index in range(len(self.examples)):
             if should_stop():
                 break
             try:
-                if self.store is None:
-                    load_rgb(self.examples[index].path)
-                elif missing := [flip for flip in self.flips if not self.store.has(self._key(index, flip))]:
+                if missing := [flip for flip in self.flips if not self.store.has(self._key(index, flip))]:
                     self._encode_into_store(index, missing)
             except DataError:
                 undecodable.append(self.examples[index].path)  # the pass goes on, to name every one at once
-            emit(PhaseProgress(phase=phase, done=index + 1, total=len(self.examples)))
+            emit(PhaseProgress(phase="caching", done=index + 1, total=len(self.examples)))
         if undecodable:
             raise DataError(undecodable_said(undecodable))
-        emit(PhaseFinished(phase=phase, seconds=time.perf_counter() - started))
+        emit(PhaseFinished(phase="caching", seconds=time.perf_counter() - started))
 
     def params(self, index: int, flip: bool) -> torch.Tensor:
         """The image's latent distribution (mean and logvar stacked on the channels), on the device."""

@@ -93,26 +93,29 @@ def check_before_class_images(profile, instance_dirs: list[Path], class_dirs: li
     if not generating:
         return  # none to generate (the user's or an earlier run's are there): the caching pass decodes them next, as soon
     # Decoded, not only their headers read: one cut short was met by the caching pass, after the generation.
+    decode_each([example.path for example in examples], emit, "decoding every image once, before class images are "
+                "generated", said_after=" (checked before any class image is generated; a class folder's image moved "
+                "out is generated in its place)")
+
+
+def decode_each(paths: list[Path], emit: Callable[[Event], None], description: str, *,
+                should_stop: Callable[[], bool] = lambda: False, said_after: str = "") -> None:
+    """Decode every picture of ``paths`` once, as the "checking_images" phase, and raise a DataError naming every one
+    that cannot be (``said_after`` added to its message); ``should_stop`` ends the pass early."""
     started = time.perf_counter()
-    emit(PhaseStarted(phase="checking_images", total=len(examples), description="decoding every image once, "
-                      "before class images are generated"))
+    emit(PhaseStarted(phase="checking_images", total=len(paths), description=description))
     undecodable: list[Path] = []
-    for done, example in enumerate(examples, start=1):
-        if not _decodes(example.path):
-            undecodable.append(example.path)
-        emit(PhaseProgress(phase="checking_images", done=done, total=len(examples)))
+    for done, path in enumerate(paths, start=1):
+        if should_stop():
+            break
+        try:
+            load_rgb(path)
+        except DataError:
+            undecodable.append(path)  # the pass goes on, to name every one at once
+        emit(PhaseProgress(phase="checking_images", done=done, total=len(paths)))
     if undecodable:
-        raise DataError(undecodable_said(undecodable) + " (checked before any class image is generated; a class "
-                        "folder's image moved out is generated in its place)")
+        raise DataError(undecodable_said(undecodable) + said_after)
     emit(PhaseFinished(phase="checking_images", seconds=time.perf_counter() - started))
-
-
-def _decodes(path: Path) -> bool:
-    try:
-        load_rgb(path)
-    except DataError:
-        return False
-    return True
 
 
 def undecodable_said(undecodable: list[Path]) -> str:
