@@ -104,3 +104,33 @@ def test_a_text_encoder_lora_on_an_embedding_is_refused_before_training_when_koh
                                                r"leave the embedding layers out of them, or export lora_diffusers only$"):
         check_lora_targets_of(components, profile(["lora_diffusers", "lora_kohya"]))
     check_lora_targets_of(components, profile(["lora_diffusers"]))
+
+
+def _flux_kohya_profile(tmp_path, export: list[str]):
+    from tests.training_helpers import tiny_profile
+
+    return tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-flux"}, saving={"export": export},
+                        training={"method": "lora", "lora": {"unet_targets": ["to_q", "linear"]}})
+
+
+def test_flux_targets_the_kohya_format_cannot_hold_are_refused_before_the_model_loads(tmp_path) -> None:
+    """validate passed them and `run` refused them only once the base model had loaded (minutes for Flux.1)."""
+    from engine.profile_checks import check_profile
+    from engine.runs.launcher import RunInputsMissingError, check_inputs
+
+    errors = check_profile(_flux_kohya_profile(tmp_path, ["lora_diffusers", "lora_kohya"])).errors
+    assert [p.key for p in errors] == ["training.lora.unet_targets"]
+    assert "LoRA would train norm_out.linear" in errors[0].message and "export lora_diffusers only" in errors[0].message
+    with pytest.raises(RunInputsMissingError, match=r"norm_out\.linear"):
+        check_inputs(_flux_kohya_profile(tmp_path, ["lora_diffusers", "lora_kohya"]))
+    assert check_profile(_flux_kohya_profile(tmp_path, ["lora_diffusers"])).errors == []
+
+
+def test_an_export_asking_lora_kohya_of_such_a_flux_lora_is_refused_before_the_model_loads(tmp_path) -> None:
+    from engine.runs.export import ExportFormatError, _check_formats
+    from engine.runs.folder import RunFolder
+
+    folder = RunFolder(tmp_path / "run")
+    with pytest.raises(ExportFormatError, match=r"lists lora_kohya, which cannot hold this run's LoRA .*norm_out\.linear.*remove lora_kohya"):
+        _check_formats(_flux_kohya_profile(tmp_path, ["lora_diffusers", "lora_kohya"]), folder, "flux", "then again")
+    _check_formats(_flux_kohya_profile(tmp_path, ["lora_diffusers"]), folder, "flux", "then again")

@@ -145,6 +145,12 @@ class Flux:
             refused.append(("saving.export", f"lists {' and '.join(single_files)}, single-file layouts of SD and SDXL that "
                             "dbtui does not write for Flux: keep \"diffusers\" (and for a LoRA \"lora_diffusers\", which "
                             "diffusers loads, and \"lora_kohya\", which ComfyUI and Forge load)"))
+        if training.method == "lora" and profile.lora.unet_targets and "lora_kohya" in profile.saving.export:
+            from engine.models.lora_layers import kohya_unplaced_targets
+
+            # Asked of the layer names alone, before the model loads: the trainer asks it of the loaded model too.
+            if problem := kohya_unplaced_targets(self, _layout_transformer(), profile.lora.unet_targets):
+                refused.append(("training.lora.unet_targets", problem))
         if training.train_text_encoder and training.method != "lora":
             refused.append(("training.train_text_encoder", "a full fine-tune of Flux trains the transformer only (CLIP-L "
                             "can train as a LoRA, T5 never): set it to false, or training.method = \"lora\" to train "
@@ -269,3 +275,15 @@ class Flux:
             except UnsupportedModelError:
                 unplaced.append(layer)
         return unplaced
+
+
+def _layout_transformer() -> Any:
+    """A Flux transformer with one block of each kind on the meta device (no memory): the layer names of every
+    Flux.1 transformer, less the other blocks' indexes, which the kohya layout places alike."""
+    import torch
+    from diffusers import FluxTransformer2DModel
+
+    with torch.device("meta"):
+        return FluxTransformer2DModel(num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=1,
+                                      joint_attention_dim=16, pooled_projection_dim=16, in_channels=16,
+                                      axes_dims_rope=(4, 6, 6))

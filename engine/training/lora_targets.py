@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import DbtuiError
+from engine.models.lora_layers import layer_names, targeted_layers
 
 SHOWN_NAMES = 16
 
@@ -26,15 +27,6 @@ def check_lora_targets(denoiser: Any, text_encoders: list[Any], lora: Any) -> No
         raise LoraTargetsError("; ".join(problems))
 
 
-def targeted_layers(model: Any, targets: list[str]) -> list[str]:
-    """The full names of ``model``'s layers that LoRA on ``targets`` wraps, by peft's own matching."""
-    from peft import LoraConfig
-    from peft.tuners.tuners_utils import check_target_module_exists
-
-    config = LoraConfig(target_modules=list(targets))
-    return [name for name in _layer_names([model]) if check_target_module_exists(config, name)]
-
-
 def targeted_embeddings(model: Any, targets: list[str]) -> list[str]:
     """Those of ``targeted_layers`` that are embeddings (a CLIP's token or position embedding)."""
     import torch
@@ -47,7 +39,7 @@ def _unmatched(key: str, targets: list[str], models: list[Any]) -> list[str]:
     from peft import LoraConfig
     from peft.tuners.tuners_utils import check_target_module_exists
 
-    names = _layer_names(models)
+    names = layer_names(models)
     # peft's own matching (a whole name or a dotted suffix), one target at a time, over the layers it can wrap:
     # a target naming a container ("to_out" for the list holding to_out.0) is refused by peft as well.
     configs = {target: LoraConfig(target_modules=[target]) for target in targets}
@@ -58,18 +50,10 @@ def _unmatched(key: str, targets: list[str], models: list[Any]) -> list[str]:
             f"train there end in {', '.join(_layer_suffixes(models))}"]
 
 
-def _layer_names(models: list[Any]) -> list[str]:
-    """The full names of the layers LoRA can wrap (linear, convolution, embedding), in the models' order."""
-    import torch
-
-    kinds = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Embedding)
-    return [name for model in models for name, module in model.named_modules() if isinstance(module, kinds)]
-
-
 def _layer_suffixes(models: list[Any]) -> list[str]:
     """The layers' short names: "to_q", "to_out.0" (a bare index is no name, so the name before it is kept)."""
     suffixes: dict[str, None] = {}
-    for name in _layer_names(models):
+    for name in layer_names(models):
         parts = name.split(".")
         suffixes[".".join(parts[-2:]) if parts[-1].isdigit() else parts[-1]] = None
     shown = list(suffixes)

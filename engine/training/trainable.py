@@ -95,7 +95,8 @@ def add_lora_adapters(components: Components, profile: Any) -> None:
 def check_lora_targets_of(components: Components, profile: Any) -> None:
     """The profile's LoRA target names against the loaded models (nothing for a full fine-tune), and, when the
     profile exports ``lora_kohya``, the layers they reach against what that format holds."""
-    from engine.training.lora_targets import LoraTargetsError, check_lora_targets, targeted_embeddings, targeted_layers
+    from engine.models.lora_layers import kohya_refusal, kohya_unplaced_targets
+    from engine.training.lora_targets import LoraTargetsError, check_lora_targets, targeted_embeddings
 
     if profile.training.method != "lora":
         return
@@ -104,21 +105,14 @@ def check_lora_targets_of(components: Components, profile: Any) -> None:
     if "lora_kohya" not in profile.saving.export:
         return
     targets = profile.lora.unet_targets or list(components.family.default_lora_targets)
-    unplaced = {
-        "training.lora.unet_targets": (components.family.kohya_unplaced(targeted_layers(components.unet, targets)), "name narrower targets"),
-        # No family's kohya layout names an embedding's LoRA (lora_embedding_A/B): no WebUI would load it.
-        "training.lora.text_encoder_targets": (
-            [name for i in trained for name in targeted_embeddings(components.text_encoders[i], profile.lora.text_encoder_targets)],
-            "leave the embedding layers out of them"),
+    # No family's kohya layout names an embedding's LoRA (lora_embedding_A/B): no WebUI would load it.
+    embeddings = [name for i in trained for name in targeted_embeddings(components.text_encoders[i], profile.lora.text_encoder_targets)]
+    problems = {
+        "training.lora.unet_targets": kohya_unplaced_targets(components.family, components.unet, targets),
+        "training.lora.text_encoder_targets": kohya_refusal(embeddings, "leave the embedding layers out of them") if embeddings else None,
     }
-    problems = [f"{key}: LoRA would train {_first_few(layers)}, which the kohya/ComfyUI format of saving.export's lora_kohya "
-                f"has no place for; {advice}, or export lora_diffusers only" for key, (layers, advice) in unplaced.items() if layers]
-    if problems:
-        raise LoraTargetsError("; ".join(problems))
-
-
-def _first_few(names: list[str]) -> str:
-    return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    if any(problems.values()):
+        raise LoraTargetsError("; ".join(f"{key}: {problem}" for key, problem in problems.items() if problem))
 
 
 def vae_dtype(dtype: torch.dtype) -> torch.dtype:
