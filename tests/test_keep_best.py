@@ -162,3 +162,19 @@ def test_a_checkpoints_folder_deleted_while_the_run_trains_is_made_again_at_the_
     finally:
         trainer.end()
     assert saved == folder.checkpoints / "step-00000001" and [step for step, _ in complete_checkpoints(folder)] == [1]
+
+
+def test_export_of_the_latest_checkpoint_names_the_kept_best_step_and_its_command(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`dbtui export RUN` wrote step 500 (the latest), overfit, and said nothing of the kept best step 100."""
+    import engine.runs.export
+    from dbtui.cli import main
+
+    folder, _ = overfit_run(tmp_path, evaluation=True)
+    folder.profile.write_text('name = "overfit"\n')
+    monkeypatch.setattr(engine.runs.export, "export_checkpoint", lambda run, step, emit: {"lora_diffusers": f"{run}/exports/step-{step}"})
+    assert main(["export", str(folder.path)]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[-1] == (f"exported step 500, the latest kept; the best-scored is {best_step(scored(*r) for r in ROUNDS).describe()}: "
+                        f"keep it with `dbtui export {folder.path} --step 100`")
+    assert main(["export", str(folder.path), "--step", "100"]) == 0
+    assert "best-scored" not in capsys.readouterr().out

@@ -53,7 +53,9 @@ def _export(args: argparse.Namespace) -> int:
     from dbtui.cli.cmd_runs import find_run
     from dbtui.format import profile_gone
     from dbtui.console import PhaseDisplay
+    from engine.runs.checkpoints import complete_checkpoints
     from engine.runs.export import export_checkpoint
+    from engine.runs.keep import best_elsewhere
     from engine.runs.library_noise import hide_library_progress_bars
 
     hide_library_progress_bars()
@@ -65,8 +67,13 @@ def _export(args: argparse.Namespace) -> int:
                          f"and its [saving] section: put back the profile the run was trained with (`cp {source} "
                          f"{shlex.quote(str(folder.profile))}`" + (")" if kept.is_file() else
                                                                    ", with the run's --set overrides written in)"))
+    # Read before the export: a live run may save a later checkpoint during its minutes.
+    latest = complete_checkpoints(folder) if args.step is None else []
     with PhaseDisplay() as display:
         outputs = export_checkpoint(Path(folder.path), args.step, emit=display)
     for fmt, path in outputs.items():
         print(f"{fmt}: {path}")
+    # The default stays the latest checkpoint (an unscored run has no other); a scored run's best is said beside it.
+    if latest and (note := best_elsewhere(folder, latest[-1][0])):
+        print(note)
     return 0

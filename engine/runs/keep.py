@@ -103,3 +103,12 @@ def keep_of_run(folder: RunFolder) -> Keep | None:
         return None
     whole, damaged = checked_checkpoints(folder)
     return how_to_keep(best, whole, finished_by_events(folder.events), damaged)
+
+
+def best_elsewhere(folder: RunFolder, exported: int) -> str | None:
+    """One line naming the run's best-scored step and the command that exports it, where that step's checkpoint is
+    kept and is not ``exported`` (the latest, which `dbtui export RUN` writes by default); else None."""
+    keep = keep_of_run(folder)
+    if keep is None or not keep.exact or keep.export_step in (None, exported):
+        return None
+    return f"exported step {exported}, the latest kept; the best-scored is {keep.best.describe()}: {keep.advice(str(folder.path))}"
