@@ -18,6 +18,7 @@ from PIL import Image
 from dbtui.widgets.score_plot import ScoreHistory
 from engine.evaluation.best import best_step
 from engine.events import RunStarted, SamplesScored, Warning
+from engine.runs.sinks import JsonlSink
 from engine.training.preview_rounds import PreviewRounds
 from tests.training_helpers import tiny_profile
 
@@ -59,6 +60,9 @@ def test_a_resume_under_other_evaluation_settings_scores_the_base_again(tmp_path
     first: list = []
     rounds_for(tmp_path, demo_data, OLD, first).score(0)
     assert [e.step for e in first] == [0] and first[0].settings["prompts"] == OLD["prompts"]
+    sink = JsonlSink(tmp_path / "run" / "events.jsonl")  # as a run's: a base round it holds no scores of is scored again
+    sink(first[0])
+    sink.close()
 
     same: list = []
     rounds_for(tmp_path, demo_data, OLD, same).score_base_again()

@@ -86,6 +86,21 @@ class Evaluation:
                     return f"the base round's image {path} cannot be read (damaged)"
         return None
 
+    def base_scored(self) -> bool:
+        """Whether the run's events.jsonl holds the base round's scores: deleted by hand, it holds none, and the best-step
+        rule would measure prompt fidelity from the first round after the resume."""
+        from engine.evaluation.best import scoring_events
+
+        return any(isinstance(e, SamplesScored) and e.step == BASE_STEP for e in scoring_events(self.run_dir / "events.jsonl"))
+
+    def base_images(self) -> list[Any] | None:
+        """The base round's images as ``score`` takes them, read back from its folder; None when one is missing or damaged."""
+        folder = self.folder(BASE_STEP)
+        try:
+            return [load_rgb(folder / image_name(i, k)) for i in range(len(self.prompts)) for k in range(self.settings.images_per_prompt)]
+        except (DataError, OSError):
+            return None
+
     def check_scorers(self) -> bool:
         """Whether the scorers can be loaded, as far as their small files and their weights' being there say
         (``check_scorers``): found out before a round generates its images, which a scorer failing afterwards wasted

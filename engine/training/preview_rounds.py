@@ -80,6 +80,16 @@ class PreviewRounds:
             self._report(event, track=True)
         return event is not None
 
+    def _score_base_from(self, evaluation: Evaluation, base: Path, images: list[Any]) -> None:
+        """The base round's scores again from its images (none are made again), said after this attempt's start."""
+        from engine.evaluation.rounds import BASE_STEP
+
+        self.trainer.emit(Warning(message=f"events.jsonl holds no scores of the base round in {base} (deleted or replaced "
+                                          "since): they are scored again from its images, so that the best step is still "
+                                          "measured from the base model's prompt fidelity"))
+        with self.trainer.phase("scoring", f"step {BASE_STEP}"):
+            self.held = evaluation.score(BASE_STEP, images)
+
     def begin(self, step: int) -> None:
         """Once the attempt's run_started is said: a new run's base round is scored; a resume's, scored again before its
         checkpoint loaded, is said now, after the start it belongs to (before it, it ended the earlier attempt in
@@ -121,7 +131,12 @@ class PreviewRounds:
             difference = evaluation.base_difference()
             damaged = evaluation.unreadable_base_image() if difference is None else None
             if difference is None and damaged is None:
-                return
+                if evaluation.base_scored():
+                    return
+                if (images := evaluation.base_images()) is not None:
+                    self._score_base_from(evaluation, base, images)
+                    return
+                difference = f"events.jsonl holds no scores of the base round in {base}, and its images are not all there"
             # A cut-short round may have been of other settings than the rounds before it: the events say which count.
             compared = ("the rounds scored before still count for the best step: their settings are these" if damaged else
                         "the rounds scored before count for the best step only where they were scored under these settings"
