@@ -227,3 +227,25 @@ def test_a_caption_linked_to_another_is_captioned_once_through_the_link(tmp_path
     result = autocaption(tmp_path, backend="blip", model="unused", batch_size=1, overwrite=True)
     assert [Path(p).name for p in result.written] == ["a.txt"] and not result.skipped and not result.failed
     assert (tmp_path / "b.txt").is_symlink() and (tmp_path / "a.txt").read_text() == "a photo\n"
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_no_caption_is_written_to_hide_a_misnamed_one_or_over_a_link_to_nothing(tmp_path: Path, monkeypatch,
+                                                                                overwrite: bool) -> None:
+    """img.txt was written beside the user's img.jpg.txt (Photo.txt beside photo.TXT), so training read the captioner's
+    words and never the user's; a link c.txt to no file was replaced by a file. A bulk edit creates neither."""
+    module = sys.modules["engine.dataset.autocaption"]
+    for index, name in enumerate(("img.jpg", "Photo.png", "c.png")):
+        textured(index, (48, 40)).save(tmp_path / name)
+    (tmp_path / "img.jpg.txt").write_text("my tagger's tags\n")
+    (tmp_path / "photo.TXT").write_text("mine\n")
+    (tmp_path / "c.txt").symlink_to("gone.txt")
+
+    monkeypatch.setattr(module, "_Blip", _SaysAPhoto)
+    result = autocaption(tmp_path, backend="blip", model="unused", overwrite=overwrite)
+    assert not result.written
+    reasons = {Path(image).name: reason for image, reason in result.failed}
+    assert "rename it to img.txt" in reasons["img.jpg"] and "rename it to Photo.txt" in reasons["Photo.png"]
+    assert "link to 'gone.txt', which does not exist" in reasons["c.png"]
+    assert not (tmp_path / "img.txt").exists() and not (tmp_path / "Photo.txt").exists()
+    assert (tmp_path / "c.txt").is_symlink()

@@ -8,6 +8,7 @@ runs (typed by hand in the wizard meanwhile) is kept: each write first checks th
 from __future__ import annotations
 
 import csv
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from engine.dataset.captions import CaptionStore
 from engine.dataset.errors import CaptionError, CaptionerUnavailableError
-from engine.dataset.files import file_problem, linked_captions
+from engine.dataset.files import file_problem, how_misnamed, linked_captions, misnamed_captions
 from engine.dataset.image_probe import decode_problem, identify_file, problem_text
 from engine.data.images import to_rgb, upright
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
@@ -61,7 +62,13 @@ def autocaption(
     before: dict[Path, bytes | None] = {}  # each caption file as it was when listed to caption
     # One caption per caption file: a.jpg and a.png share a.txt (as b.jpg does by a link b.txt -> a.txt), which is
     # written (or kept) once, not twice.
-    for path, owners in linked_captions(store.owners(), store.folder).items():
+    captions = linked_captions(store.owners(), store.folder)
+    misnamed = misnamed_captions(list(captions), store.extension)
+    for path, owners in captions.items():
+        hidden = _not_to_write(path, misnamed.get(path))
+        if hidden:
+            failed.append((str(owners[0]), hidden))
+            continue
         before[path] = store.raw(owners[0])
         try:
             captioned = bool(store.read(owners[0]))
@@ -101,6 +108,19 @@ def autocaption(
         emit(PhaseProgress(phase="autocaption", done=done, total=len(todo)))
     emit(PhaseFinished(phase="autocaption", seconds=time.monotonic() - started))
     return AutocaptionResult(tuple(written), tuple(skipped + meanwhile), tuple(failed))
+
+
+def _not_to_write(path: Path, near: Path | None) -> str | None:
+    """Why no caption may be written at ``path``, as a bulk edit creates none there: the user's caption is there
+    under a name that differs (``near``: photo.jpg.txt, Photo.TXT), which a new one would hide from training, or
+    ``path`` is a link to no file, which writing would replace. None when it may be written."""
+    if near is not None:
+        return (f"its caption is there as '{near}', which differs from {path.name} only in {how_misnamed(path, near)}: "
+                f"training does not read it, and no {path.name} was written to hide it; rename it to {path.name}")
+    if path.is_symlink() and not path.exists():
+        return (f"its caption file '{path}' is a symbolic link to '{os.readlink(path)}', which does not exist, so it is "
+                "left as it is: point the link at a caption file, or delete it")
+    return None
 
 
 def _captioner(backend: str, model: str | None, threshold: float,
