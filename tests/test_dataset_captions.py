@@ -169,6 +169,19 @@ def test_a_folder_that_cannot_be_written_is_said_so_and_nothing_changes(store: C
     assert {path.name: path.read_bytes() for path in store.folder.glob("*.txt")} == before
 
 
+def test_undo_of_a_mistyped_folder_says_it_is_no_folder(store: CaptionStore) -> None:
+    """`--undo` of a folder not there said "nothing to undo ... none was done here, or the last one is undone
+    already", so one who mistyped the folder took the edit for one that cannot be undone."""
+    from engine.dataset import DatasetError
+
+    store.add_tag("zwx")
+    with pytest.raises(DatasetError, match=r"photos is not a folder: give the folder"):
+        CaptionStore(store.folder.parent / "photos").undo()
+    with pytest.raises(DatasetError, match=r"a\.jpg is a file, not a folder: give the folder that holds it"):
+        CaptionStore(store.folder / "a.jpg").undo()
+    assert len(store.undo()) == 4
+
+
 def test_undo_keeps_captions_edited_by_hand_since_the_bulk_edit(store: CaptionStore) -> None:
     store.add_tag("zwx")
     (store.folder / "a.txt").write_text("my careful hand edit\n", encoding="utf-8")  # edited after the bulk edit

@@ -26,7 +26,7 @@ from engine.dataset.caption_changes import (Change, ChangeSet, JournalEntry, Unr
                                            refuse_too_big)
 from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags
 from engine.dataset.errors import CaptionError
-from engine.dataset.files import caption_path, how_misnamed, link_target, linked_captions, list_images, misnamed_captions
+from engine.dataset.files import caption_path, checked_folder, how_misnamed, link_target, linked_captions, list_images, misnamed_captions
 from engine.dataset.image_probe import probe_image, problem_text
 from engine.dataset.options import checked_caption_extension
 from engine.dataset.pool import run_phase
@@ -244,7 +244,7 @@ class CaptionStore:
 
     def undo(self, *, emit: Emit | None = None) -> ChangeSet:
         """Put back every caption the last bulk operation changed; files it created are removed."""
-        journal = self.history / _JOURNAL
+        journal = checked_folder(self.folder) / HISTORY_DIR / _JOURNAL  # a mistyped folder: said, not "nothing to undo"
         if not journal.exists():
             raise CaptionError("nothing to undo: undo puts back the last bulk caption operation only, and this folder has none "
                                "to put back (none was done here, or the last one is undone already)")

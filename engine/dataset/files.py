@@ -105,11 +105,7 @@ def scan_folder(
 
     Hidden entries and ``exclude`` (e.g. the prepared-copies folder inside the originals) are skipped.
     """
-    root = Path(folder)
-    if root.is_file():  # a picture dragged in instead of its folder
-        raise DatasetError(f"{root} is a file, not a folder: give the folder that holds it ({root.parent})")
-    if not root.is_dir():
-        raise DatasetError(f"{root} is not a folder: give the folder that holds your training images")
+    root = checked_folder(folder)
     real_root = Path(os.path.realpath(root))
     excluded = Path(os.path.realpath(exclude)) if exclude else None
     listing = Listing([], [], [])
@@ -118,6 +114,16 @@ def scan_folder(
     listing.refused.sort(key=lambda r: r.path)
     listing.captions.sort()
     return listing
+
+
+def checked_folder(folder: Path | str) -> Path:
+    """``folder`` as a Path; a DatasetError saying what to give where it is a file or not there."""
+    root = Path(folder)
+    if root.is_file():  # a picture dragged in instead of its folder
+        raise DatasetError(f"{root} is a file, not a folder: give the folder that holds it ({root.parent})")
+    if not root.is_dir():
+        raise DatasetError(f"{root} is not a folder: give the folder that holds your training images")
+    return root
 
 
 def list_images(folder: Path | str, *, recursive: bool = False, exclude: Path | None = None) -> list[Path]:
