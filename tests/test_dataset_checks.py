@@ -357,3 +357,23 @@ def test_fewer_than_one_worker_is_refused_from_python_as_the_cli_refuses_it(work
     with pytest.raises(ValueError, match="give 1 or more"):
         prepare_dataset(fixture_dir, tmp_path / "prepared", resolution=64, workers=workers)
     assert not (tmp_path / "prepared").exists()
+
+
+@pytest.mark.parametrize("blank", [b"\xef\xbb\xbf\xef\xbb\xbf\r\n", "\u200b \n".encode()])
+def test_a_caption_of_a_second_byte_order_mark_alone_is_empty_to_the_check_validate_and_training(
+        tmp_path: Path, blank: bytes) -> None:
+    """A caption file saved with its BOM twice (or holding a zero-width space alone) shows nothing, but it was no
+    empty caption to the check or to validate: its image trained with no prompt, which both refuse for an empty one."""
+    from engine.data.captions import caption_for
+    from engine.dataset import CaptionStore
+    from engine.dataset.profile_paths import path_problems
+
+    textured(0, (64, 64)).save(tmp_path / "a.png")
+    (tmp_path / "a.txt").write_bytes(blank)
+    report = check_dataset(tmp_path, caption_mode="caption_file", workers=1)
+    assert [(f.code, f.severity) for f in report.findings if f.code.startswith("caption")] == [("caption_missing", "error")]
+    profile = Profile(model={"pretrained": "builtin:tiny-sd1"}, concepts=[
+        {"instance_dir": str(tmp_path), "instance_prompt": "photo of zwx dog", "caption_mode": "caption_file"}])
+    assert any("1 caption file(s) are empty, e.g. a.txt" in problem.message for problem in path_problems(profile))
+    assert caption_for(tmp_path / "a.png", "caption_file_then_prompt", "photo of zwx dog") == "photo of zwx dog"
+    assert CaptionStore(tmp_path).read("a.png") == ""  # --auto writes it, as the check's advice says

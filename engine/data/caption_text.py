@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 
 from engine.data.images import DataError
-from engine.profile.text_characters import control_character
+from engine.profile.text_characters import blank, control_character
 
 # CLIP reads 77 tokens (about 300 characters); a file this big is not a caption, and tokenizing
 # it would only waste time before the text encoder cuts it anyway.
@@ -79,6 +79,12 @@ def _decode(path: Path, data: bytes) -> str:
         raise CaptionFileError(f"caption file '{path}' holds {character}, which is no text a model reads and would "
                                "drive the terminal that prints it: remove it in a text editor")
     return text
+
+
+def caption_words(text: str | None) -> str:
+    """A caption file's text as training reads it: stripped, and "" where it shows nothing (white space, or a BOM or
+    zero-width space alone, as a file saved with its byte-order mark twice holds), which trains with no prompt."""
+    return "" if text is None or blank(text) else text.strip()
 
 
 def read_caption(path: Path, root: Path) -> str | None:

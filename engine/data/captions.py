@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engine.data.caption_text import read_caption
+from engine.data.caption_text import caption_words, read_caption
 from engine.data.images import DataError
 from engine.profile.text_characters import control_character, printable
 
@@ -53,7 +53,7 @@ def caption_for(image: Path, mode: str, instance_prompt: str, extension: str = "
             f"caption file '{text_path}' is missing (caption mode '{mode}'); write it, "
             "run `dbtui dataset caption`, or use caption_mode = \"instance_prompt\""
         )
-    text = text.strip()
+    text = caption_words(text)
     if mode == "caption_file":
         return text
     if mode == "caption_file_then_prompt":

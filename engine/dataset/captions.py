@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from engine.data.caption_text import CaptionFileError, read_caption, read_caption_file
+from engine.data.caption_text import CaptionFileError, caption_words, read_caption, read_caption_file
 from engine.data.captions import caption_for
 from engine.data.images import DataError
 from engine.dataset.caption_changes import (Change, ChangeSet, JournalEntry, Unreadable, journal_text, read_journal,
@@ -94,7 +94,7 @@ class CaptionStore:
             text = read_caption(self.path_for(image), self.folder)
         except CaptionFileError as error:
             raise CaptionError(str(error)) from None
-        return None if text is None else text.strip()
+        return None if text is None else caption_words(text)
 
     def write(self, image: Path | str, caption: str) -> None:
         """Replace the caption atomically; the old one is kept in the history folder."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.data.buckets import Bucket, nearest_bucket
-from engine.data.caption_text import CaptionFileError
+from engine.data.caption_text import CaptionFileError, caption_words
 from engine.data.captions import caption_for
 from engine.data.images import DataError, unused_class_images
 from engine.dataset.caption_file_findings import misnamed_finding, orphan_caption_findings, shared_caption_findings
@@ -192,7 +192,7 @@ def caption_findings(
         except CaptionFileError as error:
             return [Finding(path, "caption_unreadable", "error", f"its caption cannot be used: {error}",
                             "fix the caption file, or write a new one (dbtui dataset caption)")]
-        text = (raw or "").strip()
+        text = caption_words(raw)
         if not text:
             missing = "is missing" if raw is None else "is empty"
             if caption_mode == "caption_file":

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePath
 
 from engine.builtin import is_builtin, known_builtin
-from engine.data.caption_text import CaptionFileError, read_caption
+from engine.data.caption_text import CaptionFileError, caption_words, read_caption
 from engine.data.captions import caption_for
 from engine.data.images import DataError, list_images, why_no_images
 from engine.dataset.image_headers import header_problems
@@ -304,7 +304,7 @@ def _caption_problems(key: str, mode: str, folder: Path, images: list[Path], ext
     if missing:
         problems.append(Problem(f"{key}.caption_mode", f"{len(missing)} image(s) have no caption file, e.g. {missing[0]}; "
                                 "write them or run `dbtui dataset caption`"))
-    empty = [image.with_suffix(extension).name for image, text in texts.items() if text is not None and not text.strip()]
+    empty = [image.with_suffix(extension).name for image, text in texts.items() if text is not None and not caption_words(text)]
     if empty:
         # The dataset doctor calls it an error too: the image would train with no prompt at all.
         problems.append(Problem(f"{key}.caption_mode", f"{len(empty)} caption file(s) are empty, e.g. {empty[0]}: "
