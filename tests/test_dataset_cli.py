@@ -64,6 +64,20 @@ def test_check_with_a_profile_checks_every_concept_past_one_whose_folder_is_miss
     assert f"concepts.0.instance_dir: {tmp_path / 'nope'} is not a folder" in said.err
 
 
+def test_a_relative_folder_of_a_profile_not_there_says_where_it_was_read_from(
+        tmp_path: Path, monkeypatch, capsys) -> None:
+    """"data/dog is not a folder" from the profile's own folder, where data/dog is: the relative path is read from the
+    working directory (as validate and the run say), which the check did not say."""
+    (tmp_path / "profiles" / "data" / "dog").mkdir(parents=True)
+    profile = tmp_path / "profiles" / "p.toml"
+    profile.write_text('[model]\npretrained = "builtin:tiny-sd1"\n'
+                       '[[concepts]]\ninstance_dir = "data/dog"\ninstance_prompt = "photo of zwx dog"\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["dataset", "check", "--profile", str(profile)]) == 2
+    assert (f"concepts.0.instance_dir: data/dog is not a folder: give the folder that holds your training images "
+            f"(relative paths are read from the folder dbtui runs in, {tmp_path})") in capsys.readouterr().err
+
+
 def test_prepare_and_caption_commands(clean: Path, tmp_path: Path, capsys) -> None:
     out_dir = tmp_path / "prepared"
     assert main(["dataset", "prepare", str(clean), str(out_dir), "--resolution", "64", "--flatten-color", "#00ff00"]) == 0

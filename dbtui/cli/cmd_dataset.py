@@ -155,14 +155,16 @@ def _check(args: argparse.Namespace) -> int:
     for key, settings in runs:
         if args.blur_threshold is not None:
             settings["blur_threshold"] = args.blur_threshold
+        folder = settings.pop("folder")
         try:
             with PhaseDisplay(console=console) as progress:
-                report = check_dataset(settings.pop("folder"), **settings, recursive=args.recursive,
-                                       workers=args.workers, emit=progress)
+                report = check_dataset(folder, **settings, recursive=args.recursive, workers=args.workers, emit=progress)
         except DatasetError as error:
             if key is None:
                 raise
-            unusable.append(f"{key}: {error}")  # the other concepts are checked still, as validate says every problem
+            # A profile's relative paths are read from the working directory, not the profile's folder: as validate says.
+            where = "" if Path(folder).is_absolute() or Path(folder).exists() else f" (relative paths are read from the folder dbtui runs in, {Path.cwd()})"
+            unusable.append(f"{key}: {error}{where}")  # the other concepts are checked still, as validate says every problem
             continue
         _print_report(console, report, show_info=args.all, profile_counts=bool(args.profile))
         failed |= report.has_errors
