@@ -228,11 +228,12 @@ class RealEngine:
     def list_runs(self, output_dir: str, on_skip: Callable[[str], None] | None = None) -> list[RunSummary]:
         from engine.evaluation.best import best_step_of_run
         from engine.runs.crash_point import crash_point
+        from engine.runs.events_state import state_from_events
         from engine.runs.folder import CRASHED, list_runs
 
         runs = []
         for folder in list_runs(Path(output_dir), None if on_skip is None else lambda error: on_skip(str(error))):
-            state = folder.read_state()
+            state = folder.read_state() or state_from_events(folder)  # no state file: what its events tell
             best = best_step_of_run(folder.events)
             status = folder.status()
             # A killed trainer's state file lags its log by up to a second: where it got to, as `dbtui runs` says.

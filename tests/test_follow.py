@@ -250,13 +250,13 @@ def test_a_state_file_with_values_of_the_wrong_type_reads_as_none_and_runs_lists
         folder = RunFolder(tmp_path / name).create()
         _write(folder, _started())
         folder.state_file.write_text(state)
-        assert folder.read_state() is None and folder.status() == "unknown"
+        assert folder.read_state() is None and folder.status() == "crashed"  # its events: a start, no end
     good = RunFolder(tmp_path / "good").create()
     _write(good, _started())
     good.write_state(RunState(pid=1, status="finished", step=120, total_steps=120, last_loss=0.25))
     assert main(["runs", "--dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "0.2500" in out and out.count("unknown") == 2
+    assert "0.2500" in out and out.count("crashed") == 2
 
 
 def test_ctrl_c_after_training_says_the_outputs_are_written_and_twice_gives_the_resume_command(tmp_path: Path, capsys) -> None:

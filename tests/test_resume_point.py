@@ -236,7 +236,7 @@ def test_a_finished_run_whose_state_file_is_lost_and_finish_line_damaged_is_know
     with folder.events.open("a") as events:  # a finish whose step is not a number: the reader skips it
         events.write(json.dumps({"kind": "run_finished", "time": 1.0, "step": "forty", "outputs": {}, "seconds": 1.0,
                                  "status": "finished"}) + "\n")
-    assert folder.finished_step() is None and folder.status() == "unknown"  # neither the state nor the events say it
+    assert folder.finished_step() is None and folder.status() == "crashed"  # neither the state nor the events say it
     folder.outputs.mkdir()
     (folder.outputs / "profile.toml").write_text("name = 't'\n")  # written by the trainer once its final model is whole
     assert folder.finished_step() == 40 and folder.status() == "finished"

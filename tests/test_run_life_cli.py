@@ -263,7 +263,7 @@ def test_attach_says_a_run_it_cannot_show_or_that_ended_without_a_last_word(tmp_
     folder.events.write_text(folder.events.read_text().splitlines()[0] + "\n" + step.to_json() + "\n", encoding="utf-8")
     assert main(["attach", str(folder.path), "--plain"]) == 1
     err = capsys.readouterr().err
-    assert "events end without a last word and its state.json is missing or damaged" in err
+    assert "gone without a last word (crashed)" in err  # its state.json gone: told by its events' end
     assert "`dbtui run PROFILE --resume`" in err and f"dbtui resume {folder.path}" not in err  # it has no profile.toml
     folder.write_state(RunState(pid=os.getpid(), status="running", step=1, total_steps=3))  # a process that is no trainer
     assert main(["attach", str(folder.path), "--plain"]) == 1

@@ -67,13 +67,36 @@ def test_a_finished_run_whose_state_file_is_lost_is_said_finished(
         assert main(["stop", str(folder.path)]) == 2
         err = capsys.readouterr().err
         assert "(status: finished); it finished: its outputs are in" in err and "resume" not in err
-    assert again.status() == "unknown"
+    assert again.status() == "crashed"  # its events end with a start, and no trainer holds the folder
     summaries = {run.path.name: run.status for run in RealEngine().list_runs(str(tmp_path / "runs"))}
-    assert summaries == {"lost": "finished", "stale": "finished", "again": "unknown"}
+    assert summaries == {"lost": "finished", "stale": "finished", "again": "crashed"}
     monkeypatch.setenv("COLUMNS", "300")
     assert main(["runs", str(tmp_path / "runs")]) == 0
     rows = {name: line for line in capsys.readouterr().out.splitlines() for name in summaries if f"runs/{name} " in line}
-    assert [rows[name].split("│")[2].strip() for name in ("lost", "stale", "again")] == ["finished", "finished", "unknown"]
+    assert [rows[name].split("│")[2].strip() for name in ("lost", "stale", "again")] == ["finished", "finished", "crashed"]
+
+
+def test_a_run_without_its_state_file_is_listed_as_its_events_tell(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its state.json deleted or left out of a copy, a run was listed `unknown` at step `-`, however its events ended."""
+    from dbtui.engine_facade import RealEngine
+    from engine.events import RunFailed, StepEnded
+
+    for name, end in (("stopped", RunFinished(step=2, outputs={}, seconds=1.0, status="stopped")),
+                      ("failed", RunFailed(reason="out of memory", step=2)), ("killed", None)):
+        folder = _run(tmp_path / "runs" / name, "", 0, 10)
+        steps = [StepEnded(step=step, total_steps=10, epoch=0, loss=0.25 * step, smoothed_loss=0.5, lr=1e-4,
+                           it_per_s=1.0, eta_s=1.0) for step in (1, 2)]
+        with folder.events.open("a", encoding="utf-8") as file:
+            file.write("".join(event.to_json() + "\n" for event in [*steps, *([end] if end else [])]))
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    rows = {name: [cell.strip() for cell in line.split("│")[2:5]] for line in capsys.readouterr().out.splitlines()
+            for name in ("stopped", "failed", "killed") if f"runs/{name} " in line}
+    assert rows == {"stopped": ["stopped", "2/10", "0.5000"], "failed": ["failed", "2/10", "0.5000"],
+                    "killed": ["crashed", "2/10 · resumes from the start", "0.5000"]}
+    summaries = {run.path.name: (run.status, run.step, run.total_steps) for run in RealEngine().list_runs(str(tmp_path / "runs"))}
+    assert summaries == {"stopped": ("stopped", 2, 10), "failed": ("failed", 2, 10), "killed": ("crashed", 2, 10)}
 
 
 @pytest.mark.parametrize("columns", [40, 60, 80])

@@ -202,9 +202,10 @@ def _row(folder) -> tuple[str, str, str, str, str, str]:
     from dbtui.cli.printable import markup_safe
     from engine.evaluation.best import best_step_of_run
     from engine.runs.crash_point import crashed_step
+    from engine.runs.events_state import state_from_events
     from engine.runs.folder import CRASHED
 
-    state = folder.read_state()
+    state = folder.read_state() or state_from_events(folder)  # no state file: what its events tell
     best = best_step_of_run(folder.events)
     status = folder.status()
     return (markup_safe(folder.path), markup_safe(status), "-" if not state or not state.total_steps else

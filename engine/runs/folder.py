@@ -157,10 +157,13 @@ class RunFolder:
 
     def status(self) -> str:
         """The run's status in one word (see ``run_status``): "finished" too where its state file is lost, damaged or
-        was not rewritten (the trainer killed after its last event) and its events say it finished."""
+        was not rewritten (the trainer killed after its last event) and its events say it finished; without a state
+        file, the one its events tell (engine/runs/events_state)."""
+        from engine.runs.events_state import state_from_events
+
         state = self.read_state()
-        status = run_status(state, self.path)
-        if status in ("unknown", CRASHED) and (self._finish_by_events(state) or self._finish_by_outputs(state)) is not None:
+        status = run_status(state or state_from_events(self), self.path)
+        if (state is None or status == CRASHED) and (self._finish_by_events(state) or self._finish_by_outputs(state)) is not None:
             return "finished"
         return status
 
