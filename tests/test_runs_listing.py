@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from dbtui.cli import main
-from dbtui.cli.cmd_runs import TABLE_WIDTH, find_run
+from dbtui.cli.cmd_runs import find_run
+from dbtui.cli.runs_table import TABLE_WIDTH
 from engine.events import RunFinished, RunStarted
 from engine.runs.folder import RunFolder, RunState, list_runs
 
@@ -107,12 +108,34 @@ def test_runs_keeps_each_status_and_step_whole_in_a_narrow_terminal(
     _run(runs / "a-run-name-long-enough-to-need-folding", "finished", 30, 30, heartbeat=time.time(), end="finished")
     _run(runs / "stopped-one", "stopped", 1200, 4000, heartbeat=time.time(), end="stopped")
     monkeypatch.setenv("COLUMNS", str(columns))
+    _a_terminal(monkeypatch)
     assert main(["runs", str(runs)]) == 0
     out = capsys.readouterr().out
     for word in ("finished", "30/30", "stopped", "1200/4000"):
         assert word in out, out
     if columns >= TABLE_WIDTH:  # below, a path has a line of its own, whole for copying however long
         assert max(len(line) for line in out.splitlines()) <= columns
+
+
+def _a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dbtui runs` printing to a terminal (without colours, to measure its lines)."""
+    import dbtui.console
+
+    make_console = dbtui.console.make_console
+    monkeypatch.setattr(dbtui.console, "make_console", lambda **options: make_console(
+        force_terminal=True, color_system=None, **options))
+
+
+def test_piped_runs_keep_each_path_on_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`COLUMNS=80 dbtui runs | cat` folded a long run path every few letters down the run column, to be put together
+    again by hand for `dbtui attach`; a file or a pipe has no width to keep to."""
+    runs = tmp_path / "a-folder-name-long-enough-to-need-folding" / "and-more-of-it" / "runs"
+    folder = _run(runs / "a-run-name-long-enough-too", "stopped", 1200, 4000, heartbeat=time.time(), end="stopped")
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["runs", str(runs)]) == 0
+    [row] = [line for line in capsys.readouterr().out.splitlines() if str(folder.path) in line]
+    assert [cell.strip() for cell in row.split("│")[1:4]] == [str(folder.path), "stopped", "1200/4000"]
 
 
 def test_a_finished_run_resumed_and_killed_in_its_set_up_is_crashed(

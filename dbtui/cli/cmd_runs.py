@@ -116,9 +116,8 @@ def _refuse_another_machines_part(folder: Path) -> None:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from dbtui.console import make_console
-
     from dbtui.cli.printable import printable
+    from dbtui.cli.runs_table import print_rows
     from engine.runs.folder import RunFolder, holds_a_run, list_runs
 
     base = _listed_folder(args.folder, args.dir)
@@ -127,13 +126,7 @@ def _runs(args: argparse.Namespace) -> int:
     _say_a_long_read(folders)
     rows = [_row(folder) for folder in folders]
     if rows:
-        console = make_console()
-        if console.width >= TABLE_WIDTH:
-            console.print(_table(rows))
-        else:
-            for path, *figures in rows:
-                console.print(path, soft_wrap=True)  # whole on one line, however the terminal folds it, to copy
-                _print_figures(console, *figures)
+        print_rows(rows)
         if holds_a_run(base):
             print(f"{printable(base)} is a run folder itself; `dbtui attach {printable(shlex.quote(str(base)))}` follows it")
     parts = _other_machines_parts(base)
@@ -158,28 +151,7 @@ def _other_machines_parts(base: Path) -> list[tuple[Path, str]]:
         return []
 
 
-# Columns below which the table's run column is a few letters wide: each run is then its path on a line, its figures below.
 LONG_READ = 1 << 30  # bytes of event logs not read before that `dbtui runs` says it reads (seconds to minutes)
-TABLE_WIDTH = 70
-
-
-def _print_figures(console, status: str, step: str, loss: str, best: str, age: str) -> None:
-    """A run's figures under its path in a narrow terminal, indented, each (``step 29/30``) moved whole to the next line
-    rather than broken where it would not fit, and no line padded with blanks. A longer one than the terminal (a damaged
-    state's status) is left for the terminal to fold."""
-    from rich.text import Text
-
-    indent = "  "
-    line = Text(indent)
-    for figure in (Text.from_markup(text) for text in (status, f"step {step}", f"last loss {loss}", f"best step {best}", age)):
-        if line.cell_len > len(indent):
-            if line.cell_len + len(", ") + figure.cell_len > console.width:
-                console.print(line, soft_wrap=True)
-                line = Text(indent)
-            else:
-                line.append(", ")
-        line.append_text(figure)
-    console.print(line, soft_wrap=True)
 
 
 def _say_a_long_read(folders: list[RunFolder]) -> None:
@@ -212,24 +184,6 @@ def _row(folder) -> tuple[str, str, str, str, str, str]:
             crashed_step(folder, state) if status == CRASHED else f"{state.step}/{state.total_steps}",
             f"{state.last_loss:.4f}" if state and state.last_loss is not None else "-",
             str(best.step) if best else "-", _age(time.time() - folder.last_active()))
-
-
-def _table(rows: list[tuple[str, ...]]):
-    from rich.table import Table
-
-    table = Table()
-    # The path whole, over several lines if need be: it is what one copies into `dbtui attach` or `resume`. It and
-    # the loss give way to a narrow terminal; the status and the step stay whole. A damaged state file's status or
-    # loss, of any length, is cut short rather than squeezing the path.
-    table.add_column("run", overflow="fold")
-    table.add_column("status", no_wrap=True, max_width=len("finished"))
-    table.add_column("step", no_wrap=True)
-    table.add_column("last loss", overflow="ellipsis", max_width=len("last loss"))
-    table.add_column("best step")
-    table.add_column("age")
-    for row in rows:
-        table.add_row(*row)
-    return table
 
 
 def _listed_folder(folder: str | None, option: str | None) -> Path:
