@@ -236,10 +236,12 @@ def test_fit_advises_a_card_without_bf16_that_its_estimate_misses(tmp_path: Path
     assert main(["fit", str(path), "--estimate-only", "--card", "T4"]) == 0
     out = capsys.readouterr().out
     assert "fits T4 (no bf16): 22.8 GB ✗" in out and "none of the cards trained in fp16 (T4) holds it" in out, out
-    assert "more than a 16 GB card (22.8 GB)" in out, out
+    assert "more than the T4's 16 GB (22.8 GB)" in out, out
     assert main(["fit", str(path), "--estimate-only", "--card", "T4", "--card", "16"]) == 0
     out = capsys.readouterr().out
-    assert "16 GB ✓" in out and "none of these" not in out and "more than a 16 GB card (22.8 GB)" in out, out
+    # Beside "16 GB ✓", "more than a 16 GB card" read as that card's verdict contradicted.
+    assert "16 GB ✓" in out and "none of these" not in out and "more than the T4's 16 GB (22.8 GB)" in out, out
+    assert "a 16 GB card" not in out, out
 
 
 def test_fit_advice_for_a_card_without_bf16_offers_no_bf16_only_setting(tmp_path: Path, monkeypatch, capsys) -> None:

@@ -136,7 +136,7 @@ def _advice(profile, estimate, card_gb: float, fitting_gb: float | None, bf16: b
 
     card = card_gb * GIB
     steps_need = max(estimate.card_need, estimate.sampling_card_need)
-    a_card = f"{'an' if f'{card_gb:g}'.startswith(('8', '11', '18')) else 'a'} {card_gb:g} GB card"
+    a_card = _a_card(card_gb)
     found = fit_savers(profile, estimate, card, bf16)
     bigger = f"rent {fitting_gb:g} GB or more" if fitting_gb else f"use a card of more than {card_gb:g} GB"
 
@@ -163,6 +163,15 @@ def _advice(profile, estimate, card_gb: float, fitting_gb: float | None, bf16: b
         return settings()  # the card that holds the steps holds the caching pass too
     return (f"{settings()}; even then the caching pass before the first step needs {estimate.caching_card_need / GIB:.2f} GB "
             "on the card, which no training setting shrinks")
+
+
+def _a_card(card: float) -> str:
+    """A card as the advice names it: "an 8 GB card", or by the names it was asked by ("the T4's 16 GB"), so that a
+    T4's verdict beside a 16 GB card's does not read as that card's."""
+    named = [name for name in getattr(card, "names", ()) if name != f"{card:g}"]
+    if named:
+        return f"the {', '.join(named)}'s {card:g} GB"
+    return f"{'an' if f'{card:g}'.startswith(('8', '11', '18')) else 'a'} {card:g} GB card"
 
 
 def _estimate(profile, cards: tuple[float, ...]):
