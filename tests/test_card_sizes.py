@@ -359,3 +359,17 @@ def test_rtx_4000_to_6000_without_quadro_ada_or_a_size_of_either_asks_for_the_fu
 
     with pytest.raises(argparse.ArgumentTypeError, match="names two cards.*give the full name"):
         card_size(name)
+
+
+@pytest.mark.parametrize("name, turing", [("Quadro 6000", "Quadro RTX 6000"), ("quadro-5000", "Quadro RTX 5000")])
+def test_a_fermi_quadro_s_name_is_not_read_as_the_quadro_rtx(name: str, turing: str) -> None:
+    """`--card 'Quadro 6000'`, a Fermi card of 2010 with 6 GB, was judged as the Quadro RTX 6000's 24 GB."""
+    import argparse
+
+    from dbtui.cli.cmd_fit import card_size
+
+    with pytest.raises(argparse.ArgumentTypeError, match=f"Fermi card of 2010.*give '{turing}' for that one"):
+        card_size(name)
+    assert float(card_size(turing)) in (16, 24) and not card_size(turing).bf16
+    card = card_size(f"{name} 6GB")  # sized, as the error does not stop: that size
+    assert (float(card), card.bf16) == (6, False)

@@ -32,6 +32,9 @@ SIZES_OF: dict[str, tuple[float, ...]] = {"a100": (40, 80), "v100": (16, 32), "3
 BARE_RTX: dict[str, tuple[str, str]] = {"4000": ("Quadro RTX 4000", "RTX 4000 Ada"),
                                         "5000": ("Quadro RTX 5000", "RTX 5000 Ada"),
                                         "6000": ("Quadro RTX 6000", "RTX 6000 Ada")}
+# "Quadro 6000" without "RTX" is also the name of a Fermi card of 2010 (its GB here), which no PyTorch of today runs on:
+# folded as the Quadro RTX 6000 (Turing, 24 GB) is, it was judged as that card.
+FERMI_QUADRO: dict[str, float] = {"quadro4000": 2, "quadro5000": 2.5, "quadro6000": 6}
 
 # Named cards made before Ampere, which have no bf16: they train the bf16 presets in fp16, without the memory savers
 # (sdxl-full then needs 23.4 GB, not 14.5), so a T4 is advised as one.
@@ -82,6 +85,11 @@ def card_gb_by_name(name: str) -> float:
     folded = _folded(name)
     if folded in BARE_RTX:
         _bare_rtx_card(name, folded, None)
+    if folded in FERMI_QUADRO and not re.search("rtx", name, flags=re.IGNORECASE):
+        turing = f"Quadro RTX {folded.removeprefix('quadro')}"
+        raise UnknownCardError(f"'{name.strip()}' is the Fermi card of 2010 ({FERMI_QUADRO[folded]:g} GB, no bf16), which "
+                               f"no PyTorch of today trains on, or the {turing} ({CARD_GB[folded]:g} GB, no bf16) "
+                               f"named short: give '{turing}' for that one")
     if folded in CARD_GB:
         return CARD_GB[folded]
     if folded in SIZES_OF:
