@@ -377,3 +377,20 @@ def test_a_caption_of_a_second_byte_order_mark_alone_is_empty_to_the_check_valid
     assert any("1 caption file(s) are empty, e.g. a.txt" in problem.message for problem in path_problems(profile))
     assert caption_for(tmp_path / "a.png", "caption_file_then_prompt", "photo of zwx dog") == "photo of zwx dog"
     assert CaptionStore(tmp_path).read("a.png") == ""  # --auto writes it, as the check's advice says
+
+
+def test_validate_names_a_misnamed_caption_and_skips_files_that_are_no_pictures(tmp_path: Path) -> None:
+    """Validate counted b.png (captioned in b.png.txt) and a zero-byte l.jpg as images missing captions and said to
+    run `dbtui dataset caption`, which refuses to write b.txt beside b.png.txt; it now says to rename, as the check."""
+    from engine.dataset.profile_paths import path_problems
+
+    for name in ("a", "b"):
+        textured(0, (64, 64)).save(tmp_path / f"{name}.png")
+    (tmp_path / "a.txt").write_text("photo of zwx dog")
+    (tmp_path / "b.png.txt").write_text("photo of zwx dog")
+    (tmp_path / "l.jpg").write_bytes(b"")
+    profile = Profile(model={"pretrained": "builtin:tiny-sd1"}, concepts=[
+        {"instance_dir": str(tmp_path), "instance_prompt": "photo of zwx dog", "caption_mode": "caption_file"}])
+    said = [p.message for p in path_problems(profile) if p.key == "concepts.0.caption_mode"]
+    assert len(said) == 1 and "rename b.png.txt to b.txt" in said[0]
+    assert not any("no caption file" in message for message in said)

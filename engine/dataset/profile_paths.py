@@ -17,7 +17,9 @@ from pathlib import Path, PurePath
 from engine.builtin import is_builtin, known_builtin
 from engine.data.caption_text import CaptionFileError, caption_words, read_caption
 from engine.data.captions import caption_for
-from engine.data.images import DataError, list_images, why_no_images
+from engine.data.images import DataError, list_images, unreadable_headers, why_no_images
+from engine.dataset.caption_file_findings import misnamed_finding
+from engine.dataset.files import misnamed_captions
 from engine.dataset.image_headers import header_problems
 from engine.profile.model_source import local_path, model_kind
 from engine.profile.problems import Problem
@@ -300,13 +302,29 @@ def _caption_problems(key: str, mode: str, folder: Path, images: list[Path], ext
                                 f"{unreadable[0]}"))
     if mode != "caption_file":
         return problems
-    missing = [image.name for image, text in texts.items() if text is None]
-    if missing:
-        problems.append(Problem(f"{key}.caption_mode", f"{len(missing)} image(s) have no caption file, e.g. {missing[0]}; "
-                                "write them or run `dbtui dataset caption`"))
+    problems += _missing_caption_problems(key, [image for image, text in texts.items() if text is None], extension)
     empty = [image.with_suffix(extension).name for image, text in texts.items() if text is not None and not caption_words(text)]
     if empty:
         # The dataset doctor calls it an error too: the image would train with no prompt at all.
         problems.append(Problem(f"{key}.caption_mode", f"{len(empty)} caption file(s) are empty, e.g. {empty[0]}: "
                                 "their images would train with no prompt; write them, or remove the images"))
+    return problems
+
+
+def _missing_caption_problems(key: str, images: list[Path], extension: str) -> list[Problem]:
+    """Images with no caption file, as the dataset check says them: one there under another name is to be renamed (no
+    caption can be written beside it), and a file that is no picture (the header problems name it) needs none."""
+    expected = {image.with_suffix(extension): image for image in images}
+    misnamed = misnamed_captions(list(expected), extension)
+    problems = []
+    if misnamed:
+        path, near = next(iter(misnamed.items()))
+        said = misnamed_finding(str(expected[path]), path, near, "error")
+        problems.append(Problem(f"{key}.caption_mode", f"{len(misnamed)} image(s) have a caption file training does not "
+                                f"read, e.g. {expected[path].name}: {said.message}; {said.fix}"))
+    unread = set(unreadable_headers([image for path, image in expected.items() if path not in misnamed]))
+    missing = [image.name for path, image in expected.items() if path not in misnamed and image not in unread]
+    if missing:
+        problems.append(Problem(f"{key}.caption_mode", f"{len(missing)} image(s) have no caption file, e.g. {missing[0]}; "
+                                "write them or run `dbtui dataset caption`"))
     return problems
