@@ -92,6 +92,20 @@ def test_prepare_and_caption_commands(clean: Path, tmp_path: Path, capsys) -> No
     assert "nothing to undo" in capsys.readouterr().err
 
 
+def test_undo_in_a_sub_folder_of_a_recursive_edit_says_where_its_record_is(clean: Path, capsys) -> None:
+    """`caption -r DIR --add-tag x` then `caption DIR/sub --undo` said only "nothing to undo", as if the edit were
+    lost: its record is DIR's; the refusal now says the command that undoes it."""
+    sub = clean / "sub"
+    sub.mkdir()
+    textured(5).save(sub / "s.jpg", quality=95)
+    (sub / "s.txt").write_text("dog\n")
+    assert main(["dataset", "caption", "-r", str(clean), "--add-tag", "x"]) == 0
+    capsys.readouterr()
+    assert main(["dataset", "caption", str(sub), "--undo"]) == 2
+    assert f"undo it with `dbtui dataset caption {clean} --undo`" in capsys.readouterr().err.replace("\n", "")
+    assert (sub / "s.txt").read_text() == "x, dog\n"  # nothing undone in part
+
+
 def test_bad_flatten_colour_is_refused(clean: Path, tmp_path: Path, capsys) -> None:
     assert main(["dataset", "prepare", str(clean), str(tmp_path / "o"), "--flatten-color", "green"]) == 2
     assert "--flatten-color 'green' is not R,G,B" in capsys.readouterr().err

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -101,3 +103,27 @@ def read_journal(path: Path) -> tuple[str, list[JournalEntry]]:
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         raise CaptionError(f"the undo journal {path} is damaged, so the last bulk operation cannot be undone; "
                            f"the previous version of each caption is kept in {path.parent}") from None
+
+
+def nothing_to_undo(folder: Path, journal: Path) -> CaptionError:
+    """Undo's refusal where ``folder`` has no journal (``journal``: its path relative to the folder it undoes)."""
+    return CaptionError("nothing to undo: undo puts back the last bulk caption operation only, and this folder has none "
+                        "to put back (none was done here, or the last one is undone already)" + _undo_above(folder, journal))
+
+
+def _undo_above(folder: Path, journal: Path) -> str:
+    """Where the journal of a bulk operation that changed captions in ``folder`` lives when a folder above it was
+    edited (``-r``), and what to run there; "" when no such journal is found."""
+    here = Path(os.path.abspath(folder))  # as the user spelt it, to say it back
+    for above in here.parents:
+        record = above / journal
+        if not os.path.isfile(record):  # never raises, in a folder this user may not read either
+            continue
+        try:
+            _, entries = read_journal(record)
+        except CaptionError:
+            continue
+        if any((above / entry.path).is_relative_to(here) for entry in entries):
+            return (f"; the last bulk operation that changed captions here was run on {above} and is recorded there: "
+                    f"undo it with `dbtui dataset caption {shlex.quote(str(above))} --undo`")
+    return ""

@@ -23,7 +23,7 @@ from engine.data.caption_text import CaptionFileError, caption_words, read_capti
 from engine.data.captions import caption_for
 from engine.data.images import DataError
 from engine.dataset.caption_changes import (Change, ChangeSet, JournalEntry, Unreadable, journal_text, read_journal,
-                                           refuse_too_big)
+                                           nothing_to_undo, refuse_too_big)
 from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags
 from engine.dataset.errors import CaptionError
 from engine.dataset.files import caption_path, checked_folder, how_misnamed, link_target, linked_captions, list_images, misnamed_captions
@@ -246,8 +246,7 @@ class CaptionStore:
         """Put back every caption the last bulk operation changed; files it created are removed."""
         journal = checked_folder(self.folder) / HISTORY_DIR / _JOURNAL  # a mistyped folder: said, not "nothing to undo"
         if not journal.exists():
-            raise CaptionError("nothing to undo: undo puts back the last bulk caption operation only, and this folder has none "
-                               "to put back (none was done here, or the last one is undone already)")
+            raise nothing_to_undo(self.folder, Path(HISTORY_DIR, _JOURNAL))
         operation, entries = read_journal(journal)
         with self._writable():
             return self._undo(operation, entries, journal, emit or _silent)
