@@ -106,6 +106,19 @@ def test_undo_in_a_sub_folder_of_a_recursive_edit_says_where_its_record_is(clean
     assert (sub / "s.txt").read_text() == "x, dog\n"  # nothing undone in part
 
 
+@pytest.mark.parametrize(("given", "said"), [(["--remove-tag", "x", "--back"], "--back goes with --add-tag only"),
+                                           (["--add-tag", "x", "--overwrite"], "--overwrite goes with --auto only"),
+                                           (["--undo", "--model", "m"], "--model goes with --auto only")])
+def test_caption_options_without_their_action_are_refused(clean: Path, capsys, given: list[str], said: str) -> None:
+    """`caption --remove-tag x --back` (and --overwrite or --model without --auto) did the action, the option
+    ignored without a word; it is now refused before anything is changed, as argparse refuses."""
+    with pytest.raises(SystemExit) as stop:
+        main(["dataset", "caption", str(clean), *given])
+    assert stop.value.code == 2 and f"error: {said}" in capsys.readouterr().err
+    assert (clean / "0.txt").read_text() == "ohwx, dog, scene 0\n"
+    assert not (clean / ".dbtui-captions-history").exists()
+
+
 def test_bad_flatten_colour_is_refused(clean: Path, tmp_path: Path, capsys) -> None:
     assert main(["dataset", "prepare", str(clean), str(tmp_path / "o"), "--flatten-color", "green"]) == 2
     assert "--flatten-color 'green' is not R,G,B" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from dbtui.cli.caption_options import refuse_stray_options
 from dbtui.cli.common import ExamplesFormatter, finite_at_least, int_in, profile_path, user_path
 from dbtui.cli.printable import markup_safe
 
@@ -110,7 +111,7 @@ def _register_caption(commands: argparse._SubParsersAction) -> None:
     caption.add_argument("--overwrite", action="store_true", help="with --auto: also replace existing captions")
     caption.add_argument("--extension", default=".txt", help="caption file extension (default: %(default)s)")
     caption.add_argument("--recursive", "-r", action="store_true", help="include sub-folders")
-    caption.set_defaults(handler=_caption)
+    caption.set_defaults(handler=_caption, usage_error=caption.error)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -331,6 +332,7 @@ def _caption(args: argparse.Namespace) -> int:
 
     from dbtui.console import PhaseDisplay, make_console
 
+    refuse_stray_options(args, args.usage_error)
     console = make_console()
     if args.auto:
         with PhaseDisplay(console=console) as progress:
