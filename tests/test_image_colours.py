@@ -139,6 +139,16 @@ def test_a_cmyk_image_is_read_through_its_profile_and_the_doctor_warns_only_with
     assert found["tagged.tif"].severity == "info" and "converted to sRGB" in found["tagged.tif"].fix
 
 
+def test_the_warning_on_a_float_tiff_says_it_is_scaled_as_prepare_scales_it(tmp_path: Path) -> None:
+    """A 0-1 float TIFF was said to lose all but "the top 8" bits, yet prepare spreads 0-1 over 0-255."""
+    from engine.dataset import check_dataset
+
+    Image.fromarray(np.full((64, 64), 0.5, np.float32), mode="F").save(tmp_path / "float.tif")
+    assert np.asarray(load_rgb(tmp_path / "float.tif"))[0, 0].tolist() == [128, 128, 128]  # scaled, not cut
+    [found] = [f for f in check_dataset(tmp_path, resolution=64, workers=1).findings if f.code == "color_mode"]
+    assert "scales them to 8 bits (0–1 as black to white" in found.message and "top 8" not in found.message
+
+
 @pytest.mark.parametrize("suffix", [".heic", ".avif"])
 def test_heic_and_avif_photos_are_found_checked_and_read(tmp_path: Path, suffix: str) -> None:
     """An iPhone's photos are HEIC: the doctor said the folder had no images at all."""

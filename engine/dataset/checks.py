@@ -55,6 +55,10 @@ _DEEP_WARNING = ("stores {bits} bits per channel: prepare keeps only the top 8, 
                  "change (darker, banded, or clipped if it holds linear/HDR data)",
                  "export it as an 8-bit sRGB image yourself, choosing how tones map")
 _DEEP_MODES = {"I": 32, "F": 32}
+# Floats are scaled, not cut (images.wide_grey_to_8_bits): 0-1 spread over the 8-bit range, brighter ones by their peak.
+_FLOAT_WARNING = ("stores 32-bit floating-point values: prepare scales them to 8 bits (0–1 as black to white, values "
+                  "up to 255 as they are, brighter ones by the brightest), so fine levels band, and linear/HDR data "
+                  "looks darker or flat", _DEEP_WARNING[1])
 _PROMPT_MODES = {"instance_prompt", "caption_file_then_prompt", "prompt_then_caption_file"}
 _CAPTION_MODES = {"caption_file", "caption_file_then_prompt", "prompt_then_caption_file"}
 PROBE_FIXES = {
@@ -88,6 +92,8 @@ def image_findings(
     if probe.mode == "CMYK":
         found.append(Finding(path, "color_mode", "info", *_CMYK_NOTE) if probe.colour_profile
                      else Finding(path, "color_mode", "warning", *_CMYK_WARNING))
+    elif probe.mode == "F":
+        found.append(Finding(path, "color_mode", "warning", *_FLOAT_WARNING))
     elif probe.bits > 8 or probe.mode in _DEEP_MODES:
         bits = _DEEP_MODES.get(probe.mode, probe.bits)
         found.append(Finding(path, "color_mode", "warning", _DEEP_WARNING[0].format(bits=bits), _DEEP_WARNING[1]))
