@@ -4,20 +4,19 @@ when it ends, export its best step and write its report."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import Button, Label, Log, ProgressBar
 from textual.worker import get_current_worker
 
 from dbtui import gpu_live
 from dbtui.messages import RUN_START, EngineEvent, ResumeOffered, RunAttached, WorkFailed
-from dbtui.screens.run_life import AlreadyRunning, NotStarted, how_to_resume, leaving_words, start_outcome
+from dbtui.screens.run_life import (NO_PREVIEWS, AlreadyRunning, NotStarted, TrainerGone, how_to_resume,
+                                    leaving_words, makes_previews, start_outcome)
 from dbtui.screens.resume import ResumeScreen
 from dbtui.screens.base import WizardScreen
 from dbtui.widgets.end_actions import EndActions
@@ -74,12 +73,6 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         Binding("r", "report", "Report", show=False),
     ]
 
-    @dataclass
-    class TrainerGone(Message):
-        """The run's events ended without a last word, and its status says why (e.g. "crashed")."""
-
-        status: str
-
     def __init__(self, session, engine) -> None:
         super().__init__(session, engine)
         self.history = LossHistory()
@@ -91,6 +84,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self.best_logged: int | None = None
         self.stop_asked = False  # Stop pressed while the run was being started
         self.stepped = False  # a step was trained since the trainer started: a stop then saves a checkpoint
+        self.previews = True  # the run makes previews or scores (its run_started profile): else Sample now does nothing
         self.bar_before: tuple[bool, float | None, float] | None = None  # the run's bar, while an export shows its own
 
     def compose(self) -> ComposeResult:
@@ -195,11 +189,11 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             # The events stop when the trainer is gone: say so in the attach list's own word.
             status = self.engine.run_status(folder)
             if status == CRASHED:
-                self.post_message(self.TrainerGone(status))
+                self.post_message(TrainerGone(status))
         except Exception as error:  # noqa: BLE001 - shown to the user
             self.post_message(WorkFailed("Following the run", str(error)))
 
-    def on_training_screen_trainer_gone(self, message: TrainerGone) -> None:
+    def on_trainer_gone(self, message: TrainerGone) -> None:
         resume = how_to_resume(self.session, self.folder)  # from the start when it saved no checkpoint
         self._ended(message.status, "the trainer process ended without a last word; see "
                     f"{self.folder.absolute() / 'logs' / 'trainer.log'}. {resume}")
@@ -221,6 +215,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             log.write_line(f"Run started: {event.total_steps} steps{resumed}")
             self.stepped = False
             self.total_steps = event.total_steps
+            self.previews = makes_previews(event.profile)
             self.query_one(ScorePanel).add(event)
             self._live_again()
         elif isinstance(event, SamplesScored):
@@ -358,6 +353,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             return
         if self.folder is None or self.finished:
             self.notify("No run is going.", severity="warning")
+            return
+        if what == "sample" and not self.previews:  # the trainer would take the request and render nothing
+            self.notify(NO_PREVIEWS, severity="warning")
             return
         self.engine.control(self.folder, what)
         # Past set-up, the trainer saves at its next step; attached a moment ago, the history may not be replayed yet.
