@@ -107,11 +107,16 @@ def test_the_accelerate_command_carries_every_machine_setting(tmp_path: Path) ->
     assert command[-5:] == ["--rdzv_backend", "static", "-m", "engine.runs.worker", str(tmp_path / "run")]
 
 
-def test_one_process_with_a_config_file_still_goes_through_accelerate(tmp_path: Path) -> None:
+def test_one_process_with_a_config_file_or_extra_args_still_goes_through_accelerate(tmp_path: Path) -> None:
     alone = worker_command(tiny_profile(tmp_path), tmp_path / "run")
     assert alone == [sys.executable, "-m", "engine.runs.worker", str(tmp_path / "run")]
     with_config = worker_command(tiny_profile(tmp_path, launch={"config_file": "cfg.yaml"}), tmp_path / "run")
     assert "accelerate.commands.launch" in with_config and "--multi_gpu" not in with_config
+    threads = ["--num_cpu_threads_per_process", "8"]
+    with_args = worker_command(tiny_profile(tmp_path, launch={"extra_args": threads}), tmp_path / "run")
+    assert "accelerate.commands.launch" in with_args and "--multi_gpu" not in with_args
+    at = with_args.index(threads[0])
+    assert with_args[at:at + 2] == threads and at < with_args.index("engine.runs.worker")
 
 
 def test_fsdp_and_deepspeed_are_asked_of_accelerate_launch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,8 +11,10 @@ from engine.training.accelerator import check_sharding_installed
 
 
 def through_accelerate(launch: LaunchSection) -> bool:
-    """Whether the run needs ``accelerate launch``: several processes or machines, or a config file to read."""
-    return launch.num_processes > 1 or launch.num_machines > 1 or launch.config_file is not None
+    """Whether the run needs ``accelerate launch``: several processes or machines, a config file to read, or
+    options the user gave it (left out on one process, they were ignored without a word)."""
+    return (launch.num_processes > 1 or launch.num_machines > 1 or launch.config_file is not None
+            or bool(launch.extra_args))
 
 
 def worker_command(profile: Profile, run_dir: Path, extra: list[str] = ()) -> list[str]:
