@@ -80,6 +80,15 @@ def test_add_tag_leaves_captions_that_already_say_it_as_a_word(tmp_path: Path) -
     assert CaptionStore(tmp_path).read("sentence.jpg") == "a photo of OHWX dog"
 
 
+def test_a_tag_added_to_a_caption_of_a_second_byte_order_mark_alone_is_the_whole_caption(tmp_path: Path) -> None:
+    """A caption file holding its BOM twice reads as empty to the check and training, but a bulk add-tag kept the
+    invisible mark as a tag: 'sks, \ufeff' trained with a trailing comma and the check no longer called it empty."""
+    textured(0, (32, 32)).save(tmp_path / "a.jpg")
+    (tmp_path / "a.txt").write_bytes(b"\xef\xbb\xbf\xef\xbb\xbf\n")
+    CaptionStore(tmp_path).add_tag("sks")
+    assert (tmp_path / "a.txt").read_bytes() == b"sks\n"
+
+
 @pytest.mark.parametrize(
     ("operation", "expected"),
     [

@@ -319,9 +319,9 @@ class CaptionStore:
                                                 f"{'it' if len(owners) == 1 else 'them'} (`dbtui dataset check` says "
                                                 "what to do)", "not_created"))
                 continue
-            after = edit((before or "").strip())
+            after = edit(words := caption_words(before))  # a BOM alone is an empty caption, as training reads it
             refuse_too_big(path, after)
-            if after != (before or "").strip():
+            if after != words:
                 changes.append(Change(path, before, after))
             if left is not None and (reason := left(after)):
                 still.append(Unreadable(path, f"caption file '{path}': {reason}"))
