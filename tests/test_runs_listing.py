@@ -100,6 +100,24 @@ def test_a_run_without_its_state_file_is_listed_as_its_events_tell(
     assert summaries == {"stopped": ("stopped", 2, 10), "failed": ("failed", 2, 10), "killed": ("crashed", 2, 10)}
 
 
+def test_a_run_without_its_state_file_whose_trainer_holds_the_folder_is_live(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Listed "running" by its events and its lock, it was not live to `dbtui stop` ("no trainer is running ... (status:
+    running); `dbtui resume` continues it") nor to the launcher, which would start a second trainer in its folder."""
+    from engine.runs.trainer_lock import TrainerLock
+
+    folder = _run(tmp_path / "runs" / "live", "", 0, 10)
+    lock = TrainerLock(folder)
+    lock.acquire()
+    try:
+        assert folder.status() == "running" and folder.is_live()
+        assert main(["stop", str(folder.path)]) == 0
+        assert "asked the trainer" in capsys.readouterr().out
+    finally:
+        lock.release()
+    assert folder.status() == "crashed" and not folder.is_live()
+
+
 @pytest.mark.parametrize("columns", [40, 60, 80])
 def test_runs_keeps_each_status_and_step_whole_in_a_narrow_terminal(
         columns: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -193,8 +193,10 @@ class RunFolder:
         return step if step is not None else state.total_steps if state is not None else 0
 
     def is_live(self) -> bool:
-        """True while a trainer process holds this folder."""
-        return run_status(self.read_state(), self.path) in ACTIVE
+        """True while a trainer process holds this folder; without a state file, as its events tell, as ``status`` says."""
+        from engine.runs.events_state import state_from_events
+
+        return run_status(self.read_state() or state_from_events(self), self.path) in ACTIVE
 
     def last_active(self) -> float:
         """When the run last trained: its heartbeat, else when it started, else when its events or its folder last
