@@ -65,7 +65,7 @@ def path_problems(profile: Profile, *, builtins: bool = True,
     problems = (every_machine_problems(profile) if builtins else []) + ([] if is_builtin(source) else model_source_problems(source))
     problems += _part_source_problems("model.vae", profile.model.vae) + _part_source_problems("model.tokenizer",
                                                                                              profile.model.tokenizer)
-    problems += _logger_problems(profile.logging.logger)
+    problems += _logger_problems(profile.logging.logger) + _launch_config_problems(profile.launch.config_file)
     for index, concept in enumerate(profile.concepts):
         if profile.prior.enabled:
             problems += _class_folder_problems(profile, index)
@@ -82,7 +82,8 @@ def path_problems(profile: Profile, *, builtins: bool = True,
 def path_inputs(profile: Profile) -> tuple:
     """The settings ``path_problems`` reads: while they are the same, only the disk can change its answer. The class image
     count says how many class images' headers are read."""
-    return (profile.model.pretrained, profile.logging.logger, profile.prior.enabled, profile.dataset.caption_extension,
+    return (profile.model.pretrained, profile.logging.logger, profile.launch.config_file, profile.prior.enabled,
+            profile.dataset.caption_extension,
             tuple((c.instance_dir, c.class_dir, c.caption_mode, c.num_class_images) for c in profile.concepts))
 
 
@@ -141,6 +142,18 @@ def _logger_problems(logger: str) -> list[Problem]:
     if logger == "none" or importlib.util.find_spec(logger) is not None:
         return []
     return [Problem("logging.logger", f'"{logger}" needs the {logger} package: pip install {logger}, or set logger = "none"')]
+
+
+def _launch_config_problems(config_file: str | None) -> list[Problem]:
+    """An accelerate config file that is not here: the run started, and `accelerate launch` stopped it with its own
+    traceback, advising a `dbtui resume` that failed the same way."""
+    if config_file is None or Path(config_file).is_file():
+        return []
+    where = "" if os.path.isabs(config_file) else f" (relative paths are read from the folder dbtui runs in, {Path.cwd()})"
+    what = "is a folder, not a file" if Path(config_file).is_dir() else "does not exist on this machine"
+    return [Problem("launch.config_file", f"'{config_file}' {what}{where}: give the YAML file `accelerate config` wrote "
+                                          "(~/.cache/huggingface/accelerate/default_config.yaml by default), or remove "
+                                          "config_file")]
 
 
 def model_source_problems(source: str) -> list[Problem]:

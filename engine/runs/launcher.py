@@ -369,8 +369,8 @@ def anchored_profile(profile: Profile) -> Profile:
     """The profile as the run folder keeps it: its concepts' folders made absolute, so that `dbtui resume` from another
     folder trains the images and class images the run started with, not whatever has the same name there (a relative
     class_dir made a new set of class images, silently); so are its model, VAE and tokenizer where they are a folder or
-    file here (a relative model folder failed the resume's load, told as a hub id that cannot be downloaded), and its
-    scorers where they are a folder here."""
+    file here (a relative model folder failed the resume's load, told as a hub id that cannot be downloaded), its
+    scorers where they are a folder here, and launch.config_file where it is here."""
     from engine.builtin import is_builtin
     from engine.profile import validate_data
 
@@ -382,7 +382,9 @@ def anchored_profile(profile: Profile) -> Profile:
                 concept[key] = os.path.abspath(value)
     # The scorers' folders too: a relative one, read from another folder, skipped scoring, or scored with another model
     # under the same name (the rounds compared as one scale).
-    for section, keys in (("model", ("pretrained", "vae", "tokenizer")), ("evaluation", ("clip_model", "dino_model"))):
+    # And accelerate's config file, which a resume from another folder read as another file, or none.
+    for section, keys in (("model", ("pretrained", "vae", "tokenizer")), ("evaluation", ("clip_model", "dino_model")),
+                          ("launch", ("config_file",))):
         for key in keys:
             value = data[section].get(key)
             # Only what is here: "owner/name" is a hub id unless a folder of that name is (which loading then reads).
