@@ -52,6 +52,8 @@ def test_a_two_machine_launch_section_validates(tmp_path: Path) -> None:
     assert problems(tmp_path, launch={**TWO_MACHINES, "machine_rank": 1, "main_process_port": 29555}) == []
     assert problems(tmp_path, launch={**TWO_MACHINES, "extra_args": ["--rdzv_backend=static"]}) == []
     assert problems(tmp_path, launch={"extra_args": ["--rdzv_backend", "c10d"]}) == []  # one machine: no numbering
+    assert problems(tmp_path, launch={**TWO_MACHINES, "main_process_ip": "fe80::1"}) == []  # IPv6, no port
+    assert problems(tmp_path, launch={**TWO_MACHINES, "main_process_ip": "gpu-a.cluster.local"}) == []
 
 
 @pytest.mark.parametrize(("launch", "key", "words"), [
@@ -62,6 +64,12 @@ def test_a_two_machine_launch_section_validates(tmp_path: Path) -> None:
     # c10d numbered the machines as they arrived: machine 1 could act as machine 0, in its own run folder.
     ({**TWO_MACHINES, "extra_args": ["--rdzv_backend", "c10d"]}, "launch.extra_args", "--rdzv_backend c10d numbers the machines"),
     ({**TWO_MACHINES, "extra_args": ["--rdzv-backend=etcd"]}, "launch.extra_args", "remove it: dbtui numbers the machines"),
+    # torch retried resolving "10.0.0.1:29500" as a host name forever: the run hung, saying only a warning a minute.
+    ({**TWO_MACHINES, "main_process_ip": "10.0.0.1:29500"}, "launch.main_process_ip",
+     'main_process_ip = "10.0.0.1" and main_process_port = 29500'),
+    ({**TWO_MACHINES, "main_process_ip": "[fe80::1]:29501"}, "launch.main_process_ip", 'main_process_ip = "fe80::1" and'),
+    ({**TWO_MACHINES, "main_process_ip": "http://gpu-a/"}, "launch.main_process_ip", 'the address alone, e.g. main_process_ip = "gpu-a"'),
+    ({**TWO_MACHINES, "main_process_ip": "10.0.0.1 "}, "launch.main_process_ip", "is not a host name or IP address"),
 ])
 def test_machine_settings_that_cannot_meet_are_named(tmp_path: Path, launch: dict, key: str, words: str) -> None:
     found = problems(tmp_path, launch=launch)

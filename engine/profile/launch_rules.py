@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
 
@@ -25,12 +27,28 @@ def machine_problems(profile: Profile) -> list[Problem]:
     if machines > 1 and not launch.main_process_ip:
         problems.append(Problem("launch.main_process_ip", "several machines need the address of machine 0 that the others can reach, "
                                                           'e.g. main_process_ip = "10.0.0.1"'))
+    if launch.main_process_ip and (wrong := _address_problem(launch.main_process_ip)):
+        problems.append(Problem("launch.main_process_ip", wrong))
     backend = _rendezvous_backend(launch.extra_args)
     if machines > 1 and backend not in (None, "static"):
         problems.append(Problem("launch.extra_args", f"--rdzv_backend {backend} numbers the machines as they arrive, so machine 0's "
                                                      "part of the run (its events, checkpoints and outputs) may land on another "
                                                      "machine; remove it: dbtui numbers the machines by launch.machine_rank"))
     return problems
+
+
+def _address_problem(address: str) -> str | None:
+    """Why ``address`` is no host name or IP address (torch retried resolving "10.0.0.1:29500" forever), else None."""
+    host = address.split("://", 1)[-1].split("/", 1)[0]
+    # "[fe80::1]:29500" and "10.0.0.1:29500"; "fe80::1" alone is an IPv6 address.
+    with_port = re.fullmatch(r"\[([^\]]+)\]:(\d+)|([^:]+):(\d+)", host)
+    if with_port:
+        return (f'names a port too: write main_process_ip = "{with_port.group(1) or with_port.group(3)}" and '
+                f"main_process_port = {with_port.group(2) or with_port.group(4)}")
+    if host != address or not host or any(c.isspace() for c in address):
+        example = host.strip() if host.strip() and not any(c.isspace() for c in host.strip()) else "10.0.0.1"
+        return f'is not a host name or IP address: write the address alone, e.g. main_process_ip = "{example}"'
+    return None
 
 
 def _rendezvous_backend(extra_args: list[str]) -> str | None:
