@@ -234,6 +234,9 @@ def test_a_path_that_cannot_be_expanded_is_refused(value: str, said: str, tmp_pa
     ('[launch]\nmain_process_ip = 10.0.0.1\n', ':2: TOML syntax error: Expected newline or end of document after a statement '
                                               '(at line 2, column 23); a text value needs quotes: main_process_ip = "10.0.0.1"'),
     ("name = 2024-05-01-run  # mine\n", 'a text value needs quotes: name = "2024-05-01-run"'),
+    # No ' after it in the file: tomllib says "at end of document", and the line was told as "(top level)".
+    ('name = "zwx\'s"  # it\'s\n[model]\npretrained = \'m\n', ":3: TOML syntax error: Expected \"'\" (at end of document); a "
+                                                          "text's closing quote is missing: end it with ' on the same line"),
     ('name = "a"\r[model]\r', "old Mac line endings (CR alone): save it with LF line endings"),
     ('name = "mine\n[model]\n', ":1: TOML syntax error: Illegal character '\\n' (at line 1, column 13); a text's closing quote is missing"),
     ('[model]\npretrained = "m"\nname = """mine\n', ":3: TOML syntax error: Unterminated string (at end of document); a text's closing"),

@@ -225,6 +225,11 @@ def _unclosed_text_line(text: str) -> int | None:
     for quotes in ('"""', "'''"):
         if text.count(quotes) % 2:
             return text[: text.rfind(quotes)].count("\n") + 1
+    # A 'text' not closed, with no ' after it in the whole file: tomllib looked for one up to the end. Whole texts
+    # (a "zwx's" among them) and comments are set aside first.
+    for number, line in enumerate(text.split("\n"), start=1):
+        if "'" in re.sub(r"\"(?:[^\"\\]|\\.)*\"|'[^']*'", "", line).partition("#")[0]:
+            return number
     return None
 
 
@@ -234,6 +239,8 @@ def syntax_hint(error: str, line: str) -> str:
         return "a key or table is written twice: keep one"
     if "Illegal character '\\n'" in error and line.count('"') % 2 == 1 or "Unterminated string" in error:
         return "a text's closing quote is missing: end it with \" on the same line (\"\"\" for text over several lines)"
+    if 'Expected "\'"' in error:
+        return "a text's closing quote is missing: end it with ' on the same line"
     if "\\" in line and ("escape" in error.lower() or "hex value" in error.lower() or "Unescaped" in error):
         return "a backslash in \"double quotes\" starts an escape: write the path with / or in 'single quotes'"
     if "\r" in line or "'\\r'" in error:
