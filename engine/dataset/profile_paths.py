@@ -12,7 +12,7 @@ import os
 import re
 import shlex
 from collections.abc import Callable
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PureWindowsPath
 
 from engine.builtin import is_builtin, known_builtin
 from engine.data.caption_text import CaptionFileError, caption_words, read_caption
@@ -66,6 +66,7 @@ def path_problems(profile: Profile, *, builtins: bool = True,
     problems += _part_source_problems("model.vae", profile.model.vae) + _part_source_problems("model.tokenizer",
                                                                                              profile.model.tokenizer)
     problems += _logger_problems(profile.logging.logger) + _launch_config_problems(profile.launch.config_file)
+    problems += _backslash_problems(profile)
     for index, concept in enumerate(profile.concepts):
         if profile.prior.enabled:
             problems += _class_folder_problems(profile, index)
@@ -82,8 +83,8 @@ def path_problems(profile: Profile, *, builtins: bool = True,
 def path_inputs(profile: Profile) -> tuple:
     """The settings ``path_problems`` reads: while they are the same, only the disk can change its answer. The class image
     count says how many class images' headers are read."""
-    return (profile.model.pretrained, profile.logging.logger, profile.launch.config_file, profile.prior.enabled,
-            profile.dataset.caption_extension,
+    return (profile.model.pretrained, profile.logging.logger, profile.launch.config_file, profile.saving.output_dir,
+            profile.prior.enabled, profile.dataset.caption_extension,
             tuple((c.instance_dir, c.class_dir, c.caption_mode, c.num_class_images) for c in profile.concepts))
 
 
@@ -142,6 +143,20 @@ def _logger_problems(logger: str) -> list[Problem]:
     if logger == "none" or importlib.util.find_spec(logger) is not None:
         return []
     return [Problem("logging.logger", f'"{logger}" needs the {logger} package: pip install {logger}, or set logger = "none"')]
+
+
+def _backslash_problems(profile: Profile) -> list[Problem]:
+    """Windows paths not here ('data\\dog': a TOML syntax error's hint says to write them in 'single quotes'): on Linux \\
+    is part of a name, so an instance folder was "not there" beside data/dog, and a class or output folder of that one
+    name was made."""
+    if os.sep == "\\":
+        return []
+    written = [(f"concepts.{index}.{key}", getattr(concept, key)) for index, concept in enumerate(profile.concepts)
+               for key in ("instance_dir", "class_dir") if key == "instance_dir" or profile.prior.enabled]
+    return [Problem(key, f"'{path}' holds \\, which is part of a name here, not a folder separator: write the path "
+                         f"with /, e.g. '{PureWindowsPath(path).as_posix()}'")
+            for key, path in [*written, ("saving.output_dir", profile.saving.output_dir)]
+            if path and "\\" in path and not is_builtin(path) and not os.path.exists(path)]
 
 
 def _launch_config_problems(config_file: str | None) -> list[Problem]:
@@ -273,6 +288,8 @@ def _concept_problems(profile: Profile, index: int) -> list[Problem]:
     folder = Path(concept.instance_dir)
     if folder.is_file():
         return [Problem(f"{key}.instance_dir", f"'{folder}' is a file: give the folder that holds your subject's images")]
+    if not folder.is_dir() and "\\" in concept.instance_dir and os.sep == "/":
+        return []  # _backslash_problems says it
     if not folder.is_dir():
         # A profile's relative paths are read from the working directory, not the profile's folder: say which.
         where = "" if folder.is_absolute() else f" (relative paths are read from the folder dbtui runs in, {Path.cwd()})"

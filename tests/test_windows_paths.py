@@ -1,0 +1,38 @@
+"""A Windows path ('data\dog', as a TOML syntax error's hint says to write it in 'single quotes') on Linux, where \ is
+part of a name: the instance folder was "not there" beside data/dog with no word of why, and a class or output folder of
+that one name was made in the working folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from engine.profile_checks import check_profile
+from engine.runs.launcher import RunInputsMissingError, check_inputs
+from tests.training_helpers import tiny_profile
+
+pytestmark = pytest.mark.skipif(os.sep != "/", reason="\\ separates folders on Windows")
+
+
+def test_backslashed_folders_are_said_with_the_path_to_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("data/dog").mkdir(parents=True)
+    profile = tiny_profile(tmp_path, concepts=[{"instance_dir": "data\\dog", "instance_prompt": "photo of zwx dog",
+                                                "class_dir": "data\\dogs", "class_prompt": "photo of a dog"}],
+                           prior={"enabled": True}, saving={"output_dir": "C:\\runs"})
+    said = {p.key: p.message for p in check_profile(profile).missing_here}
+    assert "write the path with /, e.g. 'data/dog'" in said["concepts.0.instance_dir"]
+    assert "write the path with /, e.g. 'data/dogs'" in said["concepts.0.class_dir"]
+    assert "write the path with /, e.g. 'C:/runs'" in said["saving.output_dir"]
+    with pytest.raises(RunInputsMissingError, match="part of a name here"):
+        check_inputs(profile)
+    assert sorted(os.listdir(tmp_path)) == ["data"]
+
+
+def test_a_folder_whose_name_holds_a_backslash_is_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("my\\runs").mkdir()
+    profile = tiny_profile(tmp_path, saving={"output_dir": "my\\runs"})
+    assert not [p for p in check_profile(profile).missing_here if p.key == "saving.output_dir"]
