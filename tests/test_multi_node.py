@@ -54,6 +54,8 @@ def test_a_two_machine_launch_section_validates(tmp_path: Path) -> None:
     assert problems(tmp_path, launch={"extra_args": ["--rdzv_backend", "c10d"]}) == []  # one machine: no numbering
     assert problems(tmp_path, launch={**TWO_MACHINES, "main_process_ip": "fe80::1"}) == []  # IPv6, no port
     assert problems(tmp_path, launch={**TWO_MACHINES, "main_process_ip": "gpu-a.cluster.local"}) == []
+    assert problems(tmp_path, launch={"extra_args": ["--num_cpu_threads_per_process", "8", "--same_network"]}) == []
+    assert problems(tmp_path, launch={"num_processes": 2, "extra_args": ["--main_process_port", "29517"]}) == []  # no port set
 
 
 @pytest.mark.parametrize(("launch", "key", "words"), [
@@ -70,6 +72,11 @@ def test_a_two_machine_launch_section_validates(tmp_path: Path) -> None:
     ({**TWO_MACHINES, "main_process_ip": "[fe80::1]:29501"}, "launch.main_process_ip", 'main_process_ip = "fe80::1" and'),
     ({**TWO_MACHINES, "main_process_ip": "http://gpu-a/"}, "launch.main_process_ip", 'the address alone, e.g. main_process_ip = "gpu-a"'),
     ({**TWO_MACHINES, "main_process_ip": "10.0.0.1 "}, "launch.main_process_ip", "is not a host name or IP address"),
+    # Given after dbtui's own options, it won: accelerate ran machine 1 where dbtui wrote machine 0's files.
+    ({**TWO_MACHINES, "extra_args": ["--machine_rank", "1"]}, "launch.extra_args", "remove it and set machine_rank instead"),
+    ({"extra_args": ["--num-processes=4"]}, "launch.extra_args", "--num-processes is what launch.num_processes sets"),
+    ({**TWO_MACHINES, "main_process_port": 29500, "extra_args": ["--main_process_port=29501"]}, "launch.extra_args",
+     "set main_process_port instead"),
 ])
 def test_machine_settings_that_cannot_meet_are_named(tmp_path: Path, launch: dict, key: str, words: str) -> None:
     found = problems(tmp_path, launch=launch)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from engine.profile.problems import Problem
-from engine.profile.schema import Profile
+from engine.profile.schema import LaunchSection, Profile
 
 
 def machine_problems(profile: Profile) -> list[Problem]:
@@ -29,6 +29,10 @@ def machine_problems(profile: Profile) -> list[Problem]:
                                                           'e.g. main_process_ip = "10.0.0.1"'))
     if launch.main_process_ip and (wrong := _address_problem(launch.main_process_ip)):
         problems.append(Problem("launch.main_process_ip", wrong))
+    for option, key in _given_options(launch):
+        problems.append(Problem("launch.extra_args", f"{option} is what launch.{key} sets, which dbtui passes to accelerate "
+                                                     f"too (and reads itself: which machine this is, where they meet): "
+                                                     f"remove it and set {key} instead"))
     backend = _rendezvous_backend(launch.extra_args)
     if machines > 1 and backend not in (None, "static"):
         problems.append(Problem("launch.extra_args", f"--rdzv_backend {backend} numbers the machines as they arrive, so machine 0's "
@@ -49,6 +53,21 @@ def _address_problem(address: str) -> str | None:
         example = host.strip() if host.strip() and not any(c.isspace() for c in host.strip()) else "10.0.0.1"
         return f'is not a host name or IP address: write the address alone, e.g. main_process_ip = "{example}"'
     return None
+
+
+def _given_options(launch: LaunchSection) -> list[tuple[str, str]]:
+    """(option as written, its [launch] key) for each option of extra_args that dbtui gives accelerate launch from
+    [launch] too: given after dbtui's, it won, so accelerate ran another machine or process count than the one dbtui
+    wrote its files and messages for. The address, port and config file are dbtui's only where the profile sets them."""
+    passed = {"num_processes", "num_machines", "machine_rank"} | {
+        key for key in ("main_process_ip", "main_process_port", "config_file") if getattr(launch, key) is not None}
+    given = []
+    for arg in launch.extra_args:
+        name = arg.partition("=")[0]
+        key = name.removeprefix("--").replace("-", "_")
+        if name.startswith("--") and key in passed:
+            given.append((name, key))
+    return given
 
 
 def _rendezvous_backend(extra_args: list[str]) -> str | None:
