@@ -23,6 +23,16 @@ def test_validate_missing_file_is_a_message_not_a_traceback(capsys: pytest.Captu
     assert "file not found" in capsys.readouterr().err
 
 
+def test_a_folder_or_a_name_without_toml_given_as_the_profile_says_which_file(tmp_path: Path,
+                                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # Was "cannot read the file: Is a directory", and "file not found" beside mine.toml.
+    (tmp_path / "mine.toml").write_text("", encoding="utf-8")
+    assert main(["validate", str(tmp_path)]) == 2
+    assert f"is a folder: give a profile's .toml file, e.g. {tmp_path / 'mine.toml'}" in capsys.readouterr().err
+    assert main(["validate", str(tmp_path / "mine")]) == 2
+    assert f"file not found; did you mean {tmp_path / 'mine.toml'}?" in capsys.readouterr().err
+
+
 def test_validate_applies_set_overrides(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["validate", str(ROOT / "profiles" / "tiny-demo.toml"), "--set", "training.clip_skip=0"])
     assert code == 2

@@ -294,7 +294,13 @@ def _read_text(path: Path) -> str:
         with path.open("rb") as file:
             raw = file.read(MAX_PROFILE_BYTES + 1)
     except FileNotFoundError:
-        raise ProfileError([Problem("", "file not found; create one with `dbtui` or copy one from profiles/", None, None, path)]) from None
+        meant = path.with_name(path.name + ".toml")
+        hint = f"did you mean {meant}?" if meant.is_file() else "create one with `dbtui` or copy one from profiles/"
+        raise ProfileError([Problem("", f"file not found; {hint}", None, None, path)]) from None
+    except IsADirectoryError:
+        found = sorted(str(item) for item in path.glob("*.toml"))[:3]
+        inside = f", e.g. {' or '.join(found)}" if found else ""
+        raise ProfileError([Problem("", f"is a folder: give a profile's .toml file{inside}", None, None, path)]) from None
     except OSError as error:
         raise ProfileError([Problem("", f"cannot read the file: {error.strerror}", None, None, path)]) from None
     except ValueError:  # a NUL character in the path itself
