@@ -21,7 +21,7 @@ MAX_CARD_GB = 1024  # above any one card: a larger size is a typo (1e20, a size 
 
 class Card(float):
     """A card's memory in GB, whether it has bf16 (a card named from before Ampere, a T4, has not), and the names it
-    was asked by ("T4", "16"): a T4 and a 16 GB card with bf16 are two cards of one size."""
+    was asked by ("V100 16GB", "16"): a V100 and a 16 GB card with bf16 are two cards of one size."""
 
     bf16: bool = True
     names: tuple[str, ...] = ()
@@ -67,7 +67,7 @@ def card_size(text: str) -> Card:
 
 def cards_asked(asked: list[Card] | None) -> tuple[float, ...]:
     """The cards to judge by: those asked for, smallest first, one a size and bf16 (its names joined), else the default
-    sizes. Equal as floats, a T4 and a 16 GB card were one, judged and labelled as whichever came first."""
+    sizes. Equal as floats, a V100 16GB and a 16 GB card were one, judged and labelled as whichever came first."""
     from engine.memory.estimate import CARD_SIZES_GB
 
     if not asked:
@@ -166,8 +166,8 @@ def _advice(profile, estimate, card_gb: float, fitting_gb: float | None, bf16: b
 
 
 def _a_card(card: float) -> str:
-    """A card as the advice names it: "an 8 GB card", or by the names it was asked by ("the T4's 16 GB"), so that a
-    T4's verdict beside a 16 GB card's does not read as that card's."""
+    """A card as the advice names it: "an 8 GB card", or by the names it was asked by ("the T4's 15 GB"), so that a
+    T4's verdict beside a 15 GB card's does not read as that card's."""
     named = [name for name in getattr(card, "names", ()) if name != f"{card:g}"]
     if named:
         return f"the {', '.join(named)}'s {card:g} GB"
@@ -193,7 +193,7 @@ def _estimate(profile, cards: tuple[float, ...]):
         return None
     guessed = " (on an architecture guessed from the model's name: see the first note)" if estimate.guessed_architecture else ""
     here = gpu_precision(requested) or requested  # without a GPU: the profile's, as a GPU with bf16 trains it
-    judged = [(card, trained_in(card, requested, here)) for card in cards]  # a list: a T4 == a 16 GB card as floats
+    judged = [(card, trained_in(card, requested, here)) for card in cards]  # a list: a V100 16GB == a 16 GB card as floats
     estimates = {here: estimate}
     for precision in sorted({precision for _, precision in judged} - {here}):
         try:

@@ -23,6 +23,11 @@ CARD_GB: dict[str, float] = {
     "4070super": 12, "4070tisuper": 16, "5060": 8, "5070": 12, "5070ti": 16,
     "quadro4000": 8, "quadro5000": 16, "quadro6000": 24, "quadro8000": 48, "8000": 48, "4000ada": 20, "5000ada": 32,
 }
+# Data-center cards with GDDR memory keep ECC on, which takes a sixteenth of it: CUDA reports a T4 of 16 GB as 14.7 GiB
+# (nvidia-smi 15360 MiB), an A10G of 24 as 22.1 (an L4 or A10 alike: 23034 MiB), an L40S of 48 as 44.5. These read as that
+# size rounded, as `dbtui hardware` on the card itself judges it: `--card T4` was judged as 16 GB and recommended SD's
+# `full` (15.1 GB in fp16), which the T4's own advice (15 GB) did not, and which does not fit its 14.7 GiB.
+REPORTED_GB: dict[str, float] = {"t4": 15, "l4": 22, "a10": 22, "a10g": 22, "a40": 45, "l40": 45, "l40s": 45}
 # Sold in several sizes: the name alone does not say which.
 SIZES_OF: dict[str, tuple[float, ...]] = {"a100": (40, 80), "v100": (16, 32), "3080": (10, 12), "4060ti": (8, 16),
                                           "3060": (8, 12), "p100": (12, 16),
@@ -75,12 +80,16 @@ def _bare_rtx_card(name: str, folded: str, size: float | None) -> str:
 
 
 def card_gb_by_name(name: str) -> float:
-    """The memory, in GB as sold, of the card ``name`` ("H100", "RTX 4090", "A100-80GB", "nvidia a10g")."""
+    """The memory, in GB as sold (as CUDA reports it for ``REPORTED_GB``'s), of the card ``name`` ("H100", "RTX 4090",
+    "A100-80GB", "nvidia a10g")."""
     # "A100-80GB", "H100 80GB HBM3": the size the name gives, apart from its model number ("A10G" is none).
     sized = re.search(r"(?<=[\s_-])(\d+(?:\.\d+)?)\s*(?:gib|gb|g)\b", name, flags=re.IGNORECASE)
     if sized and re.search(r"[a-z0-9]", name[:sized.start()], flags=re.IGNORECASE):
-        if _folded(name[:sized.start()]) in BARE_RTX:
-            _bare_rtx_card(name, _folded(name[:sized.start()]), float(sized.group(1)))
+        card = _folded(name[:sized.start()])
+        if card in BARE_RTX:
+            _bare_rtx_card(name, card, float(sized.group(1)))
+        if card in REPORTED_GB and float(sized.group(1)) == CARD_GB[card]:
+            return REPORTED_GB[card]  # "T4 16GB" is the T4
         return float(sized.group(1))
     folded = _folded(name)
     if folded in BARE_RTX:
@@ -91,7 +100,7 @@ def card_gb_by_name(name: str) -> float:
                                f"no PyTorch of today trains on, or the {turing} ({CARD_GB[folded]:g} GB, no bf16) "
                                f"named short: give '{turing}' for that one")
     if folded in CARD_GB:
-        return CARD_GB[folded]
+        return REPORTED_GB.get(folded, CARD_GB[folded])
     if folded in SIZES_OF:
         sizes = " or ".join(f"{size:g}" for size in SIZES_OF[folded])
         largest = f"{SIZES_OF[folded][-1]:g}"
