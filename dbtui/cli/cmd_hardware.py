@@ -43,9 +43,11 @@ def _hardware(args: argparse.Namespace) -> int:
     if args.profile:
         from engine.profile import load_profile
 
-        source = load_profile(args.profile).model.pretrained
+        profile = load_profile(args.profile)
+        source = profile.model.pretrained
         family = likely_family(source)
-        family_note = _guessed_from_name(source, family)
+        notes = [_guessed_from_name(source, family), _other_size(args, profile.dataset.resolution, family)]
+        family_note = " ".join(note for note in notes if note) or None
     hardware = probe(args.output_dir)
     sentence, preset = verdict(hardware, family)
     bf16 = hardware.gpus[0].bf16 if hardware.gpus else True  # without a GPU: as a GPU with bf16 trains them
@@ -108,6 +110,22 @@ def _guessed_from_name(source: str, family: str) -> str | None:
         return (f"The model '{source}': {why}, and its name says neither SDXL nor Flux, so this advice is for "
                 "SD1.x/SD2.x; for another family ask with --family sdxl or --family flux.")
     return f"The model '{source}': {why}, so its family, {FAMILY_NAMES[family]}, is guessed from its name."
+
+
+def _other_size(args: argparse.Namespace, resolution: int, family: str) -> str | None:
+    """Where the SD presets, which keep a profile's resolution, train this profile at a larger size than their figures
+    were measured at, the sentence that says so: an SD2.1 profile at 768 px heard "full fine-tune with text-encoder
+    training" for a 20 GB card, by SD1.5's 17.4 GB at 512 px, where the meter says 23.9 GB for it."""
+    import shlex
+
+    from engine.memory.preset_table import BASE_RESOLUTION
+
+    if family != "sd" or resolution <= BASE_RESOLUTION:  # a smaller size needs less than the figures say
+        return None
+    command = ["dbtui", "fit", args.profile, "--estimate-only", *(arg for card in args.card or () for name in card.names
+                                                                   for arg in ("--card", name))]
+    return (f"The SD presets keep the profile's size, {resolution} px, larger, and the figures below are SD1.5's at "
+            f"{BASE_RESOLUTION} px: for this profile's own, run `{shlex.join(command)}`.")
 
 
 def _family_estimates(family: str, bf16: bool) -> dict:
