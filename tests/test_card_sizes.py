@@ -67,16 +67,16 @@ def test_hardware_judges_its_presets_against_the_cards_asked_about(tmp_path: Pat
 
 
 @pytest.mark.parametrize("command", ["fit", "hardware"])
-@pytest.mark.parametrize("card", ["1e20", "1025", "1650", "5000GB"])
+@pytest.mark.parametrize("card", ["1e20", "1025", "1650", "5000GB", "960", "750 GB"])
 def test_a_card_size_above_any_card_is_refused(command: str, card: str, tmp_path: Path, capsys) -> None:
-    """1e20 was judged and printed as "1e+20 GB"."""
+    """1e20 was judged and printed as "1e+20 GB", and "960" (a GTX 960) as a 960 GB card."""
     from engine.profile import save_profile
 
     path = save_profile(tiny_profile(tmp_path), tmp_path / "p.toml")
     arguments = ["fit", str(path), "--estimate-only"] if command == "fit" else ["hardware", "--output-dir", str(tmp_path)]
     with pytest.raises(SystemExit) as exited:
         main([*arguments, "--card", card])
-    assert exited.value.code == 2 and "at most 1024" in capsys.readouterr().err
+    assert exited.value.code == 2 and "at most 320" in capsys.readouterr().err
 
 
 def test_sizes_in_g_and_sizes_that_print_alike_are_one_card(tmp_path: Path, monkeypatch, capsys) -> None:

@@ -16,7 +16,9 @@ CARD_HELP = ("a card to judge the memory estimates against, by its size in GB or
              "--card 'RTX 4090' --card A100-40GB (repeat for several; replaces the default 8, 12, 16 and 24)")
 
 
-MAX_CARD_GB = 1024  # above any one card: a larger size is a typo (1e20, a size in MB) or a model number (GTX 1650)
+# Above any one card (the largest carry 288 GB): a larger size is a typo (1e20, a size in MB) or a model number
+# not in the name table (GTX 1650, GTX 960, which 1024 let through as 960 GB).
+MAX_CARD_GB = 320
 
 
 class Card(float):
