@@ -60,9 +60,11 @@ def ae_layout(vae: dict[str, torch.Tensor], tiny_flux: Path) -> dict[str, torch.
 
 
 def clip_l_layout(clip: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """transformers 4's names, as ComfyUI's clip_l.safetensors has them, with its projection beside them."""
-    width = clip["embeddings.token_embedding.weight"].shape[1]
-    return {**{"text_model." + k: v for k, v in clip.items()}, "text_projection.weight": torch.eye(width)}
+    """transformers 4's names, as ComfyUI's clip_l.safetensors and dbtui's folders have them, with its projection
+    beside them; ``clip`` a file's weights or a transformers 5 model's (no ``text_model.``)."""
+    named = {k if k.startswith("text_model.") else "text_model." + k: v for k, v in clip.items()}
+    width = named["text_model.embeddings.token_embedding.weight"].shape[1]
+    return {**named, "text_projection.weight": torch.eye(width)}
 
 
 def save(path: Path, weights: dict[str, torch.Tensor]) -> Path:

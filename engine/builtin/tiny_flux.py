@@ -17,6 +17,8 @@ import string
 from pathlib import Path
 from typing import Any
 
+from engine.convert.clip_text_names import publish_clip_text_names
+
 RESOLUTION = 64
 TEXT_WIDTH = 32  # CLIP's hidden size (its pooled output) and T5's d_model: Flux's pooled and joint widths
 T5_MAX_LENGTH = 512  # as Flux.1's own T5 tokenizer
@@ -89,4 +91,5 @@ def _build() -> Any:
 def save_tiny_flux(folder: Path, seed: int = 0) -> Path:
     """Save the tiny Flux as a diffusers folder; returns the folder."""
     build_flux_pipeline(seed).save_pretrained(folder)
+    publish_clip_text_names(folder)
     return Path(folder)

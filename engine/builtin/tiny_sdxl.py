@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from engine.convert.clip_text_names import publish_clip_text_names
+
 RESOLUTION = 64
 TIME_EMBED_DIM = 8  # addition_time_embed_dim: each of the six size numbers gets this many features
 TEXT_1 = {"hidden_size": 32, "intermediate_size": 37, "hidden_act": "quick_gelu"}  # like CLIP-L
@@ -86,4 +88,5 @@ def build_sdxl_pipeline(seed: int = 0) -> Any:
 def save_tiny_sdxl(folder: Path, seed: int = 0) -> Path:
     """Save the tiny SDXL as a diffusers folder; returns the folder."""
     build_sdxl_pipeline(seed).save_pretrained(folder)
+    publish_clip_text_names(folder)
     return Path(folder)

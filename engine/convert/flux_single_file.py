@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.convert._files import Emit, Progress, atomic_dir, check_free_space, make_folder
+from engine.convert.clip_text_names import publish_clip_text_names
 from engine.convert.detect import FLUX_DEV, ModelFamily
 from engine.convert.errors import ModelMismatchError
 from engine.convert.flux_components import (
@@ -173,6 +174,7 @@ def import_flux_transformer(checkpoint: Checkpoint, family: ModelFamily, out_dir
         transformer.save_pretrained(tmp / "transformer")
         progress.step()
         copy_components(folder, copied, tmp)
+        publish_clip_text_names(tmp)
     progress.step()
     progress.finish()
     return out_dir

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.convert._files import Emit, Progress, atomic_dir, check_free_space, check_new_folder
+from engine.convert.clip_text_names import publish_clip_text_names
 from engine.convert.detect import (
     EMA_PREFIX,
     SD1_TEXT,
@@ -322,6 +323,7 @@ def import_single_file(
     pipe = _pipeline(family, models, tokenizers)
     with atomic_dir(out_dir) as tmp:
         pipe.save_pretrained(tmp)
+        publish_clip_text_names(tmp)
     progress.step()
     progress.finish()
     return out_dir
