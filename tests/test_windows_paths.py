@@ -25,10 +25,32 @@ def test_backslashed_folders_are_said_with_the_path_to_write(tmp_path: Path, mon
     said = {p.key: p.message for p in check_profile(profile).missing_here}
     assert "write the path with /, e.g. 'data/dog'" in said["concepts.0.instance_dir"]
     assert "write the path with /, e.g. 'data/dogs'" in said["concepts.0.class_dir"]
-    assert "write the path with /, e.g. 'C:/runs'" in said["saving.output_dir"]
+    assert "write where that folder is on this machine, e.g. '/mnt/c/runs' under WSL" in said["saving.output_dir"]
     with pytest.raises(RunInputsMissingError, match="part of a name here"):
         check_inputs(profile)
     assert sorted(os.listdir(tmp_path)) == ["data"]
+
+
+@pytest.mark.parametrize("written", ["C:/runs", "c:\\runs", "\\\\server\\share\\runs"])
+def test_a_windows_drive_is_not_advised_as_a_path_with_slashes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               written: str) -> None:
+    # 'C:\runs' was told to be written 'C:/runs', which passed and made a folder named C: in the working folder.
+    monkeypatch.chdir(tmp_path)
+    profile = tiny_profile(tmp_path, concepts=[{"instance_dir": written, "instance_prompt": "photo of zwx dog"}],
+                           saving={"output_dir": written})
+    said = [p for p in check_profile(profile).missing_here if p.key in ("concepts.0.instance_dir", "saving.output_dir")]
+    assert sorted(p.key for p in said) == ["concepts.0.instance_dir", "saving.output_dir"]
+    assert all("write where that folder is on this machine" in p.message for p in said)
+    assert all("e.g. '/mnt/c/runs' under WSL" in p.message for p in said) == written.lower().startswith("c:")
+    with pytest.raises(RunInputsMissingError, match="a path on Windows"):
+        check_inputs(profile)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("written", ["//tmp/runs", "runs:v2", "C:runs"])
+def test_a_linux_path_like_a_drive_is_taken(tmp_path: Path, written: str) -> None:
+    profile = tiny_profile(tmp_path, saving={"output_dir": written})
+    assert not [p for p in check_profile(profile).missing_here if p.key == "saving.output_dir"]
 
 
 def test_a_folder_whose_name_holds_a_backslash_is_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ import os
 import re
 import shlex
 from collections.abc import Callable
-from pathlib import Path, PurePath, PureWindowsPath
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
 from engine.builtin import is_builtin, known_builtin
 from engine.data.caption_text import CaptionFileError, caption_words, read_caption
@@ -149,14 +149,26 @@ def _backslash_problems(profile: Profile) -> list[Problem]:
     """Windows paths not here ('data\\dog': a TOML syntax error's hint says to write them in 'single quotes'): on Linux \\
     is part of a name, so an instance folder was "not there" beside data/dog, and a class or output folder of that one
     name was made."""
-    if os.sep == "\\":
-        return []
     written = [(f"concepts.{index}.{key}", getattr(concept, key)) for index, concept in enumerate(profile.concepts)
                for key in ("instance_dir", "class_dir") if key == "instance_dir" or profile.prior.enabled]
-    return [Problem(key, f"'{path}' holds \\, which is part of a name here, not a folder separator: write the path "
-                         f"with /, e.g. '{PureWindowsPath(path).as_posix()}'")
-            for key, path in [*written, ("saving.output_dir", profile.saving.output_dir)]
-            if path and "\\" in path and not is_builtin(path) and not os.path.exists(path)]
+    return [Problem(key, advice) for key, path in [*written, ("saving.output_dir", profile.saving.output_dir)]
+            if path and (advice := _windows_path_advice(path))]
+
+
+def _windows_path_advice(path: str) -> str | None:
+    """What to write for a Windows path that is none here, else None. A drive's path ('C:\\runs', 'C:/runs') is not
+    made Linux's by turning \\ into /: 'C:/runs' made a folder named C: in the working folder."""
+    windows = PureWindowsPath(path)
+    drive = bool(re.match(r"[A-Za-z]:[\\/]|\\\\", path))  # '\\\\server\\share' too, but '//tmp' is a path here
+    if os.sep == "\\" or not (drive or "\\" in path) or is_builtin(path) or os.path.exists(path):
+        return None
+    if drive:
+        wsl = PurePosixPath("/mnt", windows.drive[0].lower(), windows.relative_to(windows.anchor).as_posix())
+        mounted = f", e.g. '{wsl}' under WSL" if windows.drive[1:] == ":" else ""
+        return (f"'{path}' is a path on Windows, whose {windows.drive} is a folder's name here: write where that folder "
+                f"is on this machine{mounted}")
+    return (f"'{path}' holds \\, which is part of a name here, not a folder separator: write the path with /, e.g. "
+            f"'{windows.as_posix()}'")
 
 
 def _launch_config_problems(config_file: str | None) -> list[Problem]:
@@ -288,7 +300,7 @@ def _concept_problems(profile: Profile, index: int) -> list[Problem]:
     folder = Path(concept.instance_dir)
     if folder.is_file():
         return [Problem(f"{key}.instance_dir", f"'{folder}' is a file: give the folder that holds your subject's images")]
-    if not folder.is_dir() and "\\" in concept.instance_dir and os.sep == "/":
+    if _windows_path_advice(concept.instance_dir):
         return []  # _backslash_problems says it
     if not folder.is_dir():
         # A profile's relative paths are read from the working directory, not the profile's folder: say which.
