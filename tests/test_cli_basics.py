@@ -415,8 +415,23 @@ def test_sample_is_refused_for_a_run_that_makes_no_previews(tmp_path: Path, caps
     save_profile(tiny_profile(tmp_path, sampling={"num_images": 0}), folder.profile)
     folder.write_state(RunState(pid=trainer_of(folder.path), status="running", step=3, total_steps=10))
     assert main(["sample", str(folder.path)]) == 2
-    assert "makes no previews (sampling.num_images = 0" in capsys.readouterr().err
+    assert "makes no previews (sampling.num_images = 0 and [evaluation] off" in capsys.readouterr().err
     assert not (folder.path / "control" / "sample").exists()
+
+
+def test_sample_is_asked_of_a_run_that_scores_without_previews(tmp_path: Path, capsys, monkeypatch, trainer_of) -> None:
+    # Was refused as making no previews, though its trainer, asked, renders and scores an [evaluation] round, as the
+    # dashboard's Sample now (p) asks it to.
+    from engine.profile import save_profile
+    from engine.runs.folder import RunFolder, RunState
+    from tests.training_helpers import tiny_profile
+
+    folder = RunFolder(tmp_path / "runs" / "t").create()
+    folder.events.write_text("")
+    save_profile(tiny_profile(tmp_path, sampling={"num_images": 0}, evaluation={"enabled": True}), folder.profile)
+    folder.write_state(RunState(pid=trainer_of(folder.path), status="running", step=3, total_steps=10))
+    assert main(["sample", str(folder.path)]) == 0
+    assert (folder.path / "control" / "sample").exists()
 
 
 @pytest.mark.parametrize(("status", "said"), [("starting", "still setting up, so it stops before the first step"),

@@ -297,9 +297,10 @@ def _said_its_end(last: Event | None, status: str, folder: RunFolder) -> bool:
 
 def _makes_no_previews(folder) -> bool:
     from engine.profile import ProfileError, load_profile
+    from engine.runs.control import makes_previews
 
     try:
-        return load_profile(folder.profile).sampling.num_images == 0
+        return not makes_previews(load_profile(folder.profile).model_dump())
     except ProfileError:
         return False  # the trainer reads it its own way; the request is still worth making
 
@@ -337,8 +338,8 @@ def _control(args: argparse.Namespace) -> int:
             hint = f"; it has no {folder.profile.name} to resume it with"
         raise DbtuiError(f"no trainer is running in {folder.path} (status: {status}){hint}")
     if args.request == "sample" and _makes_no_previews(folder):
-        raise DbtuiError(f"the run in {folder.path} makes no previews (sampling.num_images = 0 in its profile), so "
-                         "there is nothing to sample")
+        raise DbtuiError(f"the run in {folder.path} makes no previews (sampling.num_images = 0 and [evaluation] "
+                         "off in its profile), so there is nothing to sample")
     request(folder, args.request)
     state = folder.read_state()
     # Set-up's stops end the run before its first step, with nothing to save (engine.runs.supervisor): so do those of a

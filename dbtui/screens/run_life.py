@@ -34,12 +34,6 @@ NO_PREVIEWS = ("This run makes no previews: its sampling.num_images is 0 and [ev
                "sampling.num_images in Parameters for the next run.")
 
 
-def makes_previews(profile: dict[str, Any]) -> bool:
-    """Whether the run of ``profile`` (its run_started event's) renders anything when asked to sample now: previews, or
-    an [evaluation] round's images; a profile not said counts as one that does."""
-    return bool(profile.get("sampling", {}).get("num_images", 1) or profile.get("evaluation", {}).get("enabled"))
-
-
 @dataclass
 class AlreadyRunning(Message):
     """The profile's run is live: a trainer started before is at work in ``folder``."""

@@ -16,7 +16,7 @@ from textual.worker import get_current_worker
 from dbtui import gpu_live
 from dbtui.messages import RUN_START, EngineEvent, ResumeOffered, RunAttached, WorkFailed
 from dbtui.screens.run_life import (NO_PREVIEWS, AlreadyRunning, NotStarted, TrainerGone, how_to_resume,
-                                    leaving_words, makes_previews, start_outcome)
+                                    leaving_words, start_outcome)
 from dbtui.screens.resume import ResumeScreen
 from dbtui.screens.base import WizardScreen
 from dbtui.widgets.end_actions import EndActions
@@ -31,6 +31,7 @@ from engine.evaluation.best import branch_point
 from engine.events import (CheckpointSaved, PhaseFinished, PhaseProgress, PhaseStarted, RunFailed, RunFinished,
                            RunStarted, SampleSaved, SamplesScored, StepEnded, Warning)
 from engine.profile import ProfileError
+from engine.runs.control import makes_previews
 from engine.runs.folder import CRASHED, RunFolder
 
 # A checkpoint saved this many seconds before a run the wizard launched is followed is still news (it starts following

@@ -7,13 +7,22 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from engine.errors import DbtuiError
 from engine.events import marked_lines_from_the_end
 from engine.runs.folder import RunFolder
 
 REQUESTS = ("stop", "save", "sample")
+
+
+def makes_previews(profile: Mapping[str, Any]) -> bool:
+    """Whether a run of ``profile`` (its settings as a dict: a run_started event's, or a loaded profile dumped) renders
+    anything when asked to sample now: previews, or an [evaluation] round's images (``PreviewRounds.sample``); settings
+    not said count as ones that do."""
+    return bool(profile.get("sampling", {}).get("num_images", 1) or profile.get("evaluation", {}).get("enabled"))
 
 
 def request(folder: RunFolder, what: str) -> Path:
