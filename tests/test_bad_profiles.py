@@ -219,7 +219,9 @@ def test_home_and_environment_variables_in_paths_are_read_as_a_shell_reads_them(
 @pytest.mark.parametrize(("value", "said"), [("$DBTUI_TEST_UNSET/dog", "$DBTUI_TEST_UNSET, which is not set here"),
                                              ("~nosuchuser-xyz/dog", "'~nosuchuser-xyz', which names no user here"),
                                              # Was taken as a folder named "${HOME" in the working folder.
-                                             ("${HOME/dog", "has ${ with no closing }: write ${NAME}")])
+                                             ("${HOME/dog", "has ${ with no closing }: write ${NAME}"),
+                                             # Was told as "no closing }", which it has.
+                                             ("${HOME:-/tmp}/dog", "has a ${…} that is no variable's name (shell forms")])
 def test_a_path_that_cannot_be_expanded_is_refused(value: str, said: str, tmp_path: Path, capsys) -> None:
     path = write(tmp_path, GOOD)
     err = user_error(capsys, ["validate", str(path), "--set", f'concepts.0.instance_dir="{value}"'])

@@ -70,8 +70,12 @@ def expanded_path(value: str) -> str:
     if unset and not os.path.lexists(expanded):
         raise ValueError(f"names the environment variable ${unset[0]}, which is not set here; set it, or write the path "
                          f"out (a $ that is part of a name is written $$, e.g. money$$saver)")
-    if "${" in _VARIABLE.sub("", value) and not os.path.lexists(expanded):  # "${HOME/runs": a folder named so was made
-        raise ValueError("has ${ with no closing }: write ${NAME} (or $NAME), or $$ for a $ that is part of a name")
+    left = _VARIABLE.sub("", value)
+    if "${" in left and not os.path.lexists(expanded):  # "${HOME/runs": a folder named so was made
+        # "${HOME:-/tmp}" is closed: a shell's form, read as no variable, not a brace left open.
+        what = "a ${…} that is no variable's name (shell forms such as ${NAME:-default} are not read)" if "}" in \
+            left.partition("${")[2] else "${ with no closing }"
+        raise ValueError(f"has {what}: write ${{NAME}} (or $NAME), or $$ for a $ that is part of a name")
     if expanded.startswith("~"):
         raise ValueError(f"starts with {expanded.split('/')[0]!r}, which names no user here; write the path out")
     return expanded
