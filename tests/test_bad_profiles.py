@@ -238,6 +238,10 @@ def test_a_path_that_cannot_be_expanded_is_refused(value: str, said: str, tmp_pa
     ('[launch]\nmain_process_ip = 10.0.0.1\n', ':2: TOML syntax error: Expected newline or end of document after a statement '
                                               '(at line 2, column 23); a text value needs quotes: main_process_ip = "10.0.0.1"'),
     ("name = 2024-05-01-run  # mine\n", 'a text value needs quotes: name = "2024-05-01-run"'),
+    # A number setting with letters after it was told to be quoted, which then fails as no number.
+    ("[dataset]\nresolution = 512px\n", "resolution takes a number, written without letters or units: resolution = 512"),
+    ("[training]\nmax_train_steps = 1_000x\n", "max_train_steps = 1_000"),
+    ("[training.optimizer]\nlearning_rate = 1e-4x\n", "learning_rate = 1e-4"),
     # No ' after it in the file: tomllib says "at end of document", and the line was told as "(top level)".
     ('name = "zwx\'s"  # it\'s\n[model]\npretrained = \'m\n', ":3: TOML syntax error: Expected \"'\" (at end of document); a "
                                                           "text's closing quote is missing: end it with ' on the same line"),

@@ -9,6 +9,8 @@ import errno
 import re
 import secrets
 import tomllib
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -252,8 +254,26 @@ def syntax_hint(error: str, line: str) -> str:
     # 10.0.0.1, 2024-05-01-run or 8gb: read as a number or date up to where it stops being one.
     unquoted = re.fullmatch(r"\s*([\w.\-]+)\s*=\s*([0-9][^\s#\"',\]}]*)\s*(#.*)?", line)
     if "Expected newline or end of document" in error and unquoted:
-        return f'a text value needs quotes: {unquoted.group(1)} = "{unquoted.group(2)}"'
+        key, value = unquoted.group(1), unquoted.group(2)
+        if key.rpartition(".")[2] in _number_keys():  # resolution = 512px: quoted, it was refused as no number
+            return f"{key} takes a number, written without letters or units: {key} = {re.match(r'[0-9_.]+(?:[eE][-+]?[0-9]+)?', value)[0]}"
+        return f'a text value needs quotes: {key} = "{value}"'
     return ""
+
+
+def _number_keys(model: type[BaseModel] = Profile) -> set[str]:
+    """The names of the settings that are a number in every section that has one of that name."""
+    numbers: set[str] = set()
+    others: set[str] = set()
+    for name, field in model.model_fields.items():
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            numbers |= _number_keys(kind)
+            continue
+        union = typing.get_origin(kind) in (typing.Union, types.UnionType)
+        kinds = [each for each in typing.get_args(kind) if each is not type(None)] if union else [kind]
+        (numbers if all(each in (int, float) for each in kinds) else others).add(name)
+    return numbers - others
 
 
 def loads_profile(text: str, overrides: list[str] = (), file: Path | None = None) -> Profile:
