@@ -11,14 +11,12 @@ JPEGs, each scaled down to ``IMAGE_CAP`` pixels on its long side, so it opens fr
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import io
 import os
-import re
 import shlex
 import sys
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,14 +28,12 @@ from engine.runs.folder import ACTIVE, RunFolder, holds_a_run, unreadable
 from engine.runs.follow import MovedRun, events_missing, no_event_read
 from engine.runs.keep import checked_checkpoints, how_to_keep
 from engine.runs.report_chart import Series, bucket_means, escape, line_chart
+from engine.runs.report_pictures import IMAGE_CAP, figure, grid_of, step_folders
 from engine.runs.score_words import ScoreTrack, measures, score, sentence
 from engine.runs.sinks import read_events
 from engine.support.json_file import is_number
 
 REPORT = "report.html"
-IMAGE_CAP = 768  # px: the long side of every embedded picture, so many rounds still make a page a browser opens at once
-JPEG_QUALITY = 85
-MIN_SHOWN = 384  # px: pictures with a shorter long side are shown enlarged by a whole factor
 LOSS_POINTS = 600  # the loss curve's points at most (bucket means), whatever the number of steps
 
 # (score key, label, colour, line width, dashed), in the dashboard's order (dbtui/widgets/score_plot.py).
@@ -48,7 +44,6 @@ SCORES = (
     ("clip_t", "CLIP-T (prompt fidelity)", "#16a34a", 2.0, False),
     ("class_drift", "class drift", "#dc2626", 2.0, False),
 )
-STEP_FOLDER = re.compile(r"step-(\d+)$")
 
 
 class NotARunError(DbtuiError):
@@ -171,8 +166,19 @@ def render(record: RunRecord) -> str:
             f"<title>dbtui report: {escape(name)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
 
 
+def _profile(record: RunRecord) -> dict:
+    """The profile the run trained with; before its first step (a run that crashed, failed or was stopped while
+    setting up) no run_started says it, and the folder's profile.toml, which the launcher wrote, does."""
+    if record.started:
+        return record.started.profile
+    try:
+        return tomllib.loads(record.folder.profile.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+
+
 def _summary(record: RunRecord) -> str:
-    profile = record.started.profile if record.started else {}
+    profile = _profile(record)
     total = record.started.total_steps if record.started else 0
     rows = [("status", record.status), ("steps", f"{record.last_step} of {total}" if total else str(record.last_step)),
             ("model", str(profile.get("model", {}).get("pretrained", "–"))),
@@ -190,7 +196,7 @@ def _summary(record: RunRecord) -> str:
 
 def _why_not_scored(record: RunRecord) -> str:
     """Why a run has no scored round: scoring was off, or on but never scored (the scorers would not load)."""
-    evaluation = record.started.profile.get("evaluation", {}) if record.started else {}
+    evaluation = _profile(record).get("evaluation", {})
     if not evaluation.get("enabled"):
         return ("This run was not scored. With <code>[evaluation] enabled = true</code> every preview round is scored "
                 "and the best step is named here.")
@@ -261,8 +267,8 @@ def _scores_section(record: RunRecord) -> str:
 
 
 def _pictures_section(record: RunRecord) -> str:
-    samples = _step_folders(record.folder.samples)
-    evaluation = _step_folders(record.folder.path / "evaluation")
+    samples = step_folders(record.folder.samples)
+    evaluation = step_folders(record.folder.path / "evaluation")
     steps = sorted((set(samples) | set(evaluation)) - record.set_aside)
     if not steps:
         return "<h2>Previews</h2><p>No preview was saved (sampling.num_images is 0, or no round came yet).</p>"
@@ -274,14 +280,14 @@ def _picture_card(record: RunRecord, step: int, samples: Path | None, evaluation
     best = record.best is not None and step == record.best.step
     title = f"step {step}" + (" (base model)" if step == 0 else "") + (" — best" if best else "")
     parts = [f'<section class="card{" best" if best else ""}" id="step-{step}"><h3>{escape(title)}</h3><div class="row">']
-    grid = _grid_of(samples)
+    grid = grid_of(samples)
     if grid is not None:
-        parts.append(_figure(grid, "preview grid: one row per sample prompt"))
-    eval_grid = _grid_of(evaluation)
+        parts.append(figure(grid, "preview grid: one row per sample prompt"))
+    eval_grid = grid_of(evaluation)
     if eval_grid is not None:
         scored = record.rounds.get(step)
         prompts = ", ".join(f"“{row.get('prompt', '')}”" for row in scored.prompts) if scored else ""
-        parts.append(_figure(eval_grid, "evaluation images, one row per prompt" + (f": {prompts}" if prompts else "")))
+        parts.append(figure(eval_grid, "evaluation images, one row per prompt" + (f": {prompts}" if prompts else "")))
     parts.append("</div></section>")
     return "".join(parts)
 
@@ -299,58 +305,6 @@ def _profile_section(record: RunRecord) -> str:
     except OSError:
         return "<h2>Profile</h2><p>profile.toml is missing from the run folder.</p>"
     return f"<h2>Profile</h2><p>The resolved profile the trainer ran (profile.toml).</p><pre>{escape(text)}</pre>"
-
-
-# -- pictures ------------------------------------------------------------------------------
-
-
-def _step_folders(parent: Path) -> dict[int, Path]:
-    if not parent.is_dir():
-        return {}
-    found = {}
-    for path in parent.iterdir():
-        match = STEP_FOLDER.match(path.name)
-        if match and path.is_dir():
-            found[int(match.group(1))] = path
-    return found
-
-
-def _grid_of(folder: Path | None) -> Path | None:
-    """The round's grid, or its only picture when there is no grid."""
-    if folder is None:
-        return None
-    grid = folder / "grid.png"
-    if grid.is_file():
-        return grid
-    pictures = sorted(folder.glob("*.png"))
-    return pictures[0] if pictures else None
-
-
-def _figure(path: Path, caption: str) -> str:
-    embedded = image_data_uri(path)
-    if embedded is None:
-        return f'<p class="note">{escape(str(path))} could not be read, or is too large to show here.</p>'
-    uri, (width, height) = embedded
-    # Tiny pictures (the demo's 64 px) are shown enlarged with sharp pixels; others at their size.
-    zoom = max(1, MIN_SHOWN // max(width, height, 1))
-    size = f'width="{width * zoom}" height="{height * zoom}"' + (' class="zoomed"' if zoom > 1 else "")
-    return f'<figure><img src="{uri}" {size} alt="{escape(caption)}"><figcaption>{escape(caption)}</figcaption></figure>'
-
-
-def image_data_uri(path: Path, cap: int = IMAGE_CAP) -> tuple[str, tuple[int, int]] | None:
-    """The picture as an inline JPEG no larger than ``cap`` on its long side, and its size; None when unreadable,
-    or past Pillow's decompression-bomb limit (a huge evaluation grid: decoding it whole would take gigabytes)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            picture = image.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
-        return None
-    picture.thumbnail((cap, cap), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    picture.save(buffer, "JPEG", quality=JPEG_QUALITY)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"), picture.size
 
 
 # -- words -----------------------------------------------------------------------------------

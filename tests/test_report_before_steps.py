@@ -1,0 +1,28 @@
+"""The report of a run that ended while setting up (crashed, failed or stopped before its first step): no run_started
+event names its profile, so the page reads the run folder's profile.toml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.events import PhaseStarted, RunFailed
+from engine.runs.folder import RunFolder
+from engine.runs.report import write_report
+from engine.runs.sinks import JsonlSink
+from test_report import Page
+
+
+def test_a_scored_run_that_failed_while_caching_names_its_model_and_says_scoring_was_on(tmp_path: Path) -> None:
+    """It read model –, method – and 'This run was not scored. With [evaluation] enabled = true…', asking for what the
+    profile already had."""
+    folder = RunFolder(tmp_path / "early").create()
+    folder.profile.write_text('schema_version = 1\nname = "early"\n[model]\npretrained = "some/model"\n'
+                              '[training]\nmethod = "lora"\n[evaluation]\nenabled = true\n', encoding="utf-8")
+    sink = JsonlSink(folder.events)
+    sink(PhaseStarted(time=100.0, phase="caching", total=10, description="encoding images"))
+    sink(RunFailed(time=101.0, reason="out of memory while caching"))
+    sink.close()
+    page = Page(write_report(folder.path).read_text(encoding="utf-8"))
+    assert "some/model" in page.text and "lora" in page.text
+    assert "This run was not scored" not in page.text
+    assert "Scoring was on, but the run ended before its first scored round" in page.text
