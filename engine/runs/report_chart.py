@@ -59,7 +59,7 @@ def line_chart(series: Sequence[Series], *, label: str, marker: float | None = N
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""
         parts.append(f'<polyline class="series" data-name="{escape(s.name)}" points="{path}" fill="none" '
                      f'stroke="{s.colour}" stroke-width="{s.width}"{dash}/>')
-        if s.dots:
+        if s.dots or len(points) == 1:  # a polyline of one point draws nothing: a run that ended after its first step
             parts += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{s.colour}"/>' for x, y in points]
     parts.append("</svg>")
     legend = "".join(f'<span class="key"><span class="swatch" style="background:{s.colour}"></span>{escape(s.name)}</span>'
