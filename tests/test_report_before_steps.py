@@ -26,6 +26,8 @@ def test_a_scored_run_that_failed_while_caching_names_its_model_and_says_scoring
     assert "some/model" in page.text and "lora" in page.text
     assert "This run was not scored" not in page.text
     assert "Scoring was on, but the run ended before its first scored round" in page.text
+    folder.profile.write_text('model = "some/model"\nevaluation = true\n', encoding="utf-8")  # a hand edit
+    assert "This run was not scored" in write_report(folder.path).read_text(encoding="utf-8")
 
 
 def test_a_run_of_one_step_shows_its_loss_as_a_dot(tmp_path: Path) -> None:

@@ -172,9 +172,11 @@ def _profile(record: RunRecord) -> dict:
     if record.started:
         return record.started.profile
     try:
-        return tomllib.loads(record.folder.profile.read_text(encoding="utf-8"))
+        profile = tomllib.loads(record.folder.profile.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return {}
+    # A hand edit may leave a section a plain value (model = "x"), which the page would then fail to read.
+    return profile if all(isinstance(profile.get(key, {}), dict) for key in ("model", "training", "evaluation")) else {}
 
 
 def _summary(record: RunRecord) -> str:
