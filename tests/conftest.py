@@ -70,6 +70,14 @@ def tiny_flux(_isolated_cache: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def old_python() -> Path:
+    """The python of a venv with the oldest diffusers/transformers/peft pyproject.toml declares (old_stack.py)."""
+    from old_stack import old_stack_python
+
+    return old_stack_python()
+
+
+@pytest.fixture(scope="session")
 def demo_data(_isolated_cache: Path) -> Path:
     """The synthetic demo dataset: instance/ (with .txt captions) and class/."""
     from engine.builtin import resolve_dir

@@ -31,6 +31,9 @@ def test_convert_to_diffusers_writes_text_model_names_that_load_back_identically
     keys = _keys(out / "text_encoder")
     assert keys and all(key.startswith("text_model.") for key in keys)
     assert_same_weights(load_components(random_sd1), load_components(out))
+    # and its tokenizer's files for transformers 4's CLIPTokenizer (tests/test_older_readers.py loads them there)
+    assert (out / "tokenizer" / "merges.txt").read_text(encoding="utf-8").startswith("#version: 0.2\n")
+    assert (out / "tokenizer" / "vocab.json").is_file()
 
 
 def test_a_runs_sdxl_pipeline_prefixes_its_first_encoder_only_and_reads_back(tiny_sdxl: Path, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine.convert.clip_text_names import publish_clip_text_names
+from engine.convert.older_readers import write_for_older_readers
 
 RESOLUTION = 1024
 BF16_BYTES = 16_870_000_000 * 2  # transformer, T5-XXL, CLIP-L and VAE
@@ -50,5 +50,5 @@ def save_flux_random(folder: Path, seed: int = 0) -> Path:
             build_flux_random_pipeline(seed).save_pretrained(folder)
     finally:
         torch.set_default_dtype(previous)
-    publish_clip_text_names(folder)
+    write_for_older_readers(folder)
     return Path(folder)

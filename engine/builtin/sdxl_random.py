@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine.convert.clip_text_names import publish_clip_text_names
+from engine.convert.older_readers import write_for_older_readers
 
 RESOLUTION = 1024
 FP32_BYTES = 3_469_000_000 * 4  # UNet, VAE and both text encoders (tests/test_gpu_measure.py counts them)
@@ -112,5 +112,5 @@ def save_sdxl_random(folder: Path, seed: int = 0) -> Path:
 
     with build_device(FP32_BYTES) as device, torch.device(device):
         build_sdxl_random_pipeline(seed).save_pretrained(folder)
-    publish_clip_text_names(folder)
+    write_for_older_readers(folder)
     return Path(folder)

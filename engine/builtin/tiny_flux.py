@@ -17,7 +17,7 @@ import string
 from pathlib import Path
 from typing import Any
 
-from engine.convert.clip_text_names import publish_clip_text_names
+from engine.convert.older_readers import write_for_older_readers
 
 RESOLUTION = 64
 TEXT_WIDTH = 32  # CLIP's hidden size (its pooled output) and T5's d_model: Flux's pooled and joint widths
@@ -91,5 +91,5 @@ def _build() -> Any:
 def save_tiny_flux(folder: Path, seed: int = 0) -> Path:
     """Save the tiny Flux as a diffusers folder; returns the folder."""
     build_flux_pipeline(seed).save_pretrained(folder)
-    publish_clip_text_names(folder)
+    write_for_older_readers(folder)
     return Path(folder)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from engine.builtin.clip_tokenizer import bytes_to_unicode as _bytes_to_unicode
-from engine.convert.clip_text_names import publish_clip_text_names
+from engine.convert.older_readers import write_for_older_readers
 
 Size = Literal["tiny", "medium", "sd15"]
 Variant = Literal["sd1", "sd2v"]
@@ -164,5 +164,5 @@ def save_tiny_model(folder: Path, size: Size = "tiny", variant: Variant = "sd1",
         pipe = build_pipeline(size=size, variant=variant, seed=seed)
     folder = Path(folder)
     pipe.save_pretrained(folder)
-    publish_clip_text_names(folder)
+    write_for_older_readers(folder)
     return folder

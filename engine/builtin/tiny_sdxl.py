@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from engine.convert.clip_text_names import publish_clip_text_names
+from engine.convert.older_readers import write_for_older_readers
 
 RESOLUTION = 64
 TIME_EMBED_DIM = 8  # addition_time_embed_dim: each of the six size numbers gets this many features
@@ -88,5 +88,5 @@ def build_sdxl_pipeline(seed: int = 0) -> Any:
 def save_tiny_sdxl(folder: Path, seed: int = 0) -> Path:
     """Save the tiny SDXL as a diffusers folder; returns the folder."""
     build_sdxl_pipeline(seed).save_pretrained(folder)
-    publish_clip_text_names(folder)
+    write_for_older_readers(folder)
     return Path(folder)

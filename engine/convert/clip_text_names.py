@@ -4,7 +4,7 @@ transformers 5 flattened CLIPTextModel (no ``text_model`` submodule), so its ``s
 ``embeddings.…`` where every published checkpoint and transformers 4 have ``text_model.embeddings.…``.
 transformers 5 reads both; transformers 4 (kohya sd-scripts, older diffusers setups) finds none of the
 flattened names and runs a randomly initialised text encoder, with only a warning. Every writer of a
-diffusers folder calls ``publish_clip_text_names`` after saving. CLIPTextModelWithProjection (SDXL's
+diffusers folder calls it after saving, through ``older_readers.write_for_older_readers``. CLIPTextModelWithProjection (SDXL's
 second encoder) still nests ``text_model`` and is left as it is.
 """
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from engine.convert._files import Emit, Progress, atomic_dir, check_free_space, make_folder
-from engine.convert.clip_text_names import publish_clip_text_names
 from engine.convert.detect import FLUX_DEV, ModelFamily
 from engine.convert.errors import ModelMismatchError
 from engine.convert.flux_components import (
@@ -39,6 +38,7 @@ from engine.convert.flux_layout import BFL_PREFIX, UnknownFluxWeightError, origi
 from engine.convert.flux_part_files import SLOTS, FluxPartFiles, load_part
 from engine.convert.flux_part_keys import find_parts
 from engine.convert.load_checkpoint import Checkpoint, read_checkpoint
+from engine.convert.older_readers import write_for_older_readers
 from engine.events import Warning as WarningEvent
 
 # Flux.1's rotary axes (time/text, rows, columns): not in the weights, so from the components' config if it
@@ -174,7 +174,7 @@ def import_flux_transformer(checkpoint: Checkpoint, family: ModelFamily, out_dir
         transformer.save_pretrained(tmp / "transformer")
         progress.step()
         copy_components(folder, copied, tmp)
-        publish_clip_text_names(tmp)
+        write_for_older_readers(tmp)
     progress.step()
     progress.finish()
     return out_dir

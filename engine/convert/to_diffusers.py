@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from engine.convert._files import Emit, Progress, atomic_dir, check_free_space, check_new_folder
-from engine.convert.clip_text_names import publish_clip_text_names
 from engine.convert.detect import (
     EMA_PREFIX,
     SD1_TEXT,
@@ -35,6 +34,7 @@ from engine.convert.expected import explain_mismatch
 from engine.convert.flux_part_files import FluxPartFiles
 from engine.convert.flux_single_file import import_flux_transformer
 from engine.convert.load_checkpoint import read_checkpoint
+from engine.convert.older_readers import write_for_older_readers
 from engine.convert.run_folder_hint import run_folder_hint
 from engine.events import Warning as WarningEvent
 
@@ -323,7 +323,7 @@ def import_single_file(
     pipe = _pipeline(family, models, tokenizers)
     with atomic_dir(out_dir) as tmp:
         pipe.save_pretrained(tmp)
-        publish_clip_text_names(tmp)
+        write_for_older_readers(tmp)
     progress.step()
     progress.finish()
     return out_dir

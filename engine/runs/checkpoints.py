@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.convert._files import usual_permissions
-from engine.convert.clip_text_names import publish_clip_text_names
+from engine.convert.older_readers import write_for_older_readers
 from engine.errors import DbtuiError, os_error_in
 from engine.evaluation.best import best_step_of_run, step_number
 from engine.events import CheckpointSaved, Warning
@@ -265,7 +265,7 @@ class Checkpointer:
                 save_file({k: v.contiguous() for k, v in layers.items()}, out / "lora" / f"{name}.safetensors")
             else:
                 inner.save_pretrained(out / name, safe_serialization=True)
-                publish_clip_text_names(out / name)
+                write_for_older_readers(out / name)
         weights.clear()
 
     def _load_models(self, models: list[Any], input_dir: str) -> None:

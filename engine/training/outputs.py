@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 import torch
 
 from engine.convert._files import usual_permissions
-from engine.convert.clip_text_names import publish_clip_text_names
+from engine.convert.older_readers import write_for_older_readers
 from engine.convert.partials import partial_path, remove_dead_partials
 from engine.errors import DbtuiError
 from engine.events import Event, PhaseFinished, PhaseStarted
@@ -164,7 +164,7 @@ def save_pipeline(folder: Path, components: Any, unet: Any, text_encoders: list[
     parts = dataclasses.replace(components, vae=vae)
     scheduler = base_scheduler(components.folder, DDPMScheduler.from_config(components.noise_scheduler.config))
     components.family.pipeline(parts, unet_to_save, text_encoders, scheduler).save_pretrained(folder, safe_serialization=True)
-    publish_clip_text_names(folder)
+    write_for_older_readers(folder)
 
 
 def save_outputs(
