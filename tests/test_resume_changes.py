@@ -39,23 +39,25 @@ class _Accelerator:
 
 
 def _loaded(folder: RunFolder, checkpoint: Path, profile: Profile, num_processes: int = 1,
-            load_state: Any = lambda path: None) -> list[Any]:
-    """The events a trainer of ``profile`` on ``num_processes`` processes emits loading ``checkpoint``."""
+            load_state: Any = lambda path: None, total_steps: int = 6) -> list[Any]:
+    """The events a trainer of ``profile`` on ``num_processes`` processes for ``total_steps`` emits loading ``checkpoint``."""
     events: list[Any] = []
     trainer = SimpleNamespace(profile=profile, accelerator=_Accelerator(num_processes, load_state), generator=None,
                               lr_scheduler=None, bf16_weights=False, fused_backward=False, train_text_encoder=False,
-                              global_step=0, emit=events.append, components=SimpleNamespace(folder=folder.path))
+                              global_step=0, emit=events.append, components=SimpleNamespace(folder=folder.path),
+                              total_steps=total_steps)
     assert Checkpointer(trainer, folder).load(checkpoint) == 8
     return events
 
 
-def _checkpoint(tmp_path: Path, made_with: Profile, num_processes: int = 1) -> tuple[RunFolder, Path]:
+def _checkpoint(tmp_path: Path, made_with: Profile, num_processes: int = 1,
+                total_steps: int | None = None) -> tuple[RunFolder, Path]:
     folder = RunFolder(tmp_path / "run").create()
     for step in (4, 8):
         checkpoint = folder.checkpoints / f"step-{step:08d}"
         checkpoint.mkdir()
         (checkpoint / "manifest.json").write_text(json.dumps({
-            "step": step, "method": "full", "num_processes": num_processes, "files": {},
+            "step": step, "method": "full", "num_processes": num_processes, "files": {}, "total_steps": total_steps,
             "profile": made_with.model_dump(mode="json")}))
     return folder, checkpoint
 
@@ -98,6 +100,26 @@ def test_a_resume_warns_of_the_settings_it_changes_since_the_checkpoint_and_of_a
                                    "true; training.text_encoder_stop_fraction: 1.0 → 0.5")
 
 
+def test_a_resume_over_another_total_says_where_a_decaying_schedule_moves_the_learning_rate(tmp_path: Path) -> None:
+    """Stopped at step 8 of a cosine run of 2000 steps and resumed for 40, the rate went from the full one to a
+    third of it at once, without a word: the schedule is a function of the total, not of the checkpoint's state."""
+    training = {"method": "full", "max_train_steps": 2000, "seed": 7}
+    cosine = tiny_profile(tmp_path, training=training, optimizer={"learning_rate": 1e-4, "lr_scheduler": "cosine"})
+    folder, checkpoint = _checkpoint(tmp_path, cosine, total_steps=2000)
+    assert _loaded(folder, checkpoint, cosine, total_steps=2000) == []
+    shorter = tiny_profile(tmp_path, training={**training, "max_train_steps": 12},
+                           optimizer={"learning_rate": 1e-4, "lr_scheduler": "cosine"})
+    [warning] = _loaded(folder, checkpoint, shorter, total_steps=12)
+    assert warning.message == ("the cosine learning-rate schedule was laid out over 2000 steps and is now laid out over "
+                               "12: at step 8 the learning rate goes from 100% to 25% of the rate set at once")
+    assert "training.max_train_steps = 2000" in warning.advice
+    # A constant rate stays where it was whatever the total.
+    constant = tiny_profile(tmp_path, training=training)
+    folder, checkpoint = _checkpoint(tmp_path / "constant", constant, total_steps=2000)
+    assert _loaded(folder, checkpoint, tiny_profile(tmp_path, training={**training, "max_train_steps": 12}),
+                   total_steps=12) == []
+
+
 def test_a_resume_that_writes_out_the_lora_options_in_force_changes_nothing(tmp_path: Path) -> None:
     """`[training.lora] rank = 8` added to the profile (the rank in force) was "changed since step 8:
     training.lora.rank: unset → 8; training.lora.alpha: unset → 8.0 …": the section left out was one unset key."""
@@ -106,8 +128,8 @@ def test_a_resume_that_writes_out_the_lora_options_in_force_changes_nothing(tmp_
     lora = {"method": "lora", "max_train_steps": 6, "seed": 7}
     made_with = tiny_profile(tmp_path, training=lora)
     manifest = {"step": 8, "num_processes": 1, "profile": made_with.model_dump(mode="json")}
-    assert resume_warnings(manifest, tiny_profile(tmp_path, training={**lora, "lora": {"rank": 8}}), 1) == []
-    warnings = resume_warnings(manifest, tiny_profile(tmp_path, training={**lora, "lora": {"dropout": 0.1}}), 1)
+    assert resume_warnings(manifest, tiny_profile(tmp_path, training={**lora, "lora": {"rank": 8}}), 1, 6) == []
+    warnings = resume_warnings(manifest, tiny_profile(tmp_path, training={**lora, "lora": {"dropout": 0.1}}), 1, 6)
     assert [warning.message for warning in warnings] == ["changed since step 8: training.lora.dropout: 0.0 → 0.1"]
 
 
@@ -120,9 +142,9 @@ def test_a_resume_does_not_warn_of_class_prompts_and_counts_without_prior_preser
     made_with = tiny_profile(tmp_path, concepts=with_classes)
     manifest = {"step": 8, "num_processes": 1, "profile": made_with.model_dump(mode="json")}
     unused = [{**_WITH_CLASSES[0], "class_prompt": "photo of a plate", "num_class_images": 8}]
-    assert resume_warnings(manifest, tiny_profile(tmp_path, concepts=unused), 1) == []
+    assert resume_warnings(manifest, tiny_profile(tmp_path, concepts=unused), 1, 6) == []
     manifest["profile"] = merge(manifest["profile"], {"prior": {"enabled": True}})
-    [warning] = resume_warnings(manifest, tiny_profile(tmp_path, concepts=unused, prior={"enabled": True}), 1)
+    [warning] = resume_warnings(manifest, tiny_profile(tmp_path, concepts=unused, prior={"enabled": True}), 1, 6)
     assert warning.message == ('changed since step 8: concepts[0].class_prompt: "photo of a disc" → "photo of a plate"; '
                                "concepts[0].num_class_images: 4 → 8")
 

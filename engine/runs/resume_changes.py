@@ -8,6 +8,7 @@ applied without a word, it looked like the same run.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -29,11 +30,42 @@ MAY_CHANGE = re.compile(r"name|schema_version|training\.(max_train_steps|num_tra
 _UNUSED_WITHOUT_PRIOR = re.compile(r"concepts\[\d+\]\.(class_prompt|num_class_images)")
 
 
-def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: int) -> list[Warning]:
+def _rate_at(optimizer: Any, step: int, total_steps: int) -> float:
+    """The schedule's factor of the rate set for the step after ``step`` of a run of ``total_steps``."""
+    import torch
+
+    from engine.training.optim import build_lr_scheduler
+
+    probe = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    return float(build_lr_scheduler(probe, optimizer, total_steps).lr_lambdas[0](step))
+
+
+def schedule_warning(manifest: dict[str, Any], profile: Profile, total_steps: int) -> Warning | None:
+    """Another total than the checkpoint's lays a decaying schedule out anew, so the rate jumps where the run goes on:
+    diffusers' schedules are functions of the total, which a checkpoint's scheduler state does not hold."""
+    step, before = manifest.get("step"), manifest.get("total_steps")
+    if not isinstance(step, int) or not isinstance(before, int) or before == total_steps:
+        return None
+    was, now = _rate_at(profile.optimizer, step, before), _rate_at(profile.optimizer, step, total_steps)
+    if math.isclose(was, now, rel_tol=0.01, abs_tol=1e-4):
+        return None
+    return Warning(
+        message=f"the {profile.optimizer.lr_scheduler} learning-rate schedule was laid out over {before} steps and is "
+                f"now laid out over {total_steps}: at step {step} the learning rate goes from {was * 100:.3g}% to {now * 100:.3g}% "
+                "of the rate set at once",
+        advice=f"to go on along the schedule the run was on, resume with training.max_train_steps = {before} "
+               "(`dbtui stop` ends it sooner, and `dbtui export` writes a checkpoint's model)")
+
+
+def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: int, total_steps: int) -> list[Warning]:
     """The warnings of a resume of the checkpoint whose manifest is ``manifest`` with ``profile`` on ``num_processes``
-    processes: another number of processes than made it, and the settings that train the steps to come otherwise."""
+    processes for ``total_steps``: another number of processes than made it, a learning-rate schedule laid out over
+    another total, and the settings that train the steps to come otherwise."""
     step = manifest.get("step")
     warnings = []
+    schedule = schedule_warning(manifest, profile, total_steps)
+    if schedule:
+        warnings.append(schedule)
     made_by = manifest.get("num_processes")
     if isinstance(made_by, int) and made_by != num_processes:
         # Warned of, not refused as another train_batch_size is: going on with fewer GPUs after a machine was lost (or
