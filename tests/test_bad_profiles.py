@@ -242,6 +242,9 @@ def test_a_path_that_cannot_be_expanded_is_refused(value: str, said: str, tmp_pa
     ("[dataset]\nresolution = 512px\n", "resolution takes a number, written without letters or units: resolution = 512"),
     ("[training]\nmax_train_steps = 1_000x\n", "max_train_steps = 1_000"),
     ("[training.optimizer]\nlearning_rate = 1e-4x\n", "learning_rate = 1e-4"),
+    # ... in an optional section or a [[concepts]] entry too, whose settings were read as none of the numbers
+    ("[training.lora]\nrank = 16x\n", "rank takes a number, written without letters or units: rank = 16"),
+    ('[[concepts]]\ninstance_dir = "a"\nnum_class_images = 200imgs\n', "num_class_images = 200\n"),
     # No ' after it in the file: tomllib says "at end of document", and the line was told as "(top level)".
     ('name = "zwx\'s"  # it\'s\n[model]\npretrained = \'m\n', ":3: TOML syntax error: Expected \"'\" (at end of document); a "
                                                           "text's closing quote is missing: end it with ' on the same line"),

@@ -267,12 +267,15 @@ def _number_keys(model: type[BaseModel] = Profile) -> set[str]:
     others: set[str] = set()
     for name, field in model.model_fields.items():
         kind = field.annotation
-        if isinstance(kind, type) and issubclass(kind, BaseModel):
-            numbers |= _number_keys(kind)
-            continue
         union = typing.get_origin(kind) in (typing.Union, types.UnionType)
         kinds = [each for each in typing.get_args(kind) if each is not type(None)] if union else [kind]
-        (numbers if all(each in (int, float) for each in kinds) else others).add(name)
+        # [training.lora] (optional) and [[concepts]] (a list) are sections too: their numbers are rank, num_class_images…
+        sections = [each for one in kinds for each in (typing.get_args(one) if typing.get_origin(one) is list else [one])
+                    if isinstance(each, type) and issubclass(each, BaseModel)]
+        for section in sections:
+            numbers |= _number_keys(section)
+        if not sections:
+            (numbers if all(each in (int, float) for each in kinds) else others).add(name)
     return numbers - others
 
 
