@@ -31,7 +31,8 @@ def test_backslashed_folders_are_said_with_the_path_to_write(tmp_path: Path, mon
     assert sorted(os.listdir(tmp_path)) == ["data"]
 
 
-@pytest.mark.parametrize("written", ["C:/runs", "c:\\runs", "\\\\server\\share\\runs"])
+# '\\nas', a server with no share named, has no drive: it stopped validate with an IndexError.
+@pytest.mark.parametrize("written", ["C:/runs", "c:\\runs", "\\\\server\\share\\runs", "\\\\nas"])
 def test_a_windows_drive_is_not_advised_as_a_path_with_slashes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                written: str) -> None:
     # 'C:\runs' was told to be written 'C:/runs', which passed and made a folder named C: in the working folder.

@@ -163,10 +163,12 @@ def _windows_path_advice(path: str) -> str | None:
     if os.sep == "\\" or not (drive or "\\" in path) or is_builtin(path) or os.path.exists(path):
         return None
     if drive:
-        wsl = PurePosixPath("/mnt", windows.drive[0].lower(), windows.relative_to(windows.anchor).as_posix())
-        mounted = f", e.g. '{wsl}' under WSL" if windows.drive[1:] == ":" else ""
-        return (f"'{path}' is a path on Windows, whose {windows.drive} is a folder's name here: write where that folder "
-                f"is on this machine{mounted}")
+        mounted = ""
+        if windows.drive[1:] == ":":  # not a server's ('\\\\nas' alone has no drive at all)
+            wsl = PurePosixPath("/mnt", windows.drive[0].lower(), windows.relative_to(windows.anchor).as_posix())
+            mounted = f", e.g. '{wsl}' under WSL"
+        return (f"'{path}' is a path on Windows, whose {windows.drive or path} is a folder's name here: write where that "
+                f"folder is on this machine{mounted}")
     return (f"'{path}' holds \\, which is part of a name here, not a folder separator: write the path with /, e.g. "
             f"'{windows.as_posix()}'")
 
