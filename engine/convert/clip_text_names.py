@@ -34,10 +34,10 @@ def _prefix_model(model_dir: Path) -> None:
 
     for path in sorted(model_dir.glob("*.safetensors")):
         with safe_open(str(path), framework="pt") as file:
+            if all(key.startswith(PREFIX) for key in file.keys()):
+                continue  # published already: not read for nothing
             metadata = file.metadata()
             weights = {key: file.get_tensor(key) for key in file.keys()}
-        if all(key.startswith(PREFIX) for key in weights):
-            continue
         renamed = {_published(key): value for key, value in weights.items()}
         del weights
         tmp = path.with_name(path.name + ".renaming")
