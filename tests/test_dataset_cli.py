@@ -64,6 +64,31 @@ def test_check_with_a_profile_checks_every_concept_past_one_whose_folder_is_miss
     assert f"concepts.0.instance_dir: {tmp_path / 'nope'} is not a folder" in said.err
 
 
+def test_a_folder_with_a_profile_of_two_concepts_is_checked_under_one_concept_s_settings(
+        tmp_path: Path, clean: Path, capsys) -> None:
+    """FOLDER --profile was checked once under each concept's settings: reported clean (concept 0's instance prompt)
+    and then full of errors (concept 1's caption files), neither report naming whose settings judged it."""
+    uncaptioned = tmp_path / "uncaptioned"
+    uncaptioned.mkdir()
+    for i in range(2):
+        textured(i).save(uncaptioned / f"{i}.jpg", quality=95)
+    profile = tmp_path / "p.toml"
+    profile.write_text('[model]\npretrained = "builtin:tiny-sd1"\n'
+                       f'[[concepts]]\ninstance_dir = "{uncaptioned}"\ninstance_prompt = "photo of zwx dog"\n'
+                       f'[[concepts]]\ninstance_dir = "{clean}"\ninstance_prompt = "photo of ohwx dog"\n'
+                       'caption_mode = "caption_file"\n[dataset]\nresolution = 64\n')
+    assert main(["dataset", "check", str(tmp_path / "uncaptioned" / ".." / "clean"), "--profile", str(profile)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("3 images, 3 usable") == 1 and "concepts." not in out  # the concept whose folder it is
+    assert main(["dataset", "check", str(uncaptioned), "--profile", str(profile), "--concept", "1"]) == 1
+    assert capsys.readouterr().out.count("2 images, 0 usable") == 1  # --concept still chooses
+    assert main(["dataset", "check", str(tmp_path), "--profile", str(profile)]) == 2
+    assert "add --concept N (0 to 1) to say whose settings check it" in capsys.readouterr().err
+    assert main(["dataset", "check", "--profile", str(profile)]) == 0
+    out = capsys.readouterr().out
+    assert out.index(f"concepts.0: {uncaptioned}") < out.index("2 images, 2 usable") < out.index(f"concepts.1: {clean}")
+
+
 def test_a_relative_folder_of_a_profile_not_there_says_where_it_was_read_from(
         tmp_path: Path, monkeypatch, capsys) -> None:
     """"data/dog is not a folder" from the profile's own folder, where data/dog is: the relative path is read from the

@@ -41,7 +41,8 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
     )
     check.add_argument("folder", nargs="?", type=user_path, help="image folder (default with --profile: each concept's instance_dir)")
     check.add_argument("--profile", type=profile_path, help="take resolution, caption mode, prompts and model from this profile")
-    check.add_argument("--concept", type=int, help="with --profile: only this concept (0-based)")
+    check.add_argument("--concept", type=int, help="with --profile: only this concept (0-based), whose settings check a FOLDER given "
+                       "(default: the concept whose folder FOLDER is)")
     check.add_argument("--resolution", type=int, help="training resolution in px (default: --model's own size, else 512)")
     check.add_argument("--caption-mode", choices=CAPTION_MODES, help="where captions come from (default: instance_prompt)")
     check.add_argument("--caption-extension", help="caption file extension (default: .txt)")
@@ -120,43 +121,37 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from engine.dataset import DatasetError, check_dataset, concept_settings, load_readers
+    from engine.dataset import DatasetError, check_dataset, load_readers
 
+    from dbtui.cli.dataset_check_profile import profile_checks
     from dbtui.console import PhaseDisplay, make_console
 
     console = make_console()
     readers = load_readers(args.model) if args.model else None  # every tokenizer the model's family reads with
-    runs: list[tuple[str | None, dict[str, Any]]] = []  # (the profile's key for the folder, check_dataset's arguments)
+    runs: list[tuple[str | None, str | None, dict[str, Any]]] = []  # as profile_checks gives them
     if args.profile:
         from engine.profile import load_profile
 
         _profile_decides({"--resolution": args.resolution is not None, "--caption-mode": args.caption_mode is not None,
                           "--caption-extension": args.caption_extension is not None, "--prompt": args.prompt is not None,
                           "--identifier": args.identifier is not None, "--bucketing": args.bucketing})
-        profile = load_profile(args.profile)
-        count = len(profile.concepts)
-        if args.concept is not None and not 0 <= args.concept < count:
-            raise DatasetError(f"--concept {args.concept}: the profile has {count} concept(s), numbered 0 to {count - 1}")
-        indices = [args.concept] if args.concept is not None else range(count)
-        for index in indices:
-            settings = concept_settings(profile, index, readers=readers)
-            if args.folder:
-                settings["folder"] = args.folder
-            runs.append((None if args.folder else f"concepts.{index}.instance_dir", settings))
+        runs = profile_checks(load_profile(args.profile), args.folder, args.concept, readers)
     else:
         if not args.folder:
             raise DatasetError("dataset check needs a FOLDER, or --profile to check each concept's instance_dir")
-        runs.append((None, {"folder": args.folder, "resolution": args.resolution if args.resolution is not None else _model_resolution(args.model) or 512,
+        runs.append((None, None, {"folder": args.folder, "resolution": args.resolution if args.resolution is not None else _model_resolution(args.model) or 512,
                      "caption_mode": args.caption_mode or "instance_prompt",
                      "caption_extension": ".txt" if args.caption_extension is None else args.caption_extension,
                      "instance_prompt": args.prompt,
                      "identifier": args.identifier, "tokenizer": readers[0].tokenizer if readers else None,
                      "readers": readers, "bucketing": args.bucketing, "size_multiple": _model_size_multiple(args.model)}))
     failed, unusable = False, []
-    for key, settings in runs:
+    for key, heading, settings in runs:
         if args.blur_threshold is not None:
             settings["blur_threshold"] = args.blur_threshold
         folder = settings.pop("folder")
+        if heading:
+            console.print(f"[bold]{markup_safe(heading)}[/]")
         try:
             with PhaseDisplay(console=console) as progress:
                 report = check_dataset(folder, **settings, recursive=args.recursive, workers=args.workers, emit=progress)
