@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,33 @@ def base_model_identity(folder: Path | str) -> str | None:
     except OSError:
         return None
     return hasher.hexdigest() if weights else None
+
+
+def identity_named(pretrained: str) -> str | None:
+    """The identity of the base model ``pretrained`` names, where it is a diffusers folder here (or a built-in model
+    built already); None for a hub id, a single file (converted on load) or an unreadable folder: nothing is loaded,
+    downloaded or built to tell."""
+    from engine.builtin import built, is_builtin, known_builtin, resolve_model
+
+    if is_builtin(pretrained) and (known_builtin(pretrained, "model") or not built(pretrained)):
+        return None
+    folder = Path(resolve_model(pretrained)).expanduser()
+    return base_model_identity(folder) if (folder / "model_index.json").is_file() else None
+
+
+def moved_base_model(recorded: Any, now: dict[str, Any]) -> Warning | None:
+    """Where a resume's base model (``now``, its ``base_model_record``) is the one the checkpoint ``recorded`` was
+    trained on, read from another place (a copied or moved folder, let through by resume_point.check_same_model): the
+    line that says the run reads it from there now."""
+    record = recorded if isinstance(recorded, dict) else {}
+    was, identity = record.get("pretrained"), record.get("identity")
+    if not isinstance(was, str) or not isinstance(identity, str) or identity != now["identity"]:
+        return None
+    if was == now["pretrained"] or os.path.exists(was) and os.path.realpath(was) == os.path.realpath(now["pretrained"]):
+        return None  # the same place, written another way
+    return Warning(message=f"the base model is now read from {now['pretrained']}, which holds the same weights as "
+                           f"{was}, where the checkpoint was trained on it",
+                   advice=f"the run's profile.toml names {now['pretrained']} from now on; keep the model there")
 
 
 def base_model_record(pretrained: str, folder: Path | str) -> dict[str, Any]:

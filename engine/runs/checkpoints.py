@@ -390,7 +390,8 @@ class Checkpointer:
         trainer.global_step = step
         from engine.runs.resume_changes import resume_warnings
 
-        for warning in resume_warnings(manifest, trainer.profile, trainer.accelerator.num_processes, trainer.total_steps):
+        for warning in resume_warnings(manifest, trainer.profile, trainer.accelerator.num_processes, trainer.total_steps,
+                                       base_model=self.base_model):
             trainer.emit(warning)
         if trainer.train_text_encoder and trainer.global_step >= trainer.profile.training.text_encoder_stop_fraction * trainer.total_steps:
             trainer.stop_text_encoder()

@@ -15,6 +15,7 @@ from typing import Any
 from engine.events import Warning
 from engine.profile import Profile
 from engine.profile.changes import changed_settings, said_changes
+from engine.runs.base_identity import moved_base_model
 from engine.runs.checkpoints import recorded_profile
 
 # What a resume may change without a word, as README "Resume" has it: how long the run trains and what it saves,
@@ -57,12 +58,15 @@ def schedule_warning(manifest: dict[str, Any], profile: Profile, total_steps: in
                "(`dbtui stop` ends it sooner, and `dbtui export` writes a checkpoint's model)")
 
 
-def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: int, total_steps: int) -> list[Warning]:
+def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: int, total_steps: int,
+                    base_model: dict[str, Any] | None = None) -> list[Warning]:
     """The warnings of a resume of the checkpoint whose manifest is ``manifest`` with ``profile`` on ``num_processes``
-    processes for ``total_steps``: another number of processes than made it, a learning-rate schedule laid out over
-    another total, and the settings that train the steps to come otherwise."""
+    processes for ``total_steps``: the same base model read from another place than the checkpoint's (``base_model``:
+    the record of the one this resume loaded), another number of processes than made it, a learning-rate schedule laid
+    out over another total, and the settings that train the steps to come otherwise."""
     step = manifest.get("step")
-    warnings = []
+    moved = moved_base_model(manifest.get("base_model"), base_model) if base_model else None
+    warnings = [moved] if moved else []
     schedule = schedule_warning(manifest, profile, total_steps)
     if schedule:
         warnings.append(schedule)

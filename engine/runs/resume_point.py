@@ -15,10 +15,12 @@ import os
 import shlex
 import time
 from pathlib import Path
+from typing import Any
 
 from engine.evaluation.best import step_number
 from engine.events import CheckpointSaved, event_from_dict, marked_lines_from_the_end
 from engine.profile import Profile, ProfileError, load_profile
+from engine.runs.base_identity import identity_named
 from engine.runs.checkpoints import MANIFEST, CheckpointError, complete_checkpoints, damage_of, read_manifest
 from engine.runs.folder import RunFolder, RunFolderError
 
@@ -119,11 +121,11 @@ def check_same_model(folder: RunFolder, profile: Profile) -> None:
     new profile of another model written over the stored one, the resume would fail on load and leave the run
     unable to resume or export even with its own profile.
     """
-    before = _trained_with(folder)
+    before, base_model = _trained_with(folder)
     if before is None:
         return  # nothing readable: the checkpoints' own files are checked when they load
     said = []
-    if not _same_source(before.model.pretrained, profile.model.pretrained):
+    if not _same_source(before.model.pretrained, profile.model.pretrained) and not _same_weights(base_model, profile):
         said.append(f"model {before.model.pretrained}, not {profile.model.pretrained}")
     if before.training.method != profile.training.method:
         said.append(f"method {before.training.method}, not {profile.training.method}")
@@ -158,16 +160,28 @@ def _same_source(was: str, now: str) -> bool:
     return os.path.exists(was) and os.path.exists(now) and os.path.realpath(was) == os.path.realpath(now)
 
 
-def _trained_with(folder: RunFolder) -> Profile | None:
-    """The profile the run's latest checkpoint was trained with: its manifest's, else the run's stored one."""
+def _same_weights(recorded: Any, profile: Profile) -> bool:
+    """Whether the base model the profile names is the one the checkpoint's manifest ``recorded`` (its "base_model")
+    it was trained on, by identity: a model folder copied or moved elsewhere was refused as another model. A manifest
+    of before the identity was recorded tells nothing, and a model there now that is not a diffusers folder (a hub id,
+    a single file) is not read to tell."""
+    identity = recorded.get("identity") if isinstance(recorded, dict) else None
+    return isinstance(identity, str) and identity == identity_named(profile.model.pretrained)
+
+
+def _trained_with(folder: RunFolder) -> tuple[Profile | None, Any]:
+    """The profile the run's latest checkpoint was trained with (its manifest's, else the run's stored one), and its
+    manifest's record of the base model (None where it holds none)."""
     from engine.profile import validate_data
 
     latest = complete_checkpoints(folder)
     try:
-        recorded = read_manifest(latest[-1][1]).get("profile") if latest else None
-        return validate_data(recorded, dumped=True) if isinstance(recorded, dict) else load_profile(folder.profile)
+        manifest = read_manifest(latest[-1][1]) if latest else {}
+        recorded = manifest.get("profile")
+        profile = validate_data(recorded, dumped=True) if isinstance(recorded, dict) else load_profile(folder.profile)
     except (OSError, ProfileError, CheckpointError):
-        return None
+        return None, None
+    return profile, manifest.get("base_model")
 
 
 # Besides every optimizer setting (its state and the scheduler's, in the checkpoint, hold the learning rate).
