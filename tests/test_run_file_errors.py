@@ -5,6 +5,7 @@ the step it had reached."""
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import subprocess
@@ -439,3 +440,55 @@ def test_a_full_disk_during_an_export_names_the_output_folder_not_its_removed_wo
     assert said.value.advice == f"free some space (`df -h {tmp_path}`); then export again"
     assert not [path for path in out.iterdir() if path.name.endswith(".partial")]
     assert {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()} == before
+
+
+class _FullDisk(io.RawIOBase):
+    """A file on a disk with no byte left: every write fails, as the buffered stream's flush and close then do."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_disk_that_fills_up_between_saves_fails_the_run_with_its_advice_not_a_traceback(tmp_path: Path, monkeypatch,
+                                                                                         capsys) -> None:
+    """With no byte left, the heartbeat's state.json failed; the events' close, then the failed state's write, met
+    the full disk again and each replaced the run's error: the trainer ended with an OSError traceback, its `dbtui run`
+    saying "stopped unexpectedly … (killed, or out of host memory?)", and a `.state.PID.tmp` left in the run folder."""
+    from engine.profile import save_profile
+    from engine.runs import sinks, worker
+    from tests.training_helpers import tiny_profile
+
+    run = tmp_path / "run"
+    save_profile(tiny_profile(tmp_path, training={"max_train_steps": 3}), RunFolder(run).create().profile)
+    full: list[bool] = []
+    opened: list[sinks.JsonlSink] = []
+    sink_init, write_text, on_step = sinks.JsonlSink.__init__, Path.write_text, Supervisor.on_step
+
+    def kept_sink(self, path: Path) -> None:
+        sink_init(self, path)
+        opened.append(self)
+
+    def state_on_full_disk(self, *args, **kwargs):
+        if full and self.name.startswith(".state."):
+            self.touch()  # the file is made; its contents fail to be written as it closes, with no file named
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_text(self, *args, **kwargs)
+
+    def fill_the_disk(self, trainer, step: int) -> None:
+        full.append(True)
+        for sink in opened:
+            sink._file = io.TextIOWrapper(io.BufferedWriter(_FullDisk()), encoding="utf-8")
+        self._last_beat = 0.0  # the heartbeat is written at this step
+        on_step(self, trainer, step)
+
+    monkeypatch.setattr(sinks.JsonlSink, "__init__", kept_sink)
+    monkeypatch.setattr(Path, "write_text", state_on_full_disk)
+    monkeypatch.setattr(Supervisor, "on_step", fill_the_disk)
+    assert worker.main([str(run)]) == 1
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dbtui trainer:")]
+    assert len(said) == 1 and f"the disk is full (or the quota used up) writing '{run / 'state.json'}'" in said[0]
+    assert f"free some space (`df -h {run}`)" in said[0] and f"dbtui resume {run}" in said[0]
+    assert not list(run.glob(".state.*"))

@@ -140,7 +140,12 @@ class RunFolder:
 
     def write_state(self, state: RunState) -> None:
         tmp = self.state_file.with_name(f".state.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(asdict(state)), encoding="utf-8")
+        try:
+            tmp.write_text(json.dumps(asdict(state)), encoding="utf-8")
+        except OSError as error:
+            # A full disk fails the write as the file closes, with no file named: the run's failure names state.json.
+            tmp.unlink(missing_ok=True)
+            raise OSError(error.errno, error.strerror, str(self.state_file)) from error
         os.replace(tmp, self.state_file)
 
     def finished_step(self) -> int | None:

@@ -34,7 +34,11 @@ class JsonlSink:
             self._file.flush()
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError:
+            # The last lines, held back by a full disk, are lost either way: the run's own failure is what to report.
+            pass
 
 
 def _cut_short(path: Path) -> bool:

@@ -131,7 +131,10 @@ def _train(args: argparse.Namespace, folder: RunFolder, lock: TrainerLock, asked
     except BaseException:
         # Only the lock's holder speaks for the run.
         if main_process and lock.held:
-            supervisor.write_failed()
+            try:
+                supervisor.write_failed()
+            except OSError:
+                pass  # the disk that failed the run refuses state.json too: the run's own error is the one to report
         raise
 
 
