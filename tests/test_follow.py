@@ -417,3 +417,18 @@ def test_attach_says_a_live_runs_deleted_log_is_gone_rather_than_waiting_in_sile
     finally:
         lock.release()
 
+
+
+def test_a_trainer_whose_failure_its_disk_kept_from_the_events_is_said_to_have_failed_not_killed(tmp_path: Path,
+                                                                                                  capsys) -> None:
+    """A full disk refused the run's last event too: its `dbtui run` said "stopped unexpectedly, without a last word
+    (killed, or out of host memory?)" above the trainer's own line saying the disk was full."""
+    folder = RunFolder(tmp_path / "run").create()
+    folder.profile.write_text("# written by the launch\n", encoding="utf-8")
+    _write(folder, _started(), _step(1))
+    folder.log.write_text("Loading weights: 100%\ndbtui trainer: the disk is full (or the quota used up) writing "
+                          f"'{folder.state_file}'; free some space\n", encoding="utf-8")
+    watched = watch(folder, _DisplayCall(lambda event: None), _Killed())
+    err = capsys.readouterr().err
+    assert watched.last is not None and "killed" not in err and "Loading weights" not in err
+    assert err.startswith("the trainer failed, and could not write that into the run folder: the disk is full")

@@ -20,6 +20,9 @@ from engine.events import Event
 from engine.runs.control import request
 from engine.runs.folder import RunFolder
 from engine.runs.follow import EventFollower
+from engine.runs.meeting import MET
+
+TRAINER_SAYS = "dbtui trainer: "  # how the trainer's own lines in its log begin (engine/runs/worker.py)
 
 
 @dataclass
@@ -89,10 +92,17 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
                 # attempt (a resume's events.jsonl holds the earlier ones) it never began the run: accelerate launch
                 # failed (a bad address, say), or the trainer could not start.
                 tail = [line for line in _log_tail(folder, log_start) if line.strip()]
-                print(("the trainer stopped unexpectedly, without a last word (killed, or out of host memory?)"
-                       if last is not None else "the trainer ended before it began the run")
-                      + ("; end of its log:\n  " + "\n  ".join(tail) if tail else "") + f"\n{resume_hint(folder)}",
-                      file=sys.stderr)
+                said = tail[-1].removeprefix(TRAINER_SAYS) if tail and tail[-1].startswith(TRAINER_SAYS) else None
+                if last is not None and said is not None and tail[-1] != MET:
+                    # Its failure said in its log, not in the events: the disk that failed the run (full, read-only,
+                    # failing) refused the events too. "Killed, or out of host memory?" sent the user the wrong way.
+                    print(f"the trainer failed, and could not write that into the run folder: {said}\n"
+                          f"{resume_hint(folder)}", file=sys.stderr)
+                else:
+                    print(("the trainer stopped unexpectedly, without a last word (killed, or out of host memory?)"
+                           if last is not None else "the trainer ended before it began the run")
+                          + ("; end of its log:\n  " + "\n  ".join(tail) if tail else "") + f"\n{resume_hint(folder)}",
+                          file=sys.stderr)
     return Watched(last, interrupted)
 
 
