@@ -397,3 +397,25 @@ def test_the_wizard_tells_a_run_folder_of_the_users_own_files_its_own_way(tmp_pa
     assert message.reason == f"{project} is not a run folder: it holds photo.jpg, which the run would write over or mix with its own files"
     assert "Go back (Esc) to Parameters and give the run a name of its own" in message.advice
     assert "--set" not in message.reason + message.advice and os.listdir(project) == ["photo.jpg"]
+
+
+def test_a_run_whose_failure_is_in_its_events_but_not_its_state_file_is_failed_not_crashed(tmp_path: Path) -> None:
+    """A disk full in set-up took the run's failure ("the disk is full … free some space") in events.jsonl, then
+    refused state.json's: `dbtui runs` said "crashed", which is a trainer gone without a word."""
+    from engine.events import RunFailed, RunStarted
+
+    folder = _run(tmp_path, "full", "starting", _dead_pid())
+    started = folder.read_state().started
+    with folder.events.open("a", encoding="utf-8") as events:
+        events.write(RunFailed(reason="the disk is full", advice="free some space", step=0).to_json() + "\n")
+    assert folder.status() == "failed"
+    # An earlier attempt's failure, before this attempt's trainer started (then killed in its set-up), is not this one's.
+    earlier = _run(tmp_path, "earlier", "starting", _dead_pid())
+    with earlier.events.open("a", encoding="utf-8") as events:
+        events.write(RunFailed(reason="x", advice="y", step=0, time=started - 60).to_json() + "\n")
+    assert earlier.status() == "crashed"
+    resumed = _run(tmp_path, "resumed", "starting", _dead_pid())  # a failure followed by a later start is not the end
+    with resumed.events.open("a", encoding="utf-8") as events:
+        events.write(RunFailed(reason="x", advice="y", step=0).to_json() + "\n")
+        events.write(RunStarted(run_dir="r", profile={}, hardware={}, versions={}, total_steps=10).to_json() + "\n")
+    assert resumed.status() == "crashed"

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.events import RunFinished, StepEnded, event_from_dict, marked_lines, marked_lines_from_the_end
+from engine.events import RunFailed, RunFinished, StepEnded, event_from_dict, marked_lines, marked_lines_from_the_end
 from engine.runs.folder_refusals import RunFolderError, unusable_folder
 from engine.runs.held_file import held
 from engine.runs.trainer_process import trainer_alive
@@ -170,7 +170,9 @@ class RunFolder:
         status = run_status(state or state_from_events(self), self.path)
         if (state is None or status == CRASHED) and (self._finish_by_events(state) or self._finish_by_outputs(state)) is not None:
             return "finished"
-        return status
+        failed = _last_marked(self.events, (b'"run_failed"', b'"run_started"')) if status == CRASHED and state else None
+        # Its failure told in the events, then its state file's refused (a full disk): failed, not gone without a word.
+        return "failed" if isinstance(failed, RunFailed) and state and failed.time >= state.started else status
 
     def _finish_by_events(self, state: RunState | None) -> RunFinished | None:
         """The events' finish, unless the state file is a trainer's started after it: a finished run resumed and killed
@@ -379,13 +381,19 @@ def last_step(events_file: Path) -> int | None:
 
 def last_finish(events_file: Path) -> RunFinished | None:
     """The RunFinished of a run whose last start or end was a finish; None otherwise."""
+    last = _last_marked(events_file, (b'"run_finished"', b'"run_started"'))
+    return last if isinstance(last, RunFinished) and last.status == "finished" else None
+
+
+def _last_marked(events_file: Path, marks: tuple[bytes, ...]) -> Any:
+    """The last readable event of the lines holding one of ``marks``; None where there is none."""
     last = None
     try:
-        for line in marked_lines(events_file, (b'"run_finished"', b'"run_started"')):
+        for line in marked_lines(events_file, marks):
             try:
                 last = event_from_dict(json.loads(line))
             except (ValueError, TypeError):
                 continue  # a line being written
     except OSError:
         return None
-    return last if isinstance(last, RunFinished) and last.status == "finished" else None
+    return last
