@@ -32,6 +32,7 @@ from engine.runs.resume_point import (check_none_lost, check_same_model, checkpo
                                       set_aside_later)
 from engine.runs.folder import (RunFolder, RunFolderError, RunState, foreign_entries, holds_a_run, list_runs,
                                 unusable_folder)
+from engine.runs.earlier_attempt import put_attempt_back, set_aside_attempt
 from engine.runs.launch_lock import launching
 from engine.runs.meeting import machine_lock, machine_trainer, running_pid, write_pid
 
@@ -185,6 +186,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
             # No trainer started: the run stays as it was, and a folder that held none keeps no profile of this launch's,
             # which the next would take for the user's (foreign_entries).
             put_back(folder, prepared.set_aside)
+            put_attempt_back(prepared.earlier)
             if not held_a_run:
                 with contextlib.suppress(OSError):  # the error that called this is the one to say
                     machine_profile(folder, rank).unlink(missing_ok=True)
@@ -258,7 +260,8 @@ class Prepared(NamedTuple):
     events_offset: int  # where this run's events will begin
     set_aside: list[Path]  # the later checkpoints a resume from an earlier one moved aside
     from_step: int | None  # the step of the checkpoint the resume continues, as its manifest says; None: no resume
-    changed: str = ""  # the settings that differ from the run's stored profile: "key: before → now; …"
+    changed: str  # the settings that differ from the run's stored profile: "key: before → now; …"
+    earlier: list[tuple[Path, Path]]  # an earlier attempt's log and pictures set aside: (where each was, where it went)
 
 
 def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: str | None,
@@ -304,16 +307,21 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
     if from_step is not None:
         check_steps_left(folder.path, profile, from_step, done[-1][1] if resume == "latest" else Path(resume))
     folder.create(resumed=bool(resume) or asked, main_machine=main_machine)
-    if main_machine and folder.events.exists() and not resume:
-        # An earlier attempt that never checkpointed: keep its log, start a fresh one. Its previews and scored rounds go
-        # beside it: left in place, the new run's report showed them as its own steps, past where it ended.
-        stamp = int(folder.events.stat().st_mtime)
-        for earlier in (folder.samples, folder.path / "evaluation"):
-            if earlier.is_dir() and any(earlier.iterdir()):
-                earlier.rename(earlier.with_name(f"{earlier.name}.{stamp}"))
-        folder.samples.mkdir(exist_ok=True)
-        folder.events.rename(folder.events.with_name(f"events.{stamp}.jsonl"))
-    target = machine_profile(folder, rank)
+    # An earlier attempt that never checkpointed: keep its log, previews and scored rounds, start afresh.
+    earlier = set_aside_attempt(folder) if main_machine and folder.events.exists() and not resume else []
+    try:
+        _write_profile(machine_profile(folder, rank), profile)
+        # Last, when nothing else here can fail: a launch refused or failed leaves the run's checkpoints where they were.
+        set_aside = set_aside_later(folder, from_step) if main_machine and from_step is not None else []
+    except BaseException:
+        put_attempt_back(earlier)
+        raise
+    return Prepared(folder.events.stat().st_size if folder.events.exists() else 0, set_aside, from_step,
+                    said_changes(changed), earlier)
+
+
+def _write_profile(target: Path, profile: Profile) -> None:
+    """The profile the trainer reads, written whole."""
     written = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # renamed whole: a trainer may be starting to read it
     try:
         written.write_text(dumps_profile(anchored_profile(profile)), encoding="utf-8")
@@ -321,10 +329,6 @@ def _prepare(folder: RunFolder, profile: Profile, resume: str | None, given_as: 
     finally:
         with contextlib.suppress(OSError):  # a read-only disk refuses this too: the write's error is the one to say
             written.unlink(missing_ok=True)  # what a full disk left of it
-    # Last, when nothing else here can fail: a launch refused or failed leaves the run's checkpoints where they were.
-    set_aside = set_aside_later(folder, from_step) if main_machine and from_step is not None else []
-    return Prepared(folder.events.stat().st_size if folder.events.exists() else 0, set_aside, from_step,
-                    said_changes(changed))
 
 
 def _runs_near(path: Path) -> str:
