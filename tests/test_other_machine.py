@@ -79,7 +79,7 @@ def test_a_trainer_that_met_machine_0_as_it_was_ended_is_not_said_to_have_traine
         return []
 
     monkeypatch.setattr(other_machine, "_wait", interrupted)
-    monkeypatch.setattr(other_machine, "_end", end_after_the_meeting)
+    monkeypatch.setattr(other_machine, "end_processes", end_after_the_meeting)
     assert other_machine.show_other_machine(run, detach=False) == EXIT_INTERRUPTED
     err = capsys.readouterr().err
     assert "just after it had met machine 0: the run fails on every machine" in err and "trained nothing" not in err
@@ -118,7 +118,7 @@ def test_ending_this_machines_part_reaches_trainers_outside_the_launchers_group(
         trainer = psutil.Process(int(wait_for(lambda: named.exists() and named.read_text(), timeout=60)))
         monkeypatch.setattr(other_machine, "END_GRACE_S", 0.5)  # this trainer never ends on a SIGTERM
         monkeypatch.setattr(os, "killpg", killpg)
-        assert other_machine._end(launcher) == []
+        assert other_machine.end_processes(launcher) == []
         assert launcher.poll() is not None and not _running(trainer)
         assert groups_signalled_after_reaping == []
     finally:
@@ -228,7 +228,7 @@ def test_a_ctrl_c_after_the_launcher_was_reaped_signals_no_process_that_took_its
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
     monkeypatch.setattr(other_machine, "_as_psutil", lambda pid: pytest.fail(f"looked up pid {pid}, reaped"))
-    assert other_machine._end(process) == []
+    assert other_machine.end_processes(process) == []
 
 
 def test_a_pid_file_is_believed_only_while_it_names_the_very_launcher_that_wrote_it(tmp_path: Path, launcher) -> None:
@@ -321,3 +321,22 @@ def test_dbtui_runs_on_another_machine_names_its_part_of_a_run(tmp_path: Path, c
     (run / "profile-machine-1.toml").unlink()
     assert main(["runs", str(tmp_path / "runs")]) == 0
     assert "no runs in" in capsys.readouterr().out
+
+
+def test_a_sigterm_before_the_meeting_ends_the_trainer_as_a_ctrl_c_does(
+        tmp_path: Path, launcher, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """`timeout 120 dbtui run` on machine 1: the SIGTERM ended `dbtui run` alone, leaving its trainer, in a session of
+    its own, waiting for a machine 0 that never came until it was killed by pid."""
+    def terminated(*args) -> int:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return 0  # not reached where the SIGTERM is taken as a Ctrl-C
+
+    monkeypatch.setattr(other_machine, "_wait", terminated)
+    before = signal.signal(signal.SIGTERM, lambda *args: None)  # without the fix: this test's process lives on
+    try:
+        status = other_machine.show_other_machine(started(tmp_path, launcher, "accelerate's warnings\n"), detach=False)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert status == EXIT_INTERRUPTED
+    assert launcher.poll() is not None
+    assert "ended before its log said it met machine 0" in capsys.readouterr().err

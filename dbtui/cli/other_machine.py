@@ -8,7 +8,9 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import psutil
@@ -32,22 +34,23 @@ def show_other_machine(started: Any, *, detach: bool) -> int:
               f"machine 0; to end this machine's trainer alone: kill {pid}", flush=True)
         return 0
     meeting = MeetingInLog(started.log, started.log_offset)
-    try:
-        status = _wait(started.process, meeting, rank)
-    except KeyboardInterrupt:
-        if not meeting.check():
-            # Not known to have met machine 0: nothing would ever end it. Its log, read again once it has ended, says
-            # whether its processes met machine 0's meanwhile (they print that line before anything else).
-            left = _end(started.process)
-            if started.process.poll() is not None:
-                forget_pid(started.log, pid)
-            print(f"\n{_ended(left, meeting.check(), started.meets_at)}", file=sys.stderr)
+    with _terminate_as_interrupt():  # through its end too: a SIGTERM then would have left the trainer running
+        try:
+            status = _wait(started.process, meeting, rank)
+        except KeyboardInterrupt:
+            if not meeting.check():
+                # Not known to have met machine 0: nothing would ever end it. Its log, read again once it has ended,
+                # says whether its processes met machine 0's meanwhile (they print that line before anything else).
+                left = end_processes(started.process)
+                if started.process.poll() is not None:
+                    forget_pid(started.log, pid)
+                print(f"\n{_ended(left, meeting.check(), started.meets_at)}", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            # Its own session heard nothing: it trains on with the others, which machine 0 alone can stop.
+            print(f"\nthis machine's trainer goes on with the run (pid {pid}); to stop the run, run `dbtui stop {run}` "
+                  f"on machine 0 (it saves a checkpoint first). `kill {pid}` ends this machine's part alone: the run "
+                  "then fails on every machine, unsaved since its last checkpoint.", file=sys.stderr)
             return EXIT_INTERRUPTED
-        # Its own session heard nothing: it trains on with the others, which machine 0 alone can stop.
-        print(f"\nthis machine's trainer goes on with the run (pid {pid}); to stop the run, run `dbtui stop {run}` on "
-              f"machine 0 (it saves a checkpoint first). `kill {pid}` ends this machine's part alone: the run then "
-              "fails on every machine, unsaved since its last checkpoint.", file=sys.stderr)
-        return EXIT_INTERRUPTED
     forget_pid(started.log, pid)
     if status == 0:
         print("this machine's trainer finished")
@@ -59,6 +62,28 @@ def show_other_machine(started: Any, *, detach: bool) -> int:
     return 1
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (`kill`, `timeout`, a scheduler's stop) as Ctrl-C: by default it ended this process alone, leaving
+    the trainer, in a session of its own, waiting for machine 0 for good. Only the first: a second would cut its end
+    short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    seen: list[int] = []
+
+    def on_terminate(signum: int, frame: Any) -> None:
+        if not seen:
+            seen.append(signum)
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _wait(process: subprocess.Popen, meeting: MeetingInLog, rank: int) -> int:
     while True:
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -67,7 +92,7 @@ def _wait(process: subprocess.Popen, meeting: MeetingInLog, rank: int) -> int:
             print(f"machine {rank} met machine 0: it trains with the run", flush=True)
 
 
-def _end(process: subprocess.Popen) -> list[int]:
+def end_processes(process: subprocess.Popen) -> list[int]:
     """End the launcher and every process below it: torch elastic starts each trainer in a session of its own, which a
     signal to the launcher's group misses, and the launcher killed first leaves them running. A SIGTERM (a trainer that
     has not met machine 0 ends at once, engine/runs/worker.py), then a SIGKILL for what is left after END_GRACE_S.
