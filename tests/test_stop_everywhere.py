@@ -296,3 +296,38 @@ def test_dbtui_stop_before_the_first_step_says_nothing_is_saved_as_none_is(tmp_p
     assert process.returncode == 0, stderr[-3000:]
     assert "stops before the first step, with nothing to save" in stdout, stdout
     assert folder.read_state().status == "stopped"
+
+
+def test_a_sigterm_before_the_first_step_ends_a_trainer_that_never_reads_its_run_folder(tmp_path: Path,
+                                                                                        monkeypatch) -> None:
+    """`timeout 120 dbtui run` on machine 0 of two, the other never coming: the SIGTERM was asked of the trainer
+    through the run folder, which accelerate's launcher, waiting in torch elastic's rendezvous, never reads; neither
+    ended for 11 minutes, until the launcher was killed by pid."""
+    import os
+    import time
+
+    from dbtui.cli import watch as watch_module
+    from engine.runs import launcher
+
+    monkeypatch.setattr(watch_module, "UNHEARD_STOP_S", 0.5)
+    monkeypatch.setattr(launcher, "worker_command", lambda *args: [sys.executable, "-c", "import time; time.sleep(600)"])
+    run = launcher.start_run(tiny_profile(tmp_path, launch={"num_processes": 2}))
+    assert run.own_session
+    # The stand-in takes no trainer lock: it is live while it runs, as the launcher is to a run folder.
+    monkeypatch.setattr(RunFolder, "is_live", lambda self: run.process.poll() is None)
+
+    def terminate_once_watched() -> None:
+        while getattr(signal.getsignal(signal.SIGTERM), "__name__", "") != "on_terminate":  # watch() took it
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(20)
+        run.process.kill()  # without the fix: the watch ends here, 20 s on, and the test fails rather than hangs
+
+    threading.Thread(target=terminate_once_watched, daemon=True).start()
+    began = time.monotonic()
+    watched = watch_module.watch(run.folder, CtrlCAtTheModelLoad(), run.process, own_session=True)
+    assert watched.interrupted and time.monotonic() - began < 15
+    assert run.process.returncode == -signal.SIGTERM
+    # Stopped with nothing to save, as a trainer that took the stop leaves it; its stop is no later run's.
+    assert run.folder.read_state().status == "stopped"
+    assert not (run.folder.control / "stop").exists()

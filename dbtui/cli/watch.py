@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shlex
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +25,10 @@ from engine.runs.follow import EventFollower
 from engine.runs.meeting import MET
 
 TRAINER_SAYS = "dbtui trainer: "  # how the trainer's own lines in its log begin (engine/runs/worker.py)
+
+# How long a trainer in a session of its own has to take a stop asked before its first step, from the run folder, before
+# its processes are ended: one waiting for another machine (torch elastic's rendezvous, gloo's meeting) never reads it.
+UNHEARD_STOP_S = 5.0
 
 
 @dataclass
@@ -49,7 +55,18 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
     began = False  # this attempt set up (its run_started)
     stepped = False  # this attempt trained a step: a stop before, in the set-up or the base round, saves nothing
     follower = EventFollower(folder, start, lost_log_ends=process is None)  # attach's: a foreground run waits its trainer
-    stopped = lambda: process is not None and process.poll() is not None  # noqa: E731
+    unheard_at: list[float] = []  # when a stop asked before the first step, still untaken, ends its processes
+
+    def stopped() -> bool:
+        if process is None:
+            return False
+        if process.poll() is not None:
+            return True
+        if unheard_at and not stepped and time.monotonic() >= unheard_at[0] and (folder.control / "stop").exists():
+            unheard_at.clear()  # once: what it could not end it said
+            _end_unheard(process, folder)
+        return process.poll() is not None
+
     with display, _signals_as_interrupts(process, folder, own_session):
         while True:
             try:
@@ -68,8 +85,12 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
                 if interrupted:
                     print(f"\nquitting at once: the trainer is told to end without saving. {resume_hint(folder)}",
                           file=sys.stderr, flush=True)
+                    if own_session and not stepped:
+                        _end_unheard(process, folder)  # a launcher in its rendezvous hears no SIGINT
                     raise
                 interrupted = True
+                if own_session and not stepped:
+                    unheard_at.append(time.monotonic() + UNHEARD_STOP_S)
                 print("\nstopping: " + ("training is over; the final samples and outputs are being written (Ctrl-C "
                                         "again to quit at once, leaving them unfinished)" if trained else
                                         "saving a checkpoint at the next step boundary (Ctrl-C again to quit at once)"
@@ -152,6 +173,24 @@ def _signals_as_interrupts(process: subprocess.Popen | None, folder: RunFolder, 
     finally:
         signal.signal(signal.SIGTERM, previous[0])
         signal.signal(signal.SIGINT, previous[1])
+
+
+def _end_unheard(process: subprocess.Popen, folder: RunFolder) -> None:
+    """End the processes of a trainer stopped before its first step that did not take the stop (nothing to save): the
+    run stays stopped, as one that took it, not crashed."""
+    from dbtui.cli.other_machine import end_processes
+
+    left = end_processes(process)
+    if left:
+        print(f"the trainer could not be ended: processes {', '.join(map(str, left))} still run; `kill -9` them",
+              file=sys.stderr)
+        return
+    with contextlib.suppress(OSError):  # the stop request is asked of this trainer alone: the next one must not take it
+        (folder.control / "stop").unlink(missing_ok=True)
+    state = folder.read_state()
+    if state is not None and state.status in ("starting", "running"):
+        with contextlib.suppress(OSError):
+            folder.write_state(dataclasses.replace(state, status="stopped"))
 
 
 def _ask_to_stop(folder: RunFolder) -> bool:
