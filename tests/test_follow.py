@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from dbtui.cli.watch import watch
@@ -432,3 +433,21 @@ def test_a_trainer_whose_failure_its_disk_kept_from_the_events_is_said_to_have_f
     err = capsys.readouterr().err
     assert watched.last is not None and "killed" not in err and "Loading weights" not in err
     assert err.startswith("the trainer failed, and could not write that into the run folder: the disk is full")
+
+
+def test_a_trainer_killed_after_its_processes_met_is_not_said_to_have_failed_with_the_meeting_line(tmp_path: Path,
+                                                                                                   capsys) -> None:
+    """The meeting line ends with its count of processes ("… have met (2 processes)"), so it never equalled MET: a
+    run of several processes killed with that line last was said to have "failed, and could not write that into the
+    run folder: the processes of the run have met (2 processes)"."""
+    from engine.runs.meeting import say_met
+
+    folder = RunFolder(tmp_path / "run").create()
+    folder.profile.write_text("# written by the launch\n", encoding="utf-8")
+    _write(folder, _started(), _step(1))
+    with folder.log.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+        say_met(2)
+    watched = watch(folder, _DisplayCall(lambda event: None), _Killed())
+    err = capsys.readouterr().err
+    assert watched.last is not None and "failed" not in err
+    assert err.startswith("the trainer stopped unexpectedly, without a last word (killed, or out of host memory?)")

@@ -114,7 +114,7 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
                 # failed (a bad address, say), or the trainer could not start.
                 tail = [line for line in _log_tail(folder, log_start) if line.strip()]
                 said = tail[-1].removeprefix(TRAINER_SAYS) if tail and tail[-1].startswith(TRAINER_SAYS) else None
-                if last is not None and said is not None and tail[-1] != MET:
+                if last is not None and said is not None and not tail[-1].startswith(MET):  # it ends with its count
                     # Its failure said in its log, not in the events: the disk that failed the run (full, read-only,
                     # failing) refused the events too. "Killed, or out of host memory?" sent the user the wrong way.
                     print(f"the trainer failed, and could not write that into the run folder: {said}\n"
