@@ -120,6 +120,18 @@ def test_a_resume_over_another_total_says_where_a_decaying_schedule_moves_the_le
                    total_steps=12) == []
 
 
+def test_a_resume_over_another_total_says_the_polynomial_rate_the_run_goes_to(tmp_path: Path) -> None:
+    """The polynomial schedule ends at 1e-7, a tenth of a rate of 1e-6: worked out at a rate of 1.0, the warning said
+    the rate went to 33% of the one set where the run went to 40%."""
+    training = {"method": "full", "max_train_steps": 2000, "seed": 7}
+    polynomial = {"learning_rate": 1e-6, "lr_scheduler": "polynomial"}
+    folder, checkpoint = _checkpoint(tmp_path, tiny_profile(tmp_path, training=training, optimizer=polynomial),
+                                     total_steps=2000)
+    shorter = tiny_profile(tmp_path, training={**training, "max_train_steps": 12}, optimizer=polynomial)
+    [warning] = _loaded(folder, checkpoint, shorter, total_steps=12)
+    assert warning.message.endswith("at step 8 the learning rate goes from 99.6% to 40% of the rate set at once")
+
+
 def test_a_resume_that_writes_out_the_lora_options_in_force_changes_nothing(tmp_path: Path) -> None:
     """`[training.lora] rank = 8` added to the profile (the rank in force) was "changed since step 8:
     training.lora.rank: unset → 8; training.lora.alpha: unset → 8.0 …": the section left out was one unset key."""

@@ -31,23 +31,25 @@ MAY_CHANGE = re.compile(r"name|schema_version|training\.(max_train_steps|num_tra
 _UNUSED_WITHOUT_PRIOR = re.compile(r"concepts\[\d+\]\.(class_prompt|num_class_images)")
 
 
-def _rate_at(optimizer: Any, step: int, total_steps: int) -> float:
+def _rate_at(profile: Profile, num_processes: int, step: int, total_steps: int) -> float:
     """The schedule's factor of the rate set for the step after ``step`` of a run of ``total_steps``."""
     import torch
 
-    from engine.training.optim import build_lr_scheduler
+    from engine.training.optim import build_lr_scheduler, run_learning_rate
 
-    probe = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    return float(build_lr_scheduler(probe, optimizer, total_steps).lr_lambdas[0](step))
+    # At the run's own rate: the polynomial schedule ends at lr_end = 1e-7, a share of the rate set that a probe at
+    # 1.0 left out (at 1e-6 it said 33% where the run went to 40%).
+    probe = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=run_learning_rate(profile, num_processes))
+    return float(build_lr_scheduler(probe, profile.optimizer, total_steps).lr_lambdas[0](step))
 
 
-def schedule_warning(manifest: dict[str, Any], profile: Profile, total_steps: int) -> Warning | None:
+def schedule_warning(manifest: dict[str, Any], profile: Profile, num_processes: int, total_steps: int) -> Warning | None:
     """Another total than the checkpoint's lays a decaying schedule out anew, so the rate jumps where the run goes on:
     diffusers' schedules are functions of the total, which a checkpoint's scheduler state does not hold."""
     step, before = manifest.get("step"), manifest.get("total_steps")
     if not isinstance(step, int) or not isinstance(before, int) or before == total_steps:
         return None
-    was, now = _rate_at(profile.optimizer, step, before), _rate_at(profile.optimizer, step, total_steps)
+    was, now = _rate_at(profile, num_processes, step, before), _rate_at(profile, num_processes, step, total_steps)
     if math.isclose(was, now, rel_tol=0.01, abs_tol=1e-4):
         return None
     return Warning(
@@ -67,7 +69,7 @@ def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: i
     step = manifest.get("step")
     moved = moved_base_model(manifest.get("base_model"), base_model) if base_model else None
     warnings = [moved] if moved else []
-    schedule = schedule_warning(manifest, profile, total_steps)
+    schedule = schedule_warning(manifest, profile, num_processes, total_steps)
     if schedule:
         warnings.append(schedule)
     made_by = manifest.get("num_processes")

@@ -56,6 +56,14 @@ def build_optimizer(name: str, params: list[dict[str, Any]], settings: Any, lr: 
     raise OptimizerUnavailableError(f"unknown optimizer '{name}'")
 
 
+def run_learning_rate(profile: Any, num_processes: int) -> float:
+    """The learning rate a run of ``profile`` on ``num_processes`` processes sets: scaled by its batch with scale_lr."""
+    lr = profile.learning_rate
+    if profile.optimizer.scale_lr:
+        lr *= profile.training.train_batch_size * profile.training.gradient_accumulation_steps * num_processes
+    return lr
+
+
 def build_lr_scheduler(optimizer: torch.optim.Optimizer, settings: Any, total_steps: int) -> Any:
     """diffusers' schedulers, stepped once per optimizer step (not through accelerate, which
     would step it once per process)."""

@@ -45,7 +45,7 @@ from engine.training.trainable import (
     prepare_vae,
     trained_text_encoders,
 )
-from engine.training.optim import build_lr_scheduler, build_step_optimizer, warmup_warning
+from engine.training.optim import build_lr_scheduler, build_step_optimizer, run_learning_rate, warmup_warning
 from engine.training.metrics import StepMeter, flat_config, versions
 from engine.training.watchdogs import SkippedSteps
 from engine.training.precision import (bf16_weights_in_force, configure_gpu_maths, effective_precision,
@@ -222,9 +222,7 @@ class Trainer:
     def _optimizer(self) -> None:
         profile = self.profile
         accelerator = self.accelerator
-        lr = profile.learning_rate
-        if profile.optimizer.scale_lr:
-            lr *= profile.training.train_batch_size * profile.training.gradient_accumulation_steps * accelerator.num_processes
+        lr = run_learning_rate(profile, accelerator.num_processes)
         groups = [{"params": self.unet_params, "lr": lr}]
         if self.text_params:
             groups.append({"params": self.text_params, "lr": lr})
