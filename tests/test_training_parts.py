@@ -45,6 +45,21 @@ def test_every_lr_scheduler(scheduler: str) -> None:
         assert len(set(seen)) > 1
 
 
+def test_the_polynomial_schedule_steps_a_per_weight_optimizer() -> None:
+    """A fused backward step or bf16 weights (one optimizer per weight) under the polynomial schedule stopped the run
+    in its set-up with "KeyError: 'lr'": diffusers reads the rate it decays from in the optimizer's defaults."""
+    from engine.training.optim import build_step_optimizer
+
+    settings = OptimizerSection(lr_scheduler="polynomial")
+    weights = [torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(3))]
+    optimizer = build_step_optimizer([{"params": weights, "lr": 1e-4}], settings, 1e-4, per_weight=True)
+    schedule = build_lr_scheduler(optimizer, settings, total_steps=10)
+    for _ in range(5):
+        optimizer.step()
+        schedule.step()
+    assert [group["lr"] for group in optimizer.param_groups] == pytest.approx([(1e-4 - 1e-7) / 2 + 1e-7] * 2)
+
+
 def test_velocity_target_and_noise_offset() -> None:
     scheduler = SimpleNamespace(config=SimpleNamespace(prediction_type="v_prediction"), get_velocity=lambda x, n, t: x * 2 + n)
     x, n = torch.ones(1, 4, 2, 2), torch.zeros(1, 4, 2, 2)

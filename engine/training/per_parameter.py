@@ -87,6 +87,8 @@ class PerParameterOptimizer(torch.optim.Optimizer):
                 stepped = torch.nn.Parameter(torch.empty(0, device=param.device)) if rounding is not None else param
                 self._index[param] = len(self.optimizers)
                 self.optimizers.append(make([{**group, "params": [stepped]}]))
+        if self.optimizers:  # the rate the polynomial schedule decays from is read here (diffusers' get_scheduler)
+            self.defaults = dict(self.optimizers[0].defaults)
         self._link()
 
     def _link(self) -> None:
