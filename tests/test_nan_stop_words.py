@@ -27,3 +27,22 @@ def test_a_nan_after_checkpoints_names_the_last_one_kept(tmp_path: Path) -> None
     with pytest.raises(NonFiniteLossError) as caught:
         Supervisor(folder).on_step(SimpleNamespace(last_loss=float("inf")), 33)
     assert "the loss became inf at step 33; its last good checkpoint (step 30) is kept" in str(caught.value)
+
+
+def test_a_nan_right_after_a_checkpoint_does_not_call_that_checkpoint_good(tmp_path: Path) -> None:
+    """A learning rate of 1 made the loss NaN at step 20, one step after a checkpoint: the run said 'its last good
+    checkpoint (step 19) is kept', but step 19's weights were the ones whose loss was NaN (a resume from it failed again
+    at once, its export drew NaN images); step 18's was the good one."""
+    folder, _ = run_with_checkpoints(tmp_path, [18, 19])
+    with pytest.raises(NonFiniteLossError) as caught:
+        Supervisor(folder).on_step(SimpleNamespace(last_loss=float("nan")), 20)
+    said = str(caught.value)
+    assert "the checkpoint of step 19 holds the weights that gave it" in said, said
+    assert "its last good checkpoint (step 18) is kept" in said, said
+
+
+def test_a_nan_right_after_the_only_checkpoint_says_a_new_try_starts_over(tmp_path: Path) -> None:
+    folder, _ = run_with_checkpoints(tmp_path, [19])
+    with pytest.raises(NonFiniteLossError) as caught:
+        Supervisor(folder).on_step(SimpleNamespace(last_loss=float("nan")), 20)
+    assert "good checkpoint" not in str(caught.value) and "a new try trains from the start" in str(caught.value)

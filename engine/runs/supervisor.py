@@ -129,17 +129,24 @@ class Supervisor:
         self.stop_requested = True
         self.cancel.set()
 
-    def _kept_checkpoint(self) -> str:
-        """What a failed run leaves to go on from: a run that failed before its first checkpoint has none."""
-        done = complete_checkpoints(self.folder)
-        return (f"its last good checkpoint (step {done[-1][0]}) is kept" if done
-                else "no checkpoint was saved before it, so a new try trains from the start")
+    def _kept_checkpoint(self, step: int) -> str:
+        """What a run whose loss became NaN at ``step`` leaves: a run that failed before its first checkpoint has none.
+        A checkpoint of the step before holds the weights that gave the NaN (a huge rate's: their images are NaN too)."""
+        done = [saved for saved, _ in complete_checkpoints(self.folder)]
+        if not done:
+            return "no checkpoint was saved before it, so a new try trains from the start"
+        good = [saved for saved in done if saved < step - 1]
+        kept = (f"its last good checkpoint (step {good[-1]}) is kept" if good
+                else "no earlier one is kept, so a new try trains from the start")
+        if done[-1] < step - 1:
+            return kept
+        return f"the checkpoint of step {done[-1]} holds the weights that gave it (a resume from it fails again at once); {kept}"
 
     def on_step(self, trainer: Any, step: int) -> None:
         self.training = True
         loss = trainer.last_loss
         if not math.isfinite(loss):
-            raise NonFiniteLossError(f"the loss became {loss} at step {step}; {self._kept_checkpoint()}")
+            raise NonFiniteLossError(f"the loss became {loss} at step {step}; {self._kept_checkpoint(step)}")
         main = trainer.accelerator.is_main_process
         if main and time.time() - self._last_beat >= 1.0:
             self._last_beat = time.time()
