@@ -115,7 +115,8 @@ def test_a_stop_taken_from_the_run_folder_makes_the_next_sigint_end_the_process_
     folder = RunFolder(tmp_path / "run").create()
     supervisor = Supervisor(folder)
     saved: list[tuple[int, str]] = []
-    supervisor.checkpointer = SimpleNamespace(save=lambda step, reason: saved.append((step, reason)))
+    supervisor.checkpointer = SimpleNamespace(save=lambda step, reason: saved.append((step, reason)),
+                                            rotate_after_good_step=lambda: None)
     trainer = SimpleNamespace(
         last_loss=0.5, total_steps=10, global_step=3, cancel=threading.Event(),
         accelerator=SimpleNamespace(is_main_process=True, num_processes=1),

@@ -224,6 +224,7 @@ class Checkpointer:
     def __init__(self, trainer: Any, folder: RunFolder):
         self.trainer = trainer
         self.folder = folder
+        self.rotation_due = False  # the last save's rotation waits for a finite loss after it
         self.base_model = base_model_record(trainer.profile.model.pretrained, trainer.components.folder)
         accelerator = trainer.accelerator
         accelerator.register_for_checkpointing(trainer.lr_scheduler, GeneratorState(trainer.generator, accelerator))
@@ -333,7 +334,12 @@ class Checkpointer:
             if target.exists():
                 shutil.rmtree(target)
             os.replace(partial, target)
-            removed = self._rotate()
+            # The older checkpoints go once the next step's loss is finite: weights a huge rate has blown up are saved
+            # as any, and the step after them turns NaN; rotated at once, keep_last_n = 1 left no good one. At a stop
+            # (no step after it) they go now, and on several machines, whose other machines delete theirs at this save.
+            self.rotation_due = reason != "stop" and trainer.profile.launch.num_machines == 1
+            if not self.rotation_due:
+                removed = self._rotate()
             trainer.emit(CheckpointSaved(step=step, path=str(target), seconds=time.perf_counter() - started))
         if trainer.profile.launch.num_machines > 1:
             settle_machine_part(accelerator, partial, target, list(files), removed)
@@ -341,26 +347,15 @@ class Checkpointer:
         return target
 
     def _rotate(self) -> list[str]:
-        """Delete all but the latest ``keep_last_n`` checkpoints and the one ``kept_best`` names; returns the names of the
-        folders deleted. Runs on the main process only, which alone writes events.jsonl: the scores so far are all there."""
-        found = complete_checkpoints(self.folder)
-        # Whatever this attempt's evaluation setting: an earlier one's scores still name the run's best step. A damaged
-        # checkpoint of it would be kept in place of the next best whole one, which no export could then be made from.
-        best = kept_best(self.folder, checked_checkpoints(self.folder)[0])
-        removed = []
-        for step, path in found[:-self.trainer.profile.saving.keep_last_n]:
-            if step == best:
-                continue
-            # The manifest goes first: a delete cut short (a kill, a power loss) leaves no checkpoint that looks
-            # complete with its weights gone, and the folder is cleared at the next rotation.
-            (path / MANIFEST).unlink(missing_ok=True)
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path.name)
-        for path in self.folder.checkpoints.glob("step-*"):
-            if not path.name.endswith(PARTIAL) and not (path / MANIFEST).exists():
-                shutil.rmtree(path, ignore_errors=True)
-                removed.append(path.name)
-        return removed
+        from engine.runs.rotation import rotate  # it reads the checkpoints with this module's helpers
+
+        return rotate(self.folder, self.trainer.profile.saving.keep_last_n)
+
+    def rotate_after_good_step(self) -> None:
+        """The rotation a save left for later, once a step's loss after it is finite (see save)."""
+        if self.rotation_due:
+            self.rotation_due = False
+            self._rotate()
 
     def load(self, path: Path) -> int:
         """Restore everything from ``path``; returns the step to continue from."""

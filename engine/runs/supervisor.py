@@ -147,6 +147,8 @@ class Supervisor:
         loss = trainer.last_loss
         if not math.isfinite(loss):
             raise NonFiniteLossError(f"the loss became {loss} at step {step}; {self._kept_checkpoint(step)}")
+        if self.checkpointer is not None:
+            self.checkpointer.rotate_after_good_step()  # the checkpoint before this step gave a finite loss
         main = trainer.accelerator.is_main_process
         if main and time.time() - self._last_beat >= 1.0:
             self._last_beat = time.time()

@@ -1,0 +1,49 @@
+"""A loss that turns NaN right after a checkpoint: the checkpoint before it, the last good one, is still there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.runs.checkpoints import complete_checkpoints
+from engine.runs.folder import RunFolder
+from engine.runs.in_process import train
+from engine.runs.sinks import read_events
+from engine.runs.supervisor import Supervisor
+from engine.training.watchdogs import NonFiniteLossError
+from tests.training_helpers import tiny_profile
+
+
+def _run(tmp_path: Path, nan_from: int | None) -> RunFolder:
+    """Six steps with a checkpoint every second one and keep_last_n = 1; the loss NaN once the weights are past
+    ``nan_from`` steps (None: never)."""
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 6}, saving={"every_n_steps": 2, "keep_last_n": 1})
+    folder = RunFolder(tmp_path / "run").create()
+    supervisor = Supervisor(folder)
+
+    def poison(trainer) -> None:
+        supervisor.attach(trainer)
+        original = trainer.loss
+        trainer.loss = lambda batch: original(batch) * (
+            float("nan") if nan_from is not None and trainer.global_step >= nan_from else 1.0)
+
+    train(profile, folder.path, step_hooks=[supervisor.on_step], trainer_hook=poison)
+    return folder
+
+
+def test_a_nan_right_after_a_checkpoint_keeps_the_good_one_before_it(tmp_path: Path) -> None:
+    """With keep_last_n = 1 the save at step 4 deleted step 2's checkpoint, and step 5's loss was NaN: the only
+    checkpoint left held the weights whose loss was NaN (a resume failed again at once), though the run said it kept
+    the last good one."""
+    with pytest.raises(NonFiniteLossError):
+        _run(tmp_path, nan_from=4)
+    folder = RunFolder(tmp_path / "run")
+    assert [step for step, _ in complete_checkpoints(folder)] == [2, 4]
+    [failed] = [e for e in read_events(folder.events) if e.kind == "run_failed"]
+    assert "its last good checkpoint (step 2) is kept" in failed.reason, failed.reason
+
+
+def test_a_run_that_goes_on_still_keeps_only_keep_last_n(tmp_path: Path) -> None:
+    folder = _run(tmp_path, nan_from=None)
+    assert [step for step, _ in complete_checkpoints(folder)] == [4]
