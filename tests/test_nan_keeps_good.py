@@ -47,3 +47,13 @@ def test_a_nan_right_after_a_checkpoint_keeps_the_good_one_before_it(tmp_path: P
 def test_a_run_that_goes_on_still_keeps_only_keep_last_n(tmp_path: Path) -> None:
     folder = _run(tmp_path, nan_from=None)
     assert [step for step, _ in complete_checkpoints(folder)] == [4]
+
+
+def test_the_nan_advice_says_the_change_takes_a_new_run(tmp_path: Path) -> None:
+    """The advice said to lower optimizer.learning_rate; `dbtui resume` met the same NaN at the same step (a resume is
+    exact) and `--resume --set optimizer.learning_rate=…` was refused: the user learnt it in two failed tries."""
+    with pytest.raises(NonFiniteLossError) as caught:
+        _run(tmp_path, nan_from=4)
+    assert "a new run (`--set name=NEW_NAME`)" in caught.value.advice
+    [failed] = [e for e in read_events(RunFolder(tmp_path / "run").events) if e.kind == "run_failed"]
+    assert "meets the same NaN" in failed.advice

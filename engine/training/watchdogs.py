@@ -16,7 +16,9 @@ NAN_ADVICE = (
 class NonFiniteLossError(DbtuiError):
     """The loss became NaN or infinite: the weights would be garbage from here on."""
 
-    advice = NAN_ADVICE
+    # A resume is exact, and refuses another rate or precision: it meets the same NaN at the same step.
+    advice = (NAN_ADVICE + ", in a new run (`--set name=NEW_NAME`): a resume keeps the run's settings and meets the "
+              "same NaN again")
 
 
 class OutOfMemoryAdviceError(DbtuiError):
