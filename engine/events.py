@@ -99,6 +99,7 @@ def _lines_holding(whole: bytes, markers: tuple[bytes, ...]) -> Iterator[bytes]:
         yield whole[start:whole.find(b"\n", start)]
 
 
+@functools.cache  # asked for every event written or read: a 300,000-line log spent most of its replay here
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
