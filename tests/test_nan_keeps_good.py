@@ -57,3 +57,18 @@ def test_the_nan_advice_says_the_change_takes_a_new_run(tmp_path: Path) -> None:
     assert "a new run (`--set name=NEW_NAME`)" in caught.value.advice
     [failed] = [e for e in read_events(RunFolder(tmp_path / "run").events) if e.kind == "run_failed"]
     assert "meets the same NaN" in failed.advice
+
+
+def test_a_save_asked_at_the_last_step_still_deletes_the_older_checkpoints(tmp_path: Path) -> None:
+    """A save asked at the run's last step left its rotation for a step after it, which never came: the finished run
+    kept the checkpoint before it too, one more than keep_last_n (a full checkpoint's disk, never freed)."""
+    from engine.runs.control import request
+
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 4}, saving={"every_n_steps": 2, "keep_last_n": 1})
+    folder = RunFolder(tmp_path / "run").create()
+    supervisor = Supervisor(folder)
+    ask_at_the_last = lambda trainer, step: request(folder, "save") if step == 4 else None  # noqa: E731
+    assert train(profile, folder.path, step_hooks=[ask_at_the_last, supervisor.on_step],
+                 trainer_hook=supervisor.attach).status == "finished"
+    assert [step for step, _ in complete_checkpoints(folder)] == [4]
+

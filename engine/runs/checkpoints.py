@@ -336,8 +336,9 @@ class Checkpointer:
             os.replace(partial, target)
             # The older checkpoints go once the next step's loss is finite: weights a huge rate has blown up are saved
             # as any, and the step after them turns NaN; rotated at once, keep_last_n = 1 left no good one. At a stop
-            # (no step after it) they go now, and on several machines, whose other machines delete theirs at this save.
-            self.rotation_due = reason != "stop" and trainer.profile.launch.num_machines == 1
+            # (no step after it) and at the last step (none comes: they were never deleted) they go now, and on several
+            # machines, whose other machines delete theirs at this save.
+            self.rotation_due = reason != "stop" and step < trainer.total_steps and trainer.profile.launch.num_machines == 1
             if not self.rotation_due:
                 removed = self._rotate()
             trainer.emit(CheckpointSaved(step=step, path=str(target), seconds=time.perf_counter() - started))
