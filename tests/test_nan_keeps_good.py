@@ -72,3 +72,22 @@ def test_a_save_asked_at_the_last_step_still_deletes_the_older_checkpoints(tmp_p
                  trainer_hook=supervisor.attach).status == "finished"
     assert [step for step, _ in complete_checkpoints(folder)] == [4]
 
+
+def test_a_run_resumed_after_dying_the_step_after_a_save_deletes_the_older_checkpoints(tmp_path: Path) -> None:
+    """Killed (or out of memory) in the step after a save, the run kept the checkpoint before it; its resume deleted
+    it only at the step after its own next save: one that saved no more kept both to its end, and on a disk with room
+    for keep_last_n + 1 checkpoints every later save was refused as the disk was too full."""
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 6}, saving={"every_n_steps": 2, "keep_last_n": 1})
+    folder = RunFolder(tmp_path / "run").create()
+    first = Supervisor(folder)
+
+    def die_after_the_save(trainer, step: int) -> None:
+        if step == 5:
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        train(profile, folder.path, step_hooks=[die_after_the_save, first.on_step], trainer_hook=first.attach)
+    assert [step for step, _ in complete_checkpoints(folder)] == [2, 4]
+    second = Supervisor(folder, resume=folder.checkpoints / "step-00000004")
+    assert train(profile, folder.path, step_hooks=[second.on_step], trainer_hook=second.attach).status == "finished"
+    assert [step for step, _ in complete_checkpoints(folder)] == [4]

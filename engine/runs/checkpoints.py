@@ -384,6 +384,8 @@ class Checkpointer:
 
             raise load_failure(error, Path(path), self.folder) from None
         trainer.global_step = step
+        # A run that died the step after its last save left the ones before it: they go once this step's loss is finite.
+        self.rotation_due = trainer.accelerator.is_main_process and trainer.profile.launch.num_machines == 1
         from engine.runs.resume_changes import resume_warnings
 
         for warning in resume_warnings(manifest, trainer.profile, trainer.accelerator.num_processes, trainer.total_steps,
