@@ -27,7 +27,8 @@ def test_weights_are_merged_only_into_the_base_model_they_were_trained_on(tmp_pa
     folder = RunFolder(tmp_path / "runs" / "t")
     identity = base_model_identity(resolve_model("builtin:tiny-sd1"))
     manifest = json.loads((folder.checkpoints / "step-00000002" / "manifest.json").read_text())
-    assert manifest["base_model"] == {"pretrained": "builtin:tiny-sd1", "identity": identity}
+    assert manifest["base_model"] == {"pretrained": "builtin:tiny-sd1", "identity": identity,
+                                     "prediction_type": "epsilon"}
     assert json.loads((folder.outputs / "base_model.json").read_text())["identity"] == identity
     assert identity != base_model_identity(resolve_model("builtin:tiny-sd1-random"))  # same shapes, other weights
 

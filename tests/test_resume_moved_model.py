@@ -71,3 +71,21 @@ def test_the_resume_says_the_model_is_now_read_from_its_new_place(tmp_path: Path
     assert said.message.startswith(f"the base model is now read from {tmp_path / 'm2'}, which holds the same weights")
     assert resume_warnings(manifest, profile, 1, 6, base_model=record) == []
     assert resume_warnings(manifest, profile, 1, 6, base_model={**record, "identity": "another"}) == []
+
+
+def test_a_resume_after_the_base_models_prediction_type_was_edited_is_refused(tmp_path: Path, tiny_sd1: Path) -> None:
+    """An SD2.x model converted as epsilon and found to predict v: its scheduler_config.json edited in place, the resume
+    went on silently with the other target (v after epsilon) on the same checkpoint, as the weights' identity is the
+    denoiser's alone."""
+    model = tmp_path / "m0"
+    shutil.copytree(tiny_sd1, model)
+    folder, _ = run_with_checkpoints(tmp_path, [4])
+    profile = tiny_profile(tmp_path, training=TRAINING, model={"pretrained": str(model)})
+    manifest = folder.checkpoints / "step-00000004" / "manifest.json"
+    record = {"profile": profile.model_dump(mode="json"), "base_model": base_model_record(str(model), model)}
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), **record}))
+    check_same_model(folder, profile)  # unchanged: resumed
+    config = model / "scheduler" / "scheduler_config.json"
+    config.write_text(config.read_text().replace('"epsilon"', '"v_prediction"'))
+    with pytest.raises(RunFolderError, match="trained with a base model predicting epsilon, not v_prediction as"):
+        check_same_model(folder, profile)

@@ -59,16 +59,22 @@ def base_model_identity(folder: Path | str) -> str | None:
     return hasher.hexdigest() if weights else None
 
 
-def identity_named(pretrained: str) -> str | None:
-    """The identity of the base model ``pretrained`` names, where it is a diffusers folder here (or a built-in model
-    built already); None for a hub id, a single file (converted on load) or an unreadable folder: nothing is loaded,
-    downloaded or built to tell."""
+def folder_named(pretrained: str) -> Path | None:
+    """The diffusers folder ``pretrained`` names, where it is one here (or a built-in model built already); None for a
+    hub id, a single file (converted on load) or a folder without model_index.json: nothing is loaded, downloaded or
+    built to tell."""
     from engine.builtin import built, is_builtin, known_builtin, resolve_model
 
     if is_builtin(pretrained) and (known_builtin(pretrained, "model") or not built(pretrained)):
         return None
     folder = Path(resolve_model(pretrained)).expanduser()
-    return base_model_identity(folder) if (folder / "model_index.json").is_file() else None
+    return folder if (folder / "model_index.json").is_file() else None
+
+
+def identity_named(pretrained: str) -> str | None:
+    """The identity of the base model ``pretrained`` names (see ``folder_named``); None where it is not a folder here."""
+    folder = folder_named(pretrained)
+    return base_model_identity(folder) if folder is not None else None
 
 
 def moved_base_model(recorded: Any, now: dict[str, Any]) -> Warning | None:
@@ -86,10 +92,18 @@ def moved_base_model(recorded: Any, now: dict[str, Any]) -> Warning | None:
                    advice=f"the run's profile.toml names {now['pretrained']} from now on; keep the model there")
 
 
+def scheduler_prediction(folder: Path | str) -> str | None:
+    """What the diffusers folder's scheduler config says its model predicts, as written ("epsilon", "v_prediction");
+    None where it says nothing (diffusers' default: epsilon) or has no scheduler config (Flux's says nothing either)."""
+    value = read_json_object(Path(folder) / "scheduler" / "scheduler_config.json").get("prediction_type")
+    return value if isinstance(value, str) else None
+
+
 def base_model_record(pretrained: str, folder: Path | str) -> dict[str, Any]:
     """What a checkpoint's manifest and RUN/outputs/base_model.json record of the base model: model.pretrained as the
-    run named it, and the identity of the folder it loaded."""
-    return {"pretrained": pretrained, "identity": base_model_identity(folder)}
+    run named it, the identity of the folder it loaded, and what its scheduler says it predicts (which the identity,
+    the denoiser's, leaves out, and which sets the loss's target)."""
+    return {"pretrained": pretrained, "identity": base_model_identity(folder), "prediction_type": scheduler_prediction(folder)}
 
 
 def write_record(outputs: Path, record: dict[str, Any]) -> None:

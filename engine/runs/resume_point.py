@@ -20,7 +20,7 @@ from typing import Any
 from engine.evaluation.best import step_number
 from engine.events import CheckpointSaved, event_from_dict, marked_lines_from_the_end
 from engine.profile import Profile, ProfileError, load_profile
-from engine.runs.base_identity import identity_named
+from engine.runs.base_identity import folder_named, identity_named, scheduler_prediction
 from engine.runs.checkpoints import MANIFEST, CheckpointError, complete_checkpoints, damage_of, read_manifest
 from engine.runs.folder import RunFolder, RunFolderError
 
@@ -127,6 +127,8 @@ def check_same_model(folder: RunFolder, profile: Profile) -> None:
     said = []
     if not _same_source(before.model.pretrained, profile.model.pretrained) and not _same_weights(base_model, profile):
         said.append(f"model {before.model.pretrained}, not {profile.model.pretrained}")
+    elif changed := _prediction_changed(base_model, profile):
+        said.append(changed)
     if before.training.method != profile.training.method:
         said.append(f"method {before.training.method}, not {profile.training.method}")
     elif before.lora != profile.lora:  # the options in force, whether the section is written or not
@@ -167,6 +169,21 @@ def _same_weights(recorded: Any, profile: Profile) -> bool:
     a single file) is not read to tell."""
     identity = recorded.get("identity") if isinstance(recorded, dict) else None
     return isinstance(identity, str) and identity == identity_named(profile.model.pretrained)
+
+
+def _prediction_changed(recorded: Any, profile: Profile) -> str | None:
+    """What the base model's scheduler says it predicts now, where the checkpoint's manifest recorded otherwise: an
+    edited scheduler_config.json (an SD2.x file converted as epsilon, found to predict v) changed the loss's target
+    halfway, silently, as the weights' identity leaves the scheduler out. Nothing where the manifest predates the
+    record or the model is not a folder here."""
+    if not isinstance(recorded, dict) or "prediction_type" not in recorded:
+        return None
+    folder = folder_named(profile.model.pretrained)
+    was, now = recorded["prediction_type"], scheduler_prediction(folder) if folder is not None else None
+    if folder is None or was == now:
+        return None
+    return (f"a base model predicting {was or 'epsilon (unset)'}, not {now or 'epsilon (unset)'} as "
+            f"{folder / 'scheduler' / 'scheduler_config.json'} says now")
 
 
 def _trained_with(folder: RunFolder) -> tuple[Profile | None, Any]:
