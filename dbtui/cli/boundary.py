@@ -117,7 +117,7 @@ def _discard_output() -> None:
 
 
 @contextlib.contextmanager
-def stops_as_interrupts() -> Iterator[None]:
+def stops_as_interrupts(signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGHUP)) -> Iterator[None]:
     """While a command works in this process (no trainer of its own to pass a stop to, as `dbtui run` has):
     SIGTERM (`kill`, `timeout`) and SIGHUP (a closed terminal or SSH session) stop it as Ctrl-C does, so that
     its ``finally`` blocks remove what it made and it ends with status 130. By default either ends the process
@@ -133,7 +133,7 @@ def stops_as_interrupts() -> Iterator[None]:
             seen.append(signum)
             raise KeyboardInterrupt
 
-    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, on_signal) for signum in signals
                 if signal.getsignal(signum) is not signal.SIG_IGN}
     try:
         yield

@@ -8,14 +8,12 @@ import shlex
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import psutil
 
-from dbtui.cli.boundary import EXIT_INTERRUPTED
+from dbtui.cli.boundary import EXIT_INTERRUPTED, stops_as_interrupts
 from engine.runs.meeting import MET, MeetingInLog, forget_pid
 
 POLL_S = 0.5
@@ -34,7 +32,10 @@ def show_other_machine(started: Any, *, detach: bool) -> int:
               f"machine 0; to end this machine's trainer alone: kill {pid}", flush=True)
         return 0
     meeting = MeetingInLog(started.log, started.log_offset)
-    with _terminate_as_interrupt():  # through its end too: a SIGTERM then would have left the trainer running
+    # SIGTERM (`kill`, `timeout`, a scheduler's stop) as Ctrl-C, through its end too: by default it ended this process
+    # alone, leaving the trainer, in a session of its own, waiting for machine 0 for good. Not SIGHUP: a closed
+    # terminal leaves the trainer running.
+    with stops_as_interrupts((signal.SIGTERM,)):
         try:
             status = _wait(started.process, meeting, rank)
         except KeyboardInterrupt:
@@ -60,28 +61,6 @@ def show_other_machine(started: Any, *, detach: bool) -> int:
     print(f"this machine's trainer stopped with exit status {status}" + (f": {said[-1]}" if said else "")
           + f"; see its log ({started.log}) and machine 0's", file=sys.stderr)
     return 1
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (`kill`, `timeout`, a scheduler's stop) as Ctrl-C: by default it ended this process alone, leaving
-    the trainer, in a session of its own, waiting for machine 0 for good. Only the first: a second would cut its end
-    short."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    seen: list[int] = []
-
-    def on_terminate(signum: int, frame: Any) -> None:
-        if not seen:
-            seen.append(signum)
-            raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _wait(process: subprocess.Popen, meeting: MeetingInLog, rank: int) -> int:
