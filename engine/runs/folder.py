@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.events import RunFailed, RunFinished, StepEnded, event_from_dict, marked_lines, marked_lines_from_the_end
+from engine.events import RunFailed, RunFinished, StepEnded, event_from_dict, marked_lines_from_the_end
 from engine.runs.folder_refusals import RunFolderError, unusable_folder
 from engine.runs.held_file import held
 from engine.runs.trainer_process import trainer_alive
@@ -386,14 +386,14 @@ def last_finish(events_file: Path) -> RunFinished | None:
 
 
 def _last_marked(events_file: Path, marks: tuple[bytes, ...]) -> Any:
-    """The last readable event of the lines holding one of ``marks``; None where there is none."""
-    last = None
+    """The last readable event of the lines holding one of ``marks``; None where there is none. Read from the end:
+    `dbtui runs` asks it twice of a crashed run, whose log may be hundreds of MB."""
     try:
-        for line in marked_lines(events_file, marks):
+        for line in marked_lines_from_the_end(events_file, marks):
             try:
-                last = event_from_dict(json.loads(line))
+                return event_from_dict(json.loads(line))
             except (ValueError, TypeError):
                 continue  # a line being written
     except OSError:
         return None
-    return last
+    return None
