@@ -77,6 +77,14 @@ def identity_named(pretrained: str) -> str | None:
     return base_model_identity(folder) if folder is not None else None
 
 
+def same_source(was: str, now: str) -> bool:
+    """One model or VAE, however its path is written: `./models/base` and its absolute path, or a symlink to it,
+    were refused as another model."""
+    if was == now:
+        return True
+    return os.path.exists(was) and os.path.exists(now) and os.path.realpath(was) == os.path.realpath(now)
+
+
 def moved_base_model(recorded: Any, now: dict[str, Any]) -> Warning | None:
     """Where a resume's base model (``now``, its ``base_model_record``) is the one the checkpoint ``recorded`` was
     trained on, read from another place (a copied or moved folder, let through by resume_point.check_same_model): the
@@ -85,7 +93,7 @@ def moved_base_model(recorded: Any, now: dict[str, Any]) -> Warning | None:
     was, identity = record.get("pretrained"), record.get("identity")
     if not isinstance(was, str) or not isinstance(identity, str) or identity != now["identity"]:
         return None
-    if was == now["pretrained"] or os.path.exists(was) and os.path.realpath(was) == os.path.realpath(now["pretrained"]):
+    if same_source(was, now["pretrained"]):
         return None  # the same place, written another way
     return Warning(message=f"the base model is now read from {now['pretrained']}, which holds the same weights as "
                            f"{was}, where the checkpoint was trained on it",

@@ -20,7 +20,7 @@ from typing import Any
 from engine.evaluation.best import step_number
 from engine.events import CheckpointSaved, event_from_dict, marked_lines_from_the_end
 from engine.profile import Profile, ProfileError, load_profile
-from engine.runs.base_identity import folder_named, identity_named, scheduler_prediction
+from engine.runs.base_identity import folder_named, identity_named, same_source, scheduler_prediction
 from engine.runs.checkpoints import MANIFEST, CheckpointError, complete_checkpoints, damage_of, read_manifest
 from engine.runs.folder import RunFolder, RunFolderError
 
@@ -125,7 +125,7 @@ def check_same_model(folder: RunFolder, profile: Profile) -> None:
     if before is None:
         return  # nothing readable: the checkpoints' own files are checked when they load
     said = []
-    if not _same_source(before.model.pretrained, profile.model.pretrained) and not _same_weights(base_model, profile):
+    if not same_source(before.model.pretrained, profile.model.pretrained) and not _same_weights(base_model, profile):
         said.append(f"model {before.model.pretrained}, not {profile.model.pretrained}")
     elif changed := _prediction_changed(base_model, profile):
         said.append(changed)
@@ -144,7 +144,7 @@ def check_same_model(folder: RunFolder, profile: Profile) -> None:
     for key in fixed:
         section, field = key.split(".")
         was, now = getattr(getattr(before, section), field), getattr(getattr(profile, section), field)
-        if was != now and not (key in ("model.vae", "model.tokenizer") and was and now and _same_source(was, now)):
+        if was != now and not (key in ("model.vae", "model.tokenizer") and was and now and same_source(was, now)):
             said.append(f"{key} = {was!r}, not {now!r}")
     if said:
         raise RunFolderError(
@@ -152,14 +152,6 @@ def check_same_model(folder: RunFolder, profile: Profile) -> None:
             f"this profile. Resume with the settings they were trained with (`dbtui resume {shlex.quote(str(folder.path))}` reads "
             f"{folder.profile}: put them back there if you changed it), or start a new run with `--set name=NEW_NAME`."
         )
-
-
-def _same_source(was: str, now: str) -> bool:
-    """One model or VAE, however its path is written: `./models/base` and its absolute path, or a symlink to it,
-    were refused as another model."""
-    if was == now:
-        return True
-    return os.path.exists(was) and os.path.exists(now) and os.path.realpath(was) == os.path.realpath(now)
 
 
 def _same_weights(recorded: Any, profile: Profile) -> bool:
