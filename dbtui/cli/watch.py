@@ -20,7 +20,7 @@ from dbtui.format import resume_hint
 from engine.errors import DbtuiError
 from engine.events import Event
 from engine.runs.control import request
-from engine.runs.folder import RunFolder
+from engine.runs.folder import ACTIVE, RunFolder
 from engine.runs.follow import EventFollower
 from engine.runs.meeting import MET
 
@@ -188,7 +188,7 @@ def _end_unheard(process: subprocess.Popen, folder: RunFolder) -> None:
     with contextlib.suppress(OSError):  # the stop request is asked of this trainer alone: the next one must not take it
         (folder.control / "stop").unlink(missing_ok=True)
     state = folder.read_state()
-    if state is not None and state.status in ("starting", "running"):
+    if state is not None and state.status in ACTIVE:
         with contextlib.suppress(OSError):
             folder.write_state(dataclasses.replace(state, status="stopped"))
 
