@@ -430,8 +430,22 @@ def test_an_output_dir_that_is_a_file_is_a_run_folder_error(command: list[str], 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("keep me")
     err = user_error(capsys, [*command, str(DEMO), "--set", f"saving.output_dir='{blocker}{below}'"])
-    assert f"cannot use the folder {blocker}{below}/tiny-demo" in err
+    # run refuses it with the profile's other problems, before the run folder; fit when it makes the folder
+    refused = "cannot start the run: saving.output_dir" if command[0] == "run" else f"cannot use the folder {blocker}{below}/tiny-demo"
+    assert refused in err
     assert f"'{blocker}' is a file, not a folder" in err and "saving.output_dir" in err
+    assert blocker.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("below", ["", "/sub"], ids=["is-a-file", "parent-is-a-file"])
+def test_validate_warns_of_an_output_dir_that_is_a_file(below: str, tmp_path: Path, capsys) -> None:
+    """validate said "valid" and only run refused it."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("keep me")
+    assert main(["validate", str(DEMO), "--set", f"saving.output_dir='{blocker}{below}'"]) == 0
+    out = capsys.readouterr().out
+    warning = next(line for line in out.splitlines() if "saving.output_dir" in line)
+    assert warning.startswith("  warning: --set saving.output_dir") and f"'{blocker}' is a file, not a folder" in warning
     assert blocker.read_text() == "keep me"
 
 

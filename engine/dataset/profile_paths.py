@@ -66,7 +66,7 @@ def path_problems(profile: Profile, *, builtins: bool = True,
     problems += _part_source_problems("model.vae", profile.model.vae) + _part_source_problems("model.tokenizer",
                                                                                              profile.model.tokenizer)
     problems += _logger_problems(profile.logging.logger) + _launch_config_problems(profile.launch.config_file)
-    problems += _backslash_problems(profile)
+    problems += _backslash_problems(profile) + _output_dir_problems(profile.saving.output_dir)
     for index, concept in enumerate(profile.concepts):
         if profile.prior.enabled:
             problems += _class_folder_problems(profile, index)
@@ -171,6 +171,16 @@ def _windows_path_advice(path: str) -> str | None:
                 f"folder is on this machine{mounted}")
     return (f"'{path}' holds \\, which is part of a name here, not a folder separator: write the path with /, e.g. "
             f"'{windows.as_posix()}'")
+
+
+def _output_dir_problems(output_dir: str) -> list[Problem]:
+    """A file where the folder of the run folders, or a folder above it, should be: validate said valid, and only
+    `run` refused it, having no folder to make."""
+    for folder in (Path(output_dir), *Path(output_dir).parents):
+        if folder.exists():
+            return [] if folder.is_dir() else [Problem("saving.output_dir", f"'{folder}' is a file, not a folder: give "
+                                                       "another folder for the run folders, or move that file away")]
+    return []
 
 
 def _launch_config_problems(config_file: str | None) -> list[Problem]:
