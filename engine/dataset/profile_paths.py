@@ -24,6 +24,7 @@ from engine.dataset.image_headers import header_problems
 from engine.profile.model_source import local_path, model_kind
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
+from engine.support.file_in_the_way import file_in_the_way
 
 
 def builtin_name_problems(profile: Profile) -> list[Problem]:
@@ -176,11 +177,9 @@ def _windows_path_advice(path: str) -> str | None:
 def _output_dir_problems(output_dir: str) -> list[Problem]:
     """A file where the folder of the run folders, or a folder above it, should be: validate said valid, and only
     `run` refused it, having no folder to make."""
-    for folder in (Path(output_dir), *Path(output_dir).parents):
-        if folder.exists():
-            return [] if folder.is_dir() else [Problem("saving.output_dir", f"'{folder}' is a file, not a folder: give "
-                                                       "another folder for the run folders, or move that file away")]
-    return []
+    blocker = file_in_the_way(Path(output_dir))
+    return [] if blocker is None else [Problem("saving.output_dir", f"'{blocker}' is a file, not a folder: give another "
+                                               "folder for the run folders, or move that file away")]
 
 
 def _launch_config_problems(config_file: str | None) -> list[Problem]:

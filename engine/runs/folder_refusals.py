@@ -8,6 +8,7 @@ from pathlib import Path
 
 from engine.errors import DbtuiError
 from engine.runs.file_errors import resume_a_copy
+from engine.support.file_in_the_way import file_in_the_way
 
 
 class RunFolderError(DbtuiError):
@@ -33,7 +34,7 @@ def unusable_folder(path: Path, error: OSError, setting: str = "saving.output_di
     # The file in the way may be inside the run folder (RUN/logs a file), or a folder where a file goes (its log).
     named = Path(error.filename2 or error.filename) if error.filename else None
     inside = named if named and error.errno in (errno.ENOTDIR, errno.EEXIST) else None
-    blocker = _file_in_the_way(path) or (_file_in_the_way(inside) if inside else None)
+    blocker = file_in_the_way(path) or (file_in_the_way(inside) if inside else None)
     if blocker is not None:
         why = f"'{blocker}' is a file, not a folder; {move(blocker)}"
     elif named and error.errno == errno.EISDIR:
@@ -52,14 +53,3 @@ def unusable_folder(path: Path, error: OSError, setting: str = "saving.output_di
     else:
         why = f"{error.strerror or error}; {elsewhere('a folder you can write to')}"
     return RunFolderError(f"cannot use the folder {path}: {why}")
-
-
-def _file_in_the_way(path: Path) -> Path | None:
-    """The path itself or the nearest existing parent, when it is something other than a folder."""
-    for candidate in (path, *path.parents):
-        try:
-            if candidate.exists():
-                return None if candidate.is_dir() else candidate
-        except OSError:
-            return None
-    return None
