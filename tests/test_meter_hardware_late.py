@@ -5,14 +5,11 @@ fp16's figure. The probe here answers when the test lets it, never by a timing."
 
 from __future__ import annotations
 
-
 import pytest
 
-from dbtui.app import make_app
-from dbtui.session import STEPS, Session
-from tests.test_meter_ui import SIZE, text_of
+from tests.test_meter_ui import text_of
 from wizard_fakes import HeldProbe
-from wizard_steps import settle, until
+from wizard_steps import held_probe_wizard, parameters_before_the_probe, parameters_from_an_attached_run, until
 
 
 @pytest.fixture(autouse=True)
@@ -38,31 +35,13 @@ async def _estimated_as_bf16_then_fp16(pilot, engine: HeldProbe) -> None:
 
 async def test_a_probe_that_answers_after_next_estimates_again_as_this_gpu_trains() -> None:
     engine = HeldProbe()
-    app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        try:
-            await pilot.press("d")  # the demo's hardware step, its probe under way
-            await until(pilot, lambda: engine.probes == 1)
-            app.session.set("precision.mixed_precision", "bf16")
-            app.goto(STEPS.index("parameters"))  # Next before the probe answered
-            await _estimated_as_bf16_then_fp16(pilot, engine)
-        finally:
-            engine.answer.set()
-        await settle(pilot)
+    async with held_probe_wizard(engine) as pilot:
+        await parameters_before_the_probe(pilot, engine, "d", precision__mixed_precision="bf16")
+        await _estimated_as_bf16_then_fp16(pilot, engine)
 
 
 async def test_parameters_reached_without_the_hardware_step_probes_this_machine() -> None:
-    """As from an attached run's dashboard (Esc): the start screen hands on a session at a later step."""
     engine = HeldProbe()
-    app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        try:
-            await pilot.pause()
-            session = Session.for_demo()
-            session.set("precision.mixed_precision", "bf16")
-            session.step = STEPS.index("parameters")
-            app.screen.dismiss(session)
-            await _estimated_as_bf16_then_fp16(pilot, engine)
-        finally:
-            engine.answer.set()
-        await settle(pilot)
+    async with held_probe_wizard(engine) as pilot:
+        await parameters_from_an_attached_run(pilot, precision__mixed_precision="bf16")
+        await _estimated_as_bf16_then_fp16(pilot, engine)

@@ -9,12 +9,11 @@ import copy
 import pytest
 from textual.widgets import Select
 
-from dbtui.app import make_app
 from dbtui.presets import PRESET_LABELS, recommended_preset
-from dbtui.session import STEPS, Session
-from tests.test_meter_ui import SIZE, text_of
+from tests.test_meter_ui import text_of
 from wizard_fakes import T4, HeldProbe
-from wizard_steps import settle, until
+from wizard_steps import (held_probe_wizard, parameters_before_the_probe, parameters_from_an_attached_run, settle,
+                          until)
 
 
 @pytest.fixture(autouse=True)
@@ -35,39 +34,24 @@ async def _on_parameters_held(pilot, engine: HeldProbe) -> None:
 
 async def test_a_probe_that_answers_after_next_fills_in_the_recommended_preset() -> None:
     engine = HeldProbe()
-    app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        try:
-            await pilot.press("n")  # a new profile: the hardware step, its probe under way
-            await until(pilot, lambda: engine.probes == 1)
-            app.goto(STEPS.index("parameters"))  # Next before the probe answered
-            await _on_parameters_held(pilot, engine)
-            engine.answer.set()
-            expected = recommended_preset(T4, app.session.family_id)
-            assert expected is not None
-            await until(pilot, lambda: _preset(app) == expected)
-        finally:
-            engine.answer.set()
-        await settle(pilot)
+    async with held_probe_wizard(engine) as pilot:
+        await parameters_before_the_probe(pilot, engine, "n")
+        await _on_parameters_held(pilot, engine)
+        engine.answer.set()
+        expected = recommended_preset(T4, pilot.app.session.family_id)
+        assert expected is not None
+        await until(pilot, lambda: _preset(pilot.app) == expected)
 
 
 async def test_parameters_from_an_attached_run_fills_in_the_recommended_preset_once_probed() -> None:
     engine = HeldProbe()
-    app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        try:
-            await pilot.pause()
-            session = Session.for_demo()
-            session.step = STEPS.index("parameters")
-            app.screen.dismiss(session)  # as Esc from an attached run's dashboard
-            await _on_parameters_held(pilot, engine)
-            engine.answer.set()
-            expected = recommended_preset(T4, app.session.family_id, demo=True)
-            assert expected is not None
-            await until(pilot, lambda: _preset(app) == expected)
-        finally:
-            engine.answer.set()
-        await settle(pilot)
+    async with held_probe_wizard(engine) as pilot:
+        await parameters_from_an_attached_run(pilot)
+        await _on_parameters_held(pilot, engine)
+        engine.answer.set()
+        expected = recommended_preset(T4, pilot.app.session.family_id, demo=True)
+        assert expected is not None
+        await until(pilot, lambda: _preset(pilot.app) == expected)
 
 
 async def test_a_late_answer_keeps_the_preset_and_values_chosen_on_parameters(monkeypatch) -> None:
@@ -82,45 +66,35 @@ async def test_a_late_answer_keeps_the_preset_and_values_chosen_on_parameters(mo
 
     monkeypatch.setattr(ParametersScreen, "on_hardware_known", on_hardware_known)  # to wait until Parameters heard it
     engine = HeldProbe()
-    app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        try:
-            await pilot.press("n")
-            await until(pilot, lambda: engine.probes == 1)
-            app.goto(STEPS.index("parameters"))
-            await _on_parameters_held(pilot, engine)
-            app.screen.query_one("#par-preset", Select).value = "lora"  # the user's choice, before the answer
-            app.screen.action_apply_preset()
-            values = copy.deepcopy(app.session.data)
-            engine.answer.set()
-            await until(pilot, lambda: bool(heard))
-            await settle(pilot)
-            assert _preset(app) == "lora"
-            assert app.session.get("training.method") == "lora" and app.session.data == values
-        finally:
-            engine.answer.set()
+    async with held_probe_wizard(engine) as pilot:
+        app = pilot.app
+        await parameters_before_the_probe(pilot, engine, "n")
+        await _on_parameters_held(pilot, engine)
+        app.screen.query_one("#par-preset", Select).value = "lora"  # the user's choice, before the answer
+        app.screen.action_apply_preset()
+        values = copy.deepcopy(app.session.data)
+        engine.answer.set()
+        await until(pilot, lambda: bool(heard))
         await settle(pilot)
+        assert _preset(app) == "lora"
+        assert app.session.get("training.method") == "lora" and app.session.data == values
 
 
 async def test_a_failed_probe_shows_the_failure_and_a_recheck_after_it_answers() -> None:
     engine = HeldProbe(failing=1)
-    app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        try:
-            await pilot.press("n")
-            await until(pilot, lambda: engine.probes == 1)
-            screen = app.screen
-            assert type(screen).__name__ == "HardwareScreen" and screen.query_one("#hw-loading").display
-            engine.answer.set()
-            await until(pilot, lambda: not app.probing)
-            await until(pilot, lambda: not screen.query_one("#hw-loading").display)
-            assert "nvidia-smi timed out" in text_of(screen, "#hw-verdict")
-            await pilot.press("r")  # check again
-            await until(pilot, lambda: engine.probes == 2)
-            await until(pilot, lambda: app.session.hardware is not None)
-            await until(pilot, lambda: not screen.query_one("#hw-loading").display)
-            assert "A T4" in text_of(screen, "#hw-verdict") and "nvidia-smi" not in text_of(screen, "#hw-verdict")
-            assert PRESET_LABELS["full-8bit"] in text_of(screen, "#hw-verdict")
-        finally:
-            engine.answer.set()
-        await settle(pilot)
+    async with held_probe_wizard(engine) as pilot:
+        app = pilot.app
+        await pilot.press("n")
+        await until(pilot, lambda: engine.probes == 1)
+        screen = app.screen
+        assert type(screen).__name__ == "HardwareScreen" and screen.query_one("#hw-loading").display
+        engine.answer.set()
+        await until(pilot, lambda: not app.probing)
+        await until(pilot, lambda: not screen.query_one("#hw-loading").display)
+        assert "nvidia-smi timed out" in text_of(screen, "#hw-verdict")
+        await pilot.press("r")  # check again
+        await until(pilot, lambda: engine.probes == 2)
+        await until(pilot, lambda: app.session.hardware is not None)
+        await until(pilot, lambda: not screen.query_one("#hw-loading").display)
+        assert "A T4" in text_of(screen, "#hw-verdict") and "nvidia-smi" not in text_of(screen, "#hw-verdict")
+        assert PRESET_LABELS["full-8bit"] in text_of(screen, "#hw-verdict")

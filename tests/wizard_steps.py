@@ -74,3 +74,44 @@ async def back_from_a_live_run(app, pilot) -> None:
     assert not app.screen.finished
     await pilot.press("escape")
     await settle(pilot, 0.2)
+
+
+@contextlib.asynccontextmanager
+async def held_probe_wizard(engine, size: tuple[int, int] = (80, 24)) -> AsyncIterator:
+    """The wizard on ``engine`` (a ``HeldProbe``), its probe let answer however the test ends: a probe still held
+    would keep its worker, and the app, waiting."""
+    from dbtui.app import make_app
+    from dbtui.session import Session
+
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=size) as pilot:
+        try:
+            yield pilot
+        finally:
+            engine.answer.set()
+        await settle(pilot)
+
+
+async def parameters_before_the_probe(pilot, engine, key: str, **settings: object) -> None:
+    """From the start screen's ``key`` (``n`` a new profile, ``d`` the demo) to Parameters by Next before the hardware
+    probe answered, with ``settings`` (dotted keys, ``__`` for ``.``) set on the way."""
+    from dbtui.session import STEPS
+
+    await pilot.press(key)
+    await until(pilot, lambda: engine.probes == 1)
+    for key_path, value in settings.items():
+        pilot.app.session.set(key_path.replace("__", "."), value)
+    pilot.app.goto(STEPS.index("parameters"))
+
+
+async def parameters_from_an_attached_run(pilot, **settings: object) -> None:
+    """As Esc from an attached run's dashboard: the start screen hands on the demo's session at Parameters, with no
+    hardware step and so no probe answer yet."""
+    from dbtui.session import STEPS, Session
+
+    await pilot.pause()
+    session = Session.for_demo()
+    for key_path, value in settings.items():
+        session.set(key_path.replace("__", "."), value)
+    session.step = STEPS.index("parameters")
+    pilot.app.screen.dismiss(session)
