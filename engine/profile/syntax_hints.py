@@ -1,0 +1,68 @@
+"""What to write instead, for the TOML syntax mistakes people make by hand (tomllib says only where it stopped)."""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+
+from pydantic import BaseModel
+
+from engine.profile.schema import Profile
+
+
+def unclosed_text_line(text: str) -> int | None:
+    """The line where a \"\"\" or \'\'\' text opens and never closes: tomllib says only "at end of document"."""
+    for quotes in ('"""', "'''"):
+        if text.count(quotes) % 2:
+            return text[: text.rfind(quotes)].count("\n") + 1
+    # A 'text' not closed, with no ' after it in the whole file: tomllib looked for one up to the end. Whole texts
+    # (a "zwx's" among them) and comments are set aside first.
+    for number, line in enumerate(text.split("\n"), start=1):
+        if "'" in re.sub(r"\"(?:[^\"\\]|\\.)*\"|'[^']*'", "", line).partition("#")[0]:
+            return number
+    return None
+
+
+def syntax_hint(error: str, line: str) -> str:
+    """What to write instead, for the TOML mistakes people make by hand; "" when there is no plain advice."""
+    if "Cannot overwrite a value" in error or "Cannot declare" in error:
+        return "a key or table is written twice: keep one"
+    if "Illegal character '\\n'" in error and line.count('"') % 2 == 1 or "Unterminated string" in error:
+        return "a text's closing quote is missing: end it with \" on the same line (\"\"\" for text over several lines)"
+    if 'Expected "\'"' in error:
+        return "a text's closing quote is missing: end it with ' on the same line"
+    if "\\" in line and ("escape" in error.lower() or "hex value" in error.lower() or "Unescaped" in error):
+        return "a backslash in \"double quotes\" starts an escape: write the path with / or in 'single quotes'"
+    if "\r" in line or "'\\r'" in error:
+        return "the file has old Mac line endings (CR alone): save it with LF line endings"
+    if re.search(r"=\s*(True|False|TRUE|FALSE|Yes|No|yes|no|on|off)\s*(#.*)?$", line):
+        return "TOML writes true and false in lower case, unquoted"
+    if "Invalid value" in error and re.search(r"=\s*[^\"'\[{0-9+\-.tfin]", line):
+        return 'a text value needs quotes: name = "value"'
+    # 10.0.0.1, 2024-05-01-run or 8gb: read as a number or date up to where it stops being one.
+    unquoted = re.fullmatch(r"\s*([\w.\-]+)\s*=\s*([0-9][^\s#\"',\]}]*)\s*(#.*)?", line)
+    if "Expected newline or end of document" in error and unquoted:
+        key, value = unquoted.group(1), unquoted.group(2)
+        if key.rpartition(".")[2] in _number_keys():  # resolution = 512px: quoted, it was refused as no number
+            return f"{key} takes a number, written without letters or units: {key} = {re.match(r'[0-9_.]+(?:[eE][-+]?[0-9]+)?', value)[0]}"
+        return f'a text value needs quotes: {key} = "{value}"'
+    return ""
+
+
+def _number_keys(model: type[BaseModel] = Profile) -> set[str]:
+    """The names of the settings that are a number in every section that has one of that name."""
+    numbers: set[str] = set()
+    others: set[str] = set()
+    for name, field in model.model_fields.items():
+        kind = field.annotation
+        union = typing.get_origin(kind) in (typing.Union, types.UnionType)
+        kinds = [each for each in typing.get_args(kind) if each is not type(None)] if union else [kind]
+        # [training.lora] (optional) and [[concepts]] (a list) are sections too: their numbers are rank, num_class_images…
+        sections = [each for one in kinds for each in (typing.get_args(one) if typing.get_origin(one) is list else [one])
+                    if isinstance(each, type) and issubclass(each, BaseModel)]
+        for section in sections:
+            numbers |= _number_keys(section)
+        if not sections:
+            (numbers if all(each in (int, float) for each in kinds) else others).add(name)
+    return numbers - others
