@@ -337,6 +337,23 @@ def test_a_bad_override_is_reported_as_the_override(override: str, expected: str
     assert f"{path}:" not in err  # the file's own lines hold valid values
 
 
+@pytest.mark.parametrize(("written", "where"), [
+    ("1e5", "file"), ("0x1F", "file"), ("1_000  # a count", "file"), ("1.50", "file"), ("1e5", "set"), ("0x1F", "set")])
+def test_a_text_read_as_a_number_is_quoted_as_it_was_typed(written: str, where: str, tmp_path: Path, capsys) -> None:
+    """instance_prompt = 1e5 was told to be written "100000.0" (and 0x1F "31"): the advice changed the user's text."""
+    typed = written.partition("  #")[0]
+    content = GOOD.replace('"photo of zwx dog"', written) if where == "file" else GOOD
+    argv = ["--set", f"concepts.0.instance_prompt={written}"] if where == "set" else []
+    err = user_error(capsys, ["validate", str(write(tmp_path, content)), *argv])
+    assert f"instance_prompt = \"{typed}\" (with --set: --set 'concepts.0.instance_prompt=\"{typed}\"')" in err
+
+
+def test_a_list_item_read_as_a_number_is_quoted_as_it_was_typed(tmp_path: Path, capsys) -> None:
+    content = GOOD + '[sampling]\nprompts = ["a, 1", 1e5, "b,c", 0x10]  # two, bad\n'
+    err = user_error(capsys, ["validate", str(write(tmp_path, content))])
+    assert 'item 1 takes text, and 1e5 was read' in err and 'item 3 takes text, and 0x10 was read' in err
+
+
 def test_a_table_override_changes_only_the_keys_it_names(tmp_path: Path) -> None:
     """--set 'optimizer={learning_rate=2e-6}' put every other optimizer key back to its default, silently: sdxl-person's
     adafactor and fused step became AdamW with a full set of gradients, over 25 GB on the 24 GB card it is written for."""

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from engine.profile.decode import decode_profile, strip_text
 from engine.profile.fields import PATHS_READ, is_path_field, written_path
-from engine.profile.locate import key_lines, line_of, override_of
+from engine.profile.locate import key_lines, line_of, override_of, written_value
 from engine.profile.migrations import migrate
 from engine.profile.problem_words import problems_from
 from engine.profile.problems import Problem, ProfileError
@@ -161,12 +161,14 @@ def validate_data(
     file: Path | None = None,
     overrides: dict[str, str] | None = None,
     dumped: bool = False,
+    text: str = "",
 ) -> Profile:
     """Validate a profile dict; raises ProfileError holding every field and cross-field problem.
 
     ``lines`` (dotted key → line) and ``overrides`` (dotted key → ``--set`` text, see
     ``override_sources``) say where each problem's value came from. ``dumped``: ``data`` is a Profile's
-    ``model_dump``, whose paths are not read again (``PATHS_READ``).
+    ``model_dump``, whose paths are not read again (``PATHS_READ``). ``text``: the file's TOML, whose values are
+    quoted in advice as they were typed.
     """
     context = PATHS_READ if dumped else None
     lines = lines or {}
@@ -178,7 +180,7 @@ def validate_data(
     try:
         profile = Profile.model_validate(data, context=context)
     except ValidationError as error:
-        found = problems_from(error)
+        found = problems_from(error, lambda key: written_value(key, text, lines, overrides))
         problems = _located(found, lines, file, overrides)
         # Drop the bad keys and validate again so that cross-field rules can be reported too, but for those that
         # read a dropped key: they would judge its default, not the user's value.
@@ -225,7 +227,7 @@ def loads_profile(text: str, overrides: list[str] = (), file: Path | None = None
     """Validate a profile from TOML text plus ``key=value`` overrides."""
     text = strip_text(text, file)
     data = apply_overrides(parse_text(text, file), list(overrides))
-    return validate_data(data, lines=key_lines(text), file=file, overrides=override_sources(list(overrides)))
+    return validate_data(data, lines=key_lines(text), file=file, overrides=override_sources(list(overrides)), text=text)
 
 
 def load_profile(path: str | Path, overrides: list[str] = ()) -> Profile:

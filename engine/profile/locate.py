@@ -80,3 +80,34 @@ def override_of(key: str, overrides: dict[str, str], lines: dict[str, int]) -> s
         if override_key.startswith(key + ".") and key not in lines:
             return text
     return None
+
+
+# A text in quotes, or any other character but the one named: what splits a value at a comment or a list's commas.
+_QUOTED = r"\"(?:[^\"\\]|\\.)*\"|'[^']*'"
+
+
+def written_value(key: str, text: str, lines: dict[str, int], overrides: dict[str, str]) -> str | None:
+    """The value of ``key`` as the user typed it (``1e5``, where TOML reads 100000.0): from its ``--set``, else from
+    its line in ``text``; an item of a list only where the list is on one line. None where that cannot be told."""
+    parts = key.split(".")
+    item = int(parts[-1]) if len(parts) > 1 and parts[-1].isdigit() else None
+    whole = ".".join(parts[:-1]) if item is not None else key
+    if whole in overrides:
+        name, _, raw = overrides[whole].partition("=")
+        if name.strip() != whole:  # set inside a table given whole (--set 'training.lora={rank=8}')
+            return None
+    elif whole in lines and lines[whole] <= len(text.splitlines()):
+        line = text.splitlines()[lines[whole] - 1]
+        found = _KEY.match(line)
+        if found is None:
+            return None
+        raw = re.match(rf"(?:{_QUOTED}|[^#\"'])*", line[found.end():])[0]  # without its comment
+    else:
+        return None
+    raw = raw.strip()
+    if item is None:
+        return raw
+    if not (raw.startswith("[") and raw.endswith("]")) or re.search(r"[\[\]{}]", raw[1:-1]):
+        return None  # not one flat list on this line
+    items = [each.strip() for each in re.findall(rf"(?:{_QUOTED}|[^,\"'])+", raw[1:-1]) if each.strip()]
+    return items[item] if item < len(items) else None

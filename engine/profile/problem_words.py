@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import tomllib
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
@@ -87,8 +89,21 @@ def _first_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def problems_from(error: ValidationError) -> list[Problem]:
-    """Each of pydantic's errors as a Problem whose message says what to write (its own words where none is better)."""
+def _as_written(value: Any, typed: str | None) -> str:
+    """``value`` in the user's own characters (1e5, 0x1F, 1_000) where ``typed`` is what TOML read it from, else as
+    Python writes it (100000.0, 31, 1000): quoting the latter would change their text."""
+    try:
+        read = tomllib.loads(f"v = {typed}")["v"] if typed is not None else None
+    except tomllib.TOMLDecodeError:
+        read = None
+    if typed is not None and type(read) is type(value) and read == value:
+        return typed
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def problems_from(error: ValidationError, written: Callable[[str], str | None] = lambda key: None) -> list[Problem]:
+    """Each of pydantic's errors as a Problem whose message says what to write (its own words where none is better);
+    ``written`` gives a dotted key's value as the user typed it, where known."""
     problems = []
     for item in error.errors():
         loc = tuple(item["loc"])
@@ -130,15 +145,15 @@ def problems_from(error: ValidationError) -> list[Problem]:
             # TOML reads 2024, true or 2024-12-04 as a number, a boolean or a date; on the command line the quotes
             # need shell quotes too.
             value = item["input"]
-            written = str(value).lower() if isinstance(value, bool) else value
+            typed = _as_written(value, written(key))
             kind = "boolean" if isinstance(value, bool) else "date" if isinstance(value, (dt.date, dt.time)) else "number"
             if isinstance(loc[-1], int):  # an item of a list of texts
                 listed = ".".join(str(p) for p in loc[:-1])
-                message = (f"item {loc[-1]} takes text, and {written} was read as a {kind}: put it in quotes in the list, "
-                           f"\"{written}\" (with --set, the whole list: --set '{listed}=[..., \"{written}\"]')")
+                message = (f"item {loc[-1]} takes text, and {typed} was read as a {kind}: put it in quotes in the list, "
+                           f"\"{typed}\" (with --set, the whole list: --set '{listed}=[..., \"{typed}\"]')")
             else:
-                message = (f"takes text, and {written} was read as a {kind}: put it in quotes, {loc[-1]} = \"{written}\" "
-                           f"(with --set: --set '{key}=\"{written}\"')")
+                message = (f"takes text, and {typed} was read as a {kind}: put it in quotes, {loc[-1]} = \"{typed}\" "
+                           f"(with --set: --set '{key}=\"{typed}\"')")
         elif item["type"] == "list_type" and isinstance(item.get("input"), str) and _list_of_text(loc):
             # "diffusers, safetensors" for a list of choices: the items it names, each in quotes, not one item of the
             # whole text (a prompt's commas are its own).
