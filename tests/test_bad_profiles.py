@@ -238,6 +238,9 @@ def test_a_path_that_cannot_be_expanded_is_refused(value: str, said: str, tmp_pa
     ('[launch]\nmain_process_ip = 10.0.0.1\n', ':2: TOML syntax error: Expected newline or end of document after a statement '
                                               '(at line 2, column 23); a text value needs quotes: main_process_ip = "10.0.0.1"'),
     ("name = 2024-05-01-run  # mine\n", 'a text value needs quotes: name = "2024-05-01-run"'),
+    # A text of several words that begins as a number had no advice at all.
+    ('[[concepts]]\ninstance_prompt = 1e5 photo\n', 'a text value needs quotes: instance_prompt = "1e5 photo"'),
+    ("name = 3 dogs, smiling  # mine\n", 'a text value needs quotes: name = "3 dogs, smiling"\n'),
     # A number setting with letters after it was told to be quoted, which then fails as no number.
     ("[dataset]\nresolution = 512px\n", "resolution takes a number, written without letters or units: resolution = 512"),
     ("[training]\nmax_train_steps = 1_000x\n", "max_train_steps = 1_000"),

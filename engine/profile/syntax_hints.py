@@ -40,8 +40,8 @@ def syntax_hint(error: str, line: str) -> str:
         return "TOML writes true and false in lower case, unquoted"
     if "Invalid value" in error and re.search(r"=\s*[^\"'\[{0-9+\-.tfin]", line):
         return 'a text value needs quotes: name = "value"'
-    # 10.0.0.1, 2024-05-01-run or 8gb: read as a number or date up to where it stops being one.
-    unquoted = re.fullmatch(r"\s*([\w.\-]+)\s*=\s*([0-9][^\s#\"',\]}]*)\s*(#.*)?", line)
+    # 10.0.0.1, 2024-05-01-run, 8gb or 3 photos of zwx: read as a number or date up to where it stops being one.
+    unquoted = re.fullmatch(r"\s*([\w.\-]+)\s*=\s*([0-9][^#\"'=\]}]*?)\s*(#.*)?", line)
     if "Expected newline or end of document" in error and unquoted:
         key, value = unquoted.group(1), unquoted.group(2)
         if key.rpartition(".")[2] in _number_keys():  # resolution = 512px: quoted, it was refused as no number
