@@ -251,6 +251,29 @@ def test_a_dollar_that_is_part_of_a_folder_name_is_taken_as_written_or_escaped(t
     assert "$saver, which is not set here" in problem.message and "written $$" in problem.message
 
 
+@pytest.mark.parametrize(("written", "said"), [
+    ("%USERPROFILE%/runs", "has %USERPROFILE%, Windows' form of an environment variable, which is not read here: write ~"),
+    ("%DBTUI_SET%\\runs", "has %DBTUI_SET%, Windows' form of an environment variable, which is not read here: write $DBTUI_SET"),
+    ("$1/runs", "has $1, a shell script's parameter, which a profile does not read: write the path out"),
+    ("runs/$@", "has $@, a shell script's parameter"),
+])
+def test_a_variable_of_windows_or_a_script_is_said_not_to_be_read(written: str, said: str, tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    """saving.output_dir = "%USERPROFILE%/runs" or "$1/runs" passed, and the run made a folder of that name in the
+    working folder."""
+    monkeypatch.delenv("USERPROFILE", raising=False)
+    monkeypatch.setenv("DBTUI_SET", str(tmp_path))
+    [problem] = problems_of(MINIMAL, [f"saving.output_dir='{written}'"])
+    assert problem.message.startswith(said), problem.message
+
+
+def test_a_folder_named_like_a_variable_of_windows_or_a_script_is_taken(tmp_path: Path) -> None:
+    for name in ("%X%", "$1", "50%off%"):
+        (tmp_path / name).mkdir()
+        assert loads_profile(MINIMAL, [f"saving.output_dir='{tmp_path}/{name}'"]).saving.output_dir == f"{tmp_path}/{name}"
+    assert loads_profile(MINIMAL, ["saving.output_dir='100% runs/$$1'"]).saving.output_dir == "100% runs/$1"
+
+
 def test_a_path_read_from_a_dollar_escape_is_not_read_again_where_the_run_keeps_its_profile(tmp_path: Path,
                                                                                               monkeypatch) -> None:
     """saving.output_dir = "new$$runs" read as new$runs was read again, as "$runs", where `dbtui run` makes the

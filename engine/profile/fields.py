@@ -76,6 +76,16 @@ def expanded_path(value: str) -> str:
         what = "a ${…} that is no variable's name (shell forms such as ${NAME:-default} are not read)" if "}" in \
             left.partition("${")[2] else "${ with no closing }"
         raise ValueError(f"has {what}: write ${{NAME}} (or $NAME), or $$ for a $ that is part of a name")
+    # A shell's $1 or Windows' %USERPROFILE%, not read here: a folder of that name would be made in the working folder.
+    positional = re.search(r"\$[0-9@*]", left)
+    if positional and not os.path.lexists(expanded):
+        raise ValueError(f"has {positional[0]}, a shell script's parameter, which a profile does not read: write the "
+                         f"path out, or $NAME for an environment variable ($$ for a $ that is part of a name)")
+    windows = re.search(r"%([A-Za-z_][A-Za-z0-9_]*)%", value)
+    if windows and not os.path.lexists(expanded):
+        instead = f"${windows[1]}" if windows[1] in os.environ else "~ for the home folder, or the path out"
+        raise ValueError(f"has {windows[0]}, Windows' form of an environment variable, which is not read here: write "
+                         f"{instead}")
     if expanded.startswith("~"):
         raise ValueError(f"starts with {expanded.split('/')[0]!r}, which names no user here; write the path out")
     return expanded
