@@ -656,7 +656,21 @@ def test_a_run_named_but_kept_in_another_output_folder_is_told_the_dir_to_add(
     assert main([*command, "tiny-demo"]) == 2
     assert "a run named 'tiny-demo' is in dbtui-demo/runs: add `--dir dbtui-demo/runs`" in capsys.readouterr().err
     assert main([*command, "other-name"]) == 2  # no run of that name anywhere: as before
-    assert "'other-name' is not a run folder (no events.jsonl); `dbtui runs` lists them" in capsys.readouterr().err
+    assert "no folder 'other-name' here or in 'runs'; `dbtui runs` lists them" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["report"], ["attach"], ["resume"], ["export"], ["stop"], ["sample"], ["save"]])
+def test_a_run_folder_that_does_not_exist_is_said_so(command: list[str], tmp_path: Path, monkeypatch, capsys) -> None:
+    """`dbtui report nonexist` said "'nonexist' is not a run folder", as of a folder that holds no run: a typo'd name
+    or path was not told as one."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    assert main([*command, "nonexist"]) == 2
+    assert "dbtui: no folder 'nonexist' here or in 'runs'; `dbtui runs` lists them" in capsys.readouterr().err
+    assert main([*command, f"{tmp_path}/gone/run"]) == 2
+    assert f"dbtui: '{tmp_path}/gone/run' does not exist; `dbtui runs` lists them" in capsys.readouterr().err
+    assert main([*command, "photos"]) == 2  # there, and no run
+    assert "'photos' is not a run folder (no events.jsonl)" in capsys.readouterr().err
 
 
 def test_a_runs_folder_written_with_a_tilde_is_the_home_folders(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -698,7 +712,7 @@ def test_a_run_or_runs_folder_starting_with_a_tilde_of_no_user_is_looked_for_as_
     assert main(["stop", "tiny-demo", "--dir", "~no-such-user-x"]) == 2  # found: refused only because it is finished
     assert "no trainer is running" in capsys.readouterr().err
     assert main(["report", "~no-such-user-y"]) == 2
-    assert "'~no-such-user-y' is not a run folder" in capsys.readouterr().err
+    assert "no folder '~no-such-user-y' here or in 'runs'" in capsys.readouterr().err
     assert main(["demo", "--plain", "--workdir", "~no-such-user-z"]) == 2  # said before anything is written
     assert "names no user here" in capsys.readouterr().err
 

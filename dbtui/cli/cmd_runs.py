@@ -74,11 +74,15 @@ def find_run(run: str | None, base: str):
         return runs[0]
     # `--dir=~/runs` or a quoted '~/runs/x': a ~ the shell leaves alone, read as a profile's saving.output_dir reads it
     # (os.path's: '~old' of no such user stays as written, where pathlib's raises).
-    for candidate in (Path(os.path.expanduser(run)), Path(os.path.expanduser(base)) / run):
+    candidates = (Path(os.path.expanduser(run)), Path(os.path.expanduser(base)) / run)
+    for candidate in candidates:
         look_into(candidate)  # another user's run folder: said so, rather than "not a run folder"
         if holds_a_run(candidate):
             return RunFolder(candidate)
         _refuse_another_machines_part(candidate)
+    if not any(os.path.lexists(candidate) for candidate in candidates):  # a typo, not a folder that holds no run
+        where = f"no folder '{run}' here or in '{base}'" if Path(run).name == run else f"'{run}' does not exist"
+        raise DbtuiError(where + _named_run_elsewhere(run, Path(base)))
     raise DbtuiError(f"'{run}' is not a run folder (no events.jsonl)" + _named_run_elsewhere(run, Path(base)))
 
 
