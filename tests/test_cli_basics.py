@@ -671,6 +671,8 @@ def test_a_run_folder_that_does_not_exist_is_said_so(command: list[str], tmp_pat
     assert f"dbtui: '{tmp_path}/gone/run' does not exist; `dbtui runs` lists them" in capsys.readouterr().err
     assert main([*command, "photos"]) == 2  # there, and no run
     assert "'photos' is not a run folder (no events.jsonl)" in capsys.readouterr().err
+    assert main([*command, "nonexist", "--dir", "elsewhere"]) == 2  # plain `dbtui runs` would look in runs/
+    assert "in 'elsewhere'; `dbtui runs elsewhere` lists them" in capsys.readouterr().err
 
 
 def test_a_runs_folder_written_with_a_tilde_is_the_home_folders(tmp_path: Path, monkeypatch, capsys) -> None:

@@ -240,7 +240,9 @@ def _named_run_elsewhere(run: str, base: Path) -> str:
             if path.resolve() != base.resolve() and holds_a_run(path / run):
                 shown = printable(shlex.quote(str(path.relative_to(Path.cwd()))))
                 return f"; a run named {printable(run)!r} is in {shown}: add `--dir {shown}`"
-    return "; `dbtui runs` lists them"
+    if base.resolve() == Path("runs").resolve():
+        return "; `dbtui runs` lists them"
+    return f"; `dbtui runs {printable(shlex.quote(str(base)))}` lists them"  # plain `dbtui runs` looks in runs/
 
 
 def _age(seconds: float) -> str:
