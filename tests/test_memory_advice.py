@@ -55,8 +55,9 @@ def test_the_estimate_alone_needs_no_run_folder_it_can_create(tmp_path: Path, mo
 def test_fit_says_what_to_change_when_no_card_holds_the_profile(tmp_path: Path, monkeypatch, capsys) -> None:
     out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 30)
     assert "fits 8 GB ✗ · 12 GB ✗ · 16 GB ✗ · 24 GB ✗" in out
-    assert ("none of these cards holds it; the steps need more than a 24 GB card (33.8 GB); to need less: turn on gradient "
-            "checkpointing") in out
+    # The meter puts it all in the weights: gradient checkpointing, which shrinks only activations, is not offered.
+    assert ("none of these cards holds it; the steps need more than a 24 GB card (33.8 GB); to need less: use mixed "
+            "precision") in out and "gradient checkpointing" not in out
 
 
 def test_fit_gives_no_such_advice_when_a_card_holds_it(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -68,7 +69,7 @@ def test_fit_says_what_to_change_for_a_card_below_the_smallest_that_holds_it(tmp
     """sd15-person.toml showed 8 GB ✗ with no word on what would make it fit."""
     out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 10)
     assert "8 GB ✗ · 12 GB ✓" in out
-    assert "for a card below 12 GB, the steps need more than an 8 GB card (11.8 GB); to need less: turn on gradient checkpointing" in out
+    assert "for a card below 12 GB, the steps need more than an 8 GB card (11.8 GB); to need less: use mixed precision" in out
 
 
 def test_where_the_caching_pass_decides_the_card_no_training_setting_is_offered(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -89,11 +90,11 @@ def test_where_the_steps_miss_the_card_too_the_caching_pass_is_still_named(tmp_p
     rank alone could never make it fit."""
     out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 7.5, caching_gib=10, precision="bf16")
     assert ("for a card below 12 GB, the caching pass before the first step needs the most here" in out
-            and "; the steps too need more than an 8 GB card (9.0 GB); to need less: turn on gradient checkpointing" in out)
+            and "; the steps too need more than an 8 GB card (9.0 GB); to need less: keep the weights in bf16" in out)
     # Steps larger than the caching pass: their savers first, then what the caching pass still needs.
     out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 9.5, caching_gib=8, precision="bf16")
-    assert ("for a card below 12 GB, the steps need more than an 8 GB card (11.2 GB); to need less: turn on gradient "
-            "checkpointing" in out
+    assert ("for a card below 12 GB, the steps need more than an 8 GB card (11.2 GB); to need less: keep the weights in "
+            "bf16" in out
             and "even then the caching pass before the first step needs 9.55 GB on the card" in out)
 
 
@@ -178,3 +179,24 @@ def test_flux_is_told_of_bf16_mixed_precision_only(tmp_path: Path) -> None:
     advice = memory_advice(tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-flux"}, training={"method": "lora"}))
     assert 'precision.mixed_precision = "bf16"' in advice and "fp16" not in advice
     assert 'mixed_precision = "fp16", or "bf16"' in memory_advice(tiny_profile(tmp_path))
+
+
+def test_a_saver_that_takes_away_only_a_sliver_of_the_excess_is_not_offered(tmp_path: Path) -> None:
+    """sd15-lora-8gb.toml at 1024 px on a 6 GB card: "lower the LoRA rank" (its state 0.01 GB) sat beside "lower
+    dataset.resolution" (4.3 GB of activations) for 1.3 GB too many, as though either would do."""
+    from engine.memory.savers import fit_savers
+
+    profile = tiny_profile(tmp_path, training={"method": "lora", "lora": {"rank": 32}}, optimizer={"name": "adamw8bit"},
+                           precision={"mixed_precision": "fp16", "gradient_checkpointing": True},
+                           model={"pretrained": "builtin:tiny-sd1", "quantize": "nf4"},
+                           dataset={"resolution": 1024, "cache_latents": True})
+    estimate = MemoryEstimate(weights=int(1.61 * GIB), gradients=0, optimizer_state=int(0.01 * GIB),
+                              activations=int(4.33 * GIB), caches=0, autocast_weight_copies=0, peak_phase="backward",
+                              model="m", batch=1, height=1024, width=1024, seconds=0.0)
+    tips = [saver.tip for saver in fit_savers(profile, estimate, 6 * GIB) or []]
+    assert any("dataset.resolution" in tip for tip in tips) and not any("lora.rank" in tip for tip in tips), tips
+    # Where the rank's state is what misses the card, the rank cut is offered.
+    state_heavy = MemoryEstimate(weights=int(1.61 * GIB), gradients=0, optimizer_state=int(2 * GIB),
+                                 activations=int(2 * GIB), caches=0, autocast_weight_copies=0, peak_phase="backward",
+                                 model="m", batch=1, height=1024, width=1024, seconds=0.0)
+    assert any("lora.rank" in saver.tip for saver in fit_savers(profile, state_heavy, 6 * GIB) or [])

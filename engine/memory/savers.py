@@ -44,18 +44,38 @@ def advice_text(found: list[Saver]) -> str:
 
 def fit_savers(profile: Any, estimate: MemoryEstimate, card: int, bf16: bool = True) -> list[Saver] | None:
     """The savers that shrink what misses a card of ``card`` bytes: the step's where the steps miss it, those that
-    shrink the sampling moment where the previews do. None where even all of them, each part they shrink taken
-    whole, leave one of those too large: no setting helps, only a larger card. ``bf16``: whether the card has it."""
-    steps_over, previews_over = estimate.card_need > card, estimate.sampling_card_need > card
+    shrink the sampling moment where the previews do, less those that could take away only a sliver of the excess
+    (``_enough``). None where even all of them, each part they shrink taken whole, leave one of those too large: no
+    setting helps, only a larger card. ``bf16``: whether the card has it."""
     step_savers = savers(profile, bf16)
     sampling_savers = [saver for saver in [*step_savers, *_preview_savers(profile)] if saver.shrinks & _AT_SAMPLING]
-    if steps_over and estimate.card_need - _most_saved(step_savers, profile, estimate) * (1 + ALLOCATOR_SLACK) > card:
+    steps_over, previews_over = estimate.card_need - card, estimate.sampling_card_need - card
+    steps = _enough(step_savers, steps_over, profile, estimate, _IN_STEP) if steps_over > 0 else []
+    previews = (_enough(sampling_savers, previews_over, profile, estimate, _AT_SAMPLING, estimate.sampling)
+                if previews_over > 0 else [])
+    if steps is None or previews is None:
         return None
-    at_sampling = min(estimate.sampling, _most_saved(sampling_savers, profile, estimate, _AT_SAMPLING))
-    if previews_over and estimate.sampling_card_need - at_sampling * (1 + ALLOCATOR_SLACK) > card:
+    return steps + [saver for saver in previews if saver not in steps]
+
+
+# A saver that, its parts taken whole, takes away less than this share of what misses the card is not offered: a
+# LoRA rank cut (the LoRA is megabytes) beside a resolution cut read as if either would do.
+NEGLIGIBLE_SHARE = 0.1
+
+
+def _enough(found: list[Saver], over: int, profile: Any, estimate: MemoryEstimate, present: frozenset[str],
+            most: int | None = None) -> list[Saver] | None:
+    """Those of ``found`` that matter to ``over`` bytes too many (of the parts ``present``, at most ``most`` bytes
+    in all); all of them where those alone do not cover it, and None where not even all of them do."""
+
+    def saved(chosen: list[Saver]) -> float:
+        taken = _most_saved(chosen, profile, estimate, present)
+        return (taken if most is None else min(most, taken)) * (1 + ALLOCATOR_SLACK)
+
+    if saved(found) < over:
         return None
-    found = step_savers if steps_over else []
-    return (found + [saver for saver in sampling_savers if saver not in found]) if previews_over else found
+    matter = [saver for saver in found if saved([saver]) >= over * NEGLIGIBLE_SHARE]
+    return matter if saved(matter) >= over else found
 
 
 def _most_saved(found: list[Saver], profile: Any, estimate: MemoryEstimate, present: frozenset[str] = _IN_STEP) -> int:
