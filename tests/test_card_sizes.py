@@ -391,3 +391,15 @@ def test_a_fermi_quadro_s_name_is_not_read_as_the_quadro_rtx(name: str, turing: 
     assert float(card_size(turing)) in (16, 24) and not card_size(turing).bf16
     card = card_size(f"{name} 6GB")  # sized, as the error does not stop: that size
     assert (float(card), card.bf16) == (6, False)
+
+
+def test_a_card_asked_by_name_keeps_its_name_where_it_trains_at_the_estimate_s_precision(tmp_path: Path, monkeypatch,
+                                                                                          capsys) -> None:
+    """An fp16 profile (sd15-person.toml) with `--card T4 --card 'RTX 4090'` read "fits 15 GB ✗ · 24 GB ✗": the names
+    were kept only for a card that trains at another precision than the estimate's."""
+    out = _fit_estimate_only(tmp_path, monkeypatch, capsys, "RTX 4090", "T4", "80")
+    assert "memory estimate:   fits T4 (15 GB) ✗ · RTX 4090 (24 GB) ✗ · 80 GB ✓" in out, out
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["hardware", "--family", "sd", "--output-dir", str(tmp_path), "--card", "RTX 4090"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("lora "))
+    assert "RTX 4090 (24 GB) ✓" in row, row

@@ -85,13 +85,16 @@ def cards_asked(asked: list[Card] | None) -> tuple[float, ...]:
 
 
 def card_mark(card: float, need: MemoryEstimate, own_bf16: bool | None = None) -> str:
-    """"16 GB ✓": whether the estimate ``need`` fits ``card``; where the card trains otherwise than the estimate beside
-    its mark (``own_bf16``: a T4 has no bf16), its own need too: "T4 (no bf16): 23.4 GB ✗"."""
+    """"16 GB ✓" ("RTX 4090 (24 GB) ✓" for a card asked by name): whether the estimate ``need`` fits ``card``; where
+    the card trains otherwise than the estimate beside its mark (``own_bf16``: a T4 has no bf16), its own need too:
+    "T4 (no bf16): 23.4 GB ✗"."""
     from engine.memory.estimate import GIB
 
     fit = "✓" if need.fits(card) else "✗"
     if own_bf16 is None:
-        return f"{card:g} GB {fit}"
+        # A card asked by name keeps it ("T4 (15 GB) ✓"): trained at the estimate's own precision, it read "15 GB ✓".
+        named = [name for name in getattr(card, "names", ()) if name != f"{card:g}"]
+        return f"{', '.join(named)} ({card:g} GB) {fit}" if named else f"{card:g} GB {fit}"
     return f"{getattr(card, 'label', f'{card:g}')} ({'bf16' if own_bf16 else 'no bf16'}): {need.run_need / GIB:.1f} GB {fit}"
 
 
