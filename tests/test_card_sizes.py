@@ -26,7 +26,9 @@ def _fit_estimate_only(tmp_path: Path, monkeypatch, capsys, *cards: str) -> str:
                               seconds=0.0)
     monkeypatch.setattr(engine.memory, "estimate_peak", lambda profile, **how: estimate)
     path = save_profile(tiny_profile(tmp_path), tmp_path / "p.toml")
-    assert main(["fit", str(path), "--estimate-only", *[arg for card in cards for arg in ("--card", card)]]) == 0
+    # Each call below asks about a card under the 30 GB need: dbtui fit says so in its exit status.
+    asked = [arg for card in cards for arg in ("--card", card)]
+    assert main(["fit", str(path), "--estimate-only", *asked]) == (1 if cards else 0)
     return capsys.readouterr().out
 
 
@@ -209,7 +211,7 @@ def test_fit_judges_a_card_without_bf16_by_the_estimate_it_trains_at(tmp_path: P
     path = save_profile(tiny_profile(tmp_path, precision={"mixed_precision": "bf16"}), tmp_path / "p.toml")
     assert main(["fit", str(path), "--estimate-only", "--card", "16", "--card", "24"]) == 0
     assert "memory estimate:   fits 16 GB ✓ · 24 GB ✓" in capsys.readouterr().out and asked == [None]
-    assert main(["fit", str(path), "--estimate-only", "--card", "T4", "--card", "16", "--card", "24"]) == 0
+    assert main(["fit", str(path), "--estimate-only", "--card", "T4", "--card", "16", "--card", "24"]) == 1  # the T4 misses
     out = capsys.readouterr().out
     assert "memory estimate:   fits T4 (no bf16): 22.8 GB ✗ · 16 GB ✓ · 24 GB ✓" in out and asked[1:] == [None, "fp16"]
 
@@ -251,11 +253,11 @@ def test_fit_advises_a_card_without_bf16_that_its_estimate_misses(tmp_path: Path
 
     monkeypatch.setattr(engine.memory, "estimate_peak", estimate_peak)
     path = save_profile(tiny_profile(tmp_path, precision={"mixed_precision": "bf16"}), tmp_path / "p.toml")
-    assert main(["fit", str(path), "--estimate-only", "--card", "T4"]) == 0
+    assert main(["fit", str(path), "--estimate-only", "--card", "T4"]) == 1  # the T4 misses it
     out = capsys.readouterr().out
     assert "fits T4 (no bf16): 22.8 GB ✗" in out and "none of the cards trained in fp16 (T4) holds it" in out, out
     assert "more than the T4's 15 GB (22.8 GB)" in out, out
-    assert main(["fit", str(path), "--estimate-only", "--card", "T4", "--card", "16"]) == 0
+    assert main(["fit", str(path), "--estimate-only", "--card", "T4", "--card", "16"]) == 1  # the T4 misses it
     out = capsys.readouterr().out
     # Beside "16 GB ✓", "more than a 16 GB card" read as that card's verdict contradicted.
     assert "16 GB ✓" in out and "none of these" not in out and "more than the T4's 15 GB (22.8 GB)" in out, out
@@ -277,11 +279,11 @@ def test_fit_advice_for_a_card_without_bf16_offers_no_bf16_only_setting(tmp_path
     monkeypatch.setattr(engine.memory, "estimate_peak", estimate_peak)
     profile = tiny_profile(tmp_path, precision={"mixed_precision": "bf16"}, optimizer={"name": "adafactor"})
     path = save_profile(profile, tmp_path / "p.toml")
-    assert main(["fit", str(path), "--estimate-only", "--card", "T4"]) == 0
+    assert main(["fit", str(path), "--estimate-only", "--card", "T4"]) == 1  # the T4 misses it
     out = capsys.readouterr().out
     assert "none of the cards trained in fp16 (T4) holds it" in out, out
     assert "bf16_weights" not in out and "fused_backward" not in out, out
-    assert main(["fit", str(path), "--estimate-only", "--card", "12"]) == 0  # a card with bf16 still hears of them
+    assert main(["fit", str(path), "--estimate-only", "--card", "12"]) == 1  # a card with bf16 still hears of them
     assert "bf16_weights = true" in capsys.readouterr().out
 
 
@@ -311,10 +313,10 @@ def test_fit_advice_for_a_card_without_bf16_on_an_fp16_profile_offers_no_bf16_on
     monkeypatch.setattr(engine.memory, "estimate_peak", estimate_peak)
     profile = tiny_profile(tmp_path, precision={"mixed_precision": "fp16"}, optimizer={"name": "adafactor"})
     path = save_profile(profile, tmp_path / "p.toml")
-    assert main(["fit", str(path), "--estimate-only", "--card", "T4"]) == 0
+    assert main(["fit", str(path), "--estimate-only", "--card", "T4"]) == 1  # the T4 misses it
     out = capsys.readouterr().out
     assert "bf16_weights" not in out and "fused_backward" not in out, out
-    assert main(["fit", str(path), "--estimate-only", "--card", "12"]) == 0  # a card that may have bf16 hears of them
+    assert main(["fit", str(path), "--estimate-only", "--card", "12"]) == 1  # a card that may have bf16 hears of them
     assert "bf16_weights = true" in capsys.readouterr().out
 
 
@@ -344,7 +346,7 @@ def test_fit_advice_for_an_fp32_caching_pass_on_a_card_without_bf16_offers_no_bf
     monkeypatch.setattr(engine.memory, "estimate_peak", estimate_peak)
     profile = tiny_profile(tmp_path, precision={"mixed_precision": "no"}, optimizer={"name": "adafactor"})
     path = save_profile(profile, tmp_path / "p.toml")
-    assert main(["fit", str(path), "--estimate-only", "--card", "T4"]) == 0
+    assert main(["fit", str(path), "--estimate-only", "--card", "T4"]) == 1  # the T4 misses it
     out = capsys.readouterr().out
     assert "caching pass" in out and "bf16_weights" not in out, out
 
@@ -403,3 +405,31 @@ def test_a_card_asked_by_name_keeps_its_name_where_it_trains_at_the_estimate_s_p
     assert main(["hardware", "--family", "sd", "--output-dir", str(tmp_path), "--card", "RTX 4090"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("lora "))
     assert "RTX 4090 (24 GB) ✓" in row, row
+
+
+def test_fit_estimate_only_says_in_json_and_its_exit_status_whether_the_cards_asked_hold_it(tmp_path: Path, monkeypatch,
+                                                                                             capsys) -> None:
+    """`fit --estimate-only --card 24` exited 0 whether the profile fitted the card or not, and had no --json: a script
+    choosing a card to rent had to read the fit line."""
+    import engine.memory
+    from engine.profile import save_profile
+
+    def estimate_peak(profile, *, precision=None, **how) -> MemoryEstimate:
+        return MemoryEstimate(weights=(20 if precision == "fp16" else 12) * GIB, gradients=0, optimizer_state=0,
+                              activations=0, caches=0, autocast_weight_copies=0, peak_phase="backward", model="m",
+                              batch=1, height=8, width=8, seconds=0.0)
+
+    monkeypatch.setattr(engine.memory, "estimate_peak", estimate_peak)
+    path = save_profile(tiny_profile(tmp_path, precision={"mixed_precision": "bf16"}), tmp_path / "p.toml")
+    assert main(["fit", str(path), "--estimate-only", "--card", "24"]) == 0
+    assert main(["fit", str(path), "--estimate-only", "--card", "8"]) == 1
+    assert main(["fit", str(path), "--estimate-only"]) == 0  # the default sizes, 8 GB among them, are no question
+    capsys.readouterr()
+    assert main(["fit", str(path), "--json", "--card", "T4", "--card", "24"]) == 1
+    report = json.loads(capsys.readouterr().out)  # the standard output holds the JSON alone
+    assert report["run_card_gb"] == round((12 * 1.1 + 0.75), 2) and report["parts_gb"]["weights"] == 12
+    assert report["fits"] == {"15 no bf16": False, "24": True} and report["cards_asked_fit"] is False
+    assert report["card_verdicts"]["15 no bf16"] == {"verdict": "T4 (no bf16): 22.8 GB ✗", "fits": False,
+                                                     "precision": "fp16", "run_card_gb": 22.75}
+    assert main(["fit", str(path), "--json", "--card", "24"]) == 0
+    assert json.loads(capsys.readouterr().out)["card_verdicts"]["24"]["fits"] is True

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import sys
 from typing import TYPE_CHECKING
 
 from dbtui.cli.common import add_overrides, header_progress, int_in, price, profile_path
+from dbtui.cli.estimate_json import Judged, estimate_json, exit_status
 
 if TYPE_CHECKING:
     from engine.memory.estimate import MemoryEstimate
@@ -118,7 +120,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("profile", type=profile_path, help="path to a .toml profile")
     parser.add_argument("--steps", type=int_in(1), default=10, help="steps to measure (default: %(default)s)")
     parser.add_argument("--price-per-hour", type=price, default=None, metavar="X", help="hourly price of this machine")
-    parser.add_argument("--estimate-only", action="store_true", help="print the memory estimate and train nothing")
+    parser.add_argument("--estimate-only", action="store_true", help="print the memory estimate and train nothing; "
+                        "exit status 0, or 1 where it misses a card asked with --card (without --card: 0 whatever it "
+                        "fits), 2 where no estimate can be made here")
+    parser.add_argument("--json", action="store_true", help="--estimate-only, printed as one JSON object: the "
+                        "estimate's parts in GB and card_verdicts, whether each card judged holds it (same exit status)")
     parser.add_argument("--card", action="append", type=card_size, metavar="GB", help=CARD_HELP)
     add_overrides(parser)
     parser.set_defaults(handler=_fit)
@@ -179,24 +185,23 @@ def _a_card(card: float) -> str:
     return f"{'an' if f'{card:g}'.startswith(('8', '11', '18')) else 'a'} {card:g} GB card"
 
 
-def _estimate(profile, cards: tuple[float, ...]):
-    """The meter's estimate, printed, judged against ``cards`` (GB); None (with the reason printed) when it cannot be
-    made here. A card asked about that trains at another precision than this machine (a T4 without bf16, a 16 GB card
-    with it on a machine without) is judged by a second estimate at its precision, made only then: a T4 was told
-    that a bf16 estimate fitted it."""
+def _estimate(profile, cards: tuple[float, ...], say=print) -> Judged | None:
+    """The meter's estimate, judged against ``cards`` (GB), as ``say`` is told of its progress; None (with the reason
+    said) when it cannot be made here. A card asked about that trains at another precision than this machine (a T4
+    without bf16, a 16 GB card with it on a machine without) is judged by a second estimate at its precision, made
+    only then: a T4 was told that a bf16 estimate fitted it."""
     from engine.errors import DbtuiError
     from engine.memory import estimate_peak
     from engine.memory.meter import gpu_precision
 
-    print("memory estimate (no GPU needed) …", flush=True)
+    say("memory estimate (no GPU needed) …")
     requested = profile.precision.mixed_precision
     try:
         # As this machine's GPU trains it (fp16 on one without bf16), which the fit test then measures.
         estimate = estimate_peak(profile, precision=gpu_precision(requested))
     except DbtuiError as error:
-        print(f"memory estimate:   not available ({error})")
+        say(f"memory estimate:   not available ({error})")
         return None
-    guessed = " (on an architecture guessed from the model's name: see the first note)" if estimate.guessed_architecture else ""
     here = gpu_precision(requested) or requested  # without a GPU: the profile's, as a GPU with bf16 trains it
     judged = [(card, trained_in(card, requested, here)) for card in cards]  # a list: a V100 16GB == a 16 GB card as floats
     estimates = {here: estimate}
@@ -204,7 +209,15 @@ def _estimate(profile, cards: tuple[float, ...]):
         try:
             estimates[precision] = estimate_peak(profile, precision=precision)
         except DbtuiError as error:
-            print(f"memory estimate in {precision}: not available ({error})")  # fp16 or bf16: cards differ only there
+            say(f"memory estimate in {precision}: not available ({error})")  # fp16 or bf16: cards differ only there
+    return Judged(estimate, here, judged, estimates)
+
+
+def _print_estimate(profile, made: Judged) -> None:
+    """The estimate, the cards it fits, what would let it fit those it misses, and where its memory goes."""
+    estimate, here, judged, estimates = made.estimate, made.here, made.judged, made.estimates
+    requested = profile.precision.mixed_precision
+    guessed = " (on an architecture guessed from the model's name: see the first note)" if estimate.guessed_architecture else ""
     marks = [card_mark(card, estimates[precision], None if precision == here else precision == "bf16")
              for card, precision in judged if precision in estimates]
     print(f"memory estimate:   fits {' · '.join(marks)}{guessed}")
@@ -228,7 +241,10 @@ def _estimate(profile, cards: tuple[float, ...]):
         print(f"  {line}")
     for note in estimate.notes:
         print(f"  note: {note}")
-    return estimate
+
+
+def _to_stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)  # --json keeps the standard output for the JSON alone
 
 
 def _labels(cards: tuple[float, ...]) -> str:
@@ -272,6 +288,7 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
     from dbtui.format import duration
 
     profile = load_profile(args.profile, args.set)
+    args.estimate_only = args.estimate_only or args.json
     if not args.estimate_only:  # the estimate works on any machine, the run's folders or not
         # The fit test trains in a temporary folder; a run folder the real run cannot write would
         # only fail after the measurement, so it is refused first.
@@ -282,9 +299,15 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
             # Typed before renting, where the images are not: the estimate that was wanted needs none of it.
             raise RunInputsMissingError(f"{missing} For the memory estimate alone, which trains nothing and needs no "
                                         "images, add --estimate-only.") from None
-    estimate = _estimate(profile, cards_asked(args.card))
+    cards = cards_asked(args.card)
+    if args.json:
+        return estimate_json(_estimate(profile, cards, say=_to_stderr), asked=bool(args.card))
+    made = _estimate(profile, cards, say=lambda text: print(text, flush=True))
+    if made is not None:
+        _print_estimate(profile, made)
     if args.estimate_only:
-        return 0 if estimate is not None else 2  # only the estimate was asked for, and the reason is printed
+        return exit_status(made, asked=bool(args.card))
+    estimate = made.estimate if made is not None else None
 
     def progress(event) -> None:
         if isinstance(event, StepEnded):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from dbtui.cli.cmd_fit import CARD_HELP, card_mark, card_size, cards_asked
 from dbtui.cli.common import profile_path
+from dbtui.cli.estimate_json import card_key, need_json
 from engine.hardware.machine import FAMILIES  # standard library only at import: --help stays fast
 
 if TYPE_CHECKING:
@@ -154,12 +155,9 @@ def _as_json(row: PresetEstimate, bf16: bool, cards: tuple[float, ...]) -> dict:
     from engine.memory.estimate import GIB
 
     need, alone = row.need(bf16), row.no_prior
-    fits = {getattr(card, "key", f"{card:g}"): _card_need(row, bf16, card)[0].fits(card) for card in cards}
+    fits = {card_key(card): _card_need(row, bf16, card)[0].fits(card) for card in cards}
     # run_card_gb is what "fits" judges (the largest moment); card_gb stays the steps' alone, as it always was.
-    return {"run_card_gb": round(need.run_need / GIB, 2), "card_gb": round(need.card_need / GIB, 2),
-            "peak_gb": round(need.peak_allocated / GIB, 2),
-            "caching_card_gb": round(need.caching_card_need / GIB, 2), "sampling_card_gb": round(need.sampling_card_need / GIB, 2),
-            "run_card_gb_without_prior": round(alone.run_need / GIB, 2), "card_gb_without_prior": round(alone.card_need / GIB, 2),
+    return {**need_json(need), "run_card_gb_without_prior": round(alone.run_need / GIB, 2), "card_gb_without_prior": round(alone.card_need / GIB, 2),
             "fits": fits, "model": need.model,
             "resolution": [need.width, need.height]}
 
