@@ -224,9 +224,34 @@ def test_an_sd2_lora_is_filed_under_sd2_by_its_base_model_when_its_weights_do_no
     save_file({f"{key}.lora_A.weight": torch.zeros(2, 64), f"{key}.lora_B.weight": torch.zeros(64, 2)}, source)
     for folder, version in ((tiny_sd1, "sd_v1"), (tiny_sd2v, "sd_v2")):
         dropped = DeferredParts(lambda: pytest.fail("loaded to read a setting of its config"))  # as after caching
-        components = SimpleNamespace(folder=folder, text_encoder_parts=dropped)
+        components = SimpleNamespace(folder=folder, text_encoder_parts=dropped, prediction_type=_predicts(folder))
         out = family_of(folder).export_lora_kohya(source, tmp_path / f"{version}.safetensors", components)
         assert _base_model_version(out) == (version, str(version == "sd_v2"))
+
+
+def _predicts(folder: Path) -> str:
+    """What a diffusers folder's scheduler says its model predicts (``Components.prediction_type``)."""
+    return json.loads((folder / "scheduler" / "scheduler_config.json").read_text())["prediction_type"]
+
+
+def test_a_v_prediction_base_is_said_in_the_kohya_file(tmp_path: Path, tiny_sd1, tiny_sd2v) -> None:
+    """An SD2-v LoRA's kohya file said ss_v2 and not ss_v_parameterization, which tools read to sample it as v."""
+    from types import SimpleNamespace
+
+    from engine.models.deferred_parts import DeferredParts
+    from engine.models.registry import family_of
+
+    key = "unet.mid_block.attentions.0.transformer_blocks.0.attn2.to_q"
+    source = tmp_path / "lora.safetensors"
+    save_file({f"{key}.lora_A.weight": torch.zeros(2, 64), f"{key}.lora_B.weight": torch.zeros(64, 2)}, source)
+    for folder, said in ((tiny_sd1, "False"), (tiny_sd2v, "True")):
+        components = SimpleNamespace(folder=folder, text_encoder_parts=DeferredParts.ready([]),
+                                     prediction_type=_predicts(folder))
+        out = family_of(folder).export_lora_kohya(source, tmp_path / f"{said}.safetensors", components)
+        with safe_open(str(out), framework="pt") as file:
+            assert file.metadata()["ss_v_parameterization"] == said
+    with safe_open(str(export_lora_kohya(source, tmp_path / "bare.safetensors")), framework="pt") as file:
+        assert "ss_v_parameterization" not in file.metadata()  # nothing said what the base predicts
 
 
 def _base_model_version(kohya: Path) -> tuple[str, str]:
@@ -252,7 +277,8 @@ def test_the_kohya_export_reads_the_loaded_text_encoder_and_without_its_config_f
     key = "unet.mid_block.attentions.0.transformer_blocks.0.attn2.to_k"  # reads the text: 32 wide, SD1's guess
     source = tmp_path / "lora.safetensors"
     save_file({f"{key}.lora_A.weight": torch.zeros(2, 32), f"{key}.lora_B.weight": torch.zeros(64, 2)}, source)
-    loaded = SimpleNamespace(folder=base, text_encoder_parts=DeferredParts.ready([encoder]))
+    loaded = SimpleNamespace(folder=base, text_encoder_parts=DeferredParts.ready([encoder]), prediction_type="v_prediction")
     assert _base_model_version(family.export_lora_kohya(source, tmp_path / "a.safetensors", loaded)) == ("sd_v2", "True")
-    dropped = SimpleNamespace(folder=base, text_encoder_parts=DeferredParts(lambda: pytest.fail("loaded")))
+    dropped = SimpleNamespace(folder=base, text_encoder_parts=DeferredParts(lambda: pytest.fail("loaded")),
+                              prediction_type="v_prediction")
     assert _base_model_version(family.export_lora_kohya(source, tmp_path / "b.safetensors", dropped)) == ("sd_v1", "False")

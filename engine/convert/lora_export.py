@@ -201,16 +201,21 @@ def _kohya_alpha(config: Mapping[str, Any], rank: int, name: str) -> float:
     return alpha * math.sqrt(rank) if config.get("use_rslora") else alpha
 
 
-def kohya_metadata(base_model_version: str, layers: Mapping[str, Any], network_module: str = "networks.lora") -> dict[str, str]:
+def kohya_metadata(base_model_version: str, layers: Mapping[str, Any], network_module: str = "networks.lora",
+                   v_prediction: bool | None = None) -> dict[str, str]:
     """The metadata of a kohya LoRA as kohya sd-scripts writes it, for WebUIs that read it: AUTOMATIC1111 and
     Forge tell SDXL by ``ss_base_model_version`` starting "sdxl_" and SD2 by ``ss_v2``, call any other file that
     has metadata SD1, and hide a LoRA of another version than the loaded model from their Lora tab.
     ``base_model_version``: sd-scripts' names, "sd_v1", "sd_v2", "sdxl_base_v1-0" or "flux1"; ``network_module``
-    the sd-scripts module that trains such a LoRA ("networks.lora", Flux's "networks.lora_flux")."""
+    the sd-scripts module that trains such a LoRA ("networks.lora", Flux's "networks.lora_flux"). ``v_prediction``:
+    whether the base model predicts v, said as ``ss_v_parameterization`` (WebUI extensions and model tools read it
+    to sample a v-prediction LoRA as such); None, unknown, leaves it out."""
     dims = {value.shape[0] for key, value in layers.items() if key.endswith(".lora_down.weight")}
     alphas = {float(value) for key, value in layers.items() if key.endswith(".alpha")}
     metadata = {"format": "pt", "ss_network_module": network_module, "ss_base_model_version": base_model_version,
                 "ss_v2": str(base_model_version.startswith("sd_v2"))}
+    if v_prediction is not None:
+        metadata["ss_v_parameterization"] = str(v_prediction)
     if len(dims) == 1:  # one rank and one alpha for the whole file, as sd-scripts states them
         metadata["ss_network_dim"] = str(dims.pop())
     if len(alphas) == 1:
@@ -264,7 +269,7 @@ def _peft_keys(state_dict: Mapping[str, Any], source: Path) -> dict[str, Any]:
 
 def export_lora_kohya(
     lora_dir_or_file: str | Path, out_file: str | Path, *, sdxl: bool | None = None, sd2: bool | None = None,
-    emit: Emit | None = None, overwrite: bool = True,
+    v_prediction: bool | None = None, emit: Emit | None = None, overwrite: bool = True,
 ) -> Path:
     """Convert a diffusers-format LoRA (folder or .safetensors) to one kohya-format .safetensors (a file already
     there is replaced only with ``overwrite``).
@@ -274,7 +279,8 @@ def export_lora_kohya(
     as kohya sd-scripts does), ``lora_te1_`` and ``lora_te2_``; SD1/SD2 files ``lora_unet_`` and
     ``lora_te_``. Each alpha is its component's, from the adapter configs in the file. ``sd2`` (for SD1/SD2) says
     which the base model was, for the metadata; ``None`` tells it from the text width the LoRA's layers read,
-    where one does (see ``_looks_sd2``), else says SD1: the bare converter knows no base model.
+    where one does (see ``_looks_sd2``), else says SD1: the bare converter knows no base model. ``v_prediction``:
+    whether that base model predicts v (see ``kohya_metadata``).
     """
     import torch
     from diffusers.utils import convert_state_dict_to_kohya
@@ -308,7 +314,7 @@ def export_lora_kohya(
         out[key] = torch.tensor(_kohya_alpha(configs[name], rank, name))
     with atomic_file(out_file, overwrite=overwrite) as tmp:
         version = "sdxl_base_v1-0" if sdxl else "sd_v2" if (_looks_sd2(layers) if sd2 is None else sd2) else "sd_v1"
-        save_file(out, str(tmp), metadata=kohya_metadata(version, out))
+        save_file(out, str(tmp), metadata=kohya_metadata(version, out, v_prediction=v_prediction))
     progress.step()
     progress.finish()
     return out_file

@@ -89,7 +89,8 @@ class StableDiffusion(UNetNoiseFamily):
     def export_lora_kohya(self, lora_dir: Path, out_file: Path, components: Components, emit: Any = None) -> Path:
         from engine.convert import export_lora_kohya
 
-        return export_lora_kohya(lora_dir, out_file, sdxl=False, sd2=self._base_is_sd2(components), emit=emit)
+        return export_lora_kohya(lora_dir, out_file, sdxl=False, sd2=self._base_is_sd2(components),
+                                 v_prediction=components.prediction_type == "v_prediction", emit=emit)
 
     def _base_is_sd2(self, components: Components) -> bool | None:
         """SD2 is told by its base model's text encoder, OpenCLIP (as the single-file export tells it): the LoRA's

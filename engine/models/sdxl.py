@@ -116,4 +116,5 @@ class StableDiffusionXL(UNetNoiseFamily):
     def export_lora_kohya(self, lora_dir: Path, out_file: Path, components: Components, emit: Any = None) -> Path:
         from engine.convert import export_lora_kohya
 
-        return export_lora_kohya(lora_dir, out_file, sdxl=True, emit=emit)
+        return export_lora_kohya(lora_dir, out_file, sdxl=True,
+                                 v_prediction=components.prediction_type == "v_prediction", emit=emit)
