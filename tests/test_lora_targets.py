@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -134,3 +135,31 @@ def test_an_export_asking_lora_kohya_of_such_a_flux_lora_is_refused_before_the_m
     with pytest.raises(ExportFormatError, match=r"lists lora_kohya, which cannot hold this run's LoRA .*norm_out\.linear.*remove lora_kohya"):
         _check_formats(_flux_kohya_profile(tmp_path, ["lora_diffusers", "lora_kohya"]), folder, "flux", "then again")
     _check_formats(_flux_kohya_profile(tmp_path, ["lora_diffusers"]), folder, "flux", "then again")
+
+
+def _embedding_kohya_profile(tmp_path, model: str, export: list[str]):
+    from tests.training_helpers import tiny_profile
+
+    return tiny_profile(tmp_path, model={"pretrained": model}, saving={"export": export}, training={
+        "method": "lora", "train_text_encoder": True, "lora": {"text_encoder_targets": ["q_proj", "token_embedding"]}})
+
+
+@pytest.mark.parametrize(("model", "family"), [("builtin:tiny-sd1", "sd"), ("builtin:tiny-sdxl", "sdxl"),
+                                               ("builtin:tiny-flux", "flux")])
+def test_text_encoder_targets_on_an_embedding_are_refused_for_kohya_before_the_model_loads(tmp_path, model, family) -> None:
+    """validate passed them, and run and export refused them only once the base model had loaded."""
+    from engine.profile_checks import check_profile
+    from engine.runs.export import ExportFormatError, _check_formats
+    from engine.runs.folder import RunFolder
+    from engine.runs.launcher import RunInputsMissingError, check_inputs
+
+    kohya = _embedding_kohya_profile(tmp_path, model, ["lora_diffusers", "lora_kohya"])
+    errors = check_profile(kohya).errors
+    assert [p.key for p in errors] == ["training.lora.text_encoder_targets"]
+    assert re.search(r"LoRA would train (text_model\.)?embeddings\.token_embedding, .*leave the embedding layers out",
+                     errors[0].message)
+    with pytest.raises(RunInputsMissingError, match=r"embeddings\.token_embedding"):
+        check_inputs(kohya)
+    with pytest.raises(ExportFormatError, match=r"lists lora_kohya, which cannot hold .*token_embedding.*remove lora_kohya"):
+        _check_formats(kohya, RunFolder(tmp_path / "run"), family, "then again")
+    assert check_profile(_embedding_kohya_profile(tmp_path, model, ["lora_diffusers"])).errors == []

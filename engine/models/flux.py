@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from engine.models.deferred_parts import DeferredParts
 from engine.models.family import CaptionReader, Components, ImageGeometry, LoadDtypes, SettingsRefusedError, TextEmbeddings
 from engine.models.flow_objective import FlowObjective
+from engine.models.lora_layers import kohya_text_encoder_refusals
 from engine.models.parts import load_clip_tokenizer, load_t5_tokenizer, load_vae
 
 if TYPE_CHECKING:
@@ -151,6 +152,7 @@ class Flux:
             # Asked of the layer names alone, before the model loads: the trainer asks it of the loaded model too.
             if problem := kohya_unplaced_targets(self, _layout_transformer(), profile.lora.unet_targets):
                 refused.append(("training.lora.unet_targets", problem))
+        refused += kohya_text_encoder_refusals(profile)
         if training.train_text_encoder and training.method != "lora":
             refused.append(("training.train_text_encoder", "a full fine-tune of Flux trains the transformer only (CLIP-L "
                             "can train as a LoRA, T5 never): set it to false, or training.method = \"lora\" to train "

@@ -26,6 +26,39 @@ def targeted_layers(model: Any, targets: list[str]) -> list[str]:
     return [name for name in layer_names([model]) if check_target_module_exists(config, name)]
 
 
+def targeted_embeddings(model: Any, targets: list[str]) -> list[str]:
+    """Those of ``targeted_layers`` that are embeddings (a CLIP's token or position embedding)."""
+    import torch
+
+    modules = dict(model.named_modules())
+    return [name for name in targeted_layers(model, targets) if isinstance(modules[name], torch.nn.Embedding)]
+
+
+def kohya_text_encoder_refusals(profile: Any) -> list[tuple[str, str]]:
+    """(profile key, message) where the profile exports lora_kohya and its text-encoder LoRA targets reach an embedding
+    layer, which no family's kohya layout names; told from the layer names alone, before any weights load. Every
+    family's trained text encoders are CLIPs, whose layers are named alike at any size; the trainer asks the loaded
+    encoders too (engine/training/trainable.py)."""
+    training = profile.training
+    if training.method != "lora" or not training.train_text_encoder or "lora_kohya" not in profile.saving.export:
+        return []
+    embeddings = targeted_embeddings(_layout_clip(), profile.lora.text_encoder_targets)
+    if not embeddings:
+        return []
+    return [("training.lora.text_encoder_targets", kohya_refusal(embeddings, "leave the embedding layers out of them"))]
+
+
+def _layout_clip() -> Any:
+    """A one-layer CLIP text model on the meta device (no memory): the layer names of every CLIP text encoder."""
+    import torch
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    with torch.device("meta"):
+        return CLIPTextModel(CLIPTextConfig(vocab_size=8, hidden_size=8, intermediate_size=8, num_hidden_layers=1,
+                                            num_attention_heads=1, max_position_embeddings=8, bos_token_id=0,
+                                            eos_token_id=1, pad_token_id=1))
+
+
 def kohya_unplaced_targets(family: Any, denoiser: Any, targets: list[str]) -> str | None:
     """Why a lora_kohya export cannot hold a LoRA on ``targets`` of ``denoiser`` (the model, or one built
     with its layer names), else None."""

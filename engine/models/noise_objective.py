@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.models.family import SettingsRefusedError
 
 if TYPE_CHECKING:
     import torch
@@ -60,15 +59,12 @@ class NoiseObjective:
         return None  # min-SNR, when asked for, is the trainer's to apply
 
 
-class FlowSettingsError(SettingsRefusedError):
-    """Flow-matching options on a model that does not train by flow matching."""
-
-
-def refuse_flow_settings(profile: Any, label: str) -> None:
+def flow_settings_refusals(profile: Any, label: str) -> list[tuple[str, str]]:
     """[training.flow] means nothing to a DDPM-schedule model: say so rather than ignore it."""
-    if profile.training.flow is not None:
-        raise FlowSettingsError([("training.flow", f"[training.flow] is for flow-matching models (Flux); {label} models "
-                                                   "train on a noise schedule: remove [training.flow] from the profile")])
+    if profile.training.flow is None:
+        return []
+    return [("training.flow", f"[training.flow] is for flow-matching models (Flux); {label} models train on a noise "
+                              "schedule: remove [training.flow] from the profile")]
 
 
 def multistep_sampler(training_scheduler: Any) -> Any:

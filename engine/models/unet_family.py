@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.models.family import CLIP_READER
-from engine.models.noise_objective import NoiseObjective, multistep_sampler, refuse_flow_settings, scaled_for_vae
+from engine.models.family import CLIP_READER, SettingsRefusedError
+from engine.models.lora_layers import kohya_text_encoder_refusals
+from engine.models.noise_objective import NoiseObjective, flow_settings_refusals, multistep_sampler, scaled_for_vae
 from engine.models.parts import UNET_ATTENTION_TARGETS, load_unet, unet_latent_multiple
 
 if TYPE_CHECKING:
@@ -27,7 +28,9 @@ class UNetNoiseFamily:
         return load_unet(folder, dtype)
 
     def check_profile(self, profile: Any, size_multiple: int | None = None) -> None:
-        refuse_flow_settings(profile, self.label)
+        refused = flow_settings_refusals(profile, self.label) + kohya_text_encoder_refusals(profile)
+        if refused:
+            raise SettingsRefusedError(refused)
 
     def profile_warnings(self, profile: Any, precision: str) -> list[tuple[str, str]]:
         return []  # fp16 is safe here: the VAE, SDXL's in particular, is kept in fp32 where fp16 would overflow

@@ -238,7 +238,8 @@ def _check_formats(profile: Any, folder: RunFolder, family_id: str | None, then:
     if refused and settings.certain:
         raise ExportFormatError(f"{folder.profile}: saving.export {refused[0].message}: edit that list; {then}")
     # The LoRA's targets are the checkpoint's (export_settings): only the list of formats can change now.
-    unplaced = [problem for problem in settings.refused if problem.key == "training.lora.unet_targets"]
+    unplaced = [problem for problem in settings.refused
+                if problem.key in ("training.lora.unet_targets", "training.lora.text_encoder_targets")]
     if unplaced and settings.certain:
         raise ExportFormatError(f"{folder.profile}: saving.export lists lora_kohya, which cannot hold this run's LoRA "
                                 f"(trained with {unplaced[0].key}: {unplaced[0].message}): remove lora_kohya from that "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import DbtuiError
-from engine.models.lora_layers import layer_names, targeted_layers
+from engine.models.lora_layers import layer_names
 
 SHOWN_NAMES = 16
 
@@ -25,14 +25,6 @@ def check_lora_targets(denoiser: Any, text_encoders: list[Any], lora: Any) -> No
         problems += _unmatched("training.lora.text_encoder_targets", lora.text_encoder_targets, text_encoders)
     if problems:
         raise LoraTargetsError("; ".join(problems))
-
-
-def targeted_embeddings(model: Any, targets: list[str]) -> list[str]:
-    """Those of ``targeted_layers`` that are embeddings (a CLIP's token or position embedding)."""
-    import torch
-
-    modules = dict(model.named_modules())
-    return [name for name in targeted_layers(model, targets) if isinstance(modules[name], torch.nn.Embedding)]
 
 
 def _unmatched(key: str, targets: list[str], models: list[Any]) -> list[str]:

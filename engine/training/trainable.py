@@ -95,8 +95,8 @@ def add_lora_adapters(components: Components, profile: Any) -> None:
 def check_lora_targets_of(components: Components, profile: Any) -> None:
     """The profile's LoRA target names against the loaded models (nothing for a full fine-tune), and, when the
     profile exports ``lora_kohya``, the layers they reach against what that format holds."""
-    from engine.models.lora_layers import kohya_refusal, kohya_unplaced_targets
-    from engine.training.lora_targets import LoraTargetsError, check_lora_targets, targeted_embeddings
+    from engine.models.lora_layers import kohya_refusal, kohya_unplaced_targets, targeted_embeddings
+    from engine.training.lora_targets import LoraTargetsError, check_lora_targets
 
     if profile.training.method != "lora":
         return
