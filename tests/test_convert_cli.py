@@ -315,3 +315,38 @@ def test_a_lora_beside_a_checkpoints_folder_that_is_no_runs_converts(tmp_path: P
     assert main(["convert", "lora-to-diffusers", str(models / "zwx.safetensors"), str(tmp_path / "d")]) == 2
     err = capsys.readouterr().err
     assert "is already a diffusers-format Stable Diffusion LoRA" in err and "run folder" not in err
+
+
+def _metadata(path: Path) -> dict[str, str]:
+    with safe_open(str(path), framework="pt") as file:
+        return file.metadata()
+
+
+def test_lora_to_kohya_takes_the_family_from_the_run_or_the_option_and_says_when_it_guesses(tmp_path: Path, tiny_sd2v,
+                                                                                           capsys) -> None:
+    """An SD2 LoRA whose layers read no text width (a resnet's conv alone) was filed under SD1 without a word."""
+    import json
+
+    from engine.runs.base_identity import base_model_record
+
+    lora = tmp_path / "outputs" / "lora"
+    lora.mkdir(parents=True)
+    module = "unet.mid_block.resnets.0.conv1"
+    save_file({f"{module}.lora_A.weight": torch.randn(4, 64, 3, 3), f"{module}.lora_B.weight": torch.randn(64, 4, 1, 1)},
+              lora / "pytorch_lora_weights.safetensors")
+    out = tmp_path / "k.safetensors"
+    assert main(["convert", "lora-to-kohya", str(lora), str(out)]) == 0
+    assert _metadata(out)["ss_base_model_version"] == "sd_v1"
+    assert "is filed under SD1" in capsys.readouterr().err  # a guess, said as one
+    assert main(["convert", "lora-to-kohya", str(lora), str(out), "--overwrite", "--family", "sd2"]) == 0
+    assert (_metadata(out)["ss_v2"], _metadata(out)["ss_v_parameterization"]) == ("True", "False")
+
+    record = tmp_path / "outputs" / "base_model.json"
+    written = base_model_record(str(tiny_sd2v), tiny_sd2v)
+    assert written["family"] == "sd2-v"
+    for said in (written, {"pretrained": str(tiny_sd2v)}):  # a record of before it held the family: the model's own
+        record.write_text(json.dumps(said))
+        assert main(["convert", "lora-to-kohya", str(lora / "pytorch_lora_weights.safetensors"), str(out), "--overwrite"]) == 0
+        metadata = _metadata(out)
+        assert (metadata["ss_base_model_version"], metadata["ss_v_parameterization"]) == ("sd_v2", "True")
+        assert "filed under SD1" not in capsys.readouterr().err

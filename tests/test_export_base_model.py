@@ -28,7 +28,7 @@ def test_weights_are_merged_only_into_the_base_model_they_were_trained_on(tmp_pa
     identity = base_model_identity(resolve_model("builtin:tiny-sd1"))
     manifest = json.loads((folder.checkpoints / "step-00000002" / "manifest.json").read_text())
     assert manifest["base_model"] == {"pretrained": "builtin:tiny-sd1", "identity": identity,
-                                     "prediction_type": "epsilon"}
+                                     "prediction_type": "epsilon", "family": "sd1"}
     assert json.loads((folder.outputs / "base_model.json").read_text())["identity"] == identity
     assert identity != base_model_identity(resolve_model("builtin:tiny-sd1-random"))  # same shapes, other weights
 

@@ -147,6 +147,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     lora.add_argument("input", type=user_path, help="a diffusers LoRA folder or its .safetensors file")
     lora.add_argument("output", type=user_path, help="the kohya-format .safetensors to write")
+    lora.add_argument("--family", choices=["sd1", "sd1-v", "sd2", "sd2-v", "sdxl", "sdxl-v"],
+                      help="the base model's family, which the file's metadata names (WebUIs hide a LoRA of another "
+                           "version; -v: it predicts v). Default: as RUN/outputs/base_model.json records it for a "
+                           "run's LoRA, else told from the layers, which a warning says where they cannot")
     lora.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (it is kept otherwise)")
     lora.set_defaults(handler=_lora_to_kohya)
 
@@ -219,9 +223,11 @@ def _keep_existing(output: Path, overwrite: bool) -> None:
 
 def _lora_to_kohya(args: argparse.Namespace) -> int:
     from engine.convert import lora_to_kohya
+    from engine.runs.base_identity import recorded_family
 
     _keep_existing(args.output, args.overwrite)
-    return _run(lambda emit: lora_to_kohya(args.input, args.output, emit=emit, overwrite=args.overwrite))
+    family = args.family or recorded_family(args.input)
+    return _run(lambda emit: lora_to_kohya(args.input, args.output, family=family, emit=emit, overwrite=args.overwrite))
 
 
 def _lora_to_diffusers(args: argparse.Namespace) -> int:

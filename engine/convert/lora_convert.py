@@ -14,11 +14,16 @@ from engine.convert.lora_export import LORA_WEIGHTS, export_lora_kohya
 from engine.convert.run_folder_hint import run_folder_hint
 
 
-def lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: Emit | None = None,
-                  overwrite: bool = True) -> Path:
+# The base model families a kohya file's metadata tells apart, as engine/convert/detect.py names them.
+KOHYA_FAMILIES = ("sd1", "sd1-v", "sd2", "sd2-v", "sdxl", "sdxl-v")
+
+
+def lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, family: str | None = None,
+                  emit: Emit | None = None, overwrite: bool = True) -> Path:
     """A diffusers LoRA (folder or file) as one kohya-format file: Flux's (``transformer.`` names) in the
     original model's layout, SD1.x/SD2.x/SDXL's as the WebUIs name their UNet and text encoders. A file already
-    there is replaced only with ``overwrite``."""
+    there is replaced only with ``overwrite``. ``family`` (one of KOHYA_FAMILIES): the base model's, which the
+    metadata names; None, told from the LoRA's layers where they show it."""
     source = Path(lora_dir_or_file)
     if source.is_dir() and not (source / LORA_WEIGHTS).exists() and (source / "model_index.json").exists():
         raise ConvertError(f"{source} is a whole diffusers model, not a LoRA: give a LoRA folder (one holding "
@@ -41,9 +46,9 @@ def lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: E
     if Path(out_file).resolve() == weights.resolve():
         raise ConvertError(f"{out_file} is the LoRA being converted: writing it would replace it; choose another name")
     keys = read_checkpoint(weights).state_dict
-    family = detect_family(keys)
-    if family.supported:
-        raise ConvertError(f"{weights} is a full model checkpoint ({family.description}), not a LoRA: WebUIs load it as "
+    whole = detect_family(keys)
+    if whole.supported:
+        raise ConvertError(f"{weights} is a full model checkpoint ({whole.description}), not a LoRA: WebUIs load it as "
                            "it is, and `dbtui convert to-diffusers` makes a diffusers folder of it; lora-to-kohya takes "
                            f"a LoRA folder (a run's outputs/lora/) or its {LORA_WEIGHTS}")
     check_file_output(Path(out_file))  # before the conversion, as export_single_file does
@@ -52,4 +57,8 @@ def lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, emit: E
                                 "replace it")
     if any(key.startswith(FLUX_PREFIX) for key in keys):
         return flux_lora_to_kohya(source, out_file, emit=emit, overwrite=overwrite)
-    return export_lora_kohya(source, out_file, emit=emit, overwrite=overwrite)
+    if family is not None and family not in KOHYA_FAMILIES:
+        raise ConvertError(f"unknown family '{family}'; choose one of: {', '.join(KOHYA_FAMILIES)}")
+    told = {} if family is None else {"sdxl": family.startswith("sdxl"), "sd2": family.startswith("sd2"),
+                                      "v_prediction": family.endswith("-v")}
+    return export_lora_kohya(source, out_file, emit=emit, overwrite=overwrite, **told)

@@ -13,6 +13,7 @@ from engine.convert._files import Emit, Progress, atomic_dir, atomic_file
 from engine.convert.errors import ConvertError, UnsupportedModelError
 from engine.convert.kohya_lora_names import looks_sdxl, sgm_unet_keys
 from engine.convert.load_checkpoint import read_checkpoint
+from engine.events import Warning as WarningEvent
 
 LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
 # A run name whose last word is "lora" (me-lora, me_LoRA): its kohya file says "lora" once, not me-lora-lora-kohya.
@@ -223,13 +224,13 @@ def kohya_metadata(base_model_version: str, layers: Mapping[str, Any], network_m
     return metadata
 
 
-def _looks_sd2(layers: Mapping[str, Any]) -> bool:
+def _looks_sd2(layers: Mapping[str, Any]) -> bool | None:
     """SD2's UNet attends to 1024-wide text (OpenCLIP-H), SD1's to 768 (CLIP-L): the width that the LoRA's
-    cross-attention key or value, or its text encoder's attention, reads."""
+    cross-attention key or value, or its text encoder's attention, reads; None where no layer reads it."""
     for key, value in layers.items():
         if key.endswith(".lora_A.weight") and (".attn2.to_k." in key or ".attn2.to_v." in key or ".self_attn.q_proj." in key):
             return value.shape[1] == 1024
-    return False
+    return None
 
 
 def refuse_embedding_loras(state_dict: Mapping[str, Any], source: Path) -> None:
@@ -279,7 +280,7 @@ def export_lora_kohya(
     as kohya sd-scripts does), ``lora_te1_`` and ``lora_te2_``; SD1/SD2 files ``lora_unet_`` and
     ``lora_te_``. Each alpha is its component's, from the adapter configs in the file. ``sd2`` (for SD1/SD2) says
     which the base model was, for the metadata; ``None`` tells it from the text width the LoRA's layers read,
-    where one does (see ``_looks_sd2``), else says SD1: the bare converter knows no base model. ``v_prediction``:
+    where one does (see ``_looks_sd2``), else says SD1 with a warning: the bare converter knows no base model. ``v_prediction``:
     whether that base model predicts v (see ``kohya_metadata``).
     """
     import torch
@@ -312,8 +313,16 @@ def export_lora_kohya(
         name = next(component for prefix, component in prefixes.items() if module.startswith(prefix))
         rank = out[module + ".lora_down.weight"].shape[0]
         out[key] = torch.tensor(_kohya_alpha(configs[name], rank, name))
+    if not sdxl and sd2 is None:
+        sd2 = _looks_sd2(layers)
+        if sd2 is None and emit is not None:
+            emit(WarningEvent(message=f"{source.name}: no layer of this LoRA reads the text, whose width tells SD1 from "
+                                      "SD2, and nothing said which its base model is: it is filed under SD1 "
+                                      "(ss_base_model_version sd_v1), which WebUIs hide beside an SD2 model",
+                              advice="for an SD2 LoRA, convert it again with its base model's family: "
+                                     "`dbtui convert lora-to-kohya … --family sd2` (sd2-v for SD2-v)"))
     with atomic_file(out_file, overwrite=overwrite) as tmp:
-        version = "sdxl_base_v1-0" if sdxl else "sd_v2" if (_looks_sd2(layers) if sd2 is None else sd2) else "sd_v1"
+        version = "sdxl_base_v1-0" if sdxl else "sd_v2" if sd2 else "sd_v1"
         save_file(out, str(tmp), metadata=kohya_metadata(version, out, v_prediction=v_prediction))
     progress.step()
     progress.finish()

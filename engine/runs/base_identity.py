@@ -107,11 +107,36 @@ def scheduler_prediction(folder: Path | str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def family_id(folder: Path | str) -> str | None:
+    """The SD family of a diffusers folder's configs as engine/convert/detect.py names it ("sd1", "sd2-v", "sdxl"),
+    which a kohya LoRA's metadata tells apart; None for another (Flux) or unreadable configs."""
+    from engine.convert.keymap import is_open_clip
+
+    unet = read_json_object(Path(folder) / "unet" / "config.json")
+    text = read_json_object(Path(folder) / "text_encoder" / "config.json")
+    if not unet or not text:
+        return None
+    base = "sdxl" if unet.get("addition_embed_type") == "text_time" else "sd2" if is_open_clip(text) else "sd1"
+    return base + ("-v" if scheduler_prediction(folder) == "v_prediction" else "")
+
+
 def base_model_record(pretrained: str, folder: Path | str) -> dict[str, Any]:
     """What a checkpoint's manifest and RUN/outputs/base_model.json record of the base model: model.pretrained as the
-    run named it, the identity of the folder it loaded, and what its scheduler says it predicts (which the identity,
-    the denoiser's, leaves out, and which sets the loss's target)."""
-    return {"pretrained": pretrained, "identity": base_model_identity(folder), "prediction_type": scheduler_prediction(folder)}
+    run named it, the identity of the folder it loaded, what its scheduler says it predicts (which the identity,
+    the denoiser's, leaves out, and which sets the loss's target), and its family (``family_id``)."""
+    return {"pretrained": pretrained, "identity": base_model_identity(folder), "prediction_type": scheduler_prediction(folder),
+            "family": family_id(folder)}
+
+
+def recorded_family(lora: Path) -> str | None:
+    """The family (``family_id``) of the base model a run's LoRA (RUN/outputs/lora, or its weights file) trained on,
+    from RUN/outputs' record: as recorded, else as the model it names says where it is here; None where nothing does."""
+    record = read_record((lora if lora.is_dir() else lora.parent).parent)
+    if isinstance(record.get("family"), str):
+        return record["family"]
+    pretrained = record.get("pretrained")
+    folder = folder_named(pretrained) if isinstance(pretrained, str) else None
+    return family_id(folder) if folder is not None else None
 
 
 def write_record(outputs: Path, record: dict[str, Any]) -> None:
