@@ -77,3 +77,23 @@ def test_a_slow_check_says_how_far_it_is(capsys: pytest.CaptureFixture[str]) -> 
     for done in range(2, 4):
         slow(done, 3)
     assert capsys.readouterr().err.strip().endswith("checking image headers: 3/3")
+
+
+def test_validate_says_no_caption_problem_of_a_file_that_is_no_picture(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # validate said "2 caption file(s) are empty, e.g. text.txt: their images would train with no prompt" (and one
+    # "cannot be read") of the text beside files the run refuses as no pictures, as the dataset check does not.
+    folder = _folder(tmp_path)
+    for index in range(2):
+        (folder / f"{index}.txt").write_text("photo of zwx disc")
+    (folder / "text.txt").write_text("")
+    (folder / "x.txt").write_bytes(b"\xff\xfe\xfa")
+    (folder / "y.png").write_bytes(b"%PDF-1.4")
+    (folder / "y.txt").write_bytes(b"\xc3\x28")  # no UTF-8
+    profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(folder), "instance_prompt": "photo of zwx disc",
+                                                "caption_mode": "caption_file"}])
+    main(["validate", str(save_profile(profile, tmp_path / "p.toml"))])
+    out = capsys.readouterr().out
+    assert "3 image file(s) cannot be read as pictures" in out
+    assert "concepts.0.caption_mode" not in out

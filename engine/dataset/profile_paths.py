@@ -342,31 +342,36 @@ def _file_name_problems(key: str, images: list[Path]) -> list[Problem]:
 
 def _caption_problems(key: str, mode: str, folder: Path, images: list[Path], extension: str) -> list[Problem]:
     """Caption files the trainer would stop on after the model has loaded: unreadable ones in every mode that reads
-    them; missing or empty ones when the caption is all the prompt (the combined modes use the prompt alone then)."""
-    texts, unreadable = {}, []
+    them; missing or empty ones when the caption is all the prompt (the combined modes use the prompt alone then).
+    A file that is no picture (the header problems name it) needs no caption: the run refuses the file itself."""
+    texts, unreadable = {}, {}
     for image in images:
         try:
             texts[image] = read_caption(image.with_suffix(extension), folder)  # as the trainer reads it
         except CaptionFileError as error:
-            unreadable.append(str(error))
+            unreadable[image] = str(error)
+    missing = [image for image, text in texts.items() if text is None]
+    empty = [image for image, text in texts.items() if text is not None and not caption_words(text)]
+    # Headers read only for the images whose captions would be said: few, where a folder is mostly right.
+    said = [*unreadable, *missing, *empty] if mode == "caption_file" else list(unreadable)
+    not_pictures = set(unreadable_headers(said))
     problems = []
-    if unreadable:
-        problems.append(Problem(f"{key}.caption_mode", f"{len(unreadable)} caption file(s) cannot be read, e.g. "
-                                f"{unreadable[0]}"))
+    if cannot_read := [why for image, why in unreadable.items() if image not in not_pictures]:
+        problems.append(Problem(f"{key}.caption_mode", f"{len(cannot_read)} caption file(s) cannot be read, e.g. "
+                                f"{cannot_read[0]}"))
     if mode != "caption_file":
         return problems
-    problems += _missing_caption_problems(key, [image for image, text in texts.items() if text is None], extension)
-    empty = [image.with_suffix(extension).name for image, text in texts.items() if text is not None and not caption_words(text)]
-    if empty:
+    problems += _missing_caption_problems(key, missing, extension, not_pictures)
+    if empty := [image.with_suffix(extension).name for image in empty if image not in not_pictures]:
         # The dataset doctor calls it an error too: the image would train with no prompt at all.
         problems.append(Problem(f"{key}.caption_mode", f"{len(empty)} caption file(s) are empty, e.g. {empty[0]}: "
                                 "their images would train with no prompt; write them, or remove the images"))
     return problems
 
 
-def _missing_caption_problems(key: str, images: list[Path], extension: str) -> list[Problem]:
+def _missing_caption_problems(key: str, images: list[Path], extension: str, not_pictures: set[Path]) -> list[Problem]:
     """Images with no caption file, as the dataset check says them: one there under another name is to be renamed (no
-    caption can be written beside it), and a file that is no picture (the header problems name it) needs none."""
+    caption can be written beside it), and a file that is no picture (``not_pictures``) needs none."""
     expected = {image.with_suffix(extension): image for image in images}
     misnamed = misnamed_captions(list(expected), extension)
     problems = []
@@ -375,8 +380,7 @@ def _missing_caption_problems(key: str, images: list[Path], extension: str) -> l
         said = misnamed_finding(str(expected[path]), path, near, "error")
         problems.append(Problem(f"{key}.caption_mode", f"{len(misnamed)} image(s) have a caption file training does not "
                                 f"read, e.g. {expected[path].name}: {said.message}; {said.fix}"))
-    unread = set(unreadable_headers([image for path, image in expected.items() if path not in misnamed]))
-    missing = [image.name for path, image in expected.items() if path not in misnamed and image not in unread]
+    missing = [image.name for path, image in expected.items() if path not in misnamed and image not in not_pictures]
     if missing:
         problems.append(Problem(f"{key}.caption_mode", f"{len(missing)} image(s) have no caption file, e.g. {missing[0]}; "
                                 "write them or run `dbtui dataset caption`"))
