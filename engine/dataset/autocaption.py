@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from engine.dataset.caption_files import read_only
 from engine.dataset.captions import CaptionStore
 from engine.dataset.errors import CaptionError, CaptionerUnavailableError
 from engine.dataset.files import file_problem, how_misnamed, linked_captions, misnamed_captions
@@ -79,6 +80,8 @@ def autocaption(
             captioned = False
         if captioned and not overwrite:
             skipped.append(str(owners[0]))
+        elif why := read_only(path):  # as a bulk edit leaves it
+            failed.append((str(owners[0]), why))
         else:
             todo.append(owners)
     captioner = _captioner(backend, model, threshold, character_threshold)

@@ -40,8 +40,9 @@ class Unreadable:
     path: Path
     reason: str
     # "unreadable": not readable text, which `dataset check --caption-mode caption_file` names too; "edited": changed
-    # since the operation undo would put back; "not_created": missing, and left so (a link to no file, no picture).
-    kind: Literal["unreadable", "edited", "not_created"] = "unreadable"
+    # since the operation undo would put back; "not_created": missing, and left so (a link to no file, no picture);
+    # "read_only": made read-only (chmod 0444), which no edit replaces.
+    kind: Literal["unreadable", "edited", "not_created", "read_only"] = "unreadable"
 
 
 @dataclass(frozen=True)

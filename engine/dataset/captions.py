@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import stat
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +22,7 @@ from engine.data.captions import caption_for
 from engine.data.images import DataError
 from engine.dataset.caption_changes import (Change, ChangeSet, JournalEntry, Unreadable, journal_text, read_journal,
                                            nothing_to_undo, refuse_too_big)
+from engine.dataset.caption_files import atomic_write_bytes, atomic_write_text, read_only
 from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags
 from engine.dataset.errors import CaptionError
 from engine.dataset.files import caption_path, checked_folder, how_misnamed, link_target, linked_captions, list_images, misnamed_captions
@@ -36,30 +35,6 @@ HISTORY_DIR = ".dbtui-captions-history"
 ORIGINALS_DIR = ".originals"  # a hidden name: no caption's own relative path can be it
 _JOURNAL = "last-bulk-operation.json"
 Emit = Callable[[Event], None]
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (as UTF-8) to ``path`` through a temporary file and ``os.replace`` (all or nothing)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` all or nothing; the file keeps its permissions (a new one gets rw-r--r--)."""
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        mode = 0o644  # what a text editor would create under the usual umask; mkstemp's own is 0600
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(handle, mode)
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 class CaptionStore:
@@ -97,7 +72,9 @@ class CaptionStore:
         return None if text is None else caption_words(text)
 
     def write(self, image: Path | str, caption: str) -> None:
-        """Replace the caption atomically; the old one is kept in the history folder."""
+        """Replace the caption atomically; the old one is kept in the history folder. One made read-only is refused."""
+        if why := read_only(self.caption_file(image)):
+            raise CaptionError(why)
         refuse_too_big(self.caption_file(image), caption)
         with self._writable():  # through a link (b.txt -> a.txt): the images keep sharing it
             self._write(self.caption_file(image), caption)
@@ -138,6 +115,8 @@ class CaptionStore:
         revert swaps them back); False when it has no such version."""
         path = self.caption_file(image)
         previous = self._kept(path)
+        if why := read_only(path):
+            raise CaptionError(why)
         with self._writable():
             if not previous.is_file():
                 return False
@@ -268,6 +247,9 @@ class CaptionStore:
                 skipped.append(Unreadable(path, f"caption file '{path}' was edited since the bulk operation, so it is "
                                                 "kept as it is", "edited"))
                 continue
+            if why := read_only(path):
+                skipped.append(Unreadable(path, why, "read_only"))
+                continue
             if entry.before is None:
                 path.unlink(missing_ok=True)
             else:
@@ -320,6 +302,9 @@ class CaptionStore:
                                                 "what to do)", "not_created"))
                 continue
             after = edit(words := caption_words(before))  # a BOM alone is an empty caption, as training reads it
+            if after != words and (why := read_only(path)):
+                skipped.append(Unreadable(path, why, "read_only"))
+                continue
             refuse_too_big(path, after)
             if after != words:
                 changes.append(Change(path, before, after))

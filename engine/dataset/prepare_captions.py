@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.data.caption_text import CaptionFileError
-from engine.dataset.captions import HISTORY_DIR, CaptionStore, atomic_write_text, read_caption
+from engine.dataset.caption_files import atomic_write_text
+from engine.dataset.captions import HISTORY_DIR, CaptionStore, read_caption
 from engine.dataset.errors import CaptionError, DatasetError
 from engine.dataset.files import caption_path
 

@@ -1,0 +1,50 @@
+"""Writing a caption file all or nothing, and the caption files that may not be written: those made read-only.
+
+A write goes to a temporary file that replaces the caption, which the caption's own permissions do not stop (only
+its folder's do): a file the user made read-only (chmod 0444) to keep it would be replaced in silence, so it is
+refused here, as a text editor refuses it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (as UTF-8) to ``path`` through a temporary file and ``os.replace`` (all or nothing)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` all or nothing; the file keeps its permissions (a new one gets rw-r--r--)."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = 0o644  # what a text editor would create under the usual umask; mkstemp's own is 0600
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(handle, mode)
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def read_only(path: Path) -> str | None:
+    """Why the caption file ``path`` is left as it is, where it is a file nobody may write (no write permission at
+    all: root may write any file, but a chmod 0444 still says keep it) or this user may not; None otherwise."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # not there (it is created) or not readable: its readers say so
+    if stat.S_ISREG(mode) and (not mode & 0o222 or not os.access(path, os.W_OK)):
+        return (f"caption file '{path}' is read-only, so it is left as it is: to change it, make it writable "
+                f"(chmod u+w '{path}') first")
+    return None
