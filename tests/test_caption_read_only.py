@@ -1,6 +1,6 @@
-"""A caption file made read-only (chmod 0444) is left as it is, and said: a save wrote a temporary file that replaced
-it, which the file's own permissions do not stop, so the wizard's Ctrl+S and `dbtui dataset caption --add-tag`
-replaced it in silence (and it stayed read-only, holding text its owner never wrote)."""
+"""A caption file made read-only (chmod 0444), or a folder in its place, is left as it is, and said: a save wrote a
+temporary file that replaced it, which the file's own permissions do not stop, so the wizard's Ctrl+S and `dbtui
+dataset caption --add-tag` replaced it in silence (and it stayed read-only, holding text its owner never wrote)."""
 
 from __future__ import annotations
 
@@ -95,3 +95,29 @@ def test_autocaption_with_overwrite_leaves_it_and_names_it(folder: Path, monkeyp
     assert [Path(p).name for p in result.written] == ["b.txt"]
     assert [(Path(p).name, "is read-only" in why) for p, why in result.failed] == [("a.jpg", True)]
     assert (folder / "a.txt").read_text() == "photo of zwx\n"
+
+
+def test_a_folder_where_the_caption_file_would_be_is_named_not_a_temporary_file(folder: Path, monkeypatch) -> None:
+    """The save said "cannot write captions in ...: Is a directory (.../.c.txt.x1y2.tmp)": a file the user never made."""
+    import sys
+
+    from engine.dataset.autocaption import autocaption
+
+    textured(5, (32, 32)).save(folder / "c.jpg")
+    (folder / "c.txt").mkdir()
+    said = f"caption file '{folder / 'c.txt'}' is a folder, not a text file: move or rename that folder"
+    with pytest.raises(CaptionError) as refused:
+        CaptionStore(folder).write("c.jpg", "zwx on grass")
+    assert str(refused.value).startswith(said) and ".tmp" not in str(refused.value)
+
+    class SaysAPhoto:  # --overwrite took it as no caption, and its write stopped the job
+        def __init__(self, model: str) -> None:
+            pass
+
+        def __call__(self, pictures: list) -> list[str]:
+            return ["a photo"] * len(pictures)
+
+    monkeypatch.setattr(sys.modules["engine.dataset.autocaption"], "_Blip", SaysAPhoto)
+    result = autocaption(folder, backend="blip", model="unused", overwrite=True)
+    assert [Path(p).name for p in result.written] == ["b.txt"]
+    assert dict(result.failed)[str(folder / "c.jpg")].startswith(said)

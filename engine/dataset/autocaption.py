@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from engine.dataset.caption_files import read_only
+from engine.dataset.caption_files import not_to_replace
 from engine.dataset.captions import CaptionStore
 from engine.dataset.errors import CaptionError, CaptionerUnavailableError
 from engine.dataset.files import file_problem, how_misnamed, linked_captions, misnamed_captions
@@ -80,7 +80,7 @@ def autocaption(
             captioned = False
         if captioned and not overwrite:
             skipped.append(str(owners[0]))
-        elif why := read_only(path):  # as a bulk edit leaves it
+        elif why := not_to_replace(path):  # as a bulk edit leaves it
             failed.append((str(owners[0]), why))
         else:
             todo.append(owners)

@@ -1,4 +1,5 @@
-"""Writing a caption file all or nothing, and the caption files that may not be written: those made read-only.
+"""Writing a caption file all or nothing, and the caption files that may not be written: those made read-only, and
+a folder (or pipe) where the caption file would be.
 
 A write goes to a temporary file that replaces the caption, which the caption's own permissions do not stop (only
 its folder's do): a file the user made read-only (chmod 0444) to keep it would be replaced in silence, so it is
@@ -37,14 +38,20 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def read_only(path: Path) -> str | None:
-    """Why the caption file ``path`` is left as it is, where it is a file nobody may write (no write permission at
-    all: root may write any file, but a chmod 0444 still says keep it) or this user may not; None otherwise."""
+def not_to_replace(path: Path) -> str | None:
+    """Why the caption file ``path`` may not be replaced: something other than a file is there (a folder named
+    img.txt), or it is a file nobody may write (no write permission at all: root may write any file, but a chmod 0444
+    still says keep it) or this user may not; None otherwise."""
     try:
         mode = os.stat(path).st_mode
     except OSError:
         return None  # not there (it is created) or not readable: its readers say so
-    if stat.S_ISREG(mode) and (not mode & 0o222 or not os.access(path, os.W_OK)):
+    if stat.S_ISDIR(mode):  # else the write failed naming its temporary file
+        return f"caption file '{path}' is a folder, not a text file: move or rename that folder, then write the caption"
+    if not stat.S_ISREG(mode):
+        return (f"caption file '{path}' is a named pipe, socket or device, not a text file: move it away, then write "
+                "the caption")
+    if not mode & 0o222 or not os.access(path, os.W_OK):
         return (f"caption file '{path}' is read-only, so it is left as it is: to change it, make it writable "
                 f"(chmod u+w '{path}') first")
     return None

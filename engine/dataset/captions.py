@@ -22,7 +22,7 @@ from engine.data.captions import caption_for
 from engine.data.images import DataError
 from engine.dataset.caption_changes import (Change, ChangeSet, JournalEntry, Unreadable, journal_text, read_journal,
                                            nothing_to_undo, refuse_too_big)
-from engine.dataset.caption_files import atomic_write_bytes, atomic_write_text, read_only
+from engine.dataset.caption_files import atomic_write_bytes, atomic_write_text, not_to_replace
 from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags
 from engine.dataset.errors import CaptionError
 from engine.dataset.files import caption_path, checked_folder, how_misnamed, link_target, linked_captions, list_images, misnamed_captions
@@ -72,8 +72,9 @@ class CaptionStore:
         return None if text is None else caption_words(text)
 
     def write(self, image: Path | str, caption: str) -> None:
-        """Replace the caption atomically; the old one is kept in the history folder. One made read-only is refused."""
-        if why := read_only(self.caption_file(image)):
+        """Replace the caption atomically; the old one is kept in the history folder. One made read-only (or a folder in
+        its place) is refused, saying what to do."""
+        if why := not_to_replace(self.caption_file(image)):
             raise CaptionError(why)
         refuse_too_big(self.caption_file(image), caption)
         with self._writable():  # through a link (b.txt -> a.txt): the images keep sharing it
@@ -115,11 +116,11 @@ class CaptionStore:
         revert swaps them back); False when it has no such version."""
         path = self.caption_file(image)
         previous = self._kept(path)
-        if why := read_only(path):
-            raise CaptionError(why)
         with self._writable():
             if not previous.is_file():
                 return False
+            if why := not_to_replace(path):
+                raise CaptionError(why)
             older = previous.read_bytes()
             if not path.is_file():
                 atomic_write_bytes(path, older)
@@ -247,7 +248,7 @@ class CaptionStore:
                 skipped.append(Unreadable(path, f"caption file '{path}' was edited since the bulk operation, so it is "
                                                 "kept as it is", "edited"))
                 continue
-            if why := read_only(path):
+            if why := not_to_replace(path):
                 skipped.append(Unreadable(path, why, "read_only"))
                 continue
             if entry.before is None:
@@ -302,7 +303,7 @@ class CaptionStore:
                                                 "what to do)", "not_created"))
                 continue
             after = edit(words := caption_words(before))  # a BOM alone is an empty caption, as training reads it
-            if after != words and (why := read_only(path)):
+            if after != words and (why := not_to_replace(path)):
                 skipped.append(Unreadable(path, why, "read_only"))
                 continue
             refuse_too_big(path, after)
