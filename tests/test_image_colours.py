@@ -149,6 +149,23 @@ def test_the_warning_on_a_float_tiff_says_it_is_scaled_as_prepare_scales_it(tmp_
     assert "scales them to 8 bits (0–1 as black to white" in found.message and "top 8" not in found.message
 
 
+@pytest.mark.parametrize(("peak", "read"), [(100, [100, 50]), (255, [255, 127]), (40000, [156, 78]),
+                                            (65535, [255, 127]), (2**31 - 1, [255, 127])])
+def test_a_32_bit_integer_tiff_is_read_by_its_range_as_its_warning_says(tmp_path: Path, peak: int,
+                                                                      read: list[int]) -> None:
+    """Said to keep "only the top 8" bits, a 32-bit integer TIFF was shifted by 8 bits: 0-255 (a numpy int array saved
+    as it was) trained black, and values over 65535 white."""
+    from engine.dataset import check_dataset
+
+    values = np.zeros((64, 64), np.int32)
+    values[0, 0], values[0, 1], values[1, 0] = peak, peak // 2, -5
+    Image.fromarray(values).save(tmp_path / "int.tif")
+    pixels = np.asarray(load_rgb(tmp_path / "int.tif"))[:2, :2, 0]
+    assert pixels.tolist() == [read, [0, 0]]  # a negative value is black
+    [found] = [f for f in check_dataset(tmp_path, resolution=64, workers=1).findings if f.code == "color_mode"]
+    assert "32-bit integer values" in found.message and "by their range (up to 255 as they are" in found.message
+
+
 @pytest.mark.parametrize("suffix", [".heic", ".avif"])
 def test_heic_and_avif_photos_are_found_checked_and_read(tmp_path: Path, suffix: str) -> None:
     """An iPhone's photos are HEIC: the doctor said the folder had no images at all."""

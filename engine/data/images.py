@@ -126,11 +126,20 @@ WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
 def wide_grey_to_8_bits(image):
     """An "L" image of a wide grey one, scaled, not clipped (convert("L") turns 16-bit grey white and 0-1 floats
-    black). Integers lose their low byte; floats in 0-1 (as image tools store them) scale by 255, floats in 0-255
-    are taken as they are, brighter ones scale by their peak. Written here because Pillow has no scaling conversion."""
+    black). 16-bit integers lose their low byte; 32-bit ones ("I") are read by their brightest: up to 255 as they are,
+    up to 65535 as 16-bit ones, brighter ones scale by their peak; floats in 0-1 (as image tools store them) scale by
+    255, floats in 0-255 are taken as they are, brighter ones scale by their peak. Negative values are black. Written
+    here because Pillow has no scaling conversion."""
     import numpy as np
     from PIL import Image
 
+    if image.mode == "I":
+        # The container says nothing of the range used: a numpy array of 0-255 saved as int32, a camera's 16-bit
+        # levels, or the full range (shifted by 8 bits, the first was black and the last white).
+        values = np.asarray(image, dtype=np.int64).clip(0, None)
+        peak = int(values.max(initial=0))
+        scaled = values if peak <= 255 else values >> 8 if peak <= 65535 else values * 255 // peak
+        return Image.fromarray(scaled.astype(np.uint8))
     if image.mode != "F":
         return Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8))
     values = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0).clip(0, None)
