@@ -46,3 +46,35 @@ def test_a_nan_right_after_the_only_checkpoint_says_a_new_try_starts_over(tmp_pa
     with pytest.raises(NonFiniteLossError) as caught:
         Supervisor(folder).on_step(SimpleNamespace(last_loss=float("nan")), 20)
     assert "good checkpoint" not in str(caught.value) and "a new try trains from the start" in str(caught.value)
+
+
+def test_dbtui_runs_shows_the_nan_loss_of_a_first_attempt_that_failed_with_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A first attempt whose loss became NaN at step 1 was listed with last loss "-", as if no step had trained, where
+    its events (and `dbtui runs` without a state file) said nan."""
+    from dbtui.cli import main
+
+    folder = RunFolder(tmp_path / "runs" / "nan").create()
+    folder.events.write_text("", encoding="utf-8")
+    supervisor = Supervisor(folder)
+    supervisor.trainer = SimpleNamespace(last_loss=float("nan"), global_step=1, total_steps=10)
+    with pytest.raises(NonFiniteLossError):
+        supervisor.on_step(supervisor.trainer, 1)
+    supervisor.write_failed()
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "runs/nan" in line)
+    assert "failed" in row and " nan " in row, row
+
+
+def test_a_stop_before_the_first_step_keeps_the_runs_last_loss(tmp_path: Path) -> None:
+    """The trainer's loss is nan until its first step: a resumed run stopped in set-up still shows the loss it had."""
+    from engine.runs.folder import RunState
+
+    folder = RunFolder(tmp_path / "run").create()
+    folder.write_state(RunState(pid=1, status="stopped", step=5, total_steps=10, last_loss=0.25))
+    supervisor = Supervisor(folder)
+    supervisor.trainer = SimpleNamespace(last_loss=float("nan"), global_step=5, total_steps=10)
+    supervisor.write_failed()
+    state = folder.read_state()
+    assert state is not None and state.last_loss == 0.25

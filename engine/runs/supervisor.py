@@ -100,8 +100,10 @@ class Supervisor:
         self.write_state("failed", *self.position(), getattr(self.trainer, "last_loss", None))
 
     def write_state(self, status: str, step: int = 0, total: int = 0, loss: float | None = None) -> None:
-        if loss is None or not math.isfinite(loss):
-            loss = self._loss_before  # no step yet in this attempt (its loss is nan): the run's last one stays shown
+        if loss is None or not (math.isfinite(loss) or self.training):
+            # No step yet in this attempt (the trainer's loss is nan until one): the run's last one stays shown. A step
+            # whose loss became nan is shown as it is, as the events log says it.
+            loss = self._loss_before
         self.folder.write_state(RunState(pid=os.getpid(), status=status, step=step, total_steps=total,
                                          heartbeat=time.time(), last_loss=loss, started=self.started))
 
