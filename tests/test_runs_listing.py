@@ -264,3 +264,44 @@ async def test_the_wizards_run_list_shows_a_killed_run_where_it_got_to_and_where
         await settle(pilot)
         row = str(screen.query_one(OptionList).get_option_at_index(0).prompt)
     assert "crashed" in row and "33/400 · resumes from 30" in row, row
+
+
+async def test_the_wizards_run_list_reads_the_runs_off_the_main_thread(tmp_path: Path) -> None:
+    """The Attach list read every run's summary on the main thread: with a 1 GB events log the wizard froze ~7 s on it,
+    drawing nothing and taking no key. It now says it is reading, stays responsive, then lists the runs."""
+    import threading
+
+    from textual.widgets import Input, OptionList, Static
+
+    from dbtui.app import make_app
+    from dbtui.engine_facade import RunSummary
+    from dbtui.screens.attach import AttachScreen
+    from dbtui.session import Session
+    from wizard_fakes import FakeEngine
+    from wizard_steps import settle
+
+    engine, read, threads = FakeEngine(), threading.Event(), []
+
+    def slow_list(output_dir: str, on_skip=None) -> list[RunSummary]:
+        threads.append(threading.current_thread())
+        read.wait(10)  # a long log being read
+        return [RunSummary(Path(output_dir) / "big", "stopped", 5, 10, best_step=4)]
+
+    engine.list_runs = slow_list
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = AttachScreen(engine, str(tmp_path / "runs"))
+        app.push_screen(screen)
+        await pilot.pause()
+        options = screen.query_one(OptionList)
+        assert options.loading and "Reading the runs" in str(screen.query_one("#attach-note", Static).render())
+        screen.query_one("#attach-dir", Input).focus()
+        await pilot.press("x")  # the screen still takes keys while the runs are read
+        assert screen.query_one("#attach-dir", Input).value.endswith("x")
+        read.set()
+        await settle(pilot)
+        assert threads and threads[0] is not threading.main_thread()
+        assert not options.loading and options.option_count == 1
+        row = str(options.get_option_at_index(0).prompt)
+        assert "big" in row and "5/10" in row and "best 4" in row, row
+        assert "1 run(s)" in str(screen.query_one("#attach-note", Static).render())

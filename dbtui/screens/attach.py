@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from dbtui.engine_facade import Engine
+from dbtui.engine_facade import Engine, RunSummary
 from engine.errors import DbtuiError
 from engine.profile.fields import expanded_path
 from dbtui.widgets.key_footer import KeyFooter
@@ -30,10 +33,20 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
     CSS_PATH = "attach.tcss"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
+    @dataclass
+    class RunsRead(Message):
+        """The runs in ``output_dir`` (or why they cannot be listed), read by the worker."""
+
+        output_dir: str
+        runs: list[RunSummary]
+        skipped: list[str]
+        error: str = ""
+
     def __init__(self, engine: Engine, output_dir: str) -> None:
         super().__init__()
         self.engine = engine
         self.output_dir = output_dir
+        self._asked = ""  # the folder whose listing is awaited
 
     def compose(self) -> ComposeResult:
         with Vertical(id="attach-box"):
@@ -51,24 +64,47 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
         self._list(event.value.strip())
 
     def _list(self, output_dir: str) -> None:
+        options = self.query_one(OptionList)
+        options.clear_options()
+        self._asked, options.loading = "", False  # a listing still being read is of a folder no longer asked for
         if not output_dir:
-            self.query_one(OptionList).clear_options()
             self.query_one("#attach-note", Static).update("Type the folder that holds your run folders (a profile's "
                                                           "saving.output_dir, e.g. runs) and press Enter.")
             return
-        options = self.query_one(OptionList)
-        options.clear_options()
         try:
             output_dir = expanded_path(output_dir)  # "~/runs" and "$RUNS" as a profile's saving.output_dir reads them
         except ValueError as error:
             self.query_one("#attach-note", Static).update(Content(f"The folder {error}."))
             return
+        # Off the main thread: each run's best step reads its whole events log the first time, seconds for a long run.
+        self._asked = output_dir
+        options.loading = True
+        self.query_one("#attach-note", Static).update(Content(f"Reading the runs in {output_dir.rstrip('/')}/…"))
+        self._read_runs(output_dir)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="attach-runs")
+    def _read_runs(self, output_dir: str) -> None:
         skipped: list[str] = []  # a run folder a disk's or network's error hides: said, not dropped in silence
         try:
             runs = self.engine.list_runs(output_dir, skipped.append)
         except DbtuiError as error:  # a folder of another user's
-            self.query_one("#attach-note", Static).update(Content(str(error)))
+            self.post_message(self.RunsRead(output_dir, [], skipped, str(error)))
             return
+        except Exception as error:  # noqa: BLE001 - said on the screen, where the worker's error would leave it loading
+            self.post_message(self.RunsRead(output_dir, [], skipped, f"The runs could not be listed: "
+                                            f"{type(error).__name__}: {error}"))
+            return
+        self.post_message(self.RunsRead(output_dir, runs, skipped))
+
+    def on_attach_screen_runs_read(self, message: RunsRead) -> None:
+        if message.output_dir != self._asked:
+            return  # a folder typed since: its own listing follows
+        options = self.query_one(OptionList)
+        options.loading = False
+        if message.error:
+            self.query_one("#attach-note", Static).update(Content(message.error))
+            return
+        runs, skipped = message.runs, message.skipped
         for run in runs:
             progress = f"{run.step}/{run.total_steps}" if run.total_steps else ""
             if progress and run.resumes_from is not None:
@@ -77,7 +113,7 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
             options.add_option(Option(Content(f"{run.path.name:<28} {run.status:<9} {progress:<11}{best}".rstrip()), id=str(run.path)))
         if runs:
             options.highlighted = 0
-        shown = output_dir.rstrip("/") + "/"
+        shown = message.output_dir.rstrip("/") + "/"
         note = f"{len(runs)} run(s) in {shown} (Enter attaches)" if runs else f"no runs in {shown}"
         if skipped:
             note += f"; left out, as unreadable: {skipped[0]}" + (f" (and {len(skipped) - 1} more)" if skipped[1:] else "")
