@@ -62,7 +62,11 @@ def watch(folder: RunFolder, display: Any, process: subprocess.Popen | None = No
             return False
         if process.poll() is not None:
             return True
-        if unheard_at and not stepped and time.monotonic() >= unheard_at[0] and (folder.control / "stop").exists():
+        if unheard_at and (stepped or not (folder.control / "stop").exists()):
+            # Taken: this trainer reads its run folder and ends by itself; a later stop (`dbtui stop`, another
+            # SIGTERM) is not this timer's, which would end it at once.
+            unheard_at.clear()
+        elif unheard_at and time.monotonic() >= unheard_at[0]:
             unheard_at.clear()  # once: what it could not end it said
             _end_unheard(process, folder)
         return process.poll() is not None
