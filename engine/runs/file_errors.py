@@ -66,6 +66,16 @@ def run_files_error(error: OSError, run_dir: Path, then: str | None = None,
     return None
 
 
+def named_full_disk(error: Exception, written: Path) -> OSError | None:
+    """A full disk or quota that ``error`` says without a file (a write fails as its file closes, and such an error
+    names none), as the same error naming ``written``, the folder being written: "writing a file of the run" left the
+    user to guess which disk to free. None for any other error, or one that names its file."""
+    machine = os_error_in(error)
+    if machine is None or machine.filename or machine.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    return OSError(machine.errno, machine.strerror, str(written))
+
+
 def _shown_place(filename: str | bytes | int) -> str:
     """``filename`` as the user knows it: a file in an output's hidden temporary (``.NAME.….partial``, removed as the
     write fails, see engine/convert/partials.py) is said as the output folder that holds it, the outputs already

@@ -18,7 +18,7 @@ import torch  # noqa: E402
 from engine.errors import DbtuiError, os_error_in  # noqa: E402
 from engine.events import Event, RunFailed, RunFinished  # noqa: E402
 from engine.runs.base_identity import base_model_record, write_record  # noqa: E402
-from engine.runs.file_errors import base_model_gone, run_files_error  # noqa: E402
+from engine.runs.file_errors import base_model_gone, named_full_disk, run_files_error  # noqa: E402
 from engine.runs.folder import run_dir_for  # noqa: E402
 from engine.runs.library_noise import hold_back_library_noise  # noqa: E402
 from engine.profile import Profile, save_profile  # noqa: E402
@@ -79,7 +79,10 @@ def train(
                 gone = base_model_gone(profile.model.pretrained, Path(trainer.components.folder), run_dir, vae=profile.model.vae,
                                        tokenizer=profile.model.tokenizer)
                 if gone is None:
-                    raise
+                    full = named_full_disk(error, run_dir / "outputs")
+                    if full is None:
+                        raise
+                    raise full from error
                 raise gone from error
             if result.outputs:  # the main process's
                 write_record(run_dir / "outputs", base_model)
