@@ -60,8 +60,9 @@ class Supervisor:
         def on_signal(signum: int, frame: Any) -> None:
             if self.stop_requested and signum == signal.SIGINT:
                 if self.main_process:
-                    # Stopped, not crashed: `dbtui runs` lists it so, and resume takes the latest checkpoint.
-                    self.write_state("stopped", *self.position())
+                    # Stopped, not crashed: `dbtui runs` lists it so, and resume takes the latest checkpoint. With the
+                    # last step's loss: without it the state showed the attempt before's, or none.
+                    self.write_state("stopped", *self.position(), getattr(self.trainer, "last_loss", None))
                 os._exit(130)
             self.stop_requested = True
             if not self.training:
