@@ -275,8 +275,8 @@ class Checkpointer:
             restore_part(*self._part(model), root)
         models.clear()
 
-    def save(self, step: int, *, reason: str = "interval") -> Path | None:
-        """Save the state at ``step``; returns the folder, or None when the disk is too full."""
+    def save(self, step: int, *, reason: str = "interval", check_space: bool = True) -> Path | None:
+        """Save the state at ``step``; returns the folder, or None when the disk is too full (unless not ``check_space``)."""
         trainer = self.trainer
         accelerator = trainer.accelerator
         started = time.perf_counter()
@@ -294,7 +294,7 @@ class Checkpointer:
         free = shutil.disk_usage(self.folder.checkpoints).free
         # The main process's disk decides for every process, since all must take part in the save or none: another
         # machine's disk holds no checkpoint, and its estimate, with none to go by, is far too large.
-        if not main_process_says(accelerator, free >= needed):
+        if check_space and not main_process_says(accelerator, free >= needed):
             from rich.filesize import decimal
 
             kept = complete_checkpoints(self.folder)

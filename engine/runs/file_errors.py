@@ -76,6 +76,15 @@ def named_full_disk(error: Exception, written: Path) -> OSError | None:
     return OSError(machine.errno, machine.strerror, str(written))
 
 
+def kept_for_export(error: Exception, run_dir: Path, step: int, checkpoint: Path) -> RunFilesError | None:
+    """The final export's file error where a checkpoint of its last step (``checkpoint``) keeps the weights trained:
+    the default advice sent the user to train from the last checkpoint, or from the start. None for a bug's error."""
+    machine = os_error_in(error)
+    then = (f"then `dbtui resume {shlex.quote(str(run_dir))}` exports the weights trained, kept in the checkpoint of "
+            f"step {step} ({checkpoint}), without training again")
+    return run_files_error(machine, run_dir, then=then) if machine is not None else None
+
+
 def _shown_place(filename: str | bytes | int) -> str:
     """``filename`` as the user knows it: a file in an output's hidden temporary (``.NAME.….partial``, removed as the
     write fails, see engine/convert/partials.py) is said as the output folder that holds it, the outputs already

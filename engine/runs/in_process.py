@@ -18,7 +18,7 @@ import torch  # noqa: E402
 from engine.errors import DbtuiError, os_error_in  # noqa: E402
 from engine.events import Event, RunFailed, RunFinished  # noqa: E402
 from engine.runs.base_identity import base_model_record, write_record  # noqa: E402
-from engine.runs.file_errors import base_model_gone, named_full_disk, run_files_error  # noqa: E402
+from engine.runs.file_errors import base_model_gone, kept_for_export, named_full_disk, run_files_error  # noqa: E402
 from engine.runs.folder import run_dir_for  # noqa: E402
 from engine.runs.library_noise import hold_back_library_noise  # noqa: E402
 from engine.profile import Profile, save_profile  # noqa: E402
@@ -40,12 +40,15 @@ def train(
     epoch_leftovers: bool = True,
     start_step: int = 0,
     kept_total: KeptTotal | None = None,
+    save_last_step: Callable[[int], Path | None] | None = None,
 ) -> RunResult:
     """Train ``profile`` into ``run_dir``; every event also goes to ``run_dir/events.jsonl``.
 
     ``trainer_hook`` runs after setup and before the first step (resume and control use it). ``start_step``: a
     resume's, from its checkpoint's manifest; the hook's load sets it again, and a stop or failure before it reports it.
     ``kept_total``: a resume's, where it goes on to the total steps its checkpoint recorded (resume_length.kept_total).
+    ``save_last_step``: where the final export fails, what keeps the weights trained in a checkpoint of the last step
+    (the supervisor's); its folder, or None where it could not.
     Raises the DbtuiError that failed the run, after reporting it as a RunFailed event.
     """
     hold_back_library_noise()
@@ -76,10 +79,14 @@ def train(
             try:
                 result.outputs = trainer.save_outputs()
             except Exception as error:
+                kept = save_last_step(result.step) if save_last_step else None
                 gone = base_model_gone(profile.model.pretrained, Path(trainer.components.folder), run_dir, vae=profile.model.vae,
                                        tokenizer=profile.model.tokenizer)
                 if gone is None:
                     full = named_full_disk(error, run_dir / "outputs")
+                    said = kept_for_export(full or error, run_dir, result.step, kept) if kept else None
+                    if said is not None:
+                        raise said from error
                     if full is None:
                         raise
                     raise full from error

@@ -72,6 +72,10 @@ def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: i
     schedule = schedule_warning(manifest, profile, num_processes, total_steps)
     if schedule:
         warnings.append(schedule)
+    if manifest.get("reason") == "export" and isinstance(step, int) and step < total_steps:
+        warnings.append(Warning(  # saved as the final export failed, after the optimizer's state was freed for it
+            message=f"the checkpoint of step {step} holds no optimizer state (it was saved as the run's final export "
+                    "failed): the steps after it start the optimizer's moments afresh, and the resume is not exact"))
     made_by = manifest.get("num_processes")
     if isinstance(made_by, int) and made_by != num_processes:
         # Warned of, not refused as another train_batch_size is: going on with fewer GPUs after a machine was lost (or

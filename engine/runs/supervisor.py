@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import signal
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from engine.runs.checkpoints import Checkpointer, CheckpointError, complete_checkpoints, read_manifest
+from engine.events import Warning
+from engine.runs.checkpoints import PARTIAL, Checkpointer, CheckpointError, complete_checkpoints, read_manifest
 from engine.runs.control import take_requests
 from engine.runs.folder import RunFolder, RunState
 from engine.training.watchdogs import NonFiniteLossError
@@ -144,6 +146,26 @@ class Supervisor:
         if done[-1] < step - 1:
             return kept
         return f"the checkpoint of step {done[-1]} holds the weights that gave it (a resume from it fails again at once); {kept}"
+
+    def save_last_step(self, step: int) -> Path | None:
+        """The final export failed: the trained weights kept in a checkpoint of the last step, which `dbtui resume`
+        exports without training again (the steps since the last checkpoint were lost with the process). Its optimizer
+        state is already freed for the export (Trainer.release_training_state). Its folder, or None where it could not
+        be saved; a run of several processes saves none, since the others may be past the export, and a save's
+        collectives would hang."""
+        trainer, checkpointer = self.trainer, self.checkpointer
+        if checkpointer is None or trainer.accelerator.num_processes > 1:
+            return None
+        kept = dict(complete_checkpoints(self.folder)).get(step)
+        if kept is not None:
+            return kept
+        try:
+            # Not refused by the estimate, which counts the optimizer's state: only the write tells whether it fits.
+            return checkpointer.save(step, reason="export", check_space=False)
+        except Exception as error:
+            shutil.rmtree(self.folder.checkpoints / f"step-{step:08d}{PARTIAL}", ignore_errors=True)
+            trainer.emit(Warning(message=f"the checkpoint of step {step} could not be saved either: {error}"))
+            return None
 
     def on_step(self, trainer: Any, step: int) -> None:
         self.training = True

@@ -119,7 +119,7 @@ def _train(args: argparse.Namespace, folder: RunFolder, lock: TrainerLock, asked
         profile = load_profile(args.profile or folder.profile)
         result = train(profile, folder.path, cancel=cancel, step_hooks=[supervisor.on_step], trainer_hook=supervisor.attach,
                        epoch_leftovers=epoch_leftovers(supervisor.resume), start_step=supervisor.resume_step,
-                       kept_total=kept_total(supervisor.resume, profile))
+                       kept_total=kept_total(supervisor.resume, profile), save_last_step=supervisor.save_last_step)
         if main_process:
             # Stopped in set-up (its steps not yet counted), a resumed run stands where its checkpoint left it.
             step, total = (result.step, result.total_steps) if result.total_steps else supervisor.position()

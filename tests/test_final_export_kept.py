@@ -1,0 +1,75 @@
+"""A final export that fails keeps the weights trained: a checkpoint of the last step, which a resume exports."""
+
+from __future__ import annotations
+
+import errno
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from engine.profile import save_profile
+from engine.runs.checkpoints import complete_checkpoints
+from engine.runs.folder import RunFolder
+from engine.runs.sinks import read_events
+from tests.training_helpers import tiny_profile
+
+
+def _worker(*args: str) -> int:
+    from engine.runs.worker import main as worker
+
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return worker(list(args))
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def test_a_full_disk_in_the_final_export_keeps_the_last_step_for_a_resume_to_export(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The last step is never checkpointed by the interval: a run whose export met a full disk lost every step since
+    its last checkpoint (here all 3: every_n_steps 5), and the advice said a resume trains it again from the start."""
+    from engine.training import outputs
+
+    save_pipeline = outputs.save_pipeline
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    folder = RunFolder(tmp_path / "run").create()
+    save_profile(tiny_profile(tmp_path, training={"max_train_steps": 3}, saving={"export": ["diffusers"], "every_n_steps": 5}),
+                 folder.profile)
+    monkeypatch.setattr(outputs, "save_pipeline", full)
+    assert _worker(str(folder.path)) == 1
+    said = capsys.readouterr().err
+    assert [step for step, _ in complete_checkpoints(folder)] == [3]
+    kept = folder.checkpoints / "step-00000003"
+    assert f"the disk is full (or the quota used up) writing '{folder.path / 'outputs'}'" in said, said
+    assert (f"then `dbtui resume {folder.path}` exports the weights trained, kept in the checkpoint of step 3 ({kept}), "
+            "without training again") in said, said
+    trained = load_file(kept / "unet" / "diffusion_pytorch_model.safetensors")
+
+    monkeypatch.setattr(outputs, "save_pipeline", save_pipeline)  # space freed
+    assert _worker(str(folder.path), "--resume", "latest") == 0
+    events = list(read_events(folder.events))
+    last_start = max(index for index, event in enumerate(events) if event.kind == "run_started")
+    assert len([event for event in events[:last_start] if event.kind == "step_ended"]) == 3
+    assert not [event for event in events[last_start:] if event.kind == "step_ended"]  # not trained again
+    assert [event.status for event in events if event.kind == "run_finished"] == ["finished"]
+    exported = load_file(folder.outputs / "diffusers" / "unet" / "diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(exported[name], trained[name]) for name in trained)
+
+
+def test_training_on_from_that_checkpoint_is_warned_of(tmp_path: Path) -> None:
+    """Saved after the optimizer's state was freed for the export: a resume that trains on (a raised max_train_steps)
+    starts the optimizer afresh, which it did without a word."""
+    from engine.runs.resume_changes import resume_warnings
+
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 10})
+    said = [warning.message for warning in resume_warnings({"step": 3, "reason": "export"}, profile, 1, 10)]
+    assert said == ["the checkpoint of step 3 holds no optimizer state (it was saved as the run's final export failed): "
+                    "the steps after it start the optimizer's moments afresh, and the resume is not exact"]
+    assert resume_warnings({"step": 3, "reason": "export"}, profile, 1, 3) == []
