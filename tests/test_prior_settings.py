@@ -133,6 +133,16 @@ def test_a_class_folder_reaching_the_instance_folder_by_a_link_or_a_file_stays_a
         assert said in capsys.readouterr().out
 
 
+def test_a_class_folder_under_a_file_is_said_before_the_run(tmp_path: Path, capsys) -> None:
+    """validate said valid, and `run` loaded the model and failed on it before generating the first class image."""
+    (tmp_path / "afile").write_text("x")
+    set_class_dir = ["--set", f'concepts.0.class_dir="{tmp_path / "afile" / "class"}"']
+    assert main(["validate", str(DEMO), *set_class_dir]) == 0
+    assert f"'{tmp_path / 'afile'}' is a file, so" in capsys.readouterr().out
+    assert main(["run", str(DEMO), *set_class_dir, "--set", f'saving.output_dir="{tmp_path / "runs"}"']) == 2
+    assert "cannot start the run: concepts.0.class_dir:" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("second_prompt", "own", "warned"), [("photo of a plate", 1, True), ("photo of a plate", 0, False),
                                                               ("Photo of a  DISC", 1, False)])
 def test_own_pictures_in_a_class_folder_two_class_prompts_share_are_a_warning(tmp_path: Path, second_prompt: str,

@@ -90,15 +90,19 @@ def path_inputs(profile: Profile) -> tuple:
 
 
 def _class_folder_problems(profile: Profile, index: int) -> list[Problem]:
-    """A class folder that is a file, or reaches an instance folder on this machine (whose photos would then be the class
-    images); one written as an instance folder is ``every_machine_problems``' to say."""
+    """A class folder that is a file or under one, or reaches an instance folder on this machine (whose photos would then
+    be the class images); one written as an instance folder is ``every_machine_problems``' to say."""
     concept = profile.concepts[index]
     if not concept.class_dir or _instance_folder_spelled(profile, concept.class_dir) is not None:
         return []
     folder = Path(concept.class_dir)
     key = f"concepts.{index}.class_dir"
-    if not is_builtin(concept.class_dir) and folder.exists() and not folder.is_dir():
+    blocker = None if is_builtin(concept.class_dir) else file_in_the_way(folder)
+    if blocker == folder:
         return [Problem(key, f"'{folder}' is a file: give a folder for the class images (it is made if missing)")]
+    if blocker is not None:  # a folder above it: the run failed on it only once the model had loaded
+        return [Problem(key, f"'{blocker}' is a file, so '{folder}' cannot be made for the class images: give another "
+                             "folder, or move that file away")]
     for other, owner in enumerate(profile.concepts):
         if _same_folder(concept.class_dir, owner.instance_dir):
             return [_instance_folder_problem(index, other)]
