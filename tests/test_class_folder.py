@@ -234,6 +234,7 @@ def test_a_machine_that_only_reads_class_images_is_told_to_copy_them_not_to_make
     from types import SimpleNamespace
 
     from engine.builtin import resolve_dir
+    from engine.models.registry import family_named
     from engine.training.class_generation import run_class_images
     from engine.training.distributed import MadeElsewhereError
     from tests.training_helpers import tiny_profile
@@ -244,7 +245,7 @@ def test_a_machine_that_only_reads_class_images_is_told_to_copy_them_not_to_make
                                       "num_class_images": 2}])
     accelerator = SimpleNamespace(num_processes=1, is_main_process=False, wait_for_everyone=lambda: None)
     trainer = SimpleNamespace(profile=profile, class_dirs=[tmp_path / "class"], model_folder=tmp_path, accelerator=accelerator,
-                              components=SimpleNamespace(family=None), device=None, dtype=None, cancel=threading.Event(),
+                              components=SimpleNamespace(family=family_named("sd")), device=None, dtype=None, cancel=threading.Event(),
                               instance_dirs=[resolve_dir("builtin:demo-instance")], buckets=[(64, 64)], emit=lambda event: None)
     monkeypatch.setattr(Path, "mkdir", _no_mkdir)
     with pytest.raises(MadeElsewhereError, match="keep them on a disk the machines share"):

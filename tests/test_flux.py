@@ -158,6 +158,20 @@ def test_a_negative_prompt_for_flux_is_warned_of_as_unused(tmp_path: Path) -> No
     assert all("takes no negative prompt" in message for _, message in said)
 
 
+def test_a_negative_prompt_flux_does_not_read_makes_no_fresh_set_of_class_images(tmp_path: Path) -> None:
+    """It was part of the class images' settings: adding one, or removing it as validate advises, generated every class
+    image again, the same images, into a fresh folder; and `dbtui dataset check` then named the wrong set as reused."""
+    from engine.dataset.profile_settings import concept_settings
+
+    profile = _prior_lora_profile(tmp_path, class_dir=str(tmp_path / "class"), class_images=1)
+    concept = profile.concepts[0].model_copy(update={"class_negative_prompt": "low quality"})
+    training = profile.training.model_copy(update={"max_train_steps": 1})
+    profile = profile.model_copy(update={"concepts": [concept], "training": training})
+    [generated] = [e.path for e in _trained(profile).examples if e.is_class]
+    assert json.loads((generated.parent / "manifest.json").read_text())["negative_prompt"] == ""
+    assert concept_settings(profile)["class_generated"] == (generated.parent, 1)
+
+
 def _flow_error(transformer: Any, latents: torch.Tensor, text: dict[str, torch.Tensor], objective: FlowObjective) -> float:
     """Mean squared error of the velocity prediction on fixed noise and σ from 0.1 to 0.9."""
     noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(0))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.dataset.checks import check_dataset
 from engine.dataset.report import DatasetReport
 from engine.dataset.tokens import TextReader
 from engine.events import Event
+
+if TYPE_CHECKING:
+    from engine.models.family import Family
 
 
 def concept_settings(profile: Any, concept_index: int = 0, tokenizer: Any = None,
@@ -49,7 +52,7 @@ def concept_settings(profile: Any, concept_index: int = 0, tokenizer: Any = None
 def _class_generated(profile: Any, concept_index: int, class_dir: Path) -> tuple[Path | None, int]:
     """The images a run generated earlier into ``class_dir`` for this concept, which the next run reuses: found by
     the settings they were made with, as far as the profile tells them without the model loaded (its files are not
-    compared, nor the guidance where the family is not told without it)."""
+    compared, nor the guidance and negative prompt where the family is not told without it)."""
     from engine.training.class_images import ClassRequest, generated_earlier, model_settings, settings_of
 
     concept, prior = profile.concepts[concept_index], profile.prior
@@ -57,24 +60,28 @@ def _class_generated(profile: Any, concept_index: int, class_dir: Path) -> tuple
                            concept.num_class_images)
     known = settings_of(request, model=model_settings(profile.model), resolution=profile.dataset.resolution,
                         seed=profile.training.seed, steps=prior.steps, guidance=prior.guidance_scale or 0.0)
-    if prior.guidance_scale is None:
-        usual = _usual_guidance(profile.model.pretrained)
-        if usual is None:
+    family = _family(profile.model.pretrained)
+    if prior.guidance_scale is None:  # the family's usual guidance
+        if family is None:
             del known["guidance_scale"]
         else:
-            known["guidance_scale"] = usual
+            known["guidance_scale"] = family.usual_guidance
+    if family is None:
+        del known["negative_prompt"]  # a run gives "" for it where the family reads none
+    elif not family.takes_negative_prompt:
+        known["negative_prompt"] = ""
     return generated_earlier(class_dir, known)
 
 
-def _usual_guidance(source: str) -> float | None:
-    """The guidance a run makes class images at when the profile sets none, its family's, where the model's files tell
-    the family (a built-in, a local folder); None where they do not (a hub id not downloaded)."""
+def _family(source: str) -> Family | None:
+    """The model's family where its files tell it (a built-in, a local folder); None where they do not (a hub id not
+    downloaded)."""
     from engine.errors import DbtuiError
     from engine.model_info import describe_model
     from engine.models.registry import family_named
 
     try:
-        return family_named(describe_model(source).family_id).usual_guidance
+        return family_named(describe_model(source).family_id)
     except (DbtuiError, OSError, KeyError):  # KeyError: no family (None) or one not known here
         return None
 

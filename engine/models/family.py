@@ -144,6 +144,7 @@ class Family(Protocol):
     default_resolution: int  # what its real models are made for
     usual_size_multiple: int  # the pixel step of its real models' sizes (Components.size_multiple), for buckets before a load
     usual_guidance: float  # the guidance its images are made with when the profile sets none
+    takes_negative_prompt: bool  # whether its pipeline reads a negative prompt (prompt_kwargs)
     caption_readers: tuple[CaptionReader, ...]  # the tokenizers captions are checked against, identifier's first
 
     def recognises(self, model_index: dict[str, Any]) -> bool:

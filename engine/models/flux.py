@@ -96,6 +96,7 @@ class Flux:
     default_resolution = 1024
     usual_size_multiple = 16  # 8 pixels a latent × the 2×2 packing
     usual_guidance = 3.5  # [dev] is guidance-distilled: its embedding's usual value ([schnell] ignores it)
+    takes_negative_prompt = False
     caption_readers = CAPTION_READERS
 
     def recognises(self, model_index: dict[str, Any]) -> bool:

@@ -20,6 +20,7 @@ class UNetNoiseFamily:
     label = ""
     denoiser_name = "unet"
     usual_guidance = 7.5  # classifier-free guidance, as diffusers' SD and SDXL pipelines default to
+    takes_negative_prompt = True
     trained_text_encoders = (0,)
     default_lora_targets = UNET_ATTENTION_TARGETS
     caption_readers = (CLIP_READER,)

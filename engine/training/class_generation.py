@@ -88,8 +88,10 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
     """Each concept's class images for ``trainer``'s run: the main process generates what is missing while the
     others wait, then every process reads the result the same way. None when the run was stopped meanwhile."""
     profile = trainer.profile
+    # A negative prompt the family does not read makes the same images: it does not make a fresh set of them.
+    takes_negative = trainer.components.family.takes_negative_prompt
     requests = [
-        ClassRequest(i, folder, c.class_prompt or "", c.class_negative_prompt, c.num_class_images)
+        ClassRequest(i, folder, c.class_prompt or "", c.class_negative_prompt if takes_negative else "", c.num_class_images)
         for i, (c, folder) in enumerate(zip(profile.concepts, trainer.class_dirs))
     ]
     identity = model_identity(profile.model, trainer.model_folder)
