@@ -46,3 +46,22 @@ def test_images_generated_at_another_guidance_are_not_said_reused_when_the_profi
         _write_manifest(made, settings, ["class_00000.png"])
         found = concept_settings(profile, 0)["class_generated"]
         assert found == ((made, 1) if guidance == 7.5 else (None, 0))
+
+
+def test_a_run_refused_for_a_class_image_whose_header_cannot_be_read_ends_its_sentence_once(tmp_path: Path) -> None:
+    """The problem's own message ends with a full stop, and the refusal added another: '…decodes them).. `dbtui
+    validate PROFILE` lists these too.'"""
+    import pytest
+
+    from engine.runs.launcher import RunInputsMissingError, check_inputs
+    from tests.training_helpers import tiny_profile
+
+    classes = tmp_path / "class"
+    classes.mkdir()
+    (classes / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0garbage")
+    profile = tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{
+        "instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc", "class_dir": str(classes),
+        "class_prompt": "photo of a disc", "num_class_images": 2}])
+    with pytest.raises(RunInputsMissingError, match="bad.jpg") as refused:
+        check_inputs(profile)
+    assert ".." not in str(refused.value) and str(refused.value).endswith(". `dbtui validate PROFILE` lists these too.")

@@ -250,8 +250,8 @@ def check_inputs(profile: Profile, run_dir: Path | None = None, resuming: bool =
     problems = (empty_setting_problems(profile, new_run=run_dir is None) + path_problems(profile, progress=progress)
                 + model_part_problems(profile) + missing_library_problems(profile, resuming) + (refused if certain else []))
     if problems:
-        raise RunInputsMissingError("cannot start the run: " + "; ".join(f"{p.key}: {p.message}" for p in problems)
-                                    + ". `dbtui validate PROFILE` lists these too.")
+        said = "; ".join(f"{p.key}: {p.message}" for p in problems).rstrip(".")  # a message may end its own sentence
+        raise RunInputsMissingError(f"cannot start the run: {said}. `dbtui validate PROFILE` lists these too.")
 
 
 class Prepared(NamedTuple):
