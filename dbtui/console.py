@@ -64,7 +64,7 @@ def describe(event: Event) -> str | None:
     if kind == "phase_progress":
         return f"[{event.phase}] {event.done}/{event.total}" if event.total else f"[{event.phase}] {event.done}"
     if kind == "phase_finished":
-        return f"[{event.phase}] done in {event.seconds:.1f}s"
+        return f"[{event.phase}] {'stopped after' if event.stopped else 'done in'} {event.seconds:.1f}s"
     if kind == "run_started":
         from engine.runs.summary import run_summary
 

@@ -179,6 +179,7 @@ class PhaseProgress(Event):
 class PhaseFinished(Event):
     phase: str
     seconds: Seconds
+    stopped: bool = False  # ended by a stop request before its work was all done
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -477,3 +477,23 @@ def test_a_run_with_no_class_images_to_make_says_so_in_words() -> None:
     ensure_class_images([], make_pipeline=lambda: None, prompt_kwargs=lambda request: {}, model=None, resolution=64, seed=0,
                         steps=1, guidance=1.0, batch_size=1, emit=events.append)
     assert [event.description for event in events if isinstance(event, PhaseStarted)] == ["no class images to generate"]
+
+
+def test_class_images_stopped_part_way_are_said_stopped_not_done(tmp_path: Path, tiny_sd1: Path) -> None:
+    """A stop during generation printed '[class_images] done in 4.9s' right after '24/60'."""
+    from dbtui.console import describe
+
+    kwargs = dict(model="m", resolution=64, seed=1, steps=2, guidance=5.0, batch_size=1, prompt_kwargs=_as_strings)
+    events: list = []
+    asked = iter([False, True])
+    result = ensure_class_images([ClassRequest(0, tmp_path / "class", "photo of a disc", "", 3)],
+                                 make_pipeline=_class_pipeline(tiny_sd1, []), emit=events.append,
+                                 should_stop=lambda: next(asked, True), **kwargs)
+    assert len(result[0]) == 1
+    [finished] = [e for e in events if e.kind == "phase_finished"]
+    assert finished.stopped and describe(finished).startswith("[class_images] stopped after ")
+    events.clear()
+    ensure_class_images([ClassRequest(0, tmp_path / "class", "photo of a disc", "", 3)],
+                        make_pipeline=_class_pipeline(tiny_sd1, []), emit=events.append, **kwargs)
+    [finished] = [e for e in events if e.kind == "phase_finished"]
+    assert not finished.stopped and describe(finished).startswith("[class_images] done in ")

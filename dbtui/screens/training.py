@@ -229,7 +229,8 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         elif isinstance(event, PhaseProgress) and event.phase != "training":
             bar.update(total=event.total, progress=event.done)
         elif isinstance(event, PhaseFinished):
-            log.write_line(f"{event.phase.replace('_', ' ')} done in {event.seconds:.1f} s")
+            ended = "stopped after" if event.stopped else "done in"
+            log.write_line(f"{event.phase.replace('_', ' ')} {ended} {event.seconds:.1f} s")
         elif isinstance(event, SampleSaved):
             self.query_one("#tr-samples", ImagePreview).show(event.grid or (event.paths[0] if event.paths else None))
             log.write_line(f"Samples at step {event.step}")

@@ -278,7 +278,7 @@ def ensure_class_images(
                 gen_dir.mkdir(parents=True, exist_ok=True)
                 _sweep_temporaries(gen_dir)
     pipe = make_pipeline() if total_missing else None
-    done = 0
+    done, stopped = 0, False
     for request, settings in plans:
         own, generated = existing_class_images(request, settings)  # again: an earlier concept may have made them
         missing = max(0, request.count - len(own) - len(generated))
@@ -287,6 +287,7 @@ def ensure_class_images(
             names = [p.name for p in generated]
             for batch in _batches(_free_indices(names, missing), batch_size):
                 if should_stop():
+                    stopped = True
                     break
                 images = _generate(pipe, request, settings, indices=batch, prompt_kwargs=prompt_kwargs, family=family)
                 with said_of_class_folder(request.concept, request.folder):
@@ -300,7 +301,7 @@ def ensure_class_images(
                 emit(PhaseProgress(phase=PHASE, done=done, total=total_missing))
             generated = [gen_dir / name for name in names]
         result[request.concept] = (own + generated)[: request.count]
-    emit(PhaseFinished(phase=PHASE, seconds=time.perf_counter() - started))
+    emit(PhaseFinished(phase=PHASE, seconds=time.perf_counter() - started, stopped=stopped))
     return result
 
 
