@@ -95,7 +95,19 @@ def test_where_the_steps_miss_the_card_too_the_caching_pass_is_still_named(tmp_p
     out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 9.5, caching_gib=8, precision="bf16")
     assert ("for a card below 12 GB, the steps need more than an 8 GB card (11.2 GB); to need less: keep the weights in "
             "bf16" in out
-            and "even then the caching pass before the first step needs 9.55 GB on the card" in out)
+            and "; the caching pass before the first step needs 9.55 GB on the card, which of all training settings only a "
+                "smaller dataset.resolution shrinks" in out)
+
+
+def test_the_caching_pass_is_not_said_to_be_beyond_every_setting(tmp_path: Path, monkeypatch, capsys) -> None:
+    """At 1024 px the advice listed "lower dataset.resolution", then said the caching pass "no training setting
+    shrinks", though the VAE's encode in it shrinks with that very setting."""
+    out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 9.5, caching_gib=8, precision="bf16",
+                             dataset={"resolution": 1024})
+    assert "no training setting shrinks" not in out and "only a smaller dataset.resolution shrinks" in out
+    out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 6, caching_gib=10, precision="bf16",
+                             dataset={"resolution": 1024})
+    assert "needs the most here" in out and "no training setting shrinks" not in out
 
 
 def test_flux_is_told_of_a_quantized_base_first_and_no_card_size_is_promised(tmp_path: Path) -> None:

@@ -130,8 +130,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_fit)
 
 
+# The caching pass holds the encoders, which no saver shrinks, and the VAE's encode of each picture, which shrinks with
+# dataset.resolution alone: "which no training setting shrinks" contradicted a saver list naming that setting.
+CACHING_SHRINKS = "which of all training settings only a smaller dataset.resolution shrinks (the VAE encodes the pictures at it)"
 CACHING_DECIDES = ("the caching pass before the first step needs the most here: the text encoders beside the VAE "
-                   "(T5-XXL for Flux), which no training setting shrinks; only a first run pays it, as a re-run or "
+                   f"(T5-XXL for Flux), {CACHING_SHRINKS}; only a first run pays it, as a re-run or "
                    "resume reads the captions from RUN/cache/")
 
 
@@ -172,8 +175,8 @@ def _advice(profile, estimate, card_gb: float, fitting_gb: float | None, bf16: b
         return f"{CACHING_DECIDES}; {settings(' too')}"
     if found is None:
         return settings()  # the card that holds the steps holds the caching pass too
-    return (f"{settings()}; even then the caching pass before the first step needs {estimate.caching_card_need / GIB:.2f} GB "
-            "on the card, which no training setting shrinks")
+    return (f"{settings()}; the caching pass before the first step needs {estimate.caching_card_need / GIB:.2f} GB "
+            f"on the card, {CACHING_SHRINKS}")
 
 
 def _a_card(card: float) -> str:
