@@ -15,8 +15,10 @@ SD1.5 rows take about 20 s each on a CPU, SDXL rows about a minute.
 ``--presets`` measures each preset of dbtui/presets.py (those that set the training, not the
 person/style ones) merged onto a new profile of a model of its family, at 512 px unless the
 preset sets its own size: without and with prior preservation, and a bf16 preset also as a GPU
-without bf16 trains it (fp16). ``dbtui hardware`` reads the table (engine/memory/preset_table.py);
-run this again after changing a preset. About ten minutes on a CPU.
+without bf16 trains it (fp16). The SD presets are measured again on SD2.1-base (its configs ship
+with dbtui), whose text encoder is three times SD1.5's, for SD2 models' advice. ``dbtui hardware``
+reads the table (engine/memory/preset_table.py); run this again after changing a preset. About a
+quarter of an hour on a CPU.
 
 ``--measure`` (on a GPU) trains each row's profile for a few steps with the fit test, each in a
 fresh process, and sets torch's peak allocated memory of the steps and of the caching pass beside
@@ -239,16 +241,20 @@ def measure_preset(settings: dict, pretrained: str):
 
 def measure_presets() -> int:
     from dbtui.presets import PRESETS, TIER_PRESETS
+    from engine.hardware.machine import FAMILY_PRESETS
     from engine.memory.estimate import GIB
-    from engine.memory.preset_table import save_preset_estimates
+    from engine.memory.preset_table import SD2_BASE, save_preset_estimates
 
-    rows = {}
-    for name in TIER_PRESETS:
-        rows[name] = measure_preset(PRESETS[name], PRESET_MODELS.get(name, SD15))
-        need = rows[name].prior
-        print(f"{name}: {need.card_need / GIB:.1f} GB on the card with prior preservation, {need.fit_line()}; "
+    def measured(name: str, pretrained: str):
+        row = measure_preset(PRESETS[name], pretrained)
+        need = row.prior
+        print(f"{name} ({pretrained}): {need.card_need / GIB:.1f} GB on the card with prior preservation, {need.fit_line()}; "
               f"caching pass {need.caching_card_need / GIB:.1f} GB, sampling pass {need.sampling_card_need / GIB:.1f} GB", flush=True)
-    print(f"wrote {save_preset_estimates(rows)}")
+        return row
+
+    rows = {name: measured(name, PRESET_MODELS.get(name, SD15)) for name in TIER_PRESETS}
+    sd2_rows = {name: measured(name, SD2_BASE) for name in FAMILY_PRESETS["sd"]}
+    print(f"wrote {save_preset_estimates(rows, sd2_rows)}")
     return 0
 
 

@@ -171,12 +171,15 @@ def _nested(flat: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def recommended_preset(hardware: Any, family_id: str | None, demo: bool = False) -> str | None:
+def recommended_preset(hardware: Any, family_id: str | None, demo: bool = False, pretrained: str | None = None) -> str | None:
     """The preset the hardware advice (engine.hardware.machine.verdict) recommends on ``hardware`` for a model of
-    ``family_id`` (None: not checked yet, advised as SD1.5), where the wizard offers it for that model."""
+    ``family_id`` (None: not checked yet, advised as SD1.5), where the wizard offers it for that model; an SD model
+    ``pretrained`` that is SD2.x is advised by the presets' figures on SD2.1-base."""
     from engine.hardware.machine import FAMILIES, verdict
+    from engine.model_info import advice_family
 
-    _, preset = verdict(hardware, family_id if family_id in FAMILIES else "sd")
+    advice = advice_family(pretrained) if family_id == "sd" and pretrained else family_id
+    _, preset = verdict(hardware, advice if advice in FAMILIES else "sd")
     return preset if preset in presets_for(family_id, demo) else None
 
 

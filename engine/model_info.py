@@ -141,6 +141,26 @@ def likely_family(source: str) -> str:
     return family_from_files(source) or _family_by_name(source)
 
 
+def advice_family(source: str) -> str:
+    """``likely_family``, with SD2.x told apart ("sd2") where the model's text-encoder config or, without it, its name
+    says so: the hardware advice's figures differ (SD2's OpenCLIP text encoder is three times SD1.5's)."""
+    from engine.builtin import MODELS, PREFIX, is_builtin
+
+    family = likely_family(source)
+    if family != "sd":
+        return family
+    if is_builtin(source):  # by its variant, without building it
+        return "sd2" if MODELS.get(source.removeprefix(PREFIX), ("", ""))[1].startswith("sd2") else "sd"
+    path = Path(source).expanduser()
+    index = path / "model_index.json" if path.is_dir() else _cached_model_index(source)
+    if index is not None and holds_model_index(index.parent):
+        # SD2's OpenCLIP encoder uses gelu, SD1's CLIP ViT-L quick_gelu.
+        return "sd2" if _config(index.parent, "text_encoder").get("hidden_act") == "gelu" else "sd"
+    from engine.memory.absent_model import guessed_family
+
+    return "sd2" if guessed_family(source) == "sd2" else "sd"
+
+
 def _family_by_name(source: str) -> str:
     # The file's or folder's own name (a hub id's repo part) decides, not the folders it is in: FluxGym keeps
     # SDXL models under /workspace/fluxgym/models.

@@ -81,8 +81,9 @@ def test_fit_estimate_only_of_a_profile_for_another_machine_estimates_and_says_t
 
 @pytest.mark.parametrize(("pretrained", "family", "said"), [
     ("/data/juggernautXL_v9.safetensors", "sdxl", "it is not on this machine, so its family, SDXL, is guessed from its name"),
-    ("/data/models/my-finetune", "sd", "its name says neither SDXL nor Flux, so this advice is for SD1.x/SD2.x; "
-                                       "for another family ask with --family sdxl or --family flux"),
+    ("/data/models/my-finetune", "sd", "its name says neither SDXL nor Flux nor SD2, so this advice is for SD1.x, by "
+                                       "SD1.5's figures; for SD2.x ask with --family sd2"),
+    ("/data/models/sd21-person", "sd2", "it is not on this machine, so its family, SD2.x, is guessed from its name"),
 ])
 def test_hardware_profile_says_the_family_was_guessed_from_the_name(
         tmp_path: Path, pretrained: str, family: str, said: str, capsys) -> None:

@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="probe GPUs, libraries, RAM and disk, and recommend a preset",
         description="Probe GPUs (VRAM, compute capability, bf16), driver, CUDA and torch, bitsandbytes, "
         "xformers, RAM and free disk, then say in words what this machine can train. The advice is for "
-        "SD1.x/SD2.x unless --family or --profile names SDXL or Flux. Each preset of the family is listed with the "
+        "SD1.x unless --family or --profile names SD2.x, SDXL or Flux. Each preset of the family is listed with the "
         "GPU memory it needs by the memory meter and the cards it fits.",
     )
     parser.add_argument("--output-dir", default=".", help="where runs will be written: free disk is measured there (or at "
@@ -31,14 +31,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--card", action="append", type=card_size, metavar="GB",
                         help=CARD_HELP + "; the advice then also names the preset to pick on each of those cards")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--family", choices=FAMILIES, help="advice for this model family: sd (SD1.x/SD2.x, the default), sdxl or flux")
+    which.add_argument("--family", choices=FAMILIES, help="advice for this model family: sd (SD1.x, the default), sd2 (SD2.x at 512 px), sdxl or flux")
     which.add_argument("--profile", type=profile_path, metavar="PROFILE", help="advice for the model this profile trains (model.pretrained)")
     parser.set_defaults(handler=_hardware)
 
 
 def _hardware(args: argparse.Namespace) -> int:
     from engine.hardware.machine import card_hardware, card_verdict, probe, too_small, verdict
-    from engine.model_info import likely_family
+    from engine.model_info import advice_family
 
     family, family_note = args.family or "sd", None
     if args.profile:
@@ -46,7 +46,7 @@ def _hardware(args: argparse.Namespace) -> int:
 
         profile = load_profile(args.profile)
         source = profile.model.pretrained
-        family = likely_family(source)
+        family = advice_family(source)
         notes = [_guessed_from_name(source, family), _other_size(args, profile.dataset.resolution, family)]
         family_note = " ".join(note for note in notes if note) or None
     hardware = probe(args.output_dir)
@@ -57,8 +57,8 @@ def _hardware(args: argparse.Namespace) -> int:
     # The advice for each card asked about: the card to rent is seldom the one this machine has.
     card_advice = [(card, *card_verdict(card, family, card.bf16)) for card in cards] if args.card else []
     # A card too small for even the family's smallest preset is told so, not told to pick that preset.
-    small = too_small(hardware, preset)
-    small_cards = [too_small(card_hardware(card, card.bf16), best) for card, _, best in card_advice]
+    small = too_small(hardware, preset, family)
+    small_cards = [too_small(card_hardware(card, card.bf16), best, family) for card, _, best in card_advice]
     if args.json:
         presets = {name: _as_json(row, bf16, cards) for name, row in estimates.items()}
         by_card = {card.key: {"verdict": said, "preset": best, "fits": not too}
@@ -95,7 +95,9 @@ def _recommended(preset: str, small: bool) -> str:
     return f"none, as even the smallest, {name}, does not fit" if small else name
 
 
-FAMILY_NAMES = {"sd": "SD1.x/SD2.x", "sdxl": "SDXL", "flux": "Flux"}
+FAMILY_NAMES = {"sd": "SD1.x", "sd2": "SD2.x", "sdxl": "SDXL", "flux": "Flux"}
+# Whose figures the SD presets' rows are, by advice family (engine/memory/preset_table.py).
+SD_FIGURES = {"sd": "SD1.5's", "sd2": "SD2.1-base's"}
 
 
 def _guessed_from_name(source: str, family: str) -> str | None:
@@ -107,9 +109,10 @@ def _guessed_from_name(source: str, family: str) -> str | None:
     if family_from_files(source) is not None:
         return None
     why = "its files do not say its family" if local_path(source).expanduser().exists() else "it is not on this machine"
-    if family == "sd":  # likely_family's default: the name said neither XL nor flux
-        return (f"The model '{source}': {why}, and its name says neither SDXL nor Flux, so this advice is for "
-                "SD1.x/SD2.x; for another family ask with --family sdxl or --family flux.")
+    if family == "sd":  # advice_family's default: the name said neither XL, flux nor SD2
+        return (f"The model '{source}': {why}, and its name says neither SDXL nor Flux nor SD2, so this advice is for "
+                "SD1.x, by SD1.5's figures; for SD2.x ask with --family sd2, for another family with --family sdxl or "
+                "--family flux.")
     return f"The model '{source}': {why}, so its family, {FAMILY_NAMES[family]}, is guessed from its name."
 
 
@@ -121,11 +124,11 @@ def _other_size(args: argparse.Namespace, resolution: int, family: str) -> str |
 
     from engine.memory.preset_table import BASE_RESOLUTION
 
-    if family != "sd" or resolution <= BASE_RESOLUTION:  # a smaller size needs less than the figures say
+    if family not in SD_FIGURES or resolution <= BASE_RESOLUTION:  # a smaller size needs less than the figures say
         return None
     command = ["dbtui", "fit", args.profile, "--estimate-only", *(arg for card in args.card or () for name in card.names
                                                                    for arg in ("--card", name))]
-    return (f"The SD presets keep the profile's size, {resolution} px, larger, and the figures below are SD1.5's at "
+    return (f"The SD presets keep the profile's size, {resolution} px, larger, and the figures below are {SD_FIGURES[family]} at "
             f"{BASE_RESOLUTION} px: for this profile's own, run `{shlex.join(command)}`.")
 
 
@@ -134,7 +137,7 @@ def _family_estimates(family: str, bf16: bool) -> dict:
     from engine.hardware.machine import FAMILY_PRESETS
     from engine.memory.preset_table import load_preset_estimates
 
-    table = load_preset_estimates()
+    table = load_preset_estimates(sd2=family == "sd2")
     return {name: table[name] for name in FAMILY_PRESETS[family] if name in table}
 
 

@@ -120,7 +120,8 @@ whether to resume it.
     def _recommended(self) -> str | None:
         """The hardware advice's preset for this model's family (advised as SD1.5 before the model was chosen), if probed."""
         report = self.session.hardware
-        return None if report is None else recommended_preset(report.hardware, self.session.family_id, self.session.demo)
+        return None if report is None else recommended_preset(report.hardware, self.session.family_id, self.session.demo,
+                                                                self.session.get("model.pretrained"))
 
     def on_hardware_known(self, _: HardwareKnown) -> None:
         self._validate()  # estimated while no GPU was known: now as this one trains the settings

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from engine.memory.estimate import MemoryEstimate
 
 
@@ -136,7 +138,8 @@ SDXL_FULL_TEXT_ENCODERS_GB = {True: 18.2, False: 30.0}
 def verdict(hw: Hardware, family: str = "sd") -> tuple[str, str]:
     """(a sentence on what this machine can do for a model ``family``, the recommended preset name).
 
-    ``family`` is a family id of engine/models ("sd" for SD1.x/SD2.x, "sdxl", "flux"); see ``engine.model_info.likely_family``.
+    ``family`` is a family id of engine/models ("sd" for SD1.x/SD2.x, "sdxl", "flux"), or "sd2" for an SD2.x model, whose
+    presets' figures are SD2.1-base's; see ``engine.model_info.advice_family``.
     """
     if family not in _VERDICTS:
         raise ValueError(f"no hardware advice for model family {family!r}; known: {', '.join(_VERDICTS)}")
@@ -156,8 +159,10 @@ _SD_TIERS = (
 # full-8bit as a GPU without bf16 trains it.
 _SD_FULL_8BIT_FP16 = ("full fine-tune with 8-bit Adam, gradient checkpointing and cached latents; this GPU has no bf16, "
                       "so it trains in fp16, keeping fp32 weights and a plain optimizer step.")
-# The presets each family's advice recommends, smallest first (dbtui hardware lists their estimates).
-FAMILY_PRESETS = {"sd": tuple(preset for preset, _, _ in reversed(_SD_TIERS)), "sdxl": ("sdxl-lora", "sdxl-full"),
+# The presets each family's advice recommends, smallest first (dbtui hardware lists their estimates); SD2.x's are
+# SD's, judged by their figures on SD2.1-base.
+_SD_PRESETS = tuple(preset for preset, _, _ in reversed(_SD_TIERS))
+FAMILY_PRESETS = {"sd": _SD_PRESETS, "sd2": _SD_PRESETS, "sdxl": ("sdxl-lora", "sdxl-full"),
                   "flux": ("flux-lora-16gb", "flux-lora-24gb")}
 
 
@@ -167,41 +172,43 @@ def _nominal_gb(hw: Hardware) -> float:
     return hw.sold_gb if hw.sold_gb is not None else round(hw.vram_mb / 1024)
 
 
-def _meter_need(preset: str, hw: Hardware) -> MemoryEstimate | None:
-    """The memory meter's stored estimate of ``preset`` as the first GPU trains it; None where it was never measured."""
+def _meter_need(preset: str, hw: Hardware, sd2: bool = False) -> MemoryEstimate | None:
+    """The memory meter's stored estimate of ``preset`` as the first GPU trains it (``sd2``: on SD2.1-base); None where
+    it was never measured."""
     from engine.memory.preset_table import load_preset_estimates
 
-    row = load_preset_estimates().get(preset)
+    row = load_preset_estimates(sd2=sd2).get(preset)
     return None if row is None else row.need(hw.gpus[0].bf16)
 
 
-def _meter_fits(preset: str, hw: Hardware, unmeasured_gb: float = 0) -> bool:
+def _meter_fits(preset: str, hw: Hardware, unmeasured_gb: float = 0, sd2: bool = False) -> bool:
     """Whether the preset's whole run (its step, caching pass and previews) fits the card by the meter, as `dbtui
     hardware`'s table judges it; a preset the table lacks fits a card of ``unmeasured_gb`` or more."""
-    need = _meter_need(preset, hw)
+    need = _meter_need(preset, hw, sd2)
     return _nominal_gb(hw) >= unmeasured_gb if need is None else need.fits(_nominal_gb(hw))
 
 
-def _needs(preset: str, hw: Hardware, unmeasured_gb: float) -> str:
+def _needs(preset: str, hw: Hardware, unmeasured_gb: float, sd2: bool = False) -> str:
     """"14.5 GB by the memory meter", or the tier's card where the table lacks the preset."""
-    need = _meter_need(preset, hw)
+    need = _meter_need(preset, hw, sd2)
     return f"a {unmeasured_gb:g} GB card" if need is None else f"{need.run_need / 2**30:.1f} GB by the memory meter"
 
 
-def _sd_verdict(hw: Hardware) -> tuple[str, str]:
+def _sd_verdict(hw: Hardware, sd2: bool = False) -> tuple[str, str]:
     if not hw.gpus:
         return ("No NVIDIA GPU found: training real models here would take days. Try `dbtui demo` to see everything work.", "cpu-demo")
     gpu = hw.gpus[0]
+    about = f"{gpu.name} with {_nominal_gb(hw):g} GB" + (", SD2.x" if sd2 else "")
     for preset, card_gb, what in _SD_TIERS:
-        if _meter_fits(preset, hw, card_gb):
+        if _meter_fits(preset, hw, card_gb, sd2):
             break
     else:  # even the LoRA misses the card
-        return (f"{gpu.name} with {_nominal_gb(hw):g} GB: too little even for a LoRA, which needs {_needs(preset, hw, 0)} "
+        return (f"{about}: too little even for a LoRA, which needs {_needs(preset, hw, 0, sd2)} "
                 "(with prior preservation and previews); use a larger card.", preset)
     if preset == "full-8bit" and not gpu.bf16:
         what = _SD_FULL_8BIT_FP16
     te_preset, te_card, _ = _SD_TIERS[0]
-    return f"{gpu.name} with {_nominal_gb(hw):g} GB: {what.format(te=_needs(te_preset, hw, te_card))}", preset
+    return f"{about}: {what.format(te=_needs(te_preset, hw, te_card, sd2))}", preset
 
 
 def _sdxl_verdict(hw: Hardware) -> tuple[str, str]:
@@ -276,7 +283,8 @@ def _flux_verdict(hw: Hardware) -> tuple[str, str]:
     return sentence, preset
 
 
-_VERDICTS = {"sd": _sd_verdict, "sdxl": _sdxl_verdict, "flux": _flux_verdict}
+_VERDICTS: dict[str, Callable[[Hardware], tuple[str, str]]] = {
+    "sd": _sd_verdict, "sd2": lambda hw: _sd_verdict(hw, sd2=True), "sdxl": _sdxl_verdict, "flux": _flux_verdict}
 FAMILIES = tuple(_VERDICTS)
 
 
@@ -290,7 +298,8 @@ def card_verdict(card_gb: float, family: str = "sd", bf16: bool = True) -> tuple
     return verdict(card_hardware(card_gb, bf16), family)
 
 
-def too_small(hw: Hardware, preset: str) -> bool:
-    """Whether ``verdict`` named ``preset`` for this GPU only as the family's smallest, which does not fit it either."""
+def too_small(hw: Hardware, preset: str, family: str = "sd") -> bool:
+    """Whether ``verdict`` named ``preset`` for this GPU (for ``family``) only as the family's smallest, which does not
+    fit it either."""
     unmeasured = {name: card for name, card, _ in _SD_TIERS} | {"sdxl-lora": SDXL_LORA_MIN_GB, "sdxl-full": SDXL_FULL_GB}
-    return bool(hw.gpus) and not _meter_fits(preset, hw, unmeasured.get(preset, 0))
+    return bool(hw.gpus) and not _meter_fits(preset, hw, unmeasured.get(preset, 0), family == "sd2")

@@ -21,6 +21,9 @@ from engine.memory.inputs import as_trained_in
 TABLE = Path(__file__).with_name("preset_estimates.json")
 GENERATED_BY = "python bench/memory.py --presets"
 BASE_RESOLUTION = 512  # SD presets keep the draft's resolution: they are measured at SD1.5's own
+# The SD presets measured again on SD2.1-base, stored apart ("sd2" beside "presets"): SD2's OpenCLIP text encoder is
+# three times SD1.5's, so full-text-encoder needs 20.7 GB on it where SD1.5 needs 17.4.
+SD2_BASE = "stabilityai/stable-diffusion-2-1-base"
 
 
 @dataclass(frozen=True)
@@ -48,17 +51,19 @@ class PresetEstimate:
                    MemoryEstimate.from_dict(data["prior"]), MemoryEstimate.from_dict(fp16) if fp16 else None)
 
 
-def load_preset_estimates(path: Path = TABLE) -> dict[str, PresetEstimate]:
-    """Every stored preset estimate by preset name; empty when the table has not been generated."""
+def load_preset_estimates(path: Path = TABLE, *, sd2: bool = False) -> dict[str, PresetEstimate]:
+    """Every stored preset estimate by preset name; empty when the table has not been generated. ``sd2``: the SD
+    presets' rows are those measured on SD2.1-base."""
     if not path.is_file():
         return {}
     data = json.loads(path.read_text(encoding="utf-8"))
-    return {name: PresetEstimate.from_dict(row) for name, row in data["presets"].items()}
+    rows = {**data["presets"], **(data.get("sd2", {}) if sd2 else {})}
+    return {name: PresetEstimate.from_dict(row) for name, row in rows.items()}
 
 
-def save_preset_estimates(rows: dict[str, PresetEstimate], path: Path = TABLE) -> Path:
-    text = json.dumps({"generated_by": GENERATED_BY, "presets": {name: row.to_dict() for name, row in rows.items()}},
-                      indent=1, ensure_ascii=False)
+def save_preset_estimates(rows: dict[str, PresetEstimate], sd2_rows: dict[str, PresetEstimate], path: Path = TABLE) -> Path:
+    text = json.dumps({"generated_by": GENERATED_BY, "presets": {name: row.to_dict() for name, row in rows.items()},
+                       "sd2": {name: row.to_dict() for name, row in sd2_rows.items()}}, indent=1, ensure_ascii=False)
     path.write_text(text + "\n", encoding="utf-8")
     return path
 
