@@ -53,6 +53,28 @@ def test_a_bulk_edit_and_its_undo_leave_it_and_say_so(folder: Path, capsys: pyte
     assert (folder / "b.txt").read_text() == "sks, photo of zwx\n"
 
 
+def test_an_undo_keeps_what_it_skipped_as_read_only_for_a_later_undo(folder: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The journal was deleted all the same: after chmod u+w, a second --undo said 'nothing to undo'."""
+    os.chmod(folder / "a.txt", 0o644)
+    textured(2, (32, 32)).save(folder / "c.jpg")
+    (folder / "c.txt").write_text("photo of zwx\n", encoding="utf-8")
+    assert main(["dataset", "caption", str(folder), "--add-tag", "sks"]) == 0
+    os.chmod(folder / "a.txt", 0o444)
+    (folder / "c.txt").write_text("edited by hand\n", encoding="utf-8")  # skipped as edited: not kept
+    capsys.readouterr()
+    assert main(["dataset", "caption", str(folder), "--undo"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "its undo is kept: make it writable (chmod u+w" in out and "then undo again (--undo" in out
+    assert (folder / "a.txt").read_text() == "sks, photo of zwx\n" and (folder / "b.txt").read_text() == "photo of zwx\n"
+    os.chmod(folder / "a.txt", 0o644)
+    changes = CaptionStore(folder).undo()
+    assert [change.path.name for change in changes.changes] == ["a.txt"] and not changes.skipped
+    assert (folder / "a.txt").read_text() == "photo of zwx\n" and (folder / "c.txt").read_text() == "edited by hand\n"
+    with pytest.raises(CaptionError, match="nothing to undo"):
+        CaptionStore(folder).undo()
+
+
 class RealCaptionsEngine(FakeEngine):
     def caption_store(self, folder: str, extension: str) -> CaptionStore:
         return CaptionStore(folder, extension)

@@ -85,6 +85,13 @@ def journal_text(operation: str, folder: Path, changes: list[Change]) -> str:
     return json.dumps(journal)
 
 
+def entries_text(operation: str, entries: list[JournalEntry]) -> str:
+    """The journal of ``entries`` read from one (those an undo could not put back yet), as ``journal_text`` writes."""
+    return json.dumps({"operation": operation, "changes": [
+        {"path": str(e.path), "before": e.before, "after": e.after,
+         "bytes": None if e.before is None else base64.b64encode(e.raw).decode("ascii")} for e in entries]})
+
+
 def read_journal(path: Path) -> tuple[str, list[JournalEntry]]:
     """The operation and its entries; anything unexpected in the file is a CaptionError, not a crash."""
     try:

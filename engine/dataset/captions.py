@@ -20,8 +20,8 @@ from pathlib import Path
 from engine.data.caption_text import CaptionFileError, caption_words, read_caption, read_caption_file
 from engine.data.captions import caption_for
 from engine.data.images import DataError
-from engine.dataset.caption_changes import (Change, ChangeSet, JournalEntry, Unreadable, journal_text, read_journal,
-                                           nothing_to_undo, refuse_too_big)
+from engine.dataset.caption_changes import (Change, ChangeSet, JournalEntry, Unreadable, entries_text, journal_text,
+                                            nothing_to_undo, read_journal, refuse_too_big)
 from engine.dataset.caption_files import atomic_write_bytes, atomic_write_text, not_to_replace
 from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags
 from engine.dataset.errors import CaptionError
@@ -232,7 +232,7 @@ class CaptionStore:
             return self._undo(operation, entries, journal, emit or _silent)
 
     def _undo(self, operation: str, entries: list[JournalEntry], journal: Path, emit: Emit) -> ChangeSet:
-        changes, skipped = [], []
+        changes, skipped, kept = [], [], []
         emit(PhaseStarted(phase="captions", total=len(entries), description=f"undo {operation}"))
         for done, entry in enumerate(entries, 1):
             emit(PhaseProgress(phase="captions", done=done, total=len(entries)))
@@ -248,15 +248,21 @@ class CaptionStore:
                 skipped.append(Unreadable(path, f"caption file '{path}' was edited since the bulk operation, so it is "
                                                 "kept as it is", "edited"))
                 continue
-            if why := not_to_replace(path):
-                skipped.append(Unreadable(path, why, "read_only"))
+            if not_to_replace(path):  # read_caption refused all but a regular file: this one is read-only
+                kept.append(entry)
+                skipped.append(Unreadable(path, f"caption file '{path}' is read-only, so it is left as it is and its "
+                                                f"undo is kept: make it writable (chmod u+w '{path}'), then undo "
+                                                "again (--undo; Ctrl+R in the wizard)", "read_only"))
                 continue
             if entry.before is None:
                 path.unlink(missing_ok=True)
             else:
                 atomic_write_bytes(path, entry.raw)
             changes.append(Change(path, current, entry.before))
-        journal.unlink()
+        if kept:  # the user fixes the permission and undoes again, rather than restore those by hand
+            atomic_write_text(journal, entries_text(operation, kept))
+        else:
+            journal.unlink()
         return ChangeSet(f"undo {operation}", tuple(changes), tuple(skipped))
 
     def _bulk(self, operation: str, edit: Callable[[list[str]], list[str]], include_missing: bool = False,
