@@ -301,3 +301,24 @@ def test_captions_whose_originals_are_gone_are_moved_into_the_hidden_history_nev
     assert second.set_aside_in != first.set_aside_in and (Path(second.set_aside_in) / "a.txt").read_text() == "a again\n"
     assert (aside / "a.txt").read_text() == "a, written by hand\n"
     assert prepare_dataset(src, out, resolution=64, workers=1, recursive=True).set_aside_in == ""
+
+
+def test_a_copy_of_a_32_bit_integer_image_made_by_its_old_conversion_is_made_again(tmp_path: Path) -> None:
+    """A copy of an "I" image prepared before its conversion changed (0-255 levels shifted to black) was called up to
+    date and kept; it is made again now, and the copy of an RGB image beside it is not."""
+    import json
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    Image.fromarray((np.indices((64, 64)).sum(0) % 256).astype(np.int32)).save(src / "grey.tif")
+    textured(1, (64, 64)).save(src / "colour.png")
+    prepare_dataset(src, out, resolution=64, workers=1)
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert "int32_decoding" not in manifest["colour.png"]  # its stamp, hence its copy, as an earlier version's
+    manifest["grey.png"].pop("int32_decoding", None)  # as the earlier version stamped it, with the black copy it made
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    Image.new("RGB", (64, 64)).save(out / "grey.png")
+    again = prepare_dataset(src, out, resolution=64, workers=1)
+    assert [Path(p).name for p in again.written] == ["grey.png"]
+    assert [Path(p).name for p in again.up_to_date] == ["colour.png"]
+    assert np.asarray(Image.open(out / "grey.png")).mean() > 30  # 0-126 levels, as they are: not black

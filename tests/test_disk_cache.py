@@ -283,3 +283,25 @@ def test_the_caching_pass_names_every_image_it_cannot_decode_at_once(tmp_path: P
         source.fill(events.append)
     assert [e.done for e in events if e.kind == "phase_progress"] == [1, 2, 3]  # every image was tried
     assert source.store.has(source._key(2, False))  # the good one is cached
+
+
+def test_a_32_bit_integer_image_cached_under_its_old_conversion_is_encoded_again(tmp_path: Path, demo_data: Path,
+                                                                                 pipe: Any) -> None:
+    """An "I" image's decoding changed (0-255 levels were shifted to black); its latents cached before were found all
+    the same, so it kept training black. Its key now holds that conversion's version; every other image's key is as
+    it was, so the latents a user cached of ordinary pictures are not all encoded again."""
+    import numpy as np
+    from PIL import Image
+
+    rgb = _images(demo_data, tmp_path / "images", 1)[0]
+    grey = tmp_path / "images" / "grey.tif"
+    Image.fromarray((np.indices((64, 64)).sum(0) % 256).astype(np.int32)).save(grey)
+    store, fingerprint, black = DiskStore(tmp_path / "cache"), module_fingerprint(pipe.vae), torch.zeros(8, 8, 8)
+    for path in (rgb, grey):  # as the earlier version keyed them
+        store.put(latent_key(content_hash(path), fingerprint, (64, 64), False), {"params": black})
+    source = _latents(pipe.vae, [rgb, grey], tmp_path / "cache")
+    source.fill(lambda event: None)
+    assert source.encode_calls == 1 and not torch.equal(source.params(1, False), black)
+    assert torch.equal(source.params(0, False), black)
+    # The key of an ordinary image, exactly as the earlier version made it.
+    assert latent_key("0" * 64, "vae", (64, 64), False) == "8d9f4ba73c93f1a848fb34925f84d6873624000231d7c048e12b1c37e2ab60a1"

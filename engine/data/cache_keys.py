@@ -65,9 +65,13 @@ def module_fingerprint(module: Any) -> str:
     return hasher.hexdigest()
 
 
-def latent_key(image_hash: str, vae_fingerprint: str, bucket: tuple[int, int], flip: bool) -> str:
-    """The key of one image's latent distribution, resized to cover ``bucket``."""
-    return digest({"kind": "latent", "image": image_hash, "vae": vae_fingerprint, "bucket": list(bucket), "flip": flip})
+def latent_key(image_hash: str, vae_fingerprint: str, bucket: tuple[int, int], flip: bool,
+               decoding: int | None = None) -> str:
+    """The key of one image's latent distribution, resized to cover ``bucket``. ``decoding``: the version of a
+    decoding that changed for images like this one alone (images.int32_decoding); left out of the key when None, so
+    the latents every other image has cached (hours of a rented card, for a large set) stay found."""
+    parts = {"kind": "latent", "image": image_hash, "vae": vae_fingerprint, "bucket": list(bucket), "flip": flip}
+    return digest(parts | ({"decoding": decoding} if decoding is not None else {}))
 
 
 def text_key(caption: str, family: str, clip_skip: int, encoder_fingerprints: list[str], tokenizers: list[Any]) -> str:

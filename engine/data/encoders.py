@@ -20,7 +20,7 @@ import torch
 from engine.data.cache_keys import content_hash, latent_key, module_fingerprint, text_key
 from engine.data.disk_cache import MemoryStore, TensorStore
 from engine.data.examples import Example, decode_each, undecodable_said
-from engine.data.images import DataError, encode_size, load_rgb, reach_size, within_reach
+from engine.data.images import DataError, encode_size, int32_decoding, load_rgb, reach_size, within_reach
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted, Warning
 from engine.models.deferred_parts import DeferredParts
 from engine.models.family import Family, ImageGeometry, TextEmbeddings, stack_embeddings, vae_scale_factor
@@ -64,7 +64,7 @@ class LatentSource:
         self.scale = vae_scale_factor(vae)
         self.scaling_factor = vae.config.scaling_factor
         self.shift_factor = getattr(vae.config, "shift_factor", None) or 0.0
-        self._image_hashes: dict[int, str] = {}
+        self._image_hashes: dict[int, tuple[str, int | None]] = {}  # content hash and int32_decoding
         self._vae_fingerprint = ""
         self.encode_calls = 0
 
@@ -72,8 +72,10 @@ class LatentSource:
         if not self._vae_fingerprint:
             self._vae_fingerprint = module_fingerprint(self.vae)
         if index not in self._image_hashes:
-            self._image_hashes[index] = content_hash(self.examples[index].path)
-        return latent_key(self._image_hashes[index], self._vae_fingerprint, self.examples[index].bucket, flip)
+            path = self.examples[index].path
+            self._image_hashes[index] = content_hash(path), int32_decoding(path)
+        image_hash, decoding = self._image_hashes[index]
+        return latent_key(image_hash, self._vae_fingerprint, self.examples[index].bucket, flip, decoding)
 
     @torch.no_grad()
     def _encode(self, index: int, flips: list[bool]) -> dict[bool, torch.Tensor]:

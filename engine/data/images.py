@@ -243,6 +243,22 @@ def _pixel_limit_is_an_error():
         yield
 
 
+# Raised when wide_grey_to_8_bits reads 32-bit integer ("I") images otherwise, so that their prepared copies and cached
+# latents (only theirs: every other image keeps its own) are made again. 2: read by their range, not shifted 8 bits.
+INT32_DECODING = 2
+
+
+def int32_decoding(path: Path | str) -> int | None:
+    """``INT32_DECODING`` for a 32-bit integer image, from its header; None for any other (or unreadable) one."""
+    from PIL import Image
+
+    try:
+        with _pixel_limit_is_an_error(), Image.open(path) as image:
+            return INT32_DECODING if image.mode == "I" else None
+    except (*_DAMAGED, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return None  # its decoding refuses it, with the reason
+
+
 def orientation_of(image) -> int:
     """The EXIF orientation still to apply to ``image`` (1: none). Pillow turns a TIFF upright itself, its size
     too, while its EXIF still says the stored orientation; a damaged tag counts as none, as viewers take it.

@@ -22,7 +22,7 @@ from pathlib import Path
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from engine.data.buckets import Bucket, nearest_bucket
-from engine.data.images import IMAGE_SUFFIXES, to_rgb, upright, verify_png, why_no_images, within_reach
+from engine.data.images import IMAGE_SUFFIXES, int32_decoding, to_rgb, upright, verify_png, why_no_images, within_reach
 from engine.dataset.errors import DatasetError
 from engine.dataset.files import caption_path, file_problem, scan_folder
 from engine.dataset.image_probe import (
@@ -242,8 +242,11 @@ def output_paths(images: list[Path], src: Path, dst: Path) -> list[Path]:
 
 def _stamp(image: Path, settings: PrepareSettings) -> dict:
     stat = image.stat()
+    # A 32-bit integer image's own decoding version: a copy made before its conversion changed is made again, and
+    # every other copy's stamp stays as it was (raising DECODING would make every copy of every folder again).
+    decoding = int32_decoding(image)
     return {"source": os.path.realpath(image), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "settings": json.loads(json.dumps(asdict(settings)))}
+            "settings": json.loads(json.dumps(asdict(settings)))} | ({"int32_decoding": decoding} if decoding else {})
 
 
 def prepare_image(job: PrepareJob) -> str:
