@@ -46,6 +46,8 @@ def test_weights_are_merged_only_into_the_base_model_they_were_trained_on(tmp_pa
     assert "lora_kohya" in export_checkpoint(folder.path, 2, emit=events.append)
     [warning] = [event for event in events if isinstance(event, Warning)]
     assert "the LoRA files are written all the same" in warning.message and "previews" in warning.advice
+    # What they were trained on, as RUN/outputs record it: `dbtui convert lora-to-kohya` reads its family there.
+    assert json.loads((folder.path / "exports" / "step-2" / "base_model.json").read_text()) == manifest["base_model"]
 
     # A manifest of before dbtui recorded the base model exports as it did.
     held = json.loads((folder.checkpoints / "step-00000002" / "manifest.json").read_text())
@@ -66,3 +68,28 @@ def test_a_base_model_whose_duplicate_bin_weights_were_deleted_is_the_same_model
     both = base_model_identity(tmp_path / "model")
     (unet / "diffusion_pytorch_model.bin").unlink()
     assert base_model_identity(tmp_path / "model") == both
+
+
+def test_a_step_export_records_the_base_model_so_the_kohya_converter_files_it_under_its_family(tmp_path: Path,
+                                                                                             capsys) -> None:
+    """`dbtui export RUN --step N` wrote no base_model.json beside its LoRA, so converting a conv-only SD2 LoRA from
+    RUN/exports/step-N to kohya warned it guessed SD1."""
+    from safetensors import safe_open
+
+    from dbtui.cli import main
+    from engine.runs.export import export_checkpoint
+    from engine.runs.in_process import train
+    from tests.training_helpers import tiny_profile
+
+    train(tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-sd2v"},
+                       training={"method": "lora", "max_train_steps": 2, "lora": {"unet_targets": ["conv1", "conv2"]}},
+                       saving={"export": ["lora_diffusers"]}))
+    run = tmp_path / "runs" / "t"
+    export_checkpoint(run, 2)
+    assert json.loads((run / "exports" / "step-2" / "base_model.json").read_text())["family"] == "sd2-v"
+    capsys.readouterr()
+    out = tmp_path / "k.safetensors"
+    assert main(["convert", "lora-to-kohya", str(run / "exports" / "step-2" / "lora"), str(out)]) == 0
+    with safe_open(str(out), framework="pt") as file:
+        assert file.metadata()["ss_base_model_version"] == "sd_v2"
+    assert "filed under SD1" not in capsys.readouterr().err

@@ -162,7 +162,7 @@ def build_export(folder: RunFolder, profile: Any, target: Path, again: str, rest
     when they trained, else None), written into ``target`` as the profile's exports; ``again`` says how to redo it.
     ``trained_on``: the record of the base model they were trained on (None where none was kept), and what they are;
     ``trained_family``: the family the weights' own files say they are of (family_of_weights), else None."""
-    from engine.runs.base_identity import check_base_model
+    from engine.runs.base_identity import base_model_record, check_base_model, write_record
 
     from engine.models.loading import load_components, resolve_model_folder
     from engine.training.outputs import save_outputs
@@ -181,9 +181,13 @@ def build_export(folder: RunFolder, profile: Any, target: Path, again: str, rest
     emit(PhaseFinished(phase="load_model", seconds=time.perf_counter() - started))
     _check_formats(profile, folder, components.family.id, again)  # a family only its weights could tell
     text_encoders = restore(components)
+    trained = trained_on[0] if isinstance(trained_on[0], dict) and trained_on[0].get("family") else None
     try:
         with said_as_run_files_error(folder.path, then=again):
-            return save_outputs(profile, components, components.unet, text_encoders, target, emit)
+            written = save_outputs(profile, components, components.unet, text_encoders, target, emit)
+            # As RUN/outputs hold it: `dbtui convert lora-to-kohya` of the export's LoRA reads its family there.
+            write_record(target, trained or base_model_record(profile.model.pretrained, model))
+            return written
     except BaseException:
         with contextlib.suppress(OSError):
             target.rmdir()  # made for this export and left empty by its failure; one holding earlier outputs stays
