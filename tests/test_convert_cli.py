@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -173,6 +174,19 @@ def test_convert_command_keeps_help_fast() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1]).stdout
     assert out.strip() == "[]"
+
+
+def test_the_family_choices_are_the_converters_own() -> None:
+    """--family's choices were spelled out again beside the converter's KOHYA_FAMILIES: one added to the converter
+    alone would be refused by the parser. Both read engine/kohya_families.py, which imports nothing."""
+    import engine.convert.lora_convert as converter
+    from dbtui.cli import build_parser
+    from engine.kohya_families import KOHYA_FAMILIES
+
+    convert = next(a for a in build_parser()._subparsers._group_actions[0].choices["convert"]._actions
+                   if isinstance(a, argparse._SubParsersAction))
+    [family] = [a for a in convert.choices["lora-to-kohya"]._actions if "--family" in a.option_strings]
+    assert family.choices is KOHYA_FAMILIES and converter.KOHYA_FAMILIES is KOHYA_FAMILIES
 
 
 def test_an_output_that_cannot_be_written_is_refused_before_any_conversion_work(random_sd1: Path, tmp_path: Path, monkeypatch, capsys) -> None:

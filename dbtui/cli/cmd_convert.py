@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from dbtui.cli.common import ExamplesFormatter
+from engine.kohya_families import KOHYA_FAMILIES
 
 IMPORT_HELP = """\
 Convert a single-file Stable Diffusion checkpoint (.safetensors, or a .ckpt/.pt pickle) into a
@@ -147,7 +148,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     lora.add_argument("input", type=user_path, help="a diffusers LoRA folder or its .safetensors file")
     lora.add_argument("output", type=user_path, help="the kohya-format .safetensors to write")
-    lora.add_argument("--family", choices=["sd1", "sd1-v", "sd2", "sd2-v", "sdxl", "sdxl-v"],
+    lora.add_argument("--family", choices=KOHYA_FAMILIES,
                       help="the base model's family, which the file's metadata names (WebUIs hide a LoRA of another "
                            "version; -v: it predicts v). Default: as RUN/outputs/base_model.json records it for a "
                            "run's LoRA, else told from the layers, which a warning says where they cannot")

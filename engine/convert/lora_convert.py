@@ -12,10 +12,7 @@ from engine.convert.flux_lora import flux_lora_to_kohya
 from engine.convert.load_checkpoint import read_checkpoint
 from engine.convert.lora_export import LORA_WEIGHTS, export_lora_kohya
 from engine.convert.run_folder_hint import run_folder_hint
-
-
-# The base model families a kohya file's metadata tells apart, as engine/convert/detect.py names them.
-KOHYA_FAMILIES = ("sd1", "sd1-v", "sd2", "sd2-v", "sdxl", "sdxl-v")
+from engine.kohya_families import KOHYA_FAMILIES
 
 
 def lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, family: str | None = None,
