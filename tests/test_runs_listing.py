@@ -305,3 +305,40 @@ async def test_the_wizards_run_list_reads_the_runs_off_the_main_thread(tmp_path:
         row = str(options.get_option_at_index(0).prompt)
         assert "big" in row and "5/10" in row and "best 4" in row, row
         assert "1 run(s)" in str(screen.query_one("#attach-note", Static).render())
+
+
+async def test_the_wizards_run_list_asked_twice_for_a_folder_lists_its_runs_once(tmp_path: Path) -> None:
+    """Enter pressed again on the folder while its runs were read (nothing seemed to happen): both readings came
+    back, the second added the same runs again, and the OptionList's duplicate ids crashed the wizard."""
+    import threading
+
+    from textual.widgets import Input, OptionList, Static
+
+    from dbtui.app import make_app
+    from dbtui.engine_facade import RunSummary
+    from dbtui.screens.attach import AttachScreen
+    from dbtui.session import Session
+    from wizard_fakes import FakeEngine
+    from wizard_steps import settle
+
+    engine, read = FakeEngine(), threading.Event()
+
+    def slow_list(output_dir: str, on_skip=None) -> list[RunSummary]:
+        read.wait(10)  # a long log being read
+        return [RunSummary(Path(output_dir) / "big", "stopped", 5, 10, best_step=4)]
+
+    engine.list_runs = slow_list
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = AttachScreen(engine, str(tmp_path / "runs"))
+        app.push_screen(screen)
+        await pilot.pause()
+        screen.query_one("#attach-dir", Input).focus()
+        await pilot.press("enter")  # the same folder asked again while the first reading is under way
+        await pilot.pause()
+        read.set()
+        await settle(pilot)
+        options = screen.query_one(OptionList)
+        assert app.is_running and app.screen is screen
+        assert not options.loading and options.option_count == 1
+        assert "1 run(s)" in str(screen.query_one("#attach-note", Static).render())

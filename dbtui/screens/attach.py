@@ -98,7 +98,8 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
 
     def on_attach_screen_runs_read(self, message: RunsRead) -> None:
         if message.output_dir != self._asked:
-            return  # a folder typed since: its own listing follows
+            return  # a folder typed since (its own listing follows), or one asked twice and already listed
+        self._asked = ""  # listed: the other reading of a folder asked again adds its runs no second time
         options = self.query_one(OptionList)
         options.loading = False
         if message.error:
