@@ -143,3 +143,27 @@ def test_a_folder_where_the_caption_file_would_be_is_named_not_a_temporary_file(
     result = autocaption(folder, backend="blip", model="unused", overwrite=True)
     assert [Path(p).name for p in result.written] == ["b.txt"]
     assert dict(result.failed)[str(folder / "c.jpg")].startswith(said)
+
+
+def test_autocaption_without_overwrite_does_not_send_a_folder_to_overwrite(folder: Path, monkeypatch) -> None:
+    """Without --overwrite a folder named c.txt was said as "not a regular file ... (or use --overwrite to replace
+    it)", and --overwrite then refused it: no option replaces it, so it now says to move the folder at once."""
+    import sys
+
+    from engine.dataset.autocaption import autocaption
+
+    textured(5, (32, 32)).save(folder / "c.jpg")
+    (folder / "c.txt").mkdir()
+
+    class SaysAPhoto:
+        def __init__(self, model: str) -> None:
+            pass
+
+        def __call__(self, pictures: list) -> list[str]:
+            return ["a photo"] * len(pictures)
+
+    monkeypatch.setattr(sys.modules["engine.dataset.autocaption"], "_Blip", SaysAPhoto)
+    result = autocaption(folder, backend="blip", model="unused", overwrite=False)
+    why = dict(result.failed)[str(folder / "c.jpg")]
+    assert why.startswith(f"caption file '{folder / 'c.txt'}' is a folder, not a text file: move or rename"), why
+    assert "--overwrite" not in why

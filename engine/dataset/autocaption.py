@@ -74,8 +74,8 @@ def autocaption(
         try:
             captioned = bool(store.read(owners[0]))
         except CaptionError as error:  # never replaced unasked: the user may want to fix it instead
-            if not overwrite:
-                failed.append((str(owners[0]), f"{error} (or use --overwrite to replace it)"))
+            if not overwrite:  # a folder or a read-only file in its place: --overwrite would refuse it too
+                failed.append((str(owners[0]), not_to_replace(path) or f"{error} (or use --overwrite to replace it)"))
                 continue
             captioned = False
         if captioned and not overwrite:
