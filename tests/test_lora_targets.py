@@ -163,3 +163,23 @@ def test_text_encoder_targets_on_an_embedding_are_refused_for_kohya_before_the_m
     with pytest.raises(ExportFormatError, match=r"lists lora_kohya, which cannot hold .*token_embedding.*remove lora_kohya"):
         _check_formats(kohya, RunFolder(tmp_path / "run"), family, "then again")
     assert check_profile(_embedding_kohya_profile(tmp_path, model, ["lora_diffusers"])).errors == []
+
+
+def test_validate_warns_of_text_encoder_targets_while_the_text_encoder_stays_frozen(capsys) -> None:
+    """Targets written for the text encoders, train_text_encoder left false: the run trained the UNet's LoRA alone
+    and nothing said the targets went unread."""
+    from pathlib import Path
+
+    from dbtui.cli import main
+
+    demo = str(Path(__file__).parents[1] / "profiles" / "tiny-demo.toml")
+    lora = ["--set", 'training.method="lora"', "--set", 'saving.export=["lora_diffusers"]']
+    targets = ["--set", 'training.lora.text_encoder_targets=["q_proj", "v_proj"]']
+    assert main(["validate", demo, *lora, *targets]) == 0
+    assert ("warning: --set training.lora.text_encoder_targets=[\"q_proj\", \"v_proj\"]: only applies when "
+            "training.train_text_encoder = true") in capsys.readouterr().out
+    assert main(["validate", demo, *lora, *targets, "--set", "training.train_text_encoder=true"]) == 0
+    assert "text_encoder_targets" not in capsys.readouterr().out
+    # The wizard writes the default targets into every LoRA profile: those are no sign of a wish to train the encoders.
+    assert main(["validate", demo, *lora, "--set", "training.lora.rank=4"]) == 0
+    assert "text_encoder_targets" not in capsys.readouterr().out
