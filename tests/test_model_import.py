@@ -335,3 +335,45 @@ async def test_a_failure_for_a_folder_retyped_since_does_not_replace_the_answer_
         field.value = "slow"  # asked now: its failure is said
         await settle(pilot)
         assert "✗ slow cannot be written" in str(screen.query_one("#model-folder", Static).render())
+
+
+@dataclass
+class SlowConvertingEngine(ConvertingEngine):
+    """A conversion that waits, as one of gigabytes does, until the test lets it finish (or fail)."""
+
+    fail: bool = False
+
+    def __post_init__(self) -> None:
+        self.started, self.let_go = threading.Event(), threading.Event()
+
+    def import_model(self, source: str, out_dir: Path, emit=None, **flux) -> Path:
+        self.started.set()
+        self.let_go.wait(30)
+        if self.fail:
+            raise ModelMismatchError("the UNet weights could not be loaded")
+        return super().import_model(source, out_dir, emit=emit, **flux)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+async def test_a_conversion_ending_after_another_model_was_checked_keeps_that_model(
+        fail: bool, conversions: list[Path]) -> None:
+    """Another model checked while a file converted: the conversion, once done, put its folder into the Model field
+    and the profile in place of the model the user had chosen since (its failure showed ✗ over that model's ✓)."""
+    first, second = _file(Path("a")), _file(Path("b"), b"other weights")
+    engine = SlowConvertingEngine(fail=fail)
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await at_a_new_profiles_model_step(pilot)
+        screen = app.screen
+        await check_model(pilot, first)
+        screen.query_one("#model-convert", Button).press()
+        await until(pilot, engine.started.is_set)
+        screen.query_one("#model-source", Input).focus()
+        await pilot.press("end", "ctrl+u", *second, "enter")
+        await until(pilot, lambda: "✓" in str(screen.query_one("#model-family", Static).render()))
+        engine.let_go.set()
+        await until(pilot, lambda: any("Conver" in f"{n.title} {n.message}" for n in app._notifications))
+        await settle(pilot)
+        assert app.session.get("model.pretrained") == second
+        assert screen.query_one("#model-source", Input).value == second
+        assert "✓" in str(screen.query_one("#model-family", Static).render())

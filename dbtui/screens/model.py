@@ -237,9 +237,9 @@ aside, with a notification naming them (they come back if you return to the earl
             reused = self.engine.conversion_target(source, **flux_sources, into=out_dir).holds_it
             folder = self.engine.import_model(source, out_dir, emit=lambda e: self.post_message(EngineEvent(e)),
                                               **flux_sources)
-            self.post_message(WorkDone("convert", (folder, reused)))
+            self.post_message(WorkDone("convert", (source, folder, reused)))
         except Exception as error:  # noqa: BLE001 - shown to the user
-            self.post_message(WorkFailed("Conversion", str(error), str(out_dir)))
+            self.post_message(WorkFailed("Conversion", str(error), source))
 
     def on_engine_event(self, message: EngineEvent) -> None:
         bar = self.query_one("#model-progress", ProgressBar)
@@ -274,8 +274,11 @@ aside, with a notification naming them (they come back if you return to the earl
         else:
             from engine.profile.fields import written_path
 
-            made, reused = message.result
+            source, made, reused = message.result
             folder = str(made)
+            if source != self.session.get("model.pretrained"):  # another model was checked while it converted
+                self.notify(f"Converted {source} into {folder}; the profile keeps the model named since")
+                return
             self.converted = written_path(folder)  # the draft's form: "out$$dir" would be read as out$dir
             self.session.set("model.pretrained", self.converted)
             self.query_one("#model-source", Input).value = self.converted
@@ -285,12 +288,12 @@ aside, with a notification naming them (they come back if you return to the earl
             self.action_check()
 
     def on_work_failed(self, message: WorkFailed) -> None:
-        if message.what == "Model check" and message.about != self.session.get("model.pretrained"):
-            return  # a check of a source the user has since replaced: the one named now is still being checked
+        if message.about != self.session.get("model.pretrained"):
+            return  # a check or conversion of a source the user has since replaced: its ✗ is not of the one named now
         self.query_one("#model-convert", Button).disabled = False
         text = f"[red]✗ {escape(message.message)}[/]"
         command = terminal_command(message.message, _on_disk(self.session.get("model.pretrained")),
-                                   message.about or "OUT")
+                                   self.query_one("#model-convert-to", Input).value.strip() or "OUT")
         if message.what == "Conversion" and command:
             text += f"\n{escape(command)}"
         self.query_one("#model-family", Static).update(text)
