@@ -377,3 +377,26 @@ async def test_a_conversion_ending_after_another_model_was_checked_keeps_that_mo
         assert app.session.get("model.pretrained") == second
         assert screen.query_one("#model-source", Input).value == second
         assert "✓" in str(screen.query_one("#model-family", Static).render())
+
+
+async def test_next_while_a_file_converts_waits_for_its_folder(conversions: list[Path]) -> None:
+    """Next while it converted went on with the file: the conversion's folder was never used (training converted the
+    file again), and the step's return offered another conversion beside the one still being written."""
+    source = _file(Path("a"))
+    engine = SlowConvertingEngine()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await at_a_new_profiles_model_step(pilot)
+        screen = app.screen
+        await check_model(pilot, source)
+        screen.query_one("#model-convert", Button).press()
+        await until(pilot, engine.started.is_set)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.screen is screen and any("Still converting" in n.message for n in app._notifications)
+        engine.let_go.set()
+        await until(pilot, lambda: app.session.get("model.pretrained") == "models/m-diffusers")
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert app.screen is not screen and app.session.get("model.pretrained") == "models/m-diffusers"

@@ -106,6 +106,7 @@ aside, with a notification naming them (they come back if you return to the earl
         self.suggested: str | None = None  # the folder the engine suggested: Into left at it follows the Flux parts
         self.folder_line = ""  # what #model-folder says of the file shown, where no conversion is offered
         self.converted: str | None = None  # the folder Convert wrote last, checked once it is done
+        self.converting: str | None = None  # the file being converted: Next waits for its folder
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(classes="body"):
@@ -176,6 +177,7 @@ aside, with a notification naming them (they come back if you return to the earl
             return
         self.query_one("#model-convert", Button).disabled = True
         self._warn("")
+        self.converting = info.source
         self.convert(info.source, Path(typed), self._parts(info))
 
     @on(Input.Changed, "#model-convert-to")
@@ -276,6 +278,7 @@ aside, with a notification naming them (they come back if you return to the earl
 
             source, made, reused = message.result
             folder = str(made)
+            self._converted(source)
             if source != self.session.get("model.pretrained"):  # another model was checked while it converted
                 self.notify(f"Converted {source} into {folder}; the profile keeps the model named since")
                 return
@@ -288,6 +291,8 @@ aside, with a notification naming them (they come back if you return to the earl
             self.action_check()
 
     def on_work_failed(self, message: WorkFailed) -> None:
+        if message.what == "Conversion":
+            self._converted(message.about)
         if message.about != self.session.get("model.pretrained"):
             return  # a check or conversion of a source the user has since replaced: its ✗ is not of the one named now
         self.query_one("#model-convert", Button).disabled = False
@@ -307,6 +312,10 @@ aside, with a notification naming them (they come back if you return to the earl
         if self._asked(message.source, message.parts) and self._asked_into(message.into):
             self.query_one("#model-folder", Static).update(f"[red]✗ {escape(message.message)}[/] Name the folder to "
                                                            "convert into above.")
+
+    def _converted(self, source: str | None) -> None:
+        if source == self.converting:
+            self.converting = None
 
     def _show(self, info) -> None:
         # The mark says it without colour too (a monochrome terminal, colour blindness).
@@ -367,6 +376,8 @@ aside, with a notification naming them (they come back if you return to the earl
         if typed != self.session.get("model.pretrained"):
             self.action_check()  # typed but not checked yet: Next must not drop it for the model before
             return f"Checking {typed} first: Next again once it shows ✓."
+        if self.converting == typed:
+            return f"Still converting {typed}: Next again once it is done (the profile then uses its folder)."
         if self.checking is not None:
             return f"Still checking {self.checking}: Next again once it shows ✓ (its family decides which settings apply)."
         if self.failed_check is not None and not self.failure_said:
