@@ -131,6 +131,9 @@ def test_folder_family_from_model_index(tmp_path: Path) -> None:
         (["lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight"], "LoRA"),
         (["unet.down_blocks.0.attentions.0.proj_in.lora_A.weight"], "LoRA"),
         (["down_blocks.0.resnets.0.conv1.weight"], "diffusers format"),
+        # A Flux transformer/ file was "not a Stable Diffusion checkpoint", as if dbtui could not train it.
+        (["x_embedder.weight", "transformer_blocks.0.attn.to_q.weight", "single_transformer_blocks.0.proj_out.weight"],
+         "one component in diffusers format"),
         (["encoder.down.0.block.0.conv1.weight", "decoder.up.0.block.0.conv1.weight"], "VAE"),
         (["model.diffusion_model.double_blocks.0.img_attn.proj.weight"], "Flux"),
         (["classifier.weight", "features.0.weight"], "not a Stable Diffusion checkpoint"),

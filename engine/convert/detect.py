@@ -107,9 +107,10 @@ def _not_sd(keys: list[str]) -> ModelFamily:
     """Name what the file is, when it is not a full SD checkpoint, so the user knows what to do."""
     if any("lora_" in k or ".lora_A." in k or ".lora.down" in k for k in keys):
         return unknown("a LoRA, not a full model: load it on top of its base model instead of converting it")
-    # A diffusers UNet, text encoder or VAE file (vae/diffusion_pytorch_model.safetensors: encoder.down_blocks.…).
+    # A diffusers UNet, transformer (Flux's: a fine-tune shared as its transformer/ file), text encoder or VAE file
+    # (vae/diffusion_pytorch_model.safetensors: encoder.down_blocks.…).
     diffusers_prefixes = ("down_blocks.", "unet.", "text_model.", "encoder.layers.", "encoder.down_blocks.",
-                          "decoder.up_blocks.")
+                          "decoder.up_blocks.", "transformer_blocks.", "single_transformer_blocks.")
     if any(k.startswith(diffusers_prefixes) for k in keys):
         return unknown("one component in diffusers format, not a single-file checkpoint: use its whole diffusers folder")
     if any(k.startswith(("encoder.down.", "first_stage_model.", "decoder.up.")) for k in keys):
