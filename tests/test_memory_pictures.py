@@ -153,3 +153,18 @@ def test_the_note_says_why_no_picture_was_read(tmp_path: Path) -> None:
     for name, row in load_preset_estimates().items():  # the stored figures say it as the meter does today
         for estimate in filter(None, (row.no_prior, row.prior, row.prior_fp16)):
             assert any(note.startswith(preset.split(":")[0]) for note in estimate.notes), name
+
+
+@pytest.mark.parametrize(("training", "dataset", "said"), [
+    ({}, {}, "cached latents and text embeddings live on disk"),
+    ({"method": "lora", "train_text_encoder": True}, {}, "cached latents live on disk"),
+    ({}, {"cache_latents": False}, "cached text embeddings live on disk"),
+    ({"method": "lora", "train_text_encoder": True}, {"cache_latents": False}, None)])
+def test_the_caches_note_names_only_what_the_run_caches(tmp_path: Path, training: dict, dataset: dict,
+                                                        said: str | None) -> None:
+    """Every estimate said 'cached latents and text embeddings live on disk', also where the text encoder trains (its
+    embeddings are made afresh each step, on the GPU) or latents are not cached."""
+    from engine.memory.meter import caches_note
+
+    note = caches_note(tiny_profile(tmp_path, training=training, dataset=dataset))
+    assert note is None if said is None else note is not None and note.startswith(said)

@@ -46,7 +46,12 @@ from engine.memory.vae_source import NOT_HERE_NOTE, vae_config_folder
 
 # Trainer._sources writes cached latents and text embeddings to the run's cache folder on disk and
 # each step reads its batch back: nothing cached stays on the GPU.
-CACHES_NOTE = "cached latents and text embeddings live on disk (RUN/cache), not on the GPU"
+def caches_note(profile: Any) -> str | None:
+    """What the run caches on disk rather than holding on the GPU: latents unless dataset.cache_latents is off, text
+    embeddings unless the text encoders train (their outputs change every step)."""
+    cached = [name for name, on in (("latents", profile.dataset.cache_latents),
+                                    ("text embeddings", not profile.training.train_text_encoder)) if on]
+    return f"cached {' and '.join(cached)} live on disk (RUN/cache), not on the GPU" if cached else None
 CACHING_NOTE = "while the caches fill, before the first step, the text encoders and the VAE are on the GPU"
 SAMPLING_NOTE = "while previews or scoring images are generated, the VAE is back on the GPU beside the denoiser"
 
@@ -114,7 +119,7 @@ def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | Non
 
     started = time.perf_counter()
     profile = as_metered(profile)
-    notes = [CACHES_NOTE]
+    notes = [note for note in (caches_note(profile),) if note]
     if precision is not None and precision != profile.precision.mixed_precision:
         notes.append(f"estimated as this machine trains it, in {maths_name(precision)} rather than the profile's "
                      f"{maths_name(profile.precision.mixed_precision)}")
