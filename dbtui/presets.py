@@ -21,6 +21,7 @@ preset that fits that way.
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 from dbtui.session import Session
@@ -171,32 +172,78 @@ def _nested(flat: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def recommended_preset(hardware: Any, family_id: str | None, demo: bool = False, pretrained: str | None = None) -> str | None:
-    """The preset the hardware advice (engine.hardware.machine.verdict) recommends on ``hardware`` for a model of
-    ``family_id`` (None: not checked yet, advised as SD1.5), where the wizard offers it for that model; an SD model
-    ``pretrained`` that is SD2.x is advised by the presets' figures on SD2.1-base."""
-    from engine.hardware.machine import FAMILIES, verdict
+def advice_family_of(family_id: str | None, pretrained: str | None) -> str:
+    """The hardware advice's family (engine.hardware.machine.FAMILIES) for a model of ``family_id`` (None: not checked
+    yet, advised as SD1.5): an SD model ``pretrained`` that is SD2.x is advised by the presets' figures on SD2.1-base."""
+    from engine.hardware.machine import FAMILIES
     from engine.model_info import advice_family
 
     advice = advice_family(pretrained) if family_id == "sd" and pretrained else family_id
-    _, preset = verdict(hardware, advice if advice in FAMILIES else "sd")
+    return advice if advice in FAMILIES else "sd"
+
+
+def recommended_preset(hardware: Any, family_id: str | None, demo: bool = False, pretrained: str | None = None) -> str | None:
+    """The preset the hardware advice (engine.hardware.machine.verdict) recommends on ``hardware`` for a model of
+    ``family_id`` (``advice_family_of``), where the wizard offers it for that model."""
+    from engine.hardware.machine import verdict
+
+    _, preset = verdict(hardware, advice_family_of(family_id, pretrained))
     return preset if preset in presets_for(family_id, demo) else None
 
 
-# The cards each is the hardware advice's pick for (engine.hardware.machine.verdict, by the memory meter), with bf16 and, where
-# they differ, without it (the bf16 presets then train in fp16, with no fused step): the advice names the label, so
-# "SDXL full (24 GB and up)" recommended for a 16 GB card told the user it would not fit, and "SDXL full (16 GB and up)"
-# beside the LoRA recommended for a 16 GB T4 told them the full one would.
-PRESET_LABELS = {
+# What each preset is; ``preset_label`` adds the cards it is the advice's pick for.
+PRESET_NAMES = {
     "cpu-demo": "CPU demo (tiny model, fp32)",
-    "lora": "LoRA (5 GB; 5–9 GB without bf16)",
-    "full-8bit": "Full fine-tune, 8-bit Adam, bf16 weights (6–12 GB; 10–15 GB without bf16)",
-    "full": "Full fine-tune (13–17 GB; 16–17 GB without bf16)",
-    "full-text-encoder": "Full + text encoder (18 GB and up)",
-    "sdxl-lora": "SDXL LoRA, 1024 px (8–14 GB; 8–23 GB without bf16)",
-    "sdxl-full": "SDXL full fine-tune, 1024 px, Adafactor (15 GB and up; 24 GB and up without bf16)",
-    "flux-lora-16gb": "Flux LoRA, NF4 base, 512 px (12–17 GB)",
-    "flux-lora-24gb": "Flux LoRA, NF4 base, 1024 px (18 GB and up)",
+    "lora": "LoRA",
+    "full-8bit": "Full fine-tune, 8-bit Adam, bf16 weights",
+    "full": "Full fine-tune",
+    "full-text-encoder": "Full + text encoder",
+    "sdxl-lora": "SDXL LoRA, 1024 px",
+    "sdxl-full": "SDXL full fine-tune, 1024 px, Adafactor",
+    "flux-lora-16gb": "Flux LoRA, NF4 base, 512 px",
+    "flux-lora-24gb": "Flux LoRA, NF4 base, 1024 px",
     "person": "Person / object DreamBooth (prior preservation)",
     "style": "Style / native fine-tune (no class images)",
 }
+_LARGEST_CARD_GB = 200  # past every preset's need: the cards are scanned up to the family's largest preset
+
+
+def preset_label(name: str, family: str = "sd") -> str:
+    """``name``'s label with the cards (whole GB) the hardware advice for ``family`` picks it for, with bf16 and, where
+    they differ, without it (the bf16 presets then train in fp16, with no fused step): "Full fine-tune (13–17 GB; 16–17
+    GB without bf16)". Derived from the advice, hence from the meter's stored rows of that family: a hand-written
+    "(18 GB and up)" told an SD2 user that full-text-encoder fits a 20 GB card, where SD2's rows say 20.7 GB. A preset
+    of another family is labelled by its own (SD1.5's and SDXL's are offered while the model is not checked)."""
+    from engine.hardware.machine import FAMILY_PRESETS
+
+    if name not in FAMILY_PRESETS.get(family, ()):
+        family = next((own for own, names in FAMILY_PRESETS.items() if name in names), family)
+    spans = [_cards_span(_picks(family, bf16).get(name)) for bf16 in (True, False)]
+    parts = [spans[0]] + ([f"{spans[1]} without bf16"] if spans[1] != spans[0] else [])
+    cards = "; ".join(part for part in parts if part)
+    return f"{PRESET_NAMES[name]} ({cards})" if cards else PRESET_NAMES[name]
+
+
+def _cards_span(cards: tuple[int, int | None] | None) -> str:
+    if cards is None:
+        return ""
+    low, high = cards
+    return f"{low} GB and up" if high is None else f"{low} GB" if low == high else f"{low}–{high} GB"
+
+
+@functools.lru_cache(maxsize=None)
+def _picks(family: str, bf16: bool) -> dict[str, tuple[int, int | None]]:
+    """preset → (the smallest card, the largest; None: any larger) the advice for ``family`` recommends it on."""
+    from engine.hardware.machine import FAMILY_PRESETS, card_hardware, too_small, verdict
+
+    picks: dict[str, tuple[int, int | None]] = {}
+    for card in range(1, _LARGEST_CARD_GB + 1):
+        machine = card_hardware(card, bf16)
+        preset = verdict(machine, family)[1]
+        if too_small(machine, preset, family):
+            continue
+        picks[preset] = (picks.get(preset, (card, card))[0], card)
+        if preset == FAMILY_PRESETS[family][-1]:  # the largest: picked on every larger card
+            picks[preset] = (picks[preset][0], None)
+            break
+    return picks

@@ -130,24 +130,25 @@ def test_the_estimates_table_marks_no_preset_on_a_gpu_too_small_for_all(tmp_path
         assert ("◂" in capsys.readouterr().out.split("GPU memory by the memory meter")[1]) is marked, gb
 
 
-@pytest.mark.parametrize("family", ["sd", "sdxl", "flux"])
+@pytest.mark.parametrize("family", ["sd", "sd2", "sdxl", "flux"])
 @pytest.mark.parametrize("bf16", [True, False])
 def test_the_recommended_presets_label_names_the_card_it_is_recommended_for(family: str, bf16: bool) -> None:
     """On a 16 GB card the advice said "Recommended preset for it: SDXL full fine-tune, 1024 px, Adafactor (24 GB and
     up)", and the wizard pre-selected it under that label: the label said the card was too small for it. So did
     "Full fine-tune, 8-bit Adam, bf16 weights (8–12 GB)" on a 6 GB card, and on a 16 GB card without bf16 (a T4,
-    a V100) "SDXL LoRA (8–12 GB)" was recommended beside "SDXL full (16 GB and up)", which does not fit it there."""
+    a V100) "SDXL LoRA (8–12 GB)" was recommended beside "SDXL full (16 GB and up)", which does not fit it there. For SD2.x a 20 GB card was recommended "Full fine-tune (13–17 GB; …)": the labels gave
+    SD1.5's cards."""
     import re
 
-    from dbtui.presets import PRESET_LABELS
+    from dbtui.presets import preset_label
     from engine.hardware.machine import Gpu, Hardware, too_small, verdict
 
     for card in range(4, 81):
         machine = Hardware(gpus=[Gpu(0, "GPU", card * 1024, None, "8.0" if bf16 else "7.5", bf16)], bitsandbytes=True)
         preset = verdict(machine, family)[1]
-        if too_small(machine, preset):
+        if too_small(machine, preset, family):
             continue
-        label = PRESET_LABELS[preset]
+        label = preset_label(preset, family)
         sizes = r"(\d+)(?:–(\d+))? GB( and up)?"
         found = re.search(rf"\({sizes}(?:; {sizes} without bf16)?\)$", label)
         assert found, label

@@ -87,3 +87,12 @@ def test_the_sd2_preset_recommended_fits_the_card_by_sd2s_figures(bf16: bool) ->
     for card in (6, 8, 10, 12, 16, 20, 24, 40):
         _, preset = verdict(card_hardware(card, bf16), "sd2")
         assert table[preset].need(bf16).fits(card), (card, preset)
+
+
+def test_hardware_family_sd2_labels_the_recommended_preset_by_sd2s_cards(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`dbtui hardware --family sd2 --card 20` said "Recommended preset for it: Full fine-tune (13–17 GB; …)", SD1.5's
+    cards, for the 20 GB card it recommended it on."""
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["hardware", "--family", "sd2", "--card", "20", "--output-dir", str(tmp_path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Recommended preset for it: Full fine-tune (13–20 GB; 16–20 GB without bf16) (full)" in out, out

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dbtui.cli import main
-from dbtui.presets import PRESET_LABELS, PRESETS
+from dbtui.presets import PRESET_NAMES, PRESETS
 from dbtui.session import Session
 from engine.data.buckets import standard_buckets
 from engine.hardware.machine import Gpu, Hardware, verdict
@@ -59,7 +59,7 @@ def test_every_preset_applied_to_a_shipped_profile_leaves_it_valid(preset: str, 
     # Turning prior preservation on asks for the class folder and prompt that only the user can give.
     allowed = {"concepts.0.class_dir", "concepts.0.class_prompt"} if preset == "person" else set()
     assert {p.key for p in problems} <= allowed, [f"{p.key}: {p.message}" for p in problems]
-    assert preset in PRESET_LABELS
+    assert preset in PRESET_NAMES
     if preset.startswith("sdxl-"):
         assert profile.dataset.resolution == 1024 and profile.precision.mixed_precision == "bf16"
 

@@ -9,7 +9,7 @@ import copy
 import pytest
 from textual.widgets import Select
 
-from dbtui.presets import PRESET_LABELS, recommended_preset
+from dbtui.presets import preset_label, recommended_preset
 from tests.test_meter_ui import text_of
 from wizard_fakes import T4, HeldProbe
 from wizard_steps import (held_probe_wizard, parameters_before_the_probe, parameters_from_an_attached_run, settle,
@@ -97,4 +97,4 @@ async def test_a_failed_probe_shows_the_failure_and_a_recheck_after_it_answers()
         await until(pilot, lambda: app.session.hardware is not None)
         await until(pilot, lambda: not screen.query_one("#hw-loading").display)
         assert "A T4" in text_of(screen, "#hw-verdict") and "nvidia-smi" not in text_of(screen, "#hw-verdict")
-        assert PRESET_LABELS["full-8bit"] in text_of(screen, "#hw-verdict")
+        assert preset_label("full-8bit") in text_of(screen, "#hw-verdict")

@@ -182,3 +182,22 @@ async def test_settings_typed_in_the_form_stay_even_at_the_values_the_preset_put
         screen.query_one("#f-optimizer--lr_scheduler", Select).value = "constant_with_warmup"
         await pilot.pause(0.2)
         assert app.session.get("optimizer.lr_warmup_steps") == 100
+
+
+async def test_an_sd2_models_presets_are_labelled_by_sd2s_cards() -> None:
+    """For an SD2.x model on a 20 GB card the wizard pre-selected `full` as "Full fine-tune (13–17 GB; …)" beside "Full +
+    text encoder (18 GB and up)": SD1.5's cards, where SD2's figures put full-text-encoder at 20.7 GB."""
+    engine = GpuEngine(20)
+    session = Session()
+    session.set("model.pretrained", "models/sd21")
+    session.hardware = engine.probe_hardware(".")
+    session.adopt_model(engine.inspect_model("models/sd21"))
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app._started(session)
+        await pilot.pause(0.2)
+        choice = (await at_step(app, pilot, 3, "ParametersScreen")).query_one("#par-preset", Select)
+        labels = {value: str(label) for label, value in choice._options}
+        assert choice.value == "full"
+        assert labels["full"] == "Full fine-tune (13–20 GB; 16–20 GB without bf16)"
+        assert labels["full-text-encoder"] == "Full + text encoder (21 GB and up)"

@@ -76,10 +76,10 @@ def _hardware(args: argparse.Namespace) -> int:
     console.print(hardware_table(hardware))
     if family_note:
         console.print(f"\n{escape(family_note)}")
-    console.print(f"\n[b]{sentence}[/b]\nRecommended preset: {_recommended(preset, small)}")
+    console.print(f"\n[b]{sentence}[/b]\nRecommended preset: {_recommended(preset, small, family)}")
     for (card, said, best), too in zip(card_advice, small_cards):
         console.print(f"\n[b]--card {escape(card.label)}:[/b] {escape(said)}\nRecommended preset for it: "
-                      f"{_recommended(best, too)}")
+                      f"{_recommended(best, too, family)}")
     if estimates:
         console.print()
         # No row marked as the one to pick where even the smallest does not fit this GPU.
@@ -87,11 +87,12 @@ def _hardware(args: argparse.Namespace) -> int:
     return 0
 
 
-def _recommended(preset: str, small: bool) -> str:
-    """The preset to pick, in markup; none where even the family's smallest does not fit the card."""
-    from dbtui.presets import PRESET_LABELS
+def _recommended(preset: str, small: bool, family: str) -> str:
+    """The preset to pick, labelled by ``family``'s cards, in markup; none where even the family's smallest does not fit
+    the card."""
+    from dbtui.presets import PRESET_NAMES, preset_label
 
-    name = f"[b]{PRESET_LABELS.get(preset, preset)}[/b] ({preset})"
+    name = f"[b]{preset_label(preset, family) if preset in PRESET_NAMES else preset}[/b] ({preset})"
     return f"none, as even the smallest, {name}, does not fit" if small else name
 
 

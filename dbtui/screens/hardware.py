@@ -9,7 +9,7 @@ from textual.content import Content
 from textual.widgets import Button, LoadingIndicator, Static
 
 from dbtui.messages import HardwareFailed, HardwareKnown
-from dbtui.presets import PRESET_LABELS
+from dbtui.presets import PRESET_NAMES, preset_label
 from dbtui.screens.base import WizardScreen
 from dbtui.session import Session
 from dbtui.widgets.hardware_table import hardware_table
@@ -63,7 +63,7 @@ make the profile here and train it on a rented GPU.
     def _show(self, report) -> None:
         self.query_one("#hw-loading").display = False
         self.query_one("#hw-table", Static).update(hardware_table(report.hardware))
-        preset = f"[b]{PRESET_LABELS.get(report.preset, report.preset)}[/b]"
+        preset = f"[b]{preset_label(report.preset) if report.preset in PRESET_NAMES else report.preset}[/b]"
         if not report.fits:
             preset = f"none, as even the smallest, {preset}, does not fit"
         self.query_one("#hw-verdict", Static).update(f"[b]{report.sentence}[/b]\nRecommended preset: {preset}")

@@ -16,7 +16,7 @@ from textual.worker import get_current_worker
 from dbtui.format import PriceError, duration, read_price
 from dbtui.messages import EngineEvent, HardwareKnown, WorkDone, WorkFailed
 from dbtui.field_rules import FAMILY, applies, settle
-from dbtui.presets import PRESET_LABELS, preset_values, presets_for, recommended_preset
+from dbtui.presets import PRESET_NAMES, advice_family_of, preset_label, preset_values, presets_for, recommended_preset
 from dbtui.problem_lines import problem_line
 from dbtui.save_failure import save_failure
 from dbtui.screens.base import WizardScreen
@@ -79,7 +79,9 @@ whether to resume it.
         with VerticalScroll(classes="body", id="par-body"):
             with Horizontal(classes="par-row"):
                 yield Label("Preset")
-                yield Select([(PRESET_LABELS[key], key) for key in offered], value=self._recommended() or Select.NULL, compact=True,
+                # Each labelled by the cards the advice picks it for, by this model's figures (SD2's differ from SD1.5's).
+                family = advice_family_of(self.session.family_id, self.session.get("model.pretrained"))
+                yield Select([(preset_label(key, family), key) for key in offered], value=self._recommended() or Select.NULL, compact=True,
                              prompt="choose a preset", id="par-preset")
                 yield Button("Apply", id="par-apply")
             with Horizontal(classes="par-row", id="par-quantize-row"):
@@ -199,7 +201,7 @@ whether to resume it.
             form.tell_aside(moved)
         self._show_quantize()
         self._validate()
-        self.notify(f"Applied: {PRESET_LABELS[preset]}")
+        self.notify(f"Applied: {PRESET_NAMES[preset]}")
 
     @on(Input.Changed, "#par-path, #par-price")
     def _keep_typed(self, event: Input.Changed) -> None:
