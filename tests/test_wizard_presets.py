@@ -201,3 +201,29 @@ async def test_an_sd2_models_presets_are_labelled_by_sd2s_cards() -> None:
         assert choice.value == "full"
         assert labels["full"] == "Full fine-tune (13–20 GB; 16–20 GB without bf16)"
         assert labels["full-text-encoder"] == "Full + text encoder (21 GB and up)"
+
+
+@pytest.mark.parametrize(("model", "family"), [("models/sdxl-base", "sdxl"), ("models/flux", "flux"), ("models/sd21", "sd2")])
+async def test_the_hardware_step_advises_for_the_model_checked(model: str, family: str) -> None:
+    """Back at the hardware step after the model step checked an SDXL model, a 24 GB card heard SD1.5's advice, "full
+    fine-tune with text-encoder training", and "Full + text encoder (18 GB and up)", which the Parameters step then did
+    not even offer; before the model is checked the advice says whose it is."""
+    from dbtui.presets import preset_label
+    from tests.test_meter_ui import text_of
+
+    engine = GpuEngine(24)
+    session = Session()
+    session.hardware = engine.probe_hardware(".")
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app._started(session)
+        await pilot.pause(0.2)
+        screen = await at_step(app, pilot, 0, "HardwareScreen")
+        assert "This advice is for SD1.x" in " ".join(text_of(screen, "#hw-verdict").split())
+        session.set("model.pretrained", model)
+        session.adopt_model(engine.inspect_model(model))
+        screen = await at_step(app, pilot, 0, "HardwareScreen")
+        sentence, preset = verdict(engine.machine, family)
+        shown = " ".join(text_of(screen, "#hw-verdict").split())
+        assert " ".join(sentence.split()) in shown and preset_label(preset, family) in shown, shown
+        assert "This advice is for SD1.x" not in shown

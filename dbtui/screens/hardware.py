@@ -9,7 +9,7 @@ from textual.content import Content
 from textual.widgets import Button, LoadingIndicator, Static
 
 from dbtui.messages import HardwareFailed, HardwareKnown
-from dbtui.presets import PRESET_NAMES, preset_label
+from dbtui.presets import PRESET_NAMES, advice_family_of, preset_label
 from dbtui.screens.base import WizardScreen
 from dbtui.session import Session
 from dbtui.widgets.hardware_table import hardware_table
@@ -63,14 +63,28 @@ make the profile here and train it on a rented GPU.
     def _show(self, report) -> None:
         self.query_one("#hw-loading").display = False
         self.query_one("#hw-table", Static).update(hardware_table(report.hardware))
-        preset = f"[b]{preset_label(report.preset) if report.preset in PRESET_NAMES else report.preset}[/b]"
-        if not report.fits:
+        sentence, name, fits, family = self._advice(report)
+        preset = f"[b]{preset_label(name, family) if name in PRESET_NAMES else name}[/b]"
+        if not fits:
             preset = f"none, as even the smallest, {preset}, does not fit"
-        self.query_one("#hw-verdict", Static).update(f"[b]{report.sentence}[/b]\nRecommended preset: {preset}")
+        for_model = ("" if self.session.family_id is not None or self.session.demo else
+                     "\nThis advice is for SD1.x; once the model step has checked yours, Parameters recommends for it.")
+        self.query_one("#hw-verdict", Static).update(f"[b]{sentence}[/b]\nRecommended preset: {preset}{for_model}")
         cpu_only = not report.hardware.gpus
         self.query_one("#hw-demo").display = cpu_only and not self.session.demo
         if cpu_only and not self.session.demo:
             self.query_one("#hw-demo").focus()
+
+    def _advice(self, report) -> tuple[str, str, bool, str]:
+        """(the verdict, its preset, whether that fits, the advice family) for the model the model step checked: back here
+        from an SDXL model, the probe's SD1.5 advice said "full fine-tune with text-encoder training" on a 24 GB card."""
+        family = advice_family_of(self.session.family_id, self.session.get("model.pretrained"))
+        if family == "sd":  # the probe's own advice is SD1.5's
+            return report.sentence, report.preset, report.fits, family
+        from engine.hardware.machine import too_small, verdict
+
+        sentence, preset = verdict(report.hardware, family)
+        return sentence, preset, not too_small(report.hardware, preset, family), family
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action == "demo" and self.session.demo)  # no "Use the demo" key in the demo
