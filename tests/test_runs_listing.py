@@ -305,6 +305,7 @@ async def test_the_wizards_run_list_reads_the_runs_off_the_main_thread(tmp_path:
         row = str(options.get_option_at_index(0).prompt)
         assert "big" in row and "5/10" in row and "best 4" in row, row
         assert "1 run(s)" in str(screen.query_one("#attach-note", Static).render())
+        assert app.focused is screen.query_one("#attach-dir", Input)  # the folder being typed keeps the keys
 
 
 async def test_the_wizards_run_list_asked_twice_for_a_folder_lists_its_runs_once(tmp_path: Path) -> None:

@@ -117,7 +117,7 @@ async def test_attach_then_back_opens_the_parameters_without_a_hardware_check(tm
     app = make_app(FakeEngine(), Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("a")
-        await pilot.pause()
+        await settle(pilot)  # the runs are read in a worker; the list takes the keys once shown
         await pilot.press("enter")  # the first run in the list
         await pilot.pause(0.3)
         assert type(app.screen).__name__ == "TrainingScreen"

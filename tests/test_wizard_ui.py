@@ -143,7 +143,7 @@ async def test_attach_and_control_a_live_run(workdir: Path) -> None:
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("a")
-        await pilot.pause()
+        await settle(pilot)  # the runs are read in a worker; the list takes the keys once shown
         await pilot.press("down", "enter")  # the second run: person-v2, running
         await settle(pilot, 0.3)
         dashboard = app.screen

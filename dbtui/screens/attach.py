@@ -47,6 +47,7 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
         self.engine = engine
         self.output_dir = output_dir
         self._asked = ""  # the folder whose listing is awaited
+        self._to_list = True  # where the keys go once it is listed: the list, unless a folder was typed in
 
     def compose(self) -> ComposeResult:
         with Vertical(id="attach-box"):
@@ -58,9 +59,9 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
 
     def on_mount(self) -> None:
         self._list(self.output_dir)
-        self.query_one(OptionList).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._to_list = False
         self._list(event.value.strip())
 
     def _list(self, output_dir: str) -> None:
@@ -114,6 +115,10 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
             options.add_option(Option(Content(f"{run.path.name:<28} {run.status:<9} {progress:<11}{best}".rstrip()), id=str(run.path)))
         if runs:
             options.highlighted = 0
+            # A list still loading cannot take the focus: it is given once the runs are shown, unless another folder
+            # is being typed meanwhile.
+            if self._to_list and self.query_one("#attach-dir", Input).value == self.output_dir:
+                options.focus()
         shown = message.output_dir.rstrip("/") + "/"
         note = f"{len(runs)} run(s) in {shown} (Enter attaches)" if runs else f"no runs in {shown}"
         if skipped:
