@@ -81,14 +81,32 @@ def expanded_path(value: str) -> str:
     if positional and not os.path.lexists(expanded):
         raise ValueError(f"has {positional[0]}, a shell script's parameter, which a profile does not read: write the "
                          f"path out, or $NAME for an environment variable ($$ for a $ that is part of a name)")
-    windows = re.search(r"%([A-Za-z_][A-Za-z0-9_]*)%", value)
+    windows = _windows_variable(value)
     if windows and not os.path.lexists(expanded):
-        instead = f"${windows[1]}" if windows[1] in os.environ else "~ for the home folder, or the path out"
-        raise ValueError(f"has {windows[0]}, Windows' form of an environment variable, which is not read here: write "
-                         f"{instead}")
+        instead = f"${windows}" if windows in os.environ else "~ for the home folder, or the path out"
+        raise ValueError(f"has %{windows}%, Windows' form of an environment variable, which is not read here: write "
+                         f"{instead} (a folder so named is taken once it exists)")
     if expanded.startswith("~"):
         raise ValueError(f"starts with {expanded.split('/')[0]!r}, which names no user here; write the path out")
     return expanded
+
+
+# Windows' own variables, which a path copied from Windows holds; Windows reads names in any case.
+_WINDOWS_NAMES = frozenset({"USERPROFILE", "APPDATA", "LOCALAPPDATA", "HOMEPATH", "HOMEDRIVE", "TEMP", "TMP",
+                            "USERNAME", "ONEDRIVE", "PROGRAMDATA", "PROGRAMFILES", "ALLUSERSPROFILE", "PUBLIC",
+                            "SYSTEMDRIVE", "SYSTEMROOT", "WINDIR", "COMPUTERNAME"})
+
+
+def _windows_variable(value: str) -> str | None:
+    """The first ``%NAME%`` in ``value`` that is clearly a Windows variable: one of Windows' own names, one set here,
+    or a name in capitals (how Windows variables are written). A ``%`` is legitimate in a file name, so
+    ``50%_off%`` passes, and so does a URL escape (``caf%C3%A9``: ``%C3%`` is two hex digits, not a name)."""
+    for name in re.findall(r"(?=%([A-Za-z_][A-Za-z0-9_]*)%)", value):
+        if re.fullmatch(r"[0-9A-Fa-f]{2}", name):
+            continue
+        if name.upper() in _WINDOWS_NAMES or name in os.environ or (name.isupper() and len(name) > 2):
+            return name
+    return None
 
 
 def written_path(path: str) -> str:
