@@ -241,6 +241,9 @@ def test_a_path_that_cannot_be_expanded_is_refused(value: str, said: str, tmp_pa
     # A text of several words that begins as a number had no advice at all.
     ('[[concepts]]\ninstance_prompt = 1e5 photo\n', 'a text value needs quotes: instance_prompt = "1e5 photo"'),
     ("name = 3 dogs, smiling  # mine\n", 'a text value needs quotes: name = "3 dogs, smiling"\n'),
+    # A backslash was copied into "double quotes", an escape TOML refuses: the advice, pasted, failed again.
+    ("[[concepts]]\ninstance_dir = 2024\\shoot\n", "a text value needs quotes: instance_dir = '2024\\shoot'\n"),
+    ("[[concepts]]\ninstance_dir = C:\\photos\n", "a text value needs quotes: name = 'value' (single quotes take a"),
     # A number setting with letters after it was told to be quoted, which then fails as no number.
     ("[dataset]\nresolution = 512px\n", "resolution takes a number, written without letters or units: resolution = 512"),
     ("[training]\nmax_train_steps = 1_000x\n", "max_train_steps = 1_000"),

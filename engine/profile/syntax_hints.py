@@ -39,15 +39,22 @@ def syntax_hint(error: str, line: str) -> str:
     if re.search(r"=\s*(True|False|TRUE|FALSE|Yes|No|yes|no|on|off)\s*(#.*)?$", line):
         return "TOML writes true and false in lower case, unquoted"
     if "Invalid value" in error and re.search(r"=\s*[^\"'\[{0-9+\-.tfin]", line):
-        return 'a text value needs quotes: name = "value"'
+        return "a text value needs quotes: name = 'value' (single quotes take a backslash as it is)" if "\\" in line \
+            else 'a text value needs quotes: name = "value"'
     # 10.0.0.1, 2024-05-01-run, 8gb or 3 photos of zwx: read as a number or date up to where it stops being one.
     unquoted = re.fullmatch(r"\s*([\w.\-]+)\s*=\s*([0-9][^#\"'=\]}]*?)\s*(#.*)?", line)
     if "Expected newline or end of document" in error and unquoted:
         key, value = unquoted.group(1), unquoted.group(2)
         if key.rpartition(".")[2] in _number_keys():  # resolution = 512px: quoted, it was refused as no number
             return f"{key} takes a number, written without letters or units: {key} = {re.match(r'[0-9_.]+(?:[eE][-+]?[0-9]+)?', value)[0]}"
-        return f'a text value needs quotes: {key} = "{value}"'
+        return f'a text value needs quotes: {key} = {_quoted(value)}'
     return ""
+
+
+def _quoted(value: str) -> str:
+    """``value`` as a TOML text. A backslash in "double quotes" starts an escape (2024\\shoot would be refused
+    again), so a text with one goes in 'single quotes', which take it as is (the value read holds no quote)."""
+    return f"'{value}'" if "\\" in value else f'"{value}"'
 
 
 def _number_keys(model: type[BaseModel] = Profile) -> set[str]:
