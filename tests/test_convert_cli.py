@@ -364,3 +364,20 @@ def test_lora_to_kohya_takes_the_family_from_the_run_or_the_option_and_says_when
         metadata = _metadata(out)
         assert (metadata["ss_base_model_version"], metadata["ss_v_parameterization"]) == ("sd_v2", "True")
         assert "filed under SD1" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["mine.safetensors", "loras/mine.safetensors", "lora/mine.safetensors"])
+def test_lora_to_kohya_reads_no_record_that_is_not_the_loras_own(where: str, tmp_path: Path, monkeypatch,
+                                                                   capsys) -> None:
+    """A loose LoRA file took its family from base_model.json in its grandparent folder (the working folder, say),
+    another run's record: an SD1 LoRA was filed under SDXL without a word. Only RUN/…/lora's own record is read."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "base_model.json").write_text(json.dumps({"pretrained": "x", "family": "sdxl"}))
+    weights = Path(where)
+    weights.parent.mkdir(exist_ok=True)
+    module = "unet.mid_block.resnets.0.conv1"
+    save_file({f"{module}.lora_A.weight": torch.randn(4, 64, 3, 3), f"{module}.lora_B.weight": torch.randn(64, 4, 1, 1)},
+              weights)
+    assert main(["convert", "lora-to-kohya", where, "k.safetensors"]) == 0
+    assert _metadata(tmp_path / "k.safetensors")["ss_base_model_version"] == "sd_v1"
+    assert "is filed under SD1" in capsys.readouterr().err

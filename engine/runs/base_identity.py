@@ -129,9 +129,16 @@ def base_model_record(pretrained: str, folder: Path | str) -> dict[str, Any]:
 
 
 def recorded_family(lora: Path) -> str | None:
-    """The family (``family_id``) of the base model a run's LoRA (RUN/outputs/lora, or its weights file) trained on,
-    from RUN/outputs' record: as recorded, else as the model it names says where it is here; None where nothing does."""
-    record = read_record((lora if lora.is_dir() else lora.parent).parent)
+    """The family (``family_id``) of the base model a run's LoRA (RUN/outputs/lora or RUN/exports/step-N/lora, or its
+    weights file there) trained on, from the record beside that lora folder: as recorded, else as the model it names
+    says where it is here; None where nothing does. A LoRA laid out otherwise has no record of its own: a loose
+    file's grandparent (the working folder, say) may hold another run's."""
+    from engine.convert.lora_export import LORA_WEIGHTS
+
+    folder = lora.absolute() if lora.is_dir() else lora.absolute().parent
+    if folder.name != "lora" or not (lora.is_dir() or lora.name == LORA_WEIGHTS):
+        return None
+    record = read_record(folder.parent)
     if isinstance(record.get("family"), str):
         return record["family"]
     pretrained = record.get("pretrained")
