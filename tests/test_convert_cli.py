@@ -381,3 +381,14 @@ def test_lora_to_kohya_reads_no_record_that_is_not_the_loras_own(where: str, tmp
     assert main(["convert", "lora-to-kohya", where, "k.safetensors"]) == 0
     assert _metadata(tmp_path / "k.safetensors")["ss_base_model_version"] == "sd_v1"
     assert "is filed under SD1" in capsys.readouterr().err
+
+
+def test_lora_to_kohya_of_a_flux_lora_refuses_a_family(tmp_path: Path, capsys) -> None:
+    """--family sdxl on a Flux LoRA was taken in silence: the file was written in Flux's layout all the same."""
+    module = "transformer.transformer_blocks.0.attn.to_q"
+    lora, out = tmp_path / "flux.safetensors", tmp_path / "k.safetensors"
+    save_file({f"{module}.lora_A.weight": torch.randn(4, 64), f"{module}.lora_B.weight": torch.randn(64, 4)}, lora)
+    assert main(["convert", "lora-to-kohya", str(lora), str(out), "--family", "sdxl"]) == 2
+    err = capsys.readouterr().err
+    assert "is a Flux LoRA" in err and "convert it without --family" in err
+    assert not out.exists()

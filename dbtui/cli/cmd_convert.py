@@ -151,7 +151,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lora.add_argument("--family", choices=KOHYA_FAMILIES,
                       help="the base model's family, which the file's metadata names (WebUIs hide a LoRA of another "
                            "version; -v: it predicts v). Default: as RUN/outputs/base_model.json records it for a "
-                           "run's LoRA, else told from the layers, which a warning says where they cannot")
+                           "run's LoRA, else told from the layers, which a warning says where they cannot. Not for a Flux "
+                           "LoRA, whose kohya layout is its own")
     lora.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (it is kept otherwise)")
     lora.set_defaults(handler=_lora_to_kohya)
 

@@ -53,6 +53,10 @@ def lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, family:
         raise OutputExistsError(f"{out_file} already exists and is kept: choose another name, or add --overwrite to "
                                 "replace it")
     if any(key.startswith(FLUX_PREFIX) for key in keys):
+        if family is not None:  # taken in silence, it let the user believe the file was filed under that family
+            raise ConvertError(f"{weights} is a Flux LoRA (its layers name Flux's transformer), written in Flux's own "
+                               f"kohya layout, which a family (here '{family}', one of SD1/SD2/SDXL's) does not change: "
+                               "convert it without --family")
         return flux_lora_to_kohya(source, out_file, emit=emit, overwrite=overwrite)
     if family is not None and family not in KOHYA_FAMILIES:
         raise ConvertError(f"unknown family '{family}'; choose one of: {', '.join(KOHYA_FAMILIES)}")
