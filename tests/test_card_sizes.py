@@ -433,3 +433,30 @@ def test_fit_estimate_only_says_in_json_and_its_exit_status_whether_the_cards_as
                                                      "precision": "fp16", "run_card_gb": 22.75}
     assert main(["fit", str(path), "--json", "--card", "24"]) == 0
     assert json.loads(capsys.readouterr().out)["card_verdicts"]["24"]["fits"] is True
+
+
+def test_fit_estimate_only_says_no_estimate_for_a_card_whose_precision_has_none(tmp_path: Path, monkeypatch,
+                                                                               capsys) -> None:
+    """A T4's fp16 estimate that could not be made (the meter's process killed, say) counted as the T4 missing the
+    run: exit 1 and "fits": false, where the help says 2 without an estimate."""
+    import engine.memory
+    from engine.errors import DbtuiError
+    from engine.profile import save_profile
+
+    def estimate_peak(profile, *, precision=None, **how) -> MemoryEstimate:
+        if precision == "fp16":
+            raise DbtuiError("the memory meter ended: killed")
+        return MemoryEstimate(weights=12 * GIB, gradients=0, optimizer_state=0, activations=0, caches=0,
+                              autocast_weight_copies=0, peak_phase="backward", model="m", batch=1, height=8, width=8,
+                              seconds=0.0)
+
+    monkeypatch.setattr(engine.memory, "estimate_peak", estimate_peak)
+    path = save_profile(tiny_profile(tmp_path, precision={"mixed_precision": "bf16"}), tmp_path / "p.toml")
+    assert main(["fit", str(path), "--estimate-only", "--card", "T4", "--card", "24"]) == 2
+    capsys.readouterr()
+    assert main(["fit", str(path), "--json", "--card", "T4", "--card", "24"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert report["fits"] == {"15 no bf16": None, "24": True} and report["cards_asked_fit"] is None
+    assert report["card_verdicts"]["15 no bf16"]["verdict"] == "no estimate in fp16"
+    assert main(["fit", str(path), "--json", "--card", "T4", "--card", "8"]) == 1  # the 8 GB card misses it: said so
+    assert json.loads(capsys.readouterr().out)["cards_asked_fit"] is False

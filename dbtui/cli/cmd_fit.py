@@ -122,7 +122,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--price-per-hour", type=price, default=None, metavar="X", help="hourly price of this machine")
     parser.add_argument("--estimate-only", action="store_true", help="print the memory estimate and train nothing; "
                         "exit status 0, or 1 where it misses a card asked with --card (without --card: 0 whatever it "
-                        "fits), 2 where no estimate can be made here")
+                        "fits), 2 where no estimate can be made here (nor, where the others fit, at a card's own precision)")
     parser.add_argument("--json", action="store_true", help="--estimate-only, printed as one JSON object: the "
                         "estimate's parts in GB and card_verdicts, whether each card judged holds it (same exit status)")
     parser.add_argument("--card", action="append", type=card_size, metavar="GB", help=CARD_HELP)

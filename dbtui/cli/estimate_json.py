@@ -23,9 +23,15 @@ class Judged:
     judged: list[tuple[float, str]]
     estimates: dict[str, MemoryEstimate]
 
-    def fits(self, card: float, precision: str) -> bool:
-        """Whether ``card`` holds the run as it trains it; not where that precision's estimate could not be made."""
-        return precision in self.estimates and self.estimates[precision].fits(card)
+    def fits(self, card: float, precision: str) -> bool | None:
+        """Whether ``card`` holds the run as it trains it; None where that precision's estimate could not be made."""
+        return self.estimates[precision].fits(card) if precision in self.estimates else None
+
+    def cards_fit(self) -> bool | None:
+        """Whether every card judged holds the run: False where one misses it, else None where one has no estimate (a
+        T4's fp16 estimate that failed was counted as missing it, exit 1 rather than 2)."""
+        verdicts = [self.fits(card, precision) for card, precision in self.judged]
+        return False if False in verdicts else None if None in verdicts else True
 
 
 def need_json(need: MemoryEstimate) -> dict[str, float]:
@@ -42,13 +48,12 @@ def card_key(card: float) -> str:
 
 
 def exit_status(made: Judged | None, asked: bool) -> int:
-    """0 where every card ``asked`` about (--card) holds the run, 1 where one does not, 2 without an estimate. Without
-    --card, 0: the default sizes are a view, not a question."""
+    """0 where every card ``asked`` about (--card) holds the run, 1 where one does not, 2 without an estimate (for one
+    of them, where the others hold it). Without --card, 0: the default sizes are a view, not a question."""
     if made is None:
         return EXIT_NO_ESTIMATE
-    if asked and not all(made.fits(card, precision) for card, precision in made.judged):
-        return EXIT_MISSES
-    return EXIT_FITS
+    fit = made.cards_fit() if asked else True
+    return EXIT_FITS if fit else EXIT_MISSES if fit is False else EXIT_NO_ESTIMATE
 
 
 def estimate_json(made: Judged | None, asked: bool) -> int:
@@ -73,7 +78,7 @@ def estimate_json(made: Judged | None, asked: bool) -> int:
         "batch": estimate.batch, "peak_phase": estimate.peak_phase,
         "parts_gb": {part: round(getattr(estimate, part) / GIB, 2) for part in parts},
         "fits": {card_key(card): made.fits(card, precision) for card, precision in made.judged},
-        "cards_asked_fit": all(made.fits(card, precision) for card, precision in made.judged) if asked else None,
+        "cards_asked_fit": made.cards_fit() if asked else None,
         "card_verdicts": verdicts, "guessed_architecture": estimate.guessed_architecture, "notes": list(estimate.notes),
     }, indent=2))
     return exit_status(made, asked)
