@@ -67,7 +67,12 @@ def resume_hint(folder: RunFolder) -> str:
     command = f"dbtui resume {shlex.quote(str(folder.path))}"
     done = complete_checkpoints(folder)
     if done:
-        return f"Resume from its latest checkpoint (step {done[-1][0]}) with: {command}"
+        resume = f"Resume from its latest checkpoint (step {done[-1][0]}) with: {command}"
+        if _machines(folder) > 1:  # it resumes machine 0's part alone, whose trainer then waits for the others
+            return (f"{resume} on machine 0, and on every other machine N (with the --set values it was started with; "
+                    f"on a disk of its own, with machine 0's checkpoints/step-{done[-1][0]:08d} copied into its "
+                    "checkpoints/ first): `dbtui run PROFILE --resume --set launch.machine_rank=N`")
+        return resume
     saved = last_saved_step(folder)
     if saved is not None:  # deleted or moved by hand: the resume refuses to train it again from step 0
         return (f"Its checkpoints (up to step {saved}) are gone from {folder.checkpoints}: put them back, then "

@@ -492,3 +492,23 @@ def test_a_disk_that_fills_up_between_saves_fails_the_run_with_its_advice_not_a_
     assert len(said) == 1 and f"the disk is full (or the quota used up) writing '{run / 'state.json'}'" in said[0]
     assert f"free some space (`df -h {run}`)" in said[0] and f"dbtui resume {run}" in said[0]
     assert not list(run.glob(".state.*"))
+
+
+def test_a_stopped_run_of_several_machines_with_a_checkpoint_says_how_every_machine_resumes(tmp_path: Path) -> None:
+    """Machine 0 said only `dbtui resume RUN`: resumed alone, its trainer waits for the other machines, and
+    `dbtui resume` on machine 1 is refused (it trains profile.toml, machine 0's part)."""
+    from dbtui.format import resume_hint
+    from engine.profile import save_profile
+    from tests.training_helpers import tiny_profile
+
+    folder = RunFolder(tmp_path / "run").create()
+    (folder.checkpoints / "step-00000010").mkdir(parents=True)
+    (folder.checkpoints / "step-00000010" / "manifest.json").write_text(json.dumps({"step": 10}), encoding="utf-8")
+    lone = f"Resume from its latest checkpoint (step 10) with: dbtui resume {folder.path}"
+    save_profile(tiny_profile(tmp_path), folder.profile)
+    assert resume_hint(folder) == lone
+    launch = {"num_machines": 2, "num_processes": 2, "main_process_ip": "10.0.0.1"}
+    save_profile(tiny_profile(tmp_path, launch=launch), folder.profile)
+    said = resume_hint(folder)
+    assert said.startswith(f"{lone} on machine 0, and on every other machine N"), said
+    assert "`dbtui run PROFILE --resume --set launch.machine_rank=N`" in said and "checkpoints/step-00000010" in said
