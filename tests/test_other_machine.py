@@ -217,8 +217,11 @@ def test_stop_on_another_machine_says_where_the_run_is_controlled_and_what_ends_
     assert f"kill {launcher.pid}" in said
     launcher.kill()
     launcher.wait()
-    with pytest.raises(DbtuiError, match="No trainer of it was found on this machine"):
+    with pytest.raises(DbtuiError, match="No trainer of it was found on this machine") as refused:
         find_run(str(run), "runs")
+    # `dbtui resume` there named no way to resume this machine's part: it said only to watch the run on machine 0.
+    assert "`dbtui run PROFILE --resume --set launch.machine_rank=1`" in str(refused.value)
+    assert str(run / "profile-machine-1.toml") in str(refused.value)
 
 
 def test_a_ctrl_c_after_the_launcher_was_reaped_signals_no_process_that_took_its_pid(

@@ -112,8 +112,11 @@ def _refuse_another_machines_part(folder: Path) -> None:
                  "lists them there")
     else:
         # machine_trainer cannot tell a free lock from a disk without locks: say what was looked at, not more.
+        # `dbtui resume` here was told only to watch the run on machine 0: this is how this machine's part goes on.
         alive = ("No trainer of it was found on this machine: its launcher's pid file names none alive, and none "
-                 "holds its lock")
+                 f"holds its lock. To resume this machine's part as machine 0 resumes the run: `dbtui run PROFILE "
+                 f"--resume --set launch.machine_rank={rank}` (add the --set values it was started with: they are kept "
+                 f"in {parts[0]})")
     raise DbtuiError(f"{folder} holds machine {rank}'s part of a run of several machines, whose events, state and "
                      f"controls are machine 0's: watch and stop the run there (`dbtui stop` on machine 0 saves a "
                      f"checkpoint first). {alive}.")
