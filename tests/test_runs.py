@@ -222,11 +222,27 @@ def test_a_collective_failing_because_another_process_died_is_said_so_not_as_a_b
     from engine.training.watchdogs import PeerProcessLostError, peer_process_lost
 
     gloo = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error [127.0.0.1]:14260: Connection reset by peer")
-    lost = peer_process_lost(gloo, 2, "runs/mp")
+    lost = peer_process_lost(gloo, 2, "runs/mp", "RESUME")
     assert isinstance(lost, PeerProcessLostError) and "another process of this run ended" in str(lost)
-    assert "`dbtui resume runs/mp`" in lost.advice
-    assert peer_process_lost(gloo, 1, "runs/mp") is None  # one process: no peer to lose
-    assert peer_process_lost(RuntimeError("mat1 and mat2 shapes cannot be multiplied"), 2, "runs/mp") is None
+    assert lost.advice == "see that process's log in runs/mp/logs; RESUME"
+    assert peer_process_lost(gloo, 1, "runs/mp", "RESUME") is None  # one process: no peer to lose
+    assert peer_process_lost(RuntimeError("mat1 and mat2 shapes cannot be multiplied"), 2, "runs/mp", "RESUME") is None
+
+
+@pytest.mark.parametrize("machines", [1, 2])
+def test_a_lost_process_before_any_checkpoint_is_not_said_to_resume_from_one(tmp_path: Path, machines: int) -> None:
+    """A process killed before the first checkpoint: the advice said `dbtui resume RUN` "continues from the latest
+    checkpoint", of a run that had none."""
+    from engine.runs.folder import RunFolder
+    from engine.runs.in_process import _how_it_resumes
+
+    folder = RunFolder(tmp_path / "mp").create()
+    said = _how_it_resumes(folder.path, machines)
+    assert "latest checkpoint" not in said and "again from the start" in said
+    step = folder.checkpoints / "step-00000004"
+    step.mkdir(parents=True)
+    (step / "manifest.json").write_text('{"step": 4}')
+    assert _how_it_resumes(folder.path, machines) == f"`dbtui resume {folder.path}` continues from the latest checkpoint"
 
 
 def _catches(pid: int, signum: int) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import threading
 import time
 import traceback
@@ -18,7 +19,8 @@ import torch  # noqa: E402
 from engine.errors import DbtuiError, os_error_in  # noqa: E402
 from engine.events import Event, RunFailed, RunFinished  # noqa: E402
 from engine.runs.base_identity import base_model_record, write_record  # noqa: E402
-from engine.runs.file_errors import base_model_gone, kept_for_export, named_full_disk, run_files_error  # noqa: E402
+from engine.runs.file_errors import (again_from_the_start, base_model_gone, kept_for_export, named_full_disk,  # noqa: E402
+                                     run_files_error)
 from engine.runs.folder import run_dir_for  # noqa: E402
 from engine.runs.library_noise import hold_back_library_noise  # noqa: E402
 from engine.profile import Profile, save_profile  # noqa: E402
@@ -117,7 +119,8 @@ def train(
         raise OutOfMemoryAdviceError(f"the GPU ran out of memory at step {trainer.global_step}; {advice}", advice) from error
     except Exception as error:
         accelerator = getattr(trainer, "accelerator", None)
-        lost = peer_process_lost(error, accelerator.num_processes if accelerator is not None else 1, run_dir)
+        lost = peer_process_lost(error, accelerator.num_processes if accelerator is not None else 1, run_dir,
+                                 _how_it_resumes(run_dir, profile.launch.num_machines))
         if lost is not None:
             emitter(RunFailed(reason=str(lost), advice=lost.advice, step=trainer.global_step))
             raise lost from error
@@ -133,6 +136,17 @@ def train(
     finally:
         if jsonl:
             jsonl.close()
+
+
+def _how_it_resumes(run_dir: Path, machines: int) -> str:
+    """After another process was lost: a resume goes on from the latest checkpoint, or, where none was saved, trains
+    the run again from the start (the advice had said "continues from the latest checkpoint" of a run that had none)."""
+    from engine.runs.checkpoints import latest_checkpoint
+    from engine.runs.folder import RunFolder
+
+    if latest_checkpoint(RunFolder(run_dir)) is None:
+        return again_from_the_start(run_dir, machines)
+    return f"`dbtui resume {shlex.quote(str(run_dir))}` continues from the latest checkpoint"
 
 
 def _report_bug(emitter: Emitter, trainer: Trainer, run_dir: Path, error: Exception) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
 from engine.errors import DbtuiError
@@ -41,8 +40,9 @@ class PeerProcessLostError(DbtuiError):
 _PEER_GONE = ("Connection reset by peer", "Connection closed by peer", "Broken pipe", "NCCL communicator was aborted")
 
 
-def peer_process_lost(error: Exception, num_processes: int, run_dir: Any) -> PeerProcessLostError | None:
-    """The error to report when ``error`` is a collective failing because another process of the run is gone."""
+def peer_process_lost(error: Exception, num_processes: int, run_dir: Any, resume: str) -> PeerProcessLostError | None:
+    """The error to report when ``error`` is a collective failing because another process of the run is gone;
+    ``resume`` says how the run goes on (from its latest checkpoint, or from the start where it saved none)."""
     import torch.distributed as dist
 
     if num_processes < 2 or not isinstance(error, RuntimeError):
@@ -53,7 +53,7 @@ def peer_process_lost(error: Exception, num_processes: int, run_dir: Any) -> Pee
     return PeerProcessLostError(
         f"another process of this run ended without a word (killed, out of host memory, or its machine gone): "
         f"{text.splitlines()[0][:200]}",
-        f"see that process's log in {run_dir}/logs; `dbtui resume {shlex.quote(str(run_dir))}` continues from the latest checkpoint",
+        f"see that process's log in {run_dir}/logs; {resume}",
     )
 
 
