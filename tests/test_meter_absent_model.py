@@ -203,3 +203,22 @@ def test_a_model_folder_without_a_vae_is_estimated_with_model_vae(tmp_path: Path
     single.write_bytes(b"")
     with pytest.raises(ArchitectureUnavailableError, match="is a single file; model.vae takes a diffusers VAE folder"):
         estimate_peak(tiny_profile(tmp_path, model={"pretrained": str(folder), "vae": str(single)}))
+
+
+def test_a_relative_folder_read_as_a_hub_id_is_said_where_it_is_read_from(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`fit --estimate-only` of `model.pretrained = "models/sd15"` from another folder only said to download
+    `hf download models/sd15`, a hub id that is no one's, where `dbtui run` says where a relative folder is read."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ArchitectureUnavailableError) as raised:
+        architecture_of("models/sd15")
+    assert f"If 'models/sd15' is a folder, it is read from the folder dbtui runs in ({tmp_path})" in str(raised.value)
+
+
+def test_a_name_that_is_no_hub_id_is_not_given_a_download_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`my models/sd15` (a folder not here) was told to `hf download my models/sd15 --local-dir FOLDER`."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ArchitectureUnavailableError) as raised:
+        architecture_of("my models/sd15")
+    assert "hf download" not in str(raised.value) and "is not on this machine, nor a hub id" in str(raised.value)

@@ -190,16 +190,19 @@ KNOWN_HUB_CONFIGS = {
 
 
 def _hub_configs(name: str, revision: str | None) -> Path:
-    from engine.support.hub_snapshot import HubUnavailable, download_command, hub_snapshot
+    from engine.support.hub_snapshot import HubUnavailable, download_command, hub_snapshot, relative_folder_hint
 
     patterns = ["model_index.json", "*/config.json", "scheduler/scheduler_config.json"]
     try:
         return hub_snapshot(name, revision=revision, allow_patterns=patterns)
-    except HubUnavailable:  # not cached, offline, unknown id: the advice below covers each
-        pass
+    except HubUnavailable as unavailable:  # not cached, offline, unknown id: the advice below covers each
+        if unavailable.cause == "HFValidationError":  # "my models/sd15": a folder not here, no id to download
+            raise ArchitectureUnavailableError(
+                f"'{name}' is not on this machine, nor a hub id: give a diffusers folder, a .safetensors/.ckpt file, "
+                f"or a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5.{relative_folder_hint(name)}") from None
     raise ArchitectureUnavailableError(
         f"the configs of '{name}' are neither in the Hugging Face cache nor downloadable here; "
-        f"download the model (`{download_command(name)}`) and give FOLDER instead"
+        f"download the model (`{download_command(name)}`) and give FOLDER instead.{relative_folder_hint(name)}"
     )
 
 

@@ -152,15 +152,12 @@ def _from_hub(name: str, revision: str | None) -> Path:
 
 
 def _offline_advice(name: str) -> str:
-    from engine.support.hub_snapshot import download_command
+    from engine.support.hub_snapshot import download_command, relative_folder_hint
 
-    # "models/mine" reads as a hub id where no such folder is here: a relative folder given from another folder.
-    relative = (f" If '{name}' is a folder, it is read from the folder dbtui runs in ({Path.cwd()}): run dbtui there, "
-                "or give its full path." if "/" in name and not Path(name).is_absolute() else "")
     return (
         f"model '{name}' is not a local folder and is not in the Hugging Face cache, and the hub "
         f"cannot be reached. Download it where there is internet (`{download_command(name)}`), "
-        f"copy FOLDER here and set model.pretrained to its path, or use a .safetensors file.{relative}"
+        f"copy FOLDER here and set model.pretrained to its path, or use a .safetensors file.{relative_folder_hint(name)}"
     )
 
 

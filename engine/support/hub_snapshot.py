@@ -16,6 +16,14 @@ def download_command(repo: str) -> str:
     return f"hf download {repo} --local-dir FOLDER"
 
 
+def relative_folder_hint(name: str) -> str:
+    """Where a relative folder is read from, for a name that reads as a hub id ("models/mine"): a folder given
+    from another working folder is otherwise only said to be a hub id that cannot be downloaded."""
+    if "/" not in name or Path(name).is_absolute():
+        return ""
+    return f" If '{name}' is a folder, it is read from the folder dbtui runs in ({Path.cwd()}): run dbtui there, or give its full path."
+
+
 class HubUnavailable(Exception):
     """Neither cached nor downloadable. ``cause``: "offline" (HF_HUB_OFFLINE=1 forbids downloading) or
     the error's type name ("HFValidationError" for a malformed id, "GatedRepoError", "ConnectionError"…).
