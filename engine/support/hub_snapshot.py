@@ -49,8 +49,16 @@ def hub_snapshot(repo: str, *, allow_patterns: list[str], ignore_patterns: list[
         pass
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         raise HubUnavailable("offline")
-    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
     try:
+        _reach(repo, revision)
         return Path(snapshot_download(repo, **kwargs))
     except Exception as error:  # noqa: BLE001 - any network or hub failure: the caller's advice
         raise HubUnavailable(type(error).__name__) from None
+
+
+def _reach(repo: str, revision: str | None) -> None:
+    """Ask the hub for ``repo`` with a time limit first: snapshot_download asks with none, so on a machine whose
+    firewall drops or holds the connection a run or an estimate waited minutes (a held one, for ever)."""
+    from huggingface_hub import HfApi, constants
+
+    HfApi().repo_info(repo, revision=revision, timeout=constants.HF_HUB_ETAG_TIMEOUT)
