@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,10 +17,10 @@ from textual.widgets import Button, Input, ProgressBar, Static
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.pasted_path import pasted_path
 from dbtui.screens.base import WizardScreen
+from dbtui.screens.model_words import on_disk, size_line, terminal_command
 from dbtui.widgets.ordered_keys import OrderedInput
 from engine.events import PhaseProgress, PhaseStarted
 from engine.events import Warning as WarningEvent
-from engine.profile.model_source import read_source
 
 if TYPE_CHECKING:
     from engine.model_import import ConversionTarget
@@ -38,28 +37,6 @@ FLUX_PART_FIELDS = (
     ("model-clip-l", "CLIP-L file", "optional: clip_l.safetensors", "clip_l"),
     ("model-t5", "T5 file", "optional: t5xxl_fp16.safetensors or t5xxl_fp8_e4m3fn.safetensors", "t5"),
 )
-
-
-def terminal_command(said: str, source: str, out_dir: str) -> str | None:
-    """The command for a conversion the engine's message asks to run with --config or --prediction-type, which the
-    wizard does not pass, with this file and folder filled in; None when it asks neither."""
-    options = ["--config FOLDER"] if "--config" in said else []
-    prediction = re.search(r"--prediction-type (epsilon|v_prediction)", said)
-    if prediction:
-        options.append(prediction.group(0))
-    elif "--prediction-type" in said:
-        options.append("--prediction-type epsilon|v_prediction")
-    if not options:
-        return None
-    command = " ".join([shlex.join(["dbtui", "convert", "to-diffusers", source, out_dir]), *options])
-    return f"In a terminal: {command}\nthen give that folder as the base model above."
-
-
-def size_line(native: int, trains: int | None) -> str:
-    """What the model's native size means for this profile."""
-    if trains in (None, native):
-        return f"Made for {native} px images: the dataset step checks yours at that size."
-    return f"Made for {native} px images; this profile trains at {trains} px (dataset.resolution in Parameters)."
 
 
 class ModelScreen(WizardScreen):
@@ -255,7 +232,7 @@ aside, with a notification naming them (they come back if you return to the earl
             other = re.search(r"--prediction-type (\w+)", event.advice)
             into = f"{self.query_one('#model-convert-to', Input).value.strip()}-{other.group(1) if other else 'again'}"
             said = f"{event.message}; {event.advice}" if event.advice else event.message
-            command = terminal_command(said, _on_disk(self.session.get("model.pretrained")), into)
+            command = terminal_command(said, on_disk(self.session.get("model.pretrained")), into)
             self._warn(f"[yellow]⚠ {escape(said)}[/]" + (f"\n{escape(command)}" if command else ""))
             self.notify(said, severity="warning")
 
@@ -297,7 +274,7 @@ aside, with a notification naming them (they come back if you return to the earl
             return  # a check or conversion of a source the user has since replaced: its ✗ is not of the one named now
         self.query_one("#model-convert", Button).disabled = False
         text = f"[red]✗ {escape(message.message)}[/]"
-        command = terminal_command(message.message, _on_disk(self.session.get("model.pretrained")),
+        command = terminal_command(message.message, on_disk(self.session.get("model.pretrained")),
                                    self.query_one("#model-convert-to", Input).value.strip() or "OUT")
         if message.what == "Conversion" and command:
             text += f"\n{escape(command)}"
@@ -388,8 +365,3 @@ aside, with a notification naming them (they come back if you return to the earl
             return f"dbtui cannot train this model: {info.family}"
         return None
 
-
-def _on_disk(source: str) -> str:
-    """The file ``source`` names, ``~`` and ``$VAR`` read as the profile reads them, for a command the user copies: a
-    shell given '$MODELS/x.safetensors' in quotes passes it on as typed. (The engine calls read the draft themselves.)"""
-    return str(read_source(source))

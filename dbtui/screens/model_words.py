@@ -1,0 +1,36 @@
+"""What the Model step says: the terminal command for a conversion it cannot run, and a model's native size."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from engine.profile.model_source import read_source
+
+
+def terminal_command(said: str, source: str, out_dir: str) -> str | None:
+    """The command for a conversion the engine's message asks to run with --config or --prediction-type, which the
+    wizard does not pass, with this file and folder filled in; None when it asks neither."""
+    options = ["--config FOLDER"] if "--config" in said else []
+    prediction = re.search(r"--prediction-type (epsilon|v_prediction)", said)
+    if prediction:
+        options.append(prediction.group(0))
+    elif "--prediction-type" in said:
+        options.append("--prediction-type epsilon|v_prediction")
+    if not options:
+        return None
+    command = " ".join([shlex.join(["dbtui", "convert", "to-diffusers", source, out_dir]), *options])
+    return f"In a terminal: {command}\nthen give that folder as the base model above."
+
+
+def size_line(native: int, trains: int | None) -> str:
+    """What the model's native size means for this profile."""
+    if trains in (None, native):
+        return f"Made for {native} px images: the dataset step checks yours at that size."
+    return f"Made for {native} px images; this profile trains at {trains} px (dataset.resolution in Parameters)."
+
+
+def on_disk(source: str) -> str:
+    """The file ``source`` names, ``~`` and ``$VAR`` read as the profile reads them, for a command the user copies: a
+    shell given '$MODELS/x.safetensors' in quotes passes it on as typed. (The engine calls read the draft themselves.)"""
+    return str(read_source(source))
