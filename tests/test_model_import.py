@@ -400,3 +400,30 @@ async def test_next_while_a_file_converts_waits_for_its_folder(conversions: list
         await pilot.press("ctrl+n")
         await settle(pilot)
         assert app.screen is not screen and app.session.get("model.pretrained") == "models/m-diffusers"
+
+
+@pytest.mark.parametrize("leave", ["escape", "palette"])
+async def test_back_while_a_file_converts_waits_for_its_folder(leave: str, conversions: list[Path]) -> None:
+    """Back (Esc) or the palette's Go to hardware while it converted left the step: the conversion's folder, once
+    made, never reached the profile, which still named the file (training converted it again)."""
+    source = _file(Path("a"))
+    engine = SlowConvertingEngine()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await at_a_new_profiles_model_step(pilot)
+        screen = app.screen
+        await check_model(pilot, source)
+        screen.query_one("#model-convert", Button).press()
+        await until(pilot, engine.started.is_set)
+        if leave == "escape":
+            await pilot.press("escape")
+        else:
+            next(c.callback for c in app.get_system_commands(screen) if c.title == "Go to hardware")()
+        await pilot.pause()
+        assert app.screen is screen and any("Still converting" in n.message for n in app._notifications)
+        engine.let_go.set()
+        await until(pilot, lambda: app.session.get("model.pretrained") == "models/m-diffusers")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is not screen and app.session.get("model.pretrained") == "models/m-diffusers"

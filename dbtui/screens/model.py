@@ -346,6 +346,16 @@ aside, with a notification naming them (they come back if you return to the earl
         typed = self.query_one("#model-convert-to", Input).value.strip()
         return typed in ("", self.suggested) if into is None else bool(typed) and Path(typed) == into
 
+    def _still_converting(self, key: str) -> str:
+        return f"Still converting {self.converting}: {key} again once it is done (the profile then uses its folder)."
+
+    def action_back(self, step: int | None = None) -> None:
+        # The conversion's answer comes to this screen: left now, its folder would never reach the profile.
+        if self.converting is not None and self.converting == self.session.get("model.pretrained"):
+            self.notify(self._still_converting("Back"), severity="warning", title="Not yet")
+            return
+        super().action_back(step)
+
     def leave_problem(self) -> str | None:
         typed = pasted_path(self.query_one("#model-source", Input).value)
         if not typed:  # else the model checked before, which the empty field no longer shows, would go on
@@ -354,7 +364,7 @@ aside, with a notification naming them (they come back if you return to the earl
             self.action_check()  # typed but not checked yet: Next must not drop it for the model before
             return f"Checking {typed} first: Next again once it shows ✓."
         if self.converting == typed:
-            return f"Still converting {typed}: Next again once it is done (the profile then uses its folder)."
+            return self._still_converting("Next")
         if self.checking is not None:
             return f"Still checking {self.checking}: Next again once it shows ✓ (its family decides which settings apply)."
         if self.failed_check is not None and not self.failure_said:
