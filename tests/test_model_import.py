@@ -181,11 +181,33 @@ async def test_a_conversion_into_a_folder_with_a_dollar_is_the_model_the_profile
     async with app.run_test(size=SIZE) as pilot:
         await at_a_new_profiles_model_step(pilot)
         await check_model(pilot, source)
-        await _type(pilot, "#model-convert-to", "out$$dir")
+        await _type(pilot, "#model-convert-to", "out$$dir")  # $$: a $ of the name, as in the Model field
         await _convert(pilot)
-        assert Path("out$$dir/model_index.json").is_file()
-        assert expanded_path(app.session.get("model.pretrained")) == "out$$dir"  # as the profile reads the draft
+        assert Path("out$dir/model_index.json").is_file()
+        assert expanded_path(app.session.get("model.pretrained")) == "out$dir"  # as the profile reads the draft
         assert app.session.model_info.supported and app.session.model_info.source == app.session.get("model.pretrained")
+
+
+async def test_into_reads_a_variable_as_the_model_field_does(conversions: list[Path], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Into took $MODELS/conv literally, while it expanded ~: a folder named "$MODELS" was made in the working
+    folder, and "Converted into $MODELS/conv" looked as if it were the variable's."""
+    monkeypatch.setenv("MODELS", str(tmp_path / "models-here"))
+    monkeypatch.delenv("NOT_SET_HERE", raising=False)
+    source = _file(Path("a"))
+    app = make_app(ConvertingEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await at_a_new_profiles_model_step(pilot)
+        screen = app.screen
+        await check_model(pilot, source)
+        await _type(pilot, "#model-convert-to", "$NOT_SET_HERE/conv")
+        await _convert(pilot)
+        assert "$NOT_SET_HERE, which is not set" in str(screen.query_one("#model-folder", Static).render())
+        assert not conversions and not Path("$NOT_SET_HERE").exists()
+        await _type(pilot, "#model-convert-to", "$MODELS/conv")
+        await _convert(pilot)
+        assert (tmp_path / "models-here/conv/model_index.json").is_file() and not Path("$MODELS").exists()
+        assert expanded_path(app.session.get("model.pretrained")) == str(tmp_path / "models-here/conv")
 
 
 class DraftReadingEngine(FakeEngine):

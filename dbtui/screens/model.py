@@ -21,6 +21,7 @@ from dbtui.screens.model_words import on_disk, size_line, terminal_command
 from dbtui.widgets.ordered_keys import OrderedInput
 from engine.events import PhaseProgress, PhaseStarted
 from engine.events import Warning as WarningEvent
+from engine.profile.fields import expanded_path, written_path
 
 if TYPE_CHECKING:
     from engine.model_import import ConversionTarget
@@ -152,10 +153,15 @@ aside, with a notification naming them (they come back if you return to the earl
         if not typed:
             self.query_one("#model-folder", Static).update("[red]Name the folder to convert into.[/]")
             return
+        try:  # ~ and $VAR as the Model field and profiles read them; $$ is a $ of the name
+            into = Path(expanded_path(typed))
+        except ValueError as error:
+            self.query_one("#model-folder", Static).update(f"[red]Into {escape(str(error))}[/]")
+            return
         self.query_one("#model-convert", Button).disabled = True
         self._warn("")
         self.converting = info.source
-        self.convert(info.source, Path(typed), self._parts(info))
+        self.convert(info.source, into, self._parts(info))
 
     @on(Input.Changed, "#model-convert-to")
     @on(Input.Changed, "#model-flux-parts Input")
@@ -168,12 +174,13 @@ aside, with a notification naming them (they come back if you return to the earl
         typed = self.query_one("#model-convert-to", Input).value.strip()
         parts = self._parts(info)
         self._say_target()  # "Convert to diffusers" until the engine says the folder holds the conversion
-        if not self._answered(typed, info.source, parts):
-            self.suggest_target(info.source, parts, None if typed in ("", self.suggested) else Path(typed))
+        into = _read_into(typed)
+        if not self._answered(typed, info.source, parts) and (typed in ("", self.suggested) or into is not None):
+            self.suggest_target(info.source, parts, None if typed in ("", self.suggested) else into)
 
     def _answered(self, typed: str, source: str, parts: dict) -> bool:
         return (self.target is not None and self.target_for == (source, parts) and bool(typed)
-                and Path(typed) == self.target.folder)
+                and _read_into(typed) == self.target.folder)
 
     def _say_target(self) -> None:
         info = self.session.model_info
@@ -230,7 +237,8 @@ aside, with a notification naming them (they come back if you return to the earl
         elif isinstance(event, WarningEvent):
             # Kept on screen: it says how to convert otherwise (a guessed prediction type), after the toast is gone.
             other = re.search(r"--prediction-type (\w+)", event.advice)
-            into = f"{self.query_one('#model-convert-to', Input).value.strip()}-{other.group(1) if other else 'again'}"
+            typed = on_disk(self.query_one("#model-convert-to", Input).value.strip())  # for a shell: variables read
+            into = f"{typed}-{other.group(1) if other else 'again'}"
             said = f"{event.message}; {event.advice}" if event.advice else event.message
             command = terminal_command(said, on_disk(self.session.get("model.pretrained")), into)
             self._warn(f"[yellow]⚠ {escape(said)}[/]" + (f"\n{escape(command)}" if command else ""))
@@ -251,8 +259,6 @@ aside, with a notification naming them (they come back if you return to the earl
         elif message.what == "target":
             self._answer(*message.result)
         else:
-            from engine.profile.fields import written_path
-
             source, made, reused = message.result
             folder = str(made)
             self._converted(source)
@@ -275,7 +281,7 @@ aside, with a notification naming them (they come back if you return to the earl
         self.query_one("#model-convert", Button).disabled = False
         text = f"[red]✗ {escape(message.message)}[/]"
         command = terminal_command(message.message, on_disk(self.session.get("model.pretrained")),
-                                   self.query_one("#model-convert-to", Input).value.strip() or "OUT")
+                                   on_disk(self.query_one("#model-convert-to", Input).value.strip()) or "OUT")
         if message.what == "Conversion" and command:
             text += f"\n{escape(command)}"
         self.query_one("#model-family", Static).update(text)
@@ -332,8 +338,8 @@ aside, with a notification naming them (they come back if you return to the earl
         if self._asked_into(into):
             self.target, self.target_for = target, (source, parts)
             if into is None:
-                self.suggested = str(target.folder)
-                self.query_one("#model-convert-to", Input).value = str(target.folder)
+                self.suggested = written_path(str(target.folder))  # a folder named with a $ is read back as named
+                self.query_one("#model-convert-to", Input).value = self.suggested
         self._say_target()
 
     def _asked(self, source: str, parts: dict) -> bool:
@@ -344,7 +350,7 @@ aside, with a notification naming them (they come back if you return to the earl
     def _asked_into(self, into: Path | None) -> bool:
         """Whether it is of the folder in Into now: a suggestion's (None) while Into is empty or at the last one."""
         typed = self.query_one("#model-convert-to", Input).value.strip()
-        return typed in ("", self.suggested) if into is None else bool(typed) and Path(typed) == into
+        return typed in ("", self.suggested) if into is None else bool(typed) and _read_into(typed) == into
 
     def _still_converting(self, key: str) -> str:
         return f"Still converting {self.converting}: {key} again once it is done (the profile then uses its folder)."
@@ -375,3 +381,10 @@ aside, with a notification naming them (they come back if you return to the earl
             return f"dbtui cannot train this model: {info.family}"
         return None
 
+
+def _read_into(typed: str) -> Path | None:
+    """The folder Into names, read as the Model field is; None where it names a variable that is not set."""
+    try:
+        return Path(expanded_path(typed))
+    except ValueError:
+        return None
