@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import WorkerState, get_current_worker
 
+from dbtui.conversions import Conversion, finishing_words, still_running
 from dbtui.engine_facade import Engine, RealEngine
 from dbtui.messages import HardwareFailed, HardwareKnown
 from dbtui.session import STEPS, Session
@@ -72,6 +73,7 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
         self.session = session
         # textual-image picks its renderer from the terminal; tests pin one for stable output.
         self.image_renderer = image_renderer
+        self.conversions: list[Conversion] = []  # the Model step's, whose threads the process waits for at exit
 
     def on_mount(self) -> None:
         from dbtui.screens.start import StartScreen
@@ -157,10 +159,16 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
             try:
                 folder = await self._run_being_started()
             except TimeoutError:
-                self.exit(message=self._maybe_starting())
+                self._exit_saying(self._maybe_starting())
                 return
         live = folder is not None and self.engine.run_status(folder) in ACTIVE  # a folder gone: "unknown"
-        self.exit(message=f"Quit; {goes_on(folder)}" if live else None)
+        self._exit_saying(f"Quit; {goes_on(folder)}" if live else None)
+
+    def _exit_saying(self, message: str | None) -> None:
+        """Exit saying ``message``, and which conversions the process waits for: it would otherwise seem hung."""
+        running = still_running(self.conversions)
+        said = [message] if message else []
+        self.exit(message="\n".join([*said, finishing_words(running)] if running else said) or None)
 
     async def _run_being_started(self) -> Path | None:
         """The folder of the run whose start is under way (Train a moment ago), once its trainer is started;

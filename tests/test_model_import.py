@@ -449,3 +449,36 @@ async def test_back_while_a_file_converts_waits_for_its_folder(leave: str, conve
         await pilot.press("escape")
         await settle(pilot)
         assert app.screen is not screen and app.session.get("model.pretrained") == "models/m-diffusers"
+
+
+async def test_quitting_while_a_file_converts_says_the_process_finishes_it(conversions: list[Path]) -> None:
+    """Ctrl+Q while it converted closed the app and left the shell silent: the process waited for the conversion's
+    thread, minutes of a terminal seemingly hung."""
+    source = _file(Path("a"))
+    engine = SlowConvertingEngine()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await at_a_new_profiles_model_step(pilot)
+        await check_model(pilot, source)
+        app.screen.query_one("#model-convert", Button).press()
+        await until(pilot, engine.started.is_set)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        said = "\n".join(str(line) for line in app._exit_renderables)  # printed once the app has closed
+    engine.let_go.set()
+    assert "Finishing the conversion into models/m-diffusers… (Ctrl-C to abandon it" in said
+
+
+def test_an_abandoned_conversion_leaves_no_partial_folder_of_its_own(tmp_path: Path) -> None:
+    from engine.convert.partials import partial_path
+
+    from dbtui.conversions import Conversion, abandon
+
+    into = tmp_path / "models" / "m-diffusers"
+    ours = partial_path(into)
+    ours.mkdir(parents=True)
+    (ours / "unet").mkdir()
+    another_process = into.with_name(".m-diffusers.otherhost.12-34.abcdef12.partial")
+    another_process.mkdir()
+    abandon([Conversion("m.safetensors", into)])
+    assert not ours.exists() and another_process.is_dir()

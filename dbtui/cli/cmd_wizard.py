@@ -58,10 +58,20 @@ def run_wizard(args: argparse.Namespace) -> int:
     import textual_image.widget  # noqa: F401
 
     from dbtui.app import make_app
+    from dbtui.cli.boundary import EXIT_INTERRUPTED
+    from dbtui.conversions import abandon, still_running
     from engine.dataset.pool import start_resource_tracker
 
     # Before Textual replaces sys.stderr with a capture that has no fd: the dataset pool's tracker needs a real one.
     start_resource_tracker()
     app = make_app()
-    app.run()
+    try:
+        app.run()
+    except KeyboardInterrupt:  # while the process waited for a conversion (Ctrl+Q said so): abandoned
+        running = still_running(app.conversions)
+        if not running:
+            raise
+        abandon(running)
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)  # its thread cannot be stopped, and Python would wait for it again at exit
     return app.return_code or 0

@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, ProgressBar, Static
 
+from dbtui.conversions import Conversion
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.pasted_path import pasted_path
 from dbtui.screens.base import WizardScreen
@@ -161,7 +162,9 @@ aside, with a notification naming them (they come back if you return to the earl
         self.query_one("#model-convert", Button).disabled = True
         self._warn("")
         self.converting = info.source
-        self.convert(info.source, into, self._parts(info))
+        conversion = Conversion(info.source, into)
+        self.app.conversions.append(conversion)
+        self.convert(conversion, self._parts(info))
 
     @on(Input.Changed, "#model-convert-to")
     @on(Input.Changed, "#model-flux-parts Input")
@@ -217,7 +220,8 @@ aside, with a notification naming them (they come back if you return to the earl
             self.post_message(self.TargetFailed(source, parts, into, str(error)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model")
-    def convert(self, source: str, out_dir: Path, flux_sources: dict) -> None:
+    def convert(self, conversion: Conversion, flux_sources: dict) -> None:
+        source, out_dir = conversion.source, conversion.into
         try:
             # Asked here, as the conversion starts: an answer the label waits for may not have come yet.
             reused = self.engine.conversion_target(source, **flux_sources, into=out_dir).holds_it
@@ -226,6 +230,8 @@ aside, with a notification naming them (they come back if you return to the earl
             self.post_message(WorkDone("convert", (source, folder, reused)))
         except Exception as error:  # noqa: BLE001 - shown to the user
             self.post_message(WorkFailed("Conversion", str(error), source))
+        finally:
+            conversion.done.set()
 
     def on_engine_event(self, message: EngineEvent) -> None:
         bar = self.query_one("#model-progress", ProgressBar)
