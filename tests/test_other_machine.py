@@ -220,8 +220,15 @@ def test_stop_on_another_machine_says_where_the_run_is_controlled_and_what_ends_
     with pytest.raises(DbtuiError, match="No trainer of it was found on this machine") as refused:
         find_run(str(run), "runs")
     # `dbtui resume` there named no way to resume this machine's part: it said only to watch the run on machine 0.
-    assert "`dbtui run PROFILE --resume --set launch.machine_rank=1`" in str(refused.value)
-    assert str(run / "profile-machine-1.toml") in str(refused.value)
+    # Its own disk holds no checkpoint (machine 0 writes them): `--resume` there found none to resume from.
+    said = str(refused.value)
+    assert "`dbtui run PROFILE --set launch.machine_rank=1` trains this machine's part again" in said
+    assert "copy it here and add --resume" in said and str(run / "profile-machine-1.toml") in said
+    (run / "checkpoints" / "step-00000004").mkdir(parents=True)  # machine 0's checkpoint, copied in
+    (run / "checkpoints" / "step-00000004" / "manifest.json").write_text('{"step": 4}', encoding="utf-8")
+    with pytest.raises(DbtuiError) as refused:
+        find_run(str(run), "runs")
+    assert "`dbtui run PROFILE --resume --set launch.machine_rank=1` resumes this machine's part" in str(refused.value)
 
 
 def test_a_ctrl_c_after_the_launcher_was_reaped_signals_no_process_that_took_its_pid(

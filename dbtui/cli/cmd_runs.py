@@ -112,11 +112,15 @@ def _refuse_another_machines_part(folder: Path) -> None:
                  "lists them there")
     else:
         # machine_trainer cannot tell a free lock from a disk without locks: say what was looked at, not more.
-        # `dbtui resume` here was told only to watch the run on machine 0: this is how this machine's part goes on.
+        # How this machine's part goes on: --resume only where a checkpoint is here (on a disk of its own, machine 0's
+        # copied in), else its trainer finds none to resume from.
+        from engine.runs.checkpoints import complete_checkpoints
+        from engine.runs.file_errors import resume_machine_part
+        from engine.runs.folder import RunFolder
+
+        kept = bool(complete_checkpoints(RunFolder(folder)))
         alive = ("No trainer of it was found on this machine: its launcher's pid file names none alive, and none "
-                 f"holds its lock. To resume this machine's part as machine 0 resumes the run: `dbtui run PROFILE "
-                 f"--resume --set launch.machine_rank={rank}` (add the --set values it was started with: they are kept "
-                 f"in {parts[0]})")
+                 f"holds its lock. To go on with this machine's part: {resume_machine_part(folder, int(rank), kept)}")
     raise DbtuiError(f"{folder} holds machine {rank}'s part of a run of several machines, whose events, state and "
                      f"controls are machine 0's: watch and stop the run there (`dbtui stop` on machine 0 saves a "
                      f"checkpoint first). {alive}.")
