@@ -41,7 +41,9 @@ def test_a_save_or_revert_is_refused_with_what_to_do(folder: Path) -> None:
     assert (folder / "a.txt").read_text() == "photo of zwx\n" and (folder / "b.txt").read_text() == "zwx on grass\n"
 
 
-def test_a_bulk_edit_and_its_undo_leave_it_and_say_so(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bulk_edit_and_its_undo_leave_it_and_say_so(folder: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # a long temporary path is not folded inside itself
     assert main(["dataset", "caption", str(folder), "--add-tag", "sks"]) == 1
     out = " ".join(capsys.readouterr().out.split())
     assert "1 caption(s) changed" in out and f"skipped caption file '{folder / 'a.txt'}' is read-only" in out

@@ -61,7 +61,7 @@ def test_the_fit_command_says_when_the_peak_lacks_the_optimizers_state(monkeypat
 
     all_skipped = measure([step(1, True), step(2, True)], setup_s=1.0)
     monkeypatch.setattr(fit, "fit_test", lambda *a, **k: all_skipped)
-    monkeypatch.setattr(cmd_fit, "_estimate", lambda profile, cards: None)
+    monkeypatch.setattr(cmd_fit, "_estimate", lambda profile, cards, say=print: None)
     profile = tmp_path / "p.toml"
     profile.write_text((Path(__file__).parents[1] / "profiles" / "tiny-demo.toml").read_text())
     args = build_parser().parse_args(["fit", str(profile), "--steps", "2", "--set", f'saving.output_dir="{tmp_path / "runs"}"'])
@@ -86,7 +86,7 @@ def test_the_fit_command_measures_a_short_run_to_its_step_before_last_and_prints
         return measure([step(1, False), step(2, False)], setup_s=1.0)
 
     monkeypatch.setattr(fit, "fit_test", fake_fit_test)
-    monkeypatch.setattr(cmd_fit, "_estimate", lambda profile, cards: None)
+    monkeypatch.setattr(cmd_fit, "_estimate", lambda profile, cards, say=print: None)
     profile = tmp_path / "p.toml"
     profile.write_text((Path(__file__).parents[1] / "profiles" / "tiny-demo.toml").read_text())
 

@@ -140,7 +140,7 @@ def test_dbtui_report_writes_it_again(scored_run: RunFolder, tmp_path: Path, cap
     assert "crashed" in page.text and "output:" not in page.text  # its events end without a last word
     assert "3 of 4" in page.text  # the steps it reached
     assert main(["report", str(tmp_path / "nothing")]) == 2
-    assert "not a run folder" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_the_wizard_lists_and_exports_the_best_step(scored_run: RunFolder) -> None:
