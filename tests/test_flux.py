@@ -172,6 +172,29 @@ def test_a_negative_prompt_flux_does_not_read_makes_no_fresh_set_of_class_images
     assert concept_settings(profile)["class_generated"] == (generated.parent, 1)
 
 
+def test_a_set_of_class_images_kept_by_a_negative_prompt_before_flux_ignored_it_is_reused(tmp_path: Path) -> None:
+    """Runs before 375a300 kept Flux's class images by the profile's class_negative_prompt: after it, such a set was not
+    found (the images are now kept by ""), and the next run generated every class image again, the same images."""
+    from engine.dataset.profile_settings import concept_settings
+    from engine.training.class_images import generated_folder
+
+    profile = _prior_lora_profile(tmp_path, class_dir=str(tmp_path / "class"), class_images=1)
+    concept = profile.concepts[0].model_copy(update={"class_negative_prompt": "low quality"})
+    training = profile.training.model_copy(update={"max_train_steps": 1})
+    profile = profile.model_copy(update={"concepts": [concept], "training": training})
+    [made] = [e.path for e in _trained(profile).examples if e.is_class]
+    manifest = json.loads((made.parent / "manifest.json").read_text())
+    manifest["negative_prompt"] = "low quality"  # as such a run kept it
+    settings = {key: value for key, value in manifest.items() if key != "images"}
+    earlier = generated_folder(tmp_path / "class", settings)
+    made.parent.rename(earlier)
+    (earlier / "manifest.json").write_text(json.dumps(manifest))
+    assert concept_settings(profile)["class_generated"] == (earlier, 1)
+    [reused] = [e.path for e in _trained(profile).examples if e.is_class]
+    assert reused == earlier / made.name
+    assert list((tmp_path / "class").glob("generated-*")) == [earlier]
+
+
 def _flow_error(transformer: Any, latents: torch.Tensor, text: dict[str, torch.Tensor], objective: FlowObjective) -> float:
     """Mean squared error of the velocity prediction on fixed noise and σ from 0.1 to 0.9."""
     noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(0))

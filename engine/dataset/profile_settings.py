@@ -70,6 +70,12 @@ def _class_generated(profile: Any, concept_index: int, class_dir: Path) -> tuple
         del known["negative_prompt"]  # a run gives "" for it where the family reads none
     elif not family.takes_negative_prompt:
         known["negative_prompt"] = ""
+        found = generated_earlier(class_dir, known)
+        # A run reuses a set kept by another negative prompt where none is kept by "" (earlier_negative_prompt).
+        if found[0] is None:
+            del known["negative_prompt"]
+            return generated_earlier(class_dir, known)
+        return found
     return generated_earlier(class_dir, known)
 
 

@@ -10,6 +10,7 @@ are, at ``clip_skip`` 1: the base model as it is.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,8 @@ from engine.data.images import unused_class_images
 from engine.events import Warning
 from engine.models.family import Components, TextEmbeddings, embeddings_to, guidance_for, stack_embeddings
 from engine.profile.concept_warnings import warned_before_class_images
-from engine.training.class_images import (ClassRequest, class_images_missing, ensure_class_images, missing_count,
-                                          model_identity, settings_of)
+from engine.training.class_images import (ClassRequest, class_images_missing, earlier_negative_prompt, ensure_class_images,
+                                          missing_count, model_identity, settings_of)
 from engine.training.distributed import made_by_the_main_process, main_process_says
 from engine.training.precision import without_conv_benchmark
 from engine.training.trainable import quantize_frozen_base, trained_text_encoders, vae_dtype, weights_trained
@@ -108,6 +109,8 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
         steps=profile.prior.steps,
         guidance=guidance_for(trainer.components.family, profile.prior.guidance_scale),
     )
+    if not takes_negative:
+        requests = [replace(r, negative_prompt=earlier_negative_prompt(r, settings_of(r, **kwargs))) for r in requests]
     # The images already there decoded before minutes of generating, but only then: where none are generated (an earlier
     # run's are there, as on a resume) the caching pass, next, decodes them anyway.
     check_before_class_images(profile, trainer.instance_dirs, trainer.class_dirs, trainer.buckets, trainer.emit,

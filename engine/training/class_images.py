@@ -203,6 +203,25 @@ def generated_earlier(folder: Path, known: dict[str, Any]) -> tuple[Path | None,
     return found
 
 
+def earlier_negative_prompt(request: ClassRequest, settings: dict[str, Any]) -> str:
+    """The negative prompt to keep ``request``'s images by, for a family that reads none (its images are the same
+    whatever it is): the request's own where a set was made with its ``settings``, else that of the newest set made
+    with the same settings but another negative prompt, as runs before a family said it read none kept them by the
+    profile's; so that set is reused, not all its images made again."""
+    folder = Path(request.folder)
+    if read_json_object(generated_folder(folder, settings) / MANIFEST) or not folder.is_dir():
+        return request.negative_prompt
+    chosen, newest = request.negative_prompt, -1
+    for gen_dir in folder.glob("generated-*"):
+        recorded = read_json_object(gen_dir / MANIFEST).get("negative_prompt")
+        # The folder's name is the hash of all its settings: it names this one only if the rest are these.
+        if isinstance(recorded, str) and generated_folder(folder, {**settings, "negative_prompt": recorded}) == gen_dir:
+            made = (gen_dir / MANIFEST).stat().st_mtime_ns
+            if made > newest:
+                chosen, newest = recorded, made
+    return chosen
+
+
 def _agrees(recorded: dict[str, Any], known: dict[str, Any]) -> bool:
     """Every key of ``known`` holds its value in ``recorded`` (a dict value: its own keys, and only those)."""
     for key, value in known.items():
