@@ -401,6 +401,27 @@ async def test_a_conversion_ending_after_another_model_was_checked_keeps_that_mo
         assert "✓" in str(screen.query_one("#model-family", Static).render())
 
 
+async def test_a_conversion_ending_after_another_model_was_typed_keeps_what_was_typed(conversions: list[Path]) -> None:
+    """Another model typed, not yet checked, while a file converted: the conversion, once done, replaced it in the Model
+    field with its folder, and the profile took that folder; what the user typed was gone."""
+    first, second = _file(Path("a")), _file(Path("b"), b"other weights")
+    engine = SlowConvertingEngine()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await at_a_new_profiles_model_step(pilot)
+        screen = app.screen
+        await check_model(pilot, first)
+        screen.query_one("#model-convert", Button).press()
+        await until(pilot, engine.started.is_set)
+        screen.query_one("#model-source", Input).focus()
+        await pilot.press("end", "ctrl+u", *second)
+        engine.let_go.set()
+        await until(pilot, lambda: any("Conver" in f"{n.title} {n.message}" for n in app._notifications))
+        await settle(pilot)
+        assert screen.query_one("#model-source", Input).value == second
+        assert app.session.get("model.pretrained") == first
+
+
 async def test_next_while_a_file_converts_waits_for_its_folder(conversions: list[Path]) -> None:
     """Next while it converted went on with the file: the conversion's folder was never used (training converted the
     file again), and the step's return offered another conversion beside the one still being written."""

@@ -271,6 +271,9 @@ aside, with a notification naming them (they come back if you return to the earl
             if source != self.session.get("model.pretrained"):  # another model was checked while it converted
                 self.notify(f"Converted {source} into {folder}; the profile keeps the model named since")
                 return
+            if pasted_path(self.query_one("#model-source", Input).value) != source:  # typed since, not checked yet
+                self.notify(f"Converted {source} into {folder}; the Model field keeps what you typed since")
+                return
             self.converted = written_path(folder)  # the draft's form: "out$$dir" would be read as out$dir
             self.session.set("model.pretrained", self.converted)
             self.query_one("#model-source", Input).value = self.converted
