@@ -21,6 +21,7 @@ from engine.data.images import DataError, list_images, unreadable_headers, why_n
 from engine.dataset.caption_file_findings import misnamed_finding
 from engine.dataset.files import misnamed_captions
 from engine.dataset.image_headers import header_problems
+from engine.dataset.offline_model import offline_model_problems
 from engine.profile.model_source import local_path, model_kind
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
@@ -64,6 +65,7 @@ def path_problems(profile: Profile, *, builtins: bool = True,
     (``every_machine_problems``). ``progress``: told (done, total) as the images' headers are read."""
     source = profile.model.pretrained
     problems = (every_machine_problems(profile) if builtins else []) + ([] if is_builtin(source) else model_source_problems(source))
+    problems += offline_model_problems(profile.model)
     problems += _part_source_problems("model.vae", profile.model.vae) + _part_source_problems("model.tokenizer",
                                                                                              profile.model.tokenizer)
     problems += _logger_problems(profile.logging.logger) + _launch_config_problems(profile.launch.config_file)

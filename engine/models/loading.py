@@ -134,7 +134,7 @@ def _said_prediction(path: Path) -> str | None:
 
 
 def _from_hub(name: str, revision: str | None) -> Path:
-    from engine.support.hub_snapshot import HubUnavailable, hub_snapshot
+    from engine.support.hub_snapshot import HubUnavailable, hub_snapshot, offline_model_advice
 
     # The parts' folders only: many repos also hold whole-model single files at the top
     # (flux1-dev.safetensors and ae.safetensors are 24 GB), which loading a folder never reads.
@@ -147,18 +147,8 @@ def _from_hub(name: str, revision: str | None) -> Path:
         if unavailable.cause == "HFValidationError":
             raise ModelNotFoundError(f"'{name}' is not a local folder, a model file or a valid hub id") from None
         if unavailable.cause == "offline":
-            raise ModelNotFoundError(_offline_advice(name)) from None
-        raise ModelNotFoundError(f"{_offline_advice(name)} ({unavailable.cause})") from None
-
-
-def _offline_advice(name: str) -> str:
-    from engine.support.hub_snapshot import download_command, relative_folder_hint
-
-    return (
-        f"model '{name}' is not a local folder and is not in the Hugging Face cache, and the hub "
-        f"cannot be reached. Download it where there is internet (`{download_command(name)}`), "
-        f"copy FOLDER here and set model.pretrained to its path, or use a .safetensors file.{relative_folder_hint(name)}"
-    )
+            raise ModelNotFoundError(offline_model_advice(name)) from None
+        raise ModelNotFoundError(f"{offline_model_advice(name)} ({unavailable.cause})") from None
 
 
 def load_components(folder: Path, *, vae: str | None = None, tokenizer: str | None = None, revision: str | None = None,

@@ -24,6 +24,15 @@ def relative_folder_hint(name: str) -> str:
     return f" If '{name}' is a folder, it is read from the folder dbtui runs in ({Path.cwd()}): run dbtui there, or give its full path."
 
 
+def offline_model_advice(name: str) -> str:
+    """What to do with the model ``name``, a hub id neither cached here nor downloadable."""
+    return (
+        f"model '{name}' is not a local folder and is not in the Hugging Face cache, and the hub "
+        f"cannot be reached. Download it where there is internet (`{download_command(name)}`), "
+        f"copy FOLDER here and set model.pretrained to its path, or use a .safetensors file.{relative_folder_hint(name)}"
+    )
+
+
 class HubUnavailable(Exception):
     """Neither cached nor downloadable. ``cause``: "offline" (HF_HUB_OFFLINE=1 forbids downloading) or
     the error's type name ("HFValidationError" for a malformed id, "GatedRepoError", "ConnectionError"…).

@@ -1,0 +1,44 @@
+"""A hub id this machine has no copy of, with HF_HUB_OFFLINE=1: `dbtui run` made its run folder, started the trainer and
+failed at the load (exit 1, "a failed run"), where it can be refused before anything starts (exit 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from dbtui.cli import main
+from engine.dataset.offline_model import offline_model_problems
+
+DEMO = Path(__file__).resolve().parents[1] / "profiles" / "tiny-demo.toml"
+
+
+@pytest.mark.parametrize("model", ["models/sd15", "nobody/no-such-model"])
+def test_an_uncached_hub_id_offline_is_refused_before_the_run_starts(model: str, tmp_path: Path, capsys,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    runs = tmp_path / "runs"
+    assert main(["run", str(DEMO), "--set", f'model.pretrained="{model}"', "--set", f'saving.output_dir="{runs}"']) == 2
+    said = capsys.readouterr().err
+    assert f"cannot start the run: model.pretrained: model '{model}' is not a local folder" in said
+    assert f"`hf download {model} --local-dir FOLDER`" in said
+    assert not runs.exists()
+
+
+def test_a_hub_id_in_the_cache_offline_or_not_cached_online_is_left_to_the_run(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    commit = "0" * 40
+    repo = tmp_path / "models--someone--model"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "snapshots" / commit / "model_index.json").write_text("{}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert offline_model_problems(SimpleNamespace(pretrained="someone/model", revision=None)) == []
+    monkeypatch.delenv("HF_HUB_OFFLINE")  # online: downloaded by the run, which this check must not ask the hub about
+    assert offline_model_problems(SimpleNamespace(pretrained="nobody/no-such-model", revision=None)) == []
