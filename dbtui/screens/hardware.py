@@ -67,10 +67,11 @@ make the profile here and train it on a rented GPU.
         preset = f"[b]{preset_label(name, family) if name in PRESET_NAMES else name}[/b]"
         if not fits:
             preset = f"none, as even the smallest, {preset}, does not fit"
-        for_model = ("" if self.session.family_id is not None or self.session.demo else
+        cpu_only = not report.hardware.gpus
+        # No GPU: the advice is the CPU demo, for no family; with one, a preset's figures are its model's.
+        for_model = ("" if self.session.family_id is not None or self.session.demo or cpu_only else
                      "\nThis advice is for SD1.x; once the model step has checked yours, Parameters recommends for it.")
         self.query_one("#hw-verdict", Static).update(f"[b]{sentence}[/b]\nRecommended preset: {preset}{for_model}")
-        cpu_only = not report.hardware.gpus
         self.query_one("#hw-demo").display = cpu_only and not self.session.demo
         if cpu_only and not self.session.demo:
             self.query_one("#hw-demo").focus()
