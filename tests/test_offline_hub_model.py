@@ -27,6 +27,18 @@ def test_an_uncached_hub_id_offline_is_refused_before_the_run_starts(model: str,
     assert not runs.exists()
 
 
+@pytest.mark.parametrize(("variable", "value"), [("HF_HUB_OFFLINE", "true"), ("TRANSFORMERS_OFFLINE", "1")])
+def test_offline_as_huggingface_hub_reads_it_is_refused_too(variable: str, value: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """HF_HUB_OFFLINE=true (or TRANSFORMERS_OFFLINE=1), which huggingface_hub takes as offline too, was not refused
+    here: the run made its folder and failed at the load (OfflineModeIsEnabled)."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv(variable, value)
+    problems = offline_model_problems(SimpleNamespace(pretrained="nobody/no-such-model", revision=None))
+    assert [problem.key for problem in problems] == ["model.pretrained"]
+    assert "`hf download nobody/no-such-model --local-dir FOLDER`" in problems[0].message
+
+
 def test_a_hub_id_in_the_cache_offline_or_not_cached_online_is_left_to_the_run(tmp_path: Path,
                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from huggingface_hub import constants

@@ -33,6 +33,13 @@ def offline_model_advice(name: str) -> str:
     )
 
 
+def hub_offline() -> bool:
+    """Whether huggingface_hub forbids downloading: HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) set to 1, true, yes or on,
+    as it reads them; read now, where its own reading is of when it was imported."""
+    said = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return said.upper() in ("1", "ON", "YES", "TRUE")
+
+
 class HubUnavailable(Exception):
     """Neither cached nor downloadable. ``cause``: "offline" (HF_HUB_OFFLINE=1 forbids downloading) or
     the error's type name ("HFValidationError" for a malformed id, "GatedRepoError", "ConnectionError"…).
@@ -56,7 +63,7 @@ def hub_snapshot(repo: str, *, allow_patterns: list[str], ignore_patterns: list[
         raise HubUnavailable("HFValidationError") from None
     except Exception:  # noqa: BLE001 - not cached: download below
         pass
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
+    if hub_offline():
         raise HubUnavailable("offline")
     try:
         _reach(repo, revision)
