@@ -222,11 +222,15 @@ def test_a_collective_failing_because_another_process_died_is_said_so_not_as_a_b
     from engine.training.watchdogs import PeerProcessLostError, peer_process_lost
 
     gloo = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error [127.0.0.1]:14260: Connection reset by peer")
-    lost = peer_process_lost(gloo, 2, "runs/mp", "RESUME")
+    lost = peer_process_lost(gloo, 2, "runs/mp", lambda: "RESUME")
     assert isinstance(lost, PeerProcessLostError) and "another process of this run ended" in str(lost)
     assert lost.advice == "see that process's log in runs/mp/logs; RESUME"
-    assert peer_process_lost(gloo, 1, "runs/mp", "RESUME") is None  # one process: no peer to lose
-    assert peer_process_lost(RuntimeError("mat1 and mat2 shapes cannot be multiplied"), 2, "runs/mp", "RESUME") is None
+
+    def unasked() -> str:
+        raise AssertionError("the run's checkpoints were read for an error that is no lost process")
+
+    assert peer_process_lost(gloo, 1, "runs/mp", unasked) is None  # one process: no peer to lose
+    assert peer_process_lost(RuntimeError("mat1 and mat2 shapes cannot be multiplied"), 2, "runs/mp", unasked) is None
 
 
 @pytest.mark.parametrize("machines", [1, 2])

@@ -120,7 +120,7 @@ def train(
     except Exception as error:
         accelerator = getattr(trainer, "accelerator", None)
         lost = peer_process_lost(error, accelerator.num_processes if accelerator is not None else 1, run_dir,
-                                 _how_it_resumes(run_dir, profile.launch.num_machines, profile.launch.machine_rank))
+                                 lambda: _how_it_resumes(run_dir, profile.launch.num_machines, profile.launch.machine_rank))
         if lost is not None:
             emitter(RunFailed(reason=str(lost), advice=lost.advice, step=trainer.global_step))
             raise lost from error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from engine.errors import DbtuiError
@@ -40,9 +41,11 @@ class PeerProcessLostError(DbtuiError):
 _PEER_GONE = ("Connection reset by peer", "Connection closed by peer", "Broken pipe", "NCCL communicator was aborted")
 
 
-def peer_process_lost(error: Exception, num_processes: int, run_dir: Any, resume: str) -> PeerProcessLostError | None:
+def peer_process_lost(error: Exception, num_processes: int, run_dir: Any,
+                      resume: Callable[[], str]) -> PeerProcessLostError | None:
     """The error to report when ``error`` is a collective failing because another process of the run is gone;
-    ``resume`` says how the run goes on (from its latest checkpoint, or from the start where it saved none)."""
+    ``resume()`` says how the run goes on (from its latest checkpoint, or from the start where it saved none). Asked
+    only then: it reads the run's checkpoints, which an unforeseen error's own report must not depend on."""
     import torch.distributed as dist
 
     if num_processes < 2 or not isinstance(error, RuntimeError):
@@ -53,7 +56,7 @@ def peer_process_lost(error: Exception, num_processes: int, run_dir: Any, resume
     return PeerProcessLostError(
         f"another process of this run ended without a word (killed, out of host memory, or its machine gone): "
         f"{text.splitlines()[0][:200]}",
-        f"see that process's log in {run_dir}/logs; {resume}",
+        f"see that process's log in {run_dir}/logs; {resume()}",
     )
 
 
