@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import Button, Input, Static
 
 from dbtui.app import make_app
@@ -141,15 +145,22 @@ async def _convert(pilot) -> None:
     await settle(pilot)
 
 
+@asynccontextmanager
+async def _checked(engine: FakeEngine, source: str) -> AsyncIterator[Pilot]:
+    """A new profile's Model step, with `source` checked."""
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await at_a_new_profiles_model_step(pilot)
+        await check_model(pilot, source)
+        yield pilot
+
+
 async def test_the_wizard_reuses_a_files_conversion_and_converts_into_the_folder_typed(
         conversions: list[Path]) -> None:
     first, second = _file(Path("a")), _file(Path("b"), b"other weights")
     engine = ConvertingEngine()
-    app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        await at_a_new_profiles_model_step(pilot)
-        screen = app.screen
-        await check_model(pilot, first)
+    async with _checked(engine, first) as pilot:
+        app, screen = pilot.app, pilot.app.screen
         assert visible(screen, "#model-convert-to") and screen.query_one("#model-convert-to", Input).value == "models/m-diffusers"
         await _convert(pilot)
         assert app.session.get("model.pretrained") == "models/m-diffusers" and len(conversions) == 1
@@ -177,10 +188,8 @@ async def test_a_conversion_into_a_folder_with_a_dollar_is_the_model_the_profile
     """Converted into out$$dir (a folder of that name), the draft took the folder as read, "out$$dir": the profile read
     it as out$dir, a folder that is not there, and the Model step said the model it had just converted was missing."""
     source = _file(Path("a"))
-    app = make_app(ConvertingEngine(), Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        await at_a_new_profiles_model_step(pilot)
-        await check_model(pilot, source)
+    async with _checked(ConvertingEngine(), source) as pilot:
+        app = pilot.app
         await _type(pilot, "#model-convert-to", "out$$dir")  # $$: a $ of the name, as in the Model field
         await _convert(pilot)
         assert Path("out$dir/model_index.json").is_file()
@@ -195,11 +204,8 @@ async def test_into_reads_a_variable_as_the_model_field_does(conversions: list[P
     monkeypatch.setenv("MODELS", str(tmp_path / "models-here"))
     monkeypatch.delenv("NOT_SET_HERE", raising=False)
     source = _file(Path("a"))
-    app = make_app(ConvertingEngine(), Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        await at_a_new_profiles_model_step(pilot)
-        screen = app.screen
-        await check_model(pilot, source)
+    async with _checked(ConvertingEngine(), source) as pilot:
+        app, screen = pilot.app, pilot.app.screen
         await _type(pilot, "#model-convert-to", "$NOT_SET_HERE/conv")
         await _convert(pilot)
         assert "$NOT_SET_HERE, which is not set" in str(screen.query_one("#model-folder", Static).render())
@@ -227,10 +233,8 @@ async def test_a_file_named_with_a_dollar_or_a_variable_is_converted(folder: str
     or $MODELS/m.safetensors was looked for under that very name, and the conversion failed ("not found")."""
     monkeypatch.setenv("MODELS", str(tmp_path / "models-here"))
     _file(Path(expanded_path(folder.replace("$$", "$$$$"))))
-    app = make_app(DraftReadingEngine(), Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        await at_a_new_profiles_model_step(pilot)
-        await check_model(pilot, f"{folder.replace('$$', '$$$$')}/m.safetensors")
+    async with _checked(DraftReadingEngine(), f"{folder.replace('$$', '$$$$')}/m.safetensors") as pilot:
+        app = pilot.app
         assert pilot.app.screen.query_one("#model-convert-to", Input).value == "models/m-diffusers"
         await _convert(pilot)
         assert app.session.get("model.pretrained") == "models/m-diffusers" and len(conversions) == 1
@@ -254,10 +258,8 @@ class AskingEngine(FakeEngine):
 
 @pytest.mark.parametrize("warn", [False, True])
 async def test_the_wizard_says_the_command_for_what_it_cannot_pass(warn: bool) -> None:
-    app = make_app(AskingEngine(warn=warn), Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        await at_a_new_profiles_model_step(pilot)
-        await check_model(pilot, "odd file.safetensors")
+    async with _checked(AskingEngine(warn=warn), "odd file.safetensors") as pilot:
+        app = pilot.app
         await _convert(pilot)
         said = " ".join(" ".join(str(app.screen.query_one(f"#model-{part}", Static).render())
                                  for part in ("family", "warning")).split())
@@ -291,11 +293,8 @@ def _said(screen) -> tuple[str, str]:
 async def test_the_wizard_offers_a_flux_conversion_for_the_parts_typed_and_says_a_typed_folder_is_reused(
         conversions: list[Path]) -> None:
     source = _file(Path("a"))
-    app = make_app(FluxConvertingEngine(), Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        await at_a_new_profiles_model_step(pilot)
-        screen = app.screen
-        await check_model(pilot, source)
+    async with _checked(FluxConvertingEngine(), source) as pilot:
+        app, screen = pilot.app, pilot.app.screen
         await _type(pilot, "#model-components", "black-forest-labs/FLUX.1-dev")
         await _convert(pilot)
         assert app.session.get("model.pretrained") == "models/m-diffusers" and len(conversions) == 1
@@ -337,11 +336,8 @@ class RefusingEngine(FakeEngine):
 async def test_a_failure_for_a_folder_retyped_since_does_not_replace_the_answer_for_the_new_one() -> None:
     """The worker asked for the earlier folder, replaced by the newer one's, still posts its failure, after that answer."""
     engine = RefusingEngine()
-    app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        await at_a_new_profiles_model_step(pilot)
-        screen = app.screen
-        await check_model(pilot, "m.safetensors")
+    async with _checked(engine, "m.safetensors") as pilot:
+        screen = pilot.app.screen
         posted: list = []
         post = screen.post_message
         screen.post_message = lambda message: posted.append(message) or post(message)  # type: ignore[method-assign]
@@ -376,26 +372,44 @@ class SlowConvertingEngine(ConvertingEngine):
         return super().import_model(source, out_dir, emit=emit, **flux)
 
 
+@asynccontextmanager
+async def _converting(source: str, fail: bool = False) -> AsyncIterator[tuple[Pilot, SlowConvertingEngine]]:
+    """A new profile's Model step, `source` checked and its conversion started: held until the test sets let_go."""
+    engine = SlowConvertingEngine(fail=fail)
+    async with _checked(engine, source) as pilot:
+        pilot.app.screen.query_one("#model-convert", Button).press()
+        await until(pilot, engine.started.is_set)
+        yield pilot, engine
+
+
+async def _finish(pilot: Pilot, engine: SlowConvertingEngine) -> None:
+    """Lets the held conversion end, and waits until the wizard has said so."""
+    engine.let_go.set()
+    await until(pilot, lambda: any("Conver" in f"{n.title} {n.message}" for n in pilot.app._notifications))
+    await settle(pilot)
+
+
+async def _held_until_its_folder(pilot: Pilot, engine: SlowConvertingEngine, screen: Screen) -> None:
+    """The step was not left while it converts; once let finish, its folder is the model."""
+    app = pilot.app
+    assert app.screen is screen and any("Still converting" in n.message for n in app._notifications)
+    engine.let_go.set()
+    await until(pilot, lambda: app.session.get("model.pretrained") == "models/m-diffusers")
+    await settle(pilot)
+
+
 @pytest.mark.parametrize("fail", [False, True])
 async def test_a_conversion_ending_after_another_model_was_checked_keeps_that_model(
         fail: bool, conversions: list[Path]) -> None:
     """Another model checked while a file converted: the conversion, once done, put its folder into the Model field
     and the profile in place of the model the user had chosen since (its failure showed ✗ over that model's ✓)."""
     first, second = _file(Path("a")), _file(Path("b"), b"other weights")
-    engine = SlowConvertingEngine(fail=fail)
-    app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        await at_a_new_profiles_model_step(pilot)
-        screen = app.screen
-        await check_model(pilot, first)
-        screen.query_one("#model-convert", Button).press()
-        await until(pilot, engine.started.is_set)
+    async with _converting(first, fail=fail) as (pilot, engine):
+        app, screen = pilot.app, pilot.app.screen
         screen.query_one("#model-source", Input).focus()
         await pilot.press("end", "ctrl+u", *second, "enter")
         await until(pilot, lambda: "✓" in str(screen.query_one("#model-family", Static).render()))
-        engine.let_go.set()
-        await until(pilot, lambda: any("Conver" in f"{n.title} {n.message}" for n in app._notifications))
-        await settle(pilot)
+        await _finish(pilot, engine)
         assert app.session.get("model.pretrained") == second
         assert screen.query_one("#model-source", Input).value == second
         assert "✓" in str(screen.query_one("#model-family", Static).render())
@@ -405,19 +419,11 @@ async def test_a_conversion_ending_after_another_model_was_typed_keeps_what_was_
     """Another model typed, not yet checked, while a file converted: the conversion, once done, replaced it in the Model
     field with its folder, and the profile took that folder; what the user typed was gone."""
     first, second = _file(Path("a")), _file(Path("b"), b"other weights")
-    engine = SlowConvertingEngine()
-    app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        await at_a_new_profiles_model_step(pilot)
-        screen = app.screen
-        await check_model(pilot, first)
-        screen.query_one("#model-convert", Button).press()
-        await until(pilot, engine.started.is_set)
+    async with _converting(first) as (pilot, engine):
+        app, screen = pilot.app, pilot.app.screen
         screen.query_one("#model-source", Input).focus()
         await pilot.press("end", "ctrl+u", *second)
-        engine.let_go.set()
-        await until(pilot, lambda: any("Conver" in f"{n.title} {n.message}" for n in app._notifications))
-        await settle(pilot)
+        await _finish(pilot, engine)
         assert screen.query_one("#model-source", Input).value == second
         assert app.session.get("model.pretrained") == first
 
@@ -425,21 +431,11 @@ async def test_a_conversion_ending_after_another_model_was_typed_keeps_what_was_
 async def test_next_while_a_file_converts_waits_for_its_folder(conversions: list[Path]) -> None:
     """Next while it converted went on with the file: the conversion's folder was never used (training converted the
     file again), and the step's return offered another conversion beside the one still being written."""
-    source = _file(Path("a"))
-    engine = SlowConvertingEngine()
-    app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        await at_a_new_profiles_model_step(pilot)
-        screen = app.screen
-        await check_model(pilot, source)
-        screen.query_one("#model-convert", Button).press()
-        await until(pilot, engine.started.is_set)
+    async with _converting(_file(Path("a"))) as (pilot, engine):
+        app, screen = pilot.app, pilot.app.screen
         await pilot.press("ctrl+n")
         await pilot.pause()
-        assert app.screen is screen and any("Still converting" in n.message for n in app._notifications)
-        engine.let_go.set()
-        await until(pilot, lambda: app.session.get("model.pretrained") == "models/m-diffusers")
-        await settle(pilot)
+        await _held_until_its_folder(pilot, engine, screen)
         await pilot.press("ctrl+n")
         await settle(pilot)
         assert app.screen is not screen and app.session.get("model.pretrained") == "models/m-diffusers"
@@ -449,24 +445,14 @@ async def test_next_while_a_file_converts_waits_for_its_folder(conversions: list
 async def test_back_while_a_file_converts_waits_for_its_folder(leave: str, conversions: list[Path]) -> None:
     """Back (Esc) or the palette's Go to hardware while it converted left the step: the conversion's folder, once
     made, never reached the profile, which still named the file (training converted it again)."""
-    source = _file(Path("a"))
-    engine = SlowConvertingEngine()
-    app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        await at_a_new_profiles_model_step(pilot)
-        screen = app.screen
-        await check_model(pilot, source)
-        screen.query_one("#model-convert", Button).press()
-        await until(pilot, engine.started.is_set)
+    async with _converting(_file(Path("a"))) as (pilot, engine):
+        app, screen = pilot.app, pilot.app.screen
         if leave == "escape":
             await pilot.press("escape")
         else:
             next(c.callback for c in app.get_system_commands(screen) if c.title == "Go to hardware")()
         await pilot.pause()
-        assert app.screen is screen and any("Still converting" in n.message for n in app._notifications)
-        engine.let_go.set()
-        await until(pilot, lambda: app.session.get("model.pretrained") == "models/m-diffusers")
-        await settle(pilot)
+        await _held_until_its_folder(pilot, engine, screen)
         await pilot.press("escape")
         await settle(pilot)
         assert app.screen is not screen and app.session.get("model.pretrained") == "models/m-diffusers"
@@ -475,17 +461,10 @@ async def test_back_while_a_file_converts_waits_for_its_folder(leave: str, conve
 async def test_quitting_while_a_file_converts_says_the_process_finishes_it(conversions: list[Path]) -> None:
     """Ctrl+Q while it converted closed the app and left the shell silent: the process waited for the conversion's
     thread, minutes of a terminal seemingly hung."""
-    source = _file(Path("a"))
-    engine = SlowConvertingEngine()
-    app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        await at_a_new_profiles_model_step(pilot)
-        await check_model(pilot, source)
-        app.screen.query_one("#model-convert", Button).press()
-        await until(pilot, engine.started.is_set)
+    async with _converting(_file(Path("a"))) as (pilot, engine):
         await pilot.press("ctrl+q")
         await pilot.pause()
-        said = "\n".join(str(line) for line in app._exit_renderables)  # printed once the app has closed
+        said = "\n".join(str(line) for line in pilot.app._exit_renderables)  # printed once the app has closed
     engine.let_go.set()
     assert "Finishing the conversion into models/m-diffusers… (Ctrl-C to abandon it" in said
 
