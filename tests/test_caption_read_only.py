@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,20 @@ def folder(tmp_path: Path) -> Path:
         (tmp_path / f"{name}.txt").write_text("photo of zwx\n", encoding="utf-8")
     os.chmod(tmp_path / "a.txt", 0o444)
     return tmp_path
+
+
+@pytest.fixture
+def says_a_photo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """autocaption's BLIP captioner replaced by one that says "a photo" of every picture."""
+
+    class SaysAPhoto:
+        def __init__(self, model: str) -> None:
+            pass
+
+        def __call__(self, pictures: list) -> list[str]:
+            return ["a photo"] * len(pictures)
+
+    monkeypatch.setattr(sys.modules["engine.dataset.autocaption"], "_Blip", SaysAPhoto)
 
 
 def test_a_save_or_revert_is_refused_with_what_to_do(folder: Path) -> None:
@@ -101,30 +116,19 @@ async def test_the_wizard_says_why_it_is_not_saved(tmp_path: Path, demo_data: Pa
         assert "Not saved." in status and "is read-only" in status and "chmod u+w" in status
 
 
-def test_autocaption_with_overwrite_leaves_it_and_names_it(folder: Path, monkeypatch) -> None:
+def test_autocaption_with_overwrite_leaves_it_and_names_it(folder: Path, says_a_photo: None) -> None:
     """--overwrite wrote the model's caption over it; now it is not captioned, with the reason, and the others are."""
-    import sys
-
     from engine.dataset.autocaption import autocaption
 
-    class SaysAPhoto:
-        def __init__(self, model: str) -> None:
-            pass
-
-        def __call__(self, pictures: list) -> list[str]:
-            return ["a photo"] * len(pictures)
-
-    monkeypatch.setattr(sys.modules["engine.dataset.autocaption"], "_Blip", SaysAPhoto)
     result = autocaption(folder, backend="blip", model="unused", overwrite=True)
     assert [Path(p).name for p in result.written] == ["b.txt"]
     assert [(Path(p).name, "is read-only" in why) for p, why in result.failed] == [("a.jpg", True)]
     assert (folder / "a.txt").read_text() == "photo of zwx\n"
 
 
-def test_a_folder_where_the_caption_file_would_be_is_named_not_a_temporary_file(folder: Path, monkeypatch) -> None:
+def test_a_folder_where_the_caption_file_would_be_is_named_not_a_temporary_file(folder: Path,
+                                                                                 says_a_photo: None) -> None:
     """The save said "cannot write captions in ...: Is a directory (.../.c.txt.x1y2.tmp)": a file the user never made."""
-    import sys
-
     from engine.dataset.autocaption import autocaption
 
     textured(5, (32, 32)).save(folder / "c.jpg")
@@ -134,37 +138,19 @@ def test_a_folder_where_the_caption_file_would_be_is_named_not_a_temporary_file(
         CaptionStore(folder).write("c.jpg", "zwx on grass")
     assert str(refused.value).startswith(said) and ".tmp" not in str(refused.value)
 
-    class SaysAPhoto:  # --overwrite took it as no caption, and its write stopped the job
-        def __init__(self, model: str) -> None:
-            pass
-
-        def __call__(self, pictures: list) -> list[str]:
-            return ["a photo"] * len(pictures)
-
-    monkeypatch.setattr(sys.modules["engine.dataset.autocaption"], "_Blip", SaysAPhoto)
+    # --overwrite took it as no caption, and its write stopped the job
     result = autocaption(folder, backend="blip", model="unused", overwrite=True)
     assert [Path(p).name for p in result.written] == ["b.txt"]
     assert dict(result.failed)[str(folder / "c.jpg")].startswith(said)
 
 
-def test_autocaption_without_overwrite_does_not_send_a_folder_to_overwrite(folder: Path, monkeypatch) -> None:
+def test_autocaption_without_overwrite_does_not_send_a_folder_to_overwrite(folder: Path, says_a_photo: None) -> None:
     """Without --overwrite a folder named c.txt was said as "not a regular file ... (or use --overwrite to replace
     it)", and --overwrite then refused it: no option replaces it, so it now says to move the folder at once."""
-    import sys
-
     from engine.dataset.autocaption import autocaption
 
     textured(5, (32, 32)).save(folder / "c.jpg")
     (folder / "c.txt").mkdir()
-
-    class SaysAPhoto:
-        def __init__(self, model: str) -> None:
-            pass
-
-        def __call__(self, pictures: list) -> list[str]:
-            return ["a photo"] * len(pictures)
-
-    monkeypatch.setattr(sys.modules["engine.dataset.autocaption"], "_Blip", SaysAPhoto)
     result = autocaption(folder, backend="blip", model="unused", overwrite=False)
     why = dict(result.failed)[str(folder / "c.jpg")]
     assert why.startswith(f"caption file '{folder / 'c.txt'}' is a folder, not a text file: move or rename"), why
