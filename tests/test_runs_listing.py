@@ -4,16 +4,26 @@ is lost is called, and a listing that stays readable in a narrow terminal."""
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from dbtui.cli import main
 from dbtui.cli.cmd_runs import find_run
 from dbtui.cli.runs_table import TABLE_WIDTH
+from dbtui.engine_facade import RunSummary
 from engine.events import RunFinished, RunStarted
 from engine.runs.folder import RunFolder, RunState, list_runs
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+    from dbtui.screens.attach import AttachScreen
 
 
 def _run(path: Path, status: str, step: int, total: int, *, heartbeat: float = 0.0, end: str | None = None) -> RunFolder:
@@ -266,80 +276,74 @@ async def test_the_wizards_run_list_shows_a_killed_run_where_it_got_to_and_where
     assert "crashed" in row and "33/400 · resumes from 30" in row, row
 
 
-async def test_the_wizards_run_list_reads_the_runs_off_the_main_thread(tmp_path: Path) -> None:
-    """The Attach list read every run's summary on the main thread: with a 1 GB events log the wizard froze ~7 s on it,
-    drawing nothing and taking no key. It now says it is reading, stays responsive, then lists the runs."""
-    import threading
+class _SlowRunList:
+    """The fake engine's list of runs (one, "big"), given once the test sets `read`; `threads`, those that read it."""
 
-    from textual.widgets import Input, OptionList, Static
+    def __init__(self) -> None:
+        self.read = threading.Event()
+        self.threads: list[threading.Thread] = []
 
+    def __call__(self, output_dir: str, on_skip=None) -> list[RunSummary]:
+        self.threads.append(threading.current_thread())
+        self.read.wait(10)  # a long log being read
+        return [RunSummary(Path(output_dir) / "big", "stopped", 5, 10, best_step=4)]
+
+
+@asynccontextmanager
+async def _attach_list_being_read(folder: Path) -> AsyncIterator[tuple[Pilot, AttachScreen, _SlowRunList]]:
+    """The wizard's Attach list of `folder`, its runs still being read."""
     from dbtui.app import make_app
-    from dbtui.engine_facade import RunSummary
     from dbtui.screens.attach import AttachScreen
     from dbtui.session import Session
     from wizard_fakes import FakeEngine
-    from wizard_steps import settle
 
-    engine, read, threads = FakeEngine(), threading.Event(), []
-
-    def slow_list(output_dir: str, on_skip=None) -> list[RunSummary]:
-        threads.append(threading.current_thread())
-        read.wait(10)  # a long log being read
-        return [RunSummary(Path(output_dir) / "big", "stopped", 5, 10, best_step=4)]
-
-    engine.list_runs = slow_list
+    engine, listing = FakeEngine(), _SlowRunList()
+    engine.list_runs = listing
     app = make_app(engine, Session.for_demo(), image_renderer="none")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = AttachScreen(engine, str(tmp_path / "runs"))
+        screen = AttachScreen(engine, str(folder))
         app.push_screen(screen)
         await pilot.pause()
+        yield pilot, screen, listing
+
+
+async def test_the_wizards_run_list_reads_the_runs_off_the_main_thread(tmp_path: Path) -> None:
+    """The Attach list read every run's summary on the main thread: with a 1 GB events log the wizard froze ~7 s on it,
+    drawing nothing and taking no key. It now says it is reading, stays responsive, then lists the runs."""
+    from textual.widgets import Input, OptionList, Static
+
+    from wizard_steps import settle
+
+    async with _attach_list_being_read(tmp_path / "runs") as (pilot, screen, listing):
         options = screen.query_one(OptionList)
         assert options.loading and "Reading the runs" in str(screen.query_one("#attach-note", Static).render())
         screen.query_one("#attach-dir", Input).focus()
         await pilot.press("x")  # the screen still takes keys while the runs are read
         assert screen.query_one("#attach-dir", Input).value.endswith("x")
-        read.set()
+        listing.read.set()
         await settle(pilot)
-        assert threads and threads[0] is not threading.main_thread()
+        assert listing.threads and listing.threads[0] is not threading.main_thread()
         assert not options.loading and options.option_count == 1
         row = str(options.get_option_at_index(0).prompt)
         assert "big" in row and "5/10" in row and "best 4" in row, row
         assert "1 run(s)" in str(screen.query_one("#attach-note", Static).render())
-        assert app.focused is screen.query_one("#attach-dir", Input)  # the folder being typed keeps the keys
+        assert pilot.app.focused is screen.query_one("#attach-dir", Input)  # the folder being typed keeps the keys
 
 
 async def test_the_wizards_run_list_asked_twice_for_a_folder_lists_its_runs_once(tmp_path: Path) -> None:
     """Enter pressed again on the folder while its runs were read (nothing seemed to happen): both readings came
     back, the second added the same runs again, and the OptionList's duplicate ids crashed the wizard."""
-    import threading
-
     from textual.widgets import Input, OptionList, Static
 
-    from dbtui.app import make_app
-    from dbtui.engine_facade import RunSummary
-    from dbtui.screens.attach import AttachScreen
-    from dbtui.session import Session
-    from wizard_fakes import FakeEngine
     from wizard_steps import settle
 
-    engine, read = FakeEngine(), threading.Event()
-
-    def slow_list(output_dir: str, on_skip=None) -> list[RunSummary]:
-        read.wait(10)  # a long log being read
-        return [RunSummary(Path(output_dir) / "big", "stopped", 5, 10, best_step=4)]
-
-    engine.list_runs = slow_list
-    app = make_app(engine, Session.for_demo(), image_renderer="none")
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = AttachScreen(engine, str(tmp_path / "runs"))
-        app.push_screen(screen)
-        await pilot.pause()
+    async with _attach_list_being_read(tmp_path / "runs") as (pilot, screen, listing):
         screen.query_one("#attach-dir", Input).focus()
         await pilot.press("enter")  # the same folder asked again while the first reading is under way
         await pilot.pause()
-        read.set()
+        listing.read.set()
         await settle(pilot)
         options = screen.query_one(OptionList)
-        assert app.is_running and app.screen is screen
+        assert pilot.app.is_running and pilot.app.screen is screen
         assert not options.loading and options.option_count == 1
         assert "1 run(s)" in str(screen.query_one("#attach-note", Static).render())
