@@ -32,6 +32,24 @@ def _fit_estimate_only(tmp_path: Path, monkeypatch, capsys, *cards: str) -> str:
     return capsys.readouterr().out
 
 
+def _bf16_profile_of_12_gb_or_20_in_fp16(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        asked: list[str | None] | None = None) -> Path:
+    """A bf16 profile, saved, for which the meter says 12 GB of weights, or 20 GB in fp16 (as a card without bf16
+    trains it); the precision of each estimate asked for goes into `asked`."""
+    import engine.memory
+    from engine.profile import save_profile
+
+    def estimate_peak(profile, *, precision=None, **how) -> MemoryEstimate:
+        if asked is not None:
+            asked.append(precision)
+        return MemoryEstimate(weights=(20 if precision == "fp16" else 12) * GIB, gradients=0, optimizer_state=0,
+                              activations=0, caches=0, autocast_weight_copies=0, peak_phase="backward", model="m",
+                              batch=1, height=8, width=8, seconds=0.0)
+
+    monkeypatch.setattr(engine.memory, "estimate_peak", estimate_peak)
+    return save_profile(tiny_profile(tmp_path, precision={"mixed_precision": "bf16"}), tmp_path / "p.toml")
+
+
 def test_fit_judges_the_cards_asked_about_smallest_first(tmp_path: Path, monkeypatch, capsys) -> None:
     """A 30 GB need heard only "none of these cards holds it … more than a 24 GB card"."""
     out = _fit_estimate_only(tmp_path, monkeypatch, capsys, "80", "20", "40GB")
@@ -195,20 +213,8 @@ def test_a_card_without_bf16_and_one_of_its_size_with_it_are_each_advised(tmp_pa
 def test_fit_judges_a_card_without_bf16_by_the_estimate_it_trains_at(tmp_path: Path, monkeypatch, capsys) -> None:
     """`dbtui fit --estimate-only --card T4` judged the bf16 estimate: SDXL full "fits 16 GB ✓" at 14.5 GB, where the
     T4 trains it in fp16 without the fused step and needs 23.4 GB. A second estimate is made only for such a card."""
-    import engine.memory
-    from engine.profile import save_profile
-
     asked: list[str | None] = []
-
-    def estimate_peak(profile, *, precision=None, **how) -> MemoryEstimate:
-        asked.append(precision)
-        size = 20 * GIB if precision == "fp16" else 12 * GIB
-        return MemoryEstimate(weights=size, gradients=0, optimizer_state=0, activations=0, caches=0,
-                              autocast_weight_copies=0, peak_phase="backward", model="m", batch=1, height=8, width=8,
-                              seconds=0.0)
-
-    monkeypatch.setattr(engine.memory, "estimate_peak", estimate_peak)
-    path = save_profile(tiny_profile(tmp_path, precision={"mixed_precision": "bf16"}), tmp_path / "p.toml")
+    path = _bf16_profile_of_12_gb_or_20_in_fp16(tmp_path, monkeypatch, asked)
     assert main(["fit", str(path), "--estimate-only", "--card", "16", "--card", "24"]) == 0
     assert "memory estimate:   fits 16 GB ✓ · 24 GB ✓" in capsys.readouterr().out and asked == [None]
     assert main(["fit", str(path), "--estimate-only", "--card", "T4", "--card", "16", "--card", "24"]) == 1  # the T4 misses
@@ -243,16 +249,7 @@ def test_cards_made_before_ampere_by_name_have_no_bf16(name: str, gb: float) -> 
 def test_fit_advises_a_card_without_bf16_that_its_estimate_misses(tmp_path: Path, monkeypatch, capsys) -> None:
     """`fit --estimate-only --card T4` said "fits T4 (no bf16): 22.8 GB ✗" and nothing of what would fit it: the advice
     was given only for the cards judged by this machine's estimate (bf16), none here."""
-    import engine.memory
-    from engine.profile import save_profile
-
-    def estimate_peak(profile, *, precision=None, **how) -> MemoryEstimate:
-        return MemoryEstimate(weights=(20 if precision == "fp16" else 12) * GIB, gradients=0, optimizer_state=0,
-                              activations=0, caches=0, autocast_weight_copies=0, peak_phase="backward", model="m",
-                              batch=1, height=8, width=8, seconds=0.0)
-
-    monkeypatch.setattr(engine.memory, "estimate_peak", estimate_peak)
-    path = save_profile(tiny_profile(tmp_path, precision={"mixed_precision": "bf16"}), tmp_path / "p.toml")
+    path = _bf16_profile_of_12_gb_or_20_in_fp16(tmp_path, monkeypatch)
     assert main(["fit", str(path), "--estimate-only", "--card", "T4"]) == 1  # the T4 misses it
     out = capsys.readouterr().out
     assert "fits T4 (no bf16): 22.8 GB ✗" in out and "none of the cards trained in fp16 (T4) holds it" in out, out
@@ -411,16 +408,7 @@ def test_fit_estimate_only_says_in_json_and_its_exit_status_whether_the_cards_as
                                                                                              capsys) -> None:
     """`fit --estimate-only --card 24` exited 0 whether the profile fitted the card or not, and had no --json: a script
     choosing a card to rent had to read the fit line."""
-    import engine.memory
-    from engine.profile import save_profile
-
-    def estimate_peak(profile, *, precision=None, **how) -> MemoryEstimate:
-        return MemoryEstimate(weights=(20 if precision == "fp16" else 12) * GIB, gradients=0, optimizer_state=0,
-                              activations=0, caches=0, autocast_weight_copies=0, peak_phase="backward", model="m",
-                              batch=1, height=8, width=8, seconds=0.0)
-
-    monkeypatch.setattr(engine.memory, "estimate_peak", estimate_peak)
-    path = save_profile(tiny_profile(tmp_path, precision={"mixed_precision": "bf16"}), tmp_path / "p.toml")
+    path = _bf16_profile_of_12_gb_or_20_in_fp16(tmp_path, monkeypatch)
     assert main(["fit", str(path), "--estimate-only", "--card", "24"]) == 0
     assert main(["fit", str(path), "--estimate-only", "--card", "8"]) == 1
     assert main(["fit", str(path), "--estimate-only"]) == 0  # the default sizes, 8 GB among them, are no question
