@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
+from textual.app import App
+from textual.pilot import Pilot
 from textual.widgets import Select
 
 from dbtui.app import make_app
@@ -35,16 +39,25 @@ class GpuEngine(FakeEngine):
         return HardwareReport(self.machine, *verdict(self.machine))
 
 
-async def preselected(engine: FakeEngine, model: str) -> str | None:
-    """The preset the parameters screen pre-selects for a draft of ``model``, after the hardware step."""
-    session = Session()
-    session.set("model.pretrained", model)
+@asynccontextmanager
+async def started(engine: FakeEngine, session: Session,
+                  model: str | None = None) -> AsyncIterator[tuple[App, Pilot]]:
+    """The wizard of ``engine`` started on ``session`` (a draft of ``model`` where one is given), its hardware probed."""
+    if model is not None:
+        session.set("model.pretrained", model)
     session.hardware = engine.probe_hardware(".")
-    session.adopt_model(engine.inspect_model(model))
+    if model is not None:
+        session.adopt_model(engine.inspect_model(model))
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         app._started(session)
         await pilot.pause(0.2)
+        yield app, pilot
+
+
+async def preselected(engine: FakeEngine, model: str) -> str | None:
+    """The preset the parameters screen pre-selects for a draft of ``model``, after the hardware step."""
+    async with started(engine, Session(), model) as (app, pilot):
         screen = await at_step(app, pilot, 3, "ParametersScreen")
         value = screen.query_one("#par-preset", Select).value
         return None if value is Select.NULL else value
@@ -78,12 +91,7 @@ def test_every_lora_preset_exports_the_kohya_file_that_comfyui_and_the_webuis_lo
 async def test_without_a_gpu_a_real_model_gets_no_cpu_demo_preset_and_the_demo_does() -> None:
     engine = FakeEngine()  # no GPU: the advice says cpu-demo
     assert await preselected(engine, "models/sd21") is None
-    session = Session.for_demo()
-    session.hardware = engine.probe_hardware(".")
-    app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        app._started(session)
-        await pilot.pause(0.2)
+    async with started(engine, Session.for_demo()) as (app, pilot):
         screen = await at_step(app, pilot, 3, "ParametersScreen")
         assert screen.query_one("#par-preset", Select).value == "cpu-demo"
 
@@ -187,15 +195,7 @@ async def test_settings_typed_in_the_form_stay_even_at_the_values_the_preset_put
 async def test_an_sd2_models_presets_are_labelled_by_sd2s_cards() -> None:
     """For an SD2.x model on a 20 GB card the wizard pre-selected `full` as "Full fine-tune (13–17 GB; …)" beside "Full +
     text encoder (18 GB and up)": SD1.5's cards, where SD2's figures put full-text-encoder at 20.7 GB."""
-    engine = GpuEngine(20)
-    session = Session()
-    session.set("model.pretrained", "models/sd21")
-    session.hardware = engine.probe_hardware(".")
-    session.adopt_model(engine.inspect_model("models/sd21"))
-    app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        app._started(session)
-        await pilot.pause(0.2)
+    async with started(GpuEngine(20), Session(), "models/sd21") as (app, pilot):
         choice = (await at_step(app, pilot, 3, "ParametersScreen")).query_one("#par-preset", Select)
         labels = {value: str(label) for label, value in choice._options}
         assert choice.value == "full"
@@ -213,11 +213,7 @@ async def test_the_hardware_step_advises_for_the_model_checked(model: str, famil
 
     engine = GpuEngine(24)
     session = Session()
-    session.hardware = engine.probe_hardware(".")
-    app = make_app(engine, Session(), image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        app._started(session)
-        await pilot.pause(0.2)
+    async with started(engine, session) as (app, pilot):
         screen = await at_step(app, pilot, 0, "HardwareScreen")
         assert "This advice is for SD1.x" in " ".join(text_of(screen, "#hw-verdict").split())
         session.set("model.pretrained", model)
