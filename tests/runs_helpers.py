@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.profile import save_profile
+from engine.runs.control import request
 from engine.runs.folder import RunFolder
 from tests.training_helpers import tiny_profile
 
@@ -179,3 +180,23 @@ def stat_fails_inside(monkeypatch: Any, folder: Path, error: Callable[[Path], OS
         return stat(self, follow_symlinks=follow_symlinks)
 
     monkeypatch.setattr(Path, "stat", failing)
+
+
+class CtrlCInSetUp:
+    """A display during which Ctrl-C is pressed as the first phase of set-up (the model load) begins. Given the run's
+    folder, it first asks the stop that the Ctrl-C handler asks of a trainer in a session of its own."""
+
+    def __init__(self, folder: RunFolder | None = None) -> None:
+        self.folder = folder
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def __call__(self, event: Any) -> None:
+        if event.kind == "phase_started":
+            if self.folder is not None:
+                request(self.folder, "stop")
+            raise KeyboardInterrupt

@@ -14,7 +14,7 @@ from engine.runs.control import request
 from engine.runs.folder import RunFolder
 from engine.runs.sinks import read_events
 from engine.runs.supervisor import Supervisor
-from tests.runs_helpers import launch_two_processes, profile_file
+from tests.runs_helpers import CtrlCInSetUp, launch_two_processes, profile_file
 from tests.training_helpers import tiny_profile
 
 # Runs the worker with the stop heard by the main process alone, once setup is done: as `dbtui stop` or a
@@ -139,20 +139,6 @@ def test_a_stop_taken_from_the_run_folder_makes_the_next_sigint_end_the_process_
     assert folder.read_state().status == "stopped"
 
 
-class CtrlCAtTheModelLoad:
-    """A display during which Ctrl-C is pressed as the model load begins."""
-
-    def __enter__(self) -> None:
-        pass
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def __call__(self, event) -> None:
-        if event.kind == "phase_started":
-            raise KeyboardInterrupt
-
-
 def test_a_ctrl_c_in_setup_says_nothing_needs_saving_and_once_set_up_that_a_checkpoint_comes(tmp_path: Path, capsys) -> None:
     """A Ctrl-C while the model loaded said "saving a checkpoint at the next step boundary": none is saved then."""
     from dbtui.cli.watch import watch
@@ -171,7 +157,7 @@ def test_a_ctrl_c_in_setup_says_nothing_needs_saving_and_once_set_up_that_a_chec
             sink(event)
         sink.close()
 
-        watch(folder, CtrlCAtTheModelLoad(), trainer)
+        watch(folder, CtrlCInSetUp(), trainer)
         said.append(capsys.readouterr().err)
     assert "stopping: before the first step nothing needs saving" in said[0] and "checkpoint" not in said[0]
     # Set up but no step trained yet (the base round, say): the trainer ends before its first step, saving nothing.
@@ -326,7 +312,7 @@ def test_a_sigterm_before_the_first_step_ends_a_trainer_that_never_reads_its_run
 
     threading.Thread(target=terminate_once_watched, daemon=True).start()
     began = time.monotonic()
-    watched = watch_module.watch(run.folder, CtrlCAtTheModelLoad(), run.process, own_session=True)
+    watched = watch_module.watch(run.folder, CtrlCInSetUp(), run.process, own_session=True)
     assert watched.interrupted and time.monotonic() - began < 15
     assert run.process.returncode == -signal.SIGTERM
     # Stopped with nothing to save, as a trainer that took the stop leaves it; its stop is no later run's.

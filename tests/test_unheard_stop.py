@@ -14,6 +14,7 @@ from engine.events import PhaseStarted, RunFinished, RunStarted
 from engine.runs.control import request
 from engine.runs.folder import RunFolder
 from engine.runs.sinks import JsonlSink
+from tests.runs_helpers import CtrlCInSetUp
 
 
 class Trainer:
@@ -32,22 +33,6 @@ class Trainer:
 
     def end(self) -> None:
         self.returncode = 0
-
-
-class CtrlCInSetUp:
-    def __init__(self, folder: RunFolder) -> None:
-        self.folder = folder
-
-    def __enter__(self) -> None:
-        pass
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def __call__(self, event) -> None:
-        if event.kind == "phase_started":
-            request(self.folder, "stop")  # what the Ctrl-C handler asks of a trainer in a session of its own
-            raise KeyboardInterrupt
 
 
 def test_a_stop_the_trainer_took_leaves_no_timer_that_ends_it_at_a_second_stop(tmp_path: Path,
