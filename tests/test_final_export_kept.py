@@ -58,6 +58,9 @@ def test_a_full_disk_in_the_final_export_keeps_the_last_step_for_a_resume_to_exp
     last_start = max(index for index, event in enumerate(events) if event.kind == "run_started")
     assert len([event for event in events[:last_start] if event.kind == "step_ended"]) == 3
     assert not [event for event in events[last_start:] if event.kind == "step_ended"]  # not trained again
+    # It said "steps 4-3 of 3"
+    assert [event.description for event in events[last_start:] if event.kind == "phase_started" and event.phase == "training"] \
+        == ["no steps left to train: exporting"]
     assert [event.status for event in events if event.kind == "run_finished"] == ["finished"]
     exported = load_file(folder.outputs / "diffusers" / "unet" / "diffusion_pytorch_model.safetensors")
     assert all(torch.equal(exported[name], trained[name]) for name in trained)

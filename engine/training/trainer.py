@@ -293,8 +293,10 @@ class Trainer:
                 self.emit(Warning(message=f"{problem.key} {problem.message}"))
         self.rounds.begin(self.global_step)  # the base round: where prompt fidelity starts and class drift is measured from
         meter, skips = StepMeter(self.total_steps, self.global_step), SkippedSteps()
-        span = f"steps {self.global_step + 1}-{self.total_steps} of {self.total_steps}" if self.global_step else f"{self.total_steps} steps"
-        self.emit(PhaseStarted(phase="training", total=self.total_steps, description=span))  # a resume trains the rest
+        # A resume trains the rest; one from a checkpoint of the last step (its final export failed) only exports.
+        span = (f"{self.total_steps} steps" if not self.global_step else "no steps left to train: exporting"
+                if self.global_step == self.total_steps else f"steps {self.global_step + 1}-{self.total_steps} of {self.total_steps}")
+        self.emit(PhaseStarted(phase="training", total=self.total_steps, description=span))
         # Each stop is the main process's word (distributed.py): every process ends at the same step.
         while self.global_step < self.total_steps and not main_process_says(self.accelerator, self.cancel.is_set()):
             epoch, offset = divmod(self.global_step, self.steps_per_epoch)
