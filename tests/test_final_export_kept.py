@@ -76,3 +76,24 @@ def test_training_on_from_that_checkpoint_is_warned_of(tmp_path: Path) -> None:
     assert said == ["the checkpoint of step 3 holds no optimizer state (it was saved as the run's final export failed): "
                     "the steps after it start the optimizer's moments afresh, and the resume is not exact"]
     assert resume_warnings({"step": 3, "reason": "export"}, profile, 1, 3) == []
+
+
+def test_a_bug_in_the_final_export_says_the_last_step_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error that is no file's (a bug) saved the checkpoint of the last step too, and its report said nothing of it."""
+    from engine.training import outputs
+
+    def bug(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("an unforeseen error")
+
+    folder = RunFolder(tmp_path / "run").create()
+    save_profile(tiny_profile(tmp_path, training={"max_train_steps": 3}, saving={"export": ["diffusers"], "every_n_steps": 5}),
+                 folder.profile)
+    monkeypatch.setattr(outputs, "save_pipeline", bug)
+    with pytest.raises(RuntimeError, match="an unforeseen error"):
+        _worker(str(folder.path))
+    kept = folder.checkpoints / "step-00000003"
+    assert [step for step, _ in complete_checkpoints(folder)] == [3]
+    [failed] = [event for event in read_events(folder.events) if event.kind == "run_failed"]
+    assert failed.advice == ("this is a bug in dbtui; the traceback is in the run's log; the weights trained are kept in the "
+                             f"checkpoint of step 3 ({kept}): `dbtui resume {folder.path}` exports them without training "
+                             f"again, as does `dbtui export {folder.path} --step 3`")

@@ -62,6 +62,7 @@ def train(
     trainer.global_step = start_step
     trainer.kept_total = kept_total
     started = time.perf_counter()
+    kept: Path | None = None  # a checkpoint of the last step, saved as the final export failed
     try:
         from engine.training.distributed import process_state
 
@@ -129,7 +130,7 @@ def train(
         files_error = (run_files_error(machine, run_dir, machine_rank=rank, machines=profile.launch.num_machines)
                        if machine is not None else None)
         if files_error is None:
-            _report_bug(emitter, trainer, run_dir, error)
+            _report_bug(emitter, trainer, run_dir, error, kept)
             raise
         emitter(RunFailed(reason=str(files_error), advice=files_error.advice, step=trainer.global_step))
         raise files_error from error
@@ -154,9 +155,15 @@ def _how_it_resumes(run_dir: Path, machines: int, machine_rank: int = 0) -> str:
     return f"`dbtui resume {shlex.quote(str(run_dir))}` continues from the latest checkpoint"
 
 
-def _report_bug(emitter: Emitter, trainer: Trainer, run_dir: Path, error: Exception) -> None:
-    """An error no check of ours foresaw: the run fails as a bug, with its traceback beside the log."""
-    emitter(RunFailed(reason=f"{type(error).__name__}: {error}", advice="this is a bug in dbtui; the traceback is in the run's log",
-                      step=trainer.global_step))
+def _report_bug(emitter: Emitter, trainer: Trainer, run_dir: Path, error: Exception, kept: Path | None = None) -> None:
+    """An error no check of ours foresaw: the run fails as a bug, with its traceback beside the log. ``kept``: the
+    checkpoint of the last step saved as the final export failed, which the user would otherwise not know of."""
+    advice = "this is a bug in dbtui; the traceback is in the run's log"
+    if kept is not None:
+        run = shlex.quote(str(run_dir))
+        advice += (f"; the weights trained are kept in the checkpoint of step {trainer.global_step} ({kept}): "
+                   f"`dbtui resume {run}` exports them without training again, as does `dbtui export {run} --step "
+                   f"{trainer.global_step}`")
+    emitter(RunFailed(reason=f"{type(error).__name__}: {error}", advice=advice, step=trainer.global_step))
     # Errors may name a file of bytes that are not UTF-8 (a lone surrogate): written as an escape, not a second error.
     (run_dir / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8", errors="backslashreplace")
