@@ -117,6 +117,29 @@ async def test_the_hardware_step_says_none_fits_where_the_report_says_so() -> No
         assert "Recommended preset: none, as even the smallest, LoRA" in said, said
 
 
+async def test_the_hardware_step_on_a_cpu_machine_recommends_the_cpu_demo_in_the_demo_alone() -> None:
+    """A new profile's hardware step recommended "CPU demo (tiny model, fp32)", which its Parameters never offers (the
+    demo's alone), and said to try `dbtui demo` beside its own "Use the demo" button."""
+    from textual.widgets import Static
+
+    from dbtui.app import make_app
+    from dbtui.session import Session
+    from wizard_fakes import FakeEngine
+    from wizard_steps import settle
+
+    for key, demo in (("n", False), ("d", True)):
+        app = make_app(FakeEngine(), Session(), image_renderer="none")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press(key)
+            await settle(pilot)
+            said = " ".join(str(app.screen.query_one("#hw-verdict", Static).render()).split())
+            assert said.startswith("No NVIDIA GPU found: training real models here would take days.") and "dbtui demo" not in said
+            assert ("Recommended preset: CPU demo" in said) is demo, said
+            assert ("No preset to recommend for training here: make the profile here and train it on a machine with an "
+                    "NVIDIA GPU (a rented one)" in said) is not demo, said
+            assert app.screen.query_one("#hw-demo").display is not demo
+
+
 def test_the_estimates_table_marks_no_preset_on_a_gpu_too_small_for_all(tmp_path: Path, monkeypatch, capsys) -> None:
     """The table marked lora ◂, the preset to pick, under "Recommended preset: none"."""
     import engine.hardware.machine

@@ -8,6 +8,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, LoadingIndicator, Static
 
+from engine.hardware.machine import DEMO_TIP
+
 from dbtui.messages import HardwareFailed, HardwareKnown
 from dbtui.presets import PRESET_NAMES, advice_family_of, preset_label
 from dbtui.screens.base import WizardScreen
@@ -71,7 +73,14 @@ make the profile here and train it on a rented GPU.
         # No GPU: the advice is the CPU demo, for no family; with one, a preset's figures are its model's.
         for_model = ("" if self.session.family_id is not None or self.session.demo or cpu_only else
                      "\nThis advice is for SD1.x; once the model step has checked yours, Parameters recommends for it.")
-        self.query_one("#hw-verdict", Static).update(f"[b]{sentence}[/b]\nRecommended preset: {preset}{for_model}")
+        advice = f"Recommended preset: {preset}{for_model}"
+        if cpu_only:
+            sentence = sentence.removesuffix(f" {DEMO_TIP}")  # the wizard's way into the demo is its button
+        if cpu_only and not self.session.demo:
+            # The CPU demo's preset is offered in the demo alone: a new profile's Parameters has none for here.
+            advice = ("No preset to recommend for training here: make the profile here and train it on a machine with "
+                      "an NVIDIA GPU (a rented one), or press [b]Use the demo[/b] to see everything work on a tiny model.")
+        self.query_one("#hw-verdict", Static).update(f"[b]{sentence}[/b]\n{advice}")
         self.query_one("#hw-demo").display = cpu_only and not self.session.demo
         if cpu_only and not self.session.demo:
             self.query_one("#hw-demo").focus()

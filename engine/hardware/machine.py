@@ -126,6 +126,8 @@ _NOMINAL_MARGIN_GB = 0.5
 # is recommended (below it the advice says "tightly"); its full fine-tune takes about 17 GB with the
 # optimizer step fused into the backward pass and Adafactor, which dbtui's sdxl-full does with fp32 weights
 # (the meter: 14.5 GB on the card; 23.4 GB without bf16, hence without the fused step).
+# Each verdict's last words where there is no GPU: the wizard, which has its own way into the demo, leaves them out.
+DEMO_TIP = "Try `dbtui demo` to see everything work."
 SDXL_LORA_MIN_GB = 8
 SDXL_LORA_RECOMMENDED_GB = 10
 SDXL_FULL_GB = 24
@@ -196,7 +198,7 @@ def _needs(preset: str, hw: Hardware, unmeasured_gb: float, sd2: bool = False) -
 
 def _sd_verdict(hw: Hardware, sd2: bool = False) -> tuple[str, str]:
     if not hw.gpus:
-        return ("No NVIDIA GPU found: training real models here would take days. Try `dbtui demo` to see everything work.", "cpu-demo")
+        return (f"No NVIDIA GPU found: training real models here would take days. {DEMO_TIP}", "cpu-demo")
     gpu = hw.gpus[0]
     about = f"{gpu.name} with {_nominal_gb(hw):g} GB" + (", SD2.x" if sd2 else "")
     for preset, card_gb, what in _SD_TIERS:
@@ -214,7 +216,7 @@ def _sd_verdict(hw: Hardware, sd2: bool = False) -> tuple[str, str]:
 def _sdxl_verdict(hw: Hardware) -> tuple[str, str]:
     if not hw.gpus:
         return (f"No NVIDIA GPU found: SDXL needs a GPU with at least {_smallest_card('sdxl-lora', SDXL_LORA_MIN_GB)} GB "
-                "even for a LoRA. Try `dbtui demo` to see everything work.", "cpu-demo")
+                f"even for a LoRA. {DEMO_TIP}", "cpu-demo")
     gpu = hw.gpus[0]
     vram = hw.vram_mb / 1024
 
@@ -265,7 +267,7 @@ def _flux_verdict(hw: Hardware) -> tuple[str, str]:
     smallest = _FLUX_TIERS[-1][0]
     if not hw.gpus:
         return ("No NVIDIA GPU found: Flux.1 needs a large GPU even for a LoRA on a 4-bit base. "
-                "Try `dbtui demo` to see everything work.", "cpu-demo")
+                f"{DEMO_TIP}", "cpu-demo")
     gpu = hw.gpus[0]
     about = f"{gpu.name} with {_nominal_gb(hw):g} GB, Flux.1:"
     for preset, what in _FLUX_TIERS:
