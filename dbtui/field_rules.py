@@ -13,6 +13,7 @@ from typing import Any
 
 from dbtui.session import Session
 from engine.profile import Profile
+from engine.profile.schema import SINGLE_FILE_EXPORTS
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,10 @@ RULES = (
 )
 
 CONTROLS = frozenset(control for rule in RULES for control in rule.controls)
+
+# A list of which a family refuses some entries only (engine/models/<family>.py ``check_profile``): those leave it.
+EXPORT = "saving.export"
+REFUSED_EXPORTS = {"flux": SINGLE_FILE_EXPORTS}
 
 
 def _governs(rule_key: str, key: str) -> bool:
@@ -133,10 +138,28 @@ def settle(session: Session, changed: Iterable[str]) -> set[str]:
                 moved.add(key)
             elif holds and value is not None:
                 session.aside.pop(key, None)  # the draft has its own value now (a preset's)
+    if FAMILY in changed and session.family_id is not None:
+        moved |= _settle_exports(session)
     # A control set aside or restored moves the fields it decides (Flux sets train_text_encoder aside).
     if moved & CONTROLS - changed:
         moved |= settle(session, moved & CONTROLS)
     return moved
+
+
+def _settle_exports(session: Session) -> set[str]:
+    """Set aside the export formats the model's family refuses (an SDXL preset's "safetensors" under Flux), keeping the
+    others, and add back those set aside that it writes. ``{EXPORT}`` where the list moved, else none."""
+    refused = REFUSED_EXPORTS.get(session.family_id or "", ())
+    listed: list[str] = list(session.get(EXPORT) or [])
+    aside: list[str] = session.aside.pop(EXPORT, [])
+    out = [name for name in listed if name in refused]
+    back = [name for name in aside if name not in refused and name not in listed]
+    if out or back:
+        # None where every format listed is refused: the schema's default, "diffusers", which every family writes.
+        session.set(EXPORT, [name for name in listed if name not in refused] + back or None)
+    if kept := list(dict.fromkeys([name for name in aside if name in refused] + out)):
+        session.aside[EXPORT] = kept
+    return {EXPORT} if out or back else set()
 
 
 def aside_note(session: Session, moved: set[str]) -> str | None:
@@ -144,7 +167,9 @@ def aside_note(session: Session, moved: set[str]) -> str | None:
     be missing from the saved profile and the run."""
     # One at the schema's default (a preset's clip_skip = 1, lr_warmup_steps = 0) changes nothing by leaving: not said.
     shown = [key if isinstance(session.aside[key], dict) else f"{key} = {session.aside[key]!r}"
-             for key in sorted(moved) if key in session.aside and not _is_default(key, session.aside[key])]
+             for key in sorted(moved - {EXPORT}) if key in session.aside and not _is_default(key, session.aside[key])]
+    if EXPORT in moved and EXPORT in session.aside:
+        shown.append(f"{' and '.join(map(repr, session.aside[EXPORT]))} of {EXPORT}")
     if not shown:
         return None
     return (f"Set aside, as they do not apply now: {', '.join(shown)}. They come back if you change back what ruled them "

@@ -12,7 +12,7 @@ from dbtui.app import make_app
 from dbtui.session import Session
 from engine.profile import load_profile
 from test_flux_wizard import FLUX_REFUSES, open_parameters, sd_draft_flux_refuses
-from test_wizard_sdxl import SIZE, check_model, settle, visible
+from test_wizard_sdxl import SIZE, check_model, settle, text_of, visible
 from wizard_fakes import FakeEngine
 
 
@@ -67,3 +67,32 @@ async def test_switching_to_a_full_fine_tune_says_the_lora_options_are_set_aside
         assert app.session.aside == {"training.lora": {"rank": 16}}
         [note] = _set_aside_notes(app)
         assert "training.lora" in note
+
+
+async def test_a_flux_model_sets_aside_the_single_file_export_of_an_sdxl_preset_and_sdxl_gets_it_back() -> None:
+    """saving.export = ["diffusers", "safetensors"] (sdxl-full) stayed under a Flux model, which refuses "safetensors":
+    Parameters said "✗ saving.export: lists safetensors …" and nothing could be saved or trained until it was edited."""
+    engine = FakeEngine()
+    session = Session.for_demo()
+    session.set("model.pretrained", "models/sdxl-base")
+    session.adopt_model(engine.inspect_model("models/sdxl-base"))
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_parameters(pilot, session)
+        app.screen.query_one("#par-preset", Select).value = "sdxl-full"
+        app.screen.query_one("#par-apply").press()
+        await settle(pilot)
+        assert app.session.get("saving.export") == ["diffusers", "safetensors"]
+        app.goto(1)
+        await settle(pilot)
+        await check_model(pilot, "models/flux")
+        app.goto(3)
+        await settle(pilot, 0.3)
+        assert app.session.get("saving.export") == ["diffusers"]
+        assert "valid" in text_of(app.screen, "#par-problems") and "saving.export" not in text_of(app.screen, "#par-problems")
+        assert "'safetensors' of saving.export" in _set_aside_notes(app)[-1]
+
+        app.goto(1)
+        await settle(pilot)
+        await check_model(pilot, "models/sdxl-base")
+        assert app.session.get("saving.export") == ["diffusers", "safetensors"] and "saving.export" not in app.session.aside

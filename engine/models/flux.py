@@ -18,6 +18,7 @@ from engine.models.family import CaptionReader, Components, ImageGeometry, LoadD
 from engine.models.flow_objective import FlowObjective
 from engine.models.lora_layers import kohya_text_encoder_refusals
 from engine.models.parts import load_clip_tokenizer, load_t5_tokenizer, load_vae
+from engine.profile.schema import SINGLE_FILE_EXPORTS
 
 if TYPE_CHECKING:
     import torch
@@ -140,7 +141,7 @@ class Flux:
         if training.clip_skip != 1:
             refused.append(("training.clip_skip", "Flux uses CLIP-L's pooled output and T5's last layer, so clip_skip has "
                             "nothing to skip: set it to 1"))
-        single_files = sorted({"safetensors", "ckpt"} & set(profile.saving.export))
+        single_files = sorted(set(SINGLE_FILE_EXPORTS) & set(profile.saving.export))
         if single_files:
             # The single-file layouts (engine/convert/to_single_file.py) are SD1.x/SD2.x/SDXL's: a whole run's
             # training would end in an export that cannot be written.

@@ -24,6 +24,8 @@ Scheduler = Literal[
 OptimizerName = Literal["adamw", "adamw8bit", "lion", "lion8bit", "prodigy", "adafactor"]
 Precision = Literal["no", "fp16", "bf16"]
 ExportFormat = Literal["diffusers", "safetensors", "ckpt", "lora_diffusers", "lora_kohya"]
+# SD1.x/SD2.x/SDXL's single-file layouts (engine/convert/to_single_file.py), which Flux refuses (engine/models/flux.py).
+SINGLE_FILE_EXPORTS = ("safetensors", "ckpt")
 # numpy's generator, which accelerate's set_seed seeds as well as torch's, takes seeds below 2**32.
 MAX_SEED = 2**32 - 1
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
