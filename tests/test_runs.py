@@ -238,30 +238,30 @@ def test_a_lost_process_before_any_checkpoint_is_not_said_to_resume_from_one(tmp
     """A process killed before the first checkpoint: the advice said `dbtui resume RUN` "continues from the latest
     checkpoint", of a run that had none."""
     from engine.runs.folder import RunFolder
-    from engine.runs.in_process import _how_it_resumes
+    from engine.runs.file_errors import how_it_goes_on
 
     folder = RunFolder(tmp_path / "mp").create()
-    said = _how_it_resumes(folder.path, machines)
+    said = how_it_goes_on(folder.path, 0, machines)
     assert "latest checkpoint" not in said and "again from the start" in said
     step = folder.checkpoints / "step-00000004"
     step.mkdir(parents=True)
     (step / "manifest.json").write_text('{"step": 4}')
-    assert _how_it_resumes(folder.path, machines) == f"`dbtui resume {folder.path}` continues from the latest checkpoint"
+    assert how_it_goes_on(folder.path, 0, machines) == f"then `dbtui resume {folder.path}` continues from its latest checkpoint"
 
 
 def test_a_lost_process_on_machine_n_is_told_how_its_part_goes_on(tmp_path: Path) -> None:
     """Machine 1, its peer lost: it was told to start the run afresh on every machine (its own disk holds none of
     machine 0's checkpoints) or `dbtui resume RUN`, which is refused for its part; now its part's own command."""
     from engine.runs.folder import RunFolder
-    from engine.runs.in_process import _how_it_resumes
+    from engine.runs.file_errors import how_it_goes_on
 
     folder = RunFolder(tmp_path / "mp").create()
-    said = _how_it_resumes(folder.path, 2, 1)
+    said = how_it_goes_on(folder.path, 1, 2)
     assert "--set launch.machine_rank=1" in said and "copy it here and add --resume" in said
     step = folder.checkpoints / "step-00000004"
     step.mkdir(parents=True)
     (step / "manifest.json").write_text('{"step": 4}')
-    said = _how_it_resumes(folder.path, 2, 1)
+    said = how_it_goes_on(folder.path, 1, 2)
     assert "dbtui resume" not in said and "--resume --set launch.machine_rank=1" in said
 
 

@@ -26,13 +26,7 @@ def run_files_error(error: OSError, run_dir: Path, then: str | None = None,
     """The RunFilesError for ``error``, or None when it is not one of the machine's (then it is a bug).
     ``then``: what to run once it is fixed (default: resume the run, as ``machine_rank`` of ``machines`` does)."""
     where = _shown_place(error.filename) if error.filename else "a file of the run"
-    from engine.runs.checkpoints import complete_checkpoints
-    from engine.runs.folder import RunFolder
-
-    kept = bool(complete_checkpoints(RunFolder(Path(run_dir))))
-    resume = then or (f"then {resume_machine_part(run_dir, machine_rank, kept)}" if machine_rank else
-                      f"then `dbtui resume {shlex.quote(str(run_dir))}` continues from its latest checkpoint" if kept else
-                      again_from_the_start(run_dir, machines))
+    resume = then or how_it_goes_on(run_dir, machine_rank, machines)
     code = error.errno
     if code in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
         # A rename names its target second: that, or the nearest folder of its path that is a file, is in the way
@@ -94,6 +88,20 @@ def _shown_place(filename: str | bytes | int) -> str:
     if not hidden:
         return f"'{filename}'"
     return f"'{hidden[-1].parent}' (its unfinished files were removed; the outputs already there are kept)"
+
+
+def how_it_goes_on(run_dir: Path, machine_rank: int = 0, machines: int = 1) -> str:
+    """"then …": how machine ``machine_rank`` of ``machines`` goes on with the run once what stopped it is fixed: from
+    its latest complete checkpoint, or, where it saved none, from the start; machine N (not 0) with its own part."""
+    from engine.runs.checkpoints import complete_checkpoints
+    from engine.runs.folder import RunFolder
+
+    kept = bool(complete_checkpoints(RunFolder(Path(run_dir))))
+    if machine_rank:
+        return f"then {resume_machine_part(run_dir, machine_rank, kept)}"
+    if kept:
+        return f"then `dbtui resume {shlex.quote(str(run_dir))}` continues from its latest checkpoint"
+    return again_from_the_start(run_dir, machines)
 
 
 def again_from_the_start(run_dir: Path, machines: int) -> str:

@@ -19,7 +19,7 @@ import torch  # noqa: E402
 from engine.errors import DbtuiError, os_error_in  # noqa: E402
 from engine.events import Event, RunFailed, RunFinished  # noqa: E402
 from engine.runs.base_identity import base_model_record, write_record  # noqa: E402
-from engine.runs.file_errors import (again_from_the_start, base_model_gone, kept_for_export, named_full_disk,  # noqa: E402
+from engine.runs.file_errors import (base_model_gone, how_it_goes_on, kept_for_export, named_full_disk,  # noqa: E402
                                      run_files_error)
 from engine.runs.folder import run_dir_for  # noqa: E402
 from engine.runs.library_noise import hold_back_library_noise  # noqa: E402
@@ -121,7 +121,7 @@ def train(
     except Exception as error:
         accelerator = getattr(trainer, "accelerator", None)
         lost = peer_process_lost(error, accelerator.num_processes if accelerator is not None else 1, run_dir,
-                                 lambda: _how_it_resumes(run_dir, profile.launch.num_machines, profile.launch.machine_rank))
+                                 lambda: how_it_goes_on(run_dir, profile.launch.machine_rank, profile.launch.num_machines))
         if lost is not None:
             emitter(RunFailed(reason=str(lost), advice=lost.advice, step=trainer.global_step))
             raise lost from error
@@ -137,22 +137,6 @@ def train(
     finally:
         if jsonl:
             jsonl.close()
-
-
-def _how_it_resumes(run_dir: Path, machines: int, machine_rank: int = 0) -> str:
-    """After another process was lost: a resume goes on from the latest checkpoint, or, where none was saved, trains
-    the run again from the start (the advice had said "continues from the latest checkpoint" of a run that had none).
-    Machine N (not 0) goes on with its own part, as after a file error: its `dbtui resume` is refused, and its own disk
-    holds none of machine 0's checkpoints."""
-    from engine.runs.checkpoints import complete_checkpoints, latest_checkpoint
-    from engine.runs.file_errors import resume_machine_part
-    from engine.runs.folder import RunFolder
-
-    if machine_rank:
-        return resume_machine_part(run_dir, machine_rank, bool(complete_checkpoints(RunFolder(run_dir))))
-    if latest_checkpoint(RunFolder(run_dir)) is None:
-        return again_from_the_start(run_dir, machines)
-    return f"`dbtui resume {shlex.quote(str(run_dir))}` continues from the latest checkpoint"
 
 
 def _report_bug(emitter: Emitter, trainer: Trainer, run_dir: Path, error: Exception, kept: Path | None = None) -> None:
