@@ -74,19 +74,17 @@ class JournalEntry:
 
 def journal_text(operation: str, folder: Path, changes: list[Change]) -> str:
     """The journal of ``changes`` (read before any is written), as JSON."""
-    # "bytes" keeps each file exactly as it was (a UTF-16 caption is undone to UTF-16, not re-encoded).
-    # Paths relative to the folder, so that a copied or moved folder undoes its own files; "after" tells an
-    # undo which captions were edited by hand since, which it then keeps.
-    journal = {"operation": operation, "changes": [
-        {"path": str(c.path.relative_to(folder)), "before": c.before, "after": (c.after or "").strip(),
-         "bytes": None if c.before is None else base64.b64encode(c.path.read_bytes()).decode("ascii")}
-        for c in changes]}
-    # ASCII escapes keep file names that are not valid UTF-8 (lone surrogates) round-tripping.
-    return json.dumps(journal)
+    # Paths relative to the folder, so that a copied or moved folder undoes its own files; "after" tells an undo which
+    # captions were edited by hand since, which it then keeps.
+    return entries_text(operation, [
+        JournalEntry(c.path.relative_to(folder), c.before, b"" if c.before is None else c.path.read_bytes(),
+                     (c.after or "").strip()) for c in changes])
 
 
 def entries_text(operation: str, entries: list[JournalEntry]) -> str:
-    """The journal of ``entries`` read from one (those an undo could not put back yet), as ``journal_text`` writes."""
+    """The journal of ``entries``: a bulk operation's, or those of one an undo could not put back yet."""
+    # "bytes" keeps each file exactly as it was (a UTF-16 caption is undone to UTF-16, not re-encoded). ASCII escapes
+    # keep file names that are not valid UTF-8 (lone surrogates) round-tripping.
     return json.dumps({"operation": operation, "changes": [
         {"path": str(e.path), "before": e.before, "after": e.after,
          "bytes": None if e.before is None else base64.b64encode(e.raw).decode("ascii")} for e in entries]})
