@@ -37,12 +37,17 @@ def _config(folder: Path, part: str, name: str = "config.json") -> dict[str, Any
     return read_json_object(folder / part / name)
 
 
+def _is_sd2(folder: Path) -> bool:
+    """An SD folder of SD2.x: its OpenCLIP encoder uses gelu, SD1's CLIP ViT-L quick_gelu (also in the tiny models).
+    engine.convert.keymap.is_open_clip says the same of a config, but importing it loads all of engine.convert."""
+    return _config(folder, "text_encoder").get("hidden_act") == "gelu"
+
+
 def _variant(folder: Path, family_id: str, label: str) -> str:
     """The family's label, told apart further where its configs say how (SD1 or SD2, v-prediction)."""
     words = label
     if family_id == "sd":
-        # SD2's OpenCLIP encoder uses gelu, SD1's CLIP ViT-L quick_gelu (also in the tiny models).
-        words = "Stable Diffusion 2.x" if _config(folder, "text_encoder").get("hidden_act") == "gelu" else "Stable Diffusion 1.x"
+        words = "Stable Diffusion 2.x" if _is_sd2(folder) else "Stable Diffusion 1.x"
     if _config(folder, "scheduler", "scheduler_config.json").get("prediction_type") == "v_prediction":
         words += ", v-prediction"
     return words
@@ -154,8 +159,7 @@ def advice_family(source: str) -> str:
     path = Path(source).expanduser()
     index = path / "model_index.json" if path.is_dir() else _cached_model_index(source)
     if index is not None and holds_model_index(index.parent):
-        # SD2's OpenCLIP encoder uses gelu, SD1's CLIP ViT-L quick_gelu.
-        return "sd2" if _config(index.parent, "text_encoder").get("hidden_act") == "gelu" else "sd"
+        return "sd2" if _is_sd2(index.parent) else "sd"
     from engine.memory.absent_model import guessed_family
 
     return "sd2" if guessed_family(source) == "sd2" else "sd"
