@@ -235,7 +235,8 @@ def _predicts(folder: Path) -> str:
 
 
 def test_a_v_prediction_base_is_said_in_the_kohya_file(tmp_path: Path, tiny_sd1, tiny_sd2v) -> None:
-    """An SD2-v LoRA's kohya file said ss_v2 and not ss_v_parameterization, which tools read to sample it as v."""
+    """An SD2-v LoRA's kohya file said ss_v2 and not ss_v_parameterization, which tools read to sample it as v; then
+    that, and not ModelSpec's modelspec.prediction_type ("v"/"epsilon", as sd-scripts writes it), which others read."""
     from types import SimpleNamespace
 
     from engine.models.deferred_parts import DeferredParts
@@ -244,14 +245,16 @@ def test_a_v_prediction_base_is_said_in_the_kohya_file(tmp_path: Path, tiny_sd1,
     key = "unet.mid_block.attentions.0.transformer_blocks.0.attn2.to_q"
     source = tmp_path / "lora.safetensors"
     save_file({f"{key}.lora_A.weight": torch.zeros(2, 64), f"{key}.lora_B.weight": torch.zeros(64, 2)}, source)
-    for folder, said in ((tiny_sd1, "False"), (tiny_sd2v, "True")):
+    for folder, said, predicts in ((tiny_sd1, "False", "epsilon"), (tiny_sd2v, "True", "v")):
         components = SimpleNamespace(folder=folder, text_encoder_parts=DeferredParts.ready([]),
                                      prediction_type=_predicts(folder))
         out = family_of(folder).export_lora_kohya(source, tmp_path / f"{said}.safetensors", components)
         with safe_open(str(out), framework="pt") as file:
-            assert file.metadata()["ss_v_parameterization"] == said
+            metadata = file.metadata()
+        assert (metadata["ss_v_parameterization"], metadata["modelspec.prediction_type"]) == (said, predicts)
     with safe_open(str(export_lora_kohya(source, tmp_path / "bare.safetensors")), framework="pt") as file:
-        assert "ss_v_parameterization" not in file.metadata()  # nothing said what the base predicts
+        # nothing said what the base predicts
+        assert not {"ss_v_parameterization", "modelspec.prediction_type"} & set(file.metadata())
 
 
 def _base_model_version(kohya: Path) -> tuple[str, str]:

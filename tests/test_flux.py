@@ -353,6 +353,7 @@ def test_a_partly_trained_fused_module_exports_with_zero_rows_for_the_untrained_
         metadata = file.metadata()
     # As sd-scripts' flux_train_network.py writes them (networks.lora is its SD1/SD2/SDXL module).
     assert (metadata["ss_base_model_version"], metadata["ss_network_module"]) == ("flux1", "networks.lora_flux")
+    assert "modelspec.prediction_type" not in metadata  # Flux is flow matching: sd-scripts writes none
     name = "lora_unet_single_blocks_3_linear1"
     assert set(kohya) == {f"{name}.lora_down.weight", f"{name}.lora_up.weight", f"{name}.alpha"}
     down, up = kohya[f"{name}.lora_down.weight"], kohya[f"{name}.lora_up.weight"]

@@ -209,14 +209,17 @@ def kohya_metadata(base_model_version: str, layers: Mapping[str, Any], network_m
     has metadata SD1, and hide a LoRA of another version than the loaded model from their Lora tab.
     ``base_model_version``: sd-scripts' names, "sd_v1", "sd_v2", "sdxl_base_v1-0" or "flux1"; ``network_module``
     the sd-scripts module that trains such a LoRA ("networks.lora", Flux's "networks.lora_flux"). ``v_prediction``:
-    whether the base model predicts v, said as ``ss_v_parameterization`` (WebUI extensions and model tools read it
-    to sample a v-prediction LoRA as such); None, unknown, leaves it out."""
+    whether the base model predicts v, said as ``ss_v_parameterization`` and as ModelSpec's
+    ``modelspec.prediction_type`` ("v" or "epsilon", as sd-scripts writes it): WebUI extensions and model tools
+    read either to sample a v-prediction LoRA as such; None, unknown (or Flux, which sd-scripts gives none), leaves
+    both out."""
     dims = {value.shape[0] for key, value in layers.items() if key.endswith(".lora_down.weight")}
     alphas = {float(value) for key, value in layers.items() if key.endswith(".alpha")}
     metadata = {"format": "pt", "ss_network_module": network_module, "ss_base_model_version": base_model_version,
                 "ss_v2": str(base_model_version.startswith("sd_v2"))}
     if v_prediction is not None:
         metadata["ss_v_parameterization"] = str(v_prediction)
+        metadata["modelspec.prediction_type"] = "v" if v_prediction else "epsilon"
     if len(dims) == 1:  # one rank and one alpha for the whole file, as sd-scripts states them
         metadata["ss_network_dim"] = str(dims.pop())
     if len(alphas) == 1:
