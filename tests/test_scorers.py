@@ -207,3 +207,31 @@ def test_a_run_that_kept_its_scorer_folder_relative_is_resumed_on_the_same_scale
     (tmp_path / "elsewhere" / "scorers" / "clip").mkdir(parents=True)
     other = tiny_profile(tmp_path, evaluation={**scorers, "clip_model": str(tmp_path / "elsewhere" / "scorers" / "clip")})
     assert "clip_model" in (Evaluation(other, run, [], torch.device("cpu"), lambda event: None).base_difference() or "")
+
+
+@pytest.mark.parametrize(("said", "offline"), [({"HF_HUB_OFFLINE": "false"}, False), ({"HF_HUB_OFFLINE": "no"}, False),
+                                               ({"HF_HUB_OFFLINE": "yes"}, True), ({"TRANSFORMERS_OFFLINE": "1"}, True)])
+def test_the_scorer_reads_offline_as_the_rest_of_dbtui(monkeypatch: pytest.MonkeyPatch, said: dict, offline: bool) -> None:
+    """HF_HUB_OFFLINE=false read as offline for the scorer alone, which skipped scoring ('offline, and not in the
+    Hugging Face cache') where dbtui downloaded its model; TRANSFORMERS_OFFLINE=1 set after huggingface_hub's
+    import was not read, and the scorer waited on the hub."""
+    import contextlib
+    import socket
+
+    from huggingface_hub import constants
+
+    import engine.evaluation.scorers as scorers_module
+    from engine.support.hub_snapshot import hub_offline
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in said.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # as huggingface_hub read it at its import
+    monkeypatch.setattr(socket, "create_connection", lambda *args, **kwargs: contextlib.nullcontext())  # a host answers
+    scorers_module._hub_reachable.cache_clear()
+    try:
+        assert hub_offline() is offline
+        assert scorers_module._hub_reachable() is not offline
+    finally:
+        scorers_module._hub_reachable.cache_clear()

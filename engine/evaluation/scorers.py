@@ -38,7 +38,9 @@ def _hub_reachable() -> bool:
 
     from huggingface_hub import constants
 
-    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+    from engine.support.hub_snapshot import hub_offline
+
+    if hub_offline():
         return False
     url = urlsplit(constants.ENDPOINT)
     try:
