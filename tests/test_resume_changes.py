@@ -38,12 +38,21 @@ class _Accelerator:
         pass
 
 
+def _scheduler(profile: Profile, total_steps: int) -> Any:
+    """``profile``'s learning-rate schedule over ``total_steps``, on an optimizer of one weight."""
+    from engine.training.optim import build_lr_scheduler
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=profile.learning_rate)
+    return build_lr_scheduler(optimizer, profile.optimizer, total_steps)
+
+
 def _loaded(folder: RunFolder, checkpoint: Path, profile: Profile, num_processes: int = 1,
-            load_state: Any = lambda path: None, total_steps: int = 6) -> list[Any]:
-    """The events a trainer of ``profile`` on ``num_processes`` processes for ``total_steps`` emits loading ``checkpoint``."""
+            load_state: Any = lambda path: None, total_steps: int = 6, scheduler: Any = None) -> list[Any]:
+    """The events a trainer of ``profile`` on ``num_processes`` processes for ``total_steps`` emits loading ``checkpoint``
+    (``scheduler``: the trainer's learning-rate schedule, a new one of ``profile`` unless given)."""
     events: list[Any] = []
     trainer = SimpleNamespace(profile=profile, accelerator=_Accelerator(num_processes, load_state), generator=None,
-                              lr_scheduler=None, bf16_weights=False, fused_backward=False, train_text_encoder=False,
+                              lr_scheduler=scheduler or _scheduler(profile, total_steps), bf16_weights=False, fused_backward=False, train_text_encoder=False,
                               global_step=0, emit=events.append, components=SimpleNamespace(folder=folder.path),
                               total_steps=total_steps)
     assert Checkpointer(trainer, folder).load(checkpoint) == 8
@@ -111,7 +120,7 @@ def test_a_resume_over_another_total_says_where_a_decaying_schedule_moves_the_le
                            optimizer={"learning_rate": 1e-4, "lr_scheduler": "cosine"})
     [warning] = _loaded(folder, checkpoint, shorter, total_steps=12)
     assert warning.message == ("the cosine learning-rate schedule was laid out over 2000 steps and is now laid out over "
-                               "12: at step 8 the learning rate goes from 100% to 25% of the rate set at once")
+                               "12: at step 9 the learning rate goes from 100% to 25% of the rate set at once")
     assert "training.max_train_steps = 2000" in warning.advice
     # A constant rate stays where it was whatever the total.
     constant = tiny_profile(tmp_path, training=training)
@@ -129,7 +138,39 @@ def test_a_resume_over_another_total_says_the_polynomial_rate_the_run_goes_to(tm
                                      total_steps=2000)
     shorter = tiny_profile(tmp_path, training={**training, "max_train_steps": 12}, optimizer=polynomial)
     [warning] = _loaded(folder, checkpoint, shorter, total_steps=12)
-    assert warning.message.endswith("at step 8 the learning rate goes from 99.6% to 40% of the rate set at once")
+    assert warning.message.endswith("at step 9 the learning rate goes from 99.6% to 40% of the rate set at once")
+
+
+@pytest.mark.parametrize("total_steps", [12, 2000])
+def test_the_step_after_the_checkpoint_trains_at_the_rate_of_the_schedule_laid_out_anew(tmp_path: Path,
+                                                                                      total_steps: int) -> None:
+    """The warning said the rate went to 25% at the step after the checkpoint, which trained at the rate the optimizer's
+    state was saved with (100%); the next trained at the new schedule's rate of its own step: the jump came a step after
+    the one the warning named, to another rate. A resume over the same total still goes on at the rate it was on."""
+    cosine = {"learning_rate": 1e-4, "lr_scheduler": "cosine"}
+    training = {"method": "full", "max_train_steps": 2000, "seed": 7}
+    made_with = tiny_profile(tmp_path, training=training, optimizer=cosine)
+    folder, checkpoint = _checkpoint(tmp_path, made_with, total_steps=2000)
+    before = _scheduler(made_with, 2000)
+    for _ in range(8):
+        before.optimizer.step()
+        before.step()
+    saved = (before.optimizer.state_dict(), before.state_dict())
+    resumed = tiny_profile(tmp_path, training={**training, "max_train_steps": total_steps}, optimizer=cosine)
+    scheduler = _scheduler(resumed, total_steps)
+
+    def load_state(path: str) -> None:  # as accelerate loads both
+        scheduler.optimizer.load_state_dict(saved[0])
+        scheduler.load_state_dict(saved[1])
+
+    warnings = _loaded(folder, checkpoint, resumed, load_state=load_state, total_steps=total_steps, scheduler=scheduler)
+    rate = scheduler.optimizer.param_groups[0]["lr"]
+    assert scheduler.get_last_lr() == [rate]
+    if total_steps == 2000:
+        assert warnings == [] and rate == before.get_last_lr()[0]
+    else:
+        assert "at step 9 the learning rate goes from 100% to 25%" in warnings[0].message
+        assert rate == pytest.approx(0.25e-4)
 
 
 def test_a_resume_that_writes_out_the_lora_options_in_force_changes_nothing(tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def schedule_warning(manifest: dict[str, Any], profile: Profile, num_processes: 
         return None
     return Warning(
         message=f"the {profile.optimizer.lr_scheduler} learning-rate schedule was laid out over {before} steps and is "
-                f"now laid out over {total_steps}: at step {step} the learning rate goes from {was * 100:.3g}% to {now * 100:.3g}% "
+                f"now laid out over {total_steps}: at step {step + 1} the learning rate goes from {was * 100:.3g}% to {now * 100:.3g}% "
                 "of the rate set at once",
         advice=f"to go on along the schedule the run was on, resume with training.max_train_steps = {before} "
                "(`dbtui stop` ends it sooner, and `dbtui export` writes a checkpoint's model)")

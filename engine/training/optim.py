@@ -79,6 +79,16 @@ def build_lr_scheduler(optimizer: torch.optim.Optimizer, settings: Any, total_st
     )
 
 
+def rates_from_schedule(scheduler: Any) -> None:
+    """Set the optimizer's rates to those ``scheduler`` gives the step after its last, as its own step would: a
+    checkpoint's optimizer state holds the rates of the schedule it was made on, and a resume over another total lays
+    the schedule out anew; left as loaded, the first step trained at the old rate and the new one came a step late."""
+    rates = [base * factor(scheduler.last_epoch) for base, factor in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
+    for group, rate in zip(scheduler.optimizer.param_groups, rates):
+        group["lr"] = rate
+    scheduler._last_lr = rates  # what get_last_lr says: the rate the step trains at
+
+
 def warmup_warning(settings: Any, total_steps: int) -> Warning | None:
     """A warm-up as long as the run or longer: the learning rate never reaches the one set."""
     shortfall = warmup_shortfall(settings, total_steps)
