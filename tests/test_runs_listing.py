@@ -253,6 +253,19 @@ def test_a_killed_run_is_listed_where_it_got_to_and_where_its_resume_goes_on_fro
     assert "step 0/400 · resumes from the start" in capsys.readouterr().out
 
 
+def test_a_killed_run_at_80_columns_keeps_its_path_whole_to_resume_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its step cell ('33/400 · resumes from 30') left the run column five letters at 80 columns: the path to give
+    `dbtui resume` was folded over a dozen lines, and the age over two. It is listed as in a narrow terminal now."""
+    folder = _killed_at_step_33_after_a_checkpoint_at_30(tmp_path)
+    monkeypatch.setenv("COLUMNS", "80")
+    _a_terminal(monkeypatch)
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == str(folder.path), lines
+    assert "crashed, step 33/400 · resumes from 30" in lines[1] and "ago" in lines[-1], lines
+
+
 async def test_the_wizards_run_list_shows_a_killed_run_where_it_got_to_and_where_its_resume_goes_on_from(
         tmp_path: Path) -> None:
     """The wizard's Attach list showed the killed run at the state file's step (17/400) where `dbtui runs` said

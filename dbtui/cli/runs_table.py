@@ -8,6 +8,9 @@ from typing import Any
 # Columns below which the table's run column is a few letters wide: each run is then its path on a line, its figures below.
 TABLE_WIDTH = 70
 UNBOUNDED = 1 << 16  # columns to measure a piped table's natural width in
+# The run column's width at TABLE_WIDTH with the usual figures: a terminal that leaves the run column less (a crashed
+# run's long step cell, "3333/12000 · resumes from 3000") folds its path every few letters, as below TABLE_WIDTH.
+RUN_WIDTH = 10
 
 
 def print_rows(rows: list[tuple[str, str, str, str, str, str]]) -> None:
@@ -15,7 +18,7 @@ def print_rows(rows: list[tuple[str, str, str, str, str, str]]) -> None:
     from dbtui.console import make_console
 
     console = make_console()
-    if console.width >= TABLE_WIDTH:
+    if console.width >= TABLE_WIDTH and (not console.is_terminal or _run_column_width(console, rows) >= RUN_WIDTH):
         table = _table(rows)
         if not console.is_terminal:  # no terminal folds the lines: as wide as the table wants, each path on one line
             wanted = console.measure(table, options=console.options.update_width(UNBOUNDED)).maximum
@@ -25,6 +28,13 @@ def print_rows(rows: list[tuple[str, str, str, str, str, str]]) -> None:
     for path, *figures in rows:
         console.print(path, soft_wrap=True)  # whole on one line, however the terminal folds it, to copy
         _print_figures(console, *figures)
+
+
+def _run_column_width(console: Any, rows: list[tuple[str, ...]]) -> int:
+    """The letters the run column gets in ``console``'s width, the other columns whole."""
+    others = console.measure(_table([("", *figures) for _, *figures in rows]),
+                             options=console.options.update_width(UNBOUNDED)).maximum
+    return console.width - others + len("run")
 
 
 def _print_figures(console: Any, status: str, step: str, loss: str, best: str, age: str) -> None:
