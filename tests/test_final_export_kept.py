@@ -97,3 +97,27 @@ def test_a_bug_in_the_final_export_says_the_last_step_is_kept(tmp_path: Path, mo
     assert failed.advice == ("this is a bug in dbtui; the traceback is in the run's log; the weights trained are kept in the "
                              f"checkpoint of step 3 ({kept}): `dbtui resume {folder.path}` exports them without training "
                              f"again, as does `dbtui export {folder.path} --step 3`")
+
+
+def test_that_checkpoint_keeps_the_one_with_the_optimizer_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With keep_last_n = 1 the checkpoint saved as the export failed (no optimizer state) deleted the last whole one:
+    a resume that trained on (a raised max_train_steps) started the optimizer afresh with no other checkpoint to go to."""
+    from engine.training import outputs
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    folder = RunFolder(tmp_path / "run").create()
+    saving = {"export": ["diffusers"], "every_n_steps": 2, "keep_last_n": 1}
+    save_profile(tiny_profile(tmp_path, training={"max_train_steps": 3}, saving=saving), folder.profile)
+    monkeypatch.setattr(outputs, "save_pipeline", full)
+    assert _worker(str(folder.path)) == 1
+    assert [step for step, _ in complete_checkpoints(folder)] == [2, 3]
+
+    monkeypatch.undo()
+    save_profile(tiny_profile(tmp_path, training={"max_train_steps": 4}, saving=saving), folder.profile)
+    assert _worker(str(folder.path), "--resume", "latest") == 0
+    [warned] = [event for event in read_events(folder.events) if event.kind == "warning" and "optimizer" in event.message]
+    assert warned.advice == (f"the checkpoint of step 2 ({folder.checkpoints / 'step-00000002'}) holds its optimizer state: "
+                             "to train on exactly (step 3 again among them), stop this run and resume it with "
+                             f"`dbtui resume {folder.path} --from 2`")

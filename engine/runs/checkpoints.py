@@ -338,9 +338,10 @@ class Checkpointer:
             # The older checkpoints go once the next step's loss is finite: weights a huge rate has blown up are saved
             # as any, and the step after them turns NaN; rotated at once, keep_last_n = 1 left no good one. At a stop
             # (no step after it) and at the last step (none comes: they were never deleted) they go now, and on several
-            # machines, whose other machines delete theirs at this save.
+            # machines, whose other machines delete theirs at this save. The last step's, saved as the final export failed,
+            # deletes none: it holds no optimizer state, which a resume training on from an older one keeps (resume_changes).
             self.rotation_due = reason != "stop" and step < trainer.total_steps and trainer.profile.launch.num_machines == 1
-            if not self.rotation_due:
+            if not self.rotation_due and reason != "export":
                 removed = self._rotate()
             trainer.emit(CheckpointSaved(step=step, path=str(target), seconds=time.perf_counter() - started))
         if trainer.profile.launch.num_machines > 1:
@@ -391,7 +392,7 @@ class Checkpointer:
         from engine.runs.resume_changes import resume_warnings
 
         for warning in resume_warnings(manifest, trainer.profile, trainer.accelerator.num_processes, trainer.total_steps,
-                                       base_model=self.base_model):
+                                       base_model=self.base_model, folder=self.folder):
             trainer.emit(warning)
         if trainer.train_text_encoder and trainer.global_step >= trainer.profile.training.text_encoder_stop_fraction * trainer.total_steps:
             trainer.stop_text_encoder()

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from typing import Any
 
 from engine.events import Warning
 from engine.profile import Profile
 from engine.profile.changes import changed_settings, said_changes
 from engine.runs.base_identity import moved_base_model
-from engine.runs.checkpoints import recorded_profile
+from engine.runs.checkpoints import complete_checkpoints, read_manifest, recorded_profile
+from engine.runs.folder import RunFolder
 
 # What a resume may change without a word, as README "Resume" has it: how long the run trains and what it saves,
 # previews, scores and logs; where the data's folders are; how it runs on this machine (memory, attention kernel,
@@ -61,11 +63,12 @@ def schedule_warning(manifest: dict[str, Any], profile: Profile, num_processes: 
 
 
 def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: int, total_steps: int,
-                    base_model: dict[str, Any] | None = None) -> list[Warning]:
+                    base_model: dict[str, Any] | None = None, folder: RunFolder | None = None) -> list[Warning]:
     """The warnings of a resume of the checkpoint whose manifest is ``manifest`` with ``profile`` on ``num_processes``
     processes for ``total_steps``: the same base model read from another place than the checkpoint's (``base_model``:
     the record of the one this resume loaded), another number of processes than made it, a learning-rate schedule laid
-    out over another total, and the settings that train the steps to come otherwise."""
+    out over another total, and the settings that train the steps to come otherwise. ``folder``: the run's, whose
+    older checkpoints a resume without optimizer state is told of."""
     step = manifest.get("step")
     moved = moved_base_model(manifest.get("base_model"), base_model) if base_model else None
     warnings = [moved] if moved else []
@@ -75,7 +78,8 @@ def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: i
     if manifest.get("reason") == "export" and isinstance(step, int) and step < total_steps:
         warnings.append(Warning(  # saved as the final export failed, after the optimizer's state was freed for it
             message=f"the checkpoint of step {step} holds no optimizer state (it was saved as the run's final export "
-                    "failed): the steps after it start the optimizer's moments afresh, and the resume is not exact"))
+                    "failed): the steps after it start the optimizer's moments afresh, and the resume is not exact",
+            advice=_whole_checkpoint_before(folder, step)))
     made_by = manifest.get("num_processes")
     if isinstance(made_by, int) and made_by != num_processes:
         # Warned of, not refused as another train_batch_size is: going on with fewer GPUs after a machine was lost (or
@@ -96,3 +100,17 @@ def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: i
                    "manifest.json holds them): the run is no longer one run of either; to continue it as it was, stop "
                    "it and resume with the checkpoint's settings"))
     return warnings
+
+
+def _whole_checkpoint_before(folder: RunFolder | None, step: int) -> str:
+    """The command that trains on exactly from the run's latest checkpoint before ``step`` with its optimizer state (the
+    export's deletes none, Checkpointer.save); "" where it keeps none."""
+    whole = [(saved, path) for saved, path in complete_checkpoints(folder) if saved < step
+             and read_manifest(path).get("reason") != "export"] if folder is not None else []
+    if not whole:
+        return ""
+    saved = whole[-1][0]
+    again = f"step {step}" if saved + 1 == step else f"steps {saved + 1}-{step}"
+    return (f"the checkpoint of step {saved} ({whole[-1][1]}) holds its optimizer state: to train on exactly ({again} "
+            f"again among them), stop this run and resume it with `dbtui resume {shlex.quote(str(folder.path))} --from "
+            f"{saved}`")
