@@ -121,3 +121,26 @@ def test_that_checkpoint_keeps_the_one_with_the_optimizer_state(tmp_path: Path, 
     assert warned.advice == (f"the checkpoint of step 2 ({folder.checkpoints / 'step-00000002'}) holds its optimizer state: "
                              "to train on exactly (step 3 again among them), stop this run and resume it with "
                              f"`dbtui resume {folder.path} --from 2`")
+
+
+def test_a_final_export_out_of_gpu_memory_says_the_last_step_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checkpoint of the last step was saved, but the report gave only the training's memory advice (gradient
+    checkpointing, the 8-bit optimizer…), of no use to an export, and said nothing of the weights kept."""
+    from engine.training import outputs
+
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    folder = RunFolder(tmp_path / "run").create()
+    save_profile(tiny_profile(tmp_path, training={"max_train_steps": 3}, saving={"export": ["diffusers"], "every_n_steps": 5}),
+                 folder.profile)
+    monkeypatch.setattr(outputs, "save_pipeline", out_of_memory)
+    assert _worker(str(folder.path)) == 1
+    kept = folder.checkpoints / "step-00000003"
+    assert [step for step, _ in complete_checkpoints(folder)] == [3]
+    [failed] = [event for event in read_events(folder.events) if event.kind == "run_failed"]
+    assert failed.reason == "the GPU ran out of memory in the final export after step 3"
+    assert failed.advice == (f"the weights trained are kept in the checkpoint of step 3 ({kept}): `dbtui resume {folder.path}` "
+                             f"exports them without training again, as does `dbtui export {folder.path} --step 3`, in a new "
+                             "process, without what training held on the GPU (close other programs that use it: "
+                             "`nvidia-smi` lists them)")

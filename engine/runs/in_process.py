@@ -83,6 +83,12 @@ def train(
                 result.outputs = trainer.save_outputs()
             except Exception as error:
                 kept = save_last_step(result.step) if save_last_step else None
+                if kept is not None and isinstance(error, torch.OutOfMemoryError):
+                    # The memory advice is for training: the export of the kept weights needs no change of settings.
+                    raise OutOfMemoryAdviceError(
+                        f"the GPU ran out of memory in the final export after step {result.step}",
+                        f"{_kept_for_export(run_dir, result.step, kept)}, in a new process, without what training held "
+                        "on the GPU (close other programs that use it: `nvidia-smi` lists them)") from error
                 gone = base_model_gone(profile.model.pretrained, Path(trainer.components.folder), run_dir, vae=profile.model.vae,
                                        tokenizer=profile.model.tokenizer)
                 if gone is None:
@@ -144,10 +150,15 @@ def _report_bug(emitter: Emitter, trainer: Trainer, run_dir: Path, error: Except
     checkpoint of the last step saved as the final export failed, which the user would otherwise not know of."""
     advice = "this is a bug in dbtui; the traceback is in the run's log"
     if kept is not None:
-        run = shlex.quote(str(run_dir))
-        advice += (f"; the weights trained are kept in the checkpoint of step {trainer.global_step} ({kept}): "
-                   f"`dbtui resume {run}` exports them without training again, as does `dbtui export {run} --step "
-                   f"{trainer.global_step}`")
+        advice += f"; {_kept_for_export(run_dir, trainer.global_step, kept)}"
     emitter(RunFailed(reason=f"{type(error).__name__}: {error}", advice=advice, step=trainer.global_step))
     # Errors may name a file of bytes that are not UTF-8 (a lone surrogate): written as an escape, not a second error.
     (run_dir / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8", errors="backslashreplace")
+
+
+def _kept_for_export(run_dir: Path, step: int, kept: Path) -> str:
+    """Where the weights of a run whose final export failed are kept (``kept``, the checkpoint of its last ``step``),
+    and the commands that export them."""
+    run = shlex.quote(str(run_dir))
+    return (f"the weights trained are kept in the checkpoint of step {step} ({kept}): `dbtui resume {run}` exports them "
+            f"without training again, as does `dbtui export {run} --step {step}`")
