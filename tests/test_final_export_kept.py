@@ -14,6 +14,7 @@ from engine.profile import save_profile
 from engine.runs.checkpoints import complete_checkpoints
 from engine.runs.folder import RunFolder
 from engine.runs.sinks import read_events
+from tests.runs_helpers import launch_two_processes
 from tests.training_helpers import tiny_profile
 
 
@@ -144,3 +145,31 @@ def test_a_final_export_out_of_gpu_memory_says_the_last_step_is_kept(tmp_path: P
                              f"exports them without training again, as does `dbtui export {folder.path} --step 3`, in a new "
                              "process, without what training held on the GPU (close other programs that use it: "
                              "`nvidia-smi` lists them)")
+
+
+EXPORT_ON_A_FULL_DISK = """
+import errno, sys
+from engine.training import outputs
+from engine.runs.worker import main
+def full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+outputs.save_pipeline = full
+sys.exit(main([sys.argv[1]]))
+"""
+
+
+def test_a_run_of_two_processes_keeps_the_last_step_too(tmp_path: Path) -> None:
+    """A run of several processes saved no checkpoint as its final export failed (the others had gone on past the
+    export, and a save's collectives would have hung): every step since its last checkpoint was lost."""
+    script = tmp_path / "full.py"
+    script.write_text(EXPORT_ON_A_FULL_DISK)
+    folder = RunFolder(tmp_path / "run").create()
+    save_profile(tiny_profile(tmp_path, training={"max_train_steps": 3}, saving={"export": ["diffusers"], "every_n_steps": 5}),
+                 folder.profile)
+    process = launch_two_processes(script, str(folder.path))
+    assert process.returncode != 0
+    kept = folder.checkpoints / "step-00000003"
+    assert [step for step, _ in complete_checkpoints(folder)] == [3], process.stderr[-3000:]
+    [failed] = [event for event in read_events(folder.events) if event.kind == "run_failed"]
+    assert failed.advice.endswith(f"then `dbtui resume {folder.path}` exports the weights trained, kept in the checkpoint "
+                                  f"of step 3 ({kept}), without training again"), failed.advice

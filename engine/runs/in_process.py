@@ -8,6 +8,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import NoReturn
 
 from engine.support.deferred_import import defer
 
@@ -27,6 +28,7 @@ from engine.profile import Profile, save_profile  # noqa: E402
 from engine.memory.savers import memory_advice  # noqa: E402
 from engine.training.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, peer_process_lost  # noqa: E402
 from engine.runs.sinks import Emitter, JsonlSink  # noqa: E402
+from engine.training.distributed import main_process_says  # noqa: E402
 from engine.training.run_total import KeptTotal  # noqa: E402
 from engine.training.trainer import RunResult, StepHook, StoppedInSetup, Trainer  # noqa: E402
 
@@ -79,27 +81,17 @@ def train(
         if result.status == "finished":
             trainer.release_training_state()
             # The model first: a final preview that fails (out of memory, say) must not lose it.
+            failed: Exception | None = None
             try:
                 result.outputs = trainer.save_outputs()
             except Exception as error:
-                kept = save_last_step(result.step) if save_last_step else None
-                if kept is not None and isinstance(error, torch.OutOfMemoryError):
-                    # The memory advice is for training: the export of the kept weights needs no change of settings.
-                    raise OutOfMemoryAdviceError(
-                        f"the GPU ran out of memory in the final export after step {result.step}",
-                        f"{_kept_for_export(run_dir, result.step, kept)}, in a new process, without what training held "
-                        "on the GPU (close other programs that use it: `nvidia-smi` lists them)") from error
-                gone = base_model_gone(profile.model.pretrained, Path(trainer.components.folder), run_dir, vae=profile.model.vae,
-                                       tokenizer=profile.model.tokenizer)
-                if gone is None:
-                    full = named_full_disk(error, run_dir / "outputs")
-                    said = kept_for_export(full or error, run_dir, result.step, kept) if kept else None
-                    if said is not None:
-                        raise said from error
-                    if full is None:
-                        raise
-                    raise full from error
-                raise gone from error
+                failed = error
+            # Every process takes part in the save of the last step's checkpoint, or none does: the main process's
+            # export decides (the others' returned at once), and a save's collectives wait for every process.
+            if main_process_says(trainer.accelerator, failed is not None) and save_last_step:
+                kept = save_last_step(result.step)
+            if failed is not None:
+                _export_failed(failed, profile, trainer, run_dir, result.step, kept)
             if result.outputs:  # the main process's
                 write_record(run_dir / "outputs", base_model)
             trainer.sample(result.step)
@@ -143,6 +135,28 @@ def train(
     finally:
         if jsonl:
             jsonl.close()
+
+
+def _export_failed(error: Exception, profile: Profile, trainer: Trainer, run_dir: Path, step: int, kept: Path | None) -> NoReturn:
+    """Raise the final export's failure (``error``) as the user is to read it, with ``kept``: the checkpoint of the last
+    ``step`` saved as it failed, or None where none could be."""
+    if kept is not None and isinstance(error, torch.OutOfMemoryError):
+        # The memory advice is for training: the export of the kept weights needs no change of settings.
+        raise OutOfMemoryAdviceError(
+            f"the GPU ran out of memory in the final export after step {step}",
+            f"{_kept_for_export(run_dir, step, kept)}, in a new process, without what training held on the GPU (close "
+            "other programs that use it: `nvidia-smi` lists them)") from error
+    gone = base_model_gone(profile.model.pretrained, Path(trainer.components.folder), run_dir, vae=profile.model.vae,
+                           tokenizer=profile.model.tokenizer)
+    if gone is not None:
+        raise gone from error
+    full = named_full_disk(error, run_dir / "outputs")
+    said = kept_for_export(full or error, run_dir, step, kept) if kept else None
+    if said is not None:
+        raise said from error
+    if full is None:
+        raise error
+    raise full from error
 
 
 def _report_bug(emitter: Emitter, trainer: Trainer, run_dir: Path, error: Exception, kept: Path | None = None) -> None:

@@ -151,13 +151,14 @@ class Supervisor:
         """The final export failed: the trained weights kept in a checkpoint of the last step, which `dbtui resume`
         exports without training again (the steps since the last checkpoint were lost with the process). Its optimizer
         state is already freed for the export (Trainer.release_training_state). Its folder, or None where it could not
-        be saved; a run of several processes saves none, since the others may be past the export, and a save's
-        collectives would hang."""
+        be saved. Every process of the run calls it (in_process.train), as every one takes part in a save."""
+        from engine.training.distributed import main_process_says
+
         trainer, checkpointer = self.trainer, self.checkpointer
-        if checkpointer is None or trainer.accelerator.num_processes > 1:
+        if checkpointer is None:
             return None
         kept = dict(complete_checkpoints(self.folder)).get(step)
-        if kept is not None:
+        if main_process_says(trainer.accelerator, kept is not None):  # as machine 0's disk says: all save, or none
             return kept
         try:
             # Not refused by the estimate, which counts the optimizer's state: only the write tells whether it fits.
