@@ -34,7 +34,7 @@ def test_offline_as_huggingface_hub_reads_it_is_refused_too(variable: str, value
     here: the run made its folder and failed at the load (OfflineModeIsEnabled)."""
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv(variable, value)
-    problems = offline_model_problems(SimpleNamespace(pretrained="nobody/no-such-model", revision=None))
+    problems = offline_model_problems(SimpleNamespace(pretrained="nobody/no-such-model", revision=None, vae=None, tokenizer=None))
     assert [problem.key for problem in problems] == ["model.pretrained"]
     assert "`hf download nobody/no-such-model --local-dir FOLDER`" in problems[0].message
 
@@ -51,6 +51,20 @@ def test_a_hub_id_in_the_cache_offline_or_not_cached_online_is_left_to_the_run(t
     (repo / "snapshots" / commit / "model_index.json").write_text("{}")
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert offline_model_problems(SimpleNamespace(pretrained="someone/model", revision=None)) == []
+    assert offline_model_problems(SimpleNamespace(pretrained="someone/model", revision=None, vae=None, tokenizer=None)) == []
     monkeypatch.delenv("HF_HUB_OFFLINE")  # online: downloaded by the run, which this check must not ask the hub about
-    assert offline_model_problems(SimpleNamespace(pretrained="nobody/no-such-model", revision=None)) == []
+    assert offline_model_problems(SimpleNamespace(pretrained="nobody/no-such-model", revision=None, vae=None, tokenizer=None)) == []
+
+
+@pytest.mark.parametrize("key", ["vae", "tokenizer"])
+def test_an_uncached_hub_id_as_vae_or_tokenizer_offline_is_refused_before_the_run_starts(
+        key: str, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline, model.vae or model.tokenizer as a hub id not cached started the run, which failed at the load (the
+    tokenizer's with an OverflowError called a bug of dbtui)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    runs = tmp_path / "runs"
+    assert main(["run", str(DEMO), "--set", f'model.{key}="nobody/no-such-{key}"', "--set", f'saving.output_dir="{runs}"']) == 2
+    said = capsys.readouterr().err
+    assert f"model.{key}: model 'nobody/no-such-{key}' is not a local folder" in said
+    assert f"set model.{key} to its path." in said
+    assert not runs.exists()

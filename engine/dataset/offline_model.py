@@ -8,18 +8,28 @@ from engine.profile.model_source import model_kind
 from engine.profile.problems import Problem
 
 
+def hub_ids(model: Any) -> list[tuple[str, str, str | None]]:
+    """(setting, hub id, revision) of each hub id ``model`` names: model.pretrained, model.vae, model.tokenizer (the
+    revision is model.pretrained's alone)."""
+    named = [("model.pretrained", model.pretrained, model.revision), ("model.vae", model.vae, None),
+             ("model.tokenizer", model.tokenizer, None)]
+    return [(key, source, revision) for key, source, revision in named if source and model_kind(source) == "hub"]
+
+
 def offline_model_problems(model: Any) -> list[Problem]:
-    """``model.pretrained`` as a hub id this machine has no copy of, offline: the run started, made its folder and
-    failed at the load. Online, a hub id not cached is downloaded by the run (a network probe here could not tell a
-    slow hub from none), so it is said only offline, the cache alone deciding, as the run's own lookup does."""
+    """A hub id in ``model`` this machine has no copy of, offline: the run started, made its folder and failed at the
+    load (model.tokenizer's, read by transformers as an empty tokenizer, with an OverflowError). Online, a hub id not
+    cached is downloaded by the run (a network probe here could not tell a slow hub from none), so it is said only
+    offline, the cache alone deciding, as the run's own lookup does."""
     from engine.support.hub_snapshot import HubUnavailable, hub_offline, hub_snapshot, offline_model_advice
 
-    source = model.pretrained
-    if not hub_offline() or model_kind(source) != "hub":
+    if not hub_offline():
         return []
-    try:
-        hub_snapshot(source, revision=model.revision, allow_patterns=["model_index.json"])
-    except HubUnavailable as unavailable:
-        if unavailable.cause == "offline":  # a malformed id: model_source_problems says so
-            return [Problem("model.pretrained", offline_model_advice(source))]
-    return []
+    problems = []
+    for key, source, revision in hub_ids(model):
+        try:
+            hub_snapshot(source, revision=revision, allow_patterns=["model_index.json"])
+        except HubUnavailable as unavailable:
+            if unavailable.cause == "offline":  # a malformed id: model_source_problems says so
+                problems.append(Problem(key, offline_model_advice(source, key)))
+    return problems

@@ -24,12 +24,14 @@ def relative_folder_hint(name: str) -> str:
     return f" If '{name}' is a folder, it is read from the folder dbtui runs in ({Path.cwd()}): run dbtui there, or give its full path."
 
 
-def offline_model_advice(name: str) -> str:
-    """What to do with the model ``name``, a hub id neither cached here nor downloadable."""
+def offline_model_advice(name: str, key: str = "model.pretrained") -> str:
+    """What to do with the model ``name``, a hub id neither cached here nor downloadable, that the setting ``key``
+    names (model.vae and model.tokenizer take a folder, no single file)."""
+    single_file = ", or use a .safetensors file" if key == "model.pretrained" else ""
     return (
         f"model '{name}' is not a local folder and is not in the Hugging Face cache, and the hub "
         f"cannot be reached. Download it where there is internet (`{download_command(name)}`), "
-        f"copy FOLDER here and set model.pretrained to its path, or use a .safetensors file.{relative_folder_hint(name)}"
+        f"copy FOLDER here and set {key} to its path{single_file}.{relative_folder_hint(name)}"
     )
 
 
