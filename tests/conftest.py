@@ -37,6 +37,26 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture
+def silent_hub(monkeypatch: pytest.MonkeyPatch) -> object:
+    """The hub's address as a local socket that accepts connections (the kernel does) and never answers, as a firewall
+    that holds them does; online, and the hub's time limit cut to 1 s. Yields the address."""
+    import socket
+
+    from huggingface_hub import constants
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    endpoint = f"http://127.0.0.1:{server.getsockname()[1]}"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # read when huggingface_hub was imported, maybe offline
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "HF_HUB_ETAG_TIMEOUT", 1)
+    yield endpoint
+    server.close()
+
+
 @pytest.fixture(scope="session")
 def tiny_sd1(_isolated_cache: Path) -> Path:
     """A tiny SD1-architecture diffusers folder (epsilon prediction)."""

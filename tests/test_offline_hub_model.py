@@ -68,3 +68,62 @@ def test_an_uncached_hub_id_as_vae_or_tokenizer_offline_is_refused_before_the_ru
     assert f"model.{key}: model 'nobody/no-such-{key}' is not a local folder" in said
     assert f"set model.{key} to its path." in said
     assert not runs.exists()
+
+
+def _closed_hub(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The hub's address as a local port nothing listens on."""
+    import socket
+
+    from huggingface_hub import constants
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # read when huggingface_hub was imported, maybe offline
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    return endpoint
+
+
+@pytest.mark.parametrize("hub", ["closed", "silent"])
+def test_an_uncached_hub_id_online_where_the_hub_does_not_answer_is_refused_before_the_run_starts(
+        hub: str, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """Online, a hub id not cached on a machine that cannot reach the hub made the run folder, started the trainer and
+    exited 1 with the load's failure."""
+    import time
+
+    endpoint = _closed_hub(monkeypatch) if hub == "closed" else request.getfixturevalue("silent_hub")
+    runs = tmp_path / "runs"
+    started = time.monotonic()
+    assert main(["run", str(DEMO), "--set", 'model.pretrained="nobody/no-such-model"', "--set", 'model.vae="nobody/vae"',
+                 "--set", f'saving.output_dir="{runs}"']) == 2
+    assert time.monotonic() - started < 15  # the silent hub is waited on once (1 s), not once per hub id
+    said = capsys.readouterr().err
+    cause = "ConnectError" if hub == "closed" else "ReadTimeout"
+    assert f"model.pretrained: model 'nobody/no-such-model' is not in the Hugging Face cache, and the hub ({endpoint}) did not answer ({cause})" in said
+    assert "set HF_ENDPOINT to a mirror" in said and "`hf download nobody/no-such-model --local-dir FOLDER`" in said
+    assert f"model.vae: model 'nobody/vae' is not in the Hugging Face cache, and the hub ({endpoint}) did not answer" in said
+    assert not runs.exists()
+
+
+def test_a_hub_that_answers_is_asked_once_and_left_to_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+    import requests
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    from engine.dataset.offline_model import unreachable_model_problems
+
+    asked: list[str] = []
+
+    def repo_info(self: object, repo: str, **kwargs: object) -> None:
+        asked.append(repo)
+        if repo == "nobody/missing":  # an answer, if not the one hoped for: the run says what it is
+            missing = requests.Response()
+            missing.status_code, missing.url = 404, "https://huggingface.co/api/models/nobody/missing"
+            raise RepositoryNotFoundError("404", response=missing)
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", repo_info)
+    model = SimpleNamespace(pretrained="someone/model", revision=None, vae="nobody/missing", tokenizer="builtin:tiny-sd1")
+    assert unreachable_model_problems(model) == []
+    assert asked == ["someone/model", "nobody/missing"]

@@ -1,4 +1,5 @@
-"""A hub id the run cannot get: not in the Hugging Face cache while HF_HUB_OFFLINE=1 forbids downloading it."""
+"""A hub id the run cannot get: not in the Hugging Face cache while HF_HUB_OFFLINE=1 forbids downloading it, or while
+the hub does not answer."""
 
 from __future__ import annotations
 
@@ -32,4 +33,24 @@ def offline_model_problems(model: Any) -> list[Problem]:
         except HubUnavailable as unavailable:
             if unavailable.cause == "offline":  # a malformed id: model_source_problems says so
                 problems.append(Problem(key, offline_model_advice(source, key)))
+    return problems
+
+
+def unreachable_model_problems(model: Any) -> list[Problem]:
+    """Online, a hub id in ``model`` not in the cache where the hub does not answer (no network, a firewall, a wrong
+    HF_ENDPOINT): the run made its folder, started the trainer and failed at the load. Asked of a run about to start
+    only (the wizard's and validate's checks ask no network), with the run's own time limit (HF_HUB_ETAG_TIMEOUT), once:
+    a hub silent for one id is not asked again for the next."""
+    from engine.support.hub_snapshot import hub_offline, hub_silence, is_cached, unreachable_hub_advice
+
+    if hub_offline():
+        return []  # offline_model_problems' to say
+    problems: list[Problem] = []
+    silence = None
+    for key, source, revision in hub_ids(model):
+        if is_cached(source, revision):
+            continue
+        silence = silence or hub_silence(source, revision)
+        if silence:
+            problems.append(Problem(key, unreachable_hub_advice(source, key, silence)))
     return problems

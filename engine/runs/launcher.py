@@ -241,6 +241,7 @@ def check_inputs(profile: Profile, run_dir: Path | None = None, resuming: bool =
     empty ones a new run cannot start from (``run_dir`` given: the run folder is not made from saving.output_dir).
     ``resuming``: a missing library's advice keeps the settings the checkpoints were trained with. ``progress``: told
     (done, total) as the images' headers are read."""
+    from engine.dataset.offline_model import unreachable_model_problems
     from engine.dataset.profile_paths import path_problems
     from engine.model_info import family_setting_problems, model_part_problems
     from engine.profile.empty_settings import empty_setting_problems
@@ -248,7 +249,8 @@ def check_inputs(profile: Profile, run_dir: Path | None = None, resuming: bool =
 
     refused, _, certain = family_setting_problems(profile)
     problems = (empty_setting_problems(profile, new_run=run_dir is None) + path_problems(profile, progress=progress)
-                + model_part_problems(profile) + missing_library_problems(profile, resuming) + (refused if certain else []))
+                + model_part_problems(profile) + missing_library_problems(profile, resuming) + (refused if certain else [])
+                + unreachable_model_problems(profile.model))
     if problems:
         said = "; ".join(f"{p.key}: {p.message}" for p in problems).rstrip(".")  # a message may end its own sentence
         raise RunInputsMissingError(f"cannot start the run: {said}. `dbtui validate PROFILE` lists these too.")

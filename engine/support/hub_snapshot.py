@@ -35,6 +35,18 @@ def offline_model_advice(name: str, key: str = "model.pretrained") -> str:
     )
 
 
+def unreachable_hub_advice(name: str, key: str, cause: str) -> str:
+    """What to do with the hub id ``name``, not in the cache here, where the hub gave no answer (``cause``: the error's
+    type name, ConnectError or ReadTimeout)."""
+    from huggingface_hub import constants
+
+    single_file = ", or use a .safetensors file" if key == "model.pretrained" else ""
+    return (f"model '{name}' is not in the Hugging Face cache, and the hub ({constants.ENDPOINT}) did not answer "
+            f"({cause}): check this machine's network (or its proxy, HTTPS_PROXY), or set HF_ENDPOINT to a mirror it "
+            f"can reach; or download the model on a machine with access (`{download_command(name)}`), copy FOLDER "
+            f"here and set {key} to its path{single_file}.{relative_folder_hint(name)}")
+
+
 def hub_offline() -> bool:
     """Whether huggingface_hub forbids downloading: HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) set to 1, true, yes or on,
     as it reads them; read now, where its own reading is of when it was imported."""
@@ -72,6 +84,32 @@ def hub_snapshot(repo: str, *, allow_patterns: list[str], ignore_patterns: list[
         return Path(snapshot_download(repo, **kwargs))
     except Exception as error:  # noqa: BLE001 - any network or hub failure: the caller's advice
         raise HubUnavailable(type(error).__name__) from None
+
+
+def is_cached(repo: str, revision: str | None) -> bool:
+    """Whether the Hugging Face cache holds ``repo`` at ``revision``, as the run's own lookup reads it (no network)."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        snapshot_download(repo, revision=revision, local_files_only=True, allow_patterns=["model_index.json"])
+    except Exception:  # noqa: BLE001 - not cached, or a malformed id
+        return False
+    return True
+
+
+def hub_silence(repo: str, revision: str | None) -> str | None:
+    """The type name of the error where the hub gave no answer about ``repo`` within HF_HUB_ETAG_TIMEOUT (ConnectError,
+    ReadTimeout…); None where it answered, even with an error (a missing or gated repo: the run says which), or where
+    ``repo`` is no valid id (model_source_problems says so)."""
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+
+    try:
+        _reach(repo, revision)
+    except (HfHubHTTPError, HFValidationError):
+        return None
+    except Exception as error:  # noqa: BLE001 - any failure to hear from the hub
+        return type(error).__name__
+    return None
 
 
 def _reach(repo: str, revision: str | None) -> None:
