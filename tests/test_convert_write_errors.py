@@ -41,3 +41,17 @@ def test_a_file_too_large_or_a_quota_is_said_as_such(code: int, kind: type, said
         with atomic_file(target) as tmp:
             raise OSError(code, os.strerror(code), str(tmp))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc here")
+@pytest.mark.parametrize("folder", ["/proc", "/sys"])
+def test_an_output_in_a_system_folder_is_not_said_as_a_full_disk(folder: str) -> None:
+    """`dbtui convert … /proc/x.safetensors` (or the wizard's conversion into such a folder) said "not enough disk
+    space in /proc: … 0 bytes is free. Free some space", where no space can be freed."""
+    from engine.convert._files import check_free_space
+
+    with pytest.raises(ConvertError) as refused:
+        check_free_space(Path(folder) / "x.safetensors", 1000)
+    assert not isinstance(refused.value, NotEnoughDiskError)
+    assert str(refused.value) == (f"cannot write x.safetensors in {folder}: its file system has no disk behind it (0 bytes "
+                                  "in all, as /proc and /sys), it holds no files; choose an output folder on a disk")

@@ -62,7 +62,11 @@ def check_free_space(target: Path, needed_bytes: int) -> None:
     folder = target.parent
     make_folder(folder)
     remove_dead_partials(target)
-    free = shutil.disk_usage(folder).free
+    usage = shutil.disk_usage(folder)
+    if usage.total == 0:  # /proc, /sys: no disk behind them, whose 0 bytes free were said as a full disk
+        raise ConvertError(f"cannot write {target.name} in {folder}: its file system has no disk behind it (0 bytes in "
+                           "all, as /proc and /sys), it holds no files; choose an output folder on a disk")
+    free = usage.free
     needed = int(needed_bytes * 1.1)
     if free < needed:
         from rich.filesize import decimal
