@@ -112,7 +112,10 @@ def describe_model(source: str, *, vae: str | None = None, tokenizer: str | None
             return ModelDescription(source, kind, said[0], None, supported=False)
         return ModelDescription(source, kind, "Hugging Face hub id: downloaded when training starts", source)
     from engine.convert import checkpoint_family, read_checkpoint
+    from engine.dataset.profile_paths import model_source_problems
 
+    if said := [problem.message for problem in model_source_problems(source)]:  # not there, damaged, or no model
+        return ModelDescription(source, kind, said[0], None, supported=False)
     # ``~`` and ``$VAR`` read as the profile reads them; with what its .yaml or metadata says it predicts.
     detected = checkpoint_family(read_checkpoint(local_path(source)))
     family_id = detected.trains_as if detected.supported else None

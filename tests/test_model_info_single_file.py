@@ -67,3 +67,19 @@ def test_the_meter_builds_a_single_file_from_the_configs_its_yaml_and_metadata_p
 
 def _yaml_says(file: Path) -> str:
     return "v_prediction" if "parameterization: v" in file.with_suffix(".yaml").read_text() else "epsilon"
+
+
+def test_a_checkpoint_file_without_an_extension_is_taken_as_the_run_takes_it(sd1_v_file: Path, tmp_path: Path) -> None:
+    """`models/mymodel`, a real checkpoint, converted with `dbtui convert` and loaded by the run, but validate, run and
+    the wizard's model step called it "a file, but not a model file"."""
+    from engine.dataset.profile_paths import model_source_problems
+    from engine.model_info import describe_model
+
+    model = tmp_path / "mymodel"
+    shutil.copyfile(sd1_v_file, model)
+    assert model_source_problems(str(model)) == []
+    described = describe_model(str(model))
+    assert described.kind == "single-file" and described.supported and described.family.startswith("single file: ")
+    (tmp_path / "notes").write_text("not a model")
+    assert [problem.message for problem in model_source_problems(str(tmp_path / "notes"))] == [
+        f"'{tmp_path / 'notes'}' is a file, but not a model file: give a diffusers folder or a .safetensors/.ckpt file"]

@@ -22,7 +22,7 @@ from engine.dataset.caption_file_findings import misnamed_finding
 from engine.dataset.files import misnamed_captions
 from engine.dataset.image_headers import header_problems
 from engine.dataset.offline_model import offline_model_problems
-from engine.profile.model_source import local_path, model_kind
+from engine.profile.model_source import SINGLE_FILE_SUFFIXES, local_path, model_kind
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
 from engine.support.file_in_the_way import file_in_the_way
@@ -221,14 +221,14 @@ def model_source_problems(source: str) -> list[Problem]:
             # Its header only: a damaged or half-downloaded file is said before the run loads it.
             kind_of_file = checkpoint_kind(path)
         except CheckpointReadError as error:
+            if path.suffix.lower() not in SINGLE_FILE_SUFFIXES:  # a picture, notes: no damaged model
+                return [Problem("model.pretrained", f"'{source}' is a file, but not a model file: give a diffusers "
+                                                    "folder or a .safetensors/.ckpt file")]
             return [Problem("model.pretrained", str(error))]
         if kind_of_file == "safetensors" and (not_trained := _not_a_base_model(path)):
             return [Problem("model.pretrained", not_trained)]
         if kind_of_file != "safetensors" and (refused := pickle_refusal(path, kind_of_file == "torch-zip")):
             return [Problem("model.pretrained", refused)]
-    if kind == "diffusers" and path.is_file():
-        return [Problem("model.pretrained", f"'{source}' is a file, but not a model file: give a diffusers folder or a "
-                                            ".safetensors/.ckpt file")]
     if kind == "diffusers" and path.is_dir() and (unreadable := _unreadable(path)):
         return [Problem("model.pretrained", f"this user may not read the model folder '{source}' ({unreadable}): let it "
                                             f"(`chmod -R a+rX {shlex.quote(str(path))}`, as its owner or root), or run "

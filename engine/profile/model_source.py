@@ -32,13 +32,14 @@ def local_path(source: str) -> Path:
 
 
 def model_kind(source: str) -> ModelKind:
-    """A built-in tiny model, a diffusers folder, a single checkpoint file or a hub id (no imports,
-    no disk beyond a stat). A path that does not exist yet still counts as a folder when it is
+    """A built-in tiny model, a diffusers folder, a single checkpoint file (a file, whatever its name) or a hub id (no
+    imports, no disk beyond a stat). A path that does not exist yet still counts as a folder when it is
     written as one (``./``, ``/``, ``~``, ``$VAR``), so the user hears "not found" rather than a hub lookup."""
     if source.startswith(BUILTIN_PREFIX):
         return "builtin"
     path = local_path(source)
-    if path.suffix.lower() in SINGLE_FILE_SUFFIXES:
+    # A file of another name too ("models/mymodel"): the run converts it whatever its name, the format told from its bytes.
+    if path.suffix.lower() in SINGLE_FILE_SUFFIXES or path.is_file():
         return "single-file"
     if path.exists() or source.startswith((".", "/", "~", "$")):  # a local file of another kind is no hub id either
         return "diffusers"
