@@ -24,6 +24,19 @@ def test_links_out_of_the_folder_are_not_training_images(tmp_path: Path) -> None
     assert [p.name for p in list_images(inside)] == ["a.png", "b.png"]
 
 
+def test_a_broken_or_looping_link_is_refused_as_the_doctor_refuses_it_not_skipped(tmp_path: Path) -> None:
+    """The doctor calls both errors; training left them out without a word and trained on fewer images."""
+    from engine.data.images import unreadable_headers
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "moved-away.jpg")
+    (tmp_path / "x.jpg").symlink_to(tmp_path / "y.jpg")
+    (tmp_path / "y.jpg").symlink_to(tmp_path / "x.jpg")
+    images = list_images(tmp_path)
+    assert [p.name for p in images] == ["a.png", "gone.jpg", "x.jpg", "y.jpg"]
+    assert [p.name for p in unreadable_headers(images)] == ["gone.jpg", "x.jpg", "y.jpg"]
+
+
 def test_a_damaged_image_is_a_data_error_naming_it(tmp_path: Path) -> None:
     broken = tmp_path / "x.png"
     Image.new("RGB", (64, 64), (200, 10, 10)).save(broken)

@@ -37,15 +37,16 @@ def named_files(paths: list[Path], shown: int = 3) -> str:
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files directly in ``folder``, sorted by name. Hidden files and links that lead out of the folder
-    are left out, as the dataset doctor leaves them out: training reads only what the doctor checked."""
+    """Image files directly in ``folder``, sorted by name, as the dataset doctor lists them: hidden files and links
+    out of the folder are left out; a broken or looping link (its error) stays, for the header read to refuse."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"image folder '{folder}' does not exist; check concepts.*.instance_dir / class_dir")
     real = Path(os.path.realpath(folder))
     return sorted(
         p for p in folder.iterdir()
-        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+        and (p.is_file() or (p.is_symlink() and not p.exists()))
         and Path(os.path.realpath(p)).is_relative_to(real)
     )
 
