@@ -135,3 +135,19 @@ def test_validate_the_run_and_prepare_say_where_a_folders_images_are_not_just_no
         build_examples(profile, [tmp_path / "photos"], {}, [(64, 64)])
     with pytest.raises(DatasetError, match=re.escape(said) + ".*--recursive"):
         prepare_dataset(tmp_path / "photos", tmp_path / "out", resolution=64, workers=1)
+
+
+def test_a_recursive_check_and_prepare_name_a_linked_folder_outside_they_do_not_follow(tmp_path: Path) -> None:
+    """A recursive check listed nothing of it, and prepare left its images out without a word."""
+    from engine.dataset import prepare_dataset
+
+    photos, album = tmp_path / "photos", tmp_path / "album"
+    _images(photos, 1)
+    _images(album, 2, seed=5)
+    (photos / "linked-album").symlink_to(album)
+    (photos / "inside").symlink_to(photos)  # a link within the folder: its pictures are read where they are
+    report = check_dataset(photos, workers=1, recursive=True)
+    refused = [(Path(f.path).name, f.code, f.severity) for f in report.findings if f.code == "link_outside"]
+    assert refused == [("linked-album", "link_outside", "error")]
+    summary = prepare_dataset(photos, tmp_path / "out", resolution=64, workers=1, recursive=True)
+    assert [Path(path).name for path, _ in summary.failed] == ["linked-album"]

@@ -189,6 +189,11 @@ def _walk(
             elif is_image_name:
                 listing.refused.append(Refused(path, "not_a_file", "it is a folder, not an image file"))
             continue
+        if recursive and entry.is_symlink() and entry.is_dir() and leaves_folder(path, real_root):
+            # Named, as a link to a picture outside is: a linked album would otherwise go untrained without a word.
+            listing.refused.append(Refused(path, "link_outside", "it is a symbolic link to a folder outside the "
+                                           "dataset folder, and dbtui does not follow links that leave it"))
+            continue
         if caption_extension and path.suffix.lower() == caption_extension.lower():
             listing.captions.append(path)
         if is_image_name:
