@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -74,13 +75,38 @@ def build_examples(
 
 def unreadable_said(unreadable: list[Path]) -> str:
     """What the trainer, ``dbtui validate`` and the launch say of image files whose header cannot be read."""
-    ours = [path for path in unreadable if path.parent.name.startswith("generated-")]
+    too_big = [path for path in unreadable if _over_pixel_limit(path)]
+    damaged = [path for path in unreadable if path not in too_big]
+    ours = [path for path in damaged if path.parent.name.startswith("generated-")]
     regenerated = (" Those in a generated-… folder are dbtui's own class images: delete them and the next run makes "
                    "them again." if ours else "")
-    return (f"{len(unreadable)} image file(s) cannot be read as pictures: {named_files(unreadable)}. Move them "
+    said = (f"{len(damaged)} image file(s) cannot be read as pictures: {named_files(damaged)}. Move them "
             "out of the folder, or train from a clean copy made by `dbtui dataset prepare` (`dbtui dataset "
             "check` also finds images damaged past their header, which the trainer meets only when it decodes "
-            f"them).{regenerated}")
+            f"them).{regenerated}" if damaged else "")
+    if too_big:
+        from PIL import Image
+
+        said += (f"{' ' if said else ''}{len(too_big)} image file(s) have more pixels than Pillow's guard against "
+                 f"decompression bombs allows ({round(Image.MAX_IMAGE_PIXELS / 1e6)} MP): {named_files(too_big)}. "
+                 "Resize them below it in an image editor (`dbtui dataset prepare` leaves them out too).")
+    return said
+
+
+def _over_pixel_limit(path: Path) -> bool:
+    """Whether ``path`` is a picture the decompression-bomb guard refuses (a 100 MP camera's photo): "cannot be read"
+    had its owner look for damage the file does not have, and a prepared copy is not made of it."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path):
+                return False
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            return True
+        except (OSError, ValueError, TypeError, SyntaxError, RuntimeError):  # damaged or no picture at all
+            return False
 
 
 def check_before_class_images(profile, instance_dirs: list[Path], class_dirs: list[Path | None], buckets: list[Bucket],
