@@ -197,6 +197,10 @@ class Family(Protocol):
     def prompt_kwargs(self, positive: TextEmbeddings, negative: TextEmbeddings) -> dict[str, Any]:
         """The pipeline call's arguments for prompts encoded with ``encode_text``."""
 
+    def zeroes_empty_negative(self, folder: Path) -> bool:
+        """Whether the model in ``folder``, given no negative prompt, conditions on zeros (``zero_embeddings``) in place
+        of "" encoded, as its diffusers pipeline does (SDXL's ``force_zeros_for_empty_prompt``)."""
+
     def export_lora(self, out_dir: Path, unet: Any, text_encoders: list[Any] | None) -> Path:
         """Save the peft LoRA of the UNet (and of the text encoders, when they trained) in diffusers format."""
 
@@ -214,6 +218,13 @@ def stack_embeddings(items: list[TextEmbeddings]) -> TextEmbeddings:
     import torch
 
     return {name: torch.stack([item[name] for item in items]) for name in items[0]}
+
+
+def zero_embeddings(like: TextEmbeddings) -> TextEmbeddings:
+    """The negative conditioning of a model that ``zeroes_empty_negative``, for prompts encoded as ``like``."""
+    import torch
+
+    return {name: torch.zeros_like(tensor) for name, tensor in like.items()}
 
 
 def embeddings_to(text: TextEmbeddings, device: torch.device) -> TextEmbeddings:

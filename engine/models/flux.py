@@ -258,6 +258,9 @@ class Flux:
         # Flux.1 is guidance-distilled: the guidance value steers it, with no negative prompt pass.
         return {"prompt_embeds": positive["hidden"], "pooled_prompt_embeds": positive["pooled"]}
 
+    def zeroes_empty_negative(self, folder: Path) -> bool:
+        return False  # it reads no negative prompt
+
     def export_lora(self, out_dir: Path, unet: Any, text_encoders: list[Any] | None) -> Path:
         from engine.convert.flux_lora import export_flux_lora
 

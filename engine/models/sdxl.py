@@ -17,6 +17,7 @@ from engine.models.deferred_parts import DeferredParts
 from engine.models.family import Components, ImageGeometry, LoadDtypes, TextEmbeddings
 from engine.models.parts import load_clip_tokenizer, load_scheduler, load_vae
 from engine.models.unet_family import UNetNoiseFamily
+from engine.support.json_file import read_json_object
 
 if TYPE_CHECKING:
     import torch
@@ -106,6 +107,10 @@ class StableDiffusionXL(UNetNoiseFamily):
             "prompt_embeds": positive["hidden"], "pooled_prompt_embeds": positive["pooled"],
             "negative_prompt_embeds": negative["hidden"], "negative_pooled_prompt_embeds": negative["pooled"],
         }
+
+    def zeroes_empty_negative(self, folder: Path) -> bool:
+        # As StableDiffusionXLPipeline.from_pretrained(folder) configures itself: its own default where the model is silent.
+        return bool(read_json_object(Path(folder) / "model_index.json").get("force_zeros_for_empty_prompt", True))
 
     def export_lora(self, out_dir: Path, unet: Any, text_encoders: list[Any] | None) -> Path:
         from engine.convert import export_lora_diffusers

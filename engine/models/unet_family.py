@@ -42,6 +42,9 @@ class UNetNoiseFamily:
     def latent_channels(self, denoiser: Any) -> int:
         return int(denoiser.config.out_channels)  # an inpainting UNet takes more in (mask, image) but denoises these
 
+    def zeroes_empty_negative(self, folder: Path) -> bool:
+        return False  # SD's pipeline encodes "" (SDXL's reads its model's setting)
+
     def kohya_unplaced(self, layers: list[str]) -> list[str]:
         return []  # the UNet's key map (engine/convert/keymap.py) names every layer of the original layout
 

@@ -19,10 +19,10 @@ import torch
 from engine.data.examples import check_before_class_images
 from engine.data.images import unused_class_images
 from engine.events import Warning
-from engine.models.family import Components, TextEmbeddings, embeddings_to, guidance_for, stack_embeddings
+from engine.models.family import Components, TextEmbeddings, embeddings_to, guidance_for, stack_embeddings, zero_embeddings
 from engine.profile.concept_warnings import warned_before_class_images
-from engine.training.class_images import (ClassRequest, class_images_missing, earlier_negative_prompt, ensure_class_images,
-                                          missing_count, model_identity, settings_of)
+from engine.training.class_images import (ClassRequest, class_images_missing, earlier_empty_negative, earlier_negative_prompt,
+                                          ensure_class_images, missing_count, model_identity, settings_of)
 from engine.training.distributed import made_by_the_main_process, main_process_says
 from engine.training.precision import without_conv_benchmark
 from engine.training.trainable import quantize_frozen_base, trained_text_encoders, vae_dtype, weights_trained
@@ -71,11 +71,13 @@ class ClassImageModel:
         components.vae.to(self.device, vae_dtype(self.dtype))
         return sampling_pipeline(components, components.unet, None)
 
-    def prompt_kwargs(self, prompt: str, negative_prompt: str, count: int) -> dict[str, Any]:
+    def prompt_kwargs(self, prompt: str, negative_prompt: str | None, count: int) -> dict[str, Any]:
         def batch(text: str) -> TextEmbeddings:
             return embeddings_to(stack_embeddings([self.embeddings[text]] * count), self.device)
 
-        return self.components.family.prompt_kwargs(batch(prompt), batch(negative_prompt))
+        positive = batch(prompt)
+        negative = zero_embeddings(positive) if negative_prompt is None else batch(negative_prompt)
+        return self.components.family.prompt_kwargs(positive, negative)
 
     def release(self) -> None:
         """The denoiser back on the host (bitsandbytes' quantized layers move as they are), so the caching
@@ -90,9 +92,12 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
     others wait, then every process reads the result the same way. None when the run was stopped meanwhile."""
     profile = trainer.profile
     # A negative prompt the family does not read makes the same images: it does not make a fresh set of them.
-    takes_negative = trainer.components.family.takes_negative_prompt
+    family = trainer.components.family
+    takes_negative = family.takes_negative_prompt
+    zeroes = family.zeroes_empty_negative(trainer.model_folder)
     requests = [
-        ClassRequest(i, folder, c.class_prompt or "", c.class_negative_prompt if takes_negative else "", c.num_class_images)
+        ClassRequest(i, folder, c.class_prompt or "", c.class_negative_prompt if takes_negative else "", c.num_class_images,
+                     zero_negative=zeroes and takes_negative and not c.class_negative_prompt)
         for i, (c, folder) in enumerate(zip(profile.concepts, trainer.class_dirs))
     ]
     identity = model_identity(profile.model, trainer.model_folder)
@@ -111,12 +116,13 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
     )
     if not takes_negative:
         requests = [replace(r, negative_prompt=earlier_negative_prompt(r, settings_of(r, **kwargs))) for r in requests]
+    requests = [earlier_empty_negative(r, settings_of(r, **kwargs)) for r in requests]
     # The images already there decoded before minutes of generating, but only then: where none are generated (an earlier
     # run's are there, as on a resume) the caching pass, next, decodes them anyway.
     check_before_class_images(profile, trainer.instance_dirs, trainer.class_dirs, trainer.buckets, trainer.emit,
                               generating=class_images_missing(requests, **kwargs) > 0)
     base = ClassImageModel(trainer.components, profile, trainer.device, trainer.dtype,
-                           [r.prompt for r in requests] + [r.negative_prompt for r in requests])
+                           [r.prompt for r in requests] + [r.negative_prompt for r in requests if not r.zero_negative])
     if trainer.accelerator.is_main_process:
         for problem in warned_before_class_images(profile):  # about what generating costs: said before it
             trainer.emit(Warning(message=f"{problem.key} {problem.message}"))

@@ -15,7 +15,7 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from engine.models.family import Family
 
 MANIFEST = "manifest.json"
-# (prompt, negative prompt, count) -> the pipeline's prompt arguments for a batch of ``count`` images.
-PromptKwargs = Callable[[str, str, int], dict[str, Any]]
+# (prompt, negative prompt, count) -> the pipeline's prompt arguments for a batch of ``count`` images; negative prompt
+# None: zeros (ClassRequest.zero_negative).
+PromptKwargs = Callable[[str, str | None, int], dict[str, Any]]
 PHASE = "class_images"
 
 
@@ -42,6 +43,9 @@ class ClassRequest:
     prompt: str
     negative_prompt: str
     count: int
+    # No negative prompt, for a model that conditions on zeros then (Family.zeroes_empty_negative): where it is false,
+    # "" encoded, as every set was made before dbtui followed that (such a set keeps being, see earlier_empty_negative).
+    zero_negative: bool = False
 
 
 def model_identity(model: Any, folder: Path) -> dict[str, Any]:
@@ -81,7 +85,7 @@ _WEIGHT_SUFFIXES = {".safetensors", ".bin", ".ckpt", ".pt", ".gguf"}
 
 def settings_of(request: ClassRequest, *, model: Any, resolution: int, seed: int, steps: int, guidance: float) -> dict[str, Any]:
     """Everything that makes a request's images (``model``: a model's name, or ``model_identity``)."""
-    return {
+    settings = {
         "model": model,
         "prompt": request.prompt,
         "negative_prompt": request.negative_prompt,
@@ -90,6 +94,11 @@ def settings_of(request: ClassRequest, *, model: Any, resolution: int, seed: int
         "steps": steps,
         "guidance_scale": guidance,
     }
+    # Only then: a set made with "" encoded keeps the name it always had.
+    return {**settings, NEGATIVE_EMBEDS: "zeros"} if request.zero_negative else settings
+
+
+NEGATIVE_EMBEDS = "negative_prompt_embeds"
 
 
 def generated_folder(folder: Path, settings: dict[str, Any]) -> Path:
@@ -220,6 +229,18 @@ def earlier_negative_prompt(request: ClassRequest, settings: dict[str, Any]) -> 
             if made > newest:
                 chosen, newest = recorded, made
     return chosen
+
+
+def earlier_empty_negative(request: ClassRequest, settings: dict[str, Any]) -> ClassRequest:
+    """``request``, or where it conditions on zeros (``zero_negative``) and no set was made with its ``settings`` but one
+    was with "" encoded (by a dbtui that did so for every model), the request that reuses that set and tops it up alike,
+    not all its images made again."""
+    if not request.zero_negative or read_json_object(generated_folder(request.folder, settings) / MANIFEST):
+        return request
+    encoded = {name: value for name, value in settings.items() if name != NEGATIVE_EMBEDS}
+    if read_json_object(generated_folder(request.folder, encoded) / MANIFEST):
+        return replace(request, zero_negative=False)
+    return request
 
 
 def _agrees(recorded: dict[str, Any], known: dict[str, Any]) -> bool:
@@ -355,7 +376,7 @@ def _generate(pipe: Any, request: ClassRequest, settings: dict[str, Any], *, ind
     generators = [torch.Generator("cpu").manual_seed(settings["seed"] + index) for index in indices]
     return generate_images(
         pipe, family,
-        **prompt_kwargs(request.prompt, request.negative_prompt, len(indices)),
+        **prompt_kwargs(request.prompt, None if request.zero_negative else request.negative_prompt, len(indices)),
         num_inference_steps=settings["steps"],
         guidance_scale=settings["guidance_scale"],
         height=settings["resolution"],

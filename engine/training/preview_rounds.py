@@ -207,9 +207,11 @@ class PreviewRounds:
                 def encode(captions: list[str]) -> TextEmbeddings:
                     return family.encode_text(trainer.components.tokenizers, text_encoders, captions, profile.training.clip_skip,
                                               trainer.device)
+            negative: str | None = profile.sampling.negative_prompt
+            if not negative and family.zeroes_empty_negative(trainer.model_folder):
+                negative = None  # as the model's own pipeline conditions without one
             return save_samples(
-                pipe, folder, prompts=prompts,
-                negative_prompt=profile.sampling.negative_prompt, num_images=num_images,
+                pipe, folder, prompts=prompts, negative_prompt=negative, num_images=num_images,
                 steps=profile.sampling.steps, guidance=guidance_for(family, profile.sampling.guidance_scale), seed=seed,
                 resolution=profile.dataset.resolution, prompt_kwargs=family.prompt_kwargs, encode=encode, family=family,
             )

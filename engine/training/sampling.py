@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from engine.models.family import Family, TextEmbeddings, vae_scale_factor
+from engine.models.family import Family, TextEmbeddings, vae_scale_factor, zero_embeddings
 
 
 def sampling_pipeline(components: Any, unet: Any, text_encoders: list[Any] | None) -> Any:
@@ -107,7 +107,7 @@ def save_samples(
     folder: Path,
     *,
     prompts: list[str],
-    negative_prompt: str,
+    negative_prompt: str | None,
     num_images: int,
     steps: int,
     guidance: float,
@@ -120,14 +120,16 @@ def save_samples(
     """Write ``num_images`` per prompt and a grid into ``folder``; returns (paths, grid, images).
 
     Prompts are encoded by ``encode`` (the family's own text encoding, with the run's clip_skip) and
-    handed to the pipeline as embeddings through ``prompt_kwargs``; ``family`` as for ``generate_images``."""
+    handed to the pipeline as embeddings through ``prompt_kwargs``; ``family`` as for ``generate_images``. ``negative_prompt``
+    None: none, for a model that conditions on zeros then (``Family.zeroes_empty_negative``)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths, images = [], []
     for p, prompt in enumerate(prompts):
         generators = [torch.Generator("cpu").manual_seed(seed + i) for i in range(num_images)]
+        positive = encode([prompt] * num_images)
+        negative = zero_embeddings(positive) if negative_prompt is None else encode([negative_prompt] * num_images)
         generated = generate_images(
-            pipe, family, previews=True,
-            **prompt_kwargs(encode([prompt] * num_images), encode([negative_prompt] * num_images)),
+            pipe, family, previews=True, **prompt_kwargs(positive, negative),
             num_inference_steps=steps,
             guidance_scale=guidance,
             height=resolution,
