@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
                           price_per_hour=args.price_per_hour, cancel=cancel, work_dir=args.work_dir)
     except DbtuiError as error:
         # On a line of its own (a library's print may lack its newline); stderr holds libraries' warnings.
-        print("\n" + json.dumps({ERROR_KEY: str(error)}), flush=True)
+        advice = getattr(error, "advice", "")  # the wizard shows this line alone: what to do with it
+        print("\n" + json.dumps({ERROR_KEY: f"{error}" + (f"; {advice}" if advice else "")}), flush=True)
         return 1
     print("\n" + json.dumps({RESULT_KEY: dataclasses.asdict(result)}), flush=True)
     return 0

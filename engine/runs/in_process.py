@@ -115,7 +115,8 @@ def train(
 
         advice = memory_advice(profile, gpu_has_bf16())  # a T4 is offered no setting that needs bf16
         emitter(RunFailed(reason="the GPU ran out of memory", advice=advice, step=trainer.global_step))
-        raise OutOfMemoryAdviceError(f"the GPU ran out of memory at step {trainer.global_step}; {advice}", advice) from error
+        # The advice apart, as every error's: those who print one add its advice (worker.main, the CLI's boundary).
+        raise OutOfMemoryAdviceError(f"the GPU ran out of memory at step {trainer.global_step}", advice) from error
     except Exception as error:
         accelerator = getattr(trainer, "accelerator", None)
         lost = peer_process_lost(error, accelerator.num_processes if accelerator is not None else 1, run_dir,
