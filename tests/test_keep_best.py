@@ -178,3 +178,30 @@ def test_export_of_the_latest_checkpoint_names_the_kept_best_step_and_its_comman
                         f"keep it with `dbtui export {folder.path} --step 100`")
     assert main(["export", str(folder.path), "--step", "100"]) == 0
     assert "best-scored" not in capsys.readouterr().out
+
+
+def test_a_resume_that_scores_on_another_scale_keeps_the_best_step_named_before(tmp_path: Path) -> None:
+    """A resume under other [evaluation] settings (images_per_prompt 1 → 2) scores the base model again and compares only
+    its own rounds: the rotation deleted the checkpoint of the step the run had named as the one to keep (step 100),
+    the only copy of that model, once the new rounds came."""
+    folder = RunFolder(tmp_path / "rescaled").create()
+    profile = tiny_profile(tmp_path, saving={"keep_last_n": 1}, evaluation={"enabled": True})
+    checkpointer = object.__new__(Checkpointer)
+    checkpointer.trainer, checkpointer.folder = SimpleNamespace(profile=profile), folder
+    sink = JsonlSink(folder.events)
+    before, after = {"images_per_prompt": 1}, {"images_per_prompt": 2}
+    sink(RunStarted(run_dir=str(folder.path), profile={}, hardware={}, versions={}, total_steps=600))
+    rounds = [(before, 0, 0.50, 0.30), (before, 100, 0.70, 0.30), (before, 200, 0.60, 0.29),
+              (after, 0, 0.50, 0.30), (after, 300, 0.55, 0.30), (after, 400, 0.60, 0.30), (after, 500, 0.58, 0.30)]
+    for settings, step, subject, clip_t in rounds:
+        if step == 0 and settings is after:
+            sink(RunStarted(run_dir=str(folder.path), profile={}, hardware={}, versions={}, total_steps=600,
+                            resumed_from_step=200))
+        sink(SamplesScored(step=step, scores={"subject": subject, "clip_t": clip_t}, settings=settings))
+        if step:
+            path = folder.checkpoints / f"step-{step:08d}"
+            path.mkdir(parents=True)
+            (path / "manifest.json").write_text(json.dumps({"step": step, "files": {}}))
+            checkpointer._rotate()
+    sink.close()
+    assert [step for step, _ in complete_checkpoints(folder)] == [100, 400, 500]  # the earlier best, the new best, the latest

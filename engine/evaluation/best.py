@@ -129,10 +129,15 @@ class ScoredRounds:
         self.rescaled = False  # the newest base round replaced rounds after the base of other settings
         self.started_at: int | None = None  # the step the newest start (a resume's) began from
         self.changed_at: int | None = None  # the step the resume that rescaled them started from
+        # Per scale a resume changed from, its steps the rule accepted (best first): the step it named as the one to keep
+        # still has its checkpoint kept by the rotation, though no longer compared (see kept_best_steps).
+        self.earlier: list[tuple[int, ...]] = []
 
     def add(self, event: Event) -> None:
         point = branch_point(event)
         dropped = forget_after(self.held, point)
+        if point is not None:  # a branch left: its steps' checkpoints are set aside, a new one of its step is another's
+            self.earlier = [kept for kept in (tuple(s for s in steps if s <= point) for steps in self.earlier) if kept]
         if point is not None and self.changed_at is not None and self.changed_at > point:
             self.changed_at = point  # the run stands before it now: the rounds of the old scale it kept end there
         if dropped and self.rescaled and not self.sets_aside(self.scale):  # the branch held every old-scale round
@@ -142,9 +147,12 @@ class ScoredRounds:
             self.started_at = step_number(event.resumed_from_step)
         elif (scored := scored_round(event)) is not None:
             before = self.scale if self.held else None
+            previous = self.best if scored.step == 0 else None
             base = self.scales.add(scored)
             if scored.step == 0:
                 self.rebased(self.scales.of(scored.settings, base), before)
+                if self.rescaled and previous is not None and self.scales.of(scored.settings, base) != before:
+                    self.earlier.append(previous.qualifying)
             self.held[scored.step] = (scored.scores, scored.settings, base)  # a step scored again after a resume: the latest counts
 
     def rebased(self, scale: Any, before: Any) -> None:
@@ -199,6 +207,18 @@ def best_step(events: Iterable[Event]) -> BestStep | None:
     for event in events:
         rounds.add(event)
     return rounds.best
+
+
+def kept_best_steps(events_file: Path, steps: Iterable[int]) -> set[int]:
+    """Of ``steps`` (a run's whole checkpoints), the one the rule ranks highest, and the one it ranked highest under each
+    [evaluation] setting a resume changed from: a resume that scores on another scale must not delete the checkpoint
+    the run named as the one to keep before it (the rule no longer compares it, but nothing else holds that model)."""
+    rounds = ScoredRounds()
+    for event in scoring_events(events_file):
+        rounds.add(event)
+    best, have = rounds.best, set(steps)
+    rankings = [*([best.qualifying] if best is not None else []), *rounds.earlier]
+    return {next(s for s in ranking if s in have) for ranking in rankings if have.intersection(ranking)}
 
 
 def best_step_of_run(events_file: Path) -> BestStep | None:

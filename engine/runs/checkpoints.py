@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from engine.convert._files import usual_permissions
 from engine.convert.older_readers import write_for_older_readers
 from engine.errors import DbtuiError, os_error_in
-from engine.evaluation.best import best_step_of_run, step_number
+from engine.evaluation.best import step_number
 from engine.events import CheckpointSaved, Warning
 from engine.runs.base_identity import base_model_record
 from engine.runs.checkpoint_write import fsync_tree, save_state_aside
@@ -106,13 +106,6 @@ def complete_checkpoints(folder: RunFolder) -> list[tuple[int, Path]]:
     except PermissionError as error:  # another user's folder, or one chmod-ed: not "none", which a resume starts over on
         raise unreadable(folder.checkpoints, error) from None
     return sorted(found)
-
-
-def kept_best(folder: RunFolder, steps: list[int]) -> int | None:
-    """Of ``steps``, the one the best-step rule ranks highest by the run's scores so far; None when it accepts none.
-    An overfit run's best step is often early: the rotation keeps its checkpoint beside the latest ones."""
-    best = best_step_of_run(folder.events)
-    return next((step for step in best.qualifying if step in steps), None) if best is not None else None
 
 
 def checked_checkpoints(folder: RunFolder) -> tuple[list[int], list[int]]:
