@@ -94,6 +94,25 @@ def test_an_interrupted_export_again_leaves_the_users_single_file_under_its_usua
     assert not (out / "t.yaml").exists()  # the new files wrote none: the old one went with the files it was for
 
 
+
+@pytest.mark.parametrize("in_the_way", ["t.safetensors", "t.previous.ckpt"])
+def test_a_folder_where_a_single_file_goes_leaves_every_file_under_its_usual_name(tmp_path: Path, monkeypatch,
+                                                                                  in_the_way: str) -> None:
+    """A folder named as one of the files (or its previous copy) was found only once the others had been renamed
+    NAME.previous: the refused export left no t.ckpt, and its new one was dropped with the work folder."""
+    out = tmp_path / "outputs"
+    written = ["first"]
+    _writes(monkeypatch, written)
+    _save(tmp_path, out, ["safetensors", "ckpt"])
+    (out / "t.safetensors").unlink()
+    (out / in_the_way).mkdir()
+    written.append("second")
+    with pytest.raises(IsADirectoryError) as refused:
+        _save(tmp_path, out, ["safetensors", "ckpt"])
+    assert refused.value.filename == str(out / in_the_way)
+    assert (out / "t.ckpt").read_text() == "first"
+
+
 @pytest.mark.parametrize("name, kohya", [("me-lora", "me-lora-kohya.safetensors"), ("me_LoRA", "me_LoRA-kohya.safetensors"),
                                          ("zwx", "zwx-lora-kohya.safetensors"), ("flora", "flora-lora-kohya.safetensors")])
 def test_a_runs_kohya_file_says_lora_once_and_is_not_taken_for_its_model(tmp_path: Path, name: str, kohya: str) -> None:

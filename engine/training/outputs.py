@@ -94,6 +94,11 @@ def _publish(work: Path, *targets: Path) -> None:
     """Move the new files written in ``work`` to ``targets`` (their names in the output folder), with their ``.yaml``
     where one was written. The files they replace go to ``NAME.previous.EXT`` only now: until the new ones are whole,
     the usual names hold the last complete export (a Ctrl-C left only the previous copies)."""
+    # A folder where one of them or its previous copy goes is refused before any is renamed: found midway, the files
+    # renamed before it had left their usual names empty.
+    for path in (*targets, *map(_previous, targets)):
+        if path.exists() and not path.is_file():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     keep_previous(*targets)
     for target in targets:
         os.replace(work / target.name, target)
