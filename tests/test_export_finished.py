@@ -170,3 +170,24 @@ def test_the_rounded_weights_warning_is_not_given_for_weights_trained_in_bf16(tm
         folder.events.write_text(json.dumps(started) + "\n")
         assert (_half_outputs_warning(folder, folder.outputs / "diffusers", trained) is not None) == warned, bf16
     assert _half_outputs_warning(folder, folder.outputs / "diffusers", {"profile": {}}) is not None
+
+
+def test_a_finished_full_run_with_both_single_files_is_converted_from_its_safetensors_not_its_pickle(tmp_path: Path) -> None:
+    """With NAME.ckpt and NAME.safetensors beside each other the advice named the .ckpt (first by name), a pickle
+    the README says to avoid, as the model's only file."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from engine.runs.export_finished import FinishedOutputsError, _source
+    from tests.training_helpers import tiny_profile
+
+    outputs = tmp_path / "run" / "outputs"
+    outputs.mkdir(parents=True)
+    for name in ("t.ckpt", "t.safetensors", "t.previous.safetensors"):
+        (outputs / name).write_text("weights")
+    folder = SimpleNamespace(path=tmp_path / "run", outputs=outputs, profile=tmp_path / "run" / "profile.toml")
+    with pytest.raises(FinishedOutputsError) as refused:
+        _source(folder, tiny_profile(tmp_path), tmp_path / "run" / "exports" / "step-2", 2)  # type: ignore[arg-type]
+    assert f"as {outputs / 't.safetensors'} and {outputs / 't.ckpt'} only, no diffusers folder" in str(refused.value)
+    assert f"to-diffusers {outputs / 't.safetensors'} " in str(refused.value)

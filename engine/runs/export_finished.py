@@ -138,8 +138,9 @@ def _source(folder: RunFolder, profile: Any, target: Path, step: int) -> Path:
         return outputs / "lora"
     if (outputs / "diffusers" / "model_index.json").is_file():
         return outputs / "diffusers"
-    singles = sorted(path for path in outputs.glob("*.*") if path.suffix in (".safetensors", ".ckpt")
-                     and not path.stem.endswith(".previous"))
+    # The .safetensors first: a .ckpt is a pickle, converted from only where no .safetensors was written.
+    singles = sorted((path for path in outputs.glob("*.*") if path.suffix in (".safetensors", ".ckpt")
+                      and not path.stem.endswith(".previous")), key=lambda path: (path.suffix != ".safetensors", path))
     if not singles:
         raise FinishedOutputsError(f"step {step} is where {folder.path} finished, and {outputs} holds neither its "
                                    "diffusers folder nor a single file of its model: put them back to export it")
@@ -150,7 +151,7 @@ def _source(folder: RunFolder, profile: Any, target: Path, step: int) -> Path:
               f"{shlex.quote(str(target / f'{profile.name}.{fmt}'))}"
               for fmt in ("safetensors", "ckpt") if fmt in profile.saving.export]
     raise FinishedOutputsError(f"step {step} is where {folder.path} finished, and the run wrote its model as "
-                               f"{singles[0]} only, no diffusers folder, which an export is built from: "
+                               f"{' and '.join(map(str, singles))} only, no diffusers folder, which an export is built from: "
                                f"`{'` then `'.join(steps)}` writes it in the formats {folder.profile} lists")
 
 
