@@ -222,3 +222,21 @@ def test_the_finished_step_is_not_offered_where_the_run_wrote_a_single_file_only
     assert "--step 4" not in said and "and 4, where the run finished" not in said, said
     assert f"step 4 is where {folder.path} finished, and the run wrote its model as {folder.outputs / 't.safetensors'} " \
            "only, no diffusers folder" in said and "`dbtui convert to-diffusers " in said, said
+
+
+def test_a_step_a_live_run_has_not_reached_is_said_to_come(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dbtui export RUN --step 400` of a run training towards 400 said only that no checkpoint was at 400 among the
+    kept steps, as of a step lost."""
+    from engine.runs.export import NoSuchCheckpointError, checkpoint_at
+    from engine.runs.folder import RunFolder, RunState
+
+    folder, _ = run_with_checkpoints(tmp_path, [20, 40])
+    folder.write_state(RunState(pid=1, status="running", step=45, total_steps=400))
+    monkeypatch.setattr(RunFolder, "is_live", lambda self: True)
+    with pytest.raises(NoSuchCheckpointError) as refused:
+        checkpoint_at(folder, 400)
+    assert str(refused.value).endswith("the kept steps are: 20, 40; the run is still training (step 45 of 400): "
+                                       "export step 400 once it has saved or finished it")
+    with pytest.raises(NoSuchCheckpointError) as refused:
+        checkpoint_at(folder, 30)  # passed: lost, not to come
+    assert "still training" not in str(refused.value)

@@ -67,7 +67,11 @@ def checkpoint_at(folder: RunFolder, step: int | None) -> tuple[int, Path]:
     if incomplete is not None:
         raise NoSuchCheckpointError(f"{incomplete} is there but incomplete: its {MANIFEST} is missing or damaged (a save "
                                     f"or a deletion cut short), so its weights cannot be trusted; the kept steps are: {kept}")
-    raise NoSuchCheckpointError(f"{folder.path} has no checkpoint at step {step}; the kept steps are: {kept}")
+    state = folder.read_state()
+    # A step the live run has not reached yet (its last, say) read as one lost among the kept steps.
+    later = (f"; the run is still training (step {state.step} of {state.total_steps}): export step {step} once it has "
+             "saved or finished it" if state is not None and step > state.step and folder.is_live() else "")
+    raise NoSuchCheckpointError(f"{folder.path} has no checkpoint at step {step}; the kept steps are: {kept}{later}")
 
 
 def incomplete_checkpoints(folder: RunFolder, found: list[tuple[int, Path]]) -> dict[int, Path]:
