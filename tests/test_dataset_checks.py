@@ -394,3 +394,13 @@ def test_validate_names_a_misnamed_caption_and_skips_files_that_are_no_pictures(
     said = [p.message for p in path_problems(profile) if p.key == "concepts.0.caption_mode"]
     assert len(said) == 1 and "rename b.png.txt to b.txt" in said[0]
     assert not any("no caption file" in message for message in said)
+
+
+def test_a_multi_page_tiff_is_said_to_have_pages_not_frames(tmp_path: Path) -> None:
+    """A 3-page TIFF scan was reported as 'is animated (3 frames)'."""
+    textured(1, (96, 96)).save(tmp_path / "scan.tiff", save_all=True,
+                               append_images=[textured(2, (96, 96)), textured(3, (96, 96))])
+    report = check_dataset(tmp_path, workers=1)
+    (finding,) = [f for f in report.findings if f.code == "animated"]
+    assert finding.message.startswith("has 3 pages: only its first page is used")
+    assert "animated" not in finding.message and "page you want" in finding.fix

@@ -105,9 +105,10 @@ def image_findings(
         found.append(Finding(path, "color_mode", "info", f"{_MODE_NOTES[probe.mode]}",
                              "prepare converts it to 8-bit RGB"))
     if probe.frames > 1:
-        found.append(Finding(path, "animated", "warning",
-                             f"is animated ({probe.frames} frames): only its first frame is used for training",
-                             "export the frame you want as a still PNG or JPEG"))
+        # A multi-page TIFF (a scan, a layered export) holds pages, not an animation's frames.
+        what = "has {} pages: only its first page" if probe.format == "TIFF" else "is animated ({} frames): only its first frame"
+        found.append(Finding(path, "animated", "warning", f"{what.format(probe.frames)} is used for training",
+                             f"export the {'page' if probe.format == 'TIFF' else 'frame'} you want as a still PNG or JPEG"))
     if bucketing:
         bw, bh = nearest_bucket(w, h, buckets)
         scale = max(bw / w, bh / h)
