@@ -404,3 +404,15 @@ def test_a_multi_page_tiff_is_said_to_have_pages_not_frames(tmp_path: Path) -> N
     (finding,) = [f for f in report.findings if f.code == "animated"]
     assert finding.message.startswith("has 3 pages: only its first page is used")
     assert "animated" not in finding.message and "page you want" in finding.fix
+
+
+def test_the_bucket_histogram_counts_only_usable_images(tmp_path: Path) -> None:
+    """An image whose caption cannot be read was '6 usable' but filled '64×64: 7'."""
+    for i in range(3):
+        textured(i, (64, 64)).save(tmp_path / f"i{i}.png")
+        (tmp_path / f"i{i}.txt").write_text("a photo of zwx dog")
+    (tmp_path / "i1.txt").write_bytes("caf\xe9 zwx dog".encode("latin-1"))
+    report = check_dataset(tmp_path, resolution=64, caption_mode="caption_file_then_prompt",
+                           instance_prompt="a photo of zwx dog", bucketing=True, workers=1)
+    assert report.summary.usable == 2
+    assert sum(report.summary.buckets.values()) == 2

@@ -83,8 +83,9 @@ def summarise(
     failed = {f.path for f in findings if f.severity == "error"}
     usable = sum(1 for p in probes if p.path not in failed)
     histogram: dict[tuple[int, int], int] = {}
-    for bucket in image_buckets.values():
-        histogram[bucket] = histogram.get(bucket, 0) + 1
+    for path, bucket in image_buckets.items():
+        if path not in failed:  # an image with an error does not train, so it fills no bucket
+            histogram[bucket] = histogram.get(bucket, 0) + 1
     wanted = class_images_wanted if class_images_wanted is not None else min(
         MAX_CLASS_IMAGES, max(MIN_CLASS_IMAGES, CLASS_IMAGES_PER_IMAGE * usable))
     return Summary(
