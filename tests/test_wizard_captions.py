@@ -342,3 +342,24 @@ async def test_a_caption_linked_to_another_is_saved_through_the_link_and_said_to
         assert screen.rows.get(images / "zwx_00.png")[0] == "zwx disc, shared words"
         assert "Shared with zwx_00.png" in _status(screen) and "Saved zwx_00.txt" in _status(screen)
         assert ("zwx disc ×1" in str(screen.query_one("#cap-tags", Static).render()))  # one file, counted once
+
+
+async def test_an_image_name_with_a_newline_is_one_line_in_the_list_and_its_caption_saves_beside_it(
+        tmp_path: Path, demo_data: Path) -> None:
+    """new⏎line.png showed as two images, 'new' and 'line.png (none)'."""
+    images = _images(tmp_path, demo_data)
+    odd = images / "new\nline.png"
+    shutil.copy(sorted(images.glob("*.png"))[0], odd)
+    app = make_app(RealCaptionsEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _captions(app, pilot, images)
+        index = screen.images.index(odd)
+        label = str(screen.query_one(OptionList).get_option_at_index(index).prompt)
+        assert "\n" not in label and label.startswith("new\\x0aline.png")
+        screen.query_one(OptionList).highlighted = index
+        await pilot.pause()
+        screen.query_one(TextArea).text = "zwx disc, odd name"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert (images / "new\nline.txt").read_text(encoding="utf-8").strip() == "zwx disc, odd name"
+        assert "\n" not in _status(screen) and "Saved new\\x0aline.txt." in _status(screen)

@@ -36,3 +36,20 @@ async def test_the_highlighted_finding_is_shown_whole_with_its_fix() -> None:
         assert LONG in detail.replace("\n", " ") or LONG in detail
         assert "photo [1].jpg" in detail and "What to do: turn on aspect-ratio bucketing" in detail
         assert view.query_one("#findings-detail").region.height >= 3
+
+
+async def test_a_file_name_with_a_newline_is_one_line_in_the_table_and_the_detail() -> None:
+    """new⏎line.png was shown as 'new' in the table, and the detail broke the name over two lines."""
+    finding = Finding("/data/new\nline.png", "blurry", "warning", "is a near-duplicate of a\u202egnp.png", "keep one")
+    app = _Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(FindingsView)
+        view.show(Report("/data", (finding,), Summary(1, 1, {"warning": 1})))
+        await pilot.pause()
+        table = view.query_one(DataTable)
+        table.focus()
+        await pilot.press("down", "up")
+        await pilot.pause()
+        assert str(table.get_row_at(0)[1]) == "new\\x0aline.png"
+        detail = str(view.query_one("#findings-detail").render())
+        assert detail.startswith("new\\x0aline.png is a near-duplicate of a\\u202egnp.png\n")

@@ -13,6 +13,8 @@ from typing import Any
 
 from rich.markup import escape
 
+from dbtui.cli.printable import markup_safe
+
 from engine.dataset.caption_tags import split_tags
 from engine.errors import DbtuiError
 
@@ -43,7 +45,7 @@ def shared_note(others: list[Path]) -> str:
     if not others:
         return ""
     more = f" and {len(others) - 1} more" if len(others) > 1 else ""
-    return f"[yellow]Shared[/] with {escape(others[0].name)}{more}: a save changes their caption too. "
+    return f"[yellow]Shared[/] with {markup_safe(others[0].name)}{more}: a save changes their caption too. "
 
 
 def row_status(problem: str) -> str:
@@ -119,9 +121,10 @@ class CaptionRows:
         """The image's line in the list (markup): its name, and whether its caption is missing or unreadable."""
         text, problem = self.get(image)
         if problem.startswith(_MISNAMED):
-            return f"{escape(image.name)} [yellow](misnamed)[/]"
+            return f"{markup_safe(image.name)} [yellow](misnamed)[/]"
         mark = " [red](unreadable)[/]" if problem else ("" if text else " [dim](none)[/]")
-        return f"{escape(image.name)}{mark}"
+        # One line per image: a name's newline showed new⏎line.png as two images, "new" and "line.png".
+        return f"{markup_safe(image.name)}{mark}"
 
     def top_tags(self, count: int) -> list[tuple[str, int]]:
         """The ``count`` tags most caption files hold, most frequent first."""

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Input, OptionList, ProgressBar, Static, TextArea
 from textual.widgets.option_list import Option
 
+from dbtui.cli.printable import markup_safe
 from dbtui.engine_facade import Engine
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.screens.caption_rows import CaptionRows, read_caption_row, row_status, shared_note
@@ -189,9 +190,9 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self.shown = typed
         self.edited = True
         self._set_row(self.image, text)
-        name = self.rows.file_of(self.image).name
+        name = markup_safe(self.rows.file_of(self.image).name)
         shared = shared_note(self.rows.shared_with(self.image))
-        self.query_one("#cap-status", Static).update(f"{shared}Saved {escape(name)}.")
+        self.query_one("#cap-status", Static).update(f"{shared}Saved {name}.")
         self.notify(f"Saved {name}.")
         return True
 
@@ -205,7 +206,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
             return
         self.edited = True
         self._show_caption(self.image, "Reverted to the earlier version (F2 again: the newer one).")
-        self.notify(f"Reverted {self.rows.file_of(self.image).name} to its earlier version.")
+        self.notify(f"Reverted {markup_safe(self.rows.file_of(self.image).name)} to its earlier version.")
 
     def _set_row(self, image: Path, text: str, problem: str = "") -> None:
         """The rows of this caption file (a.jpg and a.png share a.txt) and the tag counts brought up to date,

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Select, Static
+
+from dbtui.cli.printable import markup_safe
 
 SEVERITY_STYLE = {"error": "[red]error[/]", "warning": "[yellow]warn[/]", "info": "[dim]info[/]"}
 
@@ -76,14 +77,15 @@ class FindingsView(Vertical):
         wanted = self.query_one(Select).value
         for index, finding in enumerate(self.report.findings):
             if wanted in ("all", finding.severity):
-                table.add_row(SEVERITY_STYLE.get(finding.severity, finding.severity), escape(Path(finding.path).name),
-                              escape(finding.message), key=str(index))
+                # A name's newline would cut the cell to its first part ("new" for new⏎line.png), as in the CLI.
+                table.add_row(SEVERITY_STYLE.get(finding.severity, finding.severity), markup_safe(Path(finding.path).name),
+                              markup_safe(finding.message), key=str(index))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
         if self.report is not None and event.row_key.value is not None:
             finding = self.report.findings[int(event.row_key.value)]
-            fix = f"\n[b]What to do:[/] {escape(finding.fix)}" if finding.fix else ""
+            fix = f"\n[b]What to do:[/] {markup_safe(finding.fix)}" if finding.fix else ""
             self.query_one("#findings-detail", Static).update(
-                f"[b]{escape(Path(finding.path).name)}[/] {escape(finding.message)}{fix}")
+                f"[b]{markup_safe(Path(finding.path).name)}[/] {markup_safe(finding.message)}{fix}")
             self.post_message(self.Highlighted(finding.path))
