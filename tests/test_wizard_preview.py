@@ -82,3 +82,20 @@ async def test_pictures_load_off_the_main_thread_and_only_the_latest_is_shown(tm
         assert threading.main_thread() not in threads
         [shown] = preview.query(".image")
         assert shown.image.size == (40, 20) and preview.path == quick
+
+
+async def test_a_broken_link_is_called_a_broken_link_not_a_non_image(tmp_path: Path) -> None:
+    """The doctor said 'dangling.jpg is a broken symbolic link'; its preview said 'not an image file'."""
+    from textual.widgets import Static
+
+    (tmp_path / "dangling.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    app = PreviewApp()
+    async with app.run_test() as pilot:
+        preview = app.query_one(ImagePreview)
+        preview.show(tmp_path / "dangling.jpg")
+        await pilot.pause()
+        assert str(preview.query_one(Static).render()) == (
+            "dangling.jpg: a broken link: the file it points to does not exist")
+        preview.show(tmp_path / "gone.png")
+        await pilot.pause()
+        assert str(preview.query_one(Static).render()) == "gone.png: no longer there"

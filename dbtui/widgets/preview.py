@@ -64,6 +64,9 @@ class ImagePreview(Container):
             self._put(Static("no image selected"))
         elif path.is_dir():  # a finding of the whole folder (it has no images, say)
             self._put(Static(f"{path.name}/ is a folder: no picture to show", markup=False))
+        elif not path.exists():  # the doctor calls it a broken link (or it went since the check): not "not an image"
+            gone = "a broken link: the file it points to does not exist" if path.is_symlink() else "no longer there"
+            self._put(Static(f"{path.name}: {gone}", markup=False))
         elif path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
             self._put(Static(f"{path.name}: not an image file", markup=False))
         elif widget_class is None:
