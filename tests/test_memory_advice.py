@@ -22,7 +22,7 @@ def test_a_full_fine_tune_is_told_of_the_savers_it_does_not_use(tmp_path: Path) 
 
 def _fit_estimate_only(tmp_path: Path, monkeypatch, capsys, weights_gib: float, caching_gib: float = 0.0,
                        precision: str = "no", optimizer_gib: float = 0.0, checkpointing: bool = False,
-                       sampling_gib: float = 0.0, **sections) -> str:
+                       sampling_gib: float = 0.0, caching_text: bool = False, **sections) -> str:
     """What `dbtui fit --estimate-only` prints for the tiny profile when the meter says ``weights_gib`` of weights
     (and ``caching_gib`` at the caching pass, ``optimizer_gib`` of optimizer state, ``sampling_gib`` at the previews)."""
     import engine.memory
@@ -32,7 +32,8 @@ def _fit_estimate_only(tmp_path: Path, monkeypatch, capsys, weights_gib: float, 
     estimate = MemoryEstimate(weights=int(weights_gib * GIB), gradients=0, optimizer_state=int(optimizer_gib * GIB),
                               activations=0, caches=0,
                               autocast_weight_copies=0, peak_phase="backward", model="m", batch=1, height=8, width=8,
-                              seconds=0.0, caching=int(caching_gib * GIB), sampling=int(sampling_gib * GIB))
+                              seconds=0.0, caching=int(caching_gib * GIB), sampling=int(sampling_gib * GIB),
+                              caching_text=caching_text)
     monkeypatch.setattr(engine.memory, "estimate_peak", lambda profile, **how: estimate)
     precision_section = {"mixed_precision": precision, "gradient_checkpointing": checkpointing}
     path = save_profile(tiny_profile(tmp_path, precision=precision_section, **sections), tmp_path / "p.toml")
@@ -108,6 +109,16 @@ def test_the_caching_pass_is_not_said_to_be_beyond_every_setting(tmp_path: Path,
     out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 6, caching_gib=10, precision="bf16",
                              dataset={"resolution": 1024})
     assert "needs the most here" in out and "no training setting shrinks" not in out
+
+
+def test_a_caching_pass_whose_peak_is_the_text_encoders_is_not_said_to_shrink_with_the_size(
+        tmp_path: Path, monkeypatch, capsys) -> None:
+    """flux-lora-16gb.toml on a 10 GB card was told only a smaller dataset.resolution shrinks the caching pass: at
+    256 px it needed the same 11.03 GB, T5-XXL's moment, after the VAE's encode."""
+    out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 6, caching_gib=10, precision="bf16", caching_text=True)
+    assert "needs the most here" in out and "no training setting shrinks" in out and "dataset.resolution shrinks" not in out
+    out = _fit_estimate_only(tmp_path, monkeypatch, capsys, 9.5, caching_gib=8, precision="bf16", caching_text=True)
+    assert "needs 9.55 GB on the card, which no training setting shrinks" in out
 
 
 def test_flux_is_told_of_a_quantized_base_first_and_no_card_size_is_promised(tmp_path: Path) -> None:

@@ -131,11 +131,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 # The caching pass holds the encoders, which no saver shrinks, and the VAE's encode of each picture, which shrinks with
-# dataset.resolution alone: "which no training setting shrinks" contradicted a saver list naming that setting.
+# dataset.resolution alone: "which no training setting shrinks" contradicted a saver list naming that setting. Where the
+# text encoders' moment is the peak (T5-XXL), that setting leaves it as it is: Flux at 256 px needs what it does at 512.
 CACHING_SHRINKS = "which of all training settings only a smaller dataset.resolution shrinks (the VAE encodes the pictures at it)"
-CACHING_DECIDES = ("the caching pass before the first step needs the most here: the text encoders beside the VAE "
-                   f"(T5-XXL for Flux), {CACHING_SHRINKS}; only a first run pays it, as a re-run or "
-                   "resume reads the captions from RUN/cache/")
+CACHING_TEXT = "which no training setting shrinks (its peak is the text encoders' moment, not the VAE's encode)"
+
+
+def _caching_shrinks(estimate) -> str:
+    return CACHING_TEXT if estimate.caching_text else CACHING_SHRINKS
+
+
+def _caching_decides(estimate) -> str:
+    return ("the caching pass before the first step needs the most here: the text encoders beside the VAE "
+            f"(T5-XXL for Flux), {_caching_shrinks(estimate)}; only a first run pays it, as a re-run or "
+            "resume reads the captions from RUN/cache/")
 
 
 def _advice(profile, estimate, card_gb: float, fitting_gb: float | None, bf16: bool = True) -> str:
@@ -170,13 +179,13 @@ def _advice(profile, estimate, card_gb: float, fitting_gb: float | None, bf16: b
         return (f"the caching pass before the first step needs more than {a_card} ({estimate.caching_card_need / GIB:.1f} GB); "
                 f"to need less: {memory_advice(profile, bf16)}")
     if steps_need <= card:
-        return CACHING_DECIDES
+        return _caching_decides(estimate)
     if estimate.caching_card_need >= steps_need:
-        return f"{CACHING_DECIDES}; {settings(' too')}"
+        return f"{_caching_decides(estimate)}; {settings(' too')}"
     if found is None:
         return settings()  # the card that holds the steps holds the caching pass too
     return (f"{settings()}; the caching pass before the first step needs {estimate.caching_card_need / GIB:.2f} GB "
-            f"on the card, {CACHING_SHRINKS}")
+            f"on the card, {_caching_shrinks(estimate)}")
 
 
 def _a_card(card: float) -> str:

@@ -27,6 +27,7 @@ from engine.memory.step import StepShape, cached_text
 class CachingMeasure:
     weights: int  # the weights and buffers of the encoders on the device at the caching pass's peak
     encoding: int  # that moment's encoding pass's own peak: a caption through the text encoders, or an image through the VAE
+    text: bool = False  # the text encoders' moment, which no training setting shrinks (not the VAE's, which resolution does)
 
 
 def _encoders(model: PreparedModel) -> list[torch.nn.Module]:
@@ -61,5 +62,6 @@ def measure_caching(model: PreparedModel, profile: Any, shape: StepShape) -> Cac
         # Frozen text encoders are not loaded yet; those that train are on the device already.
         moments.append(CachingMeasure(vae_bytes + (0 if text_cached else text_bytes), _peak(model, encode_image)))
     if text_cached:
-        moments.append(CachingMeasure(vae_bytes + text_bytes, _peak(model, lambda: cached_text(model, profile.training.clip_skip))))
+        moments.append(CachingMeasure(vae_bytes + text_bytes, _peak(model, lambda: cached_text(model, profile.training.clip_skip)),
+                                      text=True))
     return max(moments, key=lambda moment: moment.weights + moment.encoding)

@@ -51,6 +51,7 @@ class MemoryEstimate:
     # Allocated at the caching pass before the first step, when the VAE and the text encoders are on the
     # GPU while the caches fill (engine/memory/caching.py); 0 when nothing is cached. Not part of the step's peak.
     caching: int = 0
+    caching_text: bool = False  # that pass's peak is the text encoders' moment (T5-XXL), whatever dataset.resolution
     # Allocated while previews or scoring images are generated (engine/memory/sampling.py): the denoiser,
     # the VAE back on the GPU, the optimizer's state, one generation. 0 when the run neither samples nor scores.
     sampling: int = 0

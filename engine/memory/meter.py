@@ -191,5 +191,6 @@ def estimate_peak(profile: Any, *, architecture: Architecture | str | Path | Non
         weights=parts.weights, gradients=gradients, optimizer_state=parts.state, activations=activations, caches=0,
         autocast_weight_copies=copies, peak_phase=phase, model=arch.label, batch=shape.batch, height=height, width=width,
         seconds=time.perf_counter() - started, notes=tuple(notes), caching=caching_bytes, sampling=sampling_bytes,
+        caching_text=caching is not None and caching.text,
         guessed_architecture=arch.guessed,
     )
