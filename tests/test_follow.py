@@ -213,9 +213,47 @@ def test_ctrl_c_is_heard_even_where_sigint_was_inherited_as_ignored(tmp_path: Pa
     finally:
         signal.signal(signal.SIGINT, before)
     assert watched.interrupted and watched.last.kind == "run_finished"
-    # A SIGINT to the watcher alone (`kill -INT`) never reached the trainer: it trained on to the end. Now every
-    # process of the run is asked to stop through the run folder.
-    assert (folder.control / "stop").exists() and trainer.signals == []
+    # A SIGINT to the watcher alone (`kill -INT`) never reached the trainer: it trained on to the end. Now the lone
+    # trainer of a foreground run is sent SIGTERM, which it hears in every phase.
+    assert trainer.signals == [signal.SIGTERM]
+
+
+def test_two_sigints_to_the_watcher_alone_after_training_end_the_trainer_at_once_as_said(tmp_path: Path) -> None:
+    """During the final scoring round, a stop asked in the run folder was never read (the trainer reads it only until
+    its last step): the second SIGINT, passed on, was a first stop to it, and it finished the run, while the watcher
+    said it quit at once and named the checkpoint to resume from."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from dbtui.cli.watch import _signals_as_interrupts
+
+    folder = RunFolder(tmp_path / "run").create()
+    ready = tmp_path / "ready"
+    trainer = subprocess.Popen(  # the trainer's own signal handling, its training over
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from engine.runs.folder import RunFolder; "
+         "from engine.runs.supervisor import Supervisor; s = Supervisor(RunFolder(Path(sys.argv[1]))); "
+         "s.install_signals(); s.training = True; Path(sys.argv[2]).write_text('1'); time.sleep(60)",
+         str(folder.path), str(ready)])
+    try:
+        deadline = time.time() + 60
+        while not ready.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        interrupts = 0
+        with _signals_as_interrupts(trainer, folder, own_session=False):
+            for _ in range(2):
+                try:
+                    os.kill(os.getpid(), signal.SIGINT)
+                except KeyboardInterrupt:
+                    interrupts += 1
+                time.sleep(0.5)  # `kill -INT; sleep 0.2; kill -INT`: the trainer takes each in turn
+        assert interrupts == 2
+        assert trainer.wait(timeout=10) == 130  # os._exit(130): ended at once, as a second Ctrl-C ends it
+    finally:
+        trainer.kill()
+        trainer.wait()
 
 
 def test_following_ends_where_no_trainer_lives_and_the_log_will_never_end(tmp_path: Path) -> None:

@@ -155,12 +155,17 @@ def _signals_as_interrupts(process: subprocess.Popen | None, folder: RunFolder, 
 
     def on_interrupt(signum: int, frame: Any) -> None:
         # A SIGINT sent to this process alone (`kill -INT`, `timeout -s INT`, a wrapper's stop) never reaches the
-        # trainer as a terminal's Ctrl-C does. The first asks every process of the run to save and stop, through the
-        # run folder (a signal would reach only accelerate's launcher); a second, as a second Ctrl-C, ends it at once.
-        # After the terminal's own SIGINT either changes nothing.
+        # trainer as a terminal's Ctrl-C does. The first asks every process of the run to save and stop: through the run
+        # folder in its own session (a signal would reach only accelerate's launcher), else as SIGTERM, which the lone
+        # trainer hears after training too, where it reads no run folder: a second SIGINT, as a second Ctrl-C, then
+        # ends it at once, as this says. After the terminal's own SIGINT either changes nothing.
         if not seen:
             seen.append(signum)
-            _ask_to_stop(folder)
+            if own_session:
+                _ask_to_stop(folder)
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGTERM)
         else:
             with contextlib.suppress(ProcessLookupError):
                 if own_session:
