@@ -205,3 +205,17 @@ def test_a_resume_that_scores_on_another_scale_keeps_the_best_step_named_before(
             checkpointer._rotate()
     sink.close()
     assert [step for step, _ in complete_checkpoints(folder)] == [100, 400, 500]  # the earlier best, the new best, the latest
+
+
+def test_a_resume_under_another_tolerance_warns_of_the_best_steps_checkpoint_it_no_longer_keeps(tmp_path: Path) -> None:
+    """Another prompt_fidelity_tolerance chooses the best step anew (100 → 400): the rotation then deleted step 100's
+    checkpoint without a word, though the run had told the user to keep it."""
+    from engine.runs.resume_changes import resume_warnings
+
+    folder, _ = overfit_run(tmp_path, evaluation=True)
+    same = tiny_profile(tmp_path, evaluation={"enabled": True})
+    assert resume_warnings({"step": 500}, same, 1, 600, folder=folder) == []
+    looser = tiny_profile(tmp_path, evaluation={"enabled": True, "prompt_fidelity_tolerance": 0.11})
+    [warning] = resume_warnings({"step": 500}, looser, 1, 600, folder=folder)
+    assert "the checkpoint of step 100, kept until now as the best step's, is no longer kept" in warning.message
+    assert f"`dbtui export {folder.path} --step 100` keeps that model now" in warning.advice

@@ -209,13 +209,16 @@ def best_step(events: Iterable[Event]) -> BestStep | None:
     return rounds.best
 
 
-def kept_best_steps(events_file: Path, steps: Iterable[int]) -> set[int]:
+def kept_best_steps(events_file: Path, steps: Iterable[int], tolerance: float | None = None) -> set[int]:
     """Of ``steps`` (a run's whole checkpoints), the one the rule ranks highest, and the one it ranked highest under each
     [evaluation] setting a resume changed from: a resume that scores on another scale must not delete the checkpoint
-    the run named as the one to keep before it (the rule no longer compares it, but nothing else holds that model)."""
+    the run named as the one to keep before it (the rule no longer compares it, but nothing else holds that model).
+    ``tolerance``: the one a resume is about to train under, in place of the run's."""
     rounds = ScoredRounds()
     for event in scoring_events(events_file):
         rounds.add(event)
+    if tolerance is not None:
+        rounds.tolerance = tolerance
     best, have = rounds.best, set(steps)
     rankings = [*([best.qualifying] if best is not None else []), *rounds.earlier]
     return {next(s for s in ranking if s in have) for ranking in rankings if have.intersection(ranking)}

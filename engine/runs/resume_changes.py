@@ -13,6 +13,7 @@ import re
 import shlex
 from typing import Any
 
+from engine.evaluation.best import kept_best_steps
 from engine.events import Warning
 from engine.profile import Profile
 from engine.profile.changes import changed_settings, said_changes
@@ -90,6 +91,9 @@ def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: i
                     f"the batch per step changes ({made_by * per_process} → {num_processes * per_process} images) and "
                     "the resume is not exact",
             advice=f"to continue the run exactly, resume it with launch.num_processes = {made_by}"))
+    unkept = best_no_longer_kept(folder, profile) if folder is not None else None
+    if unkept:
+        warnings.append(unkept)
     before = recorded_profile(manifest)  # None for a manifest of another version's: the launcher checked what it could
     changed = [change for change in changed_settings(before, profile) if not MAY_CHANGE.fullmatch(change[0])
                and (profile.prior.enabled or not _UNUSED_WITHOUT_PRIOR.fullmatch(change[0]))] if before else []
@@ -100,6 +104,24 @@ def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: i
                    "manifest.json holds them): the run is no longer one run of either; to continue it as it was, stop "
                    "it and resume with the checkpoint's settings"))
     return warnings
+
+
+def best_no_longer_kept(folder: RunFolder, profile: Profile) -> Warning | None:
+    """Another evaluation.prompt_fidelity_tolerance chooses the best step anew: the checkpoint the run named as the one
+    to keep is then no longer kept beside the latest ones (engine/runs/rotation.py), and its rotation deleted it without
+    a word, the only copy of that model."""
+    steps = [saved for saved, _ in complete_checkpoints(folder)]
+    tolerance = profile.evaluation.prompt_fidelity_tolerance
+    lost = sorted(kept_best_steps(folder.events, steps) - kept_best_steps(folder.events, steps, tolerance))
+    if not lost:
+        return None
+    said = ", ".join(map(str, lost))
+    return Warning(
+        message=f"the checkpoint of step {said}, kept until now as the best step's, is no longer kept under "
+                f"evaluation.prompt_fidelity_tolerance = {tolerance:g}, which chooses the best step anew: it is deleted "
+                "once it is not among the latest saving.keep_last_n",
+        advice=" and ".join(f"`dbtui export {shlex.quote(str(folder.path))} --step {step}`" for step in lost)
+               + " keeps that model now; or resume with the tolerance the run had")
 
 
 def _whole_checkpoint_before(folder: RunFolder | None, step: int) -> str:
