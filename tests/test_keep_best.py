@@ -219,3 +219,14 @@ def test_a_resume_under_another_tolerance_warns_of_the_best_steps_checkpoint_it_
     [warning] = resume_warnings({"step": 500}, looser, 1, 600, folder=folder)
     assert "the checkpoint of step 100, kept until now as the best step's, is no longer kept" in warning.message
     assert f"`dbtui export {folder.path} --step 100` keeps that model now" in warning.advice
+
+
+def test_export_of_a_step_without_a_checkpoint_names_the_best_kept_step_and_its_command(tmp_path: Path, capsys) -> None:
+    """It listed the kept steps only, not the one `dbtui runs`, attach and the report name as the one to keep."""
+    from dbtui.cli import main
+
+    folder, _ = overfit_run(tmp_path, evaluation=True)
+    folder.profile.write_text('name = "overfit"\n')
+    assert main(["export", str(folder.path), "--step", "200"]) != 0
+    assert (f"has no checkpoint at step 200; the kept steps are: 100, 400, 500; the best-scored step is 100: "
+            f"`dbtui export {folder.path} --step 100`") in capsys.readouterr().err

@@ -25,6 +25,7 @@ from engine.runs.export_pin import pinned
 from engine.runs.export_settings import base_model_mismatch, export_settings
 from engine.runs.file_errors import RunFilesError, said_as_run_files_error
 from engine.runs.folder import RunFolder
+from engine.runs.keep import best_kept_said
 from engine.runs.resume_point import SET_ASIDE, last_saved_step
 
 
@@ -59,6 +60,7 @@ def checkpoint_at(folder: RunFolder, step: int | None) -> tuple[int, Path]:
     elif finished is not None and finished not in dict(found):
         # Exportable too (from RUN/outputs); left unnamed, the step a user most likely wants looked gone.
         kept += f", and {finished}, where the run finished (from its outputs)"
+    kept += best_kept_said(folder, step)
     aside = sorted((folder.path / SET_ASIDE).glob(f"*/step-{step:08d}"))
     if aside:  # a resume --from an earlier step moved it, whole, out of the way of the new branch
         raise NoSuchCheckpointError(f"step {step} was set aside by a resume from an earlier step: it is in {aside[-1]}. To "

@@ -112,3 +112,13 @@ def best_elsewhere(folder: RunFolder, exported: int) -> str | None:
     if keep is None or not keep.exact or keep.export_step in (None, exported):
         return None
     return f"exported step {exported}, the latest kept; the best-scored is {keep.best.describe()}: {keep.advice(str(folder.path))}"
+
+
+def best_kept_said(folder: RunFolder, asked: int) -> str:
+    """Where ``asked`` has no checkpoint: "; the best-scored step is N: `dbtui export RUN --step N`" (or the best kept
+    step that qualifies), as `dbtui runs`, attach and the report name it; "" where none qualifies or it is ``asked``."""
+    keep = keep_of_run(folder)
+    if keep is None or keep.step is None or keep.step == asked or keep.step not in keep.best.qualifying:
+        return ""
+    what = "the best-scored step" if keep.exact else "the best kept step that qualifies"
+    return f"; {what} is {keep.step}: `dbtui export {shlex.quote(str(folder.path))} --step {keep.step}`"
