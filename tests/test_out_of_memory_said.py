@@ -51,3 +51,31 @@ def test_the_fit_test_out_of_memory_still_says_the_advice(tmp_path: Path, out_of
     [line] = [line for line in capsys.readouterr().out.splitlines() if ERROR_KEY in line]
     advice = memory_advice(profile, bf16=False)
     assert json.loads(line)[ERROR_KEY] == f"the GPU ran out of memory at step 0; {advice}"
+
+
+def test_the_final_previews_out_of_memory_finish_the_run_with_its_model_exported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run failed as out of memory at its last step with the training's advice (gradient checkpointing…), its model
+    exported: a resume trained the steps since its last checkpoint again, exported them, and ran out of memory here
+    again."""
+    from engine.runs.worker import main
+
+    sample = Trainer.sample
+
+    def previews(self: Trainer, step: int) -> list[Path]:
+        if step == self.total_steps:  # the exported model's previews (the bf16 weights widened to fp32 still held)
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return sample(self, step)
+
+    monkeypatch.setattr(Trainer, "sample", previews)
+    folder = RunFolder(tmp_path / "run").create()
+    save_profile(tiny_profile(tmp_path, training={"max_train_steps": 3}, saving={"export": ["diffusers"]}), folder.profile)
+    assert main([str(folder.path)]) == 0
+    assert (folder.outputs / "diffusers" / "model_index.json").is_file()
+    assert folder.read_state().status == "finished"
+    events = list(read_events(folder.events))
+    assert not [event for event in events if event.kind == "run_failed"]
+    [warned] = [event for event in events if event.kind == "warning" and "memory" in event.message]
+    assert warned.message == (f"the GPU ran out of memory making the previews of step 3, after the model was exported "
+                              f"to {folder.outputs}: the run is finished without them")
+    assert "sampling.num_images" in warned.advice

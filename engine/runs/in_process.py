@@ -18,7 +18,7 @@ defer("bitsandbytes")
 import torch  # noqa: E402
 
 from engine.errors import DbtuiError, os_error_in  # noqa: E402
-from engine.events import Event, RunFailed, RunFinished  # noqa: E402
+from engine.events import Event, RunFailed, RunFinished, Warning  # noqa: E402
 from engine.runs.base_identity import base_model_record, write_record  # noqa: E402
 from engine.runs.file_errors import (base_model_gone, how_it_goes_on, kept_for_export, named_full_disk,  # noqa: E402
                                      run_files_error)
@@ -94,7 +94,7 @@ def train(
                 _export_failed(failed, profile, trainer, run_dir, result.step, kept)
             if result.outputs:  # the main process's
                 write_record(run_dir / "outputs", base_model)
-            trainer.sample(result.step)
+            _final_previews(trainer, result.step, run_dir)
         trainer.end()
         trainer.emit(RunFinished(step=result.step, outputs=result.outputs, seconds=time.perf_counter() - started, status=result.status))
         return result
@@ -136,6 +136,22 @@ def train(
     finally:
         if jsonl:
             jsonl.close()
+
+
+def _final_previews(trainer: Trainer, step: int, run_dir: Path) -> None:
+    """The exported model's previews and scores. Out of GPU memory (the bf16 weights widened for the export, say), the
+    run is finished all the same, said in a warning: failed with the training's memory advice, a resume trained the
+    steps since its last checkpoint again, exported them, and ran out of memory here again."""
+    try:
+        trainer.sample(step)
+    except torch.OutOfMemoryError:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        trainer.emit(Warning(
+            message=f"the GPU ran out of memory making the previews of step {step}, after the model was exported to "
+                    f"{run_dir / 'outputs'}: the run is finished without them",
+            advice="fewer previews at a time (sampling.num_images) need less memory; close other programs that use the "
+                   "GPU (`nvidia-smi` lists them)"))
 
 
 def _export_failed(error: Exception, profile: Profile, trainer: Trainer, run_dir: Path, step: int, kept: Path | None) -> NoReturn:
