@@ -26,13 +26,19 @@ def relative_folder_hint(name: str) -> str:
 
 def offline_model_advice(name: str, key: str = "model.pretrained") -> str:
     """What to do with the model ``name``, a hub id neither cached here nor downloadable, that the setting ``key``
-    names (model.vae and model.tokenizer take a folder, no single file)."""
-    single_file = ", or use a .safetensors file" if key == "model.pretrained" else ""
+    names."""
     return (
         f"model '{name}' is not a local folder and is not in the Hugging Face cache, and the hub "
         f"cannot be reached. Download it where there is internet (`{download_command(name)}`), "
-        f"copy FOLDER here and set {key} to its path{single_file}.{relative_folder_hint(name)}"
+        f"{_downloaded_copy(name, key)}"
     )
+
+
+def _downloaded_copy(name: str, key: str) -> str:
+    """How the setting ``key`` takes a copy of the hub id ``name`` downloaded elsewhere (model.vae and model.tokenizer
+    take a folder, no single file)."""
+    single_file = ", or use a .safetensors file" if key == "model.pretrained" else ""
+    return f"copy FOLDER here and set {key} to its path{single_file}.{relative_folder_hint(name)}"
 
 
 def unreachable_hub_advice(name: str, key: str, cause: str) -> str:
@@ -40,11 +46,10 @@ def unreachable_hub_advice(name: str, key: str, cause: str) -> str:
     type name, ConnectError or ReadTimeout)."""
     from huggingface_hub import constants
 
-    single_file = ", or use a .safetensors file" if key == "model.pretrained" else ""
     return (f"model '{name}' is not in the Hugging Face cache, and the hub ({constants.ENDPOINT}) did not answer "
             f"({cause}): check this machine's network (or its proxy, HTTPS_PROXY), or set HF_ENDPOINT to a mirror it "
-            f"can reach; or download the model on a machine with access (`{download_command(name)}`), copy FOLDER "
-            f"here and set {key} to its path{single_file}.{relative_folder_hint(name)}")
+            f"can reach; or download the model on a machine with access (`{download_command(name)}`), "
+            f"{_downloaded_copy(name, key)}")
 
 
 def hub_offline() -> bool:
