@@ -18,9 +18,17 @@ from engine.models.parts import ModelNotFoundError
 from engine.models.vae_fit import vae_misfit
 from engine.support.json_file import read_json_object
 
-__all__ = ["Components", "ModelNotFoundError", "load_components", "native_resolution", "resolve_model_folder"]
+__all__ = ["Components", "ModelNotFoundError", "load_components", "native_resolution", "resolve_model_folder",
+           "resolve_vae_folder"]
 
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+
+# The parts' folders only: many repos also hold whole-model single files at the top
+# (flux1-dev.safetensors and ae.safetensors are 24 GB), which loading a folder never reads.
+MODEL_FILES = ["model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors"]
+# model.vae's: a VAE repo's at its top (stabilityai/sd-vae-ft-mse, beside other copies such as sdxl_vae.safetensors),
+# a model repo's in its vae/ folder (the rest of the model is not read).
+VAE_FILES = [f"{folder}{name}" for folder in ("", "vae/") for name in ("config.json", "diffusion_pytorch_model.safetensors")]
 
 
 def native_resolution(folder: Path | str) -> int | None:
@@ -133,12 +141,16 @@ def _said_prediction(path: Path) -> str | None:
     return prediction_hint(path, {}) if path.with_suffix(".yaml").is_file() else None
 
 
-def _from_hub(name: str, revision: str | None) -> Path:
+def resolve_vae_folder(vae: str) -> Path:
+    """model.vae's folder, a VAE's own or a model's with a vae/ folder: the local one it names, else its hub id's."""
+    name = resolve_model(vae)
+    path = Path(name).expanduser()
+    return path if path.is_dir() else _from_hub(name, None, VAE_FILES, key="model.vae")
+
+
+def _from_hub(name: str, revision: str | None, patterns: list[str] = MODEL_FILES, key: str = "model.pretrained") -> Path:
     from engine.support.hub_snapshot import HubUnavailable, hub_snapshot, offline_model_advice
 
-    # The parts' folders only: many repos also hold whole-model single files at the top
-    # (flux1-dev.safetensors and ae.safetensors are 24 GB), which loading a folder never reads.
-    patterns = ["model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors"]
     # Half-precision and EMA copies beside the weights loading reads: the same model again.
     skipped = ["*.fp16.safetensors", "*non_ema*", "*.ema.safetensors"]
     try:
@@ -147,8 +159,8 @@ def _from_hub(name: str, revision: str | None) -> Path:
         if unavailable.cause == "HFValidationError":
             raise ModelNotFoundError(f"'{name}' is not a local folder, a model file or a valid hub id") from None
         if unavailable.cause == "offline":
-            raise ModelNotFoundError(offline_model_advice(name)) from None
-        raise ModelNotFoundError(f"{offline_model_advice(name)} ({unavailable.cause})") from None
+            raise ModelNotFoundError(offline_model_advice(name, key)) from None
+        raise ModelNotFoundError(f"{offline_model_advice(name, key)} ({unavailable.cause})") from None
 
 
 def load_components(folder: Path, *, vae: str | None = None, tokenizer: str | None = None, revision: str | None = None,

@@ -90,13 +90,13 @@ def load_vae(folder: Path, vae: str | None = None) -> Any:
     """The VAE override ``vae`` (a folder, a model with a vae/ part, or a hub id), else the folder's own; fp32, CPU."""
     from diffusers import AutoencoderKL
 
-    from engine.models.loading import resolve_model_folder
+    from engine.models.loading import resolve_vae_folder
 
     if not vae:
         return AutoencoderKL.from_pretrained(folder, subfolder="vae")
     if Path(vae).expanduser().is_file():
         raise ModelNotFoundError(vae_file_message(vae))
-    vae_folder = resolve_model_folder(vae, revision=None) if not Path(vae).is_dir() else Path(vae)
+    vae_folder = resolve_vae_folder(vae)
     if (vae_folder / "vae").is_dir():
         return AutoencoderKL.from_pretrained(vae_folder, subfolder="vae")
     return AutoencoderKL.from_pretrained(vae_folder)
