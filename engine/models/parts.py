@@ -53,11 +53,12 @@ def load_scheduler(folder: Path) -> Any:
 
 
 def load_clip_tokenizer(folder: Path, subfolder: str, override: str | None = None) -> Any:
-    """The CLIP tokenizer in ``folder/subfolder``; ``override`` (model.tokenizer) names a tokenizer
-    folder, or a model folder whose ``subfolder`` has one."""
+    """The CLIP tokenizer in ``folder/subfolder``; ``override`` (model.tokenizer) names a tokenizer folder or hub id,
+    or a model folder or hub id whose ``subfolder`` has one. One without its files is refused: transformers builds an
+    empty tokenizer from it, with no error, and the run failed later (an OverflowError)."""
     from transformers import CLIPTokenizer
 
-    source = Path(resolve_model(override)) if override else folder
+    source = _tokenizer_source(override, subfolder) if override else folder
     candidates = [source / subfolder, source] if override else [source / subfolder]
     for candidate in candidates:
         if any((candidate / name).exists() for name in CLIP_TOKENIZER_FILES):
@@ -66,11 +67,29 @@ def load_clip_tokenizer(folder: Path, subfolder: str, override: str | None = Non
             except (OSError, ValueError) as error:
                 raise ModelNotFoundError(f"the CLIP tokenizer in '{candidate}' cannot be read ({error})") from None
     if override:
-        try:  # a hub id
-            return CLIPTokenizer.from_pretrained(override)
-        except OSError:
-            pass
+        raise ModelNotFoundError(f"model.tokenizer '{override}' holds no CLIP tokenizer: neither its {subfolder}/ nor its "
+                                 f"top has {' or '.join(CLIP_TOKENIZER_FILES)}. Give a tokenizer folder or hub id (with "
+                                 "vocab.json and merges.txt, or tokenizer.json), or a model with a tokenizer/ part, or "
+                                 "leave model.tokenizer empty to use the model's own")
     raise ModelNotFoundError(f"no CLIP tokenizer in '{candidates[0]}': set model.tokenizer to a folder that has one")
+
+
+def _tokenizer_source(override: str, subfolder: str) -> Path:
+    """model.tokenizer's folder: the local one it names, else its hub id's tokenizer files, at its top or in
+    ``subfolder``/."""
+    from engine.support.hub_snapshot import HubUnavailable, hub_snapshot, offline_model_advice
+
+    source = Path(resolve_model(override)).expanduser()
+    if source.is_dir():
+        return source
+    files = [*CLIP_TOKENIZER_FILES, "merges.txt", "tokenizer_config.json", "special_tokens_map.json"]
+    try:
+        return hub_snapshot(override, allow_patterns=[*files, *(f"{subfolder}/{name}" for name in files)])
+    except HubUnavailable as unavailable:
+        if unavailable.cause == "HFValidationError":
+            raise ModelNotFoundError(f"model.tokenizer '{override}' is not a local folder or a valid hub id") from None
+        cause = "" if unavailable.cause == "offline" else f" ({unavailable.cause})"
+        raise ModelNotFoundError(offline_model_advice(override, "model.tokenizer") + cause) from None
 
 
 def load_t5_tokenizer(folder: Path, subfolder: str) -> Any:

@@ -1,0 +1,60 @@
+"""model.tokenizer naming a folder or hub id without a tokenizer's files: transformers 5 builds an empty tokenizer from
+it, with no error, and the run died later with "OverflowError … this is a bug in dbtui"."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.models.parts import ModelNotFoundError, load_clip_tokenizer
+
+
+def test_a_tokenizer_folder_without_its_files_is_refused_naming_them(tiny_sd1: Path, tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")  # a folder, but no tokenizer's
+    with pytest.raises(ModelNotFoundError) as refused:
+        load_clip_tokenizer(tiny_sd1, "tokenizer", str(tmp_path))
+    said = str(refused.value)
+    assert f"model.tokenizer '{tmp_path}' holds no CLIP tokenizer" in said
+    assert "neither its tokenizer/ nor its top has vocab.json or tokenizer.json" in said
+
+
+@pytest.mark.parametrize("layout", ["empty", "tokenizer repo", "model repo"])
+def test_a_hub_tokenizer_loads_from_either_layout_and_one_without_files_is_refused(
+        layout: str, tiny_sd1: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
+    from huggingface_hub.utils import filter_repo_objects
+
+    repo = tmp_path / "repo"
+    if layout == "tokenizer repo":
+        shutil.copytree(tiny_sd1 / "tokenizer", repo)
+    elif layout == "model repo":
+        shutil.copytree(tiny_sd1, repo)
+    else:
+        repo.mkdir()
+        (repo / "README.md").write_text("no tokenizer here")
+
+    def fake_snapshot_download(repo_id: str, local_files_only: bool = False, **kwargs: Any) -> str:
+        if local_files_only:
+            raise LocalEntryNotFoundError("not cached")
+        snapshot = tmp_path / "snapshot"
+        snapshot.mkdir(exist_ok=True)
+        files = [str(f.relative_to(repo)) for f in repo.rglob("*") if f.is_file()]
+        for name in filter_repo_objects(files, allow_patterns=kwargs["allow_patterns"]):
+            (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(repo / name, snapshot / name)
+        return str(snapshot)
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", lambda *args, **kwargs: None)  # the hub answers
+    if layout == "empty":
+        with pytest.raises(ModelNotFoundError, match="model.tokenizer 'someone/tokenizer' holds no CLIP tokenizer"):
+            load_clip_tokenizer(tiny_sd1, "tokenizer", "someone/tokenizer")
+        return
+    own = load_clip_tokenizer(tiny_sd1, "tokenizer")
+    assert load_clip_tokenizer(tiny_sd1, "tokenizer", "someone/tokenizer")("a dog").input_ids == own("a dog").input_ids
+    assert not (tmp_path / "snapshot" / "unet").exists()  # the tokenizer's files only
