@@ -92,3 +92,22 @@ def test_a_hub_that_holds_the_connection_is_given_up_on_in_seconds(silent_hub: s
         hub_snapshot("owner/not-cached-model", allow_patterns=["*.json"])
     assert time.monotonic() - started < 20
     assert unavailable.value.cause == "ReadTimeout"
+
+
+@pytest.mark.parametrize(("cause", "said"), [("RepositoryNotFoundError", "is not on the hub"),
+                                             ("GatedRepoError", "is a gated repo on the hub")])
+def test_a_repo_the_hub_has_not_is_not_told_as_a_hub_out_of_reach(cause: str, said: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The load of a wrong, private or gated hub id said "the hub cannot be reached (RepositoryNotFoundError)"."""
+    from engine.models import loading
+    from engine.models.parts import ModelNotFoundError
+    from engine.support import hub_snapshot
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise hub_snapshot.HubUnavailable(cause)
+
+    monkeypatch.setattr(hub_snapshot, "hub_snapshot", refused)
+    with pytest.raises(ModelNotFoundError) as unavailable:
+        loading._from_hub("someone/model", None)
+    assert said in str(unavailable.value) and "cannot be reached" not in str(unavailable.value)
+    assert "`hf auth login`" in str(unavailable.value)

@@ -109,7 +109,7 @@ def test_an_uncached_hub_id_online_where_the_hub_does_not_answer_is_refused_befo
 def test_a_hub_that_answers_is_asked_once_and_left_to_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
     import huggingface_hub
     import requests
-    from huggingface_hub.errors import RepositoryNotFoundError
+    from huggingface_hub.errors import HfHubHTTPError
 
     from engine.dataset.offline_model import unreachable_model_problems
 
@@ -117,13 +117,67 @@ def test_a_hub_that_answers_is_asked_once_and_left_to_the_run(monkeypatch: pytes
 
     def repo_info(self: object, repo: str, **kwargs: object) -> None:
         asked.append(repo)
-        if repo == "nobody/missing":  # an answer, if not the one hoped for: the run says what it is
-            missing = requests.Response()
-            missing.status_code, missing.url = 404, "https://huggingface.co/api/models/nobody/missing"
-            raise RepositoryNotFoundError("404", response=missing)
+        if repo == "nobody/busy":  # an answer, if not the one hoped for: the run says what it is
+            busy = requests.Response()
+            busy.status_code, busy.url = 503, "https://huggingface.co/api/models/nobody/busy"
+            raise HfHubHTTPError("503", response=busy)
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", repo_info)
-    model = SimpleNamespace(pretrained="someone/model", revision=None, vae="nobody/missing", tokenizer="builtin:tiny-sd1")
+    model = SimpleNamespace(pretrained="someone/model", revision=None, vae="nobody/busy", tokenizer="builtin:tiny-sd1")
     assert unreachable_model_problems(model) == []
-    assert asked == ["someone/model", "nobody/missing"]
+    assert asked == ["someone/model", "nobody/busy"]
+
+
+@pytest.fixture
+def answering_hub(monkeypatch: pytest.MonkeyPatch):
+    """The hub as a local HTTP server answering each repo's request with the status and X-Error-Code its
+    ``answers[repo]`` says. Yields (endpoint, answers)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from huggingface_hub import constants
+
+    answers: dict[str, tuple[int, str]] = {}
+
+    class Hub(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            status, code = next((answer for repo, answer in answers.items() if f"/{repo}" in self.path), (404, "RepoNotFound"))
+            self.send_response(status)
+            if code:
+                self.send_header("X-Error-Code", code)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    yield endpoint, answers
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_hub_id_the_hub_has_not_is_refused_before_the_run_starts(answering_hub, tmp_path: Path, capsys) -> None:
+    """A wrong, private or gated hub id started the run, which then said "the hub cannot be reached
+    (RepositoryNotFoundError)": the hub was reached, and answered it has no such repo for this machine."""
+    endpoint, answers = answering_hub
+    # A private repo, asked without a token that may read it, is answered 401 RepoNotFound.
+    answers.update({"nobody/misspelt": (404, "RepoNotFound"), "someone/private": (401, "RepoNotFound"),
+                    "someone/gated": (403, "GatedRepo")})
+    runs = tmp_path / "runs"
+    assert main(["run", str(DEMO), "--set", 'model.pretrained="nobody/misspelt"', "--set", 'model.vae="someone/private"',
+                 "--set", 'model.tokenizer="someone/gated"', "--set", f'saving.output_dir="{runs}"']) == 2
+    said = capsys.readouterr().err
+    assert (f"model.pretrained: model 'nobody/misspelt' is not on the hub ({endpoint}) (RepositoryNotFoundError): check "
+            "the spelling of model.pretrained") in said
+    assert f"model.vae: model 'someone/private' is not on the hub ({endpoint})" in said
+    assert "log in with `hf auth login` for a gated or private repo" in said
+    assert f"model.tokenizer: model 'someone/gated' is a gated repo on the hub ({endpoint}): accept its terms" in said
+    assert "cannot be reached" not in said
+    assert not runs.exists()

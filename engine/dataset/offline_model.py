@@ -38,10 +38,12 @@ def offline_model_problems(model: Any) -> list[Problem]:
 
 def unreachable_model_problems(model: Any) -> list[Problem]:
     """Online, a hub id in ``model`` not in the cache where the hub does not answer (no network, a firewall, a wrong
-    HF_ENDPOINT): the run made its folder, started the trainer and failed at the load. Asked of a run about to start
-    only (the wizard's and validate's checks ask no network), with the run's own time limit (HF_HUB_ETAG_TIMEOUT), once:
-    a hub silent for one id is not asked again for the next."""
-    from engine.support.hub_snapshot import hub_offline, hub_silence, is_cached, unreachable_hub_advice
+    HF_ENDPOINT), or answers it has no such repo this machine may read (a wrong id, a private or gated repo): the run
+    made its folder, started the trainer and failed at the load, the latter told as a hub that cannot be reached. Asked
+    of a run about to start only (the wizard's and validate's checks ask no network), with the run's own time limit
+    (HF_HUB_ETAG_TIMEOUT), once: a hub silent for one id is not asked again for the next."""
+    from engine.support.hub_snapshot import (NOT_ON_HUB, hub_answer, hub_offline, is_cached, not_on_hub_advice,
+                                             unreachable_hub_advice)
 
     if hub_offline():
         return []  # offline_model_problems' to say
@@ -50,7 +52,10 @@ def unreachable_model_problems(model: Any) -> list[Problem]:
     for key, source, revision in hub_ids(model):
         if is_cached(source, revision):
             continue
-        silence = silence or hub_silence(source, revision)
-        if silence:
-            problems.append(Problem(key, unreachable_hub_advice(source, key, silence)))
+        answer = silence or hub_answer(source, revision)
+        if answer in NOT_ON_HUB:
+            problems.append(Problem(key, not_on_hub_advice(source, key, answer)))
+        elif answer:
+            silence = answer
+            problems.append(Problem(key, unreachable_hub_advice(source, key, answer)))
     return problems

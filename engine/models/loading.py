@@ -149,7 +149,7 @@ def resolve_vae_folder(vae: str) -> Path:
 
 
 def _from_hub(name: str, revision: str | None, patterns: list[str] = MODEL_FILES, key: str = "model.pretrained") -> Path:
-    from engine.support.hub_snapshot import HubUnavailable, hub_snapshot, offline_model_advice
+    from engine.support.hub_snapshot import HubUnavailable, hub_snapshot, unavailable_advice
 
     # Half-precision and EMA copies beside the weights loading reads: the same model again.
     skipped = ["*.fp16.safetensors", "*non_ema*", "*.ema.safetensors"]
@@ -158,9 +158,7 @@ def _from_hub(name: str, revision: str | None, patterns: list[str] = MODEL_FILES
     except HubUnavailable as unavailable:
         if unavailable.cause == "HFValidationError":
             raise ModelNotFoundError(f"'{name}' is not a local folder, a model file or a valid hub id") from None
-        if unavailable.cause == "offline":
-            raise ModelNotFoundError(offline_model_advice(name, key)) from None
-        raise ModelNotFoundError(f"{offline_model_advice(name, key)} ({unavailable.cause})") from None
+        raise ModelNotFoundError(unavailable_advice(name, key, unavailable.cause)) from None
 
 
 def load_components(folder: Path, *, vae: str | None = None, tokenizer: str | None = None, revision: str | None = None,

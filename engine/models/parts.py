@@ -77,7 +77,7 @@ def load_clip_tokenizer(folder: Path, subfolder: str, override: str | None = Non
 def _tokenizer_source(override: str, subfolder: str) -> Path:
     """model.tokenizer's folder: the local one it names, else its hub id's tokenizer files, at its top or in
     ``subfolder``/."""
-    from engine.support.hub_snapshot import HubUnavailable, hub_snapshot, offline_model_advice
+    from engine.support.hub_snapshot import HubUnavailable, hub_snapshot, unavailable_advice
 
     source = Path(resolve_model(override)).expanduser()
     if source.is_dir():
@@ -88,8 +88,7 @@ def _tokenizer_source(override: str, subfolder: str) -> Path:
     except HubUnavailable as unavailable:
         if unavailable.cause == "HFValidationError":
             raise ModelNotFoundError(f"model.tokenizer '{override}' is not a local folder or a valid hub id") from None
-        cause = "" if unavailable.cause == "offline" else f" ({unavailable.cause})"
-        raise ModelNotFoundError(offline_model_advice(override, "model.tokenizer") + cause) from None
+        raise ModelNotFoundError(unavailable_advice(override, "model.tokenizer", unavailable.cause)) from None
 
 
 def load_t5_tokenizer(folder: Path, subfolder: str) -> Any:

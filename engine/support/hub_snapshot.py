@@ -102,19 +102,46 @@ def is_cached(repo: str, revision: str | None) -> bool:
     return True
 
 
-def hub_silence(repo: str, revision: str | None) -> str | None:
-    """The type name of the error where the hub gave no answer about ``repo`` within HF_HUB_ETAG_TIMEOUT (ConnectError,
-    ReadTimeout…); None where it answered, even with an error (a missing or gated repo: the run says which), or where
-    ``repo`` is no valid id (model_source_problems says so)."""
+# The hub's answer where it has no repo of that id this machine may read: a wrong id, or a private or gated repo (a
+# private one is answered as not found without a token that may read it).
+NOT_ON_HUB = ("RepositoryNotFoundError", "GatedRepoError")
+
+
+def hub_answer(repo: str, revision: str | None) -> str | None:
+    """The type name of the error the hub answered about ``repo`` within HF_HUB_ETAG_TIMEOUT: one of ``NOT_ON_HUB``, or
+    where it gave no answer ConnectError, ReadTimeout…; None where it has the repo, answered another error (the run
+    says which), or where ``repo`` is no valid id (model_source_problems says so)."""
     from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
     try:
         _reach(repo, revision)
-    except (HfHubHTTPError, HFValidationError):
+    except HfHubHTTPError as error:
+        return type(error).__name__ if type(error).__name__ in NOT_ON_HUB else None
+    except HFValidationError:
         return None
     except Exception as error:  # noqa: BLE001 - any failure to hear from the hub
         return type(error).__name__
     return None
+
+
+def not_on_hub_advice(name: str, key: str, cause: str) -> str:
+    """What to do with the hub id ``name`` (the setting ``key``) that the hub answered has no repo this machine may
+    read (``cause``, one of ``NOT_ON_HUB``)."""
+    from huggingface_hub import constants
+
+    if cause == "GatedRepoError":
+        return (f"model '{name}' is a gated repo on the hub ({constants.ENDPOINT}): accept its terms on its page "
+                f"({constants.ENDPOINT}/{name}) and log in with `{LOGIN_COMMAND}`")
+    return (f"model '{name}' is not on the hub ({constants.ENDPOINT}) ({cause}): check the spelling of {key} (owner/name, "
+            f"as on the model's page), or log in with `{LOGIN_COMMAND}` for a gated or private repo.{relative_folder_hint(name)}")
+
+
+def unavailable_advice(name: str, key: str, cause: str) -> str:
+    """What to do with the hub id ``name`` (the setting ``key``) that hub_snapshot could not get (``cause``, as
+    HubUnavailable's; not "HFValidationError", which callers say their own way)."""
+    if cause in NOT_ON_HUB:
+        return not_on_hub_advice(name, key, cause)
+    return offline_model_advice(name, key) + ("" if cause == "offline" else f" ({cause})")
 
 
 def _reach(repo: str, revision: str | None) -> None:
