@@ -181,3 +181,16 @@ def test_a_hub_id_the_hub_has_not_is_refused_before_the_run_starts(answering_hub
     assert f"model.tokenizer: model 'someone/gated' is a gated repo on the hub ({endpoint}): accept its terms" in said
     assert "cannot be reached" not in said
     assert not runs.exists()
+
+
+def test_the_hub_s_answer_is_not_said_to_be_listed_by_validate(answering_hub, tmp_path: Path, capsys) -> None:
+    """The refusal ended "`dbtui validate PROFILE` lists these too", where validate asks the hub nothing."""
+    _, answers = answering_hub
+    answers["nobody/misspelt"] = (404, "RepoNotFound")
+    runs = tmp_path / "runs"
+    given = ["run", str(DEMO), "--set", 'model.pretrained="nobody/misspelt"', "--set", f'saving.output_dir="{runs}"']
+    assert main(given) == 2
+    assert "dbtui validate" not in capsys.readouterr().err
+    assert main([*given, "--set", f'concepts.0.instance_dir="{tmp_path / "gone"}"']) == 2
+    said = capsys.readouterr().err
+    assert "gone" in said and said.rstrip().endswith("`dbtui validate PROFILE` lists the others too.")

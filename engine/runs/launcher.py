@@ -248,12 +248,12 @@ def check_inputs(profile: Profile, run_dir: Path | None = None, resuming: bool =
     from engine.profile.library_problems import missing_library_problems
 
     refused, _, certain = family_setting_problems(profile)
-    problems = (empty_setting_problems(profile, new_run=run_dir is None) + path_problems(profile, progress=progress)
-                + model_part_problems(profile) + missing_library_problems(profile, resuming) + (refused if certain else [])
-                + unreachable_model_problems(profile.model))
-    if problems:
+    listed = (empty_setting_problems(profile, new_run=run_dir is None) + path_problems(profile, progress=progress)
+              + model_part_problems(profile) + missing_library_problems(profile, resuming) + (refused if certain else []))
+    if problems := listed + (hub := unreachable_model_problems(profile.model)):  # the hub's: validate asks no network
         said = "; ".join(f"{p.key}: {p.message}" for p in problems).rstrip(".")  # a message may end its own sentence
-        raise RunInputsMissingError(f"cannot start the run: {said}. `dbtui validate PROFILE` lists these too.")
+        also = f" `dbtui validate PROFILE` lists {'the others' if hub else 'these'} too." if listed else ""
+        raise RunInputsMissingError(f"cannot start the run: {said}.{also}")
 
 
 class Prepared(NamedTuple):
