@@ -151,3 +151,28 @@ def test_a_recursive_check_and_prepare_name_a_linked_folder_outside_they_do_not_
     assert refused == [("linked-album", "link_outside", "error")]
     summary = prepare_dataset(photos, tmp_path / "out", resolution=64, workers=1, recursive=True)
     assert [Path(path).name for path, _ in summary.failed] == ["linked-album"]
+
+
+def test_a_refused_folder_is_spoken_of_as_a_folder_and_not_counted_as_an_image(tmp_path: Path, monkeypatch) -> None:
+    """A linked folder outside got the advice to copy 'the picture', and it and an unreadable sub-folder were counted
+    as images ('3 images, 2 usable' for 2 pictures)."""
+    import os
+
+    photos, album = tmp_path / "photos", tmp_path / "album"
+    _images(photos, 2)
+    _images(album, 2, seed=5)
+    (photos / "linked-album").symlink_to(album)
+    _images(photos / "locked", 1, seed=9)
+    real_scandir = os.scandir
+
+    def scandir(path):  # root lists a chmod-000 folder, so the refusal comes from a stand-in
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = check_dataset(photos, workers=1, recursive=True, resolution=64)
+    errors = {Path(f.path).name: f.fix for f in report.findings if f.severity == "error"}
+    assert errors == {"linked-album": "copy the folder into the dataset folder instead of linking to it",
+                      "locked": "check the sub-folder's permissions (it must be readable and listable)"}
+    assert (report.summary.images, report.summary.usable) == (2, 2)

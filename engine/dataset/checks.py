@@ -73,6 +73,10 @@ PROBE_FIXES = {
     "link_outside": "copy the picture into the folder instead of linking to it",
     "not_a_file": "remove or rename it; only regular image files train",
 }
+FOLDER_FIXES = {
+    "link_outside": "copy the folder into the dataset folder instead of linking to it",
+    "unreadable": "check the sub-folder's permissions (it must be readable and listable)",
+}
 
 
 def image_findings(
@@ -333,14 +337,16 @@ def check_dataset(
     caption_extension = checked_caption_extension(caption_extension)
     listing = scan_folder(folder, recursive=recursive, caption_extension=caption_extension)
     images = listing.images
+    refused = [r for r in listing.refused if not r.folder]  # a refused sub-folder is a finding, not an image
     folder_name = str(folder)
     probe = functools.partial(probe_image, max_pixels=max_pixels) if max_pixels else probe_image
     probes: list[ImageProbe] = run_phase("dataset_check", probe, [str(p) for p in images], workers=workers,
-                                         emit=emit, description=_checking(len(images), len(listing.refused)))
-    probes += [ImageProbe(str(r.path), r.code, r.reason) for r in listing.refused]
+                                         emit=emit, description=_checking(len(images), len(refused)))
+    probes += [ImageProbe(str(r.path), r.code, r.reason) for r in refused]
     probes.sort(key=lambda p: p.path)
     buckets = bucket_list(resolution, buckets, size_multiple)
-    findings: list[Finding] = []
+    findings = [Finding(str(r.path), r.code, "error", problem_text(r.code, r.reason), FOLDER_FIXES[r.code])
+                for r in listing.refused if r.folder]
     others = (*concept_folders, Path(class_dir)) if class_dir else concept_folders
     findings += folder_findings(folder, images, recursive=recursive, skip=others, instance_dir=instance_dir)
     for item in probes:

@@ -21,11 +21,12 @@ IMAGE_EXTENSIONS = IMAGE_SUFFIXES
 
 @dataclass(frozen=True)
 class Refused:
-    """A file named like an image that is not used, with the probe error code and the reason."""
+    """A file named like an image, or a sub-folder, that is not used, with the probe error code and the reason."""
 
     path: Path
     code: str  # "link_outside", "not_a_file", or "unreadable" (a sub-folder that cannot be listed)
     reason: str
+    folder: bool = False  # a sub-folder (unreadable, or a link leading out): not an image, so counted as none
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def _walk(
                 f"cannot read the folder {root} ({error.strerror or error}): check its permissions"
             ) from None
         reason = f"this sub-folder cannot be read ({error.strerror or error})"
-        listing.refused.append(Refused(directory, "unreadable", reason))
+        listing.refused.append(Refused(directory, "unreadable", reason, folder=True))
         return
     for entry in entries:
         path = directory / entry.name
@@ -192,7 +193,7 @@ def _walk(
         if recursive and entry.is_symlink() and entry.is_dir() and leaves_folder(path, real_root):
             # Named, as a link to a picture outside is: a linked album would otherwise go untrained without a word.
             listing.refused.append(Refused(path, "link_outside", "it is a symbolic link to a folder outside the "
-                                           "dataset folder, and dbtui does not follow links that leave it"))
+                                           "dataset folder, and dbtui does not follow links that leave it", folder=True))
             continue
         if caption_extension and path.suffix.lower() == caption_extension.lower():
             listing.captions.append(path)
