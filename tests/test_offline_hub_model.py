@@ -194,3 +194,40 @@ def test_the_hub_s_answer_is_not_said_to_be_listed_by_validate(answering_hub, tm
     assert main([*given, "--set", f'concepts.0.instance_dir="{tmp_path / "gone"}"']) == 2
     said = capsys.readouterr().err
     assert "gone" in said and said.rstrip().endswith("`dbtui validate PROFILE` lists the others too.")
+
+
+def _cached_repo(cache: Path, repo: str, files: dict[str, str]) -> None:
+    """``repo`` in the Hugging Face cache at ``cache``, laid out as huggingface_hub lays it out, holding ``files``."""
+    commit = "1" * 40
+    folder = cache / f"models--{repo.replace('/', '--')}"
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text(commit)
+    for name, text in files.items():
+        (folder / "snapshots" / commit / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / "snapshots" / commit / name).write_text(text)
+
+
+def test_a_hub_id_whose_configs_alone_are_cached_is_asked_of_the_hub_before_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A memory estimate downloads a model's configs only: the pre-run check took it for cached, and with the hub out of
+    reach the run started and failed at the load."""
+    from huggingface_hub import constants
+
+    from engine.dataset.offline_model import unreachable_model_problems
+
+    configs = {"model_index.json": "{}", "unet/config.json": "{}", "vae/config.json": "{}",
+               "scheduler/scheduler_config.json": "{}"}
+    weights = {"unet/diffusion_pytorch_model.safetensors": "", "vae/diffusion_pytorch_model.safetensors": ""}
+    _cached_repo(tmp_path, "someone/configs-only", configs)
+    _cached_repo(tmp_path, "someone/whole", {**configs, **weights})
+    _cached_repo(tmp_path, "someone/vae-configs", {"config.json": "{}"})
+    _cached_repo(tmp_path, "someone/vae", {"config.json": "{}", "diffusion_pytorch_model.safetensors": ""})
+    _cached_repo(tmp_path, "someone/tokenizer", {"tokenizer/vocab.json": "{}", "tokenizer/merges.txt": ""})
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    _closed_hub(monkeypatch)
+    model = SimpleNamespace(pretrained="someone/configs-only", revision=None, vae="someone/vae-configs",
+                            tokenizer="someone/whole")  # a model repo's configs hold no tokenizer
+    assert [p.key for p in unreachable_model_problems(model)] == ["model.pretrained", "model.vae", "model.tokenizer"]
+    model = SimpleNamespace(pretrained="someone/whole", revision=None, vae="someone/vae", tokenizer="someone/tokenizer")
+    assert unreachable_model_problems(model) == []

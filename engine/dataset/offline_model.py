@@ -3,6 +3,7 @@ the hub does not answer."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from engine.profile.model_source import model_kind
@@ -42,15 +43,14 @@ def unreachable_model_problems(model: Any) -> list[Problem]:
     made its folder, started the trainer and failed at the load, the latter told as a hub that cannot be reached. Asked
     of a run about to start only (the wizard's and validate's checks ask no network), with the run's own time limit
     (HF_HUB_ETAG_TIMEOUT), once: a hub silent for one id is not asked again for the next."""
-    from engine.support.hub_snapshot import (NOT_ON_HUB, hub_answer, hub_offline, is_cached, not_on_hub_advice,
-                                             unreachable_hub_advice)
+    from engine.support.hub_snapshot import NOT_ON_HUB, hub_answer, hub_offline, not_on_hub_advice, unreachable_hub_advice
 
     if hub_offline():
         return []  # offline_model_problems' to say
     problems: list[Problem] = []
     silence = None
     for key, source, revision in hub_ids(model):
-        if is_cached(source, revision):
+        if run_files_cached(key, source, revision):
             continue
         answer = silence or hub_answer(source, revision)
         if answer in NOT_ON_HUB:
@@ -59,3 +59,30 @@ def unreachable_model_problems(model: Any) -> list[Problem]:
             silence = answer
             problems.append(Problem(key, unreachable_hub_advice(source, key, answer)))
     return problems
+
+
+def run_files_cached(key: str, source: str, revision: str | None) -> bool:
+    """Whether the Hugging Face cache holds the files the run's load of the hub id ``source`` (the setting ``key``)
+    reads: its weights, not only the configs a memory estimate downloads (with those alone, the load downloads)."""
+    import fnmatch
+
+    from engine.models.loading import HUB_SKIPPED, MODEL_FILES, VAE_FILES
+    from engine.models.parts import CLIP_TOKENIZER_FILES, TOKENIZER_HUB_FILES
+    from engine.support.hub_snapshot import cached_snapshot
+
+    if key == "model.tokenizer":
+        folder = cached_snapshot(source, None, [*TOKENIZER_HUB_FILES, *(f"*/{n}" for n in TOKENIZER_HUB_FILES)])
+        return folder is not None and any(any(folder.glob(where + name)) for where in ("", "*/")
+                                          for name in CLIP_TOKENIZER_FILES)
+    if key == "model.vae":
+        folder = cached_snapshot(source, None, VAE_FILES, HUB_SKIPPED)
+        return folder is not None and any((folder / name).is_file() for name in VAE_FILES if name.endswith(".safetensors"))
+    folder = cached_snapshot(source, revision, MODEL_FILES, HUB_SKIPPED)
+    if folder is None or not (folder / "model_index.json").is_file():
+        return False
+    # Each part with a config holds its weights (without huggingface_hub's record of the repo's files, a folder of
+    # configs alone is returned as the repo's).
+    def loaded(weights: Path) -> bool:
+        return not any(fnmatch.fnmatch(weights.name, skip) for skip in HUB_SKIPPED)
+
+    return all(any(map(loaded, part.parent.glob("*.safetensors"))) for part in folder.glob("*/config.json"))

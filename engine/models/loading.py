@@ -29,6 +29,8 @@ MODEL_FILES = ["model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safe
 # model.vae's: a VAE repo's at its top (stabilityai/sd-vae-ft-mse, beside other copies such as sdxl_vae.safetensors),
 # a model repo's in its vae/ folder (the rest of the model is not read).
 VAE_FILES = [f"{folder}{name}" for folder in ("", "vae/") for name in ("config.json", "diffusion_pytorch_model.safetensors")]
+# Half-precision and EMA copies beside the weights loading reads: the same model again.
+HUB_SKIPPED = ["*.fp16.safetensors", "*non_ema*", "*.ema.safetensors"]
 
 
 def native_resolution(folder: Path | str) -> int | None:
@@ -151,10 +153,8 @@ def resolve_vae_folder(vae: str) -> Path:
 def _from_hub(name: str, revision: str | None, patterns: list[str] = MODEL_FILES, key: str = "model.pretrained") -> Path:
     from engine.support.hub_snapshot import HubUnavailable, hub_snapshot, unavailable_advice
 
-    # Half-precision and EMA copies beside the weights loading reads: the same model again.
-    skipped = ["*.fp16.safetensors", "*non_ema*", "*.ema.safetensors"]
     try:
-        return hub_snapshot(name, revision=revision, allow_patterns=patterns, ignore_patterns=skipped)
+        return hub_snapshot(name, revision=revision, allow_patterns=patterns, ignore_patterns=HUB_SKIPPED)
     except HubUnavailable as unavailable:
         if unavailable.cause == "HFValidationError":
             raise ModelNotFoundError(f"'{name}' is not a local folder, a model file or a valid hub id") from None

@@ -27,6 +27,8 @@ def vae_file_message(vae: str) -> str:
 # The files a tokenizer reads (one of each set): without them transformers builds an empty tokenizer, with no error,
 # that reads every caption as unknown tokens.
 CLIP_TOKENIZER_FILES = ("vocab.json", "tokenizer.json")
+# What model.tokenizer's hub id downloads, at its top or in the tokenizer's folder.
+TOKENIZER_HUB_FILES = (*CLIP_TOKENIZER_FILES, "merges.txt", "tokenizer_config.json", "special_tokens_map.json")
 T5_TOKENIZER_FILES = ("spiece.model", "tokenizer.json")
 
 # The UNet's attention projections: where SD and SDXL LoRAs train when the profile names no modules.
@@ -82,9 +84,8 @@ def _tokenizer_source(override: str, subfolder: str) -> Path:
     source = Path(resolve_model(override)).expanduser()
     if source.is_dir():
         return source
-    files = [*CLIP_TOKENIZER_FILES, "merges.txt", "tokenizer_config.json", "special_tokens_map.json"]
     try:
-        return hub_snapshot(override, allow_patterns=[*files, *(f"{subfolder}/{name}" for name in files)])
+        return hub_snapshot(override, allow_patterns=[*TOKENIZER_HUB_FILES, *(f"{subfolder}/{n}" for n in TOKENIZER_HUB_FILES)])
     except HubUnavailable as unavailable:
         if unavailable.cause == "HFValidationError":
             raise ModelNotFoundError(f"model.tokenizer '{override}' is not a local folder or a valid hub id") from None

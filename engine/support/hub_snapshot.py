@@ -91,15 +91,18 @@ def hub_snapshot(repo: str, *, allow_patterns: list[str], ignore_patterns: list[
         raise HubUnavailable(type(error).__name__) from None
 
 
-def is_cached(repo: str, revision: str | None) -> bool:
-    """Whether the Hugging Face cache holds ``repo`` at ``revision``, as the run's own lookup reads it (no network)."""
+def cached_snapshot(repo: str, revision: str | None, allow_patterns: list[str],
+                    ignore_patterns: list[str] | None = None) -> Path | None:
+    """``repo``'s folder in the Hugging Face cache at ``revision``, as the run's own lookup reads it (no network); None
+    where it is not cached, or where huggingface_hub's record of the repo's files names one the patterns match that
+    is not there. The folder may still lack files (an older huggingface_hub keeps no such record): see its caller."""
     from huggingface_hub import snapshot_download
 
     try:
-        snapshot_download(repo, revision=revision, local_files_only=True, allow_patterns=["model_index.json"])
-    except Exception:  # noqa: BLE001 - not cached, or a malformed id
-        return False
-    return True
+        return Path(snapshot_download(repo, revision=revision, local_files_only=True, allow_patterns=allow_patterns,
+                                      ignore_patterns=ignore_patterns))
+    except Exception:  # noqa: BLE001 - not cached, not all cached, or a malformed id
+        return None
 
 
 # The hub's answer where it has no repo of that id this machine may read: a wrong id, or a private or gated repo (a
