@@ -62,3 +62,27 @@ def test_a_compact_json_log_from_another_writer_is_read(tmp_path: Path) -> None:
                       '{"event":"warning","time":300,"message":"x","advice":"step_ended"}\n', encoding="utf-8")
     assert trained_since(events, 100.0)
     assert not trained_since(events, 250.0)
+
+
+@pytest.mark.parametrize("earlier", [False, True])
+def test_a_stop_after_the_last_step_says_the_run_is_finishing_and_leaves_no_request(earlier: bool, tmp_path: Path,
+                                                                                      capsys, trainer_of) -> None:
+    """During the final export and scoring round the trainer reads no request (they are read at step boundaries): `dbtui
+    stop` said "it acts at the next step boundary", and the run finished as if not asked. A training phase ended by an
+    earlier attempt (before this trainer started) is not this one's."""
+    from engine.events import PhaseFinished
+
+    folder = RunFolder(tmp_path / "runs" / "t").create()
+    started = time.time()
+    over = PhaseFinished(phase="training", seconds=9.0, time=started + (-50 if earlier else 3))
+    _log(folder, _step(10, started + 2 - (100 if earlier else 0)), over,
+         PhaseStarted(phase="scoring", total=4, description="step 10", time=started + 4))
+    folder.write_state(RunState(pid=trainer_of(folder.path), status="running", step=10, total_steps=10, started=started))
+    assert main(["stop", str(folder.path)]) == 0
+    out = capsys.readouterr().out
+    assert ("nothing left to stop" in out) != earlier
+    assert (folder.control / "stop").exists() == earlier
+    if not earlier:
+        assert main(["save", str(folder.path)]) == 2
+        assert "takes no save request" in capsys.readouterr().err
+        assert not (folder.control / "save").exists()

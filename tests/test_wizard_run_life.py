@@ -401,3 +401,38 @@ async def test_a_stop_right_after_attaching_to_a_training_run_promises_its_check
         await pilot.pause()
         assert ("control", "stop") in engine.calls
         assert app.screen.query_one(Log).lines[-1].strip() == "Stopping after a checkpoint…"
+
+
+async def test_a_stop_after_the_last_step_says_the_run_is_finishing_not_stopping(tmp_path: Path, monkeypatch) -> None:
+    """In the final export and scoring round the trainer reads no request: s said "Stopping after a checkpoint…", left
+    a request never read, and the run finished."""
+    import os
+    import time
+
+    from textual.widgets import Log
+
+    from dbtui.screens.training import TrainingScreen
+    from engine.events import PhaseFinished
+    from engine.runs.folder import RunFolder, RunState
+    from engine.runs.sinks import JsonlSink
+
+    folder = RunFolder(tmp_path / "runs" / "x").create()
+    started = time.time()
+    sink = JsonlSink(folder.events)
+    sink(PhaseFinished(phase="training", seconds=9.0, time=started + 1))
+    sink.close()
+    folder.write_state(RunState(pid=os.getpid(), status="running", step=10, total_steps=10, started=started,
+                                heartbeat=time.time()))
+    session = Session()
+    session.run_folder = folder.path
+    engine = FakeEngine(events=[])
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(TrainingScreen(session, engine))
+        await pilot.pause()
+        await pilot.press("s")
+        await pilot.pause()
+        assert ("control", "stop") not in engine.calls
+        said = " ".join(line.strip() for line in app.screen.query_one(Log).lines)
+        assert said.endswith("Training is over: the final export and preview round are being written, and the run ends "
+                             "once they are done; it takes no stop request now.")

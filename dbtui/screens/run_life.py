@@ -124,3 +124,20 @@ def leaving_words(folder: Path, status: str | None) -> str:
     if status == "stopped":
         return f"The run in {folder} stopped (not finished). {resume_hint(RunFolder(folder))}"
     return f"The run in {folder} {status} (not finished); its log is {folder}/logs/trainer.log."
+
+
+def ask(engine: Any, folder: Path, what: str, stepped: bool) -> str:
+    """Leave the dashboard's ``what`` request (stop, save, sample) for the trainer in ``folder``, unless it reads none any
+    more; what its log then says. ``stepped``: the trainer has trained a step, as the events followed say."""
+    from engine.runs.control import training_over
+
+    run = RunFolder(folder)
+    if training_over(run):  # requests are read at step boundaries: this one went unread, and "Stopping…" was untrue
+        return (f"Training is over: the final export and preview round are being written, and the run ends once they "
+                f"are done; it takes no {what} request now.")
+    engine.control(folder, what)
+    # Past set-up, the trainer saves at its next step; attached a moment ago, the history may not be replayed yet.
+    training = stepped or getattr(run.read_state(), "status", None) == "running"
+    stopping = ("Stopping after a checkpoint…" if training
+                else "Stopping before the first step: nothing new to save, so no checkpoint is written…")
+    return {"stop": stopping, "save": "Checkpoint requested…", "sample": "Sample requested…"}[what]

@@ -15,7 +15,7 @@ from textual.worker import get_current_worker
 
 from dbtui import gpu_live
 from dbtui.messages import RUN_START, EngineEvent, ResumeOffered, RunAttached, WorkFailed
-from dbtui.screens.run_life import (NO_PREVIEWS, AlreadyRunning, NotStarted, TrainerGone, how_to_resume,
+from dbtui.screens.run_life import (NO_PREVIEWS, AlreadyRunning, NotStarted, TrainerGone, ask, how_to_resume,
                                     leaving_words, start_outcome)
 from dbtui.screens.resume import ResumeScreen
 from dbtui.screens.base import WizardScreen
@@ -32,7 +32,7 @@ from engine.events import (CheckpointSaved, PhaseFinished, PhaseProgress, PhaseS
                            RunStarted, SampleSaved, SamplesScored, StepEnded, Warning)
 from engine.profile import ProfileError
 from engine.runs.control import makes_previews
-from engine.runs.folder import CRASHED, RunFolder
+from engine.runs.folder import CRASHED
 
 # A checkpoint saved this many seconds before a run the wizard launched is followed is still news (it starts following
 # a moment after the trainer starts writing); none for a run opened, whose last checkpoints a crash seconds ago left.
@@ -359,12 +359,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         if what == "sample" and not self.previews:  # the trainer would take the request and render nothing
             self.notify(NO_PREVIEWS, severity="warning")
             return
-        self.engine.control(self.folder, what)
-        # Past set-up, the trainer saves at its next step; attached a moment ago, the history may not be replayed yet.
-        training = self.stepped or getattr(RunFolder(self.folder).read_state(), "status", None) == "running"
-        stopping = ("Stopping after a checkpoint…" if training
-                    else "Stopping before the first step: nothing new to save, so no checkpoint is written…")
-        self.query_one(Log).write_line({"stop": stopping, "save": "Checkpoint requested…", "sample": "Sample requested…"}[what])
+        self.query_one(Log).write_line(ask(self.engine, self.folder, what, self.stepped))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """A run that has ended (or never started) takes no controls: their keys show disabled."""

@@ -80,3 +80,26 @@ def trained_since(events: Path, since: float) -> bool:
     except OSError:
         return True
     return False
+
+
+
+def training_over(folder: RunFolder) -> bool:
+    """Whether the live trainer of ``folder`` has ended its training phase (its events log says so since it started):
+    what is left is the final export and preview/scoring round, or a stop's end, and it reads no request any more
+    (they are read at step boundaries). A log that cannot be read counts as still training, as before this was asked."""
+    state = folder.read_state()
+    if state is None:
+        return False
+    try:
+        for line in marked_lines_from_the_end(folder.events, (b'"step_ended"', b'"phase_finished"')):
+            try:
+                data = json.loads(line)
+                if float(data["time"]) < state.started or data["event"] == "step_ended":
+                    return False
+                if data["event"] == "phase_finished" and data["phase"] == "training":
+                    return True
+            except (ValueError, KeyError, TypeError):
+                continue  # a half-written or damaged line: the one before it
+    except OSError:
+        return False
+    return False
