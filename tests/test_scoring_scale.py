@@ -382,3 +382,23 @@ def test_a_resume_whose_base_drift_image_is_damaged_or_missing_scores_the_base_a
     rounds.score(40)
     drift = {row["prompt"]: row["class_drift"] for row in resumed[-1].prompts}
     assert drift["photo of a disc"] == pytest.approx(0.0, abs=1e-5)
+
+
+def test_a_base_round_cut_short_before_its_first_image_is_removed_not_kept_as_earlier_images(
+        tmp_path: Path, demo_data: Path) -> None:
+    """A double Ctrl-C in a re-scored base round left step-000000/ holding only its unfinished mark: the next resume
+    moved it to step-000000-earlier-1 and said "the earlier images are kept in" it, a folder with no image."""
+    from engine.evaluation.base_round import UNFINISHED
+
+    base = tmp_path / "run" / "evaluation" / "step-000000"
+    base.mkdir(parents=True)
+    (base / UNFINISHED).write_text("these images were never scored\n", encoding="utf-8")
+    emitted: list = []
+    rounds = rounds_for(tmp_path, demo_data, OLD, emitted)
+    rounds.score_base_again()
+    rounds.begin(40)
+    warning, rescored = emitted
+    assert "was cut short" in warning.message and "kept in" not in warning.message
+    assert not base.with_name("step-000000-earlier-1").exists()
+    assert isinstance(rescored, SamplesScored) and sorted(p.name for p in base.iterdir()) == [
+        "prompt00_00.png", "prompt01_00.png", "settings.json"]

@@ -139,9 +139,13 @@ def _changed(scale: dict[str, Any], records: list[dict[str, Any]]) -> str:
     return ", ".join(name for name, value in scale.items() if any(record.get(name) != value for record in records))
 
 
-def set_aside(folder: Path) -> Path:
+def set_aside(folder: Path) -> Path | None:
     """Move an earlier base round out of the way, to ``step-000000-earlier-N`` beside it (the first N free): the
-    report and the round read ``step-000000`` as the base round of this scale, and its images stay the user's."""
+    report and the round read ``step-000000`` as the base round of this scale, and its images stay the user's. One that
+    holds no image (its attempt ended before the first, leaving its ``UNFINISHED`` mark alone) is removed: None."""
+    if {path.name for path in folder.iterdir()} <= {UNFINISHED, BASE_SETTINGS}:
+        shutil.rmtree(folder)  # an "earlier" folder said to keep images it has none of
+        return None
     number = 1
     while (aside := folder.with_name(f"{folder.name}-earlier-{number}")).exists():
         number += 1

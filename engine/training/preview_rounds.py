@@ -143,9 +143,9 @@ class PreviewRounds:
                         if cut_short(base) else "the rounds scored before are not compared with the new ones for the best step")
             difference = difference or damaged
             aside = set_aside(base)
+            kept_in = f" (the earlier images are kept in {aside})" if aside is not None else ""
             self.trainer.emit(Warning(
-                message=f"{difference}: the base model is scored again for this run's settings (the earlier images are kept "
-                        f"in {aside}), and {compared}"))
+                message=f"{difference}: the base model is scored again for this run's settings{kept_in}, and {compared}"))
         if not self.score(BASE_STEP, hold=True):
             # Its scorers failed as they loaded their weights, after its images were made: each resume set the earlier
             # round aside once more and made them again, piling up copies of one unscored round.
