@@ -84,6 +84,10 @@ def test_fit_estimate_only_of_a_profile_for_another_machine_estimates_and_says_t
     ("/data/models/my-finetune", "sd", "its name says neither SDXL nor Flux nor SD2, so this advice is for SD1.x, by "
                                        "SD1.5's figures; for SD2.x ask with --family sd2"),
     ("/data/models/sd21-person", "sd2", "it is not on this machine, so its family, SD2.x, is guessed from its name"),
+    # A name that says SD1 was told it said "neither SDXL nor Flux nor SD2" and to ask for SD2 with --family sd2.
+    ("stable-diffusion-v1-5/stable-diffusion-v1-5", "sd", "it is not on this machine, so its family, SD1.x, is guessed "
+                                                          "from its name"),
+    ("/data/models/sd15-person.safetensors", "sd", "its family, SD1.x, is guessed from its name"),
 ])
 def test_hardware_profile_says_the_family_was_guessed_from_the_name(
         tmp_path: Path, pretrained: str, family: str, said: str, capsys) -> None:
