@@ -38,9 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _hardware(args: argparse.Namespace) -> int:
     from engine.hardware.machine import card_hardware, card_verdict, probe, too_small, verdict
+    from engine.memory.preset_table import profile_preset
     from engine.model_info import advice_family
 
-    family, family_note = args.family or "sd", None
+    family, family_note, profile = args.family or "sd", None, None
     if args.profile:
         from engine.profile import load_profile
 
@@ -53,6 +54,10 @@ def _hardware(args: argparse.Namespace) -> int:
     sentence, preset = verdict(hardware, family)
     bf16 = hardware.gpus[0].bf16 if hardware.gpus else True  # without a GPU: as a GPU with bf16 trains them
     estimates = _family_estimates(family, bf16)
+    # The profile's own preset row is judged as the profile trains, with or without prior preservation: with it on
+    # for all, flux-lora-24gb.toml (prior off) read "16 GB ✗" where `dbtui fit` and its comment say a 16 GB card holds it.
+    own = profile_preset(profile, estimates) if profile is not None else None
+    prior = {name: name != own or profile.prior.enabled for name in estimates}
     cards = cards_asked(args.card)
     # The advice for each card asked about: the card to rent is seldom the one this machine has.
     card_advice = [(card, *card_verdict(card, family, card.bf16)) for card in cards] if args.card else []
@@ -60,11 +65,12 @@ def _hardware(args: argparse.Namespace) -> int:
     small = too_small(hardware, preset, family)
     small_cards = [too_small(card_hardware(card, card.bf16), best, family) for card, _, best in card_advice]
     if args.json:
-        presets = {name: _as_json(row, bf16, cards) for name, row in estimates.items()}
+        presets = {name: _as_json(row, bf16, cards, prior[name]) for name, row in estimates.items()}
         by_card = {card.key: {"verdict": said, "preset": best, "fits": not too}
                    for (card, said, best), too in zip(card_advice, small_cards)}
         print(json.dumps({**hardware.to_dict(), "family": family, "family_note": family_note, "verdict": sentence,
-                          "preset": preset, "preset_fits": not small, "card_verdicts": by_card, "presets": presets},
+                          "preset": preset, "preset_fits": not small, "card_verdicts": by_card,
+                          "profile_preset": own, "presets": presets},
                          indent=2))
         return 0
     from rich.markup import escape
@@ -83,7 +89,7 @@ def _hardware(args: argparse.Namespace) -> int:
     if estimates:
         console.print()
         # No row marked as the one to pick where even the smallest does not fit this GPU.
-        console.print(_estimates_table(estimates, None if small else preset, bf16, console.width, cards))
+        console.print(_estimates_table(estimates, None if small else preset, bf16, console.width, cards, prior, own))
     return 0
 
 
@@ -144,33 +150,36 @@ def _family_estimates(family: str, bf16: bool) -> dict:
     return {name: table[name] for name in FAMILY_PRESETS[family] if name in table}
 
 
-def _card_need(row: PresetEstimate, bf16: bool, card: float) -> tuple[MemoryEstimate, str]:
+def _card_need(row: PresetEstimate, bf16: bool, card: float, prior: bool = True) -> tuple[MemoryEstimate, str]:
     """(the preset's estimate as ``card`` trains it, what its mark says of it): a card asked about by name trains with
     or without bf16 as that card does (a T4 in fp16, needing more), whatever this machine has."""
     own = getattr(card, "bf16", bf16)
-    need = row.need(own)
+    need = row.need(own, prior)
     return need, card_mark(card, need, None if own == bf16 else own)
 
 
-def _fit_line(row: PresetEstimate, bf16: bool, cards: tuple[float, ...]) -> str:
+def _fit_line(row: PresetEstimate, bf16: bool, cards: tuple[float, ...], prior: bool = True) -> str:
     """The estimate's ``fit_line``, each card judged as it trains the preset (``_card_need``)."""
-    return "fits " + " · ".join(_card_need(row, bf16, card)[1] for card in cards)
+    return "fits " + " · ".join(_card_need(row, bf16, card, prior)[1] for card in cards)
 
 
-def _as_json(row: PresetEstimate, bf16: bool, cards: tuple[float, ...]) -> dict:
+def _as_json(row: PresetEstimate, bf16: bool, cards: tuple[float, ...], prior: bool = True) -> dict:
+    """The row's figures and fits, with prior preservation unless ``prior`` is False (the profile's own, without)."""
     from engine.memory.estimate import GIB
 
-    need, alone = row.need(bf16), row.no_prior
-    fits = {card_key(card): _card_need(row, bf16, card)[0].fits(card) for card in cards}
+    need, alone = row.need(bf16, prior), row.no_prior
+    fits = {card_key(card): _card_need(row, bf16, card, prior)[0].fits(card) for card in cards}
     # run_card_gb is what "fits" judges (the largest moment); card_gb stays the steps' alone, as it always was.
     return {**need_json(need), "run_card_gb_without_prior": round(alone.run_need / GIB, 2), "card_gb_without_prior": round(alone.card_need / GIB, 2),
-            "fits": fits, "model": need.model,
+            "fits": fits, "prior": prior, "model": need.model,
             "resolution": [need.width, need.height]}
 
 
-def _estimates_table(estimates: dict, recommended: str | None, bf16: bool, width: int, cards: tuple[float, ...]):
+def _estimates_table(estimates: dict, recommended: str | None, bf16: bool, width: int, cards: tuple[float, ...],
+                     prior: dict[str, bool], own: str | None):
     """A heading, then one row a preset (names, not labels: a row fits 80 columns): what the card must hold for the
-    whole run (the largest of the steps, the caching pass and the previews, as the fits judge), which cards fit."""
+    whole run (the largest of the steps, the caching pass and the previews, as the fits judge), which cards fit.
+    ``own``: the profile's preset, marked "*" and judged with prior preservation as ``prior`` says, then told so."""
     from rich.columns import Columns
     from rich.console import Group
     from rich.markup import escape
@@ -178,32 +187,38 @@ def _estimates_table(estimates: dict, recommended: str | None, bf16: bool, width
 
     from engine.memory.estimate import GIB
 
+    needs = {name: row.need(bf16, prior[name]) for name, row in estimates.items()}
     first = next(iter(estimates.values())).need(bf16)
-    how = "with prior preservation" + ("" if bf16 else ", in fp16 (this GPU has no bf16)")
+    how = ("with prior preservation" + ("" if own is None or prior[own] else ", * without")
+           + ("" if bf16 else ", in fp16 (this GPU has no bf16)"))
     # Presets of one size say it once; Flux's differ in size, so each row says its own.
-    sizes = {row.need(bf16).width for row in estimates.values()}
+    sizes = {need.width for need in needs.values()}
     table = Table(box=None, pad_edge=False)
     # Below 80 columns the name folds and the card marks wrap between cards; the size, the point of the table, never.
-    marks = {name: _fit_line(row, bf16, cards).replace(" · ", "\n· ").splitlines() for name, row in estimates.items()}
+    marks = {name: _fit_line(row, bf16, cards, prior[name]).replace(" · ", "\n· ").splitlines() for name, row in estimates.items()}
     widest_mark = max(len(mark) for row in marks.values() for mark in row)
     # The name folds to leave the size and the widest card mark their room (4: the padding between the columns):
     # Rich narrows the widest columns first, and at 30 columns split "fits 8 GB" from its ✗.
     table.add_column("preset", overflow="fold", max_width=max(6, width - len("whole run") - widest_mark - 4))
     table.add_column("whole run", justify="right", no_wrap=True, min_width=len("99.9 GB"))
     table.add_column("")
-    for name, row in estimates.items():
-        need = row.need(bf16)
-        label = name if len(sizes) == 1 else f"{name} ({need.width} px)"
+    for name, need in needs.items():
+        label = (name if len(sizes) == 1 else f"{name} ({need.width} px)") + (" *" if name == own else "")
         cards = Columns(marks[name], padding=(0, 1))
         table.add_row(f"[b]{label}[/b] ◂" if name == recommended else label, f"{need.run_need / GIB:.1f} GB", cards)
     size = f"{first.width} px, " if len(sizes) == 1 else ""
     # The caching pass before the first step (the encoders on the GPU) and the previews between steps (the VAE
     # back beside the denoiser and the optimizer's state), where they need more than the steps.
-    moments = [f"{name}: {row.need(bf16).caching_card_need / GIB:.1f} GB on the card while the caches fill, before the "
-               f"first step (the steps: {row.need(bf16).card_need / GIB:.1f} GB)"
-               for name, row in estimates.items() if row.need(bf16).caching_card_need > row.need(bf16).card_need]
-    moments += [f"{name}: {row.need(bf16).sampling_card_need / GIB:.1f} GB on the card while previews are generated "
-                f"(the steps: {row.need(bf16).card_need / GIB:.1f} GB)"
-                for name, row in estimates.items() if row.need(bf16).sampling_card_need > row.need(bf16).card_need]
+    moments = [f"{name}: {need.caching_card_need / GIB:.1f} GB on the card while the caches fill, before the "
+               f"first step (the steps: {need.card_need / GIB:.1f} GB)"
+               for name, need in needs.items() if need.caching_card_need > need.card_need]
+    moments += [f"{name}: {need.sampling_card_need / GIB:.1f} GB on the card while previews are generated "
+                f"(the steps: {need.card_need / GIB:.1f} GB)"
+                for name, need in needs.items() if need.sampling_card_need > need.card_need]
+    if own is not None:
+        with_prior = estimates[own].need(bf16).run_need / GIB
+        moments.append("* this profile's own settings, judged as it trains: with prior preservation" if prior[own] else
+                       f"* this profile's own settings, judged as it trains: without prior preservation ({with_prior:.1f} "
+                       "GB with it)")
     # Rich markup would take Flux's "[dev]" for a style.
     return Group(f"GPU memory by the memory meter ({escape(first.model)}, {size}batch 1, {how}):", table, *moments)

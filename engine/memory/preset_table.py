@@ -36,9 +36,12 @@ class PresetEstimate:
     prior: MemoryEstimate  # prior preservation doubles the images of each step
     prior_fp16: MemoryEstimate | None = None  # a bf16 preset on a GPU without bf16, which trains in fp16 instead
 
-    def need(self, bf16: bool = True) -> MemoryEstimate:
-        """The estimate a card must hold: with prior preservation (the larger), as this GPU trains it."""
-        return self.prior_fp16 if not bf16 and self.prior_fp16 is not None else self.prior
+    def need(self, bf16: bool = True, prior: bool = True) -> MemoryEstimate:
+        """The estimate a card must hold, as this GPU trains it: with prior preservation (the larger) unless ``prior``
+        is False. Without bf16 only the fp16 figure with prior preservation was measured: it stands for both."""
+        if not bf16 and self.prior_fp16 is not None:
+            return self.prior_fp16
+        return self.prior if prior else self.no_prior
 
     def to_dict(self) -> dict[str, Any]:
         return {"settings": self.settings, "pretrained": self.pretrained, "no_prior": self.no_prior.to_dict(),
@@ -59,6 +62,22 @@ def load_preset_estimates(path: Path = TABLE, *, sd2: bool = False) -> dict[str,
     data = json.loads(path.read_text(encoding="utf-8"))
     rows = {**data["presets"], **(data.get("sd2", {}) if sd2 else {})}
     return {name: PresetEstimate.from_dict(row) for name, row in rows.items()}
+
+
+def profile_preset(profile: Any, rows: dict[str, PresetEstimate]) -> str | None:
+    """The row of ``rows`` whose figures are ``profile``'s own: the profile holds its preset's settings, at the size and
+    the batch of 1 it was measured at; None where no row is. Prior preservation aside, which each row has both ways."""
+    data = profile.model_dump(mode="json")
+    for name, row in rows.items():
+        if (_holds(data, row.settings) and profile.dataset.resolution == row.prior.width
+                and profile.training.train_batch_size == 1):
+            return name
+    return None
+
+
+def _holds(data: dict[str, Any], settings: dict[str, Any]) -> bool:
+    return all(_holds(data.get(key) or {}, value) if isinstance(value, dict) else data.get(key) == value
+               for key, value in settings.items())
 
 
 def save_preset_estimates(rows: dict[str, PresetEstimate], sd2_rows: dict[str, PresetEstimate], path: Path = TABLE) -> Path:

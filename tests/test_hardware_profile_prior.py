@@ -1,0 +1,60 @@
+"""`dbtui hardware --profile` judges the profile's own preset row as the profile trains, with or without prior preservation.
+
+profiles/flux-lora-24gb.toml trains without prior preservation, and its comment and `dbtui fit --estimate-only` say a 16
+GB card holds it (12.4 GB); `dbtui hardware --profile` of it read "flux-lora-24gb 17.2 GB … 16 GB ✗", the preset's
+figure with prior preservation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dbtui.cli import main
+from engine.memory.estimate import GIB
+from engine.memory.preset_table import load_preset_estimates
+from engine.profile import load_profile, save_profile
+
+PROFILE = Path(__file__).parents[1] / "profiles" / "flux-lora-24gb.toml"
+
+
+@pytest.mark.parametrize("prior", [False, True])
+def test_the_profiles_own_row_is_judged_by_its_prior_setting(tmp_path: Path, prior: bool, capsys) -> None:
+    path = PROFILE
+    if prior:
+        profile = load_profile(PROFILE)
+        dogs = {"class_prompt": "photo of a dog", "class_dir": "data/dogs"}
+        concepts = [concept.model_copy(update=dogs) for concept in profile.concepts]
+        with_prior = profile.model_copy(update={"prior": profile.prior.model_copy(update={"enabled": True}),
+                                                "concepts": concepts})
+        path = save_profile(with_prior, tmp_path / "prior.toml")
+    assert main(["hardware", "--profile", str(path), "--card", "16", "--json", "--output-dir", str(tmp_path)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    table = load_preset_estimates()
+    assert data["profile_preset"] == "flux-lora-24gb"
+    own, other = data["presets"]["flux-lora-24gb"], data["presets"]["flux-lora-16gb"]
+    assert own["prior"] is prior and own["fits"]["16"] is (not prior)  # 12.4 GB without, 17.2 GB with
+    assert own["run_card_gb"] == round(table["flux-lora-24gb"].need(prior=prior).run_need / GIB, 2)
+    assert other["prior"] is True  # the other rows keep the table's meaning
+    assert other["run_card_gb"] == round(table["flux-lora-16gb"].need().run_need / GIB, 2)
+
+
+def test_the_table_marks_the_profiles_row(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    need = load_preset_estimates()["flux-lora-24gb"].need(prior=False)
+    assert main(["hardware", "--profile", str(PROFILE), "--output-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("flux-lora-24gb"))
+    assert "*" in row and f"{need.run_need / GIB:.1f} GB" in row and "16 GB ✓" in row, out
+    assert "* this profile's own settings, judged as it trains: without prior preservation" in out
+
+
+def test_a_profile_of_other_settings_has_no_own_row(tmp_path: Path, capsys) -> None:
+    profile = load_profile(PROFILE)
+    changed = profile.model_copy(update={"training": profile.training.model_copy(update={"train_batch_size": 2})})
+    path = save_profile(changed, tmp_path / "batch2.toml")
+    assert main(["hardware", "--profile", str(path), "--json", "--output-dir", str(tmp_path)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["profile_preset"] is None and all(row["prior"] for row in data["presets"].values())
