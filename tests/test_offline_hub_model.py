@@ -231,3 +231,58 @@ def test_a_hub_id_whose_configs_alone_are_cached_is_asked_of_the_hub_before_the_
     assert [p.key for p in unreachable_model_problems(model)] == ["model.pretrained", "model.vae", "model.tokenizer"]
     model = SimpleNamespace(pretrained="someone/whole", revision=None, vae="someone/vae", tokenizer="someone/tokenizer")
     assert unreachable_model_problems(model) == []
+
+
+@pytest.mark.parametrize("hub", ["closed", "silent", "offline"])
+def test_the_wizards_token_check_of_an_uncached_hub_id_asks_the_hub_once_and_quietly(
+        hub: str, capfd, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """The wizard's Dataset step loads the hub model's tokenizer: with no internet and HF_HUB_OFFLINE unset,
+    huggingface_hub tried each tokenizer file 5 times with back-off (minutes) and wrote "Retrying in 8s…" to stderr,
+    over the Textual screen."""
+    import time
+
+    from dbtui.engine_facade import RealEngine
+    from engine.dataset.errors import TokenizerError
+    from engine.dataset.tokens import load_tokenizer
+
+    endpoint = _closed_hub(monkeypatch) if hub == "closed" else request.getfixturevalue("silent_hub")
+    if hub == "offline":  # an empty tokenizer: "not judged: this model's tokenizer spells every word letter by letter"
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.monotonic()
+    with pytest.raises(TokenizerError) as error:
+        load_tokenizer("nobody/no-such-model")
+    assert time.monotonic() - started < 10
+    said = "HF_HUB_OFFLINE forbids downloading it" if hub == "offline" else f"the hub ({endpoint}) did not answer"
+    assert said in str(error.value)
+    with pytest.raises(TokenizerError):
+        RealEngine().identifier_tokens("nobody/no-such-model", "zwx")
+    assert capfd.readouterr().err == ""
+
+
+def test_the_token_check_reads_a_cached_hub_tokenizer_without_the_hub(
+        tiny_sd1: Path, tmp_path: Path, capfd, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub model in the cache is read from it: transformers' update check waited on the silent hub as well."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    from engine.dataset.tokens import load_tokenizer
+
+    snapshot = tmp_path / "models--someone--cached-sd" / "snapshots" / "0123"
+    shutil.copytree(tiny_sd1 / "tokenizer", snapshot / "tokenizer")
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("0123")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    _closed_hub(monkeypatch)
+    assert load_tokenizer("someone/cached-sd").tokenize("photo") and capfd.readouterr().err == ""
+
+
+def test_the_token_check_of_a_hub_id_the_hub_has_not_says_so(answering_hub) -> None:
+    """The hub answering it has no such repo is said as such, not as a hub that did not answer."""
+    from engine.dataset.errors import TokenizerError
+    from engine.dataset.tokens import load_tokenizer
+
+    endpoint, answers = answering_hub
+    answers["nobody/misspelt"] = (404, "RepoNotFound")
+    with pytest.raises(TokenizerError, match=r"'nobody/misspelt' is not on the hub .*check the spelling"):
+        load_tokenizer("nobody/misspelt")

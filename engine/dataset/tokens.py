@@ -46,7 +46,7 @@ def load_tokenizer(model: str | Path) -> Any:
                              "a tokenizer folder (vocab.json + merges.txt) or a hub id")
     try:
         if not source.exists():
-            return CLIPTokenizer.from_pretrained(str(model), subfolder="tokenizer")
+            return _hub_tokenizer(str(model))
         # transformers builds an empty tokenizer from a folder without files: look before loading.
         for folder in (source / "tokenizer", source):
             if (folder / "vocab.json").exists() or (folder / "tokenizer.json").exists():
@@ -57,6 +57,34 @@ def load_tokenizer(model: str | Path) -> Any:
             f"no CLIP tokenizer found for '{model}': give a diffusers model folder (with tokenizer/), "
             f"a tokenizer folder (vocab.json + merges.txt) or a hub id ({error})"
         ) from error
+
+
+def _hub_tokenizer(repo: str) -> Any:
+    """The hub model's tokenizer: from the cache, else downloaded where the hub answers within HF_HUB_ETAG_TIMEOUT.
+    Left to transformers, a hub that does not answer was tried 5 times a file with back-off (minutes), each retry
+    written to stderr, over the wizard's screen."""
+    from huggingface_hub import try_to_load_from_cache
+    from transformers import CLIPTokenizer
+
+    from engine.support.hub_snapshot import NOT_ON_HUB, hub_answer, hub_offline, not_on_hub_advice
+
+    # Cached, it is read without asking the hub (whose silence also held a cached one up): transformers builds an
+    # empty tokenizer where no file is there, so the cache is looked in first.
+    cached = (try_to_load_from_cache(repo, f"tokenizer/{name}") for name in ("vocab.json", "tokenizer.json"))
+    if any(isinstance(path, str) for path in cached):
+        return CLIPTokenizer.from_pretrained(repo, subfolder="tokenizer", local_files_only=True)
+    if hub_offline():  # transformers gave an empty tokenizer: the wizard said the model spells words letter by letter
+        raise TokenizerError(f"'{repo}' is not in the Hugging Face cache and HF_HUB_OFFLINE forbids downloading it: its "
+                             "tokenizer is read once the model is downloaded")
+    silence = hub_answer(repo, None)
+    if silence in NOT_ON_HUB:
+        raise TokenizerError(not_on_hub_advice(repo, "the model", silence))
+    if silence:
+        from huggingface_hub import constants
+
+        raise TokenizerError(f"'{repo}' is not in the Hugging Face cache and the hub ({constants.ENDPOINT}) did not "
+                             f"answer ({silence}): its tokenizer is read once the model is downloaded or the hub answers")
+    return CLIPTokenizer.from_pretrained(repo, subfolder="tokenizer")
 
 
 def window(tokenizer: Any, context: int = CLIP_CONTEXT) -> int:
