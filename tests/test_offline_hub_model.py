@@ -286,3 +286,24 @@ def test_the_token_check_of_a_hub_id_the_hub_has_not_says_so(answering_hub) -> N
     answers["nobody/misspelt"] = (404, "RepoNotFound")
     with pytest.raises(TokenizerError, match=r"'nobody/misspelt' is not on the hub .*check the spelling"):
         load_tokenizer("nobody/misspelt")
+
+
+def test_a_cached_model_whose_unread_part_has_no_safetensors_is_left_to_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A part the run never reads (an SD1 repo's safety_checker/, its weights a pytorch_model.bin that the download
+    leaves out) counted as one whose weights were missing: with the hub out of reach the run was refused as uncached,
+    though its load read the whole model from the cache."""
+    from huggingface_hub import constants
+
+    from engine.dataset.offline_model import unreachable_model_problems
+
+    _cached_repo(tmp_path, "someone/sd1", {
+        "model_index.json": "{}", "scheduler/scheduler_config.json": "{}", "tokenizer/vocab.json": "{}",
+        "unet/config.json": "{}", "unet/diffusion_pytorch_model.safetensors": "",
+        "vae/config.json": "{}", "vae/diffusion_pytorch_model.safetensors": "",
+        "text_encoder/config.json": "{}", "text_encoder/model.safetensors": "", "safety_checker/config.json": "{}"})
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    _closed_hub(monkeypatch)
+    model = SimpleNamespace(pretrained="someone/sd1", revision=None, vae=None, tokenizer=None)
+    assert unreachable_model_problems(model) == []

@@ -66,6 +66,7 @@ def run_files_cached(key: str, source: str, revision: str | None) -> bool:
     reads: its weights, not only the configs a memory estimate downloads (with those alone, the load downloads)."""
     import fnmatch
 
+    from engine.models.folder_parts import READ_PARTS
     from engine.models.loading import HUB_SKIPPED, MODEL_FILES, VAE_FILES
     from engine.models.parts import CLIP_TOKENIZER_FILES, TOKENIZER_HUB_FILES
     from engine.support.hub_snapshot import cached_snapshot
@@ -80,9 +81,11 @@ def run_files_cached(key: str, source: str, revision: str | None) -> bool:
     folder = cached_snapshot(source, revision, MODEL_FILES, HUB_SKIPPED)
     if folder is None or not (folder / "model_index.json").is_file():
         return False
-    # Each part with a config holds its weights (without huggingface_hub's record of the repo's files, a folder of
-    # configs alone is returned as the repo's).
+    # Each part the run reads holds its weights (without huggingface_hub's record of the repo's files, a folder of
+    # configs alone is returned as the repo's). Not a part it never reads: a safety_checker/ whose weights are a .bin
+    # alone (never downloaded) left a whole cached model refused with the hub out of reach, though its load worked.
     def loaded(weights: Path) -> bool:
         return not any(fnmatch.fnmatch(weights.name, skip) for skip in HUB_SKIPPED)
 
-    return all(any(map(loaded, part.parent.glob("*.safetensors"))) for part in folder.glob("*/config.json"))
+    return all(any(map(loaded, part.parent.glob("*.safetensors"))) for part in folder.glob("*/config.json")
+               if part.parent.name in READ_PARTS)
