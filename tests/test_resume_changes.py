@@ -107,6 +107,8 @@ def test_a_resume_warns_of_the_settings_it_changes_since_the_checkpoint_and_of_a
     assert "launch.num_processes = 1" in warnings[0].advice
     assert warnings[1].message == ("changed since step 8: dataset.center_crop: true → false; dataset.hflip: false → "
                                    "true; training.text_encoder_stop_fraction: 1.0 → 0.5")
+    # Step 8 itself was trained with the checkpoint's settings: they apply after it.
+    assert warnings[1].advice.startswith("the steps after step 8 are trained with these settings, those up to it ")
 
 
 def test_a_resume_over_another_total_says_where_a_decaying_schedule_moves_the_learning_rate(tmp_path: Path) -> None:

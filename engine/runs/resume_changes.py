@@ -100,7 +100,7 @@ def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: i
     if changed:
         warnings.append(Warning(
             message=f"changed since step {step}: {said_changes(changed)}",
-            advice=f"the steps from {step} on are trained with these settings, those before with the checkpoint's (its "
+            advice=f"the steps after step {step} are trained with these settings, those up to it with the checkpoint's (its "
                    "manifest.json holds them): the run is no longer one run of either; to continue it as it was, stop "
                    "it and resume with the checkpoint's settings"))
     return warnings
