@@ -175,6 +175,36 @@ def test_the_step_after_the_checkpoint_trains_at_the_rate_of_the_schedule_laid_o
         assert rate == pytest.approx(0.25e-4)
 
 
+@pytest.mark.parametrize("made_over, total_steps, said", [
+    (16, 20, "0.5 of 16 steps stopped the text encoder after step 8, 0.5 of 20 stops it after step 10: it trains again "
+             "at steps 9-10"),
+    (16, 18, "0.5 of 16 steps stopped the text encoder after step 8, 0.5 of 18 stops it after step 9: it trains again "
+             "at step 9"),
+    (20, 12, "0.5 of 20 steps was to stop the text encoder after step 10, 0.5 of 12 stops it after step 6: it stops "
+             "now, before step 9"),
+    (20, 30, "0.5 of 20 steps was to stop the text encoder after step 10, 0.5 of 30 stops it after step 15: it trains "
+             "until step 15"),
+    (16, 16, None), (16, 12, None)])
+def test_a_resume_over_another_total_says_where_the_text_encoder_now_stops(tmp_path: Path, made_over: int,
+                                                                           total_steps: int, said: str | None) -> None:
+    """text_encoder_stop_fraction is a fraction of the total: stopped after step 8 of 16 and resumed at step 8 over 20,
+    the text encoder trained steps 9-10 again, with no word; the same fraction is no changed setting to warn of."""
+    training = {"method": "full", "max_train_steps": made_over, "seed": 7, "train_text_encoder": True,
+                "text_encoder_stop_fraction": 0.5}
+    folder, checkpoint = _checkpoint(tmp_path, tiny_profile(tmp_path, training=training), total_steps=made_over)
+    resumed = tiny_profile(tmp_path, training={**training, "max_train_steps": total_steps})
+    warnings = _loaded(folder, checkpoint, resumed, total_steps=total_steps)
+    if said is None:  # the same stop, or one before the checkpoint either way
+        assert warnings == []
+        return
+    [warning] = warnings
+    assert warning.message == f"training.text_encoder_stop_fraction = {said}"
+    last = made_over // 2
+    assert warning.advice == ("to stop it after step {} as the run did, resume with training.text_encoder_stop_fraction = "
+                              "{:g}".format(last, last / total_steps) if last < total_steps else
+                              "to train it to the end as the run did, resume with training.text_encoder_stop_fraction = 1.0")
+
+
 def test_a_resume_that_writes_out_the_lora_options_in_force_changes_nothing(tmp_path: Path) -> None:
     """`[training.lora] rank = 8` added to the profile (the rank in force) was "changed since step 8:
     training.lora.rank: unset → 8; training.lora.alpha: unset → 8.0 …": the section left out was one unset key."""

@@ -63,6 +63,51 @@ def schedule_warning(manifest: dict[str, Any], profile: Profile, num_processes: 
                "(`dbtui stop` ends it sooner, and `dbtui export` writes a checkpoint's model)")
 
 
+def text_encoder_last_step(fraction: float, total_steps: int) -> int:
+    """The last step that trains the text encoder: Trainer.after_step stops it after the first ``step >= fraction *
+    total_steps``, in the same float arithmetic (0.7 of 10 is 7.000000000000001: step 8)."""
+    return math.ceil(fraction * total_steps)
+
+
+def _fraction_for(step: int, total_steps: int) -> str:
+    """A text_encoder_stop_fraction, as written, whose last text-encoder step of ``total_steps`` (over ``step``) is
+    ``step``."""
+    for fraction in (step / total_steps, (step - 0.5) / total_steps):
+        said = f"{fraction:.6g}"
+        if text_encoder_last_step(float(said), total_steps) == step:
+            return said
+    return repr((step - 0.5) / total_steps)
+
+
+def text_encoder_stop_warning(manifest: dict[str, Any], profile: Profile, total_steps: int) -> Warning | None:
+    """The text encoder's stop is a fraction of the total: another total moves it, without a word where the fraction
+    stays, and a text encoder that had stopped trained again up to the new stop (0.5 of 6 stops after step 3; resumed
+    at step 3 over 8 steps, it trained step 4 too)."""
+    step, before_total = manifest.get("step"), manifest.get("total_steps")
+    before = recorded_profile(manifest)
+    fraction = profile.training.text_encoder_stop_fraction
+    was_fraction = before.training.text_encoder_stop_fraction if before else fraction
+    if not profile.training.train_text_encoder or not isinstance(step, int) or not isinstance(before_total, int) \
+            or min(was_fraction, fraction) >= 1.0:
+        return None
+    was, now = text_encoder_last_step(was_fraction, before_total), text_encoder_last_step(fraction, total_steps)
+    if was == now or step >= max(was, now):
+        return None
+    if step >= was:
+        then = f"it trains again at step {step + 1}" if now == step + 1 else f"it trains again at steps {step + 1}-{now}"
+    elif step >= now:
+        then = f"it stops now, before step {step + 1}"
+    else:
+        then = f"it trains until step {now}"
+    return Warning(
+        message=f"training.text_encoder_stop_fraction = {was_fraction:g} of {before_total} steps "
+                f"{'stopped' if step >= was else 'was to stop'} the text encoder after step {was}, {fraction:g} of "
+                f"{total_steps} stops it after step {now}: {then}",
+        advice=f"to stop it after step {was} as the run did, resume with training.text_encoder_stop_fraction = "
+               f"{_fraction_for(was, total_steps)}" if was < total_steps else
+               "to train it to the end as the run did, resume with training.text_encoder_stop_fraction = 1.0")
+
+
 def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: int, total_steps: int,
                     base_model: dict[str, Any] | None = None, folder: RunFolder | None = None) -> list[Warning]:
     """The warnings of a resume of the checkpoint whose manifest is ``manifest`` with ``profile`` on ``num_processes``
@@ -76,6 +121,9 @@ def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: i
     schedule = schedule_warning(manifest, profile, num_processes, total_steps)
     if schedule:
         warnings.append(schedule)
+    stop = text_encoder_stop_warning(manifest, profile, total_steps)
+    if stop:
+        warnings.append(stop)
     if manifest.get("reason") == "export" and isinstance(step, int) and step < total_steps:
         warnings.append(Warning(  # saved as the final export failed, after the optimizer's state was freed for it
             message=f"the checkpoint of step {step} holds no optimizer state (it was saved as the run's final export "
