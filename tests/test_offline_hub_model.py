@@ -3,6 +3,7 @@ failed at the load (exit 1, "a failed run"), where it can be refused before anyt
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -196,12 +197,17 @@ def test_the_hub_s_answer_is_not_said_to_be_listed_by_validate(answering_hub, tm
     assert "gone" in said and said.rstrip().endswith("`dbtui validate PROFILE` lists the others too.")
 
 
-def _cached_repo(cache: Path, repo: str, files: dict[str, str]) -> None:
-    """``repo`` in the Hugging Face cache at ``cache``, laid out as huggingface_hub lays it out, holding ``files``."""
+def _cached_repo(cache: Path, repo: str, files: dict[str, str], listed: list[str] | None = None) -> None:
+    """``repo`` in the Hugging Face cache at ``cache``, laid out as huggingface_hub lays it out, holding ``files``;
+    ``listed``: the repo's files as huggingface_hub (1.x on) records them once it has listed the repo."""
     commit = "1" * 40
     folder = cache / f"models--{repo.replace('/', '--')}"
     (folder / "refs").mkdir(parents=True)
     (folder / "refs" / "main").write_text(commit)
+    if listed is not None:
+        (folder / "trees").mkdir()
+        (folder / "trees" / f"{commit}.json").write_text(json.dumps(
+            {"format_version": 1, "files": {name: {"size": 2, "blob_id": "0" * 40} for name in listed}}))
     for name, text in files.items():
         (folder / "snapshots" / commit / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / "snapshots" / commit / name).write_text(text)
@@ -307,3 +313,27 @@ def test_a_cached_model_whose_unread_part_has_no_safetensors_is_left_to_the_run(
     _closed_hub(monkeypatch)
     model = SimpleNamespace(pretrained="someone/sd1", revision=None, vae=None, tokenizer=None)
     assert unreachable_model_problems(model) == []
+
+
+def test_a_model_repo_as_tokenizer_is_cached_where_the_tokenizers_the_run_reads_are(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An SDXL repo as model.tokenizer of an SD1 run: its load downloads tokenizer/ alone, but the pre-run check asked
+    for */vocab.json, which huggingface_hub's record of the repo's files matched in tokenizer_2/ too: with the hub out
+    of reach the run was refused as not cached, though its load read the tokenizer from the cache."""
+    from huggingface_hub import constants
+
+    from engine.dataset.offline_model import unreachable_model_problems
+
+    names = ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json")
+    listed = ["model_index.json", "unet/config.json", *(f"{where}/{name}" for where in ("tokenizer", "tokenizer_2")
+                                                         for name in names)]
+    _cached_repo(tmp_path, "someone/sdxl", {f"tokenizer/{name}": "{}" for name in names}, listed)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    _closed_hub(monkeypatch)
+    for pretrained in ("builtin:tiny-sd1", "builtin:tiny-flux"):  # Flux's tokenizer_2/ is its T5's, never replaced
+        model = SimpleNamespace(pretrained=pretrained, revision=None, vae=None, tokenizer="someone/sdxl")
+        assert unreachable_model_problems(model) == []
+    # An SDXL run reads tokenizer_2/ too, which this cache lacks.
+    model = SimpleNamespace(pretrained="builtin:tiny-sdxl", revision=None, vae=None, tokenizer="someone/sdxl")
+    assert [p.key for p in unreachable_model_problems(model)] == ["model.tokenizer"]

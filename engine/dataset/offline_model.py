@@ -50,7 +50,7 @@ def unreachable_model_problems(model: Any) -> list[Problem]:
     problems: list[Problem] = []
     silence = None
     for key, source, revision in hub_ids(model):
-        if run_files_cached(key, source, revision):
+        if run_files_cached(key, source, revision, pretrained=model.pretrained):
             continue
         answer = silence or hub_answer(source, revision)
         if answer in NOT_ON_HUB:
@@ -61,20 +61,27 @@ def unreachable_model_problems(model: Any) -> list[Problem]:
     return problems
 
 
-def run_files_cached(key: str, source: str, revision: str | None) -> bool:
+def run_files_cached(key: str, source: str, revision: str | None, *, pretrained: str | None) -> bool:
     """Whether the Hugging Face cache holds the files the run's load of the hub id ``source`` (the setting ``key``)
-    reads: its weights, not only the configs a memory estimate downloads (with those alone, the load downloads)."""
+    reads: its weights, not only the configs a memory estimate downloads (with those alone, the load downloads).
+    ``pretrained``: model.pretrained, whose family says which tokenizers model.tokenizer's load reads."""
     import fnmatch
 
+    from engine.model_info import likely_family
     from engine.models.folder_parts import READ_PARTS
     from engine.models.loading import HUB_SKIPPED, MODEL_FILES, VAE_FILES
-    from engine.models.parts import CLIP_TOKENIZER_FILES, TOKENIZER_HUB_FILES
+    from engine.models.parts import CLIP_TOKENIZER_FILES, clip_tokenizer_folders, tokenizer_hub_files
     from engine.support.hub_snapshot import cached_snapshot
 
     if key == "model.tokenizer":
-        folder = cached_snapshot(source, None, [*TOKENIZER_HUB_FILES, *(f"*/{n}" for n in TOKENIZER_HUB_FILES)])
-        return folder is not None and any(any(folder.glob(where + name)) for where in ("", "*/")
-                                          for name in CLIP_TOKENIZER_FILES)
+        # The files each tokenizer's load downloads, and no others: with huggingface_hub's record of the repo's files,
+        # */vocab.json asked of an SDXL repo for an SD1 run its tokenizer_2/ too, which that load never downloaded.
+        def read(subfolder: str) -> bool:
+            folder = cached_snapshot(source, None, tokenizer_hub_files(subfolder))
+            return folder is not None and any((where / name).exists() for where in (folder / subfolder, folder)
+                                              for name in CLIP_TOKENIZER_FILES)
+
+        return all(map(read, clip_tokenizer_folders(likely_family(pretrained) if pretrained else "sd")))
     if key == "model.vae":
         folder = cached_snapshot(source, None, VAE_FILES, HUB_SKIPPED)
         return folder is not None and any((folder / name).is_file() for name in VAE_FILES if name.endswith(".safetensors"))

@@ -27,9 +27,24 @@ def vae_file_message(vae: str) -> str:
 # The files a tokenizer reads (one of each set): without them transformers builds an empty tokenizer, with no error,
 # that reads every caption as unknown tokens.
 CLIP_TOKENIZER_FILES = ("vocab.json", "tokenizer.json")
-# What model.tokenizer's hub id downloads, at its top or in the tokenizer's folder.
+# What model.tokenizer's hub id downloads, at its top or in the tokenizer's folder (tokenizer_hub_files).
 TOKENIZER_HUB_FILES = (*CLIP_TOKENIZER_FILES, "merges.txt", "tokenizer_config.json", "special_tokens_map.json")
 T5_TOKENIZER_FILES = ("spiece.model", "tokenizer.json")
+# The CLIP tokenizers' folders SDXL reads, model.tokenizer standing for each; SD and Flux read tokenizer/ alone (Flux's
+# tokenizer_2/ is its T5's, which model.tokenizer does not replace).
+SDXL_TOKENIZER_FOLDERS = ("tokenizer", "tokenizer_2")
+
+
+def clip_tokenizer_folders(family_id: str) -> tuple[str, ...]:
+    """The folders of the CLIP tokenizers the family ``family_id`` reads ("sd", "sdxl", "flux")."""
+    return SDXL_TOKENIZER_FOLDERS if family_id == "sdxl" else ("tokenizer",)
+
+
+def tokenizer_hub_files(subfolder: str) -> list[str]:
+    """The files model.tokenizer's hub id downloads for the tokenizer in ``subfolder``: at the repo's top or in
+    ``subfolder``/, not in another tokenizer's folder (an SD1 load of an SDXL repo leaves tokenizer_2/ out)."""
+    return [*TOKENIZER_HUB_FILES, *(f"{subfolder}/{name}" for name in TOKENIZER_HUB_FILES)]
+
 
 # The UNet's attention projections: where SD and SDXL LoRAs train when the profile names no modules.
 UNET_ATTENTION_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
@@ -85,7 +100,7 @@ def _tokenizer_source(override: str, subfolder: str) -> Path:
     if source.is_dir():
         return source
     try:
-        return hub_snapshot(override, allow_patterns=[*TOKENIZER_HUB_FILES, *(f"{subfolder}/{n}" for n in TOKENIZER_HUB_FILES)])
+        return hub_snapshot(override, allow_patterns=tokenizer_hub_files(subfolder))
     except HubUnavailable as unavailable:
         if unavailable.cause == "HFValidationError":
             raise ModelNotFoundError(f"model.tokenizer '{override}' is not a local folder or a valid hub id") from None

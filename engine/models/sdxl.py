@@ -15,7 +15,7 @@ from engine.errors import DbtuiError
 from engine.models.clip_text import clip_hidden_states, token_ids
 from engine.models.deferred_parts import DeferredParts
 from engine.models.family import Components, ImageGeometry, LoadDtypes, TextEmbeddings
-from engine.models.parts import load_clip_tokenizer, load_scheduler, load_vae
+from engine.models.parts import SDXL_TOKENIZER_FOLDERS, load_clip_tokenizer, load_scheduler, load_vae
 from engine.models.unet_family import UNetNoiseFamily
 from engine.support.json_file import read_json_object
 
@@ -59,7 +59,7 @@ class StableDiffusionXL(UNetNoiseFamily):
         return Components(
             family=self,
             folder=folder,
-            tokenizers=[load_clip_tokenizer(folder, name, tokenizer) for name in ("tokenizer", "tokenizer_2")],
+            tokenizers=[load_clip_tokenizer(folder, name, tokenizer) for name in SDXL_TOKENIZER_FOLDERS],
             text_encoder_parts=DeferredParts(lambda: [self.load_text_encoder(folder, i, dtypes.text_encoders)
                                                       for i in range(len(self.text_encoder_names))]),
             vae=load_vae(folder, vae),
