@@ -173,3 +173,43 @@ def test_a_run_of_two_processes_keeps_the_last_step_too(tmp_path: Path) -> None:
     [failed] = [event for event in read_events(folder.events) if event.kind == "run_failed"]
     assert failed.advice.endswith(f"then `dbtui resume {folder.path}` exports the weights trained, kept in the checkpoint "
                                   f"of step 3 ({kept}), without training again"), failed.advice
+
+
+# Process 1's save of the last step fails (EIO) once its part is written; the main process, slower (its weights are
+# the larger part), writes into the checkpoint's `.partial` folder after that.
+EXPORT_WITH_A_FAILING_SECOND_PROCESS = EXPORT_ON_A_FULL_DISK.replace("outputs.save_pipeline = full", """
+outputs.save_pipeline = full
+import time
+from pathlib import Path
+from accelerate import Accelerator
+failed = Path(sys.argv[2])
+save_state = Accelerator.save_state
+def save(self, output_dir=None, **kwargs):
+    saved = save_state(self, output_dir, **kwargs)
+    if self.process_index == 1:
+        failed.touch()
+        raise OSError(errno.EIO, "Input/output error", output_dir)
+    for _ in range(200):
+        if failed.exists():
+            break
+        time.sleep(0.1)
+    time.sleep(0.3)
+    (Path(output_dir) / "written-last").write_bytes(b"")
+    return saved
+Accelerator.save_state = save
+""")
+
+
+def test_a_second_process_failing_to_keep_the_last_step_is_reported(tmp_path: Path) -> None:
+    """Process 1's failure to save the last step's checkpoint was swallowed (a warning the main process never heard),
+    and it deleted the `.partial` folder the main process was writing into, which then failed on a missing file."""
+    script = tmp_path / "eio.py"
+    script.write_text(EXPORT_WITH_A_FAILING_SECOND_PROCESS)
+    folder = RunFolder(tmp_path / "run").create()
+    save_profile(tiny_profile(tmp_path, training={"max_train_steps": 3}, saving={"export": ["diffusers"], "every_n_steps": 5}),
+                 folder.profile)
+    process = launch_two_processes(script, str(folder.path), str(tmp_path / "failed"))
+    assert process.returncode != 0
+    assert "dbtui trainer: the disk reported an input/output error on" in process.stderr, process.stderr[-3000:]
+    warned = [event.message for event in read_events(folder.events) if event.kind == "warning"]
+    assert not [message for message in warned if "No such file" in message], warned

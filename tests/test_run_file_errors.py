@@ -356,6 +356,8 @@ def test_a_failed_save_on_a_disk_with_room_left_is_not_said_as_full(tmp_path: Pa
     needed = 10 * 2**30
 
     class Accelerator:
+        is_local_main_process = True
+
         def save_state(self, output_dir: str) -> None:
             Path(output_dir).mkdir()
             raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
@@ -364,6 +366,27 @@ def test_a_failed_save_on_a_disk_with_room_left_is_not_said_as_full(tmp_path: Pa
     with pytest.raises(RuntimeError, match="unexpected pos"):
         save_state_aside(Accelerator(), tmp_path / "step-00000002.partial", needed)
     assert not (tmp_path / "step-00000002.partial").exists()
+
+
+def test_another_process_whose_save_fails_leaves_the_partial_folder_to_the_main_one(tmp_path: Path) -> None:
+    """Every process removed the checkpoint's `.partial` folder as its own save failed, while the main process, its
+    weights the larger part, was still writing into it."""
+    from engine.runs.checkpoint_write import save_state_aside
+
+    partial = tmp_path / "step-00000002.partial"
+
+    class Accelerator:
+        is_local_main_process = False
+
+        def save_state(self, output_dir: str) -> None:
+            Path(output_dir).mkdir(exist_ok=True)
+            raise OSError(errno.EIO, "Input/output error", output_dir)
+
+    partial.mkdir()
+    (partial / "model.safetensors").write_bytes(b"the main process's")
+    with pytest.raises(OSError, match="Input/output error"):
+        save_state_aside(Accelerator(), partial, 2**20)
+    assert (partial / "model.safetensors").is_file()
 
 
 def test_a_part_deleted_from_the_base_model_folder_while_the_run_trained_is_said_at_the_export(tmp_path: Path,

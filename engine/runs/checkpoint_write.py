@@ -14,8 +14,8 @@ NEARLY_NOTHING_FREE = 256 * 2**20
 
 
 def save_state_aside(accelerator: Any, partial: Path, needed: int) -> None:
-    """accelerate's ``save_state`` into ``partial``; a failed save removes it and raises, as ENOSPC where the disk
-    that had ``needed`` bytes free before the save has next to none left."""
+    """accelerate's ``save_state`` into ``partial``; a failed save removes it (the machine's main process does) and
+    raises, as ENOSPC where the disk that had ``needed`` bytes free before the save has next to none left."""
     try:
         accelerator.save_state(str(partial))
     except Exception as error:
@@ -24,7 +24,8 @@ def save_state_aside(accelerator: Any, partial: Path, needed: int) -> None:
         said = str(error)
         writer = isinstance(error, RuntimeError) and ("inline_container.cc" in said or "PytorchStreamWriter" in said)
         full = writer and shutil.disk_usage(partial.parent).free < min(needed, NEARLY_NOTHING_FREE)
-        shutil.rmtree(partial, ignore_errors=True)  # its space back, so that the failure can still be recorded
+        if accelerator.is_local_main_process:  # the folder is every process's: another may still be writing into it
+            shutil.rmtree(partial, ignore_errors=True)  # its space back, so that the failure can still be recorded
         if full:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(partial)) from error
         raise

@@ -164,6 +164,10 @@ class Supervisor:
             # Not refused by the estimate, which counts the optimizer's state: only the write tells whether it fits.
             return checkpointer.save(step, reason="export", check_space=False)
         except Exception as error:
+            if not trainer.accelerator.is_main_process:
+                # Its warning would reach no record (the main process's), and the folder is the main process's too:
+                # the run's own handling reports it, and the launcher ends the other processes.
+                raise
             shutil.rmtree(self.folder.checkpoints / f"step-{step:08d}{PARTIAL}", ignore_errors=True)
             trainer.emit(Warning(message=f"the checkpoint of step {step} could not be saved either: {error}"))
             return None
