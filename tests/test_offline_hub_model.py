@@ -337,3 +337,27 @@ def test_a_model_repo_as_tokenizer_is_cached_where_the_tokenizers_the_run_reads_
     # An SDXL run reads tokenizer_2/ too, which this cache lacks.
     model = SimpleNamespace(pretrained="builtin:tiny-sdxl", revision=None, vae=None, tokenizer="someone/sdxl")
     assert [p.key for p in unreachable_model_problems(model)] == ["model.tokenizer"]
+
+
+def test_a_hub_id_whose_configs_alone_are_cached_is_refused_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline, a hub id whose snapshot held only the configs a memory estimate downloads was taken for cached: the run
+    started and failed at the load."""
+    from huggingface_hub import constants
+
+    configs = {"model_index.json": "{}", "unet/config.json": "{}", "vae/config.json": "{}"}
+    _cached_repo(tmp_path, "someone/configs-only", configs)
+    _cached_repo(tmp_path, "someone/whole", {**configs, "unet/diffusion_pytorch_model.safetensors": "",
+                                             "vae/diffusion_pytorch_model.safetensors": ""})
+    _cached_repo(tmp_path, "someone/vae-configs", {"config.json": "{}"})
+    _cached_repo(tmp_path, "someone/tokenizer", {"tokenizer/vocab.json": "{}", "tokenizer/merges.txt": ""})
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = SimpleNamespace(pretrained="someone/configs-only", revision=None, vae="someone/vae-configs",
+                            tokenizer="someone/whole")  # a model repo's configs hold no tokenizer
+    problems = offline_model_problems(model)
+    assert [problem.key for problem in problems] == ["model.pretrained", "model.vae", "model.tokenizer"]
+    assert "`hf download someone/configs-only --local-dir FOLDER`" in problems[0].message
+    model = SimpleNamespace(pretrained="someone/whole", revision=None, vae=None, tokenizer="someone/tokenizer")
+    assert offline_model_problems(model) == []
+    # A malformed id is model_source_problems' to say
+    assert offline_model_problems(SimpleNamespace(pretrained="some--one/model", revision=None, vae=None, tokenizer=None)) == []

@@ -22,18 +22,24 @@ def offline_model_problems(model: Any) -> list[Problem]:
     """A hub id in ``model`` this machine has no copy of, offline: the run started, made its folder and failed at the
     load (model.tokenizer's, read by transformers as an empty tokenizer, with an OverflowError). Online, a hub id not
     cached is downloaded by the run (a network probe here could not tell a slow hub from none), so it is said only
-    offline, the cache alone deciding, as the run's own lookup does."""
-    from engine.support.hub_snapshot import HubUnavailable, hub_offline, hub_snapshot, offline_model_advice
+    offline, the cache alone deciding, as the run's own lookup does: the files the run's load reads, not the configs
+    alone a memory estimate downloads (run_files_cached)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    from engine.support.hub_snapshot import hub_offline, offline_model_advice
 
     if not hub_offline():
         return []
     problems = []
     for key, source, revision in hub_ids(model):
+        if run_files_cached(key, source, revision, pretrained=model.pretrained):
+            continue
         try:
-            hub_snapshot(source, revision=revision, allow_patterns=["model_index.json"])
-        except HubUnavailable as unavailable:
-            if unavailable.cause == "offline":  # a malformed id: model_source_problems says so
-                problems.append(Problem(key, offline_model_advice(source, key)))
+            validate_repo_id(source)
+        except HFValidationError:
+            continue  # a malformed id: model_source_problems says so
+        problems.append(Problem(key, offline_model_advice(source, key)))
     return problems
 
 
