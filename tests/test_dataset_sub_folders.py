@@ -150,7 +150,7 @@ def test_a_recursive_check_and_prepare_name_a_linked_folder_outside_they_do_not_
     refused = [(Path(f.path).name, f.code, f.severity) for f in report.findings if f.code == "link_outside"]
     assert refused == [("linked-album", "link_outside", "error")]
     summary = prepare_dataset(photos, tmp_path / "out", resolution=64, workers=1, recursive=True)
-    assert [Path(path).name for path, _ in summary.failed] == ["linked-album"]
+    assert [Path(path).name for path, _ in summary.failed_folders] == ["linked-album"]
 
 
 def test_a_refused_folder_is_spoken_of_as_a_folder_and_not_counted_as_an_image(tmp_path: Path, monkeypatch) -> None:
@@ -176,3 +176,25 @@ def test_a_refused_folder_is_spoken_of_as_a_folder_and_not_counted_as_an_image(t
     assert errors == {"linked-album": "copy the folder into the dataset folder instead of linking to it",
                       "locked": "check the sub-folder's permissions (it must be readable and listable)"}
     assert (report.summary.images, report.summary.usable) == (2, 2)
+
+
+def test_prepare_and_the_wizard_count_a_linked_folder_outside_as_a_folder_not_an_image(tmp_path: Path, capsys) -> None:
+    """`dataset prepare -r` said '1 image(s) and 0 caption(s) could not be prepared' of 2 pictures and a linked folder,
+    and the wizard '1 image(s) could not be prepared', where the check counts that folder as no image."""
+    from dbtui.cli import main
+    from dbtui.screens.dataset_jobs import prepare_said
+    from engine.dataset import prepare_dataset
+    from engine.dataset.prepare_findings import left_out_findings
+
+    photos, album = tmp_path / "photos", tmp_path / "album"
+    _images(photos, 2)
+    _images(album, 2, seed=5)
+    (photos / "linked-album").symlink_to(album)
+    assert main(["dataset", "prepare", str(photos), str(tmp_path / "cli"), "-r", "--resolution", "64"]) == 1
+    said = " ".join(capsys.readouterr().out.split())
+    assert "1 sub-folder(s), 0 image(s) and 0 caption(s) could not be prepared" in said, said
+    summary = prepare_dataset(photos, tmp_path / "out", resolution=64, workers=1, recursive=True)
+    assert (summary.failed, len(summary.written)) == ((), 2)
+    assert prepare_said(summary)[1] == "1 sub-folder(s) could not be read: the findings list each, with why and what to do"
+    [finding] = left_out_findings(summary)
+    assert finding.fix == "copy the folder into the dataset folder instead of linking to it, then Prepare again"

@@ -269,7 +269,7 @@ def _prepare(args: argparse.Namespace) -> int:
                                  recursive=args.recursive, workers=args.workers, emit=progress, **options)
     console.print(f"{len(result.written)} written, {len(result.up_to_date)} already up to date, "
                   f"{result.captions_copied} captions copied → {markup_safe(result.destination)}")
-    for source, reason in result.failed:
+    for source, reason in (*result.failed_folders, *result.failed):
         console.print(f"[red]skipped[/] {markup_safe(source)}: {markup_safe(reason)}")
     _print_first([f"[red]caption not copied[/] {markup_safe(caption)}: {markup_safe(reason)}"
                   for caption, reason in result.caption_failures], console, "caption(s) not copied",
@@ -297,9 +297,10 @@ def _prepare(args: argparse.Namespace) -> int:
                       "trains unless you delete it (and its caption)")
     if result.has_failures:
         orphans = f"; {len(result.orphan_captions)} caption(s) without an image were left out" if result.orphan_captions else ""
-        if result.failed or result.caption_failures:
-            console.print(f"[red]{len(result.failed)} image(s) and {len(result.caption_failures)} caption(s) could not "
-                          f"be prepared[/]{orphans}: see above; `dbtui dataset check` explains each")
+        if result.failed or result.caption_failures or result.failed_folders:
+            folders = f"{len(result.failed_folders)} sub-folder(s), " if result.failed_folders else ""
+            console.print(f"[red]{folders}{len(result.failed)} image(s) and {len(result.caption_failures)} caption(s) "
+                          f"could not be prepared[/]{orphans}: see above; `dbtui dataset check` explains each")
         if result.kept:
             console.print(f"[red]{len(result.kept)} file(s) in {markup_safe(result.destination)} were not made by dbtui "
                           "and were kept[/], so their images were not prepared: give another (new or empty) output "

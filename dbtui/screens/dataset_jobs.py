@@ -65,6 +65,8 @@ def prepare_said(result) -> tuple[bool, str]:
     not among them."""
     moved = bool(result.written or result.up_to_date)
     failed = f"{len(result.failed)} image(s) could not be prepared" if result.failed else ""
+    if result.failed_folders:  # a linked folder outside, an unreadable one: not an image, as the check counts them
+        failed = " and ".join(filter(None, [f"{len(result.failed_folders)} sub-folder(s) could not be read", failed]))
     if result.caption_failures:
         failed = " and ".join(filter(None, [failed, f"{len(result.caption_failures)} caption(s) could not be copied"]))
     if failed:  # unmoved, the concept's own folder is checked, which shows the images' problems itself

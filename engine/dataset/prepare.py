@@ -78,10 +78,12 @@ class PrepareResult:
     set_aside_in: str = ""  # ...this folder (hidden: neither training nor the check reads it), at the same relative path
     edited_captions: tuple[str, ...] = ()  # captions the user wrote or edited beside the copies: kept, not replaced
     origin_not_recorded: str = ""  # why the folder was not marked as the originals' prepared folder ("" when it was)
+    # (folder, reason) of sub-folders not read (a link leading out, an unreadable one): not images, as the check counts them
+    failed_folders: tuple[tuple[str, str], ...] = ()
 
     @property
     def has_failures(self) -> bool:
-        return bool(self.failed or self.caption_failures or self.kept)
+        return bool(self.failed or self.caption_failures or self.kept or self.failed_folders)
 
 
 def prepare_dataset(
@@ -126,7 +128,8 @@ def prepare_dataset(
     outputs = output_paths(images, src, dst)
     jobs, up_to_date, kept = [], [], []
     earlier: dict[str, dict | None] = {}  # the manifest's entries before this run, for the copies that fail
-    failed = [(str(r.path), problem_text(r.code, r.reason)) for r in listing.refused]
+    failed = [(str(r.path), problem_text(r.code, r.reason)) for r in listing.refused if not r.folder]
+    failed_folders = [(str(r.path), problem_text(r.code, r.reason)) for r in listing.refused if r.folder]
     for image, output in zip(images, outputs):
         if os.path.realpath(output) in originals:
             failed.append((str(image), f"its copy would overwrite the original {output}"))
@@ -181,7 +184,7 @@ def prepare_dataset(
     orphans = tuple(str(c) for c in listing.orphan_captions)
     return PrepareResult(str(dst), tuple(written), tuple(up_to_date), tuple(failed), captions.copied,
                          tuple(captions.failures), orphans, tuple(without_original), tuple(kept), tuple(captions.stale),
-                         str(captions.set_aside_in or ""), tuple(captions.edited), unrecorded)
+                         str(captions.set_aside_in or ""), tuple(captions.edited), unrecorded, tuple(failed_folders))
 
 
 def _caption_record(entry: object) -> dict:
