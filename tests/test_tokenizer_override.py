@@ -58,3 +58,26 @@ def test_a_hub_tokenizer_loads_from_either_layout_and_one_without_files_is_refus
     own = load_clip_tokenizer(tiny_sd1, "tokenizer")
     assert load_clip_tokenizer(tiny_sd1, "tokenizer", "someone/tokenizer")("a dog").input_ids == own("a dog").input_ids
     assert not (tmp_path / "snapshot" / "unet").exists()  # the tokenizer's files only
+
+
+def test_a_local_tokenizer_folder_without_its_files_is_listed_by_validate_and_refused_before_the_run(
+        tiny_sd1: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`dbtui validate` passed it, and the run refused it only at the load, after its run folder was made."""
+    from dbtui.cli import main
+
+    demo = Path(__file__).resolve().parents[1] / "profiles" / "tiny-demo.toml"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "config.json").write_text("{}")
+    runs = tmp_path / "runs"
+    given = [str(demo), "--set", f'model.tokenizer="{empty}"', "--set", f'saving.output_dir="{runs}"']
+    assert main(["validate", *given]) == 0  # what this machine lacks is a warning: the profile may be another's
+    said = capsys.readouterr().out
+    assert f"model.tokenizer '{empty}' holds no CLIP tokenizer: neither its tokenizer/ nor its top has vocab.json" in said
+    assert main(["run", *given]) == 2
+    assert f"model.tokenizer '{empty}' holds no CLIP tokenizer" in capsys.readouterr().err
+    assert not runs.exists()
+    for layout in (tmp_path / "model", tmp_path / "tokenizer"):  # a model's tokenizer/ part, a tokenizer's own folder
+        shutil.copytree(tiny_sd1 / "tokenizer", layout / "tokenizer" if layout.name == "model" else layout)
+        assert main(["validate", str(demo), "--set", f'model.tokenizer="{layout}"']) == 0
+        assert "tokenizer" not in capsys.readouterr().out.replace("tiny-demo.toml", "")

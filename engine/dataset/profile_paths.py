@@ -248,17 +248,20 @@ def model_source_problems(source: str) -> list[Problem]:
 
 
 def _part_source_problems(key: str, source: str | None) -> list[Problem]:
-    """model.vae or model.tokenizer as a local path that is not here, or model.vae as a single file, which the VAE's
-    loader does not read: such a profile passed `validate`, and the run failed at the load (a VAE file as "a VAE on its
-    own, not a full ... checkpoint", a tokenizer folder not here with advice to leave out `--tokenizer`)."""
+    """model.vae or model.tokenizer as a local path that is not here, model.vae as a single file, which the VAE's
+    loader does not read, or model.tokenizer as a folder without a tokenizer's files: such a profile passed `validate`,
+    and the run failed at the load (a VAE file as "a VAE on its own, not a full ... checkpoint", a tokenizer folder not
+    here with advice to leave out `--tokenizer`, one without its files once the run folder was made)."""
     if not source or model_kind(source) in ("hub", "builtin"):
         return []
-    from engine.models.parts import vae_file_message
+    from engine.models.parts import holds_clip_tokenizer, no_clip_tokenizer_message, vae_file_message
 
     path = local_path(source)
     what = "VAE" if key == "model.vae" else "tokenizer"
     if not path.exists():
         return [Problem(key, f"'{source}' does not exist on this machine: give a diffusers {what} folder or a hub id")]
+    if key == "model.tokenizer":
+        return [] if holds_clip_tokenizer(path) else [Problem(key, no_clip_tokenizer_message(source))]
     return [Problem(key, vae_file_message(source))] if key == "model.vae" and path.is_file() else []
 
 

@@ -46,6 +46,19 @@ def tokenizer_hub_files(subfolder: str) -> list[str]:
     return [*TOKENIZER_HUB_FILES, *(f"{subfolder}/{name}" for name in TOKENIZER_HUB_FILES)]
 
 
+
+def holds_clip_tokenizer(folder: Path, subfolder: str = "tokenizer") -> bool:
+    """Whether ``folder`` (model.tokenizer's) has a CLIP tokenizer's files in ``subfolder``/ or at its top, where the
+    load looks for them."""
+    return any((where / name).exists() for where in (folder / subfolder, folder) for name in CLIP_TOKENIZER_FILES)
+
+
+def no_clip_tokenizer_message(override: str, subfolder: str = "tokenizer") -> str:
+    """Why model.tokenizer ``override`` is refused: it holds none of a CLIP tokenizer's files."""
+    return (f"model.tokenizer '{override}' holds no CLIP tokenizer: neither its {subfolder}/ nor its top has "
+            f"{' or '.join(CLIP_TOKENIZER_FILES)}. Give a tokenizer folder or hub id (with vocab.json and merges.txt, or "
+            "tokenizer.json), or a model with a tokenizer/ part, or leave model.tokenizer empty to use the model's own")
+
 # The UNet's attention projections: where SD and SDXL LoRAs train when the profile names no modules.
 UNET_ATTENTION_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 
@@ -84,10 +97,7 @@ def load_clip_tokenizer(folder: Path, subfolder: str, override: str | None = Non
             except (OSError, ValueError) as error:
                 raise ModelNotFoundError(f"the CLIP tokenizer in '{candidate}' cannot be read ({error})") from None
     if override:
-        raise ModelNotFoundError(f"model.tokenizer '{override}' holds no CLIP tokenizer: neither its {subfolder}/ nor its "
-                                 f"top has {' or '.join(CLIP_TOKENIZER_FILES)}. Give a tokenizer folder or hub id (with "
-                                 "vocab.json and merges.txt, or tokenizer.json), or a model with a tokenizer/ part, or "
-                                 "leave model.tokenizer empty to use the model's own")
+        raise ModelNotFoundError(no_clip_tokenizer_message(override, subfolder))
     raise ModelNotFoundError(f"no CLIP tokenizer in '{candidates[0]}': set model.tokenizer to a folder that has one")
 
 
