@@ -90,3 +90,22 @@ def test_a_set_of_class_images_made_with_an_empty_negative_prompt_encoded_is_reu
     assert list((tmp_path / "class").glob("generated-*")) == [earlier]
     assert json.loads((earlier / "manifest.json").read_text())["images"] == ["class_00000.png", "class_00001.png"]
     assert top_up["negative_prompt_embeds"].any()  # "" encoded, as the rest of its set
+
+
+def test_a_fine_tune_of_a_model_that_encodes_an_empty_negative_prompt_is_exported_to_encode_it(
+        tmp_path: Path, tiny_sdxl: Path) -> None:
+    """The exported model_index.json said force_zeros_for_empty_prompt true whatever the base said: the fine-tune,
+    loaded in diffusers, conditioned on zeros where the base (and the run's own previews) encoded ""."""
+    from engine.runs.in_process import train
+
+    model = tmp_path / "model"
+    model.mkdir()
+    for part in tiny_sdxl.iterdir():
+        if part.name != "model_index.json":
+            (model / part.name).symlink_to(part)
+    index = json.loads((tiny_sdxl / "model_index.json").read_text())
+    (model / "model_index.json").write_text(json.dumps({**index, "force_zeros_for_empty_prompt": False}))
+    result = train(tiny_profile(tmp_path, model={"pretrained": str(model)}, training={"max_train_steps": 1}))
+    assert result.status == "finished"
+    exported = next((tmp_path / "runs").rglob("model_index.json"))
+    assert json.loads(exported.read_text())["force_zeros_for_empty_prompt"] is False

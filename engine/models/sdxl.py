@@ -99,7 +99,7 @@ class StableDiffusionXL(UNetNoiseFamily):
         return StableDiffusionXLPipeline(
             vae=components.vae, text_encoder=text_encoders[0], text_encoder_2=text_encoders[1],
             tokenizer=components.tokenizers[0], tokenizer_2=components.tokenizers[1], unet=unet, scheduler=scheduler,
-            add_watermarker=False,
+            add_watermarker=False, force_zeros_for_empty_prompt=self.zeroes_empty_negative(components.folder),
         )
 
     def prompt_kwargs(self, positive: TextEmbeddings, negative: TextEmbeddings) -> dict[str, Any]:
