@@ -367,6 +367,33 @@ def test_a_partly_trained_fused_module_exports_with_zero_rows_for_the_untrained_
     assert not k.any() and not mlp.any()
 
 
+def test_a_kohya_flux_lora_states_its_rank_and_alpha_as_sd_scripts_does(tmp_path: Path) -> None:
+    """Its fused modules hold the summed rank (3 or 4 times the LoRA's): the file stated no ss_network_dim or
+    ss_network_alpha, which SD and SDXL files carry, or the fused module's where only it trained (4 for rank 2).
+    sd-scripts states the LoRA's rank and alpha (network_dim, network_alpha), those of each module it trains."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from engine.convert.flux_lora import flux_lora_to_kohya
+
+    width, rank = 8, 2
+    generator = torch.Generator().manual_seed(0)
+    for parts in (("attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp", "proj_out"), ("attn.to_q", "attn.to_v")):
+        lora = {}
+        for part in parts:
+            key = f"transformer.single_transformer_blocks.3.{part}"
+            inputs = 5 * width if part == "proj_out" else width
+            lora[f"{key}.lora_A.weight"] = torch.randn(rank, inputs, generator=generator)
+            lora[f"{key}.lora_B.weight"] = torch.randn(4 * width if part == "proj_mlp" else width, rank, generator=generator)
+        source = tmp_path / f"lora{len(parts)}.safetensors"
+        save_file(lora, source, metadata={"lora_adapter_metadata": json.dumps({"transformer.r": rank,
+                                                                               "transformer.lora_alpha": 4.0})})
+        out = flux_lora_to_kohya(source, tmp_path / f"kohya{len(parts)}.safetensors")
+        with safe_open(str(out), framework="pt") as file:
+            metadata = file.metadata()
+        assert (metadata.get("ss_network_dim"), metadata.get("ss_network_alpha")) == ("2", "4")
+
+
 def test_a_lora_on_an_nf4_base_learns_while_the_base_stays_quantized_and_unchanged(
         tmp_path: Path, tiny_flux: Path, demo_data: Path) -> None:
     import bitsandbytes as bnb

@@ -158,6 +158,7 @@ def flux_lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, em
     # Every refusal (a module kohya has no name for, DoRA, alphas it cannot express) before the conversion is announced.
     out: dict[str, Any] = _clip_l_kohya(checkpoint.state_dict, checkpoint.metadata)
     fused: dict[str, dict[int, tuple[Any, Any, float]]] = {}
+    trained: dict[str, Any] = {}  # each fused module's parts apart, whose rank and alpha the metadata states
     for module, (a, b) in _modules(checkpoint.state_dict, PREFIX).items():
         name, place = original_name(module)
         rank = a.shape[0]
@@ -166,14 +167,17 @@ def flux_lora_to_kohya(lora_dir_or_file: str | Path, out_file: str | Path, *, em
             out.update({f"{name}.lora_down.weight": a, f"{name}.lora_up.weight": b, f"{name}.alpha": torch.tensor(alpha)})
         else:
             fused.setdefault(name, {})[place] = (a, b, alpha / rank)
+            trained.update({f"{name}_{place}.lora_down.weight": a, f"{name}_{place}.alpha": torch.tensor(alpha)})
     _refuse_mixed_scales(fused)
+    unfused = dict(out)
     progress = lora_progress(emit, source, out_file, "kohya Flux LoRA")
     for name, parts in fused.items():
         down, up, alpha = _fused(parts, 4 if name.endswith("linear1") else 3)
         out.update({f"{name}.lora_down.weight": down, f"{name}.lora_up.weight": up, f"{name}.alpha": torch.tensor(alpha)})
     progress.step()
+    metadata = kohya_metadata("flux1", out, "networks.lora_flux", trained={**unfused, **trained})
     with atomic_file(out_file, overwrite=overwrite) as tmp:
-        save_file({k: v.contiguous() for k, v in out.items()}, str(tmp), metadata=kohya_metadata("flux1", out, "networks.lora_flux"))
+        save_file({k: v.contiguous() for k, v in out.items()}, str(tmp), metadata=metadata)
     progress.step()
     progress.finish()
     return out_file

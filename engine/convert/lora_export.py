@@ -203,7 +203,7 @@ def _kohya_alpha(config: Mapping[str, Any], rank: int, name: str) -> float:
 
 
 def kohya_metadata(base_model_version: str, layers: Mapping[str, Any], network_module: str = "networks.lora",
-                   v_prediction: bool | None = None) -> dict[str, str]:
+                   v_prediction: bool | None = None, trained: Mapping[str, Any] | None = None) -> dict[str, str]:
     """The metadata of a kohya LoRA as kohya sd-scripts writes it, for WebUIs that read it: AUTOMATIC1111 and
     Forge tell SDXL by ``ss_base_model_version`` starting "sdxl_" and SD2 by ``ss_v2``, call any other file that
     has metadata SD1, and hide a LoRA of another version than the loaded model from their Lora tab.
@@ -212,9 +212,11 @@ def kohya_metadata(base_model_version: str, layers: Mapping[str, Any], network_m
     whether the base model predicts v, said as ``ss_v_parameterization`` and as ModelSpec's
     ``modelspec.prediction_type`` ("v" or "epsilon", as sd-scripts writes it): WebUI extensions and model tools
     read either to sample a v-prediction LoRA as such; None, unknown (or Flux, which sd-scripts gives none), leaves
-    both out."""
-    dims = {value.shape[0] for key, value in layers.items() if key.endswith(".lora_down.weight")}
-    alphas = {float(value) for key, value in layers.items() if key.endswith(".alpha")}
+    both out. ``trained``: the modules as trained, in the same layout, where ``layers`` fuses some (Flux's fused
+    modules hold their parts' summed rank and alpha; sd-scripts states the rank and alpha of one trained module)."""
+    trained = layers if trained is None else trained
+    dims = {value.shape[0] for key, value in trained.items() if key.endswith(".lora_down.weight")}
+    alphas = {float(value) for key, value in trained.items() if key.endswith(".alpha")}
     metadata = {"format": "pt", "ss_network_module": network_module, "ss_base_model_version": base_model_version,
                 "ss_v2": str(base_model_version.startswith("sd_v2"))}
     if v_prediction is not None:
