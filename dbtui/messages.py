@@ -62,9 +62,10 @@ RUN_START = "run"
 
 @dataclass
 class RunAttached(Message):
-    """The dashboard now follows the run in ``folder``."""
+    """The dashboard now follows the run in ``folder``, whose trainer the wizard started at ``since`` (time.time())."""
 
     folder: Path
+    since: float
 
 
 @dataclass

@@ -3,6 +3,7 @@ and what the wizard says of the run when the user leaves it."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,9 +47,10 @@ def start_outcome(engine: Any, profile: Any, resume: str | None) -> tuple[Messag
     now training (None: none is)."""
     from engine.runs.launcher import NotARunFolderError, RunExistsError, RunFinishedError, RunLiveError
 
+    since = time.time()  # what the trainer writes from now on is news; a stop just before a resume is not
     try:
         folder = engine.start_run(profile, resume=resume)
-        return RunAttached(folder), folder
+        return RunAttached(folder, since), folder
     except RunLiveError as error:  # started before (the wizard left, or another terminal): watch it
         return AlreadyRunning(error.folder), error.folder
     except RunExistsError as error:  # the dialog's own keys resume or go back: not the CLI's commands

@@ -34,9 +34,6 @@ from engine.profile import ProfileError
 from engine.runs.control import makes_previews
 from engine.runs.folder import CRASHED
 
-# A checkpoint saved this many seconds before a run the wizard launched is followed is still news (it starts following
-# a moment after the trainer starts writing); none for a run opened, whose last checkpoints a crash seconds ago left.
-REPLAY_SLACK_S = 10.0
 # A live run's controls; a run that has ended shows its EndActions in their place.
 CONTROLS = [("stop", "Stop & save", "s"), ("save", "Save now", "c"), ("sample", "Sample now", "p")]
 DETACH = ("detach", "Detach", "d")
@@ -162,11 +159,12 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self._attached(message.folder)
 
     def on_run_attached(self, message: RunAttached) -> None:
-        self._attached(message.folder, REPLAY_SLACK_S)  # launched here: its first events may predate the following
+        self._attached(message.folder, message.since)  # launched here: its first events predate the following
 
-    def _attached(self, folder: Path, replay_slack_s: float = 0.0) -> None:
+    def _attached(self, folder: Path, since: float | None = None) -> None:
+        """Follow the run in ``folder``; its events from ``since`` on (None: from now) are news."""
         self.folder = self.session.run_folder = Path(folder)
-        self.following_since = time.time() - replay_slack_s
+        self.following_since = time.time() if since is None else since
         self.query_one(Log).write_line(f"Following {folder}")
         self.follow(self.folder)
         if self.stop_asked:
