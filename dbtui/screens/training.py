@@ -335,7 +335,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self.query_one(EndActions).report()
 
     def _poll_nvml(self) -> None:
-        used = gpu_live.used_vram_mb()
+        used = gpu_live.used_vram_mb(gpu_live.trainer_cuda_env(self.folder))
         if used is not None:
             self.query_one(RunStats).show(nvml_mb=used)
 
