@@ -256,9 +256,13 @@ class RealEngine:
 
     def export_checkpoint(self, folder: Path, step: int, emit: Emit | None = None) -> dict[str, str]:
         from engine.runs.export import export_checkpoint
+        from engine.runs.folder import RunFolder
+        from engine.runs.library_noise import hide_library_progress_bars, library_noise_into
 
         _transformers_loaded()
-        return export_checkpoint(Path(folder), step, emit=emit)
+        with library_noise_into(RunFolder(Path(folder)).log):  # in the wizard's process: its stderr is the screen
+            hide_library_progress_bars()
+            return export_checkpoint(Path(folder), step, emit=emit)
 
     def write_report(self, folder: Path) -> Path:
         from engine.runs.report import write_report

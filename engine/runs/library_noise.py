@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr
+from pathlib import Path
 
 # (logger, a part of the message): each names why it says nothing to act on.
 HELD_BACK = [
@@ -52,3 +56,22 @@ def hide_library_progress_bars() -> None:
     transformers_logging.disable_progress_bar()  # which turns the Hub's bars off too
     if downloads_shown:
         hub.enable_progress_bars()
+
+
+@contextmanager
+def library_noise_into(log: Path) -> Iterator[None]:
+    """Send what the libraries write to stderr (warnings, log records, progress bars) to ``log`` instead, for work done
+    inside a process whose stderr is a terminal drawn on by something else: the wizard's screen (Textual draws on
+    stderr), which they garbled. Python's writes only: the file descriptor is the screen's, left as it is."""
+    streams = (sys.stderr, sys.__stderr__)
+    loggers = [logging.getLogger()] + [x for x in logging.Logger.manager.loggerDict.values() if isinstance(x, logging.Logger)]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8", errors="replace") as file, redirect_stderr(file):
+        swapped = [h for x in loggers for h in x.handlers
+                   if type(h) is logging.StreamHandler and h.stream in streams]  # noqa: E721 - a FileHandler is one too
+        before = [h.setStream(file) for h in swapped]
+        try:
+            yield
+        finally:
+            for handler, stream in zip(swapped, before):
+                handler.setStream(stream)
