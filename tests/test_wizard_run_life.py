@@ -183,6 +183,30 @@ async def test_a_crashed_run_says_it_resumes_in_the_wizard_as_a_stopped_one_does
     assert "".join(str(tmp_path / "runs" / "tiny-demo" / "logs" / "trainer.log").split()) in log
 
 
+async def test_detaching_from_a_crashed_run_says_how_to_resume_it(tmp_path: Path, monkeypatch) -> None:
+    """d said only "… crashed (not finished); its log is …", where a stopped run's words say how to resume it."""
+    from dbtui.engine_facade import RunSummary
+    from dbtui.screens.training import TrainingScreen
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "runs" / "x"
+    folder.mkdir(parents=True)
+    (folder / "profile.toml").write_text("# written by the launch\n", encoding="utf-8")
+    engine = FakeEngine(events=[])  # the events end without a last word
+    monkeypatch.setattr(engine, "list_runs", lambda output_dir, on_skip=None: [RunSummary(folder, "crashed", 0, 0)])
+    session = Session()
+    session.run_folder = folder
+    app = make_app(engine, session, image_renderer="none")
+    said = _exits(app, monkeypatch)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(TrainingScreen(session, engine))
+        await settle(pilot, 0.3)
+        await pilot.press("d")
+        await pilot.pause()
+    assert said == [f"The run in {folder} crashed (not finished); its log is {folder}/logs/trainer.log. "
+                    f"No checkpoint was saved yet; `dbtui resume {folder}` trains it from the start."]
+
+
 async def test_a_stopped_run_says_how_to_resume_it_in_the_log_a_notification_and_on_detach(tmp_path: Path, monkeypatch) -> None:
     import time
 

@@ -13,7 +13,7 @@ from textual.message import Message
 from dbtui.format import goes_on, resume_hint
 from dbtui.messages import ResumeOffered, RunAttached
 from engine.profile import ProfileError
-from engine.runs.folder import ACTIVE, RunFolder, run_dir_for
+from engine.runs.folder import ACTIVE, CRASHED, RunFolder, run_dir_for
 
 
 @dataclass
@@ -125,7 +125,8 @@ def leaving_words(folder: Path, status: str | None) -> str:
         return f"The run in {folder} has ended; its outputs and report are there."
     if status == "stopped":
         return f"The run in {folder} stopped (not finished). {resume_hint(RunFolder(folder))}"
-    return f"The run in {folder} {status} (not finished); its log is {folder}/logs/trainer.log."
+    said = f"The run in {folder} {status} (not finished); its log is {folder}/logs/trainer.log."
+    return f"{said} {resume_hint(RunFolder(folder))}" if status == CRASHED else said  # a failure says what to change first
 
 
 def ask(engine: Any, folder: Path, what: str, stepped: bool) -> str:
