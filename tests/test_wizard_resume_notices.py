@@ -34,3 +34,43 @@ async def test_a_run_resumed_seconds_after_it_stopped_does_not_pop_its_stop_agai
         await settle(pilot, 0.3)
         said = [(n.title, n.message) for n in app._notifications]
     assert not [title for title, message in said if "stopped" in title or message.startswith("Checkpoint saved")], said
+
+
+async def test_a_crashed_run_resumed_from_the_dashboard_drops_its_crash_and_its_old_speed(tmp_path: Path, monkeypatch) -> None:
+    """Resumed from the dashboard (Esc, Ctrl+N, r), a crashed run kept "Run crashed … Esc then Ctrl+N resumes it" up
+    for 15 s over the restarted run, and the stats its crashed attempt's speed and ETA, replayed, as if it trained."""
+    from dbtui.engine_facade import RunSummary
+    from engine.events import StepEnded
+
+    monkeypatch.chdir(tmp_path)
+    folder = Path("runs") / "tiny-demo"
+    folder.mkdir(parents=True)
+    (folder / "profile.toml").write_text("# written by the launch\n", encoding="utf-8")
+    engine = FakeEngine(has_checkpoints=True, events=[
+        StepEnded(time=time.time() - 30, step=4, total_steps=6, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4,
+                  it_per_s=2.5, eta_s=754.0)])
+    status = {"now": "crashed"}
+    monkeypatch.setattr(engine, "list_runs", lambda output_dir, on_skip=None: [
+        RunSummary(folder.absolute(), status["now"], 4, 6)])
+    start_run = engine.start_run
+    monkeypatch.setattr(engine, "start_run", lambda profile, resume=None: (status.update(now="running"),
+                                                                           start_run(profile, resume))[1])
+    session = Session.for_demo("runs")
+    session.run_folder = folder
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(4)
+        await settle(pilot, 0.3)
+        assert [n.title for n in app._notifications] == ["Run crashed"]
+        await pilot.press("escape")
+        await settle(pilot, 0.3)
+        await pilot.press("ctrl+n")
+        await settle(pilot, 0.3)
+        assert type(app.screen).__name__ == "ResumeScreen"
+        await pilot.press("r")
+        await settle(pilot, 0.3)
+        assert status["now"] == "running" and type(app.screen).__name__ == "TrainingScreen"
+        said = [n.title for n in app._notifications]
+        stats = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+    assert "Run crashed" not in said
+    assert "2.50 it/s" not in stats and "12m" not in stats, stats

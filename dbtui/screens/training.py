@@ -76,6 +76,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self.history = LossHistory()
         self.scores = ScoreHistory()
         self.following_since = 0.0  # events older than this are the run's history, replayed when followed
+        self.resumed = False  # the wizard resumed the run followed: its steps before following_since are history
         self.folder: Path | None = session.run_folder
         self.finished = False
         self.total_steps = 0  # of the run being followed, from its run_started event
@@ -147,6 +148,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
 
         def chosen(resume: bool | None) -> None:
             if resume:
+                self.resumed = True
                 self.start(message.profile, resume="latest")
             else:
                 self.post_message(NotStarted("the run's folder already has checkpoints, and you chose not to resume",
@@ -159,6 +161,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self._attached(message.folder)
 
     def on_run_attached(self, message: RunAttached) -> None:
+        self.app.clear_notifications()  # the ended run's ("Run crashed … Ctrl+N resumes it") over the one started again
         self._attached(message.folder, message.since)  # launched here: its first events predate the following
 
     def _attached(self, folder: Path, since: float | None = None) -> None:
@@ -205,7 +208,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         bar, phase = self.query_one("#tr-progress", ProgressBar), self.query_one("#tr-phase", Label)
         if isinstance(event, StepEnded):
             self.stepped = True
-            stats.show(event, status="training")
+            # Resumed here, the steps before are an earlier attempt's: its speed and ETA are not this trainer's.
+            earlier = self.resumed and event.time < self.following_since
+            stats.show(event, status=None if earlier else "training", earlier=earlier)
             bar.display = True
             bar.update(total=event.total_steps, progress=event.step)
             phase.update(f"training {event.step}/{event.total_steps}")

@@ -24,6 +24,7 @@ class RunStats(Static):
         self.status = "starting"
         self.nvml_mb: float | None = None
         self.ended = False  # the run stopped, finished or failed: its last step's ETA is stale
+        self.earlier = False  # the step shown is an earlier attempt's: its speed is stale too
         self.trains = ""  # what the run trains (engine/runs/summary.py), from its run_started event
 
     def on_mount(self) -> None:
@@ -38,8 +39,11 @@ class RunStats(Static):
             self.trains = run_summary(message.event.profile, message.event.hardware)
             self.show()
 
-    def show(self, step: StepEnded | None = None, status: str | None = None, nvml_mb: float | None = None) -> None:
-        self.ended = self.ended and step is None  # a step again: a resume goes on
+    def show(self, step: StepEnded | None = None, status: str | None = None, nvml_mb: float | None = None,
+             earlier: bool = False) -> None:
+        """``earlier``: ``step`` is an earlier attempt's (the run is resumed): its speed and ETA are not shown."""
+        self.ended = self.ended and step is None or earlier  # a step again: a resume goes on
+        self.earlier = earlier if step is not None else self.earlier
         self.step = step or self.step
         self.status = status or self.status
         self.nvml_mb = nvml_mb if nvml_mb is not None else self.nvml_mb
@@ -54,7 +58,7 @@ class RunStats(Static):
             table.add_row("step", f"{s.step}/{s.total_steps}  (epoch {s.epoch})")
             table.add_row("loss", f"{s.loss:.4f}  ~{s.smoothed_loss:.4f}")
             table.add_row("lr", f"{s.lr:.2e}")
-            table.add_row("speed", f"{s.it_per_s:.2f} it/s")
+            table.add_row("speed", "–" if self.earlier else f"{s.it_per_s:.2f} it/s")
             table.add_row("ETA", "–" if self.ended else duration(s.eta_s))
             table.add_row("VRAM", f"{_mb(s.vram_allocated_peak_mb)} peak, {_mb(self.nvml_mb)} now")
             table.add_row("RAM", _mb(s.rss_mb))
