@@ -3,6 +3,8 @@ form has no field for it (the concepts' folders and prompts, the model), and the
 
 from __future__ import annotations
 
+import re
+
 from engine.profile import Problem
 
 # Key prefix → where the wizard sets it, and the way back there from Parameters.
@@ -21,4 +23,8 @@ def problem_line(problem: Problem, *, say_step: bool = False) -> str:
     where = next((step for prefix, step in EARLIER_STEPS if problem.key.startswith(prefix)), None) if say_step else None
     if say_step and problem.key in NO_FIELD:
         return line + IN_THE_FILE
+    concept = re.match(r"concepts\.(\d+)(?:\.|$)", problem.key)
+    if concept:  # keys and the engine's messages count concepts from 0, the Dataset step's selector from 1
+        named = f"concepts.{concept[1]} is Concept {int(concept[1]) + 1}"
+        return line + (f"; set it {where}, where {named}" if where else f" ({named} on the Dataset step)")
     return line + (f"; set it {where}" if where else "")

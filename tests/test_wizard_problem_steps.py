@@ -4,9 +4,10 @@ edited since it was saved says it is not saved."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-from textual.widgets import Input, Static, Switch
+from textual.widgets import Input, Select, Static, Switch
 
 from dbtui.app import make_app
 from dbtui.session import Session
@@ -88,3 +89,32 @@ async def test_a_model_vae_not_here_says_it_is_set_in_the_profile_file(tmp_path:
         await pilot.press("ctrl+s")  # as the line says: the draft is written, to be edited there
         await settle(pilot)
         assert "vae-elsewhere" in (tmp_path / "profiles" / "tiny-demo.toml").read_text(encoding="utf-8")
+
+
+async def test_a_problem_of_a_concept_names_it_as_the_dataset_steps_selector_does(tmp_path: Path, monkeypatch,
+                                                                                   demo_data: Path) -> None:
+    """Keys count concepts from 0 and the Dataset step's selector from 1: 'concepts.1.class_prompt …; set it on the
+    Dataset step' sent the user to the selector's Concept 1, the first concept, which had its class prompt."""
+    monkeypatch.chdir(tmp_path)
+    session = Session.for_demo()
+    session.set("prior.enabled", True)
+    first = {"instance_dir": str(demo_data / "instance"), "instance_prompt": "photo of zwx disc",
+             "class_dir": str(demo_data / "class"), "class_prompt": "photo of a disc"}
+    shutil.copytree(demo_data / "instance", tmp_path / "cat")
+    session.set("concepts", [first, {"instance_dir": str(tmp_path / "cat"), "instance_prompt": "photo of qrv cat"}])
+    said: list[str] = []
+    app = make_app(FakeEngine(), session, image_renderer="none")
+    notify = app.notify
+    app.notify = lambda message, **kw: (said.append(message), notify(message, **kw))[1]
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        panel = str(screen.query_one("#par-problems", Static).tooltip)
+        assert ("concepts.1.class_prompt: prior preservation needs a class prompt for every concept; set it on the Dataset "
+                "step (Esc), where concepts.1 is Concept 2") in panel
+        dataset = await at_step(app, pilot, 2, "DatasetScreen")
+        dataset.query_one("#ds-concept", Select).value = 1
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert "class_prompt: prior preservation needs a class prompt for every concept (concepts.1 is Concept 2 on the " \
+               "Dataset step)" in said[-1]

@@ -14,7 +14,7 @@ from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 from dbtui.messages import WorkDone
 from dbtui.pasted_path import pasted_path
 from dbtui.screens.base import WizardScreen
-from dbtui.screens.dataset_advice import errors_advice, no_identifier_said, tokens_said
+from dbtui.screens.dataset_advice import errors_advice, no_identifier_said, problems_said, tokens_said
 from dbtui.screens.dataset_jobs import PROGRESS_LABELS, Job, JobEvent
 from dbtui.screens.dataset_prepare import PrepareJob
 from dbtui.screens.user_errors import notify_user_errors
@@ -238,7 +238,7 @@ the line under the prompts says. Your original images are never changed.
             profile = self.session.profile()
         except ProfileError as error:
             mine = [p for p in error.problems if p.key.startswith(f"concepts.{index}")] or error.problems
-            self.notify("\n".join(f"{p.key}: {p.message}" for p in mine[:4]), title="Fix these first", severity="error")
+            self.notify(problems_said(mine[:4]), title="Fix these first", severity="error")
             return False
         self.checks += 1
         self.checking = Job.of(self.session, index, self.checks)

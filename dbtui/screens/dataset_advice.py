@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from rich.markup import escape
 
+from dbtui.problem_lines import problem_line
+from engine.profile import Problem
+
 
 def no_identifier_said(class_prompt: str | None) -> str:
     """The token line (markup) where the prompts tell no identifier (``engine.profile.identifier``'s guess, which the
@@ -42,3 +45,9 @@ def tokens_said(identifier: str, tokens: list[str] | str | None) -> str:
         return f"Identifier '{identifier}': [green]one token ✓[/]"
     return (f"Identifier '{identifier}': [yellow]splits into {len(tokens)} tokens "
             f"({' + '.join(escape(token) for token in tokens)}); a rare single-token word trains better[/]")
+
+
+def problems_said(problems: list[Problem]) -> str:
+    """The draft's problems that keep a concept from being checked, one a line, each saying which of the step's concepts
+    it is of: 'concepts.1.class_prompt' was read as the selector's Concept 1, the first."""
+    return "\n".join(problem_line(problem) for problem in problems)
