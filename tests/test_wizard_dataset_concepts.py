@@ -253,3 +253,23 @@ async def test_the_concept_selector_names_the_first_concept_by_the_folder_typed(
         await settle(pilot)
         shown = [strip.text for strip in screen._compositor.render_strips()]
         assert any("Concept 1: zwx-dog" in line for line in shown), shown[:3]
+
+
+async def test_a_check_refused_names_the_problems_of_the_concept_shown_not_of_concept_ten(tmp_path: Path,
+                                                                                          monkeypatch) -> None:
+    """The problems of concept 1 were found by the key's prefix 'concepts.1', which 'concepts.10' has too: with the
+    eleventh concept's folder empty, checking the second named that problem alone, as if it were the second's."""
+    monkeypatch.chdir(tmp_path)
+    folders = [_folder(tmp_path, f"f{index}", "one.png") for index in range(11)]
+    session = _session(*folders)
+    session.set("concepts.1.instance_prompt", "")
+    session.set("concepts.10.instance_prompt", "")
+    app = make_app(FakeEngine(), session, image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_step(app, pilot, 2, "DatasetScreen")
+        screen.query_one("#ds-concept", Select).value = 1
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert _said(app)[-1].startswith("concepts.1.instance_prompt:")
+        assert "concepts.10" not in _said(app)[-1]
