@@ -406,6 +406,18 @@ def test_two_concepts_with_one_prompt_are_a_warning_in_the_run(tmp_path: Path) -
     assert warning.message.startswith("concepts.1.instance_prompt is concept 0's prompt too")
 
 
+def test_two_concepts_with_one_identifier_are_a_warning_in_the_run(tmp_path: Path) -> None:
+    """'photo of zwx disc' beside 'photo of zwx plate': `dbtui validate` warned that one token learns both subjects, a
+    run started without it (headless, or the wizard's warning passed by) said nothing, as it says of one whole prompt."""
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 1},
+                           concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc"},
+                                     {"instance_dir": "builtin:demo-class", "instance_prompt": "photo of zwx plate"}])
+    events = []
+    train(profile, tmp_path / "run", sinks=[events.append])
+    [warning] = [e for e in events if e.kind == "warning"]
+    assert warning.message.startswith("concepts.1.instance_prompt uses concept 0's identifier 'zwx' too")
+
+
 def test_a_warm_up_as_long_as_the_run_is_a_warning(tmp_path: Path) -> None:
     """sd15-style-native.toml's 100 warm-up steps on six images (a 10-step run) never reach the learning rate set."""
     from engine.training.optim import warmup_warning

@@ -28,6 +28,7 @@ from engine.data.batches import Batch, epoch_batches, optimizer_steps, process_b
 from engine.data.buckets import resolution_warnings
 from engine.data.encoders import LatentSource, TextSource
 from engine.data.examples import Example, bucket_list, build_examples
+from engine.evaluation.prompt_problems import shared_identifier_problems
 from engine.events import Event, PhaseFinished, PhaseStarted, RunStarted, Warning
 from engine.models.family import Components
 from engine.models.loading import load_components, resolve_model_folder
@@ -289,7 +290,7 @@ class Trainer:
                 versions=versions(), total_steps=self.total_steps, resumed_from_step=self.global_step,
                 num_processes=self.accelerator.num_processes,
             ))
-            for problem in shared_prompt_problems(profile):
+            for problem in shared_prompt_problems(profile) + shared_identifier_problems(profile):
                 self.emit(Warning(message=f"{problem.key} {problem.message}"))
         self.rounds.begin(self.global_step)  # the base round: where prompt fidelity starts and class drift is measured from
         meter, skips = StepMeter(self.total_steps, self.global_step), SkippedSteps()
