@@ -58,3 +58,22 @@ def test_a_profile_of_other_settings_has_no_own_row(tmp_path: Path, capsys) -> N
     assert main(["hardware", "--profile", str(path), "--json", "--output-dir", str(tmp_path)]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["profile_preset"] is None and all(row["prior"] for row in data["presets"].values())
+
+
+def test_without_bf16_the_own_row_is_not_said_without_prior(tmp_path: Path, monkeypatch, capsys) -> None:
+    """On a GPU without bf16 only the fp16 figure with prior preservation was measured: the row showed it (17.2 GB) and
+    the line said 'judged as it trains: without prior preservation (17.2 GB with it)', --json "prior": false."""
+    import engine.hardware.machine
+    from engine.hardware.machine import Gpu, Hardware
+
+    machine = Hardware(gpus=[Gpu(0, "Tesla V100", 16 * 1024, 16 * 1024, "7.0", False)])
+    monkeypatch.setattr(engine.hardware.machine, "probe", lambda path: machine)
+    monkeypatch.setenv("COLUMNS", "200")
+    need = load_preset_estimates()["flux-lora-24gb"].need(bf16=False)
+    assert main(["hardware", "--profile", str(PROFILE), "--json", "--output-dir", str(tmp_path)]) == 0
+    own = json.loads(capsys.readouterr().out)["presets"]["flux-lora-24gb"]
+    assert own["prior"] is True and own["run_card_gb"] == round(need.run_need / GIB, 2)
+    assert main(["hardware", "--profile", str(PROFILE), "--output-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "* without" not in out and "judged as it trains" not in out, out
+    assert "* this profile's own settings: it trains without prior preservation" in out, out

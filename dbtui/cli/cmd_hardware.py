@@ -57,7 +57,9 @@ def _hardware(args: argparse.Namespace) -> int:
     # The profile's own preset row is judged as the profile trains, with or without prior preservation: with it on
     # for all, flux-lora-24gb.toml (prior off) read "16 GB ✗" where `dbtui fit` and its comment say a 16 GB card holds it.
     own = profile_preset(profile, estimates) if profile is not None else None
-    prior = {name: name != own or profile.prior.enabled for name in estimates}
+    # Without bf16 only the figure with prior preservation was measured (need's fp16 row): it stands for the profile's too.
+    trains_prior = profile is None or profile.prior.enabled
+    prior = {name: name != own or trains_prior or row.need(bf16, False) is row.need(bf16) for name, row in estimates.items()}
     cards = cards_asked(args.card)
     # The advice for each card asked about: the card to rent is seldom the one this machine has.
     card_advice = [(card, *card_verdict(card, family, card.bf16)) for card in cards] if args.card else []
@@ -89,7 +91,8 @@ def _hardware(args: argparse.Namespace) -> int:
     if estimates:
         console.print()
         # No row marked as the one to pick where even the smallest does not fit this GPU.
-        console.print(_estimates_table(estimates, None if small else preset, bf16, console.width, cards, prior, own))
+        console.print(_estimates_table(estimates, None if small else preset, bf16, console.width, cards, prior, own,
+                                       trains_prior))
     return 0
 
 
@@ -176,10 +179,11 @@ def _as_json(row: PresetEstimate, bf16: bool, cards: tuple[float, ...], prior: b
 
 
 def _estimates_table(estimates: dict, recommended: str | None, bf16: bool, width: int, cards: tuple[float, ...],
-                     prior: dict[str, bool], own: str | None):
+                     prior: dict[str, bool], own: str | None, trains_prior: bool = True):
     """A heading, then one row a preset (names, not labels: a row fits 80 columns): what the card must hold for the
     whole run (the largest of the steps, the caching pass and the previews, as the fits judge), which cards fit.
-    ``own``: the profile's preset, marked "*" and judged with prior preservation as ``prior`` says, then told so."""
+    ``own``: the profile's preset, marked "*" and judged with prior preservation as ``prior`` says, then told so
+    (``trains_prior``: whether the profile trains with it)."""
     from rich.columns import Columns
     from rich.console import Group
     from rich.markup import escape
@@ -217,8 +221,13 @@ def _estimates_table(estimates: dict, recommended: str | None, bf16: bool, width
                 for name, need in needs.items() if need.sampling_card_need > need.card_need]
     if own is not None:
         with_prior = estimates[own].need(bf16).run_need / GIB
-        moments.append("* this profile's own settings, judged as it trains: with prior preservation" if prior[own] else
-                       f"* this profile's own settings, judged as it trains: without prior preservation ({with_prior:.1f} "
-                       "GB with it)")
+        if not prior[own]:
+            moments.append(f"* this profile's own settings, judged as it trains: without prior preservation "
+                           f"({with_prior:.1f} GB with it)")
+        elif trains_prior:
+            moments.append("* this profile's own settings, judged as it trains: with prior preservation")
+        else:
+            moments.append("* this profile's own settings: it trains without prior preservation, but without bf16 only "
+                           "the figure with it was measured, which it stands for (more than the profile needs)")
     # Rich markup would take Flux's "[dev]" for a style.
     return Group(f"GPU memory by the memory meter ({escape(first.model)}, {size}batch 1, {how}):", table, *moments)
