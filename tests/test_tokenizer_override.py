@@ -81,3 +81,24 @@ def test_a_local_tokenizer_folder_without_its_files_is_listed_by_validate_and_re
         shutil.copytree(tiny_sd1 / "tokenizer", layout / "tokenizer" if layout.name == "model" else layout)
         assert main(["validate", str(demo), "--set", f'model.tokenizer="{layout}"']) == 0
         assert "tokenizer" not in capsys.readouterr().out.replace("tiny-demo.toml", "")
+
+
+def test_an_sd1_model_as_an_sdxl_runs_tokenizer_is_refused_before_the_run(tiny_sd1: Path, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """SDXL reads tokenizer/ and tokenizer_2/ from model.tokenizer: an SD1 model (tokenizer/ alone) passed `validate`,
+    whose check looked in tokenizer/ only, and the run refused it at the load of tokenizer_2/, its run folder made."""
+    from dbtui.cli import main
+
+    demo = Path(__file__).resolve().parents[1] / "profiles" / "tiny-demo.toml"
+    model = tmp_path / "sd1"
+    shutil.copytree(tiny_sd1 / "tokenizer", model / "tokenizer")
+    runs = tmp_path / "runs"
+    given = [str(demo), "--set", 'model.pretrained="builtin:tiny-sdxl"', "--set", f'model.tokenizer="{model}"',
+             "--set", f'saving.output_dir="{runs}"']
+    assert main(["validate", *given]) == 0
+    assert f"model.tokenizer '{model}' holds no CLIP tokenizer: neither its tokenizer_2/ nor" in capsys.readouterr().out
+    assert main(["run", *given]) == 2
+    assert not runs.exists()
+    shutil.copytree(tiny_sd1 / "tokenizer", model / "tokenizer_2")
+    assert main(["validate", *given]) == 0
+    assert "holds no CLIP tokenizer" not in capsys.readouterr().out

@@ -67,7 +67,7 @@ def path_problems(profile: Profile, *, builtins: bool = True,
     problems = (every_machine_problems(profile) if builtins else []) + ([] if is_builtin(source) else model_source_problems(source))
     problems += offline_model_problems(profile.model)
     problems += _part_source_problems("model.vae", profile.model.vae) + _part_source_problems("model.tokenizer",
-                                                                                             profile.model.tokenizer)
+                                                                                             profile.model.tokenizer, source)
     problems += _logger_problems(profile.logging.logger) + _launch_config_problems(profile.launch.config_file)
     problems += _backslash_problems(profile) + _output_dir_problems(profile.saving.output_dir)
     for index, concept in enumerate(profile.concepts):
@@ -247,21 +247,24 @@ def model_source_problems(source: str) -> list[Problem]:
     return []
 
 
-def _part_source_problems(key: str, source: str | None) -> list[Problem]:
+def _part_source_problems(key: str, source: str | None, pretrained: str = "") -> list[Problem]:
     """model.vae or model.tokenizer as a local path that is not here, model.vae as a single file, which the VAE's
     loader does not read, or model.tokenizer as a folder without a tokenizer's files: such a profile passed `validate`,
     and the run failed at the load (a VAE file as "a VAE on its own, not a full ... checkpoint", a tokenizer folder not
-    here with advice to leave out `--tokenizer`, one without its files once the run folder was made)."""
+    here with advice to leave out `--tokenizer`, one without its files once the run folder was made). ``pretrained``'s
+    family says which tokenizers' folders the load reads (SDXL's tokenizer_2/ too)."""
     if not source or model_kind(source) in ("hub", "builtin"):
         return []
-    from engine.models.parts import holds_clip_tokenizer, no_clip_tokenizer_message, vae_file_message
+    from engine.model_info import likely_family
+    from engine.models.parts import clip_tokenizer_folders, holds_clip_tokenizer, no_clip_tokenizer_message, vae_file_message
 
     path = local_path(source)
     what = "VAE" if key == "model.vae" else "tokenizer"
     if not path.exists():
         return [Problem(key, f"'{source}' does not exist on this machine: give a diffusers {what} folder or a hub id")]
     if key == "model.tokenizer":
-        return [] if holds_clip_tokenizer(path) else [Problem(key, no_clip_tokenizer_message(source))]
+        missing = [sub for sub in clip_tokenizer_folders(likely_family(pretrained)) if not holds_clip_tokenizer(path, sub)]
+        return [Problem(key, no_clip_tokenizer_message(source, missing[0]))] if missing else []
     return [Problem(key, vae_file_message(source))] if key == "model.vae" and path.is_file() else []
 
 
