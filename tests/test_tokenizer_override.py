@@ -102,3 +102,20 @@ def test_an_sd1_model_as_an_sdxl_runs_tokenizer_is_refused_before_the_run(tiny_s
     shutil.copytree(tiny_sd1 / "tokenizer", model / "tokenizer_2")
     assert main(["validate", *given]) == 0
     assert "holds no CLIP tokenizer" not in capsys.readouterr().out
+
+
+def test_the_wizard_reads_a_cached_hub_tokenizer_whose_files_are_at_its_top(tiny_sd1: Path, tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's load reads a hub tokenizer's files at the repo's top; offline, the wizard's check said it was not in
+    the Hugging Face cache, looking in tokenizer/ alone."""
+    from engine.dataset.tokens import load_tokenizer
+
+    repo = tmp_path / "models--someone--tok"
+    shutil.copytree(tiny_sd1 / "tokenizer", repo / "snapshots" / "abc")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
+    own = load_clip_tokenizer(tiny_sd1, "tokenizer")
+    assert load_tokenizer("someone/tok")("a dog").input_ids == own("a dog").input_ids

@@ -70,9 +70,10 @@ def _hub_tokenizer(repo: str) -> Any:
 
     # Cached, it is read without asking the hub (whose silence also held a cached one up): transformers builds an
     # empty tokenizer where no file is there, so the cache is looked in first.
-    cached = (try_to_load_from_cache(repo, f"tokenizer/{name}") for name in ("vocab.json", "tokenizer.json"))
-    if any(isinstance(path, str) for path in cached):
-        return CLIPTokenizer.from_pretrained(repo, subfolder="tokenizer", local_files_only=True)
+    # In tokenizer/ or, a tokenizer's own repo, at the top: the run's load reads either (parts.load_clip_tokenizer).
+    for where in ("tokenizer/", ""):
+        if any(isinstance(try_to_load_from_cache(repo, where + name), str) for name in ("vocab.json", "tokenizer.json")):
+            return CLIPTokenizer.from_pretrained(repo, subfolder=where.rstrip("/"), local_files_only=True)
     if hub_offline():  # transformers gave an empty tokenizer: the wizard said the model spells words letter by letter
         raise TokenizerError(f"'{repo}' is not in the Hugging Face cache and HF_HUB_OFFLINE forbids downloading it: its "
                              "tokenizer is read once the model is downloaded")
