@@ -40,3 +40,19 @@ def test_the_dashboards_export_writes_nothing_on_the_screen(tmp_path: Path, monk
     log = folder.log.read_text()
     assert "a transformers notice" in log and "a bitsandbytes warning" in log and "Loading weights" in log
     assert handler.stream is sys.__stderr__  # the library's handler as it was
+
+
+def test_stderr_put_back_by_the_app_during_the_export_stays_put_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl+Q during the dashboard's export: Textual put the terminal's stderr back as it quit, and the export's end
+    then put the dead app's capture in its place, where whatever the process wrote to stderr after the wizard vanished."""
+    from engine.runs.library_noise import library_noise_into
+
+    capture, terminal = object(), object()
+    monkeypatch.setattr(sys, "stderr", capture)  # the app's, while it runs
+    with library_noise_into(tmp_path / "logs" / "trainer.log"):
+        assert sys.stderr not in (capture, terminal)
+        sys.stderr = terminal  # the app quit meanwhile
+    assert sys.stderr is terminal
+    with library_noise_into(tmp_path / "logs" / "trainer.log"):
+        pass
+    assert sys.stderr is terminal

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stderr
+from contextlib import contextmanager
 from pathlib import Path
 
 # (logger, a part of the message): each names why it says nothing to act on.
@@ -66,12 +66,18 @@ def library_noise_into(log: Path) -> Iterator[None]:
     streams = (sys.stderr, sys.__stderr__)
     loggers = [logging.getLogger()] + [x for x in logging.Logger.manager.loggerDict.values() if isinstance(x, logging.Logger)]
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a", encoding="utf-8", errors="replace") as file, redirect_stderr(file):
+    with open(log, "a", encoding="utf-8", errors="replace") as file:
         swapped = [h for x in loggers for h in x.handlers
                    if type(h) is logging.StreamHandler and h.stream in streams]  # noqa: E721 - a FileHandler is one too
         before = [h.setStream(file) for h in swapped]
+        sys.stderr = file
         try:
             yield
         finally:
+            # Put back only what is still ours: the app may have put back its own meanwhile (a quit during the work
+            # ends Textual's capture, whose restoring would otherwise be undone with the dead app's capture).
+            if sys.stderr is file:
+                sys.stderr = streams[0]
             for handler, stream in zip(swapped, before):
-                handler.setStream(stream)
+                if handler.stream is file:
+                    handler.setStream(stream)
