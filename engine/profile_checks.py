@@ -14,8 +14,8 @@ from engine.dataset.shared_class_folder import shared_class_folder_problems
 from engine.evaluation.prompt_problems import evaluation_problems, scorer_problems, shared_identifier_problems
 from engine.model_info import family_setting_problems, model_part_problems, resolution_problems
 from engine.profile import Problem, Profile
-from engine.profile.concept_warnings import (class_prompt_problems, prior_weight_problems, shared_prompt_problems,
-                                            unused_class_problems)
+from engine.profile.concept_warnings import (class_prompt_problems, generated_set_problems, prior_weight_problems,
+                                            shared_prompt_problems, unused_class_problems)
 from engine.profile.empty_settings import empty_setting_problems
 from engine.profile.library_problems import missing_library_problems
 from engine.profile.schedule_warnings import schedule_problems
@@ -44,6 +44,7 @@ def check_profile(profile: Profile, family_id: str | None = None, missing_here: 
     # A scorer folder missing here is a warning, not what this machine lacks: the run goes on, unscored.
     warnings = (([] if certain else refused) + family_warnings + evaluation_problems(profile) + scorer_problems(profile)
                 + shared_prompt_problems(profile) + shared_identifier_problems(profile) + unused_class_problems(profile)
-                + class_prompt_problems(profile) + prior_weight_problems(profile) + shared_class_folder_problems(profile)
+                + class_prompt_problems(profile) + prior_weight_problems(profile) + generated_set_problems(profile)
+                + shared_class_folder_problems(profile)
                 + schedule_problems(profile) + resolution_problems(profile) + unused_lora_problems(profile))
     return ProfileChecks(errors, here, warnings)

@@ -183,3 +183,18 @@ def test_a_built_in_or_home_class_folder_two_class_prompts_share_is_a_warning(tm
          "class_prompt": "photo of a plate"}])
     found = [p for p in check_profile(profile).warnings if p.key == "concepts.1.class_dir"]
     assert len(found) == 1 and "concept 0's class folder too" in found[0].message
+
+
+@pytest.mark.parametrize(("class_dir", "inside"), [("class/generated-29e190755c", False),
+                                                   ("class/generated-29e190755c/sub", True)])
+def test_a_class_folder_in_a_generated_set_is_a_warning_naming_its_class_folder(tmp_path: Path, class_dir: str,
+                                                                                 inside: bool) -> None:
+    from engine.profile.concept_warnings import warned_before_class_images
+
+    # Another concept's generated set (dbtui makes generated-<hash> under a class folder): its images, made for that
+    # concept's class prompt, would be taken as this one's class images.
+    profile = _prior(tmp_path, class_dir=class_dir)
+    [problem] = [p for p in check_profile(profile).warnings if p.key == "concepts.0.class_dir"]
+    assert 'set class_dir = "class"' in problem.message and ("is inside" in problem.message) == inside
+    assert problem in warned_before_class_images(profile)  # the run's log says it too, before generating
+    assert "concepts.0.class_dir" not in _keys(check_profile(_prior(tmp_path, class_dir="generated-images")).warnings)

@@ -8,6 +8,9 @@ are kept for when prior preservation is switched on, and a guessed identifier ma
 
 from __future__ import annotations
 
+import re
+from pathlib import PurePath
+
 from engine.profile.identifier import FILLER_WORDS, guess_identifier, prompt_words
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
@@ -103,8 +106,34 @@ def prior_weight_problems(profile: Profile) -> list[Problem]:
                                          "enabled = false), or give the class loss a weight (1.0 is usual)")]
 
 
+# How engine.training.class_images names a set it generated under a class folder: generated-<10 hex digits>.
+_GENERATED_SET = re.compile(r"generated-[0-9a-f]{10}")
+
+
+def generated_set_problems(profile: Profile) -> list[Problem]:
+    """A class folder that is (or is inside) a set dbtui generated under a class folder for one class prompt: its images
+    are the run's own pictures of that folder, taken first as class images whatever this concept's class prompt."""
+    if not profile.prior.enabled:
+        return []  # unused_class_problems' to say
+    problems: list[Problem] = []
+    for index, concept in enumerate(profile.concepts):
+        parts = PurePath(concept.class_dir or "").parts
+        at = next((i for i, part in enumerate(parts) if _GENERATED_SET.fullmatch(part)), None)
+        if at is None:
+            continue
+        parent = str(PurePath(*parts[:at])) if at else "."
+        problems.append(Problem(
+            f"concepts.{index}.class_dir",
+            f"is{' inside' if at + 1 < len(parts) else ''} dbtui's generated class-image set '{parts[at]}' of the class "
+            f"folder '{parent}', made for one class prompt: its images would be taken as this concept's class images "
+            f"whatever its class prompt ('{concept.class_prompt}'); set class_dir = \"{parent}\" (dbtui keeps each class "
+            "prompt's generated images apart there) or a class folder of its own",
+        ))
+    return problems
+
+
 def warned_before_class_images(profile: Profile) -> list[Problem]:
     """Those of these warnings a run's log says too, for a run started without `dbtui validate` (headless, or the wizard's
     review passed by), before it generates class images: they are about what that costs. ``shared_prompt_problems``
     the run says as it starts training."""
-    return class_prompt_problems(profile) + prior_weight_problems(profile)
+    return class_prompt_problems(profile) + prior_weight_problems(profile) + generated_set_problems(profile)
