@@ -270,3 +270,33 @@ def test_a_state_file_that_names_a_global_this_torch_refuses_is_told_intact_with
     assert "as the run's events.jsonl records them for the start that made it: torch 2.5.1)" in said
     assert f"`dbtui export {folder.path} --step 8` reads only its trained weights" in said
     assert "damaged" not in said and "--from" not in said and "weights_only=False" not in said
+
+
+def test_a_resume_with_concepts_reordered_removed_or_added_says_so_a_line_a_concept(tmp_path: Path) -> None:
+    """Concepts were compared by place: reordered, every field of both was said changed; one removed, each of its fields
+    "→ unset". They are matched by instance folder now, and one left in place keeps its per-field lines."""
+    from engine.runs.resume_changes import resume_warnings
+
+    dog, cat, bird = ({"instance_dir": str(tmp_path / name), "instance_prompt": f"photo of zwx {name}"}
+                      for name in ("dog", "cat", "bird"))
+    made_with = tiny_profile(tmp_path, concepts=[dog, cat, bird])
+    manifest = {"step": 8, "num_processes": 1, "profile": made_with.model_dump(mode="json")}
+
+    def said(*concepts: dict) -> str:
+        [warning] = resume_warnings(manifest, tiny_profile(tmp_path, concepts=list(concepts)), 1, 6)
+        return warning.message.removeprefix("changed since step 8: ")
+
+    assert said(cat, dog, bird) == (f'concepts[1] (instance_dir "{tmp_path}/cat") is now concepts[0]; '
+                                    f'concepts[0] (instance_dir "{tmp_path}/dog") is now concepts[1]')
+    assert said(dog, bird) == (f'concepts[2] (instance_dir "{tmp_path}/bird") is now concepts[1]; '
+                               f'concepts[1] (instance_dir "{tmp_path}/cat"): removed')
+    assert said(dog, cat, bird, {**dog, "instance_dir": str(tmp_path / "fox")}) == (
+        f'concepts[3] (instance_dir "{tmp_path}/fox"): added')
+    changed = {**cat, "instance_prompt": "photo of qrv cat"}
+    assert said(changed, {**dog, "caption_mode": "file_name"}, bird) == (
+        f'concepts[1] (instance_dir "{tmp_path}/cat") is now concepts[0], and its instance_prompt: "photo of zwx cat" → '
+        f'"photo of qrv cat"; concepts[0] (instance_dir "{tmp_path}/dog") is now concepts[1], and its caption_mode: '
+        '"instance_prompt" → "file_name"')
+    # In place, a concept's fields are said one by one, as before; a moved folder at its place is the same concept.
+    assert said(dog, changed, {**bird, "instance_dir": str(tmp_path / "moved")}) == (
+        'concepts[1].instance_prompt: "photo of zwx cat" → "photo of qrv cat"')

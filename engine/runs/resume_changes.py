@@ -19,6 +19,7 @@ from engine.profile import Profile
 from engine.profile.changes import changed_settings, said_changes
 from engine.runs.base_identity import moved_base_model
 from engine.runs.checkpoints import complete_checkpoints, read_manifest, recorded_profile
+from engine.runs.concept_changes import said_concept_changes
 from engine.runs.folder import RunFolder
 
 # What a resume may change without a word, as README "Resume" has it: how long the run trains and what it saves,
@@ -143,15 +144,31 @@ def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: i
     if unkept:
         warnings.append(unkept)
     before = recorded_profile(manifest)  # None for a manifest of another version's: the launcher checked what it could
-    changed = [change for change in changed_settings(before, profile) if not MAY_CHANGE.fullmatch(change[0])
-               and (profile.prior.enabled or not _UNUSED_WITHOUT_PRIOR.fullmatch(change[0]))] if before else []
-    if changed:
+    said = _said_changes(before, profile) if before else []
+    if said:
         warnings.append(Warning(
-            message=f"changed since step {step}: {said_changes(changed)}",
+            message=f"changed since step {step}: {'; '.join(said)}",
             advice=f"the steps after step {step} are trained with these settings, those up to it with the checkpoint's (its "
                    "manifest.json holds them): the run is no longer one run of either; to continue it as it was, stop "
                    "it and resume with the checkpoint's settings"))
     return warnings
+
+
+def _said_changes(before: Profile, profile: Profile) -> list[str]:
+    """``key: before → now`` of each setting a resume changes that trains the steps to come otherwise; the concepts'
+    changes where the first concept's would stand, one part a concept where they were reordered, removed or added."""
+    def kept(key: str) -> bool:
+        return not MAY_CHANGE.fullmatch(key) and (profile.prior.enabled or not _UNUSED_WITHOUT_PRIOR.fullmatch(key))
+
+    said: list[str] = []
+    concepts = said_concept_changes(before.concepts, profile.concepts, kept)
+    for change in changed_settings(before, profile):
+        if change[0].startswith("concepts["):
+            said += concepts
+            concepts = []
+        elif kept(change[0]):
+            said.append(said_changes([change]))
+    return said + concepts
 
 
 def best_no_longer_kept(folder: RunFolder, profile: Profile) -> Warning | None:

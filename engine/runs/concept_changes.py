@@ -1,0 +1,57 @@
+"""A resume's concepts against its checkpoint's, matched by instance folder: compared by place, a reordered list said
+every field of both concepts changed, and a removed concept each of its fields "→ unset", where one line each says
+what happened."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from engine.profile.changes import said_changes, shown_value
+from engine.profile.schema import ConceptSection
+
+_Change = tuple[str, Any, Any]
+
+
+def _pairs(before: list[ConceptSection], now: list[ConceptSection]) -> tuple[dict[int, int], list[int], list[int]]:
+    """{index now: index before} of the concepts both have, the indices before of those removed, and the indices now
+    of those added. By instance folder first; then one left unmatched at the same place on both sides is the same
+    concept, its folder moved (a change a resume may make)."""
+    free = list(range(len(before)))
+    matched: dict[int, int] = {}
+    for index, concept in enumerate(now):
+        folder = os.path.normpath(concept.instance_dir)
+        earlier = next((i for i in free if os.path.normpath(before[i].instance_dir) == folder), None)
+        if earlier is not None:
+            matched[index] = earlier
+            free.remove(earlier)
+    for index in range(len(now)):
+        if index not in matched and index in free:
+            matched[index] = index
+            free.remove(index)
+    return matched, free, [index for index in range(len(now)) if index not in matched]
+
+
+def _field_changes(was: ConceptSection, now: ConceptSection, index: int, kept: Callable[[str], bool]) -> list[_Change]:
+    old, new = was.model_dump(mode="json"), now.model_dump(mode="json")
+    return [(f"concepts[{index}].{name}", old[name], new[name]) for name in new
+            if old[name] != new[name] and kept(f"concepts[{index}].{name}")]
+
+
+def said_concept_changes(before: list[ConceptSection], now: list[ConceptSection], kept: Callable[[str], bool]) -> list[str]:
+    """What changed of the concepts, for "changed since step N: …": a concept in its place has a ``key: before → now``
+    part for each field ``kept`` keeps (those a resume may change left out), one moved, removed or added one part."""
+    matched, removed, added = _pairs(before, now)
+    said: list[str] = []
+    for index, earlier in sorted(matched.items()):
+        changes = _field_changes(before[earlier], now[index], index, kept)
+        if earlier == index:
+            said += [said_changes([change]) for change in changes]
+            continue
+        its = ", and its " + "; ".join(f"{key.split('.', 1)[1]}: {shown_value(was)} → {shown_value(is_now)}"
+                                       for key, was, is_now in changes) if changes else ""
+        said.append(f"concepts[{earlier}] (instance_dir {shown_value(now[index].instance_dir)}) is now concepts[{index}]{its}")
+    said += [f"concepts[{index}] (instance_dir {shown_value(before[index].instance_dir)}): removed" for index in removed]
+    said += [f"concepts[{index}] (instance_dir {shown_value(now[index].instance_dir)}): added" for index in added]
+    return said
