@@ -118,3 +118,18 @@ async def test_a_problem_of_a_concept_names_it_as_the_dataset_steps_selector_doe
         await settle(pilot)
         assert "class_prompt: prior preservation needs a class prompt for every concept (concepts.1 is Concept 2 on the " \
                "Dataset step)" in said[-1]
+
+
+def test_a_concept_a_problem_names_in_its_words_is_counted_as_the_dataset_steps_selector_does() -> None:
+    """The key was told as 'concepts.1 is Concept 2', but the engine's words went on counting from 0: 'uses concept 0's
+    identifier', where the selector's Concept 0 is none and Concept 1 the one meant."""
+    from dbtui.problem_lines import problem_line
+    from engine.profile import Problem
+
+    problem = Problem("concepts.2.instance_prompt", "uses concept 1's identifier 'zwx' too: evaluation would score this "
+                                                    "concept's prompts against concept 1's photos (concept 10's too)")
+    assert problem_line(problem) == (
+        "concepts.2.instance_prompt: uses Concept 2's identifier 'zwx' too: evaluation would score this concept's "
+        "prompts against Concept 2's photos (Concept 11's too) (concepts.2 is Concept 3 on the Dataset step)")
+    assert "is Concept 2's instance folder" in problem_line(Problem("concepts.1.instance_dir", "is concept 1's instance "
+                                                                    "folder too"), say_step=True)
