@@ -73,7 +73,7 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
         self.session = session
         # textual-image picks its renderer from the terminal; tests pin one for stable output.
         self.image_renderer = image_renderer
-        self.conversions: list[Conversion] = []  # the Model step's, whose threads the process waits for at exit
+        self.conversions: list[Conversion] = []  # the Model step's conversions, the exports: waited for at exit
 
     def on_mount(self) -> None:
         from dbtui.screens.start import StartScreen

@@ -246,3 +246,48 @@ async def test_after_an_export_the_bar_shows_the_run_again(tmp_path: Path, monke
         assert ("export_checkpoint", "runs/tiny-demo", 4) in engine.calls
         assert str(screen.query_one("#tr-phase", Label).render()) == "finished"
         assert (bar.display, bar.total, bar.progress) == (True, 6, 6)
+
+
+async def test_quitting_while_the_dashboard_exports_says_the_process_finishes_it(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl+Q during the export (e) closed the app and left the shell silent: the process waited for the export's
+    thread, minutes of a terminal seemingly hung, as it said for a conversion."""
+    import threading
+
+    monkeypatch.chdir(tmp_path)
+    let_go = threading.Event()
+
+    class SlowExport(ScoredEngine):
+        def export_checkpoint(self, folder: Path, step: int, emit=None) -> dict[str, str]:
+            let_go.wait(10)
+            return super().export_checkpoint(folder, step, emit)
+
+    app = make_app(SlowExport(events=scored_run(), kept=[2, 4]), Session(), image_renderer="none")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await dashboard(pilot.app.engine, pilot)
+            await pilot.press("e")
+            await pilot.pause()
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            said = "\n".join(str(line) for line in app._exit_renderables)  # printed once the app has closed
+    finally:
+        let_go.set()
+    assert (f"Finishing the export of step 4 into {tmp_path}/runs/tiny-demo/exports/step-4… (Ctrl-C to abandon it"
+            in said)
+
+
+def test_an_abandoned_export_leaves_no_partial_folder_of_its_own(tmp_path: Path) -> None:
+    from engine.convert.partials import partial_path
+
+    from dbtui.conversions import Export, abandon
+
+    into = tmp_path / "runs" / "r" / "exports" / "step-4"
+    ours = [partial_path(into / "export"), partial_path(into / "diffusers")]  # the work folder, a folder output
+    for folder in ours:
+        folder.mkdir(parents=True)
+    earlier, another_process = into / "diffusers", into / ".diffusers.otherhost.12-34.abcdef12.partial"
+    earlier.mkdir()
+    another_process.mkdir()
+    abandon([Export("step 4", into)])
+    assert not any(folder.exists() for folder in ours) and earlier.is_dir() and another_process.is_dir()

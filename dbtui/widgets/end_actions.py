@@ -13,6 +13,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Button
 
+from dbtui.conversions import Export
 from dbtui.messages import WorkFailed
 from engine.evaluation.best import BestStep
 from engine.events import Event, PhaseProgress
@@ -124,16 +125,20 @@ class EndActions(Horizontal):
             return  # under way, or done
         button.disabled = True
         button.label = f"Exporting step {keep.export_step}…"
-        self._export(folder, keep.export_step)
+        export = Export(f"step {keep.export_step}", folder.absolute() / "exports" / f"step-{keep.export_step}")
+        self.app.conversions.append(export)  # Ctrl+Q says the process finishes it
+        self._export(folder, keep.export_step, export)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")
-    def _export(self, folder: Path, step: int) -> None:
+    def _export(self, folder: Path, step: int, export: Export) -> None:
         try:
             outputs = self.engine.export_checkpoint(folder, step,
                                                     emit=lambda event: self.post_message(self.ExportProgress(event)))
         except Exception as error:  # noqa: BLE001 - shown to the user
             self.post_message(WorkFailed(f"Exporting step {step}", str(error)))
             outputs = None
+        finally:
+            export.done.set()
         self.post_message(self.ExportEnded(step, outputs))
 
     def on_end_actions_export_ended(self, message: ExportEnded) -> None:
