@@ -3,6 +3,7 @@ notices and bars go to the run's log, never to file descriptor 2."""
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 from pathlib import Path
@@ -56,3 +57,49 @@ def test_stderr_put_back_by_the_app_during_the_export_stays_put_back(tmp_path: P
     with library_noise_into(tmp_path / "logs" / "trainer.log"):
         pass
     assert sys.stderr is terminal
+
+
+def test_two_exports_that_end_out_of_order_leave_stderr_and_handlers_as_they_were(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two exports at once (two dashboards), the first to start ending first: the second put back the first's log,
+    closed by then, as sys.stderr and its handlers' stream, and every later warning or log record raised ValueError."""
+    import threading
+
+    from engine.runs.library_noise import library_noise_into
+
+    screen = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", screen)
+    library = logging.getLogger("diffusers.noisy_for_test")
+    handler = logging.StreamHandler(screen)
+    library.addHandler(handler)
+    monkeypatch.setattr(library, "propagate", False)
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first() -> None:
+        with library_noise_into(tmp_path / "a" / "trainer.log"):
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        with library_noise_into(tmp_path / "b" / "trainer.log"):
+            second_in.set()
+            first_out.wait(5)
+            library.warning("while the second alone runs")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        print("after both", file=sys.stderr)  # as warnings.warn writes, which pytest records instead
+        library.warning("after both")
+    finally:
+        library.removeHandler(handler)
+    assert sys.stderr is screen and handler.stream is screen
+    assert screen.getvalue().count("after both") == 2
+    # In the log of the export still running, not on the screen.
+    assert "while the second alone runs" in (tmp_path / "b" / "trainer.log").read_text()
+    assert "while the second alone runs" not in screen.getvalue()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TextIO
 
 # (logger, a part of the message): each names why it says nothing to act on.
 HELD_BACK = [
@@ -58,26 +61,74 @@ def hide_library_progress_bars() -> None:
         hub.enable_progress_bars()
 
 
+class _OpenLogs(io.TextIOBase):
+    """sys.stderr and the swapped handlers' stream while exports run, one swap shared by all: exports overlap (two
+    dashboards) and end in any order, and each swapping in its own log put back, ending, another's closed log. The
+    noise goes to the log of the earliest export still running (whichever export made it: they share the process's
+    stderr), and is dropped once none runs (a thread that still held the stream)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: list[TextIO] = []  # the running exports' logs, oldest first
+        self.lock = threading.RLock()  # a file is never removed (then closed) during a write
+        # What the swap replaced (stderr, each handler's stream), put back by the last export to end.
+        self.put_back: tuple[Any, list[tuple[logging.StreamHandler, Any]]] = (None, [])
+
+    def write(self, text: str) -> int:
+        with self.lock:
+            if self.files:
+                self.files[0].write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        with self.lock:
+            if self.files:
+                self.files[0].flush()
+
+
+_SHARED = _OpenLogs()
+_SWAP = threading.Lock()  # who swaps in or out; never held by a write, which may hold a handler's lock
+
+
+def _swap_in() -> None:
+    streams = (sys.stderr, sys.__stderr__)
+    loggers = [logging.getLogger()] + [x for x in logging.Logger.manager.loggerDict.values() if isinstance(x, logging.Logger)]
+    swapped = [h for x in loggers for h in x.handlers
+               if type(h) is logging.StreamHandler and h.stream in streams]  # noqa: E721 - a FileHandler is one too
+    _SHARED.put_back = (streams[0], [(h, h.setStream(_SHARED)) for h in swapped])
+    sys.stderr = _SHARED
+
+
+def _swap_out() -> None:
+    # Put back only what is still ours: the app may have put back its own meanwhile (a quit during the work ends
+    # Textual's capture, whose restoring would otherwise be undone with the dead app's capture).
+    stderr, handlers = _SHARED.put_back
+    if sys.stderr is _SHARED:
+        sys.stderr = stderr
+    for handler, stream in handlers:
+        if handler.stream is _SHARED:
+            handler.setStream(stream)
+    _SHARED.put_back = (None, [])
+
+
 @contextmanager
 def library_noise_into(log: Path) -> Iterator[None]:
     """Send what the libraries write to stderr (warnings, log records, progress bars) to ``log`` instead, for work done
     inside a process whose stderr is a terminal drawn on by something else: the wizard's screen (Textual draws on
-    stderr), which they garbled. Python's writes only: the file descriptor is the screen's, left as it is."""
-    streams = (sys.stderr, sys.__stderr__)
-    loggers = [logging.getLogger()] + [x for x in logging.Logger.manager.loggerDict.values() if isinstance(x, logging.Logger)]
+    stderr), which they garbled. Python's writes only: the file descriptor is the screen's, left as it is. Overlapping
+    calls (other threads) share one swap, into the earliest running call's log (see _OpenLogs)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a", encoding="utf-8", errors="replace") as file:
-        swapped = [h for x in loggers for h in x.handlers
-                   if type(h) is logging.StreamHandler and h.stream in streams]  # noqa: E721 - a FileHandler is one too
-        before = [h.setStream(file) for h in swapped]
-        sys.stderr = file
+        with _SWAP:
+            if not _SHARED.files:
+                _swap_in()
+            with _SHARED.lock:
+                _SHARED.files.append(file)
         try:
             yield
         finally:
-            # Put back only what is still ours: the app may have put back its own meanwhile (a quit during the work
-            # ends Textual's capture, whose restoring would otherwise be undone with the dead app's capture).
-            if sys.stderr is file:
-                sys.stderr = streams[0]
-            for handler, stream in zip(swapped, before):
-                if handler.stream is file:
-                    handler.setStream(stream)
+            with _SWAP:
+                with _SHARED.lock:
+                    _SHARED.files.remove(file)
+                if not _SHARED.files:
+                    _swap_out()
