@@ -31,7 +31,6 @@ from engine.runs.machine_part import settle_machine_part
 from engine.runs.optimizer_layout import layout_mismatch, optimizer_layout
 from engine.support.json_file import read_json_object
 from engine.training.distributed import main_process_says
-from engine.training.optim import rates_from_schedule
 
 if TYPE_CHECKING:  # the launcher lists checkpoints in the UI's process, which must not load torch
     import torch
@@ -379,6 +378,8 @@ class Checkpointer:
 
             raise load_failure(error, Path(path), self.folder) from None
         trainer.global_step = step
+        from engine.training.optim import rates_from_schedule  # it imports torch, which the UI's process must not
+
         rates_from_schedule(trainer.lr_scheduler)
         # A run that died the step after its last save left the ones before it: they go once this step's loss is finite.
         self.rotation_due = trainer.accelerator.is_main_process and trainer.profile.launch.num_machines == 1
