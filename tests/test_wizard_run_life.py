@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+from textual.app import App
 from textual.widgets import Input, OptionList
 
 from dbtui.app import make_app
 from dbtui.session import Session
 from engine.profile import dumps_profile
-from engine.runs.folder import run_dir_for
+from engine.runs.folder import RunFolder, run_dir_for
 from wizard_fakes import FakeEngine
 from wizard_steps import settle
 
@@ -408,21 +411,12 @@ async def test_a_stop_right_after_attaching_to_a_training_run_promises_its_check
 
     from textual.widgets import Log
 
-    from dbtui.screens.training import TrainingScreen
-    from engine.runs.folder import RunFolder, RunState
+    from engine.runs.folder import RunState
 
     folder = RunFolder(tmp_path / "runs" / "x").create()
     folder.write_state(RunState(pid=os.getpid(), status="running", step=40, total_steps=100, started=time.time(),
                                 heartbeat=time.time()))
-    session = Session()
-    session.run_folder = folder.path
-    engine = FakeEngine(events=[])
-    app = make_app(engine, session, image_renderer="none")
-    async with app.run_test(size=SIZE) as pilot:
-        app.push_screen(TrainingScreen(session, engine))
-        await pilot.pause()
-        await pilot.press("s")
-        await pilot.pause()
+    async with _stop_pressed_on_attached_run(folder) as (app, engine):
         assert ("control", "stop") in engine.calls
         assert app.screen.query_one(Log).lines[-1].strip() == "Stopping after a checkpoint…"
 
@@ -435,9 +429,8 @@ async def test_a_stop_after_the_last_step_says_the_run_is_finishing_not_stopping
 
     from textual.widgets import Log
 
-    from dbtui.screens.training import TrainingScreen
     from engine.events import PhaseFinished
-    from engine.runs.folder import RunFolder, RunState
+    from engine.runs.folder import RunState
     from engine.runs.sinks import JsonlSink
 
     folder = RunFolder(tmp_path / "runs" / "x").create()
@@ -447,6 +440,18 @@ async def test_a_stop_after_the_last_step_says_the_run_is_finishing_not_stopping
     sink.close()
     folder.write_state(RunState(pid=os.getpid(), status="running", step=10, total_steps=10, started=started,
                                 heartbeat=time.time()))
+    async with _stop_pressed_on_attached_run(folder) as (app, engine):
+        assert ("control", "stop") not in engine.calls
+        said = " ".join(line.strip() for line in app.screen.query_one(Log).lines)
+        assert said.endswith("Training is over: the final export and preview round are being written, and the run ends "
+                             "once they are done; it takes no stop request now.")
+
+
+@contextlib.asynccontextmanager
+async def _stop_pressed_on_attached_run(folder: RunFolder) -> AsyncIterator[tuple[App, FakeEngine]]:
+    """The Training step attached to ``folder``'s run (no events read yet), s pressed: the app and its fake engine."""
+    from dbtui.screens.training import TrainingScreen
+
     session = Session()
     session.run_folder = folder.path
     engine = FakeEngine(events=[])
@@ -456,7 +461,4 @@ async def test_a_stop_after_the_last_step_says_the_run_is_finishing_not_stopping
         await pilot.pause()
         await pilot.press("s")
         await pilot.pause()
-        assert ("control", "stop") not in engine.calls
-        said = " ".join(line.strip() for line in app.screen.query_one(Log).lines)
-        assert said.endswith("Training is over: the final export and preview round are being written, and the run ends "
-                             "once they are done; it takes no stop request now.")
+        yield app, engine
