@@ -9,7 +9,7 @@ from dbtui.app import make_app
 from dbtui.session import Session
 from engine.events import CheckpointSaved, RunFinished, RunStarted
 from wizard_fakes import FakeEngine
-from wizard_steps import settle
+from wizard_steps import resume_from_the_dashboard, settle
 
 SIZE = (80, 24)
 
@@ -62,13 +62,7 @@ async def test_a_crashed_run_resumed_from_the_dashboard_drops_its_crash_and_its_
         app.goto(4)
         await settle(pilot, 0.3)
         assert [n.title for n in app._notifications] == ["Run crashed"]
-        await pilot.press("escape")
-        await settle(pilot, 0.3)
-        await pilot.press("ctrl+n")
-        await settle(pilot, 0.3)
-        assert type(app.screen).__name__ == "ResumeScreen"
-        await pilot.press("r")
-        await settle(pilot, 0.3)
+        await resume_from_the_dashboard(app, pilot)
         assert status["now"] == "running" and type(app.screen).__name__ == "TrainingScreen"
         said = [n.title for n in app._notifications]
         stats = "\n".join(strip.text for strip in app.screen._compositor.render_strips())

@@ -15,7 +15,7 @@ from dbtui.session import Session
 from engine.profile import dumps_profile
 from engine.runs.folder import RunFolder, run_dir_for
 from wizard_fakes import FakeEngine
-from wizard_steps import settle
+from wizard_steps import resume_from_the_dashboard, settle
 
 SIZE = (80, 24)
 
@@ -36,13 +36,7 @@ async def test_train_after_attaching_from_another_folder_resumes_that_run(tmp_pa
     async with app.run_test(size=SIZE) as pilot:
         await _attach_first_run(app, pilot, run.parent)  # tiny-demo
         assert type(app.screen).__name__ == "TrainingScreen"
-        await pilot.press("escape")
-        await settle(pilot, 0.3)
-        await pilot.press("ctrl+n")
-        await settle(pilot, 0.3)
-        assert type(app.screen).__name__ == "ResumeScreen"
-        await pilot.press("r")
-        await settle(pilot, 0.3)
+        await resume_from_the_dashboard(app, pilot)
     assert started == [(run, None), (run, "latest")]
 
 

@@ -67,6 +67,17 @@ async def at_step(app, pilot, index: int, name: str):
     return app.screen
 
 
+async def resume_from_the_dashboard(app, pilot) -> None:
+    """From a run's dashboard, as its hint says: Esc to Parameters, Ctrl+N to the resume screen, r to resume."""
+    await pilot.press("escape")
+    await settle(pilot, 0.3)
+    await pilot.press("ctrl+n")
+    await settle(pilot, 0.3)
+    assert type(app.screen).__name__ == "ResumeScreen"
+    await pilot.press("r")
+    await settle(pilot, 0.3)
+
+
 async def back_from_a_live_run(app, pilot) -> None:
     """Train the draft, whose run the fake engine keeps training, then Esc back to Parameters while it trains."""
     app.goto(4)
