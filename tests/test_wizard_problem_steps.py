@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from textual.app import App
 from textual.widgets import Input, Select, Static, Switch
 
 from dbtui.app import make_app
@@ -23,10 +24,7 @@ async def test_prior_preservation_switched_on_says_the_class_folder_and_prompt_a
     session = Session()
     session.set("model.pretrained", "builtin:tiny-sd1")
     session.set("concepts.0.instance_dir", str(demo_data / "instance"))
-    said: list[str] = []
-    app = make_app(FakeEngine(), session, image_renderer="none")
-    notify = app.notify
-    app.notify = lambda message, **kw: (said.append(message), notify(message, **kw))[1]
+    app, said = _wizard_noting_what_it_says(session)
     async with app.run_test(size=SIZE) as pilot:
         screen = await at_step(app, pilot, 3, "ParametersScreen")
         screen.query_one("#f-prior--enabled", Switch).value = True
@@ -102,10 +100,7 @@ async def test_a_problem_of_a_concept_names_it_as_the_dataset_steps_selector_doe
              "class_dir": str(demo_data / "class"), "class_prompt": "photo of a disc"}
     shutil.copytree(demo_data / "instance", tmp_path / "cat")
     session.set("concepts", [first, {"instance_dir": str(tmp_path / "cat"), "instance_prompt": "photo of qrv cat"}])
-    said: list[str] = []
-    app = make_app(FakeEngine(), session, image_renderer="none")
-    notify = app.notify
-    app.notify = lambda message, **kw: (said.append(message), notify(message, **kw))[1]
+    app, said = _wizard_noting_what_it_says(session)
     async with app.run_test(size=SIZE) as pilot:
         screen = await at_step(app, pilot, 3, "ParametersScreen")
         panel = str(screen.query_one("#par-problems", Static).tooltip)
@@ -133,3 +128,12 @@ def test_a_concept_a_problem_names_in_its_words_is_counted_as_the_dataset_steps_
         "prompts against Concept 2's photos (Concept 11's too) (concepts.2 is Concept 3 on the Dataset step)")
     assert "is Concept 2's instance folder" in problem_line(Problem("concepts.1.instance_dir", "is concept 1's instance "
                                                                     "folder too"), say_step=True)
+
+
+def _wizard_noting_what_it_says(session: Session) -> tuple[App, list[str]]:
+    """The wizard on ``session`` and a fake engine, and the list every message it notifies is added to."""
+    said: list[str] = []
+    app = make_app(FakeEngine(), session, image_renderer="none")
+    notify = app.notify
+    app.notify = lambda message, **kw: (said.append(message), notify(message, **kw))[1]
+    return app, said
