@@ -76,7 +76,7 @@ def run_files_cached(key: str, source: str, revision: str | None, *, pretrained:
     from engine.model_info import likely_family
     from engine.models.folder_parts import READ_PARTS
     from engine.models.loading import HUB_SKIPPED, MODEL_FILES, VAE_FILES
-    from engine.models.parts import CLIP_TOKENIZER_FILES, clip_tokenizer_folders, tokenizer_hub_files
+    from engine.models.parts import clip_tokenizer_folders, holds_clip_tokenizer, tokenizer_hub_files
     from engine.support.hub_snapshot import cached_snapshot
 
     if key == "model.tokenizer":
@@ -84,8 +84,7 @@ def run_files_cached(key: str, source: str, revision: str | None, *, pretrained:
         # */vocab.json asked of an SDXL repo for an SD1 run its tokenizer_2/ too, which that load never downloaded.
         def read(subfolder: str) -> bool:
             folder = cached_snapshot(source, None, tokenizer_hub_files(subfolder))
-            return folder is not None and any((where / name).exists() for where in (folder / subfolder, folder)
-                                              for name in CLIP_TOKENIZER_FILES)
+            return folder is not None and holds_clip_tokenizer(folder, subfolder)
 
         return all(map(read, clip_tokenizer_folders(likely_family(pretrained) if pretrained else "sd")))
     if key == "model.vae":

@@ -66,13 +66,14 @@ def _hub_tokenizer(repo: str) -> Any:
     from huggingface_hub import try_to_load_from_cache
     from transformers import CLIPTokenizer
 
+    from engine.models.parts import CLIP_TOKENIZER_FILES
     from engine.support.hub_snapshot import NOT_ON_HUB, hub_answer, hub_offline, not_on_hub_advice
 
     # Cached, it is read without asking the hub (whose silence also held a cached one up): transformers builds an
     # empty tokenizer where no file is there, so the cache is looked in first.
     # In tokenizer/ or, a tokenizer's own repo, at the top: the run's load reads either (parts.load_clip_tokenizer).
     for where in ("tokenizer/", ""):
-        if any(isinstance(try_to_load_from_cache(repo, where + name), str) for name in ("vocab.json", "tokenizer.json")):
+        if any(isinstance(try_to_load_from_cache(repo, where + name), str) for name in CLIP_TOKENIZER_FILES):
             return CLIPTokenizer.from_pretrained(repo, subfolder=where.rstrip("/"), local_files_only=True)
     if hub_offline():  # transformers gave an empty tokenizer: the wizard said the model spells words letter by letter
         raise TokenizerError(f"'{repo}' is not in the Hugging Face cache and HF_HUB_OFFLINE forbids downloading it: its "

@@ -46,7 +46,6 @@ def tokenizer_hub_files(subfolder: str) -> list[str]:
     return [*TOKENIZER_HUB_FILES, *(f"{subfolder}/{name}" for name in TOKENIZER_HUB_FILES)]
 
 
-
 def holds_clip_tokenizer(folder: Path, subfolder: str = "tokenizer") -> bool:
     """Whether ``folder`` (model.tokenizer's) has a CLIP tokenizer's files in ``subfolder``/ or at its top, where the
     load looks for them."""
