@@ -82,7 +82,6 @@ def trained_since(events: Path, since: float) -> bool:
     return False
 
 
-
 def training_over(folder: RunFolder) -> bool:
     """Whether the live trainer of ``folder`` has ended its training phase (its events log says so since it started):
     what is left is the final export and preview/scoring round, or a stop's end, and it reads no request any more
