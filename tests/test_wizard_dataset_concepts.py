@@ -273,3 +273,24 @@ async def test_a_check_refused_names_the_problems_of_the_concept_shown_not_of_co
         await settle(pilot)
         assert _said(app)[-1].startswith("concepts.1.instance_prompt:")
         assert "concepts.10" not in _said(app)[-1]
+
+
+async def test_prepare_refused_names_the_problems_of_the_concept_shown_as_the_selector_counts(tmp_path: Path,
+                                                                                              monkeypatch) -> None:
+    """Prepare on a draft that does not validate said the first problem of all, its key counted from 0
+    ('<profile>: concepts.0.instance_prompt: …' on Concept 2), where Check says the shown concept's as the selector
+    counts."""
+    monkeypatch.chdir(tmp_path)
+    session = _session(_folder(tmp_path, "dog", "one.png"), _folder(tmp_path, "cat", "one.png"))
+    session.set("concepts.0.instance_prompt", "")
+    session.set("concepts.1.instance_prompt", "")
+    app = make_app(FakeEngine(), session, image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_step(app, pilot, 2, "DatasetScreen")
+        screen.query_one("#ds-concept", Select).value = 1
+        await settle(pilot)
+        screen.action_prepare()
+        await settle(pilot)
+        assert _said(app)[-1].startswith("concepts.1.instance_prompt:"), _said(app)[-1]
+        assert "(concepts.1 is Concept 2 on the Dataset step)" in _said(app)[-1]
+        assert screen.preparing is None

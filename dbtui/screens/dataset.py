@@ -237,8 +237,7 @@ the line under the prompts says. Your original images are never changed.
         try:
             profile = self.session.profile()
         except ProfileError as error:
-            mine = [p for p in error.problems if f"{p.key}.".startswith(f"concepts.{index}.")] or error.problems
-            self.notify(problems_said(mine[:4]), title="Fix these first", severity="error")
+            self.notify(problems_said(error.problems, index), title="Fix these first", severity="error")
             return False
         self.checks += 1
         self.checking = Job.of(self.session, index, self.checks)

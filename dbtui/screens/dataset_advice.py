@@ -47,7 +47,10 @@ def tokens_said(identifier: str, tokens: list[str] | str | None) -> str:
             f"({' + '.join(escape(token) for token in tokens)}); a rare single-token word trains better[/]")
 
 
-def problems_said(problems: list[Problem]) -> str:
-    """The draft's problems that keep a concept from being checked, one a line, each saying which of the step's concepts
-    it is of: 'concepts.1.class_prompt' was read as the selector's Concept 1, the first."""
-    return "\n".join(problem_line(problem) for problem in problems)
+def problems_said(problems: list[Problem], index: int) -> str:
+    """The draft's problems that keep concept ``index`` from being checked or prepared (its own where it has some, up to
+    four), one a line, each saying which of the step's concepts it is of: 'concepts.1.class_prompt' was read as the
+    selector's Concept 1, the first. A key is the concept's only where 'concepts.N' ends it or a '.' follows: 'concepts.1'
+    begins 'concepts.10' too."""
+    mine = [p for p in problems if f"{p.key}.".startswith(f"concepts.{index}.")] or problems
+    return "\n".join(problem_line(problem) for problem in mine[:4])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from textual import work
 
 from dbtui.messages import WorkDone
+from dbtui.screens.dataset_advice import problems_said
 from dbtui.screens.dataset_jobs import Job, JobEvent, copies_of, prepare_said
 from engine.profile import ProfileError
 
@@ -25,7 +26,7 @@ class PrepareJob:
         try:
             profile = self.session.profile()
         except ProfileError as error:
-            self.notify(str(error.problems[0]), severity="error")
+            self.notify(problems_said(error.problems, self.concept), title="Fix these first", severity="error")
             return
         self.preparing = Job.of(self.session, self.concept)
         self.leave_said = False
