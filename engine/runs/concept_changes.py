@@ -4,33 +4,19 @@ what happened."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 from engine.profile.changes import said_changes, shown_value
+from engine.profile.concept_pairs import concept_pairs, folder_identity
 from engine.profile.schema import ConceptSection
 
 _Change = tuple[str, Any, Any]
 
 
 def _pairs(before: list[ConceptSection], now: list[ConceptSection]) -> tuple[dict[int, int], list[int], list[int]]:
-    """{index now: index before} of the concepts both have, the indices before of those removed, and the indices now
-    of those added. By instance folder first; then one left unmatched at the same place on both sides is the same
-    concept, its folder moved (a change a resume may make)."""
-    free = list(range(len(before)))
-    matched: dict[int, int] = {}
-    for index, concept in enumerate(now):
-        folder = os.path.normpath(concept.instance_dir)
-        earlier = next((i for i in free if os.path.normpath(before[i].instance_dir) == folder), None)
-        if earlier is not None:
-            matched[index] = earlier
-            free.remove(earlier)
-    for index in range(len(now)):
-        if index not in matched and index in free:
-            matched[index] = index
-            free.remove(index)
-    return matched, free, [index for index in range(len(now)) if index not in matched]
+    """Paired by the folder each instance folder is, however spelt (a symlink, relative or absolute)."""
+    return concept_pairs(before, now, lambda concept: folder_identity(concept.instance_dir))
 
 
 def _field_changes(was: ConceptSection, now: ConceptSection, index: int, kept: Callable[[str], bool]) -> list[_Change]:

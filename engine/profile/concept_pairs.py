@@ -1,0 +1,42 @@
+"""Two profiles' concepts paired up, concept by concept: what a resume, an export and the machines of a run compare.
+
+Compared by place, a reordered list read as every field of both concepts changed; paired by the folder as written, one
+spelt another way (relative or absolute, through a symlink) read as that concept removed and another added.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Hashable, Sequence
+from typing import TypeVar
+
+from engine.profile.model_source import BUILTIN_PREFIX
+
+Concept = TypeVar("Concept")
+
+
+def folder_identity(folder: str) -> str:
+    """The folder ``folder`` names as the trainer reads it: a relative path from the working folder (a run's profile
+    keeps them absolute, from where it was started), symlinks followed, "./x/" and "x" one; a ``builtin:`` name as
+    written."""
+    return folder if folder.startswith(BUILTIN_PREFIX) else os.path.realpath(os.path.expanduser(folder))
+
+
+def concept_pairs(before: Sequence[Concept], now: Sequence[Concept],
+                  identity: Callable[[Concept], Hashable]) -> tuple[dict[int, int], list[int], list[int]]:
+    """{index now: index before} of the concepts both have, the indices before of those removed, and the indices now
+    of those added. By ``identity`` (what its instance folder is) first; then one left unmatched at the same place on
+    both sides is the same concept, its folder moved or its files changed."""
+    free = list(range(len(before)))
+    matched: dict[int, int] = {}
+    for index, concept in enumerate(now):
+        its = identity(concept)
+        earlier = next((i for i in free if identity(before[i]) == its), None)
+        if earlier is not None:
+            matched[index] = earlier
+            free.remove(earlier)
+    for index in range(len(now)):
+        if index not in matched and index in free:
+            matched[index] = index
+            free.remove(index)
+    return matched, free, [index for index in range(len(now)) if index not in matched]
