@@ -39,3 +39,26 @@ def test_a_resume_that_reorders_concepts_and_spells_a_folder_otherwise_says_it_m
     [warning] = resume_warnings(manifest, tiny_profile(tmp_path, concepts=[moved, dog]), 1, 6)
     assert warning.message == (f'changed since step 8: concepts[1] (instance_dir "{moved["instance_dir"]}") is now '
                                f'concepts[0]; concepts[0] (instance_dir "{tmp_path}/dog") is now concepts[1]')
+
+
+@pytest.mark.parametrize("spelt", ["{tmp}/cat", "kitty", "./cat/"])
+def test_an_export_whose_profile_reorders_the_concepts_says_them_moved_not_their_prompts_changed(
+        tmp_path: Path, dog_and_cat: tuple[dict, dict], spelt: str) -> None:
+    """Compared by place, RUN/profile.toml with its concepts reordered said each concept's prompt changed into the
+    other's ('concepts[0].instance_prompt: "photo of zwx dog" → "photo of zwx cat"')."""
+    from engine.runs.export_settings import export_settings
+
+    dog, cat = dog_and_cat
+    manifest = {"profile": tiny_profile(tmp_path, concepts=[dog, cat]).model_dump(mode="json")}
+    moved = {**cat, "instance_dir": spelt.format(tmp=tmp_path), "instance_prompt": "photo of qrv cat"}
+    events: list = []
+    export_settings(tiny_profile(tmp_path, concepts=[moved, dog]), manifest, tmp_path / "step-2", tmp_path / "profile.toml",
+                    events.append)
+    [warning] = events
+    assert warning.message == (f'{tmp_path}/profile.toml is not as the checkpoint was trained: concepts[1] (instance_dir '
+                               f'"{moved["instance_dir"]}") is now concepts[0], and its instance_prompt: "photo of zwx cat" → '
+                               f'"photo of qrv cat"; concepts[0] (instance_dir "{tmp_path}/dog") is now concepts[1]')
+    events.clear()
+    export_settings(tiny_profile(tmp_path, concepts=[dog, {**cat, "instance_dir": spelt.format(tmp=tmp_path)}]), manifest,
+                    tmp_path / "step-2", tmp_path / "profile.toml", events.append)
+    assert events == []  # in place, another spelling of its folder is no change an export warns of

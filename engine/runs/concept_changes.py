@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from engine.profile.changes import said_changes, shown_value
+from engine.profile.changes import changed_settings, said_changes, shown_value
 from engine.profile.concept_pairs import concept_pairs, folder_identity
-from engine.profile.schema import ConceptSection
+from engine.profile.schema import ConceptSection, Profile
 
 _Change = tuple[str, Any, Any]
 
@@ -41,3 +41,17 @@ def said_concept_changes(before: list[ConceptSection], now: list[ConceptSection]
     said += [f"concepts[{index}] (instance_dir {shown_value(before[index].instance_dir)}): removed" for index in removed]
     said += [f"concepts[{index}] (instance_dir {shown_value(now[index].instance_dir)}): added" for index in added]
     return said
+
+
+def said_profile_changes(before: Profile, now: Profile, kept: Callable[[str], bool]) -> list[str]:
+    """``key: before → now`` of each setting ``kept`` keeps that differs; the concepts' changes where the first concept's
+    would stand, paired as ``said_concept_changes`` pairs them (one part a concept reordered, removed or added)."""
+    said: list[str] = []
+    concepts = said_concept_changes(before.concepts, now.concepts, kept)
+    for change in changed_settings(before, now):
+        if change[0].startswith("concepts["):
+            said += concepts
+            concepts = []
+        elif kept(change[0]):
+            said.append(said_changes([change]))
+    return said + concepts

@@ -15,8 +15,8 @@ from typing import Any
 
 from engine.events import Event, Warning
 from engine.profile import Profile, ProfileError, validate_data
-from engine.profile.changes import changed_settings, said_changes
 from engine.runs.checkpoints import CheckpointError, CheckpointMismatchError, recorded_profile
+from engine.runs.concept_changes import said_profile_changes
 from engine.runs.resume_changes import MAY_CHANGE
 
 def export_settings(now: Profile, manifest: dict[str, Any], checkpoint: Path, profile_file: Path,
@@ -41,9 +41,9 @@ def export_settings(now: Profile, manifest: dict[str, Any], checkpoint: Path, pr
     except ProfileError as error:  # saving.export asks for a format the trained method has none of (lora_kohya)
         raise CheckpointError(f"{profile_file}'s saving section does not fit how checkpoint {checkpoint} was trained "
                               f"(training.method = \"{trained.training.method}\"): {error}") from None
-    changed = [change for change in changed_settings(profile, now) if not MAY_CHANGE.fullmatch(change[0])]
+    changed = said_profile_changes(profile, now, lambda key: not MAY_CHANGE.fullmatch(key))
     if changed:
-        emit(Warning(message=f"{profile_file} is not as {weights} was trained: {said_changes(changed)}",
+        emit(Warning(message=f"{profile_file} is not as {weights} was trained: {'; '.join(changed)}",
                      advice=f"the export builds the model with the settings {weights} was trained with ({record} holds "
                             f"them); from {profile_file.name} it takes only where the base model, its VAE and tokenizer are, the "
                             f"run's name and the saving section"))
