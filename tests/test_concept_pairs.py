@@ -62,3 +62,56 @@ def test_an_export_whose_profile_reorders_the_concepts_says_them_moved_not_their
     export_settings(tiny_profile(tmp_path, concepts=[dog, {**cat, "instance_dir": spelt.format(tmp=tmp_path)}]), manifest,
                     tmp_path / "step-2", tmp_path / "profile.toml", events.append)
     assert events == []  # in place, another spelling of its folder is no change an export warns of
+
+
+def _machines_concepts(tmp_path: Path) -> dict[str, str]:
+    """The demo images as two concepts' folders on each machine, at its own paths (machine 1 through a symlink)."""
+    import shutil
+
+    from engine.builtin import resolve_dir
+
+    folders = {}
+    for rank in (0, 1):
+        for name in ("dog", "cat"):
+            folder = shutil.copytree(resolve_dir("builtin:demo-instance"), tmp_path / f"machine-{rank}" / name)
+            (folder / f"zwx_0{int(name == 'cat')}.png").unlink()  # two data sets
+            folders[f"{name}{rank}"] = str(folder)
+    (tmp_path / "link").symlink_to(tmp_path / "machine-1")
+    folders["cat1"] = str(tmp_path / "link" / "cat")
+    return folders
+
+
+def test_machines_that_list_the_concepts_in_another_order_are_refused_for_the_order_not_the_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compared by place, the same data sets listed in another order were said as folders holding other files, with
+    advice to copy machine 0's folders to the others, which changed nothing. The order is a difference (each machine
+    takes every N-th batch of its own list, dealt concept by concept in the profile's order: machine 1 trained the
+    dog's batches where machine 0 did, and the cat's never), said as one, with what to do."""
+    from accelerate import utils
+
+    from engine.training.same_profile import ProfilesDifferError, check_same_profile, differences, shared_settings
+
+    two = {"num_processes": 2, "num_machines": 2, "main_process_ip": "127.0.0.1"}
+    folder = _machines_concepts(tmp_path)
+
+    def settings(rank: int, *concepts: dict) -> dict:
+        return shared_settings(tiny_profile(tmp_path, launch={**two, "machine_rank": rank}, concepts=list(concepts)))
+
+    dog0, cat0 = _concept(folder["dog0"], "dog"), _concept(folder["cat0"], "cat")
+    dog1, cat1 = _concept(folder["dog1"], "dog"), _concept(folder["cat1"], "cat")
+    main = settings(0, dog0, cat0)
+    assert differences(settings(1, dog1, cat1), main) == []  # in order, each machine's own paths
+    mine = settings(1, cat1, dog1)
+    assert differences(mine, main) == [f"concepts[0] (instance_dir {folder['cat1']!r}, machine 0's concepts[1])",
+                                       f"concepts[1] (instance_dir {folder['dog1']!r}, machine 0's concepts[0])"]
+    assert differences(settings(1, {**cat1, "instance_prompt": "photo of qrv cat"}, dog1), main)[0] == (
+        f"concepts[0] (instance_dir {folder['cat1']!r}, machine 0's concepts[1], and its instance_prompt ('photo of qrv "
+        "cat' vs 'photo of zwx cat'))")
+    assert differences(settings(1, cat1), main) == [f"concepts[0] (instance_dir {folder['cat1']!r}, machine 0's concepts[1])",
+                                                    f"concepts[0] of machine 0 (not set vs instance_dir {folder['dog0']!r})"]
+
+    monkeypatch.setattr(utils, "gather_object", lambda ours: [[0, main], [1, mine]])
+    with pytest.raises(ProfilesDifferError, match=r"in 2 setting\(s\).*list the concepts as machine 0's profile does, in "
+                                                  r"its order \(the order decides") as refused:
+        check_same_profile(tiny_profile(tmp_path, launch={**two, "machine_rank": 1}), 2)
+    assert "only on machine" not in str(refused.value) and "copy machine 0's" not in str(refused.value)

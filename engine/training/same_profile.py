@@ -7,10 +7,13 @@ Machine N trains its own profile-machine-N.toml. One that differs from machine 0
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from engine.errors import DbtuiError
 from engine.profile.changes import flat_settings
+from engine.profile.concept_pairs import concept_pairs
 from engine.training.same_folders import folder_setting, is_folder, is_folder_key, said_folders, same_files
 
 # What may differ from machine to machine, as README "Running on two machines" has it: the machine's own number,
@@ -27,6 +30,8 @@ SOURCES = ("model.pretrained", "model.vae", "model.tokenizer")
 REVISION = "model.revision"
 
 SHOWN = 6  # differing keys named per machine; the rest are counted
+_CONCEPT_FIELD = re.compile(r"concepts\[(\d+)\]\.(\w+)")
+_WHOLE_CONCEPT = re.compile(r"concepts\[\d+\]")  # a concept at another place, or on one machine only
 
 
 class ProfilesDifferError(DbtuiError):
@@ -49,9 +54,52 @@ def shared_settings(profile: Any) -> dict[str, Any]:
 
 def differences(mine: dict[str, Any], main: dict[str, Any], machine: int = 1) -> list[str]:
     """``key (this machine's value vs machine 0's)`` for every shared key whose values differ, in key order; ``machine``
-    is this machine's number."""
-    return [f"{key} ({_said(key, mine.get(key, MISSING), main.get(key, MISSING), machine)})"
-            for key in sorted(mine.keys() | main.keys()) if not _same(key, mine, main)]
+    is this machine's number. The concepts are paired by what their instance folders hold (``concept_pairs``): one at
+    another place than machine 0's is one ``concepts[N] (…, machine 0's concepts[M])``, and so is one that only one
+    machine has."""
+    ours, theirs = _concepts(mine), _concepts(main)
+    pairs, only_main, only_mine = concept_pairs(theirs, ours, lambda concept: _folder_identity(concept["instance_dir"]))
+    found = [(key, f"{key} ({_said(key, mine.get(key, MISSING), main.get(key, MISSING), machine)})")
+             for key in mine.keys() | main.keys()
+             if ((index := _concept_index(key)) is None or pairs.get(index) == index) and not _same(key, mine, main)]
+    for index, was in pairs.items():
+        if index != was:
+            fields = [f"{field} ({_said(field, ours[index].get(field), theirs[was].get(field), machine)})"
+                      for field in ours[index].keys() | theirs[was].keys()
+                      if not same_files(ours[index].get(field), theirs[was].get(field))]
+            its = f", and its {', '.join(sorted(fields))}" if fields else ""
+            found.append((f"concepts[{index}]", f"concepts[{index}] ({_instance(ours[index])}, machine 0's "
+                                                f"concepts[{was}]{its})"))
+    found += [(f"concepts[{index}]", f"concepts[{index}] ({_instance(ours[index])} vs not set)") for index in only_mine]
+    found += [(f"concepts[{was}]", f"concepts[{was}] of machine 0 (not set vs {_instance(theirs[was])})") for was in only_main]
+    return [line for _, line in sorted(found)]
+
+
+def _concept_index(key: str) -> int | None:
+    field = _CONCEPT_FIELD.fullmatch(key)
+    return int(field[1]) if field else None
+
+
+def _concepts(settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each concept's settings by field name, in the profile's order."""
+    concepts: dict[int, dict[str, Any]] = {}
+    for key, value in settings.items():
+        field = _CONCEPT_FIELD.fullmatch(key)
+        if field:
+            concepts.setdefault(int(field[1]), {})[field[2]] = value
+    return [concepts[index] for index in sorted(concepts)]
+
+
+def _folder_identity(value: Any) -> Any:
+    """What the machines pair a concept by: its instance folder's files, wherever each machine keeps them; a folder with
+    none here (not copied yet, or not listed), or a ``builtin:`` name, by its path as written."""
+    if is_folder(value):
+        return json.dumps(value[2]) if isinstance(value[2], list) and value[2] else value[1]
+    return value
+
+
+def _instance(concept: dict[str, Any]) -> str:
+    return f"instance_dir {_shown('instance_dir', concept['instance_dir'])}"
 
 
 def _said(key: str, ours: Any, theirs: Any, machine: int) -> str:
@@ -116,7 +164,12 @@ def check_same_profile(profile: Any, num_processes: int) -> None:
                      for machine, found in sorted(told.items()))
     keys = {line.split(" ", 1)[0] for found in told.values() for line in found}
     advice = []
-    if any(not is_folder_key(key) for key in keys):
+    if any(_WHOLE_CONCEPT.fullmatch(key) for key in keys):
+        # The order is training's: epoch_batches deals each concept's batches in turn, by its place, and each process
+        # takes every N-th batch of its own list; listed otherwise, the machines take batches of two other sequences.
+        advice.append("list the concepts as machine 0's profile does, in its order (the order decides which images "
+                      "each machine trains at each step)")
+    if any(not is_folder_key(key) and not _WHOLE_CONCEPT.fullmatch(key) for key in keys):
         advice.append("copy machine 0's profile to the others, and start every machine again with the same --set "
                       "options")
     if any(is_folder_key(key) for key in keys):
