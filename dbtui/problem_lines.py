@@ -13,15 +13,11 @@ EARLIER_STEPS = (("concepts.", "on the Dataset step (Esc)"), ("model.pretrained"
 NO_FIELD = ("model.vae", "model.tokenizer")
 IN_THE_FILE = ("; the wizard has no field for it: edit it in the profile file (Ctrl+S writes the draft there) and open "
                "that file again")
-# How the engine's messages name another concept: "concept 0's instance folder".
-_ENGINE_CONCEPT = re.compile(r"\bconcept (\d+)(?='s\b)")
 
 
 def problem_line(problem: Problem, *, say_step: bool = False) -> str:
     """``key: message``; with ``say_step``, where the key is set when that is an earlier step."""
-    # The engine's words count concepts from 0 as its keys do ("uses concept 0's identifier"): said as the selector's.
-    message = _ENGINE_CONCEPT.sub(lambda named: f"Concept {int(named[1]) + 1}", problem.message)
-    line = f"{problem.key or 'profile'}: {message}"
+    line = f"{problem.key or 'profile'}: {problem.message}"  # the engine's words as they are: its concepts count from 1
     if problem.suggestion:
         line += f" (did you mean {problem.suggestion}?)"
     where = next((step for prefix, step in EARLIER_STEPS if problem.key.startswith(prefix)), None) if say_step else None

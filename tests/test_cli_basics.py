@@ -387,7 +387,7 @@ def test_a_class_folder_that_is_a_file_or_the_instance_folder_is_a_problem(tmp_p
                        + f'[[concepts]]\ninstance_dir = "{other}"\ninstance_prompt = "qxr"\n'
                        f'class_dir = "{tmp_path / "cats"}"\nclass_prompt = "a cat"\n')
     assert main(["validate", str(profile)]) == 2
-    assert "concepts.0.class_dir: is concept 1's instance folder: those subject photos" in capsys.readouterr().err
+    assert "concepts.0.class_dir: is the instance folder of concept 2 (concepts.1): those subject photos" in capsys.readouterr().err
     demo = str(ROOT / "profiles" / "tiny-demo.toml")  # a built-in folder is the same folder by its name
     assert main(["validate", demo, "--set", "prior.enabled=true", "--set", 'concepts.0.class_dir="builtin:demo-instance"',
                  "--set", 'concepts.0.class_prompt="a disc"']) == 2
@@ -472,7 +472,7 @@ def test_two_concepts_with_one_prompt_are_a_warning(second_prompt: str, warned: 
     out = capsys.readouterr().out
     # Each warning names the line its value is on, as an error does.
     line = next(n for n, text in enumerate(profile.read_text().splitlines(), 1) if second_prompt in text)
-    assert (f"warning: {profile}:{line}: concepts.1.instance_prompt: is concept 0's prompt too" in out) == warned
+    assert (f"warning: {profile}:{line}: concepts.1.instance_prompt: is the prompt of concept 1 (concepts.0) too" in out) == warned
 
 
 @pytest.mark.parametrize(("folder", "said"), [

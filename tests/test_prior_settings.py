@@ -164,7 +164,7 @@ def test_own_pictures_in_a_class_folder_two_class_prompts_share_are_a_warning(tm
     found = [p for p in check_profile(profile).warnings if p.key == "concepts.1.class_dir"]
     assert bool(found) == warned, found
     if warned:
-        assert "concept 0's class folder too, and its 1 picture(s) of your own serve as class images of both" in found[0].message
+        assert "the class folder of concept 1 (concepts.0) too, and its 1 picture(s) of your own serve as class images of both" in found[0].message
 
 
 @pytest.mark.parametrize("class_dir", ["builtin:demo-class", "~/class"])
@@ -182,7 +182,7 @@ def test_a_built_in_or_home_class_folder_two_class_prompts_share_is_a_warning(tm
         {"instance_dir": str(tmp_path / "plates"), "instance_prompt": "photo of qrv plate", "class_dir": class_dir,
          "class_prompt": "photo of a plate"}])
     found = [p for p in check_profile(profile).warnings if p.key == "concepts.1.class_dir"]
-    assert len(found) == 1 and "concept 0's class folder too" in found[0].message
+    assert len(found) == 1 and "the class folder of concept 1 (concepts.0) too" in found[0].message
 
 
 @pytest.mark.parametrize(("class_dir", "inside"), [("class/generated-29e190755c", False),

@@ -91,6 +91,15 @@ def test_every_caption_that_cannot_be_used_is_named_at_once(tmp_path: Path) -> N
     assert "b.txt" in said and "c.txt" in said
 
 
+def test_an_empty_second_concept_is_named_as_the_wizard_counts(tmp_path: Path, demo_data: Path) -> None:
+    """It said "(concept 1)" for the second concept, whose Dataset step selector says Concept 2: counted from 0."""
+    (tmp_path / "empty").mkdir()
+    profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(demo_data / "instance"), "instance_prompt": "a zwx"},
+                                               {"instance_dir": str(tmp_path / "empty"), "instance_prompt": "a qrv"}])
+    with pytest.raises(DataError, match=r"^no images in '.*empty', the instance folder of concept 2 \(concepts\.1\);"):
+        build_examples(profile, [demo_data / "instance", tmp_path / "empty"], {}, [(64, 64)])
+
+
 def test_examples_take_captions_from_the_concepts_mode(tmp_path: Path, demo_data: Path) -> None:
     profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(demo_data / "instance"), "instance_prompt": "p",
                                                 "caption_mode": "caption_file"}])
@@ -403,7 +412,7 @@ def test_two_concepts_with_one_prompt_are_a_warning_in_the_run(tmp_path: Path) -
     events = []
     train(profile, tmp_path / "run", sinks=[events.append])
     [warning] = [e for e in events if e.kind == "warning"]
-    assert warning.message.startswith("concepts.1.instance_prompt is concept 0's prompt too")
+    assert warning.message.startswith("concepts.1.instance_prompt is the prompt of concept 1 (concepts.0) too")
 
 
 def test_two_concepts_with_one_identifier_are_a_warning_in_the_run(tmp_path: Path) -> None:
@@ -415,7 +424,7 @@ def test_two_concepts_with_one_identifier_are_a_warning_in_the_run(tmp_path: Pat
     events = []
     train(profile, tmp_path / "run", sinks=[events.append])
     [warning] = [e for e in events if e.kind == "warning"]
-    assert warning.message.startswith("concepts.1.instance_prompt uses concept 0's identifier 'zwx' too")
+    assert warning.message.startswith("concepts.1.instance_prompt uses the identifier 'zwx' of concept 1 (concepts.0) too")
 
 
 def test_a_warm_up_as_long_as_the_run_is_a_warning(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ def test_one_folder_spelt_two_ways_is_an_error_at_its_set(tmp_path: Path, capsys
     profile = _profile(tmp_path, "cat")
     for command in ("validate", "run"):  # the run's own error, not one from the run folder's copy of the profile
         assert main([command, str(profile), "--set", 'concepts.0.instance_dir="dog"', "--set", 'concepts.1.instance_dir="./dog/"']) == 2
-        assert '--set concepts.1.instance_dir="./dog/": is concept 0\'s instance folder too' in capsys.readouterr().err
+        assert '--set concepts.1.instance_dir="./dog/": is the instance folder of concept 1 (concepts.0) too' in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
 
@@ -38,8 +38,8 @@ def test_one_folder_through_a_symlink_is_a_warning_and_a_run_refuses_it(tmp_path
     profile = _profile(tmp_path, tmp_path / "doglink")
     (tmp_path / "doglink").symlink_to(tmp_path / "dog")
     assert main(["validate", str(profile)]) == 0
-    assert ":7: concepts.1.instance_dir: is concept 0's instance folder" in capsys.readouterr().out
-    with pytest.raises(RunInputsMissingError, match="concepts.1.instance_dir: is concept 0's instance folder"):
+    assert f":7: concepts.1.instance_dir: is the instance folder '{tmp_path / 'dog'}' of concept 1 (concepts.0) by" in capsys.readouterr().out
+    with pytest.raises(RunInputsMissingError, match=r"concepts.1.instance_dir: is the instance folder '.*' of concept 1 \(concepts.0\) by"):
         check_inputs(load_profile(profile))
 
 
@@ -51,5 +51,5 @@ def test_two_concepts_with_one_identifier_are_a_warning(prompts: tuple[str, str]
     profile = _profile(tmp_path, tmp_path / "puppy", prompts, 'class_prompt = "photo of a dog"\n')
     assert main(["validate", str(profile)]) == 0
     out = capsys.readouterr().out
-    assert ("concepts.1.instance_prompt: uses concept 0's identifier 'ZWX' too" in out) == warned
+    assert ("concepts.1.instance_prompt: uses the identifier 'ZWX' of concept 1 (concepts.0) too" in out) == warned
     assert ("give each concept its own rare token" in out) == warned

@@ -116,18 +116,23 @@ async def test_a_problem_of_a_concept_names_it_as_the_dataset_steps_selector_doe
 
 
 def test_a_concept_a_problem_names_in_its_words_is_counted_as_the_dataset_steps_selector_does() -> None:
-    """The key was told as 'concepts.1 is Concept 2', but the engine's words went on counting from 0: 'uses concept 0's
-    identifier', where the selector's Concept 0 is none and Concept 1 the one meant."""
+    """The engine's words counted concepts from 0 ('uses concept 0's identifier'), and the wizard renumbered every
+    "concept N's" in them, a prompt the message quotes included: the engine now counts from 1, and the line says its
+    words as they are."""
     from dbtui.problem_lines import problem_line
     from engine.profile import Problem
+    from engine.profile.concept_warnings import shared_prompt_problems
+    from engine.profile.schema import Profile
 
-    problem = Problem("concepts.2.instance_prompt", "uses concept 1's identifier 'zwx' too: evaluation would score this "
-                                                    "concept's prompts against concept 1's photos (concept 10's too)")
-    assert problem_line(problem) == (
-        "concepts.2.instance_prompt: uses Concept 2's identifier 'zwx' too: evaluation would score this concept's "
-        "prompts against Concept 2's photos (Concept 11's too) (concepts.2 is Concept 3 on the Dataset step)")
-    assert "is Concept 2's instance folder" in problem_line(Problem("concepts.1.instance_dir", "is concept 1's instance "
-                                                                    "folder too"), say_step=True)
+    concept = {"instance_dir": "a", "instance_prompt": "photo of concept 0's zwx toy"}
+    profile = Profile.model_validate({"model": {"pretrained": "builtin:tiny-sd1"},
+                                      "concepts": [concept, {**concept, "instance_dir": "b"}]})
+    [problem] = shared_prompt_problems(profile)
+    assert problem_line(problem) == f"concepts.1.instance_prompt: {problem.message} (concepts.1 is Concept 2 on the " \
+                                    "Dataset step)"
+    assert problem.message.startswith("is the prompt of concept 1 (concepts.0) too")
+    quoted = Problem("concepts.1.instance_prompt", "'photo of concept 0's zwx toy' is too long")
+    assert problem_line(quoted).startswith("concepts.1.instance_prompt: 'photo of concept 0's zwx toy' is too long")
 
 
 def _wizard_noting_what_it_says(session: Session) -> tuple[App, list[str]]:

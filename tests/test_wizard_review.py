@@ -124,7 +124,7 @@ async def test_the_panel_shows_validates_warning_under_valid(tmp_path: Path) -> 
         await open_parameters(pilot, _draft(tmp_path, empty=False))
         panel = text_of(app.screen, "#par-problems")
         assert "✓ The profile is valid." in panel
-        assert "⚠ concepts.1.instance_prompt: is Concept 1's prompt too" in panel
+        assert "⚠ concepts.1.instance_prompt: is the prompt of concept 1 (concepts.0) too" in panel
 
 
 def test_raising_the_class_image_count_reads_the_class_images_headers_again(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from engine.data.buckets import Bucket, nearest_bucket, standard_buckets
 from engine.data.captions import caption_for
 from engine.data.images import DataError, image_size, list_images, load_rgb, named_files, why_no_images
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
+from engine.profile.schema import concept_label
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ def build_examples(
         images = list_images(folder)
         if not images:
             why = why_no_images(folder)
-            raise DataError(f"no images in '{folder}' (concept {index}){why or '; add .png/.jpg/.webp files'}")
+            raise DataError(f"no images in '{folder}', the instance folder of {concept_label(index)}"
+                            f"{why or '; add .png/.jpg/.webp files'}")
         for path in images:
             try:
                 caption = caption_for(path, concept.caption_mode, concept.instance_prompt, profile.dataset.caption_extension)

@@ -24,7 +24,7 @@ from engine.dataset.image_headers import header_problems
 from engine.dataset.offline_model import offline_model_problems
 from engine.profile.model_source import SINGLE_FILE_SUFFIXES, local_path, model_kind
 from engine.profile.problems import Problem
-from engine.profile.schema import Profile
+from engine.profile.schema import Profile, concept_label
 from engine.support.file_in_the_way import file_in_the_way
 
 
@@ -121,7 +121,7 @@ def _instance_folder_spelled(profile: Profile, class_dir: str | None) -> int | N
 
 
 def _instance_folder_problem(index: int, owner: int) -> Problem:
-    whose = "the instance folder" if owner == index else f"concept {owner}'s instance folder"
+    whose = "the instance folder" if owner == index else f"the instance folder of {concept_label(owner)}"
     return Problem(f"concepts.{index}.class_dir", f"is {whose}: those subject photos would be this concept's class images, "
                                                   "which defeats prior preservation; give another folder (dbtui generates "
                                                   "the class images there)")
@@ -133,9 +133,9 @@ def _shared_instance_problems(profile: Profile, index: int) -> list[Problem]:
     folder = profile.concepts[index].instance_dir
     for other, owner in enumerate(profile.concepts[:index]):
         if _same_folder(folder, owner.instance_dir):
-            return [Problem(f"concepts.{index}.instance_dir", f"is concept {other}'s instance folder '{owner.instance_dir}' by "
-                                                              "another path: its photos would train as two concepts; give each "
-                                                              "concept its own folder")]
+            return [Problem(f"concepts.{index}.instance_dir", f"is the instance folder '{owner.instance_dir}' of "
+                                                              f"{concept_label(other)} by another path: its photos would "
+                                                              "train as two concepts; give each concept its own folder")]
     return []
 
 

@@ -12,7 +12,7 @@ from engine.data.images import DataError, list_images
 from engine.errors import DbtuiError
 from engine.profile.concept_warnings import same_text
 from engine.profile.problems import Problem
-from engine.profile.schema import Profile
+from engine.profile.schema import Profile, concept_label
 
 
 def shared_class_folder_problems(profile: Profile) -> list[Problem]:
@@ -40,7 +40,7 @@ def shared_class_folder_problems(profile: Profile) -> list[Problem]:
         if own:
             problems.append(Problem(
                 f"concepts.{index}.class_dir",
-                f"is concept {earlier}'s class folder too, and its {own} picture(s) of your own serve as class images "
-                f"of both class prompts ('{owner.class_prompt}' and '{concept.class_prompt}'): give each class prompt "
-                "its own class folder, or keep only dbtui's generated images in a shared one"))
+                f"is the class folder of {concept_label(earlier)} too, and its {own} picture(s) of your own serve as "
+                f"class images of both class prompts ('{owner.class_prompt}' and '{concept.class_prompt}'): give each "
+                "class prompt its own class folder, or keep only dbtui's generated images in a shared one"))
     return problems

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from engine.evaluation.prompts import concept_words, evaluation_prompts
-from engine.profile import Profile
+from engine.profile import Profile, concept_label
 from engine.profile.concept_warnings import shared_prompt_problems
 from engine.profile.problems import Problem
 
@@ -41,9 +41,9 @@ def shared_identifier_problems(profile: Profile) -> list[Problem]:
         if earlier != index and key not in said:
             problems.append(Problem(
                 key,
-                f"uses concept {earlier}'s identifier '{identifier}' too: one token would learn both subjects, and evaluation "
-                f"would score this concept's prompts against concept {earlier}'s photos; give each concept its own rare token "
-                "(e.g. 'photo of zwx dog' and 'photo of qxr cat')",
+                f"uses the identifier '{identifier}' of {concept_label(earlier)} too: one token would learn both "
+                "subjects, and evaluation would score this concept's prompts against that concept's photos; give each "
+                "concept its own rare token (e.g. 'photo of zwx dog' and 'photo of qxr cat')",
             ))
     return problems
 

@@ -14,7 +14,7 @@ from engine.profile.io import (
     validate_data,
 )
 from engine.profile.problems import Problem, ProfileError
-from engine.profile.schema import SCHEMA_VERSION, ConceptSection, LoraSection, Profile
+from engine.profile.schema import SCHEMA_VERSION, ConceptSection, LoraSection, Profile, concept_label
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -24,6 +24,7 @@ __all__ = [
     "Profile",
     "ProfileError",
     "apply_overrides",
+    "concept_label",
     "dumps_profile",
     "load_profile",
     "loads_profile",

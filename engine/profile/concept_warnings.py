@@ -13,7 +13,7 @@ from pathlib import PurePath
 
 from engine.profile.identifier import FILLER_WORDS, guess_identifier, prompt_words
 from engine.profile.problems import Problem
-from engine.profile.schema import Profile
+from engine.profile.schema import Profile, concept_label
 
 # The caption modes whose captions hold the instance prompt.
 _PROMPT_MODES = {"instance_prompt", "caption_file_then_prompt", "prompt_then_caption_file"}
@@ -35,8 +35,9 @@ def shared_prompt_problems(profile: Profile) -> list[Problem]:
         if earlier != index:
             problems.append(Problem(
                 f"concepts.{index}.instance_prompt",
-                f"is concept {earlier}'s prompt too, so the model learns both folders as one subject: give each subject "
-                "its own identifier (e.g. 'photo of zwx dog' and 'photo of qxr cat'), or put one subject's photos in one concept",
+                f"is the prompt of {concept_label(earlier)} too, so the model learns both folders as one subject: give "
+                "each subject its own identifier (e.g. 'photo of zwx dog' and 'photo of qxr cat'), or put one subject's "
+                "photos in one concept",
             ))
     return problems
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from engine.profile.launch_rules import machine_problems, sharding_problems
 from engine.profile.problems import Problem
-from engine.profile.schema import Profile
+from engine.profile.schema import Profile, concept_label
 from engine.profile.text_characters import blank
 
 _LORA_EXPORTS = {"lora_diffusers", "lora_kohya"}
@@ -148,8 +148,9 @@ def _shared_instance_dirs(profile: Profile) -> list[Problem]:
     names = [PurePath(c.instance_dir) for c in profile.concepts]
     for index, name in enumerate(names):
         if name in names[:index]:
-            problems.append(Problem(f"concepts.{index}.instance_dir", f"is concept {names.index(name)}'s instance folder too: "
-                                                                      "its photos would train as two concepts; give each concept its own folder"))
+            earlier = concept_label(names.index(name))
+            problems.append(Problem(f"concepts.{index}.instance_dir", f"is the instance folder of {earlier} too: its photos "
+                                                                      "would train as two concepts; give each concept its own folder"))
     return problems
 
 

@@ -97,6 +97,12 @@ class ConceptSection(Section):
     """How many class images this concept needs; missing ones are generated."""
 
 
+def concept_label(index: int) -> str:
+    """How messages name the concept at ``index`` of ``[[concepts]]``: counted from 1 as the wizard's Dataset step
+    does, with its key path (``concepts.1``) as ``--set`` and the other messages' keys count, from 0."""
+    return f"concept {index + 1} (concepts.{index})"
+
+
 def _multiple_of_8(value: int) -> int:
     # Checked after the bounds (pydantic's multiple_of comes before them): 99999 is told as too big, not as not a multiple.
     if value % 8:
