@@ -4,6 +4,7 @@ has loaded, and a checkpoint whose state files cannot be unpickled is named as d
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -203,6 +204,47 @@ def test_a_resume_over_another_total_says_where_the_text_encoder_now_stops(tmp_p
     assert warning.advice == ("to stop it after step {} as the run did, resume with training.text_encoder_stop_fraction = "
                               "{:g}".format(last, last / total_steps) if last < total_steps else
                               "to train it to the end as the run did, resume with training.text_encoder_stop_fraction = 1.0")
+
+
+@pytest.mark.parametrize(("fraction", "total_steps", "last"), [(0.56, 50, 28), (0.28, 25, 7), (0.5, 15, 8), (0.1, 3, 1),
+                                                               (0.99, 6, 6), (0.3, 1, 1)])
+def test_the_trainer_a_resume_and_its_warning_stop_the_text_encoder_after_one_step(tmp_path: Path, fraction: float,
+                                                                                     total_steps: int, last: int) -> None:
+    """The trainer and a resume stopped it after a step >= fraction × total, the warning named ceil(fraction × total),
+    each in its own words; 0.28 of 25 (7.000000000000001) trained step 8 too."""
+    from engine.runs.resume_changes import text_encoder_stop_warning
+    from engine.training.trainer import Trainer
+
+    training = {"method": "full", "max_train_steps": total_steps, "seed": 7, "train_text_encoder": True,
+                "text_encoder_stop_fraction": fraction}
+    profile = tiny_profile(tmp_path, training=training)
+    made = profile.model_dump(mode="json")
+    # The warning of a resume over this total of a checkpoint made over a far longer one names where it now stops.
+    said = text_encoder_stop_warning({"step": 0, "total_steps": 1000 * total_steps, "profile": made}, profile, total_steps)
+    named = int(re.search(r"stops it after step (\d+)", said.message)[1])
+    assert named == last
+    trainer = SimpleNamespace(profile=profile, train_text_encoder=True, total_steps=total_steps, step_hooks=[],
+                              sample=lambda step: None)
+    trainer.stop_text_encoder = lambda: setattr(trainer, "train_text_encoder", False)
+    trained = []
+    for step in range(1, total_steps + 1):
+        if trainer.train_text_encoder:
+            trained.append(step)
+        Trainer.after_step(trainer, step)
+    assert trained == list(range(1, named + 1))
+    folder = RunFolder(tmp_path / "run").create()
+    for step in sorted({max(named - 1, 1), named}):
+        checkpoint = folder.checkpoints / f"step-{step:08d}"
+        checkpoint.mkdir()
+        (checkpoint / "manifest.json").write_text(json.dumps({"step": step, "method": "full", "num_processes": 1,
+                                                              "files": {}, "total_steps": total_steps, "profile": made}))
+        resumed = SimpleNamespace(profile=profile, accelerator=_Accelerator(1, lambda path: None), generator=None,
+                                  lr_scheduler=_scheduler(profile, total_steps), bf16_weights=False, fused_backward=False,
+                                  train_text_encoder=True, global_step=0, emit=lambda event: None,
+                                  components=SimpleNamespace(folder=folder.path), total_steps=total_steps)
+        resumed.stop_text_encoder = lambda: setattr(resumed, "train_text_encoder", False)
+        assert Checkpointer(resumed, folder).load(checkpoint) == step
+        assert resumed.train_text_encoder == (step < named)
 
 
 def test_a_resume_that_writes_out_the_lora_options_in_force_changes_nothing(tmp_path: Path) -> None:

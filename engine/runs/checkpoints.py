@@ -31,6 +31,7 @@ from engine.runs.machine_part import settle_machine_part
 from engine.runs.optimizer_layout import layout_mismatch, optimizer_layout
 from engine.support.json_file import read_json_object
 from engine.training.distributed import main_process_says
+from engine.training.text_encoder_stop import text_encoder_trains_at
 
 if TYPE_CHECKING:  # the launcher lists checkpoints in the UI's process, which must not load torch
     import torch
@@ -388,7 +389,8 @@ class Checkpointer:
         for warning in resume_warnings(manifest, trainer.profile, trainer.accelerator.num_processes, trainer.total_steps,
                                        base_model=self.base_model, folder=self.folder):
             trainer.emit(warning)
-        if trainer.train_text_encoder and trainer.global_step >= trainer.profile.training.text_encoder_stop_fraction * trainer.total_steps:
+        stop_fraction = trainer.profile.training.text_encoder_stop_fraction
+        if trainer.train_text_encoder and not text_encoder_trains_at(trainer.global_step + 1, stop_fraction, trainer.total_steps):
             trainer.stop_text_encoder()
         return trainer.global_step
 

@@ -21,6 +21,7 @@ from engine.runs.base_identity import moved_base_model
 from engine.runs.checkpoints import complete_checkpoints, read_manifest, recorded_profile
 from engine.runs.concept_changes import said_concept_changes
 from engine.runs.folder import RunFolder
+from engine.training.text_encoder_stop import text_encoder_last_step
 
 # What a resume may change without a word, as README "Resume" has it: how long the run trains and what it saves,
 # previews, scores and logs; where the data's folders are; how it runs on this machine (memory, attention kernel,
@@ -62,12 +63,6 @@ def schedule_warning(manifest: dict[str, Any], profile: Profile, num_processes: 
                 "of the rate set at once",
         advice=f"to go on along the schedule the run was on, resume with training.max_train_steps = {before} "
                "(`dbtui stop` ends it sooner, and `dbtui export` writes a checkpoint's model)")
-
-
-def text_encoder_last_step(fraction: float, total_steps: int) -> int:
-    """The last step that trains the text encoder: Trainer.after_step stops it after the first ``step >= fraction *
-    total_steps``, in the same float arithmetic (0.7 of 10 is 7.000000000000001: step 8)."""
-    return math.ceil(fraction * total_steps)
 
 
 def _fraction_for(step: int, total_steps: int) -> str:

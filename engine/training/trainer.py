@@ -38,14 +38,9 @@ from engine.profile.schema import MAX_SEED
 from engine.training.preview_rounds import PreviewRounds, generation_prompts
 from engine.training.steps import batch_loss, optimizer_step
 from engine.training.text_encoders_on_demand import TextEncodersOnDemand
-from engine.training.trainable import (
-    check_lora_targets_of,
-    load_dtypes,
-    prepare_denoiser,
-    prepare_text_encoders,
-    prepare_vae,
-    trained_text_encoders,
-)
+from engine.training.text_encoder_stop import text_encoder_trains_at
+from engine.training.trainable import (check_lora_targets_of, load_dtypes, prepare_denoiser, prepare_text_encoders,
+                                       prepare_vae, trained_text_encoders)
 from engine.training.optim import build_lr_scheduler, build_step_optimizer, run_learning_rate, warmup_warning
 from engine.training.metrics import StepMeter, flat_config, versions
 from engine.training.watchdogs import SkippedSteps
@@ -321,7 +316,7 @@ class Trainer:
 
     def after_step(self, step: int) -> None:
         profile = self.profile
-        if self.train_text_encoder and step >= profile.training.text_encoder_stop_fraction * self.total_steps:
+        if self.train_text_encoder and not text_encoder_trains_at(step + 1, profile.training.text_encoder_stop_fraction, self.total_steps):
             self.stop_text_encoder()
         every = profile.sampling.every_n_steps or profile.saving.every_n_steps
         if every and step % every == 0 and step < self.total_steps:
