@@ -206,6 +206,20 @@ def test_a_resume_over_another_total_says_where_the_text_encoder_now_stops(tmp_p
                               "to train it to the end as the run did, resume with training.text_encoder_stop_fraction = 1.0")
 
 
+def test_a_resume_that_moves_the_text_encoders_stop_over_the_same_total_says_it_once(tmp_path: Path) -> None:
+    """0.5 → 0.75 of the same 16 steps was said twice: as the stop it moves and as "changed since step 8:
+    training.text_encoder_stop_fraction: 0.5 → 0.75"."""
+    training = {"method": "full", "max_train_steps": 16, "seed": 7, "train_text_encoder": True,
+                "text_encoder_stop_fraction": 0.5}
+    folder, checkpoint = _checkpoint(tmp_path, tiny_profile(tmp_path, training=training), total_steps=16)
+    resumed = tiny_profile(tmp_path, dataset={"resolution": 64, "hflip": True},
+                           training={**training, "text_encoder_stop_fraction": 0.75})
+    stop, changed = _loaded(folder, checkpoint, resumed, total_steps=16)
+    assert stop.message == ("training.text_encoder_stop_fraction = 0.5 of 16 steps stopped the text encoder after step 8, "
+                            "0.75 of 16 stops it after step 12: it trains again at steps 9-12")
+    assert changed.message == "changed since step 8: dataset.hflip: false → true"
+
+
 @pytest.mark.parametrize(("fraction", "total_steps", "last"), [(0.56, 50, 28), (0.28, 25, 7), (0.5, 15, 8), (0.1, 3, 1),
                                                                (0.99, 6, 6), (0.3, 1, 1)])
 def test_the_trainer_a_resume_and_its_warning_stop_the_text_encoder_after_one_step(tmp_path: Path, fraction: float,

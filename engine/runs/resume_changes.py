@@ -139,7 +139,9 @@ def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: i
     if unkept:
         warnings.append(unkept)
     before = recorded_profile(manifest)  # None for a manifest of another version's: the launcher checked what it could
-    said = _said_changes(before, profile) if before else []
+    # A stop warning names both fractions already: the changed fraction is not said a second time.
+    apart = {"training.text_encoder_stop_fraction"} if stop else set()
+    said = _said_changes(before, profile, apart) if before else []
     if said:
         warnings.append(Warning(
             message=f"changed since step {step}: {'; '.join(said)}",
@@ -149,11 +151,13 @@ def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: i
     return warnings
 
 
-def _said_changes(before: Profile, profile: Profile) -> list[str]:
-    """``key: before → now`` of each setting a resume changes that trains the steps to come otherwise; the concepts'
-    changes where the first concept's would stand, one part a concept where they were reordered, removed or added."""
+def _said_changes(before: Profile, profile: Profile, apart: set[str]) -> list[str]:
+    """``key: before → now`` of each setting a resume changes that trains the steps to come otherwise, but those of
+    ``apart`` (said in a warning of their own); the concepts' changes where the first concept's would stand, one part a
+    concept where they were reordered, removed or added."""
     def kept(key: str) -> bool:
-        return not MAY_CHANGE.fullmatch(key) and (profile.prior.enabled or not _UNUSED_WITHOUT_PRIOR.fullmatch(key))
+        return not MAY_CHANGE.fullmatch(key) and key not in apart and (profile.prior.enabled or
+                                                                      not _UNUSED_WITHOUT_PRIOR.fullmatch(key))
 
     said: list[str] = []
     concepts = said_concept_changes(before.concepts, profile.concepts, kept)
