@@ -16,10 +16,9 @@ from typing import Any
 from engine.evaluation.best import kept_best_steps
 from engine.events import Warning
 from engine.profile import Profile
-from engine.profile.changes import changed_settings, said_changes
 from engine.runs.base_identity import moved_base_model
 from engine.runs.checkpoints import complete_checkpoints, read_manifest, recorded_profile
-from engine.runs.concept_changes import said_concept_changes
+from engine.runs.concept_changes import said_profile_changes
 from engine.runs.folder import RunFolder
 from engine.training.text_encoder_stop import text_encoder_last_step
 
@@ -159,15 +158,7 @@ def _said_changes(before: Profile, profile: Profile, apart: set[str]) -> list[st
         return not MAY_CHANGE.fullmatch(key) and key not in apart and (profile.prior.enabled or
                                                                       not _UNUSED_WITHOUT_PRIOR.fullmatch(key))
 
-    said: list[str] = []
-    concepts = said_concept_changes(before.concepts, profile.concepts, kept)
-    for change in changed_settings(before, profile):
-        if change[0].startswith("concepts["):
-            said += concepts
-            concepts = []
-        elif kept(change[0]):
-            said.append(said_changes([change]))
-    return said + concepts
+    return said_profile_changes(before, profile, kept)
 
 
 def best_no_longer_kept(folder: RunFolder, profile: Profile) -> Warning | None:
