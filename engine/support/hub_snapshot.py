@@ -134,7 +134,8 @@ def not_on_hub_advice(name: str, key: str, cause: str) -> str:
 
     if cause == "GatedRepoError":
         return (f"model '{name}' is a gated repo on the hub ({constants.ENDPOINT}): accept its terms on its page "
-                f"({constants.ENDPOINT}/{name}) and log in with `{LOGIN_COMMAND}`")
+                f"({constants.ENDPOINT}/{name}) and log in as that user with `{LOGIN_COMMAND}` (or set HF_TOKEN to a "
+                f"token of theirs)")
     return (f"model '{name}' is not on the hub ({constants.ENDPOINT}) ({cause}): check the spelling of {key} (owner/name, "
             f"as on the model's page), or log in with `{LOGIN_COMMAND}` for a gated or private repo.{relative_folder_hint(name)}")
 
@@ -150,6 +151,13 @@ def unavailable_advice(name: str, key: str, cause: str) -> str:
 def _reach(repo: str, revision: str | None) -> None:
     """Ask the hub for ``repo`` with a time limit first: snapshot_download asks with none, so on a machine whose
     firewall drops or holds the connection a run or an estimate waited minutes (a held one, for ever)."""
-    from huggingface_hub import HfApi, constants
+    from huggingface_hub import HfApi, constants, get_hf_file_metadata, hf_hub_url
 
-    HfApi().repo_info(repo, revision=revision, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+    info = HfApi().repo_info(repo, revision=revision, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+    if getattr(info, "gated", False):
+        # A gated repo's page is public, its files not until its terms are accepted: repo_info answers either way, so one
+        # of its files is asked (raising GatedRepoError as the download would): a config the run downloads, not the
+        # README.md (or LICENSE) the hub shows all.
+        configs = [entry.rfilename for entry in info.siblings or () if entry.rfilename.endswith(".json")]
+        if configs:
+            get_hf_file_metadata(hf_hub_url(repo, configs[0], revision=revision), timeout=constants.HF_HUB_ETAG_TIMEOUT)
