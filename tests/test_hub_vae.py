@@ -57,3 +57,75 @@ def test_a_hub_vae_downloads_and_loads_from_either_layout(layout: str, tiny_sd1:
     prefix = "" if layout == "vae repo" else "vae/"
     assert got == {f"{prefix}config.json", f"{prefix}diffusion_pytorch_model.safetensors"}
     assert len(asked) == 1
+
+
+def _as_bin(folder: Path, name: str = "diffusion_pytorch_model") -> None:
+    """``folder``'s weights as an older repo ships them: a .bin alone."""
+    import torch
+    from safetensors.torch import load_file
+
+    torch.save(load_file(folder / f"{name}.safetensors"), folder / f"{name}.bin")
+    (folder / f"{name}.safetensors").unlink()
+
+
+@pytest.mark.parametrize("layout", ["vae repo", "model repo"])
+def test_a_hub_vae_whose_weights_are_a_bin_alone_downloads_and_loads(layout: str, tiny_sd1: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The download took a VAE's .safetensors alone: a repo shipping a .bin only loaded as "no file named
+    diffusion_pytorch_model.bin"."""
+    from engine.models.parts import load_vae
+
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_sd1 / "vae" if layout == "vae repo" else tiny_sd1, repo)
+    _as_bin(repo if layout == "vae repo" else repo / "vae")
+    _hub_of(monkeypatch, repo, tmp_path)
+    assert load_vae(tiny_sd1, "someone/vae").config.latent_channels == 4
+
+
+def test_a_hub_model_whose_part_ships_a_bin_alone_downloads_it(tiny_sd1: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub model whose UNet is a .bin alone was refused as a folder lacking unet/'s weights ("copy that part from
+    where the model came from"), its .bin never downloaded; a part with .safetensors has its .bin left on the hub."""
+    from engine.models.folder_parts import missing_parts
+    from engine.models.loading import resolve_model_folder
+
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_sd1, repo)
+    _as_bin(repo / "unet")
+    (repo / "vae" / "diffusion_pytorch_model.bin").write_bytes(b"the same weights again, never read")
+    asked = _hub_of(monkeypatch, repo, tmp_path)
+    folder = resolve_model_folder("someone/sd1")
+    assert missing_parts(folder) == []
+    assert (folder / "unet" / "diffusion_pytorch_model.bin").is_file()
+    assert not (folder / "vae" / "diffusion_pytorch_model.bin").exists()
+    assert len(asked) == 2
+
+
+def test_a_cached_hub_vae_or_model_whose_weights_are_a_bin_alone_is_not_refused_offline(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the .bin the load downloads where a part has no .safetensors, the pre-run check must take it as the
+    weights too: offline, a cached .bin-only VAE or UNet would be refused as not cached."""
+    from types import SimpleNamespace
+
+    from huggingface_hub import constants
+
+    from engine.dataset.offline_model import offline_model_problems
+
+    def cached(repo: str, files: list[str]) -> None:
+        folder = tmp_path / f"models--{repo.replace('/', '--')}"
+        (folder / "refs").mkdir(parents=True)
+        (folder / "refs" / "main").write_text("1" * 40)
+        for name in files:
+            (folder / "snapshots" / ("1" * 40) / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / "snapshots" / ("1" * 40) / name).write_text("{}")
+
+    cached("someone/vae-bin", ["config.json", "diffusion_pytorch_model.bin"])
+    cached("someone/vae-configs", ["config.json"])
+    cached("someone/sd1-bin", ["model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.bin",
+                               "vae/config.json", "vae/diffusion_pytorch_model.safetensors"])
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = SimpleNamespace(pretrained="someone/sd1-bin", revision=None, vae="someone/vae-bin", tokenizer=None)
+    assert offline_model_problems(model) == []
+    model = SimpleNamespace(pretrained="someone/sd1-bin", revision=None, vae="someone/vae-configs", tokenizer=None)
+    assert [problem.key for problem in offline_model_problems(model)] == ["model.vae"]

@@ -71,8 +71,6 @@ def run_files_cached(key: str, source: str, revision: str | None, *, pretrained:
     """Whether the Hugging Face cache holds the files the run's load of the hub id ``source`` (the setting ``key``)
     reads: its weights, not only the configs a memory estimate downloads (with those alone, the load downloads).
     ``pretrained``: model.pretrained, whose family says which tokenizers model.tokenizer's load reads."""
-    import fnmatch
-
     from engine.model_info import likely_family
     from engine.models.folder_parts import READ_PARTS
     from engine.models.loading import HUB_SKIPPED, MODEL_FILES, VAE_FILES
@@ -89,15 +87,31 @@ def run_files_cached(key: str, source: str, revision: str | None, *, pretrained:
         return all(map(read, clip_tokenizer_folders(likely_family(pretrained) if pretrained else "sd")))
     if key == "model.vae":
         folder = cached_snapshot(source, None, VAE_FILES, HUB_SKIPPED)
-        return folder is not None and any((folder / name).is_file() for name in VAE_FILES if name.endswith(".safetensors"))
+        configs = [name for name in VAE_FILES if name.endswith("config.json")]
+        return folder is not None and any((folder / name).is_file() for name in configs) \
+            and _weights_cached(source, None, folder, ("", "vae"))
     folder = cached_snapshot(source, revision, MODEL_FILES, HUB_SKIPPED)
     if folder is None or not (folder / "model_index.json").is_file():
         return False
     # Each part the run reads holds its weights (without huggingface_hub's record of the repo's files, a folder of
     # configs alone is returned as the repo's). Not a part it never reads: a safety_checker/ whose weights are a .bin
     # alone (never downloaded) left a whole cached model refused with the hub out of reach, though its load worked.
-    def loaded(weights: Path) -> bool:
-        return not any(fnmatch.fnmatch(weights.name, skip) for skip in HUB_SKIPPED)
+    return _weights_cached(source, revision, folder, READ_PARTS)
 
-    return all(any(map(loaded, part.parent.glob("*.safetensors"))) for part in folder.glob("*/config.json")
-               if part.parent.name in READ_PARTS)
+
+def _weights_cached(source: str, revision: str | None, folder: Path, parts: tuple[str, ...]) -> bool:
+    """Whether each of ``parts`` whose config ``folder`` holds has its weights cached: its .safetensors, else the .bin
+    the run's load downloads where the repo has none (bin_weight_patterns)."""
+    import fnmatch
+
+    from engine.models.loading import HUB_SKIPPED, bin_weight_patterns
+    from engine.support.hub_snapshot import cached_snapshot
+
+    lacking = bin_weight_patterns(folder, parts)
+    if not lacking:
+        return True
+    cached = cached_snapshot(source, revision, lacking, HUB_SKIPPED)
+    if cached is None:
+        return False
+    there = [str(weights.relative_to(cached)) for weights in cached.rglob("*.bin")]
+    return all(fnmatch.filter(there, pattern) for pattern in lacking)

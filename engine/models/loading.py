@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import shutil
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from engine.builtin import resolve_model
 from engine.errors import DbtuiError
@@ -30,7 +31,7 @@ MODEL_FILES = ["model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safe
 # a model repo's in its vae/ folder (the rest of the model is not read).
 VAE_FILES = [f"{folder}{name}" for folder in ("", "vae/") for name in ("config.json", "diffusion_pytorch_model.safetensors")]
 # Half-precision and EMA copies beside the weights loading reads: the same model again.
-HUB_SKIPPED = ["*.fp16.safetensors", "*non_ema*", "*.ema.safetensors"]
+HUB_SKIPPED = ["*.fp16.safetensors", "*.fp16.bin", "*non_ema*", "*.ema.safetensors"]
 
 
 def native_resolution(folder: Path | str) -> int | None:
@@ -150,7 +151,30 @@ def resolve_vae_folder(vae: str) -> Path:
     return path if path.is_dir() else _from_hub(name, None, VAE_FILES, key="model.vae")
 
 
+def bin_weight_patterns(folder: Path, parts: Iterable[str]) -> list[str]:
+    """The .bin weights to download of ``parts`` (folders of ``folder``, "" its top) whose config ``folder`` holds but
+    no .safetensors weights: older repos ship those alone, which diffusers and transformers load as well. Each part
+    that has .safetensors keeps its .bin (the same weights again) on the hub."""
+    def read(weights: Path) -> bool:
+        return not any(fnmatch.fnmatch(weights.name, skip) for skip in HUB_SKIPPED)
+
+    lacking = [part for part in parts if (folder / part / "config.json").is_file()
+               and not any(map(read, (folder / part).glob("*.safetensors")))]
+    return [f"{part}/*.bin" if part else "diffusion_pytorch_model*.bin" for part in lacking]
+
+
 def _from_hub(name: str, revision: str | None, patterns: list[str] = MODEL_FILES, key: str = "model.pretrained") -> Path:
+    """The hub id ``name``'s files that ``patterns`` match, with the .bin weights of each part read that has no
+    .safetensors (``bin_weight_patterns``)."""
+    from engine.models.folder_parts import READ_PARTS
+
+    folder = _hub_files(name, revision, patterns, key)
+    parts = ("", "vae") if key == "model.vae" else READ_PARTS
+    bins = bin_weight_patterns(folder, parts)
+    return _hub_files(name, revision, bins, key) if bins else folder
+
+
+def _hub_files(name: str, revision: str | None, patterns: list[str], key: str) -> Path:
     from engine.support.hub_snapshot import HubUnavailable, hub_snapshot, unavailable_advice
 
     try:
