@@ -82,3 +82,14 @@ def test_a_gated_repo_whose_terms_are_accepted_is_left_to_the_run(gated_hub) -> 
     files["someone/accepted"] = 200
     model = SimpleNamespace(pretrained="someone/accepted", revision=None, vae=None, tokenizer=None)
     assert unreachable_model_problems(model) == []
+
+
+def test_the_memory_estimate_of_a_gated_repo_says_to_accept_its_terms(gated_hub) -> None:
+    """The estimate said the configs were "neither in the Hugging Face cache nor downloadable here; download the model
+    (`hf download …`)", which the gated repo refuses the same way."""
+    from engine.memory.architecture import ArchitectureUnavailableError, architecture_of
+
+    endpoint, files = gated_hub
+    files["someone/gated"] = 403
+    with pytest.raises(ArchitectureUnavailableError, match=r"'someone/gated' is a gated repo on the hub .*accept its terms"):
+        architecture_of("someone/gated")

@@ -190,7 +190,8 @@ KNOWN_HUB_CONFIGS = {
 
 
 def _hub_configs(name: str, revision: str | None) -> Path:
-    from engine.support.hub_snapshot import HubUnavailable, download_command, hub_snapshot, relative_folder_hint
+    from engine.support.hub_snapshot import (NOT_ON_HUB, HubUnavailable, download_command, hub_snapshot, not_on_hub_advice,
+                                             relative_folder_hint)
 
     patterns = ["model_index.json", "*/config.json", "scheduler/scheduler_config.json"]
     try:
@@ -200,6 +201,8 @@ def _hub_configs(name: str, revision: str | None) -> Path:
             raise ArchitectureUnavailableError(
                 f"'{name}' is not on this machine, nor a hub id: give a diffusers folder, a .safetensors/.ckpt file, "
                 f"or a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5.{relative_folder_hint(name)}") from None
+        if unavailable.cause in NOT_ON_HUB:  # a download elsewhere is refused the same way: say why
+            raise ArchitectureUnavailableError(not_on_hub_advice(name, "model.pretrained", unavailable.cause)) from None
     raise ArchitectureUnavailableError(
         f"the configs of '{name}' are neither in the Hugging Face cache nor downloadable here; "
         f"download the model (`{download_command(name)}`) and give FOLDER instead.{relative_folder_hint(name)}"
