@@ -434,6 +434,28 @@ def test_sample_is_asked_of_a_run_that_scores_without_previews(tmp_path: Path, c
     assert (folder.path / "control" / "sample").exists()
 
 
+@pytest.mark.parametrize(("evaluation", "keep", "said"), [
+    (False, 1, "latest 1 checkpoint (saving.keep_last_n): this one is deleted once 1 newer is saved;"),
+    (True, 3, "latest 3 checkpoints (saving.keep_last_n): this one is deleted once 3 newer are saved, unless it is the "
+              "best-scored step's;")])
+def test_a_save_says_that_later_saves_delete_it(evaluation: bool, keep: int, said: str, tmp_path: Path, capsys,
+                                                trainer_of) -> None:
+    # `dbtui save` said only "it acts at the next step boundary": the checkpoint asked for to keep went at the next
+    # periodic saves, as keep_last_n rotates every checkpoint, with nothing said.
+    from engine.profile import save_profile
+    from engine.runs.folder import RunFolder, RunState
+    from tests.training_helpers import tiny_profile
+
+    folder = RunFolder(tmp_path / "runs" / "t").create()
+    folder.events.write_text('{"event": "step_ended", "time": 1.0}\n')
+    save_profile(tiny_profile(tmp_path, saving={"keep_last_n": keep}, evaluation={"enabled": evaluation}), folder.profile)
+    folder.write_state(RunState(pid=trainer_of(folder.path), status="running", step=3, total_steps=10))
+    assert main(["save", str(folder.path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert said in out and f"`dbtui export {folder.path} --step STEP` keeps its model" in out
+    assert (folder.control / "save").exists()
+
+
 @pytest.mark.parametrize(("status", "said"), [("starting", "still setting up, so it stops before the first step"),
                                                ("running", "it acts at the next step boundary")])
 def test_a_stop_asked_in_set_up_is_said_to_end_it_before_the_first_step(status: str, said: str, tmp_path: Path, capsys,
