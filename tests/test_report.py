@@ -189,6 +189,15 @@ def test_an_unscored_run_has_its_loss_and_says_it_was_not_scored(tmp_path: Path)
     assert "output: diffusers" in page.text and "20 of 20" in page.text
 
 
+def test_a_report_asked_from_inside_the_run_folder_names_the_run(tmp_path: Path, monkeypatch) -> None:
+    # `dbtui report .` in the run folder wrote an empty title and heading ("." has no name), "from ..." at the end.
+    folder = fake_run(tmp_path)
+    monkeypatch.chdir(folder.path)
+    text = write_report(Path(".")).read_text(encoding="utf-8")
+    assert f"<title>dbtui report: {folder.path.name}</title>" in text and f"<h1>{folder.path.name}</h1>" in text
+    assert f"from {folder.path}. " in Page(text).text
+
+
 def test_a_damaged_step_line_is_skipped(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """A step_ended line with a null step, a loss that is text (a hand edit) or a whole number past a float's range
     crashed `dbtui report` (exit 3)."""

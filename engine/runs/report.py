@@ -148,7 +148,9 @@ def write_report_at_end(run_dir: Path) -> None:
 
 
 def render(record: RunRecord) -> str:
-    name = record.folder.path.name
+    # `dbtui report .` from inside the run folder: "." has no name, and says nothing of where the page came from.
+    where = os.path.abspath(record.folder.path)
+    name = Path(where).name
     body = "\n".join([
         f"<h1>{escape(name)}</h1>",
         _summary(record),
@@ -158,7 +160,7 @@ def render(record: RunRecord) -> str:
         _pictures_section(record),
         _warnings_section(record),
         _profile_section(record),
-        f'<p class="note">Written by dbtui on {_when(time.time())} from {escape(str(record.folder.path))}. '
+        f'<p class="note">Written by dbtui on {_when(time.time())} from {escape(where)}. '
         f"Pictures are scaled to at most {IMAGE_CAP} px.</p>",
     ])
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
