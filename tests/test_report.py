@@ -198,6 +198,13 @@ def test_a_report_asked_from_inside_the_run_folder_names_the_run(tmp_path: Path,
     assert f"from {folder.path}. " in Page(text).text
 
 
+def test_a_profile_edited_in_another_encoding_is_shown(tmp_path: Path) -> None:
+    # A Latin-1 "café" in RUN/profile.toml made `dbtui report` fail as a bug of dbtui (UnicodeDecodeError).
+    folder = fake_run(tmp_path)
+    folder.profile.write_bytes(b'name = "t"\n# caf\xe9\n')
+    assert "# caf\ufffd" in Page(write_report(folder.path).read_text(encoding="utf-8")).text
+
+
 def test_a_damaged_step_line_is_skipped(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """A step_ended line with a null step, a loss that is text (a hand edit) or a whole number past a float's range
     crashed `dbtui report` (exit 3)."""

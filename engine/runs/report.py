@@ -305,7 +305,8 @@ def _warnings_section(record: RunRecord) -> str:
 
 def _profile_section(record: RunRecord) -> str:
     try:
-        text = record.folder.profile.read_text(encoding="utf-8")
+        # Edited by hand in another encoding: shown with its odd bytes marked, where reading it as UTF-8 stopped the page.
+        text = record.folder.profile.read_bytes().decode("utf-8", errors="replace")
     except OSError:
         return "<h2>Profile</h2><p>profile.toml is missing from the run folder.</p>"
     return f"<h2>Profile</h2><p>The resolved profile the trainer ran (profile.toml).</p><pre>{escape(text)}</pre>"
