@@ -205,6 +205,22 @@ def test_a_profile_edited_in_another_encoding_is_shown(tmp_path: Path) -> None:
     assert "# caf\ufffd" in Page(write_report(folder.path).read_text(encoding="utf-8")).text
 
 
+@pytest.mark.parametrize(("steps", "said"), [([7], "step 7: `dbtui export {run} --step 7` writes its model"),
+                                              ([7, 13], "steps 7, 13: `dbtui export {run} --step N` writes one’s model")])
+def test_the_checkpoints_kept_are_named_with_the_command_that_exports_them(steps: list[int], said: str,
+                                                                           tmp_path: Path) -> None:
+    # A checkpoint asked for with `dbtui save` (or any, in an unscored run) was named nowhere in the page: the score
+    # table's "kept" names only scored steps.
+    folder = fake_run(tmp_path)
+    for step in steps:
+        checkpoint = folder.checkpoints / f"step-{step:08d}"
+        checkpoint.mkdir(parents=True)
+        (checkpoint / "optimizer.bin").write_bytes(b"x")
+        (checkpoint / "manifest.json").write_text(json.dumps({"step": step, "files": {"optimizer.bin": 1}}))
+    text = Page(write_report(folder.path).read_text(encoding="utf-8")).text
+    assert "checkpoints kept" + said.format(run=folder.path) in text
+
+
 def test_a_damaged_step_line_is_skipped(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """A step_ended line with a null step, a loss that is text (a hand edit) or a whole number past a float's range
     crashed `dbtui report` (exit 3)."""

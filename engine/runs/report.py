@@ -194,6 +194,13 @@ def _summary(record: RunRecord) -> str:
         rows += [(f"output: {kind}", path) for kind, path in record.end.outputs.items()]
     elif isinstance(record.end, RunFailed):
         rows.append(("failed", record.end.reason + (f" — {record.end.advice}" if record.end.advice else "")))
+    if record.kept or record.damaged:  # a step saved with `dbtui save` and never scored was named nowhere else
+        run, one = shlex.quote(os.path.abspath(record.folder.path)), len(record.kept) == 1
+        steps = f"step{'' if one else 's'} {', '.join(map(str, record.kept))}"
+        kept = (f"{steps}: `dbtui export {run} --step {record.kept[0] if one else 'N'}` writes {'its' if one else 'one’s'} "
+                "model") if record.kept else "none whole"
+        damaged = f"; damaged (an export refuses them): {', '.join(map(str, record.damaged))}" if record.damaged else ""
+        rows.append(("checkpoints kept", kept + damaged))
     cells = "".join(f"<tr><th>{escape(key)}</th><td>{escape(value)}</td></tr>" for key, value in rows)
     return f'<table class="facts">{cells}</table>'
 
