@@ -18,6 +18,7 @@ from PIL import Image
 from dbtui.widgets.score_plot import ScoreHistory
 from engine.evaluation.best import best_step
 from engine.events import RunStarted, SamplesScored, Warning
+from engine.models.registry import family_named
 from engine.runs.sinks import JsonlSink
 from engine.training.preview_rounds import PreviewRounds
 from tests.training_helpers import tiny_profile
@@ -40,7 +41,8 @@ def rounds_for(tmp_path: Path, demo_data: Path, evaluation: dict, emitted: list)
     trainer = SimpleNamespace(profile=profile, accelerator=SimpleNamespace(is_main_process=True, trackers=[], num_processes=1),
                               run_dir=tmp_path / "run", instance_dirs=[demo_data / "instance"], device=torch.device("cpu"),
                               emit=emitted.append, phase=lambda *a, **k: contextlib.nullcontext(),
-                              cancel=threading.Event())  # as the trainer's: a stop asked in set-up skips the base round
+                              cancel=threading.Event(),  # as the trainer's: a stop asked in set-up skips the base round
+                              components=SimpleNamespace(family=family_named("sd")))  # the tiny model's
     rounds = PreviewRounds(trainer)
 
     def generate(folder: Path, prompts: list[str], num_images: int, seed: int):

@@ -34,6 +34,9 @@ BASE_SETTINGS = "settings.json"  # in the base round's folder: the settings its 
 UNFINISHED = "unfinished"  # in the base round's folder from before its images are made until BASE_SETTINGS is written
 
 
+NEGATIVE_PROMPT = "sampling.negative_prompt"  # a round setting only families that read a negative prompt depend on
+
+
 def round_settings(profile: Profile) -> dict[str, Any]:
     """What a round's scores are measured on: rounds under other settings score other images (the prompts, their
     number and seeds, how they are generated) with other scorers, so they are not compared with each other."""
@@ -41,7 +44,7 @@ def round_settings(profile: Profile) -> dict[str, Any]:
     return {"prompts": [p.prompt for p in evaluation_prompts(profile)], "clip_model": evaluation.clip_model,
             "dino_model": evaluation.dino_model, "images_per_prompt": evaluation.images_per_prompt, "seed": evaluation.seed,
             "sampling.steps": sampling.steps, "sampling.guidance_scale": sampling.guidance_scale,
-            "sampling.negative_prompt": sampling.negative_prompt}
+            NEGATIVE_PROMPT: sampling.negative_prompt}
 
 
 def image_name(prompt_index: int, image_index: int) -> str:
@@ -74,22 +77,31 @@ def base_round_difference(folder: Path, scale: dict[str, Any], events_file: Path
     return None
 
 
-def spelt_as_recorded(scale: dict[str, Any], folder: Path, events_file: Path) -> dict[str, Any]:
+def spelt_as_recorded(scale: dict[str, Any], folder: Path, events_file: Path, *, reads_negative: bool = True) -> dict[str, Any]:
     """``scale`` with a scorer folder spelt as the base round in ``folder`` recorded it, where that names the same
     folder: a run started before its scorer folders were kept absolute recorded './models/clip', its profile now holds
     the folder absolute, read from the folder dbtui runs in (as the run keeps it, launcher.anchored_profile). Read as
-    another scorer, its base round was scored again and its earlier rounds no longer compared with the new ones."""
+    another scorer, its base round was scored again and its earlier rounds no longer compared with the new ones.
+    ``reads_negative`` false (a family that takes no negative prompt: Flux): the negative prompt as recorded too, since
+    it changes none of the images; a resume that emptied it, as the run's warning advises, rescored the base for nothing."""
     recorded = read_json_object(folder / BASE_SETTINGS)
     records = [recorded] if recorded else attempt_scales(events_file) or []
     spelt = dict(scale)
     for key in ("clip_model", "dino_model"):
-        written = [record.get(key) for record in records]
-        old = written[0] if written and all(value == written[0] for value in written) else None
-        now = scale.get(key)
+        old, now = _recorded(records, key), scale.get(key)
         if (isinstance(old, str) and isinstance(now, str) and old and not is_builtin(old) and not os.path.isabs(old)
                 and os.path.isabs(now) and os.path.abspath(old) == os.path.normpath(now)):
             spelt[key] = old
+    old = _recorded(records, NEGATIVE_PROMPT)
+    if not reads_negative and isinstance(old, str) and isinstance(scale.get(NEGATIVE_PROMPT), str):
+        spelt[NEGATIVE_PROMPT] = old
     return spelt
+
+
+def _recorded(records: list[dict[str, Any]], key: str) -> Any:
+    """The value every one of ``records`` holds for ``key``; None where they differ or there are none."""
+    written = [record.get(key) for record in records]
+    return written[0] if written and all(value == written[0] for value in written) else None
 
 
 def cut_short(folder: Path) -> bool:

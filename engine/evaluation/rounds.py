@@ -44,8 +44,9 @@ class Evaluation:
     """Scores rounds for one run; once a scorer fails to load, one warning and no more scoring."""
 
     def __init__(self, profile: Profile, run_dir: Path, instance_dirs: list[Path], device: torch.device,
-                 emit: Callable[[Event], None]):
+                 emit: Callable[[Event], None], *, reads_negative: bool = True):
         self.settings = profile.evaluation
+        self.reads_negative = reads_negative  # whether the model's images depend on sampling.negative_prompt
         self.scale = round_settings(profile)
         self.prompts: list[EvalPrompt] = evaluation_prompts(profile)
         self.run_dir = Path(run_dir)
@@ -68,7 +69,7 @@ class Evaluation:
         (``base_round_difference``). A scorer folder the round names as this run does, spelt otherwise, is then spelt as
         it was, in this round's record and the rounds' events: the best-step rule compares rounds by their settings."""
         folder, events = self.folder(BASE_STEP), self.run_dir / "events.jsonl"
-        self.scale = spelt_as_recorded(self.scale, folder, events)
+        self.scale = spelt_as_recorded(self.scale, folder, events, reads_negative=self.reads_negative)
         return base_round_difference(folder, self.scale, events)
 
     def unreadable_base_image(self) -> str | None:

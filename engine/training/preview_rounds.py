@@ -164,7 +164,8 @@ class PreviewRounds:
         if self.evaluation is None:
             from engine.evaluation.rounds import Evaluation
 
-            self.evaluation = Evaluation(trainer.profile, trainer.run_dir, trainer.instance_dirs, trainer.device, trainer.emit)
+            self.evaluation = Evaluation(trainer.profile, trainer.run_dir, trainer.instance_dirs, trainer.device, trainer.emit,
+                                         reads_negative=trainer.components.family.takes_negative_prompt)
             self.evaluation.check_scorers()
         return self.evaluation if self.evaluation.available else None
 
