@@ -204,7 +204,7 @@ def export_single_file(
                 raise _sidecar_taken(sidecar) from None
         if emit is not None:
             emit(WarningEvent(message=f"{out_file.with_suffix('.yaml').name} was written beside {out_file.name}: it says the "
-                                      "model predicts v", advice="keep the two together (AUTOMATIC1111 and ComfyUI read it)"))
+                                      "model predicts v", advice="keep the two together: AUTOMATIC1111 and Forge read it (ComfyUI tells v-prediction from the weights)"))
     elif v_sidecar:
         sidecar.unlink(missing_ok=True)  # the replaced SD2.x-v model's: it would make this one's images noise
     if prediction_type == "v_prediction" and family != "sd2-v" and not xl and emit is not None:
