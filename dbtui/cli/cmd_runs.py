@@ -338,7 +338,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _control(args: argparse.Namespace) -> int:
-    from engine.runs.control import request, trained_since, training_over
+    from engine.runs.control import request, save_kept_words, trained_since, training_over
 
     folder = find_run(args.run, args.dir)
     if not folder.is_live():
@@ -370,22 +370,8 @@ def _control(args: argparse.Namespace) -> int:
         print(f"asked the trainer in {folder.path} to stop; it is still setting up, so it stops before the first "
               "step, with nothing to save")
     else:
-        kept = _kept_words(folder) if args.request == "save" else ""
-        print(f"asked the trainer in {folder.path} to {args.request}; it acts at the next step boundary{kept}")
+        kept = save_kept_words(folder) if args.request == "save" else ""
+        print(f"asked the trainer in {folder.path} to {args.request}; it acts at the next step boundary"
+              + (f". {kept}" if kept else ""))
     return 0
 
-
-def _kept_words(folder) -> str:
-    """What becomes of an asked-for checkpoint: the rotation deletes it as any other (engine.runs.rotation), which the
-    user, who asked for it to keep, found out only once it was gone."""
-    from engine.profile import ProfileError, load_profile
-
-    try:
-        profile = load_profile(folder.profile)
-    except ProfileError:
-        return ""
-    keep = profile.saving.keep_last_n
-    unless = ", unless it is the best-scored step's" if profile.evaluation.enabled else ""
-    return (f". The run keeps its latest {keep} checkpoint{'s' * (keep != 1)} (saving.keep_last_n): this one is deleted "
-            f"once {keep} newer {'are' if keep != 1 else 'is'} saved{unless}; `dbtui export {shlex.quote(str(folder.path))} "
-            "--step STEP` keeps its model for good")

@@ -132,7 +132,7 @@ def leaving_words(folder: Path, status: str | None) -> str:
 def ask(engine: Any, folder: Path, what: str, stepped: bool) -> str:
     """Leave the dashboard's ``what`` request (stop, save, sample) for the trainer in ``folder``, unless it reads none any
     more; what its log then says. ``stepped``: the trainer has trained a step, as the events followed say."""
-    from engine.runs.control import training_over
+    from engine.runs.control import save_kept_words, training_over
 
     run = RunFolder(folder)
     if training_over(run):  # requests are read at step boundaries: this one went unread, and "Stopping…" was untrue
@@ -143,4 +143,6 @@ def ask(engine: Any, folder: Path, what: str, stepped: bool) -> str:
     training = stepped or getattr(run.read_state(), "status", None) == "running"
     stopping = ("Stopping after a checkpoint…" if training
                 else "Stopping before the first step: nothing new to save, so no checkpoint is written…")
-    return {"stop": stopping, "save": "Checkpoint requested…", "sample": "Sample requested…"}[what]
+    if what == "save":  # the rotation deletes it as any other: said as `dbtui save` says it
+        return " ".join(("Checkpoint requested…", save_kept_words(run))).rstrip()
+    return {"stop": stopping, "sample": "Sample requested…"}[what]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,23 @@ def request(folder: RunFolder, what: str) -> Path:
         raise DbtuiError(f"cannot leave the {what} request in {folder.control} ({error.strerror}): run this as the user "
                          f"who started the run, or `touch {path}` as that user") from None
     return path
+
+
+def save_kept_words(folder: RunFolder) -> str:
+    """What becomes of a checkpoint asked for now (`dbtui save`, the dashboard's c), as one sentence from the run's
+    profile; "" where it cannot be read. The rotation deletes it as any other (engine.runs.rotation), which the user,
+    who asked for it to keep, found out only once it was gone."""
+    from engine.profile import ProfileError, load_profile
+
+    try:
+        profile = load_profile(folder.profile)
+    except ProfileError:
+        return ""
+    keep = profile.saving.keep_last_n
+    unless = ", unless it is the best-scored step's" if profile.evaluation.enabled else ""
+    return (f"The run keeps its latest {keep} checkpoint{'s' * (keep != 1)} (saving.keep_last_n): this one is deleted "
+            f"once {keep} newer {'are' if keep != 1 else 'is'} saved{unless}; `dbtui export {shlex.quote(str(folder.path))} "
+            "--step STEP` keeps its model for good.")
 
 
 def take_requests(folder: RunFolder) -> set[str]:
