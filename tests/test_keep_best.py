@@ -230,3 +230,31 @@ def test_export_of_a_step_without_a_checkpoint_names_the_best_kept_step_and_its_
     assert main(["export", str(folder.path), "--step", "200"]) != 0
     assert (f"has no checkpoint at step 200; the kept steps are: 100, 400, 500; the best-scored step is 100: "
             f"`dbtui export {folder.path} --step 100`") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("sampling_every", "said"), [
+    (None, "its round was asked for by hand, `dbtui sample` or the dashboard's p, with no save: `dbtui save` sent with "
+           "`dbtui sample`, or c with p, saves one at such a round, as both act at the same step boundary"),
+    (3, "its round was scored between checkpoints: saving.every_n_steps equal to sampling.every_n_steps")])
+def test_a_best_round_asked_for_by_hand_is_told_to_send_a_save_with_it(sampling_every: int | None, said: str,
+                                                                        tmp_path: Path) -> None:
+    # A `dbtui sample` round off the saving schedule that scored best was said to want saving.every_n_steps equal to
+    # sampling.every_n_steps, which no run of rounds asked for by hand follows (here sampling.every_n_steps is empty).
+    from engine.events import RunFinished
+
+    folder = RunFolder(tmp_path / "r").create()
+    profile = tiny_profile(tmp_path, saving={"every_n_steps": 4, "keep_last_n": 1}, evaluation={"enabled": True},
+                           sampling={"num_images": 1, "every_n_steps": sampling_every})
+    sink = JsonlSink(folder.events)
+    sink(RunStarted(run_dir=str(folder.path), profile=profile.model_dump(mode="json"), hardware={}, versions={},
+                    total_steps=12))
+    for step, subject in ((0, 0.5), (4, 0.6), (6, 0.9), (8, 0.7), (12, 0.65)):  # 6: asked for, or scheduled every 3
+        sink(scored(step, subject, 0.3))
+    (folder.checkpoints / "step-00000008").mkdir(parents=True)
+    (folder.checkpoints / "step-00000008" / "manifest.json").write_text(json.dumps({"step": 8, "files": {}}))
+    sink(RunFinished(status="finished", step=12, outputs={}, seconds=1.0))
+    sink.close()
+    keep = keep_of_run(folder)
+    assert keep is not None and keep.best.step == 6 and keep.export_step == 8
+    advice = keep.advice("runs/r")
+    assert f"step 6 has no checkpoint ({said}" in advice and "`dbtui export runs/r --step 8`" in advice

@@ -17,7 +17,8 @@ from dbtui.conversions import Export
 from dbtui.messages import WorkFailed
 from engine.evaluation.best import BestStep
 from engine.events import Event, PhaseProgress
-from engine.runs.keep import Keep, how_to_keep
+from engine.runs.folder import RunFolder
+from engine.runs.keep import Keep, asked_round, how_to_keep
 from engine.runs.score_words import sentence
 
 
@@ -88,7 +89,8 @@ class EndActions(Horizontal):
     def _find_export(self, folder: Path, best: BestStep, finished_at: int | None) -> None:
         try:
             whole, damaged = self.engine.checked_checkpoints(folder)
-            self.post_message(self.ExportOffered(folder, how_to_keep(best, whole, finished_at, damaged)))
+            asked = asked_round(RunFolder(folder).events, best.step)
+            self.post_message(self.ExportOffered(folder, how_to_keep(best, whole, finished_at, damaged, asked)))
         except Exception as error:  # noqa: BLE001 - shown to the user
             self.post_message(WorkFailed("Listing the checkpoints", str(error)))
 

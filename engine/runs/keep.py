@@ -10,8 +10,10 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
-from engine.evaluation.best import BestStep, best_step_of_run
+from engine.evaluation.best import BestStep, best_step_of_run, scoring_events
+from engine.events import RunStarted, SamplesScored
 from engine.runs.checkpoints import checked_checkpoints
 from engine.runs.folder import RunFolder, finished_by_events
 
@@ -23,6 +25,7 @@ class Keep:
     in_outputs: bool = False  # that step is a finished run's last: RUN/outputs/ already hold it, nothing to export
     rejected: bool = False  # that step was scored and the best-step rule rejected it (no kept step qualifies)
     damaged: tuple[int, ...] = ()  # kept checkpoints left out because damage_of found them damaged (an export would fail)
+    asked: bool = False  # the best step's round was asked for by hand (``asked_round``), off the saving schedule
 
     @property
     def exact(self) -> bool:
@@ -56,6 +59,11 @@ class Keep:
             return f"{how} {self._where(run)}"
         if best in self.damaged:
             said = f"step {best}'s checkpoint is damaged (`dbtui export` refuses it)"
+        elif self.asked:
+            # No setting saves at a round asked for by hand: a save asked for with it does (both are read at one step).
+            said = (f"step {best} has no checkpoint (its round was asked for by hand, `dbtui sample` or the dashboard's p, "
+                    "with no save: `dbtui save` sent with `dbtui sample`, or c with p, saves one at such a round, as both "
+                    "act at the same step boundary; or it was deleted)")
         else:
             # Not keep_last_n's doing, as it said: the rotation keeps the best step's checkpoint. A round scored between
             # checkpoints never had one, or it was deleted by hand.
@@ -81,10 +89,12 @@ def nearest_step(steps: Iterable[int], step: int) -> int | None:
     return min(steps, key=lambda s: (abs(s - step), s), default=None)
 
 
-def how_to_keep(best: BestStep, kept: Iterable[int], finished_at: int | None = None, damaged: Iterable[int] = ()) -> Keep:
+def how_to_keep(best: BestStep, kept: Iterable[int], finished_at: int | None = None, damaged: Iterable[int] = (),
+                asked: bool = False) -> Keep:
     """``kept``: the steps of the run's whole checkpoints; ``finished_at``: the last step of a run
     that finished (its outputs/ are that step's model), None for a stopped, failed or live run;
-    ``damaged``: the steps of its damaged checkpoints, which the advice names but never offers.
+    ``damaged``: the steps of its damaged checkpoints, which the advice names but never offers;
+    ``asked``: the best step's round was asked for by hand (``asked_round``).
 
     The best step when it is kept, else the best kept step the rule accepts, else the nearest kept one."""
     candidates = set(kept) | ({finished_at} if finished_at is not None else set())
@@ -92,7 +102,29 @@ def how_to_keep(best: BestStep, kept: Iterable[int], finished_at: int | None = N
     if step is None:
         step = nearest_step(candidates, best.step)
     in_outputs = step is not None and step == finished_at
-    return Keep(best, step, in_outputs=in_outputs, rejected=step in best.failing, damaged=tuple(damaged))
+    return Keep(best, step, in_outputs=in_outputs, rejected=step in best.failing, damaged=tuple(damaged), asked=asked)
+
+
+def asked_round(events: Path, step: int) -> bool:
+    """Whether the scored round of ``step`` was asked for by hand (`dbtui sample`, the dashboard's p): off the schedule
+    of the attempt that scored it (sampling.every_n_steps, else saving.every_n_steps, as Trainer.after_step rounds) and
+    not its last step. Settings not read count as scheduled: the advice then stays the setting's."""
+    asked, started = False, None
+    for event in scoring_events(events):
+        if isinstance(event, RunStarted):
+            started = event
+        elif isinstance(event, SamplesScored) and event.step == step and started is not None:
+            asked = _off_schedule(started, step)  # the latest attempt's round of that step is the one scored
+    return asked
+
+
+def _off_schedule(started: RunStarted, step: int) -> bool:
+    sampling, saving = started.profile.get("sampling"), started.profile.get("saving")
+    if not isinstance(sampling, dict) or not isinstance(saving, dict) or "every_n_steps" not in saving:
+        return False
+    every = sampling.get("every_n_steps") or saving.get("every_n_steps")
+    scheduled = isinstance(every, int) and every > 0 and step % every == 0
+    return not scheduled and step != started.total_steps
 
 
 def keep_of_run(folder: RunFolder) -> Keep | None:
@@ -102,7 +134,7 @@ def keep_of_run(folder: RunFolder) -> Keep | None:
     if best is None:
         return None
     whole, damaged = checked_checkpoints(folder)
-    return how_to_keep(best, whole, finished_by_events(folder.events), damaged)
+    return how_to_keep(best, whole, finished_by_events(folder.events), damaged, asked_round(folder.events, best.step))
 
 
 def best_elsewhere(folder: RunFolder, exported: int) -> str | None:
