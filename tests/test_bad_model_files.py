@@ -302,3 +302,18 @@ def test_a_protocol_2_pickle_of_allowed_builtins_passes_before_the_run(zipped: b
                _use_new_zipfile_serialization=zipped, pickle_protocol=2)
     assert read_checkpoint(source).state_dict.keys() == TENSORS.keys()
     assert model_source_problems(str(source)) == []
+
+
+@pytest.mark.parametrize("zipped", [True, False])
+def test_a_ckpt_renamed_safetensors_is_read_by_its_bytes(zipped: bool, tmp_path: Path, capsys) -> None:
+    """torch.load reads any path named .safetensors as safetensors: a renamed .ckpt was said damaged or truncated
+    ('download it again'), and one that calls code was said damaged, not refused as unsafe."""
+    from engine.convert.load_checkpoint import read_checkpoint
+
+    source = tmp_path / "model.safetensors"
+    torch.save({"state_dict": TENSORS}, source, _use_new_zipfile_serialization=zipped)
+    assert read_checkpoint(source).state_dict.keys() == TENSORS.keys()
+    torch.save({"state_dict": {"x": _RunsCode()}}, source, _use_new_zipfile_serialization=zipped)
+    assert main(["convert", "to-diffusers", str(source), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "needs more than tensors" in err and "getcwd" in err

@@ -71,6 +71,11 @@ def _read_pickle(path: Path, zipped: bool) -> Any:
         with warnings.catch_warnings():
             # torch warns of any pickle protocol but 2 on stderr; what it cannot read is said below.
             warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            if path.name.endswith(".safetensors"):
+                # torch reads a path so named as safetensors whatever its bytes (a renamed .ckpt was said damaged):
+                # an open file is read by its bytes, though it cannot be memory-mapped.
+                with path.open("rb") as file:
+                    return torch.load(file, map_location="cpu", weights_only=True)
             return torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
     except pickle.UnpicklingError as error:
         # The weights-only unpickler names a GLOBAL when the file asks for code. Opcodes of newer protocols stop it
