@@ -156,6 +156,19 @@ def test_another_architecture_is_named_with_shapes(single_file: Path) -> None:
     assert message.index("--config FOLDER") < message.index("get the full checkpoint")
 
 
+def test_a_config_of_another_family_is_named_not_the_file(single_file: Path, tiny_sdxl: Path, tiny_sd2v: Path,
+                                                          tmp_path: Path, capsys) -> None:
+    """An SD1.x file given an SDXL or SD2.x folder as --config was said incomplete, with the advice to pass the
+    --config just given, or to get the full checkpoint: the folder given is named as what does not fit."""
+    for config in (tiny_sdxl, tiny_sd2v):
+        out = tmp_path / "out"
+        assert main(["convert", "to-diffusers", str(single_file), str(out), "--config", str(config)]) == 2
+        err = capsys.readouterr().err
+        assert f"model.safetensors, a Stable Diffusion 1.x (512 px, epsilon) file, does not fit the model --config {config} describes" in err
+        assert "To fix: give as --config a diffusers model folder of the file's own architecture, or leave --config out" in err
+        assert "--config FOLDER" not in err and not out.exists()
+
+
 @pytest.mark.parametrize("half", [False, True])
 def test_single_file_from_fp16_folder_has_one_dtype(random_sd1: Path, half: bool, tmp_path: Path) -> None:  # noqa: F811
     from diffusers import StableDiffusionPipeline

@@ -98,8 +98,9 @@ def _shape(shape: tuple[int, ...]) -> str:
     return "×".join(map(str, shape)) or "scalar"
 
 
-def describe_gaps(name: str, family: str, gaps: list[Gap]) -> str:
-    """One message: what is missing or misshapen, per component, and what to do about it."""
+def describe_gaps(name: str, family: str, gaps: list[Gap], config: Path | None = None) -> str:
+    """One message: what is missing or misshapen, per component, and what to do about it. ``config``: the folder the
+    user gave as --config, which then is what another size or layout comes from."""
     parts = []
     for gap in gaps:
         if gap.missing:
@@ -110,19 +111,29 @@ def describe_gaps(name: str, family: str, gaps: list[Gap]) -> str:
             parts.append(f"{len(gap.misshapen)} {gap.component} tensors have another shape "
                          f"(e.g. {key}: {_shape(got)} in the file, {_shape(want)} expected)")
     # Shapes that differ mean another architecture; that explains missing tensors too.
+    other_layout = any(gap.misshapen for gap in gaps)
+    # With the user's --config, the file may be whole: the folder given describes another model (SDXL, SD2.x…).
+    blame_config = config is not None and other_layout
     advice = []
-    if any(gap.misshapen for gap in gaps):
+    if blame_config:
+        advice.append(f"give as --config a diffusers model folder of the file's own architecture, or leave --config out "
+                      f"to convert it as a standard {family} model")
+    elif other_layout:
         advice.append("for a model of another size or layout, convert it with `dbtui convert to-diffusers FILE OUT "
                       "--config FOLDER` (FOLDER: a diffusers model that describes it) and train from OUT")
     if any(gap.missing for gap in gaps):
         advice.append("if the file was cut off or saved without that part, get the full checkpoint")
-    return f"{name} does not hold a complete {family} model: {'; '.join(parts)}. To fix: {'; or '.join(advice)}."
+    what = (f"{name}, a {family} file, does not fit the model --config {config} describes" if blame_config else
+            f"{name} does not hold a complete {family} model")
+    return f"{what}: {'; '.join(parts)}. To fix: {'; or '.join(advice)}."
 
 
-def explain_mismatch(state_dict: Mapping[str, Any], config_dir: Path, name: str, family: str) -> str | None:
-    """``describe_gaps`` for this file, or None when no gap is found (or the config cannot be mapped)."""
+def explain_mismatch(state_dict: Mapping[str, Any], config_dir: Path, name: str, family: str,
+                     given: bool = False) -> str | None:
+    """``describe_gaps`` for this file, or None when no gap is found (or the config cannot be mapped). ``given``:
+    ``config_dir`` is the user's --config, not dbtui's own for the family."""
     try:
         gaps = find_gaps(state_dict, config_dir)
     except (UnmappedKeyError, OSError, ValueError, KeyError):
         return None
-    return describe_gaps(name, family, gaps) if gaps else None
+    return describe_gaps(name, family, gaps, config_dir if given else None) if gaps else None

@@ -120,10 +120,14 @@ def _with_text_model_prefix(state_dict: dict[str, Any]) -> dict[str, Any]:
 def _mismatch(state_dict: dict[str, Any], config: Path, family: ModelFamily, name: str, what: str,
               cause: str) -> ModelMismatchError:
     """Our account of which parts the file lacks, rather than the loader's internal advice."""
-    message = explain_mismatch(state_dict, config, name, family.description) or (
-        f"the {what} weights in {name} could not be loaded into a {family.description} model ({cause}); the file "
-        "is damaged or of another architecture: for a non-standard one, convert it with `dbtui convert to-diffusers "
-        "FILE OUT --config FOLDER` (FOLDER: a diffusers model that describes it) and train from OUT"
+    given = config.resolve().parent != CONFIGS.resolve()  # the user's --config, not the family's shipped one
+    advice = ("give as --config a diffusers model folder of the file's own architecture, or leave --config out" if given
+              else "for a non-standard one, convert it with `dbtui convert to-diffusers FILE OUT --config FOLDER` "
+                   "(FOLDER: a diffusers model that describes it) and train from OUT")
+    message = explain_mismatch(state_dict, config, name, family.description, given) or (
+        f"the {what} weights in {name} could not be loaded into a {family.description} model"
+        f"{f' as --config {config} describes it' if given else ''} ({cause}); the file is damaged or of another "
+        f"architecture: {advice}"
     )
     return ModelMismatchError(message)
 
