@@ -330,3 +330,13 @@ def test_a_ckpt_renamed_safetensors_is_read_by_its_bytes(zipped: bool, tmp_path:
     assert main(["convert", "to-diffusers", str(source), str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "needs more than tensors" in err and "getcwd" in err
+
+
+def test_a_link_to_nowhere_is_named_as_a_link(tmp_path: Path, capsys) -> None:
+    """A dangling link, which ls lists, was said 'no such file'."""
+    source = tmp_path / "model.safetensors"
+    source.symlink_to(tmp_path / "moved" / "model.safetensors")
+    assert main(["convert", "to-diffusers", str(source), str(tmp_path / "out")]) == 2
+    assert (f"{source} is a link to {tmp_path / 'moved' / 'model.safetensors'}, which does not exist: give the model "
+            "file itself, or make the link point at it") in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

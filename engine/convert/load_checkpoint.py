@@ -7,6 +7,7 @@ needs more is refused, never executed.
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
 import warnings
@@ -117,6 +118,9 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     if path.is_dir():
         raise CheckpointReadError(f"{path} is a folder; give the checkpoint file (.safetensors or .ckpt) itself")
+    if path.is_symlink() and not path.exists():  # listed by ls, yet "no such file" would send the user looking there
+        raise CheckpointReadError(f"{path} is a link to {os.readlink(path)}, which does not exist: give the model file "
+                                  "itself, or make the link point at it")
     if not path.is_file():
         raise CheckpointReadError(f"{path}: no such file")
     kind = checkpoint_kind(path)
