@@ -129,3 +129,42 @@ def test_a_cached_hub_vae_or_model_whose_weights_are_a_bin_alone_is_not_refused_
     assert offline_model_problems(model) == []
     model = SimpleNamespace(pretrained="someone/sd1-bin", revision=None, vae="someone/vae-configs", tokenizer=None)
     assert [problem.key for problem in offline_model_problems(model)] == ["model.vae"]
+
+
+def test_the_bin_of_a_cached_hub_vae_is_downloaded_at_the_commit_of_its_config(tiny_sd1: Path, tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The .bin was asked for by branch again: where the hub's main had moved on since the config was cached (an older
+    repo given its .safetensors later), the download made a snapshot of the new commit holding the .bin alone, and the
+    load found no config there."""
+    import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
+    from huggingface_hub.utils import filter_repo_objects
+
+    from engine.models.loading import resolve_vae_folder
+
+    repo, cached_commit, main_commit = tmp_path / "repo", "a" * 40, "b" * 40
+    shutil.copytree(tiny_sd1 / "vae", repo)
+    _as_bin(repo)
+    (tmp_path / cached_commit).mkdir()
+    shutil.copy(repo / "config.json", tmp_path / cached_commit / "config.json")  # downloaded before main moved on
+    files = [str(f.relative_to(repo)) for f in repo.rglob("*") if f.is_file()]
+
+    def fake_snapshot_download(repo_id: str, local_files_only: bool = False, revision: str | None = None,
+                               **kwargs: Any) -> str:
+        wanted = list(filter_repo_objects(files, allow_patterns=kwargs["allow_patterns"],
+                                          ignore_patterns=kwargs["ignore_patterns"]))
+        snapshot = tmp_path / (revision or (cached_commit if local_files_only else main_commit))
+        if local_files_only:
+            if not all((snapshot / name).is_file() for name in wanted):
+                raise LocalEntryNotFoundError("not cached")
+            return str(snapshot)
+        for name in wanted:
+            (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(repo / name, snapshot / name)
+        return str(snapshot)
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", lambda *args, **kwargs: None)  # the hub answers
+    folder = resolve_vae_folder("someone/vae")
+    assert {f.name for f in folder.iterdir()} == {"config.json", "diffusion_pytorch_model.bin"}

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 import shutil
 from pathlib import Path
 from typing import Callable, Iterable
@@ -32,6 +33,7 @@ MODEL_FILES = ["model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safe
 VAE_FILES = [f"{folder}{name}" for folder in ("", "vae/") for name in ("config.json", "diffusion_pytorch_model.safetensors")]
 # Half-precision and EMA copies beside the weights loading reads: the same model again.
 HUB_SKIPPED = ["*.fp16.safetensors", "*.fp16.bin", "*non_ema*", "*.ema.safetensors"]
+_COMMIT = re.compile(r"[0-9a-f]{40}")  # the name of a snapshot folder in the Hugging Face cache
 
 
 def native_resolution(folder: Path | str) -> int | None:
@@ -171,7 +173,10 @@ def _from_hub(name: str, revision: str | None, patterns: list[str] = MODEL_FILES
     folder = _hub_files(name, revision, patterns, key)
     parts = ("", "vae") if key == "model.vae" else READ_PARTS
     bins = bin_weight_patterns(folder, parts)
-    return _hub_files(name, revision, bins, key) if bins else folder
+    # At the commit of the files above (a cache snapshot is named by it): asked by branch again, a repo whose main moved
+    # on since they were cached gave a snapshot of the new commit holding the .bin alone, without the configs.
+    commit = folder.name if _COMMIT.fullmatch(folder.name) else revision
+    return _hub_files(name, commit, bins, key) if bins else folder
 
 
 def _hub_files(name: str, revision: str | None, patterns: list[str], key: str) -> Path:
