@@ -22,6 +22,7 @@ from engine.dataset.caption_file_findings import misnamed_finding
 from engine.dataset.files import misnamed_captions
 from engine.dataset.image_headers import header_problems
 from engine.dataset.offline_model import offline_model_problems
+from engine.profile.concept_pairs import folder_identity
 from engine.profile.model_source import SINGLE_FILE_SUFFIXES, local_path, model_kind
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile, concept_label
@@ -106,7 +107,7 @@ def _class_folder_problems(profile: Profile, index: int) -> list[Problem]:
         return [Problem(key, f"'{blocker}' is a file, so '{folder}' cannot be made for the class images: give another "
                              "folder, or move that file away")]
     for other, owner in enumerate(profile.concepts):
-        if _same_folder(concept.class_dir, owner.instance_dir):
+        if folder_identity(concept.class_dir) == folder_identity(owner.instance_dir):
             return [_instance_folder_problem(index, other)]
     return []
 
@@ -132,17 +133,11 @@ def _shared_instance_problems(profile: Profile, index: int) -> list[Problem]:
     profile's own rule compares the names only, since the folders may not be on this machine."""
     folder = profile.concepts[index].instance_dir
     for other, owner in enumerate(profile.concepts[:index]):
-        if _same_folder(folder, owner.instance_dir):
+        if folder_identity(folder) == folder_identity(owner.instance_dir):
             return [Problem(f"concepts.{index}.instance_dir", f"is the instance folder '{owner.instance_dir}' of "
                                                               f"{concept_label(other)} by another path: its photos would "
                                                               "train as two concepts; give each concept its own folder")]
     return []
-
-
-def _same_folder(one: str, other: str) -> bool:
-    if is_builtin(one) or is_builtin(other):
-        return one == other
-    return os.path.realpath(one) == os.path.realpath(other)
 
 
 def _logger_problems(logger: str) -> list[Problem]:
