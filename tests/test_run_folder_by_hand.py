@@ -121,3 +121,18 @@ def test_a_moved_run_folder_names_its_files_where_it_is_now(tmp_path: Path) -> N
     assert checkpoint.path == f"{now}/checkpoints/step-00000002"
     assert finished.outputs == {"diffusers": f"{now}/outputs/diffusers", "other": f"{then}-v2/outputs"}
     assert read_run(folder.path).end.outputs["diffusers"] == f"{now}/outputs/diffusers"
+
+
+def test_a_resume_whose_model_was_moved_says_where_its_new_place_goes(tmp_path: Path, capsys) -> None:
+    """The model folder moved after a crash: `dbtui resume RUN` said only "give a diffusers folder, …", and resume takes
+    no --set; the run's own profile.toml, which a resume trains, is where the new place goes."""
+    from dbtui.cli import main
+
+    folder, _ = _stopped_run(tmp_path, [4])
+    gone = tmp_path / "moved-model"
+    folder.profile.write_text(folder.profile.read_text().replace('"builtin:tiny-sd1"', f'"{gone}"'))
+    assert main(["resume", str(folder.path)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot start the run: model.pretrained: '{gone}' does not exist" in err
+    assert (f"advice: where a file or folder it names was moved, write its new place in {folder.profile} (the profile "
+            f"`dbtui resume` trains), then `dbtui resume {folder.path}` again") in err

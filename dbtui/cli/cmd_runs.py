@@ -322,7 +322,7 @@ def _resume(args: argparse.Namespace) -> int:
     from dbtui.cli.watch import show_started_run
     from dbtui.format import profile_gone
     from engine.profile import load_profile
-    from engine.runs.launcher import start_run
+    from engine.runs.launcher import RunInputsMissingError, start_run
 
     folder = find_run(args.run, args.dir)
     if gone := profile_gone(folder):
@@ -330,8 +330,14 @@ def _resume(args: argparse.Namespace) -> int:
                          f"the run was started from instead: `dbtui run PROFILE --resume` (same name and output_dir)")
     profile = load_profile(folder.profile)
     # A refusal's suggested command (a new run of a finished one) names the profile the run keeps.
-    started = start_run(profile, detach=args.detach, resume=args.checkpoint, run_dir=folder.path,
-                        given_as=shlex.quote(str(folder.profile)), progress=header_progress())
+    try:
+        started = start_run(profile, detach=args.detach, resume=args.checkpoint, run_dir=folder.path,
+                            given_as=shlex.quote(str(folder.profile)), progress=header_progress())
+    except RunInputsMissingError as error:
+        # `resume` takes no --set: a moved model or image folder's new place goes in the profile it trains.
+        error.advice = (f"where a file or folder it names was moved, write its new place in {folder.profile} (the "
+                        f"profile `dbtui resume` trains), then `dbtui resume {shlex.quote(str(folder.path))}` again")
+        raise
     print(f"resuming {folder.path} ({profile.name})", flush=True)  # once it is sure to: a refusal says why alone
     return show_started_run(started, profile.name, plain=args.plain, every=profile.logging.every_n_steps,
                             detach=args.detach)

@@ -101,6 +101,8 @@ class NoRunToResumeError(RunFolderError):
 class RunInputsMissingError(DbtuiError):
     """The model or the images the profile names are not on this machine: found before the trainer starts."""
 
+    advice: str = ""
+
 
 @dataclass
 class StartedRun:
