@@ -253,6 +253,20 @@ def test_a_killed_run_is_listed_where_it_got_to_and_where_its_resume_goes_on_fro
     assert "step 0/400 · resumes from the start" in capsys.readouterr().out
 
 
+def test_a_killed_run_is_listed_with_the_loss_of_the_step_it_got_to(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """After a kill -9 the step came from the log (33/400) and the last loss from the state file, of step 17: the row
+    paired step 33 with another step's loss."""
+    folder = _killed_at_step_33_after_a_checkpoint_at_30(tmp_path)
+    lines = folder.events.read_text(encoding="utf-8").splitlines(keepends=True)
+    folder.events.write_text("".join(lines[:-2]) + lines[-2].replace('"loss": 0.1,', '"loss": 0.0333,') + lines[-1],
+                             encoding="utf-8")
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    [row] = [line for line in capsys.readouterr().out.splitlines() if "resumes from" in line]
+    assert [cell.strip() for cell in row.split("│")[2:5]] == ["crashed", "33/400 · resumes from 30", "0.0333"], row
+
+
 def test_a_killed_run_at_80_columns_keeps_its_path_whole_to_resume_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Its step cell ('33/400 · resumes from 30') left the run column five letters at 80 columns: the path to give

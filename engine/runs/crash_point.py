@@ -14,12 +14,12 @@ from engine.runs.folder import RunFolder, RunState
 class CrashPoint:
     reached: int  # the last step this attempt trained
     resumes_from: int  # the latest complete checkpoint's step, which `dbtui resume` loads; 0: from the start
+    loss: float | None  # the loss of step ``reached``, not of the state file's older step
 
 
-def crashed_step(folder: RunFolder, state: RunState) -> str:
+def crashed_step(point: CrashPoint, total_steps: int) -> str:
     """A crashed run's step figure: where it got to, and the step its resume goes on from."""
-    point = crash_point(folder, state)
-    return f"{point.reached}/{state.total_steps} · resumes from {point.resumes_from or 'the start'}"
+    return f"{point.reached}/{total_steps} · resumes from {point.resumes_from or 'the start'}"
 
 
 def crash_point(folder: RunFolder, state: RunState) -> CrashPoint:
@@ -28,10 +28,13 @@ def crash_point(folder: RunFolder, state: RunState) -> CrashPoint:
     from engine.runs.checkpoints import complete_checkpoints
 
     done = complete_checkpoints(folder)
-    return CrashPoint(max(state.step, _last_step_since(folder, state.started)), done[-1][0] if done else 0)
+    last = _last_step_since(folder, state.started)
+    if last is None or last.step <= state.step:
+        return CrashPoint(state.step, done[-1][0] if done else 0, state.last_loss)
+    return CrashPoint(last.step, done[-1][0] if done else 0, last.loss)
 
 
-def _last_step_since(folder: RunFolder, started: float) -> int:
+def _last_step_since(folder: RunFolder, started: float) -> StepEnded | None:
     try:
         for line in marked_lines_from_the_end(folder.events, (b'"step_ended"',)):
             try:
@@ -39,7 +42,7 @@ def _last_step_since(folder: RunFolder, started: float) -> int:
             except (ValueError, TypeError):
                 continue  # the line being written when the trainer was killed
             if isinstance(event, StepEnded):
-                return event.step if event.time >= started else 0
+                return event if event.time >= started else None
     except OSError:
-        return 0
-    return 0
+        return None
+    return None
