@@ -227,9 +227,9 @@ class RealEngine:
 
     def list_runs(self, output_dir: str, on_skip: Callable[[str], None] | None = None) -> list[RunSummary]:
         from engine.evaluation.best import best_step_of_run
-        from engine.runs.crash_point import crash_point
+        from engine.runs.crash_point import resume_point
         from engine.runs.events_state import state_from_events
-        from engine.runs.folder import CRASHED, list_runs
+        from engine.runs.folder import list_runs
 
         runs = []
         for folder in list_runs(Path(output_dir), None if on_skip is None else lambda error: on_skip(str(error))):
@@ -237,7 +237,7 @@ class RealEngine:
             best = best_step_of_run(folder.events)
             status = folder.status()
             # A killed trainer's state file lags its log by up to a second: where it got to, as `dbtui runs` says.
-            point = crash_point(folder, state) if state and status == CRASHED else None
+            point = resume_point(folder, state, status)
             runs.append(RunSummary(folder.path, status, point.reached if point else state.step if state else 0,
                                    state.total_steps if state else 0, best.step if best else None,
                                    point.resumes_from if point else None))

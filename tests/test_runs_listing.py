@@ -267,6 +267,25 @@ def test_a_killed_run_is_listed_with_the_loss_of_the_step_it_got_to(
     assert [cell.strip() for cell in row.split("│")[2:5]] == ["crashed", "33/400 · resumes from 30", "0.0333"], row
 
 
+def test_a_stopped_run_whose_stop_save_was_cut_short_says_where_its_resume_goes_on_from(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A second Ctrl-C cut the stop's save of step 33 short: the trainer said to resume from step 30, and `dbtui runs`
+    said 'stopped 33/400' alone, as if the stop had kept step 33. A stop that kept its step is shown as before."""
+    from engine.runs.crash_point import resume_point
+
+    folder = _killed_at_step_33_after_a_checkpoint_at_30(tmp_path)
+    stopped = RunState(pid=os.getpid(), status="stopped", step=33, total_steps=400, last_loss=0.1, started=time.time() - 60)
+    folder.write_state(stopped)
+    assert folder.status() == "stopped"
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    [row] = [line for line in capsys.readouterr().out.splitlines() if "stopped" in line]
+    assert [cell.strip() for cell in row.split("│")[2:4]] == ["stopped", "33/400 · resumes from 30"], row
+    kept_its_step = folder.events.read_text(encoding="utf-8").splitlines(keepends=True)[:30]  # stopped at 30, saved
+    folder.events.write_text("".join(kept_its_step), encoding="utf-8")
+    assert resume_point(folder, RunState(**{**stopped.__dict__, "step": 30}), "stopped") is None
+
+
 def test_a_killed_run_at_80_columns_keeps_its_path_whole_to_resume_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Its step cell ('33/400 · resumes from 30') left the run column five letters at 80 columns: the path to give

@@ -184,14 +184,13 @@ def _row(folder) -> tuple[str, str, str, str, str, str]:
     """A run's path, status, step, last loss, best step and age, as `dbtui runs` shows them."""
     from dbtui.cli.printable import markup_safe
     from engine.evaluation.best import best_step_of_run
-    from engine.runs.crash_point import crash_point, crashed_step
+    from engine.runs.crash_point import crashed_step, resume_point
     from engine.runs.events_state import state_from_events
-    from engine.runs.folder import CRASHED
 
     state = folder.read_state() or state_from_events(folder)  # no state file: what its events tell
     best = best_step_of_run(folder.events)
     status = folder.status()
-    point = crash_point(folder, state) if state and status == CRASHED else None
+    point = resume_point(folder, state, status)
     # A killed trainer's state file lags its log: the loss of the step shown, not of the state's older one.
     loss = point.loss if point else state.last_loss if state else None
     return (markup_safe(folder.path), markup_safe(status), "-" if not state or not state.total_steps else

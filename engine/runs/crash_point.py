@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 
 from engine.events import StepEnded, event_from_dict, marked_lines_from_the_end
-from engine.runs.folder import RunFolder, RunState
+from engine.runs.folder import ACTIVE, CRASHED, RunFolder, RunState
 
 
 @dataclass(frozen=True)
@@ -18,8 +18,18 @@ class CrashPoint:
 
 
 def crashed_step(point: CrashPoint, total_steps: int) -> str:
-    """A crashed run's step figure: where it got to, and the step its resume goes on from."""
+    """An unfinished run's step figure: where it got to, and the step its resume goes on from."""
     return f"{point.reached}/{total_steps} · resumes from {point.resumes_from or 'the start'}"
+
+
+def resume_point(folder: RunFolder, state: RunState | None, status: str) -> CrashPoint | None:
+    """Where a run that ended unfinished got to and resumes from, for a crashed run (its state file lags) and for a
+    stopped or failed one whose latest checkpoint is older than its last step (a second Ctrl-C cut the stop's save
+    short). A stopped or failed run with no checkpoint is listed at its step alone, as before."""
+    if state is None or status in ACTIVE or status == "finished":
+        return None
+    point = crash_point(folder, state)
+    return point if status == CRASHED or 0 < point.resumes_from < point.reached else None
 
 
 def crash_point(folder: RunFolder, state: RunState) -> CrashPoint:
