@@ -9,6 +9,7 @@ from engine.convert.detect import FAMILIES, ModelFamily, checkpoint_family, dete
 from engine.convert.errors import (
     CheckpointReadError,
     ConvertError,
+    IntegerWeightsError,
     ModelMismatchError,
     NotEnoughDiskError,
     OutputExistsError,
@@ -29,6 +30,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointReadError",
     "ConvertError",
+    "IntegerWeightsError",
     "ModelFamily",
     "ModelMismatchError",
     "NotEnoughDiskError",

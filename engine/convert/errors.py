@@ -21,6 +21,10 @@ class UnsupportedModelError(ConvertError):
     """A checkpoint of a family we do not convert (SDXL, not Stable Diffusion, ...)."""
 
 
+class IntegerWeightsError(UnsupportedModelError):
+    """A checkpoint whose weights are integers (a quantized model): converted, it would be noise."""
+
+
 class ModelMismatchError(ConvertError):
     """The weights do not fit the architecture they were loaded into."""
 

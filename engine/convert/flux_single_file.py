@@ -39,6 +39,7 @@ from engine.convert.flux_part_files import SLOTS, FluxPartFiles, load_part
 from engine.convert.flux_part_keys import find_parts
 from engine.convert.load_checkpoint import Checkpoint, read_checkpoint
 from engine.convert.older_readers import write_for_older_readers
+from engine.convert.weight_dtypes import check_float_weights
 from engine.events import Warning as WarningEvent
 
 # Flux.1's rotary axes (time/text, rows, columns): not in the weights, so from the components' config if it
@@ -167,6 +168,7 @@ def import_flux_transformer(checkpoint: Checkpoint, family: ModelFamily, out_dir
         # The parts first, one file in memory at a time: a wrong file is refused before the long transformer write.
         for slot_name, path in sources.items():
             part_checkpoint = read_checkpoint(path) if path is not None else checkpoint
+            check_float_weights(part_checkpoint.path.name, part_checkpoint.state_dict)
             slot = SLOTS[slot_name]
             load_part(slot, part_checkpoint.state_dict, part_checkpoint.path.name, folder).save_pretrained(tmp / slot.subfolder)
             del part_checkpoint

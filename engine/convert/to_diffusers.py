@@ -36,6 +36,7 @@ from engine.convert.flux_single_file import import_flux_transformer
 from engine.convert.load_checkpoint import read_checkpoint
 from engine.convert.older_readers import write_for_older_readers
 from engine.convert.run_folder_hint import run_folder_hint
+from engine.convert.weight_dtypes import check_float_weights
 from engine.events import Warning as WarningEvent
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -280,6 +281,7 @@ def import_single_file(
                            f"\"{path}\" in the profile); nothing to convert")
     check_new_folder(out_dir)
     checkpoint = read_checkpoint(path)
+    check_float_weights(path.name, checkpoint.state_dict)
     state_dict = _with_text_model_prefix(checkpoint.state_dict)
     said = prediction_hint(path, checkpoint.metadata)
     family = detect_family(state_dict, prediction_type=said)

@@ -208,6 +208,7 @@ def model_source_problems(source: str) -> list[Problem]:
         return [Problem("model.pretrained", f"'{source}' does not exist on this machine: give a diffusers folder, a "
                         ".safetensors/.ckpt file, or a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5")]
     if kind == "single-file" and path.is_file():
+        from engine.convert.base_model_file import not_a_base_model
         from engine.convert.errors import CheckpointReadError
         from engine.convert.file_format import checkpoint_kind
         from engine.convert.load_checkpoint import pickle_refusal
@@ -220,7 +221,7 @@ def model_source_problems(source: str) -> list[Problem]:
                 return [Problem("model.pretrained", f"'{source}' is a file, but not a model file: give a diffusers "
                                                     "folder or a .safetensors/.ckpt file")]
             return [Problem("model.pretrained", str(error))]
-        if kind_of_file == "safetensors" and (not_trained := _not_a_base_model(path)):
+        if kind_of_file == "safetensors" and (not_trained := not_a_base_model(path)):
             return [Problem("model.pretrained", not_trained)]
         if kind_of_file != "safetensors" and (refused := pickle_refusal(path, kind_of_file == "torch-zip")):
             return [Problem("model.pretrained", refused)]
@@ -261,23 +262,6 @@ def _part_source_problems(key: str, source: str | None, pretrained: str = "") ->
         missing = [sub for sub in clip_tokenizer_folders(likely_family(pretrained)) if not holds_clip_tokenizer(path, sub)]
         return [Problem(key, no_clip_tokenizer_message(source, missing[0]))] if missing else []
     return [Problem(key, vae_file_message(source))] if key == "model.vae" and path.is_file() else []
-
-
-def _not_a_base_model(path: Path) -> str | None:
-    """What a .safetensors file is where it is no model dbtui trains (a LoRA, a lone VAE, the SDXL refiner), read from
-    its header: such a file passed `validate` and the run failed only once it loaded it."""
-    from safetensors import SafetensorError
-
-    from engine.convert.detect import header_family
-
-    try:
-        family = header_family(path)
-    except (OSError, ValueError, SafetensorError):
-        return None  # damage inside the header: the load says what it is
-    if family.supported:
-        return None
-    return (f"'{path}': {family.description}; model.pretrained takes a whole base model: a diffusers folder, a "
-            ".safetensors/.ckpt checkpoint, or a hub id")
 
 
 def _hub_id_problem(source: str) -> str | None:
