@@ -37,7 +37,23 @@ def read_caption_row(store: Any, image: Path, misnamed: dict[Path, Path] | None 
     if near is not None:  # "(none)" said nothing of the user's text there, which a caption saved here would hide
         return "", (f"{_MISNAMED}{near.name}, not {caption.name}, so training does not read it: rename it to "
                     f"{caption.name}. A caption saved here is written to {caption.name} beside it.")
-    return text or "", ""
+    return as_trained(text), ""
+
+
+def as_trained(text: str | None) -> str:
+    """A caption's words as the text encoder reads them, one space between each: its tokenizer reads a line break
+    (a CRLF file showed on two lines) or a run of spaces as one space, and a save writes them so."""
+    return " ".join((text or "").split())
+
+
+def already_holds(store: Any, image: Path, caption: str) -> bool:
+    """True when ``image``'s caption file already trains as ``caption`` (a CRLF file shows on one line): saving it
+    again would only rewrite the user's file and push its last version out of the history."""
+    try:
+        text = store.read(image)
+    except DbtuiError:
+        return False  # unreadable: the save is what replaces it
+    return text is not None and as_trained(text) == caption
 
 
 def shared_note(others: list[Path]) -> str:

@@ -19,7 +19,7 @@ from textual.widgets.option_list import Option
 from dbtui.cli.printable import markup_safe
 from dbtui.engine_facade import Engine
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
-from dbtui.screens.caption_rows import CaptionRows, read_caption_row, row_status, shared_note
+from dbtui.screens.caption_rows import CaptionRows, already_holds, read_caption_row, row_status, shared_note
 from dbtui.screens.caption_said import autocaption_said, changes_said
 from dbtui.screens.user_errors import notify_user_errors
 from dbtui.session import Session
@@ -177,7 +177,9 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         typed = self.query_one("#cap-text", TextArea).text
         text = " ".join(typed.split())
         try:
-            self.store.write(self.image, text)
+            if not already_holds(self.store, self.image, text):
+                self.store.write(self.image, text)
+                self.edited = True
         except DbtuiError as error:
             self.unsaved = typed
             what_to_do = ("Your text stays in the editor; Prepare on the Dataset step makes an editable copy of the "
@@ -188,7 +190,6 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
             return False
         self.unsaved = None
         self.shown = typed
-        self.edited = True
         self._set_row(self.image, text)
         name = markup_safe(self.rows.file_of(self.image).name)
         shared = shared_note(self.rows.shared_with(self.image))

@@ -1,0 +1,44 @@
+"""A caption file with CRLF (or other) line breaks shows in the editor as training reads it, and saving it unchanged
+leaves the file as it is."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from textual.widgets import TextArea
+
+from dbtui.app import make_app
+from dbtui.screens.captions import CaptionScreen
+from dbtui.session import Session
+from engine.data.captions import caption_for
+from engine.dataset import captions
+from wizard_fakes import FakeEngine
+from wizard_steps import until
+
+
+class RealCaptionsEngine(FakeEngine):
+    def caption_store(self, folder: str, extension: str):
+        return captions.CaptionStore(folder, extension)
+
+
+async def test_a_crlf_caption_shows_on_one_line_as_trained_and_an_unchanged_save_keeps_the_file(
+        tmp_path: Path, demo_data: Path) -> None:
+    images = Path(shutil.copytree(demo_data / "instance", tmp_path / "images"))
+    image = sorted(images.glob("*.png"))[0]
+    caption = image.with_suffix(".txt")
+    caption.write_bytes(b"a photo\r\nof zwx\r\n")
+    app = make_app(RealCaptionsEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = CaptionScreen(app.session, app.engine, str(images))
+        app.push_screen(screen)
+        await pilot.pause()
+        await until(pilot, lambda: screen.job is None and screen.image is not None)
+        assert screen.image == image
+        shown = screen.query_one("#cap-text", TextArea).text
+        # The tokenizer reads the line break as the space a save writes: one line, as training reads it.
+        assert caption_for(image, "caption_file", "") == "a photo\r\nof zwx" and shown == "a photo of zwx"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+    assert caption.read_bytes() == b"a photo\r\nof zwx\r\n"
+    assert not (images / captions.HISTORY_DIR).exists()
