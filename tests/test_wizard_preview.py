@@ -99,3 +99,18 @@ async def test_a_broken_link_is_called_a_broken_link_not_a_non_image(tmp_path: P
         preview.show(tmp_path / "gone.png")
         await pilot.pause()
         assert str(preview.query_one(Static).render()) == "gone.png: no longer there"
+
+
+async def test_a_link_loop_is_called_a_loop_as_the_doctor_calls_it(tmp_path: Path) -> None:
+    """a.jpg -> b.jpg -> a.jpg: the doctor said it leads back to itself; its preview said the file it points to does
+    not exist, so the user looked for a missing file."""
+    from textual.widgets import Static
+
+    (tmp_path / "a.jpg").symlink_to(tmp_path / "b.jpg")
+    (tmp_path / "b.jpg").symlink_to(tmp_path / "a.jpg")
+    app = PreviewApp()
+    async with app.run_test() as pilot:
+        preview = app.query_one(ImagePreview)
+        preview.show(tmp_path / "a.jpg")
+        await pilot.pause()
+        assert str(preview.query_one(Static).render()) == "a.jpg: a broken link: it leads back to itself (a loop)"

@@ -15,6 +15,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from engine.data.images import IMAGE_SUFFIXES, load_rgb
+from engine.dataset.files import file_problem
 
 PREVIEW_SIDE = 768  # px: more than any terminal shows, far less than a camera's picture to decode and scale
 
@@ -65,8 +66,9 @@ class ImagePreview(Container):
         elif path.is_dir():  # a finding of the whole folder (it has no images, say)
             self._put(Static(f"{path.name}/ is a folder: no picture to show", markup=False))
         elif not path.exists():  # the doctor calls it a broken link (or it went since the check): not "not an image"
-            gone = "a broken link: the file it points to does not exist" if path.is_symlink() else "no longer there"
-            self._put(Static(f"{path.name}: {gone}", markup=False))
+            problem = file_problem(str(path)) if path.is_symlink() else None  # the doctor's words: missing, or a loop
+            self._put(Static(f"{path.name}: {f'a broken link: {problem[1]}' if problem else 'no longer there'}",
+                             markup=False))
         elif path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
             self._put(Static(f"{path.name}: not an image file", markup=False))
         elif widget_class is None:
