@@ -3,6 +3,7 @@ review, through ``check_profile``) before a run spends its time on class images.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -185,16 +186,40 @@ def test_a_built_in_or_home_class_folder_two_class_prompts_share_is_a_warning(tm
     assert len(found) == 1 and "the class folder of concept 1 (concepts.0) too" in found[0].message
 
 
+def _generated_set(folder: Path) -> Path:
+    """A set as engine.training.class_images leaves it: its images and the manifest of what made them."""
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text(json.dumps({"model": "m", "prompt": "photo of a dog", "seed": 0,
+                                                      "images": []}), encoding="utf-8")
+    return folder
+
+
 @pytest.mark.parametrize(("class_dir", "inside"), [("class/generated-29e190755c", False),
                                                    ("class/generated-29e190755c/sub", True)])
 def test_a_class_folder_in_a_generated_set_is_a_warning_naming_its_class_folder(tmp_path: Path, class_dir: str,
-                                                                                 inside: bool) -> None:
+                                                                                 inside: bool, monkeypatch) -> None:
     from engine.profile.concept_warnings import warned_before_class_images
 
     # Another concept's generated set (dbtui makes generated-<hash> under a class folder): its images, made for that
     # concept's class prompt, would be taken as this one's class images.
+    monkeypatch.chdir(tmp_path)
+    _generated_set(tmp_path / "class" / "generated-29e190755c")
+    (tmp_path / "class" / "generated-29e190755c" / "sub").mkdir()
     profile = _prior(tmp_path, class_dir=class_dir)
     [problem] = [p for p in check_profile(profile).warnings if p.key == "concepts.0.class_dir"]
     assert 'set class_dir = "class"' in problem.message and ("is inside" in problem.message) == inside
     assert problem in warned_before_class_images(profile)  # the run's log says it too, before generating
     assert "concepts.0.class_dir" not in _keys(check_profile(_prior(tmp_path, class_dir="generated-images")).warnings)
+
+
+def test_a_generated_set_is_known_by_its_manifest_not_its_name(tmp_path: Path) -> None:
+    """A user's own folder named generated-<10 hex digits> was warned of as dbtui's set, and a link leading into a set
+    was not: training takes the set's images whatever the link is named."""
+    own = tmp_path / "mine" / "generated-0123456789"
+    own.mkdir(parents=True)
+    assert "concepts.0.class_dir" not in _keys(check_profile(_prior(tmp_path, class_dir=str(own))).warnings)
+    made = _generated_set(tmp_path / "class" / "generated-29e190755c")
+    (tmp_path / "dogs").symlink_to(made)
+    [problem] = [p for p in check_profile(_prior(tmp_path, class_dir=str(tmp_path / "dogs"))).warnings
+                 if p.key == "concepts.0.class_dir"]
+    assert f'set class_dir = "{tmp_path / "class"}"' in problem.message and "is dbtui's" in problem.message

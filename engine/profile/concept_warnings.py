@@ -8,12 +8,14 @@ are kept for when prior preservation is switched on, and a guessed identifier ma
 
 from __future__ import annotations
 
-import re
+import os
 from pathlib import PurePath
 
 from engine.profile.identifier import FILLER_WORDS, guess_identifier, prompt_words
+from engine.profile.model_source import BUILTIN_PREFIX
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile, concept_label
+from engine.support.generated_set import generated_set_holding
 
 # The caption modes whose captions hold the instance prompt.
 _PROMPT_MODES = {"instance_prompt", "caption_file_then_prompt", "prompt_then_caption_file"}
@@ -107,25 +109,26 @@ def prior_weight_problems(profile: Profile) -> list[Problem]:
                                          "enabled = false), or give the class loss a weight (1.0 is usual)")]
 
 
-# How engine.training.class_images names a set it generated under a class folder: generated-<10 hex digits>.
-_GENERATED_SET = re.compile(r"generated-[0-9a-f]{10}")
-
-
 def generated_set_problems(profile: Profile) -> list[Problem]:
-    """A class folder that is (or is inside) a set dbtui generated under a class folder for one class prompt: its images
-    are the run's own pictures of that folder, taken first as class images whatever this concept's class prompt."""
+    """A class folder that is (or is inside, or links into) a set dbtui generated under a class folder for one class
+    prompt: its images are the run's own pictures of that folder, taken first as class images whatever this concept's
+    class prompt. Known by the manifest in it, not by its name (a folder of the user's own may be named generated-…)."""
     if not profile.prior.enabled:
         return []  # unused_class_problems' to say
     problems: list[Problem] = []
     for index, concept in enumerate(profile.concepts):
-        parts = PurePath(concept.class_dir or "").parts
-        at = next((i for i, part in enumerate(parts) if _GENERATED_SET.fullmatch(part)), None)
-        if at is None:
+        folder = concept.class_dir or ""
+        found = None if not folder or folder.startswith(BUILTIN_PREFIX) else generated_set_holding(folder)
+        if found is None:
             continue
-        parent = str(PurePath(*parts[:at])) if at else "."
+        # The class folder as the user wrote it where the path written names it, else where the set really is.
+        written = PurePath(folder).parents
+        parent = next((str(p) for p in written if os.path.realpath(os.path.expanduser(p)) == str(found.parent)),
+                      str(found.parent))
+        inside = str(found) != os.path.realpath(os.path.expanduser(folder))
         problems.append(Problem(
             f"concepts.{index}.class_dir",
-            f"is{' inside' if at + 1 < len(parts) else ''} dbtui's generated class-image set '{parts[at]}' of the class "
+            f"is{' inside' if inside else ''} dbtui's generated class-image set '{found.name}' of the class "
             f"folder '{parent}', made for one class prompt: its images would be taken as this concept's class images "
             f"whatever its class prompt ('{concept.class_prompt}'); set class_dir = \"{parent}\" (dbtui keeps each class "
             "prompt's generated images apart there) or a class folder of its own",

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from engine.data.images import list_images
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
+from engine.support.generated_set import MANIFEST
 from engine.support.json_file import read_json_object
 from engine.training.class_folder_errors import said_of_class_folder
 
 if TYPE_CHECKING:
     from engine.models.family import Family
 
-MANIFEST = "manifest.json"
 # (prompt, negative prompt, count) -> the pipeline's prompt arguments for a batch of ``count`` images; negative prompt
 # None: zeros (ClassRequest.zero_negative).
 PromptKwargs = Callable[[str, str | None, int], dict[str, Any]]
