@@ -74,6 +74,7 @@ class DbtuiApp(OrderedKeysApp):  # keys typed in a burst (SSH) are handled in or
         # textual-image picks its renderer from the terminal; tests pin one for stable output.
         self.image_renderer = image_renderer
         self.conversions: list[Conversion] = []  # the Model step's conversions, the exports: waited for at exit
+        self.run_notices: set[tuple[str, str]] = set()  # (title, message) of the notices of a run (run_notices.py)
 
     def on_mount(self) -> None:
         from dbtui.screens.start import StartScreen

@@ -68,3 +68,35 @@ async def test_a_crashed_run_resumed_from_the_dashboard_drops_its_crash_and_its_
         stats = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
     assert "Run crashed" not in said
     assert "2.50 it/s" not in stats and "12m" not in stats, stats
+
+
+async def test_a_run_started_takes_down_the_last_runs_notices_only(tmp_path: Path, monkeypatch) -> None:
+    """Starting a run cleared every notice showing: a caption that could not be saved, not yet read, went with the
+    ended run's "Run crashed … resumes it". Only what the dashboard said of a run goes."""
+    from dbtui.engine_facade import RunSummary
+    from engine.events import StepEnded
+
+    monkeypatch.chdir(tmp_path)
+    folder = Path("runs") / "tiny-demo"
+    folder.mkdir(parents=True)
+    engine = FakeEngine(has_checkpoints=True, events=[
+        StepEnded(time=time.time() - 30, step=4, total_steps=6, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4,
+                  it_per_s=2.5, eta_s=754.0)])
+    status = {"now": "crashed"}
+    monkeypatch.setattr(engine, "list_runs", lambda output_dir, on_skip=None: [
+        RunSummary(folder.absolute(), status["now"], 4, 6)])
+    start_run = engine.start_run
+    monkeypatch.setattr(engine, "start_run", lambda profile, resume=None: (status.update(now="running"),
+                                                                           start_run(profile, resume))[1])
+    session = Session.for_demo("runs")
+    session.run_folder = folder
+    app = make_app(engine, session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(4)
+        await settle(pilot, 0.3)
+        app.notify("cannot write captions in images: disk full", title="Caption not saved", severity="error", timeout=60)
+        await settle(pilot)
+        assert [n.title for n in app._notifications] == ["Run crashed", "Caption not saved"]
+        await resume_from_the_dashboard(app, pilot)
+        said = [n.title for n in app._notifications]
+    assert "Run crashed" not in said and "Caption not saved" in said, said

@@ -18,7 +18,7 @@ from dbtui.messages import RUN_START, EngineEvent, ResumeOffered, RunAttached, W
 from dbtui.screens.run_life import (NO_PREVIEWS, AlreadyRunning, NotStarted, TrainerGone, ask, how_to_resume,
                                     leaving_words, start_outcome)
 from dbtui.screens.resume import ResumeScreen
-from dbtui.screens.base import WizardScreen
+from dbtui.screens.run_notices import RunNoticesScreen
 from dbtui.widgets.end_actions import EndActions
 from dbtui.widgets.key_footer import KeyFooter
 from dbtui.widgets.loss_plot import LossHistory, LossPlot
@@ -39,7 +39,7 @@ CONTROLS = [("stop", "Stop & save", "s"), ("save", "Save now", "c"), ("sample", 
 DETACH = ("detach", "Detach", "d")
 
 
-class TrainingScreen(WizardScreen):
+class TrainingScreen(RunNoticesScreen):
     STEP = 4
     CSS_PATH = "training.tcss"
     HELP = """\
@@ -161,7 +161,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self._attached(message.folder)
 
     def on_run_attached(self, message: RunAttached) -> None:
-        self.app.clear_notifications()  # the ended run's ("Run crashed … Ctrl+N resumes it") over the one started again
+        self.take_down_run_notices()  # the ended run's ("Run crashed … Ctrl+N resumes it") over the one started again
         self._attached(message.folder, message.since)  # launched here: its first events predate the following
 
     def _attached(self, folder: Path, since: float | None = None) -> None:
