@@ -106,3 +106,24 @@ def test_the_fit_test_leaves_torch_out_of_the_caller(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "RESULT 0.5 ['phase_started']" in result.stdout
     assert "HEAVY []" in result.stdout
+
+
+def test_checking_a_model_file_leaves_torch_out_of_the_wizard(tmp_path: Path) -> None:
+    """The Model step and the hardware advice read a .safetensors file's header (family, integer weights) in the app's
+    process: safetensors' "pt" framework imported torch there, seconds of a frozen wizard."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    model = tmp_path / "model.safetensors"
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": np.zeros((320, 4, 3, 3), np.float16),
+               "model.diffusion_model.out.2.weight": np.zeros((4, 320, 3, 3), np.int8)}, str(model))
+    code = (
+        "import sys\nfrom dbtui.engine_facade import RealEngine\nfrom engine.model_info import advice_family\n"
+        "info = RealEngine().inspect_model(sys.argv[1])\nadvice_family(sys.argv[1])\n"
+        f"print('FAMILY', info.family)\nprint('HEAVY', {HEAVY})\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(model)], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "holds integer (int8) weights" in result.stdout  # both header reads ran
+    assert "HEAVY []" in result.stdout

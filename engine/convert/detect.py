@@ -211,7 +211,7 @@ def header_family(path: Path) -> ModelFamily:
 
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as file:
+    with safe_open(str(path), framework="numpy") as file:  # "pt" imports torch (seconds) into the wizard
         shapes = {key: SimpleNamespace(shape=tuple(file.get_slice(key).get_shape())) for key in file.keys()}
     return detect_family(shapes, prediction_type="epsilon")
 

@@ -52,7 +52,7 @@ def header_integer_weights(path: Path) -> str | None:
     from safetensors import safe_open
 
     integers = {}
-    with safe_open(str(path), framework="pt") as file:
+    with safe_open(str(path), framework="numpy") as file:  # "pt" imports torch (seconds) into the wizard
         for key in file.keys():
             tensor = file.get_slice(key)
             if tensor.get_dtype() in SAFETENSORS_INTEGERS:
