@@ -80,7 +80,7 @@ def base_round_difference(folder: Path, scale: dict[str, Any], events_file: Path
 def spelt_as_recorded(scale: dict[str, Any], folder: Path, events_file: Path, *, reads_negative: bool = True) -> dict[str, Any]:
     """``scale`` with a scorer folder spelt as the base round in ``folder`` recorded it, where that names the same
     folder: a run started before its scorer folders were kept absolute recorded './models/clip', its profile now holds
-    the folder absolute, read from the folder dbtui runs in (as the run keeps it, launcher.anchored_profile). Read as
+    the folder absolute, read from the folder dbtui runs in (as the run keeps it, profile_anchor.anchored_profile). Read as
     another scorer, its base round was scored again and its earlier rounds no longer compared with the new ones.
     ``reads_negative`` false (a family that takes no negative prompt: Flux): the negative prompt as recorded too, since
     it changes none of the images; a resume that emptied it, as the run's warning advises, rescored the base for nothing."""
