@@ -16,6 +16,7 @@ from engine.evaluation.best import BestStep, best_step_of_run, scoring_events
 from engine.events import RunStarted, SamplesScored
 from engine.runs.checkpoints import checked_checkpoints
 from engine.runs.folder import RunFolder, finished_by_events
+from engine.training.preview_schedule import preview_scheduled
 
 
 @dataclass(frozen=True)
@@ -122,9 +123,10 @@ def _off_schedule(started: RunStarted, step: int) -> bool:
     sampling, saving = started.profile.get("sampling"), started.profile.get("saving")
     if not isinstance(sampling, dict) or not isinstance(saving, dict) or "every_n_steps" not in saving:
         return False
-    every = sampling.get("every_n_steps") or saving.get("every_n_steps")
-    scheduled = isinstance(every, int) and every > 0 and step % every == 0
-    return not scheduled and step != started.total_steps
+    every = [sampling.get("every_n_steps"), saving.get("every_n_steps")]
+    if not all(value is None or isinstance(value, int) and value > 0 for value in every):
+        return False  # a profile this version never wrote: taken as scheduled
+    return not preview_scheduled(step, started.total_steps, *every) and step != started.total_steps
 
 
 def keep_of_run(folder: RunFolder) -> Keep | None:

@@ -38,6 +38,7 @@ from engine.profile.schema import MAX_SEED
 from engine.training.preview_rounds import PreviewRounds, generation_prompts
 from engine.training.steps import batch_loss, optimizer_step
 from engine.training.text_encoders_on_demand import TextEncodersOnDemand
+from engine.training.preview_schedule import preview_scheduled
 from engine.training.text_encoder_stop import text_encoder_trains_at
 from engine.training.trainable import (check_lora_targets_of, load_dtypes, prepare_denoiser, prepare_text_encoders,
                                        prepare_vae, trained_text_encoders)
@@ -318,8 +319,7 @@ class Trainer:
         profile = self.profile
         if self.train_text_encoder and not text_encoder_trains_at(step + 1, profile.training.text_encoder_stop_fraction, self.total_steps):
             self.stop_text_encoder()
-        every = profile.sampling.every_n_steps or profile.saving.every_n_steps
-        if every and step % every == 0 and step < self.total_steps:
+        if preview_scheduled(step, self.total_steps, profile.sampling.every_n_steps, profile.saving.every_n_steps):
             self.sample(step)
         for hook in self.step_hooks:
             hook(self, step)
