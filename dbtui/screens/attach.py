@@ -18,6 +18,7 @@ from textual.widgets.option_list import Option
 from dbtui.engine_facade import Engine, RunSummary
 from engine.errors import DbtuiError
 from engine.profile.fields import expanded_path
+from engine.runs.folder import run_dirs_near
 from dbtui.widgets.key_footer import KeyFooter
 from dbtui.widgets.ordered_keys import OrderedInput
 
@@ -41,6 +42,7 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
         runs: list[RunSummary]
         skipped: list[str]
         error: str = ""
+        elsewhere: tuple[str, ...] = ()  # with no runs: folders near here that hold some (the demo's dbtui-demo/runs)
 
     def __init__(self, engine: Engine, output_dir: str) -> None:
         super().__init__()
@@ -88,6 +90,7 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
         skipped: list[str] = []  # a run folder a disk's or network's error hides: said, not dropped in silence
         try:
             runs = self.engine.list_runs(output_dir, skipped.append)
+            elsewhere = () if runs else _run_folders_near(output_dir)
         except DbtuiError as error:  # a folder of another user's
             self.post_message(self.RunsRead(output_dir, [], skipped, str(error)))
             return
@@ -95,7 +98,7 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
             self.post_message(self.RunsRead(output_dir, [], skipped, f"The runs could not be listed: "
                                             f"{type(error).__name__}: {error}"))
             return
-        self.post_message(self.RunsRead(output_dir, runs, skipped))
+        self.post_message(self.RunsRead(output_dir, runs, skipped, elsewhere=elsewhere))
 
     def on_attach_screen_runs_read(self, message: RunsRead) -> None:
         if message.output_dir != self._asked:
@@ -121,9 +124,19 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
                 options.focus()
         shown = message.output_dir.rstrip("/") + "/"
         note = f"{len(runs)} run(s) in {shown} (Enter attaches)" if runs else f"no runs in {shown}"
+        if message.elsewhere:
+            note += f"; runs are in {', '.join(message.elsewhere)}: type it above and press Enter"
         if skipped:
             note += f"; left out, as unreadable: {skipped[0]}" + (f" (and {len(skipped) - 1} more)" if skipped[1:] else "")
         self.query_one("#attach-note", Static).update(Content(note))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(Path(event.option.id))
+
+
+def _run_folders_near(output_dir: str) -> tuple[str, ...]:
+    """Folders below the working folder that hold runs, other than ``output_dir``, as typed: after `dbtui demo`, whose
+    run is in dbtui-demo/runs, the list of runs/ was empty with no word of where the demo's run went."""
+    asked = Path(output_dir).resolve()
+    here = Path.cwd()
+    return tuple(str(path.relative_to(here)) for path in run_dirs_near(here) if path.resolve() != asked)[:3]
