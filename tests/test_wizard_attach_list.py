@@ -41,3 +41,26 @@ async def test_an_empty_runs_folder_says_where_the_demos_run_is(tmp_path: Path, 
         app.push_screen(screen)
         await settle(pilot)
         assert "no runs in runs/" in _note(screen) and "dbtui-demo/runs" in _note(screen), _note(screen)
+
+
+async def test_enter_attaches_to_a_run_listed_from_a_folder_typed_in(tmp_path: Path) -> None:
+    """A folder typed into Attach and Enter listed its runs under '1 run(s) in … (Enter attaches)', but the keys stayed
+    in the folder field: Enter listed the folder again and ↓ did nothing, so the run could not be reached but by Tab.
+    The listed runs now take the keys, and Enter attaches."""
+    folder = _finished_run(tmp_path / "elsewhere" / "my-run")
+    engine = RealEngine()
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        chosen: list[Path | None] = []
+        screen = AttachScreen(engine, str(tmp_path / "runs"))
+        app.push_screen(screen, chosen.append)
+        await settle(pilot)
+        field = screen.query_one("#attach-dir", Input)
+        field.focus()
+        field.value = str(folder.path.parent)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "1 run(s)" in _note(screen) and app.focused is screen.query_one(OptionList)
+        await pilot.press("enter")
+        await settle(pilot)
+    assert chosen == [folder.path]

@@ -49,7 +49,9 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
         self.engine = engine
         self.output_dir = output_dir
         self._asked = ""  # the folder whose listing is awaited
-        self._to_list = True  # where the keys go once it is listed: the list, unless a folder was typed in
+        # The folder last asked for, as the field wrote it: once its runs are shown they take the keys, unless the
+        # field was typed in since.
+        self._submitted = output_dir
 
     def compose(self) -> ComposeResult:
         with Vertical(id="attach-box"):
@@ -63,7 +65,8 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
         self._list(self.output_dir)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self._to_list = False
+        # Enter on a typed folder is done typing: its runs take the keys once shown, as the note's "Enter attaches" says.
+        self._submitted = event.value
         self._list(event.value.strip())
 
     def _list(self, output_dir: str) -> None:
@@ -120,7 +123,7 @@ press Enter to list its runs. Esc goes back. Attaching only watches: the run is 
             options.highlighted = 0
             # A list still loading cannot take the focus: it is given once the runs are shown, unless another folder
             # is being typed meanwhile.
-            if self._to_list and self.query_one("#attach-dir", Input).value == self.output_dir:
+            if self.query_one("#attach-dir", Input).value == self._submitted:
                 options.focus()
         shown = message.output_dir.rstrip("/") + "/"
         note = f"{len(runs)} run(s) in {shown} (Enter attaches)" if runs else f"no runs in {shown}"
