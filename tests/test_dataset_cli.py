@@ -50,6 +50,18 @@ def test_check_with_a_profile_uses_its_settings(tmp_path: Path, clean: Path, cap
     assert "identifier 'ohwx' cannot be judged" in out
 
 
+def test_a_profile_given_as_the_folder_is_pointed_to_profile(tmp_path: Path, clean: Path, capsys) -> None:
+    """`dbtui dataset check my.toml`, as `validate my.toml` takes it, said 'is a file, not a folder: give the folder that
+    holds it (profiles)', which would check the profiles folder as images. It now says to give it as --profile."""
+    profile = tmp_path / "my.toml"
+    profile.write_text(f'[model]\npretrained = "builtin:tiny-sd1"\n[[concepts]]\ninstance_dir = "{clean}"\n'
+                       'instance_prompt = "photo of ohwx dog"\n')
+    assert main(["dataset", "check", str(profile)]) == 2
+    err = capsys.readouterr().err
+    assert f"is a profile, not an image folder: `dbtui dataset check --profile {profile}`" in err, err
+    assert "give the folder that holds it" not in err
+
+
 def test_check_with_a_profile_checks_every_concept_past_one_whose_folder_is_missing(
         tmp_path: Path, clean: Path, capsys) -> None:
     """It stopped at concept 0's missing folder, "nope is not a folder", naming no key and checking no other concept."""

@@ -139,6 +139,9 @@ def _check(args: argparse.Namespace) -> int:
     else:
         if not args.folder:
             raise DatasetError("dataset check needs a FOLDER, or --profile to check each concept's instance_dir")
+        if args.folder.endswith(".toml") and Path(args.folder).is_file():  # as `dbtui validate PROFILE` takes it
+            raise DatasetError(f"{args.folder} is a profile, not an image folder: `dbtui dataset check --profile "
+                               f"{shlex.quote(args.folder)}` checks each of its concepts' folders")
         runs.append((None, None, {"folder": args.folder, "resolution": args.resolution if args.resolution is not None else _model_resolution(args.model) or 512,
                      "caption_mode": args.caption_mode or "instance_prompt",
                      "caption_extension": ".txt" if args.caption_extension is None else args.caption_extension,
