@@ -67,6 +67,28 @@ def test_a_full_disk_in_the_final_export_keeps_the_last_step_for_a_resume_to_exp
     assert all(torch.equal(exported[name], trained[name]) for name in trained)
 
 
+def test_the_export_writers_refusals_say_the_last_step_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The export's writers say a full disk or a folder not writable as a conversion's refusal: a run whose outputs/
+    was read-only (or whose disk filled) failed with 'choose an output location you can write to', which no run can
+    (its outputs are RUN/outputs), and no word of the checkpoint of its last step that keeps the weights trained."""
+    from engine.convert import _files
+    from engine.runs.file_errors import kept_for_export
+
+    run, outputs = tmp_path / "run", tmp_path / "run" / "outputs"
+    kept = run / "checkpoints" / "step-00000040"
+    then = f"then `dbtui resume {run}` exports the weights trained, kept in the checkpoint of step 40 ({kept}), without training again"
+    outputs.mkdir(parents=True)
+    monkeypatch.setattr(_files.os, "access", lambda *args, **kwargs: False)  # as chmod or chattr +i would (root passes chmod)
+    with pytest.raises(_files.ConvertError) as refused:
+        _files.check_new_folder(outputs / "lora")
+    said = kept_for_export(refused.value, run, 40, kept)
+    assert said is not None and str(said) == f"permission denied on '{outputs}'"
+    assert said.advice == f"make {run} and what it holds writable by this user (`ls -l`, `chmod u+w`); {then}"
+    said = kept_for_export(_files._write_error(outputs / "lora", OSError(errno.ENOSPC, "No space left on device")), run, 40, kept)
+    assert said is not None and str(said) == f"the disk is full (or the quota used up) writing '{outputs}'"
+    assert said.advice == f"free some space (`df -h {run}`); {then}"
+
+
 def test_training_on_from_that_checkpoint_is_warned_of(tmp_path: Path) -> None:
     """Saved after the optimizer's state was freed for the export: a resume that trains on (a raised max_train_steps)
     starts the optimizer afresh, which it did without a word."""

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from engine.convert.errors import ConvertError, NotEnoughDiskError, OutputExistsError
+from engine.convert.errors import ConvertError, NotEnoughDiskError, OutputExistsError, OutputNotWritableError
 from engine.convert.mount_points import is_mount_point
 from engine.convert.partials import partial_path, partials_of, remove_dead_partials, size_of
 from engine.errors import os_error_in
@@ -141,7 +141,8 @@ def _write_error(target: Path, error: Exception) -> ConvertError | None:
         return ConvertError(f"cannot write {target}: its file system is read-only; choose another output location")
     # Permission on the output's folder only: an input that cannot be read says so where it is read.
     if machine.errno in (errno.EACCES, errno.EPERM) and str(machine.filename or "").startswith(str(folder)):
-        return ConvertError(f"cannot write to {folder}: permission denied; choose an output location you can write to")
+        return OutputNotWritableError(f"cannot write to {folder}: permission denied; choose an output location you can "
+                                      "write to", folder)
     return None
 
 
@@ -177,7 +178,8 @@ def check_file_output(target: Path, *, folder: bool = False) -> None:
     if not place.is_dir():
         raise OutputExistsError(f"{place} is a file, not a folder; choose another output location")
     if not os.access(place, os.W_OK):
-        raise ConvertError(f"cannot write to {place} (read-only, or not yours); choose an output location you can write to")
+        raise OutputNotWritableError(f"cannot write to {place} (read-only, or not yours); choose an output location you "
+                                     "can write to", place)
 
 
 def _appeared(target: Path) -> OutputExistsError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from engine.errors import DbtuiError
 
 
@@ -39,3 +41,11 @@ class NotEnoughDiskError(ConvertError):
 
 class OutputExistsError(ConvertError):
     """The output path is already taken."""
+
+
+class OutputNotWritableError(ConvertError):
+    """This user may not write in the output's folder (``place``)."""
+
+    def __init__(self, message: str, place: Path):
+        super().__init__(message)
+        self.place = place

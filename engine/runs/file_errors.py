@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,10 +74,23 @@ def named_full_disk(error: Exception, written: Path) -> OSError | None:
 def kept_for_export(error: Exception, run_dir: Path, step: int, checkpoint: Path) -> RunFilesError | None:
     """The final export's file error where a checkpoint of its last step (``checkpoint``) keeps the weights trained:
     the default advice sent the user to train from the last checkpoint, or from the start. None for a bug's error."""
-    machine = os_error_in(error)
+    machine = os_error_in(error) or _said_as_conversion(error, Path(run_dir) / "outputs")
     then = (f"then `dbtui resume {shlex.quote(str(run_dir))}` exports the weights trained, kept in the checkpoint of "
             f"step {step} ({checkpoint}), without training again")
     return run_files_error(machine, run_dir, then=then) if machine is not None else None
+
+
+def _said_as_conversion(error: Exception, outputs: Path) -> OSError | None:
+    """The machine's error that the export's writers (engine/convert/_files.py) said as a conversion's: a full disk, or a
+    folder this user may not write. Their advice, to choose another output, is none a run can take, and said alone it
+    left out the checkpoint that keeps the weights trained. None for any other error."""
+    from engine.convert.errors import NotEnoughDiskError, OutputNotWritableError
+
+    if isinstance(error, NotEnoughDiskError):
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(outputs))
+    if isinstance(error, OutputNotWritableError):
+        return OSError(errno.EACCES, os.strerror(errno.EACCES), str(error.place))
+    return None
 
 
 def _shown_place(filename: str | bytes | int) -> str:
