@@ -115,3 +115,16 @@ def test_machines_that_list_the_concepts_in_another_order_are_refused_for_the_or
                                                   r"its order \(the order decides") as refused:
         check_same_profile(tiny_profile(tmp_path, launch={**two, "machine_rank": 1}), 2)
     assert "only on machine" not in str(refused.value) and "copy machine 0's" not in str(refused.value)
+
+    # Listed in another order and a stale copy (a picture added on machine 1): said as a dog on machine 1 only and
+    # another on machine 0 only ('not set'), with no word of the picture nor of copying the folder.
+    (Path(folder["dog1"]) / "extra.png").write_bytes((Path(folder["dog1"]) / "zwx_01.png").read_bytes())
+    stale = settings(1, cat1, dog1)
+    assert differences(stale, main) == [
+        f"concepts[0] (instance_dir {folder['cat1']!r}, machine 0's concepts[1])",
+        f"concepts[1] (instance_dir {folder['dog1']!r}, machine 0's concepts[0], and its instance_dir ({folder['dog1']!r} "
+        f"vs {folder['dog0']!r}: 'extra.png' only on machine 1))"]
+    monkeypatch.setattr(utils, "gather_object", lambda ours: [[0, main], [1, stale]])
+    with pytest.raises(ProfilesDifferError, match=r"in its order \(.*; a concept's folder .*: copy machine 0's folder to "
+                                                  r"the others$"):
+        check_same_profile(tiny_profile(tmp_path, launch={**two, "machine_rank": 1}), 2)

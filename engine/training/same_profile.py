@@ -57,22 +57,50 @@ def differences(mine: dict[str, Any], main: dict[str, Any], machine: int = 1) ->
     is this machine's number. The concepts are paired by what their instance folders hold (``concept_pairs``): one at
     another place than machine 0's is one ``concepts[N] (…, machine 0's concepts[M])``, and so is one that only one
     machine has."""
+    return [line for _, line, _ in _differences(mine, main, machine)]
+
+
+def _differences(mine: dict[str, Any], main: dict[str, Any], machine: int) -> list[tuple[str, str, set[str]]]:
+    """``differences``' lines, each as (key it is sorted by, line, the keys whose advice it needs)."""
     ours, theirs = _concepts(mine), _concepts(main)
     pairs, only_main, only_mine = concept_pairs(theirs, ours, lambda concept: _folder_identity(concept["instance_dir"]))
-    found = [(key, f"{key} ({_said(key, mine.get(key, MISSING), main.get(key, MISSING), machine)})")
+    _pair_stale_copies(pairs, only_main, only_mine, ours, theirs)
+    found = [(key, f"{key} ({_said(key, mine.get(key, MISSING), main.get(key, MISSING), machine)})", {key})
              for key in mine.keys() | main.keys()
              if ((index := _concept_index(key)) is None or pairs.get(index) == index) and not _same(key, mine, main)]
     for index, was in pairs.items():
         if index != was:
-            fields = [f"{field} ({_said(field, ours[index].get(field), theirs[was].get(field), machine)})"
-                      for field in ours[index].keys() | theirs[was].keys()
-                      if not same_files(ours[index].get(field), theirs[was].get(field))]
-            its = f", and its {', '.join(sorted(fields))}" if fields else ""
+            fields = sorted(field for field in ours[index].keys() | theirs[was].keys()
+                            if not same_files(ours[index].get(field), theirs[was].get(field)))
+            said = [f"{field} ({_said(field, ours[index].get(field), theirs[was].get(field), machine)})" for field in fields]
+            its = f", and its {', '.join(said)}" if said else ""
             found.append((f"concepts[{index}]", f"concepts[{index}] ({_instance(ours[index])}, machine 0's "
-                                                f"concepts[{was}]{its})"))
-    found += [(f"concepts[{index}]", f"concepts[{index}] ({_instance(ours[index])} vs not set)") for index in only_mine]
-    found += [(f"concepts[{was}]", f"concepts[{was}] of machine 0 (not set vs {_instance(theirs[was])})") for was in only_main]
-    return [line for _, line in sorted(found)]
+                                                f"concepts[{was}]{its})",
+                          {f"concepts[{index}]", *(f"concepts[{index}].{field}" for field in fields)}))
+    found += [(f"concepts[{index}]", f"concepts[{index}] ({_instance(ours[index])} vs not set)", {f"concepts[{index}]"})
+              for index in only_mine]
+    found += [(f"concepts[{was}]", f"concepts[{was}] of machine 0 (not set vs {_instance(theirs[was])})",
+               {f"concepts[{was}]"}) for was in only_main]
+    return sorted(found, key=lambda difference: difference[:2])
+
+
+def _pair_stale_copies(pairs: dict[int, int], only_main: list[int], only_mine: list[int], ours: list[dict[str, Any]],
+                       theirs: list[dict[str, Any]]) -> None:
+    """Pair, in place, the concepts left unpaired at other places by the image names their instance folders share most:
+    a concept listed in another order whose folder is also a stale copy (an image added on one machine) was said as one
+    concept on machine 1 only and another on machine 0 only, with no word of the file that differs."""
+    for index in list(only_mine):
+        shared = {was: len(_names(ours[index]) & _names(theirs[was])) for was in only_main}
+        was = max(shared, key=lambda candidate: shared[candidate], default=None)
+        if was is not None and shared[was]:
+            pairs[index] = was
+            only_main.remove(was)
+            only_mine.remove(index)
+
+
+def _names(concept: dict[str, Any]) -> set[str]:
+    folder = concept["instance_dir"]
+    return {name for name, _ in folder[2]} if is_folder(folder) and isinstance(folder[2], list) else set()
 
 
 def _concept_index(key: str) -> int | None:
@@ -151,18 +179,19 @@ def check_same_profile(profile: Any, num_processes: int) -> None:
     gathered = gather_object([[profile.launch.machine_rank, shared_settings(profile)]])
     main = gathered[0][1]
     told: dict[int, list[str]] = {}
+    keys: set[str] = set()  # what the advice is chosen by
     for machine, settings in gathered[1:]:
         if machine not in told:
-            found = differences(settings, main, machine)
+            found = _differences(settings, main, machine)
             if found:
-                told[machine] = found
+                told[machine] = [line for _, line, _ in found]
+                keys.update(*(needs for _, _, needs in found))
     if not told:
         return
     said = "; ".join(f"machine {machine}'s profile differs from machine 0's in {len(found)} setting(s), machine "
                      f"{machine}'s value vs machine 0's: " + ", ".join(found[:SHOWN])
                      + (f" and {len(found) - SHOWN} more" if len(found) > SHOWN else "")
                      for machine, found in sorted(told.items()))
-    keys = {line.split(" ", 1)[0] for found in told.values() for line in found}
     advice = []
     if any(_WHOLE_CONCEPT.fullmatch(key) for key in keys):
         # The order is training's: epoch_batches deals each concept's batches in turn, by its place, and each process
