@@ -350,3 +350,24 @@ def test_a_sigterm_before_the_meeting_ends_the_trainer_as_a_ctrl_c_does(
     assert status == EXIT_INTERRUPTED
     assert launcher.poll() is not None
     assert "ended before its log said it met machine 0" in capsys.readouterr().err
+
+
+def test_a_run_stopped_on_machine_0_is_not_said_finished_on_this_machine(
+        tmp_path: Path, launcher, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`dbtui stop` on machine 0 ends machine 1's trainer with status 0, as a finished run: machine 1 said 'this
+    machine's trainer finished', with no word that the run waits to be resumed, here too."""
+    from engine.runs.meeting import say_stopped
+
+    say_stopped(56)  # what machine 1's first trainer process writes into its log
+    run = started(tmp_path, launcher, MET + " (2 processes)\n" + capsys.readouterr().out)
+    run.folder.checkpoints = run.folder.path / "checkpoints"
+    monkeypatch.setattr(other_machine, "_wait", lambda process, meeting, rank: 0)
+    assert other_machine.show_other_machine(run, detach=False) == 0
+    said = capsys.readouterr().out
+    assert "finished" not in said
+    assert said.endswith(
+        "this machine's trainer stopped with the run at step 56 (stopped on machine 0, after its checkpoint). To go on: "
+        "`dbtui run PROFILE --resume --set launch.machine_rank=1` resumes this machine's part from the latest "
+        "checkpoint, as machine 0 resumes the run (add the --set values this machine was started with: they are kept "
+        f"in {tmp_path / 'run' / 'profile-machine-1.toml'}); on a disk of its own, once machine 0's "
+        f"checkpoints/step-00000056 is copied into {tmp_path / 'run' / 'checkpoints'}/\n")

@@ -14,7 +14,8 @@ from typing import Any
 import psutil
 
 from dbtui.cli.boundary import EXIT_INTERRUPTED, stops_as_interrupts
-from engine.runs.meeting import MET, MeetingInLog, forget_pid
+from engine.runs.file_errors import resume_machine_part
+from engine.runs.meeting import MET, MeetingInLog, forget_pid, stopped_at
 
 POLL_S = 0.5
 END_GRACE_S = 10.0  # a trainer that met nobody ends at once on SIGTERM; the launcher then follows within seconds
@@ -54,7 +55,14 @@ def show_other_machine(started: Any, *, detach: bool) -> int:
             return EXIT_INTERRUPTED
     forget_pid(started.log, pid)
     if status == 0:
-        print("this machine's trainer finished")
+        step = stopped_at(_tail(started.log, started.log_offset))
+        if step is None:
+            print("this machine's trainer finished")
+        else:
+            print(f"this machine's trainer stopped with the run at step {step} (stopped on machine 0, after its "
+                  f"checkpoint). To go on: {resume_machine_part(started.folder.path, rank, kept=True)}; on a disk of "
+                  f"its own, once machine 0's checkpoints/step-{step:08d} is copied into "
+                  f"{started.folder.checkpoints}/")
         return 0
     said = [line for line in _tail(started.log, started.log_offset) if line.startswith("dbtui trainer:")
             and not line.startswith(MET)]

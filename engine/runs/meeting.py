@@ -30,6 +30,21 @@ def say_met(num_processes: int) -> None:
     print(f"{MET} ({num_processes} processes)", flush=True)
 
 
+STOPPED = "dbtui trainer: the run stopped at step "
+
+
+def say_stopped(step: int) -> None:
+    """Into the log of a machine other than 0 (its first process's standard output): the run stopped, asked on machine
+    0, which alone sees the events; its trainer's exit status is 0 as a finished run's."""
+    print(f"{STOPPED}{step}", flush=True)
+
+
+def stopped_at(lines: list[str]) -> int | None:
+    """The step ``say_stopped`` wrote in ``lines`` (a log's), or None."""
+    said = [line[len(STOPPED):] for line in lines if line.startswith(STOPPED)]
+    return int(said[-1]) if said and said[-1].isdigit() else None
+
+
 class MeetingInLog:
     """Reads a trainer log from ``start`` (where this start's lines begin) for the line ``say_met`` writes."""
 
