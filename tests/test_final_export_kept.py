@@ -87,6 +87,10 @@ def test_the_export_writers_refusals_say_the_last_step_is_kept(tmp_path: Path, m
     said = kept_for_export(_files._write_error(outputs / "lora", OSError(errno.ENOSPC, "No space left on device")), run, 40, kept)
     assert said is not None and str(said) == f"the disk is full (or the quota used up) writing '{outputs}'"
     assert said.advice == f"free some space (`df -h {run}`); {then}"
+    said = kept_for_export(refused.value, run, 40, kept, machines=2)  # machine 0's resume waits for the others'
+    assert said is not None and said.advice.endswith(
+        f"{then}, with every other machine N resuming its part (`dbtui run PROFILE --resume --set launch.machine_rank=N`; "
+        "on a disk of its own, with machine 0's checkpoints/step-00000040 copied into its checkpoints/ first)")
 
 
 def test_training_on_from_that_checkpoint_is_warned_of(tmp_path: Path) -> None:
@@ -180,6 +184,20 @@ sys.exit(main([sys.argv[1]]))
 """
 
 
+# Each process's end as train returns it, in ended-RANK beside the run folder (none where it raised).
+RECORD_THE_END = """
+import os
+from pathlib import Path
+from engine.runs import in_process
+train = in_process.train
+def recorded(*args, **kwargs):
+    result = train(*args, **kwargs)
+    (Path(sys.argv[1]).parent / f"ended-{os.environ['RANK']}").write_text(result.status)
+    return result
+in_process.train = recorded
+"""
+
+
 def test_a_run_of_two_processes_keeps_the_last_step_too(tmp_path: Path) -> None:
     """A run of several processes saved no checkpoint as its final export failed (the others had gone on past the
     export, and a save's collectives would have hung): every step since its last checkpoint was lost."""
@@ -188,6 +206,7 @@ def test_a_run_of_two_processes_keeps_the_last_step_too(tmp_path: Path) -> None:
     folder = RunFolder(tmp_path / "run").create()
     save_profile(tiny_profile(tmp_path, training={"max_train_steps": 3}, saving={"export": ["diffusers"], "every_n_steps": 5}),
                  folder.profile)
+    script.write_text(EXPORT_ON_A_FULL_DISK.replace("sys.exit(", RECORD_THE_END + "sys.exit("))
     process = launch_two_processes(script, str(folder.path))
     assert process.returncode != 0
     kept = folder.checkpoints / "step-00000003"
@@ -195,6 +214,8 @@ def test_a_run_of_two_processes_keeps_the_last_step_too(tmp_path: Path) -> None:
     [failed] = [event for event in read_events(folder.events) if event.kind == "run_failed"]
     assert failed.advice.endswith(f"then `dbtui resume {folder.path}` exports the weights trained, kept in the checkpoint "
                                   f"of step 3 ({kept}), without training again"), failed.advice
+    # Process 1 ended 'finished' (on another machine, its `dbtui run` said 'this machine's trainer finished').
+    assert (tmp_path / "ended-1").read_text() == "export failed"
 
 
 # Process 1's save of the last step fails (EIO) once its part is written; the main process, slower (its weights are

@@ -356,9 +356,9 @@ def test_a_run_stopped_on_machine_0_is_not_said_finished_on_this_machine(
         tmp_path: Path, launcher, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """`dbtui stop` on machine 0 ends machine 1's trainer with status 0, as a finished run: machine 1 said 'this
     machine's trainer finished', with no word that the run waits to be resumed, here too."""
-    from engine.runs.meeting import say_stopped
+    from engine.runs.meeting import say_ended
 
-    say_stopped(56)  # what machine 1's first trainer process writes into its log
+    say_ended("stopped", 56)  # what machine 1's first trainer process writes into its log
     run = started(tmp_path, launcher, MET + " (2 processes)\n" + capsys.readouterr().out)
     run.folder.checkpoints = run.folder.path / "checkpoints"
     monkeypatch.setattr(other_machine, "_wait", lambda process, meeting, rank: 0)
@@ -371,3 +371,18 @@ def test_a_run_stopped_on_machine_0_is_not_said_finished_on_this_machine(
         "checkpoint, as machine 0 resumes the run (add the --set values this machine was started with: they are kept "
         f"in {tmp_path / 'run' / 'profile-machine-1.toml'}); on a disk of its own, once machine 0's "
         f"checkpoints/step-00000056 is copied into {tmp_path / 'run' / 'checkpoints'}/\n")
+
+
+def test_a_run_whose_final_export_failed_on_machine_0_is_not_said_finished_on_this_machine(
+        tmp_path: Path, launcher, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.runs.meeting import say_ended
+
+    say_ended("export failed", 40)
+    run = started(tmp_path, launcher, MET + " (2 processes)\n" + capsys.readouterr().out)
+    run.folder.checkpoints = run.folder.path / "checkpoints"
+    monkeypatch.setattr(other_machine, "_wait", lambda process, meeting, rank: 0)
+    assert other_machine.show_other_machine(run, detach=False) == 1
+    assert capsys.readouterr().err.startswith(
+        "this machine's trainer ended with the run: its final export failed on machine 0 after step 40 (machine 0 says "
+        "why; the weights trained are kept in the checkpoint of that step). Once that is fixed, to export them: "
+        "`dbtui run PROFILE --resume --set launch.machine_rank=1` resumes this machine's part")

@@ -15,7 +15,7 @@ import psutil
 
 from dbtui.cli.boundary import EXIT_INTERRUPTED, stops_as_interrupts
 from engine.runs.file_errors import resume_machine_part
-from engine.runs.meeting import MET, MeetingInLog, forget_pid, stopped_at
+from engine.runs.meeting import MET, MeetingInLog, forget_pid, ended_at
 
 POLL_S = 0.5
 END_GRACE_S = 10.0  # a trainer that met nobody ends at once on SIGTERM; the launcher then follows within seconds
@@ -55,15 +55,18 @@ def show_other_machine(started: Any, *, detach: bool) -> int:
             return EXIT_INTERRUPTED
     forget_pid(started.log, pid)
     if status == 0:
-        step = stopped_at(_tail(started.log, started.log_offset))
-        if step is None:
+        ended = ended_at(_tail(started.log, started.log_offset))
+        if ended is None:
             print("this machine's trainer finished")
-        else:
-            print(f"this machine's trainer stopped with the run at step {step} (stopped on machine 0, after its "
-                  f"checkpoint). To go on: {resume_machine_part(started.folder.path, rank, kept=True)}; on a disk of "
-                  f"its own, once machine 0's checkpoints/step-{step:08d} is copied into "
-                  f"{started.folder.checkpoints}/")
-        return 0
+            return 0
+        how, step = ended
+        said = ("stopped with the run at step {step} (stopped on machine 0, after its checkpoint). To go on" if how == "stopped"
+                else "ended with the run: its final export failed on machine 0 after step {step} (machine 0 says why; the "
+                     "weights trained are kept in the checkpoint of that step). Once that is fixed, to export them")
+        print(f"this machine's trainer {said.format(step=step)}: {resume_machine_part(started.folder.path, rank, kept=True)}; "
+              f"on a disk of its own, once machine 0's checkpoints/step-{step:08d} is copied into "
+              f"{started.folder.checkpoints}/", file=sys.stdout if how == "stopped" else sys.stderr)
+        return 0 if how == "stopped" else 1
     said = [line for line in _tail(started.log, started.log_offset) if line.startswith("dbtui trainer:")
             and not line.startswith(MET)]
     print(f"this machine's trainer stopped with exit status {status}" + (f": {said[-1]}" if said else "")

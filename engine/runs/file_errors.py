@@ -71,12 +71,17 @@ def named_full_disk(error: Exception, written: Path) -> OSError | None:
     return OSError(machine.errno, machine.strerror, str(written))
 
 
-def kept_for_export(error: Exception, run_dir: Path, step: int, checkpoint: Path) -> RunFilesError | None:
+def kept_for_export(error: Exception, run_dir: Path, step: int, checkpoint: Path, machines: int = 1) -> RunFilesError | None:
     """The final export's file error where a checkpoint of its last step (``checkpoint``) keeps the weights trained:
-    the default advice sent the user to train from the last checkpoint, or from the start. None for a bug's error."""
+    the default advice sent the user to train from the last checkpoint, or from the start. None for a bug's error.
+    ``machines``: the run's; machine 0's resume waits for the others' (each in its own folder on a disk of its own)."""
     machine = os_error_in(error) or _said_as_conversion(error, Path(run_dir) / "outputs")
     then = (f"then `dbtui resume {shlex.quote(str(run_dir))}` exports the weights trained, kept in the checkpoint of "
             f"step {step} ({checkpoint}), without training again")
+    if machines > 1:
+        then += (", with every other machine N resuming its part (`dbtui run PROFILE --resume --set "
+                 f"launch.machine_rank=N`; on a disk of its own, with machine 0's checkpoints/{checkpoint.name} copied "
+                 "into its checkpoints/ first)")
     return run_files_error(machine, run_dir, then=then) if machine is not None else None
 
 

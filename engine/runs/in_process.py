@@ -88,10 +88,14 @@ def train(
                 failed = error
             # Every process takes part in the save of the last step's checkpoint, or none does: the main process's
             # export decides (the others' returned at once), and a save's collectives wait for every process.
-            if main_process_says(trainer.accelerator, failed is not None) and save_last_step:
+            export_failed = main_process_says(trainer.accelerator, failed is not None)
+            if export_failed and save_last_step:
                 kept = save_last_step(result.step)
             if failed is not None:
                 _export_failed(failed, profile, trainer, run_dir, result.step, kept)
+            if export_failed:  # the main process's, which says why: the others end with it, the run not finished
+                trainer.end()
+                return RunResult("export failed", result.step, result.total_steps)
             if result.outputs:  # the main process's
                 write_record(run_dir / "outputs", base_model)
             _final_previews(trainer, result.step, run_dir)
@@ -168,7 +172,7 @@ def _export_failed(error: Exception, profile: Profile, trainer: Trainer, run_dir
     if gone is not None:
         raise gone from error
     full = named_full_disk(error, run_dir / "outputs")
-    said = kept_for_export(full or error, run_dir, step, kept) if kept else None
+    said = kept_for_export(full or error, run_dir, step, kept, profile.launch.num_machines) if kept else None
     if said is not None:
         raise said from error
     if full is None:

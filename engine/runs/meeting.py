@@ -31,18 +31,21 @@ def say_met(num_processes: int) -> None:
 
 
 STOPPED = "dbtui trainer: the run stopped at step "
+EXPORT_FAILED = "dbtui trainer: the run's final export failed on machine 0 after step "
 
 
-def say_stopped(step: int) -> None:
-    """Into the log of a machine other than 0 (its first process's standard output): the run stopped, asked on machine
-    0, which alone sees the events; its trainer's exit status is 0 as a finished run's."""
-    print(f"{STOPPED}{step}", flush=True)
+def say_ended(status: str, step: int) -> None:
+    """Into the log of a machine other than 0 (its first process's standard output): the run ``stopped`` (asked on
+    machine 0) or its final export failed there (``export failed``), which machine 0 alone sees in the events; this
+    machine's trainer exits 0 as a finished run's."""
+    print(f"{EXPORT_FAILED if status == 'export failed' else STOPPED}{step}", flush=True)
 
 
-def stopped_at(lines: list[str]) -> int | None:
-    """The step ``say_stopped`` wrote in ``lines`` (a log's), or None."""
-    said = [line[len(STOPPED):] for line in lines if line.startswith(STOPPED)]
-    return int(said[-1]) if said and said[-1].isdigit() else None
+def ended_at(lines: list[str]) -> tuple[str, int] | None:
+    """What ``say_ended`` wrote in ``lines`` (a log's): ("stopped" or "export failed", the step), or None."""
+    said = [(status, line[len(prefix):]) for line in lines
+            for status, prefix in (("stopped", STOPPED), ("export failed", EXPORT_FAILED)) if line.startswith(prefix)]
+    return (said[-1][0], int(said[-1][1])) if said and said[-1][1].isdigit() else None
 
 
 class MeetingInLog:

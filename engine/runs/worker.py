@@ -88,7 +88,7 @@ def _train(args: argparse.Namespace, folder: RunFolder, lock: TrainerLock, asked
     from engine.runs.report import write_report_at_end
     from engine.runs.resume_length import kept_total
     from engine.runs.supervisor import Supervisor
-    from engine.runs.meeting import say_met, say_stopped
+    from engine.runs.meeting import say_met, say_ended
     from engine.training.distributed import process_state
 
     state = process_state()  # returns once every process of the run has met
@@ -127,8 +127,8 @@ def _train(args: argparse.Namespace, folder: RunFolder, lock: TrainerLock, asked
             if result.status == "stopped":
                 print(f"stopped at step {step}; resume with: dbtui resume {shlex.quote(str(folder.path))}", flush=True)
             write_report_at_end(folder.path)
-        elif state.is_local_main_process and result.status == "stopped":
-            say_stopped(result.step)  # for `dbtui run` on this machine, which said 'finished' of a stopped run
+        elif state.is_local_main_process and result.status != "finished":
+            say_ended(result.status, result.step)  # for `dbtui run` on this machine, which said 'finished' of it
         return 0
     except BaseException:
         # Only the lock's holder speaks for the run.

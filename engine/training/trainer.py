@@ -62,7 +62,7 @@ class PastTheEndError(DbtuiError):
 
 @dataclass
 class RunResult:
-    status: str  # "finished" or "stopped"
+    status: str  # "finished", "stopped", or "export failed" (on the processes but the main, whose export failed)
     step: int
     total_steps: int
     outputs: dict[str, str] = field(default_factory=dict)
