@@ -386,3 +386,14 @@ def test_a_run_whose_final_export_failed_on_machine_0_is_not_said_finished_on_th
         "this machine's trainer ended with the run: its final export failed on machine 0 after step 40 (machine 0 says "
         "why; the weights trained are kept in the checkpoint of that step). Once that is fixed, to export them: "
         "`dbtui run PROFILE --resume --set launch.machine_rank=1` resumes this machine's part")
+
+
+def test_a_trainer_that_failed_here_says_why_before_a_long_elastic_report(
+        tmp_path: Path, launcher, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """With 2 processes on machine 1, torch elastic's report of the failed processes (about 45 lines) pushed the
+    trainer's own line out of the 40 last lines read: machine 1 said only 'stopped with exit status 1; see its log'."""
+    why = "dbtui trainer: machine 1's profile differs from machine 0's in 1 setting(s)"
+    run = started(tmp_path, launcher, MET + " (3 processes)\n" + why + "\n" + "elastic's report\n" * 45)
+    monkeypatch.setattr(other_machine, "_wait", lambda process, meeting, rank: 1)
+    assert other_machine.show_other_machine(run, detach=False) == 1
+    assert f"this machine's trainer stopped with exit status 1: {why}; see its log" in capsys.readouterr().err

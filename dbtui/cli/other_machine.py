@@ -55,7 +55,7 @@ def show_other_machine(started: Any, *, detach: bool) -> int:
             return EXIT_INTERRUPTED
     forget_pid(started.log, pid)
     if status == 0:
-        ended = ended_at(_tail(started.log, started.log_offset))
+        ended = ended_at(_since(started.log, started.log_offset))
         if ended is None:
             print("this machine's trainer finished")
             return 0
@@ -67,7 +67,7 @@ def show_other_machine(started: Any, *, detach: bool) -> int:
               f"on a disk of its own, once machine 0's checkpoints/step-{step:08d} is copied into "
               f"{started.folder.checkpoints}/", file=sys.stdout if how == "stopped" else sys.stderr)
         return 0 if how == "stopped" else 1
-    said = [line for line in _tail(started.log, started.log_offset) if line.startswith("dbtui trainer:")
+    said = [line for line in _since(started.log, started.log_offset) if line.startswith("dbtui trainer:")
             and not line.startswith(MET)]
     print(f"this machine's trainer stopped with exit status {status}" + (f": {said[-1]}" if said else "")
           + f"; see its log ({started.log}) and machine 0's", file=sys.stderr)
@@ -149,10 +149,12 @@ def _ended(left: list[int], met: bool, meets_at: str) -> str:
             "waited long, check that machine 0 runs and that this machine reaches that address and port.")
 
 
-def _tail(log: Any, start: int, lines: int = 40) -> list[str]:
+def _since(log: Any, start: int) -> list[str]:
+    """This start's lines of ``log``: every one, as the trainer's own line comes before torch elastic's report of the
+    failed processes, which with two or more processes here is longer than the 40 last lines that were read."""
     try:
         with log.open("rb") as file:
             file.seek(start)
-            return file.read().decode(errors="replace").splitlines()[-lines:]
+            return file.read().decode(errors="replace").splitlines()
     except OSError:
         return []
