@@ -12,6 +12,7 @@ from pathlib import Path
 
 from engine.errors import DbtuiError
 from engine.profile.fields import IMAGE_SUFFIXES
+from engine.support.generated_set import is_dbtui_class_images
 
 try:
     # iPhone photos (HEIC) open through Pillow in every process that reads training images, since each imports
@@ -82,9 +83,8 @@ def _names(names: list[str]) -> str:
 
 def images_in_sub_folders(folder: Path, skip: tuple[Path, ...] = ()) -> dict[str, int]:
     """How many images (as ``list_images`` finds them) each sub-folder of ``folder`` that holds any has, by name: what
-    a user sees there that training does not read. Hidden folders (dbtui's caption history), dbtui's generated-… class
-    images and ``skip`` are passed over, and so is a sub-folder that cannot be read (a disk's lost+found), and a link
-    to the folder itself or to a folder above it (pics/self -> .), whose images are the folder's own or none of these."""
+    a user sees there that training does not read. Passed over: hidden folders (caption history), dbtui's class images
+    (``is_dbtui_class_images``), ``skip``, one that cannot be read (lost+found), a link to the folder or above it."""
     try:
         subs = sorted(Path(folder).iterdir())
     except OSError:
@@ -94,8 +94,8 @@ def images_in_sub_folders(folder: Path, skip: tuple[Path, ...] = ()) -> dict[str
     below: dict[str, int] = {}
     for sub in subs:
         with contextlib.suppress(OSError):
-            if (sub.is_dir() and not sub.name.startswith((".", "generated-"))
-                    and Path(os.path.realpath(sub)) not in skipped):
+            if (sub.is_dir() and not sub.name.startswith(".") and Path(os.path.realpath(sub)) not in skipped
+                    and not is_dbtui_class_images(sub)):
                 below[sub.name] = len(list_images(sub))
     return {name: count for name, count in below.items() if count}
 
@@ -103,9 +103,9 @@ def images_in_sub_folders(folder: Path, skip: tuple[Path, ...] = ()) -> dict[str
 def unused_class_images(folder: Path, concept_dirs: tuple[Path, ...] = ()) -> tuple[int, str]:
     """(how many, why) of the pictures a user sees in a class folder that ``list_images`` leaves out: links that lead
     out of it (``links_out_of``), and images in its sub-folders (a downloaded regularisation set keeps them a level
-    down), dbtui's generated-… ones and ``concept_dirs``, the concepts' instance and class folders (a class folder
-    above the instance folder), aside. (0, "") when there are none, or the folder is not there. Only a warning is made of it, so a sub-folder that
-    cannot be read (a disk's lost+found) is passed over, never raised."""
+    down), dbtui's own and ``concept_dirs``, the concepts' instance and class folders (a class folder above the
+    instance folder), aside. (0, "") when there are none, or the folder is not there. Only a warning is made of it, so
+    a sub-folder that cannot be read (a disk's lost+found) is passed over, never raised."""
     try:
         if not Path(folder).is_dir():
             return 0, ""

@@ -7,6 +7,7 @@ from pathlib import Path
 from engine.data.images import images_in_sub_folders, list_images
 from engine.dataset.prepared_origin import MANIFEST, ORIGIN_RECORD
 from engine.dataset.report import Finding
+from engine.support.generated_set import is_dbtui_class_images
 
 _NO_IMAGES = "the folder has no images (.jpg, .png, .webp…)"
 _POINT_TO_IT = "point to the folder that holds your training images"
@@ -41,9 +42,9 @@ def folder_findings(folder: Path | str, images: list[Path], *, recursive: bool,
 
 
 def _generated_class_images(folder: Path) -> int:
-    """How many images dbtui's class-image generation made in ``folder`` (its generated-… sub-folders)."""
+    """How many images dbtui's class-image generation made in ``folder`` (its sub-folders ``is_dbtui_class_images``)."""
     try:
-        return sum(len(list_images(sub)) for sub in folder.glob("generated-*") if sub.is_dir())
+        return sum(len(list_images(sub)) for sub in folder.iterdir() if sub.is_dir() and is_dbtui_class_images(sub))
     except OSError:
         return 0
 

@@ -5,11 +5,15 @@ with any name may lead into a set."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from engine.support.json_file import read_json_object
 
 MANIFEST = "manifest.json"
+# The names engine.training.class_images gives a set's folder and its images.
+SET_NAME = re.compile(r"generated-[0-9a-f]{10}")
+IMAGE_NAME = re.compile(r"class_\d{5,}\.png")
 # What every generated set's manifest holds (engine.training.class_images.settings_of, and the images): a checkpoint's
 # manifest.json, or one of the user's, holds other things.
 _MARKS = ("model", "prompt", "seed", "images")
@@ -24,3 +28,14 @@ def generated_set_holding(folder: str) -> Path | None:
     """The generated set that ``folder`` is or is inside, links followed; None when it is in none."""
     real = Path(os.path.realpath(os.path.expanduser(folder)))
     return next((place for place in (real, *real.parents) if is_generated_set(place)), None)
+
+
+def is_dbtui_class_images(folder: Path | str) -> bool:
+    """A generated set, or one whose first images are being made before its manifest is written (by another run now,
+    or by one that crashed): named as the generator names a set and holding nothing but the images it names (hidden
+    files are its temporaries). A folder of the user's own named so holds other names."""
+    folder = Path(folder)
+    if is_generated_set(folder):
+        return True
+    return SET_NAME.fullmatch(folder.name) is not None and folder.is_dir() and all(
+        entry.name.startswith(".") or IMAGE_NAME.fullmatch(entry.name) for entry in folder.iterdir())

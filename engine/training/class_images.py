@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from engine.data.images import list_images
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
-from engine.support.generated_set import MANIFEST
+from engine.support.generated_set import IMAGE_NAME, MANIFEST
 from engine.support.json_file import read_json_object
 from engine.training.class_folder_errors import said_of_class_folder
 
@@ -175,17 +175,14 @@ def _running(pid: int) -> bool:
     return True
 
 
-# The names ``_name`` gives: a manifest entry of another kind (a number, '../x.png', a sub-folder's image) was written
-# by hand or damaged, and is taken as not generated rather than read from outside the folder.
-_IMAGE_NAME = re.compile(r"class_\d{5,}\.png")
-
-
 def _listed(gen_dir: Path, manifest: dict[str, Any]) -> list[Path]:
-    """The images ``manifest`` lists that are in ``gen_dir``, each once."""
+    """The images ``manifest`` lists that are in ``gen_dir``, each once. An entry not named as ``_name`` names (a
+    number, '../x.png', a sub-folder's image) was written by hand or damaged: taken as not generated, never read from
+    outside the folder."""
     names = manifest.get("images")
     if not isinstance(names, list):
         return []
-    kept = dict.fromkeys(name for name in names if isinstance(name, str) and _IMAGE_NAME.fullmatch(name))
+    kept = dict.fromkeys(name for name in names if isinstance(name, str) and IMAGE_NAME.fullmatch(name))
     return [gen_dir / name for name in kept if (gen_dir / name).is_file()]
 
 
