@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
+import json
 import os
 import random
 import re
@@ -643,7 +644,21 @@ def test_a_damaged_generated_class_image_is_said_to_be_made_again_once_deleted(t
     instance.mkdir()
     generated.mkdir(parents=True)
     textured(0, (32, 32)).save(instance / "a.png")
-    (generated / "000000.png").write_bytes(b"cut")
+    (generated / "class_00000.png").write_bytes(b"cut")
+    (generated / "manifest.json").write_text(json.dumps({"model": "m", "prompt": "a dog", "seed": 0,
+                                                         "images": ["class_00000.png"]}), encoding="utf-8")
     profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(instance), "instance_prompt": "zwx"}])
     with pytest.raises(DataError, match="dbtui's own class images: delete them and the next run makes them again"):
-        build_examples(profile, [instance], {0: [generated / "000000.png"]}, [(64, 64)])
+        build_examples(profile, [instance], {0: [generated / "class_00000.png"]}, [(64, 64)])
+
+
+def test_a_damaged_image_in_a_users_folder_named_generated_is_not_said_to_be_made_again(tmp_path: Path) -> None:
+    """A folder was taken for dbtui's class-image set by its name: a damaged photo in the user's own
+    ~/generated-portraits was said to be dbtui's, to delete for the next run to make again, which it never would."""
+    from engine.data.examples import unreadable_said
+
+    own = tmp_path / "generated-portraits"
+    own.mkdir()
+    (own / "a.png").write_bytes(b"cut")
+    said = unreadable_said([own / "a.png"])
+    assert "cannot be read as pictures" in said and "delete them" not in said

@@ -13,6 +13,7 @@ from engine.data.captions import caption_for
 from engine.data.images import DataError, image_size, list_images, load_rgb, named_files, why_no_images
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 from engine.profile.schema import concept_label
+from engine.support.generated_set import is_generated_set
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,11 @@ def unreadable_said(unreadable: list[Path]) -> str:
     """What the trainer, ``dbtui validate`` and the launch say of image files whose header cannot be read."""
     too_big = [path for path in unreadable if _over_pixel_limit(path)]
     damaged = [path for path in unreadable if path not in too_big]
-    ours = [path for path in damaged if path.parent.name.startswith("generated-")]
-    regenerated = (" Those in a generated-… folder are dbtui's own class images: delete them and the next run makes "
-                   "them again." if ours else "")
+    # Known by the set's manifest, not by its folder's name: a folder of the user's own may be named generated-…,
+    # and its images would not be made again.
+    ours = [path for path in damaged if is_generated_set(path.parent)]
+    regenerated = (" Those in a set dbtui generated (the folder whose manifest.json lists them) are dbtui's own class "
+                   "images: delete them and the next run makes them again." if ours else "")
     said = (f"{len(damaged)} image file(s) cannot be read as pictures: {named_files(damaged)}. Move them "
             "out of the folder, or train from a clean copy made by `dbtui dataset prepare` (`dbtui dataset "
             "check` also finds images damaged past their header, which the trainer meets only when it decodes "
