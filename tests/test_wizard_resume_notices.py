@@ -100,3 +100,38 @@ async def test_a_run_started_takes_down_the_last_runs_notices_only(tmp_path: Pat
         await resume_from_the_dashboard(app, pilot)
         said = [n.title for n in app._notifications]
     assert "Run crashed" not in said and "Caption not saved" in said, said
+
+
+async def test_a_run_started_takes_down_what_the_ended_runs_buttons_said(tmp_path: Path, monkeypatch) -> None:
+    """The ended run's buttons (e, r) said their outcome beside the dashboard's notices, so a run started next kept
+    "Report written" of the run before, and "No best step to export", up over the new run."""
+    from dbtui.engine_facade import RunSummary
+
+    monkeypatch.chdir(tmp_path)
+    folder = Path("runs") / "tiny-demo"
+    folder.mkdir(parents=True)
+    engine = FakeEngine(has_checkpoints=True)
+    status = {"now": "crashed"}
+    monkeypatch.setattr(engine, "list_runs", lambda output_dir, on_skip=None: [
+        RunSummary(folder.absolute(), status["now"], 4, 6)])
+    monkeypatch.setattr(engine, "write_report", lambda run: Path(run) / "report.html", raising=False)
+    start_run = engine.start_run
+    monkeypatch.setattr(engine, "start_run", lambda profile, resume=None: (status.update(now="running"),
+                                                                           start_run(profile, resume))[1])
+    session = Session.for_demo("runs")
+    session.run_folder = folder
+    app = make_app(engine, session, image_renderer="none")
+    notify = app.notify  # each notice up until taken down, however slowly the machine gets to the resume
+    monkeypatch.setattr(app, "notify", lambda message, **kwargs: notify(message, **{**kwargs, "timeout": 600}))
+    async with app.run_test(size=SIZE) as pilot:
+        app.goto(4)
+        await settle(pilot, 0.3)
+        app.notify("cannot write captions in images: disk full", title="Caption not saved", severity="error")
+        for key in ("r", "e"):
+            await pilot.press(key)
+            await settle(pilot, 0.3)
+        said = [n.title or n.message for n in app._notifications]
+        assert "Report written" in said and any(s.startswith("No best step") for s in said), said
+        await resume_from_the_dashboard(app, pilot)
+        said = [n.title or n.message for n in app._notifications]
+    assert said == ["Caption not saved"], said

@@ -11,6 +11,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.widgets import Button
 
 from dbtui.conversions import Export
@@ -65,6 +66,12 @@ class EndActions(Horizontal):
         self.engine = engine
         self.folder: Path | None = None
         self.keep: Keep | None = None  # the export offered when the run ended with a best step
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Through the dashboard: what these buttons say is of the run that ended, so the next run started takes it
+        down with the dashboard's own notices of it (dbtui/screens/run_notices.py)."""
+        self.screen.notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def compose(self) -> ComposeResult:
         yield Button("Export best (e)", id="tr-export", compact=True)
