@@ -29,6 +29,18 @@ def _signal_handlers_kept() -> object:
         signal.signal(signum, handler)
 
 
+@pytest.fixture(autouse=True)
+def _notices_outlast_a_loaded_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wizard's notice leaves after its timeout (5 to 60 s) of wall time; on a loaded machine a Pilot test's few key
+    presses took longer, and its look at app._notifications found the notice it asserted gone (a flaky failure). In
+    tests a notice stays an hour longer; its own timeout, which tests assert, is unchanged."""
+    from time import time
+
+    from textual.notifications import Notification
+
+    monkeypatch.setattr(Notification, "time_left", property(lambda self: self.raised_at + self.timeout + 3600 - time()))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Built-in assets go to a per-session folder, never the user's ~/.cache."""
