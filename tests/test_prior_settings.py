@@ -186,16 +186,18 @@ def test_a_built_in_or_home_class_folder_two_class_prompts_share_is_a_warning(tm
     assert len(found) == 1 and "the class folder of concept 1 (concepts.0) too" in found[0].message
 
 
+_SETTINGS = {"model": "m", "prompt": "photo of a dog", "seed": 0}
+_SET = "generated-51df43aeef"  # the hash of _SETTINGS: engine.training.class_images names a set so
+
+
 def _generated_set(folder: Path) -> Path:
     """A set as engine.training.class_images leaves it: its images and the manifest of what made them."""
     folder.mkdir(parents=True)
-    (folder / "manifest.json").write_text(json.dumps({"model": "m", "prompt": "photo of a dog", "seed": 0,
-                                                      "images": []}), encoding="utf-8")
+    (folder / "manifest.json").write_text(json.dumps({**_SETTINGS, "images": []}), encoding="utf-8")
     return folder
 
 
-@pytest.mark.parametrize(("class_dir", "inside"), [("class/generated-29e190755c", False),
-                                                   ("class/generated-29e190755c/sub", True)])
+@pytest.mark.parametrize(("class_dir", "inside"), [(f"class/{_SET}", False), (f"class/{_SET}/sub", True)])
 def test_a_class_folder_in_a_generated_set_is_a_warning_naming_its_class_folder(tmp_path: Path, class_dir: str,
                                                                                  inside: bool, monkeypatch) -> None:
     from engine.profile.concept_warnings import warned_before_class_images
@@ -203,8 +205,8 @@ def test_a_class_folder_in_a_generated_set_is_a_warning_naming_its_class_folder(
     # Another concept's generated set (dbtui makes generated-<hash> under a class folder): its images, made for that
     # concept's class prompt, would be taken as this one's class images.
     monkeypatch.chdir(tmp_path)
-    _generated_set(tmp_path / "class" / "generated-29e190755c")
-    (tmp_path / "class" / "generated-29e190755c" / "sub").mkdir()
+    _generated_set(tmp_path / "class" / _SET)
+    (tmp_path / "class" / _SET / "sub").mkdir()
     profile = _prior(tmp_path, class_dir=class_dir)
     [problem] = [p for p in check_profile(profile).warnings if p.key == "concepts.0.class_dir"]
     assert 'set class_dir = "class"' in problem.message and ("is inside" in problem.message) == inside
@@ -218,8 +220,20 @@ def test_a_generated_set_is_known_by_its_manifest_not_its_name(tmp_path: Path) -
     own = tmp_path / "mine" / "generated-0123456789"
     own.mkdir(parents=True)
     assert "concepts.0.class_dir" not in _keys(check_profile(_prior(tmp_path, class_dir=str(own))).warnings)
-    made = _generated_set(tmp_path / "class" / "generated-29e190755c")
+    made = _generated_set(tmp_path / "class" / _SET)
     (tmp_path / "dogs").symlink_to(made)
     [problem] = [p for p in check_profile(_prior(tmp_path, class_dir=str(tmp_path / "dogs"))).warnings
                  if p.key == "concepts.0.class_dir"]
     assert f'set class_dir = "{tmp_path / "class"}"' in problem.message and "is dbtui's" in problem.message
+
+
+def test_another_tools_manifest_in_a_class_folder_is_not_a_generated_set(tmp_path: Path) -> None:
+    """A user's class folder (or the folder above it) holding another tool's manifest.json with a model, a prompt, a
+    seed and its images was said to be dbtui's generated set, with the advice to set class_dir to the folder above."""
+    from engine.support.generated_set import generated_folder
+
+    assert generated_folder(tmp_path / "class", _SETTINGS).name == _SET
+    dogs = _generated_set(tmp_path / "regularization" / "dogs")
+    (dogs / "sub").mkdir()
+    for class_dir in (dogs, dogs / "sub"):
+        assert "concepts.0.class_dir" not in _keys(check_profile(_prior(tmp_path, class_dir=str(class_dir))).warnings)

@@ -1,12 +1,16 @@
 """What marks a folder as a set of class images dbtui generated: the manifest its generator writes in it (the settings
-that made the images, and their names), not its name: a folder of the user's own may be named generated-…, and a link
-with any name may lead into a set."""
+that made the images, and their names), whose settings hash to the folder's name. Not its name alone: a folder of the
+user's own may be named generated-…, and a link with any name may lead into a set; nor the manifest alone: another
+tool's manifest.json in a user's class folder may hold a model, a prompt and a seed too."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from engine.support.json_file import read_json_object
 
@@ -19,9 +23,18 @@ IMAGE_NAME = re.compile(r"class_\d{5,}\.png")
 _MARKS = ("model", "prompt", "seed", "images")
 
 
+def generated_folder(folder: Path | str, settings: dict[str, Any]) -> Path:
+    """Where the class folder ``folder`` keeps the images ``settings`` make: a sub-folder named by their hash."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+    return Path(folder) / f"generated-{digest}"
+
+
 def is_generated_set(folder: Path | str) -> bool:
     manifest = read_json_object(Path(folder) / MANIFEST)
-    return all(key in manifest for key in _MARKS) and isinstance(manifest["images"], list)
+    if not all(key in manifest for key in _MARKS) or not isinstance(manifest["images"], list):
+        return False
+    settings = {key: value for key, value in manifest.items() if key != "images"}
+    return generated_folder(Path(folder).parent, settings).name == Path(folder).name
 
 
 def generated_set_holding(folder: str) -> Path | None:

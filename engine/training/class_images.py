@@ -10,7 +10,6 @@ old one alone. Image N is always made from seed + N, so a deleted image is made 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from engine.data.images import list_images
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
-from engine.support.generated_set import IMAGE_NAME, MANIFEST
+from engine.support.generated_set import IMAGE_NAME, MANIFEST, generated_folder
 from engine.support.json_file import read_json_object
 from engine.training.class_folder_errors import said_of_class_folder
 
@@ -99,11 +98,6 @@ def settings_of(request: ClassRequest, *, model: Any, resolution: int, seed: int
 
 
 NEGATIVE_EMBEDS = "negative_prompt_embeds"
-
-
-def generated_folder(folder: Path, settings: dict[str, Any]) -> Path:
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
-    return Path(folder) / f"generated-{digest}"
 
 
 def _write_manifest(folder: Path, settings: dict[str, Any], images: list[str]) -> None:
