@@ -60,6 +60,10 @@ def show_other_machine(started: Any, *, detach: bool) -> int:
             print("this machine's trainer finished")
             return 0
         how, step = ended
+        if how == "stopped" and not step:  # stopped before its first step: no checkpoint to resume from or copy
+            print("this machine's trainer stopped with the run before its first step (stopped on machine 0, which saved "
+                  f"no checkpoint). To go on: {resume_machine_part(started.folder.path, rank, kept=False)}")
+            return 0
         said = ("stopped with the run at step {step} (stopped on machine 0, after its checkpoint). To go on" if how == "stopped"
                 else "ended with the run: its final export failed on machine 0 after step {step} (machine 0 says why; the "
                      "weights trained are kept in the checkpoint of that step). Once that is fixed, to export them")
