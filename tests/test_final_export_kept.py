@@ -93,6 +93,31 @@ def test_the_export_writers_refusals_say_the_last_step_is_kept(tmp_path: Path, m
         "on a disk of its own, with machine 0's checkpoints/step-00000040 copied into its checkpoints/ first)")
 
 
+def test_a_read_only_file_system_under_outputs_is_said_so_with_the_checkpoint_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RUN/outputs on a file system mounted read-only was said 'permission denied … `chmod u+w`' (a chmod fails there),
+    and one remounted read-only as the export wrote failed with 'choose another output location' alone, no word of the
+    checkpoint of the last step that keeps the weights trained."""
+    from types import SimpleNamespace
+
+    from engine.convert import _files
+    from engine.runs.file_errors import kept_for_export
+
+    run, outputs = tmp_path / "run", tmp_path / "run" / "outputs"
+    kept = run / "checkpoints" / "step-00000040"
+    then = f"then `dbtui resume {run}` exports the weights trained, kept in the checkpoint of step 40 ({kept}), without training again"
+    outputs.mkdir(parents=True)
+    monkeypatch.setattr(_files.os, "access", lambda *args, **kwargs: False)
+    monkeypatch.setattr(_files.os, "statvfs", lambda path: SimpleNamespace(f_flag=_files.os.ST_RDONLY))
+    with pytest.raises(_files.ConvertError) as refused:
+        _files.check_new_folder(outputs / "lora")
+    partial = OSError(errno.EROFS, "Read-only file system", str(outputs / ".lora.partial"))
+    for error in (refused.value, _files._write_error(outputs / "lora", partial)):
+        said = kept_for_export(error, run, 40, kept)
+        assert said is not None and str(said) == f"the file system holding '{outputs}' is read-only", error
+        assert said.advice == f"remount it writable; {then}"
+
+
 def test_training_on_from_that_checkpoint_is_warned_of(tmp_path: Path) -> None:
     """Saved after the optimizer's state was freed for the export: a resume that trains on (a raised max_train_steps)
     starts the optimizer afresh, which it did without a word."""

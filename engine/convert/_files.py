@@ -138,7 +138,8 @@ def _write_error(target: Path, error: Exception) -> ConvertError | None:
         return ConvertError(f"cannot write {target}: the file is too large for this file system (FAT32 takes at most "
                             "4 GB a file); write to another disk")
     if machine.errno == errno.EROFS:
-        return ConvertError(f"cannot write {target}: its file system is read-only; choose another output location")
+        return OutputNotWritableError(f"cannot write {target}: its file system is read-only; choose another output "
+                                      "location", folder, errno.EROFS)
     # Permission on the output's folder only: an input that cannot be read says so where it is read.
     if machine.errno in (errno.EACCES, errno.EPERM) and str(machine.filename or "").startswith(str(folder)):
         return OutputNotWritableError(f"cannot write to {folder}: permission denied; choose an output location you can "
@@ -177,6 +178,9 @@ def check_file_output(target: Path, *, folder: bool = False) -> None:
         place = place.parent
     if not place.is_dir():
         raise OutputExistsError(f"{place} is a file, not a folder; choose another output location")
+    if not os.access(place, os.W_OK) and os.statvfs(place).f_flag & os.ST_RDONLY:
+        raise OutputNotWritableError(f"cannot write to {place}: its file system is read-only; choose another output "
+                                     "location", place, errno.EROFS)
     if not os.access(place, os.W_OK):
         raise OutputNotWritableError(f"cannot write to {place} (read-only, or not yours); choose an output location you "
                                      "can write to", place)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno as _errno
 from pathlib import Path
 
 from engine.errors import DbtuiError
@@ -44,8 +45,10 @@ class OutputExistsError(ConvertError):
 
 
 class OutputNotWritableError(ConvertError):
-    """This user may not write in the output's folder (``place``)."""
+    """The output's folder (``place``) cannot be written: this user may not (``errno`` EACCES), or its file system is
+    read-only (EROFS), where a chmod would not help."""
 
-    def __init__(self, message: str, place: Path):
+    def __init__(self, message: str, place: Path, errno: int = _errno.EACCES):
         super().__init__(message)
         self.place = place
+        self.errno = errno

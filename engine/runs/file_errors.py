@@ -87,14 +87,14 @@ def kept_for_export(error: Exception, run_dir: Path, step: int, checkpoint: Path
 
 def _said_as_conversion(error: Exception, outputs: Path) -> OSError | None:
     """The machine's error that the export's writers (engine/convert/_files.py) said as a conversion's: a full disk, or a
-    folder this user may not write. Their advice, to choose another output, is none a run can take, and said alone it
+    folder that cannot be written (this user may not, or its file system is read-only). Their advice, to choose another output, is none a run can take, and said alone it
     left out the checkpoint that keeps the weights trained. None for any other error."""
     from engine.convert.errors import NotEnoughDiskError, OutputNotWritableError
 
     if isinstance(error, NotEnoughDiskError):
         return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(outputs))
-    if isinstance(error, OutputNotWritableError):
-        return OSError(errno.EACCES, os.strerror(errno.EACCES), str(error.place))
+    if isinstance(error, OutputNotWritableError):  # not permitted, or a read-only file system
+        return OSError(error.errno, os.strerror(error.errno), str(error.place))
     return None
 
 
