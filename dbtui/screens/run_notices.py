@@ -21,7 +21,10 @@ class RunNoticesScreen(WizardScreen):
     def take_down_run_notices(self) -> None:
         """Take down the notices showing of an earlier run, leaving the others."""
         app = self.app
-        for notification in [n for n in app._notifications if (n.title, n.message) in app.run_notices]:
-            app._unnotify(notification, refresh=False)  # Textual has no public way to take down one notice
+        try:  # Textual has no public way to take down one notice
+            for notification in [n for n in app._notifications if (n.title, n.message) in app.run_notices]:
+                app._unnotify(notification, refresh=False)
+            app._refresh_notifications()
+        except AttributeError:  # a Textual whose private names moved: every notice goes, rather than the wizard
+            app.clear_notifications()
         app.run_notices.clear()
-        app._refresh_notifications()
