@@ -42,3 +42,22 @@ async def test_a_crlf_caption_shows_on_one_line_as_trained_and_an_unchanged_save
         await pilot.pause()
     assert caption.read_bytes() == b"a photo\r\nof zwx\r\n"
     assert not (images / captions.HISTORY_DIR).exists()
+
+
+def test_a_tag_across_a_crlf_line_break_is_the_tag_the_wizard_shows(tmp_path: Path) -> None:
+    """The wizard counts 'a photo\\r\\nof zwx' as 'a photo of zwx' (it trains so): Remove tag 'a photo of zwx' then took
+    it out of the other captions alone, leaving the CRLF file's with no word, and `dataset caption --frequency` counted
+    it as another tag, printed on two lines."""
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.png").write_bytes(b"")
+    (tmp_path / "a.txt").write_bytes(b"a photo\r\nof zwx, smiling\r\n")
+    (tmp_path / "b.txt").write_text("a photo of zwx, happy", encoding="utf-8")
+    (tmp_path / "c.txt").write_bytes(b"a Photo\r\nof zwx dog\r\n")
+    store = captions.CaptionStore(str(tmp_path), ".txt")
+    assert ("a photo of zwx", 2) in store.tag_frequency()
+    removed = store.remove_tag("a photo of zwx")
+    assert sorted(change.path.name for change in removed.changes) == ["a.txt", "b.txt"]
+    assert [kept.path.name for kept in removed.still_said] == ["c.txt"]  # said inside a longer tag: left whole, named
+    assert caption_for(tmp_path / "a.png", "caption_file", "") == "smiling"
+    added = store.add_tag("photo of ZWX dog")
+    assert "c.txt" not in [change.path.name for change in added.changes]  # it says it already, across its line break

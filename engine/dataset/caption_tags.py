@@ -17,8 +17,15 @@ def join_tags(tags: Iterable[str]) -> str:
 
 
 def said_pattern(tag: str) -> re.Pattern[str]:
-    """``tag`` said as a whole word, in any letter case: how both add_tag and remove_tag find it."""
-    return re.compile(rf"(?<!\w){re.escape(tag)}(?!\w)", re.IGNORECASE)
+    """``tag`` said as a whole word, in any letter case: how both add_tag and remove_tag find it. Its words may be
+    parted by any white space, a line break too (a CRLF file's "a photo\r\nof zwx"), as the tokenizer reads them."""
+    words = r"\s+".join(re.escape(word) for word in tag.split())
+    return re.compile(rf"(?<!\w){words}(?!\w)", re.IGNORECASE)
+
+
+def tag_key(tag: str) -> str:
+    """What tells two tags apart as training reads them: letter case and runs of white space (a line break) aside."""
+    return " ".join(tag.split()).casefold()
 
 
 def one_tag(tag: str) -> str:

@@ -23,7 +23,7 @@ from engine.data.images import DataError
 from engine.dataset.caption_changes import (Change, ChangeSet, JournalEntry, Unreadable, entries_text, journal_text,
                                             nothing_to_undo, read_journal, refuse_too_big)
 from engine.dataset.caption_files import atomic_write_bytes, atomic_write_text, not_to_replace
-from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags
+from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags, tag_key
 from engine.dataset.errors import CaptionError
 from engine.dataset.files import caption_path, checked_folder, how_misnamed, link_target, linked_captions, list_images, misnamed_captions
 from engine.dataset.image_probe import probe_image, problem_text
@@ -160,7 +160,7 @@ class CaptionStore:
         counts: Counter[str] = Counter()
         for image, _ in self._caption_files():
             with contextlib.suppress(CaptionError):  # unreadable ones are named by ``unreadable``
-                counts.update({t for t in split_tags(self.read(image) or "") if t})
+                counts.update({" ".join(t.split()) for t in split_tags(self.read(image) or "") if t})
         return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
     # Bulk operations: each returns what it changed and can be undone with undo().
@@ -188,14 +188,14 @@ class CaptionStore:
         rewrite sentences; its caption is named in ``still_said``, so nobody believes the word gone from it.
         """
         tag = one_tag(tag)
-        said, key = said_pattern(tag), tag.casefold()
+        said, key = said_pattern(tag), tag_key(tag)
 
         def still_said(caption: str) -> str | None:
             if not said.search(caption):
                 return None
             return f"'{tag}' is still said inside a longer tag, which Remove tag leaves whole: edit it by hand"
 
-        return self._bulk(f"remove tag '{tag}'", lambda tags: [t for t in tags if t.casefold() != key],
+        return self._bulk(f"remove tag '{tag}'", lambda tags: [t for t in tags if tag_key(t) != key],
                           left=still_said, emit=emit)
 
     def replace(self, find: str, replacement: str, *, regex: bool = False) -> ChangeSet:
