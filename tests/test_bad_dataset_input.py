@@ -640,13 +640,15 @@ def test_a_damaged_generated_class_image_is_said_to_be_made_again_once_deleted(t
     from engine.data.images import DataError
     from tests.training_helpers import tiny_profile
 
-    instance, generated = tmp_path / "instance", tmp_path / "class" / "generated-0123456789"
+    from engine.support.generated_set import generated_folder
+
+    settings = {"model": "m", "prompt": "a dog", "seed": 0}
+    instance, generated = tmp_path / "instance", generated_folder(tmp_path / "class", settings)
     instance.mkdir()
     generated.mkdir(parents=True)
     textured(0, (32, 32)).save(instance / "a.png")
     (generated / "class_00000.png").write_bytes(b"cut")
-    (generated / "manifest.json").write_text(json.dumps({"model": "m", "prompt": "a dog", "seed": 0,
-                                                         "images": ["class_00000.png"]}), encoding="utf-8")
+    (generated / "manifest.json").write_text(json.dumps({**settings, "images": ["class_00000.png"]}), encoding="utf-8")
     profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(instance), "instance_prompt": "zwx"}])
     with pytest.raises(DataError, match="dbtui's own class images: delete them and the next run makes them again"):
         build_examples(profile, [instance], {0: [generated / "class_00000.png"]}, [(64, 64)])

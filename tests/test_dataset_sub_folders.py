@@ -19,15 +19,20 @@ def _images(folder: Path, count: int, seed: int = 0) -> None:
         textured(seed + i, (64, 64)).save(folder / f"{i}.png")
 
 
-def _generated_set(folder: Path, count: int, *, manifest: bool = True) -> None:
-    """A class-image set as engine.training.class_images writes it: its images, then (after each batch) the manifest."""
+def _generated_set(class_dir: Path, count: int, *, manifest: bool = True, seed: int = 0) -> Path:
+    """A class-image set as engine.training.class_images writes it in ``class_dir``, named by its settings' hash: its
+    images, then (after each batch) the manifest."""
+    from engine.support.generated_set import generated_folder
+
+    settings = {"model": "m", "prompt": "photo of a dog", "seed": seed}
+    folder = generated_folder(class_dir, settings)
     folder.mkdir(parents=True)
     names = [f"class_{i:05d}.png" for i in range(count)]
     for i, name in enumerate(names):
         textured(30 + i, (64, 64)).save(folder / name)
     if manifest:
-        (folder / "manifest.json").write_text(json.dumps({"model": "m", "prompt": "photo of a dog", "seed": 0,
-                                                          "images": names}), encoding="utf-8")
+        (folder / "manifest.json").write_text(json.dumps({**settings, "images": names}), encoding="utf-8")
+    return folder
 
 
 def _folder_findings(report) -> dict[str, str]:
@@ -59,7 +64,7 @@ def test_dbtuis_own_folders_the_class_folder_and_other_concepts_are_not_counted(
     _images(folder, 1)
     for sub in (HISTORY_DIR, f"{HISTORY_DIR}/{ORIGINALS_DIR}", ".originals", "copies", "class", "second"):
         _images(folder / sub, 1, seed=3)
-    _generated_set(folder / "generated-1a2b3c4d5e", 1)
+    _generated_set(folder, 1)
     (folder / "copies" / ORIGIN_RECORD).write_text('{"source": "%s"}' % folder, encoding="utf-8")  # prepared into it
     assert "images_in_sub_folders" not in _folder_findings(check_dataset(folder, workers=1, class_dir=folder / "class",
                                                                          concept_folders=(folder / "second",)))
@@ -104,8 +109,7 @@ def test_other_concepts_class_folders_are_not_counted(tmp_path: Path) -> None:
 def test_a_class_folder_of_generated_class_images_only_is_said_so_not_empty(tmp_path: Path) -> None:
     """`dbtui dataset check classA` of a folder holding only dbtui's generated class images said it had no images and
     to point to the folder of the training images."""
-    made = tmp_path / "generated-0123abcdef"
-    _generated_set(made, 3)
+    made = _generated_set(tmp_path, 3)
     found = _folder_findings(check_dataset(tmp_path, workers=1))
     assert "no_images" not in found
     assert found["only_generated_class_images"].startswith("the folder holds only the 3 class image(s) dbtui generated")
@@ -118,7 +122,7 @@ def test_a_class_folder_of_generated_class_images_only_is_said_so_not_empty(tmp_
 def test_a_profile_instance_dir_of_generated_class_images_only_is_an_error(tmp_path: Path) -> None:
     """`dataset check --profile` of a concept whose instance_dir held only generated class images (the folders mixed
     up) said it as a warning, with 0 errors, and advised the very check run: the run then refused the folder."""
-    _generated_set(tmp_path / "classes" / "generated-0123abcdef", 3)
+    _generated_set(tmp_path / "classes", 3)
     profile = Profile.model_validate({"model": {"pretrained": "builtin:tiny-sd1"}, "concepts": [
         {"instance_dir": str(tmp_path / "classes"), "instance_prompt": "photo of zwx dog"}]})
     report = check_concept(profile, 0, workers=1)
@@ -140,12 +144,12 @@ def test_a_folder_of_the_users_named_generated_is_said_and_dbtuis_sets_are_not(t
     classes = tmp_path / "class"
     _images(classes, 1)
     _images(classes / "generated-0123456789", 3, seed=5)  # named as dbtui names a set, but holding the user's photos
-    _generated_set(classes / "generated-aaaaaaaaaa", 2)
-    _generated_set(classes / "generated-bbbbbbbbbb", 1, manifest=False)  # a set being made: no manifest yet
-    (classes / "generated-bbbbbbbbbb" / ".class_00001.png.99.tmp").write_bytes(b"")
-    _generated_set(classes / "renamed-set", 2)
+    _generated_set(classes, 2)
+    being_made = _generated_set(classes, 1, manifest=False, seed=1)  # a set being made: no manifest yet
+    (being_made / ".class_00001.png.99.tmp").write_bytes(b"")
+    _generated_set(classes, 2, seed=2).rename(classes / "renamed-set")  # the generator no longer finds it: the user's
     count, why = unused_class_images(classes)
-    assert count == 3 and "sub-folder(s) 'generated-0123456789' hold 3 image(s)" in why, why
+    assert count == 5 and "sub-folder(s) 'generated-0123456789', 'renamed-set' hold 5 image(s)" in why, why
 
 
 def test_validate_the_run_and_prepare_say_where_a_folders_images_are_not_just_no_images(tmp_path: Path) -> None:
