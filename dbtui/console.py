@@ -56,6 +56,12 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
+def warning_said(event: Event) -> str:
+    """A Warning's message and advice, without the "warning:" that a line of its own starts with."""
+    # The trainer's words can quote a file name, whose control characters must not reach the terminal.
+    return printable(event.message) + (f" — {printable(event.advice)}" if event.advice else "")
+
+
 def describe(event: Event) -> str | None:
     """The one-line text of an event, for plain logs (None: not worth a line by itself)."""
     kind = event.kind
@@ -81,9 +87,8 @@ def describe(event: Event) -> str | None:
         return f"samples at step {event.step}: {event.grid or ', '.join(event.paths)}"
     if kind == "checkpoint_saved":
         return f"checkpoint at step {event.step}: {event.path}"
-    # The trainer's words can quote a file name, whose control characters must not reach the terminal.
     if kind == "warning":
-        return f"warning: {printable(event.message)}" + (f" — {printable(event.advice)}" if event.advice else "")
+        return f"warning: {warning_said(event)}"
     if kind == "run_finished":
         if event.status == "stopped":
             return f"stopped at step {event.step}"
@@ -307,8 +312,8 @@ class RichDashboard:
             self.phases(event)
         elif kind == "sample_saved":
             self.samples = event.grid or ", ".join(event.paths)
-        elif kind == "warning":
-            text = describe(event) or ""
+        elif kind == "warning":  # its row is labelled "warning" already
+            text = warning_said(event)
             if text in self.warnings:
                 self.warnings.remove(text)
             self.warnings.append(text)

@@ -28,6 +28,16 @@ def test_a_finished_phase_prints_its_name_and_nothing_else() -> None:
     assert "a [bracketed] note — keep [it]" in rendered.getvalue()
 
 
+def test_a_warning_row_of_the_dashboard_says_warning_once() -> None:
+    """At 80 columns `dbtui attach` showed 'warning warning: mixed_precision = "fp16" needs a CUDA GPU…': the row's
+    label and the plain line's prefix both."""
+    dashboard = RichDashboard("demo", console=_console(io.StringIO(), terminal=False))
+    dashboard(Warning(message='mixed_precision = "fp16" needs a CUDA GPU', advice="set it to no"))
+    rendered = io.StringIO()
+    Console(file=rendered, width=80, color_system=None).print(dashboard._render())
+    assert rendered.getvalue().count("warning") == 1 and 'warning mixed_precision = "fp16" needs' in rendered.getvalue()
+
+
 def test_checkpoints_saved_often_never_push_a_warning_out_of_view_and_a_repeated_warning_shows_once() -> None:
     dashboard = RichDashboard("demo", console=_console(io.StringIO(), terminal=False))
     dashboard(Warning(message="fp16's loss scaler skipped the last 20 optimizer steps", advice="train in bf16"))
