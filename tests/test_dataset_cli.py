@@ -50,6 +50,27 @@ def test_check_with_a_profile_uses_its_settings(tmp_path: Path, clean: Path, cap
     assert "identifier 'ohwx' cannot be judged" in out
 
 
+def test_check_with_a_profile_says_the_captions_it_does_not_read(tmp_path: Path, clean: Path, capsys) -> None:
+    """A folder with a caption per image, in a profile trained with the instance prompt (the wizard's default), was
+    checked clean: nothing said its captions would not be used, until the run trained without them."""
+    profile = tmp_path / "p.toml"
+    concept = f'[model]\npretrained = "builtin:tiny-sd1"\n[[concepts]]\ninstance_dir = "{clean}"\n'
+    profile.write_text(concept + 'instance_prompt = "photo of ohwx dog"\n')
+    assert main(["dataset", "check", "--profile", str(profile)]) == 0
+    out = capsys.readouterr().out
+    assert "3 of 3 image(s) have a caption file (.txt), which training does not read" in out
+    assert '"instance_prompt", so each image trains with its instance prompt alone' in out
+    assert 'set caption_mode = "caption_file_then_prompt"' in out
+    profile.write_text(concept + 'instance_prompt = "photo of ohwx dog"\ncaption_mode = "caption_file_then_prompt"\n')
+    assert main(["dataset", "check", "--profile", str(profile)]) == 0
+    assert "which training does not read" not in capsys.readouterr().out
+    for caption in clean.glob("*.txt"):
+        caption.unlink()
+    profile.write_text(concept + 'instance_prompt = "photo of ohwx dog"\n')
+    assert main(["dataset", "check", "--profile", str(profile)]) == 0
+    assert "which training does not read" not in capsys.readouterr().out
+
+
 def test_a_profile_given_as_the_folder_is_pointed_to_profile(tmp_path: Path, clean: Path, capsys) -> None:
     """`dbtui dataset check my.toml`, as `validate my.toml` takes it, said 'is a file, not a folder: give the folder that
     holds it (profiles)', which would check the profiles folder as images. It now says to give it as --profile."""

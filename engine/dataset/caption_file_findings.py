@@ -38,3 +38,19 @@ def shared_caption_findings(images: list[Path], extension: str) -> list[Finding]
                                  "of one is an edit of the other", f"rename one (e.g. {owners[-1].name} to "
                                  f"{owners[-1].stem}_2{owners[-1].suffix}) so each image has a caption of its own"))
     return found
+
+
+def unused_caption_findings(folder: str, images: list[Path], extension: str, caption_mode: str) -> list[Finding]:
+    """Caption files that training does not read, under a caption mode that takes no caption file: written for
+    this concept, they were silently left out of the run (the wizard's profiles train with the prompt by default)."""
+    if "caption_file" in caption_mode:
+        return []
+    captioned = sum(1 for image in images if (file := caption_path(image, extension)).is_file() and file.stat().st_size)
+    if not captioned:
+        return []
+    instead = "its instance prompt" if caption_mode == "instance_prompt" else "its file name"
+    return [Finding(folder, "captions_unused", "warning",
+                    f"{captioned} of {len(images)} image(s) have a caption file ({extension}), which training does not "
+                    f"read: the caption mode is \"{caption_mode}\", so each image trains with {instead} alone",
+                    'to train with them, set caption_mode = "caption_file_then_prompt" (each caption, then the '
+                    'instance prompt) or "caption_file"; nothing to do if the prompt alone is meant')]

@@ -13,7 +13,8 @@ from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.caption_text import CaptionFileError, caption_words
 from engine.data.captions import caption_for
 from engine.data.images import DataError, unused_class_images
-from engine.dataset.caption_file_findings import misnamed_finding, orphan_caption_findings, shared_caption_findings
+from engine.dataset.caption_file_findings import (misnamed_finding, orphan_caption_findings, shared_caption_findings,
+                                                  unused_caption_findings)
 from engine.dataset.captions import read_caption, training_caption
 from engine.dataset.class_checks import class_image_findings
 from engine.dataset.duplicates import DEFAULT_MAX_DISTANCE, duplicate_groups
@@ -367,6 +368,7 @@ def check_dataset(
               if not (caption := caption_path(image, caption_extension)).exists()}
     findings += orphan_caption_findings([c for c in listing.orphan_captions if (c.parent, name_key(c.name)) not in wanted])
     findings += shared_caption_findings(images, caption_extension)
+    findings += unused_caption_findings(folder_name, images, caption_extension, caption_mode)
     findings += prompt_findings(folder_name, caption_mode=caption_mode, instance_prompt=instance_prompt,
                                 identifier=identifier, tokenizer=tokenizer, readers=readers)
     image_buckets = {p.path: nearest_bucket(p.width, p.height, buckets) for p in probes if p.ok}
