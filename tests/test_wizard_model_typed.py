@@ -188,3 +188,17 @@ def test_a_dataset_or_space_page_is_said_to_be_no_model(page: str, said: str) ->
     """It was told to give the hub id 'datasets/o', which names no model."""
     family = RealEngine().inspect_model(page).family
     assert said in family and "not a model's" in family and "give its hub id" not in family
+
+
+async def test_the_model_step_names_the_model_as_the_profile_stores_it(tmp_path: Path, monkeypatch) -> None:
+    """builtin:tiny-sd1 checked, the step said 'The profile will use: /root/.cache/dbtui/models/tiny-sd1', a folder the
+    profile never names: it stores builtin:tiny-sd1, and says so now."""
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")  # the fake keeps it in /cache/tiny-sd1
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 1, "ModelScreen")
+        screen.query_one("#model-source", Input).value = "builtin:tiny-sd1"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert str(screen.query_one("#model-folder", Static).render()) == "The profile will use: builtin:tiny-sd1"
+        assert app.session.get("model.pretrained") == "builtin:tiny-sd1"

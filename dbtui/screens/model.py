@@ -321,7 +321,7 @@ aside, with a notification naming them (they come back if you return to the earl
         self.query_one("#model-convert", Button).disabled = False  # a new file, even after converting another
         self.query_one("#model-flux-parts").display = single and info.family_id == "flux"
         if info.folder and info.supported:
-            text = f"The profile will use: [b]{escape(info.folder)}[/b]"
+            text = f"The profile will use: [b]{escape(info.source)}[/b]"  # as stored: not a builtin's cache folder
         elif single and info.family_id == "flux":
             text = "Convert it here with the parts above; left as it is, training converts it with the file's own hub repository."
         elif single:
