@@ -165,6 +165,18 @@ async def test_every_parameter_label_fits_at_80_columns() -> None:
         assert app.screen.query_one("#row-f-training--max_train_steps").query_one("#f-training--max_train_steps")
 
 
+async def test_every_dataset_placeholder_is_whole_at_80_columns() -> None:
+    """The class prompt's placeholder ended 'e.g. photo of a dog (with prior preservation, set in Par'."""
+    from dbtui.screens.dataset import FIELDS
+
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await at_step(pilot, 2)
+        for key, _, placeholder in FIELDS:
+            field = app.screen.query_one(f"#ds-{key}", Input)
+            assert field.content_size.width >= len(placeholder), f"{placeholder!r} cut to {field.content_size.width}"
+
+
 def contrast(a: Color, b: Color) -> float:
     """WCAG contrast ratio of two colours (1: the same; 3 is the bar for a UI component)."""
     def luminance(color: Color) -> float:

@@ -28,7 +28,7 @@ from engine.profile.identifier import guess_identifier
 FIELDS = [
     ("instance_dir", "Images folder", "folder with 5–20 pictures of your subject"),
     ("instance_prompt", "Instance prompt", "e.g. photo of zwx dog: 'zwx' is the identifier"),
-    ("class_prompt", "Class prompt", "e.g. photo of a dog (with prior preservation, set in Parameters)"),
+    ("class_prompt", "Class prompt", "e.g. photo of a dog (prior preservation, in Parameters)"),
     ("class_dir", "Class folder", "folder of (or for generated) class images"),
 ]
 FOLDER_FIELDS = {"instance_dir", "class_dir"}  # read as pasted paths: quoted, escaped or file:// (dbtui/pasted_path.py)
