@@ -28,7 +28,7 @@ class CaptionModeScreen(ModalScreen[str | None]):
     HELP = """\
 ## Use the captions?
 
-You edited captions, but this concept trains every image with its instance prompt alone.
+This concept has captions, but it trains every image with its instance prompt alone.
 **c** trains with each caption followed by the instance prompt (the prompt alone where an
 image has no caption). **f** uses only the caption files: each must name the identifier.
 **p** keeps the instance prompt for every image. Esc decides later (the parameters step
@@ -39,9 +39,13 @@ shows `caption_mode` too).
         *(Binding(key, f"dismiss('{mode}')", label) for mode, (key, label) in CHOICES.items()),
     ]
 
+    def __init__(self, edited: bool = True) -> None:
+        super().__init__()
+        self.edited = edited  # after an edit on the Captions screen, or the Dataset step's offer of files already there
+
     def compose(self) -> ComposeResult:
         with Vertical(id="cm-box"):
-            yield Static("[b]Train with the captions you edited?[/b]")
+            yield Static(f"[b]Train with the captions {'you edited' if self.edited else 'beside the images'}?[/b]")
             yield Static("This concept's caption mode is the instance prompt, so training ignores caption "
                          "files. Choose what each image is trained with.", classes="help")
             with Horizontal(id="cm-buttons"):

@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 from dbtui.messages import WorkDone
 from dbtui.pasted_path import pasted_path
 from dbtui.screens.base import WizardScreen
+from dbtui.screens.dataset_caption_use import CaptionUse
 from dbtui.screens.dataset_advice import errors_advice, no_identifier_said, problems_said, tokens_said
 from dbtui.screens.dataset_jobs import PROGRESS_LABELS, Job, JobEvent
 from dbtui.screens.dataset_prepare import PrepareJob
@@ -34,7 +35,7 @@ FIELDS = [
 FOLDER_FIELDS = {"instance_dir", "class_dir"}  # read as pasted paths: quoted, escaped or file:// (dbtui/pasted_path.py)
 
 
-class DatasetScreen(PrepareJob, WizardScreen):
+class DatasetScreen(CaptionUse, PrepareJob, WizardScreen):
     STEP = 2
     CSS_PATH = "dataset.tcss"
     BINDINGS = [Binding("ctrl+r", "check", "Check"), Binding("ctrl+o", "captions", "Captions")]
@@ -78,6 +79,7 @@ the line under the prompts says. Your original images are never changed.
                     yield Label(label)
                     yield OrderedInput(placeholder=placeholder, id=f"ds-{key}", compact=True)
             yield Static("", id="ds-tokens")
+            yield from self.compose_caption_use()
             with Horizontal(id="ds-actions"):
                 yield Button("Check", id="ds-check", variant="primary", compact=True)
                 yield Button("Prepare", id="ds-prepare", compact=True)
@@ -111,6 +113,7 @@ the line under the prompts says. Your original images are never changed.
             self.query_one(f"#ds-{key}", Input).value = self.session.get(f"concepts.{self.concept}.{key}") or ""
         self._show_findings("changed since the last check: ctrl+r checks again")
         self._token_check()
+        self.show_caption_use()
 
     def _show_findings(self, stale: str) -> None:
         """The concept's findings; where its report was dropped since its check, ``stale`` says they are not current."""
@@ -130,6 +133,7 @@ the line under the prompts says. Your original images are never changed.
 
     def on_screen_resume(self) -> None:
         # Back from caption review, which drops the reports of the captions it changed: not shown as current.
+        self.show_caption_use()  # and may have written captions, or switched the caption mode
         view = self.query_one(FindingsView)
         if view.report is not None and self.session.reports.get(self.concept) is not view.report:
             self.errors_accepted = False  # the errors accepted were those of the findings dropped
@@ -162,6 +166,7 @@ the line under the prompts says. Your original images are never changed.
             self._token_check()
         if key == "instance_dir":  # the selector names each concept by its folder
             self._relabel_concepts()
+            self.show_caption_use()
 
     def _relabel_concepts(self) -> None:
         select = self.query_one("#ds-concept", Select)
@@ -310,17 +315,12 @@ the line under the prompts says. Your original images are never changed.
             self.failed_check = None
             self.query_one(FindingsView).show(report)
 
-    def _with_left_out(self, concept: int, report):
-        """The check's report, with what the last Prepare left out when the check was of its copies."""
-        from engine.dataset.prepare_findings import with_findings
-
-        folder, findings = self.session.left_out.get(concept, ("", ()))
-        if folder != self.session.get(f"concepts.{concept}.instance_dir"):
-            return report
-        return with_findings(report, findings)
-
     def on_findings_view_highlighted(self, message: FindingsView.Highlighted) -> None:
         self.query_one(ImagePreview).show(message.path)
+
+    @on(Button.Pressed, "#ds-caption-mode")
+    def _caption_mode_pressed(self) -> None:
+        self.choose_caption_mode()
 
     @on(Button.Pressed, "#ds-captions")
     @notify_user_errors("Captions not opened")

@@ -98,3 +98,12 @@ class PrepareJob:
                     severity="warning" if failed else "information")
         self._refresh_concepts()
         self._start_check(concept)
+
+    def _with_left_out(self, concept: int, report):
+        """The check's report, with what the last Prepare left out when the check was of its copies."""
+        from engine.dataset.prepare_findings import with_findings
+
+        folder, findings = self.session.left_out.get(concept, ("", ()))
+        if folder != self.session.get(f"concepts.{concept}.instance_dir"):
+            return report
+        return with_findings(report, findings)

@@ -1,0 +1,78 @@
+"""The dataset step's line on the caption files beside the concept's images: whether training reads them, and where
+it does not (the caption mode a new concept starts with), a button to choose that it does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from rich.markup import escape
+from textual import work
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import Button, Static
+
+MODE_WORDS = {"instance_prompt": "the instance prompt alone", "file_name": "each file's name"}  # modes that read no file
+
+
+def caption_count(folder: str, extension: str) -> tuple[int, int]:
+    """(images with a caption file that is not empty, images) in the images folder ``folder`` as the profile names it;
+    (0, 0) where it names none that can be listed (being typed, a builtin: name)."""
+    from engine.dataset.files import caption_path, list_images
+    from engine.profile.fields import expanded_path
+
+    try:
+        images = list_images(expanded_path(folder), recursive=False)
+    except (OSError, ValueError):
+        return 0, 0
+    return sum(1 for image in images if (file := caption_path(image, extension)).is_file() and file.stat().st_size), len(images)
+
+
+class CaptionUse:
+    """For DatasetScreen, which gives ``session``, the concept shown (``concept``) and the caption-mode button's press
+    (a mixin's ``@on`` is not seen by Textual): ``show_caption_use`` whenever the concept, its folder or its captions
+    may have changed."""
+
+    def compose_caption_use(self) -> Iterator[Widget]:
+        with Horizontal(id="ds-caption-use"):
+            yield Static("", id="ds-caption-said")
+            yield Button("Use them…", id="ds-caption-mode", compact=True)
+
+    def show_caption_use(self) -> None:
+        self.query_one("#ds-caption-use").display = False  # until the folder is counted: a line of the last one's
+        folder = self.session.get(f"concepts.{self.concept}.instance_dir") or ""
+        if folder:
+            self.count_captions(self.concept, folder, self.session.get("dataset.caption_extension") or ".txt")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="caption-use")
+    def count_captions(self, concept: int, folder: str, extension: str) -> None:
+        captioned, images = caption_count(folder, extension)
+        self.app.call_from_thread(self._counted, concept, folder, extension, captioned, images)
+
+    def _counted(self, concept: int, folder: str, extension: str, captioned: int, images: int) -> None:
+        if (concept, folder) != (self.concept, self.session.get(f"concepts.{concept}.instance_dir")) or not captioned:
+            return  # another concept or folder since, or none to say
+        mode = self.session.get(f"concepts.{concept}.caption_mode") or "instance_prompt"
+        unused = mode in MODE_WORDS
+        if unused:
+            said = (f"[yellow]{captioned} of {images} images have a {escape(extension)} caption that training ignores: it "
+                    f"uses {MODE_WORDS[mode]}.[/]")
+        else:
+            said = f"[dim]Training reads the {captioned} {escape(extension)} caption(s): caption mode {mode.replace('_', ' ')}.[/]"
+        self.query_one("#ds-caption-said", Static).update(said)
+        self.query_one("#ds-caption-mode", Button).display = unused
+        self.query_one("#ds-caption-use").display = True
+
+    def choose_caption_mode(self) -> None:
+        from dbtui.screens.caption_mode import CaptionModeScreen
+
+        concept = self.concept
+        self.app.push_screen(CaptionModeScreen(edited=False), lambda mode: self._mode_chosen(concept, mode))
+
+    def _mode_chosen(self, concept: int, mode: str | None) -> None:
+        if mode:
+            self.session.set(f"concepts.{concept}.caption_mode", mode)
+            self.session.reports.pop(concept, None)  # its check judged the captions under the mode before
+            self.notify(f"Caption mode: {mode.replace('_', ' ')}")
+            if concept == self.concept:
+                self._show_findings("caption mode changed since the check: ctrl+r checks again")
+                self.show_caption_use()

@@ -1,0 +1,49 @@
+"""A new profile's Dataset step over a folder with a caption per image: the concept trains with its instance prompt
+(the caption mode a concept starts with) and nothing there said that its captions would not be used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+from textual.widgets import Button, Input, Static
+
+from dbtui.app import make_app
+from dbtui.session import Session
+from wizard_fakes import FakeEngine
+from wizard_steps import at_step, settle
+
+SIZE = (80, 24)
+
+
+def _said(screen) -> str:
+    line = screen.query_one("#ds-caption-use")
+    return str(screen.query_one("#ds-caption-said", Static).render()) if line.display else ""
+
+
+async def test_the_dataset_step_says_the_captions_training_ignores_and_switches_to_them(tmp_path: Path) -> None:
+    captioned, bare = tmp_path / "captioned", tmp_path / "bare"
+    for folder in (captioned, bare):
+        folder.mkdir()
+        for i in range(5):
+            Image.new("RGB", (64, 64), (40 * i, 90, 200)).save(folder / f"{i}.png")
+            if folder == captioned:
+                (folder / f"{i}.txt").write_text(f"zwx dog, view {i}\n")
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 2, "DatasetScreen")
+        screen.query_one("#ds-instance_dir", Input).value = str(captioned)
+        await settle(pilot)
+        assert _said(screen) == "5 of 5 images have a .txt caption that training ignores: it uses the instance prompt alone."
+        assert screen.query_one("#ds-caption-mode", Button).display
+        screen.query_one("#ds-caption-mode", Button).press()
+        await settle(pilot)
+        assert type(app.screen).__name__ == "CaptionModeScreen"
+        await pilot.press("c")
+        await settle(pilot)
+        assert app.session.get("concepts.0.caption_mode") == "caption_file_then_prompt"
+        assert _said(screen) == "Training reads the 5 .txt caption(s): caption mode caption file then prompt."
+        assert not screen.query_one("#ds-caption-mode", Button).display
+        screen.query_one("#ds-instance_dir", Input).value = str(bare)
+        await settle(pilot)
+        assert _said(screen) == ""  # no caption files: nothing to say
