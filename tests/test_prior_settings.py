@@ -237,3 +237,18 @@ def test_another_tools_manifest_in_a_class_folder_is_not_a_generated_set(tmp_pat
     (dogs / "sub").mkdir()
     for class_dir in (dogs, dogs / "sub"):
         assert "concepts.0.class_dir" not in _keys(check_profile(_prior(tmp_path, class_dir=str(class_dir))).warnings)
+
+
+@pytest.mark.parametrize(("below", "inside"), [("", False), ("/sub", True)])
+def test_a_generated_set_moved_and_linked_back_under_its_name_is_still_one(tmp_path: Path, below: str,
+                                                                           inside: bool) -> None:
+    """A set moved to another disk and linked back under its name (class/generated-<hash> -> /big/dogs-set), which the
+    generator still finds by that name, was not warned of as a class_dir: only the folder the link leads to was
+    looked at, and its name is not the settings' hash."""
+    moved = _generated_set(tmp_path / "big" / "dogs-set")
+    (moved / "sub").mkdir()
+    (tmp_path / "class").mkdir()
+    (tmp_path / "class" / _SET).symlink_to(moved)
+    [problem] = [p for p in check_profile(_prior(tmp_path, class_dir=f"{tmp_path / 'class' / _SET}{below}")).warnings
+                 if p.key == "concepts.0.class_dir"]
+    assert f'set class_dir = "{tmp_path / "class"}"' in problem.message and ("is inside" in problem.message) == inside

@@ -123,9 +123,9 @@ def generated_set_problems(profile: Profile) -> list[Problem]:
             continue
         # The class folder as the user wrote it where the path written names it, else where the set really is.
         written = PurePath(folder).parents
-        parent = next((str(p) for p in written if os.path.realpath(os.path.expanduser(p)) == str(found.parent)),
-                      str(found.parent))
-        inside = str(found) != os.path.realpath(os.path.expanduser(folder))
+        parent = next((str(p) for p in written
+                       if os.path.realpath(os.path.expanduser(p)) == os.path.realpath(found.parent)), str(found.parent))
+        inside = os.path.realpath(found) != os.path.realpath(os.path.expanduser(folder))
         problems.append(Problem(
             f"concepts.{index}.class_dir",
             f"is{' inside' if inside else ''} dbtui's generated class-image set '{found.name}' of the class "

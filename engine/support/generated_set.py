@@ -38,9 +38,12 @@ def is_generated_set(folder: Path | str) -> bool:
 
 
 def generated_set_holding(folder: str) -> Path | None:
-    """The generated set that ``folder`` is or is inside, links followed; None when it is in none."""
-    real = Path(os.path.realpath(os.path.expanduser(folder)))
-    return next((place for place in (real, *real.parents) if is_generated_set(place)), None)
+    """The generated set that ``folder`` is or is inside, links followed; None when it is in none. Along the path as
+    written too: a set moved to another disk and linked back under its name is still the generator's (it finds the set
+    by that name), while the folder the link leads to is named otherwise."""
+    written = Path(os.path.abspath(os.path.expanduser(folder)))
+    real = Path(os.path.realpath(written))
+    return next((place for place in (real, *real.parents, written, *written.parents) if is_generated_set(place)), None)
 
 
 def is_dbtui_class_images(folder: Path | str) -> bool:
