@@ -71,6 +71,15 @@ def test_check_with_a_profile_says_the_captions_it_does_not_read(tmp_path: Path,
     assert "which training does not read" not in capsys.readouterr().out
 
 
+def test_a_folder_checked_alone_says_no_caption_unread_unless_a_caption_mode_is_given(clean: Path, capsys) -> None:
+    """`dbtui dataset check FOLDER`, no profile and no --caption-mode, said a captioned folder's captions were files
+    'which training does not read: the caption mode is "instance_prompt"', a mode nobody had chosen."""
+    assert main(["dataset", "check", str(clean)]) == 0
+    assert "which training does not read" not in capsys.readouterr().out
+    assert main(["dataset", "check", str(clean), "--caption-mode", "instance_prompt"]) == 0
+    assert "3 of 3 image(s) have a caption file (.txt), which training does not read" in capsys.readouterr().out
+
+
 def test_a_profile_given_as_the_folder_is_pointed_to_profile(tmp_path: Path, clean: Path, capsys) -> None:
     """`dbtui dataset check my.toml`, as `validate my.toml` takes it, said 'is a file, not a folder: give the folder that
     holds it (profiles)', which would check the profiles folder as images. It now says to give it as --profile."""

@@ -143,7 +143,7 @@ def _check(args: argparse.Namespace) -> int:
             raise DatasetError(f"{args.folder} is a profile, not an image folder: `dbtui dataset check --profile "
                                f"{shlex.quote(args.folder)}` checks each of its concepts' folders")
         runs.append((None, None, {"folder": args.folder, "resolution": args.resolution if args.resolution is not None else _model_resolution(args.model) or 512,
-                     "caption_mode": args.caption_mode or "instance_prompt",
+                     "caption_mode": args.caption_mode,  # None: no caption file is said unread by a mode not told
                      "caption_extension": ".txt" if args.caption_extension is None else args.caption_extension,
                      "instance_prompt": args.prompt,
                      "identifier": args.identifier, "tokenizer": readers[0].tokenizer if readers else None,

@@ -300,7 +300,7 @@ def check_dataset(
     folder: Path | str,
     *,
     resolution: int = 512,
-    caption_mode: str = "instance_prompt",
+    caption_mode: str | None = "instance_prompt",
     caption_extension: str = ".txt",
     instance_prompt: str | None = None,
     identifier: str | None = None,
@@ -328,7 +328,9 @@ def check_dataset(
     the generated class images a run would reuse (see ``profile_settings.concept_settings``), beside ``class_dir``'s own.
     ``concept_folders``: the profile's other concepts' instance and class folders: not unused images as sub-folders.
     ``instance_dir``: ``folder`` is a profile concept's, so generated class images alone there are no training images.
+    ``caption_mode`` None: none was told (a folder checked alone), so no caption file is said to go unread.
     """
+    told_mode, caption_mode = caption_mode is not None, caption_mode or "instance_prompt"
     resolution = checked_resolution(resolution)
     workers = checked_workers(workers)
     if readers is None:
@@ -368,7 +370,7 @@ def check_dataset(
               if not (caption := caption_path(image, caption_extension)).exists()}
     findings += orphan_caption_findings([c for c in listing.orphan_captions if (c.parent, name_key(c.name)) not in wanted])
     findings += shared_caption_findings(images, caption_extension)
-    findings += unused_caption_findings(folder_name, images, caption_extension, caption_mode)
+    findings += unused_caption_findings(folder_name, images, caption_extension, caption_mode) if told_mode else []
     findings += prompt_findings(folder_name, caption_mode=caption_mode, instance_prompt=instance_prompt,
                                 identifier=identifier, tokenizer=tokenizer, readers=readers)
     image_buckets = {p.path: nearest_bucket(p.width, p.height, buckets) for p in probes if p.ok}
