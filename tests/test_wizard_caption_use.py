@@ -47,3 +47,22 @@ async def test_the_dataset_step_says_the_captions_training_ignores_and_switches_
         screen.query_one("#ds-instance_dir", Input).value = str(bare)
         await settle(pilot)
         assert _said(screen) == ""  # no caption files: nothing to say
+
+
+async def test_the_offer_under_the_file_name_mode_says_that_mode(tmp_path: Path) -> None:
+    """Under caption_mode = "file_name" the line said 'it uses each file's name' and its 'Use them…' opened a choice
+    that said 'This concept's caption mode is the instance prompt', a mode the concept did not have."""
+    for i in range(2):
+        Image.new("RGB", (64, 64), (40 * i, 90, 200)).save(tmp_path / f"{i}.png")
+        (tmp_path / f"{i}.txt").write_text(f"zwx dog, view {i}\n")
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 2, "DatasetScreen")
+        app.session.set("concepts.0.caption_mode", "file_name")
+        screen.query_one("#ds-instance_dir", Input).value = str(tmp_path)
+        await settle(pilot)
+        assert _said(screen) == "2 of 2 images have a .txt caption that training ignores: it uses each file's name."
+        screen.query_one("#ds-caption-mode", Button).press()
+        await settle(pilot)
+        said = " ".join(str(s.render()) for s in app.screen.query(Static))
+        assert "caption mode is the instance prompt" not in said and "each file's name" in said

@@ -17,6 +17,7 @@ CHOICES = {
     "caption_file": ("f", "Caption file only"),
     "instance_prompt": ("p", "Prompt only"),
 }
+MODE_WORDS = {"instance_prompt": "the instance prompt alone", "file_name": "each file's name"}  # modes that read no file
 
 
 class CaptionModeScreen(ModalScreen[str | None]):
@@ -39,14 +40,15 @@ shows `caption_mode` too).
         *(Binding(key, f"dismiss('{mode}')", label) for mode, (key, label) in CHOICES.items()),
     ]
 
-    def __init__(self, edited: bool = True) -> None:
+    def __init__(self, edited: bool = True, mode: str = "instance_prompt") -> None:
         super().__init__()
         self.edited = edited  # after an edit on the Captions screen, or the Dataset step's offer of files already there
+        self.mode = mode  # the concept's caption mode now, one of MODE_WORDS
 
     def compose(self) -> ComposeResult:
         with Vertical(id="cm-box"):
             yield Static(f"[b]Train with the captions {'you edited' if self.edited else 'beside the images'}?[/b]")
-            yield Static("This concept's caption mode is the instance prompt, so training ignores caption "
+            yield Static(f"This concept trains each image with {MODE_WORDS[self.mode]}, so training ignores caption "
                          "files. Choose what each image is trained with.", classes="help")
             with Horizontal(id="cm-buttons"):
                 for mode, (key, label) in CHOICES.items():

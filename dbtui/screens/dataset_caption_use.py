@@ -11,7 +11,7 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
-MODE_WORDS = {"instance_prompt": "the instance prompt alone", "file_name": "each file's name"}  # modes that read no file
+from dbtui.screens.caption_mode import MODE_WORDS
 
 
 def caption_count(folder: str, extension: str) -> tuple[int, int]:
@@ -66,7 +66,8 @@ class CaptionUse:
         from dbtui.screens.caption_mode import CaptionModeScreen
 
         concept = self.concept
-        self.app.push_screen(CaptionModeScreen(edited=False), lambda mode: self._mode_chosen(concept, mode))
+        mode = self.session.get(f"concepts.{concept}.caption_mode") or "instance_prompt"
+        self.app.push_screen(CaptionModeScreen(edited=False, mode=mode), lambda chosen: self._mode_chosen(concept, chosen))
 
     def _mode_chosen(self, concept: int, mode: str | None) -> None:
         if mode:
