@@ -80,6 +80,20 @@ def test_a_folder_checked_alone_says_no_caption_unread_unless_a_caption_mode_is_
     assert "3 of 3 image(s) have a caption file (.txt), which training does not read" in capsys.readouterr().out
 
 
+def test_a_caption_file_of_line_breaks_alone_is_no_caption_training_ignores(clean: Path, capsys) -> None:
+    """A caption file holding only a line break (or blanks) trains as no caption, but was counted among the captions
+    training would not read; the wizard's count of a folder still being typed raised in its worker."""
+    from dbtui.screens.dataset_caption_use import caption_count
+
+    captions = sorted(clean.glob("*.txt"))
+    captions[0].write_bytes(b"\r\n")
+    captions[1].write_bytes(b"\xef\xbb\xbf  \t\n")
+    assert main(["dataset", "check", str(clean), "--caption-mode", "instance_prompt"]) == 0
+    assert "1 of 3 image(s) have a caption file (.txt), which training does not read" in capsys.readouterr().out
+    assert caption_count(str(clean), ".txt") == (1, 3)
+    assert caption_count(str(clean / "being-typ"), ".txt") == (0, 0)
+
+
 def test_a_profile_given_as_the_folder_is_pointed_to_profile(tmp_path: Path, clean: Path, capsys) -> None:
     """`dbtui dataset check my.toml`, as `validate my.toml` takes it, said 'is a file, not a folder: give the folder that
     holds it (profiles)', which would check the profiles folder as images. It now says to give it as --profile."""

@@ -17,14 +17,16 @@ from dbtui.screens.caption_mode import MODE_WORDS
 def caption_count(folder: str, extension: str) -> tuple[int, int]:
     """(images with a caption file that is not empty, images) in the images folder ``folder`` as the profile names it;
     (0, 0) where it names none that can be listed (being typed, a builtin: name)."""
-    from engine.dataset.files import caption_path, list_images
+    from engine.dataset.caption_file_findings import captioned_images
+    from engine.dataset.errors import DatasetError
+    from engine.dataset.files import list_images
     from engine.profile.fields import expanded_path
 
     try:
         images = list_images(expanded_path(folder), recursive=False)
-    except (OSError, ValueError):
+    except (OSError, ValueError, DatasetError):
         return 0, 0
-    return sum(1 for image in images if (file := caption_path(image, extension)).is_file() and file.stat().st_size), len(images)
+    return captioned_images(images, extension), len(images)
 
 
 class CaptionUse:

@@ -40,12 +40,23 @@ def shared_caption_findings(images: list[Path], extension: str) -> list[Finding]
     return found
 
 
+def captioned_images(images: list[Path], extension: str) -> int:
+    """How many of ``images`` have a caption file that says something: one of blanks or line breaks alone trains as
+    no caption."""
+    def says_something(caption: Path) -> bool:
+        try:
+            return caption.is_file() and bool(caption.read_bytes().strip(b" \t\r\n\xef\xbb\xbf"))
+        except OSError:
+            return False
+    return sum(says_something(caption_path(image, extension)) for image in images)
+
+
 def unused_caption_findings(folder: str, images: list[Path], extension: str, caption_mode: str) -> list[Finding]:
     """Caption files that training does not read, under a caption mode that takes no caption file: written for
     this concept, they were silently left out of the run (the wizard's profiles train with the prompt by default)."""
     if "caption_file" in caption_mode:
         return []
-    captioned = sum(1 for image in images if (file := caption_path(image, extension)).is_file() and file.stat().st_size)
+    captioned = captioned_images(images, extension)
     if not captioned:
         return []
     instead = "its instance prompt" if caption_mode == "instance_prompt" else "its file name"
