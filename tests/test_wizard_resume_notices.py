@@ -39,25 +39,8 @@ async def test_a_run_resumed_seconds_after_it_stopped_does_not_pop_its_stop_agai
 async def test_a_crashed_run_resumed_from_the_dashboard_drops_its_crash_and_its_old_speed(tmp_path: Path, monkeypatch) -> None:
     """Resumed from the dashboard (Esc, Ctrl+N, r), a crashed run kept "Run crashed … Esc then Ctrl+N resumes it" up
     for 15 s over the restarted run, and the stats its crashed attempt's speed and ETA, replayed, as if it trained."""
-    from dbtui.engine_facade import RunSummary
-    from engine.events import StepEnded
-
-    monkeypatch.chdir(tmp_path)
-    folder = Path("runs") / "tiny-demo"
-    folder.mkdir(parents=True)
-    (folder / "profile.toml").write_text("# written by the launch\n", encoding="utf-8")
-    engine = FakeEngine(has_checkpoints=True, events=[
-        StepEnded(time=time.time() - 30, step=4, total_steps=6, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4,
-                  it_per_s=2.5, eta_s=754.0)])
-    status = {"now": "crashed"}
-    monkeypatch.setattr(engine, "list_runs", lambda output_dir, on_skip=None: [
-        RunSummary(folder.absolute(), status["now"], 4, 6)])
-    start_run = engine.start_run
-    monkeypatch.setattr(engine, "start_run", lambda profile, resume=None: (status.update(now="running"),
-                                                                           start_run(profile, resume))[1])
-    session = Session.for_demo("runs")
-    session.run_folder = folder
-    app = make_app(engine, session, image_renderer="none")
+    app, _, status = _at_a_crashed_run(tmp_path, monkeypatch, events=_a_step_30_s_ago())
+    Path("runs/tiny-demo/profile.toml").write_text("# written by the launch\n", encoding="utf-8")
     async with app.run_test(size=SIZE) as pilot:
         app.goto(4)
         await settle(pilot, 0.3)
@@ -89,24 +72,7 @@ async def test_a_textual_without_its_private_notice_names_starts_the_run_all_the
 
 async def _started_over_a_crash_and_a_caption_notice(tmp_path: Path, monkeypatch) -> list[str]:
     """The titles of the notices showing once a crashed run is resumed from the dashboard, a caption's notice up."""
-    from dbtui.engine_facade import RunSummary
-    from engine.events import StepEnded
-
-    monkeypatch.chdir(tmp_path)
-    folder = Path("runs") / "tiny-demo"
-    folder.mkdir(parents=True)
-    engine = FakeEngine(has_checkpoints=True, events=[
-        StepEnded(time=time.time() - 30, step=4, total_steps=6, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4,
-                  it_per_s=2.5, eta_s=754.0)])
-    status = {"now": "crashed"}
-    monkeypatch.setattr(engine, "list_runs", lambda output_dir, on_skip=None: [
-        RunSummary(folder.absolute(), status["now"], 4, 6)])
-    start_run = engine.start_run
-    monkeypatch.setattr(engine, "start_run", lambda profile, resume=None: (status.update(now="running"),
-                                                                           start_run(profile, resume))[1])
-    session = Session.for_demo("runs")
-    session.run_folder = folder
-    app = make_app(engine, session, image_renderer="none")
+    app, _, _ = _at_a_crashed_run(tmp_path, monkeypatch, events=_a_step_30_s_ago())
     async with app.run_test(size=SIZE) as pilot:
         app.goto(4)
         await settle(pilot, 0.3)
@@ -120,22 +86,8 @@ async def _started_over_a_crash_and_a_caption_notice(tmp_path: Path, monkeypatch
 async def test_a_run_started_takes_down_what_the_ended_runs_buttons_said(tmp_path: Path, monkeypatch) -> None:
     """The ended run's buttons (e, r) said their outcome beside the dashboard's notices, so a run started next kept
     "Report written" of the run before, and "No best step to export", up over the new run."""
-    from dbtui.engine_facade import RunSummary
-
-    monkeypatch.chdir(tmp_path)
-    folder = Path("runs") / "tiny-demo"
-    folder.mkdir(parents=True)
-    engine = FakeEngine(has_checkpoints=True)
-    status = {"now": "crashed"}
-    monkeypatch.setattr(engine, "list_runs", lambda output_dir, on_skip=None: [
-        RunSummary(folder.absolute(), status["now"], 4, 6)])
+    app, engine, _ = _at_a_crashed_run(tmp_path, monkeypatch)
     monkeypatch.setattr(engine, "write_report", lambda run: Path(run) / "report.html", raising=False)
-    start_run = engine.start_run
-    monkeypatch.setattr(engine, "start_run", lambda profile, resume=None: (status.update(now="running"),
-                                                                           start_run(profile, resume))[1])
-    session = Session.for_demo("runs")
-    session.run_folder = folder
-    app = make_app(engine, session, image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         app.goto(4)
         await settle(pilot, 0.3)
@@ -148,3 +100,30 @@ async def test_a_run_started_takes_down_what_the_ended_runs_buttons_said(tmp_pat
         await resume_from_the_dashboard(app, pilot)
         said = [n.title or n.message for n in app._notifications]
     assert said == ["Caption not saved"], said
+
+
+def _a_step_30_s_ago() -> list:
+    from engine.events import StepEnded
+
+    return [StepEnded(time=time.time() - 30, step=4, total_steps=6, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4,
+                      it_per_s=2.5, eta_s=754.0)]
+
+
+def _at_a_crashed_run(tmp_path: Path, monkeypatch, events: list | None = None) -> tuple:
+    """The wizard, its engine and the run's status: a crashed run at step 4 of 6 in runs/tiny-demo, which a start of
+    the engine's sets running."""
+    from dbtui.engine_facade import RunSummary
+
+    monkeypatch.chdir(tmp_path)
+    folder = Path("runs") / "tiny-demo"
+    folder.mkdir(parents=True)
+    engine = FakeEngine(has_checkpoints=True, events=events or [])
+    status = {"now": "crashed"}
+    monkeypatch.setattr(engine, "list_runs", lambda output_dir, on_skip=None: [
+        RunSummary(folder.absolute(), status["now"], 4, 6)])
+    start_run = engine.start_run
+    monkeypatch.setattr(engine, "start_run", lambda profile, resume=None: (status.update(now="running"),
+                                                                           start_run(profile, resume))[1])
+    session = Session.for_demo("runs")
+    session.run_folder = folder
+    return make_app(engine, session, image_renderer="none"), engine, status
