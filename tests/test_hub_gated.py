@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from dbtui.cli import main
+from local_hub import serving_as_hub
 
 DEMO = Path(__file__).resolve().parents[1] / "profiles" / "tiny-demo.toml"
 
@@ -19,10 +20,7 @@ DEMO = Path(__file__).resolve().parents[1] / "profiles" / "tiny-demo.toml"
 def gated_hub(monkeypatch: pytest.MonkeyPatch):
     """The hub as a local HTTP server holding gated repos: ``files[repo]`` answers a file's HEAD with that status
     (403: terms not accepted, 200: accepted). Yields (endpoint, files)."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    from huggingface_hub import constants
+    from http.server import BaseHTTPRequestHandler
 
     files: dict[str, int] = {}
 
@@ -50,17 +48,8 @@ def gated_hub(monkeypatch: pytest.MonkeyPatch):
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
-    # Files' addresses are made from the endpoint read when huggingface_hub was imported (HF_ENDPOINT).
-    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
-    yield endpoint, files
-    server.shutdown()
-    server.server_close()
+    with serving_as_hub(Hub, monkeypatch) as endpoint:
+        yield endpoint, files
 
 
 def test_a_gated_repo_whose_terms_are_not_accepted_is_refused_before_the_run_starts(gated_hub, tmp_path: Path,

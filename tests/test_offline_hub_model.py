@@ -134,10 +134,9 @@ def test_a_hub_that_answers_is_asked_once_and_left_to_the_run(monkeypatch: pytes
 def answering_hub(monkeypatch: pytest.MonkeyPatch):
     """The hub as a local HTTP server answering each repo's request with the status and X-Error-Code its
     ``answers[repo]`` says. Yields (endpoint, answers)."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
 
-    from huggingface_hub import constants
+    from local_hub import serving_as_hub
 
     answers: dict[str, tuple[int, str]] = {}
 
@@ -153,15 +152,8 @@ def answering_hub(monkeypatch: pytest.MonkeyPatch):
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
-    yield endpoint, answers
-    server.shutdown()
-    server.server_close()
+    with serving_as_hub(Hub, monkeypatch) as endpoint:
+        yield endpoint, answers
 
 
 def test_a_hub_id_the_hub_has_not_is_refused_before_the_run_starts(answering_hub, tmp_path: Path, capsys) -> None:
