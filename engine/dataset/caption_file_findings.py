@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from engine.data.caption_text import CaptionFileError, caption_words, read_caption
 from engine.dataset.files import caption_path, how_misnamed
 from engine.dataset.report import Finding
 
@@ -41,14 +42,14 @@ def shared_caption_findings(images: list[Path], extension: str) -> list[Finding]
 
 
 def captioned_images(images: list[Path], extension: str) -> int:
-    """How many of ``images`` have a caption file that says something: one of blanks or line breaks alone trains as
-    no caption."""
-    def says_something(caption: Path) -> bool:
+    """How many of ``images`` have a caption file that says something, read as training reads it: one of blanks or
+    line breaks alone trains as no caption, and one that cannot be read is said by the doctor's own finding."""
+    def says_something(image: Path) -> bool:
         try:
-            return caption.is_file() and bool(caption.read_bytes().strip(b" \t\r\n\xef\xbb\xbf"))
-        except OSError:
+            return bool(caption_words(read_caption(caption_path(image, extension), image.parent)))
+        except CaptionFileError:
             return False
-    return sum(says_something(caption_path(image, extension)) for image in images)
+    return sum(says_something(image) for image in images)
 
 
 def unused_caption_findings(folder: str, images: list[Path], extension: str, caption_mode: str) -> list[Finding]:
