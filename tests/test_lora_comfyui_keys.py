@@ -113,13 +113,15 @@ def test_the_rules_refuse_what_comfyui_would_not_load() -> None:
 def test_a_trained_sd1_lora_with_its_text_encoder_on_other_targets_loads_whole_in_comfyui(tmp_path: Path, tiny_sd1: Path) -> None:
     from diffusers import StableDiffusionPipeline
 
+    from engine.runs.export import export_checkpoint
     from engine.runs.in_process import train
 
     profile = tiny_profile(tmp_path, training={
         "method": "lora", "train_text_encoder": True, "max_train_steps": 2,
         "lora": {"rank": RANK, "alpha": ALPHA, "unet_targets": ["conv1", "proj_in", "ff.net.2", "time_emb_proj"],
                  "text_encoder_targets": ["fc1", "fc2", "q_proj"]}},
-        saving={"output_dir": str(tmp_path / "runs"), "every_n_steps": 1000, "export": ["lora_diffusers", "lora_kohya"]})
+        saving={"output_dir": str(tmp_path / "runs"), "every_n_steps": 1000,
+                "export": ["lora_diffusers", "lora_kohya"]})
     outputs = train(profile).outputs
     base = StableDiffusionPipeline.from_pretrained(tiny_sd1)
     targets = sd_targets(base.unet, [base.text_encoder], sdxl=False)
@@ -129,3 +131,40 @@ def test_a_trained_sd1_lora_with_its_text_encoder_on_other_targets_loads_whole_i
     assert any("_mlp_fc1." in key for key in kohya) and any("_proj_in." in key for key in kohya)
     # The diffusers file: ComfyUI takes these layers' names (none is an attention projection).
     assert unapplied(load_file(outputs["lora_diffusers"]), targets) == []
+    # `dbtui export RUN --step 2`: the final LoRA read back onto the base model and exported again, alike.
+    exported = export_checkpoint(Path(outputs["lora_kohya"]).parent.parent, step=2)
+    step = load_file(exported["lora_kohya"])
+    assert unapplied(step, targets) == [] and step.keys() == kohya.keys()
+
+
+REAL_UNETS = {  # the real models' UNet layouts (SD1.5's and SDXL base's), built on the meta device: no memory
+    "sd1": dict(down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",), block_out_channels=(320, 640, 1280, 1280),
+                up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3, cross_attention_dim=768, attention_head_dim=8),
+    "sdxl": dict(down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                 up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"), block_out_channels=(320, 640, 1280),
+                 transformer_layers_per_block=(1, 2, 10), cross_attention_dim=2048, attention_head_dim=(5, 10, 20),
+                 use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=256,
+                 projection_class_embeddings_input_dim=2816),
+}
+
+
+@pytest.mark.parametrize("family", sorted(REAL_UNETS))
+def test_a_lora_on_every_layer_of_a_real_size_unet_converts_to_names_comfyui_loads(family: str, tmp_path: Path) -> None:
+    """The tiny models have fewer levels and transformer layers than the real ones: the kohya names of every layer of
+    SD1.5's and SDXL's own layouts (rank-1 matrices, no weights) reach ComfyUI's."""
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(**REAL_UNETS[family])
+    lora = {}
+    for name in _trainable(unet):
+        weight = unet.get_submodule(name).weight
+        lora[f"unet.{name}.lora_A.weight"] = torch.zeros(1, *weight.shape[1:])
+        lora[f"unet.{name}.lora_B.weight"] = torch.zeros(weight.shape[0], 1, *[1] * (weight.dim() - 2))
+    (tmp_path / "lora").mkdir()
+    save_file(lora, str(tmp_path / "lora" / "pytorch_lora_weights.safetensors"))
+    kohya = _kohya(tmp_path / "lora", tmp_path / "kohya.safetensors", family=family)["weights"]
+
+    assert unapplied(kohya, sd_targets(unet, [], sdxl=family == "sdxl")) == []
+    assert len([key for key in kohya if key.endswith(".lora_down.weight")]) == len(lora) // 2
