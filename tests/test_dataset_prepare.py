@@ -143,6 +143,20 @@ def test_copies_are_readable_by_others_and_copies_left_without_an_original_are_n
     assert prepare_dataset(source, out, resolution=64, workers=1).without_original == ()
 
 
+def test_a_run_without_recursive_does_not_call_the_sub_folders_copies_without_original(tmp_path: Path) -> None:
+    source = tmp_path / "originals"
+    (source / "sub").mkdir(parents=True)
+    textured(0, (64, 64)).save(source / "a.png")
+    textured(1, (64, 64)).save(source / "sub" / "b.png")
+    out = tmp_path / "prepared"
+    prepare_dataset(source, out, resolution=64, recursive=True, workers=1)
+    # sub/b.png's original is still there, only not looked for: it was said gone, and said to train
+    assert prepare_dataset(source, out, resolution=64, workers=1).without_original == ()
+    (source / "sub" / "b.png").unlink()
+    again = prepare_dataset(source, out, resolution=64, recursive=True, workers=1)
+    assert again.without_original == (str(out / "sub" / "b.png"),)
+
+
 def test_names_that_would_share_a_copy_each_get_their_own(tmp_path: Path) -> None:
     from engine.dataset.prepare import output_paths
 

@@ -172,7 +172,7 @@ def prepare_dataset(
                 manifest[key] = earlier[key]
         else:
             written.append(job.output)
-    without_original = _without_original(manifest, outputs, dst)
+    without_original = _without_original(manifest, outputs, dst, recursive)
     _write_output(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
     failed_sources = {s for s, _ in failed}
     recorded = json.dumps(manifest, sort_keys=True)
@@ -198,12 +198,16 @@ def _foreign_file(copy: Path, caption: Path) -> Path | None:
     return next((path for path in (copy, caption) if os.path.lexists(path)), None)
 
 
-def _without_original(manifest: dict, outputs: list[Path], dst: Path) -> list[str]:
+def _without_original(manifest: dict, outputs: list[Path], dst: Path, recursive: bool) -> list[str]:
     """The copies earlier runs made (the manifest's) for originals no longer there. They are reported, never
-    deleted: the prepared folder may hold the user's own edits. Entries whose copy is gone leave the manifest."""
+    deleted: the prepared folder may hold the user's own edits. Entries whose copy is gone leave the manifest.
+    Without ``recursive`` the sub-folders' copies (an earlier ``--recursive`` run's) are not this run's to judge:
+    their originals were not looked for."""
     current = {str(output.relative_to(dst)) for output in outputs}
     left = []
     for key in sorted(set(manifest) - current):
+        if not recursive and Path(key).parent != Path("."):
+            continue
         if (dst / key).exists():
             left.append(str(dst / key))
         else:
