@@ -157,6 +157,22 @@ def test_a_run_without_recursive_does_not_call_the_sub_folders_copies_without_or
     assert again.without_original == (str(out / "sub" / "b.png"),)
 
 
+def test_a_caption_named_but_for_letter_case_or_the_image_extension_is_said_not_silently_dropped(tmp_path: Path) -> None:
+    source = tmp_path / "originals"
+    source.mkdir()
+    for index, name in enumerate(("pic.jpg", "Dog.jpg", "tag.jpg")):
+        textured(index, (64, 64)).save(source / name)
+    (source / "pic.TXT").write_text("a pic")
+    (source / "dog.txt").write_text("a dog")
+    (source / "tag.jpg.txt").write_text("a tagger's name")
+    result = prepare_dataset(source, tmp_path / "prepared", resolution=64, workers=1)
+    reasons = dict(result.caption_failures)
+    assert "rename it to pic.txt" in reasons[str(source / "pic.TXT")]  # was left out without a word
+    assert "rename it to Dog.txt" in reasons[str(source / "dog.txt")]  # was "no image has its name"
+    assert "rename it to tag.txt" in reasons[str(source / "tag.jpg.txt")]
+    assert result.orphan_captions == () and result.has_failures
+
+
 def test_names_that_would_share_a_copy_each_get_their_own(tmp_path: Path) -> None:
     from engine.dataset.prepare import output_paths
 

@@ -181,7 +181,8 @@ def prepare_dataset(
     captions = copy_captions(copies, src, dst, caption_extension)
     if json.dumps(manifest, sort_keys=True) != recorded:
         _write_output(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
-    orphans = tuple(str(c) for c in listing.orphan_captions)
+    misnamed = {caption for caption, _ in captions.failures}  # named there with its right name
+    orphans = tuple(str(c) for c in listing.orphan_captions if str(c) not in misnamed)
     return PrepareResult(str(dst), tuple(written), tuple(up_to_date), tuple(failed), captions.copied,
                          tuple(captions.failures), orphans, tuple(without_original), tuple(kept), tuple(captions.stale),
                          str(captions.set_aside_in or ""), tuple(captions.edited), unrecorded, tuple(failed_folders))

@@ -20,7 +20,7 @@ from engine.data.caption_text import CaptionFileError
 from engine.dataset.caption_files import atomic_write_text
 from engine.dataset.captions import HISTORY_DIR, CaptionStore, read_caption
 from engine.dataset.errors import CaptionError, DatasetError
-from engine.dataset.files import caption_path
+from engine.dataset.files import caption_path, how_misnamed, misnamed_captions
 
 CAPTION = "caption"  # the manifest entry's key for the SHA-256 of the caption dbtui last copied beside the copy
 
@@ -45,6 +45,13 @@ def write_prepared_file(path: Path, text: str) -> None:
 def copy_captions(copies: list[tuple[Path, Path, dict]], src: Path, dst: Path, extension: str) -> CaptionCopies:
     """Each (image, its copy, the copy's manifest entry)'s caption beside the copy; the entries' ``CAPTION`` follow."""
     done, aside, history = CaptionCopies(), _SetAside(dst), CaptionStore(dst, extension)
+    # Photo.TXT or photo.jpg.txt beside photo.jpg: training does not read it, and neither does prepare, which says so
+    # (as the doctor does) rather than leave the copy captionless without a word.
+    images = {caption_path(image, extension): image for image, _, _ in copies}
+    for expected, near in misnamed_captions(list(images), extension).items():
+        done.failures.append((str(near), f"its name differs from {expected.name}, the caption name of "
+                              f"{images[expected].name}, in {how_misnamed(expected, near)}, so it is not read: "
+                              f"rename it to {expected.name} and prepare again"))
     for image, output, entry in copies:
         source, target = caption_path(image, extension), caption_path(output, extension)
         try:
