@@ -392,3 +392,19 @@ def test_a_setting_the_profile_gives_is_refused_beside_it_not_left_unused(comman
     assert main(["dataset", *command, *folders, "--profile", str(profile), *given]) == 2
     assert f"{given[0]}: with --profile" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_check_shows_the_tokenizers_loading_before_the_images(tmp_path: Path, clean: Path, capsys) -> None:
+    """Importing transformers and reading a model's tokenizers took seconds before the first line of the check."""
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'[model]\npretrained = "builtin:tiny-sd1"\n[[concepts]]\ninstance_dir = "{clean}"\n'
+                       'instance_prompt = "photo of ohwx dog"\n')
+    for arguments in (["--profile", str(profile)], [str(clean), "--model", "builtin:tiny-sd1"]):
+        assert main(["dataset", "check", *arguments]) == 0
+        out = capsys.readouterr().out
+        assert out.index("[load_tokenizer] started builtin:tiny-sd1") < out.index("[load_tokenizer] done in")
+        assert out.index("[load_tokenizer] done in") < out.index("[dataset_check] started")
+    hub = tmp_path / "hub.toml"  # a hub id is not read to check a dataset: nothing is said loading
+    hub.write_text(profile.read_text().replace("builtin:tiny-sd1", "some-user/some-model"))
+    assert main(["dataset", "check", "--profile", str(hub)]) == 0
+    assert "load_tokenizer" not in capsys.readouterr().out

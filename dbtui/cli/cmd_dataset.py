@@ -121,13 +121,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from engine.dataset import DatasetError, check_dataset, load_readers
+    from engine.dataset import DatasetError, check_dataset
 
-    from dbtui.cli.dataset_check_profile import profile_checks
+    from dbtui.cli.dataset_check_profile import loaded_readers, profile_checks
     from dbtui.console import PhaseDisplay, make_console
 
     console = make_console()
-    readers = load_readers(args.model) if args.model else None  # every tokenizer the model's family reads with
+    readers = loaded_readers(console, args.model) if args.model else None  # all the model's family reads with
     runs: list[tuple[str | None, str | None, dict[str, Any]]] = []  # as profile_checks gives them
     if args.profile:
         from engine.profile import load_profile
@@ -135,7 +135,8 @@ def _check(args: argparse.Namespace) -> int:
         _profile_decides({"--resolution": args.resolution is not None, "--caption-mode": args.caption_mode is not None,
                           "--caption-extension": args.caption_extension is not None, "--prompt": args.prompt is not None,
                           "--identifier": args.identifier is not None, "--bucketing": args.bucketing})
-        runs = profile_checks(load_profile(args.profile), args.folder, args.concept, readers)
+        profile = load_profile(args.profile)
+        runs = profile_checks(profile, args.folder, args.concept, readers or loaded_readers(console, None, profile.model))
     else:
         if not args.folder:
             raise DatasetError("dataset check needs a FOLDER, or --profile to check each concept's instance_dir")

@@ -3,7 +3,27 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
+
+
+def loaded_readers(console: Any, model: str | None, profile_model: Any = None) -> Any:
+    """The tokenizers the check counts with: ``model``'s (--model), else the profile's model's when it is on this
+    machine (None when it is not). Shown as a phase: importing transformers and reading them took seconds in silence."""
+    from engine.dataset import load_readers
+    from engine.dataset.profile_settings import local_readers, on_this_machine
+    from engine.events import PhaseFinished, PhaseStarted
+
+    from dbtui.console import PhaseDisplay
+
+    if not model and not (on_this_machine(profile_model.pretrained) or on_this_machine(profile_model.tokenizer)):
+        return None  # a hub id is not downloaded to check a dataset
+    started = time.monotonic()
+    with PhaseDisplay(console=console) as progress:
+        progress(PhaseStarted(phase="load_tokenizer", description=str(model or profile_model.pretrained)))
+        readers = load_readers(model) if model else local_readers(profile_model)
+        progress(PhaseFinished(phase="load_tokenizer", seconds=time.monotonic() - started))
+    return readers
 
 
 def profile_checks(profile: Any, folder: str | None, concept: int | None,

@@ -28,7 +28,7 @@ def concept_settings(profile: Any, concept_index: int = 0, tokenizer: Any = None
 
     concept = profile.concepts[concept_index]
     if readers is None:
-        readers = [TextReader(tokenizer)] if tokenizer is not None else _local_readers(profile.model)
+        readers = [TextReader(tokenizer)] if tokenizer is not None else local_readers(profile.model)
     class_dir = resolve_dir(concept.class_dir) if concept.class_dir else None
     return {
         "folder": resolve_dir(concept.instance_dir),
@@ -118,15 +118,18 @@ def check_concept(profile: Any, concept_index: int = 0, tokenizer: Any = None,
     return check_dataset(settings.pop("folder"), **settings, emit=emit, workers=workers)
 
 
-def _local_readers(model: Any) -> list[TextReader] | None:
+def local_readers(model: Any) -> list[TextReader] | None:
     """The profile's model's tokenizers when they are on this machine (model.tokenizer replacing the first)."""
-    from engine.builtin import is_builtin
     from engine.dataset.tokens import load_readers, load_tokenizer
 
-    def local(source: str | None) -> bool:
-        return bool(source) and (is_builtin(source) or Path(source).exists())
-
-    tokenizer = model.tokenizer if local(model.tokenizer) else None
-    if local(model.pretrained):
+    tokenizer = model.tokenizer if on_this_machine(model.tokenizer) else None
+    if on_this_machine(model.pretrained):
         return load_readers(model.pretrained, tokenizer)
     return [TextReader(load_tokenizer(tokenizer))] if tokenizer else None
+
+
+def on_this_machine(source: str | None) -> bool:
+    """Whether a model or tokenizer source is read here (a built-in or a path), not from the hub."""
+    from engine.builtin import is_builtin
+
+    return bool(source) and (is_builtin(source) or Path(source).exists())
