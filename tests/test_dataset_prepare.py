@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dataset_fixture import textured, write_fixture
+from dataset_fixture import _bomb_png, textured, write_fixture
 from PIL import Image
 
-from engine.dataset import DatasetError, prepare_dataset
+from engine.dataset import DatasetError, check_dataset, prepare_dataset
 from engine.dataset.prepare import MANIFEST
 
 BROKEN = {"webpage.jpg", "truncated.jpg", "broken_link.jpg", "bomb.png"}
@@ -171,6 +171,21 @@ def test_a_caption_named_but_for_letter_case_or_the_image_extension_is_said_not_
     assert "rename it to Dog.txt" in reasons[str(source / "dog.txt")]  # was "no image has its name"
     assert "rename it to tag.txt" in reasons[str(source / "tag.jpg.txt")]
     assert result.orphan_captions == () and result.has_failures
+
+
+def test_an_image_over_the_pixel_limit_is_told_the_limit_it_must_go_below(tmp_path: Path) -> None:
+    """Past twice the limit, Pillow's own words named its hard limit (179 MP): resized to 150 MP as told, the image
+    was refused again at 89 MP. Below twice it, prepare said "could be decompression bomb DOS attack"."""
+    source = tmp_path / "originals"
+    source.mkdir()
+    _bomb_png(source / "giant.png")  # 900 MP: past Pillow's hard limit
+    _bomb_png(source / "large.png", 12_000, 9_000)  # 108 MP: past the limit only
+    said = "megapixels, over the 89 MP limit"
+    report = check_dataset(source, resolution=64, workers=1)
+    assert all(said in f.message for f in report.findings if f.code == "too_many_pixels")
+    assert len([f for f in report.findings if f.code == "too_many_pixels"]) == 2
+    result = prepare_dataset(source, tmp_path / "prepared", resolution=64, workers=1)
+    assert [reason.endswith("900 " + said) or reason.endswith("108 " + said) for _, reason in result.failed] == [True] * 2
 
 
 def test_names_that_would_share_a_copy_each_get_their_own(tmp_path: Path) -> None:

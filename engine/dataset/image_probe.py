@@ -79,12 +79,21 @@ def probe_image(path: str | Path, max_pixels: int = Image.MAX_IMAGE_PIXELS) -> I
             warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
             return _probe(path, max_pixels)
     except Image.DecompressionBombError as error:
-        return ImageProbe(path, "too_many_pixels", str(error))
+        return ImageProbe(path, "too_many_pixels", over_pixel_limit(error, max_pixels))
     except UnidentifiedImageError:
         return ImageProbe(path, *identify_file(path))
     except Exception as error:  # noqa: BLE001 - Pillow's decoders raise many types on damaged files
         # (OSError, SyntaxError, TypeError, struct.error…): each is a finding on this one file.
         return ImageProbe(path, *decode_problem(error))
+
+
+def over_pixel_limit(error: Exception, max_pixels: int = Image.MAX_IMAGE_PIXELS) -> str:
+    """Pillow's refusal in the doctor's words, against the one limit dbtui applies: over twice it, Pillow named its
+    own hard limit (179 MP), and an image resized below that was refused again at 89 MP."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    if found is None:
+        return str(error)
+    return f"{int(found[1]) / 1e6:.0f} megapixels, over the {max_pixels / 1e6:.0f} MP limit"
 
 
 def decode_problem(error: Exception) -> tuple[str, str]:

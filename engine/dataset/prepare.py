@@ -29,6 +29,7 @@ from engine.dataset.image_probe import (
     count_frames,
     decode_problem,
     identify_file,
+    over_pixel_limit,
     problem_text,
 )
 from engine.dataset.options import bucket_list, checked_caption_extension, checked_resolution, checked_workers
@@ -265,7 +266,7 @@ def prepare_image(job: PrepareJob) -> str:
     try:
         picture = _resize(_decode(job.source, job.settings), job.settings)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
-        return problem_text("too_many_pixels", str(error))
+        return problem_text("too_many_pixels", over_pixel_limit(error))
     except UnidentifiedImageError:
         return problem_text(*identify_file(job.source))
     except Exception as error:  # noqa: BLE001 - Pillow's decoders raise many types on damaged files
