@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import platform
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -193,7 +194,14 @@ def _meter_fits(preset: str, hw: Hardware, unmeasured_gb: float = 0, sd2: bool =
 def _needs(preset: str, hw: Hardware, unmeasured_gb: float, sd2: bool = False) -> str:
     """"14.5 GB by the memory meter", or the tier's card where the table lacks the preset."""
     need = _meter_need(preset, hw, sd2)
-    return f"a {unmeasured_gb:g} GB card" if need is None else f"{need.run_need / 2**30:.1f} GB by the memory meter"
+    return f"a {unmeasured_gb:g} GB card" if need is None else f"{_gb_beyond(need.run_need, hw)} GB by the memory meter"
+
+
+def _gb_beyond(size: int, hw: Hardware) -> str:
+    """``size`` bytes in GB to 0.1, or to 0.01 (rounded up) where 0.1 would read as no more than the card: "too little
+    ..., which needs about 11 GB" of an 11 GB card, where Flux's LoRA needs 11.03."""
+    gb = size / 2**30
+    return f"{gb:.1f}" if round(gb, 1) > _nominal_gb(hw) else f"{math.ceil(gb * 100) / 100:.2f}"
 
 
 def _sd_verdict(hw: Hardware, sd2: bool = False) -> tuple[str, str]:
@@ -276,7 +284,7 @@ def _flux_verdict(hw: Hardware) -> tuple[str, str]:
             break
     else:
         need = _meter_need(smallest, hw)
-        size = f"about {need.run_need / 2**30:.0f} GB" if need is not None else "more"
+        size = f"{_gb_beyond(need.run_need, hw)} GB" if need is not None else "more"
         sentence = (f"{about} too little even for a LoRA on an NF4 base at 512 px, which needs {size} by the memory "
                     "meter; train SDXL or SD1.5 here, or use a larger card.")
         preset = smallest
