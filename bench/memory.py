@@ -2,6 +2,7 @@
 
     python bench/memory.py           # the table, beside the targets
     python bench/memory.py --json    # one JSON object per row: model, method, resolution, peak_gb, …
+    python bench/memory.py --only 3  # row 3 alone (SD1.5 LoRA); repeatable
     python bench/memory.py --presets # measure the wizard's presets into engine/memory/preset_estimates.json
 
 Each row is one of the shipped example profiles (profiles/*.toml), as a user would run it, on the
@@ -271,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--presets", action="store_true", help="measure the wizard's presets for dbtui hardware")
     parser.add_argument("--measure", action="store_true", help="on a GPU: train each row a few steps and compare with the meter")
     parser.add_argument("--only", type=row_number, action="append", metavar="N",
-                        help=f"with --measure: only row N (1 to {len(ROWS)}, in the table's order; repeatable)")
+                        help=f"only row N (1 to {len(ROWS)}, in the table's order; repeatable), in the table or --measure")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
                         help="with --measure: change each row's profile so (as dbtui's --set; repeatable)")
     parser.add_argument("--train-row", type=int, help=argparse.SUPPRESS)  # one row of --measure, in its own process
@@ -280,13 +281,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.sets and not args.measure and args.train_row is None:
         parser.error("--set changes the rows --measure trains; the table and --presets measure the shipped profiles")
     if args.presets:
+        if args.only:
+            parser.error("--only picks rows of the table; --presets measures every preset")
         return measure_presets()
     if args.train_row is not None:
         return train_row(args.train_row, args.work, args.sets)
     if args.measure:
         return measure_rows([n - 1 for n in args.only] if args.only else list(range(len(ROWS))), args.sets)
     results = []
-    for row in ROWS:
+    # A row takes up to a minute on a CPU, the eight about ten: --only 3 for the one row wanted.
+    for row in [ROWS[n - 1] for n in args.only] if args.only else ROWS:
         result = measure(row)
         results.append(result)
         if args.json:

@@ -283,3 +283,15 @@ def test_a_set_line_is_checked_before_any_row_trains(memory_bench, monkeypatch, 
     assert "precision.nonsense" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         memory_bench.main(["--set", "precision.gradient_checkpointing=false"])  # without --measure
+
+
+def test_only_picks_the_rows_of_the_table_too(memory_bench, monkeypatch, capsys) -> None:
+    """`python3 bench/memory.py --only 3` measured all eight rows (about ten minutes on a CPU): --only was read by
+    --measure alone."""
+    measured = []
+    monkeypatch.setattr(memory_bench, "measure", lambda row, extra=None: measured.append(row) or {"row": row.profile})
+    assert memory_bench.main(["--only", "3", "--only", "1", "--json"]) == 0
+    assert measured == [memory_bench.ROWS[2], memory_bench.ROWS[0]]
+    assert capsys.readouterr().out.splitlines() == ['{"row": "sd15-lora-8gb.toml"}', '{"row": "sd15-person.toml"}']
+    with pytest.raises(SystemExit):
+        memory_bench.main(["--presets", "--only", "3"])
