@@ -448,3 +448,15 @@ def test_fit_estimate_only_says_no_estimate_for_a_card_whose_precision_has_none(
     assert report["card_verdicts"]["15 no bf16"]["verdict"] == "no estimate in fp16"
     assert main(["fit", str(path), "--json", "--card", "T4", "--card", "8"]) == 1  # the 8 GB card misses it: said so
     assert json.loads(capsys.readouterr().out)["cards_asked_fit"] is False
+
+
+def test_fit_says_when_it_starts_the_second_estimate_a_card_without_bf16_needs(tmp_path: Path, monkeypatch,
+                                                                               capsys) -> None:
+    """`dbtui fit flux-lora-16gb.toml --estimate-only --card T4 --card 16` printed "memory estimate (no GPU needed) …"
+    and then nothing for 1 m 48 s on 2 busy cores: the T4's fp16 estimate, as long as the first, was made unsaid."""
+    path = _bf16_profile_of_12_gb_or_20_in_fp16(tmp_path, monkeypatch)
+    assert main(["fit", str(path), "--estimate-only", "--card", "T4", "--card", "V100 16GB", "--card", "16"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == ["memory estimate (no GPU needed) …", "memory estimate in fp16, for T4, V100 16GB …"]
+    assert main(["fit", str(path), "--json", "--card", "T4"]) == 1
+    assert "memory estimate in fp16, for T4 …" in capsys.readouterr().err

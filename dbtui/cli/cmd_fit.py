@@ -218,6 +218,8 @@ def _estimate(profile, cards: tuple[float, ...], say=print) -> Judged | None:
     judged = [(card, trained_in(card, requested, here)) for card in cards]  # a list: a V100 16GB == a 16 GB card as floats
     estimates = {here: estimate}
     for precision in sorted({precision for _, precision in judged} - {here}):
+        # A second estimate, as long as the first: said, not left as a silent minute after the first's line.
+        say(f"memory estimate in {precision}, for {_labels(tuple(card for card, at in judged if at == precision))} …")
         try:
             estimates[precision] = estimate_peak(profile, precision=precision)
         except DbtuiError as error:
