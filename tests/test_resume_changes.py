@@ -220,6 +220,19 @@ def test_a_resume_that_moves_the_text_encoders_stop_over_the_same_total_says_it_
     assert changed.message == "changed since step 8: dataset.hflip: false → true"
 
 
+def test_the_moved_stops_warning_says_each_fraction_as_written(tmp_path: Path) -> None:
+    """It printed them with `:g`, six digits: 0.123456789 read as 0.123457, a fraction the profile does not hold."""
+    from engine.runs.resume_changes import text_encoder_stop_warning
+
+    training = {"method": "full", "max_train_steps": 100, "seed": 7, "train_text_encoder": True,
+                "text_encoder_stop_fraction": 0.123456789}
+    made = tiny_profile(tmp_path, training=training).model_dump(mode="json")
+    resumed = tiny_profile(tmp_path, training={**training, "max_train_steps": 200, "text_encoder_stop_fraction": 0.1234567891})
+    said = text_encoder_stop_warning({"step": 5, "total_steps": 100, "profile": made}, resumed, 200)
+    assert said.message.startswith("training.text_encoder_stop_fraction = 0.123456789 of 100 steps was to stop the text "
+                                   "encoder after step 13, 0.1234567891 of 200 stops it after step 25")
+
+
 @pytest.mark.parametrize(("fraction", "total_steps", "last"), [(0.56, 50, 28), (0.28, 25, 7), (0.5, 15, 8), (0.1, 3, 1),
                                                                (0.99, 6, 6), (0.3, 1, 1)])
 def test_the_trainer_a_resume_and_its_warning_stop_the_text_encoder_after_one_step(tmp_path: Path, fraction: float,

@@ -94,9 +94,10 @@ def text_encoder_stop_warning(manifest: dict[str, Any], profile: Profile, total_
         then = f"it stops now, before step {step + 1}"
     else:
         then = f"it trains until step {now}"
+    # The fractions as written (a float's repr reads back as itself): `:g` said 0.123456789 as 0.123457.
     return Warning(
-        message=f"training.text_encoder_stop_fraction = {was_fraction:g} of {before_total} steps "
-                f"{'stopped' if step >= was else 'was to stop'} the text encoder after step {was}, {fraction:g} of "
+        message=f"training.text_encoder_stop_fraction = {was_fraction!r} of {before_total} steps "
+                f"{'stopped' if step >= was else 'was to stop'} the text encoder after step {was}, {fraction!r} of "
                 f"{total_steps} stops it after step {now}: {then}",
         advice=f"to stop it after step {was} as the run did, resume with training.text_encoder_stop_fraction = "
                f"{_fraction_for(was, total_steps)}" if was < total_steps else
