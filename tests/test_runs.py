@@ -448,6 +448,23 @@ def test_too_little_disk_skips_the_checkpoint_with_a_warning_and_training_goes_o
     assert complete_checkpoints(folder) == []
 
 
+def test_a_small_checkpoint_is_saved_on_a_disk_with_room_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check asked for the checkpoint's size and a fifth, plus 50 MiB: a 19 MB checkpoint was skipped with 40 MB free."""
+    from collections import namedtuple
+
+    import engine.runs.checkpoints as checkpoints
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(checkpoints.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 40 * 10**6, 40 * 10**6))
+    folder = RunFolder(tmp_path / "run").create()
+    supervisor = Supervisor(folder)
+    train(tiny_profile(tmp_path, training={"max_train_steps": 3}, saving={"every_n_steps": 2}), folder.path,
+          step_hooks=[supervisor.on_step], trainer_hook=supervisor.attach)
+    [(step, saved)] = complete_checkpoints(folder)
+    assert step == 2 and sum(file.stat().st_size for file in saved.rglob("*") if file.is_file()) < 25 * 10**6
+    assert not [e for e in read_events(folder.events) if e.kind == "warning" and "not enough disk" in e.message]
+
+
 def test_tensorboard_logger_writes_event_files(tmp_path: Path) -> None:
     profile = tiny_profile(tmp_path, training={"max_train_steps": 2}, logging={"logger": "tensorboard"})
     train(profile)
