@@ -247,7 +247,8 @@ def test_the_trainer_a_resume_and_its_warning_stop_the_text_encoder_after_one_st
     profile = tiny_profile(tmp_path, training=training)
     made = profile.model_dump(mode="json")
     # The warning of a resume over this total of a checkpoint made over a far longer one names where it now stops.
-    said = text_encoder_stop_warning({"step": 0, "total_steps": 1000 * total_steps, "profile": made}, profile, total_steps)
+    said = text_encoder_stop_warning({"step": 0, "total_steps": 1000 * total_steps, "profile": made,
+                                      "text_encoder_last_step": 1000 * last}, profile, total_steps)
     named = int(re.search(r"stops it after step (\d+)", said.message)[1])
     assert named == last
     trainer = SimpleNamespace(profile=profile, train_text_encoder=True, total_steps=total_steps, step_hooks=[],
@@ -272,6 +273,47 @@ def test_the_trainer_a_resume_and_its_warning_stop_the_text_encoder_after_one_st
         resumed.stop_text_encoder = lambda: setattr(resumed, "train_text_encoder", False)
         assert Checkpointer(resumed, folder).load(checkpoint) == step
         assert resumed.train_text_encoder == (step < named)
+
+
+def test_a_resume_of_a_checkpoint_whose_run_may_have_stopped_the_text_encoder_a_step_later_says_both_steps(
+        tmp_path: Path) -> None:
+    """Versions before 2026-12-06 stopped it after step 8 of 0.28 of 25 (7.000000000000001 in float arithmetic), those
+    since after step 7, and the manifest did not say which: the resume of step 5 stopped it after step 7, unsaid. It
+    now names both steps and the fraction that keeps each; a manifest recording the step is taken at its word."""
+    from engine.runs.resume_changes import text_encoder_stop_warning
+    from engine.training.text_encoder_stop import text_encoder_last_step
+
+    training = {"method": "full", "max_train_steps": 25, "seed": 7, "train_text_encoder": True,
+                "text_encoder_stop_fraction": 0.28}
+    profile = tiny_profile(tmp_path, training=training)
+    manifest = {"step": 5, "total_steps": 25, "profile": profile.model_dump(mode="json")}
+    said = text_encoder_stop_warning(manifest, profile, 25)
+    assert said.message == ("the checkpoint of step 5 does not record where its run stops the text encoder: "
+                            "training.text_encoder_stop_fraction = 0.28 of 25 steps stops it after step 8 in versions of "
+                            "dbtui before 2026-12-06 (in float arithmetic) and after step 7 in those since; 0.28 of 25 "
+                            "stops it after step 7")
+    assert said.advice == ("if the checkpoint was saved by a dbtui from before 2026-12-06, resume with "
+                           "training.text_encoder_stop_fraction = 0.32 to stop it after step 8 as its run did")
+    assert text_encoder_last_step(0.32, 25) == 8
+    longer = tiny_profile(tmp_path, training={**training, "max_train_steps": 50})
+    assert text_encoder_stop_warning(manifest, longer, 50).advice.endswith(
+        "= 0.16 to stop it after step 8 as its run did; if by a later one, with 0.14 to stop it after step 7")
+    assert text_encoder_stop_warning({**manifest, "step": 8}, profile, 25) is None  # stopped either way
+    assert text_encoder_stop_warning({**manifest, "text_encoder_last_step": 7}, profile, 25) is None
+
+
+def test_a_checkpoint_records_where_its_run_stops_the_text_encoder(tmp_path: Path) -> None:
+    from engine.runs.checkpoints import complete_checkpoints, read_manifest
+    from engine.runs.in_process import train
+    from engine.runs.supervisor import Supervisor
+
+    folder = RunFolder(tmp_path / "run").create()
+    supervisor = Supervisor(folder)
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 3, "train_text_encoder": True,
+                                               "text_encoder_stop_fraction": 0.34}, saving={"every_n_steps": 2})
+    train(profile, folder.path, step_hooks=[supervisor.on_step], trainer_hook=supervisor.attach)
+    [(_, checkpoint)] = complete_checkpoints(folder)
+    assert read_manifest(checkpoint)["text_encoder_last_step"] == 2
 
 
 def test_a_resume_that_writes_out_the_lora_options_in_force_changes_nothing(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from engine.runs.machine_part import settle_machine_part
 from engine.runs.optimizer_layout import layout_mismatch, optimizer_layout
 from engine.support.json_file import read_json_object
 from engine.training.distributed import main_process_says
-from engine.training.text_encoder_stop import text_encoder_trains_at
+from engine.training.text_encoder_stop import text_encoder_last_step, text_encoder_trains_at
 
 if TYPE_CHECKING:  # the launcher lists checkpoints in the UI's process, which must not load torch
     import torch
@@ -284,8 +284,7 @@ class Checkpointer:
             for leftover in self.folder.checkpoints.glob(f"step-*{PARTIAL}"):
                 shutil.rmtree(leftover, ignore_errors=True)
         accelerator.wait_for_everyone()
-        # Room besides for what the estimate leaves out (the manifest, the random states, a rounding of the files'
-        # sizes): a fifth of it, at least 16 MiB. A fixed 50 MiB more skipped a 19 MB checkpoint with 40 MB free.
+        # Room besides for what the estimate leaves out (the manifest, random states): a fifth, at least 16 MiB.
         estimate = _estimate_bytes(trainer, self.folder)
         needed = estimate + max(estimate // 5, 16 * 2**20)
         free = shutil.disk_usage(self.folder.checkpoints).free
@@ -321,10 +320,11 @@ class Checkpointer:
                 "num_processes": accelerator.num_processes,
                 "optimizer_layout": optimizer_layout(trainer),
                 "epoch_leftovers": trainer.epoch_leftovers,  # see epoch_leftovers()
+                # Where this run stops the text encoder, as this version's rule has it (resume_changes.py reads it).
+                "text_encoder_last_step": text_encoder_last_step(trainer.profile.training.text_encoder_stop_fraction, trainer.total_steps),
                 "profile": trainer.profile.model_dump(mode="json"),  # what it was trained with, whatever profile.toml says later
                 "base_model": self.base_model,  # as loaded, which an export merging into another model refuses
-                # What a resume will read, with sizes: a checkpoint damaged later is told before it is chosen.
-                "files": files,
+                "files": files,  # what a resume will read, with sizes: a checkpoint damaged later is told before it is chosen
             }
             (partial / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
             fsync_tree(partial)

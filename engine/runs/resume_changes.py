@@ -85,7 +85,16 @@ def text_encoder_stop_warning(manifest: dict[str, Any], profile: Profile, total_
     if not profile.training.train_text_encoder or not isinstance(step, int) or not isinstance(before_total, int) \
             or min(was_fraction, fraction) >= 1.0:
         return None
-    was, now = text_encoder_last_step(was_fraction, before_total), text_encoder_last_step(fraction, total_steps)
+    recorded = manifest.get("text_encoder_last_step")
+    was = recorded if isinstance(recorded, int) else text_encoder_last_step(was_fraction, before_total)
+    now = text_encoder_last_step(fraction, total_steps)
+    # A manifest of a version before the record: those before 2026-12-06 multiplied in float arithmetic (0.28 of 25 is
+    # 7.000000000000001, so step 8 trained it too), those since by text_encoder_stop.py's rule; the checkpoint does
+    # not tell which saved it, so either stop would be a guess, and a resume told to keep one can keep it exactly.
+    older = None if isinstance(recorded, int) else math.ceil(was_fraction * before_total)
+    if older is not None and older != was and step < older:
+        return _unrecorded_stop_warning(step, (f"{was_fraction!r} of {before_total} steps", f"{fraction!r} of {total_steps}"),
+                                        (older, was), now, total_steps)
     if was == now or step >= max(was, now):
         return None
     if step >= was:
@@ -102,6 +111,29 @@ def text_encoder_stop_warning(manifest: dict[str, Any], profile: Profile, total_
         advice=f"to stop it after step {was} as the run did, resume with training.text_encoder_stop_fraction = "
                f"{_fraction_for(was, total_steps)}" if was < total_steps else
                "to train it to the end as the run did, resume with training.text_encoder_stop_fraction = 1.0")
+
+
+def _keeping(last: int, total_steps: int) -> str:
+    """The text_encoder_stop_fraction, as written, that stops the text encoder after step ``last`` of ``total_steps``."""
+    return _fraction_for(last, total_steps) if last < total_steps else "1.0"
+
+
+def _unrecorded_stop_warning(step: int, settings: tuple[str, str], stops: tuple[int, int], now: int,
+                             total_steps: int) -> Warning:
+    """The warning of a resume at ``step`` whose checkpoint's run (``settings[0]``) stopped the text encoder after step
+    ``stops[0]`` or ``stops[1]`` (a version before 2026-12-06 or one since: its manifest does not say), and this resume
+    (``settings[1]``) after step ``now``."""
+    (was, resumed), (older, since) = settings, stops
+    then = f"it now, before step {step + 1}" if step >= now else f"it after step {now}"
+    advice = (f"if the checkpoint was saved by a dbtui from before 2026-12-06, resume with "
+              f"training.text_encoder_stop_fraction = {_keeping(older, total_steps)} to stop it after step {older} as its run did")
+    if since != now:
+        advice += f"; if by a later one, with {_keeping(since, total_steps)} to stop it after step {since}"
+    return Warning(
+        message=f"the checkpoint of step {step} does not record where its run stops the text encoder: "
+                f"training.text_encoder_stop_fraction = {was} stops it after step {older} in versions of dbtui before "
+                f"2026-12-06 (in float arithmetic) and after step {since} in those since; {resumed} stops {then}",
+        advice=advice)
 
 
 def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: int, total_steps: int,
