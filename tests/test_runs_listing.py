@@ -102,10 +102,13 @@ def test_a_run_without_its_state_file_is_listed_as_its_events_tell(
             file.write("".join(event.to_json() + "\n" for event in [*steps, *([end] if end else [])]))
     monkeypatch.setenv("COLUMNS", "300")
     assert main(["runs", str(tmp_path / "runs")]) == 0
-    rows = {name: [cell.strip() for cell in line.split("│")[2:5]] for line in capsys.readouterr().out.splitlines()
-            for name in ("stopped", "failed", "killed") if f"runs/{name} " in line}
+    out = capsys.readouterr().out
+    rows = {name: [cell.strip() for cell in line.split("│")[2:5]] for line in out.splitlines()
+            for name in ("stopped", "failed", "killed") if f"runs/{name} " in line and "│" in line}
     assert rows == {"stopped": ["stopped", "2/10", "0.5000"], "failed": ["failed", "2/10", "0.5000"],
                     "killed": ["crashed", "2/10 · resumes from the start", "0.5000"]}
+    # None saved a checkpoint: the stopped and failed ones' resume also trains from step 0.
+    assert "failed, stopped saved no checkpoint: `dbtui resume` trains them from step 0" in out
     summaries = {run.path.name: (run.status, run.step, run.total_steps) for run in RealEngine().list_runs(str(tmp_path / "runs"))}
     assert summaries == {"stopped": ("stopped", 2, 10), "failed": ("failed", 2, 10), "killed": ("crashed", 2, 10)}
 
@@ -199,8 +202,11 @@ def test_a_narrow_listing_pads_no_line_and_breaks_no_figure(
     assert main(["runs", str(runs)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].endswith("runs/stopped-one") and all(line == line.rstrip() for line in lines), lines
-    figures = [figure for line in lines[1:] for figure in line.strip().split(", ")]
+    note = lines.index(next(line for line in lines if line.startswith("stopped-one saved no")))
+    figures = [figure for line in lines[1:note] for figure in line.strip().split(", ")]
     assert figures == ["stopped", "step 1200/4000", "last loss 0.1234", "best step -", "10m ago"], lines
+    # It saved no checkpoint: said below its figures, between words.
+    assert " ".join(lines[note:]) == "stopped-one saved no checkpoint: `dbtui resume` trains it from step 0", lines
     assert all(len(line) <= columns for line in lines[1:])
 
 
@@ -393,3 +399,58 @@ async def test_the_wizards_run_list_asked_twice_for_a_folder_lists_its_runs_once
         assert pilot.app.is_running and pilot.app.screen is screen
         assert not options.loading and options.option_count == 1
         assert "1 run(s)" in str(screen.query_one("#attach-note", Static).render())
+
+
+def _failed_at_step_3_before_its_first_checkpoint(tmp_path: Path) -> RunFolder:
+    """A run whose loss became NaN (or that ran out of memory) at step 3, before its first checkpoint."""
+    from engine.events import RunFailed, StepEnded
+
+    folder = _run(tmp_path / "runs" / "nan-run", "failed", 3, 40, heartbeat=time.time())
+    steps = [StepEnded(step=step, total_steps=40, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1.0, it_per_s=1.0, eta_s=None)
+             for step in (1, 2, 3)]
+    with folder.events.open("a", encoding="utf-8") as file:
+        file.write("".join(event.to_json() + "\n" for event in [*steps, RunFailed(reason="the loss became nan", step=3)]))
+    return folder
+
+
+def test_a_failed_run_without_a_checkpoint_is_said_to_resume_from_step_0(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """It was listed 'failed 3/40' alone, while `dbtui resume` of it trains from step 0. It is said under the table,
+    which keeps to 80 columns; a run whose checkpoints are gone (its resume refused) is not said to start over."""
+    from engine.events import CheckpointSaved
+
+    folder = _failed_at_step_3_before_its_first_checkpoint(tmp_path)
+    monkeypatch.setenv("COLUMNS", "80")
+    _a_terminal(monkeypatch)
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    [row] = [line for line in lines if "│ failed " in line]
+    assert [cell.strip() for cell in row.split("│")[2:4]] == ["failed", "3/40"], lines
+    assert lines[-1] == "nan-run saved no checkpoint: `dbtui resume` trains it from step 0", lines
+    assert max(len(line) for line in lines) <= 80
+    with folder.events.open("a", encoding="utf-8") as file:  # its checkpoints deleted by hand since
+        file.write(CheckpointSaved(step=2, path=str(folder.checkpoints / "step-00000002"), seconds=1.0).to_json() + "\n")
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    assert "saved no checkpoint" not in capsys.readouterr().out
+
+
+async def test_the_wizards_run_list_says_a_failed_run_without_a_checkpoint_resumes_from_the_start(
+        tmp_path: Path) -> None:
+    """The Attach list showed it at 'failed 3/40' alone, as `dbtui runs` did."""
+    from textual.widgets import OptionList
+
+    from dbtui.app import make_app
+    from dbtui.engine_facade import RealEngine
+    from dbtui.screens.attach import AttachScreen
+    from dbtui.session import Session
+    from wizard_steps import settle
+
+    folder = _failed_at_step_3_before_its_first_checkpoint(tmp_path)
+    engine = RealEngine()
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = AttachScreen(engine, str(folder.path.parent))
+        app.push_screen(screen)
+        await settle(pilot)
+        row = str(screen.query_one(OptionList).get_option_at_index(0).prompt)
+    assert "failed" in row and "3/40 · resumes from the start" in row, row

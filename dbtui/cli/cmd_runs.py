@@ -135,9 +135,14 @@ def _runs(args: argparse.Namespace) -> int:
     # A run folder given for the folder of runs: its own row, rather than "no runs" under it.
     folders = [RunFolder(base)] if holds_a_run(base) else list_runs(base)
     _say_a_long_read(folders)
-    rows = [_row(folder) for folder in folders]
+    listed = [_row(folder) for folder in folders]
+    rows = [row for row, _ in listed]
     if rows:
-        print_rows(rows)
+        # Said under the table by name (its path is in it), the step cell kept short enough for 80 columns: such a
+        # run's step is not kept.
+        over = [printable(folder.path.name) for folder, (_, starts_over) in zip(folders, listed) if starts_over]
+        print_rows(rows, f"{', '.join(over)} saved no checkpoint: `dbtui resume` trains {'them' if over[1:] else 'it'} "
+                   "from step 0" if over else "")
         if holds_a_run(base):
             print(f"{printable(base)} is a run folder itself; `dbtui attach {printable(shlex.quote(str(base)))}` follows it")
     parts = _other_machines_parts(base)
@@ -180,12 +185,14 @@ def _say_a_long_read(folders: list[RunFolder]) -> None:
               file=sys.stderr, flush=True)
 
 
-def _row(folder) -> tuple[str, str, str, str, str, str]:
-    """A run's path, status, step, last loss, best step and age, as `dbtui runs` shows them."""
+def _row(folder) -> tuple[tuple[str, str, str, str, str, str], bool]:
+    """A run's path, status, step, last loss, best step and age, as `dbtui runs` shows them, and whether it is a
+    stopped or failed run that saved no checkpoint (its resume trains from step 0)."""
     from dbtui.cli.printable import markup_safe
     from engine.evaluation.best import best_step_of_run
     from engine.runs.crash_point import crashed_step, resume_point
     from engine.runs.events_state import state_from_events
+    from engine.runs.folder import CRASHED
 
     state = folder.read_state() or state_from_events(folder)  # no state file: what its events tell
     best = best_step_of_run(folder.events)
@@ -193,10 +200,14 @@ def _row(folder) -> tuple[str, str, str, str, str, str]:
     point = resume_point(folder, state, status)
     # A killed trainer's state file lags its log: the loss of the step shown, not of the state's older one.
     loss = point.loss if point else state.last_loss if state else None
-    return (markup_safe(folder.path), markup_safe(status), "-" if not state or not state.total_steps else
-            crashed_step(point, state.total_steps) if point else f"{state.step}/{state.total_steps}",
-            f"{loss:.4f}" if loss is not None else "-",
-            str(best.step) if best else "-", _age(time.time() - folder.last_active()))
+    # A crashed run's cell says where it resumes from, as before; a stopped or failed one without a checkpoint is
+    # named under the table, its cell its step alone.
+    starts_over = point is not None and status != CRASHED and not point.resumes_from
+    in_cell = point if point and not starts_over else None
+    step = "-" if not state or not state.total_steps else crashed_step(in_cell, state.total_steps) if in_cell else \
+        f"{point.reached if point else state.step}/{state.total_steps}"
+    return (markup_safe(folder.path), markup_safe(status), step, f"{loss:.4f}" if loss is not None else "-",
+            str(best.step) if best else "-", _age(time.time() - folder.last_active())), starts_over
 
 
 def _listed_folder(folder: str | None, option: str | None) -> Path:

@@ -13,8 +13,13 @@ UNBOUNDED = 1 << 16  # columns to measure a piped table's natural width in
 RUN_WIDTH = 10
 
 
-def print_rows(rows: list[tuple[str, str, str, str, str, str]]) -> None:
-    """Each run's path, status, step, last loss, best step and age (dbtui/cli/cmd_runs.py ``_row``)."""
+def print_rows(rows: list[tuple[str, str, str, str, str, str]], note: str = "") -> None:
+    """Each run's path, status, step, last loss, best step and age (dbtui/cli/cmd_runs.py ``_row``), then ``note``
+    (plain text) broken between words to the width the rows keep to."""
+    import textwrap
+
+    from rich.text import Text
+
     from dbtui.console import make_console
 
     console = make_console()
@@ -24,10 +29,12 @@ def print_rows(rows: list[tuple[str, str, str, str, str, str]]) -> None:
             wanted = console.measure(table, options=console.options.update_width(UNBOUNDED)).maximum
             console.width = max(console.width, wanted)
         console.print(table)
-        return
-    for path, *figures in rows:
-        console.print(path, soft_wrap=True)  # whole on one line, however the terminal folds it, to copy
-        _print_figures(console, *figures)
+    else:
+        for path, *figures in rows:
+            console.print(path, soft_wrap=True)  # whole on one line, however the terminal folds it, to copy
+            _print_figures(console, *figures)
+    for line in textwrap.wrap(note, console.width, break_long_words=False, break_on_hyphens=False):
+        console.print(Text(line), soft_wrap=True)  # no blank left at a break, as in the figures above
 
 
 def _run_column_width(console: Any, rows: list[tuple[str, ...]]) -> int:

@@ -25,11 +25,15 @@ def crashed_step(point: CrashPoint, total_steps: int) -> str:
 def resume_point(folder: RunFolder, state: RunState | None, status: str) -> CrashPoint | None:
     """Where a run that ended unfinished got to and resumes from, for a crashed run (its state file lags) and for a
     stopped or failed one whose latest checkpoint is older than its last step (a second Ctrl-C cut the stop's save
-    short). A stopped or failed run with no checkpoint is listed at its step alone, as before."""
+    short), or that saved none (out of memory or a NaN loss before the first save), which `dbtui resume` trains from
+    step 0. One whose saved checkpoints are gone is listed at its step alone: its resume is refused."""
+    from engine.runs.resume_point import last_saved_step
+
     if state is None or status in ACTIVE or status == "finished":
         return None
     point = crash_point(folder, state)
-    return point if status == CRASHED or 0 < point.resumes_from < point.reached else None
+    starts_over = point.resumes_from == 0 < point.reached and last_saved_step(folder) is None
+    return point if status == CRASHED or 0 < point.resumes_from < point.reached or starts_over else None
 
 
 def crash_point(folder: RunFolder, state: RunState) -> CrashPoint:
