@@ -423,3 +423,25 @@ def test_a_resume_from_an_earlier_checkpoint_drops_the_branch_it_left_everywhere
     assert list(dashboard.losses) == list(range(1, 26)) and dashboard.losses[25] == 0.5
     assert losses.steps == list(range(1, 26)) and losses.loss[-1] == 0.5
     assert sorted(scores.rounds) == [0, 20] and scores.best.step == 20
+
+
+def test_a_run_given_with_a_detour_is_named_without_it(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`dbtui report plain/../plain` printed `plain/../plain/report.html`, and the page said the best step's model was
+    in `/…/plain/../plain/outputs/`: each command and page now names the run as `plain`, absolute where it was."""
+    from dbtui.cli import main
+
+    folder = scored_fake_run(tmp_path, [(0, 0.4, 0.30), (10, 0.7, 0.295), (20, 0.8, 0.299)])
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "plain/../plain"]) == 0
+    assert capsys.readouterr().out.strip() == f"plain/{REPORT}"
+    text = Page((folder.path / REPORT).read_text(encoding="utf-8")).text
+    assert f"its model is already in {folder.path}/outputs/" in text and "/../" not in text
+    assert main(["report", f"{tmp_path}/plain/../plain"]) == 0  # absolute as given
+    assert capsys.readouterr().out.strip() == str(folder.path / REPORT)
+    assert main(["stop", "plain/../plain"]) == 2
+    assert "no trainer is running in plain (status: finished)" in capsys.readouterr().err
+    assert main(["runs", "plain/.."]) == 0
+    assert "../" not in capsys.readouterr().out
+    write_report(Path("plain/../plain"))  # as the trainer writes it at the end, for a saving.output_dir with a `..`
+    text = Page((folder.path / REPORT).read_text(encoding="utf-8")).text
+    assert f"its model is already in {folder.path}/outputs/" in text and "/../" not in text

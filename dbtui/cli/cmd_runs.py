@@ -66,6 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def find_run(run: str | None, base: str):
     from engine.runs.folder import RunFolder, holds_a_run, list_runs, look_into
+    from engine.support.plain_path import plain_path
 
     if run is None:
         runs = list_runs(Path(base))
@@ -78,7 +79,7 @@ def find_run(run: str | None, base: str):
     for candidate in candidates:
         look_into(candidate)  # another user's run folder: said so, rather than "not a run folder"
         if holds_a_run(candidate):
-            return RunFolder(candidate)
+            return RunFolder(plain_path(candidate))  # `runs/x/../x` named in commands said after as `runs/x`
         _refuse_another_machines_part(candidate)
     if not any(os.path.lexists(candidate) for candidate in candidates):  # a typo, not a folder that holds no run
         where = f"no folder '{run}' here or in '{base}'" if Path(run).name == run else f"'{run}' does not exist"
@@ -213,13 +214,14 @@ def _row(folder) -> tuple[tuple[str, str, str, str, str, str], bool]:
 def _listed_folder(folder: str | None, option: str | None) -> Path:
     """The folder `dbtui runs` lists: DIR or --dir (not two different ones), refused where it is no folder."""
     from dbtui.cli.printable import printable
+    from engine.support.plain_path import plain_path
 
     if folder is not None and option is not None and not _same_folder(folder, option):
         raise DbtuiError(f"DIR ({printable(folder)}) and --dir ({printable(option)}) name two folders; give one of them")
     given = folder or option
     base = Path(os.path.expanduser(given or "runs"))  # `--dir=~/runs`: a ~ the shell leaves alone
     if given is None or base.is_dir():
-        return base  # the default runs/ missing: said with where runs are instead
+        return plain_path(base)  # the default runs/ missing: said with where runs are instead
     if base.exists():
         raise DbtuiError(f"'{printable(base)}' is a file, not a folder of runs; give the folder that holds run folders "
                          "(saving.output_dir)")

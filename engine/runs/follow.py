@@ -114,7 +114,7 @@ class MovedRun:
     is gone or, for a copy, at the original's."""
 
     def __init__(self, folder: RunFolder) -> None:
-        self.now = str(folder.path.absolute())
+        self.now = os.path.abspath(folder.path)  # without `..`: the same folder spelled otherwise is not moved
         self.then: str | None = None
 
     def __call__(self, event: Event) -> Event:

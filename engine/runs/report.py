@@ -235,7 +235,7 @@ def _choice(record: RunRecord) -> str:
             f"least the start ({best.start_clip_t:.3f}) minus {best.tolerance:g} qualify; the one with the highest "
             "subject fidelity (the mean of DINO and CLIP-I) is kept, the earliest on a tie. Past it, DreamBooth "
             "usually trades prompts for copies of the training pictures.</p>"
-            f"<p>{escape(sentence(keep.advice(str(record.folder.path.absolute()))))}.</p>")
+            f"<p>{escape(sentence(keep.advice(os.path.abspath(record.folder.path))))}.</p>")
 
 
 def _loss_section(record: RunRecord) -> str:

@@ -7,6 +7,7 @@ The rule and its numbers are ``engine/evaluation/best.py``'s; this only says the
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 from engine.evaluation.best import BestStep, ScoredRounds, scoring_events, step_number
@@ -123,4 +124,4 @@ def best_of_run_said(folder: RunFolder, *, ended: bool) -> str | None:
         return track_of_run(folder.events).why_none(ended=ended)
     # The wizard's and the report's words: the checkpoint may not be kept, or the outputs may hold it.
     return (f"best step{'' if ended else ' so far'}: {keep.best.step} — {measures(keep.best)}; "
-            f"{keep.advice(str(folder.path.absolute()))}")
+            f"{keep.advice(os.path.abspath(folder.path))}")
