@@ -205,6 +205,7 @@ class SampleSaved(Event):
     step: int
     paths: list[str]
     grid: str | None = None
+    prompts: list[str] = field(default_factory=list)  # the grid's rows' prompts, in order; none in an older dbtui's log
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -103,6 +103,7 @@ def test_the_trainer_writes_a_self_contained_report(scored_run: RunFolder) -> No
         assert f"Which step to keep: step {best.step}Subject fidelity {best.subject:.3f}, CLIP-T" in page.text
         assert f"dbtui export {scored_run.path} --step {best.step}" in page.text or "run's last" in page.text
     assert 'instance_prompt = "photo of zwx disc"' in page.text  # the resolved profile
+    assert "preview grid, one row per sample prompt: “photo of zwx disc”" in page.text  # the prompt it was made from
     assert "status" in page.text and "finished" in page.text
 
 
@@ -445,3 +446,16 @@ def test_a_run_given_with_a_detour_is_named_without_it(tmp_path: Path, monkeypat
     write_report(Path("plain/../plain"))  # as the trainer writes it at the end, for a saving.output_dir with a `..`
     text = Page((folder.path / REPORT).read_text(encoding="utf-8")).text
     assert f"its model is already in {folder.path}/outputs/" in text and "/../" not in text
+
+
+def test_a_preview_grid_is_captioned_with_its_prompts(tmp_path: Path) -> None:
+    """Its caption said 'one row per sample prompt' and named none, where the scoring grid's named each of its own."""
+    from engine.events import SampleSaved
+
+    folder = fake_run(tmp_path, grid_size=(128, 64))
+    prompts = ["photo of zwx disc", "a zwx disc <on> the beach"]
+    with folder.events.open("a", encoding="utf-8") as events:
+        events.write(SampleSaved(step=20, paths=[], grid=str(folder.samples / "step-000020" / "grid.png"),
+                                 prompts=prompts).to_json() + "\n")
+    text = write_report(folder.path).read_text(encoding="utf-8")
+    assert "preview grid, one row per sample prompt: “photo of zwx disc”, “a zwx disc &lt;on&gt; the beach”" in text

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from engine.errors import DbtuiError
 from engine.evaluation.best import BestStep, branch_point, forget_after, scored_round, step_number
-from engine.events import RunFailed, RunFinished, RunStarted, SamplesScored, StepEnded, Warning
+from engine.events import RunFailed, RunFinished, RunStarted, SampleSaved, SamplesScored, StepEnded, Warning
 from engine.runs.file_errors import said_as_run_files_error
 from engine.runs.folder import ACTIVE, RunFolder, holds_a_run, unreadable
 from engine.runs.follow import MovedRun, events_missing, no_event_read
@@ -59,6 +59,7 @@ class RunRecord:
     started: RunStarted | None = None
     losses: dict[int, tuple[float, float]] = field(default_factory=dict)  # step → (loss, smoothed)
     rounds: dict[int, SamplesScored] = field(default_factory=dict)  # step → its latest scores
+    sampled: dict[int, list[str]] = field(default_factory=dict)  # step → its preview grid's prompts, where the log says
     warnings: list[str] = field(default_factory=list)
     end: RunFinished | RunFailed | None = None
     first_time: float | None = None
@@ -99,6 +100,8 @@ def read_run(run_dir: Path) -> RunRecord:
         elif (scored := scored_round(event)) is not None:  # a damaged line's round is skipped, as the rule skips it
             record.rounds[scored.step] = scored
             record.set_aside.discard(scored.step)
+        elif isinstance(event, SampleSaved) and step_number(event.step) is not None and event.prompts:
+            record.sampled[event.step] = event.prompts
         elif isinstance(event, Warning):
             text = event.message + (f" — {event.advice}" if event.advice else "")
             if text not in record.warnings:
@@ -293,7 +296,9 @@ def _picture_card(record: RunRecord, step: int, samples: Path | None, evaluation
     parts = [f'<section class="card{" best" if best else ""}" id="step-{step}"><h3>{escape(title)}</h3><div class="row">']
     grid = grid_of(samples)
     if grid is not None:
-        parts.append(figure(grid, "preview grid: one row per sample prompt"))
+        # Named as the scoring grid's are; a log of an older dbtui does not say them.
+        prompts = ", ".join(f"“{prompt}”" for prompt in record.sampled.get(step, []))
+        parts.append(figure(grid, "preview grid, one row per sample prompt" + (f": {prompts}" if prompts else "")))
     eval_grid = grid_of(evaluation)
     if eval_grid is not None:
         scored = record.rounds.get(step)

@@ -50,7 +50,8 @@ class PreviewRounds:
             with trainer.phase("sampling", f"step {step}", total=len(prompts) * profile.sampling.num_images):
                 paths, grid, self.last_images = self._generate(
                     trainer.run_dir / "samples" / f"step-{step:06d}", prompts, profile.sampling.num_images, profile.sampling.seed)
-            trainer.emit(SampleSaved(step=step, paths=[str(p) for p in paths], grid=str(grid) if grid else None))
+            trainer.emit(SampleSaved(step=step, paths=[str(p) for p in paths], grid=str(grid) if grid else None,
+                                     prompts=prompts))
             from engine.training.watchdogs import NAN_ADVICE, images_look_broken
 
             if images_look_broken(self.last_images):
