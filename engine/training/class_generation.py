@@ -23,6 +23,7 @@ from engine.models.family import Components, TextEmbeddings, embeddings_to, guid
 from engine.profile.concept_warnings import warned_before_class_images
 from engine.training.class_images import (ClassRequest, class_images_missing, earlier_empty_negative, earlier_negative_prompt,
                                           ensure_class_images, missing_count, model_identity, settings_of)
+from engine.training.class_images_moved import moved_model_sets
 from engine.training.distributed import made_by_the_main_process, main_process_says
 from engine.training.precision import without_conv_benchmark
 from engine.training.trainable import quantize_frozen_base, trained_text_encoders, vae_dtype, weights_trained
@@ -117,6 +118,7 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
     if not takes_negative:
         requests = [replace(r, negative_prompt=earlier_negative_prompt(r, settings_of(r, **kwargs))) for r in requests]
     requests = [earlier_empty_negative(r, settings_of(r, **kwargs)) for r in requests]
+    requests, reused = moved_model_sets(requests, **kwargs)
     # The images already there decoded before minutes of generating, but only then: where none are generated (an earlier
     # run's are there, as on a resume) the caching pass, next, decodes them anyway.
     check_before_class_images(profile, trainer.instance_dirs, trainer.class_dirs, trainer.buckets, trainer.emit,
@@ -126,6 +128,8 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
     if trainer.accelerator.is_main_process:
         for problem in warned_before_class_images(profile):  # about what generating costs: said before it
             trainer.emit(Warning(message=f"{problem.key} {problem.message}"))
+        for message in reused:
+            trainer.emit(Warning(message=message))
         concept_dirs = (*trainer.instance_dirs, *(folder for folder in trainer.class_dirs if folder))
         for message in unused_class_image_warnings(requests, concept_dirs, **kwargs):
             trainer.emit(Warning(message=message))

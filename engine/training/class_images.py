@@ -45,6 +45,8 @@ class ClassRequest:
     # No negative prompt, for a model that conditions on zeros then (Family.zeroes_empty_negative): where it is false,
     # "" encoded, as every set was made before dbtui followed that (such a set keeps being, see earlier_empty_negative).
     zero_negative: bool = False
+    # The base model's path when the set reused was made (class_images_moved: the same files read from elsewhere now).
+    model_was: str | None = None
 
 
 def model_identity(model: Any, folder: Path) -> dict[str, Any]:
@@ -84,6 +86,8 @@ _WEIGHT_SUFFIXES = {".safetensors", ".bin", ".ckpt", ".pt", ".gguf"}
 
 def settings_of(request: ClassRequest, *, model: Any, resolution: int, seed: int, steps: int, guidance: float) -> dict[str, Any]:
     """Everything that makes a request's images (``model``: a model's name, or ``model_identity``)."""
+    if request.model_was is not None and isinstance(model, dict):
+        model = {**model, "pretrained": request.model_was}
     settings = {
         "model": model,
         "prompt": request.prompt,

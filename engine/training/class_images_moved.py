@@ -1,0 +1,51 @@
+"""Class images made by a base model that is read from another place now: its folder moved (or copied keeping its
+files' times), the same model. A set is named by the settings that made it, the model's path among them, so a run
+naming the new place made every image again beside the set it had; it reuses that set now, and tops it up alike."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from engine.support.generated_set import MANIFEST, generated_folder
+from engine.support.json_file import read_json_object
+from engine.training.class_images import ClassRequest, settings_of
+
+
+def moved_model_sets(requests: list[ClassRequest], *, model: Any, **settings: Any) -> tuple[list[ClassRequest], list[str]]:
+    """``requests``, each reusing the set made by the same model at another path where none was made with its own
+    settings (``settings_of``'s, ``model`` a ``model_identity``); and a line saying each set so reused, once."""
+    reusing: list[ClassRequest] = []
+    said: dict[Path, str] = {}
+    for request in requests:
+        found = _made_elsewhere(request, settings_of(request, model=model, **settings)) if isinstance(model, dict) else None
+        if found is None:
+            reusing.append(request)
+            continue
+        gen_dir, was = found
+        reusing.append(replace(request, model_was=was))
+        said.setdefault(gen_dir.resolve(), f"concepts.{request.concept}.class_dir: the class images in '{gen_dir}' were "
+                                           f"made by the base model at {was}, whose weight files {model['pretrained']} "
+                                           "holds as they were: reused, not made again")
+    return reusing, list(said.values())
+
+
+def _made_elsewhere(request: ClassRequest, settings: dict[str, Any]) -> tuple[Path, str] | None:
+    """(the newest set in ``request``'s class folder made with ``settings`` but the model at another path, that path)."""
+    folder = Path(request.folder)
+    if not folder.is_dir() or read_json_object(generated_folder(folder, settings) / MANIFEST):
+        return None
+    found, newest = None, -1
+    for gen_dir in folder.glob("generated-*"):
+        recorded = read_json_object(gen_dir / MANIFEST).get("model")
+        was = recorded.get("pretrained") if isinstance(recorded, dict) else None
+        if not isinstance(was, str):
+            continue
+        # The folder's name is the hash of all its settings: it names this one only if the rest, the model's weight
+        # files (names, sizes, times) among them, are these; another model at any path has other files.
+        if generated_folder(folder, {**settings, "model": {**settings["model"], "pretrained": was}}) == gen_dir:
+            made = (gen_dir / MANIFEST).stat().st_mtime_ns
+            if made > newest:
+                found, newest = (gen_dir, was), made
+    return found
