@@ -15,8 +15,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from engine.builtin import resolve_dir
+from engine.dataset.profile_settings import concept_settings
 from engine.events import Event, Warning
 from engine.models.registry import family_named
+from engine.profile.schema import Profile
 from engine.support.generated_set import is_generated_set
 from engine.training import class_generation, class_images
 from tests.test_class_folder import _Picture
@@ -39,12 +41,7 @@ def made(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def _run(tmp_path: Path, model: Path, count: int = 2, concepts: int = 1) -> tuple[dict[int, list[Path]], list[str]]:
     """run_class_images of a run on ``model`` whose ``concepts`` share tmp_path/class: (the images, its warnings)."""
-    instances = [resolve_dir("builtin:demo-instance"), *(_copied(tmp_path / f"instances-{n}") for n in range(1, concepts))]
-    concept = {"instance_prompt": "photo of zwx disc", "class_dir": str(tmp_path / "class"), "class_prompt": "photo of a disc",
-               "num_class_images": count}
-    profile = tiny_profile(tmp_path, model={"pretrained": str(model)},
-                           concepts=[{**concept, "instance_dir": str(place)} for place in instances],
-                           prior={"enabled": True, "steps": 2, "guidance_scale": 5.0})
+    profile, instances = _profile(tmp_path, model, count, concepts)
     events: list[Event] = []
     accelerator = SimpleNamespace(num_processes=1, is_main_process=True, wait_for_everyone=lambda: None)
     trainer = SimpleNamespace(profile=profile, class_dirs=[tmp_path / "class"] * concepts, model_folder=model,
@@ -55,6 +52,16 @@ def _run(tmp_path: Path, model: Path, count: int = 2, concepts: int = 1) -> tupl
     images = class_generation.run_class_images(trainer)
     assert images is not None
     return images, [event.message for event in events if isinstance(event, Warning)]
+
+
+def _profile(tmp_path: Path, model: Path, count: int = 2, concepts: int = 1) -> tuple[Profile, list[Path]]:
+    instances = [resolve_dir("builtin:demo-instance"), *(_copied(tmp_path / f"instances-{n}") for n in range(1, concepts))]
+    concept = {"instance_prompt": "photo of zwx disc", "class_dir": str(tmp_path / "class"), "class_prompt": "photo of a disc",
+               "num_class_images": count}
+    profile = tiny_profile(tmp_path, model={"pretrained": str(model)},
+                           concepts=[{**concept, "instance_dir": str(place)} for place in instances],
+                           prior={"enabled": True, "steps": 2, "guidance_scale": 5.0})
+    return profile, instances
 
 
 def _copied(place: Path) -> Path:
@@ -78,6 +85,8 @@ def test_a_run_on_the_models_moved_folder_reuses_its_class_images_and_says_so_on
     again, said = _run(tmp_path, tmp_path / "m1", concepts=2)
     [kept] = _sets(tmp_path)
     assert made == [] and again == {0: first[0], 1: first[0]}
+    # What `dbtui dataset check --profile` tells of a profile on the moved folder: that set, none to generate.
+    assert concept_settings(_profile(tmp_path, tmp_path / "m1")[0], 0)["class_generated"] == (kept, 2)
     assert [line for line in said if "reused" in line] == [
         f"concepts.0.class_dir: the class images in '{kept}' were made by the base model at {tmp_path / 'm0'}, whose "
         f"weight files {tmp_path / 'm1'} holds as they were: reused, not made again"]

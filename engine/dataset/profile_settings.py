@@ -51,9 +51,11 @@ def concept_settings(profile: Any, concept_index: int = 0, tokenizer: Any = None
 
 def _class_generated(profile: Any, concept_index: int, class_dir: Path) -> tuple[Path | None, int]:
     """The images a run generated earlier into ``class_dir`` for this concept, which the next run reuses: found by
-    the settings they were made with, as far as the profile tells them without the model loaded (its files are not
-    compared, nor the guidance and negative prompt where the family is not told without it)."""
-    from engine.training.class_images import ClassRequest, generated_earlier, model_settings, settings_of
+    the settings they were made with, as far as the profile tells them without the model loaded (its files are
+    compared only to find a set it made at another path, and the guidance and negative prompt not where the family is
+    not told without it)."""
+    from engine.training.class_images import ClassRequest, model_settings, settings_of
+    from engine.training.class_images_moved import generated_earlier_elsewhere
 
     concept, prior = profile.concepts[concept_index], profile.prior
     request = ClassRequest(concept_index, class_dir, concept.class_prompt or "", concept.class_negative_prompt,
@@ -70,13 +72,13 @@ def _class_generated(profile: Any, concept_index: int, class_dir: Path) -> tuple
         del known["negative_prompt"]  # a run gives "" for it where the family reads none
     elif not family.takes_negative_prompt:
         known["negative_prompt"] = ""
-        found = generated_earlier(class_dir, known)
+        found = generated_earlier_elsewhere(class_dir, known, profile.model)
         # A run reuses a set kept by another negative prompt where none is kept by "" (earlier_negative_prompt).
         if found[0] is None:
             del known["negative_prompt"]
-            return generated_earlier(class_dir, known)
+            return generated_earlier_elsewhere(class_dir, known, profile.model)
         return found
-    return generated_earlier(class_dir, known)
+    return generated_earlier_elsewhere(class_dir, known, profile.model)
 
 
 def _family(source: str) -> Family | None:

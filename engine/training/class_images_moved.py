@@ -10,7 +10,7 @@ from typing import Any
 
 from engine.support.generated_set import MANIFEST, generated_folder
 from engine.support.json_file import read_json_object
-from engine.training.class_images import ClassRequest, settings_of
+from engine.training.class_images import ClassRequest, generated_earlier, model_identity, settings_of
 
 
 def moved_model_sets(requests: list[ClassRequest], *, model: Any, **settings: Any) -> tuple[list[ClassRequest], list[str]]:
@@ -49,3 +49,15 @@ def _made_elsewhere(request: ClassRequest, settings: dict[str, Any]) -> tuple[Pa
             if made > newest:
                 found, newest = (gen_dir, was), made
     return found
+
+
+def generated_earlier_elsewhere(folder: Path, known: dict[str, Any], model: Any) -> tuple[Path | None, int]:
+    """``generated_earlier``'s set, or where none agrees with ``known`` (its "model" the profile's ``model_settings``), the
+    one that does but for the model's path, made by the weight files the folder ``model`` names holds now: the set a
+    run reuses (``moved_model_sets``)."""
+    found = generated_earlier(folder, known)
+    place = Path(model.pretrained).expanduser()
+    if found[0] is not None or not isinstance(known.get("model"), dict) or not place.is_dir():
+        return found
+    elsewhere = {name: value for name, value in known["model"].items() if name != "pretrained"}
+    return generated_earlier(folder, {**known, "model": {**elsewhere, "files": model_identity(model, place)["files"]}})
