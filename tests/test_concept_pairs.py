@@ -128,3 +128,43 @@ def test_machines_that_list_the_concepts_in_another_order_are_refused_for_the_or
     with pytest.raises(ProfilesDifferError, match=r"in its order \(.*; a concept's folder .*: copy machine 0's folder to "
                                                   r"the others$"):
         check_same_profile(tiny_profile(tmp_path, launch={**two, "machine_rank": 1}), 2)
+
+
+def test_machines_that_list_the_concepts_in_another_order_with_stale_folders_of_the_same_names_are_told_the_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two concepts whose folders hold the same file names, listed in another order on machine 1 and both its copies
+    stale (an image of another size in each): paired by place, each with the other, the refusal named the folders'
+    files and prompts as differing ('concepts[0].instance_prompt ('photo of zwx cat' vs 'photo of zwx dog')') and never
+    the order, so copying the folders left the run refused. Listed in the same order, each is still paired in place."""
+    from accelerate import utils
+
+    from engine.training.same_profile import ProfilesDifferError, check_same_profile, differences, shared_settings
+
+    two = {"num_processes": 2, "num_machines": 2, "main_process_ip": "127.0.0.1"}
+
+    def folder(rank: int, name: str, sizes: tuple[int, int]) -> dict:
+        made = tmp_path / f"machine-{rank}" / name
+        made.mkdir(parents=True)
+        for number, size in enumerate(sizes):
+            (made / f"{number}.png").write_bytes(b"x" * size)
+        return _concept(str(made), name)
+
+    def settings(rank: int, *concepts: dict) -> dict:
+        return shared_settings(tiny_profile(tmp_path, launch={**two, "machine_rank": rank}, concepts=list(concepts)))
+
+    dog0, cat0 = folder(0, "dog", (10, 20)), folder(0, "cat", (30, 40))
+    dog1, cat1 = folder(1, "dog", (10, 21)), folder(1, "cat", (31, 40))
+    main = settings(0, dog0, cat0)
+    stale = settings(1, cat1, dog1)
+    assert differences(stale, main) == [
+        f"concepts[0] (instance_dir {cat1['instance_dir']!r}, machine 0's concepts[1], and its instance_dir "
+        f"({cat1['instance_dir']!r} vs {cat0['instance_dir']!r}: '0.png' of another size))",
+        f"concepts[1] (instance_dir {dog1['instance_dir']!r}, machine 0's concepts[0], and its instance_dir "
+        f"({dog1['instance_dir']!r} vs {dog0['instance_dir']!r}: '1.png' of another size))"]
+    monkeypatch.setattr(utils, "gather_object", lambda ours: [[0, main], [1, stale]])
+    with pytest.raises(ProfilesDifferError, match=r"list the concepts as machine 0's profile does, in its order .*; a "
+                                                  r"concept's folder .*: copy machine 0's folder to the others$"):
+        check_same_profile(tiny_profile(tmp_path, launch={**two, "machine_rank": 1}), 2)
+    assert differences(settings(1, dog1, cat1), main) == [
+        f"concepts[0].instance_dir ({dog1['instance_dir']!r} vs {dog0['instance_dir']!r}: '1.png' of another size)",
+        f"concepts[1].instance_dir ({cat1['instance_dir']!r} vs {cat0['instance_dir']!r}: '0.png' of another size)"]

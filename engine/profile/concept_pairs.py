@@ -22,11 +22,14 @@ def folder_identity(folder: str) -> str:
     return folder if folder.startswith(BUILTIN_PREFIX) else os.path.realpath(os.path.expanduser(folder))
 
 
-def concept_pairs(before: Sequence[Concept], now: Sequence[Concept],
-                  identity: Callable[[Concept], Hashable]) -> tuple[dict[int, int], list[int], list[int]]:
+def concept_pairs(before: Sequence[Concept], now: Sequence[Concept], identity: Callable[[Concept], Hashable],
+                  likeness: Callable[[Concept, Concept], tuple[int, ...] | None] | None = None,
+                  ) -> tuple[dict[int, int], list[int], list[int]]:
     """{index now: index before} of the concepts both have, the indices before of those removed, and the indices now
-    of those added. By ``identity`` (what its instance folder is) first; then one left unmatched at the same place on
-    both sides is the same concept, its folder moved or its files changed."""
+    of those added. By ``identity`` (what its instance folder is) first; then, where ``likeness`` (of a concept before
+    and one now: None where nothing of theirs is alike) is given, those left unmatched most alike, at the same place
+    where two are as alike; then one left unmatched at the same place on both sides is the same concept, its folder
+    moved or its files changed."""
     free = list(range(len(before)))
     matched: dict[int, int] = {}
     for index, concept in enumerate(now):
@@ -35,6 +38,15 @@ def concept_pairs(before: Sequence[Concept], now: Sequence[Concept],
         if earlier is not None:
             matched[index] = earlier
             free.remove(earlier)
+    if likeness is not None:
+        # Before the place: two concepts listed in another order whose folders both changed were otherwise paired by
+        # place, each with the other.
+        alike = [(score, index == was, index, was) for index in range(len(now)) if index not in matched for was in free
+                 if (score := likeness(before[was], now[index])) is not None]
+        for _, _, index, was in sorted(alike, key=lambda pair: (pair[0], pair[1], -pair[2], -pair[3]), reverse=True):
+            if index not in matched and was in free:
+                matched[index] = was
+                free.remove(was)
     for index in range(len(now)):
         if index not in matched and index in free:
             matched[index] = index

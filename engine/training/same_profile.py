@@ -63,8 +63,8 @@ def differences(mine: dict[str, Any], main: dict[str, Any], machine: int = 1) ->
 def _differences(mine: dict[str, Any], main: dict[str, Any], machine: int) -> list[tuple[str, str, set[str]]]:
     """``differences``' lines, each as (key it is sorted by, line, the keys whose advice it needs)."""
     ours, theirs = _concepts(mine), _concepts(main)
-    pairs, only_main, only_mine = concept_pairs(theirs, ours, lambda concept: _folder_identity(concept["instance_dir"]))
-    _pair_stale_copies(pairs, only_main, only_mine, ours, theirs)
+    pairs, only_main, only_mine = concept_pairs(theirs, ours, lambda concept: _folder_identity(concept["instance_dir"]),
+                                                _likeness)
     found = [(key, f"{key} ({_said(key, mine.get(key, MISSING), main.get(key, MISSING), machine)})", {key})
              for key in mine.keys() | main.keys()
              if ((index := _concept_index(key)) is None or pairs.get(index) == index) and not _same(key, mine, main)]
@@ -84,23 +84,23 @@ def _differences(mine: dict[str, Any], main: dict[str, Any], machine: int) -> li
     return sorted(found, key=lambda difference: difference[:2])
 
 
-def _pair_stale_copies(pairs: dict[int, int], only_main: list[int], only_mine: list[int], ours: list[dict[str, Any]],
-                       theirs: list[dict[str, Any]]) -> None:
-    """Pair, in place, the concepts left unpaired at other places by the image names their instance folders share most:
-    a concept listed in another order whose folder is also a stale copy (an image added on one machine) was said as one
-    concept on machine 1 only and another on machine 0 only, with no word of the file that differs."""
-    for index in list(only_mine):
-        shared = {was: len(_names(ours[index]) & _names(theirs[was])) for was in only_main}
-        was = max(shared, key=lambda candidate: shared[candidate], default=None)
-        if was is not None and shared[was]:
-            pairs[index] = was
-            only_main.remove(was)
-            only_mine.remove(index)
+def _likeness(theirs: dict[str, Any], ours: dict[str, Any]) -> tuple[int, int, int] | None:
+    """How alike two concepts whose instance folders hold other files are: the files (name and size) and the image names
+    their folders share, then their other fields alike; None where the folders share no name. A concept listed in
+    another order whose folder is also a stale copy (an image added or changed on one machine) was otherwise said as
+    one concept on machine 1 only and another on machine 0 only, or, two such, each paired by place with the other."""
+    mine, main = _files(ours), _files(theirs)
+    names = {name for name, _ in mine} & {name for name, _ in main}
+    if not names:
+        return None
+    fields = sum(same_files(ours.get(field), theirs.get(field)) for field in ours.keys() | theirs.keys()
+                 if field != "instance_dir")
+    return len(mine & main), len(names), fields
 
 
-def _names(concept: dict[str, Any]) -> set[str]:
+def _files(concept: dict[str, Any]) -> set[tuple[str, int]]:
     folder = concept["instance_dir"]
-    return {name for name, _ in folder[2]} if is_folder(folder) and isinstance(folder[2], list) else set()
+    return {(name, size) for name, size in folder[2]} if is_folder(folder) and isinstance(folder[2], list) else set()
 
 
 def _concept_index(key: str) -> int | None:
