@@ -26,6 +26,6 @@ def test_a_full_disk_in_the_final_export_names_the_outputs_folder(tmp_path: Path
     with pytest.raises(RunFilesError) as said:
         train(tiny_profile(tmp_path, training={"max_train_steps": 1}, saving={"export": ["diffusers"]}), run)
     assert str(said.value).startswith(f"the disk is full (or the quota used up) writing '{run / 'outputs'}'"), said.value
-    assert f"free some space (`df -h {run}`)" in said.value.advice, said.value.advice
+    assert f"free some space (`df -h {run / 'outputs'}`)" in said.value.advice, said.value.advice
     failed = [event for event in read_events(run / "events.jsonl") if event.kind == "run_failed"]
     assert len(failed) == 1 and str(run / "outputs") in failed[0].reason and "bug" not in failed[0].advice

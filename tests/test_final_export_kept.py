@@ -86,7 +86,7 @@ def test_the_export_writers_refusals_say_the_last_step_is_kept(tmp_path: Path, m
     assert said.advice == f"make {run} and what it holds writable by this user (`ls -l`, `chmod u+w`); {then}"
     said = kept_for_export(_files._write_error(outputs / "lora", OSError(errno.ENOSPC, "No space left on device")), run, 40, kept)
     assert said is not None and str(said) == f"the disk is full (or the quota used up) writing '{outputs}'"
-    assert said.advice == f"free some space (`df -h {run}`); {then}"
+    assert said.advice == f"free some space (`df -h {outputs}`); {then}"
     said = kept_for_export(refused.value, run, 40, kept, machines=2)  # machine 0's resume waits for the others'
     assert said is not None and said.advice.endswith(
         f"{then}, with every other machine N resuming its part (`dbtui run PROFILE --resume --set launch.machine_rank=N`; "

@@ -33,6 +33,21 @@ def test_the_machines_file_errors_say_what_happened_and_what_to_do(code: int, sa
     assert isinstance(error, RunFilesError) and said in str(error) and advice in error.advice
 
 
+def test_a_full_disk_is_told_with_the_folder_whose_disk_filled(tmp_path: Path) -> None:
+    """`df -h RUN` showed the run folder's disk wherever the write had failed: with outputs/ (or checkpoints/) a mount
+    of its own, the user freed space on a disk that had it and the run failed again. The folder of the failed write
+    is named (its nearest still there: a hidden temporary is removed as the write fails); the run folder where the
+    error names no file."""
+    lora = tmp_path / "run" / "outputs" / "lora"
+    lora.mkdir(parents=True)
+    full = OSError(errno.ENOSPC, "No space left on device", str(lora / ".lora.1.partial" / "model.safetensors"))
+    assert run_files_error(full, tmp_path / "run", then="then export again").advice == (
+        f"free some space (`df -h {lora}`); then export again")
+    full = OSError(errno.ENOSPC, "No space left on device")
+    assert run_files_error(full, tmp_path / "run", then="then export again").advice == (
+        f"free some space (`df -h {tmp_path / 'run'}`); then export again")
+
+
 def test_a_read_only_disk_is_told_what_a_run_can_do_where_it_is(tmp_path: Path) -> None:
     """It said "put saving.output_dir on a writable disk … then `dbtui resume RUN`": a resume trains the run where it
     is, whatever saving.output_dir says (the launcher's wording for a resume's folder says so)."""
@@ -460,7 +475,7 @@ def test_a_full_disk_during_an_export_names_the_output_folder_not_its_removed_wo
             save_outputs(profile, SimpleNamespace(family=family), None, None, out, lambda event: None)
     assert str(said.value).startswith(f"the disk is full (or the quota used up) writing '{out}' (its unfinished files "
                                       "were removed; the outputs already there are kept)"), said.value
-    assert said.value.advice == f"free some space (`df -h {tmp_path}`); then export again"
+    assert said.value.advice == f"free some space (`df -h {out}`); then export again"
     assert not [path for path in out.iterdir() if path.name.endswith(".partial")]
     assert {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()} == before
 

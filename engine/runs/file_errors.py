@@ -43,7 +43,7 @@ def run_files_error(error: OSError, run_dir: Path, then: str | None = None,
     if code in (errno.ENOSPC, errno.EDQUOT):
         fewer = ", or lower saving.keep_last_n" if then is None else ""  # a run's checkpoints; an export writes none
         return RunFilesError(f"the disk is full (or the quota used up) writing {where}",
-                             f"free some space (`df -h {run_dir}`){fewer}; {resume}")
+                             f"free some space (`df -h {shlex.quote(str(_filled(error, run_dir)))}`){fewer}; {resume}")
     if code == errno.EROFS:
         # The run trains where its folder is, started anew or resumed: no saving.output_dir moves it.
         elsewhere = "" if then else f". Or {resume_a_copy('a folder on a writable disk', main_machine=not machine_rank)}"
@@ -59,6 +59,16 @@ def run_files_error(error: OSError, run_dir: Path, then: str | None = None,
                  "resume it where you moved it (add `--resume --set saving.output_dir=` the folder that holds it)")
         return RunFilesError(f"the run folder {run_dir} is gone: it was moved or deleted while the run trained", again)
     return None
+
+
+def _filled(error: OSError, run_dir: Path) -> Path:
+    """The folder whose disk filled: the nearest that is there of the failed write's path (its file, or a hidden
+    temporary folder, removed as the write failed); the run folder where the error names no file. `df -h RUN` showed
+    the run folder's disk, where outputs/ or checkpoints/ may be a mount of its own."""
+    if not isinstance(error.filename, (str, bytes)) or not error.filename:
+        return Path(run_dir)
+    path = Path(os.path.abspath(os.fsdecode(error.filename)))
+    return next(place for place in (path, *path.parents) if place.is_dir())
 
 
 def named_full_disk(error: Exception, written: Path) -> OSError | None:
