@@ -29,3 +29,25 @@ def test_a_run_stopped_on_machine_0_before_its_first_step_is_not_resumed_from_a_
                          f"{tmp_path / 'run'} holds no checkpoint (where machine 0 resumes from one, copy it here and add "
                          f"--resume; add the --set values this machine was started with: they are kept in "
                          f"{tmp_path / 'run' / 'profile-machine-1.toml'})\n"), said
+
+
+def test_a_long_log_is_read_for_the_trainers_own_lines_without_holding_it_whole(
+        tmp_path: Path, launcher, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Machine 1 read the whole log of this start into memory as the run ended, and split it into lines: a 100 MB log
+    took 280 MiB and 3 s. It now keeps only the trainer's own lines, reading a piece at a time; one that a progress
+    bar's '\\r' runs into is still found."""
+    import tracemalloc
+
+    why = "dbtui trainer: the disk is full (or the quota used up) writing 'state.json'"
+    other = "a library's warning, repeated over a long run, long enough to be read in pieces\n" * 250_000  # 20 MB
+    run = started(tmp_path, launcher, MET + " (2 processes)\n" + other + "caching 10%\rcaching 20%\r" + why + "\n" + other)
+    monkeypatch.setattr(other_machine, "_wait", lambda process, meeting, rank: 1)
+    tracemalloc.start()
+    try:
+        assert other_machine.show_other_machine(run, detach=False) == 1
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert f"this machine's trainer stopped with exit status 1: {why}; see its log" in capsys.readouterr().err
+    assert peak < 8 << 20, peak  # a few pieces of the 40 MB log, not the whole of it

@@ -20,6 +20,8 @@ from engine.runs.meeting import MET, MeetingInLog, forget_pid, ended_at
 POLL_S = 0.5
 END_GRACE_S = 10.0  # a trainer that met nobody ends at once on SIGTERM; the launcher then follows within seconds
 END_POLL_S = 0.05
+READ_BYTES = 1 << 20
+TRAINER = b"dbtui trainer:"  # how each line the trainer writes itself begins (engine/runs/meeting.py)
 
 
 def show_other_machine(started: Any, *, detach: bool) -> int:
@@ -55,7 +57,7 @@ def show_other_machine(started: Any, *, detach: bool) -> int:
             return EXIT_INTERRUPTED
     forget_pid(started.log, pid)
     if status == 0:
-        ended = ended_at(_since(started.log, started.log_offset))
+        ended = ended_at(_trainer_lines(started.log, started.log_offset))
         if ended is None:
             print("this machine's trainer finished")
             return 0
@@ -71,8 +73,7 @@ def show_other_machine(started: Any, *, detach: bool) -> int:
               f"on a disk of its own, once machine 0's checkpoints/step-{step:08d} is copied into "
               f"{started.folder.checkpoints}/", file=sys.stdout if how == "stopped" else sys.stderr)
         return 0 if how == "stopped" else 1
-    said = [line for line in _since(started.log, started.log_offset) if line.startswith("dbtui trainer:")
-            and not line.startswith(MET)]
+    said = [line for line in _trainer_lines(started.log, started.log_offset) if not line.startswith(MET)]
     print(f"this machine's trainer stopped with exit status {status}" + (f": {said[-1]}" if said else "")
           + f"; see its log ({started.log}) and machine 0's", file=sys.stderr)
     return 1
@@ -153,12 +154,29 @@ def _ended(left: list[int], met: bool, meets_at: str) -> str:
             "waited long, check that machine 0 runs and that this machine reaches that address and port.")
 
 
-def _since(log: Any, start: int) -> list[str]:
-    """This start's lines of ``log``: every one, as the trainer's own line comes before torch elastic's report of the
-    failed processes, which with two or more processes here is longer than the 40 last lines that were read."""
+def _trainer_lines(log: Any, start: int) -> list[str]:
+    """The lines of this start of ``log`` that the trainer wrote itself (``dbtui trainer: …``): all of them, as its own
+    line comes before torch elastic's report of the failed processes, which with two or more processes here is longer
+    than the 40 last lines that were read. Read a piece at a time, and only a piece that holds one split into lines:
+    read whole, a 100 MB log took 280 MiB and 3 s as the run ended."""
+    lines: list[str] = []
     try:
         with log.open("rb") as file:
             file.seek(start)
-            return file.read().decode(errors="replace").splitlines()
+            kept = b""  # a line cut at the piece's end, read on with the next
+            while piece := file.read(READ_BYTES):
+                read = kept + piece
+                # At "\r" too: a progress bar redrawn for a whole run ends no line.
+                cut = max(read.rfind(b"\n"), read.rfind(b"\r")) + 1
+                lines += _said_by_trainer(read[:cut])
+                kept = read[cut:]
     except OSError:
         return []
+    return lines + _said_by_trainer(kept)
+
+
+def _said_by_trainer(text: bytes) -> list[str]:
+    if TRAINER not in text:
+        return []
+    # Parted as splitlines parts them: a progress bar's "\r" may run on into the trainer's line.
+    return [line for line in text.decode(errors="replace").splitlines() if line.startswith(TRAINER.decode())]
