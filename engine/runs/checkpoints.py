@@ -25,7 +25,7 @@ from engine.errors import DbtuiError, os_error_in
 from engine.evaluation.best import step_number
 from engine.events import CheckpointSaved, Warning
 from engine.runs.base_identity import base_model_record
-from engine.runs.checkpoint_write import fsync_tree, save_state_aside
+from engine.runs.checkpoint_write import fsync_tree, save_state_aside, unsaved_checkpoint_bytes
 from engine.runs.folder import RunFolder, unreadable
 from engine.runs.machine_part import settle_machine_part
 from engine.runs.optimizer_layout import layout_mismatch, optimizer_layout
@@ -207,9 +207,8 @@ def _estimate_bytes(trainer: Any, folder: RunFolder) -> int:
     found = complete_checkpoints(folder)
     if found:
         return sum(p.stat().st_size for p in found[-1][1].rglob("*") if p.is_file())
-    params = trainer.unet_params + trainer.text_params
-    # weights + two optimizer moments, all fp32
-    return 3 * 4 * sum(p.numel() for p in params)
+    return unsaved_checkpoint_bytes(trainer.unet_params + trainer.text_params, trainer.profile.optimizer,
+                                    stepped_in_fp32=trainer.bf16_weights)
 
 
 class Checkpointer:
