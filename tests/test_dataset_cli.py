@@ -408,3 +408,14 @@ def test_check_shows_the_tokenizers_loading_before_the_images(tmp_path: Path, cl
     hub.write_text(profile.read_text().replace("builtin:tiny-sd1", "some-user/some-model"))
     assert main(["dataset", "check", "--profile", str(hub)]) == 0
     assert "load_tokenizer" not in capsys.readouterr().out
+
+
+def test_check_names_the_tokenizer_it_reads_beside_a_hub_id_model(tmp_path: Path, clean: Path, capsys) -> None:
+    """A hub-id model with a local model.tokenizer: "[load_tokenizer] started some-user/some-model" read as if the hub
+    model were downloaded, where only the tokenizer on this machine is read."""
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'[model]\npretrained = "some-user/some-model"\ntokenizer = "builtin:tiny-sd1"\n[[concepts]]\n'
+                       f'instance_dir = "{clean}"\ninstance_prompt = "photo of ohwx dog"\n')
+    assert main(["dataset", "check", "--profile", str(profile)]) == 0
+    out = capsys.readouterr().out
+    assert "[load_tokenizer] started builtin:tiny-sd1" in out and "some-user/some-model" not in out

@@ -18,9 +18,11 @@ def loaded_readers(console: Any, model: str | None, profile_model: Any = None) -
 
     if not model and not (on_this_machine(profile_model.pretrained) or on_this_machine(profile_model.tokenizer)):
         return None  # a hub id is not downloaded to check a dataset
+    # What is read: a hub-id model's local model.tokenizer alone was said as the hub id, as if that were downloaded.
+    read = model or (profile_model.pretrained if on_this_machine(profile_model.pretrained) else profile_model.tokenizer)
     started = time.monotonic()
     with PhaseDisplay(console=console) as progress:
-        progress(PhaseStarted(phase="load_tokenizer", description=str(model or profile_model.pretrained)))
+        progress(PhaseStarted(phase="load_tokenizer", description=str(read)))
         readers = load_readers(model) if model else local_readers(profile_model)
         progress(PhaseFinished(phase="load_tokenizer", seconds=time.monotonic() - started))
     return readers
