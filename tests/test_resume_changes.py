@@ -300,6 +300,13 @@ def test_a_resume_of_a_checkpoint_whose_run_may_have_stopped_the_text_encoder_a_
         "= 0.16 to stop it after step 8 as its run did; if by a later one, with 0.14 to stop it after step 7")
     assert text_encoder_stop_warning({**manifest, "step": 8}, profile, 25) is None  # stopped either way
     assert text_encoder_stop_warning({**manifest, "text_encoder_last_step": 7}, profile, 25) is None
+    # Resumed over 7 or 6 steps, steps 8 and 7 are both the end: it said "… = 1.0 to stop it after step 8 as its run
+    # did; if by a later one, with 1.0 to stop it after step 7", one advice twice, of a step the run never reaches.
+    for total in (7, 6):
+        shorter = text_encoder_stop_warning(manifest, tiny_profile(tmp_path, training={**training, "max_train_steps": total}),
+                                            total)
+        assert shorter.message.endswith(f"0.28 of {total} stops it after step 2: it stops now, before step 6")
+        assert shorter.advice == "to train it to the end as the run did, resume with training.text_encoder_stop_fraction = 1.0"
 
 
 def test_a_checkpoint_records_where_its_run_stops_the_text_encoder(tmp_path: Path) -> None:

@@ -91,8 +91,9 @@ def text_encoder_stop_warning(manifest: dict[str, Any], profile: Profile, total_
     # A manifest of a version before the record: those before 2026-12-06 multiplied in float arithmetic (0.28 of 25 is
     # 7.000000000000001, so step 8 trained it too), those since by text_encoder_stop.py's rule; the checkpoint does
     # not tell which saved it, so either stop would be a guess, and a resume told to keep one can keep it exactly.
+    # Both at or past the resumed run's end train it to the end alike: no guess ("1.0 … after step 8" of 6 steps).
     older = None if isinstance(recorded, int) else math.ceil(was_fraction * before_total)
-    if older is not None and older != was and step < older:
+    if older is not None and min(older, total_steps) != min(was, total_steps) and step < older:
         return _unrecorded_stop_warning(step, (f"{was_fraction!r} of {before_total} steps", f"{fraction!r} of {total_steps}"),
                                         (older, was), now, total_steps)
     if was == now or step >= max(was, now):
