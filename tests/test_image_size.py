@@ -36,3 +36,20 @@ def test_a_pngs_size_is_read_without_decoding_its_pixels(tmp_path: Path, monkeyp
     assert image_size(plain) == (96, 160) and image_size(turned) == (96, 160)
     assert decoded == []
     assert load_rgb(turned).size == (96, 160)  # training turns it as the size says
+
+
+@pytest.mark.parametrize(("width", "height", "said"), [(30_000, 30_000, "900 megapixels"), (12_000, 9_000, "108 megapixels")])
+def test_a_picture_over_the_pixel_limit_is_told_the_limit_it_must_go_below(tmp_path: Path, width: int, height: int,
+                                                                            said: str) -> None:
+    """The wizard's preview (load_rgb) quoted Pillow: 'exceeds limit of 178956970 pixels, could be decompression bomb
+    DOS attack' past twice the limit, and an image resized below that was refused again at 89 MP."""
+    from dataset_fixture import _bomb_png
+
+    from engine.data.images import DataError
+
+    path = tmp_path / "giant.png"
+    _bomb_png(path, width, height)
+    for read in (load_rgb, image_size):
+        with pytest.raises(DataError) as refused:
+            read(path)
+        assert f"{said}, over the 89 MP limit" in str(refused.value) and "178956970" not in str(refused.value)

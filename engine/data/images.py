@@ -6,10 +6,10 @@ import contextlib
 import math
 import os
 import struct
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from engine.data.pixel_limit import over_pixel_limit, pixel_limit_is_an_error
 from engine.errors import DbtuiError
 from engine.profile.fields import IMAGE_SUFFIXES
 from engine.support.generated_set import is_dbtui_class_images
@@ -232,18 +232,6 @@ def verify_png(path: str | Path, fmt: str) -> None:
 _DAMAGED = (OSError, ValueError, TypeError, SyntaxError, RuntimeError, struct.error)
 
 
-@contextlib.contextmanager
-def _pixel_limit_is_an_error():
-    """Pillow only warns between its pixel limit and twice it; the dataset doctor calls that an error, so training
-    does too."""
-    from PIL import Image
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        warnings.filterwarnings("ignore", category=UserWarning, module="PIL")  # damaged metadata: not our message
-        yield
-
-
 # Raised when wide_grey_to_8_bits reads 32-bit integer ("I") images otherwise, so that their prepared copies and cached
 # latents (only theirs: every other image keeps its own) are made again. 2: read by their range, not shifted 8 bits.
 INT32_DECODING = 2
@@ -254,7 +242,7 @@ def int32_decoding(path: Path | str) -> int | None:
     from PIL import Image
 
     try:
-        with _pixel_limit_is_an_error(), Image.open(path) as image:
+        with pixel_limit_is_an_error(), Image.open(path) as image:
             return INT32_DECODING if image.mode == "I" else None
     except (*_DAMAGED, Image.DecompressionBombError, Image.DecompressionBombWarning):
         return None  # its decoding refuses it, with the reason
@@ -298,14 +286,14 @@ def load_rgb(path: Path, most_side: int | None = None):
     from PIL import Image
 
     try:
-        with _pixel_limit_is_an_error(), Image.open(path) as image:
+        with pixel_limit_is_an_error(), Image.open(path) as image:
             fmt = image.format or ""
             if most_side:
                 image.draft("RGB", (most_side, most_side))
             picture = to_rgb(upright(image), (255, 255, 255))
         verify_png(path, fmt)
     except (*_DAMAGED, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise DataError(f"cannot read image '{path}': {error}; run `dbtui dataset check` on its folder") from None
+        raise DataError(f"cannot read image '{path}': {over_pixel_limit(error)}; run `dbtui dataset check` on its folder") from None
     if most_side:
         picture.thumbnail((most_side, most_side))
     return picture
@@ -313,7 +301,7 @@ def load_rgb(path: Path, most_side: int | None = None):
 
 def image_size(path: Path) -> tuple[int, int]:
     """Width and height after EXIF orientation, read from the header only."""
-    with _pixel_limit_is_an_error():
+    with pixel_limit_is_an_error():
         return _header_size(path)
 
 
@@ -327,7 +315,7 @@ def _header_size(path: Path) -> tuple[int, int]:
             orientation = orientation_of(image)
     except (*_DAMAGED, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         # A header larger than Pillow's decompression-bomb guard is refused at open, as load_rgb would refuse it.
-        raise DataError(f"cannot read image '{path}': {error}") from None
+        raise DataError(f"cannot read image '{path}': {over_pixel_limit(error)}") from None
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
@@ -348,7 +336,7 @@ def unreadable_headers(paths: Sequence[Path], progress: Callable[[int, int], Non
     Image.init()  # every format's reader, loaded once here rather than raced for by the threads
     bad = []
     # The warnings filter is the process's: set once here, around all the threads.
-    with _pixel_limit_is_an_error(), ThreadPoolExecutor(max_workers=8) as pool:
+    with pixel_limit_is_an_error(), ThreadPoolExecutor(max_workers=8) as pool:
         for done, (path, ok) in enumerate(zip(paths, pool.map(readable, paths)), 1):
             if not ok:
                 bad.append(path)

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from engine.data.images import WIDE_GREY_MODES, orientation_of, usable_profile, verify_png, wide_grey_to_8_bits
+from engine.data.pixel_limit import over_pixel_limit
 from engine.dataset.files import file_problem
 
 ANALYSIS_SIDE = 512  # blur and hashes are measured on a copy this long, so thresholds are size-free
@@ -85,15 +86,6 @@ def probe_image(path: str | Path, max_pixels: int = Image.MAX_IMAGE_PIXELS) -> I
     except Exception as error:  # noqa: BLE001 - Pillow's decoders raise many types on damaged files
         # (OSError, SyntaxError, TypeError, struct.error…): each is a finding on this one file.
         return ImageProbe(path, *decode_problem(error))
-
-
-def over_pixel_limit(error: Exception, max_pixels: int = Image.MAX_IMAGE_PIXELS) -> str:
-    """Pillow's refusal in the doctor's words, against the one limit dbtui applies: over twice it, Pillow named its
-    own hard limit (179 MP), and an image resized below that was refused again at 89 MP."""
-    found = re.search(r"\((\d+) pixels\)", str(error))
-    if found is None:
-        return str(error)
-    return f"{int(found[1]) / 1e6:.0f} megapixels, over the {max_pixels / 1e6:.0f} MP limit"
 
 
 def decode_problem(error: Exception) -> tuple[str, str]:

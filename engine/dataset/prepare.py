@@ -23,13 +23,13 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.images import IMAGE_SUFFIXES, int32_decoding, to_rgb, upright, verify_png, why_no_images, within_reach
+from engine.data.pixel_limit import over_pixel_limit
 from engine.dataset.errors import DatasetError
 from engine.dataset.files import caption_path, file_problem, scan_folder
 from engine.dataset.image_probe import (
     count_frames,
     decode_problem,
     identify_file,
-    over_pixel_limit,
     problem_text,
 )
 from engine.dataset.options import bucket_list, checked_caption_extension, checked_resolution, checked_workers
