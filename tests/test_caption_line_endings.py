@@ -61,3 +61,17 @@ def test_a_tag_across_a_crlf_line_break_is_the_tag_the_wizard_shows(tmp_path: Pa
     assert caption_for(tmp_path / "a.png", "caption_file", "") == "smiling"
     added = store.add_tag("photo of ZWX dog")
     assert "c.txt" not in [change.path.name for change in added.changes]  # it says it already, across its line break
+
+
+def test_a_bulk_edit_that_changes_nothing_leaves_a_crlf_caption_byte_for_byte(tmp_path: Path) -> None:
+    """--add-tag ohwx on 'photo of ohwx dog,\\r\\ncrlf\\r\\n' added nothing but rewrote the file as 'photo of ohwx dog,
+    crlf\\n' and counted it changed; trim, whose work is the spacing, still rewrites it."""
+    (tmp_path / "a.png").write_bytes(b"")
+    caption = tmp_path / "a.txt"
+    caption.write_bytes(b"photo of ohwx dog,\r\ncrlf\r\n")
+    store = captions.CaptionStore(str(tmp_path), ".txt")
+    for edit in (lambda: store.add_tag("ohwx"), lambda: store.remove_tag("zwx"), store.dedupe_tags):
+        assert len(edit()) == 0
+        assert caption.read_bytes() == b"photo of ohwx dog,\r\ncrlf\r\n"
+    assert not (tmp_path / captions.HISTORY_DIR).exists()
+    assert len(store.trim()) == 1 and caption.read_bytes() == b"photo of ohwx dog, crlf\n"

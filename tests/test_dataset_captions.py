@@ -92,7 +92,8 @@ def test_a_tag_added_to_a_caption_of_a_second_byte_order_mark_alone_is_the_whole
 @pytest.mark.parametrize(
     ("operation", "expected"),
     [
-        (lambda s: s.add_tag("ohwx"), {"a": "ohwx, dog, on grass", "b": "dog, dog, ohwx, sky", "c": "ohwx",
+        # A caption that says the tag already is left as written (its spacing too): only trim tidies that.
+        (lambda s: s.add_tag("ohwx"), {"a": "ohwx, dog,  on grass", "b": "dog, dog, ohwx,, sky", "c": "ohwx",
                                        "d": "ohwx, a photo of a dog"}),
         (lambda s: s.add_tag("best", front=False), {"a": "ohwx, dog, on grass, best", "b": "dog, dog, ohwx, sky, best",
                                                     "c": "best", "d": "a photo of a dog, best"}),
@@ -101,7 +102,7 @@ def test_a_tag_added_to_a_caption_of_a_second_byte_order_mark_alone_is_the_whole
                                              "d": "a photo of a cat"}),
         (lambda s: s.replace(r"\bo(\w+)", r"O\1", regex=True), {"a": "Ohwx, dog,  On grass", "b": "dog, dog, Ohwx,, sky",
                                                                "d": "a photo Of a dog"}),
-        (lambda s: s.dedupe_tags(), {"a": "ohwx, dog, on grass", "b": "dog, ohwx, sky", "d": "a photo of a dog"}),
+        (lambda s: s.dedupe_tags(), {"a": "ohwx, dog,  on grass", "b": "dog, ohwx, sky", "d": "a photo of a dog"}),
         (lambda s: s.trim(), {"a": "ohwx, dog, on grass", "b": "dog, dog, ohwx, sky", "d": "a photo of a dog"}),
     ],
 )

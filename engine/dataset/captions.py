@@ -220,7 +220,8 @@ class CaptionStore:
 
     def trim(self) -> ChangeSet:
         """Collapse runs of spaces, strip each tag, drop empty tags."""
-        return self._bulk("trim", lambda tags: [re.sub(r"\s+", " ", t).strip() for t in tags if t.strip()])
+        return self._bulk_text("trim", lambda text: join_tags(re.sub(r"\s+", " ", t).strip() for t in split_tags(text)
+                                                              if t.strip()))
 
     def undo(self, *, emit: Emit | None = None) -> ChangeSet:
         """Put back every caption the last bulk operation changed; files it created are removed."""
@@ -269,7 +270,10 @@ class CaptionStore:
               left: Callable[[str], str | None] | None = None, emit: Emit | None = None) -> ChangeSet:
         def on_text(text: str) -> str:
             tags = [t for t in split_tags(text) if t] if text.strip() else []
-            return join_tags(edit(tags))
+            edited = edit(tags)
+            # A caption the edit leaves as it was keeps its bytes (a CRLF line break, ", " spacing): not rewritten or
+            # counted as changed. Trim, whose work is that spacing, rewrites it itself.
+            return text if edited == tags else join_tags(edited)
 
         return self._bulk_text(operation, on_text, include_missing, left, emit)
 
