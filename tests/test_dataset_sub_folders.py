@@ -237,3 +237,20 @@ def test_prepare_and_the_wizard_count_a_linked_folder_outside_as_a_folder_not_an
     assert prepare_said(summary)[1] == "1 sub-folder(s) could not be read: the findings list each, with why and what to do"
     [finding] = left_out_findings(summary)
     assert finding.fix == "copy the folder into the dataset folder instead of linking to it, then Prepare again"
+
+
+def test_a_recursive_check_prepare_and_caption_pass_over_the_copies_prepared_inside_the_folder(tmp_path: Path) -> None:
+    """`prepare photos photos/prepared -r` then `check photos -r` counted the copies beside their originals (twice
+    the images, the suggested steps inflated); a second prepare -r into another folder copied the copies."""
+    from engine.dataset import prepare_dataset
+    from engine.dataset.captions import CaptionStore
+
+    photos = tmp_path / "photos"
+    _images(photos, 2)
+    _images(photos / "sub", 1, seed=5)
+    prepare_dataset(photos, photos / "prepared", resolution=64, workers=1, recursive=True)
+    report = check_dataset(photos, workers=1, recursive=True)
+    assert sorted(Path(p.path).relative_to(photos).as_posix() for p in report.probes) == ["0.png", "1.png", "sub/0.png"]
+    again = prepare_dataset(photos, tmp_path / "other", resolution=64, workers=1, recursive=True)
+    assert len(again.written) == 3 and not (tmp_path / "other" / "prepared").exists()
+    assert len(CaptionStore(photos, recursive=True).images()) == 3

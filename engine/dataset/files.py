@@ -15,6 +15,7 @@ from pathlib import Path
 
 from engine.data.images import IMAGE_SUFFIXES
 from engine.dataset.errors import DatasetError
+from engine.dataset.prepared_marks import is_prepared_folder
 
 IMAGE_EXTENSIONS = IMAGE_SUFFIXES
 
@@ -104,7 +105,8 @@ def scan_folder(
 ) -> Listing:
     """Sort the entries of ``folder`` into images, refused image-named entries and caption files.
 
-    Hidden entries and ``exclude`` (e.g. the prepared-copies folder inside the originals) are skipped.
+    Hidden entries, ``exclude`` (e.g. the prepared-copies folder inside the originals) and, when ``recursive``, the
+    sub-folders holding copies dbtui prepared are skipped.
     """
     root = checked_folder(folder)
     real_root = Path(os.path.realpath(root))
@@ -185,7 +187,8 @@ def _walk(
             continue
         is_image_name = path.suffix.lower() in IMAGE_EXTENSIONS
         if entry.is_dir(follow_symlinks=False):
-            if recursive:
+            # dbtui's prepared copies (`prepare pics pics/prepared`) are not more pictures: read, they counted twice.
+            if recursive and not is_prepared_folder(path):
                 _walk(path, root, real_root, excluded, recursive, caption_extension, listing)
             elif is_image_name:
                 listing.refused.append(Refused(path, "not_a_file", "it is a folder, not an image file"))

@@ -17,10 +17,8 @@ from pathlib import Path
 from engine.data.images import IMAGE_SUFFIXES
 from engine.dataset.errors import DatasetError
 from engine.dataset.prepare_captions import write_prepared_file
+from engine.dataset.prepared_marks import MANIFEST, ORIGIN_RECORD
 from engine.support.json_file import read_json_object
-
-ORIGIN_RECORD = ".dbtui-prepared-from.json"  # hidden: neither training nor the check reads it
-MANIFEST = ".dbtui-prepared.json"  # the copies prepare made: relative path → the original and its settings
 
 
 def folder_beside(src: Path | str) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.data.images import images_in_sub_folders, list_images
-from engine.dataset.prepared_origin import MANIFEST, ORIGIN_RECORD
+from engine.dataset.prepared_marks import is_prepared_folder
 from engine.dataset.report import Finding
 from engine.support.generated_set import is_dbtui_class_images
 
@@ -17,7 +17,8 @@ def folder_findings(folder: Path | str, images: list[Path], *, recursive: bool,
                     skip: tuple[Path, ...] = (), instance_dir: bool = False) -> list[Finding]:
     """``no_images`` when ``folder`` has no images, and where the images of its sub-folders are (a set sorted into
     folders by date or pose), which are not read. ``skip``: the folders that are something else (the class folder,
-    the profile's other concepts); dbtui's prepared copies are passed over too. A recursive check reads them all.
+    the profile's other concepts); dbtui's prepared copies are passed over too. A recursive check reads them all
+    (but prepared copies, which ``scan_folder`` passes over).
     ``instance_dir``: the folder is a profile concept's, where generated class images are no training images (the run
     refuses it), so they leave it ``no_images``."""
     below = {} if recursive else images_in_sub_folders(Path(folder), (*skip, *_prepared_copies(Path(folder))))
@@ -55,4 +56,4 @@ def _prepared_copies(folder: Path) -> list[Path]:
         subs = [sub for sub in folder.iterdir() if sub.is_dir()]
     except OSError:
         return []
-    return [sub for sub in subs if (sub / ORIGIN_RECORD).is_file() or (sub / MANIFEST).is_file()]
+    return [sub for sub in subs if is_prepared_folder(sub)]
