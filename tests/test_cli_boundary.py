@@ -184,3 +184,22 @@ def test_a_signal_inherited_as_ignored_stays_ignored_and_sigterm_still_stops() -
     finally:
         child.kill()
     assert child.returncode == EXIT_INTERRUPTED and "dbtui: interrupted" in err
+
+
+def test_a_command_from_the_command_line_leaves_its_objects_to_the_exit_not_a_last_collection(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dataset check --profile P.toml` sat about 2.5 s after its result, with nothing shown: the interpreter's last
+    garbage collection walked the objects torch and transformers leave. A command of the command line freezes them;
+    one called from Python (a test, a caller that goes on) does not."""
+    import gc
+
+    from dbtui.cli import main
+
+    (tmp_path / "a.txt").write_text("zwx", encoding="utf-8")
+    assert gc.get_freeze_count() == 0
+    assert main(["dataset", "caption", str(tmp_path), "--frequency"]) == 0 and gc.get_freeze_count() == 0
+    monkeypatch.setattr(sys, "argv", ["dbtui", "dataset", "caption", str(tmp_path), "--frequency"])
+    try:
+        assert main() == 0 and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

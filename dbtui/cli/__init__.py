@@ -7,6 +7,7 @@ Each sub-command lives in its own module with ``register(subparsers)``; add new 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.runs.library_noise import hold_back_library_noise
 
     hold_back_library_noise()  # every command, not only training, may load peft and so bitsandbytes
+    from_command_line = argv is None  # not a test or a caller that goes on in this process
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
@@ -81,8 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         from dbtui.cli.cmd_wizard import run_wizard
 
-        return run_guarded(lambda: run_wizard(args), argv)
-    return run_guarded(lambda: handler(args), argv)
+        handler = run_wizard
+    code = run_guarded(lambda: handler(args), argv)
+    if from_command_line:
+        # The process ends here: torch and transformers (read for a tokenizer, as `dataset check --profile` does) leave
+        # millions of objects that the interpreter's last garbage collection walked for seconds after the output,
+        # with nothing shown. Frozen, they are left to the exit, which frees the memory all at once.
+        gc.freeze()
+    return code
 
 
 if __name__ == "__main__":
