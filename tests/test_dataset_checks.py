@@ -330,7 +330,7 @@ def test_the_rules_of_thumb_stop_growing_past_a_small_subject_set() -> None:
 
     from rich.console import Console
 
-    from dbtui.cli.cmd_dataset import _print_report
+    from dbtui.cli.dataset_report_print import print_report
     from engine.dataset.image_probe import ImageProbe
     from engine.dataset.report import summarise
 
@@ -341,7 +341,7 @@ def test_the_rules_of_thumb_stop_growing_past_a_small_subject_set() -> None:
     assert (summary.suggested_steps, summary.class_images_wanted) == (5000, 2000)
     assert summarise(probes, [], {}, 3000, None).class_images_wanted == 3000  # a profile's own figure stands
     out = io.StringIO()
-    _print_report(Console(file=out, width=400), DatasetReport("/d", 512, (), summary, tuple(probes), {}), show_info=False)
+    print_report(Console(file=out, width=400), DatasetReport("/d", 512, (), summary, tuple(probes), {}), show_info=False)
     said = out.getvalue()
     assert ("Suggested training steps: 5000 (100 per usable image up to 50 images: the rule is for a subject's small "
             "set of about 3–50; set training.max_train_steps: with it and training.num_train_epochs both empty, "

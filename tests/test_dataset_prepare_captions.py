@@ -71,3 +71,28 @@ def test_a_caption_changed_since_is_copied_again_into_a_folder_named_relatively(
     assert main(["dataset", "prepare", "pics/", "prepared/", "--resolution", "64", "--workers", "1"]) == 0
     assert Path("prepared/a.txt").read_text() == "second\n"
     assert Path("prepared", HISTORY_DIR, ORIGINALS_DIR, "a.txt").read_text() == "first\n"
+
+
+def test_prepare_says_once_which_captions_another_extension_left_behind_and_how_to_use_them(
+        tmp_path: Path, monkeypatch, capsys) -> None:
+    """`prepare --caption-extension .caption` of images captioned in .txt copied no caption and said nothing of them:
+    the copies trained without their captions."""
+    from dbtui.cli import main
+
+    src, out = _one_image(tmp_path)
+    textured(1, (80, 80)).save(src / "b.png")
+    for name in ("a", "b"):
+        (src / f"{name}.txt").write_text("zwx dog\n")
+    assert main(["dataset", "prepare", str(src), str(out), "--resolution", "64", "--workers", "1",
+                 "--caption-extension", ".caption"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert said.count("captions not used") == 1
+    assert (f"2 .txt caption(s) beside the images (such as {src / 'a.txt'}) were not copied: prepare reads .caption "
+            "captions, and no image has one; to copy those, give --caption-extension .txt and prepare again") in said
+    (src / "a.caption").write_text("zwx\n")  # one of the chosen extension: the .txt ones are the user's choice
+    assert _prepare_with(src, tmp_path / "again", ".caption").other_captions == ("", ())
+    assert _prepare_with(src, tmp_path / "txt", ".txt").other_captions == ("", ())
+
+
+def _prepare_with(src: Path, out: Path, extension: str):
+    return prepare_dataset(src, out, resolution=64, workers=1, caption_extension=extension)

@@ -34,7 +34,7 @@ from engine.dataset.image_probe import (
 )
 from engine.dataset.options import bucket_list, checked_caption_extension, checked_resolution, checked_workers
 from engine.dataset.pool import run_phase
-from engine.dataset.prepare_captions import CAPTION, copy_captions
+from engine.dataset.prepare_captions import CAPTION, captions_of_another_extension, copy_captions
 from engine.dataset.prepare_captions import write_prepared_file as _write_output
 from engine.dataset.prepared_origin import MANIFEST, record_origin, refuse_copies_of_copies, unrecordable
 from engine.events import Event
@@ -81,6 +81,8 @@ class PrepareResult:
     origin_not_recorded: str = ""  # why the folder was not marked as the originals' prepared folder ("" when it was)
     # (folder, reason) of sub-folders not read (a link leading out, an unreadable one): not images, as the check counts them
     failed_folders: tuple[tuple[str, str], ...] = ()
+    # (extension, caption files) of captions beside the originals under another extension, none under the one read
+    other_captions: tuple[str, tuple[str, ...]] = ("", ())
 
     @property
     def has_failures(self) -> bool:
@@ -184,9 +186,11 @@ def prepare_dataset(
         _write_output(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
     misnamed = {caption for caption, _ in captions.failures}  # named there with its right name
     orphans = tuple(str(c) for c in listing.orphan_captions if str(c) not in misnamed)
+    other, unused = captions_of_another_extension(images, caption_extension)
     return PrepareResult(str(dst), tuple(written), tuple(up_to_date), tuple(failed), captions.copied,
                          tuple(captions.failures), orphans, tuple(without_original), tuple(kept), tuple(captions.stale),
-                         str(captions.set_aside_in or ""), tuple(captions.edited), unrecorded, tuple(failed_folders))
+                         str(captions.set_aside_in or ""), tuple(captions.edited), unrecorded, tuple(failed_folders),
+                         (other, tuple(map(str, unused))))
 
 
 def _caption_record(entry: object) -> dict:

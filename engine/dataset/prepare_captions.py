@@ -134,3 +134,20 @@ def _users(target: Path, made: str | None, data: bytes | None) -> bool:
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+_USUAL_EXTENSIONS = (".txt", ".caption")  # what captioning tools write
+
+
+def captions_of_another_extension(images: list[Path], extension: str) -> tuple[str, list[Path]]:
+    """(the extension, its files) of the captions beside ``images`` under a usual extension other than ``extension``,
+    when no image has one of ``extension``: prepare copies none of them, and without a word the copies trained with
+    no caption."""
+    if any(os.path.lexists(caption_path(image, extension)) for image in images):
+        return "", []
+    for other in _USUAL_EXTENSIONS:
+        if other != extension.lower():
+            found = [path for image in images if os.path.lexists(path := caption_path(image, other))]
+            if found:
+                return other, found
+    return "", []

@@ -1,0 +1,56 @@
+"""How ``dbtui dataset check`` prints a folder's report: its findings' table and the summary under it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dbtui.cli.printable import markup_safe
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def print_report(console, report, show_info: bool, profile_counts: bool = False) -> None:
+    from rich.table import Table
+
+    from engine.dataset.report import (CLASS_IMAGES_PER_IMAGE, MAX_CLASS_IMAGES, MIN_CLASS_IMAGES, RULE_MAX_IMAGES,
+                                       STEPS_PER_IMAGE)
+
+    root = Path(report.folder)
+    shown = [f for f in report.findings if show_info or f.severity != "info"]
+    if shown:
+        table = Table(title=markup_safe(report.folder), show_lines=False, expand=False)
+        table.add_column("File", overflow="fold")
+        table.add_column("Severity")
+        table.add_column("Problem", overflow="fold")
+        table.add_column("What to do", overflow="fold")
+        for finding in shown:
+            path = Path(finding.path)
+            name = "(folder)" if path == root else str(path.relative_to(root) if path.is_relative_to(root) else path)
+            style = SEVERITY_STYLE[finding.severity]
+            table.add_row(markup_safe(name), f"[{style}]{finding.severity}[/]", markup_safe(finding.message),
+                          markup_safe(finding.fix))
+        console.print(table)
+    s = report.summary
+    counts = ", ".join(f"{n} {severity}(s)" for severity, n in s.counts.items())
+    console.print(f"[bold]{s.images} images, {s.usable} usable[/] — {counts}"
+                  + ("" if show_info or not s.counts.get("info") else " (--all lists the notes)"))
+    if s.buckets:
+        console.print("Buckets with aspect-ratio bucketing: "
+                      + ", ".join(f"{w}×{h}: {n}" for (w, h), n in s.buckets.items()))
+    by_rule = STEPS_PER_IMAGE * s.usable
+    # With training.max_train_steps and num_train_epochs both empty, training runs the rule's figure uncapped
+    # (engine.data.batches.default_total_steps): said where the suggestion is less.
+    cap = (f" up to {RULE_MAX_IMAGES} images: the rule is for a subject's small set of about 3–{RULE_MAX_IMAGES}; set "
+           f"training.max_train_steps: with it and training.num_train_epochs both empty, training runs {by_rule} steps"
+           if by_rule > s.suggested_steps else "")
+    console.print(f"Suggested training steps: {s.suggested_steps} ({STEPS_PER_IMAGE} per usable image{cap})")
+    earlier = (f", {s.class_images_generated} generated earlier in {markup_safe(s.class_images_generated_in)} (reused unless the "
+               "model's files changed)" if s.class_images_generated else "")
+    unused = (f" ({s.class_images_unused} more picture(s) in the folder not used: see its warning)"
+              if s.class_images_unused else "")
+    present = ("" if s.class_images_present is None
+               else f", {s.class_images_present} present{unused}{earlier}, {s.class_images_to_generate} to generate")
+    # Without a profile the figure is a suggestion; with one it is the concept's num_class_images.
+    rule = "" if profile_counts else (f" (a suggestion: {CLASS_IMAGES_PER_IMAGE} per usable image, at least {MIN_CLASS_IMAGES} "
+                                      f"and at most {MAX_CLASS_IMAGES}; a profile sets it as concepts.N.num_class_images)")
+    console.print(f"Class images for prior preservation: {s.class_images_wanted} wanted{present}{rule}")
