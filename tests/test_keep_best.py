@@ -215,9 +215,10 @@ def test_a_resume_under_another_tolerance_warns_of_the_best_steps_checkpoint_it_
     folder, _ = overfit_run(tmp_path, evaluation=True)
     same = tiny_profile(tmp_path, evaluation={"enabled": True})
     assert resume_warnings({"step": 500}, same, 1, 600, folder=folder) == []
-    looser = tiny_profile(tmp_path, evaluation={"enabled": True, "prompt_fidelity_tolerance": 0.11})
+    looser = tiny_profile(tmp_path, evaluation={"enabled": True, "prompt_fidelity_tolerance": 0.1100001})
     [warning] = resume_warnings({"step": 500}, looser, 1, 600, folder=folder)
     assert "the checkpoint of step 100, kept until now as the best step's, is no longer kept" in warning.message
+    assert "under evaluation.prompt_fidelity_tolerance = 0.1100001, which" in warning.message  # as written, not 0.11
     assert f"`dbtui export {folder.path} --step 100` keeps that model now" in warning.advice
 
 

@@ -205,9 +205,11 @@ def best_no_longer_kept(folder: RunFolder, profile: Profile) -> Warning | None:
     if not lost:
         return None
     said = ", ".join(map(str, lost))
+    # The tolerance as written (a float's repr reads back as itself), as text_encoder_stop_warning's fractions: `:g`
+    # said 0.1100001 as 0.11.
     return Warning(
         message=f"the checkpoint of step {said}, kept until now as the best step's, is no longer kept under "
-                f"evaluation.prompt_fidelity_tolerance = {tolerance:g}, which chooses the best step anew: it is deleted "
+                f"evaluation.prompt_fidelity_tolerance = {tolerance!r}, which chooses the best step anew: it is deleted "
                 "once it is not among the latest saving.keep_last_n",
         advice=" and ".join(f"`dbtui export {shlex.quote(str(folder.path))} --step {step}`" for step in lost)
                + " keeps that model now; or resume with the tolerance the run had")
