@@ -423,3 +423,12 @@ def test_an_edit_that_would_make_a_caption_too_big_to_read_changes_nothing(store
     with pytest.raises(CaptionError, match="64 KiB"):
         edit(store)
     assert _files(store.folder) == before
+
+
+def test_dedupe_drops_a_tag_repeated_in_another_letter_case_or_spacing_as_remove_tag_finds_it(tmp_path: Path) -> None:
+    """--dedupe left 'dog, Dog' and 'a photo of zwx, a  photo of zwx' as they were (0 changed), though --remove-tag dog
+    takes both spellings out, and the text encoder reads them alike."""
+    textured(0, (32, 32)).save(tmp_path / "a.jpg")
+    (tmp_path / "a.txt").write_text("dog, Dog, a photo of zwx, ohwx, a  photo of ZWX\n", encoding="utf-8")
+    assert len(CaptionStore(tmp_path).dedupe_tags()) == 1
+    assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "dog, a photo of zwx, ohwx\n"

@@ -28,6 +28,14 @@ def tag_key(tag: str) -> str:
     return " ".join(tag.split()).casefold()
 
 
+def unique_tags(tags: list[str]) -> list[str]:
+    """``tags`` with each one's first spelling only: tags equal by ``tag_key`` repeat one tag."""
+    kept: dict[str, str] = {}
+    for tag in tags:
+        kept.setdefault(tag_key(tag), tag)
+    return list(kept.values())
+
+
 def one_tag(tag: str) -> str:
     """``tag`` stripped, refused when empty or holding the comma that separates tags."""
     tag = tag.strip()

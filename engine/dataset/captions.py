@@ -23,7 +23,7 @@ from engine.data.images import DataError
 from engine.dataset.caption_changes import (Change, ChangeSet, JournalEntry, Unreadable, entries_text, journal_text,
                                             nothing_to_undo, read_journal, refuse_too_big)
 from engine.dataset.caption_files import atomic_write_bytes, atomic_write_text, not_to_replace
-from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags, tag_key
+from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags, tag_key, unique_tags
 from engine.dataset.errors import CaptionError
 from engine.dataset.files import caption_path, checked_folder, how_misnamed, link_target, linked_captions, list_images, misnamed_captions
 from engine.dataset.image_probe import probe_image, problem_text
@@ -216,7 +216,9 @@ class CaptionStore:
         return self._bulk_text(f"replace '{find}' with '{replacement}'", lambda text: pattern.sub(substitute, text))
 
     def dedupe_tags(self) -> ChangeSet:
-        return self._bulk("remove duplicate tags", lambda tags: list(dict.fromkeys(tags)))
+        """Keep each tag's first spelling: "dog, Dog" (or a tag said again across a line break) repeat one tag, as
+        ``add_tag`` and ``remove_tag`` find it (``tag_key``)."""
+        return self._bulk("remove duplicate tags", unique_tags)
 
     def trim(self) -> ChangeSet:
         """Collapse runs of spaces, strip each tag, drop empty tags."""
