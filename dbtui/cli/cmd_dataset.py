@@ -305,8 +305,10 @@ def _caption(args: argparse.Namespace) -> int:
         return 1 if result.failed else 0
     store = CaptionStore(args.folder, args.extension, recursive=args.recursive)
     if args.frequency:
-        for tag, count in store.tag_frequency():
+        for tag, count in (tags := store.tag_frequency()):
             console.print(f"{count:6d}  {markup_safe(tag)}", highlight=False)
+        if not tags:
+            _none_read(console, store, args)
         _report_unreadable(console, store.unreadable(), args)
         return 0  # it only reads: the captions it could not count are named, and nothing was left undone
     if args.undo:
@@ -328,7 +330,28 @@ def _caption(args: argparse.Namespace) -> int:
     console.print(markup_safe(f"{changes.operation}: {counts}") + undoes, soft_wrap=True)
     for item in changes.still_said:
         console.print(f"[yellow]still said[/] {markup_safe(item.reason)}")
+    if not len(changes) and not args.undo:
+        _none_read(console, store, args)
     return _report_unreadable(console, changes.skipped, args)
+
+
+def _none_read(console, store, args: argparse.Namespace) -> None:
+    """Why a caption command found nothing to read or change, where it is the folder (no images) or the extension
+    (the images' captions have another): else a mistyped folder or --extension said only '0 caption(s) changed'."""
+    from engine.data.images import images_in_sub_folders
+    from engine.dataset.prepare_captions import captions_of_another_extension
+
+    images = store.images()
+    if not images:
+        below = not args.recursive and images_in_sub_folders(store.folder, ())
+        console.print(f"[yellow]no images in {markup_safe(str(store.folder))}[/]: captions are read beside their images; "
+                      + ("its sub-folders hold some: give -r to read those" if below else "give the folder that holds them"),
+                      soft_wrap=True)
+        return
+    other, found = captions_of_another_extension(images, store.extension)
+    if found:
+        console.print(f"[yellow]no {markup_safe(store.extension)} captions[/]: {len(found)} of the {len(images)} images "
+                      f"have {other} captions instead; give --extension {other} to read those", soft_wrap=True)
 
 
 def _report_unreadable(console, skipped, args: argparse.Namespace) -> int:

@@ -1,0 +1,31 @@
+"""A caption command that finds nothing to read says why, where it is the folder or the extension given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dataset_fixture import textured
+
+from dbtui.cli import main
+
+
+def test_frequency_and_a_bulk_edit_say_the_images_captions_have_another_extension(tmp_path: Path, capsys) -> None:
+    """`caption --frequency --extension .caption` of images captioned in .txt printed nothing and exited 0, as if no
+    caption had a tag; `--remove-tag` said only '0 caption(s) changed'."""
+    for name in ("a", "b"):
+        textured(0, (32, 32)).save(tmp_path / f"{name}.png")
+        (tmp_path / f"{name}.txt").write_text("zwx, dog\n", encoding="utf-8")
+    said = "no .caption captions: 2 of the 2 images have .txt captions instead; give --extension .txt to read those"
+    assert main(["dataset", "caption", str(tmp_path), "--frequency", "--extension", ".caption"]) == 0
+    assert said in " ".join(capsys.readouterr().out.split())
+    assert main(["dataset", "caption", str(tmp_path), "--remove-tag", "dog", "--extension", ".caption"]) == 0
+    assert said in " ".join(capsys.readouterr().out.split())
+    assert main(["dataset", "caption", str(tmp_path), "--frequency"]) == 0
+    assert capsys.readouterr().out.split() == ["2", "dog", "2", "zwx"]
+
+
+def test_frequency_of_a_folder_without_images_says_so_and_where_they_are(tmp_path: Path, capsys) -> None:
+    textured(0, (32, 32)).save((tmp_path / "sub").mkdir() or tmp_path / "sub" / "a.png")
+    assert main(["dataset", "caption", str(tmp_path), "--frequency"]) == 0
+    assert (f"no images in {tmp_path}: captions are read beside their images; its sub-folders hold some: give -r to "
+            "read those") in " ".join(capsys.readouterr().out.split())
