@@ -254,3 +254,21 @@ def test_a_recursive_check_prepare_and_caption_pass_over_the_copies_prepared_ins
     again = prepare_dataset(photos, tmp_path / "other", resolution=64, workers=1, recursive=True)
     assert len(again.written) == 3 and not (tmp_path / "other" / "prepared").exists()
     assert len(CaptionStore(photos, recursive=True).images()) == 3
+
+
+def test_check_with_a_profile_refuses_recursive_which_counted_pictures_training_never_reads(tmp_path: Path,
+                                                                                              capsys) -> None:
+    """`dataset check --profile P.toml -r` counted a concept's sub-folders' images (6 images, 600 suggested steps) and
+    hid their warning, where the run trains from the 3 directly in instance_dir."""
+    from dbtui.cli import main
+
+    photos = tmp_path / "photos"
+    _images(photos, 3)
+    _images(photos / "sub", 3, seed=5)
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'schema_version = 1\nname = "p"\n[model]\npretrained = "builtin:tiny-sd1"\n[[concepts]]\n'
+                       f'instance_dir = "{photos}"\ninstance_prompt = "photo of zwx dog"\n[dataset]\nresolution = 64\n',
+                       encoding="utf-8")
+    assert main(["dataset", "check", "--profile", str(profile), "-r", "--workers", "1"]) == 2
+    assert ("--recursive with --profile: training reads only the images directly in each concept's instance_dir"
+            in capsys.readouterr().err)

@@ -135,6 +135,10 @@ def _check(args: argparse.Namespace) -> int:
         _profile_decides({"--resolution": args.resolution is not None, "--caption-mode": args.caption_mode is not None,
                           "--caption-extension": args.caption_extension is not None, "--prompt": args.prompt is not None,
                           "--identifier": args.identifier is not None, "--bucketing": args.bucketing})
+        if args.recursive:  # it counted the sub-folders' pictures a run never reads, and hid their warning
+            raise DatasetError("--recursive with --profile: training reads only the images directly in each concept's "
+                               "instance_dir, as the check with --profile does; leave out -r (the check then names the "
+                               "images in sub-folders), or make each sub-folder a concept of its own")
         profile = load_profile(args.profile)
         runs = profile_checks(profile, args.folder, args.concept, readers or loaded_readers(console, None, profile.model))
     else:
