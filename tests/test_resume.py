@@ -65,8 +65,32 @@ def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(tmp_pa
     resumed = dbtui("resume", str(folder.path), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, out
-    assert "saved no checkpoint before it stopped: training it from the start" in out and "outputs are in" in out
+    assert "early stopped before it saved a checkpoint: training it from the start" in out and "outputs are in" in out
     assert folder.read_state().status == "finished" and folder.read_state().step == 2
+
+
+def test_a_failed_run_resumed_from_the_start_is_said_failed(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A NaN loss before the first checkpoint: its resume said the run "saved no checkpoint before it stopped", a
+    failed run, read from its state file before the resume's own replaces it."""
+    import sys
+
+    from dbtui.cli.watch import show_started_run
+    from engine.profile import dumps_profile
+    from engine.runs import launcher
+    from engine.runs.folder import RunState
+    from tests.training_helpers import tiny_profile
+
+    profile = tiny_profile(tmp_path, name="nan-run")
+    folder = RunFolder(tmp_path / "runs" / "nan-run").create()
+    folder.profile.write_text(dumps_profile(profile), encoding="utf-8")
+    folder.events.write_text("")
+    folder.write_state(RunState(pid=0, status="failed", step=3, total_steps=6))
+    monkeypatch.setattr(launcher, "worker_command", lambda *_: [sys.executable, "-c", ""])  # no trainer: its words
+    started = launcher.start_run(profile, detach=True, resume="latest", run_dir=folder.path)
+    started.process.wait()
+    assert show_started_run(started, "t", plain=True, every=10, detach=True) == 0
+    out = capsys.readouterr().out
+    assert f"{folder.path} failed before it saved a checkpoint: training it from the start" in out, out
 
 
 def test_a_run_whose_stored_profile_has_an_empty_output_dir_resumes(tmp_path: Path) -> None:

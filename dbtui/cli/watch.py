@@ -240,7 +240,9 @@ def show_started_run(started: Any, title: str, *, plain: bool, every: int, detac
 
         return show_other_machine(started, detach=detach)
     if started.from_start:
-        print(f"{folder.path} saved no checkpoint before it stopped: training it from the start", flush=True)
+        # As its state said (a NaN loss fails a run, a kill -9 crashes it): "stopped" sent the user looking for a Ctrl-C.
+        ended = started.ended_as if started.ended_as in ("failed", "stopped", "crashed") else "ended"
+        print(f"{folder.path} {ended} before it saved a checkpoint: training it from the start", flush=True)
     if started.set_aside:
         # A resume from an earlier checkpoint leaves a branch: its checkpoints are kept, out of the way.
         print(f"resuming from an earlier checkpoint: the {len(started.set_aside)} later one(s) of the branch this leaves "

@@ -115,6 +115,7 @@ class StartedRun:
     log: Path | None = None  # this machine's trainer log
     log_offset: int = 0  # where this start's lines begin in that log (a resume appends)
     from_start: bool = False  # asked to resume, but no checkpoint was saved yet: trains from step 0
+    ended_as: str = ""  # a resume's: how the run's last attempt ended ("failed", "stopped", "crashed"), read before it
     set_aside: tuple[Path, ...] = ()  # later checkpoints a resume from an earlier one moved aside (resume_point.py)
     own_session: bool = False  # no signal from this terminal reaches it: it is asked to stop through the run folder
     meets_at: str = ""  # with several machines: machine 0's address and port, where the machines meet
@@ -175,6 +176,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     log_path = machine_log(folder, rank)
     with launching(folder):  # from the check that no trainer runs here until this one's state is written
         before = folder.read_state() if resume else None
+        ended_as = folder.status() if asked else ""  # before this launch's state file says "starting"
         held_a_run = holds_a_run(folder.path)
         try:
             prepared = _prepare(folder, profile, resume, given_as, given_keys, asked)
@@ -233,7 +235,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
                                         started=time.time(), heartbeat=time.time()))
     launch = profile.launch
     meets_at = f"{launch.main_process_ip}:{launch.main_process_port or 29500}" if launch.num_machines > 1 else ""
-    return StartedRun(folder, process, command, prepared.events_offset, rank, log_path, log_offset, from_start,
+    return StartedRun(folder, process, command, prepared.events_offset, rank, log_path, log_offset, from_start, ended_as,
                       tuple(prepared.set_aside), own_session, meets_at, prepared.changed)
 
 
