@@ -60,7 +60,7 @@ class RunSummary:
     step: int
     total_steps: int
     best_step: int | None = None  # the step to keep by [evaluation]'s scores (engine/evaluation/best.py)
-    resumes_from: int | None = None  # a crashed run's latest complete checkpoint (0: none); None for any other run
+    resumes_from: int | None = None  # where an unfinished run resumes from (0: the start); None: not said (its checkpoints gone)
 
 
 class Engine(Protocol):

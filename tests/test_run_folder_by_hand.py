@@ -136,3 +136,29 @@ def test_a_resume_whose_model_was_moved_says_where_its_new_place_goes(tmp_path: 
     assert f"cannot start the run: model.pretrained: '{gone}' does not exist" in err
     assert (f"advice: where a file or folder it names was moved, write its new place in {folder.profile} (the profile "
             f"`dbtui resume` trains), then `dbtui resume {folder.path}` again") in err
+
+
+def test_a_killed_run_whose_checkpoints_were_deleted_is_not_said_to_resume_from_the_start(
+        tmp_path: Path, monkeypatch, capsys) -> None:
+    """kill -9, then its checkpoints deleted by hand: `dbtui runs` and the wizard's Attach list said '33/400 · resumes
+    from the start', while `dbtui resume` refuses it and asks for the checkpoints back. Listed at its step alone now."""
+    import shutil
+
+    from dbtui.cli import main
+    from dbtui.engine_facade import RealEngine
+    from engine.events import CheckpointSaved
+    from tests.test_runs_listing import _killed_at_step_33_after_a_checkpoint_at_30
+
+    folder = _killed_at_step_33_after_a_checkpoint_at_30(tmp_path)
+    with folder.events.open("a", encoding="utf-8") as file:
+        file.write("\n" + CheckpointSaved(step=30, path=str(folder.checkpoints / "step-00000030"), seconds=1.0).to_json()
+                   + "\n")
+    shutil.rmtree(folder.checkpoints)
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    [row] = [line for line in capsys.readouterr().out.splitlines() if "│ crashed " in line]
+    assert [cell.strip() for cell in row.split("│")[2:4]] == ["crashed", "33/400"], row
+    [run] = RealEngine().list_runs(str(tmp_path / "runs"))
+    assert (run.step, run.resumes_from) == (33, None)  # the Attach list's '· resumes from …' is left out
+    assert main(["resume", str(folder.path)]) == 2
+    assert "put them back there to resume from step 30" in capsys.readouterr().err

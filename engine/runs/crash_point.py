@@ -3,6 +3,7 @@ second at most, so a trainer killed (kill -9, out of memory) leaves it steps beh
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -13,12 +14,15 @@ from engine.runs.folder import ACTIVE, CRASHED, RunFolder, RunState
 @dataclass(frozen=True)
 class CrashPoint:
     reached: int  # the last step this attempt trained
-    resumes_from: int  # the latest complete checkpoint's step, which `dbtui resume` loads; 0: from the start
+    resumes_from: int | None  # the latest complete checkpoint's step, which `dbtui resume` loads; 0: from the start;
+    # None: the checkpoints it saved are gone (deleted by hand), and its resume is refused until they are put back
     loss: float | None  # the loss of step ``reached``, not of the state file's older step
 
 
 def crashed_step(point: CrashPoint, total_steps: int) -> str:
-    """An unfinished run's step figure: where it got to, and the step its resume goes on from."""
+    """An unfinished run's step figure: where it got to, and the step its resume goes on from (none where it is refused)."""
+    if point.resumes_from is None:
+        return f"{point.reached}/{total_steps}"
     return f"{point.reached}/{total_steps} · resumes from {point.resumes_from or 'the start'}"
 
 
@@ -26,13 +30,16 @@ def resume_point(folder: RunFolder, state: RunState | None, status: str) -> Cras
     """Where a run that ended unfinished got to and resumes from, for a crashed run (its state file lags) and for a
     stopped or failed one whose latest checkpoint is older than its last step (a second Ctrl-C cut the stop's save
     short), or that saved none (out of memory or a NaN loss before the first save), which `dbtui resume` trains from
-    step 0. One whose saved checkpoints are gone is listed at its step alone: its resume is refused."""
+    step 0. One whose saved checkpoints are gone is listed at its step alone (a crashed one with ``resumes_from`` None, at
+    the step its log reached): its resume is refused (resume_point.check_none_lost)."""
     from engine.runs.resume_point import last_saved_step
 
     if state is None or status in ACTIVE or status == "finished":
         return None
     point = crash_point(folder, state)
-    starts_over = point.resumes_from == 0 < point.reached and last_saved_step(folder) is None
+    if point.resumes_from == 0 and last_saved_step(folder) is not None:
+        return dataclasses.replace(point, resumes_from=None) if status == CRASHED else None
+    starts_over = point.resumes_from == 0 < point.reached  # none saved: `dbtui resume` trains it from step 0
     return point if status == CRASHED or 0 < point.resumes_from < point.reached or starts_over else None
 
 
