@@ -14,7 +14,8 @@ from textual.widgets import Static
 
 from dbtui.cli import main
 from engine.events import RunFinished, RunStarted
-from engine.runs.folder import RunFolder, RunFolderError, RunState, list_runs, run_dirs_near
+from engine.runs.folder import RunFolder, RunFolderError, RunState, list_runs
+from engine.runs.runs_nearby import run_dirs_near
 from tests.runs_helpers import run_with_checkpoints, stat_fails_inside
 
 

@@ -240,7 +240,7 @@ def _same_folder(one: str, other: str) -> bool:
 def _runs_elsewhere(base: Path, option: bool) -> str:
     """Where runs are, when ``base`` holds none: the folders below this one that do, as DIR or as --dir."""
     from dbtui.cli.printable import printable
-    from engine.runs.folder import run_dirs_near
+    from engine.runs.runs_nearby import run_dirs_near
 
     near = [printable(shlex.quote(str(path.relative_to(Path.cwd()))))  # quoted once, ready to paste
             for path in run_dirs_near(Path.cwd()) if path.resolve() != base.resolve()][:5]
@@ -255,7 +255,8 @@ def _named_run_elsewhere(run: str, base: Path) -> str:
     """Where a run named ``run`` is, when ``base`` has none of that name: `dbtui report tiny-demo` after `dbtui demo`
     (whose runs are in dbtui-demo/runs) is told the --dir to add."""
     from dbtui.cli.printable import printable
-    from engine.runs.folder import holds_a_run, run_dirs_near
+    from engine.runs.folder import holds_a_run
+    from engine.runs.runs_nearby import run_dirs_near
 
     if Path(run).name == run:  # a bare name, not a path
         for path in run_dirs_near(Path.cwd()):

@@ -18,7 +18,7 @@ from textual.widgets.option_list import Option
 from dbtui.engine_facade import Engine, RunSummary
 from engine.errors import DbtuiError
 from engine.profile.fields import expanded_path
-from engine.runs.folder import run_dirs_near
+from engine.runs.runs_nearby import run_dirs_near
 from dbtui.widgets.key_footer import KeyFooter
 from dbtui.widgets.ordered_keys import OrderedInput
 

@@ -31,11 +31,13 @@ from engine.runs.folder_refusals import RunFolderError, unusable_folder
 from engine.runs.held_file import held
 from engine.runs.trainer_process import trainer_alive
 from engine.support.json_file import is_number
+from engine.support.plain_path import plain_path
 
 
 def run_dir_for(profile: Any) -> Path:
-    """Where a profile's run lives: <saving.output_dir>/<name>."""
-    return Path(profile.saving.output_dir) / profile.name
+    """Where a profile's run lives: <saving.output_dir>/<name>, without the detours the output_dir was written with
+    (``runs/../runs``): the commands and hints said after name it so."""
+    return plain_path(Path(profile.saving.output_dir) / profile.name)
 
 
 def check_creatable(path: Path) -> None:
@@ -319,39 +321,6 @@ def foreign_entries(folder: RunFolder) -> list[str]:
         return []
     return sorted(name for name in names if name not in _MADE_BEFORE_THE_RUN and not name.startswith(".")
                   and not (name.startswith("profile-machine-") and name.endswith(".toml")))
-
-
-def run_dirs_near(root: Path, depth: int = 3, budget: int = 2000) -> list[Path]:
-    """Folders within ``depth`` levels below ``root`` that hold run folders, nearest first: where to point
-    `dbtui runs` when its folder has none (the demo's are in dbtui-demo/runs). Hidden folders and the
-    insides of runs are skipped, and at most ``budget`` folders are opened, so a home folder answers at once.
-    """
-    found: list[Path] = []
-    level = [Path(root)]
-    for _ in range(depth + 1):
-        below: list[Path] = []
-        for folder in level:
-            try:
-                children = sorted(c for c in folder.iterdir() if not c.name.startswith(".") and c.is_dir())
-            except OSError:
-                continue
-            budget -= 1
-            if budget < 0:
-                return found
-            runs = {c for c in children if _may_hold_a_run(c)}
-            if runs:
-                found.append(folder)
-            below.extend(c for c in children if c not in runs)
-        level = below
-    return found
-
-
-def _may_hold_a_run(path: Path) -> bool:
-    """``holds_a_run`` for a hint of where runs may be: a folder it cannot tell is passed over, unsaid."""
-    try:
-        return holds_a_run(path)
-    except RunFolderError:
-        return False
 
 
 def heartbeat_age(state: RunState) -> float:

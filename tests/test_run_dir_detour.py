@@ -1,0 +1,39 @@
+"""A run started with a detour in where runs go (`saving.output_dir = "runs/../runs"`): what dbtui prints names the run
+without it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+from engine.runs.folder import run_dir_for
+from engine.support.plain_path import plain_path
+from tests.runs_helpers import profile_file
+
+
+def test_a_run_started_under_a_detour_is_named_without_it(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`dbtui run P --set 'saving.output_dir="runs/../runs"'` printed `run folder: runs/../runs/r` and `dbtui attach
+    runs/../runs/r`, `dbtui stop …` with the detour (and `outputs are in runs/../runs/r/outputs` in the foreground)."""
+    from dbtui.cli import main
+    from engine.runs import launcher
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()  # where earlier runs are
+    path = profile_file(tmp_path, name="r", saving={"output_dir": "runs/../runs"})
+    monkeypatch.setattr(launcher, "worker_command", lambda *_: [sys.executable, "-c", ""])  # no trainer: its words
+    assert main(["run", str(path), "--detach"]) == 0
+    out = capsys.readouterr().out
+    assert "run folder: runs/r\n" in out and "dbtui attach runs/r\n" in out and "dbtui stop runs/r " in out, out
+    assert "../" not in out
+
+
+def test_a_folder_not_made_yet_is_plain_where_its_made_part_is(tmp_path: Path, monkeypatch) -> None:
+    """A new run's folder is named before it is made; a `..` past a missing folder names nothing yet, kept as given."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    assert plain_path(Path("runs/../runs/new/sub")) == Path("runs/new/sub")
+    assert plain_path(Path(f"{tmp_path}/runs/../runs/new")) == tmp_path / "runs" / "new"
+    assert plain_path(Path("runs/typo/../x")) == Path("runs/typo/../x")
+    profile = SimpleNamespace(name="r", saving=SimpleNamespace(output_dir="runs/../runs"))
+    assert run_dir_for(profile) == Path("runs/r")
