@@ -162,3 +162,20 @@ def test_a_killed_run_whose_checkpoints_were_deleted_is_not_said_to_resume_from_
     assert (run.step, run.resumes_from) == (33, None)  # the Attach list's '· resumes from …' is left out
     assert main(["resume", str(folder.path)]) == 2
     assert "put them back there to resume from step 30" in capsys.readouterr().err
+
+
+def test_stop_of_a_run_whose_checkpoints_were_deleted_does_not_promise_a_resume(tmp_path: Path, capsys) -> None:
+    """`dbtui stop` of a stopped or crashed run whose checkpoints were deleted said "`dbtui resume RUN` continues it", a
+    resume that refuses it and asks for them back; it says what resume will do now."""
+    import json
+    import shutil
+
+    from dbtui.cli import main
+
+    folder, _ = _stopped_run(tmp_path, [4, 8])
+    folder.events.write_text(json.dumps({"event": "checkpoint_saved", "time": 1.0, "step": 8, "path": ""}) + "\n")
+    shutil.rmtree(folder.checkpoints)
+    assert main(["stop", str(folder.path)]) == 2
+    err = capsys.readouterr().err
+    assert f"(status: stopped). Its checkpoints (up to step 8) are gone from {folder.checkpoints}: put them back" in err
+    assert "continues it" not in err

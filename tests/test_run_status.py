@@ -68,7 +68,8 @@ def test_the_cli_and_the_wizard_say_crashed_for_the_same_run(tmp_path: Path, cap
         "crashed", "running", "unknown"]
 
     assert main(["stop", str(crashed.path)]) == 2
-    assert f"(status: crashed); `dbtui resume {crashed.path}` continues it" in capsys.readouterr().err
+    assert f"(status: crashed). No checkpoint was saved yet; `dbtui resume {crashed.path}` trains it from the start" \
+        in capsys.readouterr().err
     finished = _run(tmp_path, "done", "finished", _dead_pid())
     assert main(["sample", str(finished.path)]) == 2
     assert f"(status: finished); it finished: its outputs are in {finished.outputs}" in capsys.readouterr().err

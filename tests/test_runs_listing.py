@@ -183,7 +183,8 @@ def test_a_finished_run_resumed_and_killed_in_its_set_up_is_crashed(
     assert folder.status() == "crashed" and folder.finished_step() is None
     assert [run.status for run in RealEngine().list_runs(str(tmp_path / "runs"))] == ["crashed"]
     assert main(["stop", str(folder.path)]) == 2
-    assert f"(status: crashed); `dbtui resume {folder.path}` continues it" in capsys.readouterr().err
+    # Not "`dbtui resume` continues it": resume refuses an empty profile.toml.
+    assert "(status: crashed). Its profile.toml is empty, which `dbtui resume` trains" in capsys.readouterr().err
     assert main(["attach", str(folder.path), "--plain"]) == 1
     assert "gone without a last word (crashed)" in capsys.readouterr().err
     folder.write_state(RunState(pid=os.getpid(), status="running", step=100, total_steps=100, started=1.0))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dbtui.cli.common import ExamplesFormatter, header_progress
+from dbtui.format import resume_hint
 from engine.errors import DbtuiError
 
 if TYPE_CHECKING:
@@ -277,7 +278,6 @@ def _age(seconds: float) -> str:
 
 def _attach(args: argparse.Namespace) -> int:
     from dbtui.cli.watch import print_best, watch
-    from dbtui.format import resume_hint
     from dbtui.console import make_display
     from engine.runs.folder import CRASHED
     from engine.runs.follow import events_missing, no_event_read
@@ -367,8 +367,8 @@ def _control(args: argparse.Namespace) -> int:
         status = folder.status()
         if status == "finished":
             hint = f"; it finished: its outputs are in {folder.outputs} and its previews in {folder.samples}"
-        elif folder.profile.is_file():
-            hint = f"; `dbtui resume {shlex.quote(str(folder.path))}` continues it"
+        elif folder.profile.is_file():  # as resume will take it: its checkpoints gone or its profile.toml empty, refused
+            hint = f". {resume_hint(folder)}"
         else:  # resume trains the profile kept there, and would be refused
             hint = f"; it has no {folder.profile.name} to resume it with"
         raise DbtuiError(f"no trainer is running in {folder.path} (status: {status}){hint}")
