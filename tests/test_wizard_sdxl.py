@@ -262,6 +262,30 @@ def test_an_sdxl_single_file_is_named_and_sets_1024(tiny_sdxl: Path, tmp_path: P
     assert (info.supported, info.family_id, info.resolution) == (True, "sdxl", 1024)
 
 
+async def test_the_dataset_step_checks_images_for_a_single_file_model(tiny_sdxl: Path, tmp_path: Path) -> None:
+    """A .safetensors model holds no tokenizer: the dataset step's check failed ("no CLIP tokenizer found …: give a
+    diffusers model folder"), though its run converts it with the CLIP tokenizer shipped with dbtui, which now judges
+    the identifier and the captions."""
+    from PIL import Image
+
+    from engine.convert import export_single_file
+    from wizard_steps import at_step
+
+    (tmp_path / "photos").mkdir()
+    for index, size in enumerate([(96, 96), (128, 80)]):
+        Image.new("RGB", size, (index * 90, 40, 200)).save(tmp_path / "photos" / f"{index}.png")
+    session = Session()
+    session.set("model.pretrained", str(export_single_file(tiny_sdxl, tmp_path / "mine.safetensors")))
+    session.data["concepts"] = [{"instance_dir": str(tmp_path / "photos"), "instance_prompt": "photo of zwx person"}]
+    app = make_app(RealEngine(), session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 2, "DatasetScreen")
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert text_of(screen, "#findings-summary").startswith("2 images, 2 usable"), text_of(screen, "#findings-summary")
+        assert text_of(screen, "#ds-tokens").startswith("Identifier 'zwx': splits into 2 tokens")
+
+
 def test_a_size_taken_from_one_model_follows_the_next_but_a_chosen_one_stays() -> None:
     engine = FakeEngine()
     session = Session()

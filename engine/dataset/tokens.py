@@ -28,7 +28,8 @@ _PREFERRED_SUGGESTIONS = ("ohwx",)  # the widely used rare token, when the vocab
 
 
 def load_tokenizer(model: str | Path) -> Any:
-    """The CLIP tokenizer of a model: a diffusers folder (``tokenizer/``), a tokenizer folder, or a hub id.
+    """The CLIP tokenizer of a model: a diffusers folder (``tokenizer/``), a tokenizer folder, a hub id, or a single
+    model file (the tokenizer its conversion takes).
 
     An SDXL folder has two, ``tokenizer/`` (CLIP-L) and ``tokenizer_2/`` (OpenCLIP bigG). Both are
     CLIP's byte-level BPE over the same 49,408-token vocabulary with the same 77-token window; only
@@ -47,6 +48,12 @@ def load_tokenizer(model: str | Path) -> Any:
     try:
         if not source.exists():
             return _hub_tokenizer(str(model))
+        if source.is_file():
+            # A single model file holds no tokenizer: its conversion (and so its run) takes the CLIP tokenizer
+            # shipped with dbtui, the same vocabulary as the hub's SD, SDXL and Flux CLIP tokenizers.
+            from engine.builtin.clip_tokenizer import clip_tokenizer
+
+            return clip_tokenizer()
         # transformers builds an empty tokenizer from a folder without files: look before loading.
         for folder in (source / "tokenizer", source):
             if (folder / "vocab.json").exists() or (folder / "tokenizer.json").exists():
