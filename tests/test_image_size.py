@@ -53,3 +53,21 @@ def test_a_picture_over_the_pixel_limit_is_told_the_limit_it_must_go_below(tmp_p
         with pytest.raises(DataError) as refused:
             read(path)
         assert f"{said}, over the 89 MP limit" in str(refused.value) and "178956970" not in str(refused.value)
+
+
+def test_a_picture_just_over_the_pixel_limit_is_told_a_figure_over_it(tmp_path: Path) -> None:
+    """10940×8180 read "89 megapixels, over the 89 MP limit": both rounded to whole megapixels, the picture did not
+    look over the limit, nor say how far to shrink it. The preview and the dataset doctor say it alike."""
+    from dataset_fixture import _bomb_png
+
+    from engine.data.images import DataError
+    from engine.dataset.image_probe import probe_image
+
+    path = tmp_path / "just-over.png"
+    _bomb_png(path, 10_940, 8_180)
+    said = "89.49 megapixels, over the 89.48 MP limit"
+    for read in (load_rgb, image_size):
+        with pytest.raises(DataError) as refused:
+            read(path)
+        assert said in str(refused.value)
+    assert probe_image(path).reason == f"10940×8180 is {said}"

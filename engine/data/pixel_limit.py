@@ -32,4 +32,13 @@ def over_pixel_limit(error: Exception, max_pixels: int | None = None) -> str:
     if found is None:
         return str(error)
     limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
-    return f"{int(found[1]) / 1e6:.0f} megapixels, over the {limit / 1e6:.0f} MP limit"
+    return megapixels_over(int(found[1]), limit)
+
+
+def megapixels_over(pixels: int, limit: int) -> str:
+    """"108 megapixels, over the 89 MP limit": whole megapixels, or as many decimals as it takes for the two figures to
+    differ, since "89 megapixels, over the 89 MP limit" (10940×8180) does not say how far below to resize."""
+    decimals = 0
+    while decimals < 6 and f"{pixels / 1e6:.{decimals}f}" == f"{limit / 1e6:.{decimals}f}":
+        decimals += 1
+    return f"{pixels / 1e6:.{decimals}f} megapixels, over the {limit / 1e6:.{decimals}f} MP limit"

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from engine.data.images import WIDE_GREY_MODES, orientation_of, usable_profile, verify_png, wide_grey_to_8_bits
-from engine.data.pixel_limit import over_pixel_limit
+from engine.data.pixel_limit import megapixels_over, over_pixel_limit
 from engine.dataset.files import file_problem
 
 ANALYSIS_SIDE = 512  # blur and hashes are measured on a copy this long, so thresholds are size-free
@@ -106,8 +106,8 @@ def _probe(path: str, max_pixels: int) -> ImageProbe:
         fmt, mode = image.format or "", image.mode
         if width * height > max_pixels:
             return ImageProbe(
-                path, "too_many_pixels", f"{width}×{height} is {width * height / 1e6:.0f} megapixels, "
-                f"over the {max_pixels / 1e6:.0f} MP limit", fmt, mode, width, height
+                path, "too_many_pixels", f"{width}×{height} is {megapixels_over(width * height, max_pixels)}", fmt, mode,
+                width, height
             )
         bits = _stored_bits(image)
         colour_profile = usable_profile(image) is not None
