@@ -367,3 +367,22 @@ def test_a_copy_of_a_32_bit_integer_image_made_by_its_old_conversion_is_made_aga
     assert [Path(p).name for p in again.written] == ["grey.png"]
     assert [Path(p).name for p in again.up_to_date] == ["colour.png"]
     assert np.asarray(Image.open(out / "grey.png")).mean() > 30  # 0-126 levels, as they are: not black
+
+
+def test_two_images_of_one_name_are_told_a_rename_that_keeps_each_its_own_caption(tmp_path: Path) -> None:
+    """y.jpg + y.png + y.jpg.txt + y.png.txt: prepare said "rename it to y.txt" of y.png.txt, but y.jpg and y.png both
+    read y.txt, so after that rename both copies trained with y.png's caption and y.jpg's was still left out."""
+    source = tmp_path / "originals"
+    source.mkdir()
+    textured(0, (64, 64)).save(source / "y.jpg")
+    textured(1, (64, 64)).save(source / "y.png")
+    (source / "y.jpg.txt").write_text("the jpg")
+    (source / "y.png.txt").write_text("the png")
+    out = tmp_path / "prepared"
+    reason = dict(prepare_dataset(source, out, resolution=64, workers=1).caption_failures)[str(source / "y.png.txt")]
+    assert "rename y.jpg to y_2.jpg and y.jpg.txt to y_2.txt, then y.png.txt to y.txt" in reason
+    (source / "y.jpg").rename(source / "y_2.jpg")  # as advised
+    (source / "y.jpg.txt").rename(source / "y_2.txt")
+    (source / "y.png.txt").rename(source / "y.txt")
+    assert prepare_dataset(source, out, resolution=64, workers=1).caption_failures == ()
+    assert (out / "y_2.txt").read_text() == "the jpg" and (out / "y.txt").read_text() == "the png"

@@ -47,11 +47,11 @@ def copy_captions(copies: list[tuple[Path, Path, dict]], src: Path, dst: Path, e
     done, aside, history = CaptionCopies(), _SetAside(dst), CaptionStore(dst, extension)
     # Photo.TXT or photo.jpg.txt beside photo.jpg: training does not read it, and neither does prepare, which says so
     # (as the doctor does) rather than leave the copy captionless without a word.
-    images = {caption_path(image, extension): image for image, _, _ in copies}
-    for expected, near in misnamed_captions(list(images), extension).items():
-        done.failures.append((str(near), f"its name differs from {expected.name}, the caption name of "
-                              f"{images[expected].name}, in {how_misnamed(expected, near)}, so it is not read: "
-                              f"rename it to {expected.name} and prepare again"))
+    owners: dict[Path, list[Path]] = {}
+    for image, _, _ in copies:
+        owners.setdefault(caption_path(image, extension), []).append(image)
+    for expected, near in misnamed_captions(list(owners), extension).items():
+        done.failures.append((str(near), _misnamed_reason(expected, near, owners[expected], extension)))
     for image, output, entry in copies:
         source, target = caption_path(image, extension), caption_path(output, extension)
         try:
@@ -69,6 +69,23 @@ def copy_captions(copies: list[tuple[Path, Path, dict]], src: Path, dst: Path, e
             entry[CAPTION] = made
     done.set_aside_in = aside.folder
     return done
+
+
+def _misnamed_reason(expected: Path, near: Path, owners: list[Path], extension: str) -> str:
+    """Why ``near`` is not copied, and the rename that has it read. y.jpg and y.png both read y.txt: renaming
+    y.png.txt to y.txt would give y.jpg's copy y.png's caption too, so one image and its caption are renamed apart."""
+    names = ", ".join(o.name for o in owners[:-1]) + (" and " if len(owners) > 1 else "") + owners[-1].name
+    said = f"its name differs from {expected.name}, the caption name of {names}, in {how_misnamed(expected, near)}, " \
+           "so it is not read"
+    if len(owners) == 1:
+        return f"{said}: rename it to {expected.name} and prepare again"
+    apart = next((o for o in owners if o.name.casefold() != near.stem.casefold()), owners[0])
+    renamed = apart.with_name(f"{apart.stem}_2{apart.suffix}")
+    own = apart.with_name(apart.name + caption_path(apart, extension).suffix)
+    its_caption = f" and {own.name} to {caption_path(renamed, extension).name}" if os.path.lexists(own) else ""
+    return (f"{said}; {names} {'both' if len(owners) == 2 else 'all'} read {expected.name}, so that name alone would "
+            f"give them one caption: rename {apart.name} to {renamed.name}{its_caption}, then {near.name} to "
+            f"{expected.name}, so each image keeps its own caption, and prepare again")
 
 
 class _SetAside:
