@@ -29,3 +29,21 @@ def test_frequency_of_a_folder_without_images_says_so_and_where_they_are(tmp_pat
     assert main(["dataset", "caption", str(tmp_path), "--frequency"]) == 0
     assert (f"no images in {tmp_path}: captions are read beside their images; its sub-folders hold some: give -r to "
             "read those") in " ".join(capsys.readouterr().out.split())
+
+
+def test_add_tag_under_an_extension_no_caption_has_is_refused_unless_new_captions_are_asked(tmp_path: Path,
+                                                                                               capsys) -> None:
+    """`--add-tag x --extension caption` of images captioned in .txt created a .caption holding just "x" beside each,
+    '0 caption(s) changed, 2 created', and never named the .txt captions a mistyped extension meant."""
+    for name in ("a", "b"):
+        textured(0, (32, 32)).save(tmp_path / f"{name}.png")
+        (tmp_path / f"{name}.txt").write_text("zwx, dog\n", encoding="utf-8")
+    assert main(["dataset", "caption", str(tmp_path), "--add-tag", "x", "--extension", "caption"]) == 2  # a user error
+    said = " ".join(capsys.readouterr().err.split())
+    assert "2 of the 2 have .txt captions" in said and "give --extension .txt" in said and "--new-captions" in said
+    assert not list(tmp_path.glob("*.caption"))
+    assert main(["dataset", "caption", str(tmp_path), "--add-tag", "x", "--extension", "caption", "--new-captions"]) == 0
+    assert (tmp_path / "a.caption").read_text(encoding="utf-8").strip() == "x"
+    assert main(["dataset", "caption", str(tmp_path), "--undo", "--extension", "caption"]) == 0
+    assert not list(tmp_path.glob("*.caption"))  # the new captions' undo removes them
+    assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "zwx, dog\n"

@@ -189,7 +189,8 @@ def test_undo_in_a_sub_folder_of_a_recursive_edit_says_where_its_record_is(clean
 
 @pytest.mark.parametrize(("given", "said"), [(["--remove-tag", "x", "--back"], "--back goes with --add-tag only"),
                                            (["--add-tag", "x", "--overwrite"], "--overwrite goes with --auto only"),
-                                           (["--undo", "--model", "m"], "--model goes with --auto only")])
+                                           (["--undo", "--model", "m"], "--model goes with --auto only"),
+                                           (["--trim", "--new-captions"], "--new-captions goes with --add-tag only")])
 def test_caption_options_without_their_action_are_refused(clean: Path, capsys, given: list[str], said: str) -> None:
     """`caption --remove-tag x --back` (and --overwrite or --model without --auto) did the action, the option
     ignored without a word; it is now refused before anything is changed, as argparse refuses."""

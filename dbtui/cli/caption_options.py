@@ -7,7 +7,8 @@ import argparse
 from collections.abc import Callable
 
 # option's attribute: (its flag, the attribute of the action it goes with, that action's flag)
-_GOES_WITH = {"back": ("--back", "add_tag", "--add-tag"), "model": ("--model", "auto", "--auto"),
+_GOES_WITH = {"back": ("--back", "add_tag", "--add-tag"), "new_captions": ("--new-captions", "add_tag", "--add-tag"),
+              "model": ("--model", "auto", "--auto"),
               "overwrite": ("--overwrite", "auto", "--auto")}
 
 

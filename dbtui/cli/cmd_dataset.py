@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from dbtui.cli.caption_extension_hint import refuse_new_captions_beside_others, say_none_read
 from dbtui.cli.caption_options import refuse_stray_options
 from dbtui.cli.common import ExamplesFormatter, finite_at_least, int_in, profile_path, user_path
 from dbtui.cli.dataset_report_print import print_report
@@ -108,6 +109,8 @@ def _register_caption(commands: argparse._SubParsersAction) -> None:
     action.add_argument("--undo", action="store_true", help="revert the last bulk edit")
     action.add_argument("--frequency", action="store_true", help="list tags by how many captions have them")
     caption.add_argument("--back", action="store_true", help="with --add-tag: add at the end")
+    caption.add_argument("--new-captions", action="store_true",
+                         help="with --add-tag: create --extension captions though the images have captions of another")
     caption.add_argument("--model", help="with --auto: local folder or hub id (default: the backend's usual model)")
     caption.add_argument("--overwrite", action="store_true", help="with --auto: also replace existing captions")
     caption.add_argument("--extension", default=".txt", help="caption file extension (default: %(default)s)")
@@ -312,12 +315,13 @@ def _caption(args: argparse.Namespace) -> int:
         for tag, count in (tags := store.tag_frequency()):
             console.print(f"{count:6d}  {markup_safe(tag)}", highlight=False)
         if not tags:
-            _none_read(console, store, args)
+            say_none_read(console, store, args)
         _report_unreadable(console, store.unreadable(), args)
         return 0  # it only reads: the captions it could not count are named, and nothing was left undone
     if args.undo:
         changes = store.undo()
     elif args.add_tag is not None:  # an empty tag is the store's to refuse, not a trim
+        refuse_new_captions_beside_others(store, args)
         changes = store.add_tag(args.add_tag, front=not args.back)
     elif args.remove_tag is not None:
         changes = store.remove_tag(args.remove_tag)
@@ -335,27 +339,8 @@ def _caption(args: argparse.Namespace) -> int:
     for item in changes.still_said:
         console.print(f"[yellow]still said[/] {markup_safe(item.reason)}")
     if not len(changes) and not args.undo:
-        _none_read(console, store, args)
+        say_none_read(console, store, args)
     return _report_unreadable(console, changes.skipped, args)
-
-
-def _none_read(console, store, args: argparse.Namespace) -> None:
-    """Why a caption command found nothing to read or change, where it is the folder (no images) or the extension
-    (the images' captions have another): else a mistyped folder or --extension said only '0 caption(s) changed'."""
-    from engine.data.images import images_in_sub_folders
-    from engine.dataset.prepare_captions import captions_of_another_extension
-
-    images = store.images()
-    if not images:
-        below = not args.recursive and images_in_sub_folders(store.folder, ())
-        console.print(f"[yellow]no images in {markup_safe(str(store.folder))}[/]: captions are read beside their images; "
-                      + ("its sub-folders hold some: give -r to read those" if below else "give the folder that holds them"),
-                      soft_wrap=True)
-        return
-    other, found = captions_of_another_extension(images, store.extension)
-    if found:
-        console.print(f"[yellow]no {markup_safe(store.extension)} captions[/]: {len(found)} of the {len(images)} images "
-                      f"have {other} captions instead; give --extension {other} to read those", soft_wrap=True)
 
 
 def _report_unreadable(console, skipped, args: argparse.Namespace) -> int:
