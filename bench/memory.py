@@ -280,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.sets and not args.measure and args.train_row is None:
         parser.error("--set changes the rows --measure trains; the table and --presets measure the shipped profiles")
+    args.only = list(dict.fromkeys(args.only or []))  # `--only 3 --only 3` measured row 3 twice: each asked row once
     if args.presets:
         if args.only:
             parser.error("--only picks rows of the table; --presets measures every preset")

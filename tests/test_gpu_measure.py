@@ -295,3 +295,15 @@ def test_only_picks_the_rows_of_the_table_too(memory_bench, monkeypatch, capsys)
     assert capsys.readouterr().out.splitlines() == ['{"row": "sd15-lora-8gb.toml"}', '{"row": "sd15-person.toml"}']
     with pytest.raises(SystemExit):
         memory_bench.main(["--presets", "--only", "3"])
+
+
+def test_only_takes_a_row_asked_twice_once(memory_bench, monkeypatch) -> None:
+    """`python3 bench/memory.py --only 3 --only 3` measured row 3 twice (a minute each on a CPU, a training with
+    --measure) and printed it twice in the table."""
+    measured, trained = [], []
+    monkeypatch.setattr(memory_bench, "measure", lambda row, extra=None: measured.append(row) or {"row": row.profile})
+    monkeypatch.setattr(memory_bench, "measure_rows", lambda rows, sets: trained.append(rows) or 0)
+    assert memory_bench.main(["--only", "3", "--only", "1", "--only", "3", "--json"]) == 0
+    assert measured == [memory_bench.ROWS[2], memory_bench.ROWS[0]]
+    assert memory_bench.main(["--measure", "--only", "3", "--only", "3"]) == 0
+    assert trained == [[2]]
