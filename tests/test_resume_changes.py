@@ -291,7 +291,7 @@ def test_a_resume_of_a_checkpoint_whose_run_may_have_stopped_the_text_encoder_a_
     assert said.message == ("the checkpoint of step 5 does not record where its run stops the text encoder: "
                             "training.text_encoder_stop_fraction = 0.28 of 25 steps stops it after step 8 in versions of "
                             "dbtui before 2026-12-06 (in float arithmetic) and after step 7 in those since; 0.28 of 25 "
-                            "stops it after step 7")
+                            "stops it after step 7, as the later versions do")
     assert said.advice == ("if the checkpoint was saved by a dbtui from before 2026-12-06, resume with "
                            "training.text_encoder_stop_fraction = 0.32 to stop it after step 8 as its run did")
     assert text_encoder_last_step(0.32, 25) == 8
@@ -307,6 +307,24 @@ def test_a_resume_of_a_checkpoint_whose_run_may_have_stopped_the_text_encoder_a_
                                             total)
         assert shorter.message.endswith(f"0.28 of {total} stops it after step 2: it stops now, before step 6")
         assert shorter.advice == "to train it to the end as the run did, resume with training.text_encoder_stop_fraction = 1.0"
+
+
+def test_a_resume_with_the_fraction_advised_for_an_unrecorded_stop_says_which_stop_it_keeps(tmp_path: Path) -> None:
+    """Resumed with the advised 0.32 (step 8, as versions before 2026-12-06 stopped 0.28 of 25), the warning said again
+    '… resume with training.text_encoder_stop_fraction = 0.32 to stop it after step 8', as if it were not set."""
+    from engine.runs.resume_changes import text_encoder_stop_warning
+
+    training = {"method": "full", "max_train_steps": 25, "seed": 7, "train_text_encoder": True,
+                "text_encoder_stop_fraction": 0.28}
+    manifest = {"step": 5, "total_steps": 25, "profile": tiny_profile(tmp_path, training=training).model_dump(mode="json")}
+    for fraction, total in ((0.32, 25), (0.16, 50)):
+        advised = tiny_profile(tmp_path, training={**training, "text_encoder_stop_fraction": fraction,
+                                                   "max_train_steps": total})
+        said = text_encoder_stop_warning(manifest, advised, total)
+        assert said.message.endswith(f"; {fraction} of {total} stops it after step 8, as the earlier versions did")
+        assert said.advice == ("nothing to do if the checkpoint was saved by a dbtui from before 2026-12-06; if by a "
+                               "later one, resume with training.text_encoder_stop_fraction = "
+                               f"{0.28 if total == 25 else 0.14} to stop it after step 7 as its run did")
 
 
 def test_a_checkpoint_records_where_its_run_stops_the_text_encoder(tmp_path: Path) -> None:

@@ -126,15 +126,20 @@ def _unrecorded_stop_warning(step: int, settings: tuple[str, str], stops: tuple[
     (``settings[1]``) after step ``now``."""
     (was, resumed), (older, since) = settings, stops
     then = f"it now, before step {step + 1}" if step >= now else f"it after step {now}"
+    message = (f"the checkpoint of step {step} does not record where its run stops the text encoder: "
+               f"training.text_encoder_stop_fraction = {was} stops it after step {older} in versions of dbtui before "
+               f"2026-12-06 (in float arithmetic) and after step {since} in those since; {resumed} stops {then}")
+    if now == min(older, total_steps):  # the fraction advised is set: advised again, it read as if it were not
+        return Warning(message=f"{message}, as the earlier versions did",
+                       advice=f"nothing to do if the checkpoint was saved by a dbtui from before 2026-12-06; if by a later "
+                              f"one, resume with training.text_encoder_stop_fraction = {_keeping(since, total_steps)} to "
+                              f"stop it after step {since} as its run did")
     advice = (f"if the checkpoint was saved by a dbtui from before 2026-12-06, resume with "
               f"training.text_encoder_stop_fraction = {_keeping(older, total_steps)} to stop it after step {older} as its run did")
     if since != now:
         advice += f"; if by a later one, with {_keeping(since, total_steps)} to stop it after step {since}"
-    return Warning(
-        message=f"the checkpoint of step {step} does not record where its run stops the text encoder: "
-                f"training.text_encoder_stop_fraction = {was} stops it after step {older} in versions of dbtui before "
-                f"2026-12-06 (in float arithmetic) and after step {since} in those since; {resumed} stops {then}",
-        advice=advice)
+    return Warning(message=message + (", as the later versions do" if now == min(since, total_steps) else ""),
+                   advice=advice)
 
 
 def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: int, total_steps: int,
