@@ -47,3 +47,15 @@ def test_add_tag_under_an_extension_no_caption_has_is_refused_unless_new_caption
     assert main(["dataset", "caption", str(tmp_path), "--undo", "--extension", "caption"]) == 0
     assert not list(tmp_path.glob("*.caption"))  # the new captions' undo removes them
     assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "zwx, dog\n"
+
+
+def test_a_folder_holding_only_prepared_copies_is_not_told_to_give_r(tmp_path: Path, capsys) -> None:
+    """`caption proj --frequency` of a folder whose only sub-folder holds dbtui's prepared copies said 'give -r to read
+    those', and with -r, which passes over prepared copies, it read none either."""
+    (tmp_path / "raw").mkdir()
+    textured(0, (32, 32)).save(tmp_path / "raw" / "a.png")
+    assert main(["dataset", "prepare", str(tmp_path / "raw"), str(tmp_path / "proj" / "prepared"), "--resolution", "32"]) == 0
+    capsys.readouterr()
+    assert main(["dataset", "caption", str(tmp_path / "proj"), "--frequency"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"no images in {tmp_path / 'proj'}" in said and "give -r" not in said

@@ -36,10 +36,12 @@ def say_none_read(console, store: CaptionStore, args: argparse.Namespace) -> Non
     (the images' captions have another): else a mistyped folder or --extension said only '0 caption(s) changed'."""
     from engine.data.images import images_in_sub_folders
     from engine.dataset.prepare_captions import captions_of_another_extension
+    from engine.dataset.prepared_marks import prepared_sub_folders
 
     images = store.images()
     if not images:
-        below = not args.recursive and images_in_sub_folders(store.folder, ())
+        # -r passes over dbtui's prepared copies: advised where they alone are below, it read none either.
+        below = not args.recursive and images_in_sub_folders(store.folder, tuple(prepared_sub_folders(store.folder)))
         console.print(f"[yellow]no images in {markup_safe(str(store.folder))}[/]: captions are read beside their images; "
                       + ("its sub-folders hold some: give -r to read those" if below else "give the folder that holds them"),
                       soft_wrap=True)

@@ -11,3 +11,13 @@ MANIFEST = ".dbtui-prepared.json"  # the copies prepare made: relative path → 
 def is_prepared_folder(folder: Path) -> bool:
     """Whether ``folder`` holds copies dbtui prepared: not the user's images, which a recursive walk reads."""
     return (folder / ORIGIN_RECORD).is_file() or (folder / MANIFEST).is_file()
+
+
+def prepared_sub_folders(folder: Path) -> list[Path]:
+    """The sub-folders of ``folder`` holding copies dbtui prepared (``dbtui dataset prepare pics pics/out``): not the
+    user's images, and passed over by a recursive walk."""
+    try:
+        subs = [sub for sub in folder.iterdir() if sub.is_dir()]
+    except OSError:
+        return []
+    return [sub for sub in subs if is_prepared_folder(sub)]

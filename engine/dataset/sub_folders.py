@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.data.images import images_in_sub_folders, list_images
-from engine.dataset.prepared_marks import is_prepared_folder
+from engine.dataset.prepared_marks import prepared_sub_folders
 from engine.dataset.report import Finding
 from engine.support.generated_set import is_dbtui_class_images
 
@@ -21,7 +21,7 @@ def folder_findings(folder: Path | str, images: list[Path], *, recursive: bool,
     (but prepared copies, which ``scan_folder`` passes over).
     ``instance_dir``: the folder is a profile concept's, where generated class images are no training images (the run
     refuses it), so they leave it ``no_images``."""
-    below = {} if recursive else images_in_sub_folders(Path(folder), (*skip, *_prepared_copies(Path(folder))))
+    below = {} if recursive else images_in_sub_folders(Path(folder), (*skip, *prepared_sub_folders(Path(folder))))
     if below:
         names = ", ".join(f"{name}/" for name in list(below)[:3]) + (f" and {len(below) - 3} more" if len(below) > 3 else "")
         unused = (f"{sum(below.values())} image(s) in sub-folders ({names}) are not used: training reads only the "
@@ -48,12 +48,3 @@ def _generated_class_images(folder: Path) -> int:
         return sum(len(list_images(sub)) for sub in folder.iterdir() if sub.is_dir() and is_dbtui_class_images(sub))
     except OSError:
         return 0
-
-
-def _prepared_copies(folder: Path) -> list[Path]:
-    """The sub-folders holding copies dbtui prepared (``dbtui dataset prepare pics pics/out``): not the user's images."""
-    try:
-        subs = [sub for sub in folder.iterdir() if sub.is_dir()]
-    except OSError:
-        return []
-    return [sub for sub in subs if is_prepared_folder(sub)]
