@@ -386,3 +386,23 @@ def test_two_images_of_one_name_are_told_a_rename_that_keeps_each_its_own_captio
     (source / "y.png.txt").rename(source / "y.txt")
     assert prepare_dataset(source, out, resolution=64, workers=1).caption_failures == ()
     assert (out / "y_2.txt").read_text() == "the jpg" and (out / "y.txt").read_text() == "the png"
+
+
+def test_three_images_of_one_name_are_each_renamed_apart_but_one(tmp_path: Path) -> None:
+    """y.jpg + y.png + y.webp, each with its y.EXT.txt: prepare advised renaming y.jpg apart alone, then y.webp.txt to
+    y.txt, after which y.png and y.webp still both read y.txt: both trained with y.webp's caption, y.png's left out."""
+    source = tmp_path / "originals"
+    source.mkdir()
+    for seed, suffix in enumerate(("jpg", "png", "webp")):
+        textured(seed, (64, 64)).save(source / f"y.{suffix}")
+        (source / f"y.{suffix}.txt").write_text(f"the {suffix}")
+    out = tmp_path / "prepared"
+    reasons = dict(prepare_dataset(source, out, resolution=64, workers=1).caption_failures)
+    reason = " ".join(reasons[str(source / "y.webp.txt")].split())
+    assert ("rename y.jpg to y_2.jpg and y.jpg.txt to y_2.txt, y.png to y_3.png and y.png.txt to y_3.txt, then "
+            "y.webp.txt to y.txt") in reason
+    for old, new in (("y.jpg", "y_2.jpg"), ("y.jpg.txt", "y_2.txt"), ("y.png", "y_3.png"), ("y.png.txt", "y_3.txt"),
+                     ("y.webp.txt", "y.txt")):  # as advised
+        (source / old).rename(source / new)
+    assert prepare_dataset(source, out, resolution=64, workers=1).caption_failures == ()
+    assert [(out / f"{name}.txt").read_text() for name in ("y_2", "y_3", "y")] == ["the jpg", "the png", "the webp"]

@@ -79,13 +79,20 @@ def _misnamed_reason(expected: Path, near: Path, owners: list[Path], extension: 
            "so it is not read"
     if len(owners) == 1:
         return f"{said}: rename it to {expected.name} and prepare again"
-    apart = next((o for o in owners if o.name.casefold() != near.stem.casefold()), owners[0])
-    renamed = apart.with_name(f"{apart.stem}_2{apart.suffix}")
-    own = apart.with_name(apart.name + caption_path(apart, extension).suffix)
-    its_caption = f" and {own.name} to {caption_path(renamed, extension).name}" if os.path.lexists(own) else ""
+    keeper = next((o for o in owners if o.name.casefold() == near.stem.casefold()), owners[-1])
+    # Every other image renamed apart: with three (y.jpg, y.png, y.webp), one renamed left two reading y.txt.
+    renames, number = [], 2
+    for apart in (o for o in owners if o is not keeper):
+        while os.path.lexists(renamed := apart.with_name(f"{apart.stem}_{number}{apart.suffix}")) or os.path.lexists(
+                caption_path(renamed, extension)):
+            number += 1
+        number += 1
+        own = apart.with_name(apart.name + caption_path(apart, extension).suffix)
+        its_caption = f" and {own.name} to {caption_path(renamed, extension).name}" if os.path.lexists(own) else ""
+        renames.append(f"{apart.name} to {renamed.name}{its_caption}")
     return (f"{said}; {names} {'both' if len(owners) == 2 else 'all'} read {expected.name}, so that name alone would "
-            f"give them one caption: rename {apart.name} to {renamed.name}{its_caption}, then {near.name} to "
-            f"{expected.name}, so each image keeps its own caption, and prepare again")
+            f"give them one caption: rename {', '.join(renames)}, then {near.name} to {expected.name}, so each image "
+            "keeps its own caption, and prepare again")
 
 
 class _SetAside:
