@@ -56,7 +56,7 @@ def start_outcome(engine: Any, profile: Any, resume: str | None) -> tuple[Messag
     except RunExistsError as error:  # the dialog's own keys resume or go back: not the CLI's commands
         return ResumeOffered(profile, f"{error.folder} already has checkpoints (up to step {error.step})."), None
     except RunFinishedError:
-        folder = Path(profile.saving.output_dir) / profile.name
+        folder = run_dir_for(profile)  # as the launch names it: without the output folder's detours
         return NotStarted(f"{folder} holds a finished run, whose outputs are kept",
                           "Go back (Esc) to Parameters and give the run a new name."), None
     except NotARunFolderError as error:  # the user's own files: the wizard's way to another folder, not the CLI's
