@@ -144,6 +144,18 @@ def test_a_nul_character_in_a_path_is_refused(key: str, tmp_path: Path, capsys) 
     assert f"{key}" in err and "NUL character" in err
 
 
+
+@pytest.mark.parametrize("content", ["[training]\nmax_train_steps = 1,000\n", "[training]\nmax_train_steps = 1 000\n",
+                                     "[training]\nmax_train_steps = 2k\n", "[optimizer]\nlearning_rate = 2,5e-6\n",
+                                     "[optimizer]\nlearning_rate = 5e\n", "[prior]\nloss_weight = 50%\n",
+                                     "[optimizer]\nlearning_rate = 1.e-4\n", "[training]\nmax_train_steps = 0300\n"])
+def test_a_number_written_wrongly_is_not_told_as_another_number(content: str, tmp_path: Path, capsys) -> None:
+    # Was told "max_train_steps = 1" for 1,000 (so pasted, a one-step run), "= 2" for 2,5e-6 and "= 0300" or
+    # "= 1.e-4", refused again.
+    err = user_error(capsys, ["validate", str(write(tmp_path, GOOD + content))])
+    assert "written without letters or units" not in err
+    assert "takes one number, written as TOML writes numbers: no commas, spaces, letters or % in it (1000, or 1_000" in err
+
 PROMPT_KEYS = ["concepts.0.instance_prompt", "concepts.0.class_prompt", "concepts.0.class_negative_prompt",
                "sampling.negative_prompt"]
 

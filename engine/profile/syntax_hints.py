@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 import types
 import typing
 
@@ -46,9 +47,28 @@ def syntax_hint(error: str, line: str) -> str:
     if "Expected newline or end of document" in error and unquoted:
         key, value = unquoted.group(1), unquoted.group(2)
         if key.rpartition(".")[2] in _number_keys():  # resolution = 512px: quoted, it was refused as no number
-            return f"{key} takes a number, written without letters or units: {key} = {re.match(r'[0-9_.]+(?:[eE][-+]?[0-9]+)?', value)[0]}"
+            return _number_hint(key, value)
         return f'a text value needs quotes: {key} = {_quoted(value)}'
     return ""
+
+
+def _number_hint(key: str, value: str) -> str:
+    """What to write for a number setting that TOML read as a number up to where it stopped being one. Cut there,
+    1,000 or 1 000 (grouped digits), 2,5e-6 (a decimal comma), 5e, 2k or 50% would be another value, given as the
+    one to write; and 1.e-4 or 0300 are no TOML numbers at all."""
+    number = re.match(r"[0-9_.]+(?:[eE][-+]?[0-9]+)?", value)[0]
+    rest = value[len(number):].strip()
+    if _is_toml_number(number) and not re.match(r"[,\s]*[0-9]|[._eE]|[kKmMbB%](?![a-zA-Z])", rest):
+        return f"{key} takes a number, written without letters or units: {key} = {number}"
+    return (f"{key} takes one number, written as TOML writes numbers: no commas, spaces, letters or % in it (1000, or "
+            "1_000 to group digits), a dot for decimals with a digit on each side (0.5, 2.5e-6), no leading zero (300, not 0300)")
+
+
+def _is_toml_number(text: str) -> bool:
+    try:
+        return isinstance(tomllib.loads(f"n = {text}")["n"], (int, float))
+    except tomllib.TOMLDecodeError:
+        return False
 
 
 def _quoted(value: str) -> str:
