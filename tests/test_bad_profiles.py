@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import random
+import shlex
 import tomllib
 import typing
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 from dbtui.cli import main
-from engine.profile import Profile
+from engine.profile import Profile, loads_profile
 
 ROOT = Path(__file__).parents[1]
 DEMO = ROOT / "profiles" / "tiny-demo.toml"
@@ -155,6 +156,18 @@ def test_a_number_written_wrongly_is_not_told_as_another_number(content: str, tm
     err = user_error(capsys, ["validate", str(write(tmp_path, GOOD + content))])
     assert "written without letters or units" not in err
     assert "takes one number, written as TOML writes numbers: no commas, spaces, letters or % in it (1000, or 1_000" in err
+
+
+@pytest.mark.parametrize(("value", "meant"), [("'photo of zwx's dog'", "photo of zwx's dog"),
+                                              ('"photo of "zwx" dog"', 'photo of "zwx" dog'),
+                                              ('"photo of zwx dog', "photo of zwx dog"), ('"123', '"123"')])
+def test_a_set_text_whose_quotes_do_not_pair_up_is_refused(value: str, meant: str, tmp_path: Path, capsys) -> None:
+    # Was taken as a text with its quotes in it: the run trained on the prompt "'photo of zwx's dog'", quotes and all.
+    path = write(tmp_path, GOOD)
+    err = user_error(capsys, ["validate", str(path), "--set", f"concepts.0.instance_prompt={value}"])
+    assert "its quotes do not pair up" in err
+    advised = shlex.split(err.rpartition("--set ")[2])[0]
+    assert loads_profile(GOOD, [advised]).concepts[0].instance_prompt == meant.strip('"')
 
 PROMPT_KEYS = ["concepts.0.instance_prompt", "concepts.0.class_prompt", "concepts.0.class_negative_prompt",
                "sampling.negative_prompt"]
