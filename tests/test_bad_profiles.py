@@ -279,6 +279,10 @@ def test_a_path_that_cannot_be_expanded_is_refused(value: str, said: str, tmp_pa
     # No ' after it in the file: tomllib says "at end of document", and the line was told as "(top level)".
     ('name = "zwx\'s"  # it\'s\n[model]\npretrained = \'m\n', ":3: TOML syntax error: Expected \"'\" (at end of document); a "
                                                           "text's closing quote is missing: end it with ' on the same line"),
+    # A quote inside a quoted text ended it: only "Expected newline or end of document after a statement" was said.
+    ("[[concepts]]\ninstance_prompt = 'photo of zwx's dog'\n", "a ' inside a 'single-quoted' text ends it: put the text in"),
+    ('[[concepts]]\ninstance_prompt = "photo of "zwx" dog"\n', 'a " inside a "double-quoted" text ends it: write it \\"'),
+    ('[sampling]\nprompts = ["a", "photo of "zwx" dog"]\n', ':2: TOML syntax error: Unclosed array (at line 2, column 28); a " insi'),
     ('name = "a"\r[model]\r', "old Mac line endings (CR alone): save it with LF line endings"),
     ('name = "mine\n[model]\n', ":1: TOML syntax error: Illegal character '\\n' (at line 1, column 13); a text's closing quote is missing"),
     ('[model]\npretrained = "m"\nname = """mine\n', ":3: TOML syntax error: Unterminated string (at end of document); a text's closing"),

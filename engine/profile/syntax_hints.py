@@ -33,6 +33,9 @@ def syntax_hint(error: str, line: str) -> str:
         return "a text's closing quote is missing: end it with \" on the same line (\"\"\" for text over several lines)"
     if 'Expected "\'"' in error:
         return "a text's closing quote is missing: end it with ' on the same line"
+    ended = _quote_ended_early(error, line)
+    if ended:
+        return ended
     if "\\" in line and ("escape" in error.lower() or "hex value" in error.lower() or "Unescaped" in error):
         return "a backslash in \"double quotes\" starts an escape: write the path with / or in 'single quotes'"
     if "\r" in line or "'\\r'" in error:
@@ -50,6 +53,17 @@ def syntax_hint(error: str, line: str) -> str:
             return _number_hint(key, value)
         return f'a text value needs quotes: {key} = {_quoted(value)}'
     return ""
+
+
+def _quote_ended_early(error: str, line: str) -> str:
+    """Advice where TOML stopped just after a quote that ended a text too early: 'zwx's dog' or "a "zwx" dog"."""
+    column = re.search(r"column (\d+)\)", error)
+    at = int(column.group(1)) - 1 if column else 0
+    if not 1 <= at < len(line) or line[at - 1] not in "\"'" or line[at] in " \t\r#,]}":
+        return ""
+    if line[at - 1] == "'":
+        return "a ' inside a 'single-quoted' text ends it: put the text in \"double quotes\""
+    return "a \" inside a \"double-quoted\" text ends it: write it \\\" or put the text in 'single quotes'"
 
 
 def _number_hint(key: str, value: str) -> str:
