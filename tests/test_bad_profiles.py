@@ -283,6 +283,9 @@ def test_a_path_that_cannot_be_expanded_is_refused(value: str, said: str, tmp_pa
     ("[[concepts]]\ninstance_prompt = 'photo of zwx's dog'\n", "a ' inside a 'single-quoted' text ends it: put the text in"),
     ('[[concepts]]\ninstance_prompt = "photo of "zwx" dog"\n', 'a " inside a "double-quoted" text ends it: write it \\"'),
     ('[sampling]\nprompts = ["a", "photo of "zwx" dog"]\n', ':2: TOML syntax error: Unclosed array (at line 2, column 28); a " insi'),
+    # Every value TOML could not read was told to be quoted, a number as "name = \"value\"" too.
+    ("[optimizer]\nlearning_rate = .0003\n", "Invalid value (at line 2, column 17); a number needs a digit before its dot: 0.0003"),
+    ("[optimizer]\nlearning_rate =   # the default\n", "Invalid value (at line 2, column 19); nothing is written after =: w"),
     ('name = "a"\r[model]\r', "old Mac line endings (CR alone): save it with LF line endings"),
     ('name = "mine\n[model]\n', ":1: TOML syntax error: Illegal character '\\n' (at line 1, column 13); a text's closing quote is missing"),
     ('[model]\npretrained = "m"\nname = """mine\n', ":3: TOML syntax error: Unterminated string (at end of document); a text's closing"),

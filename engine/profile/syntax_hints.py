@@ -42,7 +42,13 @@ def syntax_hint(error: str, line: str) -> str:
         return "the file has old Mac line endings (CR alone): save it with LF line endings"
     if re.search(r"=\s*(True|False|TRUE|FALSE|Yes|No|yes|no|on|off)\s*(#.*)?$", line):
         return "TOML writes true and false in lower case, unquoted"
-    if "Invalid value" in error and re.search(r"=\s*[^\"'\[{0-9+\-.tfin]", line):
+    if "Invalid value" in error and re.search(r"=\s*(#.*)?$", line):
+        return "nothing is written after =: write a value, or remove the line to take the default"
+    dotted = re.search(r"=\s*([+-]?)(\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?)", line)
+    if "Invalid value" in error and dotted:
+        return f"a number needs a digit before its dot: {dotted.group(1)}0{dotted.group(2)}, not {dotted.group(0)[1:].strip()}"
+    # \s in the class: else "= .5" matched as "=" then the space, and every value was told to be quoted
+    if "Invalid value" in error and re.search(r"=\s*[^\s\"'\[{0-9+\-.tfin]", line):
         return "a text value needs quotes: name = 'value' (single quotes take a backslash as it is)" if "\\" in line \
             else 'a text value needs quotes: name = "value"'
     # 10.0.0.1, 2024-05-01-run, 8gb or 3 photos of zwx: read as a number or date up to where it stops being one.
