@@ -107,3 +107,23 @@ def test_a_path_too_long_to_write_blames_the_name_not_the_folder(tmp_path: Path)
     assert said == f"Cannot write {path}: the file system takes no file name or path this long; give a shorter one"
     worded = str(unusable_folder(tmp_path, OSError(errno.ENAMETOOLONG, "File name too long"), "the Save as path"))
     assert worded.endswith("set the Save as path to a shorter one")
+
+
+async def test_an_open_path_dragged_in_quoted_or_escaped_opens_the_profile(tmp_path: Path, monkeypatch) -> None:
+    """A file dragged onto the terminal arrives quoted or shell-escaped; it was told '… is not a file'."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "my profiles"
+    folder.mkdir()
+    profile = folder / "dog run.toml"
+    profile.write_text((Path(__file__).parents[1] / "profiles" / "tiny-demo.toml").read_text(encoding="utf-8"),
+                       encoding="utf-8")
+    for pasted in (f"'{profile}'", str(profile).replace(" ", "\\ "), f"file://{str(profile).replace(' ', '%20')}"):
+        app = make_app(FakeEngine(), Session(), image_renderer="none")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("o")
+            await settle(pilot)
+            app.screen.query_one("#open-path", Input).value = pasted
+            await pilot.press("enter")
+            await settle(pilot)
+            assert _errors(app) == []
+            assert app.session.path == profile and type(app.screen).__name__ != "OpenProfileScreen"

@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from dbtui.pasted_path import pasted_path
 from dbtui.session import Session
 from dbtui.widgets.key_footer import KeyFooter
 from dbtui.widgets.ordered_keys import OrderedInput
@@ -49,7 +50,7 @@ and this screen stays open to fix it and try again. Esc goes back.
         self._open(event.option.id)
 
     def _open(self, text: str) -> None:
-        path = Path(text).expanduser()
+        path = Path(pasted_path(text)).expanduser()  # a file dragged onto the terminal comes quoted or escaped
         try:  # pathlib answers False only for a missing path: a name too long, a folder it may not look into raise
             is_file = path.is_file()
         except OSError as error:
