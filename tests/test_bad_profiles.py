@@ -346,6 +346,9 @@ def test_a_long_but_sane_prompt_is_accepted(tmp_path: Path, capsys) -> None:
         ("training.gradient_checkpointing=true", "unknown key (did you mean 'precision.gradient_checkpointing'?)"),
         ("concepts[0].instance_prompt=x", "(here: concepts.0.instance_prompt=…; list items are numbered with dots"),
         ("launch.main-process-ip=1.2.3.4", "(here: launch.main_process_ip=…;"),
+        # Was told "(here: concepts._1.instance_prompt=…", refused again as "no item _1".
+        ("concepts.-1.instance_prompt=x", "section.key=value (list items are numbered from 0, with dots: concepts.0 is the f"),
+        ("concepts[-1].instance_prompt=x", "(list items are numbered from 0, with dots: concepts.0 is the first; -1 for the"),
         ("concepts.0.instance_prompt=[zwx] dog", """a text that begins with [ goes in double quotes too: """
                                                  """--set 'concepts.0.instance_prompt="[zwx] dog"'"""),
         ("optimizer.max_train_steps=3", "unknown key (did you mean 'training.max_train_steps'?)"),

@@ -34,8 +34,12 @@ def parse_override(text: str) -> tuple[str, Any]:
     key = key.strip()
     # Any word characters: a misspelt key ("évaluation") is then told as unknown, with the key it may mean.
     if not sep or not key or not re.fullmatch(r"\w+(\.\w+)*", key):
-        dotted = re.sub(r"\[(\d+)\]", r".\1", key).replace("-", "_")
-        hint = f" (here: {dotted}=…; list items are numbered with dots, words joined by _)" if sep and dotted != key else ""
+        dotted = re.sub(r"\[(-?\d+)\]", r".\1", key)
+        if sep and re.search(r"(^|\.)-\d+(\.|$)", dotted):  # concepts.-1 was told to be written concepts._1
+            hint = " (list items are numbered from 0, with dots: concepts.0 is the first; -1 for the last is not read)"
+        else:
+            dotted = dotted.replace("-", "_")
+            hint = f" (here: {dotted}=…; list items are numbered with dots, words joined by _)" if sep and dotted != key else ""
         raise ProfileError([Problem(key or text, f"an override must look like section.key=value{hint}", override=text)])
     if not raw.strip():
         raise ProfileError([Problem(key, "has no value after '=': give one, e.g. --set training.max_train_steps=400 (an "
