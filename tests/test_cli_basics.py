@@ -33,6 +33,14 @@ def test_a_folder_or_a_name_without_toml_given_as_the_profile_says_which_file(tm
     assert f"file not found; did you mean {tmp_path / 'mine.toml'}?" in capsys.readouterr().err
 
 
+def test_a_profile_that_is_a_link_to_nowhere_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Was "file not found" for a file `ls` lists.
+    (tmp_path / "p.toml").symlink_to(tmp_path / "moved" / "p.toml")
+    assert main(["validate", str(tmp_path / "p.toml")]) == 2
+    assert (f"file not found; it is a link to {tmp_path / 'moved' / 'p.toml'}, which is not there (moved or deleted): "
+            "point it at the profile") in capsys.readouterr().err
+
+
 def test_validate_applies_set_overrides(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["validate", str(ROOT / "profiles" / "tiny-demo.toml"), "--set", "training.clip_skip=0"])
     assert code == 2

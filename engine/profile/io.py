@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import errno
 import json
+import os
 import re
 import shlex
 import secrets
@@ -294,6 +295,8 @@ def _read_text(path: Path) -> str:
     except FileNotFoundError:
         meant = path.with_name(path.name + ".toml")
         hint = f"did you mean {meant}?" if meant.is_file() else "create one with `dbtui` or copy one from profiles/"
+        if path.is_symlink():  # `ls` shows the link itself, so "file not found" read as a mistake of dbtui's
+            hint = f"it is a link to {os.readlink(path)}, which is not there (moved or deleted): point it at the profile"
         raise ProfileError([Problem("", f"file not found; {hint}", None, None, path)]) from None
     except IsADirectoryError:
         found = sorted(str(item) for item in path.glob("*.toml"))[:3]
