@@ -286,6 +286,11 @@ def test_a_path_that_cannot_be_expanded_is_refused(value: str, said: str, tmp_pa
     # Every value TOML could not read was told to be quoted, a number as "name = \"value\"" too.
     ("[optimizer]\nlearning_rate = .0003\n", "Invalid value (at line 2, column 17); a number needs a digit before its dot: 0.0003"),
     ("[optimizer]\nlearning_rate =   # the default\n", "Invalid value (at line 2, column 19); nothing is written after =: w"),
+    # A list's missing comma or ] was told only as "Unclosed array", at the line after the list where ] was missing.
+    ('[sampling]\nprompts = ["a" "b"]\n', "Unclosed array (at line 2, column 16); a list's items are separated by commas,"),
+    ('[sampling]\nprompts = ["a", "b"\nnum_images = 2\n', ":3: TOML syntax error: Unclosed array (at line 3, column 1); a "
+                                                         "list's items are separated by commas, and it ends with ]: the list "
+                                                         "begun on a line above misses a comma or its ] before this point"),
     ('name = "a"\r[model]\r', "old Mac line endings (CR alone): save it with LF line endings"),
     ('name = "mine\n[model]\n', ":1: TOML syntax error: Illegal character '\\n' (at line 1, column 13); a text's closing quote is missing"),
     ('[model]\npretrained = "m"\nname = """mine\n', ":3: TOML syntax error: Unterminated string (at end of document); a text's closing"),
