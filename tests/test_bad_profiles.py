@@ -291,6 +291,12 @@ def test_a_path_that_cannot_be_expanded_is_refused(value: str, said: str, tmp_pa
     ('[sampling]\nprompts = ["a", "b"\nnum_images = 2\n', ":3: TOML syntax error: Unclosed array (at line 3, column 1); a "
                                                          "list's items are separated by commas, and it ends with ]: the list "
                                                          "begun on a line above misses a comma or its ] before this point"),
+    # Told only "Expected '=' after a key in a key/value pair".
+    ('[model]\npretrained: "m"\n', "Expected '=' after a key in a key/value pair (at line 2, column 11); TOML writes "
+                                    "pretrained = value, with = rather than :"),
+    ('model]\npretrained = "m"\n', ":1: TOML syntax error: Expected '=' after a key in a key/value pair (at line 1, column "
+                                    "6); a section's name is written in brackets: [model]"),
+    ('[model]\npretrained "m"\n', "(at line 2, column 12); each line holds key = value, a [section] or a # comment"),
     ('name = "a"\r[model]\r', "old Mac line endings (CR alone): save it with LF line endings"),
     ('name = "mine\n[model]\n', ":1: TOML syntax error: Illegal character '\\n' (at line 1, column 13); a text's closing quote is missing"),
     ('[model]\npretrained = "m"\nname = """mine\n', ":3: TOML syntax error: Unterminated string (at end of document); a text's closing"),

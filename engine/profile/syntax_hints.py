@@ -36,6 +36,13 @@ def syntax_hint(error: str, line: str) -> str:
     ended = _quote_ended_early(error, line)
     if ended:
         return ended
+    if "Expected '=' after a key" in error:  # model: "x" as YAML writes it, or a section's [ left out
+        colon = re.match(r"\s*([\w.\-]+)\s*:", line)
+        if colon:
+            return f"TOML writes {colon.group(1)} = value, with = rather than :"
+        if line.strip().endswith("]"):
+            return f"a section's name is written in brackets: [{line.strip().strip('[]').strip()}]"
+        return "each line holds key = value, a [section] or a # comment"
     if "Unclosed array" in error:  # tomllib names where it stopped: the line after a list whose ] is missing
         return "a list's items are separated by commas, and it ends with ]" + (
             "" if "[" in line else ": the list begun on a line above misses a comma or its ] before this point")
