@@ -173,7 +173,8 @@ def test_a_demo_in_a_workdir_with_a_dollar_runs_in_that_workdir(tmp_path: Path, 
 
     monkeypatch.setenv("HOME_LIKE", str(tmp_path / "elsewhere"))
     monkeypatch.setattr(engine.runs.launcher, "start_run", start_run)
-    for name in ("x$HOME_LIKE", "a$$b"):
+    # With a backslash, or both quotes, its runs folder was named a\\b or 'it\\'s "x"'/runs, quotes and all.
+    for name in ("x$HOME_LIKE", "a$$b", "a\\b", "it's \"x\""):
         workdir = tmp_path / name
         assert main(["demo", "--workdir", str(workdir), "--plain"]) == 2
         assert f"runs in {workdir / 'runs'}" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 from pathlib import Path
@@ -75,8 +76,9 @@ def _demo(args: argparse.Namespace) -> int:
     runs = workdir / "runs"
     name = demo_name(workdir)
     # The override is read as the profile's text is: a "$" of the workdir's name is doubled, not taken for a variable.
-    profile = loads_profile(demo_profile_text(),
-                            [f"saving.output_dir={written_path(str(runs))!r}", f"name={name!r}", *args.set])
+    # A TOML text, as JSON writes one: Python's repr of it, 'a\\b' or 'it\'s "x"', is no TOML text of that name.
+    output_dir = json.dumps(written_path(str(runs)), ensure_ascii=False)
+    profile = loads_profile(demo_profile_text(), [f"saving.output_dir={output_dir}", f"name={name!r}", *args.set])
     path = workdir / f"{profile.name}.toml"
     if profile.name != name and path.exists():  # a name given with --set: its profile may be the user's own
         raise DemoProfileExistsError(f"{path} exists, and the demo keeps it as it is; give the demo another name "
