@@ -398,3 +398,12 @@ def test_a_file_name_of_255_bytes_is_saved(tmp_path: Path) -> None:
     path = save_profile(loads_profile(MINIMAL), tmp_path / ("a" * 250 + ".toml"))
     assert loads_profile(path.read_text(encoding="utf-8")) == loads_profile(MINIMAL)
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_quantize_none_as_the_wizard_names_it_says_to_leave_the_key_out() -> None:
+    """The wizard's Base weights choice and README say "none" for an unquantized base: a profile writing it was told
+    only the three values it takes, as if a quantized base were needed."""
+    [problem] = problems_of(MINIMAL, ['model.quantize="none"'])
+    assert problem.message.startswith("takes 'nf4', 'int8' or 'fp8', not 'none'")
+    assert "leave model.quantize out or empty" in problem.message
+    assert loads_profile(MINIMAL, ['model.quantize=""']).model.quantize is None

@@ -197,6 +197,10 @@ def problems_from(error: ValidationError, written: Callable[[str], str | None] =
             message = 'names no format: list at least one, e.g. export = ["diffusers"]'
         elif item["type"] == "too_short" and loc[-1] in ("unet_targets", "text_encoder_targets"):
             message = "names no module: list at least one, or leave the key out for the usual ones"
+        elif item["type"] == "literal_error" and loc == ("model", "quantize"):
+            # The wizard's Base weights choice and README call the unquantized base "none": say how a profile writes it.
+            message = (f"{_plain_words(item)}: to keep the base unquantized (the wizard's \"none\"), leave model.quantize "
+                       "out or empty")
         elif item["type"] == "finite_number":
             message = "is not a finite number (nan and inf are not allowed); write an ordinary number"
         elif item["type"] == "value_error":
