@@ -169,6 +169,12 @@ def test_a_set_text_whose_quotes_do_not_pair_up_is_refused(value: str, meant: st
     advised = shlex.split(err.rpartition("--set ")[2])[0]
     assert loads_profile(GOOD, [advised]).concepts[0].instance_prompt == meant.strip('"')
 
+
+@pytest.mark.parametrize("value", ['"zwx" dog on a beach', "'zwx' dog on a beach", 'a "zwx" dog'])
+def test_a_set_text_that_begins_with_a_quoted_word_is_taken_with_its_quotes(value: str) -> None:
+    # Was refused as "its quotes do not pair up", advising zwx" dog on a beach: one quote kept, the other dropped.
+    assert loads_profile(GOOD, [f"concepts.0.instance_prompt={value}"]).concepts[0].instance_prompt == value
+
 PROMPT_KEYS = ["concepts.0.instance_prompt", "concepts.0.class_prompt", "concepts.0.class_negative_prompt",
                "sampling.negative_prompt"]
 

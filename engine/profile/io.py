@@ -60,7 +60,11 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def _quotes_pair_up(raw: str) -> bool:
-    """Whether a value TOML refused is one quoted text, or no quoted text at all (refused for what it holds then)."""
+    """Whether a value TOML refused is one quoted text, or no quoted text at all (refused for what it holds then).
+    A text that begins with a quoted word and goes on ("zwx" dog), each of its quotes paired, is a text with quotes."""
+    word = re.match(r'"(?:[^"\\]|\\.)*"\s' if raw[0] == '"' else r"'[^']*'\s", raw)
+    if word and raw[-1] != raw[0] and len(re.findall(r"(?<!\\)" + raw[0], raw)) % 2 == 0:
+        return True
     if raw[0] == "'":
         return len(raw) > 1 and raw[-1] == "'" and "'" not in raw[1:-1]
     return raw[0] != '"' or re.fullmatch(r'"(?:[^"\\]|\\.)*"', raw, re.DOTALL) is not None
