@@ -160,7 +160,8 @@ def test_a_number_written_wrongly_is_not_told_as_another_number(content: str, tm
 
 @pytest.mark.parametrize(("value", "meant"), [("'photo of zwx's dog'", "photo of zwx's dog"),
                                               ('"photo of "zwx" dog"', 'photo of "zwx" dog'),
-                                              ('"photo of zwx dog', "photo of zwx dog"), ('"123', '"123"')])
+                                              ('"photo of zwx dog', "photo of zwx dog"), ('"123', '"123"'),
+                                              ('"[zwx] dog', "[zwx] dog")])
 def test_a_set_text_whose_quotes_do_not_pair_up_is_refused(value: str, meant: str, tmp_path: Path, capsys) -> None:
     # Was taken as a text with its quotes in it: the run trained on the prompt "'photo of zwx's dog'", quotes and all.
     path = write(tmp_path, GOOD)

@@ -79,7 +79,8 @@ def _unpaired_quotes(key: str, raw: str) -> str:
         written = json.dumps(inner, ensure_ascii=False)  # 123 or true, unquoted, would be read as no text
     except tomllib.TOMLDecodeError:
         # A value that is no TOML is taken as the text it is; nothing after '=' is refused, so an empty text is "".
-        written = inner if inner.strip() else json.dumps(inner)
+        # Bare, a text begun with [ is refused as no list: it then goes in quotes too.
+        written = inner if inner.strip() and not inner.lstrip().startswith("[") else json.dumps(inner, ensure_ascii=False)
     setting = f"{key}={written}"
     shell = f'"{setting}"' if not re.search(r'["$`\\!]', setting) else shlex.quote(setting)
     return (f"{raw} is no TOML text: its quotes do not pair up (one is missing, or a {raw[0]} inside {raw[0]}…{raw[0]} "
