@@ -298,6 +298,10 @@ def test_a_path_that_cannot_be_expanded_is_refused(value: str, said: str, tmp_pa
     ('[sampling]\nprompts = ["a", "b"\nnum_images = 2\n', ":3: TOML syntax error: Unclosed array (at line 3, column 1); a "
                                                          "list's items are separated by commas, and it ends with ]: the list "
                                                          "begun on a line above misses a comma or its ] before this point"),
+    # The [section] after a list missing its ] was told only that items are separated by commas, as if it held the list.
+    ('[sampling]\nprompts = ["a", "b"\n\n[training]\n', ":4: TOML syntax error: Unclosed array (at line 4, column 1); a "
+                                                         "list's items are separated by commas, and it ends with ]: the list "
+                                                         "begun on a line above misses a comma or its ] before this point"),
     # Told only "Expected '=' after a key in a key/value pair".
     ('[model]\npretrained: "m"\n', "Expected '=' after a key in a key/value pair (at line 2, column 11); TOML writes "
                                     "pretrained = value, with = rather than :"),

@@ -45,7 +45,8 @@ def syntax_hint(error: str, line: str) -> str:
         return "each line holds key = value, a [section] or a # comment"
     if "Unclosed array" in error:  # tomllib names where it stopped: the line after a list whose ] is missing
         return "a list's items are separated by commas, and it ends with ]" + (
-            "" if "[" in line else ": the list begun on a line above misses a comma or its ] before this point")
+            # A line that opens no list (an item, or the [section] after a list whose ] is missing) is not the mistake.
+            "" if re.search(r"=\s*\[", line) else ": the list begun on a line above misses a comma or its ] before this point")
     if "\\" in line and ("escape" in error.lower() or "hex value" in error.lower() or "Unescaped" in error):
         return "a backslash in \"double quotes\" starts an escape: write the path with / or in 'single quotes'"
     if "\r" in line or "'\\r'" in error:
