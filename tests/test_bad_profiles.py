@@ -293,6 +293,8 @@ def test_a_path_that_cannot_be_expanded_is_refused(value: str, said: str, tmp_pa
     # Every value TOML could not read was told to be quoted, a number as "name = \"value\"" too.
     ("[optimizer]\nlearning_rate = .0003\n", "Invalid value (at line 2, column 17); a number needs a digit before its dot: 0.0003"),
     ("[optimizer]\nlearning_rate =   # the default\n", "Invalid value (at line 2, column 19); nothing is written after =: w"),
+    # A comment ending in = was read as the value left out: told "nothing is written after =" for an unquoted text.
+    ("[[concepts]]\ninstance_prompt = photo of zwx  # was =\n", "column 19); a text value needs quotes: name = \"value\""),
     # A list's missing comma or ] was told only as "Unclosed array", at the line after the list where ] was missing.
     ('[sampling]\nprompts = ["a" "b"]\n', "Unclosed array (at line 2, column 16); a list's items are separated by commas,"),
     ('[sampling]\nprompts = ["a", "b"\nnum_images = 2\n', ":3: TOML syntax error: Unclosed array (at line 3, column 1); a "

@@ -53,7 +53,8 @@ def syntax_hint(error: str, line: str) -> str:
         return "the file has old Mac line endings (CR alone): save it with LF line endings"
     if re.search(r"=\s*(True|False|TRUE|FALSE|Yes|No|yes|no|on|off)\s*(#.*)?$", line):
         return "TOML writes true and false in lower case, unquoted"
-    if "Invalid value" in error and re.search(r"=\s*(#.*)?$", line):
+    # The key's own =: a comment ending in = ("photo  # was =") holds no value left out.
+    if "Invalid value" in error and re.fullmatch(r"[^=#]*=\s*(#.*)?", line):
         return "nothing is written after =: write a value, or remove the line to take the default"
     dotted = re.search(r"=\s*([+-]?)(\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?)", line)
     if "Invalid value" in error and dotted:
