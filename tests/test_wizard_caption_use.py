@@ -66,3 +66,24 @@ async def test_the_offer_under_the_file_name_mode_says_that_mode(tmp_path: Path)
         await settle(pilot)
         said = " ".join(str(s.render()) for s in app.screen.query(Static))
         assert "caption mode is the instance prompt" not in said and "each file's name" in said
+
+
+async def test_the_focus_on_use_them_comes_back_after_caption_review(tmp_path: Path) -> None:
+    """With "Use them…" focused, Ctrl+O then Esc came back to the dataset step with nothing focused: the line was
+    hidden while its folder was counted again, which took the focus from its button."""
+    for i in range(2):
+        Image.new("RGB", (64, 64), (40 * i, 90, 200)).save(tmp_path / f"{i}.png")
+        (tmp_path / f"{i}.txt").write_text(f"zwx dog, view {i}\n")
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 2, "DatasetScreen")
+        screen.query_one("#ds-instance_dir", Input).value = str(tmp_path)
+        await settle(pilot)
+        button = screen.query_one("#ds-caption-mode", Button)
+        button.focus()
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "CaptionScreen"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is screen and app.focused is button

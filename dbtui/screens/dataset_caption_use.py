@@ -34,16 +34,23 @@ class CaptionUse:
     (a mixin's ``@on`` is not seen by Textual): ``show_caption_use`` whenever the concept, its folder or its captions
     may have changed."""
 
+    _caption_use_of: tuple[int, str, str] | None = None  # (concept, folder, caption extension) the line shown counts
+
     def compose_caption_use(self) -> Iterator[Widget]:
         with Horizontal(id="ds-caption-use"):
             yield Static("", id="ds-caption-said")
             yield Button("Use them…", id="ds-caption-mode", compact=True)
 
     def show_caption_use(self) -> None:
-        self.query_one("#ds-caption-use").display = False  # until the folder is counted: a line of the last one's
         folder = self.session.get(f"concepts.{self.concept}.instance_dir") or ""
+        extension = self.session.get("dataset.caption_extension") or ".txt"
+        # Hidden until the folder is counted where it would say another folder's count; the same folder's line stays
+        # while it is counted again (back from caption review): hiding it took the focus from its button.
+        if (self.concept, folder, extension) != self._caption_use_of:
+            self.query_one("#ds-caption-use").display = False
+            self._caption_use_of = None
         if folder:
-            self.count_captions(self.concept, folder, self.session.get("dataset.caption_extension") or ".txt")
+            self.count_captions(self.concept, folder, extension)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="caption-use")
     def count_captions(self, concept: int, folder: str, extension: str) -> None:
@@ -51,8 +58,12 @@ class CaptionUse:
         self.app.call_from_thread(self._counted, concept, folder, extension, captioned, images)
 
     def _counted(self, concept: int, folder: str, extension: str, captioned: int, images: int) -> None:
-        if (concept, folder) != (self.concept, self.session.get(f"concepts.{concept}.instance_dir")) or not captioned:
-            return  # another concept or folder since, or none to say
+        if (concept, folder) != (self.concept, self.session.get(f"concepts.{concept}.instance_dir")):
+            return  # another concept or folder since
+        if not captioned:  # none to say (caption review may have removed them)
+            self.query_one("#ds-caption-use").display = False
+            self._caption_use_of = None
+            return
         mode = self.session.get(f"concepts.{concept}.caption_mode") or "instance_prompt"
         unused = mode in MODE_WORDS
         if unused:
@@ -63,6 +74,7 @@ class CaptionUse:
         self.query_one("#ds-caption-said", Static).update(said)
         self.query_one("#ds-caption-mode", Button).display = unused
         self.query_one("#ds-caption-use").display = True
+        self._caption_use_of = (concept, folder, extension)
 
     def choose_caption_mode(self) -> None:
         from dbtui.screens.caption_mode import CaptionModeScreen
