@@ -182,6 +182,17 @@ def advice_family_of(family_id: str | None, pretrained: str | None) -> str:
     return advice if advice in FAMILIES else "sd"
 
 
+def guessed_note(session: Session) -> str | None:
+    """Where the presets' family is ``Session.guessed_family``, the sentence that says it was guessed from the model's
+    name, as ``dbtui hardware --profile`` says it; None where the model's files gave it."""
+    if session.family_id is not None or session.guessed_family is None:
+        return None
+    from dbtui.cli.cmd_hardware import guessed_from_name
+
+    source = session.get("model.pretrained")
+    return guessed_from_name(source, advice_family_of(session.guessed_family, source))
+
+
 def recommended_preset(hardware: Any, family_id: str | None, demo: bool = False, pretrained: str | None = None) -> str | None:
     """The preset the hardware advice (engine.hardware.machine.verdict) recommends on ``hardware`` for a model of
     ``family_id`` (``advice_family_of``), where the wizard offers it for that model."""

@@ -93,9 +93,11 @@ class Session:
         doctor judges image sizes before the parameters step; a size the user chose stays."""
         self.model_info = info
         current = self.get("dataset.resolution")
-        if info.resolution and (current is None or current == self.adopted_resolution):
-            self.set("dataset.resolution", info.resolution)
-            self.adopted_resolution = info.resolution
+        guess = self._name_guess()  # a hub id not downloaded: its name's family's size, as the meter estimates it
+        resolution = info.resolution or (guess[1] if guess else None)
+        if resolution and (current is None or current == self.adopted_resolution):
+            self.set("dataset.resolution", resolution)
+            self.adopted_resolution = resolution
 
     @property
     def family_id(self) -> str | None:
@@ -104,6 +106,26 @@ class Session:
         if info is None or info.source != self.get("model.pretrained"):
             return None
         return info.family_id
+
+    @property
+    def guessed_family(self) -> str | None:
+        """The family of a model the model step checked without reading one (a hub id not downloaded), from its name
+        as the memory meter guesses it; None where the family was read, or the name says none."""
+        guess = self._name_guess()
+        return guess[0] if guess else None
+
+    @property
+    def advised_family(self) -> str | None:
+        """The family the presets and the hardware advice are for: the one the model step read, else its name's guess."""
+        return self.family_id or self.guessed_family
+
+    def _name_guess(self) -> tuple[str, int] | None:
+        info, source = self.model_info, self.get("model.pretrained")
+        if info is None or info.source != source or info.family_id is not None or not info.supported:
+            return None
+        from engine.model_info import guessed_by_name
+
+        return guessed_by_name(source)
 
     # -- dotted access into the draft -------------------------------------------------
     def get(self, key: str, default: Any = None) -> Any:

@@ -168,6 +168,20 @@ def advice_family(source: str) -> str:
     return "sd2" if guessed_family(source) == "sd2" else "sd"
 
 
+def guessed_by_name(source: str) -> tuple[str, int] | None:
+    """(the family id, its usual image size) of a model whose files do not say its family here (a hub id not
+    downloaded), from its name as the memory meter guesses a model not on this machine
+    (``engine.memory.absent_model.guessed_family``); None where the name says no family dbtui trains."""
+    from engine.memory.absent_model import guessed_family
+    from engine.models.registry import family_named
+
+    guess = guessed_family(source)
+    if guess is None:
+        return None
+    family = family_named("sd" if guess in ("sd1", "sd2") else guess.removesuffix("-schnell"))
+    return family.id, family.default_resolution
+
+
 def _family_by_name(source: str) -> str:
     # The file's or folder's own name (a hub id's repo part) decides, not the folders it is in: FluxGym keeps
     # SDXL models under /workspace/fluxgym/models.

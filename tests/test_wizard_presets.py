@@ -13,9 +13,9 @@ from textual.pilot import Pilot
 from textual.widgets import Select
 
 from dbtui.app import make_app
-from dbtui.engine_facade import HardwareReport
+from dbtui.engine_facade import HardwareReport, ModelInfo
 from dbtui.field_rules import controls_of, settle
-from dbtui.presets import MODIFIERS, PRESETS, TIER_PRESETS, preset_values, presets_for
+from dbtui.presets import MODIFIERS, PRESETS, TIER_PRESETS, preset_label, preset_values, presets_for
 from dbtui.session import Session
 from engine.hardware.machine import Gpu, Hardware, verdict
 from wizard_fakes import FakeEngine
@@ -208,7 +208,6 @@ async def test_the_hardware_step_advises_for_the_model_checked(model: str, famil
     """Back at the hardware step after the model step checked an SDXL model, a 24 GB card heard SD1.5's advice, "full
     fine-tune with text-encoder training", and "Full + text encoder (18 GB and up)", which the Parameters step then did
     not even offer; before the model is checked the advice says whose it is."""
-    from dbtui.presets import preset_label
     from tests.test_meter_ui import text_of
 
     engine = GpuEngine(24)
@@ -223,3 +222,37 @@ async def test_the_hardware_step_advises_for_the_model_checked(model: str, famil
         shown = " ".join(text_of(screen, "#hw-verdict").split())
         assert " ".join(sentence.split()) in shown and preset_label(preset, family) in shown, shown
         assert "This advice is for SD1.x" not in shown
+
+
+class HubEngine(GpuEngine):
+    """A 16 GB card, and hub ids as the real engine describes one not downloaded: no family read."""
+
+    def __init__(self) -> None:
+        super().__init__(16)
+
+    def inspect_model(self, source: str) -> ModelInfo:
+        return ModelInfo(source, "hub", "Hugging Face hub id: downloaded when training starts", source)
+
+
+async def test_a_hub_model_not_downloaded_is_preset_for_the_family_its_name_says() -> None:
+    """Offline, stabilityai/stable-diffusion-xl-base-1.0 (not downloaded) stayed of no family: Parameters pre-selected
+    SD1.5's `full`, "Full fine-tune (13–17 GB …)", at 512 px, where the VRAM line estimates it as SDXL (33.3 GB). Its
+    presets, size and advice are now its name's family's, as the meter's and `dbtui hardware --profile`'s, said so."""
+    from tests.test_meter_ui import text_of
+
+    engine = HubEngine()
+    async with started(engine, Session(), "stabilityai/stable-diffusion-xl-base-1.0") as (app, pilot):
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        choice = screen.query_one("#par-preset", Select)
+        assert {value for _, value in choice._options} - {Select.NULL} == set(presets_for("sdxl"))
+        assert choice.value == verdict(engine.machine, "sdxl")[1] == "sdxl-full"
+        assert app.session.get("dataset.resolution") == 1024
+        said = " ".join(text_of(screen, "#par-guessed").split())
+        assert "its family, SDXL, is guessed from its name" in said, said
+        screen = await at_step(app, pilot, 0, "HardwareScreen")
+        shown = " ".join(text_of(screen, "#hw-verdict").split())
+        assert preset_label("sdxl-full", "sdxl") in shown and "guessed from its name" in shown, shown
+    async with started(engine, Session(), "someone/my-model") as (app, pilot):  # a name that says no family: as before
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        assert {value for _, value in screen.query_one("#par-preset", Select)._options} - {Select.NULL} == set(presets_for(None))
+        assert not screen.query("#par-guessed")

@@ -48,7 +48,7 @@ def _hardware(args: argparse.Namespace) -> int:
         profile = load_profile(args.profile)
         source = profile.model.pretrained
         family = advice_family(source)
-        notes = [_guessed_from_name(source, family), _other_size(args, profile.dataset.resolution, family)]
+        notes = [guessed_from_name(source, family), _other_size(args, profile.dataset.resolution, family)]
         family_note = " ".join(note for note in notes if note) or None
     hardware = probe(args.output_dir)
     sentence, preset = verdict(hardware, family)
@@ -110,7 +110,7 @@ FAMILY_NAMES = {"sd": "SD1.x", "sd2": "SD2.x", "sdxl": "SDXL", "flux": "Flux"}
 SD_FIGURES = {"sd": "SD1.5's", "sd2": "SD2.1-base's"}
 
 
-def _guessed_from_name(source: str, family: str) -> str | None:
+def guessed_from_name(source: str, family: str) -> str | None:
     """None where the model's own files gave its ``family``; otherwise the sentence that says it was guessed from its
     name (its files are not on this machine, or do not say it)."""
     from engine.memory.absent_model import guessed_family

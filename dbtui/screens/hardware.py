@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -11,7 +12,7 @@ from textual.widgets import Button, LoadingIndicator, Static
 from engine.hardware.machine import DEMO_TIP
 
 from dbtui.messages import HardwareFailed, HardwareKnown
-from dbtui.presets import PRESET_NAMES, advice_family_of, preset_label
+from dbtui.presets import PRESET_NAMES, advice_family_of, guessed_note, preset_label
 from dbtui.screens.base import WizardScreen
 from dbtui.session import Session
 from dbtui.widgets.hardware_table import hardware_table
@@ -71,8 +72,9 @@ make the profile here and train it on a rented GPU.
             preset = f"none, as even the smallest, {preset}, does not fit"
         cpu_only = not report.hardware.gpus
         # No GPU: the advice is the CPU demo, for no family; with one, a preset's figures are its model's.
-        for_model = ("" if self.session.family_id is not None or self.session.demo or cpu_only else
-                     "\nThis advice is for SD1.x; once the model step has checked yours, Parameters recommends for it.")
+        guessed = None if cpu_only else guessed_note(self.session)  # a hub id not downloaded: advised for its name's family
+        for_model = (f"\n{escape(guessed)}" if guessed else "" if self.session.advised_family is not None or self.session.demo
+                     or cpu_only else "\nThis advice is for SD1.x; once the model step has checked yours, Parameters recommends for it.")
         advice = f"Recommended preset: {preset}{for_model}"
         if cpu_only:
             sentence = sentence.removesuffix(f" {DEMO_TIP}")  # the wizard's way into the demo is its button
@@ -88,7 +90,7 @@ make the profile here and train it on a rented GPU.
     def _advice(self, report) -> tuple[str, str, bool, str]:
         """(the verdict, its preset, whether that fits, the advice family) for the model the model step checked: back here
         from an SDXL model, the probe's SD1.5 advice said "full fine-tune with text-encoder training" on a 24 GB card."""
-        family = advice_family_of(self.session.family_id, self.session.get("model.pretrained"))
+        family = advice_family_of(self.session.advised_family, self.session.get("model.pretrained"))
         if family == "sd":  # the probe's own advice is SD1.5's
             return report.sentence, report.preset, report.fits, family
         from engine.hardware.machine import too_small, verdict

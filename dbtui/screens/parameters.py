@@ -16,7 +16,8 @@ from textual.worker import get_current_worker
 from dbtui.format import PriceError, duration, read_price
 from dbtui.messages import EngineEvent, HardwareKnown, WorkDone, WorkFailed
 from dbtui.field_rules import FAMILY, applies, settle
-from dbtui.presets import PRESET_NAMES, advice_family_of, preset_label, preset_values, presets_for, recommended_preset
+from dbtui.presets import (PRESET_NAMES, advice_family_of, guessed_note, preset_label, preset_values, presets_for,
+                           recommended_preset)
 from dbtui.problem_lines import problem_line
 from dbtui.save_failure import save_failure
 from dbtui.screens.base import WizardScreen
@@ -75,15 +76,17 @@ whether to resume it.
     _default_shown = ""  # the Save as path the screen filled in: a run name edit follows it, but not a path typed over it
 
     def compose_body(self) -> ComposeResult:
-        offered = presets_for(self.session.family_id, self.session.demo)
+        offered = presets_for(self.session.advised_family, self.session.demo)
         with VerticalScroll(classes="body", id="par-body"):
             with Horizontal(classes="par-row"):
                 yield Label("Preset")
                 # Each labelled by the cards the advice picks it for, by this model's figures (SD2's differ from SD1.5's).
-                family = advice_family_of(self.session.family_id, self.session.get("model.pretrained"))
+                family = advice_family_of(self.session.advised_family, self.session.get("model.pretrained"))
                 yield Select([(preset_label(key, family), key) for key in offered], value=self._recommended() or Select.NULL, compact=True,
                              prompt="choose a preset", id="par-preset")
                 yield Button("Apply", id="par-apply")
+            if note := guessed_note(self.session):  # the presets are that family's: a hub id not downloaded, say
+                yield Static(Content(note), id="par-guessed")
             with Horizontal(classes="par-row", id="par-quantize-row"):
                 yield Label("Base weights")
                 yield Select(QUANTIZE_CHOICES, value=self.session.get("model.quantize") or "none", allow_blank=False,
@@ -122,7 +125,7 @@ whether to resume it.
     def _recommended(self) -> str | None:
         """The hardware advice's preset for this model's family (advised as SD1.5 before the model was chosen), if probed."""
         report = self.session.hardware
-        return None if report is None else recommended_preset(report.hardware, self.session.family_id, self.session.demo,
+        return None if report is None else recommended_preset(report.hardware, self.session.advised_family, self.session.demo,
                                                                 self.session.get("model.pretrained"))
 
     def on_hardware_known(self, _: HardwareKnown) -> None:
