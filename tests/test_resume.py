@@ -338,6 +338,9 @@ def test_run_resume_says_the_settings_it_changes_of_the_runs_stored_profile(tmp_
     assert main(["run", str(path), "--resume", "--detach", "--set", "training.max_train_steps=30"]) == 0
     out = capsys.readouterr().out
     assert "this profile changes the run's settings, as its profile.toml kept them: training.max_train_steps: 12 → 30" in out
+    # The detached stand-in trainer holds the folder until it exits: on a loaded machine, a second start came while it
+    # was still starting up and was told a trainer runs there.
+    wait_for(lambda: not folder.is_live(), poll=0.05)
     assert main(["resume", str(folder.path), "--detach"]) == 0  # its own profile: nothing to say
     assert "changes the run's settings" not in capsys.readouterr().out
 
