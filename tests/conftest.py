@@ -41,6 +41,21 @@ def _notices_outlast_a_loaded_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Notification, "time_left", property(lambda self: self.raised_at + self.timeout + 3600 - time()))
 
 
+@pytest.fixture(autouse=True)
+def _screens_settle_on_a_loaded_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pilot waits 30 s of wall time for a screen to handle its pending messages after each key press or click, then
+    fails the test (WaitForScreenTimeout). At load 8 the Parameters screen's layout took longer, and tests that assert
+    nothing about time failed now and then; in tests the wait is three minutes."""
+    from textual.pilot import Pilot
+
+    wait = Pilot._wait_for_screen
+
+    async def patient(self: Pilot, timeout: float = 180.0) -> bool:
+        return await wait(self, timeout=max(timeout, 180.0))
+
+    monkeypatch.setattr(Pilot, "_wait_for_screen", patient)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Built-in assets go to a per-session folder, never the user's ~/.cache."""
