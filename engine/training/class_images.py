@@ -212,18 +212,33 @@ def earlier_negative_prompt(request: ClassRequest, settings: dict[str, Any]) -> 
     whatever it is): the request's own where a set was made with its ``settings``, else that of the newest set made
     with the same settings but another negative prompt, as runs before a family said it read none kept them by the
     profile's; so that set is reused, not all its images made again."""
-    folder = Path(request.folder)
-    if read_json_object(generated_folder(folder, settings) / MANIFEST) or not folder.is_dir():
-        return request.negative_prompt
-    chosen, newest = request.negative_prompt, -1
+    found = newest_set_but_one_setting(
+        Path(request.folder), settings,
+        lambda manifest: _text(manifest.get("negative_prompt")),
+        lambda recorded: {**settings, "negative_prompt": recorded})
+    return request.negative_prompt if found is None else found[1]
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def newest_set_but_one_setting(folder: Path, settings: dict[str, Any], recorded_of: Callable[[dict[str, Any]], Any],
+                               with_recorded: Callable[[Any], dict[str, Any]]) -> tuple[Path, Any] | None:
+    """(the newest set in ``folder`` made with ``settings`` but one setting otherwise, the value it was made with):
+    ``recorded_of`` reads that value from a set's manifest (None: it has none), ``with_recorded`` puts it back into
+    ``settings``. None where a set was made with ``settings`` themselves, or none but that setting agrees."""
+    if not folder.is_dir() or read_json_object(generated_folder(folder, settings) / MANIFEST):
+        return None
+    found, newest = None, -1
     for gen_dir in folder.glob("generated-*"):
-        recorded = read_json_object(gen_dir / MANIFEST).get("negative_prompt")
+        recorded = recorded_of(read_json_object(gen_dir / MANIFEST))
         # The folder's name is the hash of all its settings: it names this one only if the rest are these.
-        if isinstance(recorded, str) and generated_folder(folder, {**settings, "negative_prompt": recorded}) == gen_dir:
+        if recorded is not None and generated_folder(folder, with_recorded(recorded)) == gen_dir:
             made = (gen_dir / MANIFEST).stat().st_mtime_ns
             if made > newest:
-                chosen, newest = recorded, made
-    return chosen
+                found, newest = (gen_dir, recorded), made
+    return found
 
 
 def earlier_empty_negative(request: ClassRequest, settings: dict[str, Any]) -> ClassRequest:

@@ -8,9 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from engine.support.generated_set import MANIFEST, generated_folder
-from engine.support.json_file import read_json_object
-from engine.training.class_images import ClassRequest, generated_earlier, model_identity, settings_of
+from engine.training.class_images import (ClassRequest, generated_earlier, model_identity, newest_set_but_one_setting,
+                                          settings_of)
 
 
 def moved_model_sets(requests: list[ClassRequest], *, model: Any, **settings: Any) -> tuple[list[ClassRequest], list[str]]:
@@ -32,23 +31,17 @@ def moved_model_sets(requests: list[ClassRequest], *, model: Any, **settings: An
 
 
 def _made_elsewhere(request: ClassRequest, settings: dict[str, Any]) -> tuple[Path, str] | None:
-    """(the newest set in ``request``'s class folder made with ``settings`` but the model at another path, that path)."""
-    folder = Path(request.folder)
-    if not folder.is_dir() or read_json_object(generated_folder(folder, settings) / MANIFEST):
-        return None
-    found, newest = None, -1
-    for gen_dir in folder.glob("generated-*"):
-        recorded = read_json_object(gen_dir / MANIFEST).get("model")
-        was = recorded.get("pretrained") if isinstance(recorded, dict) else None
-        if not isinstance(was, str):
-            continue
-        # The folder's name is the hash of all its settings: it names this one only if the rest, the model's weight
-        # files (names, sizes, times) among them, are these; another model at any path has other files.
-        if generated_folder(folder, {**settings, "model": {**settings["model"], "pretrained": was}}) == gen_dir:
-            made = (gen_dir / MANIFEST).stat().st_mtime_ns
-            if made > newest:
-                found, newest = (gen_dir, was), made
-    return found
+    """(the newest set in ``request``'s class folder made with ``settings`` but the model at another path, that path).
+    Its folder's name, the hash of all its settings, holds the model's weight files (names, sizes, times): another
+    model at any path has other files."""
+    return newest_set_but_one_setting(Path(request.folder), settings, _pretrained_of,
+                                      lambda was: {**settings, "model": {**settings["model"], "pretrained": was}})
+
+
+def _pretrained_of(manifest: dict[str, Any]) -> str | None:
+    recorded = manifest.get("model")
+    was = recorded.get("pretrained") if isinstance(recorded, dict) else None
+    return was if isinstance(was, str) else None
 
 
 def generated_earlier_elsewhere(folder: Path, known: dict[str, Any], model: Any) -> tuple[Path | None, int]:
