@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.images import IMAGE_SUFFIXES, int32_decoding, to_rgb, upright, verify_png, why_no_images, within_reach
-from engine.data.pixel_limit import over_pixel_limit
+from engine.data.pixel_limit import over_pixel_limit, pixel_limit_is_an_error
 from engine.dataset.errors import DatasetError
 from engine.dataset.files import caption_path, file_problem, scan_folder
 from engine.dataset.image_probe import (
@@ -293,9 +292,7 @@ def prepare_image(job: PrepareJob) -> str:
 
 def _decode(source: str, settings: PrepareSettings) -> Image.Image:
     """The picture upright, in 8-bit RGB, decoded no larger than needed."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        warnings.filterwarnings("ignore", category=UserWarning, module="PIL")  # damaged metadata: not our message
+    with pixel_limit_is_an_error():
         with Image.open(source) as image:
             count_frames(image)  # the same completeness test as the check, so both agree on what is broken
             target = _target_size(image, settings)
