@@ -115,7 +115,7 @@ class StartedRun:
     log: Path | None = None  # this machine's trainer log
     log_offset: int = 0  # where this start's lines begin in that log (a resume appends)
     from_start: bool = False  # asked to resume, but no checkpoint was saved yet: trains from step 0
-    ended_as: str = ""  # a resume's: how the run's last attempt ended ("failed", "stopped", "crashed"), read before it
+    ended_as: str = ""  # a from_start resume's: how the run's last attempt ended ("failed", "stopped", "crashed"), read before it
     set_aside: tuple[Path, ...] = ()  # later checkpoints a resume from an earlier one moved aside (resume_point.py)
     own_session: bool = False  # no signal from this terminal reaches it: it is asked to stop through the run folder
     meets_at: str = ""  # with several machines: machine 0's address and port, where the machines meet
@@ -176,7 +176,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     log_path = machine_log(folder, rank)
     with launching(folder):  # from the check that no trainer runs here until this one's state is written
         before = folder.read_state() if resume else None
-        ended_as = folder.status() if asked else ""  # before this launch's state file says "starting"
+        ended_as = folder.status() if from_start else ""  # before this launch's state file says "starting"
         held_a_run = holds_a_run(folder.path)
         try:
             prepared = _prepare(folder, profile, resume, given_as, given_keys, asked)
