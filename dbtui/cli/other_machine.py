@@ -14,14 +14,15 @@ from typing import Any
 import psutil
 
 from dbtui.cli.boundary import EXIT_INTERRUPTED, stops_as_interrupts
+from dbtui.cli.watch import TRAINER_SAYS
+from engine.events import LOG_BLOCK
 from engine.runs.file_errors import resume_machine_part
 from engine.runs.meeting import MET, MeetingInLog, forget_pid, ended_at
 
 POLL_S = 0.5
 END_GRACE_S = 10.0  # a trainer that met nobody ends at once on SIGTERM; the launcher then follows within seconds
 END_POLL_S = 0.05
-READ_BYTES = 1 << 20
-TRAINER = b"dbtui trainer:"  # how each line the trainer writes itself begins (engine/runs/meeting.py)
+TRAINER = TRAINER_SAYS.rstrip().encode()
 
 
 def show_other_machine(started: Any, *, detach: bool) -> int:
@@ -164,7 +165,7 @@ def _trainer_lines(log: Any, start: int) -> list[str]:
         with log.open("rb") as file:
             file.seek(start)
             kept = b""  # a line cut at the piece's end, read on with the next
-            while piece := file.read(READ_BYTES):
+            while piece := file.read(LOG_BLOCK):
                 read = kept + piece
                 # At "\r" too: a progress bar redrawn for a whole run ends no line.
                 cut = max(read.rfind(b"\n"), read.rfind(b"\r")) + 1
