@@ -47,10 +47,13 @@ class CaptionUse:
         # Hidden until the folder is counted where it would say another folder's count; the same folder's line stays
         # while it is counted again (back from caption review): hiding it took the focus from its button.
         if (self.concept, folder, extension) != self._caption_use_of:
-            self.query_one("#ds-caption-use").display = False
-            self._caption_use_of = None
+            self._hide_caption_use()
         if folder:
             self.count_captions(self.concept, folder, extension)
+
+    def _hide_caption_use(self) -> None:
+        self.query_one("#ds-caption-use").display = False
+        self._caption_use_of = None
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="caption-use")
     def count_captions(self, concept: int, folder: str, extension: str) -> None:
@@ -61,8 +64,7 @@ class CaptionUse:
         if (concept, folder) != (self.concept, self.session.get(f"concepts.{concept}.instance_dir")):
             return  # another concept or folder since
         if not captioned:  # none to say (caption review may have removed them)
-            self.query_one("#ds-caption-use").display = False
-            self._caption_use_of = None
+            self._hide_caption_use()
             return
         mode = self.session.get(f"concepts.{concept}.caption_mode") or "instance_prompt"
         unused = mode in MODE_WORDS
