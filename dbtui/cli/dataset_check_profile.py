@@ -11,15 +11,15 @@ def loaded_readers(console: Any, model: str | None, profile_model: Any = None) -
     """The tokenizers the check counts with: ``model``'s (--model), else the profile's model's when it is on this
     machine (None when it is not). Shown as a phase: importing transformers and reading them took seconds in silence."""
     from engine.dataset import load_readers
-    from engine.dataset.profile_settings import local_readers, on_this_machine
+    from engine.dataset.profile_settings import local_reader_source, local_readers
     from engine.events import PhaseFinished, PhaseStarted
 
     from dbtui.console import PhaseDisplay
 
-    if not model and not (on_this_machine(profile_model.pretrained) or on_this_machine(profile_model.tokenizer)):
-        return None  # a hub id is not downloaded to check a dataset
     # What is read: a hub-id model's local model.tokenizer alone was said as the hub id, as if that were downloaded.
-    read = model or (profile_model.pretrained if on_this_machine(profile_model.pretrained) else profile_model.tokenizer)
+    read = model or local_reader_source(profile_model)
+    if not read:
+        return None  # a hub id is not downloaded to check a dataset
     started = time.monotonic()
     with PhaseDisplay(console=console) as progress:
         progress(PhaseStarted(phase="load_tokenizer", description=str(read)))

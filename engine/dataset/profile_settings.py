@@ -124,10 +124,19 @@ def local_readers(model: Any) -> list[TextReader] | None:
     """The profile's model's tokenizers when they are on this machine (model.tokenizer replacing the first)."""
     from engine.dataset.tokens import load_readers, load_tokenizer
 
+    read = local_reader_source(model)
+    if read is None:
+        return None
     tokenizer = model.tokenizer if on_this_machine(model.tokenizer) else None
+    return load_readers(read, tokenizer) if read == model.pretrained else [TextReader(load_tokenizer(tokenizer))]
+
+
+def local_reader_source(model: Any) -> str | None:
+    """What ``local_readers`` reads the tokenizers from: the model where it is on this machine, else its local
+    model.tokenizer; None where neither is (a hub id is not downloaded to check a dataset)."""
     if on_this_machine(model.pretrained):
-        return load_readers(model.pretrained, tokenizer)
-    return [TextReader(load_tokenizer(tokenizer))] if tokenizer else None
+        return model.pretrained
+    return model.tokenizer if on_this_machine(model.tokenizer) else None
 
 
 def on_this_machine(source: str | None) -> bool:
