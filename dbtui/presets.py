@@ -187,7 +187,7 @@ def guessed_note(session: Session) -> str | None:
     name, as ``dbtui hardware --profile`` says it; None where the model's files gave it."""
     if session.family_id is not None or session.guessed_family is None:
         return None
-    from dbtui.cli.cmd_hardware import guessed_from_name
+    from dbtui.family_guess_words import guessed_from_name
 
     source = session.get("model.pretrained")
     return guessed_from_name(source, advice_family_of(session.guessed_family, source))

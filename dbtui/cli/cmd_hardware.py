@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from dbtui.cli.cmd_fit import CARD_HELP, card_mark, card_size, cards_asked
 from dbtui.cli.common import profile_path
 from dbtui.cli.estimate_json import card_key, need_json
+from dbtui.family_guess_words import guessed_from_name
 from engine.hardware.machine import FAMILIES  # standard library only at import: --help stays fast
 
 if TYPE_CHECKING:
@@ -105,27 +106,8 @@ def _recommended(preset: str, small: bool, family: str) -> str:
     return f"none, as even the smallest, {name}, does not fit" if small else name
 
 
-FAMILY_NAMES = {"sd": "SD1.x", "sd2": "SD2.x", "sdxl": "SDXL", "flux": "Flux"}
 # Whose figures the SD presets' rows are, by advice family (engine/memory/preset_table.py).
 SD_FIGURES = {"sd": "SD1.5's", "sd2": "SD2.1-base's"}
-
-
-def guessed_from_name(source: str, family: str) -> str | None:
-    """None where the model's own files gave its ``family``; otherwise the sentence that says it was guessed from its
-    name (its files are not on this machine, or do not say it)."""
-    from engine.memory.absent_model import guessed_family
-    from engine.model_info import family_from_files
-    from engine.profile.model_source import local_path
-
-    if family_from_files(source) is not None:
-        return None
-    why = "its files do not say its family" if local_path(source).expanduser().exists() else "it is not on this machine"
-    # advice_family's default "sd" is a guess only where the name says SD1 (v1-5, sd15): otherwise it is the fallback.
-    if family == "sd" and guessed_family(source) != "sd1":
-        return (f"The model '{source}': {why}, and its name says neither SDXL nor Flux nor SD2, so this advice is for "
-                "SD1.x, by SD1.5's figures; for SD2.x ask with --family sd2, for another family with --family sdxl or "
-                "--family flux.")
-    return f"The model '{source}': {why}, so its family, {FAMILY_NAMES[family]}, is guessed from its name."
 
 
 def _other_size(args: argparse.Namespace, resolution: int, family: str) -> str | None:
