@@ -21,14 +21,20 @@ def _said(screen) -> str:
     return str(screen.query_one("#ds-caption-said", Static).render()) if line.display else ""
 
 
+def _captioned(folder: Path, count: int, captions: bool = True) -> None:
+    """``count`` small pictures in ``folder``, each with its .txt caption unless ``captions`` is False."""
+    for i in range(count):
+        Image.new("RGB", (64, 64), (40 * i, 90, 200)).save(folder / f"{i}.png")
+        if captions:
+            (folder / f"{i}.txt").write_text(f"zwx dog, view {i}\n")
+
+
 async def test_the_dataset_step_says_the_captions_training_ignores_and_switches_to_them(tmp_path: Path) -> None:
     captioned, bare = tmp_path / "captioned", tmp_path / "bare"
     for folder in (captioned, bare):
         folder.mkdir()
-        for i in range(5):
-            Image.new("RGB", (64, 64), (40 * i, 90, 200)).save(folder / f"{i}.png")
-            if folder == captioned:
-                (folder / f"{i}.txt").write_text(f"zwx dog, view {i}\n")
+    _captioned(captioned, 5)
+    _captioned(bare, 5, captions=False)
     app = make_app(FakeEngine(), Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         screen = await at_step(app, pilot, 2, "DatasetScreen")
@@ -52,9 +58,7 @@ async def test_the_dataset_step_says_the_captions_training_ignores_and_switches_
 async def test_the_offer_under_the_file_name_mode_says_that_mode(tmp_path: Path) -> None:
     """Under caption_mode = "file_name" the line said 'it uses each file's name' and its 'Use them…' opened a choice
     that said 'This concept's caption mode is the instance prompt', a mode the concept did not have."""
-    for i in range(2):
-        Image.new("RGB", (64, 64), (40 * i, 90, 200)).save(tmp_path / f"{i}.png")
-        (tmp_path / f"{i}.txt").write_text(f"zwx dog, view {i}\n")
+    _captioned(tmp_path, 2)
     app = make_app(FakeEngine(), Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         screen = await at_step(app, pilot, 2, "DatasetScreen")
@@ -71,9 +75,7 @@ async def test_the_offer_under_the_file_name_mode_says_that_mode(tmp_path: Path)
 async def test_the_focus_on_use_them_comes_back_after_caption_review(tmp_path: Path) -> None:
     """With "Use them…" focused, Ctrl+O then Esc came back to the dataset step with nothing focused: the line was
     hidden while its folder was counted again, which took the focus from its button."""
-    for i in range(2):
-        Image.new("RGB", (64, 64), (40 * i, 90, 200)).save(tmp_path / f"{i}.png")
-        (tmp_path / f"{i}.txt").write_text(f"zwx dog, view {i}\n")
+    _captioned(tmp_path, 2)
     app = make_app(FakeEngine(), Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         screen = await at_step(app, pilot, 2, "DatasetScreen")
