@@ -360,7 +360,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _control(args: argparse.Namespace) -> int:
-    from engine.runs.control import request, save_kept_words, trained_since, training_over
+    from engine.runs.control import after_training_words, request, save_kept_words, trained_since
 
     folder = find_run(args.run, args.dir)
     if not folder.is_live():
@@ -375,10 +375,8 @@ def _control(args: argparse.Namespace) -> int:
     if args.request == "sample" and _makes_no_previews(folder):
         raise DbtuiError(f"the run in {folder.path} makes no previews (sampling.num_images = 0 and [evaluation] "
                          "off in its profile), so there is nothing to sample")
-    if training_over(folder):
-        # Requests are read at step boundaries: one left now was never read, and the run finished as if not asked.
-        over = (f"the trainer in {folder.path} has ended its training and is writing what follows it (the final export "
-                "and preview/scoring round); it ends once they are done")
+    # Requests are read at step boundaries: one left now was never read, and the run ended as if not asked.
+    if over := after_training_words(folder):
         if args.request != "stop":
             raise DbtuiError(f"{over}, so it takes no {args.request} request any more")
         print(f"{over}, so there is nothing left to stop: `dbtui attach {shlex.quote(str(folder.path))}` follows it")

@@ -132,12 +132,15 @@ def leaving_words(folder: Path, status: str | None) -> str:
 def ask(engine: Any, folder: Path, what: str, stepped: bool) -> str:
     """Leave the dashboard's ``what`` request (stop, save, sample) for the trainer in ``folder``, unless it reads none any
     more; what its log then says. ``stepped``: the trainer has trained a step, as the events followed say."""
-    from engine.runs.control import save_kept_words, training_over
+    from engine.runs.control import save_kept_words, stop_end_words, training_end
 
     run = RunFolder(folder)
-    if training_over(run):  # requests are read at step boundaries: this one went unread, and "Stopping…" was untrue
+    end = training_end(run)  # requests are read at step boundaries: this one went unread, and "Stopping…" was untrue
+    if end == "finished":
         return (f"Training is over: the final export and preview round are being written, and the run ends once they "
                 f"are done; it takes no {what} request now.")
+    if end:  # a stop's end writes neither
+        return f"The run was stopped and is closing: {stop_end_words(run)}; it takes no {what} request now."
     engine.control(folder, what)
     # Past set-up, the trainer saves at its next step; attached a moment ago, the history may not be replayed yet.
     training = stepped or getattr(run.read_state(), "status", None) == "running"

@@ -100,23 +100,44 @@ def trained_since(events: Path, since: float) -> bool:
     return False
 
 
-def training_over(folder: RunFolder) -> bool:
-    """Whether the live trainer of ``folder`` has ended its training phase (its events log says so since it started):
-    what is left is the final export and preview/scoring round, or a stop's end, and it reads no request any more
-    (they are read at step boundaries). A log that cannot be read counts as still training, as before this was asked."""
+def training_end(folder: RunFolder) -> str:
+    """How the live trainer of ``folder`` ended its training phase, as its events log says since it started: "" while it
+    trains, "stopped" where a stop ended it (what is left is closing: a stopped run writes no final export or previews),
+    "finished" where it trained every step (what is left is the final export and preview/scoring round). Either way it
+    reads no request any more (they are read at step boundaries). A log that cannot be read counts as still training,
+    as before this was asked."""
     state = folder.read_state()
     if state is None:
-        return False
+        return ""
     try:
         for line in marked_lines_from_the_end(folder.events, (b'"step_ended"', b'"phase_finished"')):
             try:
                 data = json.loads(line)
                 if float(data["time"]) < state.started or data["event"] == "step_ended":
-                    return False
+                    return ""
                 if data["event"] == "phase_finished" and data["phase"] == "training":
-                    return True
+                    return "stopped" if data.get("stopped") else "finished"
             except (ValueError, KeyError, TypeError):
                 continue  # a half-written or damaged line: the one before it
     except OSError:
-        return False
-    return False
+        return ""
+    return ""
+
+
+def after_training_words(folder: RunFolder) -> str:
+    """What the live trainer of ``folder`` does now that its training is over, as one clause naming the run; "" while it
+    trains (it then reads requests). A stopped run writes no final export or previews: it said so of a stop's end too."""
+    end = training_end(folder)
+    if end == "finished":
+        return (f"the trainer in {folder.path} has ended its training and is writing what follows it (the final export "
+                "and preview/scoring round); it ends once they are done")
+    return f"the trainer in {folder.path} was stopped and is closing: {stop_end_words(folder)}" if end else ""
+
+
+def stop_end_words(folder: RunFolder) -> str:
+    """What a stop's end of the live trainer of ``folder`` leaves: no final export, and the checkpoint it resumes from."""
+    state = folder.read_state()
+    saved = ("its stop saved a checkpoint of its last step" if state is None or trained_since(folder.events, state.started)
+             else "it stopped before its first step, with nothing new to save")
+    return (f"a stopped run writes no final export or previews, and {saved}; `dbtui resume "
+            f"{shlex.quote(str(folder.path))}` trains on from there once it has ended")

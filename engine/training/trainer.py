@@ -311,8 +311,9 @@ class Trainer:
                 self.after_step(self.global_step)
                 if self.global_step >= self.total_steps or main_process_says(self.accelerator, self.cancel.is_set()):
                     break
-        self.emit(PhaseFinished(phase="training", seconds=meter.elapsed()))
         status = "finished" if self.global_step >= self.total_steps else "stopped"
+        # Said in the log: `dbtui save` and the dashboard read from it that a stopped run writes no final export.
+        self.emit(PhaseFinished(phase="training", seconds=meter.elapsed(), stopped=status == "stopped"))
         return RunResult(status, self.global_step, self.total_steps)
 
     def after_step(self, step: int) -> None:
