@@ -37,7 +37,7 @@ from engine.memory.estimate import GIB, MemoryEstimate
 from engine.memory.fake_models import PreparedModel, build_fake_model
 from engine.memory.inputs import as_metered, as_trained_in
 from engine.memory.live_bytes import storage_bytes
-from engine.memory.optimizer_state import ParamShape, state_bytes, update_temporaries
+from engine.memory.optimizer_state import ParamShape, starts_at_zero, state_bytes, update_temporaries
 from engine.memory.pictures import largest_encode
 from engine.memory.sampling import measure_sampling, samples_between_steps
 from engine.memory.sharding import StepParts, shard
@@ -77,7 +77,7 @@ def trained_shapes(model: PreparedModel, *, stepped_in_fp32: bool = False) -> li
     """The trained tensors as the optimizer sees them: LoRA's B matrices start at zero, and bf16
     weights are stepped through fp32 copies, so their state is fp32."""
     names = {id(p): name for m in [model.components.unet, *model.components.text_encoders] for name, p in m.named_parameters()}
-    return [ParamShape(tuple(p.shape), 4 if stepped_in_fp32 else p.element_size(), ".lora_B." in names.get(id(p), ""))
+    return [ParamShape(tuple(p.shape), 4 if stepped_in_fp32 else p.element_size(), starts_at_zero(names.get(id(p), "")))
             for p in model.trainable]
 
 

@@ -37,6 +37,12 @@ class ParamShape:
         return math.prod(self.shape)
 
 
+def starts_at_zero(name: str) -> bool:
+    """Whether the trained weight named ``name`` (a ``named_parameters`` name) is all zeros before the first step:
+    LoRA's B matrices (peft's gaussian init), for which Prodigy keeps p0 as a single value."""
+    return ".lora_B." in name
+
+
 def _adamw(p: ParamShape) -> int:
     return 2 * p.numel * p.itemsize + 4
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +40,17 @@ def fsync_tree(root: Path) -> None:
                 os.fsync(file.fileno())
 
 
-def unsaved_checkpoint_bytes(params: list[Any], optimizer: Any, *, stepped_in_fp32: bool) -> int:
+def unsaved_checkpoint_bytes(params: list[Any], optimizer: Any, *, stepped_in_fp32: bool,
+                             models: Iterable[Any] = ()) -> int:
     """A checkpoint's size where none is saved yet to go by: the trained weights ``params`` and the state the profile's
     ``optimizer`` keeps for them, as the memory meter counts it (fp32 where bf16 weights step through fp32 copies).
     Two fp32 moments for any optimizer said a Prodigy checkpoint (four states) 1.7 times too small, so a disk with room
-    for that alone filled during the save."""
-    from engine.memory.optimizer_state import ParamShape, state_bytes
+    for that alone filled during the save. ``models``: those ``params`` belong to, whose names say which weights start
+    at zero (LoRA's B matrices, of which Prodigy keeps p0 as one value: counted in full, a LoRA run's estimate was
+    about a ninth too large, and a checkpoint that fitted a nearly full disk was skipped)."""
+    from engine.memory.optimizer_state import ParamShape, starts_at_zero, state_bytes
 
+    zero = {id(p) for model in models for name, p in model.named_parameters() if starts_at_zero(name)}
     weights = sum(p.numel() * p.element_size() for p in params)
-    shapes = [ParamShape(tuple(p.shape), 4 if stepped_in_fp32 else p.element_size()) for p in params]
+    shapes = [ParamShape(tuple(p.shape), 4 if stepped_in_fp32 else p.element_size(), id(p) in zero) for p in params]
     return weights + state_bytes(optimizer.name, shapes, beta1=optimizer.beta1)

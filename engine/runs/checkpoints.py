@@ -208,7 +208,7 @@ def _estimate_bytes(trainer: Any, folder: RunFolder) -> int:
     if found:
         return sum(p.stat().st_size for p in found[-1][1].rglob("*") if p.is_file())
     return unsaved_checkpoint_bytes(trainer.unet_params + trainer.text_params, trainer.profile.optimizer,
-                                    stepped_in_fp32=trainer.bf16_weights)
+                                    stepped_in_fp32=trainer.bf16_weights, models=[trainer.unet, *trainer.text_encoders])
 
 
 class Checkpointer:
