@@ -90,14 +90,14 @@ def card_mark(card: float, need: MemoryEstimate, own_bf16: bool | None = None) -
     """"16 GB ✓" ("RTX 4090 (24 GB) ✓" for a card asked by name): whether the estimate ``need`` fits ``card``; where
     the card trains otherwise than the estimate beside its mark (``own_bf16``: a T4 has no bf16), its own need too:
     "T4 (no bf16): 23.4 GB ✗"."""
-    from engine.memory.estimate import GIB
+    from engine.memory.estimate import gb_beside
 
     fit = "✓" if need.fits(card) else "✗"
     if own_bf16 is None:
         # A card asked by name keeps it ("T4 (15 GB) ✓"): trained at the estimate's own precision, it read "15 GB ✓".
         named = [name for name in getattr(card, "names", ()) if name != f"{card:g}"]
         return f"{', '.join(named)} ({card:g} GB) {fit}" if named else f"{card:g} GB {fit}"
-    return f"{getattr(card, 'label', f'{card:g}')} ({'bf16' if own_bf16 else 'no bf16'}): {need.run_need / GIB:.1f} GB {fit}"
+    return f"{getattr(card, 'label', f'{card:g}')} ({'bf16' if own_bf16 else 'no bf16'}): {gb_beside(need.run_need, (card,))} GB {fit}"
 
 
 def trained_in(card: float, requested: str, here: str) -> str:
@@ -154,7 +154,7 @@ def _advice(profile, estimate, card_gb: float, fitting_gb: float | None, bf16: b
     shrink what misses it. Where even every such saver at once, taking the whole of each part of the estimate it
     shrinks, leaves the steps or the previews too large, no saver is offered: the card is. ``bf16``: whether the card
     trains in it (a T4 is offered no setting that needs it)."""
-    from engine.memory.estimate import GIB
+    from engine.memory.estimate import GIB, gb_beside
     from engine.memory.savers import advice_text, fit_savers, memory_advice
 
     card = card_gb * GIB
@@ -165,7 +165,7 @@ def _advice(profile, estimate, card_gb: float, fitting_gb: float | None, bf16: b
 
     def settings(too: str = "") -> str:
         what = "the previews" if estimate.sampling_card_need > estimate.card_need else "the steps"
-        need = f"{what}{too} need more than {a_card} ({steps_need / GIB:.1f} GB)"
+        need = f"{what}{too} need more than {a_card} ({gb_beside(steps_need, (card_gb,))} GB)"
         if found is None:
             return f"{need}, and no setting here brings them under {card_gb:g} GB: {bigger}"
         return f"{need}; to need less: {advice_text(found)}"
@@ -176,7 +176,7 @@ def _advice(profile, estimate, card_gb: float, fitting_gb: float | None, bf16: b
         # In fp32 the encoders load in fp32: the savers' mixed precision halves the caching pass too.
         if steps_need > card:
             return settings()
-        return (f"the caching pass before the first step needs more than {a_card} ({estimate.caching_card_need / GIB:.1f} GB); "
+        return (f"the caching pass before the first step needs more than {a_card} ({gb_beside(estimate.caching_card_need, (card_gb,))} GB); "
                 f"to need less: {memory_advice(profile, bf16)}")
     if steps_need <= card:
         return _caching_decides(estimate)

@@ -171,7 +171,7 @@ def _estimates_table(estimates: dict, recommended: str | None, bf16: bool, width
     from rich.markup import escape
     from rich.table import Table
 
-    from engine.memory.estimate import GIB
+    from engine.memory.estimate import GIB, gb_beside
 
     needs = {name: row.need(bf16, prior[name]) for name, row in estimates.items()}
     first = next(iter(estimates.values())).need(bf16)
@@ -190,15 +190,17 @@ def _estimates_table(estimates: dict, recommended: str | None, bf16: bool, width
     table.add_column("")
     for name, need in needs.items():
         label = (name if len(sizes) == 1 else f"{name} ({need.width} px)") + (" *" if name == own else "")
-        cards = Columns(marks[name], padding=(0, 1))
-        table.add_row(f"[b]{label}[/b] ◂" if name == recommended else label, f"{need.run_need / GIB:.1f} GB", cards)
+        # Beside the cards judged by this figure (not a T4's, by its fp16 one), it never reads as equal to one it misses.
+        judged = tuple(card for card in cards if _card_need(estimates[name], bf16, card, prior[name])[0] is need)
+        table.add_row(f"[b]{label}[/b] ◂" if name == recommended else label, f"{gb_beside(need.run_need, judged)} GB",
+                      Columns(marks[name], padding=(0, 1)))
     size = f"{first.width} px, " if len(sizes) == 1 else ""
     # The caching pass before the first step (the encoders on the GPU) and the previews between steps (the VAE
     # back beside the denoiser and the optimizer's state), where they need more than the steps.
-    moments = [f"{name}: {need.caching_card_need / GIB:.1f} GB on the card while the caches fill, before the "
+    moments = [f"{name}: {gb_beside(need.caching_card_need, cards)} GB on the card while the caches fill, before the "
                f"first step (the steps: {need.card_need / GIB:.1f} GB)"
                for name, need in needs.items() if need.caching_card_need > need.card_need]
-    moments += [f"{name}: {need.sampling_card_need / GIB:.1f} GB on the card while previews are generated "
+    moments += [f"{name}: {gb_beside(need.sampling_card_need, cards)} GB on the card while previews are generated "
                 f"(the steps: {need.card_need / GIB:.1f} GB)"
                 for name, need in needs.items() if need.sampling_card_need > need.card_need]
     if own is not None:

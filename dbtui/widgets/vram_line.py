@@ -28,7 +28,7 @@ from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from engine.memory.estimate import GIB, MemoryEstimate
+from engine.memory.estimate import CARD_SIZES_GB, MemoryEstimate, gb_beside
 from engine.memory.inputs import meter_key
 from engine.memory.process import MeterProcessError
 
@@ -48,7 +48,7 @@ def card_line(estimate: MemoryEstimate, hint: str = "") -> str:
     (the step, the caching pass or a preview), as the verdicts judge it; ``hint`` after the figure, and a caveat where
     the model is not on this machine and its architecture was guessed from its name."""
     said = " ".join(part for part in (hint, GUESSED if estimate.guessed_architecture else "") if part)
-    return f"VRAM ≈ {estimate.run_need / GIB:.1f} GB on the card{f' {said}' if said else ''} · {estimate.fit_line()}"
+    return f"VRAM ≈ {gb_beside(estimate.run_need, CARD_SIZES_GB)} GB on the card{f' {said}' if said else ''} · {estimate.fit_line()}"
 
 
 ROWS = 4  # the line's max-height

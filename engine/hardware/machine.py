@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import math
 import platform
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -198,10 +197,11 @@ def _needs(preset: str, hw: Hardware, unmeasured_gb: float, sd2: bool = False) -
 
 
 def _gb_beyond(size: int, hw: Hardware) -> str:
-    """``size`` bytes in GB to 0.1, or to 0.01 (rounded up) where 0.1 would read as no more than the card: "too little
-    ..., which needs about 11 GB" of an 11 GB card, where Flux's LoRA needs 11.03."""
-    gb = size / 2**30
-    return f"{gb:.1f}" if round(gb, 1) > _nominal_gb(hw) else f"{math.ceil(gb * 100) / 100:.2f}"
+    """``size`` bytes in GB beside the card (``gb_beside``): "too little ..., which needs about 11 GB" of an 11 GB card
+    read as no more than it, where Flux's LoRA needs 11.03."""
+    from engine.memory.estimate import gb_beside
+
+    return gb_beside(size, (_nominal_gb(hw),))
 
 
 def _sd_verdict(hw: Hardware, sd2: bool = False) -> tuple[str, str]:

@@ -7,6 +7,8 @@ Sizes are bytes; "GB" in what people read means GiB (2**30 bytes), as cards are 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +23,15 @@ CUDA_CONTEXT_BYTES = int(0.75 * GIB)
 # say whether a card fits, never in the breakdown.
 ALLOCATOR_SLACK = 0.10
 CARD_SIZES_GB = (8, 12, 16, 24)
+
+
+def gb_beside(size: int, cards: Iterable[float] = ()) -> str:
+    """``size`` bytes in GB as read beside ``cards`` (GB, to 0.1 as cards are given): to 0.1, or to 0.01 rounded up
+    where 0.1 would read as no more than a card it misses: "12.3 GB … fits 12.3 GB ✗" of a 12.31 GB need."""
+    gb = size / GIB
+    if any(size > card * GIB and float(f"{gb:.1f}") <= card for card in cards):
+        return f"{math.ceil(gb * 100) / 100:.2f}"
+    return f"{gb:.1f}"
 
 
 @dataclass(frozen=True)
