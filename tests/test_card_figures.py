@@ -12,7 +12,7 @@ from dbtui.cli.cmd_fit import card_mark, card_size
 from engine.memory.estimate import GIB
 from engine.memory.preset_table import load_preset_estimates
 
-ROW = re.compile(r"^(?P<name>[\w-]+)\s+(?P<need>[\d.]+) GB\s+fits (?P<marks>.*)$")
+ROW = re.compile(r"^(?P<name>[\w-]+)\s+(?P<need>[\d.]+) GB\s+(?P<marks>.*)$")
 
 
 def test_each_rows_figure_reads_more_than_the_cards_it_misses(tmp_path: Path, monkeypatch, capsys) -> None:

@@ -83,7 +83,7 @@ def test_hardware_judges_its_presets_against_the_cards_asked_about(tmp_path: Pat
     assert fits == {"11": need.fits(11), "48": True}
     assert main(["hardware", "--family", "sdxl", "--output-dir", str(tmp_path), "--card", "11", "--card", "48"]) == 0
     out = capsys.readouterr().out
-    assert "fits 11 GB ✗" in out and "48 GB ✓" in out and "24 GB" not in out.split("whole run")[1]
+    assert "11 GB ✗ · 48 GB ✓" in out and "24 GB" not in out.split("whole run")[1]
 
 
 @pytest.mark.parametrize("command", ["fit", "hardware"])
@@ -229,7 +229,7 @@ def test_hardware_s_table_judges_a_card_without_bf16_as_it_trains(tmp_path: Path
     monkeypatch.setenv("COLUMNS", "200")
     assert main(["hardware", "--family", "sdxl", "--output-dir", str(tmp_path), "--card", "T4", "--card", "16"]) == 0
     full = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("sdxl-full"))
-    assert f"fits T4 (no bf16): {fp16:.1f} GB ✗ · 16 GB ✓" in full, full
+    assert f"T4 (no bf16): {fp16:.1f} GB ✗ · 16 GB ✓" in full, full
     assert main(["hardware", "--family", "sdxl", "--output-dir", str(tmp_path), "--json", "--card", "T4"]) == 0
     assert json.loads(capsys.readouterr().out)["presets"]["sdxl-full"]["fits"] == {"15 no bf16": False}
 

@@ -106,6 +106,8 @@ def _recommended(preset: str, small: bool, family: str) -> str:
     return f"none, as even the smallest, {name}, does not fit" if small else name
 
 
+# A terminal's usual width: from it, each preset's row of the default cards' marks stays on one line.
+WHOLE_ROWS_FROM = 80
 # Whose figures the SD presets' rows are, by advice family (engine/memory/preset_table.py).
 SD_FIGURES = {"sd": "SD1.5's", "sd2": "SD2.1-base's"}
 
@@ -143,9 +145,11 @@ def _card_need(row: PresetEstimate, bf16: bool, card: float, prior: bool = True)
     return need, card_mark(card, need, None if own == bf16 else own)
 
 
-def _fit_line(row: PresetEstimate, bf16: bool, cards: tuple[float, ...], prior: bool = True) -> str:
-    """The estimate's ``fit_line``, each card judged as it trains the preset (``_card_need``)."""
-    return "fits " + " · ".join(_card_need(row, bf16, card, prior)[1] for card in cards)
+def _card_marks(row: PresetEstimate, bf16: bool, cards: tuple[float, ...], prior: bool = True) -> list[str]:
+    """The estimate's ``fit_line`` under the table's "fits", each card judged as it trains the preset (``_card_need``),
+    "· " before all but the first: the column wraps between them."""
+    marks = [_card_need(row, bf16, card, prior)[1] for card in cards]
+    return marks[:1] + [f"· {mark}" for mark in marks[1:]]
 
 
 def _as_json(row: PresetEstimate, bf16: bool, cards: tuple[float, ...], prior: bool = True) -> dict:
@@ -180,18 +184,23 @@ def _estimates_table(estimates: dict, recommended: str | None, bf16: bool, width
     # Presets of one size say it once; Flux's differ in size, so each row says its own.
     sizes = {need.width for need in needs.values()}
     table = Table(box=None, pad_edge=False)
-    # Below 80 columns the name folds and the card marks wrap between cards; the size, the point of the table, never.
-    marks = {name: _fit_line(row, bf16, cards, prior[name]).replace(" · ", "\n· ").splitlines() for name, row in estimates.items()}
-    widest_mark = max(len(mark) for row in marks.values() for mark in row)
-    # The name folds to leave the size and the widest card mark their room (4: the padding between the columns):
-    # Rich narrows the widest columns first, and at 30 columns split "fits 8 GB" from its ✗.
-    table.add_column("preset", overflow="fold", max_width=max(6, width - len("whole run") - widest_mark - 4))
+    marks = {name: _card_marks(row, bf16, cards, prior[name]) for name, row in estimates.items()}
+    if width >= WHOLE_ROWS_FROM:
+        # The name and its marks whole: with a long card's mark beside it, "flux-lora-24gb (1024 px) *" kept its "◂"
+        # on a line of its own. The card marks wrap between cards where a row is wider than the terminal.
+        table.add_column("preset", no_wrap=True)
+    else:
+        # Below, the name folds and the card marks wrap between cards; the size, the point of the table, never. The
+        # name folds to leave the size and the widest card mark their room (4: the padding between the columns): Rich
+        # narrows the widest columns first, and at 30 columns split "8 GB" from its ✗.
+        widest_mark = max(len(mark) for row in marks.values() for mark in row)
+        table.add_column("preset", overflow="fold", max_width=max(6, width - len("whole run") - widest_mark - 4))
     table.add_column("whole run", justify="right", no_wrap=True, min_width=len("99.9 GB"))
-    table.add_column("")
+    table.add_column("fits")
     for name, need in needs.items():
-        label = (name if len(sizes) == 1 else f"{name} ({need.width} px)") + (" *" if name == own else "")
         # Beside the cards judged by this figure (not a T4's, by its fp16 one), it never reads as equal to one it misses.
         judged = tuple(card for card in cards if _card_need(estimates[name], bf16, card, prior[name])[0] is need)
+        label = (name if len(sizes) == 1 else f"{name} ({need.width} px)") + (" *" if name == own else "")
         table.add_row(f"[b]{label}[/b] ◂" if name == recommended else label, f"{gb_beside(need.run_need, judged)} GB",
                       Columns(marks[name], padding=(0, 1)))
     size = f"{first.width} px, " if len(sizes) == 1 else ""
