@@ -219,17 +219,18 @@ PRESET_NAMES = {
 _LARGEST_CARD_GB = 200  # past every preset's need: the cards are scanned up to the family's largest preset
 
 
-def preset_label(name: str, family: str = "sd") -> str:
+def preset_label(name: str, family: str = "sd", prior: bool = True) -> str:
     """``name``'s label with the cards (whole GB) the hardware advice for ``family`` picks it for, with bf16 and, where
     they differ, without it (the bf16 presets then train in fp16, with no fused step): "Full fine-tune (13–17 GB; 16–17
     GB without bf16)". Derived from the advice, hence from the meter's stored rows of that family: a hand-written
     "(18 GB and up)" told an SD2 user that full-text-encoder fits a 20 GB card, where SD2's rows say 20.7 GB. A preset
-    of another family is labelled by its own (SD1.5's and SDXL's are offered while the model is not checked)."""
+    of another family is labelled by its own (SD1.5's and SDXL's are offered while the model is not checked). ``prior``:
+    the advice judges the presets with prior preservation, or as a profile without it trains them."""
     from engine.hardware.machine import FAMILY_PRESETS
 
     if name not in FAMILY_PRESETS.get(family, ()):
         family = next((own for own, names in FAMILY_PRESETS.items() if name in names), family)
-    spans = [_cards_span(_picks(family, bf16).get(name)) for bf16 in (True, False)]
+    spans = [_cards_span(_picks(family, bf16, prior).get(name)) for bf16 in (True, False)]
     parts = [spans[0]] + ([f"{spans[1]} without bf16"] if spans[1] != spans[0] else [])
     cards = "; ".join(part for part in parts if part)
     return f"{PRESET_NAMES[name]} ({cards})" if cards else PRESET_NAMES[name]
@@ -243,15 +244,15 @@ def _cards_span(cards: tuple[int, int | None] | None) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _picks(family: str, bf16: bool) -> dict[str, tuple[int, int | None]]:
+def _picks(family: str, bf16: bool, prior: bool = True) -> dict[str, tuple[int, int | None]]:
     """preset → (the smallest card, the largest; None: any larger) the advice for ``family`` recommends it on."""
     from engine.hardware.machine import FAMILY_PRESETS, card_hardware, too_small, verdict
 
     picks: dict[str, tuple[int, int | None]] = {}
     for card in range(1, _LARGEST_CARD_GB + 1):
         machine = card_hardware(card, bf16)
-        preset = verdict(machine, family)[1]
-        if too_small(machine, preset, family):
+        preset = verdict(machine, family, prior)[1]
+        if too_small(machine, preset, family, prior):
             continue
         picks[preset] = (picks.get(preset, (card, card))[0], card)
         if preset == FAMILY_PRESETS[family][-1]:  # the largest: picked on every larger card

@@ -37,8 +37,8 @@ def test_the_profiles_own_row_is_judged_by_its_prior_setting(tmp_path: Path, pri
     own, other = data["presets"]["flux-lora-24gb"], data["presets"]["flux-lora-16gb"]
     assert own["prior"] is prior and own["fits"]["16"] is (not prior)  # 12.4 GB without, 17.2 GB with
     assert own["run_card_gb"] == round(table["flux-lora-24gb"].need(prior=prior).run_need / GIB, 2)
-    assert other["prior"] is True  # the other rows keep the table's meaning
-    assert other["run_card_gb"] == round(table["flux-lora-16gb"].need().run_need / GIB, 2)
+    assert other["prior"] is prior  # a preset leaves prior preservation as the profile has it
+    assert other["run_card_gb"] == round(table["flux-lora-16gb"].need(prior=prior).run_need / GIB, 2)
 
 
 def test_the_table_marks_the_profiles_row(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -48,7 +48,7 @@ def test_the_table_marks_the_profiles_row(tmp_path: Path, monkeypatch, capsys) -
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("flux-lora-24gb"))
     assert "*" in row and f"{need.run_need / GIB:.1f} GB" in row and "16 GB ✓" in row, out
-    assert "* this profile's own settings, judged as it trains: without prior preservation" in out
+    assert "without prior preservation, as the profile trains" in out and "* this profile's own settings" in out
 
 
 def test_a_profile_of_other_settings_has_no_own_row(tmp_path: Path, capsys) -> None:
@@ -57,7 +57,7 @@ def test_a_profile_of_other_settings_has_no_own_row(tmp_path: Path, capsys) -> N
     path = save_profile(changed, tmp_path / "batch2.toml")
     assert main(["hardware", "--profile", str(path), "--json", "--output-dir", str(tmp_path)]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["profile_preset"] is None and all(row["prior"] for row in data["presets"].values())
+    assert data["profile_preset"] is None and not any(row["prior"] for row in data["presets"].values())
 
 
 def test_without_bf16_the_own_row_is_not_said_without_prior(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -75,5 +75,53 @@ def test_without_bf16_the_own_row_is_not_said_without_prior(tmp_path: Path, monk
     assert own["prior"] is True and own["run_card_gb"] == round(need.run_need / GIB, 2)
     assert main(["hardware", "--profile", str(PROFILE), "--output-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "* without" not in out and "judged as it trains" not in out, out
-    assert "* this profile's own settings: it trains without prior preservation" in out, out
+    assert "without prior preservation, as" not in out, out
+    assert "with prior preservation, the only figures measured in fp16 (the profile trains without it)" in out, out
+
+
+def _machine(monkeypatch, gb: int) -> None:
+    import engine.hardware.machine
+    from engine.hardware.machine import Gpu, Hardware
+
+    machine = Hardware(gpus=[Gpu(0, "GPU", gb * 1024, gb * 1024, "8.6", True)], bitsandbytes=True)
+    monkeypatch.setattr(engine.hardware.machine, "probe", lambda path: machine)
+
+
+def _with_prior(tmp_path: Path) -> Path:
+    profile = load_profile(PROFILE)
+    dogs = {"class_prompt": "photo of a dog", "class_dir": "data/dogs"}
+    concepts = [concept.model_copy(update=dogs) for concept in profile.concepts]
+    return save_profile(profile.model_copy(update={"prior": profile.prior.model_copy(update={"enabled": True}),
+                                                   "concepts": concepts}), tmp_path / "prior.toml")
+
+
+def test_the_recommendation_is_judged_as_the_profile_trains(tmp_path: Path, monkeypatch, capsys) -> None:
+    """On a 16 GB card flux-lora-24gb.toml (prior off, 12.4 GB) was told to pick flux-lora-16gb, the advice judging
+    flux-lora-24gb with prior preservation (17.2 GB), under a table whose own row said 16 GB ✓."""
+    _machine(monkeypatch, 16)
+    for path, preset in ((PROFILE, "flux-lora-24gb"), (_with_prior(tmp_path), "flux-lora-16gb")):
+        assert main(["hardware", "--profile", str(path), "--card", "16", "--json", "--output-dir", str(tmp_path)]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["preset"] == preset and data["card_verdicts"]["16"]["preset"] == preset, (path, data["preset"])
+
+
+def test_a_profile_that_differs_from_its_preset_in_no_memory_setting_has_its_row(tmp_path: Path, capsys) -> None:
+    """A learning rate of its own (which changes no memory) left flux-lora-24gb.toml without a marked row."""
+    profile = load_profile(PROFILE)
+    changed = profile.model_copy(update={"optimizer": profile.optimizer.model_copy(update={"learning_rate": 3e-4})})
+    path = save_profile(changed, tmp_path / "lr.toml")
+    assert main(["hardware", "--profile", str(path), "--json", "--output-dir", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out)["profile_preset"] == "flux-lora-24gb"
+
+
+def test_a_card_without_bf16_says_its_figure_is_with_prior_preservation(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`--card T4` on a bf16 machine: the row said "prior": false, its T4 verdict judged by the fp16 figure, which is
+    with prior preservation (17.2 GB, where the profile needs 12.4 GB in bf16)."""
+    _machine(monkeypatch, 24)
+    assert main(["hardware", "--profile", str(PROFILE), "--card", "T4", "--card", "24", "--json",
+                 "--output-dir", str(tmp_path)]) == 0
+    own = json.loads(capsys.readouterr().out)["presets"]["flux-lora-24gb"]
+    assert own["prior"] is False and own["fits_with_prior"] == {"15 no bf16": True, "24": False}, own
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["hardware", "--profile", str(PROFILE), "--card", "T4", "--output-dir", str(tmp_path)]) == 0
+    assert "T4 (no bf16): judged with prior preservation" in capsys.readouterr().out

@@ -18,9 +18,8 @@ def _rows(family: str, cards: tuple[float, ...]) -> tuple[list[str], dict, str]:
     profile's own (*) and as the one to pick (◂)."""
     estimates = _family_estimates(family, True)
     longest = max(estimates, key=lambda name: len(f"{name} ({estimates[name].need().width} px)"))
-    prior = {name: name != longest for name in estimates}
     console = Console(width=80, file=io.StringIO(), record=True)
-    console.print(_estimates_table(estimates, longest, True, 80, cards, prior, longest, False))
+    console.print(_estimates_table(estimates, longest, True, 80, cards, longest, False))
     lines = console.export_text().splitlines()
     return lines[next(index for index, line in enumerate(lines) if line.startswith("preset")) + 1:], estimates, longest
 

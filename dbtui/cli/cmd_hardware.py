@@ -52,23 +52,22 @@ def _hardware(args: argparse.Namespace) -> int:
         notes = [guessed_from_name(source, family), _other_size(args, profile.dataset.resolution, family)]
         family_note = " ".join(note for note in notes if note) or None
     hardware = probe(args.output_dir)
-    sentence, preset = verdict(hardware, family)
+    # Every preset, and the advice, as the profile trains: with prior preservation or without (a preset leaves it as
+    # the profile has it). With it on for all, flux-lora-24gb.toml (prior off) read "16 GB ✗" where `dbtui fit` and
+    # its comment say a 16 GB card holds it, and a 16 GB card was told to pick flux-lora-16gb.
+    trains_prior = profile is None or profile.prior.enabled
+    sentence, preset = verdict(hardware, family, trains_prior)
     bf16 = hardware.gpus[0].bf16 if hardware.gpus else True  # without a GPU: as a GPU with bf16 trains them
     estimates = _family_estimates(family, bf16)
-    # The profile's own preset row is judged as the profile trains, with or without prior preservation: with it on
-    # for all, flux-lora-24gb.toml (prior off) read "16 GB ✗" where `dbtui fit` and its comment say a 16 GB card holds it.
     own = profile_preset(profile, estimates) if profile is not None else None
-    # Without bf16 only the figure with prior preservation was measured (need's fp16 row): it stands for the profile's too.
-    trains_prior = profile is None or profile.prior.enabled
-    prior = {name: name != own or trains_prior or row.need(bf16, False) is row.need(bf16) for name, row in estimates.items()}
     cards = cards_asked(args.card)
     # The advice for each card asked about: the card to rent is seldom the one this machine has.
-    card_advice = [(card, *card_verdict(card, family, card.bf16)) for card in cards] if args.card else []
+    card_advice = [(card, *card_verdict(card, family, card.bf16, trains_prior)) for card in cards] if args.card else []
     # A card too small for even the family's smallest preset is told so, not told to pick that preset.
-    small = too_small(hardware, preset, family)
-    small_cards = [too_small(card_hardware(card, card.bf16), best, family) for card, _, best in card_advice]
+    small = too_small(hardware, preset, family, trains_prior)
+    small_cards = [too_small(card_hardware(card, card.bf16), best, family, trains_prior) for card, _, best in card_advice]
     if args.json:
-        presets = {name: _as_json(row, bf16, cards, prior[name]) for name, row in estimates.items()}
+        presets = {name: _as_json(row, bf16, cards, trains_prior) for name, row in estimates.items()}
         by_card = {card.key: {"verdict": said, "preset": best, "fits": not too}
                    for (card, said, best), too in zip(card_advice, small_cards)}
         print(json.dumps({**hardware.to_dict(), "family": family, "family_note": family_note, "verdict": sentence,
@@ -85,25 +84,39 @@ def _hardware(args: argparse.Namespace) -> int:
     console.print(hardware_table(hardware))
     if family_note:
         console.print(f"\n{escape(family_note)}")
-    console.print(f"\n[b]{sentence}[/b]\nRecommended preset: {_recommended(preset, small, family)}")
+    console.print(f"\n[b]{sentence}[/b]\nRecommended preset: {_recommended(preset, small, family, trains_prior)}")
     for (card, said, best), too in zip(card_advice, small_cards):
         console.print(f"\n[b]--card {escape(card.label)}:[/b] {escape(said)}\nRecommended preset for it: "
-                      f"{_recommended(best, too, family)}")
+                      f"{_recommended(best, too, family, trains_prior)}")
     if estimates:
         console.print()
         # No row marked as the one to pick where even the smallest does not fit this GPU.
-        console.print(_estimates_table(estimates, None if small else preset, bf16, console.width, cards, prior, own,
+        console.print(_estimates_table(estimates, None if small else preset, bf16, console.width, cards, own,
                                        trains_prior))
     return 0
 
 
-def _recommended(preset: str, small: bool, family: str) -> str:
-    """The preset to pick, labelled by ``family``'s cards, in markup; none where even the family's smallest does not fit
-    the card."""
+def _recommended(preset: str, small: bool, family: str, prior: bool = True) -> str:
+    """The preset to pick, labelled by ``family``'s cards (as the profile trains: ``prior``), in markup; none where even
+    the family's smallest does not fit the card."""
     from dbtui.presets import PRESET_NAMES, preset_label
 
-    name = f"[b]{preset_label(preset, family) if preset in PRESET_NAMES else preset}[/b] ({preset})"
+    name = f"[b]{preset_label(preset, family, prior) if preset in PRESET_NAMES else preset}[/b] ({preset})"
     return f"none, as even the smallest, {name}, does not fit" if small else name
+
+
+def _prior_said(estimates: dict, bf16: bool, trains_prior: bool) -> str:
+    """How the rows are judged: with prior preservation, or as a profile without it trains, but for the rows whose
+    figure without it was not measured (without bf16: the fp16 one with it stands for both)."""
+    if trains_prior:
+        return "with prior preservation"
+    measured = [name for name, row in estimates.items() if row.with_prior(bf16, False)]
+    if not measured:
+        return "without prior preservation, as the profile trains"
+    if len(measured) == len(estimates):
+        return "with prior preservation, the only figures measured in fp16 (the profile trains without it)"
+    return (f"without prior preservation, as the profile trains, but {', '.join(measured)} with it, the only figure "
+            "measured in fp16")
 
 
 # A terminal's usual width: from it, each preset's row of the default cards' marks stays on one line.
@@ -153,23 +166,26 @@ def _card_marks(row: PresetEstimate, bf16: bool, cards: tuple[float, ...], prior
 
 
 def _as_json(row: PresetEstimate, bf16: bool, cards: tuple[float, ...], prior: bool = True) -> dict:
-    """The row's figures and fits, with prior preservation unless ``prior`` is False (the profile's own, without)."""
+    """The row's figures and fits, with prior preservation unless ``prior`` is False (a profile without it); "prior"
+    and "fits_with_prior" say what each is judged with: without bf16 only the fp16 figure with it was measured."""
     from engine.memory.estimate import GIB
 
     need, alone = row.need(bf16, prior), row.no_prior
     fits = {card_key(card): _card_need(row, bf16, card, prior)[0].fits(card) for card in cards}
+    # A T4 asked on a bf16 machine is judged by that fp16 figure: "prior": false beside it read as without.
+    with_prior = {card_key(card): row.with_prior(getattr(card, "bf16", bf16), prior) for card in cards}
     # run_card_gb is what "fits" judges (the largest moment); card_gb stays the steps' alone, as it always was.
     return {**need_json(need), "run_card_gb_without_prior": round(alone.run_need / GIB, 2), "card_gb_without_prior": round(alone.card_need / GIB, 2),
-            "fits": fits, "prior": prior, "model": need.model,
+            "fits": fits, "fits_with_prior": with_prior, "prior": row.with_prior(bf16, prior), "model": need.model,
             "resolution": [need.width, need.height]}
 
 
 def _estimates_table(estimates: dict, recommended: str | None, bf16: bool, width: int, cards: tuple[float, ...],
-                     prior: dict[str, bool], own: str | None, trains_prior: bool = True):
+                     own: str | None, trains_prior: bool = True):
     """A heading, then one row a preset (names, not labels: a row fits 80 columns): what the card must hold for the
-    whole run (the largest of the steps, the caching pass and the previews, as the fits judge), which cards fit.
-    ``own``: the profile's preset, marked "*" and judged with prior preservation as ``prior`` says, then told so
-    (``trains_prior``: whether the profile trains with it)."""
+    whole run (the largest of the steps, the caching pass and the previews, as the fits judge), which cards fit, each
+    judged with prior preservation as the profile trains (``trains_prior``) where that was measured. ``own``: the
+    profile's preset, marked "*"."""
     from rich.columns import Columns
     from rich.console import Group
     from rich.markup import escape
@@ -177,14 +193,13 @@ def _estimates_table(estimates: dict, recommended: str | None, bf16: bool, width
 
     from engine.memory.estimate import GIB, gb_beside
 
-    needs = {name: row.need(bf16, prior[name]) for name, row in estimates.items()}
+    needs = {name: row.need(bf16, trains_prior) for name, row in estimates.items()}
     first = next(iter(estimates.values())).need(bf16)
-    how = ("with prior preservation" + ("" if own is None or prior[own] else ", * without")
-           + ("" if bf16 else ", in fp16 (this GPU has no bf16)"))
+    how = _prior_said(estimates, bf16, trains_prior) + ("" if bf16 else ", in fp16 (this GPU has no bf16)")
     # Presets of one size say it once; Flux's differ in size, so each row says its own.
     sizes = {need.width for need in needs.values()}
     table = Table(box=None, pad_edge=False)
-    marks = {name: _card_marks(row, bf16, cards, prior[name]) for name, row in estimates.items()}
+    marks = {name: _card_marks(row, bf16, cards, trains_prior) for name, row in estimates.items()}
     if width >= WHOLE_ROWS_FROM:
         # The name and its marks whole: with a long card's mark beside it, "flux-lora-24gb (1024 px) *" kept its "◂"
         # on a line of its own. The card marks wrap between cards where a row is wider than the terminal.
@@ -199,7 +214,7 @@ def _estimates_table(estimates: dict, recommended: str | None, bf16: bool, width
     table.add_column("fits")
     for name, need in needs.items():
         # Beside the cards judged by this figure (not a T4's, by its fp16 one), it never reads as equal to one it misses.
-        judged = tuple(card for card in cards if _card_need(estimates[name], bf16, card, prior[name])[0] is need)
+        judged = tuple(card for card in cards if _card_need(estimates[name], bf16, card, trains_prior)[0] is need)
         label = (name if len(sizes) == 1 else f"{name} ({need.width} px)") + (" *" if name == own else "")
         table.add_row(f"[b]{label}[/b] ◂" if name == recommended else label, f"{gb_beside(need.run_need, judged)} GB",
                       Columns(marks[name], padding=(0, 1)))
@@ -212,15 +227,12 @@ def _estimates_table(estimates: dict, recommended: str | None, bf16: bool, width
     moments += [f"{name}: {gb_beside(need.sampling_card_need, cards)} GB on the card while previews are generated "
                 f"(the steps: {need.card_need / GIB:.1f} GB)"
                 for name, need in needs.items() if need.sampling_card_need > need.card_need]
+    # A card asked that trains otherwise (a T4 on a bf16 machine) may be judged with prior preservation where the rows
+    # are not: its marks were read as without.
+    moments += [f"{escape(card.label)} (no bf16): judged with prior preservation, the only figure measured in fp16 "
+                "(more than this profile needs)" for card in cards if not getattr(card, "bf16", bf16)
+                and any(row.with_prior(False, trains_prior) > row.with_prior(bf16, trains_prior) for row in estimates.values())]
     if own is not None:
-        with_prior = estimates[own].need(bf16).run_need / GIB
-        if not prior[own]:
-            moments.append(f"* this profile's own settings, judged as it trains: without prior preservation "
-                           f"({with_prior:.1f} GB with it)")
-        elif trains_prior:
-            moments.append("* this profile's own settings, judged as it trains: with prior preservation")
-        else:
-            moments.append("* this profile's own settings: it trains without prior preservation, but without bf16 only "
-                           "the figure with it was measured, which it stands for (more than the profile needs)")
+        moments.append("* this profile's own settings")
     # Rich markup would take Flux's "[dev]" for a style.
     return Group(f"GPU memory by the memory meter ({escape(first.model)}, {size}batch 1, {how}):", table, *moments)

@@ -137,15 +137,17 @@ SDXL_FULL_GB = 24
 SDXL_FULL_TEXT_ENCODERS_GB = {True: 18.2, False: 30.0}
 
 
-def verdict(hw: Hardware, family: str = "sd") -> tuple[str, str]:
-    """(a sentence on what this machine can do for a model ``family``, the recommended preset name).
+def verdict(hw: Hardware, family: str = "sd", prior: bool = True) -> tuple[str, str]:
+    """(a sentence on what this machine can do for a model ``family``, the recommended preset name), its presets judged
+    with prior preservation unless ``prior`` is False (a profile without it: a 16 GB card was told flux-lora-16gb for
+    a profile whose own flux-lora-24gb needs 12.4 GB without it).
 
     ``family`` is a family id of engine/models ("sd" for SD1.x/SD2.x, "sdxl", "flux"), or "sd2" for an SD2.x model, whose
     presets' figures are SD2.1-base's; see ``engine.model_info.advice_family``.
     """
     if family not in _VERDICTS:
         raise ValueError(f"no hardware advice for model family {family!r}; known: {', '.join(_VERDICTS)}")
-    return _VERDICTS[family](hw)
+    return _VERDICTS[family](hw, prior)
 
 
 # SD1.x/SD2.x tiers, largest first: (preset, its card where the meter's table lacks it, what fits). The largest
@@ -174,25 +176,25 @@ def _nominal_gb(hw: Hardware) -> float:
     return hw.sold_gb if hw.sold_gb is not None else round(hw.vram_mb / 1024)
 
 
-def _meter_need(preset: str, hw: Hardware, sd2: bool = False) -> MemoryEstimate | None:
+def _meter_need(preset: str, hw: Hardware, sd2: bool = False, prior: bool = True) -> MemoryEstimate | None:
     """The memory meter's stored estimate of ``preset`` as the first GPU trains it (``sd2``: on SD2.1-base); None where
     it was never measured."""
     from engine.memory.preset_table import load_preset_estimates
 
     row = load_preset_estimates(sd2=sd2).get(preset)
-    return None if row is None else row.need(hw.gpus[0].bf16)
+    return None if row is None else row.need(hw.gpus[0].bf16, prior)
 
 
-def _meter_fits(preset: str, hw: Hardware, unmeasured_gb: float = 0, sd2: bool = False) -> bool:
+def _meter_fits(preset: str, hw: Hardware, unmeasured_gb: float = 0, sd2: bool = False, prior: bool = True) -> bool:
     """Whether the preset's whole run (its step, caching pass and previews) fits the card by the meter, as `dbtui
     hardware`'s table judges it; a preset the table lacks fits a card of ``unmeasured_gb`` or more."""
-    need = _meter_need(preset, hw, sd2)
+    need = _meter_need(preset, hw, sd2, prior)
     return _nominal_gb(hw) >= unmeasured_gb if need is None else need.fits(_nominal_gb(hw))
 
 
-def _needs(preset: str, hw: Hardware, unmeasured_gb: float, sd2: bool = False) -> str:
+def _needs(preset: str, hw: Hardware, unmeasured_gb: float, sd2: bool = False, prior: bool = True) -> str:
     """"14.5 GB by the memory meter", or the tier's card where the table lacks the preset."""
-    need = _meter_need(preset, hw, sd2)
+    need = _meter_need(preset, hw, sd2, prior)
     return f"a {unmeasured_gb:g} GB card" if need is None else f"{_gb_beyond(need.run_need, hw)} GB by the memory meter"
 
 
@@ -204,24 +206,24 @@ def _gb_beyond(size: int, hw: Hardware) -> str:
     return gb_beside(size, (_nominal_gb(hw),))
 
 
-def _sd_verdict(hw: Hardware, sd2: bool = False) -> tuple[str, str]:
+def _sd_verdict(hw: Hardware, sd2: bool = False, prior: bool = True) -> tuple[str, str]:
     if not hw.gpus:
         return (f"No NVIDIA GPU found: training real models here would take days. {DEMO_TIP}", "cpu-demo")
     gpu = hw.gpus[0]
     about = f"{gpu.name} with {_nominal_gb(hw):g} GB" + (", SD2.x" if sd2 else "")
     for preset, card_gb, what in _SD_TIERS:
-        if _meter_fits(preset, hw, card_gb, sd2):
+        if _meter_fits(preset, hw, card_gb, sd2, prior):
             break
     else:  # even the LoRA misses the card
-        return (f"{about}: too little even for a LoRA, which needs {_needs(preset, hw, 0, sd2)} "
-                "(with prior preservation and previews); use a larger card.", preset)
+        return (f"{about}: too little even for a LoRA, which needs {_needs(preset, hw, 0, sd2, prior)} "
+                f"({'with prior preservation and ' if prior else ''}previews); use a larger card.", preset)
     if preset == "full-8bit" and not gpu.bf16:
         what = _SD_FULL_8BIT_FP16
     te_preset, te_card, _ = _SD_TIERS[0]
-    return f"{about}: {what.format(te=_needs(te_preset, hw, te_card, sd2))}", preset
+    return f"{about}: {what.format(te=_needs(te_preset, hw, te_card, sd2, prior))}", preset
 
 
-def _sdxl_verdict(hw: Hardware) -> tuple[str, str]:
+def _sdxl_verdict(hw: Hardware, prior: bool = True) -> tuple[str, str]:
     if not hw.gpus:
         return (f"No NVIDIA GPU found: SDXL needs a GPU with at least {_smallest_card('sdxl-lora', SDXL_LORA_MIN_GB)} GB "
                 f"even for a LoRA. {DEMO_TIP}", "cpu-demo")
@@ -232,10 +234,10 @@ def _sdxl_verdict(hw: Hardware) -> tuple[str, str]:
         return vram >= gb - _NOMINAL_MARGIN_GB
 
     about = f"{gpu.name} with {_nominal_gb(hw):g} GB, SDXL at 1024 px:"
-    full = f"a full fine-tune needs {_needs('sdxl-full', hw, SDXL_FULL_GB)}" + ("" if gpu.bf16 else " in fp16")
-    full_fits = _meter_fits("sdxl-full", hw, SDXL_FULL_GB)
-    if not _meter_fits("sdxl-lora", hw, SDXL_LORA_MIN_GB):
-        sentence = (f"{about} too little even for a LoRA, which needs {_needs('sdxl-lora', hw, SDXL_LORA_MIN_GB)} "
+    full = f"a full fine-tune needs {_needs('sdxl-full', hw, SDXL_FULL_GB, prior=prior)}" + ("" if gpu.bf16 else " in fp16")
+    full_fits = _meter_fits("sdxl-full", hw, SDXL_FULL_GB, prior=prior)
+    if not _meter_fits("sdxl-lora", hw, SDXL_LORA_MIN_GB, prior=prior):
+        sentence = (f"{about} too little even for a LoRA, which needs {_needs('sdxl-lora', hw, SDXL_LORA_MIN_GB, prior=prior)} "
                     f"({SDXL_LORA_RECOMMENDED_GB} GB recommended); train an SD1.5 model here, or use a larger card.")
     elif not full_fits and not fits(SDXL_LORA_RECOMMENDED_GB):
         sentence = (f"{about} a LoRA fits, tightly: keep gradient checkpointing, cached latents and 8-bit Adam, and lower "
@@ -271,7 +273,7 @@ _FLUX_TIERS = (
 )
 
 
-def _flux_verdict(hw: Hardware) -> tuple[str, str]:
+def _flux_verdict(hw: Hardware, prior: bool = True) -> tuple[str, str]:
     smallest = _FLUX_TIERS[-1][0]
     if not hw.gpus:
         return ("No NVIDIA GPU found: Flux.1 needs a large GPU even for a LoRA on a 4-bit base. "
@@ -279,11 +281,11 @@ def _flux_verdict(hw: Hardware) -> tuple[str, str]:
     gpu = hw.gpus[0]
     about = f"{gpu.name} with {_nominal_gb(hw):g} GB, Flux.1:"
     for preset, what in _FLUX_TIERS:
-        if _meter_fits(preset, hw):
+        if _meter_fits(preset, hw, prior=prior):
             sentence = f"{about} {what} (the 12 B transformer trains only as a LoRA on one card)."
             break
     else:
-        need = _meter_need(smallest, hw)
+        need = _meter_need(smallest, hw, prior=prior)
         size = f"{_gb_beyond(need.run_need, hw)} GB" if need is not None else "more"
         sentence = (f"{about} too little even for a LoRA on an NF4 base at 512 px, which needs {size} by the memory "
                     "meter; train SDXL or SD1.5 here, or use a larger card.")
@@ -293,8 +295,8 @@ def _flux_verdict(hw: Hardware) -> tuple[str, str]:
     return sentence, preset
 
 
-_VERDICTS: dict[str, Callable[[Hardware], tuple[str, str]]] = {
-    "sd": _sd_verdict, "sd2": lambda hw: _sd_verdict(hw, sd2=True), "sdxl": _sdxl_verdict, "flux": _flux_verdict}
+_VERDICTS: dict[str, Callable[[Hardware, bool], tuple[str, str]]] = {
+    "sd": _sd_verdict, "sd2": lambda hw, prior: _sd_verdict(hw, True, prior), "sdxl": _sdxl_verdict, "flux": _flux_verdict}
 FAMILIES = tuple(_VERDICTS)
 
 
@@ -303,13 +305,13 @@ def card_hardware(card_gb: float, bf16: bool = True) -> Hardware:
     return Hardware(gpus=[Gpu(0, "A card", card_gb * 1024, None, "8.0" if bf16 else "7.5", bf16)], sold_gb=card_gb)
 
 
-def card_verdict(card_gb: float, family: str = "sd", bf16: bool = True) -> tuple[str, str]:
+def card_verdict(card_gb: float, family: str = "sd", bf16: bool = True, prior: bool = True) -> tuple[str, str]:
     """``verdict`` for a card of ``card_gb`` not in this machine (the one to rent), with bf16 or without."""
-    return verdict(card_hardware(card_gb, bf16), family)
+    return verdict(card_hardware(card_gb, bf16), family, prior)
 
 
-def too_small(hw: Hardware, preset: str, family: str = "sd") -> bool:
+def too_small(hw: Hardware, preset: str, family: str = "sd", prior: bool = True) -> bool:
     """Whether ``verdict`` named ``preset`` for this GPU (for ``family``) only as the family's smallest, which does not
     fit it either."""
     unmeasured = {name: card for name, card, _ in _SD_TIERS} | {"sdxl-lora": SDXL_LORA_MIN_GB, "sdxl-full": SDXL_FULL_GB}
-    return bool(hw.gpus) and not _meter_fits(preset, hw, unmeasured.get(preset, 0), family == "sd2")
+    return bool(hw.gpus) and not _meter_fits(preset, hw, unmeasured.get(preset, 0), family == "sd2", prior)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.memory.estimate import MemoryEstimate
-from engine.memory.inputs import as_trained_in
+from engine.memory.inputs import NOT_MEMORY, as_trained_in
 
 TABLE = Path(__file__).with_name("preset_estimates.json")
 GENERATED_BY = "python bench/memory.py --presets"
@@ -43,6 +43,10 @@ class PresetEstimate:
             return self.prior_fp16
         return self.prior if prior else self.no_prior
 
+    def with_prior(self, bf16: bool = True, prior: bool = True) -> bool:
+        """Whether ``need(bf16, prior)`` is a figure with prior preservation: without bf16, the fp16 one stands for both."""
+        return prior or self.need(bf16, False) is self.need(bf16)
+
     def to_dict(self) -> dict[str, Any]:
         return {"settings": self.settings, "pretrained": self.pretrained, "no_prior": self.no_prior.to_dict(),
                 "prior": self.prior.to_dict(), "prior_fp16": self.prior_fp16.to_dict() if self.prior_fp16 else None}
@@ -65,8 +69,9 @@ def load_preset_estimates(path: Path = TABLE, *, sd2: bool = False) -> dict[str,
 
 
 def profile_preset(profile: Any, rows: dict[str, PresetEstimate]) -> str | None:
-    """The row of ``rows`` whose figures are ``profile``'s own: the profile holds its preset's settings, at the size and
-    the batch of 1 it was measured at; None where no row is. Prior preservation aside, which each row has both ways."""
+    """The row of ``rows`` whose figures are ``profile``'s own: the profile holds its preset's settings that can change
+    the memory (not its learning rate: engine.memory.inputs.NOT_MEMORY), at the size and the batch of 1 it was measured
+    at; None where no row is. Prior preservation aside, which each row has both ways."""
     data = profile.model_dump(mode="json")
     for name, row in rows.items():
         if (_holds(data, row.settings) and profile.dataset.resolution == row.prior.width
@@ -75,9 +80,9 @@ def profile_preset(profile: Any, rows: dict[str, PresetEstimate]) -> str | None:
     return None
 
 
-def _holds(data: dict[str, Any], settings: dict[str, Any]) -> bool:
-    return all(_holds(data.get(key) or {}, value) if isinstance(value, dict) else data.get(key) == value
-               for key, value in settings.items())
+def _holds(data: dict[str, Any], settings: dict[str, Any], prefix: str = "") -> bool:
+    return all(_holds(data.get(key) or {}, value, f"{prefix}{key}.") if isinstance(value, dict)
+               else f"{prefix}{key}" in NOT_MEMORY or data.get(key) == value for key, value in settings.items())
 
 
 def save_preset_estimates(rows: dict[str, PresetEstimate], sd2_rows: dict[str, PresetEstimate], path: Path = TABLE) -> Path:
