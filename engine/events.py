@@ -74,17 +74,36 @@ def marked_lines_from_the_end(path: Path, markers: tuple[bytes, ...]) -> Iterato
     """The lines of an events log that hold one of ``markers``, last first, read a block at a time from the end: for
     readers of the last such line, which the end of a long log holds (the last line, maybe cut off, included). Raises
     OSError."""
+    for whole in _blocks_from_the_end(path):
+        yield from reversed(list(_lines_holding(whole + b"\n", markers)))
+
+
+def last_lines(path: Path, count: int, start: int = 0) -> list[str]:
+    """The ``count`` last lines (as ``str.splitlines`` parts them: a progress bar's "\r" too) of a log from byte
+    ``start`` (a line's start) on, read a block at a time from the end: a run's trainer log may hold hundreds of MB, of
+    which a failed trainer's last words are wanted. Raises OSError."""
+    lines: list[str] = []
+    for whole in _blocks_from_the_end(path, start):
+        lines = whole.decode(errors="replace").splitlines() + lines
+        if len(lines) >= count:  # a block begins at a line's start: those before it cannot change the last lines
+            break
+    return lines[-count:]
+
+
+def _blocks_from_the_end(path: Path, start: int = 0) -> Iterator[bytes]:
+    """The bytes of a file from ``start`` to its end, LOG_BLOCK or so at a time, last first, each cut at a line's start.
+    Raises OSError."""
     with Path(path).open("rb") as file:
         at, rest = file.seek(0, 2), b""
-        while at > 0:
-            size = min(LOG_BLOCK, at)
+        while at > start:
+            size = min(LOG_BLOCK, at - start)
             at -= size
             file.seek(at)
             data = file.read(size) + rest
             # The block's first line may begin in the block before: kept until that one is read (all of it, no newline).
-            cut = (data.find(b"\n") + 1 or len(data)) if at > 0 else 0
-            whole, rest = data[cut:], data[:cut]
-            yield from reversed(list(_lines_holding(whole + b"\n", markers)))
+            cut = (data.find(b"\n") + 1 or len(data)) if at > start else 0
+            rest = data[:cut]
+            yield data[cut:]
 
 
 def _lines_holding(whole: bytes, markers: tuple[bytes, ...]) -> Iterator[bytes]:

@@ -18,7 +18,7 @@ from typing import Any
 from dbtui.cli.boundary import EXIT_INTERRUPTED
 from dbtui.format import resume_hint
 from engine.errors import DbtuiError
-from engine.events import Event
+from engine.events import Event, last_lines
 from engine.runs.control import request
 from engine.runs.folder import ACTIVE, RunFolder
 from engine.runs.follow import EventFollower
@@ -212,10 +212,10 @@ def _ask_to_stop(folder: RunFolder) -> bool:
 
 
 def _log_tail(folder: RunFolder, start: int, lines: int = 15) -> list[str]:
+    """The last ``lines`` lines of this start of the trainer's log, read from its end: read whole from ``start``, a
+    100 MB log took 310 MiB and 6 s as the trainer ended."""
     try:
-        with folder.log.open("rb") as log:
-            log.seek(start)
-            return log.read().decode(errors="replace").splitlines()[-lines:]
+        return last_lines(folder.log, lines, start)
     except OSError:
         return []
 
