@@ -11,7 +11,8 @@ rows add the memory savers of today's options (bf16 weights with stochastic roun
 optimizer step fused into the backward pass, which need bf16). Batch 1. peak_gb is the meter's
 peak allocated memory (what torch.cuda.max_memory_allocated reports), in GiB; a card needs the
 CUDA context and the allocator's slack on top, which the fit line includes.
-SD1.5 rows take about a minute each on a busy 2-core CPU, SDXL rows two to three.
+SD1.5 rows take about 20 s each on an idle CPU, SDXL rows about a minute (two to three times that on a
+busy 2-core machine).
 
 ``--presets`` measures each preset of dbtui/presets.py (those that set the training, not the
 person/style ones) merged onto a new profile of a model of its family, at 512 px unless the
