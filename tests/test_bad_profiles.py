@@ -65,6 +65,15 @@ def test_a_profile_that_is_not_utf8_is_a_profile_error(kind: str, command: str, 
     assert "secretword" not in err  # the file's contents are never echoed
 
 
+@pytest.mark.parametrize(("encoding", "named"), [("utf-16", "UTF-16"), ("utf-16-le", "UTF-16"), ("utf-16-be", "UTF-16"),
+                                                   ("utf-32", "UTF-32"), ("utf-32-le", "UTF-32"), ("utf-32-be", "UTF-32")])
+def test_a_profile_in_a_wide_encoding_is_told_by_its_name(encoding: str, named: str, tmp_path: Path, capsys) -> None:
+    # A UTF-32 file was said to be "saved as UTF-16": its little-endian mark begins with UTF-16's.
+    err = user_error(capsys, ["validate", str(write(tmp_path, GOOD.encode(encoding)))])
+    assert f"saved as {named}" in err and "save it as UTF-8" in err
+    assert {"UTF-16": "UTF-32", "UTF-32": "UTF-16"}[named] not in err
+
+
 def test_a_utf8_bom_is_accepted(tmp_path: Path, capsys) -> None:
     path = write(tmp_path, b"\xef\xbb\xbf" + GOOD.encode())
     assert main(["validate", str(path)]) == 0

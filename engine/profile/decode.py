@@ -8,13 +8,20 @@ from pathlib import Path
 from engine.profile.problems import Problem, ProfileError
 
 _SAVE_AS_UTF8 = "open it in a text editor and save it as UTF-8"
+_WIDE_MARKS = (  # UTF-32 first: its little-endian mark begins with UTF-16's
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
 
 
 def decode_profile(raw: bytes, file: Path | None = None) -> str:
     """The text of a profile file; a UTF-8 byte-order mark (Windows editors write one) is dropped.
     NUL characters are refused later, by ``strip_text``, which every profile text goes through."""
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise _not_text(f"the file is saved as UTF-16, not UTF-8; {_SAVE_AS_UTF8}", None, file)
+    encoding = next((name for mark, name in _WIDE_MARKS if raw.startswith(mark)), None)
+    if encoding:
+        raise _not_text(f"the file is saved as {encoding}, not UTF-8; {_SAVE_AS_UTF8}", None, file)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -29,16 +36,24 @@ def decode_profile(raw: bytes, file: Path | None = None) -> str:
 
 
 def strip_text(text: str, file: Path | None = None) -> str:
-    """Text with a leading BOM dropped; NUL characters (binary data, or UTF-16 without a BOM) refused."""
+    """Text with a leading BOM dropped; NUL characters (binary data, or UTF-16/UTF-32 without a BOM) refused."""
     text = text.removeprefix("\ufeff")
     nul = text.find("\x00")
     if nul >= 0:
         raise _not_text(
-            f"the file contains NUL bytes: it is binary, or text saved as UTF-16; {_SAVE_AS_UTF8}",
+            f"the file contains NUL bytes: it is binary, or text saved as {_wide_encoding(text)}; {_SAVE_AS_UTF8}",
             text.count("\n", 0, nul) + 1,
             file,
         )
     return text
+
+
+def _wide_encoding(text: str) -> str:
+    """The encoding a BOM-less text read as UTF-8 seems to be in: in UTF-32 an ASCII character comes with three NULs
+    (before or after it), in UTF-16 with one."""
+    if "\x00\x00\x00" in text[:4]:
+        return "UTF-32"
+    return "UTF-16"
 
 
 def _not_text(message: str, line: int | None, file: Path | None) -> ProfileError:
