@@ -506,6 +506,15 @@ def test_nan_in_the_file_is_reported_at_its_line(tmp_path: Path, capsys) -> None
     assert "less than or equal" not in err
 
 
+@pytest.mark.parametrize("concept", ['[concepts.0]\ninstance_dir = "data/dog"\n',
+                                     'concepts.0.instance_dir = "data/dog"\n'], ids=["header", "dotted-key"])
+def test_a_table_named_with_dots_is_told_at_its_line(concept: str, tmp_path: Path, capsys) -> None:
+    # [concepts.0] for [[concepts]] was told without a line: only "concepts.0", not "concepts", had one.
+    path = write(tmp_path, 'name = "x"\n\n' + concept + '[model]\npretrained = "builtin:tiny-sd1"\n')
+    err = user_error(capsys, ["validate", str(path)])
+    assert f"{path}:3: concepts: must be a list of tables" in err
+
+
 # -- run folders ---------------------------------------------------------------------------
 
 RUN_COMMANDS = [["run"], ["run", "--detach"], ["fit", "--steps", "2"]]

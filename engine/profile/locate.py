@@ -31,6 +31,7 @@ def key_lines(text: str) -> dict[str, int]:
         header = _HEADER.match(line)
         if header and not _KEY.match(line):
             parts = _parts(header.group(2))
+            _enclosing(lines, [], parts, number)
             if header.group(1) == "[[":
                 base = ".".join(parts)
                 index = array_counts.get(base, -1) + 1
@@ -43,12 +44,20 @@ def key_lines(text: str) -> dict[str, int]:
             continue
         key = _KEY.match(line)
         if key:
+            _enclosing(lines, prefix, _parts(key.group(1)), number)
             full = ".".join([*prefix, *_parts(key.group(1))])
             lines.setdefault(full, number)
             rest = line[key.end():].strip()
             if rest.startswith(("[", '"""', "'''")) and not _closes(rest):
                 in_multiline = True
     return lines
+
+
+def _enclosing(lines: dict[str, int], prefix: list[str], parts: list[str], number: int) -> None:
+    """Give the tables a dotted name makes ([concepts.0], model.pretrained = …) the line where they first appear,
+    so that a problem with one of them (concepts is no list) is told with a line too."""
+    for end in range(1, len(parts)):
+        lines.setdefault(".".join([*prefix, *parts[:end]]), number)
 
 
 def _closes(rest: str) -> bool:
