@@ -180,6 +180,18 @@ def test_a_set_text_whose_quotes_do_not_pair_up_is_refused(value: str, meant: st
     assert loads_profile(GOOD, [advised]).concepts[0].instance_prompt == meant.strip('"')
 
 
+@pytest.mark.parametrize(("value", "meant"), [(r'"C:\x\y"', r"C:\x\y"), (r'"C:\Users\me\dog"', r"C:\Users\me\dog"),
+                                              (r'"photo of \zwx"', r"photo of \zwx"), (r'"123\q"', r"123\q")])
+def test_a_set_text_in_double_quotes_with_an_unknown_escape_is_refused(value: str, meant: str, tmp_path: Path,
+                                                                        capsys) -> None:
+    # Was taken with its quotes: --set 'concepts.0.instance_dir="C:\x\y"' read the folder '"C:\x\y"'.
+    err = user_error(capsys, ["validate", str(write(tmp_path, GOOD)), "--set", f"concepts.0.instance_prompt={value}"])
+    assert "begins an escape" in err and "'single quotes'" in err
+    advised = shlex.split(err.rpartition("--set ")[2])[0]
+    assert loads_profile(GOOD, [advised]).concepts[0].instance_prompt == meant
+    assert loads_profile(GOOD, [f"concepts.0.instance_prompt='{meant}'"]).concepts[0].instance_prompt == meant
+
+
 @pytest.mark.parametrize("value", ['"zwx" dog on a beach', "'zwx' dog on a beach", 'a "zwx" dog'])
 def test_a_set_text_that_begins_with_a_quoted_word_is_taken_with_its_quotes(value: str) -> None:
     # Was refused as "its quotes do not pair up", advising zwx" dog on a beach: one quote kept, the other dropped.

@@ -6,10 +6,8 @@ import contextlib
 import copy
 import dataclasses
 import errno
-import json
 import os
 import re
-import shlex
 import secrets
 import tomllib
 from pathlib import Path
@@ -26,6 +24,7 @@ from engine.profile.problem_words import problems_from
 from engine.profile.problems import Problem, ProfileError
 from engine.profile.rules import cross_field_problems
 from engine.profile.schema import Profile
+from engine.profile.set_text import escape_refused, quotes_pair_up, unknown_escape, unpaired_quotes
 from engine.profile.syntax_hints import syntax_hint, unclosed_text_line
 
 
@@ -47,44 +46,18 @@ def parse_override(text: str) -> tuple[str, Any]:
                                          "empty text, which leaves an optional setting empty, is --set 'KEY=\"\"')", override=text)])
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
+    except tomllib.TOMLDecodeError as error:
         if raw.strip().startswith("["):  # a list written as the shell drops quotes, or without them: [a, b]
             raise ProfileError([Problem(key, f"{raw.strip()} is not a TOML list: put each text in double quotes, and the "
                                              f"whole in single quotes for the shell: --set '{key}=[\"first\", \"second\"]'; "
                                              f"a text that begins with [ goes in double quotes too: --set '{key}=\"{raw.strip()}\"'",
                                         override=text)]) from None
-        if not _quotes_pair_up(raw.strip()):
-            raise ProfileError([Problem(key, _unpaired_quotes(key, raw.strip()), override=text)]) from None
+        if not quotes_pair_up(raw.strip()):
+            raise ProfileError([Problem(key, unpaired_quotes(key, raw.strip()), override=text)]) from None
+        if escape_refused(raw.strip(), str(error)):
+            raise ProfileError([Problem(key, unknown_escape(key, raw.strip()), override=text)]) from None
         value = raw.strip()
     return key, value
-
-
-def _quotes_pair_up(raw: str) -> bool:
-    """Whether a value TOML refused is one quoted text, or no quoted text at all (refused for what it holds then).
-    A text that begins with a quoted word and goes on ("zwx" dog), each of its quotes paired, is a text with quotes."""
-    word = re.match(r'"(?:[^"\\]|\\.)*"\s' if raw[0] == '"' else r"'[^']*'\s", raw)
-    if word and raw[-1] != raw[0] and len(re.findall(r"(?<!\\)" + raw[0], raw)) % 2 == 0:
-        return True
-    if raw[0] == "'":
-        return len(raw) > 1 and raw[-1] == "'" and "'" not in raw[1:-1]
-    return raw[0] != '"' or re.fullmatch(r'"(?:[^"\\]|\\.)*"', raw, re.DOTALL) is not None
-
-
-def _unpaired_quotes(key: str, raw: str) -> str:
-    """Advice for a --set text begun with a quote that TOML cannot read ('photo of zwx's dog', "a "b" c", "mine):
-    taken as it is, the quotes would have been in the prompt or path."""
-    inner = raw[1:-1] if len(raw) > 1 and raw[-1] == raw[0] else raw[1:]
-    try:
-        tomllib.loads(f"v = {inner}")
-        written = json.dumps(inner, ensure_ascii=False)  # 123 or true, unquoted, would be read as no text
-    except tomllib.TOMLDecodeError:
-        # A value that is no TOML is taken as the text it is; nothing after '=' is refused, so an empty text is "".
-        # Bare, a text begun with [ is refused as no list: it then goes in quotes too.
-        written = inner if inner.strip() and not inner.lstrip().startswith("[") else json.dumps(inner, ensure_ascii=False)
-    setting = f"{key}={written}"
-    shell = f'"{setting}"' if not re.search(r'["$`\\!]', setting) else shlex.quote(setting)
-    return (f"{raw} is no TOML text: its quotes do not pair up (one is missing, or a {raw[0]} inside {raw[0]}…{raw[0]} "
-            f"ends the text), and taken as it is the quotes would be part of it; give the text without quotes: --set {shell}")
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
