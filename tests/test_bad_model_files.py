@@ -337,6 +337,16 @@ def test_a_link_to_nowhere_is_named_as_a_link(tmp_path: Path, capsys) -> None:
     source = tmp_path / "model.safetensors"
     source.symlink_to(tmp_path / "moved" / "model.safetensors")
     assert main(["convert", "to-diffusers", str(source), str(tmp_path / "out")]) == 2
-    assert (f"{source} is a link to {tmp_path / 'moved' / 'model.safetensors'}, which does not exist: give the model "
-            "file itself, or make the link point at it") in capsys.readouterr().err
+    assert (f"{source} is a link to {tmp_path / 'moved' / 'model.safetensors'}, which is not there (moved or deleted): "
+            "give the model file itself, or make the link point at it") in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_link_through_links_to_nowhere_names_the_missing_end(tmp_path: Path, capsys) -> None:
+    """Only the first link's target was named, itself a link."""
+    source = tmp_path / "model.safetensors"
+    source.symlink_to("other.safetensors")
+    (tmp_path / "other.safetensors").symlink_to(tmp_path / "moved" / "model.safetensors")
+    assert main(["convert", "to-diffusers", str(source), str(tmp_path / "out")]) == 2
+    assert (f"itself a link to {tmp_path / 'moved' / 'model.safetensors'}, which is not there"
+            in capsys.readouterr().err)

@@ -41,6 +41,21 @@ def test_a_profile_that_is_a_link_to_nowhere_says_so(tmp_path: Path, capsys: pyt
             "point it at the profile") in capsys.readouterr().err
 
 
+def test_a_profile_linked_through_links_to_nowhere_names_the_missing_end(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # Named only the first link's target, itself a link that ls lists: the missing file was never named.
+    (tmp_path / "p.toml").symlink_to("q.toml")
+    (tmp_path / "q.toml").symlink_to(tmp_path / "moved" / "p.toml")
+    assert main(["validate", str(tmp_path / "p.toml")]) == 2
+    assert (f"file not found; it is a link to {tmp_path / 'q.toml'}, itself a link to {tmp_path / 'moved' / 'p.toml'}, "
+            "which is not there (moved or deleted): point it at the profile") in capsys.readouterr().err
+    (tmp_path / "q.toml").unlink()
+    (tmp_path / "q.toml").symlink_to("p.toml")
+    assert main(["validate", str(tmp_path / "p.toml")]) == 2
+    assert (f"it is a link to {tmp_path / 'q.toml'}, itself a link to {tmp_path / 'p.toml'}, round in a loop: point it "
+            "at the profile") in capsys.readouterr().err
+
+
 def test_validate_applies_set_overrides(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["validate", str(ROOT / "profiles" / "tiny-demo.toml"), "--set", "training.clip_skip=0"])
     assert code == 2

@@ -7,7 +7,6 @@ needs more is refused, never executed.
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
 import warnings
@@ -18,6 +17,7 @@ from typing import Any
 from engine.convert.errors import CheckpointReadError, UnsafeCheckpointError
 from engine.convert.file_format import checkpoint_kind
 from engine.convert.pickle_globals import unsafe_globals
+from engine.support.dangling_link import dangling_link
 
 SAFETENSORS_ADVICE = "get the .safetensors version of this model (most model sites offer one)"
 
@@ -119,8 +119,8 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     if path.is_dir():
         raise CheckpointReadError(f"{path} is a folder; give the checkpoint file (.safetensors or .ckpt) itself")
     if path.is_symlink() and not path.exists():  # listed by ls, yet "no such file" would send the user looking there
-        raise CheckpointReadError(f"{path} is a link to {os.readlink(path)}, which does not exist: give the model file "
-                                  "itself, or make the link point at it")
+        raise CheckpointReadError(f"{path} is {dangling_link(path)}: give the model file itself, or make the link "
+                                  "point at it")
     if not path.is_file():
         raise CheckpointReadError(f"{path}: no such file")
     kind = checkpoint_kind(path)

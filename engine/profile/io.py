@@ -6,7 +6,6 @@ import contextlib
 import copy
 import dataclasses
 import errno
-import os
 import re
 import secrets
 import tomllib
@@ -26,6 +25,7 @@ from engine.profile.rules import cross_field_problems
 from engine.profile.schema import Profile
 from engine.profile.set_text import escape_refused, quotes_pair_up, unknown_escape, unpaired_quotes
 from engine.profile.syntax_hints import syntax_hint, unclosed_text_line
+from engine.support.dangling_link import dangling_link
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -274,14 +274,15 @@ def _read_text(path: Path) -> str:
         meant = path.with_name(path.name + ".toml")
         hint = f"did you mean {meant}?" if meant.is_file() else "create one with `dbtui` or copy one from profiles/"
         if path.is_symlink():  # `ls` shows the link itself, so "file not found" read as a mistake of dbtui's
-            hint = f"it is a link to {os.readlink(path)}, which is not there (moved or deleted): point it at the profile"
+            hint = f"it is {dangling_link(path)}: point it at the profile"
         raise ProfileError([Problem("", f"file not found; {hint}", None, None, path)]) from None
     except IsADirectoryError:
         found = sorted(str(item) for item in path.glob("*.toml"))[:3]
         inside = f", e.g. {' or '.join(found)}" if found else ""
         raise ProfileError([Problem("", f"is a folder: give a profile's .toml file{inside}", None, None, path)]) from None
     except OSError as error:
-        raise ProfileError([Problem("", f"cannot read the file: {error.strerror}", None, None, path)]) from None
+        reason = f"it is {dangling_link(path)}: point it at the profile" if error.errno == errno.ELOOP else error.strerror
+        raise ProfileError([Problem("", f"cannot read the file: {reason}", None, None, path)]) from None
     except ValueError:  # a NUL character in the path itself
         raise ProfileError([Problem("", "the path contains a NUL character (\\0); retype it", None, None, path)]) from None
     if len(raw) > MAX_PROFILE_BYTES:
