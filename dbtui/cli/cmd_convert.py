@@ -31,6 +31,9 @@ one: model.params.parameterization "v"), else from the file's metadata (dbtui's 
 SD2.x, guessed from the weights, which the output says; --prediction-type settles it.
 
 A .ckpt is read with PyTorch's weights-only loader: a file that would run code is refused.
+
+Wherever a model folder goes (--components, --config, --tokenizer), a builtin: model does too
+(builtin:tiny-flux), built on first use as in a profile.
 """
 
 IMPORT_EPILOG = """\
@@ -114,8 +117,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               help="what the model predicts, over what the file says or its weights suggest "
                                    "(SD2.x-base and SD2.x-v files look alike: the output says when it is a guess)")
     to_diffusers.add_argument("--components", metavar="DIR_OR_HUB_ID",
-                              help="for a Flux transformer file: the diffusers Flux folder or hub id whose VAE, text "
-                                   "encoders and tokenizers go with it (default: black-forest-labs/FLUX.1-dev or "
+                              help="for a Flux transformer file: the diffusers Flux folder, hub id or builtin: model "
+                                   "whose VAE, text encoders and tokenizers go with it (default: black-forest-labs/FLUX.1-dev or "
                                    "-schnell, as the file is); with --vae, --clip-l and --t5 it gives only the "
                                    "tokenizers and the scheduler")
     part_files = to_diffusers.add_argument_group(

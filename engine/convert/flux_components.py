@@ -74,8 +74,11 @@ def check_components(folder: Path, source: str, parts: list[str]) -> None:
 
 def resolve_components(components: str | Path, variant: str, replaced: Collection[str] = ()) -> Path:
     """A local folder for ``components``: the folder itself, or a hub repository (cached, else downloaded
-    without its transformer and the weights of the ``replaced`` parts); ``variant`` is "[dev]" or "[schnell]"."""
-    path = Path(components).expanduser()
+    without its transformer and the weights of the ``replaced`` parts), or a ``builtin:`` model's, built on first use
+    as a profile's would be; ``variant`` is "[dev]" or "[schnell]"."""
+    from engine.builtin import resolve_model
+
+    path = Path(resolve_model(str(components))).expanduser()
     if path.is_dir():
         return path
     repo = str(components)

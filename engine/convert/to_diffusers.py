@@ -272,7 +272,11 @@ def import_single_file(
     original repository of its variant; see engine/convert/flux_single_file.py), and its VAE, CLIP-L
     and T5 from ``part_files`` where given.
     """
+    from engine.builtin import resolve_model
+
     path, out_dir = Path(path), Path(out_dir)
+    # A builtin: model is a model folder wherever a profile takes one (its config and tokenizer too).
+    config, tokenizer = (None if place is None else resolve_model(str(place)) for place in (config, tokenizer))
     hint = run_folder_hint(path, "model") if path.is_dir() else None
     if hint:
         raise ConvertError(hint)

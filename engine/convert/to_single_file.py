@@ -110,7 +110,9 @@ def export_single_file(
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-    diffusers_dir, out_file = Path(diffusers_dir), Path(out_file)
+    from engine.builtin import resolve_model
+
+    diffusers_dir, out_file = Path(resolve_model(str(diffusers_dir))), Path(out_file)
     if fmt not in FORMATS:
         raise ConvertError(f"unknown format '{fmt}'; choose one of: {', '.join(FORMATS)}")
     if not diffusers_dir.is_dir():
