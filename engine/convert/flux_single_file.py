@@ -47,7 +47,8 @@ from engine.events import Warning as WarningEvent
 FLUX1_AXES = (16, 56, 56)
 
 
-def _variant_label(family: ModelFamily) -> str:
+def variant_label(family: ModelFamily) -> str:
+    """"[dev]" or "[schnell]", as messages name a Flux.1 variant."""
     return "[dev]" if family is FLUX_DEV else "[schnell]"
 
 
@@ -142,7 +143,7 @@ def import_flux_transformer(checkpoint: Checkpoint, family: ModelFamily, out_dir
     ``part_files`` (or from the transformer file, where it holds them) or else from the components, and the
     components' tokenizers and scheduler."""
     name = checkpoint.path.name
-    label = _variant_label(family)
+    label = variant_label(family)
     source = str(components) if components is not None else REPOSITORIES[family.id]
     sources = _part_sources(checkpoint, part_files)
     replaced = [SLOTS[slot].subfolder for slot in sources]

@@ -40,7 +40,18 @@ def offline_model_problems(model: Any) -> list[Problem]:
         except HFValidationError:
             continue  # a malformed id: model_source_problems says so
         problems.append(Problem(key, offline_model_advice(source, key)))
-    return problems
+    return problems + _flux_file_problems(model.pretrained)
+
+
+def _flux_file_problems(source: str) -> list[Problem]:
+    """A Flux transformer file whose components (its variant's hub repository) are not cached: the run's conversion
+    of it fails as a hub id not cached would."""
+    if model_kind(source) != "single-file" or not Path(source).expanduser().is_file():
+        return []
+    from engine.convert.flux_file_components import missing_components
+
+    missing = missing_components(Path(source).expanduser())
+    return [Problem("model.pretrained", missing)] if missing else []
 
 
 def unreachable_model_problems(model: Any) -> list[Problem]:
