@@ -59,3 +59,16 @@ def test_a_folder_whose_name_holds_a_backslash_is_taken(tmp_path: Path, monkeypa
     Path("my\\runs").mkdir()
     profile = tiny_profile(tmp_path, saving={"output_dir": "my\\runs"})
     assert not [p for p in check_profile(profile).missing_here if p.key == "saving.output_dir"]
+
+
+# model.pretrained = 'C:\models\sd15.safetensors' was only "does not exist on this machine", and a folder so written
+# "not on this machine, nor a hub id".
+@pytest.mark.parametrize(("key", "written", "said"), [
+    ("pretrained", "C:\\models\\sd15.safetensors", "e.g. '/mnt/c/models/sd15.safetensors' under WSL"),
+    ("pretrained", "models\\sd15", "write the path with /, e.g. 'models/sd15'"),
+    ("vae", "C:\\models\\vae", "e.g. '/mnt/c/models/vae' under WSL")])
+def test_a_windows_model_path_is_said_with_the_path_to_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              key: str, written: str, said: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    profile = tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-sd1", key: written})
+    assert said in {p.key: p.message for p in check_profile(profile).missing_here}[f"model.{key}"]

@@ -201,6 +201,8 @@ def model_source_problems(source: str) -> list[Problem]:
     if is_builtin(source):
         unknown = known_builtin(source, "model")
         return [Problem("model.pretrained", unknown)] if unknown else []
+    if windows := _windows_path_advice(source):  # read as neither a path here nor a hub id
+        return [Problem("model.pretrained", windows)]
     kind, path = model_kind(source), local_path(source)
     if kind == "hub" and (wrong := _hub_id_problem(source)):
         return [Problem("model.pretrained", wrong)]
@@ -249,6 +251,8 @@ def _part_source_problems(key: str, source: str | None, pretrained: str = "") ->
     and the run failed at the load (a VAE file as "a VAE on its own, not a full ... checkpoint", a tokenizer folder not
     here with advice to leave out `--tokenizer`, one without its files once the run folder was made). ``pretrained``'s
     family says which tokenizers' folders the load reads (SDXL's tokenizer_2/ too)."""
+    if source and (windows := _windows_path_advice(source)):
+        return [Problem(key, windows)]
     if not source or model_kind(source) in ("hub", "builtin"):
         return []
     from engine.model_info import likely_family
