@@ -125,13 +125,14 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     from engine.dataset import DatasetError, check_dataset
+    from engine.dataset.files import checked_folder
 
-    from dbtui.cli.dataset_check_profile import loaded_readers, profile_checks
+    from dbtui.cli.dataset_check_profile import checked_concepts, loaded_readers, profile_checks
     from dbtui.console import PhaseDisplay, make_console
 
     console = make_console()
-    readers = loaded_readers(console, args.model) if args.model else None  # all the model's family reads with
     runs: list[tuple[str | None, str | None, dict[str, Any]]] = []  # as profile_checks gives them
+    # Every refusal comes before the tokenizers are read: reading them took seconds before a wrong flag was named.
     if args.profile:
         from engine.profile import load_profile
 
@@ -143,13 +144,20 @@ def _check(args: argparse.Namespace) -> int:
                                "instance_dir, as the check with --profile does; leave out -r (the check then names the "
                                "images in sub-folders), or make each sub-folder a concept of its own")
         profile = load_profile(args.profile)
-        runs = profile_checks(profile, args.folder, args.concept, readers or loaded_readers(console, None, profile.model))
+        if args.folder:
+            checked_folder(args.folder)
+        indices = checked_concepts(profile, args.folder, args.concept)
+        runs = profile_checks(profile, args.folder, indices, loaded_readers(console, args.model, profile.model))
     else:
         if not args.folder:
             raise DatasetError("dataset check needs a FOLDER, or --profile to check each concept's instance_dir")
         if args.folder.endswith(".toml") and Path(args.folder).is_file():  # as `dbtui validate PROFILE` takes it
             raise DatasetError(f"{args.folder} is a profile, not an image folder: `dbtui dataset check --profile "
                                f"{shlex.quote(args.folder)}` checks each of its concepts' folders")
+        if args.concept is not None:  # it was left unused without a word
+            raise DatasetError("--concept chooses a concept of a profile: give --profile with it, or leave it out")
+        checked_folder(args.folder)
+        readers = loaded_readers(console, args.model) if args.model else None  # all the model's family reads with
         runs.append((None, None, {"folder": args.folder, "resolution": args.resolution if args.resolution is not None else _model_resolution(args.model) or 512,
                      "caption_mode": args.caption_mode,  # None: no caption file is said unread by a mode not told
                      "caption_extension": ".txt" if args.caption_extension is None else args.caption_extension,

@@ -28,29 +28,39 @@ def loaded_readers(console: Any, model: str | None, profile_model: Any = None) -
     return readers
 
 
-def profile_checks(profile: Any, folder: str | None, concept: int | None,
-                   readers: Any) -> list[tuple[str | None, str | None, dict[str, Any]]]:
-    """(the profile's key for the folder checked, None for FOLDER; a heading naming the concept where several are
-    checked; ``check_dataset``'s arguments) for each concept checked. FOLDER with no --concept takes the settings of
-    the concept whose folder it is: checked under every concept's caption mode and prompt, one folder was reported
+def checked_concepts(profile: Any, folder: str | None, concept: int | None) -> list[int]:
+    """The concepts checked: ``concept``, else every one, else (FOLDER given) the one whose folder FOLDER is. Chosen
+    before any tokenizer is read, so a wrong --concept is refused at once. FOLDER with no --concept takes the settings
+    of the concept whose folder it is: checked under every concept's caption mode and prompt, one folder was reported
     once clean and once full of errors, neither saying whose settings judged it."""
-    from engine.dataset import DatasetError, concept_settings
+    from engine.builtin import resolve_dir
+    from engine.dataset import DatasetError
 
     count = len(profile.concepts)
     if concept is not None and not 0 <= concept < count:
         raise DatasetError(f"--concept {concept}: the profile has {count} concept(s), numbered 0 to {count - 1}")
     indices = [concept] if concept is not None else list(range(count))
-    settings = {index: concept_settings(profile, index, readers=readers) for index in indices}
     if folder and len(indices) > 1:
         here = os.path.realpath(folder)
-        indices = [index for index in indices if os.path.realpath(settings[index]["folder"]) == here]
+        indices = [index for index in indices
+                   if os.path.realpath(resolve_dir(profile.concepts[index].instance_dir)) == here]
         if len(indices) != 1:
             raise DatasetError(f"{folder}: the profile has {count} concepts, each with its own caption mode, prompt "
                                f"and class images; add --concept N (0 to {count - 1}) to say whose settings check it")
+    return indices
+
+
+def profile_checks(profile: Any, folder: str | None, indices: list[int],
+                   readers: Any) -> list[tuple[str | None, str | None, dict[str, Any]]]:
+    """(the profile's key for the folder checked, None for FOLDER; a heading naming the concept where several are
+    checked; ``check_dataset``'s arguments) for each of ``indices`` (``checked_concepts``)."""
+    from engine.dataset import concept_settings
+
     checks: list[tuple[str | None, str | None, dict[str, Any]]] = []
     for index in indices:
-        heading = f"concepts.{index}: {settings[index]['folder']}" if len(indices) > 1 else None
+        settings = concept_settings(profile, index, readers=readers)
+        heading = f"concepts.{index}: {settings['folder']}" if len(indices) > 1 else None
         if folder:
-            settings[index]["folder"] = folder
-        checks.append((None if folder else f"concepts.{index}.instance_dir", heading, settings[index]))
+            settings["folder"] = folder
+        checks.append((None if folder else f"concepts.{index}.instance_dir", heading, settings))
     return checks
