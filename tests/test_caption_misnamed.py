@@ -41,7 +41,7 @@ def test_a_caption_named_with_its_images_extension_is_that_images_misnamed_one(t
     assert found == [("photo.jpg", "caption_misnamed", "rename photo.jpg.txt to photo.txt")]
     changes = CaptionStore(tmp_path).add_tag("zwx")
     assert not changes.changes and not (tmp_path / "photo.txt").exists()
-    assert "rename it to photo.txt" in changes.skipped[0].reason
+    assert "rename photo.jpg.txt to photo.txt" in changes.skipped[0].reason
 
 
 def test_a_caption_named_with_its_images_extension_beside_its_own_caption_is_an_orphan(tmp_path: Path) -> None:
@@ -55,3 +55,34 @@ def test_a_caption_named_with_its_images_extension_beside_its_own_caption_is_an_
     report = check_dataset(tmp_path, resolution=64, caption_mode="caption_file", workers=1)
     found = [(Path(f.path).name, f.code) for f in report.findings if f.code.startswith("caption")]
     assert found == [("photo.jpg.txt", "caption_orphan")]
+
+
+def test_two_images_reading_one_caption_name_get_the_same_full_rename_everywhere(tmp_path: Path, monkeypatch) -> None:
+    """y.jpg and y.png both read y.txt, and y.png.txt is there: prepare told the renames that keep each image its own
+    caption, while the check, the bulk edits and --auto said "rename it to y.txt", after which both trained with
+    y.png's caption."""
+    import sys
+
+    from engine.dataset import autocaption, check_dataset, prepare_dataset
+
+    class Says:
+        def __init__(self, model: str):
+            pass
+
+        def __call__(self, pictures: list) -> list[str]:
+            return ["a photo"] * len(pictures)
+
+    textured(0, (64, 64)).save(tmp_path / "y.jpg")
+    textured(1, (64, 64)).save(tmp_path / "y.png")
+    (tmp_path / "y.png.txt").write_text("the png\n", encoding="utf-8")
+    full = "rename y.jpg to y_2.jpg, then y.png.txt to y.txt, so each image keeps its own caption"
+    report = check_dataset(tmp_path, resolution=64, caption_mode="caption_file", workers=1)
+    fixes = [f.fix for f in report.findings if f.code == "caption_misnamed"]
+    assert len(fixes) == 2 and all(fix.startswith("y.jpg and y.png both read y.txt") and full in fix for fix in fixes)
+    changes = CaptionStore(tmp_path).add_tag("zwx")
+    assert not changes.changes and full in changes.skipped[0].reason
+    monkeypatch.setattr(sys.modules["engine.dataset.autocaption"], "_Blip", Says)
+    assert full in autocaption(tmp_path, backend="blip", model="unused").failed[0][1]
+    assert full in dict(prepare_dataset(tmp_path, tmp_path.parent / "out", resolution=64, workers=1).caption_failures)[
+        str(tmp_path / "y.png.txt")]
+    assert not (tmp_path / "y.txt").exists()

@@ -245,7 +245,7 @@ def test_no_caption_is_written_to_hide_a_misnamed_one_or_over_a_link_to_nothing(
     result = autocaption(tmp_path, backend="blip", model="unused", overwrite=overwrite)
     assert not result.written
     reasons = {Path(image).name: reason for image, reason in result.failed}
-    assert "rename it to img.txt" in reasons["img.jpg"] and "rename it to Photo.txt" in reasons["Photo.png"]
+    assert "rename img.jpg.txt to img.txt" in reasons["img.jpg"] and "rename photo.TXT to Photo.txt" in reasons["Photo.png"]
     assert "link to 'gone.txt', which does not exist" in reasons["c.png"]
     assert not (tmp_path / "img.txt").exists() and not (tmp_path / "Photo.txt").exists()
     assert (tmp_path / "c.txt").is_symlink()

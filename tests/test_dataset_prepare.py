@@ -167,9 +167,9 @@ def test_a_caption_named_but_for_letter_case_or_the_image_extension_is_said_not_
     (source / "tag.jpg.txt").write_text("a tagger's name")
     result = prepare_dataset(source, tmp_path / "prepared", resolution=64, workers=1)
     reasons = dict(result.caption_failures)
-    assert "rename it to pic.txt" in reasons[str(source / "pic.TXT")]  # was left out without a word
-    assert "rename it to Dog.txt" in reasons[str(source / "dog.txt")]  # was "no image has its name"
-    assert "rename it to tag.txt" in reasons[str(source / "tag.jpg.txt")]
+    assert "rename pic.TXT to pic.txt" in reasons[str(source / "pic.TXT")]  # was left out without a word
+    assert "rename dog.txt to Dog.txt" in reasons[str(source / "dog.txt")]  # was "no image has its name"
+    assert "rename tag.jpg.txt to tag.txt" in reasons[str(source / "tag.jpg.txt")]
     assert result.orphan_captions == () and result.has_failures
 
 

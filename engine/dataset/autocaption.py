@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from engine.dataset.caption_files import not_to_replace
+from engine.dataset.caption_renames import rename_advice
 from engine.dataset.captions import CaptionStore
 from engine.dataset.errors import CaptionError, CaptionerUnavailableError
 from engine.dataset.files import file_problem, how_misnamed, linked_captions, misnamed_captions
@@ -66,7 +67,7 @@ def autocaption(
     captions = linked_captions(store.owners(), store.folder)
     misnamed = misnamed_captions(list(captions), store.extension)
     for path, owners in captions.items():
-        hidden = _not_to_write(path, misnamed.get(path))
+        hidden = _not_to_write(path, misnamed.get(path), owners, store.extension)
         if hidden:
             failed.append((str(owners[0]), hidden))
             continue
@@ -113,13 +114,14 @@ def autocaption(
     return AutocaptionResult(tuple(written), tuple(skipped + meanwhile), tuple(failed))
 
 
-def _not_to_write(path: Path, near: Path | None) -> str | None:
+def _not_to_write(path: Path, near: Path | None, owners: list[Path], extension: str) -> str | None:
     """Why no caption may be written at ``path``, as a bulk edit creates none there: the user's caption is there
     under a name that differs (``near``: photo.jpg.txt, Photo.TXT), which a new one would hide from training, or
     ``path`` is a link to no file, which writing would replace. None when it may be written."""
     if near is not None:
         return (f"its caption is there as '{near}', which differs from {path.name} only in {how_misnamed(path, near)}: "
-                f"training does not read it, and no {path.name} was written to hide it; rename it to {path.name}")
+                f"training does not read it, and no {path.name} was written to hide it; "
+                f"{rename_advice(path, near, owners, extension)}")
     if path.is_symlink() and not path.exists():
         return (f"its caption file '{path}' is a symbolic link to '{os.readlink(path)}', which does not exist, so it is "
                 "left as it is: point the link at a caption file, or delete it")

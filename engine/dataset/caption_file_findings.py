@@ -6,15 +6,18 @@ import os
 from pathlib import Path
 
 from engine.data.caption_text import CaptionFileError, caption_words, read_caption
-from engine.dataset.files import caption_path, how_misnamed
+from engine.dataset.caption_renames import rename_advice
+from engine.dataset.files import caption_owners, caption_path, how_misnamed
 from engine.dataset.report import Finding
 
 
-def misnamed_finding(path: str, expected: Path, near: Path, severity: str) -> Finding:
-    """An image whose caption file is there under a name that differs in case or accents: the trainer does not read it."""
+def misnamed_finding(path: str, expected: Path, near: Path, severity: str, owners: list[Path], extension: str) -> Finding:
+    """An image whose caption file is there under a name that differs in case or accents: the trainer does not read it.
+    ``owners``: the images whose caption ``expected`` is (y.jpg and y.png both read y.txt)."""
     return Finding(path, "caption_misnamed", severity,
                    f"its caption file must be named {expected.name}: {near.name} is there, but its name differs in "
-                   f"{how_misnamed(expected, near)}, and names must match exactly here", f"rename {near.name} to {expected.name}")
+                   f"{how_misnamed(expected, near)}, and names must match exactly here",
+                   rename_advice(expected, near, owners, extension))
 
 
 def orphan_caption_findings(orphans: list[Path]) -> list[Finding]:
@@ -27,11 +30,8 @@ def orphan_caption_findings(orphans: list[Path]) -> list[Finding]:
 def shared_caption_findings(images: list[Path], extension: str) -> list[Finding]:
     """Images of one name but different extensions (a.jpg, a.png) have one caption file, which cannot say both.
     Said only of a caption file that exists: the missing one is said on each image, where the captions are read."""
-    sharing: dict[Path, list[Path]] = {}
-    for image in images:
-        sharing.setdefault(caption_path(image, extension), []).append(image)
     found = []
-    for caption, owners in sharing.items():
+    for caption, owners in caption_owners(images, extension).items():
         if len(owners) > 1 and os.path.lexists(caption):
             names = ", ".join(o.name for o in owners[:-1]) + f" and {owners[-1].name}"
             found.append(Finding(str(caption), "caption_shared", "warning",

@@ -23,6 +23,7 @@ from engine.data.images import DataError
 from engine.dataset.caption_changes import (Change, ChangeSet, JournalEntry, Unreadable, entries_text, journal_text,
                                             nothing_to_undo, read_journal, refuse_too_big)
 from engine.dataset.caption_files import atomic_write_bytes, atomic_write_text, not_to_replace
+from engine.dataset.caption_renames import rename_advice
 from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags, tag_key, unique_tags
 from engine.dataset.errors import CaptionError
 from engine.dataset.files import caption_path, checked_folder, how_misnamed, link_target, linked_captions, list_images, misnamed_captions
@@ -304,7 +305,8 @@ class CaptionStore:
                 near = misnamed[path]
                 skipped.append(Unreadable(path, f"caption file '{near}' differs from {path.name} only in "
                                                 f"{how_misnamed(path, near)}: training does not read it, and no "
-                                                f"{path.name} was created to hide it; rename it to {path.name}",
+                                                f"{path.name} was created to hide it; "
+                                                f"{rename_advice(path, near, owners, self.extension)}",
                                           "not_created"))
                 continue
             # a.jpg and a.png share a.txt: it is created when either is a picture, for that one trains with it.

@@ -18,7 +18,7 @@ from engine.dataset.caption_file_findings import (misnamed_finding, orphan_capti
 from engine.dataset.captions import read_caption, training_caption
 from engine.dataset.class_checks import class_image_findings
 from engine.dataset.duplicates import DEFAULT_MAX_DISTANCE, duplicate_groups
-from engine.dataset.files import caption_path, list_images, misnamed_caption, name_key, scan_folder
+from engine.dataset.files import caption_owners, caption_path, list_images, misnamed_caption, name_key, scan_folder
 from engine.dataset.image_probe import ImageProbe, probe_image, problem_text
 from engine.dataset.options import bucket_list, checked_caption_extension, checked_resolution, checked_workers
 from engine.dataset.pool import run_phase
@@ -194,15 +194,17 @@ def _long_text(reader: CaptionReader, overflow: Overflow, prompt: bool) -> tuple
 def caption_findings(
     image: Path, *, caption_mode: str, extension: str, instance_prompt: str | None, identifier: str | None,
     readers: list[TextReader], root: Path | None = None, captions: dict[tuple[Path, str], Path] | None = None,
-) -> list[Finding]:
-    """What is wrong with one image's caption; ``captions`` (``Listing.captions_by_key``) names a misnamed one."""
+    sharing: list[Path] | None = None) -> list[Finding]:
+    """What is wrong with one image's caption; ``captions`` (``Listing.captions_by_key``) names a misnamed one, and
+    ``sharing`` the images that read the same caption file (``caption_owners``)."""
     path = str(image)
     found = []
     if caption_mode in _CAPTION_MODES:
         file = caption_path(image, extension)
         near = misnamed_caption(file, captions or {}) if not file.exists() else None
         if near is not None:
-            return [misnamed_finding(path, file, near, "error" if caption_mode == "caption_file" else "warning")]
+            return [misnamed_finding(path, file, near, "error" if caption_mode == "caption_file" else "warning",
+                                     sharing or [image], extension)]
         try:
             raw = read_caption(file, root or image.parent)
         except CaptionFileError as error:
@@ -357,13 +359,13 @@ def check_dataset(
                                    blur_threshold=blur_threshold)
     findings += duplicate_findings(probes, duplicate_distance)
     broken = {p.path for p in probes if not p.ok}
-    captions = listing.captions_by_key(caption_extension)
+    captions, sharing = listing.captions_by_key(caption_extension), caption_owners(images, caption_extension)
     for image in images:
         if str(image) in broken:
             continue
         findings += caption_findings(image, caption_mode=caption_mode, extension=caption_extension,
                                      instance_prompt=instance_prompt, identifier=identifier, readers=readers,
-                                     root=Path(folder), captions=captions)
+                                     root=Path(folder), captions=captions, sharing=sharing[caption_path(image, caption_extension)])
     # A caption named but for case or accents is reported on its image (caption_misnamed), not again as an orphan;
     # beside the image's own caption it is one training does not read (photo.jpg.txt beside photo.txt), an orphan.
     wanted = {(image.parent, name_key(caption.name)) for image in images

@@ -166,6 +166,14 @@ def caption_path(image: Path, extension: str = ".txt") -> Path:
     return image.with_suffix(extension if extension.startswith(".") else "." + extension)
 
 
+def caption_owners(images: list[Path], extension: str) -> dict[Path, list[Path]]:
+    """Each caption file of ``images`` and the images that read it (a.jpg and a.png both read a.txt), in their order."""
+    owners: dict[Path, list[Path]] = {}
+    for image in images:
+        owners.setdefault(caption_path(image, extension), []).append(image)
+    return owners
+
+
 def _walk(
     directory: Path, root: Path, real_root: Path, excluded: Path | None, recursive: bool,
     caption_extension: str | None, listing: Listing,

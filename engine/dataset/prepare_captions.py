@@ -18,9 +18,10 @@ from pathlib import Path
 
 from engine.data.caption_text import CaptionFileError
 from engine.dataset.caption_files import atomic_write_text
+from engine.dataset.caption_renames import rename_advice
 from engine.dataset.captions import HISTORY_DIR, CaptionStore, read_caption
 from engine.dataset.errors import CaptionError, DatasetError
-from engine.dataset.files import caption_path, how_misnamed, misnamed_captions
+from engine.dataset.files import caption_owners, caption_path, how_misnamed, misnamed_captions
 
 CAPTION = "caption"  # the manifest entry's key for the SHA-256 of the caption dbtui last copied beside the copy
 
@@ -47,9 +48,7 @@ def copy_captions(copies: list[tuple[Path, Path, dict]], src: Path, dst: Path, e
     done, aside, history = CaptionCopies(), _SetAside(dst), CaptionStore(dst, extension)
     # Photo.TXT or photo.jpg.txt beside photo.jpg: training does not read it, and neither does prepare, which says so
     # (as the doctor does) rather than leave the copy captionless without a word.
-    owners: dict[Path, list[Path]] = {}
-    for image, _, _ in copies:
-        owners.setdefault(caption_path(image, extension), []).append(image)
+    owners = caption_owners([image for image, _, _ in copies], extension)
     for expected, near in misnamed_captions(list(owners), extension).items():
         done.failures.append((str(near), _misnamed_reason(expected, near, owners[expected], extension)))
     for image, output, entry in copies:
@@ -72,27 +71,10 @@ def copy_captions(copies: list[tuple[Path, Path, dict]], src: Path, dst: Path, e
 
 
 def _misnamed_reason(expected: Path, near: Path, owners: list[Path], extension: str) -> str:
-    """Why ``near`` is not copied, and the rename that has it read. y.jpg and y.png both read y.txt: renaming
-    y.png.txt to y.txt would give y.jpg's copy y.png's caption too, so one image and its caption are renamed apart."""
+    """Why ``near`` is not copied, and the renames that have it read (``rename_advice``)."""
     names = ", ".join(o.name for o in owners[:-1]) + (" and " if len(owners) > 1 else "") + owners[-1].name
-    said = f"its name differs from {expected.name}, the caption name of {names}, in {how_misnamed(expected, near)}, " \
-           "so it is not read"
-    if len(owners) == 1:
-        return f"{said}: rename it to {expected.name} and prepare again"
-    keeper = next((o for o in owners if o.name.casefold() == near.stem.casefold()), owners[-1])
-    # Every other image renamed apart: with three (y.jpg, y.png, y.webp), one renamed left two reading y.txt.
-    renames, number = [], 2
-    for apart in (o for o in owners if o is not keeper):
-        while os.path.lexists(renamed := apart.with_name(f"{apart.stem}_{number}{apart.suffix}")) or os.path.lexists(
-                caption_path(renamed, extension)):
-            number += 1
-        number += 1
-        own = apart.with_name(apart.name + caption_path(apart, extension).suffix)
-        its_caption = f" and {own.name} to {caption_path(renamed, extension).name}" if os.path.lexists(own) else ""
-        renames.append(f"{apart.name} to {renamed.name}{its_caption}")
-    return (f"{said}; {names} {'both' if len(owners) == 2 else 'all'} read {expected.name}, so that name alone would "
-            f"give them one caption: rename {', '.join(renames)}, then {near.name} to {expected.name}, so each image "
-            "keeps its own caption, and prepare again")
+    return (f"its name differs from {expected.name}, the caption name of {names}, in {how_misnamed(expected, near)}, "
+            f"so it is not read; {rename_advice(expected, near, owners, extension)}, and prepare again")
 
 
 class _SetAside:

@@ -19,7 +19,7 @@ from engine.data.caption_text import CaptionFileError, caption_words, read_capti
 from engine.data.captions import caption_for
 from engine.data.images import DataError, list_images, unreadable_headers, why_no_images
 from engine.dataset.caption_file_findings import misnamed_finding
-from engine.dataset.files import misnamed_captions
+from engine.dataset.files import caption_owners, misnamed_captions
 from engine.dataset.image_headers import header_problems
 from engine.dataset.offline_model import offline_model_problems
 from engine.profile.concept_pairs import folder_identity
@@ -372,7 +372,8 @@ def _missing_caption_problems(key: str, images: list[Path], extension: str, not_
     problems = []
     if misnamed:
         path, near = next(iter(misnamed.items()))
-        said = misnamed_finding(str(expected[path]), path, near, "error")
+        said = misnamed_finding(str(expected[path]), path, near, "error", caption_owners(images, extension)[path],
+                                extension)
         problems.append(Problem(f"{key}.caption_mode", f"{len(misnamed)} image(s) have a caption file training does not "
                                 f"read, e.g. {expected[path].name}: {said.message}; {said.fix}"))
     missing = [image.name for path, image in expected.items() if path not in misnamed and image not in not_pictures]
