@@ -75,3 +75,16 @@ def test_a_bulk_edit_that_changes_nothing_leaves_a_crlf_caption_byte_for_byte(tm
         assert caption.read_bytes() == b"photo of ohwx dog,\r\ncrlf\r\n"
     assert not (tmp_path / captions.HISTORY_DIR).exists()
     assert len(store.trim()) == 1 and caption.read_bytes() == b"photo of ohwx dog, crlf\n"
+
+
+def test_a_bulk_edit_that_rewrites_a_crlf_caption_writes_each_tag_on_one_line(tmp_path: Path) -> None:
+    """--dedupe on 'ohwx, red\\r\\nhat, dog, dog\\r\\n' wrote 'ohwx, red\\r\\nhat, dog\\n': the tag it kept still on two
+    lines, with mixed line endings; the caption editor saves it as 'red hat', as it trains."""
+    (tmp_path / "a.png").write_bytes(b"")
+    caption = tmp_path / "a.txt"
+    store = captions.CaptionStore(str(tmp_path), ".txt")
+    for edit, after in ((store.dedupe_tags, b"ohwx, red hat, dog\n"),
+                        (lambda: store.add_tag("zwx"), b"zwx, ohwx, red hat, dog, dog\n"),
+                        (lambda: store.remove_tag("dog"), b"ohwx, red hat\n")):
+        caption.write_bytes(b"ohwx, red\r\nhat, dog, dog\r\n")
+        assert len(edit()) == 1 and caption.read_bytes() == after

@@ -275,8 +275,9 @@ class CaptionStore:
             tags = [t for t in split_tags(text) if t] if text.strip() else []
             edited = edit(tags)
             # A caption the edit leaves as it was keeps its bytes (a CRLF line break, ", " spacing): not rewritten or
-            # counted as changed. Trim, whose work is that spacing, rewrites it itself.
-            return text if edited == tags else join_tags(edited)
+            # counted as changed. Trim, whose work is that spacing, rewrites it itself. A caption rewritten has each
+            # tag on one line, as it trains and as the caption editor saves it: "red\r\nhat" came back on two lines.
+            return text if edited == tags else join_tags(" ".join(tag.split()) for tag in edited)
 
         return self._bulk_text(operation, on_text, include_missing, left, emit)
 
