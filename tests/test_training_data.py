@@ -47,7 +47,7 @@ def test_a_file_name_that_is_not_utf8_captions_as_the_user_reads_it(tmp_path: Pa
 
     from transformers import CLIPTokenizer
 
-    from engine.dataset.captions import training_caption
+    from engine.data.captions import training_caption
 
     image = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9_02.png"))
     mixed = Path(os.fsdecode(bytes(tmp_path) + "/naïve_".encode() + b"\x93quoted\x94.png"))

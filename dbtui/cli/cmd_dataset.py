@@ -318,7 +318,7 @@ def _caption(args: argparse.Namespace) -> int:
         for image, reason in result.failed:
             console.print(f"[red]failed[/] {markup_safe(image)}: {markup_safe(reason)}")
         return 1 if result.failed else 0
-    store = CaptionStore(args.folder, args.extension, recursive=args.recursive)
+    store = CaptionStore(args.folder, args.extension, recursive=args.recursive, list_once=True)
     if args.frequency:
         for tag, count in (tags := store.tag_frequency()):
             console.print(f"{count:6d}  {markup_safe(tag)}", highlight=False)

@@ -61,3 +61,11 @@ def caption_for(image: Path, mode: str, instance_prompt: str, extension: str = "
     if mode == "prompt_then_caption_file":
         return f"{instance_prompt}, {text}" if text else instance_prompt
     raise DataError(f"unknown caption mode '{mode}'")
+
+
+def training_caption(image: Path, caption_mode: str, instance_prompt: str | None, extension: str = ".txt") -> str | None:
+    """The text an image is trained with under ``caption_mode``; None when its caption file is needed but missing."""
+    try:
+        return caption_for(image, caption_mode, instance_prompt or "", extension) or None
+    except DataError:
+        return None

@@ -1,7 +1,8 @@
 """The dataset doctor: check, prepare and caption training images without touching the originals."""
 
+from engine.data.captions import training_caption
 from engine.dataset.autocaption import AutocaptionResult, autocaption
-from engine.dataset.captions import CaptionStore, Change, ChangeSet, training_caption
+from engine.dataset.captions import CaptionStore, Change, ChangeSet
 from engine.dataset.checks import check_dataset
 from engine.dataset.errors import CaptionError, CaptionerUnavailableError, DatasetError, TokenizerError, WorkersError
 from engine.dataset.files import IMAGE_EXTENSIONS, caption_path, list_images

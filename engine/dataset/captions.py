@@ -18,8 +18,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from engine.data.caption_text import CaptionFileError, caption_words, read_caption, read_caption_file
-from engine.data.captions import caption_for
-from engine.data.images import DataError
 from engine.dataset.caption_changes import (Change, ChangeSet, JournalEntry, Unreadable, entries_text, journal_text,
                                             nothing_to_undo, read_journal, refuse_too_big)
 from engine.dataset.caption_files import atomic_write_bytes, atomic_write_text, not_to_replace
@@ -41,15 +39,24 @@ Emit = Callable[[Event], None]
 class CaptionStore:
     """The caption files of the images in ``folder``."""
 
-    def __init__(self, folder: Path | str, extension: str = ".txt", *, recursive: bool = False):
+    def __init__(self, folder: Path | str, extension: str = ".txt", *, recursive: bool = False, list_once: bool = False):
+        """``list_once``: the images are listed on first use and that list kept, for one command's several steps (a
+        --add-tag that changed nothing listed 10,000 images three times); a store that lives on (the wizard's) lists
+        them at each use, so it sees pictures added meanwhile."""
         # Absolute: image paths come back joined to the folder, and the undo journal must outlive the working directory.
         self.folder = Path(os.path.abspath(folder))
         self.extension = checked_caption_extension(extension)
         self.recursive = recursive
         self.history = self.folder / HISTORY_DIR
+        self._list_once, self._listed = list_once, None
 
     def images(self) -> list[Path]:
-        return list_images(self.folder, recursive=self.recursive)
+        if self._listed is not None:
+            return list(self._listed)
+        images = list_images(self.folder, recursive=self.recursive)
+        if self._list_once:
+            self._listed = images
+        return list(images)
 
     def path_for(self, image: Path | str) -> Path:
         return caption_path(self.folder / image, self.extension)
@@ -389,11 +396,3 @@ def _not_images(images: list[Path], emit: Emit) -> dict[Path, str]:
 
 def _silent(event: Event) -> None:
     """The progress sink of a caller that shows none."""
-
-
-def training_caption(image: Path, caption_mode: str, instance_prompt: str | None, extension: str = ".txt") -> str | None:
-    """The text an image is trained with under ``caption_mode``; None when its caption file is needed but missing."""
-    try:
-        return caption_for(image, caption_mode, instance_prompt or "", extension) or None
-    except DataError:
-        return None

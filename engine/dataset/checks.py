@@ -11,11 +11,11 @@ from typing import Any
 
 from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.caption_text import CaptionFileError, caption_words
-from engine.data.captions import caption_for
+from engine.data.captions import caption_for, training_caption
 from engine.data.images import DataError, unused_class_images
 from engine.dataset.caption_file_findings import (misnamed_finding, orphan_caption_findings, shared_caption_findings,
                                                   unused_caption_findings)
-from engine.dataset.captions import read_caption, training_caption
+from engine.dataset.captions import read_caption
 from engine.dataset.class_checks import class_image_findings
 from engine.dataset.duplicates import DEFAULT_MAX_DISTANCE, duplicate_groups
 from engine.dataset.files import caption_owners, caption_path, list_images, misnamed_caption, name_key, scan_folder
