@@ -55,7 +55,7 @@ def _loaded(folder: RunFolder, checkpoint: Path, profile: Profile, num_processes
     trainer = SimpleNamespace(profile=profile, accelerator=_Accelerator(num_processes, load_state), generator=None,
                               lr_scheduler=scheduler or _scheduler(profile, total_steps), bf16_weights=False, fused_backward=False, train_text_encoder=False,
                               global_step=0, emit=events.append, components=SimpleNamespace(folder=folder.path),
-                              total_steps=total_steps)
+                              total_steps=total_steps, image_record=None)
     assert Checkpointer(trainer, folder).load(checkpoint) == 8
     return events
 
@@ -269,7 +269,8 @@ def test_the_trainer_a_resume_and_its_warning_stop_the_text_encoder_after_one_st
         resumed = SimpleNamespace(profile=profile, accelerator=_Accelerator(1, lambda path: None), generator=None,
                                   lr_scheduler=_scheduler(profile, total_steps), bf16_weights=False, fused_backward=False,
                                   train_text_encoder=True, global_step=0, emit=lambda event: None,
-                                  components=SimpleNamespace(folder=folder.path), total_steps=total_steps)
+                                  components=SimpleNamespace(folder=folder.path), total_steps=total_steps,
+                                  image_record=None)
         resumed.stop_text_encoder = lambda: setattr(resumed, "train_text_encoder", False)
         assert Checkpointer(resumed, folder).load(checkpoint) == step
         assert resumed.train_text_encoder == (step < named)

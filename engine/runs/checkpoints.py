@@ -311,6 +311,7 @@ class Checkpointer:
                 "step": step,
                 "total_steps": trainer.total_steps,
                 "instance_images": trainer.instance_images,  # what an epoch length's total was counted of (run_total.py)
+                "instance_image_files": trainer.image_record,  # which, that a resume tells images changed since (resume_changes.py)
                 "steps_per_epoch": trainer.steps_per_epoch,  # another epoch count's steps, told before the model loads
                 "reason": reason,
                 "method": trainer.profile.training.method,
@@ -389,7 +390,7 @@ class Checkpointer:
         from engine.runs.resume_changes import resume_warnings
 
         for warning in resume_warnings(manifest, trainer.profile, trainer.accelerator.num_processes, trainer.total_steps,
-                                       base_model=self.base_model, folder=self.folder):
+                                       base_model=self.base_model, folder=self.folder, images=trainer.image_record):
             trainer.emit(warning)
         stop_fraction = trainer.profile.training.text_encoder_stop_fraction
         if trainer.train_text_encoder and not text_encoder_trains_at(trainer.global_step + 1, stop_fraction, trainer.total_steps):

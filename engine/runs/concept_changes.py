@@ -14,6 +14,11 @@ from engine.profile.schema import ConceptSection, Profile
 _Change = tuple[str, Any, Any]
 
 
+def concept_pairs_of(before: list[ConceptSection], now: list[ConceptSection]) -> dict[int, int]:
+    """Each concept now (its index) paired with the one it was (``_pairs``'s matched ones)."""
+    return _pairs(before, now)[0]
+
+
 def _pairs(before: list[ConceptSection], now: list[ConceptSection]) -> tuple[dict[int, int], list[int], list[int]]:
     """Paired by the folder each instance folder is, however spelt (a symlink, relative or absolute)."""
     return concept_pairs(before, now, lambda concept: folder_identity(concept.instance_dir))

@@ -28,6 +28,7 @@ from engine.data.batches import Batch, epoch_batches, optimizer_steps, process_b
 from engine.data.buckets import resolution_warnings
 from engine.data.encoders import LatentSource, TextSource
 from engine.data.examples import Example, bucket_list, build_examples
+from engine.data.trained_images import image_record
 from engine.evaluation.prompt_problems import shared_identifier_problems
 from engine.events import Event, PhaseFinished, PhaseStarted, RunStarted, Warning
 from engine.models.family import Components
@@ -237,7 +238,8 @@ class Trainer:
         for warning in (unreachable_batch_size(batches, profile.training.train_batch_size), self.texts.cut_warning(self.examples)):
             if warning:
                 self.emit(warning)
-        self.instance_images = sum(1 for e in self.examples if not e.is_class)  # a checkpoint records it
+        self.image_record = image_record(self.examples, len(profile.concepts))  # a checkpoint records them
+        self.instance_images = sum(map(len, self.image_record))
         self.total_steps = run_total(profile, self.instance_images, self.steps_per_epoch, self.kept_total, self.emit)
         self.lr_scheduler = build_lr_scheduler(optimizer, profile.optimizer, self.total_steps)
         short_run = warmup_warning(profile.optimizer, self.total_steps)

@@ -1,0 +1,64 @@
+"""A resume whose concept's photos changed since its checkpoint says which: a photo added to a concept's folder between
+`dbtui stop` and `dbtui resume` trained the steps to come on another data set without a word, and the resume read as
+exact. The same photos, in a folder moved elsewhere, say nothing."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+from engine.builtin import resolve_dir
+from engine.events import Warning
+from engine.runs.folder import RunFolder
+from engine.runs.sinks import read_events
+from tests.training_helpers import tiny_profile
+
+
+def _stopped_at_two(tmp_path: Path, photos: Path) -> tuple[RunFolder, object]:
+    from engine.runs.in_process import train
+    from engine.runs.supervisor import Supervisor
+
+    profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(photos), "instance_prompt": "photo of zwx disc"}],
+                           saving={"every_n_steps": 2})
+    folder = RunFolder(tmp_path / "run").create()
+    cancel = threading.Event()
+    first = Supervisor(folder, cancel=cancel)
+    stop_at_two = lambda trainer, step: cancel.set() if step == 2 else None
+    assert train(profile, folder.path, cancel=cancel, step_hooks=[first.on_step, stop_at_two], trainer_hook=first.attach).step == 2
+    return folder, profile
+
+
+def _resume_warnings(folder: RunFolder, profile: object) -> list[Warning]:
+    from engine.runs.checkpoints import latest_checkpoint
+    from engine.runs.in_process import train
+    from engine.runs.supervisor import Supervisor
+
+    before = len(list(read_events(folder.events)))
+    second = Supervisor(folder, resume=latest_checkpoint(folder))
+    assert train(profile, folder.path, step_hooks=[second.on_step], trainer_hook=second.attach).step == 6
+    return [e for e in list(read_events(folder.events))[before:] if isinstance(e, Warning)]
+
+
+def test_a_resume_says_which_photos_of_a_concept_were_added_removed_or_replaced_since_its_checkpoint(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    shutil.copytree(resolve_dir("builtin:demo-instance"), photos)
+    names = sorted(p.name for p in photos.glob("*.png"))
+    folder, profile = _stopped_at_two(tmp_path, photos)
+    shutil.copy(photos / names[0], photos / "new.png")
+    (photos / names[1]).unlink()
+    with (photos / names[2]).open("ab") as edited:
+        edited.write(b"\0")
+    said = [w.message for w in _resume_warnings(folder, profile) if "images changed" in w.message]
+    assert said == [f"the images changed since step 2: concepts[0] (instance_dir {str(photos)!r}): 'new.png' added; "
+                    f"{names[1]!r} removed; {names[2]!r} replaced"]
+
+
+def test_the_same_photos_in_a_folder_moved_elsewhere_say_nothing(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    shutil.copytree(resolve_dir("builtin:demo-instance"), photos)
+    folder, profile = _stopped_at_two(tmp_path, photos)
+    moved = photos.rename(tmp_path / "moved")
+    concept = profile.concepts[0].model_copy(update={"instance_dir": str(moved)})
+    warnings = _resume_warnings(folder, profile.model_copy(update={"concepts": [concept]}))
+    assert not [w for w in warnings if "images changed" in w.message]
