@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-import time
+import threading
 from collections import deque
 from typing import Any, TextIO
 
@@ -248,16 +248,22 @@ class RichDashboard:
         self.samples = ""
         self.scores = scores or ScoreTrack()  # ``scores``: a resume's earlier rounds, which its best step is chosen among
         self.ended = False  # the run said its last word: no step qualifies, rather than none yet
-        self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
-        self._last = 0.0
+        # Live's refresh, 4 times a second on its own thread, draws the state as it is then: a panel redrawn only for
+        # an event kept the state before the last events of a burst (an attach's replay; a run's last step, then its
+        # export) for as long as no other event came. The lock keeps that thread from reading what an event changes.
+        self._lock = threading.Lock()
+        self.live = Live(console=self.console, refresh_per_second=4, transient=False, get_renderable=self._drawn)
 
     def __enter__(self) -> RichDashboard:
         self.live.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.live.update(self._render())
-        self.live.__exit__(*exc)
+        self.live.__exit__(*exc)  # stopping draws the last state
+
+    def _drawn(self) -> Any:
+        with self._lock:
+            return self._render()
 
     def _render(self) -> Any:
         from rich.panel import Panel
@@ -299,6 +305,14 @@ class RichDashboard:
         return Panel(table, title=self.title)
 
     def __call__(self, event: Event) -> None:
+        if event.kind in PHASE_KINDS and (event.phase != "training" or event.kind == "phase_finished"):
+            # Outside the lock: a finished phase's line is printed through the Live, whose refresh holds its own lock
+            # while it takes ours. The bars are Rich's, which lock themselves.
+            self.phases(event)  # the steps have their own bar (from step_ended); a training phase bar would sit at 0
+        with self._lock:
+            self._take(event)
+
+    def _take(self, event: Event) -> None:
         kind = event.kind
         forget_after(self.losses, branch_point(event))
         self.scores.add(event)
@@ -307,9 +321,6 @@ class RichDashboard:
         if kind == "step_ended":
             self.last_step = event
             self.losses[event.step] = event.smoothed_loss
-        elif kind in PHASE_KINDS and (event.phase != "training" or kind == "phase_finished"):
-            # The steps have their own bar (from step_ended); a training phase bar would sit at 0.
-            self.phases(event)
         elif kind == "sample_saved":
             self.samples = event.grid or ", ".join(event.paths)
         elif kind == "warning":  # its row is labelled "warning" already
@@ -319,10 +330,6 @@ class RichDashboard:
             self.warnings.append(text)
         elif kind in ("checkpoint_saved", "run_finished", "run_failed", "run_started"):
             self.notes.append(describe(event) or "")
-        now = time.monotonic()
-        if now - self._last > 0.25 or kind in ("run_finished", "run_failed"):
-            self._last = now
-            self.live.update(self._render())
 
 
 def make_display(title: str, *, plain: bool = False, every: int = 10, scores: ScoreTrack | None = None) -> Any:

@@ -212,3 +212,18 @@ def test_a_step_with_an_allocated_peak_and_no_reserved_one_is_drawn() -> None:
     rendered = io.StringIO()
     Console(file=rendered, width=160, color_system=None).print(dashboard._render())
     assert "VRAM peak 1000 MB   RAM 2000 MB" in rendered.getvalue()
+
+
+def test_the_dashboard_draws_the_last_event_of_a_burst_while_no_other_comes() -> None:
+    """`dbtui attach` replays a run's history at once, and a run's last step, its training's end and its export's start
+    come within a moment: the panel, redrawn for an event at most 4 times a second, kept showing step 1 of 10 and no
+    export bar for as long as the export took, since no event came to redraw it."""
+    dashboard = RichDashboard("demo", console=_console(io.StringIO(), terminal=True))
+    for step in range(1, 11):
+        dashboard(StepEnded(step=step, total_steps=10, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-5, it_per_s=3.0,
+                            eta_s=1.0))
+    dashboard(PhaseFinished(phase="training", seconds=3.0))
+    dashboard(PhaseStarted(phase="export", total=None, description="diffusers"))
+    rendered = io.StringIO()
+    Console(file=rendered, width=140, color_system=None).print(dashboard.live.renderable)  # what its next refresh draws
+    assert "10/10" in rendered.getvalue() and "[export] diffusers" in rendered.getvalue()
