@@ -66,6 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def find_run(run: str | None, base: str):
+    from dbtui.cli.not_a_run import named_run_elsewhere, profile_given
     from engine.runs.folder import RunFolder, holds_a_run, list_runs, look_into
     from engine.support.plain_path import plain_path
 
@@ -84,8 +85,9 @@ def find_run(run: str | None, base: str):
         _refuse_another_machines_part(candidate)
     if not any(os.path.lexists(candidate) for candidate in candidates):  # a typo, not a folder that holds no run
         where = f"no folder '{run}' here or in '{base}'" if Path(run).name == run else f"'{run}' does not exist"
-        raise DbtuiError(where + _named_run_elsewhere(run, Path(base)))
-    raise DbtuiError(f"'{run}' is not a run folder (no events.jsonl)" + _named_run_elsewhere(run, Path(base)))
+        raise DbtuiError(where + named_run_elsewhere(run, Path(base)))
+    raise DbtuiError(profile_given(run) or f"'{run}' is not a run folder (no events.jsonl)"
+                     + named_run_elsewhere(run, Path(base)))
 
 
 def _refuse_another_machines_part(folder: Path) -> None:
@@ -250,23 +252,6 @@ def _runs_elsewhere(base: Path, option: bool) -> str:
     if option:
         return f"; runs are in {', '.join(near)}: add `--dir {near[0]}`"
     return "; runs are in " + ", ".join(f"`dbtui runs {path}`" for path in near)
-
-
-def _named_run_elsewhere(run: str, base: Path) -> str:
-    """Where a run named ``run`` is, when ``base`` has none of that name: `dbtui report tiny-demo` after `dbtui demo`
-    (whose runs are in dbtui-demo/runs) is told the --dir to add."""
-    from dbtui.cli.printable import printable
-    from engine.runs.folder import holds_a_run
-    from engine.runs.runs_nearby import run_dirs_near
-
-    if Path(run).name == run:  # a bare name, not a path
-        for path in run_dirs_near(Path.cwd()):
-            if path.resolve() != base.resolve() and holds_a_run(path / run):
-                shown = printable(shlex.quote(str(path.relative_to(Path.cwd()))))
-                return f"; a run named {printable(run)!r} is in {shown}: add `--dir {shown}`"
-    if base.resolve() == Path("runs").resolve():
-        return "; `dbtui runs` lists them"
-    return f"; `dbtui runs {printable(shlex.quote(str(base)))}` lists them"  # plain `dbtui runs` looks in runs/
 
 
 def _age(seconds: float) -> str:

@@ -1,0 +1,43 @@
+"""What to say of a path given as a run that holds none: where a run of that name is, or the run a profile trains in."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from dbtui.cli.printable import printable
+from engine.errors import DbtuiError
+
+
+def named_run_elsewhere(run: str, base: Path) -> str:
+    """Where a run named ``run`` is, when ``base`` has none of that name: `dbtui report tiny-demo` after `dbtui demo`
+    (whose runs are in dbtui-demo/runs) is told the --dir to add."""
+    from engine.runs.folder import holds_a_run
+    from engine.runs.runs_nearby import run_dirs_near
+
+    if Path(run).name == run:  # a bare name, not a path
+        for path in run_dirs_near(Path.cwd()):
+            if path.resolve() != base.resolve() and holds_a_run(path / run):
+                shown = printable(shlex.quote(str(path.relative_to(Path.cwd()))))
+                return f"; a run named {printable(run)!r} is in {shown}: add `--dir {shown}`"
+    if base.resolve() == Path("runs").resolve():
+        return "; `dbtui runs` lists them"
+    return f"; `dbtui runs {printable(shlex.quote(str(base)))}` lists them"  # plain `dbtui runs` looks in runs/
+
+
+def profile_given(run: str) -> str | None:
+    """For a profile given where a run goes (`dbtui attach my.toml` after `dbtui run my.toml --detach`): the run folder
+    it trains in; None for any other path, or a profile that cannot be read (its run is then not known)."""
+    from engine.profile.io import load_profile
+    from engine.runs.folder import holds_a_run, run_dir_for
+
+    if not (run.endswith(".toml") and Path(run).is_file()):
+        return None
+    try:
+        folder = run_dir_for(load_profile(run))
+    except DbtuiError:
+        return None
+    shown = printable(shlex.quote(str(folder)))
+    if holds_a_run(folder):
+        return f"'{printable(run)}' is a profile, not a run folder: its run is {shown}; give that"
+    return f"'{printable(run)}' is a profile, not a run folder: its run will be {shown}, once `dbtui run` starts it"
