@@ -70,3 +70,20 @@ def test_components_in_the_cache_or_a_hub_to_download_them_from_are_no_problem(
     shutil.rmtree(repo / "snapshots" / ("0" * 40) / "text_encoder_2")  # a partial copy: the run's conversion says so
     assert main(["validate", str(flux_profile)]) == 0
     assert "the components black-forest-labs/FLUX.1-dev lack T5" in capsys.readouterr().out
+
+
+def test_a_resume_on_the_runs_own_conversion_needs_no_components(flux_profile: Path, tiny_flux: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stopped run of the file resumes on its own conversion (RUN/model/<stem>-diffusers): refusing it offline for
+    # want of components the conversion no longer needs stopped a resume the trainer would have made.
+    from engine.profile import load_profile
+    from engine.runs.launcher import RunInputsMissingError, check_inputs
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    profile, run_dir = load_profile(flux_profile), flux_profile.parent / "runs" / "r"
+    with pytest.raises(RunInputsMissingError, match="converted when the run starts"):
+        check_inputs(profile, run_dir, resuming=True)
+    shutil.copytree(tiny_flux, run_dir / "model" / "flux1-dev-mine-diffusers")
+    check_inputs(profile, run_dir, resuming=True)
+    with pytest.raises(RunInputsMissingError, match="converted when the run starts"):
+        check_inputs(profile)  # a new run converts it again, into its own folder

@@ -18,12 +18,13 @@ def hub_ids(model: Any) -> list[tuple[str, str, str | None]]:
     return [(key, source, revision) for key, source, revision in named if source and model_kind(source) == "hub"]
 
 
-def offline_model_problems(model: Any) -> list[Problem]:
+def offline_model_problems(model: Any, run_dir: Path | None = None) -> list[Problem]:
     """A hub id in ``model`` this machine has no copy of, offline: the run started, made its folder and failed at the
     load (model.tokenizer's, read by transformers as an empty tokenizer, with an OverflowError). Online, a hub id not
     cached is downloaded by the run (a network probe here could not tell a slow hub from none), so it is said only
     offline, the cache alone deciding, as the run's own lookup does: the files the run's load reads, not the configs
-    alone a memory estimate downloads (run_files_cached)."""
+    alone a memory estimate downloads (run_files_cached). ``run_dir``: the run a resume continues, whose own conversion
+    of a single file is its base (_flux_file_problems)."""
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
@@ -40,17 +41,21 @@ def offline_model_problems(model: Any) -> list[Problem]:
         except HFValidationError:
             continue  # a malformed id: model_source_problems says so
         problems.append(Problem(key, offline_model_advice(source, key)))
-    return problems + _flux_file_problems(model.pretrained)
+    return problems + _flux_file_problems(model.pretrained, run_dir)
 
 
-def _flux_file_problems(source: str) -> list[Problem]:
+def _flux_file_problems(source: str, run_dir: Path | None) -> list[Problem]:
     """A Flux transformer file whose components (its variant's hub repository) are not cached: the run's conversion
-    of it fails as a hub id not cached would."""
-    if model_kind(source) != "single-file" or not Path(source).expanduser().is_file():
+    of it fails as a hub id not cached would. A run that converted it already (``run_dir``) resumes on its own
+    conversion (engine.models.loading.resolve_model_folder's run_base), which needs no hub."""
+    path = Path(source).expanduser()
+    if model_kind(source) != "single-file" or not path.is_file():
+        return []
+    if run_dir is not None and (run_dir / "model" / f"{path.stem}-diffusers" / "model_index.json").is_file():
         return []
     from engine.convert.flux_file_components import missing_components
 
-    missing = missing_components(Path(source).expanduser())
+    missing = missing_components(path)
     return [Problem("model.pretrained", missing)] if missing else []
 
 

@@ -59,14 +59,15 @@ def every_machine_problems(profile: Profile) -> list[Problem]:
     return problems
 
 
-def path_problems(profile: Profile, *, builtins: bool = True,
-                  progress: Callable[[int, int], None] | None = None) -> list[Problem]:
+def path_problems(profile: Profile, *, builtins: bool = True, progress: Callable[[int, int], None] | None = None,
+                  run_dir: Path | None = None) -> list[Problem]:
     """What is missing on this machine for this profile to train: folders, files, image files whose header cannot be
     read, the logger's package; and, unless ``builtins`` is false, what is wrong on every machine
-    (``every_machine_problems``). ``progress``: told (done, total) as the images' headers are read."""
+    (``every_machine_problems``). ``progress``: told (done, total) as the images' headers are read. ``run_dir``: the
+    run a resume continues (what it made already is not missing)."""
     source = profile.model.pretrained
     problems = (every_machine_problems(profile) if builtins else []) + ([] if is_builtin(source) else model_source_problems(source))
-    problems += offline_model_problems(profile.model)
+    problems += offline_model_problems(profile.model, run_dir)
     problems += _part_source_problems("model.vae", profile.model.vae) + _part_source_problems("model.tokenizer",
                                                                                              profile.model.tokenizer, source)
     problems += _logger_problems(profile.logging.logger) + _launch_config_problems(profile.launch.config_file)
