@@ -54,6 +54,10 @@ def test_a_profile_linked_through_links_to_nowhere_names_the_missing_end(tmp_pat
     assert main(["validate", str(tmp_path / "p.toml")]) == 2
     assert (f"it is a link to {tmp_path / 'q.toml'}, itself a link to {tmp_path / 'p.toml'}, round in a loop: point it "
             "at the profile") in capsys.readouterr().err
+    (tmp_path / "loop").symlink_to("loop")  # a folder on the path round a loop: "a link to , which is not there"
+    assert main(["validate", str(tmp_path / "loop" / "p.toml")]) == 2
+    assert "cannot read the file: Too many levels of symbolic links: a folder on its path is a link that leads round " \
+           "in a loop" in capsys.readouterr().err
 
 
 def test_validate_applies_set_overrides(capsys: pytest.CaptureFixture[str]) -> None:

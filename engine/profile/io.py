@@ -281,7 +281,10 @@ def _read_text(path: Path) -> str:
         inside = f", e.g. {' or '.join(found)}" if found else ""
         raise ProfileError([Problem("", f"is a folder: give a profile's .toml file{inside}", None, None, path)]) from None
     except OSError as error:
-        reason = f"it is {dangling_link(path)}: point it at the profile" if error.errno == errno.ELOOP else error.strerror
+        reason = error.strerror
+        if error.errno == errno.ELOOP:  # the file a link round a loop, else a folder on its path
+            reason = (f"it is {dangling_link(path)}: point it at the profile" if path.is_symlink()
+                      else f"{reason}: a folder on its path is a link that leads round in a loop")
         raise ProfileError([Problem("", f"cannot read the file: {reason}", None, None, path)]) from None
     except ValueError:  # a NUL character in the path itself
         raise ProfileError([Problem("", "the path contains a NUL character (\\0); retype it", None, None, path)]) from None
