@@ -20,7 +20,7 @@ def test_a_profile_given_for_a_run_is_told_its_run_folder(command: list[str], tm
                                '[[concepts]]\ninstance_dir = "builtin:demo-instance"\ninstance_prompt = "photo of zwx"\n'
                                '[saving]\noutput_dir = "out"\n')
     assert main([*command, "my.toml"]) == 2  # its run not started yet
-    assert "'my.toml' is a profile, not a run folder: its run will be out/zwx" in capsys.readouterr().err
+    assert "'my.toml' is a profile, not a run folder: as written it trains in out/zwx, which holds no run yet" in capsys.readouterr().err
     RunFolder(tmp_path / "out" / "zwx").create().write_state(RunState(pid=1, status="finished"))
     assert main([*command, "my.toml"]) == 2
     assert "'my.toml' is a profile, not a run folder: its run is out/zwx; give that" in capsys.readouterr().err

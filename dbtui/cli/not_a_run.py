@@ -40,4 +40,6 @@ def profile_given(run: str) -> str | None:
     shown = printable(shlex.quote(str(folder)))
     if holds_a_run(folder):
         return f"'{printable(run)}' is a profile, not a run folder: its run is {shown}; give that"
-    return f"'{printable(run)}' is a profile, not a run folder: its run will be {shown}, once `dbtui run` starts it"
+    # Run with --set name=... it trained elsewhere: the profile as written says only where its own run would be.
+    return (f"'{printable(run)}' is a profile, not a run folder: as written it trains in {shown}, which holds no run "
+            "yet (`dbtui runs` lists the runs there are)")
