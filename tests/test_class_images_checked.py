@@ -29,7 +29,8 @@ def test_images_generated_at_another_guidance_are_not_said_reused_when_the_profi
     """With prior.guidance_scale unset the check matched a set made at guidance 5 and said '0 to generate'; the run,
     at the family's usual 7.5, generated every image again."""
     from engine.dataset.profile_settings import concept_settings
-    from engine.training.class_images import ClassRequest, _write_manifest, generated_folder, model_settings, settings_of
+    from engine.training.class_images import ClassRequest, _write_manifest, generated_folder, settings_of
+    from engine.training.model_weights import model_settings
     from tests.training_helpers import tiny_profile
 
     classes = tmp_path / "class"

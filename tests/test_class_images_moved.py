@@ -113,12 +113,12 @@ def test_a_model_with_other_weights_gets_a_set_of_its_own_at_any_path(tmp_path: 
     made.clear()
     _, said = _run(tmp_path, tmp_path / "other")
     assert made == [0, 1] and len(_sets(tmp_path)) == 2 and not [line for line in said if "reused" in line]
-    _change_weights(tmp_path / "m0")  # replaced in place
+    _change_weights(tmp_path / "m0", by=3)  # replaced in place (by 2: the bytes of "other", whose set it would reuse)
     made.clear()
     _run(tmp_path, tmp_path / "m0")
     assert made == [0, 1] and len(_sets(tmp_path)) == 3
 
 
-def _change_weights(model: Path) -> None:
+def _change_weights(model: Path, by: int = 2) -> None:
     weights = model / "unet" / "diffusion_pytorch_model.safetensors"
-    save_file({name: tensor + 2 for name, tensor in load_file(weights).items()}, weights)
+    save_file({name: tensor + by for name, tensor in load_file(weights).items()}, weights)

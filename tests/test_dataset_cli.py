@@ -309,7 +309,8 @@ def test_check_with_a_profile_counts_the_class_images_a_run_generated_earlier(tm
     from diffusers import StableDiffusionPipeline
 
     from engine.profile import load_profile
-    from engine.training.class_images import ClassRequest, ensure_class_images, model_identity
+    from engine.training.class_images import ClassRequest, ensure_class_images
+    from engine.training.model_weights import model_identity
 
     classes = tmp_path / "dogs"
     classes.mkdir()

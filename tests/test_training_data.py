@@ -281,7 +281,7 @@ def test_class_images_are_keyed_by_the_model_files_and_vae_not_only_the_models_n
     from types import SimpleNamespace
 
     from engine.models.loading import CONVERTED_FROM
-    from engine.training.class_images import model_identity
+    from engine.training.model_weights import model_identity
 
     model = tmp_path / "model"
     (model / "unet").mkdir(parents=True)

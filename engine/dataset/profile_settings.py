@@ -54,7 +54,8 @@ def _class_generated(profile: Any, concept_index: int, class_dir: Path) -> tuple
     the settings they were made with, as far as the profile tells them without the model loaded (its files are
     compared only to find a set it made at another path, and the guidance and negative prompt not where the family is
     not told without it)."""
-    from engine.training.class_images import ClassRequest, model_settings, settings_of
+    from engine.training.class_images import ClassRequest, settings_of
+    from engine.training.model_weights import model_settings
     from engine.training.class_images_moved import generated_earlier_elsewhere
 
     concept, prior = profile.concepts[concept_index], profile.prior

@@ -15,6 +15,9 @@ from typing import Any
 from engine.support.json_file import read_json_object
 
 MANIFEST = "manifest.json"
+# The manifest's hash of the model's weight files (engine.training.model_weights): not among the settings that name a
+# set, which only the file system is asked for.
+DIGEST = "weights_digest"
 # The names engine.training.class_images gives a set's folder and its images.
 SET_NAME = re.compile(r"generated-[0-9a-f]{10}")
 IMAGE_NAME = re.compile(r"class_\d{5,}\.png")
@@ -33,8 +36,12 @@ def is_generated_set(folder: Path | str) -> bool:
     manifest = read_json_object(Path(folder) / MANIFEST)
     if not all(key in manifest for key in _MARKS) or not isinstance(manifest["images"], list):
         return False
-    settings = {key: value for key, value in manifest.items() if key != "images"}
-    return generated_folder(Path(folder).parent, settings).name == Path(folder).name
+    return generated_folder(Path(folder).parent, recorded_settings(manifest)).name == Path(folder).name
+
+
+def recorded_settings(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The settings a set's manifest records, which name its folder: less its images and the model's hash."""
+    return {key: value for key, value in manifest.items() if key not in ("images", DIGEST)}
 
 
 def generated_set_holding(folder: str) -> Path | None:

@@ -10,7 +10,6 @@ are, at ``clip_skip`` 1: the base model as it is.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,10 @@ from engine.data.images import unused_class_images
 from engine.events import Warning
 from engine.models.family import Components, TextEmbeddings, embeddings_to, guidance_for, stack_embeddings, zero_embeddings
 from engine.profile.concept_warnings import warned_before_class_images
-from engine.training.class_images import (ClassRequest, class_images_missing, earlier_empty_negative, earlier_negative_prompt,
-                                          ensure_class_images, missing_count, model_identity, settings_of)
-from engine.training.class_images_moved import moved_model_sets
+from engine.training.class_images import ClassRequest, class_images_missing, ensure_class_images, missing_count, settings_of
+from engine.training.class_images_moved import reused_sets
 from engine.training.distributed import made_by_the_main_process, main_process_says
+from engine.training.model_weights import WeightDigests, model_identity
 from engine.training.precision import without_conv_benchmark
 from engine.training.trainable import quantize_frozen_base, trained_text_encoders, vae_dtype, weights_trained
 
@@ -101,24 +100,28 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
                      zero_negative=zeroes and takes_negative and not c.class_negative_prompt)
         for i, (c, folder) in enumerate(zip(profile.concepts, trainer.class_dirs))
     ]
-    identity = model_identity(profile.model, trainer.model_folder)
-    if trainer.accelerator.num_processes > 1:
-        from accelerate.utils import broadcast_object_list
-
-        # Machine 0's: its class images are the run's (shared, or copied to the other machines), and another
-        # machine's copy of the model has its own file times.
-        identity = broadcast_object_list([identity])[0]
-    kwargs = dict(
-        model=identity,
+    kwargs: dict[str, Any] = dict(
         resolution=profile.dataset.resolution,
         seed=profile.training.seed,
         steps=profile.prior.steps,
         guidance=guidance_for(trainer.components.family, profile.prior.guidance_scale),
     )
-    if not takes_negative:
-        requests = [replace(r, negative_prompt=earlier_negative_prompt(r, settings_of(r, **kwargs))) for r in requests]
-    requests = [earlier_empty_negative(r, settings_of(r, **kwargs)) for r in requests]
-    requests, reused = moved_model_sets(requests, **kwargs)
+    weights = WeightDigests(profile.model, trainer.model_folder, trainer.emit)
+
+    def decide() -> tuple[Any, list[ClassRequest], list[str]]:
+        identity = model_identity(profile.model, trainer.model_folder)
+        return (identity, *reused_sets(requests, model=identity, any_negative=not takes_negative, weights=weights,
+                                       **kwargs))
+
+    if trainer.accelerator.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        # Machine 0's: its class images are the run's (shared, or copied to the other machines), another machine's
+        # copy of the model has its own file times, and it hashes the model where that tells, once for all.
+        decided = broadcast_object_list([decide() if trainer.accelerator.is_main_process else None])[0]
+    else:
+        decided = decide()
+    kwargs["model"], requests, reused = decided
     # The images already there decoded before minutes of generating, but only then: where none are generated (an earlier
     # run's are there, as on a resume) the caching pass, next, decodes them anyway.
     check_before_class_images(profile, trainer.instance_dirs, trainer.class_dirs, trainer.buckets, trainer.emit,
@@ -144,6 +147,7 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
                 batch_size=profile.prior.sample_batch_size,
                 emit=trainer.emit,
                 should_stop=trainer.cancel.is_set,
+                weights=weights,
                 **kwargs,
             )
         base.release()

@@ -1,7 +1,7 @@
 """Class images for prior preservation: reuse what exists, generate only what is missing.
 
 Images the user put in a class folder are used as they are and never touched. Generated images
-go to a sub-folder named after a hash of what made them (the model as ``model_identity`` tells it,
+go to a sub-folder named after a hash of what made them (the model as ``model_weights.model_identity`` tells it,
 prompt, negative prompt, resolution, seed, sampler settings), with a manifest: a re-run with the
 same settings reuses them; changing any of them generates into a fresh sub-folder and leaves the
 old one alone. Image N is always made from seed + N, so a deleted image is made again as it was.
@@ -14,18 +14,19 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from engine.data.images import list_images
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
-from engine.support.generated_set import IMAGE_NAME, MANIFEST, generated_folder
+from engine.support.generated_set import DIGEST, IMAGE_NAME, MANIFEST, generated_folder
 from engine.support.json_file import read_json_object
 from engine.training.class_folder_errors import said_of_class_folder
 
 if TYPE_CHECKING:
     from engine.models.family import Family
+    from engine.training.model_weights import WeightDigests
 
 # (prompt, negative prompt, count) -> the pipeline's prompt arguments for a batch of ``count`` images; negative prompt
 # None: zeros (ClassRequest.zero_negative).
@@ -45,49 +46,15 @@ class ClassRequest:
     # No negative prompt, for a model that conditions on zeros then (Family.zeroes_empty_negative): where it is false,
     # "" encoded, as every set was made before dbtui followed that (such a set keeps being, see earlier_empty_negative).
     zero_negative: bool = False
-    # The base model's path when the set reused was made (class_images_moved: the same files read from elsewhere now).
-    model_was: str | None = None
-
-
-def model_identity(model: Any, folder: Path) -> dict[str, Any]:
-    """What tells the base model's images apart, for ``settings_of``: the profile's ``[model]`` settings that
-    change them and the weight files as the file system describes them (name, size, modification time). A
-    model replaced in place, another VAE, or a relative path read from another folder makes new images; only
-    the stat of each file is read."""
-    places = {"model": Path(folder)}
-    if model.vae and Path(model.vae).expanduser().exists():
-        places["vae"] = Path(model.vae).expanduser()
-    return {**model_settings(model), "files": {name: _weight_files(place) for name, place in places.items()}}
-
-
-def model_settings(model: Any) -> dict[str, Any]:
-    """The part of ``model_identity`` the profile tells, without the model's files."""
-    return {"pretrained": model.pretrained, "revision": model.revision, "vae": model.vae, "quantize": model.quantize}
-
-
-def _weight_files(place: Path) -> list[list[Any]]:
-    from engine.models.loading import CONVERTED_FROM
-
-    note = place / CONVERTED_FROM
-    if note.is_file():
-        # Converted from a single file into this run's folder: the file it was made from says which weights these
-        # are (the conversion's own files are new in every run folder, and would make new images every run).
-        return [[CONVERTED_FROM, note.read_text(encoding="utf-8")]]
-    files = [place] if place.is_file() else sorted(p for p in place.rglob("*") if p.suffix in _WEIGHT_SUFFIXES)
-    described = []
-    for file in files:
-        stat = file.stat()
-        described.append([file.relative_to(place).as_posix() if file != place else file.name, stat.st_size, stat.st_mtime_ns])
-    return described
-
-
-_WEIGHT_SUFFIXES = {".safetensors", ".bin", ".ckpt", ".pt", ".gguf"}
+    # The base model as the manifest of the set reused records it (class_images_moved: the same weights, read from
+    # elsewhere now or copied since).
+    model_was: dict[str, Any] | None = None
 
 
 def settings_of(request: ClassRequest, *, model: Any, resolution: int, seed: int, steps: int, guidance: float) -> dict[str, Any]:
     """Everything that makes a request's images (``model``: a model's name, or ``model_identity``)."""
     if request.model_was is not None and isinstance(model, dict):
-        model = {**model, "pretrained": request.model_was}
+        model = request.model_was
     settings = {
         "model": model,
         "prompt": request.prompt,
@@ -104,9 +71,9 @@ def settings_of(request: ClassRequest, *, model: Any, resolution: int, seed: int
 NEGATIVE_EMBEDS = "negative_prompt_embeds"
 
 
-def _write_manifest(folder: Path, settings: dict[str, Any], images: list[str]) -> None:
-    _replace_whole(folder / MANIFEST, lambda tmp: tmp.write_text(json.dumps({**settings, "images": images}, indent=2),
-                                                                 encoding="utf-8"))
+def _write_manifest(folder: Path, settings: dict[str, Any], images: list[str], digest: Any = None) -> None:
+    recorded = {**settings, "images": images, **({DIGEST: digest} if digest else {})}
+    _replace_whole(folder / MANIFEST, lambda tmp: tmp.write_text(json.dumps(recorded, indent=2), encoding="utf-8"))
 
 
 def _replace_whole(path: Path, write: Callable[[Path], Any]) -> None:
@@ -191,66 +158,23 @@ def existing_class_images(request: ClassRequest, settings: dict[str, Any]) -> tu
     return own, _listed(gen_dir, read_json_object(gen_dir / MANIFEST))
 
 
-def generated_earlier(folder: Path, known: dict[str, Any]) -> tuple[Path | None, int]:
+def generated_earlier(folder: Path, known: dict[str, Any],
+                      also: Callable[[dict[str, Any]], bool] = lambda manifest: True) -> tuple[Path | None, int]:
     """(the generated set, its image count) that a run would likely reuse from ``folder``: the newest whose manifest
     agrees with ``known``, settings as far as they are known without the model loaded (e.g. without its files and its
-    family's usual guidance); (None, 0) when none does."""
-    found: tuple[Path | None, int] = (None, 0)
-    newest = -1
-    for gen_dir in Path(folder).glob("generated-*"):
-        manifest = read_json_object(gen_dir / MANIFEST)
-        if not manifest or not _agrees(manifest, known):
-            continue
-        made = (gen_dir / MANIFEST).stat().st_mtime_ns
-        if made > newest:
-            newest, found = made, (gen_dir, len(_listed(gen_dir, manifest)))
-    return found
+    family's usual guidance), and passes ``also`` (asked of the newest first: it may hash a model); (None, 0) when none
+    does."""
+    for gen_dir, manifest in newest_sets(folder):
+        if _agrees(manifest, known) and also(manifest):
+            return gen_dir, len(_listed(gen_dir, manifest))
+    return None, 0
 
 
-def earlier_negative_prompt(request: ClassRequest, settings: dict[str, Any]) -> str:
-    """The negative prompt to keep ``request``'s images by, for a family that reads none (its images are the same
-    whatever it is): the request's own where a set was made with its ``settings``, else that of the newest set made
-    with the same settings but another negative prompt, as runs before a family said it read none kept them by the
-    profile's; so that set is reused, not all its images made again."""
-    found = newest_set_but_one_setting(
-        Path(request.folder), settings,
-        lambda manifest: _text(manifest.get("negative_prompt")),
-        lambda recorded: {**settings, "negative_prompt": recorded})
-    return request.negative_prompt if found is None else found[1]
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def newest_set_but_one_setting(folder: Path, settings: dict[str, Any], recorded_of: Callable[[dict[str, Any]], Any],
-                               with_recorded: Callable[[Any], dict[str, Any]]) -> tuple[Path, Any] | None:
-    """(the newest set in ``folder`` made with ``settings`` but one setting otherwise, the value it was made with):
-    ``recorded_of`` reads that value from a set's manifest (None: it has none), ``with_recorded`` puts it back into
-    ``settings``. None where a set was made with ``settings`` themselves, or none but that setting agrees."""
-    if not folder.is_dir() or read_json_object(generated_folder(folder, settings) / MANIFEST):
-        return None
-    found, newest = None, -1
-    for gen_dir in folder.glob("generated-*"):
-        recorded = recorded_of(read_json_object(gen_dir / MANIFEST))
-        # The folder's name is the hash of all its settings: it names this one only if the rest are these.
-        if recorded is not None and generated_folder(folder, with_recorded(recorded)) == gen_dir:
-            made = (gen_dir / MANIFEST).stat().st_mtime_ns
-            if made > newest:
-                found, newest = (gen_dir, recorded), made
-    return found
-
-
-def earlier_empty_negative(request: ClassRequest, settings: dict[str, Any]) -> ClassRequest:
-    """``request``, or where it conditions on zeros (``zero_negative``) and no set was made with its ``settings`` but one
-    was with "" encoded (by a dbtui that did so for every model), the request that reuses that set and tops it up alike,
-    not all its images made again."""
-    if not request.zero_negative or read_json_object(generated_folder(request.folder, settings) / MANIFEST):
-        return request
-    encoded = {name: value for name, value in settings.items() if name != NEGATIVE_EMBEDS}
-    if read_json_object(generated_folder(request.folder, encoded) / MANIFEST):
-        return replace(request, zero_negative=False)
-    return request
+def newest_sets(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """(each generated set in ``folder``, its manifest), the newest first; none without a manifest."""
+    found = [(gen_dir, read_json_object(gen_dir / MANIFEST)) for gen_dir in Path(folder).glob("generated-*")]
+    made = [(gen_dir, manifest, (gen_dir / MANIFEST).stat().st_mtime_ns) for gen_dir, manifest in found if manifest]
+    return [(gen_dir, manifest) for gen_dir, manifest, _ in sorted(made, key=lambda held: -held[2])]
 
 
 def _agrees(recorded: dict[str, Any], known: dict[str, Any]) -> bool:
@@ -309,10 +233,12 @@ def ensure_class_images(
     should_stop: Callable[[], bool] = lambda: False,
     family: Family | None = None,
     generates: bool = True,
+    weights: WeightDigests | None = None,
 ) -> dict[int, list[Path]]:
     """Class images per concept, generating the missing ones with ``make_pipeline()``, given each request's
     prompts as ``prompt_kwargs`` makes them (in a run: embeddings made before the pipeline, which then has
-    no text encoders, so its ``family`` is given: see ``generate_images``). ``generates`` false: ``make_pipeline``
+    no text encoders, so its ``family`` is given: see ``generate_images``). A set's manifest records ``weights``' hash of
+the model's files, hashed when a set is first written to (the set's own, where it has one). ``generates`` false: ``make_pipeline``
     only says why images are missing (a process that reads what the main process made), so no folder is made here."""
     plans = _plans(requests, model=model, resolution=resolution, seed=seed, steps=steps, guidance=guidance)
     needed, first = _needed(plans)
@@ -335,6 +261,7 @@ def ensure_class_images(
         if missing:
             gen_dir = generated_folder(request.folder, settings)
             names = [p.name for p in generated]
+            digest = read_json_object(gen_dir / MANIFEST).get(DIGEST)
             for batch in _batches(_free_indices(names, missing), batch_size):
                 if should_stop():
                     stopped = True
@@ -346,7 +273,9 @@ def ensure_class_images(
                         _replace_whole(gen_dir / name, lambda tmp, image=image: image.save(tmp, format="PNG"))
                         names.append(name)
                     names.sort()
-                    _write_manifest(gen_dir, settings, names)
+                    if digest is None and weights is not None:
+                        digest = weights.now()
+                    _write_manifest(gen_dir, settings, names, digest)
                 done += len(batch)
                 emit(PhaseProgress(phase=PHASE, done=done, total=total_missing))
             generated = [gen_dir / name for name in names]

@@ -1,6 +1,8 @@
-"""Class images made by a base model that is read from another place now: its folder moved (or copied keeping its
-files' times), the same model. A set is named by the settings that made it, the model's path among them, so a run
-naming the new place made every image again beside the set it had; it reuses that set now, and tops it up alike."""
+"""Class images an earlier set holds though its settings differ from a run's only in what makes no other images: the
+base model read from another place now or copied since (its folder moved or copied, a single file moved: the same
+weights), a negative prompt the family does not read, or "" encoded where the model conditions on zeros now (as every
+set was made before dbtui followed that). A set is named by all its settings, so such a run made every image again
+beside it; it reuses the newest such set now, and tops it up alike. One search for any of these, alone or together."""
 
 from __future__ import annotations
 
@@ -8,49 +10,71 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from engine.training.class_images import (ClassRequest, generated_earlier, model_identity, newest_set_but_one_setting,
-                                          settings_of)
+from engine.support.generated_set import DIGEST, MANIFEST, generated_folder, recorded_settings
+from engine.support.json_file import read_json_object
+from engine.training.class_images import NEGATIVE_EMBEDS, ClassRequest, generated_earlier, newest_sets, settings_of
+from engine.training.model_weights import WeightDigests, model_settings, same_weights, weights_here
 
 
-def moved_model_sets(requests: list[ClassRequest], *, model: Any, **settings: Any) -> tuple[list[ClassRequest], list[str]]:
-    """``requests``, each reusing the set made by the same model at another path where none was made with its own
-    settings (``settings_of``'s, ``model`` a ``model_identity``); and a line saying each set so reused, once."""
+def reused_sets(requests: list[ClassRequest], *, model: Any, any_negative: bool, weights: WeightDigests | None,
+                **settings: Any) -> tuple[list[ClassRequest], list[str]]:
+    """``requests``, each made into the request of the newest set reusable for it where none was made with its own
+    settings (``settings_of``'s, ``model`` a ``model_identity``; ``any_negative``: the family reads no negative prompt;
+    ``weights`` hash the model's files where their description alone does not tell); and a line saying each set
+    reused for a model elsewhere, once."""
     reusing: list[ClassRequest] = []
     said: dict[Path, str] = {}
     for request in requests:
-        found = _made_elsewhere(request, settings_of(request, model=model, **settings)) if isinstance(model, dict) else None
-        if found is None:
-            reusing.append(request)
+        found = _reusable(request, model, any_negative, weights, settings)
+        reusing.append(request if found is None else found[1])
+        if found is None or found[1].model_was is None:
             continue
-        gen_dir, was = found
-        reusing.append(replace(request, model_was=was))
+        gen_dir, reused = found
+        was = reused.model_was or {}
+        how = "as they were" if was.get("files") == model["files"] else "byte for byte (their content hashes agree)"
         said.setdefault(gen_dir.resolve(), f"concepts.{request.concept}.class_dir: the class images in '{gen_dir}' were "
-                                           f"made by the base model at {was}, whose weight files {model['pretrained']} "
-                                           "holds as they were: reused, not made again")
+                                           f"made by the base model at {was.get('pretrained')}, whose weight files "
+                                           f"{model['pretrained']} holds {how}: reused, not made again")
     return reusing, list(said.values())
 
 
-def _made_elsewhere(request: ClassRequest, settings: dict[str, Any]) -> tuple[Path, str] | None:
-    """(the newest set in ``request``'s class folder made with ``settings`` but the model at another path, that path).
-    Its folder's name, the hash of all its settings, holds the model's weight files (names, sizes, times): another
-    model at any path has other files."""
-    return newest_set_but_one_setting(Path(request.folder), settings, _pretrained_of,
-                                      lambda was: {**settings, "model": {**settings["model"], "pretrained": was}})
+def _reusable(request: ClassRequest, model: Any, any_negative: bool, weights: WeightDigests | None,
+              settings: dict[str, Any]) -> tuple[Path, ClassRequest] | None:
+    wanted = settings_of(request, model=model, **settings)
+    if not Path(request.folder).is_dir() or read_json_object(generated_folder(request.folder, wanted) / MANIFEST):
+        return None
+    for gen_dir, manifest in newest_sets(Path(request.folder)):
+        recorded = recorded_settings(manifest)
+        if generated_folder(request.folder, recorded) != gen_dir or not isinstance(recorded.get("negative_prompt"), str):
+            continue  # not a set as dbtui names one: written or changed by hand
+        reused = replace(request, negative_prompt=recorded["negative_prompt"], zero_negative=NEGATIVE_EMBEDS in recorded,
+                         model_was=None if recorded.get("model") == model else recorded.get("model"))
+        # Everything else as wanted: the set's folder is named by them.
+        if settings_of(reused, model=model, **settings) != recorded or not _same_negative(reused, request, any_negative):
+            continue
+        if reused.model_was is None or (isinstance(model, dict) and weights is not None and isinstance(reused.model_was, dict)
+                                        and same_weights(reused.model_was, manifest.get(DIGEST), model, weights)):
+            return gen_dir, reused
+    return None
 
 
-def _pretrained_of(manifest: dict[str, Any]) -> str | None:
-    recorded = manifest.get("model")
-    was = recorded.get("pretrained") if isinstance(recorded, dict) else None
-    return was if isinstance(was, str) else None
+def _same_negative(reused: ClassRequest, request: ClassRequest, any_negative: bool) -> bool:
+    """Whether the set's negative prompt makes the images the request's would: the same, one the family does not
+    read, or "" encoded where the model conditions on zeros for none now."""
+    if reused.zero_negative == request.zero_negative:
+        return any_negative or reused.negative_prompt == request.negative_prompt
+    return request.zero_negative and reused.negative_prompt == ""
 
 
 def generated_earlier_elsewhere(folder: Path, known: dict[str, Any], model: Any) -> tuple[Path | None, int]:
     """``generated_earlier``'s set, or where none agrees with ``known`` (its "model" the profile's ``model_settings``), the
-    one that does but for the model's path, made by the weight files the folder ``model`` names holds now: the set a
-    run reuses (``moved_model_sets``)."""
+    one that does but for the model's path, made by the weights the model ``model`` names holds now (the same files,
+    or ones whose content hashes alike): the set a run reuses (``reused_sets``)."""
     found = generated_earlier(folder, known)
-    place = Path(model.pretrained).expanduser()
-    if found[0] is not None or not isinstance(known.get("model"), dict) or not place.is_dir():
+    here = weights_here(model)
+    if found[0] is not None or not isinstance(known.get("model"), dict) or here is None:
         return found
-    elsewhere = {name: value for name, value in known["model"].items() if name != "pretrained"}
-    return generated_earlier(folder, {**known, "model": {**elsewhere, "files": model_identity(model, place)["files"]}})
+    identity, weights = here
+    elsewhere = {name: value for name, value in model_settings(model).items() if name != "pretrained"}
+    return generated_earlier(folder, {**known, "model": elsewhere}, also=lambda manifest: isinstance(
+        manifest.get("model"), dict) and same_weights(manifest["model"], manifest.get(DIGEST), identity, weights))

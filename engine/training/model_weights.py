@@ -1,0 +1,202 @@
+"""A base model's weight files, as they name a set of class images: described by the file system (names, sizes,
+modification times), and hashed whole where that description alone does not tell.
+
+A set's folder is named by the description (``model_identity``), which only the file system is asked for; a set also
+records the hash of the files that made it (``DIGEST`` in its manifest). A copy of the model with new file times
+(``cp -r``), or a single file moved, is then found to be the same model by its bytes, not made into minutes of class
+images again. Never a partial hash: fine-tunes of one model share its sizes and its files' headers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
+
+PHASE = "hashing_weights"
+_BLOCK = 16 * 2**20
+_MIB = 2**20
+_BAR_FROM = 2**30  # smaller files hash in about a second: no bar
+_WEIGHT_SUFFIXES = {".safetensors", ".bin", ".ckpt", ".pt", ".gguf"}
+# What a converted folder's note holds of its file that two copies of that file may differ in.
+_WHERE = ("path", "mtime_ns")
+# What the note says the conversion became: told by the file's bytes, not by the profile's check before a conversion.
+_BECAME = ("family", "prediction_type")
+
+
+def model_identity(model: Any, folder: Path) -> dict[str, Any]:
+    """What tells the base model's images apart, for ``settings_of``: the profile's ``[model]`` settings that
+    change them and the weight files as the file system describes them (name, size, modification time). A
+    model replaced in place, another VAE, or a relative path read from another folder makes new images; only
+    the stat of each file is read."""
+    return {**model_settings(model), "files": {name: _weight_files(place) for name, place in _places(model, folder).items()}}
+
+
+def model_settings(model: Any) -> dict[str, Any]:
+    """The part of ``model_identity`` the profile tells, without the model's files."""
+    return {"pretrained": model.pretrained, "revision": model.revision, "vae": model.vae, "quantize": model.quantize}
+
+
+def _places(model: Any, folder: Path) -> dict[str, Path]:
+    places = {"model": Path(folder)}
+    if model.vae and Path(model.vae).expanduser().exists():
+        places["vae"] = Path(model.vae).expanduser()
+    return places
+
+
+def _weight_files(place: Path) -> list[list[Any]]:
+    from engine.models.loading import CONVERTED_FROM
+
+    note = place / CONVERTED_FROM
+    if note.is_file():
+        # Converted from a single file into this run's folder: the file it was made from says which weights these
+        # are (the conversion's own files are new in every run folder, and would make new images every run).
+        return [[CONVERTED_FROM, note.read_text(encoding="utf-8")]]
+    return [[name, file.stat().st_size, file.stat().st_mtime_ns] for name, file in _listed(place)]
+
+
+def _listed(place: Path) -> list[tuple[str, Path]]:
+    """(name, file) of each weight file of a folder, or of the single file ``place``."""
+    if place.is_file():
+        return [(place.name, place)]
+    return [(file.relative_to(place).as_posix(), file) for file in sorted(place.rglob("*"))
+            if file.suffix in _WEIGHT_SUFFIXES and file.is_file()]
+
+
+class WeightDigests:
+    """The content hash of weight files, each place hashed once: the model a run reads now (``places``, as
+    ``model_identity`` names them) and earlier models still where a set says they were."""
+
+    def __init__(self, model: Any, folder: Path, emit: Callable[[Event], None] = lambda e: None):
+        self.places = _places(model, folder)
+        self.emit = emit
+        self._known: dict[Path, str | None] = {}
+
+    def now(self) -> dict[str, str]:
+        """Each place's hash, for the manifest of a set the model makes now (none of a place that cannot be read)."""
+        hashed = {name: self.of(place, _weight_files(place)) for name, place in self.places.items()}
+        return {name: digest for name, digest in hashed.items() if digest is not None}
+
+    def of(self, place: Path, described: list[list[Any]]) -> str | None:
+        """The hash of the weights ``described`` (``model_identity``'s files) at ``place``; None where they are not
+        there as described (removed, replaced since) or cannot be read."""
+        if place not in self._known:
+            source = _source(place, described)
+            try:
+                self._known[place] = None if source is None else _digest(source, self.emit)
+            except OSError:
+                self._known[place] = None
+        return self._known[place]
+
+
+def _source(place: Path, described: list[list[Any]]) -> Path | None:
+    """What holds the weights ``described``: a folder or file as it is described, or the single file a converted
+    folder's note names where it stands as the note says."""
+    try:
+        if len(described) == 1 and _note(described[0]) is not None:
+            note = _note(described[0]) or {}
+            file = Path(str(note.get("path")))
+            stat = file.stat()
+            return file if [note.get("size"), note.get("mtime_ns")] == [stat.st_size, stat.st_mtime_ns] else None
+        return place if place.exists() and _weight_files(place) == described else None
+    except OSError:
+        return None
+
+
+def _digest(source: Path, emit: Callable[[Event], None]) -> str:
+    """blake2b of each weight file's name (a single file's none: it may be renamed) and bytes, in blocks."""
+    files = [("" if file == source else name, file) for name, file in _listed(source)]
+    total = sum(file.stat().st_size for _, file in files)
+    shown = total >= _BAR_FROM
+    started, done = time.perf_counter(), 0
+    if shown:
+        emit(PhaseStarted(phase=PHASE, total=total // _MIB, description=f"hashing {source} (MiB)"))
+    hasher = hashlib.blake2b()
+    for name, file in files:
+        hasher.update(json.dumps([name, file.stat().st_size]).encode())
+        with open(file, "rb") as stream:
+            while block := stream.read(_BLOCK):
+                hasher.update(block)
+                done += len(block)
+                if shown:
+                    emit(PhaseProgress(phase=PHASE, done=done // _MIB, total=total // _MIB))
+    if shown:
+        emit(PhaseFinished(phase=PHASE, seconds=time.perf_counter() - started))
+    return hasher.hexdigest()
+
+
+def _note(entry: list[Any]) -> dict[str, Any] | None:
+    from engine.models.loading import CONVERTED_FROM
+
+    if len(entry) != 2 or entry[0] != CONVERTED_FROM or not isinstance(entry[1], str):
+        return None
+    try:
+        note = json.loads(entry[1])
+    except ValueError:
+        return None
+    return note if isinstance(note, dict) else None
+
+
+def shape(described: Any) -> Any:
+    """``model_identity``'s files of one place less what a copy of them changes: their times, a single file's place."""
+    if not isinstance(described, list):
+        return described
+    if len(described) == 1 and (note := _note(described[0])) is not None:
+        sidecar = note.get("sidecar")
+        return {**{key: value for key, value in note.items() if key not in (*_WHERE, *_BECAME, "sidecar")},
+                "sidecar": sidecar.get("size") if isinstance(sidecar, dict) else sidecar}
+    return [entry[:2] if isinstance(entry, list) else entry for entry in described]
+
+
+def same_weights(then: dict[str, Any], digest: Any, now: dict[str, Any], digests: WeightDigests) -> bool:
+    """Whether the model a set recorded (``then``, its manifest's model and ``digest``) has the weights of ``now``
+    (``model_identity``'s, its path aside): the same files as the file system describes them, or files of the same
+    names and sizes whose bytes hash alike. A set made before hashes were recorded is hashed where its model still is."""
+    rest = {key for key in (*then, *now) if key not in ("pretrained", "files")}
+    files_then, files_now = then.get("files"), now.get("files")
+    if any(then.get(key) != now.get(key) for key in rest) or not isinstance(files_then, dict) or not isinstance(files_now, dict):
+        return False
+    if files_then == files_now:
+        return True
+    if files_then.keys() != files_now.keys() or any(shape(files_then[k]) != shape(files_now[k]) for k in files_now):
+        return False
+    recorded = digest if isinstance(digest, dict) else {}
+    for name in files_now:
+        if files_then[name] == files_now[name]:
+            continue
+        place = digests.places.get(name)
+        hashed_now = digests.of(place, files_now[name]) if place is not None else None
+        hashed_then = recorded.get(name) or _hash_where_it_was(then, name, digests)
+        if hashed_now is None or hashed_now != hashed_then:
+            return False
+    return True
+
+
+def _hash_where_it_was(then: dict[str, Any], name: str, digests: WeightDigests) -> str | None:
+    where = then.get("pretrained" if name == "model" else name)
+    if not isinstance(where, str):
+        return None
+    return digests.of(Path(where).expanduser(), then["files"][name])
+
+
+
+def weights_here(model: Any) -> tuple[dict[str, Any], WeightDigests] | None:
+    """(the ``model_identity`` a run on the profile's ``model`` would have, its hashes) without loading or converting
+    anything: a folder's files, or a single file as its conversion's note would describe it; None for a model not on
+    this machine as a path (a hub id, a built-in)."""
+    from engine.models.conversion_note import source_identity
+    from engine.models.loading import CONVERTED_FROM
+
+    place = Path(model.pretrained).expanduser()
+    if place.is_dir():
+        return model_identity(model, place), WeightDigests(model, place)
+    if not place.is_file():
+        return None
+    files = {"model": [[CONVERTED_FROM, json.dumps(source_identity(place))]]}
+    files |= {name: _weight_files(where) for name, where in _places(model, place).items() if name != "model"}
+    return {**model_settings(model), "files": files}, WeightDigests(model, place)
