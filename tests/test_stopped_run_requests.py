@@ -44,3 +44,17 @@ def test_a_save_asked_of_a_stopping_run_says_what_a_stop_does_not_the_final_expo
     assert not (folder.control / "save").exists()
     dashboard = ask(None, folder.path, "save", stepped=True)
     assert dashboard.startswith("The run was stopped and is closing: a stopped run writes no final export or previews")
+
+
+def test_a_run_stopped_before_its_first_step_is_told_where_its_resume_starts(tmp_path: Path) -> None:
+    # "trains on from there" of a run with no checkpoint at all, which a resume trains from step 0.
+    from engine.runs.control import stop_end_words
+
+    folder = RunFolder(tmp_path / "runs" / "t").create()
+    folder.events.write_text('{"event": "phase_started", "phase": "load_model", "time": 1}\n')
+    folder.write_state(RunState(pid=1, status="running", step=0, total_steps=6, started=time.time()))
+    said = stop_end_words(folder)
+    assert "stopped before its first step, with no checkpoint" in said and "trains it from the start" in said
+    (folder.checkpoints / "step-00000002").mkdir(parents=True)
+    (folder.checkpoints / "step-00000002" / "manifest.json").write_text('{"step": 2}')
+    assert "with nothing new to save" in (said := stop_end_words(folder)) and "trains on from its checkpoint" in said

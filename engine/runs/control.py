@@ -136,8 +136,14 @@ def after_training_words(folder: RunFolder) -> str:
 
 def stop_end_words(folder: RunFolder) -> str:
     """What a stop's end of the live trainer of ``folder`` leaves: no final export, and the checkpoint it resumes from."""
+    from engine.runs.checkpoints import complete_checkpoints
+
     state = folder.read_state()
-    saved = ("its stop saved a checkpoint of its last step" if state is None or trained_since(folder.events, state.started)
-             else "it stopped before its first step, with nothing new to save")
-    return (f"a stopped run writes no final export or previews, and {saved}; `dbtui resume "
-            f"{shlex.quote(str(folder.path))}` trains on from there once it has ended")
+    command = f"`dbtui resume {shlex.quote(str(folder.path))}`"
+    if state is None or trained_since(folder.events, state.started):
+        saved = f"its stop saved a checkpoint of its last step; {command} trains on from there"
+    elif complete_checkpoints(folder):  # a resume stopped before its first step: its checkpoint is where it began
+        saved = f"it stopped before its first step, with nothing new to save; {command} trains on from its checkpoint"
+    else:
+        saved = f"it stopped before its first step, with no checkpoint; {command} trains it from the start"
+    return f"a stopped run writes no final export or previews, and {saved} once it has ended"
