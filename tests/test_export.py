@@ -1,120 +1,18 @@
-"""dbtui export: the outputs of any kept checkpoint, equal to what a run stopped at that step writes."""
+"""dbtui export: its output folders, its choice and pin of a checkpoint, and its refusals; the exports of trained runs
+(a kept checkpoint equal to a run stopped at its step) are in test_export_finished.py, which trains them once."""
 
 from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from engine.runs.folder import RunFolder
-from tests.runs_helpers import dbtui, profile_file
-
-
-def _train(tmp_path: Path, name: str, steps: int, **sections: Any) -> RunFolder:
-    """A run of ``steps`` steps, checkpointed every 2; the constant learning rate makes its first
-    steps the same as a shorter run's."""
-    sections.setdefault("training", {}).update(max_train_steps=steps)
-    path = profile_file(tmp_path / name, optimizer={"learning_rate": 1e-2}, **sections)
-    assert dbtui("run", str(path), "--plain", stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT).wait(timeout=600) == 0
-    return RunFolder(tmp_path / name / "runs" / "t")
-
-
-def _export(*args: str) -> tuple[int, str]:
-    run = dbtui("export", *args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out, _ = run.communicate(timeout=600)
-    return run.returncode, out
-
-
-def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
-def test_a_full_checkpoint_exports_the_model_a_run_stopped_there_would_have_written(tmp_path: Path) -> None:
-    saving = {"every_n_steps": 2, "keep_last_n": 3, "export": ["diffusers", "safetensors"]}
-    short = _train(tmp_path, "short", 2, saving=saving)
-    long = _train(tmp_path, "long", 4, saving=saving)
-    code, out = _export(str(long.path))  # the latest kept checkpoint: step 2
-    assert code == 0 and "diffusers: " in out, out
-    unet = lambda folder: load_file(folder / "unet" / "diffusion_pytorch_model.safetensors")  # noqa: E731
-    exported = unet(long.path / "exports" / "step-2" / "diffusers")
-    assert _same(exported, unet(short.outputs / "diffusers"))
-    assert not _same(exported, unet(long.outputs / "diffusers"))
-    assert (long.path / "exports" / "step-2" / "t.safetensors").is_file()
-
-
-def test_a_lora_checkpoint_exports_its_adapter_and_an_unkept_step_is_named(tmp_path: Path, monkeypatch) -> None:
-    sections = dict(training={"method": "lora"}, saving={"every_n_steps": 2, "keep_last_n": 3, "export": ["lora_diffusers", "lora_kohya"]})
-    short = _train(tmp_path, "short", 2, **sections)
-    long = _train(tmp_path, "long", 4, **sections)
-    code, out = _export("t", "--dir", str(long.path.parent), "--step", "step-00000002")  # as resume --from takes it
-    assert code == 0, out
-    lora = lambda folder: load_file(folder / "lora" / "pytorch_lora_weights.safetensors")  # noqa: E731
-    exported = lora(long.path / "exports" / "step-2")
-    assert _same(exported, lora(short.outputs)) and not _same(exported, lora(long.outputs))
-    assert (long.path / "exports" / "step-2" / "t-lora-kohya.safetensors").is_file()
-
-    code, out = _export(str(long.path), "--step", "3")
-    assert code == 2 and "no checkpoint at step 3" in out and "kept steps are: 2" in out, out
-
-    code, out = _export(str(long.path), "--step", "4")  # where it finished: built from RUN/outputs, which stay
-    assert code == 0 and "No LoRA keys" not in out, out
-    assert _same(lora(long.path / "exports" / "step-4"), lora(long.outputs))
-    assert (long.path / "exports" / "step-4" / "t-lora-kohya.safetensors").is_file()
-
-    checkpoint = long.path / "checkpoints" / "step-00000002"
-    whole = tmp_path / "whole-step-2"
-    shutil.copytree(checkpoint, whole)
-    adapter = checkpoint / "lora" / "unet.safetensors"
-    adapter.write_bytes(adapter.read_bytes()[:100])
-    code, out = _export(str(long.path), "--step", "2")
-    assert code == 2 and "step-00000002 is damaged: lora/unet.safetensors has 100 bytes where" in out, out
-    adapter.unlink()
-    code, out = _export(str(long.path), "--step", "2")
-    assert code == 2 and "step-00000002 is damaged: lora/unet.safetensors is missing" in out, out
-
-
-    from engine.runs import export
-
-    # A live run's rotation (keep_last_n) removing the checkpoint while the export reads it: the export failed.
-    shutil.rmtree(checkpoint)
-    shutil.copytree(whole, checkpoint)
-    read = export.restore_part
-
-    def rotated_while_read(model, name, files, **named) -> None:
-        shutil.rmtree(checkpoint, ignore_errors=True)
-        read(model, name, files, **named)
-
-    monkeypatch.setattr(export, "restore_part", rotated_while_read)
-    export.export_checkpoint(long.path, 2)
-    assert not checkpoint.exists() and _same(lora(long.path / "exports" / "step-2"), exported)
-    assert not list(long.checkpoints.glob(".export-*"))  # its hard links go with it
-
-    # Removed during the model load: the export holds it from before the load, and still writes it.
-    shutil.copytree(whole, checkpoint)
-    monkeypatch.setattr(export, "restore_part", read)
-    import engine.training.trainable as trainable
-
-    add_lora_adapters = trainable.add_lora_adapters
-
-    def rotated_while_loading(components, profile) -> None:
-        shutil.rmtree(checkpoint)
-        add_lora_adapters(components, profile)
-
-    monkeypatch.setattr(trainable, "add_lora_adapters", rotated_while_loading)
-    export.export_checkpoint(long.path, 2)
-    assert _same(lora(long.path / "exports" / "step-2"), exported) and not list(long.checkpoints.glob(".export-*"))
-
-    # Removed before the export could hold on to it (between its choice and the pin): said as such.
-    shutil.copytree(whole, checkpoint)
-    monkeypatch.setattr(export, "damage_of", lambda path: shutil.rmtree(checkpoint))
-    with pytest.raises(export.NoSuchCheckpointError, match="the checkpoint at step 2 was removed while it was read"):
-        export.export_checkpoint(long.path, 2)
+from tests.runs_helpers import profile_file
 
 
 def test_writing_an_output_again_keeps_one_previous_copy_not_one_per_write(tmp_path: Path) -> None:

@@ -1,18 +1,157 @@
-"""dbtui export RUN --step N at the step the run finished, which no checkpoint holds: built from RUN/outputs, in the
-formats RUN/profile.toml lists now, and equal to an export of a checkpoint kept at the same step."""
+"""dbtui export of trained tiny runs: a kept checkpoint's outputs equal what a run stopped at that step wrote, and the
+step a run finished at, which no checkpoint holds, is built from RUN/outputs in the formats RUN/profile.toml lists now,
+equal to an export of a checkpoint kept at the same step.
+
+The runs are trained once for the module (a LoRA and a full fine-tune, each for 2 steps and for 4 checkpointed every 2,
+whose checkpoint at step 2 holds the 2-step run's final weights): each test exports from its own copy of them, as it
+edits their profiles and damages their checkpoints."""
 
 from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.runs_helpers import dbtui
-from tests.test_export import _export, _same, _train
+from dbtui.cli import main
+from engine.runs.folder import RunFolder
+from tests.runs_helpers import dbtui, profile_file
+
+SAVED = {"every_n_steps": 2, "keep_last_n": 3}
+
+
+def _train(tmp_path: Path, name: str, steps: int, **sections: Any) -> RunFolder:
+    """A run of ``steps`` steps; the constant learning rate makes its first steps the same as a shorter run's."""
+    sections.setdefault("training", {}).update(max_train_steps=steps)
+    path = profile_file(tmp_path / name, optimizer={"learning_rate": 1e-2}, **sections)
+    assert dbtui("run", str(path), "--plain", stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT).wait(timeout=600) == 0
+    return RunFolder(tmp_path / name / "runs" / "t")
+
+
+def _pair(root: Path, **sections: Any) -> tuple[RunFolder, RunFolder]:
+    """(a run that finished at step 2 with no checkpoint there, one of 4 steps with its checkpoint at step 2)."""
+    return _train(root, "short", 2, **sections), _train(root, "long", 4, **sections)
+
+
+@pytest.fixture(scope="module")
+def lora_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunFolder, RunFolder]:
+    return _pair(tmp_path_factory.mktemp("lora"), training={"method": "lora"},
+                 saving={**SAVED, "export": ["lora_diffusers", "lora_kohya"]})
+
+
+@pytest.fixture(scope="module")
+def full_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunFolder, RunFolder]:
+    return _pair(tmp_path_factory.mktemp("full"), saving={**SAVED, "export": ["diffusers", "safetensors"]})
+
+
+def _copy(run: RunFolder, tmp_path: Path, name: str) -> RunFolder:
+    """This test's own copy of a trained run (with the profile it was started from, beside it as before)."""
+    shutil.copytree(run.path.parents[1], tmp_path / name)
+    return RunFolder(tmp_path / name / "runs" / run.path.name)
+
+
+def _export(*args: str) -> tuple[int, str]:
+    """`dbtui export ARGS` as its own process: (exit status, stdout and stderr), the libraries' log lines included."""
+    run = dbtui("export", *args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out, _ = run.communicate(timeout=600)
+    return run.returncode, out
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """`dbtui ARGS` through the CLI's entry point in this process: (exit status, what it printed)."""
+    code = main(list(args))
+    said = capsys.readouterr()
+    return code, said.out + said.err
+
+
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_full_checkpoint_exports_the_model_a_run_stopped_there_would_have_written(
+        tmp_path: Path, full_pair: tuple[RunFolder, RunFolder], capsys: pytest.CaptureFixture[str]) -> None:
+    short, long = (_copy(run, tmp_path, name) for run, name in zip(full_pair, ("short", "long")))
+    code, out = _cli(capsys, "export", str(long.path))  # the latest kept checkpoint: step 2
+    assert code == 0 and "diffusers: " in out, out
+    unet = lambda folder: load_file(folder / "unet" / "diffusion_pytorch_model.safetensors")  # noqa: E731
+    exported = unet(long.path / "exports" / "step-2" / "diffusers")
+    assert _same(exported, unet(short.outputs / "diffusers"))
+    assert not _same(exported, unet(long.outputs / "diffusers"))
+    assert (long.path / "exports" / "step-2" / "t.safetensors").is_file()
+
+
+def test_a_lora_checkpoint_exports_its_adapter_and_an_unkept_step_is_named(
+        tmp_path: Path, lora_pair: tuple[RunFolder, RunFolder], capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    short, long = (_copy(run, tmp_path, name) for run, name in zip(lora_pair, ("short", "long")))
+    code, out = _cli(capsys, "export", "t", "--dir", str(long.path.parent), "--step", "step-00000002")  # as resume --from takes it
+    assert code == 0, out
+    lora = lambda folder: load_file(folder / "lora" / "pytorch_lora_weights.safetensors")  # noqa: E731
+    exported = lora(long.path / "exports" / "step-2")
+    assert _same(exported, lora(short.outputs)) and not _same(exported, lora(long.outputs))
+    assert (long.path / "exports" / "step-2" / "t-lora-kohya.safetensors").is_file()
+
+    code, out = _cli(capsys, "export", str(long.path), "--step", "3")
+    assert code == 2 and "no checkpoint at step 3" in out and "kept steps are: 2" in out, out
+
+    # Where it finished: built from RUN/outputs, which stay. Its own process, whose stderr holds diffusers' log lines.
+    code, out = _export(str(long.path), "--step", "4")
+    assert code == 0 and "No LoRA keys" not in out, out
+    assert _same(lora(long.path / "exports" / "step-4"), lora(long.outputs))
+    assert (long.path / "exports" / "step-4" / "t-lora-kohya.safetensors").is_file()
+
+    checkpoint = long.path / "checkpoints" / "step-00000002"
+    whole = tmp_path / "whole-step-2"
+    shutil.copytree(checkpoint, whole)
+    adapter = checkpoint / "lora" / "unet.safetensors"
+    adapter.write_bytes(adapter.read_bytes()[:100])
+    code, out = _cli(capsys, "export", str(long.path), "--step", "2")
+    assert code == 2 and "step-00000002 is damaged: lora/unet.safetensors has 100 bytes where" in out, out
+    adapter.unlink()
+    code, out = _cli(capsys, "export", str(long.path), "--step", "2")
+    assert code == 2 and "step-00000002 is damaged: lora/unet.safetensors is missing" in out, out
+
+    from engine.runs import export
+
+    # A live run's rotation (keep_last_n) removing the checkpoint while the export reads it: the export failed.
+    shutil.rmtree(checkpoint)
+    shutil.copytree(whole, checkpoint)
+    read = export.restore_part
+
+    def rotated_while_read(model, name, files, **named) -> None:
+        shutil.rmtree(checkpoint, ignore_errors=True)
+        read(model, name, files, **named)
+
+    monkeypatch.setattr(export, "restore_part", rotated_while_read)
+    export.export_checkpoint(long.path, 2)
+    assert not checkpoint.exists() and _same(lora(long.path / "exports" / "step-2"), exported)
+    assert not list(long.checkpoints.glob(".export-*"))  # its hard links go with it
+
+    # Removed during the model load: the export holds it from before the load, and still writes it.
+    shutil.copytree(whole, checkpoint)
+    monkeypatch.setattr(export, "restore_part", read)
+    import engine.training.trainable as trainable
+
+    add_lora_adapters = trainable.add_lora_adapters
+
+    def rotated_while_loading(components, profile) -> None:
+        shutil.rmtree(checkpoint)
+        add_lora_adapters(components, profile)
+
+    monkeypatch.setattr(trainable, "add_lora_adapters", rotated_while_loading)
+    export.export_checkpoint(long.path, 2)
+    assert _same(lora(long.path / "exports" / "step-2"), exported) and not list(long.checkpoints.glob(".export-*"))
+
+    # Removed before the export could hold on to it (between its choice and the pin): said as such.
+    shutil.copytree(whole, checkpoint)
+    monkeypatch.setattr(export, "damage_of", lambda path: shutil.rmtree(checkpoint))
+    with pytest.raises(export.NoSuchCheckpointError, match="the checkpoint at step 2 was removed while it was read"):
+        export.export_checkpoint(long.path, 2)
 
 
 def _formats(run: Path, formats: list[str]) -> None:
@@ -26,15 +165,14 @@ def _files(folder: Path) -> dict[str, float]:
     return {str(path.relative_to(folder)): path.stat().st_mtime for path in folder.rglob("*")}
 
 
-def test_a_finished_lora_runs_last_step_exports_in_new_formats_as_its_kept_checkpoint_would(tmp_path: Path) -> None:
-    sections = dict(training={"method": "lora"}, saving={"every_n_steps": 2, "keep_last_n": 3, "export": ["lora_diffusers"]})
-    finished = _train(tmp_path, "finished", 2, **sections)  # ends at step 2, with no checkpoint there
-    kept = _train(tmp_path, "kept", 4, **sections)  # its checkpoint at step 2 holds the same weights
+def test_a_finished_lora_runs_last_step_exports_in_new_formats_as_its_kept_checkpoint_would(
+        tmp_path: Path, lora_pair: tuple[RunFolder, RunFolder], capsys: pytest.CaptureFixture[str]) -> None:
+    finished, kept = (_copy(run, tmp_path, name) for run, name in zip(lora_pair, ("finished", "kept")))
     assert not (finished.checkpoints / "step-00000002").exists() and (kept.checkpoints / "step-00000002").is_dir()
     outputs = _files(finished.outputs)
     for run in (finished, kept):
         _formats(run.path, ["lora_kohya", "diffusers"])
-        code, out = _export(str(run.path), "--step", "2")
+        code, out = _cli(capsys, "export", str(run.path), "--step", "2")
         assert code == 0, out
     assert _files(finished.outputs) == outputs  # only read
     ours, theirs = finished.path / "exports" / "step-2", kept.path / "exports" / "step-2"
@@ -46,13 +184,12 @@ def test_a_finished_lora_runs_last_step_exports_in_new_formats_as_its_kept_check
         assert _same(load_file(ours / name), load_file(theirs / name)), name
 
 
-def test_a_finished_full_runs_last_step_exports_from_its_diffusers_folder_else_the_conversion_is_named(tmp_path: Path) -> None:
-    saving = {"every_n_steps": 2, "keep_last_n": 3, "export": ["diffusers"]}
-    finished = _train(tmp_path, "finished", 2, saving=saving)
-    kept = _train(tmp_path, "kept", 4, saving=saving)
+def test_a_finished_full_runs_last_step_exports_from_its_diffusers_folder_else_the_conversion_is_named(
+        tmp_path: Path, full_pair: tuple[RunFolder, RunFolder], capsys: pytest.CaptureFixture[str]) -> None:
+    finished, kept = (_copy(run, tmp_path, name) for run, name in zip(full_pair, ("finished", "kept")))
     for run in (finished, kept):
         _formats(run.path, ["safetensors", "diffusers"])
-        code, out = _export(str(run.path), "--step", "2")
+        code, out = _cli(capsys, "export", str(run.path), "--step", "2")
         assert code == 0, out
     ours, theirs = finished.path / "exports" / "step-2", kept.path / "exports" / "step-2"
     unet = "diffusers/unet/diffusion_pytorch_model.safetensors"
@@ -63,33 +200,32 @@ def test_a_finished_full_runs_last_step_exports_from_its_diffusers_folder_else_t
     # A run that wrote a single file only: no diffusers folder to build from, and the conversion that makes one named.
     (ours / "diffusers").rename(tmp_path / "set-aside")
     _formats(finished.path, ["safetensors"])
-    assert _export(str(finished.path), "--step", "2")[0] == 0
+    assert _cli(capsys, "export", str(finished.path), "--step", "2")[0] == 0
     (ours / "t.safetensors").rename(finished.outputs / "t.safetensors")
     (finished.outputs / "diffusers").rename(tmp_path / "outputs-diffusers")
     _formats(finished.path, ["diffusers"])
-    code, out = _export(str(finished.path), "--step", "2")
+    code, out = _cli(capsys, "export", str(finished.path), "--step", "2")
     said = " ".join(out.split())
     command = said[said.index("`dbtui convert") + 1:said.index("` writes it")]
     assert code == 2 and "t.safetensors only, no diffusers folder" in said, out
     assert command.startswith(f"dbtui convert to-diffusers {finished.outputs / 't.safetensors'} {ours / 'diffusers'} --config "), out
-    converted = dbtui(*shlex.split(command)[1:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert converted.wait(timeout=600) == 0, converted.communicate()[0]
+    code, out = _cli(capsys, *shlex.split(command)[1:])
+    assert code == 0, out
     converted = "diffusers/unet/diffusion_pytorch_model.safetensors"
     assert _same(load_file(ours / converted), load_file(tmp_path / "outputs-diffusers" / "unet" / "diffusion_pytorch_model.safetensors"))
 
 
-
-def test_a_finished_runs_last_step_on_a_base_model_it_does_not_fit_is_said_so(tmp_path: Path) -> None:
+def test_a_finished_runs_last_step_on_a_base_model_it_does_not_fit_is_said_so(
+        tmp_path: Path, lora_pair: tuple[RunFolder, RunFolder], full_pair: tuple[RunFolder, RunFolder]) -> None:
     """model.pretrained edited in RUN/profile.toml to a model the final weights do not fit: a LoRA's failed as 'a bug in
     dbtui' (diffusers' size mismatch), a full fine-tune's said to put back the training settings, which are not read."""
-    import pytest
-
     from engine.runs.base_identity import OtherBaseModelError
     from engine.runs.checkpoints import CheckpointMismatchError
     from engine.runs.export import export_checkpoint
 
-    for method in ("lora", "full"):
-        run = _train(tmp_path, method, 2, training={"method": method}, saving={"every_n_steps": 100, "export": ["diffusers"]})
+    for method, (finished, _) in (("lora", lora_pair), ("full", full_pair)):
+        run = _copy(finished, tmp_path, method)  # finished at step 2, with no checkpoint there
+        _formats(run.path, ["diffusers"])
         profile = run.profile
         profile.write_text(profile.read_text().replace('"builtin:tiny-sd1"', '"builtin:tiny-sdxl"'))
         with pytest.raises(OtherBaseModelError) as other:  # told by the base model's record, before it loads
@@ -110,13 +246,15 @@ def test_a_finished_runs_last_step_on_a_base_model_it_does_not_fit_is_said_so(tm
             export_checkpoint(run.path, 2)
 
 
-def test_a_finished_runs_last_step_exported_with_an_edited_profile_names_where_its_settings_are_read(tmp_path: Path) -> None:
+def test_a_finished_runs_last_step_exported_with_an_edited_profile_names_where_its_settings_are_read(
+        tmp_path: Path, lora_pair: tuple[RunFolder, RunFolder]) -> None:
     """The warning of settings edited since (read from RUN/outputs/profile.toml) spoke of 'the checkpoint' and 'its
     manifest.json', where the step has no checkpoint, to send the user looking for one."""
     from engine.events import Warning
     from engine.runs.export import export_checkpoint
 
-    run = _train(tmp_path, "lora", 2, training={"method": "lora"}, saving={"every_n_steps": 100, "export": ["lora_diffusers"]})
+    run = _copy(lora_pair[0], tmp_path, "lora")  # finished at step 2, with no checkpoint there
+    _formats(run.path, ["lora_diffusers"])
     run.profile.write_text(run.profile.read_text() + "\n[training.lora]\nrank = 4\n")
     said: list[str] = []
     export_checkpoint(run.path, 2, lambda event: said.extend([event.message, event.advice]) if isinstance(event, Warning) else None)
@@ -131,7 +269,7 @@ def test_a_finished_full_runs_last_step_kept_in_fp16_exported_in_fp32_says_its_w
     from engine.events import Warning
     from engine.runs.export import export_checkpoint
 
-    run = _train(tmp_path, "half", 4, saving={"every_n_steps": 2, "keep_last_n": 3, "unet_half": True, "export": ["diffusers"]})
+    run = _train(tmp_path, "half", 4, saving={**SAVED, "unet_half": True, "export": ["diffusers"]})
     run.profile.write_text(run.profile.read_text().replace("unet_half = true", "unet_half = false"))
     said: list[Warning] = []
     export_checkpoint(run.path, 4, lambda event: said.append(event) if isinstance(event, Warning) else None)
@@ -176,8 +314,6 @@ def test_a_finished_full_run_with_both_single_files_is_converted_from_its_safete
     """With NAME.ckpt and NAME.safetensors beside each other the advice named the .ckpt (first by name), a pickle
     the README says to avoid, as the model's only file."""
     from types import SimpleNamespace
-
-    import pytest
 
     from engine.runs.export_finished import FinishedOutputsError, _source
     from tests.training_helpers import tiny_profile
