@@ -109,8 +109,12 @@ def test_sigint_saves_exits_0_and_resume_continues(tmp_path: Path) -> None:
     assert folder.read_state().step == step + 2
 
 
-def test_plain_mode_prints_progress_while_running_and_rerun_is_refused(tmp_path: Path) -> None:
-    path = profile_file(tmp_path, training={"max_train_steps": 6}, logging={"every_n_steps": 1}, saving={"every_n_steps": 3})
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.Popen, str, bool]:
+    """One `dbtui run P --plain` of 6 steps for the tests of what it prints: (P, its process, its output, whether it
+    was still running when it printed step 1)."""
+    path = profile_file(tmp_path_factory.mktemp("plain"), training={"max_train_steps": 6}, logging={"every_n_steps": 1},
+                        saving={"every_n_steps": 3})
     process = dbtui("run", str(path), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen_running = False
     lines = []
@@ -118,28 +122,32 @@ def test_plain_mode_prints_progress_while_running_and_rerun_is_refused(tmp_path:
         lines.append(line)
         if line.startswith("step 1/6"):
             seen_running = process.poll() is None
-    assert process.wait(timeout=60) == 0
-    assert seen_running, "".join(lines)
-    text = "".join(lines)
+    process.wait(timeout=60)
+    return path, process, "".join(lines), seen_running
+
+
+def test_plain_mode_prints_progress_while_running_and_rerun_is_refused(plain_run, capsys) -> None:
+    from dbtui.cli import main
+
+    path, process, text, seen_running = plain_run
+    assert process.returncode == 0, text
+    assert seen_running, text
     assert text.startswith(f"running: dbtui run {path}") and "outputs are in" in text
-    again = dbtui("run", str(path), "--plain", "--set", "training.max_train_steps=8", "--set", "name=t",
-                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out, _ = again.communicate(timeout=120)
+    code = main(["run", str(path), "--plain", "--set", "training.max_train_steps=8", "--set", "name=t"])
+    out = "".join(capsys.readouterr())
     # The suggested command keeps the other overrides and leaves out the name it replaces.
-    assert again.returncode == 2 and "finished run" in out
+    assert code == 2 and "finished run" in out
     assert f"`dbtui run {path} --set training.max_train_steps=8 --set name=NEW_NAME`" in " ".join(out.split())
 
 
-def test_a_run_on_a_machine_without_cuda_prints_no_bitsandbytes_kernel_notice(tmp_path: Path) -> None:
+def test_a_run_on_a_machine_without_cuda_prints_no_bitsandbytes_kernel_notice(plain_run) -> None:
     """peft and diffusers import bitsandbytes, which logs a notice about a CPU 4-bit kernel that
     nobody running dbtui can act on; neither the terminal nor the trainer's log shows it."""
     from importlib.util import find_spec
 
-    path = profile_file(tmp_path, training={"max_train_steps": 1})
-    process = dbtui("run", str(path), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out, _ = process.communicate(timeout=600)
+    path, process, out, _ = plain_run
     assert process.returncode == 0, out
-    folder = RunFolder(tmp_path / "runs" / "t")
+    folder = RunFolder(path.parent / "runs" / "t")
     assert "gemm_4bit_forward" not in out + folder.log.read_text()
     [started] = [e for e in read_events(folder.events) if e.kind == "run_started"]
     assert started.hardware["bitsandbytes"] is (find_spec("bitsandbytes") is not None)
