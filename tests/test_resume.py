@@ -17,11 +17,14 @@ def _outputs_fingerprint(folder: RunFolder) -> dict[str, int]:
     return {str(p.relative_to(folder.outputs)): p.stat().st_mtime_ns for p in folder.outputs.rglob("*") if p.is_file()}
 
 
-def test_the_resume_hint_keeps_the_overrides_and_a_finished_run_is_refused(tmp_path: Path) -> None:
-    path = profile_file(tmp_path, training={"max_train_steps": 120}, saving={"every_n_steps": 1000})
+def test_the_resume_hint_keeps_the_overrides_and_a_finished_run_is_refused(tmp_path: Path, capsys) -> None:
+    from dbtui.cli import main
+
+    # 60 steps: the Ctrl-C after step 2 lands long before the end; the resume trains what is left.
+    path = profile_file(tmp_path, training={"max_train_steps": 60}, saving={"every_n_steps": 1000})
     base = RunFolder(tmp_path / "runs" / "t")  # the profile's own name: must stay untouched
     folder = RunFolder(tmp_path / "runs" / "headless1")
-    run = dbtui("run", str(path), "--plain", "--set", 'name="headless1"', "--set", "training.max_train_steps=120",
+    run = dbtui("run", str(path), "--plain", "--set", 'name="headless1"', "--set", "training.max_train_steps=60",
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     wait_for(lambda: step_of(folder) >= 2)
     os.killpg(run.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the CLI and its trainer
@@ -36,25 +39,26 @@ def test_the_resume_hint_keeps_the_overrides_and_a_finished_run_is_refused(tmp_p
     assert resumed.returncode == 0, out
     assert f"resumed at step {stopped_at}" in out and "outputs are in" in out
     state = folder.read_state()
-    assert state.status == "finished" and state.step == 120
+    assert state.status == "finished" and state.step == 60
     assert not base.path.exists()
 
     kept = _outputs_fingerprint(folder)
     assert kept
     for again in (["resume", str(folder.path)], ["run", str(path), "--set", 'name="headless1"'],
                   ["run", str(path), "--set", 'name="headless1"', "--resume"]):
-        refused = dbtui(*again, "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        out, _ = refused.communicate(timeout=120)
-        assert refused.returncode == 2 and "finished run" in out and "outputs are kept" in out, out
+        code = main([*again, "--plain"])  # refused before a trainer starts: in this process
+        out = "".join(capsys.readouterr())
+        assert code == 2 and "finished run" in out and "outputs are kept" in out, out
     assert _outputs_fingerprint(folder) == kept
 
 
-def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(tmp_path: Path) -> None:
+def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(tmp_path: Path, capsys) -> None:
     """Stopped during setup (Ctrl-C while the model loaded): `dbtui resume` trains it from step 0 rather than
     failing for want of a checkpoint, and the hint said so."""
     from engine.profile import dumps_profile
     from engine.runs.folder import RunState
 
+    from dbtui.cli import main
     from dbtui.format import resume_hint
     from tests.training_helpers import tiny_profile
 
@@ -62,9 +66,9 @@ def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(tmp_pa
     folder.profile.write_text(dumps_profile(tiny_profile(tmp_path, name="early", training={"max_train_steps": 2})), encoding="utf-8")
     folder.write_state(RunState(pid=0, status="stopped"))
     assert resume_hint(folder) == f"No checkpoint was saved yet; `dbtui resume {folder.path}` trains it from the start."
-    resumed = dbtui("resume", str(folder.path), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out, _ = resumed.communicate(timeout=600)
-    assert resumed.returncode == 0, out
+    code = main(["resume", str(folder.path), "--plain"])  # its trainer is a process of its own all the same
+    out = "".join(capsys.readouterr())
+    assert code == 0, out
     assert "early stopped before it saved a checkpoint: training it from the start" in out and "outputs are in" in out
     assert folder.read_state().status == "finished" and folder.read_state().step == 2
 
@@ -93,11 +97,12 @@ def test_a_failed_run_resumed_from_the_start_is_said_failed(tmp_path: Path, monk
     assert f"{folder.path} failed before it saved a checkpoint: training it from the start" in out, out
 
 
-def test_a_run_whose_stored_profile_has_an_empty_output_dir_resumes(tmp_path: Path) -> None:
+def test_a_run_whose_stored_profile_has_an_empty_output_dir_resumes(tmp_path: Path, capsys) -> None:
     """Versions that took an empty saving.output_dir (or scorer) wrote it so into RUN/profile.toml; refused when read,
     the run could not be resumed."""
     import tomli_w
 
+    from dbtui.cli import main
     from engine.profile import profile_data
     from engine.runs.folder import RunState
     from tests.training_helpers import tiny_profile
@@ -108,9 +113,9 @@ def test_a_run_whose_stored_profile_has_an_empty_output_dir_resumes(tmp_path: Pa
     data.setdefault("evaluation", {})["clip_model"] = ""
     folder.profile.write_text(tomli_w.dumps(data), encoding="utf-8")
     folder.write_state(RunState(pid=0, status="stopped"))
-    resumed = dbtui("resume", str(folder.path), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out, _ = resumed.communicate(timeout=600)
-    assert resumed.returncode == 0, out
+    code = main(["resume", str(folder.path), "--plain"])
+    out = "".join(capsys.readouterr())
+    assert code == 0, out
     assert folder.read_state().status == "finished" and folder.read_state().step == 2
 
 
