@@ -1,8 +1,8 @@
-"""Runs that outlive the terminal: checkpoints, exact resume, signals, detach, control, watchdogs."""
+"""Runs that outlive the terminal: checkpoints, signals, detach, control, watchdogs (exact resume and runs of two
+processes: test_runs_resume.py)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,39 +11,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
-from engine.builtin import resolve_model
 from engine.errors import DbtuiError
 from engine.runs.in_process import train
-from engine.runs.checkpoints import complete_checkpoints, latest_checkpoint, read_manifest
+from engine.runs.checkpoints import complete_checkpoints
 from engine.runs.control import request, take_requests
 from engine.runs.folder import RunFolder, RunFolderError
 from engine.runs.trainer_lock import TrainerLock
 from engine.runs.supervisor import Supervisor
 from engine.training.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, images_look_broken
 from engine.runs.sinks import read_events
-from tests.runs_helpers import (
-    KILL_AFTER_STEP,
-    KILL_AT_RENAME,
-    RANKS_AFTER_RESUME,
-    WORKER_NAN_ON_ONE_PROCESS,
-    dbtui,
-    launch_two_processes,
-    profile_file,
-    python,
-    step_of,
-    wait_for,
-)
+from tests.runs_helpers import dbtui, profile_file, python, step_of, wait_for
 from tests.training_helpers import tiny_profile
-
-RESUMABLE = dict(training={"max_train_steps": 8, "seed": 11}, dataset={"resolution": 64, "hflip": True, "center_crop": False},
-                 saving={"every_n_steps": 2, "keep_last_n": 3}, optimizer={"learning_rate": 1e-3})
-
-
-def unet_weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return load_file(run_dir / "outputs" / "diffusers" / "unet" / "diffusion_pytorch_model.safetensors")
-
 
 def start_worker(run_dir: Path, profile_path: Path, code: str | None = None, *args: str) -> subprocess.Popen:
     folder = RunFolder(run_dir).create()
@@ -51,62 +30,6 @@ def start_worker(run_dir: Path, profile_path: Path, code: str | None = None, *ar
     if code is None:
         return python("import sys; from engine.runs.worker import main; sys.exit(main(sys.argv[1:]))", str(run_dir), *args)
     return python(code, str(run_dir), *args)
-
-
-def test_sigkill_and_resume_ends_bitwise_equal_to_an_uninterrupted_run(tmp_path: Path) -> None:
-    path = profile_file(tmp_path, **RESUMABLE)
-    reference = tmp_path / "reference"
-    assert start_worker(reference, path).wait(timeout=600) == 0
-
-    killed = tmp_path / "killed"
-    process = start_worker(killed, path, KILL_AFTER_STEP, "5")
-    assert process.wait(timeout=600) == -signal.SIGKILL
-    folder = RunFolder(killed)
-    assert latest_checkpoint(folder).name == "step-00000004"
-    assert start_worker(killed, path, None, "--resume", "latest").wait(timeout=600) == 0
-
-    started = [e for e in read_events(folder.events) if e.kind == "run_started"]
-    assert started[-1].resumed_from_step == 4
-    a, b = unet_weights(reference), unet_weights(killed)
-    assert a.keys() == b.keys()
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    base = load_file(Path(resolve_model("builtin:tiny-sd1")) / "unet" / "diffusion_pytorch_model.safetensors")
-    assert not all(torch.equal(a[k], base[k]) for k in a)  # training changed the weights
-
-
-def test_a_kill_during_a_save_leaves_the_previous_checkpoint_and_resume_works(tmp_path: Path) -> None:
-    path = profile_file(tmp_path, **RESUMABLE)
-    run_dir = tmp_path / "run"
-    assert start_worker(run_dir, path, KILL_AT_RENAME, "4").wait(timeout=600) == -signal.SIGKILL
-    folder = RunFolder(run_dir)
-    assert [step for step, _ in complete_checkpoints(folder)] == [2]
-    assert (folder.checkpoints / "step-00000004.partial").is_dir()  # the torn save is never taken for a checkpoint
-    assert read_manifest(latest_checkpoint(folder))["step"] == 2
-    (folder.checkpoints / "step-00000003.partial").mkdir()  # a torn save of a step this resume never saves
-    assert start_worker(run_dir, path, None, "--resume", "latest").wait(timeout=600) == 0
-    assert [e for e in read_events(folder.events) if e.kind == "run_finished"][-1].step == 8
-    assert not list(folder.checkpoints.glob("*.partial"))  # torn saves do not hold the disk for ever
-
-
-def test_sigint_saves_exits_0_and_resume_continues(tmp_path: Path) -> None:
-    path = profile_file(tmp_path, training={"max_train_steps": 400}, saving={"every_n_steps": 1000})
-    run_dir = tmp_path / "runs" / "t"
-    process = start_worker(run_dir, path)
-    folder = RunFolder(run_dir)
-    wait_for(lambda: step_of(folder) >= 2)
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=300) == 0
-    state = folder.read_state()
-    assert state.status == "stopped"
-    [(step, _)] = complete_checkpoints(folder)
-    assert step == state.step >= 2
-
-    resumed = dbtui("run", str(path), "--resume", "--plain", "--set", f"training.max_train_steps={step + 2}",
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out, _ = resumed.communicate(timeout=600)
-    assert resumed.returncode == 0, out
-    assert f"resumed at step {step}" in out and "finished" in out
-    assert folder.read_state().step == step + 2
 
 
 @pytest.fixture(scope="module")
@@ -226,53 +149,6 @@ def test_out_of_memory_on_a_gpu_without_bf16_offers_no_bf16_only_setting(tmp_pat
     assert "optimizer.fused_backward = true" in caught.value.advice  # refused under fp16 only: this run is fp32
 
 
-def test_a_collective_failing_because_another_process_died_is_said_so_not_as_a_bug() -> None:
-    from engine.training.watchdogs import PeerProcessLostError, peer_process_lost
-
-    gloo = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error [127.0.0.1]:14260: Connection reset by peer")
-    lost = peer_process_lost(gloo, 2, "runs/mp", lambda: "RESUME")
-    assert isinstance(lost, PeerProcessLostError) and "another process of this run ended" in str(lost)
-    assert lost.advice == "see that process's log in runs/mp/logs; RESUME"
-
-    def unasked() -> str:
-        raise AssertionError("the run's checkpoints were read for an error that is no lost process")
-
-    assert peer_process_lost(gloo, 1, "runs/mp", unasked) is None  # one process: no peer to lose
-    assert peer_process_lost(RuntimeError("mat1 and mat2 shapes cannot be multiplied"), 2, "runs/mp", unasked) is None
-
-
-@pytest.mark.parametrize("machines", [1, 2])
-def test_a_lost_process_before_any_checkpoint_is_not_said_to_resume_from_one(tmp_path: Path, machines: int) -> None:
-    """A process killed before the first checkpoint: the advice said `dbtui resume RUN` "continues from the latest
-    checkpoint", of a run that had none."""
-    from engine.runs.folder import RunFolder
-    from engine.runs.file_errors import how_it_goes_on
-
-    folder = RunFolder(tmp_path / "mp").create()
-    said = how_it_goes_on(folder.path, 0, machines)
-    assert "latest checkpoint" not in said and "again from the start" in said
-    step = folder.checkpoints / "step-00000004"
-    step.mkdir(parents=True)
-    (step / "manifest.json").write_text('{"step": 4}')
-    assert how_it_goes_on(folder.path, 0, machines) == f"then `dbtui resume {folder.path}` continues from its latest checkpoint"
-
-
-def test_a_lost_process_on_machine_n_is_told_how_its_part_goes_on(tmp_path: Path) -> None:
-    """Machine 1, its peer lost: it was told to start the run afresh on every machine (its own disk holds none of
-    machine 0's checkpoints) or `dbtui resume RUN`, which is refused for its part; now its part's own command."""
-    from engine.runs.folder import RunFolder
-    from engine.runs.file_errors import how_it_goes_on
-
-    folder = RunFolder(tmp_path / "mp").create()
-    said = how_it_goes_on(folder.path, 1, 2)
-    assert "--set launch.machine_rank=1" in said and "copy it here and add --resume" in said
-    step = folder.checkpoints / "step-00000004"
-    step.mkdir(parents=True)
-    (step / "manifest.json").write_text('{"step": 4}')
-    said = how_it_goes_on(folder.path, 1, 2)
-    assert "dbtui resume" not in said and "--resume --set launch.machine_rank=1" in said
-
-
 def _catches(pid: int, signum: int) -> bool:
     """Whether process ``pid`` has a handler of its own for ``signum`` (the worker sets SIGINT's and SIGTERM's
     together; Python sets SIGINT's as it starts)."""
@@ -379,64 +255,6 @@ def test_black_samples_are_recognised() -> None:
     assert not images_look_broken([Image.new("RGB", (8, 8), (10, 200, 30))])
 
 
-def test_two_process_run_through_accelerate_launch(tmp_path: Path) -> None:
-    from engine.runs.launcher import start_run
-
-    profile = tiny_profile(tmp_path, training={"max_train_steps": 3}, launch={"num_processes": 2, "extra_args": ["--main_process_port", "29517"]},
-                           saving={"every_n_steps": 2})
-    started = start_run(profile)
-    assert "--num_processes" in started.command and "2" in started.command
-    assert started.process.wait(timeout=600) == 0, started.folder.log.read_text()[-3000:]
-    events = list(read_events(started.folder.events))
-    [run_started] = [e for e in events if e.kind == "run_started"]
-    assert run_started.num_processes == 2
-    assert [e.step for e in events if e.kind == "step_ended"] == [1, 2, 3]  # one event stream, from the main process
-    assert [e for e in events if e.kind == "checkpoint_saved"]
-    assert (started.folder.outputs / "diffusers" / "model_index.json").is_file()
-
-
-def test_two_processes_stay_in_step_when_the_text_encoder_trains_and_each_resumes_its_own_noise(tmp_path: Path) -> None:
-    """Under DDP every process must hold the same weights (text encoder included, here with
-    clip_skip leaving its last layer out of the loss), and a resume must give each process back
-    its own noise generator, not the main process's."""
-    script = tmp_path / "ranks.py"
-    script.write_text(RANKS_AFTER_RESUME)
-    profile = profile_file(tmp_path, training={"max_train_steps": 3, "train_text_encoder": True, "clip_skip": 2})
-    out = tmp_path / "ranks.json"
-    process = launch_two_processes(script, str(profile), str(out))
-    assert process.returncode == 0, process.stderr[-3000:]
-    first, second = json.loads(out.read_text())
-    assert first["unet"] == second["unet"] and first["text_encoder"] == second["text_encoder"]
-    assert first["generator_at_save"] != second["generator_at_save"]  # each process draws its own noise
-    for rank in (first, second):
-        assert rank["generator_later"] != rank["generator_at_save"]
-        assert rank["generator_restored"] == rank["generator_at_save"]
-    # The process group is really gone once the trainer ends: its gloo threads, left alive into
-    # interpreter exit, could abort a finished process ("terminate called without an active exception").
-    for index in (0, 1):
-        threads = json.loads((tmp_path / f"threads-{index}.json").read_text())
-        assert threads and not [name for name in threads if "gloo" in name], threads
-
-
-def test_a_nan_loss_on_one_process_stops_every_process_with_the_nan_advice(tmp_path: Path) -> None:
-    """Each process only sees its own batch: a NaN on one must stop all of them with the NaN
-    advice, not leave the others to die in the next gradient exchange as 'a bug in dbtui'."""
-    script = tmp_path / "nan.py"
-    script.write_text(WORKER_NAN_ON_ONE_PROCESS)
-    folder = RunFolder(tmp_path / "run").create()
-    folder.profile.write_text(profile_file(tmp_path, training={"max_train_steps": 6}).read_text())
-    process = launch_two_processes(script, str(folder.path))
-    assert process.returncode != 0
-    [failed] = [e for e in read_events(folder.events) if e.kind == "run_failed"]
-    assert "nan" in failed.reason.lower() and "bf16" in failed.advice and failed.step == 3
-    assert folder.read_state().status == "failed"
-    # All stopped after the same step, so the group was torn down: no gloo thread is left to
-    # abort a process at interpreter exit.
-    for rank in (0, 1):
-        threads = json.loads((folder.path / f"threads-{rank}.json").read_text())
-        assert threads and not [name for name in threads if "gloo" in name], threads
-
-
 def test_too_little_disk_skips_the_checkpoint_with_a_warning_and_training_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil as shutil_module
     from collections import namedtuple
@@ -536,23 +354,3 @@ def test_a_second_ctrl_c_records_the_run_as_stopped_before_it_exits(tmp_path: Pa
     assert exits == [130]
     state = folder.read_state()
     assert (state.status, state.step, state.total_steps) == ("stopped", 64, 200)
-
-
-def test_a_resume_with_accumulation_prior_and_buckets_ends_bitwise_equal_to_an_uninterrupted_run(tmp_path: Path) -> None:
-    """Killed between checkpoints with 2 micro-batches a step, class images interleaved and aspect buckets: the
-    resume picks up the batch order, the accumulation and the class examples exactly where the checkpoint left them."""
-    path = profile_file(tmp_path, **{
-        **RESUMABLE,
-        "training": {**RESUMABLE["training"], "gradient_accumulation_steps": 2, "train_batch_size": 2},
-        "dataset": {**RESUMABLE["dataset"], "bucketing": True},
-        "prior": {"enabled": True, "steps": 2},
-        "concepts": [{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
-                      "class_dir": str(tmp_path / "class"), "class_prompt": "photo of a disc", "num_class_images": 3}],
-    })
-    reference, killed = tmp_path / "reference", tmp_path / "killed"
-    assert start_worker(reference, path).wait(timeout=600) == 0
-    assert start_worker(killed, path, KILL_AFTER_STEP, "5").wait(timeout=600) == -signal.SIGKILL
-    assert latest_checkpoint(RunFolder(killed)).name == "step-00000004"
-    assert start_worker(killed, path, None, "--resume", "latest").wait(timeout=600) == 0
-    a, b = unet_weights(reference), unet_weights(killed)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
