@@ -1,6 +1,7 @@
 """A resume whose concept's photos changed since its checkpoint says which: a photo added to a concept's folder between
 `dbtui stop` and `dbtui resume` trained the steps to come on another data set without a word, and the resume read as
-exact. The same photos, in a folder moved elsewhere, say nothing."""
+exact. So does a caption file edited, added or removed where the concept's caption mode reads them. The same photos, in a
+folder moved elsewhere, say nothing."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ from engine.runs.sinks import read_events
 from tests.training_helpers import tiny_profile
 
 
-def _stopped_at_two(tmp_path: Path, photos: Path) -> tuple[RunFolder, object]:
+def _stopped_at_two(tmp_path: Path, photos: Path, caption_mode: str = "instance_prompt") -> tuple[RunFolder, object]:
     from engine.runs.in_process import train
     from engine.runs.supervisor import Supervisor
 
-    profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(photos), "instance_prompt": "photo of zwx disc"}],
-                           saving={"every_n_steps": 2})
+    concept = {"instance_dir": str(photos), "instance_prompt": "photo of zwx disc", "caption_mode": caption_mode}
+    profile = tiny_profile(tmp_path, concepts=[concept], saving={"every_n_steps": 2})
     folder = RunFolder(tmp_path / "run").create()
     cancel = threading.Event()
     first = Supervisor(folder, cancel=cancel)
@@ -62,3 +63,34 @@ def test_the_same_photos_in_a_folder_moved_elsewhere_say_nothing(tmp_path: Path)
     concept = profile.concepts[0].model_copy(update={"instance_dir": str(moved)})
     warnings = _resume_warnings(folder, profile.model_copy(update={"concepts": [concept]}))
     assert not [w for w in warnings if "images changed" in w.message]
+
+
+def test_a_resume_says_which_captions_were_edited_added_or_removed_where_the_concept_reads_them(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    shutil.copytree(resolve_dir("builtin:demo-instance"), photos)
+    (photos / "zwx_03.txt").unlink()
+    folder, profile = _stopped_at_two(tmp_path, photos, "caption_file_then_prompt")
+    (photos / "zwx_00.txt").write_text("a red zwx disc", encoding="utf-8")
+    (photos / "zwx_01.txt").unlink()
+    (photos / "zwx_03.txt").write_text("a zwx disc on grass", encoding="utf-8")
+    said = [w.message for w in _resume_warnings(folder, profile) if "changed since step 2" in w.message]
+    assert said == [f"the images changed since step 2: concepts[0] (instance_dir {str(photos)!r}): caption 'zwx_03.txt' "
+                    "added; caption 'zwx_01.txt' removed; caption 'zwx_00.txt' edited"]
+
+
+def test_captions_the_concept_does_not_read_say_nothing(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    shutil.copytree(resolve_dir("builtin:demo-instance"), photos)
+    folder, profile = _stopped_at_two(tmp_path, photos)
+    (photos / "zwx_00.txt").write_text("a red zwx disc", encoding="utf-8")
+    assert not [w for w in _resume_warnings(folder, profile) if "changed since step 2" in w.message]
+
+
+def test_a_checkpoint_that_recorded_no_captions_says_nothing_of_them() -> None:
+    from engine.data.trained_images import said_image_changes
+
+    earlier = [{"a.png": 10}]  # a checkpoint of the version before captions were recorded
+    now = [{"a.png": 10, "a.txt": "5e1f"}]
+    assert said_image_changes(earlier, now, {0: 0}, ["photos"]) == []
+    assert said_image_changes([{"a.png": 10, "a.txt": None}], now, {0: 0}, ["photos"]) == [
+        "concepts[0] (instance_dir 'photos'): caption 'a.txt' added"]

@@ -9,6 +9,8 @@ from engine.data.caption_text import caption_words, read_caption
 from engine.data.images import DataError
 from engine.profile.text_characters import control_character, printable
 
+CAPTION_FILE_MODES = frozenset({"caption_file", "caption_file_then_prompt", "prompt_then_caption_file"})  # read .txt
+
 
 def caption_file(image: Path, extension: str) -> Path:
     return image.with_suffix(extension)

@@ -1,22 +1,37 @@
-"""Each concept's instance images as a run trains them, by file name and size: a checkpoint records them, so that a
-resume can say which were added, removed or replaced since. The profile's folders may change between a stop and a
-resume (they move), but what they hold trains the steps to come: a photo added in between made another run of it
-without a word, and a resume that said nothing read as exact."""
+"""Each concept's instance images as a run trains them, by file name and size, and their caption files by content where
+the concept's caption mode reads them: a checkpoint records them, so that a resume can say which were added, removed,
+replaced or edited since. The profile's folders may change between a stop and a resume (they move), but what they hold
+trains the steps to come: a photo added, or a caption edited, in between made another run of it without a word, and a
+resume that said nothing read as exact."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import hashlib
+from collections.abc import Iterable, Sequence
+from typing import Any, Union
+
+from engine.data.captions import CAPTION_FILE_MODES, caption_file
 
 SHOWN = 3  # file names shown per kind of change
 
-ImageRecord = list[dict[str, int]]  # per concept index: {file name: size in bytes}
+# Per concept index: {image file name: size in bytes}, and {caption file name: content hash, None where the image has
+# none} where the concept's mode reads captions. A caption's value is never an int: that tells the two apart, and
+# a record with no caption at all (a checkpoint of an earlier version) says nothing of them.
+FileRecord = dict[str, Union[int, str, None]]
+ImageRecord = list[FileRecord]
 
 
-def image_record(examples: Iterable[Any], concepts: int) -> ImageRecord:
-    """``{name: size}`` of the instance images of each of ``concepts`` concepts among ``examples``; -1 where a file
-    cannot be read now (it is then told as replaced if it comes back)."""
-    record: ImageRecord = [{} for _ in range(concepts)]
+def _caption_hash(image: Any, extension: str) -> str | None:
+    try:
+        return hashlib.sha256(caption_file(image, extension).read_bytes()).hexdigest()
+    except OSError:  # no caption file: the combined modes train the prompt alone
+        return None
+
+
+def image_record(examples: Iterable[Any], modes: Sequence[str], extension: str) -> ImageRecord:
+    """``{name: size}`` of the instance images of each concept among ``examples`` (-1 where a file cannot be read now: it
+    is then told as replaced if it comes back), with their captions' hashes where ``modes[concept]`` reads them."""
+    record: ImageRecord = [{} for _ in modes]
     for example in examples:
         if not example.is_class:
             try:
@@ -24,6 +39,8 @@ def image_record(examples: Iterable[Any], concepts: int) -> ImageRecord:
             except OSError:
                 size = -1
             record[example.concept][example.path.name] = size
+            if modes[example.concept] in CAPTION_FILE_MODES:
+                record[example.concept][caption_file(example.path, extension).name] = _caption_hash(example.path, extension)
     return record
 
 
@@ -32,20 +49,35 @@ def _named(names: list[str]) -> str:
     return ", ".join(repr(name) for name in names[:SHOWN]) + (f" and {more} more" if more > 0 else "")
 
 
+def _changes(was: FileRecord, is_now: FileRecord) -> list[tuple[list[str], str]]:
+    """(names, what) of the files added, removed and changed from ``was`` to ``is_now``, a None value standing for none."""
+    there, here = {n for n, v in was.items() if v is not None}, {n for n, v in is_now.items() if v is not None}
+    return [(sorted(here - there), "added"), (sorted(there - here), "removed"),
+            (sorted(name for name in there & here if was[name] != is_now[name]), "changed")]
+
+
+def _split(files: FileRecord) -> tuple[FileRecord, FileRecord]:
+    images = {name: value for name, value in files.items() if isinstance(value, int)}
+    return images, {name: value for name, value in files.items() if name not in images}
+
+
 def said_image_changes(before: Any, now: ImageRecord, pairs: dict[int, int], folders: list[str]) -> list[str]:
-    """``concepts[N] (instance_dir '…'): 'a.png' added; 'b.png' removed`` for each concept now (index N, its
-    ``folders[N]``) paired with one of the checkpoint's (``pairs``: now → then) whose images differ. ``before``: the
-    checkpoint's record, nothing said where it has none (a checkpoint of an earlier version)."""
+    """``concepts[N] (instance_dir '…'): 'a.png' added; caption 'b.txt' edited`` for each concept now (index N, its
+    ``folders[N]``) paired with one of the checkpoint's (``pairs``: now → then) whose images or captions differ.
+    ``before``: the checkpoint's record, nothing said where it has none (a checkpoint of an earlier version), nor of the
+    captions where one of the two records none (another caption mode, said as a setting changed)."""
     if not isinstance(before, list):
         return []
     said: list[str] = []
     for index, earlier in sorted(pairs.items()):
         if earlier >= len(before) or index >= len(now) or not isinstance(before[earlier], dict):
             continue
-        was, is_now = before[earlier], now[index]
-        parts = [(sorted(is_now.keys() - was.keys()), "added"), (sorted(was.keys() - is_now.keys()), "removed"),
-                 (sorted(name for name in was.keys() & is_now.keys() if was[name] != is_now[name]), "replaced")]
-        changes = "; ".join(f"{_named(names)} {what}" for names, what in parts if names)
-        if changes:
-            said.append(f"concepts[{index}] (instance_dir {folders[index]!r}): {changes}")
+        (was, was_captions), (is_now, captions) = _split(before[earlier]), _split(now[index])
+        parts = [f"{_named(names)} {'replaced' if what == 'changed' else what}"
+                 for names, what in _changes(was, is_now) if names]
+        if was_captions and captions:
+            parts += [f"caption{'s' if len(names) > 1 else ''} {_named(names)} {'edited' if what == 'changed' else what}"
+                      for names, what in _changes(was_captions, captions) if names]
+        if parts:
+            said.append(f"concepts[{index}] (instance_dir {folders[index]!r}): {'; '.join(parts)}")
     return said

@@ -11,7 +11,7 @@ from typing import Any
 
 from engine.data.buckets import Bucket, nearest_bucket
 from engine.data.caption_text import CaptionFileError, caption_words
-from engine.data.captions import caption_for, training_caption
+from engine.data.captions import CAPTION_FILE_MODES, caption_for, training_caption
 from engine.data.images import DataError, unused_class_images
 from engine.dataset.caption_file_findings import (misnamed_finding, orphan_caption_findings, shared_caption_findings,
                                                   unused_caption_findings)
@@ -64,7 +64,6 @@ _FLOAT_WARNING = ("stores 32-bit floating-point values: prepare scales them to 8
                   "up to 255 as they are, brighter ones by the brightest), so fine levels band, and linear/HDR data "
                   "looks darker or flat", _DEEP_WARNING[1])
 _PROMPT_MODES = {"instance_prompt", "caption_file_then_prompt", "prompt_then_caption_file"}
-_CAPTION_MODES = {"caption_file", "caption_file_then_prompt", "prompt_then_caption_file"}
 PROBE_FIXES = {
     "unreadable": "check the file's permissions or copy it again",
     "truncated": "download or copy it again",
@@ -199,7 +198,7 @@ def caption_findings(
     ``sharing`` the images that read the same caption file (``caption_owners``)."""
     path = str(image)
     found = []
-    if caption_mode in _CAPTION_MODES:
+    if caption_mode in CAPTION_FILE_MODES:
         file = caption_path(image, extension)
         near = misnamed_caption(file, captions or {}) if not file.exists() else None
         if near is not None:

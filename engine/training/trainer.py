@@ -238,8 +238,10 @@ class Trainer:
         for warning in (unreachable_batch_size(batches, profile.training.train_batch_size), self.texts.cut_warning(self.examples)):
             if warning:
                 self.emit(warning)
-        self.image_record = image_record(self.examples, len(profile.concepts))  # a checkpoint records them
-        self.instance_images = sum(map(len, self.image_record))
+        # A checkpoint records them, and the captions the concepts read.
+        self.image_record = image_record(self.examples, [concept.caption_mode for concept in profile.concepts],
+                                         profile.dataset.caption_extension)
+        self.instance_images = sum(not example.is_class for example in self.examples)
         self.total_steps = run_total(profile, self.instance_images, self.steps_per_epoch, self.kept_total, self.emit)
         self.lr_scheduler = build_lr_scheduler(optimizer, profile.optimizer, self.total_steps)
         short_run = warmup_warning(profile.optimizer, self.total_steps)
