@@ -23,7 +23,7 @@ from engine.runs.base_identity import base_model_record, write_record  # noqa: E
 from engine.runs.file_errors import (base_model_gone, how_it_goes_on, kept_for_export, named_full_disk,  # noqa: E402
                                      run_files_error)
 from engine.runs.folder import run_dir_for  # noqa: E402
-from engine.runs.library_noise import hold_back_library_noise  # noqa: E402
+from engine.runs.library_noise import hide_library_progress_bars, hold_back_library_noise  # noqa: E402
 from engine.profile import Profile, save_profile  # noqa: E402
 from engine.memory.savers import memory_advice  # noqa: E402
 from engine.training.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, peer_process_lost  # noqa: E402
@@ -56,6 +56,8 @@ def train(
     Raises the DbtuiError that failed the run, after reporting it as a RunFailed event.
     """
     hold_back_library_noise()
+    # Their bars went to the run's log, whose tail a failed run shows; dbtui's own phases say what loads and saves.
+    hide_library_progress_bars()
     run_dir = Path(run_dir or run_dir_for(profile))
     run_dir.mkdir(parents=True, exist_ok=True)
     jsonl: JsonlSink | None = None
