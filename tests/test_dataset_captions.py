@@ -432,3 +432,22 @@ def test_dedupe_drops_a_tag_repeated_in_another_letter_case_or_spacing_as_remove
     (tmp_path / "a.txt").write_text("dog, Dog, a photo of zwx, ohwx, a  photo of ZWX\n", encoding="utf-8")
     assert len(CaptionStore(tmp_path).dedupe_tags()) == 1
     assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "dog, a photo of zwx, ohwx\n"
+
+
+def test_undo_says_the_captions_it_removed_apart_from_those_it_changed(tmp_path: Path, capsys) -> None:
+    """--undo of an --add-tag that had created b.txt removed it, and said '2 caption(s) changed'."""
+    from dbtui.cli import main
+
+    for index, name in enumerate(("a.png", "b.png")):
+        textured(index, (32, 32)).save(tmp_path / name)
+    (tmp_path / "a.txt").write_text("dog\n", encoding="utf-8")
+    assert main(["dataset", "caption", str(tmp_path), "--add-tag", "zwx"]) == 0
+    assert "1 caption(s) changed, 1 created for images that had no caption file" in capsys.readouterr().out
+    assert main(["dataset", "caption", str(tmp_path), "--undo"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "undo add tag 'zwx': 1 caption(s) changed, 1 removed (the operation had created them)" in said
+    assert not (tmp_path / "b.txt").exists() and CaptionStore(tmp_path).read("a.png") == "dog"
+    from engine.dataset.caption_changes import Change, ChangeSet
+
+    restored = ChangeSet("undo remove tag 'dog'", (Change(tmp_path / "c.txt", None, "dog"),), undo=True)
+    assert restored.counts_said("had no caption file") == "0 caption(s) changed, 1 restored"

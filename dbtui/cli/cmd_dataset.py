@@ -339,9 +339,7 @@ def _caption(args: argparse.Namespace) -> int:
         changes = store.dedupe_tags()
     else:
         changes = store.trim()
-    created = changes.created
-    counts = f"{len(changes) - created} caption(s) changed" + (
-        f", {created} created for images that had no caption file" if created else "")
+    counts = changes.counts_said("had no caption file")
     undoes = " (--undo reverts)" if len(changes) and not args.undo else ""  # nothing changed: the journal stays
     console.print(markup_safe(f"{changes.operation}: {counts}") + undoes, soft_wrap=True)
     for item in changes.still_said:

@@ -21,10 +21,7 @@ def autocaption_said(result: Any) -> tuple[str, bool]:
 
 def changes_said(changes: Any, hint: str) -> tuple[str, bool]:
     """A bulk edit or undo: what changed, and how many captions it left alone, and why."""
-    created = changes.created
-    said = f"{changes.operation}: {len(changes) - created} caption(s) changed" + (
-        f", {created} created for images that had none" if created else "") + (
-        f" {hint}" if hint and len(changes) else "")
+    said = f"{changes.operation}: {changes.counts_said('had none')}" + (f" {hint}" if hint and len(changes) else "")
     # A caption never created (beside a file that is no picture) was not "left as it was".
     left = [item for item in changes.skipped if item.kind != "not_created"]
     not_made = [item for item in changes.skipped if item.kind == "not_created"]

@@ -54,6 +54,7 @@ class ChangeSet:
     skipped: tuple[Unreadable, ...] = ()
     # Captions, changed or not, that still say the tag remove_tag removed, inside a longer tag it leaves whole.
     still_said: tuple[Unreadable, ...] = ()
+    undo: bool = False  # an undo's changes: its removals are of captions its operation had created
 
     def __len__(self) -> int:
         return len(self.changes)
@@ -62,6 +63,21 @@ class ChangeSet:
     def created(self) -> int:
         """How many of the changes made a caption file where the image had none."""
         return sum(1 for change in self.changes if change.before is None and change.after is not None)
+
+    @property
+    def removed(self) -> int:
+        """How many of the changes removed a caption file: an undo's, of those its operation had created."""
+        return sum(1 for change in self.changes if change.before is not None and change.after is None)
+
+    def counts_said(self, had_none: str) -> str:
+        """``N caption(s) changed, M created for images that {had_none}``; an undo's removals and restorations said as
+        such, not as captions changed (it removed the file its operation had created, and said it changed it)."""
+        said = f"{len(self) - self.created - self.removed} caption(s) changed"
+        if self.created:
+            said += f", {self.created} restored" if self.undo else f", {self.created} created for images that {had_none}"
+        if self.removed:
+            said += f", {self.removed} removed" + (" (the operation had created them)" if self.undo else "")
+        return said
 
 
 @dataclass(frozen=True)

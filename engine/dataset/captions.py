@@ -274,7 +274,7 @@ class CaptionStore:
             atomic_write_text(journal, entries_text(operation, kept))
         else:
             journal.unlink()
-        return ChangeSet(f"undo {operation}", tuple(changes), tuple(skipped))
+        return ChangeSet(f"undo {operation}", tuple(changes), tuple(skipped), undo=True)
 
     def _bulk(self, operation: str, edit: Callable[[list[str]], list[str]], include_missing: bool = False,
               left: Callable[[str], str | None] | None = None, emit: Emit | None = None) -> ChangeSet:
