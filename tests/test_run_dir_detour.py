@@ -56,6 +56,7 @@ def test_a_folder_not_made_yet_is_plain_where_its_made_part_is(tmp_path: Path, m
     assert plain_path(Path("runs/typo/../x")) == Path("runs/x")
     assert plain_path(Path("new/a/../../runs/b")) == Path("runs/b")
     assert plain_path(Path("new/../../elsewhere")) == Path("../elsewhere")
+    assert plain_path(Path(f"new/../../{tmp_path.name}/runs/z")) == Path("runs/z")  # back where it climbed from
     assert plain_path(Path("notes.txt/../x")) == Path("notes.txt/../x")
     (tmp_path / "runs" / "link").symlink_to(tmp_path / "runs" / "new", target_is_directory=True)  # dangling
     assert plain_path(Path("runs/link/../x")) == Path("runs/link/../x")

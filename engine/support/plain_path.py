@@ -47,4 +47,6 @@ def _plain_beyond(path: Path, made: Path, rest: list[str]) -> Path:
     while climbs < len(tail.parts) and tail.parts[climbs] == "..":
         climbs += 1  # above the made part: its parents, which are there, are made plain with their links
     names = tail.parts[climbs:]
-    return plain_path(made.joinpath(*[".."] * climbs)).joinpath(*names)
+    if climbs:  # the names may lead back into folders that are there (from inside pp/: `../pp/z` is `z`)
+        return plain_path(made.joinpath(*[".."] * climbs, *names))
+    return plain_path(made).joinpath(*names)
