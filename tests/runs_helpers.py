@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.profile import save_profile
+from engine.profile import Profile, save_profile
 from engine.runs.control import request
-from engine.runs.folder import RunFolder
+from engine.runs.folder import RunFolder, run_dir_for
 from tests.training_helpers import tiny_profile
 
 ROOT = Path(__file__).parents[1]
@@ -200,3 +200,17 @@ class CtrlCInSetUp:
             if self.folder is not None:
                 request(self.folder, "stop")
             raise KeyboardInterrupt
+
+
+def trained_as_by_dbtui_run(profile: Profile) -> RunFolder:
+    """``profile`` trained in this process as `dbtui run`'s trainer trains it (checkpoints kept, its state written at
+    the end): a trainer process costs its start and a model load, some 10 s, where a test only reads the run."""
+    from engine.runs.in_process import train
+    from engine.runs.supervisor import Supervisor
+
+    folder = RunFolder(run_dir_for(profile)).create()
+    supervisor = Supervisor(folder)
+    result = train(profile, folder.path, step_hooks=[supervisor.on_step], trainer_hook=supervisor.attach,
+                   save_last_step=supervisor.save_last_step)
+    supervisor.write_state(result.status, result.step, result.total_steps, supervisor.trainer.last_loss)
+    return folder

@@ -1,60 +1,12 @@
-"""dbtui export merges trained weights only into the base model they were trained on: shapes alone let a LoRA of one
-model merge silently into another of the same architecture."""
+"""The base model a run was trained on is recorded by its files, and beside each export; that dbtui export merges
+trained weights into it only is tested in test_export_settings.py, which shares a trained run."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-from engine.events import Warning
-from engine.runs.base_identity import OtherBaseModelError, base_model_identity
-from engine.runs.folder import RunFolder
-from tests.runs_helpers import dbtui, profile_file
-from tests.test_export_settings import _edited
-
-
-def test_weights_are_merged_only_into_the_base_model_they_were_trained_on(tmp_path: Path) -> None:
-    from engine.builtin import resolve_model
-    from engine.runs.export import export_checkpoint
-
-    path = profile_file(tmp_path, training={"method": "lora", "max_train_steps": 3},
-                        saving={"every_n_steps": 2, "export": ["lora_diffusers", "diffusers"]})
-    assert dbtui("run", str(path), "--plain", stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT).wait(timeout=600) == 0
-    folder = RunFolder(tmp_path / "runs" / "t")
-    identity = base_model_identity(resolve_model("builtin:tiny-sd1"))
-    manifest = json.loads((folder.checkpoints / "step-00000002" / "manifest.json").read_text())
-    assert manifest["base_model"] == {"pretrained": "builtin:tiny-sd1", "identity": identity,
-                                     "prediction_type": "epsilon", "family": "sd1"}
-    assert json.loads((folder.outputs / "base_model.json").read_text())["identity"] == identity
-    assert identity != base_model_identity(resolve_model("builtin:tiny-sd1-random"))  # same shapes, other weights
-
-    _edited(folder, model={"pretrained": "builtin:tiny-sd1-random"})
-    for step, weights in ((2, "step-00000002's weights"), (3, "the run's final weights in")):  # a checkpoint, outputs
-        with pytest.raises(OtherBaseModelError, match=f"{weights}.* were trained on builtin:tiny-sd1, and the base model "
-                                                      "model.pretrained names in .*builtin:tiny-sd1-random.* write "
-                                                      "builtin:tiny-sd1 back as model.pretrained"):
-            export_checkpoint(folder.path, step)
-    assert not (folder.path / "exports" / "step-2").exists()
-
-    # LoRA files alone hold none of the base model's weights: written as trained, with a word on the previews.
-    _edited(folder, saving={"export": ["lora_diffusers", "lora_kohya"]})
-    events: list[Any] = []
-    assert "lora_kohya" in export_checkpoint(folder.path, 2, emit=events.append)
-    [warning] = [event for event in events if isinstance(event, Warning)]
-    assert "the LoRA files are written all the same" in warning.message and "previews" in warning.advice
-    # What they were trained on, as RUN/outputs record it: `dbtui convert lora-to-kohya` reads its family there.
-    assert json.loads((folder.path / "exports" / "step-2" / "base_model.json").read_text()) == manifest["base_model"]
-
-    # A manifest of before dbtui recorded the base model exports as it did.
-    held = json.loads((folder.checkpoints / "step-00000002" / "manifest.json").read_text())
-    del held["base_model"]
-    (folder.checkpoints / "step-00000002" / "manifest.json").write_text(json.dumps(held))
-    _edited(folder, saving={"export": ["diffusers"]})
-    assert "diffusers" in export_checkpoint(folder.path, 2)
+from engine.runs.base_identity import base_model_identity
 
 
 def test_a_base_model_whose_duplicate_bin_weights_were_deleted_is_the_same_model(tmp_path: Path) -> None:

@@ -1,11 +1,15 @@
-"""dbtui export builds a checkpoint's model with the settings it was trained with, and says what stands in its way."""
+"""dbtui export builds a checkpoint's model with the settings it was trained with, and into the base model it was
+trained on only, and says what stands in its way.
+
+The tests of a trained run share one, trained once for the module in this process (a LoRA of its unet and text encoder,
+3 steps, its checkpoint at step 2): each works on its own copy, as it edits the profile and the manifests."""
 
 from __future__ import annotations
 
 import errno
 import json
 import re
-import subprocess
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +21,8 @@ from engine.events import Warning
 from engine.profile import load_profile, save_profile, validate_data
 from engine.runs.checkpoints import CheckpointError
 from engine.runs.folder import RunFolder
-from tests.runs_helpers import dbtui, profile_file, run_with_checkpoints
-from tests.training_helpers import merge
+from tests.runs_helpers import run_with_checkpoints, trained_as_by_dbtui_run
+from tests.training_helpers import merge, tiny_profile
 
 
 def _edited(folder: RunFolder, **sections: Any) -> None:
@@ -34,16 +38,29 @@ def _without_profiles(folder: RunFolder) -> None:
         manifest.write_text(json.dumps(held))
 
 
-def test_an_edited_profile_exports_the_checkpoint_as_it_was_trained(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> RunFolder:
+    """The run both kinds of export are asked of: LoRA and merged diffusers, step 2 from its checkpoint, 3 from outputs."""
+    return trained_as_by_dbtui_run(tiny_profile(
+        tmp_path_factory.mktemp("trained"), optimizer={"learning_rate": 1e-2},
+        training={"method": "lora", "train_text_encoder": True, "max_train_steps": 3},
+        saving={"every_n_steps": 2, "export": ["lora_diffusers", "diffusers"]}))
+
+
+def _copy(run: RunFolder, tmp_path: Path, **sections: Any) -> RunFolder:
+    """This test's own copy of ``run``, its profile edited by ``sections`` as the test's run was trained with."""
+    shutil.copytree(run.path, tmp_path / "runs" / "t")
+    folder = RunFolder(tmp_path / "runs" / "t")
+    _edited(folder, **sections)
+    return folder
+
+
+def test_an_edited_profile_exports_the_checkpoint_as_it_was_trained(tmp_path: Path, trained: RunFolder) -> None:
     """A LoRA rank edited in RUN/profile.toml failed as "a bug in dbtui" (a shape mismatch); its alpha made a LoRA 4×
     too strong; train_text_encoder turned off dropped the text encoders' trained layers, all without a word."""
     from engine.runs.export import export_checkpoint
 
-    path = profile_file(tmp_path, optimizer={"learning_rate": 1e-2}, training={
-        "method": "lora", "train_text_encoder": True, "max_train_steps": 4},
-        saving={"every_n_steps": 2, "export": ["lora_diffusers"]})
-    assert dbtui("run", str(path), "--plain", stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT).wait(timeout=600) == 0
-    folder = RunFolder(tmp_path / "runs" / "t")
+    folder = _copy(trained, tmp_path, saving={"export": ["lora_diffusers"]})
     lora = folder.path / "exports" / "step-2" / "lora" / "pytorch_lora_weights.safetensors"
     export_checkpoint(folder.path, 2)
     trained = load_file(lora)
@@ -69,17 +86,15 @@ def test_an_edited_profile_exports_the_checkpoint_as_it_was_trained(tmp_path: Pa
 
 
 
-def test_a_checkpoint_that_does_not_fit_another_base_model_is_said_so_not_as_other_training_settings(tmp_path: Path) -> None:
+def test_a_checkpoint_that_does_not_fit_another_base_model_is_said_so_not_as_other_training_settings(
+        tmp_path: Path, trained: RunFolder) -> None:
     """Its weights built with the settings its manifest records, a mismatch can only be the base model RUN/profile.toml
     names: it was said as "another training.lora rank or targets ... put back the settings it was trained with", which
     an edit of the profile's LoRA settings (not read) could never fix."""
     from engine.runs.checkpoints import CheckpointMismatchError
     from engine.runs.export import export_checkpoint
 
-    path = profile_file(tmp_path, training={"method": "lora", "max_train_steps": 4},
-                        saving={"every_n_steps": 2, "export": ["lora_diffusers"]})
-    assert dbtui("run", str(path), "--plain", stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT).wait(timeout=600) == 0
-    folder = RunFolder(tmp_path / "runs" / "t")
+    folder = _copy(trained, tmp_path, saving={"export": ["lora_diffusers"]})
     _edited(folder, model={"pretrained": "builtin:tiny-sdxl"})
     with pytest.raises(CheckpointMismatchError) as raised:
         export_checkpoint(folder.path, 2)
@@ -96,6 +111,45 @@ def test_a_checkpoint_that_does_not_fit_another_base_model_is_said_so_not_as_oth
     with pytest.raises(CheckpointMismatchError, match="holds a trained unet, and the base model builtin:tiny-flux is "
                                                       "Flux.1, whose transformer it has not: write the model"):
         export_checkpoint(folder.path, 2)
+
+def test_weights_are_merged_only_into_the_base_model_they_were_trained_on(tmp_path: Path, trained: RunFolder) -> None:
+    """Shapes alone let a LoRA of one model merge silently into another of the same architecture."""
+    from engine.builtin import resolve_model
+    from engine.runs.base_identity import OtherBaseModelError, base_model_identity
+    from engine.runs.export import export_checkpoint
+
+    folder = _copy(trained, tmp_path)
+    identity = base_model_identity(resolve_model("builtin:tiny-sd1"))
+    manifest = json.loads((folder.checkpoints / "step-00000002" / "manifest.json").read_text())
+    assert manifest["base_model"] == {"pretrained": "builtin:tiny-sd1", "identity": identity,
+                                     "prediction_type": "epsilon", "family": "sd1"}
+    assert json.loads((folder.outputs / "base_model.json").read_text())["identity"] == identity
+    assert identity != base_model_identity(resolve_model("builtin:tiny-sd1-random"))  # same shapes, other weights
+
+    _edited(folder, model={"pretrained": "builtin:tiny-sd1-random"})
+    for step, weights in ((2, "step-00000002's weights"), (3, "the run's final weights in")):  # a checkpoint, outputs
+        with pytest.raises(OtherBaseModelError, match=f"{weights}.* were trained on builtin:tiny-sd1, and the base model "
+                                                      "model.pretrained names in .*builtin:tiny-sd1-random.* write "
+                                                      "builtin:tiny-sd1 back as model.pretrained"):
+            export_checkpoint(folder.path, step)
+    assert not (folder.path / "exports" / "step-2").exists()
+
+    # LoRA files alone hold none of the base model's weights: written as trained, with a word on the previews.
+    _edited(folder, saving={"export": ["lora_diffusers", "lora_kohya"]})
+    events: list[Any] = []
+    assert "lora_kohya" in export_checkpoint(folder.path, 2, emit=events.append)
+    [warning] = [event for event in events if isinstance(event, Warning)]
+    assert "the LoRA files are written all the same" in warning.message and "previews" in warning.advice
+    # What they were trained on, as RUN/outputs record it: `dbtui convert lora-to-kohya` reads its family there.
+    assert json.loads((folder.path / "exports" / "step-2" / "base_model.json").read_text()) == manifest["base_model"]
+
+    # A manifest of before dbtui recorded the base model exports as it did.
+    held = json.loads((folder.checkpoints / "step-00000002" / "manifest.json").read_text())
+    del held["base_model"]
+    (folder.checkpoints / "step-00000002" / "manifest.json").write_text(json.dumps(held))
+    _edited(folder, saving={"export": ["diffusers"]})
+    assert "diffusers" in export_checkpoint(folder.path, 2)
+
 
 def test_a_checkpoint_folder_without_its_manifest_is_said_incomplete_and_the_step_exported_instead_named(
         tmp_path: Path, monkeypatch) -> None:
