@@ -3,11 +3,16 @@ with, and a finished run is never trained again over its outputs."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import signal
 import subprocess
 from pathlib import Path
+from typing import NamedTuple
+
+import pytest
 
 from engine.runs.folder import RunFolder
 from tests.runs_helpers import dbtui, profile_file, step_of, wait_for
@@ -34,9 +39,9 @@ def test_the_resume_hint_keeps_the_overrides_and_a_finished_run_is_refused(tmp_p
     assert hint and hint.group(1) == f"dbtui resume {folder.path}", out
 
     stopped_at = folder.read_state().step
-    resumed = dbtui("resume", str(folder.path), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out, _ = resumed.communicate(timeout=600)
-    assert resumed.returncode == 0, out
+    code = main(["resume", str(folder.path), "--plain"])  # the CLI in this process: its trainer is a process all the same
+    out = "".join(capsys.readouterr())
+    assert code == 0, out
     assert f"resumed at step {stopped_at}" in out and "outputs are in" in out
     state = folder.read_state()
     assert state.status == "finished" and state.step == 60
@@ -52,25 +57,56 @@ def test_the_resume_hint_keeps_the_overrides_and_a_finished_run_is_refused(tmp_p
     assert _outputs_fingerprint(folder) == kept
 
 
-def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(tmp_path: Path, capsys) -> None:
-    """Stopped during setup (Ctrl-C while the model loaded): `dbtui resume` trains it from step 0 rather than
-    failing for want of a checkpoint, and the hint said so."""
-    from engine.profile import dumps_profile
-    from engine.runs.folder import RunState
+class EarlyResume(NamedTuple):
+    """A run stopped before its first checkpoint, and what its `dbtui resume --plain` did."""
+
+    folder: RunFolder
+    hint: str  # resume_hint before the resume
+    code: int
+    out: str
+
+
+@pytest.fixture(scope="module")
+def early_resume(tmp_path_factory: pytest.TempPathFactory) -> EarlyResume:
+    """Stopped during setup (no checkpoint, no step), its RUN/profile.toml as older versions wrote it: an empty
+    saving.output_dir and evaluation.clip_model. One resume, whose trainer is a process of its own, for the tests."""
+    import tomli_w
 
     from dbtui.cli import main
     from dbtui.format import resume_hint
+    from engine.profile import profile_data
+    from engine.runs.folder import RunState
     from tests.training_helpers import tiny_profile
 
-    folder = RunFolder(tmp_path / "runs" / "early").create()
-    folder.profile.write_text(dumps_profile(tiny_profile(tmp_path, name="early", training={"max_train_steps": 2})), encoding="utf-8")
+    root = tmp_path_factory.mktemp("early")
+    folder = RunFolder(root / "runs" / "early").create()
+    data = profile_data(tiny_profile(root, name="early", training={"max_train_steps": 2}))
+    data["saving"]["output_dir"] = ""
+    data.setdefault("evaluation", {})["clip_model"] = ""
+    folder.profile.write_text(tomli_w.dumps(data), encoding="utf-8")
     folder.write_state(RunState(pid=0, status="stopped"))
-    assert resume_hint(folder) == f"No checkpoint was saved yet; `dbtui resume {folder.path}` trains it from the start."
-    code = main(["resume", str(folder.path), "--plain"])  # its trainer is a process of its own all the same
-    out = "".join(capsys.readouterr())
-    assert code == 0, out
+    hint = resume_hint(folder)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["resume", str(folder.path), "--plain"])
+    return EarlyResume(folder, hint, code, out.getvalue() + err.getvalue())
+
+
+def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(early_resume: EarlyResume) -> None:
+    """Stopped during setup (Ctrl-C while the model loaded): `dbtui resume` trains it from step 0 rather than
+    failing for want of a checkpoint, and the hint said so."""
+    folder, out = early_resume.folder, early_resume.out
+    assert early_resume.hint == f"No checkpoint was saved yet; `dbtui resume {folder.path}` trains it from the start."
+    assert early_resume.code == 0, out
     assert "early stopped before it saved a checkpoint: training it from the start" in out and "outputs are in" in out
     assert folder.read_state().status == "finished" and folder.read_state().step == 2
+
+
+def test_a_run_whose_stored_profile_has_an_empty_output_dir_resumes(early_resume: EarlyResume) -> None:
+    """Versions that took an empty saving.output_dir (or scorer) wrote it so into RUN/profile.toml; refused when read,
+    the run could not be resumed."""
+    assert early_resume.code == 0, early_resume.out
+    assert early_resume.folder.read_state().status == "finished" and early_resume.folder.read_state().step == 2
 
 
 def test_a_failed_run_resumed_from_the_start_is_said_failed(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -95,28 +131,6 @@ def test_a_failed_run_resumed_from_the_start_is_said_failed(tmp_path: Path, monk
     assert show_started_run(started, "t", plain=True, every=10, detach=True) == 0
     out = capsys.readouterr().out
     assert f"{folder.path} failed before it saved a checkpoint: training it from the start" in out, out
-
-
-def test_a_run_whose_stored_profile_has_an_empty_output_dir_resumes(tmp_path: Path, capsys) -> None:
-    """Versions that took an empty saving.output_dir (or scorer) wrote it so into RUN/profile.toml; refused when read,
-    the run could not be resumed."""
-    import tomli_w
-
-    from dbtui.cli import main
-    from engine.profile import profile_data
-    from engine.runs.folder import RunState
-    from tests.training_helpers import tiny_profile
-
-    folder = RunFolder(tmp_path / "runs" / "early").create()
-    data = profile_data(tiny_profile(tmp_path, name="early", training={"max_train_steps": 2}))
-    data["saving"]["output_dir"] = ""
-    data.setdefault("evaluation", {})["clip_model"] = ""
-    folder.profile.write_text(tomli_w.dumps(data), encoding="utf-8")
-    folder.write_state(RunState(pid=0, status="stopped"))
-    code = main(["resume", str(folder.path), "--plain"])
-    out = "".join(capsys.readouterr())
-    assert code == 0, out
-    assert folder.read_state().status == "finished" and folder.read_state().step == 2
 
 
 def _stopped_run(tmp_path: Path, steps: list[int], **sections) -> tuple[RunFolder, Path]:
