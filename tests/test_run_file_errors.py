@@ -8,7 +8,6 @@ import errno
 import io
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from engine.runs.file_errors import RunFilesError, run_files_error
 from engine.runs.folder import RunFolder, RunState
 from engine.runs.sinks import read_events
 from engine.runs.supervisor import Supervisor
-from tests.runs_helpers import dbtui, profile_file
+from tests.runs_helpers import trained_as_by_dbtui_run
 
 
 @pytest.mark.parametrize(("code", "said", "advice"), [
@@ -153,10 +152,13 @@ def test_a_failure_before_the_trainer_knows_its_step_keeps_the_runs_step(tmp_pat
     assert (state.status, state.step, state.total_steps) == ("failed", 300, 1000)
 
 
-def test_resuming_from_a_damaged_checkpoint_names_it_and_the_run_keeps_its_step(tmp_path: Path) -> None:
-    path = profile_file(tmp_path, training={"max_train_steps": 4}, saving={"every_n_steps": 2, "keep_last_n": 3})
-    assert dbtui("run", str(path), "--plain", stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT).wait(timeout=600) == 0
-    folder = RunFolder(tmp_path / "runs" / "t")
+def test_resuming_from_a_damaged_checkpoint_names_it_and_the_run_keeps_its_step(tmp_path: Path, capsys) -> None:
+    from dbtui.cli import main
+    from tests.training_helpers import tiny_profile
+
+    # Trained in this process: what is tested is the resume, whose trainer is a process of its own.
+    folder = trained_as_by_dbtui_run(tiny_profile(tmp_path, training={"max_train_steps": 4},
+                                                  saving={"every_n_steps": 2, "keep_last_n": 3}))
     # As if it had stopped at step 2: its state and its log say so.
     folder.write_state(RunState(pid=1, status="stopped", step=2, total_steps=4))
     folder.events.write_text("".join(line for line in folder.events.read_text().splitlines(keepends=True)
@@ -165,9 +167,9 @@ def test_resuming_from_a_damaged_checkpoint_names_it_and_the_run_keeps_its_step(
     # Damaged where its size still matches (a size that does not is refused before anything loads: test_resume.py).
     data = optimizer.read_bytes()
     optimizer.write_bytes(b"\0" * 100 + data[100:])
-    resume = dbtui("resume", str(folder.path), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out, _ = resume.communicate(timeout=600)
-    assert resume.returncode == 1, out
+    code = main(["resume", str(folder.path), "--plain"])
+    out = "".join(capsys.readouterr())
+    assert code == 1, out
     assert "step-00000002 is damaged and cannot be loaded" in out and "bug in dbtui" not in out
     assert f"`dbtui resume {folder.path} --from CHECKPOINT`" in out
     state = json.loads(folder.state_file.read_text())
