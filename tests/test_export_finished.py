@@ -2,9 +2,9 @@
 step a run finished at, which no checkpoint holds, is built from RUN/outputs in the formats RUN/profile.toml lists now,
 equal to an export of a checkpoint kept at the same step.
 
-The runs are trained once for the module (a LoRA and a full fine-tune, each for 2 steps and for 4 checkpointed every 2,
-whose checkpoint at step 2 holds the 2-step run's final weights): each test exports from its own copy of them, as it
-edits their profiles and damages their checkpoints."""
+The runs are trained once for the module, in this process (a LoRA and a full fine-tune, each for 2 steps and for 4
+checkpointed every 2, whose checkpoint at step 2 holds the 2-step run's final weights): each test exports from its own
+copy of them, as it edits their profiles and damages their checkpoints."""
 
 from __future__ import annotations
 
@@ -20,18 +20,19 @@ import torch
 from safetensors.torch import load_file
 
 from dbtui.cli import main
+from engine.profile import load_profile
 from engine.runs.folder import RunFolder
-from tests.runs_helpers import dbtui, profile_file
+from tests.runs_helpers import dbtui, profile_file, trained_as_by_dbtui_run
 
 SAVED = {"every_n_steps": 2, "keep_last_n": 3}
 
 
 def _train(tmp_path: Path, name: str, steps: int, **sections: Any) -> RunFolder:
-    """A run of ``steps`` steps; the constant learning rate makes its first steps the same as a shorter run's."""
+    """A run of ``steps`` steps; the constant learning rate makes its first steps the same as a shorter run's. Trained
+    in this process as `dbtui run`'s trainer trains it, the profile it was started from beside it."""
     sections.setdefault("training", {}).update(max_train_steps=steps)
-    path = profile_file(tmp_path / name, optimizer={"learning_rate": 1e-2}, **sections)
-    assert dbtui("run", str(path), "--plain", stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT).wait(timeout=600) == 0
-    return RunFolder(tmp_path / name / "runs" / "t")
+    return trained_as_by_dbtui_run(load_profile(profile_file(tmp_path / name, optimizer={"learning_rate": 1e-2},
+                                                             **sections)))
 
 
 def _pair(root: Path, **sections: Any) -> tuple[RunFolder, RunFolder]:
