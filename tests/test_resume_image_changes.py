@@ -94,3 +94,30 @@ def test_a_checkpoint_that_recorded_no_captions_says_nothing_of_them() -> None:
     assert said_image_changes(earlier, now, {0: 0}, ["photos"]) == []
     assert said_image_changes([{"a.png": 10, "a.txt": None}], now, {0: 0}, ["photos"]) == [
         "concepts[0] (instance_dir 'photos'): caption 'a.txt' added"]
+
+
+def _record(photos: Path, caption_mode: str) -> list:
+    """The record a checkpoint of a run of ``photos`` in ``caption_mode`` holds of its images."""
+    from engine.data.examples import build_examples
+    from engine.data.trained_images import image_record
+
+    concept = {"instance_dir": str(photos), "instance_prompt": "photo of zwx disc", "caption_mode": caption_mode}
+    profile = tiny_profile(photos, concepts=[concept])
+    return image_record(build_examples(profile, [photos], {}, [(64, 64)]), [caption_mode], ".txt")
+
+
+def test_captions_saved_otherwise_that_train_the_same_words_say_nothing(tmp_path: Path) -> None:
+    from engine.data.trained_images import said_image_changes
+
+    photos = tmp_path / "photos"
+    shutil.copytree(resolve_dir("builtin:demo-instance"), photos)
+    (photos / "zwx_03.txt").unlink()
+    before = _record(photos, "caption_file_then_prompt")
+    words, other = ((photos / name).read_text(encoding="utf-8").strip() for name in ("zwx_00.txt", "zwx_01.txt"))
+    (photos / "zwx_00.txt").write_bytes(b"\xef\xbb\xbf" + words.encode() + b"\r\n")  # a BOM, CRLF and a final line break
+    (photos / "zwx_01.txt").write_text(f"  {other}\n\n", encoding="utf-8")
+    (photos / "zwx_03.txt").write_text(" \n", encoding="utf-8")  # blank: the prompt alone trains, as with none
+    assert said_image_changes(before, _record(photos, "caption_file_then_prompt"), {0: 0}, [str(photos)]) == []
+    (photos / "zwx_01.txt").write_text(f"{other}, red", encoding="utf-8")
+    assert said_image_changes(before, _record(photos, "caption_file_then_prompt"), {0: 0}, [str(photos)]) == [
+        f"concepts[0] (instance_dir {str(photos)!r}): caption 'zwx_01.txt' edited"]

@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any, Union
 
+from engine.data.caption_text import caption_words, read_caption_file
 from engine.data.captions import CAPTION_FILE_MODES, caption_file
 
 SHOWN = 3  # file names shown per kind of change
@@ -22,10 +23,10 @@ ImageRecord = list[FileRecord]
 
 
 def _caption_hash(image: Any, extension: str) -> str | None:
-    try:
-        return hashlib.sha256(caption_file(image, extension).read_bytes()).hexdigest()
-    except OSError:  # no caption file: the combined modes train the prompt alone
-        return None
+    """The hash of the caption's words as training reads them (stripped, a byte-order mark dropped), None where they are
+    none: a final newline added or CRLF saved as LF trains the same, and a blank file trains as a missing one."""
+    words = caption_words(read_caption_file(caption_file(image, extension)))
+    return hashlib.sha256(words.encode("utf-8")).hexdigest() if words else None
 
 
 def image_record(examples: Iterable[Any], modes: Sequence[str], extension: str) -> ImageRecord:
