@@ -5,6 +5,7 @@ folder moved elsewhere, say nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import threading
 from pathlib import Path
@@ -103,7 +104,7 @@ def _record(photos: Path, caption_mode: str) -> list:
 
     concept = {"instance_dir": str(photos), "instance_prompt": "photo of zwx disc", "caption_mode": caption_mode}
     profile = tiny_profile(photos, concepts=[concept])
-    return image_record(build_examples(profile, [photos], {}, [(64, 64)]), [caption_mode], ".txt")
+    return image_record(build_examples(profile, [photos], {}, [(64, 64)]), profile.concepts, ".txt")
 
 
 def test_captions_saved_otherwise_that_train_the_same_words_say_nothing(tmp_path: Path) -> None:
@@ -121,3 +122,23 @@ def test_captions_saved_otherwise_that_train_the_same_words_say_nothing(tmp_path
     (photos / "zwx_01.txt").write_text(f"{other}, red", encoding="utf-8")
     assert said_image_changes(before, _record(photos, "caption_file_then_prompt"), {0: 0}, [str(photos)]) == [
         f"concepts[0] (instance_dir {str(photos)!r}): caption 'zwx_01.txt' edited"]
+
+
+def test_the_record_is_made_of_what_the_run_read_not_of_the_files_read_again(tmp_path: Path) -> None:
+    from engine.data.examples import build_examples
+    from engine.data.trained_images import image_record
+
+    for mode in ("caption_file", "caption_file_then_prompt", "prompt_then_caption_file"):
+        photos = tmp_path / mode
+        shutil.copytree(resolve_dir("builtin:demo-instance"), photos)
+        (photos / "zwx_03.txt").write_text(" ", encoding="utf-8")  # blank: none, as training reads it
+        concept = {"instance_dir": str(photos), "instance_prompt": "photo of zwx disc", "caption_mode": mode}
+        profile = tiny_profile(tmp_path, concepts=[concept])
+        examples = build_examples(profile, [photos], {}, [(64, 64)])
+        words = (photos / "zwx_00.txt").read_text(encoding="utf-8").strip()
+        sizes = {path.name: path.stat().st_size for path in photos.glob("*.png")}
+        shutil.rmtree(photos)  # nothing is read again: build_examples read it once
+        [record] = image_record(examples, profile.concepts, ".txt")
+        assert {name: size for name, size in record.items() if name.endswith(".png")} == sizes
+        assert record["zwx_00.txt"] == hashlib.sha256(words.encode()).hexdigest()
+        assert record["zwx_03.txt"] is None

@@ -24,6 +24,7 @@ class Example:
     is_class: bool
     bucket: Bucket
     size: tuple[int, int] | None = None  # (width, height) of the image file, when read
+    file_size: int = -1  # an instance image's bytes, which a checkpoint records (engine/data/trained_images.py)
 
 
 def bucket_list(resolution: int, bucketing: bool, buckets: list[tuple[int, int]] | None, multiple: int) -> list[Bucket]:
@@ -49,7 +50,8 @@ def build_examples(
         except DataError:
             unreadable.append(path)
             return
-        examples.append(Example(path, caption, index, is_class, nearest_bucket(*size, buckets), size))
+        examples.append(Example(path, caption, index, is_class, nearest_bucket(*size, buckets), size,
+                                -1 if is_class else _file_size(path)))
 
     for index, (concept, folder) in enumerate(zip(profile.concepts, instance_dirs)):
         images = list_images(folder)
@@ -74,6 +76,14 @@ def build_examples(
     if unreadable:
         raise DataError(unreadable_said(unreadable))
     return examples
+
+
+def _file_size(path: Path) -> int:
+    """``path``'s bytes, -1 where they cannot be read (gone since its header was read)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
 
 
 def unreadable_said(unreadable: list[Path]) -> str:

@@ -238,9 +238,9 @@ class Trainer:
         for warning in (unreachable_batch_size(batches, profile.training.train_batch_size), self.texts.cut_warning(self.examples)):
             if warning:
                 self.emit(warning)
-        # A checkpoint records them, and the captions the concepts read.
-        self.image_record = image_record(self.examples, [concept.caption_mode for concept in profile.concepts],
-                                         profile.dataset.caption_extension)
+        # A checkpoint records them, and the captions the concepts read: the main process alone saves and tells a resume's.
+        self.image_record = image_record(self.examples, profile.concepts, profile.dataset.caption_extension) \
+            if accelerator.is_main_process else None
         self.instance_images = sum(not example.is_class for example in self.examples)
         self.total_steps = run_total(profile, self.instance_images, self.steps_per_epoch, self.kept_total, self.emit)
         self.lr_scheduler = build_lr_scheduler(optimizer, profile.optimizer, self.total_steps)
