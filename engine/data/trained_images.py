@@ -7,16 +7,21 @@ resume that said nothing read as exact."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from engine.data.captions import CAPTION_FILE_MODES, caption_file
+from engine.support.json_file import read_json_object
 
 if TYPE_CHECKING:
     from engine.data.examples import Example
     from engine.profile.schema import ConceptSection
 
 SHOWN = 3  # file names shown per kind of change
+# Beside a checkpoint's manifest.json, not in it: on 10,000 images the record is 0.2-1 MB, which every listing of the
+# checkpoints (that reads each manifest for its step) parsed again.
+RECORD = "trained_images.json"
 
 # Per concept index: {image file name: size in bytes}, and {caption file name: content hash, None where the image has
 # none} where the concept's mode reads captions. A caption's value is never an int: that tells the two apart, and
@@ -41,6 +46,8 @@ def image_record(examples: Iterable[Example], concepts: Sequence[ConceptSection]
     read: it is then told as replaced if it comes back), with the hashes of their captions' words as training reads
     them, None for none, where the concept's mode reads caption files. Of what ``build_examples`` read, not the files
     again: on 10,000 captions that took about 0.4 s at each start, on every process."""
+    from engine.data.captions import CAPTION_FILE_MODES, caption_file  # Pillow's, which the UI's checkpoint listing needs not
+
     record: ImageRecord = [{} for _ in concepts]
     for example in examples:
         if not example.is_class:
@@ -52,6 +59,17 @@ def image_record(examples: Iterable[Example], concepts: Sequence[ConceptSection]
                 record[example.concept][caption_file(example.path, extension).name] = \
                     hashlib.sha256(words.encode("utf-8")).hexdigest() if words else None
     return record
+
+
+def write_image_record(checkpoint: Path, record: ImageRecord | None) -> None:
+    """``record`` into ``checkpoint``'s folder, compact (nothing for a process that made none)."""
+    if record is not None:
+        (checkpoint / RECORD).write_text(json.dumps({"concepts": record}, separators=(",", ":")), encoding="utf-8")
+
+
+def read_image_record(checkpoint: Path) -> Any:
+    """The record ``checkpoint`` holds; None where it holds none (made by an earlier version) or it is damaged."""
+    return read_json_object(checkpoint / RECORD).get("concepts")
 
 
 def _named(names: list[str]) -> str:

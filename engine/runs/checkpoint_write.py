@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from engine.data.trained_images import ImageRecord, write_image_record
 
 # What a disk that a write filled still says it has free (a block, a file system's slop): a writer failure with more
 # free than this is not the disk's, though the half-written checkpoint or another program took it below the estimate.
@@ -30,6 +33,13 @@ def save_state_aside(accelerator: Any, partial: Path, needed: int) -> None:
         if full:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(partial)) from error
         raise
+
+
+def write_manifest(manifest_path: Path, manifest: dict[str, Any], images: ImageRecord | None) -> None:
+    """The checkpoint's manifest, after its record of the images trained (``images``) beside it: the manifest is last,
+    since a folder with one reads as complete."""
+    write_image_record(manifest_path.parent, images)
+    manifest_path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
 
 
 def fsync_tree(root: Path) -> None:

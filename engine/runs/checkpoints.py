@@ -3,14 +3,13 @@
 A checkpoint is accelerate's full state (optimizer, grad scaler, RNG states, the LR scheduler
 and the trainer's noise generator as registered objects) with the trained weights in diffusers
 format through save/load hooks (the denoiser's ``unet/`` or ``transformer/``, or ``lora/``, and
-each trained text encoder's ``text_encoder/``…; a frozen one, such as Flux's T5, has none), plus
-``manifest.json``, written last. Resume reads the manifest, never the folder name.
+each trained text encoder's ``text_encoder/``…; a frozen one, such as Flux's T5, has none), the concepts' images
+trained (``trained_images.json``), and ``manifest.json``, written last. Resume reads the manifest, never the folder name.
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import os
 import pickle
 import shlex
@@ -21,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from engine.convert._files import usual_permissions
 from engine.convert.older_readers import write_for_older_readers
+from engine.data.trained_images import read_image_record
 from engine.errors import DbtuiError, os_error_in
 from engine.evaluation.best import step_number
 from engine.events import CheckpointSaved, Warning
 from engine.runs.base_identity import base_model_record
-from engine.runs.checkpoint_write import fsync_tree, save_state_aside, unsaved_checkpoint_bytes
+from engine.runs.checkpoint_write import fsync_tree, save_state_aside, unsaved_checkpoint_bytes, write_manifest
 from engine.runs.folder import RunFolder, unreadable
 from engine.runs.machine_part import settle_machine_part
 from engine.runs.optimizer_layout import layout_mismatch, optimizer_layout
@@ -311,7 +311,6 @@ class Checkpointer:
                 "step": step,
                 "total_steps": trainer.total_steps,
                 "instance_images": trainer.instance_images,  # what an epoch length's total was counted of (run_total.py)
-                "instance_image_files": trainer.image_record,  # which, that a resume tells images changed since (resume_changes.py)
                 "steps_per_epoch": trainer.steps_per_epoch,  # another epoch count's steps, told before the model loads
                 "reason": reason,
                 "method": trainer.profile.training.method,
@@ -326,7 +325,7 @@ class Checkpointer:
                 "base_model": self.base_model,  # as loaded, which an export merging into another model refuses
                 "files": files,  # what a resume will read, with sizes: a checkpoint damaged later is told before it is chosen
             }
-            (partial / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+            write_manifest(partial / MANIFEST, manifest, trainer.image_record)  # and which images, that a resume tells changes of
             fsync_tree(partial)
             if target.exists():
                 shutil.rmtree(target)
@@ -390,7 +389,8 @@ class Checkpointer:
         from engine.runs.resume_changes import resume_warnings
 
         for warning in resume_warnings(manifest, trainer.profile, trainer.accelerator.num_processes, trainer.total_steps,
-                                       base_model=self.base_model, folder=self.folder, images=trainer.image_record):
+                                       base_model=self.base_model, folder=self.folder, images=trainer.image_record,
+                                       recorded_images=read_image_record(path)):
             trainer.emit(warning)
         stop_fraction = trainer.profile.training.text_encoder_stop_fraction
         if trainer.train_text_encoder and not text_encoder_trains_at(trainer.global_step + 1, stop_fraction, trainer.total_steps):

@@ -145,13 +145,13 @@ def _unrecorded_stop_warning(step: int, settings: tuple[str, str], stops: tuple[
 
 def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: int, total_steps: int,
                     base_model: dict[str, Any] | None = None, folder: RunFolder | None = None,
-                    images: ImageRecord | None = None) -> list[Warning]:
+                    images: ImageRecord | None = None, recorded_images: Any = None) -> list[Warning]:
     """The warnings of a resume of the checkpoint whose manifest is ``manifest`` with ``profile`` on ``num_processes``
     processes for ``total_steps``: the same base model read from another place than the checkpoint's (``base_model``:
     the record of the one this resume loaded), another number of processes than made it, a learning-rate schedule laid
     out over another total, and the settings that train the steps to come otherwise. ``folder``: the run's, whose
     older checkpoints a resume without optimizer state is told of; ``images``: the concepts' instance images this resume
-    trains (engine/data/trained_images.py), told where they are not the checkpoint's."""
+    trains (engine/data/trained_images.py), told where they are not the checkpoint's (``recorded_images``, its record)."""
     step = manifest.get("step")
     moved = moved_base_model(manifest.get("base_model"), base_model) if base_model else None
     warnings = [moved] if moved else []
@@ -189,7 +189,7 @@ def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: i
             advice=f"the steps after step {step} are trained with these settings, those up to it with the checkpoint's (its "
                    "manifest.json holds them): the run is no longer one run of either; to continue it as it was, stop "
                    "it and resume with the checkpoint's settings"))
-    changed = said_image_changes(manifest.get("instance_image_files"), images,
+    changed = said_image_changes(recorded_images, images,
                                  concept_pairs_of(before.concepts, profile.concepts),
                                  [concept.instance_dir for concept in profile.concepts]) if before and images else []
     if changed:
