@@ -156,3 +156,22 @@ def test_the_record_is_made_of_what_the_run_read_not_of_the_files_read_again(tmp
         assert {name: size for name, size in record.items() if name.endswith(".png")} == sizes
         assert record["zwx_00.txt"] == hashlib.sha256(words.encode()).hexdigest()
         assert record["zwx_03.txt"] is None
+
+
+def test_concepts_reordered_whose_folders_moved_too_are_paired_by_their_images(tmp_path: Path) -> None:
+    """Paired by place, the dog now first was the cat before: its images all added, the cat's removed, and its prompt
+    said changed, where only the list's order and the folders' places changed."""
+    from engine.runs.resume_changes import resume_warnings
+
+    def concept(folder: str) -> dict:
+        return {"instance_dir": str(tmp_path / folder), "instance_prompt": f"photo of zwx {folder[:3]}"}
+
+    before = tiny_profile(tmp_path, concepts=[concept("cat"), concept("dog")]).model_dump(mode="json")
+    now = tiny_profile(tmp_path, concepts=[concept("dog-moved"), concept("cat-moved")])
+    cat, dog = {"cat1.png": 4, "cat2.png": 7}, {"dog1.png": 5}
+    settings, images = resume_warnings({"step": 8, "num_processes": 1, "profile": before}, now, 1, 6,
+                                       images=[{**dog, "dog2.png": 6}, cat], recorded_images=[cat, dog])
+    assert settings.message == (
+        f'changed since step 8: concepts[1] (instance_dir "{tmp_path}/dog-moved") is now concepts[0]; concepts[0] '
+        f'(instance_dir "{tmp_path}/cat-moved") is now concepts[1]')
+    assert images.message.endswith(f": concepts[0] (instance_dir '{tmp_path}/dog-moved'): 'dog2.png' added")

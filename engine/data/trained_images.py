@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -87,6 +87,19 @@ def _changes(was: FileRecord, is_now: FileRecord) -> list[tuple[list[str], str]]
 def _split(files: FileRecord) -> tuple[FileRecord, FileRecord]:
     images = {name: value for name, value in files.items() if isinstance(value, int)}
     return images, {name: value for name, value in files.items() if name not in images}
+
+
+def shared_images(before: Any, now: ImageRecord | None) -> Callable[[int, int], tuple[int] | None]:
+    """How alike a concept of the checkpoint's record ``before`` (its index) and one ``now`` (its index) are: the number of
+    images of the same name they hold, None for none (or no record)."""
+    def shared(was: int, index: int) -> tuple[int] | None:
+        if not isinstance(before, list) or now is None or was >= len(before) or index >= len(now) \
+                or not isinstance(before[was], dict):
+            return None
+        count = len(_split(before[was])[0].keys() & _split(now[index])[0].keys())
+        return (count,) if count else None
+
+    return shared
 
 
 def said_image_changes(before: Any, now: ImageRecord, pairs: dict[int, int], folders: list[str]) -> list[str]:

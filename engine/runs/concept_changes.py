@@ -5,23 +5,30 @@ what happened."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Optional
 
 from engine.profile.changes import changed_settings, said_changes, shown_value
 from engine.profile.concept_pairs import concept_pairs, folder_identity
 from engine.profile.schema import ConceptSection, Profile
 
 _Change = tuple[str, Any, Any]
+# How alike a concept before (its index) and one now (its index) are, None where nothing of theirs is (concept_pairs).
+Likeness = Optional[Callable[[int, int], Optional[tuple[int, ...]]]]
 
 
-def concept_pairs_of(before: list[ConceptSection], now: list[ConceptSection]) -> dict[int, int]:
+def concept_pairs_of(before: list[ConceptSection], now: list[ConceptSection], likeness: Likeness = None) -> dict[int, int]:
     """Each concept now (its index) paired with the one it was (``_pairs``'s matched ones)."""
-    return _pairs(before, now)[0]
+    return _pairs(before, now, likeness)[0]
 
 
-def _pairs(before: list[ConceptSection], now: list[ConceptSection]) -> tuple[dict[int, int], list[int], list[int]]:
-    """Paired by the folder each instance folder is, however spelt (a symlink, relative or absolute)."""
-    return concept_pairs(before, now, lambda concept: folder_identity(concept.instance_dir))
+def _pairs(before: list[ConceptSection], now: list[ConceptSection],
+           likeness: Likeness = None) -> tuple[dict[int, int], list[int], list[int]]:
+    """Paired by the folder each instance folder is, however spelt (a symlink, relative or absolute); then, of those
+    left, the most alike by ``likeness`` (the images they share: a list reordered whose folders moved too was paired
+    by place, each concept with the other); then by place."""
+    alike = (lambda was, is_now: likeness(was[0], is_now[0])) if likeness else None
+    return concept_pairs(list(enumerate(before)), list(enumerate(now)),
+                         lambda item: folder_identity(item[1].instance_dir), alike)
 
 
 def _field_changes(was: ConceptSection, now: ConceptSection, index: int, kept: Callable[[str], bool]) -> list[_Change]:
@@ -30,10 +37,11 @@ def _field_changes(was: ConceptSection, now: ConceptSection, index: int, kept: C
             if old[name] != new[name] and kept(f"concepts[{index}].{name}")]
 
 
-def said_concept_changes(before: list[ConceptSection], now: list[ConceptSection], kept: Callable[[str], bool]) -> list[str]:
+def said_concept_changes(before: list[ConceptSection], now: list[ConceptSection], kept: Callable[[str], bool],
+                         likeness: Likeness = None) -> list[str]:
     """What changed of the concepts, for "changed since step N: …": a concept in its place has a ``key: before → now``
     part for each field ``kept`` keeps (those a resume may change left out), one moved, removed or added one part."""
-    matched, removed, added = _pairs(before, now)
+    matched, removed, added = _pairs(before, now, likeness)
     said: list[str] = []
     for index, earlier in sorted(matched.items()):
         changes = _field_changes(before[earlier], now[index], index, kept)
@@ -48,11 +56,11 @@ def said_concept_changes(before: list[ConceptSection], now: list[ConceptSection]
     return said
 
 
-def said_profile_changes(before: Profile, now: Profile, kept: Callable[[str], bool]) -> list[str]:
+def said_profile_changes(before: Profile, now: Profile, kept: Callable[[str], bool], likeness: Likeness = None) -> list[str]:
     """``key: before → now`` of each setting ``kept`` keeps that differs; the concepts' changes where the first concept's
     would stand, paired as ``said_concept_changes`` pairs them (one part a concept reordered, removed or added)."""
     said: list[str] = []
-    concepts = said_concept_changes(before.concepts, now.concepts, kept)
+    concepts = said_concept_changes(before.concepts, now.concepts, kept, likeness)
     for change in changed_settings(before, now):
         if change[0].startswith("concepts["):
             said += concepts
