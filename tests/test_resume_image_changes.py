@@ -11,6 +11,8 @@ import shutil
 import threading
 from pathlib import Path
 
+import pytest
+
 from engine.builtin import resolve_dir
 from engine.events import Warning
 from engine.runs.folder import RunFolder
@@ -77,7 +79,7 @@ def test_the_same_photos_in_a_folder_moved_elsewhere_say_nothing(tmp_path: Path)
     moved = photos.rename(tmp_path / "moved")
     concept = profile.concepts[0].model_copy(update={"instance_dir": str(moved)})
     warnings = _resume_warnings(folder, profile.model_copy(update={"concepts": [concept]}))
-    assert not [w for w in warnings if "images changed" in w.message]
+    assert not [w for w in warnings if "changed since step 2" in w.message]
 
 
 def test_a_resume_says_which_captions_were_edited_added_or_removed_where_the_concept_reads_them(tmp_path: Path) -> None:
@@ -89,7 +91,7 @@ def test_a_resume_says_which_captions_were_edited_added_or_removed_where_the_con
     (photos / "zwx_01.txt").unlink()
     (photos / "zwx_03.txt").write_text("a zwx disc on grass", encoding="utf-8")
     said = [w.message for w in _resume_warnings(folder, profile) if "changed since step 2" in w.message]
-    assert said == [f"the images changed since step 2: concepts[0] (instance_dir {str(photos)!r}): caption 'zwx_03.txt' "
+    assert said == [f"the captions changed since step 2: concepts[0] (instance_dir {str(photos)!r}): caption 'zwx_03.txt' "
                     "added; caption 'zwx_01.txt' removed; caption 'zwx_00.txt' edited"]
 
 
@@ -106,9 +108,9 @@ def test_a_checkpoint_that_recorded_no_captions_says_nothing_of_them() -> None:
 
     earlier = [{"a.png": 10}]  # a checkpoint of the version before captions were recorded
     now = [{"a.png": 10, "a.txt": "5e1f"}]
-    assert said_image_changes(earlier, now, {0: 0}, ["photos"]) == []
-    assert said_image_changes([{"a.png": 10, "a.txt": None}], now, {0: 0}, ["photos"]) == [
-        "concepts[0] (instance_dir 'photos'): caption 'a.txt' added"]
+    assert said_image_changes(earlier, now, {0: 0}, ["photos"]) == ([], "")
+    assert said_image_changes([{"a.png": 10, "a.txt": None}], now, {0: 0}, ["photos"]) == (
+        ["concepts[0] (instance_dir 'photos'): caption 'a.txt' added"], "captions")
 
 
 def _record(photos: Path, caption_mode: str) -> list:
@@ -132,9 +134,9 @@ def test_captions_saved_otherwise_that_train_the_same_words_say_nothing(tmp_path
     (photos / "zwx_00.txt").write_bytes(b"\xef\xbb\xbf" + words.encode() + b"\r\n")  # a BOM, CRLF and a final line break
     (photos / "zwx_01.txt").write_text(f"  {other}\n\n", encoding="utf-8")
     (photos / "zwx_03.txt").write_text(" \n", encoding="utf-8")  # blank: the prompt alone trains, as with none
-    assert said_image_changes(before, _record(photos, "caption_file_then_prompt"), {0: 0}, [str(photos)]) == []
+    assert said_image_changes(before, _record(photos, "caption_file_then_prompt"), {0: 0}, [str(photos)])[0] == []
     (photos / "zwx_01.txt").write_text(f"{other}, red", encoding="utf-8")
-    assert said_image_changes(before, _record(photos, "caption_file_then_prompt"), {0: 0}, [str(photos)]) == [
+    assert said_image_changes(before, _record(photos, "caption_file_then_prompt"), {0: 0}, [str(photos)])[0] == [
         f"concepts[0] (instance_dir {str(photos)!r}): caption 'zwx_01.txt' edited"]
 
 
@@ -175,3 +177,17 @@ def test_concepts_reordered_whose_folders_moved_too_are_paired_by_their_images(t
         f'changed since step 8: concepts[1] (instance_dir "{tmp_path}/dog-moved") is now concepts[0]; concepts[0] '
         f'(instance_dir "{tmp_path}/cat-moved") is now concepts[1]')
     assert images.message.endswith(f": concepts[0] (instance_dir '{tmp_path}/dog-moved'): 'dog2.png' added")
+
+
+@pytest.mark.parametrize(("now", "what"), [({"a.png": 10, "a.txt": "e2"}, "captions"), ({"a.png": 11, "a.txt": "e1"}, "images"),
+                                           ({"a.png": 11, "a.txt": "e2"}, "images and captions")])
+def test_the_warning_names_what_changed_and_what_to_do_either_way(tmp_path: Path, now: dict, what: str) -> None:
+    from engine.runs.resume_changes import resume_warnings
+
+    profile = tiny_profile(tmp_path, concepts=[{"instance_dir": str(tmp_path), "instance_prompt": "photo of zwx disc"}])
+    [warning] = resume_warnings({"step": 2, "num_processes": 1, "profile": profile.model_dump(mode="json")}, profile, 1, 6,
+                                images=[now], recorded_images=[{"a.png": 10, "a.txt": "e1"}])
+    assert warning.message.startswith(f"the {what} changed since step 2: concepts[0]")
+    assert warning.advice == (f"the steps after step 2 train on the {what} there now, those up to it on the checkpoint's, "
+                              "so the resume is not exact: if the change is meant, there is nothing to do; to train on "
+                              "as the checkpoint did, stop the run, restore the files named and resume it")

@@ -102,23 +102,28 @@ def shared_images(before: Any, now: ImageRecord | None) -> Callable[[int, int], 
     return shared
 
 
-def said_image_changes(before: Any, now: ImageRecord, pairs: dict[int, int], folders: list[str]) -> list[str]:
+def said_image_changes(before: Any, now: ImageRecord, pairs: dict[int, int], folders: list[str]) -> tuple[list[str], str]:
     """``concepts[N] (instance_dir '…'): 'a.png' added; caption 'b.txt' edited`` for each concept now (index N, its
-    ``folders[N]``) paired with one of the checkpoint's (``pairs``: now → then) whose images or captions differ.
-    ``before``: the checkpoint's record, nothing said where it has none (a checkpoint of an earlier version), nor of the
-    captions where one of the two records none (another caption mode, said as a setting changed)."""
-    if not isinstance(before, list):
-        return []
+    ``folders[N]``) paired with one of the checkpoint's (``pairs``: now → then) whose images or captions differ, and
+    what changed of them all ("images", "captions" or "images and captions"). ``before``: the checkpoint's record,
+    nothing said where it has none (a checkpoint of an earlier version), nor of the captions where one of the two
+    records none (another caption mode, said as a setting changed)."""
     said: list[str] = []
+    kinds: set[str] = set()
+    if not isinstance(before, list):
+        return said, ""
     for index, earlier in sorted(pairs.items()):
         if earlier >= len(before) or index >= len(now) or not isinstance(before[earlier], dict):
             continue
         (was, was_captions), (is_now, captions) = _split(before[earlier]), _split(now[index])
         parts = [f"{_named(names)} {'replaced' if what == 'changed' else what}"
                  for names, what in _changes(was, is_now) if names]
+        kinds |= {"images"} if parts else set()
         if was_captions and captions:
-            parts += [f"caption{'s' if len(names) > 1 else ''} {_named(names)} {'edited' if what == 'changed' else what}"
-                      for names, what in _changes(was_captions, captions) if names]
+            edits = [f"caption{'s' if len(names) > 1 else ''} {_named(names)} {'edited' if what == 'changed' else what}"
+                     for names, what in _changes(was_captions, captions) if names]
+            kinds |= {"captions"} if edits else set()
+            parts += edits
         if parts:
             said.append(f"concepts[{index}] (instance_dir {folders[index]!r}): {'; '.join(parts)}")
-    return said
+    return said, " and ".join(kind for kind in ("images", "captions") if kind in kinds)

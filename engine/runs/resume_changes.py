@@ -192,14 +192,15 @@ def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: i
             advice=f"the steps after step {step} are trained with these settings, those up to it with the checkpoint's (its "
                    "manifest.json holds them): the run is no longer one run of either; to continue it as it was, stop "
                    "it and resume with the checkpoint's settings"))
-    changed = said_image_changes(recorded_images, images,
-                                 concept_pairs_of(before.concepts, profile.concepts, likeness),
-                                 [concept.instance_dir for concept in profile.concepts]) if before and images else []
+    changed, what = said_image_changes(recorded_images, images,
+                                       concept_pairs_of(before.concepts, profile.concepts, likeness),
+                                       [concept.instance_dir for concept in profile.concepts]) if before and images else ([], "")
     if changed:
         warnings.append(Warning(
-            message=f"the images changed since step {step}: {'; '.join(changed)}",
-            advice=f"the steps after step {step} train on the images there now, those up to it on the checkpoint's: the "
-                   "resume is not exact; to continue the run as it was, stop it, put the images back and resume it"))
+            message=f"the {what} changed since step {step}: {'; '.join(changed)}",
+            advice=f"the steps after step {step} train on the {what} there now, those up to it on the checkpoint's, so the "
+                   "resume is not exact: if the change is meant, there is nothing to do; to train on as the checkpoint "
+                   "did, stop the run, restore the files named and resume it"))
     return warnings
 
 
