@@ -193,13 +193,25 @@ def guessed_note(session: Session) -> str | None:
     return guessed_from_name(source, advice_family_of(session.guessed_family, source))
 
 
-def recommended_preset(hardware: Any, family_id: str | None, demo: bool = False, pretrained: str | None = None) -> str | None:
+def recommended_preset(hardware: Any, family_id: str | None, demo: bool = False, pretrained: str | None = None,
+                       prior: bool = True) -> str | None:
     """The preset the hardware advice (engine.hardware.machine.verdict) recommends on ``hardware`` for a model of
-    ``family_id`` (``advice_family_of``), where the wizard offers it for that model."""
+    ``family_id`` (``advice_family_of``) trained with prior preservation or without (``prior``), where the wizard
+    offers it for that model."""
     from engine.hardware.machine import verdict
 
-    _, preset = verdict(hardware, advice_family_of(family_id, pretrained))
+    _, preset = verdict(hardware, advice_family_of(family_id, pretrained), prior)
     return preset if preset in presets_for(family_id, demo) else None
+
+
+def preset_choices(session: Session) -> list[tuple[str, str]]:
+    """(label, name) of each preset the wizard offers for the draft's model, labelled by the cards the advice picks it
+    for by this model's figures (SD2's differ from SD1.5's) and as the draft trains, with prior preservation or
+    without: judged with it always, a Flux profile without it heard "(18 GB and up)" where `dbtui hardware --profile`
+    recommends it for 16 GB."""
+    family = advice_family_of(session.advised_family, session.get("model.pretrained"))
+    return [(preset_label(name, family, session.trains_prior), name) for name in presets_for(session.advised_family,
+                                                                                            session.demo)]
 
 
 # What each preset is; ``preset_label`` adds the cards it is the advice's pick for.

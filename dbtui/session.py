@@ -119,6 +119,15 @@ class Session:
         """The family the presets and the hardware advice are for: the one the model step read, else its name's guess."""
         return self.family_id or self.guessed_family
 
+    @property
+    def trains_prior(self) -> bool:
+        """Whether the draft trains with prior preservation (unset: the schema's default, off): the hardware advice and
+        the preset labels judge the presets so, as `dbtui hardware --profile` does for a profile."""
+        from engine.profile.schema import PriorSection
+
+        value = self.get("prior.enabled")
+        return value if isinstance(value, bool) else PriorSection.model_fields["enabled"].default
+
     def _name_guess(self) -> tuple[str, int] | None:
         info, source = self.model_info, self.get("model.pretrained")
         if info is None or info.source != source or info.family_id is not None or not info.supported:

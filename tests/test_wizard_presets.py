@@ -67,7 +67,7 @@ async def preselected(engine: FakeEngine, model: str) -> str | None:
                                                      (24, "models/flux", "flux"), (24, "models/sd21", "sd")])
 async def test_the_preset_preselected_is_the_one_advised_for_the_models_family(gb: int, model: str, family: str) -> None:
     engine = GpuEngine(gb)
-    assert await preselected(engine, model) == verdict(engine.machine, family)[1]
+    assert await preselected(engine, model) == verdict(engine.machine, family, Session().trains_prior)[1]
 
 
 # -- which presets, for which model ----------------------------------------------------------
@@ -218,9 +218,9 @@ async def test_the_hardware_step_advises_for_the_model_checked(model: str, famil
         session.set("model.pretrained", model)
         session.adopt_model(engine.inspect_model(model))
         screen = await at_step(app, pilot, 0, "HardwareScreen")
-        sentence, preset = verdict(engine.machine, family)
+        sentence, preset = verdict(engine.machine, family, session.trains_prior)  # a new draft's: without prior preservation
         shown = " ".join(text_of(screen, "#hw-verdict").split())
-        assert " ".join(sentence.split()) in shown and preset_label(preset, family) in shown, shown
+        assert " ".join(sentence.split()) in shown and preset_label(preset, family, session.trains_prior) in shown, shown
         assert "This advice is for SD1.x" not in shown
 
 
@@ -245,13 +245,13 @@ async def test_a_hub_model_not_downloaded_is_preset_for_the_family_its_name_says
         screen = await at_step(app, pilot, 3, "ParametersScreen")
         choice = screen.query_one("#par-preset", Select)
         assert {value for _, value in choice._options} - {Select.NULL} == set(presets_for("sdxl"))
-        assert choice.value == verdict(engine.machine, "sdxl")[1] == "sdxl-full"
+        assert choice.value == verdict(engine.machine, "sdxl", prior=False)[1] == "sdxl-full"
         assert app.session.get("dataset.resolution") == 1024
         said = " ".join(text_of(screen, "#par-guessed").split())
         assert "its family, SDXL, is guessed from its name" in said, said
         screen = await at_step(app, pilot, 0, "HardwareScreen")
         shown = " ".join(text_of(screen, "#hw-verdict").split())
-        assert preset_label("sdxl-full", "sdxl") in shown and "guessed from its name" in shown, shown
+        assert preset_label("sdxl-full", "sdxl", prior=False) in shown and "guessed from its name" in shown, shown
     async with started(engine, Session(), "someone/my-model") as (app, pilot):  # a name that says no family: as before
         screen = await at_step(app, pilot, 3, "ParametersScreen")
         assert {value for _, value in screen.query_one("#par-preset", Select)._options} - {Select.NULL} == set(presets_for(None))

@@ -67,7 +67,7 @@ make the profile here and train it on a rented GPU.
         self.query_one("#hw-loading").display = False
         self.query_one("#hw-table", Static).update(hardware_table(report.hardware))
         sentence, name, fits, family = self._advice(report)
-        preset = f"[b]{preset_label(name, family) if name in PRESET_NAMES else name}[/b]"
+        preset = f"[b]{preset_label(name, family, self.session.trains_prior) if name in PRESET_NAMES else name}[/b]"
         if not fits:
             preset = f"none, as even the smallest, {preset}, does not fit"
         cpu_only = not report.hardware.gpus
@@ -88,15 +88,17 @@ make the profile here and train it on a rented GPU.
             self.query_one("#hw-demo").focus()
 
     def _advice(self, report) -> tuple[str, str, bool, str]:
-        """(the verdict, its preset, whether that fits, the advice family) for the model the model step checked: back here
-        from an SDXL model, the probe's SD1.5 advice said "full fine-tune with text-encoder training" on a 24 GB card."""
-        family = advice_family_of(self.session.advised_family, self.session.get("model.pretrained"))
-        if family == "sd":  # the probe's own advice is SD1.5's
+        """(the verdict, its preset, whether that fits, the advice family) for the model the model step checked, as the
+        draft trains, with prior preservation or without, as `dbtui hardware --profile` judges it: back here from an
+        SDXL model, the probe's SD1.5 advice said "full fine-tune with text-encoder training" on a 24 GB card, and a
+        Flux profile without prior preservation was told flux-lora-16gb on a 16 GB card, judged with it."""
+        family, prior = advice_family_of(self.session.advised_family, self.session.get("model.pretrained")), self.session.trains_prior
+        if family == "sd" and (prior or not report.hardware.gpus):  # the probe's own advice: SD1.5's, with prior preservation
             return report.sentence, report.preset, report.fits, family
         from engine.hardware.machine import too_small, verdict
 
-        sentence, preset = verdict(report.hardware, family)
-        return sentence, preset, not too_small(report.hardware, preset, family), family
+        sentence, preset = verdict(report.hardware, family, prior)
+        return sentence, preset, not too_small(report.hardware, preset, family, prior), family
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action == "demo" and self.session.demo)  # no "Use the demo" key in the demo

@@ -16,13 +16,13 @@ from textual.worker import get_current_worker
 from dbtui.format import PriceError, duration, read_price
 from dbtui.messages import EngineEvent, HardwareKnown, WorkDone, WorkFailed
 from dbtui.field_rules import FAMILY, applies, settle
-from dbtui.presets import (PRESET_NAMES, advice_family_of, guessed_note, preset_label, preset_values, presets_for,
-                           recommended_preset)
+from dbtui.presets import PRESET_NAMES, guessed_note, preset_values, recommended_preset
 from dbtui.problem_lines import problem_line
 from dbtui.save_failure import save_failure
 from dbtui.screens.base import WizardScreen
 from dbtui.screens.train_again import TrainAgain
 from dbtui.widgets.ordered_keys import OrderedInput
+from dbtui.widgets.preset_select import PresetSelect
 from dbtui.widgets.profile_form import ProfileForm
 from dbtui.widgets.vram_line import VramLine
 from engine.events import StepEnded
@@ -76,14 +76,10 @@ whether to resume it.
     _default_shown = ""  # the Save as path the screen filled in: a run name edit follows it, but not a path typed over it
 
     def compose_body(self) -> ComposeResult:
-        offered = presets_for(self.session.advised_family, self.session.demo)
         with VerticalScroll(classes="body", id="par-body"):
             with Horizontal(classes="par-row"):
                 yield Label("Preset")
-                # Each labelled by the cards the advice picks it for, by this model's figures (SD2's differ from SD1.5's).
-                family = advice_family_of(self.session.advised_family, self.session.get("model.pretrained"))
-                yield Select([(preset_label(key, family), key) for key in offered], value=self._recommended() or Select.NULL, compact=True,
-                             prompt="choose a preset", id="par-preset")
+                yield PresetSelect(self.session, self._recommended() or Select.NULL, id="par-preset")
                 yield Button("Apply", id="par-apply")
             if note := guessed_note(self.session):  # the presets are that family's: a hub id not downloaded, say
                 yield Static(Content(note), id="par-guessed")
@@ -126,7 +122,7 @@ whether to resume it.
         """The hardware advice's preset for this model's family (advised as SD1.5 before the model was chosen), if probed."""
         report = self.session.hardware
         return None if report is None else recommended_preset(report.hardware, self.session.advised_family, self.session.demo,
-                                                                self.session.get("model.pretrained"))
+                                                                self.session.get("model.pretrained"), self.session.trains_prior)
 
     def on_hardware_known(self, _: HardwareKnown) -> None:
         self._validate()  # estimated while no GPU was known: now as this one trains the settings
@@ -139,6 +135,7 @@ whether to resume it.
         if message.key == "name" and self.session.path is None and field.value == self._default_shown:
             field.value = self._default_shown = str(self.session.default_path())
         self._show_quantize()
+        self.query_one(PresetSelect).relabel()
         self._validate()
 
     def _show_quantize(self) -> None:
@@ -203,6 +200,7 @@ whether to resume it.
             form.show_what_applies()
             form.tell_aside(moved)
         self._show_quantize()
+        self.query_one(PresetSelect).relabel()  # the person preset turns prior preservation on
         self._validate()
         self.notify(f"Applied: {PRESET_NAMES[preset]}")
 
