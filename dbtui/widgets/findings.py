@@ -19,9 +19,10 @@ class FindingsView(Vertical):
     """Summary line, severity filter, a table of findings (one line each), and the highlighted
     finding in full below it, wrapped, so nobody scrolls a cell sideways; posts Highlighted."""
 
+    # The summary wraps beside the filter rather than be cut: at 80 columns it has 40 ("… · 12 warn · 1 info").
     DEFAULT_CSS = """
     FindingsView { height: auto; }
-    FindingsView > Horizontal { height: 1; }
+    FindingsView > Horizontal { height: auto; }
     FindingsView #findings-summary { width: 1fr; padding: 0 1; }
     FindingsView Select { width: 14; }
     FindingsView DataTable { height: 7; }
@@ -52,7 +53,7 @@ class FindingsView(Vertical):
         summary = report.summary
         counts = summary.counts
         info = counts.get("info", 0)
-        # Info last and only when there is some: at 80 columns the line has about 40 characters.
+        # Info last and only when there is some: at 80 columns the line has about 40 characters before it wraps.
         self.query_one("#findings-summary", Static).update(
             f"{summary.images} images, {summary.usable} usable · [red]{counts.get('error', 0)} err[/] · "
             f"[yellow]{counts.get('warning', 0)} warn[/]" + (f" · {info} info" if info else ""))
