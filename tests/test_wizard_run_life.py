@@ -224,7 +224,7 @@ async def test_a_stopped_run_says_how_to_resume_it_in_the_log_a_notification_and
         app.goto(4)
         await settle(pilot, 0.3)
         log = "".join("".join(app.screen.query_one(Log).lines).split())  # wrapped within the path too
-        assert "".join(f"Run stopped: no outputs. Esc then Ctrl+N resumes it in the wizard. {hint}".split()) in log
+        assert "".join(f"Run stopped: no final export (a stopped run writes none). Esc then Ctrl+N resumes it in the wizard. {hint}".split()) in log
         [notice] = [n.message for n in app._notifications if n.title == "Run stopped at step 3"]
         assert notice == f"Esc then Ctrl+N resumes it in the wizard. {hint}"
         await pilot.press("d")

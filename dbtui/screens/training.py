@@ -245,7 +245,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             log.write_line(f"⚠ {event.message}" + (f" — {event.advice}" if event.advice else ""))
         elif isinstance(event, RunFinished):
             self.query_one(ScorePanel).add(event)  # a stop at a resume's step drops the branch it left, as a start does
-            detail = "; ".join(f"{k}: {v}" for k, v in event.outputs.items()) or "no outputs"
+            # "no outputs" after Stop & save read as if the stop had saved nothing: its checkpoint is in the hint.
+            none = "no final export (a stopped run writes none)" if event.status == "stopped" else "no outputs"
+            detail = "; ".join(f"{k}: {v}" for k, v in event.outputs.items()) or none
             if event.status == "stopped":
                 detail += f". {(hint := how_to_resume(self.session, self.folder))}"
                 if event.time >= self.following_since:
