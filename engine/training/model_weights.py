@@ -69,13 +69,15 @@ def _listed(place: Path) -> list[tuple[str, Path]]:
 
 
 class WeightDigests:
-    """The content hash of weight files, each place hashed once: the model a run reads now (``places``, as
-    ``model_identity`` names them) and earlier models still where a set says they were."""
+    """The content hash of weight files, each place hashed once as it is described: the model a run reads now
+    (``places``, as ``model_identity`` names them) and earlier models still where a set says they were."""
 
     def __init__(self, model: Any, folder: Path, emit: Callable[[Event], None] = lambda e: None):
         self.places = _places(model, folder)
         self.emit = emit
-        self._known: dict[Path, str | None] = {}
+        # By place and description: a model replaced in place since a set was made (a fine-tune saved over the folder)
+        # is not that set's, though the model a run reads now, hashed at that place first, is.
+        self._known: dict[tuple[Path, str], str | None] = {}
 
     def now(self) -> dict[str, str]:
         """Each place's hash, for the manifest of a set the model makes now (none of a place that cannot be read)."""
@@ -85,13 +87,14 @@ class WeightDigests:
     def of(self, place: Path, described: list[list[Any]]) -> str | None:
         """The hash of the weights ``described`` (``model_identity``'s files) at ``place``; None where they are not
         there as described (removed, replaced since) or cannot be read."""
-        if place not in self._known:
+        key = (place, json.dumps(described))
+        if key not in self._known:
             source = _source(place, described)
             try:
-                self._known[place] = None if source is None else _digest(source, self.emit)
+                self._known[key] = None if source is None else _digest(source, self.emit)
             except OSError:
-                self._known[place] = None
-        return self._known[place]
+                self._known[key] = None
+        return self._known[key]
 
 
 def _source(place: Path, described: list[list[Any]]) -> Path | None:

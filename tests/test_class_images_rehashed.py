@@ -1,0 +1,48 @@
+"""A base model replaced where it stood, by files of the same names and sizes (a fine-tune saved over its folder):
+its sets of class images are not the new model's, whether they record a hash of their weights or were made before
+sets did (then their model is hashed where it stands, as the set describes it, or the set is not reused)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from engine.dataset.profile_settings import concept_settings
+from engine.support.generated_set import DIGEST, MANIFEST
+from tests.test_class_images_copied import _copied, _reused, _run, _without_hash
+from tests.test_class_images_moved import _profile, _sets, made  # noqa: F401  (made: the fixture)
+
+
+def _retuned_in_place(model: Path) -> None:
+    """One byte of the UNet changed, its name and size as they were, a newer modification time."""
+    weights = model / "unet" / "diffusion_pytorch_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+
+
+def test_a_model_fine_tuned_in_place_does_not_reuse_a_set_made_before_hashes(tmp_path: Path, tiny_sd1: Path,
+                                                                              made: list[int]) -> None:
+    """The new model's hash, taken at the place first, was given for the old model's too: the wrong set reused, said
+    to be the same weights "byte for byte"."""
+    _copied(tiny_sd1, tmp_path / "m0")
+    _run(tmp_path, tmp_path / "m0")
+    [kept] = _sets(tmp_path)
+    _without_hash(kept)
+    _retuned_in_place(tmp_path / "m0")
+    made.clear()
+    _, said = _run(tmp_path, tmp_path / "m0")
+    assert made == [0, 1] and len(_sets(tmp_path)) == 2 and not _reused(said)
+
+
+def test_a_model_fine_tuned_in_place_does_not_reuse_a_hashed_set(tmp_path: Path, tiny_sd1: Path,
+                                                                 made: list[int]) -> None:
+    _copied(tiny_sd1, tmp_path / "m0")
+    _run(tmp_path, tmp_path / "m0")
+    assert DIGEST in json.loads((_sets(tmp_path)[0] / MANIFEST).read_text())
+    _retuned_in_place(tmp_path / "m0")
+    made.clear()
+    _, said = _run(tmp_path, tmp_path / "m0")
+    assert made == [0, 1] and len(_sets(tmp_path)) == 2 and not _reused(said)
