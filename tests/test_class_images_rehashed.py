@@ -46,3 +46,19 @@ def test_a_model_fine_tuned_in_place_does_not_reuse_a_hashed_set(tmp_path: Path,
     made.clear()
     _, said = _run(tmp_path, tmp_path / "m0")
     assert made == [0, 1] and len(_sets(tmp_path)) == 2 and not _reused(said)
+
+
+def test_the_dataset_check_does_not_name_the_set_of_a_model_replaced_in_place(tmp_path: Path, tiny_sd1: Path,
+                                                                              made: list[int]) -> None:
+    """`dbtui dataset check --profile` named the old set (nothing to generate) while the run made every image again."""
+    _copied(tiny_sd1, tmp_path / "m0")
+    _run(tmp_path, tmp_path / "m0")
+    [kept] = _sets(tmp_path)
+    assert concept_settings(_profile(tmp_path, tmp_path / "m0")[0], 0)["class_generated"] == (kept, 2)
+    _retuned_in_place(tmp_path / "m0")
+    assert concept_settings(_profile(tmp_path, tmp_path / "m0")[0], 0)["class_generated"] == (None, 0)
+    made.clear()
+    _run(tmp_path, tmp_path / "m0")
+    assert made == [0, 1]  # as the check said
+    [new] = [found for found in _sets(tmp_path) if found != kept]
+    assert concept_settings(_profile(tmp_path, tmp_path / "m0")[0], 0)["class_generated"] == (new, 2)

@@ -67,14 +67,18 @@ def _same_negative(reused: ClassRequest, request: ClassRequest, any_negative: bo
 
 
 def generated_earlier_elsewhere(folder: Path, known: dict[str, Any], model: Any) -> tuple[Path | None, int]:
-    """``generated_earlier``'s set, or where none agrees with ``known`` (its "model" the profile's ``model_settings``), the
-    one that does but for the model's path, made by the weights the model ``model`` names holds now (the same files,
-    or ones whose content hashes alike): the set a run reuses (``reused_sets``)."""
-    found = generated_earlier(folder, known)
+    """The set a run on the model ``model`` names would reuse (``reused_sets``) of those that agree with ``known`` (its
+    "model" the profile's ``model_settings``): the newest made by the model's files as they are now, else the newest
+    made by the weights they hold, read from elsewhere or with other file times (the same files, or ones whose content
+    hashes alike). A model not on this machine as a path (a hub id) by its settings alone."""
     here = weights_here(model)
-    if found[0] is not None or not isinstance(known.get("model"), dict) or here is None:
-        return found
+    if here is None or not isinstance(known.get("model"), dict):
+        return generated_earlier(folder, known)
     identity, weights = here
+    # Its files too: a model replaced in place has the settings of its old set, which a run does not reuse.
+    found = generated_earlier(folder, {**known, "model": identity})
+    if found[0] is not None:
+        return found
     elsewhere = {name: value for name, value in model_settings(model).items() if name != "pretrained"}
     return generated_earlier(folder, {**known, "model": elsewhere}, also=lambda manifest: isinstance(
         manifest.get("model"), dict) and same_weights(manifest["model"], manifest.get(DIGEST), identity, weights))
