@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from engine.dataset.profile_settings import concept_settings
@@ -62,3 +63,23 @@ def test_the_dataset_check_does_not_name_the_set_of_a_model_replaced_in_place(tm
     assert made == [0, 1]  # as the check said
     [new] = [found for found in _sets(tmp_path) if found != kept]
     assert concept_settings(_profile(tmp_path, tmp_path / "m0")[0], 0)["class_generated"] == (new, 2)
+
+
+def test_a_set_made_before_hashes_keeps_its_models_hash_once_found(tmp_path: Path, tiny_sd1: Path,
+                                                                   made: list[int]) -> None:
+    """Its model was hashed again by every run on another copy of it, and the set was lost once that model was gone."""
+    _copied(tiny_sd1, tmp_path / "m0")
+    _run(tmp_path, tmp_path / "m0")
+    [kept] = _sets(tmp_path)
+    _without_hash(kept)
+    before = (kept / MANIFEST).stat().st_mtime_ns
+    _copied(tmp_path / "m0", tmp_path / "m1")
+    made.clear()
+    _run(tmp_path, tmp_path / "m1")
+    assert made == [] and json.loads((kept / MANIFEST).read_text())[DIGEST]["model"]
+    assert (kept / MANIFEST).stat().st_mtime_ns == before  # still as old as it is, among the sets
+    shutil.rmtree(tmp_path / "m0")
+    _copied(tmp_path / "m1", tmp_path / "m2")
+    made.clear()
+    parents, said = _run(tmp_path, tmp_path / "m2")
+    assert made == [] and parents == [kept, kept] and len(_reused(said)) == 1

@@ -76,6 +76,27 @@ def _write_manifest(folder: Path, settings: dict[str, Any], images: list[str], d
     _replace_whole(folder / MANIFEST, lambda tmp: tmp.write_text(json.dumps(recorded, indent=2), encoding="utf-8"))
 
 
+def record_digest(gen_dir: Path, name: str, digest: str) -> None:
+    """Add to the manifest of a set made before sets recorded hashes the hash of its model's ``name`` files (found where
+    they still stood as the set describes them), so that no later run hashes that model again. The manifest keeps its
+    time, which orders the sets (``newest_sets``); a folder this run cannot write is hashed again next time."""
+    path = gen_dir / MANIFEST
+    manifest = read_json_object(path)
+    held = manifest.get(DIGEST)
+    held = held if isinstance(held, dict) else {}
+    if not manifest or name in held:
+        return
+    recorded = {**manifest, DIGEST: {**held, name: digest}}
+
+    def write(tmp: Path) -> None:
+        times = path.stat()
+        tmp.write_text(json.dumps(recorded, indent=2), encoding="utf-8")
+        os.utime(tmp, ns=(times.st_atime_ns, times.st_mtime_ns))
+
+    with contextlib.suppress(OSError):
+        _replace_whole(path, write)
+
+
 def _replace_whole(path: Path, write: Callable[[Path], Any]) -> None:
     """``write`` a temporary file beside ``path``, then put it in its place: never half a file. The temporary goes
     when the write fails or is interrupted (a second Ctrl-C), so the folder is not left with it for good. One that

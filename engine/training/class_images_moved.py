@@ -12,7 +12,8 @@ from typing import Any
 
 from engine.support.generated_set import DIGEST, MANIFEST, generated_folder, recorded_settings
 from engine.support.json_file import read_json_object
-from engine.training.class_images import NEGATIVE_EMBEDS, ClassRequest, generated_earlier, newest_sets, settings_of
+from engine.training.class_images import (NEGATIVE_EMBEDS, ClassRequest, generated_earlier, newest_sets, record_digest,
+                                          settings_of)
 from engine.training.model_weights import WeightDigests, model_settings, same_weights, weights_here
 
 
@@ -53,7 +54,8 @@ def _reusable(request: ClassRequest, model: Any, any_negative: bool, weights: We
         if settings_of(reused, model=model, **settings) != recorded or not _same_negative(reused, request, any_negative):
             continue
         if reused.model_was is None or (isinstance(model, dict) and weights is not None and isinstance(reused.model_was, dict)
-                                        and same_weights(reused.model_was, manifest.get(DIGEST), model, weights)):
+                                        and same_weights(reused.model_was, manifest.get(DIGEST), model, weights,
+                                                         lambda name, digest: record_digest(gen_dir, name, digest))):
             return gen_dir, reused
     return None
 

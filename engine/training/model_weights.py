@@ -156,10 +156,12 @@ def shape(described: Any) -> Any:
     return [entry[:2] if isinstance(entry, list) else entry for entry in described]
 
 
-def same_weights(then: dict[str, Any], digest: Any, now: dict[str, Any], digests: WeightDigests) -> bool:
+def same_weights(then: dict[str, Any], digest: Any, now: dict[str, Any], digests: WeightDigests,
+                 learned: Callable[[str, str], None] = lambda name, digest: None) -> bool:
     """Whether the model a set recorded (``then``, its manifest's model and ``digest``) has the weights of ``now``
     (``model_identity``'s, its path aside): the same files as the file system describes them, or files of the same
-    names and sizes whose bytes hash alike. A set made before hashes were recorded is hashed where its model still is."""
+    names and sizes whose bytes hash alike. A set made before hashes were recorded is hashed where its model still is,
+    as it describes it: ``learned`` is told each such hash (a place's name, its hash), for the set to keep."""
     rest = {key for key in (*then, *now) if key not in ("pretrained", "files")}
     files_then, files_now = then.get("files"), now.get("files")
     if any(then.get(key) != now.get(key) for key in rest) or not isinstance(files_then, dict) or not isinstance(files_now, dict):
@@ -174,8 +176,12 @@ def same_weights(then: dict[str, Any], digest: Any, now: dict[str, Any], digests
             continue
         place = digests.places.get(name)
         hashed_now = digests.of(place, files_now[name]) if place is not None else None
-        hashed_then = recorded.get(name) or _hash_where_it_was(then, name, digests)
-        if hashed_now is None or hashed_now != hashed_then:
+        if hashed_now is None:
+            return False
+        hashed_then = recorded.get(name)
+        if hashed_then is None and (hashed_then := _hash_where_it_was(then, name, digests)) is not None:
+            learned(name, hashed_then)
+        if hashed_now != hashed_then:
             return False
     return True
 
@@ -185,7 +191,6 @@ def _hash_where_it_was(then: dict[str, Any], name: str, digests: WeightDigests) 
     if not isinstance(where, str):
         return None
     return digests.of(Path(where).expanduser(), then["files"][name])
-
 
 
 def weights_here(model: Any) -> tuple[dict[str, Any], WeightDigests] | None:
