@@ -151,10 +151,10 @@ def test_a_moved_model_whose_set_kept_an_older_negative_prompt_reuses_it(tmp_pat
 
 def test_hashing_a_large_model_shows_its_progress(tiny_sd1: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Minutes of generating are saved by seconds of hashing, said as a phase where it takes over a second."""
-    from engine.training import model_weights
+    from engine.training import model_weights, weight_hashing
 
-    monkeypatch.setattr(model_weights, "_BAR_FROM", 0)  # the tiny model, hashed as a model of gigabytes would be
-    monkeypatch.setattr(model_weights, "_MIB", 1024)
+    monkeypatch.setattr(weight_hashing, "_BAR_FROM", 0)  # the tiny model, hashed as a model of gigabytes would be
+    monkeypatch.setattr(weight_hashing, "_MIB", 1024)
     events: list[Event] = []
     settings = SimpleNamespace(pretrained=str(tiny_sd1), revision=None, vae=None, quantize=None)
     hashed = model_weights.WeightDigests(settings, tiny_sd1, events.append).now()

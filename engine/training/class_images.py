@@ -259,12 +259,12 @@ def ensure_class_images(
     """Class images per concept, generating the missing ones with ``make_pipeline()``, given each request's
     prompts as ``prompt_kwargs`` makes them (in a run: embeddings made before the pipeline, which then has
     no text encoders, so its ``family`` is given: see ``generate_images``). A set's manifest records ``weights``' hash of
-the model's files, hashed when a set is first written to (the set's own, where it has one). ``generates`` false: ``make_pipeline``
-    only says why images are missing (a process that reads what the main process made), so no folder is made here."""
+    the files the model loads (the set's own, where it has one), hashed in a thread while the images are made.
+    ``generates`` false: ``make_pipeline`` only says why images are missing (a process that reads what the main
+    process made), so no folder is made here."""
     plans = _plans(requests, model=model, resolution=resolution, seed=seed, steps=steps, guidance=guidance)
     needed, first = _needed(plans)
     total_missing = sum(needed.values())
-    result: dict[int, list[Path]] = {}
     started = time.perf_counter()
     emit(PhaseStarted(phase=PHASE, total=total_missing,
                       description=f"{total_missing} class images to generate" if total_missing else "no class images to generate"))
@@ -275,6 +275,25 @@ the model's files, hashed when a set is first written to (the set's own, where i
                 gen_dir.mkdir(parents=True, exist_ok=True)
                 _sweep_temporaries(gen_dir)
     pipe = make_pipeline() if total_missing else None
+    if total_missing and weights is not None:
+        weights.start(should_stop)  # while the GPU generates
+    try:
+        result, stopped = _generate_missing(plans, pipe, weights, prompt_kwargs=prompt_kwargs, family=family,
+                                            batch_size=batch_size, emit=emit, should_stop=should_stop, total=total_missing)
+    finally:
+        if weights is not None:
+            weights.stop()  # a run that failed meanwhile hashes no more
+    emit(PhaseFinished(phase=PHASE, seconds=time.perf_counter() - started, stopped=stopped))
+    return result
+
+
+def _generate_missing(plans: list[tuple[ClassRequest, dict[str, Any]]], pipe: Any, weights: WeightDigests | None, *,
+                      prompt_kwargs: PromptKwargs, family: Family | None, batch_size: int, emit: Callable[[Event], None],
+                      should_stop: Callable[[], bool], total: int) -> tuple[dict[int, list[Path]], bool]:
+    """``ensure_class_images``' images per concept, and whether it was stopped. Each set's manifest gets the model's
+    hash as soon as the thread has it, else once the images are made."""
+    result: dict[int, list[Path]] = {}
+    unhashed: dict[Path, tuple[ClassRequest, dict[str, Any], list[str]]] = {}
     done, stopped = 0, False
     for request, settings in plans:
         own, generated = existing_class_images(request, settings)  # again: an earlier concept may have made them
@@ -295,14 +314,20 @@ the model's files, hashed when a set is first written to (the set's own, where i
                         names.append(name)
                     names.sort()
                     if digest is None and weights is not None:
-                        digest = weights.now()
+                        digest = weights.ready()
                     _write_manifest(gen_dir, settings, names, digest)
+                unhashed.pop(gen_dir, None)
+                if digest is None and weights is not None:
+                    unhashed[gen_dir] = (request, settings, list(names))
                 done += len(batch)
-                emit(PhaseProgress(phase=PHASE, done=done, total=total_missing))
+                emit(PhaseProgress(phase=PHASE, done=done, total=total))
             generated = [gen_dir / name for name in names]
         result[request.concept] = (own + generated)[: request.count]
-    emit(PhaseFinished(phase=PHASE, seconds=time.perf_counter() - started, stopped=stopped))
-    return result
+    hashed = weights.now() if unhashed and weights is not None and not stopped else None
+    for gen_dir, (request, settings, names) in unhashed.items() if hashed else ():
+        with said_of_class_folder(request.concept, request.folder):
+            _write_manifest(gen_dir, settings, names, hashed)
+    return result, stopped
 
 
 def _name(index: int) -> str:

@@ -9,20 +9,16 @@ images again. Never a partial hash: fine-tunes of one model share its sizes and 
 
 from __future__ import annotations
 
-import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
-
-PHASE = "hashing_weights"
-_BLOCK = 16 * 2**20
-_MIB = 2**20
-_BAR_FROM = 2**30  # smaller files hash in about a second: no bar
-_WEIGHT_SUFFIXES = {".safetensors", ".bin", ".ckpt", ".pt", ".gguf"}
+from engine.events import Event, PhaseFinished, PhaseStarted
+from engine.training.weight_hashing import CURRENT, PHASE, HashingStopped, digest, listed, scheme_of
 # What a converted folder's note holds of its file that two copies of that file may differ in.
 _WHERE = ("path", "mtime_ns")
 # What the note says the conversion became: told by the file's bytes, not by the profile's check before a conversion.
@@ -57,15 +53,7 @@ def _weight_files(place: Path) -> list[list[Any]]:
         # Converted from a single file into this run's folder: the file it was made from says which weights these
         # are (the conversion's own files are new in every run folder, and would make new images every run).
         return [[CONVERTED_FROM, note.read_text(encoding="utf-8")]]
-    return [[name, file.stat().st_size, file.stat().st_mtime_ns] for name, file in _listed(place)]
-
-
-def _listed(place: Path) -> list[tuple[str, Path]]:
-    """(name, file) of each weight file of a folder, or of the single file ``place``."""
-    if place.is_file():
-        return [(place.name, place)]
-    return [(file.relative_to(place).as_posix(), file) for file in sorted(place.rglob("*"))
-            if file.suffix in _WEIGHT_SUFFIXES and file.is_file()]
+    return [[name, file.stat().st_size, file.stat().st_mtime_ns] for name, file in listed(place)]
 
 
 class WeightDigests:
@@ -75,23 +63,61 @@ class WeightDigests:
     def __init__(self, model: Any, folder: Path, emit: Callable[[Event], None] = lambda e: None):
         self.places = _places(model, folder)
         self.emit = emit
-        # By place and description: a model replaced in place since a set was made (a fine-tune saved over the folder)
-        # is not that set's, though the model a run reads now, hashed at that place first, is.
-        self._known: dict[tuple[Path, str], str | None] = {}
+        # By place, description and algorithm: a model replaced in place since a set was made (a fine-tune saved over
+        # the folder) is not that set's, though the model a run reads now, hashed at that place first, is.
+        self._known: dict[tuple[Path, str, str], str | None] = {}
+        self._background: Future[dict[str, str] | None] | None = None
+        self._stop = threading.Event()
 
-    def now(self) -> dict[str, str]:
-        """Each place's hash, for the manifest of a set the model makes now (none of a place that cannot be read)."""
-        hashed = {name: self.of(place, _weight_files(place)) for name, place in self.places.items()}
-        return {name: digest for name, digest in hashed.items() if digest is not None}
+    def start(self, should_stop: Callable[[], bool]) -> None:
+        """Hash the model a run reads now in a thread, silently (hashlib lets go of the GIL): ready, or nearly, once
+        the GPU has made the images its set records it with."""
+        if self._background is None:
+            pool = ThreadPoolExecutor(1, thread_name_prefix="hashing-weights")
+            self._background = pool.submit(self._hashed, lambda: should_stop() or self._stop.is_set(), quiet=True)
+            pool.shutdown(wait=False)  # the thread ends with the hash
 
-    def of(self, place: Path, described: list[list[Any]]) -> str | None:
-        """The hash of the weights ``described`` (``model_identity``'s files) at ``place``; None where they are not
-        there as described (removed, replaced since) or cannot be read."""
-        key = (place, json.dumps(described))
+    def stop(self) -> None:
+        """The thread ``start`` began, stopped at its next block (a run that ends otherwise)."""
+        self._stop.set()
+
+    def ready(self) -> dict[str, str] | None:
+        """``now``'s hashes where the thread has them already, else None."""
+        background = self._background
+        return background.result() if background is not None and background.done() else None
+
+    def now(self, should_stop: Callable[[], bool] = lambda: False) -> dict[str, str] | None:
+        """Each place's hash, for the manifest of a set the model makes now (none of a place that cannot be read);
+        None once ``should_stop``. The thread's, waited for as a phase where it is not done."""
+        background = self._background
+        if background is None:
+            return self._hashed(should_stop)
+        if not background.done():
+            started = time.perf_counter()
+            self.emit(PhaseStarted(phase=PHASE, description="hashing the model's weight files, for the class images"))
+            background.result()
+            self.emit(PhaseFinished(phase=PHASE, seconds=time.perf_counter() - started))
+        return background.result()
+
+    def _hashed(self, should_stop: Callable[[], bool], quiet: bool = False) -> dict[str, str] | None:
+        try:
+            hashed = {name: self.of(place, _weight_files(place), should_stop=should_stop, quiet=quiet)
+                      for name, place in self.places.items()}
+        except HashingStopped:
+            return None
+        return {name: value for name, value in hashed.items() if value is not None}
+
+    def of(self, place: Path, described: list[list[Any]], scheme: str = CURRENT,
+           should_stop: Callable[[], bool] = lambda: False, quiet: bool = False) -> str | None:
+        """The hash of ``scheme`` of the weights ``described`` (``model_identity``'s files) at ``place``; None where
+        they are not there as described (removed, replaced since) or cannot be read. HashingStopped once
+        ``should_stop``."""
+        key = (place, json.dumps(described), scheme)
         if key not in self._known:
             source = _source(place, described)
             try:
-                self._known[key] = None if source is None else _digest(source, self.emit)
+                self._known[key] = None if source is None else digest(
+                    source, scheme, (lambda e: None) if quiet else self.emit, should_stop)
             except OSError:
                 self._known[key] = None
         return self._known[key]
@@ -109,28 +135,6 @@ def _source(place: Path, described: list[list[Any]]) -> Path | None:
         return place if place.exists() and _weight_files(place) == described else None
     except OSError:
         return None
-
-
-def _digest(source: Path, emit: Callable[[Event], None]) -> str:
-    """blake2b of each weight file's name (a single file's none: it may be renamed) and bytes, in blocks."""
-    files = [("" if file == source else name, file) for name, file in _listed(source)]
-    total = sum(file.stat().st_size for _, file in files)
-    shown = total >= _BAR_FROM
-    started, done = time.perf_counter(), 0
-    if shown:
-        emit(PhaseStarted(phase=PHASE, total=total // _MIB, description=f"hashing {source} (MiB)"))
-    hasher = hashlib.blake2b()
-    for name, file in files:
-        hasher.update(json.dumps([name, file.stat().st_size]).encode())
-        with open(file, "rb") as stream:
-            while block := stream.read(_BLOCK):
-                hasher.update(block)
-                done += len(block)
-                if shown:
-                    emit(PhaseProgress(phase=PHASE, done=done // _MIB, total=total // _MIB))
-    if shown:
-        emit(PhaseFinished(phase=PHASE, seconds=time.perf_counter() - started))
-    return hasher.hexdigest()
 
 
 def _note(entry: list[Any]) -> dict[str, Any] | None:
@@ -175,10 +179,12 @@ def same_weights(then: dict[str, Any], digest: Any, now: dict[str, Any], digests
         if files_then[name] == files_now[name]:
             continue
         place = digests.places.get(name)
-        hashed_now = digests.of(place, files_now[name]) if place is not None else None
+        hashed_then = recorded.get(name) if isinstance(recorded.get(name), str) else None
+        # Hashed now as the set's hash was: an older algorithm's hash still tells.
+        scheme = CURRENT if hashed_then is None else scheme_of(hashed_then)
+        hashed_now = digests.of(place, files_now[name], scheme) if place is not None else None
         if hashed_now is None:
             return False
-        hashed_then = recorded.get(name)
         if hashed_then is None and (hashed_then := _hash_where_it_was(then, name, digests)) is not None:
             learned(name, hashed_then)
         if hashed_now != hashed_then:

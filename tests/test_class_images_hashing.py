@@ -1,0 +1,95 @@
+"""The hash a new set of class images records: of the files the model's load reads (not an .fp16. variant or a .ckpt
+beside them), in a thread while the images are made, stopped with the run; a set's older blake2b hash of every weight
+file is still read."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from engine.support.generated_set import DIGEST, MANIFEST
+from engine.training import model_weights, weight_hashing
+from tests.test_class_images_copied import _copied, _reused, _run
+from tests.test_class_images_moved import _sets, made  # noqa: F401  (made: the fixture)
+
+
+def _digest_of(made_set: Path) -> dict[str, str]:
+    return json.loads((made_set / MANIFEST).read_text())[DIGEST]
+
+
+def test_weight_files_the_load_never_reads_do_not_make_a_copy_another_model(tmp_path: Path, tiny_sd1: Path,
+                                                                            made: list[int]) -> None:
+    """An .fp16. variant and a .ckpt beside the diffusers files: hashed too, so a copy that differs in them alone made
+    every image again (and an SDXL folder with its variants took twice the hashing)."""
+    model = _copied(tiny_sd1, tmp_path / "m0")
+    shutil.copyfile(model / "unet" / "diffusion_pytorch_model.safetensors",
+                    model / "unet" / "diffusion_pytorch_model.fp16.safetensors")
+    (model / "m0.ckpt").write_bytes(b"\0" * 64)
+    _run(tmp_path, model)
+    [kept] = _sets(tmp_path)
+    assert _digest_of(kept)["model"].startswith("sha256:")
+    copy = _copied(model, tmp_path / "m1")
+    (copy / "m0.ckpt").write_bytes(b"\1" * 64)  # the same names and sizes, other bytes: unread by the load
+    variant = copy / "unet" / "diffusion_pytorch_model.fp16.safetensors"
+    variant.write_bytes(variant.read_bytes()[:-1] + b"\0")
+    made.clear()
+    parents, said = _run(tmp_path, copy)
+    assert made == [] and parents == [kept, kept] and len(_reused(said)) == 1
+
+
+def _legacy_blake2b(folder: Path) -> str:
+    """The hash dbtui recorded first: blake2b of every weight file's name, size and bytes."""
+    hasher = hashlib.blake2b()
+    for file in sorted(folder.rglob("*")):
+        if file.suffix in {".safetensors", ".bin", ".ckpt", ".pt", ".gguf"} and file.is_file():
+            hasher.update(json.dumps([file.relative_to(folder).as_posix(), file.stat().st_size]).encode())
+            hasher.update(file.read_bytes())
+    return hasher.hexdigest()
+
+
+@pytest.mark.parametrize("recorded, reused", [("as_made", True), ("another", False)])
+def test_a_set_with_the_older_blake2b_hash_is_still_told_by_it(tmp_path: Path, tiny_sd1: Path, made: list[int],
+                                                               recorded: str, reused: bool) -> None:
+    model = _copied(tiny_sd1, tmp_path / "m0")
+    _run(tmp_path, model)
+    [kept] = _sets(tmp_path)
+    manifest = json.loads((kept / MANIFEST).read_text())
+    manifest[DIGEST] = {"model": _legacy_blake2b(model) if recorded == "as_made" else "0" * 128}
+    (kept / MANIFEST).write_text(json.dumps(manifest))
+    shutil.rmtree(_copied(model, tmp_path / "m1").parent / "m0")  # the set's hash alone can tell
+    made.clear()
+    _, said = _run(tmp_path, tmp_path / "m1")
+    assert (made == []) == reused and (len(_reused(said)) == 1) == reused
+
+
+def test_the_model_is_hashed_in_a_thread_while_the_images_are_made(tmp_path: Path, tiny_sd1: Path, made: list[int],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """It was hashed on the run's own thread after the first batch, the GPU idle meanwhile (a minute for Flux)."""
+    threads: list[str] = []
+    hashed = weight_hashing.digest
+
+    def digest(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return hashed(*args, **kwargs)
+
+    monkeypatch.setattr(model_weights, "digest", digest)
+    _run(tmp_path, _copied(tiny_sd1, tmp_path / "m0"))
+    [kept] = _sets(tmp_path)
+    assert made == [0, 1] and _digest_of(kept)["model"].startswith("sha256:")
+    assert len(threads) == 1 and threads[0] != threading.main_thread().name
+
+
+def test_hashing_stops_when_the_run_is_stopped(tiny_sd1: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(weight_hashing, "_BLOCK", 1024)  # blocks enough to stop between
+    read: list[int] = []
+    settings = SimpleNamespace(pretrained=str(tiny_sd1), revision=None, vae=None, quantize=None)
+    weights = model_weights.WeightDigests(settings, tiny_sd1)
+    assert weights.now(should_stop=lambda: read.append(1) is None and len(read) > 3) is None
+    assert len(read) == 4  # stopped at the fourth block, not read to the end
+    assert weights.now() == model_weights.WeightDigests(settings, tiny_sd1).now()  # a stopped hash is not kept
