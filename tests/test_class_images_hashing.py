@@ -93,3 +93,33 @@ def test_hashing_stops_when_the_run_is_stopped(tiny_sd1: Path, monkeypatch: pyte
     assert weights.now(should_stop=lambda: read.append(1) is None and len(read) > 3) is None
     assert len(read) == 4  # stopped at the fourth block, not read to the end
     assert weights.now() == model_weights.WeightDigests(settings, tiny_sd1).now()  # a stopped hash is not kept
+
+
+def test_the_dataset_check_hashes_the_model_once_and_shows_it(tmp_path: Path, tiny_sd1: Path, made: list[int],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a family that reads no negative prompt (Flux) the check searched twice, each search hashing the model
+    anew (two minutes for Flux), and said nothing meanwhile."""
+    import copy
+
+    from engine.dataset import profile_settings
+    from engine.dataset.profile_settings import concept_settings
+    from engine.models.registry import family_named
+    from tests.test_class_images_moved import _profile
+
+    tuned = _copied(tiny_sd1, tmp_path / "tuned")
+    weights = tuned / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\7")  # the same names and sizes as the model checked
+    _run(tmp_path, tuned)  # its set: hashed, and found another model's by the check's every search
+    reads_none = copy.copy(family_named("sd"))
+    reads_none.takes_negative_prompt = False
+    monkeypatch.setattr(profile_settings, "_family", lambda source: reads_none)
+    hashed: list[Path] = []
+    digest = weight_hashing.digest
+    monkeypatch.setattr(model_weights, "digest", lambda source, *a, **k: hashed.append(source) or digest(source, *a, **k))
+    profile = _profile(tmp_path, _copied(tiny_sd1, tmp_path / "m1"))[0]
+    assert concept_settings(profile, 0)["class_generated"] == (None, 0)
+    assert hashed == [tmp_path / "m1"]
+    monkeypatch.setattr(weight_hashing, "_BAR_FROM", 0)  # the tiny model, hashed as a model of gigabytes would be
+    events: list = []
+    concept_settings(profile, 0, emit=events.append)
+    assert [event.kind for event in events if event.phase == weight_hashing.PHASE][:1] == ["phase_started"]

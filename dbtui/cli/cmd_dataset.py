@@ -147,7 +147,7 @@ def _check(args: argparse.Namespace) -> int:
         if args.folder:
             checked_folder(args.folder)
         indices = checked_concepts(profile, args.folder, args.concept)
-        runs = profile_checks(profile, args.folder, indices, loaded_readers(console, args.model, profile.model))
+        runs = profile_checks(console, profile, args.folder, indices, loaded_readers(console, args.model, profile.model))
     else:
         if not args.folder:
             raise DatasetError("dataset check needs a FOLDER, or --profile to check each concept's instance_dir")

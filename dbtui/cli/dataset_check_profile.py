@@ -50,15 +50,19 @@ def checked_concepts(profile: Any, folder: str | None, concept: int | None) -> l
     return indices
 
 
-def profile_checks(profile: Any, folder: str | None, indices: list[int],
+def profile_checks(console: Any, profile: Any, folder: str | None, indices: list[int],
                    readers: Any) -> list[tuple[str | None, str | None, dict[str, Any]]]:
     """(the profile's key for the folder checked, None for FOLDER; a heading naming the concept where several are
-    checked; ``check_dataset``'s arguments) for each of ``indices`` (``checked_concepts``)."""
+    checked; ``check_dataset``'s arguments) for each of ``indices`` (``checked_concepts``). The hashing of the model's
+    weights that finding its class images may need is shown, as the tokenizers' load is."""
     from engine.dataset import concept_settings
+
+    from dbtui.console import PhaseDisplay
 
     checks: list[tuple[str | None, str | None, dict[str, Any]]] = []
     for index in indices:
-        settings = concept_settings(profile, index, readers=readers)
+        with PhaseDisplay(console=console) as progress:
+            settings = concept_settings(profile, index, readers=readers, emit=progress)
         heading = f"concepts.{index}: {settings['folder']}" if len(indices) > 1 else None
         if folder:
             settings["folder"] = folder

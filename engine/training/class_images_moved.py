@@ -14,7 +14,7 @@ from engine.support.generated_set import DIGEST, MANIFEST, generated_folder, rec
 from engine.support.json_file import read_json_object
 from engine.training.class_images import (NEGATIVE_EMBEDS, ClassRequest, generated_earlier, newest_sets, record_digest,
                                           settings_of)
-from engine.training.model_weights import WeightDigests, model_settings, same_weights, weights_here
+from engine.training.model_weights import WeightDigests, model_settings, same_weights
 
 
 def reused_sets(requests: list[ClassRequest], *, model: Any, any_negative: bool, weights: WeightDigests | None,
@@ -68,12 +68,13 @@ def _same_negative(reused: ClassRequest, request: ClassRequest, any_negative: bo
     return request.zero_negative and reused.negative_prompt == ""
 
 
-def generated_earlier_elsewhere(folder: Path, known: dict[str, Any], model: Any) -> tuple[Path | None, int]:
+def generated_earlier_elsewhere(folder: Path, known: dict[str, Any], model: Any,
+                                here: tuple[dict[str, Any], WeightDigests] | None) -> tuple[Path | None, int]:
     """The set a run on the model ``model`` names would reuse (``reused_sets``) of those that agree with ``known`` (its
     "model" the profile's ``model_settings``): the newest made by the model's files as they are now, else the newest
     made by the weights they hold, read from elsewhere or with other file times (the same files, or ones whose content
-    hashes alike). A model not on this machine as a path (a hub id) by its settings alone."""
-    here = weights_here(model)
+    hashes alike). ``here``: ``weights_here(model)``, made once for every search on that model, which then hashes it once;
+    None, a model not on this machine as a path (a hub id), is found by its settings alone."""
     if here is None or not isinstance(known.get("model"), dict):
         return generated_earlier(folder, known)
     identity, weights = here

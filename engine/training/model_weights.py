@@ -199,18 +199,18 @@ def _hash_where_it_was(then: dict[str, Any], name: str, digests: WeightDigests) 
     return digests.of(Path(where).expanduser(), then["files"][name])
 
 
-def weights_here(model: Any) -> tuple[dict[str, Any], WeightDigests] | None:
-    """(the ``model_identity`` a run on the profile's ``model`` would have, its hashes) without loading or converting
-    anything: a folder's files, or a single file as its conversion's note would describe it; None for a model not on
-    this machine as a path (a hub id, a built-in)."""
+def weights_here(model: Any, emit: Callable[[Event], None] = lambda e: None) -> tuple[dict[str, Any], WeightDigests] | None:
+    """(the ``model_identity`` a run on the profile's ``model`` would have, its hashes, shown to ``emit``) without
+    loading or converting anything: a folder's files, or a single file as its conversion's note would describe it;
+    None for a model not on this machine as a path (a hub id, a built-in)."""
     from engine.models.conversion_note import source_identity
     from engine.models.loading import CONVERTED_FROM
 
     place = Path(model.pretrained).expanduser()
     if place.is_dir():
-        return model_identity(model, place), WeightDigests(model, place)
+        return model_identity(model, place), WeightDigests(model, place, emit)
     if not place.is_file():
         return None
     files = {"model": [[CONVERTED_FROM, json.dumps(source_identity(place))]]}
     files |= {name: _weight_files(where) for name, where in _places(model, place).items() if name != "model"}
-    return {**model_settings(model), "files": files}, WeightDigests(model, place)
+    return {**model_settings(model), "files": files}, WeightDigests(model, place, emit)
