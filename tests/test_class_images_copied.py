@@ -148,7 +148,6 @@ def test_a_moved_model_whose_set_kept_an_older_negative_prompt_reuses_it(tmp_pat
     assert made == [] and parents == [kept, kept] and len(_reused(said)) == 1
 
 
-
 def test_hashing_a_large_model_shows_its_progress(tiny_sd1: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Minutes of generating are saved by seconds of hashing, said as a phase where it takes over a second."""
     from engine.training import model_weights, weight_hashing

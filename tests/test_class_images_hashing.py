@@ -123,3 +123,25 @@ def test_the_dataset_check_hashes_the_model_once_and_shows_it(tmp_path: Path, ti
     events: list = []
     concept_settings(profile, 0, emit=events.append)
     assert [event.kind for event in events if event.phase == weight_hashing.PHASE][:1] == ["phase_started"]
+
+
+@pytest.mark.parametrize("config, reused", [("parameterization: eps\n", True), ("parameterization: v_p\n", False)])
+def test_a_moved_single_file_with_another_yaml_of_the_same_size_is_another_model(tmp_path: Path, tiny_sd1: Path,
+                                                                                 made: list[int], config: str,
+                                                                                 reused: bool) -> None:
+    """The .yaml beside a single file was compared by its size alone: another config of the same length (another
+    prediction type) reused the first one's images."""
+    from tests.test_class_images_copied import _single_file_run
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    file = tmp_path / "a" / "model.safetensors"
+    shutil.copyfile(tiny_sd1 / "unet" / "diffusion_pytorch_model.safetensors", file)
+    (tmp_path / "a" / "model.yaml").write_text("parameterization: eps\n")  # as long as either config
+    _single_file_run(tmp_path, tiny_sd1, file, "run-a")
+    moved = file.rename(tmp_path / "b" / "model.safetensors")
+    (tmp_path / "a" / "model.yaml").unlink()
+    (tmp_path / "b" / "model.yaml").write_text(config)
+    made.clear()
+    _, said = _single_file_run(tmp_path, tiny_sd1, moved, "run-b")
+    assert (made == []) == reused and (len(_reused(said)) == 1) == reused

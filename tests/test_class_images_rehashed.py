@@ -83,3 +83,18 @@ def test_a_set_made_before_hashes_keeps_its_models_hash_once_found(tmp_path: Pat
     made.clear()
     parents, said = _run(tmp_path, tmp_path / "m2")
     assert made == [] and parents == [kept, kept] and len(_reused(said)) == 1
+
+
+def test_a_model_whose_files_were_written_again_alike_is_said_plainly(tmp_path: Path, tiny_sd1: Path,
+                                                                      made: list[int]) -> None:
+    """It was said to be made by the model at m0, 'whose weight files m0 holds byte for byte'."""
+    model = _copied(tiny_sd1, tmp_path / "m0")
+    _run(tmp_path, model)
+    [kept] = _sets(tmp_path)
+    weights = model / "unet" / "diffusion_pytorch_model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # saved again, alike
+    made.clear()
+    _, said = _run(tmp_path, model)
+    assert made == [] and _reused(said) == [
+        f"concepts.0.class_dir: the class images in '{kept}' were made by the base model at {model} before its weight "
+        "files were written again with the same bytes (their content hashes agree): reused, not made again"]

@@ -44,7 +44,7 @@ class ClassRequest:
     negative_prompt: str
     count: int
     # No negative prompt, for a model that conditions on zeros then (Family.zeroes_empty_negative): where it is false,
-    # "" encoded, as every set was made before dbtui followed that (such a set keeps being, see earlier_empty_negative).
+    # "" encoded, as every set was made before dbtui followed that (such a set keeps being reused: class_images_moved).
     zero_negative: bool = False
     # The base model as the manifest of the set reused records it (class_images_moved: the same weights, read from
     # elsewhere now or copied since).

@@ -31,12 +31,18 @@ def reused_sets(requests: list[ClassRequest], *, model: Any, any_negative: bool,
         if found is None or found[1].model_was is None:
             continue
         gen_dir, reused = found
-        was = reused.model_was or {}
-        how = "as they were" if was.get("files") == model["files"] else "byte for byte (their content hashes agree)"
         said.setdefault(gen_dir.resolve(), f"concepts.{request.concept}.class_dir: the class images in '{gen_dir}' were "
-                                           f"made by the base model at {was.get('pretrained')}, whose weight files "
-                                           f"{model['pretrained']} holds {how}: reused, not made again")
+                                           f"{_made_by(reused.model_was or {}, model)}: reused, not made again")
     return reusing, list(said.values())
+
+
+def _made_by(was: dict[str, Any], model: dict[str, Any]) -> str:
+    """Which model made a set reused for ``model`` (``model_identity``), as ``was`` records it, and how it is the same."""
+    if was.get("pretrained") == model["pretrained"]:
+        return (f"made by the base model at {model['pretrained']} before its weight files were written again with the "
+                "same bytes (their content hashes agree)")
+    how = "as they were" if was.get("files") == model["files"] else "byte for byte (their content hashes agree)"
+    return f"made by the base model at {was.get('pretrained')}, whose weight files {model['pretrained']} holds {how}"
 
 
 def _reusable(request: ClassRequest, model: Any, any_negative: bool, weights: WeightDigests | None,

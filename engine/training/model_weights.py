@@ -130,11 +130,18 @@ def _source(place: Path, described: list[list[Any]]) -> Path | None:
         if len(described) == 1 and _note(described[0]) is not None:
             note = _note(described[0]) or {}
             file = Path(str(note.get("path")))
-            stat = file.stat()
-            return file if [note.get("size"), note.get("mtime_ns")] == [stat.st_size, stat.st_mtime_ns] else None
+            return file if _as_noted(file, note) and _as_noted(file.with_suffix(".yaml"), note.get("sidecar")) else None
         return place if place.exists() and _weight_files(place) == described else None
     except OSError:
         return None
+
+
+def _as_noted(file: Path, noted: Any) -> bool:
+    """Whether ``file`` stands as a note's ``file_identity`` of it says (None: it was not there)."""
+    if not isinstance(noted, dict):
+        return noted is None and not file.is_file()
+    stat = file.stat()
+    return [noted.get("size"), noted.get("mtime_ns")] == [stat.st_size, stat.st_mtime_ns]
 
 
 def _note(entry: list[Any]) -> dict[str, Any] | None:

@@ -1,7 +1,8 @@
 """The content hash of a base model's weights: the files its load reads, whole, in blocks, stopped on request.
 
 A hash names its algorithm ("sha256:…", about twice blake2b's speed on CPUs with SHA instructions) and so which files
-it covers: the weights each part's load reads (not an .fp16. variant or a .ckpt beside them), or a single file. A hash without a name is blake2b of every weight file, as dbtui first recorded
+it covers: the weights each part's load reads (not an .fp16. variant or a .ckpt beside them), a single file with the
+.yaml beside it that its conversion reads. A hash without a name is blake2b of every weight file, as dbtui first recorded
 them; it is still read, and a model is hashed that way again to compare with it.
 """
 
@@ -72,7 +73,8 @@ def hashed_files(source: Path, scheme: str) -> list[tuple[str, Path]]:
     if scheme == LEGACY:
         return [("" if file == source else name, file) for name, file in listed(source)]
     if source.is_file():
-        return [("", source)]
+        sidecar = source.with_suffix(".yaml")  # its config, which the conversion reads (conversion_note)
+        return [("", source), *([(".yaml", sidecar)] if sidecar.is_file() else [])]
     return _read_by_load(source)
 
 
