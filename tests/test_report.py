@@ -22,10 +22,10 @@ from engine.runs.keep import how_to_keep, nearest_step
 from engine.runs.report import IMAGE_CAP, REPORT, write_report, write_report_at_end
 from engine.runs.report_chart import nice_ticks
 from engine.runs.sinks import JsonlSink
+from tests.chromium import installed_chromium
 from tests.runs_helpers import dbtui, profile_file
 
 TINY_SCORERS = {"clip_model": "builtin:tiny-clip", "dino_model": "builtin:tiny-dino"}
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 class Page(HTMLParser):
@@ -107,12 +107,10 @@ def test_the_trainer_writes_a_self_contained_report(scored_run: RunFolder) -> No
     assert "status" in page.text and "finished" in page.text
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine: the browser check needs one "
-                    "(the report's html.parser checks above still run)")
 def test_the_report_opens_in_a_headless_browser(scored_run: RunFolder, tmp_path: Path) -> None:
     url = (scored_run.path / REPORT).as_uri()
     # An unusable proxy: the page would fail to load anything from a network.
-    browser = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--proxy-server=127.0.0.1:9",
+    browser = [installed_chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--proxy-server=127.0.0.1:9",
                "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([*browser, "--dump-dom", url], capture_output=True, text=True, timeout=20).stdout
     page = Page(dom)

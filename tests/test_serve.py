@@ -16,6 +16,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from chromium import installed_chromium
 
 
 def _free_port() -> int:
@@ -126,22 +127,6 @@ def _free_unreachable_port() -> int:
     raise AssertionError(f"every port of {UNREACHABLE_FOR_THE_BROWSER} is taken")
 
 
-def _chromium() -> str:
-    """Debian's Chromium, installed on first use where this runs as root with apt (as CI does)."""
-    import shutil
-
-    found = shutil.which("chromium")
-    if found:
-        return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        import pytest
-
-        pytest.skip("Chromium is not installed and cannot be installed here (needs root and apt-get)")
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
-        subprocess.run(command, check=True, capture_output=True, timeout=600)
-    return shutil.which("chromium") or "chromium"
-
-
 def _forward_in_background(local: int, target: int) -> subprocess.Popen:
     code = (
         "import asyncio, sys\n"
@@ -157,7 +142,7 @@ def _forward_in_background(local: int, target: int) -> subprocess.Popen:
 
 
 def test_a_headless_browser_connects_through_another_local_port(tmp_path: Path) -> None:
-    chromium = _chromium()
+    chromium = installed_chromium()
     served, local = _free_unreachable_port(), _free_port()
     server, token = _start_serve(tmp_path, served)
     forwarder = _forward_in_background(local, served)
