@@ -73,17 +73,23 @@ def test_components_in_the_cache_or_a_hub_to_download_them_from_are_no_problem(
 
 
 def test_a_resume_on_the_runs_own_conversion_needs_no_components(flux_profile: Path, tiny_flux: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                   monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     # A stopped run of the file resumes on its own conversion (RUN/model/<stem>-diffusers): refusing it offline for
     # want of components the conversion no longer needs stopped a resume the trainer would have made.
     from engine.profile import load_profile
+    from engine.runs.folder import run_dir_for
     from engine.runs.launcher import RunInputsMissingError, check_inputs
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    profile, run_dir = load_profile(flux_profile), flux_profile.parent / "runs" / "r"
+    profile = load_profile(flux_profile)
+    run_dir = run_dir_for(profile)
     with pytest.raises(RunInputsMissingError, match="converted when the run starts"):
-        check_inputs(profile, run_dir, resuming=True)
+        check_inputs(profile, run_folder=run_dir)
     shutil.copytree(tiny_flux, run_dir / "model" / "flux1-dev-mine-diffusers")
-    check_inputs(profile, run_dir, resuming=True)
     with pytest.raises(RunInputsMissingError, match="converted when the run starts"):
-        check_inputs(profile)  # a new run converts it again, into its own folder
+        check_inputs(profile)  # another run folder converts it again
+    # Past the inputs' check, `dbtui run --resume` (as `dbtui resume` and the wizard's) meets this folder's empty log.
+    for command in (["run", str(flux_profile), "--resume"], ["resume", str(run_dir)]):
+        assert main(command) == 2
+        said = capsys.readouterr().err
+        assert "converted when the run starts" not in said and ("no run to resume" in said or "not a run" in said), said

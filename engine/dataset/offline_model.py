@@ -23,8 +23,8 @@ def offline_model_problems(model: Any, run_dir: Path | None = None) -> list[Prob
     load (model.tokenizer's, read by transformers as an empty tokenizer, with an OverflowError). Online, a hub id not
     cached is downloaded by the run (a network probe here could not tell a slow hub from none), so it is said only
     offline, the cache alone deciding, as the run's own lookup does: the files the run's load reads, not the configs
-    alone a memory estimate downloads (run_files_cached). ``run_dir``: the run a resume continues, whose own conversion
-    of a single file is its base (_flux_file_problems)."""
+    alone a memory estimate downloads (run_files_cached). ``run_dir``: the folder the run trains in, whose own
+    conversion of a single file is its base (_flux_file_problems)."""
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 

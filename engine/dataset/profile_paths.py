@@ -64,7 +64,7 @@ def path_problems(profile: Profile, *, builtins: bool = True, progress: Callable
     """What is missing on this machine for this profile to train: folders, files, image files whose header cannot be
     read, the logger's package; and, unless ``builtins`` is false, what is wrong on every machine
     (``every_machine_problems``). ``progress``: told (done, total) as the images' headers are read. ``run_dir``: the
-    run a resume continues (what it made already is not missing)."""
+    folder the run trains in (what it made there already is not missing)."""
     source = profile.model.pretrained
     problems = (every_machine_problems(profile) if builtins else []) + ([] if is_builtin(source) else model_source_problems(source))
     problems += offline_model_problems(profile.model, run_dir)

@@ -156,7 +156,8 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     # machines the worker's own check stays, since each machine must see the checkpoint.
     from_start = resume == "latest" and profile.launch.num_machines == 1 and not complete_checkpoints(folder)
     # A resume that trains from the start may change what no checkpoint was trained with: its advice says so.
-    check_inputs(profile, run_dir, resuming=resume is not None and not from_start, progress=progress)
+    check_inputs(profile, run_dir, resuming=resume is not None and not from_start, progress=progress,
+                 run_folder=folder.path)
     if resume and resume != "latest":
         resume = checkpoint_named(folder, resume)
     # Machine 0 writes the run's events and state; another machine's own disk holds none of them.
@@ -240,12 +241,13 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
 
 
 def check_inputs(profile: Profile, run_dir: Path | None = None, resuming: bool = False,
-                 progress: Callable[[int, int], None] | None = None) -> None:
+                 progress: Callable[[int, int], None] | None = None, run_folder: Path | None = None) -> None:
     """What ``dbtui validate`` warns of (a profile may be written for another machine) stops a run here, in
     seconds, rather than in the trainer after the model has loaded; so do settings the model's family refuses, and
     empty ones a new run cannot start from (``run_dir`` given: the run folder is not made from saving.output_dir).
     ``resuming``: a missing library's advice keeps the settings the checkpoints were trained with. ``progress``: told
-    (done, total) as the images' headers are read."""
+    (done, total) as the images' headers are read. ``run_folder``: where the run trains, whose own conversion of a
+    single file its load reuses (``run_dir`` is given only where the folder was named, not worked out)."""
     from engine.dataset.offline_model import unreachable_model_problems
     from engine.dataset.profile_paths import path_problems
     from engine.model_info import family_setting_problems, model_part_problems
@@ -253,8 +255,8 @@ def check_inputs(profile: Profile, run_dir: Path | None = None, resuming: bool =
     from engine.profile.library_problems import missing_library_problems
 
     refused, _, certain = family_setting_problems(profile)
-    listed = (empty_setting_problems(profile, new_run=run_dir is None) + path_problems(profile, progress=progress, run_dir=run_dir)
-              + model_part_problems(profile) + missing_library_problems(profile, resuming) + (refused if certain else []))
+    listed = (empty_setting_problems(profile, new_run=run_dir is None)
+              + path_problems(profile, progress=progress, run_dir=run_folder) + model_part_problems(profile) + missing_library_problems(profile, resuming) + (refused if certain else []))
     if problems := listed + (hub := unreachable_model_problems(profile.model)):  # the hub's: validate asks no network
         said = "; ".join(f"{p.key}: {p.message}" for p in problems).rstrip(".")  # a message may end its own sentence
         also = f" `dbtui validate PROFILE` lists {'the others' if hub else 'these'} too." if listed else ""
