@@ -147,7 +147,7 @@ def verdict(hw: Hardware, family: str = "sd", prior: bool = True) -> tuple[str, 
     """
     if family not in _VERDICTS:
         raise ValueError(f"no hardware advice for model family {family!r}; known: {', '.join(_VERDICTS)}")
-    return _VERDICTS[family](hw, prior)
+    return _VERDICTS[family](hw, prior=prior)  # by name: _sd_verdict takes sd2 before it
 
 
 # SD1.x/SD2.x tiers, largest first: (preset, its card where the meter's table lacks it, what fits). The largest
