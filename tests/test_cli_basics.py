@@ -58,6 +58,10 @@ def test_a_profile_linked_through_links_to_nowhere_names_the_missing_end(tmp_pat
     assert main(["validate", str(tmp_path / "loop" / "p.toml")]) == 2
     assert "cannot read the file: Too many levels of symbolic links: a folder on its path is a link that leads round " \
            "in a loop" in capsys.readouterr().err
+    (tmp_path / "r.toml").symlink_to(tmp_path / "loop" / "x.toml")  # was "…, which is not there (moved or deleted)"
+    assert main(["validate", str(tmp_path / "r.toml")]) == 2
+    assert f"it is a link to {tmp_path / 'loop' / 'x.toml'}, whose path runs through a link round a loop" \
+        in capsys.readouterr().err
 
 
 def test_validate_applies_set_overrides(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -22,6 +23,11 @@ def dangling_link(path: Path) -> str:
         if link in seen:
             return f"{_chain(targets)}, round in a loop"
         seen.add(link)
+    try:
+        os.lstat(link)
+    except OSError as error:
+        if error.errno == errno.ELOOP:  # nothing is missing: a folder on its path is a link round a loop
+            return f"{_chain(targets)}, whose path runs through a link round a loop"
     return f"{_chain(targets)}, which is not there (moved or deleted)"
 
 
