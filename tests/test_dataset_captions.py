@@ -445,7 +445,7 @@ def test_undo_says_the_captions_it_removed_apart_from_those_it_changed(tmp_path:
     assert "1 caption(s) changed, 1 created for images that had no caption file" in capsys.readouterr().out
     assert main(["dataset", "caption", str(tmp_path), "--undo"]) == 0
     said = " ".join(capsys.readouterr().out.split())
-    assert "undo add tag 'zwx': 1 caption(s) changed, 1 removed (the operation had created them)" in said
+    assert "undo add tag 'zwx': 1 caption(s) changed, 1 removed (made by the edit undone)" in said
     assert not (tmp_path / "b.txt").exists() and CaptionStore(tmp_path).read("a.png") == "dog"
     from engine.dataset.caption_changes import Change, ChangeSet
 

@@ -76,7 +76,7 @@ class ChangeSet:
         if self.created:
             said += f", {self.created} restored" if self.undo else f", {self.created} created for images that {had_none}"
         if self.removed:
-            said += f", {self.removed} removed" + (" (the operation had created them)" if self.undo else "")
+            said += f", {self.removed} removed" + (" (made by the edit undone)" if self.undo else "")
         return said
 
 
