@@ -4,7 +4,9 @@ equal to an export of a checkpoint kept at the same step.
 
 The runs are trained once for the module, in this process (a LoRA and a full fine-tune, each for 2 steps and for 4
 checkpointed every 2, whose checkpoint at step 2 holds the 2-step run's final weights): each test exports from its own
-copy of them, as it edits their profiles and damages their checkpoints."""
+copy of them, as it edits their profiles and damages their checkpoints. The 2-step runs write one format only, so that
+the formats their last step is exported in are ones they did not write; the 4-step runs write every format the
+checkpoints' exports are asked for."""
 
 from __future__ import annotations
 
@@ -35,20 +37,22 @@ def _train(tmp_path: Path, name: str, steps: int, **sections: Any) -> RunFolder:
                                                              **sections)))
 
 
-def _pair(root: Path, **sections: Any) -> tuple[RunFolder, RunFolder]:
-    """(a run that finished at step 2 with no checkpoint there, one of 4 steps with its checkpoint at step 2)."""
-    return _train(root, "short", 2, **sections), _train(root, "long", 4, **sections)
+def _pair(root: Path, short: list[str], long: list[str], **sections: Any) -> tuple[RunFolder, RunFolder]:
+    """(a run that finished at step 2 with no checkpoint there, exporting ``short``; one of 4 steps with its checkpoint
+    at step 2, exporting ``long``). The formats change what RUN/outputs holds, not the weights trained."""
+    return (_train(root, "short", 2, saving={**SAVED, "export": short}, **sections),
+            _train(root, "long", 4, saving={**SAVED, "export": long}, **sections))
 
 
 @pytest.fixture(scope="module")
 def lora_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunFolder, RunFolder]:
-    return _pair(tmp_path_factory.mktemp("lora"), training={"method": "lora"},
-                 saving={**SAVED, "export": ["lora_diffusers", "lora_kohya"]})
+    return _pair(tmp_path_factory.mktemp("lora"), ["lora_diffusers"], ["lora_diffusers", "lora_kohya"],
+                 training={"method": "lora"})
 
 
 @pytest.fixture(scope="module")
 def full_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunFolder, RunFolder]:
-    return _pair(tmp_path_factory.mktemp("full"), saving={**SAVED, "export": ["diffusers", "safetensors"]})
+    return _pair(tmp_path_factory.mktemp("full"), ["diffusers"], ["diffusers", "safetensors"])
 
 
 def _copy(run: RunFolder, tmp_path: Path, name: str) -> RunFolder:
@@ -171,6 +175,7 @@ def test_a_finished_lora_runs_last_step_exports_in_new_formats_as_its_kept_check
     finished, kept = (_copy(run, tmp_path, name) for run, name in zip(lora_pair, ("finished", "kept")))
     assert not (finished.checkpoints / "step-00000002").exists() and (kept.checkpoints / "step-00000002").is_dir()
     outputs = _files(finished.outputs)
+    assert "t-lora-kohya.safetensors" not in outputs and "diffusers" not in outputs, outputs  # formats new to it
     for run in (finished, kept):
         _formats(run.path, ["lora_kohya", "diffusers"])
         code, out = _cli(capsys, "export", str(run.path), "--step", "2")
@@ -188,6 +193,7 @@ def test_a_finished_lora_runs_last_step_exports_in_new_formats_as_its_kept_check
 def test_a_finished_full_runs_last_step_exports_from_its_diffusers_folder_else_the_conversion_is_named(
         tmp_path: Path, full_pair: tuple[RunFolder, RunFolder], capsys: pytest.CaptureFixture[str]) -> None:
     finished, kept = (_copy(run, tmp_path, name) for run, name in zip(full_pair, ("finished", "kept")))
+    assert not (finished.outputs / "t.safetensors").exists()  # a format new to it
     for run in (finished, kept):
         _formats(run.path, ["safetensors", "diffusers"])
         code, out = _cli(capsys, "export", str(run.path), "--step", "2")
