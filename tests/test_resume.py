@@ -66,24 +66,29 @@ class EarlyResume(NamedTuple):
     out: str
 
 
-@pytest.fixture(scope="module")
-def early_resume(tmp_path_factory: pytest.TempPathFactory) -> EarlyResume:
-    """Stopped during setup (no checkpoint, no step), its RUN/profile.toml as older versions wrote it: an empty
-    saving.output_dir and evaluation.clip_model. One resume, whose trainer is a process of its own, for the tests."""
+OLD_STYLE = "stored as older versions wrote it"
+
+
+@pytest.fixture(scope="module", params=["stored as dbtui writes it", OLD_STYLE])
+def early_resume(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> EarlyResume:
+    """Stopped during setup (no checkpoint, no step), its RUN/profile.toml as dbtui writes it, or as older versions wrote
+    it: an empty saving.output_dir and evaluation.clip_model. One resume each, whose trainer is a process of its own."""
     import tomli_w
 
     from dbtui.cli import main
     from dbtui.format import resume_hint
-    from engine.profile import profile_data
+    from engine.profile import dumps_profile, profile_data
     from engine.runs.folder import RunState
     from tests.training_helpers import tiny_profile
 
     root = tmp_path_factory.mktemp("early")
     folder = RunFolder(root / "runs" / "early").create()
-    data = profile_data(tiny_profile(root, name="early", training={"max_train_steps": 2}))
+    profile = tiny_profile(root, name="early", training={"max_train_steps": 2})
+    data = profile_data(profile)
     data["saving"]["output_dir"] = ""
     data.setdefault("evaluation", {})["clip_model"] = ""
-    folder.profile.write_text(tomli_w.dumps(data), encoding="utf-8")
+    stored = tomli_w.dumps(data) if request.param == OLD_STYLE else dumps_profile(profile)
+    folder.profile.write_text(stored, encoding="utf-8")
     folder.write_state(RunState(pid=0, status="stopped"))
     hint = resume_hint(folder)
     out, err = io.StringIO(), io.StringIO()
@@ -102,6 +107,7 @@ def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(early_
     assert folder.read_state().status == "finished" and folder.read_state().step == 2
 
 
+@pytest.mark.parametrize("early_resume", [OLD_STYLE], indirect=True)
 def test_a_run_whose_stored_profile_has_an_empty_output_dir_resumes(early_resume: EarlyResume) -> None:
     """Versions that took an empty saving.output_dir (or scorer) wrote it so into RUN/profile.toml; refused when read,
     the run could not be resumed."""
