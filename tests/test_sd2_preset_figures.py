@@ -74,9 +74,13 @@ def test_the_model_tells_sd2_by_its_text_encoder_or_name(tiny_sd1: Path, tiny_sd
 def test_the_wizard_recommends_by_sd2s_figures_for_an_sd2_model() -> None:
     from dbtui.presets import recommended_preset
 
-    card = card_hardware(20)  # for a draft without prior preservation, a new one's
+    card = card_hardware(20)
+    # Without prior preservation (a new draft's): SD1.5's full-text-encoder fits 20 GB, SD2's larger figures do not.
     assert recommended_preset(card, "sd", pretrained=SD2_BASE, prior=False) == "full"
     assert recommended_preset(card, "sd", pretrained=SD15, prior=False) == "full-text-encoder"
+    # With it, each step's images are doubled (the class images'): full for either.
+    assert recommended_preset(card, "sd", pretrained=SD2_BASE, prior=True) == "full"
+    assert recommended_preset(card, "sd", pretrained=SD15, prior=True) == "full"
 
 
 @pytest.mark.parametrize("bf16", [True, False], ids=["bf16", "no-bf16"])
