@@ -145,3 +145,13 @@ def test_a_moved_single_file_with_another_yaml_of_the_same_size_is_another_model
     made.clear()
     _, said = _single_file_run(tmp_path, tiny_sd1, moved, "run-b")
     assert (made == []) == reused and (len(_reused(said)) == 1) == reused
+
+
+def test_a_part_laid_out_otherwise_is_hashed_whole(tmp_path: Path) -> None:
+    """A part holding only an .fp16. variant was left out of the hash, so two models differing there alone were one."""
+    for part, name in (("unet", "diffusion_pytorch_model.fp16.safetensors"), ("vae", "diffusion_pytorch_model.safetensors"),
+                       ("vae", "diffusion_pytorch_model.fp16.safetensors")):
+        (tmp_path / part).mkdir(exist_ok=True)
+        (tmp_path / part / name).write_bytes(b"w")
+    names = [name for name, _ in weight_hashing.hashed_files(tmp_path, weight_hashing.CURRENT)]
+    assert names == ["unet/diffusion_pytorch_model.fp16.safetensors", "vae/diffusion_pytorch_model.safetensors"]

@@ -47,7 +47,7 @@ def listed(place: Path) -> list[tuple[str, Path]]:
 
 def _read_by_load(folder: Path) -> list[tuple[str, Path]]:
     """The weight files a load of the folder's parts reads (a VAE folder's at its top): each part's safetensors, else
-    its .bin; where the folder is laid out otherwise, every weight file in it."""
+    its .bin; of a part laid out otherwise, or a folder, every weight file in it."""
     from engine.models.folder_parts import READ_PARTS
 
     read: list[str] = []
@@ -55,8 +55,10 @@ def _read_by_load(folder: Path) -> list[tuple[str, Path]]:
         for suffix, stems in _READ.items():
             found = [name for stem in stems for name in _whole_or_shards(folder, part, stem + suffix)]
             if found:
-                read += found
                 break
+        if not found and part and (folder / part).is_dir():  # laid out otherwise (only an .fp16. variant): all of it
+            found = [f"{part}/{name}" for name, _ in listed(folder / part)]
+        read += found
     return [(name, folder / name) for name in sorted(set(read))] or listed(folder)
 
 
