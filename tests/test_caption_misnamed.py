@@ -86,3 +86,11 @@ def test_two_images_reading_one_caption_name_get_the_same_full_rename_everywhere
     assert full in dict(prepare_dataset(tmp_path, tmp_path.parent / "out", resolution=64, workers=1).caption_failures)[
         str(tmp_path / "y.png.txt")]
     assert not (tmp_path / "y.txt").exists()
+    from engine.profile_checks import check_profile
+    from tests.training_helpers import tiny_profile
+
+    # validate counted the one caption name, "1 image(s) have a caption file training does not read", for two images.
+    profile = tiny_profile(tmp_path.parent, concepts=[{"instance_dir": str(tmp_path), "instance_prompt": "photo of zwx",
+                                                       "caption_mode": "caption_file"}])
+    said = [p.message for p in check_profile(profile).missing_here if p.key == "concepts.0.caption_mode"]
+    assert any(m.startswith("2 image(s) have a caption file training does not read") and full in m for m in said), said

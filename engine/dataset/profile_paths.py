@@ -368,16 +368,16 @@ def _caption_problems(key: str, mode: str, folder: Path, images: list[Path], ext
 def _missing_caption_problems(key: str, images: list[Path], extension: str, not_pictures: set[Path]) -> list[Problem]:
     """Images with no caption file, as the dataset check says them: one there under another name is to be renamed (no
     caption can be written beside it), and a file that is no picture (``not_pictures``) needs none."""
-    expected = {image.with_suffix(extension): image for image in images}
-    misnamed = misnamed_captions(list(expected), extension)
+    owners = caption_owners(images, extension)  # y.jpg and y.png both read y.txt: two images, one caption name
+    misnamed = misnamed_captions(list(owners), extension)
     problems = []
     if misnamed:
         path, near = next(iter(misnamed.items()))
-        said = misnamed_finding(str(expected[path]), path, near, "error", caption_owners(images, extension)[path],
-                                extension)
-        problems.append(Problem(f"{key}.caption_mode", f"{len(misnamed)} image(s) have a caption file training does not "
-                                f"read, e.g. {expected[path].name}: {said.message}; {said.fix}"))
-    missing = [image.name for path, image in expected.items() if path not in misnamed and image not in not_pictures]
+        said = misnamed_finding(str(owners[path][0]), path, near, "error", owners[path], extension)
+        problems.append(Problem(f"{key}.caption_mode", f"{sum(len(owners[p]) for p in misnamed)} image(s) have a caption "
+                                f"file training does not read, e.g. {owners[path][0].name}: {said.message}; {said.fix}"))
+    missing = [image.name for path, read_by in owners.items() if path not in misnamed for image in read_by
+               if image not in not_pictures]
     if missing:
         problems.append(Problem(f"{key}.caption_mode", f"{len(missing)} image(s) have no caption file, e.g. {missing[0]}; "
                                 "write them or run `dbtui dataset caption`"))
