@@ -6,6 +6,7 @@ import importlib.util
 import platform
 import shutil
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -147,7 +148,7 @@ def verdict(hw: Hardware, family: str = "sd", prior: bool = True) -> tuple[str, 
     """
     if family not in _VERDICTS:
         raise ValueError(f"no hardware advice for model family {family!r}; known: {', '.join(_VERDICTS)}")
-    return _VERDICTS[family](hw, prior=prior)  # by name: _sd_verdict takes sd2 before it
+    return _VERDICTS[family](hw, prior=prior)
 
 
 # SD1.x/SD2.x tiers, largest first: (preset, its card where the meter's table lacks it, what fits). The largest
@@ -176,7 +177,7 @@ def _nominal_gb(hw: Hardware) -> float:
     return hw.sold_gb if hw.sold_gb is not None else round(hw.vram_mb / 1024)
 
 
-def _meter_need(preset: str, hw: Hardware, sd2: bool = False, prior: bool = True) -> MemoryEstimate | None:
+def _meter_need(preset: str, hw: Hardware, *, sd2: bool = False, prior: bool = True) -> MemoryEstimate | None:
     """The memory meter's stored estimate of ``preset`` as the first GPU trains it (``sd2``: on SD2.1-base); None where
     it was never measured."""
     from engine.memory.preset_table import load_preset_estimates
@@ -185,16 +186,16 @@ def _meter_need(preset: str, hw: Hardware, sd2: bool = False, prior: bool = True
     return None if row is None else row.need(hw.gpus[0].bf16, prior)
 
 
-def _meter_fits(preset: str, hw: Hardware, unmeasured_gb: float = 0, sd2: bool = False, prior: bool = True) -> bool:
+def _meter_fits(preset: str, hw: Hardware, unmeasured_gb: float = 0, *, sd2: bool = False, prior: bool = True) -> bool:
     """Whether the preset's whole run (its step, caching pass and previews) fits the card by the meter, as `dbtui
     hardware`'s table judges it; a preset the table lacks fits a card of ``unmeasured_gb`` or more."""
-    need = _meter_need(preset, hw, sd2, prior)
+    need = _meter_need(preset, hw, sd2=sd2, prior=prior)
     return _nominal_gb(hw) >= unmeasured_gb if need is None else need.fits(_nominal_gb(hw))
 
 
-def _needs(preset: str, hw: Hardware, unmeasured_gb: float, sd2: bool = False, prior: bool = True) -> str:
+def _needs(preset: str, hw: Hardware, unmeasured_gb: float, *, sd2: bool = False, prior: bool = True) -> str:
     """"14.5 GB by the memory meter", or the tier's card where the table lacks the preset."""
-    need = _meter_need(preset, hw, sd2, prior)
+    need = _meter_need(preset, hw, sd2=sd2, prior=prior)
     return f"a {unmeasured_gb:g} GB card" if need is None else f"{_gb_beyond(need.run_need, hw)} GB by the memory meter"
 
 
@@ -206,24 +207,24 @@ def _gb_beyond(size: int, hw: Hardware) -> str:
     return gb_beside(size, (_nominal_gb(hw),))
 
 
-def _sd_verdict(hw: Hardware, sd2: bool = False, prior: bool = True) -> tuple[str, str]:
+def _sd_verdict(hw: Hardware, *, sd2: bool = False, prior: bool = True) -> tuple[str, str]:
     if not hw.gpus:
         return (f"No NVIDIA GPU found: training real models here would take days. {DEMO_TIP}", "cpu-demo")
     gpu = hw.gpus[0]
     about = f"{gpu.name} with {_nominal_gb(hw):g} GB" + (", SD2.x" if sd2 else "")
     for preset, card_gb, what in _SD_TIERS:
-        if _meter_fits(preset, hw, card_gb, sd2, prior):
+        if _meter_fits(preset, hw, card_gb, sd2=sd2, prior=prior):
             break
     else:  # even the LoRA misses the card
-        return (f"{about}: too little even for a LoRA, which needs {_needs(preset, hw, 0, sd2, prior)} "
+        return (f"{about}: too little even for a LoRA, which needs {_needs(preset, hw, 0, sd2=sd2, prior=prior)} "
                 f"({'with prior preservation and ' if prior else ''}previews); use a larger card.", preset)
     if preset == "full-8bit" and not gpu.bf16:
         what = _SD_FULL_8BIT_FP16
     te_preset, te_card, _ = _SD_TIERS[0]
-    return f"{about}: {what.format(te=_needs(te_preset, hw, te_card, sd2, prior))}", preset
+    return f"{about}: {what.format(te=_needs(te_preset, hw, te_card, sd2=sd2, prior=prior))}", preset
 
 
-def _sdxl_verdict(hw: Hardware, prior: bool = True) -> tuple[str, str]:
+def _sdxl_verdict(hw: Hardware, *, prior: bool = True) -> tuple[str, str]:
     if not hw.gpus:
         return (f"No NVIDIA GPU found: SDXL needs a GPU with at least {_smallest_card('sdxl-lora', SDXL_LORA_MIN_GB)} GB "
                 f"even for a LoRA. {DEMO_TIP}", "cpu-demo")
@@ -273,7 +274,7 @@ _FLUX_TIERS = (
 )
 
 
-def _flux_verdict(hw: Hardware, prior: bool = True) -> tuple[str, str]:
+def _flux_verdict(hw: Hardware, *, prior: bool = True) -> tuple[str, str]:
     smallest = _FLUX_TIERS[-1][0]
     if not hw.gpus:
         return ("No NVIDIA GPU found: Flux.1 needs a large GPU even for a LoRA on a 4-bit base. "
@@ -295,8 +296,8 @@ def _flux_verdict(hw: Hardware, prior: bool = True) -> tuple[str, str]:
     return sentence, preset
 
 
-_VERDICTS: dict[str, Callable[[Hardware, bool], tuple[str, str]]] = {
-    "sd": _sd_verdict, "sd2": lambda hw, prior: _sd_verdict(hw, True, prior), "sdxl": _sdxl_verdict, "flux": _flux_verdict}
+_VERDICTS: dict[str, Callable[..., tuple[str, str]]] = {  # each takes (hw, *, prior)
+    "sd": _sd_verdict, "sd2": partial(_sd_verdict, sd2=True), "sdxl": _sdxl_verdict, "flux": _flux_verdict}
 FAMILIES = tuple(_VERDICTS)
 
 
@@ -314,4 +315,4 @@ def too_small(hw: Hardware, preset: str, family: str = "sd", prior: bool = True)
     """Whether ``verdict`` named ``preset`` for this GPU (for ``family``) only as the family's smallest, which does not
     fit it either."""
     unmeasured = {name: card for name, card, _ in _SD_TIERS} | {"sdxl-lora": SDXL_LORA_MIN_GB, "sdxl-full": SDXL_FULL_GB}
-    return bool(hw.gpus) and not _meter_fits(preset, hw, unmeasured.get(preset, 0), family == "sd2", prior)
+    return bool(hw.gpus) and not _meter_fits(preset, hw, unmeasured.get(preset, 0), sd2=family == "sd2", prior=prior)
