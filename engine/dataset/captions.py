@@ -24,7 +24,8 @@ from engine.dataset.caption_files import atomic_write_bytes, atomic_write_text, 
 from engine.dataset.caption_renames import rename_advice
 from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags, tag_key, unique_tags
 from engine.dataset.errors import CaptionError
-from engine.dataset.files import caption_path, checked_folder, how_misnamed, link_target, linked_captions, list_images, misnamed_captions
+from engine.dataset.files import (caption_owners, caption_path, checked_folder, how_misnamed,
+                                  link_target, linked_captions, list_images, misnamed_captions)
 from engine.dataset.image_probe import probe_image, problem_text
 from engine.dataset.options import checked_caption_extension
 from engine.dataset.pool import run_phase
@@ -158,10 +159,7 @@ class CaptionStore:
 
     def owners(self) -> dict[Path, list[Path]]:
         """Each caption file and the images that share it (a.jpg and a.png share a.txt), in the folder's order."""
-        owners: dict[Path, list[Path]] = {}
-        for image in self.images():
-            owners.setdefault(self.path_for(image), []).append(image)
-        return owners
+        return caption_owners(self.images(), self.extension)
 
     def tag_frequency(self) -> list[tuple[str, int]]:
         """Each tag and the number of readable captions that have it, most frequent first."""
