@@ -51,7 +51,9 @@ def _flux_file_problems(source: str, run_dir: Path | None) -> list[Problem]:
     path = Path(source).expanduser()
     if model_kind(source) != "single-file" or not path.is_file():
         return []
-    if run_dir is not None and (run_dir / "model" / f"{path.stem}-diffusers" / "model_index.json").is_file():
+    from engine.models.loading import converted_folder, run_models
+
+    if run_dir is not None and (converted_folder(path, run_models(run_dir)) / "model_index.json").is_file():
         return []
     from engine.convert.flux_file_components import missing_components
 

@@ -85,6 +85,17 @@ def resolve_model_folder(
     return _from_hub(name, revision)
 
 
+def converted_folder(path: Path, work_dir: Path | None = None) -> Path:
+    """Where the single file ``path`` is converted to diffusers: in ``work_dir`` (a run's own, ``run_models(RUN)``), else
+    beside it."""
+    return (work_dir or path.parent) / f"{path.stem}-diffusers"
+
+
+def run_models(run_dir: Path) -> Path:
+    """The folder of a run's own conversions, the base it trains on (``resolve_model_folder``'s ``run_base``)."""
+    return run_dir / "model"
+
+
 def _converted(path: Path, work_dir: Path | None, emit: Callable[[Event], None] | None, tokenizer: str | None,
                run_base: bool) -> Path:
     """The diffusers folder converted from the single file ``path``, made once and reused while it is what this
@@ -93,7 +104,7 @@ def _converted(path: Path, work_dir: Path | None, emit: Callable[[Event], None] 
     base (see _kept_as_base)."""
     from engine.convert import import_single_file
 
-    out = (work_dir or path.parent) / f"{path.stem}-diffusers"
+    out = converted_folder(path, work_dir)
     source = source_identity(path)
     if (out / "model_index.json").exists():
         made_from = read_note(out / CONVERTED_FROM)

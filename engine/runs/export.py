@@ -170,7 +170,7 @@ def build_export(folder: RunFolder, profile: Any, target: Path, again: str, rest
     ``trained_family``: the family the weights' own files say they are of (family_of_weights), else None."""
     from engine.runs.base_identity import base_model_record, check_base_model, write_record
 
-    from engine.models.loading import load_components, resolve_model_folder
+    from engine.models.loading import load_components, resolve_model_folder, run_models
     from engine.training.outputs import save_outputs
 
     _check_writable(target, again)  # before the minutes the base model takes to load
@@ -180,7 +180,7 @@ def build_export(folder: RunFolder, profile: Any, target: Path, again: str, rest
     _check_formats(profile, folder, trained_family, again)
     started = time.perf_counter()
     emit(PhaseStarted(phase="load_model", description=profile.model.pretrained))  # the seconds or minutes that go here
-    model = resolve_model_folder(profile.model.pretrained, revision=profile.model.revision, work_dir=folder.path / "model",
+    model = resolve_model_folder(profile.model.pretrained, revision=profile.model.revision, work_dir=run_models(folder.path),
                                  emit=emit, tokenizer=profile.model.tokenizer, run_base=True)
     check_base_model(trained_on[0], model, profile, folder.profile, trained_on[1], emit)  # before its minutes of loading
     components = load_components(model, vae=profile.model.vae, tokenizer=profile.model.tokenizer)

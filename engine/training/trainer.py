@@ -32,7 +32,7 @@ from engine.data.trained_images import image_record
 from engine.evaluation.prompt_problems import shared_identifier_problems
 from engine.events import Event, PhaseFinished, PhaseStarted, RunStarted, Warning
 from engine.models.family import Components
-from engine.models.loading import load_components, resolve_model_folder
+from engine.models.loading import load_components, resolve_model_folder, run_models
 from engine.profile import Profile, dumps_profile
 from engine.profile.concept_warnings import shared_prompt_problems
 from engine.profile.schema import MAX_SEED
@@ -144,7 +144,7 @@ class Trainer:
             # Built-in assets and single-file conversions are made once, by the main process.
             with self.accelerator.main_process_first():
                 self.model_folder = folder = resolve_model_folder(
-                    profile.model.pretrained, revision=profile.model.revision, work_dir=self.run_dir / "model", emit=self.emit,
+                    profile.model.pretrained, revision=profile.model.revision, work_dir=run_models(self.run_dir), emit=self.emit,
                     tokenizer=profile.model.tokenizer, run_base=True)
                 self.instance_dirs = [Path(resolve_dir(c.instance_dir)) for c in profile.concepts]
                 self.class_dirs = [Path(resolve_dir(c.class_dir)) if c.class_dir else None for c in profile.concepts]
