@@ -16,11 +16,19 @@ class PresetSelect(Select[str]):
     def __init__(self, session: Session, value: Any, *, id: str | None = None) -> None:
         self.session = session
         self._choices = preset_choices(session)
+        self._labelled_for = self._what_labels()
         super().__init__(self._choices, value=value, compact=True, prompt="choose a preset", id=id)
+
+    def _what_labels(self) -> tuple[Any, ...]:
+        """What the labels depend on: read at each edit of the form, cheaply (the labels read the model's files)."""
+        return self.session.trains_prior, self.session.get("model.pretrained"), self.session.advised_family
 
     def relabel(self) -> None:
         """Label the presets as the draft now trains (prior preservation changes the cards each is picked for), keeping
-        the choice made."""
+        the choice made. Called at every keystroke in the form: only a change of what the labels depend on relabels."""
+        if (now := self._what_labels()) == self._labelled_for:
+            return
+        self._labelled_for = now
         if (options := preset_choices(self.session)) != self._choices:
             self._choices, value = options, self.value
             self.set_options(options)
