@@ -203,17 +203,22 @@ def detect_family(state_dict: Mapping[str, Any], *, prediction_type: str | None 
     return SD2_V if _looks_v_prediction(state_dict) else SD2
 
 
-def header_family(path: Path) -> ModelFamily:
-    """A .safetensors file's family from its header alone (tensor names and shapes), for the checks before a run:
-    whether it is a model dbtui trains (a LoRA or a lone VAE is not), without reading its gigabytes. What it predicts
-    is not told here: epsilon is assumed."""
+def header_shapes(path: Path) -> dict[str, Any]:
+    """Each tensor of a .safetensors file as an object with its ``shape``, from the header alone (no gigabytes read),
+    as ``detect_family`` and the part finders take a state dict."""
     from types import SimpleNamespace
 
     from safetensors import safe_open
 
     with safe_open(str(path), framework="numpy") as file:  # "pt" imports torch (seconds) into the wizard
-        shapes = {key: SimpleNamespace(shape=tuple(file.get_slice(key).get_shape())) for key in file.keys()}
-    return detect_family(shapes, prediction_type="epsilon")
+        return {key: SimpleNamespace(shape=tuple(file.get_slice(key).get_shape())) for key in file.keys()}
+
+
+def header_family(path: Path) -> ModelFamily:
+    """A .safetensors file's family from its header alone (tensor names and shapes), for the checks before a run:
+    whether it is a model dbtui trains (a LoRA or a lone VAE is not), without reading its gigabytes. What it predicts
+    is not told here: epsilon is assumed."""
+    return detect_family(header_shapes(path), prediction_type="epsilon")
 
 
 PREDICTION_TYPES = ("epsilon", "v_prediction")

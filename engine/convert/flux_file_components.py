@@ -13,11 +13,9 @@ def missing_components(path: Path) -> str | None:
     """What the run's conversion of ``path`` would fail with, offline, for want of the components it takes from the
     hub: the tokenizers and scheduler, and the VAE, CLIP-L and T5 the file does not hold. None where ``path`` is no
     Flux transformer .safetensors, where downloading is allowed (the run downloads them), or where they are cached."""
-    from types import SimpleNamespace
+    from safetensors import SafetensorError
 
-    from safetensors import SafetensorError, safe_open
-
-    from engine.convert.detect import detect_family
+    from engine.convert.detect import detect_family, header_shapes
     from engine.convert.errors import ConvertError
     from engine.convert.flux_components import REPOSITORIES, check_components, needed_parts, resolve_components
     from engine.convert.flux_part_files import SLOTS
@@ -28,8 +26,7 @@ def missing_components(path: Path) -> str | None:
     if not hub_offline():
         return None
     try:
-        with safe_open(str(path), framework="numpy") as file:  # the header alone: names and shapes
-            shapes = {key: SimpleNamespace(shape=tuple(file.get_slice(key).get_shape())) for key in file.keys()}
+        shapes = header_shapes(path)
     except (OSError, ValueError, SafetensorError):
         return None  # no .safetensors, or a damaged one: model_source_problems says so
     family = detect_family(shapes, prediction_type="epsilon")
