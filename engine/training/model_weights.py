@@ -53,7 +53,7 @@ def _weight_files(place: Path) -> list[list[Any]]:
         # Converted from a single file into this run's folder: the file it was made from says which weights these
         # are (the conversion's own files are new in every run folder, and would make new images every run).
         return [[CONVERTED_FROM, note.read_text(encoding="utf-8")]]
-    return [[name, file.stat().st_size, file.stat().st_mtime_ns] for name, file in listed(place)]
+    return [[name, stat.st_size, stat.st_mtime_ns] for name, file in listed(place) if (stat := file.stat())]
 
 
 class WeightDigests:
@@ -127,8 +127,7 @@ def _source(place: Path, described: list[list[Any]]) -> Path | None:
     """What holds the weights ``described``: a folder or file as it is described, or the single file a converted
     folder's note names where it stands as the note says."""
     try:
-        if len(described) == 1 and _note(described[0]) is not None:
-            note = _note(described[0]) or {}
+        if len(described) == 1 and (note := _note(described[0])) is not None:
             file = Path(str(note.get("path")))
             return file if _as_noted(file, note) and _as_noted(file.with_suffix(".yaml"), note.get("sidecar")) else None
         return place if place.exists() and _weight_files(place) == described else None
