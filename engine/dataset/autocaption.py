@@ -8,7 +8,6 @@ runs (typed by hand in the wizard meanwhile) is kept: each write first checks th
 from __future__ import annotations
 
 import csv
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from engine.dataset.caption_files import not_to_replace
+from engine.dataset.caption_files import dangling_caption, not_to_replace
 from engine.dataset.caption_renames import rename_advice
 from engine.dataset.captions import CaptionStore
 from engine.dataset.errors import CaptionError, CaptionerUnavailableError
@@ -123,8 +122,7 @@ def _not_to_write(path: Path, near: Path | None, owners: list[Path], extension: 
                 f"training does not read it, and no {path.name} was written to hide it; "
                 f"{rename_advice(path, near, owners, extension)}")
     if path.is_symlink() and not path.exists():
-        return (f"its caption file '{path}' is a symbolic link to '{os.readlink(path)}', which does not exist, so it is "
-                "left as it is: point the link at a caption file, or delete it")
+        return f"its {dangling_caption(path)}"
     return None
 
 

@@ -55,3 +55,10 @@ def not_to_replace(path: Path) -> str | None:
         return (f"caption file '{path}' is read-only, so it is left as it is: to change it, make it writable "
                 f"(chmod u+w '{path}') first")
     return None
+
+
+def dangling_caption(path: Path) -> str:
+    """What a bulk edit says of a caption file ``path`` that is a link to no file: left as it is, since writing would
+    replace the link (and an undo then delete it)."""
+    return (f"caption file '{path}' is a symbolic link to '{os.readlink(path)}', which does not exist, so it is left "
+            "as it is: point the link at a caption file, or delete it")

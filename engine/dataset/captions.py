@@ -20,7 +20,7 @@ from pathlib import Path
 from engine.data.caption_text import CaptionFileError, caption_words, read_caption, read_caption_file
 from engine.dataset.caption_changes import (Change, ChangeSet, JournalEntry, Unreadable, entries_text, journal_text,
                                             nothing_to_undo, read_journal, refuse_too_big)
-from engine.dataset.caption_files import atomic_write_bytes, atomic_write_text, not_to_replace
+from engine.dataset.caption_files import atomic_write_bytes, atomic_write_text, dangling_caption, not_to_replace
 from engine.dataset.caption_renames import rename_advice
 from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags, tag_key, unique_tags
 from engine.dataset.errors import CaptionError
@@ -299,9 +299,7 @@ class CaptionStore:
             if before is None and not include_missing:
                 continue
             if before is None and path.is_symlink():  # writing would replace the link, and undo delete it
-                skipped.append(Unreadable(path, f"caption file '{path}' is a symbolic link to '{os.readlink(path)}', "
-                                                "which does not exist, so it is left as it is: point the link at a "
-                                                "caption file, or delete it", "not_created"))
+                skipped.append(Unreadable(path, dangling_caption(path), "not_created"))
                 continue
             found.append((owners, path, before))
         refused = _not_images([i for owners, _, before in found if before is None for i in owners], emit or _silent)
