@@ -294,7 +294,7 @@ def test_each_machine_keeps_its_part_of_each_checkpoint_rotated_with_machine_0s(
         return {path.name: {file.name for file in path.iterdir()} for path in folder.checkpoints.iterdir()}
 
     main_part = {"manifest.json", "optimizer.bin", "random_states_0.pkl", "unet", "custom_checkpoint_0.pkl",
-                 "custom_checkpoint_1.pkl"}
+                 "custom_checkpoint_1.pkl", "trained_images.json"}  # the last: machine 0's record of the images trained
     if shared:  # one folder, whole, as before
         assert kept(second.folder) == {"step-00000004": main_part | {"random_states_1.pkl"}}
         return
