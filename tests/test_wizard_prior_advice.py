@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import Select, Switch
@@ -20,12 +21,11 @@ from dbtui.engine_facade import HardwareReport, ModelInfo
 from dbtui.presets import preset_label
 from dbtui.session import Session
 from engine.hardware.machine import Gpu, Hardware, verdict
-from engine.profile import load_profile, save_profile
+from tests.test_hardware_profile_prior import PROFILE, _with_prior
 from tests.test_meter_ui import text_of
 from wizard_fakes import FakeEngine
 from wizard_steps import at_step, settle
 
-PROFILE = Path(__file__).parents[1] / "profiles" / "flux-lora-24gb.toml"
 MACHINE = Hardware(gpus=[Gpu(0, "RTX", 16 * 1024, 16 * 1024, "8.9", True)], bitsandbytes=True)
 
 
@@ -39,12 +39,6 @@ class SixteenGbEngine(FakeEngine):
         return ModelInfo(source, "hub", "Hugging Face hub id: downloaded when training starts", source)
 
 
-def _with_prior(folder: Path) -> Path:
-    profile = load_profile(PROFILE)
-    dogs = {"class_prompt": "photo of a dog", "class_dir": "data/dogs"}
-    concepts = [concept.model_copy(update=dogs) for concept in profile.concepts]
-    return save_profile(profile.model_copy(update={"prior": profile.prior.model_copy(update={"enabled": True}),
-                                                   "concepts": concepts}), folder / "prior.toml")
 
 
 def _cli_advice(path: Path, folder: Path, monkeypatch, capsys) -> dict:
@@ -55,13 +49,18 @@ def _cli_advice(path: Path, folder: Path, monkeypatch, capsys) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-async def _wizard_advice(path: Path) -> tuple[str, str | None, dict[str, str]]:
-    """(the Hardware step's verdict, Parameters' pre-selected preset, its labels) for ``path`` opened in the wizard."""
+def _opened(path: Path) -> tuple[Any, Session]:
+    """The wizard on a 16 GB card, and the draft of ``path`` as its Open gives it (probed, its model checked)."""
     engine = SixteenGbEngine()
     session = Session.from_file(path)
     session.hardware = engine.probe_hardware(".")
     session.adopt_model(engine.inspect_model(session.get("model.pretrained")))
-    app = make_app(engine, Session(), image_renderer="none")
+    return make_app(engine, Session(), image_renderer="none"), session
+
+
+async def _wizard_advice(path: Path) -> tuple[str, str | None, dict[str, str]]:
+    """(the Hardware step's verdict, Parameters' pre-selected preset, its labels) for ``path`` opened in the wizard."""
+    app, session = _opened(path)
     async with app.run_test(size=(80, 24)) as pilot:
         app._started(session)
         await settle(pilot)
@@ -84,11 +83,7 @@ async def test_the_wizard_and_hardware_profile_agree(tmp_path: Path, prior: bool
 
 async def test_turning_prior_preservation_on_relabels_the_presets(tmp_path: Path) -> None:
     """The labels follow the switch: what was recommended for a card without prior preservation is not with it."""
-    engine = SixteenGbEngine()
-    session = Session.from_file(PROFILE)
-    session.hardware = engine.probe_hardware(".")
-    session.adopt_model(engine.inspect_model(session.get("model.pretrained")))
-    app = make_app(engine, Session(), image_renderer="none")
+    app, session = _opened(PROFILE)
     async with app.run_test(size=(80, 24)) as pilot:
         app._started(session)
         screen = await at_step(app, pilot, 3, "ParametersScreen")
