@@ -72,3 +72,27 @@ def test_a_windows_model_path_is_said_with_the_path_to_write(tmp_path: Path, mon
     monkeypatch.chdir(tmp_path)
     profile = tiny_profile(tmp_path, model={"pretrained": "builtin:tiny-sd1", key: written})
     assert said in {p.key: p.message for p in check_profile(profile).missing_here}[f"model.{key}"]
+
+
+# output_dir = "C:\new\tmp" is C:, a line break, "ew", a tab and "mp" by TOML's rules: validate called it valid, and the
+# run made a folder of that name. Every path setting shares the check (engine.profile.fields._path).
+PATH_SECTIONS = {"model": ["pretrained", "vae", "tokenizer"], "concepts": ["instance_dir", "class_dir"],
+                 "evaluation": ["clip_model", "dino_model"], "saving": ["output_dir"], "launch": ["config_file"]}
+
+
+def test_a_path_in_double_quotes_read_as_a_line_break_and_a_tab_is_refused(tmp_path: Path, capsys) -> None:
+    from dbtui.cli import main
+
+    written = '"C:\\new\\tmp"'  # as typed in the file: \n and \t are TOML escapes in double quotes
+    toml = "".join(f"[{'[concepts]' if section == 'concepts' else section}]\n"
+                   + ('instance_prompt = "photo of zwx"\n' if section == "concepts" else "")
+                   + "".join(f"{key} = {written}\n" for key in keys) for section, keys in PATH_SECTIONS.items())
+    (tmp_path / "p.toml").write_text(toml, encoding="utf-8")
+    assert main(["validate", str(tmp_path / "p.toml")]) == 2
+    err = capsys.readouterr().err
+    for section, keys in PATH_SECTIONS.items():
+        for key in keys:
+            dotted = f"concepts.0.{key}" if section == "concepts" else f"{section}.{key}"
+            assert f"{dotted}: holds a line break (\\n)" in err, err
+    assert "write the path in 'single quotes' ('C:\\new\\tmp')" in err and "or with / ('C:/new/tmp')" in err
+    assert not list(tmp_path.glob("C:*"))

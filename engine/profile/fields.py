@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from typing import Annotated, get_args
 
 from pydantic import AfterValidator, ValidationInfo
 from pydantic.fields import FieldInfo
 
-from engine.profile.text_characters import control_character
+from engine.profile.text_characters import control_character, printable
 
 # Linux's PATH_MAX: the kernel refuses any longer path, so a longer value cannot be a real path.
 MAX_PATH_CHARS = 4096
@@ -40,10 +41,29 @@ PATHS_READ = {"paths_read": True}
 def _path(value: str, info: ValidationInfo) -> str:
     if "\x00" in value:
         raise ValueError("contains a NUL character (\\0), which no file system allows in a path; retype the path")
+    if info.context != PATHS_READ:  # a run's stored profile holds what it ran with: read back as it is
+        _no_control_character(value)
     _utf8(value, "names a file or folder whose name is not UTF-8 text (made under another encoding): rename it")
     if len(value) > MAX_PATH_CHARS:
         raise ValueError(f"is {len(value):,} characters long; paths are at most {MAX_PATH_CHARS:,} characters")
     return value if info.context == PATHS_READ else expanded_path(value)
+
+
+_NAMES = {"\n": "a line break (\\n)", "\t": "a tab (\\t)", "\r": "a carriage return (\\r)", "\b": "a backspace (\\b)",
+          "\f": "a form feed (\\f)"}
+
+
+def _no_control_character(value: str) -> None:
+    """Refuse a line break, tab or other control character in a path: "C:\\new\\tmp" in double quotes is read by
+    TOML's rules as C:, a line break, "ew", a tab and "mp", which names no folder the user meant."""
+    character = next((c for c in value if unicodedata.category(c) == "Cc"), None)
+    if character is None:
+        return
+    name = _NAMES.get(character, f"a control character (U+{ord(character):04X})")
+    written = printable(value)  # the escapes as typed: "C:\\new\\tmp"
+    raise ValueError(f"holds {name}, which no path is meant to hold: in \"double quotes\" TOML reads \\n as a line "
+                     f"break and \\t as a tab; write the path in 'single quotes' ('{written}'), which keep each \\ as "
+                     f"it is, or with / ('{written.replace(chr(92), '/')}')")
 
 
 # $NAME, ${NAME}, and $$: the escape of a $ that is part of a name ("money$$saver"), as in Make and docker compose.
