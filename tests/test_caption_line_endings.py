@@ -74,17 +74,37 @@ def test_a_bulk_edit_that_changes_nothing_leaves_a_crlf_caption_byte_for_byte(tm
         assert len(edit()) == 0
         assert caption.read_bytes() == b"photo of ohwx dog,\r\ncrlf\r\n"
     assert not (tmp_path / captions.HISTORY_DIR).exists()
-    assert len(store.trim()) == 1 and caption.read_bytes() == b"photo of ohwx dog, crlf\n"
+    assert len(store.trim()) == 1 and caption.read_bytes() == b"photo of ohwx dog, crlf\r\n"
 
 
 def test_a_bulk_edit_that_rewrites_a_crlf_caption_writes_each_tag_on_one_line(tmp_path: Path) -> None:
     """--dedupe on 'ohwx, red\\r\\nhat, dog, dog\\r\\n' wrote 'ohwx, red\\r\\nhat, dog\\n': the tag it kept still on two
-    lines, with mixed line endings; the caption editor saves it as 'red hat', as it trains."""
+    lines, with mixed line endings; the caption editor saves it as 'red hat', as it trains. The file keeps its CRLF."""
     (tmp_path / "a.png").write_bytes(b"")
     caption = tmp_path / "a.txt"
     store = captions.CaptionStore(str(tmp_path), ".txt")
-    for edit, after in ((store.dedupe_tags, b"ohwx, red hat, dog\n"),
-                        (lambda: store.add_tag("zwx"), b"zwx, ohwx, red hat, dog, dog\n"),
-                        (lambda: store.remove_tag("dog"), b"ohwx, red hat\n")):
+    for edit, after in ((store.dedupe_tags, b"ohwx, red hat, dog\r\n"),
+                        (lambda: store.add_tag("zwx"), b"zwx, ohwx, red hat, dog, dog\r\n"),
+                        (lambda: store.remove_tag("dog"), b"ohwx, red hat\r\n")):
         caption.write_bytes(b"ohwx, red\r\nhat, dog, dog\r\n")
         assert len(edit()) == 1 and caption.read_bytes() == after
+
+
+def test_replace_keeps_each_caption_files_own_line_endings(tmp_path: Path, capsys) -> None:
+    """`dataset caption --replace dog cat` wrote 'a photo of cat\\r\\nsitting on grass\\n' (mixed line endings) and
+    turned a one-line CRLF caption to LF; each file now keeps its own, and --undo still puts each back."""
+    from dbtui.cli import main
+
+    files = {"a.txt": b"a photo of dog\r\nsitting on grass\r\n", "b.txt": b"a dog\r\n", "c.txt": b"a dog\nrunning\n",
+             "d.txt": b"a dog"}
+    for name, data in files.items():
+        (tmp_path / name).with_suffix(".png").write_bytes(b"")
+        (tmp_path / name).write_bytes(data)
+    assert main(["dataset", "caption", str(tmp_path), "--replace", "dog", "cat"]) == 0, capsys.readouterr()
+    assert {name: (tmp_path / name).read_bytes() for name in files} == {
+        "a.txt": b"a photo of cat\r\nsitting on grass\r\n", "b.txt": b"a cat\r\n", "c.txt": b"a cat\nrunning\n",
+        "d.txt": b"a cat\n"}
+    assert main(["dataset", "caption", str(tmp_path), "--undo"]) == 0, capsys.readouterr()
+    assert {name: (tmp_path / name).read_bytes() for name in files} == files
+    captions.CaptionStore(tmp_path).write("b.png", "a new dog")  # the caption editor's save, as the bulk edits
+    assert (tmp_path / "b.txt").read_bytes() == b"a new dog\r\n"

@@ -9,14 +9,28 @@ refused here, as a text editor refuses it.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
+
+from engine.data.caption_text import CaptionFileError, read_caption_file
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` (as UTF-8) to ``path`` through a temporary file and ``os.replace`` (all or nothing)."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def line_ending(path: Path, caption: str) -> str:
+    """The line break to end ``caption`` with as it replaces the caption file ``path``: the one it holds itself, else
+    the file's (a caption saved on Windows stays CRLF, not half CRLF and half LF), else "\\n"."""
+    try:
+        before = read_caption_file(path)
+    except CaptionFileError:  # not readable text: replaced whole
+        before = None
+    found = re.search(r"\r\n|\r|\n", caption.strip()) or re.search(r"\r\n|\r|\n", before or "")
+    return found[0] if found else "\n"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

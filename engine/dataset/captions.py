@@ -20,7 +20,8 @@ from pathlib import Path
 from engine.data.caption_text import CaptionFileError, caption_words, read_caption, read_caption_file
 from engine.dataset.caption_changes import (Change, ChangeSet, JournalEntry, Unreadable, entries_text, journal_text,
                                             nothing_to_undo, read_journal, refuse_too_big)
-from engine.dataset.caption_files import atomic_write_bytes, atomic_write_text, dangling_caption, not_to_replace
+from engine.dataset.caption_files import (atomic_write_bytes, atomic_write_text, dangling_caption, line_ending,
+                                          not_to_replace)
 from engine.dataset.caption_renames import rename_advice
 from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags, tag_key, unique_tags
 from engine.dataset.errors import CaptionError
@@ -362,8 +363,9 @@ class CaptionStore:
         return self.history / ORIGINALS_DIR / Path(os.path.abspath(path)).relative_to(self.folder)
 
     def _write(self, path: Path, caption: str) -> None:
+        ending = line_ending(path, caption)
         self.keep(path)
-        atomic_write_text(path, caption.strip() + "\n")
+        atomic_write_text(path, caption.strip() + ending)
 
     def _keep_original(self, path: Path, current: bytes) -> None:
         """Keep ``current`` as the caption's original unless one is kept already: the first version is never lost."""
