@@ -106,8 +106,8 @@ def test_captions_the_concept_does_not_read_say_nothing(tmp_path: Path) -> None:
 def test_a_checkpoint_that_recorded_no_captions_says_nothing_of_them() -> None:
     from engine.data.trained_images import said_image_changes
 
-    earlier = [{"a.png": 10}]  # a checkpoint of the version before captions were recorded
-    now = [{"a.png": 10, "a.txt": "5e1f"}]
+    earlier = [{"a.png": 10}]  # a checkpoint of the version before captions (and images' times) were recorded
+    now = [{"a.png": [10, 1234], "a.txt": "5e1f"}]
     assert said_image_changes(earlier, now, {0: 0}, ["photos"]) == ([], "")
     assert said_image_changes([{"a.png": 10, "a.txt": None}], now, {0: 0}, ["photos"]) == (
         ["concepts[0] (instance_dir 'photos'): caption 'a.txt' added"], "captions")
@@ -152,7 +152,7 @@ def test_the_record_is_made_of_what_the_run_read_not_of_the_files_read_again(tmp
         profile = tiny_profile(tmp_path, concepts=[concept])
         examples = build_examples(profile, [photos], {}, [(64, 64)])
         words = (photos / "zwx_00.txt").read_text(encoding="utf-8").strip()
-        sizes = {path.name: path.stat().st_size for path in photos.glob("*.png")}
+        sizes = {path.name: [path.stat().st_size, path.stat().st_mtime_ns] for path in photos.glob("*.png")}
         shutil.rmtree(photos)  # nothing is read again: build_examples read it once
         [record] = image_record(examples, profile.concepts, ".txt")
         assert {name: size for name, size in record.items() if name.endswith(".png")} == sizes
@@ -191,3 +191,35 @@ def test_the_warning_names_what_changed_and_what_to_do_either_way(tmp_path: Path
     assert warning.advice == (f"the steps after step 2 train on the {what} there now, those up to it on the checkpoint's, "
                               "so the resume is not exact: if the change is meant, there is nothing to do; to train on "
                               "as the checkpoint did, stop the run, restore the files named and resume it")
+
+
+def test_a_photo_edited_in_place_at_the_same_size_is_told_on_resume(tmp_path: Path) -> None:
+    """A photo rotated (or retouched) and saved over itself at the same size, as an uncompressed BMP always is, was
+    not told: the record held names and sizes only. Its file time tells it now."""
+    from PIL import Image, ImageDraw
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(4):
+        image = Image.new("RGB", (64, 64), "white")
+        ImageDraw.Draw(image).rectangle((4 * index, 8, 40, 30 + 4 * index), fill="black")
+        image.save(photos / f"p{index}.bmp")
+    folder, profile = _stopped_at_two(tmp_path, photos)
+    size = (photos / "p1.bmp").stat().st_size
+    with Image.open(photos / "p1.bmp") as image:
+        image.transpose(Image.Transpose.ROTATE_180).save(photos / "p1.bmp")
+    assert (photos / "p1.bmp").stat().st_size == size
+    said = [w.message for w in _resume_warnings(folder, profile) if "images changed" in w.message]
+    assert said == [f"the images changed since step 2: concepts[0] (instance_dir {str(photos)!r}): 'p1.bmp' edited in "
+                    "place (the same size, another file time)"]
+
+
+def test_file_times_all_changed_by_a_copy_say_nothing_and_a_record_of_sizes_alone_is_read() -> None:
+    from engine.data.trained_images import said_image_changes
+
+    before = [{"a.png": [10, 100], "b.png": [20, 200]}]
+    copied = [{"a.png": [10, 555], "b.png": [20, 556]}]  # cp -r or scp -r, which keep no file times
+    assert said_image_changes(before, copied, {0: 0}, ["photos"]) == ([], "")
+    assert said_image_changes([{"a.png": 10, "b.png": 20}], copied, {0: 0}, ["photos"]) == ([], "")  # no times kept
+    assert said_image_changes([{"a.png": 10, "b.png": 21}], copied, {0: 0}, ["photos"]) == (
+        ["concepts[0] (instance_dir 'photos'): 'b.png' replaced"], "images")

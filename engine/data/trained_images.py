@@ -1,4 +1,4 @@
-"""Each concept's instance images as a run trains them, by file name and size, and their caption files by content where
+"""Each concept's instance images as a run trains them, by file name, size and time, and their caption files by content where
 the concept's caption mode reads them: a checkpoint records them, so that a resume can say which were added, removed,
 replaced or edited since. The profile's folders may change between a stop and a resume (they move), but what they hold
 trains the steps to come: a photo added, or a caption edited, in between made another run of it without a word, and a
@@ -23,10 +23,12 @@ SHOWN = 3  # file names shown per kind of change
 # checkpoints (that reads each manifest for its step) parsed again.
 RECORD = "trained_images.json"
 
-# Per concept index: {image file name: size in bytes}, and {caption file name: content hash, None where the image has
-# none} where the concept's mode reads captions. A caption's value is never an int: that tells the two apart, and
-# a record with no caption at all (a checkpoint of an earlier version) says nothing of them.
-FileRecord = dict[str, Union[int, str, None]]
+# Per concept index: {image file name: [size in bytes, modification time in ns]} (the size alone in a checkpoint of an
+# earlier version, compared by size), and {caption file name: content hash, None where the image has none} where the
+# concept's mode reads captions. A caption's value is never an int or a list: that tells the two apart, and a record
+# with no caption at all (a checkpoint of an earlier version) says nothing of them. The time, not a hash of the photo:
+# reading 10,000 photos whole at each start would cost far more than the stat build_examples makes anyway.
+FileRecord = dict[str, Union[int, list[int], str, None]]
 ImageRecord = list[FileRecord]
 
 
@@ -42,9 +44,9 @@ def _caption_words(caption: str, mode: str, prompt: str) -> str:
 
 
 def image_record(examples: Iterable[Example], concepts: Sequence[ConceptSection], extension: str) -> ImageRecord:
-    """``{name: size}`` of the instance images of each concept among ``examples`` (-1 where a file's size could not be
-    read: it is then told as replaced if it comes back), with the hashes of their captions' words as training reads
-    them, None for none, where the concept's mode reads caption files. Of what ``build_examples`` read, not the files
+    """``{name: [size, time]}`` of the instance images of each concept among ``examples`` (-1 where a file's size could
+    not be read: it is then told as replaced if it comes back), with the hashes of their captions' words as training
+    reads them, None for none, where the concept's mode reads caption files. Of what ``build_examples`` read, not the files
     again: on 10,000 captions that took about 0.4 s at each start, on every process."""
     from engine.data.captions import CAPTION_FILE_MODES, caption_file  # Pillow's, which the UI's checkpoint listing needs not
 
@@ -52,7 +54,7 @@ def image_record(examples: Iterable[Example], concepts: Sequence[ConceptSection]
     for example in examples:
         if not example.is_class:
             concept = concepts[example.concept]
-            record[example.concept][example.path.name] = example.file_size
+            record[example.concept][example.path.name] = [example.file_size, example.file_time]
             if concept.caption_mode in CAPTION_FILE_MODES:
                 words = _caption_words(example.caption, concept.caption_mode, concept.instance_prompt)
                 # A final newline added or CRLF saved as LF trains the same words: the words are hashed, not the file.
@@ -84,8 +86,28 @@ def _changes(was: FileRecord, is_now: FileRecord) -> list[tuple[list[str], str]]
             (sorted(name for name in there & here if was[name] != is_now[name]), "changed")]
 
 
+def _image_changes(was: FileRecord, is_now: FileRecord) -> list[tuple[list[str], str]]:
+    """``_changes`` of images: "replaced" at another size, and "edited in place" at the same size but another file time
+    (a photo rotated or retouched and saved over itself), where both records hold times."""
+    def size(value: Any) -> Any:
+        return value[0] if isinstance(value, list) else value
+
+    def time(value: Any) -> Any:
+        return value[1] if isinstance(value, list) and len(value) > 1 else None
+
+    (added, _), (removed, _), _ = _changes(was, is_now)
+    both = sorted(was.keys() & is_now.keys())
+    replaced = [name for name in both if size(was[name]) != size(is_now[name])]
+    timed = [name for name in both if name not in replaced and None not in (time(was[name]), time(is_now[name]))]
+    edited = [name for name in timed if time(was[name]) != time(is_now[name])]
+    if len(edited) > 1 and len(edited) == len(timed):  # every one: a folder copied without its files' times (cp -r,
+        edited = []  # scp -r, a git checkout), which changed no photo
+    return [(added, "added"), (removed, "removed"), (replaced, "replaced"),
+            (edited, "edited in place (the same size, another file time)")]
+
+
 def _split(files: FileRecord) -> tuple[FileRecord, FileRecord]:
-    images = {name: value for name, value in files.items() if isinstance(value, int)}
+    images = {name: value for name, value in files.items() if isinstance(value, (int, list))}
     return images, {name: value for name, value in files.items() if name not in images}
 
 
@@ -116,8 +138,7 @@ def said_image_changes(before: Any, now: ImageRecord, pairs: dict[int, int], fol
         if earlier >= len(before) or index >= len(now) or not isinstance(before[earlier], dict):
             continue
         (was, was_captions), (is_now, captions) = _split(before[earlier]), _split(now[index])
-        parts = [f"{_named(names)} {'replaced' if what == 'changed' else what}"
-                 for names, what in _changes(was, is_now) if names]
+        parts = [f"{_named(names)} {what}" for names, what in _image_changes(was, is_now) if names]
         kinds |= {"images"} if parts else set()
         if was_captions and captions:
             edits = [f"caption{'s' if len(names) > 1 else ''} {_named(names)} {'edited' if what == 'changed' else what}"
