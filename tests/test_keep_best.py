@@ -259,3 +259,27 @@ def test_a_best_round_asked_for_by_hand_is_told_to_send_a_save_with_it(sampling_
     assert keep is not None and keep.best.step == 6 and keep.export_step == 8
     advice = keep.advice("runs/r")
     assert f"step 6 has no checkpoint ({said}" in advice and "`dbtui export runs/r --step 8`" in advice
+
+
+def test_a_best_checkpoint_deleted_by_hand_is_said_to_be_gone_not_scored_between_checkpoints(tmp_path: Path) -> None:
+    """Step 8's checkpoint, saved at its round, deleted by hand: the advice said its round was scored between checkpoints
+    and to set saving.every_n_steps equal to sampling.every_n_steps, which it already followed."""
+    from engine.events import CheckpointSaved
+
+    folder = RunFolder(tmp_path / "r").create()
+    sink = JsonlSink(folder.events)
+    sink(RunStarted(run_dir=str(folder.path), profile={}, hardware={}, versions={}, total_steps=16))
+    for step, subject in ((0, 0.5), (4, 0.6), (8, 0.9), (12, 0.7)):
+        sink(scored(step, subject, 0.3))
+        if step:
+            sink(CheckpointSaved(step=step, path=str(folder.checkpoints / f"step-{step:08d}")))
+    sink.close()
+    for step in (4, 12):  # 8 deleted by hand
+        (folder.checkpoints / f"step-{step:08d}").mkdir(parents=True)
+        (folder.checkpoints / f"step-{step:08d}" / "manifest.json").write_text(json.dumps({"step": step, "files": {}}))
+    keep = keep_of_run(folder)
+    assert keep is not None and keep.best.step == 8 and keep.export_step == 12
+    advice = keep.advice("runs/r")
+    assert advice.startswith("step 8's checkpoint was saved but is gone from runs/r/checkpoints/ (deleted or moved out: "
+                             "put it back there to export it); the best kept step that qualifies is step 12")
+    assert "every_n_steps" not in advice

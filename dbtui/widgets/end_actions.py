@@ -19,7 +19,7 @@ from dbtui.messages import WorkFailed
 from engine.evaluation.best import BestStep
 from engine.events import Event, PhaseProgress
 from engine.runs.folder import RunFolder
-from engine.runs.keep import Keep, asked_round, how_to_keep
+from engine.runs.keep import Keep, how_to_keep
 from engine.runs.score_words import sentence
 
 
@@ -96,8 +96,8 @@ class EndActions(Horizontal):
     def _find_export(self, folder: Path, best: BestStep, finished_at: int | None) -> None:
         try:
             whole, damaged = self.engine.checked_checkpoints(folder)
-            asked = asked_round(RunFolder(folder).events, best.step)
-            self.post_message(self.ExportOffered(folder, how_to_keep(best, whole, finished_at, damaged, asked)))
+            events = RunFolder(folder).events
+            self.post_message(self.ExportOffered(folder, how_to_keep(best, whole, finished_at, damaged, events)))
         except Exception as error:  # noqa: BLE001 - shown to the user
             self.post_message(WorkFailed("Listing the checkpoints", str(error)))
 

@@ -7,16 +7,22 @@ to do from here, with the same words.
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from engine.evaluation.best import BestStep, best_step_of_run, scoring_events
-from engine.events import RunStarted, SamplesScored
+from engine.events import CheckpointSaved, RunStarted, SamplesScored, event_from_dict, marked_lines_from_the_end
 from engine.runs.checkpoints import checked_checkpoints
 from engine.runs.folder import RunFolder, finished_by_events
 from engine.training.preview_schedule import preview_scheduled
+
+# Why the best step has no checkpoint: one was saved after its round and is gone (deleted or moved by hand), its round
+# was asked for by hand with no save, or it was scheduled between checkpoints.
+Unkept = Literal["gone", "asked", "between"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +32,7 @@ class Keep:
     in_outputs: bool = False  # that step is a finished run's last: RUN/outputs/ already hold it, nothing to export
     rejected: bool = False  # that step was scored and the best-step rule rejected it (no kept step qualifies)
     damaged: tuple[int, ...] = ()  # kept checkpoints left out because damage_of found them damaged (an export would fail)
-    asked: bool = False  # the best step's round was asked for by hand (``asked_round``), off the saving schedule
+    unkept: Unkept = "between"  # why the best step has no checkpoint (``unkept_why``), where it has none
 
     @property
     def exact(self) -> bool:
@@ -60,7 +66,11 @@ class Keep:
             return f"{how} {self._where(run)}"
         if best in self.damaged:
             said = f"step {best}'s checkpoint is damaged (`dbtui export` refuses it)"
-        elif self.asked:
+        elif self.unkept == "gone":
+            # Its round was on the saving schedule: a setting to change, as the words below say, would not have kept it.
+            said = (f"step {best}'s checkpoint was saved but is gone from {run}/checkpoints/ (deleted or moved out: put it "
+                    "back there to export it)")
+        elif self.unkept == "asked":
             # No setting saves at a round asked for by hand: a save asked for with it does (both are read at one step).
             said = (f"step {best} has no checkpoint (its round was asked for by hand, `dbtui sample` or the dashboard's p, "
                     "with no save: `dbtui save` sent with `dbtui sample`, or c with p, saves one at such a round, as both "
@@ -91,11 +101,11 @@ def nearest_step(steps: Iterable[int], step: int) -> int | None:
 
 
 def how_to_keep(best: BestStep, kept: Iterable[int], finished_at: int | None = None, damaged: Iterable[int] = (),
-                asked: bool = False) -> Keep:
+                events: Path | None = None) -> Keep:
     """``kept``: the steps of the run's whole checkpoints; ``finished_at``: the last step of a run
     that finished (its outputs/ are that step's model), None for a stopped, failed or live run;
     ``damaged``: the steps of its damaged checkpoints, which the advice names but never offers;
-    ``asked``: the best step's round was asked for by hand (``asked_round``).
+    ``events``: the run's events.jsonl, which says why the best step has none (``unkept_why``; None: between checkpoints).
 
     The best step when it is kept, else the best kept step the rule accepts, else the nearest kept one."""
     candidates = set(kept) | ({finished_at} if finished_at is not None else set())
@@ -103,7 +113,33 @@ def how_to_keep(best: BestStep, kept: Iterable[int], finished_at: int | None = N
     if step is None:
         step = nearest_step(candidates, best.step)
     in_outputs = step is not None and step == finished_at
-    return Keep(best, step, in_outputs=in_outputs, rejected=step in best.failing, damaged=tuple(damaged), asked=asked)
+    # Read only where the best step has no model: it may scan a long run's log.
+    unkept = unkept_why(events, best.step) if events is not None and step != best.step else "between"
+    return Keep(best, step, in_outputs=in_outputs, rejected=step in best.failing, damaged=tuple(damaged), unkept=unkept)
+
+
+def unkept_why(events: Path, step: int) -> Unkept:
+    """Why ``step``, the best, has no checkpoint: "gone" where one was saved after its round, else "asked" where its
+    round was asked for by hand (``asked_round``), else "between" (scheduled between checkpoints)."""
+    if _saved_after_round(events, step):
+        return "gone"
+    return "asked" if asked_round(events, step) else "between"
+
+
+def _saved_after_round(events: Path, step: int) -> bool:
+    """Whether the latest of the step's scored round and its saved checkpoint in ``events`` is the checkpoint: a
+    round comes before the checkpoint of its step (Trainer.after_step, then the supervisor's save)."""
+    try:
+        for line in marked_lines_from_the_end(events, (b'"checkpoint_saved"', b'"samples_scored"')):
+            try:
+                event = event_from_dict(json.loads(line))
+            except (ValueError, TypeError):
+                continue  # a line being written
+            if isinstance(event, (CheckpointSaved, SamplesScored)) and event.step == step:
+                return isinstance(event, CheckpointSaved)
+    except OSError:
+        return False
+    return False
 
 
 def asked_round(events: Path, step: int) -> bool:
@@ -136,7 +172,7 @@ def keep_of_run(folder: RunFolder) -> Keep | None:
     if best is None:
         return None
     whole, damaged = checked_checkpoints(folder)
-    return how_to_keep(best, whole, finished_by_events(folder.events), damaged, asked_round(folder.events, best.step))
+    return how_to_keep(best, whole, finished_by_events(folder.events), damaged, folder.events)
 
 
 def best_elsewhere(folder: RunFolder, exported: int) -> str | None:

@@ -26,7 +26,7 @@ from engine.events import RunFailed, RunFinished, RunStarted, SampleSaved, Sampl
 from engine.runs.file_errors import said_as_run_files_error
 from engine.runs.folder import ACTIVE, RunFolder, holds_a_run, unreadable
 from engine.runs.follow import MovedRun, events_missing, no_event_read
-from engine.runs.keep import asked_round, checked_checkpoints, how_to_keep
+from engine.runs.keep import checked_checkpoints, how_to_keep
 from engine.runs.report_chart import Series, bucket_means, escape, line_chart
 from engine.runs.report_pictures import IMAGE_CAP, figure, grid_of, step_folders
 from engine.runs.score_words import ScoreTrack, measures, score, sentence
@@ -231,7 +231,7 @@ def _choice(record: RunRecord) -> str:
         why = record.scores.why_none(ended=ended) or ""
         return f"<h2>Which step to keep</h2><p>{escape(sentence(why))}. Compare the previews below.</p>"
     finished_at = record.end.step if isinstance(record.end, RunFinished) and record.end.status == "finished" else None
-    keep = how_to_keep(best, record.kept, finished_at, record.damaged, asked_round(record.folder.events, best.step))
+    keep = how_to_keep(best, record.kept, finished_at, record.damaged, record.folder.events)
     return (f'<h2>Which step to keep: <span class="best">step {best.step}</span></h2>'
             f"<p><strong>{escape(sentence(measures(best)))}</strong>.</p>"
             "<p>Why: among the steps scored after the base model, those whose prompt fidelity (CLIP-T) stayed at "
