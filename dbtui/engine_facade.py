@@ -17,6 +17,7 @@ from engine.events import Event
 
 if TYPE_CHECKING:
     from engine.dataset.autocaption import AutocaptionResult
+    from engine.dataset.profile_settings import KnownHashes
     from engine.memory.estimate import MemoryEstimate
     from engine.model_import import ConversionTarget
     from engine.profile import Profile
@@ -120,6 +121,9 @@ class RealEngine:
 
     def __init__(self) -> None:
         self._tokenizers: dict[str, Any] = {}
+        # The model's weight hashes the Dataset checks found, by its files' description: checking another concept (or
+        # this one again) hashed the same unchanged model anew, a minute for one of gigabytes.
+        self._hashes: KnownHashes = {}
 
     def probe_hardware(self, path: str) -> HardwareReport:
         from engine.hardware.machine import probe, too_small, verdict
@@ -158,7 +162,7 @@ class RealEngine:
 
     def check_dataset(self, profile: Profile, concept: int, emit: Emit | None = None) -> Any:
         _transformers_loaded()
-        return self._dataset().check_concept(profile, concept, emit=emit)
+        return self._dataset().check_concept(profile, concept, emit=emit, hashes=self._hashes)
 
     def prepare_dataset(self, profile: Profile, concept: int, emit: Emit | None = None) -> Any:
         from engine.builtin import resolve_dir

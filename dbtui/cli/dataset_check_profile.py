@@ -54,15 +54,18 @@ def profile_checks(console: Any, profile: Any, folder: str | None, indices: list
                    readers: Any) -> list[tuple[str | None, str | None, dict[str, Any]]]:
     """(the profile's key for the folder checked, None for FOLDER; a heading naming the concept where several are
     checked; ``check_dataset``'s arguments) for each of ``indices`` (``checked_concepts``). The hashing of the model's
-    weights that finding its class images may need is shown, as the tokenizers' load is."""
+    weights that finding its class images may need is shown, as the tokenizers' load is, and done once for all of them:
+    concepts whose class folders hold sets of a copied model hashed it again for each (a minute for a model of gigabytes)."""
     from engine.dataset import concept_settings
+    from engine.dataset.profile_settings import KnownHashes
 
     from dbtui.console import PhaseDisplay
 
     checks: list[tuple[str | None, str | None, dict[str, Any]]] = []
+    hashes: KnownHashes = {}
     for index in indices:
         with PhaseDisplay(console=console) as progress:
-            settings = concept_settings(profile, index, readers=readers, emit=progress)
+            settings = concept_settings(profile, index, readers=readers, emit=progress, hashes=hashes)
         heading = f"concepts.{index}: {settings['folder']}" if len(indices) > 1 else None
         if folder:
             settings["folder"] = folder

@@ -10,19 +10,22 @@ from engine.dataset.checks import check_dataset
 from engine.dataset.report import DatasetReport
 from engine.dataset.tokens import TextReader
 from engine.events import Event
+from engine.training.model_weights import KnownHashes  # the UI's too: it holds one for its checks
 
 if TYPE_CHECKING:
     from engine.models.family import Family
 
 
 def concept_settings(profile: Any, concept_index: int = 0, tokenizer: Any = None,
-                     readers: list[TextReader] | None = None, emit: Callable[[Event], None] | None = None) -> dict[str, Any]:
+                     readers: list[TextReader] | None = None, emit: Callable[[Event], None] | None = None,
+                     hashes: KnownHashes | None = None) -> dict[str, Any]:
     """The ``check_dataset`` arguments a profile gives for one concept (its folder included).
 
     Without a tokenizer, the model's own are used when it is on this machine (a folder or a
     built-in): all that its family reads captions with; a hub id is not downloaded just to check a
     dataset. Given ``readers`` (``load_readers``) are used as they are, a given tokenizer as CLIP. ``emit`` is shown
-    the hashing of the model's weights where finding its class images needs it.
+    the hashing of the model's weights where finding its class images needs it; ``hashes`` keeps them for the checks of
+    the other concepts, which then hash no model again.
     """
     from engine.builtin import resolve_dir
     from engine.profile.identifier import guess_identifier
@@ -45,13 +48,13 @@ def concept_settings(profile: Any, concept_index: int = 0, tokenizer: Any = None
         "concept_folders": tuple(Path(resolve_dir(place)) for other in profile.concepts if other is not concept
                                  for place in (other.instance_dir, other.class_dir) if place),
         "num_class_images": concept.num_class_images if profile.prior.enabled else 0,
-        "class_generated": (_class_generated(profile, concept_index, Path(class_dir), emit or (lambda e: None))
+        "class_generated": (_class_generated(profile, concept_index, Path(class_dir), emit or (lambda e: None), hashes)
                             if class_dir and profile.prior.enabled else (None, 0)),
     }
 
 
-def _class_generated(profile: Any, concept_index: int, class_dir: Path,
-                     emit: Callable[[Event], None]) -> tuple[Path | None, int]:
+def _class_generated(profile: Any, concept_index: int, class_dir: Path, emit: Callable[[Event], None],
+                     hashes: KnownHashes | None) -> tuple[Path | None, int]:
     """The images a run generated earlier into ``class_dir`` for this concept, which the next run reuses: found by
     the settings they were made with, as far as the profile tells them without the model loaded (its files are
     compared only to find a set it made at another path, and the guidance and negative prompt not where the family is
@@ -71,7 +74,7 @@ def _class_generated(profile: Any, concept_index: int, class_dir: Path,
             del known["guidance_scale"]
         else:
             known["guidance_scale"] = family.usual_guidance
-    here = weights_here(profile.model, emit)  # once: both searches below may hash the model
+    here = weights_here(profile.model, emit, hashes)  # once: both searches below may hash the model
     if family is None:
         del known["negative_prompt"]  # a run gives "" for it where the family reads none
     elif not family.takes_negative_prompt:
@@ -118,9 +121,10 @@ def _dataset_settings(profile: Any) -> dict[str, Any]:
 
 
 def check_concept(profile: Any, concept_index: int = 0, tokenizer: Any = None,
-                  emit: Callable[[Event], None] | None = None, workers: int | None = None) -> DatasetReport:
+                  emit: Callable[[Event], None] | None = None, workers: int | None = None,
+                  hashes: KnownHashes | None = None) -> DatasetReport:
     """``check_dataset`` with a profile's settings for one concept (see ``concept_settings``)."""
-    settings = concept_settings(profile, concept_index, tokenizer, emit=emit)
+    settings = concept_settings(profile, concept_index, tokenizer, emit=emit, hashes=hashes)
     return check_dataset(settings.pop("folder"), **settings, emit=emit, workers=workers)
 
 

@@ -23,6 +23,9 @@ from engine.training.weight_hashing import CURRENT, PHASE, HashingStopped, diges
 _WHERE = ("path", "mtime_ns")
 # What the note says the conversion became: told by the file's bytes, not by the profile's check before a conversion.
 _BECAME = ("family", "prediction_type")
+# Hashes found, by place, description (``model_identity``'s files) and algorithm: one held by every search of a command
+# (a dataset check's concepts) hashes each model once, however many of its sets they find.
+KnownHashes = dict[tuple[Path, str, str], str | None]
 
 
 def model_identity(model: Any, folder: Path) -> dict[str, Any]:
@@ -60,12 +63,13 @@ class WeightDigests:
     """The content hash of weight files, each place hashed once as it is described: the model a run reads now
     (``places``, as ``model_identity`` names them) and earlier models still where a set says they were."""
 
-    def __init__(self, model: Any, folder: Path, emit: Callable[[Event], None] = lambda e: None):
+    def __init__(self, model: Any, folder: Path, emit: Callable[[Event], None] = lambda e: None,
+                 known: KnownHashes | None = None):
         self.places = _places(model, folder)
         self.emit = emit
         # By place, description and algorithm: a model replaced in place since a set was made (a fine-tune saved over
         # the folder) is not that set's, though the model a run reads now, hashed at that place first, is.
-        self._known: dict[tuple[Path, str, str], str | None] = {}
+        self._known: KnownHashes = {} if known is None else known
         self._background: Future[dict[str, str] | None] | None = None
         self._stop = threading.Event()
 
@@ -205,18 +209,19 @@ def _hash_where_it_was(then: dict[str, Any], name: str, digests: WeightDigests) 
     return digests.of(Path(where).expanduser(), then["files"][name])
 
 
-def weights_here(model: Any, emit: Callable[[Event], None] = lambda e: None) -> tuple[dict[str, Any], WeightDigests] | None:
-    """(the ``model_identity`` a run on the profile's ``model`` would have, its hashes, shown to ``emit``) without
-    loading or converting anything: a folder's files, or a single file as its conversion's note would describe it;
-    None for a model not on this machine as a path (a hub id, a built-in)."""
+def weights_here(model: Any, emit: Callable[[Event], None] = lambda e: None,
+                 known: KnownHashes | None = None) -> tuple[dict[str, Any], WeightDigests] | None:
+    """(the ``model_identity`` a run on the profile's ``model`` would have, its hashes, shown to ``emit``, kept in
+    ``known``) without loading or converting anything: a folder's files, or a single file as its conversion's note
+    would describe it; None for a model not on this machine as a path (a hub id, a built-in)."""
     from engine.models.conversion_note import source_identity
     from engine.models.loading import CONVERTED_FROM
 
     place = Path(model.pretrained).expanduser()
     if place.is_dir():
-        return model_identity(model, place), WeightDigests(model, place, emit)
+        return model_identity(model, place), WeightDigests(model, place, emit, known)
     if not place.is_file():
         return None
     files = {"model": [[CONVERTED_FROM, json.dumps(source_identity(place))]]}
     files |= {name: _weight_files(where) for name, where in _places(model, place).items() if name != "model"}
-    return {**model_settings(model), "files": files}, WeightDigests(model, place, emit)
+    return {**model_settings(model), "files": files}, WeightDigests(model, place, emit, known)
