@@ -27,13 +27,13 @@ from tests.test_class_images_moved import _profile, _sets, made  # noqa: F401  (
 
 
 def _run(tmp_path: Path, model: Path, folder: Path | None = None, family: Any = None,
-         negative: str = "") -> tuple[list[int], list[str]]:
+         negative: str = "", events: list[Event] | None = None) -> tuple[list[int], list[str]]:
     """run_class_images of a run on the profile's ``model`` read from ``folder`` (the model's own, or a single file's
-    conversion): (the images' parents, its warnings)."""
+    conversion): (the images' parents, its warnings); its events in ``events`` where given."""
     profile, instances = _profile(tmp_path, model)
     concept = profile.concepts[0].model_copy(update={"class_negative_prompt": negative})
     profile = profile.model_copy(update={"concepts": [concept]})
-    events: list[Event] = []
+    events = [] if events is None else events
     accelerator = SimpleNamespace(num_processes=1, is_main_process=True, wait_for_everyone=lambda: None)
     trainer = SimpleNamespace(profile=profile, class_dirs=[tmp_path / "class"], model_folder=folder or model,
                               accelerator=accelerator, components=SimpleNamespace(family=family or family_named("sd")),
@@ -152,7 +152,7 @@ def test_hashing_a_large_model_shows_its_progress(tiny_sd1: Path, monkeypatch: p
     """Minutes of generating are saved by seconds of hashing, said as a phase where it takes over a second."""
     from engine.training import model_weights, weight_hashing
 
-    monkeypatch.setattr(weight_hashing, "_BAR_FROM", 0)  # the tiny model, hashed as a model of gigabytes would be
+    monkeypatch.setattr(weight_hashing, "_SHOWN_AFTER", 0)  # the tiny model, hashed as a large one on a slow disk
     monkeypatch.setattr(weight_hashing, "_MIB", 1024)
     events: list[Event] = []
     settings = SimpleNamespace(pretrained=str(tiny_sd1), revision=None, vae=None, quantize=None)

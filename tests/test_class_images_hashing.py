@@ -119,7 +119,7 @@ def test_the_dataset_check_hashes_the_model_once_and_shows_it(tmp_path: Path, ti
     profile = _profile(tmp_path, _copied(tiny_sd1, tmp_path / "m1"))[0]
     assert concept_settings(profile, 0)["class_generated"] == (None, 0)
     assert hashed == [tmp_path / "m1"]
-    monkeypatch.setattr(weight_hashing, "_BAR_FROM", 0)  # the tiny model, hashed as a model of gigabytes would be
+    monkeypatch.setattr(weight_hashing, "_SHOWN_AFTER", 0)  # the tiny model, hashed as a large one on a slow disk
     events: list = []
     concept_settings(profile, 0, emit=events.append)
     assert [event.kind for event in events if event.phase == weight_hashing.PHASE][:1] == ["phase_started"]

@@ -13,12 +13,13 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from engine.events import Event, PhaseFinished, PhaseStarted
-from engine.training.weight_hashing import CURRENT, PHASE, HashingStopped, digest, listed, scheme_of
+from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
+from engine.training.weight_hashing import CURRENT, HashingStopped, digest, listed, scheme_of
 # What a converted folder's note holds of its file that two copies of that file may differ in.
 _WHERE = ("path", "mtime_ns")
 # What the note says the conversion became: told by the file's bytes, not by the profile's check before a conversion.
@@ -26,6 +27,7 @@ _BECAME = ("family", "prediction_type")
 # Hashes found, by place, description (``model_identity``'s files) and algorithm: one held by every search of a command
 # (a dataset check's concepts) hashes each model once, however many of its sets they find.
 KnownHashes = dict[tuple[Path, str, str], str | None]
+_POLL = 0.5  # seconds between the progress lines of a hash waited for
 
 
 def model_identity(model: Any, folder: Path) -> dict[str, Any]:
@@ -71,14 +73,16 @@ class WeightDigests:
         # the folder) is not that set's, though the model a run reads now, hashed at that place first, is.
         self._known: KnownHashes = {} if known is None else known
         self._background: Future[dict[str, str] | None] | None = None
+        self._held: list[Event] = []  # the thread's phase, for ``now`` (a list's append is safe across threads)
         self._stop = threading.Event()
 
     def start(self, should_stop: Callable[[], bool]) -> None:
-        """Hash the model a run reads now in a thread, silently (hashlib lets go of the GIL): ready, or nearly, once
-        the GPU has made the images its set records it with."""
+        """Hash the model a run reads now in a thread (hashlib lets go of the GIL): ready, or nearly, once the GPU has
+        made the images its set records it with. Its phase is held, not shown: the images' bar is the run's then, and
+        a run's sinks are called from its own thread; ``now`` shows it where it is waited for."""
         if self._background is None:
             pool = ThreadPoolExecutor(1, thread_name_prefix="hashing-weights")
-            self._background = pool.submit(self._hashed, lambda: should_stop() or self._stop.is_set(), quiet=True)
+            self._background = pool.submit(self._hashed, lambda: should_stop() or self._stop.is_set(), self._held.append)
             pool.shutdown(wait=False)  # the thread ends with the hash
 
     def stop(self) -> None:
@@ -92,39 +96,57 @@ class WeightDigests:
 
     def now(self, should_stop: Callable[[], bool] = lambda: False) -> dict[str, str] | None:
         """Each place's hash, for the manifest of a set the model makes now (none of a place that cannot be read);
-        None once ``should_stop``. The thread's, waited for as a phase where it is not done."""
+        None once ``should_stop``. The thread's, its phase shown while it is waited for: the images' bar stood full,
+        and a phase line without progress said nothing of how long the hash of a large model had left."""
         background = self._background
         if background is None:
-            return self._hashed(should_stop)
+            return self._hashed(should_stop, self.emit)
         if not background.done():
-            started = time.perf_counter()
-            self.emit(PhaseStarted(phase=PHASE, description="hashing the model's weight files, for the class images"))
-            background.result()
-            self.emit(PhaseFinished(phase=PHASE, seconds=time.perf_counter() - started))
+            self._shown_until_done(background)
         return background.result()
 
-    def _hashed(self, should_stop: Callable[[], bool], quiet: bool = False) -> dict[str, str] | None:
+    def _shown_until_done(self, background: Future[dict[str, str] | None]) -> None:
+        """The thread's phase told to ``emit`` from the hash under way (its start again, then its latest progress every
+        ``_POLL`` seconds) until it ends."""
+        held = list(self._held)
+        starts = [index for index, event in enumerate(held) if isinstance(event, PhaseStarted)]
+        at = starts[-1] if starts and not isinstance(held[-1], PhaseFinished) else len(held)
+        while True:
+            ended = bool(wait([background], timeout=_POLL).done)
+            held = self._held[at:]
+            at += len(held)
+            for event in _latest_progress(held):
+                self.emit(replace(event, time=time.time()))  # as of now: the log's lines stay in order
+            if ended:
+                return
+
+    def _hashed(self, should_stop: Callable[[], bool], emit: Callable[[Event], None]) -> dict[str, str] | None:
         try:
-            hashed = {name: self.of(place, _weight_files(place), should_stop=should_stop, quiet=quiet)
+            hashed = {name: self.of(place, _weight_files(place), should_stop=should_stop, emit=emit)
                       for name, place in self.places.items()}
         except HashingStopped:
             return None
         return {name: value for name, value in hashed.items() if value is not None}
 
     def of(self, place: Path, described: list[list[Any]], scheme: str = CURRENT,
-           should_stop: Callable[[], bool] = lambda: False, quiet: bool = False) -> str | None:
-        """The hash of ``scheme`` of the weights ``described`` (``model_identity``'s files) at ``place``; None where
-        they are not there as described (removed, replaced since) or cannot be read. HashingStopped once
-        ``should_stop``."""
+           should_stop: Callable[[], bool] = lambda: False, emit: Callable[[Event], None] | None = None) -> str | None:
+        """The hash of ``scheme`` of the weights ``described`` (``model_identity``'s files) at ``place``, shown to
+        ``emit`` (``self.emit`` where none is given); None where they are not there as described (removed, replaced
+        since) or cannot be read. HashingStopped once ``should_stop``."""
         key = (place, json.dumps(described), scheme)
         if key not in self._known:
             source = _source(place, described)
             try:
-                self._known[key] = None if source is None else digest(
-                    source, scheme, (lambda e: None) if quiet else self.emit, should_stop)
+                self._known[key] = None if source is None else digest(source, scheme, emit or self.emit, should_stop)
             except OSError:
                 self._known[key] = None
         return self._known[key]
+
+
+def _latest_progress(events: list[Event]) -> list[Event]:
+    """``events`` less each PhaseProgress that another follows: a bar needs the last."""
+    return [event for event, after in zip(events, [*events[1:], None])
+            if not (isinstance(event, PhaseProgress) and isinstance(after, PhaseProgress))]
 
 
 def _source(place: Path, described: list[list[Any]]) -> Path | None:

@@ -22,7 +22,7 @@ CURRENT = "sha256"
 LEGACY = "blake2b"
 _BLOCK = 16 * 2**20
 _MIB = 2**20
-_BAR_FROM = 2**30  # smaller files hash in about a second: no bar
+_SHOWN_AFTER = 1.0  # seconds: a quicker hash needs no bar
 WEIGHT_SUFFIXES = {".safetensors", ".bin", ".ckpt", ".pt", ".gguf"}
 # What a part's load reads, safetensors before .bin (diffusers' and transformers' own preference): whole, or the
 # shards its index names.
@@ -82,24 +82,27 @@ def hashed_files(source: Path, scheme: str) -> list[tuple[str, Path]]:
 
 def digest(source: Path, scheme: str = CURRENT, emit: Callable[[Event], None] = lambda e: None,
            should_stop: Callable[[], bool] = lambda: False) -> str:
-    """The hash of ``scheme`` of each file's name and bytes, in blocks; HashingStopped once ``should_stop``."""
+    """The hash of ``scheme`` of each file's name and bytes, in blocks; HashingStopped once ``should_stop``. Shown to
+    ``emit`` as a phase once it has taken a second: a model on a slow disk took that long at any size."""
     files = hashed_files(source, scheme)
-    total = sum(file.stat().st_size for _, file in files)
-    shown = total >= _BAR_FROM
-    started, done = time.perf_counter(), 0
-    if shown:
-        emit(PhaseStarted(phase=PHASE, total=total // _MIB, description=f"hashing {source} (MiB)"))
+    total = sum(file.stat().st_size for _, file in files) // _MIB
+    started, done, shown = time.perf_counter(), 0, False
     hasher = hashlib.new(scheme)
     for name, file in files:
         hasher.update(json.dumps([name, file.stat().st_size]).encode())
         with open(file, "rb") as stream:
             while block := stream.read(_BLOCK):
                 if should_stop():
+                    if shown:  # its bar ends with it
+                        emit(PhaseFinished(phase=PHASE, seconds=time.perf_counter() - started, stopped=True))
                     raise HashingStopped(str(source))
                 hasher.update(block)
                 done += len(block)
+                if not shown and time.perf_counter() - started >= _SHOWN_AFTER:
+                    shown = True
+                    emit(PhaseStarted(phase=PHASE, total=total, description=f"hashing {source} (MiB)"))
                 if shown:
-                    emit(PhaseProgress(phase=PHASE, done=done // _MIB, total=total // _MIB))
+                    emit(PhaseProgress(phase=PHASE, done=done // _MIB, total=total))
     if shown:
         emit(PhaseFinished(phase=PHASE, seconds=time.perf_counter() - started))
     return hasher.hexdigest() if scheme == LEGACY else f"{scheme}:{hasher.hexdigest()}"
