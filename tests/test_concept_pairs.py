@@ -168,3 +168,27 @@ def test_machines_that_list_the_concepts_in_another_order_with_stale_folders_of_
     assert differences(settings(1, dog1, cat1), main) == [
         f"concepts[0].instance_dir ({dog1['instance_dir']!r} vs {dog0['instance_dir']!r}: '1.png' of another size)",
         f"concepts[1].instance_dir ({cat1['instance_dir']!r} vs {cat0['instance_dir']!r}: '0.png' of another size)"]
+
+
+def test_a_resume_pairs_its_concepts_once_for_the_settings_and_the_images(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paired for the settings' warning and again for the images' (by the images each shares with each: on 10,000
+    images, every pair's record split anew)."""
+    from engine.runs import concept_changes
+    from engine.runs.resume_changes import resume_warnings
+
+    paired: list[int] = []
+    pairs = concept_changes.concept_pairs
+    monkeypatch.setattr(concept_changes, "concept_pairs", lambda *a, **k: paired.append(1) or pairs(*a, **k))
+    dog, cat = _concept(str(tmp_path / "dog"), "dog"), _concept(str(tmp_path / "cat"), "cat")
+    manifest = {"step": 8, "num_processes": 1, "profile": tiny_profile(tmp_path, concepts=[dog, cat]).model_dump(mode="json")}
+    moved = [{**cat, "instance_dir": str(tmp_path / "moved-cat")}, {**dog, "instance_dir": str(tmp_path / "moved-dog")}]
+    recorded = [{"d.png": 10}, {"c.png": 30}]
+    said = [warning.message for warning in resume_warnings(
+        manifest, tiny_profile(tmp_path, concepts=moved), 1, 6, images=[{"c.png": 30, "new.png": 5}, {"d.png": 10}],
+        recorded_images=recorded)]
+    assert paired == [1]
+    assert said == [f'changed since step 8: concepts[1] (instance_dir "{tmp_path}/moved-cat") is now concepts[0]; '
+                    f'concepts[0] (instance_dir "{tmp_path}/moved-dog") is now concepts[1]',
+                    f"the images changed since step 8: concepts[0] (instance_dir {str(tmp_path / 'moved-cat')!r}): "
+                    "'new.png' added"]

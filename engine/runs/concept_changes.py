@@ -14,15 +14,11 @@ from engine.profile.schema import ConceptSection, Profile
 _Change = tuple[str, Any, Any]
 # How alike a concept before (its index) and one now (its index) are, None where nothing of theirs is (concept_pairs).
 Likeness = Optional[Callable[[int, int], Optional[tuple[int, ...]]]]
+# {index now: index before} of the concepts paired, the indices before of those removed, those now of those added.
+Pairs = tuple[dict[int, int], list[int], list[int]]
 
 
-def concept_pairs_of(before: list[ConceptSection], now: list[ConceptSection], likeness: Likeness = None) -> dict[int, int]:
-    """Each concept now (its index) paired with the one it was (``_pairs``'s matched ones)."""
-    return _pairs(before, now, likeness)[0]
-
-
-def _pairs(before: list[ConceptSection], now: list[ConceptSection],
-           likeness: Likeness = None) -> tuple[dict[int, int], list[int], list[int]]:
+def concept_pairs_of(before: list[ConceptSection], now: list[ConceptSection], likeness: Likeness = None) -> Pairs:
     """Paired by the folder each instance folder is, however spelt (a symlink, relative or absolute); then, of those
     left, the most alike by ``likeness`` (the images they share: a list reordered whose folders moved too was paired
     by place, each concept with the other); then by place."""
@@ -38,10 +34,11 @@ def _field_changes(was: ConceptSection, now: ConceptSection, index: int, kept: C
 
 
 def said_concept_changes(before: list[ConceptSection], now: list[ConceptSection], kept: Callable[[str], bool],
-                         likeness: Likeness = None) -> list[str]:
+                         pairs: Pairs | None = None) -> list[str]:
     """What changed of the concepts, for "changed since step N: …": a concept in its place has a ``key: before → now``
-    part for each field ``kept`` keeps (those a resume may change left out), one moved, removed or added one part."""
-    matched, removed, added = _pairs(before, now, likeness)
+    part for each field ``kept`` keeps (those a resume may change left out), one moved, removed or added one part.
+    ``pairs``: ``concept_pairs_of``'s, by their folders alone where none are given."""
+    matched, removed, added = pairs or concept_pairs_of(before, now)
     said: list[str] = []
     for index, earlier in sorted(matched.items()):
         changes = _field_changes(before[earlier], now[index], index, kept)
@@ -56,11 +53,11 @@ def said_concept_changes(before: list[ConceptSection], now: list[ConceptSection]
     return said
 
 
-def said_profile_changes(before: Profile, now: Profile, kept: Callable[[str], bool], likeness: Likeness = None) -> list[str]:
+def said_profile_changes(before: Profile, now: Profile, kept: Callable[[str], bool], pairs: Pairs | None = None) -> list[str]:
     """``key: before → now`` of each setting ``kept`` keeps that differs; the concepts' changes where the first concept's
     would stand, paired as ``said_concept_changes`` pairs them (one part a concept reordered, removed or added)."""
     said: list[str] = []
-    concepts = said_concept_changes(before.concepts, now.concepts, kept, likeness)
+    concepts = said_concept_changes(before.concepts, now.concepts, kept, pairs)
     for change in changed_settings(before, now):
         if change[0].startswith("concepts["):
             said += concepts

@@ -19,7 +19,7 @@ from engine.profile import Profile
 from engine.runs.base_identity import moved_base_model
 from engine.runs.checkpoints import complete_checkpoints, read_manifest, recorded_profile
 from engine.data.trained_images import ImageRecord, said_image_changes, shared_images
-from engine.runs.concept_changes import Likeness, concept_pairs_of, said_profile_changes
+from engine.runs.concept_changes import Pairs, concept_pairs_of, said_profile_changes
 from engine.runs.folder import RunFolder
 from engine.training.text_encoder_stop import text_encoder_last_step
 
@@ -183,18 +183,17 @@ def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: i
     # A stop warning names both fractions already: the changed fraction is not said a second time.
     apart = {"training.text_encoder_stop_fraction"} if stop else set()
     # Concepts whose folders moved are paired by the images they share before their place: in a reordered list, each was
-    # told as the other changed, its images all removed and the other's added.
-    likeness = shared_images(recorded_images, images)
-    said = _said_changes(before, profile, apart, likeness) if before else []
+    # told as the other changed, its images all removed and the other's added. Paired once, for the settings and images.
+    pairs = concept_pairs_of(before.concepts, profile.concepts, shared_images(recorded_images, images)) if before else None
+    said = _said_changes(before, profile, apart, pairs) if before else []
     if said:
         warnings.append(Warning(
             message=f"changed since step {step}: {'; '.join(said)}",
             advice=f"the steps after step {step} are trained with these settings, those up to it with the checkpoint's (its "
                    "manifest.json holds them): the run is no longer one run of either; to continue it as it was, stop "
                    "it and resume with the checkpoint's settings"))
-    changed, what = said_image_changes(recorded_images, images,
-                                       concept_pairs_of(before.concepts, profile.concepts, likeness),
-                                       [concept.instance_dir for concept in profile.concepts]) if before and images else ([], "")
+    folders = [concept.instance_dir for concept in profile.concepts]
+    changed, what = said_image_changes(recorded_images, images, pairs[0], folders) if pairs and images else ([], "")
     if changed:
         warnings.append(Warning(
             message=f"the {what} changed since step {step}: {'; '.join(changed)}",
@@ -204,7 +203,7 @@ def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: i
     return warnings
 
 
-def _said_changes(before: Profile, profile: Profile, apart: set[str], likeness: Likeness = None) -> list[str]:
+def _said_changes(before: Profile, profile: Profile, apart: set[str], pairs: Pairs | None = None) -> list[str]:
     """``key: before → now`` of each setting a resume changes that trains the steps to come otherwise, but those of
     ``apart`` (said in a warning of their own); the concepts' changes where the first concept's would stand, one part a
     concept where they were reordered, removed or added."""
@@ -212,7 +211,7 @@ def _said_changes(before: Profile, profile: Profile, apart: set[str], likeness: 
         return not MAY_CHANGE.fullmatch(key) and key not in apart and (profile.prior.enabled or
                                                                       not _UNUSED_WITHOUT_PRIOR.fullmatch(key))
 
-    return said_profile_changes(before, profile, kept, likeness)
+    return said_profile_changes(before, profile, kept, pairs)
 
 
 def best_no_longer_kept(folder: RunFolder, profile: Profile) -> Warning | None:
