@@ -421,3 +421,15 @@ def test_check_names_the_tokenizer_it_reads_beside_a_hub_id_model(tmp_path: Path
     assert main(["dataset", "check", "--profile", str(profile)]) == 0
     out = capsys.readouterr().out
     assert "[load_tokenizer] started builtin:tiny-sd1" in out and "some-user/some-model" not in out
+
+
+def test_check_with_a_profile_counts_a_class_folder_not_made_yet_as_empty(tmp_path: Path, clean: Path, capsys) -> None:
+    """A new profile's class folder, which the run makes and fills: the check said '3 wanted' alone, where a folder made
+    empty said '0 present, 3 to generate'."""
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'[model]\npretrained = "builtin:tiny-sd1"\n[[concepts]]\ninstance_dir = "{clean}"\n'
+                       'instance_prompt = "photo of ohwx dog"\ncaption_mode = "caption_file"\nclass_prompt = "photo of a dog"\n'
+                       f'class_dir = "{tmp_path / "class"}"\nnum_class_images = 3\n[prior]\nenabled = true\n')
+    assert main(["dataset", "check", "--profile", str(profile)]) == 0
+    assert "Class images for prior preservation: 3 wanted, 0 present, 3 to generate" in capsys.readouterr().out
+    assert not (tmp_path / "class").exists()  # only read

@@ -375,7 +375,8 @@ def check_dataset(
     findings += prompt_findings(folder_name, caption_mode=caption_mode, instance_prompt=instance_prompt,
                                 identifier=identifier, tokenizer=tokenizer, readers=readers)
     image_buckets = {p.path: nearest_bucket(p.width, p.height, buckets) for p in probes if p.ok}
-    present = len(list_images(class_dir)) if class_dir and Path(class_dir).is_dir() else None
+    present = None if not class_dir or Path(class_dir).exists() and not Path(class_dir).is_dir() else (
+        len(list_images(class_dir)) if Path(class_dir).is_dir() else 0)  # not made yet: the run makes it, and every image
     unused, why = (unused_class_images(Path(class_dir), (Path(folder), *concept_folders)) if present is not None and num_class_images != 0
                    else (0, ""))
     if unused:
