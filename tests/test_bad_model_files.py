@@ -126,6 +126,7 @@ def single_file(random_sd1: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     ("dropped", "expected"),
     [
         ("first_stage_model.decoder.", "the VAE lacks 68 of 124 tensors (first_stage_model.decoder.*)"),
+        ("first_stage_model.", "the VAE lacks all 124 tensors (first_stage_model.*)"),  # a "pruned, no VAE" file
         ("model.diffusion_model.output_blocks.1.", "the UNet lacks 38 of 434 tensors (model.diffusion_model.output_blocks.1.*)"),
         ("cond_stage_model.transformer.text_model.encoder.layers.1.",
          "the text encoder lacks 16 of 36 tensors (cond_stage_model.transformer.text_model.encoder.layers.1.*)"),

@@ -34,6 +34,7 @@ class Gap:
     """One component's tensors that are absent from the file or shaped differently there."""
 
     component: str
+    prefix: str
     expected: int
     missing: list[str] = field(default_factory=list)
     misshapen: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
@@ -74,7 +75,7 @@ def find_gaps(state_dict: Mapping[str, Any], config_dir: Path) -> list[Gap]:
         keys = [k for k in expected if k.startswith(prefix)]
         if not keys:
             continue
-        gap = Gap(component, len(keys))
+        gap = Gap(component, prefix, len(keys))
         for key in keys:
             if key not in state_dict:
                 gap.missing.append(key)
@@ -104,8 +105,9 @@ def describe_gaps(name: str, family: str, gaps: list[Gap], config: Path | None =
     parts = []
     for gap in gaps:
         if gap.missing:
-            count = "all" if len(gap.missing) == gap.expected else f"{len(gap.missing)} of"
-            parts.append(f"the {gap.component} lacks {count} {gap.expected} tensors ({_where(gap.missing)})")
+            every = len(gap.missing) == gap.expected
+            count, where = ("all", f"{gap.prefix}*") if every else (f"{len(gap.missing)} of", _where(gap.missing))
+            parts.append(f"the {gap.component} lacks {count} {gap.expected} tensors ({where})")
         if gap.misshapen:
             key, got, want = gap.misshapen[0]
             parts.append(f"{len(gap.misshapen)} {gap.component} tensors have another shape "

@@ -152,7 +152,7 @@ def _scheduler(config: Path, family: ModelFamily, zero_snr: bool) -> Any:
 def _load_components(state_dict: dict[str, Any], config: Path, family: ModelFamily, name: str, use_ema: bool,
                      progress: Progress) -> dict[str, Any]:
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    from diffusers.loaders.single_file_utils import create_diffusers_clip_model_from_ldm
+    from diffusers.loaders.single_file_utils import SingleFileComponentError, create_diffusers_clip_model_from_ldm
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     def text_loader(sub: str):
@@ -172,7 +172,8 @@ def _load_components(state_dict: dict[str, Any], config: Path, family: ModelFami
     for sub, what, load in loaders:
         try:
             model = load()
-        except (ValueError, RuntimeError, KeyError, TypeError, NotImplementedError) as error:
+        # SingleFileComponentError: none of the component's weights are in the file (a "pruned, no VAE" file).
+        except (ValueError, RuntimeError, KeyError, TypeError, NotImplementedError, SingleFileComponentError) as error:
             raise _mismatch(state_dict, config, family, name, what, type(error).__name__) from error
         unloaded = [n for n, p in model.named_parameters() if p.device.type == "meta"]
         if unloaded:
