@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ from engine.convert import (
     read_checkpoint,
 )
 from engine.events import Warning as WarningEvent
+from engine.runs.library_noise import hold_back_library_noise
 
 
 class _Payload:
@@ -83,7 +86,28 @@ def test_state_dict_wrapped_ckpt_imports(sd1_file: Path, random_sd1: Path, tmp_p
     assert_same_weights(load_components(random_sd1), load_components(folder))
 
 
-def test_ema_weights_are_used_on_request(sd1_file: Path, random_sd1: Path, tmp_path: Path) -> None:
+class _Said(logging.Handler):
+    """The records a logger lets through (diffusers' loggers do not propagate to caplog's root)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def diffusers_said() -> Iterator[_Said]:
+    """What diffusers' single-file converter logs past the filters every dbtui command installs."""
+    hold_back_library_noise()
+    said, logger = _Said(), logging.getLogger("diffusers.loaders.single_file_utils")
+    logger.addHandler(said)
+    yield said
+    logger.removeHandler(said)
+
+
+def test_ema_weights_are_used_on_request(sd1_file: Path, random_sd1: Path, tmp_path: Path, diffusers_said: _Said) -> None:
     regular = load_file(sd1_file)
     generator = torch.Generator().manual_seed(7)
     ema = {}
@@ -104,6 +128,8 @@ def test_ema_weights_are_used_on_request(sd1_file: Path, random_sd1: Path, tmp_p
     without = load_components(import_single_file(ckpt, tmp_path / "plain", config=random_sd1, emit=events.append))
     assert_same_weights(load_components(random_sd1), without)
     assert any(isinstance(e, WarningEvent) and "--ema" in e.advice for e in events)
+    # diffusers' own advice names its script's flag, which dbtui has not: ours says --ema.
+    assert diffusers_said.messages and not any("--extract_ema" in m for m in diffusers_said.messages)
 
     with pytest.raises(ConvertError, match="no EMA weights"):
         import_single_file(sd1_file, tmp_path / "none", config=random_sd1, use_ema=True)

@@ -24,6 +24,9 @@ HELD_BACK = [
     ("diffusers.models.modeling_utils", "should be kept in float32: []."),
     # diffusers' load_lora_weights (an export of a run's final LoRA) on a text encoder the LoRA did not train.
     ("diffusers.loaders.lora_base", "No LoRA keys associated to"),
+    # diffusers' single-file converter, on a file with EMA weights, tells its own script's `--extract_ema` flag, which
+    # dbtui has not: dbtui's warning names its --ema.
+    ("diffusers.loaders.single_file_utils", "the `--extract_ema` flag"),
 ]
 
 
