@@ -250,6 +250,10 @@ def test_to_single_file_reports_a_damaged_folder_and_a_folder_as_output(
 @pytest.mark.parametrize(("tensors", "expected"), [
     ({"lora_unet_down_blocks_0_proj_in.lora_down.weight": torch.zeros(4, 8)}, "a LoRA, not a full model"),
     ({"first_stage_model.encoder.conv_in.weight": torch.zeros(8, 3, 3, 3)}, "a VAE on its own"),
+    # A UNet in the original layout without its prefix (as ComfyUI's models/unet/ holds it), alone or beside the rest.
+    ({"input_blocks.0.0.weight": torch.zeros(8, 4, 3, 3)}, "a UNet on its own"),
+    ({"input_blocks.0.0.weight": torch.zeros(8, 4, 3, 3), "first_stage_model.encoder.conv_in.weight":
+      torch.zeros(8, 3, 3, 3)}, "UNet's keys lack the 'model.diffusion_model.' prefix"),
     ({"conditioner.embedders.0.model.ln_final.weight": torch.zeros(8), **TENSORS}, "Stable Diffusion XL refiner"),
 ])
 def test_a_file_that_is_no_base_model_is_a_problem_before_the_run(tensors: dict, expected: str, tmp_path: Path) -> None:

@@ -26,6 +26,8 @@ SDXL_CLIP_TEXT = "conditioner.embedders.0.transformer."  # CLIP-L, transformers 
 SDXL_OPEN_CLIP_TEXT = "conditioner.embedders.1.model."  # OpenCLIP bigG, OpenCLIP names
 REFINER_TEXT = "conditioner.embedders.0.model."  # the refiner's only encoder is bigG
 LABEL_EMB = "model.diffusion_model.label_emb.0.0.weight"  # SDXL's size/pooled-text embedding
+# An original-layout UNet's keys without its model.diffusion_model. prefix.
+BARE_UNET = ("input_blocks.", "middle_block.", "output_blocks.")
 V_PRED_KEY = "v_pred"
 ZERO_SNR_KEY = "ztsnr"
 EMA_PREFIX = "model_ema."
@@ -113,6 +115,13 @@ def _not_sd(keys: list[str]) -> ModelFamily:
                           "decoder.up_blocks.", "transformer_blocks.", "single_transformer_blocks.")
     if any(k.startswith(diffusers_prefixes) for k in keys):
         return unknown("one component in diffusers format, not a single-file checkpoint: use its whole diffusers folder")
+    if any(k.startswith(BARE_UNET) for k in keys):
+        # ComfyUI's models/unet/ files are so; a whole file so saved was told "a VAE on its own" by its other parts.
+        if any(k.startswith(("first_stage_model.", "cond_stage_model.", SDXL_PREFIX)) for k in keys):
+            return unknown("a checkpoint whose UNet's keys lack the 'model.diffusion_model.' prefix (input_blocks.…), "
+                           "as no Stable Diffusion client saves it: get the original checkpoint")
+        return unknown("a UNet on its own (original layout, as ComfyUI's models/unet/ holds), not a full Stable "
+                       "Diffusion checkpoint: get the full checkpoint, with its VAE and text encoders")
     if any(k.startswith(("encoder.down.", "first_stage_model.", "decoder.up.")) for k in keys):
         return unknown("a VAE on its own, not a full Stable Diffusion checkpoint")
     if any(k.startswith("model.diffusion_model.joint_blocks") for k in keys):
