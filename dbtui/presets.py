@@ -214,15 +214,16 @@ def preset_choices(session: Session) -> list[tuple[str, str]]:
                                                                                             session.demo)]
 
 
-# What each preset is; ``preset_label`` adds the cards it is the advice's pick for.
+# What each preset is; ``preset_label`` adds the cards it is the advice's pick for. Short: the Parameters step shows the
+# whole label in its closed dropdown, 73 columns at 80 (tests/test_wizard_80x24.py).
 PRESET_NAMES = {
     "cpu-demo": "CPU demo (tiny model, fp32)",
     "lora": "LoRA",
-    "full-8bit": "Full fine-tune, 8-bit Adam, bf16 weights",
+    "full-8bit": "Full, 8-bit Adam, bf16 weights",
     "full": "Full fine-tune",
     "full-text-encoder": "Full + text encoder",
     "sdxl-lora": "SDXL LoRA, 1024 px",
-    "sdxl-full": "SDXL full fine-tune, 1024 px, Adafactor",
+    "sdxl-full": "SDXL full, Adafactor, 1024 px",
     "flux-lora-16gb": "Flux LoRA, NF4 base, 512 px",
     "flux-lora-24gb": "Flux LoRA, NF4 base, 1024 px",
     "person": "Person / object DreamBooth (prior preservation)",

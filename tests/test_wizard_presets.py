@@ -256,3 +256,26 @@ async def test_a_hub_model_not_downloaded_is_preset_for_the_family_its_name_says
         screen = await at_step(app, pilot, 3, "ParametersScreen")
         assert {value for _, value in screen.query_one("#par-preset", Select)._options} - {Select.NULL} == set(presets_for(None))
         assert not screen.query("#par-guessed")
+
+
+@pytest.mark.parametrize("model", ["models/sd15", "models/sd21", "models/sdxl-base", "models/flux", "someone/my-model"])
+async def test_each_presets_label_shows_whole_in_the_closed_dropdown_at_80_columns(model: str) -> None:
+    """At 12 GB the Parameters step pre-selected "Full fine-tune, 8-bit Adam, bf16 weights (6–12" and, for Flux, "Flux
+    LoRA, NF4 base, 512 px (12 GB; 12–17 GB": the dropdown beside "Preset" and Apply left 48 columns, the open list
+    showed the label whole. Each preset offered for each family (both, before a hub model's family is known), judged
+    with prior preservation and without, is now whole on one line of the screen when chosen."""
+    from dbtui.widgets.preset_select import PresetSelect
+
+    async with started(HubEngine() if "/my-" in model else GpuEngine(12), Session(), model) as (app, pilot):
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        choice = screen.query_one("#par-preset", PresetSelect)
+        for prior in (False, True):
+            app.session.set("prior.enabled", prior)
+            choice.relabel()
+            labels = {value: str(label) for label, value in choice._options if value is not Select.NULL}
+            assert len(labels) >= 4  # the family's tier presets and the two modifiers
+            for value, label in labels.items():
+                choice.value = value
+                await pilot.pause()
+                lines = [strip.text for strip in app.screen._compositor.render_strips()]
+                assert any(label in line for line in lines), (label, [line for line in lines if label[:12] in line])

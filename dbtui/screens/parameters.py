@@ -8,7 +8,7 @@ from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, Input, Label, Select, Static
 from textual.worker import get_current_worker
@@ -77,10 +77,12 @@ whether to resume it.
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(classes="body", id="par-body"):
-            with Horizontal(classes="par-row"):
-                yield Label("Preset")
+            with Vertical(id="par-preset-box"):
+                with Horizontal(classes="par-row"):
+                    yield Label("Preset")
+                    yield Button("Apply", id="par-apply")
+                # The whole width: a label names the cards it fits ("…; 24 GB and up without bf16"), cut beside "Preset".
                 yield PresetSelect(self.session, self._recommended() or Select.NULL, id="par-preset")
-                yield Button("Apply", id="par-apply")
             if note := guessed_note(self.session):  # the presets are that family's: a hub id not downloaded, say
                 yield Static(Content(note), id="par-guessed")
             with Horizontal(classes="par-row", id="par-quantize-row"):
