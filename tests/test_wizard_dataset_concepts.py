@@ -255,6 +255,20 @@ async def test_the_concept_selector_names_the_first_concept_by_the_folder_typed(
         assert any("Concept 1: zwx-dog" in line for line in shown), shown[:3]
 
 
+async def test_a_concept_with_no_folder_is_named_in_words_in_the_selector(tmp_path: Path, monkeypatch) -> None:
+    """A new profile's first concept was "Concept 1: ?", and one whose folder is "." read "Concept 1: " (its last part is
+    empty)."""
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), _session(""), image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_step(app, pilot, 2, "DatasetScreen")
+        for typed, named in [("", "Concept 1 (no folder yet)"), (".", "Concept 1: .")]:
+            screen.query_one("#ds-instance_dir").value = typed
+            await settle(pilot)
+            first = screen._compositor.render_strips()[1].text  # the selector's row, under the steps
+            assert named in first and "?" not in first, first
+
+
 async def test_a_check_refused_names_the_problems_of_the_concept_shown_not_of_concept_ten(tmp_path: Path,
                                                                                           monkeypatch) -> None:
     """The problems of concept 1 were found by the key's prefix 'concepts.1', which 'concepts.10' has too: with the

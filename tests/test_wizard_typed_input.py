@@ -191,7 +191,7 @@ async def test_the_concept_selector_names_the_images_folder_as_it_is_typed(tmp_p
         await pilot.click("#ds-add")
         await settle(pilot)
         selector = screen.query_one("#ds-concept", Select)
-        assert "Concept 2: ?" in str(selector.query_one("SelectCurrent #label", Static).render())
+        assert "Concept 2 (no folder yet)" in str(selector.query_one("SelectCurrent #label", Static).render())
         screen.query_one("#ds-instance_dir", Input).value = "pics/cat"
         await settle(pilot)
         assert "Concept 2: cat" in str(selector.query_one("SelectCurrent #label", Static).render())

@@ -15,7 +15,7 @@ from dbtui.messages import WorkDone
 from dbtui.pasted_path import pasted_path
 from dbtui.screens.base import WizardScreen
 from dbtui.screens.dataset_caption_use import CaptionUse
-from dbtui.screens.dataset_advice import errors_advice, no_identifier_said, problems_said, tokens_said
+from dbtui.screens.dataset_advice import concept_name, errors_advice, no_identifier_said, problems_said, tokens_said
 from dbtui.screens.dataset_jobs import PROGRESS_LABELS, Job, JobEvent
 from dbtui.screens.dataset_prepare import PrepareJob
 from dbtui.screens.user_errors import notify_user_errors
@@ -94,7 +94,7 @@ the line under the prompts says. Your original images are never changed.
 
     def _concept_options(self) -> list[tuple[str, int]]:
         concepts = self.session.get("concepts") or []
-        return [(f"Concept {i + 1}: {Path(c.get('instance_dir') or '?').name}", i) for i, c in enumerate(concepts)]
+        return [(concept_name(i, c.get("instance_dir")), i) for i, c in enumerate(concepts)]
 
     def on_mount(self) -> None:
         self._show_progress()  # none: each is shown while its job runs

@@ -1,12 +1,22 @@
-"""What the dataset step tells of a concept: the identifier its prompts name and how the tokenizer splits it, and
-what to do about its check's errors."""
+"""What the dataset step tells of a concept: its name in the selector, the identifier its prompts name and how the
+tokenizer splits it, and what to do about its check's errors."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from rich.markup import escape
 
 from dbtui.problem_lines import problem_line
 from engine.profile import Problem
+
+
+def concept_name(index: int, folder: str | None) -> str:
+    """The selector's name of concept ``index``: by its images folder's last part ("." and "/" have none), or in
+    words while it has no folder ("Concept 1: ?" read as a question)."""
+    if not folder:
+        return f"Concept {index + 1} (no folder yet)"
+    return f"Concept {index + 1}: {Path(folder).name or folder}"
 
 
 def no_identifier_said(class_prompt: str | None) -> str:
