@@ -134,6 +134,24 @@ async def test_every_footer_label_is_whole_at_80_columns(name: str) -> None:
             await assert_footer_whole(pilot, f"{name} with {widget!r} focused")
 
 
+async def test_each_start_choices_help_keeps_its_indent_when_wrapped_at_80_columns() -> None:
+    """The Demo's help wrapped at 80 columns as "  the tiny built-in model and images: no GPU, no" over "downloads" at
+    the list's left edge, under the labels' column: only its first line was indented."""
+    from dbtui.screens.start import CHOICES
+
+    app = make_app(FakeEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        lines = screen_lines(app)
+        labels = [label for _, label, _ in CHOICES]
+        first = next(row for row, line in enumerate(lines) if labels[0] in line)
+        end = next(row for row, line in enumerate(lines) if row > first and "▁▁▁" in line)  # the list's bottom edge
+        left = lines[first].index(labels[0])
+        helps = [line[left:].rstrip(" │▎") for line in lines[first:end] if not any(label in line for label in labels)]
+        assert len(helps) > len(CHOICES), helps  # the Demo's help wraps onto a second line
+        assert all(line.startswith("  ") and line[2] != " " for line in helps), helps
+
+
 async def test_every_parameter_label_fits_at_80_columns() -> None:
     app = make_app(FakeEngine(), Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:

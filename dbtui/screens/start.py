@@ -5,6 +5,9 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from rich.console import Group
+from rich.padding import Padding
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -22,6 +25,12 @@ CHOICES = [
     ("attach", "Attach to a run…", "watch (and control) a training run"),
     ("demo", "Demo", "the tiny built-in model and images: no GPU, no downloads"),
 ]
+
+
+def _choice(label: str, help_: str) -> Group:
+    """A choice's label over its help, indented as a block: two spaces before the help kept its first line alone
+    indented, and a help wrapped at 80 columns ran on from the left edge ("no GPU, no" / "downloads")."""
+    return Group(Text(label, style="bold"), Padding(Text(help_, style="dim"), (0, 0, 0, 2)))
 
 
 class StartScreen(Screen[Session | None]):
@@ -56,8 +65,7 @@ or start training.
         with Vertical(id="start-box"):
             yield Static("[b]dbtui[/b]  DreamBooth fine-tuning for Stable Diffusion", id="start-title")
             yield Static("What would you like to do?", classes="help")
-            yield OptionList(*(Option(f"[b]{label}[/b]\n  [dim]{help_}[/dim]", id=key) for key, label, help_ in CHOICES),
-                             id="start-choices")
+            yield OptionList(*(Option(_choice(label, help_), id=key) for key, label, help_ in CHOICES), id="start-choices")
             yield Static("Keys: ↑↓ Enter, or the letters below. F1 help, Ctrl+P every command.", classes="help")
         yield KeyFooter()
 
