@@ -176,6 +176,21 @@ def test_a_possessive_identifier_is_the_name_without_its_s(one_clean_image: Path
         "its caption does not contain the identifier 'zwx'"]
 
 
+def test_the_style_profile_names_no_identifier_for_the_doctor_to_ask_captions_for(one_clean_image: Path) -> None:
+    """profiles/sd15-style-native.toml ("no identifier", README) said instance_prompt = "in zwx style", which no
+    caption_file run reads: `dbtui dataset check --profile` then warned of every image that its caption lacks 'zwx',
+    advising `dbtui dataset caption --add-tag zwx`."""
+    from engine.profile import load_profile
+
+    (one_clean_image / "a.txt").write_text("a lighthouse, painted in bold flat colours")
+    shipped = Path(__file__).parents[1] / "profiles" / "sd15-style-native.toml"
+    profile = load_profile(shipped, [f"concepts.0.instance_dir={str(one_clean_image)!r}",
+                                     'model.pretrained="builtin:tiny-sd1"'])
+    assert profile.concepts[0].caption_mode == "caption_file"
+    report = check_concept(profile, 0, workers=1)
+    assert [f.message for f in report.findings if "identifier" in f.message] == []
+
+
 def test_empty_folder_and_missing_folder(tmp_path: Path) -> None:
     assert check_dataset(tmp_path, workers=1).findings[0].code == "no_images"
     from engine.dataset import DatasetError
