@@ -37,3 +37,17 @@ async def test_the_identifier_line_names_the_identifier_the_run_reads(tmp_path: 
         await settle(pilot)
         line = str(screen.query_one("#ds-tokens").render())
         assert line.startswith(said), line
+
+
+@pytest.mark.parametrize(("caption_mode", "trains"), [("caption_file", "each image's own caption"),
+                                                      ("file_name", "each image's file name")])
+def test_a_concept_trained_on_its_captions_alone_is_not_told_to_write_an_identifier(caption_mode: str,
+                                                                                    trains: str) -> None:
+    """profiles/sd15-style-native.toml (captions alone, no identifier) opened in the wizard: the dataset step told it
+    'No identifier found: write the instance prompt as a rare word before the class word', a prompt it never trains."""
+    from dbtui.screens.dataset_advice import no_identifier_said
+
+    said = no_identifier_said({"instance_prompt": "", "caption_mode": caption_mode})
+    assert "write the instance prompt" not in said and trains in said
+    assert "write the instance prompt" in no_identifier_said({"instance_prompt": "", "caption_mode": "instance_prompt"})
+    assert "the class prompt with one rare word" in no_identifier_said({"instance_prompt": "a dog", "class_prompt": "a dog"})

@@ -183,7 +183,7 @@ the line under the prompts says. Your original images are never changed.
         identifier = self._identifier()
         line = self.query_one("#ds-tokens", Static)
         if identifier is None:
-            line.update(no_identifier_said(self.session.get(f"concepts.{self.concept}.class_prompt")))
+            line.update(no_identifier_said(self.session.get(f"concepts.{self.concept}") or {}))
             return
         line.update(f"Identifier '{escape(identifier)}': checking its tokens…")
         self.tokens(self.session.get("model.pretrained") or "", identifier)

@@ -19,10 +19,19 @@ def concept_name(index: int, folder: str | None) -> str:
     return f"Concept {index + 1}: {Path(folder).name or folder}"
 
 
-def no_identifier_said(class_prompt: str | None) -> str:
-    """The token line (markup) where the prompts tell no identifier (``engine.profile.identifier``'s guess, which the
-    run's evaluation and the dataset doctor read): how to write them so that one is told."""
-    if class_prompt:
+# Caption modes that never train the instance prompt: what trains instead, where a style needs no identifier.
+_CAPTIONS_ALONE = {"caption_file": "each image's own caption", "file_name": "each image's file name"}
+
+
+def no_identifier_said(concept: dict) -> str:
+    """The token line (markup) where the concept's prompts tell no identifier (``engine.profile.identifier``'s guess,
+    which the run's evaluation and the dataset doctor read): how to write them so that one is told, unless its caption
+    mode never trains the instance prompt (a style or native fine-tune, as profiles/sd15-style-native.toml)."""
+    alone = _CAPTIONS_ALONE.get(concept.get("caption_mode") or "")
+    if alone:
+        return (f"[dim]No identifier: training reads {alone} alone, as a style or native fine-tune does; to train a "
+                "subject, put a rare word for it there.[/]")
+    if concept.get("class_prompt"):
         return ("[yellow]No identifier found: the instance prompt should be the class prompt with one rare word added, "
                 "e.g. 'photo of zwx dog' with 'photo of a dog'.[/]")
     return "[yellow]No identifier found: write the instance prompt as a rare word before the class word, e.g. 'photo of zwx dog'.[/]"

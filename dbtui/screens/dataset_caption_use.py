@@ -93,3 +93,4 @@ class CaptionUse:
             if concept == self.concept:
                 self._show_findings("caption mode changed since the check: ctrl+r checks again")
                 self.show_caption_use()
+                self._token_check()  # whether the concept needs an identifier depends on the mode
