@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.shared_runs import plain_scored_run  # noqa: F401  (a fixture of several files)
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:

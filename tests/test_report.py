@@ -23,10 +23,7 @@ from engine.runs.report import IMAGE_CAP, REPORT, write_report, write_report_at_
 from engine.runs.report_chart import nice_ticks
 from engine.runs.sinks import JsonlSink
 from tests.chromium import installed_chromium
-from tests.runs_helpers import dbtui, profile_file
-
-TINY_SCORERS = {"clip_model": "builtin:tiny-clip", "dino_model": "builtin:tiny-dino"}
-
+from tests.shared_runs import PlainRun
 
 class Page(HTMLParser):
     """What a test needs from a page: tags, attributes, text, and the series each chart draws."""
@@ -61,20 +58,11 @@ class Page(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def scored_run(tmp_path_factory: pytest.TempPathFactory, tiny_sd1: Path, demo_data: Path) -> RunFolder:
-    """One tiny scored run through the trainer process (`dbtui run`): previews and scores at steps 2
-    and 4 (and the base model), a checkpoint at step 2."""
-    tmp = tmp_path_factory.mktemp("report-run")
-    path = profile_file(
-        tmp, concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
-                        "class_prompt": "photo of a disc"}],
-        training={"max_train_steps": 4}, sampling={"num_images": 1, "steps": 2, "every_n_steps": 2},
-        evaluation={"enabled": True, "prompts": ["photo of zwx disc", "photo of a disc"], "images_per_prompt": 1, **TINY_SCORERS},
-        saving={"every_n_steps": 2, "keep_last_n": 2, "export": ["diffusers"]})
-    run = dbtui("run", str(path), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out, _ = run.communicate(timeout=600)
-    assert run.returncode == 0, out
-    return RunFolder(tmp / "runs" / "t")
+def scored_run(plain_scored_run: PlainRun) -> RunFolder:
+    """The tiny scored run of `dbtui run` (tests/shared_runs.py): previews and scores at steps 2 and 4 (and the base
+    model), a checkpoint at step 2. Read only: a test that changes it works on a copy."""
+    assert plain_scored_run.returncode == 0, plain_scored_run.out
+    return RunFolder(plain_scored_run.run)
 
 
 def test_the_trainer_writes_a_self_contained_report(scored_run: RunFolder) -> None:
@@ -142,19 +130,21 @@ def test_dbtui_report_writes_it_again(scored_run: RunFolder, tmp_path: Path, cap
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_the_wizard_lists_and_exports_the_best_step(scored_run: RunFolder) -> None:
+def test_the_wizard_lists_and_exports_the_best_step(scored_run: RunFolder, tmp_path: Path) -> None:
     """The facade the wizard calls: the best step in the run list, the kept checkpoints, the export."""
     from dbtui.engine_facade import RealEngine
 
+    run = RunFolder(tmp_path / "runs" / "t")
+    shutil.copytree(scored_run.path, run.path)  # the export writes into the run: this test's own copy
     engine = RealEngine()
-    best = best_step_of_run(scored_run.events)
-    [summary] = engine.list_runs(str(scored_run.path.parent))
+    best = best_step_of_run(run.events)
+    [summary] = engine.list_runs(str(run.path.parent))
     assert summary.best_step == (best.step if best else None)
-    assert engine.checked_checkpoints(scored_run.path) == ([2], [])  # the last step's model is outputs/, not a checkpoint
+    assert engine.checked_checkpoints(run.path) == ([2], [])  # the last step's model is outputs/, not a checkpoint
     events = []
-    outputs = engine.export_checkpoint(scored_run.path, 2, emit=events.append)
-    assert outputs["diffusers"] == str(scored_run.path / "exports" / "step-2" / "diffusers")
-    assert (scored_run.path / "exports" / "step-2" / "diffusers" / "model_index.json").is_file()
+    outputs = engine.export_checkpoint(run.path, 2, emit=events.append)
+    assert outputs["diffusers"] == str(run.path / "exports" / "step-2" / "diffusers")
+    assert (run.path / "exports" / "step-2" / "diffusers" / "model_index.json").is_file()
     assert any(event.kind == "phase_started" for event in events)
 
 

@@ -22,6 +22,7 @@ from engine.runs.supervisor import Supervisor
 from engine.training.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, images_look_broken
 from engine.runs.sinks import read_events
 from tests.runs_helpers import dbtui, profile_file, python, step_of, wait_for
+from tests.shared_runs import PlainRun
 from tests.training_helpers import tiny_profile
 
 def start_worker(run_dir: Path, profile_path: Path, code: str | None = None, *args: str) -> subprocess.Popen:
@@ -32,28 +33,11 @@ def start_worker(run_dir: Path, profile_path: Path, code: str | None = None, *ar
     return python(code, str(run_dir), *args)
 
 
-@pytest.fixture(scope="module")
-def plain_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.Popen, str, bool]:
-    """One `dbtui run P --plain` of 6 steps for the tests of what it prints: (P, its process, its output, whether it
-    was still running when it printed step 1)."""
-    path = profile_file(tmp_path_factory.mktemp("plain"), training={"max_train_steps": 6}, logging={"every_n_steps": 1},
-                        saving={"every_n_steps": 3})
-    process = dbtui("run", str(path), "--plain", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    seen_running = False
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if line.startswith("step 1/6"):
-            seen_running = process.poll() is None
-    process.wait(timeout=60)
-    return path, process, "".join(lines), seen_running
-
-
-def test_plain_mode_prints_progress_while_running_and_rerun_is_refused(plain_run, capsys) -> None:
+def test_plain_mode_prints_progress_while_running_and_rerun_is_refused(plain_scored_run: PlainRun, capsys) -> None:
     from dbtui.cli import main
 
-    path, process, text, seen_running = plain_run
-    assert process.returncode == 0, text
+    path, returncode, text, seen_running, _ = plain_scored_run
+    assert returncode == 0, text
     assert seen_running, text
     assert text.startswith(f"running: dbtui run {path}") and "outputs are in" in text
     code = main(["run", str(path), "--plain", "--set", "training.max_train_steps=8", "--set", "name=t"])
@@ -63,14 +47,14 @@ def test_plain_mode_prints_progress_while_running_and_rerun_is_refused(plain_run
     assert f"`dbtui run {path} --set training.max_train_steps=8 --set name=NEW_NAME`" in " ".join(out.split())
 
 
-def test_a_run_on_a_machine_without_cuda_prints_no_bitsandbytes_kernel_notice(plain_run) -> None:
+def test_a_run_on_a_machine_without_cuda_prints_no_bitsandbytes_kernel_notice(plain_scored_run: PlainRun) -> None:
     """peft and diffusers import bitsandbytes, which logs a notice about a CPU 4-bit kernel that
     nobody running dbtui can act on; neither the terminal nor the trainer's log shows it."""
     from importlib.util import find_spec
 
-    path, process, out, _ = plain_run
-    assert process.returncode == 0, out
-    folder = RunFolder(path.parent / "runs" / "t")
+    _, returncode, out, _, run = plain_scored_run
+    assert returncode == 0, out
+    folder = RunFolder(run)
     assert "gemm_4bit_forward" not in out + folder.log.read_text()
     [started] = [e for e in read_events(folder.events) if e.kind == "run_started"]
     assert started.hardware["bitsandbytes"] is (find_spec("bitsandbytes") is not None)
