@@ -3,8 +3,11 @@ prompt fidelity from the first round after the resume instead, without a word.""
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
+
+import pytest
 
 from engine.evaluation.best import best_step_of_run
 from engine.events import SamplesScored, Warning
@@ -15,11 +18,15 @@ TINY_SCORERS = {"clip_model": "builtin:tiny-clip", "dino_model": "builtin:tiny-d
 CONCEPT = {"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc", "class_prompt": "photo of a disc"}
 
 
-def _stopped_scored_run(tmp_path: Path):
+@pytest.fixture(scope="module")
+def stopped_scored_run(tmp_path_factory: pytest.TempPathFactory):
+    """(profile, run folder) of a scored run stopped at step 2, its checkpoint there: trained once, each test
+    resumes its own copy."""
     from engine.runs.folder import RunFolder
     from engine.runs.in_process import train
     from engine.runs.supervisor import Supervisor
 
+    tmp_path = tmp_path_factory.mktemp("stopped-scored")
     profile = tiny_profile(tmp_path, concepts=[CONCEPT], training={"max_train_steps": 4}, saving={"every_n_steps": 2},
                            sampling={"num_images": 1, "every_n_steps": 2, "steps": 2},
                            evaluation={"enabled": True, **TINY_SCORERS})
@@ -29,6 +36,14 @@ def _stopped_scored_run(tmp_path: Path):
     stop_after_two = lambda trainer, step: cancel.set() if step == 2 else None
     assert train(profile, folder.path, cancel=cancel, step_hooks=[first.on_step, stop_after_two], trainer_hook=first.attach).step == 2
     return profile, folder
+
+
+def _copy(stopped_scored_run, tmp_path: Path):
+    from engine.runs.folder import RunFolder
+
+    profile, folder = stopped_scored_run
+    shutil.copytree(folder.path, tmp_path / "run")
+    return profile, RunFolder(tmp_path / "run")
 
 
 def _resume(profile, folder) -> list:
@@ -41,8 +56,8 @@ def _resume(profile, folder) -> list:
     return list(read_events(folder.events))
 
 
-def test_a_resume_after_events_jsonl_was_deleted_scores_the_base_round_from_its_images(tmp_path: Path) -> None:
-    profile, folder = _stopped_scored_run(tmp_path)
+def test_a_resume_after_events_jsonl_was_deleted_scores_the_base_round_from_its_images(tmp_path: Path, stopped_scored_run) -> None:
+    profile, folder = _copy(stopped_scored_run, tmp_path)
     [base] = [e for e in read_events(folder.events) if isinstance(e, SamplesScored) and e.step == 0]
     folder.events.unlink()
     events = _resume(profile, folder)
@@ -52,8 +67,8 @@ def test_a_resume_after_events_jsonl_was_deleted_scores_the_base_round_from_its_
     assert any("events.jsonl holds no scores of the base round" in e.message for e in events if isinstance(e, Warning))
 
 
-def test_without_its_images_too_the_base_model_is_scored_again_and_said(tmp_path: Path) -> None:
-    profile, folder = _stopped_scored_run(tmp_path)
+def test_without_its_images_too_the_base_model_is_scored_again_and_said(tmp_path: Path, stopped_scored_run) -> None:
+    profile, folder = _copy(stopped_scored_run, tmp_path)
     folder.events.unlink()
     (folder.path / "evaluation" / "step-000000" / "prompt00_00.png").unlink()
     events = _resume(profile, folder)
