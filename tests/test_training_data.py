@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ from engine.data.captions import caption_for
 from engine.data.examples import bucket_list, build_examples
 from engine.data.images import DataError
 from engine.runs.in_process import train
+from engine.profile import Profile
 from engine.runs.sinks import read_events
+from engine.training.trainer import RunResult
 from tests.training_helpers import tiny_profile
 
 
@@ -170,14 +173,19 @@ def test_batch_order_is_a_pure_function_of_seed_and_epoch(demo_data: Path, tmp_p
     assert epoch_batches(examples, 2, 5, 3, False) != epoch_batches(examples, 2, 5, 4, False)
 
 
-def test_accumulation_trains_every_image_of_an_epoch_with_a_shorter_last_step(tmp_path: Path) -> None:
-    """The demo's six images at batch 2 are three micro-batches; two a step used to drop the third each epoch."""
-    assert optimizer_steps(list("abcde"), 2) == [["a", "b"], ["c", "d"], ["e"]]
-    assert optimizer_steps(list("abcd"), 2) == [["a", "b"], ["c", "d"]]
-    profile = tiny_profile(tmp_path, training={"max_train_steps": None, "num_train_epochs": 2, "train_batch_size": 2,
-                                               "gradient_accumulation_steps": 2, "seed": 7})
-    seen: list[int] = []
+@dataclass
+class DemoRun:
+    """The demo's six images trained for 2 epochs at batch 2 with 2 micro-batches a step, a warm-up of 2 steps, clip
+    skip 2 and a preview: each setting is one test's, and none changes what another asserts."""
 
+    profile: Profile
+    result: RunResult
+    events: list
+    micro_batches: list[int]  # images each optimizer step trained
+    run_dir: Path
+
+
+def _count_micro_batches(seen: list[int]):
     def record(trainer) -> None:
         step = trainer._optimizer_step
 
@@ -187,16 +195,40 @@ def test_accumulation_trains_every_image_of_an_epoch_with_a_shorter_last_step(tm
 
         trainer._optimizer_step = counted
 
-    assert train(profile, tmp_path / "run", trainer_hook=record).total_steps == 4
-    assert seen == [4, 2, 4, 2]  # each epoch: all six images, the last two as a step of their own
+    return record
+
+
+ACCUMULATED = {"max_train_steps": None, "num_train_epochs": 2, "train_batch_size": 2, "gradient_accumulation_steps": 2, "seed": 7}
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    base = tmp_path_factory.mktemp("demo-run")
+    profile = tiny_profile(base, training={**ACCUMULATED, "clip_skip": 2},
+                           optimizer={"learning_rate": 1e-4, "lr_scheduler": "constant_with_warmup", "lr_warmup_steps": 2},
+                           sampling={"num_images": 1, "steps": 2})
+    events: list = []
+    seen: list[int] = []
+    result = train(profile, base / "run", sinks=[events.append], trainer_hook=_count_micro_batches(seen))
+    return DemoRun(profile, result, events, seen, base / "run")
+
+
+def test_accumulation_trains_every_image_of_an_epoch_with_a_shorter_last_step(demo_run: DemoRun, tmp_path: Path) -> None:
+    """The demo's six images at batch 2 are three micro-batches; two a step used to drop the third each epoch."""
+    assert optimizer_steps(list("abcde"), 2) == [["a", "b"], ["c", "d"], ["e"]]
+    assert optimizer_steps(list("abcd"), 2) == [["a", "b"], ["c", "d"]]
+    assert demo_run.result.total_steps == 4
+    assert demo_run.micro_batches == [4, 2, 4, 2]  # each epoch: all six images, the last two as a step of their own
 
     # A checkpoint of the earlier rule (its manifest says nothing of leftovers) resumes under that rule: exact.
     import json
 
     from engine.runs.checkpoints import epoch_leftovers
 
-    seen.clear()
-    assert train(profile, tmp_path / "old", trainer_hook=record, epoch_leftovers=False).total_steps == 2
+    seen: list[int] = []
+    old_rule = train(tiny_profile(tmp_path, training=ACCUMULATED), tmp_path / "old", trainer_hook=_count_micro_batches(seen),
+                     epoch_leftovers=False)
+    assert old_rule.total_steps == 2
     assert seen == [4, 4]
     for manifest, rule in (({"step": 2}, False), ({"step": 2, "epoch_leftovers": True}, True)):
         checkpoint = tmp_path / f"checkpoint-{rule}"
@@ -363,11 +395,10 @@ def test_clip_skip_uses_the_nth_layer_from_the_end_through_the_final_norm(tiny_s
         assert not torch.allclose(source(1), source(2))
 
 
-def test_training_and_samples_run_with_clip_skip_2(tmp_path: Path) -> None:
-    profile = tiny_profile(tmp_path, training={"max_train_steps": 1, "clip_skip": 2}, sampling={"num_images": 1, "steps": 2})
-    result = train(profile)
-    assert result.status == "finished"
-    assert (tmp_path / "runs" / "t" / "samples" / "step-000001" / "grid.png").is_file()
+def test_training_and_samples_run_with_clip_skip_2(demo_run: DemoRun) -> None:
+    assert demo_run.profile.training.clip_skip == 2
+    assert demo_run.result.status == "finished"
+    assert (demo_run.run_dir / "samples" / "step-000004" / "grid.png").is_file()
 
 
 def test_a_stop_while_class_images_are_generated_ends_the_run_stopped_not_failed(tmp_path: Path) -> None:
@@ -398,10 +429,12 @@ def test_a_batch_size_no_batch_can_reach_is_a_warning(tmp_path: Path) -> None:
     train(profile, tmp_path / "run", sinks=[events.append])
     [warning] = [e for e in events if e.kind == "warning" and "train_batch_size" in e.message]
     assert "no batch can hold more than 6 images" in warning.message and "train_batch_size = 6" in warning.advice
-    events.clear()
-    train(tiny_profile(tmp_path / "b", training={"max_train_steps": 1, "train_batch_size": 2}), tmp_path / "run2",
-          sinks=[events.append])
-    assert not [e for e in events if e.kind == "warning" and "train_batch_size" in e.message]
+
+
+def test_a_batch_size_a_batch_can_reach_is_no_warning(demo_run: DemoRun) -> None:
+    assert demo_run.profile.training.train_batch_size == 2
+    assert demo_run.result.status == "finished"
+    assert not [e for e in demo_run.events if e.kind == "warning" and "train_batch_size" in e.message]
 
 
 def test_two_concepts_with_one_prompt_are_a_warning_in_the_run(tmp_path: Path) -> None:
@@ -440,14 +473,9 @@ def test_a_warm_up_as_long_as_the_run_is_a_warning(tmp_path: Path) -> None:
     assert warmup_warning(profile.optimizer, 1000) is None
 
 
-
-def test_each_step_reports_the_learning_rate_it_trained_at(tmp_path: Path) -> None:
+def test_each_step_reports_the_learning_rate_it_trained_at(demo_run: DemoRun) -> None:
     """The step's event and tracker showed the next step's rate: a warm-up's first step trains at 0, not at 1/warm-up."""
-    profile = tiny_profile(tmp_path, training={"max_train_steps": 3},
-                           optimizer={"learning_rate": 1e-4, "lr_scheduler": "constant_with_warmup", "lr_warmup_steps": 2})
-    events = []
-    train(profile, tmp_path / "run", sinks=[events.append])
-    assert [e.lr for e in events if e.kind == "step_ended"] == pytest.approx([0.0, 5e-5, 1e-4])
+    assert [e.lr for e in demo_run.events if e.kind == "step_ended"] == pytest.approx([0.0, 5e-5, 1e-4, 1e-4])
 
 
 def test_validate_warns_of_a_warm_up_as_long_as_the_run_where_the_profile_gives_its_steps(capsys) -> None:
