@@ -437,27 +437,34 @@ def test_a_batch_size_a_batch_can_reach_is_no_warning(demo_run: DemoRun) -> None
     assert not [e for e in demo_run.events if e.kind == "warning" and "train_batch_size" in e.message]
 
 
-def test_two_concepts_with_one_prompt_are_a_warning_in_the_run(tmp_path: Path) -> None:
-    """A headless or wizard run says it too, not only `dbtui validate`."""
-    profile = tiny_profile(tmp_path, training={"max_train_steps": 1},
+@pytest.fixture(scope="module")
+def shared_words_warnings(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The warnings of one run: concept 2 has concept 1's identifier in its own prompt, concept 3 concept 1's whole
+    prompt (on images of its own)."""
+    base = tmp_path_factory.mktemp("shared-words")
+    for i in range(2):
+        write_image(base / "third" / f"{i}.png", (64, 64), (30, 30 + i * 100, 200))
+    profile = tiny_profile(base, training={"max_train_steps": 1},
                            concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc"},
-                                     {"instance_dir": "builtin:demo-class", "instance_prompt": "photo of zwx disc"}])
+                                     {"instance_dir": "builtin:demo-class", "instance_prompt": "photo of zwx plate"},
+                                     {"instance_dir": str(base / "third"), "instance_prompt": "photo of zwx disc"}])
     events = []
-    train(profile, tmp_path / "run", sinks=[events.append])
-    [warning] = [e for e in events if e.kind == "warning"]
-    assert warning.message.startswith("concepts.1.instance_prompt is the prompt of concept 1 (concepts.0) too")
+    train(profile, base / "run", sinks=[events.append])
+    return [e.message for e in events if e.kind == "warning"]
 
 
-def test_two_concepts_with_one_identifier_are_a_warning_in_the_run(tmp_path: Path) -> None:
+def test_two_concepts_with_one_prompt_are_a_warning_in_the_run(shared_words_warnings: list[str]) -> None:
+    """A headless or wizard run says it too, not only `dbtui validate`."""
+    [warning] = [message for message in shared_words_warnings if message.startswith("concepts.2.")]
+    assert warning.startswith("concepts.2.instance_prompt is the prompt of concept 1 (concepts.0) too")
+
+
+def test_two_concepts_with_one_identifier_are_a_warning_in_the_run(shared_words_warnings: list[str]) -> None:
     """'photo of zwx disc' beside 'photo of zwx plate': `dbtui validate` warned that one token learns both subjects, a
     run started without it (headless, or the wizard's warning passed by) said nothing, as it says of one whole prompt."""
-    profile = tiny_profile(tmp_path, training={"max_train_steps": 1},
-                           concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc"},
-                                     {"instance_dir": "builtin:demo-class", "instance_prompt": "photo of zwx plate"}])
-    events = []
-    train(profile, tmp_path / "run", sinks=[events.append])
-    [warning] = [e for e in events if e.kind == "warning"]
-    assert warning.message.startswith("concepts.1.instance_prompt uses the identifier 'zwx' of concept 1 (concepts.0) too")
+    [warning] = [message for message in shared_words_warnings if message.startswith("concepts.1.")]
+    assert warning.startswith("concepts.1.instance_prompt uses the identifier 'zwx' of concept 1 (concepts.0) too")
+    assert len(shared_words_warnings) == 2  # these two alone: one whole prompt shared is not said twice
 
 
 def test_a_warm_up_as_long_as_the_run_is_a_warning(tmp_path: Path) -> None:
