@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,14 +11,14 @@ import torch
 from PIL import Image
 
 from engine.training.class_images import ClassRequest, ensure_class_images, generated_folder, settings_of
-from engine.data.batches import epoch_batches, optimizer_steps, process_batches
+from engine.data.batches import Batch, epoch_batches, optimizer_steps, process_batches
 from engine.data.captions import caption_for
 from engine.data.examples import bucket_list, build_examples
 from engine.data.images import DataError
 from engine.runs.in_process import train
 from engine.profile import Profile
 from engine.runs.sinks import read_events
-from engine.training.trainer import RunResult
+from engine.training.trainer import RunResult, Trainer
 from tests.training_helpers import tiny_profile
 
 
@@ -145,7 +146,8 @@ def test_multi_concept_batches_take_turns_and_train(tmp_path: Path, demo_data: P
         {"instance_dir": str(many), "instance_prompt": "photo of qrv square",
          "class_dir": str(demo_data / "class"), "class_prompt": "photo of a square", "num_class_images": 3},
     ]
-    profile = tiny_profile(tmp_path, concepts=concepts, prior={"enabled": True}, training={"max_train_steps": 4})
+    # Two steps: one a concept, as they take turns.
+    profile = tiny_profile(tmp_path, concepts=concepts, prior={"enabled": True}, training={"max_train_steps": 2})
     classes = {0: sorted((demo_data / "class").glob("*.png"))[:4], 1: sorted((demo_data / "class").glob("*.png"))[:3]}
     examples = build_examples(profile, [demo_data / "instance", many], classes, [(64, 64)])
     batches = epoch_batches(examples, 1, seed=0, epoch=0, with_classes=True)
@@ -161,9 +163,11 @@ def test_multi_concept_batches_take_turns_and_train(tmp_path: Path, demo_data: P
     # Fewer batches than processes (one image, two GPUs): each process still gets one, or their collectives part.
     assert [len(process_batches(batches[:1], rank, 2)) for rank in range(2)] == [1, 1]
     assert [process_batches(batches[:2], rank, 3) for rank in range(3)] == [[batches[0]], [batches[1]], [batches[0]]]
-    captured = {}
-    assert train(profile, trainer_hook=lambda t: captured.setdefault("t", t)).status == "finished"
-    assert {e.concept for e in captured["t"].examples} == {0, 1}
+    trained: list[tuple[int, set[int]]] = []  # each step's concept, and the concepts of the run's examples
+    concept = lambda trainer, micro_batches: (trainer.examples[micro_batches[0].instance[0]].concept,
+                                              {e.concept for e in trainer.examples})
+    assert train(profile, trainer_hook=_each_step(trained, concept)).status == "finished"
+    assert trained == [(0, {0, 1}), (1, {0, 1})]
 
 
 def test_batch_order_is_a_pure_function_of_seed_and_epoch(demo_data: Path, tmp_path: Path) -> None:
@@ -185,17 +189,22 @@ class DemoRun:
     run_dir: Path
 
 
-def _count_micro_batches(seen: list[int]):
-    def record(trainer) -> None:
+def _each_step(seen: list, measure: Callable[[Trainer, list[Batch]], object]) -> Callable[[Trainer], None]:
+    """A trainer hook that appends ``measure`` of each optimizer step's micro-batches to ``seen``."""
+    def record(trainer: Trainer) -> None:
         step = trainer._optimizer_step
 
-        def counted(micro_batches):
-            seen.append(sum(len(batch.instance) for batch in micro_batches))
+        def counted(micro_batches: list[Batch]) -> float:
+            seen.append(measure(trainer, micro_batches))
             return step(micro_batches)
 
         trainer._optimizer_step = counted
 
     return record
+
+
+def _count_micro_batches(seen: list[int]) -> Callable[[Trainer], None]:
+    return _each_step(seen, lambda trainer, micro_batches: sum(len(batch.instance) for batch in micro_batches))
 
 
 ACCUMULATED = {"max_train_steps": None, "num_train_epochs": 2, "train_batch_size": 2, "gradient_accumulation_steps": 2, "seed": 7}
