@@ -8,18 +8,24 @@ from pathlib import Path
 
 def not_a_base_model(path: Path) -> str | None:
     """What a .safetensors file is where it is no model dbtui trains (a LoRA, a lone VAE, the SDXL refiner, a quantized
-    model): such a file passed `validate`, and the run failed only once it loaded it (a quantized one trained on
-    noise)."""
+    model, a checkpoint without its VAE or a text encoder): such a file passed `validate`, and the run failed only once
+    it loaded it (a quantized one trained on noise)."""
     from safetensors import SafetensorError
 
-    from engine.convert.detect import header_family
+    from engine.convert.absent_parts import absent_parts, absent_parts_message
+    from engine.convert.detect import detect_family, header_shapes
     from engine.convert.weight_dtypes import header_integer_weights
 
     try:
-        family, quantized = header_family(path), header_integer_weights(path)
+        shapes, quantized = header_shapes(path), header_integer_weights(path)
+        # Its tensor names and shapes tell the family; what it predicts does not matter here.
+        family = detect_family(shapes, prediction_type="epsilon")
     except (OSError, ValueError, SafetensorError):
         return None  # damage inside the header: the load says what it is
-    if quantized or family.supported:
+    if quantized:
         return quantized
-    return (f"'{path}': {family.description}; model.pretrained takes a whole base model: a diffusers folder, a "
-            ".safetensors/.ckpt checkpoint, or a hub id")
+    if not family.supported:
+        return (f"'{path}': {family.description}; model.pretrained takes a whole base model: a diffusers folder, a "
+                ".safetensors/.ckpt checkpoint, or a hub id")
+    absent = absent_parts(shapes, family)
+    return absent_parts_message(f"'{path}'", family, absent) if absent else None

@@ -223,13 +223,6 @@ def header_shapes(path: Path) -> dict[str, Any]:
         return {key: SimpleNamespace(shape=tuple(file.get_slice(key).get_shape())) for key in file.keys()}
 
 
-def header_family(path: Path) -> ModelFamily:
-    """A .safetensors file's family from its header alone (tensor names and shapes), for the checks before a run:
-    whether it is a model dbtui trains (a LoRA or a lone VAE is not), without reading its gigabytes. What it predicts
-    is not told here: epsilon is assumed."""
-    return detect_family(header_shapes(path), prediction_type="epsilon")
-
-
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 # The same architecture predicting the other way: what a user's --prediction-type turns a detected family into.
 _OTHER_PREDICTION = {SD1.id: SD1_V, SD1_V.id: SD1, SD2.id: SD2_V, SD2_V.id: SD2, SDXL.id: SDXL_V, SDXL_V.id: SDXL}

@@ -52,3 +52,7 @@ class OutputNotWritableError(ConvertError):
         super().__init__(message)
         self.place = place
         self.errno = errno
+
+
+class IncompleteCheckpointError(UnsupportedModelError):
+    """A single file without a whole part (its VAE, a text encoder): a "pruned, no VAE" or UNet-only download."""

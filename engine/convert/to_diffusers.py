@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.convert._files import Emit, Progress, atomic_dir, check_free_space, check_new_folder
+from engine.convert.absent_parts import absent_parts, absent_parts_message, text_encoders
 from engine.convert.detect import (
     EMA_PREFIX,
     SD1_TEXT,
-    SD2_TEXT,
     SDXL_CLIP_TEXT,
-    SDXL_OPEN_CLIP_TEXT,
     ZERO_SNR_KEY,
     PREDICTION_TYPES,
     ModelFamily,
@@ -29,7 +28,13 @@ from engine.convert.detect import (
     prediction_hint,
     with_prediction,
 )
-from engine.convert.errors import ConvertError, ModelMismatchError, TokenizerNotFoundError, UnsupportedModelError
+from engine.convert.errors import (
+    ConvertError,
+    IncompleteCheckpointError,
+    ModelMismatchError,
+    TokenizerNotFoundError,
+    UnsupportedModelError,
+)
 from engine.convert.expected import explain_mismatch
 from engine.convert.flux_part_files import FluxPartFiles
 from engine.convert.flux_single_file import import_flux_transformer
@@ -43,16 +48,6 @@ CONFIGS = Path(__file__).parent / "configs"
 # Raised whenever a conversion comes out otherwise, so that the folders training converted earlier are made again.
 # 2: what a file predicts is read from its .yaml and metadata (an SD1.x-v file was converted as epsilon).
 CONVERTER_VERSION = 2
-# Each family's text encoders: (diffusers subfolder, what people call it, its key prefix in the file).
-SD_TEXT = (("text_encoder", "text encoder", (SD1_TEXT, SD2_TEXT)),)
-XL_TEXT = (
-    ("text_encoder", "first text encoder (CLIP ViT-L)", (SDXL_CLIP_TEXT,)),
-    ("text_encoder_2", "second text encoder (OpenCLIP ViT-bigG)", (SDXL_OPEN_CLIP_TEXT,)),
-)
-
-
-def _text_encoders(family: ModelFamily) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
-    return XL_TEXT if family.xl else SD_TEXT
 
 
 def _tokenizer_names(family: ModelFamily) -> tuple[str, ...]:
@@ -167,12 +162,13 @@ def _load_components(state_dict: dict[str, Any], config: Path, family: ModelFami
             state_dict, config=str(config), subfolder="unet", local_files_only=True, extract_ema=use_ema)),
         ("vae", "VAE", lambda: AutoencoderKL.from_single_file(
             state_dict, config=str(config), subfolder="vae", local_files_only=True)),
-    ] + [(sub, what, text_loader(sub)) for sub, what, _ in _text_encoders(family)]
+    ] + [(part.subfolder, part.name, text_loader(part.subfolder)) for part in text_encoders(family)]
     models = {}
     for sub, what, load in loaders:
         try:
             model = load()
-        # SingleFileComponentError: none of the component's weights are in the file (a "pruned, no VAE" file).
+        # SingleFileComponentError: none of the component's weights are where diffusers looks (a file with no VAE at
+        # all is refused before, by absent_parts).
         except (ValueError, RuntimeError, KeyError, TypeError, NotImplementedError, SingleFileComponentError) as error:
             raise _mismatch(state_dict, config, family, name, what, type(error).__name__) from error
         unloaded = [n for n, p in model.named_parameters() if p.device.type == "meta"]
@@ -241,14 +237,6 @@ def _scheduler_prediction(config: Path) -> str | None:
         return None
 
 
-def _check_text_encoders(state_dict: dict[str, Any], family: ModelFamily, name: str) -> None:
-    missing = [what for _, what, prefixes in _text_encoders(family) if not any(k.startswith(prefixes) for k in state_dict)]
-    if missing:
-        raise UnsupportedModelError(
-            f"{name} has no {' and no '.join(missing)} weights (a UNet-only file?); dbtui needs a full checkpoint"
-        )
-
-
 def import_single_file(
     path: str | Path,
     out_dir: str | Path,
@@ -304,11 +292,13 @@ def import_single_file(
     if components is not None or (part_files is not None and part_files.given()):
         raise ConvertError(f"{path.name} is a {family.description} checkpoint, which holds its VAE and text encoders "
                            "itself: --components, --vae, --clip-l and --t5 are for Flux transformer files")
-    _check_text_encoders(state_dict, family, path.name)
+    absent = absent_parts(state_dict, family)
+    if absent:
+        raise IncompleteCheckpointError(absent_parts_message(path.name, family, absent))
     if use_ema and not has_ema(state_dict):
         raise ConvertError(f"{path.name} holds no EMA weights; run without --ema")
 
-    parts = ["unet", "vae"] + [sub for sub, _, _ in _text_encoders(family)]
+    parts = ["unet", "vae"] + [part.subfolder for part in text_encoders(family)]
     progress = Progress(emit, "convert", total=len(parts) + 1, description=f"{path.name}: {family.description}")
     warning = _prediction_warning(path, family, said, config) if prediction_type is None else None
     if warning is not None and emit is not None:

@@ -1,0 +1,61 @@
+"""Which whole parts (UNet, VAE, text encoders) a Stable Diffusion single file lacks, told from its key names alone.
+
+A "pruned, no VAE" download or a UNet-only file is still told its family by its UNet, yet cannot be converted. The
+conversion, which reads the whole file, and the checks before a run (`validate`, the wizard's Model step), which read
+its header only, say so in the same words. A Flux.1 transformer file holds neither VAE nor text encoders: those are
+fetched as components, so nothing is said of it here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from engine.convert.detect import SD1_TEXT, SD2_TEXT, SDXL_CLIP_TEXT, SDXL_OPEN_CLIP_TEXT, ModelFamily
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part a single file holds: its diffusers subfolder, what people call it, and its keys' prefixes."""
+
+    subfolder: str
+    name: str
+    prefixes: tuple[str, ...]
+
+
+UNET = Part("unet", "UNet", ("model.diffusion_model.",))
+VAE = Part("vae", "VAE", ("first_stage_model.",))
+# SD's one text encoder is SD1.x's CLIP or SD2.x's OpenCLIP, under its own names; SDXL's two are both.
+SD_TEXT = (Part("text_encoder", "text encoder", (SD1_TEXT, SD2_TEXT)),)
+XL_TEXT = (
+    Part("text_encoder", "first text encoder (CLIP ViT-L)", (SDXL_CLIP_TEXT,)),
+    Part("text_encoder_2", "second text encoder (OpenCLIP ViT-bigG)", (SDXL_OPEN_CLIP_TEXT,)),
+)
+_FAMILY_WORDS = {"sd1": "Stable Diffusion 1.x", "sd2": "Stable Diffusion 2.x", "sdxl": "Stable Diffusion XL"}
+
+
+def text_encoders(family: ModelFamily) -> tuple[Part, ...]:
+    return XL_TEXT if family.xl else SD_TEXT
+
+
+def absent_parts(keys: Iterable[str], family: ModelFamily) -> list[Part]:
+    """The parts of a ``family`` file with not one tensor among ``keys``; none for a Flux.1 transformer or a family
+    dbtui does not train (whose own message says what the file is)."""
+    if family.flux or not family.supported:
+        return []
+    keys = list(keys)
+    return [part for part in (UNET, VAE, *text_encoders(family)) if not any(k.startswith(part.prefixes) for k in keys)]
+
+
+def _prefix(part: Part, family: ModelFamily) -> str:
+    """The prefix a ``family`` file's ``part`` has: SD2.x's text encoder is OpenCLIP's (cond_stage_model.model.)."""
+    return SD2_TEXT if part.prefixes == (SD1_TEXT, SD2_TEXT) and family.id.startswith("sd2") else part.prefixes[0]
+
+
+def absent_parts_message(name: str, family: ModelFamily, absent: list[Part]) -> str:
+    """What the file ``name`` lacks (``absent_parts``) and what to do about it."""
+    lacks = " and no ".join(f"{part.name} weights ({_prefix(part, family)}*)" for part in absent)
+    words = _FAMILY_WORDS.get(family.id.split("-")[0], family.description)
+    return (f"{name} has no {lacks}: a {words} checkpoint saved without {'that part' if len(absent) == 1 else 'those parts'}"
+            " (a \"pruned, no VAE\" or UNet-only download), which dbtui can neither convert nor train from. To fix: get "
+            "the full checkpoint (its download page often offers it beside the pruned file)")

@@ -1,0 +1,91 @@
+"""A single file without its VAE (a "pruned, no VAE" download) or a text encoder, as model.pretrained: `dbtui validate`
+said "valid" with nothing more, and only `dbtui run` refused it, once it converted the file. Its header's key names
+tell it before a run; the conversion says it in the same words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from dbtui.cli import main
+from engine.convert import export_single_file, import_single_file
+from engine.convert.errors import IncompleteCheckpointError
+from engine.dataset.profile_paths import model_source_problems
+from tests.runs_helpers import profile_file
+
+VAE = "has no VAE weights (first_stage_model.*)"
+ADVICE = "To fix: get the full checkpoint"
+
+
+@pytest.fixture(scope="module")
+def whole_files(tiny_sd1: Path, tiny_sd2v: Path, tiny_sdxl: Path,
+                tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each built-in tiny model of the Stable Diffusion families, exported whole as a single file."""
+    place = tmp_path_factory.mktemp("whole")
+    return {name: export_single_file(folder, place / f"{name}.safetensors")
+            for name, folder in (("sd1", tiny_sd1), ("sd2", tiny_sd2v), ("sdxl", tiny_sdxl))}
+
+
+def _without(whole: Path, dropped: str, out: Path) -> Path:
+    save_file({k: v for k, v in load_file(whole).items() if not k.startswith(dropped)}, out)
+    return out
+
+
+@pytest.mark.parametrize(("family", "dropped", "said"), [
+    ("sd1", "first_stage_model.", VAE),
+    ("sd1", "cond_stage_model.", "has no text encoder weights (cond_stage_model.transformer.*)"),
+    ("sd2", "first_stage_model.", VAE),
+    ("sdxl", "first_stage_model.", VAE),
+    ("sdxl", "conditioner.embedders.1.",
+     "has no second text encoder (OpenCLIP ViT-bigG) weights (conditioner.embedders.1.model.*)"),
+    ("sdxl", "conditioner.", "has no first text encoder (CLIP ViT-L) weights (conditioner.embedders.0.transformer.*) "
+                             "and no second text encoder (OpenCLIP ViT-bigG) weights (conditioner.embedders.1.model.*)"),
+])
+def test_validate_names_the_part_a_single_file_lacks_as_the_conversion_does(
+        whole_files: dict[str, Path], family: str, dropped: str, said: str, tmp_path: Path, capsys) -> None:
+    pruned = _without(whole_files[family], dropped, tmp_path / "pruned.safetensors")
+    assert main(["validate", str(profile_file(tmp_path, model={"pretrained": str(pruned)}))]) == 0
+    out = capsys.readouterr().out
+    assert f"model.pretrained: '{pruned}' {said}" in out and ADVICE in out
+    [problem] = model_source_problems(str(pruned))
+    with pytest.raises(IncompleteCheckpointError) as refused:
+        import_single_file(pruned, tmp_path / "out")
+    assert str(refused.value) == problem.message.replace(f"'{pruned}'", pruned.name)  # one message, by one function
+    assert not (tmp_path / "out").exists()
+    assert model_source_problems(str(whole_files[family])) == []
+
+
+def test_a_vae_given_apart_does_not_stand_in_for_the_file_s_own(whole_files: dict[str, Path], tiny_sd1: Path,
+                                                                tmp_path: Path) -> None:
+    """The run converts the file whole, VAE included, before model.vae is read: the file is refused all the same."""
+    from engine.profile_checks import check_profile
+    from tests.training_helpers import tiny_profile
+
+    pruned = _without(whole_files["sd1"], "first_stage_model.", tmp_path / "pruned.safetensors")
+    profile = tiny_profile(tmp_path, model={"pretrained": str(pruned), "vae": str(tiny_sd1 / "vae")})
+    assert [p.key for p in check_profile(profile).missing_here if VAE in p.message] == ["model.pretrained"]
+
+
+def test_an_sd2_file_without_its_text_encoder_names_openclip_s_keys(tmp_path: Path) -> None:
+    """A full-size SD2.x file is told by its UNet's 1024-wide cross-attention; its encoder is OpenCLIP's."""
+    unet = "model.diffusion_model."
+    source = tmp_path / "sd2.safetensors"
+    save_file({f"{unet}input_blocks.0.0.weight": torch.zeros(320, 4, 3, 3),
+               f"{unet}input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": torch.zeros(320, 1024),
+               "first_stage_model.encoder.conv_in.weight": torch.zeros(128, 3, 3, 3)}, source)
+    [problem] = model_source_problems(str(source))
+    assert "has no text encoder weights (cond_stage_model.model.*): a Stable Diffusion 2.x checkpoint" in problem.message
+
+
+def test_the_wizard_s_model_step_names_what_a_ckpt_lacks(whole_files: dict[str, Path], tmp_path: Path) -> None:
+    """A .ckpt's keys are read only by the model step's load (validate reads no pickle's tensors)."""
+    from dbtui.engine_facade import RealEngine
+
+    weights = {k: v for k, v in load_file(whole_files["sd1"]).items() if not k.startswith("first_stage_model.")}
+    source = tmp_path / "pruned.ckpt"
+    torch.save({"state_dict": weights}, source)
+    checked = RealEngine().inspect_model(str(source))
+    assert not checked.supported and f"'{source}' {VAE}" in checked.family and ADVICE in checked.family
