@@ -25,8 +25,9 @@ _WHERE = ("path", "mtime_ns")
 # What the note says the conversion became: told by the file's bytes, not by the profile's check before a conversion.
 _BECAME = ("family", "prediction_type")
 # Hashes found, by place, description (``model_identity``'s files) and algorithm: one held by every search of a command
-# (a dataset check's concepts) hashes each model once, however many of its sets they find.
-KnownHashes = dict[tuple[Path, str, str], str | None]
+# (a dataset check's concepts) hashes each model once, however many of its sets they find. Hashes only: a read that
+# failed (EIO, a drive unplugged) is tried again by the next check, not taken for "not that model" for the session.
+KnownHashes = dict[tuple[Path, str, str], str]
 _POLL = 0.5  # seconds between the progress lines of a hash waited for
 
 
@@ -72,6 +73,8 @@ class WeightDigests:
         # By place, description and algorithm: a model replaced in place since a set was made (a fine-tune saved over
         # the folder) is not that set's, though the model a run reads now, hashed at that place first, is.
         self._known: KnownHashes = {} if known is None else known
+        # What could not be read for this search alone: its other sets do not read a failing disk again.
+        self._unread: set[tuple[Path, str, str]] = set()
         self._background: Future[dict[str, str] | None] | None = None
         self._held: list[Event] = []  # the thread's phase, for ``now`` (a list's append is safe across threads)
         self._stop = threading.Event()
@@ -134,13 +137,17 @@ class WeightDigests:
         ``emit`` (``self.emit`` where none is given); None where they are not there as described (removed, replaced
         since) or cannot be read. HashingStopped once ``should_stop``."""
         key = (place, json.dumps(described), scheme)
-        if key not in self._known:
+        if key not in self._known and key not in self._unread:
             source = _source(place, described)
             try:
-                self._known[key] = None if source is None else digest(source, scheme, emit or self.emit, should_stop)
+                hashed = None if source is None else digest(source, scheme, emit or self.emit, should_stop)
             except OSError:
-                self._known[key] = None
-        return self._known[key]
+                hashed = None
+            if hashed is None:
+                self._unread.add(key)
+            else:
+                self._known[key] = hashed
+        return self._known.get(key)
 
 
 def _latest_progress(events: list[Event]) -> list[Event]:
