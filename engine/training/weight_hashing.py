@@ -83,26 +83,29 @@ def hashed_files(source: Path, scheme: str) -> list[tuple[str, Path]]:
 def digest(source: Path, scheme: str = CURRENT, emit: Callable[[Event], None] = lambda e: None,
            should_stop: Callable[[], bool] = lambda: False) -> str:
     """The hash of ``scheme`` of each file's name and bytes, in blocks; HashingStopped once ``should_stop``. Shown to
-    ``emit`` as a phase once it has taken a second: a model on a slow disk took that long at any size."""
+    ``emit`` as a phase once it has taken a second: a model on a slow disk took that long at any size. A phase shown
+    ends however the hash does, as stopped where it is not whole: a failed read (OSError, a file removed mid-hash) left
+    its bar on the screen."""
     files = hashed_files(source, scheme)
     total = sum(file.stat().st_size for _, file in files) // _MIB
-    started, done, shown = time.perf_counter(), 0, False
+    started, done, shown, whole = time.perf_counter(), 0, False, False
     hasher = hashlib.new(scheme)
-    for name, file in files:
-        hasher.update(json.dumps([name, file.stat().st_size]).encode())
-        with open(file, "rb") as stream:
-            while block := stream.read(_BLOCK):
-                if should_stop():
-                    if shown:  # its bar ends with it
-                        emit(PhaseFinished(phase=PHASE, seconds=time.perf_counter() - started, stopped=True))
-                    raise HashingStopped(str(source))
-                hasher.update(block)
-                done += len(block)
-                if not shown and time.perf_counter() - started >= _SHOWN_AFTER:
-                    shown = True
-                    emit(PhaseStarted(phase=PHASE, total=total, description=f"hashing {source} (MiB)"))
-                if shown:
-                    emit(PhaseProgress(phase=PHASE, done=done // _MIB, total=total))
-    if shown:
-        emit(PhaseFinished(phase=PHASE, seconds=time.perf_counter() - started))
+    try:
+        for name, file in files:
+            hasher.update(json.dumps([name, file.stat().st_size]).encode())
+            with open(file, "rb") as stream:
+                while block := stream.read(_BLOCK):
+                    if should_stop():
+                        raise HashingStopped(str(source))
+                    hasher.update(block)
+                    done += len(block)
+                    if not shown and time.perf_counter() - started >= _SHOWN_AFTER:
+                        shown = True
+                        emit(PhaseStarted(phase=PHASE, total=total, description=f"hashing {source} (MiB)"))
+                    if shown:
+                        emit(PhaseProgress(phase=PHASE, done=done // _MIB, total=total))
+        whole = True
+    finally:
+        if shown:
+            emit(PhaseFinished(phase=PHASE, seconds=time.perf_counter() - started, stopped=not whole))
     return hasher.hexdigest() if scheme == LEGACY else f"{scheme}:{hasher.hexdigest()}"
