@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 from engine.support.json_file import read_json_object
 
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from engine.profile.schema import ConceptSection
 
 SHOWN = 3  # file names shown per kind of change
+# Two file times this close are one: tar keeps whole seconds (the fraction is lost on the way back) and FAT two.
+SAME_TIME_NS = 2_000_000_000
 # Beside a checkpoint's manifest.json, not in it: on 10,000 images the record is 0.2-1 MB, which every listing of the
 # checkpoints (that reads each manifest for its step) parsed again.
 RECORD = "trained_images.json"
@@ -86,24 +88,33 @@ def _changes(was: FileRecord, is_now: FileRecord) -> list[tuple[list[str], str]]
             (sorted(name for name in there & here if was[name] != is_now[name]), "changed")]
 
 
+def _size(value: Any) -> Any:
+    return value[0] if isinstance(value, list) else value
+
+
+def _time(value: Any) -> Any:
+    return value[1] if isinstance(value, list) and len(value) > 1 else None
+
+
+def _retimed(was: FileRecord, is_now: FileRecord) -> tuple[int, list[str]]:
+    """How many images both records hold at the same size with a time each, and the names of those whose time moved by
+    more than SAME_TIME_NS: edited in place (a photo rotated or retouched and saved over itself), or copied again."""
+    both = sorted(name for name in was.keys() & is_now.keys() if _size(was[name]) == _size(is_now[name])
+                  and None not in (_time(was[name]), _time(is_now[name])))
+    return len(both), [name for name in both if abs(_time(was[name]) - _time(is_now[name])) > SAME_TIME_NS]
+
+
+def _retimed_said(names: list[str]) -> str:
+    its, time = ("its", "time") if len(names) == 1 else ("their", "times")
+    return (f"{_named(names)}: {its} file {time} changed at the same size (edited in place, or copied again without "
+            f"{its} {time})")
+
+
 def _image_changes(was: FileRecord, is_now: FileRecord) -> list[tuple[list[str], str]]:
-    """``_changes`` of images: "replaced" at another size, and "edited in place" at the same size but another file time
-    (a photo rotated or retouched and saved over itself), where both records hold times."""
-    def size(value: Any) -> Any:
-        return value[0] if isinstance(value, list) else value
-
-    def time(value: Any) -> Any:
-        return value[1] if isinstance(value, list) and len(value) > 1 else None
-
+    """``_changes`` of images, "replaced" at another size."""
     (added, _), (removed, _), _ = _changes(was, is_now)
-    both = sorted(was.keys() & is_now.keys())
-    replaced = [name for name in both if size(was[name]) != size(is_now[name])]
-    timed = [name for name in both if name not in replaced and None not in (time(was[name]), time(is_now[name]))]
-    edited = [name for name in timed if time(was[name]) != time(is_now[name])]
-    if len(edited) > 1 and len(edited) == len(timed):  # every one: a folder copied without its files' times (cp -r,
-        edited = []  # scp -r, a git checkout), which changed no photo
-    return [(added, "added"), (removed, "removed"), (replaced, "replaced"),
-            (edited, "edited in place (the same size, another file time)")]
+    replaced = sorted(name for name in was.keys() & is_now.keys() if _size(was[name]) != _size(is_now[name]))
+    return [(added, "added"), (removed, "removed"), (replaced, "replaced")]
 
 
 def _split(files: FileRecord) -> tuple[FileRecord, FileRecord]:
@@ -124,27 +135,42 @@ def shared_images(before: Any, now: ImageRecord | None) -> Callable[[int, int], 
     return shared
 
 
-def said_image_changes(before: Any, now: ImageRecord, pairs: dict[int, int], folders: list[str]) -> tuple[list[str], str]:
+class ImageChanges(NamedTuple):
+    said: list[str]  # one line a concept whose images or captions differ
+    what: str  # "images", "captions" or "images and captions"; "" for none
+    retimed: bool  # some image is told by its time alone: edited in place, or only copied again
+    sure: bool  # some change is told that is one for certain (a file added, removed, replaced, a caption edited)
+
+
+def said_image_changes(before: Any, now: ImageRecord, pairs: dict[int, int], folders: list[str]) -> ImageChanges:
     """``concepts[N] (instance_dir '…'): 'a.png' added; caption 'b.txt' edited`` for each concept now (index N, its
     ``folders[N]``) paired with one of the checkpoint's (``pairs``: now → then) whose images or captions differ, and
-    what changed of them all ("images", "captions" or "images and captions"). ``before``: the checkpoint's record,
-    nothing said where it has none (a checkpoint of an earlier version), nor of the captions where one of the two
-    records none (another caption mode, said as a setting changed)."""
+    what changed of them all. ``before``: the checkpoint's record, nothing said where it has none (a checkpoint of an
+    earlier version), nor of the captions where one of the two records none (another caption mode, said as a setting
+    changed). Images whose times alone changed are told only where some of the record kept theirs: where every one
+    changed (the data set copied without its files' times, as cp -r, scp -r or a git checkout do), none was edited."""
     said: list[str] = []
     kinds: set[str] = set()
     if not isinstance(before, list):
-        return said, ""
-    for index, earlier in sorted(pairs.items()):
-        if earlier >= len(before) or index >= len(now) or not isinstance(before[earlier], dict):
-            continue
-        (was, was_captions), (is_now, captions) = _split(before[earlier]), _split(now[index])
+        return ImageChanges(said, "", False, False)
+    compared = [(index, _split(before[earlier]), _split(now[index])) for index, earlier in sorted(pairs.items())
+                if earlier < len(before) and index < len(now) and isinstance(before[earlier], dict)]
+    retimed = [_retimed(was, is_now) for _, (was, _), (is_now, _) in compared]
+    copied = sum(len(names) for _, names in retimed) == sum(count for count, _ in retimed)
+    told_retimed = sure = False
+    for (index, (was, was_captions), (is_now, captions)), (_, moved) in zip(compared, retimed):
         parts = [f"{_named(names)} {what}" for names, what in _image_changes(was, is_now) if names]
+        sure |= bool(parts)
+        if moved and not copied:
+            parts.append(_retimed_said(moved))
+            told_retimed = True
         kinds |= {"images"} if parts else set()
         if was_captions and captions:
             edits = [f"caption{'s' if len(names) > 1 else ''} {_named(names)} {'edited' if what == 'changed' else what}"
                      for names, what in _changes(was_captions, captions) if names]
             kinds |= {"captions"} if edits else set()
+            sure |= bool(edits)
             parts += edits
         if parts:
             said.append(f"concepts[{index}] (instance_dir {folders[index]!r}): {'; '.join(parts)}")
-    return said, " and ".join(kind for kind in ("images", "captions") if kind in kinds)
+    return ImageChanges(said, " and ".join(kind for kind in ("images", "captions") if kind in kinds), told_retimed, sure)

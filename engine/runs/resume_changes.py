@@ -18,7 +18,7 @@ from engine.events import Warning
 from engine.profile import Profile
 from engine.runs.base_identity import moved_base_model
 from engine.runs.checkpoints import complete_checkpoints, read_manifest, recorded_profile
-from engine.data.trained_images import ImageRecord, said_image_changes, shared_images
+from engine.data.trained_images import ImageChanges, ImageRecord, said_image_changes, shared_images
 from engine.runs.concept_changes import Pairs, concept_pairs_of, said_profile_changes
 from engine.runs.folder import RunFolder
 from engine.training.text_encoder_stop import text_encoder_last_step
@@ -193,14 +193,28 @@ def resume_warnings(manifest: dict[str, Any], profile: Profile, num_processes: i
                    "manifest.json holds them): the run is no longer one run of either; to continue it as it was, stop "
                    "it and resume with the checkpoint's settings"))
     folders = [concept.instance_dir for concept in profile.concepts]
-    changed, what = said_image_changes(recorded_images, images, pairs[0], folders) if pairs and images else ([], "")
-    if changed:
-        warnings.append(Warning(
-            message=f"the {what} changed since step {step}: {'; '.join(changed)}",
-            advice=f"the steps after step {step} train on the {what} there now, those up to it on the checkpoint's, so the "
-                   "resume is not exact: if the change is meant, there is nothing to do; to train on as the checkpoint "
-                   "did, stop the run, restore the files named and resume it"))
+    changes = said_image_changes(recorded_images, images, pairs[0], folders) if pairs and images else None
+    if changes and changes.said:
+        warnings.append(_images_changed(step, changes))
     return warnings
+
+
+def _images_changed(step: object, changes: ImageChanges) -> Warning:
+    """The warning of the images or captions that differ from the checkpoint's record. A file whose time alone changed
+    may hold the same photo (copied again without its time): its advice does not send the user to restore it."""
+    told = f"since step {step}: {'; '.join(changes.said)}"
+    restore = "the files named" + (" (of those whose time alone changed, the ones edited: one only copied again holds the "
+                                   "same photo)" if changes.retimed else "")
+    if changes.sure:
+        return Warning(message=f"the {changes.what} changed {told}",
+                       advice=f"the steps after step {step} train on the {changes.what} there now, those up to it on the "
+                              "checkpoint's, so the resume is not exact: if the change is meant, there is nothing to do; "
+                              f"to train on as the checkpoint did, stop the run, restore {restore} and resume it")
+    return Warning(message=f"the {changes.what} may have changed {told}",
+                   advice="if they were only copied again, they hold the same photos and there is nothing to do; if they "
+                          f"were edited, the steps after step {step} train on them as they are now, those up to it as "
+                          "they were, so the resume is not exact: if the edit is meant, there is nothing to do; to train "
+                          "on as the checkpoint did, stop the run, restore the files edited and resume it")
 
 
 def _said_changes(before: Profile, profile: Profile, apart: set[str], pairs: Pairs | None = None) -> list[str]:
