@@ -256,6 +256,15 @@ class CheckpointSaved(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CheckpointsRotated(Event):
+    """The checkpoints saving.keep_last_n's rotation deleted (engine/runs/rotation.py): the best step's advice tells one
+    it deleted, which cannot be put back, from one deleted or moved out by hand (engine/runs/keep.py)."""
+
+    steps: list[int]
+    keep_last_n: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class Warning(Event):  # noqa: A001 - the event's public name in the JSONL is "warning"
     message: str
     advice: str = ""

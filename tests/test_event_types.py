@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from dbtui.cli import main
-from engine.events import (CheckpointSaved, PhaseFinished, PhaseStarted, RunFinished, RunStarted, StepEnded,
-                           event_from_dict)
+from engine.events import (CheckpointSaved, CheckpointsRotated, PhaseFinished, PhaseStarted, RunFinished, RunStarted,
+                           StepEnded, event_from_dict)
 from engine.runs.folder import RunFolder, RunState
 from engine.runs.sinks import read_events
 
@@ -25,6 +25,8 @@ CORRUPTIONS = [
     ("step_ended", "loss", "x"),
     ("step_ended", "eta_s", "soon"),
     ("phase_finished", "seconds", "x"),
+    ("checkpoints_rotated", "steps", ["one"]),
+    ("checkpoints_rotated", "keep_last_n", "x"),
 ]
 
 
@@ -32,6 +34,7 @@ def _events() -> list[dict]:
     events = [RunStarted(run_dir="r", profile={}, hardware={}, versions={}, total_steps=10),
               PhaseStarted(phase="training", total=10),
               StepEnded(step=2, total_steps=10, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4, it_per_s=1.0, eta_s=1.0),
+              CheckpointsRotated(steps=[1], keep_last_n=1),  # at the save, before its line
               CheckpointSaved(step=2, path="checkpoints/step-00000002", seconds=1.0),
               PhaseFinished(phase="training", seconds=1.0),
               RunFinished(step=2, outputs={"diffusers": "x"}, seconds=2.0)]
@@ -66,3 +69,31 @@ def test_a_nan_loss_is_still_an_event_and_a_whole_number_a_float() -> None:
     step = event_from_dict({"event": "step_ended", "step": 3, "total_steps": 10, "epoch": 0, "loss": float("nan"),
                             "smoothed_loss": 1, "lr": 1e-4, "it_per_s": 1.0, "eta_s": None})
     assert isinstance(step, StepEnded) and step.loss != step.loss and step.smoothed_loss == 1.0
+
+
+def test_the_rotations_deletions_are_a_plain_line_and_every_reader_of_the_log_goes_on(tmp_path: Path, capsys) -> None:
+    """checkpoints_rotated, the checkpoints saving.keep_last_n's rotation deleted (which the best step's advice reads):
+    `dbtui attach --plain` says it, the dashboard, report and runs read past it."""
+    import io
+
+    from rich.console import Console
+
+    from dbtui.console import RichDashboard
+    from engine.runs.follow import follow_events
+
+    folder = RunFolder(tmp_path / "run").create()
+    folder.events.write_text("".join(json.dumps(line) + "\n" for line in _events()), encoding="utf-8")
+    folder.write_state(RunState(pid=999999, status="finished", step=2, total_steps=10))
+    assert [event.steps for event in read_events(folder.events) if isinstance(event, CheckpointsRotated)] == [[1]]
+    assert main(["attach", str(folder.path), "--plain"]) == 0
+    out = capsys.readouterr().out
+    assert "deleted the checkpoint of step 1 (saving.keep_last_n = 1)\ncheckpoint at step 2" in out
+    for command in (["report", str(folder.path)], ["runs", "--dir", str(tmp_path)]):
+        assert main(command) == 0, command
+    assert "bug in dbtui" not in capsys.readouterr().err
+    dashboard = RichDashboard("t", console=Console(file=io.StringIO(), color_system=None))
+    for event in follow_events(folder, follow=False):
+        dashboard(event)
+    rendered = io.StringIO()
+    Console(file=rendered, width=120, color_system=None).print(dashboard._render())
+    assert "checkpoint at step 2" in rendered.getvalue()

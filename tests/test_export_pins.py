@@ -268,7 +268,8 @@ def test_a_pin_beside_its_checkpoint_is_no_checkpoint_to_list_or_rotate(tmp_path
     removed while the export read it."""
     folder, _ = run_with_checkpoints(tmp_path, [3, 6])
     checkpointer = object.__new__(Checkpointer)
-    checkpointer.trainer = SimpleNamespace(profile=SimpleNamespace(saving=SimpleNamespace(keep_last_n=1)))
+    one_kept = SimpleNamespace(saving=SimpleNamespace(keep_last_n=1))
+    checkpointer.trainer = SimpleNamespace(profile=one_kept, emit=lambda event: None)
     checkpointer.folder = folder
     with pinned(folder.checkpoints / "step-00000003") as files:
         assert [path.name for _, path in complete_checkpoints(folder)] == ["step-00000003", "step-00000006"]

@@ -31,9 +31,9 @@ def overfit_run(tmp_path: Path, evaluation: bool, scored_rounds: bool = True,
     at every such step and rotates, with ``evaluation`` as the profile's setting; those at ``damaged`` lack a file."""
     folder = RunFolder(tmp_path / "overfit").create()
     profile = tiny_profile(tmp_path, saving={"keep_last_n": 2}, evaluation={"enabled": evaluation})
-    checkpointer = object.__new__(Checkpointer)
-    checkpointer.trainer, checkpointer.folder = SimpleNamespace(profile=profile), folder
     sink = JsonlSink(folder.events)
+    checkpointer = object.__new__(Checkpointer)
+    checkpointer.trainer, checkpointer.folder = SimpleNamespace(profile=profile, emit=sink), folder  # the trainer's log
     sink(RunStarted(run_dir=str(folder.path), profile={}, hardware={}, versions={}, total_steps=600))
     for step, subject, clip_t in ROUNDS:
         if scored_rounds:
@@ -186,9 +186,9 @@ def test_a_resume_that_scores_on_another_scale_keeps_the_best_step_named_before(
     the only copy of that model, once the new rounds came."""
     folder = RunFolder(tmp_path / "rescaled").create()
     profile = tiny_profile(tmp_path, saving={"keep_last_n": 1}, evaluation={"enabled": True})
-    checkpointer = object.__new__(Checkpointer)
-    checkpointer.trainer, checkpointer.folder = SimpleNamespace(profile=profile), folder
     sink = JsonlSink(folder.events)
+    checkpointer = object.__new__(Checkpointer)
+    checkpointer.trainer, checkpointer.folder = SimpleNamespace(profile=profile, emit=sink), folder  # the trainer's log
     before, after = {"images_per_prompt": 1}, {"images_per_prompt": 2}
     sink(RunStarted(run_dir=str(folder.path), profile={}, hardware={}, versions={}, total_steps=600))
     rounds = [(before, 0, 0.50, 0.30), (before, 100, 0.70, 0.30), (before, 200, 0.60, 0.29),
@@ -261,25 +261,43 @@ def test_a_best_round_asked_for_by_hand_is_told_to_send_a_save_with_it(sampling_
     assert f"step 6 has no checkpoint ({said}" in advice and "`dbtui export runs/r --step 8`" in advice
 
 
-def test_a_best_checkpoint_deleted_by_hand_is_said_to_be_gone_not_scored_between_checkpoints(tmp_path: Path) -> None:
-    """Step 8's checkpoint, saved at its round, deleted by hand: the advice said its round was scored between checkpoints
-    and to set saving.every_n_steps equal to sampling.every_n_steps, which it already followed."""
-    from engine.events import CheckpointSaved
+GONE = "step 8's checkpoint was saved but is gone from runs/r/checkpoints/ "
+
+
+@pytest.mark.parametrize(("resumed_at", "rotated", "said"), [
+    (None, {12: [4], 16: [8]}, "step 8's checkpoint was deleted by saving.keep_last_n's rotation, when another step was the "
+                               "best (a larger saving.keep_last_n keeps more candidates)"),
+    (None, {12: [4]}, GONE + "(deleted or moved out: put it back there to export it)"),
+    (None, {}, GONE + "(deleted, by hand or by an older version's rotation; if it was moved out, put it back there to "
+                      "export it)"),
+    (12, {16: [4]}, GONE + "(deleted, by hand or by an older version's rotation; if it was moved out, put it back there "
+                           "to export it)")])
+def test_a_best_checkpoint_deleted_is_said_deleted_by_the_rotation_or_gone_never_scored_between_checkpoints(
+        tmp_path: Path, resumed_at: int | None, rotated: dict[int, list[int]], said: str) -> None:
+    """Step 8's checkpoint, saved at its round, then deleted: the advice said its round was scored between checkpoints
+    and to set saving.every_n_steps equal to sampling.every_n_steps, which it already followed; and where
+    saving.keep_last_n's rotation had deleted it (a resume's looser evaluation.prompt_fidelity_tolerance made it the
+    best since), that it was gone and to put it back, where there was nothing to put back. A run whose attempt since the
+    save logged no rotation (``resumed_at``: the attempt before it, of an older version) may have lost it either way."""
+    from engine.events import CheckpointSaved, CheckpointsRotated
 
     folder = RunFolder(tmp_path / "r").create()
     sink = JsonlSink(folder.events)
     sink(RunStarted(run_dir=str(folder.path), profile={}, hardware={}, versions={}, total_steps=16))
-    for step, subject in ((0, 0.5), (4, 0.6), (8, 0.9), (12, 0.7)):
+    for step, subject in ((0, 0.5), (4, 0.6), (8, 0.9), (12, 0.7), (16, 0.65)):
         sink(scored(step, subject, 0.3))
         if step:
+            if step in rotated:  # at the save, before its checkpoint_saved (Checkpointer.save)
+                sink(CheckpointsRotated(steps=rotated[step], keep_last_n=2))
             sink(CheckpointSaved(step=step, path=str(folder.checkpoints / f"step-{step:08d}")))
+        if step == resumed_at:
+            sink(RunStarted(run_dir=str(folder.path), profile={}, hardware={}, versions={}, total_steps=16,
+                            resumed_from_step=step))
     sink.close()
-    for step in (4, 12):  # 8 deleted by hand
+    for step in (12, 16):
         (folder.checkpoints / f"step-{step:08d}").mkdir(parents=True)
         (folder.checkpoints / f"step-{step:08d}" / "manifest.json").write_text(json.dumps({"step": step, "files": {}}))
     keep = keep_of_run(folder)
     assert keep is not None and keep.best.step == 8 and keep.export_step == 12
     advice = keep.advice("runs/r")
-    assert advice.startswith("step 8's checkpoint was saved but is gone from runs/r/checkpoints/ (deleted or moved out: "
-                             "put it back there to export it); the best kept step that qualifies is step 12")
-    assert "every_n_steps" not in advice
+    assert advice == f"{said}; the best kept step that qualifies is step 12: `dbtui export runs/r --step 12`"

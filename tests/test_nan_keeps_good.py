@@ -47,6 +47,12 @@ def test_a_nan_right_after_a_checkpoint_keeps_the_good_one_before_it(tmp_path: P
 def test_a_run_that_goes_on_still_keeps_only_keep_last_n(tmp_path: Path) -> None:
     folder = _run(tmp_path, nan_from=None)
     assert [step for step, _ in complete_checkpoints(folder)] == [4]
+    # Logged, at the step after the save (its loss finite): the best step's advice tells such a deletion from one by hand.
+    said = [(e.kind, getattr(e, "step", None)) for e in read_events(folder.events) if e.kind in (
+        "checkpoint_saved", "checkpoints_rotated", "step_ended")]
+    at = said.index(("checkpoint_saved", 4))
+    assert said[at:at + 3] == [("checkpoint_saved", 4), ("step_ended", 5), ("checkpoints_rotated", None)]
+    assert [(e.steps, e.keep_last_n) for e in read_events(folder.events) if e.kind == "checkpoints_rotated"] == [([2], 1)]
 
 
 def test_the_nan_advice_says_the_change_takes_a_new_run(tmp_path: Path) -> None:

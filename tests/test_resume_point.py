@@ -144,7 +144,8 @@ def test_rotation_takes_the_manifest_first_and_clears_what_a_cut_short_delete_le
     left.mkdir()
     (left / "optimizer.bin").write_bytes(b"x")
     checkpointer = object.__new__(Checkpointer)
-    checkpointer.trainer, checkpointer.folder = SimpleNamespace(profile=tiny_profile(tmp_path, saving={"keep_last_n": 2})), folder
+    two_kept = tiny_profile(tmp_path, saving={"keep_last_n": 2})
+    checkpointer.trainer, checkpointer.folder = SimpleNamespace(profile=two_kept, emit=lambda event: None), folder
     real_rmtree, manifests = shutil.rmtree, []
     monkeypatch.setattr(shutil, "rmtree", lambda path, **kw: (manifests.append((Path(path) / "manifest.json").exists()),
                                                              real_rmtree(path, **kw)))

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbtui.engine_facade import HardwareReport, ModelInfo, RealEngine, RunSummary
-from engine.events import (CheckpointSaved, Event, PhaseFinished, PhaseProgress, PhaseStarted, RunFinished, RunStarted,
-                           SampleSaved, StepEnded, Warning)
+from engine.events import (CheckpointSaved, CheckpointsRotated, Event, PhaseFinished, PhaseProgress, PhaseStarted,
+                           RunFinished, RunStarted, SampleSaved, StepEnded, Warning)
 from engine.dataset.autocaption import AutocaptionResult
 from engine.dataset.caption_changes import Change, ChangeSet
 from engine.dataset.prepare import PrepareResult
@@ -156,6 +156,7 @@ def run_events(total: int = 6) -> list[Event]:
                                 smoothed_loss=0.5 / step, lr=1e-4, it_per_s=2.0, eta_s=(total - step) / 2.0, rss_mb=512.0))
         events.append(PhaseProgress(time=1.0 + step, phase="training", done=step, total=total))
     events += [Warning(time=9.0, message="fp16 is not available on CPU", advice="set mixed_precision = \"no\""),
+               CheckpointsRotated(time=9.0, steps=[total - 1], keep_last_n=1),  # at the save, before its line
                CheckpointSaved(time=9.0, step=total, path="runs/demo/checkpoints/step-00000006"),
                SampleSaved(time=9.0, step=total, paths=[]),
                PhaseFinished(time=9.0, phase="training", seconds=6.0),

@@ -347,7 +347,7 @@ class Checkpointer:
     def _rotate(self) -> list[str]:
         from engine.runs.rotation import rotate  # it reads the checkpoints with this module's helpers
 
-        return rotate(self.folder, self.trainer.profile.saving.keep_last_n)
+        return rotate(self.folder, self.trainer.profile.saving.keep_last_n, self.trainer.emit)
 
     def rotate_after_good_step(self) -> None:
         """The rotation a save left for later, once a step's loss after it is finite (see save)."""

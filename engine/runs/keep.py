@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import Literal
 
 from engine.evaluation.best import BestStep, best_step_of_run, scoring_events
-from engine.events import CheckpointSaved, RunStarted, SamplesScored, event_from_dict, marked_lines_from_the_end
+from engine.events import (CheckpointSaved, CheckpointsRotated, RunStarted, SamplesScored, event_from_dict,
+                           marked_lines_from_the_end)
 from engine.runs.checkpoints import checked_checkpoints
 from engine.runs.folder import RunFolder, finished_by_events
 from engine.training.preview_schedule import preview_scheduled
 
-# Why the best step has no checkpoint: one was saved after its round and is gone (deleted or moved by hand), its round
-# was asked for by hand with no save, or it was scheduled between checkpoints.
-Unkept = Literal["gone", "asked", "between"]
+# Why the best step has no checkpoint: one was saved after its round and saving.keep_last_n's rotation deleted it, or it
+# is gone (deleted or moved by hand), or either (an earlier version's rotation logged nothing); its round was asked for
+# by hand with no save; or it was scheduled between checkpoints.
+Unkept = Literal["rotated", "gone", "gone_or_rotated", "asked", "between"]
 
 
 @dataclass(frozen=True)
@@ -66,10 +68,15 @@ class Keep:
             return f"{how} {self._where(run)}"
         if best in self.damaged:
             said = f"step {best}'s checkpoint is damaged (`dbtui export` refuses it)"
-        elif self.unkept == "gone":
+        elif self.unkept == "rotated":
+            # Kept while it was the best: another step was then, and the scores or [evaluation] settings since chose it.
+            said = (f"step {best}'s checkpoint was deleted by saving.keep_last_n's rotation, when another step was the "
+                    "best (a larger saving.keep_last_n keeps more candidates)")
+        elif self.unkept in ("gone", "gone_or_rotated"):
             # Its round was on the saving schedule: a setting to change, as the words below say, would not have kept it.
-            said = (f"step {best}'s checkpoint was saved but is gone from {run}/checkpoints/ (deleted or moved out: put it "
-                    "back there to export it)")
+            how = ("deleted or moved out: put it back" if self.unkept == "gone" else
+                   "deleted, by hand or by an older version's rotation; if it was moved out, put it back")
+            said = f"step {best}'s checkpoint was saved but is gone from {run}/checkpoints/ ({how} there to export it)"
         elif self.unkept == "asked":
             # No setting saves at a round asked for by hand: a save asked for with it does (both are read at one step).
             said = (f"step {best} has no checkpoint (its round was asked for by hand, `dbtui sample` or the dashboard's p, "
@@ -119,27 +126,47 @@ def how_to_keep(best: BestStep, kept: Iterable[int], finished_at: int | None = N
 
 
 def unkept_why(events: Path, step: int) -> Unkept:
-    """Why ``step``, the best, has no checkpoint: "gone" where one was saved after its round, else "asked" where its
-    round was asked for by hand (``asked_round``), else "between" (scheduled between checkpoints)."""
-    if _saved_after_round(events, step):
-        return "gone"
+    """Why ``step``, the best, has no checkpoint: where one was saved after its round, "rotated" where the rotation
+    logged its deletion (CheckpointsRotated), "gone" where every attempt since its save logged the rotation's deletions
+    (this version's: by hand, then), else "gone_or_rotated" (an earlier version's rotation logged none); where none
+    was, "asked" where its round was asked for by hand (``asked_round``), else "between" (between checkpoints)."""
+    deleted = _deleted_after_save(events, step)
+    if deleted is not None:
+        return deleted
     return "asked" if asked_round(events, step) else "between"
 
 
-def _saved_after_round(events: Path, step: int) -> bool:
-    """Whether the latest of the step's scored round and its saved checkpoint in ``events`` is the checkpoint: a
-    round comes before the checkpoint of its step (Trainer.after_step, then the supervisor's save)."""
+def _deleted_after_save(events: Path, step: int) -> Unkept | None:
+    """Read from the end of ``events`` back to the latest of the step's scored round and its saved checkpoint (a round
+    comes before the checkpoint of its step: Trainer.after_step, then the supervisor's save): None where the round is
+    the later, else how the checkpoint went. An attempt that logged no rotation may be an earlier version's."""
+    rotated, logged, every_attempt_logged, saved = False, False, True, False
+    markers = (b'"checkpoint_saved"', b'"samples_scored"', b'"checkpoints_rotated"', b'"run_started"')
     try:
-        for line in marked_lines_from_the_end(events, (b'"checkpoint_saved"', b'"samples_scored"')):
+        for line in marked_lines_from_the_end(events, markers):
             try:
                 event = event_from_dict(json.loads(line))
             except (ValueError, TypeError):
                 continue  # a line being written
-            if isinstance(event, (CheckpointSaved, SamplesScored)) and event.step == step:
-                return isinstance(event, CheckpointSaved)
+            if isinstance(event, CheckpointsRotated):
+                logged = True
+                rotated |= not saved and step in event.steps
+            elif isinstance(event, RunStarted):
+                if saved:  # the attempt that saved it, read whole
+                    break
+                every_attempt_logged &= logged
+                logged = False
+            elif isinstance(event, (CheckpointSaved, SamplesScored)) and event.step == step and not saved:
+                if isinstance(event, SamplesScored):
+                    return None
+                saved = True
+                if logged or not every_attempt_logged:
+                    break  # known already: the rest of its attempt (a long run's log) is not read
     except OSError:
-        return False
-    return False
+        return None
+    if not saved:
+        return None
+    return "rotated" if rotated else "gone" if every_attempt_logged and logged else "gone_or_rotated"
 
 
 def asked_round(events: Path, step: int) -> bool:
