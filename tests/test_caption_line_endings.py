@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from textual.widgets import TextArea
 
 from dbtui.app import make_app
@@ -13,6 +14,7 @@ from dbtui.screens.captions import CaptionScreen
 from dbtui.session import Session
 from engine.data.captions import caption_for
 from engine.dataset import captions
+from engine.dataset.errors import CaptionError
 from wizard_fakes import FakeEngine
 from wizard_steps import until
 
@@ -108,3 +110,23 @@ def test_replace_keeps_each_caption_files_own_line_endings(tmp_path: Path, capsy
     assert {name: (tmp_path / name).read_bytes() for name in files} == files
     captions.CaptionStore(tmp_path).write("b.png", "a new dog")  # the caption editor's save, as the bulk edits
     assert (tmp_path / "b.txt").read_bytes() == b"a new dog\r\n"
+
+
+def test_an_edit_is_refused_by_the_size_of_the_bytes_it_writes_its_crlf_counted_as_two(tmp_path: Path, capsys) -> None:
+    """A CRLF caption of exactly 64 KiB given one more character by --replace was judged as ending in "\\n" and written
+    with "\\r\\n": 65,537 bytes, "1 caption(s) changed", which no reader then took (over 64 KiB). One that ends at the
+    limit itself is written, and read back."""
+    from dbtui.cli import main
+    from engine.data.caption_text import MAX_CAPTION_BYTES, read_caption_file
+
+    (tmp_path / "a.png").write_bytes(b"")
+    caption = tmp_path / "a.txt"
+    full = b"ab " + b"x" * (MAX_CAPTION_BYTES - 5) + b"\r\n"
+    caption.write_bytes(full)
+    assert main(["dataset", "caption", str(tmp_path), "--replace", "ab", "abc"]) == 2
+    assert "65,537 bytes, over the 64 KiB" in capsys.readouterr().err and caption.read_bytes() == full
+    with pytest.raises(CaptionError, match="65,537 bytes"):  # the caption editor's save
+        captions.CaptionStore(str(tmp_path), ".txt").write("a.png", "abc " + "x" * (MAX_CAPTION_BYTES - 5))
+    caption.write_bytes(full[1:])
+    assert main(["dataset", "caption", str(tmp_path), "--replace", "b", "bc"]) == 0, capsys.readouterr()
+    assert len(caption.read_bytes()) == MAX_CAPTION_BYTES and read_caption_file(caption).endswith("x\r\n")

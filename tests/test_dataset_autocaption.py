@@ -121,12 +121,13 @@ def test_autocaption_in_a_folder_it_cannot_write_is_a_caption_error(tiny_blip: P
     """As a user without write access meets it (root writes anyway, so the refusal is the OS's own error)."""
     import errno
 
-    from engine.dataset import CaptionError, caption_files
+    from engine.dataset import CaptionError, caption_files, captions
 
     def refused(path, data) -> None:
         raise PermissionError(errno.EACCES, "Permission denied", str(path))
 
     monkeypatch.setattr(caption_files, "atomic_write_bytes", refused)
+    monkeypatch.setattr(captions, "atomic_write_bytes", refused)  # a caption's own bytes are written from there
     with pytest.raises(CaptionError, match=f"cannot write captions in {images}: Permission denied"):
         autocaption(images, backend="blip", model=str(tiny_blip), batch_size=2)
 

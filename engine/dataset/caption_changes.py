@@ -14,9 +14,10 @@ from engine.data.caption_text import MAX_CAPTION_BYTES
 from engine.dataset.errors import CaptionError
 
 
-def refuse_too_big(path: Path, caption: str) -> None:
-    """Refuse, before anything is written, a caption bigger than any reader takes (training, the check, undo)."""
-    size = len((caption.strip() + "\n").encode("utf-8"))
+def refuse_too_big(path: Path, data: bytes) -> None:
+    """Refuse, before anything is written, a caption bigger than any reader takes (training, the check, undo); ``data``:
+    the bytes that would replace ``path`` (caption_files.caption_bytes), its line break as long as it is."""
+    size = len(data)
     if size > MAX_CAPTION_BYTES:
         raise CaptionError(f"the edit would make caption file '{path}' {size:,} bytes, over the "
                            f"{MAX_CAPTION_BYTES // 1024} KiB a caption may hold (the text encoder reads 77 tokens, "

@@ -33,6 +33,12 @@ def line_ending(path: Path, caption: str) -> str:
     return found[0] if found else "\n"
 
 
+def caption_bytes(path: Path, caption: str) -> bytes:
+    """What replaces the caption file ``path`` with ``caption``: its text ended with ``line_ending``, as UTF-8. The size
+    refused (caption_changes.refuse_too_big) is of these bytes: a CRLF is two."""
+    return (caption.strip() + line_ending(path, caption)).encode("utf-8")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` all or nothing; the file keeps its permissions (a new one gets rw-r--r--)."""
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 from engine.data.caption_text import CaptionFileError, caption_words, read_caption, read_caption_file
 from engine.dataset.caption_changes import (Change, ChangeSet, JournalEntry, Unreadable, entries_text, journal_text,
                                             nothing_to_undo, read_journal, refuse_too_big)
-from engine.dataset.caption_files import (atomic_write_bytes, atomic_write_text, dangling_caption, line_ending,
+from engine.dataset.caption_files import (atomic_write_bytes, atomic_write_text, caption_bytes, dangling_caption,
                                           not_to_replace)
 from engine.dataset.caption_renames import rename_advice
 from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags, tag_key, unique_tags
@@ -86,9 +86,10 @@ class CaptionStore:
         its place) is refused, saying what to do."""
         if why := not_to_replace(self.caption_file(image)):
             raise CaptionError(why)
-        refuse_too_big(self.caption_file(image), caption)
+        data = caption_bytes(self.caption_file(image), caption)
+        refuse_too_big(self.caption_file(image), data)
         with self._writable():  # through a link (b.txt -> a.txt): the images keep sharing it
-            self._write(self.caption_file(image), caption)
+            self._write(self.caption_file(image), data)
 
     def raw(self, image: Path | str) -> bytes | None:
         """The caption file of ``image`` byte for byte; None when it has none (or it cannot be read)."""
@@ -290,7 +291,7 @@ class CaptionStore:
     def _bulk_text(self, operation: str, edit: Callable[[str], str], include_missing: bool = False,
                    left: Callable[[str], str | None] | None = None, emit: Emit | None = None) -> ChangeSet:
         """Apply ``edit`` to every caption; ``left`` says why an edited caption still needs the user (or None)."""
-        changes, skipped, still, found = [], [], [], []
+        changes, written, skipped, still, found = [], [], [], [], []  # written: each change's bytes, as judged
         for path, owners in linked_captions(self.owners(), self.folder).items():
             try:
                 before = read_caption(path, self.folder)
@@ -325,15 +326,17 @@ class CaptionStore:
             if after != words and (why := not_to_replace(path)):
                 skipped.append(Unreadable(path, why, "read_only"))
                 continue
-            refuse_too_big(path, after)
+            data = caption_bytes(path, after)
+            refuse_too_big(path, data)
             if after != words:
                 changes.append(Change(path, before, after))
+                written.append(data)
             if left is not None and (reason := left(after)):
                 still.append(Unreadable(path, f"caption file '{path}': {reason}"))
         with self._writable():
-            return self._apply(operation, changes, skipped, emit or _silent, still)
+            return self._apply(operation, changes, written, skipped, emit or _silent, still)
 
-    def _apply(self, operation: str, changes: list[Change], skipped: list[Unreadable], emit: Emit,
+    def _apply(self, operation: str, changes: list[Change], written: list[bytes], skipped: list[Unreadable], emit: Emit,
                still: list[Unreadable]) -> ChangeSet:
         # Journal first: if we are interrupted mid-way, undo still knows every original text. An edit that changed
         # nothing keeps the journal there, so a typo in the tag does not take away the undo of the edit before it.
@@ -341,8 +344,8 @@ class CaptionStore:
             self.history.mkdir(exist_ok=True)
             atomic_write_text(self.history / _JOURNAL, journal_text(operation, self.folder, changes))
         emit(PhaseStarted(phase="captions", total=len(changes), description=operation))
-        for done, change in enumerate(changes, 1):
-            self._write(change.path, change.after or "")
+        for done, (change, data) in enumerate(zip(changes, written, strict=True), 1):
+            self._write(change.path, data)
             emit(PhaseProgress(phase="captions", done=done, total=len(changes)))
         return ChangeSet(operation, tuple(changes), tuple(skipped), tuple(still))
 
@@ -362,10 +365,9 @@ class CaptionStore:
     def _original(self, path: Path) -> Path:
         return self.history / ORIGINALS_DIR / Path(os.path.abspath(path)).relative_to(self.folder)
 
-    def _write(self, path: Path, caption: str) -> None:
-        ending = line_ending(path, caption)
+    def _write(self, path: Path, data: bytes) -> None:
         self.keep(path)
-        atomic_write_text(path, caption.strip() + ending)
+        atomic_write_bytes(path, data)
 
     def _keep_original(self, path: Path, current: bytes) -> None:
         """Keep ``current`` as the caption's original unless one is kept already: the first version is never lost."""
