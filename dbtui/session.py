@@ -87,6 +87,14 @@ class Session:
 
         return cls(data=profile_data(load_profile(path)), path=Path(path))
 
+    @classmethod
+    def from_run(cls, folder: Path) -> Session:
+        """A session holding the profile the run in ``folder`` keeps, as `dbtui resume` reads it (load_run_profile), with
+        no path: a save goes to profiles/ (raises ProfileError when it cannot be read)."""
+        from engine.profile import load_run_profile, profile_data
+
+        return cls(data=profile_data(load_run_profile(folder / "profile.toml")))
+
     def adopt_model(self, info: Any) -> None:
         """Remember what the model step found. A draft that names no resolution, or the one taken
         from the model checked before, takes this model's own (SD1 512, SDXL 1024), so the dataset

@@ -96,3 +96,23 @@ def test_a_path_in_double_quotes_read_as_a_line_break_and_a_tab_is_refused(tmp_p
             assert f"{dotted}: holds a line break (\\n)" in err, err
     assert "write the path in 'single quotes' ('C:\\new\\tmp')" in err and "or with / ('C:/new/tmp')" in err
     assert not list(tmp_path.glob("C:*"))
+
+
+def test_a_path_typed_with_a_tab_is_refused_without_advice_on_quotes_it_was_not_written_in(tmp_path: Path, capsys) -> None:
+    """The wizard's fields hold a pasted tab (a Textual Input keeps all but the first line), and a TOML literal in
+    single quotes holds one as typed: neither was read from "double quotes", which the advice told to change."""
+    from dbtui.cli import main
+    from dbtui.session import Session
+    from engine.profile import profile_data
+
+    session = Session(data=profile_data(tiny_profile(tmp_path)))
+    session.set("concepts.0.instance_dir", "data\tdog")
+    said = {p.key: p.message for p in session.review().problems}
+    assert said["concepts.0.instance_dir"] == "holds a tab (\\t), which no path is meant to hold: retype the path"
+    (tmp_path / "p.toml").write_text("[model]\npretrained = 'builtin:tiny-sd1'\n[[concepts]]\ninstance_dir = 'data\tdog'\n"
+                                     "instance_prompt = 'photo of zwx'\n", encoding="utf-8")
+    assert main(["validate", str(tmp_path / "p.toml"), "--set", 'saving.output_dir="C:\\new\\tmp"']) == 2
+    err = capsys.readouterr().err
+    assert "concepts.0.instance_dir: holds a tab (\\t), which no path is meant to hold: retype the path\n" in err, err
+    assert '--set saving.output_dir="C:\\new\\tmp": holds a line break (\\n), which no path is meant to hold: in "double quotes"' \
+        in err, err

@@ -101,7 +101,7 @@ def trains(engine: Any, folder: Path) -> bool:
 def draft_differs(session: Any, folder: Path) -> bool:
     """Whether the session's draft asks for something else than the profile the run in ``folder`` trains with (its
     folders compared as absolute paths, as the run keeps them); False when either cannot be read."""
-    from engine.profile import load_profile
+    from engine.profile import load_run_profile
     from engine.runs.launcher import anchored_profile
 
     def comparable(profile: Any) -> dict[str, Any]:
@@ -110,7 +110,7 @@ def draft_differs(session: Any, folder: Path) -> bool:
         return data
 
     try:
-        return comparable(session.profile()) != comparable(load_profile(folder / "profile.toml"))
+        return comparable(session.profile()) != comparable(load_run_profile(folder / "profile.toml"))
     except (ProfileError, OSError):
         return False
 

@@ -103,9 +103,7 @@ or start training.
         if folder is None:
             return
         try:
-            session = Session.from_file(folder / "profile.toml")
-            # The run's own resolved profile, which `dbtui resume` reads: a save goes to profiles/ instead.
-            session.path = None
+            session = Session.from_run(folder)  # the profile `dbtui resume` reads: a save goes to profiles/ instead
         except ProfileError:
             session = Session()  # the dashboard needs only the run folder
         # The draft names this run wherever dbtui was started: Train (after Esc) then offers to resume it, where the

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import unicodedata
 from typing import Annotated, get_args
 
 from pydantic import AfterValidator, ValidationInfo
@@ -33,37 +32,41 @@ MODEL_HINT = (
 )
 
 
-# The validation context of data a Profile dumped (a run's stored profile, a manifest's): its paths were read once, and
-# read again "new$runs" (written new$$runs) would be taken for the variable $runs.
-PATHS_READ = {"paths_read": True}
+# The validation context of a run's stored profile (RUN/profile.toml, written by dumps_profile): its paths are read as
+# written ($$ is one $), and not judged again by the rules for a path the user types. It holds what the run was made
+# with, and a run made before a rule (a folder whose name holds a line break) must still export and resume.
+STORED = {"stored": True}
+# The validation context of data a Profile dumped (a manifest's, a run_started event's): stored, and its paths read once
+# already: read again, "new$runs" (written new$$runs) would be taken for the variable $runs.
+PATHS_READ = {"stored": True, "paths_read": True}
 
 
 def _path(value: str, info: ValidationInfo) -> str:
+    context = info.context or {}
     if "\x00" in value:
         raise ValueError("contains a NUL character (\\0), which no file system allows in a path; retype the path")
-    if info.context != PATHS_READ:  # a run's stored profile holds what it ran with: read back as it is
-        _no_control_character(value)
+    if not context.get("stored") and (character := control_character(value, allowed="")):
+        raise PathControlCharacterError(value, character)
     _utf8(value, "names a file or folder whose name is not UTF-8 text (made under another encoding): rename it")
     if len(value) > MAX_PATH_CHARS:
         raise ValueError(f"is {len(value):,} characters long; paths are at most {MAX_PATH_CHARS:,} characters")
-    return value if info.context == PATHS_READ else expanded_path(value)
+    return value if context.get("paths_read") else expanded_path(value)
 
 
-_NAMES = {"\n": "a line break (\\n)", "\t": "a tab (\\t)", "\r": "a carriage return (\\r)", "\b": "a backspace (\\b)",
-          "\f": "a form feed (\\f)"}
+class PathControlCharacterError(ValueError):
+    """A path holding a line break, tab or other control character, which names no folder the user meant. Typed in the
+    wizard (a pasted tab) it is retyped; ``in_double_quotes`` words it for a TOML file or --set, where "C:\\new\\tmp" in
+    double quotes is read as C:, a line break, "ew", a tab and "mp"."""
 
+    def __init__(self, value: str, character: str) -> None:
+        self.value, self.character = value, character
+        super().__init__(f"holds {character}, which no path is meant to hold: retype the path")
 
-def _no_control_character(value: str) -> None:
-    """Refuse a line break, tab or other control character in a path: "C:\\new\\tmp" in double quotes is read by
-    TOML's rules as C:, a line break, "ew", a tab and "mp", which names no folder the user meant."""
-    character = next((c for c in value if unicodedata.category(c) == "Cc"), None)
-    if character is None:
-        return
-    name = _NAMES.get(character, f"a control character (U+{ord(character):04X})")
-    written = printable(value)  # the escapes as typed: "C:\\new\\tmp"
-    raise ValueError(f"holds {name}, which no path is meant to hold: in \"double quotes\" TOML reads \\n as a line "
-                     f"break and \\t as a tab; write the path in 'single quotes' ('{written}'), which keep each \\ as "
-                     f"it is, or with / ('{written.replace(chr(92), '/')}')")
+    def in_double_quotes(self) -> str:
+        written = printable(self.value)  # the escapes as typed: "C:\\new\\tmp"
+        return (f"holds {self.character}, which no path is meant to hold: in \"double quotes\" TOML reads \\n as a line "
+                f"break and \\t as a tab; write the path in 'single quotes' ('{written}'), which keep each \\ as it is, "
+                f"or with / ('{written.replace(chr(92), '/')}')")
 
 
 # $NAME, ${NAME}, and $$: the escape of a $ that is part of a name ("money$$saver"), as in Make and docker compose.

@@ -16,7 +16,7 @@ import tomli_w
 from pydantic import BaseModel, ValidationError
 
 from engine.profile.decode import decode_profile, strip_text
-from engine.profile.fields import PATHS_READ, is_path_field, written_path
+from engine.profile.fields import PATHS_READ, STORED, is_path_field, written_path
 from engine.profile.locate import key_lines, line_of, override_of, written_value
 from engine.profile.migrations import migrate
 from engine.profile.problem_words import problems_from
@@ -171,16 +171,18 @@ def validate_data(
     file: Path | None = None,
     overrides: dict[str, str] | None = None,
     dumped: bool = False,
+    stored: bool = False,
     text: str = "",
 ) -> Profile:
     """Validate a profile dict; raises ProfileError holding every field and cross-field problem.
 
     ``lines`` (dotted key → line) and ``overrides`` (dotted key → ``--set`` text, see
     ``override_sources``) say where each problem's value came from. ``dumped``: ``data`` is a Profile's
-    ``model_dump``, whose paths are not read again (``PATHS_READ``). ``text``: the file's TOML, whose values are
+    ``model_dump``, whose paths are not read again (``PATHS_READ``). ``stored``: ``data`` is a run's stored profile,
+    not judged again by the rules for a typed path (``STORED``). ``text``: the file's TOML, whose values are
     quoted in advice as they were typed.
     """
-    context = PATHS_READ if dumped else None
+    context = PATHS_READ if dumped else STORED if stored else None
     lines = lines or {}
     overrides = overrides or {}
     try:
@@ -233,16 +235,25 @@ def parse_text(text: str, file: Path | None = None) -> dict[str, Any]:
         raise ProfileError([Problem("", "arrays or tables are nested too deeply to read; this is not a profile", None, None, file)]) from None
 
 
-def loads_profile(text: str, overrides: list[str] = (), file: Path | None = None) -> Profile:
-    """Validate a profile from TOML text plus ``key=value`` overrides."""
+def loads_profile(text: str, overrides: list[str] = (), file: Path | None = None, *, stored: bool = False) -> Profile:
+    """Validate a profile from TOML text plus ``key=value`` overrides (``stored``: see ``validate_data``)."""
     text = strip_text(text, file)
     data = apply_overrides(parse_text(text, file), list(overrides))
-    return validate_data(data, lines=key_lines(text), file=file, overrides=override_sources(list(overrides)), text=text)
+    return validate_data(data, lines=key_lines(text), file=file, overrides=override_sources(list(overrides)),
+                         stored=stored, text=text)
 
 
 def load_profile(path: str | Path, overrides: list[str] = ()) -> Profile:
     """Read and validate a profile file; raises ProfileError naming the file."""
     return loads_profile(_read_text(Path(path)), overrides, Path(path))
+
+
+def load_run_profile(path: str | Path) -> Profile:
+    """A run's stored profile (RUN/profile.toml, another machine's profile-machine-N.toml, RUN/outputs/profile.toml),
+    as dbtui wrote it: what the run was made with, read back without the rules for a path the user types. A run made
+    before a rule (its saving.output_dir "C:\\new\\tmp" in double quotes, read as a line break and a tab) still exports
+    and resumes; and the advice to write the path otherwise would point the run elsewhere."""
+    return loads_profile(_read_text(Path(path)), (), Path(path), stored=True)
 
 
 def read_profile_text(path: str | Path) -> str:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from engine.profile.fields import PathControlCharacterError
 from engine.profile.other_names import OTHER_TOOLS_NAMES, PLACED_NAMES
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile
@@ -205,7 +206,10 @@ def problems_from(error: ValidationError, written: Callable[[str], str | None] =
             message = "is not a finite number (nan and inf are not allowed); write an ordinary number"
         elif item["type"] == "value_error":
             # Our own checks (fields.py) word their messages for users; drop pydantic's prefix.
-            message = str(item["ctx"]["error"])
+            error = item["ctx"]["error"]
+            message = str(error)
+            if isinstance(error, PathControlCharacterError) and (written(key) or "").startswith('"'):
+                message = error.in_double_quotes()  # TOML's escapes made it: typed in the wizard, a path has no quotes
         else:
             message = _plain_words(item) or message
         problem = Problem(key, message, suggestion=suggestion)

@@ -1,21 +1,24 @@
 """The characters no caption or prompt may hold: NUL and the other control characters (ESC starts a terminal's
 escape sequences), which no one types in a caption and which would drive the terminal that prints the text.
-Captions (``engine.data.caption_text``) and the profile's prompts (``engine.profile.fields``) share this check;
-and a prompt that shows nothing (``blank``) is an empty one."""
+Captions (``engine.data.caption_text``) and the profile's prompts and paths (``engine.profile.fields``; a path allows
+no white space of that kind either) share this check; and a prompt that shows nothing (``blank``) is an empty one."""
 
 from __future__ import annotations
 
 import unicodedata
 
-_ALLOWED = "\t\n\r"  # the white space of a text file, read as spaces
+_WHITE_SPACE = "\t\n\r"  # the white space of a text file, read as spaces in a caption or prompt
+
+_NAMES = {"\x00": "NUL (U+0000)", "\x1b": "ESC (U+001B)", "\n": "a line break (\\n)", "\t": "a tab (\\t)",
+          "\r": "a carriage return (\\r)", "\b": "a backspace (\\b)", "\f": "a form feed (\\f)"}
 
 
-def control_character(text: str) -> str | None:
-    """How to name the first control character of ``text`` (e.g. "ESC (U+001B)"); None when it holds none."""
+def control_character(text: str, allowed: str = _WHITE_SPACE) -> str | None:
+    """How to name the first control character of ``text`` not in ``allowed`` (e.g. "ESC (U+001B)", "a tab (\\t)");
+    None when it holds none. A path allows none: ``allowed=""``."""
     for character in text:
-        if unicodedata.category(character) == "Cc" and character not in _ALLOWED:
-            name = "NUL" if character == "\x00" else "ESC" if character == "\x1b" else "a control character"
-            return f"{name} (U+{ord(character):04X})"
+        if unicodedata.category(character) == "Cc" and character not in allowed:
+            return _NAMES.get(character, f"a control character (U+{ord(character):04X})")
     return None
 
 

@@ -46,10 +46,10 @@ def save_kept_words(folder: RunFolder) -> str:
     """What becomes of a checkpoint asked for now (`dbtui save`, the dashboard's c), as one sentence from the run's
     profile; "" where it cannot be read. The rotation deletes it as any other (engine.runs.rotation), which the user,
     who asked for it to keep, found out only once it was gone."""
-    from engine.profile import ProfileError, load_profile
+    from engine.profile import ProfileError, load_run_profile
 
     try:
-        profile = load_profile(folder.profile)
+        profile = load_run_profile(folder.profile)
     except ProfileError:
         return ""
     keep = profile.saving.keep_last_n
