@@ -16,6 +16,7 @@ from engine.training.optim import build_lr_scheduler, build_optimizer, build_ste
 from engine.training.per_parameter import PerParameterOptimizer
 from engine.training.precision import bf16_weights_in_force, fused_backward_in_force
 from engine.training.stochastic_rounding import stochastic_round_
+import engine.training.trainer as trainer_module
 from engine.training.trainer import Trainer, cached_parts
 from tests.test_profile import MINIMAL, problems_of
 from tests.training_helpers import tiny_profile
@@ -182,6 +183,10 @@ def test_per_weight_state_saves_and_loads_with_the_rounding_generator() -> None:
 
 TRAINS_BOTH = dict(training={"max_train_steps": 3, "train_text_encoder": True},
                    optimizer={"learning_rate": 1e-3, "max_grad_norm": 0.0, "lr_scheduler": "cosine", "lr_warmup_steps": 1})
+# The cuts' resumable runs: bf16 (a CUDA machine's precision, run by CPU autocast), 4 steps, both models trained.
+RESUMABLE = dict(training={"max_train_steps": 4, "train_text_encoder": True},
+                 optimizer=TRAINS_BOTH["optimizer"], precision={"mixed_precision": "bf16"},
+                 dataset={"resolution": 64, "hflip": True, "center_crop": False})
 
 
 def _trained(profile, run_dir: Path, hooks=()) -> Trainer:
@@ -191,34 +196,48 @@ def _trained(profile, run_dir: Path, hooks=()) -> Trainer:
     return trainer
 
 
-@pytest.mark.parametrize("model", ["builtin:tiny-sd1", "builtin:tiny-sdxl"])
-def test_a_run_with_the_fused_step_ends_with_the_plain_runs_weights(model: str, tmp_path: Path) -> None:
-    sections = {**TRAINS_BOTH, "model": {"pretrained": model}}
-    held: dict[str, list[int]] = {"plain": [], "fused": []}
-
-    def state_size(name: str):
-        return lambda trainer, step: held[name].append(len(trainer.optimizer.state))
-
-    plain = _trained(tiny_profile(tmp_path, **sections), tmp_path / "plain", [state_size("plain")])
-    fused_profile = tiny_profile(tmp_path, **{**sections, "optimizer": {**sections["optimizer"], "fused_backward": True}})
-    fused = _trained(fused_profile, tmp_path / "fused", [state_size("fused")])
-    assert isinstance(fused.optimizer.optimizer, PerParameterOptimizer)
-    # One state per weight that had a gradient (SDXL's text encoders' last layers have none).
-    assert fused.text_params and held["fused"] == held["plain"] and held["fused"][0] > len(fused.unet_params)
-    for a, b in zip(plain.unet_params + plain.text_params, fused.unet_params + fused.text_params):
-        assert torch.equal(a, b)
-    fused.release_training_state()
-    assert len(fused.optimizer.state) == 0
-    plain.end()
-    fused.end()
+def _optimizer_states(held: list[int]):  # a step hook: how many weights have an optimizer state after each step
+    return lambda trainer, step: held.append(len(trainer.optimizer.state))
 
 
 @pytest.fixture
 def bf16_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     """A CPU trains in fp32; bf16 is what a CUDA machine gets, and CPU autocast runs it."""
-    import engine.training.trainer as trainer_module
-
     monkeypatch.setattr(trainer_module, "effective_precision", lambda requested: ("bf16", None))
+
+
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory: pytest.TempPathFactory):
+    """The plain path of RESUMABLE, trained once for the module: (the trainer, its optimizer's state sizes a step).
+    The fused run's weights are compared with it, and each cut's checkpoint is refused by it."""
+    tmp = tmp_path_factory.mktemp("plain")
+    held: list[int] = []
+    with pytest.MonkeyPatch.context() as patch:  # on a bf16 machine, as bf16_machine
+        patch.setattr(trainer_module, "effective_precision", lambda requested: ("bf16", None))
+        trainer = _trained(tiny_profile(tmp, **RESUMABLE), tmp / "run", [_optimizer_states(held)])
+    yield trainer, held
+    trainer.end()
+
+
+def _same_weights(a: Trainer, b: Trainer) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.unet_params + a.text_params, b.unet_params + b.text_params, strict=True))
+
+
+def test_an_sdxl_run_with_the_fused_step_ends_with_the_plain_runs_weights(tmp_path: Path) -> None:
+    """SDXL's two text encoders; tiny-sd1's fused run is compared with the plain path in the resume test."""
+    sections = {**TRAINS_BOTH, "model": {"pretrained": "builtin:tiny-sdxl"}}
+    held: dict[str, list[int]] = {"plain": [], "fused": []}
+    plain = _trained(tiny_profile(tmp_path, **sections), tmp_path / "plain", [_optimizer_states(held["plain"])])
+    fused_profile = tiny_profile(tmp_path, **{**sections, "optimizer": {**sections["optimizer"], "fused_backward": True}})
+    fused = _trained(fused_profile, tmp_path / "fused", [_optimizer_states(held["fused"])])
+    assert isinstance(fused.optimizer.optimizer, PerParameterOptimizer)
+    # One state per weight that had a gradient (SDXL's text encoders' last layers have none).
+    assert fused.text_params and held["fused"] == held["plain"] and held["fused"][0] > len(fused.unet_params)
+    assert _same_weights(plain, fused)
+    fused.release_training_state()
+    assert len(fused.optimizer.state) == 0
+    plain.end()
+    fused.end()
 
 
 def test_a_tiny_sd1_run_trains_with_bf16_weights_and_exports_fp32(tmp_path: Path, bf16_machine: None) -> None:
@@ -240,13 +259,13 @@ def test_a_tiny_sd1_run_trains_with_bf16_weights_and_exports_fp32(tmp_path: Path
 
 
 @pytest.mark.parametrize("cut", ["fused", "bf16_weights"])
-def test_resume_is_exact_with_the_memory_cuts(cut: str, tmp_path: Path, bf16_machine: None,
+def test_resume_is_exact_with_the_memory_cuts(cut: str, tmp_path: Path, bf16_machine: None, plain_run,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fresh trainer that loads the step-2 checkpoint (as after a kill) ends where the run did."""
-    sections = dict(training={"max_train_steps": 4, "train_text_encoder": True}, optimizer={"learning_rate": 1e-3},
-                    precision={"mixed_precision": "bf16"}, dataset={"resolution": 64, "hflip": True, "center_crop": False})
-    sections["optimizer" if cut == "fused" else "precision"] = {
-        **sections["optimizer" if cut == "fused" else "precision"], ("fused_backward" if cut == "fused" else "bf16_weights"): True}
+    """A fresh trainer that loads the step-2 checkpoint (as after a kill) ends where the run did; the fused run
+    ends with the plain run's weights."""
+    plain, plain_held = plain_run
+    sections = copy.deepcopy(RESUMABLE)
+    sections["optimizer" if cut == "fused" else "precision"][("fused_backward" if cut == "fused" else "bf16_weights")] = True
     profile = tiny_profile(tmp_path, **sections)
 
     def started(run_dir: Path, hooks=()) -> tuple[Trainer, Checkpointer]:
@@ -256,34 +275,33 @@ def test_resume_is_exact_with_the_memory_cuts(cut: str, tmp_path: Path, bf16_mac
         return trainer, Checkpointer(trainer, folder)
 
     saved: list[Path] = []
-    whole, checkpointer = started(tmp_path / "whole", [lambda trainer, step: step == 2 and saved.append(checkpointer.save(step))])
+    held: list[int] = []
+    whole, checkpointer = started(tmp_path / "whole", [lambda trainer, step: step == 2 and saved.append(checkpointer.save(step)),
+                                                       _optimizer_states(held)])
     whole.train()
     whole.end()
+    if cut == "fused":
+        assert isinstance(whole.optimizer.optimizer, PerParameterOptimizer)
+        assert held == plain_held and held[0] > len(whole.unet_params)  # one state per weight with a gradient
+        assert _same_weights(plain, whole)
+        whole.release_training_state()
+        assert len(whole.optimizer.state) == 0
     resumed, checkpointer_again = started(tmp_path / "resumed")
     assert checkpointer_again.load(saved[0]) == 2
     resumed.train()
     resumed.end()
     assert resumed.global_step == 4
-    for a, b in zip(whole.unet_params + whole.text_params, resumed.unet_params + resumed.text_params):
-        assert torch.equal(a, b)
+    assert _same_weights(whole, resumed)
 
-    def refused(profile, name: str, said: str) -> None:
-        """A fresh trainer of ``profile`` refuses the step-2 checkpoint, saying ``said``."""
-        folder = RunFolder(tmp_path / name).create()
-        trainer = Trainer(profile, folder.path)
-        trainer.setup()
-        with pytest.raises(CheckpointError, match=said):
-            Checkpointer(trainer, folder).load(saved[0])
-        trainer.end()
-
-    plain_profile = tiny_profile(tmp_path, **{**sections, "optimizer": {"learning_rate": 1e-3}, "precision": {"mixed_precision": "bf16"}})
-    refused(plain_profile, "plain", "fused_backward and precision.bf16_weights settings it was made with")
+    with pytest.raises(CheckpointError, match="fused_backward and precision.bf16_weights settings it was made with"):
+        Checkpointer(plain, RunFolder(tmp_path / "plain").create()).load(saved[0])
     if cut == "bf16_weights":
         # The same profile on a machine without bf16 (here a CPU, fp32): the machine is what differs, not the settings.
-        import engine.training.trainer as trainer_module
-
         monkeypatch.setattr(trainer_module, "effective_precision", lambda requested: ("no", None))
-        refused(profile, "no-bf16", "the profile is as it was, but this machine trains in fp32, without bf16")
+        trainer, checkpointer = started(tmp_path / "no-bf16")
+        with pytest.raises(CheckpointError, match="the profile is as it was, but this machine trains in fp32, without bf16"):
+            checkpointer.load(saved[0])
+        trainer.end()
 
 
 # -- where the machine lacks what the cuts need --------------------------------------------------
