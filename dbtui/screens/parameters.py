@@ -76,7 +76,9 @@ whether to resume it.
     _default_shown = ""  # the Save as path the screen filled in: a run name edit follows it, but not a path typed over it
 
     def compose_body(self) -> ComposeResult:
-        with VerticalScroll(classes="body", id="par-body"):
+        # Not a focus stop of its own: Shift+Tab from Apply went to it, invisibly, before Next; the focused field
+        # scrolls into view and the keys scroll it from there.
+        with VerticalScroll(classes="body", id="par-body", can_focus=False):
             with Vertical(id="par-preset-box"):
                 with Horizontal(classes="par-row"):
                     yield Label("Preset")
