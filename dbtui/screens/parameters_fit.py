@@ -1,0 +1,119 @@
+"""The Parameters step's fit test as it runs: its progress and result in the status line and beside the meter's
+breakdown of the settings it trains. Mixed into ParametersScreen, whose ``action_fit`` starts it."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from textual import work
+from textual.widgets import Button, Static
+from textual.worker import get_current_worker
+
+from dbtui.format import duration
+from dbtui.messages import EngineEvent, WorkDone, WorkFailed
+from dbtui.widgets.vram_line import VramLine
+from engine.events import StepEnded
+from engine.events import Warning as RunWarning
+from engine.memory.estimate import GIB
+
+FIT_STEPS = 10
+
+
+class FitTest:
+    """The fit test's state and messages, on the screen that holds #par-fit, #par-fit-status, #par-fit-result and the
+    VRAM line."""
+
+    _fit_key: str | None = None  # the meter's key (engine/memory/inputs.py) of the settings the last fit test trained
+    _fit_text = ""  # its progress or result
+    _fit_in_fp16 = False  # those settings were estimated in fp16, as this GPU without bf16 trains them
+    _fit_launched: str | None = None  # how the fit test's one process differs from a run of several or a sharded one
+    _fitting = False  # a fit test is running: its trainer cannot be stopped by starting another, so none starts
+
+    def _fit_running(self, running: bool) -> None:
+        self._fitting = running
+        self.query_one("#par-fit", Button).disabled = running
+        self.refresh_bindings()
+
+    def _fit_status(self, text: str | None = None) -> None:
+        """The fit test's progress and result, in a line that is always in view (the VRAM line under it
+        has the estimate), and in the form with the meter's breakdown of the settings it trains."""
+        self._fit_text = text if text is not None else self._fit_text
+        status = self.query_one("#par-fit-status", Static)
+        status.display = True
+        status.update(self._fit_text)
+        self.query_one("#par-fit-result", Static).update("\n".join([self._fit_text, *self._meter_lines()]))
+
+    def _meter_lines(self) -> list[str]:
+        if self._fit_key is None:
+            return []
+        meter = self.query_one(VramLine)
+        estimate = meter.known(self._fit_key)
+        if estimate is None and self._fit_key in meter.failures:
+            return [f"Memory meter: not available: {escape(meter.failures[self._fit_key])}"]
+        if estimate is None and meter.key != self._fit_key:
+            return ["Memory meter: the settings changed before their estimate was made"]
+        if estimate is None:
+            return ["Memory meter: [i]estimating…[/i] (no GPU needed)"]
+        here = ["  note: this GPU has no bf16, so it trains these settings in fp16, with fp32 weights and no fused step: "
+                "estimated so"] if self._fit_in_fp16 else []
+        return [f"Memory meter (no GPU needed): {estimate.fit_line()}", *here,
+                f"  {escape(estimate.model)}, {estimate.batch} image(s) of {estimate.width}x{estimate.height} per step",
+                *(f"  {escape(line)}" for line in estimate.breakdown_lines()),
+                *(f"  note: {escape(note)}" for note in estimate.notes)]
+
+    def on_vram_line_estimated(self, message: VramLine.Estimated) -> None:
+        if message.key == self._fit_key:
+            self._fit_status()
+
+    def on_vram_line_failed(self, message: VramLine.Failed) -> None:
+        if message.key == self._fit_key:
+            self._fit_status()
+
+    # Textual cancels the screen's workers when it is removed (the user left it) and every worker when the
+    # app quits: the fit test then ends its trainer, which would otherwise train on, holding the GPU.
+    @work(thread=True, exclusive=True, exit_on_error=False, group="fit")
+    def fit(self, profile, price: float | None) -> None:
+        worker = get_current_worker()
+        try:
+            result = self.engine.fit_test(profile, FIT_STEPS, emit=lambda e: self.post_message(EngineEvent(e)),
+                                          price_per_hour=price, stop=lambda: worker.is_cancelled)
+            if result is not None:
+                self.post_message(WorkDone("fit", result))
+        except Exception as error:  # noqa: BLE001 - shown to the user (out of memory is the usual one)
+            self.post_message(WorkFailed("Fit test", str(error)))
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        if isinstance(message.event, RunWarning):  # the fit test's run warns as any run does (fp16 skipping steps, say)
+            self.app.notify(f"Fit test: {message.event.message}", severity="warning", timeout=15)
+        if isinstance(message.event, StepEnded):
+            done = message.event.step
+            if done > FIT_STEPS:  # engine/runs/fit.py goes on until a step after one fp16's loss scaler took
+                self._fit_status(f"Fit test running: step {done}, until a step after one fp16's loss scaler took")
+            else:
+                self._fit_status(f"Fit test running: step {done} of {FIT_STEPS} {'█' * done}{'░' * (FIT_STEPS - done)}")
+
+    def on_work_done(self, message: WorkDone) -> None:
+        from engine.runs.fit import LACKS_STATE
+
+        result = message.result
+        self._fit_running(False)
+        vram = f"{result.peak_vram_mb / 1024:.1f} GB peak VRAM (torch)" if result.peak_vram_mb else "no GPU: VRAM not measured"
+        cost = f", about [b]{result.est_cost:.2f}[/b] at that price" if result.est_cost is not None else ""
+        skipped = f" Note: {LACKS_STATE}." if result.lacks_optimizer_state else ""
+        # One process unsharded measures a run of several or a sharded one only in part: no meter error is made of it.
+        launched = f" Note: {escape(self._fit_launched)}." if self._fit_launched else ""
+        error = "" if self._fit_launched else self._meter_error(result)
+        self._fit_status(f"Fit test: {vram}{error}, [b]{result.s_per_step:.2f} s/step[/b]; set-up and {result.total_steps} "
+                         f"steps (previews and exports aside) take about [b]{duration(result.eta_s)}[/b]{cost}.{skipped}{launched}")
+
+    def _meter_error(self, result) -> str:
+        """How far the meter was from torch's own peak, where a GPU measured one."""
+        estimate = self.query_one(VramLine).known(self._fit_key) if self._fit_key else None
+        if estimate is None or not result.peak_vram_allocated_mb:
+            return ""
+        measured = result.peak_vram_allocated_mb * 2**20
+        return (f" ({measured / GIB:.1f} GB allocated; the meter said {estimate.peak_allocated / GIB:.1f} GB, "
+                f"{(estimate.peak_allocated - measured) / measured:+.0%})")
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self._fit_running(False)
+        self._fit_status(f"[red]Fit test failed: {escape(message.message)}[/]")
