@@ -13,7 +13,7 @@ from engine.memory.inputs import meter_key
 from engine.memory.process import MeterProcessError
 from tests.test_meter_ui import SIZE, parameters, text_of
 from wizard_fakes import FakeEngine, fake_estimate
-from wizard_steps import vram_estimated
+from wizard_steps import fit_result, vram_estimated
 
 
 @pytest.fixture(autouse=True)
@@ -121,7 +121,7 @@ async def test_a_failure_longer_than_the_line_says_it_is_cut_and_where_it_is_who
         await pilot.press("ctrl+f")  # as the cut line says: the fit test's breakdown holds it whole
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert f"Memory meter: not available: {reason}" in text_of(screen, "#par-fit-result").replace("\n", "")
+        assert f"Memory meter: not available: {reason}" in fit_result(screen).replace("\n", "")
 
 
 def test_a_long_path_in_a_cut_failure_is_shown_as_far_as_the_line_goes() -> None:

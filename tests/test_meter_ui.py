@@ -21,7 +21,7 @@ from engine.memory.process import MeterProcessError, estimate_in_child
 from tests.runs_helpers import ROOT, env
 from tests.training_helpers import tiny_profile
 from wizard_fakes import FakeEngine, fake_estimate
-from wizard_steps import vram_estimated
+from wizard_steps import fit_result, vram_estimated
 
 SIZE = (80, 24)
 
@@ -218,7 +218,7 @@ async def test_the_fit_test_shows_the_fit_line_and_the_breakdown_at_80x24() -> N
         lines = screen_lines(app)
         assert any(expected.fit_line() in line and "VRAM ≈" in line for line in lines), lines
         assert any("0.50 s/step" in line for line in lines)  # the fit test's own result beside it
-        result = text_of(screen, "#par-fit-result")
+        result = fit_result(screen)
         assert f"Memory meter (no GPU needed): {expected.fit_line()}" in result
         assert all(part.split()[0] in result for part in expected.breakdown_lines())
         assert engine.calls[-1][0] == "fit_test" and len(engine.estimated) == 1  # the screen's estimate, not a second
@@ -248,7 +248,7 @@ async def test_a_fit_test_whose_steps_fp16_skipped_says_it_waits_and_that_the_pe
         await pilot.press("ctrl+f")
         await app.workers.wait_for_complete()
         await pilot.pause(0.3)
-        result = text_of(screen, "#par-fit-result")
+        result = fit_result(screen)
         assert "Note: fp16's loss scaler skipped the steps measured" in result and "the peak lacks the optimizer's state" in result
 
 
@@ -264,7 +264,7 @@ async def test_settings_the_meter_cannot_estimate_say_why_in_the_line_and_the_fi
         await pilot.press("ctrl+f")
         await app.workers.wait_for_complete()
         await pilot.pause(0.3)
-        result = text_of(screen, "#par-fit-result")
+        result = fit_result(screen)
         assert "0.50 s/step" in result and "Memory meter: not available: the configs of 'someone/model'" in result
 
 

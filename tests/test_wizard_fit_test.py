@@ -10,7 +10,7 @@ from textual.widgets import Button
 from dbtui.app import make_app
 from dbtui.session import Session
 from wizard_fakes import FakeEngine
-from wizard_steps import at_step
+from wizard_steps import at_step, fit_result
 
 SIZE = (80, 24)
 WAIT_S = 30.0  # a fit test the test forgot to end gives up after this
@@ -111,8 +111,6 @@ class GpuFitEngine(FakeEngine):
 async def test_a_fit_test_of_a_run_of_several_processes_says_it_measured_one_and_makes_no_meter_error_of_it() -> None:
     """`dbtui fit` said the fit test trains one process unsharded; the wizard's fit test said nothing of it, and compared
     that one process's peak with the meter's per-GPU figure of the run as launched, as the meter's error."""
-    from textual.widgets import Static
-
     for processes in (1, 2):
         session = Session.for_demo()
         session.set("launch.num_processes", processes)
@@ -124,7 +122,8 @@ async def test_a_fit_test_of_a_run_of_several_processes_says_it_measured_one_and
             await pilot.press("ctrl+f")
             await app.workers.wait_for_complete()
             await pilot.pause(0.3)
-            result = str(screen.query_one("#par-fit-result", Static).render())
+            result = fit_result(screen)
         assert "Fit test: 8.8 GB peak VRAM" in result, result
         several = "the run trains 2 processes; the fit test trains one process without sharding" in result
         assert several is (processes == 2) and ("the meter said" in result) is (processes == 1), result
+

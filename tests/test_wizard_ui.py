@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Input, Select, Static, TextArea
 from dbtui.app import make_app
 from dbtui.session import Session
 from wizard_fakes import FakeEngine, run_events
-from wizard_steps import settle
+from wizard_steps import fit_result, settle
 
 SIZE = (80, 24)
 
@@ -114,7 +114,7 @@ async def test_the_whole_flow_by_keyboard(workdir: Path) -> None:
         await pilot.press("ctrl+f")  # fit test
         await settle(pilot)
         assert engine.calls[-1] == ("fit_test", 10, 2.0)
-        assert "0.50 s/step" in text_of(params, "#par-fit-result") and "0.11" in text_of(params, "#par-fit-result")
+        assert "0.50 s/step" in fit_result(params) and "0.11" in fit_result(params)
 
         await pilot.press("ctrl+s")
         saved = workdir / "profiles" / "tiny-demo.toml"

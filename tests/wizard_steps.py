@@ -126,3 +126,17 @@ async def parameters_from_an_attached_run(pilot, **settings: object) -> None:
         session.set(key_path.replace("__", "."), value)
     session.step = STEPS.index("parameters")
     pilot.app.screen.dismiss(session)
+
+
+def fit_result(screen) -> str:
+    """The Parameters step's fit test result as plain lines, unwrapped: it is a Rich group (each line indented as a
+    block), which the str() of a Static's render does not read."""
+    import io
+
+    from rich.console import Console
+    from textual.widgets import Static
+
+    console = Console(width=10_000, file=io.StringIO(), color_system=None)
+    with console.capture() as captured:
+        console.print(screen.query_one("#par-fit-result", Static).content)
+    return "\n".join(line.rstrip() for line in captured.get().splitlines())

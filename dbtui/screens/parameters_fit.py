@@ -10,6 +10,7 @@ from textual.worker import get_current_worker
 
 from dbtui.format import duration
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
+from dbtui.widgets.indented import markup_lines
 from dbtui.widgets.vram_line import VramLine
 from engine.events import StepEnded
 from engine.events import Warning as RunWarning
@@ -40,7 +41,7 @@ class FitTest:
         status = self.query_one("#par-fit-status", Static)
         status.display = True
         status.update(self._fit_text)
-        self.query_one("#par-fit-result", Static).update("\n".join([self._fit_text, *self._meter_lines()]))
+        self.query_one("#par-fit-result", Static).update(markup_lines([self._fit_text, *self._meter_lines()]))
 
     def _meter_lines(self) -> list[str]:
         if self._fit_key is None:

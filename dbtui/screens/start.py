@@ -6,7 +6,6 @@ import shlex
 from pathlib import Path
 
 from rich.console import Group
-from rich.padding import Padding
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,6 +16,7 @@ from textual.widgets.option_list import Option
 
 from dbtui.engine_facade import Engine
 from dbtui.session import STEPS, Session
+from dbtui.widgets.indented import indented
 from dbtui.widgets.key_footer import KeyFooter
 
 CHOICES = [
@@ -30,7 +30,7 @@ CHOICES = [
 def _choice(label: str, help_: str) -> Group:
     """A choice's label over its help, indented as a block: two spaces before the help kept its first line alone
     indented, and a help wrapped at 80 columns ran on from the left edge ("no GPU, no" / "downloads")."""
-    return Group(Text(label, style="bold"), Padding(Text(help_, style="dim"), (0, 0, 0, 2)))
+    return Group(Text(label, style="bold"), indented(Text(help_, style="dim")))
 
 
 class StartScreen(Screen[Session | None]):
