@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from textual.widgets import Button
+from textual.widgets import Button, Static
 
 from dbtui.app import make_app
 from dbtui.session import Session
@@ -127,3 +127,28 @@ async def test_a_fit_test_of_a_run_of_several_processes_says_it_measured_one_and
         several = "the run trains 2 processes; the fit test trains one process without sharding" in result
         assert several is (processes == 2) and ("the meter said" in result) is (processes == 1), result
 
+
+class CachingFitEngine(HeldFitEngine):
+    """A fit test that caches its images for a minute before the steps, as a tiny Flux at 512 px does on a CPU."""
+
+    def fit_test(self, profile, steps: int, emit=None, price_per_hour=None, stop=None):
+        from engine.events import PhaseProgress, PhaseStarted
+
+        began = time.time()
+        emit(PhaseStarted(phase="caching", total=14, description="encoding images with the VAE", time=began))
+        emit(PhaseProgress(phase="caching", done=2, total=14, time=began + 60))
+        return super().fit_test(profile, steps, emit, price_per_hour, stop)
+
+
+async def test_the_fit_tests_set_up_shows_its_phase_and_how_far_it_is() -> None:
+    """Minutes of caching on a CPU showed "Fit test running: loading the model…", as if it had hung."""
+    engine = CachingFitEngine()
+    app = make_app(engine, Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            screen = await fit_started(app, pilot, engine)
+            status = str(screen.query_one("#par-fit-status", Static).render())
+            assert "caching: encoding images with the VAE (2 of 14, about 6m 00s left)" in status, status
+        finally:
+            engine.release.set()
+            await app.workers.wait_for_complete()

@@ -12,7 +12,7 @@ from dbtui.format import duration
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.widgets.indented import markup_lines
 from dbtui.widgets.vram_line import VramLine
-from engine.events import StepEnded
+from engine.events import PhaseProgress, PhaseStarted, StepEnded
 from engine.events import Warning as RunWarning
 from engine.memory.estimate import GIB
 
@@ -27,6 +27,7 @@ class FitTest:
     _fit_text = ""  # its progress or result
     _fit_in_fp16 = False  # those settings were estimated in fp16, as this GPU without bf16 trains them
     _fit_launched: str | None = None  # how the fit test's one process differs from a run of several or a sharded one
+    _phase_started: PhaseStarted | None = None  # the fit test's set-up phase under way, for its progress
     _fitting = False  # a fit test is running: its trainer cannot be stopped by starting another, so none starts
 
     def _fit_running(self, running: bool) -> None:
@@ -85,12 +86,33 @@ class FitTest:
     def on_engine_event(self, message: EngineEvent) -> None:
         if isinstance(message.event, RunWarning):  # the fit test's run warns as any run does (fp16 skipping steps, say)
             self.app.notify(f"Fit test: {message.event.message}", severity="warning", timeout=15)
+        if isinstance(message.event, (PhaseStarted, PhaseProgress)):
+            self._fit_phase(message.event)
         if isinstance(message.event, StepEnded):
             done = message.event.step
             if done > FIT_STEPS:  # engine/runs/fit.py goes on until a step after one fp16's loss scaler took
                 self._fit_status(f"Fit test running: step {done}, until a step after one fp16's loss scaler took")
             else:
                 self._fit_status(f"Fit test running: step {done} of {FIT_STEPS} {'█' * done}{'░' * (FIT_STEPS - done)}")
+
+    def _fit_phase(self, event: PhaseStarted | PhaseProgress) -> None:
+        """The set-up before the steps, phase by phase with its count: on a CPU, caching a tiny Flux's images at 512 px
+        takes minutes, which "loading the model…" alone showed as frozen."""
+        if isinstance(event, PhaseStarted):
+            self._phase_started = event
+        started = self._phase_started
+        if started is None or started.phase != event.phase:
+            return
+        if event.phase == "training":
+            self._fit_status(f"Fit test running: the first of {FIT_STEPS} steps…")
+            return
+        said = f"{event.phase.replace('_', ' ')}: {escape(started.description)}" if started.description else event.phase.replace("_", " ")
+        if isinstance(event, PhaseStarted) or not event.total:
+            self._fit_status(f"Fit test running: {said}…")
+            return
+        left = (event.time - started.time) / event.done * (event.total - event.done) if event.done else None
+        about = f", about {duration(left)} left" if left else ""
+        self._fit_status(f"Fit test running: {said} ({event.done} of {event.total}{about})")
 
     def on_work_done(self, message: WorkDone) -> None:
         from engine.runs.fit import LACKS_STATE
