@@ -1,5 +1,5 @@
-"""The Parameters step read at 80×24 on a Flux draft: the focus moves between things one can see, and what wraps keeps
-its indent."""
+"""The Parameters step read at 80×24 on a Flux draft: the focus moves between things one can see, what wraps keeps its
+indent, and the problems panel shows its warnings whole or scrolls to them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dbtui.app import make_app
 from dbtui.session import Session
 from engine.memory.estimate import GIB
 from test_flux_wizard import flux_draft, open_parameters
-from test_wizard_80x24 import SIZE, settle
+from test_wizard_80x24 import SIZE, screen_lines, settle
 from wizard_fakes import FakeEngine
 
 
@@ -58,3 +58,45 @@ async def test_the_fit_tests_memory_breakdown_keeps_its_indent_where_a_line_wrap
         caching = next(row for row, text in enumerate(rows) if "caching pass" in text)
         assert not rows[caching].endswith("on the card"), rows  # it wraps at 80 columns
         assert all(text.startswith("  ") and text[2] != " " for text in rows[meter + 1:] if text), rows
+
+
+def warned_flux_draft(engine: FakeEngine) -> Session:
+    """A Flux LoRA in fp16 with a negative prompt: two warnings, the fp16 one three lines long at 80 columns."""
+    session = flux_draft(engine)
+    session.set("training.method", "lora")
+    session.set("precision.mixed_precision", "fp16")
+    session.set("sampling.negative_prompt", "blurry")
+    return session
+
+
+async def test_a_flux_drafts_warnings_show_whole_in_the_problems_panel() -> None:
+    """The panel's four lines cut the fp16 warning before "… H100 or newer"; the rest was in a tooltip alone."""
+    engine = FakeEngine()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_parameters(pilot, warned_flux_draft(engine))
+        shown = " ".join(line.strip() for line in screen_lines(app))
+        assert "Use \"bf16\" on an RTX 30xx/40xx, A100, H100 or newer" in shown, shown
+        assert "this one is not used; leave it empty" in shown
+        assert app.screen.query_one("#par-problems-box") not in app.screen.focus_chain  # all of it shows: no stop
+
+
+async def test_problems_past_the_panels_lines_scroll_into_view_by_keyboard() -> None:
+    engine = FakeEngine()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_parameters(pilot, warned_flux_draft(engine))
+        for key, value in (("training.max_train_steps", -5), ("dataset.resolution", 33), ("optimizer.learning_rate", "abc"),
+                           ("training.train_batch_size", 0), ("training.seed", -1)):
+            app.session.set(key, value)
+        app.screen._validate()
+        await settle(pilot)
+        box = app.screen.query_one("#par-problems-box")
+        end = str(app.screen.query_one("#par-problems").render()).split()[-1]  # the panel's last word
+        assert end not in " ".join(screen_lines(app)[-8:])  # below the panel's lines
+        assert box in app.screen.focus_chain  # Tab reaches it, then
+        box.focus()
+        await pilot.press("end")
+        await settle(pilot)
+        assert end in " ".join(screen_lines(app)[-8:])
+

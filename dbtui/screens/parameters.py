@@ -21,6 +21,7 @@ from dbtui.screens.base import WizardScreen
 from dbtui.screens.parameters_fit import FIT_STEPS, FitTest
 from dbtui.screens.train_again import TrainAgain
 from dbtui.widgets.ordered_keys import OrderedInput
+from dbtui.widgets.overflow_scroll import OverflowScroll
 from dbtui.widgets.preset_select import PresetSelect
 from dbtui.widgets.profile_form import ProfileForm
 from dbtui.widgets.vram_line import VramLine
@@ -28,7 +29,6 @@ from engine.memory.inputs import as_trained_in, meter_key
 from engine.profile import ProfileError
 
 
-PROBLEMS_SHOWN = 3  # more would not show in the panel's 4 lines anyway
 AS_FP16 = "(as fp16 here)"  # after the VRAM line's figure where this GPU, without bf16, trains bf16 settings in fp16
 # model.quantize as the parameters screen offers it (LoRAs; see _show_quantize); the VRAM line shows the effect.
 QUANTIZE_CHOICES = [("none: the weight dtype (bf16)", "none"), ("nf4: 4-bit, about a quarter", "nf4"),
@@ -97,7 +97,8 @@ whether to resume it.
             yield Static("", id="par-fit-result")
         yield Static("", id="par-fit-status")
         yield VramLine(self.engine.estimate_memory, id="par-vram")
-        yield Static("", id="par-problems", classes="problems")
+        with OverflowScroll(id="par-problems-box"):  # a new Flux draft's fp16 warning alone fills four lines
+            yield Static("", id="par-problems", classes="problems")
 
     def on_mount(self) -> None:
         self.query_one("#par-fit-status").display = False
@@ -172,12 +173,12 @@ whether to resume it.
         noted = [f"⚠ {problem_line(p)}" for p in warnings]  # the run goes on with these: said, never blocking
         if problems:
             lines = [problem_line(p, say_step=True) for p in problems]
-            # The count comes first: at 80x24 the panel's four lines may cut off the rest, which the tooltip holds.
+            # The count comes first: at 80x24 the rest may be scrolled out of the panel (Tab reaches it then).
             header = [f"✗ {len(problems)} problems to fix (their fields are marked; Next lists them all):"] if len(lines) > 1 else []
-            panel.update(Content("\n".join(header + [f"✗ {line}" for line in lines[:PROBLEMS_SHOWN]])))
+            panel.update(Content("\n".join(header + [f"✗ {line}" for line in lines] + noted)))
             panel.tooltip = Content("\n".join(lines + noted))
         else:
-            panel.update(Content.assemble(("✓ The profile is valid.", "green"), *(f"\n{line}" for line in noted[:PROBLEMS_SHOWN])))
+            panel.update(Content.assemble(("✓ The profile is valid.", "green"), *(f"\n{line}" for line in noted)))
             panel.tooltip = Content("\n".join(noted)) if noted else None
         return not problems
 
