@@ -100,3 +100,33 @@ async def test_problems_past_the_panels_lines_scroll_into_view_by_keyboard() -> 
         await settle(pilot)
         assert end in " ".join(screen_lines(app)[-8:])
 
+
+async def base_weights_row(pilot) -> str:
+    pilot.app.screen.query_one("#par-body").scroll_home(animate=False)
+    await settle(pilot)
+    return next((line for line in screen_lines(pilot.app) if "Base weights" in line), "")
+
+
+async def test_the_base_weights_none_choice_names_the_drafts_precision() -> None:
+    """"none: the weight dtype (bf16)" whatever the draft: a new Flux draft trains in fp16, and its frozen weights with it."""
+    from textual.widgets import Select
+
+    engine = FakeEngine()
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        session = Session()  # a new profile: no mixed_precision, so the schema's fp16
+        session.set("model.pretrained", "models/flux")
+        session.adopt_model(engine.inspect_model("models/flux"))
+        session.set("training.method", "lora")
+        await open_parameters(pilot, session)
+        assert "none: fp16" in await base_weights_row(pilot)
+        app.screen.query_one("#f-precision--mixed_precision", Select).value = "no"
+        await settle(pilot)
+        assert "none: fp32" in await base_weights_row(pilot) and session.get("model.quantize") is None
+        app.screen.query_one("#par-quantize", Select).value = "nf4"
+        app.screen.query_one("#f-precision--mixed_precision", Select).value = "bf16"
+        await settle(pilot)
+        assert "nf4: 4-bit" in await base_weights_row(pilot) and session.get("model.quantize") == "nf4"  # the choice stays
+        app.screen.query_one("#par-quantize").expanded = True
+        await settle(pilot)
+        assert any("none: bf16" in line for line in screen_lines(app))

@@ -27,12 +27,22 @@ from dbtui.widgets.profile_form import ProfileForm
 from dbtui.widgets.vram_line import VramLine
 from engine.memory.inputs import as_trained_in, meter_key
 from engine.profile import ProfileError
+from engine.profile.precision_names import frozen_weights_name
+from engine.profile.schema import PrecisionSection
 
 
 AS_FP16 = "(as fp16 here)"  # after the VRAM line's figure where this GPU, without bf16, trains bf16 settings in fp16
 # model.quantize as the parameters screen offers it (LoRAs; see _show_quantize); the VRAM line shows the effect.
-QUANTIZE_CHOICES = [("none: the weight dtype (bf16)", "none"), ("nf4: 4-bit, about a quarter", "nf4"),
-                    ("int8: 8-bit, about half", "int8"), ("fp8: 8-bit float, about half", "fp8")]
+# "none" keeps the frozen weights in the run's precision, which the draft sets (quantize_choices).
+QUANTIZE_CHOICES = [("none: {weights}, the run's precision", "none"), ("nf4: 4-bit", "nf4"), ("int8: 8-bit", "int8"),
+                    ("fp8: 8-bit float", "fp8")]
+
+
+def quantize_choices(precision: str) -> list[tuple[str, str]]:
+    """The base-weights choices for a draft in ``precision`` (a mixed_precision value): "none" names its dtype, which
+    a new draft's fp16 makes fp16 and "no" fp32, not always bf16."""
+    weights = frozen_weights_name(precision)
+    return [(label.format(weights=weights), value) for label, value in QUANTIZE_CHOICES]
 
 
 class ParametersScreen(FitTest, TrainAgain, WizardScreen):
@@ -63,6 +73,7 @@ whether to resume it.
         Binding("ctrl+g", "command", "Command", show=False),  # its button is in view
         Binding("ctrl+f", "fit", "Fit test"),
     ]
+    _quantize_options: list[tuple[str, str]] = []  # the base-weights choices as last shown
     _default_shown = ""  # the Save as path the screen filled in: a run name edit follows it, but not a path typed over it
 
     def compose_body(self) -> ComposeResult:
@@ -79,8 +90,8 @@ whether to resume it.
                 yield Static(Content(note), id="par-guessed")
             with Horizontal(classes="par-row", id="par-quantize-row"):
                 yield Label("Base weights")
-                yield Select(QUANTIZE_CHOICES, value=self.session.get("model.quantize") or "none", allow_blank=False,
-                             compact=True, id="par-quantize")
+                yield Select(quantize_choices(self._precision()), value=self.session.get("model.quantize") or "none",
+                             allow_blank=False, compact=True, id="par-quantize")
             with Horizontal(classes="par-row"):
                 yield Label("Save as")
                 self._default_shown = str(self.session.default_path())
@@ -140,9 +151,19 @@ whether to resume it.
         self.query_one("#par-quantize-row").display = offered and applies(self.session, "model.quantize")
         choice = self.query_one("#par-quantize", Select)
         value = self.session.get("model.quantize") or "none"
-        if choice.value != value:
-            with choice.prevent(Select.Changed):
+        options = quantize_choices(self._precision())
+        with choice.prevent(Select.Changed):
+            if options != self._quantize_options:  # the precision changed: "none" names another dtype
+                choice.set_options(options)
+            if choice.value != value:
                 choice.value = value
+            if options != self._quantize_options:  # the closed dropdown shows the new label of the same value too
+                choice.mutate_reactive(Select.value)
+            self._quantize_options = options
+
+    def _precision(self) -> str:
+        """The draft's mixed_precision, the schema's default where it sets none."""
+        return self.session.get("precision.mixed_precision") or PrecisionSection.model_fields["mixed_precision"].default
 
     @on(Select.Changed, "#par-quantize")
     def _quantize_chosen(self, event: Select.Changed) -> None:

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import torch
 
+from engine.profile.precision_names import frozen_weights_name, maths_name
+
 
 def effective_precision(requested: str) -> tuple[str, str | None]:
     """(precision to use, warning or None). CPUs train in fp32; pre-Ampere GPUs lack bf16."""
@@ -26,8 +28,8 @@ def gpu_has_bf16() -> bool:
 
 
 def weight_dtype(precision: str) -> torch.dtype:
-    """The dtype of frozen weights: half precision saves memory where training is mixed."""
-    return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
+    """The dtype of frozen weights (``frozen_weights_name``): half precision saves memory where training is mixed."""
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[frozen_weights_name(precision)]
 
 
 def configure_gpu_maths(tf32: bool) -> None:
@@ -58,14 +60,6 @@ def without_conv_benchmark() -> Iterator[None]:
         torch.backends.cudnn.benchmark = before
 
 
-_NAMES = {"no": "fp32", "fp16": "fp16", "bf16": "bf16"}  # a mixed_precision value as the maths it gives
-
-
-def maths_name(precision: str) -> str:
-    """A mixed_precision value as the maths it gives, for people: "no" is fp32."""
-    return _NAMES[precision]
-
-
 def bf16_weights_in_force(requested: bool, precision: str) -> tuple[bool, str | None]:
     """(whether trained weights are kept in bf16, warning or None).
 
@@ -74,7 +68,7 @@ def bf16_weights_in_force(requested: bool, precision: str) -> tuple[bool, str | 
     """
     if not requested or precision == "bf16":
         return requested, None
-    return False, f"precision.bf16_weights needs bf16 mixed precision and this machine trains in {_NAMES[precision]}: the trained weights stay fp32."
+    return False, f"precision.bf16_weights needs bf16 mixed precision and this machine trains in {maths_name(precision)}: the trained weights stay fp32."
 
 
 def fused_backward_in_force(requested: bool, precision: str) -> tuple[bool, str | None]:
