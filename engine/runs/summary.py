@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-_MATHS = {"no": "fp32", "fp16": "fp16", "bf16": "bf16"}  # a mixed_precision value as the maths it gives
+from engine.profile.precision_names import maths_name
 
 
 def run_summary(profile: Mapping[str, Any], hardware: Mapping[str, Any]) -> str:
@@ -43,5 +43,11 @@ def _maths(requested: str, hardware: Mapping[str, Any]) -> str:
     if not gpus:
         return "fp32 (CPU)"
     gpu = gpus[0]
-    maths = "fp16" if requested == "bf16" and not gpu.get("bf16") else _MATHS.get(requested, requested)
+    if requested == "bf16" and not gpu.get("bf16"):
+        maths = "fp16"
+    else:
+        try:
+            maths = maths_name(requested)
+        except KeyError:  # a run of another version may name a value this one does not know: shown as written
+            maths = requested
     return f"{maths} ({gpu.get('name') or 'GPU'})"
