@@ -86,10 +86,11 @@ def resume_hint(folder: RunFolder) -> str:
 def _machines(folder: RunFolder) -> int:
     """How many machines the run in ``folder`` trains on, by its profile.toml; 1 where that cannot be read (a resume
     then says why)."""
-    from engine.profile import ProfileError, load_run_profile
+    from engine.profile import ProfileError
+    from engine.runs.stored_profile import run_profile
 
     try:
-        return load_run_profile(folder.profile).launch.num_machines
+        return run_profile(folder).launch.num_machines
     except (ProfileError, OSError):
         return 1
 

@@ -89,11 +89,13 @@ class Session:
 
     @classmethod
     def from_run(cls, folder: Path) -> Session:
-        """A session holding the profile the run in ``folder`` keeps, as `dbtui resume` reads it (load_run_profile), with
+        """A session holding the profile the run in ``folder`` keeps, as `dbtui resume` reads it (run_profile), with
         no path: a save goes to profiles/ (raises ProfileError when it cannot be read)."""
-        from engine.profile import load_run_profile, profile_data
+        from engine.profile import profile_data
+        from engine.runs.folder import RunFolder
+        from engine.runs.stored_profile import run_profile
 
-        return cls(data=profile_data(load_run_profile(folder / "profile.toml")))
+        return cls(data=profile_data(run_profile(RunFolder(folder))))
 
     def adopt_model(self, info: Any) -> None:
         """Remember what the model step found. A draft that names no resolution, or the one taken

@@ -310,11 +310,12 @@ def _said_its_end(last: Event | None, status: str, folder: RunFolder) -> bool:
 
 
 def _makes_no_previews(folder) -> bool:
-    from engine.profile import ProfileError, load_run_profile
+    from engine.profile import ProfileError
     from engine.runs.control import makes_previews
+    from engine.runs.stored_profile import run_profile
 
     try:
-        return not makes_previews(load_run_profile(folder.profile).model_dump())
+        return not makes_previews(run_profile(folder).model_dump())
     except ProfileError:
         return False  # the trainer reads it its own way; the request is still worth making
 
@@ -322,14 +323,14 @@ def _makes_no_previews(folder) -> bool:
 def _resume(args: argparse.Namespace) -> int:
     from dbtui.cli.watch import show_started_run
     from dbtui.format import profile_gone
-    from engine.profile import load_run_profile
     from engine.runs.launcher import RunInputsMissingError, start_run
+    from engine.runs.stored_profile import run_profile
 
     folder = find_run(args.run, args.dir)
     if gone := profile_gone(folder):
         raise DbtuiError(f"{folder.profile} is {gone}, and resume trains the profile kept there; resume with the profile "
                          f"the run was started from instead: `dbtui run PROFILE --resume` (same name and output_dir)")
-    profile = load_run_profile(folder.profile)
+    profile = run_profile(folder)
     # A refusal's suggested command (a new run of a finished one) names the profile the run keeps.
     try:
         started = start_run(profile, detach=args.detach, resume=args.checkpoint, run_dir=folder.path,

@@ -101,8 +101,9 @@ def trains(engine: Any, folder: Path) -> bool:
 def draft_differs(session: Any, folder: Path) -> bool:
     """Whether the session's draft asks for something else than the profile the run in ``folder`` trains with (its
     folders compared as absolute paths, as the run keeps them); False when either cannot be read."""
-    from engine.profile import load_run_profile
+    from engine.runs.folder import RunFolder
     from engine.runs.launcher import anchored_profile
+    from engine.runs.stored_profile import run_profile
 
     def comparable(profile: Any) -> dict[str, Any]:
         data = anchored_profile(profile).model_dump(mode="json")  # as the run keeps it
@@ -110,7 +111,7 @@ def draft_differs(session: Any, folder: Path) -> bool:
         return data
 
     try:
-        return comparable(session.profile()) != comparable(load_run_profile(folder / "profile.toml"))
+        return comparable(session.profile()) != comparable(run_profile(RunFolder(folder)))
     except (ProfileError, OSError):
         return False
 

@@ -26,6 +26,7 @@ from engine.profile.concept_pairs import folder_identity
 from engine.profile.model_source import SINGLE_FILE_SUFFIXES, local_path, model_kind
 from engine.profile.problems import Problem
 from engine.profile.schema import Profile, concept_label
+from engine.profile.text_characters import printable
 from engine.support.file_in_the_way import file_in_the_way
 
 
@@ -191,7 +192,7 @@ def _launch_config_problems(config_file: str | None) -> list[Problem]:
         return []
     where = "" if os.path.isabs(config_file) else f" (relative paths are read from the folder dbtui runs in, {Path.cwd()})"
     what = "is a folder, not a file" if Path(config_file).is_dir() else "does not exist on this machine"
-    return [Problem("launch.config_file", f"'{config_file}' {what}{where}: give the YAML file `accelerate config` wrote "
+    return [Problem("launch.config_file", f"'{printable(config_file)}' {what}{where}: give the YAML file `accelerate config` wrote "
                                           "(~/.cache/huggingface/accelerate/default_config.yaml by default), or remove "
                                           "config_file")]
 
@@ -208,7 +209,7 @@ def model_source_problems(source: str) -> list[Problem]:
     if kind == "hub" and (wrong := _hub_id_problem(source)):
         return [Problem("model.pretrained", wrong)]
     if kind in ("diffusers", "single-file") and not path.exists():
-        return [Problem("model.pretrained", f"'{source}' does not exist on this machine: give a diffusers folder, a "
+        return [Problem("model.pretrained", f"'{printable(source)}' does not exist on this machine: give a diffusers folder, a "
                         ".safetensors/.ckpt file, or a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5")]
     if kind == "single-file" and path.is_file():
         from engine.convert.base_model_file import not_a_base_model
@@ -262,7 +263,7 @@ def _part_source_problems(key: str, source: str | None, pretrained: str = "") ->
     path = local_path(source)
     what = "VAE" if key == "model.vae" else "tokenizer"
     if not path.exists():
-        return [Problem(key, f"'{source}' does not exist on this machine: give a diffusers {what} folder or a hub id")]
+        return [Problem(key, f"'{printable(source)}' does not exist on this machine: give a diffusers {what} folder or a hub id")]
     if key == "model.tokenizer":
         missing = [sub for sub in clip_tokenizer_folders(likely_family(pretrained)) if not holds_clip_tokenizer(path, sub)]
         return [Problem(key, no_clip_tokenizer_message(source, missing[0]))] if missing else []
@@ -312,7 +313,7 @@ def _concept_problems(profile: Profile, index: int) -> list[Problem]:
     if not folder.is_dir():
         # A profile's relative paths are read from the working directory, not the profile's folder: say which.
         where = "" if folder.is_absolute() else f" (relative paths are read from the folder dbtui runs in, {Path.cwd()})"
-        return [Problem(f"{key}.instance_dir", f"folder '{folder}' does not exist{where}")]
+        return [Problem(f"{key}.instance_dir", f"folder '{printable(str(folder))}' does not exist{where}")]
     problems: list[Problem] = []
     images = list_images(folder)
     if not images:

@@ -32,20 +32,18 @@ MODEL_HINT = (
 )
 
 
-# The validation context of a run's stored profile (RUN/profile.toml, written by dumps_profile): its paths are read as
-# written ($$ is one $), and not judged again by the rules for a path the user types. It holds what the run was made
-# with, and a run made before a rule (a folder whose name holds a line break) must still export and resume.
-STORED = {"stored": True}
-# The validation context of data a Profile dumped (a manifest's, a run_started event's): stored, and its paths read once
-# already: read again, "new$runs" (written new$$runs) would be taken for the variable $runs.
-PATHS_READ = {"stored": True, "paths_read": True}
+# The validation context of data a Profile dumped (a manifest's, a run_started event's): a record of what a run trained
+# with, its paths read once already: read again, "new$runs" (written new$$runs) would be taken for the variable $runs.
+# A run's stored profile (RUN/profile.toml) has a context of its own: engine.profile.stored_paths.
+PATHS_READ = {"paths_read": True}
 
 
 def _path(value: str, info: ValidationInfo) -> str:
     context = info.context or {}
     if "\x00" in value:
         raise ValueError("contains a NUL character (\\0), which no file system allows in a path; retype the path")
-    if not context.get("stored") and (character := control_character(value, allowed="")):
+    character = control_character(value, allowed="")
+    if character and not context.get("paths_read") and value not in context.get("recorded", ()):
         raise PathControlCharacterError(value, character)
     _utf8(value, "names a file or folder whose name is not UTF-8 text (made under another encoding): rename it")
     if len(value) > MAX_PATH_CHARS:

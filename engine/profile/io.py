@@ -9,6 +9,7 @@ import errno
 import re
 import secrets
 import tomllib
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import tomli_w
 from pydantic import BaseModel, ValidationError
 
 from engine.profile.decode import decode_profile, strip_text
-from engine.profile.fields import PATHS_READ, STORED, is_path_field, written_path
+from engine.profile.fields import PATHS_READ, is_path_field, written_path
 from engine.profile.locate import key_lines, line_of, override_of, written_value
 from engine.profile.migrations import migrate
 from engine.profile.problem_words import problems_from
@@ -24,6 +25,7 @@ from engine.profile.problems import Problem, ProfileError
 from engine.profile.rules import cross_field_problems
 from engine.profile.schema import Profile
 from engine.profile.set_text import escape_refused, quotes_pair_up, unknown_escape, unpaired_quotes
+from engine.profile.stored_paths import control_texts, stored_context
 from engine.profile.syntax_hints import syntax_hint, unclosed_text_line
 from engine.support.dangling_link import dangling_link
 
@@ -171,24 +173,25 @@ def validate_data(
     file: Path | None = None,
     overrides: dict[str, str] | None = None,
     dumped: bool = False,
-    stored: bool = False,
+    recorded: Mapping[str, str] | None = None,
     text: str = "",
 ) -> Profile:
     """Validate a profile dict; raises ProfileError holding every field and cross-field problem.
 
     ``lines`` (dotted key → line) and ``overrides`` (dotted key → ``--set`` text, see
     ``override_sources``) say where each problem's value came from. ``dumped``: ``data`` is a Profile's
-    ``model_dump``, whose paths are not read again (``PATHS_READ``). ``stored``: ``data`` is a run's stored profile,
-    not judged again by the rules for a typed path (``STORED``). ``text``: the file's TOML, whose values are
-    quoted in advice as they were typed.
+    ``model_dump``, whose paths are not read again (``PATHS_READ``). ``recorded``: ``data`` is a run's stored profile,
+    and these (``stored_paths.control_texts``) the paths holding a control character that the run recorded: one
+    still so is the run's, read as it is (``stored_context``). ``text``: the file's TOML, whose values are quoted in
+    advice as they were typed.
     """
-    context = PATHS_READ if dumped else STORED if stored else None
     lines = lines or {}
     overrides = overrides or {}
     try:
         data = migrate(copy.deepcopy(data))
     except ProfileError as error:
         raise ProfileError(_located(error.problems, lines, file, overrides)) from None
+    context = PATHS_READ if dumped else None if recorded is None else stored_context(data, recorded)
     try:
         profile = Profile.model_validate(data, context=context)
     except ValidationError as error:
@@ -235,12 +238,15 @@ def parse_text(text: str, file: Path | None = None) -> dict[str, Any]:
         raise ProfileError([Problem("", "arrays or tables are nested too deeply to read; this is not a profile", None, None, file)]) from None
 
 
-def loads_profile(text: str, overrides: list[str] = (), file: Path | None = None, *, stored: bool = False) -> Profile:
-    """Validate a profile from TOML text plus ``key=value`` overrides (``stored``: see ``validate_data``)."""
+def loads_profile(text: str, overrides: list[str] = (), file: Path | None = None, *,
+                  recorded: Callable[[], Mapping[str, str]] | None = None) -> Profile:
+    """Validate a profile from TOML text plus ``key=value`` overrides. ``recorded``: the text is a run's stored
+    profile, and this reads what the run recorded (see ``validate_data``), only where a text holds a control character."""
     text = strip_text(text, file)
     data = apply_overrides(parse_text(text, file), list(overrides))
+    kept = None if recorded is None else recorded() if control_texts(data) else {}
     return validate_data(data, lines=key_lines(text), file=file, overrides=override_sources(list(overrides)),
-                         stored=stored, text=text)
+                         recorded=kept, text=text)
 
 
 def load_profile(path: str | Path, overrides: list[str] = ()) -> Profile:
@@ -248,12 +254,13 @@ def load_profile(path: str | Path, overrides: list[str] = ()) -> Profile:
     return loads_profile(_read_text(Path(path)), overrides, Path(path))
 
 
-def load_run_profile(path: str | Path) -> Profile:
-    """A run's stored profile (RUN/profile.toml, another machine's profile-machine-N.toml, RUN/outputs/profile.toml),
-    as dbtui wrote it: what the run was made with, read back without the rules for a path the user types. A run made
-    before a rule (its saving.output_dir "C:\\new\\tmp" in double quotes, read as a line break and a tab) still exports
-    and resumes; and the advice to write the path otherwise would point the run elsewhere."""
-    return loads_profile(_read_text(Path(path)), (), Path(path), stored=True)
+def load_run_profile(path: str | Path, recorded: Callable[[], Mapping[str, str]]) -> Profile:
+    """A run's stored profile (RUN/profile.toml, another machine's profile-machine-N.toml, RUN/outputs/profile.toml).
+    A path holding a control character that the run recorded (``recorded``: see ``validate_data``) is read as it is: a
+    run made before the rule (its saving.output_dir "C:\\new\\tmp" in double quotes, read as a line break and a tab)
+    still exports and resumes, where advice to write the path otherwise would point the run elsewhere. Any other, a hand
+    edit of the file, is refused as a typed one is (engine.runs.stored_profile reads the run's record)."""
+    return loads_profile(_read_text(Path(path)), (), Path(path), recorded=recorded)
 
 
 def read_profile_text(path: str | Path) -> str:

@@ -46,10 +46,11 @@ def save_kept_words(folder: RunFolder) -> str:
     """What becomes of a checkpoint asked for now (`dbtui save`, the dashboard's c), as one sentence from the run's
     profile; "" where it cannot be read. The rotation deletes it as any other (engine.runs.rotation), which the user,
     who asked for it to keep, found out only once it was gone."""
-    from engine.profile import ProfileError, load_run_profile
+    from engine.profile import ProfileError
+    from engine.runs.stored_profile import run_profile
 
     try:
-        profile = load_run_profile(folder.profile)
+        profile = run_profile(folder)
     except ProfileError:
         return ""
     keep = profile.saving.keep_last_n

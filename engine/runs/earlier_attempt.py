@@ -35,3 +35,10 @@ def put_attempt_back(moved: list[tuple[Path, Path]]) -> None:
     """Undo ``set_aside_attempt``: each file or folder back where it was."""
     for was, now in reversed(moved):
         now.rename(was)  # samples: onto the empty folder made for the new run, which a rename replaces
+
+
+def earlier_logs(folder: RunFolder) -> list[Path]:
+    """The logs of the earlier attempts set aside in ``folder`` (``events.STAMP.jsonl``), the latest first."""
+    stamps = (path.name.split(".")[1] for path in folder.path.glob("events.*.jsonl"))
+    return [folder.path / f"events.{stamp}.jsonl" for stamp in sorted((s for s in stamps if s.isdigit()), key=int,
+                                                                      reverse=True)]

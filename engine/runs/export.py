@@ -130,11 +130,11 @@ def _export_from(folder: RunFolder, step: int, checkpoint: Path, files: Path, re
                  emit: Callable[[Event], None]) -> dict[str, str]:
     """export_checkpoint's work once ``files`` (the pinned checkpoint, or the checkpoint itself where the disk has no
     hard links) are held: the base model with the checkpoint's weights, written as the profile's exports."""
-    from engine.profile import load_run_profile
+    from engine.runs.stored_profile import run_profile
 
     try:
         manifest = read_manifest(files)
-        profile = export_settings(load_run_profile(folder.profile), manifest, checkpoint, folder.profile, emit)
+        profile = export_settings(run_profile(folder), manifest, checkpoint, folder.profile, emit)
     except CheckpointError:
         if files != checkpoint or (checkpoint / MANIFEST).exists():
             raise

@@ -29,12 +29,12 @@ class FinishedOutputsError(DbtuiError):
 
 def export_finished(folder: RunFolder, step: int, emit: Callable[[Event], None]) -> dict[str, str]:
     """Write the profile's export formats of the model the run ended with (at ``step``); returns {format: path}."""
-    from engine.profile import load_run_profile
     from engine.runs.export import build_export, family_of_weights
+    from engine.runs.stored_profile import run_profile
 
     trained = _trained(folder)
     record = str(folder.outputs / "profile.toml")
-    profile = export_settings(load_run_profile(folder.profile), trained, folder.outputs, folder.profile, emit,
+    profile = export_settings(run_profile(folder), trained, folder.outputs, folder.profile, emit,
                               weights="the run's final model", record=record)
     target = folder.path / "exports" / f"step-{step}"
     run = shlex.quote(str(folder.path))
@@ -65,10 +65,11 @@ def finished_refusal(folder: RunFolder, step: int) -> str | None:
     """Why `dbtui export RUN --step STEP` of the step the run finished at is refused, saying what writes its formats
     instead (the conversion of the single file the run wrote): None where RUN/outputs holds the LoRA or diffusers
     folder it builds from, or where RUN/profile.toml cannot be read (that export then says why)."""
-    from engine.profile import ProfileError, load_run_profile
+    from engine.profile import ProfileError
+    from engine.runs.stored_profile import run_profile
 
     try:
-        profile = load_run_profile(folder.profile)
+        profile = run_profile(folder)
     except (OSError, ProfileError):
         return None
     try:
@@ -82,10 +83,11 @@ def _trained(folder: RunFolder) -> dict[str, Any]:
     """The settings the run trained with (RUN/outputs/profile.toml) as a checkpoint's manifest holds them; export_settings
     lays RUN/profile.toml's saving section, name and base model's place over them. Empty where outputs hold none (written
     before they held it, or removed): RUN/profile.toml's settings are used."""
-    from engine.profile import ProfileError, load_run_profile
+    from engine.profile import ProfileError
+    from engine.runs.stored_profile import run_profile
 
     try:
-        return {"profile": load_run_profile(folder.outputs / "profile.toml").model_dump(mode="json")}
+        return {"profile": run_profile(folder, folder.outputs / "profile.toml").model_dump(mode="json")}
     except (OSError, ProfileError):
         return {}
 

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from engine.errors import DbtuiError
 from engine.runs.command import through_accelerate, worker_command
 from engine.runs.control import drop_requests
-from engine.profile import Profile, ProfileError, dumps_profile, load_run_profile
+from engine.profile import Profile, ProfileError, dumps_profile
 from engine.profile.changes import changed_settings, said_changes
 from engine.runs.folder import run_dir_for
 from engine.runs.checkpoints import CheckpointError, complete_checkpoints, damage_of
@@ -36,6 +36,7 @@ from engine.runs.earlier_attempt import put_attempt_back, set_aside_attempt
 from engine.runs.launch_lock import launching
 from engine.runs.meeting import machine_lock, machine_trainer, running_pid, write_pid
 from engine.runs.profile_anchor import anchored_profile
+from engine.runs.stored_profile import run_profile
 
 
 class RunExistsError(RunFolderError):
@@ -368,7 +369,7 @@ def _changes_from_stored(folder: RunFolder, profile: Profile, given_keys: Collec
     rank = profile.launch.machine_rank
     stored_path = machine_profile(folder, rank)
     try:
-        stored = load_run_profile(stored_path)
+        stored = run_profile(folder, stored_path)
     except ProfileError:  # none, or unreadable: nothing to compare with (the checkpoint's manifest was checked)
         return []
     # Both anchored: a run started before its model's folder was kept absolute keeps "models/mine", the same folder.

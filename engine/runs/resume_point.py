@@ -19,10 +19,11 @@ from typing import Any
 
 from engine.evaluation.best import step_number
 from engine.events import CheckpointSaved, event_from_dict, marked_lines_from_the_end
-from engine.profile import Profile, ProfileError, load_run_profile
+from engine.profile import Profile, ProfileError
 from engine.runs.base_identity import folder_named, identity_named, same_source, scheduler_prediction
 from engine.runs.checkpoints import MANIFEST, CheckpointError, complete_checkpoints, damage_of, read_manifest
 from engine.runs.folder import RunFolder, RunFolderError
+from engine.runs.stored_profile import run_profile
 
 SET_ASIDE = "checkpoints-set-aside"
 
@@ -187,7 +188,7 @@ def _trained_with(folder: RunFolder) -> tuple[Profile | None, Any]:
     try:
         manifest = read_manifest(latest[-1][1]) if latest else {}
         recorded = manifest.get("profile")
-        profile = validate_data(recorded, dumped=True) if isinstance(recorded, dict) else load_run_profile(folder.profile)
+        profile = validate_data(recorded, dumped=True) if isinstance(recorded, dict) else run_profile(folder)
     except (OSError, ProfileError, CheckpointError):
         return None, None
     return profile, manifest.get("base_model")

@@ -82,11 +82,11 @@ def keep_stops(asked_to_stop: list[int], *, waits_for_machine_0: bool) -> None:
 
 
 def _train(args: argparse.Namespace, folder: RunFolder, lock: TrainerLock, asked_to_stop: list[int]) -> int:
-    from engine.profile import load_run_profile
     from engine.runs.checkpoints import CheckpointError, epoch_leftovers, latest_checkpoint
     from engine.runs.in_process import train
     from engine.runs.report import write_report_at_end
     from engine.runs.resume_length import kept_total
+    from engine.runs.stored_profile import run_profile
     from engine.runs.supervisor import Supervisor
     from engine.runs.meeting import say_met, say_ended
     from engine.training.distributed import process_state
@@ -116,7 +116,7 @@ def _train(args: argparse.Namespace, folder: RunFolder, lock: TrainerLock, asked
         if main_process:
             supervisor.write_state("starting", *supervisor.position())
             supervisor.watch_setup_requests()
-        profile = load_run_profile(args.profile or folder.profile)
+        profile = run_profile(folder, args.profile)
         result = train(profile, folder.path, cancel=cancel, step_hooks=[supervisor.on_step], trainer_hook=supervisor.attach,
                        epoch_leftovers=epoch_leftovers(supervisor.resume), start_step=supervisor.resume_step,
                        kept_total=kept_total(supervisor.resume, profile), save_last_step=supervisor.save_last_step)
