@@ -73,6 +73,9 @@ class Session:
     # dotted key → (the draft's value before the last tier preset applied, the value it put), for each setting
     # it put: the next tier preset puts the first back where it sets none (dbtui/presets.py preset_values)
     preset_left: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    # dotted key → each path holding a control character of the run's profile this session was opened from (from_run),
+    # as the run recorded it: the draft is read in the run's stored context while it still holds them (stored_paths)
+    run_paths: dict[str, str] = field(default_factory=dict)
     # (the settings the folder checks read, what they found): each edit re-reads the disk only when those change
     _missing_here: tuple[tuple, list[Problem]] | None = field(default=None, repr=False)
 
@@ -92,10 +95,12 @@ class Session:
         """A session holding the profile the run in ``folder`` keeps, as `dbtui resume` reads it (run_profile), with
         no path: a save goes to profiles/ (raises ProfileError when it cannot be read)."""
         from engine.profile import profile_data
+        from engine.profile.stored_paths import control_texts
         from engine.runs.folder import RunFolder
         from engine.runs.stored_profile import run_profile
 
-        return cls(data=profile_data(run_profile(RunFolder(folder))))
+        data = profile_data(run_profile(RunFolder(folder)))
+        return cls(data=data, run_paths=control_texts(data))
 
     def adopt_model(self, info: Any) -> None:
         """Remember what the model step found. A draft that names no resolution, or the one taken
@@ -222,7 +227,7 @@ class Session:
         from engine.profile_checks import check_profile
 
         try:
-            profile = validate_data(self.data)
+            profile = validate_data(self.data, recorded=self.run_paths)
         except ProfileError as error:
             return Review(None, error.problems, [], [])
         inputs = path_inputs(profile)
@@ -235,7 +240,7 @@ class Session:
         """The draft as a valid profile; raises ProfileError listing every problem."""
         from engine.profile import validate_data
 
-        return validate_data(self.data)
+        return validate_data(self.data, recorded=self.run_paths)
 
     def default_path(self) -> Path:
         return self.path or self.profiles_dir / f"{self.data.get('name') or 'profile'}.toml"

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from dbtui.cli import main
+from dbtui.screens.run_life import draft_differs
+from dbtui.session import Session
 from engine.events import RunStarted
 from engine.profile import Profile, ProfileError, dumps_profile, load_profile, validate_data
 from engine.runs.folder import RunFolder, RunState
@@ -108,3 +110,16 @@ def test_a_recorded_folder_that_is_gone_is_named_with_its_escapes(tmp_path: Path
     said = out.partition("concepts.0.instance_dir: folder '")[2].partition("' does not exist")[0]
     assert said == str(tmp_path / "C:\\new\\tmp" / "images"), out
 
+
+def test_the_wizard_reads_an_attached_runs_profile_as_the_run_keeps_it(tmp_path: Path) -> None:
+    """Opened on the run (the start screen's attach), the draft passed as the run's: it was refused ("retype the path"),
+    which stopped Train, and the check of a draft that differs from the run's said "same". A path edited in the draft
+    is judged as typed."""
+    folder, _ = _made_before_the_rule(tmp_path, "attached", started=True)
+    session = Session.from_run(folder.path)
+    assert session.review().problems == [] and not draft_differs(session, folder.path)
+    session.set("training.max_train_steps", 9)
+    assert session.review().profile is not None and draft_differs(session, folder.path)
+    session.set("saving.output_dir", str(tmp_path / "C:\tother"))
+    problems = [(problem.key, problem.message) for problem in session.review().problems]
+    assert problems == [("saving.output_dir", "holds a tab (\\t), which no path is meant to hold: retype the path")]
