@@ -176,6 +176,9 @@ class RunStarted(Event):
     total_steps: int
     resumed_from_step: int = 0
     num_processes: int = 1
+    # This attempt logs each checkpoint its rotation deletes (checkpoints_rotated): one it never logged went by hand.
+    # False where read from an older version's log, whose rotation logged none (engine/runs/keep.py).
+    rotation_logged: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -301,3 +301,26 @@ def test_a_best_checkpoint_deleted_is_said_deleted_by_the_rotation_or_gone_never
     assert keep is not None and keep.best.step == 8 and keep.export_step == 12
     advice = keep.advice("runs/r")
     assert advice == f"{said}; the best kept step that qualifies is step 12: `dbtui export runs/r --step 12`"
+
+
+@pytest.mark.parametrize(("logged", "said"), [((True,), "gone"), ((False,), "gone_or_rotated"),
+                                              ((False, True), "gone_or_rotated"), ((True, True), "gone")])
+def test_a_best_checkpoint_deleted_by_hand_in_a_run_whose_rotation_deleted_nothing_is_said_gone(
+        tmp_path: Path, logged: tuple[bool, ...], said: str) -> None:
+    """A run of this version whose rotation never deleted a checkpoint (keep_last_n = 2, few saves) logged no
+    checkpoints_rotated, so step 2's checkpoint, deleted by hand, was said "deleted, by hand or by an older version's
+    rotation". Each attempt's run_started now says whether it logs its rotation; one that does not (an older version's,
+    ``logged`` False) since the save still leaves either."""
+    from engine.events import CheckpointSaved
+    from engine.runs.keep import unkept_why
+
+    folder = RunFolder(tmp_path / "r").create()
+    sink = JsonlSink(folder.events)
+    for attempt, rotation_logged in enumerate(logged):
+        sink(RunStarted(run_dir=str(folder.path), profile={}, hardware={}, versions={"dbtui": "0.1.0"}, total_steps=4,
+                        resumed_from_step=2 * attempt, rotation_logged=rotation_logged))
+        for step in (2, 4)[attempt:]:
+            sink(scored(step, 0.9 if step == 2 else 0.5, 0.3))
+            sink(CheckpointSaved(step=step, path=str(folder.checkpoints / f"step-{step:08d}")))
+    sink.close()
+    assert unkept_why(folder.events, 2) == said

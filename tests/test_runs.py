@@ -60,6 +60,18 @@ def test_a_run_on_a_machine_without_cuda_prints_no_bitsandbytes_kernel_notice(pl
     assert started.hardware["bitsandbytes"] is (find_spec("bitsandbytes") is not None)
 
 
+def test_a_checkpoint_deleted_by_hand_from_a_run_whose_rotation_deleted_nothing_is_said_gone(plain_scored_run: PlainRun) -> None:
+    """keep_last_n = 2 and one checkpoint: the rotation deleted nothing, so logged nothing, and step 2's checkpoint,
+    had it been deleted by hand, was said "deleted, by hand or by an older version's rotation". Read only: the events
+    say so whatever checkpoints/ holds."""
+    from engine.runs.keep import unkept_why
+
+    assert plain_scored_run.returncode == 0, plain_scored_run.out
+    events = RunFolder(plain_scored_run.run).events
+    assert not [e for e in read_events(events) if e.kind == "checkpoints_rotated"]
+    assert unkept_why(events, 2) == "gone"
+
+
 def test_detached_run_survives_its_terminal_then_attach_and_stop(tmp_path: Path) -> None:
     path = profile_file(tmp_path, training={"max_train_steps": 5000}, saving={"every_n_steps": 10000})
     run_dir = tmp_path / "runs" / "t"

@@ -127,9 +127,10 @@ def how_to_keep(best: BestStep, kept: Iterable[int], finished_at: int | None = N
 
 def unkept_why(events: Path, step: int) -> Unkept:
     """Why ``step``, the best, has no checkpoint: where one was saved after its round, "rotated" where the rotation
-    logged its deletion (CheckpointsRotated), "gone" where every attempt since its save logged the rotation's deletions
-    (this version's: by hand, then), else "gone_or_rotated" (an earlier version's rotation logged none); where none
-    was, "asked" where its round was asked for by hand (``asked_round``), else "between" (between checkpoints)."""
+    logged its deletion (CheckpointsRotated), "gone" where every attempt since its save logs the rotation's deletions
+    (RunStarted.rotation_logged, this version's: by hand, then), else "gone_or_rotated" (an earlier version's rotation
+    logged none); where none was, "asked" where its round was asked for by hand (``asked_round``), else "between"
+    (between checkpoints)."""
     deleted = _deleted_after_save(events, step)
     if deleted is not None:
         return deleted
@@ -152,6 +153,8 @@ def _deleted_after_save(events: Path, step: int) -> Unkept | None:
                 logged = True
                 rotated |= not saved and step in event.steps
             elif isinstance(event, RunStarted):
+                # Said at the attempt's start, as a rotation that deleted nothing logs no event to tell it by
+                logged |= event.rotation_logged
                 if saved:  # the attempt that saved it, read whole
                     break
                 every_attempt_logged &= logged

@@ -288,7 +288,7 @@ class Trainer:
             self.emit(RunStarted(
                 run_dir=str(self.run_dir), profile=profile.model_dump(mode="json"), hardware=probe(self.run_dir).to_dict(),
                 versions=versions(), total_steps=self.total_steps, resumed_from_step=self.global_step,
-                num_processes=self.accelerator.num_processes,
+                num_processes=self.accelerator.num_processes, rotation_logged=True,
             ))
             for problem in shared_prompt_problems(profile) + shared_identifier_problems(profile):
                 self.emit(Warning(message=f"{problem.key} {problem.message}"))
