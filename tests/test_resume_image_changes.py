@@ -229,3 +229,44 @@ def test_file_times_all_changed_by_a_copy_say_nothing_and_a_record_of_sizes_alon
     assert said_image_changes([{"a.png": 10, "b.png": 20}], copied, {0: 0}, ["photos"])[:2] == ([], "")  # no times kept
     assert said_image_changes([{"a.png": 10, "b.png": 21}], copied, {0: 0}, ["photos"])[:2] == (
         ["concepts[0] (instance_dir 'photos'): 'b.png' replaced"], "images")
+
+
+DAMAGED = [[10, "x"], [10, 9.5], [10, True], [10, [1]], [10, None], [], [10], ["10", 9], {}, "x", None, 1.5, True]
+
+
+@pytest.mark.parametrize("value", DAMAGED, ids=repr)
+def test_a_damaged_value_of_the_record_never_fails_a_resume(value: object) -> None:
+    """A hand-edited or damaged trained_images.json (valid JSON, another shape) failed the resume with a TypeError
+    ([10, "x"]: a time that is text; [10, [1]]) or an IndexError ([]) in the comparison of file times."""
+    from engine.data.trained_images import said_image_changes, shared_images
+
+    now = [{"a.png": [10, 9], "b.png": [20, 9], "b.txt": "hash"}]
+    for before in ([{"a.png": value, "b.png": [20, 9], "b.txt": value}], [value], [{"a.png": value}] * 2):
+        said_image_changes(before, now, {0: 0}, ["photos"])
+        shared_images(before, now)(0, 0)
+
+
+def test_a_time_that_is_no_whole_number_is_none_and_an_empty_value_another_size() -> None:
+    """As of a record of sizes alone: the same size says nothing of the time. An empty value has no size: replaced."""
+    from engine.data.trained_images import said_image_changes
+
+    now = [{"a.png": [10, 9], "b.png": [20, 9]}]
+    assert said_image_changes([{"a.png": [10, "x"]}], [{"a.png": [10, 9 + 10**12]}], {0: 0}, ["photos"]).said == []
+    assert said_image_changes([{"a.png": []}], now, {0: 0}, ["photos"]).said == [
+        "concepts[0] (instance_dir 'photos'): 'b.png' added; 'a.png' replaced"]
+
+
+def test_a_resume_from_a_checkpoint_whose_record_was_edited_by_hand_goes_on(tmp_path: Path) -> None:
+    """`dbtui resume` failed as a bug of dbtui where the checkpoint's trained_images.json held a time that is text."""
+    from engine.data.trained_images import RECORD
+    from engine.runs.checkpoints import latest_checkpoint
+
+    photos = tmp_path / "photos"
+    shutil.copytree(resolve_dir("builtin:demo-instance"), photos)
+    folder, profile = _stopped_at_two(tmp_path, photos)
+    checkpoint = latest_checkpoint(folder)
+    assert checkpoint is not None
+    record = json.loads((checkpoint / RECORD).read_text(encoding="utf-8"))
+    record["concepts"][0] = {name: [size, "edited"] for name, (size, _) in record["concepts"][0].items()}
+    (checkpoint / RECORD).write_text(json.dumps(record), encoding="utf-8")
+    assert not [w for w in _resume_warnings(folder, profile) if "changed" in w.message]

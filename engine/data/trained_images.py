@@ -89,19 +89,25 @@ def _changes(was: FileRecord, is_now: FileRecord) -> list[tuple[list[str], str]]
 
 
 def _size(value: Any) -> Any:
-    return value[0] if isinstance(value, list) else value
+    return value[0] if isinstance(value, list) and value else value
 
 
-def _time(value: Any) -> Any:
-    return value[1] if isinstance(value, list) and len(value) > 1 else None
+def _time(value: Any) -> int | None:
+    """An image's file time in ns; None where the record kept none (an earlier version's: sizes alone) or holds no whole
+    number there (a hand-edited or damaged record, which a resume reads and must not fail on)."""
+    time = value[1] if isinstance(value, list) and len(value) > 1 else None
+    return time if isinstance(time, int) and not isinstance(time, bool) else None
 
 
 def _retimed(was: FileRecord, is_now: FileRecord) -> tuple[int, list[str]]:
     """How many images both records hold at the same size with a time each, and the names of those whose time moved by
     more than SAME_TIME_NS: edited in place (a photo rotated or retouched and saved over itself), or copied again."""
-    both = sorted(name for name in was.keys() & is_now.keys() if _size(was[name]) == _size(is_now[name])
-                  and None not in (_time(was[name]), _time(is_now[name])))
-    return len(both), [name for name in both if abs(_time(was[name]) - _time(is_now[name])) > SAME_TIME_NS]
+    moved: dict[str, int] = {}
+    for name in was.keys() & is_now.keys():
+        then, now = _time(was[name]), _time(is_now[name])
+        if then is not None and now is not None and _size(was[name]) == _size(is_now[name]):
+            moved[name] = abs(then - now)
+    return len(moved), sorted(name for name, by in moved.items() if by > SAME_TIME_NS)
 
 
 def _retimed_said(names: list[str]) -> str:
