@@ -22,7 +22,7 @@ from engine.runs.supervisor import Supervisor
 from engine.training.watchdogs import NonFiniteLossError, OutOfMemoryAdviceError, images_look_broken
 from engine.runs.sinks import read_events
 from tests.runs_helpers import dbtui, profile_file, python, step_of, wait_for
-from tests.shared_runs import PlainRun
+from tests.shared_runs import PlainRun, own_copy, tree
 from tests.training_helpers import tiny_profile
 
 def start_worker(run_dir: Path, profile_path: Path, code: str | None = None, *args: str) -> subprocess.Popen:
@@ -33,14 +33,18 @@ def start_worker(run_dir: Path, profile_path: Path, code: str | None = None, *ar
     return python(code, str(run_dir), *args)
 
 
-def test_plain_mode_prints_progress_while_running_and_rerun_is_refused(plain_scored_run: PlainRun, capsys) -> None:
+def test_plain_mode_prints_progress_while_running_and_rerun_is_refused(plain_scored_run: PlainRun, tmp_path: Path,
+                                                                       capsys) -> None:
     from dbtui.cli import main
 
-    path, returncode, text, seen_running, _ = plain_scored_run
+    path, returncode, text, seen_running, run = plain_scored_run
     assert returncode == 0, text
     assert seen_running, text
     assert text.startswith(f"running: dbtui run {path}") and "outputs are in" in text
+    # A launch writes into the run (RUN/.launching) while the other worker may copy it: this test's own copy.
+    path, built = own_copy(plain_scored_run, tmp_path), tree(run)
     code = main(["run", str(path), "--plain", "--set", "training.max_train_steps=8", "--set", "name=t"])
+    assert tree(run) == built
     out = "".join(capsys.readouterr())
     # The suggested command keeps the other overrides and leaves out the name it replaces.
     assert code == 2 and "finished run" in out
