@@ -178,18 +178,23 @@ def test_the_demo_profile_trains_tiny_sdxl_with_prior_preservation_and_learns_th
     from tests.runs_helpers import dbtui
     from tests.training_helpers import image_latents
 
-    # Scoring is tested on its own (tests/test_evaluation.py); here it would only add time.
+    # Scoring is tested on its own (tests/test_evaluation.py), and one preview of few steps shows that the SDXL pipeline
+    # previews: more would only add time. 20 steps learn with room to spare (loss 0.32 of its start, prediction error
+    # 0.23 of the base model's, where the test asks 0.8 and 0.7).
+    steps = 20
     run = dbtui("run", "profiles/tiny-demo.toml", "--plain", "--set", 'model.pretrained="builtin:tiny-sdxl"',
-                "--set", "evaluation.enabled=false", "--set", "training.max_train_steps=60", "--set", "optimizer.learning_rate=5e-4",
+                "--set", "evaluation.enabled=false", "--set", f"training.max_train_steps={steps}",
+                "--set", "optimizer.learning_rate=5e-4", "--set", "sampling.num_images=1", "--set", "sampling.steps=4",
                 "--set", f"saving.output_dir={str(tmp_path / 'runs')!r}", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out, _ = run.communicate(timeout=900)
     assert run.returncode == 0, out[-3000:]
     folder = RunFolder(tmp_path / "runs" / "tiny-demo")
     events = list(read_events(folder.events))
     losses = [e.loss for e in events if e.kind == "step_ended"]
-    assert len(losses) == 60 and sum(losses[-15:]) / 15 < 0.8 * sum(losses[:15]) / 15
+    quarter = steps // 4
+    assert len(losses) == steps and sum(losses[-quarter:]) / quarter < 0.8 * sum(losses[:quarter]) / quarter
     assert [e for e in events if e.kind == "sample_saved"]  # previews with the SDXL pipeline
-    assert (folder.samples / "step-000060" / "grid.png").is_file()
+    assert (folder.samples / f"step-{steps:06d}" / "grid.png").is_file()
 
     vae = AutoencoderKL.from_pretrained(tiny_sdxl, subfolder="vae")
     latents = image_latents(vae, list_images(demo_data / "instance"), 64)
