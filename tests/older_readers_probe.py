@@ -1,9 +1,11 @@
 """Load a diffusers folder as a user's script would, and dump its text encoders and tokenizers' ids.
 
-Run as ``python older_readers_probe.py FOLDER OUT_FILE`` by any Python whose diffusers and transformers are
-under test (the tests run it in the oldest declared stack's venv too). OUT_FILE gets each text encoder's
-weights (``text_model.`` dropped: transformers 5 has no such module) and each tokenizer's ids for PROMPT; the
-tokenizer classes go into its metadata. Only the installed libraries are used: no dbtui import.
+Run as ``python older_readers_probe.py FOLDER OUT_FILE [FOLDER OUT_FILE ...]`` by any Python whose diffusers and
+transformers are under test (the tests run it in the oldest declared stack's venv too): one process for every folder,
+since its imports take most of its time. OUT_FILE gets each text encoder's weights (``text_model.`` dropped:
+transformers 5 has no such module) and each tokenizer's ids for PROMPT; the tokenizer classes go into its metadata. A
+folder that fails to load gets OUT_FILE.error, its traceback, in place of OUT_FILE, and the others are still read.
+Only the installed libraries are used: no dbtui import.
 """
 
 from __future__ import annotations
@@ -34,4 +36,12 @@ def main(folder: str, out_file: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    import traceback
+
+    pairs = sys.argv[1:]
+    for folder, out_file in zip(pairs[::2], pairs[1::2], strict=True):
+        try:
+            main(folder, out_file)
+        except Exception:
+            with open(f"{out_file}.error", "w", encoding="utf-8") as error:
+                error.write(traceback.format_exc())
