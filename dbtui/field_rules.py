@@ -79,7 +79,7 @@ def _governs(rule_key: str, key: str) -> bool:
     return key == rule_key or key.startswith(rule_key + ".")
 
 
-def _in_force(session: Session, control: str) -> Any:
+def in_force(session: Session, control: str) -> Any:
     """The control's value in the draft, else the schema's default (every control sits in a section
     whose default is an instance, such as ``TrainingSection()``)."""
     if control == FAMILY:
@@ -103,7 +103,7 @@ def applies(session: Session, key: str) -> bool:
 
 
 def _holds(session: Session, rule: Rule) -> bool:
-    return rule.holds(*(_in_force(session, control) for control in rule.controls))
+    return rule.holds(*(in_force(session, control) for control in rule.controls))
 
 
 def controls_of(values: dict[str, Any], prefix: str = "") -> set[str]:

@@ -227,7 +227,7 @@ class Session:
         from engine.profile_checks import check_profile
 
         try:
-            profile = validate_data(self.data, recorded=self.run_paths)
+            profile = validate_data(self.data, recorded=self.run_paths or None)
         except ProfileError as error:
             return Review(None, error.problems, [], [])
         inputs = path_inputs(profile)
@@ -240,7 +240,7 @@ class Session:
         """The draft as a valid profile; raises ProfileError listing every problem."""
         from engine.profile import validate_data
 
-        return validate_data(self.data, recorded=self.run_paths)
+        return validate_data(self.data, recorded=self.run_paths or None)
 
     def default_path(self) -> Path:
         return self.path or self.profiles_dir / f"{self.data.get('name') or 'profile'}.toml"

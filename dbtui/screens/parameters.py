@@ -13,7 +13,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from dbtui.format import PriceError, read_price
 from dbtui.messages import HardwareKnown
-from dbtui.field_rules import FAMILY, applies, settle
+from dbtui.field_rules import FAMILY, applies, in_force, settle
 from dbtui.presets import PRESET_NAMES, guessed_note, preset_values, recommended_preset
 from dbtui.problem_lines import problem_line
 from dbtui.save_failure import save_failure
@@ -28,7 +28,6 @@ from dbtui.widgets.vram_line import VramLine
 from engine.memory.inputs import as_trained_in, meter_key
 from engine.profile import ProfileError
 from engine.profile.precision_names import frozen_weights_name
-from engine.profile.schema import PrecisionSection
 
 
 AS_FP16 = "(as fp16 here)"  # after the VRAM line's figure where this GPU, without bf16, trains bf16 settings in fp16
@@ -90,7 +89,7 @@ whether to resume it.
                 yield Static(Content(note), id="par-guessed")
             with Horizontal(classes="par-row", id="par-quantize-row"):
                 yield Label("Base weights")
-                yield Select(quantize_choices(self._precision()), value=self.session.get("model.quantize") or "none",
+                yield Select(quantize_choices(in_force(self.session, "precision.mixed_precision")), value=self.session.get("model.quantize") or "none",
                              allow_blank=False, compact=True, id="par-quantize")
             with Horizontal(classes="par-row"):
                 yield Label("Save as")
@@ -151,7 +150,7 @@ whether to resume it.
         self.query_one("#par-quantize-row").display = offered and applies(self.session, "model.quantize")
         choice = self.query_one("#par-quantize", Select)
         value = self.session.get("model.quantize") or "none"
-        options = quantize_choices(self._precision())
+        options = quantize_choices(in_force(self.session, "precision.mixed_precision"))
         with choice.prevent(Select.Changed):
             if options != self._quantize_options:  # the precision changed: "none" names another dtype
                 choice.set_options(options)
@@ -160,10 +159,6 @@ whether to resume it.
             if options != self._quantize_options:  # the closed dropdown shows the new label of the same value too
                 choice.mutate_reactive(Select.value)
             self._quantize_options = options
-
-    def _precision(self) -> str:
-        """The draft's mixed_precision, the schema's default where it sets none."""
-        return self.session.get("precision.mixed_precision") or PrecisionSection.model_fields["mixed_precision"].default
 
     @on(Select.Changed, "#par-quantize")
     def _quantize_chosen(self, event: Select.Changed) -> None:
