@@ -8,17 +8,16 @@ only has no weights to read in that way: the refusal names the conversion that m
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from engine.errors import DbtuiError
-from engine.events import Event, Warning, marked_lines_from_the_end
+from engine.events import Event, Warning
 from engine.runs.checkpoints import CheckpointMismatchError, complete_checkpoints, restore_part
 from engine.runs.export_settings import base_model_mismatch, export_settings
-from engine.runs.folder import RunFolder
+from engine.runs.folder import RunFolder, run_starts
 
 LORA_FILE = "pytorch_lora_weights.safetensors"
 
@@ -116,14 +115,8 @@ def _trained_in_bf16(folder: RunFolder, trained: dict[str, Any]) -> bool:
     precision = trained.get("profile", {}).get("precision", {})
     if not (precision.get("bf16_weights") and precision.get("mixed_precision") == "bf16"):
         return False
-    hardware: Any = {}
     try:
-        for line in marked_lines_from_the_end(folder.events, (b'"run_started"',)):
-            try:
-                hardware = json.loads(line).get("hardware") or {}
-            except (ValueError, AttributeError):
-                continue
-            break
+        hardware = next(run_starts(folder.events), {}).get("hardware") or {}
     except OSError:
         return False
     gpus = hardware.get("gpus") if isinstance(hardware, dict) else None

@@ -21,7 +21,7 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -336,9 +336,9 @@ def finished_by_events(events_file: Path) -> int | None:
 def last_step(events_file: Path) -> int | None:
     """The step of the last readable step_ended event; None where there is none."""
     try:
-        for line in marked_lines_from_the_end(events_file, (b'"step_ended"',)):
+        for data in _marked_objects(events_file, (b'"step_ended"',)):
             try:
-                event = event_from_dict(json.loads(line))
+                event = event_from_dict(data)
             except (ValueError, TypeError):
                 continue
             if isinstance(event, StepEnded):
@@ -358,11 +358,30 @@ def _last_marked(events_file: Path, marks: tuple[bytes, ...]) -> Any:
     """The last readable event of the lines holding one of ``marks``; None where there is none. Read from the end:
     `dbtui runs` asks it twice of a crashed run, whose log may be hundreds of MB."""
     try:
-        for line in marked_lines_from_the_end(events_file, marks):
+        for data in _marked_objects(events_file, marks):
             try:
-                return event_from_dict(json.loads(line))
+                return event_from_dict(data)
             except (ValueError, TypeError):
-                continue  # a line being written
+                continue
     except OSError:
         return None
     return None
+
+
+def run_starts(events_file: Path) -> Iterator[dict[str, Any]]:
+    """The run_started events of a log as their JSON objects, last first; another event holding the words is skipped.
+    Objects, not RunStarted: their readers take the fields they need (a profile, the hardware) as they are. Raises
+    OSError."""
+    for data in _marked_objects(events_file, (b'"run_started"',)):
+        if isinstance(data, dict) and data.get("event") == "run_started":
+            yield data
+
+
+def _marked_objects(events_file: Path, marks: tuple[bytes, ...]) -> Iterator[Any]:
+    """The JSON values of the lines holding one of ``marks``, last first; a line that is not JSON (one being written,
+    one cut off) skipped. Raises OSError."""
+    for line in marked_lines_from_the_end(events_file, marks):
+        try:
+            yield json.loads(line)
+        except ValueError:
+            continue

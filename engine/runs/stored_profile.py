@@ -3,14 +3,12 @@ the run recorded (engine.profile.stored_paths), so that a hand edit of RUN/profi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from engine.events import marked_lines_from_the_end
 from engine.profile import Profile, ProfileError, load_run_profile, profile_data, validate_data
 from engine.profile.stored_paths import control_texts
 from engine.runs.earlier_attempt import earlier_logs
-from engine.runs.folder import RunFolder
+from engine.runs.folder import RunFolder, run_starts
 
 
 def run_profile(folder: RunFolder, path: Path | None = None) -> Profile:
@@ -41,11 +39,5 @@ def _last_start(log: Path) -> Profile | None:
     """The profile of the last run_started event in ``log``; None where it holds none. Raises OSError, ProfileError."""
     if not log.exists():
         return None
-    for line in marked_lines_from_the_end(log, (b'"run_started"',)):
-        try:
-            event = json.loads(line)
-        except ValueError:  # a line cut off
-            continue
-        if isinstance(event, dict) and event.get("event") == "run_started" and isinstance(event.get("profile"), dict):
-            return validate_data(event["profile"], dumped=True)
-    return None
+    profile = next((start["profile"] for start in run_starts(log) if isinstance(start.get("profile"), dict)), None)
+    return None if profile is None else validate_data(profile, dumped=True)
