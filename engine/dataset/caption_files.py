@@ -22,21 +22,27 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def line_ending(path: Path, caption: str) -> str:
-    """The line break to end ``caption`` with as it replaces the caption file ``path``: the one it holds itself, else
-    the file's (a caption saved on Windows stays CRLF, not half CRLF and half LF), else "\\n"."""
+def replaced_text(path: Path) -> str | None:
+    """The text of the caption file ``path`` that a write replaces; None where there is none, or it is not readable
+    text (replaced whole)."""
     try:
-        before = read_caption_file(path)
-    except CaptionFileError:  # not readable text: replaced whole
-        before = None
+        return read_caption_file(path)
+    except CaptionFileError:
+        return None
+
+
+def line_ending(caption: str, before: str | None) -> str:
+    """The line break to end ``caption`` with as it replaces a caption file holding ``before`` (``replaced_text``):
+    the one it holds itself, else the file's (a caption saved on Windows stays CRLF, not half CRLF and half LF), else
+    "\\n"."""
     found = re.search(r"\r\n|\r|\n", caption.strip()) or re.search(r"\r\n|\r|\n", before or "")
     return found[0] if found else "\n"
 
 
-def caption_bytes(path: Path, caption: str) -> bytes:
-    """What replaces the caption file ``path`` with ``caption``: its text ended with ``line_ending``, as UTF-8. The size
-    refused (caption_changes.refuse_too_big) is of these bytes: a CRLF is two."""
-    return (caption.strip() + line_ending(path, caption)).encode("utf-8")
+def caption_bytes(caption: str, before: str | None) -> bytes:
+    """What replaces a caption file holding ``before`` (``replaced_text``) with ``caption``: its text ended with
+    ``line_ending``, as UTF-8. The size refused (caption_changes.refuse_too_big) is of these bytes: a CRLF is two."""
+    return (caption.strip() + line_ending(caption, before)).encode("utf-8")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -21,7 +21,7 @@ from engine.data.caption_text import CaptionFileError, caption_words, read_capti
 from engine.dataset.caption_changes import (Change, ChangeSet, JournalEntry, Unreadable, entries_text, journal_text,
                                             nothing_to_undo, read_journal, refuse_too_big)
 from engine.dataset.caption_files import (atomic_write_bytes, atomic_write_text, caption_bytes, dangling_caption,
-                                          not_to_replace)
+                                          not_to_replace, replaced_text)
 from engine.dataset.caption_renames import rename_advice
 from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags, tag_key, unique_tags
 from engine.dataset.errors import CaptionError
@@ -86,7 +86,7 @@ class CaptionStore:
         its place) is refused, saying what to do."""
         if why := not_to_replace(self.caption_file(image)):
             raise CaptionError(why)
-        data = caption_bytes(self.caption_file(image), caption)
+        data = caption_bytes(caption, replaced_text(self.caption_file(image)))
         refuse_too_big(self.caption_file(image), data)
         with self._writable():  # through a link (b.txt -> a.txt): the images keep sharing it
             self._write(self.caption_file(image), data)
@@ -326,7 +326,7 @@ class CaptionStore:
             if after != words and (why := not_to_replace(path)):
                 skipped.append(Unreadable(path, why, "read_only"))
                 continue
-            data = caption_bytes(path, after)
+            data = caption_bytes(after, before)  # the text read above: the file is not read again
             refuse_too_big(path, data)
             if after != words:
                 changes.append(Change(path, before, after))
