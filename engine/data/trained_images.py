@@ -81,11 +81,13 @@ def _named(names: list[str]) -> str:
     return ", ".join(repr(name) for name in names[:SHOWN]) + (f" and {more} more" if more > 0 else "")
 
 
-def _changes(was: FileRecord, is_now: FileRecord) -> list[tuple[list[str], str]]:
-    """(names, what) of the files added, removed and changed from ``was`` to ``is_now``, a None value standing for none."""
+def _changes(was: FileRecord, is_now: FileRecord,
+             key: Callable[[Any], Any] = lambda value: value) -> list[tuple[list[str], str]]:
+    """(names, what) of the files added, removed and changed (their ``key`` of the value: an image's size) from ``was``
+    to ``is_now``, a None value standing for none."""
     there, here = {n for n, v in was.items() if v is not None}, {n for n, v in is_now.items() if v is not None}
     return [(sorted(here - there), "added"), (sorted(there - here), "removed"),
-            (sorted(name for name in there & here if was[name] != is_now[name]), "changed")]
+            (sorted(name for name in there & here if key(was[name]) != key(is_now[name])), "changed")]
 
 
 def _size(value: Any) -> Any:
@@ -114,13 +116,6 @@ def _retimed_said(names: list[str]) -> str:
     its, time = ("its", "time") if len(names) == 1 else ("their", "times")
     return (f"{_named(names)}: {its} file {time} changed at the same size (edited in place, or copied again without "
             f"{its} {time})")
-
-
-def _image_changes(was: FileRecord, is_now: FileRecord) -> list[tuple[list[str], str]]:
-    """``_changes`` of images, "replaced" at another size."""
-    (added, _), (removed, _), _ = _changes(was, is_now)
-    replaced = sorted(name for name in was.keys() & is_now.keys() if _size(was[name]) != _size(is_now[name]))
-    return [(added, "added"), (removed, "removed"), (replaced, "replaced")]
 
 
 def _split(files: FileRecord) -> tuple[FileRecord, FileRecord]:
@@ -165,7 +160,8 @@ def said_image_changes(before: Any, now: ImageRecord, pairs: dict[int, int], fol
     copied = sum(len(names) for _, names in retimed) == sum(count for count, _ in retimed)
     told_retimed = sure = False
     for (index, (was, was_captions), (is_now, captions)), (_, moved) in zip(compared, retimed):
-        parts = [f"{_named(names)} {what}" for names, what in _image_changes(was, is_now) if names]
+        parts = [f"{_named(names)} {'replaced' if what == 'changed' else what}"  # at another size
+                 for names, what in _changes(was, is_now, key=_size) if names]
         sure |= bool(parts)
         if moved and not copied:
             parts.append(_retimed_said(moved))
