@@ -112,7 +112,7 @@ def describe_model(source: str, *, vae: str | None = None, tokenizer: str | None
             return ModelDescription(source, kind, said[0], None, supported=False)
         return ModelDescription(source, kind, "Hugging Face hub id: downloaded when training starts", source)
     from engine.convert import checkpoint_family, read_checkpoint
-    from engine.convert.absent_parts import absent_parts, absent_parts_message
+    from engine.convert.absent_parts import absent_parts_said
     from engine.dataset.profile_paths import model_source_problems
 
     if said := [problem.message for problem in model_source_problems(source)]:  # not there, damaged, or no model
@@ -121,9 +121,8 @@ def describe_model(source: str, *, vae: str | None = None, tokenizer: str | None
     checkpoint = read_checkpoint(local_path(source))
     detected = checkpoint_family(checkpoint)
     # A .safetensors file's header said this already, above; a .ckpt's keys are read only now.
-    if absent := absent_parts(checkpoint.state_dict, detected):
-        return ModelDescription(source, kind, absent_parts_message(f"'{source}'", detected, absent), None,
-                                supported=False)
+    if said := absent_parts_said(f"'{source}'", checkpoint.state_dict, detected):
+        return ModelDescription(source, kind, said, None, supported=False)
     family_id = detected.trains_as if detected.supported else None
     return ModelDescription(source, kind, f"single file: {detected.description}", None, supported=detected.supported,
                             resolution=detected.resolution, family_id=family_id)

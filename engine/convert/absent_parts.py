@@ -52,8 +52,12 @@ def _prefix(part: Part, family: ModelFamily) -> str:
     return SD2_TEXT if part.prefixes == (SD1_TEXT, SD2_TEXT) and family.id.startswith("sd2") else part.prefixes[0]
 
 
-def absent_parts_message(name: str, family: ModelFamily, absent: list[Part]) -> str:
-    """What the file ``name`` lacks (``absent_parts``) and what to do about it."""
+def absent_parts_said(name: str, keys: Iterable[str], family: ModelFamily) -> str | None:
+    """What the ``family`` file ``name`` of tensors ``keys`` lacks (``absent_parts``) and what to do about it; None where
+    it lacks no part."""
+    absent = absent_parts(keys, family)
+    if not absent:
+        return None
     lacks = " and no ".join(f"{part.name} weights ({_prefix(part, family)}*)" for part in absent)
     words = _FAMILY_WORDS.get(family.id.split("-")[0], family.description)
     return (f"{name} has no {lacks}: a {words} checkpoint saved without {'that part' if len(absent) == 1 else 'those parts'}"

@@ -12,7 +12,7 @@ def not_a_base_model(path: Path) -> str | None:
     it loaded it (a quantized one trained on noise)."""
     from safetensors import SafetensorError
 
-    from engine.convert.absent_parts import absent_parts, absent_parts_message
+    from engine.convert.absent_parts import absent_parts_said
     from engine.convert.detect import detect_family, header_shapes
     from engine.convert.weight_dtypes import header_integer_weights
 
@@ -27,5 +27,4 @@ def not_a_base_model(path: Path) -> str | None:
     if not family.supported:
         return (f"'{path}': {family.description}; model.pretrained takes a whole base model: a diffusers folder, a "
                 ".safetensors/.ckpt checkpoint, or a hub id")
-    absent = absent_parts(shapes, family)
-    return absent_parts_message(f"'{path}'", family, absent) if absent else None
+    return absent_parts_said(f"'{path}'", shapes, family)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.convert._files import Emit, Progress, atomic_dir, check_free_space, check_new_folder
-from engine.convert.absent_parts import absent_parts, absent_parts_message, text_encoders
+from engine.convert.absent_parts import absent_parts_said, text_encoders
 from engine.convert.detect import (
     EMA_PREFIX,
     SD1_TEXT,
@@ -292,9 +292,8 @@ def import_single_file(
     if components is not None or (part_files is not None and part_files.given()):
         raise ConvertError(f"{path.name} is a {family.description} checkpoint, which holds its VAE and text encoders "
                            "itself: --components, --vae, --clip-l and --t5 are for Flux transformer files")
-    absent = absent_parts(state_dict, family)
-    if absent:
-        raise IncompleteCheckpointError(absent_parts_message(path.name, family, absent))
+    if said := absent_parts_said(path.name, state_dict, family):
+        raise IncompleteCheckpointError(said)
     if use_ema and not has_ema(state_dict):
         raise ConvertError(f"{path.name} holds no EMA weights; run without --ema")
 
