@@ -7,8 +7,9 @@ _NAMES = {"no": "fp32", "fp16": "fp16", "bf16": "bf16"}  # a mixed_precision val
 
 
 def maths_name(precision: str) -> str:
-    """A mixed_precision value as the maths it gives, for people: "no" is fp32."""
-    return _NAMES[precision]
+    """A mixed_precision value as the maths it gives, for people: "no" is fp32. A value this version does not know (a
+    run of another version's event) is shown as written."""
+    return _NAMES.get(precision, precision)
 
 
 def frozen_weights_name(precision: str) -> str:

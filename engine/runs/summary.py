@@ -43,11 +43,5 @@ def _maths(requested: str, hardware: Mapping[str, Any]) -> str:
     if not gpus:
         return "fp32 (CPU)"
     gpu = gpus[0]
-    if requested == "bf16" and not gpu.get("bf16"):
-        maths = "fp16"
-    else:
-        try:
-            maths = maths_name(requested)
-        except KeyError:  # a run of another version may name a value this one does not know: shown as written
-            maths = requested
+    maths = "fp16" if requested == "bf16" and not gpu.get("bf16") else maths_name(requested)
     return f"{maths} ({gpu.get('name') or 'GPU'})"
