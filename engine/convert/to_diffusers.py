@@ -292,8 +292,8 @@ def import_single_file(
     if components is not None or (part_files is not None and part_files.given()):
         raise ConvertError(f"{path.name} is a {family.description} checkpoint, which holds its VAE and text encoders "
                            "itself: --components, --vae, --clip-l and --t5 are for Flux transformer files")
-    if said := absent_parts_said(path.name, state_dict, family):
-        raise IncompleteCheckpointError(said)
+    if lacks := absent_parts_said(path.name, state_dict, family):
+        raise IncompleteCheckpointError(lacks)
     if use_ema and not has_ema(state_dict):
         raise ConvertError(f"{path.name} holds no EMA weights; run without --ema")
 
