@@ -318,3 +318,40 @@ def test_a_sigterm_before_the_first_step_ends_a_trainer_that_never_reads_its_run
     # Stopped with nothing to save, as a trainer that took the stop leaves it; its stop is no later run's.
     assert run.folder.read_state().status == "stopped"
     assert not (run.folder.control / "stop").exists()
+
+
+# Runs the worker with a Ctrl-C (SIGINT to the trainer) as the caching pass encodes its first image.
+WORKER_INTERRUPTED_WHILE_CACHING = """
+import os, signal, sys
+from engine.data.encoders import LatentSource
+from engine.runs.worker import main
+original = LatentSource.fill
+def fill(self, emit, should_stop=lambda: False):
+    def emit_then_interrupt(event):
+        emit(event)
+        if event.kind == "phase_progress":
+            os.kill(os.getpid(), signal.SIGINT)
+    original(self, emit_then_interrupt, should_stop)
+LatentSource.fill = fill
+sys.exit(main([sys.argv[1]]))
+"""
+
+
+def test_a_ctrl_c_while_caching_ends_the_run_there_without_loading_the_text_encoders(tmp_path: Path) -> None:
+    """A Ctrl-C in the caching pass cut the pass short and said it was done, then went on to load the text encoders
+    (Flux's T5 is 9.5 GB) and encode every caption before stopping at the first step, though `dbtui run` had said
+    the run ends as soon as its set-up lets it."""
+    from tests.runs_helpers import python
+
+    folder = RunFolder(tmp_path / "run").create()
+    folder.profile.write_text(profile_file(tmp_path, training={"max_train_steps": 4}).read_text())
+    process = python(WORKER_INTERRUPTED_WHILE_CACHING, str(folder.path), stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, text=True)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-3000:]
+    events = list(read_events(folder.events))
+    caching = [e for e in events if e.kind == "phase_finished" and e.phase == "caching"]
+    assert caching and caching[0].stopped
+    assert not [e for e in events if e.kind == "phase_started" and e.phase in ("load_text_encoders", "caching_text", "training")]
+    assert events[-1].kind == "run_finished" and events[-1].status == "stopped"
+    assert folder.read_state().status == "stopped" and folder.read_state().step == 0

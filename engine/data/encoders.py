@@ -110,8 +110,9 @@ class LatentSource:
         emit(PhaseStarted(phase="caching", total=len(self.examples), description="encoding images with the VAE, or "
                           "reading them from the cache"))
         undecodable: list[Path] = []
+        stopped = False
         for index in range(len(self.examples)):
-            if should_stop():
+            if stopped := should_stop():
                 break
             try:
                 if missing := [flip for flip in self.flips if not self.store.has(self._key(index, flip))]:
@@ -121,7 +122,7 @@ class LatentSource:
             emit(PhaseProgress(phase="caching", done=index + 1, total=len(self.examples)))
         if undecodable:
             raise DataError(undecodable_said(undecodable))
-        emit(PhaseFinished(phase="caching", seconds=time.perf_counter() - started))
+        emit(PhaseFinished(phase="caching", seconds=time.perf_counter() - started, stopped=stopped))
 
     def params(self, index: int, flip: bool) -> torch.Tensor:
         """The image's latent distribution (mean and logvar stacked on the channels), on the device."""

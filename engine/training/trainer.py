@@ -181,9 +181,9 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32, cache_enabled=False)
 
     def _sources(self) -> None:
-        """Latents and text embeddings, cached in RUN/cache/ when caching: one process per machine
-        encodes and writes what is missing while the others wait, then they all read. Frozen text
-        encoders load only while a caption is missing (``TextEncodersOnDemand``)."""
+        """Latents and text embeddings, cached in RUN/cache/ when caching: one process per machine encodes and writes
+        what is missing while the others wait, then they all read. Frozen text encoders load only while a caption is
+        missing (``TextEncodersOnDemand``), and not once the run is stopped: a stop in the caching pass ends it there."""
         from engine.data.disk_cache import DiskStore
         from engine.data.part_fingerprints import FingerprintBook
 
@@ -206,10 +206,12 @@ class Trainer:
         with accelerator.local_main_process_first(), without_conv_benchmark():
             if profile.dataset.cache_latents or writes:  # uncached, one process a machine decodes each picture once
                 self.latents.fill(self.emit, self.cancel.is_set)
-            if cache_text:
+            if cache_text and not self.cancel.is_set():
                 on_demand.fill(self.texts, [e.caption for e in self.examples] + generation_prompts(profile))
         if cache_text:
             on_demand.release(self.texts)
+        if main_process_says(accelerator, self.cancel.is_set()):
+            raise StoppedInSetup()  # not after loading the text encoders (Flux's T5: 9.5 GB) and the denoiser
         if self.device.type == "cuda":
             # The cached parts leave the GPU; previews bring the VAE back for a moment (prompts come cached).
             for part in cached_parts(components, latents_cached=profile.dataset.cache_latents, text_cached=cache_text):
@@ -244,8 +246,7 @@ class Trainer:
         self.instance_images = sum(not example.is_class for example in self.examples)
         self.total_steps = run_total(profile, self.instance_images, self.steps_per_epoch, self.kept_total, self.emit)
         self.lr_scheduler = build_lr_scheduler(optimizer, profile.optimizer, self.total_steps)
-        short_run = warmup_warning(profile.optimizer, self.total_steps)
-        if short_run:
+        if short_run := warmup_warning(profile.optimizer, self.total_steps):
             self.emit(short_run)
         if self.text_params:
             # Only the trained encoders are prepared (DDP refuses a model with nothing to train), so
