@@ -242,6 +242,8 @@ class RealEngine:
             status = folder.status()
             # A killed trainer's state file lags its log by up to a second: where it got to, as `dbtui runs` says.
             point = resume_point(folder, state, status)
+            if folder.gone():  # deleted while it was read: no run's any more
+                continue
             runs.append(RunSummary(folder.path, status, point.reached if point else state.step if state else 0,
                                    state.total_steps if state else 0, best.step if best else None,
                                    point.resumes_from if point else None))

@@ -455,3 +455,29 @@ async def test_the_wizards_run_list_says_a_failed_run_without_a_checkpoint_resum
         await settle(pilot)
         row = str(screen.query_one(OptionList).get_option_at_index(0).prompt)
     assert "failed" in row and "3/40 · resumes from the start" in row, row
+
+
+def test_a_run_folder_deleted_while_the_runs_are_listed_is_left_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`rm -rf runs/old` while `dbtui runs` read the folders: the deleted run was listed "unknown", "20794d ago" (its
+    age counted from 1970), and the wizard's run list showed it too."""
+    import shutil
+
+    from dbtui.engine_facade import RealEngine
+    from engine.runs import folder as folder_module
+
+    _run(tmp_path / "runs" / "kept", "stopped", 5, 10, heartbeat=time.time() - 60, end="stopped")
+    _run(tmp_path / "runs" / "old", "stopped", 5, 10, heartbeat=time.time() - 120, end="stopped")
+
+    def listed_then_deleted(output_dir: Path, on_skip=None) -> list[RunFolder]:
+        runs = list_runs(output_dir, on_skip)
+        shutil.rmtree(tmp_path / "runs" / "old", ignore_errors=True)  # as `rm -rf` in another shell, meanwhile
+        return runs
+
+    monkeypatch.setattr(folder_module, "list_runs", listed_then_deleted)
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "runs/kept " in out and "runs/old" not in out and "unknown" not in out, out
+    _run(tmp_path / "runs" / "old", "stopped", 5, 10, heartbeat=time.time() - 120, end="stopped")
+    assert [run.path.name for run in RealEngine().list_runs(str(tmp_path / "runs"))] == ["kept"]

@@ -139,12 +139,13 @@ def _runs(args: argparse.Namespace) -> int:
     # A run folder given for the folder of runs: its own row, rather than "no runs" under it.
     folders = [RunFolder(base)] if holds_a_run(base) else list_runs(base)
     _say_a_long_read(folders)
-    listed = [_row(folder) for folder in folders]
-    rows = [row for row, _ in listed]
+    # One deleted while it was read is left out, not listed "unknown", 57 years old.
+    listed = [(folder, row) for folder, row in [(folder, _row(folder)) for folder in folders] if not folder.gone()]
+    rows = [row for _, (row, _) in listed]
     if rows:
         # Said under the table by name (its path is in it), the step cell kept short enough for 80 columns: such a
         # run's step is not kept.
-        over = [printable(folder.path.name) for folder, (_, starts_over) in zip(folders, listed) if starts_over]
+        over = [printable(folder.path.name) for folder, (_, starts_over) in listed if starts_over]
         print_rows(rows, f"{', '.join(over)} saved no checkpoint: `dbtui resume` trains {'them' if over[1:] else 'it'} "
                    "from step 0" if over else "")
         if holds_a_run(base):

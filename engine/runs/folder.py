@@ -207,6 +207,14 @@ class RunFolder:
 
         return run_status(self.read_state() or state_from_events(self), self.path) in ACTIVE
 
+    def gone(self) -> bool:
+        """Whether the run's files were deleted since it was listed (`rm -rf` in another shell): what was read of it
+        then is no run's. A disk's error keeps it, as ``list_runs`` keeps a folder it could read."""
+        try:
+            return not _has_run_files(self.path)
+        except OSError:
+            return False
+
     def last_active(self) -> float:
         """When the run last trained: its heartbeat, else when it started, else when its events or its folder last
         changed. Not the folder's own time, which a report, an export or a copy into it sets long after. A time to
