@@ -73,10 +73,11 @@ class Engine(Protocol):
         its conversion (with import_model's Flux parts) already (``holds_it``); ``into``: whether that folder does.
         ``source``: the draft's model.pretrained, as written ("$MODELS/x.safetensors"), as for inspect_model."""
     def import_model(self, source: str, out_dir: Path, emit: Emit | None = None, components: str | None = None,
-                     part_files: dict[str, str] | None = None) -> Path:
+                     part_files: dict[str, str] | None = None, vae: str | None = None) -> Path:
         """A single file into the diffusers folder ``out_dir`` (one that holds its conversion already is used as it
         is); for a Flux transformer file, ``components`` (a folder or hub id) and ``part_files``
-        ({"vae"|"clip_l"|"t5": file}) say where its other parts come from."""
+        ({"vae"|"clip_l"|"t5": file}) say where its other parts come from; ``vae`` (model.vae) stands in for the VAE
+        a Stable Diffusion file lacks."""
     def check_dataset(self, profile: Profile, concept: int, emit: Emit | None = None) -> Any: ...
     def prepare_dataset(self, profile: Profile, concept: int, emit: Emit | None = None) -> Any:
         """The concept's images prepared into a folder beside its own (``engine.dataset.folder_beside``): a PrepareResult.
@@ -148,12 +149,13 @@ class RealEngine:
         return conversion_target(read_source(source), components=components, part_files=part_files, into=into)
 
     def import_model(self, source: str, out_dir: Path, emit: Emit | None = None, components: str | None = None,
-                     part_files: dict[str, str] | None = None) -> Path:
+                     part_files: dict[str, str] | None = None, vae: str | None = None) -> Path:
         from engine.model_import import import_model
         from engine.profile.model_source import read_source
 
         _transformers_loaded()
-        return import_model(read_source(source), out_dir, emit=emit, components=components, part_files=part_files)
+        return import_model(read_source(source), out_dir, emit=emit, components=components, part_files=part_files,
+                            vae=vae)
 
     def _dataset(self) -> Any:
         import engine.dataset as dataset

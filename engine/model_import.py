@@ -67,9 +67,10 @@ def conversion_target(source: str, base: Path = DEFAULT_BASE, *, components: str
 
 
 def import_model(source: str, out_dir: Path, emit: Callable[[Event], None] | None = None, components: str | None = None,
-                 part_files: dict[str, str] | None = None) -> Path:
+                 part_files: dict[str, str] | None = None, vae: str | None = None) -> Path:
     """``source`` converted into ``out_dir``, which is returned; one that holds its conversion already (from the same
-    file as it stands, and the same Flux parts) is returned as it is."""
+    file as it stands, and the same Flux parts) is returned as it is. ``vae``: model.vae, which stands in for the VAE
+    a Stable Diffusion file lacks."""
     from engine.convert import import_single_file
     from engine.convert.flux_part_files import FluxPartFiles
 
@@ -79,6 +80,11 @@ def import_model(source: str, out_dir: Path, emit: Callable[[Event], None] | Non
         return out_dir
     files = FluxPartFiles(**{slot: Path(file) for slot, file in (part_files or {}).items()})
     source = source_identity(path)  # before converting: a file replaced meanwhile is not the one converted
-    made = Path(import_single_file(path, out_dir, emit=emit, components=components, part_files=files))
+    vae_folder = None
+    if vae and not Path(vae).expanduser().is_file():  # a VAE file is no folder to stand in: the check says so
+        from engine.models.loading import resolve_vae_folder
+
+        vae_folder = resolve_vae_folder(vae)
+    made = Path(import_single_file(path, out_dir, emit=emit, components=components, part_files=files, vae=vae_folder))
     note_conversion(made, source, parts)
     return made

@@ -115,13 +115,13 @@ def describe_model(source: str, *, vae: str | None = None, tokenizer: str | None
     from engine.convert.absent_parts import absent_parts_said
     from engine.dataset.profile_paths import model_source_problems
 
-    if said := [problem.message for problem in model_source_problems(source)]:  # not there, damaged, or no model
+    if said := [problem.message for problem in model_source_problems(source, vae)]:  # not there, damaged, or no model
         return ModelDescription(source, kind, said[0], None, supported=False)
     # ``~`` and ``$VAR`` read as the profile reads them; with what its .yaml or metadata says it predicts.
     checkpoint = read_checkpoint(local_path(source))
     detected = checkpoint_family(checkpoint)
     # A .safetensors file's header said this already, above; a .ckpt's keys are read only now.
-    if said := absent_parts_said(f"'{source}'", checkpoint.state_dict, detected):
+    if said := absent_parts_said(f"'{source}'", checkpoint.state_dict, detected, vae_given=bool(vae)):
         return ModelDescription(source, kind, said, None, supported=False)
     family_id = detected.trains_as if detected.supported else None
     return ModelDescription(source, kind, f"single file: {detected.description}", None, supported=detected.supported,

@@ -58,15 +58,37 @@ def test_validate_names_the_part_a_single_file_lacks_as_the_conversion_does(
     assert model_source_problems(str(whole_files[family])) == []
 
 
-def test_a_vae_given_apart_does_not_stand_in_for_the_file_s_own(whole_files: dict[str, Path], tiny_sd1: Path,
-                                                                tmp_path: Path) -> None:
-    """The run converts the file whole, VAE included, before model.vae is read: the file is refused all the same."""
-    from engine.profile_checks import check_profile
-    from tests.training_helpers import tiny_profile
+def test_model_vae_stands_in_for_the_vae_a_file_lacks(whole_files: dict[str, Path], tiny_sd1: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """The run converted the file whole before model.vae was read, so a "pruned, no VAE" file was refused with model.vae
+    set, and the message did not say model.vae could not stand in. Now validate, the wizard's check and the run's
+    conversion take model.vae's VAE for the one the file lacks; without model.vae the message says it can."""
+    import engine.convert.to_diffusers as to_diffusers
+    from dbtui.engine_facade import RealEngine
+    from engine.models.loading import load_components, resolve_model_folder
 
+    configs = tmp_path / "configs"  # the tiny model's architecture stands for SD1.x's shipped configs, to stay fast
+    configs.mkdir()
+    (configs / "sd1").symlink_to(tiny_sd1)
+    monkeypatch.setattr(to_diffusers, "CONFIGS", configs)
     pruned = _without(whole_files["sd1"], "first_stage_model.", tmp_path / "pruned.safetensors")
-    profile = tiny_profile(tmp_path, model={"pretrained": str(pruned), "vae": str(tiny_sd1 / "vae")})
-    assert [p.key for p in check_profile(profile).missing_here if VAE in p.message] == ["model.pretrained"]
+    vae = str(tiny_sd1 / "vae")
+    [problem] = model_source_problems(str(pruned))
+    assert problem.message.endswith("or train from this file with model.vae set to a diffusers VAE folder or hub id of "
+                                    "its family (stabilityai/sd-vae-ft-mse), which stands in for the VAE it lacks")
+    assert main(["validate", str(profile_file(tmp_path, model={"pretrained": str(pruned), "vae": vae}))]) == 0
+    assert "model.pretrained" not in capsys.readouterr().out
+    assert RealEngine().inspect_model(str(pruned), vae=vae).supported
+    assert (RealEngine().import_model(str(pruned), tmp_path / "wizard", vae=vae) / "vae" / "config.json").is_file()
+    folder = resolve_model_folder(str(pruned), work_dir=tmp_path / "model", vae=vae)
+    made = load_components(folder)  # its own VAE now, not model.vae's at the load
+    given = load_components(tiny_sd1)
+    assert all(torch.equal(a, b) for a, b in zip(made.vae.state_dict().values(), given.vae.state_dict().values()))
+    # A text encoder the file lacks is still refused: only a VAE can be given apart.
+    no_text = _without(whole_files["sd1"], "cond_stage_model.", tmp_path / "no_text.safetensors")
+    with pytest.raises(IncompleteCheckpointError, match="has no text encoder weights") as refused:
+        import_single_file(no_text, tmp_path / "out", vae=tiny_sd1)
+    assert "model.vae" not in str(refused.value)
 
 
 def test_an_sd2_file_without_its_text_encoder_names_openclip_s_keys(tmp_path: Path) -> None:

@@ -164,7 +164,7 @@ aside, with a notification naming them (they come back if you return to the earl
         self.converting = info.source
         conversion = Conversion(info.source, into)
         self.app.conversions.append(conversion)
-        self.convert(conversion, self._parts(info))
+        self.convert(conversion, self._parts(info), None if info.family_id == "flux" else self.session.get("model.vae"))
 
     @on(Input.Changed, "#model-convert-to")
     @on(Input.Changed, "#model-flux-parts Input")
@@ -220,13 +220,13 @@ aside, with a notification naming them (they come back if you return to the earl
             self.post_message(self.TargetFailed(source, parts, into, str(error)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model")
-    def convert(self, conversion: Conversion, flux_sources: dict) -> None:
+    def convert(self, conversion: Conversion, flux_sources: dict, vae: str | None) -> None:
         source, out_dir = conversion.source, conversion.into
         try:
             # Asked here, as the conversion starts: an answer the label waits for may not have come yet.
             reused = self.engine.conversion_target(source, **flux_sources, into=out_dir).holds_it
             folder = self.engine.import_model(source, out_dir, emit=lambda e: self.post_message(EngineEvent(e)),
-                                              **flux_sources)
+                                              **flux_sources, **({"vae": vae} if vae else {}))  # an opened profile's
             self.post_message(WorkDone("convert", (source, folder, reused)))
         except Exception as error:  # noqa: BLE001 - shown to the user
             self.post_message(WorkFailed("Conversion", str(error), source))

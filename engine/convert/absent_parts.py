@@ -2,7 +2,7 @@
 
 A "pruned, no VAE" download or a UNet-only file is still told its family by its UNet, yet cannot be converted. The
 conversion, which reads the whole file, and the checks before a run (`validate`, the wizard's Model step), which read
-its header only, say so in the same words. A Flux.1 transformer file holds neither VAE nor text encoders: those are
+its header only, say so in the same words. A VAE given apart (model.vae) stands in for the VAE alone. A Flux.1 transformer file holds neither VAE nor text encoders: those are
 fetched as components, so nothing is said of it here.
 """
 
@@ -38,13 +38,15 @@ def text_encoders(family: ModelFamily) -> tuple[Part, ...]:
     return XL_TEXT if family.xl else SD_TEXT
 
 
-def absent_parts(keys: Iterable[str], family: ModelFamily) -> list[Part]:
+def absent_parts(keys: Iterable[str], family: ModelFamily, *, vae_given: bool = False) -> list[Part]:
     """The parts of a ``family`` file with not one tensor among ``keys``; none for a Flux.1 transformer or a family
-    dbtui does not train (whose own message says what the file is)."""
+    dbtui does not train (whose own message says what the file is). ``vae_given``: a VAE given apart (model.vae) stands
+    in for the file's."""
     if family.flux or not family.supported:
         return []
     keys = list(keys)
-    return [part for part in (UNET, VAE, *text_encoders(family)) if not any(k.startswith(part.prefixes) for k in keys)]
+    parts = (UNET, *(() if vae_given else (VAE,)), *text_encoders(family))
+    return [part for part in parts if not any(k.startswith(part.prefixes) for k in keys)]
 
 
 def _prefix(part: Part, family: ModelFamily) -> str:
@@ -52,14 +54,20 @@ def _prefix(part: Part, family: ModelFamily) -> str:
     return SD2_TEXT if part.prefixes == (SD1_TEXT, SD2_TEXT) and family.id.startswith("sd2") else part.prefixes[0]
 
 
-def absent_parts_said(name: str, keys: Iterable[str], family: ModelFamily) -> str | None:
+def absent_parts_said(name: str, keys: Iterable[str], family: ModelFamily, *, vae_given: bool = False) -> str | None:
     """What the ``family`` file ``name`` of tensors ``keys`` lacks (``absent_parts``) and what to do about it; None where
-    it lacks no part."""
-    absent = absent_parts(keys, family)
+    it lacks no part, or only the VAE and ``vae_given``."""
+    absent = absent_parts(keys, family, vae_given=vae_given)
     if not absent:
         return None
     lacks = " and no ".join(f"{part.name} weights ({_prefix(part, family)}*)" for part in absent)
     words = _FAMILY_WORDS.get(family.id.split("-")[0], family.description)
-    return (f"{name} has no {lacks}: a {words} checkpoint saved without {'that part' if len(absent) == 1 else 'those parts'}"
-            " (a \"pruned, no VAE\" or UNet-only download), which dbtui can neither convert nor train from. To fix: get "
-            "the full checkpoint (its download page often offers it beside the pruned file)")
+    said = (f"{name} has no {lacks}: a {words} checkpoint saved without {'that part' if len(absent) == 1 else 'those parts'}"
+            " (a \"pruned, no VAE\" or UNet-only download), which dbtui cannot convert or train from as it is. To fix: "
+            "get the full checkpoint (its download page often offers it beside the pruned file)")
+    if absent == [VAE]:
+        # Only the VAE can be given apart: a text encoder's or UNet's weights are the fine-tune itself.
+        said += (f"; or train from this file with model.vae set to a diffusers VAE folder or hub id of its family "
+                 f"({'stabilityai/sdxl-vae' if family.xl else 'stabilityai/sd-vae-ft-mse'}), which stands in for the "
+                 "VAE it lacks")
+    return said

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def not_a_base_model(path: Path) -> str | None:
+def not_a_base_model(path: Path, *, vae_given: bool = False) -> str | None:
     """What a .safetensors file is where it is no model dbtui trains (a LoRA, a lone VAE, the SDXL refiner, a quantized
     model, a checkpoint without its VAE or a text encoder): such a file passed `validate`, and the run failed only once
-    it loaded it (a quantized one trained on noise)."""
+    it loaded it (a quantized one trained on noise). ``vae_given``: model.vae stands in for a VAE the file lacks."""
     from safetensors import SafetensorError
 
     from engine.convert.absent_parts import absent_parts_said
@@ -27,4 +27,4 @@ def not_a_base_model(path: Path) -> str | None:
     if not family.supported:
         return (f"'{path}': {family.description}; model.pretrained takes a whole base model: a diffusers folder, a "
                 ".safetensors/.ckpt checkpoint, or a hub id")
-    return absent_parts_said(f"'{path}'", shapes, family)
+    return absent_parts_said(f"'{path}'", shapes, family, vae_given=vae_given)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.convert._files import Emit, Progress, atomic_dir, check_free_space, check_new_folder
-from engine.convert.absent_parts import absent_parts_said, text_encoders
+from engine.convert.absent_parts import VAE, absent_parts, absent_parts_said, text_encoders
 from engine.convert.detect import (
     EMA_PREFIX,
     SD1_TEXT,
@@ -144,8 +144,15 @@ def _scheduler(config: Path, family: ModelFamily, zero_snr: bool) -> Any:
     return scheduler_class.from_pretrained(scheduler_dir, subfolder="scheduler", **overrides)
 
 
+def _vae_from(folder: Path) -> Any:
+    """The diffusers VAE in ``folder``: a VAE's own folder, or a model's with a vae/ part (as model.vae names it)."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL.from_pretrained(folder, subfolder="vae" if (folder / "vae").is_dir() else None)
+
+
 def _load_components(state_dict: dict[str, Any], config: Path, family: ModelFamily, name: str, use_ema: bool,
-                     progress: Progress) -> dict[str, Any]:
+                     progress: Progress, vae: Path | None) -> dict[str, Any]:
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from diffusers.loaders.single_file_utils import SingleFileComponentError, create_diffusers_clip_model_from_ldm
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
@@ -160,7 +167,7 @@ def _load_components(state_dict: dict[str, Any], config: Path, family: ModelFami
     loaders = [
         ("unet", "UNet", lambda: UNet2DConditionModel.from_single_file(
             state_dict, config=str(config), subfolder="unet", local_files_only=True, extract_ema=use_ema)),
-        ("vae", "VAE", lambda: AutoencoderKL.from_single_file(
+        ("vae", "VAE", (lambda: _vae_from(vae)) if vae is not None else lambda: AutoencoderKL.from_single_file(
             state_dict, config=str(config), subfolder="vae", local_files_only=True)),
     ] + [(part.subfolder, part.name, text_loader(part.subfolder)) for part in text_encoders(family)]
     models = {}
@@ -248,8 +255,12 @@ def import_single_file(
     components: str | Path | None = None,
     part_files: FluxPartFiles | None = None,
     prediction_type: str | None = None,
+    vae: str | Path | None = None,
 ) -> Path:
     """Convert ``path`` (.safetensors or .ckpt) into the diffusers folder ``out_dir``; returns it.
+
+    ``vae`` is a diffusers VAE folder (a VAE's own, or a model's with a vae/ part: model.vae's) that stands in for the
+    VAE of a Stable Diffusion file saved without one; a file that has its own keeps it.
 
     ``prediction_type`` ("epsilon" or "v_prediction") is what the model predicts, over what the file says or its
     weights suggest (SD2.x-base and SD2.x-v files look alike).
@@ -292,8 +303,10 @@ def import_single_file(
     if components is not None or (part_files is not None and part_files.given()):
         raise ConvertError(f"{path.name} is a {family.description} checkpoint, which holds its VAE and text encoders "
                            "itself: --components, --vae, --clip-l and --t5 are for Flux transformer files")
-    if lacks := absent_parts_said(path.name, state_dict, family):
+    if lacks := absent_parts_said(path.name, state_dict, family, vae_given=vae is not None):
         raise IncompleteCheckpointError(lacks)
+    # Only where the file has no VAE of its own: the run reads model.vae over the folder's VAE anyway.
+    given_vae = Path(vae) if vae is not None and VAE in absent_parts(state_dict, family) else None
     if use_ema and not has_ema(state_dict):
         raise ConvertError(f"{path.name} holds no EMA weights; run without --ema")
 
@@ -319,7 +332,7 @@ def import_single_file(
     model_bytes = sum(v.numel() for k, v in state_dict.items() if not k.startswith(EMA_PREFIX)) * 4  # saved as fp32
     check_free_space(out_dir, model_bytes)
 
-    models = _load_components(state_dict, config_dir, family, path.name, use_ema, progress)
+    models = _load_components(state_dict, config_dir, family, path.name, use_ema, progress, given_vae)
     pipe = _pipeline(family, models, tokenizers)
     with atomic_dir(out_dir) as tmp:
         pipe.save_pretrained(tmp)

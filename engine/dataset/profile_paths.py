@@ -67,7 +67,8 @@ def path_problems(profile: Profile, *, builtins: bool = True, progress: Callable
     (``every_machine_problems``). ``progress``: told (done, total) as the images' headers are read. ``run_dir``: the
     folder the run trains in (what it made there already is not missing)."""
     source = profile.model.pretrained
-    problems = (every_machine_problems(profile) if builtins else []) + ([] if is_builtin(source) else model_source_problems(source))
+    problems = every_machine_problems(profile) if builtins else []
+    problems += [] if is_builtin(source) else model_source_problems(source, profile.model.vae)
     problems += offline_model_problems(profile.model, run_dir)
     problems += _part_source_problems("model.vae", profile.model.vae) + _part_source_problems("model.tokenizer",
                                                                                              profile.model.tokenizer, source)
@@ -197,9 +198,9 @@ def _launch_config_problems(config_file: str | None) -> list[Problem]:
                                           "config_file")]
 
 
-def model_source_problems(source: str) -> list[Problem]:
+def model_source_problems(source: str, vae: str | None = None) -> list[Problem]:
     """A model named as a local folder or file that is not there, or a folder that is not a model (a hub id is
-    looked up when the run starts)."""
+    looked up when the run starts). ``vae``: model.vae, which stands in for a VAE a single file lacks."""
     if is_builtin(source):
         unknown = known_builtin(source, "model")
         return [Problem("model.pretrained", unknown)] if unknown else []
@@ -225,7 +226,7 @@ def model_source_problems(source: str) -> list[Problem]:
                 return [Problem("model.pretrained", f"'{source}' is a file, but not a model file: give a diffusers "
                                                     "folder or a .safetensors/.ckpt file")]
             return [Problem("model.pretrained", str(error))]
-        if kind_of_file == "safetensors" and (not_trained := not_a_base_model(path)):
+        if kind_of_file == "safetensors" and (not_trained := not_a_base_model(path, vae_given=bool(vae))):
             return [Problem("model.pretrained", not_trained)]
         if kind_of_file != "safetensors" and (refused := pickle_refusal(path, kind_of_file == "torch-zip")):
             return [Problem("model.pretrained", refused)]

@@ -67,10 +67,12 @@ def resolve_model_folder(
     work_dir: Path | None = None,
     emit: Callable[[Event], None] | None = None,
     tokenizer: str | None = None,
+    vae: str | None = None,
     run_base: bool = False,
 ) -> Path:
-    """A local diffusers folder for ``name``: builtin, folder, single file (converted) or hub id. ``run_base``:
-    ``work_dir`` is a run's own, and a conversion there the base it trains on, kept whatever changed since."""
+    """A local diffusers folder for ``name``: builtin, folder, single file (converted) or hub id. ``vae``: model.vae,
+    which stands in for the VAE a single file lacks. ``run_base``: ``work_dir`` is a run's own, and a conversion there
+    the base it trains on, kept whatever changed since."""
     name = resolve_model(name)
     path = Path(name).expanduser()
     if path.is_dir():
@@ -79,7 +81,7 @@ def resolve_model_folder(
         return path
     if path.is_file():
         # Whatever its name: the converter tells the format from the bytes and says what is wrong.
-        return _converted(path, work_dir, emit, tokenizer, run_base)
+        return _converted(path, work_dir, emit, tokenizer, vae, run_base)
     if path.suffix.lower() in SINGLE_FILE_SUFFIXES:
         raise ModelNotFoundError(f"model file '{path}' does not exist")
     return _from_hub(name, revision)
@@ -97,7 +99,7 @@ def run_models(run_dir: Path) -> Path:
 
 
 def _converted(path: Path, work_dir: Path | None, emit: Callable[[Event], None] | None, tokenizer: str | None,
-               run_base: bool) -> Path:
+               vae: str | None, run_base: bool) -> Path:
     """The diffusers folder converted from the single file ``path``, made once and reused while it is what this
     converter would make now: another file of the same name, one written over, a .yaml beside it added or changed
     (it says what the model predicts), or a conversion by an older converter is converted again, except as a run's
@@ -116,7 +118,9 @@ def _converted(path: Path, work_dir: Path | None, emit: Callable[[Event], None] 
         if run_base:
             return _kept_as_base(path, out, made_from, source, emit)
         shutil.rmtree(out)  # ours (it notes its source), and made from another file or by another converter
-    made = Path(import_single_file(path, out, tokenizer=tokenizer, emit=emit))
+    # A VAE file is no folder to stand in: validate says so, and so does the VAE's load.
+    vae_folder = resolve_vae_folder(vae) if vae and not Path(vae).expanduser().is_file() else None
+    made = Path(import_single_file(path, out, tokenizer=tokenizer, emit=emit, vae=vae_folder))
     note_conversion(made, source)
     return made
 

@@ -174,14 +174,14 @@ def build_export(folder: RunFolder, profile: Any, target: Path, again: str, rest
     from engine.training.outputs import save_outputs
 
     _check_writable(target, again)  # before the minutes the base model takes to load
-    _check_base_model(profile.model.pretrained, folder)
+    _check_base_model(profile.model.pretrained, profile.model.vae, folder)
     # By the family the weights' or the base model's files say, before its minutes of loading (or of downloading a
     # hub id, whose family its name only guesses).
     _check_formats(profile, folder, trained_family, again)
     started = time.perf_counter()
     emit(PhaseStarted(phase="load_model", description=profile.model.pretrained))  # the seconds or minutes that go here
     model = resolve_model_folder(profile.model.pretrained, revision=profile.model.revision, work_dir=run_models(folder.path),
-                                 emit=emit, tokenizer=profile.model.tokenizer, run_base=True)
+                                 emit=emit, tokenizer=profile.model.tokenizer, vae=profile.model.vae, run_base=True)
     check_base_model(trained_on[0], model, profile, folder.profile, trained_on[1], emit)  # before its minutes of loading
     components = load_components(model, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
     emit(PhaseFinished(phase="load_model", seconds=time.perf_counter() - started))
@@ -224,10 +224,10 @@ class BaseModelGoneError(DbtuiError):
     """The run's base model, which an export reads its untrained parts from, is no longer where the run found it."""
 
 
-def _check_base_model(source: str, folder: RunFolder) -> None:
+def _check_base_model(source: str, vae: str | None, folder: RunFolder) -> None:
     from engine.dataset.profile_paths import model_source_problems
 
-    problems = model_source_problems(source)
+    problems = model_source_problems(source, vae)
     if problems:
         raise BaseModelGoneError(f"the run's base model cannot be read: {problems[0].message}. An export takes the parts "
                                  f"that did not train (the VAE, frozen text encoders) from it: put it back where the run "

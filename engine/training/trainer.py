@@ -145,7 +145,7 @@ class Trainer:
             with self.accelerator.main_process_first():
                 self.model_folder = folder = resolve_model_folder(
                     profile.model.pretrained, revision=profile.model.revision, work_dir=run_models(self.run_dir), emit=self.emit,
-                    tokenizer=profile.model.tokenizer, run_base=True)
+                    tokenizer=profile.model.tokenizer, vae=profile.model.vae, run_base=True)
                 self.instance_dirs = [Path(resolve_dir(c.instance_dir)) for c in profile.concepts]
                 self.class_dirs = [Path(resolve_dir(c.class_dir)) if c.class_dir else None for c in profile.concepts]
             self.trained_dtype = trained_dtype = torch.bfloat16 if self.bf16_weights else torch.float32
