@@ -18,6 +18,9 @@ from engine.profile.model_source import ModelKind, holds_model_index, local_path
 from engine.profile.problems import Problem
 from engine.support.json_file import read_json_object
 
+# The embedding of pooled text and image sizes only SDXL's UNet has, in the original layout (with ComfyUI's bare UNet
+# files' prefix-less names) and in diffusers'.
+XL_UNET = ("model.diffusion_model.label_emb.", "label_emb.", "add_embedding.")
 REFINER = ("the Stable Diffusion XL refiner, which refines finished images and cannot be DreamBooth-trained: "
            "use the SDXL base model or a fine-tune of it")
 
@@ -221,8 +224,11 @@ def family_from_files(source: str) -> str | None:
                 keys = list(file.keys())
         except (OSError, ValueError, SafetensorError):
             return None  # a damaged file: the checks before the run say what is wrong with it
-        # SDXL's original layout: both text encoders under conditioner.embedders (see engine/convert/detect.py).
-        if any(key.startswith("conditioner.embedders.") for key in keys):
+        # SDXL's original layout: both text encoders under conditioner.embedders (see engine/convert/detect.py). A UNet
+        # without them (a UNet-only file) by its XL_UNET embedding, unless an SD text encoder says SD2's unCLIP, which
+        # has a label_emb too.
+        sd_text = any(key.startswith("cond_stage_model.") for key in keys)
+        if any(key.startswith(("conditioner.embedders.", *(() if sd_text else XL_UNET))) for key in keys):
             return "sdxl"
         # Flux's transformer in BFL's layout, alone or inside ComfyUI's model.diffusion_model.
         if any("double_blocks." in key for key in keys):
