@@ -172,8 +172,8 @@ def test_an_export_says_where_the_final_outputs_are_and_that_a_moved_base_model_
     with pytest.raises(NoSuchCheckpointError, match="the kept steps are: 4, and 10, where the run finished"):
         checkpoint_at(folder, 6)
     with pytest.raises(BaseModelGoneError, match=f"does not exist on this machine.*model.pretrained in {re.escape(str(folder.profile))}"):
-        _check_base_model(str(tmp_path / "base-moved"), folder)
-    _check_base_model("builtin:tiny-sd1", folder)
+        _check_base_model(str(tmp_path / "base-moved"), None, folder)
+    _check_base_model("builtin:tiny-sd1", None, folder)
 
 
 def test_an_export_keeps_the_runs_converted_base(tmp_path: Path, monkeypatch) -> None:
