@@ -123,7 +123,8 @@ def describe_model(source: str, *, vae: str | None = None, tokenizer: str | None
     # ``~`` and ``$VAR`` read as the profile reads them; with what its .yaml or metadata says it predicts.
     checkpoint = read_checkpoint(local_path(source))
     detected = checkpoint_family(checkpoint)
-    # A .safetensors file's header said this already, above; a .ckpt's keys are read only now.
+    # A .safetensors file's header or a zip .ckpt's pickle said this already, above; a legacy pickle's keys are read
+    # only now.
     if said := absent_parts_said(f"'{source}'", checkpoint.state_dict, detected, vae_given=bool(vae)):
         return ModelDescription(source, kind, said, None, supported=False)
     family_id = detected.trains_as if detected.supported else None

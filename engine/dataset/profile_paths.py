@@ -226,10 +226,10 @@ def model_source_problems(source: str, vae: str | None = None) -> list[Problem]:
                 return [Problem("model.pretrained", f"'{source}' is a file, but not a model file: give a diffusers "
                                                     "folder or a .safetensors/.ckpt file")]
             return [Problem("model.pretrained", str(error))]
-        if kind_of_file == "safetensors" and (not_trained := not_a_base_model(path, vae_given=bool(vae))):
-            return [Problem("model.pretrained", not_trained)]
         if kind_of_file != "safetensors" and (refused := pickle_refusal(path, kind_of_file == "torch-zip")):
             return [Problem("model.pretrained", refused)]
+        if not_trained := not_a_base_model(path, kind_of_file, vae_given=bool(vae)):  # a pickle once found safe
+            return [Problem("model.pretrained", not_trained)]
     if kind == "diffusers" and path.is_dir() and (unreadable := _unreadable(path)):
         return [Problem("model.pretrained", f"this user may not read the model folder '{source}' ({unreadable}): let it "
                                             f"(`chmod -R a+rX {shlex.quote(str(path))}`, as its owner or root), or run "
