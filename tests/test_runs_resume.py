@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.builtin import resolve_model
+from engine.profile import load_profile
 from engine.runs.checkpoints import complete_checkpoints, latest_checkpoint, read_manifest
 from engine.runs.folder import RunFolder
 from engine.runs.sinks import read_events
@@ -24,6 +24,7 @@ from tests.runs_helpers import (
     launch_two_processes,
     profile_file,
     step_of,
+    trained_as_by_dbtui_run,
     wait_for,
 )
 from tests.test_runs import start_worker
@@ -37,13 +38,18 @@ def unet_weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(run_dir / "outputs" / "diffusers" / "unet" / "diffusion_pytorch_model.safetensors")
 
 
-def test_sigkill_and_resume_ends_bitwise_equal_to_an_uninterrupted_run(tmp_path: Path) -> None:
-    path = profile_file(tmp_path, **RESUMABLE)
-    reference = tmp_path / "reference"
-    assert start_worker(reference, path).wait(timeout=600) == 0
+def uninterrupted(path: Path) -> Path:
+    """The reference run of the profile at ``path``, trained in this process as the trainer process trains it: what
+    is tested is the killed process's resume, and a process of the reference's own added only its start (its imports)
+    and its end."""
+    return trained_as_by_dbtui_run(load_profile(path)).path
 
+
+def test_sigkill_and_resume_ends_bitwise_equal_to_an_uninterrupted_run(tmp_path: Path, tiny_sd1: Path, demo_data: Path) -> None:
+    path = profile_file(tmp_path, **RESUMABLE)
     killed = tmp_path / "killed"
     process = start_worker(killed, path, KILL_AFTER_STEP, "5")
+    reference = uninterrupted(path)
     assert process.wait(timeout=600) == -signal.SIGKILL
     folder = RunFolder(killed)
     assert latest_checkpoint(folder).name == "step-00000004"
@@ -54,7 +60,7 @@ def test_sigkill_and_resume_ends_bitwise_equal_to_an_uninterrupted_run(tmp_path:
     a, b = unet_weights(reference), unet_weights(killed)
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    base = load_file(Path(resolve_model("builtin:tiny-sd1")) / "unet" / "diffusion_pytorch_model.safetensors")
+    base = load_file(tiny_sd1 / "unet" / "diffusion_pytorch_model.safetensors")
     assert not all(torch.equal(a[k], base[k]) for k in a)  # training changed the weights
 
 
@@ -211,8 +217,8 @@ def test_a_resume_with_accumulation_prior_and_buckets_ends_bitwise_equal_to_an_u
         "concepts": [{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
                       "class_dir": str(tmp_path / "class"), "class_prompt": "photo of a disc", "num_class_images": 3}],
     })
-    reference, killed = tmp_path / "reference", tmp_path / "killed"
-    assert start_worker(reference, path).wait(timeout=600) == 0
+    reference = uninterrupted(path)  # first: it makes the class images the killed run then finds
+    killed = tmp_path / "killed"
     assert start_worker(killed, path, KILL_AFTER_STEP, "5").wait(timeout=600) == -signal.SIGKILL
     assert latest_checkpoint(RunFolder(killed)).name == "step-00000004"
     assert start_worker(killed, path, None, "--resume", "latest").wait(timeout=600) == 0
