@@ -464,23 +464,27 @@ def test_a_full_fine_tune_saves_a_flux_pipeline_that_generates(tmp_path: Path, t
     assert pipe(PROMPT, num_inference_steps=2, height=64, width=64).images[0].size == (64, 64)
 
 
-def test_sigkill_and_resume_of_a_flux_lora_ends_with_the_same_lora(tmp_path: Path) -> None:
+def test_sigkill_and_resume_of_a_flux_lora_ends_with_the_same_lora(tmp_path: Path, tiny_flux: Path) -> None:
     import signal
 
     from safetensors.torch import load_file
 
+    from engine.profile import load_profile
     from engine.runs.checkpoints import latest_checkpoint
     from engine.runs.folder import RunFolder
-    from tests.runs_helpers import KILL_AFTER_STEP, profile_file
+    from tests.runs_helpers import KILL_AFTER_STEP, profile_file, trained_as_by_dbtui_run
     from tests.test_runs import start_worker
 
     path = profile_file(tmp_path, model={"pretrained": "builtin:tiny-flux"},
                         training={"method": "lora", "max_train_steps": 4, "seed": 11, "flow": {"loss_weighting": "cosmap"}},
                         dataset={"resolution": 64, "hflip": True, "center_crop": False}, optimizer={"learning_rate": 1e-3},
                         saving={"every_n_steps": 2, "keep_last_n": 3, "export": ["lora_diffusers"]})
-    reference, killed = tmp_path / "reference", tmp_path / "killed"
-    assert start_worker(reference, path).wait(timeout=600) == 0
-    assert start_worker(killed, path, KILL_AFTER_STEP, "3").wait(timeout=600) == -signal.SIGKILL
+    killed = tmp_path / "killed"
+    started = start_worker(killed, path, KILL_AFTER_STEP, "3")
+    # The reference trains in this process meanwhile, as the trainer process trains it: a process of its own added
+    # only its start (its imports) and its end.
+    reference = trained_as_by_dbtui_run(load_profile(path)).path
+    assert started.wait(timeout=600) == -signal.SIGKILL
     checkpoint = latest_checkpoint(RunFolder(killed))
     assert checkpoint.name == "step-00000002" and (checkpoint / "lora" / "transformer.safetensors").is_file()
     assert start_worker(killed, path, None, "--resume", "latest").wait(timeout=600) == 0
