@@ -8,7 +8,7 @@ from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 
 from dbtui.messages import WorkDone
@@ -22,6 +22,7 @@ from dbtui.screens.user_errors import notify_user_errors
 from dbtui.widgets.findings import FindingsView
 from dbtui.widgets.ordered_keys import OrderedInput
 from dbtui.widgets.preview import ImagePreview
+from dbtui.widgets.step_body import StepBody
 from engine.events import PhaseProgress, PhaseStarted
 from engine.profile import ProfileError
 from engine.profile.identifier import guess_identifier
@@ -69,7 +70,7 @@ the line under the prompts says. Your original images are never changed.
         self.leave_said = False
 
     def compose_body(self) -> ComposeResult:
-        with VerticalScroll(classes="body"):
+        with StepBody():
             with Horizontal(id="ds-concepts"):
                 yield Select(self._concept_options(), value=0, allow_blank=False, compact=True, id="ds-concept")
                 yield Button("Add", id="ds-add", compact=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Button, LoadingIndicator, Static
 
@@ -16,6 +16,7 @@ from dbtui.presets import PRESET_NAMES, advice_family_of, guessed_note, preset_l
 from dbtui.screens.base import WizardScreen
 from dbtui.session import Session
 from dbtui.widgets.hardware_table import hardware_table
+from dbtui.widgets.step_body import StepBody
 
 
 class HardwareScreen(WizardScreen):
@@ -36,7 +37,7 @@ make the profile here and train it on a rented GPU.
 """
 
     def compose_body(self) -> ComposeResult:
-        with VerticalScroll(classes="body"):
+        with StepBody():
             yield Static("Hardware check", classes="title")
             yield LoadingIndicator(id="hw-loading")
             yield Static(id="hw-table")

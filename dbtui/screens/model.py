@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Input, ProgressBar, Static
 
@@ -20,6 +20,7 @@ from dbtui.pasted_path import pasted_path
 from dbtui.screens.base import WizardScreen
 from dbtui.screens.model_words import on_disk, size_line, terminal_command
 from dbtui.widgets.ordered_keys import OrderedInput
+from dbtui.widgets.step_body import StepBody
 from engine.events import PhaseProgress, PhaseStarted
 from engine.events import Warning as WarningEvent
 from engine.profile.fields import expanded_path, written_path
@@ -88,7 +89,7 @@ aside, with a notification naming them (they come back if you return to the earl
         self.converting: str | None = None  # the file being converted: Next waits for its folder
 
     def compose_body(self) -> ComposeResult:
-        with VerticalScroll(classes="body"):
+        with StepBody():
             yield Static("Base model", classes="title")
             yield Static(SOURCE_HELP, classes="help")
             with Horizontal(id="model-row"):

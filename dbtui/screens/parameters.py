@@ -7,7 +7,7 @@ from pathlib import Path
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Button, Input, Label, Select, Static
 
@@ -24,6 +24,7 @@ from dbtui.widgets.ordered_keys import OrderedInput
 from dbtui.widgets.overflow_scroll import OverflowScroll
 from dbtui.widgets.preset_select import PresetSelect
 from dbtui.widgets.profile_form import ProfileForm
+from dbtui.widgets.step_body import StepBody
 from dbtui.widgets.vram_line import VramLine
 from engine.memory.inputs import as_trained_in, meter_key
 from engine.profile import ProfileError
@@ -76,9 +77,7 @@ whether to resume it.
     _default_shown = ""  # the Save as path the screen filled in: a run name edit follows it, but not a path typed over it
 
     def compose_body(self) -> ComposeResult:
-        # Not a focus stop of its own: Shift+Tab from Apply went to it, invisibly, before Next; the focused field
-        # scrolls into view and the keys scroll it from there.
-        with VerticalScroll(classes="body", id="par-body", can_focus=False):
+        with StepBody(id="par-body"):
             with Vertical(id="par-preset-box"):
                 with Horizontal(classes="par-row"):
                     yield Label("Preset")
