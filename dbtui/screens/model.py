@@ -21,8 +21,7 @@ from dbtui.screens.base import WizardScreen
 from dbtui.screens.model_words import on_disk, size_line, terminal_command
 from dbtui.widgets.ordered_keys import OrderedInput
 from dbtui.widgets.step_body import StepBody
-from engine.events import PhaseProgress, PhaseStarted
-from engine.events import Warning as WarningEvent
+from engine.events import PhaseProgress, PhaseStarted, Warning as WarningEvent
 from engine.profile.fields import expanded_path, written_path
 
 if TYPE_CHECKING:
