@@ -81,7 +81,7 @@ async def test_a_model_vae_not_here_says_it_is_set_in_the_profile_file(tmp_path:
     app = make_app(FakeEngine(), session, image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         screen = await at_step(app, pilot, 3, "ParametersScreen")
-        panel = str(screen.query_one("#par-problems", Static).tooltip)
+        panel = str(screen.query_one("#par-problems", Static).render())
         assert f"model.vae: '{tmp_path / 'vae-elsewhere'}' does not exist on this machine" in panel
         assert "no field for it: edit it in the profile file" in panel
         await pilot.press("ctrl+s")  # as the line says: the draft is written, to be edited there
@@ -103,7 +103,7 @@ async def test_a_problem_of_a_concept_names_it_as_the_dataset_steps_selector_doe
     app, said = _wizard_noting_what_it_says(session)
     async with app.run_test(size=SIZE) as pilot:
         screen = await at_step(app, pilot, 3, "ParametersScreen")
-        panel = str(screen.query_one("#par-problems", Static).tooltip)
+        panel = str(screen.query_one("#par-problems", Static).render())
         assert ("concepts.1.class_prompt: prior preservation needs a class prompt for every concept; set it on the Dataset "
                 "step (Esc), where concepts.1 is Concept 2") in panel
         dataset = await at_step(app, pilot, 2, "DatasetScreen")

@@ -74,6 +74,7 @@ whether to resume it.
         Binding("ctrl+f", "fit", "Fit test"),
     ]
     _quantize_options: list[tuple[str, str]] = []  # the base-weights choices as last shown
+    _problems: list[str] = []  # the draft's problems as last validated, which Next lists
     _default_shown = ""  # the Save as path the screen filled in: a run name edit follows it, but not a path typed over it
 
     def compose_body(self) -> ComposeResult:
@@ -191,10 +192,9 @@ whether to resume it.
             # The count comes first: at 80x24 the rest may be scrolled out of the panel (Tab reaches it then).
             header = [f"✗ {len(problems)} problems to fix (their fields are marked; Next lists them all):"] if len(lines) > 1 else []
             panel.update(Content("\n".join(header + [f"✗ {line}" for line in lines] + noted)))
-            panel.tooltip = Content("\n".join(lines + noted))
+            self._problems = lines
         else:
             panel.update(Content.assemble(("✓ The profile is valid.", "green"), *(f"\n{line}" for line in noted)))
-            panel.tooltip = Content("\n".join(noted)) if noted else None
         return not problems
 
     @on(Button.Pressed, "#par-apply")
@@ -306,6 +306,6 @@ whether to resume it.
 
     def leave_problem(self) -> str | None:
         if not self._validate(fresh=True):  # the folders as Train will find them
-            # Every one, for the keyboard: the panel shows only the first few at 80x24, the rest in its tooltip.
-            return "Fix these first:\n" + str(self.query_one("#par-problems", Static).tooltip or "the problems shown at the bottom")
+            # Every one at once: at 80x24 the panel shows six lines and scrolls to the rest.
+            return "Fix these first:\n" + "\n".join(self._problems)
         return None
