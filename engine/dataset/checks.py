@@ -16,9 +16,9 @@ from engine.data.images import DataError, unused_class_images
 from engine.dataset.caption_file_findings import (misnamed_finding, orphan_caption_findings, shared_caption_findings,
                                                   unused_caption_findings)
 from engine.dataset.captions import read_caption
-from engine.dataset.class_checks import class_image_findings
+from engine.dataset.class_checks import class_image_findings, class_images_present
 from engine.dataset.duplicates import DEFAULT_MAX_DISTANCE, duplicate_groups
-from engine.dataset.files import caption_owners, caption_path, list_images, misnamed_caption, name_key, scan_folder
+from engine.dataset.files import caption_owners, caption_path, misnamed_caption, name_key, scan_folder
 from engine.dataset.image_probe import ImageProbe, probe_image, problem_text
 from engine.dataset.options import bucket_list, checked_caption_extension, checked_resolution, checked_workers
 from engine.dataset.pool import run_phase
@@ -375,8 +375,7 @@ def check_dataset(
     findings += prompt_findings(folder_name, caption_mode=caption_mode, instance_prompt=instance_prompt,
                                 identifier=identifier, tokenizer=tokenizer, readers=readers)
     image_buckets = {p.path: nearest_bucket(p.width, p.height, buckets) for p in probes if p.ok}
-    present = None if not class_dir or Path(class_dir).exists() and not Path(class_dir).is_dir() else (
-        len(list_images(class_dir)) if Path(class_dir).is_dir() else 0)  # not made yet: the run makes it, and every image
+    present = class_images_present(class_dir)
     unused, why = (unused_class_images(Path(class_dir), (Path(folder), *concept_folders)) if present is not None and num_class_images != 0
                    else (0, ""))
     if unused:
