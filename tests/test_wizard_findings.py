@@ -5,9 +5,12 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
+from dbtui.app import make_app
+from dbtui.session import Session
 from dbtui.widgets.findings import FindingsView
 from engine.dataset.report import Finding
-from wizard_fakes import Report, Summary
+from test_wizard_80x24 import at_step, screen_lines, settle
+from wizard_fakes import FakeEngine, Report, Summary
 
 LONG = ("is 300×200 px (aspect 1.50:1): cropping to a square cuts 33% of it from the left and right, "
         "which here loses the [subject]'s ears")
@@ -53,3 +56,36 @@ async def test_a_file_name_with_a_newline_is_one_line_in_the_table_and_the_detai
         assert str(table.get_row_at(0)[1]) == "new\\x0aline.png"
         detail = str(view.query_one("#findings-detail").render())
         assert detail.startswith("new\\x0aline.png is a near-duplicate of a\\u202egnp.png\n")
+
+
+# The demo's own caption warning, as the real doctor words it: five lines and more beside the preview at 80 columns.
+CAPTIONS_UNREAD = ('6 of 6 image(s) have a caption file (.txt), which training does not read: the caption mode is '
+                   '"instance_prompt", so each image trains with its instance prompt alone')
+CAPTIONS_FIX = ('to train with them, set caption_mode = "caption_file_then_prompt" (each caption, then the instance '
+                'prompt) or "caption_file"; nothing to do if the prompt alone is meant')
+
+
+class _UnreadCaptionsEngine(FakeEngine):
+    def check_dataset(self, profile, concept: int, emit=None) -> Report:
+        finding = Finding(profile.concepts[concept].instance_dir, "captions_unused", "warning", CAPTIONS_UNREAD,
+                          CAPTIONS_FIX)
+        return Report(profile.concepts[concept].instance_dir, (finding,), Summary(6, 6, {"warning": 1}))
+
+
+async def test_on_the_dataset_step_the_highlighted_finding_shows_whole_and_in_view(tmp_path, monkeypatch) -> None:
+    """Beside the preview at 80×24 the detail's three lines cut the demo's caption warning after "trains with its",
+    and its "What to do" never showed."""
+    monkeypatch.chdir(tmp_path)
+    app = make_app(_UnreadCaptionsEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await at_step(pilot, 2)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        while not app.screen.query_one(DataTable).has_focus:  # by the keyboard, as a user reaches it
+            await pilot.press("tab")
+            await settle(pilot, 0.05)
+        await settle(pilot)
+        detail = app.screen.query_one("#findings-detail").region
+        lines = screen_lines(app)
+        shown = " ".join(lines[y][detail.x:detail.right].strip() for y in range(detail.y, min(detail.bottom, 22)))
+        assert CAPTIONS_UNREAD in shown and f"What to do: {CAPTIONS_FIX}" in shown, shown

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -20,13 +21,14 @@ class FindingsView(Vertical):
     finding in full below it, wrapped, so nobody scrolls a cell sideways; posts Highlighted."""
 
     # The summary wraps beside the filter rather than be cut: at 80 columns it has 40 ("… · 12 warn · 1 info").
+    # The detail grows to its finding: beside the Dataset step's preview a fixed three lines cut off its "What to do".
     DEFAULT_CSS = """
     FindingsView { height: auto; }
     FindingsView > Horizontal { height: auto; }
     FindingsView #findings-summary { width: 1fr; padding: 0 1; }
     FindingsView Select { width: 14; }
     FindingsView DataTable { height: 7; }
-    FindingsView #findings-detail { height: 3; padding: 0 1; background: $boost; }
+    FindingsView #findings-detail { height: auto; min-height: 3; padding: 0 1; background: $boost; }
     """
 
     class Highlighted(Message):
@@ -82,6 +84,15 @@ class FindingsView(Vertical):
                 table.add_row(SEVERITY_STYLE.get(finding.severity, finding.severity), markup_safe(Path(finding.path).name),
                               markup_safe(finding.message), key=str(index))
 
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if isinstance(event.widget, DataTable):
+            self._detail_in_view()
+
+    def _detail_in_view(self) -> None:
+        """Read from the table, the highlighted finding below it comes into view whole, once laid out: the focus
+        brought the table alone, and in a step's scroll body the detail's last lines stayed out of sight."""
+        self.call_after_refresh(self.query_one("#findings-detail").scroll_visible, animate=False)
+
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
         if self.report is not None and event.row_key.value is not None:
@@ -89,4 +100,6 @@ class FindingsView(Vertical):
             fix = f"\n[b]What to do:[/] {markup_safe(finding.fix)}" if finding.fix else ""
             self.query_one("#findings-detail", Static).update(
                 f"[b]{markup_safe(Path(finding.path).name)}[/] {markup_safe(finding.message)}{fix}")
+            if self.query_one(DataTable).has_focus:
+                self._detail_in_view()
             self.post_message(self.Highlighted(finding.path))
