@@ -19,11 +19,19 @@ if TYPE_CHECKING:
     from engine.runs.folder import RunFolder
 
 
+# The best-step column's meaning, which README's "Evaluation" section gives in full (engine/evaluation/best.py).
+BEST_STEP_HELP = ("best step: in a run with an [evaluation] section, the step its scorer rates best so far: of the "
+                  "steps scored after the base model whose prompt fidelity (CLIP-T) stayed within "
+                  "evaluation.prompt_fidelity_tolerance of the base model's, the one with the highest subject "
+                  "fidelity. '-' means none: the run has no [evaluation], no step has been scored yet, or every "
+                  "scored step lost too much prompt fidelity. `dbtui attach RUN` prints the command that exports it.")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     runs = subparsers.add_parser("runs", help="list runs with status, step, last loss, best step and age",
                                  description="List the run folders under DIR (default: runs). When DIR holds none, "
                                  "the folders below this one that hold runs are named; a run folder given as DIR is "
-                                 "listed alone.",
+                                 "listed alone.\n\n" + BEST_STEP_HELP,
                                  epilog="examples:\n  dbtui runs\n  dbtui runs dbtui-demo/runs", formatter_class=ExamplesFormatter)
     runs.add_argument("folder", nargs="?", metavar="DIR", help="folder holding run folders (saving.output_dir)")
     runs.add_argument("--dir", help="the same as DIR (give one of them; default: runs)")
