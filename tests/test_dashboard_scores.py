@@ -1,4 +1,4 @@
-"""The dashboard with [evaluation]'s scores at 80×24: curves under the loss, the best step so far,
+"""The dashboard with [evaluation]'s scores at 80×24: curves under the loss, the best step (so far, while it trains),
 and, when the run ends, the export of the best step and the report (a fake engine: no torch)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dbtui.app import make_app
 from dbtui.screens.training import TrainingScreen
 from dbtui.session import Session
 from dbtui.widgets.score_plot import ScorePanel, ScorePlot
-from engine.events import Event, PhaseProgress, PhaseStarted, RunFinished, RunStarted, SamplesScored
+from engine.events import Event, PhaseProgress, PhaseStarted, RunFailed, RunFinished, RunStarted, SamplesScored
 from wizard_fakes import FakeEngine, run_events
 from wizard_steps import settle
 
@@ -104,8 +104,37 @@ async def test_scores_are_drawn_under_the_loss_with_the_best_step(tmp_path: Path
         assert screen.scores.best is not None and screen.scores.best.step == 4
         lines = [strip.text for strip in app.screen._compositor.render_strips()]  # the terminal's text
         scores = "\n".join(line[:loss.region.width] for line in lines[panel.region.y:panel.region.bottom])
-        assert "━subject ━DINO ━CLIP-I ━CLIP-T ━drift" in scores and "best step so far: 4" in scores
+        assert "━subject ━DINO ━CLIP-I ━CLIP-T ━drift" in scores and "best step: 4" in scores  # the run finished
         assert "Scores at step 6: subject 0.800 · CLIP-T 0.200" in log_text(screen)
+        assert "Best step so far: 4" in log_text(screen)  # the log's line was written while it trained
+
+
+def scores_text(app, screen: TrainingScreen) -> str:
+    """The score panel's text as the terminal shows it."""
+    panel, loss = screen.query_one(ScorePanel), screen.query_one("#tr-plot")
+    lines = [strip.text for strip in app.screen._compositor.render_strips()]
+    return "\n".join(line[:loss.region.width] for line in lines[panel.region.y:panel.region.bottom])
+
+
+STOP = RunFinished(time=9.0, step=6, outputs={}, seconds=1.0, status="stopped")
+FAILURE = RunFailed(time=9.0, reason="CUDA error", step=6)
+RESUME = RunStarted(time=10.0, run_dir="runs/demo", profile={}, hardware={}, versions={}, total_steps=8, resumed_from_step=6)
+
+
+@pytest.mark.parametrize(("after", "said"), [([STOP], "best step when stopped: 4"), ([FAILURE], "best step before it failed: 4"),
+                                             ([STOP, RESUME], "best step so far: 4")])
+async def test_the_best_step_is_said_of_how_the_run_ended(after: list[Event], said: str, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finished run's plot said "best step so far", as if it still trained; a stopped or failed one's best step is
+    the best it reached before that, and a resume trains on: "so far" again."""
+    monkeypatch.chdir(tmp_path)
+    events = scored_run()[:-1] + after  # in place of the run's finish
+    engine = ScoredEngine(events=events)
+    app = make_app(engine, Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await dashboard(engine, pilot)
+        text = scores_text(app, screen)
+        assert said in text and ("so far" in said) == ("so far" in text), text
 
 
 async def test_a_stop_at_an_earlier_step_drops_the_later_rounds_from_the_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

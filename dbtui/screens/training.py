@@ -53,7 +53,7 @@ screen, or follow it with `tail -f RUN/events.jsonl`.
 
 With `[evaluation]` on, the scores of each preview round are drawn under the loss: subject
 fidelity (the mean of DINO and CLIP-I), prompt fidelity (CLIP-T) and class drift, with the best
-step so far. When the run ends, **e** exports the best step's checkpoint (or the nearest kept
+step so far (the best step, once the run has ended). When the run ends, **e** exports the best step's checkpoint (or the nearest kept
 one) into `RUN/exports/step-N/`, and **r** writes `RUN/report.html`: curves, previews, the step
 to keep and why, and the profile (in `dbtui serve` it opens in the browser).
 
@@ -281,6 +281,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
     def _live_again(self) -> None:
         """A resume continues the same run: what ended it before is history, the controls work again."""
         self.finished = False
+        self.query_one(ScorePanel).end(None)
         for what, _, _ in CONTROLS:
             self.query_one(f"#tr-{what}", Button).disabled = False
         self._show_end_actions(False)
@@ -300,6 +301,7 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             bar.display = True
             bar.update(total=self.total_steps, progress=step)
         self.query_one(RunStats).end(status)
+        self.query_one(ScorePanel).end(status)
         self.query_one("#tr-phase", Label).update(status)
         self.query_one(Log).write_line(f"Run {status}: {detail}")
         for what, _, _ in CONTROLS:

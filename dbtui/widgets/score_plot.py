@@ -1,4 +1,5 @@
-"""The scores of [evaluation]'s rounds under the loss curve, and the best step so far.
+"""The scores of [evaluation]'s rounds under the loss curve, and the best step so far (once the run has ended, the
+best step, said of how it ended).
 
 Hidden until a ``samples_scored`` event arrives, so a run without scoring looks as it always did.
 A round comes every few hundred steps, so the plot is redrawn on each one rather than on a timer.
@@ -57,8 +58,13 @@ class ScoreHistory:
         return self.scored.best
 
 
-def best_line(best: BestStep | None) -> str:
-    return f"best step so far: {best.step}" if best else "best step so far: none yet"
+def best_line(best: BestStep | None, ended: str | None = None) -> str:
+    """The best step, of a run still training (``ended`` None: "so far"), or of one that ended with status ``ended``:
+    a finished run's is its best step; a stopped, failed or crashed one's is the best it reached before that."""
+    if ended is None:
+        return f"best step so far: {best.step}" if best else "best step so far: none yet"
+    said = {"finished": "best step", "stopped": "best step when stopped"}.get(ended, f"best step before it {ended}")
+    return f"{said}: {best.step if best else 'none'}"
 
 
 class ScorePlot(PlotextPlot):
@@ -66,12 +72,13 @@ class ScorePlot(PlotextPlot):
         super().__init__(id=id)
         self.history = history
         self.drawn: dict[str, tuple[list[int], list[float]]] = {}  # what the last redraw plotted, by score
+        self.ended: str | None = None  # the ended run's status, for the title's words; None while it trains
 
     def redraw(self) -> None:
         plt = self.plt
         plt.clear_data()
         best = self.history.best
-        plt.title(f"scores · {best_line(best)}")
+        plt.title(f"scores · {best_line(best, self.ended)}")
         plt.frame(False)  # two more rows for the curves: the panel has about eight at 80×24
         self.drawn = {}
         for key, _, colour in SERIES[1:] + SERIES[:1]:  # subject fidelity last, drawn over its two parts
@@ -114,3 +121,10 @@ class ScorePanel(Vertical):
         if isinstance(event, SamplesScored) or len(self.history.rounds) < before:
             self.add_class("-scored")
             self.query_one(ScorePlot).redraw()
+
+    def end(self, status: str | None) -> None:
+        """The run ended with ``status`` (None: it trains again, resumed): the title says "best step" of how it ended."""
+        plot = self.query_one(ScorePlot)
+        plot.ended = status
+        if self.has_class("-scored"):
+            plot.redraw()
