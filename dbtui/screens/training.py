@@ -53,9 +53,9 @@ screen, or follow it with `tail -f RUN/events.jsonl`.
 
 With `[evaluation]` on, the scores of each preview round are drawn under the loss: subject
 fidelity (the mean of DINO and CLIP-I), prompt fidelity (CLIP-T) and class drift, with the best
-step so far (the best step, once the run has ended). When the run ends, **e** exports the best step's checkpoint (or the nearest kept
-one) into `RUN/exports/step-N/`, and **r** writes `RUN/report.html`: curves, previews, the step
-to keep and why, and the profile (in `dbtui serve` it opens in the browser).
+step (so far, while it trains). When the run ends, **e** exports the best step's checkpoint (or
+the nearest kept one) into `RUN/exports/step-N/`, and **r** writes `RUN/report.html`: curves,
+previews, the step to keep and why, and the profile (in `dbtui serve` it opens in the browser).
 
 Watch out: samples that copy the training pictures, or a loss that climbs, mean too many
 steps or too high a learning rate; stop and keep an earlier checkpoint.
@@ -281,17 +281,16 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
     def _live_again(self) -> None:
         """A resume continues the same run: what ended it before is history, the controls work again."""
         self.finished = False
-        self.query_one(ScorePanel).end(None)
-        for what, _, _ in CONTROLS:
-            self.query_one(f"#tr-{what}", Button).disabled = False
-        self._show_end_actions(False)
+        self._show_end_actions(None)
         self.refresh_bindings()
 
-    def _show_end_actions(self, ended: bool) -> None:
-        """An ended run's buttons in place of the controls it no longer takes."""
+    def _show_end_actions(self, ended: str | None) -> None:
+        """An ended run's buttons in place of its controls, its best step said of how it ended (None: it trains)."""
         for what, _, _ in CONTROLS:
-            self.query_one(f"#tr-{what}", Button).display = not ended
-        self.query_one(EndActions).show(ended, self.folder)
+            button = self.query_one(f"#tr-{what}", Button)
+            button.display, button.disabled = ended is None, ended is not None
+        self.query_one(EndActions).show(ended is not None, self.folder)
+        self.query_one(ScorePanel).end(ended)
 
     def _ended(self, status: str, detail: str, step: int | None = None) -> None:
         self.finished = True
@@ -301,12 +300,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
             bar.display = True
             bar.update(total=self.total_steps, progress=step)
         self.query_one(RunStats).end(status)
-        self.query_one(ScorePanel).end(status)
         self.query_one("#tr-phase", Label).update(status)
         self.query_one(Log).write_line(f"Run {status}: {detail}")
-        for what, _, _ in CONTROLS:
-            self.query_one(f"#tr-{what}", Button).disabled = True
-        self._show_end_actions(True)
+        self._show_end_actions(status)
         self.refresh_bindings()
 
     def _offer_export(self, finished_at: int | None = None) -> None:
