@@ -73,3 +73,34 @@ def test_a_fit_test_refused_for_missing_images_says_the_estimate_alone_needs_non
     assert main(["fit", str(profile)]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "add --estimate-only" in err, err
+
+
+def test_the_fit_command_counts_the_set_up_phases_images_in_a_few_lines(monkeypatch, capsys, tmp_path: Path) -> None:
+    """`dbtui fit` printed each phase's start alone: caching a tiny Flux's pictures on a CPU sat for minutes under
+    "[caching] started …", where the wizard's fit test counts them. Piped, a tenth a line, not one per picture."""
+    from dbtui.cli import cmd_fit
+    from engine.events import PhaseFinished, PhaseProgress, PhaseStarted, StepEnded
+    from engine.runs import fit
+
+    def fake_fit_test(profile, steps, emit, **kwargs):
+        emit(PhaseStarted(time=0.0, phase="caching", total=200, description="encoding images with the VAE"))
+        for done in range(1, 201):
+            emit(PhaseProgress(time=done * 3.0, phase="caching", done=done, total=200))
+        emit(PhaseFinished(time=600.0, phase="caching", seconds=600.0))
+        emit(PhaseStarted(time=600.0, phase="training", total=2))
+        steps_ended = [StepEnded(time=600.0 + n, step=n, total_steps=300, epoch=0, loss=0.1, smoothed_loss=0.1, lr=1e-4,
+                                 it_per_s=1.0, eta_s=1.0) for n in (1, 2)]
+        for ended in steps_ended:
+            emit(ended)
+            emit(PhaseProgress(time=ended.time, phase="training", done=ended.step, total=2))
+        return fit.measure(steps_ended, setup_s=600.0)
+
+    monkeypatch.setattr(fit, "fit_test", fake_fit_test)
+    monkeypatch.setattr(cmd_fit, "_estimate", lambda profile, cards, say=print: None)
+    profile = profile_file(tmp_path, training={"max_train_steps": 300})
+    assert main(["fit", str(profile), "--steps", "2"]) == 0
+    out = capsys.readouterr().out
+    caching = [line for line in out.splitlines() if line.startswith("[caching]")]
+    assert "[caching] 100/200" in out and "[caching] 200/200" in out and "eta" in out, out  # counts, with the time left
+    assert len(caching) <= 13, caching  # started, ten tenths, done: no line per picture
+    assert "[training]" not in out and "  step 2: loss 0.1000" in out  # the steps keep their own lines

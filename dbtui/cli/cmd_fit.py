@@ -289,7 +289,7 @@ def _fit(args: argparse.Namespace) -> int:
 def _estimate_and_test(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from engine.events import PhaseStarted, StepEnded
+    from engine.events import StepEnded
     from engine.events import Warning as RunWarning
     from engine.runs.fit import LACKS_STATE, MIN_STEPS, fit_test, launch_note
     from engine.profile import load_profile
@@ -298,7 +298,7 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
     from engine.runs.launcher import RunInputsMissingError, check_inputs
     from engine.runs.library_noise import hide_library_progress_bars
 
-    from dbtui.console import describe
+    from dbtui.console import PHASE_KINDS, PhaseDisplay, describe
     from dbtui.format import duration
 
     profile = load_profile(args.profile, args.set)
@@ -323,11 +323,15 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
         return exit_status(made, asked=bool(args.card))
     estimate = made.estimate if made is not None else None
 
+    phases = PhaseDisplay()  # the set-up phases' counts, as the wizard's fit test shows them: a bar, or a tenth a line
+
     def progress(event) -> None:
         if isinstance(event, StepEnded):
             print(f"  step {event.step}: loss {event.loss:.4f}", flush=True)
-        elif isinstance(event, RunWarning) or (isinstance(event, PhaseStarted) and event.phase != "training"):
-            print(f"  {describe(event)}", flush=True)  # a set-up phase's start: what its seconds or minutes go to
+        elif isinstance(event, RunWarning):
+            print(f"  {describe(event)}", flush=True)
+        elif event.kind in PHASE_KINDS and event.phase != "training":  # the steps have their own lines
+            phases(event)  # a set-up phase's count: caching a tiny Flux's images on a CPU takes minutes
 
     steps = max(MIN_STEPS, args.steps)
     run_steps = profile.training.max_train_steps
@@ -344,7 +348,9 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
         print(launched, flush=True)
     print(f"fit test: {_steps(steps)} of {args.profile}", flush=True)
     hide_library_progress_bars()
-    result = dataclasses.replace(fit_test(profile, steps, progress, price_per_hour=args.price_per_hour), memory_estimate=estimate)
+    with phases:
+        tested = fit_test(profile, steps, progress, price_per_hour=args.price_per_hour)
+    result = dataclasses.replace(tested, memory_estimate=estimate)
     vram = f"{result.peak_vram_mb / 1024:.2f} GB" if result.peak_vram_mb is not None else "not measured (no CUDA)"
     print(f"peak VRAM (torch): {vram}")
     if result.lacks_optimizer_state:
