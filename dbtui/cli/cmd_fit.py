@@ -291,7 +291,10 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
 
     from engine.events import StepEnded
     from engine.events import Warning as RunWarning
+    import torch
+
     from engine.runs.fit import LACKS_STATE, MIN_STEPS, fit_test, launch_note
+    from engine.runs.fit_pace import SlowFitHint
     from engine.profile import load_profile
     from engine.runs.folder import run_dir_for
     from engine.runs.folder import check_creatable
@@ -324,8 +327,9 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
     estimate = made.estimate if made is not None else None
 
     phases = PhaseDisplay()  # the set-up phases' counts, as the wizard's fit test shows them: a bar, or a tenth a line
-
     def progress(event) -> None:
+        if not on_gpu and (hint := slow(event)):
+            print(f"  note: {hint}", flush=True)
         if isinstance(event, StepEnded):
             print(f"  step {event.step}: loss {event.loss:.4f}", flush=True)
         elif isinstance(event, RunWarning):
@@ -348,6 +352,8 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
         print(launched, flush=True)
     print(f"fit test: {_steps(steps)} of {args.profile}", flush=True)
     hide_library_progress_bars()
+    on_gpu = torch.cuda.is_available()
+    slow = SlowFitHint(steps, profile.dataset.resolution, "--set dataset.resolution", estimate_shown=made is not None)
     with phases:
         tested = fit_test(profile, steps, progress, price_per_hour=args.price_per_hour)
     result = dataclasses.replace(tested, memory_estimate=estimate)
