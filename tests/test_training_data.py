@@ -375,3 +375,17 @@ def test_phone_photos_and_tiffs_are_trained_upright_with_their_upright_size(tmp_
         assert image_size(path) == (96, 160) and (probe_image(path).width, probe_image(path).height) == (96, 160), name
 
 
+
+
+def test_the_shipped_style_profiles_warm_up_fits_a_small_style_set() -> None:
+    """profiles/sd15-style-native.toml warmed up for 100 steps, a run's length in epochs: six images (20 steps) or forty
+    (100 steps) never reached its learning rate, and the run warned of its own shipped profile."""
+    from engine.data.batches import default_total_steps
+    from engine.profile import load_profile
+    from engine.profile.schedule_warnings import warmup_shortfall
+
+    profile = load_profile(Path(__file__).parents[1] / "profiles" / "sd15-style-native.toml")
+    for images in (6, 40):
+        batches = -(-images // profile.training.train_batch_size)
+        steps = default_total_steps(profile, images, -(-batches // profile.training.gradient_accumulation_steps))
+        assert warmup_shortfall(profile.optimizer, steps) is None, (images, steps)
