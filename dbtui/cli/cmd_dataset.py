@@ -181,7 +181,8 @@ def _check(args: argparse.Namespace) -> int:
             where = "" if Path(folder).is_absolute() or Path(folder).exists() else f" (relative paths are read from the folder dbtui runs in, {Path.cwd()})"
             unusable.append(f"{key}: {error}{where}")  # the other concepts are checked still, as validate says every problem
             continue
-        print_report(console, report, show_info=args.all, profile_counts=bool(args.profile))
+        print_report(console, report, show_info=args.all, profile_counts=bool(args.profile),
+                     training=profile.training if args.profile else None)
         failed |= report.has_errors
     if unusable:
         raise DatasetError("\n".join(unusable))

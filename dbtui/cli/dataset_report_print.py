@@ -9,7 +9,8 @@ from dbtui.cli.printable import markup_safe
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 
-def print_report(console, report, show_info: bool, profile_counts: bool = False) -> None:
+def print_report(console, report, show_info: bool, profile_counts: bool = False, training=None) -> None:
+    """``training``: the profile's [training], whose run length, where it sets one, is said in place of the rule's."""
     from rich.table import Table
 
     from engine.dataset.report import (CLASS_IMAGES_PER_IMAGE, MAX_CLASS_IMAGES, MIN_CLASS_IMAGES, RULE_MAX_IMAGES,
@@ -43,7 +44,14 @@ def print_report(console, report, show_info: bool, profile_counts: bool = False)
     cap = (f" up to {RULE_MAX_IMAGES} images: the rule is for a subject's small set of about 3–{RULE_MAX_IMAGES}; set "
            f"training.max_train_steps: with it and training.num_train_epochs both empty, training runs {by_rule} steps"
            if by_rule > s.suggested_steps else "")
-    console.print(f"Suggested training steps: {s.suggested_steps} ({STEPS_PER_IMAGE} per usable image{cap})")
+    if training is not None and (training.max_train_steps or training.num_train_epochs):
+        # A style run of epochs was told 100 steps per image, a subject's rule, beside the length its profile sets.
+        key, value = (("max_train_steps", training.max_train_steps) if training.max_train_steps
+                      else ("num_train_epochs", training.num_train_epochs))
+        console.print(f"Training steps: set by the profile (training.{key} = {value}), not by the rule of "
+                      f"{STEPS_PER_IMAGE} per image, which a profile setting neither trains")
+    else:
+        console.print(f"Suggested training steps: {s.suggested_steps} ({STEPS_PER_IMAGE} per usable image{cap})")
     earlier = (f", {s.class_images_generated} generated earlier in {markup_safe(s.class_images_generated_in)} (reused unless the "
                "model's files changed)" if s.class_images_generated else "")
     unused = (f" ({s.class_images_unused} more picture(s) in the folder not used: see its warning)"
