@@ -154,8 +154,9 @@ class RealEngine:
         from engine.profile.model_source import read_source
 
         _transformers_loaded()
+        # model.vae as the draft writes it ("$MODELS/vae"), read as the profile reads it, as model.pretrained is.
         return import_model(read_source(source), out_dir, emit=emit, components=components, part_files=part_files,
-                            vae=vae)
+                            vae=read_source(vae) if vae else None)
 
     def _dataset(self) -> Any:
         import engine.dataset as dataset

@@ -91,6 +91,23 @@ def test_model_vae_stands_in_for_the_vae_a_file_lacks(whole_files: dict[str, Pat
     assert "model.vae" not in str(refused.value)
 
 
+def test_the_wizard_s_convert_reads_model_vae_as_the_profile_does(whole_files: dict[str, Path], tiny_sd1: Path,
+                                                                  tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An opened profile's model.vae = "$VAES/vae" (which validate and the run read) went to the wizard's Convert as
+    written: "'$VAES/vae' is not a local folder, a model file or a valid hub id"."""
+    import engine.convert.to_diffusers as to_diffusers
+    from dbtui.engine_facade import RealEngine
+
+    configs = tmp_path / "configs"  # the tiny model's architecture stands for SD1.x's shipped configs, to stay fast
+    configs.mkdir()
+    (configs / "sd1").symlink_to(tiny_sd1)
+    monkeypatch.setattr(to_diffusers, "CONFIGS", configs)
+    monkeypatch.setenv("VAES", str(tiny_sd1))
+    pruned = _without(whole_files["sd1"], "first_stage_model.", tmp_path / "pruned.safetensors")
+    folder = RealEngine().import_model(str(pruned), tmp_path / "wizard", vae="$VAES/vae")
+    assert (folder / "vae" / "config.json").is_file()
+
+
 def test_an_sd2_file_without_its_text_encoder_names_openclip_s_keys(tmp_path: Path) -> None:
     """A full-size SD2.x file is told by its UNet's 1024-wide cross-attention; its encoder is OpenCLIP's."""
     unet = "model.diffusion_model."
