@@ -108,6 +108,16 @@ def test_the_wizard_s_convert_reads_model_vae_as_the_profile_does(whole_files: d
     assert (folder / "vae" / "config.json").is_file()
 
 
+def test_dbtui_convert_with_vae_says_what_a_pruned_file_lacks(whole_files: dict[str, Path], tmp_path: Path,
+                                                               capsys) -> None:
+    """Told the file "has no VAE", `dbtui convert to-diffusers pruned.safetensors out --vae vae.safetensors` said the
+    file "holds its VAE and text encoders itself"."""
+    pruned = _without(whole_files["sd1"], "first_stage_model.", tmp_path / "pruned.safetensors")
+    assert main(["convert", "to-diffusers", str(pruned), str(tmp_path / "out"), "--vae", str(whole_files["sd1"])]) != 0
+    said = capsys.readouterr().err
+    assert f"{pruned.name} {VAE}" in said and ADVICE in said and "holds its VAE" not in said, said
+
+
 def test_an_sd2_file_without_its_text_encoder_names_openclip_s_keys(tmp_path: Path) -> None:
     """A full-size SD2.x file is told by its UNet's 1024-wide cross-attention; its encoder is OpenCLIP's."""
     unet = "model.diffusion_model."

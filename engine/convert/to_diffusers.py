@@ -300,11 +300,12 @@ def import_single_file(
                                "components)")
         return import_flux_transformer(checkpoint, family, out_dir, components=components, part_files=part_files,
                                        emit=emit)
+    # What the file lacks first: the refusal below says it holds its VAE, which --vae is tried for where it has none.
+    if lacks := absent_parts_said(path.name, state_dict, family, vae_given=vae is not None):
+        raise IncompleteCheckpointError(lacks)
     if components is not None or (part_files is not None and part_files.given()):
         raise ConvertError(f"{path.name} is a {family.description} checkpoint, which holds its VAE and text encoders "
                            "itself: --components, --vae, --clip-l and --t5 are for Flux transformer files")
-    if lacks := absent_parts_said(path.name, state_dict, family, vae_given=vae is not None):
-        raise IncompleteCheckpointError(lacks)
     # Only where the file has no VAE of its own: the run reads model.vae over the folder's VAE anyway.
     given_vae = Path(vae) if vae is not None and VAE in absent_parts(state_dict, family) else None
     if use_ema and not has_ema(state_dict):
