@@ -3,9 +3,7 @@ pass, so ``dataset check --profile`` names it as an error, as it names an instan
 
 from __future__ import annotations
 
-import errno
 import functools
-import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,9 +14,6 @@ from engine.dataset.pool import run_phase
 from engine.dataset.report import Finding
 from engine.events import Event
 
-# What Path.exists() reads as no such path, not as an error (pathlib's _IGNORED_ERRNOS and _IGNORED_WINERRORS).
-_ABSENT_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
-_ABSENT_WINERRORS = (21, 123, 1921)
 FIX = "move it out of the class folder (dbtui generates one in its place), or copy it again"
 
 
@@ -38,12 +33,7 @@ def class_images_present(class_dir: Path | str | None) -> int | None:
     every image); None where no class folder was given or a file stands in its place."""
     if not class_dir:
         return None
-    try:
-        mode = Path(class_dir).stat().st_mode
-    except OSError as error:
-        if error.errno not in _ABSENT_ERRNOS and getattr(error, "winerror", None) not in _ABSENT_WINERRORS:
-            raise
-        return 0
-    except ValueError:  # a path this system cannot encode
-        return 0
-    return len(files.list_images(class_dir)) if stat.S_ISDIR(mode) else None
+    path = Path(class_dir)
+    if path.is_dir():
+        return len(files.list_images(path))
+    return None if path.exists() else 0
