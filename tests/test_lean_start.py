@@ -98,3 +98,22 @@ def test_a_run_that_needs_no_8bit_optimizer_never_loads_bitsandbytes(tmp_path) -
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split()[-3:] == ["_Deferred", "False", "False"]
+
+
+@pytest.mark.parametrize("entry", [
+    "from dbtui.cli import main; main(['fit', sys.argv[1], '--estimate-only'])",
+    "from engine.memory.__main__ import main; main([sys.argv[1]])",
+], ids=["dbtui fit --estimate-only", "the meter's process"])
+def test_a_command_that_builds_diffusers_models_never_loads_bitsandbytes(entry: str, tmp_path) -> None:
+    """`dbtui export`, `convert` and `fit`, and the meter's process that the wizard starts, load diffusers, which imports
+    bitsandbytes: deferred there as in the trainer's process, a plain AdamW profile's estimate never runs it."""
+    import subprocess
+
+    from tests.runs_helpers import ROOT, env, profile_file
+
+    code = (f"import sys; {entry}; "
+            "print(type(sys.modules['bitsandbytes']).__name__, 'torch._inductor.compile_fx' in sys.modules, 'diffusers' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(profile_file(tmp_path))], cwd=ROOT, env=dict(env(), OMP_NUM_THREADS="1"),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-3:] == ["_Deferred", "False", "True"]
