@@ -26,6 +26,7 @@ from engine.events import Event, event_from_dict
 from engine.profile import Profile, load_profile, save_profile
 from engine.runs.fit import FitResult, fit_test
 from engine.support.child_process import how_it_ended, tagged, wait_unless_stopped
+from engine.support.process_exit import exit_with
 
 RESULT_KEY = "fit_result"
 ERROR_KEY = "fit_error"  # the child's own word on why it has no result
@@ -125,4 +126,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.errors import DbtuiError
+from engine.support.process_exit import exit_with
 
 if TYPE_CHECKING:
     from engine.runs.folder import RunFolder
@@ -141,4 +142,4 @@ def _train(args: argparse.Namespace, folder: RunFolder, lock: TrainerLock, asked
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)
