@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import pytest
+import torch
 
+from engine.training.accelerator import free_memory
 from tests.runs_helpers import ROOT, env
 
 # Runs the module as `python -m` does, and says at exit, before the interpreter's last collection, how many objects
@@ -31,3 +35,29 @@ def test_a_process_of_the_engine_leaves_its_objects_to_its_end(module: str, tmp_
     frozen = int(done.stdout.split("frozen at exit:")[-1])
     assert frozen > 10_000, done.stdout[-2000:]
 
+
+def test_the_accelerator_lets_go_of_what_it_holds_without_walking_every_object() -> None:
+    """accelerate's free_memory collects garbage before it drops its references, so that collection freed nothing of
+    them and walked every object of the process: 0.9 s at the end of each run on 2 loaded cores."""
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=True)
+    model = accelerator.prepare(torch.nn.Linear(2, 2))
+    held = weakref.ref(model)
+    walked: list[int] = []
+
+    def full_collection(phase: str, info: dict) -> None:
+        if phase == "start" and info["generation"] == 2:
+            walked.append(len(gc.get_objects()))
+
+    everything = len(gc.get_objects())
+    gc.callbacks.append(full_collection)
+    try:
+        free_memory(accelerator)
+    finally:
+        gc.callbacks.remove(full_collection)
+    assert walked, "accelerate's free_memory no longer collects: free_memory here has nothing to skip"
+    assert everything > 50_000 and max(walked) < everything / 100
+    del model
+    assert held() is None  # the accelerator held it no longer
+    assert gc.get_freeze_count() == 0  # every object goes back to the collector

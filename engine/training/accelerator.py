@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,18 @@ def check_sharding_installed(profile: Any) -> None:
     for problem in missing_library_problems(profile):
         if problem.key == "launch.sharding":  # the others are the trainer's to refuse, each with its own error
             raise ShardingUnavailableError(f"{problem.key} = {problem.message}")
+
+
+def free_memory(accelerator: Any) -> None:
+    """accelerate's ``free_memory`` (its wrappers dropped, the GPU's cached blocks handed back) without its walk of every
+    object: it runs a full garbage collection before it lets go of what it holds, so that collection frees none of it
+    (about 1 KB of other garbage at the end of a tiny run) while it walks half a million objects, 0.9 s on 2 loaded cores.
+    Frozen, they are skipped."""
+    gc.freeze()
+    try:
+        accelerator.free_memory()
+    finally:
+        gc.unfreeze()
 
 
 def make_accelerator(profile: Any, precision: str, run_dir: Path) -> Any:
