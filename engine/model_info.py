@@ -114,14 +114,15 @@ def describe_model(source: str, *, vae: str | None = None, tokenizer: str | None
         if said := [problem.message for problem in model_source_problems(source)]:
             return ModelDescription(source, kind, said[0], None, supported=False)
         return ModelDescription(source, kind, "Hugging Face hub id: downloaded when training starts", source)
-    from engine.convert import checkpoint_family, read_checkpoint
+    from engine.convert import checkpoint_family
     from engine.convert.absent_parts import absent_parts_said
+    from engine.convert.checkpoint_header import header_checkpoint
     from engine.dataset.profile_paths import model_source_problems
 
     if said := [problem.message for problem in model_source_problems(source, vae)]:  # not there, damaged, or no model
         return ModelDescription(source, kind, said[0], None, supported=False)
     # ``~`` and ``$VAR`` read as the profile reads them; with what its .yaml or metadata says it predicts.
-    checkpoint = read_checkpoint(local_path(source))
+    checkpoint = header_checkpoint(local_path(source))
     detected = checkpoint_family(checkpoint)
     # A .safetensors file's header or a zip .ckpt's pickle said this already, above; a legacy pickle's keys are read
     # only now.

@@ -86,3 +86,55 @@ def test_a_checkpoint_file_without_an_extension_is_taken_as_the_run_takes_it(sd1
     (tmp_path / "notes").write_text("not a model")
     assert [problem.message for problem in model_source_problems(str(tmp_path / "notes"))] == [
         f"'{tmp_path / 'notes'}' is a file, but not a model file: give a diffusers folder or a .safetensors/.ckpt file"]
+
+
+@pytest.fixture
+def tensors_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the tensors whose data is asked of safetensors (``get_tensor``) from here on."""
+    import safetensors
+
+    read: list[str] = []
+    real_open = safetensors.safe_open
+
+    class Spy:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            self.file = real_open(*args, **kwargs)
+
+        def __enter__(self) -> Spy:
+            self.file.__enter__()
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.file.__exit__(*exc)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.file, name)
+
+        def get_tensor(self, key: str) -> object:
+            read.append(key)
+            return self.file.get_tensor(key)
+
+    monkeypatch.setattr(safetensors, "safe_open", Spy)
+    return read
+
+
+def test_the_model_check_and_the_meter_read_a_files_header_not_its_tensors(
+        sd1_v_file: Path, sd2_file_against_its_weights: Path, tmp_path: Path, tensors_read: list[str]) -> None:
+    """The wizard's Model step and the meter asked safetensors for every tensor of a single file: mapped, yet each
+    tensor's first page touched, so the kernel's readahead read 1.4 GB of a 2 GB SD1.5 file from disk to tell its
+    family. Only an SD2.x file that no .yaml or metadata says the prediction of has one tensor read: the bias that
+    tells v from epsilon."""
+    from engine.convert import checkpoint_family, read_checkpoint
+    from engine.convert.detect import v_bias_key
+    from engine.memory.architecture import architecture_of
+    from engine.model_info import describe_model
+
+    unsaid = shutil.copyfile(sd2_file_against_its_weights, tmp_path / "sd2.safetensors")  # without its .yaml
+    for file in (sd1_v_file, sd2_file_against_its_weights, unsaid):
+        tensors_read.clear()
+        described, built = describe_model(str(file)), architecture_of(str(file))
+        bias = [v_bias_key(load_file(file))] if file == unsaid else []
+        assert tensors_read == bias * 2, file  # once by the check, once by the meter
+        whole = checkpoint_family(read_checkpoint(file))  # as the import reads it: every tensor
+        assert described.family == f"single file: {whole.description}" and described.resolution == whole.resolution
+        assert built.label == f"{whole.description} ({file.name})"

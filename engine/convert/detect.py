@@ -11,7 +11,7 @@ and ``ztsnr`` when trained with zero terminal SNR: the marker ComfyUI and AUTOMA
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,18 +139,19 @@ def _context_dim(state_dict: Mapping[str, Any]) -> int | None:
     return None
 
 
+def v_bias_key(keys: Iterable[str]) -> str | None:
+    """The one tensor whose values tell an SD2.x-v UNet from an SD2.x-base one: its last output block's first norm
+    bias; None where the UNet has none."""
+    biases = [k for k in keys
+              if k.startswith("model.diffusion_model.output_blocks.") and k.endswith(".1.transformer_blocks.0.norm1.bias")]
+    return max(biases, key=lambda k: int(k.split(".")[3]), default=None)
+
+
 def _looks_v_prediction(state_dict: Mapping[str, Any]) -> bool:
     import torch
 
-    biases = [
-        (int(k.split(".")[3]), v)
-        for k, v in state_dict.items()
-        if k.startswith("model.diffusion_model.output_blocks.") and k.endswith(".1.transformer_blocks.0.norm1.bias")
-    ]
-    if not biases:
-        return False
-    _, bias = max(biases, key=lambda item: item[0])
-    return float(torch.std(bias.float(), unbiased=False)) > V_PREDICTION_STD
+    key = v_bias_key(state_dict)
+    return key is not None and float(torch.std(state_dict[key].float(), unbiased=False)) > V_PREDICTION_STD
 
 
 def _sdxl_family(state_dict: Mapping[str, Any], prediction_type: str | None) -> ModelFamily:

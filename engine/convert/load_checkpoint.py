@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.convert.errors import CheckpointReadError, UnsafeCheckpointError
-from engine.convert.file_format import checkpoint_kind
+from engine.convert.file_format import Kind, checkpoint_kind
 from engine.convert.pickle_globals import unsafe_globals
 from engine.support.dangling_link import dangling_link
 
@@ -39,12 +39,14 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
             metadata = dict(file.metadata() or {})
             tensors = {key: file.get_tensor(key) for key in file.keys()}
     except Exception as error:  # noqa: BLE001 - safetensors raises several types for a bad file
-        # The header was checked already: what is left is damage inside it (offsets, dtypes, shapes).
-        raise CheckpointReadError(
-            f"{path} is damaged: its safetensors header does not match its tensor data ({type(error).__name__}); "
-            "download it again and compare its size with the model page"
-        ) from error
+        raise damaged_safetensors(path, error) from error
     return tensors, metadata
+
+
+def damaged_safetensors(path: Path, error: Exception) -> CheckpointReadError:
+    # The header was checked already: what is left is damage inside it (offsets, dtypes, shapes).
+    return CheckpointReadError(f"{path} is damaged: its safetensors header does not match its tensor data "
+                               f"({type(error).__name__}); download it again and compare its size with the model page")
 
 
 def _refused(path: Path, culprit: str) -> UnsafeCheckpointError:
@@ -111,11 +113,9 @@ def _pickle_metadata(data: Any) -> dict[str, str]:
     return {k: v for k, v in recorded.items() if isinstance(k, str) and isinstance(v, str)}
 
 
-def read_checkpoint(path: str | Path) -> Checkpoint:
-    """Every tensor of a checkpoint; a top-level ``state_dict`` wrapper is unwrapped."""
-    import torch
-
-    path = Path(path)
+def checked_kind(path: Path) -> Kind:
+    """The format of the checkpoint file ``path``, read from its first bytes; a folder, a dangling link or no file is
+    refused with what to give instead."""
     if path.is_dir():
         raise CheckpointReadError(f"{path} is a folder; give the checkpoint file (.safetensors or .ckpt) itself")
     if path.is_symlink() and not path.exists():  # listed by ls, yet "no such file" would send the user looking there
@@ -123,7 +123,15 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
                                   "point at it")
     if not path.is_file():
         raise CheckpointReadError(f"{path}: no such file")
-    kind = checkpoint_kind(path)
+    return checkpoint_kind(path)
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint:
+    """Every tensor of a checkpoint; a top-level ``state_dict`` wrapper is unwrapped."""
+    import torch
+
+    path = Path(path)
+    kind = checked_kind(path)
     if kind == "safetensors":
         data, metadata = _read_safetensors(path)
     else:

@@ -210,10 +210,11 @@ def _hub_configs(name: str, revision: str | None) -> Path:
 
 
 def _single_file(path: Path) -> Architecture:
-    from engine.convert import checkpoint_family, read_checkpoint
+    from engine.convert import checkpoint_family
+    from engine.convert.checkpoint_header import header_checkpoint
     from engine.convert.to_diffusers import CONFIGS
 
-    detected = checkpoint_family(read_checkpoint(path))  # an SD2.x-v file's .yaml says so: 768 px configs, not 512
+    detected = checkpoint_family(header_checkpoint(path))  # an SD2.x-v file's .yaml says so: 768 px configs, not 512
     if not detected.supported:
         raise ArchitectureUnavailableError(f"{path.name}: {detected.description}")
     if detected.flux:
