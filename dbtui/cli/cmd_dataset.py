@@ -9,7 +9,7 @@ from typing import Any
 
 from dbtui.cli.caption_extension_hint import refuse_new_captions_beside_others, say_none_read
 from dbtui.cli.caption_options import refuse_stray_options
-from dbtui.cli.common import ExamplesFormatter, finite_at_least, int_in, profile_path, user_path
+from dbtui.cli.common import ExamplesFormatter, add_overrides, finite_at_least, int_in, profile_path, user_path
 from dbtui.cli.dataset_report_print import print_report
 from dbtui.cli.printable import markup_safe
 
@@ -37,13 +37,15 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
         "resolution, blur, transparency, duplicates, missing or over-long captions, a poor "
         "identifier) and summarise the dataset. Exit status 1 when there is any error.",
         epilog="examples:\n  dbtui dataset check photos/ --prompt 'photo of ohwx dog' --identifier ohwx --model ./sd15\n"
-        "  dbtui dataset check --profile my.toml",
+        "  dbtui dataset check --profile my.toml\n"
+        "  dbtui dataset check --profile my.toml --set concepts.0.instance_dir=photos/v2",
         formatter_class=ExamplesFormatter,
     )
     check.add_argument("folder", nargs="?", type=user_path, help="image folder (default with --profile: each concept's instance_dir)")
     check.add_argument("--profile", type=profile_path, help="take resolution, caption mode, prompts and model from this profile")
     check.add_argument("--concept", type=int, help="with --profile: only this concept (0-based), whose settings check a FOLDER given "
                        "(default: the concept whose folder FOLDER is)")
+    add_overrides(check)  # with --profile: check the images and settings the run started with these --set values reads
     check.add_argument("--resolution", type=int, help="training resolution in px (default: --model's own size, else 512)")
     check.add_argument("--caption-mode", choices=CAPTION_MODES, help="where captions come from (default: instance_prompt)")
     check.add_argument("--caption-extension", help="caption file extension (default: .txt)")
@@ -143,7 +145,7 @@ def _check(args: argparse.Namespace) -> int:
             raise DatasetError("--recursive with --profile: training reads only the images directly in each concept's "
                                "instance_dir, as the check with --profile does; leave out -r (the check then names the "
                                "images in sub-folders), or make each sub-folder a concept of its own")
-        profile = load_profile(args.profile)
+        profile = load_profile(args.profile, args.set)
         if args.folder:
             checked_folder(args.folder)
         indices = checked_concepts(profile, args.folder, args.concept)
@@ -156,6 +158,8 @@ def _check(args: argparse.Namespace) -> int:
                                f"{shlex.quote(args.folder)}` checks each of its concepts' folders")
         if args.concept is not None:  # it was left unused without a word
             raise DatasetError("--concept chooses a concept of a profile: give --profile with it, or leave it out")
+        if args.set:
+            raise DatasetError("--set overrides a profile's value: give --profile with it, or leave it out")
         checked_folder(args.folder)
         readers = loaded_readers(console, args.model) if args.model else None  # all the model's family reads with
         runs.append((None, None, {"folder": args.folder, "resolution": args.resolution if args.resolution is not None else _model_resolution(args.model) or 512,
