@@ -95,6 +95,7 @@ def test_a_checkpoint_that_does_not_fit_another_base_model_is_said_so_not_as_oth
     from engine.runs.export import export_checkpoint
 
     folder = _copy(trained, tmp_path, saving={"export": ["lora_diffusers"]})
+    _without_family(folder)  # the shapes decide where the manifest names no family (test_..._of_another_family)
     _edited(folder, model={"pretrained": "builtin:tiny-sdxl"})
     with pytest.raises(CheckpointMismatchError) as raised:
         export_checkpoint(folder.path, 2)
@@ -111,6 +112,34 @@ def test_a_checkpoint_that_does_not_fit_another_base_model_is_said_so_not_as_oth
     with pytest.raises(CheckpointMismatchError, match="holds a trained unet, and the base model builtin:tiny-flux is "
                                                       "Flux.1, whose transformer it has not: write the model"):
         export_checkpoint(folder.path, 2)
+
+def _without_family(folder: RunFolder) -> None:
+    """Manifests whose record of the base model names no family, as a dbtui of before it recorded one wrote them."""
+    for manifest in folder.checkpoints.glob("step-*/manifest.json"):
+        held = json.loads(manifest.read_text())
+        del held["base_model"]["family"]
+        manifest.write_text(json.dumps(held))
+
+
+@pytest.mark.parametrize(("base", "named"), [("builtin:tiny-sdxl", "an SDXL model, where they are SD1.x's"),
+                                             ("builtin:tiny-flux", "a Flux.1 model, where they are SD1.x's")])
+def test_a_lora_exported_onto_a_base_model_of_another_family_is_refused_before_it_loads(
+        tmp_path: Path, trained: RunFolder, base: str, named: str, monkeypatch) -> None:
+    """An SD1.x LoRA's export with model.pretrained edited to an SDXL model warned "the LoRA files are written all the
+    same", then loaded the model and failed: no file was written. The family its manifest records is refused first."""
+    import engine.models.loading
+    from engine.runs.base_identity import OtherBaseModelError
+    from engine.runs.export import export_checkpoint
+
+    folder = _copy(trained, tmp_path, saving={"export": ["lora_diffusers", "lora_kohya"]})
+    _edited(folder, model={"pretrained": base})
+    monkeypatch.setattr(engine.models.loading, "load_components", lambda *a, **k: pytest.fail("the model was loaded"))
+    events: list[Any] = []
+    with pytest.raises(OtherBaseModelError, match=f"is another model, {named}: .* write builtin:tiny-sd1 back"):
+        export_checkpoint(folder.path, 2, emit=events.append)
+    assert not [event for event in events if isinstance(event, Warning)]
+    assert not (folder.path / "exports" / "step-2").exists()
+
 
 def test_weights_are_merged_only_into_the_base_model_they_were_trained_on(tmp_path: Path, trained: RunFolder) -> None:
     """Shapes alone let a LoRA of one model merge silently into another of the same architecture."""

@@ -146,6 +146,23 @@ def recorded_family(lora: Path) -> str | None:
     return family_id(folder) if folder is not None else None
 
 
+_FAMILY_NAMES = {"sd1": "SD1.x", "sd2": "SD2.x", "sdxl": "SDXL", "flux": "Flux.1"}
+
+
+def _other_family(trained: Any, model: Path) -> str | None:
+    """"an SD1.x model, where they are SDXL's" where ``model`` (a diffusers folder) is of another family than the
+    ``trained`` one recorded (``family_id``'s name; v-prediction aside, which changes no weight's shape); None where
+    they are alike or either is not known (a Flux run records none)."""
+    now = family_id(model) or ("flux" if (Path(model) / "transformer").is_dir() else None)
+    if not isinstance(trained, str) or now is None:
+        return None
+    was, now = trained.removesuffix("-v"), now.removesuffix("-v")
+    if was == now:
+        return None
+    named = _FAMILY_NAMES.get(now, now)
+    return f"{'an' if named.startswith('SD') else 'a'} {named} model, where they are {_FAMILY_NAMES.get(was, was)}'s"
+
+
 def write_record(outputs: Path, record: dict[str, Any]) -> None:
     """RUN/outputs' record of the base model their weights were trained on (``base_model_record``)."""
     (outputs / RECORD).write_text(json.dumps(record, indent=2), encoding="utf-8")
@@ -175,6 +192,11 @@ def check_base_model(recorded: Any, model: Path, profile: Any, profile_file: Pat
     put_back = (f"write {trained_from} back as model.pretrained in {profile_file} (an export reads the base model from "
                 "there)" if trained_from != named else f"put the model they were trained on back at {named}, or write where "
                 f"it is now as model.pretrained in {profile_file}")
+    other_family = _other_family(record.get("family"), model)
+    if other_family:
+        # Said before the load: it was warned "the LoRA files are written all the same", then refused once loaded.
+        raise OtherBaseModelError(f"{what}, {other_family}: the trained weights fit neither its LoRA files nor a merge "
+                                  f"into it. To export them, {put_back}")
     if profile.training.method == "lora" and set(profile.saving.export) <= _LORA_ONLY:
         emit(Warning(message=f"{what}: the LoRA files are written all the same, since they hold the trained adapters "
                              f"only, none of the base model's weights",
