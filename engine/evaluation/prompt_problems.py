@@ -12,17 +12,50 @@ from engine.profile.concept_warnings import shared_prompt_problems
 from engine.profile.problems import Problem
 
 
+# How a style, trained from its captions with no identifier, can have a best step: only a prompt naming a concept's
+# identifier (or being its whole instance prompt) is compared with that concept's pictures.
+STYLE_IDENTIFIER = ("to have a best step named, train an identifier with the captions (caption_mode = "
+                    "\"prompt_then_caption_file\", instance_prompt = \"zwx style\") and name it in evaluation.prompts "
+                    "('a lighthouse at dusk, zwx style'), or turn [evaluation] off")
+
+
 def evaluation_problems(profile: Profile) -> list[Problem]:
-    """Custom evaluation prompts none of which names a concept: no round scores the subject, so no step is chosen."""
-    if not profile.evaluation.enabled or not profile.evaluation.prompts:
+    """Evaluation prompts that can choose no best step: custom ones none of which names a concept (no round scores the
+    subject), or, left to the defaults, a concept's empty instance prompt (a style's), which a round scores as is."""
+    if not profile.evaluation.enabled:
         return []
+    if not profile.evaluation.prompts:
+        return empty_prompt_problems(profile)
     if any(prompt.is_subject for prompt in evaluation_prompts(profile)):
         return []
     named = [" ".join(filter(None, words)) for words in (concept_words(c.instance_prompt, c.class_prompt) for c in profile.concepts)
              if words[0]]
+    if not named and not any(c.instance_prompt.strip() for c in profile.concepts):
+        # "Leave the list empty for the defaults" pointed a style run back to scoring its empty prompt.
+        return [Problem("evaluation.prompts", "none names a concept's identifier, and no concept has one (their instance "
+                                              f"prompts are empty), so no best step can be chosen: {STYLE_IDENTIFIER}")]
     example = f"e.g. 'a {named[0]} on the beach'" if named else "e.g. a concept's instance prompt"
     return [Problem("evaluation.prompts", "none names a concept's identifier, so no round scores the subject and no best "
                                           f"step can be chosen: add one ({example}), or leave the list empty for the defaults")]
+
+
+def empty_prompt_problems(profile: Profile) -> list[Problem]:
+    """[evaluation] left to its default prompts, which are each concept's instance prompt, where one is empty (a style
+    run's, trained from its captions): every round scored images of an empty prompt, and named a best step by them."""
+    empty = [f"concepts.{i}.instance_prompt" for i, c in enumerate(profile.concepts) if not c.instance_prompt.strip()]
+    if not profile.evaluation.enabled or profile.evaluation.prompts or not empty:
+        return []
+    return [Problem("evaluation.prompts", f"is empty, so [evaluation] scores each concept's instance prompt, and "
+                                          f"{' and '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty: its rounds "
+                                          "score images made from no prompt, whose CLIP-T, that the best step is held to, "
+                                          "reads an empty text. Set evaluation.prompts, the prompts the scorer generates "
+                                          "(sampling.prompts makes only the previews); without an identifier they measure "
+                                          f"only drift from the base model: {STYLE_IDENTIFIER}")]
+
+
+def run_start_problems(profile: Profile) -> list[Problem]:
+    """What a run says as it starts, for a run whose profile ``dbtui validate`` (or the wizard's review) never checked."""
+    return shared_prompt_problems(profile) + shared_identifier_problems(profile) + empty_prompt_problems(profile)
 
 
 def shared_identifier_problems(profile: Profile) -> list[Problem]:

@@ -30,12 +30,11 @@ from engine.data.buckets import resolution_warnings
 from engine.data.encoders import LatentSource, TextSource
 from engine.data.examples import Example, bucket_list, build_examples
 from engine.data.trained_images import image_record
-from engine.evaluation.prompt_problems import shared_identifier_problems
+from engine.evaluation.prompt_problems import run_start_problems
 from engine.events import Event, PhaseFinished, PhaseStarted, RunStarted, Warning
 from engine.models.family import Components
 from engine.models.loading import load_components, resolve_model_folder, run_models
 from engine.profile import Profile, dumps_profile
-from engine.profile.concept_warnings import shared_prompt_problems
 from engine.profile.schema import MAX_SEED
 from engine.training.preview_rounds import PreviewRounds, generation_prompts
 from engine.training.steps import batch_loss, optimizer_step
@@ -292,7 +291,7 @@ class Trainer:
                 versions=versions(), total_steps=self.total_steps, resumed_from_step=self.global_step,
                 num_processes=self.accelerator.num_processes, rotation_logged=True,
             ))
-            for problem in shared_prompt_problems(profile) + shared_identifier_problems(profile):
+            for problem in run_start_problems(profile):
                 self.emit(Warning(message=f"{problem.key} {problem.message}"))
         self.rounds.begin(self.global_step)  # the base round: where prompt fidelity starts and class drift is measured from
         meter, skips = StepMeter(self.total_steps, self.global_step), SkippedSteps()
