@@ -152,3 +152,54 @@ async def test_the_fit_tests_set_up_shows_its_phase_and_how_far_it_is() -> None:
         finally:
             engine.release.set()
             await app.workers.wait_for_complete()
+
+
+class SlowCachingEngine(FakeEngine):
+    """A fit test caching its 14 pictures at a minute each, on a CPU (the fake's probe) or, with ``gpu``, on a T4."""
+
+    def __init__(self, gpu: bool = False) -> None:
+        super().__init__()
+        self.gpu = gpu
+
+    def probe_hardware(self, path: str):
+        import dataclasses
+
+        from wizard_fakes import T4
+
+        report = super().probe_hardware(path)
+        return dataclasses.replace(report, hardware=T4) if self.gpu else report
+
+    def fit_test(self, profile, steps: int, emit=None, price_per_hour=None, stop=None):
+        from engine.events import PhaseProgress, PhaseStarted
+
+        emit(PhaseStarted(phase="caching", total=14, description="encoding images with the VAE", time=1000.0))
+        emit(PhaseProgress(phase="caching", done=2, total=14, time=1120.0))
+        return super().fit_test(profile, steps, emit, price_per_hour, stop)
+
+
+async def test_a_slow_fit_test_on_a_cpu_says_so_and_what_to_fit_at_as_the_cli_does() -> None:
+    """`dbtui fit` on a CPU said that caching would take 14 min and that 64 px measures sooner; the wizard's fit test
+    (Ctrl+F) counted the pictures with no word of it. A GPU's pace is the run's: nothing is said there."""
+    for gpu in (False, True):
+        session = Session.for_demo()
+        session.set("dataset.resolution", 128)
+        app = make_app(SlowCachingEngine(gpu), session, image_renderer="none")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.2)
+            screen = await at_step(app, pilot, 3, "ParametersScreen")
+            await app.workers.wait_for_complete()
+            assert session.hardware is not None and bool(session.hardware.hardware.gpus) is gpu
+            await pilot.press("ctrl+f")
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.3)
+            result = " ".join(fit_result(screen).split())
+            said = [n.message for n in app._notifications if n.title == "Slow on this CPU"]
+        assert "s/step" in result, result  # the test ended, its result shown
+        if gpu:
+            assert "on this CPU" not in result and not said, result
+            continue
+        hint = ("on this CPU, caching (14 items) will take about 14 min at 128 px; to measure sooner, fit at a smaller "
+                "resolution (dataset.resolution=64)")
+        assert f"Note: {hint}" in result, result
+        assert "the meter's estimate on the VRAM line, made without a GPU, is that figure" in result
+        assert len(said) == 1 and hint in said[0], said

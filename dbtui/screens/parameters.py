@@ -292,6 +292,7 @@ whether to resume it.
             self.notify(f"Price per hour: {error}", severity="error")
             return
         self._fit_running(True)
+        self._fit_begin(profile.dataset.resolution)
         # The estimate comes first (the meter needs no GPU): the VRAM line starts it now if it is not known yet.
         metered = self._as_trained_here(profile)
         self._fit_key, self._fit_in_fp16 = meter_key(metered), metered is not profile

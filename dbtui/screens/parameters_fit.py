@@ -15,6 +15,7 @@ from dbtui.widgets.vram_line import VramLine
 from engine.events import PhaseProgress, PhaseStarted, StepEnded
 from engine.events import Warning as RunWarning
 from engine.memory.estimate import GIB
+from engine.runs.fit_pace import SlowFitHint
 
 FIT_STEPS = 10
 
@@ -29,6 +30,13 @@ class FitTest:
     _fit_launched: str | None = None  # how the fit test's one process differs from a run of several or a sharded one
     _phase_started: PhaseStarted | None = None  # the fit test's set-up phase under way, for its progress
     _fitting = False  # a fit test is running: its trainer cannot be stopped by starting another, so none starts
+    _fit_pace: SlowFitHint | None = None  # fed the fit test's events: on a CPU, says once that it will take long
+    _fit_hint = ""  # what it said, kept under the progress and the result
+
+    def _fit_begin(self, resolution: int) -> None:
+        self._fit_hint = ""
+        self._fit_pace = SlowFitHint(FIT_STEPS, resolution, "dataset.resolution", estimate_shown=False,
+                                     estimate_at="on the VRAM line")
 
     def _fit_running(self, running: bool) -> None:
         self._fitting = running
@@ -42,7 +50,8 @@ class FitTest:
         status = self.query_one("#par-fit-status", Static)
         status.display = True
         status.update(self._fit_text)
-        self.query_one("#par-fit-result", Static).update(markup_lines([self._fit_text, *self._meter_lines()]))
+        hint = [self._fit_hint] if self._fit_hint else []
+        self.query_one("#par-fit-result", Static).update(markup_lines([self._fit_text, *hint, *self._meter_lines()]))
 
     def _meter_lines(self) -> list[str]:
         if self._fit_key is None:
@@ -83,7 +92,21 @@ class FitTest:
         except Exception as error:  # noqa: BLE001 - shown to the user (out of memory is the usual one)
             self.post_message(WorkFailed("Fit test", str(error)))
 
+    def _pace(self, event) -> None:
+        """On a CPU (the hardware step's probe found no GPU), once a set-up phase or the steps project past minutes: how
+        long, and that a smaller resolution measures sooner. `dbtui fit` said so; the wizard's test sat counting."""
+        if self._fit_pace is None:
+            return
+        meter = self.query_one(VramLine)
+        self._fit_pace.estimate_shown = self._fit_key is not None and meter.known(self._fit_key) is not None
+        hint = self._fit_pace(event)  # fed on a GPU too, but said only on a CPU, whose pace is not the run's
+        report = self.session.hardware
+        if hint and report is not None and not report.hardware.gpus:
+            self._fit_hint = f"Note: {escape(hint)}"
+            self.app.notify(f"Fit test: {escape(hint)}", title="Slow on this CPU", timeout=30)
+
     def on_engine_event(self, message: EngineEvent) -> None:
+        self._pace(message.event)
         if isinstance(message.event, RunWarning):  # the fit test's run warns as any run does (fp16 skipping steps, say)
             self.app.notify(f"Fit test: {message.event.message}", severity="warning", timeout=15)
         if isinstance(message.event, (PhaseStarted, PhaseProgress)):

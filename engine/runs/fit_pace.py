@@ -16,12 +16,14 @@ SMALL_RESOLUTION = 64  # what to fit at instead: a built-in tiny model's own siz
 class SlowFitHint:
     """Fed a CPU fit test's events, says once (``__call__``'s str) that it will be slow and what to do instead.
     ``steps``: the steps it measures; ``resolution``: dataset.resolution; ``set_it``: how the caller names a change of
-    it ("--set dataset.resolution=64"); ``estimate_shown``: the memory meter's estimate is in view."""
+    it ("--set dataset.resolution=64"); ``estimate_shown``: the memory meter's estimate is in view, ``estimate_at``
+    where ("above" the CLI's fit test, "on the VRAM line" of the wizard's)."""
 
     steps: int
     resolution: int
     set_it: str
     estimate_shown: bool
+    estimate_at: str = "above"
     said: bool = False
     started: dict[str, float] = field(default_factory=dict)  # each phase's start time
 
@@ -50,5 +52,5 @@ class SlowFitHint:
             said += (f"; to measure sooner, fit at a smaller resolution ({self.set_it}={SMALL_RESOLUTION}), "
                      "whose speed is that size's, not the run's")
         if self.estimate_shown:  # what a fit test is for, and one on a CPU cannot measure
-            said += "; a CPU measures no GPU memory: the meter's estimate above, made without a GPU, is that figure"
+            said += f"; a CPU measures no GPU memory: the meter's estimate {self.estimate_at}, made without a GPU, is that figure"
         return said
