@@ -21,6 +21,10 @@ from engine.support.json_file import read_json_object
 # The embedding of pooled text and image sizes only SDXL's UNet has, in the original layout (with ComfyUI's bare UNet
 # files' prefix-less names) and in diffusers'.
 XL_UNET = ("model.diffusion_model.label_emb.", "label_emb.", "add_embedding.")
+# An SD file's text encoder in the original layout: SD1's CLIP under cond_stage_model.transformer., SD2's OpenCLIP
+# under cond_stage_model.model. (engine/convert/detect.py's SD1_TEXT and SD2_TEXT).
+SD_TEXT = "cond_stage_model."
+SD2_TEXT = SD_TEXT + "model."
 REFINER = ("the Stable Diffusion XL refiner, which refines finished images and cannot be DreamBooth-trained: "
            "use the SDXL base model or a fine-tune of it")
 
@@ -40,10 +44,15 @@ def _config(folder: Path, part: str, name: str = "config.json") -> dict[str, Any
     return read_json_object(folder / part / name)
 
 
-def _is_sd2(folder: Path) -> bool:
-    """An SD folder of SD2.x: its OpenCLIP encoder uses gelu, SD1's CLIP ViT-L quick_gelu (also in the tiny models).
-    engine.convert.keymap.is_open_clip says the same of a config, but importing it loads all of engine.convert."""
-    return _config(folder, "text_encoder").get("hidden_act") == "gelu"
+def _is_sd2(model: Path) -> bool | None:
+    """An SD model of SD2.x, by its text encoder: a folder's OpenCLIP config uses gelu, SD1's CLIP ViT-L quick_gelu
+    (also in the tiny models); a .safetensors file's header names OpenCLIP's weights (SD2_TEXT). None for a file whose
+    header names no SD text encoder, or cannot be read. engine.convert.keymap.is_open_clip says the same of a config,
+    and engine.convert.detect of a file's keys, but importing either loads all of engine.convert."""
+    if model.is_dir():
+        return _config(model, "text_encoder").get("hidden_act") == "gelu"
+    keys = _header_keys(model) or []
+    return any(key.startswith(SD2_TEXT) for key in keys) if any(key.startswith(SD_TEXT) for key in keys) else None
 
 
 def _variant(folder: Path, family_id: str, label: str) -> str:
@@ -160,8 +169,9 @@ def likely_family(source: str) -> str:
 
 
 def advice_family(source: str) -> str:
-    """``likely_family``, with SD2.x told apart ("sd2") where the model's text-encoder config or, without it, its name
-    says so: the hardware advice's figures differ (SD2's OpenCLIP text encoder is three times SD1.5's)."""
+    """``likely_family``, with SD2.x told apart ("sd2") where the model's text encoder (a folder's config, a single
+    file's weights) or, without it, its name says so: the hardware advice's figures differ (SD2's OpenCLIP text encoder
+    is three times SD1.5's)."""
     from engine.builtin import MODELS, PREFIX, is_builtin
 
     family = likely_family(source)
@@ -173,6 +183,9 @@ def advice_family(source: str) -> str:
     index = path / "model_index.json" if path.is_dir() else _cached_model_index(source)
     if index is not None and holds_model_index(index.parent):
         return "sd2" if _is_sd2(index.parent) else "sd"
+    # A .safetensors file by its header; one without an SD text encoder (a bare UNet), or a .ckpt, by its name.
+    if (sd2 := _is_sd2(path) if path.is_file() else None) is not None:
+        return "sd2" if sd2 else "sd"
     from engine.memory.absent_model import guessed_family
 
     return "sd2" if guessed_family(source) == "sd2" else "sd"
@@ -218,18 +231,11 @@ def family_from_files(source: str) -> str | None:
             return family_of(index.parent).id
         except DbtuiError:
             return None
-    if path.is_file() and path.suffix.lower() == ".safetensors":
-        from safetensors import SafetensorError, safe_open
-
-        try:
-            with safe_open(str(path), framework="numpy") as file:  # "pt" imports torch into the wizard
-                keys = list(file.keys())
-        except (OSError, ValueError, SafetensorError):
-            return None  # a damaged file: the checks before the run say what is wrong with it
+    if (keys := _header_keys(path)) is not None:
         # SDXL's original layout: both text encoders under conditioner.embedders (see engine/convert/detect.py). A UNet
         # without them (a UNet-only file) by its XL_UNET embedding, unless an SD text encoder says SD2's unCLIP, which
         # has a label_emb too.
-        sd_text = any(key.startswith("cond_stage_model.") for key in keys)
+        sd_text = any(key.startswith(SD_TEXT) for key in keys)
         if any(key.startswith(("conditioner.embedders.", *(() if sd_text else XL_UNET))) for key in keys):
             return "sdxl"
         # Flux's transformer in BFL's layout, alone or inside ComfyUI's model.diffusion_model.
@@ -237,6 +243,20 @@ def family_from_files(source: str) -> str | None:
             return "flux"
         return "sd"
     return None
+
+
+def _header_keys(path: Path) -> list[str] | None:
+    """The tensor names a .safetensors file's header lists (its tensors unread); None for another file, or a damaged
+    one: the checks before the run say what is wrong with it."""
+    if not (path.is_file() and path.suffix.lower() == ".safetensors"):
+        return None
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as file:  # "pt" imports torch into the wizard
+            return list(file.keys())
+    except (OSError, ValueError, SafetensorError):
+        return None
 
 
 def size_multiple(source: str) -> int:

@@ -100,3 +100,34 @@ def test_hardware_family_sd2_labels_the_recommended_preset_by_sd2s_cards(tmp_pat
     assert main(["hardware", "--family", "sd2", "--card", "20", "--output-dir", str(tmp_path)]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "Recommended preset for it: Full fine-tune (13–20 GB; 16–20 GB without bf16) (full)" in out, out
+
+
+def test_an_sd2_single_file_is_advised_by_sd2s_figures_from_its_keys(tmp_path: Path, tiny_sd1: Path, tiny_sd2v: Path,
+                                                                      capsys) -> None:
+    """`dbtui hardware --profile` of an SD2.x-v .safetensors named model.safetensors printed "SD1.5 architecture
+    (builtin:sd15-random), 512 px": only a name could say SD2. Its header names OpenCLIP's weights
+    (cond_stage_model.model.), SD1's CLIP's cond_stage_model.transformer."""
+    from safetensors.numpy import load_file, save_file
+
+    from dbtui.presets import recommended_preset
+    from engine.convert import export_single_file
+    from engine.model_info import advice_family
+
+    sd2, sd1 = (export_single_file(folder, tmp_path / name / "model.safetensors")
+                for name, folder in (("sd2", tiny_sd2v), ("sd1", tiny_sd1)))
+    assert (advice_family(str(sd2)), advice_family(str(sd1))) == ("sd2", "sd")
+    # A file without a text encoder (a bare UNet) says neither: its name still decides.
+    unet = {key: value for key, value in load_file(sd2).items() if key.startswith("model.diffusion_model.")}
+    save_file(unet, tmp_path / "sd21-unet.safetensors")
+    save_file(unet, tmp_path / "unet.safetensors")
+    named = [advice_family(str(tmp_path / name)) for name in ("sd21-unet.safetensors", "unet.safetensors")]
+    assert named == ["sd2", "sd"]
+    profile = save_profile(tiny_profile(tmp_path, model={"pretrained": str(sd2)}, dataset={"resolution": 512}),
+                           tmp_path / "p.toml")
+    assert main(["hardware", "--profile", str(profile), "--card", "20", "--json", "--output-dir", str(tmp_path)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["family"], data["family_note"]) == ("sd2", None)  # from its files, not guessed
+    assert SD2_BASE in data["presets"]["full-text-encoder"]["model"]
+    # The wizard's Hardware step advises by the same figures: SD1.5's full-text-encoder fits 20 GB, SD2's does not.
+    assert recommended_preset(card_hardware(20), "sd", pretrained=str(sd2), prior=False) == "full"
+    assert recommended_preset(card_hardware(20), "sd", pretrained=str(sd1), prior=False) == "full-text-encoder"
