@@ -39,6 +39,12 @@ def free_memory(accelerator: Any) -> None:
         gc.unfreeze()
 
 
+def end_training(accelerator: Any) -> None:
+    """accelerate's ``end_training`` after ``free_memory``: a process group is torn down only once no wrapper holds it."""
+    free_memory(accelerator)
+    accelerator.end_training()
+
+
 def make_accelerator(profile: Any, precision: str, run_dir: Path) -> Any:
     """An Accelerator for ``profile`` at the (already checked) mixed ``precision``."""
     from accelerate import Accelerator

@@ -21,7 +21,7 @@ import torch
 
 from engine.builtin import resolve_dir
 from engine.errors import DbtuiError
-from engine.training.accelerator import free_memory
+from engine.training.accelerator import end_training
 from engine.training.class_generation import run_class_images
 from engine.training.distributed import main_process_says
 from engine.training.run_total import KeptTotal, run_total
@@ -395,5 +395,4 @@ class Trainer:
         self.text_encoders = [accelerator.unwrap_model(m) for m in self.text_encoders]
         if self.text_encoders:
             self.texts.text_encoders = self.text_encoders
-        free_memory(accelerator)
-        accelerator.end_training()
+        end_training(accelerator)
