@@ -174,11 +174,12 @@ def read_record(outputs: Path) -> dict[str, Any]:
 
 
 def check_base_model(recorded: Any, model: Path, profile: Any, profile_file: Path, weights: str,
-                     emit: Callable[[Event], None]) -> None:
+                     emit: Callable[[Event], None], trained_family: str | None = None) -> None:
     """Refuse to merge ``weights`` into ``model`` (the base model resolved now) where ``recorded`` (``{"pretrained",
     "identity"}``, as they were trained) says they were trained on another; only warn where the profile asks for LoRA
     files alone, which hold the trained adapters only and are the same on any base. No record (written before dbtui
-    kept one), or a model that cannot be read: nothing to compare."""
+    kept one), or a model that cannot be read: nothing to compare. ``trained_family``: the family the weights' own
+    files say (``family_of_weights``), for a record that names none."""
     record = recorded if isinstance(recorded, dict) else {}
     was = record.get("identity")
     now = base_model_identity(model) if isinstance(was, str) else None
@@ -192,7 +193,8 @@ def check_base_model(recorded: Any, model: Path, profile: Any, profile_file: Pat
     put_back = (f"write {trained_from} back as model.pretrained in {profile_file} (an export reads the base model from "
                 "there)" if trained_from != named else f"put the model they were trained on back at {named}, or write where "
                 f"it is now as model.pretrained in {profile_file}")
-    other_family = _other_family(record.get("family"), model)
+    # A Flux run's record names no family (family_id's are SD's): its weights' transformer says it.
+    other_family = _other_family(record.get("family") or trained_family, model)
     if other_family:
         # Said before the load: it was warned "the LoRA files are written all the same", then refused once loaded.
         raise OtherBaseModelError(f"{what}, {other_family}: the trained weights fit neither its LoRA files nor a merge "

@@ -182,7 +182,8 @@ def build_export(folder: RunFolder, profile: Any, target: Path, again: str, rest
     emit(PhaseStarted(phase="load_model", description=profile.model.pretrained))  # the seconds or minutes that go here
     model = resolve_model_folder(profile.model.pretrained, revision=profile.model.revision, work_dir=run_models(folder.path),
                                  emit=emit, tokenizer=profile.model.tokenizer, vae=profile.model.vae, run_base=True)
-    check_base_model(trained_on[0], model, profile, folder.profile, trained_on[1], emit)  # before its minutes of loading
+    check_base_model(trained_on[0], model, profile, folder.profile, trained_on[1], emit,  # before its minutes of loading
+                     trained_family)
     components = load_components(model, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
     emit(PhaseFinished(phase="load_model", seconds=time.perf_counter() - started))
     _check_formats(profile, folder, components.family.id, again)  # a family only its weights could tell

@@ -57,7 +57,22 @@ def export_finished(folder: RunFolder, step: int, emit: Callable[[Event], None])
 
     return build_export(folder, profile, target, again, restore, emit,
                         trained_on=(read_record(folder.outputs), f"the run's final weights in {source}"),
-                        trained_family=family_of_weights(lambda name: (source / name).is_dir()))
+                        trained_family=family_of_weights(_holds_part(source)))
+
+
+def _holds_part(source: Path) -> Callable[[str], bool]:
+    """Whether the final weights in ``source`` hold the part ``name``: a diffusers folder's sub-folder, or a LoRA file's
+    keys of it ("transformer.…"): a Flux LoRA, whose record names no family, was let load into an SD model."""
+    if source.name != "lora":
+        return lambda name: (source / name).is_dir()
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(source / LORA_FILE), framework="numpy") as file:  # the names only: no tensor is read
+            parts = {key.split(".", 1)[0] for key in file.keys()}
+    except (OSError, SafetensorError):  # a damaged file: the load says so, naming it
+        return lambda name: False
+    return parts.__contains__
 
 
 def finished_refusal(folder: RunFolder, step: int) -> str | None:
