@@ -223,11 +223,11 @@ class Session:
         model step where it read one. What this machine lacks is read from the disk again when ``fresh``, else only when
         the settings it depends on change (each keystroke reviews the draft)."""
         from engine.dataset.profile_paths import path_inputs, path_problems
-        from engine.profile import ProfileError, validate_data
+        from engine.profile import ProfileError
         from engine.profile_checks import check_profile
 
         try:
-            profile = validate_data(self.data, recorded=self.run_paths or None)
+            profile = self.profile()
         except ProfileError as error:
             return Review(None, error.problems, [], [])
         inputs = path_inputs(profile)
@@ -238,9 +238,13 @@ class Session:
 
     def profile(self) -> Profile:
         """The draft as a valid profile; raises ProfileError listing every problem."""
-        from engine.profile import validate_data
+        from engine.family_sizes import family_size_problems
+        from engine.profile import ProfileError, validate_data
 
-        return validate_data(self.data, recorded=self.run_paths or None)
+        try:
+            return validate_data(self.data, recorded=self.run_paths or None)
+        except ProfileError as error:
+            raise ProfileError(family_size_problems(error.problems, self.data, self.family_id)) from None
 
     def default_path(self) -> Path:
         return self.path or self.profiles_dir / f"{self.data.get('name') or 'profile'}.toml"

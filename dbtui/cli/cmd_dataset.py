@@ -136,7 +136,7 @@ def _check(args: argparse.Namespace) -> int:
     runs: list[tuple[str | None, str | None, dict[str, Any]]] = []  # as profile_checks gives them
     # Every refusal comes before the tokenizers are read: reading them took seconds before a wrong flag was named.
     if args.profile:
-        from engine.profile import load_profile
+        from engine.family_sizes import load_profile
 
         _profile_decides({"--resolution": args.resolution is not None, "--caption-mode": args.caption_mode is not None,
                           "--caption-extension": args.caption_extension is not None, "--prompt": args.prompt is not None,
@@ -229,7 +229,7 @@ def _prepare(args: argparse.Namespace) -> int:
     from dbtui.console import PhaseDisplay, make_console
 
     if args.profile:
-        from engine.profile import load_profile
+        from engine.family_sizes import load_profile
 
         _profile_decides({"--resolution": args.resolution is not None, "--bucketing": args.bucketing,
                           "--model": args.model is not None, "--no-center-crop": args.no_center_crop,

@@ -295,7 +295,7 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
 
     from engine.runs.fit import LACKS_STATE, MIN_STEPS, fit_test, launch_note
     from engine.runs.fit_pace import SlowFitHint
-    from engine.profile import load_profile
+    from engine.family_sizes import load_profile
     from engine.runs.folder import run_dir_for
     from engine.runs.folder import check_creatable
     from engine.runs.launcher import RunInputsMissingError, check_inputs

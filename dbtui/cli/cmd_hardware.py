@@ -44,7 +44,7 @@ def _hardware(args: argparse.Namespace) -> int:
 
     family, family_note, profile = args.family or "sd", None, None
     if args.profile:
-        from engine.profile import load_profile
+        from engine.family_sizes import load_profile
 
         profile = load_profile(args.profile)
         source = profile.model.pretrained

@@ -57,7 +57,7 @@ def _take_profile_from_resume(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from dbtui.cli.watch import show_started_run
-    from engine.profile import load_profile
+    from engine.family_sizes import load_profile
     from engine.runs.launcher import machine_profile, start_run
 
     _take_profile_from_resume(args)

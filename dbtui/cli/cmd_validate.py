@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from engine.profile import ProfileError, load_profile, located
+    from engine.family_sizes import load_profile
+    from engine.profile import ProfileError, located
     from engine.profile_checks import check_profile
 
     profile = load_profile(args.profile, args.set)

@@ -143,6 +143,7 @@ class Family(Protocol):
     default_lora_targets: tuple[str, ...]  # the denoiser's modules that get LoRA when the profile names none
     default_resolution: int  # what its real models are made for
     usual_size_multiple: int  # the pixel step of its real models' sizes (Components.size_multiple), for buckets before a load
+    refuses_off_step_sizes: bool  # whether check_profile refuses a size off that step (else the buckets round it)
     usual_guidance: float  # the guidance its images are made with when the profile sets none
     takes_negative_prompt: bool  # whether its pipeline reads a negative prompt (prompt_kwargs)
     caption_readers: tuple[CaptionReader, ...]  # the tokenizers captions are checked against, identifier's first

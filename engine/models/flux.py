@@ -19,6 +19,7 @@ from engine.models.flow_objective import FlowObjective
 from engine.models.lora_layers import kohya_text_encoder_refusals
 from engine.models.parts import load_clip_tokenizer, load_t5_tokenizer, load_vae
 from engine.profile.schema import SINGLE_FILE_EXPORTS
+from engine.support.multiples import nearest_multiples, nearest_text
 
 if TYPE_CHECKING:
     import torch
@@ -51,14 +52,9 @@ class FluxSettingsError(SettingsRefusedError):
 def _nearest(size: tuple[int, ...], step: int) -> str:
     """What to write instead: each side's nearest multiples (a bucket's two sides may both be off)."""
     if len(size) == 1:
-        return "e.g. " + " or ".join(map(str, _nearest_multiples(size[0], step)))
-    return "e.g. " + "x".join("/".join(map(str, _nearest_multiples(side, step))) if side % step else str(side)
+        return nearest_text(size[0], step)
+    return "e.g. " + "x".join("/".join(map(str, nearest_multiples(side, step))) if side % step else str(side)
                               for side in size)
-
-
-def _nearest_multiples(side: int, step: int) -> tuple[int, ...]:
-    below = side - side % step
-    return tuple(n for n in (below, below + step) if n >= step)
 
 
 def pack(latents: torch.Tensor) -> torch.Tensor:
@@ -96,6 +92,7 @@ class Flux:
     default_lora_targets = LORA_TARGETS
     default_resolution = 1024
     usual_size_multiple = 16  # 8 pixels a latent × the 2×2 packing
+    refuses_off_step_sizes = True  # the 2×2 packing has no half patch: check_profile refuses sizes off the step
     usual_guidance = 3.5  # [dev] is guidance-distilled: its embedding's usual value ([schnell] ignores it)
     takes_negative_prompt = False
     caption_readers = CAPTION_READERS

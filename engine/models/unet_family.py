@@ -21,6 +21,7 @@ class UNetNoiseFamily:
     denoiser_name = "unet"
     usual_guidance = 7.5  # classifier-free guidance, as diffusers' SD and SDXL pipelines default to
     takes_negative_prompt = True
+    refuses_off_step_sizes = False  # a UNet takes any multiple of 8; only the standard buckets round to its step
     trained_text_encoders = (0,)
     default_lora_targets = UNET_ATTENTION_TARGETS
     caption_readers = (CLIP_READER,)

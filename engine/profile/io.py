@@ -254,6 +254,12 @@ def load_profile(path: str | Path, overrides: list[str] = ()) -> Profile:
     return loads_profile(_read_text(Path(path)), overrides, Path(path))
 
 
+def profile_source_data(path: str | Path, overrides: list[str] = ()) -> dict[str, Any]:
+    """The data ``load_profile(path, overrides)`` validates, unvalidated: what a refusal's advice reads the model from."""
+    path = Path(path)
+    return apply_overrides(parse_text(strip_text(_read_text(path), path), path), list(overrides))
+
+
 def load_run_profile(path: str | Path, recorded: Callable[[], Mapping[str, str]]) -> Profile:
     """A run's stored profile (RUN/profile.toml, another machine's profile-machine-N.toml, RUN/outputs/profile.toml).
     A path holding a control character that the run recorded (``recorded``: see ``validate_data``) is read as it is: a

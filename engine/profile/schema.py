@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from engine.profile.fields import CaptionExtension, FolderPath, ModelSource, PathText, PromptText, RunName
+from engine.support.multiples import nearest_text
 
 SCHEMA_VERSION = 1
 
@@ -106,7 +107,7 @@ def concept_label(index: int) -> str:
 def _multiple_of_8(value: int) -> int:
     # Checked after the bounds (pydantic's multiple_of comes before them): 99999 is told as too big, not as not a multiple.
     if value % 8:
-        raise ValueError(f"must be a multiple of 8, not {value}")
+        raise ValueError(f"must be a multiple of 8, not {value}: {nearest_text(value, 8)}")
     return value
 
 

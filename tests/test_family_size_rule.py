@@ -1,0 +1,60 @@
+"""A resolution off 8 is told with the model family's own step where it is stricter: a Flux profile at 70 was told
+"a multiple of 8", and the 72 written next was then refused as not a multiple of 16."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dbtui.cli import main
+from engine.profile import ProfileError
+from test_flux_wizard import flux_draft
+from wizard_fakes import FakeEngine
+
+PROFILES = Path(__file__).resolve().parent.parent / "profiles"
+
+
+def _said(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(argv) == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["validate"], ["run"], ["dataset", "check", "--profile"]])
+def test_a_flux_profile_off_8_is_told_the_multiple_of_16_at_once(command: list[str], tmp_path: Path, monkeypatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    said = _said([*command, str(PROFILES / "flux-lora-16gb.toml"), "--set", "dataset.resolution=70"], capsys)
+    assert "--set dataset.resolution=70: must be a multiple of 16, not 70, for a Flux.1 model: e.g. 64 or 80" in said
+
+
+def test_a_flux_profile_file_off_8_is_told_on_its_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = (PROFILES / "flux-lora-16gb.toml").read_text(encoding="utf-8").replace("resolution = 512", "resolution = 100")
+    (tmp_path / "flux.toml").write_text(text, encoding="utf-8")
+    said = _said(["validate", str(tmp_path / "flux.toml")], capsys)
+    assert "dataset.resolution: must be a multiple of 16, not 100, for a Flux.1 model: e.g. 96 or 112" in said
+
+
+@pytest.mark.parametrize("profile", ["sdxl-lora-12gb.toml", "sd15-lora-8gb.toml"])
+def test_a_unet_model_off_8_is_told_the_multiple_of_8_with_the_nearest(profile: str, tmp_path: Path, monkeypatch,
+                                                                       capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    said = _said(["validate", str(PROFILES / profile), "--set", "dataset.resolution=70"], capsys)
+    assert "--set dataset.resolution=70: must be a multiple of 8, not 70: e.g. 64 or 72" in said
+
+
+def test_the_tiny_flux_whose_own_step_is_4_keeps_the_rule_of_8(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    said = _said(["validate", str(PROFILES / "flux-lora-16gb.toml"), "--set", 'model.pretrained="builtin:tiny-flux"',
+                  "--set", "dataset.resolution=68"], capsys)
+    assert "must be a multiple of 8, not 68: e.g. 64 or 72" in said
+
+
+def test_the_wizard_draft_of_a_flux_model_is_told_the_multiple_of_16() -> None:
+    session = flux_draft(FakeEngine())
+    session.set("dataset.resolution", 70)
+    _, problems = session.validate()
+    assert [p.message for p in problems] == ["must be a multiple of 16, not 70, for a Flux.1 model: e.g. 64 or 80"]
+    with pytest.raises(ProfileError, match="multiple of 16"):
+        session.profile()
