@@ -3,6 +3,7 @@ and fit took --set, the check did not, so the images an override pointed to coul
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,24 @@ def test_an_override_without_a_profile_is_refused(profile: Path, capsys) -> None
     folder = profile.parent / "good"
     assert main(["dataset", "check", str(folder), "--set", "dataset.resolution=256"]) == 2
     assert "--set overrides a profile's value: give --profile with it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("given", "told"), [
+    (["--resolution", "768"], "--set dataset.resolution=768"),
+    (["--caption-mode", "caption_file"], "--set concepts.0.caption_mode=caption_file"),
+    (["--prompt", "photo of zwx cat"], "--set 'concepts.0.instance_prompt=photo of zwx cat'"),
+    (["--caption-extension", ".caption"], "--set dataset.caption_extension=.caption"),
+    (["--bucketing"], "--set dataset.bucketing=true")])
+def test_an_option_the_profile_gives_is_told_with_the_set_that_gives_it(profile: Path, given: list[str], told: str,
+                                                                       capsys) -> None:
+    """The refusal said only "change it in the profile", where the check takes --set for the key the option named."""
+    assert main(["dataset", "check", "--profile", str(profile), *given]) == 2
+    err = capsys.readouterr().err
+    assert f"change it in the profile or with {told}, or leave out --profile" in err, err
+    assert main(["dataset", "check", "--profile", str(profile), *shlex.split(told)]) in (0, 1)  # the check runs with it
+    assert "dbtui:" not in capsys.readouterr().err
+
+
+def test_the_identifier_is_told_as_the_chosen_concept_s_instance_prompt(profile: Path, capsys) -> None:
+    assert main(["dataset", "check", "--profile", str(profile), "--concept", "1", "--identifier", "zwx"]) == 2
+    assert "change it in the profile or with --set concepts.1.instance_prompt=…, or" in capsys.readouterr().err

@@ -12,7 +12,8 @@ import pytest
 
 from engine.profile import load_profile, save_profile
 from engine.runs.launcher import _prepare, machine_profile
-from engine.runs.resume_length import ResumeEndsSoonerError, ResumePastTheEndError, _name_override
+from engine.profile.set_text import set_option
+from engine.runs.resume_length import ResumeEndsSoonerError, ResumePastTheEndError
 from tests.runs_helpers import profile_file
 from tests.test_resume import _stopped_run
 
@@ -108,7 +109,7 @@ def test_the_command_offered_keeps_the_run_name_given_by_set(tmp_path: Path, cap
     monkeypatch.setattr(launcher, "worker_command", lambda *args: [sys.executable, "-c", ""])
     assert main([*shlex.split(offered)[1:], "--detach"]) == 0
     assert folder.read_state().status == "starting"  # this run resumed, not the file's own
-    assert _name_override("123") == """--set 'name="123"'"""  # TOML would read a bare 123 as a number
+    assert set_option("name", "123") == """--set 'name="123"'"""  # TOML would read a bare 123 as a number
 
 
 def test_machine_n_whose_run_folder_cannot_be_written_is_not_sent_to_dbtui_resume(

@@ -138,9 +138,14 @@ def _check(args: argparse.Namespace) -> int:
     if args.profile:
         from engine.family_sizes import load_profile
 
-        _profile_decides({"--resolution": args.resolution is not None, "--caption-mode": args.caption_mode is not None,
-                          "--caption-extension": args.caption_extension is not None, "--prompt": args.prompt is not None,
-                          "--identifier": args.identifier is not None, "--bucketing": args.bucketing})
+        concept = f"concepts.{args.concept or 0}"
+        _profile_decides({"--resolution": ("dataset.resolution", args.resolution),
+                          "--caption-mode": (f"{concept}.caption_mode", args.caption_mode),
+                          "--caption-extension": ("dataset.caption_extension", args.caption_extension),
+                          "--prompt": (f"{concept}.instance_prompt", args.prompt),
+                          # The check reads the identifier from the instance prompt: that is the key that changes it.
+                          "--identifier": (f"{concept}.instance_prompt", None if args.identifier is None else ""),
+                          "--bucketing": ("dataset.bucketing", args.bucketing or None)})
         if args.recursive:  # it counted the sub-folders' pictures a run never reads, and hid their warning
             raise DatasetError("--recursive with --profile: training reads only the images directly in each concept's "
                                "instance_dir, as the check with --profile does; leave out -r (the check then names the "
@@ -193,16 +198,22 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _profile_decides(given: dict[str, bool]) -> None:
+def _profile_decides(given: dict[str, tuple[str, str | int | bool | None]], takes_set: bool = True) -> None:
     """With --profile, the profile gives these settings, as training takes them: one given beside it is refused, not
-    left unused without a word."""
-    flags = [flag for flag, was_given in given.items() if was_given]
+    left unused without a word, and told the --set that gives it instead. ``given``: option → (the profile's key, the
+    option's value, None where it was not given; "" where the key holds more than the option said). ``takes_set``:
+    whether the command takes --set."""
+    from engine.profile.set_text import set_option
+
+    flags = {flag: setting for flag, setting in given.items() if setting[1] is not None}
     if flags:
         from engine.errors import DbtuiError
 
         it = "it" if len(flags) == 1 else "them"
+        sets = " ".join(set_option(key, value) if value != "" else f"--set {key}=…" for key, value in flags.values())
         raise DbtuiError(f"{', '.join(flags)}: with --profile the profile gives {it}, as training takes {it}: change "
-                         f"{it} in the profile, or leave out --profile to give {it} here")
+                         f"{it} in the profile{f' or with {sets}' if takes_set else ''}, or leave out --profile to give "
+                         f"{it} here")
 
 
 def _model_resolution(model: str | None) -> int | None:
@@ -231,9 +242,11 @@ def _prepare(args: argparse.Namespace) -> int:
     if args.profile:
         from engine.family_sizes import load_profile
 
-        _profile_decides({"--resolution": args.resolution is not None, "--bucketing": args.bucketing,
-                          "--model": args.model is not None, "--no-center-crop": args.no_center_crop,
-                          "--caption-extension": args.caption_extension is not None})
+        _profile_decides({"--resolution": ("dataset.resolution", args.resolution),
+                          "--bucketing": ("dataset.bucketing", args.bucketing or None),
+                          "--model": ("model.pretrained", args.model),
+                          "--no-center-crop": ("dataset.center_crop", False if args.no_center_crop else None),
+                          "--caption-extension": ("dataset.caption_extension", args.caption_extension)}, takes_set=False)
         options = prepare_settings(load_profile(args.profile))
     else:
         options = {"resolution": 512 if args.resolution is None else args.resolution, "bucketing": args.bucketing,

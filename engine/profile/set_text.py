@@ -54,3 +54,19 @@ def _unquoted(key: str, inner: str) -> str:
         written = inner if inner.strip() and not inner.lstrip().startswith("[") else json.dumps(inner, ensure_ascii=False)
     setting = f"{key}={written}"
     return f'"{setting}"' if not re.search(r'["$`\\!]', setting) else shlex.quote(setting)
+
+
+def set_option(key: str, value: str | int | bool) -> str:
+    """``--set KEY=VALUE`` as the shell and the override's TOML read it back: a text that TOML reads as something else
+    (123, true, [a], one with spaces around it) in double quotes."""
+    if isinstance(value, bool):
+        raw = "true" if value else "false"
+    elif isinstance(value, int):
+        raw = str(value)
+    else:
+        try:
+            plain = isinstance(tomllib.loads(f"v = {value}")["v"], str)
+        except tomllib.TOMLDecodeError:
+            plain = value == value.strip() != "" and not value.startswith("[")  # otherwise read as the text it is
+        raw = value if plain else json.dumps(value, ensure_ascii=False)
+    return f"--set {shlex.quote(f'{key}={raw}')}"

@@ -3,15 +3,14 @@ step before its checkpoint's. Both are refused by the launcher, before the train
 
 from __future__ import annotations
 
-import json
 import shlex
-import tomllib
 from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.profile import Profile
 from engine.profile.changes import said_changes
+from engine.profile.set_text import set_option
 from engine.runs.checkpoints import CheckpointError, read_manifest, recorded_profile
 from engine.runs.folder import RunFolderError
 
@@ -80,7 +79,7 @@ def check_length(stored: Profile, stored_path: Path, profile: Profile, changed: 
     if was and (was[0] == "max_train_steps" or not profile.training.max_train_steps):
         # ``shown`` leaves out a --set name (a new run's refusals offer another): without it, the command named the
         # profile's own run, not this one.
-        named = f" {_name_override(profile.name)}" if "name" in set(given_keys) else ""
+        named = f" {set_option('name', profile.name)}" if "name" in set(given_keys) else ""
         keep = (f"add `--set training.{was[0]}={was[1]}`, as in `dbtui run {shown}{named} --resume --set "
                 f"training.{was[0]}={was[1]}`")
     else:  # steps set here count before the run's epochs (or its default), and --set cannot take a setting away
@@ -93,16 +92,6 @@ def check_length(stored: Profile, stored_path: Path, profile: Profile, changed: 
     raise ResumeEndsSoonerError(f"{run} was started to train {_said(was, stored_path.name)}, and this profile {ends}. "
                                 f"To keep the run's own total, {keep}; {end} (this profile differs from the run's in "
                                 f"{said_changes(changed)})")
-
-
-def _name_override(name: str) -> str:
-    """``--set name=NAME`` as the shell and the override's TOML read it back: a name such as 123 or true, which TOML
-    reads as a number or a boolean, in double quotes."""
-    try:
-        plain = isinstance(tomllib.loads(f"v = {name}")["v"], str)
-    except tomllib.TOMLDecodeError:
-        plain = True  # read as the text it is
-    return f"--set {shlex.quote('name=' + (name if plain else json.dumps(name)))}"
 
 
 def _said(length: tuple[str, int] | None, kept_in: str | None = None) -> str:
