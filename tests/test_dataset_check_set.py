@@ -1,4 +1,4 @@
-"""``dbtui dataset check --profile P --set KEY=VALUE`` checks what the run with those overrides reads: validate, run
+"""``dbtui dataset check|prepare --profile P --set KEY=VALUE`` reads what the run with those overrides reads: validate, run
 and fit took --set, the check did not, so the images an override pointed to could not be checked before training."""
 
 from __future__ import annotations
@@ -72,3 +72,18 @@ def test_an_option_the_profile_gives_is_told_with_the_set_that_gives_it(profile:
 def test_the_identifier_is_told_as_the_chosen_concept_s_instance_prompt(profile: Path, capsys) -> None:
     assert main(["dataset", "check", "--profile", str(profile), "--concept", "1", "--identifier", "zwx"]) == 2
     assert "change it in the profile or with --set concepts.1.instance_prompt=…, or" in capsys.readouterr().err
+
+
+def test_prepare_with_a_profile_takes_set_as_the_check_does(profile: Path, tmp_path: Path, capsys) -> None:
+    """prepare --profile had no --set: copies at the size a run with an override trains at could not be made."""
+    good, out = profile.parent / "good", tmp_path / "out"
+    overrides = ["--set", "dataset.resolution=256", "--set", "dataset.center_crop=true"]
+    assert main(["dataset", "prepare", str(good), str(out), "--profile", str(profile), *overrides]) == 0
+    assert {Image.open(copy).size for copy in out.glob("*.png")} == {(256, 256)}
+    assert main(["dataset", "prepare", str(good), str(tmp_path / "none"), "--set", "dataset.resolution=256"]) == 2
+    assert "--set overrides a profile's value: give --profile with it" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
+    refused = ["--profile", str(profile), "--resolution", "256", "--no-center-crop"]
+    assert main(["dataset", "prepare", str(good), str(tmp_path / "none"), *refused]) == 2
+    assert ("change them in the profile or with --set dataset.resolution=256 --set dataset.center_crop=false, or leave "
+            "out --profile") in capsys.readouterr().err

@@ -74,6 +74,7 @@ def _register_prepare(commands: argparse._SubParsersAction) -> None:
     prepare.add_argument("output", type=user_path, help="folder for the prepared copies (must differ from the originals')")
     prepare.add_argument("--profile", type=profile_path, help="take resolution, bucketing (with its model's bucket sizes), crop and caption "
                                          "extension from this profile")
+    add_overrides(prepare)  # with --profile: the sizes and crop the run started with these --set values trains at
     prepare.add_argument("--resolution", type=int, help="training resolution in px (default: 512)")
     prepare.add_argument("--bucketing", action="store_true", help="resize to each image's aspect-ratio bucket")
     prepare.add_argument("--model", help="with --bucketing: the model (folder, file or hub id) whose size steps make the "
@@ -198,11 +199,10 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _profile_decides(given: dict[str, tuple[str, str | int | bool | None]], takes_set: bool = True) -> None:
+def _profile_decides(given: dict[str, tuple[str, str | int | bool | None]]) -> None:
     """With --profile, the profile gives these settings, as training takes them: one given beside it is refused, not
     left unused without a word, and told the --set that gives it instead. ``given``: option → (the profile's key, the
-    option's value, None where it was not given; "" where the key holds more than the option said). ``takes_set``:
-    whether the command takes --set."""
+    option's value, None where it was not given; "" where the key holds more than the option said)."""
     from engine.profile.set_text import set_option
 
     flags = {flag: setting for flag, setting in given.items() if setting[1] is not None}
@@ -212,8 +212,7 @@ def _profile_decides(given: dict[str, tuple[str, str | int | bool | None]], take
         it = "it" if len(flags) == 1 else "them"
         sets = " ".join(set_option(key, value) if value != "" else f"--set {key}=…" for key, value in flags.values())
         raise DbtuiError(f"{', '.join(flags)}: with --profile the profile gives {it}, as training takes {it}: change "
-                         f"{it} in the profile{f' or with {sets}' if takes_set else ''}, or leave out --profile to give "
-                         f"{it} here")
+                         f"{it} in the profile or with {sets}, or leave out --profile to give {it} here")
 
 
 def _model_resolution(model: str | None) -> int | None:
@@ -235,7 +234,7 @@ def _model_size_multiple(model: str | None) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from engine.dataset import prepare_dataset, prepare_settings
+    from engine.dataset import DatasetError, prepare_dataset, prepare_settings
 
     from dbtui.console import PhaseDisplay, make_console
 
@@ -246,8 +245,10 @@ def _prepare(args: argparse.Namespace) -> int:
                           "--bucketing": ("dataset.bucketing", args.bucketing or None),
                           "--model": ("model.pretrained", args.model),
                           "--no-center-crop": ("dataset.center_crop", False if args.no_center_crop else None),
-                          "--caption-extension": ("dataset.caption_extension", args.caption_extension)}, takes_set=False)
-        options = prepare_settings(load_profile(args.profile))
+                          "--caption-extension": ("dataset.caption_extension", args.caption_extension)})
+        options = prepare_settings(load_profile(args.profile, args.set))
+    elif args.set:
+        raise DatasetError("--set overrides a profile's value: give --profile with it, or leave it out")
     else:
         options = {"resolution": 512 if args.resolution is None else args.resolution, "bucketing": args.bucketing,
                    "center_crop": not args.no_center_crop,
