@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 from importlib import metadata
@@ -35,6 +36,24 @@ def test_dbtui_hardware_says_whether_bitsandbytes_is_installed_without_importing
     probed = json.loads("\n".join(report))
     assert probed["bitsandbytes"] is installed
     assert probed["disk_path"] == str(tmp_path.resolve())
+
+
+def test_a_bitsandbytes_found_but_unloadable_is_not_called_installed(tmp_path: Path) -> None:
+    """`dbtui hardware` said "bitsandbytes installed" of a package that is present but whose import fails (a build for
+    another CUDA): it finds the package without importing it, so it says found, and that a run loads and checks it."""
+    broken = tmp_path / "site"
+    (broken / "bitsandbytes").mkdir(parents=True)
+    (broken / "bitsandbytes" / "__init__.py").write_text('raise OSError("libbitsandbytes_cuda124.so: cannot open")\n')
+    (broken / "bitsandbytes-0.45.0.dist-info").mkdir()
+    (broken / "bitsandbytes-0.45.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: bitsandbytes\n"
+                                                                        "Version: 0.45.0\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(broken), str(ROOT)]), "COLUMNS": "120"}
+    done = subprocess.run([sys.executable, "-m", "dbtui", "hardware", "--output-dir", str(tmp_path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("bitsandbytes")]
+    assert line.split(None, 1)[1].strip() == "found (loaded and checked when a run needs it)"
+    assert "cannot open" not in done.stdout + done.stderr  # still not imported
 
 
 def test_the_disk_is_named_where_it_was_measured_a_folder_yet_to_be_made_by_its_parent(tmp_path: Path) -> None:

@@ -28,7 +28,10 @@ def hardware_table(hw: Any) -> Table:
         table.add_row("GPU", "[yellow]none found[/] (no CUDA device visible to torch)")
     table.add_row("Driver", hw.driver or "[dim]no NVIDIA driver[/]")
     table.add_row("CUDA / torch", f"{hw.cuda or 'CPU build'} / {hw.torch}")
-    table.add_row("bitsandbytes", "[green]installed[/]" if hw.bitsandbytes else "[dim]no[/]")  # found, not imported
+    # Found, not imported (seconds of start-up, and a CPU-kernel notice): found is not known to load, so it is not
+    # called installed; a run that needs it loads it first and says so if it cannot.
+    table.add_row("bitsandbytes", "[green]found[/] (loaded and checked when a run needs it)" if hw.bitsandbytes
+                  else "[dim]no[/]")
     table.add_row("xformers", _yes(hw.xformers))
     table.add_row("RAM", f"{_gb(hw.ram_available_mb)} free of {_gb(hw.ram_total_mb)}")
     table.add_row("Disk", f"{_gb(hw.disk_free_mb)} free at {escape(hw.disk_path) if hw.disk_path else 'the output folder'}")
