@@ -201,5 +201,7 @@ async def test_a_slow_fit_test_on_a_cpu_says_so_and_what_to_fit_at_as_the_cli_do
         hint = ("on this CPU, caching (14 items) will take about 14 min at 128 px; to measure sooner, fit at a smaller "
                 "resolution (dataset.resolution=64)")
         assert f"Note: {hint}" in result, result
+        # the form's resolution is the run's: one lowered to fit sooner would train at 64 px unless put back
+        assert "then set it back to 128 before you train" in result, result
         assert "the meter's estimate on the VRAM line, made without a GPU, is that figure" in result
         assert len(said) == 1 and hint in said[0], said

@@ -36,7 +36,7 @@ class FitTest:
     def _fit_begin(self, resolution: int) -> None:
         self._fit_hint = ""
         self._fit_pace = SlowFitHint(FIT_STEPS, resolution, "dataset.resolution", estimate_shown=False,
-                                     estimate_at="on the VRAM line")
+                                     estimate_at="on the VRAM line", set_back=True)
 
     def _fit_running(self, running: bool) -> None:
         self._fitting = running

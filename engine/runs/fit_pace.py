@@ -17,13 +17,15 @@ class SlowFitHint:
     """Fed a CPU fit test's events, says once (``__call__``'s str) that it will be slow and what to do instead.
     ``steps``: the steps it measures; ``resolution``: dataset.resolution; ``set_it``: how the caller names a change of
     it ("--set dataset.resolution=64"); ``estimate_shown``: the memory meter's estimate is in view, ``estimate_at``
-    where ("above" the CLI's fit test, "on the VRAM line" of the wizard's)."""
+    where ("above" the CLI's fit test, "on the VRAM line" of the wizard's); ``set_back``: the change is made to what
+    the run will train with (the wizard's form, where a --set is the fit command's alone), so say to undo it."""
 
     steps: int
     resolution: int
     set_it: str
     estimate_shown: bool
     estimate_at: str = "above"
+    set_back: bool = False
     said: bool = False
     started: dict[str, float] = field(default_factory=dict)  # each phase's start time
 
@@ -51,6 +53,8 @@ class SlowFitHint:
         if self.resolution > SMALL_RESOLUTION:
             said += (f"; to measure sooner, fit at a smaller resolution ({self.set_it}={SMALL_RESOLUTION}), "
                      "whose speed is that size's, not the run's")
+            if self.set_back:
+                said += f", then set it back to {self.resolution} before you train"
         if self.estimate_shown:  # what a fit test is for, and one on a CPU cannot measure
             said += f"; a CPU measures no GPU memory: the meter's estimate {self.estimate_at}, made without a GPU, is that figure"
         return said
