@@ -72,6 +72,29 @@ async def test_the_command_says_the_profile_is_not_saved_when_it_was_edited_afte
         assert "max_train_steps = 7" in str(app.screen.query_one("#cmd-toml", Static).render())
 
 
+async def test_the_command_of_an_unsaved_profile_names_the_save_as_path_that_ctrl_s_writes(tmp_path: Path,
+                                                                                           monkeypatch) -> None:
+    """With another Save as path typed, Ctrl+G named profiles/NAME.toml and said Ctrl+S writes it; Ctrl+S wrote the
+    typed path, so the commands shown read a file that was never written."""
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        screen.query_one("#par-path", Input).value = "mine/run.toml"
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        lines = str(app.screen.query_one("#cmd-lines", Static).render())
+        assert "Ctrl+S writes mine/run.toml first." in lines and "dbtui run mine/run.toml" in lines
+        await pilot.press("escape")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert (tmp_path / "mine" / "run.toml").is_file() and not (tmp_path / "profiles").exists()
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        lines = str(app.screen.query_one("#cmd-lines", Static).render())
+        assert "Not saved yet" not in lines and "dbtui run mine/run.toml" in lines
+
+
 async def test_a_model_vae_not_here_says_it_is_set_in_the_profile_file(tmp_path: Path, monkeypatch) -> None:
     """An opened profile's model.vae (or model.tokenizer) not on this machine stops Train, and the wizard has no field
     for it: the line named the key alone, sending the user looking for a field that is on no step."""

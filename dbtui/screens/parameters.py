@@ -224,7 +224,7 @@ whether to resume it.
     @on(Button.Pressed, "#par-save")
     @on(Input.Submitted, "#par-path")
     def action_save(self) -> None:
-        path = Path(self.query_one("#par-path", Input).value.strip() or self.session.default_path()).expanduser()
+        path = self._save_as()
         try:  # pathlib answers False only for a missing path: a name too long, a folder it may not look into raise
             is_dir, exists = path.is_dir(), path.exists()
         except OSError as error:
@@ -269,9 +269,13 @@ whether to resume it.
         if profile is None:
             self.notify("Fix the problems first: the command needs a valid profile.", severity="error")
             return
-        path = self.session.path
-        self.app.push_screen(CommandScreen(profile, path or self.session.default_path(),
-                                           saved=path is not None and holds(path, profile)))
+        saved = self.session.path if self.session.path is not None and holds(self.session.path, profile) else None
+        # Unsaved, the commands name the file Ctrl+S writes: the Save as path, which may not be the last one saved.
+        self.app.push_screen(CommandScreen(profile, saved or self._save_as(), saved=saved is not None))
+
+    def _save_as(self) -> Path:
+        """The file Save writes: the Save as path, else the profile's default one."""
+        return Path(self.query_one("#par-path", Input).value.strip() or self.session.default_path()).expanduser()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return None if action == "fit" and self._fitting else True
