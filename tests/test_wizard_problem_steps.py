@@ -95,6 +95,26 @@ async def test_the_command_of_an_unsaved_profile_names_the_save_as_path_that_ctr
         assert "Not saved yet" not in lines and "dbtui run mine/run.toml" in lines
 
 
+async def test_ctrl_s_in_the_command_dialog_saves_as_its_note_says_asking_before_replacing_a_file(
+        tmp_path: Path, monkeypatch) -> None:
+    """The note of an unsaved profile says "Ctrl+S writes profiles/NAME.toml first", and Ctrl+S did nothing there."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "other.toml").write_text("# mine\n", encoding="utf-8")
+    app = make_app(FakeEngine(), Session.for_demo(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 3, "ParametersScreen")
+        await pilot.press("ctrl+g", "ctrl+s")
+        await settle(pilot)
+        assert app.screen is screen and (tmp_path / "profiles" / "tiny-demo.toml").is_file()
+        screen.query_one("#par-path", Input).value = "other.toml"
+        await pilot.press("ctrl+g", "ctrl+s")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "OverwriteScreen"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert (tmp_path / "other.toml").read_text(encoding="utf-8") == "# mine\n"
+
+
 async def test_a_model_vae_not_here_says_it_is_set_in_the_profile_file(tmp_path: Path, monkeypatch) -> None:
     """An opened profile's model.vae (or model.tokenizer) not on this machine stops Train, and the wizard has no field
     for it: the line named the key alone, sending the user looking for a field that is on no step."""

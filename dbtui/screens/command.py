@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import Literal
 
 from rich.markup import escape
 
@@ -27,16 +28,21 @@ def holds(path: Path, profile: Profile) -> bool:
         return False
 
 
-class CommandScreen(ModalScreen[None]):
+class CommandScreen(ModalScreen[Literal["save"] | None]):
+    """Returns "save" where Ctrl+S asks Parameters to save the profile, which the note of an unsaved one offers."""
+
     HELP = """\
 ## The same run without the wizard
 
 The commands that run this profile headless: over SSH with nohup or tmux, or in CI.
 `dbtui run` trains; `dbtui fit` measures first. Below them, the profile as it will be
-saved. Save it first (^s on Parameters): the commands read the file.
+saved. Save it first (^s, here or on Parameters): the commands read the file.
 """
     CSS_PATH = "command.tcss"
-    BINDINGS = [Binding("escape,enter", "dismiss(None)", "Close")]
+    BINDINGS = [
+        Binding("escape,enter", "dismiss(None)", "Close"),
+        Binding("ctrl+s", "dismiss('save')", "Save profile"),
+    ]
 
     def __init__(self, profile: Profile, path: Path, *, saved: bool) -> None:
         super().__init__()

@@ -271,7 +271,8 @@ whether to resume it.
             return
         saved = self.session.path if self.session.path is not None and holds(self.session.path, profile) else None
         # Unsaved, the commands name the file Ctrl+S writes: the Save as path, which may not be the last one saved.
-        self.app.push_screen(CommandScreen(profile, saved or self._save_as(), saved=saved is not None))
+        self.app.push_screen(CommandScreen(profile, saved or self._save_as(), saved=saved is not None),
+                             lambda choice: self.action_save() if choice == "save" else None)
 
     def _save_as(self) -> Path:
         """The file Save writes: the Save as path, else the profile's default one."""
