@@ -86,7 +86,8 @@ class Session:
     @classmethod
     def from_file(cls, path: str | Path) -> Session:
         """A session editing an existing profile (raises ProfileError when it is invalid)."""
-        from engine.profile import load_profile, profile_data
+        from engine.family_sizes import load_profile  # the Open screen tells a Flux profile's 70 px as the CLI does
+        from engine.profile import profile_data
 
         return cls(data=profile_data(load_profile(path)), path=Path(path))
 

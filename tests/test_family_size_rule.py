@@ -58,3 +58,13 @@ def test_the_wizard_draft_of_a_flux_model_is_told_the_multiple_of_16() -> None:
     assert [p.message for p in problems] == ["must be a multiple of 16, not 70, for a Flux.1 model: e.g. 64 or 80"]
     with pytest.raises(ProfileError, match="multiple of 16"):
         session.profile()
+
+
+def test_the_wizard_s_open_screen_tells_a_flux_profile_file_the_multiple_of_16(tmp_path: Path) -> None:
+    """Opening a Flux profile at 70 px in the wizard said "e.g. 64 or 72", and the 72 written next was then refused."""
+    from dbtui.session import Session
+
+    text = (PROFILES / "flux-lora-16gb.toml").read_text(encoding="utf-8").replace("resolution = 512", "resolution = 70")
+    (tmp_path / "flux.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(ProfileError, match=r"must be a multiple of 16, not 70, for a Flux\.1 model: e\.g\. 64 or 80"):
+        Session.from_file(tmp_path / "flux.toml")
