@@ -69,7 +69,16 @@ def test_an_option_the_profile_gives_is_told_with_the_set_that_gives_it(profile:
     assert "dbtui:" not in capsys.readouterr().err
 
 
-def test_the_identifier_is_told_as_the_chosen_concept_s_instance_prompt(profile: Path, capsys) -> None:
+def _second_concept(profile: Path, folder: Path) -> Path:
+    folder.mkdir()
+    textured(5).save(folder / "5.jpg", quality=95)
+    with profile.open("a", encoding="utf-8") as file:
+        file.write(f'[[concepts]]\ninstance_dir = "{folder}"\ninstance_prompt = "photo of zwx cat"\n')
+    return folder
+
+
+def test_the_identifier_is_told_as_the_chosen_concept_s_instance_prompt(profile: Path, tmp_path: Path, capsys) -> None:
+    _second_concept(profile, tmp_path / "second")  # --concept 1 of a profile with one concept is refused as such
     assert main(["dataset", "check", "--profile", str(profile), "--concept", "1", "--identifier", "zwx"]) == 2
     assert "change it in the profile or with --set concepts.1.instance_prompt=…, or" in capsys.readouterr().err
 
@@ -87,3 +96,11 @@ def test_prepare_with_a_profile_takes_set_as_the_check_does(profile: Path, tmp_p
     assert main(["dataset", "prepare", str(good), str(tmp_path / "none"), *refused]) == 2
     assert ("change them in the profile or with --set dataset.resolution=256 --set dataset.center_crop=false, or leave "
             "out --profile") in capsys.readouterr().err
+
+
+def test_a_folder_s_option_is_told_as_its_own_concept_s_set(profile: Path, tmp_path: Path, capsys) -> None:
+    """FOLDER, the second concept's, with --caption-mode was told --set concepts.0.caption_mode: that --set changed the
+    first concept and left the folder checked under its own caption mode."""
+    second = _second_concept(profile, tmp_path / "second")
+    assert main(["dataset", "check", str(second), "--profile", str(profile), "--caption-mode", "caption_file"]) == 2
+    assert "or with --set concepts.1.caption_mode=caption_file, or" in capsys.readouterr().err

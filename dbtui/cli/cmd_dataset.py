@@ -139,14 +139,6 @@ def _check(args: argparse.Namespace) -> int:
     if args.profile:
         from engine.family_sizes import load_profile
 
-        concept = f"concepts.{args.concept or 0}"
-        _profile_decides({"--resolution": ("dataset.resolution", args.resolution),
-                          "--caption-mode": (f"{concept}.caption_mode", args.caption_mode),
-                          "--caption-extension": ("dataset.caption_extension", args.caption_extension),
-                          "--prompt": (f"{concept}.instance_prompt", args.prompt),
-                          # The check reads the identifier from the instance prompt: that is the key that changes it.
-                          "--identifier": (f"{concept}.instance_prompt", None if args.identifier is None else ""),
-                          "--bucketing": ("dataset.bucketing", args.bucketing or None)})
         if args.recursive:  # it counted the sub-folders' pictures a run never reads, and hid their warning
             raise DatasetError("--recursive with --profile: training reads only the images directly in each concept's "
                                "instance_dir, as the check with --profile does; leave out -r (the check then names the "
@@ -155,6 +147,15 @@ def _check(args: argparse.Namespace) -> int:
         if args.folder:
             checked_folder(args.folder)
         indices = checked_concepts(profile, args.folder, args.concept)
+        # The concept checked, FOLDER's own where it is one (its --set told as concepts.0 changed another concept).
+        concept = f"concepts.{indices[0] if len(indices) == 1 else 0}"
+        _profile_decides({"--resolution": ("dataset.resolution", args.resolution),
+                          "--caption-mode": (f"{concept}.caption_mode", args.caption_mode),
+                          "--caption-extension": ("dataset.caption_extension", args.caption_extension),
+                          "--prompt": (f"{concept}.instance_prompt", args.prompt),
+                          # The check reads the identifier from the instance prompt: that is the key that changes it.
+                          "--identifier": (f"{concept}.instance_prompt", None if args.identifier is None else ""),
+                          "--bucketing": ("dataset.bucketing", args.bucketing or None)})
         runs = profile_checks(console, profile, args.folder, indices, loaded_readers(console, args.model, profile.model))
     else:
         if not args.folder:
