@@ -45,28 +45,27 @@ def unknown_escape(key: str, raw: str) -> str:
 
 def _unquoted(key: str, inner: str) -> str:
     """``--set KEY=inner`` as the shell must be given it for the value to be the text ``inner``."""
-    try:
-        tomllib.loads(f"v = {inner}")
-        written = json.dumps(inner, ensure_ascii=False)  # 123 or true, unquoted, would be read as no text
-    except tomllib.TOMLDecodeError:
-        # A value that is no TOML is taken as the text it is; nothing after '=' is refused, so an empty text is "".
-        # Bare, a text begun with [ is refused as no list: it then goes in quotes too.
-        written = inner if inner.strip() and not inner.lstrip().startswith("[") else json.dumps(inner, ensure_ascii=False)
-    setting = f"{key}={written}"
+    setting = f"{key}={_toml_text(inner)}"
     return f'"{setting}"' if not re.search(r'["$`\\!]', setting) else shlex.quote(setting)
+
+
+def _toml_text(text: str) -> str:
+    """``text`` as an override's value that reads back as that text."""
+    try:
+        tomllib.loads(f"v = {text}")
+    except tomllib.TOMLDecodeError:
+        # A value that is no TOML is taken as the text it is, stripped; nothing after '=' is refused, so an empty text
+        # is "". Bare, a text begun with [ is refused as no list: it then goes in quotes too.
+        if text == text.strip() != "" and not text.startswith("["):
+            return text
+    return json.dumps(text, ensure_ascii=False)  # 123, true or "q" as TOML reads them would be no text, or another
 
 
 def set_option(key: str, value: str | int | bool) -> str:
     """``--set KEY=VALUE`` as the shell and the override's TOML read it back: a text that TOML reads as something else
-    (123, true, [a], one with spaces around it) in double quotes."""
+    (123, true, "q", [a], one with spaces around it) in double quotes."""
     if isinstance(value, bool):
         raw = "true" if value else "false"
-    elif isinstance(value, int):
-        raw = str(value)
     else:
-        try:
-            plain = isinstance(tomllib.loads(f"v = {value}")["v"], str)
-        except tomllib.TOMLDecodeError:
-            plain = value == value.strip() != "" and not value.startswith("[")  # otherwise read as the text it is
-        raw = value if plain else json.dumps(value, ensure_ascii=False)
+        raw = str(value) if isinstance(value, int) else _toml_text(value)
     return f"--set {shlex.quote(f'{key}={raw}')}"
