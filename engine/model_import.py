@@ -73,6 +73,7 @@ def import_model(source: str, out_dir: Path, emit: Callable[[Event], None] | Non
     a Stable Diffusion file lacks."""
     from engine.convert import import_single_file
     from engine.convert.flux_part_files import FluxPartFiles
+    from engine.models.loading import standin_vae_folder
 
     path, out_dir = Path(source).expanduser(), Path(out_dir).expanduser()
     parts = _flux_parts(components, part_files)
@@ -80,11 +81,7 @@ def import_model(source: str, out_dir: Path, emit: Callable[[Event], None] | Non
         return out_dir
     files = FluxPartFiles(**{slot: Path(file) for slot, file in (part_files or {}).items()})
     source = source_identity(path)  # before converting: a file replaced meanwhile is not the one converted
-    vae_folder = None
-    if vae and not Path(vae).expanduser().is_file():  # a VAE file is no folder to stand in: the check says so
-        from engine.models.loading import resolve_vae_folder
-
-        vae_folder = resolve_vae_folder(vae)
-    made = Path(import_single_file(path, out_dir, emit=emit, components=components, part_files=files, vae=vae_folder))
+    made = Path(import_single_file(path, out_dir, emit=emit, components=components, part_files=files,
+                                   vae=standin_vae_folder(vae)))
     note_conversion(made, source, parts)
     return made

@@ -118,9 +118,7 @@ def _converted(path: Path, work_dir: Path | None, emit: Callable[[Event], None] 
         if run_base:
             return _kept_as_base(path, out, made_from, source, emit)
         shutil.rmtree(out)  # ours (it notes its source), and made from another file or by another converter
-    # A VAE file is no folder to stand in: validate says so, and so does the VAE's load.
-    vae_folder = resolve_vae_folder(vae) if vae and not Path(vae).expanduser().is_file() else None
-    made = Path(import_single_file(path, out, tokenizer=tokenizer, emit=emit, vae=vae_folder))
+    made = Path(import_single_file(path, out, tokenizer=tokenizer, emit=emit, vae=standin_vae_folder(vae)))
     note_conversion(made, source)
     return made
 
@@ -159,6 +157,12 @@ def _said_prediction(path: Path) -> str | None:
     from engine.convert.detect import prediction_hint
 
     return prediction_hint(path, {}) if path.with_suffix(".yaml").is_file() else None
+
+
+def standin_vae_folder(vae: str | None) -> Path | None:
+    """model.vae's folder, to stand in for the VAE a single file lacks; None without one, or for a VAE file, which is
+    no folder to convert with: validate says so, and so does the VAE's load."""
+    return resolve_vae_folder(vae) if vae and not Path(vae).expanduser().is_file() else None
 
 
 def resolve_vae_folder(vae: str) -> Path:
