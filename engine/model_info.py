@@ -250,11 +250,12 @@ def _header_keys(path: Path) -> list[str] | None:
     one: the checks before the run say what is wrong with it."""
     if not (path.is_file() and path.suffix.lower() == ".safetensors"):
         return None
-    from safetensors import SafetensorError, safe_open
+    from safetensors import SafetensorError
+
+    from engine.support.safetensors_header import read_header
 
     try:
-        with safe_open(str(path), framework="numpy") as file:  # "pt" imports torch into the wizard
-            return list(file.keys())
+        return list(read_header(path).shapes)
     except (OSError, ValueError, SafetensorError):
         return None
 

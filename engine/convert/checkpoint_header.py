@@ -19,29 +19,24 @@ def header_checkpoint(path: str | Path) -> Checkpoint:
     tensors as objects with their ``shape``, but for the one bias whose values tell SD2.x-v from SD2.x-base, read where
     neither its .yaml nor its metadata says what it predicts. A pickle is read as ``read_checkpoint`` reads it (a zip
     .ckpt's storages are mapped, not read)."""
-    from engine.convert.detect import detect_family, header_shapes, prediction_guessed, prediction_hint, v_bias_key
+    from engine.convert.detect import as_state_dict, detect_family, prediction_guessed, prediction_hint, v_bias_key
     from engine.convert.errors import CheckpointReadError
+    from engine.support.safetensors_header import read_header
 
     path = Path(path)
     if checked_kind(path) != "safetensors":
         return read_checkpoint(path)
     try:
-        shapes, metadata = header_shapes(path), _metadata(path)
+        header = read_header(path)
     except Exception as error:  # noqa: BLE001 - safetensors raises several types for a bad file
         raise damaged_safetensors(path, error) from error
+    shapes, metadata = as_state_dict(header.shapes), header.metadata
     if not shapes:
         raise CheckpointReadError(f"{path} holds no model weights (no tensors found)")
     hint = prediction_hint(path, metadata)
     if prediction_guessed(detect_family(shapes, prediction_type=hint or "epsilon"), hint) and (key := v_bias_key(shapes)):
         shapes[key] = _tensor(path, key)
     return Checkpoint(path=path, state_dict=shapes, metadata=metadata)
-
-
-def _metadata(path: Path) -> dict[str, str]:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="numpy") as file:  # "pt" imports torch (seconds) into the wizard
-        return dict(file.metadata() or {})
 
 
 def _tensor(path: Path, key: str) -> Any:

@@ -216,12 +216,16 @@ def detect_family(state_dict: Mapping[str, Any], *, prediction_type: str | None 
 def header_shapes(path: Path) -> dict[str, Any]:
     """Each tensor of a .safetensors file as an object with its ``shape``, from the header alone (no gigabytes read),
     as ``detect_family`` and the part finders take a state dict."""
+    from engine.support.safetensors_header import read_header
+
+    return as_state_dict(read_header(path).shapes)
+
+
+def as_state_dict(shapes: Mapping[str, tuple[int, ...]]) -> dict[str, Any]:
+    """A header's shapes as a state dict of objects with their ``shape``, which is all ``detect_family`` reads."""
     from types import SimpleNamespace
 
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="numpy") as file:  # "pt" imports torch (seconds) into the wizard
-        return {key: SimpleNamespace(shape=tuple(file.get_slice(key).get_shape())) for key in file.keys()}
+    return {key: SimpleNamespace(shape=shape) for key, shape in shapes.items()}
 
 
 PREDICTION_TYPES = ("epsilon", "v_prediction")

@@ -65,11 +65,12 @@ def _holds_part(source: Path) -> Callable[[str], bool]:
     keys of it ("transformer.…"): a Flux LoRA, whose record names no family, was let load into an SD model."""
     if source.name != "lora":
         return lambda name: (source / name).is_dir()
-    from safetensors import SafetensorError, safe_open
+    from safetensors import SafetensorError
+
+    from engine.support.safetensors_header import read_header
 
     try:
-        with safe_open(str(source / LORA_FILE), framework="numpy") as file:  # the names only: no tensor is read
-            parts = {key.split(".", 1)[0] for key in file.keys()}
+        parts = {key.split(".", 1)[0] for key in read_header(source / LORA_FILE).shapes}
     except (OSError, SafetensorError):  # a damaged file: the load says so, naming it
         return lambda name: False
     return parts.__contains__
