@@ -14,6 +14,7 @@ from dbtui.cli.dataset_report_print import print_report
 from dbtui.cli.printable import markup_safe
 
 CAPTION_MODES = ["instance_prompt", "caption_file", "caption_file_then_prompt", "prompt_then_caption_file", "file_name"]
+SET_NEEDS_PROFILE = "--set overrides a profile's value: give --profile with it, or leave it out"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -166,7 +167,7 @@ def _check(args: argparse.Namespace) -> int:
         if args.concept is not None:  # it was left unused without a word
             raise DatasetError("--concept chooses a concept of a profile: give --profile with it, or leave it out")
         if args.set:
-            raise DatasetError("--set overrides a profile's value: give --profile with it, or leave it out")
+            raise DatasetError(SET_NEEDS_PROFILE)
         checked_folder(args.folder)
         readers = loaded_readers(console, args.model) if args.model else None  # all the model's family reads with
         runs.append((None, None, {"folder": args.folder, "resolution": args.resolution if args.resolution is not None else _model_resolution(args.model) or 512,
@@ -249,7 +250,7 @@ def _prepare(args: argparse.Namespace) -> int:
                           "--caption-extension": ("dataset.caption_extension", args.caption_extension)})
         options = prepare_settings(load_profile(args.profile, args.set))
     elif args.set:
-        raise DatasetError("--set overrides a profile's value: give --profile with it, or leave it out")
+        raise DatasetError(SET_NEEDS_PROFILE)
     else:
         options = {"resolution": 512 if args.resolution is None else args.resolution, "bucketing": args.bucketing,
                    "center_crop": not args.no_center_crop,
