@@ -1,9 +1,10 @@
 """Which whole parts (UNet, VAE, text encoders) a Stable Diffusion single file lacks, told from its key names alone.
 
-A "pruned, no VAE" download or a UNet-only file is still told its family by its UNet, yet cannot be converted. The
-conversion, which reads the whole file, and the checks before a run (`validate`, the wizard's Model step), which read
-its header only, say so in the same words. A VAE given apart (model.vae) stands in for the VAE alone. A Flux.1 transformer file holds neither VAE nor text encoders: those are
-fetched as components, so nothing is said of it here.
+A "pruned, no VAE" download or a UNet-only file is still told its family by its UNet, yet cannot be converted as it
+is. The conversion, which reads the whole file, and the checks before a run (`validate`, the wizard's Model step),
+which read its header only, say so in the same words. A VAE given apart (model.vae) stands in for the VAE alone: a
+text encoder's or UNet's weights are the fine-tune itself. A Flux.1 transformer file holds neither VAE nor text
+encoders: those are fetched as components, so nothing is said of it here.
 """
 
 from __future__ import annotations
