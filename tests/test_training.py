@@ -53,30 +53,27 @@ def test_loss_falls_and_the_model_learns_the_instance(tmp_path: Path, demo_data:
 
 
 def test_prior_preservation_preserves_the_class(tmp_path: Path, demo_data: Path, tiny_sd1: Path) -> None:
-    """A base that knows the class drifts less on class inputs when trained with prior preservation."""
+    """A base that knows the class drifts less on class inputs when its class images' loss counts (prior preservation)
+    than when it is weighted 0."""
     from diffusers import AutoencoderKL
 
     class_dir = demo_data / "class"
-    # A random-weight model taught the class hard, so preserving it is measurable in a few steps
-    # (the pretrained tiny-sd1 knows discs too, but at this rate it would be washed out first).
-    base_run = train(tiny_profile(
-        tmp_path / "base", model={"pretrained": "builtin:tiny-sd1-random"}, concepts=[{"instance_dir": str(class_dir), "instance_prompt": "photo of a disc"}],
-        training={"max_train_steps": 30, "train_batch_size": 2}, optimizer={"learning_rate": 2e-3},
-    ))
-    base = Path(base_run.outputs["diffusers"])
+    # The pretrained tiny-sd1 knows discs. Weighted 0, the class images still share every batch: both runs make the
+    # same draws (batches, noise, timesteps), so the prior term's gradient is all that differs. Seeds 1-16 at this
+    # rate and length gave ratios of 0.58-0.85 (a run without the prior term gives 1).
     concept = {"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
                "class_dir": str(class_dir), "class_prompt": "photo of a disc", "num_class_images": 8}
-    common = dict(model={"pretrained": str(base)}, concepts=[concept], training={"max_train_steps": 20, "seed": 3},
-                  optimizer={"learning_rate": 1e-3})
-    plain = train(tiny_profile(tmp_path / "plain", **common))
-    prior = train(tiny_profile(tmp_path / "prior", prior={"enabled": True, "loss_weight": 1.0}, **common))
+    common = dict(model={"pretrained": str(tiny_sd1)}, concepts=[concept], training={"max_train_steps": 20, "seed": 3},
+                  optimizer={"learning_rate": 2e-3})
+    runs = {weight: train(tiny_profile(tmp_path / str(weight), prior={"enabled": True, "loss_weight": weight}, **common))
+            for weight in (0.0, 1.0)}
 
-    vae = AutoencoderKL.from_pretrained(base, subfolder="vae")
+    vae = AutoencoderKL.from_pretrained(tiny_sd1, subfolder="vae")
     latents = image_latents(vae, list_images(class_dir), 64)
-    reference, _ = predictions(base, latents, "photo of a disc")
-    drift_plain = (predictions(Path(plain.outputs["diffusers"]), latents, "photo of a disc")[0] - reference).pow(2).mean().item()
-    drift_prior = (predictions(Path(prior.outputs["diffusers"]), latents, "photo of a disc")[0] - reference).pow(2).mean().item()
-    assert drift_prior < 0.85 * drift_plain, (drift_prior, drift_plain)
+    reference, _ = predictions(tiny_sd1, latents, "photo of a disc")
+    drift = {weight: (predictions(Path(run.outputs["diffusers"]), latents, "photo of a disc")[0] - reference).pow(2).mean().item()
+             for weight, run in runs.items()}
+    assert drift[1.0] < 0.9 * drift[0.0], drift
 
 
 def test_lora_run_exports_weights_that_load_in_a_plain_pipeline(tmp_path: Path, tiny_sd1: Path) -> None:
