@@ -11,6 +11,7 @@ from dbtui.cli.caption_extension_hint import refuse_new_captions_beside_others, 
 from dbtui.cli.caption_options import refuse_stray_options
 from dbtui.cli.common import ExamplesFormatter, add_overrides, finite_at_least, int_in, profile_path, user_path
 from dbtui.cli.dataset_report_print import print_report
+from dbtui.cli.profile_decides import profile_decides
 from dbtui.cli.printable import markup_safe
 
 CAPTION_MODES = ["instance_prompt", "caption_file", "caption_file_then_prompt", "prompt_then_caption_file", "file_name"]
@@ -150,7 +151,7 @@ def _check(args: argparse.Namespace) -> int:
         indices = checked_concepts(profile, args.folder, args.concept)
         # The concept checked, FOLDER's own where it is one (its --set told as concepts.0 changed another concept).
         concept = f"concepts.{indices[0] if len(indices) == 1 else 0}"
-        _profile_decides({"--resolution": ("dataset.resolution", args.resolution),
+        profile_decides({"--resolution": ("dataset.resolution", args.resolution),
                           "--caption-mode": (f"{concept}.caption_mode", args.caption_mode),
                           "--caption-extension": ("dataset.caption_extension", args.caption_extension),
                           "--prompt": (f"{concept}.instance_prompt", args.prompt),
@@ -201,22 +202,6 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _profile_decides(given: dict[str, tuple[str, str | int | bool | None]]) -> None:
-    """With --profile, the profile gives these settings, as training takes them: one given beside it is refused, not
-    left unused without a word, and told the --set that gives it instead. ``given``: option → (the profile's key, the
-    option's value, None where it was not given; "" where the key holds more than the option said)."""
-    from engine.profile.set_text import set_option
-
-    flags = {flag: setting for flag, setting in given.items() if setting[1] is not None}
-    if flags:
-        from engine.errors import DbtuiError
-
-        it = "it" if len(flags) == 1 else "them"
-        sets = " ".join(set_option(key, value) if value != "" else f"--set {key}=…" for key, value in flags.values())
-        raise DbtuiError(f"{', '.join(flags)}: with --profile the profile gives {it}, as training takes {it}: change "
-                         f"{it} in the profile or with {sets}, or leave out --profile to give {it} here")
-
-
 def _model_resolution(model: str | None) -> int | None:
     """The size ``model`` was trained at (a built-in, a folder or a single file); None for a hub id or none."""
     if not model:
@@ -243,7 +228,7 @@ def _prepare(args: argparse.Namespace) -> int:
     if args.profile:
         from engine.family_sizes import load_profile
 
-        _profile_decides({"--resolution": ("dataset.resolution", args.resolution),
+        profile_decides({"--resolution": ("dataset.resolution", args.resolution),
                           "--bucketing": ("dataset.bucketing", args.bucketing or None),
                           "--model": ("model.pretrained", args.model),
                           "--no-center-crop": ("dataset.center_crop", False if args.no_center_crop else None),
