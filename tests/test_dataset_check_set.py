@@ -104,3 +104,16 @@ def test_a_folder_s_option_is_told_as_its_own_concept_s_set(profile: Path, tmp_p
     second = _second_concept(profile, tmp_path / "second")
     assert main(["dataset", "check", str(second), "--profile", str(profile), "--caption-mode", "caption_file"]) == 2
     assert "or with --set concepts.1.caption_mode=caption_file, or" in capsys.readouterr().err
+
+
+def test_several_concepts_checked_are_told_a_set_for_any_of_them(profile: Path, tmp_path: Path, capsys) -> None:
+    """No FOLDER and no --concept: every concept is checked, and the refusal told --set concepts.0.… as if for each,
+    which changes the first concept alone."""
+    _second_concept(profile, tmp_path / "second")
+    assert main(["dataset", "check", "--profile", str(profile), "--caption-mode", "caption_file"]) == 2
+    err = capsys.readouterr().err
+    assert "concepts.0" not in err, err
+    assert ("--set concepts.N.caption_mode=caption_file (N: the concept's number, 0 to 1; --concept N checks that one "
+            "alone)") in err, err
+    assert main(["dataset", "check", "--profile", str(profile), "--resolution", "256"]) == 2  # no concept's key
+    assert "(N:" not in capsys.readouterr().err

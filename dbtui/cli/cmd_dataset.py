@@ -149,15 +149,16 @@ def _check(args: argparse.Namespace) -> int:
         if args.folder:
             checked_folder(args.folder)
         indices = checked_concepts(profile, args.folder, args.concept)
-        # The concept checked, FOLDER's own where it is one (its --set told as concepts.0 changed another concept).
-        concept = f"concepts.{indices[0] if len(indices) == 1 else 0}"
+        # The concept checked, FOLDER's own where it is one (its --set told as concepts.0 changed another concept);
+        # with several checked, concepts.N: concepts.0 for each of them changed the first alone.
+        concept = f"concepts.{indices[0]}" if len(indices) == 1 else "concepts.N"
         profile_decides({"--resolution": ("dataset.resolution", args.resolution),
                           "--caption-mode": (f"{concept}.caption_mode", args.caption_mode),
                           "--caption-extension": ("dataset.caption_extension", args.caption_extension),
                           "--prompt": (f"{concept}.instance_prompt", args.prompt),
                           # The check reads the identifier from the instance prompt: that is the key that changes it.
                           "--identifier": (f"{concept}.instance_prompt", None if args.identifier is None else ""),
-                          "--bucketing": ("dataset.bucketing", args.bucketing or None)})
+                          "--bucketing": ("dataset.bucketing", args.bucketing or None)}, concepts=len(indices))
         runs = profile_checks(console, profile, args.folder, indices, loaded_readers(console, args.model, profile.model))
     else:
         if not args.folder:
