@@ -1,13 +1,14 @@
-"""dataset.resolution's size step told as the model's family has it, in the profile's first message.
+"""dataset.resolution's and dataset.buckets' size step told as the model's family has it, in the profile's first message.
 
-The schema knows only the rule every family shares (a multiple of 8) and refuses 70 before any family is asked;
-a Flux model then refused the 72 the user wrote next (a multiple of 16). Here, outside the light engine.profile,
-the schema's refusal names the stricter step and the sizes that satisfy both.
+The schema and its rules know only the rule every family shares (a multiple of 8) and refuse 70 before any family is
+asked; a Flux model then refused the 72 the user wrote next (a multiple of 16). Here, outside the light engine.profile,
+that refusal names the stricter step and the sizes that satisfy both.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,11 @@ from engine.errors import DbtuiError
 from engine.profile import Problem, Profile, ProfileError
 from engine.profile import load_profile as load_plain_profile
 from engine.profile.io import profile_source_data
-from engine.support.multiples import nearest_text
+from engine.support.multiples import nearest_size_text, nearest_text
 
 SCHEMA_STEP = 8  # engine.profile.schema's rule for every family
 KEY = "dataset.resolution"
+BUCKET_KEY = re.compile(r"dataset\.buckets\.(\d+)")  # engine.profile.rules' key of one bucket
 
 
 def family_step(source: str, family_id: str | None = None) -> tuple[int, str] | None:
@@ -41,20 +43,40 @@ def family_step(source: str, family_id: str | None = None) -> tuple[int, str] | 
 
 
 def family_size_problems(problems: list[Problem], data: Mapping[str, Any], family_id: str | None = None) -> list[Problem]:
-    """``problems`` (a profile's ``data`` refused), with the schema's multiple-of-8 refusal of its resolution told with
-    the family's stricter step where the model has one."""
+    """``problems`` (a profile's ``data`` refused), with the multiple-of-8 refusal of its resolution or of a bucket
+    told with the family's stricter step where the model has one."""
     dataset, model = data.get("dataset"), data.get("model")
-    value = dataset.get("resolution") if isinstance(dataset, Mapping) else None
     source = model.get("pretrained") if isinstance(model, Mapping) else None
-    if not isinstance(value, int) or isinstance(value, bool) or value % SCHEMA_STEP == 0 or not isinstance(source, str):
+    if not isinstance(dataset, Mapping) or not isinstance(source, str):
         return problems
-    off_8 = [p for p in problems if p.key == KEY and p.message.startswith(f"must be a multiple of {SCHEMA_STEP},")]
+    off_8 = {problem: size for problem in problems if (size := _off_8(problem, dataset))}
     stricter = family_step(source, family_id) if off_8 else None
     if stricter is None:
         return problems
     step, label = stricter
-    message = f"must be a multiple of {step}, not {value}, for a {label} model: {nearest_text(value, step)}"
-    return [dataclasses.replace(p, message=message) if p in off_8 else p for p in problems]
+    return [dataclasses.replace(p, message=_told(p, off_8[p], step, label)) if p in off_8 else p for p in problems]
+
+
+def _off_8(problem: Problem, dataset: Mapping[str, Any]) -> tuple[int, ...] | None:
+    """The resolution or bucket whose multiple-of-8 refusal ``problem`` is; None for any other problem."""
+    if problem.key == KEY:
+        size = (dataset.get("resolution"),)
+        told = problem.message.startswith(f"must be a multiple of {SCHEMA_STEP},")
+    elif match := BUCKET_KEY.fullmatch(problem.key):
+        buckets = dataset.get("buckets")
+        size = tuple(buckets[int(match[1])]) if isinstance(buckets, list) and int(match[1]) < len(buckets) else ()
+        told = True  # the rules' one refusal of a bucket, its sides off 8 or under 32
+    else:
+        return None
+    sides_ok = size and all(isinstance(side, int) and not isinstance(side, bool) for side in size)
+    return size if told and sides_ok and any(side % SCHEMA_STEP for side in size) else None
+
+
+def _told(problem: Problem, size: tuple[int, ...], step: int, label: str) -> str:
+    if problem.key == KEY:
+        return f"must be a multiple of {step}, not {size[0]}, for a {label} model: {nearest_text(size[0], step)}"
+    return (f"bucket {'x'.join(map(str, size))} must be at least 32 and a multiple of {step} on both sides, for a "
+            f"{label} model: {nearest_size_text(size, step)}")
 
 
 def load_profile(path: str | Path, overrides: list[str] = ()) -> Profile:
@@ -62,8 +84,8 @@ def load_profile(path: str | Path, overrides: list[str] = ()) -> Profile:
     try:
         return load_plain_profile(path, overrides)
     except ProfileError as error:
-        if not any(problem.key == KEY for problem in error.problems):
-            raise  # read again only where a resolution was refused
+        if not any(problem.key == KEY or BUCKET_KEY.fullmatch(problem.key) for problem in error.problems):
+            raise  # read again only where a resolution or a bucket was refused
         told = family_size_problems(error.problems, profile_source_data(path, overrides))
         if told == error.problems:
             raise

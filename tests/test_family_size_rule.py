@@ -68,3 +68,31 @@ def test_the_wizard_s_open_screen_tells_a_flux_profile_file_the_multiple_of_16(t
     (tmp_path / "flux.toml").write_text(text, encoding="utf-8")
     with pytest.raises(ProfileError, match=r"must be a multiple of 16, not 70, for a Flux\.1 model: e\.g\. 64 or 80"):
         Session.from_file(tmp_path / "flux.toml")
+
+
+@pytest.mark.parametrize("command", [["validate"], ["run"]])
+def test_a_flux_bucket_off_8_is_told_the_multiple_of_16_at_once(command: list[str], tmp_path: Path, monkeypatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """A Flux bucket of 70 was told "a multiple of 8", and the 72 written next was then refused as not one of 16."""
+    monkeypatch.chdir(tmp_path)
+    said = _said([*command, str(PROFILES / "flux-lora-16gb.toml"), "--set", "dataset.bucketing=true",
+                  "--set", "dataset.buckets=[[70, 64], [512, 100]]"], capsys)
+    assert "multiple of 8" not in said, said
+    assert ("dataset.buckets.0: bucket 70x64 must be at least 32 and a multiple of 16 on both sides, for a Flux.1 model: "
+            "e.g. 64/80x64") in said, said
+    assert "dataset.buckets.1: bucket 512x100 must be at least 32 and a multiple of 16 on both sides" in said, said
+
+
+def test_a_unet_bucket_off_8_is_told_the_multiple_of_8(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    said = _said(["validate", str(PROFILES / "sd15-lora-8gb.toml"), "--set", "dataset.bucketing=true",
+                  "--set", "dataset.buckets=[[70, 64]]"], capsys)
+    assert "dataset.buckets.0: bucket 70x64 must be at least 32 and a multiple of 8 on both sides" in said, said
+
+
+def test_the_wizard_draft_of_a_flux_model_is_told_a_bucket_s_multiple_of_16() -> None:
+    session = flux_draft(FakeEngine())
+    session.set("dataset.bucketing", True)
+    session.set("dataset.buckets", [[70, 64]])
+    with pytest.raises(ProfileError, match=r"bucket 70x64 must be at least 32 and a multiple of 16 on both sides"):
+        session.profile()

@@ -19,7 +19,7 @@ from engine.models.flow_objective import FlowObjective
 from engine.models.lora_layers import kohya_text_encoder_refusals
 from engine.models.parts import load_clip_tokenizer, load_t5_tokenizer, load_vae
 from engine.profile.schema import SINGLE_FILE_EXPORTS
-from engine.support.multiples import nearest_multiples, nearest_text
+from engine.support.multiples import nearest_size_text
 
 if TYPE_CHECKING:
     import torch
@@ -47,14 +47,6 @@ CAPTION_READERS = (
 
 class FluxSettingsError(SettingsRefusedError):
     """Profile settings Flux cannot honour."""
-
-
-def _nearest(size: tuple[int, ...], step: int) -> str:
-    """What to write instead: each side's nearest multiples (a bucket's two sides may both be off)."""
-    if len(size) == 1:
-        return nearest_text(size[0], step)
-    return "e.g. " + "x".join("/".join(map(str, nearest_multiples(side, step))) if side % step else str(side)
-                              for side in size)
 
 
 def pack(latents: torch.Tensor) -> torch.Tensor:
@@ -164,7 +156,7 @@ class Flux:
                 shown = "x".join(map(str, size))
                 refused.append((key, f"{shown} is not a multiple of {step} on every side, as this Flux model needs (its VAE "
                                      f"makes latents {step // PATCH}× smaller and its transformer reads them in 2×2 patches): "
-                                     f"{_nearest(size, step)}"))
+                                     f"{nearest_size_text(size, step)}"))
         if refused:
             raise FluxSettingsError(refused)
 

@@ -12,3 +12,11 @@ def nearest_multiples(side: int, step: int) -> tuple[int, ...]:
 def nearest_text(side: int, step: int) -> str:
     """``e.g. 64 or 80``: what to write instead of ``side``."""
     return "e.g. " + " or ".join(map(str, nearest_multiples(side, step)))
+
+
+def nearest_size_text(size: tuple[int, ...], step: int) -> str:
+    """What to write instead of a resolution or a bucket: each side's nearest multiples (a bucket's two may both be off)."""
+    if len(size) == 1:
+        return nearest_text(size[0], step)
+    return "e.g. " + "x".join("/".join(map(str, nearest_multiples(side, step))) if side % step else str(side)
+                              for side in size)
