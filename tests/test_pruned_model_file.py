@@ -75,7 +75,8 @@ def test_model_vae_stands_in_for_the_vae_a_file_lacks(whole_files: dict[str, Pat
     vae = str(tiny_sd1 / "vae")
     [problem] = model_source_problems(str(pruned))
     assert problem.message.endswith("or train from this file with model.vae set to a diffusers VAE folder or hub id of "
-                                    "its family (stabilityai/sd-vae-ft-mse), which stands in for the VAE it lacks")
+                                    "its family (stabilityai/sd-vae-ft-mse), which stands in for the VAE it lacks "
+                                    "(`dbtui convert to-diffusers` takes it as --vae)")
     assert main(["validate", str(profile_file(tmp_path, model={"pretrained": str(pruned), "vae": vae}))]) == 0
     assert "model.pretrained" not in capsys.readouterr().out
     assert RealEngine().inspect_model(str(pruned), vae=vae).supported
@@ -108,14 +109,35 @@ def test_the_wizard_s_convert_reads_model_vae_as_the_profile_does(whole_files: d
     assert (folder / "vae" / "config.json").is_file()
 
 
-def test_dbtui_convert_with_vae_says_what_a_pruned_file_lacks(whole_files: dict[str, Path], tmp_path: Path,
-                                                               capsys) -> None:
-    """Told the file "has no VAE", `dbtui convert to-diffusers pruned.safetensors out --vae vae.safetensors` said the
-    file "holds its VAE and text encoders itself"."""
+def test_dbtui_convert_s_vae_gives_a_pruned_sd_file_its_vae(whole_files: dict[str, Path], tiny_sd1: Path,
+                                                           tiny_sd2v: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """`dbtui convert to-diffusers pruned.safetensors out --vae VAE` was told that --vae is for Flux transformer files,
+    and the message pointed to model.vae at training alone: the file could not be converted into a whole folder. --vae
+    now takes what model.vae takes (a VAE folder, a model folder with vae/, a hub id) for an SD file too."""
+    import engine.convert.to_diffusers as to_diffusers
+    from engine.models.loading import load_components
+
+    configs = tmp_path / "configs"  # the tiny model's architecture stands for SD1.x's shipped configs, to stay fast
+    configs.mkdir()
+    (configs / "sd1").symlink_to(tiny_sd1)
+    monkeypatch.setattr(to_diffusers, "CONFIGS", configs)
     pruned = _without(whole_files["sd1"], "first_stage_model.", tmp_path / "pruned.safetensors")
-    assert main(["convert", "to-diffusers", str(pruned), str(tmp_path / "out"), "--vae", str(whole_files["sd1"])]) != 0
+    out = tmp_path / "out"
+    assert main(["convert", "to-diffusers", str(pruned), str(out), "--vae", str(tiny_sd1 / "vae")]) == 0, \
+        capsys.readouterr().err
+    made, model = load_components(out), load_components(tiny_sd1)
+    assert all(torch.equal(a, b) for a, b in zip(made.vae.state_dict().values(), model.vae.state_dict().values()))
+    # A whole file's VAE is replaced by the one asked for: another model's (tiny SD2's) VAE, its vae/ part named.
+    replaced = tmp_path / "replaced"
+    assert main(["convert", "to-diffusers", str(whole_files["sd1"]), str(replaced), "--vae", str(tiny_sd2v)]) == 0
+    other = load_components(tiny_sd2v).vae.state_dict()
+    assert all(torch.equal(a, b) for a, b in zip(load_components(replaced).vae.state_dict().values(), other.values()))
+    # A VAE file is refused as model.vae refuses it, saying what --vae takes, and nothing is written.
+    assert main(["convert", "to-diffusers", str(pruned), str(tmp_path / "none"), "--vae", str(whole_files["sd1"])]) != 0
     said = capsys.readouterr().err
-    assert f"{pruned.name} {VAE}" in said and ADVICE in said and "holds its VAE" not in said, said
+    assert "is a single file; --vae takes a diffusers VAE folder" in said and "for Flux" not in said, said
+    assert not (tmp_path / "none").exists()
 
 
 def test_an_sd2_file_without_its_text_encoder_names_openclip_s_keys(tmp_path: Path) -> None:

@@ -26,6 +26,11 @@ one of another part or size is refused, saying what it holds. The tokenizers and
 always come from --components: a folder, the hub cache, or a download of a few MB when the three
 files are given (only the parts' configs and no weights are fetched for those).
 
+An SD file saved without its VAE (a "pruned, no VAE" download) converts whole with --vae: a diffusers VAE
+folder, a model folder with a vae/ part, or a hub id (stabilityai/sd-vae-ft-mse for SD1.x and SD2.x,
+madebyollin/sdxl-vae-fp16-fix for SDXL), as model.vae takes it at training; given for a file that has a
+VAE, it replaces that VAE.
+
 What an SD model predicts (epsilon or v) is read from a same-named .yaml beside the file (as AUTOMATIC1111 keeps
 one: model.params.parameterization "v"), else from the file's metadata (dbtui's exports record it), else, for
 SD2.x, guessed from the weights, which the output says; --prediction-type settles it.
@@ -41,6 +46,7 @@ examples:
   dbtui convert to-diffusers v1-5-pruned-emaonly.safetensors models/sd15
   dbtui convert to-diffusers sd_xl_base_1.0.safetensors models/sdxl
   dbtui convert to-diffusers my-sd15-finetune.ckpt models/mine --tokenizer models/sd15
+  dbtui convert to-diffusers pruned-no-vae.safetensors models/mine --vae stabilityai/sd-vae-ft-mse
   dbtui convert to-diffusers flux1-dev-fp8.safetensors models/flux --components models/FLUX.1-dev
   dbtui convert to-diffusers flux1-dev.safetensors models/flux --vae ae.safetensors \\
       --clip-l clip_l.safetensors --t5 t5xxl_fp16.safetensors
@@ -121,11 +127,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    "whose VAE, text encoders and tokenizers go with it (default: black-forest-labs/FLUX.1-dev or "
                                    "-schnell, as the file is); with --vae, --clip-l and --t5 it gives only the "
                                    "tokenizers and the scheduler")
+    to_diffusers.add_argument("--vae", type=user_path, metavar="FILE_OR_DIR",
+                              help="the VAE: for an SD file, a diffusers VAE folder, a model folder with vae/ or a hub "
+                                   "id, as model.vae takes it (it gives a file saved without a VAE one, and replaces "
+                                   "the VAE of one with it); for a Flux transformer file, Black Forest Labs' "
+                                   "ae.safetensors (or a diffusers VAE's weights)")
     part_files = to_diffusers.add_argument_group(
         "Flux part files", "for a Flux transformer file: single files that replace the components' parts\n"
                            "(the architecture comes from the components' config, else Flux.1's own)")
-    part_files.add_argument("--vae", type=user_path, metavar="FILE",
-                            help="the VAE: Black Forest Labs' ae.safetensors (or a diffusers VAE's weights)")
     part_files.add_argument("--clip-l", type=user_path, metavar="FILE", help="CLIP-L: ComfyUI's clip_l.safetensors")
     part_files.add_argument("--t5", type=user_path, metavar="FILE",
                             help="T5-XXL: t5xxl_fp16.safetensors or t5xxl_fp8_e4m3fn(_scaled).safetensors")

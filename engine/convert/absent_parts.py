@@ -70,5 +70,5 @@ def absent_parts_said(name: str, keys: Iterable[str], family: ModelFamily, *, va
         # Only the VAE can be given apart: a text encoder's or UNet's weights are the fine-tune itself.
         said += (f"; or train from this file with model.vae set to a diffusers VAE folder or hub id of its family "
                  f"({'stabilityai/sdxl-vae' if family.xl else 'stabilityai/sd-vae-ft-mse'}), which stands in for the "
-                 "VAE it lacks")
+                 "VAE it lacks (`dbtui convert to-diffusers` takes it as --vae)")
     return said

@@ -10,6 +10,7 @@ BPE merges shipped with dbtui (engine/builtin/clip_tokenizer.py), so nothing is 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,17 @@ def _scheduler(config: Path, family: ModelFamily, zero_snr: bool) -> Any:
     return scheduler_class.from_pretrained(scheduler_dir, subfolder="scheduler", **overrides)
 
 
+def _sd_vae_folder(vae: Path) -> Path:
+    """--vae of a Stable Diffusion file, read as model.vae is at training: a diffusers VAE folder, a model's with a vae/
+    part, or a hub id; a VAE file is refused as model.vae refuses it."""
+    from engine.models.loading import resolve_vae_folder
+    from engine.models.parts import vae_file_message
+
+    if vae.is_file():
+        raise ConvertError(vae_file_message(str(vae), "--vae"))
+    return resolve_vae_folder(str(vae))
+
+
 def _vae_from(folder: Path) -> Any:
     """The diffusers VAE in ``folder``: a VAE's own folder, or a model's with a vae/ part (as model.vae names it)."""
     from diffusers import AutoencoderKL
@@ -260,7 +272,8 @@ def import_single_file(
     """Convert ``path`` (.safetensors or .ckpt) into the diffusers folder ``out_dir``; returns it.
 
     ``vae`` is a diffusers VAE folder (a VAE's own, or a model's with a vae/ part: model.vae's) that stands in for the
-    VAE of a Stable Diffusion file saved without one; a file that has its own keeps it.
+    VAE of a Stable Diffusion file saved without one; a file that has its own keeps it. ``part_files.vae`` (--vae) of a
+    Stable Diffusion file is such a folder or a hub id, and replaces a VAE the file holds too.
 
     ``prediction_type`` ("epsilon" or "v_prediction") is what the model predicts, over what the file says or its
     weights suggest (SD2.x-base and SD2.x-v files look alike).
@@ -300,14 +313,18 @@ def import_single_file(
                                "components)")
         return import_flux_transformer(checkpoint, family, out_dir, components=components, part_files=part_files,
                                        emit=emit)
-    # What the file lacks first: the refusal below says it holds its VAE, which --vae is tried for where it has none.
+    asked_vae = part_files.vae if part_files is not None else None
+    if asked_vae is not None:  # --vae: the folder or hub id model.vae takes, so that a pruned file converts whole
+        vae, part_files = _sd_vae_folder(Path(asked_vae)), replace(part_files, vae=None)
+    # What the file lacks first: the refusal below says it holds its text encoders, which no option stands in for.
     if lacks := absent_parts_said(path.name, state_dict, family, vae_given=vae is not None):
         raise IncompleteCheckpointError(lacks)
     if components is not None or (part_files is not None and part_files.given()):
-        raise ConvertError(f"{path.name} is a {family.description} checkpoint, which holds its VAE and text encoders "
-                           "itself: --components, --vae, --clip-l and --t5 are for Flux transformer files")
-    # Only where the file has no VAE of its own: the run reads model.vae over the folder's VAE anyway.
-    given_vae = Path(vae) if vae is not None and VAE in absent_parts(state_dict, family) else None
+        raise ConvertError(f"{path.name} is a {family.description} checkpoint, which holds its text encoders itself: "
+                           "--components, --clip-l and --t5 are for Flux transformer files")
+    # model.vae's stand-in only where the file has no VAE of its own (the run reads model.vae over the folder's VAE
+    # anyway); --vae over the file's own, as asked, since the folder written is the model.
+    given_vae = Path(vae) if vae is not None and (asked_vae is not None or VAE in absent_parts(state_dict, family)) else None
     if use_ema and not has_ema(state_dict):
         raise ConvertError(f"{path.name} holds no EMA weights; run without --ema")
 

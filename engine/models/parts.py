@@ -16,10 +16,11 @@ class ModelNotFoundError(DbtuiError):
     """The base model is neither a local folder or file nor reachable on the hub."""
 
 
-def vae_file_message(vae: str) -> str:
-    """Why model.vae, a single file, is not read: the VAE is loaded from diffusers' layout, and the file was taken for a
-    whole checkpoint to convert ("a VAE on its own, not a full Stable Diffusion checkpoint")."""
-    return (f"'{vae}' is a single file; model.vae takes a diffusers VAE folder (its config.json and weights) or a hub "
+def vae_file_message(vae: str, option: str = "model.vae") -> str:
+    """Why model.vae (or convert's ``option`` --vae), a single file, is not read: the VAE is loaded from diffusers'
+    layout, and the file was taken for a whole checkpoint to convert ("a VAE on its own, not a full Stable Diffusion
+    checkpoint")."""
+    return (f"'{vae}' is a single file; {option} takes a diffusers VAE folder (its config.json and weights) or a hub "
             "id: stabilityai/sd-vae-ft-mse is vae-ft-mse-840000 for SD1.x and SD2.x, madebyollin/sdxl-vae-fp16-fix "
             "SDXL's fp16-fix VAE")
 
