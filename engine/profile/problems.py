@@ -20,6 +20,11 @@ class Problem:
     file: Path | None = None
     override: str | None = None  # the `--set KEY=VALUE` that gave the value, when not the file
 
+    def __post_init__(self) -> None:
+        # A message may name a file of the user's folder (an image, a caption), whose name can hold a terminal's escape
+        # sequences or a line break: printed as they are, they recoloured the terminal or split the problem's line.
+        object.__setattr__(self, "message", printable(self.message))
+
     def __str__(self) -> str:
         if self.override is not None:
             # The file's line holds a value that was replaced: point at the override instead.
