@@ -236,7 +236,7 @@ def test_an_output_folder_in_the_way_or_read_only_is_said_before_the_model_loads
 
 
 def test_a_checkpoint_read_through_its_pin_is_named_by_its_own_path_and_a_mismatch_is_typed(tmp_path: Path) -> None:
-    from engine.runs.checkpoints import restore_part
+    from engine.runs.restore_part import restore_part
 
     pin, checkpoint = tmp_path / "checkpoints" / ".export-step-00000008-x", tmp_path / "checkpoints" / "step-00000008"
     (pin / "unet").mkdir(parents=True)

@@ -220,7 +220,8 @@ def test_a_resume_stopped_before_its_first_step_keeps_the_runs_step(tmp_path: Pa
 
 
 def test_a_checkpoint_this_user_may_not_read_is_said_as_such_not_as_damaged(tmp_path: Path) -> None:
-    from engine.runs.checkpoints import CheckpointError, restore_part
+    from engine.runs.checkpoints import CheckpointError
+    from engine.runs.restore_part import restore_part
 
     class Unreadable:
         @classmethod

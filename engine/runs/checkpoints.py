@@ -9,10 +9,8 @@ trained (``trained_images.json``), and ``manifest.json``, written last. Resume r
 
 from __future__ import annotations
 
-import errno
 import os
 import pickle
-import shlex
 import shutil
 import time
 from pathlib import Path
@@ -21,21 +19,20 @@ from typing import TYPE_CHECKING, Any
 from engine.convert._files import usual_permissions
 from engine.convert.older_readers import write_for_older_readers
 from engine.data.trained_images import read_image_record
-from engine.errors import DbtuiError, os_error_in
+from engine.errors import DbtuiError
 from engine.evaluation.best import step_number
 from engine.events import CheckpointSaved, Warning
 from engine.runs.base_identity import base_model_record
 from engine.runs.checkpoint_write import fsync_tree, save_state_aside, unsaved_checkpoint_bytes, write_manifest
 from engine.runs.folder import RunFolder, unreadable
+from engine.runs.generator_state import GeneratorState
 from engine.runs.machine_part import settle_machine_part
 from engine.runs.optimizer_layout import layout_mismatch, optimizer_layout
 from engine.support.json_file import read_json_object
 from engine.training.distributed import main_process_says
 from engine.training.text_encoder_stop import text_encoder_last_step, text_encoder_trains_at
 
-if TYPE_CHECKING:  # the launcher lists checkpoints in the UI's process, which must not load torch
-    import torch
-
+if TYPE_CHECKING:
     from engine.profile import Profile
 
 MANIFEST = "manifest.json"
@@ -49,35 +46,6 @@ class CheckpointError(DbtuiError):
 
 class CheckpointMismatchError(CheckpointError):
     """A checkpoint's weights do not fit the model they are read into (other LoRA settings, another base model)."""
-
-
-class GeneratorState:
-    """Lets accelerate checkpoint the trainer's noise generator, one state per process.
-
-    accelerate writes a registered object from the main process only and every process reads
-    that one file, so the state holds every process's generator (each draws its own noise,
-    timesteps and crops); each process takes its own back on resume.
-    """
-
-    def __init__(self, generator: torch.Generator, accelerator: Any):
-        self.generator = generator
-        self.accelerator = accelerator
-
-    def state_dict(self) -> dict[str, Any]:
-        from accelerate.utils import gather_object
-
-        state = self.generator.get_state()
-        # Every process calls this (only the main one writes the file), so gathering is safe.
-        states = gather_object([state]) if self.accelerator.num_processes > 1 else [state]
-        return {"states": states}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        states = state.get("states") or [state["state"]]  # "state": checkpoints made before per-process states
-        index = self.accelerator.process_index
-        # With another number of processes the run cannot continue exactly anyway: keep this
-        # process's own seeding rather than give two processes one noise stream.
-        if len(states) == self.accelerator.num_processes:
-            self.generator.set_state(states[index])
 
 
 def epoch_leftovers(resume: Path | None) -> bool:
@@ -166,43 +134,6 @@ def recorded_profile(manifest: dict[str, Any]) -> Profile | None:
         return None
 
 
-def restore_part(model: Any, name: str, checkpoint: Path, shown: Path | None = None) -> None:
-    """Load a checkpoint's weights of one part (``unet``, ``text_encoder``…) into ``model``: its LoRA
-    when the model has one, else its full weights. Errors name ``shown`` where given: the checkpoint that
-    ``checkpoint``, an export's pin of it, links to (the pin is gone by the time they are read)."""
-    from peft import set_peft_model_state_dict
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    lora = bool(getattr(model, "peft_config", None))
-    source = checkpoint / "lora" / f"{name}.safetensors" if lora else checkpoint / name
-    other_steps = "use another kept step (`dbtui export RUN --step N`, `dbtui resume RUN --from CHECKPOINT`)"
-    said = shown or checkpoint
-    if not source.exists():
-        raise CheckpointError(f"checkpoint {said} is incomplete: {source.relative_to(checkpoint)} is missing; {other_steps}")
-    try:
-        if lora:
-            result = set_peft_model_state_dict(model, load_file(source))
-        else:
-            model.load_state_dict(type(model).from_pretrained(source).state_dict())
-    except RuntimeError as error:  # torch's load_state_dict: a LoRA of another rank, another model's weights
-        if "size mismatch" not in str(error) and "loading state_dict" not in str(error):
-            raise  # out of memory, and the like: not the checkpoint's
-        raise CheckpointMismatchError(f"checkpoint {said} does not match the profile's settings: its {name} weights do not fit "
-                              "the model they make (another training.lora rank or targets, another base model): put back in "
-                              "the profile the settings it was trained with") from None
-    except (OSError, ValueError, SafetensorError) as error:
-        machine = os_error_in(error)
-        if machine is not None and machine.errno in (errno.EACCES, errno.EPERM):
-            raise CheckpointError(f"checkpoint {said}: this user may not read its {name} weights; run it as the user "
-                                  f"who trained it, or make them readable (`chmod -R a+r {shlex.quote(str(said))}`)") from None
-        # The file named is the pin's, gone by the time the message is read: the checkpoint's own is named instead.
-        read = str(error).replace(str(checkpoint), str(said))
-        raise CheckpointError(f"checkpoint {said} is damaged: its {name} weights cannot be read ({read}); {other_steps}") from None
-    if lora and getattr(result, "unexpected_keys", None):
-        raise CheckpointMismatchError(f"checkpoint {said} does not match this profile's LoRA settings")
-
-
 def _estimate_bytes(trainer: Any, folder: RunFolder) -> int:
     found = complete_checkpoints(folder)
     if found:
@@ -263,6 +194,8 @@ class Checkpointer:
         weights.clear()
 
     def _load_models(self, models: list[Any], input_dir: str) -> None:
+        from engine.runs.restore_part import restore_part  # it raises this module's errors
+
         root = Path(input_dir)
         for model in list(models):
             restore_part(*self._part(model), root)

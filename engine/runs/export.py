@@ -19,13 +19,14 @@ from typing import Any
 from engine.errors import DbtuiError
 from engine.events import Event, PhaseFinished, PhaseStarted, Warning
 from engine.runs.checkpoints import (MANIFEST, CheckpointError, CheckpointMismatchError, complete_checkpoints, damage_of,
-                                    read_manifest, restore_part)
+                                    read_manifest)
 from engine.runs.export_finished import export_finished, finished_refusal
 from engine.runs.export_pin import pinned
 from engine.runs.export_settings import base_model_mismatch, export_settings
 from engine.runs.file_errors import RunFilesError, said_as_run_files_error
 from engine.runs.folder import RunFolder
 from engine.runs.keep import best_kept_said
+from engine.runs.restore_part import restore_part
 from engine.runs.resume_point import SET_ASIDE, last_saved_step
 
 
