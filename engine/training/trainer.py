@@ -24,12 +24,11 @@ from engine.errors import DbtuiError
 from engine.training.accelerator import end_training
 from engine.training.class_generation import run_class_images
 from engine.training.distributed import main_process_says
-from engine.training.run_total import KeptTotal, run_total
-from engine.data.batches import Batch, epoch_batches, optimizer_steps, process_batches, unreachable_batch_size
+from engine.training.run_total import KeptTotal
+from engine.data.batches import Batch, epoch_batches, optimizer_steps, process_batches
 from engine.data.buckets import resolution_warnings
 from engine.data.encoders import LatentSource, TextSource
 from engine.data.examples import Example, bucket_list, build_examples
-from engine.data.trained_images import image_record
 from engine.evaluation.prompt_problems import run_start_problems
 from engine.events import Event, PhaseFinished, PhaseStarted, RunStarted, Warning
 from engine.models.family import Components
@@ -37,13 +36,13 @@ from engine.models.loading import load_components, resolve_model_folder, run_mod
 from engine.profile import Profile, dumps_profile
 from engine.profile.schema import MAX_SEED
 from engine.training.preview_rounds import PreviewRounds, generation_prompts
+from engine.training.optimizer_setup import prepare_optimizer
 from engine.training.steps import batch_loss, optimizer_step
 from engine.training.text_encoders_on_demand import TextEncodersOnDemand
 from engine.training.preview_schedule import preview_scheduled
 from engine.training.text_encoder_stop import text_encoder_trains_at
 from engine.training.trainable import (check_lora_targets_of, load_dtypes, prepare_denoiser, prepare_text_encoders,
                                        prepare_vae, trained_text_encoders)
-from engine.training.optim import build_lr_scheduler, build_step_optimizer, run_learning_rate, warmup_warning
 from engine.training.metrics import StepMeter, flat_config, versions
 from engine.training.watchdogs import SkippedSteps
 from engine.training.precision import (bf16_weights_in_force, configure_gpu_maths, effective_precision,
@@ -170,7 +169,7 @@ class Trainer:
         self._sources()
         self.unet_params, self.text_params = prepare_denoiser(self.components, profile, self.device, self.dtype,
                                                               trained_dtype=trained_dtype)
-        self._optimizer()
+        prepare_optimizer(self)
         if self.accelerator.log_with:
             self.accelerator.init_trackers(profile.name, config=flat_config(profile.model_dump(mode="json")))
 
@@ -218,56 +217,6 @@ class Trainer:
                 part.to("cpu")
             gc.collect()  # what holds the dropped encoders in reference cycles goes before their memory is handed back
             torch.cuda.empty_cache()
-
-    def _optimizer(self) -> None:
-        profile = self.profile
-        accelerator = self.accelerator
-        lr = run_learning_rate(profile, accelerator.num_processes)
-        groups = [{"params": self.unet_params, "lr": lr}]
-        if self.text_params:
-            groups.append({"params": self.text_params, "lr": lr})
-        # bf16 weights round with their own generator, seeded alike on every process so that the
-        # copies of the weights stay equal; its state is saved with the optimizer's.
-        rounding = torch.Generator(self.device).manual_seed(profile.training.seed) if self.bf16_weights else None
-        optimizer = build_step_optimizer(groups, profile.optimizer, lr, per_weight=self.fused_backward or self.bf16_weights, rounding=rounding)
-        if self.fused_backward:
-            optimizer.step_in_backward(profile.optimizer.max_grad_norm)
-        with_classes = profile.prior.enabled
-        batches = process_batches(epoch_batches(self.examples, profile.training.train_batch_size, profile.training.seed, 0, with_classes),
-                                  accelerator.process_index, accelerator.num_processes)
-        accum = profile.training.gradient_accumulation_steps
-        self.steps_per_epoch = max(1, len(optimizer_steps(batches, accum)) if self.epoch_leftovers else len(batches) // accum)
-        for warning in (unreachable_batch_size(batches, profile.training.train_batch_size), self.texts.cut_warning(self.examples)):
-            if warning:
-                self.emit(warning)
-        # A checkpoint records them, and the captions the concepts read: the main process alone saves and tells a resume's.
-        self.image_record = image_record(self.examples, profile.concepts, profile.dataset.caption_extension) \
-            if accelerator.is_main_process else None
-        self.instance_images = sum(not example.is_class for example in self.examples)
-        self.total_steps = run_total(profile, self.instance_images, self.steps_per_epoch, self.kept_total, self.emit)
-        self.lr_scheduler = build_lr_scheduler(optimizer, profile.optimizer, self.total_steps)
-        if short_run := warmup_warning(profile.optimizer, self.total_steps):
-            self.emit(short_run)
-        if self.text_params:
-            # Only the trained encoders are prepared (DDP refuses a model with nothing to train), so
-            # only they get checkpoint files; a frozen one (Flux's T5) is used as it is.
-            trained = trained_text_encoders(self.components.family, profile.training)
-            self.text_encoders = list(self.components.text_encoders)
-            self.unet, *wrapped, self.optimizer = accelerator.prepare(
-                self.components.unet, *(self.text_encoders[i] for i in trained), optimizer)
-            for index, model in zip(trained, wrapped):
-                self.text_encoders[index] = model
-            # The forward must go through the prepared (DDP) wrappers, or their gradients are never
-            # averaged across processes and each process's copy drifts apart.
-            self.texts.text_encoders = self.text_encoders
-        else:
-            self.unet, self.optimizer = accelerator.prepare(self.components.unet, optimizer)
-            # Frozen ones are cached, and stay the components' own: loaded only if something needs them.
-            self.text_encoders = list(self.components.text_encoders) if profile.training.train_text_encoder else []
-            if accelerator.distributed_type == "FSDP":
-                # FSDP puts sharded weights in the model's place; clipping must see those.
-                self.unet_params = [p for p in self.unet.parameters() if p.requires_grad]
-        self.train_text_encoder = bool(self.text_params)
 
     # -- the loop ------------------------------------------------------------------
     def batches_for(self, epoch: int) -> list[Batch]:
