@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from engine.dataset.checks import FOLDER_FIXES, PROBE_FIXES
+from engine.dataset.checks import FOLDER_FIXES
+from engine.dataset.image_findings import PROBE_FIXES
 from engine.dataset.image_probe import PROBLEMS
 from engine.dataset.prepare import PrepareResult
 from engine.dataset.report import SEVERITIES, Finding
