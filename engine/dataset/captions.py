@@ -18,18 +18,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from engine.data.caption_text import CaptionFileError, caption_words, read_caption, read_caption_file
+from engine.dataset.caption_bulk_plan import BulkPlan, plan_bulk_edit
 from engine.dataset.caption_changes import (Change, ChangeSet, JournalEntry, Unreadable, entries_text, journal_text,
                                             nothing_to_undo, read_journal, refuse_too_big)
-from engine.dataset.caption_files import (atomic_write_bytes, atomic_write_text, caption_bytes, dangling_caption,
-                                          not_to_replace, replaced_text)
-from engine.dataset.caption_renames import rename_advice
+from engine.dataset.caption_files import atomic_write_bytes, atomic_write_text, caption_bytes, not_to_replace, replaced_text
 from engine.dataset.caption_tags import join_tags, one_tag, said_pattern, split_tags, tag_key, unique_tags
 from engine.dataset.errors import CaptionError
-from engine.dataset.files import (caption_owners, caption_path, checked_folder, how_misnamed,
-                                  link_target, linked_captions, list_images, misnamed_captions)
-from engine.dataset.image_probe import probe_image, problem_text
+from engine.dataset.files import (caption_owners, caption_path, checked_folder, link_target, linked_captions, list_images,
+                                  misnamed_captions)
 from engine.dataset.options import checked_caption_extension
-from engine.dataset.pool import run_phase
 from engine.events import Event, PhaseProgress, PhaseStarted
 
 HISTORY_DIR = ".dbtui-captions-history"
@@ -291,63 +288,22 @@ class CaptionStore:
     def _bulk_text(self, operation: str, edit: Callable[[str], str], include_missing: bool = False,
                    left: Callable[[str], str | None] | None = None, emit: Emit | None = None) -> ChangeSet:
         """Apply ``edit`` to every caption; ``left`` says why an edited caption still needs the user (or None)."""
-        changes, written, skipped, still, found = [], [], [], [], []  # written: each change's bytes, as judged
-        for path, owners in linked_captions(self.owners(), self.folder).items():
-            try:
-                before = read_caption(path, self.folder)
-            except CaptionFileError as error:  # one bad file never stops the others; it is reported
-                skipped.append(Unreadable(path, str(error)))
-                continue
-            if before is None and not include_missing:
-                continue
-            if before is None and path.is_symlink():  # writing would replace the link, and undo delete it
-                skipped.append(Unreadable(path, dangling_caption(path), "not_created"))
-                continue
-            found.append((owners, path, before))
-        refused = _not_images([i for owners, _, before in found if before is None for i in owners], emit or _silent)
-        misnamed = misnamed_captions([path for _, path, before in found if before is None], self.extension)
-        for owners, path, before in found:
-            if path in misnamed:  # a new caption beside it would hide the user's text, and the doctor's error with it
-                near = misnamed[path]
-                skipped.append(Unreadable(path, f"caption file '{near}' differs from {path.name} only in "
-                                                f"{how_misnamed(path, near)}: training does not read it, and no "
-                                                f"{path.name} was created to hide it; "
-                                                f"{rename_advice(path, near, owners, self.extension)}",
-                                          "not_created"))
-                continue
-            # a.jpg and a.png share a.txt: it is created when either is a picture, for that one trains with it.
-            if before is None and all(image in refused for image in owners):
-                why = "; ".join(f"'{image}' {refused[image]}" for image in owners)
-                skipped.append(Unreadable(path, f"{why}, so no caption file was created for "
-                                                f"{'it' if len(owners) == 1 else 'them'} (`dbtui dataset check` says "
-                                                "what to do)", "not_created"))
-                continue
-            after = edit(words := caption_words(before))  # a BOM alone is an empty caption, as training reads it
-            if after != words and (why := not_to_replace(path)):
-                skipped.append(Unreadable(path, why, "read_only"))
-                continue
-            data = caption_bytes(after, before)  # the text read above: the file is not read again
-            refuse_too_big(path, data)
-            if after != words:
-                changes.append(Change(path, before, after))
-                written.append(data)
-            if left is not None and (reason := left(after)):
-                still.append(Unreadable(path, f"caption file '{path}': {reason}"))
+        plan = plan_bulk_edit(self, edit, include_missing=include_missing, left=left, emit=emit or _silent)
         with self._writable():
-            return self._apply(operation, changes, written, skipped, emit or _silent, still)
+            return self._apply(operation, plan, emit or _silent)
 
-    def _apply(self, operation: str, changes: list[Change], written: list[bytes], skipped: list[Unreadable], emit: Emit,
-               still: list[Unreadable]) -> ChangeSet:
+    def _apply(self, operation: str, plan: BulkPlan, emit: Emit) -> ChangeSet:
+        changes = plan.changes
         # Journal first: if we are interrupted mid-way, undo still knows every original text. An edit that changed
         # nothing keeps the journal there, so a typo in the tag does not take away the undo of the edit before it.
         if changes:
             self.history.mkdir(exist_ok=True)
             atomic_write_text(self.history / _JOURNAL, journal_text(operation, self.folder, changes))
         emit(PhaseStarted(phase="captions", total=len(changes), description=operation))
-        for done, (change, data) in enumerate(zip(changes, written, strict=True), 1):
+        for done, (change, data) in enumerate(zip(changes, plan.written, strict=True), 1):
             self._write(change.path, data)
             emit(PhaseProgress(phase="captions", done=done, total=len(changes)))
-        return ChangeSet(operation, tuple(changes), tuple(skipped), tuple(still))
+        return ChangeSet(operation, tuple(changes), tuple(plan.skipped), tuple(plan.still))
 
     @contextlib.contextmanager
     def _writable(self) -> Iterator[None]:
@@ -382,16 +338,6 @@ class CaptionStore:
 def _write_kept(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, data)
-
-
-def _not_images(images: list[Path], emit: Emit) -> dict[Path, str]:
-    """Why each of ``images`` that the doctor finds no picture in (empty, truncated, a saved web page…) is none: a
-    caption created beside it would train nothing. A picture over the pixel limit is one, and keeps its caption."""
-    if not images:
-        return {}
-    probes = run_phase("caption_images", probe_image, [str(i) for i in images], emit=emit,
-                       description=f"reading the {len(images)} images without a caption")
-    return {Path(p.path): problem_text(p.error, p.reason) for p in probes if p.error not in (None, "too_many_pixels")}
 
 
 def _silent(event: Event) -> None:
