@@ -60,7 +60,7 @@ def test_attach_replays_a_long_log_a_block_at_a_time(tmp_path: Path, monkeypatch
 def test_the_best_step_and_the_finish_of_a_long_log_read_a_block_at_a_time(tmp_path: Path,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.evaluation.best import best_step_of_run
-    from engine.runs.folder import last_finish
+    from engine.runs.last_events import last_finish
 
     folder = _long_run(tmp_path / "run")
     size = folder.events.stat().st_size
@@ -106,7 +106,7 @@ def test_the_readers_of_a_runs_starts_and_last_step_read_a_block_at_a_time(tmp_p
     final weights' precision: each read a line or few of a long log."""
     from engine.evaluation.base_round import attempt_scales, round_settings
     from engine.runs.export_finished import _trained_in_bf16
-    from engine.runs.folder import last_step
+    from engine.runs.last_events import last_step
     from engine.runs.load_failure import _versions_of_the_start
     from tests.training_helpers import tiny_profile
 

@@ -17,7 +17,8 @@ from engine.errors import DbtuiError
 from engine.events import Event, Warning
 from engine.runs.checkpoints import CheckpointMismatchError, complete_checkpoints
 from engine.runs.export_settings import base_model_mismatch, export_settings
-from engine.runs.folder import RunFolder, run_starts
+from engine.runs.folder import RunFolder
+from engine.runs.last_events import run_starts
 from engine.runs.restore_part import restore_part
 
 LORA_FILE = "pytorch_lora_weights.safetensors"

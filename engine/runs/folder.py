@@ -21,14 +21,15 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.events import RunFailed, RunFinished, StepEnded, event_from_dict, marked_lines_from_the_end
+from engine.events import RunFailed, RunFinished
 from engine.runs.folder_refusals import RunFolderError, unusable_folder
 from engine.runs.held_file import held
+from engine.runs.last_events import last_finish, last_marked, last_step
 from engine.runs.trainer_process import trainer_alive
 from engine.support.json_file import is_number
 from engine.support.plain_path import plain_path
@@ -172,7 +173,7 @@ class RunFolder:
         status = run_status(state or state_from_events(self), self.path)
         if (state is None or status == CRASHED) and (self._finish_by_events(state) or self._finish_by_outputs(state)) is not None:
             return "finished"
-        failed = _last_marked(self.events, (b'"run_failed"', b'"run_started"')) if status == CRASHED and state else None
+        failed = last_marked(self.events, (b'"run_failed"', b'"run_started"')) if status == CRASHED and state else None
         # Its failure told in the events, then its state file's refused (a full disk): failed, not gone without a word.
         return "failed" if isinstance(failed, RunFailed) and state and failed.time >= state.started else status
 
@@ -333,63 +334,3 @@ def foreign_entries(folder: RunFolder) -> list[str]:
 
 def heartbeat_age(state: RunState) -> float:
     return time.time() - state.heartbeat if state.heartbeat else float("inf")
-
-
-def finished_by_events(events_file: Path) -> int | None:
-    """The last step of a run whose last end was a finish (its outputs/ hold that step); None otherwise."""
-    finish = last_finish(events_file)
-    return None if finish is None else finish.step
-
-
-def last_step(events_file: Path) -> int | None:
-    """The step of the last readable step_ended event; None where there is none."""
-    try:
-        for data in _marked_objects(events_file, (b'"step_ended"',)):
-            try:
-                event = event_from_dict(data)
-            except (ValueError, TypeError):
-                continue
-            if isinstance(event, StepEnded):
-                return event.step
-    except OSError:
-        return None
-    return None
-
-
-def last_finish(events_file: Path) -> RunFinished | None:
-    """The RunFinished of a run whose last start or end was a finish; None otherwise."""
-    last = _last_marked(events_file, (b'"run_finished"', b'"run_started"'))
-    return last if isinstance(last, RunFinished) and last.status == "finished" else None
-
-
-def _last_marked(events_file: Path, marks: tuple[bytes, ...]) -> Any:
-    """The last readable event of the lines holding one of ``marks``; None where there is none. Read from the end:
-    `dbtui runs` asks it twice of a crashed run, whose log may be hundreds of MB."""
-    try:
-        for data in _marked_objects(events_file, marks):
-            try:
-                return event_from_dict(data)
-            except (ValueError, TypeError):
-                continue
-    except OSError:
-        return None
-    return None
-
-
-def run_starts(events_file: Path) -> Iterator[dict[str, Any]]:
-    """The run_started events of a log as their JSON objects, last first; another event holding the words is skipped.
-    Objects, not RunStarted: their readers take the fields they need (a profile, the hardware) as they are. Raises
-    OSError."""
-    for data in _marked_objects(events_file, (b'"run_started"',)):
-        if isinstance(data, dict) and data.get("event") == "run_started":
-            yield data
-
-
-def _marked_objects(events_file: Path, marks: tuple[bytes, ...]) -> Iterator[Any]:
-    """The JSON values of the lines holding one of ``marks``, last first; a line that is not JSON (one being written,
-    one cut off) skipped. Raises OSError."""
-    for line in marked_lines_from_the_end(events_file, marks):
-        try:
-            yield json.loads(line)
-        except ValueError:
-            continue

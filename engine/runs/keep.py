@@ -18,7 +18,8 @@ from engine.evaluation.best import BestStep, best_step_of_run, scoring_events
 from engine.events import (CheckpointSaved, CheckpointsRotated, RunStarted, SamplesScored, event_from_dict,
                            marked_lines_from_the_end)
 from engine.runs.checkpoints import checked_checkpoints
-from engine.runs.folder import RunFolder, finished_by_events
+from engine.runs.folder import RunFolder
+from engine.runs.last_events import finished_by_events
 from engine.training.preview_schedule import preview_scheduled
 
 # Why the best step has no checkpoint: one was saved after its round and saving.keep_last_n's rotation deleted it, or it

@@ -8,7 +8,8 @@ from pathlib import Path
 from engine.profile import Profile, ProfileError, load_run_profile, profile_data, validate_data
 from engine.profile.stored_paths import control_texts
 from engine.runs.earlier_attempt import earlier_logs
-from engine.runs.folder import RunFolder, run_starts
+from engine.runs.folder import RunFolder
+from engine.runs.last_events import run_starts
 
 
 def run_profile(folder: RunFolder, path: Path | None = None) -> Profile:
