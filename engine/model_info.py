@@ -10,12 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from engine.errors import DbtuiError
 from engine.models.folder_parts import missing_parts, missing_parts_message
 from engine.profile.model_source import ModelKind, holds_model_index, local_path, model_kind
-from engine.profile.problems import Problem
 from engine.support.json_file import read_json_object
 
 # The embedding of pooled text and image sizes only SDXL's UNet has, in the original layout (with ComfyUI's bare UNet
@@ -165,7 +164,7 @@ def likely_family(source: str) -> str:
     the name decides: SDXL and its fine-tunes carry "XL" in nearly every name (stable-diffusion-xl-base-1.0,
     juggernautXL_v9, Pony_Diffusion_V6_XL, noobai-XL-1.1), and Flux models "flux".
     """
-    return family_from_files(source) or _family_by_name(source)
+    return family_from_files(source) or family_by_name(source)
 
 
 def advice_family(source: str) -> str:
@@ -205,7 +204,8 @@ def guessed_by_name(source: str) -> tuple[str, int] | None:
     return family.id, family.default_resolution
 
 
-def _family_by_name(source: str) -> str:
+def family_by_name(source: str) -> str:
+    """The family id ``source``'s name says ("flux", "sdxl", else "sd"), its files unread."""
     # The file's or folder's own name (a hub id's repo part) decides, not the folders it is in: FluxGym keeps
     # SDXL models under /workspace/fluxgym/models.
     name = source.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
@@ -311,48 +311,6 @@ def _cached_model_index(source: str) -> Path | None:
     return Path(found) if isinstance(found, str) else None
 
 
-class FamilySettings(NamedTuple):
-    """What a profile's model family makes of its settings, before any weights load."""
-
-    refused: list[Problem]  # settings the family cannot honour
-    warnings: list[Problem]  # settings it runs with, likely not as meant
-    certain: bool  # the family was read from the model's files (or a built-in's name), not guessed from a name
-
-
-def family_setting_problems(profile: Any, family_id: str | None = None) -> FamilySettings:
-    """The profile's settings its model's family refuses or warns of, known before any weights load. ``family_id``:
-    the family already read from the model's files (the wizard's model step), taken as certain.
-
-    The trainer asks the family (``Family.check_profile``, ``Family.profile_warnings``) once the model has
-    loaded; ``dbtui validate`` and ``dbtui run`` ask the same family here, so that what the load would refuse
-    is an error before it, where the family is certain, and a warning where it is only guessed.
-    """
-    from engine.data.buckets import resolution_warnings
-    from engine.models.family import SettingsRefusedError
-    from engine.models.registry import family_named
-
-    source = profile.model.pretrained
-    known = family_id or family_from_files(source)
-    try:
-        family = family_named(known or _family_by_name(source))  # the files were read once, just above
-    except (DbtuiError, KeyError):
-        return FamilySettings([], [], False)  # a model that cannot be told here is the load's to report
-    warnings = [Problem(key, message) for key, message in family.profile_warnings(profile, profile.precision.mixed_precision)]
-    # The model's own size step (a tiny Flux's is 4, not 16) is read only where the sizes use it: buckets, or a
-    # resolution off the family's usual step.
-    step = None
-    if profile.dataset.bucketing or profile.dataset.resolution % family.usual_size_multiple:
-        step = size_multiple(source)
-    if profile.dataset.bucketing:
-        warnings += [Problem(key, message) for key, message in resolution_warnings(profile.dataset, step)]
-    try:
-        family.check_profile(profile, step)
-    except SettingsRefusedError as error:
-        refused = [Problem(key, f"{message} (as a {family.label} model)") for key, message in error.refused]
-        return FamilySettings(refused, warnings, known is not None)
-    return FamilySettings([], warnings, known is not None)
-
-
 def native_size(source: str) -> int | None:
     """The image size ``model.pretrained`` was made for, where that is known on this machine without a download or
     a build: a built-in's, a diffusers folder's or a cached hub model's configs; None otherwise (a single file)."""
@@ -364,28 +322,3 @@ def native_size(source: str) -> int | None:
         return _unbuilt_builtin(source, entry[0], entry[1]).resolution
     folder = _config_folder(source)
     return native_resolution(folder) if folder is not None else None
-
-
-def model_part_problems(profile: Any) -> list[Problem]:
-    """The parts training reads that the local diffusers folder ``model.pretrained`` lacks (a partial copy or
-    download): what this machine lacks, said before the run loads the parts it has."""
-    source = profile.model.pretrained
-    folder = local_path(source)
-    if model_kind(source) != "diffusers" or not holds_model_index(folder):
-        return []  # not a folder, or not a model: model_source_problems says so
-    missing = missing_parts(folder, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
-    return [Problem("model.pretrained", missing_parts_message(source, missing))] if missing else []
-
-
-def resolution_problems(profile: Any) -> list[Problem]:
-    """dataset.resolution far from the model's own size (above 1.5× or below half of it), where that size is known
-    here: it trains, but not as the user likely means."""
-    native, size = native_size(profile.model.pretrained), profile.dataset.resolution
-    if native is None or native / 2 <= size <= native * 1.5:
-        return []
-    if size > native:
-        effect = "each step costs far more memory and time, and its images may repeat parts of the subject"
-    else:
-        effect = "its images lose detail, and the model drifts from what it learned"
-    return [Problem("dataset.resolution", f"{size} px is {size / native:.2g}× the {native} px this model was made for: "
-                                          f"{effect}; train at {native} px, or near it")]

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from engine.dataset.profile_paths import every_machine_problems, path_problems
 from engine.dataset.shared_class_folder import shared_class_folder_problems
 from engine.evaluation.prompt_problems import evaluation_problems, scorer_problems, shared_identifier_problems
-from engine.model_info import family_setting_problems, model_part_problems, resolution_problems
+from engine.model_problems import family_setting_problems, model_part_problems, resolution_problems
 from engine.profile import Problem, Profile
 from engine.profile.concept_warnings import (class_prompt_problems, generated_set_problems, prior_weight_problems,
                                             shared_prompt_problems, unused_class_problems)

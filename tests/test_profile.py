@@ -297,7 +297,7 @@ def test_a_model_folder_with_a_dollar_is_looked_for_where_the_profile_read_it(na
     from dbtui.engine_facade import RealEngine
     from engine.dataset.profile_paths import model_source_problems
     from engine.memory.absent_model import is_absent
-    from engine.model_info import model_part_problems
+    from engine.model_problems import model_part_problems
 
     monkeypatch.setenv("HOME_LIKE", str(tmp_path / "elsewhere"))
     shutil.copytree(tiny_sd1, tmp_path / name)

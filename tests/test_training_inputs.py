@@ -9,7 +9,7 @@ from PIL import Image
 
 from engine.data.buckets import nearest_bucket, standard_buckets
 from engine.data.images import DataError, list_images, load_rgb
-from engine.model_info import family_setting_problems
+from engine.model_problems import family_setting_problems
 
 from training_helpers import tiny_profile
 

@@ -243,7 +243,7 @@ class ExportFormatError(DbtuiError):
 def _check_formats(profile: Any, folder: RunFolder, family_id: str | None, then: str) -> None:
     """Refuse the formats the family cannot take (Flux's single files) before anything is written: the export wrote
     the others first (a Flux diffusers folder is gigabytes), then failed. ``family_id`` None: as the files say."""
-    from engine.model_info import family_setting_problems
+    from engine.model_problems import family_setting_problems
 
     settings = family_setting_problems(profile, family_id)
     refused = [problem for problem in settings.refused if problem.key == "saving.export"]

@@ -251,7 +251,7 @@ def check_inputs(profile: Profile, run_dir: Path | None = None, resuming: bool =
     single file its load reuses (``run_dir`` is given only where the folder was named, not worked out)."""
     from engine.dataset.offline_model import unreachable_model_problems
     from engine.dataset.profile_paths import path_problems
-    from engine.model_info import family_setting_problems, model_part_problems
+    from engine.model_problems import family_setting_problems, model_part_problems
     from engine.profile.empty_settings import empty_setting_problems
     from engine.profile.library_problems import missing_library_problems
 

@@ -1,0 +1,82 @@
+"""What a profile's model says of its settings before any weights load: what its family refuses or warns of,
+the parts a local folder lacks, and a resolution far from the model's own size.
+
+``dbtui validate``, ``dbtui run`` and the exports ask here; ``engine.model_info`` describes the model itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from engine.errors import DbtuiError
+from engine.model_info import family_by_name, family_from_files, native_size, size_multiple
+from engine.models.folder_parts import missing_parts, missing_parts_message
+from engine.profile.model_source import holds_model_index, local_path, model_kind
+from engine.profile.problems import Problem
+
+
+class FamilySettings(NamedTuple):
+    """What a profile's model family makes of its settings, before any weights load."""
+
+    refused: list[Problem]  # settings the family cannot honour
+    warnings: list[Problem]  # settings it runs with, likely not as meant
+    certain: bool  # the family was read from the model's files (or a built-in's name), not guessed from a name
+
+
+def family_setting_problems(profile: Any, family_id: str | None = None) -> FamilySettings:
+    """The profile's settings its model's family refuses or warns of, known before any weights load. ``family_id``:
+    the family already read from the model's files (the wizard's model step), taken as certain.
+
+    The trainer asks the family (``Family.check_profile``, ``Family.profile_warnings``) once the model has
+    loaded; ``dbtui validate`` and ``dbtui run`` ask the same family here, so that what the load would refuse
+    is an error before it, where the family is certain, and a warning where it is only guessed.
+    """
+    from engine.data.buckets import resolution_warnings
+    from engine.models.family import SettingsRefusedError
+    from engine.models.registry import family_named
+
+    source = profile.model.pretrained
+    known = family_id or family_from_files(source)
+    try:
+        family = family_named(known or family_by_name(source))  # the files were read once, just above
+    except (DbtuiError, KeyError):
+        return FamilySettings([], [], False)  # a model that cannot be told here is the load's to report
+    warnings = [Problem(key, message) for key, message in family.profile_warnings(profile, profile.precision.mixed_precision)]
+    # The model's own size step (a tiny Flux's is 4, not 16) is read only where the sizes use it: buckets, or a
+    # resolution off the family's usual step.
+    step = None
+    if profile.dataset.bucketing or profile.dataset.resolution % family.usual_size_multiple:
+        step = size_multiple(source)
+    if profile.dataset.bucketing:
+        warnings += [Problem(key, message) for key, message in resolution_warnings(profile.dataset, step)]
+    try:
+        family.check_profile(profile, step)
+    except SettingsRefusedError as error:
+        refused = [Problem(key, f"{message} (as a {family.label} model)") for key, message in error.refused]
+        return FamilySettings(refused, warnings, known is not None)
+    return FamilySettings([], warnings, known is not None)
+
+
+def model_part_problems(profile: Any) -> list[Problem]:
+    """The parts training reads that the local diffusers folder ``model.pretrained`` lacks (a partial copy or
+    download): what this machine lacks, said before the run loads the parts it has."""
+    source = profile.model.pretrained
+    folder = local_path(source)
+    if model_kind(source) != "diffusers" or not holds_model_index(folder):
+        return []  # not a folder, or not a model: model_source_problems says so
+    missing = missing_parts(folder, vae=profile.model.vae, tokenizer=profile.model.tokenizer)
+    return [Problem("model.pretrained", missing_parts_message(source, missing))] if missing else []
+
+
+def resolution_problems(profile: Any) -> list[Problem]:
+    """dataset.resolution far from the model's own size (above 1.5× or below half of it), where that size is known
+    here: it trains, but not as the user likely means."""
+    native, size = native_size(profile.model.pretrained), profile.dataset.resolution
+    if native is None or native / 2 <= size <= native * 1.5:
+        return []
+    if size > native:
+        effect = "each step costs far more memory and time, and its images may repeat parts of the subject"
+    else:
+        effect = "its images lose detail, and the model drifts from what it learned"
+    return [Problem("dataset.resolution", f"{size} px is {size / native:.2g}× the {native} px this model was made for: "
+                                          f"{effect}; train at {native} px, or near it")]
