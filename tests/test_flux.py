@@ -12,7 +12,7 @@ import torch
 
 from engine.models.flow_objective import FlowObjective, fixed_shift, resolution_mu
 from engine.models.flux import Flux, image_ids, pack, unpack
-from engine.profile.schema import FlowSection
+from engine.profile.training_sections import FlowSection
 from tests.training_helpers import image_latents, tiny_profile
 
 FLUX = Flux()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.profile.schema import OptimizerSection
+from engine.profile.training_sections import OptimizerSection
 from engine.runs.checkpoints import CheckpointError, Checkpointer
 from engine.runs.folder import RunFolder
 from engine.training.optim import build_lr_scheduler, build_optimizer, build_step_optimizer

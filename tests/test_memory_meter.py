@@ -146,7 +146,7 @@ def test_every_optimizer_a_profile_can_name_has_a_rule() -> None:
     from typing import get_args
 
     from engine.memory.optimizer_state import UPDATE_TEMPORARIES, NoOptimizerRuleError, ParamShape, state_bytes
-    from engine.profile.schema import OptimizerName
+    from engine.profile.training_sections import OptimizerName
 
     shapes = [ParamShape((64, 64), 4)]
     for name in get_args(OptimizerName):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from engine.models.loading import ModelNotFoundError, resolve_model_folder
-from engine.profile.schema import OptimizerSection
+from engine.profile.training_sections import OptimizerSection
 from engine.models.noise_objective import min_snr_weights, target_for
 from engine.training.losses import make_noise
 from engine.training.optim import build_lr_scheduler, build_optimizer

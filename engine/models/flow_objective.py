@@ -48,7 +48,7 @@ def fixed_shift(sigmas: torch.Tensor, shift: float) -> torch.Tensor:
 class FlowObjective:
     """Flow matching over a ``FlowMatchEulerDiscreteScheduler``'s settings.
 
-    ``settings`` is the profile's [training.flow] (engine.profile.schema.FlowSection); ``patch`` is
+    ``settings`` is the profile's [training.flow] (engine.profile.training_sections.FlowSection); ``patch`` is
     how many latent pixels a side of one denoiser token covers (Flux packs 2×2), which sets the
     token count the dynamic shift depends on.
     """

@@ -181,7 +181,7 @@ class Flux:
         return int(denoiser.config.in_channels) // (PATCH * PATCH)  # each token packs a PATCH x PATCH latent patch
 
     def objective(self, scheduler: Any, training: Any = None) -> FlowObjective:
-        from engine.profile.schema import FlowSection
+        from engine.profile.training_sections import FlowSection
 
         settings = training.flow if training is not None and training.flow is not None else FlowSection()
         return FlowObjective(scheduler, settings, PATCH)

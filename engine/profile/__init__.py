@@ -15,7 +15,8 @@ from engine.profile.io import (
     validate_data,
 )
 from engine.profile.problems import Problem, ProfileError
-from engine.profile.schema import SCHEMA_VERSION, ConceptSection, LoraSection, Profile, concept_label
+from engine.profile.schema import SCHEMA_VERSION, ConceptSection, Profile, concept_label
+from engine.profile.training_sections import LoraSection
 
 __all__ = [
     "SCHEMA_VERSION",

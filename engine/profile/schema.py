@@ -2,16 +2,18 @@
 
 Sections mirror the wizard's steps. Each field's docstring is the help text the wizard shows.
 Cross-field rules live in ``rules.py`` so that they can be reported together with field errors.
+The sections on how the model trains are in ``training_sections.py``, what every section shares in ``section.py``.
 """
 
 from __future__ import annotations
 
-import types
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from engine.profile.fields import CaptionExtension, FolderPath, ModelSource, PathText, PromptText, RunName
+from engine.profile.section import MAX_INTERVAL, Section, Seed
+from engine.profile.training_sections import FlowSection, LoraSection, OptimizerSection, PrecisionSection, TrainingSection
 from engine.support.multiples import nearest_text
 
 SCHEMA_VERSION = 1
@@ -19,53 +21,9 @@ SCHEMA_VERSION = 1
 CaptionMode = Literal[
     "instance_prompt", "caption_file", "caption_file_then_prompt", "prompt_then_caption_file", "file_name"
 ]
-Scheduler = Literal[
-    "constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial"
-]
-OptimizerName = Literal["adamw", "adamw8bit", "lion", "lion8bit", "prodigy", "adafactor"]
-Precision = Literal["no", "fp16", "bf16"]
 ExportFormat = Literal["diffusers", "safetensors", "ckpt", "lora_diffusers", "lora_kohya"]
 # SD1.x/SD2.x/SDXL's single-file layouts (engine/convert/to_single_file.py), which Flux refuses (engine/models/flux.py).
 SINGLE_FILE_EXPORTS = ("safetensors", "ckpt")
-# numpy's generator, which accelerate's set_seed seeds as well as torch's, takes seeds below 2**32.
-MAX_SEED = 2**32 - 1
-Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
-# Far beyond any fine-tune (a million steps is weeks on one GPU): a run's length beyond it is a typo. An interval
-# may be written larger to mean "never" (every_n_steps = 99999999), up to what TOML's 64-bit integers hold.
-MAX_STEPS = 10_000_000
-MAX_INTERVAL = 2**63 - 1
-
-
-class Section(BaseModel):
-    """Base of every profile section: frozen, unknown keys rejected, docstrings as help.
-
-    TOML allows ``nan`` and ``inf``; no setting of ours means either, so floats must be finite.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_true_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
-        # pydantic takes TOML's true as the number 1 (max_train_steps = true would train one step).
-        if isinstance(value, bool) and _is_number(cls.model_fields[info.field_name].annotation):
-            raise ValueError(f"is {str(value).lower()}, but this setting is a number")
-        return value
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: Any, info: ValidationInfo) -> Any:
-        # TOML has no null: "" leaves an optional setting empty ("empty means …" in its help), in a file or with
-        # --set 'KEY=""', the one way a command line can take back a value the profile sets.
-        annotation = cls.model_fields[info.field_name].annotation
-        optional = get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(annotation)
-        return None if value == "" and optional else value
-
-
-def _is_number(annotation: Any) -> bool:
-    """An int or float field, optional or not."""
-    kinds = set(get_args(annotation)) - {type(None)} if get_origin(annotation) in (Union, types.UnionType) else {annotation}
-    return bool(kinds) and kinds <= {int, float}
 
 
 class ModelSection(Section):
@@ -139,109 +97,6 @@ class PriorSection(Section):
     """Sampling steps for generated class images."""
     guidance_scale: float | None = Field(None, ge=0.0, le=30.0)
     """Guidance for generated class images; empty: the model family's usual value (7.5; Flux.1 [dev] 3.5)."""
-
-
-class LoraSection(Section):
-    rank: int = Field(8, ge=1, le=1024)
-    """LoRA rank: capacity of the adapter (4–32 is common)."""
-    alpha: float = Field(8.0, gt=0.0)
-    """LoRA alpha: the update is scaled by alpha / rank."""
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    """Dropout inside the LoRA layers."""
-    unet_targets: list[str] | None = Field(None, min_length=1)
-    """Denoiser modules that get LoRA adapters; empty means the family's own: the attention projections to_q, to_k, to_v, to_out.0 for SD and SDXL; for Flux also the text stream's add_q/k/v_proj and to_add_out and the feed-forward layers."""
-    text_encoder_targets: list[str] = Field(["q_proj", "k_proj", "v_proj", "out_proj"], min_length=1)
-    """Text-encoder modules that get LoRA adapters (when the text encoder is trained)."""
-
-
-class FlowSection(Section):
-    """How a flow-matching model (Flux) trains: noisy = (1 - σ)·image + σ·noise, target noise - image."""
-
-    timestep_sampling: Literal["uniform", "logit_normal", "mode"] = "logit_normal"
-    """How σ is drawn before the shift: uniform, logit-normal (favours the middle; the SD3 paper's best) or mode (a bump set by mode_scale)."""
-    logit_mean: float = Field(0.0, ge=-5.0, le=5.0)
-    """Mean of the logit-normal draw (negative: more low-noise steps)."""
-    logit_std: float = Field(1.0, gt=0.0, le=5.0)
-    """Spread of the logit-normal draw."""
-    mode_scale: float = Field(1.29, ge=-1.0, le=2.0)
-    """Scale of the mode draw (1.29 as in the SD3 paper)."""
-    shift: float | None = Field(None, gt=0.0, le=100.0)
-    """Shift σ towards noise: empty uses the model's own rule (Flux.1 [dev]: more shift for more image tokens, from its scheduler config); a number is a fixed shift (1: none, 3: SD3's)."""
-    loss_weighting: Literal["none", "sigma_sqrt", "cosmap"] = "none"
-    """Weight each sample's loss by its σ: none, sigma_sqrt (1/σ²) or cosmap, as diffusers' training utilities define them."""
-    guidance: float = Field(1.0, ge=0.0, le=30.0)
-    """The guidance value fed to Flux.1 [dev]'s guidance embedding while training (1, as the Flux examples of diffusers' and kohya's scripts train; diffusers' script alone defaults to 3.5); models without that embedding ([schnell]) have nothing to feed."""
-
-
-class TrainingSection(Section):
-    method: Literal["full", "lora"] = "lora"
-    """Full fine-tune of the denoiser, or a small LoRA adapter (far less memory)."""
-    seed: Seed = 42
-    """Random seed: the same seed and profile give the same run."""
-    train_batch_size: int = Field(1, ge=1, le=256)
-    """Images per step on each GPU."""
-    max_train_steps: int | None = Field(None, ge=1, le=MAX_STEPS)
-    """Total optimizer steps; empty means 100 × instance images (or from epochs)."""
-    num_train_epochs: int | None = Field(None, ge=1, le=MAX_STEPS)
-    """Epochs to train, used when max_train_steps is empty."""
-    gradient_accumulation_steps: int = Field(1, ge=1, le=1024)
-    """Batches accumulated before each optimizer step."""
-    train_text_encoder: bool = False
-    """Also train the text encoder (better faces, more memory)."""
-    text_encoder_stop_fraction: float = Field(1.0, gt=0.0, le=1.0)
-    """Stop training the text encoder after this fraction of the steps."""
-    clip_skip: int = Field(1, ge=1, le=12)
-    """Use the text encoder's N-th hidden layer from the end (1 = last, 2 = penultimate)."""
-    noise_offset: float = Field(0.0, ge=0.0, le=1.0)
-    """Offset noise strength; helps very dark and very bright images (0.05–0.1)."""
-    min_snr_gamma: float | None = Field(None, gt=0.0)
-    """Min-SNR-γ loss weighting (5 is the paper's value); empty turns it off."""
-    lora: LoraSection | None = None
-    """LoRA options; only with method = "lora"."""
-    flow: FlowSection | None = None
-    """Flow-matching options (Flux); Stable Diffusion models refuse them."""
-
-
-class OptimizerSection(Section):
-    name: OptimizerName = "adamw"
-    """Optimizer: adamw, adamw8bit (less memory, needs bitsandbytes), lion, lion8bit, prodigy, adafactor."""
-    learning_rate: float | None = Field(None, gt=0.0, le=1.0)
-    """Learning rate; empty means 1e-4 for LoRA, 2e-6 for full fine-tunes (1.0 for prodigy)."""
-    scale_lr: bool = False
-    """Multiply the learning rate by batch size × accumulation × processes."""
-    lr_scheduler: Scheduler = "constant"
-    """How the learning rate changes over the run."""
-    lr_warmup_steps: int = Field(0, ge=0, le=MAX_STEPS)
-    """Steps of linear warm-up at the start."""
-    lr_cycles: int = Field(1, ge=1, le=MAX_STEPS)
-    """Restarts for cosine_with_restarts."""
-    lr_power: float = Field(1.0, gt=0.0)
-    """Power of the polynomial scheduler."""
-    beta1: float = Field(0.9, ge=0.0, lt=1.0)
-    """First moment decay (Adam/Lion)."""
-    beta2: float = Field(0.999, ge=0.0, lt=1.0)
-    """Second moment decay (Adam/Lion)."""
-    weight_decay: float = Field(1e-2, ge=0.0, le=1.0)
-    """Weight decay."""
-    eps: float = Field(1e-8, gt=0.0)
-    """Adam epsilon."""
-    max_grad_norm: float = Field(1.0, ge=0.0)
-    """Clip gradients to this norm (0 turns clipping off); with fused_backward each weight's gradient is clipped on its own."""
-    fused_backward: bool = False
-    """Step each weight in the backward pass as soon as its gradient is ready, then free it: no full set of gradients is ever held (less memory; needs bf16 or no mixed precision, accumulation 1, one process; not prodigy)."""
-
-
-class PrecisionSection(Section):
-    mixed_precision: Precision = "fp16"
-    """Mixed precision: fp16 (most GPUs), bf16 (Ampere and newer), no (fp32; CPU)."""
-    gradient_checkpointing: bool = True
-    """Recompute activations in the backward pass: much less memory, ~20% slower."""
-    attention: Literal["sdpa", "xformers"] = "sdpa"
-    """Attention kernel: PyTorch SDPA, or xformers when installed."""
-    tf32: bool = True
-    """On Ampere-or-newer GPUs, fp32 matrix maths on TF32 tensor cores: several times faster, no effect on CPU."""
-    bf16_weights: bool = False
-    """Full fine-tunes under bf16: keep the trained weights in bf16 with no fp32 copy, each update computed in fp32 and rounded stochastically (less memory; not prodigy)."""
 
 
 class SamplingSection(Section):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.profile.problems import Problem
-from engine.profile.schema import LoraSection
+from engine.profile.training_sections import LoraSection
 
 _DEFAULT_TEXT_TARGETS = LoraSection.model_fields["text_encoder_targets"].default
 

@@ -23,7 +23,7 @@ def run_summary(profile: Mapping[str, Any], hardware: Mapping[str, Any]) -> str:
     except KeyError:  # a built-in name this version does not know
         family = "the model"
     if training.get("method") == "lora":
-        from engine.profile.schema import LoraSection
+        from engine.profile.training_sections import LoraSection
 
         method = f"LoRA r{(training.get('lora') or {}).get('rank') or LoraSection().rank}"  # no [training.lora]: its defaults
     else:

@@ -34,7 +34,7 @@ from engine.events import Event, PhaseFinished, PhaseStarted, RunStarted, Warnin
 from engine.models.family import Components
 from engine.models.loading import load_components, resolve_model_folder, run_models
 from engine.profile import Profile, dumps_profile
-from engine.profile.schema import MAX_SEED
+from engine.profile.section import MAX_SEED
 from engine.training.preview_rounds import PreviewRounds, generation_prompts
 from engine.training.optimizer_setup import prepare_optimizer
 from engine.training.steps import batch_loss, optimizer_step
