@@ -23,7 +23,8 @@ from engine.dataset.captions import CaptionStore
 from engine.dataset.errors import CaptionError, CaptionerUnavailableError
 from engine.dataset.files import file_problem, how_misnamed, linked_captions, misnamed_captions
 from engine.dataset.image_probe import decode_problem, identify_file, problem_text
-from engine.data.images import to_rgb, upright
+from engine.data.colours import to_rgb
+from engine.data.images import upright
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
 
 Backend = Literal["blip", "wd14"]

@@ -23,11 +23,11 @@ _CMYK_NOTE = ("is CMYK (print colours) with its colour profile", "it is converte
 _DEEP_WARNING = ("stores {bits} bits per channel: prepare keeps only the top 8, so levels and smooth gradients "
                  "change (darker, banded, or clipped if it holds linear/HDR data)",
                  "export it as an 8-bit sRGB image yourself, choosing how tones map")
-# 32-bit integers are read by their range (images.wide_grey_to_8_bits): a shift by 8 bits made 0-255 black.
+# 32-bit integers are read by their range (colours.wide_grey_to_8_bits): a shift by 8 bits made 0-255 black.
 _INT_WARNING = ("stores 32-bit integer values: prepare scales them to 8 bits by their range (up to 255 as they are, up "
                 "to 65535 as 16-bit levels, keeping their top 8 bits, higher ones by the brightest), so fine levels "
                 "band, and linear/HDR data looks darker or flat", _DEEP_WARNING[1])
-# Floats are scaled, not cut (images.wide_grey_to_8_bits): 0-1 spread over the 8-bit range, brighter ones by their peak.
+# Floats are scaled, not cut (colours.wide_grey_to_8_bits): 0-1 spread over the 8-bit range, brighter ones by their peak.
 _FLOAT_WARNING = ("stores 32-bit floating-point values: prepare scales them to 8 bits (0–1 as black to white, values "
                   "up to 255 as they are, brighter ones by the brightest), so fine levels band, and linear/HDR data "
                   "looks darker or flat", _DEEP_WARNING[1])

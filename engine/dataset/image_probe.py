@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from engine.data.images import WIDE_GREY_MODES, orientation_of, usable_profile, verify_png, wide_grey_to_8_bits
+from engine.data.colours import WIDE_GREY_MODES, usable_profile, wide_grey_to_8_bits
+from engine.data.images import orientation_of, verify_png
 from engine.data.pixel_limit import megapixels_over, over_pixel_limit
 from engine.dataset.files import file_problem
 

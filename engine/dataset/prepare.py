@@ -21,7 +21,8 @@ from pathlib import Path
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from engine.data.buckets import Bucket, nearest_bucket
-from engine.data.images import IMAGE_SUFFIXES, int32_decoding, to_rgb, upright, verify_png, why_no_images, within_reach
+from engine.data.colours import to_rgb
+from engine.data.images import IMAGE_SUFFIXES, int32_decoding, upright, verify_png, why_no_images, within_reach
 from engine.data.pixel_limit import over_pixel_limit, pixel_limit_is_an_error
 from engine.dataset.errors import DatasetError
 from engine.dataset.files import caption_path, file_problem, scan_folder
@@ -41,7 +42,7 @@ from engine.support.json_file import read_json_object
 
 
 
-# How images are decoded (engine/data/images.to_rgb): raised when that changes what a copy holds, so that copies an
+# How images are decoded (engine/data/colours.to_rgb): raised when that changes what a copy holds, so that copies an
 # earlier version made are made again. 2: colour profiles applied; float, LAB and transparent 16-bit images read.
 DECODING = 2
 
