@@ -1,4 +1,4 @@
-"""Checks of a profile against the file system: folders that are missing, captions not written.
+"""Checks of a profile against the file system: folders that are missing, captions not written (``caption_problems``).
 
 Kept apart from validation: a profile stays valid on a machine where its data is not yet copied;
 these come back as warnings. Here rather than in engine.profile, which stays plain data: these
@@ -15,11 +15,8 @@ from collections.abc import Callable
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
 from engine.builtin import is_builtin, known_builtin
-from engine.data.caption_text import CaptionFileError, caption_words, read_caption
-from engine.data.captions import caption_for
-from engine.data.images import DataError, list_images, unreadable_headers, why_no_images
-from engine.dataset.caption_file_findings import misnamed_finding
-from engine.dataset.files import caption_owners, misnamed_captions
+from engine.data.images import list_images, why_no_images
+from engine.dataset.caption_problems import caption_problems, file_name_problems
 from engine.dataset.image_headers import header_problems
 from engine.dataset.offline_model import offline_model_problems
 from engine.profile.concept_pairs import folder_identity
@@ -321,66 +318,7 @@ def _concept_problems(profile: Profile, index: int) -> list[Problem]:
         why = why_no_images(folder)
         problems.append(Problem(f"{key}.instance_dir", f"no images in '{folder}'{why}"))
     if "caption_file" in concept.caption_mode:
-        problems += _caption_problems(key, concept.caption_mode, folder, images, profile.dataset.caption_extension)
+        problems += caption_problems(key, concept.caption_mode, folder, images, profile.dataset.caption_extension)
     elif concept.caption_mode == "file_name":
-        problems += _file_name_problems(key, images)
-    return problems
-
-
-def _file_name_problems(key: str, images: list[Path]) -> list[Problem]:
-    """Image names the trainer would refuse as captions (a control character in one), after the model has loaded."""
-    refused = []
-    for image in images:
-        try:
-            caption_for(image, "file_name", "")
-        except DataError as error:
-            refused.append(str(error))
-    return [Problem(f"{key}.caption_mode", f"{len(refused)} image name(s) cannot be captions, e.g. {refused[0]}")] if refused else []
-
-
-def _caption_problems(key: str, mode: str, folder: Path, images: list[Path], extension: str) -> list[Problem]:
-    """Caption files the trainer would stop on after the model has loaded: unreadable ones in every mode that reads
-    them; missing or empty ones when the caption is all the prompt (the combined modes use the prompt alone then).
-    A file that is no picture (the header problems name it) needs no caption: the run refuses the file itself."""
-    texts, unreadable = {}, {}
-    for image in images:
-        try:
-            texts[image] = read_caption(image.with_suffix(extension), folder)  # as the trainer reads it
-        except CaptionFileError as error:
-            unreadable[image] = str(error)
-    missing = [image for image, text in texts.items() if text is None]
-    empty = [image for image, text in texts.items() if text is not None and not caption_words(text)]
-    # Headers read only for the images whose captions would be said: few, where a folder is mostly right.
-    said = [*unreadable, *missing, *empty] if mode == "caption_file" else list(unreadable)
-    not_pictures = set(unreadable_headers(said))
-    problems = []
-    if cannot_read := [why for image, why in unreadable.items() if image not in not_pictures]:
-        problems.append(Problem(f"{key}.caption_mode", f"{len(cannot_read)} caption file(s) cannot be read, e.g. "
-                                f"{cannot_read[0]}"))
-    if mode != "caption_file":
-        return problems
-    problems += _missing_caption_problems(key, missing, extension, not_pictures)
-    if empty := [image.with_suffix(extension).name for image in empty if image not in not_pictures]:
-        # The dataset doctor calls it an error too: the image would train with no prompt at all.
-        problems.append(Problem(f"{key}.caption_mode", f"{len(empty)} caption file(s) are empty, e.g. {empty[0]}: "
-                                "their images would train with no prompt; write them, or remove the images"))
-    return problems
-
-
-def _missing_caption_problems(key: str, images: list[Path], extension: str, not_pictures: set[Path]) -> list[Problem]:
-    """Images with no caption file, as the dataset check says them: one there under another name is to be renamed (no
-    caption can be written beside it), and a file that is no picture (``not_pictures``) needs none."""
-    owners = caption_owners(images, extension)  # y.jpg and y.png both read y.txt: two images, one caption name
-    misnamed = misnamed_captions(list(owners), extension)
-    problems = []
-    if misnamed:
-        path, near = next(iter(misnamed.items()))
-        said = misnamed_finding(str(owners[path][0]), path, near, "error", owners[path], extension)
-        problems.append(Problem(f"{key}.caption_mode", f"{sum(len(owners[p]) for p in misnamed)} image(s) have a caption "
-                                f"file training does not read, e.g. {owners[path][0].name}: {said.message}; {said.fix}"))
-    missing = [image.name for path, read_by in owners.items() if path not in misnamed for image in read_by
-               if image not in not_pictures]
-    if missing:
-        problems.append(Problem(f"{key}.caption_mode", f"{len(missing)} image(s) have no caption file, e.g. {missing[0]}; "
-                                "write them or run `dbtui dataset caption`"))
+        problems += file_name_problems(key, images)
     return problems
