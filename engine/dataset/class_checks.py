@@ -7,7 +7,6 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.data.images import list_images
 from engine.dataset import files
 from engine.dataset.image_probe import probe_image, problem_text
 from engine.dataset.pool import run_phase
@@ -21,7 +20,7 @@ def class_image_findings(class_dir: Path, count: int | None, *, max_pixels: int 
                          emit: Callable[[Event], None] | None) -> list[Finding]:
     """An error for each of the ``count`` pictures a run takes from ``class_dir`` (all without a count) that it
     cannot read; the generated ones in its sub-folders are dbtui's, written whole."""
-    images = [str(path) for path in list_images(class_dir)[:count]]
+    images = [str(path) for path in files.list_images(class_dir)[:count]]
     probe = functools.partial(probe_image, max_pixels=max_pixels) if max_pixels else probe_image
     probes = run_phase("dataset_check", probe, images, workers=workers, emit=emit,
                        description=f"checking {len(images)} class images")
