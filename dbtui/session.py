@@ -86,10 +86,10 @@ class Session:
     @classmethod
     def from_file(cls, path: str | Path) -> Session:
         """A session editing an existing profile (raises ProfileError when it is invalid)."""
-        from engine.family_sizes import load_profile  # the Open screen tells a Flux profile's 70 px as the CLI does
+        from engine.family_sizes import load_profile_with_family_step  # the Open screen tells a Flux profile's 70 px as the CLI does
         from engine.profile import profile_data
 
-        return cls(data=profile_data(load_profile(path)), path=Path(path))
+        return cls(data=profile_data(load_profile_with_family_step(path)), path=Path(path))
 
     @classmethod
     def from_run(cls, folder: Path) -> Session:

@@ -79,7 +79,7 @@ def _told(problem: Problem, size: tuple[int, ...], step: int, label: str) -> str
             f"{label} model: {nearest_size_text(size, step)}")
 
 
-def load_profile(path: str | Path, overrides: list[str] = ()) -> Profile:
+def load_profile_with_family_step(path: str | Path, overrides: list[str] = ()) -> Profile:
     """``engine.profile.load_profile``, with a resolution off its model family's size step told by that step."""
     try:
         return load_plain_profile(path, overrides)

@@ -139,13 +139,13 @@ def _check(args: argparse.Namespace) -> int:
     runs: list[tuple[str | None, str | None, dict[str, Any]]] = []  # as profile_checks gives them
     # Every refusal comes before the tokenizers are read: reading them took seconds before a wrong flag was named.
     if args.profile:
-        from engine.family_sizes import load_profile
+        from engine.family_sizes import load_profile_with_family_step
 
         if args.recursive:  # it counted the sub-folders' pictures a run never reads, and hid their warning
             raise DatasetError("--recursive with --profile: training reads only the images directly in each concept's "
                                "instance_dir, as the check with --profile does; leave out -r (the check then names the "
                                "images in sub-folders), or make each sub-folder a concept of its own")
-        profile = load_profile(args.profile, args.set)
+        profile = load_profile_with_family_step(args.profile, args.set)
         if args.folder:
             checked_folder(args.folder)
         indices = checked_concepts(profile, args.folder, args.concept)
@@ -227,14 +227,14 @@ def _prepare(args: argparse.Namespace) -> int:
     from dbtui.console import PhaseDisplay, make_console
 
     if args.profile:
-        from engine.family_sizes import load_profile
+        from engine.family_sizes import load_profile_with_family_step
 
         profile_decides({"--resolution": ("dataset.resolution", args.resolution),
                           "--bucketing": ("dataset.bucketing", args.bucketing or None),
                           "--model": ("model.pretrained", args.model),
                           "--no-center-crop": ("dataset.center_crop", False if args.no_center_crop else None),
                           "--caption-extension": ("dataset.caption_extension", args.caption_extension)})
-        options = prepare_settings(load_profile(args.profile, args.set))
+        options = prepare_settings(load_profile_with_family_step(args.profile, args.set))
     elif args.set:
         raise DatasetError(SET_NEEDS_PROFILE)
     else:

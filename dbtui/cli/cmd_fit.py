@@ -295,7 +295,7 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
 
     from engine.runs.fit import LACKS_STATE, MIN_STEPS, fit_test, launch_note
     from engine.runs.fit_pace import SlowFitHint
-    from engine.family_sizes import load_profile
+    from engine.family_sizes import load_profile_with_family_step
     from engine.runs.folder import run_dir_for
     from engine.runs.folder import check_creatable
     from engine.runs.launcher import RunInputsMissingError, check_inputs
@@ -304,7 +304,7 @@ def _estimate_and_test(args: argparse.Namespace) -> int:
     from dbtui.console import PHASE_KINDS, PhaseDisplay, describe
     from dbtui.format import duration
 
-    profile = load_profile(args.profile, args.set)
+    profile = load_profile_with_family_step(args.profile, args.set)
     args.estimate_only = args.estimate_only or args.json
     if not args.estimate_only:  # the estimate works on any machine, the run's folders or not
         # The fit test trains in a temporary folder; a run folder the real run cannot write would

@@ -44,9 +44,9 @@ def _hardware(args: argparse.Namespace) -> int:
 
     family, family_note, profile = args.family or "sd", None, None
     if args.profile:
-        from engine.family_sizes import load_profile
+        from engine.family_sizes import load_profile_with_family_step
 
-        profile = load_profile(args.profile)
+        profile = load_profile_with_family_step(args.profile)
         source = profile.model.pretrained
         family = advice_family(source)
         notes = [guessed_from_name(source, family), _other_size(args, profile.dataset.resolution, family)]

@@ -25,11 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from engine.family_sizes import load_profile
+    from engine.family_sizes import load_profile_with_family_step
     from engine.profile import ProfileError, located
     from engine.profile_checks import check_profile
 
-    profile = load_profile(args.profile, args.set)
+    profile = load_profile_with_family_step(args.profile, args.set)
     # Errors are wrong on any machine; what this one lacks is a warning, as the profile may be meant for another.
     errors, missing_here, settings = check_profile(profile, progress=header_progress())
     warnings = missing_here + settings
