@@ -1,8 +1,8 @@
 """Field help in the words of the model's family: SDXL has two text encoders and its own sizes,
 Flux a guidance value instead of classifier-free guidance.
 
-The schema's docstrings (engine/profile/schema.py) are the help for Stable Diffusion 1.x/2.x and
-for a model not checked yet; a family overrides only the fields where its facts differ.
+The schema's docstrings (engine/profile/schema.py and training_sections.py) are the help for
+Stable Diffusion 1.x/2.x and for a model not checked yet; a family overrides only the fields where its facts differ.
 """
 
 from __future__ import annotations
