@@ -140,6 +140,25 @@ def test_dbtui_convert_s_vae_gives_a_pruned_sd_file_its_vae(whole_files: dict[st
     assert not (tmp_path / "none").exists()
 
 
+
+def test_dbtui_convert_refuses_a_vae_whose_latents_the_unet_does_not_take(
+        whole_files: dict[str, Path], tiny_sd1: Path, tiny_flux: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """--vae of a Flux model (16 latent channels) on an SD file wrote a folder that validate passed and whose run failed
+    at its first step ("expected input ... to have 4 channels, but got 16"); model.vae is refused so at training."""
+    import engine.convert.to_diffusers as to_diffusers
+
+    configs = tmp_path / "configs"  # the tiny model's architecture stands for SD1.x's shipped configs, to stay fast
+    configs.mkdir()
+    (configs / "sd1").symlink_to(tiny_sd1)
+    monkeypatch.setattr(to_diffusers, "CONFIGS", configs)
+    out = tmp_path / "out"
+    assert main(["convert", "to-diffusers", str(whole_files["sd1"]), str(out), "--vae", str(tiny_flux)]) == 2
+    said = capsys.readouterr().err
+    assert f"--vae's VAE ({tiny_flux}) makes latents of 16 channels, where Stable Diffusion 1.x/2.x's unet takes 4: " \
+           "give a VAE made for Stable Diffusion 1.x/2.x" in said, said
+    assert not out.exists()
+
 def test_an_sd2_file_without_its_text_encoder_names_openclip_s_keys(tmp_path: Path) -> None:
     """A full-size SD2.x file is told by its UNet's 1024-wide cross-attention; its encoder is OpenCLIP's."""
     unet = "model.diffusion_model."

@@ -156,6 +156,17 @@ def _sd_vae_folder(vae: Path) -> Path:
     return resolve_vae_folder(str(vae))
 
 
+def _check_vae_fits(models: dict[str, Any], family: ModelFamily, vae: Path, key: str) -> None:
+    """A VAE given from elsewhere (a Flux one on an SD file) converted into a folder that validate passed and whose
+    run failed at its first step with a channel-count error: refused before anything is written."""
+    from engine.models.registry import family_named
+    from engine.models.vae_fit import vae_misfit
+
+    runtime = family_named("sdxl" if family.xl else "sd")
+    if misfit := vae_misfit(models["vae"].config.latent_channels, models["unet"], runtime, str(vae), key):
+        raise ConvertError(misfit)
+
+
 def _vae_from(folder: Path) -> Any:
     """The diffusers VAE in ``folder``: a VAE's own folder, or a model's with a vae/ part (as model.vae names it)."""
     from diffusers import AutoencoderKL
@@ -351,6 +362,8 @@ def import_single_file(
     check_free_space(out_dir, model_bytes)
 
     models = _load_components(state_dict, config_dir, family, path.name, use_ema, progress, given_vae)
+    if given_vae is not None:
+        _check_vae_fits(models, family, given_vae, "--vae" if asked_vae is not None else "model.vae")
     pipe = _pipeline(family, models, tokenizers)
     with atomic_dir(out_dir) as tmp:
         pipe.save_pretrained(tmp)
