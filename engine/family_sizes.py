@@ -22,6 +22,7 @@ from engine.support.multiples import nearest_size_text, nearest_text
 SCHEMA_STEP = 8  # engine.profile.schema's rule for every family
 KEY = "dataset.resolution"
 BUCKET_KEY = re.compile(r"dataset\.buckets\.(\d+)")  # engine.profile.rules' key of one bucket
+BUCKET_LEAST = 32  # engine.profile.rules' smallest side of a bucket
 
 
 def family_step(source: str, family_id: str | None = None) -> tuple[int, str] | None:
@@ -75,8 +76,8 @@ def _off_8(problem: Problem, dataset: Mapping[str, Any]) -> tuple[int, ...] | No
 def _told(problem: Problem, size: tuple[int, ...], step: int, label: str) -> str:
     if problem.key == KEY:
         return f"must be a multiple of {step}, not {size[0]}, for a {label} model: {nearest_text(size[0], step)}"
-    return (f"bucket {'x'.join(map(str, size))} must be at least 32 and a multiple of {step} on both sides, for a "
-            f"{label} model: {nearest_size_text(size, step)}")
+    return (f"bucket {'x'.join(map(str, size))} must be at least {BUCKET_LEAST} and a multiple of {step} on both "
+            f"sides, for a {label} model: {nearest_size_text(size, step, BUCKET_LEAST)}")
 
 
 def load_profile_with_family_step(path: str | Path, overrides: list[str] = ()) -> Profile:

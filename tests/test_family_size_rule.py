@@ -96,3 +96,15 @@ def test_the_wizard_draft_of_a_flux_model_is_told_a_bucket_s_multiple_of_16() ->
     session.set("dataset.buckets", [[70, 64]])
     with pytest.raises(ProfileError, match=r"bucket 70x64 must be at least 32 and a multiple of 16 on both sides"):
         session.profile()
+
+
+def test_a_flux_bucket_s_side_under_32_is_told_a_size_it_takes(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A Flux bucket of 70x16 was told "e.g. 64/80x16" and 20x64 "e.g. 16/32x64": 16 is under the bucket's 32, so
+    the size written next was refused again."""
+    monkeypatch.chdir(tmp_path)
+    said = _said(["validate", str(PROFILES / "flux-lora-16gb.toml"), "--set", "dataset.bucketing=true",
+                  "--set", "dataset.buckets=[[70, 16], [20, 64]]"], capsys)
+    assert "bucket 70x16 must be at least 32 and a multiple of 16 on both sides, for a Flux.1 model: e.g. 64/80x32" \
+        in said, said
+    assert "bucket 20x64 must be at least 32 and a multiple of 16 on both sides, for a Flux.1 model: e.g. 32x64" \
+        in said, said
