@@ -145,17 +145,6 @@ def _scheduler(config: Path, family: ModelFamily, zero_snr: bool) -> Any:
     return scheduler_class.from_pretrained(scheduler_dir, subfolder="scheduler", **overrides)
 
 
-def _sd_vae_folder(vae: Path) -> Path:
-    """--vae of a Stable Diffusion file, read as model.vae is at training: a diffusers VAE folder, a model's with a vae/
-    part, or a hub id; a VAE file is refused as model.vae refuses it."""
-    from engine.models.loading import resolve_vae_folder
-    from engine.models.parts import vae_file_message
-
-    if vae.is_file():
-        raise ConvertError(vae_file_message(str(vae), "--vae"))
-    return resolve_vae_folder(str(vae))
-
-
 def _check_vae_fits(models: dict[str, Any], family: ModelFamily, vae: Path, key: str) -> None:
     """A VAE given from elsewhere (a Flux one on an SD file) converted into a folder that validate passed and whose
     run failed at its first step with a channel-count error: refused before anything is written."""
@@ -326,7 +315,9 @@ def import_single_file(
                                        emit=emit)
     asked_vae = part_files.vae if part_files is not None else None
     if asked_vae is not None:  # --vae: the folder or hub id model.vae takes, so that a pruned file converts whole
-        vae, part_files = _sd_vae_folder(Path(asked_vae)), replace(part_files, vae=None)
+        from engine.models.loading import vae_folder
+
+        vae, part_files = vae_folder(str(asked_vae), "--vae"), replace(part_files, vae=None)
     # What the file lacks first: the refusal below says it holds its text encoders, which no option stands in for.
     if lacks := absent_parts_said(path.name, state_dict, family, vae_given=vae is not None):
         raise IncompleteCheckpointError(lacks)

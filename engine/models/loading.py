@@ -165,6 +165,15 @@ def standin_vae_folder(vae: str | None) -> Path | None:
     return resolve_vae_folder(vae) if vae and not Path(vae).expanduser().is_file() else None
 
 
+def vae_folder(vae: str, key: str = "model.vae") -> Path:
+    """The folder model.vae (or convert's ``key`` --vae) names, for the VAE to load from; a single file is refused."""
+    from engine.models.parts import vae_file_message
+
+    if Path(vae).expanduser().is_file():
+        raise ModelNotFoundError(vae_file_message(vae, key))
+    return resolve_vae_folder(vae)
+
+
 def resolve_vae_folder(vae: str) -> Path:
     """model.vae's folder, a VAE's own or a model's with a vae/ folder: the local one it names, else its hub id's."""
     name = resolve_model(vae)

@@ -134,13 +134,11 @@ def load_vae(folder: Path, vae: str | None = None) -> Any:
     """The VAE override ``vae`` (a folder, a model with a vae/ part, or a hub id), else the folder's own; fp32, CPU."""
     from diffusers import AutoencoderKL
 
-    from engine.models.loading import resolve_vae_folder
+    from engine.models.loading import vae_folder
 
     if not vae:
         return AutoencoderKL.from_pretrained(folder, subfolder="vae")
-    if Path(vae).expanduser().is_file():
-        raise ModelNotFoundError(vae_file_message(vae))
-    vae_folder = resolve_vae_folder(vae)
-    if (vae_folder / "vae").is_dir():
-        return AutoencoderKL.from_pretrained(vae_folder, subfolder="vae")
-    return AutoencoderKL.from_pretrained(vae_folder)
+    given = vae_folder(vae)
+    if (given / "vae").is_dir():
+        return AutoencoderKL.from_pretrained(given, subfolder="vae")
+    return AutoencoderKL.from_pretrained(given)
