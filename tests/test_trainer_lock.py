@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from engine.runs import held_file, trainer_lock
+from engine.support import os_lock
 from engine.runs.folder import RunFolder, RunFolderError, RunState
 from engine.runs.trainer_lock import TrainerLock
 
@@ -39,7 +40,7 @@ def _gone_pid() -> int:
 @pytest.fixture
 def quick(monkeypatch: pytest.MonkeyPatch) -> None:
     """A held lock is refused after 0.1 s instead of 1 s."""
-    monkeypatch.setattr(held_file, "TAKE_WAIT_S", 0.1)
+    monkeypatch.setattr(os_lock, "TAKE_WAIT_S", 0.1)
 
 
 def test_a_trainer_whose_pid_means_nothing_here_is_running_while_it_holds_the_lock(tmp_path: Path, quick) -> None:

@@ -10,35 +10,16 @@ with the file when the run folder is moved.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
-import time
 from pathlib import Path
 
-TAKE_WAIT_S = 1.0  # a test of the lock holds it for microseconds: a trainer taking it waits that out, not a trainer
+# Taken here by the run's locks' callers: the helpers live where a conversion's lock (engine.models) reaches them too.
+from engine.support.os_lock import lock_exclusive, same_file
+
+__all__ = ["forget", "held", "holder_pid", "lock_exclusive", "pid_in", "remember", "same_file", "sign"]
 
 _OWN: dict[tuple[int, int], int] = {}  # (device, inode) of each lock this process holds: its fd
-# What a disk without locks answers. Any other error (ESTALE, EIO) is no sign that no trainer holds the lock.
-_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
-
-
-def lock_exclusive(fd: int) -> bool | None:
-    """Lock ``fd`` for this process alone: True once locked, False while another holds it (after TAKE_WAIT_S), None
-    on a disk without locks."""
-    deadline = time.monotonic() + TAKE_WAIT_S
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.02)
-        except OSError as error:
-            if error.errno in _NO_LOCKS:
-                return None
-            raise
 
 
 def sign(fd: int) -> None:
@@ -104,12 +85,3 @@ def held(path: Path) -> bool | None:
     finally:
         os.close(fd)  # and the shared lock with it
     return False
-
-
-def same_file(fd: int, path: Path) -> bool:
-    """Whether ``path`` still names the file open as ``fd``: a trainer ending removes its lock file while it holds it,
-    and one that then locked the removed file would hold nothing."""
-    try:
-        return os.path.samestat(os.fstat(fd), os.lstat(path))
-    except FileNotFoundError:
-        return False
