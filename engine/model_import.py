@@ -13,6 +13,7 @@ from itertools import count
 from pathlib import Path
 
 from engine.events import Event
+from engine.models.conversion_lock import converting_into, waiting_said
 from engine.models.conversion_note import file_identity, holds_conversion_of, note_conversion, source_identity
 
 DEFAULT_BASE = Path("models")
@@ -77,11 +78,12 @@ def import_model(source: str, out_dir: Path, emit: Callable[[Event], None] | Non
 
     path, out_dir = Path(source).expanduser(), Path(out_dir).expanduser()
     parts = _flux_parts(components, part_files)
-    if holds_conversion_of(out_dir, path, parts):
-        return out_dir
-    files = FluxPartFiles(**{slot: Path(file) for slot, file in (part_files or {}).items()})
-    source = source_identity(path)  # before converting: a file replaced meanwhile is not the one converted
-    made = Path(import_single_file(path, out_dir, emit=emit, components=components, part_files=files,
-                                   vae=standin_vae_folder(vae)))
-    note_conversion(made, source, parts)
-    return made
+    with converting_into(out_dir, waiting_said(emit, path, out_dir)):  # then finds the other's conversion, below
+        if holds_conversion_of(out_dir, path, parts):
+            return out_dir
+        files = FluxPartFiles(**{slot: Path(file) for slot, file in (part_files or {}).items()})
+        source = source_identity(path)  # before converting: a file replaced meanwhile is not the one converted
+        made = Path(import_single_file(path, out_dir, emit=emit, components=components, part_files=files,
+                                       vae=standin_vae_folder(vae)))
+        note_conversion(made, source, parts)
+        return made

@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 from engine.builtin import resolve_model
 from engine.errors import DbtuiError
 from engine.events import Event
+from engine.models.conversion_lock import converting_into, waiting_said
 from engine.models.conversion_note import CONVERTED_FROM, note_conversion, read_note, source_identity
 from engine.models.family import Components, LoadDtypes
 from engine.models.parts import ModelNotFoundError
@@ -107,20 +108,21 @@ def _converted(path: Path, work_dir: Path | None, emit: Callable[[Event], None] 
     from engine.convert import import_single_file
 
     out = converted_folder(path, work_dir)
-    source = source_identity(path)
-    if (out / "model_index.json").exists():
-        made_from = read_note(out / CONVERTED_FROM)
-        # None: converted before dbtui noted the source, so not known to be ours to replace. A note without what the
-        # conversion became was written by a converter that read no .yaml nor metadata (an SD1.x-v file as epsilon).
-        if made_from is None or (all(made_from.get(key) == value for key, value in source.items())
-                                 and {"family", "prediction_type"} <= made_from.keys()):
-            return out
-        if run_base:
-            return _kept_as_base(path, out, made_from, source, emit)
-        shutil.rmtree(out)  # ours (it notes its source), and made from another file or by another converter
-    made = Path(import_single_file(path, out, tokenizer=tokenizer, emit=emit, vae=standin_vae_folder(vae)))
-    note_conversion(made, source)
-    return made
+    with converting_into(out, waiting_said(emit, path, out)):  # then finds the other's conversion, below
+        source = source_identity(path)
+        if (out / "model_index.json").exists():
+            made_from = read_note(out / CONVERTED_FROM)
+            # None: converted before dbtui noted the source, so not known to be ours to replace. A note without what the
+            # conversion became was written by a converter that read no .yaml nor metadata (an SD1.x-v file as epsilon).
+            if made_from is None or (all(made_from.get(key) == value for key, value in source.items())
+                                     and {"family", "prediction_type"} <= made_from.keys()):
+                return out
+            if run_base:
+                return _kept_as_base(path, out, made_from, source, emit)
+            shutil.rmtree(out)  # ours (it notes its source), and made from another file or by another converter
+        made = Path(import_single_file(path, out, tokenizer=tokenizer, emit=emit, vae=standin_vae_folder(vae)))
+        note_conversion(made, source)
+        return made
 
 
 def _kept_as_base(path: Path, out: Path, made_from: dict[str, object], source: dict[str, object],

@@ -1,0 +1,73 @@
+"""One conversion into a folder at a time: a second conversion of the same file into the same folder (the wizard's
+Convert in two terminals, an export converting a run's base while its resumed trainer does) waits for the first, then
+finds its folder and reuses it. Unlocked, both converted for minutes, and the second failed ("already exists", or
+"was filled while converting") leaving a copy of gigabytes beside it.
+
+The lock (flock, taken by engine/support/os_lock.py as the run folder's are) is on a hidden file beside the folder,
+removed by its holder when done.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from engine.events import Event
+from engine.events import Warning as WarningEvent
+from engine.support.os_lock import lock_exclusive, same_file
+
+
+def waiting_said(emit: Callable[[Event], None] | None, path: Path, folder: Path) -> Callable[[], None] | None:
+    """What a conversion waiting for another tells: a warning, else its progress seems stuck before it begins."""
+    if emit is None:
+        return None
+    return lambda: emit(WarningEvent(
+        message=f"another conversion into {folder} is under way (in another terminal, run or export): {path.name} waits"
+                " for it, and uses its folder where that holds this file's conversion",
+        advice="nothing to do: this goes on by itself once the other conversion ends"))
+
+
+def lock_path(folder: Path) -> Path:
+    return folder.with_name(f".{folder.name}.converting")
+
+
+@contextmanager
+def converting_into(folder: Path, waiting: Callable[[], None] | None = None) -> Iterator[None]:
+    """Held while this process converts into ``folder``; ``waiting`` is called once if another holds it first.
+    Where no lock can be had (a folder this user cannot write, a disk without locks) the conversion goes on unlocked,
+    and says itself what is wrong with the folder."""
+    fd = _take(lock_path(folder), waiting)
+    try:
+        yield
+    finally:
+        if fd is not None:
+            # Removed while still held: a waiter then holds a removed file, sees so, and takes the new one (_take).
+            with suppress(OSError):
+                lock_path(folder).unlink()
+            os.close(fd)
+
+
+def _take(lock: Path, waiting: Callable[[], None] | None) -> int | None:
+    told = False
+    while True:
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o644)
+        except OSError:
+            return None
+        try:
+            held = lock_exclusive(fd)  # tries for a second: each miss comes back here
+        except OSError:
+            held = None
+        if held is None:
+            os.close(fd)
+            return None
+        if held and same_file(fd, lock):
+            return fd
+        os.close(fd)
+        if not held and not told and waiting is not None:
+            waiting()
+            told = True
+
