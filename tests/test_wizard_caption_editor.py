@@ -1,0 +1,36 @@
+"""The caption editor at 80x24 as a user meets it: the tag list's line, and Enter in the tag field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.geometry import Region
+from textual.widgets import Input, Static
+
+from dbtui.app import make_app
+from dbtui.session import Session
+from test_wizard_captions import SIZE, RealCaptionsEngine, _captions, _images
+from wizard_steps import settle
+
+
+def _shown(widget) -> list[str]:
+    """The rows of ``widget`` as the terminal shows them."""
+    return [strip.text.rstrip() for strip in widget.render_lines(Region(0, 0, *widget.outer_size))]
+
+
+async def test_a_tag_list_wider_than_the_screen_ends_in_an_ellipsis_not_mid_tag(tmp_path: Path, demo_data: Path) -> None:
+    """At 80 columns the Tags: line was cut at the edge, 'sunny' shown and 'weather ×6' not: a tag that looked
+    whole, and no sign that more followed."""
+    images = _images(tmp_path, demo_data)
+    tags = ["zwx disc", "outdoors", "sunny weather", "wooden table", "studio lighting", "close-up shot", "blue sky"]
+    for picture in images.glob("*.png"):
+        picture.with_suffix(".txt").write_text(", ".join(tags))
+    app = make_app(RealCaptionsEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _captions(app, pilot, images)
+        line = screen.query_one("#cap-tags", Static)
+        full = str(line.render())
+        assert len(full) > line.size.width  # the list is longer than the line
+        rows = _shown(line)
+        assert len(rows) == 1 and rows[0].endswith("…"), rows
+        assert full.startswith(rows[0].strip()[:-1]), rows  # the tags in their order, as far as they fit
