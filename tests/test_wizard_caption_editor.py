@@ -34,3 +34,19 @@ async def test_a_tag_list_wider_than_the_screen_ends_in_an_ellipsis_not_mid_tag(
         rows = _shown(line)
         assert len(rows) == 1 and rows[0].endswith("…"), rows
         assert full.startswith(rows[0].strip()[:-1]), rows  # the tags in their order, as far as they fit
+
+
+async def test_enter_in_the_tag_field_adds_the_tag_and_its_placeholder_says_so(tmp_path: Path, demo_data: Path) -> None:
+    """Typing a tag and pressing Enter did nothing: the user had to find the Add tag button."""
+    images = _images(tmp_path, demo_data)
+    app = make_app(RealCaptionsEngine(), Session(), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _captions(app, pilot, images)
+        field = screen.query_one("#cap-tag", Input)
+        assert "Enter" in field.placeholder
+        await pilot.click("#cap-tag")
+        await pilot.press(*"sks", "enter")
+        await settle(pilot)
+        assert screen.job is None
+        assert all("sks" in picture.with_suffix(".txt").read_text() for picture in images.glob("*.png"))
+        assert "sks ×" in str(screen.query_one("#cap-tags", Static).render())

@@ -49,8 +49,8 @@ One caption per image, in a text file beside it (`zwx_01.txt` for `zwx_01.png`).
 image on the left, edit its caption, **^s** saves it. A caption file other images share (a.jpg and
 a.png both read a.txt, or b.txt is a link to a.txt) says so: saving it changes theirs too. A bulk edit adds or removes a tag in
 every caption at once (in any letter case; a sentence that says the tag is left whole and
-named), and Add tag gives each image without a caption one of the tag; **^r** undoes the last
-one. **F2** puts back the version of this caption that the last save replaced, byte for byte.
+named), and Add tag gives each image without a caption one of the tag (Enter in the tag field is Add tag);
+**^r** undoes the last one. **F2** puts back the version of this caption that the last save replaced, byte for byte.
 Auto-caption writes captions for the images that have none (it needs the captioning model).
 The first version of each caption that dbtui replaced is kept in
 `.dbtui-captions-history/.originals/` in the images folder.
@@ -93,7 +93,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
                 yield OrderedTextArea(id="cap-text", soft_wrap=True)
                 yield Static("", id="cap-status", classes="help")
         with Horizontal(id="cap-bulk"):
-            yield OrderedInput(placeholder="tag", id="cap-tag", compact=True)
+            yield OrderedInput(placeholder="tag (Enter: Add tag)", id="cap-tag", compact=True)
             yield Button("Add tag", id="cap-add", compact=True)
             yield Button("Remove tag", id="cap-remove", compact=True)
             yield Button("Undo", id="cap-undo", compact=True)
@@ -232,6 +232,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
 
     # -- jobs over every caption, in a worker ------------------------------------------------
     @on(Button.Pressed, "#cap-add")
+    @on(Input.Submitted, "#cap-tag")
     def _add(self) -> None:
         self._bulk("add")
 
