@@ -365,8 +365,9 @@ steps or too high a learning rate; stop and keep an earlier checkpoint.
         self.query_one(Log).write_line(ask(self.engine, self.folder, what, self.stepped))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """A run that has ended (or never started) takes no controls: their keys show disabled."""
-        return None if action == "control" and self.finished else True
+        """A run that has ended (or never started) takes no controls: their keys leave the footer (a resume's
+        RunStarted brings them back, ``_live_again``)."""
+        return not (action == "control" and self.finished)
 
     def action_detach(self) -> None:
         if self.folder is None:  # starting: the start's answer must reach this screen; none: nothing to leave
