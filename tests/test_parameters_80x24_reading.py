@@ -45,7 +45,8 @@ class CachingEngine(FakeEngine):
 
 
 async def test_the_fit_tests_memory_breakdown_keeps_its_indent_where_a_line_wraps() -> None:
-    """"GPU: 0.82 GB on the card" ran on from the left edge under "caching pass …", level with the headings."""
+    """"GPU: 0.82 GB on the card" ran on from the left edge under "caching pass …", level with the headings; then
+    from the label column, where it read as a line of its own: it hangs under the figures."""
     engine = CachingEngine()
     app = make_app(engine, Session(), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
@@ -57,7 +58,9 @@ async def test_the_fit_tests_memory_breakdown_keeps_its_indent_where_a_line_wrap
         meter = next(row for row, text in enumerate(rows) if text.startswith("Memory meter"))
         caching = next(row for row, text in enumerate(rows) if "caching pass" in text)
         assert not rows[caching].endswith("on the card"), rows  # it wraps at 80 columns
-        assert all(text.startswith("  ") and text[2] != " " for text in rows[meter + 1:] if text), rows
+        assert all(text.startswith("  ") for text in rows[meter + 1:] if text), rows
+        value = rows[caching].index("0.07 GB")
+        assert rows[caching + 1][:value].isspace() and rows[caching + 1][value] != " ", rows
 
 
 def warned_flux_draft(engine: FakeEngine) -> Session:

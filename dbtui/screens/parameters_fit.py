@@ -3,6 +3,7 @@ breakdown of the settings it trains. Mixed into ParametersScreen, whose ``action
 
 from __future__ import annotations
 
+from rich.console import RenderableType
 from rich.markup import escape
 from textual import work
 from textual.widgets import Button, Static
@@ -10,7 +11,7 @@ from textual.worker import get_current_worker
 
 from dbtui.format import duration
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
-from dbtui.widgets.indented import markup_lines
+from dbtui.widgets.indented import hanging, markup_lines
 from dbtui.widgets.vram_line import VramLine
 from engine.events import PhaseProgress, PhaseStarted, StepEnded
 from engine.events import Warning as RunWarning
@@ -53,7 +54,7 @@ class FitTest:
         hint = [self._fit_hint] if self._fit_hint else []
         self.query_one("#par-fit-result", Static).update(markup_lines([self._fit_text, *hint, *self._meter_lines()]))
 
-    def _meter_lines(self) -> list[str]:
+    def _meter_lines(self) -> list[str | RenderableType]:
         if self._fit_key is None:
             return []
         meter = self.query_one(VramLine)
@@ -68,7 +69,7 @@ class FitTest:
                 "estimated so"] if self._fit_in_fp16 else []
         return [f"Memory meter (no GPU needed): {estimate.fit_line()}", *here,
                 f"  {escape(estimate.model)}, {estimate.batch} image(s) of {estimate.width}x{estimate.height} per step",
-                *(f"  {escape(line)}" for line in estimate.breakdown_lines()),
+                *(hanging(line) for line in estimate.breakdown_lines()),
                 *(f"  note: {escape(note)}" for note in estimate.notes)]
 
     def on_vram_line_estimated(self, message: VramLine.Estimated) -> None:

@@ -3,9 +3,14 @@ line wrapped at 80 columns ran on from the left edge."""
 
 from __future__ import annotations
 
-from rich.console import Group
+import re
+
+from rich.console import Group, RenderableType
 from rich.padding import Padding
+from rich.table import Table
 from rich.text import Text
+
+_LABELLED = re.compile(r"(\S.*?\S)( {2,})(\S.*)")  # "caching pass       0.07 GB  before …": a label, then its value
 
 
 def indented(text: Text, columns: int = 2) -> Padding:
@@ -13,10 +18,27 @@ def indented(text: Text, columns: int = 2) -> Padding:
     return Padding(text, (0, 0, 0, columns))
 
 
-def markup_lines(lines: list[str]) -> Group:
-    """Rich markup lines, each indented as a block by the spaces it starts with."""
-    shown: list[Text | Padding] = []
+def hanging(line: str, columns: int = 2) -> RenderableType:
+    """A plain ``label   value`` line, ``columns`` in, each row it wraps to under its value: under the label, a
+    wrapped value's end read as a line of its own."""
+    match = _LABELLED.fullmatch(line)
+    if match is None:
+        return indented(Text(line), columns)
+    label, gap, value = match.groups()
+    grid = Table.grid(expand=True)
+    grid.add_column(width=len(label) + len(gap), no_wrap=True)
+    grid.add_column(ratio=1)
+    grid.add_row(Text(label), Text(value))
+    return Padding(grid, (0, 0, 0, columns))
+
+
+def markup_lines(lines: list[str | RenderableType]) -> Group:
+    """Rich markup lines, each indented as a block by the spaces it starts with; a renderable as it is."""
+    shown: list[RenderableType] = []
     for line in lines:
+        if not isinstance(line, str):
+            shown.append(line)
+            continue
         text = line.lstrip(" ")
         depth = len(line) - len(text)
         shown.append(indented(Text.from_markup(text), depth) if depth else Text.from_markup(text))
