@@ -50,3 +50,26 @@ async def test_enter_in_the_tag_field_adds_the_tag_and_its_placeholder_says_so(t
         assert screen.job is None
         assert all("sks" in picture.with_suffix(".txt").read_text() for picture in images.glob("*.png"))
         assert "sks ×" in str(screen.query_one("#cap-tags", Static).render())
+
+
+async def _closed_after(tmp_path: Path, demo_data: Path, keys: tuple[str, ...]) -> str:
+    """The screen Esc leads to from the captions of the demo's concept (trained with its instance prompt), once the
+    first caption is edited and ``keys`` are pressed in the editor."""
+    images = _images(tmp_path, demo_data)
+    session = Session.for_demo()
+    session.set("concepts.0.instance_dir", str(images))
+    app = make_app(RealCaptionsEngine(), session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _captions(app, pilot, images, concept=0)
+        screen.query_one("#cap-text").text = "zwx disc, a new word"
+        await pilot.press(*keys, "escape")
+        await settle(pilot)
+        return type(app.screen).__name__
+
+
+async def test_a_caption_saved_then_reverted_does_not_ask_to_train_with_edited_captions(
+        tmp_path: Path, demo_data: Path) -> None:
+    """Saved, then put back with F2, every caption was as before; Esc still asked "Train with the captions you
+    edited?"."""
+    assert await _closed_after(tmp_path / "reverted", demo_data, ("ctrl+s", "f2")) != "CaptionModeScreen"
+    assert await _closed_after(tmp_path / "saved", demo_data, ("ctrl+s",)) == "CaptionModeScreen"

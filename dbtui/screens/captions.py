@@ -19,6 +19,7 @@ from textual.widgets.option_list import Option
 from dbtui.cli.printable import markup_safe
 from dbtui.engine_facade import Engine
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
+from dbtui.screens.caption_edits import CaptionEdits
 from dbtui.screens.caption_rows import CaptionRows, already_holds, read_caption_row, row_status, shared_note
 from dbtui.screens.caption_said import autocaption_said, changes_said
 from dbtui.screens.user_errors import notify_user_errors
@@ -81,7 +82,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         self.image: Path | None = None
         self.shown = ""  # the caption as loaded into the editor: what a change is measured against
         self.unsaved: str | None = None  # a text whose save failed: moving on (or Esc) again goes without it
-        self.edited = False  # any caption changed here: training may have to be told to use them
+        self.edits = CaptionEdits()  # a caption changed here: training may have to be told to use them
         self.job: str | None = None  # the caption job running in a worker (a bulk edit, its undo, auto-caption)
 
     def compose(self) -> ComposeResult:
@@ -178,8 +179,8 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         text = " ".join(typed.split())
         try:
             if not already_holds(self.store, self.image, text):
+                self.edits.before_write(self.rows.file_of(self.image))
                 self.store.write(self.image, text)
-                self.edited = True
         except DbtuiError as error:
             self.unsaved = typed
             what_to_do = ("Your text stays in the editor; Prepare on the Dataset step makes an editable copy of the "
@@ -202,10 +203,10 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         """Swap this caption with the version the last save replaced (F2 again: the newer one)."""
         if self.image is None or self._waiting(for_auto=False) or not self._keep_edit():
             return  # typing not yet saved is saved first, so that F2 again brings it back
+        self.edits.before_write(self.rows.file_of(self.image))
         if not self.store.revert(self.image):
             self.notify("This caption has no earlier version.", severity="warning")
             return
-        self.edited = True
         self._show_caption(self.image, "Reverted to the earlier version (F2 again: the newer one).")
         self.notify(f"Reverted {markup_safe(self.rows.file_of(self.image).name)} to its earlier version.")
 
@@ -312,10 +313,10 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
             self._job_ended(fresh)
             return
         if message.what == "autocaption":
-            self.edited = self.edited or bool(result.written)
+            self.edits.by_job(bool(result.written))
             self._tell(autocaption_said(result))
         else:
-            self.edited = self.edited or bool(len(result))
+            self.edits.by_job(bool(len(result)))
             self._tell(changes_said(result, "(Ctrl+R undoes)" if message.what == "bulk" else ""))
         self._job_ended(fresh)
 
@@ -361,10 +362,11 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
             return
         if self._waiting(for_auto=False) or not self._keep_edit():
             return
-        if self.edited or self.job == AUTO:
+        edited = self.edits.changed()  # a save put back with F2 changed nothing
+        if edited or self.job == AUTO:
             self._forget_findings()
         concept = self.concept
-        if self.edited and concept is not None and (
+        if edited and concept is not None and (
                 self.session.get(f"concepts.{concept}.caption_mode") or "instance_prompt") == "instance_prompt":
             from dbtui.screens.caption_mode import CaptionModeScreen
 
