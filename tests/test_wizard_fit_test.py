@@ -205,3 +205,44 @@ async def test_a_slow_fit_test_on_a_cpu_says_so_and_what_to_fit_at_as_the_cli_do
         assert "then set it back to 128 before you train" in result, result
         assert "the meter's estimate on the VRAM line, made without a GPU, is that figure" in result
         assert len(said) == 1 and hint in said[0], said
+
+
+class HeldCpuCachingEngine(CachingFitEngine):
+    """The slow caching fit test on this CPU (the fake's probe), whose probe answers once the test sets ``answer``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = threading.Event()
+        self.probes = 0
+
+    def probe_hardware(self, path: str):
+        self.probes += 1
+        assert self.answer.wait(WAIT_S), "the test never let the probe answer"
+        return super().probe_hardware(path)
+
+
+async def test_a_slow_fit_test_started_before_the_probe_answered_says_so_once_it_does() -> None:
+    """The slow-CPU note was dropped when the fit test's pace was known before the hardware step's probe had answered
+    (Next, then Ctrl+F at once): the note is said once per test, and it was said to nobody."""
+    from wizard_steps import held_probe_wizard, parameters_before_the_probe, until
+
+    engine = HeldCpuCachingEngine()
+    async with held_probe_wizard(engine) as pilot:
+        app = pilot.app
+        try:
+            await parameters_before_the_probe(pilot, engine, "d", dataset__resolution=128)
+            await until(pilot, lambda: type(app.screen).__name__ == "ParametersScreen")
+            await pilot.pause()
+            await pilot.press("ctrl+f")
+            await until(pilot, engine.started.is_set)
+            await pilot.pause(0.2)
+            assert app.session.hardware is None  # the fit test's pace came first
+            engine.answer.set()
+            await until(pilot, lambda: app.session.hardware is not None)
+            await pilot.pause(0.2)
+            said = [n.message for n in app._notifications if n.title == "Slow on this CPU"]
+            result = " ".join(fit_result(app.screen).split())
+        finally:
+            engine.release.set()
+    assert len(said) == 1 and "caching (14 items) will take about 7 min at 128 px" in said[0], said
+    assert "Note: on this CPU, caching (14 items)" in result, result

@@ -131,6 +131,7 @@ whether to resume it.
 
     def on_hardware_known(self, _: HardwareKnown) -> None:
         self._validate()  # estimated while no GPU was known: now as this one trains the settings
+        self._fit_hardware_known()
         choice = self.query_one("#par-preset", Select)
         if choice.value is Select.NULL:  # the answer came after Next (or an attached run): offered as then, not applied
             choice.value = self._recommended() or Select.NULL

@@ -33,9 +33,10 @@ class FitTest:
     _fitting = False  # a fit test is running: its trainer cannot be stopped by starting another, so none starts
     _fit_pace: SlowFitHint | None = None  # fed the fit test's events: on a CPU, says once that it will take long
     _fit_hint = ""  # what it said, kept under the progress and the result
+    _fit_unsaid = ""  # what it said before the hardware probe answered: said once the probe finds no GPU
 
     def _fit_begin(self, resolution: int) -> None:
-        self._fit_hint = ""
+        self._fit_hint = self._fit_unsaid = ""
         self._fit_pace = SlowFitHint(FIT_STEPS, resolution, "dataset.resolution", estimate_shown=False,
                                      estimate_at="on the VRAM line", set_back=True)
 
@@ -101,10 +102,24 @@ class FitTest:
         meter = self.query_one(VramLine)
         self._fit_pace.estimate_shown = self._fit_key is not None and meter.known(self._fit_key) is not None
         hint = self._fit_pace(event)  # fed on a GPU too, but said only on a CPU, whose pace is not the run's
+        if hint:
+            self._fit_say(hint)
+
+    def _fit_say(self, hint: str) -> None:
+        """Say ``hint`` on a CPU; before the probe has answered (Next, then Ctrl+F at once), when it has."""
         report = self.session.hardware
-        if hint and report is not None and not report.hardware.gpus:
+        if report is None:
+            self._fit_unsaid = hint  # the pace says it once: it would be lost
+        elif not report.hardware.gpus:
             self._fit_hint = f"Note: {escape(hint)}"
             self.app.notify(f"Fit test: {escape(hint)}", title="Slow on this CPU", timeout=30)
+
+    def _fit_hardware_known(self) -> None:
+        """The probe answered: a note held for it is said while its fit test runs (after, it is of a test gone)."""
+        unsaid, self._fit_unsaid = self._fit_unsaid, ""
+        if unsaid and self._fitting:
+            self._fit_say(unsaid)
+            self._fit_status()
 
     def on_engine_event(self, message: EngineEvent) -> None:
         self._pace(message.event)
