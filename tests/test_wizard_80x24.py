@@ -240,7 +240,8 @@ HELP_CASES = {
     "DatasetScreen": (step_then(2), "Step 3 of 5: Dataset", ["Check", "Captions"]),
     "CaptionScreen": (step_then(2, "ctrl+o"), "## Captions", ["Save caption", "Undo bulk edit"]),
     "ParametersScreen": (step_then(3), "Step 4 of 5: Parameters", ["Save profile", "Command", "Fit test"]),
-    "TrainingScreen": (step_then(4), "Step 5 of 5: Training", ["Stop & save", "Detach"]),
+    # The fake's run has ended: its keys are an ended run's (a live one's controls are in the prose above them).
+    "TrainingScreen": (step_then(4), "Step 5 of 5: Training", ["Export best", "Report", "Detach"]),
     "OverwriteScreen": (pushed(lambda: OverwriteScreen(Path("profiles/tiny-demo.toml"))), "## Overwrite?",
                         ["Overwrite", "New name", "Cancel"]),
 }
