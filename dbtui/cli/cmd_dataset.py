@@ -7,10 +7,10 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from dbtui.cli.caption_extension_hint import refuse_new_captions_beside_others, say_none_read
-from dbtui.cli.caption_options import refuse_stray_options
 from dbtui.cli.common import ExamplesFormatter, add_overrides, finite_at_least, int_in, profile_path, user_path
+from dbtui.cli.dataset_caption import register_caption
 from dbtui.cli.dataset_report_print import print_report
+from dbtui.cli.first_lines import check_hint, print_first
 from dbtui.cli.profile_decides import profile_decides
 from dbtui.cli.printable import markup_safe
 
@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
     _register_check(commands)
     _register_prepare(commands)
-    _register_caption(commands)
+    register_caption(commands)
 
 
 def _register_check(commands: argparse._SubParsersAction) -> None:
@@ -88,39 +88,6 @@ def _register_prepare(commands: argparse._SubParsersAction) -> None:
     prepare.add_argument("--caption-extension", help="caption file extension (default: .txt)")
     _add_common(prepare)
     prepare.set_defaults(handler=_prepare)
-
-
-def _register_caption(commands: argparse._SubParsersAction) -> None:
-    caption = commands.add_parser(
-        "caption",
-        help="generate captions (BLIP, WD14) or edit them in bulk, with undo",
-        description="Generate missing captions with a model, or edit every caption of a folder at once. "
-        "Each rewritten caption keeps its previous version in .dbtui-captions-history/, and "
-        "--undo reverts the last bulk edit.",
-        epilog="examples:\n  dbtui dataset caption photos/ --auto blip\n"
-        "  dbtui dataset caption photos/ --add-tag ohwx\n  dbtui dataset caption photos/ --undo",
-        formatter_class=ExamplesFormatter,
-    )
-    caption.add_argument("folder", type=user_path, help="image folder (captions sit beside the images)")
-    action = caption.add_mutually_exclusive_group(required=True)
-    action.add_argument("--auto", choices=["blip", "wd14"], help="caption images with a model")
-    action.add_argument("--add-tag", metavar="TAG",
-                        help="add a tag to every caption that does not already say it as a word (at the front; --back for "
-                             "the end), and create a caption of the tag for each image that has none")
-    action.add_argument("--remove-tag", metavar="TAG", help="remove a tag from every caption")
-    action.add_argument("--replace", nargs=2, metavar=("FIND", "REPLACEMENT"), help="find and replace text in every caption")
-    action.add_argument("--dedupe", action="store_true", help="remove repeated tags")
-    action.add_argument("--trim", action="store_true", help="tidy spaces and drop empty tags")
-    action.add_argument("--undo", action="store_true", help="revert the last bulk edit")
-    action.add_argument("--frequency", action="store_true", help="list tags by how many captions have them")
-    caption.add_argument("--back", action="store_true", help="with --add-tag: add at the end")
-    caption.add_argument("--new-captions", action="store_true",
-                         help="with --add-tag: create --extension captions though the images have captions of another")
-    caption.add_argument("--model", help="with --auto: local folder or hub id (default: the backend's usual model)")
-    caption.add_argument("--overwrite", action="store_true", help="with --auto: also replace existing captions")
-    caption.add_argument("--extension", default=".txt", help="caption file extension (default: %(default)s)")
-    caption.add_argument("--recursive", "-r", action="store_true", help="include sub-folders")
-    caption.set_defaults(handler=_caption, usage_error=caption.error)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -250,9 +217,9 @@ def _prepare(args: argparse.Namespace) -> int:
                   f"{result.captions_copied} captions copied → {markup_safe(result.destination)}")
     for source, reason in (*result.failed_folders, *result.failed):
         console.print(f"[red]skipped[/] {markup_safe(source)}: {markup_safe(reason)}")
-    _print_first([f"[red]caption not copied[/] {markup_safe(caption)}: {markup_safe(reason)}"
-                  for caption, reason in result.caption_failures], console, "caption(s) not copied",
-                 _check_hint(args.folder, options["caption_extension"], args.recursive))
+    print_first([f"[red]caption not copied[/] {markup_safe(caption)}: {markup_safe(reason)}"
+                 for caption, reason in result.caption_failures], console, "caption(s) not copied",
+                check_hint(args.folder, options["caption_extension"], args.recursive))
     for caption in result.orphan_captions:
         console.print(f"[yellow]caption not copied[/] {markup_safe(caption)}: no image has its name")
     other, unused = result.other_captions
@@ -308,77 +275,3 @@ def _colour(text: str) -> tuple[int, int, int]:
     from engine.errors import DbtuiError
 
     raise DbtuiError(f"--flatten-color '{text}' is not R,G,B (each 0–255) or #rrggbb, e.g. 255,255,255 for white")
-
-
-def _caption(args: argparse.Namespace) -> int:
-    from engine.dataset import CaptionStore, autocaption
-
-    from dbtui.console import PhaseDisplay, make_console
-
-    refuse_stray_options(args, args.usage_error)
-    console = make_console()
-    if args.auto:
-        with PhaseDisplay(console=console) as progress:
-            result = autocaption(args.folder, backend=args.auto, model=args.model, overwrite=args.overwrite,
-                                 extension=args.extension, recursive=args.recursive, emit=progress)
-        console.print(f"{len(result.written)} captions written, {len(result.skipped)} kept (use --overwrite to redo)")
-        for image, reason in result.failed:
-            console.print(f"[red]failed[/] {markup_safe(image)}: {markup_safe(reason)}")
-        return 1 if result.failed else 0
-    store = CaptionStore(args.folder, args.extension, recursive=args.recursive, list_once=True)
-    if args.frequency:
-        for tag, count in (tags := store.tag_frequency()):
-            console.print(f"{count:6d}  {markup_safe(tag)}", highlight=False)
-        if not tags:
-            say_none_read(console, store, args)
-        _report_unreadable(console, store.unreadable(), args)
-        return 0  # it only reads: the captions it could not count are named, and nothing was left undone
-    if args.undo:
-        changes = store.undo()
-    elif args.add_tag is not None:  # an empty tag is the store's to refuse, not a trim
-        refuse_new_captions_beside_others(store, args)
-        changes = store.add_tag(args.add_tag, front=not args.back)
-    elif args.remove_tag is not None:
-        changes = store.remove_tag(args.remove_tag)
-    elif args.replace is not None:
-        changes = store.replace(*args.replace)
-    elif args.dedupe:
-        changes = store.dedupe_tags()
-    else:
-        changes = store.trim()
-    counts = changes.counts_said("had no caption file")
-    undoes = " (--undo reverts)" if len(changes) and not args.undo else ""  # nothing changed: the journal stays
-    console.print(markup_safe(f"{changes.operation}: {counts}") + undoes, soft_wrap=True)
-    for item in changes.still_said:
-        console.print(f"[yellow]still said[/] {markup_safe(item.reason)}")
-    if not len(changes) and not args.undo:
-        say_none_read(console, store, args)
-    return _report_unreadable(console, changes.skipped, args)
-
-
-def _report_unreadable(console, skipped, args: argparse.Namespace) -> int:
-    """Print the caption files a caption command left alone or did not create, and why; 1 when there was any."""
-    # `dataset check` names unreadable captions, not one edited since an undo, a link to no file or a file no picture.
-    hint = all(item.kind == "unreadable" for item in skipped[NAMED:])
-    _print_first([f"[red]skipped[/] {markup_safe(item.reason)}" for item in skipped], console, "skipped",
-                 _check_hint(args.folder, args.extension, args.recursive) if hint else "")
-    return 1 if skipped else 0
-
-
-NAMED = 10  # problems printed one by one; 200 unreadable captions took 600 lines, hiding what came before
-
-
-def _print_first(lines: list[str], console, more: str, hint: str) -> None:
-    """The first ``NAMED`` of ``lines``, then how many more there are (``more`` says of what) and ``hint``."""
-    for line in lines[:NAMED]:
-        console.print(line)
-    if len(lines) > NAMED:
-        console.print(f"[red]… and {len(lines) - NAMED} more {more}[/]" + (f" {hint}" if hint else ""))
-
-
-def _check_hint(folder: str, extension: str, recursive: bool) -> str:
-    """The `dataset check` that names each caption of ``folder`` that cannot be read, as the command read them."""
-    words = ["dbtui", "dataset", "check", folder, "--caption-mode", "caption_file"]
-    words += ["--caption-extension", extension] if extension != ".txt" else []
-    words += ["-r"] if recursive else []
-    return markup_safe(f"(`{shlex.join(words)}` names each caption that cannot be read)")

@@ -1,0 +1,99 @@
+"""``dbtui dataset caption``: generate captions with a model, or edit every caption of a folder at once."""
+
+from __future__ import annotations
+
+import argparse
+
+from dbtui.cli.caption_extension_hint import refuse_new_captions_beside_others, say_none_read
+from dbtui.cli.caption_options import refuse_stray_options
+from dbtui.cli.common import ExamplesFormatter, user_path
+from dbtui.cli.first_lines import NAMED, check_hint, print_first
+from dbtui.cli.printable import markup_safe
+
+
+def register_caption(commands: argparse._SubParsersAction) -> None:
+    caption = commands.add_parser(
+        "caption",
+        help="generate captions (BLIP, WD14) or edit them in bulk, with undo",
+        description="Generate missing captions with a model, or edit every caption of a folder at once. "
+        "Each rewritten caption keeps its previous version in .dbtui-captions-history/, and "
+        "--undo reverts the last bulk edit.",
+        epilog="examples:\n  dbtui dataset caption photos/ --auto blip\n"
+        "  dbtui dataset caption photos/ --add-tag ohwx\n  dbtui dataset caption photos/ --undo",
+        formatter_class=ExamplesFormatter,
+    )
+    caption.add_argument("folder", type=user_path, help="image folder (captions sit beside the images)")
+    action = caption.add_mutually_exclusive_group(required=True)
+    action.add_argument("--auto", choices=["blip", "wd14"], help="caption images with a model")
+    action.add_argument("--add-tag", metavar="TAG",
+                        help="add a tag to every caption that does not already say it as a word (at the front; --back for "
+                             "the end), and create a caption of the tag for each image that has none")
+    action.add_argument("--remove-tag", metavar="TAG", help="remove a tag from every caption")
+    action.add_argument("--replace", nargs=2, metavar=("FIND", "REPLACEMENT"), help="find and replace text in every caption")
+    action.add_argument("--dedupe", action="store_true", help="remove repeated tags")
+    action.add_argument("--trim", action="store_true", help="tidy spaces and drop empty tags")
+    action.add_argument("--undo", action="store_true", help="revert the last bulk edit")
+    action.add_argument("--frequency", action="store_true", help="list tags by how many captions have them")
+    caption.add_argument("--back", action="store_true", help="with --add-tag: add at the end")
+    caption.add_argument("--new-captions", action="store_true",
+                         help="with --add-tag: create --extension captions though the images have captions of another")
+    caption.add_argument("--model", help="with --auto: local folder or hub id (default: the backend's usual model)")
+    caption.add_argument("--overwrite", action="store_true", help="with --auto: also replace existing captions")
+    caption.add_argument("--extension", default=".txt", help="caption file extension (default: %(default)s)")
+    caption.add_argument("--recursive", "-r", action="store_true", help="include sub-folders")
+    caption.set_defaults(handler=_caption, usage_error=caption.error)
+
+
+def _caption(args: argparse.Namespace) -> int:
+    from engine.dataset import CaptionStore, autocaption
+
+    from dbtui.console import PhaseDisplay, make_console
+
+    refuse_stray_options(args, args.usage_error)
+    console = make_console()
+    if args.auto:
+        with PhaseDisplay(console=console) as progress:
+            result = autocaption(args.folder, backend=args.auto, model=args.model, overwrite=args.overwrite,
+                                 extension=args.extension, recursive=args.recursive, emit=progress)
+        console.print(f"{len(result.written)} captions written, {len(result.skipped)} kept (use --overwrite to redo)")
+        for image, reason in result.failed:
+            console.print(f"[red]failed[/] {markup_safe(image)}: {markup_safe(reason)}")
+        return 1 if result.failed else 0
+    store = CaptionStore(args.folder, args.extension, recursive=args.recursive, list_once=True)
+    if args.frequency:
+        for tag, count in (tags := store.tag_frequency()):
+            console.print(f"{count:6d}  {markup_safe(tag)}", highlight=False)
+        if not tags:
+            say_none_read(console, store, args)
+        _report_unreadable(console, store.unreadable(), args)
+        return 0  # it only reads: the captions it could not count are named, and nothing was left undone
+    if args.undo:
+        changes = store.undo()
+    elif args.add_tag is not None:  # an empty tag is the store's to refuse, not a trim
+        refuse_new_captions_beside_others(store, args)
+        changes = store.add_tag(args.add_tag, front=not args.back)
+    elif args.remove_tag is not None:
+        changes = store.remove_tag(args.remove_tag)
+    elif args.replace is not None:
+        changes = store.replace(*args.replace)
+    elif args.dedupe:
+        changes = store.dedupe_tags()
+    else:
+        changes = store.trim()
+    counts = changes.counts_said("had no caption file")
+    undoes = " (--undo reverts)" if len(changes) and not args.undo else ""  # nothing changed: the journal stays
+    console.print(markup_safe(f"{changes.operation}: {counts}") + undoes, soft_wrap=True)
+    for item in changes.still_said:
+        console.print(f"[yellow]still said[/] {markup_safe(item.reason)}")
+    if not len(changes) and not args.undo:
+        say_none_read(console, store, args)
+    return _report_unreadable(console, changes.skipped, args)
+
+
+def _report_unreadable(console, skipped, args: argparse.Namespace) -> int:
+    """Print the caption files a caption command left alone or did not create, and why; 1 when there was any."""
+    # `dataset check` names unreadable captions, not one edited since an undo, a link to no file or a file no picture.
+    hint = all(item.kind == "unreadable" for item in skipped[NAMED:])
+    print_first([f"[red]skipped[/] {markup_safe(item.reason)}" for item in skipped], console, "skipped",
+                check_hint(args.folder, args.extension, args.recursive) if hint else "")
+    return 1 if skipped else 0
