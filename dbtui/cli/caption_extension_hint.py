@@ -27,7 +27,7 @@ def refuse_new_captions_beside_others(store: CaptionStore, args: argparse.Namesp
         ext = store.extension
         raise CaptionError(f"no image has a {ext} caption, but {len(found)} of the {len(images)} have {other} captions: "
                            f"--add-tag would create a {ext} caption holding the tag alone beside each image, not add it "
-                           f"to those; give --extension {other} to add it to them, or --new-captions to start {ext} "
+                           f"to those; {_other_extension(args, other)} to add it to them, or --new-captions to start {ext} "
                            "captions anyway")
 
 
@@ -49,4 +49,12 @@ def say_none_read(console, store: CaptionStore, args: argparse.Namespace) -> Non
     other, found = captions_of_another_extension(images, store.extension)
     if found:
         console.print(f"[yellow]no {markup_safe(store.extension)} captions[/]: {len(found)} of the {len(images)} images "
-                      f"have {other} captions instead; give --extension {other} to read those", soft_wrap=True)
+                      f"have {other} captions instead; {markup_safe(_other_extension(args, other))} to read those", soft_wrap=True)
+
+
+def _other_extension(args: argparse.Namespace, other: str) -> str:
+    """How to read the captions of extension ``other``: --extension, or with --profile (which refuses it) the profile's
+    key, as `dataset prepare` says it."""
+    if args.profile:
+        return f"set dataset.caption_extension = \"{other}\" in {args.profile} (or --set dataset.caption_extension={other})"
+    return f"give --extension {other}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +10,10 @@ from dbtui.cli.common import ExamplesFormatter, add_overrides, finite_at_least, 
 from dbtui.cli.dataset_caption import register_caption
 from dbtui.cli.dataset_report_print import print_report
 from dbtui.cli.first_lines import check_hint, print_first
-from dbtui.cli.profile_decides import profile_decides
+from dbtui.cli.profile_decides import folder_without_profile, profile_decides, profile_values_need_profile
 from dbtui.cli.printable import markup_safe
 
 CAPTION_MODES = ["instance_prompt", "caption_file", "caption_file_then_prompt", "prompt_then_caption_file", "file_name"]
-SET_NEEDS_PROFILE = "--set overrides a profile's value: give --profile with it, or leave it out"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -128,15 +126,7 @@ def _check(args: argparse.Namespace) -> int:
                           "--bucketing": ("dataset.bucketing", args.bucketing or None)}, concepts=len(indices))
         runs = profile_checks(console, profile, args.folder, indices, loaded_readers(console, args.model, profile.model))
     else:
-        if not args.folder:
-            raise DatasetError("dataset check needs a FOLDER, or --profile to check each concept's instance_dir")
-        if args.folder.endswith(".toml") and Path(args.folder).is_file():  # as `dbtui validate PROFILE` takes it
-            raise DatasetError(f"{args.folder} is a profile, not an image folder: `dbtui dataset check --profile "
-                               f"{shlex.quote(args.folder)}` checks each of its concepts' folders")
-        if args.concept is not None:  # it was left unused without a word
-            raise DatasetError("--concept chooses a concept of a profile: give --profile with it, or leave it out")
-        if args.set:
-            raise DatasetError(SET_NEEDS_PROFILE)
+        folder_without_profile(args, "check", "check")
         checked_folder(args.folder)
         readers = loaded_readers(console, args.model) if args.model else None  # all the model's family reads with
         runs.append((None, None, {"folder": args.folder, "resolution": args.resolution if args.resolution is not None else _model_resolution(args.model) or 512,
@@ -189,7 +179,7 @@ def _model_size_multiple(model: str | None) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from engine.dataset import DatasetError, prepare_dataset, prepare_settings
+    from engine.dataset import prepare_dataset, prepare_settings
 
     from dbtui.console import PhaseDisplay, make_console
 
@@ -202,9 +192,8 @@ def _prepare(args: argparse.Namespace) -> int:
                           "--no-center-crop": ("dataset.center_crop", False if args.no_center_crop else None),
                           "--caption-extension": ("dataset.caption_extension", args.caption_extension)})
         options = prepare_settings(load_profile_with_family_step(args.profile, args.set))
-    elif args.set:
-        raise DatasetError(SET_NEEDS_PROFILE)
     else:
+        profile_values_need_profile(args)
         options = {"resolution": 512 if args.resolution is None else args.resolution, "bucketing": args.bucketing,
                    "center_crop": not args.no_center_crop,
                    "caption_extension": ".txt" if args.caption_extension is None else args.caption_extension,

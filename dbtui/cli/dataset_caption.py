@@ -6,9 +6,10 @@ import argparse
 
 from dbtui.cli.caption_extension_hint import refuse_new_captions_beside_others, say_none_read
 from dbtui.cli.caption_options import refuse_stray_options
-from dbtui.cli.common import ExamplesFormatter, user_path
+from dbtui.cli.common import ExamplesFormatter, add_overrides, profile_path, user_path
 from dbtui.cli.first_lines import NAMED, check_hint, print_first
 from dbtui.cli.printable import markup_safe
+from dbtui.cli.profile_decides import folder_without_profile, profile_decides
 
 
 def register_caption(commands: argparse._SubParsersAction) -> None:
@@ -19,10 +20,17 @@ def register_caption(commands: argparse._SubParsersAction) -> None:
         "Each rewritten caption keeps its previous version in .dbtui-captions-history/, and "
         "--undo reverts the last bulk edit.",
         epilog="examples:\n  dbtui dataset caption photos/ --auto blip\n"
-        "  dbtui dataset caption photos/ --add-tag ohwx\n  dbtui dataset caption photos/ --undo",
+        "  dbtui dataset caption photos/ --add-tag ohwx\n  dbtui dataset caption photos/ --undo\n"
+        "  dbtui dataset caption --profile my.toml --frequency\n"
+        "  dbtui dataset caption --profile my.toml --concept 1 --add-tag ohwx",
         formatter_class=ExamplesFormatter,
     )
-    caption.add_argument("folder", type=user_path, help="image folder (captions sit beside the images)")
+    caption.add_argument("folder", nargs="?", type=user_path, help="image folder, captions beside the images (default with "
+                         "--profile: each concept's instance_dir)")
+    caption.add_argument("--profile", type=profile_path, help="caption each concept's instance_dir, with the profile's "
+                         "caption extension (dataset.caption_extension)")
+    caption.add_argument("--concept", type=int, help="with --profile: only this concept's instance_dir (0-based)")
+    add_overrides(caption)  # with --profile: the folders and extension the run started with these --set values reads
     action = caption.add_mutually_exclusive_group(required=True)
     action.add_argument("--auto", choices=["blip", "wd14"], help="caption images with a model")
     action.add_argument("--add-tag", metavar="TAG",
@@ -39,18 +47,64 @@ def register_caption(commands: argparse._SubParsersAction) -> None:
                          help="with --add-tag: create --extension captions though the images have captions of another")
     caption.add_argument("--model", help="with --auto: local folder or hub id (default: the backend's usual model)")
     caption.add_argument("--overwrite", action="store_true", help="with --auto: also replace existing captions")
-    caption.add_argument("--extension", default=".txt", help="caption file extension (default: %(default)s)")
+    caption.add_argument("--extension", help="caption file extension (default: .txt)")
     caption.add_argument("--recursive", "-r", action="store_true", help="include sub-folders")
     caption.set_defaults(handler=_caption, usage_error=caption.error)
 
 
 def _caption(args: argparse.Namespace) -> int:
-    from engine.dataset import CaptionStore, autocaption
-
-    from dbtui.console import PhaseDisplay, make_console
+    from dbtui.console import make_console
 
     refuse_stray_options(args, args.usage_error)
+    folders, extension = _folders(args)
     console = make_console()
+    code = 0
+    for heading, folder in folders:
+        if heading:
+            console.print(f"[bold]{markup_safe(heading)}[/]")
+        code = max(code, _caption_folder(console, argparse.Namespace(**{**vars(args), "folder": folder, "extension": extension})))
+    return code
+
+
+def _folders(args: argparse.Namespace) -> tuple[list[tuple[str | None, str]], str]:
+    """(a heading naming the concept where several are captioned, the folder) for each folder captioned, and the
+    caption extension: FOLDER and --extension, else (--profile) each concept's instance_dir (--concept: that one's)
+    and the profile's dataset.caption_extension. Every folder is refused before any is captioned: one missing
+    stopped the command with the concepts before it edited."""
+    if not args.profile:
+        return [(None, folder_without_profile(args, "caption", "caption"))], ".txt" if args.extension is None else args.extension
+    from engine.builtin import resolve_dir
+    from engine.dataset import DatasetError
+    from engine.dataset.files import checked_folder
+    from engine.family_sizes import load_profile_with_family_step
+
+    from dbtui.cli.dataset_check_profile import checked_concepts
+
+    profile_decides({"--extension": ("dataset.caption_extension", args.extension)})
+    profile = load_profile_with_family_step(args.profile, args.set)
+    extension = profile.dataset.caption_extension
+    if args.folder:
+        if args.concept is not None:  # the extension, all FOLDER takes of the profile, is every concept's
+            raise DatasetError("--concept chooses the concept whose instance_dir is captioned: give FOLDER or --concept, "
+                               "not both")
+        return [(None, args.folder)], extension
+    indices = checked_concepts(profile, None, args.concept)
+    folders = [resolve_dir(profile.concepts[index].instance_dir) for index in indices]
+    for index, folder in zip(indices, folders):
+        try:
+            checked_folder(folder)
+        except DatasetError as error:
+            raise DatasetError(f"concepts.{index}.instance_dir: {error}") from None
+    return [(f"concepts.{index}: {folder}" if len(indices) > 1 else None, folder)
+            for index, folder in zip(indices, folders)], extension
+
+
+def _caption_folder(console, args: argparse.Namespace) -> int:
+    """``args``' caption action on ``args.folder``'s captions of ``args.extension``; 1 where any was left alone."""
+    from engine.dataset import CaptionStore, autocaption
+
+    from dbtui.console import PhaseDisplay
+
     if args.auto:
         with PhaseDisplay(console=console) as progress:
             result = autocaption(args.folder, backend=args.auto, model=args.model, overwrite=args.overwrite,

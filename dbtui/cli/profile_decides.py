@@ -1,6 +1,13 @@
-"""``dbtui dataset check|prepare --profile``: an option the profile gives is refused, told the --set that gives it."""
+"""``dbtui dataset check|prepare|caption --profile``: an option the profile gives is refused, told the --set that gives
+it; without --profile, the options that choose or change a profile's values are refused, not left unused."""
 
 from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+SET_NEEDS_PROFILE = "--set overrides a profile's value: give --profile with it, or leave it out"
 
 
 def profile_decides(given: dict[str, tuple[str, str | int | bool | None]], concepts: int = 1) -> None:
@@ -20,3 +27,29 @@ def profile_decides(given: dict[str, tuple[str, str | int | bool | None]], conce
             f" (N: the concept's number, 0 to {concepts - 1}; --concept N checks that one alone)"
         raise DbtuiError(f"{', '.join(flags)}: with --profile the profile gives {it}, as training takes {it}: change "
                          f"{it} in the profile or with {sets}{each}, or leave out --profile to give {it} here")
+
+
+def profile_values_need_profile(args: argparse.Namespace) -> None:
+    """Without --profile, --concept and --set (which choose and change a profile's values) are refused: they were
+    left unused without a word."""
+    from engine.dataset import DatasetError
+
+    if getattr(args, "concept", None) is not None:
+        raise DatasetError("--concept chooses a concept of a profile: give --profile with it, or leave it out")
+    if args.set:
+        raise DatasetError(SET_NEEDS_PROFILE)
+
+
+def folder_without_profile(args: argparse.Namespace, command: str, does: str) -> str:
+    """FOLDER of a dataset command given no --profile (refused where missing, or a profile given in its place), once
+    ``profile_values_need_profile`` has passed. ``does``: what `dbtui dataset COMMAND --profile` does to each concept's
+    folder, as a verb."""
+    from engine.dataset import DatasetError
+
+    if not args.folder:
+        raise DatasetError(f"dataset {command} needs a FOLDER, or --profile to {does} each concept's instance_dir")
+    if args.folder.endswith(".toml") and Path(args.folder).is_file():  # as `dbtui validate PROFILE` takes it
+        raise DatasetError(f"{args.folder} is a profile, not an image folder: `dbtui dataset {command} --profile "
+                           f"{shlex.quote(args.folder)}` {does}s each of its concepts' folders")
+    profile_values_need_profile(args)
+    return args.folder

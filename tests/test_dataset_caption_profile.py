@@ -1,0 +1,94 @@
+"""``dbtui dataset caption --profile P [--concept N] [--set KEY=VALUE]`` captions each concept's instance_dir with the
+profile's caption extension, as check and prepare take a profile: caption alone said "unrecognized arguments: --profile",
+so a profile's folders and extension had to be typed again for every caption edit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dataset_fixture import textured
+
+from dbtui.cli import main
+
+
+@pytest.fixture
+def profile(tmp_path: Path) -> Path:
+    """Two concepts whose images are captioned in .caption, which the profile's dataset.caption_extension says."""
+    for name, tag in (("dog", "dog"), ("cat", "cat")):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i in range(2):
+            textured(i, (32, 32)).save(folder / f"{i}.png")
+            (folder / f"{i}.caption").write_text(f"photo, {tag}\n", encoding="utf-8")
+    path = tmp_path / "p.toml"
+    path.write_text(f'[model]\npretrained = "builtin:tiny-sd1"\n[dataset]\ncaption_extension = ".caption"\n'
+                    f'[[concepts]]\ninstance_dir = "{tmp_path / "dog"}"\ninstance_prompt = "photo of ohwx dog"\n'
+                    f'[[concepts]]\ninstance_dir = "{tmp_path / "cat"}"\ninstance_prompt = "photo of zwx cat"\n')
+    return path
+
+
+def _words(capsys) -> str:
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_every_concept_s_folder_is_read_with_the_profile_s_caption_extension(profile: Path, tmp_path: Path,
+                                                                             capsys) -> None:
+    assert main(["dataset", "caption", "--profile", str(profile), "--frequency"]) == 0
+    assert _words(capsys) == f"concepts.0: {tmp_path / 'dog'} 2 dog 2 photo concepts.1: {tmp_path / 'cat'} 2 cat 2 photo"
+
+
+def test_concept_chooses_the_one_folder_edited(profile: Path, tmp_path: Path, capsys) -> None:
+    assert main(["dataset", "caption", "--profile", str(profile), "--concept", "1", "--add-tag", "zwx"]) == 0
+    assert "add tag 'zwx': 2 caption(s) changed" in _words(capsys)
+    assert (tmp_path / "cat" / "0.caption").read_text(encoding="utf-8").startswith("zwx, photo, cat")
+    assert (tmp_path / "dog" / "0.caption").read_text(encoding="utf-8") == "photo, dog\n"
+
+
+def test_a_folder_given_takes_the_profile_s_extension(profile: Path, tmp_path: Path, capsys) -> None:
+    assert main(["dataset", "caption", str(tmp_path / "dog"), "--profile", str(profile), "--frequency"]) == 0
+    assert _words(capsys) == "2 dog 2 photo"
+    assert main(["dataset", "caption", str(tmp_path / "dog"), "--profile", str(profile), "--concept", "0", "--trim"]) == 2
+    assert "give FOLDER or --concept, not both" in capsys.readouterr().err
+
+
+def test_set_changes_the_folders_and_extension_read(profile: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "dog" / "0.txt").write_text("ohwx, grass\n", encoding="utf-8")
+    assert main(["dataset", "caption", "--profile", str(profile), "--concept", "0", "--frequency",
+                 "--set", "dataset.caption_extension=.txt"]) == 0
+    assert _words(capsys) == "1 grass 1 ohwx"
+    bird = tmp_path / "bird"
+    textured(0, (32, 32)).save((bird.mkdir() or bird) / "a.png")
+    (bird / "a.caption").write_text("bird\n", encoding="utf-8")
+    assert main(["dataset", "caption", "--profile", str(profile), "--concept", "1", "--frequency",
+                 "--set", f'concepts.1.instance_dir="{bird}"']) == 0
+    assert _words(capsys) == "1 bird"
+
+
+def test_what_the_profile_gives_or_needs_is_refused_with_what_to_do(profile: Path, tmp_path: Path, capsys) -> None:
+    assert main(["dataset", "caption", "--profile", str(profile), "--extension", ".txt", "--trim"]) == 2
+    assert "--set dataset.caption_extension=.txt" in capsys.readouterr().err
+    assert main(["dataset", "caption", str(tmp_path / "dog"), "--concept", "0", "--trim"]) == 2
+    assert "--concept chooses a concept of a profile: give --profile with it" in capsys.readouterr().err
+    assert main(["dataset", "caption", str(tmp_path / "dog"), "--set", "dataset.resolution=256", "--trim"]) == 2
+    assert "--set overrides a profile's value: give --profile with it" in capsys.readouterr().err
+    assert main(["dataset", "caption", "--trim"]) == 2
+    assert "needs a FOLDER, or --profile to caption each concept's instance_dir" in capsys.readouterr().err
+    assert main(["dataset", "caption", str(profile), "--trim"]) == 2
+    assert f"`dbtui dataset caption --profile {profile}` captions each of its concepts' folders" in capsys.readouterr().err
+
+
+def test_a_missing_concept_folder_is_refused_before_any_folder_is_edited(profile: Path, tmp_path: Path, capsys) -> None:
+    gone = tmp_path / "gone"
+    assert main(["dataset", "caption", "--profile", str(profile), "--add-tag", "x",
+                 "--set", f'concepts.1.instance_dir="{gone}"']) == 2
+    assert f"concepts.1.instance_dir: {gone} is not a folder" in capsys.readouterr().err
+    assert (tmp_path / "dog" / "0.caption").read_text(encoding="utf-8") == "photo, dog\n"
+
+
+def test_help_lists_the_profile_options(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["dataset", "caption", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--profile PROFILE" in out and "--concept CONCEPT" in out and "--set KEY=VALUE" in out
+    assert "default with --profile: each concept's instance_dir" in out
