@@ -9,6 +9,7 @@ trained (``trained_images.json``), and ``manifest.json``, written last. Resume r
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import shutil
@@ -28,7 +29,7 @@ from engine.runs.folder import RunFolder, unreadable
 from engine.runs.generator_state import GeneratorState
 from engine.runs.machine_part import settle_machine_part
 from engine.runs.optimizer_layout import layout_mismatch, optimizer_layout
-from engine.support.json_file import read_json_object
+from engine.support.json_file import is_number, read_json_object
 from engine.training.distributed import main_process_says
 from engine.training.text_encoder_stop import text_encoder_last_step, text_encoder_trains_at
 
@@ -257,6 +258,7 @@ class Checkpointer:
                 "profile": trainer.profile.model_dump(mode="json"),  # what it was trained with, whatever profile.toml says later
                 "base_model": self.base_model,  # as loaded, which an export merging into another model refuses
                 "files": files,  # what a resume will read, with sizes: a checkpoint damaged later is told before it is chosen
+                "smoothed_loss": trainer.smoothed_loss,  # a resume's smoothed loss goes on from it (None: no finite loss yet)
             }
             write_manifest(partial / MANIFEST, manifest, trainer.image_record)  # and which images, that a resume tells changes of
             fsync_tree(partial)
@@ -314,6 +316,8 @@ class Checkpointer:
 
             raise load_failure(error, Path(path), self.folder) from None
         trainer.global_step = step
+        smoothed = manifest.get("smoothed_loss")  # absent from the checkpoints of before it was recorded: starts over
+        trainer.smoothed_loss = float(smoothed) if is_number(smoothed) and math.isfinite(smoothed) else None
         from engine.training.optim import rates_from_schedule  # it imports torch, which the UI's process must not
 
         rates_from_schedule(trainer.lr_scheduler)

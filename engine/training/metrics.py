@@ -12,13 +12,14 @@ from engine.events import StepEnded
 
 
 class StepMeter:
-    """Smoothed loss, speed and ETA for step events."""
+    """Smoothed loss, speed and ETA for step events. ``smoothed``: a resume's, from its checkpoint, which the loss goes
+    on smoothing from (None: the first step's loss starts it)."""
 
-    def __init__(self, total: int, start_step: int):
+    def __init__(self, total: int, start_step: int, smoothed: float | None = None):
         self.total = total
         self.start_step = start_step
         self.start = time.perf_counter()
-        self.smoothed: float | None = None
+        self.smoothed = smoothed
         self.last = self.start
         self.rate: float | None = None
 

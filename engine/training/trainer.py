@@ -98,6 +98,7 @@ class Trainer:
         self.global_step = 0
         self.total_steps = 0
         self.last_loss = float("nan")
+        self.smoothed_loss: float | None = None  # the step meter's, which a checkpoint records and a resume goes on from
         self.started = time.time()
         self.rounds = PreviewRounds(self)
 
@@ -243,7 +244,7 @@ class Trainer:
             for problem in run_start_problems(profile):
                 self.emit(Warning(message=f"{problem.key} {problem.message}"))
         self.rounds.begin(self.global_step)  # the base round: where prompt fidelity starts and class drift is measured from
-        meter, skips = StepMeter(self.total_steps, self.global_step), SkippedSteps()
+        meter, skips = StepMeter(self.total_steps, self.global_step, self.smoothed_loss), SkippedSteps()
         # A resume trains the rest; one from a checkpoint of the last step (its final export failed) only exports.
         span = (f"{self.total_steps} steps" if not self.global_step else "no steps left to train: exporting"
                 if self.global_step == self.total_steps else f"steps {self.global_step + 1}-{self.total_steps} of {self.total_steps}")
@@ -258,6 +259,7 @@ class Trainer:
                 self.global_step += 1
                 skipped = self.accelerator.optimizer_step_was_skipped
                 self.emit(meter.step_event(self.global_step, epoch, loss, lr, self.device, skipped=skipped))
+                self.smoothed_loss = meter.smoothed
                 if warning := skips.after(self.global_step, skipped):
                     self.emit(warning)
                 if self.accelerator.trackers:
