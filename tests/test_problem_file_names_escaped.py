@@ -52,3 +52,23 @@ def test_validate_and_run_name_odd_file_names_escaped(tmp_path: Path, capsys) ->
     assert main(["run", str(profile), "--plain"]) == 2
     err = capsys.readouterr().err
     assert "cannot start the run" in err and "\x1b" not in err and r"red\x1b[31m\nline.jpg" in err
+
+
+def test_validate_names_invisible_and_reordering_characters_escaped(tmp_path: Path, capsys) -> None:
+    """A zero-width space in a caption's name showed as nothing (the warning named a photo.txt that was not there), and a
+    right-to-left override printed the rest of the warning backwards; `dataset check` writes both as escapes."""
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    textured(0, (64, 64)).save(folder / "good.png")
+    (folder / "good.txt").write_text("photo of zwx disc", encoding="utf-8")
+    textured(1, (64, 64)).save(folder / "photo\u200b.png")
+    (folder / "photo\u200b.txt").write_text("  ", encoding="utf-8")
+    textured(2, (64, 64)).save(folder / "cut.jpg")
+    (folder / "x\u202egnp.jpg").write_bytes((folder / "cut.jpg").read_bytes()[:100])  # its header cut short
+    (folder / "cut.txt").write_text("photo of zwx disc", encoding="utf-8")
+    profile = tmp_path / "p.toml"
+    profile.write_text(PROFILE.format(folder=folder, runs=tmp_path / "runs"), encoding="utf-8")
+    assert main(["validate", str(profile)]) == 0
+    out = capsys.readouterr().out
+    assert "\u200b" not in out and "\u202e" not in out, out
+    assert r"photo\u200b.txt" in out and r"x\u202egnp.jpg" in out

@@ -9,6 +9,8 @@ import unicodedata
 
 _WHITE_SPACE = "\t\n\r"  # the white space of a text file, read as spaces in a caption or prompt
 
+_HIDDEN = ("Cc", "Cf", "Cs")  # control, format (invisible or reordering) and lone surrogates (undecodable bytes)
+
 _NAMES = {"\x00": "NUL (U+0000)", "\x1b": "ESC (U+001B)", "\n": "a line break (\\n)", "\t": "a tab (\\t)",
           "\r": "a carriage return (\\r)", "\b": "a backspace (\\b)", "\f": "a form feed (\\f)"}
 
@@ -23,8 +25,10 @@ def control_character(text: str, allowed: str = _WHITE_SPACE) -> str | None:
 
 
 def printable(text: str) -> str:
-    """``text`` with each control character written as its escape (ESC as \\x1b), to echo a refused value safely."""
-    return "".join(character.encode("unicode_escape").decode("ascii") if unicodedata.category(character) == "Cc"
+    """``text`` with each control character written as its escape (ESC as \\x1b), to echo a refused value safely.
+    Format characters (a zero-width space, a right-to-left override) and undecodable bytes are escaped too, as the
+    dataset check shows file names: left as they are, a name looked like another, or was printed backwards."""
+    return "".join(character.encode("unicode_escape").decode("ascii") if unicodedata.category(character) in _HIDDEN
                    else character for character in text)
 
 
