@@ -331,6 +331,3 @@ def foreign_entries(folder: RunFolder) -> list[str]:
     return sorted(name for name in names if name not in _MADE_BEFORE_THE_RUN and not name.startswith(".")
                   and not (name.startswith("profile-machine-") and name.endswith(".toml")))
 
-
-def heartbeat_age(state: RunState) -> float:
-    return time.time() - state.heartbeat if state.heartbeat else float("inf")
