@@ -183,7 +183,8 @@ class RunStarted(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class PhaseStarted(Event):
-    # "load_model", "class_images", "caching" (or "checking_images", latents not cached), "load_text_encoders",
+    # "checking_images" (images decoded before the model loads, and where latents are not cached those generated
+    # since), "load_model", "class_images", "caching", "load_text_encoders",
     # "caching_text", "training", "sampling", "scoring", "export", "checkpoint"
     phase: str
     total: int | None = None

@@ -567,7 +567,7 @@ def test_an_unreadable_class_image_of_the_users_stops_the_run_before_any_class_i
 
 def test_an_unreadable_image_past_the_class_images_a_run_takes_is_no_reason_to_stop(tmp_path: Path) -> None:
     """The run takes the first num_class_images of the user's own: one past them is never read."""
-    from engine.data.examples import check_before_class_images
+    from engine.data.decoding import check_training_images
     from engine.data.images import DataError
     from tests.training_helpers import tiny_profile
 
@@ -584,16 +584,15 @@ def test_an_unreadable_image_past_the_class_images_a_run_takes_is_no_reason_to_s
         profile = tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{**concept, "num_class_images": count}])
         if raises:
             with pytest.raises(DataError, match="z_broken.png"):
-                check_before_class_images(profile, [classes.parent / "photos"], [classes], [(64, 64)], lambda event: None,
-                                          generating=True)
+                check_training_images(profile, [classes.parent / "photos"], [classes], lambda event: None)
         else:
-            check_before_class_images(profile, [classes.parent / "photos"], [classes], [(64, 64)], lambda event: None,
-                                      generating=False)
+            check_training_images(profile, [classes.parent / "photos"], [classes], lambda event: None)
 
 
-def test_a_class_image_cut_short_past_its_header_stops_the_run_before_class_images_are_generated(tmp_path: Path) -> None:
-    """Its header read, so the missing class images were generated first and the caching pass met it after."""
-    from engine.data.examples import check_before_class_images
+def test_a_class_image_cut_short_past_its_header_stops_the_run_before_the_model_loads(tmp_path: Path) -> None:
+    """Its header read, so the missing class images were generated first and the caching pass met it after. It is
+    decoded before the model loads, whether class images are to be generated (3 wanted) or not (2)."""
+    from engine.data.decoding import check_training_images
     from engine.data.images import DataError
     from tests.training_helpers import tiny_profile
 
@@ -606,17 +605,16 @@ def test_a_class_image_cut_short_past_its_header_stops_the_run_before_class_imag
     whole = (classes / "c1.png").read_bytes()
     (classes / "c1.png").write_bytes(whole[:len(whole) // 2])
     concept = {"instance_dir": str(photos), "instance_prompt": "zwx", "class_dir": str(classes), "class_prompt": "a disc"}
-    generating = tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{**concept, "num_class_images": 3}])
-    with pytest.raises(DataError, match="1 image file\\(s\\) cannot be decoded .*c1.png.*before any class image is generated"):
-        check_before_class_images(generating, [photos], [classes], [(64, 64)], lambda event: None, generating=True)
-    # None to generate: the caching pass, next, decodes them anyway.
-    enough = tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{**concept, "num_class_images": 2}])
-    check_before_class_images(enough, [photos], [classes], [(64, 64)], lambda event: None, generating=False)
+    for wanted in (3, 2):
+        profile = tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{**concept, "num_class_images": wanted}])
+        with pytest.raises(DataError, match="1 image file\\(s\\) cannot be decoded .*c1.png.*before the model loads; a "
+                                            "class folder's image moved out is generated in its place"):
+            check_training_images(profile, [photos], [classes], lambda event: None)
 
 
-def test_the_decoding_before_class_images_shows_its_progress(tmp_path: Path) -> None:
-    """Decoding a large folder takes a while: a bar, not a silent pause before the class images."""
-    from engine.data.examples import check_before_class_images
+def test_the_decoding_before_the_model_shows_its_progress(tmp_path: Path) -> None:
+    """Decoding a large folder takes a while: a bar, not a silent pause before the model loads."""
+    from engine.data.decoding import check_training_images
     from engine.events import PhaseFinished, PhaseProgress, PhaseStarted
     from tests.training_helpers import tiny_profile
 
@@ -628,8 +626,8 @@ def test_the_decoding_before_class_images_shows_its_progress(tmp_path: Path) -> 
     textured(9, (64, 64)).save(classes / "c0.png")
     concept = {"instance_dir": str(photos), "instance_prompt": "zwx", "class_dir": str(classes), "class_prompt": "a disc"}
     events: list = []
-    check_before_class_images(tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{**concept, "num_class_images": 2}]),
-                              [photos], [classes], [(64, 64)], events.append, generating=True)
+    check_training_images(tiny_profile(tmp_path, prior={"enabled": True}, concepts=[{**concept, "num_class_images": 2}]),
+                          [photos], [classes], events.append)
     assert isinstance(events[0], PhaseStarted) and events[0].total == 4
     assert [e.done for e in events if isinstance(e, PhaseProgress)] == [1, 2, 3, 4]
     assert isinstance(events[-1], PhaseFinished) and {e.phase for e in events} == {"checking_images"}

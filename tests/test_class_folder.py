@@ -273,9 +273,10 @@ def test_a_class_folder_two_concepts_spell_differently_is_counted_and_said_once(
     assert len(unused_class_image_warnings(requests, **SETTINGS)) == 1
 
 
-def test_a_run_whose_class_images_are_all_there_decodes_no_image_before_them(tmp_path: Path) -> None:
+def test_a_run_decodes_its_images_once_and_a_rerun_in_its_folder_none(tmp_path: Path) -> None:
     """Those of an earlier run (as on a resume) are in the class folder's generated-… folder: the run still decoded
-    every image, "before class images are generated", then said "no class images to generate"."""
+    every image, "before class images are generated", then said "no class images to generate". Each image is decoded
+    once a run folder, before the model loads: a run in another folder decodes them, a re-run in its own none."""
     from engine.runs.in_process import train
     from engine.runs.sinks import read_events
     from tests.training_helpers import tiny_profile
@@ -283,7 +284,11 @@ def test_a_run_whose_class_images_are_all_there_decodes_no_image_before_them(tmp
     profile = tiny_profile(tmp_path, prior={"enabled": True, "steps": 2}, training={"max_train_steps": 1},
                            concepts=[{"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc",
                                       "class_dir": str(tmp_path / "class"), "class_prompt": "a disc", "num_class_images": 2}])
-    for run in ("first", "again"):
-        train(profile, tmp_path / run)
-    phases = {run: [getattr(e, "phase", "") for e in read_events(tmp_path / run / "events.jsonl")] for run in ("first", "again")}
-    assert "checking_images" in phases["first"] and "checking_images" not in phases["again"]
+    phases: dict[str, list[str]] = {}
+    for run, folder in (("first", "first"), ("elsewhere", "elsewhere"), ("again", "first")):
+        log = tmp_path / folder / "events.jsonl"
+        before = len(list(read_events(log))) if log.exists() else 0
+        train(profile, tmp_path / folder)
+        phases[run] = [e.phase for e in list(read_events(log))[before:] if e.kind == "phase_started"]
+    assert phases["first"].count("checking_images") == 1 and phases["elsewhere"].count("checking_images") == 1
+    assert "checking_images" not in phases["again"] and "load_model" in phases["again"]

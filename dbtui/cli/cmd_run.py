@@ -67,7 +67,8 @@ def _run(args: argparse.Namespace) -> int:
     keys = [item.partition("=")[0].strip() for item in args.set]
     kept = [f"--set {shlex.quote(item)}" for item, key in zip(args.set, keys) if key != "name"]
     started = start_run(profile, detach=args.detach, resume=args.resume, given_as=" ".join([shlex.quote(args.profile), *kept]),
-                        given_keys=keys, progress=header_progress())
+                        given_keys=keys, progress=header_progress(),
+                        decode_first=header_progress(what="decoding images") if args.detach else None)
     if started.changed:  # the profile file read again, without the --set values the run was started with
         kept = machine_profile(started.folder, started.machine_rank)  # machine N keeps its own
         print(f"this profile changes the run's settings, as its {kept.name} kept them: "

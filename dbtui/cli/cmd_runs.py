@@ -343,7 +343,8 @@ def _resume(args: argparse.Namespace) -> int:
     # A refusal's suggested command (a new run of a finished one) names the profile the run keeps.
     try:
         started = start_run(profile, detach=args.detach, resume=args.checkpoint, run_dir=folder.path,
-                            given_as=shlex.quote(str(folder.profile)), progress=header_progress())
+                            given_as=shlex.quote(str(folder.profile)), progress=header_progress(),
+                            decode_first=header_progress(what="decoding images") if args.detach else None)
     except RunInputsMissingError as error:
         # `resume` takes no --set: a moved model or image folder's new place goes in the profile it trains.
         error.advice = (f"where a file or folder it names was moved, write its new place in {folder.profile} (the "

@@ -90,10 +90,10 @@ def int_in(low: int, high: int | None = None):
     return parse
 
 
-def header_progress(after: float = 1.0) -> Callable[[int, int], None]:
-    """A ``progress(done, total)`` for the check of the images' headers before a run: silent on a folder read within
-    ``after`` seconds, then a line on stderr (rewritten in place on a terminal, one a second otherwise), so that a
-    big folder on a network disk does not look like a hang."""
+def header_progress(after: float = 1.0, what: str = "checking image headers") -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` for the check of the images' headers before a run (or ``what`` else it checks):
+    silent on a folder read within ``after`` seconds, then a line on stderr (rewritten in place on a terminal, one a
+    second otherwise), so that a big folder on a network disk does not look like a hang."""
     started: float | None = None  # from the first header read: the checks before it are not this wait
     shown = 0.0
 
@@ -109,6 +109,6 @@ def header_progress(after: float = 1.0) -> Callable[[int, int], None]:
         shown = now
         tty = sys.stderr.isatty()
         end = "\n" if done == total or not tty else ""
-        print(f"{chr(13) if tty else ''}checking image headers: {done}/{total}", end=end, file=sys.stderr, flush=True)
+        print(f"{chr(13) if tty else ''}{what}: {done}/{total}", end=end, file=sys.stderr, flush=True)
 
     return progress

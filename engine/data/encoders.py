@@ -19,7 +19,9 @@ import torch
 
 from engine.data.cache_keys import content_hash, latent_key, module_fingerprint, text_key
 from engine.data.disk_cache import MemoryStore, TensorStore
-from engine.data.examples import Example, decode_each, undecodable_said
+from engine.data.decoded_record import DecodedRecord
+from engine.data.decoding import decode_each, undecodable_said
+from engine.data.examples import Example
 from engine.data.images import DataError, encode_size, int32_decoding, load_rgb, reach_size, within_reach
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted, Warning
 from engine.models.deferred_parts import DeferredParts
@@ -54,8 +56,9 @@ class LatentSource:
     once into ``store`` (a DiskStore: a re-run and a resume read them back instead)."""
 
     def __init__(self, vae: Any, examples: list[Example], *, device: torch.device, dtype: torch.dtype, cache: bool, hflip: bool,
-                 store: TensorStore | None = None):
+                 store: TensorStore | None = None, decoded: DecodedRecord | None = None):
         self.vae = vae
+        self.decoded = decoded  # the images decoded before, not decoded again where latents are not cached
         self.examples = examples
         self.device = device
         self.dtype = dtype
@@ -98,13 +101,13 @@ class LatentSource:
 
     def fill(self, emit: Callable[[Event], None], should_stop: Callable[[], bool] = lambda: False) -> None:
         """Encode every example not in the store yet (both flips when flipping is on). Without a store (latents not
-        cached) each picture is decoded once instead: one damaged past its header stops the run now, not at the step
-        that first meets it, hours in."""
+        cached) each picture not decoded before the model loaded (class images generated since) is decoded once instead:
+        one damaged past its header stops the run now, not at the step that first meets it, hours in."""
         import time
 
         if self.store is None:
             decode_each([example.path for example in self.examples], emit, "decoding every image once",
-                        should_stop=should_stop)
+                        should_stop=should_stop, record=self.decoded)
             return
         started = time.perf_counter()
         emit(PhaseStarted(phase="caching", total=len(self.examples), description="encoding images with the VAE, or "

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from engine.data.buckets import Bucket, nearest_bucket, standard_buckets
 from engine.data.captions import caption_for
-from engine.data.images import DataError, image_size, list_images, load_rgb, named_files, why_no_images
-from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
+from engine.data.images import DataError, image_size, list_images, named_files, why_no_images
 from engine.profile.schema import concept_label
 from engine.support.generated_set import is_generated_set
 
@@ -125,44 +122,3 @@ def _over_pixel_limit(path: Path) -> bool:
             return True
         except (OSError, ValueError, TypeError, SyntaxError, RuntimeError):  # damaged or no picture at all
             return False
-
-
-def check_before_class_images(profile, instance_dirs: list[Path], class_dirs: list[Path | None], buckets: list[Bucket],
-                              emit: Callable[[Event], None], *, generating: bool) -> None:
-    """The DataError ``build_examples`` would raise for the images already there (the instance images, the class
-    images of the user's own in each class folder), before minutes of generating class images rather than after."""
-    own = {index: list_images(folder)[:profile.concepts[index].num_class_images]  # the first, as the run takes them
-           for index, folder in enumerate(class_dirs) if folder is not None and folder.is_dir()}
-    examples = build_examples(profile, instance_dirs, own, buckets)
-    if not generating:
-        return  # none to generate (the user's or an earlier run's are there): the caching pass decodes them next, as soon
-    # Decoded, not only their headers read: one cut short was met by the caching pass, after the generation.
-    decode_each([example.path for example in examples], emit, "decoding every image once, before class images are "
-                "generated", said_after=" (checked before any class image is generated; a class folder's image moved "
-                "out is generated in its place)")
-
-
-def decode_each(paths: list[Path], emit: Callable[[Event], None], description: str, *,
-                should_stop: Callable[[], bool] = lambda: False, said_after: str = "") -> None:
-    """Decode every picture of ``paths`` once, as the "checking_images" phase, and raise a DataError naming every one
-    that cannot be (``said_after`` added to its message); ``should_stop`` ends the pass early."""
-    started = time.perf_counter()
-    emit(PhaseStarted(phase="checking_images", total=len(paths), description=description))
-    undecodable: list[Path] = []
-    for done, path in enumerate(paths, start=1):
-        if should_stop():
-            break
-        try:
-            load_rgb(path)
-        except DataError:
-            undecodable.append(path)  # the pass goes on, to name every one at once
-        emit(PhaseProgress(phase="checking_images", done=done, total=len(paths)))
-    if undecodable:
-        raise DataError(undecodable_said(undecodable) + said_after)
-    emit(PhaseFinished(phase="checking_images", seconds=time.perf_counter() - started))
-
-
-def undecodable_said(undecodable: list[Path]) -> str:
-    """What the trainer says of image files whose header reads but whose pixels cannot be decoded."""
-    return (f"{len(undecodable)} image file(s) cannot be decoded (damaged or cut short): {named_files(undecodable)}. "
-            "Move them out of the folder, or train from a clean copy made by `dbtui dataset prepare`")

@@ -141,7 +141,8 @@ def machine_profile(folder: RunFolder, machine_rank: int) -> Path:
 
 def start_run(profile: Profile, *, detach: bool = False, resume: str | None = None, run_dir: Path | None = None,
               given_as: str | None = None, given_keys: Collection[str] | None = None,
-              progress: Callable[[int, int], None] | None = None) -> StartedRun:
+              progress: Callable[[int, int], None] | None = None,
+              decode_first: Callable[[int, int], None] | None = None) -> StartedRun:
     """Write the run folder and start the trainer process.
 
     ``given_as``: the profile as the user named it (its path, and the command line's other ``--set``
@@ -151,6 +152,7 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
     ``resume``: a checkpoint path or "latest" ("latest" of a run that saved none trains it from the
     start). Without it, a folder that already has checkpoints is refused (RunExistsError) instead of
     silently starting over. ``progress``: told (done, total) as the images' headers are checked (``check_inputs``).
+    ``decode_first``: given, every training image is decoded before the trainer starts, and it is told (done, total).
     """
     folder = RunFolder(Path(run_dir or run_dir_for(profile)))
     # Stopped before its first checkpoint: nothing is lost by training from the start. With several
@@ -198,6 +200,15 @@ def start_run(profile: Profile, *, detach: bool = False, resume: str | None = No
                 with contextlib.suppress(OSError):  # the error that called this is the one to say
                     machine_profile(folder, rank).unlink(missing_ok=True)
 
+        if decode_first is not None:
+            from engine.data.images import DataError
+            from engine.runs.decode_first import decode_before_start
+
+            try:
+                decode_before_start(profile, folder.path, decode_first)
+            except DataError:
+                undo()
+                raise
         if rank == 0:
             # Asked of a trainer killed before it could act; dropped here, not in the trainer once its imports are done,
             # which also dropped a stop asked the moment this returned (the wizard's s, pressed while starting).

@@ -15,12 +15,11 @@ from typing import Any
 
 import torch
 
-from engine.data.examples import check_before_class_images
 from engine.data.images import unused_class_images
 from engine.events import Warning
 from engine.models.family import Components, TextEmbeddings, embeddings_to, guidance_for, stack_embeddings, zero_embeddings
 from engine.profile.concept_warnings import warned_before_class_images
-from engine.training.class_images import ClassRequest, class_images_missing, ensure_class_images, missing_count, settings_of
+from engine.training.class_images import ClassRequest, ensure_class_images, missing_count, settings_of
 from engine.training.class_images_moved import reused_sets
 from engine.training.distributed import made_by_the_main_process, main_process_says
 from engine.training.model_weights import WeightDigests, model_identity
@@ -122,10 +121,6 @@ def run_class_images(trainer: Any) -> dict[int, list[Path]] | None:
     else:
         decided = decide()
     kwargs["model"], requests, reused = decided
-    # The images already there decoded before minutes of generating, but only then: where none are generated (an earlier
-    # run's are there, as on a resume) the caching pass, next, decodes them anyway.
-    check_before_class_images(profile, trainer.instance_dirs, trainer.class_dirs, trainer.buckets, trainer.emit,
-                              generating=class_images_missing(requests, **kwargs) > 0)
     base = ClassImageModel(trainer.components, profile, trainer.device, trainer.dtype,
                            [r.prompt for r in requests] + [r.negative_prompt for r in requests if not r.zero_negative])
     if trainer.accelerator.is_main_process:

@@ -232,13 +232,6 @@ def _needed(plans: list[tuple[ClassRequest, dict[str, Any]]]) -> tuple[dict[Path
     return needed, first
 
 
-def class_images_missing(requests: list[ClassRequest], *, model: Any, resolution: int, seed: int, steps: int,
-                         guidance: float) -> int:
-    """How many class images ``ensure_class_images`` would generate (0: those of earlier runs, or the user's, suffice)."""
-    plans = _plans(requests, model=model, resolution=resolution, seed=seed, steps=steps, guidance=guidance)
-    return sum(_needed(plans)[0].values())
-
-
 def ensure_class_images(
     requests: list[ClassRequest],
     *,

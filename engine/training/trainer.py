@@ -140,14 +140,16 @@ class Trainer:
             self.emit(Warning(message=fused_warning, advice='set precision.mixed_precision = "no" to keep the fused step, or optimizer.fused_backward = false'))
         self.generator = torch.Generator("cpu").manual_seed(profile.training.seed * 1000 + self.accelerator.process_index)
 
+        # Built-in assets and single-file conversions are made once, by the main process.
+        with self.accelerator.main_process_first():
+            self.instance_dirs = [Path(resolve_dir(c.instance_dir)) for c in profile.concepts]
+            self.class_dirs = [Path(resolve_dir(c.class_dir)) if c.class_dir else None for c in profile.concepts]
+        self._check_images()
         with self.phase("load_model", profile.model.pretrained):
-            # Built-in assets and single-file conversions are made once, by the main process.
             with self.accelerator.main_process_first():
                 self.model_folder = folder = resolve_model_folder(
                     profile.model.pretrained, revision=profile.model.revision, work_dir=run_models(self.run_dir), emit=self.emit,
                     tokenizer=profile.model.tokenizer, vae=profile.model.vae, run_base=True)
-                self.instance_dirs = [Path(resolve_dir(c.instance_dir)) for c in profile.concepts]
-                self.class_dirs = [Path(resolve_dir(c.class_dir)) if c.class_dir else None for c in profile.concepts]
             self.trained_dtype = trained_dtype = torch.bfloat16 if self.bf16_weights else torch.float32
             self.components: Components = load_components(folder, vae=profile.model.vae, tokenizer=profile.model.tokenizer,
                                                           dtypes=load_dtypes(profile, self.dtype, trained_dtype))
@@ -174,6 +176,20 @@ class Trainer:
         if self.accelerator.log_with:
             self.accelerator.init_trackers(profile.name, config=flat_config(profile.model_dump(mode="json")))
 
+    def _check_images(self) -> None:
+        """Every training image decoded before the model loads (minutes of a rented card for SDXL), by one process a
+        machine while the others wait; those this run decoded before are not decoded again (``DecodedRecord``)."""
+        from engine.data.decoded_record import DecodedRecord
+        from engine.data.decoding import check_training_images
+
+        self.decoded = DecodedRecord(self.run_dir / "cache" / "decoded.json", writes=self.accelerator.is_local_main_process)
+        with self.accelerator.local_main_process_first():
+            if self.accelerator.is_local_main_process:
+                check_training_images(self.profile, self.instance_dirs, self.class_dirs, self.emit, record=self.decoded,
+                                      should_stop=self.cancel.is_set)
+        if main_process_says(self.accelerator, self.cancel.is_set()):
+            raise StoppedInSetup()  # before the model loads
+
     def half_precision(self) -> contextlib.AbstractContextManager:
         """Autocast to the weight dtype for inference (samples, class images); off when weights are fp32. Its cache
         would hold a copy of every trained fp32 weight through a generation (the sdxl-full preset's previews: 18.5 GB
@@ -195,6 +211,7 @@ class Trainer:
         self.latents = LatentSource(
             components.vae, self.examples, device=self.device, dtype=components.vae.dtype,
             cache=profile.dataset.cache_latents, hflip=profile.dataset.hflip, store=DiskStore(cache / "latents", writes=writes),
+            decoded=self.decoded,
         )
         cache_text = not profile.training.train_text_encoder
         book = FingerprintBook(cache / "fingerprints.json", writes=writes)
