@@ -159,6 +159,29 @@ def test_a_relative_folder_of_a_profile_not_there_says_where_it_was_read_from(
             f"(relative paths are read from the folder dbtui runs in, {tmp_path})") in capsys.readouterr().err
 
 
+def test_a_profiles_missing_or_file_instance_dir_is_refused_before_any_tokenizer_is_read(
+        tmp_path: Path, monkeypatch, capsys) -> None:
+    """`dataset check --profile P` loaded the model's tokenizer (8-10 s for SDXL) before it said the folder was missing,
+    though every refusal was to come first. Each bad concept is named. (Beside a concept whose folder is there, the
+    tokenizer is read for that one's report, and the missing are named after it: the test above.)"""
+    from dbtui.cli import dataset_check_profile
+
+    (tmp_path / "photo.png").write_bytes(b"")
+    profile = tmp_path / "p.toml"
+    concepts = "".join(f'[[concepts]]\ninstance_dir = "{folder}"\ninstance_prompt = "photo of zwx{index} dog"\n'
+                       for index, folder in enumerate((tmp_path / "gone", tmp_path / "photo.png")))
+    profile.write_text('[model]\npretrained = "builtin:tiny-sd1"\n' + concepts)
+
+    def read(*args: object) -> None:
+        raise AssertionError("a tokenizer was read before the refusal")
+
+    monkeypatch.setattr(dataset_check_profile, "loaded_readers", read)
+    assert main(["dataset", "check", "--profile", str(profile)]) == 2
+    err = capsys.readouterr().err
+    assert f"concepts.0.instance_dir: {tmp_path / 'gone'} is not a folder" in err
+    assert f"concepts.1.instance_dir: {tmp_path / 'photo.png'} is a file, not a folder" in err
+
+
 def test_prepare_and_caption_commands(clean: Path, tmp_path: Path, capsys) -> None:
     out_dir = tmp_path / "prepared"
     assert main(["dataset", "prepare", str(clean), str(out_dir), "--resolution", "64", "--flatten-color", "#00ff00"]) == 0

@@ -97,12 +97,14 @@ def _check(args: argparse.Namespace) -> int:
     from engine.dataset import DatasetError, check_dataset
     from engine.dataset.files import checked_folder
 
-    from dbtui.cli.dataset_check_profile import checked_concepts, loaded_readers, profile_checks
+    from dbtui.cli.dataset_check_profile import (checked_concepts, loaded_readers, profile_checks, read_from,
+                                                 refuse_missing_folders)
     from dbtui.console import PhaseDisplay, make_console
 
     console = make_console()
     runs: list[tuple[str | None, str | None, dict[str, Any]]] = []  # as profile_checks gives them
-    # Every refusal comes before the tokenizers are read: reading them took seconds before a wrong flag was named.
+    # Every refusal comes before the tokenizers are read: reading them took seconds before a wrong flag was named (or
+    # a missing folder, unless another concept's is there to check: refuse_missing_folders).
     if args.profile:
         from engine.family_sizes import load_profile_with_family_step
 
@@ -114,6 +116,8 @@ def _check(args: argparse.Namespace) -> int:
         if args.folder:
             checked_folder(args.folder)
         indices = checked_concepts(profile, args.folder, args.concept)
+        if not args.folder:
+            refuse_missing_folders(profile, indices)
         # The concept checked, FOLDER's own where it is one (its --set told as concepts.0 changed another concept);
         # with several checked, concepts.N: concepts.0 for each of them changed the first alone.
         concept = f"concepts.{indices[0]}" if len(indices) == 1 else "concepts.N"
@@ -148,9 +152,7 @@ def _check(args: argparse.Namespace) -> int:
         except DatasetError as error:
             if key is None:
                 raise
-            # A profile's relative paths are read from the working directory, not the profile's folder: as validate says.
-            where = "" if Path(folder).is_absolute() or Path(folder).exists() else f" (relative paths are read from the folder dbtui runs in, {Path.cwd()})"
-            unusable.append(f"{key}: {error}{where}")  # the other concepts are checked still, as validate says every problem
+            unusable.append(f"{key}: {error}{read_from(folder)}")  # the other concepts are checked still, as validate says
             continue
         print_report(console, report, show_info=args.all, profile_counts=bool(args.profile),
                      training=profile.training if args.profile else None)

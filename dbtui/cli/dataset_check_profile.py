@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -71,3 +72,30 @@ def profile_checks(console: Any, profile: Any, folder: str | None, indices: list
             settings["folder"] = folder
         checks.append((None if folder else f"concepts.{index}.instance_dir", heading, settings))
     return checks
+
+
+def read_from(folder: str) -> str:
+    """Where a profile's relative ``folder`` that is not there was looked for, as validate says it: from the working
+    directory, not the profile's folder."""
+    if Path(folder).is_absolute() or Path(folder).exists():
+        return ""
+    return f" (relative paths are read from the folder dbtui runs in, {Path.cwd()})"
+
+
+def refuse_missing_folders(profile: Any, indices: list[int]) -> None:
+    """A DatasetError naming each of ``indices``' instance_dir that is not there or is a file, where none is left to
+    check, before any tokenizer is read: the check read them first (8-10 s for SDXL's two) only to say the folder was
+    missing. Where another concept's folder is there, its report is worth the read: those are named after it."""
+    from engine.builtin import resolve_dir
+    from engine.dataset import DatasetError
+    from engine.dataset.files import checked_folder
+
+    said = []
+    for index in indices:
+        folder = resolve_dir(profile.concepts[index].instance_dir)
+        try:
+            checked_folder(folder)
+        except DatasetError as error:
+            said.append(f"concepts.{index}.instance_dir: {error}{read_from(folder)}")
+    if len(said) == len(indices):
+        raise DatasetError("\n".join(said))
