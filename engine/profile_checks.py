@@ -18,6 +18,7 @@ from engine.profile.concept_warnings import (class_prompt_problems, generated_se
                                             shared_prompt_problems, unused_class_problems)
 from engine.profile.empty_settings import empty_setting_problems
 from engine.profile.library_problems import missing_library_problems
+from engine.profile.output_in_data import output_in_data_problems
 from engine.profile.schedule_warnings import schedule_problems
 from engine.profile.unused_lora_settings import unused_lora_problems
 
@@ -45,6 +46,6 @@ def check_profile(profile: Profile, family_id: str | None = None, missing_here: 
     warnings = (([] if certain else refused) + family_warnings + evaluation_problems(profile) + scorer_problems(profile)
                 + shared_prompt_problems(profile) + shared_identifier_problems(profile) + unused_class_problems(profile)
                 + class_prompt_problems(profile) + prior_weight_problems(profile) + generated_set_problems(profile)
-                + shared_class_folder_problems(profile)
+                + shared_class_folder_problems(profile) + output_in_data_problems(profile)
                 + schedule_problems(profile) + resolution_problems(profile) + unused_lora_problems(profile))
     return ProfileChecks(errors, here, warnings)

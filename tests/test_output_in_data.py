@@ -1,0 +1,48 @@
+"""`saving.output_dir` inside a concept's data folder: validate said nothing, and the run's previews landed among the
+training pictures, where `dbtui dataset check -r` counted them as photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dataset_fixture import textured
+
+from engine.profile_checks import check_profile
+from tests.training_helpers import tiny_profile
+
+
+def _said(profile) -> list[str]:
+    return [str(p) for p in check_profile(profile).warnings if p.key == "saving.output_dir"]
+
+
+@pytest.mark.parametrize("output", ["photos/runs", "photos", "./photos/../photos/deeper/runs"])
+def test_an_output_dir_inside_an_instance_folder_is_warned_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              output: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    textured(0, (64, 64)).save(tmp_path / "photos" / "a.png")
+    profile = tiny_profile(tmp_path, saving={"output_dir": output},
+                           concepts=[{"instance_dir": "photos", "instance_prompt": "photo of zwx dog"}])
+    [said] = _said(profile)
+    assert "is inside concepts.0.instance_dir 'photos'" in said
+    assert f"such as '{tmp_path / 'runs'}'" in said
+
+
+def test_an_output_dir_inside_a_class_folder_is_warned_of_with_prior_preservation_on(tmp_path: Path) -> None:
+    classes = tmp_path / "class"
+    classes.mkdir()
+    concept = {"instance_dir": "builtin:demo-instance", "instance_prompt": "photo of zwx disc", "class_dir": str(classes),
+               "class_prompt": "photo of a disc"}
+    on = tiny_profile(tmp_path, prior={"enabled": True}, saving={"output_dir": str(classes / "runs")}, concepts=[concept])
+    assert ["concepts.0.class_dir" in said for said in _said(on)] == [True]
+
+
+@pytest.mark.parametrize("output", ["runs", "photos2/runs", "data"])
+def test_an_output_dir_beside_the_data_is_not_warned_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        output: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "photos").mkdir(parents=True)
+    profile = tiny_profile(tmp_path, saving={"output_dir": output},
+                           concepts=[{"instance_dir": "data/photos", "instance_prompt": "photo of zwx dog"}])
+    assert _said(profile) == []
