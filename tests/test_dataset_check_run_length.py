@@ -27,3 +27,25 @@ def test_the_profiles_run_length_is_said_in_place_of_the_rule(training: str, sai
     out = " ".join(capsys.readouterr().out.split())
     assert said in out, out
     assert ("100 per usable image" in out) == (not training)  # the rule only where the profile leaves the length to it
+
+
+def test_a_profile_of_two_concepts_is_told_the_length_its_run_trains(tmp_path: Path, capsys) -> None:
+    """Two concepts of 3 and 2 images, no length set: each was told 'Suggested training steps: 300' (and 200), its own
+    folder's rule, while the run trains 100 per instance image of both together (engine.data.batches), 500 steps."""
+    folders = []
+    for name, count in (("dog", 3), ("cat", 2)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i in range(count):
+            textured(i).save(folder / f"{i}.jpg", quality=95)
+        folders.append(folder)
+    profile = tmp_path / "p.toml"
+    profile.write_text('[model]\npretrained = "builtin:tiny-sd1"\n' + "".join(
+        f'[[concepts]]\ninstance_dir = "{folder}"\ninstance_prompt = "photo of {word} {folder.name}"\n'
+        for folder, word in zip(folders, ("zwx", "qrv"))))
+    assert main(["dataset", "check", "--profile", str(profile)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Suggested training steps" not in out, out
+    assert out.count("Training steps: 500, 100 per instance image of the 2 concepts' 5 together") == 2, out
+    assert main(["dataset", "check", "--profile", str(profile), "--concept", "1"]) == 0  # the other concept counts too
+    assert "Training steps: 500, 100 per instance image" in " ".join(capsys.readouterr().out.split())

@@ -98,11 +98,12 @@ def _check(args: argparse.Namespace) -> int:
     from engine.dataset.files import checked_folder
 
     from dbtui.cli.dataset_check_profile import (checked_concepts, loaded_readers, profile_checks, read_from,
-                                                 refuse_missing_folders)
+                                                 refuse_missing_folders, run_instance_images)
     from dbtui.console import PhaseDisplay, make_console
 
     console = make_console()
     runs: list[tuple[str | None, str | None, dict[str, Any]]] = []  # as profile_checks gives them
+    run_images = None
     # Every refusal comes before the tokenizers are read: reading them took seconds before a wrong flag was named (or
     # a missing folder, unless another concept's is there to check: refuse_missing_folders).
     if args.profile:
@@ -129,6 +130,7 @@ def _check(args: argparse.Namespace) -> int:
                           "--identifier": (f"{concept}.instance_prompt", None if args.identifier is None else ""),
                           "--bucketing": ("dataset.bucketing", args.bucketing or None)}, concepts=len(indices))
         runs = profile_checks(console, profile, args.folder, indices, loaded_readers(console, args.model, profile.model))
+        run_images = run_instance_images(profile)
     else:
         folder_without_profile(args, "check", "check")
         checked_folder(args.folder)
@@ -155,7 +157,7 @@ def _check(args: argparse.Namespace) -> int:
             unusable.append(f"{key}: {error}{read_from(folder)}")  # the other concepts are checked still, as validate says
             continue
         print_report(console, report, show_info=args.all, profile_counts=bool(args.profile),
-                     training=profile.training if args.profile else None)
+                     training=profile.training if args.profile else None, run_images=run_images)
         failed |= report.has_errors
     if unusable:
         raise DatasetError("\n".join(unusable))

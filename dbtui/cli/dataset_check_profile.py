@@ -99,3 +99,20 @@ def refuse_missing_folders(profile: Any, indices: list[int]) -> None:
             said.append(f"concepts.{index}.instance_dir: {error}{read_from(folder)}")
     if len(said) == len(indices):
         raise DatasetError("\n".join(said))
+
+
+def run_instance_images(profile: Any) -> tuple[int, int] | None:
+    """(concepts, instance images of them all) for a profile of several that leaves the run's length to the rule of
+    100 per instance image, which its run counts of every concept's images together; None otherwise, or where a folder
+    cannot be listed (its concept's check says why)."""
+    from engine.builtin import resolve_dir
+    from engine.data.images import DataError, list_images
+
+    training = profile.training
+    if len(profile.concepts) < 2 or training.max_train_steps or training.num_train_epochs:
+        return None
+    try:
+        images = sum(len(list_images(Path(resolve_dir(concept.instance_dir)))) for concept in profile.concepts)
+    except (DataError, OSError):
+        return None
+    return len(profile.concepts), images

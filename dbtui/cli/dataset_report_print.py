@@ -9,8 +9,10 @@ from dbtui.cli.printable import markup_safe
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 
-def print_report(console, report, show_info: bool, profile_counts: bool = False, training=None) -> None:
-    """``training``: the profile's [training], whose run length, where it sets one, is said in place of the rule's."""
+def print_report(console, report, show_info: bool, profile_counts: bool = False, training=None,
+                 run_images: tuple[int, int] | None = None) -> None:
+    """``training``: the profile's [training], whose run length, where it sets one, is said in place of the rule's.
+    ``run_images``: (concepts, instance images) of a profile of several, whose run counts its default length of all."""
     from rich.table import Table
 
     from engine.dataset.report import (CLASS_IMAGES_PER_IMAGE, MAX_CLASS_IMAGES, MIN_CLASS_IMAGES, RULE_MAX_IMAGES,
@@ -50,6 +52,12 @@ def print_report(console, report, show_info: bool, profile_counts: bool = False,
                       else ("num_train_epochs", training.num_train_epochs))
         console.print(f"Training steps: set by the profile (training.{key} = {value}), not by the rule of "
                       f"{STEPS_PER_IMAGE} per image, which a profile setting neither trains")
+    elif run_images is not None:
+        # Each concept was told its own folder's rule, half a two-concept run's length (engine.data.batches).
+        concepts, images = run_images
+        console.print(f"Training steps: {STEPS_PER_IMAGE * images}, {STEPS_PER_IMAGE} per instance image of the "
+                      f"{concepts} concepts' {images} together, as the run counts them (training.max_train_steps sets "
+                      "another length)")
     else:
         console.print(f"Suggested training steps: {s.suggested_steps} ({STEPS_PER_IMAGE} per usable image{cap})")
     earlier = (f", {s.class_images_generated} generated earlier in {markup_safe(s.class_images_generated_in)} (reused unless the "
