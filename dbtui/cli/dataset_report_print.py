@@ -51,7 +51,7 @@ def print_report(console, report, show_info: bool, profile_counts: bool = False,
         key, value = (("max_train_steps", training.max_train_steps) if training.max_train_steps
                       else ("num_train_epochs", training.num_train_epochs))
         console.print(f"Training steps: set by the profile (training.{key} = {value}), not by the rule of "
-                      f"{STEPS_PER_IMAGE} per image, which a profile setting neither trains")
+                      f"{STEPS_PER_IMAGE} per image (the rule is the length only where neither key is set)")
     elif run_images is not None:
         # Each concept was told its own folder's rule, half a two-concept run's length (engine.data.batches).
         concepts, images = run_images
