@@ -92,3 +92,16 @@ def test_help_lists_the_profile_options(capsys) -> None:
     out = " ".join(capsys.readouterr().out.split())
     assert "--profile PROFILE" in out and "--concept CONCEPT" in out and "--set KEY=VALUE" in out
     assert "default with --profile: each concept's instance_dir" in out
+
+
+def test_every_missing_concept_folder_is_named_with_where_a_relative_one_was_read(profile: Path, tmp_path: Path,
+                                                                                  monkeypatch, capsys) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the profile's folders, given relative, are read from here, where they are not
+    assert main(["dataset", "caption", "--profile", str(profile), "--trim",
+                 "--set", 'concepts.0.instance_dir="dog"', "--set", 'concepts.1.instance_dir="cat"']) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    for index, name in enumerate(("dog", "cat")):
+        assert f"concepts.{index}.instance_dir: {name} is not a folder" in said
+    assert f"(relative paths are read from the folder dbtui runs in, {elsewhere})" in said

@@ -75,10 +75,9 @@ def _folders(args: argparse.Namespace) -> tuple[list[tuple[str | None, str]], st
         return [(None, folder_without_profile(args, "caption", "caption"))], ".txt" if args.extension is None else args.extension
     from engine.builtin import resolve_dir
     from engine.dataset import DatasetError
-    from engine.dataset.files import checked_folder
     from engine.family_sizes import load_profile_with_family_step
 
-    from dbtui.cli.dataset_check_profile import checked_concepts
+    from dbtui.cli.dataset_check_profile import checked_concepts, missing_folders
 
     profile_decides({"--extension": ("dataset.caption_extension", args.extension)})
     profile = load_profile_with_family_step(args.profile, args.set)
@@ -89,12 +88,9 @@ def _folders(args: argparse.Namespace) -> tuple[list[tuple[str | None, str]], st
                                "not both")
         return [(None, args.folder)], extension
     indices = checked_concepts(profile, None, args.concept)
+    if missing := missing_folders(profile, indices):
+        raise DatasetError("\n".join(missing))
     folders = [resolve_dir(profile.concepts[index].instance_dir) for index in indices]
-    for index, folder in zip(indices, folders):
-        try:
-            checked_folder(folder)
-        except DatasetError as error:
-            raise DatasetError(f"concepts.{index}.instance_dir: {error}") from None
     return [(f"concepts.{index}: {folder}" if len(indices) > 1 else None, folder)
             for index, folder in zip(indices, folders)], extension
 

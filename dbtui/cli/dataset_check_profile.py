@@ -82,10 +82,9 @@ def read_from(folder: str) -> str:
     return f" (relative paths are read from the folder dbtui runs in, {Path.cwd()})"
 
 
-def refuse_missing_folders(profile: Any, indices: list[int]) -> None:
-    """A DatasetError naming each of ``indices``' instance_dir that is not there or is a file, where none is left to
-    check, before any tokenizer is read: the check read them first (8-10 s for SDXL's two) only to say the folder was
-    missing. Where another concept's folder is there, its report is worth the read: those are named after it."""
+def missing_folders(profile: Any, indices: list[int]) -> list[str]:
+    """``concepts.N.instance_dir: why`` for each of ``indices``' instance_dir that is not there or is a file, saying
+    where a relative one was looked for."""
     from engine.builtin import resolve_dir
     from engine.dataset import DatasetError
     from engine.dataset.files import checked_folder
@@ -97,6 +96,16 @@ def refuse_missing_folders(profile: Any, indices: list[int]) -> None:
             checked_folder(folder)
         except DatasetError as error:
             said.append(f"concepts.{index}.instance_dir: {error}{read_from(folder)}")
+    return said
+
+
+def refuse_missing_folders(profile: Any, indices: list[int]) -> None:
+    """A DatasetError naming each of ``indices``' instance_dir that is not there or is a file, where none is left to
+    check, before any tokenizer is read: the check read them first (8-10 s for SDXL's two) only to say the folder was
+    missing. Where another concept's folder is there, its report is worth the read: those are named after it."""
+    from engine.dataset import DatasetError
+
+    said = missing_folders(profile, indices)
     if len(said) == len(indices):
         raise DatasetError("\n".join(said))
 
