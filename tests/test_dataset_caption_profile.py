@@ -105,3 +105,20 @@ def test_every_missing_concept_folder_is_named_with_where_a_relative_one_was_rea
     for index, name in enumerate(("dog", "cat")):
         assert f"concepts.{index}.instance_dir: {name} is not a folder" in said
     assert f"(relative paths are read from the folder dbtui runs in, {elsewhere})" in said
+
+
+def test_recursive_is_refused_beside_the_profile_s_folders(profile: Path, tmp_path: Path, capsys) -> None:
+    """Training reads a concept's own images only; -r edited the sub-folders' captions too, and a concept's folder
+    inside another's twice."""
+    inner = tmp_path / "dog" / "puppy"
+    inner.mkdir()
+    (inner / "a.caption").write_text("puppy\n", encoding="utf-8")
+    textured(0, (32, 32)).save(inner / "a.png")
+    assert main(["dataset", "caption", "--profile", str(profile), "-r", "--replace", "puppy", "puppy, small",
+                 "--set", f'concepts.1.instance_dir="{inner}"']) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "--recursive with --profile: training reads only the images directly in each concept's instance_dir" in said
+    assert "leave out -r, or make each sub-folder a concept of its own" in said
+    assert (inner / "a.caption").read_text(encoding="utf-8") == "puppy\n"
+    assert main(["dataset", "caption", str(tmp_path / "dog"), "--profile", str(profile), "-r", "--frequency"]) == 0
+    assert _words(capsys) == "2 dog 2 photo 1 puppy"  # a FOLDER given is the user's to read with its sub-folders

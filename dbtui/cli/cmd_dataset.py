@@ -10,7 +10,8 @@ from dbtui.cli.common import ExamplesFormatter, add_overrides, finite_at_least, 
 from dbtui.cli.dataset_caption import register_caption
 from dbtui.cli.dataset_report_print import print_report
 from dbtui.cli.first_lines import check_hint, print_first
-from dbtui.cli.profile_decides import folder_without_profile, profile_decides, profile_values_need_profile
+from dbtui.cli.profile_decides import (folder_without_profile, profile_decides, profile_values_need_profile,
+                                     recursive_with_profile)
 from dbtui.cli.printable import markup_safe
 
 CAPTION_MODES = ["instance_prompt", "caption_file", "caption_file_then_prompt", "prompt_then_caption_file", "file_name"]
@@ -110,9 +111,7 @@ def _check(args: argparse.Namespace) -> int:
         from engine.family_sizes import load_profile_with_family_step
 
         if args.recursive:  # it counted the sub-folders' pictures a run never reads, and hid their warning
-            raise DatasetError("--recursive with --profile: training reads only the images directly in each concept's "
-                               "instance_dir, as the check with --profile does; leave out -r (the check then names the "
-                               "images in sub-folders), or make each sub-folder a concept of its own")
+            raise DatasetError(recursive_with_profile("the check", " (the check then names the images in sub-folders)"))
         profile = load_profile_with_family_step(args.profile, args.set)
         if args.folder:
             checked_folder(args.folder)

@@ -9,7 +9,7 @@ from dbtui.cli.caption_options import refuse_stray_options
 from dbtui.cli.common import ExamplesFormatter, add_overrides, profile_path, user_path
 from dbtui.cli.first_lines import NAMED, check_hint, print_first
 from dbtui.cli.printable import markup_safe
-from dbtui.cli.profile_decides import folder_without_profile, profile_decides
+from dbtui.cli.profile_decides import folder_without_profile, profile_decides, recursive_with_profile
 
 
 def register_caption(commands: argparse._SubParsersAction) -> None:
@@ -80,6 +80,8 @@ def _folders(args: argparse.Namespace) -> tuple[list[tuple[str | None, str]], st
     from dbtui.cli.dataset_check_profile import checked_concepts, missing_folders
 
     profile_decides({"--extension": ("dataset.caption_extension", args.extension)})
+    if args.recursive and not args.folder:  # a concept's folder inside another's had its captions edited twice
+        raise DatasetError(recursive_with_profile("`dataset caption`"))
     profile = load_profile_with_family_step(args.profile, args.set)
     extension = profile.dataset.caption_extension
     if args.folder:

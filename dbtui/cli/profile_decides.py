@@ -29,6 +29,13 @@ def profile_decides(given: dict[str, tuple[str, str | int | bool | None]], conce
                          f"{it} in the profile or with {sets}{each}, or leave out --profile to give {it} here")
 
 
+def recursive_with_profile(command: str, leaving_out: str = "") -> str:
+    """Why -r beside --profile is refused: ``command`` (as the sentence names it) would read the images in each concept's
+    sub-folders, which training never reads; ``leaving_out``: what leaving out -r does besides."""
+    return (f"--recursive with --profile: training reads only the images directly in each concept's instance_dir, as "
+            f"{command} with --profile does; leave out -r{leaving_out}, or make each sub-folder a concept of its own")
+
+
 def profile_values_need_profile(args: argparse.Namespace) -> None:
     """Without --profile, --concept and --set (which choose and change a profile's values) are refused: they were
     left unused without a word."""
