@@ -10,6 +10,7 @@ import pytest
 from dataset_fixture import textured
 
 from dbtui.cli import main
+from engine.builtin import resolve_dir
 
 
 @pytest.fixture
@@ -122,3 +123,16 @@ def test_recursive_is_refused_beside_the_profile_s_folders(profile: Path, tmp_pa
     assert (inner / "a.caption").read_text(encoding="utf-8") == "puppy\n"
     assert main(["dataset", "caption", str(tmp_path / "dog"), "--profile", str(profile), "-r", "--frequency"]) == 0
     assert _words(capsys) == "2 dog 2 photo 1 puppy"  # a FOLDER given is the user's to read with its sub-folders
+
+
+def test_the_demo_s_own_pictures_are_read_but_not_edited(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`caption --profile profiles/tiny-demo.toml --add-tag` wrote caption files into dbtui's cache, beside the demo
+    pictures every profile naming builtin:demo-instance reads; counting their tags edits nothing and is still taken."""
+    monkeypatch.setenv("DBTUI_CACHE", str(tmp_path / "cache"))
+    demo = Path(__file__).resolve().parents[1] / "profiles" / "tiny-demo.toml"
+    captions = {path: path.read_bytes() for path in Path(resolve_dir("builtin:demo-instance")).glob("*.txt")}
+    assert main(["dataset", "caption", "--profile", str(demo), "--add-tag", "hello"]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "concepts.0.instance_dir is builtin:demo-instance" in said and "copy" in said, said
+    assert captions and {path: path.read_bytes() for path in captions} == captions
+    assert main(["dataset", "caption", "--profile", str(demo), "--frequency"]) == 0

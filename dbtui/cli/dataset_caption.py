@@ -73,7 +73,7 @@ def _folders(args: argparse.Namespace) -> tuple[list[tuple[str | None, str]], st
     stopped the command with the concepts before it edited."""
     if not args.profile:
         return [(None, folder_without_profile(args, "caption", "caption"))], ".txt" if args.extension is None else args.extension
-    from engine.builtin import resolve_dir
+    from engine.builtin import is_builtin, resolve_dir
     from engine.dataset import DatasetError
     from engine.family_sizes import load_profile_with_family_step
 
@@ -90,6 +90,12 @@ def _folders(args: argparse.Namespace) -> tuple[list[tuple[str | None, str]], st
                                "not both")
         return [(None, args.folder)], extension
     indices = checked_concepts(profile, None, args.concept)
+    if not (args.frequency or args.undo):  # the demo's pictures sit in dbtui's cache, shared by every profile naming them
+        for index in indices:
+            if is_builtin(name := profile.concepts[index].instance_dir):
+                raise DatasetError(f"concepts.{index}.instance_dir is {name}, dbtui's own demo pictures, which every "
+                                   f"profile naming it shares: copy {resolve_dir(name)} to a folder of your own and "
+                                   "point instance_dir there to caption them")
     if missing := missing_folders(profile, indices):
         raise DatasetError("\n".join(missing))
     folders = [resolve_dir(profile.concepts[index].instance_dir) for index in indices]
