@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from engine.events import Warning
 from engine.profile import load_profile, save_profile, validate_data
@@ -141,24 +141,41 @@ def test_a_lora_exported_onto_a_base_model_of_another_family_is_refused_before_i
     assert not (folder.path / "exports" / "step-2").exists()
 
 
-def test_weights_are_merged_only_into_the_base_model_they_were_trained_on(tmp_path: Path, trained: RunFolder) -> None:
+def _fine_tune_of(model: Path, into: Path) -> Path:
+    """A copy of the diffusers folder ``model`` whose unet weights alone are changed, as a fine-tune changes them:
+    its config, file names and file sizes the same, so only the weights' bytes tell the two apart."""
+    shutil.copytree(model, into)
+    weights = into / "unet" / "diffusion_pytorch_model.safetensors"
+    generator = torch.Generator().manual_seed(0)
+    tensors = {name: tensor + 1e-3 * torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype)
+               for name, tensor in load_file(weights).items()}
+    save_file(tensors, weights, metadata={"format": "pt"})  # as diffusers writes it: the header, so the size, alike
+    return into
+
+
+def test_weights_are_merged_only_into_the_base_model_they_were_trained_on(tmp_path: Path, trained: RunFolder,
+                                                                          tiny_sd1: Path) -> None:
     """Shapes alone let a LoRA of one model merge silently into another of the same architecture."""
-    from engine.builtin import resolve_model
     from engine.runs.base_identity import OtherBaseModelError, base_model_identity
     from engine.runs.export import export_checkpoint
 
     folder = _copy(trained, tmp_path)
-    identity = base_model_identity(resolve_model("builtin:tiny-sd1"))
+    identity = base_model_identity(tiny_sd1)
     manifest = json.loads((folder.checkpoints / "step-00000002" / "manifest.json").read_text())
     assert manifest["base_model"] == {"pretrained": "builtin:tiny-sd1", "identity": identity,
                                      "prediction_type": "epsilon", "family": "sd1"}
     assert json.loads((folder.outputs / "base_model.json").read_text())["identity"] == identity
-    assert identity != base_model_identity(resolve_model("builtin:tiny-sd1-random"))  # same shapes, other weights
+    other = _fine_tune_of(tiny_sd1, tmp_path / "fine-tune")
+    unet, other_unet = tiny_sd1 / "unet", other / "unet"
+    assert (other_unet / "config.json").read_bytes() == (unet / "config.json").read_bytes()
+    weights_file = "diffusion_pytorch_model.safetensors"
+    assert (other_unet / weights_file).stat().st_size == (unet / weights_file).stat().st_size
+    assert identity != base_model_identity(other)  # the same config and file sizes, other weights
 
-    _edited(folder, model={"pretrained": "builtin:tiny-sd1-random"})
+    _edited(folder, model={"pretrained": str(other)})
     for step, weights in ((2, "step-00000002's weights"), (3, "the run's final weights in")):  # a checkpoint, outputs
         with pytest.raises(OtherBaseModelError, match=f"{weights}.* were trained on builtin:tiny-sd1, and the base model "
-                                                      "model.pretrained names in .*builtin:tiny-sd1-random.* write "
+                                                      f"model.pretrained names in .*{re.escape(str(other))}.* write "
                                                       "builtin:tiny-sd1 back as model.pretrained"):
             export_checkpoint(folder.path, step)
     assert not (folder.path / "exports" / "step-2").exists()
