@@ -39,6 +39,22 @@ MODELS = {"tiny": ("builtin:tiny-sd1", 64), "medium": ("builtin:medium-sd1", 256
 INSTANCE_PROMPT = "photo of zwx disc"
 CLASS_PROMPT = "photo of a disc"
 LEARNING_RATE = {"full": 5e-6, "lora": 1e-4}
+# Steps median_s_per_step leaves out: the first is start-up (start_to_first_step_s), the next three warm-up.
+UNTIMED_STEPS = 4
+
+
+def median_step_seconds(step_ends: list[float]) -> float:
+    """The median time of the steps after ``UNTIMED_STEPS``, from the times each step ended; nan where a run ended
+    before one (``check_steps`` refuses to ask for so few)."""
+    gaps = [b - a for a, b in zip(step_ends[UNTIMED_STEPS - 1:], step_ends[UNTIMED_STEPS:])]
+    return statistics.median(gaps) if gaps else float("nan")
+
+
+def check_steps(parser: argparse.ArgumentParser, steps: int) -> None:
+    """Refuse a step count that leaves no step timed: median_s_per_step printed nan."""
+    if steps <= UNTIMED_STEPS:
+        parser.error(f"--steps {steps} leaves no step to time: median_s_per_step leaves out the first {UNTIMED_STEPS} "
+                     f"(start-up and warm-up); give --steps {UNTIMED_STEPS + 1} or more")
 
 
 def seconds_since_process_start() -> float:
@@ -102,12 +118,11 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, float]:
     end = seconds_since_process_start()
     steps = [t for t, e in events if e.kind == "step_ended"]
     phases = {e.phase: e.seconds for _, e in events if e.kind == "phase_finished"}
-    gaps = [b - a for a, b in zip(steps, steps[1:])][3:]  # after warm-up
     result = {
         "start_to_first_step_s": steps[0],
         "class_generation_s": phases.get("class_images", 0.0),
         "caching_s": phases.get("caching", 0.0) + phases.get("caching_text", 0.0),
-        "median_s_per_step": statistics.median(gaps) if gaps else float("nan"),
+        "median_s_per_step": median_step_seconds(steps),
         "save_outputs_s": phases.get("export", 0.0),
         "total_wall_s": end,
         "peak_rss_mb": (high_water_kb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024,
@@ -149,7 +164,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rerun", action="store_true", help="then run again in a fresh process, reusing the class images")
     parser.add_argument("--meter", action="store_true",
                         help="also print the memory meter's estimate of the steps' and the caching pass's peak (meter_*_mb)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_steps(parser, args.steps)
+    return args
 
 
 def print_result(label: str, result: dict[str, float]) -> None:

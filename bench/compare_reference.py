@@ -20,7 +20,6 @@ import os
 import re
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_train import CLASS_PROMPT, INSTANCE_PROMPT, LEARNING_RATE, MODELS, high_water_kb  # noqa: E402
+from bench_train import (CLASS_PROMPT, INSTANCE_PROMPT, LEARNING_RATE, MODELS, check_steps, high_water_kb,  # noqa: E402
+                         median_step_seconds)
 
 # The issues' targets for dbtui / reference (the s/step one is set on the medium model; RSS and the
 # re-run's start-up are issue 15's).
@@ -99,11 +99,10 @@ def parse_reference_log(lines: list[tuple[float, str]]) -> dict[str, float]:
     if not step_times:
         raise ValueError("no training step seen in the reference's output")
     ordered = [step_times[n] for n in sorted(step_times)]
-    gaps = [b - a for a, b in zip(ordered, ordered[1:])][3:]  # after warm-up, as bench_train.py
     return {
         "start_to_first_step_s": ordered[0],
         "class_generation_s": class_times[-1] - class_times[0] if class_times else 0.0,
-        "median_s_per_step": statistics.median(gaps) if gaps else float("nan"),
+        "median_s_per_step": median_step_seconds(ordered),  # after warm-up, as bench_train.py
         "last_step_s": ordered[-1],
     }
 
@@ -183,6 +182,7 @@ def main() -> int:
     args = parser.parse_args()
     if not args.reference.is_file():
         parser.error(f"{args.reference} is not a file: give the path to train_dreambooth.py from a diffusers checkout")
+    check_steps(parser, args.steps)  # before the reference's minutes of work, as bench_train.py would after them
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     env.setdefault("DBTUI_CACHE", str(Path(tempfile.gettempdir()) / "dbtui-bench-cache"))

@@ -31,7 +31,7 @@ def test_measures_are_read_and_a_failed_configuration_stays_in_the_table(suite) 
 
 
 def test_a_configuration_that_cannot_run_reports_its_error(suite, tmp_path: Path) -> None:
-    measures, error = suite.run_config("tiny", ["--optimizer", "sgd"], tmp_path, steps=1)
+    measures, error = suite.run_config("tiny", ["--optimizer", "sgd"], tmp_path, steps=5)
     assert measures == {} and "optimizer.name: takes 'adamw'" in error
 
 
@@ -74,3 +74,13 @@ def test_the_savers_rows_train_with_bf16_weights_and_the_fused_step(suite, bench
         "bf16", True, True)
     plain = bench_train.profile_for(bench_train.parse_args(["--model", model, "--precision", "bf16"]), tmp_path)
     assert (plain.precision.bf16_weights, plain.optimizer.fused_backward) == (False, False)
+
+
+def test_a_step_count_that_leaves_no_step_timed_is_refused(bench_train, capsys) -> None:
+    """`bench_train.py --steps 2` printed median_s_per_step: nan: its first four steps are start-up and warm-up."""
+    with pytest.raises(SystemExit) as refused:
+        bench_train.parse_args(["--steps", "4"])
+    assert refused.value.code == 2
+    assert "--steps 4 leaves no step to time" in (said := capsys.readouterr().err) and "--steps 5 or more" in said
+    assert bench_train.parse_args(["--steps", "5"]).steps == 5
+    assert bench_train.median_step_seconds([10.0, 11.0, 12.0, 13.0, 15.5]) == 2.5  # the fifth step's time alone
