@@ -137,7 +137,7 @@ class SavingSection(Section):
     output_dir: PathText = "runs"
     """Folder that holds one run folder per run."""
     every_n_steps: int | None = Field(500, ge=1, le=MAX_INTERVAL)
-    """Save a resumable checkpoint every N steps; empty saves none (the final model is saved either way)."""
+    """Save a resumable checkpoint every N steps before the last, whose model the outputs hold; empty saves none (the final model is saved either way)."""
     keep_last_n: int = Field(2, ge=1, le=1000)
     """Keep this many latest checkpoints; older ones are deleted, except in a scored run the best step's (the best-ranked scored step that has one), kept besides."""
     unet_half: bool = False
