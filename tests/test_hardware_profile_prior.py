@@ -8,6 +8,7 @@ figure with prior preservation.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,23 @@ def test_a_card_without_bf16_says_its_figure_is_with_prior_preservation(tmp_path
     monkeypatch.setenv("COLUMNS", "200")
     assert main(["hardware", "--profile", str(PROFILE), "--card", "T4", "--output-dir", str(tmp_path)]) == 0
     assert "T4 (no bf16): judged with prior preservation" in capsys.readouterr().out
+
+
+def test_a_card_without_bf16_names_the_rows_judged_with_prior_preservation(tmp_path: Path, monkeypatch, capsys) -> None:
+    """An SD profile without prior preservation, `--card T4`: "T4 (no bf16): judged with prior preservation" stood for
+    every T4 mark, where lora's (an fp16 figure without it) is judged as the profile trains, as --json's
+    "fits_with_prior" says."""
+    _machine(monkeypatch, 24)
+    profile = Path(__file__).parents[1] / "profiles" / "sd15-style-native.toml"
+    assert not load_profile(profile).prior.enabled
+    args = ["hardware", "--profile", str(profile), "--card", "T4", "--output-dir", str(tmp_path)]
+    assert main([*args, "--json"]) == 0
+    judged = {name: row["fits_with_prior"]["15 no bf16"] for name, row in json.loads(capsys.readouterr().out)["presets"].items()}
+    assert True in judged.values() and False in judged.values()  # some rows with it, some without
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(args) == 0
+    [line] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("T4 (no bf16): judged")]
+    said = re.fullmatch(r"T4 \(no bf16\): judged without prior preservation, as the profile trains, but (.+) with it, the "
+                        r"only figure measured in fp16 \(more than this profile needs\)", line)
+    assert said is not None, line
+    assert said.group(1).split(", ") == [name for name, with_prior in judged.items() if with_prior]

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from dbtui.cli.cmd_fit import CARD_HELP, card_mark, card_size, cards_asked
+from dbtui.cli.cmd_fit import CARD_HELP, Card, card_mark, card_size, cards_asked
 from dbtui.cli.common import profile_path
 from dbtui.cli.estimate_json import card_key, need_json
 from dbtui.family_guess_words import guessed_from_name
@@ -119,6 +119,22 @@ def _prior_said(estimates: dict, bf16: bool, trains_prior: bool) -> str:
             "measured in fp16")
 
 
+def _card_prior_said(card: Card | float, estimates: dict, bf16: bool, trains_prior: bool) -> str | None:
+    """Where a card asked trains otherwise (a T4 on a bf16 machine), the line naming the rows whose mark for it is
+    judged with prior preservation where the rows are not (its marks were read as without), as `--json`'s
+    "fits_with_prior" has them: all its marks were said so where some only were (SD's lora has an fp16 figure
+    without it); None where none is. A default card (a size alone) trains as this machine does."""
+    if not isinstance(card, Card) or card.bf16 or not bf16:
+        return None
+    judged_with = [name for name, row in estimates.items() if row.with_prior(False, trains_prior) > row.with_prior(bf16, trains_prior)]
+    if not judged_with:
+        return None
+    if len(judged_with) == len(estimates):
+        return f"{card.label} (no bf16): judged with prior preservation, the only figure measured in fp16 (more than this profile needs)"
+    return (f"{card.label} (no bf16): judged without prior preservation, as the profile trains, but {', '.join(judged_with)} "
+            "with it, the only figure measured in fp16 (more than this profile needs)")
+
+
 # A terminal's usual width: from it, each preset's row of the default cards' marks stays on one line.
 WHOLE_ROWS_FROM = 80
 # Whose figures the SD presets' rows are, by advice family (engine/memory/preset_table.py).
@@ -227,11 +243,7 @@ def _estimates_table(estimates: dict, recommended: str | None, bf16: bool, width
     moments += [f"{name}: {gb_beside(need.sampling_card_need, cards)} GB on the card while previews are generated "
                 f"(the steps: {need.card_need / GIB:.1f} GB)"
                 for name, need in needs.items() if need.sampling_card_need > need.card_need]
-    # A card asked that trains otherwise (a T4 on a bf16 machine) may be judged with prior preservation where the rows
-    # are not: its marks were read as without.
-    moments += [f"{escape(card.label)} (no bf16): judged with prior preservation, the only figure measured in fp16 "
-                "(more than this profile needs)" for card in cards if not getattr(card, "bf16", bf16)
-                and any(row.with_prior(False, trains_prior) > row.with_prior(bf16, trains_prior) for row in estimates.values())]
+    moments += [escape(said) for card in cards if (said := _card_prior_said(card, estimates, bf16, trains_prior))]
     if own is not None:
         moments.append("* this profile's own settings")
     # Rich markup would take Flux's "[dev]" for a style.
