@@ -10,7 +10,7 @@ from textual.widgets import Input, Static
 from dbtui.app import make_app
 from dbtui.session import Session
 from test_wizard_captions import SIZE, RealCaptionsEngine, _captions, _images
-from wizard_steps import settle
+from wizard_steps import settle, until
 
 
 def _shown(widget) -> list[str]:
@@ -73,3 +73,26 @@ async def test_a_caption_saved_then_reverted_does_not_ask_to_train_with_edited_c
     edited?"."""
     assert await _closed_after(tmp_path / "reverted", demo_data, ("ctrl+s", "f2")) != "CaptionModeScreen"
     assert await _closed_after(tmp_path / "saved", demo_data, ("ctrl+s",)) == "CaptionModeScreen"
+
+
+async def test_a_bulk_edit_undone_does_not_ask_to_train_with_edited_captions(tmp_path: Path, demo_data: Path) -> None:
+    """A tag added by mistake (Enter in the tag field), then undone with Ctrl+R: every caption as before, byte for
+    byte, yet Esc asked "Train with the captions you edited?" and dropped the folder's findings."""
+    images = _images(tmp_path, demo_data)
+    found = {caption: caption.read_bytes() for caption in images.glob("*.txt")}
+    session = Session.for_demo()
+    session.set("concepts.0.instance_dir", str(images))
+    session.reports[0] = "the folder's findings"
+    app = make_app(RealCaptionsEngine(), session, image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _captions(app, pilot, images, concept=0)
+        await pilot.click("#cap-tag")
+        await pilot.press(*"sks", "enter")
+        await until(pilot, lambda: screen.job is None and all(b"sks" in caption.read_bytes() for caption in found))
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: screen.job is None and b"sks" not in b"".join(map(Path.read_bytes, found)))
+        assert {caption: caption.read_bytes() for caption in images.glob("*.txt")} == found
+        await pilot.press("escape")
+        await settle(pilot)
+        assert type(app.screen).__name__ != "CaptionModeScreen"
+    assert session.reports == {0: "the folder's findings"}

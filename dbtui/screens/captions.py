@@ -281,6 +281,8 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
     def _run_job(self, what: str, run: Callable[[Callable[[Event], None]], Any]) -> None:
         total = len(self.images)
         try:
+            if what in ("bulk", "undo"):  # no save runs meanwhile; read here, as 3,000 captions freeze the screen
+                self.edits.before_write(*map(self.rows.file_of, self.images))
             result = run(lambda event: self.post_message(EngineEvent(event)))
             fresh = CaptionRows.read(self.store, self.images, lambda done: self.post_message(
                 EngineEvent(PhaseProgress(phase="captions", done=done, total=total))))
@@ -315,8 +317,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
         if message.what == "autocaption":
             self.edits.by_job(bool(result.written))
             self._tell(autocaption_said(result))
-        else:
-            self.edits.by_job(bool(len(result)))
+        else:  # a bulk edit's captions were kept as found (_run_job): undone, they changed nothing
             self._tell(changes_said(result, "(Ctrl+R undoes)" if message.what == "bulk" else ""))
         self._job_ended(fresh)
 
@@ -362,7 +363,7 @@ this screen after an edit asks which to use. Keep the identifier (e.g. zwx) in e
             return
         if self._waiting(for_auto=False) or not self._keep_edit():
             return
-        edited = self.edits.changed()  # a save put back with F2 changed nothing
+        edited = self.edits.changed()  # a save put back with F2, a bulk edit undone: nothing changed
         if edited or self.job == AUTO:
             self._forget_findings()
         concept = self.concept
