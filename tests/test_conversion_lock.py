@@ -94,3 +94,19 @@ def test_an_export_converting_a_runs_base_while_its_trainer_does_waits_and_reuse
     results, _ = _both(convert, made, release)
     assert results == [out, out] and made == [source]
     assert sorted(path.name for path in out.parent.iterdir()) == ["m-diffusers"]
+
+
+@pytest.mark.parametrize("typed", [".", "./", "/"])
+def test_a_folder_typed_without_a_name_of_its_own_is_refused_as_taken_not_with_a_path_error(
+        typed: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Into "." (or "/") in the wizard's Convert said "PosixPath('.') has an empty name", where it said the folder
+    was taken and what to do: the lock beside the folder had no name to put there."""
+    from engine.convert import OutputExistsError
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "m.safetensors").write_bytes(b"weights")
+    monkeypatch.chdir(work)
+    with pytest.raises(OutputExistsError, match="already exists and is not empty; choose a new output folder"):
+        import_model("m.safetensors", Path(typed))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["work"]  # no lock file left beside it

@@ -29,23 +29,26 @@ def waiting_said(emit: Callable[[Event], None] | None, path: Path, folder: Path)
         advice="nothing to do: this goes on by itself once the other conversion ends"))
 
 
-def lock_path(folder: Path) -> Path:
-    return folder.with_name(f".{folder.name}.converting")
+def lock_path(folder: Path) -> Path | None:
+    """The hidden file beside ``folder`` that its conversions lock; None for the root, which has nothing beside it."""
+    folder = Path(os.path.abspath(folder))  # "." and ".." have no name of their own to put a file beside
+    return folder.with_name(f".{folder.name}.converting") if folder.name else None
 
 
 @contextmanager
 def converting_into(folder: Path, waiting: Callable[[], None] | None = None) -> Iterator[None]:
     """Held while this process converts into ``folder``; ``waiting`` is called once if another holds it first.
-    Where no lock can be had (a folder this user cannot write, a disk without locks) the conversion goes on unlocked,
-    and says itself what is wrong with the folder."""
-    fd = _take(lock_path(folder), waiting)
+    Where no lock can be had (a folder this user cannot write, a disk without locks, the root) the conversion goes on
+    unlocked, and says itself what is wrong with the folder."""
+    lock = lock_path(folder)
+    fd = None if lock is None else _take(lock, waiting)
     try:
         yield
     finally:
-        if fd is not None:
+        if lock is not None and fd is not None:
             # Removed while still held: a waiter then holds a removed file, sees so, and takes the new one (_take).
             with suppress(OSError):
-                lock_path(folder).unlink()
+                lock.unlink()
             os.close(fd)
 
 
