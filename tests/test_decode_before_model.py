@@ -123,3 +123,34 @@ def test_run_detach_refuses_a_damaged_image_in_the_terminal(tmp_path: Path, monk
     assert main(["run", str(path), "--detach"]) == 0
     record = DecodedRecord(tmp_path / "runs" / "r" / "cache" / "decoded.json")
     assert record.unchecked(sorted(photos.iterdir())) == []  # the trainer decodes none again
+
+
+def test_the_pools_threads_leave_the_processs_warnings_filters_alone(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each thread set the pixel limit's filter itself (load_rgb): threads put back one another's filters, and one time
+    in a few hundred a picture over the limit decoded as a good one (and was recorded so), its warning printed."""
+    import threading
+    import warnings
+
+    from PIL import Image
+
+    from engine.data import decoding
+
+    entered_off_main: list[str] = []
+
+    class Watched(warnings.catch_warnings):
+        def __enter__(self):
+            if threading.current_thread() is not threading.main_thread():
+                entered_off_main.append(threading.current_thread().name)
+            return super().__enter__()
+
+    monkeypatch.setattr(warnings, "catch_warnings", Watched)
+    monkeypatch.setattr(decoding, "default_workers", lambda: 4)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for index in range(8):  # 1,600 pixels: over the limit, under twice it, where Pillow only warns
+        Image.new("RGB", (40, 40), (index, 0, 0)).save(folder / f"big_{index}.png")
+    with pytest.raises(DataError, match="8 image file\\(s\\) cannot be decoded"):
+        decode_each(sorted(folder.iterdir()), lambda event: None, "decoding")
+    assert entered_off_main == []

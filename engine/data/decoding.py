@@ -14,7 +14,7 @@ from pathlib import Path
 
 from engine.data.decoded_record import DecodedRecord
 from engine.data.examples import build_examples
-from engine.data.images import DataError, list_images, load_rgb, named_files
+from engine.data.images import DataError, decoded_rgb, list_images, named_files
 from engine.data.pixel_limit import pixel_limit_is_an_error
 from engine.dataset.pool import default_workers
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
@@ -25,7 +25,7 @@ PHASE = "checking_images"
 def _decodes(path: Path) -> bool:
     """Whether ``path`` decodes whole (the picture itself dropped at once: a pool holds one per thread)."""
     try:
-        load_rgb(path)
+        decoded_rgb(path)  # the pixel limit is made an error around the pool, once
     except DataError:
         return False
     return True
@@ -44,8 +44,8 @@ def decode_each(paths: list[Path], emit: Callable[[Event], None], description: s
     emit(PhaseStarted(phase=PHASE, total=len(paths), description=description))
     bad: set[Path] = set()
     good: list[Path] = []
-    # The pixel limit made an error once around the pool too: warnings' filters are the process's, and the threads'
-    # own ``catch_warnings`` (in load_rgb) put back one another's, each of which holds this one's.
+    # The pixel limit made an error once, around the pool: warnings' filters are the process's, and threads that each
+    # set them (load_rgb) put back one another's, letting a picture over the limit through as a good one.
     with pixel_limit_is_an_error(), ThreadPoolExecutor(max_workers=min(default_workers(), len(paths))) as pool:
         futures = {pool.submit(_decodes, path): path for path in paths}
         for done, future in enumerate(as_completed(futures), start=1):

@@ -186,10 +186,17 @@ def load_rgb(path: Path, most_side: int | None = None):
     """The image upright (EXIF applied) in RGB, as ``dbtui dataset prepare`` writes it (``to_rgb``, white behind
     transparency); a file the doctor calls broken (a PNG without its end, too many pixels) is refused.
     ``most_side``: reduced to fit it (a JPEG decoded at the nearest smaller scale already), for showing."""
+    with pixel_limit_is_an_error():
+        return decoded_rgb(path, most_side)
+
+
+def decoded_rgb(path: Path, most_side: int | None = None):
+    """``load_rgb`` where the caller has made Pillow's pixel-limit warning an error (a process-wide setting): threads
+    that each set it put back one another's filters, and a picture over the limit decoded as a good one."""
     from PIL import Image
 
     try:
-        with pixel_limit_is_an_error(), Image.open(path) as image:
+        with Image.open(path) as image:
             fmt = image.format or ""
             if most_side:
                 image.draft("RGB", (most_side, most_side))
