@@ -154,3 +154,21 @@ def test_the_pools_threads_leave_the_processs_warnings_filters_alone(tmp_path: P
     with pytest.raises(DataError, match="8 image file\\(s\\) cannot be decoded"):
         decode_each(sorted(folder.iterdir()), lambda event: None, "decoding")
     assert entered_off_main == []
+
+
+def test_a_picture_rewritten_while_the_pass_runs_is_decoded_again(tmp_path: Path) -> None:
+    """The record took each file's size and times after the whole pass: one cut short meanwhile (a sync client, a copy
+    still under way) was recorded as decoded, and the next run's check let it through to the caching pass."""
+    from engine.events import PhaseProgress
+
+    paths = _photos(tmp_path / "photos", 3)
+    record = DecodedRecord(tmp_path / "run" / "cache" / "decoded.json")
+
+    def rewrite_once_decoding(event) -> None:
+        if isinstance(event, PhaseProgress) and event.done == 1:
+            _cut_jpeg(paths[0])
+
+    decode_each(paths, rewrite_once_decoding, "decoding", record=record)
+    assert record.unchecked(paths) == [paths[0]]
+    with pytest.raises(DataError, match="1 image file\\(s\\) cannot be decoded .*good_0.png"):
+        decode_each(paths, lambda event: None, "decoding", record=record)

@@ -35,20 +35,30 @@ class DecodedRecord:
     def __init__(self, path: Path, *, writes: bool = True):
         self.path = Path(path)
         self.writes = writes
+        self._before: dict[str, list[int]] = {}  # each image as ``unchecked`` found it, before it was decoded
 
     def unchecked(self, paths: list[Path]) -> list[Path]:
         """The images of ``paths`` the record does not hold as they stand now, in order."""
         known = read_json_object(self.path)  # missing or damaged: every image is decoded again
-        return [path for path in paths if (said := _file_said(path)) is None or known.get(str(path.absolute())) != said]
+        unchecked = []
+        for path in paths:
+            said = _file_said(path)
+            if said is None or known.get(str(path.absolute())) != said:
+                unchecked.append(path)
+                if said is not None:
+                    self._before[str(path.absolute())] = said
+        return unchecked
 
     def add(self, paths: Iterable[Path]) -> None:
-        """Record ``paths`` as decoded. Best effort, through a temporary file renamed into place: a record that cannot
-        be written (a full disk, a read-only folder) only means the next run decodes them again."""
+        """Record ``paths`` as decoded, as ``unchecked`` found them: a file rewritten while they were decoded (a sync
+        client, a copy still under way) no longer matches, and is decoded again. Best effort, through a temporary file
+        renamed into place: a record that cannot be written (a full disk, a read-only folder) only means the next run
+        decodes them again."""
         if not self.writes:
             return
         known = read_json_object(self.path)
         for path in paths:
-            if (said := _file_said(path)) is not None:
+            if (said := self._before.get(str(path.absolute()))) is not None:
                 known[str(path.absolute())] = said
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
         with contextlib.suppress(OSError):
