@@ -49,3 +49,22 @@ def test_a_profile_of_two_concepts_is_told_the_length_its_run_trains(tmp_path: P
     assert out.count("Training steps: 500, 100 per instance image of the 2 concepts' 5 together") == 2, out
     assert main(["dataset", "check", "--profile", str(profile), "--concept", "1"]) == 0  # the other concept counts too
     assert "Training steps: 500, 100 per instance image" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_folder_checked_for_one_of_two_concepts_counts_in_its_place(tmp_path: Path, capsys) -> None:
+    """`--profile P --concept 0 newdog/` (10 images, concept 0's folder has 3, concept 1's 2) was told 'Training steps:
+    500, ... the 2 concepts' 5 together' under newdog's '10 images': the run with newdog as concept 0 trains 1200."""
+    folders = {}
+    for name, count in (("dog", 3), ("cat", 2), ("newdog", 10)):
+        folders[name] = folder = tmp_path / name
+        folder.mkdir()
+        for i in range(count):
+            textured(i).save(folder / f"{i}.jpg", quality=95)
+    profile = tmp_path / "p.toml"
+    profile.write_text('[model]\npretrained = "builtin:tiny-sd1"\n' + "".join(
+        f'[[concepts]]\ninstance_dir = "{folders[name]}"\ninstance_prompt = "photo of {word} {name}"\n'
+        for name, word in (("dog", "zwx"), ("cat", "qrv"))))
+    assert main(["dataset", "check", "--profile", str(profile), "--concept", "0", str(folders["newdog"])]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "10 images, 10 usable" in out, out
+    assert "Training steps: 1200, 100 per instance image of the 2 concepts' 12 together" in out, out

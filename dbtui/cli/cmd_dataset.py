@@ -129,7 +129,7 @@ def _check(args: argparse.Namespace) -> int:
                           "--identifier": (f"{concept}.instance_prompt", None if args.identifier is None else ""),
                           "--bucketing": ("dataset.bucketing", args.bucketing or None)}, concepts=len(indices))
         runs = profile_checks(console, profile, args.folder, indices, loaded_readers(console, args.model, profile.model))
-        run_images = run_instance_images(profile)
+        run_images = run_instance_images(profile, args.folder, indices)
     else:
         folder_without_profile(args, "check", "check")
         checked_folder(args.folder)

@@ -110,18 +110,22 @@ def refuse_missing_folders(profile: Any, indices: list[int]) -> None:
         raise DatasetError("\n".join(said))
 
 
-def run_instance_images(profile: Any) -> tuple[int, int] | None:
+def run_instance_images(profile: Any, folder: str | None, indices: list[int]) -> tuple[int, int] | None:
     """(concepts, instance images of them all) for a profile of several that leaves the run's length to the rule of
     100 per instance image, which its run counts of every concept's images together; None otherwise, or where a folder
-    cannot be listed (its concept's check says why)."""
+    cannot be listed (its concept's check says why). A FOLDER (``folder``) checked as concept ``indices[0]`` counts in
+    that concept's folder's place: the profile's own was counted beneath the report of FOLDER's images."""
     from engine.builtin import resolve_dir
     from engine.data.images import DataError, list_images
 
     training = profile.training
     if len(profile.concepts) < 2 or training.max_train_steps or training.num_train_epochs:
         return None
+    folders = [resolve_dir(concept.instance_dir) for concept in profile.concepts]
+    if folder:  # checked_concepts gave it one concept
+        folders[indices[0]] = folder
     try:
-        images = sum(len(list_images(Path(resolve_dir(concept.instance_dir)))) for concept in profile.concepts)
+        images = sum(len(list_images(Path(each))) for each in folders)
     except (DataError, OSError):
         return None
     return len(profile.concepts), images
