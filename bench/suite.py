@@ -23,6 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench_train import check_steps
+
 BENCH = Path(__file__).resolve().parent / "bench_train.py"
 
 # name → bench_train.py arguments. fp16 on a CPU falls back to fp32 with a warning.
@@ -157,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--meter", action="store_true",
                         help="also run the memory meter on each configuration; on a GPU the table shows its error")
     args = parser.parse_args(argv)
+    check_steps(parser, args.steps)  # each row's bench_train.py would refuse it, one after another
     configs = configs_for(args.model)
     names = args.only or list(configs)
     wrong = [name for name in names if name not in configs]

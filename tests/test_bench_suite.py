@@ -58,10 +58,10 @@ def test_bench_train_gives_the_meters_figures_for_its_profile(bench_train, tmp_p
 
 def test_each_row_says_it_is_running_before_its_minutes_of_work(suite, monkeypatch, capsys) -> None:
     monkeypatch.setattr(suite, "run_config", lambda *args: ({}, "stopped here"))
-    assert suite.main(["--model", "tiny", "--steps", "2"]) == 1
+    assert suite.main(["--model", "tiny", "--steps", "5"]) == 1
     lines = capsys.readouterr().out.splitlines()
     first = next(name for name in suite.configs_for("tiny"))
-    assert lines[0] == f"[1/{len(suite.configs_for('tiny'))}] {first}: running 2 steps of tiny …"
+    assert lines[0] == f"[1/{len(suite.configs_for('tiny'))}] {first}: running 5 steps of tiny …"
     assert lines[1] == f"{first}: failed: stopped here"
 
 
@@ -84,3 +84,16 @@ def test_a_step_count_that_leaves_no_step_timed_is_refused(bench_train, capsys) 
     assert "--steps 4 leaves no step to time" in (said := capsys.readouterr().err) and "--steps 5 or more" in said
     assert bench_train.parse_args(["--steps", "5"]).steps == 5
     assert bench_train.median_step_seconds([10.0, 11.0, 12.0, 13.0, 15.5]) == 2.5  # the fifth step's time alone
+
+
+def test_the_suite_refuses_a_step_count_that_leaves_no_step_timed_before_any_row(suite, monkeypatch, capsys) -> None:
+    """`suite.py --steps 2` started every row, each refused by bench_train.py: a table of failed rows, one per
+    configuration, where bench_train.py and compare_reference.py refuse the count at once."""
+    rows = []
+    monkeypatch.setattr(suite, "run_config", lambda *args: rows.append(args) or ({}, ""))
+    with pytest.raises(SystemExit) as refused:
+        suite.main(["--model", "tiny", "--steps", "4"])
+    assert refused.value.code == 2 and rows == []
+    said = capsys.readouterr()
+    assert "--steps 4 leaves no step to time" in said.err and "--steps 5 or more" in said.err
+    assert "running" not in said.out
