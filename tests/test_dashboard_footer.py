@@ -9,8 +9,7 @@ from textual.widgets._footer import FooterKey
 
 from dbtui.app import make_app
 from dbtui.session import Session
-from engine.events import CheckpointSaved, RunFinished, RunStarted
-from wizard_fakes import FakeEngine
+from wizard_fakes import FakeEngine, stopped_then_resumed
 from test_wizard_resume_notices import _a_step_30_s_ago, _at_a_crashed_run
 from wizard_steps import resume_from_the_dashboard, settle, until
 
@@ -60,10 +59,7 @@ async def test_a_run_whose_history_holds_a_stop_then_its_resume_shows_its_contro
     monkeypatch.chdir(tmp_path)
     stopped = time.time() - 3
     engine = FakeEngine(has_checkpoints=True)
-    engine.events = [CheckpointSaved(time=stopped, step=4, path="runs/tiny-demo/checkpoints/step-00000004"),
-                     RunFinished(time=stopped, step=4, outputs={}, seconds=3.0, status="stopped"),
-                     RunStarted(time=time.time() + 60, run_dir="runs/tiny-demo", profile={}, hardware={}, versions={},
-                                total_steps=6, resumed_from_step=4)]
+    engine.events = stopped_then_resumed(stopped)
     app = make_app(engine, Session.for_demo("runs"), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         app.goto(4)

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from dbtui.app import make_app
 from dbtui.session import Session
-from engine.events import CheckpointSaved, RunFinished, RunStarted
-from wizard_fakes import FakeEngine
+from wizard_fakes import FakeEngine, stopped_then_resumed
 from wizard_steps import resume_from_the_dashboard, settle
 
 SIZE = (80, 24)
@@ -21,10 +20,7 @@ async def test_a_run_resumed_seconds_after_it_stopped_does_not_pop_its_stop_agai
     monkeypatch.chdir(tmp_path)
     stopped = time.time() - 3
     engine = FakeEngine(has_checkpoints=True)
-    engine.events = [CheckpointSaved(time=stopped, step=4, path="runs/tiny-demo/checkpoints/step-00000004"),
-                     RunFinished(time=stopped, step=4, outputs={}, seconds=3.0, status="stopped"),
-                     RunStarted(time=time.time() + 60, run_dir="runs/tiny-demo", profile={}, hardware={}, versions={},
-                                total_steps=6, resumed_from_step=4)]
+    engine.events = stopped_then_resumed(stopped)
     app = make_app(engine, Session.for_demo("runs"), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         app.goto(4)
