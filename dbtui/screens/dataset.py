@@ -15,7 +15,8 @@ from dbtui.messages import WorkDone
 from dbtui.pasted_path import pasted_path
 from dbtui.screens.base import WizardScreen
 from dbtui.screens.dataset_caption_use import CaptionUse
-from dbtui.screens.dataset_advice import concept_name, errors_advice, no_identifier_said, problems_said, tokens_said
+from dbtui.screens.dataset_check import CheckJob
+from dbtui.screens.dataset_advice import concept_name, errors_advice, no_identifier_said, tokens_said
 from dbtui.screens.dataset_jobs import PROGRESS_LABELS, Job, JobEvent
 from dbtui.screens.dataset_prepare import PrepareJob
 from dbtui.screens.user_errors import notify_user_errors
@@ -24,7 +25,6 @@ from dbtui.widgets.ordered_keys import OrderedInput
 from dbtui.widgets.preview import ImagePreview
 from dbtui.widgets.step_body import StepBody
 from engine.events import PhaseProgress, PhaseStarted
-from engine.profile import ProfileError
 from engine.profile.identifier import guess_identifier
 
 FIELDS = [
@@ -36,7 +36,7 @@ FIELDS = [
 FOLDER_FIELDS = {"instance_dir", "class_dir"}  # read as pasted paths: quoted, escaped or file:// (dbtui/pasted_path.py)
 
 
-class DatasetScreen(CaptionUse, PrepareJob, WizardScreen):
+class DatasetScreen(CaptionUse, CheckJob, PrepareJob, WizardScreen):
     STEP = 2
     CSS_PATH = "dataset.tcss"
     BINDINGS = [Binding("ctrl+r", "check", "Check"), Binding("ctrl+o", "captions", "Captions")]
@@ -238,27 +238,6 @@ the line under the prompts says. Your original images are never changed.
     def action_check(self) -> None:
         self._start_check(self.concept)
 
-    def _start_check(self, index: int) -> bool:
-        """Check concept ``index``; False when the draft does not validate (the problems are shown instead)."""
-        try:
-            profile = self.session.profile()
-        except ProfileError as error:
-            self.notify(problems_said(error.problems, index), title="Fix these first", severity="error")
-            return False
-        self.checks += 1
-        self.checking = Job.of(self.session, index, self.checks)
-        self._show_progress()
-        self.check(profile, index, self.checking)
-        return True
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="check")
-    def check(self, profile, concept: int, job: Job) -> None:
-        try:
-            outcome = self.engine.check_dataset(profile, concept, emit=lambda e: self.post_message(JobEvent(e, "check")))
-        except Exception as error:  # noqa: BLE001 - shown to the user
-            outcome = str(error)
-        self.post_message(WorkDone("check", (job, outcome)))
-
     @on(Button.Pressed, "#ds-prepare")
     def _prepare_pressed(self) -> None:
         self.action_prepare()
@@ -288,33 +267,6 @@ the line under the prompts says. Your original images are never changed.
                 bar.update(total=None, progress=0)
             bar.display = running is not None
         self.query_one("#ds-progress").display = self.checking is not None or self.preparing is not None
-
-    def _checked(self, job: Job, outcome) -> None:
-        """A check's report, or why it failed, filed under the concept checked while it still has the folder checked;
-        a check replaced by a later one (its worker cancelled, its thread not stopped) says nothing."""
-        if job.number != self.checks:
-            return
-        self.checking = None
-        self._show_progress()
-        concept = job.index_in(self.session)
-        if concept is None:  # removed, or given another folder: the findings shown say so already
-            return
-        if isinstance(outcome, str):
-            of = "" if concept == self.concept else f" of {self._named(concept)}"  # Next's re-check of another
-            self.notify(outcome, title=f"Dataset check{of} failed", severity="error", timeout=10)
-            self.check_failed.add(concept)
-            if concept == self.concept:
-                # Lasting, not only a notification: the findings of another folder must not stay as if they were these.
-                self.query_one(FindingsView).clear(f"[red]check failed:[/] {escape(outcome)}")
-                self.failed_check = outcome
-            return
-        report = self._with_left_out(concept, outcome)
-        self.check_failed.discard(concept)
-        self.session.reports[concept] = report
-        self.session.checked[concept] = (job.folder, report)
-        if concept == self.concept:
-            self.failed_check = None
-            self.query_one(FindingsView).show(report)
 
     def on_findings_view_highlighted(self, message: FindingsView.Highlighted) -> None:
         self.query_one(ImagePreview).show(message.path)
@@ -355,18 +307,6 @@ the line under the prompts says. Your original images are never changed.
         if index == self.concept:
             return "this concept"
         return f"concept {index + 1} ({Path(self.session.get(f'concepts.{index}.instance_dir') or '?').name})"
-
-    def _check_again(self, index: int, last) -> str:
-        """Next's check of concept ``index`` again, whose ``last`` check found errors: what Next says of it. A check
-        under way is waited for, not replaced (a new one cancels it: Next pressed again and again would finish none)."""
-        running = self.checking.index_in(self.session) if self.checking is not None else None
-        if running is not None:
-            return f"Still checking {self._named(running)}: Next again once it is done."
-        found = "no usable images" if last.summary.usable == 0 else f"{last.summary.counts['error']} error(s)"
-        of = "" if index == self.concept else f" of {self._named(index)}"
-        if not self._start_check(index):
-            return f"The last check{of} found {found} before the last changes; fix the problems shown to check it again."
-        return f"The last check{of} found {found} before the last changes: checking again. Next again once it is done."
 
     def leave_problem(self) -> str | None:
         problem = self._preparing_problem()
