@@ -40,6 +40,13 @@ class Summary:
     images: int
     usable: int
     counts: dict
+    class_images_wanted: int = 0  # as engine.dataset.report.Summary counts them
+    class_images_present: int | None = None
+    class_images_generated: int = 0
+
+    @property
+    def class_images_to_generate(self) -> int:
+        return max(0, self.class_images_wanted - (self.class_images_present or 0) - self.class_images_generated)
 
 
 @dataclass(frozen=True)
@@ -114,8 +121,9 @@ class SimpleCaptions:
         return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
-def fake_report(folder: str) -> Report:
-    """One warning per image without a caption, one error for a tiny image named small*."""
+def fake_report(folder: str, class_images: tuple[int, int | None] = (0, None)) -> Report:
+    """One warning per image without a caption, one error for a tiny image named small*; ``class_images``: (wanted,
+    present)."""
     from engine.builtin import resolve_dir
 
     images = sorted(p for p in Path(resolve_dir(folder)).iterdir() if p.suffix.lower() in IMAGES)
@@ -124,7 +132,7 @@ def fake_report(folder: str) -> Report:
     findings += [Finding(str(p), "too_small", "error", "smaller than the resolution", "use a bigger picture")
                  for p in images if p.name.startswith("small")]
     counts = {s: sum(f.severity == s for f in findings) for s in ("error", "warning", "info")}
-    return Report(folder, tuple(findings), Summary(len(images), len(images) - counts["error"], counts))
+    return Report(folder, tuple(findings), Summary(len(images), len(images) - counts["error"], counts, *class_images))
 
 
 def fake_tokens(identifier: str) -> list[str]:
@@ -217,8 +225,14 @@ class FakeEngine:
         return Path(out_dir)
 
     def check_dataset(self, profile, concept: int, emit=None) -> Report:
+        from engine.builtin import resolve_dir
+        from engine.dataset.class_checks import class_images_present
+
         self.calls.append(("check_dataset", concept))
-        return fake_report(profile.concepts[concept].instance_dir)
+        counted = profile.concepts[concept]
+        wanted = counted.num_class_images if profile.prior.enabled else 0  # as engine.dataset.profile_settings gives it
+        present = class_images_present(resolve_dir(counted.class_dir) if counted.class_dir else None)
+        return fake_report(counted.instance_dir, (wanted, present))
 
     def prepare_dataset(self, profile, concept: int, emit=None) -> PrepareResult:
         from engine.builtin import resolve_dir

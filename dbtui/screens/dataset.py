@@ -20,6 +20,7 @@ from dbtui.screens.dataset_advice import concept_name, errors_advice, no_identif
 from dbtui.screens.dataset_jobs import PROGRESS_LABELS, Job, JobEvent
 from dbtui.screens.dataset_prepare import PrepareJob
 from dbtui.screens.user_errors import notify_user_errors
+from dbtui.widgets.class_count import ClassCount
 from dbtui.widgets.findings import FindingsView
 from dbtui.widgets.ordered_keys import OrderedInput
 from dbtui.widgets.preview import ImagePreview
@@ -48,9 +49,11 @@ plus an instance prompt with a rare identifier ("photo of zwx dog"); add a conce
 subject.
 
 To do: set the images folder and the instance prompt. Prior preservation (switched on in
-Parameters; it applies to every concept) also needs a class prompt ("photo of a dog") and a
-class folder for each concept; while it is off they are not used. **Check** (^r) runs the dataset doctor: each
-image's problems, with a preview. **Prepare** writes fixed copies beside the folder.
+Parameters; it applies to every concept) also needs a class prompt ("photo of a dog"), a
+class folder and **Class images**, how many of them each concept trains with (empty: the
+number shown greyed; the run generates those the folder lacks, and Check counts them); while
+it is off they are not used. **Check** (^r) runs the dataset doctor: each image's problems,
+with a preview. **Prepare** writes fixed copies beside the folder.
 **Captions** (^o) reviews the caption files.
 
 Watch out: 5 to 20 sharp, varied pictures work best. The identifier should be one token:
@@ -79,6 +82,7 @@ the line under the prompts says. Your original images are never changed.
                 with Horizontal(classes="ds-field"):
                     yield Label(label)
                     yield OrderedInput(placeholder=placeholder, id=f"ds-{key}", compact=True)
+            yield ClassCount(self.session)
             yield Static("", id="ds-tokens")
             yield from self.compose_caption_use()
             with Horizontal(id="ds-actions"):
@@ -112,6 +116,7 @@ the line under the prompts says. Your original images are never changed.
             self.errors_accepted = False
         for key, _, _ in FIELDS:
             self.query_one(f"#ds-{key}", Input).value = self.session.get(f"concepts.{self.concept}.{key}") or ""
+        self.query_one(ClassCount).show(self.concept)
         self._show_findings("changed since the last check: ctrl+r checks again")
         self._token_check()
         self.show_caption_use()
@@ -135,6 +140,7 @@ the line under the prompts says. Your original images are never changed.
     def on_screen_resume(self) -> None:
         # Back from caption review, which drops the reports of the captions it changed: not shown as current.
         self.show_caption_use()  # and may have written captions, or switched the caption mode
+        self.query_one(ClassCount).show_counts()
         view = self.query_one(FindingsView)
         if view.report is not None and self.session.reports.get(self.concept) is not view.report:
             self.errors_accepted = False  # the errors accepted were those of the findings dropped
@@ -159,15 +165,22 @@ the line under the prompts says. Your original images are never changed.
             concept.pop(key, None)
         else:
             concept[key] = ""
-        if self.session.reports.pop(self.concept, None) is not None:
-            self.query_one(FindingsView).clear("not checked since the change (ctrl+r checks)")
-        self.errors_accepted = False
-        self.failed_check = None
+        self._changed()
         if key in ("instance_prompt", "class_prompt"):
             self._token_check()
         if key == "instance_dir":  # the selector names each concept by its folder
             self._relabel_concepts()
             self.show_caption_use()
+
+    def on_class_count_edited(self) -> None:
+        self._changed()
+
+    def _changed(self) -> None:
+        """The concept shown was edited: its check's findings, errors accepted and failure are of what it was."""
+        if self.session.reports.pop(self.concept, None) is not None:
+            self.query_one(FindingsView).clear("not checked since the change (ctrl+r checks)")
+        self.errors_accepted = False
+        self.failed_check = None
 
     def _relabel_concepts(self) -> None:
         select = self.query_one("#ds-concept", Select)

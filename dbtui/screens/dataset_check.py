@@ -9,6 +9,7 @@ from textual import work
 from dbtui.messages import WorkDone
 from dbtui.screens.dataset_advice import problems_said
 from dbtui.screens.dataset_jobs import Job, JobEvent
+from dbtui.widgets.class_count import ClassCount
 from dbtui.widgets.findings import FindingsView
 from engine.profile import ProfileError
 
@@ -70,6 +71,7 @@ class CheckJob:
         if concept == self.concept:
             self.failed_check = None
             self.query_one(FindingsView).show(report)
+            self.query_one(ClassCount).show_counts()
 
     def _check_again(self, index: int, last) -> str:
         """Next's check of concept ``index`` again, whose ``last`` check found errors: what Next says of it. A check
