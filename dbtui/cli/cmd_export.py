@@ -51,7 +51,7 @@ def _export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from dbtui.cli.cmd_runs import find_run
-    from dbtui.format import profile_gone
+    from dbtui.format import profile_gone, resume_hint
     from dbtui.console import PhaseDisplay
     from engine.runs.checkpoints import complete_checkpoints
     from engine.runs.export import export_checkpoint
@@ -67,6 +67,8 @@ def _export(args: argparse.Namespace) -> int:
                          f"and its [saving] section: put back the profile the run was trained with (`cp {source} "
                          f"{shlex.quote(str(folder.profile))}`" + (")" if kept.is_file() else
                                                                    ", with the run's --set overrides written in)"))
+    if ended := _ended_before_training(folder):
+        raise DbtuiError(f"{folder.path} has nothing to export: {ended}. {resume_hint(folder)}")
     # Read before the export: a live run may save a later checkpoint during its minutes.
     latest = complete_checkpoints(folder) if args.step is None else []
     with PhaseDisplay() as display:
@@ -77,3 +79,17 @@ def _export(args: argparse.Namespace) -> int:
     if latest and (note := best_elsewhere(folder, latest[-1][0])):
         print(note)
     return 0
+
+
+def _ended_before_training(folder) -> str | None:
+    """How a run that ended before its first training step (stopped while it generated class images, say) ended, in
+    words; None for any other: it was told "saving.every_n_steps decides when they are kept", a setting that never had
+    a step to save."""
+    from engine.runs.checkpoints import complete_checkpoints
+    from engine.runs.control import trained_since
+
+    if folder.is_live() or complete_checkpoints(folder) or folder.finished_step() is not None:
+        return None
+    if trained_since(folder.events, 0.0):  # a step trained (or a log not read): the export says what it finds
+        return None
+    return f"the run {folder.status()} before its first training step"
