@@ -203,3 +203,28 @@ def test_class_images_stopped_part_way_are_said_stopped_not_done(tmp_path: Path,
                         make_pipeline=_class_pipeline(tiny_sd1, []), emit=events.append, **kwargs)
     [finished] = [e for e in events if e.kind == "phase_finished"]
     assert not finished.stopped and describe(finished).startswith("[class_images] done in ")
+
+
+def test_a_stop_before_a_sets_first_image_leaves_no_empty_set(tmp_path: Path, tiny_sd1: Path) -> None:
+    """Stopped after the first concept's first image, the second concept's generated-<hash>/ stayed empty, with no
+    manifest: once its class settings changed, nothing would ever use or remove it. The first's, holding an image, stays."""
+    kwargs = dict(model="m", resolution=64, seed=1, steps=2, guidance=5.0, batch_size=1, prompt_kwargs=_as_strings)
+    requests = [ClassRequest(0, tmp_path / "dogs", "photo of a dog", "", 3),
+                ClassRequest(1, tmp_path / "cats", "photo of a cat", "", 3)]
+    asked = iter([False, True])
+    result = ensure_class_images(requests, make_pipeline=_class_pipeline(tiny_sd1, []),
+                                 should_stop=lambda: next(asked, True), **kwargs)
+    assert len(result[0]) == 1 and result[1] == []
+    [kept] = (tmp_path / "dogs").glob("generated-*")
+    assert sorted(path.name for path in kept.iterdir()) == ["class_00000.png", "manifest.json"]
+    assert list((tmp_path / "cats").iterdir()) == []
+
+
+def test_a_failed_model_load_leaves_no_empty_sets(tmp_path: Path) -> None:
+    def fail():
+        raise OSError("no model there")
+
+    kwargs = dict(model="m", resolution=64, seed=1, steps=2, guidance=5.0, batch_size=1, prompt_kwargs=_as_strings)
+    with pytest.raises(OSError, match="no model there"):
+        ensure_class_images([ClassRequest(0, tmp_path / "dogs", "photo of a dog", "", 3)], make_pipeline=fail, **kwargs)
+    assert list((tmp_path / "dogs").iterdir()) == []

@@ -261,21 +261,27 @@ def ensure_class_images(
     started = time.perf_counter()
     emit(PhaseStarted(phase=PHASE, total=total_missing,
                       description=f"{total_missing} class images to generate" if total_missing else "no class images to generate"))
-    for gen_dir, request in first.items():
-        if needed[gen_dir] and generates:
-            # Before the model is built: a class folder that cannot be written is said in seconds, not after the load.
-            with said_of_class_folder(request.concept, request.folder):
-                gen_dir.mkdir(parents=True, exist_ok=True)
-                _sweep_temporaries(gen_dir)
-    pipe = make_pipeline() if total_missing else None
-    if total_missing and weights is not None:
-        weights.start(should_stop)  # while the GPU generates
+    made: list[Path] = []  # the sets this run begins: a stop or failure before their first image removes them again
     try:
+        for gen_dir, request in first.items():
+            if needed[gen_dir] and generates:
+                # Before the model is built: a class folder that cannot be written is said in seconds, not after the load.
+                with said_of_class_folder(request.concept, request.folder):
+                    if not gen_dir.exists():
+                        made.append(gen_dir)
+                    gen_dir.mkdir(parents=True, exist_ok=True)
+                    _sweep_temporaries(gen_dir)
+        pipe = make_pipeline() if total_missing else None
+        if total_missing and weights is not None:
+            weights.start(should_stop)  # while the GPU generates
         result, stopped = _generate_missing(plans, pipe, weights, prompt_kwargs=prompt_kwargs, family=family,
                                             batch_size=batch_size, emit=emit, should_stop=should_stop, total=total_missing)
     finally:
         if weights is not None:
             weights.stop()  # a run that failed meanwhile hashes no more
+        for gen_dir in made:  # an empty set, no manifest, left for good once the class settings change
+            with contextlib.suppress(OSError):  # rmdir: never a folder holding anything
+                gen_dir.rmdir()
     emit(PhaseFinished(phase=PHASE, seconds=time.perf_counter() - started, stopped=stopped))
     return result
 
