@@ -88,7 +88,7 @@ class DatasetSection(Section):
 
 class PriorSection(Section):
     enabled: bool = False
-    """Prior preservation: also train on class images so the class itself is not forgotten."""
+    """Prior preservation: also train on class images so the class is not forgotten (how many: concepts' num_class_images)."""
     loss_weight: float = Field(1.0, ge=0.0, le=10.0)
     """Weight of the class-image loss against the instance loss."""
     sample_batch_size: int = Field(4, ge=1, le=64)
