@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from engine.profile import load_profile
-from engine.runs.checkpoints import complete_checkpoints, latest_checkpoint, read_manifest
+from engine.runs.checkpoints import MANIFEST, complete_checkpoints, latest_checkpoint, read_manifest
 from engine.runs.folder import RunFolder
 from engine.runs.sinks import read_events
 from engine.runs.worker import main as worker_main
@@ -46,6 +46,13 @@ def uninterrupted(path: Path) -> Path:
     return trained_as_by_dbtui_run(load_profile(path)).path
 
 
+def steps_after_last_start(run_dir: Path) -> dict[int, tuple[float, float]]:
+    """step → (loss, smoothed loss) of the steps the run's last attempt trained."""
+    events = list(read_events(run_dir / "events.jsonl"))
+    last_start = max(index for index, event in enumerate(events) if event.kind == "run_started")
+    return {e.step: (e.loss, e.smoothed_loss) for e in events[last_start:] if e.kind == "step_ended"}
+
+
 def test_sigkill_and_resume_ends_bitwise_equal_to_an_uninterrupted_run(tmp_path: Path, tiny_sd1: Path, demo_data: Path) -> None:
     path = profile_file(tmp_path, **RESUMABLE)
     killed = tmp_path / "killed"
@@ -65,6 +72,21 @@ def test_sigkill_and_resume_ends_bitwise_equal_to_an_uninterrupted_run(tmp_path:
     assert all(torch.equal(a[k], b[k]) for k in a)
     base = load_file(tiny_sd1 / "unet" / "diffusion_pytorch_model.safetensors")
     assert not all(torch.equal(a[k], base[k]) for k in a)  # training changed the weights
+
+    # The smoothed loss goes on from the checkpoint's (the dashboard, `dbtui runs`, the console and the report showed
+    # it jump to the first resumed step's raw loss): each step's (loss, smoothed loss) is the unstopped run's.
+    unstopped = steps_after_last_start(reference)
+    resumed = steps_after_last_start(killed)
+    assert sorted(resumed) == [5, 6, 7, 8]
+    assert resumed == {step: unstopped[step] for step in resumed}
+    assert resumed[5][1] != resumed[5][0]  # not started over from the step's own loss
+    # A checkpoint of before the smoothed loss was recorded starts it over, as every resume did then.
+    older = folder.checkpoints / "step-00000006"
+    manifest = json.loads((older / MANIFEST).read_text(encoding="utf-8"))
+    del manifest["smoothed_loss"]
+    (older / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    assert worker_main([str(killed), "--resume", str(older)]) == 0
+    assert steps_after_last_start(killed)[7] == (unstopped[7][0], unstopped[7][0])
 
 
 def test_a_kill_during_a_save_leaves_the_previous_checkpoint_and_resume_works(tmp_path: Path) -> None:
