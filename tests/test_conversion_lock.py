@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,7 +54,10 @@ def _both(convert: Callable[[list], Path], made: list[Path], release: threading.
         first.join(0.01)
     second = threading.Thread(target=run, args=(True,))
     second.start()
-    second.join(3)  # it waits for the first (or, unfixed, converts and returns at once)
+    # It says it waits for the first (or, unfixed, converts and returns at once): a fixed 3 s join waited the same.
+    end = time.monotonic() + 30
+    while not said and second.is_alive() and time.monotonic() < end:
+        second.join(0.01)
     release.set()
     first.join(30)
     second.join(30)
