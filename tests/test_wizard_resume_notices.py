@@ -1,4 +1,5 @@
-"""A run resumed from the dashboard moments after it stopped: what it said before is history, not news."""
+"""A run resumed from the dashboard moments after it stopped: what it said before is history, not news; its footer's
+controls come back."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 
 from dbtui.app import make_app
 from dbtui.session import Session
-from wizard_fakes import FakeEngine, stopped_then_resumed
+from engine.events import CheckpointSaved, RunFinished, RunStarted
+from test_dashboard_footer import CONTROLS, footer_settled
+from wizard_fakes import FakeEngine
 from wizard_steps import resume_from_the_dashboard, settle
 
 SIZE = (80, 24)
@@ -20,7 +23,10 @@ async def test_a_run_resumed_seconds_after_it_stopped_does_not_pop_its_stop_agai
     monkeypatch.chdir(tmp_path)
     stopped = time.time() - 3
     engine = FakeEngine(has_checkpoints=True)
-    engine.events = stopped_then_resumed(stopped)
+    engine.events = [CheckpointSaved(time=stopped, step=4, path="runs/tiny-demo/checkpoints/step-00000004"),
+                     RunFinished(time=stopped, step=4, outputs={}, seconds=3.0, status="stopped"),
+                     RunStarted(time=time.time() + 60, run_dir="runs/tiny-demo", profile={}, hardware={}, versions={},
+                                total_steps=6, resumed_from_step=4)]
     app = make_app(engine, Session.for_demo("runs"), image_renderer="none")
     async with app.run_test(size=SIZE) as pilot:
         app.goto(4)
@@ -29,10 +35,15 @@ async def test_a_run_resumed_seconds_after_it_stopped_does_not_pop_its_stop_agai
         await pilot.press("r")
         await settle(pilot, 0.3)
         said = [(n.title, n.message) for n in app._notifications]
+        assert not app.screen.finished
+        footer = await footer_settled(pilot)
     assert not [title for title, message in said if "stopped" in title or message.startswith("Checkpoint saved")], said
+    # The replayed stop ended the run on the screen and its resume started it again: the footer has its controls.
+    assert all(label in footer for label in CONTROLS), footer
 
 
-async def test_a_crashed_run_resumed_from_the_dashboard_drops_its_crash_and_its_old_speed(tmp_path: Path, monkeypatch) -> None:
+async def test_a_crashed_run_resumed_from_the_dashboard_drops_its_crash_and_its_old_speed_and_gets_its_controls_back(
+        tmp_path: Path, monkeypatch) -> None:
     """Resumed from the dashboard (Esc, Ctrl+N, r), a crashed run kept "Run crashed … Esc then Ctrl+N resumes it" up
     for 15 s over the restarted run, and the stats its crashed attempt's speed and ETA, replayed, as if it trained."""
     app, _, status = _at_a_crashed_run(tmp_path, monkeypatch, events=_a_step_30_s_ago())
@@ -41,12 +52,19 @@ async def test_a_crashed_run_resumed_from_the_dashboard_drops_its_crash_and_its_
         app.goto(4)
         await settle(pilot, 0.3)
         assert [n.title for n in app._notifications] == ["Run crashed"]
+        assert app.screen.finished
+        ended = await footer_settled(pilot)
         await resume_from_the_dashboard(app, pilot)
         assert status["now"] == "running" and type(app.screen).__name__ == "TrainingScreen"
         said = [n.title for n in app._notifications]
         stats = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+        assert not app.screen.finished
+        resumed = await footer_settled(pilot)
     assert "Run crashed" not in said
     assert "2.50 it/s" not in stats and "12m" not in stats, stats
+    # Its controls, off the ended run's footer, come back with the resume.
+    assert not [label for label in CONTROLS if label in ended], ended
+    assert all(label in resumed for label in CONTROLS), resumed
 
 
 async def test_a_run_started_takes_down_the_last_runs_notices_only(tmp_path: Path, monkeypatch) -> None:

@@ -173,13 +173,6 @@ def run_events(total: int = 6) -> list[Event]:
 
 
 
-def stopped_then_resumed(stopped: float) -> list[Event]:
-    """The tiny demo's history of a stop at step 4 (at ``stopped``) and the resume the wizard is about to start."""
-    return [CheckpointSaved(time=stopped, step=4, path="runs/tiny-demo/checkpoints/step-00000004"),
-            RunFinished(time=stopped, step=4, outputs={}, seconds=3.0, status="stopped"),
-            RunStarted(time=stopped + 63, run_dir="runs/tiny-demo", profile={}, hardware={}, versions={}, total_steps=6,
-                       resumed_from_step=4)]
-
 def fake_estimate(profile) -> MemoryEstimate:
     """A memory estimate that grows with the images per step: 1 image fits 12 GB cards, 2 need 16 GB."""
     images = profile.training.train_batch_size * (2 if profile.prior.enabled else 1)
