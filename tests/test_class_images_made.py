@@ -228,3 +228,41 @@ def test_a_failed_model_load_leaves_no_empty_sets(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="no model there"):
         ensure_class_images([ClassRequest(0, tmp_path / "dogs", "photo of a dog", "", 3)], make_pipeline=fail, **kwargs)
     assert list((tmp_path / "dogs").iterdir()) == []
+
+
+def test_a_set_another_run_began_and_left_empty_is_made_again_by_the_run_writing_into_it(tmp_path: Path,
+                                                                                          tiny_sd1: Path) -> None:
+    """Run A began a set and failed to load its model while run B (another terminal, or machine) found the set there
+    and loaded its own: A's removal of the set it left empty failed B at its first image, 'removed meanwhile'."""
+    import threading
+
+    kwargs = dict(model="m", resolution=64, seed=1, steps=2, guidance=5.0, batch_size=1, prompt_kwargs=_as_strings)
+    request = ClassRequest(0, tmp_path / "dogs", "photo of a dog", "", 2)
+    b_loads, a_ended = threading.Event(), threading.Event()
+    ended: dict[str, object] = {}
+
+    def run_b() -> None:
+        try:
+            ended["b"] = ensure_class_images([request], make_pipeline=b_pipeline, **kwargs)
+        except Exception as error:  # noqa: BLE001 - what B met, asserted below
+            ended["b"] = error
+
+    b = threading.Thread(target=run_b)
+
+    def a_pipeline():
+        b.start()  # B starts once A's set is there
+        assert b_loads.wait(60)
+        raise OSError("no model there")
+
+    def b_pipeline():
+        b_loads.set()
+        assert a_ended.wait(60)
+        return _class_pipeline(tiny_sd1, [])()
+
+    with pytest.raises(OSError, match="no model there"):
+        ensure_class_images([request], make_pipeline=a_pipeline, **kwargs)
+    a_ended.set()
+    b.join(120)
+    assert isinstance(ended.get("b"), dict), ended
+    [made] = (tmp_path / "dogs").glob("generated-*")
+    assert sorted(path.name for path in made.iterdir()) == ["class_00000.png", "class_00001.png", "manifest.json"]

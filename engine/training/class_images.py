@@ -100,7 +100,8 @@ def record_digest(gen_dir: Path, name: str, digest: str) -> None:
 def _replace_whole(path: Path, write: Callable[[Path], Any]) -> None:
     """``write`` a temporary file beside ``path``, then put it in its place: never half a file. The temporary goes
     when the write fails or is interrupted (a second Ctrl-C), so the folder is not left with it for good. One that
-    vanished before its rename is written again: another machine's sweep took it (see ``_sweep_temporaries``)."""
+    vanished before its rename is written again: another machine's sweep took it (see ``_sweep_temporaries``), or
+    another run removed the folder it found empty."""
     for attempt in range(_WRITES):
         tmp = path.with_name(f".{path.name}.{os.getpid()}{_TMP}")
         try:
@@ -109,8 +110,12 @@ def _replace_whole(path: Path, write: Callable[[Path], Any]) -> None:
             return
         except FileNotFoundError:
             tmp.unlink(missing_ok=True)
-            if attempt + 1 == _WRITES or not path.parent.is_dir():  # the folder itself is gone: class_folder_error's
+            if attempt + 1 == _WRITES:
                 raise
+            # Its folder found empty and removed by another run that began the same set and stopped before its first
+            # image (ensure_class_images): made again. Not the class folder above it, whose loss is class_folder_error's.
+            with contextlib.suppress(FileExistsError):
+                path.parent.mkdir()
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
