@@ -174,3 +174,18 @@ async def test_the_counts_are_the_real_checks_as_dataset_check_prints_them(tmp_p
         await settle(pilot)
         assert app.session.reports[0].summary.class_images_present == 8
         assert _counts(screen) == "wanted: 8 in the class folder, 3 to generate"
+
+
+async def test_the_counts_go_when_the_class_folder_or_prompt_they_counted_change(tmp_path: Path, monkeypatch) -> None:
+    """Another class folder typed after Ctrl+R: the line still said '3 in the class folder' of the folder before."""
+    monkeypatch.chdir(tmp_path)
+    app = make_app(FakeEngine(), _two_concepts(tmp_path), image_renderer="none")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await at_step(app, pilot, 2, "DatasetScreen")
+        for key, value in (("class_prompt", "photo of a wolf"), ("class_dir", str(tmp_path / "elsewhere"))):
+            await pilot.press("ctrl+r")
+            await settle(pilot)
+            assert _counts(screen) == f"wanted: 3 in the class folder, {DEFAULT - 3} to generate"
+            screen.query_one(f"#ds-{key}", Input).value = value
+            await settle(pilot)
+            assert _counts(screen) == "wanted: Check (^r) counts the class folder", key

@@ -176,9 +176,11 @@ the line under the prompts says. Your original images are never changed.
         self._changed()
 
     def _changed(self) -> None:
-        """The concept shown was edited: its check's findings, errors accepted and failure are of what it was."""
+        """The concept shown was edited: its check's findings, errors accepted, failure and class counts are of what it
+        was."""
         if self.session.reports.pop(self.concept, None) is not None:
             self.query_one(FindingsView).clear("not checked since the change (ctrl+r checks)")
+            self.query_one(ClassCount).show_counts()
         self.errors_accepted = False
         self.failed_check = None
 
