@@ -18,7 +18,7 @@ from dbtui.conversions import Conversion
 from dbtui.messages import EngineEvent, WorkDone, WorkFailed
 from dbtui.pasted_path import pasted_path
 from dbtui.screens.base import WizardScreen
-from dbtui.screens.model_words import on_disk, size_line, terminal_command
+from dbtui.screens.model_words import FLUX_PART_FIELDS, FLUX_PARTS_HELP, SOURCE_HELP, on_disk, size_line, terminal_command
 from dbtui.widgets.ordered_keys import OrderedInput
 from dbtui.widgets.step_body import StepBody
 from engine.events import PhaseProgress, PhaseStarted, Warning as WarningEvent
@@ -26,19 +26,6 @@ from engine.profile.fields import expanded_path, written_path
 
 if TYPE_CHECKING:
     from engine.model_import import ConversionTarget
-
-SOURCE_HELP = ("A diffusers folder (with model_index.json), a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5, "
-               "a .safetensors/.ckpt file (converted to a diffusers folder here), or builtin:tiny-sd1 for the demo.")
-FLUX_PARTS_HELP = ("A Flux transformer file holds the transformer alone. Its VAE, CLIP-L and T5 come from the files you "
-                   "name here (as ComfyUI has them), else from the components: a diffusers Flux folder or hub id, which "
-                   "also gives the tokenizers and the scheduler (a few MB). Used when you convert here.")
-# (input id, label, placeholder, the engine's name for what is typed there)
-FLUX_PART_FIELDS = (
-    ("model-components", "Components", "the file's own: black-forest-labs/FLUX.1-dev or -schnell", "components"),
-    ("model-vae", "VAE file", "optional: ae.safetensors", "vae"),
-    ("model-clip-l", "CLIP-L file", "optional: clip_l.safetensors", "clip_l"),
-    ("model-t5", "T5 file", "optional: t5xxl_fp16.safetensors or t5xxl_fp8_e4m3fn.safetensors", "t5"),
-)
 
 
 class ModelScreen(WizardScreen):

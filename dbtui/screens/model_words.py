@@ -1,4 +1,4 @@
-"""What the Model step says: the terminal command for a conversion it cannot run, and a model's native size."""
+"""What the Model step says: its help, the terminal command for a conversion it cannot run, and a model's native size."""
 
 from __future__ import annotations
 
@@ -6,6 +6,19 @@ import re
 import shlex
 
 from engine.profile.model_source import read_source
+
+SOURCE_HELP = ("A diffusers folder (with model_index.json), a hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5, "
+               "a .safetensors/.ckpt file (converted to a diffusers folder here), or builtin:tiny-sd1 for the demo.")
+FLUX_PARTS_HELP = ("A Flux transformer file holds the transformer alone. Its VAE, CLIP-L and T5 come from the files you "
+                   "name here (as ComfyUI has them), else from the components: a diffusers Flux folder or hub id, which "
+                   "also gives the tokenizers and the scheduler (a few MB). Used when you convert here.")
+# (input id, label, placeholder, the engine's name for what is typed there)
+FLUX_PART_FIELDS = (
+    ("model-components", "Components", "the file's own: black-forest-labs/FLUX.1-dev or -schnell", "components"),
+    ("model-vae", "VAE file", "optional: ae.safetensors", "vae"),
+    ("model-clip-l", "CLIP-L file", "optional: clip_l.safetensors", "clip_l"),
+    ("model-t5", "T5 file", "optional: t5xxl_fp16.safetensors or t5xxl_fp8_e4m3fn.safetensors", "t5"),
+)
 
 
 def terminal_command(said: str, source: str, out_dir: str) -> str | None:
