@@ -375,7 +375,17 @@ aside, with a notification naming them (they come back if you return to the earl
         info = self.session.model_info
         if info is not None and info.source == self.session.get("model.pretrained") and not info.supported:
             return f"dbtui cannot train this model: {info.family}"
+        if info is not None and info.source == self.session.get("model.pretrained") and self._parts_typed(info):
+            # The profile names the file alone: a run converts it with the file's own hub repository's parts.
+            return ("The Flux parts named here are used only when you convert here: Convert to diffusers, or empty "
+                    "them to go on with the file's own hub repository's parts.")
         return None
+
+    def _parts_typed(self, info) -> bool:
+        if not (info.kind == "single-file" and info.supported and info.family_id == "flux"):
+            return False
+        parts = self._flux_sources()
+        return bool(parts["components"] or parts["part_files"])
 
 
 def _read_into(typed: str) -> Path | None:
