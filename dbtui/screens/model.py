@@ -98,6 +98,7 @@ aside, with a notification naming them (they come back if you return to the earl
 
     def on_mount(self) -> None:
         self.query_one("#model-convert-row").display = False
+        self.query_one("#model-progress").display = False  # idle, its bar pulses as if working: shown while converting
         self.query_one("#model-flux-parts").display = False
         self._warn("")
         info = self.session.model_info
@@ -147,6 +148,7 @@ aside, with a notification naming them (they come back if you return to the earl
             self.query_one("#model-folder", Static).update(f"[red]Into {escape(str(error))}[/]")
             return
         self.query_one("#model-convert", Button).disabled = True
+        self.query_one("#model-progress").display = True
         self._warn("")
         self.converting = info.source
         conversion = Conversion(info.source, into)
@@ -295,6 +297,7 @@ aside, with a notification naming them (they come back if you return to the earl
     def _converted(self, source: str | None) -> None:
         if source == self.converting:
             self.converting = None
+            self.query_one("#model-progress").display = False
 
     def _show(self, info) -> None:
         # The mark says it without colour too (a monochrome terminal, colour blindness).
