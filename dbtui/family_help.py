@@ -36,6 +36,8 @@ HELP: dict[str, dict[str, str]] = {
         "sampling.guidance_scale": "The guidance value of Flux.1 [dev]'s previews (it is guidance-distilled: 3.5 is "
                                    "usual, and there is no negative prompt).",
         "prior.guidance_scale": "The guidance value of Flux.1 [dev] for generated class images (3.5 is usual).",
+        "saving.unet_half": "Save the trained transformer (the denoiser) in fp16, half the size; full fine-tunes only, "
+                            "as a LoRA is small already.",
     },
 }
 

@@ -248,3 +248,14 @@ def test_a_card_told_it_is_too_small_is_told_a_need_above_its_size(family: str, 
     sentence, _ = card_verdict(card, family)
     said = re.search(r"too little even for a LoRA.*?, which needs (?:about )?([0-9.]+) GB", sentence)
     assert said is not None and float(said.group(1)) > card, sentence
+
+
+def test_the_half_precision_save_speaks_of_flux_s_transformer() -> None:
+    """saving.unet_half's help said "Save the trained UNet" of a Flux model, whose denoiser is a transformer."""
+    from dbtui.family_help import field_help
+    from engine.profile.schema import SavingSection
+
+    sd_words = SavingSection.model_fields["unet_half"].description
+    assert "UNet" in field_help("saving.unet_half", sd_words, "sd")
+    flux_words = field_help("saving.unet_half", sd_words, "flux")
+    assert "transformer" in flux_words and "UNet" not in flux_words, flux_words
