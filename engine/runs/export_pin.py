@@ -22,7 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from engine.runs.checkpoints import MANIFEST, PIN_PREFIX, CheckpointError
-from engine.runs.held_file import forget, held, lock_exclusive, remember, same_file
+from engine.runs.held_file import forget, held, remember
+from engine.support.os_lock import lock_exclusive, same_file
 
 PIN_LOCK = ".export.lock"  # in the pin, held by its export: no checkpoint has a file of that name
 _TRIES = 3  # a pin swept by another export between its making and its lock is made again

@@ -14,11 +14,6 @@ import fcntl
 import os
 from pathlib import Path
 
-# Taken here by the run's locks' callers: the helpers live where a conversion's lock (engine.models) reaches them too.
-from engine.support.os_lock import lock_exclusive, same_file
-
-__all__ = ["forget", "held", "holder_pid", "lock_exclusive", "pid_in", "remember", "same_file", "sign"]
-
 _OWN: dict[tuple[int, int], int] = {}  # (device, inode) of each lock this process holds: its fd
 
 

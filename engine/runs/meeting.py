@@ -19,7 +19,8 @@ import psutil
 
 from engine.errors import DbtuiError
 from engine.runs.folder import RunFolderError, unusable_folder
-from engine.runs.held_file import held, holder_pid, lock_exclusive, remember, sign
+from engine.runs.held_file import held, holder_pid, remember, sign
+from engine.support.os_lock import lock_exclusive
 
 MET = "dbtui trainer: the processes of the run have met"
 START_SLACK_S = 0.01

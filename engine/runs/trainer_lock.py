@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 from engine.runs.folder import RunFolder, RunFolderError, unusable_folder
-from engine.runs.held_file import forget, held, holder_pid, lock_exclusive, pid_in, remember, same_file, sign
+from engine.runs.held_file import forget, held, holder_pid, pid_in, remember, sign
 from engine.runs.trainer_process import trainer_alive
+from engine.support.os_lock import lock_exclusive, same_file
 
 
 class TrainerLock:
