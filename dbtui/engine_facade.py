@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from engine.events import Event
+from engine.events import Emit, Event
 
 if TYPE_CHECKING:
     from engine.dataset.autocaption import AutocaptionResult
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from engine.model_import import ConversionTarget
     from engine.profile import Profile
 
-Emit = Callable[[Event], None]
 
 
 _IMPORT_LOCK = threading.Lock()

@@ -50,6 +50,9 @@ class Event:
         return json.dumps(self.to_dict(), default=str, allow_nan=True)
 
 
+Emit = Callable[[Event], None]  # where the engine sends its events: a sink, or a caller's own function
+
+
 def marked_lines(path: Path, markers: tuple[bytes, ...], end: int | None = None, start: int = 0) -> Iterator[bytes]:
     """The lines of an events log from byte ``start`` (a line's start) up to byte ``end`` (None: all) that hold one of
     ``markers``, read a block at a time: a long run's log holds a line a step, hundreds of MB, of which its readers want

@@ -15,9 +15,8 @@ from engine.convert.errors import ConvertError, NotEnoughDiskError, OutputExists
 from engine.convert.mount_points import is_mount_point
 from engine.convert.partials import partial_path, partials_of, remove_dead_partials, size_of
 from engine.errors import os_error_in
-from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
+from engine.events import Emit, Event, PhaseFinished, PhaseProgress, PhaseStarted
 
-Emit = Callable[[Event], None]
 
 
 def _ignore(_: Event) -> None:

@@ -16,12 +16,11 @@ from engine.dataset.caption_renames import rename_advice
 from engine.dataset.files import how_misnamed, linked_captions, misnamed_captions
 from engine.dataset.image_probe import probe_image, problem_text
 from engine.dataset.pool import run_phase
-from engine.events import Event
+from engine.events import Emit
 
 if TYPE_CHECKING:
     from engine.dataset.captions import CaptionStore
 
-Emit = Callable[[Event], None]
 
 
 class BulkPlan(NamedTuple):

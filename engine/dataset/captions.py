@@ -27,12 +27,11 @@ from engine.dataset.errors import CaptionError
 from engine.dataset.files import (caption_owners, caption_path, checked_folder, link_target, linked_captions, list_images,
                                   misnamed_captions)
 from engine.dataset.options import checked_caption_extension
-from engine.events import Event, PhaseProgress, PhaseStarted
+from engine.events import Emit, Event, PhaseProgress, PhaseStarted
 
 HISTORY_DIR = ".dbtui-captions-history"
 ORIGINALS_DIR = ".originals"  # a hidden name: no caption's own relative path can be it
 _JOURNAL = "last-bulk-operation.json"
-Emit = Callable[[Event], None]
 
 
 class CaptionStore:
