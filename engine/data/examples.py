@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.data.buckets import Bucket, nearest_bucket, standard_buckets
 from engine.data.captions import caption_for
 from engine.data.images import DataError, image_size, list_images, named_files, why_no_images
+from engine.data.pixel_limit import pixel_limit_is_an_error
 from engine.profile.schema import concept_label
 from engine.support.generated_set import is_generated_set
 
@@ -113,8 +113,7 @@ def _over_pixel_limit(path: Path) -> bool:
     had its owner look for damage the file does not have, and a prepared copy is not made of it."""
     from PIL import Image
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+    with pixel_limit_is_an_error():
         try:
             with Image.open(path):
                 return False
