@@ -37,6 +37,12 @@ class DecodedRecord:
         self.writes = writes
         self._before: dict[str, list[int]] = {}  # each image as ``unchecked`` found it, before it was decoded
 
+    @classmethod
+    def of_run(cls, run_dir: Path, *, writes: bool = True) -> DecodedRecord:
+        """The record of the run in ``run_dir``: the launch that decodes before it detaches and the trainer after it
+        must name one file, or the trainer decodes every image again."""
+        return cls(Path(run_dir) / "cache" / "decoded.json", writes=writes)
+
     def unchecked(self, paths: list[Path]) -> list[Path]:
         """The images of ``paths`` the record does not hold as they stand now, in order."""
         known = read_json_object(self.path)  # missing or damaged: every image is decoded again

@@ -23,4 +23,4 @@ def decode_before_start(profile: Profile, run_dir: Path, progress: Callable[[int
 
     instance_dirs = [Path(resolve_dir(concept.instance_dir)) for concept in profile.concepts]
     class_dirs = [Path(resolve_dir(concept.class_dir)) if concept.class_dir else None for concept in profile.concepts]
-    check_training_images(profile, instance_dirs, class_dirs, told, record=DecodedRecord(run_dir / "cache" / "decoded.json"))
+    check_training_images(profile, instance_dirs, class_dirs, told, record=DecodedRecord.of_run(run_dir))

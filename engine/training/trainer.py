@@ -182,7 +182,7 @@ class Trainer:
         from engine.data.decoded_record import DecodedRecord
         from engine.data.decoding import check_training_images
 
-        self.decoded = DecodedRecord(self.run_dir / "cache" / "decoded.json", writes=self.accelerator.is_local_main_process)
+        self.decoded = DecodedRecord.of_run(self.run_dir, writes=self.accelerator.is_local_main_process)
         with self.accelerator.local_main_process_first():
             if self.accelerator.is_local_main_process:
                 check_training_images(self.profile, self.instance_dirs, self.class_dirs, self.emit, record=self.decoded,
