@@ -48,9 +48,9 @@ def profile_values_need_profile(args: argparse.Namespace) -> None:
 
 
 def folder_without_profile(args: argparse.Namespace, command: str, does: str) -> str:
-    """FOLDER of a dataset command given no --profile (refused where missing, or a profile given in its place), once
-    ``profile_values_need_profile`` has passed. ``does``: what `dbtui dataset COMMAND --profile` does to each concept's
-    folder, as a verb."""
+    """FOLDER of a dataset command given no --profile: refused where missing or a profile given in its place, then
+    --concept and --set are (``profile_values_need_profile``). ``does``: what `dbtui dataset COMMAND --profile` does
+    to each concept's folder, as a verb."""
     from engine.dataset import DatasetError
 
     if not args.folder:
