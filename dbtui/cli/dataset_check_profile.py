@@ -77,9 +77,9 @@ def profile_checks(console: Any, profile: Any, folder: str | None, indices: list
 def read_from(folder: str) -> str:
     """Where a profile's relative ``folder`` that is not there was looked for, as validate says it: from the working
     directory, not the profile's folder."""
-    if Path(folder).is_absolute() or Path(folder).exists():
-        return ""
-    return f" (relative paths are read from the folder dbtui runs in, {Path.cwd()})"
+    from engine.support.relative_paths import where_read
+
+    return "" if Path(folder).exists() else where_read(folder)
 
 
 def missing_folders(profile: Any, indices: list[int]) -> list[str]:

@@ -25,6 +25,7 @@ from engine.profile.problems import Problem
 from engine.profile.schema import Profile, concept_label
 from engine.profile.text_characters import printable
 from engine.support.file_in_the_way import file_in_the_way
+from engine.support.relative_paths import where_read
 
 
 def builtin_name_problems(profile: Profile) -> list[Problem]:
@@ -188,11 +189,10 @@ def _launch_config_problems(config_file: str | None) -> list[Problem]:
     traceback, advising a `dbtui resume` that failed the same way."""
     if config_file is None or Path(config_file).is_file():
         return []
-    where = "" if os.path.isabs(config_file) else f" (relative paths are read from the folder dbtui runs in, {Path.cwd()})"
     what = "is a folder, not a file" if Path(config_file).is_dir() else "does not exist on this machine"
-    return [Problem("launch.config_file", f"'{printable(config_file)}' {what}{where}: give the YAML file `accelerate config` wrote "
-                                          "(~/.cache/huggingface/accelerate/default_config.yaml by default), or remove "
-                                          "config_file")]
+    return [Problem("launch.config_file", f"'{printable(config_file)}' {what}{where_read(config_file)}: give the YAML "
+                                          "file `accelerate config` wrote (~/.cache/huggingface/accelerate/"
+                                          "default_config.yaml by default), or remove config_file")]
 
 
 def model_source_problems(source: str, vae: str | None = None) -> list[Problem]:
@@ -309,9 +309,7 @@ def _concept_problems(profile: Profile, index: int) -> list[Problem]:
     if _windows_path_advice(concept.instance_dir):
         return []  # _backslash_problems says it
     if not folder.is_dir():
-        # A profile's relative paths are read from the working directory, not the profile's folder: say which.
-        where = "" if folder.is_absolute() else f" (relative paths are read from the folder dbtui runs in, {Path.cwd()})"
-        return [Problem(f"{key}.instance_dir", f"folder '{printable(str(folder))}' does not exist{where}")]
+        return [Problem(f"{key}.instance_dir", f"folder '{printable(str(folder))}' does not exist{where_read(folder)}")]
     problems: list[Problem] = []
     images = list_images(folder)
     if not images:

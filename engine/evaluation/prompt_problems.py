@@ -10,6 +10,7 @@ from engine.evaluation.prompts import concept_words, evaluation_prompts
 from engine.profile import Profile, concept_label
 from engine.profile.concept_warnings import shared_prompt_problems
 from engine.profile.problems import Problem
+from engine.support.relative_paths import where_read
 
 
 # How a style, trained from its captions with no identifier, can have a best step: only a prompt naming a concept's
@@ -96,8 +97,7 @@ def missing_scorer_folder(name: str) -> str | None:
         return None
     if os.path.exists(path):
         return f"the path '{name}' is a file, not a folder: give the model's folder (the one holding its config.json)"
-    where = "" if path.is_absolute() else f" (relative paths are read from the folder dbtui runs in, {Path.cwd()})"
-    return f"the folder '{name}' does not exist{where}"
+    return f"the folder '{name}' does not exist{where_read(path)}"
 
 
 def scorer_problems(profile: Profile) -> list[Problem]:
