@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.widgets import Input
+
 from test_model_import import _checked, _converting, _file, _finish, conversions  # noqa: F401  (conversions: the fixture)
-from test_wizard_sdxl import visible
+from test_wizard_sdxl import check_model, visible
 from wizard_steps import until
 from test_model_import import ConvertingEngine
 
@@ -22,3 +24,18 @@ async def test_the_bar_shows_while_a_file_converts_only(conversions: list[Path])
         await _finish(pilot, engine)
         await until(pilot, lambda: "✗" in str(screen.query_one("#model-family").render()))
         assert visible(screen, "#model-convert") and not visible(screen, "#model-progress")
+
+
+async def test_the_bar_of_a_file_converting_is_not_shown_beside_another_files_convert(conversions: list[Path]) -> None:
+    """Another file checked while one converted: its Convert, which nothing had pressed, showed the first file's bar."""
+    first, second = _file(Path("a")), _file(Path("b"), b"other weights")
+    async with _converting(first) as (pilot, engine):
+        app, screen = pilot.app, pilot.app.screen
+        screen.query_one("#model-source", Input).focus()
+        await check_model(pilot, second)
+        await until(pilot, lambda: getattr(app.session.model_info, "source", None) == second)
+        assert visible(screen, "#model-convert") and not visible(screen, "#model-progress")
+        await check_model(pilot, first)  # the file converting shown again: its bar with it
+        await until(pilot, lambda: getattr(app.session.model_info, "source", None) == first)
+        assert visible(screen, "#model-progress")
+        await _finish(pilot, engine)

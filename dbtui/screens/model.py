@@ -98,7 +98,6 @@ aside, with a notification naming them (they come back if you return to the earl
 
     def on_mount(self) -> None:
         self.query_one("#model-convert-row").display = False
-        self.query_one("#model-progress").display = False  # idle, its bar pulses as if working: shown while converting
         self.query_one("#model-flux-parts").display = False
         self._warn("")
         info = self.session.model_info
@@ -309,6 +308,7 @@ aside, with a notification naming them (they come back if you return to the earl
         single = info.kind == "single-file" and info.supported
         self.query_one("#model-convert-row").display = single
         self.query_one("#model-convert", Button).disabled = False  # a new file, even after converting another
+        self.query_one("#model-progress").display = self.converting == info.source  # idle, it pulses as if working
         self.query_one("#model-flux-parts").display = single and info.family_id == "flux"
         if info.folder and info.supported:
             text = f"The profile will use: [b]{escape(info.source)}[/b]"  # as stored: not a builtin's cache folder
