@@ -380,8 +380,8 @@ aside, with a notification naming them (they come back if you return to the earl
             return f"dbtui cannot train this model: {info.family}"
         if info is not None and info.source == self.session.get("model.pretrained") and self._parts_typed(info):
             # The profile names the file alone: a run converts it with the file's own hub repository's parts.
-            return ("The Flux parts named here are used only when you convert here: Convert to diffusers, or empty "
-                    "them to go on with the file's own hub repository's parts.")
+            return (f"The Flux parts named here are used only by the {self.query_one('#model-convert', Button).label} "
+                    "button: press it, or empty them to go on with the file's own hub repository's parts.")
         return None
 
     def _parts_typed(self, info) -> bool:
