@@ -16,8 +16,8 @@ from engine.data.decoded_record import DecodedRecord
 from engine.data.examples import build_examples
 from engine.data.images import DataError, decoded_rgb, list_images, named_files
 from engine.data.pixel_limit import pixel_limit_is_an_error
-from engine.dataset.pool import default_workers
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
+from engine.support.cpus import default_workers
 
 PHASE = "checking_images"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 import signal
 import sys
 import threading
@@ -15,20 +14,13 @@ from multiprocessing import resource_tracker
 from typing import TypeVar
 
 from engine.events import Event, PhaseFinished, PhaseProgress, PhaseStarted
+from engine.support.cpus import default_workers
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 # Below this many files, starting worker processes costs more than it saves.
 MIN_FILES_FOR_POOL = 48
-
-
-def default_workers() -> int:
-    """CPUs this process may use (respects taskset/cgroup affinity where the OS reports it)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
 
 
 def run_phase(
