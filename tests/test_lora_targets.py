@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from engine.data.decoded_record import DecodedRecord
 from engine.training.lora_targets import LoraTargetsError, check_lora_targets
 
 
@@ -59,7 +60,9 @@ def test_a_run_with_an_unmatched_target_stops_after_the_load_before_any_cache(tm
                                                "lora": {"text_encoder_targets": ["q_proj", "qkv"]}})
     with pytest.raises(LoraTargetsError, match="^training.lora.text_encoder_targets: 'qkv' matches no module"):
         train(profile, tmp_path / "run")
-    assert not (tmp_path / "run" / "cache").exists()
+    # The images' decode record, written before the load, is all the cache holds: no latent or embedding was made.
+    cache = tmp_path / "run" / "cache"
+    assert list(cache.rglob("*")) == [DecodedRecord.of_run(tmp_path / "run").path]
     [failed] = [e for e in read_events(tmp_path / "run" / "events.jsonl") if e.kind == "run_failed"]
     assert "'qkv' matches no module" in failed.reason and "a bug" not in failed.advice
 
