@@ -183,6 +183,13 @@ def resolve_dir(name: str) -> str:
     return str(_build_once(cache_dir() / "demo-data", build) / DATASETS[key])
 
 
+def concept_folders(profile: Any) -> tuple[list[Path], list[Path | None]]:
+    """Each concept's instance folder and class folder (None: not set) with ``builtin:`` names made paths, as the
+    trainer and the launch that decodes before it detaches both read them."""
+    return ([Path(resolve_dir(concept.instance_dir)) for concept in profile.concepts],
+            [Path(resolve_dir(concept.class_dir)) if concept.class_dir else None for concept in profile.concepts])
+
+
 def demo_profile_text() -> str:
     """The tiny demo profile shipped with dbtui (the same as profiles/tiny-demo.toml)."""
     return (Path(__file__).parent / "tiny-demo.toml").read_text(encoding="utf-8")

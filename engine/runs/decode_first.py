@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.builtin import resolve_dir
+from engine.builtin import concept_folders
 from engine.data.decoded_record import DecodedRecord
 from engine.data.decoding import check_training_images
 from engine.events import Event, PhaseProgress
@@ -21,6 +21,4 @@ def decode_before_start(profile: Profile, run_dir: Path, progress: Callable[[int
         if isinstance(event, PhaseProgress):
             progress(event.done, event.total or 0)
 
-    instance_dirs = [Path(resolve_dir(concept.instance_dir)) for concept in profile.concepts]
-    class_dirs = [Path(resolve_dir(concept.class_dir)) if concept.class_dir else None for concept in profile.concepts]
-    check_training_images(profile, instance_dirs, class_dirs, told, record=DecodedRecord.of_run(run_dir))
+    check_training_images(profile, *concept_folders(profile), told, record=DecodedRecord.of_run(run_dir))

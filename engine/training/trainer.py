@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from engine.builtin import resolve_dir
+from engine.builtin import concept_folders
 from engine.errors import DbtuiError
 from engine.training.accelerator import end_training
 from engine.training.class_generation import run_class_images
@@ -142,8 +142,7 @@ class Trainer:
 
         # Built-in assets and single-file conversions are made once, by the main process.
         with self.accelerator.main_process_first():
-            self.instance_dirs = [Path(resolve_dir(c.instance_dir)) for c in profile.concepts]
-            self.class_dirs = [Path(resolve_dir(c.class_dir)) if c.class_dir else None for c in profile.concepts]
+            self.instance_dirs, self.class_dirs = concept_folders(profile)
         self._check_images()
         with self.phase("load_model", profile.model.pretrained):
             with self.accelerator.main_process_first():
