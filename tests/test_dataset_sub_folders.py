@@ -272,3 +272,24 @@ def test_check_with_a_profile_refuses_recursive_which_counted_pictures_training_
     assert main(["dataset", "check", "--profile", str(profile), "-r", "--workers", "1"]) == 2
     assert ("--recursive with --profile: training reads only the images directly in each concept's instance_dir"
             in capsys.readouterr().err)
+
+
+def test_photos_two_levels_down_as_a_phone_exports_them_are_counted_not_said_to_be_none(tmp_path: Path) -> None:
+    """A phone's export (photos/DCIM/Camera/*.jpg): check said "the folder has no images" and to point to the folder of
+    the training images, and prepare "nothing to prepare", with no word of the pictures a level further down that -r
+    reads; images beside them were said to be 2 in sub-folders where 3 were."""
+    from engine.data.images import why_no_images
+
+    photos = tmp_path / "photos"
+    _images(photos / "DCIM" / "Camera", 2)
+    _images(photos / "DCIM" / "Camera" / "prepared", 2, seed=10)
+    (photos / "DCIM" / "Camera" / "prepared" / ORIGIN_RECORD).write_text('{"source": "x"}', encoding="utf-8")
+    _images(photos / "DCIM" / ".thumbnails", 2, seed=20)
+    found = _folder_findings(check_dataset(photos, workers=1))
+    assert found["no_images"].startswith("the folder has no images of its own; 2 image(s) in sub-folders (DCIM/)")
+    assert "its sub-folder(s) 'DCIM' hold 2 image(s)" in why_no_images(photos)
+    _images(photos, 1, seed=30)
+    _images(photos / "web", 1, seed=40)
+    found = _folder_findings(check_dataset(photos, workers=1))
+    assert "3 image(s) in sub-folders (DCIM/, web/)" in found["images_in_sub_folders"]
+    assert len(check_dataset(photos, workers=1, recursive=True).probes) == 4  # what -r, which they are told of, reads

@@ -36,7 +36,7 @@ def say_none_read(console, store: CaptionStore, args: argparse.Namespace) -> Non
     (the images' captions have another): else a mistyped folder or --extension said only '0 caption(s) changed'."""
     from engine.data.images import images_in_sub_folders
     from engine.dataset.prepare_captions import captions_of_another_extension
-    from engine.dataset.prepared_marks import prepared_sub_folders
+    from engine.support.prepared_marks import prepared_sub_folders
 
     images = store.images()
     if not images:

@@ -14,6 +14,7 @@ from engine.data.pixel_limit import over_pixel_limit, pixel_limit_is_an_error
 from engine.errors import DbtuiError
 from engine.profile.fields import IMAGE_SUFFIXES
 from engine.support.generated_set import is_dbtui_class_images
+from engine.support.prepared_marks import is_prepared_folder
 
 try:
     # iPhone photos (HEIC) open through Pillow in every process that reads training images, since each imports
@@ -83,9 +84,11 @@ def _names(names: list[str]) -> str:
 
 
 def images_in_sub_folders(folder: Path, skip: tuple[Path, ...] = ()) -> dict[str, int]:
-    """How many images (as ``list_images`` finds them) each sub-folder of ``folder`` that holds any has, by name: what
-    a user sees there that training does not read. Passed over: hidden folders (caption history), dbtui's class images
-    (``is_dbtui_class_images``), ``skip``, one that cannot be read (lost+found), a link to the folder or above it."""
+    """How many images (as ``list_images`` finds them) each sub-folder of ``folder`` that holds any has, by name, the
+    sub-folders' own sub-folders counted in theirs (a phone's DCIM/Camera/): what a user sees there that training does
+    not read, and -r does. Passed over: hidden folders (caption history), dbtui's class images
+    (``is_dbtui_class_images``) and prepared copies, ``skip``, one that cannot be read (lost+found), a link to the
+    folder or above it, and links further down (-r does not follow them either)."""
     try:
         subs = sorted(Path(folder).iterdir())
     except OSError:
@@ -95,10 +98,27 @@ def images_in_sub_folders(folder: Path, skip: tuple[Path, ...] = ()) -> dict[str
     below: dict[str, int] = {}
     for sub in subs:
         with contextlib.suppress(OSError):
-            if (sub.is_dir() and not sub.name.startswith(".") and Path(os.path.realpath(sub)) not in skipped
-                    and not is_dbtui_class_images(sub)):
-                below[sub.name] = len(list_images(sub))
+            if sub.is_dir() and Path(os.path.realpath(sub)) not in skipped:
+                below[sub.name] = _images_down(sub, skipped, _LEVELS_COUNTED)
     return {name: count for name, count in below.items() if count}
+
+
+# How far down images_in_sub_folders counts: a phone's or a photo service's export keeps pictures 1-3 levels down
+# (DCIM/Camera/, Takeout/Google Photos/Album/); a whole home folder given by mistake is not walked to its end.
+_LEVELS_COUNTED = 4
+
+
+def _images_down(folder: Path, skipped: set[Path], levels: int) -> int:
+    """The images of ``folder`` and of its sub-folders ``levels`` deep, but those images_in_sub_folders passes over."""
+    if (folder.name.startswith(".") or is_dbtui_class_images(folder) or is_prepared_folder(folder)
+            or Path(os.path.realpath(folder)) in skipped):
+        return 0
+    try:
+        count = len(list_images(folder))
+        subs = [sub for sub in folder.iterdir() if sub.is_dir() and not sub.is_symlink()] if levels > 1 else []
+    except OSError:
+        return 0
+    return count + sum(_images_down(sub, skipped, levels - 1) for sub in subs)
 
 
 def unused_class_images(folder: Path, concept_dirs: tuple[Path, ...] = ()) -> tuple[int, str]:

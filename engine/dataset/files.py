@@ -15,7 +15,7 @@ from pathlib import Path
 
 from engine.data.images import IMAGE_SUFFIXES
 from engine.dataset.errors import DatasetError
-from engine.dataset.prepared_marks import is_prepared_folder
+from engine.support.prepared_marks import is_prepared_folder
 
 IMAGE_EXTENSIONS = IMAGE_SUFFIXES
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from engine.data.images import IMAGE_SUFFIXES
 from engine.dataset.errors import DatasetError
 from engine.dataset.prepare_captions import write_prepared_file
-from engine.dataset.prepared_marks import MANIFEST, ORIGIN_RECORD
+from engine.support.prepared_marks import MANIFEST, ORIGIN_RECORD
 from engine.support.json_file import read_json_object
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.data.images import images_in_sub_folders, list_images
-from engine.dataset.prepared_marks import prepared_sub_folders
+from engine.support.prepared_marks import prepared_sub_folders
 from engine.dataset.report import Finding
 from engine.support.generated_set import is_dbtui_class_images
 
