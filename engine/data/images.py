@@ -121,6 +121,17 @@ def _images_down(folder: Path, skipped: set[Path], levels: int) -> int:
     return count + sum(_images_down(sub, skipped, levels - 1) for sub in subs)
 
 
+def unused_instance_images(folder: Path, concept_dirs: tuple[Path, ...] = ()) -> str:
+    """What the run says of an instance folder's sub-folders' images, which it does not train (the dataset check warns
+    of them too), the concepts' folders (``concept_dirs``) aside; "" where there are none."""
+    below = images_in_sub_folders(folder, concept_dirs)
+    if not below:
+        return ""
+    return (f"its sub-folder(s) {_names(list(below))} hold {sum(below.values())} image(s), which are not read: training "
+            "reads only the images directly in the folder; move them up into it, or make each sub-folder a concept of "
+            "its own (concepts.N.instance_dir)")
+
+
 def unused_class_images(folder: Path, concept_dirs: tuple[Path, ...] = ()) -> tuple[int, str]:
     """(how many, why) of the pictures a user sees in a class folder that ``list_images`` leaves out: links that lead
     out of it (``links_out_of``), and images in its sub-folders (a downloaded regularisation set keeps them a level

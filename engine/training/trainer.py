@@ -29,6 +29,7 @@ from engine.data.batches import Batch, epoch_batches, optimizer_steps, process_b
 from engine.data.buckets import resolution_warnings
 from engine.data.encoders import LatentSource, TextSource
 from engine.data.examples import Example, bucket_list, build_examples
+from engine.data.images import unused_instance_images
 from engine.evaluation.prompt_problems import run_start_problems
 from engine.events import Event, PhaseFinished, PhaseStarted, RunStarted, Warning
 from engine.models.family import Components
@@ -163,6 +164,8 @@ class Trainer:
         if class_images is None:
             raise StoppedInSetup()  # the class images are incomplete: reading them would call that a lost disk
         self.examples: list[Example] = build_examples(profile, self.instance_dirs, class_images, self.buckets)
+        if self.accelerator.is_main_process:
+            self._say_unused_instance_images()
         # The caches fill before the denoiser comes to the device, so that moment holds only the encoders.
         # Frozen text encoders come only if a caption is not cached yet (``_sources``).
         prepare_vae(self.components, self.device, self.dtype)
@@ -188,6 +191,16 @@ class Trainer:
                                       should_stop=self.cancel.is_set)
         if main_process_says(self.accelerator, self.cancel.is_set()):
             raise StoppedInSetup()  # before the model loads
+
+    def _say_unused_instance_images(self) -> None:
+        """Each instance folder's sub-folders' images, which the run leaves out: a phone's 2023/holiday/ went untrained
+        without a word where `dataset check` warned of it. The runs' folder (`validate` warns of one inside an
+        instance folder) is dbtui's, not the user's photos."""
+        concept_dirs = (*self.instance_dirs, *(folder for folder in self.class_dirs if folder), self.run_dir.parent)
+        for index, folder in enumerate(self.instance_dirs):
+            said = unused_instance_images(folder, concept_dirs)
+            if said:
+                self.emit(Warning(message=f"concepts.{index}.instance_dir: {said}"))
 
     def half_precision(self) -> contextlib.AbstractContextManager:
         """Autocast to the weight dtype for inference (samples, class images); off when weights are fp32. Its cache

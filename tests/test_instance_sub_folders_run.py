@@ -1,0 +1,35 @@
+"""A run on an instance folder whose photos are partly in sub-folders (a phone's 2023/holiday/, web/): the run trained
+the folder's own photos and left the others out without a word; `dataset check` warned, `dbtui run` did not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dataset_fixture import textured
+
+
+def _images(folder: Path, count: int, seed: int = 0) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        textured(seed + i, (64, 64)).save(folder / f"{i}.png")
+
+
+def test_a_run_says_the_instance_folders_sub_folder_images_it_does_not_train(tmp_path: Path) -> None:
+    from engine.runs.in_process import train
+    from tests.training_helpers import tiny_profile
+
+    photos = tmp_path / "photos"
+    _images(photos, 2)
+    _images(photos / "2023" / "holiday", 2, seed=10)
+    _images(photos / "web", 1, seed=20)
+    _images(photos / "second", 1, seed=30)  # another concept's folder: trained, as that concept
+    _images(photos / "runs" / "earlier" / "samples", 1, seed=40)  # an earlier run's previews: dbtui's, not photos
+    profile = tiny_profile(tmp_path, training={"max_train_steps": 1}, concepts=[
+        {"instance_dir": str(photos), "instance_prompt": "photo of zwx dog"},
+        {"instance_dir": str(photos / "second"), "instance_prompt": "photo of qxr cat"}])
+    events = []
+    train(profile, photos / "runs" / "t", sinks=[events.append])
+    said = [e.message for e in events if e.kind == "warning" and "instance_dir" in e.message]
+    assert said == ["concepts.0.instance_dir: its sub-folder(s) '2023', 'web' hold 3 image(s), which are not read: "
+                    "training reads only the images directly in the folder; move them up into it, or make each "
+                    "sub-folder a concept of its own (concepts.N.instance_dir)"], said
