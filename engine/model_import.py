@@ -14,7 +14,7 @@ from pathlib import Path
 
 from engine.events import Event
 from engine.models.conversion_lock import converting_into, waiting_said
-from engine.models.conversion_note import file_identity, holds_conversion_of, note_conversion, source_identity
+from engine.models.conversion_note import conversion_source, file_identity, holds_conversion_of, note_conversion
 
 DEFAULT_BASE = Path("models")
 
@@ -82,7 +82,7 @@ def import_model(source: str, out_dir: Path, emit: Callable[[Event], None] | Non
         if holds_conversion_of(out_dir, path, parts):
             return out_dir
         files = FluxPartFiles(**{slot: Path(file) for slot, file in (part_files or {}).items()})
-        source = source_identity(path)  # before converting: a file replaced meanwhile is not the one converted
+        source = conversion_source(path)  # before converting: a file replaced meanwhile is not the one converted
         made = Path(import_single_file(path, out_dir, emit=emit, components=components, part_files=files,
                                        vae=standin_vae_folder(vae)))
         note_conversion(made, source, parts)

@@ -7,9 +7,12 @@ tell a folder that already holds a file's conversion from one that holds somethi
 from __future__ import annotations
 
 import json
+import os
+from contextlib import suppress
 from pathlib import Path
 
 from engine.errors import DbtuiError
+from engine.models.content_sample import content_sample
 from engine.support.json_file import read_json_object
 
 CONVERTED_FROM = "dbtui-converted-from.json"  # in a folder converted from a single file: which file, as it stood
@@ -22,6 +25,32 @@ def source_identity(path: Path) -> dict[str, object]:
     sidecar = path.with_suffix(".yaml")
     return {**file_identity(path), "sidecar": file_identity(sidecar) if sidecar.is_file() else None,
             "converter": CONVERTER_VERSION}
+
+
+def conversion_source(path: Path) -> dict[str, object]:
+    """``source_identity`` and a sample of the file's bytes: what a conversion notes of its file, and is reused for."""
+    return {**source_identity(path), "sample": content_sample(path)}
+
+
+def noted_as(folder: Path, made_from: dict[str, object], wanted: dict[str, object]) -> bool:
+    """Whether the note ``made_from`` of ``folder`` says what ``wanted`` (``conversion_source`` and more) does. A note
+    without a sample, of before samples were noted, is taken on the rest and given the sample: each user's cached
+    conversion was else converted again, for minutes."""
+    if not all(made_from.get(key) == value for key, value in wanted.items() if key != "sample" or "sample" in made_from):
+        return False
+    if "sample" in wanted and "sample" not in made_from:
+        _rewrite_note(folder, {**made_from, "sample": wanted["sample"]})
+    return True
+
+
+def _rewrite_note(folder: Path, note: dict[str, object]) -> None:
+    tmp = folder / f".{CONVERTED_FROM}.{os.getpid()}"
+    try:
+        tmp.write_text(json.dumps(note), encoding="utf-8")
+        os.replace(tmp, folder / CONVERTED_FROM)
+    except OSError:  # a folder not ours to write (shared, read-only): its note is read as it is, and that is all
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def what_it_became(folder: Path) -> dict[str, object]:
@@ -59,9 +88,8 @@ def holds_conversion_of(folder: Path, path: Path, extra: dict[str, object] | Non
     if not (folder / "model_index.json").is_file():
         return False
     made_from = read_note(folder / CONVERTED_FROM)
-    wanted = {**source_identity(path), **(extra or {})}
-    return (made_from is not None and all(made_from.get(key) == value for key, value in wanted.items())
-            and {"family", "prediction_type"} <= made_from.keys())
+    return (made_from is not None and {"family", "prediction_type"} <= made_from.keys()
+            and noted_as(folder, made_from, {**conversion_source(path), **(extra or {})}))
 
 
 def file_identity(path: Path) -> dict[str, object]:

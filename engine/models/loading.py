@@ -15,7 +15,7 @@ from engine.builtin import resolve_model
 from engine.errors import DbtuiError
 from engine.events import Event
 from engine.models.conversion_lock import converting_into, waiting_said
-from engine.models.conversion_note import CONVERTED_FROM, note_conversion, read_note, source_identity
+from engine.models.conversion_note import CONVERTED_FROM, conversion_source, note_conversion, noted_as, read_note
 from engine.models.family import Components, LoadDtypes
 from engine.models.parts import ModelNotFoundError
 from engine.models.vae_fit import vae_misfit
@@ -109,13 +109,13 @@ def _converted(path: Path, work_dir: Path | None, emit: Callable[[Event], None] 
 
     out = converted_folder(path, work_dir)
     with converting_into(out, waiting_said(emit, path, out)):  # then finds the other's conversion, below
-        source = source_identity(path)
+        source = conversion_source(path)
         if (out / "model_index.json").exists():
             made_from = read_note(out / CONVERTED_FROM)
             # None: converted before dbtui noted the source, so not known to be ours to replace. A note without what the
             # conversion became was written by a converter that read no .yaml nor metadata (an SD1.x-v file as epsilon).
-            if made_from is None or (all(made_from.get(key) == value for key, value in source.items())
-                                     and {"family", "prediction_type"} <= made_from.keys()):
+            if made_from is None or ({"family", "prediction_type"} <= made_from.keys()
+                                     and noted_as(out, made_from, source)):
                 return out
             if run_base:
                 return _kept_as_base(path, out, made_from, source, emit)
@@ -130,7 +130,8 @@ def _kept_as_base(path: Path, out: Path, made_from: dict[str, object], source: d
     """A run's conversion, kept: its checkpoints were trained on it, and a live trainer reads it. An older
     converter's, or one noted before what it became was, is the same model; where the file or what its .yaml says it
     predicts changed, the run keeps its base and is told so, not silently trained or exported on another."""
-    file_changed = any(made_from.get(key) != source[key] for key in ("path", "size", "mtime_ns"))
+    file_changed = any(made_from.get(key) != source[key] for key in ("path", "size", "mtime_ns")) or (
+        "sample" in made_from and made_from["sample"] != source["sample"])
     sidecar_changed = made_from.get("sidecar") != source["sidecar"]
     before = made_from.get("prediction_type") or read_json_object(out / "scheduler" / "scheduler_config.json").get(
         "prediction_type", "epsilon")

@@ -58,8 +58,20 @@ def _weight_files(place: Path) -> list[list[Any]]:
     if note.is_file():
         # Converted from a single file into this run's folder: the file it was made from says which weights these
         # are (the conversion's own files are new in every run folder, and would make new images every run).
-        return [[CONVERTED_FROM, note.read_text(encoding="utf-8")]]
+        return [[CONVERTED_FROM, _without_sample(note.read_text(encoding="utf-8"))]]
     return [[name, stat.st_size, stat.st_mtime_ns] for name, file in listed(place) if (stat := file.stat())]
+
+
+def _without_sample(text: str) -> str:
+    """A note's text as notes were before they held a sample of the file's bytes (conversion_source): the sets of class
+    images made since are known by it, and a sample written into an old note would else make them all again."""
+    try:
+        note = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(note, dict) or "sample" not in note:
+        return text
+    return json.dumps({key: value for key, value in note.items() if key != "sample"})
 
 
 class WeightDigests:
